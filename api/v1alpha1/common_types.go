@@ -1,0 +1,207 @@
+/*
+Copyright 2026 The kooper Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SubscriptionState is the state the marketplace asked for.
+// +kubebuilder:validation:Enum=Active;Frozen;Released
+type SubscriptionState string
+
+const (
+	// StateActive: the subscription is paid and in service.
+	StateActive SubscriptionState = "Active"
+	// StateFrozen: the marketplace froze it (expiry or arrears); service stops
+	// and every byte of data is kept.
+	StateFrozen SubscriptionState = "Frozen"
+	// StateReleased: the marketplace released it; it never becomes active again.
+	StateReleased SubscriptionState = "Released"
+)
+
+// RequestMode tells a real purchase from a Seller Console debug request
+// (testFlag "1").
+// +kubebuilder:validation:Enum=Production;Debug
+type RequestMode string
+
+const (
+	// ModeProduction: a request from a real buyer.
+	ModeProduction RequestMode = "Production"
+	// ModeDebug: a request from the Seller Console debugging tool (testFlag "1").
+	ModeDebug RequestMode = "Debug"
+)
+
+// OrderActivity is the marketplace callback that brought an order.
+// +kubebuilder:validation:Enum=NewInstance;RefreshInstance;UpgradeInstance;ReleaseInstance
+type OrderActivity string
+
+const (
+	// ActivityNewInstance: newInstance, the purchase that created the subscription.
+	ActivityNewInstance OrderActivity = "NewInstance"
+	// ActivityRefreshInstance: refreshInstance (renewal, trial to formal,
+	// unsubscribed renewal period, renewal with change).
+	ActivityRefreshInstance OrderActivity = "RefreshInstance"
+	// ActivityUpgradeInstance: upgradeInstance, a paid upgrade.
+	ActivityUpgradeInstance OrderActivity = "UpgradeInstance"
+	// ActivityReleaseInstance: releaseInstance caused by an unsubscription order.
+	ActivityReleaseInstance OrderActivity = "ReleaseInstance"
+)
+
+// RefreshScene is the scene of a refreshInstance callback.
+// +kubebuilder:validation:Enum=Renewal;TrialToFormal;UnsubscribeRenewalPeriod;RenewalChange
+type RefreshScene string
+
+const (
+	// SceneRenewal: RENEWAL, a renewal was paid.
+	SceneRenewal RefreshScene = "Renewal"
+	// SceneTrialToFormal: TRIAL_TO_FORMAL, a trial became a paid subscription.
+	SceneTrialToFormal RefreshScene = "TrialToFormal"
+	// SceneUnsubscribeRenewalPeriod: UNSUBSCRIBE_RENEWAL_PERIOD, renewal periods
+	// were unsubscribed and the expiry moved earlier.
+	SceneUnsubscribeRenewalPeriod RefreshScene = "UnsubscribeRenewalPeriod"
+	// SceneRenewalChange: RENEWAL_CHANGE, a renewal that changes the specification.
+	SceneRenewalChange RefreshScene = "RenewalChange"
+)
+
+// AppliedOrder is one marketplace order recorded on a subscription. The
+// receiver records each order once (keyed by orderId), which is what makes
+// renewals and upgrades apply exactly once.
+type AppliedOrder struct {
+	// orderId is the marketplace order ID.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	OrderID string `json:"orderId"`
+
+	// orderLineId is the order line ID, when the callback carried one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	OrderLineID string `json:"orderLineId,omitempty"`
+
+	// activity is the callback that brought the order.
+	// +required
+	Activity OrderActivity `json:"activity"`
+
+	// scene is the refreshInstance scene; set only for RefreshInstance.
+	// +optional
+	Scene RefreshScene `json:"scene,omitempty"`
+
+	// productId is the new product ID a refreshInstance carried, when the
+	// product or period type changed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ProductID string `json:"productId,omitempty"`
+
+	// expireTime is the expiry the callback carried, if any.
+	// +optional
+	ExpireTime *metav1.Time `json:"expireTime,omitempty"`
+
+	// receivedTime is when kooper stored the order.
+	// +required
+	ReceivedTime metav1.Time `json:"receivedTime"`
+}
+
+// ChargingMode is how an order line is billed, as Query Order reports it.
+// +kubebuilder:validation:Enum=Period;OneTime;OnDemand;OnDemandPackage
+type ChargingMode string
+
+const (
+	// ChargingPeriod: PERIOD, billed per year, month or day.
+	ChargingPeriod ChargingMode = "Period"
+	// ChargingOneTime: ONE_TIME, billed once.
+	ChargingOneTime ChargingMode = "OneTime"
+	// ChargingOnDemand: ON_DEMAND, pay-per-use; usage is pushed to the marketplace.
+	ChargingOnDemand ChargingMode = "OnDemand"
+	// ChargingOnDemandPackage: ON_DEMAND_PKG, a pay-per-use package.
+	ChargingOnDemandPackage ChargingMode = "OnDemandPackage"
+)
+
+// ResolvedOrder is what Query Order said about the order that currently
+// defines a subscription. Buyer contact details (phone, e-mail) are never
+// recorded.
+type ResolvedOrder struct {
+	// orderId is the order that was resolved.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	OrderID string `json:"orderId"`
+
+	// orderType is the marketplace order type as reported, for example NEW,
+	// TRIAL, RENEW or CHANGE.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	OrderType string `json:"orderType,omitempty"`
+
+	// productId is the marketplace product ID of the order line.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	ProductID string `json:"productId"`
+
+	// skuCode is the specification bought; it selects the product's plan.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	SKUCode string `json:"skuCode"`
+
+	// chargingMode is how the order line is billed.
+	// +optional
+	ChargingMode ChargingMode `json:"chargingMode,omitempty"`
+
+	// periodType is the period unit of a periodic order, for example year, month or day.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	PeriodType string `json:"periodType,omitempty"`
+
+	// periodNumber is the number of periods bought.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	PeriodNumber int32 `json:"periodNumber,omitempty"`
+
+	// linearValue is the quantity of the product's linear attribute (for
+	// example users) bought.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	LinearValue int64 `json:"linearValue,omitempty"`
+
+	// expireTime is the order line's expiry.
+	// +optional
+	ExpireTime *metav1.Time `json:"expireTime,omitempty"`
+
+	// customerId is the buyer's Huawei Cloud account ID.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	CustomerID string `json:"customerId,omitempty"`
+
+	// customerName is the buyer's Huawei Cloud account name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	CustomerName string `json:"customerName,omitempty"`
+}
+
+// ContainerResources are the compute resources of one container.
+type ContainerResources struct {
+	// requests are the resources the scheduler reserves, for example cpu: 100m.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	Requests corev1.ResourceList `json:"requests,omitempty"`
+
+	// limits are the most the container may use, for example memory: 256Mi.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	Limits corev1.ResourceList `json:"limits,omitempty"`
+}

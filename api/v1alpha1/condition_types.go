@@ -1,0 +1,150 @@
+/*
+Copyright 2026 The kooper Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+// Condition types. Ready is the summary condition of every kind. Reconciling
+// and Stalled follow kstatus: True means work is in progress, or something is
+// wrong that only a change of input can fix. Every other type is a domain
+// condition whose polarity is given beside it.
+const (
+	// ReadyCondition is the summary: True when the object is healthy and serving
+	// as its spec asks (a tenant that is running, a product that is usable, a
+	// licence that is issued and delivered).
+	ReadyCondition = "Ready"
+
+	// ReconcilingCondition is True while kooper is still working towards the
+	// spec (abnormal-true).
+	ReconcilingCondition = "Reconciling"
+
+	// StalledCondition is True when kooper cannot make progress until its input
+	// changes, for example a tenant whose product or plan does not exist
+	// (abnormal-true).
+	StalledCondition = "Stalled"
+
+	// ProvisionedCondition is True when every object of a tenant has been
+	// applied (normal-true).
+	ProvisionedCondition = "Provisioned"
+
+	// AvailableCondition is True when a tenant's workload has its desired
+	// replicas available (normal-true).
+	AvailableCondition = "Available"
+
+	// FrozenCondition is True while a tenant or licence is frozen: service
+	// stopped, data kept (abnormal-true).
+	FrozenCondition = "Frozen"
+
+	// ReleasedCondition is True once a tenant or licence has been released
+	// (abnormal-true).
+	ReleasedCondition = "Released"
+
+	// ExpiredCondition is True when expireTime plus the product's grace period
+	// has passed without a marketplace callback (abnormal-true).
+	ExpiredCondition = "Expired"
+
+	// OrderResolvedCondition is True once the order behind a tenant or licence
+	// has been read from the marketplace's Query Order API (normal-true).
+	OrderResolvedCondition = "OrderResolved"
+
+	// IssuedCondition is True when a licence key for the current window and
+	// plan has been signed and stored (normal-true).
+	IssuedCondition = "Issued"
+
+	// DeliveredCondition is True when an asynchronous licence has been
+	// uploaded to the marketplace (normal-true).
+	DeliveredCondition = "Delivered"
+
+	// KeysAvailableCondition is True when a product's marketplace keys Secret
+	// exists and holds the keys its product type needs (normal-true).
+	KeysAvailableCondition = "KeysAvailable"
+)
+
+// Condition reasons: CamelCase, one word each, also used as Event reasons.
+const (
+	// SucceededReason: the step the condition describes completed.
+	SucceededReason = "Succeeded"
+	// ProgressingReason: kooper is working on it.
+	ProgressingReason = "Progressing"
+	// ProductNotFoundReason: the SaaSProduct named by a tenant or licence does not exist.
+	ProductNotFoundReason = "ProductNotFound"
+	// PlanNotFoundReason: the product has no plan for the order's skuCode.
+	PlanNotFoundReason = "PlanNotFound"
+	// OrderQueryFailedReason: Query Order failed; kooper retries with backoff.
+	OrderQueryFailedReason = "OrderQueryFailed"
+	// KeysSecretNotFoundReason: the marketplace keys Secret does not exist.
+	KeysSecretNotFoundReason = "KeysSecretNotFound"
+	// KeysSecretIncompleteReason: the marketplace keys Secret lacks a required key.
+	KeysSecretIncompleteReason = "KeysSecretIncomplete"
+	// WorkloadUnavailableReason: the tenant's Deployment has fewer available replicas than desired.
+	WorkloadUnavailableReason = "WorkloadUnavailable"
+	// FrozenByMarketplaceReason: the marketplace sent updateInstanceStatus FREEZE.
+	FrozenByMarketplaceReason = "FrozenByMarketplace"
+	// FrozenByExpiryReason: the expiry safety net froze the tenant locally.
+	FrozenByExpiryReason = "FrozenByExpiry"
+	// ReleasedByMarketplaceReason: the marketplace sent releaseInstance.
+	ReleasedByMarketplaceReason = "ReleasedByMarketplace"
+	// RetainingDataReason: released, and the data is kept until the retention period ends.
+	RetainingDataReason = "RetainingData"
+	// DataDeletedReason: released, and the tenant's data has been deleted.
+	DataDeletedReason = "DataDeleted"
+	// RevokedReason: a licence key was revoked (freeze or release).
+	RevokedReason = "Revoked"
+	// UploadFailedReason: the licence upload to the marketplace failed; kooper retries.
+	UploadFailedReason = "UploadFailed"
+)
+
+// Finalizer is added to tenants and licences before any side effect, and
+// removed only once the release path has cleaned up, so deleting the CR (or
+// its CRD) never cascades into tenant data.
+const Finalizer = "saas.kooper.io/finalizer"
+
+// Labels and annotations kooper puts on what it creates, so they can be found
+// with a selector rather than a list-everything loop.
+const (
+	// ManagedByLabel marks every object kooper manages; its value is ManagedByValue.
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of ManagedByLabel.
+	ManagedByValue = "kooper"
+	// InstanceIDLabel holds the marketplace instanceId of a tenant's objects.
+	InstanceIDLabel = "saas.kooper.io/instance-id"
+	// ProductLabel holds the SaaSProduct name of a tenant or licence.
+	ProductLabel = "saas.kooper.io/product"
+	// ReconcileRequestedAnnotation, when changed, makes the controllers
+	// reconcile an object again (for example to replay a callback).
+	ReconcileRequestedAnnotation = "saas.kooper.io/reconcile-requested-at"
+)
+
+// Keys of a product's marketplace keys Secret (see SaaSProductSpec.KeysSecretName).
+const (
+	// BasicKeySecretKey holds the "basic interface" key bound to the production
+	// URL in the Seller Console: it verifies callback signatures and derives the
+	// AES key that encrypts appInfo credentials.
+	BasicKeySecretKey = "basicKey"
+	// KitKeySecretKey holds the joint-operation sync ("kit") key, for products
+	// that receive tenant, application and user sync calls.
+	KitKeySecretKey = "kitKey"
+	// AccessKeyIDSecretKey holds the merchant account's access key ID (AK) for
+	// the marketplace open APIs (Query Order, usage push, licence upload).
+	AccessKeyIDSecretKey = "accessKeyId"
+	// SecretAccessKeySecretKey holds the merchant account's secret access key (SK).
+	SecretAccessKeySecretKey = "secretAccessKey"
+	// RSAPrivateKeySecretKey holds the PEM RSA private key that decrypts the
+	// kit clientSecret.
+	RSAPrivateKeySecretKey = "rsaPrivateKey"
+	// LicenseSigningKeySecretKey holds the PEM Ed25519 private key that signs
+	// licence keys of a License product.
+	LicenseSigningKeySecretKey = "licenseSigningKey"
+)

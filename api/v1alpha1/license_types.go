@@ -1,0 +1,242 @@
+/*
+Copyright 2026 The kooper Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// LicenseSpec is what the marketplace said about one licence: a purchase of a
+// License product (newInstance), or one asynchronous licence application
+// (getLicenseAsync).
+// +kubebuilder:validation:XValidation:rule="has(self.orderId) || has(self.eventId)",message="a licence needs an orderId (newInstance) or an eventId (getLicenseAsync)"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.orderId) || (has(self.orderId) && self.orderId == oldSelf.orderId)",message="orderId is immutable"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.orderLineId) || (has(self.orderLineId) && self.orderLineId == oldSelf.orderLineId)",message="orderLineId is immutable"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.eventId) || (has(self.eventId) && self.eventId == oldSelf.eventId)",message="eventId is immutable"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.deviceFingerprint) || (has(self.deviceFingerprint) && self.deviceFingerprint == oldSelf.deviceFingerprint)",message="deviceFingerprint is immutable"
+// +kubebuilder:validation:XValidation:rule="!has(self.notBefore) || !has(self.notAfter) || self.notBefore < self.notAfter",message="notBefore must be earlier than notAfter"
+type LicenseSpec struct {
+	// instanceId is the marketplace instance ID of the licence's subscription.
+	// Immutable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="instanceId is immutable"
+	InstanceID string `json:"instanceId"`
+
+	// productName names the SaaSProduct (of type License) this licence belongs to. Immutable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="productName is immutable"
+	ProductName string `json:"productName"`
+
+	// orderId is the purchase order, for a licence bought with newInstance.
+	// Immutable once set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	OrderID string `json:"orderId,omitempty"`
+
+	// orderLineId is the purchase order line. Immutable once set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	OrderLineID string `json:"orderLineId,omitempty"`
+
+	// eventId is the marketplace business serial number of a getLicenseAsync
+	// application; with deviceFingerprint it identifies the application.
+	// Immutable once set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	EventID string `json:"eventId,omitempty"`
+
+	// deviceFingerprint is the device or hardware ID the licence is bound to.
+	// Immutable once set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	DeviceFingerprint string `json:"deviceFingerprint,omitempty"`
+
+	// notBefore is the start of the licence window the marketplace asked for
+	// (getLicenseAsync effectiveTime). The issue time applies when omitted.
+	// +optional
+	NotBefore *metav1.Time `json:"notBefore,omitempty"`
+
+	// notAfter is the end of the licence window the marketplace asked for
+	// (expireTime). The order's expiry, or the plan's validityDays, applies
+	// when omitted.
+	// +optional
+	NotAfter *metav1.Time `json:"notAfter,omitempty"`
+
+	// state is Active (default), Frozen (key revoked until unfrozen) or
+	// Released (key revoked for good). Released is final.
+	// +optional
+	// +kubebuilder:default=Active
+	// +kubebuilder:validation:XValidation:rule="oldSelf != 'Released' || self == 'Released'",message="a released licence cannot change state"
+	State SubscriptionState `json:"state,omitempty"`
+
+	// mode is Debug for a Seller Console debug request (testFlag "1"),
+	// Production (default) otherwise. Immutable.
+	// +optional
+	// +kubebuilder:default=Production
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="mode is immutable"
+	Mode RequestMode `json:"mode,omitempty"`
+
+	// orders are the marketplace orders applied to this licence, oldest first;
+	// each orderId appears once.
+	// +optional
+	// +listType=map
+	// +listMapKey=orderId
+	// +kubebuilder:validation:MaxItems=256
+	Orders []AppliedOrder `json:"orders,omitempty"`
+}
+
+// SecretKeyReference points at one key of a Secret.
+type SecretKeyReference struct {
+	// namespace is the Secret's namespace.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+
+	// name is the Secret's name.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key is the key within the Secret's data.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
+}
+
+// LicenseUpload records the delivery of an asynchronous licence to the marketplace.
+type LicenseUpload struct {
+	// eventId is the application the upload answered.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	EventID string `json:"eventId"`
+
+	// attempts is how many uploads were tried.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// uploadedTime is when the marketplace accepted the upload.
+	// +optional
+	UploadedTime *metav1.Time `json:"uploadedTime,omitempty"`
+
+	// lastError is the last upload failure, without any secret.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	LastError string `json:"lastError,omitempty"`
+}
+
+// LicenseStatus is what kooper observed and did for a licence.
+type LicenseStatus struct {
+	// observedGeneration is the generation last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions are Ready, Reconciling, Stalled, OrderResolved, Issued,
+	// Delivered, Frozen and Released.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// order is the order that currently defines the licence, as Query Order reported it.
+	// +optional
+	Order *ResolvedOrder `json:"order,omitempty"`
+
+	// skuCode is the plan the current key was issued for.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	SKUCode string `json:"skuCode,omitempty"`
+
+	// features are the features written into the current key.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=128
+	Features []string `json:"features,omitempty"`
+
+	// notBefore is the start of the current key's window.
+	// +optional
+	NotBefore *metav1.Time `json:"notBefore,omitempty"`
+
+	// notAfter is the end of the current key's window.
+	// +optional
+	NotAfter *metav1.Time `json:"notAfter,omitempty"`
+
+	// keyId is the ID of the signing key that signed the current key.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	KeyID string `json:"keyId,omitempty"`
+
+	// licenseKeyRef points at the Secret key holding the current licence key.
+	// +optional
+	LicenseKeyRef *SecretKeyReference `json:"licenseKeyRef,omitempty"`
+
+	// upload records the delivery of an asynchronous licence.
+	// +optional
+	Upload *LicenseUpload `json:"upload,omitempty"`
+}
+
+// License is one licence of a KooGallery licence product: a signed key the
+// buyer's software verifies offline.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=lic,categories=kooper
+// +kubebuilder:printcolumn:name="Instance",type=string,JSONPath=`.spec.instanceId`
+// +kubebuilder:printcolumn:name="Product",type=string,JSONPath=`.spec.productName`
+// +kubebuilder:printcolumn:name="SKU",type=string,JSONPath=`.status.skuCode`
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.spec.state`
+// +kubebuilder:printcolumn:name="Not After",type=string,JSONPath=`.status.notAfter`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type License struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the object's metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what the marketplace said.
+	// +required
+	Spec LicenseSpec `json:"spec"`
+
+	// status is what kooper observed and did.
+	// +optional
+	Status LicenseStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// LicenseList is a list of License.
+type LicenseList struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the list's metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the licences.
+	Items []License `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&License{}, &LicenseList{})
+}

@@ -1,0 +1,527 @@
+/*
+Copyright 2026 The kooper Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ProductType is what the buyer gets.
+// +kubebuilder:validation:Enum=SaaS;License
+type ProductType string
+
+const (
+	// ProductTypeSaaS: each purchase becomes a SaaSTenant, an isolated running copy of the workload.
+	ProductTypeSaaS ProductType = "SaaS"
+	// ProductTypeLicense: each purchase becomes a License, a signed key for
+	// software the buyer runs themselves.
+	ProductTypeLicense ProductType = "License"
+)
+
+// FreezeBehavior is what freezing a tenant does to its workload.
+// +kubebuilder:validation:Enum=ScaleToZero;DisableIngress
+type FreezeBehavior string
+
+const (
+	// FreezeScaleToZero scales every Deployment of the tenant to zero and
+	// remembers the replica counts for the unfreeze. Data (PVCs, Secrets) is kept.
+	FreezeScaleToZero FreezeBehavior = "ScaleToZero"
+	// FreezeDisableIngress keeps the workload running but removes the tenant's
+	// Ingress, so buyers cannot reach it. Use it for apps that must keep
+	// background work going while frozen.
+	FreezeDisableIngress FreezeBehavior = "DisableIngress"
+)
+
+// RetentionPolicy is what releasing a tenant does to its data.
+// +kubebuilder:validation:Enum=Retain;Delete
+type RetentionPolicy string
+
+const (
+	// RetainData keeps the tenant's namespace, and with it every PVC and
+	// Secret, for retentionDays after the release, then deletes it.
+	RetainData RetentionPolicy = "Retain"
+	// DeleteData deletes the tenant's namespace as soon as it is released.
+	DeleteData RetentionPolicy = "Delete"
+)
+
+// ExpiryAction is what the expiry safety net does when a subscription's
+// expireTime plus the grace period passes with no marketplace callback.
+// +kubebuilder:validation:Enum=Freeze;None
+type ExpiryAction string
+
+const (
+	// ExpiryFreeze freezes the subscription locally, as a FREEZE callback would.
+	ExpiryFreeze ExpiryAction = "Freeze"
+	// ExpiryNone only sets the Expired condition and emits an Event.
+	ExpiryNone ExpiryAction = "None"
+)
+
+// DebugHandling is how Seller Console debug requests (testFlag "1") are served.
+// +kubebuilder:validation:Enum=Provision;Simulate
+type DebugHandling string
+
+const (
+	// DebugProvision provisions debug tenants like real ones, labelled as
+	// debug, so the debugger sees exactly what a buyer would.
+	DebugProvision DebugHandling = "Provision"
+	// DebugSimulate records the tenant and answers every callback correctly
+	// and idempotently, but runs no workload for it.
+	DebugSimulate DebugHandling = "Simulate"
+)
+
+// SaaSProductSpec maps a KooGallery product to what a buyer gets.
+// +kubebuilder:validation:XValidation:rule="self.type != 'SaaS' || has(self.workload)",message="workload is required for products of type SaaS"
+// +kubebuilder:validation:XValidation:rule="self.type != 'SaaS' || has(self.urls)",message="urls is required for products of type SaaS"
+// +kubebuilder:validation:XValidation:rule="self.type != 'License' || self.plans.all(p, has(p.license))",message="every plan of a License product needs license terms"
+// +kubebuilder:validation:XValidation:rule="!has(self.debug) || !has(self.debug.skuCode) || self.plans.exists(p, p.skuCode == self.debug.skuCode)",message="debug.skuCode must name one of the plans"
+type SaaSProductSpec struct {
+	// productId is the KooGallery product ID (商品ID), as shown in the Seller
+	// Console. It never changes once set, because tenants are bound to it.
+	// Example: OFFI846204237451911168.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_.-]+$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="productId is immutable"
+	ProductID string `json:"productId"`
+
+	// type is what the buyer gets: SaaS (a running tenant) or License (a
+	// signed licence key). Defaults to SaaS. Immutable.
+	// +optional
+	// +kubebuilder:default=SaaS
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="type is immutable"
+	Type ProductType `json:"type,omitempty"`
+
+	// keysSecretName names the Secret, in kooper's own namespace, that holds
+	// this product's marketplace keys: basicKey (required: verifies callbacks
+	// and encrypts credentials), accessKeyId and secretAccessKey (the open-API
+	// AK/SK), and, when used, kitKey, rsaPrivateKey and licenseSigningKey.
+	// The keys themselves never appear in this object.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	KeysSecretName string `json:"keysSecretName"`
+
+	// urls are the templates of the URLs shown to the buyer. Required for SaaS products.
+	// +optional
+	URLs *URLTemplates `json:"urls,omitempty"`
+
+	// workload is what runs for each tenant. Required for SaaS products.
+	// +optional
+	Workload *WorkloadTemplate `json:"workload,omitempty"`
+
+	// plans has one entry per KooGallery specification (skuCode).
+	// +required
+	// +listType=map
+	// +listMapKey=skuCode
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	Plans []Plan `json:"plans"`
+
+	// lifecycle says what freeze, release and expiry do. Defaults apply when omitted.
+	// +optional
+	// +kubebuilder:default={}
+	Lifecycle LifecyclePolicy `json:"lifecycle,omitempty"`
+
+	// debug says how Seller Console debug requests are served. Defaults apply when omitted.
+	// +optional
+	Debug *DebugPolicy `json:"debug,omitempty"`
+
+	// namespacePrefix starts the name of every tenant namespace:
+	// <namespacePrefix>-<instanceId>. Defaults to "tenant". Immutable, since
+	// existing tenants live in namespaces named with it.
+	// +optional
+	// +kubebuilder:default=tenant
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=20
+	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="namespacePrefix is immutable"
+	NamespacePrefix string `json:"namespacePrefix,omitempty"`
+}
+
+// URLTemplates are Go templates of the URLs a buyer receives in appInfo.
+// They may use {{.InstanceID}}, {{.Namespace}} and {{.Product}}.
+// Example: https://{{.InstanceID}}.crm.example.com.
+type URLTemplates struct {
+	// frontEndUrl is the buyer-facing URL of the app. Its host is also the
+	// host of the tenant's Ingress.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') || self.startsWith('http://')",message="frontEndUrl must start with https:// or http://"
+	FrontEndURL string `json:"frontEndUrl"`
+
+	// adminUrl is the URL of the app's administration console, if it has one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') || self.startsWith('http://')",message="adminUrl must start with https:// or http://"
+	AdminURL string `json:"adminUrl,omitempty"`
+}
+
+// WorkloadTemplate is the Deployment (and, optionally, the storage and
+// Ingress) created for each tenant. A plan adds its replicas and resources.
+type WorkloadTemplate struct {
+	// image is the container image, for example
+	// swr.cn-north-4.myhuaweicloud.com/acme/crm:1.4.2.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image"`
+
+	// imagePullPolicy is the container's image pull policy. Defaults to IfNotPresent.
+	// +optional
+	// +kubebuilder:default=IfNotPresent
+	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+
+	// imagePullSecretName names a Secret in kooper's namespace that is copied
+	// into each tenant namespace and used to pull the image.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ImagePullSecretName string `json:"imagePullSecretName,omitempty"`
+
+	// args are the container's arguments; the image's defaults apply when omitted.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=1024
+	Args []string `json:"args,omitempty"`
+
+	// ports are the container ports. The first one is the port the Service
+	// and the Ingress send traffic to.
+	// +required
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	Ports []WorkloadPort `json:"ports"`
+
+	// env are environment variables set in the container, in addition to the
+	// ones kooper sets (KOOPER_INSTANCE_ID, KOOPER_SKU_CODE, and the
+	// credentials Secret's keys).
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Env []EnvVar `json:"env,omitempty"`
+
+	// resources are the container's default resources; a plan's resources replace them.
+	// +optional
+	Resources *ContainerResources `json:"resources,omitempty"`
+
+	// storage, when set, gives each tenant a PersistentVolumeClaim mounted in the container.
+	// +optional
+	Storage *StorageTemplate `json:"storage,omitempty"`
+
+	// ingress, when set, exposes each tenant at the host of its frontEndUrl.
+	// +optional
+	Ingress *IngressTemplate `json:"ingress,omitempty"`
+}
+
+// WorkloadPort is one container port.
+type WorkloadPort struct {
+	// name is the port's name, an IANA service name such as http.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// containerPort is the port number the container listens on.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	ContainerPort int32 `json:"containerPort"`
+
+	// protocol is TCP, UDP or SCTP. Defaults to TCP.
+	// +optional
+	// +kubebuilder:default=TCP
+	// +kubebuilder:validation:Enum=TCP;UDP;SCTP
+	Protocol corev1.Protocol `json:"protocol,omitempty"`
+}
+
+// EnvVar is one environment variable with a literal value.
+type EnvVar struct {
+	// name is the variable's name, for example LOG_LEVEL.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	Name string `json:"name"`
+
+	// value is the variable's value; empty when omitted.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Value string `json:"value,omitempty"`
+}
+
+// StorageTemplate is the PersistentVolumeClaim given to each tenant.
+type StorageTemplate struct {
+	// size is the requested capacity, for example 10Gi.
+	// +required
+	Size resource.Quantity `json:"size"`
+
+	// storageClassName is the StorageClass; the cluster default applies when omitted.
+	// On CCE, for example csi-disk.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	StorageClassName string `json:"storageClassName,omitempty"`
+
+	// mountPath is where the volume is mounted in the container, for example /data.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/`
+	MountPath string `json:"mountPath"`
+}
+
+// IngressTemplate is the Ingress created for each tenant.
+type IngressTemplate struct {
+	// className is the IngressClass, for example nginx or cce; the cluster
+	// default applies when omitted.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ClassName string `json:"className,omitempty"`
+
+	// tlsSecretName names a TLS Secret in kooper's namespace (typically a
+	// wildcard certificate for the URL template's domain) that is copied into
+	// each tenant namespace and used for the Ingress. Plain HTTP when omitted.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	TLSSecretName string `json:"tlsSecretName,omitempty"`
+
+	// path is the URL path routed to the tenant. Defaults to /.
+	// +optional
+	// +kubebuilder:default=/
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^/`
+	Path string `json:"path,omitempty"`
+}
+
+// Plan is what one KooGallery specification (skuCode) entitles a tenant to.
+type Plan struct {
+	// skuCode is the KooGallery specification code (规格编码), as Query Order
+	// reports it. Example: 0a4d1578-5295-46a7-92d4-7c803dccc51d.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	SKUCode string `json:"skuCode"`
+
+	// displayName is a human name for the plan, for example Basic.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	DisplayName string `json:"displayName,omitempty"`
+
+	// replicas is the number of workload replicas a tenant on this plan runs.
+	// Defaults to 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Replicas int32 `json:"replicas,omitempty"`
+
+	// resources replace the workload's default container resources.
+	// +optional
+	Resources *ContainerResources `json:"resources,omitempty"`
+
+	// quota is the hard limit of the tenant namespace's ResourceQuota, for
+	// example requests.cpu: "2", pods: "10". No ResourceQuota when omitted.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	Quota corev1.ResourceList `json:"quota,omitempty"`
+
+	// license is what a licence on this plan grants. Required for License products.
+	// +optional
+	License *LicenseTerms `json:"license,omitempty"`
+}
+
+// LicenseTerms is what a licence key grants.
+type LicenseTerms struct {
+	// features are the feature names written into the licence key, for example
+	// reporting or sso.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9_.:-]+$`
+	Features []string `json:"features,omitempty"`
+
+	// validityDays is how long a key is valid when the order itself sets no
+	// expiry (for example a one-time purchase). Defaults to 365.
+	// +optional
+	// +kubebuilder:default=365
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=36500
+	ValidityDays int32 `json:"validityDays,omitempty"`
+
+	// deviceBinding says whether a key is bound to a device fingerprint.
+	// Defaults to Optional.
+	// +optional
+	// +kubebuilder:default=Optional
+	DeviceBinding DeviceBinding `json:"deviceBinding,omitempty"`
+}
+
+// DeviceBinding says whether a licence must name a device.
+// +kubebuilder:validation:Enum=Required;Optional
+type DeviceBinding string
+
+const (
+	// DeviceBindingRequired: every licence application must carry a device
+	// fingerprint; one without gets result code 000903.
+	DeviceBindingRequired DeviceBinding = "Required"
+	// DeviceBindingOptional: a fingerprint is written into the key when given.
+	DeviceBindingOptional DeviceBinding = "Optional"
+)
+
+// LifecyclePolicy is what freeze, release and expiry do to a tenant.
+type LifecyclePolicy struct {
+	// freeze is what updateInstanceStatus FREEZE does. Defaults apply when omitted.
+	// +optional
+	// +kubebuilder:default={}
+	Freeze FreezePolicy `json:"freeze,omitempty"`
+
+	// release is what releaseInstance does to the tenant's data. Defaults apply when omitted.
+	// +optional
+	// +kubebuilder:default={}
+	Release ReleasePolicy `json:"release,omitempty"`
+
+	// expiry is the safety net for a subscription whose expiry passed with no
+	// marketplace callback. Defaults apply when omitted.
+	// +optional
+	// +kubebuilder:default={}
+	Expiry ExpiryPolicy `json:"expiry,omitempty"`
+}
+
+// FreezePolicy is what freezing a tenant does.
+type FreezePolicy struct {
+	// behavior is ScaleToZero (default: scale workloads to zero, keep data) or
+	// DisableIngress (keep workloads running, remove the Ingress).
+	// +optional
+	// +kubebuilder:default=ScaleToZero
+	Behavior FreezeBehavior `json:"behavior,omitempty"`
+}
+
+// ReleasePolicy is what releasing a tenant does to its data.
+type ReleasePolicy struct {
+	// retentionPolicy is Retain (default: keep the namespace and its data for
+	// retentionDays, then delete it) or Delete (delete it at once).
+	// +optional
+	// +kubebuilder:default=Retain
+	RetentionPolicy RetentionPolicy `json:"retentionPolicy,omitempty"`
+
+	// retentionDays is how many days released data is kept under Retain; it
+	// is ignored under Delete. 0 keeps it until someone deletes the namespace
+	// by hand. Defaults to 15 (KooGallery's longest freeze period).
+	// +optional
+	// +kubebuilder:default=15
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3650
+	RetentionDays *int32 `json:"retentionDays,omitempty"`
+}
+
+// ExpiryPolicy is the expiry safety net.
+type ExpiryPolicy struct {
+	// action is Freeze (default: freeze locally once expireTime plus
+	// graceSeconds has passed with no marketplace callback) or None (only
+	// report it with the Expired condition and an Event).
+	// +optional
+	// +kubebuilder:default=Freeze
+	Action ExpiryAction `json:"action,omitempty"`
+
+	// graceSeconds is how long after expireTime the safety net waits for the
+	// marketplace's own FREEZE. Defaults to 259200 (3 days).
+	// +optional
+	// +kubebuilder:default=259200
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=31536000
+	GraceSeconds int32 `json:"graceSeconds,omitempty"`
+}
+
+// DebugPolicy is how Seller Console debug requests (testFlag "1") are served.
+type DebugPolicy struct {
+	// handling is Provision (default: debug tenants run like real ones,
+	// labelled as debug) or Simulate (answer every callback correctly, run no workload).
+	// +optional
+	// +kubebuilder:default=Provision
+	Handling DebugHandling `json:"handling,omitempty"`
+
+	// skuCode is the plan debug tenants get when their order cannot be
+	// resolved with Query Order (the debugger's orders often do not exist
+	// there). When omitted, such tenants stall with PlanNotFound.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	SKUCode string `json:"skuCode,omitempty"`
+}
+
+// SaaSProductStatus is what kooper observed about a product.
+type SaaSProductStatus struct {
+	// observedGeneration is the generation last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions are Ready and KeysAvailable.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// SaaSProduct is a product the merchant sells on KooGallery: its marketplace
+// identity, keys, workload, plans and lifecycle policy.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=sp,categories=kooper
+// +kubebuilder:printcolumn:name="Product ID",type=string,JSONPath=`.spec.productId`
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type SaaSProduct struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the object's metadata; the name is the {product} of the
+	// production URL /koogallery/{product}.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the product the merchant sells.
+	// +required
+	Spec SaaSProductSpec `json:"spec"`
+
+	// status is what kooper observed about it.
+	// +optional
+	Status SaaSProductStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// SaaSProductList is a list of SaaSProduct.
+type SaaSProductList struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the list's metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the products.
+	Items []SaaSProduct `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&SaaSProduct{}, &SaaSProductList{})
+}

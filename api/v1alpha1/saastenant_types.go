@@ -1,0 +1,213 @@
+/*
+Copyright 2026 The kooper Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SaaSTenantSpec is what the marketplace said about one subscription. The
+// receiver writes it; people rarely should.
+type SaaSTenantSpec struct {
+	// instanceId is the marketplace instance ID kooper issued for this
+	// subscription; the object's name equals it. Lower-case letters, digits
+	// and '-', at most 40 characters so that the tenant namespace
+	// <namespacePrefix>-<instanceId> fits in 63. Immutable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="instanceId is immutable"
+	InstanceID string `json:"instanceId"`
+
+	// productName names the SaaSProduct this tenant was bought from. Immutable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="productName is immutable"
+	ProductName string `json:"productName"`
+
+	// orderId is the order of the purchase (newInstance) that created the
+	// subscription. Immutable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="orderId is immutable"
+	OrderID string `json:"orderId"`
+
+	// orderLineId is the order line of that purchase. Immutable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="orderLineId is immutable"
+	OrderLineID string `json:"orderLineId"`
+
+	// businessId is the marketplace business ID of the first newInstance
+	// request for this order line. Immutable.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="businessId is immutable"
+	BusinessID string `json:"businessId,omitempty"`
+
+	// state is the state the marketplace asked for: Active (default), Frozen
+	// or Released. Released is final.
+	// +optional
+	// +kubebuilder:default=Active
+	// +kubebuilder:validation:XValidation:rule="oldSelf != 'Released' || self == 'Released'",message="a released tenant cannot change state"
+	State SubscriptionState `json:"state,omitempty"`
+
+	// expireTime is the expiry the marketplace last sent (refreshInstance).
+	// Until then the order's own expiry, from Query Order, applies.
+	// +optional
+	ExpireTime *metav1.Time `json:"expireTime,omitempty"`
+
+	// mode is Debug for a Seller Console debug purchase (testFlag "1"),
+	// Production (default) otherwise. Immutable.
+	// +optional
+	// +kubebuilder:default=Production
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="mode is immutable"
+	Mode RequestMode `json:"mode,omitempty"`
+
+	// orders are the marketplace orders applied to this subscription, oldest
+	// first: the purchase, then renewals, upgrades and conversions. Each
+	// orderId appears once, which is what applies a repeated callback once.
+	// +optional
+	// +listType=map
+	// +listMapKey=orderId
+	// +kubebuilder:validation:MaxItems=256
+	Orders []AppliedOrder `json:"orders,omitempty"`
+}
+
+// WorkloadReplicas remembers the replica count of one Deployment across a freeze.
+type WorkloadReplicas struct {
+	// name is the Deployment's name in the tenant namespace.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// replicas is the count it had before the freeze.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Replicas int32 `json:"replicas"`
+}
+
+// SaaSTenantStatus is what kooper observed and did for a subscription.
+type SaaSTenantStatus struct {
+	// observedGeneration is the generation last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions are Ready, Reconciling, Stalled, OrderResolved, Provisioned,
+	// Available, Frozen, Expired and Released.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// order is the order that currently defines the subscription, as Query
+	// Order reported it.
+	// +optional
+	Order *ResolvedOrder `json:"order,omitempty"`
+
+	// skuCode is the plan the tenant currently runs.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	SKUCode string `json:"skuCode,omitempty"`
+
+	// expireTime is the expiry in force: spec.expireTime if set, otherwise the order's.
+	// +optional
+	ExpireTime *metav1.Time `json:"expireTime,omitempty"`
+
+	// namespace is the tenant's namespace.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace,omitempty"`
+
+	// frontEndUrl is the buyer-facing URL, reported in appInfo.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	FrontEndURL string `json:"frontEndUrl,omitempty"`
+
+	// adminUrl is the administration URL, reported in appInfo.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	AdminURL string `json:"adminUrl,omitempty"`
+
+	// credentialsSecretName names the Secret, in the tenant namespace, holding
+	// the tenant's initial admin user name and password.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	CredentialsSecretName string `json:"credentialsSecretName,omitempty"`
+
+	// frozenReplicas are the replica counts to restore on unfreeze.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	FrozenReplicas []WorkloadReplicas `json:"frozenReplicas,omitempty"`
+
+	// retainUntil is when a released tenant's data will be deleted.
+	// +optional
+	RetainUntil *metav1.Time `json:"retainUntil,omitempty"`
+}
+
+// SaaSTenant is one KooGallery subscription of a SaaS product: the
+// marketplace's view in spec, the running tenant in status.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=st,categories=kooper
+// +kubebuilder:validation:XValidation:rule="self.metadata.name == self.spec.instanceId",message="metadata.name must equal spec.instanceId"
+// +kubebuilder:printcolumn:name="Instance",type=string,JSONPath=`.spec.instanceId`
+// +kubebuilder:printcolumn:name="Product",type=string,JSONPath=`.spec.productName`
+// +kubebuilder:printcolumn:name="SKU",type=string,JSONPath=`.status.skuCode`
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.spec.state`
+// +kubebuilder:printcolumn:name="Expiry",type=string,JSONPath=`.status.expireTime`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type SaaSTenant struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the object's metadata; the name is the instanceId.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what the marketplace said.
+	// +required
+	Spec SaaSTenantSpec `json:"spec"`
+
+	// status is what kooper observed and did.
+	// +optional
+	Status SaaSTenantStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// SaaSTenantList is a list of SaaSTenant.
+type SaaSTenantList struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the list's metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the tenants.
+	Items []SaaSTenant `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&SaaSTenant{}, &SaaSTenantList{})
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Builds the real Kubernetes binaries and the build tools into bin/, from the Go
+# module proxy (the only place these machines can fetch code from; there is no
+# binary download). Each tool lands in bin/<tool>-<version>/ and is skipped when
+# already there, so only the first run is slow (about 10 minutes on 2 cores,
+# most of it kube-apiserver and friends).
+#
+# Usage: hack/build-tools.sh [tool ...]   tools: kubernetes etcd kwok helm controller-gen
+#        (no argument builds them all)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=hack/versions.env
+source "$ROOT/hack/versions.env"
+BIN="$ROOT/bin"
+WORK="$BIN/.build"
+mkdir -p "$BIN" "$WORK"
+
+log() { printf '[build-tools %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# present DIR FILE... : true when every FILE exists and is executable in DIR.
+present() {
+  local dir=$1; shift
+  local f
+  for f in "$@"; do [ -x "$dir/$f" ] || return 1; done
+}
+
+# wrapper_module DIR MODULE: a throw-away module in DIR that other builds run in.
+wrapper_module() {
+  rm -rf "$1" && mkdir -p "$1"
+  printf 'module kooper.local/%s\n\ngo 1.26\n' "$2" >"$1/go.mod"
+}
+
+build_kubernetes() {
+  local dest="$BIN/kubernetes-$KUBERNETES_VERSION"
+  local cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  if present "$dest" "${cmds[@]}"; then log "kubernetes $KUBERNETES_VERSION: cached in ${dest#"$ROOT"/}"; return; fi
+  log "kubernetes $KUBERNETES_VERSION: building ${cmds[*]} (first time: about 6-8 minutes)"
+  local w="$WORK/kubernetes"
+  wrapper_module "$w" kubernetes-build
+  local staging="v0${KUBERNETES_VERSION#v1}" # v1.37.2 -> v0.37.2
+  (
+    cd "$w"
+    go mod edit -require="k8s.io/kubernetes@$KUBERNETES_VERSION"
+    # k8s.io/kubernetes replaces its staging modules with ./staging/... paths,
+    # which do not exist outside its repository: point each at its published
+    # version instead.
+    local gomod
+    gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+    local mod
+    for mod in $(awk '/=> \.\/staging\//{print $1}' "$gomod"); do
+      grep -qE "^[[:space:]]+$mod v0\.0\.0$" "$gomod" || continue
+      go mod edit -replace="$mod=$mod@$staging"
+    done
+    local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
+    ldflags+=" -X k8s.io/component-base/version.gitMajor=$(echo "$KUBERNETES_VERSION" | cut -d. -f1 | tr -d v)"
+    ldflags+=" -X k8s.io/component-base/version.gitMinor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)"
+    ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+    ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION"
+    local pkgs=()
+    for c in "${cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+    mkdir -p "$dest.tmp"
+    GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$dest.tmp/" "${pkgs[@]}"
+  )
+  rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  log "kubernetes $KUBERNETES_VERSION: done"
+}
+
+build_etcd() {
+  local dest="$BIN/etcd-$ETCD_VERSION"
+  if present "$dest" etcd; then log "etcd $ETCD_VERSION: cached in ${dest#"$ROOT"/}"; return; fi
+  log "etcd $ETCD_VERSION: building (about a minute)"
+  local w="$WORK/etcd"
+  wrapper_module "$w" etcd-build
+  (
+    cd "$w"
+    # etcd's server module has replace directives of its own, so
+    # `go install pkg@version` refuses it; a wrapper module can build it.
+    go mod edit -require="go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+    mkdir -p "$dest.tmp"
+    GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$dest.tmp/etcd" go.etcd.io/etcd/server/v3
+  )
+  rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  log "etcd $ETCD_VERSION: done"
+}
+
+# go_install NAME VERSION PACKAGE [LDFLAGS]: a plain `go install pkg@version` into bin/NAME-VERSION.
+go_install() {
+  local name=$1 version=$2 pkg=$3 ldflags=${4:-}
+  local dest="$BIN/$name-$version"
+  if present "$dest" "$name"; then log "$name $version: cached in ${dest#"$ROOT"/}"; return; fi
+  log "$name $version: building"
+  rm -rf "$dest.tmp"
+  GOBIN="$dest.tmp" go install -trimpath -ldflags "-s -w $ldflags" "$pkg@$version"
+  rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  log "$name $version: done"
+}
+
+build_kwok() { go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"; }
+build_helm() { go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"; }
+build_controller_gen() { go_install controller-gen "$CONTROLLER_GEN_VERSION" sigs.k8s.io/controller-tools/cmd/controller-gen; }
+
+# link_envtest: bin/envtest holds the binaries envtest starts, as envtest's
+# BinaryAssetsDirectory expects them (one folder, fixed names).
+link_envtest() {
+  mkdir -p "$BIN/envtest"
+  ln -sfn "../kubernetes-$KUBERNETES_VERSION/kube-apiserver" "$BIN/envtest/kube-apiserver"
+  ln -sfn "../kubernetes-$KUBERNETES_VERSION/kubectl" "$BIN/envtest/kubectl"
+  ln -sfn "../etcd-$ETCD_VERSION/etcd" "$BIN/envtest/etcd"
+}
+
+main() {
+  local tools=("$@")
+  [ ${#tools[@]} -gt 0 ] || tools=(controller-gen etcd kubernetes kwok helm)
+  local t
+  for t in "${tools[@]}"; do
+    case $t in
+      kubernetes) build_kubernetes ;;
+      etcd) build_etcd ;;
+      kwok) build_kwok ;;
+      helm) build_helm ;;
+      controller-gen) build_controller_gen ;;
+      *) echo "unknown tool: $t" >&2; exit 2 ;;
+    esac
+  done
+  if present "$BIN/kubernetes-$KUBERNETES_VERSION" kube-apiserver kubectl && present "$BIN/etcd-$ETCD_VERSION" etcd; then
+    link_envtest
+  fi
+}
+
+main "$@"

@@ -1,0 +1,140 @@
+/*
+Copyright 2026 The kooper Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package webhook is the KooGallery callback receiver: an HTTP server that
+// runs on every replica (it is not leader-elected) and holds no state of its
+// own. The callback routes are registered on its mux by the receiver.
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+)
+
+// ServerOptions are the receiver's listening address and limits.
+type ServerOptions struct {
+	// Addr is the address to listen on, for example ":8082".
+	Addr string
+	// ReadHeaderTimeout bounds how long a client may take to send headers.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds how long a client may take to send the whole request.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds how long an answer may take; the marketplace gives
+	// up after 5 s, so kooper must answer well before.
+	WriteTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps the request headers.
+	MaxHeaderBytes int
+	// ShutdownTimeout is how long in-flight callbacks may finish on shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultServerOptions are safe limits for a public, marketplace-facing server.
+func DefaultServerOptions() ServerOptions {
+	return ServerOptions{
+		Addr:              ":8082",
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ShutdownTimeout:   10 * time.Second,
+	}
+}
+
+// Server is the receiver's HTTP server, run by the manager as a Runnable.
+type Server struct {
+	opts    ServerOptions
+	handler http.Handler
+
+	mu       sync.Mutex
+	listener net.Listener
+	ready    chan struct{}
+}
+
+// NewServer returns a server that serves handler with opts.
+func NewServer(opts ServerOptions, handler http.Handler) *Server {
+	return &Server{opts: opts, handler: handler, ready: make(chan struct{})}
+}
+
+// NeedLeaderElection is false: every replica answers callbacks.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Start listens and serves until ctx is done, then lets in-flight requests
+// finish within ShutdownTimeout.
+func (s *Server) Start(ctx context.Context) error {
+	log := ctrl.LoggerFrom(ctx).WithName("receiver")
+	listener, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("failed to listen on %s: %w", s.opts.Addr, err)
+	}
+	s.mu.Lock()
+	s.listener = listener
+	s.mu.Unlock()
+	close(s.ready)
+
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
+		// In-flight callbacks keep their context through a graceful shutdown,
+		// so a half-stored order is finished rather than cut off.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(listener) }()
+	log.Info("Serving marketplace callbacks", "address", listener.Addr().String())
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("receiver stopped: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("Shutting down the receiver")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("failed to shut down the receiver: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Addr is the address the server listens on, once it has started; tests
+// listen on port 0 and read the real port here.
+func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listener.Addr(), nil
+}
