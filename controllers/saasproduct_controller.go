@@ -1,0 +1,198 @@
+/*
+Copyright 2026 The kooper Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// keysSecretNameIndex indexes products by the Secret holding their keys, so a
+// Secret change finds its products without listing them all.
+const keysSecretNameIndex = "spec.keysSecretName"
+
+// requiredKeys are the keys every product's Secret must hold: the basic key
+// verifies callbacks and encrypts credentials; the AK/SK reach Query Order.
+var requiredKeys = []string{
+	saasv1alpha1.BasicKeySecretKey,
+	saasv1alpha1.AccessKeyIDSecretKey,
+	saasv1alpha1.SecretAccessKeySecretKey,
+}
+
+// SaaSProductReconciler reports whether each product can serve callbacks: its
+// keys Secret exists, in kooper's namespace, with every key it needs.
+type SaaSProductReconciler struct {
+	client.Client
+	// Recorder emits Events on Ready transitions.
+	Recorder events.EventRecorder
+	// SecretNamespace is kooper's own namespace, where keys Secrets live.
+	SecretNamespace string
+}
+
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts/status,verbs=get;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile sets the product's KeysAvailable and Ready conditions.
+func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	product := &saasv1alpha1.SaaSProduct{}
+	if err := r.Get(ctx, req.NamespacedName, product); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	keys, err := r.keysCondition(ctx, product)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, r.patchStatus(ctx, product, keys)
+}
+
+// keysCondition checks the product's keys Secret. Only names of missing keys
+// are reported, never values.
+func (r *SaaSProductReconciler) keysCondition(ctx context.Context, product *saasv1alpha1.SaaSProduct) (metav1.Condition, error) {
+	key := types.NamespacedName{Namespace: r.SecretNamespace, Name: product.Spec.KeysSecretName}
+	secret := &corev1.Secret{}
+	err := r.Get(ctx, key, secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		return falseCondition(saasv1alpha1.KeysSecretNotFoundReason, "Secret %s not found", key), nil
+	case err != nil:
+		return metav1.Condition{}, fmt.Errorf("failed to get Secret %s: %w", key, err)
+	}
+	var missing []string
+	for _, name := range requiredKeys {
+		if len(secret.Data[name]) == 0 {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return falseCondition(saasv1alpha1.KeysSecretIncompleteReason,
+			"Secret %s lacks %s", key, strings.Join(missing, ", ")), nil
+	}
+	return metav1.Condition{
+		Type:    saasv1alpha1.KeysAvailableCondition,
+		Status:  metav1.ConditionTrue,
+		Reason:  saasv1alpha1.SucceededReason,
+		Message: fmt.Sprintf("Keys found in Secret %s", key),
+	}, nil
+}
+
+func falseCondition(reason, format string, args ...any) metav1.Condition {
+	return metav1.Condition{
+		Type:    saasv1alpha1.KeysAvailableCondition,
+		Status:  metav1.ConditionFalse,
+		Reason:  reason,
+		Message: fmt.Sprintf(format, args...),
+	}
+}
+
+// patchStatus writes the conditions and observedGeneration, only when they
+// changed, and emits an Event when Ready is first set or flips.
+func (r *SaaSProductReconciler) patchStatus(ctx context.Context, product *saasv1alpha1.SaaSProduct, keys metav1.Condition) error {
+	before := product.DeepCopy()
+	previous := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.ReadyCondition)
+	readyChanged := previous == nil || previous.Status != keys.Status
+
+	keys.ObservedGeneration = product.Generation
+	ready := keys
+	ready.Type = saasv1alpha1.ReadyCondition
+	apimeta.SetStatusCondition(&product.Status.Conditions, keys)
+	apimeta.SetStatusCondition(&product.Status.Conditions, ready)
+	product.Status.ObservedGeneration = product.Generation
+
+	if statusUnchanged(before.Status, product.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, product, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("failed to patch SaaSProduct %s status: %w", product.Name, err)
+	}
+	if readyChanged {
+		r.recordReadyChange(product, ready)
+	}
+	return nil
+}
+
+func (r *SaaSProductReconciler) recordReadyChange(product *saasv1alpha1.SaaSProduct, ready metav1.Condition) {
+	eventType := corev1.EventTypeNormal
+	if ready.Status != metav1.ConditionTrue {
+		eventType = corev1.EventTypeWarning
+	}
+	r.Recorder.Eventf(product, nil, eventType, ready.Reason, "CheckKeys", "%s", ready.Message)
+}
+
+// statusUnchanged compares what a write would change: a condition's
+// lastTransitionTime only moves when its status does, so it is ignored.
+func statusUnchanged(a, b saasv1alpha1.SaaSProductStatus) bool {
+	return a.ObservedGeneration == b.ObservedGeneration &&
+		slices.EqualFunc(a.Conditions, b.Conditions, func(x, y metav1.Condition) bool {
+			return x.Type == y.Type && x.Status == y.Status && x.Reason == y.Reason &&
+				x.Message == y.Message && x.ObservedGeneration == y.ObservedGeneration
+		})
+}
+
+// SetupWithManager registers the controller. It watches products (spec
+// changes and reconcile requests only, so its own status patches do not
+// retrigger it) and the Secrets of kooper's namespace.
+func (r *SaaSProductReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.SaaSProduct{}, keysSecretNameIndex,
+		func(obj client.Object) []string {
+			return []string{obj.(*saasv1alpha1.SaaSProduct).Spec.KeysSecretName}
+		})
+	if err != nil {
+		return fmt.Errorf("failed to index SaaSProducts by keys Secret: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&saasv1alpha1.SaaSProduct{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.productsUsingSecret),
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(obj client.Object) bool {
+				return obj.GetNamespace() == r.SecretNamespace
+			}))).
+		Named("saasproduct").
+		Complete(r)
+}
+
+// productsUsingSecret maps a keys Secret to the products that name it.
+func (r *SaaSProductReconciler) productsUsingSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	products := &saasv1alpha1.SaaSProductList{}
+	if err := r.List(ctx, products, client.MatchingFields{keysSecretNameIndex: secret.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list SaaSProducts for a Secret", "Secret", client.ObjectKeyFromObject(secret))
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(products.Items))
+	for _, p := range products.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Name: p.Name}})
+	}
+	return requests
+}

@@ -1,0 +1,177 @@
+/*
+Copyright 2026 The kooper Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+var productCounter atomic.Int64
+
+func newProduct(t *testing.T, keysSecret string) *saasv1alpha1.SaaSProduct {
+	t.Helper()
+	product := &saasv1alpha1.SaaSProduct{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("product-%d", productCounter.Add(1))},
+		Spec: saasv1alpha1.SaaSProductSpec{
+			ProductID:      "OFFI846204237451911168",
+			KeysSecretName: keysSecret,
+			URLs:           &saasv1alpha1.URLTemplates{FrontEndURL: "https://{{.InstanceID}}.app.example.com"},
+			Workload: &saasv1alpha1.WorkloadTemplate{
+				Image: "registry.example.com/app:1.0",
+				Ports: []saasv1alpha1.WorkloadPort{{Name: "http", ContainerPort: 8080}},
+			},
+			Plans: []saasv1alpha1.Plan{{SKUCode: "basic"}},
+		},
+	}
+	NewWithT(t).Expect(k8sClient.Create(testContext(t), product)).To(Succeed())
+	return product
+}
+
+func keysSecret(namespace, name string, data map[string]string) *corev1.Secret {
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, StringData: data}
+}
+
+var completeKeys = map[string]string{
+	saasv1alpha1.BasicKeySecretKey:        "test-access-key",
+	saasv1alpha1.AccessKeyIDSecretKey:     "QTWAOYTTINDUT2QVKYUC",
+	saasv1alpha1.SecretAccessKeySecretKey: "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc",
+}
+
+// expectCondition waits until the product's condition has the given status and reason.
+func expectCondition(t *testing.T, product *saasv1alpha1.SaaSProduct, condType string, status metav1.ConditionStatus, reason string) *metav1.Condition {
+	t.Helper()
+	var cond *metav1.Condition
+	NewWithT(t).Eventually(func(g Gomega) {
+		got := &saasv1alpha1.SaaSProduct{}
+		g.Expect(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(product), got)).To(Succeed())
+		cond = apimeta.FindStatusCondition(got.Status.Conditions, condType)
+		g.Expect(cond).NotTo(BeNil())
+		g.Expect(cond.Status).To(Equal(status))
+		g.Expect(cond.Reason).To(Equal(reason))
+		g.Expect(cond.ObservedGeneration).To(Equal(got.Generation))
+		g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
+	}).Should(Succeed())
+	return cond
+}
+
+func TestProductWithoutKeysSecretIsNotReady(t *testing.T) {
+	product := newProduct(t, "absent-keys")
+	cond := expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretNotFoundReason)
+	NewWithT(t).Expect(cond.Message).To(Equal("Secret kooper-test/absent-keys not found"))
+	expectCondition(t, product, saasv1alpha1.KeysAvailableCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretNotFoundReason)
+	expectEvent(t, product, corev1.EventTypeWarning, saasv1alpha1.KeysSecretNotFoundReason)
+}
+
+func TestProductBecomesReadyWhenItsKeysArrive(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	product := newProduct(t, "late-keys")
+	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretNotFoundReason)
+
+	secret := keysSecret(operatorNamespace, "late-keys", map[string]string{saasv1alpha1.BasicKeySecretKey: "test-access-key"})
+	g.Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+	cond := expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretIncompleteReason)
+	g.Expect(cond.Message).To(Equal("Secret kooper-test/late-keys lacks accessKeyId, secretAccessKey"))
+	g.Expect(cond.Message).NotTo(ContainSubstring("test-access-key"), "a key value leaked into status")
+
+	secret.StringData = completeKeys
+	g.Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+	cond = expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+	g.Expect(cond.Message).To(Equal("Keys found in Secret kooper-test/late-keys"))
+	expectEvent(t, product, corev1.EventTypeNormal, saasv1alpha1.SucceededReason)
+}
+
+func TestProductLosesReadinessWhenItsKeysGo(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	secret := keysSecret(operatorNamespace, "doomed-keys", completeKeys)
+	g.Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+	product := newProduct(t, "doomed-keys")
+	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+
+	g.Expect(k8sClient.Delete(ctx, secret)).To(Succeed())
+	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretNotFoundReason)
+	expectEvent(t, product, corev1.EventTypeWarning, saasv1alpha1.KeysSecretNotFoundReason)
+}
+
+func TestProductIgnoresSecretsOutsideKoopersNamespace(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(k8sClient.Create(testContext(t), keysSecret("elsewhere", "stray-keys", completeKeys))).To(Succeed())
+	product := newProduct(t, "stray-keys")
+	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretNotFoundReason)
+}
+
+func TestProductFollowsAChangeOfKeysSecret(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	g.Expect(k8sClient.Create(ctx, keysSecret(operatorNamespace, "new-keys", completeKeys))).To(Succeed())
+	product := newProduct(t, "old-keys")
+	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretNotFoundReason)
+
+	patch := client.MergeFrom(product.DeepCopy())
+	product.Spec.KeysSecretName = "new-keys"
+	g.Expect(k8sClient.Patch(ctx, product, patch)).To(Succeed())
+	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+}
+
+func TestProductReconcileWithoutChangeWritesNothing(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	g.Expect(k8sClient.Create(ctx, keysSecret(operatorNamespace, "steady-keys", completeKeys))).To(Succeed())
+	product := newProduct(t, "steady-keys")
+	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+
+	// Ask for a reconcile; the object's resourceVersion after that request
+	// must stay put, because nothing in status needs to change.
+	patch := client.MergeFrom(product.DeepCopy())
+	product.Annotations = map[string]string{saasv1alpha1.ReconcileRequestedAnnotation: "1"}
+	g.Expect(k8sClient.Patch(ctx, product, patch)).To(Succeed())
+	requested := product.ResourceVersion
+	g.Consistently(func() (string, error) {
+		got := &saasv1alpha1.SaaSProduct{}
+		err := k8sClient.Get(ctx, client.ObjectKeyFromObject(product), got)
+		return got.ResourceVersion, err
+	}).Should(Equal(requested))
+}
+
+// expectEvent waits for an Event about the product with the given type and reason.
+func expectEvent(t *testing.T, product *saasv1alpha1.SaaSProduct, eventType, reason string) {
+	t.Helper()
+	NewWithT(t).Eventually(func() ([]eventsv1.Event, error) {
+		list := &eventsv1.EventList{}
+		err := k8sClient.List(context.Background(), list)
+		var matching []eventsv1.Event
+		for _, e := range list.Items {
+			if e.Regarding.Name == product.Name && e.Type == eventType && e.Reason == reason {
+				matching = append(matching, e)
+			}
+		}
+		return matching, err
+	}).ShouldNot(BeEmpty())
+}

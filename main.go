@@ -1,0 +1,146 @@
+/*
+Copyright 2026 The kooper Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command kooper runs the operator: the KooGallery callback receiver on every
+// replica and the leader-elected controllers. This file only wires them.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/controllers"
+	"github.com/kooper-io/kooper/webhook"
+)
+
+// options are the command-line flags.
+type options struct {
+	metricsAddr      string
+	probeAddr        string
+	receiverAddr     string
+	leaderElect      bool
+	leaderElectionNS string
+	namespace        string
+	kubeAPIQPS       float64
+	kubeAPIBurst     int
+	zap              zap.Options
+}
+
+func parseFlags() options {
+	o := options{zap: zap.Options{Development: false}}
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
+	flag.StringVar(&o.receiverAddr, "receiver-bind-address", webhook.DefaultServerOptions().Addr, "Address the KooGallery callback receiver binds to.")
+	flag.BoolVar(&o.leaderElect, "leader-elect", true, "Elect one replica to run the controllers; the receiver runs on every replica regardless.")
+	flag.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; defaults to --namespace.")
+	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "kooper-system"), "kooper's own namespace, where products' keys Secrets live (default: $POD_NAMESPACE, else kooper-system).")
+	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second the operator may send to the API server.")
+	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the operator may send to the API server.")
+	o.zap.BindFlags(flag.CommandLine)
+	flag.Parse()
+	if o.leaderElectionNS == "" {
+		o.leaderElectionNS = o.namespace
+	}
+	return o
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func main() {
+	o := parseFlags()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	if err := run(o); err != nil {
+		ctrl.Log.Error(err, "kooper stopped")
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := saasv1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("failed to load a kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:        o.probeAddr,
+		LeaderElection:                o.leaderElect,
+		LeaderElectionID:              "kooper.saas.kooper.io",
+		LeaderElectionNamespace:       o.leaderElectionNS,
+		LeaderElectionReleaseOnCancel: true,
+		// Only kooper's own Secrets are cached: caching every Secret of a
+		// cluster with thousands of tenants would cost memory for nothing.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("failed to create the manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+
+	products := &controllers.SaaSProductReconciler{
+		Client:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorder("kooper-saasproduct"),
+		SecretNamespace: o.namespace,
+	}
+	if err := products.SetupWithManager(mgr); err != nil {
+		return err
+	}
+
+	receiverOpts := webhook.DefaultServerOptions()
+	receiverOpts.Addr = o.receiverAddr
+	// The callback routes (/koogallery/{product}) are not registered yet: the
+	// server runs, hardened, and answers 404 until the receiver lands.
+	if err := mgr.Add(webhook.NewServer(receiverOpts, http.NewServeMux())); err != nil {
+		return err
+	}
+
+	ctrl.Log.Info("Starting kooper", "namespace", o.namespace, "leaderElection", o.leaderElect)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
