@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kooper-io/kooper/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.RunTests(m, func(_ context.Context, e *testenv.Env) error {
+		env = e
+		return nil
+	}))
+}
+
+// freeAddr returns a loopback address nothing listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
+
+func get(url string) (int, string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// TestOperatorServesProbesMetricsAndReceiverAndTakesTheLease runs the
+// operator as main.go wires it, against a real API server.
+func TestOperatorServesProbesMetricsAndReceiverAndTakesTheLease(t *testing.T) {
+	g := NewWithT(t)
+	k8sClient, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kooper-main-test"}}
+	g.Expect(k8sClient.Create(context.Background(), ns)).To(Succeed())
+
+	o := options{
+		metricsAddr: freeAddr(t), probeAddr: freeAddr(t), receiverAddr: freeAddr(t),
+		leaderElect: true, namespace: ns.Name, leaderElectionNS: ns.Name,
+		kubeAPIQPS: 50, kubeAPIBurst: 100,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, env.Config, o) }()
+	defer func() {
+		cancel()
+		g.Eventually(done).Should(Receive(BeNil()))
+	}()
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		g.Eventually(func() (int, error) {
+			code, _, err := get(fmt.Sprintf("http://%s%s", o.probeAddr, path))
+			return code, err
+		}).Should(Equal(http.StatusOK), path)
+	}
+	g.Eventually(func() (string, error) {
+		_, body, err := get(fmt.Sprintf("http://%s/metrics", o.metricsAddr))
+		return body, err
+	}).Should(ContainSubstring("controller_runtime_reconcile_total"))
+	g.Eventually(func() error {
+		_, _, err := get(fmt.Sprintf("http://%s/", o.receiverAddr))
+		return err
+	}).Should(Succeed(), "the receiver must listen")
+
+	g.Eventually(func(g Gomega) {
+		lease := &coordinationv1.Lease{}
+		g.Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns.Name, Name: "kooper.saas.kooper.io"}, lease)).To(Succeed())
+		g.Expect(lease.Spec.HolderIdentity).NotTo(BeNil())
+	}).Should(Succeed())
+}
