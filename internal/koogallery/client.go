@@ -1,0 +1,365 @@
+package koogallery
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// QueryOrderPath is the path of the Query Order open API (§6.3).
+const QueryOrderPath = "/api/mkp-openapi-public/global/v1/order/query"
+
+// OpenAPISuccess is the resultCode (or error_code) of a successful open-API
+// call (§6.7).
+const OpenAPISuccess = "MKT.0000"
+
+// DefaultTimeout bounds one open-API call, connection and body included.
+const DefaultTimeout = 10 * time.Second
+
+// maxResponseBytes caps an open-API response; an order is a few kilobytes.
+const maxResponseBytes = 1 << 20
+
+// DefaultBaseURLs are the Chinese-mainland hosts: the second is the
+// documented fallback when the first is unavailable (§6.1).
+var DefaultBaseURLs = []string{"https://mkt.myhuaweicloud.com", "https://mkt.myhuaweicloud.cn"}
+
+// Charging modes of an order line (§6.3).
+const (
+	// ChargingPeriod is a yearly or monthly subscription.
+	ChargingPeriod = "PERIOD"
+	// ChargingOneTime is a one-time purchase.
+	ChargingOneTime = "ONE_TIME"
+	// ChargingOnDemand is pay-per-use.
+	ChargingOnDemand = "ON_DEMAND"
+	// ChargingOnDemandPackage is a pay-per-use package.
+	ChargingOnDemandPackage = "ON_DEMAND_PKG"
+)
+
+// Order types (§6.3).
+const (
+	// OrderNew is a new purchase.
+	OrderNew = "NEW"
+	// OrderTrial is a trial.
+	OrderTrial = "TRIAL"
+	// OrderTrialToFormal converts a trial into a paid subscription.
+	OrderTrialToFormal = "TRIAL_TO_FORMAL"
+	// OrderUnsubscribe is an unsubscription.
+	OrderUnsubscribe = "UNSUBSCRIBE"
+	// OrderRenew is a renewal.
+	OrderRenew = "RENEW"
+	// OrderChange is a change or upgrade.
+	OrderChange = "CHANGE"
+)
+
+// Client calls the marketplace's open APIs with AK/SK signing.
+type Client struct {
+	// BaseURLs are tried in order; the next one is used only after a
+	// transport error or an HTTP 5xx. Empty means DefaultBaseURLs.
+	BaseURLs []string
+	// HTTP sends the requests; nil means a client with DefaultTimeout.
+	// Certificate verification must stay on (§6.1).
+	HTTP *http.Client
+	// Signer signs every request.
+	Signer Signer
+}
+
+// NewClient returns a client for the merchant's AK/SK. Without baseURLs it
+// uses DefaultBaseURLs. The HTTP client times out after DefaultTimeout and
+// verifies certificates, requiring TLS 1.2 or later.
+func NewClient(ak, sk string, baseURLs ...string) *Client {
+	if len(baseURLs) == 0 {
+		baseURLs = append([]string(nil), DefaultBaseURLs...)
+	}
+	return &Client{
+		BaseURLs: baseURLs,
+		HTTP:     &http.Client{Timeout: DefaultTimeout, Transport: newTransport()},
+		Signer:   Signer{AccessKeyID: ak, SecretAccessKey: sk},
+	}
+}
+
+// newTransport is the default transport with a TLS 1.2 floor.
+func newTransport() http.RoundTripper {
+	base, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return http.DefaultTransport
+	}
+	t := base.Clone()
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	return t
+}
+
+// APIError is a business or gateway error answered by the marketplace.
+type APIError struct {
+	// HTTPStatus is the response status.
+	HTTPStatus int
+	// Code is resultCode or error_code, e.g. MKT.0154 or APIG.0301.
+	Code string
+	// Message is resultMsg or error_msg.
+	Message string
+}
+
+// Error describes the error without anything from the request.
+func (e *APIError) Error() string {
+	code := e.Code
+	if code == "" {
+		code = "no code"
+	}
+	return fmt.Sprintf("marketplace answered %s (HTTP %d): %s", code, e.HTTPStatus, TruncateMessage(e.Message))
+}
+
+// QueryOrderResponse is the body of a Query Order answer (§6.3).
+type QueryOrderResponse struct {
+	// ResultCode is OpenAPISuccess or an error code.
+	ResultCode string `json:"resultCode"`
+	// ResultMsg describes the result.
+	ResultMsg string `json:"resultMsg"`
+	// OrderInfo is the order.
+	OrderInfo *OrderInfo `json:"orderInfo"`
+}
+
+// OrderInfo is an order (§6.3).
+type OrderInfo struct {
+	// OrderID is the order ID.
+	OrderID string `json:"orderId"`
+	// OrderType is one of the Order* constants.
+	OrderType string `json:"orderType"`
+	// CreateTime is yyyyMMddHHmmss.
+	CreateTime string `json:"createTime"`
+	// OrderLine lists the order lines.
+	OrderLine []OrderLine `json:"orderLine"`
+	// BuyerInfo describes the buyer.
+	BuyerInfo *BuyerInfo `json:"buyerInfo"`
+	// ExtendParams are order-level extended parameters.
+	ExtendParams []NameValue `json:"extendParams"`
+}
+
+// OrderLine is one line of an order (§6.3).
+type OrderLine struct {
+	// OrderLineID is the line ID, e.g. MOCKPERIODYEARNEW-000001.
+	OrderLineID string `json:"orderLineId"`
+	// ChargingMode is one of the Charging* constants.
+	ChargingMode string `json:"chargingMode"`
+	// PeriodType is e.g. year, month or day.
+	PeriodType string `json:"periodType"`
+	// PeriodNumber is the number of periods.
+	PeriodNumber int `json:"periodNumber"`
+	// ExpireTime is yyyyMMddHHmmss; see ParseExpireTime.
+	ExpireTime string `json:"expireTime"`
+	// ProductInfo lists the products and SKUs bought.
+	ProductInfo []ProductInfo `json:"productInfo"`
+	// ExtendParams are line-level parameters such as emailDomainName.
+	ExtendParams []NameValue `json:"extendParams"`
+	// Currency is the list-price amount, e.g. "100".
+	Currency string `json:"currency"`
+	// CurrencyAfterDiscount is the amount after discount.
+	CurrencyAfterDiscount string `json:"currencyAfterDiscount"`
+}
+
+// BuyerInfo describes the buyer of an order (§6.3). Email, UserID and
+// UserName may be null, which decodes as empty.
+type BuyerInfo struct {
+	// MobilePhone is the buyer's mobile number.
+	MobilePhone string `json:"mobilePhone"`
+	// Email is the buyer's e-mail.
+	Email string `json:"email"`
+	// CustomerID is the buyer's Huawei Cloud account ID.
+	CustomerID string `json:"customerId"`
+	// CustomerName is the account name.
+	CustomerName string `json:"customerName"`
+	// CustomerRealName is the real-name-verified name.
+	CustomerRealName string `json:"customerRealName"`
+	// CustomerType is the customer type (meanings undocumented).
+	CustomerType int `json:"customerType"`
+	// UserID is the purchasing IAM user's ID.
+	UserID string `json:"userId"`
+	// UserName is the purchasing IAM user's name.
+	UserName string `json:"userName"`
+}
+
+// NameValue is one extended parameter.
+type NameValue struct {
+	// Name is the parameter name, e.g. emailDomainName.
+	Name string `json:"name"`
+	// Value is the parameter value.
+	Value string `json:"value"`
+}
+
+// Line returns the order line with the given ID. An empty ID selects the
+// only line of a single-line order.
+func (o *OrderInfo) Line(orderLineID string) (*OrderLine, bool) {
+	if o == nil {
+		return nil, false
+	}
+	if orderLineID == "" {
+		if len(o.OrderLine) == 1 {
+			return &o.OrderLine[0], true
+		}
+		return nil, false
+	}
+	for i := range o.OrderLine {
+		if o.OrderLine[i].OrderLineID == orderLineID {
+			return &o.OrderLine[i], true
+		}
+	}
+	return nil, false
+}
+
+// QueryOrder fetches an order, and only orderLineID's line when it is not
+// empty (§6.3). A business error is an *APIError.
+func (c *Client) QueryOrder(ctx context.Context, orderID, orderLineID string) (*OrderInfo, error) {
+	if orderID == "" {
+		return nil, errors.New("order ID is required to query an order")
+	}
+	query := url.Values{"orderId": {orderID}}
+	if orderLineID != "" {
+		query.Set("orderLineId", orderLineID)
+	}
+	var resp QueryOrderResponse
+	if err := c.get(ctx, QueryOrderPath, query, &resp); err != nil {
+		return nil, fmt.Errorf("failed to query order %s: %w", orderID, err)
+	}
+	if resp.OrderInfo == nil {
+		return nil, fmt.Errorf("failed to query order %s: the answer has no orderInfo", orderID)
+	}
+	return resp.OrderInfo, nil
+}
+
+// get sends a signed GET to each base URL in turn until one answers without
+// a transport error or 5xx, then decodes the answer into out.
+func (c *Client) get(ctx context.Context, path string, query url.Values, out any) error {
+	bases := c.BaseURLs
+	if len(bases) == 0 {
+		bases = DefaultBaseURLs
+	}
+	var failures hostErrors
+	for _, base := range bases {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		status, body, err := c.send(ctx, base, path, query)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			// Our own deadline or cancellation: another host would not help.
+			return fmt.Errorf("%s: %w", hostOf(base), err)
+		case err != nil:
+			failures = append(failures, fmt.Errorf("%s: %w", hostOf(base), err))
+		case status >= http.StatusInternalServerError:
+			failures = append(failures, fmt.Errorf("%s: %w", hostOf(base), answerError(status, body)))
+		default:
+			return decodeAnswer(status, body, out)
+		}
+	}
+	return failures
+}
+
+// send performs one signed GET and reads the (bounded) answer.
+func (c *Client) send(ctx context.Context, base, path string, query url.Values) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+path+"?"+query.Encode(), nil)
+	if err != nil {
+		return 0, nil, fmt.Errorf("failed to build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if err := c.Signer.Sign(req, nil); err != nil {
+		return 0, nil, err
+	}
+	client := c.HTTP
+	if client == nil {
+		client = &http.Client{Timeout: DefaultTimeout}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		// *url.Error repeats the URL with its query; keep only the cause.
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
+		return 0, nil, fmt.Errorf("request failed: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return 0, nil, fmt.Errorf("failed to read answer: %w", err)
+	}
+	if len(body) > maxResponseBytes {
+		return 0, nil, fmt.Errorf("answer exceeds %d bytes", maxResponseBytes)
+	}
+	return resp.StatusCode, body, nil
+}
+
+// openAPIResult is the result envelope of the open APIs: Query Order uses
+// resultCode/resultMsg, the usage push and API Gateway error_code/error_msg.
+type openAPIResult struct {
+	ResultCode string `json:"resultCode"`
+	ResultMsg  string `json:"resultMsg"`
+	ErrorCode  string `json:"error_code"`
+	ErrorMsg   string `json:"error_msg"`
+}
+
+// decodeAnswer turns a non-5xx answer into out, or into an *APIError when
+// the status or the code says it failed.
+func decodeAnswer(status int, body []byte, out any) error {
+	var result openAPIResult
+	if err := json.Unmarshal(body, &result); err != nil || status != http.StatusOK {
+		return answerError(status, body)
+	}
+	code, msg := result.ResultCode, result.ResultMsg
+	if code == "" {
+		code, msg = result.ErrorCode, result.ErrorMsg
+	}
+	if code != OpenAPISuccess {
+		return &APIError{HTTPStatus: status, Code: code, Message: msg}
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("failed to decode answer: %w", err)
+	}
+	return nil
+}
+
+// answerError builds the *APIError of a failed answer, using its code and
+// message when the body has them.
+func answerError(status int, body []byte) *APIError {
+	var result openAPIResult
+	if err := json.Unmarshal(body, &result); err != nil {
+		return &APIError{HTTPStatus: status, Message: http.StatusText(status)}
+	}
+	if result.ResultCode != "" {
+		return &APIError{HTTPStatus: status, Code: result.ResultCode, Message: result.ResultMsg}
+	}
+	return &APIError{HTTPStatus: status, Code: result.ErrorCode, Message: result.ErrorMsg}
+}
+
+// hostOf names a base URL in errors without anything that could be secret.
+func hostOf(base string) string {
+	if u, err := url.Parse(base); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "base URL"
+}
+
+// hostErrors collects the failure of every host tried; errors.Is and
+// errors.As see each of them.
+type hostErrors []error
+
+// Error lists the failures on one line.
+func (e hostErrors) Error() string {
+	if len(e) == 0 {
+		return "no marketplace host to try"
+	}
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return "every marketplace host failed: " + strings.Join(msgs, "; ")
+}
+
+// Unwrap returns the individual failures.
+func (e hostErrors) Unwrap() []error {
+	return e
+}

@@ -1,0 +1,228 @@
+package koogallery
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+)
+
+// long returns a string of n characters (multi-byte, to check that lengths
+// are counted in characters).
+func long(n int) string {
+	return strings.Repeat("请", n)
+}
+
+// withField returns body with field set to the raw JSON value, or removed
+// when raw is empty.
+func withField(body, field, raw string) string {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		panic(err)
+	}
+	if raw == "" {
+		delete(m, field)
+	} else {
+		m[field] = json.RawMessage(raw)
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return string(out)
+}
+
+func quoted(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+const (
+	queryBody   = `{"activity":"queryInstance","instanceId":"a, b ,,c","testFlag":"1"}`
+	releaseBody = `{"activity":"releaseInstance","instanceId":"10e758d0-31ad-4c4b-8f1b-81d03469a10e","orderId":"CS2211181819B4LVS","orderLineId":"CS2211181819B4LVS-000001"}`
+	changeBody  = `{"activity":"changeInstanceCheck","instanceId":"10e758d0-31ad-4c4b-8f1b-81d03469a10e","productInfo":{"productId":"OFFI846204237451911168","skuCode":"0a4d1578-5295-46a7-92d4-7c803dccc51d","linearValue":50,"productName":"基础版"}}`
+)
+
+func TestDecodeRequestValid(t *testing.T) {
+	fifty := json.Number("50")
+	tests := []struct {
+		name     string
+		body     string
+		activity Activity
+		want     any
+	}{
+		{"newInstance", b1Body, ActivityNewInstance, &NewInstanceRequest{Activity: "newInstance", OrderID: "CS2211181819B4LVS", OrderLineID: "CS2211181819B4LVS-000001", BusinessID: "87b94795-0603-4e24-8ae5-69420d60e3c8", TestFlag: "1"}},
+		{"queryInstance", queryBody, ActivityQueryInstance, &QueryInstanceRequest{Activity: "queryInstance", InstanceID: "a, b ,,c", TestFlag: "1"}},
+		{"refreshInstance", refreshBody, ActivityRefreshInstance, &RefreshInstanceRequest{Activity: "refreshInstance", Scene: "RENEWAL", OrderID: "CS2211181819B4LVS", OrderLineID: "CS2211181819B4LVS-000001", InstanceID: "10e758d0-31ad-4c4b-8f1b-81d03469a10e", ExpireTime: "20221124023618256", TestFlag: "1"}},
+		{"updateInstanceStatus", statusBody, ActivityUpdateInstanceStatus, &UpdateInstanceStatusRequest{Activity: "updateInstanceStatus", InstanceID: "10e758d0-31ad-4c4b-8f1b-81d03469a10e", Status: "FREEZE", TestFlag: "1"}},
+		{"releaseInstance", releaseBody, ActivityReleaseInstance, &ReleaseInstanceRequest{Activity: "releaseInstance", InstanceID: "10e758d0-31ad-4c4b-8f1b-81d03469a10e", OrderID: "CS2211181819B4LVS", OrderLineID: "CS2211181819B4LVS-000001"}},
+		{"releaseInstance without order", `{"activity":"releaseInstance","instanceId":"i"}`, ActivityReleaseInstance, &ReleaseInstanceRequest{Activity: "releaseInstance", InstanceID: "i"}},
+		{"upgradeInstance", upgradeBody, ActivityUpgradeInstance, &UpgradeInstanceRequest{Activity: "upgradeInstance", InstanceID: "10e758d0-31ad-4c4b-8f1b-81d03469a10e", OrderID: "CS2211181819B4LVS", OrderLineID: "CS2211181819B4LVS-000001", TestFlag: "0"}},
+		{"changeInstanceCheck", changeBody, ActivityChangeInstanceCheck, &ChangeInstanceCheckRequest{Activity: "changeInstanceCheck", InstanceID: "10e758d0-31ad-4c4b-8f1b-81d03469a10e", ProductInfo: &ProductInfo{ProductID: "OFFI846204237451911168", SKUCode: "0a4d1578-5295-46a7-92d4-7c803dccc51d", LinearValue: &fifty, ProductName: "基础版"}}},
+		{"getLicenseAsync", licenseBody, ActivityGetLicenseAsync, &GetLicenseAsyncRequest{Activity: "getLicenseAsync", InstanceID: "RA2****4LVS", EffectiveTime: "2023-10-27 10:30:15 z", ExpireTime: "2024-10-27 10:30:15 z", EventID: "8****e5694*****c8", DeviceFingerprint: "8******6034e2*****60e1"}},
+		{"unknown fields are tolerated", withField(withField(b1Body, "trialFlag", `"1"`), "buyerInfo", `{"a":[1,null]}`), ActivityNewInstance, &NewInstanceRequest{Activity: "newInstance", OrderID: "CS2211181819B4LVS", OrderLineID: "CS2211181819B4LVS-000001", BusinessID: "87b94795-0603-4e24-8ae5-69420d60e3c8", TestFlag: "1"}},
+		{"field names are case-sensitive", withField(b1Body, "OrderId", `"other"`), ActivityNewInstance, &NewInstanceRequest{Activity: "newInstance", OrderID: "CS2211181819B4LVS", OrderLineID: "CS2211181819B4LVS-000001", BusinessID: "87b94795-0603-4e24-8ae5-69420d60e3c8", TestFlag: "1"}},
+		{"null optional field is absent", withField(b1Body, "testFlag", `null`), ActivityNewInstance, &NewInstanceRequest{Activity: "newInstance", OrderID: "CS2211181819B4LVS", OrderLineID: "CS2211181819B4LVS-000001", BusinessID: "87b94795-0603-4e24-8ae5-69420d60e3c8"}},
+		{"maximum lengths", withField(b1Body, "orderId", quoted(long(64))), ActivityNewInstance, &NewInstanceRequest{Activity: "newInstance", OrderID: long(64), OrderLineID: "CS2211181819B4LVS-000001", BusinessID: "87b94795-0603-4e24-8ae5-69420d60e3c8", TestFlag: "1"}},
+		{"escaped strings", `{"activity":"\u0071ueryInstance","instanceId":"\u8bf7"}`, ActivityQueryInstance, &QueryInstanceRequest{Activity: "queryInstance", InstanceID: "请"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			activity, req, err := DecodeRequest([]byte(tt.body))
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(activity).To(Equal(tt.activity))
+			g.Expect(req).To(Equal(tt.want))
+		})
+	}
+}
+
+func TestDecodeRequestInvalid(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		wantMsg string
+	}{
+		{"missing activity", withField(b1Body, "activity", ""), "activity is required"},
+		{"null activity", withField(b1Body, "activity", "null"), "activity is required"},
+		{"empty activity", withField(b1Body, "activity", `""`), "activity is required"},
+		{"activity is not a string", withField(b1Body, "activity", `1`), "activity must be a string"},
+		{"unknown activity", `{"activity":"x"}`, `activity: unknown activity "x"`},
+		{"legacy activity", `{"activity":"expireInstance","instanceId":"i"}`, `activity: unknown activity "expireInstance"`},
+		{"activity in the wrong case", `{"activity":"NewInstance"}`, `activity: unknown activity "NewInstance"`},
+
+		{"newInstance without orderId", withField(b1Body, "orderId", ""), "orderId is required"},
+		{"newInstance without orderLineId", withField(b1Body, "orderLineId", ""), "orderLineId is required"},
+		{"newInstance without businessId", withField(b1Body, "businessId", ""), "businessId is required"},
+		{"newInstance with an empty orderId", withField(b1Body, "orderId", `""`), "orderId is required"},
+		{"newInstance with a long orderId", withField(b1Body, "orderId", quoted(long(65))), "orderId is longer than 64 characters"},
+		{"newInstance with a long orderLineId", withField(b1Body, "orderLineId", quoted(long(65))), "orderLineId is longer than 64 characters"},
+		{"newInstance with a long businessId", withField(b1Body, "businessId", quoted(long(65))), "businessId is longer than 64 characters"},
+		{"newInstance with a numeric orderId", withField(b1Body, "orderId", `123`), "orderId must be a string"},
+		{"newInstance with an object orderId", withField(b1Body, "orderId", `{}`), "orderId must be a string"},
+		{"newInstance with a boolean businessId", withField(b1Body, "businessId", `true`), "businessId must be a string"},
+		{"newInstance with testFlag 2", withField(b1Body, "testFlag", `"2"`), "testFlag must be 0 or 1"},
+		{"newInstance with testFlag true", withField(b1Body, "testFlag", `"true"`), "testFlag must be 0 or 1"},
+		{"newInstance with a numeric testFlag", withField(b1Body, "testFlag", `1`), "testFlag must be a string"},
+
+		{"queryInstance without instanceId", withField(queryBody, "instanceId", ""), "instanceId is required"},
+		{"queryInstance with only commas", withField(queryBody, "instanceId", `" , ,"`), "instanceId is required"},
+		{"queryInstance with a long ID", withField(queryBody, "instanceId", quoted("a,"+long(65))), "instanceId is longer than 64 characters"},
+		{"queryInstance with too many IDs", withField(queryBody, "instanceId", quoted(strings.Repeat("i,", 101))), "instanceId has 101 IDs, more than 100"},
+		{"queryInstance with a bad testFlag", withField(queryBody, "testFlag", `"01"`), "testFlag must be 0 or 1"},
+		{"queryInstance with an array instanceId", withField(queryBody, "instanceId", `["a"]`), "instanceId must be a string"},
+
+		{"refreshInstance without scene", withField(refreshBody, "scene", ""), "scene must be one of TRIAL_TO_FORMAL, RENEWAL, UNSUBSCRIBE_RENEWAL_PERIOD, RENEWAL_CHANGE"},
+		{"refreshInstance with a bad scene", withField(refreshBody, "scene", `"renewal"`), "scene must be one of TRIAL_TO_FORMAL, RENEWAL, UNSUBSCRIBE_RENEWAL_PERIOD, RENEWAL_CHANGE"},
+		{"refreshInstance without orderId", withField(refreshBody, "orderId", ""), "orderId is required"},
+		{"refreshInstance without orderLineId", withField(refreshBody, "orderLineId", ""), "orderLineId is required"},
+		{"refreshInstance without instanceId", withField(refreshBody, "instanceId", ""), "instanceId is required"},
+		{"refreshInstance without expireTime", withField(refreshBody, "expireTime", ""), "expireTime is required"},
+		{"refreshInstance with a long instanceId", withField(refreshBody, "instanceId", quoted(long(65))), "instanceId is longer than 64 characters"},
+		{"refreshInstance with a long productId", withField(refreshBody, "productId", quoted(long(65))), "productId is longer than 64 characters"},
+		{"refreshInstance with a long expireTime", withField(refreshBody, "expireTime", quoted(strings.Repeat("1", 21))), "expireTime is longer than 20 characters"},
+		{"refreshInstance with a bad expireTime", withField(refreshBody, "expireTime", `"2022-11-24T02:36:18Z"`), "expireTime must be yyyyMMddHHmmss or yyyyMMddHHmmssSSS (UTC)"},
+		{"refreshInstance with an impossible expireTime", withField(refreshBody, "expireTime", `"20220230000000"`), "expireTime must be yyyyMMddHHmmss or yyyyMMddHHmmssSSS (UTC)"},
+		{"refreshInstance with a bad testFlag", withField(refreshBody, "testFlag", `"yes"`), "testFlag must be 0 or 1"},
+
+		{"updateInstanceStatus without instanceId", withField(statusBody, "instanceId", ""), "instanceId is required"},
+		{"updateInstanceStatus with a long instanceId", withField(statusBody, "instanceId", quoted(long(65))), "instanceId is longer than 64 characters"},
+		{"updateInstanceStatus without status", withField(statusBody, "status", ""), "status must be FREEZE or UNFREEZE"},
+		{"updateInstanceStatus with a bad status", withField(statusBody, "status", `"freeze"`), "status must be FREEZE or UNFREEZE"},
+		{"updateInstanceStatus with a bad testFlag", withField(statusBody, "testFlag", `"-1"`), "testFlag must be 0 or 1"},
+
+		{"releaseInstance without instanceId", withField(releaseBody, "instanceId", ""), "instanceId is required"},
+		{"releaseInstance with a long orderId", withField(releaseBody, "orderId", quoted(long(65))), "orderId is longer than 64 characters"},
+		{"releaseInstance with a long orderLineId", withField(releaseBody, "orderLineId", quoted(long(65))), "orderLineId is longer than 64 characters"},
+		{"releaseInstance with a bad testFlag", withField(releaseBody, "testFlag", `"x"`), "testFlag must be 0 or 1"},
+
+		{"upgradeInstance without instanceId", withField(upgradeBody, "instanceId", ""), "instanceId is required"},
+		{"upgradeInstance without orderId", withField(upgradeBody, "orderId", ""), "orderId is required"},
+		{"upgradeInstance without orderLineId", withField(upgradeBody, "orderLineId", ""), "orderLineId is required"},
+		{"upgradeInstance with a long orderId", withField(upgradeBody, "orderId", quoted(long(65))), "orderId is longer than 64 characters"},
+		{"upgradeInstance with a bad testFlag", withField(upgradeBody, "testFlag", `"00"`), "testFlag must be 0 or 1"},
+
+		{"changeInstanceCheck without instanceId", withField(changeBody, "instanceId", ""), "instanceId is required"},
+		{"changeInstanceCheck without productInfo", withField(changeBody, "productInfo", ""), "productInfo is required"},
+		{"changeInstanceCheck with a null productInfo", withField(changeBody, "productInfo", "null"), "productInfo is required"},
+		{"changeInstanceCheck with a string productInfo", withField(changeBody, "productInfo", `"{}"`), "productInfo must be an object"},
+		{"changeInstanceCheck with a numeric skuCode", withField(changeBody, "productInfo", `{"skuCode":1}`), "productInfo.skuCode has the wrong type"},
+		{"changeInstanceCheck with a bad linearValue", withField(changeBody, "productInfo", `{"linearValue":"many"}`), "productInfo has a field of the wrong type"},
+		{"changeInstanceCheck with a long skuCode", withField(changeBody, "productInfo", `{"skuCode":`+quoted(long(65))+`}`), "productInfo.skuCode is longer than 64 characters"},
+		{"changeInstanceCheck with a bad testFlag", withField(changeBody, "testFlag", `"2"`), "testFlag must be 0 or 1"},
+
+		{"getLicenseAsync without instanceId", withField(licenseBody, "instanceId", ""), "instanceId is required"},
+		{"getLicenseAsync without effectiveTime", withField(licenseBody, "effectiveTime", ""), "effectiveTime is required"},
+		{"getLicenseAsync without eventId", withField(licenseBody, "eventId", ""), "eventId is required"},
+		{"getLicenseAsync with a long effectiveTime", withField(licenseBody, "effectiveTime", quoted(long(33))), "effectiveTime is longer than 32 characters"},
+		{"getLicenseAsync with a long expireTime", withField(licenseBody, "expireTime", quoted(long(33))), "expireTime is longer than 32 characters"},
+		{"getLicenseAsync with a long eventId", withField(licenseBody, "eventId", quoted(long(65))), "eventId is longer than 64 characters"},
+		{"getLicenseAsync with a long deviceFingerprint", withField(licenseBody, "deviceFingerprint", quoted(long(1025))), "deviceFingerprint is longer than 1024 characters"},
+		{"getLicenseAsync with a bad testFlag", withField(licenseBody, "testFlag", `"3"`), "testFlag must be 0 or 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			_, req, err := DecodeRequest([]byte(tt.body))
+			g.Expect(req).To(BeNil())
+			var verr *ValidationError
+			g.Expect(errors.As(err, &verr)).To(BeTrue(), "error %v is a *ValidationError", err)
+			g.Expect(err).To(MatchError(tt.wantMsg))
+			g.Expect(CodeOf(err)).To(Equal(ResultInvalidParam))
+		})
+	}
+}
+
+func TestDecodeRequestUnknownActivity(t *testing.T) {
+	g := NewWithT(t)
+	activity, req, err := DecodeRequest([]byte(`{"activity":"x","instanceId":"i"}`))
+	g.Expect(activity).To(Equal(Activity("x")))
+	g.Expect(req).To(BeNil())
+	g.Expect(err).To(Equal(&ValidationError{Field: "activity", Reason: `unknown activity "x"`}))
+}
+
+func TestDecodeRequestMalformed(t *testing.T) {
+	for name, body := range map[string]string{
+		"trailing data":  b1Body + `{"activity":"releaseInstance"}`,
+		"trailing text":  b1Body + `x`,
+		"not JSON":       `activity=newInstance`,
+		"array":          `[` + b1Body + `]`,
+		"duplicate key":  `{"activity":"newInstance","activity":"releaseInstance"}`,
+		"empty body":     ``,
+		"truncated body": b1Body[:40],
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			_, req, err := DecodeRequest([]byte(body))
+			g.Expect(req).To(BeNil())
+			g.Expect(err).To(MatchError(ErrMalformedBody))
+			g.Expect(CodeOf(err)).To(Equal(ResultInvalidParam))
+		})
+	}
+}
+
+func TestInstanceIDs(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(QueryInstanceRequest{InstanceID: " a, b ,,c ,"}.InstanceIDs()).To(Equal([]string{"a", "b", "c"}))
+	g.Expect(QueryInstanceRequest{InstanceID: "a"}.InstanceIDs()).To(Equal([]string{"a"}))
+	g.Expect(QueryInstanceRequest{InstanceID: " , "}.InstanceIDs()).To(BeEmpty())
+	g.Expect(QueryInstanceRequest{}.InstanceIDs()).To(BeEmpty())
+}
+
+func TestIsDebug(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(IsDebug("1")).To(BeTrue())
+	for _, flag := range []string{"", "0", "true", " 1", "01"} {
+		g.Expect(IsDebug(flag)).To(BeFalse(), "testFlag %q", flag)
+	}
+}
+
+func TestValidationErrorMessage(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect((&ValidationError{Field: "orderId", Reason: "is required"}).Error()).To(Equal("orderId is required"))
+	g.Expect((&ValidationError{Field: "status", Reason: "must be FREEZE or UNFREEZE"}).Error()).To(Equal("status must be FREEZE or UNFREEZE"))
+	g.Expect((&ValidationError{Field: "activity", Reason: `unknown activity "x"`}).Error()).To(Equal(`activity: unknown activity "x"`))
+	g.Expect((&ValidationError{Reason: "body is empty"}).Error()).To(Equal("body is empty"))
+}

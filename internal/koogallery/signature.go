@@ -1,0 +1,269 @@
+package koogallery
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// DefaultWindow is how far a callback's timestamp may be from now, in either
+// direction. The sample rejects callbacks older than 60 s (§2.1.2 step 3).
+const DefaultWindow = 60 * time.Second
+
+// BodySignHeader is the response header that carries BodySign (§2.3).
+const BodySignHeader = "Body-Sign"
+
+// Sentinel errors of signature verification. Their messages are safe to send
+// back to the marketplace in resultMsg; CodeOf maps them to result codes.
+var (
+	// ErrMissingParam means the timestamp or nonce is missing, empty or not
+	// a valid value (000002).
+	ErrMissingParam = errors.New("invalid request parameter")
+	// ErrMissingSignature means the signature is missing (000001).
+	ErrMissingSignature = errors.New("missing signature")
+	// ErrStaleTimestamp means the timestamp is outside the window (000002).
+	ErrStaleTimestamp = errors.New("stale timestamp")
+	// ErrMalformedBody means the body is not exactly one JSON object with
+	// unique top-level keys (000002).
+	ErrMalformedBody = errors.New("malformed body")
+	// ErrBadSignature means no configured key produces the signature (000001).
+	ErrBadSignature = errors.New("signature does not match")
+	// ErrNoKeys means the verifier was given no usable key; it is a
+	// configuration problem on our side, so it maps to 000005.
+	ErrNoKeys = errors.New("no signing key configured")
+)
+
+// secondsBelow is the bound under which a timestamp is read as seconds
+// rather than milliseconds (§8 item 1): 10^11 ms is March 1973, while 10^11 s
+// is far in the future, so the two ranges cannot be confused.
+const secondsBelow = 100_000_000_000
+
+// SignedQuery holds the three signature values of a callback: the query
+// parameters signature, timestamp and nonce of a basic callback, or the
+// headers x-sign, x-timestamp and x-nonce of a kit callback.
+type SignedQuery struct {
+	// Signature is the hex HMAC-SHA256 signature, in either case.
+	Signature string
+	// Timestamp is the request time in Unix epoch milliseconds, as sent.
+	Timestamp string
+	// Nonce is the random string the marketplace chose.
+	Nonce string
+}
+
+// Verifier checks callback signatures and timestamps. The zero value uses
+// DefaultWindow and the system clock.
+type Verifier struct {
+	// Window is the maximum distance between the timestamp and now, in
+	// either direction; zero means DefaultWindow.
+	Window time.Duration
+	// Now returns the current time; nil means time.Now. Tests fix it.
+	Now func() time.Time
+}
+
+// signFunc computes a raw signature over a canonical payload.
+type signFunc func(key, nonce, timestamp string, payload []byte) []byte
+
+// SignBasic returns the lower-case hex signature of a basic callback (§2.1.2
+// steps 5–7): HMAC-SHA256 keyed with key over key+nonce+timestamp+inner,
+// where inner is the hex HMAC-SHA256 of the canonical payload.
+func SignBasic(key, nonce, timestamp string, canonicalPayload []byte) string {
+	return hex.EncodeToString(signBasic(key, nonce, timestamp, canonicalPayload))
+}
+
+// SignKit returns the lower-case hex x-sign of a kit callback (§2.2): like
+// SignBasic but with the canonical payload itself in place of the inner hash.
+func SignKit(key, nonce, timestamp string, canonicalPayload []byte) string {
+	return hex.EncodeToString(signKit(key, nonce, timestamp, canonicalPayload))
+}
+
+// signBasic is SignBasic without the hex encoding, for hmac.Equal.
+func signBasic(key, nonce, timestamp string, payload []byte) []byte {
+	inner := hex.EncodeToString(hmacSHA256([]byte(key), payload))
+	return hmacSHA256([]byte(key), []byte(key+nonce+timestamp+inner))
+}
+
+// signKit is SignKit without the hex encoding, for hmac.Equal.
+func signKit(key, nonce, timestamp string, payload []byte) []byte {
+	msg := make([]byte, 0, len(key)+len(nonce)+len(timestamp)+len(payload))
+	msg = append(append(append(append(msg, key...), nonce...), timestamp...), payload...)
+	return hmacSHA256([]byte(key), msg)
+}
+
+// hmacSHA256 returns the raw HMAC-SHA256 of msg keyed with key.
+func hmacSHA256(key, msg []byte) []byte {
+	mac := hmac.New(sha256.New, key)
+	mac.Write(msg)
+	return mac.Sum(nil)
+}
+
+// VerifyBasic verifies a basic or licence callback (§2.1.2) against each of
+// keys in turn, so that a key can be rotated by listing the new one beside
+// the old. It returns the index of the key that matched and the canonical
+// payload; on error the index is -1. The checks run in the order of the
+// spec, so the first failing one decides the result code (see CodeOf).
+func (v Verifier) VerifyBasic(keys []string, q SignedQuery, body []byte) (matchedKey int, canonical []byte, err error) {
+	return v.verify(keys, q, body, signBasic)
+}
+
+// VerifyKit verifies a joint-operation kit callback (§2.2); see VerifyBasic.
+func (v Verifier) VerifyKit(keys []string, q SignedQuery, body []byte) (matchedKey int, canonical []byte, err error) {
+	return v.verify(keys, q, body, signKit)
+}
+
+// verify runs the checks of §2.1.2 steps 2–8 with the given signing scheme.
+func (v Verifier) verify(keys []string, q SignedQuery, body []byte, sign signFunc) (int, []byte, error) {
+	if err := requireParams(q); err != nil {
+		return -1, nil, err
+	}
+	if err := v.checkTimestamp(q.Timestamp); err != nil {
+		return -1, nil, err
+	}
+	canonical, err := CanonicalPayload(body)
+	if err != nil {
+		return -1, nil, err
+	}
+	matched, err := matchKey(keys, q, canonical, sign)
+	if err != nil {
+		return -1, nil, err
+	}
+	return matched, canonical, nil
+}
+
+// requireParams implements §2.1.2 step 2: timestamp and nonce first (000002),
+// then the signature (000001).
+func requireParams(q SignedQuery) error {
+	switch {
+	case q.Timestamp == "":
+		return fmt.Errorf("timestamp is missing: %w", ErrMissingParam)
+	case q.Nonce == "":
+		return fmt.Errorf("nonce is missing: %w", ErrMissingParam)
+	case q.Signature == "":
+		return ErrMissingSignature
+	}
+	return nil
+}
+
+// checkTimestamp implements §2.1.2 step 3, in both directions.
+func (v Verifier) checkTimestamp(raw string) error {
+	ts, err := parseTimestamp(raw)
+	if err != nil {
+		return err
+	}
+	window := v.Window
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	// Each direction is computed with its own Sub, which saturates; negating
+	// one saturated result would overflow and let a far-future timestamp in.
+	current := now()
+	if age := current.Sub(ts); age > window {
+		return fmt.Errorf("timestamp %s is %s old, outside the %s window: %w", raw, age.Round(time.Millisecond), window, ErrStaleTimestamp)
+	}
+	if ahead := ts.Sub(current); ahead > window {
+		return fmt.Errorf("timestamp %s is %s in the future, outside the %s window: %w", raw, ahead.Round(time.Millisecond), window, ErrStaleTimestamp)
+	}
+	return nil
+}
+
+// parseTimestamp reads decimal epoch milliseconds, or seconds when the value
+// is below secondsBelow.
+func parseTimestamp(raw string) (time.Time, error) {
+	if !isDigits(raw) {
+		return time.Time{}, fmt.Errorf("timestamp must be decimal epoch milliseconds: %w", ErrMissingParam)
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("timestamp is out of range: %w", ErrMissingParam)
+	}
+	if n < secondsBelow {
+		return time.Unix(n, 0), nil
+	}
+	return time.UnixMilli(n), nil
+}
+
+// isDigits reports whether s is non-empty and only ASCII digits; ParseInt
+// alone would also accept a sign.
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// matchKey returns the index of the first key whose signature equals
+// q.Signature. The comparison is on decoded bytes with hmac.Equal, so hex
+// case does not matter and timing reveals nothing about the expected value.
+func matchKey(keys []string, q SignedQuery, canonical []byte, sign signFunc) (int, error) {
+	if !hasKey(keys) {
+		return -1, ErrNoKeys
+	}
+	got, err := hex.DecodeString(q.Signature)
+	if err != nil || len(got) != sha256.Size {
+		return -1, fmt.Errorf("signature is not 64 hex characters: %w", ErrBadSignature)
+	}
+	matched := -1
+	for i, key := range keys {
+		// An empty key would let anyone sign; treat it as not configured.
+		if key == "" {
+			continue
+		}
+		// Every key is tried even after a match, so the time taken does
+		// not tell which key signed.
+		if hmac.Equal(sign(key, q.Nonce, q.Timestamp, canonical), got) && matched < 0 {
+			matched = i
+		}
+	}
+	if matched < 0 {
+		return -1, ErrBadSignature
+	}
+	return matched, nil
+}
+
+// hasKey reports whether keys holds at least one non-empty key.
+func hasKey(keys []string) bool {
+	for _, k := range keys {
+		if k != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// CodeOf maps an error from this package to the result code the marketplace
+// should see (§5): signature errors are 000001, parameter and body errors
+// (including *ValidationError) 000002, nil is 000000, and anything else is an
+// internal error, 000005, so that the marketplace retries.
+func CodeOf(err error) ResultCode {
+	var verr *ValidationError
+	switch {
+	case err == nil:
+		return ResultSuccess
+	case errors.Is(err, ErrMissingSignature), errors.Is(err, ErrBadSignature):
+		return ResultAuthFailed
+	case errors.Is(err, ErrMissingParam), errors.Is(err, ErrStaleTimestamp),
+		errors.Is(err, ErrMalformedBody), errors.As(err, &verr):
+		return ResultInvalidParam
+	}
+	return ResultInternalError
+}
+
+// BodySign returns the value of the Body-Sign response header (§2.3) for the
+// exact response bytes: Base64 of HMAC-SHA256 keyed with the key alone.
+func BodySign(key string, responseBody []byte) string {
+	sig := base64.StdEncoding.EncodeToString(hmacSHA256([]byte(key), responseBody))
+	return `sign_type="HMAC-SHA256", signature="` + sig + `"`
+}

@@ -1,0 +1,354 @@
+package koogallery
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Maximum field lengths of the basic callbacks, in characters (§3).
+const (
+	maxIDLength          = 64
+	maxExpireTimeLength  = 20
+	maxLicenseTimeLength = 32
+	maxFingerprintLength = 1024
+	// maxQueryInstanceIDs is how many comma-separated IDs one queryInstance
+	// may carry (§3.3).
+	maxQueryInstanceIDs = 100
+)
+
+// ValidationError says which field of a callback body is wrong and why. It
+// maps to 000002 (CodeOf).
+type ValidationError struct {
+	// Field is the JSON name of the field, e.g. orderId.
+	Field string
+	// Reason completes a sentence about Field ("is required") or, when it
+	// cannot, is a phrase of its own ("unknown activity \"x\"").
+	Reason string
+}
+
+// Error returns "orderId is required" for predicate reasons and
+// "activity: unknown activity \"x\"" for the others.
+func (e *ValidationError) Error() string {
+	if e.Field == "" {
+		return e.Reason
+	}
+	for _, verb := range []string{"is ", "are ", "must ", "has "} {
+		if strings.HasPrefix(e.Reason, verb) {
+			return e.Field + " " + e.Reason
+		}
+	}
+	return e.Field + ": " + e.Reason
+}
+
+// NewInstanceRequest is the body of newInstance (§3.2).
+type NewInstanceRequest struct {
+	// Activity is newInstance.
+	Activity string `json:"activity"`
+	// OrderID is the marketplace order ID (max 64).
+	OrderID string `json:"orderId"`
+	// OrderLineID is the order line ID (max 64); with OrderID it is the
+	// idempotency key.
+	OrderLineID string `json:"orderLineId"`
+	// BusinessID differs on every request, retries included (max 64).
+	BusinessID string `json:"businessId"`
+	// TestFlag is "1" for a debug request, "0" or empty otherwise.
+	TestFlag string `json:"testFlag"`
+}
+
+// QueryInstanceRequest is the body of queryInstance (§3.3).
+type QueryInstanceRequest struct {
+	// Activity is queryInstance.
+	Activity string `json:"activity"`
+	// InstanceID is one instance ID or several separated by commas.
+	InstanceID string `json:"instanceId"`
+	// TestFlag is "1" for a debug request.
+	TestFlag string `json:"testFlag"`
+}
+
+// RefreshInstanceRequest is the body of refreshInstance (§3.4).
+type RefreshInstanceRequest struct {
+	// Activity is refreshInstance.
+	Activity string `json:"activity"`
+	// Scene is one of the Scene constants.
+	Scene string `json:"scene"`
+	// OrderID is the new (renewal, conversion, unsubscription) order.
+	OrderID string `json:"orderId"`
+	// OrderLineID is the new order's line.
+	OrderLineID string `json:"orderLineId"`
+	// InstanceID is the existing instance.
+	InstanceID string `json:"instanceId"`
+	// ProductID is the new product, sent when the product or period changes.
+	ProductID string `json:"productId"`
+	// ExpireTime is the new expiry, UTC; see ParseExpireTime.
+	ExpireTime string `json:"expireTime"`
+	// TestFlag is "1" for a debug request.
+	TestFlag string `json:"testFlag"`
+}
+
+// UpdateInstanceStatusRequest is the body of updateInstanceStatus (§3.5).
+type UpdateInstanceStatusRequest struct {
+	// Activity is updateInstanceStatus.
+	Activity string `json:"activity"`
+	// InstanceID is the instance to freeze or unfreeze.
+	InstanceID string `json:"instanceId"`
+	// Status is FREEZE or UNFREEZE (see InstanceStatus).
+	Status string `json:"status"`
+	// TestFlag is "1" for a debug request.
+	TestFlag string `json:"testFlag"`
+}
+
+// ReleaseInstanceRequest is the body of releaseInstance (§3.6).
+type ReleaseInstanceRequest struct {
+	// Activity is releaseInstance.
+	Activity string `json:"activity"`
+	// InstanceID is the instance to delete.
+	InstanceID string `json:"instanceId"`
+	// OrderID is the unsubscription order, when an unsubscription caused
+	// the release.
+	OrderID string `json:"orderId"`
+	// OrderLineID is the unsubscription order line.
+	OrderLineID string `json:"orderLineId"`
+	// TestFlag is "1" for a debug request.
+	TestFlag string `json:"testFlag"`
+}
+
+// UpgradeInstanceRequest is the body of upgradeInstance (§3.7).
+type UpgradeInstanceRequest struct {
+	// Activity is upgradeInstance.
+	Activity string `json:"activity"`
+	// InstanceID is the instance; an upgrade keeps it.
+	InstanceID string `json:"instanceId"`
+	// OrderID is the upgrade order.
+	OrderID string `json:"orderId"`
+	// OrderLineID is the upgrade order's line.
+	OrderLineID string `json:"orderLineId"`
+	// TestFlag is "1" for a debug request.
+	TestFlag string `json:"testFlag"`
+}
+
+// ProductInfo identifies a product and specification, in Query Order order
+// lines and in changeInstanceCheck (§3.8, §6.3).
+type ProductInfo struct {
+	// ProductID is the marketplace product ID.
+	ProductID string `json:"productId"`
+	// SKUCode is the specification (SKU) code.
+	SKUCode string `json:"skuCode"`
+	// LinearValue is the quantity of the linear attribute, e.g. users. It is
+	// a number kept as sent, so a quantity is never rounded through float64.
+	LinearValue *json.Number `json:"linearValue,omitempty"`
+	// ProductName is the display name.
+	ProductName string `json:"productName,omitempty"`
+}
+
+// ChangeInstanceCheckRequest is the body of changeInstanceCheck (§3.8).
+type ChangeInstanceCheckRequest struct {
+	// Activity is changeInstanceCheck.
+	Activity string `json:"activity"`
+	// InstanceID is the instance to change.
+	InstanceID string `json:"instanceId"`
+	// ProductInfo is the target specification; Validate guarantees it is set.
+	ProductInfo *ProductInfo `json:"productInfo"`
+	// TestFlag is "1" for a debug request; absent otherwise.
+	TestFlag string `json:"testFlag"`
+}
+
+// GetLicenseAsyncRequest is the body of getLicenseAsync (§3.10).
+type GetLicenseAsyncRequest struct {
+	// Activity is getLicenseAsync.
+	Activity string `json:"activity"`
+	// InstanceID is the instance the licence belongs to.
+	InstanceID string `json:"instanceId"`
+	// EffectiveTime is the licence start, UTC; see ParseLicenseTime.
+	EffectiveTime string `json:"effectiveTime"`
+	// ExpireTime is the licence end, required for periodic products.
+	ExpireTime string `json:"expireTime"`
+	// EventID is the marketplace serial number the licence is uploaded under.
+	EventID string `json:"eventId"`
+	// DeviceFingerprint is the device or hardware ID for bound licences.
+	DeviceFingerprint string `json:"deviceFingerprint"`
+	// TestFlag is "1" for a debug request.
+	TestFlag string `json:"testFlag"`
+}
+
+// IsDebug reports whether testFlag marks a debug request from the Seller
+// Console; only "1" does (§1.9).
+func IsDebug(testFlag string) bool {
+	return testFlag == "1"
+}
+
+// InstanceIDs splits InstanceID on commas, trimming spaces and dropping
+// empty entries.
+func (r QueryInstanceRequest) InstanceIDs() []string {
+	var ids []string
+	for _, id := range strings.Split(r.InstanceID, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// Validate checks the mandatory fields and maximum lengths of §3.2.
+func (r NewInstanceRequest) Validate() error {
+	return firstError(
+		required("orderId", r.OrderID, maxIDLength),
+		required("orderLineId", r.OrderLineID, maxIDLength),
+		required("businessId", r.BusinessID, maxIDLength),
+		testFlag(r.TestFlag),
+	)
+}
+
+// Validate checks §3.3. The documented length of instanceId (100) cannot
+// hold the documented 100 IDs, so each ID is checked instead (§8 item 12).
+func (r QueryInstanceRequest) Validate() error {
+	ids := r.InstanceIDs()
+	if len(ids) == 0 {
+		return &ValidationError{Field: "instanceId", Reason: "is required"}
+	}
+	if len(ids) > maxQueryInstanceIDs {
+		return &ValidationError{Field: "instanceId", Reason: fmt.Sprintf("has %d IDs, more than %d", len(ids), maxQueryInstanceIDs)}
+	}
+	for _, id := range ids {
+		if err := maxLength("instanceId", id, maxIDLength); err != nil {
+			return err
+		}
+	}
+	return testFlag(r.TestFlag)
+}
+
+// Validate checks §3.4, including that scene is known and expireTime
+// parses, since a handler cannot act on either otherwise.
+func (r RefreshInstanceRequest) Validate() error {
+	return firstError(
+		oneOf("scene", r.Scene, SceneTrialToFormal, SceneRenewal, SceneUnsubscribeRenewalPeriod, SceneRenewalChange),
+		required("orderId", r.OrderID, maxIDLength),
+		required("orderLineId", r.OrderLineID, maxIDLength),
+		required("instanceId", r.InstanceID, maxIDLength),
+		maxLength("productId", r.ProductID, maxIDLength),
+		expireTime(r.ExpireTime),
+		testFlag(r.TestFlag),
+	)
+}
+
+// Validate checks §3.5.
+func (r UpdateInstanceStatusRequest) Validate() error {
+	return firstError(
+		required("instanceId", r.InstanceID, maxIDLength),
+		oneOf("status", r.Status, StatusFreeze, StatusUnfreeze),
+		testFlag(r.TestFlag),
+	)
+}
+
+// Validate checks §3.6; the order fields are optional.
+func (r ReleaseInstanceRequest) Validate() error {
+	return firstError(
+		required("instanceId", r.InstanceID, maxIDLength),
+		maxLength("orderId", r.OrderID, maxIDLength),
+		maxLength("orderLineId", r.OrderLineID, maxIDLength),
+		testFlag(r.TestFlag),
+	)
+}
+
+// Validate checks §3.7.
+func (r UpgradeInstanceRequest) Validate() error {
+	return firstError(
+		required("instanceId", r.InstanceID, maxIDLength),
+		required("orderId", r.OrderID, maxIDLength),
+		required("orderLineId", r.OrderLineID, maxIDLength),
+		testFlag(r.TestFlag),
+	)
+}
+
+// Validate checks §3.8. The structure of productInfo is not documented, so
+// only its presence and the lengths of its IDs are checked.
+func (r ChangeInstanceCheckRequest) Validate() error {
+	if err := required("instanceId", r.InstanceID, maxIDLength); err != nil {
+		return err
+	}
+	if r.ProductInfo == nil {
+		return &ValidationError{Field: "productInfo", Reason: "is required"}
+	}
+	return firstError(
+		maxLength("productInfo.productId", r.ProductInfo.ProductID, maxIDLength),
+		maxLength("productInfo.skuCode", r.ProductInfo.SKUCode, maxIDLength),
+		testFlag(r.TestFlag),
+	)
+}
+
+// Validate checks §3.10. The time formats are known only from one example,
+// so they are left to ParseLicenseTime in the handler.
+func (r GetLicenseAsyncRequest) Validate() error {
+	return firstError(
+		required("instanceId", r.InstanceID, maxIDLength),
+		required("effectiveTime", r.EffectiveTime, maxLicenseTimeLength),
+		maxLength("expireTime", r.ExpireTime, maxLicenseTimeLength),
+		required("eventId", r.EventID, maxIDLength),
+		maxLength("deviceFingerprint", r.DeviceFingerprint, maxFingerprintLength),
+		testFlag(r.TestFlag),
+	)
+}
+
+// firstError returns the first non-nil error; the checks are listed in
+// field order, so the message names the first bad field.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// required checks that a mandatory field is set and not too long.
+func required(field, value string, max int) error {
+	if value == "" {
+		return &ValidationError{Field: field, Reason: "is required"}
+	}
+	return maxLength(field, value, max)
+}
+
+// maxLength checks a length in characters, as the docs count it.
+func maxLength(field, value string, max int) error {
+	if utf8.RuneCountInString(value) > max {
+		return &ValidationError{Field: field, Reason: fmt.Sprintf("is longer than %d characters", max)}
+	}
+	return nil
+}
+
+// oneOf checks that a mandatory enum field has one of the allowed values.
+func oneOf[T ~string](field, value string, allowed ...T) error {
+	for _, a := range allowed {
+		if value == string(a) {
+			return nil
+		}
+	}
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	if len(names) == 2 {
+		return &ValidationError{Field: field, Reason: "must be " + names[0] + " or " + names[1]}
+	}
+	return &ValidationError{Field: field, Reason: "must be one of " + strings.Join(names, ", ")}
+}
+
+// testFlag checks the optional testFlag: absent, "0" or "1".
+func testFlag(value string) error {
+	if value != "" && value != "0" && value != "1" {
+		return &ValidationError{Field: "testFlag", Reason: "must be 0 or 1"}
+	}
+	return nil
+}
+
+// expireTime checks refreshInstance's mandatory expireTime.
+func expireTime(value string) error {
+	if err := required("expireTime", value, maxExpireTimeLength); err != nil {
+		return err
+	}
+	if _, err := ParseExpireTime(value); err != nil {
+		return &ValidationError{Field: "expireTime", Reason: "must be yyyyMMddHHmmss or yyyyMMddHHmmssSSS (UTC)"}
+	}
+	return nil
+}
