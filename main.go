@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -22,20 +23,24 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/controllers"
+	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/webhook"
 )
 
 // options are the command-line flags.
 type options struct {
-	metricsAddr      string
-	probeAddr        string
-	receiverAddr     string
-	leaderElect      bool
-	leaderElectionNS string
-	namespace        string
-	kubeAPIQPS       float64
-	kubeAPIBurst     int
-	zap              zap.Options
+	metricsAddr       string
+	probeAddr         string
+	receiverAddr      string
+	leaderElect       bool
+	leaderElectionNS  string
+	namespace         string
+	kubeAPIQPS        float64
+	kubeAPIBurst      int
+	signatureWindow   time.Duration
+	bodySign          bool
+	pendingResultCode string
+	zap               zap.Options
 }
 
 func parseFlags() options {
@@ -48,6 +53,10 @@ func parseFlags() options {
 	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "kooper-system"), "kooper's own namespace, where products' keys Secrets live (default: $POD_NAMESPACE, else kooper-system).")
 	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second the operator may send to the API server.")
 	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the operator may send to the API server.")
+	defaults := webhook.DefaultOptions()
+	flag.DurationVar(&o.signatureWindow, "signature-window", defaults.SignatureWindow, "How far a callback's timestamp may be from now, either way, before it is refused with 000002.")
+	flag.BoolVar(&o.bodySign, "body-sign", defaults.BodySign, "Sign every answer with the Body-Sign header (spec 2.3).")
+	flag.StringVar(&o.pendingResultCode, "pending-result-code", string(defaults.PendingResultCode), "Answer to newInstance and queryInstance while a tenant is provisioning: 000000 (without appInfo) or 000004.")
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
 	if o.leaderElectionNS == "" {
@@ -75,6 +84,15 @@ func main() {
 		ctrl.Log.Error(err, "kooper stopped")
 		os.Exit(1)
 	}
+}
+
+func (o options) receiverOptions() webhook.Options {
+	opts := webhook.DefaultOptions()
+	opts.Namespace = o.namespace
+	opts.SignatureWindow = o.signatureWindow
+	opts.BodySign = o.bodySign
+	opts.PendingResultCode = koogallery.ResultCode(o.pendingResultCode)
+	return opts
 }
 
 // run starts everything and blocks until ctx is done.
@@ -122,11 +140,15 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		return err
 	}
 
-	receiverOpts := webhook.DefaultServerOptions()
-	receiverOpts.Addr = o.receiverAddr
-	// The callback routes (/koogallery/{product}) are not registered yet: the
-	// server runs, hardened, and answers 404 until the receiver lands.
-	if err := mgr.Add(webhook.NewServer(receiverOpts, http.NewServeMux())); err != nil {
+	receiver, err := webhook.NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), o.receiverOptions())
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	receiver.Register(mux)
+	serverOpts := webhook.DefaultServerOptions()
+	serverOpts.Addr = o.receiverAddr
+	if err := mgr.Add(webhook.NewServer(serverOpts, mux)); err != nil {
 		return err
 	}
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -62,6 +63,7 @@ func TestOperatorServesProbesMetricsAndReceiverAndTakesTheLease(t *testing.T) {
 		metricsAddr: freeAddr(t), probeAddr: freeAddr(t), receiverAddr: freeAddr(t),
 		leaderElect: true, namespace: ns.Name, leaderElectionNS: ns.Name,
 		kubeAPIQPS: 50, kubeAPIBurst: 100,
+		signatureWindow: time.Minute, bodySign: true, pendingResultCode: "000000",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -81,10 +83,10 @@ func TestOperatorServesProbesMetricsAndReceiverAndTakesTheLease(t *testing.T) {
 		_, body, err := get(fmt.Sprintf("http://%s/metrics", o.metricsAddr))
 		return body, err
 	}).Should(ContainSubstring("controller_runtime_reconcile_total"))
-	g.Eventually(func() error {
-		_, _, err := get(fmt.Sprintf("http://%s/", o.receiverAddr))
-		return err
-	}).Should(Succeed(), "the receiver must listen")
+	g.Eventually(func() (string, error) {
+		_, body, err := get(fmt.Sprintf("http://%s/koogallery/crm", o.receiverAddr))
+		return body, err
+	}).Should(ContainSubstring(`"resultCode":"000002"`), "the receiver must answer callbacks")
 
 	g.Eventually(func(g Gomega) {
 		lease := &coordinationv1.Lease{}

@@ -132,3 +132,12 @@ const (
 	// licence keys of a License product.
 	LicenseSigningKeySecretKey = "licenseSigningKey"
 )
+
+// Keys of a tenant's credentials Secret (see SaaSTenantStatus.CredentialsSecretName).
+// The tenant controller writes them; the receiver encrypts them into appInfo.
+const (
+	// CredentialsUsernameKey holds the tenant's initial admin user name.
+	CredentialsUsernameKey = "username"
+	// CredentialsPasswordKey holds the tenant's initial admin password.
+	CredentialsPasswordKey = "password"
+)

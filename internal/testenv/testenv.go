@@ -33,6 +33,12 @@ type Env struct {
 // Start starts etcd and kube-apiserver and installs kooper's CRDs. Call Stop
 // when done.
 func Start() (*Env, error) {
+	return StartWith(nil)
+}
+
+// StartWith is Start with a chance to configure the environment first, for
+// example the API server's flags or stop timeout.
+func StartWith(configure func(*envtest.Environment)) (*Env, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -50,6 +56,9 @@ func Start() (*Env, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme,
+	}
+	if configure != nil {
+		configure(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {

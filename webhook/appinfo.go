@@ -1,0 +1,56 @@
+package webhook
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// instanceInfo is what the marketplace shows the buyer about one instance:
+// appInfo once the tenant has been provisioned, nothing more before.
+func (r *Receiver) instanceInfo(ctx context.Context, c *call, s subscription) (koogallery.InstanceInfo, error) {
+	info := koogallery.InstanceInfo{InstanceID: s.object.GetName()}
+	tenant, ok := s.object.(*saasv1alpha1.SaaSTenant)
+	if !ok || !serving(tenant) {
+		return info, nil
+	}
+	app, err := r.appInfo(ctx, c.key, tenant)
+	info.AppInfo = app
+	return info, err
+}
+
+// serving reports whether the buyer can be given the tenant's access
+// details: it is Ready, or frozen after having been provisioned.
+func serving(t *saasv1alpha1.SaaSTenant) bool {
+	if t.Status.FrontEndURL == "" || t.Status.CredentialsSecretName == "" || t.Status.Namespace == "" {
+		return false
+	}
+	return apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.ReadyCondition) ||
+		apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.FrozenCondition)
+}
+
+// appInfo reads the tenant's credentials from its Secret and encrypts them
+// with the key that signed the request, as the marketplace expects (spec §4.1).
+func (r *Receiver) appInfo(ctx context.Context, key string, t *saasv1alpha1.SaaSTenant) (*koogallery.AppInfo, error) {
+	secret := &corev1.Secret{}
+	ref := types.NamespacedName{Namespace: t.Status.Namespace, Name: t.Status.CredentialsSecretName}
+	// Tenant Secrets are not cached (only kooper's own namespace is), so this
+	// is a direct read, made only once the tenant is serving.
+	if err := r.reader.Get(ctx, ref, secret); err != nil {
+		return nil, errInternal("the tenant's credentials cannot be read", err)
+	}
+	user, err := koogallery.EncryptCredential(key, koogallery.EncryptAES256, string(secret.Data[saasv1alpha1.CredentialsUsernameKey]))
+	if err != nil {
+		return nil, errInternal("the tenant's user name cannot be encrypted", err)
+	}
+	password, err := koogallery.EncryptCredential(key, koogallery.EncryptAES256, string(secret.Data[saasv1alpha1.CredentialsPasswordKey]))
+	if err != nil {
+		return nil, errInternal("the tenant's password cannot be encrypted", err)
+	}
+	return &koogallery.AppInfo{FrontEndURL: t.Status.FrontEndURL, AdminURL: t.Status.AdminURL, UserName: user, Password: password}, nil
+}

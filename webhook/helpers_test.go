@@ -1,0 +1,163 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+const testKey = "test-access-key"
+
+var fixtureSeq atomic.Int64
+
+// fixture is a product with its keys Secret, ready to receive callbacks.
+type fixture struct {
+	product *saasv1alpha1.SaaSProduct
+	key     string
+}
+
+func newProductFixture(t *testing.T, productType saasv1alpha1.ProductType) *fixture {
+	t.Helper()
+	g := NewWithT(t)
+	name := fmt.Sprintf("product-%d", fixtureSeq.Add(1))
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: name + "-keys"},
+		StringData: map[string]string{saasv1alpha1.BasicKeySecretKey: testKey, "basicKey.next": "the-next-key"},
+	}
+	g.Expect(k8sClient.Create(ctxFor(t), secret)).To(Succeed())
+	product := &saasv1alpha1.SaaSProduct{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: saasv1alpha1.SaaSProductSpec{
+			ProductID: "OFFI846204237451911168", Type: productType, KeysSecretName: secret.Name,
+			Plans: []saasv1alpha1.Plan{{SKUCode: "basic"}, {SKUCode: "pro"}},
+		},
+	}
+	if productType == saasv1alpha1.ProductTypeLicense {
+		for i := range product.Spec.Plans {
+			product.Spec.Plans[i].License = &saasv1alpha1.LicenseTerms{Features: []string{"export"}}
+		}
+	} else {
+		product.Spec.URLs = &saasv1alpha1.URLTemplates{FrontEndURL: "https://{{.InstanceID}}.app.example.com"}
+		product.Spec.Workload = &saasv1alpha1.WorkloadTemplate{
+			Image: "registry.example.com/app:1.0",
+			Ports: []saasv1alpha1.WorkloadPort{{Name: "http", ContainerPort: 8080}},
+		}
+	}
+	g.Expect(k8sClient.Create(ctxFor(t), product)).To(Succeed())
+	return &fixture{product: product, key: testKey}
+}
+
+// answer is a decoded reply of the receiver.
+type answer struct {
+	Code        string                    `json:"resultCode"`
+	Msg         string                    `json:"resultMsg"`
+	InstanceID  string                    `json:"instanceId"`
+	EncryptType string                    `json:"encryptType"`
+	AppInfo     *koogallery.AppInfo       `json:"appInfo"`
+	Info        []koogallery.InstanceInfo `json:"info"`
+
+	status int
+	header http.Header
+	raw    []byte
+}
+
+// signedQuery signs body as the marketplace does, now, with a fresh nonce.
+func signedQuery(t *testing.T, key, body string) url.Values {
+	t.Helper()
+	canonical, err := koogallery.CanonicalPayload([]byte(body))
+	if err != nil {
+		t.Fatalf("test body does not canonicalise: %v", err)
+	}
+	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	nonce := randomNonce()
+	return url.Values{
+		"signature": {koogallery.SignBasic(key, nonce, ts, canonical)},
+		"timestamp": {ts},
+		"nonce":     {nonce},
+	}
+}
+
+func randomNonce() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// call sends a callback signed with the fixture's key.
+func (f *fixture) call(t *testing.T, body string) answer {
+	t.Helper()
+	return post(t, f.product.Name, signedQuery(t, f.key, body), body)
+}
+
+// post sends body to the product's production URL with query q.
+func post(t *testing.T, product string, q url.Values, body string) answer {
+	t.Helper()
+	target := receiverURL + CallbackPathPrefix + product + "?" + q.Encode()
+	resp, err := http.Post(target, "application/json;charset=utf8", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeAnswer(t, resp)
+}
+
+func decodeAnswer(t *testing.T, resp *http.Response) answer {
+	t.Helper()
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a answer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatalf("answer is not JSON: %v: %s", err, raw)
+	}
+	a.status, a.header, a.raw = resp.StatusCode, resp.Header, raw
+	return a
+}
+
+func newInstanceBody(orderID string, extra ...string) string {
+	body := fmt.Sprintf(`{"activity":"newInstance","orderId":%q,"orderLineId":"%s-000001","businessId":%q`, orderID, orderID, randomNonce())
+	for _, e := range extra {
+		body += "," + e
+	}
+	return body + "}"
+}
+
+var orderSeq atomic.Int64
+
+func newOrderID() string {
+	return fmt.Sprintf("CS%d%06d", time.Now().Unix(), orderSeq.Add(1))
+}
+
+// buy sends a newInstance for a new order and returns the instance ID.
+func (f *fixture) buy(t *testing.T) (instanceID, orderID string) {
+	t.Helper()
+	orderID = newOrderID()
+	a := f.call(t, newInstanceBody(orderID))
+	NewWithT(t).Expect(a.Code).To(Equal("000000"), a.Msg)
+	return a.InstanceID, orderID
+}
+
+func ctxFor(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}

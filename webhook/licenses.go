@@ -1,0 +1,93 @@
+package webhook
+
+import (
+	"context"
+	"slices"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// getLicenseAsync records one licence application of a License product's
+// instance, once per eventId and device fingerprint; the licence controller
+// issues and uploads the licence. The checks the marketplace defines codes
+// for (000901-000903) are made here when the instance's order is resolved.
+func (r *Receiver) getLicenseAsync(ctx context.Context, c *call) (reply, error) {
+	req := c.request.(*koogallery.GetLicenseAsyncRequest)
+	c.instanceID = req.InstanceID
+	if c.product.Spec.Type != saasv1alpha1.ProductTypeLicense {
+		return reply{}, errBadParam("getLicenseAsync applies to License products; %q is a %s product", c.product.Name, c.product.Spec.Type)
+	}
+	s, err := r.find(ctx, c.product, req.InstanceID, false)
+	if err != nil {
+		return reply{}, err
+	}
+	instance := s.object.(*saasv1alpha1.License)
+	application, err := licenseApplication(c, req, instance)
+	if err != nil {
+		return reply{}, err
+	}
+	if err := r.client.Create(ctx, application); err != nil && !apierrors.IsAlreadyExists(err) {
+		return reply{}, errInternal("the licence application could not be stored", err)
+	}
+	return reply{}, nil
+}
+
+// licenseApplication builds the License of one application, after the
+// checks that need only the request and the instance.
+func licenseApplication(c *call, req *koogallery.GetLicenseAsyncRequest, instance *saasv1alpha1.License) (*saasv1alpha1.License, error) {
+	notBefore, err := koogallery.ParseLicenseTime(req.EffectiveTime)
+	if err != nil {
+		return nil, errBadParam("effectiveTime %q is not a time like 2023-10-27 10:30:15 z", req.EffectiveTime)
+	}
+	var notAfter *metav1.Time
+	if req.ExpireTime != "" {
+		t, err := koogallery.ParseLicenseTime(req.ExpireTime)
+		if err != nil {
+			return nil, errBadParam("expireTime %q is not a time like 2023-10-27 10:30:15 z", req.ExpireTime)
+		}
+		notAfter = &metav1.Time{Time: t}
+	}
+	if err := checkLicenseRules(c.product, instance, req, notAfter); err != nil {
+		return nil, err
+	}
+	mode := saasv1alpha1.ModeProduction
+	if koogallery.IsDebug(req.TestFlag) {
+		mode = saasv1alpha1.ModeDebug
+	}
+	l := &saasv1alpha1.License{}
+	l.Name = licenseApplicationName(req.EventID, req.DeviceFingerprint)
+	l.Labels = map[string]string{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, saasv1alpha1.ProductLabel: c.product.Name}
+	l.Spec = saasv1alpha1.LicenseSpec{
+		InstanceID: req.InstanceID, ProductName: c.product.Name, EventID: req.EventID,
+		DeviceFingerprint: req.DeviceFingerprint, NotBefore: &metav1.Time{Time: notBefore}, NotAfter: notAfter,
+		State: saasv1alpha1.StateActive, Mode: mode,
+	}
+	return l, nil
+}
+
+// checkLicenseRules answers the licence result codes the marketplace
+// defines, where the instance's resolved order and plan tell enough.
+func checkLicenseRules(product *saasv1alpha1.SaaSProduct, instance *saasv1alpha1.License, req *koogallery.GetLicenseAsyncRequest, notAfter *metav1.Time) error {
+	planIdx := slices.IndexFunc(product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == instance.Status.SKUCode })
+	if planIdx >= 0 {
+		terms := product.Spec.Plans[planIdx].License
+		if terms != nil && terms.DeviceBinding == saasv1alpha1.DeviceBindingRequired && req.DeviceFingerprint == "" {
+			return &callbackError{code: koogallery.ResultLicenseNeedsFingerprint, msg: "this plan's licences are bound to a device: deviceFingerprint is required"}
+		}
+	}
+	order := instance.Status.Order
+	if order == nil {
+		return nil
+	}
+	if order.ChargingMode == saasv1alpha1.ChargingPeriod && notAfter == nil {
+		return &callbackError{code: koogallery.ResultLicenseNeedsExpiry, msg: "a periodic licence needs an expireTime"}
+	}
+	if order.ExpireTime != nil && notAfter != nil && notAfter.After(order.ExpireTime.Time) {
+		return &callbackError{code: koogallery.ResultLicenseOutsideOrderValidity, msg: "the licence must end within the order's validity"}
+	}
+	return nil
+}

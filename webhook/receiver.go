@@ -1,0 +1,209 @@
+package webhook
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// CallbackPathPrefix starts every production URL: KooGallery is configured
+// with https://<host>/koogallery/<SaaSProduct name>.
+const CallbackPathPrefix = "/koogallery/"
+
+// Options configure the receiver.
+type Options struct {
+	// Namespace is kooper's namespace, where products' keys Secrets live.
+	Namespace string
+	// SignatureWindow is how far a callback's timestamp may be from now, in
+	// either direction. Default 60 s, as the marketplace's sample checks.
+	SignatureWindow time.Duration
+	// BodySign adds the Body-Sign response header (spec §2.3). Default on.
+	BodySign bool
+	// PendingResultCode answers newInstance and queryInstance while a tenant
+	// is still being provisioned: 000000 without appInfo (default) or 000004.
+	PendingResultCode koogallery.ResultCode
+	// MaxBodyBytes caps a callback's body. Default 1 MiB.
+	MaxBodyBytes int64
+	// APITimeout bounds the API-server work of one callback, so the answer
+	// always comes well within the marketplace's 5 s.
+	APITimeout time.Duration
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// DefaultOptions are the receiver's defaults.
+func DefaultOptions() Options {
+	return Options{
+		Namespace:         "kooper-system",
+		SignatureWindow:   koogallery.DefaultWindow,
+		BodySign:          true,
+		PendingResultCode: koogallery.ResultSuccess,
+		MaxBodyBytes:      1 << 20,
+		APITimeout:        3 * time.Second,
+		Now:               time.Now,
+	}
+}
+
+// Validate reports options that cannot work.
+func (o Options) Validate() error {
+	switch {
+	case o.PendingResultCode != koogallery.ResultSuccess && o.PendingResultCode != koogallery.ResultProcessing:
+		return fmt.Errorf("pending result code must be %s or %s, not %q", koogallery.ResultSuccess, koogallery.ResultProcessing, o.PendingResultCode)
+	case o.SignatureWindow <= 0:
+		return fmt.Errorf("signature window must be positive")
+	case o.MaxBodyBytes <= 0 || o.APITimeout <= 0:
+		return fmt.Errorf("body limit and API timeout must be positive")
+	}
+	return nil
+}
+
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+
+// Receiver answers KooGallery's basic callbacks. It records what the
+// marketplace said in SaaSTenant and License objects and answers only once
+// that is stored; the controllers do the rest.
+type Receiver struct {
+	client   client.Client // cached reads, direct writes
+	reader   client.Reader // uncached reads, to confirm a miss or a fresh write
+	opts     Options
+	verifier koogallery.Verifier
+	nonces   *nonceCache
+	handlers map[koogallery.Activity]handlerFunc
+}
+
+// call is one verified, decoded callback on its way through a handler.
+type call struct {
+	product *saasv1alpha1.SaaSProduct
+	key     string // the basic key that signed the request
+	// activity and request are set once the body is decoded; request is a
+	// *koogallery.<Activity>Request.
+	activity koogallery.Activity
+	request  any
+	// instanceID and orderID are filled in by handlers, for the log line.
+	instanceID, orderID string
+}
+
+// NewReceiver returns a receiver that reads through c (the manager's cached
+// client) and confirms misses through reader (the manager's API reader).
+func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Receiver{
+		client:   c,
+		reader:   reader,
+		opts:     opts,
+		verifier: koogallery.Verifier{Window: opts.SignatureWindow, Now: opts.Now},
+		nonces:   newNonceCache(2*opts.SignatureWindow, 100_000),
+	}
+	r.handlers = r.activityHandlers()
+	return r, nil
+}
+
+// Register adds the callback routes to mux.
+func (r *Receiver) Register(mux *http.ServeMux) {
+	mux.Handle(CallbackPathPrefix+"{product}", r)
+}
+
+// ServeHTTP runs one callback through the pipeline: read, find the product,
+// verify, decode, handle, answer. Every answer is HTTP 200 with JSON.
+func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	start := r.opts.Now()
+	ctx, cancel := context.WithTimeout(req.Context(), r.opts.APITimeout)
+	defer cancel()
+	log := ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("requestId", newRequestID(), "product", req.PathValue("product"))
+
+	c := &call{}
+	rep, err := r.process(ctx, req, c)
+	if err != nil {
+		rep.code, rep.msg = toResult(err)
+	}
+	r.respond(w, rep, c.key)
+	elapsed := r.opts.Now().Sub(start)
+	logCall(log, c, rep.code, err, elapsed)
+	observeCall(c.activity, rep.code, elapsed)
+}
+
+// process runs the pipeline up to the handler's reply.
+func (r *Receiver) process(ctx context.Context, req *http.Request, c *call) (reply, error) {
+	if req.Method != http.MethodPost {
+		return reply{}, errBadParam("method %s is not allowed; callbacks are POST", req.Method)
+	}
+	body, err := readBody(req, r.opts.MaxBodyBytes)
+	if err != nil {
+		return reply{}, err
+	}
+	product, err := r.product(ctx, req.PathValue("product"))
+	if err != nil {
+		return reply{}, err
+	}
+	c.product = product
+	keys, err := r.basicKeys(ctx, product)
+	if err != nil {
+		return reply{}, err
+	}
+	if c.key, err = r.verify(req, keys, product.Name, body); err != nil {
+		return reply{}, err
+	}
+	activity, request, err := koogallery.DecodeRequest(body)
+	c.activity = activity
+	if err != nil {
+		return reply{}, err
+	}
+	c.request = request
+	handle, ok := r.handlers[activity]
+	if !ok {
+		return reply{}, errBadParam("activity %q is not supported", activity)
+	}
+	return handle(ctx, c)
+}
+
+// product reads the SaaSProduct the production URL names.
+func (r *Receiver) product(ctx context.Context, name string) (*saasv1alpha1.SaaSProduct, error) {
+	product := &saasv1alpha1.SaaSProduct{}
+	err := getConfirmed(ctx, r.client, r.reader, types.NamespacedName{Name: name}, product)
+	if apierrors.IsNotFound(err) || errors.Is(err, errInvalidName) {
+		return nil, errBadParam("unknown product %q: no SaaSProduct has that name", name)
+	}
+	if err != nil {
+		return nil, errInternal("the product cannot be read", err)
+	}
+	return product, nil
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// logCall writes the one line each callback gets. It never includes keys,
+// signatures, bodies or query strings.
+func logCall(log logr.Logger, c *call, code koogallery.ResultCode, err error, elapsed time.Duration) {
+	kv := []any{"activity", string(c.activity), "instanceId", c.instanceID, "orderId", c.orderID,
+		"resultCode", string(code), "duration", elapsed.String()}
+	if code == koogallery.ResultInternalError {
+		log.Error(err, "Callback failed", kv...)
+		return
+	}
+	if err != nil {
+		kv = append(kv, "reason", err.Error())
+	}
+	log.Info("Callback answered", kv...)
+}

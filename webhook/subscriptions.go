@@ -1,0 +1,163 @@
+package webhook
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// instanceID derives the instance ID, which is also the object's name, from
+// the order line's idempotency key (spec §1.8): the same order line always
+// gives the same ID, so a repeated or concurrent newInstance hits
+// AlreadyExists. 80 bits of SHA-256 keep it short enough for the tenant
+// namespace name; a collision is detected and refused (see newInstance).
+func instanceID(orderID, orderLineID string) string {
+	return "i-" + shortHash(orderID, orderLineID)
+}
+
+// licenseApplicationName names the License of one getLicenseAsync
+// application, keyed by eventId and device fingerprint (spec §1.8).
+func licenseApplicationName(eventID, fingerprint string) string {
+	return "l-" + shortHash(eventID, fingerprint)
+}
+
+func shortHash(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:20]
+}
+
+// subscription is the part of a SaaSTenant or License spec the callbacks
+// change, so each handler is written once for both kinds. Its fields point
+// into object.
+type subscription struct {
+	object      client.Object
+	productName *string
+	orderID     *string
+	orderLineID *string
+	state       *saasv1alpha1.SubscriptionState
+	orders      *[]saasv1alpha1.AppliedOrder
+	expireTime  **metav1.Time
+}
+
+// newSubscription returns an empty object of the kind product's instances
+// are: a License for a License product, a SaaSTenant otherwise.
+func newSubscription(product *saasv1alpha1.SaaSProduct) subscription {
+	if product.Spec.Type == saasv1alpha1.ProductTypeLicense {
+		l := &saasv1alpha1.License{}
+		return subscription{object: l, productName: &l.Spec.ProductName, orderID: &l.Spec.OrderID, orderLineID: &l.Spec.OrderLineID,
+			state: &l.Spec.State, orders: &l.Spec.Orders, expireTime: &l.Spec.NotAfter}
+	}
+	t := &saasv1alpha1.SaaSTenant{}
+	return subscription{object: t, productName: &t.Spec.ProductName, orderID: &t.Spec.OrderID, orderLineID: &t.Spec.OrderLineID,
+		state: &t.Spec.State, orders: &t.Spec.Orders, expireTime: &t.Spec.ExpireTime}
+}
+
+// maxOrders is the API's bound on spec.orders.
+const maxOrders = 256
+
+func (s subscription) hasOrder(orderID string) bool {
+	for _, o := range *s.orders {
+		if o.OrderID == orderID {
+			return true
+		}
+	}
+	return false
+}
+
+// addOrder records an order. When the list is full, the oldest orders after
+// the purchase are dropped: a repeat of an order that old is long outside
+// every marketplace retry window.
+func (s subscription) addOrder(order saasv1alpha1.AppliedOrder) {
+	orders := *s.orders
+	if len(orders) >= maxOrders {
+		orders = append(orders[:1], orders[len(orders)-maxOrders+2:]...)
+	}
+	*s.orders = append(orders, order)
+}
+
+var errInvalidName = errors.New("not a valid object name")
+
+// getConfirmed reads from the cache and, on a miss, from the API server
+// itself: an object created a moment ago (by this replica or another) may
+// not be cached yet, and "does not exist" must never rest on a stale cache.
+func getConfirmed(ctx context.Context, cached client.Client, reader client.Reader, key types.NamespacedName, obj client.Object) error {
+	if len(validation.IsDNS1123Subdomain(key.Name)) > 0 {
+		return errInvalidName
+	}
+	err := cached.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) {
+		err = reader.Get(ctx, key, obj)
+	}
+	return err
+}
+
+// find returns instance id of product, or errInstanceNotFound. fresh reads
+// from the API server rather than the cache (after a conflict).
+func (r *Receiver) find(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string, fresh bool) (subscription, error) {
+	s := newSubscription(product)
+	key := types.NamespacedName{Name: id}
+	var err error
+	if fresh {
+		err = r.reader.Get(ctx, key, s.object)
+	} else {
+		err = getConfirmed(ctx, r.client, r.reader, key, s.object)
+	}
+	switch {
+	case apierrors.IsNotFound(err) || errors.Is(err, errInvalidName):
+		return subscription{}, errInstanceNotFound(id)
+	case err != nil:
+		return subscription{}, errInternal("the instance cannot be read", err)
+	case *s.productName != product.Name:
+		return subscription{}, errInstanceNotFound(id)
+	}
+	return s, nil
+}
+
+// conflictBackoff spreads retries of concurrent callbacks on one instance
+// (say, a burst of renewals) over up to about a second, within APITimeout.
+var conflictBackoff = wait.Backoff{Steps: 12, Duration: 5 * time.Millisecond, Factor: 1.5, Jitter: 1, Cap: 200 * time.Millisecond}
+
+// update applies change to instance id and stores it, with optimistic
+// concurrency: on a conflict it re-reads the object from the API server and
+// applies change again, so two callbacks racing on one instance both land
+// exactly once. change reports whether it changed anything; if not, nothing
+// is written.
+func (r *Receiver) update(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string, change func(subscription) (bool, error)) error {
+	if len(validation.IsDNS1123Subdomain(id)) > 0 {
+		return errInstanceNotFound(id)
+	}
+	fresh := false
+	err := retry.RetryOnConflict(conflictBackoff, func() error {
+		s, err := r.find(ctx, product, id, fresh)
+		if err != nil {
+			return err
+		}
+		fresh = true
+		changed, err := change(s)
+		if err != nil || !changed {
+			return err
+		}
+		return r.client.Update(ctx, s.object)
+	})
+	var ce *callbackError
+	if err != nil && !errors.As(err, &ce) {
+		return errInternal("the change could not be stored", err)
+	}
+	return err
+}

@@ -1,0 +1,89 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/kooper-io/kooper/internal/testenv"
+)
+
+// The receiver runs as in production: on a manager whose cache serves its
+// reads, behind the real HTTP server, against a real API server.
+const operatorNamespace = "kooper-test"
+
+var (
+	testEnv     *testenv.Env
+	k8sClient   client.Client // direct, for arranging and checking
+	receiver    *Receiver
+	receiverURL string
+)
+
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
+	os.Exit(testenv.RunTests(m, startReceiver))
+}
+
+func startReceiver(ctx context.Context, env *testenv.Env) error {
+	testEnv = env
+	var err error
+	if k8sClient, err = client.New(env.Config, client.Options{Scheme: env.Scheme}); err != nil {
+		return err
+	}
+	if err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}); err != nil {
+		return err
+	}
+	mgr, err := newManager(env)
+	if err != nil {
+		return err
+	}
+	opts := DefaultOptions()
+	opts.Namespace = operatorNamespace
+	if receiver, err = NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), opts); err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	receiver.Register(mux)
+	serverOpts := DefaultServerOptions()
+	serverOpts.Addr = "127.0.0.1:0"
+	server := NewServer(serverOpts, mux)
+	if err := mgr.Add(server); err != nil {
+		return err
+	}
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "manager stopped:", err)
+		}
+	}()
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	addr, err := server.Addr(waitCtx)
+	if err != nil {
+		return err
+	}
+	receiverURL = "http://" + addr.String()
+	return nil
+}
+
+// newManager is a manager shaped like main.go's, without probes or metrics.
+func newManager(env *testenv.Env) (ctrl.Manager, error) {
+	return ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Namespaces: map[string]cache.Config{operatorNamespace: {}}},
+		}},
+	})
+}

@@ -1,0 +1,125 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// basicKeys returns the product's basic-interface keys: basicKey first, then
+// every basicKey.<suffix> (for example basicKey.next), so a key can be
+// rotated without downtime by adding the new one beside the old.
+func (r *Receiver) basicKeys(ctx context.Context, product *saasv1alpha1.SaaSProduct) ([]string, error) {
+	secret := &corev1.Secret{}
+	key := types.NamespacedName{Namespace: r.opts.Namespace, Name: product.Spec.KeysSecretName}
+	if err := getConfirmed(ctx, r.client, r.reader, key, secret); err != nil {
+		if apierrors.IsNotFound(err) || errors.Is(err, errInvalidName) {
+			return nil, errInternal("the product's keys are not configured", err)
+		}
+		return nil, errInternal("the product's keys cannot be read", err)
+	}
+	var keys []string
+	if primary := secret.Data[saasv1alpha1.BasicKeySecretKey]; len(primary) > 0 {
+		keys = append(keys, string(primary))
+	}
+	var rotated []string
+	for name, value := range secret.Data {
+		if strings.HasPrefix(name, saasv1alpha1.BasicKeySecretKey+".") && len(value) > 0 {
+			rotated = append(rotated, name)
+		}
+	}
+	sort.Strings(rotated)
+	for _, name := range rotated {
+		keys = append(keys, string(secret.Data[name]))
+	}
+	if len(keys) == 0 {
+		return nil, errInternal("the product's keys are not configured", nil)
+	}
+	return keys, nil
+}
+
+// verify checks the signature with every key of the product and, once it
+// holds, that the nonce was not seen in the window. It returns the key that
+// signed the request (appInfo is encrypted and the answer signed with it)
+// and the body's canonical payload.
+func (r *Receiver) verify(req *http.Request, keys []string, productName string, body []byte) (string, error) {
+	q := req.URL.Query()
+	signed := koogallery.SignedQuery{Signature: q.Get("signature"), Timestamp: q.Get("timestamp"), Nonce: q.Get("nonce")}
+	matched, _, err := r.verifier.VerifyBasic(keys, signed, body)
+	if err != nil {
+		return "", err
+	}
+	// Only a correctly signed request may claim a nonce: unsigned requests
+	// must not be able to fill the cache or block a real callback.
+	if !r.nonces.claim(productName+"/"+signed.Nonce, r.opts.Now()) {
+		return "", errBadParam("nonce %q was already used within the %s window", signed.Nonce, r.opts.SignatureWindow)
+	}
+	return keys[matched], nil
+}
+
+// nonceCache remembers the nonces of verified requests for twice the
+// signature window (a request is accepted that far from its timestamp in
+// either direction). It is per replica: a replay sent to another replica
+// within the window is caught only by the timestamp check.
+type nonceCache struct {
+	ttl     time.Duration
+	mu      sync.Mutex
+	seen    map[string]time.Time
+	nextGC  time.Time
+	maxSize int
+}
+
+func newNonceCache(ttl time.Duration, maxSize int) *nonceCache {
+	return &nonceCache{ttl: ttl, seen: map[string]time.Time{}, maxSize: maxSize}
+}
+
+// claim records nonce and reports whether it was new.
+func (c *nonceCache) claim(nonce string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.After(c.nextGC) || len(c.seen) >= c.maxSize {
+		c.expire(now)
+	}
+	if expiry, ok := c.seen[nonce]; ok && now.Before(expiry) {
+		return false
+	}
+	c.seen[nonce] = now.Add(c.ttl)
+	return true
+}
+
+// expire drops nonces past their TTL; if the cache is still full (a flood of
+// validly signed requests), it drops the oldest half, which the timestamp
+// window still protects.
+func (c *nonceCache) expire(now time.Time) {
+	c.nextGC = now.Add(c.ttl)
+	for nonce, expiry := range c.seen {
+		if !now.Before(expiry) {
+			delete(c.seen, nonce)
+		}
+	}
+	if len(c.seen) < c.maxSize {
+		return
+	}
+	expiries := make([]time.Time, 0, len(c.seen))
+	for _, e := range c.seen {
+		expiries = append(expiries, e)
+	}
+	sort.Slice(expiries, func(i, j int) bool { return expiries[i].Before(expiries[j]) })
+	cutoff := expiries[len(expiries)/2]
+	for nonce, expiry := range c.seen {
+		if expiry.Before(cutoff) {
+			delete(c.seen, nonce)
+		}
+	}
+}
