@@ -166,6 +166,15 @@ func TestQueryInstanceCanAnswer000004WhilePending(t *testing.T) {
 		a := serveDirect(t, pendingReceiver, f, body)
 		g.Expect(a.Code).To(Equal("000004"), body)
 	}
+
+	// Neither a released tenant nor a licence is pending: answering 000004
+	// for them would keep the marketplace polling for ever.
+	g.Expect(f.call(t, fmt.Sprintf(`{"activity":"releaseInstance","instanceId":%q}`, id)).Code).To(Equal("000000"))
+	g.Eventually(func() string {
+		return serveDirect(t, pendingReceiver, f, fmt.Sprintf(`{"activity":"queryInstance","instanceId":%q}`, id)).Code
+	}).Should(Equal("000000"))
+	licences := newProductFixture(t, saasv1alpha1.ProductTypeLicense)
+	g.Expect(serveDirect(t, pendingReceiver, licences, newInstanceBody(newOrderID())).Code).To(Equal("000000"))
 }
 
 // serveDirect calls a receiver's handler without the HTTP server.

@@ -12,16 +12,20 @@ import (
 )
 
 // instanceInfo is what the marketplace shows the buyer about one instance:
-// appInfo once the tenant has been provisioned, nothing more before.
-func (r *Receiver) instanceInfo(ctx context.Context, c *call, s subscription) (koogallery.InstanceInfo, error) {
-	info := koogallery.InstanceInfo{InstanceID: s.object.GetName()}
+// appInfo once the tenant has been provisioned, nothing more before. pending
+// is true only while a SaaS tenant is still on its way to serving; a licence
+// (whose key is delivered otherwise) and a released tenant are not pending.
+func (r *Receiver) instanceInfo(ctx context.Context, c *call, s subscription) (info koogallery.InstanceInfo, pending bool, err error) {
+	info = koogallery.InstanceInfo{InstanceID: s.object.GetName()}
 	tenant, ok := s.object.(*saasv1alpha1.SaaSTenant)
-	if !ok || !serving(tenant) {
-		return info, nil
+	switch {
+	case !ok || tenant.Spec.State == saasv1alpha1.StateReleased:
+		return info, false, nil
+	case !serving(tenant):
+		return info, true, nil
 	}
-	app, err := r.appInfo(ctx, c.key, tenant)
-	info.AppInfo = app
-	return info, err
+	info.AppInfo, err = r.appInfo(ctx, c.key, tenant)
+	return info, false, err
 }
 
 // serving reports whether the buyer can be given the tenant's access

@@ -45,12 +45,12 @@ func (r *Receiver) newInstance(ctx context.Context, c *call) (reply, error) {
 	if err != nil {
 		return reply{}, asInternal(err, "the order could not be stored")
 	}
-	info, err := r.instanceInfo(ctx, c, s)
+	info, pending, err := r.instanceInfo(ctx, c, s)
 	if err != nil {
 		return reply{}, err
 	}
 	body := &koogallery.NewInstanceResponse{InstanceID: c.instanceID, AppInfo: info.AppInfo}
-	return r.withAppInfo(body, &body.EncryptType, info.AppInfo != nil), nil
+	return r.withAppInfo(body, &body.EncryptType, info.AppInfo != nil, pending), nil
 }
 
 // newPurchase is the object a purchase creates.
@@ -104,7 +104,7 @@ func (r *Receiver) queryInstance(ctx context.Context, c *call) (reply, error) {
 		return reply{}, errBadParam("instanceId lists %d IDs; at most %d are allowed", len(ids), maxQueryIDs)
 	}
 	body := &koogallery.QueryInstanceResponse{}
-	encrypted := false
+	encrypted, pending := false, false
 	for _, id := range ids {
 		s, err := r.find(ctx, c.product, id, false)
 		if isNotFound(err) {
@@ -113,28 +113,30 @@ func (r *Receiver) queryInstance(ctx context.Context, c *call) (reply, error) {
 		if err != nil {
 			return reply{}, err
 		}
-		info, err := r.instanceInfo(ctx, c, s)
+		info, waiting, err := r.instanceInfo(ctx, c, s)
 		if err != nil {
 			return reply{}, err
 		}
 		encrypted = encrypted || info.AppInfo != nil
+		pending = pending || waiting
 		body.Info = append(body.Info, info)
 	}
 	if len(body.Info) == 0 {
 		return reply{}, errInstanceNotFound(req.InstanceID)
 	}
-	pending := slices.ContainsFunc(body.Info, func(i koogallery.InstanceInfo) bool { return i.AppInfo == nil })
-	return r.withAppInfo(body, &body.EncryptType, encrypted && !pending), nil
+	return r.withAppInfo(body, &body.EncryptType, encrypted, pending), nil
 }
 
 // withAppInfo sets encryptType when credentials were encrypted, and answers
 // the configured pending code while any instance is still provisioning.
-func (r *Receiver) withAppInfo(body any, encryptType *string, complete bool) reply {
-	if complete {
+func (r *Receiver) withAppInfo(body any, encryptType *string, encrypted, pending bool) reply {
+	if encrypted {
 		*encryptType = string(koogallery.EncryptAES256)
-		return reply{body: body}
 	}
-	return reply{code: r.opts.PendingResultCode, body: body}
+	if pending {
+		return reply{code: r.opts.PendingResultCode, body: body}
+	}
+	return reply{body: body}
 }
 
 // refreshInstance applies a renewal, conversion, unsubscribed period or
