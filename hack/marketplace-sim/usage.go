@@ -1,0 +1,210 @@
+package main
+
+import (
+	"crypto/hmac"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// Usage-push limits and formats (§6.4).
+const (
+	maxRecordsPerPush = 1000
+	usageWindow       = 21 * 24 * time.Hour
+	// usageTimeLayout is yyyyMMdd'T'HHmmss'Z', UTC.
+	usageTimeLayout = "20060102T150405Z"
+)
+
+// usageValuePattern is a positive decimal with at most four decimals.
+var usageValuePattern = regexp.MustCompile(`^(0|[1-9][0-9]{0,15})(\.[0-9]{1,4})?$`)
+
+// usagePush is the usage push's body.
+type usagePush struct {
+	UsageRecords []usagePushRecord `json:"usage_records"`
+}
+
+// usagePushRecord is one UsagePushData (§6.4).
+type usagePushRecord struct {
+	InstanceID        string `json:"instance_id"`
+	RecordTime        string `json:"record_time"`
+	BeginTime         string `json:"begin_time"`
+	EndTime           string `json:"end_time"`
+	UsageValue        string `json:"usage_value"`
+	MeteringSN        string `json:"metering_sn"`
+	RelatePkgInstance string `json:"relate_pkg_instance,omitempty"`
+}
+
+// usageRecord is an accepted record as GET /sim/usage lists it.
+type usageRecord struct {
+	usagePushRecord
+	// ReceivedAt is when the simulator accepted it, RFC 3339.
+	ReceivedAt string `json:"receivedAt"`
+}
+
+// recordResult reports a refused record. The docs list the codes (001–013)
+// but not the JSON that carries them (§8 item 19), so this shape is the
+// simulator's own.
+type recordResult struct {
+	MeteringSN string `json:"metering_sn"`
+	ResultCode string `json:"result_code"`
+	ResultMsg  string `json:"result_msg"`
+}
+
+// usagePushAnswer is the usage push's answer.
+type usagePushAnswer struct {
+	openAPIError
+	FailedRecords []recordResult `json:"failed_records"`
+}
+
+// usageData serves POST .../isv/usage-data: the header signature (and the
+// AK/SK signature when one is sent), the limits, then each record.
+func (s *simServer) usageData(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r, maxUsageBody)
+	if !ok {
+		return
+	}
+	if r.Header.Get("Authorization") != "" && !s.authenticate(w, r, body) {
+		return
+	}
+	if !s.checkUsageSignature(w, r, body) {
+		return
+	}
+	records, ok := s.decodeUsage(w, r, body)
+	if !ok {
+		return
+	}
+	failed := s.acceptRecords(records)
+	msg := fmt.Sprintf("%d records accepted, %d refused", len(records)-len(failed), len(failed))
+	s.reply(w, r, http.StatusOK, koogallery.OpenAPISuccess, usagePushAnswer{
+		openAPIError:  openAPIError{ErrorCode: koogallery.OpenAPISuccess, ErrorMsg: msg},
+		FailedRecords: failed,
+	}, msg)
+}
+
+// checkUsageSignature verifies the signature, ts and nonce headers:
+// Base64 HMAC-SHA256 of "ts=…&nonce=…&body=<the bytes sent>" (§6.4).
+func (s *simServer) checkUsageSignature(w http.ResponseWriter, r *http.Request, body []byte) bool {
+	sig, ts, nonce := r.Header.Get("signature"), r.Header.Get("ts"), r.Header.Get("nonce")
+	if sig == "" || ts == "" || nonce == "" {
+		s.replyError(w, r, http.StatusBadRequest, codeBadRequest, "the signature, ts and nonce headers are required")
+		return false
+	}
+	want, _ := base64.StdEncoding.DecodeString(koogallery.SignUsagePush(s.cfg.usageKey, ts, nonce, body))
+	got, err := base64.StdEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(want, got) {
+		s.replyError(w, r, http.StatusBadRequest, "MKT.0102", "invalid body signature")
+		return false
+	}
+	return true
+}
+
+// decodeUsage parses the body and applies the request-wide limits: at most
+// 1000 records (MKT.9003) and none beginning more than 21 days ago (MKT.9004).
+func (s *simServer) decodeUsage(w http.ResponseWriter, r *http.Request, body []byte) ([]usagePushRecord, bool) {
+	var push usagePush
+	if err := json.Unmarshal(body, &push); err != nil {
+		s.replyError(w, r, http.StatusBadRequest, codeBadRequest, "the body is not a usage push: "+err.Error())
+		return nil, false
+	}
+	switch n := len(push.UsageRecords); {
+	case n == 0:
+		s.replyError(w, r, http.StatusBadRequest, "MKT.9002", "usage_records is empty")
+		return nil, false
+	case n > maxRecordsPerPush:
+		s.replyError(w, r, http.StatusBadRequest, "MKT.9003", fmt.Sprintf("%d records; at most %d per request", n, maxRecordsPerPush))
+		return nil, false
+	}
+	oldest := s.cfg.now().Add(-usageWindow)
+	for _, rec := range push.UsageRecords {
+		if begin, err := time.Parse(usageTimeLayout, rec.BeginTime); err == nil && begin.Before(oldest) {
+			s.replyError(w, r, http.StatusBadRequest, "MKT.9004",
+				fmt.Sprintf("begin_time %s of metering_sn %.64q is more than 21 days ago", rec.BeginTime, rec.MeteringSN))
+			return nil, false
+		}
+	}
+	return push.UsageRecords, true
+}
+
+// acceptRecords stores every valid record and returns the refused ones.
+// metering_sn is the deduplication key, across pushes and within one.
+func (s *simServer) acceptRecords(records []usagePushRecord) []recordResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	failed := []recordResult{}
+	received := s.cfg.now().UTC().Format(time.RFC3339)
+	for _, rec := range records {
+		code, msg := checkRecord(rec)
+		switch {
+		case code != "":
+		case s.metering[rec.MeteringSN]:
+			code, msg = "005", "duplicate metering_sn"
+		case len(s.usage) >= maxUsageRecords:
+			code, msg = "010", "the simulator holds too many records; restart it"
+		}
+		if code != "" {
+			failed = append(failed, recordResult{MeteringSN: rec.MeteringSN, ResultCode: code, ResultMsg: msg})
+			continue
+		}
+		s.metering[rec.MeteringSN] = true
+		s.usage = append(s.usage, usageRecord{usagePushRecord: rec, ReceivedAt: received})
+	}
+	return failed
+}
+
+// checkRecord applies the per-record rules of §6.4 and returns the
+// record-level code and message of the first that fails, or "".
+func checkRecord(rec usagePushRecord) (string, string) {
+	if rec.MeteringSN == "" {
+		return "004", "metering_sn is missing"
+	}
+	if rec.InstanceID == "" {
+		return "001", "instance_id is missing"
+	}
+	names := []string{"record_time", "begin_time", "end_time"}
+	parsed := make([]time.Time, len(names))
+	for i, value := range []string{rec.RecordTime, rec.BeginTime, rec.EndTime} {
+		t, err := time.Parse(usageTimeLayout, value)
+		if err != nil {
+			return "002", names[i] + " is not yyyyMMddTHHmmssZ"
+		}
+		parsed[i] = t
+	}
+	if !parsed[1].Before(parsed[2]) {
+		return "011", "begin_time must be before end_time"
+	}
+	if !usageValuePattern.MatchString(rec.UsageValue) || isZero(rec.UsageValue) {
+		return "003", "usage_value must be a decimal above 0 with at most 4 decimals"
+	}
+	return "", ""
+}
+
+// isZero reports whether a decimal matched by usageValuePattern is zero.
+func isZero(v string) bool {
+	for _, c := range v {
+		if c != '0' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// listUsage serves GET /sim/usage[?instanceId=…]: the accepted records.
+func (s *simServer) listUsage(w http.ResponseWriter, r *http.Request) {
+	instance := r.URL.Query().Get("instanceId")
+	s.mu.Lock()
+	records := []usageRecord{}
+	for _, rec := range s.usage {
+		if instance == "" || rec.InstanceID == instance {
+			records = append(records, rec)
+		}
+	}
+	s.mu.Unlock()
+	s.reply(w, r, http.StatusOK, koogallery.OpenAPISuccess, struct {
+		Records []usageRecord `json:"records"`
+	}{records}, "")
+}
