@@ -8,15 +8,15 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -29,18 +29,21 @@ import (
 
 // options are the command-line flags.
 type options struct {
-	metricsAddr       string
-	probeAddr         string
-	receiverAddr      string
-	leaderElect       bool
-	leaderElectionNS  string
-	namespace         string
-	kubeAPIQPS        float64
-	kubeAPIBurst      int
-	signatureWindow   time.Duration
-	bodySign          bool
-	pendingResultCode string
-	zap               zap.Options
+	metricsAddr             string
+	probeAddr               string
+	receiverAddr            string
+	leaderElect             bool
+	leaderElectionNS        string
+	namespace               string
+	kubeAPIQPS              float64
+	kubeAPIBurst            int
+	maxConcurrentReconciles int
+	ingressNamespace        string
+	marketplaceURLs         []string
+	signatureWindow         time.Duration
+	bodySign                bool
+	pendingResultCode       string
+	zap                     zap.Options
 }
 
 func parseFlags() options {
@@ -53,12 +56,21 @@ func parseFlags() options {
 	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "kooper-system"), "kooper's own namespace, where products' keys Secrets live (default: $POD_NAMESPACE, else kooper-system).")
 	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second the operator may send to the API server.")
 	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the operator may send to the API server.")
+	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "How many tenants are reconciled at once.")
+	flag.StringVar(&o.ingressNamespace, "ingress-controller-namespace", "kube-system", "Namespace of the ingress controller; tenant NetworkPolicies admit traffic from it (CCE's NGINX Ingress add-on runs in kube-system).")
+	flag.Func("marketplace-url", "Base URL of the marketplace open APIs; repeat for fallbacks (default: "+strings.Join(koogallery.DefaultBaseURLs, ", ")+").", func(v string) error {
+		o.marketplaceURLs = append(o.marketplaceURLs, v)
+		return nil
+	})
 	defaults := webhook.DefaultOptions()
 	flag.DurationVar(&o.signatureWindow, "signature-window", defaults.SignatureWindow, "How far a callback's timestamp may be from now, either way, before it is refused with 000002.")
 	flag.BoolVar(&o.bodySign, "body-sign", defaults.BodySign, "Sign every answer with the Body-Sign header (spec 2.3).")
 	flag.StringVar(&o.pendingResultCode, "pending-result-code", string(defaults.PendingResultCode), "Answer to newInstance and queryInstance while a tenant is provisioning: 000000 (without appInfo) or 000004.")
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if len(o.marketplaceURLs) == 0 {
+		o.marketplaceURLs = koogallery.DefaultBaseURLs
+	}
 	if o.leaderElectionNS == "" {
 		o.leaderElectionNS = o.namespace
 	}
@@ -104,6 +116,9 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	if err := saasv1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		return err
+	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
 
@@ -115,11 +130,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		LeaderElectionID:              "kooper.saas.kooper.io",
 		LeaderElectionNamespace:       o.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
-		// Only kooper's own Secrets are cached: caching every Secret of a
-		// cluster with thousands of tenants would cost memory for nothing.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},
-		}},
+		Cache:                         controllers.CacheOptions(o.namespace),
 	})
 	if err != nil {
 		return fmt.Errorf("failed to create the manager: %w", err)
@@ -137,6 +148,30 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		SecretNamespace: o.namespace,
 	}
 	if err := products.SetupWithManager(mgr); err != nil {
+		return err
+	}
+
+	tenants := &controllers.TenantReconciler{
+		Client:   mgr.GetClient(),
+		Reader:   mgr.GetAPIReader(),
+		Scheme:   mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("kooper-saastenant"),
+		Clock:    clock.RealClock{},
+		Orders:   controllers.MarketplaceOrderClients(o.marketplaceURLs...),
+		Options: controllers.TenantOptions{
+			SecretNamespace:         o.namespace,
+			IngressNamespace:        o.ingressNamespace,
+			FieldOwner:              "kooper",
+			MaxConcurrentReconciles: o.maxConcurrentReconciles,
+		},
+	}
+	if err := tenants.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	retention := &controllers.RetentionReconciler{
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: clock.RealClock{},
+	}
+	if err := retention.SetupWithManager(mgr); err != nil {
 		return err
 	}
 

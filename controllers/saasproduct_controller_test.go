@@ -69,7 +69,7 @@ func TestProductWithoutKeysSecretIsNotReady(t *testing.T) {
 	cond := expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretNotFoundReason)
 	NewWithT(t).Expect(cond.Message).To(Equal("Secret kooper-test/absent-keys not found"))
 	expectCondition(t, product, saasv1alpha1.KeysAvailableCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretNotFoundReason)
-	expectEvent(t, product, corev1.EventTypeWarning, saasv1alpha1.KeysSecretNotFoundReason)
+	expectEvent(t, product.Name, corev1.EventTypeWarning, saasv1alpha1.KeysSecretNotFoundReason)
 }
 
 func TestProductBecomesReadyWhenItsKeysArrive(t *testing.T) {
@@ -88,7 +88,7 @@ func TestProductBecomesReadyWhenItsKeysArrive(t *testing.T) {
 	g.Expect(k8sClient.Update(ctx, secret)).To(Succeed())
 	cond = expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
 	g.Expect(cond.Message).To(Equal("Keys found in Secret kooper-test/late-keys"))
-	expectEvent(t, product, corev1.EventTypeNormal, saasv1alpha1.SucceededReason)
+	expectEvent(t, product.Name, corev1.EventTypeNormal, saasv1alpha1.SucceededReason)
 }
 
 func TestProductLosesReadinessWhenItsKeysGo(t *testing.T) {
@@ -101,7 +101,7 @@ func TestProductLosesReadinessWhenItsKeysGo(t *testing.T) {
 
 	g.Expect(k8sClient.Delete(ctx, secret)).To(Succeed())
 	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretNotFoundReason)
-	expectEvent(t, product, corev1.EventTypeWarning, saasv1alpha1.KeysSecretNotFoundReason)
+	expectEvent(t, product.Name, corev1.EventTypeWarning, saasv1alpha1.KeysSecretNotFoundReason)
 }
 
 func TestProductIgnoresSecretsOutsideKoopersNamespace(t *testing.T) {
@@ -144,15 +144,15 @@ func TestProductReconcileWithoutChangeWritesNothing(t *testing.T) {
 	}).Should(Equal(requested))
 }
 
-// expectEvent waits for an Event about the product with the given type and reason.
-func expectEvent(t *testing.T, product *saasv1alpha1.SaaSProduct, eventType, reason string) {
+// expectEvent waits for an Event about the named object with the given type and reason.
+func expectEvent(t *testing.T, name, eventType, reason string) {
 	t.Helper()
 	NewWithT(t).Eventually(func() ([]eventsv1.Event, error) {
 		list := &eventsv1.EventList{}
 		err := k8sClient.List(context.Background(), list)
 		var matching []eventsv1.Event
 		for _, e := range list.Items {
-			if e.Regarding.Name == product.Name && e.Type == eventType && e.Reason == reason {
+			if e.Regarding.Name == name && e.Type == eventType && e.Reason == reason {
 				matching = append(matching, e)
 			}
 		}

@@ -9,8 +9,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -18,10 +18,15 @@ import (
 	"github.com/kooper-io/kooper/internal/testenv"
 )
 
-// The controllers run in a real manager against envtest, as in production.
+// The controllers run in a real manager against envtest, as in production;
+// only the marketplace (Query Order) and the clock are stand-ins.
 const operatorNamespace = "kooper-test"
 
-var k8sClient client.Client
+var (
+	k8sClient   client.Client
+	marketplace *fakeMarketplace
+	fakeClock   *clocktesting.FakeClock
+)
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
@@ -35,9 +40,7 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Namespaces: map[string]cache.Config{operatorNamespace: {}}},
-		}},
+		Cache:                  CacheOptions(operatorNamespace),
 	})
 	if err != nil {
 		return err
@@ -56,6 +59,27 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 		Recorder:        mgr.GetEventRecorder("kooper-saasproduct"),
 		SecretNamespace: operatorNamespace,
 	}).SetupWithManager(mgr)
+	if err != nil {
+		return err
+	}
+	marketplace = newFakeMarketplace()
+	fakeClock = clocktesting.NewFakeClock(time.Now())
+	err = (&TenantReconciler{
+		Client:   mgr.GetClient(),
+		Reader:   mgr.GetAPIReader(),
+		Scheme:   mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("kooper-saastenant"),
+		Clock:    fakeClock,
+		Orders:   MarketplaceOrderClients(marketplace.server.URL),
+		Options: TenantOptions{
+			SecretNamespace: operatorNamespace, IngressNamespace: "ingress-nginx",
+			FieldOwner: "kooper", MaxConcurrentReconciles: 4,
+		},
+	}).SetupWithManager(mgr)
+	if err != nil {
+		return err
+	}
+	err = (&RetentionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: fakeClock}).SetupWithManager(mgr)
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,14 @@ const (
 	RevokedReason = "Revoked"
 	// UploadFailedReason: the licence upload to the marketplace failed; kooper retries.
 	UploadFailedReason = "UploadFailed"
+	// SecretNotFoundReason: a Secret the product names (TLS, image pull) does not exist.
+	SecretNotFoundReason = "SecretNotFound"
+	// SimulatedReason: a debug tenant under the Simulate policy runs no workload.
+	SimulatedReason = "Simulated"
+	// ExpiredReason: expireTime plus the grace period has passed.
+	ExpiredReason = "Expired"
+	// ProvisioningReason: objects are being applied or the workload is starting.
+	ProvisioningReason = "Provisioning"
 )
 
 // Finalizer is added to tenants and licences before any side effect, and
@@ -106,6 +114,10 @@ const (
 	InstanceIDLabel = "saas.kooper.io/instance-id"
 	// ProductLabel holds the SaaSProduct name of a tenant or licence.
 	ProductLabel = "saas.kooper.io/product"
+	// DeleteAfterAnnotation on a released tenant's namespace holds the RFC 3339
+	// time after which kooper deletes it (the end of the retention period).
+	// Remove it to keep the namespace; change it to keep it longer.
+	DeleteAfterAnnotation = "saas.kooper.io/delete-after"
 	// ReconcileRequestedAnnotation, when changed, makes the controllers
 	// reconcile an object again (for example to replay a callback).
 	ReconcileRequestedAnnotation = "saas.kooper.io/reconcile-requested-at"

@@ -451,6 +451,15 @@ type DebugPolicy struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	SKUCode string `json:"skuCode,omitempty"`
+
+	// ttlSeconds is how long a debug tenant lives: after that it is deleted,
+	// with its data (debug data is never a buyer's). Defaults to 86400 (one
+	// day); 0 keeps debug tenants until the marketplace releases them.
+	// +optional
+	// +kubebuilder:default=86400
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=31536000
+	TTLSeconds *int32 `json:"ttlSeconds,omitempty"`
 }
 
 // SaaSProductStatus is what kooper observed about a product.

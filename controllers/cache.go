@@ -1,0 +1,27 @@
+package controllers
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// CacheOptions limits the manager's informers to what kooper reads: the
+// Secrets of its own namespace (products' keys, TLS, image pull), and of the
+// tenant objects only those labelled as kooper's. Tenant Secrets are not
+// cached at all: kooper reads them rarely (see TenantReconciler.Reader), and
+// a namespaced Secret informer beside a cluster-wide one proved to miss
+// events. Managed fields are dropped from cached objects: with server-side
+// apply they are the larger part of each object, and kooper never reads them.
+func CacheOptions(operatorNamespace string) cache.Options {
+	managed := labels.SelectorFromSet(labels.Set{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue})
+	byObject := map[client.Object]cache.ByObject{}
+	for _, child := range TenantChildTypes() {
+		byObject[child] = cache.ByObject{Label: managed}
+	}
+	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}}
+	return cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
+}

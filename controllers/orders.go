@@ -1,0 +1,182 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// OrderQuerier reads marketplace orders (Query Order, spec §6.3).
+type OrderQuerier interface {
+	QueryOrder(ctx context.Context, orderID, orderLineID string) (*koogallery.OrderInfo, error)
+}
+
+// OrderClientFactory returns an OrderQuerier signed with a product's AK/SK.
+type OrderClientFactory func(accessKeyID, secretAccessKey string) OrderQuerier
+
+// MarketplaceOrderClients returns the factory for the real marketplace at
+// baseURLs (the first, then the fallbacks).
+func MarketplaceOrderClients(baseURLs ...string) OrderClientFactory {
+	return func(ak, sk string) OrderQuerier { return koogallery.NewClient(ak, sk, baseURLs...) }
+}
+
+// definingOrder is the latest order that decides the plan: the purchase, an
+// upgrade, or a renewal that may change the specification. Plain renewals
+// only move the expiry, which the receiver records in spec.expireTime.
+func definingOrder(t *saasv1alpha1.SaaSTenant) *saasv1alpha1.AppliedOrder {
+	for i := len(t.Spec.Orders) - 1; i >= 0; i-- {
+		o := &t.Spec.Orders[i]
+		switch {
+		case o.Activity == saasv1alpha1.ActivityNewInstance, o.Activity == saasv1alpha1.ActivityUpgradeInstance,
+			o.Activity == saasv1alpha1.ActivityRefreshInstance &&
+				(o.Scene == saasv1alpha1.SceneTrialToFormal || o.Scene == saasv1alpha1.SceneRenewalChange):
+			return o
+		}
+	}
+	// A tenant written by hand may list no order: its own order identity is the purchase.
+	return &saasv1alpha1.AppliedOrder{OrderID: t.Spec.OrderID, OrderLineID: t.Spec.OrderLineID, Activity: saasv1alpha1.ActivityNewInstance}
+}
+
+// errOrderUnusable is a Query Order answer kooper cannot use (no such line,
+// no product): retrying will not help, so it is reported, not retried hot.
+var errOrderUnusable = errors.New("unusable order")
+
+// resolvedOrders remembers orders already resolved. An order's content
+// never changes, and a reconcile that runs before the cache has seen the
+// status it just wrote would otherwise ask Query Order again.
+type resolvedOrders struct {
+	mu     sync.Mutex
+	orders map[string]*saasv1alpha1.ResolvedOrder
+}
+
+// maxRememberedOrders bounds the memo; past it, it starts again empty.
+const maxRememberedOrders = 50_000
+
+func (m *resolvedOrders) get(key string) *saasv1alpha1.ResolvedOrder {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if o, ok := m.orders[key]; ok {
+		return o.DeepCopy()
+	}
+	return nil
+}
+
+func (m *resolvedOrders) put(key string, o *saasv1alpha1.ResolvedOrder) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.orders == nil || len(m.orders) >= maxRememberedOrders {
+		m.orders = map[string]*saasv1alpha1.ResolvedOrder{}
+	}
+	m.orders[key] = o.DeepCopy()
+}
+
+// queryOrder resolves order with the product's AK/SK, once per order line.
+func (r *TenantReconciler) queryOrder(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, error) {
+	key := product.Spec.ProductID + "/" + order.OrderID + "/" + order.OrderLineID
+	if resolved := r.resolved.get(key); resolved != nil {
+		return resolved, nil
+	}
+	resolved, err := r.queryMarketplace(ctx, product, order)
+	if err == nil {
+		r.resolved.put(key, resolved)
+	}
+	return resolved, err
+}
+
+// queryMarketplace calls Query Order with the product's AK/SK.
+func (r *TenantReconciler) queryMarketplace(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, error) {
+	secret := &corev1.Secret{}
+	key := types.NamespacedName{Namespace: r.Options.SecretNamespace, Name: product.Spec.KeysSecretName}
+	if err := r.Get(ctx, key, secret); err != nil {
+		return nil, fmt.Errorf("failed to read the keys Secret %s: %w", key, err)
+	}
+	ak, sk := string(secret.Data[saasv1alpha1.AccessKeyIDSecretKey]), string(secret.Data[saasv1alpha1.SecretAccessKeySecretKey])
+	if ak == "" || sk == "" {
+		return nil, fmt.Errorf("the keys Secret %s lacks accessKeyId or secretAccessKey", key)
+	}
+	info, err := r.Orders(ak, sk).QueryOrder(ctx, order.OrderID, order.OrderLineID)
+	if err != nil {
+		return nil, fmt.Errorf("query order %s: %w", order.OrderID, err)
+	}
+	return resolvedOrder(info, order)
+}
+
+// resolvedOrder keeps what kooper needs from a Query Order answer; buyer
+// contact details are left out on purpose.
+func resolvedOrder(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, error) {
+	line, ok := info.Line(order.OrderLineID)
+	if !ok || len(line.ProductInfo) == 0 {
+		return nil, fmt.Errorf("%w: order %s has no line %q with a product", errOrderUnusable, order.OrderID, order.OrderLineID)
+	}
+	product := line.ProductInfo[0]
+	resolved := &saasv1alpha1.ResolvedOrder{
+		OrderID:      order.OrderID,
+		OrderType:    info.OrderType,
+		ProductID:    product.ProductID,
+		SKUCode:      product.SKUCode,
+		ChargingMode: chargingModes[line.ChargingMode],
+		PeriodType:   line.PeriodType,
+		PeriodNumber: int32(min(max(line.PeriodNumber, 0), 1000)),
+	}
+	if product.LinearValue != nil {
+		if v, err := product.LinearValue.Int64(); err == nil && v >= 0 {
+			resolved.LinearValue = v
+		}
+	}
+	if expiry, err := koogallery.ParseExpireTime(line.ExpireTime); err == nil {
+		resolved.ExpireTime = &metav1.Time{Time: expiry}
+	}
+	if info.BuyerInfo != nil {
+		resolved.CustomerID, resolved.CustomerName = truncate(info.BuyerInfo.CustomerID, 64), truncate(info.BuyerInfo.CustomerName, 128)
+	}
+	return resolved, nil
+}
+
+var chargingModes = map[string]saasv1alpha1.ChargingMode{
+	koogallery.ChargingPeriod:          saasv1alpha1.ChargingPeriod,
+	koogallery.ChargingOneTime:         saasv1alpha1.ChargingOneTime,
+	koogallery.ChargingOnDemand:        saasv1alpha1.ChargingOnDemand,
+	koogallery.ChargingOnDemandPackage: saasv1alpha1.ChargingOnDemandPackage,
+}
+
+// debugOrder stands in for an order the Seller Console debugger made up,
+// which Query Order does not know: the product's debug plan.
+func debugOrder(product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) *saasv1alpha1.ResolvedOrder {
+	return &saasv1alpha1.ResolvedOrder{
+		OrderID: order.OrderID, OrderType: "DEBUG",
+		ProductID: product.Spec.ProductID, SKUCode: product.Spec.Debug.SKUCode,
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// effectiveExpiry is the expiry in force: the marketplace's latest word
+// (refreshInstance) or else the resolved order's.
+func effectiveExpiry(t *saasv1alpha1.SaaSTenant) *metav1.Time {
+	if t.Spec.ExpireTime != nil {
+		return t.Spec.ExpireTime
+	}
+	if t.Status.Order != nil {
+		return t.Status.Order.ExpireTime
+	}
+	return nil
+}
+
+// timeUntil is how long from now until t, at least a second.
+func timeUntil(now, t time.Time) time.Duration {
+	return max(t.Sub(now), time.Second)
+}

@@ -1,0 +1,328 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// TenantOptions are the tenant controller's settings.
+type TenantOptions struct {
+	// SecretNamespace is kooper's namespace: keys, TLS and image-pull Secrets live there.
+	SecretNamespace string
+	// IngressNamespace is where the ingress controller runs; tenant
+	// NetworkPolicies let traffic in from it.
+	IngressNamespace string
+	// FieldOwner is the server-side apply field manager of every tenant object.
+	FieldOwner string
+	// MaxConcurrentReconciles is how many tenants are reconciled at once.
+	MaxConcurrentReconciles int
+}
+
+// TenantReconciler turns each SaaSTenant into an isolated running tenant and
+// applies freeze, renewal, upgrade, expiry and release to it.
+type TenantReconciler struct {
+	client.Client
+	// Reader reads around the cache: tenant Secrets, and the CRD on deletion.
+	Reader   client.Reader
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+	Orders   OrderClientFactory
+	Options  TenantOptions
+
+	resolved resolvedOrders
+}
+
+// tenantState carries one reconcile's findings from step to step.
+type tenantState struct {
+	tenant  *saasv1alpha1.SaaSTenant
+	product *saasv1alpha1.SaaSProduct
+	plan    *saasv1alpha1.Plan
+	// frozen is the effective freeze: the marketplace's, or the expiry safety net's.
+	frozen bool
+	result ctrl.Result
+}
+
+// requeueAt asks for a reconcile no later than after d.
+func (s *tenantState) requeueAt(d time.Duration) {
+	if s.result.RequeueAfter == 0 || d < s.result.RequeueAfter {
+		s.result.RequeueAfter = d
+	}
+}
+
+// errStalled stops a reconcile without retrying: only a change of input (a
+// product or plan appearing) can help, and that change triggers a reconcile.
+var errStalled = errors.New("stalled")
+
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants,verbs=get;list;watch;update;delete
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/status,verbs=get;patch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=namespaces;serviceaccounts;services;persistentvolumeclaims;resourcequotas;limitranges,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies;ingresses,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get
+
+// Reconcile brings one tenant to what its spec and product ask for.
+func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	tenant := &saasv1alpha1.SaaSTenant{}
+	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := tenant.DeepCopy()
+	defer func() {
+		retErr = kerrors.NewAggregate([]error{retErr, r.patchStatus(ctx, before, tenant, retErr)})
+	}()
+	if !tenant.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.reconcileDelete(ctx, tenant)
+	}
+	if controllerutil.AddFinalizer(tenant, saasv1alpha1.Finalizer) {
+		// The finalizer comes before any side effect, so a deletion racing
+		// the creation still releases what was made.
+		if err := r.Update(ctx, tenant); err != nil {
+			return ctrl.Result{}, fmt.Errorf("failed to add the finalizer: %w", err)
+		}
+	}
+	return r.reconcile(ctx, tenant)
+}
+
+// reconcile runs the steps in order and stops at the first that fails.
+func (r *TenantReconciler) reconcile(ctx context.Context, tenant *saasv1alpha1.SaaSTenant) (ctrl.Result, error) {
+	s := &tenantState{tenant: tenant}
+	steps := []func(context.Context, *tenantState) error{
+		r.loadProduct,
+		r.resolveOrder,
+		r.selectPlan,
+		r.checkExpiry,
+		r.checkDebugTTL,
+		r.provision,
+		r.observeWorkload,
+	}
+	for _, step := range steps {
+		if err := step(ctx, s); err != nil {
+			if errors.Is(err, errStalled) || errors.Is(err, errDone) {
+				return s.result, nil
+			}
+			return ctrl.Result{}, err
+		}
+	}
+	setSummary(tenant, s)
+	return s.result, nil
+}
+
+// errDone ends a reconcile early with success (the tenant is being deleted,
+// or released and done).
+var errDone = errors.New("done")
+
+// loadProduct reads the tenant's SaaSProduct.
+func (r *TenantReconciler) loadProduct(ctx context.Context, s *tenantState) error {
+	product := &saasv1alpha1.SaaSProduct{}
+	err := r.Get(ctx, client.ObjectKey{Name: s.tenant.Spec.ProductName}, product)
+	if apierrors.IsNotFound(err) {
+		return r.stall(s.tenant, saasv1alpha1.ProductNotFoundReason, "SaaSProduct %q not found", s.tenant.Spec.ProductName)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to read SaaSProduct %s: %w", s.tenant.Spec.ProductName, err)
+	}
+	if product.Spec.Type != saasv1alpha1.ProductTypeSaaS {
+		return r.stall(s.tenant, saasv1alpha1.ProductNotFoundReason, "SaaSProduct %q sells licences, not SaaS tenants", product.Name)
+	}
+	s.product = product
+	return nil
+}
+
+// stall records that only a change of input can help, and stops.
+func (r *TenantReconciler) stall(t *saasv1alpha1.SaaSTenant, reason, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	setCondition(t, saasv1alpha1.StalledCondition, metav1.ConditionTrue, reason, msg)
+	setCondition(t, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, reason, msg)
+	apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ReconcilingCondition)
+	return errStalled
+}
+
+// resolveOrder reads the defining order from Query Order once per order.
+// Failures are retried with the controller's backoff.
+func (r *TenantReconciler) resolveOrder(ctx context.Context, s *tenantState) error {
+	t := s.tenant
+	order := definingOrder(t)
+	if t.Status.Order != nil && t.Status.Order.OrderID == order.OrderID {
+		return nil
+	}
+	resolved, err := r.queryOrder(ctx, s.product, order)
+	if err != nil && t.Spec.Mode == saasv1alpha1.ModeDebug && s.product.Spec.Debug != nil && s.product.Spec.Debug.SKUCode != "" {
+		resolved, err = debugOrder(s.product, order), nil
+	}
+	if err != nil {
+		setCondition(t, saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
+		setCondition(t, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
+		return err
+	}
+	t.Status.Order = resolved
+	t.Status.SKUCode = resolved.SKUCode
+	setCondition(t, saasv1alpha1.OrderResolvedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
+		fmt.Sprintf("Order %s: product %s, SKU %s", resolved.OrderID, resolved.ProductID, resolved.SKUCode))
+	return nil
+}
+
+// selectPlan finds the product's plan for the resolved SKU.
+func (r *TenantReconciler) selectPlan(_ context.Context, s *tenantState) error {
+	i := slices.IndexFunc(s.product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == s.tenant.Status.SKUCode })
+	if i < 0 {
+		return r.stall(s.tenant, saasv1alpha1.PlanNotFoundReason, "SaaSProduct %q has no plan for skuCode %q", s.product.Name, s.tenant.Status.SKUCode)
+	}
+	s.plan = &s.product.Spec.Plans[i]
+	apimeta.RemoveStatusCondition(&s.tenant.Status.Conditions, saasv1alpha1.StalledCondition)
+	return nil
+}
+
+// checkExpiry is the safety net: past expireTime plus the grace period with
+// no marketplace call, the tenant counts as expired and, by default, frozen.
+func (r *TenantReconciler) checkExpiry(_ context.Context, s *tenantState) error {
+	t := s.tenant
+	t.Status.ExpireTime = effectiveExpiry(t)
+	s.frozen = t.Spec.State == saasv1alpha1.StateFrozen
+	expiry := t.Status.ExpireTime
+	if expiry == nil || t.Spec.State == saasv1alpha1.StateReleased {
+		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ExpiredCondition)
+		return nil
+	}
+	policy := s.product.Spec.Lifecycle.Expiry
+	deadline := expiry.Add(time.Duration(policy.GraceSeconds) * time.Second)
+	now := r.Clock.Now()
+	if now.Before(deadline) {
+		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ExpiredCondition)
+		s.requeueAt(timeUntil(now, deadline))
+		return nil
+	}
+	setCondition(t, saasv1alpha1.ExpiredCondition, metav1.ConditionTrue, saasv1alpha1.ExpiredReason,
+		fmt.Sprintf("Expired at %s; no renewal or freeze came within the grace period", expiry.UTC().Format(time.RFC3339)))
+	if policy.Action == saasv1alpha1.ExpiryFreeze && t.Spec.State == saasv1alpha1.StateActive {
+		s.frozen = true
+	}
+	return nil
+}
+
+// checkDebugTTL deletes a debug tenant whose time is up.
+func (r *TenantReconciler) checkDebugTTL(ctx context.Context, s *tenantState) error {
+	debug := s.product.Spec.Debug
+	if s.tenant.Spec.Mode != saasv1alpha1.ModeDebug || debug == nil || debug.TTLSeconds == nil || *debug.TTLSeconds == 0 {
+		return nil
+	}
+	deadline := s.tenant.CreationTimestamp.Add(time.Duration(*debug.TTLSeconds) * time.Second)
+	now := r.Clock.Now()
+	if now.Before(deadline) {
+		s.requeueAt(timeUntil(now, deadline))
+		return nil
+	}
+	if err := r.Delete(ctx, s.tenant); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to delete the expired debug tenant: %w", err)
+	}
+	return errDone
+}
+
+// setCondition sets a condition for the tenant's current generation.
+func setCondition(t *saasv1alpha1.SaaSTenant, condType string, status metav1.ConditionStatus, reason, msg string) {
+	apimeta.SetStatusCondition(&t.Status.Conditions, metav1.Condition{
+		Type: condType, Status: status, Reason: reason, Message: truncate(msg, 32768), ObservedGeneration: t.Generation,
+	})
+}
+
+// crdTerminating reports whether the SaaSTenant CRD itself is being
+// deleted: then every tenant goes at once, and nothing of theirs may.
+func (r *TenantReconciler) crdTerminating(ctx context.Context) (bool, error) {
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	err := r.Reader.Get(ctx, client.ObjectKey{Name: "saastenants." + saasv1alpha1.GroupVersion.Group}, crd)
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("failed to read the SaaSTenant CRD: %w", err)
+	}
+	return !crd.DeletionTimestamp.IsZero(), nil
+}
+
+// productNameIndex indexes tenants by product, so a product change reaches
+// its tenants without a list scan.
+const productNameIndex = "spec.productName"
+
+// SetupWithManager registers the controller and its watches. Children are
+// found by their instance label, not owner references: no garbage collector
+// may ever cascade from a tenant (or its CRD) into tenant data.
+func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.SaaSTenant{}, productNameIndex,
+		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.SaaSTenant).Spec.ProductName} })
+	if err != nil {
+		return fmt.Errorf("failed to index SaaSTenants by product: %w", err)
+	}
+	tenants.use(mgr.GetCache())
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&saasv1alpha1.SaaSTenant{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&saasv1alpha1.SaaSProduct{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfProduct),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
+		Named("saastenant")
+	for _, child := range TenantChildTypes() {
+		b = b.Watches(child, handler.EnqueueRequestsFromMapFunc(tenantOfChild))
+	}
+	return b.Complete(r)
+}
+
+// TenantChildTypes are the kinds kooper creates in tenant namespaces (and
+// the namespaces), watched and cached by kooper's label. Secrets are not
+// among them: see CacheOptions.
+func TenantChildTypes() []client.Object {
+	return []client.Object{
+		&corev1.Namespace{}, &appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{},
+		&networkingv1.NetworkPolicy{}, &corev1.ResourceQuota{}, &corev1.LimitRange{},
+		&corev1.ServiceAccount{}, &corev1.PersistentVolumeClaim{},
+	}
+}
+
+// tenantOfChild maps a tenant's object to the tenant, by its instance label.
+func tenantOfChild(_ context.Context, obj client.Object) []reconcile.Request {
+	id := obj.GetLabels()[saasv1alpha1.InstanceIDLabel]
+	if id == "" || obj.GetLabels()[saasv1alpha1.ManagedByLabel] != saasv1alpha1.ManagedByValue {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: id}}}
+}
+
+// tenantsOfProduct maps a product to its tenants through the field index.
+func (r *TenantReconciler) tenantsOfProduct(ctx context.Context, product client.Object) []reconcile.Request {
+	list := &saasv1alpha1.SaaSTenantList{}
+	if err := r.List(ctx, list, client.MatchingFields{productNameIndex: product.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the tenants of a product", "SaaSProduct", product.GetName())
+		return nil
+	}
+	requests := make([]reconcile.Request, len(list.Items))
+	for i, t := range list.Items {
+		requests[i] = reconcile.Request{NamespacedName: client.ObjectKey{Name: t.Name}}
+	}
+	return requests
+}
