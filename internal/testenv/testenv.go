@@ -63,6 +63,9 @@ func StartWith(configure func(*envtest.Environment)) (*Env, error) {
 		// it is killed after a short wait instead.
 		ControlPlaneStopTimeout: 3 * time.Second,
 	}
+	// envtest's default service range (a /24) holds 254 Services: too few
+	// for the benchmarks' hundreds of tenants.
+	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.0.0.0/16")
 	if configure != nil {
 		configure(env)
 	}
