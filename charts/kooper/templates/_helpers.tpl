@@ -1,0 +1,61 @@
+{{/* Chart name, overridable with .Values.nameOverride. */}}
+{{- define "kooper.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name: fullnameOverride, else <release>-<chart> (or <release> when it already contains the chart name). */}}
+{{- define "kooper.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* chart label value: <name>-<version>. */}}
+{{- define "kooper.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Common labels. */}}
+{{- define "kooper.labels" -}}
+helm.sh/chart: {{ include "kooper.chart" . }}
+{{ include "kooper.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: kooper
+{{- end }}
+
+{{/* Selector labels (immutable on the Deployment: never add to them). */}}
+{{- define "kooper.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kooper.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* ServiceAccount name. */}}
+{{- define "kooper.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "kooper.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Container image reference: repository:tag, or repository@digest. */}}
+{{- define "kooper.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Secret holding the receiver Ingress's TLS certificate. */}}
+{{- define "kooper.ingressTLSSecret" -}}
+{{- default (printf "%s-receiver-tls" (include "kooper.fullname" .)) .Values.ingress.tls.secretName }}
+{{- end }}

@@ -1,0 +1,618 @@
+// Package chart tests the Helm chart in charts/kooper with the pinned Helm binary
+// (bin/helm-<version>/helm, built by hack/build-tools.sh). The chart is not a Go package,
+// so its tests live here.
+package chart
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+const helmVersion = "v3.22.0"
+
+// repoRoot walks up from the working directory to the directory holding go.mod.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// helm returns the pinned Helm binary, skipping the test when it has not been built.
+func helm(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(repoRoot(t), "bin", "helm-"+helmVersion, "helm")
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("Helm %s not found at %s (build it with hack/build-tools.sh): %v", helmVersion, bin, err)
+	}
+	return bin
+}
+
+// runHelm runs Helm in the repository root with a private Helm home, and returns stdout
+// and, on failure, an error carrying stderr.
+func runHelm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(helm(t), args...)
+	cmd.Dir = repoRoot(t)
+	home := t.TempDir()
+	cmd.Env = append(os.Environ(),
+		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"),
+		"KUBECONFIG="+filepath.Join(home, "kubeconfig"),
+	)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), errors.New(err.Error() + ": " + stderr.String() + stdout.String())
+	}
+	return stdout.String(), nil
+}
+
+type object = map[string]any
+
+// parseDocs splits rendered manifests into objects, dropping empty documents.
+func parseDocs(t *testing.T, manifests string) []object {
+	t.Helper()
+	var docs []object
+	for _, doc := range strings.Split("\n"+manifests, "\n---") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		var o object
+		if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+			t.Fatalf("rendered document is not YAML: %v\n%s", err, doc)
+		}
+		if o != nil {
+			docs = append(docs, o)
+		}
+	}
+	return docs
+}
+
+func ofKind(docs []object, kind string) []object {
+	var out []object
+	for _, d := range docs {
+		if d["kind"] == kind {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// only returns the single object of kind, failing the test otherwise.
+func only(t *testing.T, docs []object, kind string) object {
+	t.Helper()
+	objs := ofKind(docs, kind)
+	if len(objs) != 1 {
+		t.Fatalf("want exactly one %s, got %d", kind, len(objs))
+	}
+	return objs[0]
+}
+
+// get follows a path of map keys and slice indexes through a decoded object.
+func get(t *testing.T, v any, path ...any) any {
+	t.Helper()
+	for i, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				t.Fatalf("%v: not a map at %v", path, path[:i])
+			}
+			v = m[k]
+		case int:
+			s, ok := v.([]any)
+			if !ok || k >= len(s) {
+				t.Fatalf("%v: no index %d at %v", path, k, path[:i])
+			}
+			v = s[k]
+		}
+	}
+	return v
+}
+
+func readYAML(t *testing.T, path string) object {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o object
+	if err := yaml.Unmarshal(b, &o); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return o
+}
+
+func TestLint(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"default", []string{"lint", "charts/kooper"}},
+		{"strict", []string{"lint", "--strict", "charts/kooper"}},
+		{"strict with every option", []string{"lint", "--strict", "charts/kooper",
+			"--set", "ingress.enabled=true,ingress.tls.certManagerIssuer=letsencrypt,serviceMonitor.enabled=true",
+			"--set", "product.enabled=true,product.name=crm,product.spec.productId=OFFI1,product.spec.keysSecretName=crm-keys",
+			"--set", "product.spec.plans[0].skuCode=basic"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if out, err := runHelm(t, tc.args...); err != nil {
+				t.Fatalf("helm %s: %v", strings.Join(tc.args, " "), err)
+			} else if strings.Contains(out, "[WARNING]") || strings.Contains(out, "[ERROR]") {
+				t.Fatalf("helm lint reported problems:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestTemplate(t *testing.T) {
+	root := repoRoot(t)
+	for _, tc := range []struct {
+		name    string
+		set     []string
+		wantErr string // substring of the error; empty means success
+		check   func(t *testing.T, docs []object)
+	}{
+		{name: "defaults", check: func(t *testing.T, docs []object) {
+			checkDeployment(t, docs)
+			checkCRDs(t, root, docs, true)
+			checkClusterRole(t, root, docs)
+			checkRBAC(t, docs)
+			pdb := only(t, docs, "PodDisruptionBudget")
+			if got := get(t, pdb, "spec", "minAvailable"); got != float64(1) {
+				t.Errorf("PDB minAvailable = %v, want 1", got)
+			}
+			svc := only(t, docs, "Service")
+			ports := map[string]any{}
+			for _, p := range get(t, svc, "spec", "ports").([]any) {
+				ports[p.(object)["name"].(string)] = p.(object)["port"]
+			}
+			if ports["http-receiver"] != float64(8082) || ports["http-metrics"] != float64(8080) {
+				t.Errorf("Service ports = %v, want http-receiver 8082 and http-metrics 8080", ports)
+			}
+			for _, kind := range []string{"Ingress", "ServiceMonitor", "SaaSProduct"} {
+				if n := len(ofKind(docs, kind)); n != 0 {
+					t.Errorf("%s rendered by default (%d)", kind, n)
+				}
+			}
+		}},
+		{name: "crds disabled", set: []string{"crds.enabled=false"}, check: func(t *testing.T, docs []object) {
+			if n := len(ofKind(docs, "CustomResourceDefinition")); n != 0 {
+				t.Errorf("crds.enabled=false rendered %d CRDs", n)
+			}
+		}},
+		{name: "crds not kept", set: []string{"crds.keep=false"}, check: func(t *testing.T, docs []object) {
+			checkCRDs(t, root, docs, false)
+		}},
+		{name: "mistyped key", set: []string{"replicaCount2=3"}, wantErr: "replicaCount2"},
+		{name: "mistyped nested key", set: []string{"ingress.tls.certManagerIsuer=x"}, wantErr: "certManagerIsuer"},
+		{name: "product without keys Secret", set: []string{"product.enabled=true", "product.name=crm"}, wantErr: "keysSecretName"},
+		{name: "one replica has no PDB", set: []string{"replicaCount=1"}, check: func(t *testing.T, docs []object) {
+			if n := len(ofKind(docs, "PodDisruptionBudget")); n != 0 {
+				t.Errorf("replicaCount=1 rendered a PodDisruptionBudget")
+			}
+		}},
+		{name: "marketplace URLs", set: []string{"marketplaceURLs={https://a.example.com,https://b.example.com}"}, check: func(t *testing.T, docs []object) {
+			args := containerArgs(t, docs)
+			for _, want := range []string{"--marketplace-url=https://a.example.com", "--marketplace-url=https://b.example.com"} {
+				if !contains(args, want) {
+					t.Errorf("args %v lack %s", args, want)
+				}
+			}
+		}},
+		{name: "ingress", set: []string{"ingress.enabled=true", "ingress.host=koogallery.acme.com", "ingress.className=nginx",
+			"ingress.tls.certManagerIssuer=letsencrypt"}, check: func(t *testing.T, docs []object) {
+			ing := only(t, docs, "Ingress")
+			if got := get(t, ing, "spec", "ingressClassName"); got != "nginx" {
+				t.Errorf("ingressClassName = %v", got)
+			}
+			if got := get(t, ing, "spec", "rules", 0, "host"); got != "koogallery.acme.com" {
+				t.Errorf("host = %v", got)
+			}
+			if got := get(t, ing, "metadata", "annotations", "cert-manager.io/cluster-issuer"); got != "letsencrypt" {
+				t.Errorf("cert-manager annotation = %v", got)
+			}
+			if got := get(t, ing, "spec", "tls", 0, "secretName"); got != "kooper-receiver-tls" {
+				t.Errorf("TLS secretName = %v", got)
+			}
+			if got := get(t, ing, "spec", "rules", 0, "http", "paths", 0, "backend", "service", "port", "name"); got != "http-receiver" {
+				t.Errorf("backend port = %v", got)
+			}
+		}},
+		{name: "ingress with existing TLS Secret", set: []string{"ingress.enabled=true", "ingress.tls.secretName=my-tls"}, check: func(t *testing.T, docs []object) {
+			ing := only(t, docs, "Ingress")
+			if got := get(t, ing, "spec", "tls", 0, "secretName"); got != "my-tls" {
+				t.Errorf("TLS secretName = %v", got)
+			}
+			if a := get(t, ing, "metadata", "annotations"); a != nil {
+				t.Errorf("unexpected annotations %v", a)
+			}
+		}},
+		{name: "service monitor", set: []string{"serviceMonitor.enabled=true"}, check: func(t *testing.T, docs []object) {
+			sm := only(t, docs, "ServiceMonitor")
+			if got := get(t, sm, "apiVersion"); got != "monitoring.coreos.com/v1" {
+				t.Errorf("apiVersion = %v", got)
+			}
+			if got := get(t, sm, "spec", "endpoints", 0, "port"); got != "http-metrics" {
+				t.Errorf("endpoint port = %v", got)
+			}
+		}},
+		{name: "product", set: []string{"product.enabled=true", "product.name=crm", "product.spec.productId=OFFI846204237451911168",
+			"product.spec.keysSecretName=crm-marketplace-keys", "product.spec.plans[0].skuCode=basic",
+			"product.spec.urls.frontEndUrl=https://{{.InstanceID}}.crm.example.com"}, check: func(t *testing.T, docs []object) {
+			p := only(t, docs, "SaaSProduct")
+			if got := get(t, p, "apiVersion"); got != "saas.kooper.io/v1alpha1" {
+				t.Errorf("apiVersion = %v", got)
+			}
+			if got := get(t, p, "metadata", "name"); got != "crm" {
+				t.Errorf("name = %v", got)
+			}
+			if got := get(t, p, "spec", "keysSecretName"); got != "crm-marketplace-keys" {
+				t.Errorf("keysSecretName = %v", got)
+			}
+			if got := get(t, p, "spec", "plans", 0, "skuCode"); got != "basic" {
+				t.Errorf("plans[0].skuCode = %v", got)
+			}
+			if got := get(t, p, "spec", "urls", "frontEndUrl"); got != "https://{{.InstanceID}}.crm.example.com" {
+				t.Errorf("frontEndUrl = %v, want the Go template left as is", got)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"template", "kooper", "charts/kooper", "--namespace", "kooper-system"}
+			for _, s := range tc.set {
+				args = append(args, "--set", s)
+			}
+			out, err := runHelm(t, args...)
+			if tc.wantErr != "" {
+				if err == nil {
+					t.Fatalf("helm template with %v succeeded, want an error mentioning %q", tc.set, tc.wantErr)
+				}
+				if !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v does not mention %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("helm template: %v", err)
+			}
+			tc.check(t, parseDocs(t, out))
+		})
+	}
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func containerArgs(t *testing.T, docs []object) []string {
+	t.Helper()
+	var args []string
+	for _, a := range get(t, only(t, docs, "Deployment"), "spec", "template", "spec", "containers", 0, "args").([]any) {
+		args = append(args, a.(string))
+	}
+	return args
+}
+
+func checkDeployment(t *testing.T, docs []object) {
+	t.Helper()
+	d := only(t, docs, "Deployment")
+	if got := get(t, d, "spec", "replicas"); got != float64(2) {
+		t.Errorf("replicas = %v, want 2", got)
+	}
+	args := containerArgs(t, docs)
+	for _, want := range []string{
+		"--leader-elect=true",
+		"--namespace=$(POD_NAMESPACE)",
+		"--receiver-bind-address=:8082",
+		"--metrics-bind-address=:8080",
+		"--health-probe-bind-address=:8081",
+		"--max-concurrent-reconciles=8",
+		"--kube-api-qps=50",
+		"--kube-api-burst=100",
+		"--ingress-controller-namespace=kube-system",
+		"--pending-result-code=000000",
+		"--signature-window=60s",
+		"--zap-log-level=info",
+	} {
+		if !contains(args, want) {
+			t.Errorf("args %v lack %s", args, want)
+		}
+	}
+	for _, a := range args {
+		if strings.HasPrefix(a, "--marketplace-url") {
+			t.Errorf("unexpected %s by default", a)
+		}
+	}
+	c := get(t, d, "spec", "template", "spec", "containers", 0).(object)
+	if got := get(t, c, "env", 0, "valueFrom", "fieldRef", "fieldPath"); got != "metadata.namespace" {
+		t.Errorf("POD_NAMESPACE fieldRef = %v", got)
+	}
+	for _, p := range []struct{ probe, path string }{{"livenessProbe", "/healthz"}, {"readinessProbe", "/readyz"}} {
+		if got := get(t, c, p.probe, "httpGet", "path"); got != p.path {
+			t.Errorf("%s path = %v, want %s", p.probe, got, p.path)
+		}
+		if got := get(t, c, p.probe, "httpGet", "port"); got != "http-probes" {
+			t.Errorf("%s port = %v", p.probe, got)
+		}
+	}
+	var probePort any
+	for _, p := range get(t, c, "ports").([]any) {
+		if p.(object)["name"] == "http-probes" {
+			probePort = p.(object)["containerPort"]
+		}
+	}
+	if probePort != float64(8081) {
+		t.Errorf("http-probes port = %v, want 8081", probePort)
+	}
+	for _, r := range []string{"requests", "limits"} {
+		for _, res := range []string{"cpu", "memory"} {
+			if get(t, c, "resources", r, res) == nil {
+				t.Errorf("resources.%s.%s unset", r, res)
+			}
+		}
+	}
+	sc := get(t, c, "securityContext")
+	for _, w := range []struct {
+		path []any
+		want any
+	}{
+		{[]any{"runAsNonRoot"}, true},
+		{[]any{"allowPrivilegeEscalation"}, false},
+		{[]any{"readOnlyRootFilesystem"}, true},
+		{[]any{"capabilities", "drop"}, []any{"ALL"}},
+		{[]any{"seccompProfile", "type"}, "RuntimeDefault"},
+	} {
+		if got := get(t, sc, w.path...); !reflect.DeepEqual(got, w.want) {
+			t.Errorf("container securityContext %v = %v, want %v", w.path, got, w.want)
+		}
+	}
+	psc := get(t, d, "spec", "template", "spec", "securityContext")
+	if get(t, psc, "runAsNonRoot") != true || get(t, psc, "seccompProfile", "type") != "RuntimeDefault" {
+		t.Errorf("pod securityContext = %v, want runAsNonRoot and seccomp RuntimeDefault", psc)
+	}
+}
+
+func checkCRDs(t *testing.T, root string, docs []object, keep bool) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(root, "config", "crd", "bases", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no CRDs in config/crd/bases: %v", err)
+	}
+	want := map[string]object{}
+	for _, f := range files {
+		crd := readYAML(t, f)
+		want[get(t, crd, "metadata", "name").(string)] = crd
+	}
+	crds := ofKind(docs, "CustomResourceDefinition")
+	if len(crds) != len(want) {
+		t.Errorf("rendered %d CRDs, want %d", len(crds), len(want))
+	}
+	for _, crd := range crds {
+		name := get(t, crd, "metadata", "name").(string)
+		src, ok := want[name]
+		if !ok {
+			t.Errorf("CRD %s is not in config/crd/bases", name)
+			continue
+		}
+		if !reflect.DeepEqual(crd["spec"], src["spec"]) {
+			t.Errorf("CRD %s spec differs from config/crd/bases; run hack/sync-chart.sh", name)
+		}
+		got, _ := get(t, crd, "metadata", "annotations").(object)["helm.sh/resource-policy"].(string)
+		if keep && got != "keep" {
+			t.Errorf("CRD %s: helm.sh/resource-policy = %q, want keep", name, got)
+		}
+		if !keep && got != "" {
+			t.Errorf("CRD %s: helm.sh/resource-policy = %q with crds.keep=false", name, got)
+		}
+	}
+}
+
+func checkClusterRole(t *testing.T, root string, docs []object) {
+	t.Helper()
+	src := readYAML(t, filepath.Join(root, "config", "rbac", "role.yaml"))
+	cr := only(t, docs, "ClusterRole")
+	if !reflect.DeepEqual(cr["rules"], src["rules"]) {
+		t.Errorf("ClusterRole rules differ from config/rbac/role.yaml; run hack/sync-chart.sh\n got: %v\nwant: %v", cr["rules"], src["rules"])
+	}
+	crb := only(t, docs, "ClusterRoleBinding")
+	if get(t, crb, "roleRef", "name") != get(t, cr, "metadata", "name") {
+		t.Errorf("ClusterRoleBinding refers to %v, not to ClusterRole %v", get(t, crb, "roleRef", "name"), get(t, cr, "metadata", "name"))
+	}
+	sa := only(t, docs, "ServiceAccount")
+	if get(t, crb, "subjects", 0, "name") != get(t, sa, "metadata", "name") || get(t, crb, "subjects", 0, "namespace") != "kooper-system" {
+		t.Errorf("ClusterRoleBinding subject %v is not the ServiceAccount", get(t, crb, "subjects", 0))
+	}
+}
+
+func checkRBAC(t *testing.T, docs []object) {
+	t.Helper()
+	role := only(t, docs, "Role")
+	if get(t, role, "metadata", "namespace") != "kooper-system" {
+		t.Errorf("leader-election Role namespace = %v", get(t, role, "metadata", "namespace"))
+	}
+	verbs := map[string][]any{}
+	for _, r := range get(t, role, "rules").([]any) {
+		for _, res := range r.(object)["resources"].([]any) {
+			verbs[res.(string)] = r.(object)["verbs"].([]any)
+		}
+	}
+	wantVerbs := map[string][]any{
+		"leases": {"get", "list", "watch", "create", "update", "patch", "delete"},
+		"events": {"create", "patch"},
+	}
+	if !reflect.DeepEqual(verbs, wantVerbs) {
+		t.Errorf("leader-election Role verbs = %v, want %v", verbs, wantVerbs)
+	}
+	rb := only(t, docs, "RoleBinding")
+	if get(t, rb, "roleRef", "name") != get(t, role, "metadata", "name") {
+		t.Errorf("RoleBinding refers to %v", get(t, rb, "roleRef", "name"))
+	}
+}
+
+// TestNotes renders NOTES.txt (which helm template skips) through a copy of the chart.
+func TestNotes(t *testing.T) {
+	root := repoRoot(t)
+	chart := filepath.Join(t.TempDir(), "kooper")
+	src := filepath.Join(root, "charts", "kooper")
+	if err := os.CopyFS(chart, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	notes, err := os.ReadFile(filepath.Join(chart, "templates", "NOTES.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(chart, "templates", "NOTES.txt")); err != nil {
+		t.Fatal(err)
+	}
+	tpl := `{{- define "test.notes" }}` + string(notes) + `{{- end }}`
+	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include \"test.notes\" . | quote }}\n"
+	if err := os.WriteFile(filepath.Join(chart, "templates", "_test_notes.tpl"), []byte(tpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(chart, "templates", "test-notes.yaml"), []byte(cm), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		set  []string
+		want string
+	}{
+		{"placeholders", nil, "https://<receiver host>/koogallery/<SaaSProduct name>"},
+		{"ingress and product", []string{"ingress.enabled=true", "ingress.host=koogallery.acme.com", "product.enabled=true",
+			"product.name=crm", "product.spec.productId=OFFI1", "product.spec.keysSecretName=crm-keys", "product.spec.plans[0].skuCode=basic"},
+			"https://koogallery.acme.com/koogallery/crm"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"template", "kooper", chart, "--namespace", "kooper-system", "--show-only", "templates/test-notes.yaml"}
+			for _, s := range tc.set {
+				args = append(args, "--set", s)
+			}
+			out, err := runHelm(t, args...)
+			if err != nil {
+				t.Fatalf("helm template: %v", err)
+			}
+			got, _ := get(t, only(t, parseDocs(t, out), "ConfigMap"), "data", "notes").(string)
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("NOTES lack %q:\n%s", tc.want, got)
+			}
+		})
+	}
+}
+
+// TestSchemaClosed checks that every object in values.schema.json with named properties
+// rejects unknown keys, so a mistyped value fails the install.
+func TestSchemaClosed(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "charts", "kooper", "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema object
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatalf("values.schema.json: %v", err)
+	}
+	var walk func(path string, s object)
+	walk = func(path string, s object) {
+		if props, ok := s["properties"].(object); ok {
+			if s["additionalProperties"] != false {
+				t.Errorf("%s: additionalProperties is %v, want false", path, s["additionalProperties"])
+			}
+			for k, v := range props {
+				if o, ok := v.(object); ok {
+					walk(path+"."+k, o)
+				}
+			}
+		}
+		if items, ok := s["items"].(object); ok {
+			walk(path+"[]", items)
+		}
+	}
+	walk("$", schema)
+
+	// Every key of values.yaml is in the schema (the schema would reject it otherwise, but
+	// this names the key).
+	values := readYAML(t, filepath.Join(repoRoot(t), "charts", "kooper", "values.yaml"))
+	var check func(path string, v object, s object)
+	check = func(path string, v object, s object) {
+		props, _ := s["properties"].(object)
+		for k, val := range v {
+			ps, ok := props[k].(object)
+			if !ok {
+				t.Errorf("values.yaml key %s%s is not in values.schema.json", path, k)
+				continue
+			}
+			if m, ok := val.(object); ok {
+				check(path+k+".", m, ps)
+			}
+		}
+	}
+	check("", values, schema)
+}
+
+// TestProductSpecFields keeps product.spec's closed list of fields in values.schema.json
+// equal to SaaSProduct.spec's fields in the CRD.
+func TestProductSpecFields(t *testing.T) {
+	root := repoRoot(t)
+	crd := readYAML(t, filepath.Join(root, "config", "crd", "bases", "saas.kooper.io_saasproducts.yaml"))
+	b, err := os.ReadFile(filepath.Join(root, "charts", "kooper", "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema object
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(m any) []string {
+		var out []string
+		for k := range m.(object) {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
+	want := keys(get(t, crd, "spec", "versions", 0, "schema", "openAPIV3Schema", "properties", "spec", "properties"))
+	got := keys(get(t, schema, "properties", "product", "properties", "spec", "properties"))
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("values.schema.json product.spec fields = %v, want the CRD's %v", got, want)
+	}
+}
+
+func TestSyncChartCheck(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash not found")
+	}
+	cmd := exec.Command(bash, filepath.Join("hack", "sync-chart.sh"), "--check")
+	cmd.Dir = repoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("hack/sync-chart.sh --check: %v\n%s", err, out)
+	}
+}
