@@ -64,8 +64,8 @@ tools: ## Build every tool: Kubernetes v1.37 binaries, etcd, kwok, Helm, control
 	hack/build-tools.sh
 
 .PHONY: envtest-assets
-envtest-assets: ## Build kube-apiserver, kubectl and etcd for envtest.
-	hack/build-tools.sh kubernetes etcd
+envtest-assets: ## Build what the tests run: kube-apiserver, kubectl and etcd for envtest, and Helm for the chart tests.
+	hack/build-tools.sh kubernetes etcd helm
 
 $(CONTROLLER_GEN):
 	hack/build-tools.sh controller-gen
