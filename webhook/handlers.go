@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -250,7 +251,8 @@ func isNotFound(err error) bool {
 
 // asInternal keeps a decided answer and turns anything else into 000005.
 func asInternal(err error, msg string) error {
-	if _, isDecided := err.(*callbackError); isDecided {
+	var decided *callbackError
+	if errors.As(err, &decided) {
 		return err
 	}
 	return errInternal(msg, err)

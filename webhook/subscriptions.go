@@ -110,6 +110,9 @@ func getConfirmed(ctx context.Context, cached client.Client, reader client.Reade
 // find returns instance id of product, or errInstanceNotFound. fresh reads
 // from the API server rather than the cache (after a conflict).
 func (r *Receiver) find(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string, fresh bool) (subscription, error) {
+	if len(validation.IsDNS1123Subdomain(id)) > 0 {
+		return subscription{}, errInstanceNotFound(id)
+	}
 	s := newSubscription(product)
 	key := types.NamespacedName{Name: id}
 	var err error
@@ -139,9 +142,6 @@ var conflictBackoff = wait.Backoff{Steps: 12, Duration: 5 * time.Millisecond, Fa
 // exactly once. change reports whether it changed anything; if not, nothing
 // is written.
 func (r *Receiver) update(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string, change func(subscription) (bool, error)) error {
-	if len(validation.IsDNS1123Subdomain(id)) > 0 {
-		return errInstanceNotFound(id)
-	}
 	fresh := false
 	err := retry.RetryOnConflict(conflictBackoff, func() error {
 		s, err := r.find(ctx, product, id, fresh)
@@ -155,9 +155,8 @@ func (r *Receiver) update(ctx context.Context, product *saasv1alpha1.SaaSProduct
 		}
 		return r.client.Update(ctx, s.object)
 	})
-	var ce *callbackError
-	if err != nil && !errors.As(err, &ce) {
-		return errInternal("the change could not be stored", err)
+	if err != nil {
+		return asInternal(err, "the change could not be stored")
 	}
-	return err
+	return nil
 }

@@ -51,8 +51,7 @@ func (r *Receiver) basicKeys(ctx context.Context, product *saasv1alpha1.SaaSProd
 
 // verify checks the signature with every key of the product and, once it
 // holds, that the nonce was not seen in the window. It returns the key that
-// signed the request (appInfo is encrypted and the answer signed with it)
-// and the body's canonical payload.
+// signed the request: appInfo is encrypted and the answer signed with it.
 func (r *Receiver) verify(req *http.Request, keys []string, productName string, body []byte) (string, error) {
 	q := req.URL.Query()
 	signed := koogallery.SignedQuery{Signature: q.Get("signature"), Timestamp: q.Get("timestamp"), Nonce: q.Get("nonce")}
