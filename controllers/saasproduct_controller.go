@@ -3,10 +3,10 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -115,7 +115,9 @@ func (r *SaaSProductReconciler) patchStatus(ctx context.Context, product *saasv1
 	apimeta.SetStatusCondition(&product.Status.Conditions, ready)
 	product.Status.ObservedGeneration = product.Generation
 
-	if statusUnchanged(before.Status, product.Status) {
+	// A condition's lastTransitionTime moves only with its status, so an
+	// equal status means nothing to write.
+	if apiequality.Semantic.DeepEqual(before.Status, product.Status) {
 		return nil
 	}
 	if err := r.Status().Patch(ctx, product, client.MergeFrom(before)); err != nil {
@@ -133,16 +135,6 @@ func (r *SaaSProductReconciler) recordReadyChange(product *saasv1alpha1.SaaSProd
 		eventType = corev1.EventTypeWarning
 	}
 	r.Recorder.Eventf(product, nil, eventType, ready.Reason, "CheckKeys", "%s", ready.Message)
-}
-
-// statusUnchanged compares what a write would change: a condition's
-// lastTransitionTime only moves when its status does, so it is ignored.
-func statusUnchanged(a, b saasv1alpha1.SaaSProductStatus) bool {
-	return a.ObservedGeneration == b.ObservedGeneration &&
-		slices.EqualFunc(a.Conditions, b.Conditions, func(x, y metav1.Condition) bool {
-			return x.Type == y.Type && x.Status == y.Status && x.Reason == y.Reason &&
-				x.Message == y.Message && x.ObservedGeneration == y.ObservedGeneration
-		})
 }
 
 // SetupWithManager registers the controller. It watches products (spec
