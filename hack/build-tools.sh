@@ -5,7 +5,7 @@
 # already there, so only the first run is slow (about 10 minutes on 2 cores,
 # most of it kube-apiserver and friends).
 #
-# Usage: hack/build-tools.sh [tool ...]   tools: kubernetes etcd kwok helm controller-gen
+# Usage: hack/build-tools.sh [tool ...]   tools: kubernetes etcd kwok helm controller-gen helm-unittest
 #        (no argument builds them all)
 set -euo pipefail
 
@@ -84,6 +84,39 @@ build_etcd() {
   log "etcd $ETCD_VERSION: done"
 }
 
+build_helm_unittest() {
+  local dest="$BIN/helm-unittest-$HELM_UNITTEST_VERSION"
+  if present "$dest" helm-unittest; then log "helm-unittest $HELM_UNITTEST_VERSION: cached in ${dest#"$ROOT"/}"; return; fi
+  log "helm-unittest $HELM_UNITTEST_VERSION: building (about a minute)"
+  local w="$WORK/helm-unittest"
+  wrapper_module "$w" helm-unittest-build
+  (
+    cd "$w"
+    # helm-unittest replaces yaml-jsonpath with its own fork, so `go install
+    # pkg@version` refuses it; a wrapper module repeats the replace and builds it.
+    # The binary embeds Helm v3 as a library: it renders charts without a helm
+    # binary and without `helm plugin install` (which downloads a release).
+    go mod edit -require="github.com/helm-unittest/helm-unittest@$HELM_UNITTEST_VERSION"
+    local gomod
+    gomod=$(go mod download -json "github.com/helm-unittest/helm-unittest@$HELM_UNITTEST_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+    # Each "replace OLD [VERSION] => NEW VERSION" line (or block entry) of its go.mod.
+    local old new
+    while read -r old new; do go mod edit -replace="$old=$new"; done < <(awk '
+      /^replace \(/ { block = 1; next }
+      block && /^\)/ { block = 0; next }
+      /^replace / || block {
+        sub(/^replace /, "")
+        if ($3 == "=>") print $1 "@" $2, $4 "@" $5; else print $1, $3 "@" $4
+      }' "$gomod")
+    mkdir -p "$dest.tmp"
+    GOFLAGS=-mod=mod go build -trimpath -o "$dest.tmp/helm-unittest" \
+      -ldflags "-s -w -X github.com/helm-unittest/helm-unittest/internal/build.version=${HELM_UNITTEST_VERSION#v}" \
+      github.com/helm-unittest/helm-unittest/cmd/helm-unittest
+  )
+  rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  log "helm-unittest $HELM_UNITTEST_VERSION: done"
+}
+
 # go_install NAME VERSION PACKAGE [LDFLAGS]: a plain `go install pkg@version` into bin/NAME-VERSION.
 go_install() {
   local name=$1 version=$2 pkg=$3 ldflags=${4:-}
@@ -111,7 +144,7 @@ link_envtest() {
 
 main() {
   local tools=("$@")
-  [ ${#tools[@]} -gt 0 ] || tools=(controller-gen etcd kubernetes kwok helm)
+  [ ${#tools[@]} -gt 0 ] || tools=(controller-gen etcd kubernetes kwok helm helm-unittest)
   local t
   for t in "${tools[@]}"; do
     case $t in
@@ -120,6 +153,7 @@ main() {
       kwok) build_kwok ;;
       helm) build_helm ;;
       controller-gen) build_controller_gen ;;
+      helm-unittest) build_helm_unittest ;;
       *) echo "unknown tool: $t" >&2; exit 2 ;;
     esac
   done

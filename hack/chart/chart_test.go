@@ -616,3 +616,54 @@ func TestSyncChartCheck(t *testing.T) {
 		t.Fatalf("hack/sync-chart.sh --check: %v\n%s", err, out)
 	}
 }
+
+// TestUnittestCoversTemplates checks that every manifest template is named by a
+// helm-unittest suite in charts/kooper/tests (run them with hack/chart-unittest.sh), so a
+// new template cannot arrive untested. NOTES.txt is checked by TestNotes.
+func TestUnittestCoversTemplates(t *testing.T) {
+	chart := filepath.Join(repoRoot(t), "charts", "kooper")
+	tested := map[string]bool{}
+	err := filepath.WalkDir(filepath.Join(chart, "tests"), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.yaml") {
+			return err
+		}
+		var suite struct {
+			Templates []string `json:"templates"`
+			Tests     []struct {
+				Template string `json:"template"`
+			} `json:"tests"`
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if err := yaml.Unmarshal(b, &suite); err != nil {
+			return errors.New(path + ": " + err.Error())
+		}
+		names := suite.Templates
+		for _, tc := range suite.Tests {
+			names = append(names, tc.Template)
+		}
+		for _, n := range names {
+			tested[strings.TrimPrefix(n, "templates/")] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	templates := filepath.Join(chart, "templates")
+	err = filepath.WalkDir(templates, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		rel, _ := filepath.Rel(templates, path)
+		if !tested[filepath.ToSlash(rel)] {
+			t.Errorf("templates/%s is in no helm-unittest suite under charts/kooper/tests", filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
