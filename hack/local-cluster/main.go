@@ -1,0 +1,87 @@
+// Command local-cluster runs kooper's local cluster (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler and kwok on loopback) in the
+// foreground until Ctrl-C, or removes what a killed run left behind.
+//
+//	go run ./hack/local-cluster up     # prints: export KUBECONFIG=...
+//	go run ./hack/local-cluster down   # kills leftovers of a killed run
+//	go run ./hack/local-cluster --dir bin/demo down
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/kooper-io/kooper/internal/localcluster"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "local-cluster:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("local-cluster", flag.ContinueOnError)
+	dir := fs.String("dir", "bin/local-cluster", "state directory: kubeconfig, logs, etcd data")
+	nodes := fs.Int("nodes", 3, "number of kwok nodes")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: local-cluster [flags] up|down")
+		fs.PrintDefaults()
+	}
+	// Flags may come before or after the command.
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return fmt.Errorf("missing command")
+	}
+	command := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(*dir)
+	if err != nil {
+		return err
+	}
+	switch command {
+	case "up":
+		return up(abs, *nodes)
+	case "down":
+		// The demo and the e2e test also run the operator and the simulator.
+		binaries := append([]string{"kooper", "marketplace-sim"}, localcluster.Binaries...)
+		killed, err := localcluster.KillLeftovers(abs, binaries...)
+		fmt.Printf("Stopped %d leftover processes of %s\n", killed, abs)
+		return err
+	default:
+		fs.Usage()
+		return fmt.Errorf("unknown command %q", command)
+	}
+}
+
+func up(dir string, nodes int) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	logf := func(format string, args ...any) { fmt.Printf("[local-cluster] "+format+"\n", args...) }
+	cluster, err := localcluster.Start(ctx, localcluster.Options{Root: root, Dir: dir, Nodes: nodes, Logf: logf})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nThe cluster is up. In another terminal:\n  export KUBECONFIG=%s\n  kubectl get nodes\nLogs: %s\nCtrl-C stops it.\n", cluster.Kubeconfig, cluster.LogDir)
+	select {
+	case <-ctx.Done():
+	case <-cluster.AnyExited():
+		logf("a component exited: %v", cluster.CheckComponents())
+	}
+	return cluster.Stop()
+}

@@ -1,0 +1,272 @@
+// Package localcluster runs a small but real Kubernetes cluster on loopback:
+// etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok,
+// with a few fake kwok nodes, from the binaries hack/build-tools.sh builds.
+// Deployments become Available, namespaces finish deleting and PVCs bind,
+// as on a real cluster, without running a container. The demo and the
+// end-to-end test run on it.
+package localcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Binaries names every executable the cluster starts, for KillLeftovers.
+var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
+
+// Options configure a local cluster.
+type Options struct {
+	// Root is the repository root: tools come from Root/bin.
+	Root string
+	// Dir holds the cluster's state: kubeconfigs, logs, etcd data and
+	// certificates. It is emptied when the cluster starts.
+	Dir string
+	// Nodes is the number of kwok nodes (default 3).
+	Nodes int
+	// Logf reports progress; nil is silent.
+	Logf func(format string, args ...any)
+}
+
+// Cluster is a running local cluster.
+type Cluster struct {
+	// Kubeconfig is the path of an administrator's kubeconfig.
+	Kubeconfig string
+	// Config reaches the API server as an administrator.
+	Config *rest.Config
+	// Tools are the binaries the cluster runs, with kubectl and Helm.
+	Tools Tools
+	// LogDir holds one log file per component.
+	LogDir string
+
+	dir   string
+	env   *envtest.Environment
+	procs []*Process
+	logf  func(format string, args ...any)
+}
+
+// Start starts every component and waits until the nodes are Ready. On
+// failure it stops whatever it started.
+func Start(ctx context.Context, o Options) (c *Cluster, err error) {
+	if o.Nodes == 0 {
+		o.Nodes = 3
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	tools, err := FindTools(o.Root)
+	if err != nil {
+		return nil, err
+	}
+	if err := resetDir(o.Dir); err != nil {
+		return nil, err
+	}
+	c = &Cluster{Tools: tools, dir: o.Dir, LogDir: filepath.Join(o.Dir, "logs"), logf: o.Logf}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, c.Stop())
+		}
+	}()
+	if err := c.startControlPlane(); err != nil {
+		return c, err
+	}
+	if err := c.startComponents(tools); err != nil {
+		return c, err
+	}
+	if err := c.waitForControllers(ctx); err != nil {
+		return c, err
+	}
+	return c, c.addNodes(ctx, o.Nodes)
+}
+
+// resetDir kills what a killed earlier run left behind and empties dir.
+func resetDir(dir string) error {
+	if !filepath.IsAbs(dir) {
+		return fmt.Errorf("the cluster directory must be an absolute path, got %q", dir)
+	}
+	if _, err := KillLeftovers(dir, Binaries...); err != nil {
+		return fmt.Errorf("failed to stop the processes of an earlier run: %w", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	return os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+}
+
+// startControlPlane starts etcd and kube-apiserver through envtest's
+// launcher, which also makes the certificates, and writes the kubeconfigs.
+func (c *Cluster) startControlPlane() error {
+	c.logf("Starting etcd and kube-apiserver")
+	etcdLog, err := os.Create(filepath.Join(c.LogDir, "etcd.log"))
+	if err != nil {
+		return err
+	}
+	apiLog, err := os.Create(filepath.Join(c.LogDir, "kube-apiserver.log"))
+	if err != nil {
+		return err
+	}
+	c.env = &envtest.Environment{
+		BinaryAssetsDirectory:    c.Tools.EnvtestDir,
+		ControlPlaneStartTimeout: 2 * time.Minute,
+		ControlPlaneStopTimeout:  10 * time.Second,
+	}
+	c.env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(c.dir, "etcd"), Out: etcdLog, Err: etcdLog}
+	api := c.env.ControlPlane.GetAPIServer()
+	api.CertDir = filepath.Join(c.dir, "apiserver")
+	api.Out, api.Err = apiLog, apiLog
+	api.Configure().
+		// envtest turns the ServiceAccount admission plugin off; a real
+		// cluster has it, and it rejects pods whose ServiceAccount is missing.
+		Set("disable-admission-plugins", "").
+		Set("service-cluster-ip-range", "10.96.0.0/16")
+	for _, d := range []string{api.CertDir, c.env.ControlPlane.Etcd.DataDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	if _, err := c.env.Start(); err != nil {
+		return fmt.Errorf("failed to start etcd and kube-apiserver (logs in %s): %w", c.LogDir, err)
+	}
+	admin, err := c.writeKubeconfig("kubeconfig", "kooper-admin")
+	if err != nil {
+		return err
+	}
+	c.Kubeconfig, c.Config = admin.path, admin.config
+	return nil
+}
+
+type kubeconfig struct {
+	path   string
+	config *rest.Config
+}
+
+// writeKubeconfig writes a kubeconfig for a member of system:masters. The
+// controller-manager and scheduler use one too: their own narrower
+// identities would need the client certificates a real installer makes,
+// and what kooper is tested for is its own RBAC, not theirs.
+func (c *Cluster) writeKubeconfig(file, user string) (kubeconfig, error) {
+	u, err := c.env.AddUser(envtest.User{Name: user, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return kubeconfig{}, fmt.Errorf("failed to create user %s: %w", user, err)
+	}
+	data, err := u.KubeConfig()
+	if err != nil {
+		return kubeconfig{}, err
+	}
+	path := filepath.Join(c.dir, file)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return kubeconfig{}, err
+	}
+	return kubeconfig{path: path, config: u.Config()}, nil
+}
+
+// startComponents starts the controller-manager, the scheduler and kwok.
+func (c *Cluster) startComponents(tools Tools) error {
+	stages, err := kwokStageFiles(tools.KwokVersion)
+	if err != nil {
+		return err
+	}
+	kcm, err := c.writeKubeconfig("kube-controller-manager.kubeconfig", "kube-controller-manager")
+	if err != nil {
+		return err
+	}
+	scheduler, err := c.writeKubeconfig("kube-scheduler.kubeconfig", "kube-scheduler")
+	if err != nil {
+		return err
+	}
+	kwok, err := c.writeKubeconfig("kwok.kubeconfig", "kwok")
+	if err != nil {
+		return err
+	}
+	c.logf("Starting kube-controller-manager, kube-scheduler and kwok")
+	components := []struct {
+		name, binary string
+		args         []string
+	}{
+		{"kube-controller-manager", tools.KubeControllerManager, []string{
+			"--kubeconfig=" + kcm.path, "--leader-elect=false", "--secure-port=0",
+			// All default controllers, node lifecycle among them: without it
+			// kwok's nodes keep their not-ready taint and nothing schedules.
+			"--controllers=*",
+			"--service-account-private-key-file=" + filepath.Join(c.dir, "apiserver", "sa-signer.key"),
+		}},
+		{"kube-scheduler", tools.KubeScheduler, []string{
+			"--kubeconfig=" + scheduler.path, "--leader-elect=false", "--secure-port=0",
+		}},
+		{"kwok", tools.Kwok, append([]string{
+			"--kubeconfig=" + kwok.path,
+			"--manage-all-nodes=false",
+			"--manage-nodes-with-annotation-selector=" + kwokNodeAnnotation + "=fake",
+			"--cidr=10.244.0.0/16", "--node-ip=127.0.0.1",
+		}, configFlags(stages)...)},
+	}
+	for _, comp := range components {
+		p, err := StartProcess(comp.name, c.LogDir, comp.binary, comp.args)
+		if err != nil {
+			return err
+		}
+		c.procs = append(c.procs, p)
+	}
+	return nil
+}
+
+func configFlags(files []string) []string {
+	flags := make([]string, 0, len(files))
+	for _, f := range files {
+		flags = append(flags, "--config="+f)
+	}
+	return flags
+}
+
+// Clientset returns an administrator's clientset.
+func (c *Cluster) Clientset() (*kubernetes.Clientset, error) {
+	return kubernetes.NewForConfig(c.Config)
+}
+
+// CheckComponents returns an error naming the first component that exited.
+func (c *Cluster) CheckComponents() error {
+	for _, p := range c.procs {
+		select {
+		case <-p.Exited():
+			return p.ExitError()
+		default:
+		}
+	}
+	return nil
+}
+
+// AnyExited returns a channel closed when any component ends.
+func (c *Cluster) AnyExited() <-chan struct{} {
+	ended := make(chan struct{})
+	var once sync.Once
+	for _, p := range c.procs {
+		go func() {
+			<-p.Exited()
+			once.Do(func() { close(ended) })
+		}()
+	}
+	return ended
+}
+
+// Stop stops every component, the last started first.
+func (c *Cluster) Stop() error {
+	var errs []error
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		errs = append(errs, c.procs[i].Stop(10*time.Second))
+	}
+	c.procs = nil
+	if c.env != nil {
+		c.logf("Stopping kube-apiserver and etcd")
+		errs = append(errs, c.env.Stop())
+		c.env = nil
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,101 @@
+package localcluster
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Tools are the paths of the binaries hack/build-tools.sh builds into bin/,
+// at the versions pinned in hack/versions.env.
+type Tools struct {
+	// EnvtestDir holds kube-apiserver, etcd and kubectl, laid out as envtest
+	// expects.
+	EnvtestDir            string
+	KubeControllerManager string
+	KubeScheduler         string
+	Kubectl               string
+	Kwok                  string
+	Helm                  string
+	// KwokVersion selects the kwok module whose stage files are used.
+	KwokVersion string
+}
+
+// FindTools resolves the tool paths under root/bin and checks that each one
+// exists, so a missing build is reported before anything starts.
+func FindTools(root string) (Tools, error) {
+	versions, err := readVersions(filepath.Join(root, "hack", "versions.env"))
+	if err != nil {
+		return Tools{}, err
+	}
+	bin := filepath.Join(root, "bin")
+	kube := filepath.Join(bin, "kubernetes-"+versions["KUBERNETES_VERSION"])
+	t := Tools{
+		EnvtestDir:            filepath.Join(bin, "envtest"),
+		KubeControllerManager: filepath.Join(kube, "kube-controller-manager"),
+		KubeScheduler:         filepath.Join(kube, "kube-scheduler"),
+		Kubectl:               filepath.Join(kube, "kubectl"),
+		Kwok:                  filepath.Join(bin, "kwok-"+versions["KWOK_VERSION"], "kwok"),
+		Helm:                  filepath.Join(bin, "helm-"+versions["HELM_VERSION"], "helm"),
+		KwokVersion:           versions["KWOK_VERSION"],
+	}
+	for _, p := range []string{
+		filepath.Join(t.EnvtestDir, "kube-apiserver"), filepath.Join(t.EnvtestDir, "etcd"),
+		t.KubeControllerManager, t.KubeScheduler, t.Kubectl, t.Kwok, t.Helm,
+	} {
+		if _, err := os.Stat(p); err != nil {
+			return Tools{}, fmt.Errorf("%s is missing: run 'make tools' (hack/build-tools.sh) first", p)
+		}
+	}
+	return t, nil
+}
+
+// readVersions parses the KEY=value lines of hack/versions.env.
+func readVersions(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the tool versions: %w", err)
+	}
+	defer f.Close()
+	versions := map[string]string{}
+	scanner := bufio.NewScanner(f)
+	for scanner.Scan() {
+		line := strings.TrimSpace(scanner.Text())
+		if key, value, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			versions[key] = value
+		}
+	}
+	return versions, scanner.Err()
+}
+
+// kwokStageFiles returns the stage files kwok needs to move fake nodes and
+// pods through their lifecycle. They ship in the kwok module itself (the one
+// build-tools.sh built kwok from), so they come from the Go module proxy.
+func kwokStageFiles(version string) ([]string, error) {
+	out, err := exec.Command("go", "mod", "download", "-json", "sigs.k8s.io/kwok@"+version).Output()
+	if err != nil {
+		return nil, fmt.Errorf("failed to locate the kwok %s module: %w", version, err)
+	}
+	var module struct{ Dir string }
+	if err := json.Unmarshal(out, &module); err != nil || module.Dir == "" {
+		return nil, fmt.Errorf("failed to locate the kwok %s module: unexpected 'go mod download' output", version)
+	}
+	stages := filepath.Join(module.Dir, "kustomize", "stage")
+	files := []string{
+		filepath.Join(stages, "node", "fast", "node-initialize.yaml"),
+		filepath.Join(stages, "node", "heartbeat", "node-heartbeat.yaml"),
+		filepath.Join(stages, "pod", "fast", "pod-ready.yaml"),
+		filepath.Join(stages, "pod", "fast", "pod-complete.yaml"),
+		filepath.Join(stages, "pod", "fast", "pod-delete.yaml"),
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("kwok stage file missing: %w", err)
+		}
+	}
+	return files, nil
+}
