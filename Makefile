@@ -60,12 +60,12 @@ vet: ## Run go vet and check gofmt.
 ##@ Tools (built from the Go module proxy into bin/, cached by version)
 
 .PHONY: tools
-tools: ## Build every tool: Kubernetes v1.37 binaries, etcd, kwok, Helm, controller-gen.
+tools: ## Build every tool: Kubernetes v1.37 binaries, etcd, kwok, Helm, helm-unittest, controller-gen.
 	hack/build-tools.sh
 
 .PHONY: envtest-assets
-envtest-assets: ## Build what the tests run: kube-apiserver, kubectl and etcd for envtest, and Helm for the chart tests.
-	hack/build-tools.sh kubernetes etcd helm
+envtest-assets: ## Build what the tests run: kube-apiserver, kubectl and etcd for envtest, Helm and helm-unittest for the chart tests.
+	hack/build-tools.sh kubernetes etcd helm helm-unittest
 
 $(CONTROLLER_GEN):
 	hack/build-tools.sh controller-gen
@@ -75,7 +75,21 @@ $(CONTROLLER_GEN):
 .PHONY: test
 test: envtest-assets generate manifests vet ## Run every unit and envtest integration test, then each fuzz target briefly.
 	go test $(GO_TEST_FLAGS) ./...
+	hack/chart-unittest.sh
 	hack/fuzz.sh $(TEST_FUZZTIME)
+
+.PHONY: chart-test
+chart-test: ## Run the chart's helm-unittest suites (charts/kooper/tests) and check its generated README.
+	hack/chart-unittest.sh
+	go run ./hack/chart-readme --check
+
+.PHONY: chart-readme
+chart-readme: ## Regenerate charts/kooper/README.md from the values.yaml comments.
+	go run ./hack/chart-readme
+
+.PHONY: e2e
+e2e: tools ## End to end on the local cluster: the chart via Helm, the whole tenant lifecycle, conformance, helm upgrade/uninstall.
+	go test -count=1 -timeout=20m -v ./hack/e2e/ -args -e2e
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 1m).
@@ -92,7 +106,15 @@ build: ## Build the operator binary into bin/kooper.
 	go build -o $(BIN)/kooper .
 
 .PHONY: demo
-demo: ## (arrives with the Helm chart and local cluster issue; see README)
-	@echo "make demo is not available yet: it arrives with the Helm chart and local-cluster work (issue 6)."
-	@echo "Today: 'make test' runs the API against a real kube-apiserver; see README.md."
-	@exit 2
+demo: tools ## Local cluster + chart + operator, then buy a tenant through the simulator and watch it get Ready. DEMO_FLAGS=--once exits at Ready.
+	go run ./hack/demo $(DEMO_FLAGS)
+
+.PHONY: cluster-up
+cluster-up: tools ## Run the bare local cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok) until Ctrl-C.
+	go run ./hack/local-cluster up
+
+.PHONY: cluster-down
+cluster-down: ## Kill what a killed demo, e2e or cluster-up left running.
+	go run ./hack/local-cluster --dir bin/local-cluster down
+	go run ./hack/local-cluster --dir bin/demo down
+	go run ./hack/local-cluster --dir bin/e2e down

@@ -1,0 +1,135 @@
+package localstack
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/localcluster"
+)
+
+// startOperator runs the operator locally with the chart Deployment's
+// arguments, as the chart's ServiceAccount.
+func (s *Stack) startOperator(ctx context.Context, _ Options) error {
+	deployment, err := s.chartDeployment(ctx)
+	if err != nil {
+		return err
+	}
+	pod := deployment.Spec.Template.Spec
+	serviceAccount := fmt.Sprintf("system:serviceaccount:%s:%s", Namespace, pod.ServiceAccountName)
+	s.OperatorKubeconfig = filepath.Join(s.dir, "operator.kubeconfig")
+	if err := writeImpersonatingKubeconfig(s.Cluster.Kubeconfig, s.OperatorKubeconfig, serviceAccount); err != nil {
+		return err
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return err
+	}
+	receiver, metrics, probes := ports[0], ports[1], ports[2]
+	args := localArgs(pod.Containers[0].Args, map[string]string{
+		"--receiver-bind-address":     receiver,
+		"--metrics-bind-address":      metrics,
+		"--health-probe-bind-address": probes,
+	})
+	s.logf("Starting the operator as %s", serviceAccount)
+	p, err := localcluster.StartProcess("kooper", s.LogDir(), s.binary("kooper"), args, "KUBECONFIG="+s.OperatorKubeconfig)
+	if err != nil {
+		return err
+	}
+	s.operator = p
+	s.ReceiverURL = "http://" + receiver + "/koogallery/" + Product
+	s.MetricsURL = "http://" + metrics + "/metrics"
+	if err := s.waitFor(ctx, "the operator to be ready", httpOK("http://"+probes+"/readyz")); err != nil {
+		return err
+	}
+	return s.waitFor(ctx, "the operator to read the product's keys", s.productKeysAvailable)
+}
+
+// chartDeployment finds the Deployment the chart installed.
+func (s *Stack) chartDeployment(ctx context.Context) (*appsv1.Deployment, error) {
+	list := &appsv1.DeploymentList{}
+	if err := s.Client.List(ctx, list, client.InNamespace(Namespace),
+		client.MatchingLabels{"app.kubernetes.io/instance": Release}); err != nil {
+		return nil, err
+	}
+	if len(list.Items) != 1 || len(list.Items[0].Spec.Template.Spec.Containers) == 0 {
+		return nil, fmt.Errorf("expected one Deployment of release %s in %s, found %d", Release, Namespace, len(list.Items))
+	}
+	return &list.Items[0], nil
+}
+
+// localArgs adapts the container's arguments to a local process: it
+// expands $(POD_NAMESPACE) as the kubelet would and replaces the listen
+// addresses, which would clash on one machine.
+func localArgs(args []string, addresses map[string]string) []string {
+	out := make([]string, 0, len(args))
+	for _, arg := range args {
+		name, _, _ := strings.Cut(arg, "=")
+		if addr, ok := addresses[name]; ok {
+			arg = name + "=" + addr
+		}
+		out = append(out, strings.ReplaceAll(arg, "$(POD_NAMESPACE)", Namespace))
+	}
+	return out
+}
+
+// writeImpersonatingKubeconfig copies the admin kubeconfig and makes every
+// request act as user: the API server then authorises with that user's
+// RBAC alone.
+func writeImpersonatingKubeconfig(from, to, user string) error {
+	cfg, err := clientcmd.LoadFromFile(from)
+	if err != nil {
+		return err
+	}
+	for _, auth := range cfg.AuthInfos {
+		auth.Impersonate = user
+	}
+	return clientcmd.WriteToFile(*cfg, to)
+}
+
+func (s *Stack) productKeysAvailable(ctx context.Context) (bool, error) {
+	product := &saasv1alpha1.SaaSProduct{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Name: Product}, product); err != nil {
+		return false, nil
+	}
+	return apimeta.IsStatusConditionTrue(product.Status.Conditions, saasv1alpha1.KeysAvailableCondition), nil
+}
+
+func httpOK(url string) func(context.Context) (bool, error) {
+	return func(ctx context.Context) (bool, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	}
+}
+
+// freePorts returns n loopback addresses with ports that were free a
+// moment ago.
+func freePorts(n int) ([]string, error) {
+	addrs := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		addrs = append(addrs, l.Addr().String())
+		defer l.Close()
+	}
+	return addrs, nil
+}

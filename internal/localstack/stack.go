@@ -1,0 +1,202 @@
+// Package localstack runs kooper the way a merchant does, on the local
+// cluster: the Helm chart installed with Helm, the operator running as the
+// chart's ServiceAccount, and the marketplace simulator in KooGallery's
+// place. The demo and the end-to-end test both start it.
+//
+// The operator runs as a local process rather than in a pod (kwok fakes
+// pods; it runs no containers). It uses the chart Deployment's own
+// arguments and impersonates the chart's ServiceAccount, so what is
+// exercised is the chart's RBAC and configuration.
+package localstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kooper-io/kooper/internal/localcluster"
+	"github.com/kooper-io/kooper/internal/testenv"
+)
+
+// Fixed names of the stack.
+const (
+	Namespace = "kooper-system"
+	Release   = "kooper"
+	// Product is the sample SaaSProduct (config/samples) the chart installs.
+	Product = "crm"
+	// BasicKey is the sample keys Secret's basicKey: the spec's test value.
+	BasicKey = "test-access-key"
+)
+
+// Options configure a stack.
+type Options struct {
+	// Root is the repository root.
+	Root string
+	// Dir holds the cluster's and the stack's state and logs.
+	Dir string
+	// Nodes is the number of kwok nodes.
+	Nodes int
+	// Logf reports progress; nil is silent.
+	Logf func(format string, args ...any)
+}
+
+// Stack is a running local installation of kooper.
+type Stack struct {
+	Cluster *localcluster.Cluster
+	// Client reaches the cluster as an administrator.
+	Client client.Client
+	// ReceiverURL is the production URL of the sample product.
+	ReceiverURL string
+	// SimURL is the simulator's open-API base URL.
+	SimURL string
+	// MetricsURL is the operator's Prometheus endpoint.
+	MetricsURL string
+	// OperatorKubeconfig impersonates the chart's ServiceAccount.
+	OperatorKubeconfig string
+
+	root      string
+	dir       string
+	bin       string
+	logf      func(format string, args ...any)
+	operator  *localcluster.Process
+	simulator *localcluster.Process
+}
+
+// Start builds the binaries, starts the cluster, installs the chart and
+// starts the simulator and the operator. On failure it stops what it
+// started; the logs stay in Dir.
+func Start(ctx context.Context, o Options) (s *Stack, err error) {
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	s = &Stack{root: o.Root, dir: o.Dir, bin: filepath.Join(o.Dir, "bin"), logf: o.Logf}
+	if _, err := localcluster.KillLeftovers(o.Dir, stackBinaries...); err != nil {
+		return nil, err
+	}
+	if err := s.build(ctx); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.Stop())
+		}
+	}()
+	steps := []func(context.Context, Options) error{s.startCluster, s.startSimulator, s.installChart, s.startOperator}
+	for _, step := range steps {
+		if err := step(ctx, o); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// stackBinaries are the processes the stack starts besides the cluster.
+var stackBinaries = []string{"kooper", "marketplace-sim"}
+
+func (s *Stack) startCluster(ctx context.Context, o Options) error {
+	cluster, err := localcluster.Start(ctx, localcluster.Options{
+		Root: o.Root, Dir: filepath.Join(o.Dir, "cluster"), Nodes: o.Nodes, Logf: o.Logf,
+	})
+	if err != nil {
+		return err
+	}
+	s.Cluster = cluster
+	scheme, err := testenv.NewScheme()
+	if err != nil {
+		return err
+	}
+	s.Client, err = client.New(cluster.Config, client.Options{Scheme: scheme})
+	return err
+}
+
+// Stop stops the operator, the simulator and the cluster.
+func (s *Stack) Stop() error {
+	var errs []error
+	for _, p := range []*localcluster.Process{s.operator, s.simulator} {
+		if p != nil {
+			errs = append(errs, p.Stop(10*time.Second))
+		}
+	}
+	s.operator, s.simulator = nil, nil
+	if s.Cluster != nil {
+		errs = append(errs, s.Cluster.Stop())
+		s.Cluster = nil
+	}
+	return errors.Join(errs...)
+}
+
+// AnyExited is closed when the operator, the simulator or a cluster
+// component ends.
+func (s *Stack) AnyExited() <-chan struct{} {
+	ended := make(chan struct{})
+	var once sync.Once
+	watch := func(exited <-chan struct{}) {
+		go func() {
+			<-exited
+			once.Do(func() { close(ended) })
+		}()
+	}
+	for _, p := range []*localcluster.Process{s.operator, s.simulator} {
+		if p != nil {
+			watch(p.Exited())
+		}
+	}
+	if s.Cluster != nil {
+		watch(s.Cluster.AnyExited())
+	}
+	return ended
+}
+
+// CheckProcesses returns an error naming the first process that exited.
+func (s *Stack) CheckProcesses() error {
+	for _, p := range []*localcluster.Process{s.operator, s.simulator} {
+		if p == nil {
+			continue
+		}
+		select {
+		case <-p.Exited():
+			return p.ExitError()
+		default:
+		}
+	}
+	if s.Cluster != nil {
+		return s.Cluster.CheckComponents()
+	}
+	return nil
+}
+
+// LogDir holds one log file per process.
+func (s *Stack) LogDir() string { return filepath.Join(s.dir, "cluster", "logs") }
+
+// DumpLogs writes the last lines of every process's log, for a failed test.
+func (s *Stack) DumpLogs(lines int) string {
+	files, _ := filepath.Glob(filepath.Join(s.LogDir(), "*.log"))
+	out := ""
+	for _, f := range files {
+		out += fmt.Sprintf("\n===== %s (last %d lines) =====\n%s", f, lines, tail(f, lines))
+	}
+	return out
+}
+
+func tail(path string, lines int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	end := len(data)
+	for i := len(data) - 1; i >= 0 && lines >= 0; i-- {
+		if data[i] == '\n' {
+			lines--
+			if lines < 0 {
+				return string(data[i+1 : end])
+			}
+		}
+	}
+	return string(data)
+}
