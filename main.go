@@ -39,6 +39,7 @@ type options struct {
 	kubeAPIBurst            int
 	maxConcurrentReconciles int
 	ingressNamespace        string
+	productsConfigMap       string
 	marketplaceURLs         []string
 	signatureWindow         time.Duration
 	bodySign                bool
@@ -58,6 +59,7 @@ func parseFlags() options {
 	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the operator may send to the API server.")
 	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "How many tenants are reconciled at once.")
 	flag.StringVar(&o.ingressNamespace, "ingress-controller-namespace", "kube-system", "Namespace of the ingress controller; tenant NetworkPolicies admit traffic from it (CCE's NGINX Ingress add-on runs in kube-system).")
+	flag.StringVar(&o.productsConfigMap, "products-configmap", "", "Name of a ConfigMap in --namespace whose entries are SaaSProduct manifests to apply (the Helm chart's product); empty: none.")
 	flag.Func("marketplace-url", "Base URL of the marketplace open APIs; repeat for fallbacks (default: "+strings.Join(koogallery.DefaultBaseURLs, ", ")+").", func(v string) error {
 		o.marketplaceURLs = append(o.marketplaceURLs, v)
 		return nil
@@ -167,6 +169,15 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	}
 	if err := tenants.SetupWithManager(mgr); err != nil {
 		return err
+	}
+	if o.productsConfigMap != "" {
+		productConfig := &controllers.ProductConfigReconciler{
+			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-productconfig"),
+			Namespace: o.namespace, Name: o.productsConfigMap,
+		}
+		if err := productConfig.SetupWithManager(mgr); err != nil {
+			return err
+		}
 	}
 	retention := &controllers.RetentionReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: clock.RealClock{},

@@ -10,7 +10,8 @@ import (
 )
 
 // CacheOptions limits the manager's informers to what kooper reads: the
-// Secrets of its own namespace (products' keys, TLS, image pull), and of the
+// Secrets and ConfigMaps of its own namespace (products' keys, TLS, image
+// pull; the products ConfigMap), and of the
 // tenant objects only those labelled as kooper's. Tenant Secrets are not
 // cached at all: kooper reads them rarely (see TenantReconciler.Reader), and
 // a namespaced Secret informer beside a cluster-wide one proved to miss
@@ -23,5 +24,7 @@ func CacheOptions(operatorNamespace string) cache.Options {
 		byObject[child] = cache.ByObject{Label: managed}
 	}
 	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}}
+	// The products ConfigMap is the only ConfigMap kooper reads.
+	byObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}}
 	return cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
 }

@@ -22,6 +22,9 @@ import (
 // only the marketplace (Query Order) and the clock are stand-ins.
 const operatorNamespace = "kooper-test"
 
+// productsConfigMap is the ConfigMap the ProductConfigReconciler applies.
+const productsConfigMap = "kooper-products"
+
 var (
 	k8sClient   client.Client
 	marketplace *fakeMarketplace
@@ -75,6 +78,13 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 			SecretNamespace: operatorNamespace, IngressNamespace: "ingress-nginx",
 			FieldOwner: "kooper", MaxConcurrentReconciles: 4,
 		},
+	}).SetupWithManager(mgr)
+	if err != nil {
+		return err
+	}
+	err = (&ProductConfigReconciler{
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-productconfig"),
+		Namespace: operatorNamespace, Name: productsConfigMap,
 	}).SetupWithManager(mgr)
 	if err != nil {
 		return err

@@ -1,0 +1,125 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/yaml"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// ProductsFieldOwner is the server-side apply field owner of the products
+// applied from the products ConfigMap.
+const ProductsFieldOwner = "kooper-products-configmap"
+
+// Event reasons of the products ConfigMap.
+const (
+	ProductsAppliedReason = "ProductsApplied"
+	InvalidProductReason  = "InvalidProduct"
+)
+
+// ProductConfigReconciler applies the SaaSProducts written in one ConfigMap
+// of kooper's namespace: each data entry is a SaaSProduct manifest.
+//
+// The Helm chart declares its optional product this way rather than as a
+// SaaSProduct, because a chart cannot create a custom resource in the same
+// release that creates its CRD, and a custom resource created by a hook and
+// adopted later is not patched by Helm's next upgrade. A ConfigMap has
+// neither problem, so every helm upgrade reaches the product.
+//
+// Products are only ever created or updated here. Removing an entry, or the
+// ConfigMap (helm uninstall), leaves the product and its paying tenants
+// alone; deleting a product is a deliberate kubectl delete.
+type ProductConfigReconciler struct {
+	client.Client
+	// Recorder emits Events on the ConfigMap.
+	Recorder events.EventRecorder
+	// Namespace and Name identify the ConfigMap.
+	Namespace, Name string
+}
+
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=create;patch
+
+// SetupWithManager watches the one ConfigMap.
+func (r *ProductConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	isTheConfigMap := predicate.NewPredicateFuncs(func(obj client.Object) bool {
+		return obj.GetNamespace() == r.Namespace && obj.GetName() == r.Name
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("productconfig").
+		For(&corev1.ConfigMap{}, builder.WithPredicates(isTheConfigMap)).
+		Complete(r)
+}
+
+// Reconcile applies every product of the ConfigMap. A malformed entry is
+// reported as an Event and skipped, since retrying cannot fix it; the
+// others are still applied.
+func (r *ProductConfigReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	cm := &corev1.ConfigMap{}
+	if err := r.Get(ctx, req.NamespacedName, cm); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	var applied, invalid []string
+	for _, key := range slices.Sorted(maps.Keys(cm.Data)) {
+		product, err := decodeProduct(cm.Data[key])
+		if err != nil {
+			invalid = append(invalid, fmt.Sprintf("%s: %v", key, err))
+			continue
+		}
+		err = r.Apply(ctx, client.ApplyConfigurationFromUnstructured(product), client.FieldOwner(ProductsFieldOwner), client.ForceOwnership)
+		if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+			invalid = append(invalid, fmt.Sprintf("%s: %v", key, err))
+			continue
+		}
+		if err != nil {
+			return ctrl.Result{}, fmt.Errorf("failed to apply SaaSProduct %s from %s: %w", product.GetName(), key, err)
+		}
+		applied = append(applied, product.GetName())
+	}
+	if len(invalid) > 0 {
+		r.Recorder.Eventf(cm, nil, corev1.EventTypeWarning, InvalidProductReason, "Apply",
+			"Not applied: %s", strings.Join(invalid, "; "))
+	}
+	if len(applied) > 0 {
+		r.Recorder.Eventf(cm, nil, corev1.EventTypeNormal, ProductsAppliedReason, "Apply",
+			"Applied SaaSProduct %s", strings.Join(applied, ", "))
+	}
+	return ctrl.Result{}, nil
+}
+
+// decodeProduct reads one SaaSProduct manifest. It must be exactly that
+// kind, with known fields only, so a typo fails here with a clear message
+// rather than being dropped by the API server.
+func decodeProduct(manifest string) (*unstructured.Unstructured, error) {
+	var typed saasv1alpha1.SaaSProduct
+	if err := yaml.UnmarshalStrict([]byte(manifest), &typed); err != nil {
+		return nil, fmt.Errorf("not a valid SaaSProduct manifest: %w", err)
+	}
+	want := saasv1alpha1.GroupVersion.WithKind("SaaSProduct")
+	if typed.GroupVersionKind() != want {
+		return nil, fmt.Errorf("kind is %q, apiVersion %q; want SaaSProduct, %s", typed.Kind, typed.APIVersion, want.GroupVersion())
+	}
+	if typed.Name == "" {
+		return nil, fmt.Errorf("metadata.name is missing")
+	}
+	// Apply what the manifest says and nothing more: the typed object would
+	// add zero values the merchant never wrote.
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(manifest), &u.Object); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
