@@ -11,11 +11,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
 
 const helmVersion = "v3.22.0"
@@ -263,21 +266,33 @@ func TestTemplate(t *testing.T) {
 		{name: "product", set: []string{"product.enabled=true", "product.name=crm", "product.spec.productId=OFFI846204237451911168",
 			"product.spec.keysSecretName=crm-marketplace-keys", "product.spec.plans[0].skuCode=basic",
 			"product.spec.urls.frontEndUrl=https://{{.InstanceID}}.crm.example.com"}, check: func(t *testing.T, docs []object) {
-			p := only(t, docs, "SaaSProduct")
-			if got := get(t, p, "apiVersion"); got != "saas.kooper.io/v1alpha1" {
-				t.Errorf("apiVersion = %v", got)
+			// The product arrives as a manifest in the products ConfigMap, which
+			// the operator applies; it must be a SaaSProduct with known fields only.
+			cm := only(t, docs, "ConfigMap")
+			if got := get(t, cm, "metadata", "name"); got != "kooper-products" {
+				t.Errorf("ConfigMap name = %v", got)
 			}
-			if got := get(t, p, "metadata", "name"); got != "crm" {
-				t.Errorf("name = %v", got)
+			manifest, _ := get(t, cm, "data", "crm.yaml").(string)
+			var p saasv1alpha1.SaaSProduct
+			if err := yaml.UnmarshalStrict([]byte(manifest), &p); err != nil {
+				t.Fatalf("data[crm.yaml] is not a SaaSProduct: %v\n%s", err, manifest)
 			}
-			if got := get(t, p, "spec", "keysSecretName"); got != "crm-marketplace-keys" {
-				t.Errorf("keysSecretName = %v", got)
+			if p.APIVersion != "saas.kooper.io/v1alpha1" || p.Kind != "SaaSProduct" || p.Name != "crm" {
+				t.Errorf("apiVersion, kind, name = %q, %q, %q", p.APIVersion, p.Kind, p.Name)
 			}
-			if got := get(t, p, "spec", "plans", 0, "skuCode"); got != "basic" {
-				t.Errorf("plans[0].skuCode = %v", got)
+			if p.Spec.KeysSecretName != "crm-marketplace-keys" {
+				t.Errorf("keysSecretName = %q", p.Spec.KeysSecretName)
 			}
-			if got := get(t, p, "spec", "urls", "frontEndUrl"); got != "https://{{.InstanceID}}.crm.example.com" {
-				t.Errorf("frontEndUrl = %v, want the Go template left as is", got)
+			if len(p.Spec.Plans) != 1 || p.Spec.Plans[0].SKUCode != "basic" {
+				t.Errorf("plans = %+v", p.Spec.Plans)
+			}
+			if p.Spec.URLs == nil || p.Spec.URLs.FrontEndURL != "https://{{.InstanceID}}.crm.example.com" {
+				t.Errorf("urls = %+v, want the Go template left as is", p.Spec.URLs)
+			}
+			deployment := only(t, docs, "Deployment")
+			args, _ := get(t, deployment, "spec", "template", "spec", "containers", 0, "args").([]any)
+			if !slices.Contains(args, any("--products-configmap=kooper-products")) {
+				t.Errorf("operator args %v lack --products-configmap=kooper-products", args)
 			}
 		}},
 	} {

@@ -59,3 +59,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "kooper.ingressTLSSecret" -}}
 {{- default (printf "%s-receiver-tls" (include "kooper.fullname" .)) .Values.ingress.tls.secretName }}
 {{- end }}
+
+{{/* Name of the ConfigMap holding the product manifest the operator applies. */}}
+{{- define "kooper.productsConfigMap" -}}
+{{ include "kooper.fullname" . }}-products
+{{- end }}
