@@ -1,0 +1,252 @@
+package e2e
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/localstack"
+	"github.com/kooper-io/kooper/internal/testenv"
+)
+
+var crdNames = []string{"saasproducts.saas.kooper.io", "saastenants.saas.kooper.io", "licenses.saas.kooper.io"}
+
+func testChartInstalled(t *testing.T, e *env) {
+	g := NewWithT(t)
+	for _, name := range crdNames {
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: name}, crd)).To(Succeed())
+		g.Expect(crd.Annotations).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"), name)
+	}
+	// The chart's own Deployment is Available: kwok runs its two pods,
+	// which proves its pod spec passes admission.
+	list := &appsv1.DeploymentList{}
+	g.Expect(e.stack.Client.List(e.ctx, list, client.InNamespace(localstack.Namespace))).To(Succeed())
+	g.Expect(list.Items).To(HaveLen(1))
+	g.Expect(list.Items[0].Status.AvailableReplicas).To(BeEquivalentTo(2))
+	product := &saasv1alpha1.SaaSProduct{}
+	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: localstack.Product}, product)).To(Succeed())
+	g.Expect(apimeta.IsStatusConditionTrue(product.Status.Conditions, saasv1alpha1.KeysAvailableCondition)).To(BeTrue())
+}
+
+func testPurchase(t *testing.T, e *env) {
+	g := NewWithT(t)
+	e.tenant = buyReady(t, e)
+	tenant := getTenant(g, e, e.tenant)
+	g.Expect(tenant.Status.SKUCode).To(Equal(basicSKU))
+	ns := tenant.Status.Namespace
+	d := getDeployment(g, e, ns)
+	g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(1))
+	g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(1))
+	// The isolation objects and the data, as the chart's RBAC let the operator make them.
+	for name, obj := range map[string]client.Object{
+		"kooper-quota":                      &corev1.ResourceQuota{},
+		"kooper-isolation":                  &networkingv1.NetworkPolicy{},
+		tenant.Status.CredentialsSecretName: &corev1.Secret{},
+		"data":                              &corev1.PersistentVolumeClaim{},
+	} {
+		g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Namespace: ns, Name: name}, obj)).To(Succeed(), name)
+	}
+	// The marketplace gets the credentials, encrypted with the product's key.
+	out, err := e.stack.Sim(e.ctx, "query-instance", "--instance-id", e.tenant)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).To(ContainSubstring(`decrypted: userName "admin"`))
+	g.Expect(out).To(ContainSubstring("Body-Sign: verified"))
+}
+
+func testSecondPurchase(t *testing.T, e *env) {
+	e.survivor = buyReady(t, e)
+}
+
+func testRenewal(t *testing.T, e *env) {
+	g := NewWithT(t)
+	newExpiry := time.Now().UTC().AddDate(2, 0, 0).Truncate(time.Second)
+	_, err := e.stack.Sim(e.ctx, "refresh-instance", "--sim-url", e.stack.SimURL, "--instance-id", e.tenant,
+		"--order-id", orderID("renew"), "--expire-time", newExpiry.Format("20060102150405"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func(g Gomega) {
+		tenant := getTenant(g, e, e.tenant)
+		g.Expect(tenant.Status.ExpireTime).NotTo(BeNil())
+		g.Expect(tenant.Status.ExpireTime.Time.Equal(newExpiry)).To(BeTrue(), "expiry %s, want %s", tenant.Status.ExpireTime, newExpiry)
+		g.Expect(isReady(tenant)).To(BeTrue())
+	}).Should(Succeed())
+}
+
+func testUpgrade(t *testing.T, e *env) {
+	g := NewWithT(t)
+	_, err := e.stack.Sim(e.ctx, "upgrade-instance", "--sim-url", e.stack.SimURL, "--instance-id", e.tenant,
+		"--order-id", orderID("upgrade"), "--sku", proSKU)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func(g Gomega) {
+		tenant := getTenant(g, e, e.tenant)
+		g.Expect(tenant.Status.SKUCode).To(Equal(proSKU))
+		d := getDeployment(g, e, tenant.Status.Namespace)
+		g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(3))
+		cpu := d.Spec.Template.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]
+		g.Expect(cpu.Cmp(resource.MustParse("500m"))).To(BeZero(), "cpu request %s", cpu.String())
+		// The rollout completed: every replica runs the new template.
+		g.Expect(d.Status.ObservedGeneration).To(Equal(d.Generation))
+		g.Expect(d.Status.UpdatedReplicas).To(BeEquivalentTo(3))
+		g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(3))
+		g.Expect(isReady(tenant)).To(BeTrue())
+	}).Should(Succeed())
+}
+
+func testFreeze(t *testing.T, e *env) {
+	g := NewWithT(t)
+	_, err := e.stack.Sim(e.ctx, "freeze", "--instance-id", e.tenant)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func(g Gomega) {
+		tenant := getTenant(g, e, e.tenant)
+		g.Expect(apimeta.IsStatusConditionTrue(tenant.Status.Conditions, saasv1alpha1.FrozenCondition)).To(BeTrue())
+		d := getDeployment(g, e, tenant.Status.Namespace)
+		g.Expect(*d.Spec.Replicas).To(BeZero())
+		g.Expect(d.Status.Replicas).To(BeZero(), "pods still running")
+	}).Should(Succeed())
+	tenant := getTenant(g, e, e.tenant)
+	g.Expect(isReady(tenant)).To(BeFalse())
+	ns := tenant.Status.Namespace
+	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Namespace: ns, Name: "data"}, &corev1.PersistentVolumeClaim{})).To(Succeed())
+	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Namespace: ns, Name: tenant.Status.CredentialsSecretName}, &corev1.Secret{})).To(Succeed())
+}
+
+func testUnfreeze(t *testing.T, e *env) {
+	g := NewWithT(t)
+	_, err := e.stack.Sim(e.ctx, "unfreeze", "--instance-id", e.tenant)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func(g Gomega) {
+		tenant := getTenant(g, e, e.tenant)
+		g.Expect(isReady(tenant)).To(BeTrue())
+		d := getDeployment(g, e, tenant.Status.Namespace)
+		g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(3))
+		g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(3))
+	}).Should(Succeed())
+}
+
+func testConformance(t *testing.T, e *env) {
+	g := NewWithT(t)
+	out, err := e.stack.Sim(e.ctx, "conformance", "--change-sku", proSKU)
+	t.Log(out)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).NotTo(ContainSubstring("FAIL"))
+}
+
+func testRelease(t *testing.T, e *env) {
+	g := NewWithT(t)
+	_, err := e.stack.Sim(e.ctx, "release-instance", "--instance-id", e.tenant)
+	g.Expect(err).NotTo(HaveOccurred())
+	ns := getTenant(g, e, e.tenant).Status.Namespace
+	g.Eventually(func(g Gomega) {
+		tenant := getTenant(g, e, e.tenant)
+		g.Expect(apimeta.IsStatusConditionTrue(tenant.Status.Conditions, saasv1alpha1.ReleasedCondition)).To(BeTrue())
+		g.Expect(tenant.Status.RetainUntil).NotTo(BeNil())
+		err := e.stack.Client.Get(e.ctx, client.ObjectKey{Namespace: ns, Name: "app"}, &appsv1.Deployment{})
+		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the Deployment is still there: %v", err)
+	}).Should(Succeed())
+	// The data is kept for the retention period...
+	namespace := &corev1.Namespace{}
+	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: ns}, namespace)).To(Succeed())
+	g.Expect(namespace.Annotations).To(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
+	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Namespace: ns, Name: "data"}, &corev1.PersistentVolumeClaim{})).To(Succeed())
+	// ...and when it is over (moved to the past here, rather than waiting
+	// 15 days), the namespace goes, deleted to the end by the controller-manager.
+	patch := client.MergeFrom(namespace.DeepCopy())
+	namespace.Annotations[saasv1alpha1.DeleteAfterAnnotation] = time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	g.Expect(e.stack.Client.Patch(e.ctx, namespace, patch)).To(Succeed())
+	g.Eventually(func() bool {
+		err := e.stack.Client.Get(e.ctx, client.ObjectKey{Name: ns}, &corev1.Namespace{})
+		return apierrors.IsNotFound(err)
+	}).Should(BeTrue(), "namespace %s was not deleted", ns)
+}
+
+func testHelmUpgrade(t *testing.T, e *env) {
+	g := NewWithT(t)
+	_, err := e.stack.Helm(e.ctx, "upgrade", localstack.Release, chartPath(g),
+		"--namespace", localstack.Namespace, "--reuse-values", "--wait", "--timeout", "3m",
+		"--set", "logLevel=debug", "--set", "product.spec.debug.ttlSeconds=43200")
+	g.Expect(err).NotTo(HaveOccurred())
+	expectIntact(g, e)
+	// The operator applied the product change the upgrade made to the
+	// products ConfigMap.
+	g.Eventually(func(g Gomega) {
+		product := &saasv1alpha1.SaaSProduct{}
+		g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: localstack.Product}, product)).To(Succeed())
+		g.Expect(product.Spec.Debug.TTLSeconds).To(HaveValue(BeEquivalentTo(43200)))
+	}).Should(Succeed())
+	// And the operator still provisions.
+	buyReady(t, e)
+}
+
+func testHelmUninstall(t *testing.T, e *env) {
+	g := NewWithT(t)
+	out, err := e.stack.Helm(e.ctx, "uninstall", localstack.Release, "--namespace", localstack.Namespace, "--wait")
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Log(out)
+	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Namespace: localstack.Namespace, Name: "kooper"}, &appsv1.Deployment{})).
+		To(WithTransform(apierrors.IsNotFound, BeTrue()), "the chart's Deployment is still there")
+	expectIntact(g, e)
+	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: localstack.Product}, &saasv1alpha1.SaaSProduct{})).To(Succeed())
+}
+
+// expectIntact checks that the CRDs and the surviving tenant with its
+// workload are still there.
+func expectIntact(g Gomega, e *env) {
+	for _, name := range crdNames {
+		g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: name}, &apiextensionsv1.CustomResourceDefinition{})).To(Succeed(), name)
+	}
+	tenant := getTenant(g, e, e.survivor)
+	g.Expect(isReady(tenant)).To(BeTrue())
+	d := getDeployment(g, e, tenant.Status.Namespace)
+	g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(1))
+}
+
+// buyReady buys the sample product's basic plan and waits for the tenant
+// to be Ready; it returns the instanceId.
+func buyReady(t *testing.T, e *env) string {
+	g := NewWithT(t)
+	order := orderID("buy")
+	out, err := e.stack.Buy(e.ctx, order, basicSKU, 0)
+	g.Expect(err).NotTo(HaveOccurred(), out)
+	var id string
+	g.Eventually(func(g Gomega) {
+		tenant, err := e.stack.TenantForOrder(e.ctx, order)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(tenant).NotTo(BeNil())
+		g.Expect(isReady(tenant)).To(BeTrue())
+		id = tenant.Name
+	}).Should(Succeed())
+	return id
+}
+
+func getTenant(g Gomega, e *env, name string) *saasv1alpha1.SaaSTenant {
+	tenant := &saasv1alpha1.SaaSTenant{}
+	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: name}, tenant)).To(Succeed())
+	return tenant
+}
+
+func getDeployment(g Gomega, e *env, namespace string) *appsv1.Deployment {
+	d := &appsv1.Deployment{}
+	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Namespace: namespace, Name: "app"}, d)).To(Succeed())
+	return d
+}
+
+func isReady(t *saasv1alpha1.SaaSTenant) bool {
+	return apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.ReadyCondition)
+}
+
+func chartPath(g Gomega) string {
+	root, err := testenv.RepoRoot()
+	g.Expect(err).NotTo(HaveOccurred())
+	return filepath.Join(root, "charts", "kooper")
+}
