@@ -170,6 +170,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	}
 	licenses := &controllers.LicenseReconciler{
 		Client:   mgr.GetClient(),
+		Reader:   mgr.GetAPIReader(),
 		Scheme:   mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorder("kooper-license"),
 		Clock:    clock.RealClock{},

@@ -49,6 +49,8 @@ type LicenseOptions struct {
 // collection may take it.
 type LicenseReconciler struct {
 	client.Client
+	// Reader reads around the cache, to confirm an upload is still needed.
+	Reader   client.Reader
 	Scheme   *runtime.Scheme
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock

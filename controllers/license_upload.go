@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -37,10 +39,10 @@ func (r *LicenseReconciler) upload(ctx context.Context, s *licenseState) error {
 	if l.Status.Upload == nil || l.Status.Upload.EventID != l.Spec.EventID {
 		l.Status.Upload = &saasv1alpha1.LicenseUpload{EventID: l.Spec.EventID}
 	}
-	up := l.Status.Upload
-	if up.UploadedTime != nil {
+	if l.Status.Upload.UploadedTime != nil || r.adoptFreshUpload(ctx, l) {
 		return nil
 	}
+	up := l.Status.Upload
 	up.Attempts++
 	err := r.send(ctx, s)
 	if err != nil {
@@ -55,6 +57,30 @@ func (r *LicenseReconciler) upload(ctx context.Context, s *licenseState) error {
 	setLicenseCondition(l, saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 		fmt.Sprintf("Uploaded for event %s after %d attempt(s)", l.Spec.EventID, up.Attempts))
 	return nil
+}
+
+// adoptFreshUpload reads the upload record from the API server, because the
+// cache may not show the last reconcile's status yet, and the upload is the
+// one side effect that cannot be taken back. It keeps the attempts counted
+// so far, and reports whether an earlier reconcile already delivered.
+func (r *LicenseReconciler) adoptFreshUpload(ctx context.Context, l *saasv1alpha1.License) bool {
+	reader := r.Reader
+	if reader == nil {
+		reader = r.Client
+	}
+	fresh := &saasv1alpha1.License{}
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(l), fresh); err != nil {
+		return false
+	}
+	up := fresh.Status.Upload
+	if up == nil || up.EventID != l.Spec.EventID || up.Attempts < l.Status.Upload.Attempts {
+		return false
+	}
+	l.Status.Upload = up.DeepCopy()
+	if c := apimeta.FindStatusCondition(fresh.Status.Conditions, saasv1alpha1.DeliveredCondition); c != nil {
+		apimeta.SetStatusCondition(&l.Status.Conditions, *c)
+	}
+	return up.UploadedTime != nil
 }
 
 // send uploads the licence with the product's AK/SK.

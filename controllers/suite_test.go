@@ -85,6 +85,7 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 	}
 	err = (&LicenseReconciler{
 		Client:   mgr.GetClient(),
+		Reader:   mgr.GetAPIReader(),
 		Scheme:   mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorder("kooper-license"),
 		Clock:    fakeClock,
