@@ -13,8 +13,8 @@ import (
 
 // instanceInfo is what the marketplace shows the buyer about one instance:
 // appInfo once the tenant has been provisioned, nothing more before. pending
-// is true only while a SaaS tenant is still on its way to serving, or a
-// licence's key is not yet issued; a released tenant is not pending.
+// is true only while a SaaS tenant is still on its way to serving; a licence
+// (see licenseInfo) and a released tenant are not pending.
 func (r *Receiver) instanceInfo(ctx context.Context, c *call, s subscription) (info koogallery.InstanceInfo, pending bool, err error) {
 	info = koogallery.InstanceInfo{InstanceID: s.object.GetName()}
 	if license, ok := s.object.(*saasv1alpha1.License); ok {

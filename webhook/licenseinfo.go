@@ -18,14 +18,17 @@ const maxMemoLength = 1024
 
 // licenseInfo is what the buyer of a licence sees: the licence key itself
 // in appInfo.memo, once it is issued, and nothing while it is revoked. A
-// licence key is ASCII (base64url), so memo needs no escaping.
+// licence key is ASCII (base64url), so memo needs no escaping. A licence is
+// never pending: until its key is issued the answer is 000000 without
+// appInfo, whatever PendingResultCode says, so a licence that cannot be
+// issued (no signing key) never keeps the marketplace polling.
 func (r *Receiver) licenseInfo(ctx context.Context, c *call, l *saasv1alpha1.License) (koogallery.InstanceInfo, bool, error) {
 	info := koogallery.InstanceInfo{InstanceID: l.Name}
 	switch {
 	case l.Spec.State != saasv1alpha1.StateActive:
 		return info, false, nil
 	case l.Status.LicenseKeyRef == nil || !apimeta.IsStatusConditionTrue(l.Status.Conditions, saasv1alpha1.IssuedCondition):
-		return info, true, nil
+		return info, false, nil
 	}
 	ref := l.Status.LicenseKeyRef
 	secret := &corev1.Secret{}
@@ -35,7 +38,7 @@ func (r *Receiver) licenseInfo(ctx context.Context, c *call, l *saasv1alpha1.Lic
 	}
 	key := string(secret.Data[ref.Key])
 	if key == "" {
-		return info, true, nil
+		return info, false, nil
 	}
 	memo := key
 	if len(memo) > maxMemoLength {
