@@ -295,3 +295,11 @@ func TestLicenseWithoutASigningKeyStallsThenRecovers(t *testing.T) {
 		g.Expect(apimeta.FindStatusCondition(l.Status.Conditions, saasv1alpha1.StalledCondition)).To(BeNil())
 	})
 }
+
+func TestLicenseProductNeedsItsSigningKeyToBeReady(t *testing.T) {
+	product, _ := newLicenseProduct(t, false)
+	cond := expectCondition(t, product, saasv1alpha1.KeysAvailableCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretIncompleteReason)
+	NewWithT(t).Expect(cond.Message).To(HaveSuffix("lacks " + saasv1alpha1.LicenseSigningKeySecretKey))
+	withKey, _ := newLicenseProduct(t, true)
+	expectCondition(t, withKey, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+}

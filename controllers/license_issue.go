@@ -104,7 +104,7 @@ func (r *LicenseReconciler) desiredClaims(s *licenseState) (licensekey.Claims, e
 func (r *LicenseReconciler) issue(ctx context.Context, s *licenseState) error {
 	want, err := r.desiredClaims(s)
 	if err != nil {
-		return r.stall(s, saasv1alpha1.PlanNotFoundReason, "%v", err)
+		return r.stall(s, saasv1alpha1.ExpiredReason, "%v", err)
 	}
 	secret := &corev1.Secret{}
 	secret.Namespace, secret.Name = r.Options.SecretNamespace, LicenseSecretName(s.license.Name)
