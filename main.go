@@ -179,6 +179,22 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 			return err
 		}
 	}
+	licenses := &controllers.LicenseReconciler{
+		Client:   mgr.GetClient(),
+		Reader:   mgr.GetAPIReader(),
+		Scheme:   mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("kooper-license"),
+		Clock:    clock.RealClock{},
+		Orders:   controllers.MarketplaceOrderClients(o.marketplaceURLs...),
+		Uploads:  controllers.MarketplaceUploadClients(o.marketplaceURLs...),
+		Options: controllers.LicenseOptions{
+			SecretNamespace:         o.namespace,
+			MaxConcurrentReconciles: o.maxConcurrentReconciles,
+		},
+	}
+	if err := licenses.SetupWithManager(mgr); err != nil {
+		return err
+	}
 	retention := &controllers.RetentionReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: clock.RealClock{},
 	}

@@ -1,7 +1,11 @@
 package controllers
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -24,11 +28,21 @@ type fakeMarketplace struct {
 	mu     sync.Mutex
 	orders map[string]koogallery.OrderInfo
 	calls  map[string]int
+	// uploads are the licences accepted per eventId; uploadAttempts counts
+	// every signed attempt; failUploads makes the next attempts of an event
+	// fail with a 500, as a marketplace outage would.
+	uploads        map[string][]string
+	uploadAttempts map[string]int
+	failUploads    map[string]int
 }
 
 func newFakeMarketplace() *fakeMarketplace {
-	m := &fakeMarketplace{orders: map[string]koogallery.OrderInfo{}, calls: map[string]int{}}
-	m.server = httptest.NewServer(http.HandlerFunc(m.serveQueryOrder))
+	m := &fakeMarketplace{orders: map[string]koogallery.OrderInfo{}, calls: map[string]int{},
+		uploads: map[string][]string{}, uploadAttempts: map[string]int{}, failUploads: map[string]int{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc(koogallery.QueryOrderPath, m.serveQueryOrder)
+	mux.HandleFunc("POST "+koogallery.LicenseUploadPathPrefix+"{event}"+koogallery.LicenseUploadPathSuffix, m.serveUpload)
+	m.server = httptest.NewServer(mux)
 	return m
 }
 
@@ -71,4 +85,60 @@ func (m *fakeMarketplace) serveQueryOrder(w http.ResponseWriter, r *http.Request
 		return
 	}
 	_ = json.NewEncoder(w).Encode(koogallery.QueryOrderResponse{ResultCode: koogallery.OpenAPISuccess, ResultMsg: "Success", OrderInfo: &order})
+}
+
+// serveUpload accepts a licence upload (spec §6.6) signed with the test
+// AK/SK over the exact body, unless told to fail it.
+func (m *fakeMarketplace) serveUpload(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	lookup := func(ak string) (string, bool) { return testSecretAccessKey, ak == testAccessKeyID }
+	if err != nil || koogallery.VerifyAPIGSignature(r, body, lookup, time.Now(), 15*time.Minute) != nil {
+		w.WriteHeader(http.StatusUnauthorized)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error_code": "APIG.0301", "error_msg": "incorrect signature"})
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var req struct {
+		Type       string `json:"type"`
+		Characters string `json:"characters"`
+		SHA256     string `json:"sha256"`
+	}
+	if err := r.ParseMultipartForm(1 << 20); err != nil || json.Unmarshal([]byte(r.FormValue(koogallery.LicenseUploadPart)), &req) != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error_code": "MKT.0101", "error_msg": "bad multipart body"})
+		return
+	}
+	event := r.PathValue("event")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.uploadAttempts[event]++
+	if m.failUploads[event] > 0 {
+		m.failUploads[event]--
+		w.WriteHeader(http.StatusInternalServerError)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error_code": "MKT.0999", "error_msg": "system error"})
+		return
+	}
+	sum := sha256.Sum256([]byte(req.Characters))
+	if req.Type != koogallery.LicenseTypeCharacters || req.SHA256 != hex.EncodeToString(sum[:]) {
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error_code": "MKT.0101", "error_msg": "bad licence"})
+		return
+	}
+	m.uploads[event] = append(m.uploads[event], req.Characters)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error_code": koogallery.OpenAPISuccess, "error_msg": "success"})
+}
+
+// failNextUploads makes the next n uploads of event fail.
+func (m *fakeMarketplace) failNextUploads(event string, n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failUploads[event] = n
+}
+
+// uploaded returns the licences accepted for event, and every attempt made.
+func (m *fakeMarketplace) uploaded(event string) (accepted []string, attempts int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.uploads[event]...), m.uploadAttempts[event]
 }

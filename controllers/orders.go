@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -32,9 +33,10 @@ func MarketplaceOrderClients(baseURLs ...string) OrderClientFactory {
 // definingOrder is the latest order that decides the plan: the purchase, an
 // upgrade, or a renewal that may change the specification. Plain renewals
 // only move the expiry, which the receiver records in spec.expireTime.
-func definingOrder(t *saasv1alpha1.SaaSTenant) *saasv1alpha1.AppliedOrder {
-	for i := len(t.Spec.Orders) - 1; i >= 0; i-- {
-		o := &t.Spec.Orders[i]
+// Tenants and licences share it: pass their spec's orders and order identity.
+func definingOrder(orders []saasv1alpha1.AppliedOrder, orderID, orderLineID string) *saasv1alpha1.AppliedOrder {
+	for i := len(orders) - 1; i >= 0; i-- {
+		o := &orders[i]
 		switch {
 		case o.Activity == saasv1alpha1.ActivityNewInstance, o.Activity == saasv1alpha1.ActivityUpgradeInstance,
 			o.Activity == saasv1alpha1.ActivityRefreshInstance &&
@@ -42,8 +44,8 @@ func definingOrder(t *saasv1alpha1.SaaSTenant) *saasv1alpha1.AppliedOrder {
 			return o
 		}
 	}
-	// A tenant written by hand may list no order: its own order identity is the purchase.
-	return &saasv1alpha1.AppliedOrder{OrderID: t.Spec.OrderID, OrderLineID: t.Spec.OrderLineID, Activity: saasv1alpha1.ActivityNewInstance}
+	// An object written by hand may list no order: its own order identity is the purchase.
+	return &saasv1alpha1.AppliedOrder{OrderID: orderID, OrderLineID: orderLineID, Activity: saasv1alpha1.ActivityNewInstance}
 }
 
 // errOrderUnusable is a Query Order answer kooper cannot use (no such line,
@@ -81,33 +83,51 @@ func (m *resolvedOrders) put(key string, o *saasv1alpha1.ResolvedOrder) {
 
 // queryOrder resolves order with the product's AK/SK, once per order line.
 func (r *TenantReconciler) queryOrder(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, error) {
+	return orderResolver{reader: r.Client, orders: r.Orders, namespace: r.Options.SecretNamespace, memo: &r.resolved}.resolve(ctx, product, order)
+}
+
+// orderResolver resolves orders with Query Order for the tenant and licence
+// controllers alike.
+type orderResolver struct {
+	reader    client.Reader
+	orders    OrderClientFactory
+	namespace string
+	memo      *resolvedOrders
+}
+
+// resolve resolves order with the product's AK/SK, once per order line.
+func (o orderResolver) resolve(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, error) {
 	key := product.Spec.ProductID + "/" + order.OrderID + "/" + order.OrderLineID
-	if resolved := r.resolved.get(key); resolved != nil {
+	if resolved := o.memo.get(key); resolved != nil {
 		return resolved, nil
 	}
-	resolved, err := r.queryMarketplace(ctx, product, order)
+	ak, sk, err := marketplaceCredentials(ctx, o.reader, o.namespace, product)
+	if err != nil {
+		return nil, err
+	}
+	info, err := o.orders(ak, sk).QueryOrder(ctx, order.OrderID, order.OrderLineID)
+	if err != nil {
+		return nil, fmt.Errorf("query order %s: %w", order.OrderID, err)
+	}
+	resolved, err := resolvedOrder(info, order)
 	if err == nil {
-		r.resolved.put(key, resolved)
+		o.memo.put(key, resolved)
 	}
 	return resolved, err
 }
 
-// queryMarketplace calls Query Order with the product's AK/SK.
-func (r *TenantReconciler) queryMarketplace(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, error) {
+// marketplaceCredentials reads the product's open-API AK/SK from its keys Secret.
+func marketplaceCredentials(ctx context.Context, reader client.Reader, namespace string, product *saasv1alpha1.SaaSProduct) (ak, sk string, err error) {
 	secret := &corev1.Secret{}
-	key := types.NamespacedName{Namespace: r.Options.SecretNamespace, Name: product.Spec.KeysSecretName}
-	if err := r.Get(ctx, key, secret); err != nil {
-		return nil, fmt.Errorf("failed to read the keys Secret %s: %w", key, err)
+	key := types.NamespacedName{Namespace: namespace, Name: product.Spec.KeysSecretName}
+	if err := reader.Get(ctx, key, secret); err != nil {
+		return "", "", fmt.Errorf("failed to read the keys Secret %s: %w", key, err)
 	}
-	ak, sk := string(secret.Data[saasv1alpha1.AccessKeyIDSecretKey]), string(secret.Data[saasv1alpha1.SecretAccessKeySecretKey])
+	ak, sk = string(secret.Data[saasv1alpha1.AccessKeyIDSecretKey]), string(secret.Data[saasv1alpha1.SecretAccessKeySecretKey])
 	if ak == "" || sk == "" {
-		return nil, fmt.Errorf("the keys Secret %s lacks accessKeyId or secretAccessKey", key)
+		return "", "", fmt.Errorf("the keys Secret %s lacks accessKeyId or secretAccessKey", key)
 	}
-	info, err := r.Orders(ak, sk).QueryOrder(ctx, order.OrderID, order.OrderLineID)
-	if err != nil {
-		return nil, fmt.Errorf("query order %s: %w", order.OrderID, err)
-	}
-	return resolvedOrder(info, order)
+	return ak, sk, nil
 }
 
 // resolvedOrder keeps what kooper needs from a Query Order answer; buyer

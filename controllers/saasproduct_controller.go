@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,6 +33,14 @@ var requiredKeys = []string{
 	saasv1alpha1.BasicKeySecretKey,
 	saasv1alpha1.AccessKeyIDSecretKey,
 	saasv1alpha1.SecretAccessKeySecretKey,
+}
+
+// requiredKeysOf adds, for a License product, the key that signs its licences.
+func requiredKeysOf(product *saasv1alpha1.SaaSProduct) []string {
+	if product.Spec.Type == saasv1alpha1.ProductTypeLicense {
+		return append(slices.Clone(requiredKeys), saasv1alpha1.LicenseSigningKeySecretKey)
+	}
+	return requiredKeys
 }
 
 // SaaSProductReconciler reports whether each product can serve callbacks: its
@@ -75,7 +84,7 @@ func (r *SaaSProductReconciler) keysCondition(ctx context.Context, product *saas
 		return metav1.Condition{}, fmt.Errorf("failed to get Secret %s: %w", key, err)
 	}
 	var missing []string
-	for _, name := range requiredKeys {
+	for _, name := range requiredKeysOf(product) {
 		if len(secret.Data[name]) == 0 {
 			missing = append(missing, name)
 		}

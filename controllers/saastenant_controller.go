@@ -169,7 +169,7 @@ func (r *TenantReconciler) stall(t *saasv1alpha1.SaaSTenant, reason, format stri
 // Failures are retried with the controller's backoff.
 func (r *TenantReconciler) resolveOrder(ctx context.Context, s *tenantState) error {
 	t := s.tenant
-	order := definingOrder(t)
+	order := definingOrder(t.Spec.Orders, t.Spec.OrderID, t.Spec.OrderLineID)
 	if t.Status.Order != nil && t.Status.Order.OrderID == order.OrderID {
 		return nil
 	}

@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kooper-io/kooper/internal/testenv"
+	"github.com/kooper-io/kooper/webhook"
 )
 
 // The controllers run in a real manager against envtest, as in production;
@@ -29,6 +32,7 @@ var (
 	k8sClient   client.Client
 	marketplace *fakeMarketplace
 	fakeClock   *clocktesting.FakeClock
+	receiverURL string
 )
 
 func TestMain(m *testing.M) {
@@ -89,6 +93,22 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 	if err != nil {
 		return err
 	}
+	err = (&LicenseReconciler{
+		Client:   mgr.GetClient(),
+		Reader:   mgr.GetAPIReader(),
+		Scheme:   mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("kooper-license"),
+		Clock:    fakeClock,
+		Orders:   MarketplaceOrderClients(marketplace.server.URL),
+		Uploads:  MarketplaceUploadClients(marketplace.server.URL),
+		Options:  LicenseOptions{SecretNamespace: operatorNamespace, MaxConcurrentReconciles: 4, KeysRetryInterval: time.Second},
+	}).SetupWithManager(mgr)
+	if err != nil {
+		return err
+	}
+	if err := startReceiver(mgr); err != nil {
+		return err
+	}
 	err = (&RetentionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: fakeClock}).SetupWithManager(mgr)
 	if err != nil {
 		return err
@@ -98,6 +118,22 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 			fmt.Fprintln(os.Stderr, "manager stopped:", err)
 		}
 	}()
+	return nil
+}
+
+// startReceiver serves the callback receiver from the same manager, so the
+// licence tests can buy through it as the marketplace would. It runs on the
+// real clock: callbacks are signed with the real time.
+func startReceiver(mgr ctrl.Manager) error {
+	opts := webhook.DefaultOptions()
+	opts.Namespace = operatorNamespace
+	receiver, err := webhook.NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), opts)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	receiver.Register(mux)
+	receiverURL = httptest.NewServer(mux).URL
 	return nil
 }
 

@@ -14,9 +14,12 @@ import (
 // instanceInfo is what the marketplace shows the buyer about one instance:
 // appInfo once the tenant has been provisioned, nothing more before. pending
 // is true only while a SaaS tenant is still on its way to serving; a licence
-// (whose key is delivered otherwise) and a released tenant are not pending.
+// (see licenseInfo) and a released tenant are not pending.
 func (r *Receiver) instanceInfo(ctx context.Context, c *call, s subscription) (info koogallery.InstanceInfo, pending bool, err error) {
 	info = koogallery.InstanceInfo{InstanceID: s.object.GetName()}
+	if license, ok := s.object.(*saasv1alpha1.License); ok {
+		return r.licenseInfo(ctx, c, license)
+	}
 	tenant, ok := s.object.(*saasv1alpha1.SaaSTenant)
 	switch {
 	case !ok || tenant.Spec.State == saasv1alpha1.StateReleased:

@@ -116,9 +116,11 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 	return r, nil
 }
 
-// Register adds the callback routes to mux.
+// Register adds the callback routes, and each License product's
+// revocation list, to mux.
 func (r *Receiver) Register(mux *http.ServeMux) {
 	mux.Handle(CallbackPathPrefix+"{product}", r)
+	mux.HandleFunc(http.MethodGet+" "+RevocationListPath, r.serveRevocations)
 }
 
 // ServeHTTP runs one callback through the pipeline: read, find the product,

@@ -505,3 +505,20 @@ func TestPeriodEndAddsCalendarPeriodsAndClampsTheDay(t *testing.T) {
 		})
 	}
 }
+
+// kooper's own upload client (koogallery.Client.UploadLicense) must be
+// accepted as the licence controller sends it.
+func TestKooperUploadClientIsAccepted(t *testing.T) {
+	g := NewWithT(t)
+	cfg := defaultServerConfig()
+	srv := startSim(t, cfg)
+	client := koogallery.NewClient(cfg.accessKeyID, cfg.secretAccessKey, srv.URL)
+	g.Expect(client.UploadLicense(ctxFor(t), "EV-kooper", "kl1.payload.signature")).To(Succeed())
+	var list struct {
+		Uploads []licenseUpload `json:"uploads"`
+	}
+	g.Expect(json.Unmarshal(doWith(t, http.MethodGet, srv.URL+simUploadsPath+"?eventId=EV-kooper", "", nil, nil).body, &list)).To(Succeed())
+	g.Expect(list.Uploads).To(HaveLen(1))
+	g.Expect(list.Uploads[0].Characters).To(Equal("kl1.payload.signature"))
+	g.Expect(list.Uploads[0].Layout).To(Equal(layoutJSONPart))
+}

@@ -1,6 +1,7 @@
 package koogallery
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -231,9 +232,21 @@ func (c *Client) QueryOrder(ctx context.Context, orderID, orderLineID string) (*
 	return resp.OrderInfo, nil
 }
 
-// get sends a signed GET to each base URL in turn until one answers without
-// a transport error or 5xx, then decodes the answer into out.
+// get sends a signed GET and decodes the answer into out.
 func (c *Client) get(ctx context.Context, path string, query url.Values, out any) error {
+	return c.do(ctx, apiCall{method: http.MethodGet, path: path, query: query, contentType: "application/json"}, out)
+}
+
+// apiCall is one open-API call, before it is signed for a host.
+type apiCall struct {
+	method, path, contentType string
+	query                     url.Values
+	body                      []byte
+}
+
+// do sends a signed request to each base URL in turn until one answers
+// without a transport error or 5xx, then decodes the answer into out.
+func (c *Client) do(ctx context.Context, r apiCall, out any) error {
 	bases := c.BaseURLs
 	if len(bases) == 0 {
 		bases = DefaultBaseURLs
@@ -243,7 +256,7 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, out any
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		status, body, err := c.send(ctx, base, path, query)
+		status, body, err := c.send(ctx, base, r)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			// Our own deadline or cancellation: another host would not help.
@@ -259,14 +272,22 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, out any
 	return failures
 }
 
-// send performs one signed GET and reads the (bounded) answer.
-func (c *Client) send(ctx context.Context, base, path string, query url.Values) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+path+"?"+query.Encode(), nil)
+// send performs one signed request and reads the (bounded) answer.
+func (c *Client) send(ctx context.Context, base string, r apiCall) (int, []byte, error) {
+	target := strings.TrimSuffix(base, "/") + r.path
+	if len(r.query) > 0 {
+		target += "?" + r.query.Encode()
+	}
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, target, body)
 	if err != nil {
 		return 0, nil, fmt.Errorf("failed to build request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if err := c.Signer.Sign(req, nil); err != nil {
+	req.Header.Set("Content-Type", r.contentType)
+	if err := c.Signer.Sign(req, r.body); err != nil {
 		return 0, nil, err
 	}
 	client := c.HTTP
@@ -283,14 +304,14 @@ func (c *Client) send(ctx context.Context, base, path string, query url.Values) 
 		return 0, nil, fmt.Errorf("request failed: %w", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
 		return 0, nil, fmt.Errorf("failed to read answer: %w", err)
 	}
-	if len(body) > maxResponseBytes {
+	if len(respBody) > maxResponseBytes {
 		return 0, nil, fmt.Errorf("answer exceeds %d bytes", maxResponseBytes)
 	}
-	return resp.StatusCode, body, nil
+	return resp.StatusCode, respBody, nil
 }
 
 // openAPIResult is the result envelope of the open APIs: Query Order uses

@@ -1,0 +1,40 @@
+package licensekey
+
+import (
+	"crypto/ed25519"
+	"testing"
+	"time"
+)
+
+// FuzzParseToken: no input panics, and nothing but the signer's own keys
+// verifies: a mutated key either fails or decodes to the very same claims.
+func FuzzParseToken(f *testing.F) {
+	seed := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	s, err := NewSigner(seed)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := s.Sign(testClaims())
+	if err != nil {
+		f.Fatal(err)
+	}
+	list, _ := s.SignRevocationList(RevocationList{ProductID: "OFFI1", Revoked: []Revocation{{InstanceID: "i-abc", Reason: ReasonFrozen}}})
+	for _, seedInput := range []string{good, list, "", "kl1..", "kl1.e30.", "kl1.bnVsbA." + good[len(good)-86:]} {
+		f.Add(seedInput)
+	}
+	keys := NewKeySet(s.PublicKey())
+	want, _ := Parse(good)
+	f.Fuzz(func(t *testing.T, token string) {
+		if tok, err := Parse(token); err == nil && tok.Claims.NotAfter <= tok.Claims.NotBefore {
+			t.Fatalf("Parse accepted an empty window: %+v", tok.Claims)
+		}
+		_, _ = ParseRevocationList(token, keys)
+		c, err := Verify(token, VerifyOptions{Keys: keys, Now: t0.Add(time.Hour)})
+		if err != nil {
+			return
+		}
+		if c.InstanceID != want.Claims.InstanceID || c.SKU != want.Claims.SKU || c.NotAfter != want.Claims.NotAfter {
+			t.Fatalf("a mutated key verified with other claims: %+v", c)
+		}
+	})
+}

@@ -1,0 +1,339 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/kooper-io/kooper/api/licensekey"
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// LicenseOptions are the licence controller's settings.
+type LicenseOptions struct {
+	// SecretNamespace is kooper's namespace: products' keys Secrets live
+	// there, and so do the Secrets holding issued licence keys.
+	SecretNamespace string
+	// MaxConcurrentReconciles is how many licences are reconciled at once.
+	MaxConcurrentReconciles int
+	// KeysRetryInterval is how often a licence whose product lacks a
+	// signing key looks again (Secrets are not watched for it). Default 1 min.
+	KeysRetryInterval time.Duration
+}
+
+// LicenseReconciler issues the signed key of each License, re-issues it when
+// the window, plan or signing key changes, revokes it on freeze and release,
+// and uploads the licences of getLicenseAsync applications.
+//
+// A licence has no finalizer: its only child is the Secret holding the key,
+// which is owned by the License and can always be issued again, so garbage
+// collection may take it.
+type LicenseReconciler struct {
+	client.Client
+	// Reader reads around the cache, to confirm an upload is still needed.
+	Reader   client.Reader
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+	Orders   OrderClientFactory
+	Uploads  UploadClientFactory
+	Options  LicenseOptions
+
+	resolved resolvedOrders
+}
+
+// licenseState carries one reconcile's findings from step to step.
+type licenseState struct {
+	license *saasv1alpha1.License
+	product *saasv1alpha1.SaaSProduct
+	// instance is the purchase the licence belongs to: the licence itself,
+	// or, for a getLicenseAsync application, the instance's License.
+	instance *saasv1alpha1.License
+	plan     *saasv1alpha1.Plan
+	signer   *licensekey.Signer
+	token    string
+	result   ctrl.Result
+}
+
+func (s *licenseState) requeueAt(d time.Duration) {
+	if s.result.RequeueAfter == 0 || d < s.result.RequeueAfter {
+		s.result.RequeueAfter = d
+	}
+}
+
+// isApplication reports whether l is a getLicenseAsync application rather
+// than a purchase.
+func isApplication(l *saasv1alpha1.License) bool { return l.Spec.EventID != "" }
+
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses/status,verbs=get;patch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses/finalizers,verbs=update
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one licence to what its spec and product ask for.
+func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	license := &saasv1alpha1.License{}
+	if err := r.Get(ctx, req.NamespacedName, license); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !license.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // the key Secret is owned, and goes with it
+	}
+	before := license.DeepCopy()
+	defer func() {
+		retErr = kerrors.NewAggregate([]error{retErr, r.patchStatus(ctx, before, license, retErr)})
+	}()
+	s := &licenseState{license: license}
+	steps := []func(context.Context, *licenseState) error{
+		r.loadProduct,
+		r.loadInstance,
+		r.checkRevoked,
+		r.resolveOrder,
+		r.selectPlan,
+		r.loadSigner,
+		r.issue,
+		r.upload,
+	}
+	for _, step := range steps {
+		if err := step(ctx, s); err != nil {
+			if errors.Is(err, errStalled) || errors.Is(err, errDone) {
+				return s.result, nil
+			}
+			return ctrl.Result{}, err
+		}
+	}
+	r.setSummary(s)
+	return s.result, nil
+}
+
+// loadProduct reads the licence's SaaSProduct, which must sell licences.
+func (r *LicenseReconciler) loadProduct(ctx context.Context, s *licenseState) error {
+	product := &saasv1alpha1.SaaSProduct{}
+	err := r.Get(ctx, client.ObjectKey{Name: s.license.Spec.ProductName}, product)
+	if apierrors.IsNotFound(err) {
+		return r.stall(s, saasv1alpha1.ProductNotFoundReason, "SaaSProduct %q not found", s.license.Spec.ProductName)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to read SaaSProduct %s: %w", s.license.Spec.ProductName, err)
+	}
+	if product.Spec.Type != saasv1alpha1.ProductTypeLicense {
+		return r.stall(s, saasv1alpha1.ProductNotFoundReason, "SaaSProduct %q sells SaaS tenants, not licences", product.Name)
+	}
+	s.product = product
+	return nil
+}
+
+// loadInstance finds the purchase an application belongs to: its state and
+// order decide the application's.
+func (r *LicenseReconciler) loadInstance(ctx context.Context, s *licenseState) error {
+	if !isApplication(s.license) {
+		s.instance = s.license
+		return nil
+	}
+	instance := &saasv1alpha1.License{}
+	err := r.Get(ctx, client.ObjectKey{Name: s.license.Spec.InstanceID}, instance)
+	if apierrors.IsNotFound(err) {
+		return r.stall(s, saasv1alpha1.ProductNotFoundReason, "the instance %q of this application does not exist", s.license.Spec.InstanceID)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to read License %s: %w", s.license.Spec.InstanceID, err)
+	}
+	s.instance = instance
+	return nil
+}
+
+// revocation is the reason the licence's keys are revoked, or "": the
+// instance's state (or the licence's own, if someone set it) decides.
+func revocation(s *licenseState) string {
+	states := []saasv1alpha1.SubscriptionState{s.license.Spec.State, s.instance.Spec.State}
+	switch {
+	case slices.Contains(states, saasv1alpha1.StateReleased):
+		return licensekey.ReasonReleased
+	case slices.Contains(states, saasv1alpha1.StateFrozen):
+		return licensekey.ReasonFrozen
+	}
+	return ""
+}
+
+// checkRevoked stops a frozen or released licence here: nothing is issued
+// or uploaded for it, and its status says the key is revoked. The receiver
+// publishes the revocation in the product's revocation list.
+func (r *LicenseReconciler) checkRevoked(_ context.Context, s *licenseState) error {
+	l := s.license
+	switch revocation(s) {
+	case licensekey.ReasonReleased:
+		apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.FrozenCondition)
+		setLicenseCondition(l, saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason, "Released: the licence key is revoked for good")
+	case licensekey.ReasonFrozen:
+		setLicenseCondition(l, saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason, "Frozen: the licence key is revoked until the instance is unfrozen")
+	default:
+		apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.FrozenCondition)
+		apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.ReleasedCondition)
+		return nil
+	}
+	setLicenseCondition(l, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.RevokedReason, "The licence key is revoked")
+	apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.ReconcilingCondition)
+	apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.StalledCondition)
+	return errDone
+}
+
+// stall records that only a change of input can help, and stops.
+func (r *LicenseReconciler) stall(s *licenseState, reason, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	setLicenseCondition(s.license, saasv1alpha1.StalledCondition, metav1.ConditionTrue, reason, msg)
+	setLicenseCondition(s.license, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, reason, msg)
+	apimeta.RemoveStatusCondition(&s.license.Status.Conditions, saasv1alpha1.ReconcilingCondition)
+	return errStalled
+}
+
+// resolveOrder reads a purchase's defining order with Query Order, once per
+// order; an application takes its instance's.
+func (r *LicenseReconciler) resolveOrder(ctx context.Context, s *licenseState) error {
+	l := s.license
+	if isApplication(l) {
+		return r.inheritOrder(s)
+	}
+	order := definingOrder(l.Spec.Orders, l.Spec.OrderID, l.Spec.OrderLineID)
+	if l.Status.Order != nil && l.Status.Order.OrderID == order.OrderID {
+		return nil
+	}
+	resolver := orderResolver{reader: r.Client, orders: r.Orders, namespace: r.Options.SecretNamespace, memo: &r.resolved}
+	resolved, err := resolver.resolve(ctx, s.product, order)
+	if err != nil && l.Spec.Mode == saasv1alpha1.ModeDebug && s.product.Spec.Debug != nil && s.product.Spec.Debug.SKUCode != "" {
+		resolved, err = debugOrder(s.product, order), nil
+	}
+	if err != nil {
+		setLicenseCondition(l, saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
+		setLicenseCondition(l, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
+		return err
+	}
+	r.setOrder(l, resolved)
+	return nil
+}
+
+// applicationWait is how often an application looks again for its
+// instance's order, besides being triggered when the instance changes.
+const applicationWait = 5 * time.Second
+
+// inheritOrder gives an application its instance's resolved order, or
+// waits for it.
+func (r *LicenseReconciler) inheritOrder(s *licenseState) error {
+	if s.instance.Status.Order == nil {
+		msg := fmt.Sprintf("Waiting for the order of instance %s to be resolved", s.instance.Name)
+		setLicenseCondition(s.license, saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason, msg)
+		setLicenseCondition(s.license, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason, msg)
+		setLicenseCondition(s.license, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, msg)
+		s.requeueAt(applicationWait)
+		return errDone
+	}
+	if !apiequality.Semantic.DeepEqual(s.license.Status.Order, s.instance.Status.Order) {
+		r.setOrder(s.license, s.instance.Status.Order.DeepCopy())
+	}
+	return nil
+}
+
+func (r *LicenseReconciler) setOrder(l *saasv1alpha1.License, resolved *saasv1alpha1.ResolvedOrder) {
+	l.Status.Order = resolved
+	setLicenseCondition(l, saasv1alpha1.OrderResolvedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
+		fmt.Sprintf("Order %s: product %s, SKU %s", resolved.OrderID, resolved.ProductID, resolved.SKUCode))
+}
+
+// selectPlan finds the product's plan for the resolved SKU.
+func (r *LicenseReconciler) selectPlan(_ context.Context, s *licenseState) error {
+	sku := s.license.Status.Order.SKUCode
+	i := slices.IndexFunc(s.product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == sku })
+	if i < 0 || s.product.Spec.Plans[i].License == nil {
+		return r.stall(s, saasv1alpha1.PlanNotFoundReason, "SaaSProduct %q has no licence plan for skuCode %q", s.product.Name, sku)
+	}
+	s.plan = &s.product.Spec.Plans[i]
+	apimeta.RemoveStatusCondition(&s.license.Status.Conditions, saasv1alpha1.StalledCondition)
+	return nil
+}
+
+// setLicenseCondition sets a condition for the licence's current generation.
+func setLicenseCondition(l *saasv1alpha1.License, condType string, status metav1.ConditionStatus, reason, msg string) {
+	apimeta.SetStatusCondition(&l.Status.Conditions, metav1.Condition{
+		Type: condType, Status: status, Reason: reason, Message: truncate(msg, 32768), ObservedGeneration: l.Generation,
+	})
+}
+
+// instanceIDIndex indexes licences by instance, so a change of an instance
+// reaches its getLicenseAsync applications without a list scan.
+const instanceIDIndex = "spec.instanceId"
+
+// SetupWithManager registers the controller. Besides its own licences, it
+// watches instances for their applications, products for their licences,
+// and the key Secrets it owns (so a deleted one is issued again).
+func (r *LicenseReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.License{}, instanceIDIndex,
+		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.License).Spec.InstanceID} })
+	if err != nil {
+		return fmt.Errorf("failed to index Licenses by instance: %w", err)
+	}
+	err = mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.License{}, productNameIndex,
+		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.License).Spec.ProductName} })
+	if err != nil {
+		return fmt.Errorf("failed to index Licenses by product: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&saasv1alpha1.License{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&saasv1alpha1.License{}, handler.EnqueueRequestsFromMapFunc(r.applicationsOf)).
+		Watches(&saasv1alpha1.SaaSProduct{}, handler.EnqueueRequestsFromMapFunc(r.licensesOfProduct),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&corev1.Secret{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
+		Named("license").
+		Complete(r)
+}
+
+// applicationsOf maps an instance's License to its applications: their
+// state and order follow the instance's, status included.
+func (r *LicenseReconciler) applicationsOf(ctx context.Context, obj client.Object) []reconcile.Request {
+	instance, ok := obj.(*saasv1alpha1.License)
+	if !ok || isApplication(instance) {
+		return nil
+	}
+	return r.listRequests(ctx, client.MatchingFields{instanceIDIndex: instance.Name}, isApplication)
+}
+
+// licensesOfProduct maps a product to its licences.
+func (r *LicenseReconciler) licensesOfProduct(ctx context.Context, product client.Object) []reconcile.Request {
+	return r.listRequests(ctx, client.MatchingFields{productNameIndex: product.GetName()}, nil)
+}
+
+func (r *LicenseReconciler) listRequests(ctx context.Context, match client.MatchingFields, keep func(*saasv1alpha1.License) bool) []reconcile.Request {
+	list := &saasv1alpha1.LicenseList{}
+	if err := r.List(ctx, list, match); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list Licenses")
+		return nil
+	}
+	var requests []reconcile.Request
+	for i := range list.Items {
+		if keep == nil || keep(&list.Items[i]) {
+			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKey{Name: list.Items[i].Name}})
+		}
+	}
+	return requests
+}

@@ -1,0 +1,305 @@
+package controllers
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kooper-io/kooper/api/licensekey"
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// orderExpiry is the expiry of every order the fake marketplace resolves.
+var orderExpiry = time.Date(2099, 12, 31, 23, 59, 59, 0, time.UTC)
+
+// newLicenseProduct creates a License product with two plans (basic:
+// export; pro: export and sso) and a keys Secret holding a fresh signing key.
+func newLicenseProduct(t *testing.T, withKey bool) (*saasv1alpha1.SaaSProduct, *licensekey.Signer) {
+	t.Helper()
+	g := NewWithT(t)
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	g.Expect(err).NotTo(HaveOccurred())
+	signer, err := licensekey.NewSigner(priv)
+	g.Expect(err).NotTo(HaveOccurred())
+	pemKey, err := licensekey.MarshalPrivateKeyPEM(priv)
+	g.Expect(err).NotTo(HaveOccurred())
+	name := fmt.Sprintf("lp-%d", tenantSeq.Add(1))
+	keys := map[string]string{saasv1alpha1.LicenseSigningKeySecretKey: string(pemKey)}
+	if !withKey {
+		keys = map[string]string{}
+	}
+	for k, v := range completeKeys {
+		keys[k] = v
+	}
+	product := &saasv1alpha1.SaaSProduct{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: saasv1alpha1.SaaSProductSpec{
+			ProductID: "OFFL" + strconv.FormatInt(tenantSeq.Add(1), 10), Type: saasv1alpha1.ProductTypeLicense,
+			KeysSecretName: name + "-keys",
+			URLs:           &saasv1alpha1.URLTemplates{FrontEndURL: "https://licences.example.com/{{.InstanceID}}"},
+			Plans: []saasv1alpha1.Plan{
+				{SKUCode: "basic", License: &saasv1alpha1.LicenseTerms{Features: []string{"export"}, ValidityDays: 365}},
+				{SKUCode: "pro", License: &saasv1alpha1.LicenseTerms{Features: []string{"sso", "export"}, ValidityDays: 365}},
+			},
+		},
+	}
+	g.Expect(k8sClient.Create(testContext(t), keysSecret(operatorNamespace, product.Spec.KeysSecretName, keys))).To(Succeed())
+	g.Expect(k8sClient.Create(testContext(t), product)).To(Succeed())
+	return product, signer
+}
+
+// newLicense records a purchase of sku as the receiver would.
+func newLicense(t *testing.T, product *saasv1alpha1.SaaSProduct, sku string) *saasv1alpha1.License {
+	t.Helper()
+	n := tenantSeq.Add(1)
+	orderID := fmt.Sprintf("CS%dLIC", n)
+	marketplace.addOrder(orderID, product.Spec.ProductID, sku, orderExpiry.Format("20060102150405"))
+	id := fmt.Sprintf("i-%d", n)
+	l := &saasv1alpha1.License{
+		ObjectMeta: metav1.ObjectMeta{Name: id, Labels: map[string]string{saasv1alpha1.ProductLabel: product.Name}},
+		Spec: saasv1alpha1.LicenseSpec{
+			InstanceID: id, ProductName: product.Name, OrderID: orderID, OrderLineID: orderID + "-000001",
+			Orders: []saasv1alpha1.AppliedOrder{{OrderID: orderID, OrderLineID: orderID + "-000001",
+				Activity: saasv1alpha1.ActivityNewInstance, ReceivedTime: metav1.Now()}},
+		},
+	}
+	NewWithT(t).Expect(k8sClient.Create(testContext(t), l)).To(Succeed())
+	return l
+}
+
+// eventuallyLicense waits until check passes on the licence as stored.
+func eventuallyLicense(t *testing.T, name string, check func(g Gomega, l *saasv1alpha1.License)) *saasv1alpha1.License {
+	t.Helper()
+	l := &saasv1alpha1.License{}
+	NewWithT(t).Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Name: name}, l)).To(Succeed())
+		check(g, l)
+	}).Should(Succeed())
+	return l
+}
+
+func licenseHas(condType string, status metav1.ConditionStatus, reason string) func(Gomega, *saasv1alpha1.License) {
+	return func(g Gomega, l *saasv1alpha1.License) {
+		c := apimeta.FindStatusCondition(l.Status.Conditions, condType)
+		g.Expect(c).NotTo(BeNil(), "condition %s", condType)
+		g.Expect(c.Status).To(Equal(status), "condition %s: %s", condType, c.Message)
+		g.Expect(c.Reason).To(Equal(reason), "condition %s: %s", condType, c.Message)
+	}
+}
+
+func licenseReady(g Gomega, l *saasv1alpha1.License) {
+	licenseHas(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)(g, l)
+}
+
+// storedKey reads the licence key the status points at.
+func storedKey(t *testing.T, l *saasv1alpha1.License) string {
+	t.Helper()
+	g := NewWithT(t)
+	g.Expect(l.Status.LicenseKeyRef).NotTo(BeNil())
+	secret := &corev1.Secret{}
+	ref := l.Status.LicenseKeyRef
+	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, secret)).To(Succeed())
+	return string(secret.Data[ref.Key])
+}
+
+// updateLicense changes a licence's spec as the receiver would.
+func updateLicense(t *testing.T, name string, change func(*saasv1alpha1.License)) {
+	t.Helper()
+	NewWithT(t).Eventually(func() error {
+		l := &saasv1alpha1.License{}
+		if err := k8sClient.Get(testContext(t), client.ObjectKey{Name: name}, l); err != nil {
+			return err
+		}
+		change(l)
+		return k8sClient.Update(testContext(t), l)
+	}).Should(Succeed())
+}
+
+func TestLicenseIssuesAKeyTheMerchantCanVerify(t *testing.T) {
+	g := NewWithT(t)
+	product, signer := newLicenseProduct(t, true)
+	l := eventuallyLicense(t, newLicense(t, product, "basic").Name, licenseReady)
+
+	licenseHas(saasv1alpha1.IssuedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)(g, l)
+	licenseHas(saasv1alpha1.OrderResolvedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)(g, l)
+	g.Expect(l.Status.SKUCode).To(Equal("basic"))
+	g.Expect(l.Status.Features).To(Equal([]string{"export"}))
+	g.Expect(l.Status.KeyID).To(Equal(signer.KeyID()))
+	g.Expect(l.Status.NotAfter.Time).To(BeTemporally("==", orderExpiry))
+	g.Expect(l.Status.ObservedGeneration).To(Equal(l.Generation))
+
+	claims, err := licensekey.Verify(storedKey(t, l), licensekey.VerifyOptions{Keys: licensekey.NewKeySet(signer.PublicKey()), Now: time.Now()})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(claims.InstanceID).To(Equal(l.Name))
+	g.Expect(claims.ProductID).To(Equal(product.Spec.ProductID))
+	g.Expect(claims.NotBefore).To(Equal(l.CreationTimestamp.Unix()))
+
+	secret := &corev1.Secret{}
+	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: operatorNamespace, Name: LicenseSecretName(l.Name)}, secret)).To(Succeed())
+	g.Expect(secret.Labels).To(HaveKeyWithValue(saasv1alpha1.ManagedByLabel, saasv1alpha1.ManagedByValue))
+	g.Expect(secret.OwnerReferences).To(ConsistOf(HaveField("Name", l.Name)))
+
+	// A reconcile that finds the key right writes nothing.
+	version := secret.ResourceVersion
+	poke(t, l)
+	eventuallyLicense(t, l.Name, func(g Gomega, got *saasv1alpha1.License) {
+		g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
+	})
+	g.Expect(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(secret), secret)).To(Succeed())
+	g.Expect(secret.ResourceVersion).To(Equal(version))
+}
+
+func TestLicenseRenewalReissuesWithTheNewWindow(t *testing.T) {
+	g := NewWithT(t)
+	product, signer := newLicenseProduct(t, true)
+	l := eventuallyLicense(t, newLicense(t, product, "basic").Name, licenseReady)
+	oldKey := storedKey(t, l)
+
+	renewed := metav1.NewTime(time.Date(2100, 12, 31, 23, 59, 59, 0, time.UTC))
+	updateLicense(t, l.Name, func(l *saasv1alpha1.License) {
+		l.Spec.Orders = append(l.Spec.Orders, saasv1alpha1.AppliedOrder{OrderID: "RENEW1", Activity: saasv1alpha1.ActivityRefreshInstance,
+			Scene: saasv1alpha1.SceneRenewal, ExpireTime: &renewed, ReceivedTime: metav1.Now()})
+		l.Spec.NotAfter = &renewed
+	})
+	l = eventuallyLicense(t, l.Name, func(g Gomega, l *saasv1alpha1.License) {
+		g.Expect(l.Status.NotAfter.Time).To(BeTemporally("==", renewed.Time))
+		licenseReady(g, l)
+	})
+	newKey := storedKey(t, l)
+	g.Expect(newKey).NotTo(Equal(oldKey))
+
+	keys := licensekey.NewKeySet(signer.PublicKey())
+	afterOldExpiry := time.Date(2100, 6, 1, 0, 0, 0, 0, time.UTC)
+	_, err := licensekey.Verify(oldKey, licensekey.VerifyOptions{Keys: keys, Now: afterOldExpiry})
+	g.Expect(errors.Is(err, licensekey.ErrExpired)).To(BeTrue(), "%v", err)
+	claims, err := licensekey.Verify(newKey, licensekey.VerifyOptions{Keys: keys, Now: afterOldExpiry})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(claims.NotAfter).To(Equal(renewed.Unix()))
+}
+
+func TestLicenseUpgradeReissuesWithTheNewPlansFeatures(t *testing.T) {
+	g := NewWithT(t)
+	product, signer := newLicenseProduct(t, true)
+	l := eventuallyLicense(t, newLicense(t, product, "basic").Name, licenseReady)
+
+	upgrade := fmt.Sprintf("CS%dUP", tenantSeq.Add(1))
+	marketplace.addOrder(upgrade, product.Spec.ProductID, "pro", orderExpiry.Format("20060102150405"))
+	updateLicense(t, l.Name, func(l *saasv1alpha1.License) {
+		l.Spec.Orders = append(l.Spec.Orders, saasv1alpha1.AppliedOrder{OrderID: upgrade, OrderLineID: upgrade + "-000001",
+			Activity: saasv1alpha1.ActivityUpgradeInstance, ReceivedTime: metav1.Now()})
+	})
+	l = eventuallyLicense(t, l.Name, func(g Gomega, l *saasv1alpha1.License) {
+		g.Expect(l.Status.SKUCode).To(Equal("pro"))
+		licenseReady(g, l)
+	})
+	g.Expect(l.Status.Features).To(Equal([]string{"export", "sso"}))
+	claims, err := licensekey.Verify(storedKey(t, l), licensekey.VerifyOptions{Keys: licensekey.NewKeySet(signer.PublicKey()), Now: time.Now()})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(claims.SKU).To(Equal("pro"))
+	g.Expect(claims.HasFeature("sso")).To(BeTrue())
+}
+
+func TestLicenseFreezeRevokesUntilUnfrozenAndReleaseForGood(t *testing.T) {
+	product, _ := newLicenseProduct(t, true)
+	l := eventuallyLicense(t, newLicense(t, product, "basic").Name, licenseReady)
+
+	updateLicense(t, l.Name, func(l *saasv1alpha1.License) { l.Spec.State = saasv1alpha1.StateFrozen })
+	eventuallyLicense(t, l.Name, func(g Gomega, l *saasv1alpha1.License) {
+		licenseHas(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason)(g, l)
+		licenseHas(saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.RevokedReason)(g, l)
+	})
+
+	updateLicense(t, l.Name, func(l *saasv1alpha1.License) { l.Spec.State = saasv1alpha1.StateActive })
+	eventuallyLicense(t, l.Name, func(g Gomega, l *saasv1alpha1.License) {
+		licenseReady(g, l)
+		g.Expect(apimeta.FindStatusCondition(l.Status.Conditions, saasv1alpha1.FrozenCondition)).To(BeNil())
+	})
+
+	updateLicense(t, l.Name, func(l *saasv1alpha1.License) { l.Spec.State = saasv1alpha1.StateReleased })
+	eventuallyLicense(t, l.Name, func(g Gomega, l *saasv1alpha1.License) {
+		licenseHas(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason)(g, l)
+		licenseHas(saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.RevokedReason)(g, l)
+	})
+}
+
+func TestLicenseApplicationIsUploadedWithRetriesAndOnlyOnce(t *testing.T) {
+	g := NewWithT(t)
+	product, signer := newLicenseProduct(t, true)
+	instance := eventuallyLicense(t, newLicense(t, product, "pro").Name, licenseReady)
+
+	event := fmt.Sprintf("EVT%d", tenantSeq.Add(1))
+	marketplace.failNextUploads(event, 2)
+	from, until := metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second)), metav1.NewTime(time.Now().AddDate(0, 1, 0).Truncate(time.Second))
+	application := &saasv1alpha1.License{
+		ObjectMeta: metav1.ObjectMeta{Name: "l-" + strings.ToLower(event), Labels: map[string]string{saasv1alpha1.ProductLabel: product.Name}},
+		Spec: saasv1alpha1.LicenseSpec{InstanceID: instance.Name, ProductName: product.Name, EventID: event,
+			DeviceFingerprint: "fp-1", NotBefore: &from, NotAfter: &until},
+	}
+	g.Expect(k8sClient.Create(testContext(t), application)).To(Succeed())
+
+	application = eventuallyLicense(t, application.Name, func(g Gomega, l *saasv1alpha1.License) {
+		licenseHas(saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)(g, l)
+		licenseReady(g, l)
+	})
+	g.Expect(application.Status.Upload.Attempts).To(BeEquivalentTo(3))
+	g.Expect(application.Status.Upload.UploadedTime).NotTo(BeNil())
+	g.Expect(application.Status.Upload.LastError).To(BeEmpty())
+	accepted, attempts := marketplace.uploaded(event)
+	g.Expect(attempts).To(Equal(3))
+	g.Expect(accepted).To(Equal([]string{storedKey(t, application)}))
+
+	keys := licensekey.NewKeySet(signer.PublicKey())
+	claims, err := licensekey.Verify(accepted[0], licensekey.VerifyOptions{Keys: keys, Now: time.Now(), Fingerprint: "fp-1"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(claims.SKU).To(Equal("pro"))
+	g.Expect(claims.NotAfter).To(Equal(until.Unix()))
+	_, err = licensekey.Verify(accepted[0], licensekey.VerifyOptions{Keys: keys, Now: time.Now(), Fingerprint: "fp-2"})
+	g.Expect(errors.Is(err, licensekey.ErrWrongDevice)).To(BeTrue())
+
+	// Another reconcile uploads nothing more.
+	poke(t, application)
+	eventuallyLicense(t, application.Name, func(g Gomega, l *saasv1alpha1.License) { g.Expect(l.Status.ObservedGeneration).To(Equal(l.Generation)) })
+	_, attempts = marketplace.uploaded(event)
+	g.Expect(attempts).To(Equal(3))
+
+	// Freezing the instance revokes its applications too.
+	updateLicense(t, instance.Name, func(l *saasv1alpha1.License) { l.Spec.State = saasv1alpha1.StateFrozen })
+	eventuallyLicense(t, application.Name, licenseHas(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason))
+}
+
+func TestLicenseWithoutASigningKeyStallsThenRecovers(t *testing.T) {
+	product, _ := newLicenseProduct(t, false)
+	l := newLicense(t, product, "basic")
+	eventuallyLicense(t, l.Name, licenseHas(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.KeysSecretIncompleteReason))
+
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	pemKey, _ := licensekey.MarshalPrivateKeyPEM(priv)
+	secret := &corev1.Secret{}
+	g := NewWithT(t)
+	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: operatorNamespace, Name: product.Spec.KeysSecretName}, secret)).To(Succeed())
+	secret.Data[saasv1alpha1.LicenseSigningKeySecretKey] = pemKey
+	g.Expect(k8sClient.Update(testContext(t), secret)).To(Succeed())
+	eventuallyLicense(t, l.Name, func(g Gomega, l *saasv1alpha1.License) {
+		licenseReady(g, l)
+		g.Expect(apimeta.FindStatusCondition(l.Status.Conditions, saasv1alpha1.StalledCondition)).To(BeNil())
+	})
+}
+
+func TestLicenseProductNeedsItsSigningKeyToBeReady(t *testing.T) {
+	product, _ := newLicenseProduct(t, false)
+	cond := expectCondition(t, product, saasv1alpha1.KeysAvailableCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretIncompleteReason)
+	NewWithT(t).Expect(cond.Message).To(HaveSuffix("lacks " + saasv1alpha1.LicenseSigningKeySecretKey))
+	withKey, _ := newLicenseProduct(t, true)
+	expectCondition(t, withKey, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+}

@@ -1,0 +1,169 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/kooper-io/kooper/api/licensekey"
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// LicenseKeySecretKey is the key, in a licence's Secret, holding the
+// licence key (the signed token).
+const LicenseKeySecretKey = "licenseKey"
+
+// LicenseSecretName names the Secret, in kooper's namespace, holding the key
+// of License name.
+func LicenseSecretName(name string) string { return "license-" + name }
+
+// defaultKeysRetry is how often a product without a usable signing key is
+// looked at again: kooper does not watch Secrets for it.
+const defaultKeysRetry = time.Minute
+
+// loadSigner reads the product's signing key (licenseSigningKey). Only that
+// key signs; see docs/licence-keys.md for rotation.
+func (r *LicenseReconciler) loadSigner(ctx context.Context, s *licenseState) error {
+	secret := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: s.product.Spec.KeysSecretName}
+	err := r.Get(ctx, key, secret)
+	if apierrors.IsNotFound(err) {
+		s.requeueAt(r.keysRetry())
+		return r.stall(s, saasv1alpha1.KeysSecretNotFoundReason, "the keys Secret %s does not exist", key)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to read the keys Secret %s: %w", key, err)
+	}
+	signer, err := SignerFromSecret(secret)
+	if err != nil {
+		s.requeueAt(r.keysRetry())
+		return r.stall(s, saasv1alpha1.KeysSecretIncompleteReason, "the keys Secret %s: %v", key, err)
+	}
+	s.signer = signer
+	return nil
+}
+
+// SignerFromSecret returns the signer of a product's keys Secret. The error
+// names the key, never its value.
+func SignerFromSecret(secret *corev1.Secret) (*licensekey.Signer, error) {
+	data, ok := secret.Data[saasv1alpha1.LicenseSigningKeySecretKey]
+	if !ok {
+		return nil, fmt.Errorf("no %s", saasv1alpha1.LicenseSigningKeySecretKey)
+	}
+	priv, err := licensekey.ParsePrivateKeyPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a PEM Ed25519 private key", saasv1alpha1.LicenseSigningKeySecretKey)
+	}
+	return licensekey.NewSigner(priv)
+}
+
+func (r *LicenseReconciler) keysRetry() time.Duration {
+	if r.Options.KeysRetryInterval > 0 {
+		return r.Options.KeysRetryInterval
+	}
+	return defaultKeysRetry
+}
+
+// desiredClaims are what the current key must say, IssuedAt aside.
+func (r *LicenseReconciler) desiredClaims(s *licenseState) (licensekey.Claims, error) {
+	l, terms := s.license, s.plan.License
+	notBefore := l.CreationTimestamp.Time
+	if l.Spec.NotBefore != nil {
+		notBefore = l.Spec.NotBefore.Time
+	}
+	var notAfter time.Time
+	switch {
+	case l.Spec.NotAfter != nil:
+		notAfter = l.Spec.NotAfter.Time
+	case l.Status.Order.ExpireTime != nil:
+		notAfter = l.Status.Order.ExpireTime.Time
+	default:
+		notAfter = notBefore.AddDate(0, 0, int(max(terms.ValidityDays, 1)))
+	}
+	if !notAfter.After(notBefore) {
+		return licensekey.Claims{}, fmt.Errorf("the licence window is empty: from %s to %s", notBefore.UTC().Format(time.RFC3339), notAfter.UTC().Format(time.RFC3339))
+	}
+	return licensekey.Claims{
+		Version: licensekey.FormatVersion, KeyID: s.signer.KeyID(),
+		LicenseID: l.Name, InstanceID: l.Spec.InstanceID, ProductID: s.product.Spec.ProductID, SKU: s.plan.SKUCode,
+		Features: licensekey.CanonicalFeatures(terms.Features), NotBefore: notBefore.Unix(), NotAfter: notAfter.Unix(),
+		Device: l.Spec.DeviceFingerprint,
+	}, nil
+}
+
+// issue keeps the current key when it still says what it must, and signs
+// and stores a new one otherwise: after a renewal (new window), an upgrade
+// (new plan and features) or a change of signing key.
+func (r *LicenseReconciler) issue(ctx context.Context, s *licenseState) error {
+	want, err := r.desiredClaims(s)
+	if err != nil {
+		return r.stall(s, saasv1alpha1.ExpiredReason, "%v", err)
+	}
+	secret := &corev1.Secret{}
+	secret.Namespace, secret.Name = r.Options.SecretNamespace, LicenseSecretName(s.license.Name)
+	err = r.Get(ctx, client.ObjectKeyFromObject(secret), secret)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to read the licence Secret: %w", err)
+	}
+	s.token = string(secret.Data[LicenseKeySecretKey])
+	if !sameClaims(s.token, want) {
+		want.IssuedAt = r.Clock.Now().Unix()
+		if s.token, err = s.signer.Sign(want); err != nil {
+			return fmt.Errorf("failed to sign the licence key: %w", err)
+		}
+	}
+	if err := r.storeKey(ctx, s, secret); err != nil {
+		return err
+	}
+	r.recordKey(s.license, want)
+	return nil
+}
+
+// sameClaims reports whether token (written by kooper) says what want says.
+func sameClaims(token string, want licensekey.Claims) bool {
+	t, err := licensekey.Parse(token)
+	if err != nil {
+		return false
+	}
+	got := t.Claims
+	got.IssuedAt = want.IssuedAt
+	return reflect.DeepEqual(got, want)
+}
+
+// storeKey writes the key Secret, owned by the License, only when it differs.
+func (r *LicenseReconciler) storeKey(ctx context.Context, s *licenseState, secret *corev1.Secret) error {
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, secret, func() error {
+		secret.Labels = map[string]string{
+			saasv1alpha1.ManagedByLabel:  saasv1alpha1.ManagedByValue,
+			saasv1alpha1.ProductLabel:    s.product.Name,
+			saasv1alpha1.InstanceIDLabel: s.license.Spec.InstanceID,
+		}
+		secret.Type = corev1.SecretTypeOpaque
+		secret.Data = map[string][]byte{LicenseKeySecretKey: []byte(s.token)}
+		return controllerutil.SetControllerReference(s.license, secret, r.Scheme)
+	})
+	if err != nil {
+		return fmt.Errorf("failed to store the licence key: %w", err)
+	}
+	return nil
+}
+
+// recordKey reports the current key in the status.
+func (r *LicenseReconciler) recordKey(l *saasv1alpha1.License, c licensekey.Claims) {
+	notBefore, notAfter := metav1.NewTime(time.Unix(c.NotBefore, 0).UTC()), metav1.NewTime(time.Unix(c.NotAfter, 0).UTC())
+	l.Status.SKUCode, l.Status.Features, l.Status.KeyID = c.SKU, c.Features, c.KeyID
+	l.Status.NotBefore, l.Status.NotAfter = &notBefore, &notAfter
+	l.Status.LicenseKeyRef = &saasv1alpha1.SecretKeyReference{
+		Namespace: r.Options.SecretNamespace, Name: LicenseSecretName(l.Name), Key: LicenseKeySecretKey,
+	}
+	setLicenseCondition(l, saasv1alpha1.IssuedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
+		fmt.Sprintf("Key %s issued for plan %s, valid from %s until %s", c.KeyID, c.SKU,
+			notBefore.Format(time.RFC3339), notAfter.Format(time.RFC3339)))
+}

@@ -1,0 +1,93 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// LicenseUploader delivers the licence of a getLicenseAsync application
+// (the licence upload open API, spec §6.6).
+type LicenseUploader interface {
+	UploadLicense(ctx context.Context, eventID, license string) error
+}
+
+// UploadClientFactory returns a LicenseUploader signed with a product's AK/SK.
+type UploadClientFactory func(accessKeyID, secretAccessKey string) LicenseUploader
+
+// MarketplaceUploadClients returns the factory for the real marketplace at
+// baseURLs (the first, then the fallbacks).
+func MarketplaceUploadClients(baseURLs ...string) UploadClientFactory {
+	return func(ak, sk string) LicenseUploader { return koogallery.NewClient(ak, sk, baseURLs...) }
+}
+
+// upload delivers an application's licence once. A failure is recorded and
+// returned, so the controller's rate limiter retries it with backoff; once
+// the marketplace accepted it, it is never sent again (the marketplace keys
+// it by eventId, and the spec asks for the same licence on a repeat).
+func (r *LicenseReconciler) upload(ctx context.Context, s *licenseState) error {
+	l := s.license
+	if !isApplication(l) {
+		return nil
+	}
+	if l.Status.Upload == nil || l.Status.Upload.EventID != l.Spec.EventID {
+		l.Status.Upload = &saasv1alpha1.LicenseUpload{EventID: l.Spec.EventID}
+	}
+	if l.Status.Upload.UploadedTime != nil || r.adoptFreshUpload(ctx, l) {
+		return nil
+	}
+	up := l.Status.Upload
+	up.Attempts++
+	err := r.send(ctx, s)
+	if err != nil {
+		up.LastError = truncate(err.Error(), 1024)
+		setLicenseCondition(l, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.UploadFailedReason,
+			fmt.Sprintf("Upload attempt %d failed; retrying with backoff: %s", up.Attempts, up.LastError))
+		setLicenseCondition(l, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.UploadFailedReason, "The licence is not delivered yet")
+		return fmt.Errorf("failed to upload the licence: %w", err)
+	}
+	now := metav1.NewTime(r.Clock.Now().UTC())
+	up.UploadedTime, up.LastError = &now, ""
+	setLicenseCondition(l, saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
+		fmt.Sprintf("Uploaded for event %s after %d attempt(s)", l.Spec.EventID, up.Attempts))
+	return nil
+}
+
+// adoptFreshUpload reads the upload record from the API server, because the
+// cache may not show the last reconcile's status yet, and the upload is the
+// one side effect that cannot be taken back. It keeps the attempts counted
+// so far, and reports whether an earlier reconcile already delivered.
+func (r *LicenseReconciler) adoptFreshUpload(ctx context.Context, l *saasv1alpha1.License) bool {
+	reader := r.Reader
+	if reader == nil {
+		reader = r.Client
+	}
+	fresh := &saasv1alpha1.License{}
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(l), fresh); err != nil {
+		return false
+	}
+	up := fresh.Status.Upload
+	if up == nil || up.EventID != l.Spec.EventID || up.Attempts < l.Status.Upload.Attempts {
+		return false
+	}
+	l.Status.Upload = up.DeepCopy()
+	if c := apimeta.FindStatusCondition(fresh.Status.Conditions, saasv1alpha1.DeliveredCondition); c != nil {
+		apimeta.SetStatusCondition(&l.Status.Conditions, *c)
+	}
+	return up.UploadedTime != nil
+}
+
+// send uploads the licence with the product's AK/SK.
+func (r *LicenseReconciler) send(ctx context.Context, s *licenseState) error {
+	ak, sk, err := marketplaceCredentials(ctx, r.Client, r.Options.SecretNamespace, s.product)
+	if err != nil {
+		return err
+	}
+	return r.Uploads(ak, sk).UploadLicense(ctx, s.license.Spec.EventID, s.token)
+}

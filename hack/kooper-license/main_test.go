@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/kooper-io/kooper/api/licensekey"
+)
+
+// The CLI round trip: keygen, sign with the generated key (as the
+// controller does), then inspect and verify, including each refusal.
+func TestKeygenInspectVerify(t *testing.T) {
+	g := NewWithT(t)
+	dir := t.TempDir()
+	priv, pub := filepath.Join(dir, "signing.pem"), filepath.Join(dir, "public.pem")
+	var out, errOut bytes.Buffer
+	g.Expect(run([]string{"keygen", "--private", priv, "--public", pub}, nil, &out, &errOut)).To(Equal(0), errOut.String())
+	g.Expect(out.String()).To(ContainSubstring("key ID "))
+	info, err := os.Stat(priv)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(info.Mode().Perm()).To(Equal(os.FileMode(0o600)))
+	g.Expect(run([]string{"keygen", "--private", priv, "--public", pub}, nil, &out, &errOut)).To(Equal(1), "never overwrites a key")
+
+	data, err := os.ReadFile(priv)
+	g.Expect(err).NotTo(HaveOccurred())
+	key, err := licensekey.ParsePrivateKeyPEM(data)
+	g.Expect(err).NotTo(HaveOccurred())
+	signer, err := licensekey.NewSigner(key)
+	g.Expect(err).NotTo(HaveOccurred())
+	now := time.Now()
+	token, err := signer.Sign(licensekey.Claims{InstanceID: "i-1", ProductID: "OFFL1", SKU: "pro", Features: []string{"sso"},
+		NotBefore: now.Add(-time.Hour).Unix(), NotAfter: now.Add(time.Hour).Unix(), Device: "fp-1", IssuedAt: now.Unix()})
+	g.Expect(err).NotTo(HaveOccurred())
+	list, err := signer.SignRevocationList(licensekey.RevocationList{ProductID: "OFFL1", Revoked: []licensekey.Revocation{{InstanceID: "i-1", Reason: "Released"}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	revoked := filepath.Join(dir, "revoked")
+	g.Expect(os.WriteFile(revoked, []byte(list), 0o600)).To(Succeed())
+
+	out.Reset()
+	g.Expect(run([]string{"inspect", "-"}, strings.NewReader(token+"\n"), &out, &errOut)).To(Equal(0))
+	g.Expect(out.String()).To(And(ContainSubstring("NOT checked"), ContainSubstring(`"sku": "pro"`)))
+
+	cases := []struct {
+		name string
+		args []string
+		want int
+		out  string
+	}{
+		{"valid", []string{"--public", pub, "--fingerprint", "fp-1"}, 0, "licence key valid"},
+		{"wrong device", []string{"--public", pub, "--fingerprint", "fp-2"}, 1, "another device"},
+		{"expired", []string{"--public", pub, "--fingerprint", "fp-1", "--at", now.Add(2 * time.Hour).UTC().Format(time.RFC3339)}, 1, "expired"},
+		{"revoked", []string{"--public", pub, "--fingerprint", "fp-1", "--revoked", revoked}, 1, "revoked"},
+		{"no public key", []string{"--fingerprint", "fp-1"}, 2, "--public"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			var out, errOut bytes.Buffer
+			g.Expect(run(append(append([]string{"verify"}, tc.args...), token), nil, &out, &errOut)).To(Equal(tc.want), errOut.String())
+			g.Expect(out.String() + errOut.String()).To(ContainSubstring(tc.out))
+		})
+	}
+}

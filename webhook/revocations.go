@@ -1,0 +1,107 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kooper-io/kooper/api/licensekey"
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// RevocationListPath is the route of a License product's signed revocation
+// list: GET /koogallery/{product}/licenses/revoked. The merchant's software
+// fetches it, so it carries no marketplace signature; the list is signed
+// with the product's licence signing key instead, and verifiers trust that.
+const RevocationListPath = CallbackPathPrefix + "{product}/licenses/revoked"
+
+// revocationMaxAge is how long clients and proxies may cache a list.
+const revocationMaxAge = "60"
+
+// serveRevocations answers the signed list of the product's frozen and
+// released instances. It reads only from the cache and signs once (Ed25519
+// is cheap), so it is safe to poll.
+func (r *Receiver) serveRevocations(w http.ResponseWriter, req *http.Request) {
+	ctx, cancel := context.WithTimeout(req.Context(), r.opts.APITimeout)
+	defer cancel()
+	log := ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("product", req.PathValue("product"))
+	token, status, err := r.revocationList(ctx, req.PathValue("product"))
+	if err != nil {
+		log.Info("Revocation list refused", "status", status, "reason", err.Error())
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age="+revocationMaxAge)
+	_, _ = w.Write([]byte(token + "\n"))
+}
+
+// revocationList signs the list of product name, or says which HTTP status
+// refuses it.
+func (r *Receiver) revocationList(ctx context.Context, name string) (string, int, error) {
+	product, err := r.product(ctx, name)
+	if err != nil {
+		return "", http.StatusNotFound, err
+	}
+	if product.Spec.Type != saasv1alpha1.ProductTypeLicense {
+		return "", http.StatusNotFound, errors.New("the product does not sell licences")
+	}
+	signer, err := r.licenseSigner(ctx, product)
+	if err != nil {
+		return "", http.StatusServiceUnavailable, err
+	}
+	licences := &saasv1alpha1.LicenseList{}
+	if err := r.client.List(ctx, licences, client.MatchingLabels{saasv1alpha1.ProductLabel: product.Name}); err != nil {
+		return "", http.StatusServiceUnavailable, err
+	}
+	list := licensekey.RevocationList{ProductID: product.Spec.ProductID, IssuedAt: r.opts.Now().Unix(), Revoked: revokedInstances(licences.Items, product.Name)}
+	token, err := signer.SignRevocationList(list)
+	if err != nil {
+		return "", http.StatusInternalServerError, err
+	}
+	return token, http.StatusOK, nil
+}
+
+// revokedInstances lists each frozen or released instance once; released
+// wins over frozen.
+func revokedInstances(licences []saasv1alpha1.License, product string) []licensekey.Revocation {
+	reasons := map[string]string{}
+	for _, l := range licences {
+		if l.Spec.ProductName != product {
+			continue
+		}
+		switch l.Spec.State {
+		case saasv1alpha1.StateReleased:
+			reasons[l.Spec.InstanceID] = licensekey.ReasonReleased
+		case saasv1alpha1.StateFrozen:
+			if reasons[l.Spec.InstanceID] == "" {
+				reasons[l.Spec.InstanceID] = licensekey.ReasonFrozen
+			}
+		}
+	}
+	revoked := make([]licensekey.Revocation, 0, len(reasons))
+	for id, reason := range reasons {
+		revoked = append(revoked, licensekey.Revocation{InstanceID: id, Reason: reason})
+	}
+	return revoked
+}
+
+// licenseSigner reads the product's licence signing key from its keys
+// Secret (cached). Errors name keys, never values.
+func (r *Receiver) licenseSigner(ctx context.Context, product *saasv1alpha1.SaaSProduct) (*licensekey.Signer, error) {
+	secret := &corev1.Secret{}
+	key := types.NamespacedName{Namespace: r.opts.Namespace, Name: product.Spec.KeysSecretName}
+	if err := r.client.Get(ctx, key, secret); err != nil {
+		return nil, err
+	}
+	priv, err := licensekey.ParsePrivateKeyPEM(secret.Data[saasv1alpha1.LicenseSigningKeySecretKey])
+	if err != nil {
+		return nil, errors.New("the keys Secret has no usable " + saasv1alpha1.LicenseSigningKeySecretKey)
+	}
+	return licensekey.NewSigner(priv)
+}
