@@ -70,6 +70,7 @@ func TestEndToEnd(t *testing.T) {
 		{"a freeze scales to zero and keeps the data", testFreeze},
 		{"an unfreeze brings the workload back", testUnfreeze},
 		{"the simulator's conformance run passes", testConformance},
+		{"a licence product: bought, verified offline, renewed, revoked", testLicence},
 		{"a release removes the workload, then the namespace after retention", testRelease},
 		{"helm upgrade keeps tenants, CRDs and the product", testHelmUpgrade},
 		{"helm uninstall keeps tenants, CRDs and the product", testHelmUninstall},

@@ -8,11 +8,14 @@ import (
 	"strings"
 )
 
-// build compiles the operator and the simulator from the working tree, so
+// build compiles the operator, the simulator and the licence tool from the
+// working tree, so
 // the stack never runs a stale binary. Go's build cache makes a repeat
 // build take a second or two.
 func (s *Stack) build(ctx context.Context) error {
-	for _, b := range []struct{ name, pkg string }{{"kooper", "."}, {"marketplace-sim", "./hack/marketplace-sim"}} {
+	for _, b := range []struct{ name, pkg string }{
+		{"kooper", "."}, {"marketplace-sim", "./hack/marketplace-sim"}, {"kooper-license", "./hack/kooper-license"},
+	} {
 		s.logf("Building %s", b.name)
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(s.bin, b.name), b.pkg)
 		cmd.Dir = s.root
@@ -23,5 +26,6 @@ func (s *Stack) build(ctx context.Context) error {
 	return nil
 }
 
-// binary is the path of a binary build made.
-func (s *Stack) binary(name string) string { return filepath.Join(s.bin, name) }
+// Binary is the path of a binary the stack built: kooper, marketplace-sim
+// or kooper-license.
+func (s *Stack) Binary(name string) string { return filepath.Join(s.bin, name) }

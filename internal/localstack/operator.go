@@ -41,7 +41,7 @@ func (s *Stack) startOperator(ctx context.Context, _ Options) error {
 		"--health-probe-bind-address": probes,
 	})
 	s.logf("Starting the operator as %s", serviceAccount)
-	p, err := localcluster.StartProcess("kooper", s.LogDir(), s.binary("kooper"), args, "KUBECONFIG="+s.OperatorKubeconfig)
+	p, err := localcluster.StartProcess("kooper", s.LogDir(), s.Binary("kooper"), args, "KUBECONFIG="+s.OperatorKubeconfig)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ var listeningLine = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
 // licence upload) on a free loopback port.
 func (s *Stack) startSimulator(ctx context.Context, _ Options) error {
 	s.logf("Starting the marketplace simulator")
-	p, err := localcluster.StartProcess("marketplace-sim", s.LogDir(), s.binary("marketplace-sim"),
+	p, err := localcluster.StartProcess("marketplace-sim", s.LogDir(), s.Binary("marketplace-sim"),
 		[]string{"serve", "--listen", "127.0.0.1:0"})
 	if err != nil {
 		return err
@@ -41,7 +41,7 @@ func (s *Stack) startSimulator(ctx context.Context, _ Options) error {
 // URL with its key (passed in the environment, never on the command line)
 // and returns its output. Callback commands need no --url or --key.
 func (s *Stack) Sim(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, s.binary("marketplace-sim"), args...)
+	cmd := exec.CommandContext(ctx, s.Binary("marketplace-sim"), args...)
 	cmd.Env = append(os.Environ(), "KOOPER_SIM_URL="+s.ReceiverURL, "KOOPER_SIM_KEY="+BasicKey)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
