@@ -1,0 +1,58 @@
+package localstack
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+func TestLocalArgsExpandsTheNamespaceAndMovesTheListeners(t *testing.T) {
+	g := NewWithT(t)
+	got := localArgs([]string{
+		"--leader-elect=true",
+		"--namespace=$(POD_NAMESPACE)",
+		"--receiver-bind-address=:8082",
+		"--metrics-bind-address=:8080",
+		"--marketplace-url=http://127.0.0.1:9099",
+	}, map[string]string{
+		"--receiver-bind-address": "127.0.0.1:41000",
+		"--metrics-bind-address":  "127.0.0.1:41001",
+	})
+	g.Expect(got).To(Equal([]string{
+		"--leader-elect=true",
+		"--namespace=" + Namespace,
+		"--receiver-bind-address=127.0.0.1:41000",
+		"--metrics-bind-address=127.0.0.1:41001",
+		"--marketplace-url=http://127.0.0.1:9099",
+	}))
+}
+
+func TestImpersonatingKubeconfigActsAsTheServiceAccount(t *testing.T) {
+	g := NewWithT(t)
+	dir := t.TempDir()
+	admin := clientcmdapi.NewConfig()
+	admin.Clusters["local"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:6443"}
+	admin.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: "t"}
+	admin.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "admin"}
+	admin.CurrentContext = "local"
+	from, to := filepath.Join(dir, "admin"), filepath.Join(dir, "operator")
+	g.Expect(clientcmd.WriteToFile(*admin, from)).To(Succeed())
+
+	g.Expect(writeImpersonatingKubeconfig(from, to, "system:serviceaccount:kooper-system:kooper")).To(Succeed())
+	cfg, err := clientcmd.BuildConfigFromFlags("", to)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cfg.Impersonate.UserName).To(Equal("system:serviceaccount:kooper-system:kooper"))
+	g.Expect(cfg.Host).To(Equal("https://127.0.0.1:6443"))
+}
+
+func TestTailKeepsTheLastLines(t *testing.T) {
+	g := NewWithT(t)
+	path := filepath.Join(t.TempDir(), "x.log")
+	g.Expect(os.WriteFile(path, []byte("1\n2\n3\n4\n"), 0o644)).To(Succeed())
+	g.Expect(tail(path, 2)).To(Equal("3\n4\n"))
+	g.Expect(tail(path, 10)).To(Equal("1\n2\n3\n4\n"))
+}
