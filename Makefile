@@ -38,7 +38,7 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases) and RBAC (c
 	hack/sync-chart.sh
 
 GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml \
-	charts/kooper/templates/crds charts/kooper/templates/clusterrole.yaml
+	'charts/kooper/templates/crd-*.yaml' charts/kooper/templates/clusterrole.yaml
 
 .PHONY: verify-generated
 verify-generated: generate manifests ## Fail when the committed generated files are stale (CI runs this).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Copies the generated manifests into the Helm chart charts/kooper:
-#   config/crd/bases/*.yaml -> charts/kooper/templates/crds/*.yaml  (gated by .Values.crds.enabled,
-#                                                                   kept on uninstall when .Values.crds.keep)
+#   config/crd/bases/<group>_<plural>.yaml -> charts/kooper/templates/crd-<plural>.yaml
+#                                             (gated by .Values.crds.enabled, kept on uninstall when .Values.crds.keep)
 #   config/rbac/role.yaml   -> charts/kooper/templates/clusterrole.yaml (rules copied verbatim)
 # Run it after `make manifests`. Idempotent. With --check it writes nothing and exits 1 when the
 # chart's copies are stale (for CI).
@@ -87,13 +87,16 @@ if [ ${#crds[@]} -eq 0 ]; then
 fi
 for f in "${crds[@]}"; do
   name="$(basename "${f}")"
-  crd_template "${f}" "config/crd/bases/${name}" >"${out}/crds/${name}"
+  crd_template "${f}" "config/crd/bases/${name}" >"${out}/crds/crd-${name#*_}"
 done
 clusterrole_template "${root}/config/rbac/role.yaml" "config/rbac/role.yaml" >"${out}/clusterrole.yaml"
 
 if ${check}; then
   stale=0
-  diff -ru "${out}/crds" "${chart}/templates/crds" || stale=1
+  for f in "${out}"/crds/*.yaml "${chart}"/templates/crd-*.yaml; do
+    name="$(basename "${f}")"
+    diff -u "${out}/crds/${name}" "${chart}/templates/${name}" || stale=1
+  done
   diff -u "${out}/clusterrole.yaml" "${chart}/templates/clusterrole.yaml" || stale=1
   if [ ${stale} -ne 0 ]; then
     echo "sync-chart: charts/kooper is stale; run hack/sync-chart.sh" >&2
@@ -102,7 +105,6 @@ if ${check}; then
   exit 0
 fi
 
-mkdir -p "${chart}/templates/crds"
-rm -f "${chart}"/templates/crds/*.yaml
-cp "${out}"/crds/*.yaml "${chart}/templates/crds/"
+rm -f "${chart}"/templates/crd-*.yaml
+cp "${out}"/crds/*.yaml "${chart}/templates/"
 cp "${out}/clusterrole.yaml" "${chart}/templates/clusterrole.yaml"
