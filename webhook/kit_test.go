@@ -47,9 +47,13 @@ func TestKitPipelineAnswersEveryBadInput(t *testing.T) {
 		{name: "stale x-timestamp", body: valid, headers: headers(func(h http.Header) { h.Set("x-timestamp", stale) }), wantCode: "000002", wantMsg: "timestamp"},
 		{name: "body changed after signing", body: strings.Replace(valid, `"flag":1`, `"flag":2`, 1), headers: headers(nil), wantCode: "000001", wantMsg: "signature"},
 		{name: "integer sent as a string, signed as such", body: strings.Replace(valid, `"flag":1`, `"flag":"1"`, 1),
-			headers: func() http.Header { return kitHeaders(t, testKitKey, strings.Replace(valid, `"flag":1`, `"flag":"1"`, 1)) }, wantCode: "000002", wantMsg: "flag must be an integer"},
+			headers: func() http.Header {
+				return kitHeaders(t, testKitKey, strings.Replace(valid, `"flag":1`, `"flag":"1"`, 1))
+			}, wantCode: "000002", wantMsg: "flag must be an integer"},
 		{name: "missing tenantId", body: strings.Replace(valid, `"tenantId":"`+tenantID+`",`, ``, 1),
-			headers: func() http.Header { return kitHeaders(t, testKitKey, strings.Replace(valid, `"tenantId":"`+tenantID+`",`, ``, 1)) }, wantCode: "000002", wantMsg: "tenantId is required"},
+			headers: func() http.Header {
+				return kitHeaders(t, testKitKey, strings.Replace(valid, `"tenantId":"`+tenantID+`",`, ``, 1))
+			}, wantCode: "000002", wantMsg: "tenantId is required"},
 		{name: "oversized body", body: oversized, headers: func() http.Header { return kitHeaders(t, testKitKey, `{}`) }, wantCode: "000002", wantMsg: "exceeds"},
 		{name: "replayed x-nonce, first use", body: valid, headers: func() http.Header { return replayed.Clone() }, wantCode: "000000"},
 		{name: "replayed x-nonce, second use", body: valid, headers: func() http.Header { return replayed.Clone() }, wantCode: "000002", wantMsg: "already used"},
