@@ -86,7 +86,7 @@ func (r *DirectoryReconciler) reconcile(ctx context.Context, d *saasv1alpha1.Saa
 	}
 	d.Status.Users, d.Status.Departments = shards.count(directory.Users), shards.count(directory.Departments)
 	if d.Spec.LastSync != nil {
-		d.Status.LastSyncTime = &d.Spec.LastSync.ReceivedTime
+		d.Status.LastSyncTime, d.Status.ObservedSync = &d.Spec.LastSync.ReceivedTime, d.Spec.LastSync.Sequence
 	}
 	namespace, reason, msg, err := r.target(ctx, d)
 	if err != nil {
@@ -137,7 +137,7 @@ func setDirectoryCondition(d *saasv1alpha1.SaaSDirectory, status metav1.Conditio
 // directory (the receiver records only calls that changed something).
 func (r *DirectoryReconciler) recordSync(before, after *saasv1alpha1.SaaSDirectory) {
 	sync := after.Spec.LastSync
-	if sync == nil || (before.Status.LastSyncTime != nil && before.Status.LastSyncTime.Equal(&sync.ReceivedTime)) {
+	if sync == nil || before.Status.ObservedSync == sync.Sequence {
 		return
 	}
 	r.Recorder.Eventf(after, nil, corev1.EventTypeNormal, saasv1alpha1.DirectorySyncedReason, "Sync",

@@ -98,6 +98,10 @@ func (r *Receiver) updateDirectory(ctx context.Context, d *saasv1alpha1.SaaSDire
 		if err != nil || !(changed || force) {
 			return err
 		}
+		sync.Sequence = 1
+		if d.Spec.LastSync != nil {
+			sync.Sequence = d.Spec.LastSync.Sequence + 1
+		}
 		d.Spec.LastSync = &sync
 		return r.client.Update(ctx, d)
 	})

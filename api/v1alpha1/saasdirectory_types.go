@@ -91,6 +91,13 @@ type DirectorySync struct {
 	// receivedTime is when kooper stored it.
 	// +required
 	ReceivedTime metav1.Time `json:"receivedTime"`
+
+	// sequence counts the stored kit calls that changed the directory. Two
+	// calls within one second would otherwise leave the object unchanged
+	// (times are stored to the second), and the second change undelivered.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Sequence int64 `json:"sequence"`
 }
 
 // SaaSDirectorySpec is what the joint-operation kit said about one enterprise
@@ -187,6 +194,10 @@ type SaaSDirectoryStatus struct {
 	// lastSyncTime is when the last kit call reflected here was stored.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+
+	// observedSync is the sequence of the last kit call reflected here.
+	// +optional
+	ObservedSync int64 `json:"observedSync,omitempty"`
 
 	// namespace is the tenant namespace the directory was delivered to.
 	// +optional
