@@ -16,6 +16,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -35,10 +36,10 @@ var directoryRSAKey = sync.OnceValues(func() (*rsa.PrivateKey, error) {
 
 // kitProduct is a SaaS product whose keys also hold a kit key and the
 // merchant's RSA private key.
-func kitProduct(t *testing.T) *saasv1alpha1.SaaSProduct {
+func kitProduct(t *testing.T, change func(*saasv1alpha1.SaaSProduct)) *saasv1alpha1.SaaSProduct {
 	t.Helper()
 	g := NewWithT(t)
-	product := newTenantProduct(t, nil)
+	product := newTenantProduct(t, change)
 	key, err := directoryRSAKey()
 	g.Expect(err).NotTo(HaveOccurred())
 	pemKey, err := koogallery.PrivateKeyPEM(key)
@@ -152,7 +153,9 @@ func keysOf(entries []directory.Entry) []string {
 
 func TestDirectorySyncedBeforeTheInstanceExistsIsDeliveredOnceItDoes(t *testing.T) {
 	g := NewWithT(t)
-	product := kitProduct(t)
+	product := kitProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{MountPath: "/etc/kooper"}
+	})
 	key, err := directoryRSAKey()
 	g.Expect(err).NotTo(HaveOccurred())
 	instanceID, tenantID := fmt.Sprintf("i-dir%d", tenantSeq.Add(1)), "tenant-early"
@@ -202,6 +205,12 @@ func TestDirectorySyncedBeforeTheInstanceExistsIsDeliveredOnceItDoes(t *testing.
 	g.Expect(keysOf(readDelivered(t, g, namespace, directory.Departments))).To(ConsistOf("root", "sales"))
 	g.Expect(keysOf(readDelivered(t, g, namespace, directory.Users))).To(ConsistOf("app-1/user00000", "app-1/user00001", "app-1/user00002"))
 
+	// The workload mounts them, read-only.
+	deployment := getObject(t, &appsv1.Deployment{}, namespace, appName)
+	g.Expect(deployment.Spec.Template.Spec.Containers[0].VolumeMounts).To(ContainElements(
+		corev1.VolumeMount{Name: ssoVolumeName, MountPath: "/etc/kooper/sso", ReadOnly: true},
+		corev1.VolumeMount{Name: directoryVolumeName, MountPath: "/etc/kooper/directory", ReadOnly: true}))
+
 	// Every change was announced.
 	g.Eventually(func(g Gomega) {
 		events := &eventsv1.EventList{}
@@ -218,7 +227,7 @@ func TestDirectorySyncedBeforeTheInstanceExistsIsDeliveredOnceItDoes(t *testing.
 
 func TestDirectoryOf20000UsersIn40BatchesIsReadBack(t *testing.T) {
 	g := NewWithT(t)
-	product := kitProduct(t)
+	product := kitProduct(t, nil)
 	tenant := newTenant(t, product, "basic", nil)
 	namespace := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
 	tenantID := "tenant-large"
@@ -244,7 +253,7 @@ func TestDirectoryOf20000UsersIn40BatchesIsReadBack(t *testing.T) {
 
 func TestDirectoryDepartmentTreeIsReplacedWhole(t *testing.T) {
 	g := NewWithT(t)
-	product := kitProduct(t)
+	product := kitProduct(t, nil)
 	tenant := newTenant(t, product, "basic", nil)
 	namespace := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
 	tenantID := "tenant-tree"
@@ -263,7 +272,7 @@ func TestDirectoryDepartmentTreeIsReplacedWhole(t *testing.T) {
 
 func TestDirectoryDeleteRepeatedTwiceSucceedsAndWithdrawsTheDelivery(t *testing.T) {
 	g := NewWithT(t)
-	product := kitProduct(t)
+	product := kitProduct(t, nil)
 	tenant := newTenant(t, product, "basic", nil)
 	namespace := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
 	tenantID := "tenant-gone"
