@@ -120,7 +120,9 @@ func (o options) receiverOptions() webhook.Options {
 	opts.SignatureWindow = o.signatureWindow
 	opts.BodySign = o.bodySign
 	opts.PendingResultCode = koogallery.ResultCode(o.pendingResultCode)
-	opts.OAEPHashes = o.oaepHashes
+	if len(o.oaepHashes) > 0 {
+		opts.OAEPHashes = o.oaepHashes
+	}
 	return opts
 }
 
