@@ -32,6 +32,10 @@ func TestKitPipelineAnswersEveryBadInput(t *testing.T) {
 	stale := strconv.FormatInt(time.Now().Add(-2*time.Minute).UnixMilli(), 10)
 	replayed := kitHeaders(t, testKitKey, valid)
 	oversized := `{"pad":"` + strings.Repeat("x", 1<<20) + `"}`
+	reordered := `{"timeStamp":"20220413093539534","testFlag":1,"flag":1,"domainName":"https://acme.tenantaccount.com","name":"ACME","tenantCode":"acme","tenantId":"` + tenantID + `","orderId":"","instanceId":"` + instanceID + `"}`
+	withNull := strings.Replace(valid, `"orderId":""`, `"orderId":null`, 1)
+	duplicated := strings.Replace(valid, `"flag":1`, `"flag":1,"flag":2`, 1)
+	bare := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
 	cases := []struct {
 		name, method, product, iface, body string
 		headers                            func() http.Header
@@ -55,6 +59,10 @@ func TestKitPipelineAnswersEveryBadInput(t *testing.T) {
 				return kitHeaders(t, testKitKey, strings.Replace(valid, `"tenantId":"`+tenantID+`",`, ``, 1))
 			}, wantCode: "000002", wantMsg: "tenantId is required"},
 		{name: "oversized body", body: oversized, headers: func() http.Header { return kitHeaders(t, testKitKey, `{}`) }, wantCode: "000002", wantMsg: "exceeds"},
+		{name: "keys in another order", body: reordered, headers: func() http.Header { return kitHeaders(t, testKitKey, reordered) }, wantCode: "000000"},
+		{name: "a null-valued field", body: withNull, headers: func() http.Header { return kitHeaders(t, testKitKey, withNull) }, wantCode: "000000"},
+		{name: "a duplicate key", body: duplicated, headers: func() http.Header { return kitHeaders(t, testKitKey, `{}`) }, wantCode: "000002", wantMsg: "duplicate top-level key"},
+		{name: "kit key missing from the product", product: bare.product.Name, body: valid, headers: headers(nil), wantCode: "000005", wantMsg: "kit key is not configured"},
 		{name: "replayed x-nonce, first use", body: valid, headers: func() http.Header { return replayed.Clone() }, wantCode: "000000"},
 		{name: "replayed x-nonce, second use", body: valid, headers: func() http.Header { return replayed.Clone() }, wantCode: "000002", wantMsg: "already used"},
 	}
