@@ -249,6 +249,19 @@ func TestDirectoryOf20000UsersIn40BatchesIsReadBack(t *testing.T) {
 		g.Expect(seen).To(HaveLen(20000))
 		g.Expect(seen).To(HaveKey("app-1/user19999"))
 	}).Should(Succeed())
+
+	// Ten more users rewrite only the last shard: the first is not sent again.
+	first := getObject(t, &corev1.ConfigMap{}, namespace, "kooper-directory-users-000").ResourceVersion
+	body := kitBody(tenant.Name, tenantID, `"appId":"app-1","userList":`+kitUsers(20000, 20010)+`,"currentSyncTime":"1","flag":1`)
+	g.Expect(kitCall(t, product.Name, koogallery.KitAuthSync, body)).To(Equal("000000"))
+	eventuallyDirectory(t, tenant.Name, tenantID, func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
+		delivered(saasv1alpha1.SucceededReason)(g, d)
+		g.Expect(d.Status.Users).To(Equal(int32(20010)))
+	})
+	g.Eventually(func(g Gomega) {
+		g.Expect(readDelivered(t, g, namespace, directory.Users)).To(HaveLen(20010))
+	}).Should(Succeed())
+	g.Expect(getObject(t, &corev1.ConfigMap{}, namespace, "kooper-directory-users-000").ResourceVersion).To(Equal(first))
 }
 
 func TestDirectoryDepartmentTreeIsReplacedWhole(t *testing.T) {

@@ -87,16 +87,20 @@ func (r *DirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.SaaSD
 		return nil // only a new applicationSync or key can help, and either triggers a reconcile
 	}
 	objects := append(r.shardObjects(d, namespace, shards), r.indexObject(d, namespace, shards), sso)
+	delivered, err := r.deliveredConfigMaps(ctx, d, namespace)
+	if err != nil {
+		return err
+	}
 	for _, obj := range objects {
-		if err := r.apply(ctx, obj); err != nil {
+		if err := r.applyChanged(ctx, obj, delivered); err != nil {
 			return err
 		}
 	}
-	if err := r.removeStale(ctx, d, namespace, objects); err != nil {
+	if err := r.removeStale(ctx, d, namespace, delivered, objects); err != nil {
 		return err
 	}
 	if d.Status.Namespace != "" && d.Status.Namespace != namespace {
-		if err := r.removeFrom(ctx, d, d.Status.Namespace, nil); err != nil {
+		if err := r.removeAll(ctx, d, d.Status.Namespace); err != nil {
 			return err
 		}
 	}
@@ -242,35 +246,95 @@ func (r *DirectoryReconciler) apply(ctx context.Context, obj client.Object) erro
 	return nil
 }
 
-// removeStale deletes delivered shards of d in namespace that are no longer
-// among keep (the tree shrank).
-func (r *DirectoryReconciler) removeStale(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, keep []client.Object) error {
+// contentHashAnnotation on a delivered object is a hash of its content, so
+// that a ConfigMap whose shard did not change is not sent again: a batch of
+// 500 users changes one or two shards of a directory that may have dozens.
+const contentHashAnnotation = "saas.kooper.io/content-hash"
+
+// deliveredConfigMaps returns the content hash of each ConfigMap delivered
+// for d in namespace, by name. Only metadata is read: the data can be megabytes.
+func (r *DirectoryReconciler) deliveredConfigMaps(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) (map[string]string, error) {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
+	if err := r.Reader.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name}); err != nil {
+		return nil, fmt.Errorf("failed to list the delivered ConfigMaps in %s: %w", namespace, err)
+	}
+	out := make(map[string]string, len(list.Items))
+	for _, item := range list.Items {
+		out[item.Name] = item.Annotations[contentHashAnnotation]
+	}
+	return out, nil
+}
+
+// applyChanged applies obj unless it is a ConfigMap already delivered with
+// the same content.
+func (r *DirectoryReconciler) applyChanged(ctx context.Context, obj client.Object, delivered map[string]string) error {
+	hash := contentHash(obj)
+	metav1.SetMetaDataAnnotation(objectMeta(obj), contentHashAnnotation, hash)
+	if _, isConfigMap := obj.(*corev1.ConfigMap); isConfigMap && delivered[obj.GetName()] == hash {
+		return nil
+	}
+	return r.apply(ctx, obj)
+}
+
+func objectMeta(obj client.Object) *metav1.ObjectMeta {
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		return &o.ObjectMeta
+	case *corev1.Secret:
+		return &o.ObjectMeta
+	}
+	return &metav1.ObjectMeta{}
+}
+
+// contentHash hashes what a delivered object carries.
+func contentHash(obj client.Object) string {
+	h := sha256.New()
+	var content any
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		content = []any{o.Data, o.Labels, o.Annotations[saasv1alpha1.DirectoryCountAnnotation]}
+	case *corev1.Secret:
+		content = []any{o.Data, o.Labels}
+	}
+	data, _ := json.Marshal(content) // maps of strings and bytes always encode
+	h.Write(data)
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// removeStale deletes delivered ConfigMaps of d in namespace that are no
+// longer among keep (the tree shrank).
+func (r *DirectoryReconciler) removeStale(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, delivered map[string]string, keep []client.Object) error {
 	names := map[string]bool{}
 	for _, obj := range keep {
 		names[obj.GetName()] = true
 	}
-	return r.removeFrom(ctx, d, namespace, names)
+	for name := range delivered {
+		if names[name] {
+			continue
+		}
+		if err := r.deleteDelivered(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// removeFrom deletes what was delivered for d in namespace, except keep.
-func (r *DirectoryReconciler) removeFrom(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, keep map[string]bool) error {
-	list := &corev1.ConfigMapList{}
-	if err := r.Reader.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name}); err != nil {
-		return fmt.Errorf("failed to list the delivered shards in %s: %w", namespace, err)
+// removeAll deletes everything delivered for d in namespace.
+func (r *DirectoryReconciler) removeAll(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) error {
+	delivered, err := r.deliveredConfigMaps(ctx, d, namespace)
+	if err != nil {
+		return err
 	}
-	objects := make([]client.Object, 0, len(list.Items)+1)
-	for i := range list.Items {
-		if !keep[list.Items[i].Name] {
-			objects = append(objects, &list.Items[i])
-		}
+	if err := r.removeStale(ctx, d, namespace, delivered, nil); err != nil {
+		return err
 	}
-	if !keep[saasv1alpha1.SSOSecretName] {
-		objects = append(objects, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: saasv1alpha1.SSOSecretName}})
-	}
-	for _, obj := range objects {
-		if err := r.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("failed to delete %s/%s: %w", namespace, obj.GetName(), err)
-		}
+	return r.deleteDelivered(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: saasv1alpha1.SSOSecretName}})
+}
+
+func (r *DirectoryReconciler) deleteDelivered(ctx context.Context, obj client.Object) error {
+	if err := r.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to delete %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 	}
 	return nil
 }
@@ -281,7 +345,7 @@ func (r *DirectoryReconciler) withdraw(ctx context.Context, d *saasv1alpha1.SaaS
 	if d.Status.Namespace == "" {
 		return nil
 	}
-	if err := r.removeFrom(ctx, d, d.Status.Namespace, nil); err != nil {
+	if err := r.removeAll(ctx, d, d.Status.Namespace); err != nil {
 		return err
 	}
 	d.Status.Namespace, d.Status.DeliveredHash = "", ""
