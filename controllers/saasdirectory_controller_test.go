@@ -307,3 +307,19 @@ func TestDirectoryDeleteRepeatedTwiceSucceedsAndWithdrawsTheDelivery(t *testing.
 		return k8sClient.Get(testContext(t), client.ObjectKey{Namespace: namespace, Name: saasv1alpha1.SSOSecretName}, &corev1.Secret{})
 	}).Should(MatchError(ContainSubstring("not found")))
 }
+
+func TestDirectoryIsWithdrawnWhenTheInstanceIsReleased(t *testing.T) {
+	g := NewWithT(t)
+	product := kitProduct(t, nil)
+	tenant := newTenant(t, product, "basic", nil)
+	namespace := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
+	tenantID := "tenant-released"
+	g.Expect(kitCall(t, product.Name, koogallery.KitAllOrgSync, kitBody(tenant.Name, tenantID, `"orgInfoList":`+kitOrgs("root")))).To(Equal("000000"))
+	eventuallyDirectory(t, tenant.Name, tenantID, delivered(saasv1alpha1.SucceededReason))
+
+	updateTenant(t, tenant.Name, func(tenant *saasv1alpha1.SaaSTenant) { tenant.Spec.State = saasv1alpha1.StateReleased })
+	eventuallyDirectory(t, tenant.Name, tenantID, delivered(saasv1alpha1.InstanceReleasedReason))
+	g.Eventually(func(g Gomega) {
+		g.Expect(readDelivered(t, g, namespace, directory.Departments)).To(BeEmpty())
+	}).Should(Succeed())
+}
