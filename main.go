@@ -44,6 +44,7 @@ type options struct {
 	signatureWindow         time.Duration
 	bodySign                bool
 	pendingResultCode       string
+	oaepHashes              []koogallery.OAEPHash
 	zap                     zap.Options
 }
 
@@ -68,6 +69,11 @@ func parseFlags() options {
 	flag.DurationVar(&o.signatureWindow, "signature-window", defaults.SignatureWindow, "How far a callback's timestamp may be from now, either way, before it is refused with 000002.")
 	flag.BoolVar(&o.bodySign, "body-sign", defaults.BodySign, "Sign every answer with the Body-Sign header (spec 2.3).")
 	flag.StringVar(&o.pendingResultCode, "pending-result-code", string(defaults.PendingResultCode), "Answer to newInstance and queryInstance while a tenant is provisioning: 000000 (without appInfo) or 000004.")
+	o.oaepHashes = defaults.OAEPHashes
+	flag.Func("kit-oaep-hashes", "RSA-OAEP variants tried, in order, to decrypt a joint-operation clientSecret (spec 4.2), from sha256, sha256-mgf1-sha1, sha1 (default: "+joinHashes(defaults.OAEPHashes)+").", func(v string) (err error) {
+		o.oaepHashes, err = koogallery.ParseOAEPHashes(v)
+		return err
+	})
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
 	if len(o.marketplaceURLs) == 0 {
@@ -77,6 +83,14 @@ func parseFlags() options {
 		o.leaderElectionNS = o.namespace
 	}
 	return o
+}
+
+func joinHashes(hashes []koogallery.OAEPHash) string {
+	names := make([]string, len(hashes))
+	for i, h := range hashes {
+		names[i] = string(h)
+	}
+	return strings.Join(names, ",")
 }
 
 func envOr(name, fallback string) string {
@@ -106,6 +120,9 @@ func (o options) receiverOptions() webhook.Options {
 	opts.SignatureWindow = o.signatureWindow
 	opts.BodySign = o.bodySign
 	opts.PendingResultCode = koogallery.ResultCode(o.pendingResultCode)
+	if len(o.oaepHashes) > 0 {
+		opts.OAEPHashes = o.oaepHashes
+	}
 	return opts
 }
 
@@ -193,6 +210,13 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		},
 	}
 	if err := licenses.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	directories := &controllers.DirectoryReconciler{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-saasdirectory"),
+		Options: controllers.DirectoryOptions{SecretNamespace: o.namespace, FieldOwner: "kooper", MaxConcurrentReconciles: o.maxConcurrentReconciles},
+	}
+	if err := directories.SetupWithManager(mgr); err != nil {
 		return err
 	}
 	retention := &controllers.RetentionReconciler{

@@ -24,7 +24,10 @@ func CacheOptions(operatorNamespace string) cache.Options {
 		byObject[child] = cache.ByObject{Label: managed}
 	}
 	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}}
-	// The products ConfigMap is the only ConfigMap kooper reads.
-	byObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}}
+	// The products ConfigMap is the only ConfigMap kooper reads through the
+	// cache. Joint-operation directory shards (megabytes for a large
+	// enterprise) are left out and read directly, only when a sync arrives.
+	notShards, _ := labels.Parse("!" + saasv1alpha1.DirectoryLabel) // a constant, valid selector
+	byObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}, Label: notShards}
 	return cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
 }

@@ -106,6 +106,13 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 	if err != nil {
 		return err
 	}
+	err = (&DirectoryReconciler{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-saasdirectory"),
+		Options: DirectoryOptions{SecretNamespace: operatorNamespace, FieldOwner: "kooper", MaxConcurrentReconciles: 2},
+	}).SetupWithManager(mgr)
+	if err != nil {
+		return err
+	}
 	if err := startReceiver(mgr); err != nil {
 		return err
 	}

@@ -302,6 +302,9 @@ func (d *desiredTenant) podSpec() corev1.PodSpec {
 		spec.Volumes = []corev1.Volume{{Name: dataVolumeName, VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: dataVolumeName}}}}
 	}
+	if w.Directory != nil {
+		spec.Volumes = append(spec.Volumes, directoryVolumes()...)
+	}
 	return spec
 }
 
@@ -326,6 +329,9 @@ func (d *desiredTenant) container() corev1.Container {
 	}
 	if w.Storage != nil {
 		c.VolumeMounts = []corev1.VolumeMount{{Name: dataVolumeName, MountPath: w.Storage.MountPath}}
+	}
+	if w.Directory != nil {
+		c.VolumeMounts = append(c.VolumeMounts, directoryMounts(w.Directory.MountPath)...)
 	}
 	return c
 }

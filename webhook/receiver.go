@@ -40,6 +40,9 @@ type Options struct {
 	// APITimeout bounds the API-server work of one callback, so the answer
 	// always comes well within the marketplace's 5 s.
 	APITimeout time.Duration
+	// OAEPHashes are the RSA-OAEP variants tried, in order, to decrypt a kit
+	// clientSecret (spec §4.2 leaves the hash open).
+	OAEPHashes []koogallery.OAEPHash
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -53,6 +56,7 @@ func DefaultOptions() Options {
 		PendingResultCode: koogallery.ResultSuccess,
 		MaxBodyBytes:      1 << 20,
 		APITimeout:        3 * time.Second,
+		OAEPHashes:        koogallery.DefaultOAEPHashes,
 		Now:               time.Now,
 	}
 }
@@ -66,6 +70,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("signature window must be positive")
 	case o.MaxBodyBytes <= 0 || o.APITimeout <= 0:
 		return fmt.Errorf("body limit and API timeout must be positive")
+	case len(o.OAEPHashes) == 0:
+		return fmt.Errorf("at least one OAEP variant is needed to decrypt kit clientSecrets")
 	}
 	return nil
 }
@@ -116,10 +122,11 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 	return r, nil
 }
 
-// Register adds the callback routes, and each License product's
-// revocation list, to mux.
+// Register adds the callback routes (basic and kit), and each License
+// product's revocation list, to mux.
 func (r *Receiver) Register(mux *http.ServeMux) {
 	mux.Handle(CallbackPathPrefix+"{product}", r)
+	mux.HandleFunc(KitPathPattern, r.serveKit)
 	mux.HandleFunc(http.MethodGet+" "+RevocationListPath, r.serveRevocations)
 }
 

@@ -21,6 +21,19 @@ import (
 // every basicKey.<suffix> (for example basicKey.next), so a key can be
 // rotated without downtime by adding the new one beside the old.
 func (r *Receiver) basicKeys(ctx context.Context, product *saasv1alpha1.SaaSProduct) ([]string, error) {
+	secret, err := r.keysSecret(ctx, product)
+	if err != nil {
+		return nil, err
+	}
+	keys := keysNamed(secret, saasv1alpha1.BasicKeySecretKey)
+	if len(keys) == 0 {
+		return nil, errInternal("the product's keys are not configured", nil)
+	}
+	return keys, nil
+}
+
+// keysSecret reads the product's keys Secret.
+func (r *Receiver) keysSecret(ctx context.Context, product *saasv1alpha1.SaaSProduct) (*corev1.Secret, error) {
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: r.opts.Namespace, Name: product.Spec.KeysSecretName}
 	if err := getConfirmed(ctx, r.client, r.reader, key, secret); err != nil {
@@ -29,24 +42,27 @@ func (r *Receiver) basicKeys(ctx context.Context, product *saasv1alpha1.SaaSProd
 		}
 		return nil, errInternal("the product's keys cannot be read", err)
 	}
+	return secret, nil
+}
+
+// keysNamed returns the non-empty key name of secret, then every
+// name.<suffix> in name order.
+func keysNamed(secret *corev1.Secret, name string) []string {
 	var keys []string
-	if primary := secret.Data[saasv1alpha1.BasicKeySecretKey]; len(primary) > 0 {
+	if primary := secret.Data[name]; len(primary) > 0 {
 		keys = append(keys, string(primary))
 	}
 	var rotated []string
-	for name, value := range secret.Data {
-		if strings.HasPrefix(name, saasv1alpha1.BasicKeySecretKey+".") && len(value) > 0 {
-			rotated = append(rotated, name)
+	for n, value := range secret.Data {
+		if strings.HasPrefix(n, name+".") && len(value) > 0 {
+			rotated = append(rotated, n)
 		}
 	}
 	sort.Strings(rotated)
-	for _, name := range rotated {
-		keys = append(keys, string(secret.Data[name]))
+	for _, n := range rotated {
+		keys = append(keys, string(secret.Data[n]))
 	}
-	if len(keys) == 0 {
-		return nil, errInternal("the product's keys are not configured", nil)
-	}
-	return keys, nil
+	return keys
 }
 
 // verify checks the signature with every key of the product and, once it

@@ -153,3 +153,35 @@ const (
 	// CredentialsPasswordKey holds the tenant's initial admin password.
 	CredentialsPasswordKey = "password"
 )
+
+// Joint-operation directories (SaaSDirectory): reasons, labels and the names
+// of what is delivered into a tenant namespace.
+const (
+	// WaitingForInstanceReason: the directory's instance does not exist yet (or
+	// has no namespace yet); it is delivered once it does.
+	WaitingForInstanceReason = "WaitingForInstance"
+	// DirectoryDeletedReason: tenantSync deleted the enterprise; nothing is delivered.
+	DirectoryDeletedReason = "DirectoryDeleted"
+	// InstanceReleasedReason: the instance is released; nothing is delivered.
+	InstanceReleasedReason = "InstanceReleased"
+	// ClientSecretUndecryptableReason: a stored clientSecret no longer decrypts
+	// with the product's rsaPrivateKey (the key was changed).
+	ClientSecretUndecryptableReason = "ClientSecretUndecryptable"
+	// DirectorySyncedReason: a kit call changed the directory (Event reason).
+	DirectorySyncedReason = "DirectorySynced"
+
+	// DirectoryLabel holds the SaaSDirectory name on its data shards (in
+	// kooper's namespace) and on what is delivered into a tenant namespace.
+	DirectoryLabel = "saas.kooper.io/directory"
+	// DirectoryPartLabel says what a shard holds: users or departments.
+	DirectoryPartLabel = "saas.kooper.io/directory-part"
+	// DirectoryCountAnnotation on a shard holds how many entries it has.
+	DirectoryCountAnnotation = "saas.kooper.io/count"
+
+	// SSOSecretName is the Secret, in the tenant namespace, with the OAuth
+	// client and endpoints of the joint-operation SSO (spec §7).
+	SSOSecretName = "kooper-sso"
+	// DirectoryConfigMapName is the ConfigMap, in the tenant namespace, with
+	// the enterprise (tenant.json) and the list of shards.
+	DirectoryConfigMapName = "kooper-directory"
+)

@@ -216,6 +216,23 @@ type WorkloadTemplate struct {
 	// ingress, when set, exposes each tenant at the host of its frontEndUrl.
 	// +optional
 	Ingress *IngressTemplate `json:"ingress,omitempty"`
+
+	// directory, when set, mounts a joint-operation product's SSO settings
+	// and directory (see SaaSDirectory) into the container, read-only.
+	// +optional
+	Directory *DirectoryMount `json:"directory,omitempty"`
+}
+
+// DirectoryMount says where the joint-operation files appear: <mountPath>/sso
+// holds one file per key of the kooper-sso Secret, <mountPath>/directory
+// holds tenant.json and the users-NNN.json and departments-NNN.json shards.
+type DirectoryMount struct {
+	// mountPath is the directory both are mounted under.
+	// +optional
+	// +kubebuilder:default="/etc/kooper"
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^/[^:]*$`
+	MountPath string `json:"mountPath,omitempty"`
 }
 
 // WorkloadPort is one container port.

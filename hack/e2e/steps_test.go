@@ -20,7 +20,7 @@ import (
 	"github.com/kooper-io/kooper/internal/testenv"
 )
 
-var crdNames = []string{"saasproducts.saas.kooper.io", "saastenants.saas.kooper.io", "licenses.saas.kooper.io"}
+var crdNames = []string{"saasproducts.saas.kooper.io", "saastenants.saas.kooper.io", "licenses.saas.kooper.io", "saasdirectories.saas.kooper.io"}
 
 func testChartInstalled(t *testing.T, e *env) {
 	g := NewWithT(t)

@@ -77,7 +77,7 @@ type scenario struct {
 // scenarios are run in this order: the lifecycle ones use the instance of
 // the purchase, so they follow it as the marketplace's calls would.
 func (r *conformance) scenarios() []scenario {
-	return []scenario{
+	base := []scenario{
 		{"new purchase", r.newPurchase},
 		{"repeat purchase (same order)", r.repeatPurchase},
 		{"query instance", r.queryInstance},
@@ -99,6 +99,7 @@ func (r *conformance) scenarios() []scenario {
 		{"debug flag set", r.debugPurchase(true)},
 		{"debug flag absent", r.debugPurchase(false)},
 	}
+	return append(base, r.kitScenarios()...)
 }
 
 // conformance is one run's settings and the state its scenarios share.
@@ -116,14 +117,20 @@ type conformance struct {
 	renewalBody callbackBody
 	// extra lists the other instances the run created, released at the end.
 	extra []string
+	// kit sends the joint-operation calls; nil without a kit key.
+	kit *kitSender
+	// kitInstance is the unknown instance the kit rows sync.
+	kitInstance string
 }
 
 // runConformance parses the flags, runs every scenario and prints the table.
 func runConformance(ctx context.Context, c *cli, args []string) error {
 	fs := c.newFlagSet("conformance")
 	var cb callbackFlags
+	var kf kitFlags
 	r := &conformance{ids: c.ids}
 	cb.bind(fs)
+	kf.bind(fs)
 	r.purchase.bind(fs)
 	fs.StringVar(&r.changeSKU, "change-sku", "", "target skuCode for the renewal change check; it must be a plan of the product (default: the scenario is skipped)")
 	if err := parse(fs, args); err != nil {
@@ -140,6 +147,9 @@ func runConformance(ctx context.Context, c *cli, args []string) error {
 		if r.sim, err = newSimClient(r.purchase.simURL); err != nil {
 			return err
 		}
+	}
+	if r.kit, err = kf.sender(c, m); err != nil {
+		return err
 	}
 	r.m, r.debug = m, cb.debug
 	fmt.Fprintf(c.stdout, "Conformance run against %s (%s)\n\n", m.display(), testFlagNote(cb.debug))

@@ -101,6 +101,18 @@ func writeJSONValue(out *bytes.Buffer, v any) error {
 		out.WriteString(string(v))
 	case callbackBody:
 		return writeObject(out, v)
+	case []callbackBody:
+		// An array of objects: the kit's userList and orgInfoList.
+		out.WriteByte('[')
+		for i, item := range v {
+			if i > 0 {
+				out.WriteByte(',')
+			}
+			if err := writeObject(out, item); err != nil {
+				return err
+			}
+		}
+		out.WriteByte(']')
 	default:
 		return fmt.Errorf("unsupported value type %T", v)
 	}

@@ -116,6 +116,8 @@ func newProductOfType(t *testing.T, productType saasv1alpha1.ProductType) (name,
 			saasv1alpha1.BasicKeySecretKey:        productKey,
 			saasv1alpha1.AccessKeyIDSecretKey:     defaultAccessKeyID,
 			saasv1alpha1.SecretAccessKeySecretKey: defaultSecretAccessKey,
+			saasv1alpha1.KitKeySecretKey:          productKitKey,
+			saasv1alpha1.RSAPrivateKeySecretKey:   string(merchantKeyPEM(t)),
 		},
 	}
 	g.Expect(k8sClient.Create(ctxFor(t), secret)).To(Succeed())

@@ -1,0 +1,187 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/directory"
+)
+
+// directoryInstanceIndex indexes SaaSDirectories by spec.instanceId, so a
+// tenant finds its directories without a list-everything loop.
+const directoryInstanceIndex = "spec.instanceId"
+
+// DirectoryOptions are the directory controller's settings.
+type DirectoryOptions struct {
+	// SecretNamespace is kooper's namespace: products' keys Secrets and the
+	// directories' shards live there.
+	SecretNamespace string
+	// FieldOwner is the server-side apply field manager of delivered objects.
+	FieldOwner string
+	// MaxConcurrentReconciles is how many directories are delivered at once.
+	MaxConcurrentReconciles int
+}
+
+// DirectoryReconciler delivers each SaaSDirectory (the joint-operation
+// enterprise, its OAuth client, departments and users) into its tenant's
+// namespace as the kooper-sso Secret and kooper-directory ConfigMaps, once
+// that tenant exists, and keeps the directory's counts in its status.
+type DirectoryReconciler struct {
+	client.Client
+	// Reader reads what the cache does not hold: shards and delivered objects.
+	Reader   client.Reader
+	Recorder events.EventRecorder
+	Options  DirectoryOptions
+}
+
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories,verbs=get;list;watch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories/status,verbs=get;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile delivers one directory.
+func (r *DirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	d := &saasv1alpha1.SaaSDirectory{}
+	if err := r.Get(ctx, req.NamespacedName, d); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := d.DeepCopy()
+	err := r.reconcile(ctx, d)
+	if err == nil {
+		d.Status.ObservedGeneration = d.Generation
+	}
+	if equality.Semantic.DeepEqual(before.Status, d.Status) {
+		return ctrl.Result{}, err
+	}
+	if perr := r.Status().Patch(ctx, d, client.MergeFrom(before)); perr != nil && !apierrors.IsNotFound(perr) {
+		return ctrl.Result{}, fmt.Errorf("failed to patch the status: %w", perr)
+	}
+	r.recordSync(before, d)
+	return ctrl.Result{}, err
+}
+
+// reconcile counts the directory, then delivers it or says why it cannot.
+func (r *DirectoryReconciler) reconcile(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
+	shards, err := r.shards(ctx, d)
+	if err != nil {
+		return err
+	}
+	d.Status.Users, d.Status.Departments = shards.count(directory.Users), shards.count(directory.Departments)
+	if d.Spec.LastSync != nil {
+		d.Status.LastSyncTime, d.Status.ObservedSync = &d.Spec.LastSync.ReceivedTime, d.Spec.LastSync.Sequence
+	}
+	namespace, reason, msg, err := r.target(ctx, d)
+	if err != nil {
+		return err
+	}
+	if namespace == "" {
+		if err := r.withdraw(ctx, d); err != nil {
+			return err
+		}
+		setDirectoryCondition(d, metav1.ConditionFalse, reason, msg)
+		return nil
+	}
+	return r.deliver(ctx, d, namespace, shards)
+}
+
+// target returns the namespace to deliver to, or why there is none.
+func (r *DirectoryReconciler) target(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (string, string, string, error) {
+	if d.Spec.State == saasv1alpha1.DirectoryDeleted {
+		return "", saasv1alpha1.DirectoryDeletedReason, "tenantSync deleted the enterprise; nothing is delivered", nil
+	}
+	waiting := fmt.Sprintf("instance %q does not exist yet; the directory is kept and delivered once it does", d.Spec.InstanceID)
+	if len(validation.IsDNS1123Subdomain(d.Spec.InstanceID)) > 0 {
+		return "", saasv1alpha1.WaitingForInstanceReason, waiting, nil
+	}
+	tenant := &saasv1alpha1.SaaSTenant{}
+	err := r.Get(ctx, client.ObjectKey{Name: d.Spec.InstanceID}, tenant)
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", saasv1alpha1.WaitingForInstanceReason, waiting, nil
+	case err != nil:
+		return "", "", "", fmt.Errorf("failed to read SaaSTenant %s: %w", d.Spec.InstanceID, err)
+	case tenant.Spec.State == saasv1alpha1.StateReleased:
+		return "", saasv1alpha1.InstanceReleasedReason, "the instance is released; nothing is delivered", nil
+	case tenant.Status.Namespace == "":
+		return "", saasv1alpha1.WaitingForInstanceReason, "the instance has no namespace yet", nil
+	}
+	return tenant.Status.Namespace, "", "", nil
+}
+
+func setDirectoryCondition(d *saasv1alpha1.SaaSDirectory, status metav1.ConditionStatus, reason, msg string) {
+	for _, condType := range []string{saasv1alpha1.DeliveredCondition, saasv1alpha1.ReadyCondition} {
+		apimeta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{Type: condType, Status: status,
+			Reason: reason, Message: msg, ObservedGeneration: d.Generation})
+	}
+}
+
+// recordSync emits one Event per stored kit call that changed the
+// directory (the receiver records only calls that changed something).
+func (r *DirectoryReconciler) recordSync(before, after *saasv1alpha1.SaaSDirectory) {
+	sync := after.Spec.LastSync
+	if sync == nil || before.Status.ObservedSync == sync.Sequence {
+		return
+	}
+	r.Recorder.Eventf(after, nil, corev1.EventTypeNormal, saasv1alpha1.DirectorySyncedReason, "Sync",
+		"%s flag %d with %d entries: %d users, %d departments", sync.Interface, sync.Flag, sync.Items,
+		after.Status.Users, after.Status.Departments)
+}
+
+// SetupWithManager watches directories, and tenants as they get a namespace
+// or are released.
+func (r *DirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	err := mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.SaaSDirectory{}, directoryInstanceIndex,
+		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.SaaSDirectory).Spec.InstanceID} })
+	if err != nil {
+		return fmt.Errorf("failed to index SaaSDirectories by instance: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&saasv1alpha1.SaaSDirectory{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(r.directoriesOfTenant),
+			builder.WithPredicates(tenantPlacementChanged())).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
+		Named("saasdirectory").
+		Complete(r)
+}
+
+// tenantPlacementChanged passes tenant events that matter to delivery: a
+// tenant appearing or going, getting its namespace, or being released.
+func tenantPlacementChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			was, is := e.ObjectOld.(*saasv1alpha1.SaaSTenant), e.ObjectNew.(*saasv1alpha1.SaaSTenant)
+			return was.Status.Namespace != is.Status.Namespace || was.Spec.State != is.Spec.State
+		},
+	}
+}
+
+func (r *DirectoryReconciler) directoriesOfTenant(ctx context.Context, obj client.Object) []reconcile.Request {
+	list := &saasv1alpha1.SaaSDirectoryList{}
+	if err := r.List(ctx, list, client.MatchingFields{directoryInstanceIndex: obj.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the directories of a tenant", "SaaSTenant", obj.GetName())
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(list.Items))
+	for _, d := range list.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&d)})
+	}
+	return requests
+}

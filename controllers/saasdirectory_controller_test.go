@@ -1,0 +1,325 @@
+package controllers
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/directory"
+	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/webhook"
+)
+
+const directoryKitKey = "test-kit-key"
+
+var directoryRSAKey = sync.OnceValues(func() (*rsa.PrivateKey, error) {
+	return koogallery.GenerateRSAKey(koogallery.MinRSABits)
+})
+
+// kitProduct is a SaaS product whose keys also hold a kit key and the
+// merchant's RSA private key.
+func kitProduct(t *testing.T, change func(*saasv1alpha1.SaaSProduct)) *saasv1alpha1.SaaSProduct {
+	t.Helper()
+	g := NewWithT(t)
+	product := newTenantProduct(t, change)
+	key, err := directoryRSAKey()
+	g.Expect(err).NotTo(HaveOccurred())
+	pemKey, err := koogallery.PrivateKeyPEM(key)
+	g.Expect(err).NotTo(HaveOccurred())
+	secret := &corev1.Secret{}
+	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: operatorNamespace, Name: product.Spec.KeysSecretName}, secret)).To(Succeed())
+	secret.Data[saasv1alpha1.KitKeySecretKey] = []byte(directoryKitKey)
+	secret.Data[saasv1alpha1.RSAPrivateKeySecretKey] = pemKey
+	g.Expect(k8sClient.Update(testContext(t), secret)).To(Succeed())
+	return product
+}
+
+// kitCall sends a signed kit call; until the receiver's cache has the new
+// keys it may answer 000005, so it is retried until it answers something else.
+func kitCall(t *testing.T, product string, name koogallery.KitInterface, body string) string {
+	t.Helper()
+	var code string
+	NewWithT(t).Eventually(func(g Gomega) {
+		code = postKitOnce(g, product, name, body)
+		g.Expect(code).NotTo(Equal(string(koogallery.ResultInternalError)))
+	}).Should(Succeed())
+	return code
+}
+
+func postKitOnce(g Gomega, product string, name koogallery.KitInterface, body string) string {
+	canonical, err := koogallery.CanonicalKitPayload([]byte(body))
+	g.Expect(err).NotTo(HaveOccurred())
+	nonce := make([]byte, 16)
+	_, _ = rand.Read(nonce)
+	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	req, err := http.NewRequest(http.MethodPost, receiverURL+webhook.CallbackPathPrefix+product+koogallery.KitPathPrefix+string(name), bytes.NewBufferString(body))
+	g.Expect(err).NotTo(HaveOccurred())
+	req.Header.Set("x-sign", koogallery.SignKit(directoryKitKey, hex.EncodeToString(nonce), ts, canonical))
+	req.Header.Set("x-timestamp", ts)
+	req.Header.Set("x-nonce", hex.EncodeToString(nonce))
+	resp, err := http.DefaultClient.Do(req)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = resp.Body.Close() }()
+	raw, _ := io.ReadAll(resp.Body)
+	var a struct {
+		Code string `json:"resultCode"`
+	}
+	g.Expect(json.Unmarshal(raw, &a)).To(Succeed(), string(raw))
+	return a.Code
+}
+
+func kitBody(instanceID, tenantID, rest string) string {
+	return fmt.Sprintf(`{"instanceId":%q,"tenantId":%q,%s,"testFlag":0,"timeStamp":"20220413093539534"}`, instanceID, tenantID, rest)
+}
+
+func kitUsers(from, to int) string {
+	users := make([]string, 0, to-from)
+	for i := from; i < to; i++ {
+		users = append(users, fmt.Sprintf(`{"userName":"user%05d","name":"User %d","orgCode":"d%d","role":"user","enable":"true","email":"user%d@example.com"}`, i, i, i%20, i))
+	}
+	return "[" + strings.Join(users, ",") + "]"
+}
+
+func kitOrgs(codes ...string) string {
+	orgs := make([]string, 0, len(codes))
+	for _, c := range codes {
+		orgs = append(orgs, fmt.Sprintf(`{"orgCode":%q,"orgName":"Dept %s","parentCode":"root"}`, c, c))
+	}
+	return "[" + strings.Join(orgs, ",") + "]"
+}
+
+// eventuallyDirectory waits until check passes on the stored directory.
+func eventuallyDirectory(t *testing.T, instanceID, tenantID string, check func(g Gomega, d *saasv1alpha1.SaaSDirectory)) *saasv1alpha1.SaaSDirectory {
+	t.Helper()
+	d := &saasv1alpha1.SaaSDirectory{}
+	NewWithT(t).Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Name: webhook.DirectoryName(instanceID, tenantID)}, d)).To(Succeed())
+		check(g, d)
+	}, 90*time.Second).Should(Succeed())
+	return d
+}
+
+func delivered(reason string) func(Gomega, *saasv1alpha1.SaaSDirectory) {
+	return func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
+		c := apimeta.FindStatusCondition(d.Status.Conditions, saasv1alpha1.DeliveredCondition)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal(reason), c.Message)
+		g.Expect(c.ObservedGeneration).To(Equal(d.Generation))
+	}
+}
+
+// readDelivered returns the users or departments delivered to namespace.
+func readDelivered(t *testing.T, g Gomega, namespace string, part directory.Part) []directory.Entry {
+	t.Helper()
+	list := &corev1.ConfigMapList{}
+	g.Expect(k8sClient.List(testContext(t), list, client.InNamespace(namespace), client.MatchingLabels{saasv1alpha1.DirectoryPartLabel: string(part)})).To(Succeed())
+	var entries []directory.Entry
+	for _, cm := range list.Items {
+		for _, data := range cm.Data {
+			g.Expect(len(data)).To(BeNumerically("<=", 512<<10), "ConfigMap %s stays well under the object size limit", cm.Name)
+			e, err := directory.Decode(part, data)
+			g.Expect(err).NotTo(HaveOccurred())
+			entries = append(entries, e...)
+		}
+	}
+	return entries
+}
+
+func keysOf(entries []directory.Entry) []string {
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, e.Key)
+	}
+	return out
+}
+
+func TestDirectorySyncedBeforeTheInstanceExistsIsDeliveredOnceItDoes(t *testing.T) {
+	g := NewWithT(t)
+	product := kitProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{MountPath: "/etc/kooper"}
+	})
+	key, err := directoryRSAKey()
+	g.Expect(err).NotTo(HaveOccurred())
+	instanceID, tenantID := fmt.Sprintf("i-dir%d", tenantSeq.Add(1)), "tenant-early"
+	secret, err := koogallery.EncryptClientSecret(&key.PublicKey, "the-client-secret", koogallery.OAEPSHA256MGF1SHA1)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	calls := []struct {
+		name koogallery.KitInterface
+		rest string
+	}{
+		{koogallery.KitTenantSync, `"orderId":"","tenantCode":"acme","name":"ACME","domainName":"https://acme.tenantaccount.com/","flag":1`},
+		{koogallery.KitApplicationSync, `"appId":"app-1","clientId":"client-1","clientSecret":"` + secret + `","flag":1`},
+		{koogallery.KitAllOrgSync, `"orgInfoList":` + strconv.Quote(kitOrgs("root", "sales"))},
+		{koogallery.KitAuthSync, `"appId":"app-1","userList":` + kitUsers(0, 3) + `,"currentSyncTime":"1","flag":1`},
+	}
+	for _, c := range calls {
+		g.Expect(kitCall(t, product.Name, c.name, kitBody(instanceID, tenantID, c.rest))).To(Equal("000000"), string(c.name))
+	}
+	eventuallyDirectory(t, instanceID, tenantID, func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
+		delivered(saasv1alpha1.WaitingForInstanceReason)(g, d)
+		g.Expect(d.Status.Users).To(Equal(int32(3)))
+		g.Expect(d.Status.Departments).To(Equal(int32(2)))
+		g.Expect(d.Status.LastSyncTime).NotTo(BeNil())
+	})
+
+	tenant := newTenant(t, product, "basic", func(tenant *saasv1alpha1.SaaSTenant) {
+		tenant.Name, tenant.Spec.InstanceID = instanceID, instanceID
+	})
+	namespace := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
+	d := eventuallyDirectory(t, instanceID, tenantID, delivered(saasv1alpha1.SucceededReason))
+	g.Expect(d.Status.Namespace).To(Equal(namespace))
+
+	sso := getObject(t, &corev1.Secret{}, namespace, saasv1alpha1.SSOSecretName)
+	g.Expect(sso.Data).To(And(
+		HaveKeyWithValue("clientId", []byte("client-1")),
+		HaveKeyWithValue("clientSecret", []byte("the-client-secret")),
+		HaveKeyWithValue("tenantId", []byte(tenantID)),
+		HaveKeyWithValue("tenantCode", []byte("acme")),
+		HaveKeyWithValue("domainName", []byte("https://acme.tenantaccount.com/")),
+		HaveKeyWithValue("tokenUrl", []byte("https://acme.tenantaccount.com/api/v1/oauth2/token")),
+		HaveKeyWithValue("userinfoUrl", []byte("https://acme.tenantaccount.com/api/v1/oauth2/userinfo")),
+		HaveKeyWithValue("authorizeUrl", []byte("https://acme.tenantaccount.com/api/v1/oauth2/authorize")),
+		HaveKeyWithValue("logoutUrl", []byte("https://acme.tenantaccount.com/api/v1/logout"))))
+	index := getObject(t, &corev1.ConfigMap{}, namespace, saasv1alpha1.DirectoryConfigMapName)
+	g.Expect(index.Data["tenant.json"]).To(And(ContainSubstring(`"tenantCode": "acme"`), ContainSubstring(`"users": 3`),
+		ContainSubstring(`"kooper-directory-users-000"`)))
+	g.Expect(keysOf(readDelivered(t, g, namespace, directory.Departments))).To(ConsistOf("root", "sales"))
+	g.Expect(keysOf(readDelivered(t, g, namespace, directory.Users))).To(ConsistOf("app-1/user00000", "app-1/user00001", "app-1/user00002"))
+
+	// The workload mounts them, read-only.
+	deployment := getObject(t, &appsv1.Deployment{}, namespace, appName)
+	g.Expect(deployment.Spec.Template.Spec.Containers[0].VolumeMounts).To(ContainElements(
+		corev1.VolumeMount{Name: ssoVolumeName, MountPath: "/etc/kooper/sso", ReadOnly: true},
+		corev1.VolumeMount{Name: directoryVolumeName, MountPath: "/etc/kooper/directory", ReadOnly: true}))
+
+	// Every change was announced.
+	g.Eventually(func(g Gomega) {
+		events := &eventsv1.EventList{}
+		g.Expect(k8sClient.List(testContext(t), events)).To(Succeed())
+		var reasons []string
+		for _, e := range events.Items {
+			if e.Regarding.Name == d.Name {
+				reasons = append(reasons, e.Reason)
+			}
+		}
+		g.Expect(reasons).To(ContainElement(saasv1alpha1.DirectorySyncedReason))
+	}).Should(Succeed())
+}
+
+func TestDirectoryOf20000UsersIn40BatchesIsReadBack(t *testing.T) {
+	g := NewWithT(t)
+	product := kitProduct(t, nil)
+	tenant := newTenant(t, product, "basic", nil)
+	namespace := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
+	tenantID := "tenant-large"
+	for batch := range 40 {
+		body := kitBody(tenant.Name, tenantID, `"appId":"app-1","userList":`+kitUsers(batch*500, (batch+1)*500)+`,"currentSyncTime":"1","flag":1`)
+		g.Expect(kitCall(t, product.Name, koogallery.KitAuthSync, body)).To(Equal("000000"), "batch %d", batch)
+	}
+	eventuallyDirectory(t, tenant.Name, tenantID, func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
+		delivered(saasv1alpha1.SucceededReason)(g, d)
+		g.Expect(d.Status.Users).To(Equal(int32(20000)))
+	})
+	g.Eventually(func(g Gomega) {
+		users := readDelivered(t, g, namespace, directory.Users)
+		g.Expect(users).To(HaveLen(20000))
+		seen := map[string]bool{}
+		for _, u := range users {
+			seen[u.Key] = true
+		}
+		g.Expect(seen).To(HaveLen(20000))
+		g.Expect(seen).To(HaveKey("app-1/user19999"))
+	}).Should(Succeed())
+
+	// Ten more users rewrite only the last shard: the first is not sent again.
+	first := getObject(t, &corev1.ConfigMap{}, namespace, "kooper-directory-users-000").ResourceVersion
+	body := kitBody(tenant.Name, tenantID, `"appId":"app-1","userList":`+kitUsers(20000, 20010)+`,"currentSyncTime":"1","flag":1`)
+	g.Expect(kitCall(t, product.Name, koogallery.KitAuthSync, body)).To(Equal("000000"))
+	eventuallyDirectory(t, tenant.Name, tenantID, func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
+		delivered(saasv1alpha1.SucceededReason)(g, d)
+		g.Expect(d.Status.Users).To(Equal(int32(20010)))
+	})
+	g.Eventually(func(g Gomega) {
+		g.Expect(readDelivered(t, g, namespace, directory.Users)).To(HaveLen(20010))
+	}).Should(Succeed())
+	g.Expect(getObject(t, &corev1.ConfigMap{}, namespace, "kooper-directory-users-000").ResourceVersion).To(Equal(first))
+}
+
+func TestDirectoryDepartmentTreeIsReplacedWhole(t *testing.T) {
+	g := NewWithT(t)
+	product := kitProduct(t, nil)
+	tenant := newTenant(t, product, "basic", nil)
+	namespace := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
+	tenantID := "tenant-tree"
+	g.Expect(kitCall(t, product.Name, koogallery.KitAllOrgSync, kitBody(tenant.Name, tenantID, `"orgInfoList":`+kitOrgs("root", "a", "b", "c")))).To(Equal("000000"))
+	g.Eventually(func(g Gomega) {
+		g.Expect(keysOf(readDelivered(t, g, namespace, directory.Departments))).To(ConsistOf("root", "a", "b", "c"))
+	}).Should(Succeed())
+	g.Expect(kitCall(t, product.Name, koogallery.KitAllOrgSync, kitBody(tenant.Name, tenantID, `"orgInfoList":`+strconv.Quote(kitOrgs("root", "x"))))).To(Equal("000000"))
+	eventuallyDirectory(t, tenant.Name, tenantID, func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
+		g.Expect(d.Status.Departments).To(Equal(int32(2)))
+	})
+	g.Eventually(func(g Gomega) {
+		g.Expect(keysOf(readDelivered(t, g, namespace, directory.Departments))).To(ConsistOf("root", "x"))
+	}).Should(Succeed())
+}
+
+func TestDirectoryDeleteRepeatedTwiceSucceedsAndWithdrawsTheDelivery(t *testing.T) {
+	g := NewWithT(t)
+	product := kitProduct(t, nil)
+	tenant := newTenant(t, product, "basic", nil)
+	namespace := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
+	tenantID := "tenant-gone"
+	add := kitBody(tenant.Name, tenantID, `"orderId":"","tenantCode":"gone","name":"Gone","domainName":"https://gone.example.com","flag":1`)
+	g.Expect(kitCall(t, product.Name, koogallery.KitTenantSync, add)).To(Equal("000000"))
+	eventuallyDirectory(t, tenant.Name, tenantID, delivered(saasv1alpha1.SucceededReason))
+	getObject(t, &corev1.Secret{}, namespace, saasv1alpha1.SSOSecretName)
+
+	del := kitBody(tenant.Name, tenantID, `"flag":0`)
+	for range 2 {
+		g.Expect(kitCall(t, product.Name, koogallery.KitTenantSync, del)).To(Equal("000000"))
+	}
+	eventuallyDirectory(t, tenant.Name, tenantID, func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
+		delivered(saasv1alpha1.DirectoryDeletedReason)(g, d)
+		g.Expect(d.Spec.State).To(Equal(saasv1alpha1.DirectoryDeleted))
+		g.Expect(d.Status.Namespace).To(BeEmpty())
+	})
+	g.Eventually(func() error {
+		return k8sClient.Get(testContext(t), client.ObjectKey{Namespace: namespace, Name: saasv1alpha1.SSOSecretName}, &corev1.Secret{})
+	}).Should(MatchError(ContainSubstring("not found")))
+}
+
+func TestDirectoryIsWithdrawnWhenTheInstanceIsReleased(t *testing.T) {
+	g := NewWithT(t)
+	product := kitProduct(t, nil)
+	tenant := newTenant(t, product, "basic", nil)
+	namespace := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
+	tenantID := "tenant-released"
+	g.Expect(kitCall(t, product.Name, koogallery.KitAllOrgSync, kitBody(tenant.Name, tenantID, `"orgInfoList":`+kitOrgs("root")))).To(Equal("000000"))
+	eventuallyDirectory(t, tenant.Name, tenantID, delivered(saasv1alpha1.SucceededReason))
+
+	updateTenant(t, tenant.Name, func(tenant *saasv1alpha1.SaaSTenant) { tenant.Spec.State = saasv1alpha1.StateReleased })
+	eventuallyDirectory(t, tenant.Name, tenantID, delivered(saasv1alpha1.InstanceReleasedReason))
+	g.Eventually(func(g Gomega) {
+		g.Expect(readDelivered(t, g, namespace, directory.Departments)).To(BeEmpty())
+	}).Should(Succeed())
+}

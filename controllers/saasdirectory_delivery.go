@@ -1,0 +1,353 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/directory"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// shardSet is a directory's stored shards, sorted by name.
+type shardSet []corev1.ConfigMap
+
+func (s shardSet) count(part directory.Part) int32 {
+	var n int32
+	for _, cm := range s {
+		if cm.Labels[saasv1alpha1.DirectoryPartLabel] == string(part) {
+			c, _ := strconv.Atoi(cm.Annotations[saasv1alpha1.DirectoryCountAnnotation])
+			n += int32(c)
+		}
+	}
+	return n
+}
+
+// shards reads a directory's shards from the API server; they are kept out
+// of the cache (see CacheOptions) because a directory can be megabytes.
+func (r *DirectoryReconciler) shards(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (shardSet, error) {
+	list := &corev1.ConfigMapList{}
+	err := r.Reader.List(ctx, list, client.InNamespace(r.Options.SecretNamespace), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name})
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the shards of SaaSDirectory %s: %w", d.Name, err)
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	return list.Items, nil
+}
+
+// deliveredName names a shard in the tenant namespace: the stored shard's
+// name with the directory's name replaced by kooper-directory.
+func deliveredName(d *saasv1alpha1.SaaSDirectory, stored string) string {
+	return saasv1alpha1.DirectoryConfigMapName + strings.TrimPrefix(stored, d.Name)
+}
+
+// deliveryHash covers everything delivery reads, so an unchanged directory
+// is recognised before anything is decrypted or written.
+func deliveryHash(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) string {
+	h := sha256.New()
+	spec, _ := json.Marshal(d.Spec) // a typed API struct always encodes
+	fmt.Fprintf(h, "%s\x00%s\x00", namespace, spec)
+	for _, cm := range shards {
+		keys := make([]string, 0, len(cm.Data))
+		for k := range cm.Data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(h, "%s\x00%s\x00%s\x00", cm.Name, k, cm.Data[k])
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// deliver applies the directory's objects in namespace unless what they
+// were made from is unchanged since the last delivery there.
+func (r *DirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) error {
+	hash := deliveryHash(d, namespace, shards)
+	if d.Status.Namespace == namespace && d.Status.DeliveredHash == hash {
+		return nil
+	}
+	sso, err := r.ssoSecret(ctx, d, namespace)
+	if err != nil {
+		setDirectoryCondition(d, metav1.ConditionFalse, saasv1alpha1.ClientSecretUndecryptableReason, err.Error())
+		return nil // only a new applicationSync or key can help, and either triggers a reconcile
+	}
+	objects := append(r.shardObjects(d, namespace, shards), r.indexObject(d, namespace, shards), sso)
+	delivered, err := r.deliveredConfigMaps(ctx, d, namespace)
+	if err != nil {
+		return err
+	}
+	for _, obj := range objects {
+		if err := r.applyChanged(ctx, obj, delivered); err != nil {
+			return err
+		}
+	}
+	if err := r.removeStale(ctx, d, namespace, delivered, objects); err != nil {
+		return err
+	}
+	if d.Status.Namespace != "" && d.Status.Namespace != namespace {
+		if err := r.removeAll(ctx, d, d.Status.Namespace); err != nil {
+			return err
+		}
+	}
+	d.Status.Namespace, d.Status.DeliveredHash = namespace, hash
+	setDirectoryCondition(d, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
+		fmt.Sprintf("delivered to namespace %s: %d users, %d departments", namespace, d.Status.Users, d.Status.Departments))
+	return nil
+}
+
+// deliveredMeta is the metadata of everything delivered for d.
+func deliveredMeta(d *saasv1alpha1.SaaSDirectory, namespace, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: map[string]string{
+		saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue,
+		saasv1alpha1.DirectoryLabel: d.Name,
+	}}
+}
+
+func (r *DirectoryReconciler) shardObjects(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) []client.Object {
+	out := make([]client.Object, 0, len(shards))
+	for _, stored := range shards {
+		cm := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			ObjectMeta: deliveredMeta(d, namespace, deliveredName(d, stored.Name)), Data: stored.Data}
+		cm.Labels[saasv1alpha1.DirectoryPartLabel] = stored.Labels[saasv1alpha1.DirectoryPartLabel]
+		cm.Annotations = map[string]string{saasv1alpha1.DirectoryCountAnnotation: stored.Annotations[saasv1alpha1.DirectoryCountAnnotation]}
+		out = append(out, cm)
+	}
+	return out
+}
+
+// directoryIndex is tenant.json: the enterprise, the counts and the shards.
+type directoryIndex struct {
+	InstanceID       string   `json:"instanceId"`
+	TenantID         string   `json:"tenantId"`
+	TenantCode       string   `json:"tenantCode"`
+	Name             string   `json:"name"`
+	DomainName       string   `json:"domainName"`
+	OrderID          string   `json:"orderId"`
+	Mode             string   `json:"mode"`
+	Users            int32    `json:"users"`
+	Departments      int32    `json:"departments"`
+	UserShards       []string `json:"userShards"`
+	DepartmentShards []string `json:"departmentShards"`
+}
+
+func (r *DirectoryReconciler) indexObject(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) client.Object {
+	idx := directoryIndex{InstanceID: d.Spec.InstanceID, TenantID: d.Spec.TenantID, TenantCode: d.Spec.TenantCode,
+		Name: d.Spec.Name, DomainName: d.Spec.DomainName, OrderID: d.Spec.OrderID, Mode: string(d.Spec.Mode),
+		Users: d.Status.Users, Departments: d.Status.Departments, UserShards: []string{}, DepartmentShards: []string{}}
+	for _, cm := range shards {
+		name := deliveredName(d, cm.Name)
+		if cm.Labels[saasv1alpha1.DirectoryPartLabel] == string(directory.Users) {
+			idx.UserShards = append(idx.UserShards, name)
+		} else {
+			idx.DepartmentShards = append(idx.DepartmentShards, name)
+		}
+	}
+	data, _ := json.MarshalIndent(idx, "", "  ") // a struct of strings and numbers always encodes
+	return &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: deliveredMeta(d, namespace, saasv1alpha1.DirectoryConfigMapName),
+		Data:       map[string]string{"tenant.json": string(data)}}
+}
+
+// ssoSecret is kooper-sso: the OAuth client of the directory's most
+// recently synced application, with the clientSecret decrypted, and the
+// endpoints of spec §7 derived from the enterprise's domain.
+func (r *DirectoryReconciler) ssoSecret(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) (client.Object, error) {
+	data := map[string]string{
+		"instanceId": d.Spec.InstanceID, "tenantId": d.Spec.TenantID, "tenantCode": d.Spec.TenantCode,
+		"tenantName": d.Spec.Name, "domainName": d.Spec.DomainName,
+	}
+	for k, v := range oauthEndpoints(d.Spec.DomainName) {
+		data[k] = v
+	}
+	if n := len(d.Spec.Applications); n > 0 {
+		app := d.Spec.Applications[n-1]
+		secret, err := r.clientSecret(ctx, d, app)
+		if err != nil {
+			return nil, err
+		}
+		data["appId"], data["clientId"], data["clientSecret"] = app.AppID, app.ClientID, secret
+		data["loginUrl"] = "https://macroverse.huaweicloud.com/unified-login/#/portal-login?ind=UNOP&appId=" + url.QueryEscape(app.AppID)
+	}
+	s := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: deliveredMeta(d, namespace, saasv1alpha1.SSOSecretName), Type: corev1.SecretTypeOpaque, Data: map[string][]byte{}}
+	for k, v := range data {
+		s.Data[k] = []byte(v)
+	}
+	return s, nil
+}
+
+// oauthEndpoints derives the SSO endpoints from domainName (spec §7.2–7.6).
+func oauthEndpoints(domain string) map[string]string {
+	if domain == "" {
+		return nil
+	}
+	base := strings.TrimRight(domain, "/")
+	if !strings.Contains(base, "://") {
+		base = "https://" + base
+	}
+	return map[string]string{
+		"authorizeUrl": base + "/api/v1/oauth2/authorize",
+		"tokenUrl":     base + "/api/v1/oauth2/token",
+		"userinfoUrl":  base + "/api/v1/oauth2/userinfo",
+		"logoutUrl":    base + "/api/v1/logout",
+	}
+}
+
+// clientSecret decrypts an application's clientSecret with the product's
+// RSA key and the OAEP variant that worked when it arrived.
+func (r *DirectoryReconciler) clientSecret(ctx context.Context, d *saasv1alpha1.SaaSDirectory, app saasv1alpha1.DirectoryApplication) (string, error) {
+	product := &saasv1alpha1.SaaSProduct{}
+	if err := r.Get(ctx, client.ObjectKey{Name: d.Spec.ProductName}, product); err != nil {
+		return "", fmt.Errorf("the SaaSProduct %s cannot be read: %w", d.Spec.ProductName, err)
+	}
+	keys := &corev1.Secret{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: product.Spec.KeysSecretName}, keys); err != nil {
+		return "", fmt.Errorf("the keys Secret of SaaSProduct %s cannot be read: %w", product.Name, err)
+	}
+	key, err := koogallery.ParseRSAPrivateKey(keys.Data[saasv1alpha1.RSAPrivateKeySecretKey])
+	if err != nil {
+		return "", fmt.Errorf("the rsaPrivateKey of SaaSProduct %s cannot be used: %w", product.Name, err)
+	}
+	plain, _, err := koogallery.DecryptClientSecret(key, app.EncryptedClientSecret, []koogallery.OAEPHash{koogallery.OAEPHash(app.OAEPHash)})
+	if err != nil {
+		return "", fmt.Errorf("the clientSecret of application %s: %w", app.AppID, err)
+	}
+	return plain, nil
+}
+
+// apply writes obj with server-side apply. Delivered objects are not cached
+// (they live in tenant namespaces), so the hash check in deliver is what
+// keeps unchanged directories from being written.
+func (r *DirectoryReconciler) apply(ctx context.Context, obj client.Object) error {
+	content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{Object: content}
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(r.Options.FieldOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("failed to apply %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(obj), err)
+	}
+	return nil
+}
+
+// contentHashAnnotation on a delivered object is a hash of its content, so
+// that a ConfigMap whose shard did not change is not sent again: a batch of
+// 500 users changes one or two shards of a directory that may have dozens.
+const contentHashAnnotation = "saas.kooper.io/content-hash"
+
+// deliveredConfigMaps returns the content hash of each ConfigMap delivered
+// for d in namespace, by name. Only metadata is read: the data can be megabytes.
+func (r *DirectoryReconciler) deliveredConfigMaps(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) (map[string]string, error) {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
+	if err := r.Reader.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name}); err != nil {
+		return nil, fmt.Errorf("failed to list the delivered ConfigMaps in %s: %w", namespace, err)
+	}
+	out := make(map[string]string, len(list.Items))
+	for _, item := range list.Items {
+		out[item.Name] = item.Annotations[contentHashAnnotation]
+	}
+	return out, nil
+}
+
+// applyChanged applies obj unless it is a ConfigMap already delivered with
+// the same content.
+func (r *DirectoryReconciler) applyChanged(ctx context.Context, obj client.Object, delivered map[string]string) error {
+	hash := contentHash(obj)
+	metav1.SetMetaDataAnnotation(objectMeta(obj), contentHashAnnotation, hash)
+	if _, isConfigMap := obj.(*corev1.ConfigMap); isConfigMap && delivered[obj.GetName()] == hash {
+		return nil
+	}
+	return r.apply(ctx, obj)
+}
+
+func objectMeta(obj client.Object) *metav1.ObjectMeta {
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		return &o.ObjectMeta
+	case *corev1.Secret:
+		return &o.ObjectMeta
+	}
+	return &metav1.ObjectMeta{}
+}
+
+// contentHash hashes what a delivered object carries.
+func contentHash(obj client.Object) string {
+	h := sha256.New()
+	var content any
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		content = []any{o.Data, o.Labels, o.Annotations[saasv1alpha1.DirectoryCountAnnotation]}
+	case *corev1.Secret:
+		content = []any{o.Data, o.Labels}
+	}
+	data, _ := json.Marshal(content) // maps of strings and bytes always encode
+	h.Write(data)
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// removeStale deletes delivered ConfigMaps of d in namespace that are no
+// longer among keep (the tree shrank).
+func (r *DirectoryReconciler) removeStale(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, delivered map[string]string, keep []client.Object) error {
+	names := map[string]bool{}
+	for _, obj := range keep {
+		names[obj.GetName()] = true
+	}
+	for name := range delivered {
+		if names[name] {
+			continue
+		}
+		if err := r.deleteDelivered(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeAll deletes everything delivered for d in namespace.
+func (r *DirectoryReconciler) removeAll(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) error {
+	delivered, err := r.deliveredConfigMaps(ctx, d, namespace)
+	if err != nil {
+		return err
+	}
+	if err := r.removeStale(ctx, d, namespace, delivered, nil); err != nil {
+		return err
+	}
+	return r.deleteDelivered(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: saasv1alpha1.SSOSecretName}})
+}
+
+func (r *DirectoryReconciler) deleteDelivered(ctx context.Context, obj client.Object) error {
+	if err := r.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to delete %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+	}
+	return nil
+}
+
+// withdraw removes a delivery that must no longer be there (the enterprise
+// was deleted, or the instance released).
+func (r *DirectoryReconciler) withdraw(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
+	if d.Status.Namespace == "" {
+		return nil
+	}
+	if err := r.removeAll(ctx, d, d.Status.Namespace); err != nil {
+		return err
+	}
+	d.Status.Namespace, d.Status.DeliveredHash = "", ""
+	return nil
+}

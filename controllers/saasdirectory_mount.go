@@ -1,0 +1,56 @@
+package controllers
+
+import (
+	"fmt"
+	"path"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/directory"
+)
+
+// How many shards a workload mounts: 64 user shards of 256 KiB hold some
+// 80,000 users of typical size, 16 department shards some 40,000
+// departments. Larger directories are still delivered and readable through
+// the API; tenant.json lists every shard.
+const (
+	mountedUserShards       = 64
+	mountedDepartmentShards = 16
+	ssoVolumeName           = "kooper-sso"
+	directoryVolumeName     = "kooper-directory"
+)
+
+// directoryVolumes are the volumes of a joint-operation workload. Every
+// source is optional: the pod starts before the enterprise is synced (or
+// without one), and the kubelet adds the files once they are delivered.
+func directoryVolumes() []corev1.Volume {
+	sources := []corev1.VolumeProjection{optionalConfigMap(saasv1alpha1.DirectoryConfigMapName)}
+	for _, p := range []struct {
+		part  directory.Part
+		count int
+	}{{directory.Users, mountedUserShards}, {directory.Departments, mountedDepartmentShards}} {
+		for i := 0; i < p.count; i++ {
+			sources = append(sources, optionalConfigMap(fmt.Sprintf("%s-%s-%03d", saasv1alpha1.DirectoryConfigMapName, p.part, i)))
+		}
+	}
+	return []corev1.Volume{
+		{Name: ssoVolumeName, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: saasv1alpha1.SSOSecretName, Optional: ptr.To(true)}}},
+		{Name: directoryVolumeName, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: sources}}},
+	}
+}
+
+func optionalConfigMap(name string) corev1.VolumeProjection {
+	return corev1.VolumeProjection{ConfigMap: &corev1.ConfigMapProjection{
+		LocalObjectReference: corev1.LocalObjectReference{Name: name}, Optional: ptr.To(true)}}
+}
+
+// directoryMounts mount them read-only under mountPath.
+func directoryMounts(mountPath string) []corev1.VolumeMount {
+	return []corev1.VolumeMount{
+		{Name: ssoVolumeName, MountPath: path.Join(mountPath, "sso"), ReadOnly: true},
+		{Name: directoryVolumeName, MountPath: path.Join(mountPath, "directory"), ReadOnly: true},
+	}
+}

@@ -1,0 +1,334 @@
+// Package directory lays out a joint-operation directory (authorised users,
+// departments) in shards small enough for ConfigMaps. Users can number tens
+// of thousands while one object may hold at most 1 MiB, so each part is a
+// set of numbered shards of at most MaxShardBytes. Entries keep their shard
+// when others change, so a batch of 500 users rewrites one or two shards,
+// not all of them. The package has no Kubernetes client: the receiver stores
+// the shards and the controller delivers them.
+package directory
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// MaxShardBytes caps one shard's JSON: a quarter of the object size limit,
+// leaving room for metadata and well under the 512 KiB the design allows.
+const MaxShardBytes = 256 << 10
+
+// MaxShards bounds a part: 1,000 shards of 256 KiB is far beyond any real
+// directory.
+const MaxShards = 1000
+
+// ErrTooLarge means a change would need more than MaxShards shards.
+var ErrTooLarge = errors.New("the directory would exceed its size limit")
+
+// Part is what a shard holds.
+type Part string
+
+const (
+	// Users are the authorised users of authSync, keyed by appId and userName.
+	Users Part = "users"
+	// Departments are the departments of singleOrgSync and allOrgSync, keyed by orgCode.
+	Departments Part = "departments"
+)
+
+// Entry is one user or department: its key and its JSON object.
+type Entry struct {
+	Key  string
+	JSON []byte
+}
+
+// Shards maps a shard's index to its entries, sorted by key.
+type Shards map[int][]Entry
+
+// DataKey is the key of a shard's JSON array in its ConfigMap, unique across
+// shards so that all of them can be projected into one directory of files.
+func DataKey(part Part, index int) string {
+	return fmt.Sprintf("%s-%03d.json", part, index)
+}
+
+// ParseDataKey returns the index of a data key of part.
+func ParseDataKey(part Part, key string) (int, bool) {
+	var index int
+	if _, err := fmt.Sscanf(key, string(part)+"-%03d.json", &index); err != nil || DataKey(part, index) != key {
+		return 0, false
+	}
+	return index, true
+}
+
+// Encode writes entries as a JSON array.
+func Encode(entries []Entry) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, e := range entries {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(e.JSON)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// Decode reads a shard written by Encode.
+func Decode(part Part, data string) ([]Entry, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal([]byte(data), &items); err != nil {
+		return nil, fmt.Errorf("shard is not a JSON array: %w", err)
+	}
+	entries := make([]Entry, 0, len(items))
+	for _, item := range items {
+		key, err := KeyOf(part, item)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, Entry{Key: key, JSON: item})
+	}
+	return entries, nil
+}
+
+// KeyOf returns the key of an entry: appId/userName for users, orgCode for
+// departments.
+func KeyOf(part Part, item []byte) (string, error) {
+	var k struct {
+		AppID    string `json:"appId"`
+		UserName string `json:"userName"`
+		OrgCode  string `json:"orgCode"`
+	}
+	if err := json.Unmarshal(item, &k); err != nil {
+		return "", fmt.Errorf("entry is not an object: %w", err)
+	}
+	if part == Users {
+		return UserKey(k.AppID, k.UserName), nil
+	}
+	return k.OrgCode, nil
+}
+
+// UserKey is the key of a user: the kit's idempotency key within a
+// directory is appId plus userName (spec §1.8).
+func UserKey(appID, userName string) string {
+	return appID + "/" + userName
+}
+
+// WithField returns the JSON object obj with "name":value added first; the
+// stored user carries the appId its authorisation belongs to.
+func WithField(obj []byte, name, value string) ([]byte, error) {
+	obj = bytes.TrimSpace(obj)
+	if len(obj) < 2 || obj[0] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	field, err := json.Marshal(map[string]string{name: value})
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte{}, field[:len(field)-1]...)
+	if rest := bytes.TrimSpace(obj[1:]); len(rest) > 0 && rest[0] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, obj[1:]...), nil
+}
+
+// Change is what one kit call does to a part.
+type Change struct {
+	// Upserts adds or replaces entries by key; within one change the last
+	// entry of a key wins.
+	Upserts []Entry
+	// Deletes removes keys; a missing key is not an error, so a repeated
+	// delete succeeds.
+	Deletes []string
+}
+
+// Apply applies ch to current (which it does not modify) and returns the new
+// content of each shard that changed; a nil slice means the shard is now
+// empty and goes. Existing entries stay in their shard; new ones fill the
+// last shard and then new ones.
+func Apply(current Shards, ch Change) (Shards, error) {
+	p := newPlan(current)
+	for _, key := range ch.Deletes {
+		p.remove(key)
+	}
+	var added []Entry
+	for _, e := range dedupe(ch.Upserts) {
+		if !p.replace(e) {
+			added = append(added, e)
+		}
+	}
+	added = append(added, p.overflow()...)
+	if err := p.place(added); err != nil {
+		return nil, err
+	}
+	return p.result(), nil
+}
+
+// Replace returns the shard contents that turn current into exactly
+// entries, packed from shard 0, with the shards no longer needed as nil.
+func Replace(current Shards, entries []Entry) (Shards, error) {
+	sorted := dedupe(entries)
+	p := &plan{shards: Shards{}, sizes: map[int]int{}, changed: map[int]bool{}}
+	if err := p.place(sorted); err != nil {
+		return nil, err
+	}
+	out := Shards{}
+	for i, next := range p.shards {
+		if !slices.EqualFunc(next, current[i], equalEntry) {
+			out[i] = next
+		}
+	}
+	for i := range current {
+		if _, kept := p.shards[i]; !kept {
+			out[i] = nil
+		}
+	}
+	return out, nil
+}
+
+// Count returns how many entries shards hold.
+func Count(shards Shards) int {
+	n := 0
+	for _, s := range shards {
+		n += len(s)
+	}
+	return n
+}
+
+func equalEntry(a, b Entry) bool {
+	return a.Key == b.Key && bytes.Equal(a.JSON, b.JSON)
+}
+
+// dedupe keeps the last entry of each key, sorted by key.
+func dedupe(entries []Entry) []Entry {
+	last := make(map[string]Entry, len(entries))
+	for _, e := range entries {
+		last[e.Key] = e
+	}
+	out := make([]Entry, 0, len(last))
+	for _, e := range last {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// plan is a working copy of a part's shards.
+type plan struct {
+	shards  Shards
+	where   map[string]int
+	sizes   map[int]int
+	changed map[int]bool
+}
+
+func newPlan(current Shards) *plan {
+	p := &plan{shards: Shards{}, where: map[string]int{}, sizes: map[int]int{}, changed: map[int]bool{}}
+	for i, entries := range current {
+		p.shards[i] = slices.Clone(entries)
+		p.sizes[i] = 2
+		for _, e := range entries {
+			p.where[e.Key] = i
+			p.sizes[i] += len(e.JSON) + 1
+		}
+	}
+	return p
+}
+
+func (p *plan) remove(key string) {
+	i, ok := p.where[key]
+	if !ok {
+		return
+	}
+	p.shards[i] = slices.DeleteFunc(p.shards[i], func(e Entry) bool {
+		if e.Key == key {
+			p.sizes[i] -= len(e.JSON) + 1
+			return true
+		}
+		return false
+	})
+	delete(p.where, key)
+	p.changed[i] = true
+}
+
+// replace updates an existing entry in place and reports whether it existed.
+func (p *plan) replace(e Entry) bool {
+	i, ok := p.where[e.Key]
+	if !ok {
+		return false
+	}
+	for j, old := range p.shards[i] {
+		if old.Key == e.Key && !bytes.Equal(old.JSON, e.JSON) {
+			p.sizes[i] += len(e.JSON) - len(old.JSON)
+			p.shards[i][j] = e
+			p.changed[i] = true
+		}
+	}
+	return true
+}
+
+// overflow takes entries out of shards that grew past the limit.
+func (p *plan) overflow() []Entry {
+	var out []Entry
+	for i := range p.changed {
+		for p.sizes[i] > MaxShardBytes && len(p.shards[i]) > 1 {
+			last := p.shards[i][len(p.shards[i])-1]
+			p.shards[i] = p.shards[i][:len(p.shards[i])-1]
+			p.sizes[i] -= len(last.JSON) + 1
+			delete(p.where, last.Key)
+			out = append(out, last)
+		}
+	}
+	return out
+}
+
+// place puts new entries into the highest shard while it has room, then
+// into the lowest free indexes.
+func (p *plan) place(entries []Entry) error {
+	tail := -1
+	for i := range p.shards {
+		tail = max(tail, i)
+	}
+	for _, e := range entries {
+		if tail < 0 || (p.sizes[tail]+len(e.JSON)+1 > MaxShardBytes && len(p.shards[tail]) > 0) {
+			next, err := p.freeIndex()
+			if err != nil {
+				return err
+			}
+			tail = next
+			p.shards[tail], p.sizes[tail] = nil, 2
+		}
+		p.shards[tail] = append(p.shards[tail], e)
+		p.sizes[tail] += len(e.JSON) + 1
+		if p.where != nil {
+			p.where[e.Key] = tail
+		}
+		p.changed[tail] = true
+	}
+	return nil
+}
+
+func (p *plan) freeIndex() (int, error) {
+	for i := 0; i < MaxShards; i++ {
+		if _, used := p.shards[i]; !used {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("more than %d shards: %w", MaxShards, ErrTooLarge)
+}
+
+// result returns the changed shards, sorted, empty ones as nil.
+func (p *plan) result() Shards {
+	out := Shards{}
+	for i := range p.changed {
+		entries := p.shards[i]
+		if len(entries) == 0 {
+			out[i] = nil
+			continue
+		}
+		sort.Slice(entries, func(a, b int) bool { return entries[a].Key < entries[b].Key })
+		out[i] = entries
+	}
+	return out
+}

@@ -1,0 +1,367 @@
+package koogallery
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// KitInterface names a joint-operation kit sync interface: the last element
+// of its sub-path /produceAPI/v2/{name} (§1.2, §3.11).
+type KitInterface string
+
+// The five kit interfaces.
+const (
+	KitTenantSync      KitInterface = "tenantSync"
+	KitApplicationSync KitInterface = "applicationSync"
+	KitAuthSync        KitInterface = "authSync"
+	KitSingleOrgSync   KitInterface = "singleOrgSync"
+	KitAllOrgSync      KitInterface = "allOrgSync"
+)
+
+// KitPathPrefix is what the marketplace appends to the production URL before
+// the interface name.
+const KitPathPrefix = "/produceAPI/v2/"
+
+// KitInterfaces lists the kit interfaces in the order the marketplace calls
+// them when an application is bound (§3.11).
+var KitInterfaces = []KitInterface{KitTenantSync, KitApplicationSync, KitAllOrgSync, KitAuthSync, KitSingleOrgSync}
+
+// KitFlag is the integer flag of a kit call.
+type KitFlag int
+
+// Kit flags (§3.11): every interface but allOrgSync has one; only authSync
+// has KitCancelAuth.
+const (
+	KitDelete     KitFlag = 0
+	KitAdd        KitFlag = 1
+	KitModify     KitFlag = 2
+	KitCancelAuth KitFlag = 3
+)
+
+// Limits of kit bodies.
+const (
+	// MaxKitUsers is the most users one authSync may carry (§3.11.3).
+	MaxKitUsers = 500
+	// MaxKitOrgs bounds allOrgSync: far above any real organisation, low
+	// enough that a hostile body cannot make kooper store millions of entries.
+	MaxKitOrgs = 100_000
+)
+
+// KitCommon holds the fields every kit call has.
+type KitCommon struct {
+	InstanceID string
+	TenantID   string
+	// TestFlag is 0 for production, 1 for a debug call.
+	TestFlag int
+	// TimeStamp is yyyyMMddHHmmssSSS (UTC+8), as sent.
+	TimeStamp string
+}
+
+// TenantSyncRequest is the body of tenantSync (§3.11.1).
+type TenantSyncRequest struct {
+	KitCommon
+	OrderID    string
+	TenantCode string
+	Name       string
+	DomainName string
+	Flag       KitFlag
+}
+
+// ApplicationSyncRequest is the body of applicationSync (§3.11.2).
+type ApplicationSyncRequest struct {
+	KitCommon
+	AppID    string
+	ClientID string
+	// ClientSecret is RSA-OAEP ciphertext, Base64 (§4.2).
+	ClientSecret string
+	Flag         KitFlag
+}
+
+// KitUser is one user of authSync. Raw is the user object exactly as
+// received (compact), so fields kooper does not interpret, and the V1
+// "extension" shape, reach the application unchanged.
+type KitUser struct {
+	UserName string
+	Raw      json.RawMessage
+}
+
+// AuthSyncRequest is the body of authSync (§3.11.3).
+type AuthSyncRequest struct {
+	KitCommon
+	AppID           string
+	Users           []KitUser
+	CurrentSyncTime string
+	Flag            KitFlag
+}
+
+// KitOrg is one department.
+type KitOrg struct {
+	OrgCode    string `json:"orgCode"`
+	OrgName    string `json:"orgName"`
+	ParentCode string `json:"parentCode,omitempty"`
+}
+
+// SingleOrgSyncRequest is the body of singleOrgSync (§3.11.4).
+type SingleOrgSyncRequest struct {
+	KitCommon
+	KitOrg
+	Flag KitFlag
+}
+
+// AllOrgSyncRequest is the body of allOrgSync (§3.11.5).
+type AllOrgSyncRequest struct {
+	KitCommon
+	Orgs []KitOrg
+}
+
+// kitFields is a kit body's top-level fields, nulls dropped.
+type kitFields map[string][]byte
+
+// DecodeKitRequest parses a kit body for interface name and returns the
+// typed, validated request (a pointer such as *TenantSyncRequest). As with
+// DecodeRequest, unknown fields are ignored, a body that is not one JSON
+// object wraps ErrMalformedBody and every other problem is a
+// *ValidationError; both map to 000002.
+func DecodeKitRequest(name KitInterface, body []byte) (any, error) {
+	members, err := parseObject(body)
+	if err != nil {
+		return nil, err
+	}
+	f := make(kitFields, len(members))
+	for _, m := range members {
+		if !m.isNull() {
+			f[m.key] = m.value
+		}
+	}
+	decode, ok := kitDecoders[name]
+	if !ok {
+		return nil, &ValidationError{Field: "interface", Reason: fmt.Sprintf("unknown kit interface %.32q", name)}
+	}
+	req, err := decode(f)
+	if err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+var kitDecoders = map[KitInterface]func(kitFields) (any, error){
+	KitTenantSync:      decodeTenantSync,
+	KitApplicationSync: decodeApplicationSync,
+	KitAuthSync:        decodeAuthSync,
+	KitSingleOrgSync:   decodeSingleOrgSync,
+	KitAllOrgSync:      decodeAllOrgSync,
+}
+
+func decodeTenantSync(f kitFields) (any, error) {
+	r := &TenantSyncRequest{}
+	if err := f.head(&r.KitCommon, &r.Flag, KitModify); err != nil {
+		return nil, err
+	}
+	live := r.Flag != KitDelete
+	return r, f.all(
+		f.str("orderId", &r.OrderID, 64, false),
+		f.str("tenantCode", &r.TenantCode, 64, live),
+		f.str("name", &r.Name, 255, false),
+		f.str("domainName", &r.DomainName, 255, live))
+}
+
+func decodeApplicationSync(f kitFields) (any, error) {
+	r := &ApplicationSyncRequest{}
+	if err := f.head(&r.KitCommon, &r.Flag, KitModify); err != nil {
+		return nil, err
+	}
+	live := r.Flag != KitDelete
+	return r, f.all(
+		f.str("appId", &r.AppID, 64, true),
+		f.str("clientId", &r.ClientID, 64, live),
+		f.str("clientSecret", &r.ClientSecret, 4096, live))
+}
+
+func decodeAuthSync(f kitFields) (any, error) {
+	r := &AuthSyncRequest{}
+	if err := f.head(&r.KitCommon, &r.Flag, KitCancelAuth); err != nil {
+		return nil, err
+	}
+	return r, f.all(
+		f.str("appId", &r.AppID, 64, true),
+		f.str("currentSyncTime", &r.CurrentSyncTime, 32, false),
+		f.users(&r.Users))
+}
+
+func decodeSingleOrgSync(f kitFields) (any, error) {
+	r := &SingleOrgSyncRequest{}
+	if err := f.head(&r.KitCommon, &r.Flag, KitModify); err != nil {
+		return nil, err
+	}
+	return r, f.all(
+		f.str("orgCode", &r.OrgCode, 64, true),
+		f.str("orgName", &r.OrgName, 128, r.Flag != KitDelete),
+		f.str("parentCode", &r.ParentCode, 64, false))
+}
+
+func decodeAllOrgSync(f kitFields) (any, error) {
+	r := &AllOrgSyncRequest{}
+	if err := f.common(&r.KitCommon); err != nil {
+		return nil, err
+	}
+	return r, f.orgs(&r.Orgs)
+}
+
+// head decodes the common fields and the flag, which decides what else is
+// required: a delete names only what it deletes.
+func (f kitFields) head(c *KitCommon, flag *KitFlag, highest KitFlag) error {
+	if err := f.common(c); err != nil {
+		return err
+	}
+	return f.integer("flag", flag, highest)
+}
+
+// all returns the first error of fields decoded in the order given.
+func (kitFields) all(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// common decodes the fields every kit call has.
+func (f kitFields) common(c *KitCommon) error {
+	var testFlag KitFlag
+	err := f.all(
+		f.str("instanceId", &c.InstanceID, 64, true),
+		f.str("tenantId", &c.TenantID, 64, true),
+		f.integer("testFlag", &testFlag, 1),
+		f.str("timeStamp", &c.TimeStamp, 32, true))
+	c.TestFlag = int(testFlag)
+	return err
+}
+
+// integer decodes a mandatory JSON integer between 0 and highest. A string
+// such as "1" is refused: the kit sends typed values and signs them as such.
+func (f kitFields) integer(name string, dst *KitFlag, highest KitFlag) error {
+	raw, ok := f[name]
+	if !ok {
+		return &ValidationError{Field: name, Reason: "is required"}
+	}
+	n, err := strconv.Atoi(string(raw))
+	if err != nil {
+		return &ValidationError{Field: name, Reason: "must be an integer"}
+	}
+	if n < 0 || KitFlag(n) > highest {
+		return &ValidationError{Field: name, Reason: fmt.Sprintf("must be between 0 and %d", highest)}
+	}
+	*dst = KitFlag(n)
+	return nil
+}
+
+// str decodes a string field of at most maxLen characters.
+func (f kitFields) str(name string, dst *string, maxLen int, required bool) error {
+	if err := setString(name, dst)(f[name]); err != nil {
+		return err
+	}
+	return checkString(name, *dst, maxLen, required)
+}
+
+func checkString(name, value string, maxLen int, required bool) error {
+	switch {
+	case required && value == "":
+		return &ValidationError{Field: name, Reason: "is required"}
+	case utf8.RuneCountInString(value) > maxLen:
+		return &ValidationError{Field: name, Reason: fmt.Sprintf("must be at most %d characters", maxLen)}
+	}
+	return nil
+}
+
+// users decodes authSync's userList: at most MaxKitUsers objects, each with a userName.
+func (f kitFields) users(dst *[]KitUser) error {
+	raw, ok := f["userList"]
+	if !ok {
+		return &ValidationError{Field: "userList", Reason: "is required"}
+	}
+	var items []json.RawMessage
+	if raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
+		return &ValidationError{Field: "userList", Reason: "must be an array of users"}
+	}
+	if len(items) > MaxKitUsers {
+		return &ValidationError{Field: "userList", Reason: fmt.Sprintf("has %d users, more than %d", len(items), MaxKitUsers)}
+	}
+	users := make([]KitUser, 0, len(items))
+	for i, item := range items {
+		u, err := decodeUser(i, item)
+		if err != nil {
+			return err
+		}
+		users = append(users, u)
+	}
+	*dst = users
+	return nil
+}
+
+func decodeUser(i int, item json.RawMessage) (KitUser, error) {
+	field := fmt.Sprintf("userList[%d]", i)
+	var u struct {
+		UserName *string `json:"userName"`
+	}
+	if len(item) == 0 || item[0] != '{' || json.Unmarshal(item, &u) != nil {
+		return KitUser{}, &ValidationError{Field: field, Reason: "must be an object whose userName is a string"}
+	}
+	name := ""
+	if u.UserName != nil {
+		name = *u.UserName
+	}
+	if err := checkString(field+".userName", name, 64, true); err != nil {
+		return KitUser{}, err
+	}
+	// item is already compact: the parser re-serialised it.
+	return KitUser{UserName: name, Raw: bytes.Clone(item)}, nil
+}
+
+// orgs decodes allOrgSync's orgInfoList, an array or, as in the doc
+// example, a string holding the array (§8 item 23).
+func (f kitFields) orgs(dst *[]KitOrg) error {
+	raw, ok := f["orgInfoList"]
+	if !ok {
+		return &ValidationError{Field: "orgInfoList", Reason: "is required"}
+	}
+	if raw[0] == '"' {
+		var inner string
+		if err := json.Unmarshal(raw, &inner); err != nil {
+			return &ValidationError{Field: "orgInfoList", Reason: "must be an array, or a string holding one"}
+		}
+		raw = []byte(inner)
+	}
+	var orgs []KitOrg
+	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &orgs) != nil {
+		return &ValidationError{Field: "orgInfoList", Reason: "must be an array of departments, or a string holding one"}
+	}
+	if len(orgs) > MaxKitOrgs {
+		return &ValidationError{Field: "orgInfoList", Reason: fmt.Sprintf("has %d departments, more than %d", len(orgs), MaxKitOrgs)}
+	}
+	seen := make(map[string]bool, len(orgs))
+	for i, o := range orgs {
+		if err := checkOrg(fmt.Sprintf("orgInfoList[%d].", i), o); err != nil {
+			return err
+		}
+		if seen[o.OrgCode] {
+			return &ValidationError{Field: fmt.Sprintf("orgInfoList[%d].orgCode", i), Reason: fmt.Sprintf("repeats %.64q", o.OrgCode)}
+		}
+		seen[o.OrgCode] = true
+	}
+	*dst = orgs
+	return nil
+}
+
+func checkOrg(prefix string, o KitOrg) error {
+	if err := checkString(prefix+"orgCode", o.OrgCode, 64, true); err != nil {
+		return err
+	}
+	if err := checkString(prefix+"orgName", o.OrgName, 128, true); err != nil {
+		return err
+	}
+	return checkString(prefix+"parentCode", o.ParentCode, 64, false)
+}

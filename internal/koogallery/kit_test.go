@@ -1,0 +1,152 @@
+package koogallery
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+)
+
+const (
+	kitApp     = `{"instanceId":"i-1","tenantId":"t-1","appId":"app-1","clientId":"cid","clientSecret":"c2VjcmV0","flag":1,"testFlag":0,"timeStamp":"20220413093539534"}`
+	kitAuth    = `{"instanceId":"i-1","tenantId":"t-1","appId":"app-1","userList":[{"userName":"zhang.san","name":"Zhang San","orgCode":"d1","role":"admin","enable":"true","extension":{"employeeType":1}}],"currentSyncTime":"20220413093539534","flag":1,"testFlag":1,"timeStamp":"20220413093539534"}`
+	kitOrg     = `{"instanceId":"i-1","tenantId":"t-1","orgCode":"d2","orgName":"Sales","parentCode":"d1","flag":2,"testFlag":0,"timeStamp":"20220413093539534"}`
+	kitAllOrgs = `{"instanceId":"i-1","tenantId":"t-1","orgInfoList":[{"orgCode":"d1","orgName":"HQ"},{"orgCode":"d2","orgName":"Sales","parentCode":"d1"}],"testFlag":0,"timeStamp":"20220413093539534"}`
+)
+
+// kitBodies are valid bodies of every interface, also the fuzz seeds.
+var kitBodies = map[KitInterface]string{
+	KitTenantSync: k1Body, KitApplicationSync: kitApp, KitAuthSync: kitAuth,
+	KitSingleOrgSync: kitOrg, KitAllOrgSync: kitAllOrgs,
+}
+
+func TestDecodeKitRequestReadsEveryInterface(t *testing.T) {
+	g := NewWithT(t)
+	req, err := DecodeKitRequest(KitTenantSync, []byte(k1Body))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(req).To(Equal(&TenantSyncRequest{
+		KitCommon: KitCommon{InstanceID: "huaiweitest123456", TenantID: "68cbc86f5b8e4d2f9d0a880d92f36422", TimeStamp: "20220413093539534"},
+		OrderID:   "CS1906666666ABCDE", TenantCode: "huawei", Name: "huaiweitest", DomainName: "https://example.tenantaccount.com", Flag: KitAdd,
+	}))
+
+	req, err = DecodeKitRequest(KitAuthSync, []byte(kitAuth))
+	g.Expect(err).NotTo(HaveOccurred())
+	auth := req.(*AuthSyncRequest)
+	g.Expect(auth.TestFlag).To(Equal(1))
+	g.Expect(auth.Users).To(HaveLen(1))
+	g.Expect(auth.Users[0].UserName).To(Equal("zhang.san"))
+	g.Expect(string(auth.Users[0].Raw)).To(Equal(`{"userName":"zhang.san","name":"Zhang San","orgCode":"d1","role":"admin","enable":"true","extension":{"employeeType":1}}`))
+
+	req, err = DecodeKitRequest(KitSingleOrgSync, []byte(kitOrg))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(req.(*SingleOrgSyncRequest).KitOrg).To(Equal(KitOrg{OrgCode: "d2", OrgName: "Sales", ParentCode: "d1"}))
+	g.Expect(req.(*SingleOrgSyncRequest).Flag).To(Equal(KitModify))
+
+	req, err = DecodeKitRequest(KitApplicationSync, []byte(kitApp))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(req.(*ApplicationSyncRequest).ClientSecret).To(Equal("c2VjcmV0"))
+}
+
+func TestDecodeKitRequestAcceptsTheOrgListAsArrayOrString(t *testing.T) {
+	g := NewWithT(t)
+	asString := `{"instanceId":"i-1","tenantId":"t-1","orgInfoList":"[{\"orgCode\":\"d1\",\"orgName\":\"HQ\"},{\"orgCode\":\"d2\",\"orgName\":\"Sales\",\"parentCode\":\"d1\"}]","testFlag":0,"timeStamp":"1"}`
+	for _, body := range []string{kitAllOrgs, asString} {
+		req, err := DecodeKitRequest(KitAllOrgSync, []byte(body))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(req.(*AllOrgSyncRequest).Orgs).To(Equal([]KitOrg{{OrgCode: "d1", OrgName: "HQ"}, {OrgCode: "d2", OrgName: "Sales", ParentCode: "d1"}}))
+	}
+}
+
+func TestDecodeKitRequestRefusesBadInput(t *testing.T) {
+	users := func(n int) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = fmt.Sprintf(`{"userName":"u%d"}`, i)
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	}
+	long := strings.Repeat("x", 65)
+	cases := []struct {
+		name    string
+		kit     KitInterface
+		body    string
+		wantMsg string
+	}{
+		{"not an object", KitTenantSync, `[1]`, "not a JSON object"},
+		{"trailing data", KitTenantSync, k1Body + `{}`, "single valid JSON value"},
+		{"unknown interface", "userSync", k1Body, "unknown kit interface"},
+		{"flag as a string", KitTenantSync, strings.Replace(k1Body, `"flag":1`, `"flag":"1"`, 1), "flag must be an integer"},
+		{"flag as a fraction", KitTenantSync, strings.Replace(k1Body, `"flag":1`, `"flag":1.0`, 1), "flag must be an integer"},
+		{"flag out of range", KitTenantSync, strings.Replace(k1Body, `"flag":1`, `"flag":3`, 1), "flag must be between 0 and 2"},
+		{"cancel authorisation outside authSync", KitSingleOrgSync, strings.Replace(kitOrg, `"flag":2`, `"flag":3`, 1), "between 0 and 2"},
+		{"negative flag", KitAuthSync, strings.Replace(kitAuth, `"flag":1`, `"flag":-1`, 1), "between 0 and 3"},
+		{"testFlag missing", KitTenantSync, strings.Replace(k1Body, `"testFlag":0,`, ``, 1), "testFlag is required"},
+		{"testFlag as a string", KitTenantSync, strings.Replace(k1Body, `"testFlag":0`, `"testFlag":"0"`, 1), "testFlag must be an integer"},
+		{"testFlag 2", KitTenantSync, strings.Replace(k1Body, `"testFlag":0`, `"testFlag":2`, 1), "testFlag must be between 0 and 1"},
+		{"timeStamp missing", KitTenantSync, strings.Replace(k1Body, `,"timeStamp":"20220413093539534"`, ``, 1), "timeStamp is required"},
+		{"instanceId null", KitTenantSync, strings.Replace(k1Body, `"huaiweitest123456"`, `null`, 1), "instanceId is required"},
+		{"tenantId as a number", KitTenantSync, strings.Replace(k1Body, `"68cbc86f5b8e4d2f9d0a880d92f36422"`, `68`, 1), "tenantId must be a string"},
+		{"tenantCode too long", KitTenantSync, strings.Replace(k1Body, `"huawei"`, `"`+long+`"`, 1), "tenantCode must be at most 64"},
+		{"domainName missing on add", KitTenantSync, strings.Replace(k1Body, `"domainName":"https://example.tenantaccount.com",`, ``, 1), "domainName is required"},
+		{"clientSecret missing on add", KitApplicationSync, strings.Replace(kitApp, `"clientSecret":"c2VjcmV0",`, ``, 1), "clientSecret is required"},
+		{"appId missing", KitApplicationSync, strings.Replace(kitApp, `"appId":"app-1",`, ``, 1), "appId is required"},
+		{"userList missing", KitAuthSync, `{"instanceId":"i","tenantId":"t","appId":"a","flag":1,"testFlag":0,"timeStamp":"1"}`, "userList is required"},
+		{"userList an object", KitAuthSync, `{"instanceId":"i","tenantId":"t","appId":"a","userList":{},"flag":1,"testFlag":0,"timeStamp":"1"}`, "userList must be an array"},
+		{"501 users", KitAuthSync, `{"instanceId":"i","tenantId":"t","appId":"a","userList":` + users(501) + `,"flag":1,"testFlag":0,"timeStamp":"1"}`, "has 501 users, more than 500"},
+		{"user without userName", KitAuthSync, `{"instanceId":"i","tenantId":"t","appId":"a","userList":[{"name":"x"}],"flag":1,"testFlag":0,"timeStamp":"1"}`, "userList[0].userName is required"},
+		{"user not an object", KitAuthSync, `{"instanceId":"i","tenantId":"t","appId":"a","userList":["x"],"flag":1,"testFlag":0,"timeStamp":"1"}`, "userList[0] must be an object"},
+		{"orgInfoList missing", KitAllOrgSync, `{"instanceId":"i","tenantId":"t","testFlag":0,"timeStamp":"1"}`, "orgInfoList is required"},
+		{"orgInfoList a broken string", KitAllOrgSync, `{"instanceId":"i","tenantId":"t","orgInfoList":"[{","testFlag":0,"timeStamp":"1"}`, "orgInfoList must be an array"},
+		{"orgInfoList repeats a code", KitAllOrgSync, `{"instanceId":"i","tenantId":"t","orgInfoList":[{"orgCode":"a","orgName":"A"},{"orgCode":"a","orgName":"B"}],"testFlag":0,"timeStamp":"1"}`, `orgInfoList[1].orgCode: repeats "a"`},
+		{"department without a name", KitAllOrgSync, `{"instanceId":"i","tenantId":"t","orgInfoList":[{"orgCode":"a"}],"testFlag":0,"timeStamp":"1"}`, "orgInfoList[0].orgName is required"},
+		{"singleOrgSync without orgCode", KitSingleOrgSync, strings.Replace(kitOrg, `"orgCode":"d2",`, ``, 1), "orgCode is required"},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			req, err := DecodeKitRequest(tt.kit, []byte(tt.body))
+			g.Expect(req).To(BeNil())
+			g.Expect(err).To(MatchError(ContainSubstring(tt.wantMsg)))
+			g.Expect(CodeOf(err)).To(Equal(ResultInvalidParam))
+		})
+	}
+}
+
+func TestDecodeKitRequestNeedsLessForADelete(t *testing.T) {
+	g := NewWithT(t)
+	req, err := DecodeKitRequest(KitTenantSync, []byte(`{"instanceId":"i","tenantId":"t","flag":0,"testFlag":0,"timeStamp":"1"}`))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(req.(*TenantSyncRequest).Flag).To(Equal(KitDelete))
+	_, err = DecodeKitRequest(KitApplicationSync, []byte(`{"instanceId":"i","tenantId":"t","appId":"a","flag":0,"testFlag":0,"timeStamp":"1"}`))
+	g.Expect(err).NotTo(HaveOccurred())
+}
+
+func FuzzDecodeKitRequest(f *testing.F) {
+	for name, body := range kitBodies {
+		f.Add(string(name), []byte(body))
+	}
+	f.Add(string(KitAllOrgSync), []byte(`{"instanceId":"i","tenantId":"t","orgInfoList":"[]","testFlag":0,"timeStamp":"1"}`))
+	f.Add(string(KitAuthSync), []byte(`{"userList":[null,{"userName":null}],"flag":1e3}`))
+	f.Fuzz(func(t *testing.T, name string, body []byte) {
+		req, err := DecodeKitRequest(KitInterface(name), body)
+		if err != nil {
+			var verr *ValidationError
+			if !errors.Is(err, ErrMalformedBody) && !errors.As(err, &verr) {
+				t.Fatalf("error %v is neither malformed body nor a validation error", err)
+			}
+			if req != nil {
+				t.Fatalf("a request came back with error %v", err)
+			}
+			return
+		}
+		if auth, ok := req.(*AuthSyncRequest); ok && len(auth.Users) > MaxKitUsers {
+			t.Fatalf("%d users accepted", len(auth.Users))
+		}
+		// A body that decodes also canonicalises, so it can be verified.
+		if _, err := CanonicalKitPayload(body); err != nil {
+			t.Fatalf("decoded but does not canonicalise: %v", err)
+		}
+	})
+}

@@ -1,0 +1,220 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/directory"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
+
+// DirectoryName derives a SaaSDirectory's name from the kit's idempotency key
+// (instanceId, tenantId; spec §1.8), so every replica finds the same object
+// and a concurrent first sync hits AlreadyExists.
+func DirectoryName(instanceID, tenantID string) string {
+	return "d-" + shortHash(instanceID, tenantID)
+}
+
+// ShardName names a directory's shard in kooper's namespace.
+func ShardName(directoryName string, part directory.Part, index int) string {
+	return fmt.Sprintf("%s-%s-%03d", directoryName, part, index)
+}
+
+// directory returns the SaaSDirectory of the call's (instanceId, tenantId),
+// creating it on the first sync. It never refuses an unknown instance: the
+// seller's test tenant is synced without any order (spec §1.8).
+func (r *Receiver) directory(ctx context.Context, c *kitCall, common koogallery.KitCommon) (*saasv1alpha1.SaaSDirectory, error) {
+	c.instanceID = common.InstanceID
+	key := types.NamespacedName{Name: DirectoryName(common.InstanceID, common.TenantID)}
+	d := &saasv1alpha1.SaaSDirectory{}
+	err := r.reader.Get(ctx, key, d)
+	if apierrors.IsNotFound(err) {
+		d = newDirectory(key.Name, c.product.Name, common)
+		if err = r.client.Create(ctx, d); apierrors.IsAlreadyExists(err) {
+			err = r.reader.Get(ctx, key, d)
+		}
+	}
+	switch {
+	case err != nil:
+		return nil, asInternal(err, "the directory could not be stored")
+	case d.Spec.InstanceID != common.InstanceID || d.Spec.TenantID != common.TenantID:
+		return nil, errInternal("directory name collision between two tenants", nil)
+	case d.Spec.ProductName != c.product.Name:
+		return nil, errBadParam("tenant %q of instance %q is synced through product %q, not %q",
+			common.TenantID, common.InstanceID, d.Spec.ProductName, c.product.Name)
+	}
+	return d, nil
+}
+
+func newDirectory(name, product string, common koogallery.KitCommon) *saasv1alpha1.SaaSDirectory {
+	return &saasv1alpha1.SaaSDirectory{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+			saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue,
+			saasv1alpha1.ProductLabel:   product,
+		}},
+		Spec: saasv1alpha1.SaaSDirectorySpec{
+			InstanceID: common.InstanceID, TenantID: common.TenantID, ProductName: product,
+			State: saasv1alpha1.DirectoryActive, Mode: modeOf(common.TestFlag),
+		},
+	}
+}
+
+func modeOf(testFlag int) saasv1alpha1.RequestMode {
+	if testFlag == 1 {
+		return saasv1alpha1.ModeDebug
+	}
+	return saasv1alpha1.ModeProduction
+}
+
+// updateDirectory applies edit to the directory's spec and stores it with
+// sync as its last sync, when edit changed something or force says the
+// shards did. On a conflict it re-reads and edits again.
+func (r *Receiver) updateDirectory(ctx context.Context, d *saasv1alpha1.SaaSDirectory, sync saasv1alpha1.DirectorySync,
+	edit func(*saasv1alpha1.SaaSDirectorySpec) (bool, error), force bool) error {
+	fresh := false
+	err := retry.RetryOnConflict(conflictBackoff, func() error {
+		if fresh {
+			if err := r.reader.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
+				return err
+			}
+		}
+		fresh = true
+		changed, err := edit(&d.Spec)
+		if err != nil || !(changed || force) {
+			return err
+		}
+		sync.Sequence = 1
+		if d.Spec.LastSync != nil {
+			sync.Sequence = d.Spec.LastSync.Sequence + 1
+		}
+		d.Spec.LastSync = &sync
+		return r.client.Update(ctx, d)
+	})
+	if err != nil {
+		return asInternal(err, "the directory could not be stored")
+	}
+	return nil
+}
+
+// noEdit leaves the spec alone; the shards carried the change.
+func noEdit(*saasv1alpha1.SaaSDirectorySpec) (bool, error) { return false, nil }
+
+// changeShards recomputes a part's shards from their stored state with
+// compute and writes those that changed, retrying from a fresh read when
+// another replica wrote first. It reports whether anything changed.
+func (r *Receiver) changeShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory, part directory.Part,
+	compute func(directory.Shards) (directory.Shards, error)) (bool, error) {
+	changed := false
+	retryable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+	err := retry.OnError(conflictBackoff, retryable, func() error {
+		stored, current, err := r.loadShards(ctx, d.Name, part)
+		if err != nil {
+			return err
+		}
+		next, err := compute(current)
+		if err != nil {
+			return err
+		}
+		changed = len(next) > 0
+		return r.writeShards(ctx, d, part, stored, next)
+	})
+	if errors.Is(err, directory.ErrTooLarge) {
+		return false, errBadParam("the %s of tenant %q exceed kooper's limit", part, d.Spec.TenantID)
+	}
+	if err != nil {
+		return false, asInternal(err, "the directory could not be stored")
+	}
+	return changed, nil
+}
+
+// loadShards reads a part's shards from the API server: they are not cached,
+// since a directory can be megabytes and is read only when a sync arrives.
+func (r *Receiver) loadShards(ctx context.Context, name string, part directory.Part) (map[int]*corev1.ConfigMap, directory.Shards, error) {
+	list := &corev1.ConfigMapList{}
+	err := r.reader.List(ctx, list, client.InNamespace(r.opts.Namespace),
+		client.MatchingLabels{saasv1alpha1.DirectoryLabel: name, saasv1alpha1.DirectoryPartLabel: string(part)})
+	if err != nil {
+		return nil, nil, err
+	}
+	stored, shards := map[int]*corev1.ConfigMap{}, directory.Shards{}
+	for i := range list.Items {
+		cm := &list.Items[i]
+		for key, data := range cm.Data {
+			index, ok := directory.ParseDataKey(part, key)
+			if !ok {
+				continue
+			}
+			entries, err := directory.Decode(part, data)
+			if err != nil {
+				return nil, nil, fmt.Errorf("shard %s is corrupt: %w", cm.Name, err)
+			}
+			stored[index], shards[index] = cm, entries
+		}
+	}
+	return stored, shards, nil
+}
+
+// writeShards stores next: updates (with the read resourceVersion, so a
+// concurrent writer causes a conflict, not a lost update), creates and deletes.
+func (r *Receiver) writeShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory, part directory.Part,
+	stored map[int]*corev1.ConfigMap, next directory.Shards) error {
+	indexes := make([]int, 0, len(next))
+	for i := range next {
+		indexes = append(indexes, i)
+	}
+	slices.Sort(indexes)
+	for _, i := range indexes {
+		if err := r.writeShard(ctx, d, part, i, stored[i], next[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Receiver) writeShard(ctx context.Context, d *saasv1alpha1.SaaSDirectory, part directory.Part, index int,
+	cm *corev1.ConfigMap, entries []directory.Entry) error {
+	if entries == nil {
+		if cm == nil {
+			return nil
+		}
+		rv := cm.ResourceVersion
+		err := r.client.Delete(ctx, cm, client.Preconditions{ResourceVersion: &rv})
+		return client.IgnoreNotFound(err)
+	}
+	create := cm == nil
+	if create {
+		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
+			Namespace: r.opts.Namespace, Name: ShardName(d.Name, part, index),
+			Labels: map[string]string{
+				saasv1alpha1.ManagedByLabel:     saasv1alpha1.ManagedByValue,
+				saasv1alpha1.DirectoryLabel:     d.Name,
+				saasv1alpha1.DirectoryPartLabel: string(part),
+			},
+		}}
+		// The directory owns its shards: deleting it removes them.
+		if err := controllerutil.SetOwnerReference(d, cm, r.client.Scheme()); err != nil {
+			return err
+		}
+	}
+	cm.Data = map[string]string{directory.DataKey(part, index): directory.Encode(entries)}
+	metav1.SetMetaDataAnnotation(&cm.ObjectMeta, saasv1alpha1.DirectoryCountAnnotation, strconv.Itoa(len(entries)))
+	if create {
+		return r.client.Create(ctx, cm)
+	}
+	return r.client.Update(ctx, cm)
+}

@@ -1,0 +1,137 @@
+package webhook
+
+import (
+	"context"
+	"crypto/rsa"
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// KitPathPattern is the route of the joint-operation kit interfaces: the
+// production URL plus the sub-path the marketplace appends (spec §1.2).
+const KitPathPattern = CallbackPathPrefix + "{product}" + koogallery.KitPathPrefix + "{interface}"
+
+// Kit request headers (spec §2.2).
+const (
+	kitSignHeader      = "x-sign"
+	kitTimestampHeader = "x-timestamp"
+	kitNonceHeader     = "x-nonce"
+)
+
+func init() {
+	// The kit interfaces are bounded label values of the callback metrics.
+	for _, k := range koogallery.KitInterfaces {
+		knownActivities[koogallery.Activity(k)] = true
+	}
+}
+
+// kitCall is one verified kit call on its way through a handler.
+type kitCall struct {
+	*call
+	name   koogallery.KitInterface
+	secret *corev1.Secret // the product's keys Secret
+}
+
+// kitHandlerFunc handles one verified, decoded kit call.
+type kitHandlerFunc func(ctx context.Context, c *kitCall) error
+
+func (r *Receiver) kitHandlers() map[koogallery.KitInterface]kitHandlerFunc {
+	return map[koogallery.KitInterface]kitHandlerFunc{
+		koogallery.KitTenantSync:      r.tenantSync,
+		koogallery.KitApplicationSync: r.applicationSync,
+		koogallery.KitAuthSync:        r.authSync,
+		koogallery.KitSingleOrgSync:   r.singleOrgSync,
+		koogallery.KitAllOrgSync:      r.allOrgSync,
+	}
+}
+
+// serveKit runs a kit call through the same pipeline as a basic callback,
+// with the kit key and headers: read, find the product, verify, decode,
+// handle, answer. Every answer is HTTP 200 with JSON.
+func (r *Receiver) serveKit(w http.ResponseWriter, req *http.Request) {
+	start := r.opts.Now()
+	ctx, cancel := context.WithTimeout(req.Context(), r.opts.APITimeout)
+	defer cancel()
+	log := ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("requestId", newRequestID(), "product", req.PathValue("product"))
+
+	c := &kitCall{call: &call{}}
+	err := r.processKit(ctx, req, c)
+	var rep reply
+	if err != nil {
+		rep.code, rep.msg = toResult(err)
+	}
+	// Kit answers carry no Body-Sign: the kit signs requests only (§2.2).
+	r.respond(w, rep, "")
+	elapsed := r.opts.Now().Sub(start)
+	logCall(log, c.call, rep.code, err, elapsed)
+	observeCall(c.activity, rep.code, elapsed)
+}
+
+func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall) error {
+	if req.Method != http.MethodPost {
+		return errBadParam("method %s is not allowed; kit calls are POST", req.Method)
+	}
+	c.name = koogallery.KitInterface(req.PathValue("interface"))
+	handle, ok := r.kitHandlers()[c.name]
+	if !ok {
+		return errBadParam("kit interface %.32q is not supported", c.name)
+	}
+	c.activity = koogallery.Activity(c.name)
+	body, err := readBody(req, r.opts.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	if c.product, err = r.product(ctx, req.PathValue("product")); err != nil {
+		return err
+	}
+	if c.secret, err = r.keysSecret(ctx, c.product); err != nil {
+		return err
+	}
+	keys := keysNamed(c.secret, saasv1alpha1.KitKeySecretKey)
+	if len(keys) == 0 {
+		return errInternal("the product's kit key is not configured", nil)
+	}
+	if err := r.verifyKit(req, keys, c.product.Name, body); err != nil {
+		return err
+	}
+	if c.request, err = koogallery.DecodeKitRequest(c.name, body); err != nil {
+		return err
+	}
+	return handle(ctx, c)
+}
+
+// verifyKit checks x-sign with every kit key of the product and, once it
+// holds, that the nonce was not seen in the window.
+func (r *Receiver) verifyKit(req *http.Request, keys []string, productName string, body []byte) error {
+	signed := koogallery.SignedQuery{
+		Signature: req.Header.Get(kitSignHeader),
+		Timestamp: req.Header.Get(kitTimestampHeader),
+		Nonce:     req.Header.Get(kitNonceHeader),
+	}
+	if _, _, err := r.verifier.VerifyKit(keys, signed, body); err != nil {
+		return err
+	}
+	if !r.nonces.claim("kit/"+productName+"/"+signed.Nonce, r.opts.Now()) {
+		return errBadParam("x-nonce %q was already used within the %s window", signed.Nonce, r.opts.SignatureWindow)
+	}
+	return nil
+}
+
+// rsaKey reads the merchant's RSA private key from the product's Secret.
+// Parsing costs little next to one RSA decryption, so it is not cached.
+func rsaKey(secret *corev1.Secret) (*rsa.PrivateKey, error) {
+	data := secret.Data[saasv1alpha1.RSAPrivateKeySecretKey]
+	if len(data) == 0 {
+		return nil, errInternal("the product's rsaPrivateKey is not configured", nil)
+	}
+	key, err := koogallery.ParseRSAPrivateKey(data)
+	if err != nil {
+		return nil, errInternal("the product's rsaPrivateKey cannot be used", err)
+	}
+	return key, nil
+}

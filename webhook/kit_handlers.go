@@ -1,0 +1,164 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/directory"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// maxApplications is the API's bound on spec.applications.
+const maxApplications = 16
+
+// Each kit handler is idempotent per the kit's keys (spec §1.8): add and
+// modify both set the entry, delete and cancel-authorisation both remove
+// it, and a delete of something absent succeeds. Each answers only once
+// the change is stored.
+
+func (r *Receiver) newSync(c *kitCall, flag koogallery.KitFlag, items int) saasv1alpha1.DirectorySync {
+	return saasv1alpha1.DirectorySync{Interface: saasv1alpha1.KitInterface(c.name), Flag: int32(flag),
+		Items: int32(items), ReceivedTime: r.now()}
+}
+
+// tenantSync binds, updates or deletes the enterprise.
+func (r *Receiver) tenantSync(ctx context.Context, c *kitCall) error {
+	req := c.request.(*koogallery.TenantSyncRequest)
+	c.orderID = req.OrderID
+	d, err := r.directory(ctx, c, req.KitCommon)
+	if err != nil {
+		return err
+	}
+	return r.updateDirectory(ctx, d, r.newSync(c, req.Flag, 0), func(s *saasv1alpha1.SaaSDirectorySpec) (bool, error) {
+		before := s.DeepCopy()
+		if req.Flag == koogallery.KitDelete {
+			s.State = saasv1alpha1.DirectoryDeleted
+		} else {
+			s.State, s.Mode = saasv1alpha1.DirectoryActive, modeOf(req.TestFlag)
+			s.TenantCode, s.Name, s.DomainName, s.OrderID = req.TenantCode, req.Name, req.DomainName, req.OrderID
+		}
+		return !equalSpec(before, s), nil
+	}, false)
+}
+
+// applicationSync stores an application's OAuth client. clientSecret is
+// checked to decrypt now, so a wrong key is answered 000101 at once, but it
+// is stored encrypted; the controller decrypts it into the tenant's Secret.
+func (r *Receiver) applicationSync(ctx context.Context, c *kitCall) error {
+	req := c.request.(*koogallery.ApplicationSyncRequest)
+	var app saasv1alpha1.DirectoryApplication
+	if req.Flag != koogallery.KitDelete {
+		used, err := r.checkClientSecret(ctx, c, req.ClientSecret)
+		if err != nil {
+			return err
+		}
+		app = saasv1alpha1.DirectoryApplication{AppID: req.AppID, ClientID: req.ClientID,
+			EncryptedClientSecret: req.ClientSecret, OAEPHash: string(used)}
+	}
+	d, err := r.directory(ctx, c, req.KitCommon)
+	if err != nil {
+		return err
+	}
+	return r.updateDirectory(ctx, d, r.newSync(c, req.Flag, 0), func(s *saasv1alpha1.SaaSDirectorySpec) (bool, error) {
+		before := s.DeepCopy()
+		s.Applications = slices.DeleteFunc(s.Applications, func(a saasv1alpha1.DirectoryApplication) bool { return a.AppID == req.AppID })
+		if req.Flag != koogallery.KitDelete {
+			if len(s.Applications) >= maxApplications {
+				return false, errBadParam("tenant %q already has %d applications", req.TenantID, maxApplications)
+			}
+			s.Applications = append(s.Applications, app)
+		}
+		return !equalSpec(before, s), nil
+	}, false)
+}
+
+// checkClientSecret decrypts clientSecret with the product's RSA key, trying
+// the configured OAEP variants, and returns the one that worked.
+func (r *Receiver) checkClientSecret(ctx context.Context, c *kitCall, ciphertext string) (koogallery.OAEPHash, error) {
+	key, err := rsaKey(c.secret)
+	if err != nil {
+		return "", err
+	}
+	_, used, err := koogallery.DecryptClientSecret(key, ciphertext, r.opts.OAEPHashes)
+	if err != nil {
+		return "", &callbackError{code: koogallery.ResultAppSecretError, err: err,
+			msg: "clientSecret cannot be decrypted with the product's RSA key; register the public key of its rsaPrivateKey in the Seller Console"}
+	}
+	// The spec asks to record which variant the marketplace uses (§4.2).
+	ctrl.LoggerFrom(ctx).WithName("receiver").V(1).Info("Decrypted clientSecret", "product", c.product.Name, "oaepHash", string(used))
+	return used, nil
+}
+
+// authSync authorises, updates or removes a batch of users.
+func (r *Receiver) authSync(ctx context.Context, c *kitCall) error {
+	req := c.request.(*koogallery.AuthSyncRequest)
+	var ch directory.Change
+	for _, u := range req.Users {
+		key := directory.UserKey(req.AppID, u.UserName)
+		if req.Flag == koogallery.KitDelete || req.Flag == koogallery.KitCancelAuth {
+			ch.Deletes = append(ch.Deletes, key)
+			continue
+		}
+		item, err := directory.WithField(u.Raw, "appId", req.AppID)
+		if err != nil {
+			return errBadParam("a user of userList is not an object")
+		}
+		ch.Upserts = append(ch.Upserts, directory.Entry{Key: key, JSON: item})
+	}
+	return r.syncShards(ctx, c, req.KitCommon, r.newSync(c, req.Flag, len(req.Users)), directory.Users,
+		func(current directory.Shards) (directory.Shards, error) { return directory.Apply(current, ch) })
+}
+
+// singleOrgSync adds, updates or removes one department.
+func (r *Receiver) singleOrgSync(ctx context.Context, c *kitCall) error {
+	req := c.request.(*koogallery.SingleOrgSyncRequest)
+	var ch directory.Change
+	if req.Flag == koogallery.KitDelete {
+		ch.Deletes = []string{req.OrgCode}
+	} else {
+		ch.Upserts = []directory.Entry{orgEntry(req.KitOrg)}
+	}
+	return r.syncShards(ctx, c, req.KitCommon, r.newSync(c, req.Flag, 1), directory.Departments,
+		func(current directory.Shards) (directory.Shards, error) { return directory.Apply(current, ch) })
+}
+
+// allOrgSync replaces the whole department tree.
+func (r *Receiver) allOrgSync(ctx context.Context, c *kitCall) error {
+	req := c.request.(*koogallery.AllOrgSyncRequest)
+	entries := make([]directory.Entry, 0, len(req.Orgs))
+	for _, o := range req.Orgs {
+		entries = append(entries, orgEntry(o))
+	}
+	return r.syncShards(ctx, c, req.KitCommon, r.newSync(c, -1, len(req.Orgs)), directory.Departments,
+		func(current directory.Shards) (directory.Shards, error) { return directory.Replace(current, entries) })
+}
+
+// syncShards stores a change of users or departments, then records the sync
+// on the directory if anything changed, which makes the controller deliver.
+func (r *Receiver) syncShards(ctx context.Context, c *kitCall, common koogallery.KitCommon, sync saasv1alpha1.DirectorySync,
+	part directory.Part, compute func(directory.Shards) (directory.Shards, error)) error {
+	d, err := r.directory(ctx, c, common)
+	if err != nil {
+		return err
+	}
+	changed, err := r.changeShards(ctx, d, part, compute)
+	if err != nil {
+		return err
+	}
+	return r.updateDirectory(ctx, d, sync, noEdit, changed)
+}
+
+// orgEntry is a department as stored: orgCode, orgName, parentCode.
+func orgEntry(o koogallery.KitOrg) directory.Entry {
+	data, _ := json.Marshal(o) // a struct of strings always encodes
+	return directory.Entry{Key: o.OrgCode, JSON: data}
+}
+
+func equalSpec(a, b *saasv1alpha1.SaaSDirectorySpec) bool {
+	return a.State == b.State && a.Mode == b.Mode && a.TenantCode == b.TenantCode && a.Name == b.Name &&
+		a.DomainName == b.DomainName && a.OrderID == b.OrderID && slices.Equal(a.Applications, b.Applications)
+}

@@ -1,0 +1,213 @@
+package webhook
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/directory"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// TestKitPipelineAnswersEveryBadInput covers the kit route before any
+// handler: method, interface, body, the x-sign headers and typed values.
+func TestKitPipelineAnswersEveryBadInput(t *testing.T) {
+	f := newKitFixture(t)
+	instanceID, tenantID := kitIDs()
+	valid := tenantSyncBody(instanceID, tenantID, 1)
+	headers := func(tweak func(http.Header)) func() http.Header {
+		return func() http.Header {
+			h := kitHeaders(t, testKitKey, valid)
+			if tweak != nil {
+				tweak(h)
+			}
+			return h
+		}
+	}
+	stale := strconv.FormatInt(time.Now().Add(-2*time.Minute).UnixMilli(), 10)
+	replayed := kitHeaders(t, testKitKey, valid)
+	oversized := `{"pad":"` + strings.Repeat("x", 1<<20) + `"}`
+	reordered := `{"timeStamp":"20220413093539534","testFlag":1,"flag":1,"domainName":"https://acme.tenantaccount.com","name":"ACME","tenantCode":"acme","tenantId":"` + tenantID + `","orderId":"","instanceId":"` + instanceID + `"}`
+	withNull := strings.Replace(valid, `"orderId":""`, `"orderId":null`, 1)
+	duplicated := strings.Replace(valid, `"flag":1`, `"flag":1,"flag":2`, 1)
+	bare := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	cases := []struct {
+		name, method, product, iface, body string
+		headers                            func() http.Header
+		wantCode, wantMsg                  string
+	}{
+		{name: "GET", method: http.MethodGet, body: valid, headers: headers(nil), wantCode: "000002", wantMsg: "POST"},
+		{name: "unknown interface", iface: "userSync", body: valid, headers: headers(nil), wantCode: "000002", wantMsg: `"userSync" is not supported`},
+		{name: "unknown product", product: "no-such-product", body: valid, headers: headers(nil), wantCode: "000002", wantMsg: "unknown product"},
+		{name: "signed with the basic key", body: valid, headers: func() http.Header { return kitHeaders(t, testKey, valid) }, wantCode: "000001", wantMsg: "signature"},
+		{name: "no x-sign", body: valid, headers: headers(func(h http.Header) { h.Del("x-sign") }), wantCode: "000001", wantMsg: "signature"},
+		{name: "no x-timestamp", body: valid, headers: headers(func(h http.Header) { h.Del("x-timestamp") }), wantCode: "000002", wantMsg: "timestamp"},
+		{name: "no x-nonce", body: valid, headers: headers(func(h http.Header) { h.Del("x-nonce") }), wantCode: "000002", wantMsg: "nonce"},
+		{name: "stale x-timestamp", body: valid, headers: headers(func(h http.Header) { h.Set("x-timestamp", stale) }), wantCode: "000002", wantMsg: "timestamp"},
+		{name: "body changed after signing", body: strings.Replace(valid, `"flag":1`, `"flag":2`, 1), headers: headers(nil), wantCode: "000001", wantMsg: "signature"},
+		{name: "integer sent as a string, signed as such", body: strings.Replace(valid, `"flag":1`, `"flag":"1"`, 1),
+			headers: func() http.Header {
+				return kitHeaders(t, testKitKey, strings.Replace(valid, `"flag":1`, `"flag":"1"`, 1))
+			}, wantCode: "000002", wantMsg: "flag must be an integer"},
+		{name: "missing tenantId", body: strings.Replace(valid, `"tenantId":"`+tenantID+`",`, ``, 1),
+			headers: func() http.Header {
+				return kitHeaders(t, testKitKey, strings.Replace(valid, `"tenantId":"`+tenantID+`",`, ``, 1))
+			}, wantCode: "000002", wantMsg: "tenantId is required"},
+		{name: "oversized body", body: oversized, headers: func() http.Header { return kitHeaders(t, testKitKey, `{}`) }, wantCode: "000002", wantMsg: "exceeds"},
+		{name: "keys in another order", body: reordered, headers: func() http.Header { return kitHeaders(t, testKitKey, reordered) }, wantCode: "000000"},
+		{name: "a null-valued field", body: withNull, headers: func() http.Header { return kitHeaders(t, testKitKey, withNull) }, wantCode: "000000"},
+		{name: "a duplicate key", body: duplicated, headers: func() http.Header { return kitHeaders(t, testKitKey, `{}`) }, wantCode: "000002", wantMsg: "duplicate top-level key"},
+		{name: "kit key missing from the product", product: bare.product.Name, body: valid, headers: headers(nil), wantCode: "000005", wantMsg: "kit key is not configured"},
+		{name: "replayed x-nonce, first use", body: valid, headers: func() http.Header { return replayed.Clone() }, wantCode: "000000"},
+		{name: "replayed x-nonce, second use", body: valid, headers: func() http.Header { return replayed.Clone() }, wantCode: "000002", wantMsg: "already used"},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			method, product, iface := tt.method, tt.product, tt.iface
+			if method == "" {
+				method = http.MethodPost
+			}
+			if product == "" {
+				product = f.product.Name
+			}
+			if iface == "" {
+				iface = string(koogallery.KitTenantSync)
+			}
+			a := postKit(t, method, product, iface, tt.headers(), tt.body)
+			g.Expect(a.status).To(Equal(http.StatusOK))
+			g.Expect(a.Code).To(Equal(tt.wantCode), a.Msg)
+			g.Expect(a.Msg).To(ContainSubstring(tt.wantMsg))
+			g.Expect(a.header.Get(koogallery.BodySignHeader)).To(BeEmpty())
+		})
+	}
+}
+
+func TestKitKeepsSyncsForAnInstanceThatDoesNotExist(t *testing.T) {
+	g := NewWithT(t)
+	f := newKitFixture(t)
+	instanceID, tenantID := kitIDs()
+	a := f.kit(t, koogallery.KitTenantSync, tenantSyncBody(instanceID, tenantID, 1))
+	g.Expect(a.Code).To(Equal("000000"), a.Msg)
+	d, _ := storedDirectory(t, instanceID, tenantID)
+	g.Expect(d.Spec).To(And(
+		HaveField("InstanceID", instanceID), HaveField("TenantID", tenantID), HaveField("ProductName", f.product.Name),
+		HaveField("TenantCode", "acme"), HaveField("DomainName", "https://acme.tenantaccount.com"),
+		HaveField("State", saasv1alpha1.DirectoryActive), HaveField("Mode", saasv1alpha1.ModeDebug)))
+	g.Expect(d.Spec.LastSync.Interface).To(Equal(saasv1alpha1.KitTenantSync))
+
+	// A repeated add changes nothing; a delete, twice, succeeds twice.
+	generation := d.Generation
+	g.Expect(f.kit(t, koogallery.KitTenantSync, tenantSyncBody(instanceID, tenantID, 1)).Code).To(Equal("000000"))
+	d, _ = storedDirectory(t, instanceID, tenantID)
+	g.Expect(d.Generation).To(Equal(generation))
+	for range 2 {
+		a := f.kit(t, koogallery.KitTenantSync, tenantSyncBody(instanceID, tenantID, 0))
+		g.Expect(a.Code).To(Equal("000000"), a.Msg)
+	}
+	d, _ = storedDirectory(t, instanceID, tenantID)
+	g.Expect(d.Spec.State).To(Equal(saasv1alpha1.DirectoryDeleted))
+}
+
+func TestKitApplicationSyncDecryptsClientSecret(t *testing.T) {
+	f := newKitFixture(t)
+	key, err := merchantKey()
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	for _, variant := range koogallery.DefaultOAEPHashes {
+		t.Run(string(variant), func(t *testing.T) {
+			g := NewWithT(t)
+			instanceID, tenantID := kitIDs()
+			ciphertext, err := koogallery.EncryptClientSecret(&key.PublicKey, "the-client-secret", variant)
+			g.Expect(err).NotTo(HaveOccurred())
+			a := f.kit(t, koogallery.KitApplicationSync, applicationSyncBody(instanceID, tenantID, ciphertext, 1))
+			g.Expect(a.Code).To(Equal("000000"), a.Msg)
+			d, _ := storedDirectory(t, instanceID, tenantID)
+			g.Expect(d.Spec.Applications).To(ConsistOf(saasv1alpha1.DirectoryApplication{
+				AppID: "app-1", ClientID: "client-1", EncryptedClientSecret: ciphertext, OAEPHash: string(variant)}))
+			for range 2 {
+				g.Expect(f.kit(t, koogallery.KitApplicationSync, applicationSyncBody(instanceID, tenantID, "", 0)).Code).To(Equal("000000"))
+			}
+			d, _ = storedDirectory(t, instanceID, tenantID)
+			g.Expect(d.Spec.Applications).To(BeEmpty())
+		})
+	}
+}
+
+func TestKitApplicationSyncAnswers000101WhenClientSecretDoesNotDecrypt(t *testing.T) {
+	f := newKitFixture(t)
+	other, err := koogallery.GenerateRSAKey(koogallery.MinRSABits)
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	forOther, err := koogallery.EncryptClientSecret(&other.PublicKey, "x", koogallery.OAEPSHA256)
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	for name, secret := range map[string]string{"another key": forOther, "not Base64": "%%%", "plaintext": "c2VjcmV0"} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			instanceID, tenantID := kitIDs()
+			a := f.kit(t, koogallery.KitApplicationSync, applicationSyncBody(instanceID, tenantID, secret, 1))
+			g.Expect(a.Code).To(Equal("000101"))
+			g.Expect(a.Msg).To(ContainSubstring("clientSecret cannot be decrypted"))
+		})
+	}
+}
+
+func TestKitAuthSyncStoresUsersInBatchesAndRemovesThem(t *testing.T) {
+	g := NewWithT(t)
+	f := newKitFixture(t)
+	instanceID, tenantID := kitIDs()
+	for batch := range 4 {
+		a := f.kit(t, koogallery.KitAuthSync, authSyncBody(instanceID, tenantID, batch*500, (batch+1)*500, 1))
+		g.Expect(a.Code).To(Equal("000000"), a.Msg)
+	}
+	_, parts := storedDirectory(t, instanceID, tenantID)
+	g.Expect(parts[directory.Users]).To(HaveLen(2000))
+	g.Expect(string(parts[directory.Users][0].JSON)).To(HavePrefix(`{"appId":"app-1","userName":"user`))
+
+	// Modify keeps the count; delete and cancel-authorisation remove, and
+	// repeating them succeeds.
+	g.Expect(f.kit(t, koogallery.KitAuthSync, authSyncBody(instanceID, tenantID, 0, 10, 2)).Code).To(Equal("000000"))
+	for range 2 {
+		g.Expect(f.kit(t, koogallery.KitAuthSync, authSyncBody(instanceID, tenantID, 0, 100, 0)).Code).To(Equal("000000"))
+		g.Expect(f.kit(t, koogallery.KitAuthSync, authSyncBody(instanceID, tenantID, 100, 150, 3)).Code).To(Equal("000000"))
+	}
+	d, parts := storedDirectory(t, instanceID, tenantID)
+	g.Expect(parts[directory.Users]).To(HaveLen(1850))
+	g.Expect(d.Spec.LastSync).To(HaveField("Flag", int32(3)))
+}
+
+func TestKitDepartmentSyncs(t *testing.T) {
+	g := NewWithT(t)
+	f := newKitFixture(t)
+	instanceID, tenantID := kitIDs()
+	codes := func(entries []directory.Entry) []string {
+		var out []string
+		for _, e := range entries {
+			out = append(out, e.Key)
+		}
+		return out
+	}
+	g.Expect(f.kit(t, koogallery.KitAllOrgSync, allOrgSyncBody(instanceID, tenantID, orgsJSON("hq", "a", "b"))).Code).To(Equal("000000"))
+	_, parts := storedDirectory(t, instanceID, tenantID)
+	g.Expect(codes(parts[directory.Departments])).To(ConsistOf("hq", "a", "b"))
+
+	// The list as a JSON string replaces the whole tree.
+	asString := strconv.Quote(orgsJSON("root", "x"))
+	a := f.kit(t, koogallery.KitAllOrgSync, allOrgSyncBody(instanceID, tenantID, asString))
+	g.Expect(a.Code).To(Equal("000000"), a.Msg)
+	_, parts = storedDirectory(t, instanceID, tenantID)
+	g.Expect(codes(parts[directory.Departments])).To(ConsistOf("root", "x"))
+
+	single := func(code string, flag int) string {
+		return `{"instanceId":"` + instanceID + `","tenantId":"` + tenantID + `","orgCode":"` + code + `","orgName":"N","parentCode":"root","flag":` + strconv.Itoa(flag) + `,"testFlag":0,"timeStamp":"1"}`
+	}
+	g.Expect(f.kit(t, koogallery.KitSingleOrgSync, single("y", 1)).Code).To(Equal("000000"))
+	for range 2 {
+		g.Expect(f.kit(t, koogallery.KitSingleOrgSync, single("x", 0)).Code).To(Equal("000000"))
+	}
+	_, parts = storedDirectory(t, instanceID, tenantID)
+	g.Expect(codes(parts[directory.Departments])).To(ConsistOf("root", "y"))
+}
