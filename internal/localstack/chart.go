@@ -2,6 +2,8 @@ package localstack
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
 // dataVolumes is how many PersistentVolumes the stack provides. The local
@@ -70,6 +75,9 @@ func (s *Stack) createSecrets(ctx context.Context) error {
 	}
 	secret := &corev1.Secret{}
 	if err := readYAML(filepath.Join(s.root, "config", "samples", "marketplace-keys.example.yaml"), secret); err != nil {
+		return err
+	}
+	if err := s.addKitKeys(secret); err != nil {
 		return err
 	}
 	tls, err := wildcardTLSSecret(sampleTLSSecret, sampleDomain)
@@ -135,3 +143,29 @@ func readYAML(path string, into any) error {
 	}
 	return nil
 }
+
+// addKitKeys gives the sample product the joint-operation keys: a kit key
+// and a fresh RSA key pair, whose public half the simulator encrypts
+// clientSecret with (Sim passes both to it).
+func (s *Stack) addKitKeys(secret *corev1.Secret) error {
+	key, err := rsa.GenerateKey(rand.Reader, 3072)
+	if err != nil {
+		return err
+	}
+	private, err := koogallery.PrivateKeyPEM(key)
+	if err != nil {
+		return err
+	}
+	public, err := koogallery.PublicKeyPEM(&key.PublicKey)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(s.kitPublicKeyPath(), public, 0o644); err != nil {
+		return err
+	}
+	secret.StringData[saasv1alpha1.KitKeySecretKey] = KitKey
+	secret.StringData[saasv1alpha1.RSAPrivateKeySecretKey] = string(private)
+	return nil
+}
+
+func (s *Stack) kitPublicKeyPath() string { return filepath.Join(s.dir, "kit-public.pem") }

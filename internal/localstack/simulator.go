@@ -38,11 +38,12 @@ func (s *Stack) startSimulator(ctx context.Context, _ Options) error {
 }
 
 // Sim runs a simulator command against the sample product's production
-// URL with its key (passed in the environment, never on the command line)
+// URL with its keys (passed in the environment, never on the command line)
 // and returns its output. Callback commands need no --url or --key.
 func (s *Stack) Sim(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, s.Binary("marketplace-sim"), args...)
-	cmd.Env = append(os.Environ(), "KOOPER_SIM_URL="+s.ReceiverURL, "KOOPER_SIM_KEY="+BasicKey)
+	cmd.Env = append(os.Environ(), "KOOPER_SIM_URL="+s.ReceiverURL, "KOOPER_SIM_KEY="+BasicKey,
+		"KOOPER_SIM_KIT_KEY="+KitKey, "KOOPER_SIM_KIT_PUBLIC_KEY="+s.kitPublicKeyPath())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("marketplace-sim %s: %w\n%s", strings.Join(args, " "), err, out)

@@ -32,6 +32,8 @@ const (
 	Product = "crm"
 	// BasicKey is the sample keys Secret's basicKey: the spec's test value.
 	BasicKey = "test-access-key"
+	// KitKey is the joint-operation sync key the stack adds to it.
+	KitKey = "local-kit-key"
 )
 
 // Options configure a stack.
