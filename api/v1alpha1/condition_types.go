@@ -54,6 +54,11 @@ const (
 	// KeysAvailableCondition is True when a product's marketplace keys Secret
 	// exists and holds the keys its product type needs (normal-true).
 	KeysAvailableCondition = "KeysAvailable"
+
+	// MeteredCondition is True when a pay-per-use tenant's usage has been
+	// pushed up to the last closed hour (normal-true). It lives in
+	// status.metering.conditions, written only by the metering controller.
+	MeteredCondition = "Metered"
 )
 
 // Condition reasons: CamelCase, one word each, also used as Event reasons.
@@ -96,6 +101,14 @@ const (
 	ExpiredReason = "Expired"
 	// ProvisioningReason: objects are being applied or the workload is starting.
 	ProvisioningReason = "Provisioning"
+	// UsagePushFailedReason: the usage push failed as a whole; kooper retries with backoff.
+	UsagePushFailedReason = "UsagePushFailed"
+	// UsageRejectedReason: the marketplace refused some usage records (codes 001–013).
+	UsageRejectedReason = "UsageRejected"
+	// UsageExpiredReason: windows older than the marketplace's 21 days were skipped.
+	UsageExpiredReason = "UsageExpired"
+	// MeterSourceFailedReason: a meter's source (Prometheus) could not be read.
+	MeterSourceFailedReason = "MeterSourceFailed"
 )
 
 // Finalizer is added to tenants and licences before any side effect, and
