@@ -74,7 +74,9 @@ func meterAt(t *testing.T, r *MeteringReconciler, at time.Time, name string) (ct
 
 // hourAgo is a clock hour a few hours back, so every window lies within
 // the marketplace's 21 days.
-func hourAgo(n int) time.Time { return time.Now().UTC().Truncate(time.Hour).Add(-time.Duration(n) * time.Hour) }
+func hourAgo(n int) time.Time {
+	return time.Now().UTC().Truncate(time.Hour).Add(-time.Duration(n) * time.Hour)
+}
 
 // pushedValues maps "begin meter" to usage_value for an instance's records,
 // using each record's sn to find its meter.
@@ -211,7 +213,9 @@ func TestMeterRacingReconcilersPushOneRecordPerWindow(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make([]error, len(replicas))
 		for i, r := range replicas {
-			wg.Go(func() { _, errs[i] = r.Reconcile(testContext(t), ctrl.Request{NamespacedName: client.ObjectKey{Name: tenant.Name}}) })
+			wg.Go(func() {
+				_, errs[i] = r.Reconcile(testContext(t), ctrl.Request{NamespacedName: client.ObjectKey{Name: tenant.Name}})
+			})
 		}
 		wg.Wait()
 		return errors.Join(errs...)
@@ -279,6 +283,6 @@ func TestMeterCatchesUpAfterDowntimeWithinTwentyOneDays(t *testing.T) {
 	oldest, _ := time.Parse(koogallery.UsageTimeLayout, begins[0])
 	g.Expect(now.Sub(oldest)).To(BeNumerically("<", koogallery.UsageWindow), "nothing older than 21 days is sent")
 	g.Expect(len(records)).To(BeNumerically(">", 1000), "more than one batch of 1000")
-	g.Expect(len(records) % 3).To(BeZero(), "every window has its three records")
+	g.Expect(len(records)%3).To(BeZero(), "every window has its three records")
 	g.Expect(storedMetering(t, tenant.Name).PushedUntil.Time).To(BeTemporally("==", hourAgo(0)))
 }

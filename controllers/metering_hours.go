@@ -3,16 +3,15 @@ package controllers
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
 // usageWindow is one metering window: [start, end). Windows follow clock
@@ -213,16 +212,10 @@ func pruneSegments(segments []saasv1alpha1.UsageSegment, cursor time.Time) []saa
 	return segments[keep:]
 }
 
-// usageUnits is a value in ten-thousandths, the marketplace's precision.
-type usageUnits int64
-
-// unitsPerOne is 10^4: four decimals.
-const unitsPerOne = 10_000
-
 // roundUsage rounds v to the meter's decimals with its rounding mode, in
 // units. A small epsilon absorbs float error, so 0.1+0.2 rounds up to 0.3,
 // not 0.3001.
-func roundUsage(v float64, decimals int32, mode saasv1alpha1.MeterRounding) usageUnits {
+func roundUsage(v float64, decimals int32, mode saasv1alpha1.MeterRounding) koogallery.UsageUnits {
 	if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
 		return 0
 	}
@@ -239,35 +232,10 @@ func roundUsage(v float64, decimals int32, mode saasv1alpha1.MeterRounding) usag
 	default:
 		r = math.Floor(x + 0.5 + eps)
 	}
-	if r >= math.MaxInt64/unitsPerOne {
+	if r >= math.MaxInt64/koogallery.UnitsPerOne {
 		return 0 // beyond the (12,4) the marketplace takes; never send it
 	}
-	return usageUnits(int64(r) * int64(unitsPerOne/math.Pow10(int(decimals))))
-}
-
-// String writes the value with at most four decimals and no trailing zeros.
-func (u usageUnits) String() string {
-	whole, frac := int64(u)/unitsPerOne, int64(u)%unitsPerOne
-	if frac == 0 {
-		return strconv.FormatInt(whole, 10)
-	}
-	return strings.TrimRight(fmt.Sprintf("%d.%04d", whole, frac), "0")
-}
-
-// parseUsageUnits reads a total written by String; bad input counts as zero.
-func parseUsageUnits(s string) usageUnits {
-	whole, frac, _ := strings.Cut(s, ".")
-	w, err := strconv.ParseInt(whole, 10, 64)
-	if err != nil || len(frac) > 4 {
-		return 0
-	}
-	f := int64(0)
-	if frac != "" {
-		if f, err = strconv.ParseInt((frac + "000")[:4], 10, 64); err != nil {
-			return 0
-		}
-	}
-	return usageUnits(w*unitsPerOne + f)
+	return koogallery.UsageUnits(int64(r) * int64(koogallery.UnitsPerOne/math.Pow10(int(decimals))))
 }
 
 // meteringSN is the record's deduplication key: a hash of the instance, the

@@ -35,7 +35,7 @@ type usagePush struct {
 type pendingRecord struct {
 	record koogallery.UsageRecord
 	meter  string
-	units  usageUnits
+	units  koogallery.UsageUnits
 	window int
 }
 
@@ -227,13 +227,15 @@ func (r *MeteringReconciler) advance(ctx context.Context, p *usagePush, until ti
 	})
 }
 
-func addTotal(m *saasv1alpha1.TenantMetering, meter string, units usageUnits) {
+func addTotal(m *saasv1alpha1.TenantMetering, meter string, units koogallery.UsageUnits) {
 	i := slices.IndexFunc(m.Meters, func(u saasv1alpha1.MeterUsage) bool { return u.Name == meter })
 	if i < 0 {
 		m.Meters = append(m.Meters, saasv1alpha1.MeterUsage{Name: meter, Total: "0"})
 		i = len(m.Meters) - 1
 	}
-	m.Meters[i].Total = (parseUsageUnits(m.Meters[i].Total) + units).String()
+	// A total the API validated always parses; one that does not restarts at zero.
+	total, _ := koogallery.ParseUsageUnits(m.Meters[i].Total)
+	m.Meters[i].Total = (total + units).String()
 }
 
 // recordOutcome sets Metered and reports refused records as an Event.

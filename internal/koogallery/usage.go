@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -113,4 +114,45 @@ func usageNonce() (string, error) {
 		return "", fmt.Errorf("failed to make a nonce: %w", err)
 	}
 	return hex.EncodeToString(b), nil
+}
+
+// UsageUnits is a usage value in ten-thousandths: the four decimals the
+// marketplace takes (§6.4 usage_value, §3.3 usageValue). Integer units keep
+// cumulative totals exact.
+type UsageUnits int64
+
+// UnitsPerOne is 10^4.
+const UnitsPerOne = 10_000
+
+// String writes the value with at most four decimals and no trailing zeros.
+func (u UsageUnits) String() string {
+	sign := ""
+	if u < 0 {
+		sign, u = "-", -u
+	}
+	whole, frac := int64(u)/UnitsPerOne, int64(u)%UnitsPerOne
+	if frac == 0 {
+		return sign + strconv.FormatInt(whole, 10)
+	}
+	return sign + strings.TrimRight(fmt.Sprintf("%d.%04d", whole, frac), "0")
+}
+
+// ParseUsageUnits reads a non-negative decimal with at most four decimals.
+func ParseUsageUnits(s string) (UsageUnits, error) {
+	whole, frac, _ := strings.Cut(s, ".")
+	bad := fmt.Errorf("%.32q is not a decimal with at most 4 decimals", s)
+	if whole == "" || len(frac) > 4 || strings.HasPrefix(whole, "+") || strings.HasPrefix(whole, "-") {
+		return 0, bad
+	}
+	w, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil || w > (1<<62)/UnitsPerOne {
+		return 0, bad
+	}
+	f := int64(0)
+	if frac != "" {
+		if f, err = strconv.ParseInt((frac + "000")[:4], 10, 64); err != nil || strings.ContainsAny(frac, "+-") {
+			return 0, bad
+		}
+	}
+	return UsageUnits(w*UnitsPerOne + f), nil
 }
