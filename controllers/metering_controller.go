@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -149,7 +150,7 @@ func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alp
 		return ctrl.Result{}, nil
 	}
 	if len(closedWindows(m, now, 1)) == 0 {
-		return r.requeue(m, now), nil
+		return r.requeue(t, now), nil
 	}
 	// The push cannot be taken back: start from the API server's cursor.
 	if err := r.refresh(ctx, t); err != nil {
@@ -174,15 +175,24 @@ func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alp
 	if err := r.recordOutcome(ctx, t, p); err != nil {
 		return ctrl.Result{}, err
 	}
-	return r.requeue(t.Status.Metering, now), p.retryErr
+	return r.requeue(t, now), p.retryErr
 }
 
-// requeue asks for a reconcile when the next window closes.
-func (r *MeteringReconciler) requeue(m *saasv1alpha1.TenantMetering, now time.Time) ctrl.Result {
+// pushSpread spreads the tenants' pushes over the first minutes of each
+// hour, so 10,000 tenants do not all write their status in the same second.
+const pushSpread = 5 * time.Minute
+
+// requeue asks for a reconcile when the next window has closed, plus the
+// tenant's fixed offset within pushSpread.
+func (r *MeteringReconciler) requeue(t *saasv1alpha1.SaaSTenant, now time.Time) ctrl.Result {
+	m := t.Status.Metering
 	if meteringDone(m) {
 		return ctrl.Result{}
 	}
-	return ctrl.Result{RequeueAfter: timeUntil(now, windowEnd(m, meteringCursor(m)))}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(t.Name))
+	offset := time.Duration(h.Sum32()%uint32(pushSpread/time.Second)) * time.Second
+	return ctrl.Result{RequeueAfter: timeUntil(now, windowEnd(m, meteringCursor(m)).Add(offset))}
 }
 
 // refresh re-reads the tenant from the API server.

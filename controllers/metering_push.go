@@ -224,6 +224,11 @@ func (r *MeteringReconciler) advance(ctx context.Context, p *usagePush, until ti
 		t := metav1.NewTime(until)
 		m.PushedUntil = &t
 		m.Segments = pruneSegments(m.Segments, until)
+		if len(p.refused) == 0 && p.retryErr == nil {
+			// In the same write, and with a message that does not change every
+			// hour, so a healthy tenant costs one status write per hour.
+			setMeteredCondition(p.tenant, metav1.ConditionTrue, saasv1alpha1.SucceededReason, "Usage is pushed up to status.metering.pushedUntil")
+		}
 	})
 }
 
@@ -238,21 +243,16 @@ func addTotal(m *saasv1alpha1.TenantMetering, meter string, units koogallery.Usa
 	m.Meters[i].Total = (total + units).String()
 }
 
-// recordOutcome sets Metered and reports refused records as an Event.
+// recordOutcome reports records refused for good, as an Event and as
+// Metered=False until a later push goes through without refusals.
 func (r *MeteringReconciler) recordOutcome(ctx context.Context, t *saasv1alpha1.SaaSTenant, p *usagePush) error {
-	if len(p.refused) > 0 {
-		msg := refusalSummary(p.refused)
-		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.UsageRejectedReason, "Metering", "%s", msg)
-		return r.patchMetering(ctx, t, func(*saasv1alpha1.TenantMetering) {
-			setMeteredCondition(t, metav1.ConditionFalse, saasv1alpha1.UsageRejectedReason, msg)
-		})
+	if len(p.refused) == 0 {
+		return nil
 	}
-	if p.retryErr != nil {
-		return nil // the retry's error is the news; the condition says it below
-	}
-	until := meteringCursor(t.Status.Metering).UTC().Format(time.RFC3339)
+	msg := refusalSummary(p.refused)
+	r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.UsageRejectedReason, "Metering", "%s", msg)
 	return r.patchMetering(ctx, t, func(*saasv1alpha1.TenantMetering) {
-		setMeteredCondition(t, metav1.ConditionTrue, saasv1alpha1.SucceededReason, "Usage pushed up to "+until)
+		setMeteredCondition(t, metav1.ConditionFalse, saasv1alpha1.UsageRejectedReason, msg)
 	})
 }
 
