@@ -127,3 +127,18 @@ func TestPromValueReadsOneSample(t *testing.T) {
 		})
 	}
 }
+
+func TestOldestUnpushedAge(t *testing.T) {
+	g := NewWithT(t)
+	tenant := func(m *saasv1alpha1.TenantMetering) saasv1alpha1.SaaSTenant {
+		return saasv1alpha1.SaaSTenant{Status: saasv1alpha1.SaaSTenantStatus{Metering: m}}
+	}
+	tenants := []saasv1alpha1.SaaSTenant{
+		tenant(nil),
+		tenant(&saasv1alpha1.TenantMetering{Since: *at(0), PushedUntil: at(2 * time.Hour)}),                                   // up to date
+		tenant(&saasv1alpha1.TenantMetering{Since: *at(0), PushedUntil: at(time.Hour)}),                                       // 1h-2h unpushed
+		tenant(&saasv1alpha1.TenantMetering{Since: *at(0), PushedUntil: at(30 * time.Minute), EndTime: at(30 * time.Minute)}), // done
+	}
+	g.Expect(oldestUnpushedAge(tenants, h0.Add(2*time.Hour+10*time.Minute))).To(Equal(10 * time.Minute))
+	g.Expect(oldestUnpushedAge(tenants[:2], h0.Add(2*time.Hour+10*time.Minute))).To(BeZero())
+}

@@ -77,7 +77,7 @@ func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, window
 	}
 	done := len(windows)
 	if len(pending) > 0 {
-		if done, err = r.send(ctx, p, pending); err != nil {
+		if done, err = r.send(ctx, p, pending, len(windows)); err != nil {
 			return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsagePushFailedReason, err)
 		}
 	}
@@ -148,10 +148,11 @@ func (r *MeteringReconciler) measure(ctx context.Context, p *usagePush, meter sa
 	return r.Prometheus.Query(ctx, p.promURL, query, w.end)
 }
 
-// send pushes the records and returns how many leading windows are done:
-// all, or those before the first window with a refusal that may pass.
-// Duplicates count as accepted: the marketplace already holds the record.
-func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []pendingRecord) (int, error) {
+// send pushes the records of windows windows and returns how many leading
+// windows are done: all, or those before the first window with a refusal
+// that may pass. Duplicates count as accepted: the marketplace already
+// holds the record.
+func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []pendingRecord, windows int) (int, error) {
 	records := make([]koogallery.UsageRecord, len(pending))
 	for i := range pending {
 		records[i] = pending[i].record
@@ -169,7 +170,7 @@ func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []p
 	for i := range pending {
 		bySN[pending[i].record.MeteringSN] = &pending[i]
 	}
-	done := pending[len(pending)-1].window + 1
+	done := windows
 	for _, f := range failed {
 		rec, ok := bySN[f.MeteringSN]
 		if !ok || f.Duplicate() {
