@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -15,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -66,8 +68,10 @@ func MarketplaceUsageClients(baseURLs ...string) UsageClientFactory {
 	return func(ak, sk string) UsagePusher { return koogallery.NewClient(ak, sk, baseURLs...) }
 }
 
-// +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants,verbs=get;list;watch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/status,verbs=get;patch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -80,16 +84,67 @@ func (r *MeteringReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	product := &saasv1alpha1.SaaSProduct{}
-	if err := r.Get(ctx, client.ObjectKey{Name: tenant.Spec.ProductName}, product); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	err := r.Get(ctx, client.ObjectKey{Name: tenant.Spec.ProductName}, product)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
 	}
-	if !metered(tenant, product) {
-		return ctrl.Result{}, nil
+	if apierrors.IsNotFound(err) || !metered(tenant, product) {
+		return ctrl.Result{}, r.letGo(ctx, tenant)
 	}
 	if err := r.observe(ctx, tenant, product); err != nil {
 		return ctrl.Result{}, err
 	}
-	return r.pushClosedWindows(ctx, tenant, product)
+	if err := r.holdOrLetGo(ctx, tenant); err != nil {
+		return ctrl.Result{}, err
+	}
+	result, err := r.pushClosedWindows(ctx, tenant, product)
+	if err == nil && meteringDone(tenant.Status.Metering) {
+		err = r.letGo(ctx, tenant)
+	}
+	return result, err
+}
+
+// holdOrLetGo keeps the metering finalizer on a tenant with usage still to
+// push, and lets go of it when the SaaSTenant CRD is being deleted: an
+// uninstall must never hang on the marketplace.
+func (r *MeteringReconciler) holdOrLetGo(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+	if !t.DeletionTimestamp.IsZero() {
+		if gone, err := tenantCRDTerminating(ctx, r.reader()); err != nil || gone {
+			return errors.Join(err, r.letGo(ctx, t))
+		}
+		return nil
+	}
+	if meteringDone(t.Status.Metering) {
+		return nil
+	}
+	before := t.DeepCopy()
+	if !controllerutil.AddFinalizer(t, saasv1alpha1.MeteringFinalizer) {
+		return nil
+	}
+	if err := r.Patch(ctx, t, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("failed to add the metering finalizer: %w", err)
+	}
+	return nil
+}
+
+// letGo removes the metering finalizer, if the tenant has it.
+func (r *MeteringReconciler) letGo(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+	before := t.DeepCopy()
+	if !controllerutil.RemoveFinalizer(t, saasv1alpha1.MeteringFinalizer) {
+		return nil
+	}
+	err := r.Patch(ctx, t, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to remove the metering finalizer: %w", err)
+	}
+	return nil
+}
+
+func (r *MeteringReconciler) reader() client.Reader {
+	if r.Reader != nil {
+		return r.Reader
+	}
+	return r.Client
 }
 
 // metered reports whether the tenant is billed by usage and its product

@@ -116,6 +116,13 @@ const (
 // its CRD) never cascades into tenant data.
 const Finalizer = "saas.kooper.io/finalizer"
 
+// MeteringFinalizer holds a metered tenant that is deleted by hand until
+// the usage of its last hours has been pushed, so no billable record is
+// lost with the object. It goes as soon as metering is done, at once when the
+// SaaSTenant CRD itself is being deleted, and may be removed by hand to give
+// up the unpushed usage.
+const MeteringFinalizer = "saas.kooper.io/metering"
+
 // Labels and annotations kooper puts on what it creates, so they can be found
 // with a selector rather than a list-everything loop.
 const (
