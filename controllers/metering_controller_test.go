@@ -10,6 +10,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	dto "github.com/prometheus/client_model/go"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -191,10 +192,12 @@ func TestMeterRestartBetweenPushAndStatusNeitherLosesNorDuplicates(t *testing.T)
 	g.Expect(marketplace.usage.of(tenant.Name)).To(HaveLen(3), "the push went through")
 	g.Expect(storedMetering(t, tenant.Name).PushedUntil).To(BeNil(), "but the status did not")
 
+	dupsBefore := counterValue(t, "duration", "duplicate")
 	restarted := meteringAt(k8sClient, clocktesting.NewFakeClock(h))
 	_, err = meterAt(t, restarted, h.Add(3*time.Hour+6*time.Minute), tenant.Name)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(marketplace.usage.of(tenant.Name)).To(HaveLen(3), "the repeat push was three duplicates")
+	g.Expect(counterValue(t, "duration", "duplicate") - dupsBefore).To(Equal(3.0))
 	m := storedMetering(t, tenant.Name)
 	g.Expect(m.PushedUntil.Time).To(BeTemporally("==", h.Add(3*time.Hour)))
 	g.Expect(totals(m)).To(Equal(map[string]string{"duration": "3"}))
@@ -316,4 +319,12 @@ func TestMeterATenantDeletedByHandPushesItsLastHoursBeforeItGoes(t *testing.T) {
 		h.Add(time.Hour).Format("1504") + " duration":      "1",
 		h.Add(2*time.Hour).Format("1504") + " duration":    "0.5",
 	}))
+}
+
+// counterValue reads kooper_usage_records_pushed_total{meter,result}.
+func counterValue(t *testing.T, meter, result string) float64 {
+	t.Helper()
+	var m dto.Metric
+	NewWithT(t).Expect(usagePushed.WithLabelValues(meter, result).Write(&m)).To(Succeed())
+	return m.GetCounter().GetValue()
 }
