@@ -230,7 +230,7 @@ func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alp
 	if err := r.recordOutcome(ctx, t, p); err != nil {
 		return ctrl.Result{}, err
 	}
-	return r.requeue(t, now), p.retryErr
+	return r.requeue(t, now), nil
 }
 
 // pushSpread spreads the tenants' pushes over the first minutes of each

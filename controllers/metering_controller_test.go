@@ -211,19 +211,24 @@ func TestMeterRacingReconcilersPushOneRecordPerWindow(t *testing.T) {
 	_, err := meterAt(t, meteringAt(k8sClient, clocktesting.NewFakeClock(h)), h, tenant.Name)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	at := h.Add(5*time.Hour + time.Minute)
-	replicas := []*MeteringReconciler{meteringAt(k8sClient, clocktesting.NewFakeClock(at)), meteringAt(k8sClient, clocktesting.NewFakeClock(at))}
-	g.Eventually(func() error {
-		var wg sync.WaitGroup
-		errs := make([]error, len(replicas))
-		for i, r := range replicas {
-			wg.Go(func() {
-				_, errs[i] = r.Reconcile(testContext(t), ctrl.Request{NamespacedName: client.ObjectKey{Name: tenant.Name}})
-			})
+	// Four replicas reconcile the same tenant at once, three hours in a row.
+	for _, at := range []time.Time{h.Add(2*time.Hour + time.Minute), h.Add(4*time.Hour + time.Minute), h.Add(5*time.Hour + time.Minute)} {
+		replicas := make([]*MeteringReconciler, 4)
+		for i := range replicas {
+			replicas[i] = meteringAt(k8sClient, clocktesting.NewFakeClock(at))
 		}
-		wg.Wait()
-		return errors.Join(errs...)
-	}).Should(Succeed())
+		g.Eventually(func() error {
+			var wg sync.WaitGroup
+			errs := make([]error, len(replicas))
+			for i, r := range replicas {
+				wg.Go(func() {
+					_, errs[i] = r.Reconcile(testContext(t), ctrl.Request{NamespacedName: client.ObjectKey{Name: tenant.Name}})
+				})
+			}
+			wg.Wait()
+			return errors.Join(errs...)
+		}).Should(Succeed())
+	}
 
 	g.Expect(marketplace.usage.of(tenant.Name)).To(HaveLen(10), "5 windows × 2 meters, each once")
 	m := storedMetering(t, tenant.Name)
@@ -256,7 +261,11 @@ func TestMeterRefusedRecordsAreReportedAndRetriedWhenTheyMayPass(t *testing.T) {
 	marketplace.usage.refuse(tenant.Name, "013")
 	_, err = meterAt(t, r, h.Add(3*time.Hour+time.Minute), tenant.Name)
 	g.Expect(err).To(MatchError(ContainSubstring("013")))
-	g.Expect(storedMetering(t, tenant.Name).PushedUntil.Time).To(BeTemporally("==", h.Add(2*time.Hour)))
+	m = storedMetering(t, tenant.Name)
+	g.Expect(m.PushedUntil.Time).To(BeTemporally("==", h.Add(2*time.Hour)))
+	c = apimeta.FindStatusCondition(m.Conditions, saasv1alpha1.MeteredCondition)
+	g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(c.Message).To(ContainSubstring("013"))
 	_, err = meterAt(t, r, h.Add(3*time.Hour+2*time.Minute), tenant.Name)
 	g.Expect(err).NotTo(HaveOccurred())
 	m = storedMetering(t, tenant.Name)

@@ -81,14 +81,14 @@ func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, window
 			return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsagePushFailedReason, err)
 		}
 	}
-	if done == 0 {
-		return p.retryErr
-	}
-	if err := r.advance(ctx, p, windows[done-1].end, pending, done); err != nil {
-		return err
+	if done > 0 {
+		if err := r.advance(ctx, p, windows[done-1].end, pending, done); err != nil {
+			return err
+		}
 	}
 	if done < len(windows) {
-		return p.retryErr
+		// A refusal that may pass: Metered=False, an Event, and a retry with backoff.
+		return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsageRejectedReason, p.retryErr)
 	}
 	return nil
 }
