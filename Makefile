@@ -75,8 +75,13 @@ $(CONTROLLER_GEN):
 .PHONY: test
 test: envtest-assets generate manifests vet ## Run every unit and envtest integration test, then each fuzz target briefly.
 	go test $(GO_TEST_FLAGS) ./...
+	cd hack/promql-meter && go test $(GO_TEST_FLAGS) ./...
 	hack/chart-unittest.sh
 	hack/fuzz.sh $(TEST_FUZZTIME)
+
+.PHONY: test-promql
+test-promql: ## Run the Prometheus meter against Prometheus's PromQL engine and TSDB (a module of its own, hack/promql-meter).
+	cd hack/promql-meter && go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: chart-test
 chart-test: ## Run the chart's helm-unittest suites (charts/kooper/tests) and check its generated README.

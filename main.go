@@ -41,6 +41,7 @@ type options struct {
 	ingressNamespace        string
 	productsConfigMap       string
 	marketplaceURLs         []string
+	prometheusURL           string
 	signatureWindow         time.Duration
 	bodySign                bool
 	pendingResultCode       string
@@ -66,6 +67,7 @@ func parseFlags() options {
 		return nil
 	})
 	defaults := webhook.DefaultOptions()
+	flag.StringVar(&o.prometheusURL, "prometheus-url", "", "Base URL of the Prometheus-compatible API that Prometheus meters query when their product names none, e.g. http://prometheus.monitoring:9090.")
 	flag.DurationVar(&o.signatureWindow, "signature-window", defaults.SignatureWindow, "How far a callback's timestamp may be from now, either way, before it is refused with 000002.")
 	flag.BoolVar(&o.bodySign, "body-sign", defaults.BodySign, "Sign every answer with the Body-Sign header (spec 2.3).")
 	flag.StringVar(&o.pendingResultCode, "pending-result-code", string(defaults.PendingResultCode), "Answer to newInstance and queryInstance while a tenant is provisioning: 000000 (without appInfo) or 000004.")
@@ -217,6 +219,21 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		Options: controllers.DirectoryOptions{SecretNamespace: o.namespace, FieldOwner: "kooper", MaxConcurrentReconciles: o.maxConcurrentReconciles},
 	}
 	if err := directories.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	metering := &controllers.MeteringReconciler{
+		Client:     mgr.GetClient(),
+		Reader:     mgr.GetAPIReader(),
+		Recorder:   mgr.GetEventRecorder("kooper-metering"),
+		Clock:      clock.RealClock{},
+		Usage:      controllers.MarketplaceUsageClients(o.marketplaceURLs...),
+		Prometheus: controllers.PromHTTPClient{},
+		Options: controllers.MeteringOptions{
+			SecretNamespace: o.namespace, PrometheusURL: o.prometheusURL,
+			MaxConcurrentReconciles: o.maxConcurrentReconciles,
+		},
+	}
+	if err := metering.SetupWithManager(mgr); err != nil {
 		return err
 	}
 	retention := &controllers.RetentionReconciler{

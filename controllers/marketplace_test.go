@@ -34,12 +34,16 @@ type fakeMarketplace struct {
 	uploads        map[string][]string
 	uploadAttempts map[string]int
 	failUploads    map[string]int
+	// usage serves the usage push.
+	usage *fakeUsage
 }
 
 func newFakeMarketplace() *fakeMarketplace {
 	m := &fakeMarketplace{orders: map[string]koogallery.OrderInfo{}, calls: map[string]int{},
-		uploads: map[string][]string{}, uploadAttempts: map[string]int{}, failUploads: map[string]int{}}
+		uploads: map[string][]string{}, uploadAttempts: map[string]int{}, failUploads: map[string]int{},
+		usage: newFakeUsage(usageKey())}
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+koogallery.UsageDataPath, m.usage.serve)
 	mux.HandleFunc(koogallery.QueryOrderPath, m.serveQueryOrder)
 	mux.HandleFunc("POST "+koogallery.LicenseUploadPathPrefix+"{event}"+koogallery.LicenseUploadPathSuffix, m.serveUpload)
 	m.server = httptest.NewServer(mux)
@@ -48,12 +52,17 @@ func newFakeMarketplace() *fakeMarketplace {
 
 // addOrder makes order orderID (line orderID-000001) resolve to sku.
 func (m *fakeMarketplace) addOrder(orderID, productID, sku, expireTime string) {
+	m.addOrderCharged(orderID, productID, sku, expireTime, koogallery.ChargingPeriod)
+}
+
+// addOrderCharged is addOrder with a charging mode, e.g. pay-per-use.
+func (m *fakeMarketplace) addOrderCharged(orderID, productID, sku, expireTime, chargingMode string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.orders[orderID] = koogallery.OrderInfo{
 		OrderID: orderID, OrderType: koogallery.OrderNew, CreateTime: time.Now().UTC().Format("20060102150405"),
 		OrderLine: []koogallery.OrderLine{{
-			OrderLineID: orderID + "-000001", ChargingMode: koogallery.ChargingPeriod, PeriodType: "year", PeriodNumber: 1,
+			OrderLineID: orderID + "-000001", ChargingMode: chargingMode, PeriodType: "year", PeriodNumber: 1,
 			ExpireTime:  expireTime,
 			ProductInfo: []koogallery.ProductInfo{{ProductID: productID, SKUCode: sku, ProductName: "test product"}},
 		}},

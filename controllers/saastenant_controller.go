@@ -255,8 +255,14 @@ func setCondition(t *saasv1alpha1.SaaSTenant, condType string, status metav1.Con
 // crdTerminating reports whether the SaaSTenant CRD itself is being
 // deleted: then every tenant goes at once, and nothing of theirs may.
 func (r *TenantReconciler) crdTerminating(ctx context.Context) (bool, error) {
+	return tenantCRDTerminating(ctx, r.Reader)
+}
+
+// tenantCRDTerminating reports whether the SaaSTenant CRD is being deleted
+// (or is gone), reading around the cache.
+func tenantCRDTerminating(ctx context.Context, reader client.Reader) (bool, error) {
 	crd := &apiextensionsv1.CustomResourceDefinition{}
-	err := r.Reader.Get(ctx, client.ObjectKey{Name: "saastenants." + saasv1alpha1.GroupVersion.Group}, crd)
+	err := reader.Get(ctx, client.ObjectKey{Name: "saastenants." + saasv1alpha1.GroupVersion.Group}, crd)
 	if apierrors.IsNotFound(err) {
 		return true, nil
 	}

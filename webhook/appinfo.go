@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -21,6 +22,9 @@ func (r *Receiver) instanceInfo(ctx context.Context, c *call, s subscription) (i
 		return r.licenseInfo(ctx, c, license)
 	}
 	tenant, ok := s.object.(*saasv1alpha1.SaaSTenant)
+	if ok {
+		info.UsageInfo = usageInfo(tenant)
+	}
 	switch {
 	case !ok || tenant.Spec.State == saasv1alpha1.StateReleased:
 		return info, false, nil
@@ -60,4 +64,31 @@ func (r *Receiver) appInfo(ctx context.Context, key string, t *saasv1alpha1.SaaS
 		return nil, errInternal("the tenant's password cannot be encrypted", err)
 	}
 	return &koogallery.AppInfo{FrontEndURL: t.Status.FrontEndURL, AdminURL: t.Status.AdminURL, UserName: user, Password: password}, nil
+}
+
+// usageInfo reports a metered tenant's cumulative usage as pushed to the
+// marketplace, one entry per meter, as of the end of the last pushed window
+// (spec §3.3). A package's usage is related to the package instance (§6.8),
+// which kooper meters as the tenant itself.
+func usageInfo(t *saasv1alpha1.SaaSTenant) []koogallery.UsageInfo {
+	m := t.Status.Metering
+	if m == nil || m.PushedUntil == nil || len(m.Meters) == 0 {
+		return nil
+	}
+	related := ""
+	if t.Status.Order != nil && t.Status.Order.ChargingMode == saasv1alpha1.ChargingOnDemandPackage {
+		related = t.Spec.InstanceID
+	}
+	out := make([]koogallery.UsageInfo, 0, len(m.Meters))
+	for _, u := range m.Meters {
+		total, err := koogallery.ParseUsageUnits(u.Total)
+		if err != nil {
+			continue
+		}
+		out = append(out, koogallery.UsageInfo{
+			RelatedInstanceID: related, UsageValue: json.Number(total.String()),
+			StatisticalTime: koogallery.FormatTimestamp17(m.PushedUntil.Time),
+		})
+	}
+	return out
 }

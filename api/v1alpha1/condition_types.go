@@ -54,6 +54,11 @@ const (
 	// KeysAvailableCondition is True when a product's marketplace keys Secret
 	// exists and holds the keys its product type needs (normal-true).
 	KeysAvailableCondition = "KeysAvailable"
+
+	// MeteredCondition is True when a pay-per-use tenant's usage has been
+	// pushed up to the last closed hour (normal-true). It lives in
+	// status.metering.conditions, written only by the metering controller.
+	MeteredCondition = "Metered"
 )
 
 // Condition reasons: CamelCase, one word each, also used as Event reasons.
@@ -96,12 +101,27 @@ const (
 	ExpiredReason = "Expired"
 	// ProvisioningReason: objects are being applied or the workload is starting.
 	ProvisioningReason = "Provisioning"
+	// UsagePushFailedReason: the usage push failed as a whole; kooper retries with backoff.
+	UsagePushFailedReason = "UsagePushFailed"
+	// UsageRejectedReason: the marketplace refused some usage records (codes 001–013).
+	UsageRejectedReason = "UsageRejected"
+	// UsageExpiredReason: windows older than the marketplace's 21 days were skipped.
+	UsageExpiredReason = "UsageExpired"
+	// MeterSourceFailedReason: a meter's source (Prometheus) could not be read.
+	MeterSourceFailedReason = "MeterSourceFailed"
 )
 
 // Finalizer is added to tenants and licences before any side effect, and
 // removed only once the release path has cleaned up, so deleting the CR (or
 // its CRD) never cascades into tenant data.
 const Finalizer = "saas.kooper.io/finalizer"
+
+// MeteringFinalizer holds a metered tenant that is deleted by hand until
+// the usage of its last hours has been pushed, so no billable record is
+// lost with the object. It goes as soon as metering is done, at once when the
+// SaaSTenant CRD itself is being deleted, and may be removed by hand to give
+// up the unpushed usage.
+const MeteringFinalizer = "saas.kooper.io/metering"
 
 // Labels and annotations kooper puts on what it creates, so they can be found
 // with a selector rather than a list-everything loop.

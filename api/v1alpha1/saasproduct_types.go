@@ -137,6 +137,12 @@ type SaaSProductSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="namespacePrefix is immutable"
 	NamespacePrefix string `json:"namespacePrefix,omitempty"`
+
+	// metering declares the meters of a pay-per-use product: kooper measures
+	// each pay-per-use tenant per hour and pushes the records to KooGallery.
+	// No metering when omitted.
+	// +optional
+	Metering *MeteringSpec `json:"metering,omitempty"`
 }
 
 // URLTemplates are Go templates of the URLs a buyer receives in appInfo.

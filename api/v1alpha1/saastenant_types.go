@@ -148,6 +148,10 @@ type SaaSTenantStatus struct {
 	// retainUntil is when a released tenant's data will be deleted.
 	// +optional
 	RetainUntil *metav1.Time `json:"retainUntil,omitempty"`
+
+	// metering is the usage measured and pushed for a pay-per-use tenant.
+	// +optional
+	Metering *TenantMetering `json:"metering,omitempty"`
 }
 
 // SaaSTenant is one KooGallery subscription of a SaaS product: the
@@ -163,6 +167,7 @@ type SaaSTenantStatus struct {
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.spec.state`
 // +kubebuilder:printcolumn:name="Expiry",type=string,JSONPath=`.status.expireTime`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Metered Until",type=date,JSONPath=`.status.metering.pushedUntil`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type SaaSTenant struct {

@@ -191,6 +191,49 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: "debug.skuCode must name one of the plans",
 		},
 		{
+			name: "Prometheus meter without a query",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "calls", Source: saasv1alpha1.MeterPrometheus}}}
+			}),
+			wantMessage: "query is required for, and only for, source Prometheus",
+		},
+		{
+			name: "built-in meter with a query",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "hours", Source: saasv1alpha1.MeterTenantHours, Query: "up"}}}
+			}),
+			wantMessage: "query is required for, and only for, source Prometheus",
+		},
+		{
+			name: "meter with five decimals",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "hours", Source: saasv1alpha1.MeterTenantHours, Decimals: ptr.To[int32](5)}}}
+			}),
+			wantMessage: "should be less than or equal to 4",
+		},
+		{
+			name: "meter with an unknown source",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "hours", Source: "GPUHours"}}}
+			}),
+			wantMessage: `spec.metering.meters[0].source: Unsupported value: "GPUHours"`,
+		},
+		{
+			name: "two meters with one name",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				m := saasv1alpha1.Meter{Name: "hours", Source: saasv1alpha1.MeterTenantHours}
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{m, m}}
+			}),
+			wantMessage: "spec.metering.meters[1]: Duplicate value",
+		},
+		{
+			name: "prometheusUrl without a web scheme",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{PrometheusURL: "prom:9090", Meters: []saasv1alpha1.Meter{{Name: "hours", Source: saasv1alpha1.MeterTenantHours}}}
+			}),
+			wantMessage: "prometheusUrl must start with https:// or http://",
+		},
+		{
 			name:        "frontEndUrl without a web scheme",
 			object:      with(validProduct(), func(o *saasv1alpha1.SaaSProduct) { o.Spec.URLs.FrontEndURL = "ftp://x" }),
 			wantMessage: "frontEndUrl must start with https:// or http://",
@@ -412,4 +455,19 @@ func productChange(change func(*saasv1alpha1.SaaSProduct)) func(client.Object) {
 
 func licenseChange(change func(*saasv1alpha1.License)) func(client.Object) {
 	return func(o client.Object) { change(o.(*saasv1alpha1.License)) }
+}
+
+func TestSchemaFillsMeterDefaults(t *testing.T) {
+	g := NewWithT(t)
+	product := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+		o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{
+			{Name: "duration", Source: saasv1alpha1.MeterTenantHours},
+			{Name: "api_calls", Source: saasv1alpha1.MeterPrometheus, Query: `sum(increase(calls{namespace="{{.Namespace}}"}[{{.Window}}]))`},
+		}}
+	})
+	g.Expect(k8sClient.Create(ctx(t), product)).To(Succeed())
+	for _, m := range product.Spec.Metering.Meters {
+		g.Expect(m.Decimals).To(Equal(ptr.To[int32](4)))
+		g.Expect(m.Rounding).To(Equal(saasv1alpha1.RoundHalfUp))
+	}
 }

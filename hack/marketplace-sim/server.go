@@ -19,6 +19,7 @@ const (
 	licenseUploadPath = "/api/mkp-openapi-public/global/v1/market-event/{event_id}/file"
 	simOrdersPath     = "/sim/orders"
 	simUsagePath      = "/sim/usage"
+	simRefusalsPath   = "/sim/usage/refusals"
 	simUploadsPath    = "/sim/uploads"
 )
 
@@ -76,6 +77,8 @@ type simServer struct {
 	orderSeq []string
 	usage    []usageRecord
 	metering map[string]bool
+	// refusals are injected per-record errors, consumed in order.
+	refusals []usageRefusal
 	uploads  []licenseUpload
 }
 
@@ -98,6 +101,7 @@ func newSimServer(cfg serverConfig) http.Handler {
 	mux.HandleFunc("POST "+simOrdersPath, s.registerOrder)
 	mux.HandleFunc("GET "+simOrdersPath, s.listOrders)
 	mux.HandleFunc("GET "+simUsagePath, s.listUsage)
+	mux.HandleFunc("POST "+simRefusalsPath, s.registerRefusal)
 	mux.HandleFunc("GET "+simUploadsPath, s.listUploads)
 	mux.HandleFunc("/", s.notFound)
 	return mux

@@ -141,6 +141,7 @@ func (s *simServer) acceptRecords(records []usagePushRecord) []recordResult {
 		code, msg := checkRecord(rec)
 		switch {
 		case code != "":
+		case s.takeRefusal(rec.InstanceID, &code, &msg):
 		case s.metering[rec.MeteringSN]:
 			code, msg = "005", "duplicate metering_sn"
 		case len(s.usage) >= maxUsageRecords:
@@ -207,4 +208,71 @@ func (s *simServer) listUsage(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, http.StatusOK, koogallery.OpenAPISuccess, struct {
 		Records []usageRecord `json:"records"`
 	}{records}, "")
+}
+
+// recordCodes are the documented record-level codes of the usage push
+// (§6.4) and what they mean.
+var recordCodes = map[string]string{
+	"001": "instance does not exist", "002": "time format error", "003": "usage value abnormal",
+	"004": "metering_sn missing", "005": "duplicate metering_sn", "006": "product delisted",
+	"007": "record expired", "009": "instance does not belong to this ISV", "010": "duplicate record",
+	"011": "invalid time range", "012": "not a pay-per-use instance", "013": "abnormal instance status",
+}
+
+// maxRefusals bounds the injected refusals a simulator holds.
+const maxRefusals = 1000
+
+// usageRefusal makes the next count records of an instance (any instance
+// when empty) fail with code, as the marketplace would for that reason.
+type usageRefusal struct {
+	InstanceID string `json:"instanceId,omitempty"`
+	Code       string `json:"code"`
+	Count      int    `json:"count,omitempty"`
+}
+
+// registerRefusal serves POST /sim/usage/refusals: {"instanceId", "code",
+// "count"} injects a documented per-record error for the next records.
+func (s *simServer) registerRefusal(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r, maxRegistrationBody)
+	if !ok {
+		return
+	}
+	var ref usageRefusal
+	if err := json.Unmarshal(body, &ref); err != nil {
+		s.replyError(w, r, http.StatusBadRequest, codeBadRequest, "the body is not a refusal: "+err.Error())
+		return
+	}
+	if _, known := recordCodes[ref.Code]; !known {
+		s.replyError(w, r, http.StatusBadRequest, codeBadRequest, "code must be one of the documented record codes 001-013 (008 is not documented)")
+		return
+	}
+	ref.Count = max(ref.Count, 1)
+	s.mu.Lock()
+	full := len(s.refusals) >= maxRefusals
+	if !full {
+		s.refusals = append(s.refusals, ref)
+	}
+	s.mu.Unlock()
+	if full {
+		s.replyError(w, r, http.StatusInsufficientStorage, "MKT.0999", "the simulator holds too many refusals; restart it")
+		return
+	}
+	s.reply(w, r, http.StatusCreated, koogallery.OpenAPISuccess, ref, fmt.Sprintf("refusing %d record(s) with %s", ref.Count, ref.Code))
+}
+
+// takeRefusal consumes the first refusal that applies to instance and sets
+// code and msg from it. The caller holds s.mu.
+func (s *simServer) takeRefusal(instance string, code, msg *string) bool {
+	for i := range s.refusals {
+		ref := &s.refusals[i]
+		if ref.InstanceID != "" && ref.InstanceID != instance {
+			continue
+		}
+		*code, *msg = ref.Code, recordCodes[ref.Code]+" (injected)"
+		if ref.Count--; ref.Count == 0 {
+			s.refusals = append(s.refusals[:i], s.refusals[i+1:]...)
+		}
+		return true
+	}
+	return false
 }

@@ -242,6 +242,8 @@ type apiCall struct {
 	method, path, contentType string
 	query                     url.Values
 	body                      []byte
+	// header holds extra headers, such as the usage push's signature.
+	header http.Header
 }
 
 // do sends a signed request to each base URL in turn until one answers
@@ -287,6 +289,9 @@ func (c *Client) send(ctx context.Context, base string, r apiCall) (int, []byte,
 		return 0, nil, fmt.Errorf("failed to build request: %w", err)
 	}
 	req.Header.Set("Content-Type", r.contentType)
+	for name, values := range r.header {
+		req.Header[name] = values
+	}
 	if err := c.Signer.Sign(req, r.body); err != nil {
 		return 0, nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"regexp"
 	"testing"
 	"time"
 )
@@ -147,6 +148,31 @@ func FuzzDecrypt(f *testing.F) {
 		back, err := Decrypt(secret, EncryptType(typ), out)
 		if err != nil || back != value {
 			t.Fatalf("round trip of %q gave %q (%v)", value, back, err)
+		}
+	})
+}
+
+// FuzzUsageUnits: a usage value parses back to what was written, and what
+// is written always has the marketplace's form (at most 4 decimals).
+func FuzzUsageUnits(f *testing.F) {
+	for _, seed := range []string{"99", "0.6667", "2.5", "0", "0.0001", "12.30", "1e3", "-1", "1.23456", ""} {
+		f.Add(seed)
+	}
+	form := regexp.MustCompile(`^[0-9]+(\.[0-9]{0,3}[1-9])?$`)
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := ParseUsageUnits(s)
+		if err != nil {
+			return
+		}
+		if u < 0 {
+			t.Fatalf("%q parsed as negative %d", s, u)
+		}
+		out := u.String()
+		if !form.MatchString(out) {
+			t.Fatalf("%d written as %q", u, out)
+		}
+		if back, err := ParseUsageUnits(out); err != nil || back != u {
+			t.Fatalf("%q -> %d -> %q -> %d, %v", s, u, out, back, err)
 		}
 	})
 }

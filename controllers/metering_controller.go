@@ -1,0 +1,328 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// MeteringOptions are the metering controller's settings.
+type MeteringOptions struct {
+	// SecretNamespace is kooper's namespace, where products' keys Secrets live.
+	SecretNamespace string
+	// PrometheusURL is the Prometheus API for products that name none.
+	PrometheusURL string
+	// MaxConcurrentReconciles is how many tenants are metered at once.
+	MaxConcurrentReconciles int
+}
+
+// MeteringReconciler measures each pay-per-use tenant per hour and pushes
+// the records to KooGallery exactly once (spec §6.4).
+//
+// Exactly once rests on two things. Every record's metering_sn is derived
+// from (instanceId, meter, window start), so a window pushed twice (after a
+// crash between the push and the status write, or by a second replica) is
+// the same record twice, which the marketplace refuses as a duplicate and
+// kooper counts as accepted. And status.metering.pushedUntil moves only after
+// the marketplace accepted a batch, with an optimistic-lock patch, so two
+// writers can never both advance it, and no window is skipped.
+type MeteringReconciler struct {
+	client.Client
+	// Reader reads around the cache before a push, so a push never starts
+	// from a cursor the cache has not caught up with.
+	Reader     client.Reader
+	Recorder   events.EventRecorder
+	Clock      clock.PassiveClock
+	Usage      UsageClientFactory
+	Prometheus PromQuerier
+	Options    MeteringOptions
+}
+
+// UsagePusher pushes usage records (the usage-data open API, spec §6.4).
+type UsagePusher interface {
+	PushUsage(ctx context.Context, key string, records []koogallery.UsageRecord) ([]koogallery.UsageRecordError, error)
+}
+
+// UsageClientFactory returns a UsagePusher signed with a product's AK/SK.
+type UsageClientFactory func(accessKeyID, secretAccessKey string) UsagePusher
+
+// MarketplaceUsageClients returns the factory for the real marketplace at
+// baseURLs (the first, then the fallbacks).
+func MarketplaceUsageClients(baseURLs ...string) UsageClientFactory {
+	return func(ak, sk string) UsagePusher { return koogallery.NewClient(ak, sk, baseURLs...) }
+}
+
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/status,verbs=get;patch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile records what the tenant runs now, then pushes every hour that
+// has closed since the last push.
+func (r *MeteringReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	tenant := &saasv1alpha1.SaaSTenant{}
+	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	product := &saasv1alpha1.SaaSProduct{}
+	err := r.Get(ctx, client.ObjectKey{Name: tenant.Spec.ProductName}, product)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	if apierrors.IsNotFound(err) || !metered(tenant, product) {
+		return ctrl.Result{}, r.letGo(ctx, tenant)
+	}
+	if err := r.observe(ctx, tenant, product); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.holdOrLetGo(ctx, tenant); err != nil {
+		return ctrl.Result{}, err
+	}
+	result, err := r.pushClosedWindows(ctx, tenant, product)
+	if err == nil && meteringDone(tenant.Status.Metering) {
+		err = r.letGo(ctx, tenant)
+	}
+	return result, err
+}
+
+// holdOrLetGo keeps the metering finalizer on a tenant with usage still to
+// push, and lets go of it when the SaaSTenant CRD is being deleted: an
+// uninstall must never hang on the marketplace.
+func (r *MeteringReconciler) holdOrLetGo(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+	if !t.DeletionTimestamp.IsZero() {
+		if gone, err := tenantCRDTerminating(ctx, r.reader()); err != nil || gone {
+			return errors.Join(err, r.letGo(ctx, t))
+		}
+		return nil
+	}
+	if meteringDone(t.Status.Metering) {
+		return nil
+	}
+	before := t.DeepCopy()
+	if !controllerutil.AddFinalizer(t, saasv1alpha1.MeteringFinalizer) {
+		return nil
+	}
+	if err := r.Patch(ctx, t, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("failed to add the metering finalizer: %w", err)
+	}
+	return nil
+}
+
+// letGo removes the metering finalizer, if the tenant has it.
+func (r *MeteringReconciler) letGo(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+	before := t.DeepCopy()
+	if !controllerutil.RemoveFinalizer(t, saasv1alpha1.MeteringFinalizer) {
+		return nil
+	}
+	err := r.Patch(ctx, t, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to remove the metering finalizer: %w", err)
+	}
+	return nil
+}
+
+func (r *MeteringReconciler) reader() client.Reader {
+	if r.Reader != nil {
+		return r.Reader
+	}
+	return r.Client
+}
+
+// metered reports whether the tenant is billed by usage and its product
+// declares meters. Periodic subscriptions are never metered (code 012).
+func metered(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) bool {
+	if product.Spec.Metering == nil || len(product.Spec.Metering.Meters) == 0 || t.Status.Order == nil {
+		return false
+	}
+	mode := t.Status.Order.ChargingMode
+	return mode == saasv1alpha1.ChargingOnDemand || mode == saasv1alpha1.ChargingOnDemandPackage
+}
+
+// observe starts metering and records a new segment when what the tenant
+// runs changed (freeze, unfreeze, upgrade, release). A tenant deleted
+// without a release ends metering at its deletion.
+func (r *MeteringReconciler) observe(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) error {
+	now := metav1.NewTime(r.Clock.Now().UTC().Truncate(time.Second))
+	return r.patchMetering(ctx, t, func(m *saasv1alpha1.TenantMetering) {
+		if m.EndTime != nil {
+			return
+		}
+		seg := observedSegment(t, product)
+		if !t.DeletionTimestamp.IsZero() {
+			seg.State = saasv1alpha1.StateReleased
+		}
+		recordSegment(m, seg, now.Time)
+		if seg.State == saasv1alpha1.StateReleased {
+			m.EndTime = &now
+		}
+	})
+}
+
+// patchMetering applies change to status.metering and writes it, only when
+// it changed, under an optimistic lock: a writer that read an older tenant
+// gets a conflict and retries from the newer one.
+func (r *MeteringReconciler) patchMetering(ctx context.Context, t *saasv1alpha1.SaaSTenant, change func(*saasv1alpha1.TenantMetering)) error {
+	before := t.DeepCopy()
+	if t.Status.Metering == nil {
+		t.Status.Metering = &saasv1alpha1.TenantMetering{Since: metav1.NewTime(r.Clock.Now().UTC().Truncate(time.Second))}
+	}
+	change(t.Status.Metering)
+	if equalMetering(before.Status.Metering, t.Status.Metering) {
+		return nil
+	}
+	err := r.Status().Patch(ctx, t, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if err != nil {
+		return fmt.Errorf("failed to record metering status: %w", err)
+	}
+	return nil
+}
+
+// pushClosedWindows pushes the closed windows from the cursor on, in batches
+// of at most 1000 records, moving the cursor after each accepted batch.
+func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (ctrl.Result, error) {
+	now := r.Clock.Now()
+	m := t.Status.Metering
+	if meteringDone(m) {
+		return ctrl.Result{}, nil
+	}
+	if len(closedWindows(m, now, 1)) == 0 {
+		return r.requeue(t, now), nil
+	}
+	// The push cannot be taken back: start from the API server's cursor.
+	if err := r.refresh(ctx, t); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.skipExpired(ctx, t, now); err != nil {
+		return ctrl.Result{}, err
+	}
+	p, err := r.newPush(ctx, t, product)
+	if err != nil {
+		return ctrl.Result{}, r.recordFailure(ctx, t, saasv1alpha1.UsagePushFailedReason, err)
+	}
+	for {
+		windows := closedWindows(t.Status.Metering, now, koogallery.MaxUsageRecords/len(p.meters))
+		if len(windows) == 0 {
+			break
+		}
+		if err := r.pushBatch(ctx, p, windows); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.recordOutcome(ctx, t, p); err != nil {
+		return ctrl.Result{}, err
+	}
+	return r.requeue(t, now), nil
+}
+
+// pushSpread spreads the tenants' pushes over the first minutes of each
+// hour, so 10,000 tenants do not all write their status in the same second.
+const pushSpread = 5 * time.Minute
+
+// requeue asks for a reconcile when the next window has closed, plus the
+// tenant's fixed offset within pushSpread.
+func (r *MeteringReconciler) requeue(t *saasv1alpha1.SaaSTenant, now time.Time) ctrl.Result {
+	m := t.Status.Metering
+	if meteringDone(m) {
+		return ctrl.Result{}
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(t.Name))
+	offset := time.Duration(h.Sum32()%uint32(pushSpread/time.Second)) * time.Second
+	return ctrl.Result{RequeueAfter: timeUntil(now, windowEnd(m, meteringCursor(m)).Add(offset))}
+}
+
+// refresh re-reads the tenant from the API server.
+func (r *MeteringReconciler) refresh(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+	if r.Reader == nil {
+		return nil
+	}
+	if err := r.Reader.Get(ctx, client.ObjectKeyFromObject(t), t); err != nil {
+		return fmt.Errorf("failed to read the tenant: %w", err)
+	}
+	if t.Status.Metering == nil {
+		return errors.New("the tenant's metering status disappeared")
+	}
+	return nil
+}
+
+// skipExpired moves the cursor past windows the marketplace no longer
+// accepts (begin_time more than 21 days ago, MKT.9004), with a margin so a
+// window does not expire during its own push. Their usage is lost, loudly.
+func (r *MeteringReconciler) skipExpired(ctx context.Context, t *saasv1alpha1.SaaSTenant, now time.Time) error {
+	oldest := now.Add(-koogallery.UsageWindow + time.Hour)
+	from := meteringCursor(t.Status.Metering)
+	if !from.Before(oldest) {
+		return nil
+	}
+	to := oldest.Truncate(time.Hour).Add(time.Hour)
+	if end := t.Status.Metering.EndTime; end != nil && end.Time.Before(to) {
+		to = end.Time
+	}
+	err := r.patchMetering(ctx, t, func(m *saasv1alpha1.TenantMetering) {
+		until := metav1.NewTime(to)
+		m.PushedUntil = &until
+		m.Segments = pruneSegments(m.Segments, to)
+	})
+	if err == nil {
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.UsageExpiredReason, "Metering",
+			"Usage from %s to %s is older than the marketplace's 21 days and was not pushed",
+			from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+	}
+	return err
+}
+
+// setMeteredCondition sets the Metered condition in status.metering.
+func setMeteredCondition(t *saasv1alpha1.SaaSTenant, status metav1.ConditionStatus, reason, msg string) {
+	apimeta.SetStatusCondition(&t.Status.Metering.Conditions, metav1.Condition{
+		Type: saasv1alpha1.MeteredCondition, Status: status, Reason: reason,
+		Message: truncate(msg, 4096), ObservedGeneration: t.Generation,
+	})
+}
+
+// recordFailure sets Metered=False (with an Event on the transition) and
+// returns err for the controller's backoff.
+func (r *MeteringReconciler) recordFailure(ctx context.Context, t *saasv1alpha1.SaaSTenant, reason string, err error) error {
+	was := apimeta.FindStatusCondition(t.Status.Metering.Conditions, saasv1alpha1.MeteredCondition)
+	patchErr := r.patchMetering(ctx, t, func(*saasv1alpha1.TenantMetering) {
+		setMeteredCondition(t, metav1.ConditionFalse, reason, err.Error())
+	})
+	if was == nil || was.Status != metav1.ConditionFalse || was.Reason != reason {
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, reason, "Metering", "%s", truncate(err.Error(), 1024))
+	}
+	return errors.Join(err, patchErr)
+}
+
+// SetupWithManager registers the controller. It watches tenants without a
+// generation filter: status changes (a freeze taking effect, an upgrade's
+// new SKU) are what it measures. Its own writes retrigger it once, and find
+// nothing to do.
+func (r *MeteringReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	meteringGauge.use(mgr.GetCache(), r.Clock)
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&saasv1alpha1.SaaSTenant{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
+		Named("metering").
+		Complete(r)
+}
+
+// errNoKey is a keys Secret without the key that signs the usage push.
+var errNoKey = errors.New("the keys Secret lacks basicKey, which signs the usage push")

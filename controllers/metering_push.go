@@ -1,0 +1,281 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// usagePush is one reconcile's push of a tenant's closed windows.
+type usagePush struct {
+	tenant    *saasv1alpha1.SaaSTenant
+	meters    []saasv1alpha1.Meter
+	promURL   string
+	namespace string
+	pusher    UsagePusher
+	key       string
+	// refused are the records the marketplace refused for good this reconcile.
+	refused []koogallery.UsageRecordError
+	// retryErr is set when a refusal may pass (codes 001, 013): the cursor
+	// stops before that window and the controller retries with backoff.
+	retryErr error
+}
+
+// pendingRecord is a record with what kooper needs once it is answered.
+type pendingRecord struct {
+	record koogallery.UsageRecord
+	meter  string
+	units  koogallery.UsageUnits
+	window int
+}
+
+// retryableCodes are refusals that may pass later: the instance may not be
+// known to the metering side yet (001), or be in a transient state (013).
+var retryableCodes = map[string]bool{"001": true, "013": true}
+
+// newPush reads the product's keys and prepares the push.
+func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (*usagePush, error) {
+	secret := &corev1.Secret{}
+	key := types.NamespacedName{Namespace: r.Options.SecretNamespace, Name: product.Spec.KeysSecretName}
+	if err := r.Get(ctx, key, secret); err != nil {
+		return nil, fmt.Errorf("failed to read the keys Secret %s: %w", key, err)
+	}
+	ak, sk := string(secret.Data[saasv1alpha1.AccessKeyIDSecretKey]), string(secret.Data[saasv1alpha1.SecretAccessKeySecretKey])
+	basic := string(secret.Data[saasv1alpha1.BasicKeySecretKey])
+	if basic == "" {
+		return nil, errNoKey
+	}
+	p := &usagePush{
+		tenant: t, meters: product.Spec.Metering.Meters, promURL: product.Spec.Metering.PrometheusURL,
+		namespace: t.Status.Namespace, pusher: r.Usage(ak, sk), key: basic,
+	}
+	if p.promURL == "" {
+		p.promURL = r.Options.PrometheusURL
+	}
+	if p.namespace == "" {
+		p.namespace = tenantNamespace(product, t.Spec.InstanceID)
+	}
+	return p, nil
+}
+
+// pushBatch pushes the records of windows and moves the cursor past every
+// window the marketplace accepted.
+func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, windows []usageWindow) error {
+	pending, err := r.buildRecords(ctx, p, windows)
+	if err != nil {
+		return r.recordFailure(ctx, p.tenant, saasv1alpha1.MeterSourceFailedReason, err)
+	}
+	done := len(windows)
+	if len(pending) > 0 {
+		if done, err = r.send(ctx, p, pending, len(windows)); err != nil {
+			return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsagePushFailedReason, err)
+		}
+	}
+	if done > 0 {
+		if err := r.advance(ctx, p, windows[done-1].end, pending, done); err != nil {
+			return err
+		}
+	}
+	if done < len(windows) {
+		// A refusal that may pass: Metered=False, an Event, and a retry with backoff.
+		return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsageRejectedReason, p.retryErr)
+	}
+	return nil
+}
+
+// buildRecords measures every meter over every window; values that round
+// to zero make no record.
+func (r *MeteringReconciler) buildRecords(ctx context.Context, p *usagePush, windows []usageWindow) ([]pendingRecord, error) {
+	t := p.tenant
+	pkg := ""
+	if t.Status.Order != nil && t.Status.Order.ChargingMode == saasv1alpha1.ChargingOnDemandPackage {
+		// The package instance the usage is deducted from (§6.8): kooper
+		// meters the package's own instance.
+		pkg = t.Spec.InstanceID
+	}
+	var out []pendingRecord
+	for i, w := range windows {
+		for _, meter := range p.meters {
+			v, err := r.measure(ctx, p, meter, w)
+			if err != nil {
+				return nil, fmt.Errorf("meter %s, window %s: %w", meter.Name, w.start.UTC().Format(time.RFC3339), err)
+			}
+			units := roundUsage(v, decimalsOf(meter), meter.Rounding)
+			if units <= 0 {
+				continue
+			}
+			out = append(out, pendingRecord{meter: meter.Name, units: units, window: i, record: koogallery.UsageRecord{
+				InstanceID: t.Spec.InstanceID, BeginTime: w.start.UTC().Format(koogallery.UsageTimeLayout),
+				EndTime: w.end.UTC().Format(koogallery.UsageTimeLayout), RecordTime: w.end.UTC().Format(koogallery.UsageTimeLayout),
+				UsageValue: units.String(), MeteringSN: meteringSN(t.Spec.InstanceID, meter.Name, w.start), RelatePkgInstance: pkg,
+			}})
+		}
+	}
+	return out, nil
+}
+
+func decimalsOf(m saasv1alpha1.Meter) int32 {
+	if m.Decimals == nil {
+		return 4
+	}
+	return *m.Decimals
+}
+
+// measure is one meter's usage over one window.
+func (r *MeteringReconciler) measure(ctx context.Context, p *usagePush, meter saasv1alpha1.Meter, w usageWindow) (float64, error) {
+	if meter.Source != saasv1alpha1.MeterPrometheus {
+		return builtinUsage(meter.Source, p.tenant.Status.Metering.Segments, w), nil
+	}
+	if p.promURL == "" || r.Prometheus == nil {
+		return 0, fmt.Errorf("no Prometheus URL: set spec.metering.prometheusUrl or --prometheus-url")
+	}
+	query, err := renderPromQuery(meter.Query, promQueryData{
+		Namespace: p.namespace, InstanceID: p.tenant.Spec.InstanceID, Window: promDuration(w.end.Sub(w.start)),
+	})
+	if err != nil {
+		return 0, err
+	}
+	return r.Prometheus.Query(ctx, p.promURL, query, w.end)
+}
+
+// send pushes the records of windows windows and returns how many leading
+// windows are done: all, or those before the first window with a refusal
+// that may pass. Duplicates count as accepted: the marketplace already
+// holds the record.
+func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []pendingRecord, windows int) (int, error) {
+	records := make([]koogallery.UsageRecord, len(pending))
+	for i := range pending {
+		records[i] = pending[i].record
+	}
+	start := time.Now()
+	failed, err := p.pusher.PushUsage(ctx, p.key, records)
+	usagePushSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		for _, rec := range pending {
+			usageFailed.WithLabelValues(rec.meter, "push").Inc()
+		}
+		return 0, err
+	}
+	bySN := make(map[string]*pendingRecord, len(pending))
+	for i := range pending {
+		bySN[pending[i].record.MeteringSN] = &pending[i]
+	}
+	done := windows
+	for _, f := range failed {
+		rec, ok := bySN[f.MeteringSN]
+		if !ok || f.Duplicate() {
+			continue
+		}
+		rec.units = 0 // not accepted: it adds nothing to the totals
+		usageFailed.WithLabelValues(rec.meter, codeLabel(f.ResultCode)).Inc()
+		if retryableCodes[f.ResultCode] {
+			done = min(done, rec.window)
+			p.retryErr = fmt.Errorf("the marketplace refused metering_sn %s with %s (%s); retrying", f.MeteringSN, f.ResultCode, truncate(f.ResultMsg, 128))
+			continue
+		}
+		p.refused = append(p.refused, f)
+	}
+	countAccepted(pending, failed)
+	return done, nil
+}
+
+// countAccepted counts the accepted and duplicate records per meter.
+func countAccepted(pending []pendingRecord, failed []koogallery.UsageRecordError) {
+	dup := map[string]bool{}
+	for _, f := range failed {
+		dup[f.MeteringSN] = f.Duplicate()
+	}
+	for _, rec := range pending {
+		switch isDup, refused := dup[rec.record.MeteringSN]; {
+		case isDup:
+			usagePushed.WithLabelValues(rec.meter, "duplicate").Inc()
+		case !refused:
+			usagePushed.WithLabelValues(rec.meter, "accepted").Inc()
+		}
+	}
+}
+
+// codeLabel keeps the code label bounded: the documented codes, or "other".
+func codeLabel(code string) string {
+	if len(code) == 3 && code >= "001" && code <= "013" {
+		return code
+	}
+	return "other"
+}
+
+// advance moves the cursor to until and adds the accepted values of the
+// first done windows to the totals, in one optimistic-lock write.
+func (r *MeteringReconciler) advance(ctx context.Context, p *usagePush, until time.Time, pending []pendingRecord, done int) error {
+	return r.patchMetering(ctx, p.tenant, func(m *saasv1alpha1.TenantMetering) {
+		for _, rec := range pending {
+			if rec.window < done && rec.units > 0 {
+				addTotal(m, rec.meter, rec.units)
+			}
+		}
+		t := metav1.NewTime(until)
+		m.PushedUntil = &t
+		m.Segments = pruneSegments(m.Segments, until)
+		if len(p.refused) == 0 && p.retryErr == nil {
+			// In the same write, and with a message that does not change every
+			// hour, so a healthy tenant costs one status write per hour.
+			setMeteredCondition(p.tenant, metav1.ConditionTrue, saasv1alpha1.SucceededReason, "Usage is pushed up to status.metering.pushedUntil")
+		}
+	})
+}
+
+func addTotal(m *saasv1alpha1.TenantMetering, meter string, units koogallery.UsageUnits) {
+	i := slices.IndexFunc(m.Meters, func(u saasv1alpha1.MeterUsage) bool { return u.Name == meter })
+	if i < 0 {
+		m.Meters = append(m.Meters, saasv1alpha1.MeterUsage{Name: meter, Total: "0"})
+		i = len(m.Meters) - 1
+	}
+	// A total the API validated always parses; one that does not restarts at zero.
+	total, _ := koogallery.ParseUsageUnits(m.Meters[i].Total)
+	m.Meters[i].Total = (total + units).String()
+}
+
+// recordOutcome reports records refused for good, as an Event and as
+// Metered=False until a later push goes through without refusals.
+func (r *MeteringReconciler) recordOutcome(ctx context.Context, t *saasv1alpha1.SaaSTenant, p *usagePush) error {
+	if len(p.refused) == 0 {
+		return nil
+	}
+	msg := refusalSummary(p.refused)
+	r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.UsageRejectedReason, "Metering", "%s", msg)
+	return r.patchMetering(ctx, t, func(*saasv1alpha1.TenantMetering) {
+		setMeteredCondition(t, metav1.ConditionFalse, saasv1alpha1.UsageRejectedReason, msg)
+	})
+}
+
+// refusalSummary lists refused records by code, e.g. "003 ×2 (usage value abnormal)".
+func refusalSummary(refused []koogallery.UsageRecordError) string {
+	counts, msgs, codes := map[string]int{}, map[string]string{}, []string{}
+	for _, f := range refused {
+		if counts[f.ResultCode] == 0 {
+			codes = append(codes, f.ResultCode)
+			msgs[f.ResultCode] = truncate(f.ResultMsg, 128)
+		}
+		counts[f.ResultCode]++
+	}
+	slices.Sort(codes)
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%s ×%d (%s)", c, counts[c], msgs[c])
+	}
+	return fmt.Sprintf("The marketplace refused %d usage record(s), which are not retried: %s", len(refused), strings.Join(parts, "; "))
+}
+
+// equalMetering compares two metering statuses, nil included.
+func equalMetering(a, b *saasv1alpha1.TenantMetering) bool {
+	return apiequality.Semantic.DeepEqual(a, b)
+}
