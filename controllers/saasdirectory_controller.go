@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -68,13 +67,13 @@ func (r *DirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err == nil {
 		d.Status.ObservedGeneration = d.Generation
 	}
-	if equality.Semantic.DeepEqual(before.Status, d.Status) {
-		return ctrl.Result{}, err
+	written, perr := patchStatusIfChanged(ctx, r.Client, before, d, before.Status, d.Status)
+	if perr != nil {
+		return ctrl.Result{}, perr
 	}
-	if perr := r.Status().Patch(ctx, d, client.MergeFrom(before)); perr != nil && !apierrors.IsNotFound(perr) {
-		return ctrl.Result{}, fmt.Errorf("failed to patch the status: %w", perr)
+	if written {
+		r.recordSync(before, d)
 	}
-	r.recordSync(before, d)
 	return ctrl.Result{}, err
 }
 

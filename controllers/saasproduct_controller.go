@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -126,16 +125,11 @@ func (r *SaaSProductReconciler) patchStatus(ctx context.Context, product *saasv1
 
 	// A condition's lastTransitionTime moves only with its status, so an
 	// equal status means nothing to write.
-	if apiequality.Semantic.DeepEqual(before.Status, product.Status) {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, product, client.MergeFrom(before)); err != nil {
-		return fmt.Errorf("failed to patch SaaSProduct %s status: %w", product.Name, err)
-	}
-	if readyChanged {
+	written, err := patchStatusIfChanged(ctx, r.Client, before, product, before.Status, product.Status)
+	if written && readyChanged {
 		r.recordReadyChange(product, ready)
 	}
-	return nil
+	return err
 }
 
 func (r *SaaSProductReconciler) recordReadyChange(product *saasv1alpha1.SaaSProduct, ready metav1.Condition) {

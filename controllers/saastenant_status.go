@@ -6,11 +6,8 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
@@ -65,36 +62,18 @@ func (r *TenantReconciler) patchStatus(ctx context.Context, before, after *saasv
 	} else if !errors.Is(reconcileErr, errStalled) {
 		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
 	}
-	if apiequality.Semantic.DeepEqual(before.Status, after.Status) {
-		return nil
+	written, err := patchStatusIfChanged(ctx, r.Client, before, after, before.Status, after.Status)
+	if written {
+		r.recordTransitions(before, after)
 	}
-	if err := r.Status().Patch(ctx, after, client.MergeFrom(before)); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("failed to patch the status: %w", err)
-	}
-	r.recordTransitions(before, after)
-	return nil
+	return err
 }
 
 // recordTransitions emits an Event for each change a person must see, and
 // observes the time to Ready of a new tenant.
 func (r *TenantReconciler) recordTransitions(before, after *saasv1alpha1.SaaSTenant) {
-	was := func(condType string) *metav1.Condition {
-		return apimeta.FindStatusCondition(before.Status.Conditions, condType)
-	}
-	is := func(condType string) *metav1.Condition {
-		return apimeta.FindStatusCondition(after.Status.Conditions, condType)
-	}
-	becameTrue := func(condType string) *metav1.Condition {
-		if c := is(condType); c != nil && c.Status == metav1.ConditionTrue {
-			if old := was(condType); old == nil || old.Status != metav1.ConditionTrue {
-				return c
-			}
-		}
-		return nil
-	}
+	change := conditionChange{before: before.Status.Conditions, after: after.Status.Conditions}
+	was, is, becameTrue := change.was, change.is, change.becameTrue
 	if c := becameTrue(saasv1alpha1.ReadyCondition); c != nil {
 		r.event(after, corev1.EventTypeNormal, "Ready", c.Message)
 		if old := was(saasv1alpha1.ProvisionedCondition); old == nil || old.Status != metav1.ConditionTrue {
