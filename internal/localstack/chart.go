@@ -3,6 +3,7 @@ package localstack
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +29,7 @@ const (
 
 // installChart installs the chart the way the README tells a merchant to:
 // the keys Secret first, then helm install with the sample product.
-func (s *Stack) installChart(ctx context.Context, _ Options) error {
+func (s *Stack) installChart(ctx context.Context, o Options) error {
 	s.logf("Installing the Helm chart into %s", Namespace)
 	if err := s.createSecrets(ctx); err != nil {
 		return err
@@ -36,7 +37,7 @@ func (s *Stack) installChart(ctx context.Context, _ Options) error {
 	if err := s.createDataVolumes(ctx); err != nil {
 		return err
 	}
-	values, err := s.writeValues()
+	values, err := s.writeValues(o.Values)
 	if err != nil {
 		return err
 	}
@@ -104,9 +105,9 @@ func (s *Stack) createDataVolumes(ctx context.Context) error {
 	return nil
 }
 
-// writeValues writes the chart values: the sample SaaSProduct, and the
-// simulator as the marketplace's open-API endpoint.
-func (s *Stack) writeValues() (string, error) {
+// writeValues writes the chart values: the sample SaaSProduct, the
+// simulator as the marketplace's open-API endpoint, then extra.
+func (s *Stack) writeValues(extra map[string]any) (string, error) {
 	var product struct {
 		Spec map[string]any `json:"spec"`
 	}
@@ -117,6 +118,7 @@ func (s *Stack) writeValues() (string, error) {
 		"marketplaceURLs": []string{s.SimURL},
 		"product":         map[string]any{"enabled": true, "name": Product, "spec": product.Spec},
 	}
+	maps.Copy(values, extra)
 	data, err := yaml.Marshal(values)
 	if err != nil {
 		return "", err

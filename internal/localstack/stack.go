@@ -44,6 +44,9 @@ type Options struct {
 	Nodes int
 	// Logf reports progress; nil is silent.
 	Logf func(format string, args ...any)
+	// Values are extra chart values, merged over the stack's own at the
+	// top level (the benchmark raises the operator's API client limits).
+	Values map[string]any
 }
 
 // Stack is a running local installation of kooper.
@@ -60,12 +63,15 @@ type Stack struct {
 	// OperatorKubeconfig impersonates the chart's ServiceAccount.
 	OperatorKubeconfig string
 
-	root      string
-	dir       string
-	bin       string
-	logf      func(format string, args ...any)
-	operator  *localcluster.Process
-	simulator *localcluster.Process
+	root     string
+	dir      string
+	bin      string
+	logf     func(format string, args ...any)
+	operator *localcluster.Process
+	// operatorArgs and probesURL let RestartOperator start it again alike.
+	operatorArgs []string
+	probesURL    string
+	simulator    *localcluster.Process
 }
 
 // Start builds the binaries, starts the cluster, installs the chart and
