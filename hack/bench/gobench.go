@@ -49,21 +49,31 @@ func (t *teeWriter) Write(p []byte) (int, error) {
 	return t.b.Write(p)
 }
 
-// parseGoBench reads "BenchmarkX-2  N  v unit  v unit ..." lines.
+// parseGoBench reads "BenchmarkX-2  N  v unit  v unit ..." lines. A
+// benchmark that logs to stdout splits its line: the name comes first, the
+// figures after the log lines, so a name without figures waits for them.
 func parseGoBench(out string) []goBenchmark {
 	var res []goBenchmark
+	pending := ""
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+		if len(f) > 0 && strings.HasPrefix(f[0], "Benchmark") {
+			pending, f = strings.TrimPrefix(f[0], "Benchmark"), f[1:]
+		}
+		if pending == "" || len(f) < 3 {
 			continue
 		}
-		b := goBenchmark{Name: strings.TrimPrefix(f[0], "Benchmark"), Metrics: map[string]float64{}}
-		for i := 2; i+1 < len(f); i += 2 {
+		if _, err := strconv.Atoi(f[0]); err != nil {
+			continue
+		}
+		b := goBenchmark{Name: pending, Metrics: map[string]float64{}}
+		for i := 1; i+1 < len(f); i += 2 {
 			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
 				b.Metrics[f[i+1]] = v
 			}
 		}
 		res = append(res, b)
+		pending = ""
 	}
 	return res
 }
