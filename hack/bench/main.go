@@ -33,6 +33,7 @@ type config struct {
 	concurrency  int
 	operatorQPS  int
 	nodes        int
+	clusterQPS   int
 	goBench      bool
 }
 
@@ -43,9 +44,10 @@ func parseFlags() (config, error) {
 	flag.IntVar(&c.helmTenants, "helm-tenants", envInt("BENCH_HELM_TENANTS", 50), "tenants installed with one helm install each (BENCH_HELM_TENANTS)")
 	flag.IntVar(&c.scale, "scale", envInt("BENCH_SCALE", 10000), "tenants in the cluster for the scale run; 0 skips it (BENCH_SCALE)")
 	rates := flag.String("rates", envOr("BENCH_RATES", "10,50,200,500"), "newInstance arrival rates per second (BENCH_RATES)")
-	flag.DurationVar(&c.rateDuration, "rate-duration", envDuration("BENCH_RATE_DURATION", 10*time.Second), "how long each rate runs (BENCH_RATE_DURATION)")
+	flag.DurationVar(&c.rateDuration, "rate-duration", envDuration("BENCH_RATE_DURATION", 5*time.Second), "how long each rate runs, stretched to at least 100 requests; each request leaves a tenant, and these count towards --scale (BENCH_RATE_DURATION)")
 	flag.IntVar(&c.concurrency, "concurrency", envInt("BENCH_CONCURRENCY", 8), "purchases in flight in the throughput run, and workers of its baselines; the chart's maxConcurrentReconciles is 8 (BENCH_CONCURRENCY)")
 	flag.IntVar(&c.operatorQPS, "operator-qps", envInt("BENCH_OPERATOR_QPS", 1000), "the operator's --kube-api-qps (burst is twice it); the chart's default 50 would make the client rate limiter, not the operator, the subject (BENCH_OPERATOR_QPS)")
+	flag.IntVar(&c.clusterQPS, "cluster-qps", envInt("BENCH_CLUSTER_QPS", 1000), "client QPS of kube-controller-manager and kube-scheduler; their defaults (20, 50) would cap every way of provisioning alike; 0 keeps them (BENCH_CLUSTER_QPS)")
 	flag.IntVar(&c.nodes, "nodes", envInt("BENCH_NODES", 12), "kwok nodes; each holds 250 pods (BENCH_NODES)")
 	flag.BoolVar(&c.goBench, "go-bench", envOr("BENCH_GO", "1") != "0", "run the go test benchmarks of ./webhook and ./controllers first (BENCH_GO=0 skips them)")
 	flag.Parse()

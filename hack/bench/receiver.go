@@ -94,16 +94,18 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 func (b *bench) receiverRates(ctx context.Context, r *results) error {
 	for i, rate := range b.cfg.rates {
 		res := rateResult{Rate: rate}
-		logf("newInstance through the receiver at %d/s for %s", rate, b.cfg.rateDuration)
-		res.Receiver = openLoop(ctx, rate, b.cfg.rateDuration, func(ctx context.Context, n int) error {
+		// At least 100 requests, so that p99 is not simply the maximum.
+		d := max(b.cfg.rateDuration, 100*time.Second/time.Duration(rate))
+		logf("newInstance through the receiver at %d/s for %s", rate, d)
+		res.Receiver = openLoop(ctx, rate, d, func(ctx context.Context, n int) error {
 			_, err := b.newInstance(ctx, fmt.Sprintf("BENCHR%dx%d", i, n), true)
 			return err
 		})
 		if err := b.waitQueueEmpty(ctx, 5*time.Minute); err != nil {
 			return fmt.Errorf("the operator did not settle after %d/s: %w", rate, err)
 		}
-		logf("Raw client Create at %d/s for %s", rate, b.cfg.rateDuration)
-		res.Raw = openLoop(ctx, rate, b.cfg.rateDuration, func(ctx context.Context, n int) error {
+		logf("Raw client Create at %d/s for %s", rate, d)
+		res.Raw = openLoop(ctx, rate, d, func(ctx context.Context, n int) error {
 			return b.client.Create(ctx, debugTenant(fmt.Sprintf("BENCHC%dx%d", i, n)))
 		})
 		r.Rates = append(r.Rates, res)

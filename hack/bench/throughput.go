@@ -32,6 +32,38 @@ type provisionRun struct {
 	FirstErr    string
 	// TTR is each tenant's time to Ready, in the order they were started.
 	TTR []time.Duration
+	// Written is the same for "every object written" (kooper's Provisioned
+	// condition; the direct creates returning), before the cluster's own
+	// controllers and kwok make the workload Available. Empty for Helm.
+	WrittenRate            float64
+	WrittenP50, WrittenP99 time.Duration
+}
+
+// timeLookup returns when a tenant reached a point.
+type timeLookup func(key string) (time.Time, bool)
+
+// rateOf returns the rate and percentiles of reaching a point, from when
+// each tenant started.
+func rateOf(keys []string, started []time.Time, at timeLookup) (rate float64, took []time.Duration, wall time.Duration) {
+	var first, last time.Time
+	for i, key := range keys {
+		t, ok := at(key)
+		if key == "" || !ok {
+			continue
+		}
+		if first.IsZero() || started[i].Before(first) {
+			first = started[i]
+		}
+		if t.After(last) {
+			last = t
+		}
+		took = append(took, t.Sub(started[i]))
+	}
+	if len(took) == 0 {
+		return 0, nil, 0
+	}
+	wall = last.Sub(first)
+	return float64(len(took)) / wall.Seconds(), took, wall
 }
 
 // provisionTimeout bounds each run: generous, since a slow run is a figure
@@ -42,7 +74,7 @@ const provisionTimeout = 15 * time.Minute
 // returns the tenant's key for when() and when it started.
 func runWorkers(ctx context.Context, name string, n, concurrency int,
 	start func(ctx context.Context, i int) (string, time.Time, error),
-	when func(key string) (time.Time, bool), waitAll func(keys []string) bool) provisionRun {
+	when, written timeLookup, waitAll func(keys []string) bool) provisionRun {
 	run := provisionRun{Name: name, N: n, Concurrency: concurrency}
 	keys := make([]string, n)
 	started := make([]time.Time, n)
@@ -56,6 +88,7 @@ func runWorkers(ctx context.Context, name string, n, concurrency int,
 				key, at, err := start(ctx, i)
 				keys[i], started[i] = key, at
 				if err != nil {
+					keys[i] = "" // counted once, here
 					errs.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
 				}
@@ -71,33 +104,25 @@ func runWorkers(ctx context.Context, name string, n, concurrency int,
 	if waitAll != nil && !waitAll(live) {
 		firstErr.CompareAndSwap(nil, fmt.Sprintf("not every tenant was Ready within %s", provisionTimeout))
 	}
-	var first, last time.Time
-	for i, key := range keys {
-		if key == "" {
-			continue
-		}
-		ready, ok := when(key)
-		if !ok {
+	for _, key := range live {
+		if _, ok := when(key); !ok {
 			errs.Add(1)
-			continue
 		}
-		if first.IsZero() || started[i].Before(first) {
-			first = started[i]
-		}
-		if ready.After(last) {
-			last = ready
-		}
-		run.TTR = append(run.TTR, ready.Sub(started[i]))
 	}
 	run.Errors = int(errs.Load())
 	if e, ok := firstErr.Load().(string); ok {
 		run.FirstErr = e
 	}
+	run.Rate, run.TTR, run.Wall = rateOf(keys, started, when)
 	if len(run.TTR) > 0 {
-		run.Wall = last.Sub(first)
-		run.Rate = float64(len(run.TTR)) / run.Wall.Seconds()
 		s := summarise(slices.Clone(run.TTR))
 		run.P50, run.P99, run.Max = s.P50, s.P99, s.Max
+	}
+	if written != nil {
+		var took []time.Duration
+		run.WrittenRate, took, _ = rateOf(keys, started, written)
+		s := summarise(took)
+		run.WrittenP50, run.WrittenP99 = s.P50, s.P99
 	}
 	return run
 }
@@ -110,6 +135,7 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	defer cancel()
 	c := b.cfg
 	tenants := b.watchReady(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantReady)
+	provisioned := b.watchReady(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantProvisioned)
 	deployments := b.watchReady(wctx, &appsv1.DeploymentList{}, deploymentNamespace, deploymentAvailable)
 
 	logf("Buying %d tenants through the receiver, %d at a time", c.tenants, c.concurrency)
@@ -122,7 +148,7 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 			}
 			a, err := b.newInstance(ctx, orderID, false)
 			return a.InstanceID, at, err
-		}, tenants.when, func(keys []string) bool { return tenants.waitAll(ctx, keys, provisionTimeout) })
+		}, tenants.when, provisioned.when, func(keys []string) bool { return tenants.waitAll(ctx, keys, provisionTimeout) })
 	r.Provision = append(r.Provision, op)
 	logf("kooper: %.1f tenants/s, p50 %s, p99 %s, %d errors", op.Rate, op.P50, op.P99, op.Errors)
 	if len(op.TTR) == 0 {
@@ -135,12 +161,16 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	}
 	r.CeilingObjects = tmpl.kinds()
 	logf("Creating the same %d objects for %d tenants directly, %d at a time", len(tmpl.objects), c.tenants, c.concurrency)
+	var created sync.Map
 	ceiling := runWorkers(ctx, "direct creates (API server ceiling)", c.tenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			at := time.Now()
 			ns, err := tmpl.create(ctx, b.client, fmt.Sprintf("c-%020d", i))
+			if err == nil {
+				created.Store(ns, time.Now())
+			}
 			return ns, at, err
-		}, deployments.when, func(keys []string) bool { return deployments.waitAll(ctx, keys, provisionTimeout) })
+		}, deployments.when, syncMapLookup(&created), func(keys []string) bool { return deployments.waitAll(ctx, keys, provisionTimeout) })
 	r.Provision = append(r.Provision, ceiling)
 	logf("ceiling: %.1f tenants/s, p50 %s, p99 %s, %d errors", ceiling.Rate, ceiling.P50, ceiling.P99, ceiling.Errors)
 
@@ -149,7 +179,7 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	}
 	chart := filepath.Join(b.root, "hack", "bench", "testdata", "tenant-chart")
 	logf("Installing %d tenants with one helm install --wait each, %d at a time", c.helmTenants, c.concurrency)
-	finished := sync.Map{}
+	var finished sync.Map
 	helm := runWorkers(ctx, "helm install per tenant", c.helmTenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			name := fmt.Sprintf("h-%020d", i)
@@ -160,16 +190,21 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 				finished.Store(name, time.Now())
 			}
 			return name, at, err
-		}, func(key string) (time.Time, bool) {
-			t, ok := finished.Load(key)
-			if !ok {
-				return time.Time{}, false
-			}
-			return t.(time.Time), true
-		}, nil)
+		}, syncMapLookup(&finished), nil, nil)
 	r.Provision = append(r.Provision, helm)
 	logf("helm: %.2f tenants/s, p50 %s, p99 %s, %d errors", helm.Rate, helm.P50, helm.P99, helm.Errors)
 	return nil
+}
+
+// syncMapLookup looks times up in m.
+func syncMapLookup(m *sync.Map) timeLookup {
+	return func(key string) (time.Time, bool) {
+		t, ok := m.Load(key)
+		if !ok {
+			return time.Time{}, false
+		}
+		return t.(time.Time), true
+	}
 }
 
 // tenantTemplate is a provisioned tenant's objects as JSON, with the

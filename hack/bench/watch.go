@@ -129,6 +129,11 @@ func tenantReady(obj client.Object) bool {
 	return ok && apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.ReadyCondition)
 }
 
+func tenantProvisioned(obj client.Object) bool {
+	t, ok := obj.(*saasv1alpha1.SaaSTenant)
+	return ok && apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.ProvisionedCondition)
+}
+
 func deploymentNamespace(obj client.Object) string { return obj.GetNamespace() }
 
 // deploymentAvailable is what the operator itself waits for before a

@@ -47,6 +47,8 @@ type Options struct {
 	// Values are extra chart values, merged over the stack's own at the
 	// top level (the benchmark raises the operator's API client limits).
 	Values map[string]any
+	// ComponentQPS is passed to localcluster.Options.
+	ComponentQPS int
 }
 
 // Stack is a running local installation of kooper.
@@ -107,7 +109,7 @@ var stackBinaries = []string{"kooper", "marketplace-sim"}
 
 func (s *Stack) startCluster(ctx context.Context, o Options) error {
 	cluster, err := localcluster.Start(ctx, localcluster.Options{
-		Root: o.Root, Dir: filepath.Join(o.Dir, "cluster"), Nodes: o.Nodes, Logf: o.Logf,
+		Root: o.Root, Dir: filepath.Join(o.Dir, "cluster"), Nodes: o.Nodes, Logf: o.Logf, ComponentQPS: o.ComponentQPS,
 	})
 	if err != nil {
 		return err
