@@ -43,7 +43,7 @@ func parseFlags() (config, error) {
 	flag.IntVar(&c.tenants, "tenants", envInt("BENCH_TENANTS", 1000), "tenants bought through the receiver for the throughput run (BENCH_TENANTS)")
 	flag.IntVar(&c.helmTenants, "helm-tenants", envInt("BENCH_HELM_TENANTS", 50), "tenants installed with one helm install each (BENCH_HELM_TENANTS)")
 	flag.IntVar(&c.scale, "scale", envInt("BENCH_SCALE", 10000), "tenants in the cluster for the scale run; 0 skips it (BENCH_SCALE)")
-	rates := flag.String("rates", envOr("BENCH_RATES", "10,50,200,500"), "newInstance arrival rates per second (BENCH_RATES)")
+	rates := flag.String("rates", envOr("BENCH_RATES", "10,50,200,500"), "newInstance arrival rates per second; none skips them (BENCH_RATES)")
 	flag.DurationVar(&c.rateDuration, "rate-duration", envDuration("BENCH_RATE_DURATION", 5*time.Second), "how long each rate runs, stretched to at least 100 requests; each request leaves a tenant, and these count towards --scale (BENCH_RATE_DURATION)")
 	flag.IntVar(&c.concurrency, "concurrency", envInt("BENCH_CONCURRENCY", 8), "purchases in flight in the throughput run, and workers of its baselines; the chart's maxConcurrentReconciles is 8 (BENCH_CONCURRENCY)")
 	flag.IntVar(&c.operatorQPS, "operator-qps", envInt("BENCH_OPERATOR_QPS", 1000), "the operator's --kube-api-qps (burst is twice it); the chart's default 50 would make the client rate limiter, not the operator, the subject (BENCH_OPERATOR_QPS)")
@@ -52,6 +52,9 @@ func parseFlags() (config, error) {
 	flag.BoolVar(&c.goBench, "go-bench", envOr("BENCH_GO", "1") != "0", "run the go test benchmarks of ./webhook and ./controllers first (BENCH_GO=0 skips them)")
 	flag.Parse()
 	for _, r := range strings.Split(*rates, ",") {
+		if *rates == "none" {
+			break
+		}
 		n, err := strconv.Atoi(strings.TrimSpace(r))
 		if err != nil || n <= 0 {
 			return c, fmt.Errorf("--rates must be positive integers separated by commas, got %q", *rates)

@@ -24,6 +24,7 @@ type results struct {
 	Rates             []rateResult
 	Provision         []provisionRun
 	CeilingObjects    []string
+	OperatorRequests  map[string]float64 // API requests per tenant in the throughput run
 	Scale             *scaleResult
 	Failures          []string
 }
@@ -153,6 +154,16 @@ func writeReport(dir string, r *results) (string, error) {
 		if len(r.Provision) >= 3 {
 			p("kooper / helm: **%s** the rate (target ≥ 20×); helm ran %d tenants, and its rate is extrapolated to the larger N as a rate.",
 				ratio(r.Provision[0].Rate, r.Provision[2].Rate), r.Provision[2].N)
+		}
+		if len(r.OperatorRequests) > 0 {
+			var parts []string
+			total := 0.0
+			for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+				parts = append(parts, fmt.Sprintf("%s %.1f", m, r.OperatorRequests[m]))
+				total += r.OperatorRequests[m]
+			}
+			p("\nkooper's API requests per tenant in its run (rest_client_requests_total; watches not counted): %.1f (%s); "+
+				"the ceiling makes %d creates per tenant.", total, strings.Join(parts, ", "), len(r.CeilingObjects))
 		}
 		p("\nThe ceiling creates, per tenant, the objects kooper made for a tenant of the same run: %s.", strings.Join(r.CeilingObjects, ", "))
 		for _, x := range r.Provision {

@@ -139,6 +139,10 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	deployments := b.watchReady(wctx, &appsv1.DeploymentList{}, deploymentNamespace, deploymentAvailable)
 
 	logf("Buying %d tenants through the receiver, %d at a time", c.tenants, c.concurrency)
+	before, err := b.requestsByMethod(ctx)
+	if err != nil {
+		return err
+	}
 	op := runWorkers(ctx, "kooper (signed newInstance → Ready)", c.tenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			orderID := fmt.Sprintf("BENCHP%06d", i)
@@ -150,6 +154,12 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 			return a.InstanceID, at, err
 		}, tenants.when, provisioned.when, func(keys []string) bool { return tenants.waitAll(ctx, keys, provisionTimeout) })
 	r.Provision = append(r.Provision, op)
+	if after, err := b.requestsByMethod(ctx); err == nil {
+		r.OperatorRequests = map[string]float64{}
+		for m, n := range after {
+			r.OperatorRequests[m] = (n - before[m]) / float64(c.tenants)
+		}
+	}
 	logf("kooper: %.1f tenants/s, p50 %s, p99 %s, %d errors", op.Rate, op.P50, op.P99, op.Errors)
 	if len(op.TTR) == 0 {
 		return fmt.Errorf("no tenant became Ready: %s", op.FirstErr)
@@ -194,6 +204,20 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	r.Provision = append(r.Provision, helm)
 	logf("helm: %.2f tenants/s, p50 %s, p99 %s, %d errors", helm.Rate, helm.P50, helm.P99, helm.Errors)
 	return nil
+}
+
+// requestsByMethod counts the operator's API requests so far, by HTTP
+// method (client-go's rest_client_requests_total).
+func (b *bench) requestsByMethod(ctx context.Context) (map[string]float64, error) {
+	counts := map[string]float64{}
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		sums, err := b.metrics(ctx, fmt.Sprintf("method=%q", m), "rest_client_requests_total")
+		if err != nil {
+			return nil, err
+		}
+		counts[m] = sums["rest_client_requests_total"]
+	}
+	return counts, nil
 }
 
 // syncMapLookup looks times up in m.
