@@ -203,6 +203,14 @@ func plotTTR(path string, runs []provisionRun) error {
 	pl.X.Label.Text = "tenant (in order started)"
 	pl.Y.Label.Text = "time to Ready (s)"
 	pl.Y.Min = 0
+	top := 0.0
+	for _, run := range runs {
+		for _, d := range run.TTR {
+			top = max(top, d.Seconds())
+		}
+	}
+	// Head room above the lines for the legend.
+	pl.Y.Max = top * 1.4
 	colors := []color.RGBA{{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, {R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, {R: 0xd6, G: 0x27, B: 0x28, A: 0xff}}
 	for i, run := range runs {
 		xys := make(plotter.XYs, len(run.TTR))
