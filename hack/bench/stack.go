@@ -214,7 +214,7 @@ func (b *bench) metrics(ctx context.Context, match string, names ...string) (map
 		line := scanner.Text()
 		for _, name := range names {
 			rest, ok := strings.CutPrefix(line, name)
-			if !ok || (rest[0] != ' ' && rest[0] != '{') || !strings.Contains(rest, match) {
+			if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') || !strings.Contains(rest, match) {
 				continue
 			}
 			fields := strings.Fields(rest)
