@@ -100,9 +100,14 @@ e2e: tools ## End to end on the local cluster: the chart via Helm, the whole ten
 fuzz: ## Run each fuzz target for FUZZTIME (default 1m).
 	hack/fuzz.sh $(FUZZTIME)
 
+# Knobs of make bench, passed to hack/bench through the environment.
+BENCH_TENANTS ?= 1000
+BENCH_SCALE ?= 10000
+export BENCH_TENANTS BENCH_SCALE
+
 .PHONY: bench
-bench: envtest-assets ## Run the Go benchmarks (not part of make test).
-	go test -run='^$$' -bench=. -benchmem ./...
+bench: tools ## Benchmarks against same-run baselines (go benchmarks, receiver, 1,000 tenants, 10,000 tenants); report in bin/bench/report.md. Not part of make test.
+	go run ./hack/bench $(BENCH_FLAGS)
 
 ##@ Build and run
 

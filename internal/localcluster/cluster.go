@@ -34,6 +34,11 @@ type Options struct {
 	Nodes int
 	// Logf reports progress; nil is silent.
 	Logf func(format string, args ...any)
+	// ComponentQPS, when set, is the client QPS of kube-controller-manager
+	// and kube-scheduler (burst twice it). Their defaults (20 and 50) cap
+	// how fast Deployments become Available, whoever creates them; the
+	// benchmark raises them to measure the API server instead.
+	ComponentQPS int
 }
 
 // Cluster is a running local cluster.
@@ -78,7 +83,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := c.startControlPlane(); err != nil {
 		return c, err
 	}
-	if err := c.startComponents(tools); err != nil {
+	if err := c.startComponents(tools, o.ComponentQPS); err != nil {
 		return c, err
 	}
 	if err := c.waitForControllers(ctx); err != nil {
@@ -169,7 +174,7 @@ func (c *Cluster) writeKubeconfig(file, user string) (kubeconfig, error) {
 }
 
 // startComponents starts the controller-manager, the scheduler and kwok.
-func (c *Cluster) startComponents(tools Tools) error {
+func (c *Cluster) startComponents(tools Tools, qps int) error {
 	stages, err := kwokStageFiles(tools.KwokVersion)
 	if err != nil {
 		return err
@@ -209,6 +214,9 @@ func (c *Cluster) startComponents(tools Tools) error {
 		}, configFlags(stages)...)},
 	}
 	for _, comp := range components {
+		if qps > 0 && comp.name != "kwok" {
+			comp.args = append(comp.args, fmt.Sprintf("--kube-api-qps=%d", qps), fmt.Sprintf("--kube-api-burst=%d", 2*qps))
+		}
 		p, err := StartProcess(comp.name, c.LogDir, comp.binary, comp.args)
 		if err != nil {
 			return err

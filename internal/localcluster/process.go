@@ -52,6 +52,9 @@ func StartProcess(name, logDir, binary string, args []string, env ...string) (*P
 	return p, nil
 }
 
+// PID is the process ID.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // Exited is closed when the process ends.
 func (p *Process) Exited() <-chan struct{} { return p.exited }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,7 +34,7 @@ const (
 
 // installChart installs the chart the way the README tells a merchant to:
 // the keys Secret first, then helm install with the sample product.
-func (s *Stack) installChart(ctx context.Context, _ Options) error {
+func (s *Stack) installChart(ctx context.Context, o Options) error {
 	s.logf("Installing the Helm chart into %s", Namespace)
 	if err := s.createSecrets(ctx); err != nil {
 		return err
@@ -41,7 +42,7 @@ func (s *Stack) installChart(ctx context.Context, _ Options) error {
 	if err := s.createDataVolumes(ctx); err != nil {
 		return err
 	}
-	values, err := s.writeValues()
+	values, err := s.writeValues(o.Values)
 	if err != nil {
 		return err
 	}
@@ -112,9 +113,9 @@ func (s *Stack) createDataVolumes(ctx context.Context) error {
 	return nil
 }
 
-// writeValues writes the chart values: the sample SaaSProduct, and the
-// simulator as the marketplace's open-API endpoint.
-func (s *Stack) writeValues() (string, error) {
+// writeValues writes the chart values: the sample SaaSProduct, the
+// simulator as the marketplace's open-API endpoint, then extra.
+func (s *Stack) writeValues(extra map[string]any) (string, error) {
 	var product struct {
 		Spec map[string]any `json:"spec"`
 	}
@@ -125,6 +126,7 @@ func (s *Stack) writeValues() (string, error) {
 		"marketplaceURLs": []string{s.SimURL},
 		"product":         map[string]any{"enabled": true, "name": Product, "spec": product.Spec},
 	}
+	maps.Copy(values, extra)
 	data, err := yaml.Marshal(values)
 	if err != nil {
 		return "", err

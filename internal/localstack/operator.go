@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -35,23 +36,52 @@ func (s *Stack) startOperator(ctx context.Context, _ Options) error {
 		return err
 	}
 	receiver, metrics, probes := ports[0], ports[1], ports[2]
-	args := localArgs(pod.Containers[0].Args, map[string]string{
+	s.operatorArgs = localArgs(pod.Containers[0].Args, map[string]string{
 		"--receiver-bind-address":     receiver,
 		"--metrics-bind-address":      metrics,
 		"--health-probe-bind-address": probes,
 	})
+	s.probesURL = "http://" + probes + "/readyz"
 	s.logf("Starting the operator as %s", serviceAccount)
-	p, err := localcluster.StartProcess("kooper", s.LogDir(), s.Binary("kooper"), args, "KUBECONFIG="+s.OperatorKubeconfig)
+	if err := s.runOperator(ctx); err != nil {
+		return err
+	}
+	s.ReceiverURL = "http://" + receiver + "/koogallery/" + Product
+	s.MetricsURL = "http://" + metrics + "/metrics"
+	return s.waitFor(ctx, "the operator to read the product's keys", s.productKeysAvailable)
+}
+
+// runOperator starts the operator process and waits until it is ready.
+func (s *Stack) runOperator(ctx context.Context) error {
+	p, err := localcluster.StartProcess("kooper", s.LogDir(), s.Binary("kooper"), s.operatorArgs, "KUBECONFIG="+s.OperatorKubeconfig)
 	if err != nil {
 		return err
 	}
 	s.operator = p
-	s.ReceiverURL = "http://" + receiver + "/koogallery/" + Product
-	s.MetricsURL = "http://" + metrics + "/metrics"
-	if err := s.waitFor(ctx, "the operator to be ready", httpOK("http://"+probes+"/readyz")); err != nil {
+	return s.waitFor(ctx, "the operator to be ready", httpOK(s.probesURL))
+}
+
+// RestartOperator stops the operator and starts it again with the same
+// arguments and addresses, as a pod restart does. It returns once the new
+// process answers its readiness probe; its log replaces the old one.
+func (s *Stack) RestartOperator(ctx context.Context) error {
+	if s.operator == nil {
+		return fmt.Errorf("the operator is not running")
+	}
+	if err := s.operator.Stop(30 * time.Second); err != nil {
 		return err
 	}
-	return s.waitFor(ctx, "the operator to read the product's keys", s.productKeysAvailable)
+	s.operator = nil
+	return s.runOperator(ctx)
+}
+
+// OperatorPID is the operator's process ID, for reading /proc; 0 when it
+// is not running.
+func (s *Stack) OperatorPID() int {
+	if s.operator == nil {
+		return 0
+	}
+	return s.operator.PID()
 }
 
 // chartDeployment finds the Deployment the chart installed.

@@ -46,6 +46,11 @@ type Options struct {
 	Nodes int
 	// Logf reports progress; nil is silent.
 	Logf func(format string, args ...any)
+	// Values are extra chart values, merged over the stack's own at the
+	// top level (the benchmark raises the operator's API client limits).
+	Values map[string]any
+	// ComponentQPS is passed to localcluster.Options.
+	ComponentQPS int
 }
 
 // Stack is a running local installation of kooper.
@@ -62,12 +67,15 @@ type Stack struct {
 	// OperatorKubeconfig impersonates the chart's ServiceAccount.
 	OperatorKubeconfig string
 
-	root      string
-	dir       string
-	bin       string
-	logf      func(format string, args ...any)
-	operator  *localcluster.Process
-	simulator *localcluster.Process
+	root     string
+	dir      string
+	bin      string
+	logf     func(format string, args ...any)
+	operator *localcluster.Process
+	// operatorArgs and probesURL let RestartOperator start it again alike.
+	operatorArgs []string
+	probesURL    string
+	simulator    *localcluster.Process
 }
 
 // Start builds the binaries, starts the cluster, installs the chart and
@@ -103,7 +111,7 @@ var stackBinaries = []string{"kooper", "marketplace-sim"}
 
 func (s *Stack) startCluster(ctx context.Context, o Options) error {
 	cluster, err := localcluster.Start(ctx, localcluster.Options{
-		Root: o.Root, Dir: filepath.Join(o.Dir, "cluster"), Nodes: o.Nodes, Logf: o.Logf,
+		Root: o.Root, Dir: filepath.Join(o.Dir, "cluster"), Nodes: o.Nodes, Logf: o.Logf, ComponentQPS: o.ComponentQPS,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+)
+
+func TestParseGoBench(t *testing.T) {
+	g := NewWithT(t)
+	out := "goos: linux\n" +
+		"BenchmarkBareHandler-2   \t  360397\t      3257 ns/op\t    6736 B/op\t      21 allocs/op\n" +
+		"BenchmarkQueryInstanceCached-2   \t2026-11-22T16:28:00Z\tINFO\treceiver\tCallback answered\n" +
+		"2026-11-22T16:28:00Z\tINFO\treceiver\tCallback answered\n" +
+		"   16911\t     72424 ns/op\t   33107 B/op\t     336 allocs/op\n" +
+		"BenchmarkProvision200Tenants-2 \t 1\t6943062717 ns/op\t 34.72 ms/tenant\n" +
+		"PASS\n"
+	got := parseGoBench(out)
+	g.Expect(got).To(HaveLen(3))
+	g.Expect(got[0].Name).To(Equal("BareHandler-2"))
+	g.Expect(got[0].Metrics).To(HaveKeyWithValue("ns/op", 3257.0))
+	g.Expect(got[1].Name).To(Equal("QueryInstanceCached-2"))
+	g.Expect(got[1].Metrics).To(HaveKeyWithValue("allocs/op", 336.0))
+	g.Expect(got[2].Metrics).To(HaveKeyWithValue("ms/tenant", 34.72))
+}
+
+func TestPercentile(t *testing.T) {
+	g := NewWithT(t)
+	var took []time.Duration
+	for i := 100; i >= 1; i-- {
+		took = append(took, time.Duration(i)*time.Millisecond)
+	}
+	s := summarise(took)
+	g.Expect(s.P50).To(Equal(50 * time.Millisecond))
+	g.Expect(s.P99).To(Equal(99 * time.Millisecond))
+	g.Expect(s.Max).To(Equal(100 * time.Millisecond))
+	g.Expect(summarise(nil)).To(Equal(latencies{}))
+}

@@ -1,0 +1,160 @@
+// Command bench is kooper's benchmark (make bench). It measures the
+// receiver, provisioning throughput and a 10,000-tenant scale run on the
+// local cluster, each next to a baseline measured in the same run on the
+// same machine: absolute times on shared machines are noise, ratios are
+// not. It writes a markdown report and a plot into --out.
+//
+// Knobs come from flags, each defaulting to a BENCH_* environment variable.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kooper-io/kooper/internal/testenv"
+)
+
+// config holds the knobs.
+type config struct {
+	out          string
+	tenants      int
+	helmTenants  int
+	scale        int
+	rates        []int
+	rateDuration time.Duration
+	concurrency  int
+	operatorQPS  int
+	nodes        int
+	clusterQPS   int
+	goBench      bool
+}
+
+func parseFlags() (config, error) {
+	c := config{}
+	flag.StringVar(&c.out, "out", envOr("BENCH_OUT", "bin/bench"), "directory for the report, the plot and the cluster's state (BENCH_OUT)")
+	flag.IntVar(&c.tenants, "tenants", envInt("BENCH_TENANTS", 1000), "tenants bought through the receiver for the throughput run (BENCH_TENANTS)")
+	flag.IntVar(&c.helmTenants, "helm-tenants", envInt("BENCH_HELM_TENANTS", 50), "tenants installed with one helm install each (BENCH_HELM_TENANTS)")
+	flag.IntVar(&c.scale, "scale", envInt("BENCH_SCALE", 10000), "tenants in the cluster for the scale run; 0 skips it (BENCH_SCALE)")
+	rates := flag.String("rates", envOr("BENCH_RATES", "10,50,200,500"), "newInstance arrival rates per second; none skips them (BENCH_RATES)")
+	flag.DurationVar(&c.rateDuration, "rate-duration", envDuration("BENCH_RATE_DURATION", 5*time.Second), "how long each rate runs, stretched to at least 100 requests; each request leaves a tenant, and these count towards --scale (BENCH_RATE_DURATION)")
+	flag.IntVar(&c.concurrency, "concurrency", envInt("BENCH_CONCURRENCY", 8), "purchases in flight in the throughput run, and workers of its baselines; the chart's maxConcurrentReconciles is 8 (BENCH_CONCURRENCY)")
+	flag.IntVar(&c.operatorQPS, "operator-qps", envInt("BENCH_OPERATOR_QPS", 1000), "the operator's --kube-api-qps (burst is twice it); the chart's default 50 would make the client rate limiter, not the operator, the subject (BENCH_OPERATOR_QPS)")
+	flag.IntVar(&c.clusterQPS, "cluster-qps", envInt("BENCH_CLUSTER_QPS", 1000), "client QPS of kube-controller-manager and kube-scheduler; their defaults (20, 50) would cap every way of provisioning alike; 0 keeps them (BENCH_CLUSTER_QPS)")
+	flag.IntVar(&c.nodes, "nodes", envInt("BENCH_NODES", 12), "kwok nodes; each holds 250 pods (BENCH_NODES)")
+	flag.BoolVar(&c.goBench, "go-bench", envOr("BENCH_GO", "1") != "0", "run the go test benchmarks of ./webhook and ./controllers first (BENCH_GO=0 skips them)")
+	flag.Parse()
+	for _, r := range strings.Split(*rates, ",") {
+		if *rates == "none" {
+			break
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(r))
+		if err != nil || n <= 0 {
+			return c, fmt.Errorf("--rates must be positive integers separated by commas, got %q", *rates)
+		}
+		c.rates = append(c.rates, n)
+	}
+	return c, nil
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func envInt(name string, fallback int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return n
+	}
+	return fallback
+}
+
+func envDuration(name string, fallback time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return fallback
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func main() {
+	c, err := parseFlags()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, c); err != nil {
+		logf("bench failed: %v", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c config) error {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return err
+	}
+	if !filepath.IsAbs(c.out) {
+		c.out = filepath.Join(root, c.out)
+	}
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	r := &results{Config: c, Started: time.Now()}
+	// The go benchmarks start their own envtest API servers: run them before
+	// the local cluster, so neither competes with the other for the CPUs.
+	if c.goBench {
+		logf("Running the go benchmarks of ./webhook and ./controllers")
+		r.GoBench, err = runGoBenchmarks(ctx, root)
+		if err != nil {
+			return err
+		}
+	}
+	b, err := startBench(ctx, root, c)
+	if err != nil {
+		return err
+	}
+	defer b.stop()
+	r.Versions = b.versions()
+	phases := []struct {
+		name string
+		run  func(context.Context, *results) error
+	}{
+		{"receiver latency at fixed arrival rates", b.receiverRates},
+		{"provisioning throughput", b.throughput},
+		{"scale", b.scaleRun},
+	}
+	for _, p := range phases {
+		logf("Phase: %s", p.name)
+		if err := p.run(ctx, r); err != nil {
+			// Keep what was measured: a report with a missing section says
+			// more than none.
+			r.Failures = append(r.Failures, fmt.Sprintf("%s: %v", p.name, err))
+			logf("Phase %s failed: %v", p.name, err)
+		}
+	}
+	r.Finished = time.Now()
+	path, err := writeReport(c.out, r)
+	if err != nil {
+		return err
+	}
+	logf("Report written to %s", path)
+	if len(r.Failures) > 0 {
+		return fmt.Errorf("%d phase(s) failed; see the report", len(r.Failures))
+	}
+	return nil
+}

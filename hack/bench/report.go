@@ -1,0 +1,230 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// results is everything measured, for the report.
+type results struct {
+	Config            config
+	Started, Finished time.Time
+	Versions          map[string]string
+	GoBench           []goBenchmark
+	Rates             []rateResult
+	Provision         []provisionRun
+	CeilingObjects    []string
+	OperatorRequests  map[string]float64 // API requests per tenant in the throughput run
+	Scale             *scaleResult
+	Failures          []string
+}
+
+// machine describes the host: CPU model, cores, memory, kernel, Go.
+func machine() map[string]string {
+	m := map[string]string{"Go": runtime.Version(), "Cores": fmt.Sprint(runtime.NumCPU())}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m["CPU"] = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				var kb float64
+				if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%f kB", &kb); err == nil {
+					m["RAM"] = fmt.Sprintf("%.1f GiB", kb/(1<<20))
+				}
+			}
+		}
+	}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err == nil {
+		m["Kernel"] = unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:])
+	}
+	return m
+}
+
+// ms prints a duration in milliseconds, or seconds from one second up.
+func ms(d time.Duration) string {
+	if d >= time.Second {
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	}
+	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+}
+
+func mib(b float64) string { return fmt.Sprintf("%.0f MiB", b/(1<<20)) }
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// writeReport writes report.md and the plot into dir.
+func writeReport(dir string, r *results) (string, error) {
+	var w strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
+	p("# kooper benchmark report\n")
+	p("Run %s → %s (%s). Every figure is compared with a baseline measured in the same run on the same machine.\n",
+		r.Started.UTC().Format(time.RFC3339), r.Finished.UTC().Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Second))
+	p("| Machine | |\n|---|---|")
+	for _, k := range []string{"CPU", "Cores", "RAM", "Kernel", "Go", "Kubernetes (API server)"} {
+		p("| %s | %s |", k, r.Versions[k])
+	}
+	c := r.Config
+	p("\nKnobs: tenants=%d, helm-tenants=%d, scale=%d, rates=%v, rate-duration=%s, concurrency=%d, operator --kube-api-qps=%d, "+
+		"controller-manager and scheduler --kube-api-qps=%d (0: their defaults), kwok nodes=%d.\n",
+		c.tenants, c.helmTenants, c.scale, c.rates, c.rateDuration, c.concurrency, c.operatorQPS, c.clusterQPS, c.nodes)
+	if len(r.Failures) > 0 {
+		p("**Failed phases:**\n")
+		for _, f := range r.Failures {
+			p("- %s", f)
+		}
+		p("")
+	}
+
+	if len(r.GoBench) > 0 {
+		p("## Go benchmarks (`go test -bench`, envtest API server)\n")
+		p("| Benchmark | ns/op | B/op | allocs/op | ms/tenant |\n|---|---:|---:|---:|---:|")
+		for _, b := range r.GoBench {
+			cell := func(unit string) string {
+				if v, ok := b.Metrics[unit]; ok {
+					return fmt.Sprintf("%.0f", v)
+				}
+				return ""
+			}
+			p("| %s | %s | %s | %s | %s |", b.Name, cell("ns/op"), cell("B/op"), cell("allocs/op"), cell("ms/tenant"))
+		}
+		p("")
+	}
+
+	if len(r.Rates) > 0 {
+		p("## newInstance end to end at fixed arrival rates (open loop)\n")
+		p("Signed debug `newInstance` callbacks to the operator's receiver, each sent at its scheduled time; latency counts from that time. " +
+			"Baseline: a client `Create` of the same SaaSTenant at the same rate.\n")
+		p("| Rate/s | Sent | Achieved/s | Errors | p50 | p99 | max | raw Create p50 | p99 | max | errors | p99 ratio |")
+		p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for _, x := range r.Rates {
+			p("| %d | %d | %.0f | %d | %s | %s | %s | %s | %s | %s | %d | %s |", x.Rate, x.Receiver.Sent, x.Receiver.Achieved, x.Receiver.Errors,
+				ms(x.Receiver.P50), ms(x.Receiver.P99), ms(x.Receiver.Max), ms(x.Raw.P50), ms(x.Raw.P99), ms(x.Raw.Max), x.Raw.Errors,
+				ratio(float64(x.Receiver.P99), float64(x.Raw.P99)))
+		}
+		for _, x := range r.Rates {
+			if x.Receiver.FirstErr != "" {
+				p("\nFirst receiver error at %d/s: `%s`", x.Rate, x.Receiver.FirstErr)
+			}
+		}
+		p("")
+	}
+
+	if len(r.Provision) > 0 {
+		p("## Provisioning throughput (kwok)\n")
+		p("Each way starts tenants %d at a time as fast as it can; time to Ready counts from a tenant's start (for kooper, "+
+			"registering its order and sending newInstance) to its Deployment Available (for kooper, the tenant's Ready condition), "+
+			"so it includes queueing behind the tenants started before it. \"Written\" stops at every object written "+
+			"(kooper's Provisioned condition; the direct creates returning), before kube-controller-manager, the scheduler and kwok make the workload Available.\n", r.Config.concurrency)
+		p("| Way | Tenants | Wall | Tenants/s to Ready | p50 to Ready | p99 | max | Written/s | Written p50 | p99 | Errors |")
+		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for _, x := range r.Provision {
+			written := "| – | – | –"
+			if x.WrittenRate > 0 {
+				written = fmt.Sprintf("| %.2f | %s | %s", x.WrittenRate, ms(x.WrittenP50), ms(x.WrittenP99))
+			}
+			p("| %s | %d | %s | %.2f | %s | %s | %s %s | %d |", x.Name, x.N, x.Wall.Round(10*time.Millisecond),
+				x.Rate, ms(x.P50), ms(x.P99), ms(x.Max), written, x.Errors)
+		}
+		if len(r.Provision) >= 2 {
+			p("\nkooper / ceiling: **%s** of the rate to Ready, **%s** of the rate of writing the objects (target ≥ 0.70×).",
+				ratio(r.Provision[0].Rate, r.Provision[1].Rate), ratio(r.Provision[0].WrittenRate, r.Provision[1].WrittenRate))
+		}
+		if len(r.Provision) >= 3 {
+			p("kooper / helm: **%s** the rate (target ≥ 20×); helm ran %d tenants, and its rate is extrapolated to the larger N as a rate.",
+				ratio(r.Provision[0].Rate, r.Provision[2].Rate), r.Provision[2].N)
+		}
+		if len(r.OperatorRequests) > 0 {
+			var parts []string
+			total := 0.0
+			for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+				parts = append(parts, fmt.Sprintf("%s %.1f", m, r.OperatorRequests[m]))
+				total += r.OperatorRequests[m]
+			}
+			p("\nkooper's API requests per tenant in its run (rest_client_requests_total; watches not counted): %.1f (%s); "+
+				"the ceiling makes %d creates per tenant.", total, strings.Join(parts, ", "), len(r.CeilingObjects))
+		}
+		p("\nThe ceiling creates, per tenant, the objects kooper made for a tenant of the same run: %s.", strings.Join(r.CeilingObjects, ", "))
+		for _, x := range r.Provision {
+			if x.FirstErr != "" {
+				p("\nFirst error of %s: `%s`", x.Name, x.FirstErr)
+			}
+		}
+		if err := plotTTR(filepath.Join(dir, "time-to-ready.png"), r.Provision); err != nil {
+			return "", err
+		}
+		p("\n![time to Ready against tenants](time-to-ready.png)\n")
+	}
+
+	if s := r.Scale; s != nil {
+		p("## Scale\n")
+		p("%d SaaSTenants: %d provisioned with workloads by the throughput run, the rest debug tenants of a Simulate product "+
+			"(recorded and answered, no namespace or workload), created directly (%s).\n", s.Tenants, s.Provisioned, s.TopUpDuration.Round(time.Second))
+		p("| Figure | Value | Target |\n|---|---:|---|")
+		p("| RSS at rest (VmRSS) | %s | < 400 MiB |", mib(s.RSS))
+		p("| Peak RSS (VmHWM) | %s | |", mib(s.PeakRSS))
+		p("| Go heap in use | %s | |", mib(s.HeapInuse))
+		p("| CPU at rest over %s | %.3f cores | |", s.CPUWindow, s.CPU)
+		p("| Restart to settled (every tenant reconciled, queues empty) | %s | < 60 s |", s.Settle.Round(10*time.Millisecond))
+		p("| Tenants Ready after the restart | %d / %d | all |", s.ReadyAfter, s.Tenants)
+		p("| RSS after the restart (peak) | %s (%s) | < 400 MiB |", mib(s.RestartRSS), mib(s.RestartPeak))
+		p("| Go heap after the restart | %s | |", mib(s.RestartHeap))
+		p("| Reconcile errors in the restarted process | %.0f | |", s.ReconcileErr)
+	}
+	path := filepath.Join(dir, "report.md")
+	return path, os.WriteFile(path, []byte(w.String()), 0o644)
+}
+
+// plotTTR draws each run's time to Ready against the tenant's number.
+func plotTTR(path string, runs []provisionRun) error {
+	pl := plot.New()
+	pl.Title.Text = "Time to Ready by tenant"
+	pl.X.Label.Text = "tenant (in order started)"
+	pl.Y.Label.Text = "time to Ready (s)"
+	pl.Y.Min = 0
+	top := 0.0
+	for _, run := range runs {
+		for _, d := range run.TTR {
+			top = max(top, d.Seconds())
+		}
+	}
+	// Head room above the lines for the legend.
+	pl.Y.Max = top * 1.4
+	colors := []color.RGBA{{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, {R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, {R: 0xd6, G: 0x27, B: 0x28, A: 0xff}}
+	for i, run := range runs {
+		xys := make(plotter.XYs, len(run.TTR))
+		for j, d := range run.TTR {
+			xys[j] = plotter.XY{X: float64(j + 1), Y: d.Seconds()}
+		}
+		line, err := plotter.NewLine(xys)
+		if err != nil {
+			continue // an empty run has nothing to draw
+		}
+		line.Color = colors[i%len(colors)]
+		pl.Add(line)
+		pl.Legend.Add(run.Name, line)
+	}
+	pl.Legend.Top, pl.Legend.Left = true, true
+	return pl.Save(8*vg.Inch, 4.5*vg.Inch, path)
+}

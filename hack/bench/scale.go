@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// scaleResult is the operator holding many tenants.
+type scaleResult struct {
+	Tenants       int // SaaSTenants in the cluster
+	Provisioned   int // of which run a workload (the throughput run's)
+	TopUpDuration time.Duration
+	RSS, PeakRSS  float64 // bytes, steady state / high-water mark
+	HeapInuse     float64 // bytes
+	CPU           float64 // cores used on average over CPUWindow
+	CPUWindow     time.Duration
+	// After a restart:
+	Settle       time.Duration // process start to every tenant reconciled, queue empty
+	ReadyAfter   int           // tenants Ready once settled
+	RestartRSS   float64
+	RestartHeap  float64
+	RestartPeak  float64
+	ReconcileErr float64 // reconcile errors counted by the new process
+}
+
+const cpuWindow = 30 * time.Second
+
+// scaleRun tops the cluster up to cfg.scale tenants with Simulated debug
+// tenants (recorded and answered, no workload: 10,000 tenants with kwok
+// pods do not fit the machine), then measures the operator's memory and
+// CPU at rest, and how long a restarted operator takes to settle them all.
+func (b *bench) scaleRun(ctx context.Context, r *results) error {
+	if b.cfg.scale <= 0 {
+		return nil
+	}
+	s := &scaleResult{CPUWindow: cpuWindow}
+	r.Scale = s
+	list := &saasv1alpha1.SaaSTenantList{}
+	if err := b.client.List(ctx, list); err != nil {
+		return err
+	}
+	existing := len(list.Items)
+	for _, t := range list.Items {
+		if t.Spec.Mode != saasv1alpha1.ModeDebug {
+			s.Provisioned++
+		}
+	}
+	if missing := b.cfg.scale - existing; missing > 0 {
+		logf("Creating %d Simulated tenants directly (%d exist)", missing, existing)
+		start := time.Now()
+		if err := b.createDebugTenants(ctx, missing); err != nil {
+			return err
+		}
+		s.TopUpDuration = time.Since(start)
+	}
+	s.Tenants = max(existing, b.cfg.scale)
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := b.watchReady(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantReady)
+	logf("Waiting for %d tenants to be Ready", s.Tenants)
+	if !ready.waitCount(ctx, s.Tenants, provisionTimeout) {
+		return fmt.Errorf("only %d of %d tenants were Ready after %s", ready.count(), s.Tenants, provisionTimeout)
+	}
+	cancel()
+	if err := b.waitQueueEmpty(ctx, 5*time.Minute); err != nil {
+		return fmt.Errorf("the operator's queue did not empty: %w", err)
+	}
+
+	pid := b.stack.OperatorPID()
+	logf("Measuring the operator at rest over %s", cpuWindow)
+	before, err := cpuSeconds(pid)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-time.After(cpuWindow):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	after, err := cpuSeconds(pid)
+	if err != nil {
+		return err
+	}
+	s.CPU = (after - before) / cpuWindow.Seconds()
+	if s.RSS, s.PeakRSS, s.HeapInuse, err = b.memory(ctx, pid); err != nil {
+		return err
+	}
+
+	logf("Restarting the operator")
+	start := time.Now()
+	if err := b.stack.RestartOperator(ctx); err != nil {
+		return err
+	}
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+		m, err := b.metrics(ctx, `controller="saastenant"`, "controller_runtime_reconcile_total", "workqueue_depth", "controller_runtime_reconcile_errors_total")
+		if err != nil {
+			return false, nil
+		}
+		s.ReconcileErr = m["controller_runtime_reconcile_errors_total"]
+		return m["controller_runtime_reconcile_total"] >= float64(s.Tenants) && m["workqueue_depth"] == 0, nil
+	})
+	s.Settle = time.Since(start)
+	if err != nil {
+		return fmt.Errorf("the restarted operator did not settle: %w", err)
+	}
+	if s.RestartRSS, s.RestartPeak, s.RestartHeap, err = b.memory(ctx, b.stack.OperatorPID()); err != nil {
+		return err
+	}
+	list = &saasv1alpha1.SaaSTenantList{}
+	if err := b.client.List(ctx, list); err != nil {
+		return err
+	}
+	for _, t := range list.Items {
+		if apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.ReadyCondition) {
+			s.ReadyAfter++
+		}
+	}
+	logf("Settled in %s; %d of %d tenants Ready", s.Settle, s.ReadyAfter, s.Tenants)
+	return nil
+}
+
+// memory reads the operator's resident and peak resident memory from /proc
+// and its in-use heap from its metrics.
+func (b *bench) memory(ctx context.Context, pid int) (rss, peak, heap float64, err error) {
+	if rss, err = procStatusBytes(pid, "VmRSS"); err != nil {
+		return
+	}
+	if peak, err = procStatusBytes(pid, "VmHWM"); err != nil {
+		return
+	}
+	m, err := b.metrics(ctx, "", "go_memstats_heap_inuse_bytes")
+	return rss, peak, m["go_memstats_heap_inuse_bytes"], err
+}
+
+// createDebugTenants creates n Simulated tenants with a client, 16 at a time.
+func (b *bench) createDebugTenants(ctx context.Context, n int) error {
+	jobs := make(chan int)
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := range jobs {
+				if err := b.client.Create(ctx, debugTenant(fmt.Sprintf("BENCHS%06d", i))); err != nil {
+					failed.CompareAndSwap(nil, err)
+				}
+			}
+		})
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		return fmt.Errorf("failed to create tenants: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/localstack"
+	"github.com/kooper-io/kooper/internal/testenv"
+)
+
+// The benchmark's own product: the sample product without storage (the
+// local cluster has a dozen volumes, not a thousand), whose debug requests
+// are Simulated (recorded and answered, no workload) for the receiver and
+// scale runs.
+const (
+	benchProduct   = "bench"
+	benchProductID = "BENCH00000000000001"
+	basicSKU       = "0a4d1578-5295-46a7-92d4-7c803dccc51d"
+)
+
+// bench is the running local stack with what the phases share.
+type bench struct {
+	cfg   config
+	root  string
+	stack *localstack.Stack
+	// client has no client-side rate limit: the baselines must be limited
+	// by the API server alone.
+	client      client.WithWatch
+	restConfig  *rest.Config
+	http        *http.Client
+	receiverURL string
+}
+
+func startBench(ctx context.Context, root string, c config) (*bench, error) {
+	logf("Starting the local stack (%d kwok nodes; the operator with --kube-api-qps=%d)", c.nodes, c.operatorQPS)
+	stack, err := localstack.Start(ctx, localstack.Options{
+		Root: root, Dir: filepath.Join(c.out, "stack"), Nodes: c.nodes, Logf: logf, ComponentQPS: c.clusterQPS,
+		Values: map[string]any{"kubeAPI": map[string]any{"qps": c.operatorQPS, "burst": 2 * c.operatorQPS}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{cfg: c, root: root, stack: stack,
+		receiverURL: strings.TrimSuffix(stack.ReceiverURL, localstack.Product) + benchProduct,
+		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+			MaxIdleConns: 2000, MaxIdleConnsPerHost: 2000, IdleConnTimeout: time.Minute}},
+	}
+	b.restConfig = rest.CopyConfig(stack.Cluster.Config)
+	b.restConfig.QPS, b.restConfig.Burst = 1e6, 1e6
+	scheme, err := testenv.NewScheme()
+	if err != nil {
+		b.stop()
+		return nil, err
+	}
+	if b.client, err = client.NewWithWatch(b.restConfig, client.Options{Scheme: scheme}); err != nil {
+		b.stop()
+		return nil, err
+	}
+	if err := b.createProduct(ctx); err != nil {
+		b.stop()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *bench) stop() {
+	if err := b.stack.Stop(); err != nil {
+		logf("Stopping the stack: %v", err)
+	}
+}
+
+// createProduct creates the bench SaaSProduct from the sample and waits
+// until the operator has read its keys.
+func (b *bench) createProduct(ctx context.Context) error {
+	product := &saasv1alpha1.SaaSProduct{}
+	if err := b.client.Get(ctx, client.ObjectKey{Name: localstack.Product}, product); err != nil {
+		return err
+	}
+	spec := product.Spec.DeepCopy()
+	spec.ProductID = benchProductID
+	spec.Workload.Storage = nil
+	for i := range spec.Plans {
+		delete(spec.Plans[i].Quota, "persistentvolumeclaims")
+	}
+	spec.Debug = &saasv1alpha1.DebugPolicy{Handling: saasv1alpha1.DebugSimulate, SKUCode: basicSKU}
+	bp := &saasv1alpha1.SaaSProduct{}
+	bp.Name, bp.Spec = benchProduct, *spec
+	if err := b.client.Create(ctx, bp); err != nil {
+		return fmt.Errorf("failed to create the bench product: %w", err)
+	}
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := b.client.Get(ctx, client.ObjectKey{Name: benchProduct}, bp); err != nil {
+			return false, err
+		}
+		return apimeta.IsStatusConditionTrue(bp.Status.Conditions, saasv1alpha1.KeysAvailableCondition), nil
+	})
+}
+
+// callbackAnswer is the part of a receiver answer the benchmark reads.
+type callbackAnswer struct {
+	ResultCode string `json:"resultCode"`
+	InstanceID string `json:"instanceId"`
+}
+
+// newInstance sends a newInstance callback signed as the marketplace signs
+// it (spec §2.1.2) and returns the answer.
+func (b *bench) newInstance(ctx context.Context, orderID string, debug bool) (callbackAnswer, error) {
+	body := fmt.Sprintf(`{"activity":"newInstance","orderId":%q,"orderLineId":"%s-000001","businessId":%q`, orderID, orderID, nonce())
+	if debug {
+		body += `,"testFlag":"1"`
+	}
+	body += "}"
+	canonical, err := koogallery.CanonicalPayload([]byte(body))
+	if err != nil {
+		return callbackAnswer{}, err
+	}
+	ts, n := strconv.FormatInt(time.Now().UnixMilli(), 10), nonce()
+	q := url.Values{"signature": {koogallery.SignBasic(localstack.BasicKey, n, ts, canonical)}, "timestamp": {ts}, "nonce": {n}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.receiverURL+"?"+q.Encode(), strings.NewReader(body))
+	if err != nil {
+		return callbackAnswer{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return callbackAnswer{}, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var a callbackAnswer
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return a, err
+	}
+	if err := json.Unmarshal(data, &a); err != nil {
+		return a, fmt.Errorf("HTTP %d, undecodable answer: %w", resp.StatusCode, err)
+	}
+	// 000004 means "still provisioning", which the marketplace accepts.
+	if a.ResultCode != string(koogallery.ResultSuccess) && a.ResultCode != "000004" {
+		return a, fmt.Errorf("resultCode %s", a.ResultCode)
+	}
+	return a, nil
+}
+
+// registerOrder tells the simulator about a purchase, so that the
+// operator's Query Order call resolves it (as new-instance --sim-url does).
+func (b *bench) registerOrder(ctx context.Context, orderID string) error {
+	reg, err := json.Marshal(map[string]any{
+		"orderId": orderID, "orderLineId": orderID + "-000001", "productId": benchProductID, "skuCode": basicSKU,
+		"chargingMode": koogallery.ChargingPeriod, "periodType": "year", "periodNumber": 1,
+		"buyer": map[string]string{"customerId": "bench", "customerName": "bench"},
+	})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.stack.SimURL+"/sim/orders", bytes.NewReader(reg))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("the simulator refused order %s: HTTP %d", orderID, resp.StatusCode)
+	}
+	return nil
+}
+
+func nonce() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// metrics scrapes the operator's /metrics and sums each named series over
+// its labels (or only those whose labels contain match).
+func (b *bench) metrics(ctx context.Context, match string, names ...string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.stack.MetricsURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	sums := map[string]float64{}
+	scanner := bufio.NewScanner(resp.Body)
+	scanner.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for scanner.Scan() {
+		line := scanner.Text()
+		for _, name := range names {
+			rest, ok := strings.CutPrefix(line, name)
+			if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') || !strings.Contains(rest, match) {
+				continue
+			}
+			fields := strings.Fields(rest)
+			if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
+				sums[name] += v
+			}
+		}
+	}
+	return sums, scanner.Err()
+}
+
+// waitQueueEmpty waits until the operator's work queues are empty: the
+// phases before have settled and do not load the next one.
+func (b *bench) waitQueueEmpty(ctx context.Context, timeout time.Duration) error {
+	return wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		m, err := b.metrics(ctx, "", "workqueue_depth")
+		if err != nil {
+			return false, nil
+		}
+		return m["workqueue_depth"] == 0, nil
+	})
+}
+
+// versions describes the machine and the software, for the report.
+func (b *bench) versions() map[string]string {
+	v := machine()
+	if dc, err := discovery.NewDiscoveryClientForConfig(b.restConfig); err == nil {
+		if sv, err := dc.ServerVersion(); err == nil {
+			v["Kubernetes (API server)"] = sv.GitVersion
+		}
+	}
+	return v
+}
+
+// procStatus reads a field of /proc/<pid>/status, e.g. VmRSS, in bytes.
+func procStatusBytes(pid int, field string) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			var kb float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%f kB", &kb); err != nil {
+				return 0, err
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// cpuSeconds is the user plus system CPU time of pid, from /proc/<pid>/stat.
+func cpuSeconds(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields after its ')' are
+	// fixed: utime and stime are the 12th and 13th after it.
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseFloat(fields[11], 64)
+	stime, err2 := strconv.ParseFloat(fields[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	// USER_HZ is 100 on every Linux architecture Go supports.
+	return (utime + stime) / 100, nil
+}

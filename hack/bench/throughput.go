@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// provisionRun is one way of provisioning n tenants.
+type provisionRun struct {
+	Name        string
+	N           int
+	Concurrency int
+	Wall        time.Duration // first start to last Ready
+	Rate        float64       // tenants Ready per second over Wall
+	P50, P99    time.Duration
+	Max         time.Duration
+	Errors      int
+	FirstErr    string
+	// TTR is each tenant's time to Ready, in the order they were started.
+	TTR []time.Duration
+	// Written is the same for "every object written" (kooper's Provisioned
+	// condition; the direct creates returning), before the cluster's own
+	// controllers and kwok make the workload Available. Empty for Helm.
+	WrittenRate            float64
+	WrittenP50, WrittenP99 time.Duration
+}
+
+// timeLookup returns when a tenant reached a point.
+type timeLookup func(key string) (time.Time, bool)
+
+// rateOf returns the rate and percentiles of reaching a point, from when
+// each tenant started.
+func rateOf(keys []string, started []time.Time, at timeLookup) (rate float64, took []time.Duration, wall time.Duration) {
+	var first, last time.Time
+	for i, key := range keys {
+		t, ok := at(key)
+		if key == "" || !ok {
+			continue
+		}
+		if first.IsZero() || started[i].Before(first) {
+			first = started[i]
+		}
+		if t.After(last) {
+			last = t
+		}
+		took = append(took, t.Sub(started[i]))
+	}
+	if len(took) == 0 {
+		return 0, nil, 0
+	}
+	wall = last.Sub(first)
+	return float64(len(took)) / wall.Seconds(), took, wall
+}
+
+// provisionTimeout bounds each run: generous, since a slow run is a figure
+// too, but a stuck one must not hold make bench for ever.
+const provisionTimeout = 15 * time.Minute
+
+// runWorkers calls start(i) for i in [0,n) on concurrency workers. start
+// returns the tenant's key for when() and when it started.
+func runWorkers(ctx context.Context, name string, n, concurrency int,
+	start func(ctx context.Context, i int) (string, time.Time, error),
+	when, written timeLookup, waitAll func(keys []string) bool) provisionRun {
+	run := provisionRun{Name: name, N: n, Concurrency: concurrency}
+	keys := make([]string, n)
+	started := make([]time.Time, n)
+	var errs atomic.Int64
+	var firstErr atomic.Value
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Go(func() {
+			for i := range jobs {
+				key, at, err := start(ctx, i)
+				keys[i], started[i] = key, at
+				if err != nil {
+					keys[i] = "" // counted once, here
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+		})
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	live := slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return k == "" })
+	if waitAll != nil && !waitAll(live) {
+		firstErr.CompareAndSwap(nil, fmt.Sprintf("not every tenant was Ready within %s", provisionTimeout))
+	}
+	for _, key := range live {
+		if _, ok := when(key); !ok {
+			errs.Add(1)
+		}
+	}
+	run.Errors = int(errs.Load())
+	if e, ok := firstErr.Load().(string); ok {
+		run.FirstErr = e
+	}
+	run.Rate, run.TTR, run.Wall = rateOf(keys, started, when)
+	if len(run.TTR) > 0 {
+		s := summarise(slices.Clone(run.TTR))
+		run.P50, run.P99, run.Max = s.P50, s.P99, s.Max
+	}
+	if written != nil {
+		var took []time.Duration
+		run.WrittenRate, took, _ = rateOf(keys, started, written)
+		s := summarise(took)
+		run.WrittenP50, run.WrittenP99 = s.P50, s.P99
+	}
+	return run
+}
+
+// throughput provisions tenants three ways: bought through the receiver
+// and provisioned by the operator; the same objects created directly (the
+// API server's ceiling); one helm install per tenant (the peer approach).
+func (b *bench) throughput(ctx context.Context, r *results) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c := b.cfg
+	tenants := b.watchReady(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantReady)
+	provisioned := b.watchReady(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantProvisioned)
+	deployments := b.watchReady(wctx, &appsv1.DeploymentList{}, deploymentNamespace, deploymentAvailable)
+
+	logf("Buying %d tenants through the receiver, %d at a time", c.tenants, c.concurrency)
+	before, err := b.requestsByMethod(ctx)
+	if err != nil {
+		return err
+	}
+	op := runWorkers(ctx, "kooper (signed newInstance → Ready)", c.tenants, c.concurrency,
+		func(ctx context.Context, i int) (string, time.Time, error) {
+			orderID := fmt.Sprintf("BENCHP%06d", i)
+			at := time.Now()
+			if err := b.registerOrder(ctx, orderID); err != nil {
+				return "", at, err
+			}
+			a, err := b.newInstance(ctx, orderID, false)
+			return a.InstanceID, at, err
+		}, tenants.when, provisioned.when, func(keys []string) bool { return tenants.waitAll(ctx, keys, provisionTimeout) })
+	r.Provision = append(r.Provision, op)
+	if after, err := b.requestsByMethod(ctx); err == nil {
+		r.OperatorRequests = map[string]float64{}
+		for m, n := range after {
+			r.OperatorRequests[m] = (n - before[m]) / float64(c.tenants)
+		}
+	}
+	logf("kooper: %.1f tenants/s, p50 %s, p99 %s, %d errors", op.Rate, op.P50, op.P99, op.Errors)
+	if len(op.TTR) == 0 {
+		return fmt.Errorf("no tenant became Ready: %s", op.FirstErr)
+	}
+
+	tmpl, err := b.tenantTemplate(ctx, fmt.Sprintf("BENCHP%06d", 0))
+	if err != nil {
+		return fmt.Errorf("failed to copy a provisioned tenant's objects: %w", err)
+	}
+	r.CeilingObjects = tmpl.kinds()
+	logf("Creating the same %d objects for %d tenants directly, %d at a time", len(tmpl.objects), c.tenants, c.concurrency)
+	var created sync.Map
+	ceiling := runWorkers(ctx, "direct creates (API server ceiling)", c.tenants, c.concurrency,
+		func(ctx context.Context, i int) (string, time.Time, error) {
+			at := time.Now()
+			ns, err := tmpl.create(ctx, b.client, fmt.Sprintf("c-%020d", i))
+			if err == nil {
+				created.Store(ns, time.Now())
+			}
+			return ns, at, err
+		}, deployments.when, syncMapLookup(&created), func(keys []string) bool { return deployments.waitAll(ctx, keys, provisionTimeout) })
+	r.Provision = append(r.Provision, ceiling)
+	logf("ceiling: %.1f tenants/s, p50 %s, p99 %s, %d errors", ceiling.Rate, ceiling.P50, ceiling.P99, ceiling.Errors)
+
+	if c.helmTenants <= 0 {
+		return nil
+	}
+	chart := filepath.Join(b.root, "hack", "bench", "testdata", "tenant-chart")
+	logf("Installing %d tenants with one helm install --wait each, %d at a time", c.helmTenants, c.concurrency)
+	var finished sync.Map
+	helm := runWorkers(ctx, "helm install per tenant", c.helmTenants, c.concurrency,
+		func(ctx context.Context, i int) (string, time.Time, error) {
+			name := fmt.Sprintf("h-%020d", i)
+			at := time.Now()
+			_, err := b.stack.Helm(ctx, "install", name, chart, "--namespace", name, "--create-namespace",
+				"--set", "instanceId="+name, "--wait", "--timeout", "5m")
+			if err == nil {
+				finished.Store(name, time.Now())
+			}
+			return name, at, err
+		}, syncMapLookup(&finished), nil, nil)
+	r.Provision = append(r.Provision, helm)
+	logf("helm: %.2f tenants/s, p50 %s, p99 %s, %d errors", helm.Rate, helm.P50, helm.P99, helm.Errors)
+	return nil
+}
+
+// requestsByMethod counts the operator's API requests so far, by HTTP
+// method (client-go's rest_client_requests_total).
+func (b *bench) requestsByMethod(ctx context.Context) (map[string]float64, error) {
+	counts := map[string]float64{}
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		sums, err := b.metrics(ctx, fmt.Sprintf("method=%q", m), "rest_client_requests_total")
+		if err != nil {
+			return nil, err
+		}
+		counts[m] = sums["rest_client_requests_total"]
+	}
+	return counts, nil
+}
+
+// syncMapLookup looks times up in m.
+func syncMapLookup(m *sync.Map) timeLookup {
+	return func(key string) (time.Time, bool) {
+		t, ok := m.Load(key)
+		if !ok {
+			return time.Time{}, false
+		}
+		return t.(time.Time), true
+	}
+}
+
+// tenantTemplate is a provisioned tenant's objects as JSON, with the
+// server-set fields removed, ready to be created again under another name.
+type tenantTemplate struct {
+	instanceID string
+	namespace  string
+	objects    []string
+}
+
+// childKinds are what the operator creates in a tenant's namespace, in the
+// order it applies them (controllers/tenant_objects.go).
+var childKinds = []schema.GroupVersionKind{
+	{Version: "v1", Kind: "ResourceQuota"}, {Version: "v1", Kind: "LimitRange"},
+	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}, {Version: "v1", Kind: "ServiceAccount"},
+	{Version: "v1", Kind: "Secret"}, {Group: "apps", Version: "v1", Kind: "Deployment"},
+	{Version: "v1", Kind: "Service"}, {Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"},
+}
+
+// tenantTemplate reads the namespace and objects kooper made for orderID.
+func (b *bench) tenantTemplate(ctx context.Context, orderID string) (*tenantTemplate, error) {
+	list := &saasv1alpha1.SaaSTenantList{}
+	if err := b.client.List(ctx, list, client.MatchingLabels{saasv1alpha1.ProductLabel: benchProduct}); err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(list.Items, func(t saasv1alpha1.SaaSTenant) bool { return t.Spec.OrderID == orderID })
+	if i < 0 || list.Items[i].Status.Namespace == "" {
+		return nil, fmt.Errorf("no provisioned tenant for order %s", orderID)
+	}
+	t := &tenantTemplate{instanceID: list.Items[i].Name, namespace: list.Items[i].Status.Namespace}
+	ns := &unstructured.Unstructured{}
+	ns.SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"})
+	if err := b.client.Get(ctx, client.ObjectKey{Name: t.namespace}, ns); err != nil {
+		return nil, err
+	}
+	items := []unstructured.Unstructured{*ns}
+	for _, gvk := range childKinds {
+		l := &unstructured.UnstructuredList{}
+		l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := b.client.List(ctx, l, client.InNamespace(t.namespace),
+			client.MatchingLabels{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue}); err != nil {
+			return nil, err
+		}
+		items = append(items, l.Items...)
+	}
+	for _, u := range items {
+		scrub(&u)
+		data, err := json.Marshal(u.Object)
+		if err != nil {
+			return nil, err
+		}
+		t.objects = append(t.objects, string(data))
+	}
+	if !strings.Contains(t.namespace, t.instanceID) {
+		return nil, fmt.Errorf("namespace %s does not contain the instance ID %s", t.namespace, t.instanceID)
+	}
+	return t, nil
+}
+
+// scrub removes what the API server set, so the object can be created again.
+func scrub(u *unstructured.Unstructured) {
+	for _, f := range []string{"uid", "resourceVersion", "creationTimestamp", "managedFields", "ownerReferences", "generation"} {
+		unstructured.RemoveNestedField(u.Object, "metadata", f)
+	}
+	unstructured.RemoveNestedField(u.Object, "metadata", "annotations", "deployment.kubernetes.io/revision")
+	unstructured.RemoveNestedField(u.Object, "status")
+	unstructured.RemoveNestedField(u.Object, "spec", "finalizers")
+	if u.GetKind() == "Service" {
+		unstructured.RemoveNestedField(u.Object, "spec", "clusterIP")
+		unstructured.RemoveNestedField(u.Object, "spec", "clusterIPs")
+	}
+}
+
+// kinds lists the template's kinds, for the report.
+func (t *tenantTemplate) kinds() []string {
+	var kinds []string
+	for _, o := range t.objects {
+		var m struct{ Kind string }
+		_ = json.Unmarshal([]byte(o), &m)
+		kinds = append(kinds, m.Kind)
+	}
+	return kinds
+}
+
+// create creates the template's objects for id and returns the new
+// namespace. The managed-by label is changed, so kooper neither caches
+// nor reacts to these objects.
+func (t *tenantTemplate) create(ctx context.Context, c client.Client, id string) (string, error) {
+	replacer := strings.NewReplacer(t.instanceID, id,
+		fmt.Sprintf("%q:%q", saasv1alpha1.ManagedByLabel, saasv1alpha1.ManagedByValue),
+		fmt.Sprintf("%q:%q", saasv1alpha1.ManagedByLabel, "bench-ceiling"))
+	ns := strings.ReplaceAll(t.namespace, t.instanceID, id)
+	for _, o := range t.objects {
+		u := &unstructured.Unstructured{}
+		if err := json.Unmarshal([]byte(replacer.Replace(o)), &u.Object); err != nil {
+			return ns, err
+		}
+		if err := c.Create(ctx, u); err != nil {
+			return ns, fmt.Errorf("create %s %s: %w", u.GetKind(), u.GetName(), err)
+		}
+	}
+	return ns, nil
+}
