@@ -52,6 +52,7 @@ type DirectoryReconciler struct {
 
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories,verbs=get;list;watch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories/status,verbs=get;patch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/status,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -96,9 +97,33 @@ func (r *DirectoryReconciler) reconcile(ctx context.Context, d *saasv1alpha1.Saa
 			return err
 		}
 		setDirectoryCondition(d, metav1.ConditionFalse, reason, msg)
-		return nil
+		return r.summarise(ctx, d, false)
 	}
-	return r.deliver(ctx, d, namespace, shards)
+	if err := r.deliver(ctx, d, namespace, shards); err != nil {
+		return err
+	}
+	return r.summarise(ctx, d, apimeta.IsStatusConditionTrue(d.Status.Conditions, saasv1alpha1.DeliveredCondition))
+}
+
+// summarise shows the delivered directory in its tenant's status (counts
+// and last sync), or removes it from there once it is withdrawn. It merge-
+// patches status.directory alone, which no other controller writes.
+func (r *DirectoryReconciler) summarise(ctx context.Context, d *saasv1alpha1.SaaSDirectory, delivered bool) error {
+	tenant := &saasv1alpha1.SaaSTenant{}
+	if err := r.Get(ctx, client.ObjectKey{Name: d.Spec.InstanceID}, tenant); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	var want *saasv1alpha1.TenantDirectory
+	if delivered {
+		want = &saasv1alpha1.TenantDirectory{Name: d.Name, TenantID: d.Spec.TenantID,
+			Users: d.Status.Users, Departments: d.Status.Departments, LastSyncTime: d.Status.LastSyncTime}
+	} else if tenant.Status.Directory == nil || tenant.Status.Directory.Name != d.Name {
+		return nil // another directory's summary, or none: not this one's to remove
+	}
+	before := tenant.DeepCopy()
+	tenant.Status.Directory = want
+	_, err := patchStatusIfChanged(ctx, r.Client, before, tenant, before.Status.Directory, tenant.Status.Directory)
+	return err
 }
 
 // target returns the namespace to deliver to, or why there is none.

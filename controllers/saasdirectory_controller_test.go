@@ -205,6 +205,17 @@ func TestDirectorySyncedBeforeTheInstanceExistsIsDeliveredOnceItDoes(t *testing.
 	g.Expect(keysOf(readDelivered(t, g, namespace, directory.Departments))).To(ConsistOf("root", "sales"))
 	g.Expect(keysOf(readDelivered(t, g, namespace, directory.Users))).To(ConsistOf("app-1/user00000", "app-1/user00001", "app-1/user00002"))
 
+	// The tenant's status shows what its app gets.
+	g.Eventually(func(g Gomega) {
+		summary := readTenant(t, g, tenant.Name).Status.Directory
+		g.Expect(summary).NotTo(BeNil())
+		g.Expect(summary.Name).To(Equal(d.Name))
+		g.Expect(summary.TenantID).To(Equal(tenantID))
+		g.Expect(summary.Users).To(BeEquivalentTo(3))
+		g.Expect(summary.Departments).To(BeEquivalentTo(2))
+		g.Expect(summary.LastSyncTime).NotTo(BeNil())
+	}).Should(Succeed())
+
 	// The workload mounts them, read-only.
 	deployment := getObject(t, &appsv1.Deployment{}, namespace, appName)
 	g.Expect(deployment.Spec.Template.Spec.Containers[0].VolumeMounts).To(ContainElements(
@@ -260,6 +271,7 @@ func TestDirectoryOf20000UsersIn40BatchesIsReadBack(t *testing.T) {
 	})
 	g.Eventually(func(g Gomega) {
 		g.Expect(readDelivered(t, g, namespace, directory.Users)).To(HaveLen(20010))
+		g.Expect(readTenant(t, g, tenant.Name).Status.Directory).To(HaveField("Users", BeEquivalentTo(20010)))
 	}).Should(Succeed())
 	g.Expect(getObject(t, &corev1.ConfigMap{}, namespace, "kooper-directory-users-000").ResourceVersion).To(Equal(first))
 }
@@ -321,5 +333,14 @@ func TestDirectoryIsWithdrawnWhenTheInstanceIsReleased(t *testing.T) {
 	eventuallyDirectory(t, tenant.Name, tenantID, delivered(saasv1alpha1.InstanceReleasedReason))
 	g.Eventually(func(g Gomega) {
 		g.Expect(readDelivered(t, g, namespace, directory.Departments)).To(BeEmpty())
+		// Withdrawn: the tenant's status no longer claims a directory.
+		g.Expect(readTenant(t, g, tenant.Name).Status.Directory).To(BeNil())
 	}).Should(Succeed())
+}
+
+// readTenant reads a tenant once, inside an Eventually.
+func readTenant(t *testing.T, g Gomega, name string) *saasv1alpha1.SaaSTenant {
+	tenant := &saasv1alpha1.SaaSTenant{}
+	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Name: name}, tenant)).To(Succeed())
+	return tenant
 }

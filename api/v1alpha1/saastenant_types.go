@@ -152,6 +152,41 @@ type SaaSTenantStatus struct {
 	// metering is the usage measured and pushed for a pay-per-use tenant.
 	// +optional
 	Metering *TenantMetering `json:"metering,omitempty"`
+
+	// directory summarises the joint-operation directory (SaaSDirectory)
+	// delivered into the tenant's namespace: joint-operation products only.
+	// +optional
+	Directory *TenantDirectory `json:"directory,omitempty"`
+}
+
+// TenantDirectory is what the tenant's app currently gets of its
+// enterprise's directory.
+type TenantDirectory struct {
+	// name of the SaaSDirectory delivered.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// tenantId is the enterprise's ID.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	TenantID string `json:"tenantId"`
+
+	// users is how many authorised users were delivered.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Users int32 `json:"users,omitempty"`
+
+	// departments is how many departments were delivered.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Departments int32 `json:"departments,omitempty"`
+
+	// lastSyncTime is when the last sync that changed the directory arrived.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 }
 
 // SaaSTenant is one KooGallery subscription of a SaaS product: the
