@@ -24,6 +24,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/controllers"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/memlimit"
 	"github.com/kooper-io/kooper/webhook"
 )
 
@@ -105,6 +106,9 @@ func envOr(name, fallback string) string {
 func main() {
 	o := parseFlags()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	if limit := memlimit.FromCgroup(); limit > 0 {
+		ctrl.Log.Info("Go memory limit set below the container's", "bytes", limit)
+	}
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		ctrl.Log.Error(err, "Failed to load a kubeconfig")
