@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -115,13 +114,12 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		r.issue,
 		r.upload,
 	}
-	for _, step := range steps {
-		if err := step(ctx, s); err != nil {
-			if errors.Is(err, errStalled) || errors.Is(err, errDone) {
-				return s.result, nil
-			}
-			return ctrl.Result{}, err
-		}
+	finished, err := runSteps(ctx, s, steps)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !finished {
+		return s.result, nil
 	}
 	r.setSummary(s)
 	return s.result, nil

@@ -123,16 +123,30 @@ func (r *TenantReconciler) reconcile(ctx context.Context, tenant *saasv1alpha1.S
 		r.provision,
 		r.observeWorkload,
 	}
-	for _, step := range steps {
-		if err := step(ctx, s); err != nil {
-			if errors.Is(err, errStalled) || errors.Is(err, errDone) {
-				return s.result, nil
-			}
-			return ctrl.Result{}, err
-		}
+	finished, err := runSteps(ctx, s, steps)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !finished {
+		return s.result, nil
 	}
 	setSummary(tenant, s)
 	return s.result, nil
+}
+
+// runSteps runs a reconcile's steps in order and stops at the first that
+// fails. A step returning errStalled or errDone ends the reconcile early
+// without an error; finished is false then.
+func runSteps[S any](ctx context.Context, s S, steps []func(context.Context, S) error) (finished bool, err error) {
+	for _, step := range steps {
+		if err := step(ctx, s); err != nil {
+			if errors.Is(err, errStalled) || errors.Is(err, errDone) {
+				return false, nil
+			}
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // errDone ends a reconcile early with success (the tenant is being deleted,
