@@ -19,12 +19,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
 // LicenseOptions are the licence controller's settings.
@@ -71,6 +73,9 @@ type licenseState struct {
 	signer   *licensekey.Signer
 	token    string
 	result   ctrl.Result
+	// orderTimes are the creation times that put the instance's orders in
+	// sequence (docs/lifecycle.md rules E and P).
+	orderTimes map[string]time.Time
 }
 
 func (s *licenseState) requeueAt(d time.Duration) {
@@ -83,7 +88,8 @@ func (s *licenseState) requeueAt(d time.Duration) {
 // than a purchase.
 func isApplication(l *saasv1alpha1.License) bool { return l.Spec.EventID != "" }
 
-// +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses/status,verbs=get;patch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses/finalizers,verbs=update
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch
@@ -97,7 +103,13 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !license.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // the key Secret is owned, and goes with it
+		return ctrl.Result{}, r.reconcileDelete(ctx, license) // the key Secret is owned, and goes with it
+	}
+	if !isApplication(license) && controllerutil.AddFinalizer(license, saasv1alpha1.Finalizer) {
+		// An instance's finalizer remembers it as issued when it is deleted.
+		if err := r.Update(ctx, license); err != nil {
+			return ctrl.Result{}, fmt.Errorf("failed to add the finalizer: %w", err)
+		}
 	}
 	before := license.DeepCopy()
 	defer func() {
@@ -123,6 +135,23 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	}
 	r.setSummary(s)
 	return s.result, nil
+}
+
+// reconcileDelete remembers a deleted licence instance as issued, then lets
+// it go (docs/lifecycle.md rule B).
+func (r *LicenseReconciler) reconcileDelete(ctx context.Context, l *saasv1alpha1.License) error {
+	if !controllerutil.ContainsFinalizer(l, saasv1alpha1.Finalizer) {
+		return nil
+	}
+	if err := recordTombstone(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, l, tombstone.KindLicense); err != nil {
+		return err
+	}
+	patch := client.MergeFrom(l.DeepCopy())
+	controllerutil.RemoveFinalizer(l, saasv1alpha1.Finalizer)
+	if err := r.Patch(ctx, l, patch); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("failed to remove the finalizer: %w", err)
+	}
+	return nil
 }
 
 // loadProduct reads the licence's SaaSProduct, which must sell licences.
@@ -212,22 +241,33 @@ func (r *LicenseReconciler) resolveOrder(ctx context.Context, s *licenseState) e
 	if isApplication(l) {
 		return r.inheritOrder(s)
 	}
-	order := definingOrder(l.Spec.Orders, l.Spec.OrderID, l.Spec.OrderLineID)
+	debug := l.Spec.Mode == saasv1alpha1.ModeDebug && s.product.Spec.Debug != nil && s.product.Spec.Debug.SKUCode != ""
+	resolver := orderResolver{reader: r.Client, orders: r.Orders, namespace: r.Options.SecretNamespace, memo: &r.resolved}
+	times, err := resolver.orderTimes(ctx, s.product, l.Spec.Orders, &l.Status.OrderTimes, debug)
+	if err != nil {
+		return r.orderFailed(l, err)
+	}
+	s.orderTimes = times
+	order := newestPlanOrder(l.Spec.Orders, l.Spec.OrderID, l.Spec.OrderLineID, times)
 	if l.Status.Order != nil && l.Status.Order.OrderID == order.OrderID {
 		return nil
 	}
-	resolver := orderResolver{reader: r.Client, orders: r.Orders, namespace: r.Options.SecretNamespace, memo: &r.resolved}
 	resolved, err := resolver.resolve(ctx, s.product, order)
-	if err != nil && l.Spec.Mode == saasv1alpha1.ModeDebug && s.product.Spec.Debug != nil && s.product.Spec.Debug.SKUCode != "" {
+	if err != nil && debug {
 		resolved, err = debugOrder(s.product, order), nil
 	}
 	if err != nil {
-		setLicenseCondition(l, saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
-		setLicenseCondition(l, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
-		return err
+		return r.orderFailed(l, err)
 	}
 	r.setOrder(l, resolved)
 	return nil
+}
+
+// orderFailed records a Query Order failure and returns it for a retry.
+func (r *LicenseReconciler) orderFailed(l *saasv1alpha1.License, err error) error {
+	setLicenseCondition(l, saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
+	setLicenseCondition(l, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
+	return err
 }
 
 // applicationWait is how often an application looks again for its

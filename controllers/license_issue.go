@@ -78,14 +78,9 @@ func (r *LicenseReconciler) desiredClaims(s *licenseState) (licensekey.Claims, e
 	if l.Spec.NotBefore != nil {
 		notBefore = l.Spec.NotBefore.Time
 	}
-	var notAfter time.Time
-	switch {
-	case l.Spec.NotAfter != nil:
-		notAfter = l.Spec.NotAfter.Time
-	case l.Status.Order.ExpireTime != nil:
-		notAfter = l.Status.Order.ExpireTime.Time
-	default:
-		notAfter = notBefore.AddDate(0, 0, int(max(terms.ValidityDays, 1)))
+	notAfter := notBefore.AddDate(0, 0, int(max(terms.ValidityDays, 1)))
+	if end := licenseEnd(l, s.orderTimes); end != nil {
+		notAfter = end.Time
 	}
 	if !notAfter.After(notBefore) {
 		return licensekey.Claims{}, fmt.Errorf("the licence window is empty: from %s to %s", notBefore.UTC().Format(time.RFC3339), notAfter.UTC().Format(time.RFC3339))
@@ -166,4 +161,17 @@ func (r *LicenseReconciler) recordKey(l *saasv1alpha1.License, c licensekey.Clai
 	setLicenseCondition(l, saasv1alpha1.IssuedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 		fmt.Sprintf("Key %s issued for plan %s, valid from %s until %s", c.KeyID, c.SKU,
 			notBefore.Format(time.RFC3339), notAfter.Format(time.RFC3339)))
+}
+
+// licenseEnd is the end of the licence window the marketplace set: an
+// application's own expireTime, or an instance's expiry in force derived
+// from its orders (docs/lifecycle.md rule E); nil when it set none.
+func licenseEnd(l *saasv1alpha1.License, times map[string]time.Time) *metav1.Time {
+	if isApplication(l) {
+		if l.Spec.NotAfter != nil {
+			return l.Spec.NotAfter
+		}
+		return l.Status.Order.ExpireTime
+	}
+	return expiryInForce(l.Spec.NotAfter, l.Status.Order, l.Spec.Orders, times)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,24 +29,6 @@ type OrderClientFactory func(accessKeyID, secretAccessKey string) OrderQuerier
 // baseURLs (the first, then the fallbacks).
 func MarketplaceOrderClients(baseURLs ...string) OrderClientFactory {
 	return func(ak, sk string) OrderQuerier { return koogallery.NewClient(ak, sk, baseURLs...) }
-}
-
-// definingOrder is the latest order that decides the plan: the purchase, an
-// upgrade, or a renewal that may change the specification. Plain renewals
-// only move the expiry, which the receiver records in spec.expireTime.
-// Tenants and licences share it: pass their spec's orders and order identity.
-func definingOrder(orders []saasv1alpha1.AppliedOrder, orderID, orderLineID string) *saasv1alpha1.AppliedOrder {
-	for i := len(orders) - 1; i >= 0; i-- {
-		o := &orders[i]
-		switch {
-		case o.Activity == saasv1alpha1.ActivityNewInstance, o.Activity == saasv1alpha1.ActivityUpgradeInstance,
-			o.Activity == saasv1alpha1.ActivityRefreshInstance &&
-				(o.Scene == saasv1alpha1.SceneTrialToFormal || o.Scene == saasv1alpha1.SceneRenewalChange):
-			return o
-		}
-	}
-	// An object written by hand may list no order: its own order identity is the purchase.
-	return &saasv1alpha1.AppliedOrder{OrderID: orderID, OrderLineID: orderLineID, Activity: saasv1alpha1.ActivityNewInstance}
 }
 
 // errOrderUnusable is a Query Order answer kooper cannot use (no such line,
@@ -81,9 +64,28 @@ func (m *resolvedOrders) put(key string, o *saasv1alpha1.ResolvedOrder) {
 	m.orders[key] = o.DeepCopy()
 }
 
-// queryOrder resolves order with the product's AK/SK, once per order line.
-func (r *TenantReconciler) queryOrder(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, error) {
-	return orderResolver{reader: r.Client, orders: r.Orders, namespace: r.Options.SecretNamespace, memo: &r.resolved}.resolve(ctx, product, order)
+// resolver resolves the tenant's orders with its product's AK/SK.
+func (r *TenantReconciler) resolver() orderResolver {
+	return orderResolver{reader: r.Client, orders: r.Orders, namespace: r.Options.SecretNamespace, memo: &r.resolved}
+}
+
+// tenantExpiry is the tenant's expiry in force (docs/lifecycle.md rule E).
+// A spec.expireTime set by hand on an object without renewal orders wins.
+func tenantExpiry(t *saasv1alpha1.SaaSTenant, times map[string]time.Time) *metav1.Time {
+	return expiryInForce(t.Spec.ExpireTime, t.Status.Order, t.Spec.Orders, times)
+}
+
+// expiryInForce derives the expiry from the resolved defining order and the
+// recorded orders; specExpiry, when nothing else sets an expiry, was set by hand.
+func expiryInForce(specExpiry *metav1.Time, resolved *saasv1alpha1.ResolvedOrder, orders []saasv1alpha1.AppliedOrder, times map[string]time.Time) *metav1.Time {
+	if specExpiry != nil && !slices.ContainsFunc(orders, func(o saasv1alpha1.AppliedOrder) bool { return isRenewal(o) || isShortening(o) }) {
+		return specExpiry
+	}
+	var base *metav1.Time
+	if resolved != nil {
+		base = resolved.ExpireTime
+	}
+	return derivedExpiry(base, orders, times)
 }
 
 // orderResolver resolves orders with Query Order for the tenant and licence
@@ -155,6 +157,9 @@ func resolvedOrder(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder)
 	if expiry, err := koogallery.ParseExpireTime(line.ExpireTime); err == nil {
 		resolved.ExpireTime = &metav1.Time{Time: expiry}
 	}
+	if created, err := koogallery.ParseExpireTime(info.CreateTime); err == nil {
+		resolved.CreateTime = &metav1.Time{Time: created}
+	}
 	if info.BuyerInfo != nil {
 		resolved.CustomerID, resolved.CustomerName = truncate(info.BuyerInfo.CustomerID, 64), truncate(info.BuyerInfo.CustomerName, 128)
 	}
@@ -182,18 +187,6 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
-}
-
-// effectiveExpiry is the expiry in force: the marketplace's latest word
-// (refreshInstance) or else the resolved order's.
-func effectiveExpiry(t *saasv1alpha1.SaaSTenant) *metav1.Time {
-	if t.Spec.ExpireTime != nil {
-		return t.Spec.ExpireTime
-	}
-	if t.Status.Order != nil {
-		return t.Status.Order.ExpireTime
-	}
-	return nil
 }
 
 // timeUntil is how long from now until t, at least a second.

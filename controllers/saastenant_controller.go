@@ -65,7 +65,10 @@ type tenantState struct {
 	plan    *saasv1alpha1.Plan
 	// frozen is the effective freeze: the marketplace's, or the expiry safety net's.
 	frozen bool
-	result ctrl.Result
+	// orderTimes are the creation times that put the tenant's orders in
+	// sequence (docs/lifecycle.md rules E and P).
+	orderTimes map[string]time.Time
+	result     ctrl.Result
 }
 
 // requeueAt asks for a reconcile no later than after d.
@@ -87,6 +90,7 @@ var errStalled = errors.New("stalled")
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies;ingresses,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update
 
 // Reconcile brings one tenant to what its spec and product ask for.
 func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
@@ -101,9 +105,16 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if !tenant.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, tenant)
 	}
-	if controllerutil.AddFinalizer(tenant, saasv1alpha1.Finalizer) {
+	if !controllerutil.ContainsFinalizer(tenant, saasv1alpha1.Finalizer) {
+		// A new record. If its instance was issued and deleted before, the
+		// receiver saw a stale cache: the order line is never provisioned
+		// again (docs/lifecycle.md rule B).
+		if gone, err := r.resurrected(ctx, tenant); gone || err != nil {
+			return ctrl.Result{}, err
+		}
 		// The finalizer comes before any side effect, so a deletion racing
 		// the creation still releases what was made.
+		controllerutil.AddFinalizer(tenant, saasv1alpha1.Finalizer)
 		if err := r.Update(ctx, tenant); err != nil {
 			return ctrl.Result{}, fmt.Errorf("failed to add the finalizer: %w", err)
 		}
@@ -179,28 +190,41 @@ func (r *TenantReconciler) stall(t *saasv1alpha1.SaaSTenant, reason, format stri
 	return errStalled
 }
 
-// resolveOrder reads the defining order from Query Order once per order.
-// Failures are retried with the controller's backoff.
+// resolveOrder reads the order that selects the plan (docs/lifecycle.md
+// rule P) from Query Order once per order, and the creation times that put
+// the orders in sequence. Failures are retried with the controller's backoff.
 func (r *TenantReconciler) resolveOrder(ctx context.Context, s *tenantState) error {
 	t := s.tenant
-	order := definingOrder(t.Spec.Orders, t.Spec.OrderID, t.Spec.OrderLineID)
+	debug := t.Spec.Mode == saasv1alpha1.ModeDebug && s.product.Spec.Debug != nil && s.product.Spec.Debug.SKUCode != ""
+	resolver := r.resolver()
+	times, err := resolver.orderTimes(ctx, s.product, t.Spec.Orders, &t.Status.OrderTimes, debug)
+	if err != nil {
+		return r.orderFailed(t, err)
+	}
+	s.orderTimes = times
+	order := newestPlanOrder(t.Spec.Orders, t.Spec.OrderID, t.Spec.OrderLineID, times)
 	if t.Status.Order != nil && t.Status.Order.OrderID == order.OrderID {
 		return nil
 	}
-	resolved, err := r.queryOrder(ctx, s.product, order)
-	if err != nil && t.Spec.Mode == saasv1alpha1.ModeDebug && s.product.Spec.Debug != nil && s.product.Spec.Debug.SKUCode != "" {
+	resolved, err := resolver.resolve(ctx, s.product, order)
+	if err != nil && debug {
 		resolved, err = debugOrder(s.product, order), nil
 	}
 	if err != nil {
-		setCondition(t, saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
-		setCondition(t, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
-		return err
+		return r.orderFailed(t, err)
 	}
 	t.Status.Order = resolved
 	t.Status.SKUCode = resolved.SKUCode
 	setCondition(t, saasv1alpha1.OrderResolvedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 		fmt.Sprintf("Order %s: product %s, SKU %s", resolved.OrderID, resolved.ProductID, resolved.SKUCode))
 	return nil
+}
+
+// orderFailed records a Query Order failure and returns it for a retry.
+func (r *TenantReconciler) orderFailed(t *saasv1alpha1.SaaSTenant, err error) error {
+	setCondition(t, saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
+	setCondition(t, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
+	return err
 }
 
 // selectPlan finds the product's plan for the resolved SKU.
@@ -218,7 +242,7 @@ func (r *TenantReconciler) selectPlan(_ context.Context, s *tenantState) error {
 // no marketplace call, the tenant counts as expired and, by default, frozen.
 func (r *TenantReconciler) checkExpiry(_ context.Context, s *tenantState) error {
 	t := s.tenant
-	t.Status.ExpireTime = effectiveExpiry(t)
+	t.Status.ExpireTime = tenantExpiry(t, s.orderTimes)
 	s.frozen = t.Spec.State == saasv1alpha1.StateFrozen
 	expiry := t.Status.ExpireTime
 	if expiry == nil || t.Spec.State == saasv1alpha1.StateReleased {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
 // provision applies the tenant's namespace and objects, or, once released,
@@ -364,6 +365,9 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alpha1.
 		if err := r.releaseOnDelete(ctx, t); err != nil {
 			return err
 		}
+	}
+	if err := recordTombstone(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, t, tombstone.KindTenant); err != nil {
+		return err
 	}
 	patch := client.MergeFrom(t.DeepCopy())
 	controllerutil.RemoveFinalizer(t, saasv1alpha1.Finalizer)

@@ -166,6 +166,12 @@ type ResolvedOrder struct {
 	// +optional
 	ExpireTime *metav1.Time `json:"expireTime,omitempty"`
 
+	// createTime is when the marketplace created the order (Query Order
+	// createTime, UTC). It orders plan changes and expiry changes
+	// (docs/lifecycle.md rules E and P).
+	// +optional
+	CreateTime *metav1.Time `json:"createTime,omitempty"`
+
 	// customerId is the buyer's Huawei Cloud account ID.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
@@ -188,4 +194,19 @@ type ContainerResources struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
 	Limits corev1.ResourceList `json:"limits,omitempty"`
+}
+
+// OrderTime is the marketplace's creation time of one applied order, as
+// Query Order reported it: kooper orders plan and expiry changes by it, not
+// by arrival (docs/lifecycle.md rules E and P).
+type OrderTime struct {
+	// orderId is the order.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	OrderID string `json:"orderId"`
+
+	// createTime is when the marketplace created it (UTC).
+	// +required
+	CreateTime metav1.Time `json:"createTime"`
 }

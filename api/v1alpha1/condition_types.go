@@ -109,11 +109,24 @@ const (
 	UsageExpiredReason = "UsageExpired"
 	// MeterSourceFailedReason: a meter's source (Prometheus) could not be read.
 	MeterSourceFailedReason = "MeterSourceFailed"
+	// InstanceGoneReason: a callback named an instance kooper issued whose
+	// record is gone; it was answered 000000 and changed nothing.
+	InstanceGoneReason = "InstanceGone"
+	// StaleFreezeIgnoredReason: a FREEZE arrived while a renewal order's
+	// expiry was still ahead; it was answered 000000 and not applied.
+	StaleFreezeIgnoredReason = "StaleFreezeIgnored"
+	// ReleasedInstanceUnchangedReason: a callback asked to change a released
+	// instance; it was answered 000000 and changed nothing.
+	ReleasedInstanceUnchangedReason = "ReleasedInstanceUnchanged"
+	// TombstoneRecordedReason: a deleted record's instance was remembered as
+	// issued, so later callbacks for it still succeed.
+	TombstoneRecordedReason = "TombstoneRecorded"
 )
 
 // Finalizer is added to tenants and licences before any side effect, and
-// removed only once the release path has cleaned up, so deleting the CR (or
-// its CRD) never cascades into tenant data.
+// removed only once the release path has cleaned up and the instance's
+// tombstone is stored, so deleting the CR (or its CRD) never cascades into
+// tenant data and its instance stays answerable.
 const Finalizer = "saas.kooper.io/finalizer"
 
 // MeteringFinalizer holds a metered tenant that is deleted by hand until

@@ -59,9 +59,12 @@ type LicenseSpec struct {
 	// +optional
 	NotBefore *metav1.Time `json:"notBefore,omitempty"`
 
-	// notAfter is the end of the licence window the marketplace asked for
-	// (expireTime). The order's expiry, or the plan's validityDays, applies
-	// when omitted.
+	// notAfter is the end of the licence window the marketplace asked for:
+	// getLicenseAsync's expireTime for an application; for an instance, the
+	// latest expiry of its renewal-type orders (a late retry of an older
+	// renewal never moves it back; shortening orders apply by their
+	// creation time, docs/lifecycle.md rule E). The order's expiry, or the
+	// plan's validityDays, applies when omitted.
 	// +optional
 	NotAfter *metav1.Time `json:"notAfter,omitempty"`
 
@@ -145,6 +148,15 @@ type LicenseStatus struct {
 	// order is the order that currently defines the licence, as Query Order reported it.
 	// +optional
 	Order *ResolvedOrder `json:"order,omitempty"`
+
+	// orderTimes are the creation times of the orders kooper had to put in
+	// order (several plan changes, or a shortened renewal period), kept so
+	// that a restart does not ask Query Order again.
+	// +optional
+	// +listType=map
+	// +listMapKey=orderId
+	// +kubebuilder:validation:MaxItems=256
+	OrderTimes []OrderTime `json:"orderTimes,omitempty"`
 
 	// skuCode is the plan the current key was issued for.
 	// +optional

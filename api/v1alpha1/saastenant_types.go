@@ -54,8 +54,12 @@ type SaaSTenantSpec struct {
 	// +kubebuilder:validation:XValidation:rule="oldSelf != 'Released' || self == 'Released'",message="a released tenant cannot change state"
 	State SubscriptionState `json:"state,omitempty"`
 
-	// expireTime is the expiry the marketplace last sent (refreshInstance).
-	// Until then the order's own expiry, from Query Order, applies.
+	// expireTime is the latest expiry of the renewal-type orders
+	// (refreshInstance RENEWAL, TRIAL_TO_FORMAL, RENEWAL_CHANGE) in orders:
+	// a late retry of an older renewal never moves it back. The expiry in
+	// force, status.expireTime, also applies shortening orders
+	// (UNSUBSCRIBE_RENEWAL_PERIOD) by their creation time; see
+	// docs/lifecycle.md rule E.
 	// +optional
 	ExpireTime *metav1.Time `json:"expireTime,omitempty"`
 
@@ -108,12 +112,23 @@ type SaaSTenantStatus struct {
 	// +optional
 	Order *ResolvedOrder `json:"order,omitempty"`
 
+	// orderTimes are the creation times of the orders kooper had to put in
+	// order (several plan changes, or a shortened renewal period), kept so
+	// that a restart does not ask Query Order again.
+	// +optional
+	// +listType=map
+	// +listMapKey=orderId
+	// +kubebuilder:validation:MaxItems=256
+	OrderTimes []OrderTime `json:"orderTimes,omitempty"`
+
 	// skuCode is the plan the tenant currently runs.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	SKUCode string `json:"skuCode,omitempty"`
 
-	// expireTime is the expiry in force: spec.expireTime if set, otherwise the order's.
+	// expireTime is the expiry in force, derived from the orders
+	// (docs/lifecycle.md rule E): the latest of the defining order's expiry
+	// and the renewal-type orders', cut by any newer shortening order.
 	// +optional
 	ExpireTime *metav1.Time `json:"expireTime,omitempty"`
 
