@@ -46,6 +46,7 @@ type options struct {
 	signatureWindow         time.Duration
 	bodySign                bool
 	pendingResultCode       string
+	staleFreezeMargin       time.Duration
 	oaepHashes              []koogallery.OAEPHash
 	zap                     zap.Options
 }
@@ -72,6 +73,7 @@ func parseFlags() options {
 	flag.DurationVar(&o.signatureWindow, "signature-window", defaults.SignatureWindow, "How far a callback's timestamp may be from now, either way, before it is refused with 000002.")
 	flag.BoolVar(&o.bodySign, "body-sign", defaults.BodySign, "Sign every answer with the Body-Sign header (spec 2.3).")
 	flag.StringVar(&o.pendingResultCode, "pending-result-code", string(defaults.PendingResultCode), "Answer to newInstance and queryInstance while a tenant is provisioning: 000000 (without appInfo) or 000004.")
+	flag.DurationVar(&o.staleFreezeMargin, "stale-freeze-margin", defaults.StaleFreezeMargin, "A FREEZE is ignored as a stale retry while a renewal order's expiry lies more than this far ahead (docs/lifecycle.md rule F); 0 applies every FREEZE.")
 	o.oaepHashes = defaults.OAEPHashes
 	flag.Func("kit-oaep-hashes", "RSA-OAEP variants tried, in order, to decrypt a joint-operation clientSecret (spec 4.2), from sha256, sha256-mgf1-sha1, sha1 (default: "+joinHashes(defaults.OAEPHashes)+").", func(v string) (err error) {
 		o.oaepHashes, err = koogallery.ParseOAEPHashes(v)
@@ -126,6 +128,7 @@ func (o options) receiverOptions() webhook.Options {
 	opts.SignatureWindow = o.signatureWindow
 	opts.BodySign = o.bodySign
 	opts.PendingResultCode = koogallery.ResultCode(o.pendingResultCode)
+	opts.StaleFreezeMargin = o.staleFreezeMargin
 	if len(o.oaepHashes) > 0 {
 		opts.OAEPHashes = o.oaepHashes
 	}
@@ -247,7 +250,9 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		return err
 	}
 
-	receiver, err := webhook.NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), o.receiverOptions())
+	receiverOpts := o.receiverOptions()
+	receiverOpts.Recorder = mgr.GetEventRecorder("kooper-receiver")
+	receiver, err := webhook.NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), receiverOpts)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,22 @@ func errInstanceNotFound(instanceID string) error {
 	return &callbackError{code: koogallery.ResultInstanceNotFound, msg: fmt.Sprintf("instance %q does not exist", instanceID)}
 }
 
+// goneError is an instance kooper issued whose record is gone (deleted by
+// hand, by a debug tenant's TTL, by any cleanup). Callbacks that change or
+// report an instance answer it 000000 and change nothing; those that need
+// the instance live (changeInstanceCheck, getLicenseAsync) answer 000002.
+// See docs/lifecycle.md rule B.
+type goneError struct{ id string }
+
+func (e *goneError) Error() string {
+	return fmt.Sprintf("instance %q was released and its record deleted", e.id)
+}
+
+func isGone(err error) bool {
+	var gone *goneError
+	return errors.As(err, &gone)
+}
+
 // errInternal answers 000005, so the marketplace retries; the cause is logged,
 // never sent.
 func errInternal(msg string, cause error) error {
@@ -49,6 +65,9 @@ func toResult(err error) (koogallery.ResultCode, string) {
 	var ce *callbackError
 	if errors.As(err, &ce) {
 		return ce.code, ce.msg
+	}
+	if isGone(err) {
+		return koogallery.ResultInvalidParam, err.Error()
 	}
 	// Protocol errors (signature, timestamp, body, fields) carry messages
 	// written to be shown; anything else is internal and stays in the log.

@@ -3,13 +3,18 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
 // handlerFunc handles one verified, decoded callback. Handlers record intent
@@ -38,6 +43,9 @@ const maxQueryIDs = 100
 func (r *Receiver) newInstance(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.NewInstanceRequest)
 	c.instanceID, c.orderID = instanceID(req.OrderID, req.OrderLineID), req.OrderID
+	if gone, err := r.issuedAndGone(ctx, c); gone || err != nil {
+		return r.goneInstance(c, err)
+	}
 	s := r.newPurchase(c, req)
 	err := r.client.Create(ctx, s.object)
 	if apierrors.IsAlreadyExists(err) {
@@ -55,6 +63,28 @@ func (r *Receiver) newInstance(ctx context.Context, c *call) (reply, error) {
 }
 
 // newPurchase is the object a purchase creates.
+// issuedAndGone reports whether the order line's instance was issued and
+// its record is gone, by the tombstones in the cache: a purchase is never
+// provisioned again (docs/lifecycle.md rule B). A tombstone written a moment
+// ago and not yet cached is caught by the tenant controller, which reads
+// them from the API server before it provisions a new record.
+func (r *Receiver) issuedAndGone(ctx context.Context, c *call) (bool, error) {
+	entry, ok, err := tombstone.Lookup(ctx, r.client, r.opts.Namespace, c.instanceID)
+	if err != nil {
+		return false, errInternal("the issued instances cannot be read", err)
+	}
+	return ok && entry.Product == c.product.Name, nil
+}
+
+// goneInstance answers a purchase whose instance is gone: its id, no appInfo.
+func (r *Receiver) goneInstance(c *call, err error) (reply, error) {
+	if err != nil {
+		return reply{}, err
+	}
+	r.recordGone(c)
+	return reply{body: &koogallery.NewInstanceResponse{InstanceID: c.instanceID}}, nil
+}
+
 func (r *Receiver) newPurchase(c *call, req *koogallery.NewInstanceRequest) subscription {
 	s := newSubscription(c.product)
 	s.object.SetName(c.instanceID)
@@ -111,6 +141,10 @@ func (r *Receiver) queryInstance(ctx context.Context, c *call) (reply, error) {
 		if isNotFound(err) {
 			continue
 		}
+		if isGone(err) {
+			body.Info = append(body.Info, koogallery.InstanceInfo{InstanceID: id})
+			continue
+		}
 		if err != nil {
 			return reply{}, err
 		}
@@ -150,16 +184,23 @@ func (r *Receiver) refreshInstance(ctx context.Context, c *call) (reply, error) 
 		return reply{}, errBadParam("expireTime %q is not yyyyMMddHHmmss or yyyyMMddHHmmssSSS", req.ExpireTime)
 	}
 	expireTime := metav1.NewTime(expiry)
-	return reply{}, r.update(ctx, c.product, req.InstanceID, func(s subscription) (bool, error) {
+	scene := sceneOf(koogallery.Scene(req.Scene))
+	err = r.update(ctx, c.product, req.InstanceID, func(s subscription) (bool, error) {
 		if s.hasOrder(req.OrderID) {
 			return false, nil
 		}
 		s.addOrder(saasv1alpha1.AppliedOrder{OrderID: req.OrderID, OrderLineID: req.OrderLineID,
-			Activity: saasv1alpha1.ActivityRefreshInstance, Scene: sceneOf(koogallery.Scene(req.Scene)),
+			Activity: saasv1alpha1.ActivityRefreshInstance, Scene: scene,
 			ProductID: req.ProductID, ExpireTime: &expireTime, ReceivedTime: r.now()})
-		*s.expireTime = &expireTime
+		// The latest renewal-type expiry: a late retry of an older renewal
+		// never moves it back. Shortening orders are applied by the
+		// controller, by their creation time (docs/lifecycle.md rule E).
+		if scene != saasv1alpha1.SceneUnsubscribeRenewalPeriod && (*s.expireTime == nil || expireTime.After((*s.expireTime).Time)) {
+			*s.expireTime = &expireTime
+		}
 		return true, nil
 	})
+	return reply{}, r.acceptGone(c, err)
 }
 
 func sceneOf(scene koogallery.Scene) saasv1alpha1.RefreshScene {
@@ -171,8 +212,9 @@ func sceneOf(scene koogallery.Scene) saasv1alpha1.RefreshScene {
 	}[scene]
 }
 
-// updateInstanceStatus freezes or unfreezes; a repeat, or either on a
-// released instance, changes nothing and succeeds.
+// updateInstanceStatus freezes or unfreezes; a repeat, either on a released
+// instance, or a stale FREEZE (docs/lifecycle.md rule F) changes nothing and
+// succeeds.
 func (r *Receiver) updateInstanceStatus(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.UpdateInstanceStatusRequest)
 	c.instanceID = req.InstanceID
@@ -180,20 +222,57 @@ func (r *Receiver) updateInstanceStatus(ctx context.Context, c *call) (reply, er
 	if koogallery.InstanceStatus(req.Status) == koogallery.StatusUnfreeze {
 		from, to = to, from
 	}
-	return reply{}, r.update(ctx, c.product, req.InstanceID, func(s subscription) (bool, error) {
+	var stale *subscription
+	err := r.update(ctx, c.product, req.InstanceID, func(s subscription) (bool, error) {
+		stale = nil
 		if *s.state != from {
+			return false, nil
+		}
+		if to == saasv1alpha1.StateFrozen && r.staleFreeze(*s.orders) {
+			stale = &s
 			return false, nil
 		}
 		*s.state = to
 		return true, nil
 	})
+	if err == nil && stale != nil {
+		r.event(stale.object, corev1.EventTypeNormal, saasv1alpha1.StaleFreezeIgnoredReason,
+			"FREEZE answered 000000 and not applied: a renewal order's expiry is still ahead (docs/lifecycle.md rule F)")
+	}
+	return reply{}, r.acceptGone(c, err)
+}
+
+// staleFreeze reports whether the recorded orders prove that a paid period
+// is running, so a FREEZE can only be a late retry from before a renewal:
+// some renewal-type order ends more than the margin from now, and no
+// shortening order ends before now plus the margin (docs/lifecycle.md rule F).
+func (r *Receiver) staleFreeze(orders []saasv1alpha1.AppliedOrder) bool {
+	margin := r.opts.StaleFreezeMargin
+	if margin <= 0 {
+		return false
+	}
+	horizon := r.opts.Now().Add(margin)
+	running := false
+	for _, o := range orders {
+		if o.Activity != saasv1alpha1.ActivityRefreshInstance || o.ExpireTime == nil {
+			continue
+		}
+		if o.Scene == saasv1alpha1.SceneUnsubscribeRenewalPeriod {
+			if o.ExpireTime.Time.Before(horizon) {
+				return false
+			}
+			continue
+		}
+		running = running || o.ExpireTime.Time.After(horizon)
+	}
+	return running
 }
 
 // releaseInstance releases once; releasing a released instance succeeds.
 func (r *Receiver) releaseInstance(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.ReleaseInstanceRequest)
 	c.instanceID, c.orderID = req.InstanceID, req.OrderID
-	return reply{}, r.update(ctx, c.product, req.InstanceID, func(s subscription) (bool, error) {
+	err := r.update(ctx, c.product, req.InstanceID, func(s subscription) (bool, error) {
 		changed := false
 		if req.OrderID != "" && !s.hasOrder(req.OrderID) {
 			s.addOrder(saasv1alpha1.AppliedOrder{OrderID: req.OrderID, OrderLineID: req.OrderLineID,
@@ -206,38 +285,81 @@ func (r *Receiver) releaseInstance(ctx context.Context, c *call) (reply, error) 
 		}
 		return changed, nil
 	})
+	return reply{}, r.acceptGone(c, err)
 }
 
 // upgradeInstance records a paid upgrade once per orderId; the controller
-// reads the new specification from Query Order.
+// reads the new specification from Query Order. A released instance stays
+// as it is (docs/lifecycle.md rule R).
 func (r *Receiver) upgradeInstance(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.UpgradeInstanceRequest)
 	c.instanceID, c.orderID = req.InstanceID, req.OrderID
-	return reply{}, r.update(ctx, c.product, req.InstanceID, func(s subscription) (bool, error) {
+	var released *subscription
+	err := r.update(ctx, c.product, req.InstanceID, func(s subscription) (bool, error) {
+		released = nil
 		if s.hasOrder(req.OrderID) {
 			return false, nil
 		}
 		if *s.state == saasv1alpha1.StateReleased {
-			return false, errBadParam("instance %q is released and cannot be upgraded", req.InstanceID)
+			released = &s
+			return false, nil
 		}
 		s.addOrder(saasv1alpha1.AppliedOrder{OrderID: req.OrderID, OrderLineID: req.OrderLineID,
 			Activity: saasv1alpha1.ActivityUpgradeInstance, ReceivedTime: r.now()})
 		return true, nil
 	})
+	if err == nil && released != nil {
+		r.event(released.object, corev1.EventTypeNormal, saasv1alpha1.ReleasedInstanceUnchangedReason,
+			"upgradeInstance answered 000000 and not applied: the instance is released")
+	}
+	return reply{}, r.acceptGone(c, err)
 }
 
-// changeInstanceCheck allows a renewal change only to a plan the product has.
+// changeInstanceCheck allows a renewal change of a live instance only to a
+// plan the product has, as the API server holds the product: a refusal is
+// never decided on a cache that may miss a plan just added.
 func (r *Receiver) changeInstanceCheck(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.ChangeInstanceCheckRequest)
 	c.instanceID = req.InstanceID
-	if _, err := r.find(ctx, c.product, req.InstanceID, false); err != nil {
+	s, err := r.find(ctx, c.product, req.InstanceID, true)
+	if err != nil {
 		return reply{}, err
 	}
+	if *s.state == saasv1alpha1.StateReleased {
+		return reply{}, errBadParam("instance %q is released and cannot be changed", req.InstanceID)
+	}
+	product := &saasv1alpha1.SaaSProduct{}
+	if err := r.reader.Get(ctx, client.ObjectKeyFromObject(c.product), product); err != nil {
+		return reply{}, errInternal("the product cannot be read", err)
+	}
 	sku := req.ProductInfo.SKUCode
-	if !slices.ContainsFunc(c.product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == sku }) {
+	if !slices.ContainsFunc(product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == sku }) {
 		return reply{}, errBadParam("skuCode %q is not a plan of product %q", sku, c.product.Name)
 	}
 	return reply{}, nil
+}
+
+// acceptGone answers 000000 for a change to an instance whose record is
+// gone, with an Event on the product: nothing is changed (docs/lifecycle.md
+// rule B).
+func (r *Receiver) acceptGone(c *call, err error) error {
+	if !isGone(err) {
+		return err
+	}
+	r.recordGone(c)
+	return nil
+}
+
+func (r *Receiver) recordGone(c *call) {
+	r.event(c.product, corev1.EventTypeNormal, saasv1alpha1.InstanceGoneReason,
+		fmt.Sprintf("%s for instance %s answered 000000 without change: kooper issued it and its record is gone", c.activity, c.instanceID))
+}
+
+// event records an Event about obj, when the receiver has a recorder.
+func (r *Receiver) event(obj runtime.Object, eventType, reason, note string) {
+	if r.opts.Recorder != nil {
+		r.opts.Recorder.Eventf(obj, nil, eventType, reason, "Callback", "%s", note)
+	}
 }
 
 func (r *Receiver) now() metav1.Time {
@@ -252,7 +374,7 @@ func isNotFound(err error) bool {
 // asInternal keeps a decided answer and turns anything else into 000005.
 func asInternal(err error, msg string) error {
 	var decided *callbackError
-	if errors.As(err, &decided) {
+	if errors.As(err, &decided) || isGone(err) {
 		return err
 	}
 	return errInternal(msg, err)

@@ -89,20 +89,34 @@ func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall
 	if c.product, err = r.product(ctx, req.PathValue("product")); err != nil {
 		return err
 	}
-	if c.secret, err = r.keysSecret(ctx, c.product); err != nil {
-		return err
-	}
-	keys := keysNamed(c.secret, saasv1alpha1.KitKeySecretKey)
-	if len(keys) == 0 {
-		return errInternal("the product's kit key is not configured", nil)
-	}
-	if err := r.verifyKit(req, keys, c.product.Name, body); err != nil {
+	if err := r.verifyKitCall(ctx, req, c, body); err != nil {
 		return err
 	}
 	if c.request, err = koogallery.DecodeKitRequest(c.name, body); err != nil {
 		return err
 	}
 	return handle(ctx, c)
+}
+
+// verifyKitCall reads the product's keys Secret into c and checks the call's
+// signature with its kit keys; a refusal on the cached Secret is checked
+// again on the stored one, as for basic callbacks (see verifyBasic).
+func (r *Receiver) verifyKitCall(ctx context.Context, req *http.Request, c *kitCall, body []byte) error {
+	var err error
+	for fresh := false; ; fresh = true {
+		if c.secret, err = r.readKeysSecret(ctx, c.product, fresh); err != nil {
+			return err
+		}
+		keys := keysNamed(c.secret, saasv1alpha1.KitKeySecretKey)
+		if len(keys) == 0 {
+			err = errInternal("the product's kit key is not configured", nil)
+		} else {
+			err = r.verifyKit(req, keys, c.product.Name, body)
+		}
+		if fresh || err == nil || koogallery.CodeOf(err) != koogallery.ResultAuthFailed || !r.keyRereads.allow("kit/"+c.product.Name) {
+			return err
+		}
+	}
 }
 
 // verifyKit checks x-sign with every kit key of the product and, once it

@@ -21,12 +21,12 @@ func (r *Receiver) getLicenseAsync(ctx context.Context, c *call) (reply, error) 
 	if c.product.Spec.Type != saasv1alpha1.ProductTypeLicense {
 		return reply{}, errBadParam("getLicenseAsync applies to License products; %q is a %s product", c.product.Name, c.product.Spec.Type)
 	}
-	s, err := r.find(ctx, c.product, req.InstanceID, false)
+	application, err := r.checkedApplication(ctx, c, req, false)
 	if err != nil {
-		return reply{}, err
+		// A refusal decided on the cache is decided again on the instance
+		// as the API server holds it (docs/lifecycle.md rule A).
+		application, err = r.checkedApplication(ctx, c, req, true)
 	}
-	instance := s.object.(*saasv1alpha1.License)
-	application, err := licenseApplication(c, req, instance)
 	if err != nil {
 		return reply{}, err
 	}
@@ -34,6 +34,17 @@ func (r *Receiver) getLicenseAsync(ctx context.Context, c *call) (reply, error) 
 		return reply{}, errInternal("the licence application could not be stored", err)
 	}
 	return reply{}, nil
+}
+
+// checkedApplication reads the instance (fresh: from the API server) and
+// builds the application after the checks that need only the request and
+// the instance.
+func (r *Receiver) checkedApplication(ctx context.Context, c *call, req *koogallery.GetLicenseAsyncRequest, fresh bool) (*saasv1alpha1.License, error) {
+	s, err := r.find(ctx, c.product, req.InstanceID, fresh)
+	if err != nil {
+		return nil, err
+	}
+	return licenseApplication(c, req, s.object.(*saasv1alpha1.License))
 }
 
 // licenseApplication builds the License of one application, after the

@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -43,6 +44,13 @@ type Options struct {
 	// OAEPHashes are the RSA-OAEP variants tried, in order, to decrypt a kit
 	// clientSecret (spec §4.2 leaves the hash open).
 	OAEPHashes []koogallery.OAEPHash
+	// StaleFreezeMargin is how far ahead a renewal order's expiry must lie for
+	// a FREEZE to count as a stale retry and be ignored (docs/lifecycle.md
+	// rule F). Default 1 hour; 0 applies every FREEZE.
+	StaleFreezeMargin time.Duration
+	// Recorder records Events about callbacks answered without change (an
+	// instance whose record is gone, a stale FREEZE); nil records none.
+	Recorder events.EventRecorder
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -57,6 +65,7 @@ func DefaultOptions() Options {
 		MaxBodyBytes:      1 << 20,
 		APITimeout:        3 * time.Second,
 		OAEPHashes:        koogallery.DefaultOAEPHashes,
+		StaleFreezeMargin: time.Hour,
 		Now:               time.Now,
 	}
 }
@@ -70,6 +79,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("signature window must be positive")
 	case o.MaxBodyBytes <= 0 || o.APITimeout <= 0:
 		return fmt.Errorf("body limit and API timeout must be positive")
+	case o.StaleFreezeMargin < 0:
+		return fmt.Errorf("stale-freeze margin must not be negative")
 	case len(o.OAEPHashes) == 0:
 		return fmt.Errorf("at least one OAEP variant is needed to decrypt kit clientSecrets")
 	}
@@ -80,6 +91,8 @@ func (o Options) Validate() error {
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Receiver answers KooGallery's basic callbacks. It records what the
 // marketplace said in SaaSTenant and License objects and answers only once
@@ -91,6 +104,9 @@ type Receiver struct {
 	verifier koogallery.Verifier
 	nonces   *nonceCache
 	handlers map[koogallery.Activity]handlerFunc
+	// keyRereads limits the rereads of a keys Secret after a failed
+	// signature (see verifyBasic).
+	keyRereads *rereadLimiter
 }
 
 // call is one verified, decoded callback on its way through a handler.
@@ -112,11 +128,12 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 		return nil, err
 	}
 	r := &Receiver{
-		client:   c,
-		reader:   reader,
-		opts:     opts,
-		verifier: koogallery.Verifier{Window: opts.SignatureWindow, Now: opts.Now},
-		nonces:   newNonceCache(2*opts.SignatureWindow, 100_000),
+		client:     c,
+		reader:     reader,
+		opts:       opts,
+		verifier:   koogallery.Verifier{Window: opts.SignatureWindow, Now: opts.Now},
+		nonces:     newNonceCache(2*opts.SignatureWindow, 100_000),
+		keyRereads: &rereadLimiter{every: time.Second, now: opts.Now},
 	}
 	r.handlers = r.activityHandlers()
 	return r, nil
@@ -163,11 +180,7 @@ func (r *Receiver) process(ctx context.Context, req *http.Request, c *call) (rep
 		return reply{}, err
 	}
 	c.product = product
-	keys, err := r.basicKeys(ctx, product)
-	if err != nil {
-		return reply{}, err
-	}
-	if c.key, err = r.verify(req, keys, product.Name, body); err != nil {
+	if c.key, err = r.verifyBasic(ctx, req, product, body); err != nil {
 		return reply{}, err
 	}
 	activity, request, err := koogallery.DecodeRequest(body)

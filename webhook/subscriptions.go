@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
 // instanceID derives the instance ID, which is also the object's name, from
@@ -107,8 +108,10 @@ func getConfirmed(ctx context.Context, cached client.Client, reader client.Reade
 	return err
 }
 
-// find returns instance id of product, or errInstanceNotFound. fresh reads
-// from the API server rather than the cache (after a conflict).
+// find returns instance id of product, errGone when kooper issued it and
+// its record is gone, or errInstanceNotFound. fresh reads from the API server
+// rather than the cache (to confirm a no-op, or after a conflict); "not
+// found" is always confirmed there and with the tombstones.
 func (r *Receiver) find(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string, fresh bool) (subscription, error) {
 	if len(validation.IsDNS1123Subdomain(id)) > 0 {
 		return subscription{}, errInstanceNotFound(id)
@@ -123,13 +126,26 @@ func (r *Receiver) find(ctx context.Context, product *saasv1alpha1.SaaSProduct, 
 	}
 	switch {
 	case apierrors.IsNotFound(err) || errors.Is(err, errInvalidName):
-		return subscription{}, errInstanceNotFound(id)
+		return subscription{}, r.unknown(ctx, product, id)
 	case err != nil:
 		return subscription{}, errInternal("the instance cannot be read", err)
 	case *s.productName != product.Name:
 		return subscription{}, errInstanceNotFound(id)
 	}
 	return s, nil
+}
+
+// unknown tells an id kooper never issued (000003) from one whose record is
+// gone (errGone), by the tombstones as the API server holds them.
+func (r *Receiver) unknown(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string) error {
+	entry, ok, err := tombstone.Lookup(ctx, r.reader, r.opts.Namespace, id)
+	switch {
+	case err != nil:
+		return errInternal("the issued instances cannot be read", err)
+	case ok && entry.Product == product.Name:
+		return &goneError{id: id}
+	}
+	return errInstanceNotFound(id)
 }
 
 // conflictBackoff spreads retries of concurrent callbacks on one instance
@@ -139,21 +155,29 @@ var conflictBackoff = wait.Backoff{Steps: 12, Duration: 5 * time.Millisecond, Fa
 // update applies change to instance id and stores it, with optimistic
 // concurrency: on a conflict it re-reads the object from the API server and
 // applies change again, so two callbacks racing on one instance both land
-// exactly once. change reports whether it changed anything; if not, nothing
-// is written.
+// exactly once. change reports whether it changed anything. A change
+// computed on the cache that changes nothing, or refuses, is computed again
+// on the object as the API server holds it before it is answered: the cache
+// may lag the previous callback's write (docs/lifecycle.md rule A).
 func (r *Receiver) update(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string, change func(subscription) (bool, error)) error {
 	fresh := false
 	err := retry.RetryOnConflict(conflictBackoff, func() error {
-		s, err := r.find(ctx, product, id, fresh)
-		if err != nil {
-			return err
+		for {
+			s, err := r.find(ctx, product, id, fresh)
+			if err != nil {
+				return err
+			}
+			changed, err := change(s)
+			if (err != nil || !changed) && !fresh {
+				fresh = true
+				continue
+			}
+			fresh = true
+			if err != nil || !changed {
+				return err
+			}
+			return r.client.Update(ctx, s.object)
 		}
-		fresh = true
-		changed, err := change(s)
-		if err != nil || !changed {
-			return err
-		}
-		return r.client.Update(ctx, s.object)
 	})
 	if err != nil {
 		return asInternal(err, "the change could not be stored")

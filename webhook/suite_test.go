@@ -50,6 +50,7 @@ func startReceiver(ctx context.Context, env *testenv.Env) error {
 	}
 	opts := DefaultOptions()
 	opts.Namespace = operatorNamespace
+	opts.Recorder = mgr.GetEventRecorder("kooper-receiver")
 	if receiver, err = NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), opts); err != nil {
 		return err
 	}

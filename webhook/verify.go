@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,11 +18,56 @@ import (
 	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
+// verifyBasic checks a basic callback's signature with the product's keys
+// and returns the key that signed it. A signature the cached keys refuse is
+// checked again with the keys as the API server holds them, at most once a
+// second per product: a refusal is never decided on a cache that may miss a
+// key just added (docs/lifecycle.md rule A), and a flood of unsigned
+// requests costs at most one read a second.
+func (r *Receiver) verifyBasic(ctx context.Context, req *http.Request, product *saasv1alpha1.SaaSProduct, body []byte) (string, error) {
+	keys, err := r.basicKeys(ctx, product, false)
+	if err != nil {
+		return "", err
+	}
+	key, err := r.verify(req, keys, product.Name, body)
+	if koogallery.CodeOf(err) != koogallery.ResultAuthFailed || !r.keyRereads.allow(product.Name) {
+		return key, err
+	}
+	stored, rereadErr := r.basicKeys(ctx, product, true)
+	if rereadErr != nil || slices.Equal(stored, keys) {
+		return key, err
+	}
+	return r.verify(req, stored, product.Name, body)
+}
+
+// rereadLimiter allows one reread per name per period.
+type rereadLimiter struct {
+	every time.Duration
+	now   func() time.Time
+	mu    sync.Mutex
+	last  map[string]time.Time
+}
+
+func (l *rereadLimiter) allow(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if last, ok := l.last[name]; ok && now.Sub(last) < l.every {
+		return false
+	}
+	if l.last == nil || len(l.last) > 10_000 {
+		l.last = map[string]time.Time{}
+	}
+	l.last[name] = now
+	return true
+}
+
 // basicKeys returns the product's basic-interface keys: basicKey first, then
 // every basicKey.<suffix> (for example basicKey.next), so a key can be
 // rotated without downtime by adding the new one beside the old.
-func (r *Receiver) basicKeys(ctx context.Context, product *saasv1alpha1.SaaSProduct) ([]string, error) {
-	secret, err := r.keysSecret(ctx, product)
+// fresh reads them from the API server rather than the cache.
+func (r *Receiver) basicKeys(ctx context.Context, product *saasv1alpha1.SaaSProduct, fresh bool) ([]string, error) {
+	secret, err := r.readKeysSecret(ctx, product, fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -34,9 +80,19 @@ func (r *Receiver) basicKeys(ctx context.Context, product *saasv1alpha1.SaaSProd
 
 // keysSecret reads the product's keys Secret.
 func (r *Receiver) keysSecret(ctx context.Context, product *saasv1alpha1.SaaSProduct) (*corev1.Secret, error) {
+	return r.readKeysSecret(ctx, product, false)
+}
+
+func (r *Receiver) readKeysSecret(ctx context.Context, product *saasv1alpha1.SaaSProduct, fresh bool) (*corev1.Secret, error) {
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: r.opts.Namespace, Name: product.Spec.KeysSecretName}
-	if err := getConfirmed(ctx, r.client, r.reader, key, secret); err != nil {
+	var err error
+	if fresh {
+		err = r.reader.Get(ctx, key, secret)
+	} else {
+		err = getConfirmed(ctx, r.client, r.reader, key, secret)
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) || errors.Is(err, errInvalidName) {
 			return nil, errInternal("the product's keys are not configured", err)
 		}

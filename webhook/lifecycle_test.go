@@ -1,0 +1,269 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tombstone"
+)
+
+// Tests of docs/lifecycle.md rules A (every 000000 is stored), B (an issued
+// instance is answerable for ever), E (the expiry comes from the orders),
+// F (a stale FREEZE) and R (release is final), each from an input that
+// failed before.
+
+// laggingClient reads every object as it was before its last write: a
+// manager cache one write behind the API server, made stale on purpose.
+type laggingClient struct {
+	client.Client
+	mu       sync.Mutex
+	current  map[string]client.Object
+	previous map[string]client.Object
+}
+
+func newLaggingClient(c client.Client) *laggingClient {
+	return &laggingClient{Client: c, current: map[string]client.Object{}, previous: map[string]client.Object{}}
+}
+
+func (c *laggingClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := c.Client.Get(ctx, key, obj, opts...); err != nil {
+		return err
+	}
+	id := fmt.Sprintf("%T/%s", obj, key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur := c.current[id]; cur == nil || cur.GetResourceVersion() != obj.GetResourceVersion() {
+		c.previous[id], c.current[id] = cur, obj.DeepCopyObject().(client.Object)
+	}
+	if prev := c.previous[id]; prev != nil {
+		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(prev.DeepCopyObject()).Elem())
+	}
+	return nil
+}
+
+// laggingReceiver serves a receiver whose cached reads lag one write.
+func laggingReceiver(t *testing.T) (url string) {
+	t.Helper()
+	opts := DefaultOptions()
+	opts.Namespace = operatorNamespace
+	r, err := NewReceiver(newLaggingClient(k8sClient), k8sClient, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	r.Register(mux)
+	server := httptest.NewServer(mux)
+	t.Cleanup(server.Close)
+	return server.URL
+}
+
+// callAt sends a callback signed with the fixture's key to the receiver at base.
+func (f *fixture) callAt(t *testing.T, base, body string) answer {
+	t.Helper()
+	target := base + CallbackPathPrefix + f.product.Name + "?" + signedQuery(t, f.key, body).Encode()
+	resp, err := http.Post(target, "application/json;charset=utf8", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeAnswer(t, resp)
+}
+
+func TestAStaleCacheNeverDecidesAnAnswer(t *testing.T) {
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	stale := laggingReceiver(t)
+
+	t.Run("UNFREEZE right after FREEZE is stored", func(t *testing.T) {
+		id, _ := f.buy(t)
+		g.Expect(f.callAt(t, stale, statusBody(id, "FREEZE")).Code).To(Equal("000000"))
+		g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.StateFrozen))
+		g.Expect(f.callAt(t, stale, statusBody(id, "UNFREEZE")).Code).To(Equal("000000"))
+		g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.StateActive))
+	})
+	t.Run("FREEZE right after UNFREEZE is stored", func(t *testing.T) {
+		id, _ := f.buy(t)
+		g.Expect(f.callAt(t, stale, statusBody(id, "FREEZE")).Code).To(Equal("000000"))
+		g.Expect(f.callAt(t, stale, statusBody(id, "UNFREEZE")).Code).To(Equal("000000"))
+		g.Expect(f.callAt(t, stale, statusBody(id, "FREEZE")).Code).To(Equal("000000"))
+		g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.StateFrozen))
+	})
+	t.Run("a renewal repeated after another renewal is stored once each", func(t *testing.T) {
+		id, _ := f.buy(t)
+		first, second := newOrderID(), newOrderID()
+		g.Expect(f.callAt(t, stale, refreshBody(id, first, "RENEWAL", "20290101000000")).Code).To(Equal("000000"))
+		g.Expect(f.callAt(t, stale, refreshBody(id, second, "RENEWAL", "20290201000000")).Code).To(Equal("000000"))
+		g.Expect(f.callAt(t, stale, refreshBody(id, first, "RENEWAL", "20290101000000")).Code).To(Equal("000000"))
+		g.Expect(orderIDs(getTenant(t, id))).To(ContainElements(first, second))
+	})
+	t.Run("a plan just added is allowed by changeInstanceCheck", func(t *testing.T) {
+		id, _ := f.buy(t)
+		product := &saasv1alpha1.SaaSProduct{}
+		g.Expect(k8sClient.Get(ctxFor(t), client.ObjectKeyFromObject(f.product), product)).To(Succeed())
+		product.Spec.Plans = append(product.Spec.Plans, saasv1alpha1.Plan{SKUCode: "enterprise"})
+		g.Expect(k8sClient.Update(ctxFor(t), product)).To(Succeed())
+		check := fmt.Sprintf(`{"activity":"changeInstanceCheck","instanceId":%q,"productInfo":{"skuCode":"enterprise"}}`, id)
+		a := f.callAt(t, stale, check)
+		g.Expect(a.Code).To(Equal("000000"), a.Msg)
+	})
+	t.Run("a key just added to the keys Secret verifies", func(t *testing.T) {
+		id, _ := f.buy(t)
+		patch := client.RawPatch(types.MergePatchType, []byte(`{"stringData":{"basicKey.rotated":"a-key-just-added"}}`))
+		secret := keysSecretOf(t, f)
+		g.Expect(k8sClient.Patch(ctxFor(t), secret, patch)).To(Succeed())
+		rotated := &fixture{product: f.product, key: "a-key-just-added"}
+		a := rotated.callAt(t, stale, statusBody(id, "FREEZE"))
+		g.Expect(a.Code).To(Equal("000000"), a.Msg)
+		g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.StateFrozen))
+	})
+}
+
+func keysSecretOf(t *testing.T, f *fixture) client.Object {
+	t.Helper()
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: f.product.Spec.KeysSecretName}}
+}
+
+func orderIDs(t *saasv1alpha1.SaaSTenant) []string {
+	ids := make([]string, len(t.Spec.Orders))
+	for i, o := range t.Spec.Orders {
+		ids[i] = o.OrderID
+	}
+	return ids
+}
+
+func TestAnIssuedInstanceWhoseRecordIsGoneIsAnsweredForEver(t *testing.T) {
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	id, orderID := f.buy(t)
+	// What the tenant controller's finalizer does when the record is
+	// deleted (kubectl delete, a debug TTL): the tombstone, then the record.
+	g.Expect(tombstone.Record(ctxFor(t), k8sClient, k8sClient, operatorNamespace, id,
+		tombstone.Entry{Product: f.product.Name, Kind: tombstone.KindTenant})).To(Succeed())
+	g.Expect(k8sClient.Delete(ctxFor(t), getTenant(t, id))).To(Succeed())
+
+	for name, body := range map[string]string{
+		"releaseInstance":      fmt.Sprintf(`{"activity":"releaseInstance","instanceId":%q}`, id),
+		"refreshInstance":      refreshBody(id, newOrderID(), "RENEWAL", "20300101000000"),
+		"FREEZE":               statusBody(id, "FREEZE"),
+		"UNFREEZE":             statusBody(id, "UNFREEZE"),
+		"upgradeInstance":      upgradeBody(id, newOrderID()),
+		"the purchase again":   newInstanceBody(orderID),
+		"the query":            fmt.Sprintf(`{"activity":"queryInstance","instanceId":%q}`, id),
+		"a receiver restarted": "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if body == "" {
+				// A reinstalled operator has a new, empty cache: the
+				// tombstones are in the API server.
+				a := f.callAt(t, laggingReceiver(t), fmt.Sprintf(`{"activity":"releaseInstance","instanceId":%q}`, id))
+				g.Expect(a.Code).To(Equal("000000"), a.Msg)
+				return
+			}
+			a := f.call(t, body)
+			g.Expect(a.Code).To(Equal("000000"), a.Msg)
+			g.Expect(a.AppInfo).To(BeNil())
+		})
+	}
+	again := f.call(t, newInstanceBody(orderID))
+	g.Expect(again.InstanceID).To(Equal(id))
+	query := f.call(t, fmt.Sprintf(`{"activity":"queryInstance","instanceId":%q}`, id))
+	g.Expect(query.Info).To(HaveLen(1))
+	g.Expect(query.Info[0].InstanceID).To(Equal(id))
+	g.Expect(query.Info[0].AppInfo).To(BeNil())
+
+	// Nothing was provisioned again, and each answer left an Event.
+	err := k8sClient.Get(ctxFor(t), types.NamespacedName{Name: id}, &saasv1alpha1.SaaSTenant{})
+	g.Expect(err).To(MatchError(ContainSubstring("not found")))
+	g.Eventually(func() []eventsv1.Event { return eventsAbout(t, f.product.Name, saasv1alpha1.InstanceGoneReason) }).
+		ShouldNot(BeEmpty())
+
+	refused := f.call(t, fmt.Sprintf(`{"activity":"changeInstanceCheck","instanceId":%q,"productInfo":{"skuCode":"pro"}}`, id))
+	g.Expect(refused.Code).To(Equal("000002"))
+	g.Expect(refused.Msg).To(ContainSubstring("released"))
+	// An id kooper never issued is still unknown.
+	g.Expect(f.call(t, statusBody("i-00000000000000000000", "FREEZE")).Code).To(Equal("000003"))
+	// A tombstone of another product's instance does not make it known here.
+	other := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	g.Expect(other.call(t, statusBody(id, "FREEZE")).Code).To(Equal("000003"))
+}
+
+func eventsAbout(t *testing.T, name, reason string) []eventsv1.Event {
+	t.Helper()
+	list := &eventsv1.EventList{}
+	NewWithT(t).Expect(k8sClient.List(ctxFor(t), list)).To(Succeed())
+	var out []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Name == name && e.Reason == reason {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestALateRenewalRetryNeverMovesTheExpiryBack(t *testing.T) {
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	id, _ := f.buy(t)
+	orderA, orderB := newOrderID(), newOrderID()
+
+	// Order B is delivered, then the marketplace's retry of the earlier A.
+	g.Expect(f.call(t, refreshBody(id, orderB, "RENEWAL", "20290301000000")).Code).To(Equal("000000"))
+	g.Expect(f.call(t, refreshBody(id, orderA, "RENEWAL", "20290201000000")).Code).To(Equal("000000"))
+	tenant := getTenant(t, id)
+	g.Expect(tenant.Spec.ExpireTime.UTC()).To(Equal(time.Date(2029, 3, 1, 0, 0, 0, 0, time.UTC)))
+	g.Expect(orderIDs(tenant)).To(ContainElements(orderA, orderB))
+
+	// A shortening order is recorded; the controller applies it by its
+	// creation time (rule E), so the receiver leaves the renewal expiry.
+	cut := newOrderID()
+	g.Expect(f.call(t, refreshBody(id, cut, "UNSUBSCRIBE_RENEWAL_PERIOD", "20290115000000")).Code).To(Equal("000000"))
+	tenant = getTenant(t, id)
+	g.Expect(tenant.Spec.ExpireTime.UTC()).To(Equal(time.Date(2029, 3, 1, 0, 0, 0, 0, time.UTC)))
+	g.Expect(orderIDs(tenant)).To(ContainElement(cut))
+}
+
+func TestAStaleFreezeIsAnsweredAndNotApplied(t *testing.T) {
+	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	future := time.Now().UTC().AddDate(0, 1, 0).Format("20060102150405")
+	past := time.Now().UTC().AddDate(0, -1, 0).Format("20060102150405")
+	soon := time.Now().UTC().Add(10 * time.Minute).Format("20060102150405")
+	for _, tc := range []struct {
+		name    string
+		renewal []string // scene and expireTime pairs, in arrival order
+		want    saasv1alpha1.SubscriptionState
+	}{
+		{"no renewal: applied", nil, saasv1alpha1.StateFrozen},
+		{"after a renewal that runs for a month: stale", []string{"RENEWAL", future}, saasv1alpha1.StateActive},
+		{"after a trial conversion that runs for a month: stale", []string{"TRIAL_TO_FORMAL", future}, saasv1alpha1.StateActive},
+		{"at the end of the renewed period: applied", []string{"RENEWAL", past}, saasv1alpha1.StateFrozen},
+		{"within the margin of the renewal's end: applied", []string{"RENEWAL", soon}, saasv1alpha1.StateFrozen},
+		{"after a shortened period ended: applied", []string{"RENEWAL", future, "UNSUBSCRIBE_RENEWAL_PERIOD", past}, saasv1alpha1.StateFrozen},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			id, _ := f.buy(t)
+			for i := 0; i < len(tc.renewal); i += 2 {
+				g.Expect(f.call(t, refreshBody(id, newOrderID(), tc.renewal[i], tc.renewal[i+1])).Code).To(Equal("000000"))
+			}
+			g.Expect(f.call(t, statusBody(id, "FREEZE")).Code).To(Equal("000000"))
+			g.Expect(getTenant(t, id).Spec.State).To(Equal(tc.want))
+			if tc.want == saasv1alpha1.StateActive {
+				g.Eventually(func() []eventsv1.Event { return eventsAbout(t, id, saasv1alpha1.StaleFreezeIgnoredReason) }).ShouldNot(BeEmpty())
+			}
+		})
+	}
+}
