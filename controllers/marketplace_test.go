@@ -70,6 +70,17 @@ func (m *fakeMarketplace) addOrderCharged(orderID, productID, sku, expireTime, c
 	}
 }
 
+// addOrderCreated is addOrder with the order's createTime, which orders
+// plan and expiry changes (docs/lifecycle.md rules E and P).
+func (m *fakeMarketplace) addOrderCreated(orderID, productID, sku, expireTime string, created time.Time) {
+	m.addOrder(orderID, productID, sku, expireTime)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o := m.orders[orderID]
+	o.CreateTime = created.UTC().Format("20060102150405")
+	m.orders[orderID] = o
+}
+
 func (m *fakeMarketplace) queries(orderID string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
