@@ -356,6 +356,7 @@ func checkDeployment(t *testing.T, docs []object) {
 		"--ingress-controller-namespace=kube-system",
 		"--pending-result-code=000000",
 		"--signature-window=60s",
+		"--stale-freeze-margin=1h",
 		"--zap-log-level=info",
 	} {
 		if !contains(args, want) {
