@@ -72,8 +72,10 @@ func TestEndToEnd(t *testing.T) {
 		{"the simulator's conformance run passes", testConformance},
 		{"a licence product: bought, verified offline, renewed, revoked", testLicence},
 		{"a release removes the workload, then the namespace after retention", testRelease},
+		{"a tenant deleted by hand is still answered, and never provisioned again", testHandDeletion},
 		{"helm upgrade keeps tenants, CRDs and the product", testHelmUpgrade},
 		{"helm uninstall keeps tenants, CRDs and the product", testHelmUninstall},
+		{"a reinstalled operator still answers the instance deleted by hand", testReinstalled},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, func(t *testing.T) { s.run(t, e) }) {
@@ -88,6 +90,9 @@ type env struct {
 	stack    *localstack.Stack
 	tenant   string // instanceId of the tenant the lifecycle steps drive
 	survivor string // instanceId of a tenant left alone until the Helm steps
+	// deleted is the instanceId, and deletedOrder the order, of a tenant
+	// deleted by hand (kubectl delete).
+	deleted, deletedOrder string
 }
 
 // dumpState prints the logs of every process and the cluster's view of the

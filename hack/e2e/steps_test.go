@@ -170,6 +170,52 @@ func testRelease(t *testing.T, e *env) {
 	}).Should(BeTrue(), "namespace %s was not deleted", ns)
 }
 
+// testHandDeletion deletes a Ready tenant as kubectl delete would: the
+// marketplace's later callbacks for it still succeed (docs/lifecycle.md
+// rule B), and a repeated purchase of its order line provisions nothing.
+func testHandDeletion(t *testing.T, e *env) {
+	g := NewWithT(t)
+	order := orderID("deleted")
+	out, err := e.stack.Buy(e.ctx, order, basicSKU, 0)
+	g.Expect(err).NotTo(HaveOccurred(), out)
+	var tenant *saasv1alpha1.SaaSTenant
+	g.Eventually(func(g Gomega) {
+		tenant, err = e.stack.TenantForOrder(e.ctx, order)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(tenant).NotTo(BeNil())
+		g.Expect(tenant.Finalizers).To(ContainElement(saasv1alpha1.Finalizer))
+	}).Should(Succeed())
+	e.deleted, e.deletedOrder = tenant.Name, order
+	g.Expect(e.stack.Client.Delete(e.ctx, tenant)).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(e.stack.Client.Get(e.ctx, client.ObjectKeyFromObject(tenant), &saasv1alpha1.SaaSTenant{}))
+	}).Should(BeTrue())
+	expectAnsweredAsGone(g, e)
+}
+
+// expectAnsweredAsGone sends the marketplace's callbacks for the tenant
+// deleted by hand; the simulator fails on any answer but 000000.
+func expectAnsweredAsGone(g Gomega, e *env) {
+	for _, args := range [][]string{
+		{"release-instance", "--instance-id", e.deleted},
+		{"query-instance", "--instance-id", e.deleted},
+	} {
+		out, err := e.stack.Sim(e.ctx, args...)
+		g.Expect(err).NotTo(HaveOccurred(), out)
+	}
+	out, err := e.stack.Buy(e.ctx, e.deletedOrder, basicSKU, 0)
+	g.Expect(err).NotTo(HaveOccurred(), out)
+	g.Expect(out).To(ContainSubstring(e.deleted))
+	g.Consistently(func() (*saasv1alpha1.SaaSTenant, error) { return e.stack.TenantForOrder(e.ctx, e.deletedOrder) }).
+		WithTimeout(2 * time.Second).Should(BeNil())
+}
+
+func testReinstalled(t *testing.T, e *env) {
+	g := NewWithT(t)
+	g.Expect(e.stack.Reinstall(e.ctx)).To(Succeed())
+	expectAnsweredAsGone(g, e)
+}
+
 func testHelmUpgrade(t *testing.T, e *env) {
 	g := NewWithT(t)
 	_, err := e.stack.Helm(e.ctx, "upgrade", localstack.Release, chartPath(g),

@@ -75,6 +75,22 @@ func (s *Stack) RestartOperator(ctx context.Context) error {
 	return s.runOperator(ctx)
 }
 
+// Reinstall installs the chart again, after a helm uninstall, and starts
+// the operator from it, as a merchant reinstalling kooper does. The
+// operator's addresses change; ReceiverURL and MetricsURL follow.
+func (s *Stack) Reinstall(ctx context.Context) error {
+	if s.operator != nil {
+		if err := s.operator.Stop(30 * time.Second); err != nil {
+			return err
+		}
+		s.operator = nil
+	}
+	if err := s.installChart(ctx, Options{}); err != nil {
+		return err
+	}
+	return s.startOperator(ctx, Options{})
+}
+
 // OperatorPID is the operator's process ID, for reading /proc; 0 when it
 // is not running.
 func (s *Stack) OperatorPID() int {
