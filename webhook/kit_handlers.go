@@ -54,6 +54,14 @@ func (r *Receiver) applicationSync(ctx context.Context, c *kitCall) error {
 	if req.Flag != koogallery.KitDelete {
 		used, err := r.checkClientSecret(ctx, c, req.ClientSecret)
 		if err != nil {
+			// A refusal decided on the cached keys Secret is decided again
+			// on the stored one: its rsaPrivateKey may just have been added.
+			if c.secret, err = r.readKeysSecret(ctx, c.product, true); err != nil {
+				return err
+			}
+			used, err = r.checkClientSecret(ctx, c, req.ClientSecret)
+		}
+		if err != nil {
 			return err
 		}
 		app = saasv1alpha1.DirectoryApplication{AppID: req.AppID, ClientID: req.ClientID,

@@ -3,6 +3,8 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
@@ -266,4 +269,46 @@ func TestAStaleFreezeIsAnsweredAndNotApplied(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAStaleCacheNeverDecidesAKitRefusal(t *testing.T) {
+	g := NewWithT(t)
+	f := newKitFixture(t)
+	stale := laggingReceiver(t)
+	kitAt := func(key, body string) answer {
+		h := kitHeaders(t, key, body)
+		req, err := http.NewRequest(http.MethodPost, stale+CallbackPathPrefix+f.product.Name+koogallery.KitPathPrefix+string(koogallery.KitApplicationSync), bytes.NewBufferString(body))
+		g.Expect(err).NotTo(HaveOccurred())
+		req.Header = h
+		resp, err := http.DefaultClient.Do(req)
+		g.Expect(err).NotTo(HaveOccurred())
+		return decodeAnswer(t, resp)
+	}
+	instanceID, tenantID := kitIDs()
+	// The stale receiver reads the keys Secret once as it is now...
+	g.Expect(kitAt(testKitKey, applicationSyncBody(instanceID, tenantID, "", 0)).Code).To(Equal("000000"))
+
+	// ...then the merchant replaces the RSA key...
+	newRSA, err := rsa.GenerateKey(rand.Reader, 3072)
+	g.Expect(err).NotTo(HaveOccurred())
+	pemKey, err := koogallery.PrivateKeyPEM(newRSA)
+	g.Expect(err).NotTo(HaveOccurred())
+	updateKeys := func(name string, value []byte) {
+		secret := &corev1.Secret{}
+		g.Expect(k8sClient.Get(ctxFor(t), client.ObjectKey{Namespace: operatorNamespace, Name: f.product.Spec.KeysSecretName}, secret)).To(Succeed())
+		secret.Data[name] = value
+		g.Expect(k8sClient.Update(ctxFor(t), secret)).To(Succeed())
+	}
+	updateKeys(saasv1alpha1.RSAPrivateKeySecretKey, pemKey)
+	ciphertext, err := koogallery.EncryptClientSecret(&newRSA.PublicKey, "the-client-secret", koogallery.DefaultOAEPHashes[0])
+	g.Expect(err).NotTo(HaveOccurred())
+	a := kitAt(testKitKey, applicationSyncBody(instanceID, tenantID, ciphertext, 1))
+	g.Expect(a.Code).To(Equal("000000"), a.Msg)
+
+	// ...and the kit key.
+	updateKeys(saasv1alpha1.KitKeySecretKey, []byte("a-kit-key-just-rotated"))
+	a = kitAt("a-kit-key-just-rotated", applicationSyncBody(instanceID, tenantID, "", 0))
+	g.Expect(a.Code).To(Equal("000000"), a.Msg)
+	d, _ := storedDirectory(t, instanceID, tenantID)
+	g.Expect(d.Spec.Applications).To(BeEmpty())
 }

@@ -27,7 +27,10 @@ import (
 func (r *Receiver) verifyBasic(ctx context.Context, req *http.Request, product *saasv1alpha1.SaaSProduct, body []byte) (string, error) {
 	keys, err := r.basicKeys(ctx, product, false)
 	if err != nil {
-		return "", err
+		// A Secret without keys in the cache may have them stored already.
+		if keys, err = r.basicKeys(ctx, product, true); err != nil {
+			return "", err
+		}
 	}
 	key, err := r.verify(req, keys, product.Name, body)
 	if koogallery.CodeOf(err) != koogallery.ResultAuthFailed || !r.keyRereads.allow(product.Name) {
