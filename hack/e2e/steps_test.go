@@ -83,6 +83,20 @@ func testRenewal(t *testing.T, e *env) {
 	}).Should(Succeed())
 }
 
+// testStaleFreeze sends the FREEZE of the period the buyer has just renewed,
+// as a marketplace retry arriving late would: the paying tenant keeps
+// running (docs/lifecycle.md rule F).
+func testStaleFreeze(t *testing.T, e *env) {
+	g := NewWithT(t)
+	_, err := e.stack.Sim(e.ctx, "freeze", "--instance-id", e.tenant)
+	g.Expect(err).NotTo(HaveOccurred())
+	tenant := getTenant(g, e, e.tenant)
+	g.Expect(tenant.Spec.State).To(Equal(saasv1alpha1.StateActive))
+	g.Consistently(func(g Gomega) {
+		g.Expect(isReady(getTenant(g, e, e.tenant))).To(BeTrue())
+	}).WithTimeout(2 * time.Second).Should(Succeed())
+}
+
 func testUpgrade(t *testing.T, e *env) {
 	g := NewWithT(t)
 	_, err := e.stack.Sim(e.ctx, "upgrade-instance", "--sim-url", e.stack.SimURL, "--instance-id", e.tenant,
