@@ -161,7 +161,10 @@ var conflictBackoff = wait.Backoff{Steps: 12, Duration: 5 * time.Millisecond, Fa
 // may lag the previous callback's write (docs/lifecycle.md rule A).
 func (r *Receiver) update(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string, change func(subscription) (bool, error)) error {
 	fresh := false
-	err := retry.RetryOnConflict(conflictBackoff, func() error {
+	// A conflict, or a record deleted since the cache saw it, is computed
+	// again from the API server's state (which the tombstones complete).
+	stale := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsNotFound(err) }
+	err := retry.OnError(conflictBackoff, stale, func() error {
 		for {
 			s, err := r.find(ctx, product, id, fresh)
 			if err != nil {
