@@ -12,36 +12,49 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
 
-// setSummary derives Frozen, Ready and Reconciling from the other conditions.
+// setSummary derives Frozen and Reconciling once every step succeeded.
+// Ready is not set here: patchStatus derives it from every condition,
+// whichever step ran last.
 func setSummary(t *saasv1alpha1.SaaSTenant, s *tenantState) {
-	frozenReason := ""
 	if s.frozen {
-		frozenReason = saasv1alpha1.FrozenByMarketplaceReason
+		reason := saasv1alpha1.FrozenByMarketplaceReason
 		if t.Spec.State == saasv1alpha1.StateActive {
-			frozenReason = saasv1alpha1.FrozenByExpiryReason
+			reason = saasv1alpha1.FrozenByExpiryReason
 		}
-		setCondition(t, saasv1alpha1.FrozenCondition, metav1.ConditionTrue, frozenReason, frozenMessage(s))
+		setCondition(t, saasv1alpha1.FrozenCondition, metav1.ConditionTrue, reason, frozenMessage(s))
 	} else {
 		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.FrozenCondition)
 	}
 
 	available := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.AvailableCondition)
-	switch {
-	case s.frozen:
-		setCondition(t, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, frozenReason, frozenMessage(s))
+	if s.frozen || (available != nil && available.Status == metav1.ConditionTrue) {
 		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ReconcilingCondition)
-	case available != nil && available.Status == metav1.ConditionTrue:
-		setCondition(t, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
-			fmt.Sprintf("Serving plan %s at %s", s.plan.SKUCode, t.Status.FrontEndURL))
-		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ReconcilingCondition)
-	default:
-		msg := "Waiting for the workload"
-		if available != nil {
-			msg = available.Message
-		}
-		setCondition(t, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadUnavailableReason, msg)
-		setCondition(t, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, msg)
+		return
 	}
+	msg := "Waiting for the workload"
+	if available != nil {
+		msg = available.Message
+	}
+	setCondition(t, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, msg)
+}
+
+// tenantReadyInputs are what a tenant's Ready sums up, in the order their
+// reason is reported: a released, stalled or frozen tenant says so first;
+// then the first step on the way to serving that has not succeeded.
+var tenantReadyInputs = []readyInput{
+	{condType: saasv1alpha1.ReleasedCondition, abnormal: true},
+	{condType: saasv1alpha1.StalledCondition, abnormal: true},
+	{condType: saasv1alpha1.FrozenCondition, abnormal: true},
+	{condType: saasv1alpha1.OrderResolvedCondition, waiting: "Waiting for the order to be resolved"},
+	{condType: saasv1alpha1.ProvisionedCondition, waiting: "Waiting for the tenant's objects to be applied"},
+	{condType: saasv1alpha1.AvailableCondition, waiting: "Waiting for the workload"},
+}
+
+// setTenantReady is the one writer of a tenant's Ready condition.
+func setTenantReady(t *saasv1alpha1.SaaSTenant) {
+	msg := fmt.Sprintf("Serving plan %s at %s", t.Status.SKUCode, t.Status.FrontEndURL)
+	apimeta.SetStatusCondition(&t.Status.Conditions,
+		readyFrom(t.Status.Conditions, tenantReadyInputs, t.Generation, t.Status.ObservedGeneration, msg))
 }
 
 func frozenMessage(s *tenantState) string {
@@ -51,8 +64,9 @@ func frozenMessage(s *tenantState) string {
 	return "Frozen: the workload is scaled to zero; its data is kept"
 }
 
-// patchStatus writes the status when it changed, sets observedGeneration
-// only after a successful reconcile, and reports transitions as Events.
+// patchStatus sets observedGeneration only after a successful reconcile,
+// derives Ready from the conditions every step left, writes the status when
+// it changed, and reports transitions as Events.
 func (r *TenantReconciler) patchStatus(ctx context.Context, before, after *saasv1alpha1.SaaSTenant, reconcileErr error) error {
 	if !after.DeletionTimestamp.IsZero() {
 		return nil // the object is going, or gone: there is no status to keep
@@ -62,6 +76,7 @@ func (r *TenantReconciler) patchStatus(ctx context.Context, before, after *saasv
 	} else if !errors.Is(reconcileErr, errStalled) {
 		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
 	}
+	setTenantReady(after)
 	written, err := patchStatusIfChanged(ctx, r.Client, before, after, before.Status, after.Status)
 	if written {
 		r.recordTransitions(before, after)
