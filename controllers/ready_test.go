@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -10,10 +11,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
-// Tests of Ready as a summary of the other conditions, each from an input
-// that failed before.
+// Tests of Ready as a summary of the other conditions, and of the access
+// details a tenant keeps once they were delivered, each from an input that
+// failed before.
 
 // readyTenant buys a tenant of product on the basic plan and plays the
 // Deployment controller until it is Ready.
@@ -82,4 +85,43 @@ func TestReadyTurnsFalseWithProvisionedWhenApplyingFails(t *testing.T) {
 			eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason))
 		})
 	}
+}
+
+// queriedAppInfo asks the receiver for the tenant as the marketplace polls it.
+func queriedAppInfo(t *testing.T, product *saasv1alpha1.SaaSProduct, id string) *koogallery.AppInfo {
+	t.Helper()
+	a := callback(t, product, fmt.Sprintf(`{"activity":"queryInstance","instanceId":%q}`, id))
+	if a.Code != "000000" || len(a.Info) != 1 {
+		return nil
+	}
+	return a.Info[0].AppInfo
+}
+
+// Once a tenant's access details were delivered, a rollout that leaves it
+// without available replicas (here: a new image the Deployment controller
+// has not rolled out) makes it not Ready, but queryInstance still answers
+// with its URLs and credentials.
+func TestAccessDetailsStayDeliveredWhileTheWorkloadRollsOut(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, nil)
+	never := newTenant(t, product, "basic", nil)
+	eventuallyTenant(t, never.Name, provisioned)
+	g.Expect(queriedAppInfo(t, product, never.Name)).To(BeNil(), "a tenant never Ready is pending")
+
+	tenant := readyTenant(t, product)
+	delivered := eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Status.FirstReadyTime).NotTo(BeNil())
+	})
+	g.Eventually(func() *koogallery.AppInfo { return queriedAppInfo(t, product, tenant.Name) }).ShouldNot(BeNil())
+
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Image = "registry.example.com/crm:2.0" })
+	rolling := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadUnavailableReason))
+	hasCondition(saasv1alpha1.AvailableCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadUnavailableReason)(g, rolling)
+	g.Expect(rolling.Status.FirstReadyTime).To(Equal(delivered.Status.FirstReadyTime), "set once, never moved")
+	// The receiver reads the manager's cache, which catches up with the
+	// stored Ready=False within the default Consistently duration.
+	g.Consistently(func() *koogallery.AppInfo { return queriedAppInfo(t, product, tenant.Name) }).ShouldNot(BeNil())
+	app := queriedAppInfo(t, product, tenant.Name)
+	g.Expect(app.FrontEndURL).To(Equal("https://" + tenant.Name + ".crm.example.com"))
+	g.Expect(koogallery.Decrypt(completeKeys[saasv1alpha1.BasicKeySecretKey], koogallery.EncryptAES256, app.UserName)).To(Equal("admin"))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -57,6 +58,21 @@ func setTenantReady(t *saasv1alpha1.SaaSTenant) {
 		readyFrom(t.Status.Conditions, tenantReadyInputs, t.Generation, t.Status.ObservedGeneration, msg))
 }
 
+// recordFirstReady remembers, once and for good, that the tenant was Ready
+// with its URLs and credentials. From then on the receiver gives the buyer
+// its access details while it is Active or Frozen, Ready or not: a rolling
+// update, an outage or a plan that leaves no room for a surge pod makes
+// Ready False for a while, and must not take back what the buyer was given.
+func (r *TenantReconciler) recordFirstReady(t *saasv1alpha1.SaaSTenant) {
+	st := &t.Status
+	if st.FirstReadyTime != nil || st.FrontEndURL == "" || st.CredentialsSecretName == "" || st.Namespace == "" ||
+		!apimeta.IsStatusConditionTrue(st.Conditions, saasv1alpha1.ReadyCondition) {
+		return
+	}
+	now := metav1.NewTime(r.Clock.Now().UTC().Truncate(time.Second))
+	st.FirstReadyTime = &now
+}
+
 func frozenMessage(s *tenantState) string {
 	if s.product.Spec.Lifecycle.Freeze.Behavior == saasv1alpha1.FreezeDisableIngress {
 		return "Frozen: the Ingress is removed; the workload and its data are kept"
@@ -77,6 +93,7 @@ func (r *TenantReconciler) patchStatus(ctx context.Context, before, after *saasv
 		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
 	}
 	setTenantReady(after)
+	r.recordFirstReady(after)
 	written, err := patchStatusIfChanged(ctx, r.Client, before, after, before.Status, after.Status)
 	if written {
 		r.recordTransitions(before, after)
@@ -85,15 +102,15 @@ func (r *TenantReconciler) patchStatus(ctx context.Context, before, after *saasv
 }
 
 // recordTransitions emits an Event for each change a person must see, and
-// observes the time to Ready of a new tenant.
+// observes the time to the first Ready of a new tenant.
 func (r *TenantReconciler) recordTransitions(before, after *saasv1alpha1.SaaSTenant) {
 	change := conditionChange{before: before.Status.Conditions, after: after.Status.Conditions}
 	was, is, becameTrue := change.was, change.is, change.becameTrue
 	if c := becameTrue(saasv1alpha1.ReadyCondition); c != nil {
 		r.event(after, corev1.EventTypeNormal, "Ready", c.Message)
-		if old := was(saasv1alpha1.ProvisionedCondition); old == nil || old.Status != metav1.ConditionTrue {
-			timeToReady.Observe(r.Clock.Since(after.CreationTimestamp.Time).Seconds())
-		}
+	}
+	if first := after.Status.FirstReadyTime; first != nil && before.Status.FirstReadyTime == nil {
+		timeToReady.Observe(first.Sub(after.CreationTimestamp.Time).Seconds())
 	}
 	if c := becameTrue(saasv1alpha1.FrozenCondition); c != nil {
 		r.event(after, corev1.EventTypeNormal, c.Reason, c.Message)
