@@ -3,11 +3,14 @@ package controllers
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -124,4 +127,36 @@ func TestAccessDetailsStayDeliveredWhileTheWorkloadRollsOut(t *testing.T) {
 	app := queriedAppInfo(t, product, tenant.Name)
 	g.Expect(app.FrontEndURL).To(Equal("https://" + tenant.Name + ".crm.example.com"))
 	g.Expect(koogallery.Decrypt(completeKeys[saasv1alpha1.BasicKeySecretKey], koogallery.EncryptAES256, app.UserName)).To(Equal("admin"))
+}
+
+// A Ready licence whose renewed key cannot be stored (its Secret was made
+// immutable, as some backup tools and policies do) is not Ready: Issued and
+// Ready turn False together, and the licence recovers once the Secret can
+// be written again.
+func TestLicenceReadyTurnsFalseWithIssuedWhenItsKeyCannotBeStored(t *testing.T) {
+	g := NewWithT(t)
+	product, _ := newLicenseProduct(t, true)
+	l := eventuallyLicense(t, newLicense(t, product, "basic").Name, licenseReady)
+	secret := &corev1.Secret{}
+	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: operatorNamespace, Name: LicenseSecretName(l.Name)}, secret)).To(Succeed())
+	patch := client.MergeFrom(secret.DeepCopy())
+	secret.Immutable = ptr.To(true)
+	g.Expect(k8sClient.Patch(testContext(t), secret, patch)).To(Succeed())
+
+	renewed := metav1.NewTime(time.Date(2100, 12, 31, 23, 59, 59, 0, time.UTC))
+	updateLicense(t, l.Name, func(l *saasv1alpha1.License) {
+		l.Spec.Orders = append(l.Spec.Orders, saasv1alpha1.AppliedOrder{OrderID: "RENEW-" + l.Name, Activity: saasv1alpha1.ActivityRefreshInstance,
+			Scene: saasv1alpha1.SceneRenewal, ExpireTime: &renewed, ReceivedTime: metav1.Now()})
+		l.Spec.NotAfter = &renewed
+	})
+	failed := eventuallyLicense(t, l.Name, licenseHas(saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.IssueFailedReason))
+	licenseHas(saasv1alpha1.IssuedCondition, metav1.ConditionFalse, saasv1alpha1.IssueFailedReason)(g, failed)
+	g.Expect(apimeta.FindStatusCondition(failed.Status.Conditions, saasv1alpha1.ReadyCondition).Message).To(ContainSubstring("immutable"))
+
+	// An immutable Secret can only be deleted; the licence issues its key again.
+	g.Expect(k8sClient.Delete(testContext(t), secret)).To(Succeed())
+	eventuallyLicense(t, l.Name, func(g Gomega, l *saasv1alpha1.License) {
+		licenseReady(g, l)
+		g.Expect(l.Status.NotAfter.Time).To(BeTemporally("==", renewed.Time))
+	})
 }

@@ -93,6 +93,9 @@ const (
 	RevokedReason = "Revoked"
 	// UploadFailedReason: the licence upload to the marketplace failed; kooper retries.
 	UploadFailedReason = "UploadFailed"
+	// IssueFailedReason: the licence key for the current window and plan
+	// could not be signed or stored; kooper retries.
+	IssueFailedReason = "IssueFailed"
 	// SecretNotFoundReason: a Secret the product names (TLS, image pull) does not exist.
 	SecretNotFoundReason = "SecretNotFound"
 	// SimulatedReason: a debug tenant under the Simulate policy runs no workload.
