@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -159,4 +160,47 @@ func TestLicenceReadyTurnsFalseWithIssuedWhenItsKeyCannotBeStored(t *testing.T) 
 		licenseReady(g, l)
 		g.Expect(l.Status.NotAfter.Time).To(BeTemporally("==", renewed.Time))
 	})
+}
+
+// A delivered directory whose next sync cannot be written into the tenant
+// namespace (its index ConfigMap was made immutable by hand) is not Ready:
+// Delivered and Ready turn False together, and the delivery recovers once
+// the ConfigMap is gone.
+func TestDirectoryReadyTurnsFalseWithDeliveredWhenDeliveryFails(t *testing.T) {
+	g := NewWithT(t)
+	product := kitProduct(t, nil)
+	tenant := newTenant(t, product, "basic", nil)
+	namespace := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
+	tenantID := "tenant-stuck"
+	sync := func(orgs ...string) {
+		body := kitBody(tenant.Name, tenantID, `"orgInfoList":`+strconv.Quote(kitOrgs(orgs...)))
+		g.Expect(kitCall(t, product.Name, koogallery.KitAllOrgSync, body)).To(Equal("000000"))
+	}
+	sync("root", "a")
+	eventuallyDirectory(t, tenant.Name, tenantID, func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
+		directoryHas(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)(g, d)
+		g.Expect(d.Status.Departments).To(Equal(int32(2)))
+	})
+	index := getObject(t, &corev1.ConfigMap{}, namespace, saasv1alpha1.DirectoryConfigMapName)
+	patch := client.MergeFrom(index.DeepCopy())
+	index.Immutable = ptr.To(true)
+	g.Expect(k8sClient.Patch(testContext(t), index, patch)).To(Succeed())
+
+	sync("root", "a", "b")
+	failed := eventuallyDirectory(t, tenant.Name, tenantID, directoryHas(saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.DeliveryFailedReason))
+	directoryHas(saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.DeliveryFailedReason)(g, failed)
+	g.Expect(apimeta.FindStatusCondition(failed.Status.Conditions, saasv1alpha1.ReadyCondition).Message).To(ContainSubstring("immutable"))
+
+	g.Expect(k8sClient.Delete(testContext(t), index)).To(Succeed())
+	eventuallyDirectory(t, tenant.Name, tenantID, directoryHas(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason))
+	g.Expect(getObject(t, &corev1.ConfigMap{}, namespace, saasv1alpha1.DirectoryConfigMapName).Data["tenant.json"]).To(ContainSubstring(`"departments": 3`))
+}
+
+func directoryHas(condType string, status metav1.ConditionStatus, reason string) func(Gomega, *saasv1alpha1.SaaSDirectory) {
+	return func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
+		c := apimeta.FindStatusCondition(d.Status.Conditions, condType)
+		g.Expect(c).NotTo(BeNil(), "condition %s", condType)
+		g.Expect(c.Status).To(Equal(status), "condition %s: %s", condType, c.Message)
+		g.Expect(c.Reason).To(Equal(reason), "condition %s: %s", condType, c.Message)
+	}
 }

@@ -200,6 +200,9 @@ const (
 	DirectoryDeletedReason = "DirectoryDeleted"
 	// InstanceReleasedReason: the instance is released; nothing is delivered.
 	InstanceReleasedReason = "InstanceReleased"
+	// DeliveryFailedReason: the directory could not be written into the
+	// tenant namespace; the tenant keeps the last delivery and kooper retries.
+	DeliveryFailedReason = "DeliveryFailed"
 	// ClientSecretUndecryptableReason: a stored clientSecret no longer decrypts
 	// with the product's rsaPrivateKey (the key was changed).
 	ClientSecretUndecryptableReason = "ClientSecretUndecryptable"
