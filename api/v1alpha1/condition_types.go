@@ -55,6 +55,11 @@ const (
 	// exists and holds the keys its product type needs (normal-true).
 	KeysAvailableCondition = "KeysAvailable"
 
+	// PlansValidCondition is True when every plan of a product can run its
+	// tenants: its quota holds their pods at the peak of a rolling update
+	// (replicas plus the surge pod), at the plan's resources (normal-true).
+	PlansValidCondition = "PlansValid"
+
 	// MeteredCondition is True when a pay-per-use tenant's usage has been
 	// pushed up to the last closed hour (normal-true). It lives in
 	// status.metering.conditions, written only by the metering controller.
@@ -96,6 +101,9 @@ const (
 	// IssueFailedReason: the licence key for the current window and plan
 	// could not be signed or stored; kooper retries.
 	IssueFailedReason = "IssueFailed"
+	// QuotaTooSmallReason: a plan's quota cannot hold its tenants' pods at
+	// the peak of a rolling update, so their rollouts would never finish.
+	QuotaTooSmallReason = "QuotaTooSmall"
 	// SecretNotFoundReason: a Secret the product names (TLS, image pull) does not exist.
 	SecretNotFoundReason = "SecretNotFound"
 	// SimulatedReason: a debug tenant under the Simulate policy runs no workload.
