@@ -133,7 +133,7 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if !finished {
 		return s.result, nil
 	}
-	r.setSummary(s)
+	r.finish(s)
 	return s.result, nil
 }
 
@@ -219,7 +219,6 @@ func (r *LicenseReconciler) checkRevoked(_ context.Context, s *licenseState) err
 		apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.ReleasedCondition)
 		return nil
 	}
-	setLicenseCondition(l, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.RevokedReason, "The licence key is revoked")
 	apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.ReconcilingCondition)
 	apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.StalledCondition)
 	return errDone
@@ -229,7 +228,6 @@ func (r *LicenseReconciler) checkRevoked(_ context.Context, s *licenseState) err
 func (r *LicenseReconciler) stall(s *licenseState, reason, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	setLicenseCondition(s.license, saasv1alpha1.StalledCondition, metav1.ConditionTrue, reason, msg)
-	setLicenseCondition(s.license, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, reason, msg)
 	apimeta.RemoveStatusCondition(&s.license.Status.Conditions, saasv1alpha1.ReconcilingCondition)
 	return errStalled
 }
@@ -266,7 +264,6 @@ func (r *LicenseReconciler) resolveOrder(ctx context.Context, s *licenseState) e
 // orderFailed records a Query Order failure and returns it for a retry.
 func (r *LicenseReconciler) orderFailed(l *saasv1alpha1.License, err error) error {
 	setLicenseCondition(l, saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
-	setLicenseCondition(l, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
 	return err
 }
 
@@ -280,7 +277,6 @@ func (r *LicenseReconciler) inheritOrder(s *licenseState) error {
 	if s.instance.Status.Order == nil {
 		msg := fmt.Sprintf("Waiting for the order of instance %s to be resolved", s.instance.Name)
 		setLicenseCondition(s.license, saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason, msg)
-		setLicenseCondition(s.license, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason, msg)
 		setLicenseCondition(s.license, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, msg)
 		s.requeueAt(applicationWait)
 		return errDone

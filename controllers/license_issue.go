@@ -111,14 +111,21 @@ func (r *LicenseReconciler) issue(ctx context.Context, s *licenseState) error {
 	if !sameClaims(s.token, want) {
 		want.IssuedAt = r.Clock.Now().Unix()
 		if s.token, err = s.signer.Sign(want); err != nil {
-			return fmt.Errorf("failed to sign the licence key: %w", err)
+			return issueFailed(s.license, fmt.Errorf("failed to sign the licence key: %w", err))
 		}
 	}
 	if err := r.storeKey(ctx, s, secret); err != nil {
-		return err
+		return issueFailed(s.license, err)
 	}
 	r.recordKey(s.license, want)
 	return nil
+}
+
+// issueFailed records that the key the licence must have now is not there,
+// whatever an earlier key was, and returns err for a retry.
+func issueFailed(l *saasv1alpha1.License, err error) error {
+	setLicenseCondition(l, saasv1alpha1.IssuedCondition, metav1.ConditionFalse, saasv1alpha1.IssueFailedReason, err.Error())
+	return err
 }
 
 // sameClaims reports whether token (written by kooper) says what want says.

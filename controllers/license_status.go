@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,37 +14,64 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
 
-// setSummary derives Ready and Reconciling once every step succeeded: the
-// key is issued (and, for an application, delivered). A key past its window
-// is not Ready; the reconcile comes back when the window ends.
-func (r *LicenseReconciler) setSummary(s *licenseState) {
+// finish ends a reconcile in which every step succeeded: nothing is in
+// progress any more, and the reconcile comes back when the key's window
+// ends, so that Ready turns False then.
+func (r *LicenseReconciler) finish(s *licenseState) {
 	l := s.license
-	now := r.Clock.Now()
-	switch {
-	case l.Status.NotAfter != nil && !now.Before(l.Status.NotAfter.Time):
-		setLicenseCondition(l, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.ExpiredReason,
-			fmt.Sprintf("The licence key expired at %s", l.Status.NotAfter.UTC().Format(time.RFC3339)))
-	default:
-		msg := fmt.Sprintf("Licence key %s valid until %s", l.Status.KeyID, l.Status.NotAfter.UTC().Format(time.RFC3339))
-		if isApplication(l) {
-			msg += ", delivered to the marketplace"
-		}
-		setLicenseCondition(l, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason, msg)
-		if l.Status.NotAfter != nil {
-			s.requeueAt(timeUntil(now, l.Status.NotAfter.Time))
-		}
-	}
 	apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.ReconcilingCondition)
+	if now := r.Clock.Now(); l.Status.NotAfter != nil && now.Before(l.Status.NotAfter.Time) {
+		s.requeueAt(timeUntil(now, l.Status.NotAfter.Time))
+	}
 }
 
-// patchStatus writes the status when it changed, sets observedGeneration
-// only after a successful reconcile, and reports transitions as Events.
+// licenseReadyInputs are what a licence's Ready sums up, in the order their
+// reason is reported; an application also needs its upload (Delivered).
+var (
+	licenseReadyInputs = []readyInput{
+		{condType: saasv1alpha1.ReleasedCondition, abnormal: true},
+		{condType: saasv1alpha1.StalledCondition, abnormal: true},
+		{condType: saasv1alpha1.FrozenCondition, abnormal: true},
+		{condType: saasv1alpha1.OrderResolvedCondition, waiting: "Waiting for the order to be resolved"},
+		{condType: saasv1alpha1.IssuedCondition, waiting: "Waiting for the licence key to be issued"},
+	}
+	applicationReadyInputs = append(slices.Clip(licenseReadyInputs),
+		readyInput{condType: saasv1alpha1.DeliveredCondition, waiting: "Waiting for the licence to be uploaded to the marketplace"})
+)
+
+// setLicenseReady is the one writer of a licence's Ready condition. A key
+// past its window is not Ready, whatever the conditions say: expiry is a
+// matter of time, which no step records.
+func (r *LicenseReconciler) setLicenseReady(l *saasv1alpha1.License) {
+	inputs, msg := licenseReadyInputs, fmt.Sprintf("Licence key %s valid until %s", l.Status.KeyID, formatTime(l.Status.NotAfter))
+	if isApplication(l) {
+		inputs, msg = applicationReadyInputs, msg+", delivered to the marketplace"
+	}
+	ready := readyFrom(l.Status.Conditions, inputs, l.Generation, l.Status.ObservedGeneration, msg)
+	if end := l.Status.NotAfter; ready.Status == metav1.ConditionTrue && end != nil && !r.Clock.Now().Before(end.Time) {
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, saasv1alpha1.ExpiredReason, "The licence key expired at "+formatTime(end)
+	}
+	apimeta.SetStatusCondition(&l.Status.Conditions, ready)
+}
+
+// formatTime is t in RFC 3339, UTC, or "" for no time.
+func formatTime(t *metav1.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// patchStatus sets observedGeneration only after a successful reconcile,
+// derives Ready from the conditions every step left, writes the status when
+// it changed, and reports transitions as Events.
 func (r *LicenseReconciler) patchStatus(ctx context.Context, before, after *saasv1alpha1.License, reconcileErr error) error {
 	if reconcileErr == nil {
 		after.Status.ObservedGeneration = after.Generation
 	} else if !errors.Is(reconcileErr, errStalled) {
 		setLicenseCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
 	}
+	r.setLicenseReady(after)
 	written, err := patchStatusIfChanged(ctx, r.Client, before, after, before.Status, after.Status)
 	if written {
 		r.recordTransitions(before, after)
@@ -55,8 +83,10 @@ func (r *LicenseReconciler) patchStatus(ctx context.Context, before, after *saas
 func (r *LicenseReconciler) recordTransitions(before, after *saasv1alpha1.License) {
 	change := conditionChange{before: before.Status.Conditions, after: after.Status.Conditions}
 	was, is, becameTrue := change.was, change.is, change.becameTrue
-	if c := is(saasv1alpha1.IssuedCondition); c != nil && (was(saasv1alpha1.IssuedCondition) == nil || was(saasv1alpha1.IssuedCondition).Message != c.Message) {
-		r.event(after, corev1.EventTypeNormal, "Issued", c.Message)
+	if c := is(saasv1alpha1.IssuedCondition); c != nil && c.Status == metav1.ConditionTrue {
+		if old := was(saasv1alpha1.IssuedCondition); old == nil || old.Status != c.Status || old.Message != c.Message {
+			r.event(after, corev1.EventTypeNormal, "Issued", c.Message)
+		}
 	}
 	for _, condType := range []string{saasv1alpha1.FrozenCondition, saasv1alpha1.ReleasedCondition} {
 		if c := becameTrue(condType); c != nil {

@@ -49,7 +49,6 @@ func (r *LicenseReconciler) upload(ctx context.Context, s *licenseState) error {
 		up.LastError = truncate(err.Error(), 1024)
 		setLicenseCondition(l, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.UploadFailedReason,
 			fmt.Sprintf("Upload attempt %d failed; retrying with backoff: %s", up.Attempts, up.LastError))
-		setLicenseCondition(l, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.UploadFailedReason, "The licence is not delivered yet")
 		return fmt.Errorf("failed to upload the licence: %w", err)
 	}
 	now := metav1.NewTime(r.Clock.Now().UTC())

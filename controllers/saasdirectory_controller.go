@@ -68,6 +68,7 @@ func (r *DirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err == nil {
 		d.Status.ObservedGeneration = d.Generation
 	}
+	setDirectoryReady(d)
 	written, perr := patchStatusIfChanged(ctx, r.Client, before, d, before.Status, d.Status)
 	if perr != nil {
 		return ctrl.Result{}, perr
@@ -100,6 +101,8 @@ func (r *DirectoryReconciler) reconcile(ctx context.Context, d *saasv1alpha1.Saa
 		return r.summarise(ctx, d, false)
 	}
 	if err := r.deliver(ctx, d, namespace, shards); err != nil {
+		// What the tenant has is the last delivery, not this one.
+		setDirectoryCondition(d, metav1.ConditionFalse, saasv1alpha1.DeliveryFailedReason, err.Error())
 		return err
 	}
 	return r.summarise(ctx, d, apimeta.IsStatusConditionTrue(d.Status.Conditions, saasv1alpha1.DeliveredCondition))
@@ -150,11 +153,26 @@ func (r *DirectoryReconciler) target(ctx context.Context, d *saasv1alpha1.SaaSDi
 	return tenant.Status.Namespace, "", "", nil
 }
 
+// setDirectoryCondition sets the directory's Delivered condition.
 func setDirectoryCondition(d *saasv1alpha1.SaaSDirectory, status metav1.ConditionStatus, reason, msg string) {
-	for _, condType := range []string{saasv1alpha1.DeliveredCondition, saasv1alpha1.ReadyCondition} {
-		apimeta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{Type: condType, Status: status,
-			Reason: reason, Message: msg, ObservedGeneration: d.Generation})
+	apimeta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{Type: saasv1alpha1.DeliveredCondition, Status: status,
+		Reason: reason, Message: truncate(msg, 32768), ObservedGeneration: d.Generation})
+}
+
+// directoryReadyInputs are what a directory's Ready sums up.
+var directoryReadyInputs = []readyInput{
+	{condType: saasv1alpha1.DeliveredCondition, waiting: "Waiting for the first delivery"},
+}
+
+// setDirectoryReady is the one writer of a directory's Ready condition,
+// called just before its status is written.
+func setDirectoryReady(d *saasv1alpha1.SaaSDirectory) {
+	msg := ""
+	if delivered := apimeta.FindStatusCondition(d.Status.Conditions, saasv1alpha1.DeliveredCondition); delivered != nil {
+		msg = delivered.Message // what was delivered where, with the counts
 	}
+	apimeta.SetStatusCondition(&d.Status.Conditions,
+		readyFrom(d.Status.Conditions, directoryReadyInputs, d.Generation, d.Status.ObservedGeneration, msg))
 }
 
 // recordSync emits one Event per stored kit call that changed the

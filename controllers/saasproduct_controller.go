@@ -42,8 +42,9 @@ func requiredKeysOf(product *saasv1alpha1.SaaSProduct) []string {
 	return requiredKeys
 }
 
-// SaaSProductReconciler reports whether each product can serve callbacks: its
-// keys Secret exists, in kooper's namespace, with every key it needs.
+// SaaSProductReconciler reports whether each product can serve callbacks
+// (its keys Secret exists, in kooper's namespace, with every key it needs)
+// and run its tenants (every plan's quota holds a rollout).
 type SaaSProductReconciler struct {
 	client.Client
 	// Recorder emits Events on Ready transitions.
@@ -57,7 +58,7 @@ type SaaSProductReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile sets the product's KeysAvailable and Ready conditions.
+// Reconcile sets the product's KeysAvailable, PlansValid and Ready conditions.
 func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	product := &saasv1alpha1.SaaSProduct{}
 	if err := r.Get(ctx, req.NamespacedName, product); err != nil {
@@ -67,7 +68,7 @@ func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, r.patchStatus(ctx, product, keys)
+	return ctrl.Result{}, r.patchStatus(ctx, product, keys, plansCondition(product))
 }
 
 // keysCondition checks the product's keys Secret. Only names of missing keys
@@ -109,24 +110,31 @@ func falseCondition(reason, format string, args ...any) metav1.Condition {
 	}
 }
 
-// patchStatus writes the conditions and observedGeneration, only when they
-// changed, and emits an Event when Ready is first set or flips.
-func (r *SaaSProductReconciler) patchStatus(ctx context.Context, product *saasv1alpha1.SaaSProduct, keys metav1.Condition) error {
-	before := product.DeepCopy()
-	previous := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.ReadyCondition)
-	readyChanged := previous == nil || previous.Status != keys.Status
+// productReadyInputs are what a product's Ready sums up.
+var productReadyInputs = []readyInput{
+	{condType: saasv1alpha1.KeysAvailableCondition, waiting: "Waiting for the keys Secret to be checked"},
+	{condType: saasv1alpha1.PlansValidCondition, waiting: "Waiting for the plans to be checked"},
+}
 
-	keys.ObservedGeneration = product.Generation
-	ready := keys
-	ready.Type = saasv1alpha1.ReadyCondition
-	apimeta.SetStatusCondition(&product.Status.Conditions, keys)
-	apimeta.SetStatusCondition(&product.Status.Conditions, ready)
+// patchStatus writes the conditions, observedGeneration and Ready derived
+// from them, only when they changed, and emits an Event when Ready is
+// first set or flips.
+func (r *SaaSProductReconciler) patchStatus(ctx context.Context, product *saasv1alpha1.SaaSProduct, conds ...metav1.Condition) error {
+	before := product.DeepCopy()
+	for _, c := range conds {
+		c.ObservedGeneration = product.Generation
+		apimeta.SetStatusCondition(&product.Status.Conditions, c)
+	}
 	product.Status.ObservedGeneration = product.Generation
+	ready := readyFrom(product.Status.Conditions, productReadyInputs, product.Generation, product.Status.ObservedGeneration,
+		"The keys are available and every plan can run")
+	apimeta.SetStatusCondition(&product.Status.Conditions, ready)
 
 	// A condition's lastTransitionTime moves only with its status, so an
 	// equal status means nothing to write.
 	written, err := patchStatusIfChanged(ctx, r.Client, before, product, before.Status, product.Status)
-	if written && readyChanged {
+	previous := apimeta.FindStatusCondition(before.Status.Conditions, saasv1alpha1.ReadyCondition)
+	if written && (previous == nil || previous.Status != ready.Status) {
 		r.recordReadyChange(product, ready)
 	}
 	return err
@@ -137,7 +145,7 @@ func (r *SaaSProductReconciler) recordReadyChange(product *saasv1alpha1.SaaSProd
 	if ready.Status != metav1.ConditionTrue {
 		eventType = corev1.EventTypeWarning
 	}
-	r.Recorder.Eventf(product, nil, eventType, ready.Reason, "CheckKeys", "%s", ready.Message)
+	r.Recorder.Eventf(product, nil, eventType, ready.Reason, "CheckProduct", "%s", ready.Message)
 }
 
 // SetupWithManager registers the controller. It watches products (spec

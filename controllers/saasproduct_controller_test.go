@@ -86,7 +86,8 @@ func TestProductBecomesReadyWhenItsKeysArrive(t *testing.T) {
 
 	secret.StringData = completeKeys
 	g.Expect(k8sClient.Update(ctx, secret)).To(Succeed())
-	cond = expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+	cond = expectCondition(t, product, saasv1alpha1.KeysAvailableCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
 	g.Expect(cond.Message).To(Equal("Keys found in Secret kooper-test/late-keys"))
 	expectEvent(t, product.Name, corev1.EventTypeNormal, saasv1alpha1.SucceededReason)
 }

@@ -185,7 +185,6 @@ func (r *TenantReconciler) loadProduct(ctx context.Context, s *tenantState) erro
 func (r *TenantReconciler) stall(t *saasv1alpha1.SaaSTenant, reason, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	setCondition(t, saasv1alpha1.StalledCondition, metav1.ConditionTrue, reason, msg)
-	setCondition(t, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, reason, msg)
 	apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ReconcilingCondition)
 	return errStalled
 }
@@ -223,7 +222,6 @@ func (r *TenantReconciler) resolveOrder(ctx context.Context, s *tenantState) err
 // orderFailed records a Query Order failure and returns it for a retry.
 func (r *TenantReconciler) orderFailed(t *saasv1alpha1.SaaSTenant, err error) error {
 	setCondition(t, saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
-	setCondition(t, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
 	return err
 }
 

@@ -284,7 +284,6 @@ func (r *TenantReconciler) release(ctx context.Context, s *tenantState, d *desir
 		msg = "Released; the data is kept until " + retainUntil.UTC().Format(time.RFC3339)
 	}
 	setCondition(t, saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, reason, msg)
-	setCondition(t, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.ReleasedByMarketplaceReason, msg)
 	apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ReconcilingCondition)
 	return errDone
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -12,36 +13,64 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
 
-// setSummary derives Frozen, Ready and Reconciling from the other conditions.
+// setSummary derives Frozen and Reconciling once every step succeeded.
+// Ready is not set here: patchStatus derives it from every condition,
+// whichever step ran last.
 func setSummary(t *saasv1alpha1.SaaSTenant, s *tenantState) {
-	frozenReason := ""
 	if s.frozen {
-		frozenReason = saasv1alpha1.FrozenByMarketplaceReason
+		reason := saasv1alpha1.FrozenByMarketplaceReason
 		if t.Spec.State == saasv1alpha1.StateActive {
-			frozenReason = saasv1alpha1.FrozenByExpiryReason
+			reason = saasv1alpha1.FrozenByExpiryReason
 		}
-		setCondition(t, saasv1alpha1.FrozenCondition, metav1.ConditionTrue, frozenReason, frozenMessage(s))
+		setCondition(t, saasv1alpha1.FrozenCondition, metav1.ConditionTrue, reason, frozenMessage(s))
 	} else {
 		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.FrozenCondition)
 	}
 
 	available := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.AvailableCondition)
-	switch {
-	case s.frozen:
-		setCondition(t, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, frozenReason, frozenMessage(s))
+	if s.frozen || (available != nil && available.Status == metav1.ConditionTrue) {
 		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ReconcilingCondition)
-	case available != nil && available.Status == metav1.ConditionTrue:
-		setCondition(t, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
-			fmt.Sprintf("Serving plan %s at %s", s.plan.SKUCode, t.Status.FrontEndURL))
-		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ReconcilingCondition)
-	default:
-		msg := "Waiting for the workload"
-		if available != nil {
-			msg = available.Message
-		}
-		setCondition(t, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadUnavailableReason, msg)
-		setCondition(t, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, msg)
+		return
 	}
+	msg := "Waiting for the workload"
+	if available != nil {
+		msg = available.Message
+	}
+	setCondition(t, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, msg)
+}
+
+// tenantReadyInputs are what a tenant's Ready sums up, in the order their
+// reason is reported: a released, stalled or frozen tenant says so first;
+// then the first step on the way to serving that has not succeeded.
+var tenantReadyInputs = []readyInput{
+	{condType: saasv1alpha1.ReleasedCondition, abnormal: true},
+	{condType: saasv1alpha1.StalledCondition, abnormal: true},
+	{condType: saasv1alpha1.FrozenCondition, abnormal: true},
+	{condType: saasv1alpha1.OrderResolvedCondition, waiting: "Waiting for the order to be resolved"},
+	{condType: saasv1alpha1.ProvisionedCondition, waiting: "Waiting for the tenant's objects to be applied"},
+	{condType: saasv1alpha1.AvailableCondition, waiting: "Waiting for the workload"},
+}
+
+// setTenantReady is the one writer of a tenant's Ready condition.
+func setTenantReady(t *saasv1alpha1.SaaSTenant) {
+	msg := fmt.Sprintf("Serving plan %s at %s", t.Status.SKUCode, t.Status.FrontEndURL)
+	apimeta.SetStatusCondition(&t.Status.Conditions,
+		readyFrom(t.Status.Conditions, tenantReadyInputs, t.Generation, t.Status.ObservedGeneration, msg))
+}
+
+// recordFirstReady remembers, once and for good, that the tenant was Ready
+// with its URLs and credentials. From then on the receiver gives the buyer
+// its access details while it is Active or Frozen, Ready or not: a rolling
+// update, an outage or a plan that leaves no room for a surge pod makes
+// Ready False for a while, and must not take back what the buyer was given.
+func (r *TenantReconciler) recordFirstReady(t *saasv1alpha1.SaaSTenant) {
+	st := &t.Status
+	if st.FirstReadyTime != nil || st.FrontEndURL == "" || st.CredentialsSecretName == "" || st.Namespace == "" ||
+		!apimeta.IsStatusConditionTrue(st.Conditions, saasv1alpha1.ReadyCondition) {
+		return
+	}
+	now := metav1.NewTime(r.Clock.Now().UTC().Truncate(time.Second))
+	st.FirstReadyTime = &now
 }
 
 func frozenMessage(s *tenantState) string {
@@ -51,8 +80,9 @@ func frozenMessage(s *tenantState) string {
 	return "Frozen: the workload is scaled to zero; its data is kept"
 }
 
-// patchStatus writes the status when it changed, sets observedGeneration
-// only after a successful reconcile, and reports transitions as Events.
+// patchStatus sets observedGeneration only after a successful reconcile,
+// derives Ready from the conditions every step left, writes the status when
+// it changed, and reports transitions as Events.
 func (r *TenantReconciler) patchStatus(ctx context.Context, before, after *saasv1alpha1.SaaSTenant, reconcileErr error) error {
 	if !after.DeletionTimestamp.IsZero() {
 		return nil // the object is going, or gone: there is no status to keep
@@ -62,6 +92,8 @@ func (r *TenantReconciler) patchStatus(ctx context.Context, before, after *saasv
 	} else if !errors.Is(reconcileErr, errStalled) {
 		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
 	}
+	setTenantReady(after)
+	r.recordFirstReady(after)
 	written, err := patchStatusIfChanged(ctx, r.Client, before, after, before.Status, after.Status)
 	if written {
 		r.recordTransitions(before, after)
@@ -70,15 +102,15 @@ func (r *TenantReconciler) patchStatus(ctx context.Context, before, after *saasv
 }
 
 // recordTransitions emits an Event for each change a person must see, and
-// observes the time to Ready of a new tenant.
+// observes the time to the first Ready of a new tenant.
 func (r *TenantReconciler) recordTransitions(before, after *saasv1alpha1.SaaSTenant) {
 	change := conditionChange{before: before.Status.Conditions, after: after.Status.Conditions}
 	was, is, becameTrue := change.was, change.is, change.becameTrue
 	if c := becameTrue(saasv1alpha1.ReadyCondition); c != nil {
 		r.event(after, corev1.EventTypeNormal, "Ready", c.Message)
-		if old := was(saasv1alpha1.ProvisionedCondition); old == nil || old.Status != metav1.ConditionTrue {
-			timeToReady.Observe(r.Clock.Since(after.CreationTimestamp.Time).Seconds())
-		}
+	}
+	if first := after.Status.FirstReadyTime; first != nil && before.Status.FirstReadyTime == nil {
+		timeToReady.Observe(first.Sub(after.CreationTimestamp.Time).Seconds())
 	}
 	if c := becameTrue(saasv1alpha1.FrozenCondition); c != nil {
 		r.event(after, corev1.EventTypeNormal, c.Reason, c.Message)

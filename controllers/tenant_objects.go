@@ -263,24 +263,47 @@ func (d *desiredTenant) deployment() *appsv1.Deployment {
 	selector := map[string]string{saasv1alpha1.InstanceIDLabel: d.tenant.Spec.InstanceID, "app.kubernetes.io/name": appName}
 	podLabels := tenantLabels(d)
 	podLabels["app.kubernetes.io/name"] = appName
-	strategy := appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}
-	if d.product.Spec.Workload.Storage != nil {
-		// A ReadWriteOnce volume cannot be mounted by the old and the new pod at once.
-		strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
-	}
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: d.meta(appName),
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(d.replicas()),
 			Selector: &metav1.LabelSelector{MatchLabels: selector},
-			Strategy: strategy,
+			Strategy: deploymentStrategy(d.product.Spec.Workload),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
 				Spec:       d.podSpec(),
 			},
 		},
 	}
+}
+
+// deploymentStrategy is a rolling update, with the API server's default
+// surge and unavailability (25% each), unless the workload has storage.
+func deploymentStrategy(w *saasv1alpha1.WorkloadTemplate) appsv1.DeploymentStrategy {
+	if w.Storage != nil {
+		// A ReadWriteOnce volume cannot be mounted by the old and the new pod at once.
+		return appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+	}
+	return appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}
+}
+
+// rolloutSurge is how many pods a rollout of strategy runs beyond replicas:
+// maxSurge, the API server's 25% (rounded up) when unset; none for Recreate,
+// which stops the old pods first.
+func rolloutSurge(strategy appsv1.DeploymentStrategy, replicas int32) int32 {
+	if strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		return 0
+	}
+	surge := intstr.FromString("25%")
+	if strategy.RollingUpdate != nil && strategy.RollingUpdate.MaxSurge != nil {
+		surge = *strategy.RollingUpdate.MaxSurge
+	}
+	n, err := intstr.GetScaledValueFromIntOrPercent(&surge, int(replicas), true)
+	if err != nil {
+		return 0
+	}
+	return int32(n)
 }
 
 // podSpec runs the workload under the restricted Pod Security profile.

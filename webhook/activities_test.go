@@ -99,6 +99,14 @@ func TestFiftyConcurrentIdenticalPurchasesMakeOneTenant(t *testing.T) {
 // namespace, a credentials Secret, URLs and Ready=True.
 func makeServing(t *testing.T, id string) {
 	t.Helper()
+	makeProvisioned(t, id, metav1.Condition{
+		Type: saasv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: saasv1alpha1.SucceededReason, Message: "ready"})
+}
+
+// makeProvisioned gives the tenant a namespace, a credentials Secret, URLs
+// and the conditions given.
+func makeProvisioned(t *testing.T, id string, conditions ...metav1.Condition) {
+	t.Helper()
 	g := NewWithT(t)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-" + id}}
 	g.Expect(k8sClient.Create(ctxFor(t), ns)).To(Succeed())
@@ -112,8 +120,9 @@ func makeServing(t *testing.T, id string) {
 	tenant.Status.CredentialsSecretName = creds.Name
 	tenant.Status.FrontEndURL = "https://" + id + ".app.example.com"
 	tenant.Status.AdminURL = "https://" + id + ".app.example.com/admin"
-	apimeta.SetStatusCondition(&tenant.Status.Conditions, metav1.Condition{
-		Type: saasv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: saasv1alpha1.SucceededReason, Message: "ready"})
+	for _, c := range conditions {
+		apimeta.SetStatusCondition(&tenant.Status.Conditions, c)
+	}
 	g.Expect(k8sClient.Status().Update(ctxFor(t), tenant)).To(Succeed())
 }
 
@@ -175,6 +184,60 @@ func TestQueryInstanceCanAnswer000004WhilePending(t *testing.T) {
 	}).Should(Equal("000000"))
 	licences := newProductFixture(t, saasv1alpha1.ProductTypeLicense)
 	g.Expect(serveDirect(t, pendingReceiver, licences, newInstanceBody(newOrderID())).Code).To(Equal("000000"))
+}
+
+// rollingOut is the status the tenant controller writes while a rollout
+// leaves the workload short of available replicas.
+var rollingOut = []metav1.Condition{
+	{Type: saasv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: saasv1alpha1.WorkloadUnavailableReason, Message: "1 of 3 replicas updated and available"},
+	{Type: saasv1alpha1.AvailableCondition, Status: metav1.ConditionFalse, Reason: saasv1alpha1.WorkloadUnavailableReason, Message: "1 of 3 replicas updated and available"},
+}
+
+// Access details once delivered stay available through a rollout that
+// makes the tenant not Ready; only a tenant never delivered is pending.
+func TestQueryInstanceKeepsAppInfoOnceDelivered(t *testing.T) {
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	opts := receiver.opts
+	opts.PendingResultCode = koogallery.ResultProcessing
+	pendingReceiver, err := NewReceiver(receiver.client, receiver.reader, opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	query := func(id string) answer {
+		return serveDirect(t, pendingReceiver, f, fmt.Sprintf(`{"activity":"queryInstance","instanceId":%q}`, id))
+	}
+	delivered, _ := f.buy(t)
+	never, _ := f.buy(t)
+
+	makeServing(t, delivered)
+	g.Eventually(func() string { return query(delivered).Code }).Should(Equal("000000"))
+	tenant := getTenant(t, delivered)
+	tenant.Status.FirstReadyTime = &metav1.Time{Time: time.Now().Truncate(time.Second)}
+	for _, c := range rollingOut {
+		apimeta.SetStatusCondition(&tenant.Status.Conditions, c)
+	}
+	g.Expect(k8sClient.Status().Update(ctxFor(t), tenant)).To(Succeed())
+	makeProvisioned(t, never, rollingOut...)
+
+	// The cache sees a kind's changes in order: once it shows the second
+	// tenant provisioned, it shows the first one's rollout too.
+	g.Eventually(func() string { return cachedNamespace(t, pendingReceiver, never) }).ShouldNot(BeEmpty())
+	g.Expect(query(never).Code).To(Equal("000004"), "never delivered: pending")
+	a := query(delivered)
+	g.Expect(a.Code).To(Equal("000000"), a.Msg)
+	g.Expect(a.Info).To(HaveLen(1))
+	g.Expect(a.Info[0].AppInfo).NotTo(BeNil())
+	g.Expect(koogallery.Decrypt(testKey, koogallery.EncryptAES256, a.Info[0].AppInfo.Password)).To(Equal("s3cret-P4ss"))
+}
+
+// cachedNamespace returns the tenant's namespace as the receiver's cache
+// shows it.
+func cachedNamespace(t *testing.T, r *Receiver, id string) string {
+	t.Helper()
+	tenant := &saasv1alpha1.SaaSTenant{}
+	if err := r.client.Get(ctxFor(t), types.NamespacedName{Name: id}, tenant); err != nil {
+		return ""
+	}
+	return tenant.Status.Namespace
 }
 
 // serveDirect calls a receiver's handler without the HTTP server.

@@ -13,9 +13,9 @@ import (
 )
 
 // instanceInfo is what the marketplace shows the buyer about one instance:
-// appInfo once the tenant has been provisioned, nothing more before. pending
-// is true only while a SaaS tenant is still on its way to serving; a licence
-// (see licenseInfo) and a released tenant are not pending.
+// appInfo once the tenant's access details were delivered, nothing more
+// before. pending is true only while a SaaS tenant was never delivered; a
+// licence (see licenseInfo) and a released tenant are not pending.
 func (r *Receiver) instanceInfo(ctx context.Context, c *call, s subscription) (info koogallery.InstanceInfo, pending bool, err error) {
 	info = koogallery.InstanceInfo{InstanceID: s.object.GetName()}
 	if license, ok := s.object.(*saasv1alpha1.License); ok {
@@ -36,12 +36,19 @@ func (r *Receiver) instanceInfo(ctx context.Context, c *call, s subscription) (i
 }
 
 // serving reports whether the buyer can be given the tenant's access
-// details: it is Ready, or frozen after having been provisioned.
+// details. Once the controller recorded them as delivered (firstReadyTime),
+// they stay available while the tenant is Active or Frozen, Ready or not:
+// every rolling update makes Ready False for a while, and withholding
+// appInfo then would look like a tenant still being provisioned. Ready and
+// Frozen still count on their own, for tenants recorded by a controller
+// that did not set firstReadyTime yet, and for a tenant frozen before it
+// was ever Ready (docs/lifecycle.md: a Frozen tenant answers appInfo).
 func serving(t *saasv1alpha1.SaaSTenant) bool {
 	if t.Status.FrontEndURL == "" || t.Status.CredentialsSecretName == "" || t.Status.Namespace == "" {
 		return false
 	}
-	return apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.ReadyCondition) ||
+	return t.Status.FirstReadyTime != nil ||
+		apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.ReadyCondition) ||
 		apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.FrozenCondition)
 }
 

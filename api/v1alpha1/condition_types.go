@@ -55,6 +55,11 @@ const (
 	// exists and holds the keys its product type needs (normal-true).
 	KeysAvailableCondition = "KeysAvailable"
 
+	// PlansValidCondition is True when every plan of a product can run its
+	// tenants: its quota holds their pods at the peak of a rolling update
+	// (replicas plus the surge pod), at the plan's resources (normal-true).
+	PlansValidCondition = "PlansValid"
+
 	// MeteredCondition is True when a pay-per-use tenant's usage has been
 	// pushed up to the last closed hour (normal-true). It lives in
 	// status.metering.conditions, written only by the metering controller.
@@ -93,6 +98,12 @@ const (
 	RevokedReason = "Revoked"
 	// UploadFailedReason: the licence upload to the marketplace failed; kooper retries.
 	UploadFailedReason = "UploadFailed"
+	// IssueFailedReason: the licence key for the current window and plan
+	// could not be signed or stored; kooper retries.
+	IssueFailedReason = "IssueFailed"
+	// QuotaTooSmallReason: a plan's quota cannot hold its tenants' pods at
+	// the peak of a rolling update, so their rollouts would never finish.
+	QuotaTooSmallReason = "QuotaTooSmall"
 	// SecretNotFoundReason: a Secret the product names (TLS, image pull) does not exist.
 	SecretNotFoundReason = "SecretNotFound"
 	// SimulatedReason: a debug tenant under the Simulate policy runs no workload.
@@ -197,6 +208,9 @@ const (
 	DirectoryDeletedReason = "DirectoryDeleted"
 	// InstanceReleasedReason: the instance is released; nothing is delivered.
 	InstanceReleasedReason = "InstanceReleased"
+	// DeliveryFailedReason: the directory could not be written into the
+	// tenant namespace; the tenant keeps the last delivery and kooper retries.
+	DeliveryFailedReason = "DeliveryFailed"
 	// ClientSecretUndecryptableReason: a stored clientSecret no longer decrypts
 	// with the product's rsaPrivateKey (the key was changed).
 	ClientSecretUndecryptableReason = "ClientSecretUndecryptable"

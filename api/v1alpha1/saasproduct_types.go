@@ -491,7 +491,7 @@ type SaaSProductStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions are Ready and KeysAvailable.
+	// conditions are Ready, KeysAvailable and PlansValid.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

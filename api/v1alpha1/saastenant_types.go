@@ -153,6 +153,14 @@ type SaaSTenantStatus struct {
 	// +kubebuilder:validation:MaxLength=253
 	CredentialsSecretName string `json:"credentialsSecretName,omitempty"`
 
+	// firstReadyTime is when the tenant was first Ready with its URLs and
+	// credentials: from then on its access details were delivered, and
+	// queryInstance returns them (appInfo) while the tenant is Active or
+	// Frozen, Ready or not, so a rolling update or an outage never takes
+	// them back. Set once by the tenant controller and never cleared.
+	// +optional
+	FirstReadyTime *metav1.Time `json:"firstReadyTime,omitempty"`
+
 	// frozenReplicas are the replica counts to restore on unfreeze.
 	// +optional
 	// +listType=map

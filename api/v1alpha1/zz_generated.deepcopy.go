@@ -881,6 +881,10 @@ func (in *SaaSTenantStatus) DeepCopyInto(out *SaaSTenantStatus) {
 		in, out := &in.ExpireTime, &out.ExpireTime
 		*out = (*in).DeepCopy()
 	}
+	if in.FirstReadyTime != nil {
+		in, out := &in.FirstReadyTime, &out.FirstReadyTime
+		*out = (*in).DeepCopy()
+	}
 	if in.FrozenReplicas != nil {
 		in, out := &in.FrozenReplicas, &out.FrozenReplicas
 		*out = make([]WorkloadReplicas, len(*in))

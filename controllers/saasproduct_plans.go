@@ -1,0 +1,126 @@
+package controllers
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// podComputeQuotas are the quota names a pod must set a value for, or the
+// API server refuses it (the ResourceQuota admission's required set).
+var podComputeQuotas = map[corev1.ResourceName]bool{
+	corev1.ResourceCPU: true, corev1.ResourceMemory: true,
+	corev1.ResourceRequestsCPU: true, corev1.ResourceRequestsMemory: true,
+	corev1.ResourceLimitsCPU: true, corev1.ResourceLimitsMemory: true,
+}
+
+// plansCondition checks that every plan's quota holds its tenant at the
+// peak of a rollout. kooper never changes the merchant's quota: a plan
+// whose quota cannot hold replicas plus the rolling update's surge pod
+// stalls every rollout of its tenants for ever (the surge pod is refused,
+// and 25% of fewer than four replicas leaves none unavailable), so it is
+// reported here, on the product, where the merchant looks.
+func plansCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
+	cond := metav1.Condition{Type: saasv1alpha1.PlansValidCondition, Status: metav1.ConditionTrue,
+		Reason: saasv1alpha1.SucceededReason, Message: "Every plan's quota holds its tenants at the peak of a rollout"}
+	if product.Spec.Workload == nil {
+		cond.Message = "No plan runs a workload"
+		return cond
+	}
+	var problems []string
+	for i := range product.Spec.Plans {
+		problems = append(problems, quotaShortfalls(product.Spec.Workload, &product.Spec.Plans[i])...)
+	}
+	if len(problems) > 0 {
+		cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.QuotaTooSmallReason
+		cond.Message = truncate(strings.Join(problems, "; ")+"; raise the quota, or lower the replicas or resources", 32768)
+	}
+	return cond
+}
+
+// quotaShortfalls lists each quota of plan that cannot hold what a tenant
+// needs at the peak of a rollout, in the order of the quota's names.
+func quotaShortfalls(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan) []string {
+	strategy := deploymentStrategy(w)
+	surge := rolloutSurge(strategy, plan.Replicas)
+	pods := plan.Replicas + surge
+	if pods == 0 {
+		return nil
+	}
+	peak := fmt.Sprintf("the %d pods of a rolling update (%d replicas and %d surge)", pods, plan.Replicas, surge)
+	if surge == 0 {
+		peak = fmt.Sprintf("the %d pods of a %s rollout (no surge)", pods, strategy.Type)
+	}
+	needs := planNeeds(w, plan, pods)
+	var problems []string
+	for _, name := range slices.Sorted(maps.Keys(plan.Quota)) {
+		hard, need := plan.Quota[name], needs[name]
+		switch {
+		case podComputeQuotas[name] && need.IsZero():
+			problems = append(problems, fmt.Sprintf("plan %s: quota %s is set but its containers set none, so the API server refuses every pod", plan.SKUCode, name))
+		case hard.Cmp(need) >= 0:
+		case name == corev1.ResourcePods:
+			problems = append(problems, fmt.Sprintf("plan %s: quota pods=%s cannot hold %s", plan.SKUCode, hard.String(), peak))
+		case name == corev1.ResourcePersistentVolumeClaims || name == corev1.ResourceRequestsStorage:
+			problems = append(problems, fmt.Sprintf("plan %s: quota %s=%s cannot hold the data volume's %s", plan.SKUCode, name, hard.String(), need.String()))
+		default:
+			problems = append(problems, fmt.Sprintf("plan %s: quota %s=%s cannot hold the %s of %s", plan.SKUCode, name, hard.String(), need.String(), peak))
+		}
+	}
+	return problems
+}
+
+// planNeeds is what a tenant on plan holds with pods of its Deployment's
+// pods running, per quota name: the pod count, their compute resources
+// (a request left unset is the limit, as the API server defaults it), and
+// its claim.
+func planNeeds(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan, pods int32) corev1.ResourceList {
+	needs := corev1.ResourceList{corev1.ResourcePods: *resource.NewQuantity(int64(pods), resource.DecimalSI)}
+	resources := plan.Resources
+	if resources == nil {
+		resources = w.Resources
+	}
+	if resources != nil {
+		requests := maps.Clone(resources.Requests)
+		if requests == nil {
+			requests = corev1.ResourceList{}
+		}
+		for name, limit := range resources.Limits {
+			if _, set := requests[name]; !set {
+				requests[name] = limit
+			}
+		}
+		for name, q := range requests {
+			needs[corev1.ResourceName("requests."+string(name))] = times(q, pods)
+		}
+		for name, q := range resources.Limits {
+			needs[corev1.ResourceName("limits."+string(name))] = times(q, pods)
+		}
+		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
+			if q, set := requests[name]; set {
+				needs[name] = times(q, pods)
+			}
+		}
+	}
+	if w.Storage != nil {
+		needs[corev1.ResourcePersistentVolumeClaims] = *resource.NewQuantity(1, resource.DecimalSI)
+		needs[corev1.ResourceRequestsStorage] = w.Storage.Size.DeepCopy()
+	}
+	return needs
+}
+
+// times is q added up n times (Quantity has no multiplication).
+func times(q resource.Quantity, n int32) resource.Quantity {
+	sum := resource.Quantity{Format: q.Format}
+	for range n {
+		sum.Add(q)
+	}
+	return sum
+}

@@ -1,0 +1,89 @@
+package controllers
+
+import (
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+func TestQuotaShortfalls(t *testing.T) {
+	q := resource.MustParse
+	cpu := func(request, limit string) *saasv1alpha1.ContainerResources {
+		r := &saasv1alpha1.ContainerResources{}
+		if request != "" {
+			r.Requests = corev1.ResourceList{corev1.ResourceCPU: q(request)}
+		}
+		if limit != "" {
+			r.Limits = corev1.ResourceList{corev1.ResourceCPU: q(limit)}
+		}
+		return r
+	}
+	storage := &saasv1alpha1.StorageTemplate{Size: q("10Gi"), MountPath: "/data"}
+	cases := []struct {
+		name      string
+		storage   *saasv1alpha1.StorageTemplate
+		replicas  int32
+		resources *saasv1alpha1.ContainerResources
+		quota     corev1.ResourceList
+		want      []string // substrings, one per shortfall; none when empty
+	}{
+		{name: "3 replicas and a surge pod do not fit in 3 pods", replicas: 3,
+			quota: corev1.ResourceList{corev1.ResourcePods: q("3")},
+			want:  []string{"plan p: quota pods=3 cannot hold the 4 pods of a rolling update (3 replicas and 1 surge)"}},
+		{name: "they fit in 4", replicas: 3, quota: corev1.ResourceList{corev1.ResourcePods: q("4")}},
+		{name: "one replica needs room for its surge pod too", replicas: 1,
+			quota: corev1.ResourceList{corev1.ResourcePods: q("1")}, want: []string{"pods=1 cannot hold the 2 pods"}},
+		{name: "Recreate, with a volume, has no surge", storage: storage, replicas: 3,
+			quota: corev1.ResourceList{corev1.ResourcePods: q("3"), corev1.ResourcePersistentVolumeClaims: q("1"), corev1.ResourceRequestsStorage: q("10Gi")}},
+		{name: "the surge pod's requests count", replicas: 3, resources: cpu("500m", ""),
+			quota: corev1.ResourceList{corev1.ResourceRequestsCPU: q("1500m")}, want: []string{"requests.cpu=1500m cannot hold the 2 of the 4 pods"}},
+		{name: "an unset request is the limit", replicas: 2, resources: cpu("", "1"),
+			quota: corev1.ResourceList{corev1.ResourceCPU: q("2"), corev1.ResourceLimitsCPU: q("3")}, want: []string{"quota cpu=2 cannot hold the 3 of the 3 pods"}},
+		{name: "a compute quota the containers do not set refuses every pod", replicas: 1, resources: cpu("100m", ""),
+			quota: corev1.ResourceList{corev1.ResourceLimitsCPU: q("4")}, want: []string{"quota limits.cpu is set but its containers set none"}},
+		{name: "the claim counts", storage: storage, replicas: 1,
+			quota: corev1.ResourceList{corev1.ResourcePersistentVolumeClaims: q("0"), corev1.ResourceRequestsStorage: q("5Gi")},
+			want:  []string{"persistentvolumeclaims=0 cannot hold the data volume's 1", "requests.storage=5Gi cannot hold the data volume's 10Gi"}},
+		{name: "quotas of other kinds are not judged", replicas: 1, quota: corev1.ResourceList{"count/deployments.apps": q("0")}},
+		{name: "no replicas, nothing to hold", replicas: 0, quota: corev1.ResourceList{corev1.ResourcePods: q("0")}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			w := &saasv1alpha1.WorkloadTemplate{Storage: tc.storage}
+			got := quotaShortfalls(w, &saasv1alpha1.Plan{SKUCode: "p", Replicas: tc.replicas, Resources: tc.resources, Quota: tc.quota})
+			g.Expect(got).To(HaveLen(len(tc.want)), "%q", got)
+			for i, want := range tc.want {
+				g.Expect(got[i]).To(ContainSubstring(want))
+			}
+		})
+	}
+}
+
+// A plan whose quota leaves no room for the surge pod of a rolling update
+// would stall every rollout of its tenants: the product says so, and the
+// merchant's quota is left as it is.
+func TestAPlanWhoseQuotaCannotHoldARolloutIsRefused(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Workload.Storage = nil // a RollingUpdate strategy
+		p.Spec.Plans[1].Quota = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("3")}
+	})
+	cond := expectCondition(t, product, saasv1alpha1.PlansValidCondition, metav1.ConditionFalse, saasv1alpha1.QuotaTooSmallReason)
+	g.Expect(cond.Message).To(Equal("plan pro: quota pods=3 cannot hold the 4 pods of a rolling update (3 replicas and 1 surge); " +
+		"raise the quota, or lower the replicas or resources"))
+	ready := expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.QuotaTooSmallReason)
+	g.Expect(ready.Message).To(Equal(cond.Message))
+	expectEvent(t, product.Name, corev1.EventTypeWarning, saasv1alpha1.QuotaTooSmallReason)
+
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Plans[1].Quota = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("4")}
+	})
+	expectCondition(t, product, saasv1alpha1.PlansValidCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+}
