@@ -304,7 +304,8 @@ func (r *TenantReconciler) applyExpiry(s *tenantState, times map[string]time.Tim
 	}
 }
 
-// checkDebugTTL deletes a debug tenant whose time is up.
+// checkDebugTTL deletes a debug tenant whose time is up. It marks the
+// tenant first: its deletion, unlike one by hand, takes the data with it.
 func (r *TenantReconciler) checkDebugTTL(ctx context.Context, s *tenantState) error {
 	ttl, err := r.debugTTL(ctx, s)
 	if err != nil || ttl == 0 {
@@ -316,7 +317,16 @@ func (r *TenantReconciler) checkDebugTTL(ctx context.Context, s *tenantState) er
 		s.requeueAt(timeUntil(now, deadline))
 		return nil
 	}
-	if err := r.Delete(ctx, s.tenant); err != nil && !apierrors.IsNotFound(err) {
+	t := s.tenant
+	if _, marked := t.Annotations[saasv1alpha1.DebugTTLExpiredAnnotation]; !marked {
+		// A copy takes the patch's answer, so this reconcile's status stays.
+		mark := t.DeepCopy()
+		metav1.SetMetaDataAnnotation(&mark.ObjectMeta, saasv1alpha1.DebugTTLExpiredAnnotation, now.UTC().Format(time.RFC3339))
+		if err := r.Patch(ctx, mark, client.MergeFrom(t)); err != nil {
+			return fmt.Errorf("failed to mark the expired debug tenant: %w", err)
+		}
+	}
+	if err := r.Delete(ctx, t); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("failed to delete the expired debug tenant: %w", err)
 	}
 	return errDone

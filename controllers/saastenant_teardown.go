@@ -125,6 +125,18 @@ func releaseRetention(t *saasv1alpha1.SaaSTenant, p saasv1alpha1.ReleasePolicy) 
 	return retention{days: retentionDays(p)}
 }
 
+// handDeletionRetention keeps a tenant deleted by hand for the retention
+// days, whatever the release policy, unless the product asks otherwise: a
+// kubectl delete is more often an accident than a release. The debug TTL's
+// deletion, which kooper marks, takes the data.
+func handDeletionRetention(t *saasv1alpha1.SaaSTenant, p saasv1alpha1.ReleasePolicy) retention {
+	_, byTTL := t.Annotations[saasv1alpha1.DebugTTLExpiredAnnotation]
+	if byTTL || p.OnHandDeletion == saasv1alpha1.HandDeletionDelete {
+		return retention{deleteNow: true}
+	}
+	return retention{days: retentionDays(p)}
+}
+
 // retentionDays defaults as the schema does, for a policy recorded without it.
 func retentionDays(p saasv1alpha1.ReleasePolicy) int32 {
 	if p.RetentionDays == nil {
@@ -234,7 +246,8 @@ func (r *TenantReconciler) markDeleteAfter(ctx context.Context, t *saasv1alpha1.
 }
 
 // reconcileDelete handles a SaaSTenant deleted by hand (or by its debug
-// TTL): the release policy applies, and the finalizer goes at once, so nothing waits in Terminating. If the CRD itself
+// TTL): its data is kept or deleted as handDeletionRetention says, and the
+// finalizer goes at once, so nothing waits in Terminating. If the CRD itself
 // is being deleted, every tenant object is left alone: a CRD reinstall must
 // never cost data.
 func (r *TenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
@@ -261,13 +274,13 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alpha1.
 	return nil
 }
 
-// releaseOnDelete applies the release policy for a deleted tenant, from
-// what the tenant recorded.
+// releaseOnDelete takes the workload of a deleted tenant down and keeps or
+// deletes its data, from what the tenant recorded.
 func (r *TenantReconciler) releaseOnDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
 	lifecycle, err := r.lifecycle(ctx, &tenantState{tenant: t})
 	if err != nil {
 		return err
 	}
-	_, _, err = r.releaseData(ctx, t, releaseRetention(t, lifecycle.Release), r.Clock.Now())
+	_, _, err = r.releaseData(ctx, t, handDeletionRetention(t, lifecycle.Release), r.Clock.Now())
 	return err
 }

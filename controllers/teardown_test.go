@@ -20,7 +20,8 @@ import (
 
 // Tests of DESIGN.md rule 10: stopping service never depends on
 // configuration. Each starts from an input that left a tenant serving, or a
-// licence valid, before: its plan, product, order or a Secret missing.
+// licence valid, before: its plan, product, order or a Secret missing. Then
+// the deletion of a tenant by hand, which used to take its data at once.
 
 // readyTenant buys sku and waits until the tenant serves.
 func readyTenant(t *testing.T, product *saasv1alpha1.SaaSProduct, sku string) *saasv1alpha1.SaaSTenant {
@@ -178,4 +179,79 @@ func TestReleaseWorksWhenTheProductIsGone(t *testing.T) {
 		"the retention the tenant recorded applies")
 	workloadRemoved(t, ns)
 	getObject(t, &corev1.PersistentVolumeClaim{}, ns, dataVolumeName)
+}
+
+func TestDeletingATenantByHandKeepsItsDataEvenUnderDelete(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Lifecycle.Release.RetentionPolicy = saasv1alpha1.DeleteData
+		p.Spec.Lifecycle.Release.RetentionDays = ptr.To[int32](7)
+	})
+	tenant := readyTenant(t, product, "basic")
+	ns := "tenant-" + tenant.Name
+
+	g.Expect(k8sClient.Delete(testContext(t), tenant)).To(Succeed())
+	g.Eventually(isGone(t, tenant)).Should(BeTrue())
+	namespace := getObject(t, &corev1.Namespace{}, "", ns)
+	g.Expect(namespace.DeletionTimestamp).To(BeNil(), "a deletion by hand must not take the data at once")
+	g.Expect(namespace.Annotations).To(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
+	deleteAfter, err := time.Parse(time.RFC3339, namespace.Annotations[saasv1alpha1.DeleteAfterAnnotation])
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(deleteAfter).To(BeTemporally("~", fakeClock.Now().Add(7*24*time.Hour), time.Minute))
+	workloadRemoved(t, ns)
+}
+
+func TestDeletingATenantByHandDeletesItsDataWhenTheProductSaysSo(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Lifecycle.Release.OnHandDeletion = saasv1alpha1.HandDeletionDelete
+	})
+	tenant := readyTenant(t, product, "basic")
+
+	g.Expect(k8sClient.Delete(testContext(t), tenant)).To(Succeed())
+	g.Eventually(isGone(t, tenant)).Should(BeTrue())
+	g.Eventually(func() *metav1.Time {
+		return getObject(t, &corev1.Namespace{}, "", "tenant-"+tenant.Name).DeletionTimestamp
+	}).ShouldNot(BeNil())
+}
+
+func TestHandDeletionRetention(t *testing.T) {
+	days := ptr.To[int32](7)
+	for _, tc := range []struct {
+		name        string
+		annotations map[string]string
+		policy      saasv1alpha1.ReleasePolicy
+		want        retention
+	}{
+		{"Retain keeps the data for the retention days", nil,
+			saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.DeleteData, RetentionDays: days, OnHandDeletion: saasv1alpha1.HandDeletionRetain}, retention{days: 7}},
+		{"a policy recorded without days keeps the schema's 15", nil,
+			saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.RetainData}, retention{days: 15}},
+		{"Delete deletes it at once", nil,
+			saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.RetainData, RetentionDays: days, OnHandDeletion: saasv1alpha1.HandDeletionDelete}, retention{deleteNow: true}},
+		{"the debug TTL's own deletion deletes it at once", map[string]string{saasv1alpha1.DebugTTLExpiredAnnotation: "2026-01-01T00:00:00Z"},
+			saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.RetainData, RetentionDays: days, OnHandDeletion: saasv1alpha1.HandDeletionRetain}, retention{deleteNow: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tenant := &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Annotations: tc.annotations}}
+			NewWithT(t).Expect(handDeletionRetention(tenant, tc.policy)).To(Equal(tc.want))
+		})
+	}
+}
+
+// Only kooper's own deletion of a debug tenant, when its TTL passes, takes
+// the data (TestDebugTenantsGoAfterTheirTTL); a deletion by hand does not.
+func TestADebugTenantDeletedByHandKeepsItsData(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Debug = &saasv1alpha1.DebugPolicy{TTLSeconds: ptr.To[int32](3600), SKUCode: "basic"}
+	})
+	tenant := newTenant(t, product, "basic", func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.Mode = saasv1alpha1.ModeDebug })
+	eventuallyTenant(t, tenant.Name, provisioned)
+
+	g.Expect(k8sClient.Delete(testContext(t), tenant)).To(Succeed())
+	g.Eventually(isGone(t, tenant)).Should(BeTrue())
+	namespace := getObject(t, &corev1.Namespace{}, "", "tenant-"+tenant.Name)
+	g.Expect(namespace.DeletionTimestamp).To(BeNil())
+	g.Expect(namespace.Annotations).To(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
 }
