@@ -116,10 +116,13 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		retErr = kerrors.NewAggregate([]error{retErr, r.patchStatus(ctx, before, license, retErr)})
 	}()
 	s := &licenseState{license: license}
+	// A frozen or released licence is revoked before its product is read:
+	// revoking never waits for a product or plan that is gone (DESIGN.md
+	// rule 10).
 	steps := []func(context.Context, *licenseState) error{
-		r.loadProduct,
 		r.loadInstance,
 		r.checkRevoked,
+		r.loadProduct,
 		r.resolveOrder,
 		r.selectPlan,
 		r.loadSigner,

@@ -255,3 +255,25 @@ func TestADebugTenantDeletedByHandKeepsItsData(t *testing.T) {
 	g.Expect(namespace.DeletionTimestamp).To(BeNil())
 	g.Expect(namespace.Annotations).To(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
 }
+
+func TestAFrozenOrReleasedLicenceIsRevokedWithoutItsProduct(t *testing.T) {
+	for _, tc := range []struct {
+		state     saasv1alpha1.SubscriptionState
+		condition string
+	}{
+		{saasv1alpha1.StateFrozen, saasv1alpha1.FrozenCondition},
+		{saasv1alpha1.StateReleased, saasv1alpha1.ReleasedCondition},
+	} {
+		t.Run(string(tc.state), func(t *testing.T) {
+			product, _ := newLicenseProduct(t, true)
+			l := newLicense(t, product, "basic")
+			eventuallyLicense(t, l.Name, licenseReady)
+			deleteForGood(t, product)
+			eventuallyLicense(t, l.Name, licenseHas(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.ProductNotFoundReason))
+
+			updateLicense(t, l.Name, func(l *saasv1alpha1.License) { l.Spec.State = tc.state })
+			revoked := eventuallyLicense(t, l.Name, licenseHas(tc.condition, metav1.ConditionTrue, saasv1alpha1.RevokedReason))
+			licenseHas(saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.RevokedReason)(NewWithT(t), revoked)
+		})
+	}
+}
