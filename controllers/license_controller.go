@@ -332,10 +332,8 @@ func (r *LicenseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return fmt.Errorf("failed to index Licenses by instance: %w", err)
 	}
-	err = mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.License{}, productNameIndex,
-		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.License).Spec.ProductName} })
-	if err != nil {
-		return fmt.Errorf("failed to index Licenses by product: %w", err)
+	if err := indexByProduct(mgr); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&saasv1alpha1.License{}, builder.WithPredicates(predicate.Or(

@@ -387,10 +387,8 @@ const productNameIndex = "spec.productName"
 // found by their instance label, not owner references: no garbage collector
 // may ever cascade from a tenant (or its CRD) into tenant data.
 func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	err := mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.SaaSTenant{}, productNameIndex,
-		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.SaaSTenant).Spec.ProductName} })
-	if err != nil {
-		return fmt.Errorf("failed to index SaaSTenants by product: %w", err)
+	if err := indexByProduct(mgr); err != nil {
+		return err
 	}
 	tenants.use(mgr.GetCache())
 	b := ctrl.NewControllerManagedBy(mgr).
