@@ -178,6 +178,14 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	if err := products.SetupWithManager(mgr); err != nil {
 		return err
 	}
+	keys := &controllers.KeysSecretReconciler{
+		Client:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorder("kooper-keyssecret"),
+		SecretNamespace: o.namespace,
+	}
+	if err := keys.SetupWithManager(mgr); err != nil {
+		return err
+	}
 
 	tenants := &controllers.TenantReconciler{
 		Client:   mgr.GetClient(),

@@ -116,10 +116,13 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		retErr = kerrors.NewAggregate([]error{retErr, r.patchStatus(ctx, before, license, retErr)})
 	}()
 	s := &licenseState{license: license}
+	// A frozen or released licence is revoked before its product is read:
+	// revoking never waits for a product or plan that is gone (DESIGN.md
+	// rule 10).
 	steps := []func(context.Context, *licenseState) error{
-		r.loadProduct,
 		r.loadInstance,
 		r.checkRevoked,
+		r.loadProduct,
 		r.resolveOrder,
 		r.selectPlan,
 		r.loadSigner,
@@ -325,10 +328,8 @@ func (r *LicenseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return fmt.Errorf("failed to index Licenses by instance: %w", err)
 	}
-	err = mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.License{}, productNameIndex,
-		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.License).Spec.ProductName} })
-	if err != nil {
-		return fmt.Errorf("failed to index Licenses by product: %w", err)
+	if err := indexByProduct(mgr); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&saasv1alpha1.License{}, builder.WithPredicates(predicate.Or(

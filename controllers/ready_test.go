@@ -22,17 +22,6 @@ import (
 // details a tenant keeps once they were delivered, each from an input that
 // failed before.
 
-// readyTenant buys a tenant of product on the basic plan and plays the
-// Deployment controller until it is Ready.
-func readyTenant(t *testing.T, product *saasv1alpha1.SaaSProduct) *saasv1alpha1.SaaSTenant {
-	t.Helper()
-	tenant := newTenant(t, product, "basic", nil)
-	eventuallyTenant(t, tenant.Name, provisioned)
-	markAvailable(t, "tenant-"+tenant.Name)
-	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason))
-	return tenant
-}
-
 // changeProduct patches the stored product as the merchant would.
 func changeProduct(t *testing.T, name string, change func(*saasv1alpha1.SaaSProduct)) {
 	t.Helper()
@@ -76,7 +65,7 @@ func TestReadyTurnsFalseWithProvisionedWhenApplyingFails(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			product := newTenantProduct(t, nil)
-			tenant := readyTenant(t, product)
+			tenant := readyTenant(t, product, "basic")
 
 			changeProduct(t, product.Name, tc.spoil)
 			failed := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProvisioningReason))
@@ -112,7 +101,7 @@ func TestAccessDetailsStayDeliveredWhileTheWorkloadRollsOut(t *testing.T) {
 	eventuallyTenant(t, never.Name, provisioned)
 	g.Expect(queriedAppInfo(t, product, never.Name)).To(BeNil(), "a tenant never Ready is pending")
 
-	tenant := readyTenant(t, product)
+	tenant := readyTenant(t, product, "basic")
 	delivered := eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
 		g.Expect(tn.Status.FirstReadyTime).NotTo(BeNil())
 	})

@@ -44,7 +44,8 @@ func requiredKeysOf(product *saasv1alpha1.SaaSProduct) []string {
 
 // SaaSProductReconciler reports whether each product can serve callbacks
 // (its keys Secret exists, in kooper's namespace, with every key it needs)
-// and run its tenants (every plan's quota holds a rollout).
+// and run its tenants (every plan's quota holds a rollout). It also keeps a
+// product in use from being deleted (see protect).
 type SaaSProductReconciler struct {
 	client.Client
 	// Recorder emits Events on Ready transitions.
@@ -53,16 +54,25 @@ type SaaSProductReconciler struct {
 	SecretNamespace string
 }
 
-// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts/status,verbs=get;patch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts/finalizers,verbs=update
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants;licenses,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile sets the product's KeysAvailable, PlansValid and Ready conditions.
+// Reconcile keeps the product while it is in use, and sets its
+// KeysAvailable, PlansValid and Ready conditions.
 func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	product := &saasv1alpha1.SaaSProduct{}
 	if err := r.Get(ctx, req.NamespacedName, product); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if err := r.protect(ctx, product); err != nil {
+		return ctrl.Result{}, err
+	}
+	if !product.DeletionTimestamp.IsZero() && len(product.Finalizers) == 0 {
+		return ctrl.Result{}, nil // going: there is no status to keep
 	}
 	keys, err := r.keysCondition(ctx, product)
 	if err != nil {
@@ -149,15 +159,15 @@ func (r *SaaSProductReconciler) recordReadyChange(product *saasv1alpha1.SaaSProd
 }
 
 // SetupWithManager registers the controller. It watches products (spec
-// changes and reconcile requests only, so its own status patches do not
-// retrigger it) and the Secrets of kooper's namespace.
+// changes, deletion and reconcile requests only, so its own status patches
+// do not retrigger it), the Secrets of kooper's namespace, and the tenants
+// and licences that start or stop holding a product.
 func (r *SaaSProductReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	err := mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.SaaSProduct{}, keysSecretNameIndex,
-		func(obj client.Object) []string {
-			return []string{obj.(*saasv1alpha1.SaaSProduct).Spec.KeysSecretName}
-		})
-	if err != nil {
-		return fmt.Errorf("failed to index SaaSProducts by keys Secret: %w", err)
+	if err := indexByKeysSecret(mgr); err != nil {
+		return err
+	}
+	if err := indexByProduct(mgr); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&saasv1alpha1.SaaSProduct{}, builder.WithPredicates(predicate.Or(
@@ -166,6 +176,10 @@ func (r *SaaSProductReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(obj client.Object) bool {
 				return obj.GetNamespace() == r.SecretNamespace
 			}))).
+		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(productOf),
+			builder.WithPredicates(holdChanged(tenantHoldsProduct))).
+		Watches(&saasv1alpha1.License{}, handler.EnqueueRequestsFromMapFunc(productOf),
+			builder.WithPredicates(holdChanged(licenceHoldsProduct))).
 		Named("saasproduct").
 		Complete(r)
 }

@@ -63,6 +63,9 @@ type tenantState struct {
 	tenant  *saasv1alpha1.SaaSTenant
 	product *saasv1alpha1.SaaSProduct
 	plan    *saasv1alpha1.Plan
+	// lifecycle is the product's lifecycle policy, or the one the tenant
+	// recorded when the product is gone.
+	lifecycle *saasv1alpha1.LifecyclePolicy
 	// frozen is the effective freeze: the marketplace's, or the expiry safety net's.
 	frozen bool
 	// orderTimes are the creation times that put the tenant's orders in
@@ -122,27 +125,54 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	return r.reconcile(ctx, tenant)
 }
 
-// reconcile runs the steps in order and stops at the first that fails.
+// reconcile runs the steps in order and stops at the first that fails. A
+// released tenant needs nothing but what it recorded; a frozen or expired
+// one is frozen from its record when a step stops provisioning
+// (DESIGN.md rule 10).
 func (r *TenantReconciler) reconcile(ctx context.Context, tenant *saasv1alpha1.SaaSTenant) (ctrl.Result, error) {
 	s := &tenantState{tenant: tenant}
 	steps := []func(context.Context, *tenantState) error{
 		r.loadProduct,
+		r.checkDebugTTL,
 		r.resolveOrder,
 		r.selectPlan,
 		r.checkExpiry,
-		r.checkDebugTTL,
 		r.provision,
 		r.observeWorkload,
+		r.summarize,
 	}
-	finished, err := runSteps(ctx, s, steps)
-	if err != nil {
-		return ctrl.Result{}, err
+	if tenant.Spec.State == saasv1alpha1.StateReleased {
+		steps = []func(context.Context, *tenantState) error{r.release, r.checkDebugTTL}
 	}
-	if !finished {
-		return s.result, nil
+	for _, step := range steps {
+		if err := step(ctx, s); err != nil {
+			return r.interrupted(ctx, s, err)
+		}
 	}
-	setSummary(tenant, s)
 	return s.result, nil
+}
+
+// summarize derives the summary conditions once every step succeeded.
+func (r *TenantReconciler) summarize(_ context.Context, s *tenantState) error {
+	setSummary(s.tenant, s)
+	return nil
+}
+
+// interrupted ends a reconcile that a step stopped. Provisioning may wait
+// for a product, plan, order or Secret; stopping service may not, so a
+// tenant that must be frozen is frozen from what it recorded.
+func (r *TenantReconciler) interrupted(ctx context.Context, s *tenantState, err error) (ctrl.Result, error) {
+	switch {
+	case errors.Is(err, errDone):
+		return s.result, nil
+	case s.tenant.Spec.State == saasv1alpha1.StateReleased:
+		return ctrl.Result{}, err // a release failed: nothing runs to freeze
+	}
+	stopErr := r.freezeFromRecord(ctx, s)
+	if errors.Is(err, errStalled) {
+		return s.result, stopErr
+	}
+	return ctrl.Result{}, kerrors.NewAggregate([]error{err, stopErr})
 }
 
 // runSteps runs a reconcile's steps in order and stops at the first that
@@ -178,6 +208,9 @@ func (r *TenantReconciler) loadProduct(ctx context.Context, s *tenantState) erro
 		return r.stall(s.tenant, saasv1alpha1.ProductNotFoundReason, "SaaSProduct %q sells licences, not SaaS tenants", product.Name)
 	}
 	s.product = product
+	s.lifecycle = &product.Spec.Lifecycle
+	// Recorded for the day the product is gone: teardown works from it.
+	s.tenant.Status.Lifecycle = product.Spec.Lifecycle.DeepCopy()
 	return nil
 }
 
@@ -239,46 +272,82 @@ func (r *TenantReconciler) selectPlan(_ context.Context, s *tenantState) error {
 // checkExpiry is the safety net: past expireTime plus the grace period with
 // no marketplace call, the tenant counts as expired and, by default, frozen.
 func (r *TenantReconciler) checkExpiry(_ context.Context, s *tenantState) error {
+	r.applyExpiry(s, s.orderTimes)
+	return nil
+}
+
+// applyExpiry decides whether the tenant is frozen, by the marketplace or
+// by the expiry safety net, from the expiry that times put in force.
+func (r *TenantReconciler) applyExpiry(s *tenantState, times map[string]time.Time) {
 	t := s.tenant
-	t.Status.ExpireTime = tenantExpiry(t, s.orderTimes)
+	t.Status.ExpireTime = tenantExpiry(t, times)
 	s.frozen = t.Spec.State == saasv1alpha1.StateFrozen
 	expiry := t.Status.ExpireTime
-	if expiry == nil || t.Spec.State == saasv1alpha1.StateReleased {
+	if expiry == nil {
 		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ExpiredCondition)
-		return nil
+		return
 	}
-	policy := s.product.Spec.Lifecycle.Expiry
+	policy := s.lifecycle.Expiry
 	deadline := expiry.Add(time.Duration(policy.GraceSeconds) * time.Second)
 	now := r.Clock.Now()
 	if now.Before(deadline) {
 		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ExpiredCondition)
 		s.requeueAt(timeUntil(now, deadline))
-		return nil
+		return
 	}
 	setCondition(t, saasv1alpha1.ExpiredCondition, metav1.ConditionTrue, saasv1alpha1.ExpiredReason,
 		fmt.Sprintf("Expired at %s; no renewal or freeze came within the grace period", expiry.UTC().Format(time.RFC3339)))
 	if policy.Action == saasv1alpha1.ExpiryFreeze && t.Spec.State == saasv1alpha1.StateActive {
 		s.frozen = true
 	}
-	return nil
 }
 
-// checkDebugTTL deletes a debug tenant whose time is up.
+// checkDebugTTL deletes a debug tenant whose time is up. It marks the
+// tenant first: its deletion, unlike one by hand, takes the data with it.
 func (r *TenantReconciler) checkDebugTTL(ctx context.Context, s *tenantState) error {
-	debug := s.product.Spec.Debug
-	if s.tenant.Spec.Mode != saasv1alpha1.ModeDebug || debug == nil || debug.TTLSeconds == nil || *debug.TTLSeconds == 0 {
-		return nil
+	ttl, err := r.debugTTL(ctx, s)
+	if err != nil || ttl == 0 {
+		return err
 	}
-	deadline := s.tenant.CreationTimestamp.Add(time.Duration(*debug.TTLSeconds) * time.Second)
+	deadline := s.tenant.CreationTimestamp.Add(ttl)
 	now := r.Clock.Now()
 	if now.Before(deadline) {
 		s.requeueAt(timeUntil(now, deadline))
 		return nil
 	}
-	if err := r.Delete(ctx, s.tenant); err != nil && !apierrors.IsNotFound(err) {
+	t := s.tenant
+	if _, marked := t.Annotations[saasv1alpha1.DebugTTLExpiredAnnotation]; !marked {
+		// A copy takes the patch's answer, so this reconcile's status stays.
+		mark := t.DeepCopy()
+		metav1.SetMetaDataAnnotation(&mark.ObjectMeta, saasv1alpha1.DebugTTLExpiredAnnotation, now.UTC().Format(time.RFC3339))
+		if err := r.Patch(ctx, mark, client.MergeFrom(t)); err != nil {
+			return fmt.Errorf("failed to mark the expired debug tenant: %w", err)
+		}
+	}
+	if err := r.Delete(ctx, t); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("failed to delete the expired debug tenant: %w", err)
 	}
 	return errDone
+}
+
+// debugTTL is how long a debug tenant lives (0: for ever, or not a debug
+// tenant). A released tenant reads its product here, as its reconcile
+// loads none; without the product, it stays.
+func (r *TenantReconciler) debugTTL(ctx context.Context, s *tenantState) (time.Duration, error) {
+	if s.tenant.Spec.Mode != saasv1alpha1.ModeDebug {
+		return 0, nil
+	}
+	product := s.product
+	if product == nil {
+		product = &saasv1alpha1.SaaSProduct{}
+		if err := r.Get(ctx, client.ObjectKey{Name: s.tenant.Spec.ProductName}, product); err != nil {
+			return 0, client.IgnoreNotFound(err)
+		}
+	}
+	if debug := product.Spec.Debug; debug != nil && debug.TTLSeconds != nil {
+		return time.Duration(*debug.TTLSeconds) * time.Second, nil
+	}
+	return 0, nil
 }
 
 // setCondition sets a condition for the tenant's current generation.
@@ -316,10 +385,8 @@ const productNameIndex = "spec.productName"
 // found by their instance label, not owner references: no garbage collector
 // may ever cascade from a tenant (or its CRD) into tenant data.
 func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	err := mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.SaaSTenant{}, productNameIndex,
-		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.SaaSTenant).Spec.ProductName} })
-	if err != nil {
-		return fmt.Errorf("failed to index SaaSTenants by product: %w", err)
+	if err := indexByProduct(mgr); err != nil {
+		return err
 	}
 	tenants.use(mgr.GetCache())
 	b := ctrl.NewControllerManagedBy(mgr).

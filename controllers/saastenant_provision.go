@@ -5,22 +5,19 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math/big"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
-	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
-// provision applies the tenant's namespace and objects, or, once released,
-// takes the workload down and starts the retention period.
+// provision applies the tenant's namespace and objects, and records what it
+// applied: teardown works from that record.
 func (r *TenantReconciler) provision(ctx context.Context, s *tenantState) error {
 	d, err := r.desired(ctx, s)
 	if err != nil {
@@ -28,9 +25,6 @@ func (r *TenantReconciler) provision(ctx context.Context, s *tenantState) error 
 	}
 	t := s.tenant
 	t.Status.Namespace, t.Status.FrontEndURL, t.Status.AdminURL = d.namespace, d.urls.frontEnd, d.urls.admin
-	if d.released {
-		return r.release(ctx, s, d)
-	}
 	if err := r.recordFreeze(ctx, s); err != nil {
 		return err
 	}
@@ -39,6 +33,7 @@ func (r *TenantReconciler) provision(ctx context.Context, s *tenantState) error 
 		return err
 	}
 	t.Status.CredentialsSecretName = credentialsSecretName
+	t.Status.Applied = &saasv1alpha1.AppliedPlan{SKUCode: s.plan.SKUCode, Replicas: s.plan.Replicas, Resources: d.containerResources().DeepCopy()}
 	setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 		fmt.Sprintf("Namespace %s holds the tenant's objects for plan %s", d.namespace, s.plan.SKUCode))
 	return nil
@@ -54,8 +49,7 @@ func (r *TenantReconciler) desired(ctx context.Context, s *tenantState) (*desire
 	}
 	d := &desiredTenant{
 		tenant: t, product: s.product, plan: s.plan, namespace: namespace, urls: urls,
-		frozen: s.frozen, released: t.Spec.State == saasv1alpha1.StateReleased, simulated: simulated(s),
-		ingressNamespace: r.Options.IngressNamespace,
+		frozen: s.frozen, simulated: simulated(s), ingressNamespace: r.Options.IngressNamespace,
 	}
 	d.copiedSecrets, err = r.secretsToCopy(ctx, s.product)
 	return d, err
@@ -193,27 +187,50 @@ func randomChar(set string) (byte, error) {
 // unless someone scaled by hand, and then forgets the record.
 func (r *TenantReconciler) recordFreeze(ctx context.Context, s *tenantState) error {
 	t := s.tenant
-	scalesDown := s.frozen && s.product.Spec.Lifecycle.Freeze.Behavior == saasv1alpha1.FreezeScaleToZero
-	if !scalesDown {
+	if !s.frozen || s.lifecycle.Freeze.Behavior != saasv1alpha1.FreezeScaleToZero {
 		t.Status.FrozenReplicas = nil
 		return nil
 	}
 	if len(t.Status.FrozenReplicas) > 0 {
 		return nil
 	}
-	running := s.plan.Replicas
-	deployment := &appsv1.Deployment{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: tenantNamespace(s.product, t.Spec.InstanceID), Name: appName}, deployment)
-	switch {
-	case err == nil && deployment.Spec.Replicas != nil && *deployment.Spec.Replicas > 0:
+	running := s.plannedReplicas()
+	deployment, err := r.deployment(ctx, t.Status.Namespace)
+	if err != nil {
+		return err
+	}
+	if deployment != nil && ptr.Deref(deployment.Spec.Replicas, 1) > 0 {
 		// Zero can only be this freeze's own doing, seen by a reconcile
 		// whose cached tenant predates the record: keep the plan's count.
-		running = *deployment.Spec.Replicas
-	case err != nil && !apierrors.IsNotFound(err):
-		return fmt.Errorf("failed to read the Deployment: %w", err)
+		running = ptr.Deref(deployment.Spec.Replicas, 1)
 	}
 	t.Status.FrozenReplicas = []saasv1alpha1.WorkloadReplicas{{Name: appName, Replicas: running}}
 	return nil
+}
+
+// plannedReplicas is the plan's replica count, or, when the plan is
+// missing, the count the tenant recorded.
+func (s *tenantState) plannedReplicas() int32 {
+	switch {
+	case s.plan != nil:
+		return s.plan.Replicas
+	case s.tenant.Status.Applied != nil:
+		return s.tenant.Status.Applied.Replicas
+	}
+	return 0
+}
+
+// deployment reads the tenant's Deployment from the cache; nil if there is none.
+func (r *TenantReconciler) deployment(ctx context.Context, namespace string) (*appsv1.Deployment, error) {
+	deployment := &appsv1.Deployment{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: appName}, deployment)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the Deployment: %w", err)
+	}
+	return deployment, nil
 }
 
 // observeWorkload reads the Deployment's rollout from the cache.
@@ -260,137 +277,4 @@ func deploymentAvailable(d *appsv1.Deployment, exists bool) (bool, string) {
 		return false, fmt.Sprintf("%d of %d replicas updated and available", min(d.Status.UpdatedReplicas, d.Status.AvailableReplicas), want)
 	}
 	return true, fmt.Sprintf("%d of %d replicas available", d.Status.AvailableReplicas, want)
-}
-
-// release takes the workload down and starts the retention period: the
-// namespace, with every PVC and Secret, is kept until retainUntil (Retain),
-// or deleted at once (Delete, and always for debug tenants).
-func (r *TenantReconciler) release(ctx context.Context, s *tenantState, d *desiredTenant) error {
-	t := s.tenant
-	releasedAt := r.Clock.Now()
-	if c := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ReleasedCondition); c != nil && c.Status == metav1.ConditionTrue {
-		releasedAt = c.LastTransitionTime.Time
-	}
-	deleted, retainUntil, err := r.releaseData(ctx, d, releasePolicy(s.product, t), releasedAt)
-	if err != nil {
-		return err
-	}
-	t.Status.RetainUntil = retainUntil
-	reason, msg := saasv1alpha1.RetainingDataReason, "Released; the data is kept until it is deleted by hand"
-	switch {
-	case deleted:
-		reason, msg = saasv1alpha1.DataDeletedReason, "Released; the data is deleted"
-	case retainUntil != nil:
-		msg = "Released; the data is kept until " + retainUntil.UTC().Format(time.RFC3339)
-	}
-	setCondition(t, saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, reason, msg)
-	apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ReconcilingCondition)
-	return errDone
-}
-
-// releaseData removes the workload and applies the retention policy. It
-// reports whether the namespace is gone (or going) and until when it is kept.
-func (r *TenantReconciler) releaseData(ctx context.Context, d *desiredTenant, policy saasv1alpha1.ReleasePolicy, releasedAt time.Time) (bool, *metav1.Time, error) {
-	a := r.applier()
-	ns := &corev1.Namespace{}
-	if err := r.Get(ctx, client.ObjectKey{Name: d.namespace}, ns); err != nil {
-		if apierrors.IsNotFound(err) {
-			return true, nil, nil
-		}
-		return false, nil, fmt.Errorf("failed to read Namespace %s: %w", d.namespace, err)
-	}
-	if !ns.DeletionTimestamp.IsZero() {
-		return true, nil, nil
-	}
-	for _, obj := range []client.Object{d.deployment(), d.service(), d.ingress()} {
-		if _, err := a.remove(ctx, obj); err != nil {
-			return false, nil, err
-		}
-	}
-	if policy.RetentionPolicy == saasv1alpha1.DeleteData {
-		if err := r.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
-			return false, nil, fmt.Errorf("failed to delete Namespace %s: %w", d.namespace, err)
-		}
-		return true, nil, nil
-	}
-	days := int32(15)
-	if policy.RetentionDays != nil {
-		days = *policy.RetentionDays
-	}
-	if days == 0 {
-		return false, nil, nil
-	}
-	until := metav1.NewTime(releasedAt.Add(time.Duration(days) * 24 * time.Hour).UTC().Truncate(time.Second))
-	if existing, ok := ns.Annotations[saasv1alpha1.DeleteAfterAnnotation]; ok {
-		// Someone may have moved the date by hand: theirs stands.
-		if t, err := time.Parse(time.RFC3339, existing); err == nil {
-			until = metav1.NewTime(t)
-		}
-		return false, &until, nil
-	}
-	marked := d.namespaceObject()
-	marked.Annotations = map[string]string{saasv1alpha1.DeleteAfterAnnotation: until.UTC().Format(time.RFC3339)}
-	if _, err := a.apply(ctx, marked); err != nil {
-		return false, nil, err
-	}
-	return false, &until, nil
-}
-
-// releasePolicy is the product's, except that debug data is never kept.
-func releasePolicy(product *saasv1alpha1.SaaSProduct, t *saasv1alpha1.SaaSTenant) saasv1alpha1.ReleasePolicy {
-	if product == nil {
-		// The product is gone: keep the data, the safe choice.
-		return saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.RetainData}
-	}
-	if t.Spec.Mode == saasv1alpha1.ModeDebug {
-		return saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.DeleteData}
-	}
-	return product.Spec.Lifecycle.Release
-}
-
-// reconcileDelete handles a SaaSTenant deleted by hand (or by its debug
-// TTL): the release policy applies, and the finalizer goes at once, so
-// nothing waits in Terminating. If the CRD itself is being deleted, every
-// tenant object is left alone: a CRD reinstall must never cost data.
-func (r *TenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
-	if !controllerutil.ContainsFinalizer(t, saasv1alpha1.Finalizer) {
-		return nil
-	}
-	crdGoing, err := r.crdTerminating(ctx)
-	if err != nil {
-		return err
-	}
-	if !crdGoing {
-		if err := r.releaseOnDelete(ctx, t); err != nil {
-			return err
-		}
-	}
-	if err := recordTombstone(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, t, tombstone.KindTenant); err != nil {
-		return err
-	}
-	patch := client.MergeFrom(t.DeepCopy())
-	controllerutil.RemoveFinalizer(t, saasv1alpha1.Finalizer)
-	if err := r.Patch(ctx, t, patch); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("failed to remove the finalizer: %w", err)
-	}
-	return nil
-}
-
-// releaseOnDelete applies the release policy for a deleted tenant.
-func (r *TenantReconciler) releaseOnDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
-	product := &saasv1alpha1.SaaSProduct{}
-	if err := r.Get(ctx, client.ObjectKey{Name: t.Spec.ProductName}, product); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("failed to read SaaSProduct %s: %w", t.Spec.ProductName, err)
-		}
-		product = nil
-	}
-	if product == nil || product.Spec.Workload == nil {
-		// Without the product, the namespace's name and workload are unknown
-		// beyond what status recorded: keep everything.
-		return nil
-	}
-	d := &desiredTenant{tenant: t, product: product, plan: &saasv1alpha1.Plan{}, namespace: tenantNamespace(product, t.Spec.InstanceID)}
-	_, _, err := r.releaseData(ctx, d, releasePolicy(product, t), r.Clock.Now())
-	return err
 }

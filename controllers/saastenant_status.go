@@ -17,15 +17,7 @@ import (
 // Ready is not set here: patchStatus derives it from every condition,
 // whichever step ran last.
 func setSummary(t *saasv1alpha1.SaaSTenant, s *tenantState) {
-	if s.frozen {
-		reason := saasv1alpha1.FrozenByMarketplaceReason
-		if t.Spec.State == saasv1alpha1.StateActive {
-			reason = saasv1alpha1.FrozenByExpiryReason
-		}
-		setCondition(t, saasv1alpha1.FrozenCondition, metav1.ConditionTrue, reason, frozenMessage(s))
-	} else {
-		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.FrozenCondition)
-	}
+	setFrozen(t, s)
 
 	available := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.AvailableCondition)
 	if s.frozen || (available != nil && available.Status == metav1.ConditionTrue) {
@@ -73,8 +65,23 @@ func (r *TenantReconciler) recordFirstReady(t *saasv1alpha1.SaaSTenant) {
 	st.FirstReadyTime = &now
 }
 
+// setFrozen reports the effective freeze in the Frozen condition and
+// returns its reason ("" when not frozen).
+func setFrozen(t *saasv1alpha1.SaaSTenant, s *tenantState) string {
+	if !s.frozen {
+		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.FrozenCondition)
+		return ""
+	}
+	reason := saasv1alpha1.FrozenByMarketplaceReason
+	if t.Spec.State == saasv1alpha1.StateActive {
+		reason = saasv1alpha1.FrozenByExpiryReason
+	}
+	setCondition(t, saasv1alpha1.FrozenCondition, metav1.ConditionTrue, reason, frozenMessage(s))
+	return reason
+}
+
 func frozenMessage(s *tenantState) string {
-	if s.product.Spec.Lifecycle.Freeze.Behavior == saasv1alpha1.FreezeDisableIngress {
+	if s.lifecycle.Freeze.Behavior == saasv1alpha1.FreezeDisableIngress {
 		return "Frozen: the Ingress is removed; the workload and its data are kept"
 	}
 	return "Frozen: the workload is scaled to zero; its data is kept"
@@ -127,7 +134,9 @@ func (r *TenantReconciler) recordTransitions(before, after *saasv1alpha1.SaaSTen
 	if c := becameTrue(saasv1alpha1.StalledCondition); c != nil {
 		r.event(after, corev1.EventTypeWarning, c.Reason, c.Message)
 	}
-	if old := was(saasv1alpha1.StalledCondition); old != nil && old.Status == metav1.ConditionTrue && is(saasv1alpha1.StalledCondition) == nil {
+	// A release ends a stall without the product or plan coming back.
+	if old := was(saasv1alpha1.StalledCondition); old != nil && old.Status == metav1.ConditionTrue && is(saasv1alpha1.StalledCondition) == nil &&
+		after.Spec.State != saasv1alpha1.StateReleased {
 		r.event(after, corev1.EventTypeNormal, "Recovered", "The tenant's product and plan are available again")
 	}
 }

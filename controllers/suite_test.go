@@ -69,6 +69,14 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 	if err != nil {
 		return err
 	}
+	err = (&KeysSecretReconciler{
+		Client:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorder("kooper-keyssecret"),
+		SecretNamespace: operatorNamespace,
+	}).SetupWithManager(mgr)
+	if err != nil {
+		return err
+	}
 	marketplace = newFakeMarketplace()
 	fakeClock = clocktesting.NewFakeClock(time.Now())
 	err = (&TenantReconciler{

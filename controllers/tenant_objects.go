@@ -45,8 +45,6 @@ type desiredTenant struct {
 	urls      tenantURLs
 	// frozen stops service: ScaleToZero scales to zero, DisableIngress drops the Ingress.
 	frozen bool
-	// released removes the workload (Deployment, Service, Ingress), keeping data.
-	released bool
 	// simulated runs no workload: a debug tenant under the Simulate policy.
 	simulated bool
 	// ingressNamespace is where the ingress controller runs; the
@@ -110,20 +108,21 @@ func renderURL(name, text string, data urlData) (string, error) {
 
 // tenantLabels mark an object as kooper's and as this tenant's; the cache
 // and the watches select on them.
-func tenantLabels(d *desiredTenant) map[string]string {
+func tenantLabels(t *saasv1alpha1.SaaSTenant) map[string]string {
 	return map[string]string{
 		saasv1alpha1.ManagedByLabel:  saasv1alpha1.ManagedByValue,
-		saasv1alpha1.InstanceIDLabel: d.tenant.Spec.InstanceID,
-		saasv1alpha1.ProductLabel:    d.product.Name,
+		saasv1alpha1.InstanceIDLabel: t.Spec.InstanceID,
+		saasv1alpha1.ProductLabel:    t.Spec.ProductName,
 	}
 }
 
 func (d *desiredTenant) meta(name string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: name, Namespace: d.namespace, Labels: tenantLabels(d)}
+	return metav1.ObjectMeta{Name: name, Namespace: d.namespace, Labels: tenantLabels(d.tenant)}
 }
 
 // objects returns what must exist in the tenant namespace and what must
-// not (removed on freeze or release, or no longer configured).
+// not (removed on freeze, or no longer configured; release removes the
+// workload from what the tenant recorded).
 func (d *desiredTenant) objects() (present, absent []client.Object) {
 	add := func(keep bool, obj client.Object) {
 		if keep {
@@ -133,7 +132,7 @@ func (d *desiredTenant) objects() (present, absent []client.Object) {
 		}
 	}
 	workload := d.product.Spec.Workload
-	serving := !d.released && !d.simulated
+	serving := !d.simulated
 	add(len(d.plan.Quota) > 0, d.resourceQuota())
 	add(d.containerResources() != nil, d.limitRange())
 	add(true, d.networkPolicy())
@@ -155,12 +154,19 @@ func (d *desiredTenant) objects() (present, absent []client.Object) {
 
 // namespaceObject is the tenant namespace, restricted by Pod Security.
 func (d *desiredTenant) namespaceObject() *corev1.Namespace {
-	labels := tenantLabels(d)
+	return tenantNamespaceObject(d.tenant, d.namespace)
+}
+
+// tenantNamespaceObject is tenant t's namespace called name, as kooper
+// applies it. Every apply of it, the release's included, carries all these
+// fields: a field left out of an apply is removed.
+func tenantNamespaceObject(t *saasv1alpha1.SaaSTenant, name string) *corev1.Namespace {
+	labels := tenantLabels(t)
 	labels[podSecurityEnforce] = "restricted"
 	labels[podSecurityEnforceVers] = "latest"
 	return &corev1.Namespace{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: d.namespace, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 	}
 }
 
@@ -261,7 +267,7 @@ func (d *desiredTenant) replicas() int32 {
 
 func (d *desiredTenant) deployment() *appsv1.Deployment {
 	selector := map[string]string{saasv1alpha1.InstanceIDLabel: d.tenant.Spec.InstanceID, "app.kubernetes.io/name": appName}
-	podLabels := tenantLabels(d)
+	podLabels := tenantLabels(d.tenant)
 	podLabels["app.kubernetes.io/name"] = appName
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},

@@ -129,6 +129,9 @@ const (
 	// ReleasedInstanceUnchangedReason: a callback asked to change a released
 	// instance; it was answered 000000 and changed nothing.
 	ReleasedInstanceUnchangedReason = "ReleasedInstanceUnchanged"
+	// InUseReason: deleting a product or keys Secret waits for the tenants,
+	// licences or products that still use it.
+	InUseReason = "InUse"
 	// TombstoneRecordedReason: a deleted record's instance was remembered as
 	// issued, so later callbacks for it still succeed.
 	TombstoneRecordedReason = "TombstoneRecorded"
@@ -139,6 +142,15 @@ const (
 // tombstone is stored, so deleting the CR (or its CRD) never cascades into
 // tenant data and its instance stays answerable.
 const Finalizer = "saas.kooper.io/finalizer"
+
+// InUseFinalizer is on a SaaSProduct while a live tenant or licence names it,
+// and on a keys Secret while a product that names it has it, so neither is
+// deleted from under the tenants that need it: their callbacks are verified
+// with those keys, as Kubernetes keeps a PersistentVolumeClaim a pod uses.
+// A tenant is live until it is released and its release is done (and its
+// usage pushed); a licence until it is released and revoked. Deleting the
+// object waits, with an Event naming what holds it.
+const InUseFinalizer = "saas.kooper.io/in-use"
 
 // MeteringFinalizer holds a metered tenant that is deleted by hand until
 // the usage of its last hours has been pushed, so no billable record is
@@ -162,6 +174,11 @@ const (
 	// time after which kooper deletes it (the end of the retention period).
 	// Remove it to keep the namespace; change it to keep it longer.
 	DeleteAfterAnnotation = "saas.kooper.io/delete-after"
+	// DebugTTLExpiredAnnotation is set by kooper, with the time, on a debug
+	// tenant it is about to delete because its debug.ttlSeconds passed: that
+	// deletion takes the tenant's data with it. A tenant deleted without it
+	// was deleted by hand (see ReleasePolicy.OnHandDeletion).
+	DebugTTLExpiredAnnotation = "saas.kooper.io/debug-ttl-expired"
 	// ReconcileRequestedAnnotation, when changed, makes the controllers
 	// reconcile an object again (for example to replay a callback).
 	ReconcileRequestedAnnotation = "saas.kooper.io/reconcile-requested-at"

@@ -44,6 +44,20 @@ const (
 	DeleteData RetentionPolicy = "Delete"
 )
 
+// HandDeletionPolicy is what deleting a SaaSTenant by hand (kubectl delete)
+// does to its data.
+// +kubebuilder:validation:Enum=Retain;Delete
+type HandDeletionPolicy string
+
+const (
+	// HandDeletionRetain keeps the tenant's namespace for the release policy's
+	// retentionDays, whatever its retentionPolicy: a deletion by hand is more
+	// often an accident than a release.
+	HandDeletionRetain HandDeletionPolicy = "Retain"
+	// HandDeletionDelete deletes the tenant's namespace at once.
+	HandDeletionDelete HandDeletionPolicy = "Delete"
+)
+
 // ExpiryAction is what the expiry safety net does when a subscription's
 // expireTime plus the grace period passes with no marketplace callback.
 // +kubebuilder:validation:Enum=Freeze;None
@@ -440,6 +454,16 @@ type ReleasePolicy struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=3650
 	RetentionDays *int32 `json:"retentionDays,omitempty"`
+
+	// onHandDeletion is what deleting a SaaSTenant by hand (kubectl delete)
+	// does to its data: Retain (default) keeps the namespace for
+	// retentionDays, even under retentionPolicy Delete, since a deletion by
+	// hand is more often an accident than a release; Delete deletes the
+	// namespace at once. A debug tenant that kooper deletes when its
+	// debug.ttlSeconds passes loses its data either way.
+	// +optional
+	// +kubebuilder:default=Retain
+	OnHandDeletion HandDeletionPolicy `json:"onHandDeletion,omitempty"`
 }
 
 // ExpiryPolicy is the expiry safety net.

@@ -93,6 +93,26 @@ type WorkloadReplicas struct {
 	Replicas int32 `json:"replicas"`
 }
 
+// AppliedPlan is what a tenant's workload was last applied with.
+type AppliedPlan struct {
+	// skuCode is the plan's specification code.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	SKUCode string `json:"skuCode"`
+
+	// replicas is the plan's replica count.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Replicas int32 `json:"replicas"`
+
+	// resources are the container resources applied: the plan's, or else
+	// the workload's. None when omitted.
+	// +optional
+	Resources *ContainerResources `json:"resources,omitempty"`
+}
+
 // SaaSTenantStatus is what kooper observed and did for a subscription.
 type SaaSTenantStatus struct {
 	// observedGeneration is the generation last reconciled successfully.
@@ -167,6 +187,19 @@ type SaaSTenantStatus struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=32
 	FrozenReplicas []WorkloadReplicas `json:"frozenReplicas,omitempty"`
+
+	// applied is the plan the tenant's objects were last applied for, as it
+	// was then: what the tenant runs with when it is not frozen. Set once the
+	// tenant is provisioned.
+	// +optional
+	Applied *AppliedPlan `json:"applied,omitempty"`
+
+	// lifecycle is the product's lifecycle policy as kooper last read it.
+	// Freeze, the expiry safety net, release and retention work from it and
+	// from namespace and applied, so they never wait for a product, plan,
+	// order or Secret that is missing (DESIGN.md rule 10).
+	// +optional
+	Lifecycle *LifecyclePolicy `json:"lifecycle,omitempty"`
 
 	// retainUntil is when a released tenant's data will be deleted.
 	// +optional

@@ -253,6 +253,13 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: `spec.lifecycle.release.retentionPolicy: Unsupported value: "Snapshot"`,
 		},
 		{
+			name: "unknown hand-deletion policy",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Lifecycle.Release.OnHandDeletion = "Orphan"
+			}),
+			wantMessage: `spec.lifecycle.release.onHandDeletion: Unsupported value: "Orphan": supported values: "Retain", "Delete"`,
+		},
+		{
 			name: "port out of range",
 			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
 				o.Spec.Workload.Ports[0].ContainerPort = 70000
@@ -413,6 +420,7 @@ func TestSchemaFillsDefaults(t *testing.T) {
 	g.Expect(got.Spec.Lifecycle.Freeze.Behavior).To(Equal(saasv1alpha1.FreezeScaleToZero))
 	g.Expect(got.Spec.Lifecycle.Release.RetentionPolicy).To(Equal(saasv1alpha1.RetainData))
 	g.Expect(got.Spec.Lifecycle.Release.RetentionDays).To(Equal(ptr.To[int32](15)))
+	g.Expect(got.Spec.Lifecycle.Release.OnHandDeletion).To(Equal(saasv1alpha1.HandDeletionRetain))
 	g.Expect(got.Spec.Lifecycle.Expiry.Action).To(Equal(saasv1alpha1.ExpiryFreeze))
 	g.Expect(got.Spec.Lifecycle.Expiry.GraceSeconds).To(Equal(int32(259200)))
 

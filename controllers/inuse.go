@@ -1,0 +1,201 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// Products and their keys Secrets in use are protected from deletion, as
+// Kubernetes protects a PersistentVolumeClaim a pod uses: while a live
+// tenant or licence names a product, the product carries the in-use
+// finalizer, and so does the keys Secret it names. Callbacks for those
+// tenants are verified with the product and its keys until they let go.
+
+// tenantHoldsProduct reports whether a tenant still needs its product: it
+// does until it is released and its release is done, and, if metered,
+// until its last usage is pushed with the product's keys. A tenant deleted
+// by hand tears down from its own record and needs it no longer.
+func tenantHoldsProduct(t *saasv1alpha1.SaaSTenant) bool {
+	if controllerutil.ContainsFinalizer(t, saasv1alpha1.MeteringFinalizer) {
+		return true
+	}
+	if !t.DeletionTimestamp.IsZero() {
+		return false
+	}
+	return !releasedAndDone(t.Spec.State, t.Status.Conditions)
+}
+
+// licenceHoldsProduct reports whether a licence still needs its product:
+// until it is released and revoked. A frozen licence may be reinstated.
+func licenceHoldsProduct(l *saasv1alpha1.License) bool {
+	return l.DeletionTimestamp.IsZero() && !releasedAndDone(l.Spec.State, l.Status.Conditions)
+}
+
+func releasedAndDone(state saasv1alpha1.SubscriptionState, conditions []metav1.Condition) bool {
+	return state == saasv1alpha1.StateReleased && apimeta.IsStatusConditionTrue(conditions, saasv1alpha1.ReleasedCondition)
+}
+
+// holdChanged passes the events that may change whether a product is held:
+// a tenant or licence appearing, going, or ceasing to hold it.
+func holdChanged[T client.Object](holds func(T) bool) predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			old, okOld := e.ObjectOld.(T)
+			updated, okNew := e.ObjectNew.(T)
+			return okOld && okNew && holds(old) != holds(updated)
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// productOf maps a tenant or licence to the product it names.
+func productOf(_ context.Context, obj client.Object) []reconcile.Request {
+	var product string
+	switch o := obj.(type) {
+	case *saasv1alpha1.SaaSTenant:
+		product = o.Spec.ProductName
+	case *saasv1alpha1.License:
+		product = o.Spec.ProductName
+	}
+	if product == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: product}}}
+}
+
+// holdInUse adds or removes obj's in-use finalizer. An object already being
+// deleted cannot gain a finalizer: if it had none, it goes, and what used
+// it tears down from its own record.
+func holdInUse(ctx context.Context, c client.Client, obj client.Object, inUse bool) error {
+	has := controllerutil.ContainsFinalizer(obj, saasv1alpha1.InUseFinalizer)
+	if has == inUse || (inUse && !obj.GetDeletionTimestamp().IsZero()) {
+		return nil
+	}
+	before := obj.DeepCopyObject().(client.Object)
+	if inUse {
+		controllerutil.AddFinalizer(obj, saasv1alpha1.InUseFinalizer)
+	} else {
+		controllerutil.RemoveFinalizer(obj, saasv1alpha1.InUseFinalizer)
+	}
+	err := c.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to update the in-use finalizer of %s: %w", client.ObjectKeyFromObject(obj), err)
+	}
+	return nil
+}
+
+// maxHoldersNamed bounds how many holders an Event names.
+const maxHoldersNamed = 5
+
+// holdersNote says what an object's deletion waits for: why, then the
+// first holders by name.
+func holdersNote(why string, holders []string) string {
+	named := holders[:min(len(holders), maxHoldersNamed)]
+	note := "Deletion waits: " + why + ": " + strings.Join(named, ", ")
+	if more := len(holders) - len(named); more > 0 {
+		note += fmt.Sprintf(" and %d more", more)
+	}
+	return note
+}
+
+// protect keeps the in-use finalizer on a product while live tenants or
+// licences name it; while it is being deleted, an Event names them.
+func (r *SaaSProductReconciler) protect(ctx context.Context, product *saasv1alpha1.SaaSProduct) error {
+	deleting := !product.DeletionTimestamp.IsZero()
+	holders, err := r.holders(ctx, product.Name, deleting)
+	if err != nil {
+		return err
+	}
+	if err := holdInUse(ctx, r.Client, product, len(holders) > 0); err != nil {
+		return err
+	}
+	if deleting && len(holders) > 0 {
+		r.Recorder.Eventf(product, nil, corev1.EventTypeWarning, saasv1alpha1.InUseReason, "Delete", "%s",
+			holdersNote("these live tenants or licences still use it (it goes once they are released)", holders))
+	}
+	return nil
+}
+
+// holders lists the live tenants and licences that name product, or, unless
+// all is set, the first one found: that decides the finalizer.
+func (r *SaaSProductReconciler) holders(ctx context.Context, product string, all bool) ([]string, error) {
+	byProduct := client.MatchingFields{productNameIndex: product}
+	tenants := &saasv1alpha1.SaaSTenantList{}
+	if err := r.List(ctx, tenants, byProduct, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("failed to list the tenants of SaaSProduct %s: %w", product, err)
+	}
+	var holders []string
+	for i := range tenants.Items {
+		if tenantHoldsProduct(&tenants.Items[i]) {
+			if holders = append(holders, "SaaSTenant "+tenants.Items[i].Name); !all {
+				return holders, nil
+			}
+		}
+	}
+	licences := &saasv1alpha1.LicenseList{}
+	if err := r.List(ctx, licences, byProduct, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("failed to list the licences of SaaSProduct %s: %w", product, err)
+	}
+	for i := range licences.Items {
+		if licenceHoldsProduct(&licences.Items[i]) {
+			if holders = append(holders, "License "+licences.Items[i].Name); !all {
+				return holders, nil
+			}
+		}
+	}
+	return holders, nil
+}
+
+// indexes remembers the field indexes each manager has: several controllers
+// list by the same fields, and an informer refuses a second index of a name.
+var indexes sync.Map // indexKey → struct{}
+
+type indexKey struct {
+	indexer client.FieldIndexer
+	kind    string
+}
+
+// indexOnce registers a field index of obj's kind unless the manager has it.
+func indexOnce(mgr ctrl.Manager, obj client.Object, field string, extract client.IndexerFunc) error {
+	key := indexKey{indexer: mgr.GetFieldIndexer(), kind: fmt.Sprintf("%T/%s", obj, field)}
+	if _, done := indexes.LoadOrStore(key, struct{}{}); done {
+		return nil
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, field, extract); err != nil {
+		indexes.Delete(key)
+		return fmt.Errorf("failed to index %T by %s: %w", obj, field, err)
+	}
+	return nil
+}
+
+// indexByProduct indexes tenants and licences by the product they name.
+func indexByProduct(mgr ctrl.Manager) error {
+	err := indexOnce(mgr, &saasv1alpha1.SaaSTenant{}, productNameIndex,
+		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.SaaSTenant).Spec.ProductName} })
+	if err != nil {
+		return err
+	}
+	return indexOnce(mgr, &saasv1alpha1.License{}, productNameIndex,
+		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.License).Spec.ProductName} })
+}
+
+// indexByKeysSecret indexes products by the keys Secret they name.
+func indexByKeysSecret(mgr ctrl.Manager) error {
+	return indexOnce(mgr, &saasv1alpha1.SaaSProduct{}, keysSecretNameIndex,
+		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.SaaSProduct).Spec.KeysSecretName} })
+}

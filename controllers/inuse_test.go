@@ -1,0 +1,125 @@
+package controllers
+
+import (
+	"fmt"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// Tests of the in-use protection (DESIGN.md rule 10): a product, and its
+// keys Secret, that live tenants or licences use are kept from deletion
+// until those let go, and their callbacks are verified meanwhile.
+
+// expectEventSaying waits for an Event about the named object whose note
+// contains text.
+func expectEventSaying(t *testing.T, name, reason, text string) {
+	t.Helper()
+	NewWithT(t).Eventually(func(g Gomega) {
+		list := &eventsv1.EventList{}
+		g.Expect(k8sClient.List(testContext(t), list)).To(Succeed())
+		g.Expect(list.Items).To(ContainElement(SatisfyAll(
+			HaveField("Regarding.Name", name), HaveField("Reason", reason), HaveField("Note", ContainSubstring(text)))))
+	}).Should(Succeed())
+}
+
+func TestAProductInUseIsKeptUntilItsTenantsAreReleased(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, nil)
+	tenant := readyTenant(t, product, "basic")
+	stored := &saasv1alpha1.SaaSProduct{}
+	g.Eventually(func() []string {
+		_ = k8sClient.Get(testContext(t), client.ObjectKeyFromObject(product), stored)
+		return stored.Finalizers
+	}).Should(ContainElement(saasv1alpha1.InUseFinalizer))
+
+	g.Expect(k8sClient.Delete(testContext(t), product)).To(Succeed())
+	expectEventSaying(t, product.Name, saasv1alpha1.InUseReason, tenant.Name)
+	g.Consistently(isGone(t, product)).Should(BeFalse(), "a live tenant holds its product")
+	answer := callback(t, product, fmt.Sprintf(`{"activity":"updateInstanceStatus","instanceId":%q,"status":"FREEZE"}`, tenant.Name))
+	g.Expect(answer.Code).To(Equal("000000"), "callbacks are still verified: %s", answer.Msg)
+
+	answer = callback(t, product, fmt.Sprintf(`{"activity":"releaseInstance","instanceId":%q}`, tenant.Name))
+	g.Expect(answer.Code).To(Equal("000000"), answer.Msg)
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RetainingDataReason))
+	g.Eventually(isGone(t, product)).Should(BeTrue(), "once released, the tenant lets its product go")
+}
+
+func TestAKeysSecretInUseIsKeptUntilItsTenantsAreReleased(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, nil)
+	tenant := readyTenant(t, product, "basic")
+	ns := "tenant-" + tenant.Name
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: product.Spec.KeysSecretName}}
+	g.Eventually(func() []string {
+		_ = k8sClient.Get(testContext(t), client.ObjectKeyFromObject(secret), secret)
+		return secret.Finalizers
+	}).Should(ContainElement(saasv1alpha1.InUseFinalizer))
+
+	g.Expect(k8sClient.Delete(testContext(t), secret)).To(Succeed())
+	expectEventSaying(t, secret.Name, saasv1alpha1.InUseReason, product.Name)
+	g.Consistently(isGone(t, secret)).Should(BeFalse(), "a product in use holds its keys")
+	answer := callback(t, product, fmt.Sprintf(`{"activity":"updateInstanceStatus","instanceId":%q,"status":"FREEZE"}`, tenant.Name))
+	g.Expect(answer.Code).To(Equal("000000"), "callbacks are still verified: %s", answer.Msg)
+	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
+
+	setState(t, tenant.Name, saasv1alpha1.StateReleased)
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RetainingDataReason))
+	g.Eventually(isGone(t, secret)).Should(BeTrue(), "once no tenant uses the product, its keys may go")
+}
+
+func TestALicenceProductInUseIsKeptUntilItsLicencesAreReleased(t *testing.T) {
+	g := NewWithT(t)
+	product, _ := newLicenseProduct(t, true)
+	l := newLicense(t, product, "basic")
+	eventuallyLicense(t, l.Name, licenseReady)
+
+	g.Expect(k8sClient.Delete(testContext(t), product)).To(Succeed())
+	expectEventSaying(t, product.Name, saasv1alpha1.InUseReason, l.Name)
+	g.Consistently(isGone(t, product)).Should(BeFalse(), "a live licence holds its product")
+
+	updateLicense(t, l.Name, func(l *saasv1alpha1.License) { l.Spec.State = saasv1alpha1.StateReleased })
+	eventuallyLicense(t, l.Name, licenseHas(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason))
+	g.Eventually(isGone(t, product)).Should(BeTrue())
+}
+
+func TestWhatHoldsAProduct(t *testing.T) {
+	released := []metav1.Condition{{Type: saasv1alpha1.ReleasedCondition, Status: metav1.ConditionTrue}}
+	now := metav1.Now()
+	for _, tc := range []struct {
+		name   string
+		tenant saasv1alpha1.SaaSTenant
+		want   bool
+	}{
+		{"an active tenant", saasv1alpha1.SaaSTenant{Spec: saasv1alpha1.SaaSTenantSpec{State: saasv1alpha1.StateActive}}, true},
+		{"a frozen tenant", saasv1alpha1.SaaSTenant{Spec: saasv1alpha1.SaaSTenantSpec{State: saasv1alpha1.StateFrozen}}, true},
+		{"a tenant released but not yet torn down", saasv1alpha1.SaaSTenant{Spec: saasv1alpha1.SaaSTenantSpec{State: saasv1alpha1.StateReleased}}, true},
+		{"a released tenant torn down", saasv1alpha1.SaaSTenant{Spec: saasv1alpha1.SaaSTenantSpec{State: saasv1alpha1.StateReleased},
+			Status: saasv1alpha1.SaaSTenantStatus{Conditions: released}}, false},
+		{"a released tenant whose last usage is not pushed", saasv1alpha1.SaaSTenant{
+			ObjectMeta: metav1.ObjectMeta{Finalizers: []string{saasv1alpha1.MeteringFinalizer}},
+			Spec:       saasv1alpha1.SaaSTenantSpec{State: saasv1alpha1.StateReleased}, Status: saasv1alpha1.SaaSTenantStatus{Conditions: released}}, true},
+		{"a tenant deleted by hand", saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &now, Finalizers: []string{saasv1alpha1.Finalizer}},
+			Spec: saasv1alpha1.SaaSTenantSpec{State: saasv1alpha1.StateActive}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(tenantHoldsProduct(&tc.tenant)).To(Equal(tc.want))
+		})
+	}
+	frozen := &saasv1alpha1.License{Spec: saasv1alpha1.LicenseSpec{State: saasv1alpha1.StateFrozen}}
+	NewWithT(t).Expect(licenceHoldsProduct(frozen)).To(BeTrue(), "a frozen licence may be reinstated")
+	revoked := &saasv1alpha1.License{Spec: saasv1alpha1.LicenseSpec{State: saasv1alpha1.StateReleased}, Status: saasv1alpha1.LicenseStatus{Conditions: released}}
+	NewWithT(t).Expect(licenceHoldsProduct(revoked)).To(BeFalse())
+}
+
+func TestHoldersNoteNamesAFew(t *testing.T) {
+	holders := []string{"SaaSTenant i-1", "SaaSTenant i-2", "SaaSTenant i-3", "SaaSTenant i-4", "SaaSTenant i-5", "License i-6", "License i-7"}
+	NewWithT(t).Expect(holdersNote("still used", holders)).To(Equal(
+		"Deletion waits: still used: SaaSTenant i-1, SaaSTenant i-2, SaaSTenant i-3, SaaSTenant i-4, SaaSTenant i-5 and 2 more"))
+}

@@ -1,0 +1,94 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// KeysSecretReconciler keeps a product's keys Secret while the product is
+// in use: the Secret carries the in-use finalizer while a product that
+// names it does (the product controller decides that), so callbacks for the
+// product's live tenants are still verified after someone deletes it.
+type KeysSecretReconciler struct {
+	client.Client
+	// Recorder emits the Event that names what a deletion waits for.
+	Recorder events.EventRecorder
+	// SecretNamespace is kooper's own namespace, where keys Secrets live.
+	SecretNamespace string
+}
+
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile adds or removes the Secret's in-use finalizer.
+func (r *KeysSecretReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	secret := &corev1.Secret{}
+	if err := r.Get(ctx, req.NamespacedName, secret); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	users, err := r.productsInUse(ctx, secret.Name)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := holdInUse(ctx, r.Client, secret, len(users) > 0); err != nil {
+		return ctrl.Result{}, err
+	}
+	if !secret.DeletionTimestamp.IsZero() && len(users) > 0 {
+		r.Recorder.Eventf(secret, nil, corev1.EventTypeWarning, saasv1alpha1.InUseReason, "Delete", "%s",
+			holdersNote("it holds the keys of these products in use", users))
+	}
+	return ctrl.Result{}, nil
+}
+
+// productsInUse names the products in use that name the Secret as their keys.
+func (r *KeysSecretReconciler) productsInUse(ctx context.Context, secret string) ([]string, error) {
+	products := &saasv1alpha1.SaaSProductList{}
+	if err := r.List(ctx, products, client.MatchingFields{keysSecretNameIndex: secret}); err != nil {
+		return nil, fmt.Errorf("failed to list the SaaSProducts of Secret %s: %w", secret, err)
+	}
+	var users []string
+	for i := range products.Items {
+		if controllerutil.ContainsFinalizer(&products.Items[i], saasv1alpha1.InUseFinalizer) {
+			users = append(users, "SaaSProduct "+products.Items[i].Name)
+		}
+	}
+	return users, nil
+}
+
+// SetupWithManager watches the Secrets of kooper's namespace, and products,
+// whose finalizer or keysSecretName decides their Secret's (both the old
+// and the new Secret of a change are reconciled).
+func (r *KeysSecretReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := indexByKeysSecret(mgr); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&corev1.Secret{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(obj client.Object) bool {
+			return obj.GetNamespace() == r.SecretNamespace
+		}))).
+		Watches(&saasv1alpha1.SaaSProduct{}, handler.EnqueueRequestsFromMapFunc(r.keysOf)).
+		Named("keyssecret").
+		Complete(r)
+}
+
+// keysOf maps a product to its keys Secret.
+func (r *KeysSecretReconciler) keysOf(_ context.Context, obj client.Object) []reconcile.Request {
+	product, ok := obj.(*saasv1alpha1.SaaSProduct)
+	if !ok || product.Spec.KeysSecretName == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: r.SecretNamespace, Name: product.Spec.KeysSecretName}}}
+}

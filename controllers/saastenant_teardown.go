@@ -1,0 +1,285 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tombstone"
+)
+
+// Teardown: freeze when provisioning cannot run, release, retention and
+// deletion. All of it works from what the tenant recorded in its status
+// (namespace, applied, lifecycle), never from its plan, order or a Secret,
+// and from its product only while the product exists: any of them may be
+// gone, and stopping service must not wait for them (DESIGN.md rule 10).
+
+// lifecycle is the policy teardown applies: the product's while it exists,
+// else the one the tenant recorded, else the schema's defaults (a tenant
+// provisioned by a kooper that recorded none, whose product is gone).
+func (r *TenantReconciler) lifecycle(ctx context.Context, s *tenantState) (*saasv1alpha1.LifecyclePolicy, error) {
+	if s.lifecycle != nil {
+		return s.lifecycle, nil
+	}
+	t := s.tenant
+	product := &saasv1alpha1.SaaSProduct{}
+	err := r.Get(ctx, client.ObjectKey{Name: t.Spec.ProductName}, product)
+	switch {
+	case err == nil && product.Spec.Type == saasv1alpha1.ProductTypeSaaS:
+		t.Status.Lifecycle = product.Spec.Lifecycle.DeepCopy()
+	case err != nil && !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("failed to read SaaSProduct %s: %w", t.Spec.ProductName, err)
+	}
+	s.lifecycle = t.Status.Lifecycle
+	if s.lifecycle == nil {
+		s.lifecycle = defaultLifecycle()
+	}
+	return s.lifecycle, nil
+}
+
+// defaultLifecycle mirrors the schema's defaults of LifecyclePolicy; it is
+// only for a tenant with no recorded policy and no product to read one from.
+func defaultLifecycle() *saasv1alpha1.LifecyclePolicy {
+	return &saasv1alpha1.LifecyclePolicy{
+		Freeze: saasv1alpha1.FreezePolicy{Behavior: saasv1alpha1.FreezeScaleToZero},
+		Release: saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.RetainData, RetentionDays: ptr.To[int32](15),
+			OnHandDeletion: saasv1alpha1.HandDeletionRetain},
+		Expiry: saasv1alpha1.ExpiryPolicy{Action: saasv1alpha1.ExpiryFreeze, GraceSeconds: 259200},
+	}
+}
+
+// freezeFromRecord stops service for a frozen or expired tenant whose
+// provisioning could not run to its end. It touches only what stops
+// service (the Deployment's replicas, or the Ingress): the templates of the
+// other objects may be what is missing.
+func (r *TenantReconciler) freezeFromRecord(ctx context.Context, s *tenantState) error {
+	t := s.tenant
+	if _, err := r.lifecycle(ctx, s); err != nil {
+		return err
+	}
+	r.applyExpiry(s, recordedOrderTimes(t))
+	if !s.frozen || t.Status.Namespace == "" {
+		return nil
+	}
+	if err := r.recordFreeze(ctx, s); err != nil {
+		return err
+	}
+	if err := r.stopWorkload(ctx, t.Status.Namespace, s.lifecycle.Freeze.Behavior); err != nil {
+		return err
+	}
+	setFrozen(t, s)
+	return nil
+}
+
+// recordedOrderTimes are the order creation times the tenant recorded.
+func recordedOrderTimes(t *saasv1alpha1.SaaSTenant) map[string]time.Time {
+	times := make(map[string]time.Time, len(t.Status.OrderTimes))
+	for _, o := range t.Status.OrderTimes {
+		times[o.OrderID] = o.CreateTime.Time
+	}
+	return times
+}
+
+// stopWorkload scales the tenant's Deployment to zero (ScaleToZero) or
+// removes its Ingress (DisableIngress).
+func (r *TenantReconciler) stopWorkload(ctx context.Context, namespace string, behavior saasv1alpha1.FreezeBehavior) error {
+	if behavior == saasv1alpha1.FreezeDisableIngress {
+		_, err := r.applier().remove(ctx, &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: appName}})
+		return err
+	}
+	deployment, err := r.deployment(ctx, namespace)
+	if err != nil || deployment == nil || ptr.Deref(deployment.Spec.Replicas, 1) == 0 {
+		return err
+	}
+	patch := client.MergeFrom(deployment.DeepCopy())
+	deployment.Spec.Replicas = ptr.To[int32](0)
+	if err := r.Patch(ctx, deployment, patch); err != nil {
+		return fmt.Errorf("failed to scale Deployment %s/%s to zero: %w", namespace, appName, err)
+	}
+	return nil
+}
+
+// retention is what happens to a released or deleted tenant's data:
+// deleted at once, or kept for days (0: until someone deletes it).
+type retention struct {
+	deleteNow bool
+	days      int32
+}
+
+// releaseRetention is the release policy's; debug data is never kept.
+func releaseRetention(t *saasv1alpha1.SaaSTenant, p saasv1alpha1.ReleasePolicy) retention {
+	if t.Spec.Mode == saasv1alpha1.ModeDebug || p.RetentionPolicy == saasv1alpha1.DeleteData {
+		return retention{deleteNow: true}
+	}
+	return retention{days: retentionDays(p)}
+}
+
+// handDeletionRetention keeps a tenant deleted by hand for the retention
+// days, whatever the release policy, unless the product asks otherwise: a
+// kubectl delete is more often an accident than a release. The debug TTL's
+// deletion, which kooper marks, takes the data.
+func handDeletionRetention(t *saasv1alpha1.SaaSTenant, p saasv1alpha1.ReleasePolicy) retention {
+	_, byTTL := t.Annotations[saasv1alpha1.DebugTTLExpiredAnnotation]
+	if byTTL || p.OnHandDeletion == saasv1alpha1.HandDeletionDelete {
+		return retention{deleteNow: true}
+	}
+	return retention{days: retentionDays(p)}
+}
+
+// retentionDays defaults as the schema does, for a policy recorded without it.
+func retentionDays(p saasv1alpha1.ReleasePolicy) int32 {
+	if p.RetentionDays == nil {
+		return 15
+	}
+	return *p.RetentionDays
+}
+
+// release takes the workload down and starts the retention period: the
+// namespace, with every PVC and Secret, is kept until retainUntil, or
+// deleted at once.
+func (r *TenantReconciler) release(ctx context.Context, s *tenantState) error {
+	t := s.tenant
+	lifecycle, err := r.lifecycle(ctx, s)
+	if err != nil {
+		return err
+	}
+	releasedAt := r.Clock.Now()
+	if c := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ReleasedCondition); c != nil && c.Status == metav1.ConditionTrue {
+		releasedAt = c.LastTransitionTime.Time
+	}
+	deleted, retainUntil, err := r.releaseData(ctx, t, releaseRetention(t, lifecycle.Release), releasedAt)
+	if err != nil {
+		return err
+	}
+	t.Status.RetainUntil = retainUntil
+	reason, msg := saasv1alpha1.RetainingDataReason, "Released; the data is kept until it is deleted by hand"
+	switch {
+	case t.Status.Namespace == "":
+		reason, msg = saasv1alpha1.DataDeletedReason, "Released; nothing was provisioned"
+	case deleted:
+		reason, msg = saasv1alpha1.DataDeletedReason, "Released; the data is deleted"
+	case retainUntil != nil:
+		msg = "Released; the data is kept until " + retainUntil.UTC().Format(time.RFC3339)
+	}
+	setCondition(t, saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, reason, msg)
+	for _, gone := range []string{saasv1alpha1.ReconcilingCondition, saasv1alpha1.StalledCondition, saasv1alpha1.ExpiredCondition} {
+		apimeta.RemoveStatusCondition(&t.Status.Conditions, gone)
+	}
+	return nil
+}
+
+// releaseData removes the workload from the tenant's namespace and applies
+// keep to it. It reports whether the namespace is gone (or going) and until
+// when it is kept.
+func (r *TenantReconciler) releaseData(ctx context.Context, t *saasv1alpha1.SaaSTenant, keep retention, releasedAt time.Time) (bool, *metav1.Time, error) {
+	name := t.Status.Namespace
+	if name == "" {
+		return true, nil, nil // nothing was provisioned
+	}
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return true, nil, nil
+		}
+		return false, nil, fmt.Errorf("failed to read Namespace %s: %w", name, err)
+	}
+	if !ns.DeletionTimestamp.IsZero() {
+		return true, nil, nil
+	}
+	if err := r.removeWorkload(ctx, name); err != nil {
+		return false, nil, err
+	}
+	if keep.deleteNow {
+		if err := r.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
+			return false, nil, fmt.Errorf("failed to delete Namespace %s: %w", name, err)
+		}
+		return true, nil, nil
+	}
+	if keep.days == 0 {
+		return false, nil, nil
+	}
+	until, err := r.markDeleteAfter(ctx, t, ns, releasedAt.Add(time.Duration(keep.days)*24*time.Hour))
+	return false, until, err
+}
+
+// removeWorkload deletes the Deployment, Service and Ingress, which need
+// no template to be found: only their names.
+func (r *TenantReconciler) removeWorkload(ctx context.Context, namespace string) error {
+	meta := metav1.ObjectMeta{Namespace: namespace, Name: appName}
+	for _, obj := range []client.Object{&appsv1.Deployment{ObjectMeta: meta}, &corev1.Service{ObjectMeta: meta}, &networkingv1.Ingress{ObjectMeta: meta}} {
+		if _, err := r.applier().remove(ctx, obj); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// markDeleteAfter writes the end of the retention period on the namespace,
+// where the retention controller finds it, unless a date is there already:
+// someone may have moved it by hand, and theirs stands.
+func (r *TenantReconciler) markDeleteAfter(ctx context.Context, t *saasv1alpha1.SaaSTenant, ns *corev1.Namespace, deleteAfter time.Time) (*metav1.Time, error) {
+	until := metav1.NewTime(deleteAfter.UTC().Truncate(time.Second))
+	if existing, ok := ns.Annotations[saasv1alpha1.DeleteAfterAnnotation]; ok {
+		if marked, err := time.Parse(time.RFC3339, existing); err == nil {
+			until = metav1.NewTime(marked)
+		}
+		return &until, nil
+	}
+	marked := tenantNamespaceObject(t, ns.Name)
+	marked.Annotations = map[string]string{saasv1alpha1.DeleteAfterAnnotation: until.UTC().Format(time.RFC3339)}
+	if _, err := r.applier().apply(ctx, marked); err != nil {
+		return nil, err
+	}
+	return &until, nil
+}
+
+// reconcileDelete handles a SaaSTenant deleted by hand (or by its debug
+// TTL): its data is kept or deleted as handDeletionRetention says, and the
+// finalizer goes at once, so nothing waits in Terminating. If the CRD itself
+// is being deleted, every tenant object is left alone: a CRD reinstall must
+// never cost data.
+func (r *TenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+	if !controllerutil.ContainsFinalizer(t, saasv1alpha1.Finalizer) {
+		return nil
+	}
+	crdGoing, err := r.crdTerminating(ctx)
+	if err != nil {
+		return err
+	}
+	if !crdGoing {
+		if err := r.releaseOnDelete(ctx, t); err != nil {
+			return err
+		}
+	}
+	if err := recordTombstone(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, t, tombstone.KindTenant); err != nil {
+		return err
+	}
+	patch := client.MergeFrom(t.DeepCopy())
+	controllerutil.RemoveFinalizer(t, saasv1alpha1.Finalizer)
+	if err := r.Patch(ctx, t, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to remove the finalizer: %w", err)
+	}
+	return nil
+}
+
+// releaseOnDelete takes the workload of a deleted tenant down and keeps or
+// deletes its data, from what the tenant recorded.
+func (r *TenantReconciler) releaseOnDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+	lifecycle, err := r.lifecycle(ctx, &tenantState{tenant: t})
+	if err != nil {
+		return err
+	}
+	_, _, err = r.releaseData(ctx, t, handDeletionRetention(t, lifecycle.Release), r.Clock.Now())
+	return err
+}

@@ -1,0 +1,279 @@
+package controllers
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// Tests of DESIGN.md rule 10: stopping service never depends on
+// configuration. Each starts from an input that left a tenant serving, or a
+// licence valid, before: its plan, product, order or a Secret missing. Then
+// the deletion of a tenant by hand, which used to take its data at once.
+
+// readyTenant buys sku and waits until the tenant serves.
+func readyTenant(t *testing.T, product *saasv1alpha1.SaaSProduct, sku string) *saasv1alpha1.SaaSTenant {
+	t.Helper()
+	tenant := newTenant(t, product, sku, nil)
+	eventuallyTenant(t, tenant.Name, provisioned)
+	markAvailable(t, "tenant-"+tenant.Name)
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason))
+	return tenant
+}
+
+// removePlan takes a plan out of the product, as a merchant editing it would.
+func removePlan(t *testing.T, product *saasv1alpha1.SaaSProduct, sku string) {
+	t.Helper()
+	NewWithT(t).Eventually(func() error {
+		p := &saasv1alpha1.SaaSProduct{}
+		if err := k8sClient.Get(testContext(t), client.ObjectKeyFromObject(product), p); err != nil {
+			return err
+		}
+		p.Spec.Plans = slices.DeleteFunc(p.Spec.Plans, func(plan saasv1alpha1.Plan) bool { return plan.SKUCode == sku })
+		return k8sClient.Update(testContext(t), p)
+	}).Should(Succeed())
+}
+
+// deleteForGood deletes obj and strips whatever finalizers hold it: a
+// product deleted before kooper protected products in use, or whose
+// finalizer someone removed by hand.
+func deleteForGood(t *testing.T, obj client.Object) {
+	t.Helper()
+	g := NewWithT(t)
+	g.Expect(client.IgnoreNotFound(k8sClient.Delete(testContext(t), obj))).To(Succeed())
+	g.Eventually(func() bool {
+		err := k8sClient.Patch(testContext(t), obj, client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"finalizers":null}}`)))
+		return apierrors.IsNotFound(err)
+	}).Should(BeTrue())
+}
+
+// isGone reports whether obj no longer exists.
+func isGone(t *testing.T, obj client.Object) func() bool {
+	return func() bool {
+		return apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(obj), obj.DeepCopyObject().(client.Object)))
+	}
+}
+
+func setState(t *testing.T, name string, state saasv1alpha1.SubscriptionState) {
+	t.Helper()
+	updateTenant(t, name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.State = state })
+}
+
+// workloadRemoved checks that a release took the Deployment, Service and Ingress.
+func workloadRemoved(t *testing.T, ns string) {
+	t.Helper()
+	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}} {
+		NewWithT(t).Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: appName}, obj))
+		}).Should(BeTrue(), "%T must go", obj)
+	}
+}
+
+func TestFreezeWorksWhenThePlanIsGone(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, nil)
+	tenant := readyTenant(t, product, "pro")
+	ns := "tenant-" + tenant.Name
+	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(3)))
+	removePlan(t, product, "pro")
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.PlanNotFoundReason))
+
+	answer := callback(t, product, fmt.Sprintf(`{"activity":"updateInstanceStatus","instanceId":%q,"status":"FREEZE"}`, tenant.Name))
+	g.Expect(answer.Code).To(Equal("000000"), answer.Msg)
+	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
+	frozen := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByMarketplaceReason))
+	g.Expect(frozen.Status.FrozenReplicas).To(ConsistOf(saasv1alpha1.WorkloadReplicas{Name: appName, Replicas: 3}))
+	getObject(t, &corev1.PersistentVolumeClaim{}, ns, dataVolumeName)
+}
+
+func TestTheExpirySafetyNetWorksWhenThePlanIsGone(t *testing.T) {
+	g := NewWithT(t)
+	restoreClockAfter(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Expiry.GraceSeconds = 3600 })
+	expiry := metav1.NewTime(fakeClock.Now().Add(24 * time.Hour).UTC().Truncate(time.Second))
+	tenant := newTenant(t, product, "pro", func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.ExpireTime = &expiry })
+	eventuallyTenant(t, tenant.Name, provisioned)
+	ns := "tenant-" + tenant.Name
+	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(3)))
+	removePlan(t, product, "pro")
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.PlanNotFoundReason))
+
+	fakeClock.SetTime(expiry.Add(2 * time.Hour))
+	poke(t, tenant)
+	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
+	frozen := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByExpiryReason))
+	hasCondition(saasv1alpha1.ExpiredCondition, metav1.ConditionTrue, saasv1alpha1.ExpiredReason)(g, frozen)
+}
+
+func TestFreezeWorksWhenTheCopiedTLSSecretIsGone(t *testing.T) {
+	g := NewWithT(t)
+	tls := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: fmt.Sprintf("tls-%d", tenantSeq.Add(1))},
+		StringData: map[string]string{"tls.crt": "certificate", "tls.key": "key"},
+	}
+	g.Expect(k8sClient.Create(testContext(t), tls)).To(Succeed())
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Ingress.TLSSecretName = tls.Name })
+	tenant := readyTenant(t, product, "basic")
+	ns := "tenant-" + tenant.Name
+	getObject(t, &corev1.Secret{}, ns, tlsSecretName)
+
+	g.Expect(k8sClient.Delete(testContext(t), tls)).To(Succeed())
+	setState(t, tenant.Name, saasv1alpha1.StateFrozen)
+	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByMarketplaceReason))
+}
+
+func TestReleaseWorksWhenThePlanIsGone(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Release.RetentionDays = ptr.To[int32](10) })
+	tenant := readyTenant(t, product, "pro")
+	ns := "tenant-" + tenant.Name
+	removePlan(t, product, "pro")
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.PlanNotFoundReason))
+
+	setState(t, tenant.Name, saasv1alpha1.StateReleased)
+	released := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RetainingDataReason))
+	g.Expect(released.Status.RetainUntil.Time).To(BeTemporally("~", fakeClock.Now().Add(10*24*time.Hour), time.Minute))
+	workloadRemoved(t, ns)
+	g.Expect(getObject(t, &corev1.Namespace{}, "", ns).Annotations).To(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
+}
+
+func TestReleaseWorksWhenTheOrderNeverResolved(t *testing.T) {
+	product := newTenantProduct(t, nil)
+	orderID := fmt.Sprintf("CS%dNEVER", tenantSeq.Add(1)) // Query Order never knows it
+	id := fmt.Sprintf("i-%d", tenantSeq.Add(1))
+	tenant := &saasv1alpha1.SaaSTenant{
+		ObjectMeta: metav1.ObjectMeta{Name: id},
+		Spec:       saasv1alpha1.SaaSTenantSpec{InstanceID: id, ProductName: product.Name, OrderID: orderID, OrderLineID: orderID + "-000001"},
+	}
+	NewWithT(t).Expect(k8sClient.Create(testContext(t), tenant)).To(Succeed())
+	eventuallyTenant(t, id, hasCondition(saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason))
+
+	setState(t, id, saasv1alpha1.StateReleased)
+	eventuallyTenant(t, id, hasCondition(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.DataDeletedReason))
+}
+
+func TestReleaseWorksWhenTheProductIsGone(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Release.RetentionDays = ptr.To[int32](7) })
+	tenant := readyTenant(t, product, "basic")
+	ns := "tenant-" + tenant.Name
+	deleteForGood(t, product)
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.ProductNotFoundReason))
+
+	setState(t, tenant.Name, saasv1alpha1.StateReleased)
+	released := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RetainingDataReason))
+	g.Expect(released.Status.RetainUntil.Time).To(BeTemporally("~", fakeClock.Now().Add(7*24*time.Hour), time.Minute),
+		"the retention the tenant recorded applies")
+	workloadRemoved(t, ns)
+	getObject(t, &corev1.PersistentVolumeClaim{}, ns, dataVolumeName)
+}
+
+func TestDeletingATenantByHandKeepsItsDataEvenUnderDelete(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Lifecycle.Release.RetentionPolicy = saasv1alpha1.DeleteData
+		p.Spec.Lifecycle.Release.RetentionDays = ptr.To[int32](7)
+	})
+	tenant := readyTenant(t, product, "basic")
+	ns := "tenant-" + tenant.Name
+
+	g.Expect(k8sClient.Delete(testContext(t), tenant)).To(Succeed())
+	g.Eventually(isGone(t, tenant)).Should(BeTrue())
+	namespace := getObject(t, &corev1.Namespace{}, "", ns)
+	g.Expect(namespace.DeletionTimestamp).To(BeNil(), "a deletion by hand must not take the data at once")
+	g.Expect(namespace.Annotations).To(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
+	deleteAfter, err := time.Parse(time.RFC3339, namespace.Annotations[saasv1alpha1.DeleteAfterAnnotation])
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(deleteAfter).To(BeTemporally("~", fakeClock.Now().Add(7*24*time.Hour), time.Minute))
+	workloadRemoved(t, ns)
+}
+
+func TestDeletingATenantByHandDeletesItsDataWhenTheProductSaysSo(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Lifecycle.Release.OnHandDeletion = saasv1alpha1.HandDeletionDelete
+	})
+	tenant := readyTenant(t, product, "basic")
+
+	g.Expect(k8sClient.Delete(testContext(t), tenant)).To(Succeed())
+	g.Eventually(isGone(t, tenant)).Should(BeTrue())
+	g.Eventually(func() *metav1.Time {
+		return getObject(t, &corev1.Namespace{}, "", "tenant-"+tenant.Name).DeletionTimestamp
+	}).ShouldNot(BeNil())
+}
+
+func TestHandDeletionRetention(t *testing.T) {
+	days := ptr.To[int32](7)
+	for _, tc := range []struct {
+		name        string
+		annotations map[string]string
+		policy      saasv1alpha1.ReleasePolicy
+		want        retention
+	}{
+		{"Retain keeps the data for the retention days", nil,
+			saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.DeleteData, RetentionDays: days, OnHandDeletion: saasv1alpha1.HandDeletionRetain}, retention{days: 7}},
+		{"a policy recorded without days keeps the schema's 15", nil,
+			saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.RetainData}, retention{days: 15}},
+		{"Delete deletes it at once", nil,
+			saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.RetainData, RetentionDays: days, OnHandDeletion: saasv1alpha1.HandDeletionDelete}, retention{deleteNow: true}},
+		{"the debug TTL's own deletion deletes it at once", map[string]string{saasv1alpha1.DebugTTLExpiredAnnotation: "2026-01-01T00:00:00Z"},
+			saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.RetainData, RetentionDays: days, OnHandDeletion: saasv1alpha1.HandDeletionRetain}, retention{deleteNow: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tenant := &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Annotations: tc.annotations}}
+			NewWithT(t).Expect(handDeletionRetention(tenant, tc.policy)).To(Equal(tc.want))
+		})
+	}
+}
+
+// Only kooper's own deletion of a debug tenant, when its TTL passes, takes
+// the data (TestDebugTenantsGoAfterTheirTTL); a deletion by hand does not.
+func TestADebugTenantDeletedByHandKeepsItsData(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Debug = &saasv1alpha1.DebugPolicy{TTLSeconds: ptr.To[int32](3600), SKUCode: "basic"}
+	})
+	tenant := newTenant(t, product, "basic", func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.Mode = saasv1alpha1.ModeDebug })
+	eventuallyTenant(t, tenant.Name, provisioned)
+
+	g.Expect(k8sClient.Delete(testContext(t), tenant)).To(Succeed())
+	g.Eventually(isGone(t, tenant)).Should(BeTrue())
+	namespace := getObject(t, &corev1.Namespace{}, "", "tenant-"+tenant.Name)
+	g.Expect(namespace.DeletionTimestamp).To(BeNil())
+	g.Expect(namespace.Annotations).To(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
+}
+
+func TestAFrozenOrReleasedLicenceIsRevokedWithoutItsProduct(t *testing.T) {
+	for _, tc := range []struct {
+		state     saasv1alpha1.SubscriptionState
+		condition string
+	}{
+		{saasv1alpha1.StateFrozen, saasv1alpha1.FrozenCondition},
+		{saasv1alpha1.StateReleased, saasv1alpha1.ReleasedCondition},
+	} {
+		t.Run(string(tc.state), func(t *testing.T) {
+			product, _ := newLicenseProduct(t, true)
+			l := newLicense(t, product, "basic")
+			eventuallyLicense(t, l.Name, licenseReady)
+			deleteForGood(t, product)
+			eventuallyLicense(t, l.Name, licenseHas(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.ProductNotFoundReason))
+
+			updateLicense(t, l.Name, func(l *saasv1alpha1.License) { l.Spec.State = tc.state })
+			revoked := eventuallyLicense(t, l.Name, licenseHas(tc.condition, metav1.ConditionTrue, saasv1alpha1.RevokedReason))
+			licenseHas(saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.RevokedReason)(NewWithT(t), revoked)
+		})
+	}
+}
