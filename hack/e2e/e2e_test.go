@@ -70,6 +70,7 @@ func TestEndToEnd(t *testing.T) {
 		{"an unfreeze brings the workload back", testUnfreeze},
 		{"a renewal moves the expiry", testRenewal},
 		{"a FREEZE retried after the renewal is answered and not applied", testStaleFreeze},
+		{"a freeze after the tenant's plan is retired still stops it", testFreezeAfterPlanRetired},
 		{"the simulator's conformance run passes", testConformance},
 		{"a licence product: bought, verified offline, renewed, revoked", testLicence},
 		{"a release removes the workload, then the namespace after retention", testRelease},

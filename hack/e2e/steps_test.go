@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -95,6 +96,47 @@ func testStaleFreeze(t *testing.T, e *env) {
 	g.Consistently(func(g Gomega) {
 		g.Expect(isReady(getTenant(g, e, e.tenant))).To(BeTrue())
 	}).WithTimeout(2 * time.Second).Should(Succeed())
+}
+
+// testFreezeAfterPlanRetired buys the pro plan, takes the plan out of the
+// product as a merchant retiring it would, then freezes the tenant: stopping
+// service never waits for configuration (docs/lifecycle.md rule S).
+func testFreezeAfterPlanRetired(t *testing.T, e *env) {
+	g := NewWithT(t)
+	order := orderID("retired")
+	out, err := e.stack.Buy(e.ctx, order, proSKU, 0)
+	g.Expect(err).NotTo(HaveOccurred(), out)
+	var tenant *saasv1alpha1.SaaSTenant
+	g.Eventually(func(g Gomega) {
+		tenant, err = e.stack.TenantForOrder(e.ctx, order)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(tenant).NotTo(BeNil())
+		g.Expect(isReady(tenant)).To(BeTrue())
+	}).Should(Succeed())
+
+	product := &saasv1alpha1.SaaSProduct{}
+	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: localstack.Product}, product)).To(Succeed())
+	plans := product.Spec.Plans
+	patch := client.MergeFrom(product.DeepCopy())
+	product.Spec.Plans = slices.DeleteFunc(slices.Clone(plans), func(p saasv1alpha1.Plan) bool { return p.SKUCode == proSKU })
+	g.Expect(e.stack.Client.Patch(e.ctx, product, patch)).To(Succeed())
+	defer func() {
+		// The merchant brings the plan back; the later steps sell it.
+		restore := client.MergeFrom(product.DeepCopy())
+		product.Spec.Plans = plans
+		g.Expect(e.stack.Client.Patch(e.ctx, product, restore)).To(Succeed())
+	}()
+	g.Eventually(func(g Gomega) {
+		g.Expect(apimeta.IsStatusConditionTrue(getTenant(g, e, tenant.Name).Status.Conditions, saasv1alpha1.StalledCondition)).To(BeTrue())
+	}).Should(Succeed())
+
+	out, err = e.stack.Sim(e.ctx, "freeze", "--instance-id", tenant.Name)
+	g.Expect(err).NotTo(HaveOccurred(), out)
+	g.Eventually(func(g Gomega) {
+		d := getDeployment(g, e, getTenant(g, e, tenant.Name).Status.Namespace)
+		g.Expect(*d.Spec.Replicas).To(BeZero())
+		g.Expect(d.Status.Replicas).To(BeZero(), "pods still running")
+	}).Should(Succeed())
 }
 
 func testUpgrade(t *testing.T, e *env) {
