@@ -88,7 +88,7 @@ func (s *licenseState) requeueAt(d time.Duration) {
 // than a purchase.
 func isApplication(l *saasv1alpha1.License) bool { return l.Spec.EventID != "" }
 
-// +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses,verbs=get;list;watch;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses/status,verbs=get;patch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses/finalizers,verbs=update
@@ -105,8 +105,14 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if !license.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, license) // the key Secret is owned, and goes with it
 	}
-	if !isApplication(license) && controllerutil.AddFinalizer(license, saasv1alpha1.Finalizer) {
+	if !isApplication(license) && !controllerutil.ContainsFinalizer(license, saasv1alpha1.Finalizer) {
+		// A new instance record: never one of an instance deleted before.
+		gone, err := deleteResurrected(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, license, license.Spec.ProductName)
+		if gone || err != nil {
+			return ctrl.Result{}, err
+		}
 		// An instance's finalizer remembers it as issued when it is deleted.
+		controllerutil.AddFinalizer(license, saasv1alpha1.Finalizer)
 		if err := r.Update(ctx, license); err != nil {
 			return ctrl.Result{}, fmt.Errorf("failed to add the finalizer: %w", err)
 		}

@@ -155,4 +155,13 @@ func TestADeletedLicenceInstanceIsRemembered(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(ok).To(BeTrue())
 	g.Expect(entry).To(Equal(tombstone.Entry{Product: product.Name, Kind: tombstone.KindLicense}))
+
+	// Created again from a receiver cache that missed the tombstone: deleted
+	// before a key is issued.
+	again := l.DeepCopy()
+	again.ResourceVersion, again.Finalizers, again.DeletionTimestamp, again.UID = "", nil, nil, ""
+	g.Expect(k8sClient.Create(testContext(t), again)).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(l), &saasv1alpha1.License{}))
+	}).Should(BeTrue())
 }

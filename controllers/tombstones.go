@@ -41,13 +41,22 @@ func recordTombstone(ctx context.Context, c client.Client, reader client.Reader,
 // deleted before (its tombstone, read from the API server, says so), before
 // anything is provisioned for it, and reports whether it did.
 func (r *TenantReconciler) resurrected(ctx context.Context, t *saasv1alpha1.SaaSTenant) (bool, error) {
-	entry, ok, err := tombstone.Lookup(ctx, r.Reader, r.Options.SecretNamespace, t.Name)
-	if err != nil || !ok || entry.Product != t.Spec.ProductName {
+	return deleteResurrected(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, t, t.Spec.ProductName)
+}
+
+// deleteResurrected deletes obj, a new record of an instance whose
+// tombstone says it was issued for product and deleted before: the receiver
+// created it from a cache that had not seen the tombstone yet. The order
+// line is never provisioned or issued again (docs/lifecycle.md rule B).
+func deleteResurrected(ctx context.Context, c client.Client, reader client.Reader, recorder events.EventRecorder,
+	namespace string, obj client.Object, product string) (bool, error) {
+	entry, ok, err := tombstone.Lookup(ctx, reader, namespace, obj.GetName())
+	if err != nil || !ok || entry.Product != product {
 		return false, err
 	}
-	r.event(t, corev1.EventTypeWarning, saasv1alpha1.InstanceGoneReason,
-		"Instance "+t.Name+" was issued and deleted before; its order line is not provisioned again")
-	if err := r.Delete(ctx, t); client.IgnoreNotFound(err) != nil {
+	recorder.Eventf(obj, nil, corev1.EventTypeWarning, saasv1alpha1.InstanceGoneReason, "Delete",
+		"Instance %s was issued and deleted before; its order line is not provisioned again", obj.GetName())
+	if err := c.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
 		return true, fmt.Errorf("failed to delete the record of a deleted instance: %w", err)
 	}
 	return true, nil
