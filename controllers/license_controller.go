@@ -105,16 +105,20 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if !license.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, license) // the key Secret is owned, and goes with it
 	}
-	if !isApplication(license) && !controllerutil.ContainsFinalizer(license, saasv1alpha1.Finalizer) {
-		// A new instance record: never one of an instance deleted before.
-		gone, err := deleteResurrected(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, license, license.Spec.ProductName)
-		if gone || err != nil {
-			return ctrl.Result{}, err
+	if !isApplication(license) {
+		if license.Status.ObservedGeneration == 0 {
+			// A record never reconciled: never one of an instance deleted before.
+			gone, err := deleteResurrected(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, license, license.Spec.ProductName)
+			if gone || err != nil {
+				return ctrl.Result{}, err
+			}
 		}
-		// An instance's finalizer remembers it as issued when it is deleted.
-		controllerutil.AddFinalizer(license, saasv1alpha1.Finalizer)
-		if err := r.Update(ctx, license); err != nil {
-			return ctrl.Result{}, fmt.Errorf("failed to add the finalizer: %w", err)
+		// An instance's finalizer remembers it as issued when it is deleted
+		// (the receiver creates it with the finalizer; others may not).
+		if controllerutil.AddFinalizer(license, saasv1alpha1.Finalizer) {
+			if err := r.Update(ctx, license); err != nil {
+				return ctrl.Result{}, fmt.Errorf("failed to add the finalizer: %w", err)
+			}
 		}
 	}
 	before := license.DeepCopy()

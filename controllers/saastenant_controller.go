@@ -108,16 +108,18 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if !tenant.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, tenant)
 	}
-	if !controllerutil.ContainsFinalizer(tenant, saasv1alpha1.Finalizer) {
-		// A new record. If its instance was issued and deleted before, the
-		// receiver saw a stale cache: the order line is never provisioned
-		// again (docs/lifecycle.md rule B).
+	if tenant.Status.ObservedGeneration == 0 {
+		// A record never reconciled. If its instance was issued and deleted
+		// before, the receiver saw a stale cache: the order line is never
+		// provisioned again (docs/lifecycle.md rule B).
 		if gone, err := r.resurrected(ctx, tenant); gone || err != nil {
 			return ctrl.Result{}, err
 		}
-		// The finalizer comes before any side effect, so a deletion racing
+	}
+	if controllerutil.AddFinalizer(tenant, saasv1alpha1.Finalizer) {
+		// The receiver creates records with the finalizer; one written
+		// another way gets it before any side effect, so a deletion racing
 		// the creation still releases what was made.
-		controllerutil.AddFinalizer(tenant, saasv1alpha1.Finalizer)
 		if err := r.Update(ctx, tenant); err != nil {
 			return ctrl.Result{}, fmt.Errorf("failed to add the finalizer: %w", err)
 		}

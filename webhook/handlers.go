@@ -88,6 +88,10 @@ func (r *Receiver) goneInstance(c *call, err error) (reply, error) {
 func (r *Receiver) newPurchase(c *call, req *koogallery.NewInstanceRequest) subscription {
 	s := newSubscription(c.product)
 	s.object.SetName(c.instanceID)
+	// Created with the finalizer: whatever deletes the record, and however
+	// soon, the controller first remembers the instance as issued
+	// (docs/lifecycle.md rule B) and applies the release policy.
+	s.object.SetFinalizers([]string{saasv1alpha1.Finalizer})
 	s.object.SetLabels(map[string]string{
 		saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue,
 		saasv1alpha1.ProductLabel:   c.product.Name,

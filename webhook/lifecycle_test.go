@@ -156,7 +156,10 @@ func TestAnIssuedInstanceWhoseRecordIsGoneIsAnsweredForEver(t *testing.T) {
 	// deleted (kubectl delete, a debug TTL): the tombstone, then the record.
 	g.Expect(tombstone.Record(ctxFor(t), k8sClient, k8sClient, operatorNamespace, id,
 		tombstone.Entry{Product: f.product.Name, Kind: tombstone.KindTenant})).To(Succeed())
-	g.Expect(k8sClient.Delete(ctxFor(t), getTenant(t, id))).To(Succeed())
+	tenant := getTenant(t, id)
+	g.Expect(tenant.Finalizers).To(ContainElement(saasv1alpha1.Finalizer), "the receiver creates records with the finalizer")
+	g.Expect(k8sClient.Delete(ctxFor(t), tenant)).To(Succeed())
+	g.Expect(k8sClient.Patch(ctxFor(t), tenant, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`)))).To(Succeed())
 
 	for name, body := range map[string]string{
 		"releaseInstance":      fmt.Sprintf(`{"activity":"releaseInstance","instanceId":%q}`, id),
