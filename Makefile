@@ -83,6 +83,13 @@ test: envtest-assets generate manifests vet ## Run every unit and envtest integr
 test-promql: ## Run the Prometheus meter against Prometheus's PromQL engine and TSDB (a module of its own, hack/promql-meter).
 	cd hack/promql-meter && go test $(GO_TEST_FLAGS) ./...
 
+# How many random callback sequences make test-lifecycle runs (make test runs 50).
+LIFECYCLE_CHECKS ?= 2000
+
+.PHONY: test-lifecycle
+test-lifecycle: envtest-assets ## Hold the receivers and controllers to docs/lifecycle.md over LIFECYCLE_CHECKS (default 2,000) random callback sequences.
+	go test $(GO_TEST_FLAGS) -timeout=4h ./hack/lifecycle/ -rapid.checks=$(LIFECYCLE_CHECKS) -rapid.shrinktime=5m
+
 .PHONY: chart-test
 chart-test: ## Run the chart's helm-unittest suites (charts/kooper/tests) and check its generated README.
 	hack/chart-unittest.sh

@@ -1,0 +1,147 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/kooper-io/kooper/controllers"
+	"github.com/kooper-io/kooper/webhook"
+)
+
+// running is a started manager: where its receiver listens, and how to stop it.
+type running struct {
+	name   string
+	url    string // the callback URL prefix; the product name completes it
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startManager starts a manager shaped like main.go's: a receiver on its own
+// HTTP server and, withControllers, the product, tenant and licence
+// controllers. It returns once the receiver listens, which the manager lets
+// it do only after its caches have synced; the controllers may start a
+// moment later, as after a real restart.
+func startManager(parent context.Context, withControllers bool) (*running, error) {
+	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
+		Scheme:                 testEnv.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  controllers.CacheOptions(operatorNamespace),
+		// A restarted manager A registers the same controller names again.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	name := "B"
+	if withControllers {
+		name = "A"
+		if err := addControllers(mgr); err != nil {
+			return nil, err
+		}
+	}
+	server, err := addReceiver(mgr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(parent)
+	r := &running{name: name, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- mgr.Start(ctx) }()
+	waitCtx, stopWaiting := context.WithTimeout(ctx, time.Minute)
+	defer stopWaiting()
+	addr, err := server.Addr(waitCtx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("manager %s did not start its receiver: %w", name, errors.Join(err, <-r.done))
+	}
+	r.url = "http://" + addr.String() + webhook.CallbackPathPrefix
+	return r, nil
+}
+
+// stop stops the manager and waits until every runnable has returned.
+func (r *running) stop() error {
+	r.cancel()
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(time.Minute):
+		return fmt.Errorf("manager %s did not stop within a minute", r.name)
+	}
+}
+
+// addReceiver serves the callback receiver from mgr, as main.go does.
+func addReceiver(mgr ctrl.Manager) (*webhook.Server, error) {
+	opts := webhook.DefaultOptions()
+	opts.Namespace = operatorNamespace
+	receiver, err := webhook.NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), opts)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	receiver.Register(mux)
+	serverOpts := webhook.DefaultServerOptions()
+	serverOpts.Addr = "127.0.0.1:0"
+	server := webhook.NewServer(serverOpts, mux)
+	return server, mgr.Add(server)
+}
+
+// addControllers registers the controllers the lifecycle involves, wired
+// as main.go wires them, with the stand-in marketplace for Query Order.
+func addControllers(mgr ctrl.Manager) error {
+	err := (&controllers.SaaSProductReconciler{
+		Client:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorder("kooper-saasproduct"),
+		SecretNamespace: operatorNamespace,
+	}).SetupWithManager(mgr)
+	if err != nil {
+		return err
+	}
+	err = (&controllers.TenantReconciler{
+		Client:   mgr.GetClient(),
+		Reader:   mgr.GetAPIReader(),
+		Scheme:   mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("kooper-saastenant"),
+		Clock:    clock.RealClock{},
+		Orders:   controllers.MarketplaceOrderClients(market.server.URL),
+		Options: controllers.TenantOptions{
+			SecretNamespace: operatorNamespace, IngressNamespace: "ingress-nginx",
+			FieldOwner: "kooper", MaxConcurrentReconciles: 4,
+		},
+	}).SetupWithManager(mgr)
+	if err != nil {
+		return err
+	}
+	return (&controllers.LicenseReconciler{
+		Client:   mgr.GetClient(),
+		Reader:   mgr.GetAPIReader(),
+		Scheme:   mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("kooper-license"),
+		Clock:    clock.RealClock{},
+		Orders:   controllers.MarketplaceOrderClients(market.server.URL),
+		Uploads:  controllers.MarketplaceUploadClients(market.server.URL),
+		Options:  controllers.LicenseOptions{SecretNamespace: operatorNamespace, MaxConcurrentReconciles: 4},
+	}).SetupWithManager(mgr)
+}
+
+// restartA stops manager A and starts a fresh one, with fresh caches and
+// fresh controllers, as a crashed or rolled operator pod would be.
+func restartA() error {
+	if err := managerA.stop(); err != nil {
+		return err
+	}
+	next, err := startManager(suiteCtx, true)
+	if err != nil {
+		return err
+	}
+	managerA = next
+	return nil
+}

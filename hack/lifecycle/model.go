@@ -1,0 +1,372 @@
+// Package lifecycle is kooper's subscription lifecycle as docs/lifecycle.md
+// states it, written from that page alone: for each callback, the answer
+// kooper must give and what it must store, and what the controllers then
+// derive (rules E and P). The property-based test in this directory drives
+// the real receiver and controllers with random callback sequences and holds
+// them to this model, so the model must never learn from their code: it
+// imports nothing of kooper's, and speaks the marketplace's plain strings.
+package lifecycle
+
+import (
+	"slices"
+	"sort"
+	"time"
+)
+
+// Result codes the model predicts (spec §5).
+const (
+	Success      = "000000"
+	InvalidParam = "000002"
+	NotFound     = "000003"
+)
+
+// Activities of the basic callbacks.
+const (
+	NewInstance          = "newInstance"
+	QueryInstance        = "queryInstance"
+	RefreshInstance      = "refreshInstance"
+	UpdateInstanceStatus = "updateInstanceStatus"
+	ReleaseInstance      = "releaseInstance"
+	UpgradeInstance      = "upgradeInstance"
+	ChangeInstanceCheck  = "changeInstanceCheck"
+)
+
+// Scenes of refreshInstance.
+const (
+	Renewal       = "RENEWAL"
+	TrialToFormal = "TRIAL_TO_FORMAL"
+	RenewalChange = "RENEWAL_CHANGE"
+	Unsubscribe   = "UNSUBSCRIBE_RENEWAL_PERIOD"
+)
+
+// Statuses of updateInstanceStatus.
+const (
+	Freeze   = "FREEZE"
+	Unfreeze = "UNFREEZE"
+)
+
+// State is an instance's state in the tables of docs/lifecycle.md. The "—"
+// column, an ID kooper never issued, has no instance in the model.
+type State string
+
+// States.
+const (
+	Active   State = "Active"
+	Frozen   State = "Frozen"
+	Released State = "Released"
+	Gone     State = "Gone"
+)
+
+// DefaultStaleFreezeMargin is --stale-freeze-margin's default (rule F).
+const DefaultStaleFreezeMargin = time.Hour
+
+// Order is an order as the marketplace created it and Query Order reports
+// it. A refreshInstance carries the order's Scene and ExpireTime too.
+type Order struct {
+	ID     string
+	LineID string
+	// Activity is the callback that brings the order to kooper.
+	Activity string
+	// Scene is set for refreshInstance orders.
+	Scene string
+	// SKU is the specification Query Order reports for the order line.
+	SKU string
+	// CreateTime is Query Order's createTime: distinct per order, in the
+	// order the marketplace created them.
+	CreateTime time.Time
+	// ExpireTime is the order line's expiry; a refreshInstance carries it.
+	ExpireTime time.Time
+}
+
+// Line identifies an order line: the idempotency key of a purchase.
+type Line struct{ OrderID, OrderLineID string }
+
+// Callback is one basic callback as the marketplace sends it.
+type Callback struct {
+	Activity string
+	// InstanceID names the instance of every callback but newInstance.
+	InstanceID string
+	// Order is the purchase of a newInstance, the new order of a
+	// refreshInstance or upgradeInstance, and the optional unsubscription
+	// order of a releaseInstance.
+	Order *Order
+	// Status is FREEZE or UNFREEZE (updateInstanceStatus).
+	Status string
+	// SKU is the target plan of changeInstanceCheck.
+	SKU string
+}
+
+// Answer is what kooper must answer to a callback.
+type Answer struct {
+	Code string
+	// InstanceID is the ID a newInstance or queryInstance must report; empty
+	// with NewID, when kooper issues a fresh one.
+	InstanceID string
+	NewID      bool
+	// NoAppInfo forbids appInfo (released and gone instances). Otherwise
+	// appInfo depends on whether the tenant is serving yet, which the model
+	// does not predict.
+	NoAppInfo bool
+	// Rule names the rule or table cell that decided, for failure messages.
+	Rule string
+}
+
+// Instance is the model's record of one order line's instance.
+type Instance struct {
+	// ID is empty until kooper's answer to the first newInstance tells it:
+	// the page fixes that the ID is derived from the order line, not how.
+	ID    string
+	State State
+	// Orders are the recorded orders, in arrival order, the purchase first.
+	Orders []Order
+}
+
+// Stored is what the API server must hold for an instance.
+type Stored struct {
+	Exists bool
+	State  State
+	// OrderIDs are the recorded orders, sorted.
+	OrderIDs []string
+	// ExpireTime is spec.expireTime: the latest renewal-type expiry, nil
+	// while there is none.
+	ExpireTime *time.Time
+}
+
+// Model holds the instances of one product.
+type Model struct {
+	// Plans are the product's SKU codes (changeInstanceCheck).
+	Plans []string
+	// StaleFreezeMargin is rule F's margin; 0 turns the exception off.
+	StaleFreezeMargin time.Duration
+
+	lines map[Line]*Instance
+	ids   map[string]*Instance
+}
+
+// New returns an empty model of a product with plans.
+func New(plans []string, staleFreezeMargin time.Duration) *Model {
+	return &Model{Plans: plans, StaleFreezeMargin: staleFreezeMargin,
+		lines: map[Line]*Instance{}, ids: map[string]*Instance{}}
+}
+
+// LineOf is the order line a purchase order identifies.
+func LineOf(o Order) Line { return Line{OrderID: o.ID, OrderLineID: o.LineID} }
+
+// Instance returns the instance of an order line, nil before its purchase
+// arrived.
+func (m *Model) Instance(l Line) *Instance { return m.lines[l] }
+
+// Issue records the ID kooper answered to the first newInstance of l.
+func (m *Model) Issue(l Line, id string) {
+	inst := m.lines[l]
+	inst.ID = id
+	m.ids[id] = inst
+}
+
+// Delete is a hand deletion of the instance's record (kubectl delete): the
+// instance is Gone, issued for ever (rule B).
+func (m *Model) Delete(inst *Instance) {
+	inst.State = Gone
+}
+
+// Apply is a callback arriving at kooper now: it changes the model as kooper
+// must change the API server, and returns the answer kooper must give.
+// Applying the same callback twice changes nothing more and answers the
+// same, so concurrent duplicates must both get this answer.
+func (m *Model) Apply(cb Callback, now time.Time) Answer {
+	if cb.Activity == NewInstance {
+		return m.newInstance(*cb.Order)
+	}
+	inst := m.ids[cb.InstanceID]
+	if inst == nil {
+		return Answer{Code: NotFound, Rule: "— column: an ID kooper never issued is unknown"}
+	}
+	if inst.State == Gone {
+		return gone(cb, inst)
+	}
+	switch cb.Activity {
+	case QueryInstance:
+		return Answer{Code: Success, InstanceID: inst.ID, NoAppInfo: inst.State == Released,
+			Rule: "queryInstance in state " + string(inst.State)}
+	case RefreshInstance:
+		inst.record(*cb.Order)
+		return Answer{Code: Success, Rule: "refreshInstance: the order is recorded once"}
+	case UpdateInstanceStatus:
+		return m.updateStatus(inst, cb.Status, now)
+	case ReleaseInstance:
+		if cb.Order != nil {
+			inst.record(*cb.Order)
+		}
+		inst.State = Released
+		return Answer{Code: Success, Rule: "releaseInstance: Released, the order recorded if new"}
+	case UpgradeInstance:
+		if inst.State == Released {
+			return Answer{Code: Success, Rule: "rule R: an upgrade of a released instance is answered 000000 and changes nothing"}
+		}
+		inst.record(*cb.Order)
+		return Answer{Code: Success, Rule: "upgradeInstance: the order is recorded once"}
+	case ChangeInstanceCheck:
+		return m.changeCheck(inst, cb.SKU)
+	}
+	panic("lifecycle: unknown activity " + cb.Activity)
+}
+
+// newInstance: the same order line always gives the same instance, which is
+// never provisioned again once gone (rule B).
+func (m *Model) newInstance(purchase Order) Answer {
+	inst := m.lines[LineOf(purchase)]
+	if inst == nil {
+		inst = &Instance{State: Active, Orders: []Order{purchase}}
+		m.lines[LineOf(purchase)] = inst
+		return Answer{Code: Success, NewID: true, Rule: "newInstance of a new order line: an Active record"}
+	}
+	rule := "newInstance of the same order line: the same ID, nothing stored"
+	if inst.State == Gone {
+		rule = "rule B: newInstance of a gone instance answers its ID and provisions nothing"
+	}
+	return Answer{Code: Success, InstanceID: inst.ID, NoAppInfo: inst.State == Released || inst.State == Gone, Rule: rule}
+}
+
+// gone answers a callback for an issued instance whose record is gone (rule B).
+func gone(cb Callback, inst *Instance) Answer {
+	switch cb.Activity {
+	case QueryInstance:
+		return Answer{Code: Success, InstanceID: inst.ID, NoAppInfo: true, Rule: "rule B: queryInstance of a gone instance"}
+	case ChangeInstanceCheck:
+		return Answer{Code: InvalidParam, Rule: "rule B: changeInstanceCheck of a gone instance is 000002 (released)"}
+	}
+	return Answer{Code: Success, Rule: "rule B: " + cb.Activity + " of a gone instance is 000000 and stores nothing"}
+}
+
+// updateStatus applies FREEZE and UNFREEZE in arrival order, except a
+// stale FREEZE (rule F).
+func (m *Model) updateStatus(inst *Instance, status string, now time.Time) Answer {
+	switch {
+	case status == Freeze && inst.State == Active && m.staleFreeze(inst, now):
+		return Answer{Code: Success, Rule: "rule F: a stale FREEZE (a paid period is running) is not stored"}
+	case status == Freeze && inst.State == Active:
+		inst.State = Frozen
+		return Answer{Code: Success, Rule: "FREEZE of an Active instance: Frozen"}
+	case status == Unfreeze && inst.State == Frozen:
+		inst.State = Active
+		return Answer{Code: Success, Rule: "UNFREEZE of a Frozen instance: Active"}
+	}
+	return Answer{Code: Success, Rule: status + " in state " + string(inst.State) + " changes nothing"}
+}
+
+// staleFreeze: the recorded orders prove a paid period is running. Some
+// renewal-type expiry lies beyond the margin, and no shortening order ends
+// within it.
+func (m *Model) staleFreeze(inst *Instance, now time.Time) bool {
+	if m.StaleFreezeMargin == 0 {
+		return false
+	}
+	horizon := now.Add(m.StaleFreezeMargin)
+	paid := false
+	for _, o := range inst.Orders {
+		switch {
+		case renewalType(o) && o.ExpireTime.After(horizon):
+			paid = true
+		case shortening(o) && o.ExpireTime.Before(horizon):
+			return false
+		}
+	}
+	return paid
+}
+
+func (m *Model) changeCheck(inst *Instance, sku string) Answer {
+	switch {
+	case inst.State == Released:
+		return Answer{Code: InvalidParam, Rule: "changeInstanceCheck of a released instance is 000002"}
+	case !slices.Contains(m.Plans, sku):
+		return Answer{Code: InvalidParam, Rule: "changeInstanceCheck to a plan the product lacks is 000002"}
+	}
+	return Answer{Code: Success, Rule: "changeInstanceCheck to a plan the product has"}
+}
+
+// record adds an order once per order ID.
+func (inst *Instance) record(o Order) {
+	if !slices.ContainsFunc(inst.Orders, func(r Order) bool { return r.ID == o.ID }) {
+		inst.Orders = append(inst.Orders, o)
+	}
+}
+
+// Stored is what the API server must hold for inst: nothing once it is gone.
+func (inst *Instance) Stored() Stored {
+	if inst.State == Gone {
+		return Stored{}
+	}
+	s := Stored{Exists: true, State: inst.State}
+	for _, o := range inst.Orders {
+		s.OrderIDs = append(s.OrderIDs, o.ID)
+		if renewalType(o) && (s.ExpireTime == nil || o.ExpireTime.After(*s.ExpireTime)) {
+			t := o.ExpireTime
+			s.ExpireTime = &t
+		}
+	}
+	sort.Strings(s.OrderIDs)
+	return s
+}
+
+// Plan is rule P: the SKU of the plan-changing order with the latest
+// createTime (ties: arrival order).
+func (inst *Instance) Plan() string {
+	return inst.definingOrder().SKU
+}
+
+// definingOrder is the plan-changing order with the latest createTime; a
+// later arrival wins a tie.
+func (inst *Instance) definingOrder() Order {
+	defining := inst.Orders[0] // the purchase
+	for _, o := range inst.Orders[1:] {
+		if planChanging(o) && !o.CreateTime.Before(defining.CreateTime) {
+			defining = o
+		}
+	}
+	return defining
+}
+
+// Expiry is rule E: the expiry in force, derived from the recorded orders:
+// the plan-selecting order's expiry until a renewal-type order sets one.
+func (inst *Instance) Expiry() time.Time {
+	var expiry time.Time
+	if !slices.ContainsFunc(inst.Orders, renewalType) {
+		expiry = inst.definingOrder().ExpireTime
+	}
+	var timeline []Order
+	for _, o := range inst.Orders {
+		if renewalType(o) || shortening(o) {
+			timeline = append(timeline, o)
+		}
+	}
+	// Stable: orders created in the same second stay in arrival order.
+	sort.SliceStable(timeline, func(i, j int) bool { return timeline[i].CreateTime.Before(timeline[j].CreateTime) })
+	for _, o := range timeline {
+		if shortening(o) || o.ExpireTime.After(expiry) {
+			expiry = o.ExpireTime
+		}
+	}
+	return expiry
+}
+
+// renewalType: a refreshInstance that sets a new expiry.
+func renewalType(o Order) bool {
+	return o.Activity == RefreshInstance && (o.Scene == Renewal || o.Scene == TrialToFormal || o.Scene == RenewalChange)
+}
+
+// shortening: a refreshInstance that moves the expiry earlier.
+func shortening(o Order) bool {
+	return o.Activity == RefreshInstance && o.Scene == Unsubscribe
+}
+
+// planChanging: the purchase, an upgrade, or a refreshInstance that may
+// change the specification.
+func planChanging(o Order) bool {
+	switch o.Activity {
+	case NewInstance, UpgradeInstance:
+		return true
+	case RefreshInstance:
+		return o.Scene == TrialToFormal || o.Scene == RenewalChange
+	}
+	return false
+}
