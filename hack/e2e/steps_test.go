@@ -103,16 +103,7 @@ func testStaleFreeze(t *testing.T, e *env) {
 // service never waits for configuration (docs/lifecycle.md rule S).
 func testFreezeAfterPlanRetired(t *testing.T, e *env) {
 	g := NewWithT(t)
-	order := orderID("retired")
-	out, err := e.stack.Buy(e.ctx, order, proSKU, 0)
-	g.Expect(err).NotTo(HaveOccurred(), out)
-	var tenant *saasv1alpha1.SaaSTenant
-	g.Eventually(func(g Gomega) {
-		tenant, err = e.stack.TenantForOrder(e.ctx, order)
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(tenant).NotTo(BeNil())
-		g.Expect(isReady(tenant)).To(BeTrue())
-	}).Should(Succeed())
+	tenant, _ := buyReadySKU(t, e, "retired", proSKU)
 
 	product := &saasv1alpha1.SaaSProduct{}
 	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: localstack.Product}, product)).To(Succeed())
@@ -130,7 +121,7 @@ func testFreezeAfterPlanRetired(t *testing.T, e *env) {
 		g.Expect(apimeta.IsStatusConditionTrue(getTenant(g, e, tenant.Name).Status.Conditions, saasv1alpha1.StalledCondition)).To(BeTrue())
 	}).Should(Succeed())
 
-	out, err = e.stack.Sim(e.ctx, "freeze", "--instance-id", tenant.Name)
+	out, err := e.stack.Sim(e.ctx, "freeze", "--instance-id", tenant.Name)
 	g.Expect(err).NotTo(HaveOccurred(), out)
 	g.Eventually(func(g Gomega) {
 		d := getDeployment(g, e, getTenant(g, e, tenant.Name).Status.Namespace)
@@ -231,16 +222,8 @@ func testRelease(t *testing.T, e *env) {
 // rule B), and a repeated purchase of its order line provisions nothing.
 func testHandDeletion(t *testing.T, e *env) {
 	g := NewWithT(t)
-	order := orderID("deleted")
-	out, err := e.stack.Buy(e.ctx, order, basicSKU, 0)
-	g.Expect(err).NotTo(HaveOccurred(), out)
-	var tenant *saasv1alpha1.SaaSTenant
-	g.Eventually(func(g Gomega) {
-		tenant, err = e.stack.TenantForOrder(e.ctx, order)
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(tenant).NotTo(BeNil())
-		g.Expect(tenant.Finalizers).To(ContainElement(saasv1alpha1.Finalizer))
-	}).Should(Succeed())
+	tenant, order := buyReadySKU(t, e, "deleted", basicSKU)
+	g.Expect(tenant.Finalizers).To(ContainElement(saasv1alpha1.Finalizer))
 	e.deleted, e.deletedOrder = tenant.Name, order
 	g.Expect(e.stack.Client.Delete(e.ctx, tenant)).To(Succeed())
 	g.Eventually(func() bool {
@@ -316,19 +299,25 @@ func expectIntact(g Gomega, e *env) {
 // buyReady buys the sample product's basic plan and waits for the tenant
 // to be Ready; it returns the instanceId.
 func buyReady(t *testing.T, e *env) string {
+	tenant, _ := buyReadySKU(t, e, "buy", basicSKU)
+	return tenant.Name
+}
+
+// buyReadySKU buys sku with a new order named after what, waits for the
+// tenant to be Ready, and returns it with the order.
+func buyReadySKU(t *testing.T, e *env, what, sku string) (*saasv1alpha1.SaaSTenant, string) {
 	g := NewWithT(t)
-	order := orderID("buy")
-	out, err := e.stack.Buy(e.ctx, order, basicSKU, 0)
+	order := orderID(what)
+	out, err := e.stack.Buy(e.ctx, order, sku, 0)
 	g.Expect(err).NotTo(HaveOccurred(), out)
-	var id string
+	var tenant *saasv1alpha1.SaaSTenant
 	g.Eventually(func(g Gomega) {
-		tenant, err := e.stack.TenantForOrder(e.ctx, order)
+		tenant, err = e.stack.TenantForOrder(e.ctx, order)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(tenant).NotTo(BeNil())
 		g.Expect(isReady(tenant)).To(BeTrue())
-		id = tenant.Name
 	}).Should(Succeed())
-	return id
+	return tenant, order
 }
 
 func getTenant(g Gomega, e *env, name string) *saasv1alpha1.SaaSTenant {
