@@ -141,7 +141,9 @@ func (r *Receiver) queryInstance(ctx context.Context, c *call) (reply, error) {
 	body := &koogallery.QueryInstanceResponse{}
 	encrypted, pending := false, false
 	for _, id := range ids {
-		s, err := r.find(ctx, c.product, id, false)
+		// Read from the API server: a cache that has not seen a release or a
+		// deletion would hand out the access details of a gone tenant.
+		s, err := r.find(ctx, c.product, id, true)
 		if isNotFound(err) {
 			continue
 		}
