@@ -12,7 +12,6 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -123,7 +122,7 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	}
 	before := license.DeepCopy()
 	defer func() {
-		retErr = kerrors.NewAggregate([]error{retErr, r.patchStatus(ctx, before, license, retErr)})
+		retErr = foldStatusError(&result, retErr, r.patchStatus(ctx, before, license, retErr))
 	}()
 	s := &licenseState{license: license}
 	// A frozen or released licence is revoked before its product is read:

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -39,8 +38,11 @@ func (r *LicenseReconciler) upload(ctx context.Context, s *licenseState) error {
 	if l.Status.Upload == nil || l.Status.Upload.EventID != l.Spec.EventID {
 		l.Status.Upload = &saasv1alpha1.LicenseUpload{EventID: l.Spec.EventID}
 	}
-	if l.Status.Upload.UploadedTime != nil || r.adoptFreshUpload(ctx, l) {
+	if l.Status.Upload.UploadedTime != nil {
 		return nil
+	}
+	if err := r.confirmCurrent(ctx, l); err != nil {
+		return err
 	}
 	up := l.Status.Upload
 	up.Attempts++
@@ -58,28 +60,25 @@ func (r *LicenseReconciler) upload(ctx context.Context, s *licenseState) error {
 	return nil
 }
 
-// adoptFreshUpload reads the upload record from the API server, because the
-// cache may not show the last reconcile's status yet, and the upload is the
-// one side effect that cannot be taken back. It keeps the attempts counted
-// so far, and reports whether an earlier reconcile already delivered.
-func (r *LicenseReconciler) adoptFreshUpload(ctx context.Context, l *saasv1alpha1.License) bool {
+// confirmCurrent makes sure l is the version the API server holds before
+// the upload, the one side effect that cannot be taken back: a cache that
+// has not caught up with the last reconcile's status may hide that it
+// delivered already, and a status written from it would count attempts
+// wrong. A cache behind answers errStaleRead, and the reconcile runs again
+// once it caught up.
+func (r *LicenseReconciler) confirmCurrent(ctx context.Context, l *saasv1alpha1.License) error {
 	reader := r.Reader
 	if reader == nil {
 		reader = r.Client
 	}
-	fresh := &saasv1alpha1.License{}
-	if err := reader.Get(ctx, client.ObjectKeyFromObject(l), fresh); err != nil {
-		return false
+	stored := &saasv1alpha1.License{}
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(l), stored); err != nil {
+		return fmt.Errorf("failed to read the licence before its upload: %w", err)
 	}
-	up := fresh.Status.Upload
-	if up == nil || up.EventID != l.Spec.EventID || up.Attempts < l.Status.Upload.Attempts {
-		return false
+	if stored.ResourceVersion != l.ResourceVersion {
+		return errStaleRead
 	}
-	l.Status.Upload = up.DeepCopy()
-	if c := apimeta.FindStatusCondition(fresh.Status.Conditions, saasv1alpha1.DeliveredCondition); c != nil {
-		apimeta.SetStatusCondition(&l.Status.Conditions, *c)
-	}
-	return up.UploadedTime != nil
+	return nil
 }
 
 // send uploads the licence with the product's AK/SK.

@@ -70,13 +70,11 @@ func (r *DirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	setDirectoryReady(d)
 	written, perr := patchStatusIfChanged(ctx, r.Client, before, d, before.Status, d.Status)
-	if perr != nil {
-		return ctrl.Result{}, perr
-	}
 	if written {
 		r.recordSync(before, d)
 	}
-	return ctrl.Result{}, err
+	var result ctrl.Result
+	return result, foldStatusError(&result, err, perr)
 }
 
 // reconcile counts the directory, then delivers it or says why it cannot.
@@ -110,7 +108,8 @@ func (r *DirectoryReconciler) reconcile(ctx context.Context, d *saasv1alpha1.Saa
 
 // summarise shows the delivered directory in its tenant's status (counts
 // and last sync), or removes it from there once it is withdrawn. It merge-
-// patches status.directory alone, which no other controller writes.
+// patches status.directory alone, which no other controller writes, against
+// the tenant version it read: a Conflict requeues.
 func (r *DirectoryReconciler) summarise(ctx context.Context, d *saasv1alpha1.SaaSDirectory, delivered bool) error {
 	tenant := &saasv1alpha1.SaaSTenant{}
 	if err := r.Get(ctx, client.ObjectKey{Name: d.Spec.InstanceID}, tenant); err != nil {

@@ -78,7 +78,8 @@ func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, r.patchStatus(ctx, product, keys, plansCondition(product))
+	var result ctrl.Result
+	return result, foldStatusError(&result, nil, r.patchStatus(ctx, product, keys, plansCondition(product)))
 }
 
 // keysCondition checks the product's keys Secret. Only names of missing keys

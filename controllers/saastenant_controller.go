@@ -103,7 +103,7 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	}
 	before := tenant.DeepCopy()
 	defer func() {
-		retErr = kerrors.NewAggregate([]error{retErr, r.patchStatus(ctx, before, tenant, retErr)})
+		retErr = foldStatusError(&result, retErr, r.patchStatus(ctx, before, tenant, retErr))
 	}()
 	if !tenant.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, tenant)

@@ -2,31 +2,76 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
 
 // patchStatusIfChanged writes after's status as a merge patch from before,
-// unless the two statuses are equal. It reports whether it wrote. An
-// object deleted meanwhile has no status left to keep: not an error.
+// unless the two statuses are equal. It reports whether it wrote. The patch
+// carries the resourceVersion of after (the newest version this reconcile
+// saw, read or written), so a status decided on a stale read is refused
+// with a Conflict instead of overwriting a newer one. An object deleted
+// meanwhile has no status left to keep: not an error.
 func patchStatusIfChanged(ctx context.Context, c client.Client, before, after client.Object, beforeStatus, afterStatus any) (bool, error) {
 	if apiequality.Semantic.DeepEqual(beforeStatus, afterStatus) {
 		return false, nil
 	}
-	if err := c.Status().Patch(ctx, after, client.MergeFrom(before)); err != nil {
+	base := before.DeepCopyObject().(client.Object)
+	base.SetResourceVersion(after.GetResourceVersion())
+	patch := client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
+	if err := c.Status().Patch(ctx, after, patch); err != nil {
 		if apierrors.IsNotFound(err) {
 			return false, nil
 		}
 		return false, fmt.Errorf("failed to patch the status: %w", err)
 	}
 	return true, nil
+}
+
+// conflictRequeueDelay is how soon a reconcile whose status write met a
+// newer version runs again.
+const conflictRequeueDelay = time.Second
+
+// errStaleRead: the object read from the cache is older than the one the
+// API server holds, so nothing may be decided from it.
+var errStaleRead = errors.New("the cache is behind the API server; reconciling again from the stored version")
+
+// foldStatusError combines a reconcile's error with its status write's.
+// Conflicts and stale reads alone are no failure: the object changed after
+// it was read, so the reconcile runs again, soon and without an error log,
+// and decides from the newer version.
+func foldStatusError(result *ctrl.Result, reconcileErr, statusErr error) error {
+	if onlyConflicts(reconcileErr, statusErr) {
+		*result = ctrl.Result{RequeueAfter: conflictRequeueDelay}
+		return nil
+	}
+	return kerrors.NewAggregate([]error{reconcileErr, statusErr})
+}
+
+// onlyConflicts: at least one error, and every one a Conflict or a stale read.
+func onlyConflicts(errs ...error) bool {
+	seen := false
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if !apierrors.IsConflict(err) && !errors.Is(err, errStaleRead) {
+			return false
+		}
+		seen = true
+	}
+	return seen
 }
 
 // conditionChange compares an object's conditions before and after a

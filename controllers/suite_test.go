@@ -30,6 +30,7 @@ const productsConfigMap = "kooper-products"
 
 var (
 	k8sClient   client.Client
+	testEnv     *testenv.Env
 	marketplace *fakeMarketplace
 	fakeClock   *clocktesting.FakeClock
 	receiverURL string
@@ -43,6 +44,7 @@ func TestMain(m *testing.M) {
 // startManager registers every reconciler on a manager shaped like main.go's
 // and starts it in the background.
 func startManager(ctx context.Context, env *testenv.Env) error {
+	testEnv = env
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
