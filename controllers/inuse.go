@@ -161,8 +161,10 @@ func (r *SaaSProductReconciler) holders(ctx context.Context, product string, all
 	return holders, nil
 }
 
-// indexes remembers the field indexes each manager has: several controllers
-// list by the same fields, and an informer refuses a second index of a name.
+// indexes remembers the field indexes each running manager has: several
+// controllers list by the same fields, and an informer refuses a second
+// index of a name. A manager's entries go when it stops, so the map never
+// keeps a stopped manager's cache alive.
 var indexes sync.Map // indexKey → struct{}
 
 type indexKey struct {
@@ -180,8 +182,20 @@ func indexOnce(mgr ctrl.Manager, obj client.Object, field string, extract client
 		indexes.Delete(key)
 		return fmt.Errorf("failed to index %T by %s: %w", obj, field, err)
 	}
+	return mgr.Add(forgetIndexOnStop(key))
+}
+
+// forgetIndexOnStop is a runnable that removes key from indexes when its
+// manager stops. It runs on every replica, leader or not.
+type forgetIndexOnStop indexKey
+
+func (k forgetIndexOnStop) Start(ctx context.Context) error {
+	<-ctx.Done()
+	indexes.Delete(indexKey(k))
 	return nil
 }
+
+func (forgetIndexOnStop) NeedLeaderElection() bool { return false }
 
 // indexByProduct indexes tenants and licences by the product they name.
 func indexByProduct(mgr ctrl.Manager) error {

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -8,7 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
@@ -122,4 +125,38 @@ func TestHoldersNoteNamesAFew(t *testing.T) {
 	holders := []string{"SaaSTenant i-1", "SaaSTenant i-2", "SaaSTenant i-3", "SaaSTenant i-4", "SaaSTenant i-5", "License i-6", "License i-7"}
 	NewWithT(t).Expect(holdersNote("still used", holders)).To(Equal(
 		"Deletion waits: still used: SaaSTenant i-1, SaaSTenant i-2, SaaSTenant i-3, SaaSTenant i-4, SaaSTenant i-5 and 2 more"))
+}
+
+// A stopped manager's field indexes are forgotten, so the registry never
+// keeps its cache alive: a process that starts managers again and again
+// (tests, the lifecycle property test's restarts) must not grow.
+func TestAStoppedManagersIndexesAreForgotten(t *testing.T) {
+	g := NewWithT(t)
+	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
+		Scheme: testEnv.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Cache: CacheOptions(operatorNamespace),
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(indexByProduct(mgr)).To(Succeed())
+	g.Expect(indexByProduct(mgr)).To(Succeed(), "a second registration of the same index is a no-op")
+	g.Expect(indexesOf(mgr)).To(Equal(2))
+
+	ctx, cancel := context.WithCancel(t.Context())
+	stopped := make(chan error)
+	go func() { stopped <- mgr.Start(ctx) }()
+	cancel()
+	g.Eventually(stopped).Should(Receive(BeNil()))
+	g.Expect(indexesOf(mgr)).To(BeZero())
+}
+
+// indexesOf counts the registry's entries for mgr.
+func indexesOf(mgr ctrl.Manager) int {
+	n := 0
+	indexes.Range(func(k, _ any) bool {
+		if k.(indexKey).indexer == mgr.GetFieldIndexer() {
+			n++
+		}
+		return true
+	})
+	return n
 }
