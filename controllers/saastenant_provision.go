@@ -24,7 +24,10 @@ func (r *TenantReconciler) provision(ctx context.Context, s *tenantState) error 
 		return err
 	}
 	t := s.tenant
-	t.Status.Namespace, t.Status.FrontEndURL, t.Status.AdminURL = d.namespace, d.urls.frontEnd, d.urls.admin
+	if err := r.recordNamespace(ctx, t, d.namespace); err != nil {
+		return err
+	}
+	t.Status.FrontEndURL, t.Status.AdminURL = d.urls.frontEnd, d.urls.admin
 	if err := r.recordFreeze(ctx, s); err != nil {
 		return err
 	}
@@ -36,6 +39,25 @@ func (r *TenantReconciler) provision(ctx context.Context, s *tenantState) error 
 	t.Status.Applied = &saasv1alpha1.AppliedPlan{SKUCode: s.plan.SKUCode, Replicas: s.plan.Replicas, Resources: d.containerResources().DeepCopy()}
 	setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 		fmt.Sprintf("Namespace %s holds the tenant's objects for plan %s", d.namespace, s.plan.SKUCode))
+	return nil
+}
+
+// recordNamespace writes the tenant's namespace into its stored status
+// before anything is created there: teardown works from that record alone,
+// so it must name whatever a reconcile that stops half-way (a failed or
+// refused status write, a crash) leaves behind. The write carries the
+// resourceVersion t was read at, and t takes the new one.
+func (r *TenantReconciler) recordNamespace(ctx context.Context, t *saasv1alpha1.SaaSTenant, namespace string) error {
+	if t.Status.Namespace == namespace {
+		return nil
+	}
+	recorded := t.DeepCopy()
+	patch := client.MergeFromWithOptions(recorded.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	recorded.Status.Namespace = namespace
+	if err := r.Status().Patch(ctx, recorded, patch); err != nil {
+		return fmt.Errorf("failed to record namespace %s before provisioning: %w", namespace, err)
+	}
+	t.Status.Namespace, t.ResourceVersion = namespace, recorded.ResourceVersion
 	return nil
 }
 

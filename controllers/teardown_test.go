@@ -277,3 +277,38 @@ func TestAFrozenOrReleasedLicenceIsRevokedWithoutItsProduct(t *testing.T) {
 		})
 	}
 }
+
+// The namespace is written to the stored status before anything is created
+// in it, against the version read: teardown, which works from that record
+// alone, then finds whatever a reconcile stopped half-way leaves behind.
+func TestTheNamespaceIsRecordedBeforeProvisioning(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	// Its product does not exist: the running controller stalls before
+	// provisioning and records no namespace of its own.
+	tenant := newTenant(t, &saasv1alpha1.SaaSProduct{ObjectMeta: metav1.ObjectMeta{Name: "no-such-product"},
+		Spec: saasv1alpha1.SaaSProductSpec{ProductID: "OFFI-NONE"}}, "basic", nil)
+	r := &TenantReconciler{Client: k8sClient}
+
+	stale := &saasv1alpha1.SaaSTenant{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), stale)).To(Succeed())
+	var recorded *saasv1alpha1.SaaSTenant
+	g.Eventually(func() error {
+		recorded = &saasv1alpha1.SaaSTenant{}
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), recorded); err != nil {
+			return err
+		}
+		return r.recordNamespace(ctx, recorded, "tenant-recorded")
+	}).Should(Succeed())
+	g.Expect(recorded.Status.Namespace).To(Equal("tenant-recorded"))
+
+	stored := &saasv1alpha1.SaaSTenant{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), stored)).To(Succeed())
+	g.Expect(stored.Status.Namespace).To(Equal("tenant-recorded"))
+	g.Expect(stored.ResourceVersion).To(Equal(recorded.ResourceVersion), "the tenant takes the version it wrote")
+
+	err := r.recordNamespace(ctx, stale, "tenant-from-a-stale-read")
+	g.Expect(apierrors.IsConflict(err)).To(BeTrue(), "want a Conflict, got %v", err)
+	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), stored)).To(Succeed())
+	g.Expect(stored.Status.Namespace).To(Equal("tenant-recorded"))
+}
