@@ -172,6 +172,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 
 	products := &controllers.SaaSProductReconciler{
 		Client:          mgr.GetClient(),
+		Reader:          mgr.GetAPIReader(),
 		Recorder:        mgr.GetEventRecorder("kooper-saasproduct"),
 		SecretNamespace: o.namespace,
 	}
@@ -180,6 +181,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	}
 	keys := &controllers.KeysSecretReconciler{
 		Client:          mgr.GetClient(),
+		Reader:          mgr.GetAPIReader(),
 		Recorder:        mgr.GetEventRecorder("kooper-keyssecret"),
 		SecretNamespace: o.namespace,
 	}

@@ -20,11 +20,12 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
 
-// Products and their keys Secrets in use are protected from deletion, as
-// Kubernetes protects a PersistentVolumeClaim a pod uses: while a live
-// tenant or licence names a product, the product carries the in-use
-// finalizer, and so does the keys Secret it names. Callbacks for those
-// tenants are verified with the product and its keys until they let go.
+// Products and their keys Secrets are protected from deletion while in
+// use, as Kubernetes protects a PersistentVolumeClaim a pod uses: a product
+// carries the in-use finalizer, which goes once no live tenant or licence
+// names it, and its keys Secret carries it while a product names it.
+// Callbacks for those tenants are verified with the product and its keys
+// until they let go.
 
 // tenantHoldsProduct reports whether a tenant still needs its product: it
 // does until it is released and its release is done, and, if metered,
@@ -113,49 +114,60 @@ func holdersNote(why string, holders []string) string {
 	return note
 }
 
-// protect keeps the in-use finalizer on a product while live tenants or
-// licences name it; while it is being deleted, an Event names them.
+// protect keeps the in-use finalizer on a product from its first reconcile,
+// as Kubernetes puts its protection on a PVC when it is created: a tenant
+// created a moment before the product is deleted then finds it held. While
+// the product is being deleted, an Event names what holds it, and the
+// finalizer goes only once the API server itself lists no holder: a cache
+// a moment behind may not show a tenant just created.
 func (r *SaaSProductReconciler) protect(ctx context.Context, product *saasv1alpha1.SaaSProduct) error {
-	deleting := !product.DeletionTimestamp.IsZero()
-	holders, err := r.holders(ctx, product.Name, deleting)
+	if product.DeletionTimestamp.IsZero() {
+		return holdInUse(ctx, r.Client, product, true)
+	}
+	holders, err := r.holders(ctx, r.Client, product.Name, client.MatchingFields{productNameIndex: product.Name})
+	if err == nil && len(holders) == 0 {
+		holders, err = r.holders(ctx, apiReader(r.Reader, r.Client), product.Name)
+	}
 	if err != nil {
 		return err
 	}
-	if err := holdInUse(ctx, r.Client, product, len(holders) > 0); err != nil {
-		return err
-	}
-	if deleting && len(holders) > 0 {
+	if len(holders) > 0 {
 		r.Recorder.Eventf(product, nil, corev1.EventTypeWarning, saasv1alpha1.InUseReason, "Delete", "%s",
 			holdersNote("these live tenants or licences still use it (it goes once they are released)", holders))
+		return nil
 	}
-	return nil
+	return holdInUse(ctx, r.Client, product, false)
 }
 
-// holders lists the live tenants and licences that name product, or, unless
-// all is set, the first one found: that decides the finalizer.
-func (r *SaaSProductReconciler) holders(ctx context.Context, product string, all bool) ([]string, error) {
-	byProduct := client.MatchingFields{productNameIndex: product}
+// apiReader is reader, or c when none is wired (tests that build a
+// reconciler by hand).
+func apiReader(reader client.Reader, c client.Client) client.Reader {
+	if reader == nil {
+		return c
+	}
+	return reader
+}
+
+// holders lists the live tenants and licences, read from reader with
+// opts, that name product.
+func (r *SaaSProductReconciler) holders(ctx context.Context, reader client.Reader, product string, opts ...client.ListOption) ([]string, error) {
 	tenants := &saasv1alpha1.SaaSTenantList{}
-	if err := r.List(ctx, tenants, byProduct, client.UnsafeDisableDeepCopy); err != nil {
+	if err := reader.List(ctx, tenants, opts...); err != nil {
 		return nil, fmt.Errorf("failed to list the tenants of SaaSProduct %s: %w", product, err)
 	}
 	var holders []string
 	for i := range tenants.Items {
-		if tenantHoldsProduct(&tenants.Items[i]) {
-			if holders = append(holders, "SaaSTenant "+tenants.Items[i].Name); !all {
-				return holders, nil
-			}
+		if t := &tenants.Items[i]; t.Spec.ProductName == product && tenantHoldsProduct(t) {
+			holders = append(holders, "SaaSTenant "+t.Name)
 		}
 	}
 	licences := &saasv1alpha1.LicenseList{}
-	if err := r.List(ctx, licences, byProduct, client.UnsafeDisableDeepCopy); err != nil {
+	if err := reader.List(ctx, licences, opts...); err != nil {
 		return nil, fmt.Errorf("failed to list the licences of SaaSProduct %s: %w", product, err)
 	}
 	for i := range licences.Items {
-		if licenceHoldsProduct(&licences.Items[i]) {
-			if holders = append(holders, "License "+licences.Items[i].Name); !all {
-				return holders, nil
-			}
+		if l := &licences.Items[i]; l.Spec.ProductName == product && licenceHoldsProduct(l) {
+			holders = append(holders, "License "+l.Name)
 		}
 	}
 	return holders, nil

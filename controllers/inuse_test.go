@@ -74,7 +74,27 @@ func TestAKeysSecretInUseIsKeptUntilItsTenantsAreReleased(t *testing.T) {
 
 	setState(t, tenant.Name, saasv1alpha1.StateReleased)
 	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RetainingDataReason))
-	g.Eventually(isGone(t, secret)).Should(BeTrue(), "once no tenant uses the product, its keys may go")
+	g.Consistently(isGone(t, secret)).Should(BeFalse(), "the product may be sent a new purchase, which its keys verify")
+
+	g.Expect(k8sClient.Delete(testContext(t), product)).To(Succeed())
+	g.Eventually(isGone(t, product)).Should(BeTrue(), "no live tenant holds the product")
+	g.Eventually(isGone(t, secret)).Should(BeTrue(), "once no product names them, the keys may go")
+}
+
+// A product is protected from its first reconcile, not from its first
+// tenant, so a tenant created a moment before the product is deleted finds
+// it held; an unused product still goes at once.
+func TestAProductIsProtectedBeforeItsFirstTenant(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, nil)
+	stored := &saasv1alpha1.SaaSProduct{}
+	g.Eventually(func() []string {
+		_ = k8sClient.Get(testContext(t), client.ObjectKeyFromObject(product), stored)
+		return stored.Finalizers
+	}).Should(ContainElement(saasv1alpha1.InUseFinalizer))
+
+	g.Expect(k8sClient.Delete(testContext(t), product)).To(Succeed())
+	g.Eventually(isGone(t, product)).Should(BeTrue(), "nothing uses it")
 }
 
 func TestALicenceProductInUseIsKeptUntilItsLicencesAreReleased(t *testing.T) {

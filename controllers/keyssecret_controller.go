@@ -17,12 +17,15 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
 
-// KeysSecretReconciler keeps a product's keys Secret while the product is
-// in use: the Secret carries the in-use finalizer while a product that
-// names it does (the product controller decides that), so callbacks for the
-// product's live tenants are still verified after someone deletes it.
+// KeysSecretReconciler keeps a product's keys Secret while a product names
+// it: the Secret carries the in-use finalizer until the last such product
+// is gone, so callbacks for the product's live tenants are still verified
+// after someone deletes it.
 type KeysSecretReconciler struct {
 	client.Client
+	// Reader reads around the cache, to confirm no product names a Secret
+	// before it may go.
+	Reader client.Reader
 	// Recorder emits the Event that names what a deletion waits for.
 	Recorder events.EventRecorder
 	// SecretNamespace is kooper's own namespace, where keys Secrets live.
@@ -39,7 +42,12 @@ func (r *KeysSecretReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, secret); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	users, err := r.productsInUse(ctx, secret.Name)
+	users, err := r.productsNaming(ctx, r.Client, secret.Name, client.MatchingFields{keysSecretNameIndex: secret.Name})
+	if err == nil && len(users) == 0 && controllerutil.ContainsFinalizer(secret, saasv1alpha1.InUseFinalizer) {
+		// The finalizer goes only once the API server itself lists no
+		// product: a cache a moment behind may not show one just created.
+		users, err = r.productsNaming(ctx, apiReader(r.Reader, r.Client), secret.Name)
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -48,21 +56,23 @@ func (r *KeysSecretReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	if !secret.DeletionTimestamp.IsZero() && len(users) > 0 {
 		r.Recorder.Eventf(secret, nil, corev1.EventTypeWarning, saasv1alpha1.InUseReason, "Delete", "%s",
-			holdersNote("it holds the keys of these products in use", users))
+			holdersNote("it holds the keys of these products", users))
 	}
 	return ctrl.Result{}, nil
 }
 
-// productsInUse names the products in use that name the Secret as their keys.
-func (r *KeysSecretReconciler) productsInUse(ctx context.Context, secret string) ([]string, error) {
+// productsNaming names the products, read from reader with opts, that name
+// the Secret as their keys: any product may be sent a callback, which its
+// keys verify.
+func (r *KeysSecretReconciler) productsNaming(ctx context.Context, reader client.Reader, secret string, opts ...client.ListOption) ([]string, error) {
 	products := &saasv1alpha1.SaaSProductList{}
-	if err := r.List(ctx, products, client.MatchingFields{keysSecretNameIndex: secret}); err != nil {
+	if err := reader.List(ctx, products, opts...); err != nil {
 		return nil, fmt.Errorf("failed to list the SaaSProducts of Secret %s: %w", secret, err)
 	}
 	var users []string
 	for i := range products.Items {
-		if controllerutil.ContainsFinalizer(&products.Items[i], saasv1alpha1.InUseFinalizer) {
-			users = append(users, "SaaSProduct "+products.Items[i].Name)
+		if p := &products.Items[i]; p.Spec.KeysSecretName == secret {
+			users = append(users, "SaaSProduct "+p.Name)
 		}
 	}
 	return users, nil

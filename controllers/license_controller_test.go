@@ -288,8 +288,9 @@ func TestLicenseWithoutASigningKeyStallsThenRecovers(t *testing.T) {
 	secret := &corev1.Secret{}
 	g := NewWithT(t)
 	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: operatorNamespace, Name: product.Spec.KeysSecretName}, secret)).To(Succeed())
+	patch := client.MergeFrom(secret.DeepCopy())
 	secret.Data[saasv1alpha1.LicenseSigningKeySecretKey] = pemKey
-	g.Expect(k8sClient.Update(testContext(t), secret)).To(Succeed())
+	g.Expect(k8sClient.Patch(testContext(t), secret, patch)).To(Succeed())
 	eventuallyLicense(t, l.Name, func(g Gomega, l *saasv1alpha1.License) {
 		licenseReady(g, l)
 		g.Expect(apimeta.FindStatusCondition(l.Status.Conditions, saasv1alpha1.StalledCondition)).To(BeNil())

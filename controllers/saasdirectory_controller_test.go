@@ -46,9 +46,12 @@ func kitProduct(t *testing.T, change func(*saasv1alpha1.SaaSProduct)) *saasv1alp
 	g.Expect(err).NotTo(HaveOccurred())
 	secret := &corev1.Secret{}
 	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: operatorNamespace, Name: product.Spec.KeysSecretName}, secret)).To(Succeed())
+	// A merge patch, as kubectl patch sends: the controllers put their
+	// finalizer on the Secret meanwhile.
+	patch := client.MergeFrom(secret.DeepCopy())
 	secret.Data[saasv1alpha1.KitKeySecretKey] = []byte(directoryKitKey)
 	secret.Data[saasv1alpha1.RSAPrivateKeySecretKey] = pemKey
-	g.Expect(k8sClient.Update(testContext(t), secret)).To(Succeed())
+	g.Expect(k8sClient.Patch(testContext(t), secret, patch)).To(Succeed())
 	return product
 }
 

@@ -48,6 +48,9 @@ func requiredKeysOf(product *saasv1alpha1.SaaSProduct) []string {
 // product in use from being deleted (see protect).
 type SaaSProductReconciler struct {
 	client.Client
+	// Reader reads around the cache, to confirm nothing holds a product
+	// before it may go.
+	Reader client.Reader
 	// Recorder emits Events on Ready transitions.
 	Recorder events.EventRecorder
 	// SecretNamespace is kooper's own namespace, where keys Secrets live.

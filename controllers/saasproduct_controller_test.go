@@ -84,14 +84,18 @@ func TestProductBecomesReadyWhenItsKeysArrive(t *testing.T) {
 	g.Expect(cond.Message).To(Equal("Secret kooper-test/late-keys lacks accessKeyId, secretAccessKey"))
 	g.Expect(cond.Message).NotTo(ContainSubstring("test-access-key"), "a key value leaked into status")
 
+	patch := client.MergeFrom(secret.DeepCopy())
 	secret.StringData = completeKeys
-	g.Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+	g.Expect(k8sClient.Patch(ctx, secret, patch)).To(Succeed())
 	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
 	cond = expectCondition(t, product, saasv1alpha1.KeysAvailableCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
 	g.Expect(cond.Message).To(Equal("Keys found in Secret kooper-test/late-keys"))
 	expectEvent(t, product.Name, corev1.EventTypeNormal, saasv1alpha1.SucceededReason)
 }
 
+// A product's keys Secret is kept while the product names it: without it,
+// every callback for the product would fail. Pointed at a Secret that does
+// not exist, the product loses readiness, and the old Secret may go.
 func TestProductLosesReadinessWhenItsKeysGo(t *testing.T) {
 	g := NewWithT(t)
 	ctx := testContext(t)
@@ -99,10 +103,23 @@ func TestProductLosesReadinessWhenItsKeysGo(t *testing.T) {
 	g.Expect(k8sClient.Create(ctx, secret)).To(Succeed())
 	product := newProduct(t, "doomed-keys")
 	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+	g.Eventually(func() []string {
+		_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(secret), secret)
+		return secret.Finalizers
+	}).Should(ContainElement(saasv1alpha1.InUseFinalizer))
 
 	g.Expect(k8sClient.Delete(ctx, secret)).To(Succeed())
+	expectEventSaying(t, secret.Name, saasv1alpha1.InUseReason, product.Name)
+	g.Consistently(isGone(t, secret)).Should(BeFalse(), "a product names it")
+
+	stored := &saasv1alpha1.SaaSProduct{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(product), stored)).To(Succeed())
+	patch := client.MergeFrom(stored.DeepCopy())
+	stored.Spec.KeysSecretName = "no-such-keys"
+	g.Expect(k8sClient.Patch(ctx, stored, patch)).To(Succeed())
 	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretNotFoundReason)
 	expectEvent(t, product.Name, corev1.EventTypeWarning, saasv1alpha1.KeysSecretNotFoundReason)
+	g.Eventually(isGone(t, secret)).Should(BeTrue(), "no product names it any longer")
 }
 
 func TestProductIgnoresSecretsOutsideKoopersNamespace(t *testing.T) {

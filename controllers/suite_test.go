@@ -65,6 +65,7 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 	}
 	err = (&SaaSProductReconciler{
 		Client:          mgr.GetClient(),
+		Reader:          mgr.GetAPIReader(),
 		Recorder:        mgr.GetEventRecorder("kooper-saasproduct"),
 		SecretNamespace: operatorNamespace,
 	}).SetupWithManager(mgr)
@@ -73,6 +74,7 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 	}
 	err = (&KeysSecretReconciler{
 		Client:          mgr.GetClient(),
+		Reader:          mgr.GetAPIReader(),
 		Recorder:        mgr.GetEventRecorder("kooper-keyssecret"),
 		SecretNamespace: operatorNamespace,
 	}).SetupWithManager(mgr)
