@@ -67,6 +67,7 @@ func (s *sequence) checkStored() {
 	for line, p := range s.purchases {
 		if inst := s.model.Instance(LineOf(p)); inst != nil && inst.ID != "" {
 			s.checkInstance(line, inst, why)
+			s.checkTeardown(line, inst)
 		}
 	}
 }
@@ -169,9 +170,13 @@ func (s *sequence) settle() {
 
 // resolves says whether the controllers must show inst's plan and expiry.
 // A released instance is left out: for it "nothing happens", so its status
-// may keep what it had. A licence shows them on the key it issues, which it
-// does for an active licence whose window has not ended.
+// may keep what it had; so is one whose plan is retired, as provisioning
+// stalls on it (rule S). A licence shows them on the key it issues, which
+// it does for an active licence whose window has not ended.
 func (s *sequence) resolves(inst *Instance) bool {
+	if !slices.Contains(s.model.Plans, inst.Plan()) {
+		return false
+	}
 	if s.product.license {
 		return inst.State == Active && inst.Expiry().After(time.Now())
 	}

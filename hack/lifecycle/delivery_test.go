@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -46,6 +47,9 @@ func (s *sequence) deliver(label string, cb Callback, st step) {
 		s.issue(line, cb, answers)
 	}
 	s.pending = append(s.pending, fmt.Sprintf("%s of line %d (%s)", cb.Activity, line, want.Rule))
+	// Even a hurried step waits for a deleted product to go once nothing
+	// holds it: the next answer depends on it.
+	s.syncProduct()
 	if !st.hurried {
 		s.checkStored()
 	}
@@ -59,6 +63,9 @@ func (s *sequence) fail(detail, format string, args ...any) {
 	if detail != "" {
 		s.t.Logf("detail: %s", detail)
 	}
+	// rapid prints the log of its last replay only, which may not fail:
+	// the first failure's own words go to stderr too.
+	fmt.Fprintf(os.Stderr, "lifecycle: sequence %s failed: %s (detail: %s)\n", s.prefix, fmt.Sprintf(format, args...), detail)
 	s.t.Fatalf(format, args...)
 }
 

@@ -48,7 +48,9 @@ var skipKinds = flag.String("lifecycle.skip", "",
 	"comma-separated step kinds, deliveries or products never to generate, e.g. delete,restart,lost,both,license: to look past a known failure")
 
 // Step kinds. A step is a callback, a retry of an earlier callback, a hand
-// deletion of a record, or a restart of manager A.
+// deletion of a record, a restart of manager A, or a change of the
+// configuration: a plan retired (or offered again), the product or its keys
+// Secret deleted (configuration_test.go).
 const (
 	kindQuery   = "query"
 	kindNew     = "new"
@@ -60,6 +62,9 @@ const (
 	kindRetry   = "retry"
 	kindDelete  = "delete"
 	kindRestart = "restart"
+	kindRetire  = "retire"
+	kindProduct = "deleteProduct"
+	kindKeys    = "deleteKeys"
 )
 
 // Deliveries of a callback: to receiver A, to B, to both at once (a
@@ -81,6 +86,7 @@ var weights = []struct {
 }{
 	{kindQuery, 2}, {kindNew, 3}, {kindRefresh, 6}, {kindStatus, 4}, {kindUpgrade, 3}, {kindCheck, 1},
 	{kindRelease, 1}, {kindRetry, 5}, {kindDelete, 1}, {kindRestart, 1},
+	{kindRetire, 1}, {kindProduct, 1}, {kindKeys, 1},
 }
 
 // mix is what a step is drawn from.
@@ -140,6 +146,10 @@ func (s step) GoString() string {
 		parts = append(parts, s.status)
 	case kindCheck:
 		parts = append(parts, s.sku)
+	case kindRetire:
+		return "retire(" + s.sku + ")"
+	case kindProduct, kindKeys:
+		return s.kind + "()"
 	case kindRelease:
 		parts = append(parts, fmt.Sprintf("withOrder=%t", s.withOrder))
 	case kindRetry:
@@ -181,6 +191,11 @@ func stepGenerator(m mix, lines int) *rapid.Generator[step] {
 			s.status = rapid.SampledFrom([]string{Freeze, Unfreeze}).Draw(t, "status")
 		case kindCheck:
 			s.sku = rapid.SampledFrom(append(slices.Clone(plans), extraSKU)).Draw(t, "sku")
+		case kindRetire:
+			s.sku = rapid.SampledFrom(plans).Draw(t, "sku")
+			return s
+		case kindProduct, kindKeys:
+			return s
 		case kindRelease:
 			s.withOrder = rapid.Bool().Draw(t, "withOrder")
 		case kindRetry:
@@ -309,6 +324,8 @@ type sequence struct {
 	issued map[string]bool
 	// seenExpiry is the latest spec.expireTime read per line (invariant 2).
 	seenExpiry map[int]string
+	// productDeleted and keysDeleted say what the sequence deleted.
+	productDeleted, keysDeleted bool
 }
 
 func newSequence(t *rapid.T, st setup) *sequence {
@@ -317,6 +334,7 @@ func newSequence(t *rapid.T, st setup) *sequence {
 		prefix: fmt.Sprintf("CS%06d", sequenceCount.Add(1)), issued: map[string]bool{}, seenExpiry: map[int]string{},
 	}
 	s.poll = NewGomega(func(message string, _ ...int) { t.Logf("%s", message) })
+	s.freshProduct()
 	var purchase string
 	var created time.Time
 	for i, sku := range st.skus {
@@ -371,6 +389,16 @@ func (s *sequence) run(i int, st step) {
 		return
 	case kindDelete:
 		s.handDelete(i, line)
+		s.syncProduct()
+		return
+	case kindRetire:
+		s.retire(i, st.sku)
+		return
+	case kindProduct:
+		s.deleteProduct(i)
+		return
+	case kindKeys:
+		s.deleteKeys(i)
 		return
 	case kindRetry:
 		s.retry(i, st)

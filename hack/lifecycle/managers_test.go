@@ -99,7 +99,17 @@ func addReceiver(mgr ctrl.Manager) (*webhook.Server, error) {
 func addControllers(mgr ctrl.Manager) error {
 	err := (&controllers.SaaSProductReconciler{
 		Client:          mgr.GetClient(),
+		Reader:          mgr.GetAPIReader(),
 		Recorder:        mgr.GetEventRecorder("kooper-saasproduct"),
+		SecretNamespace: operatorNamespace,
+	}).SetupWithManager(mgr)
+	if err != nil {
+		return err
+	}
+	err = (&controllers.KeysSecretReconciler{
+		Client:          mgr.GetClient(),
+		Reader:          mgr.GetAPIReader(),
+		Recorder:        mgr.GetEventRecorder("kooper-keyssecret"),
 		SecretNamespace: operatorNamespace,
 	}).SetupWithManager(mgr)
 	if err != nil {

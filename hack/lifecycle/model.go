@@ -138,6 +138,9 @@ type Model struct {
 	Plans []string
 	// StaleFreezeMargin is rule F's margin; 0 turns the exception off.
 	StaleFreezeMargin time.Duration
+	// ProductGone: the product was deleted and, no live instance holding
+	// it any longer, it is gone (rule S). Nothing is verified for it.
+	ProductGone bool
 
 	lines map[Line]*Instance
 	ids   map[string]*Instance
@@ -163,6 +166,29 @@ func (m *Model) Issue(l Line, id string) {
 	m.ids[id] = inst
 }
 
+// Retire removes a plan from the product; Offer adds it back.
+func (m *Model) Retire(sku string) {
+	m.Plans = slices.DeleteFunc(slices.Clone(m.Plans), func(p string) bool { return p == sku })
+}
+
+// Offer adds a plan back to the product.
+func (m *Model) Offer(sku string) {
+	if !slices.Contains(m.Plans, sku) {
+		m.Plans = append(slices.Clone(m.Plans), sku)
+	}
+}
+
+// Live says whether an instance holds the product (rule S): one that is
+// Active or Frozen. A released one lets it go once its release is done.
+func (m *Model) Live() bool {
+	for _, inst := range m.lines {
+		if inst.State == Active || inst.State == Frozen {
+			return true
+		}
+	}
+	return false
+}
+
 // Delete is a hand deletion of the instance's record (kubectl delete): the
 // instance is Gone, issued for ever (rule B).
 func (m *Model) Delete(inst *Instance) {
@@ -174,6 +200,9 @@ func (m *Model) Delete(inst *Instance) {
 // Applying the same callback twice changes nothing more and answers the
 // same, so concurrent duplicates must both get this answer.
 func (m *Model) Apply(cb Callback, now time.Time) Answer {
+	if m.ProductGone {
+		return Answer{Code: InvalidParam, Rule: "rule S: the product is deleted and gone, so no callback for it is verified"}
+	}
 	if cb.Activity == NewInstance {
 		return m.newInstance(*cb.Order)
 	}

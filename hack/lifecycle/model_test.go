@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -107,4 +108,34 @@ func TestModelReleaseIsFinal(t *testing.T) {
 	g.Expect(inst.Plan()).To(Equal("sku-a"), "rule R: the upgrade changes nothing")
 	m.Apply(Callback{Activity: UpdateInstanceStatus, InstanceID: "i-1", Status: Unfreeze}, modelNow)
 	g.Expect(inst.State).To(Equal(Released))
+}
+
+func TestModelRetiredPlansAndAGoneProduct(t *testing.T) {
+	m := New(slices.Clone(plans), DefaultStaleFreezeMargin)
+	purchase := Order{ID: "O1", LineID: "O1-1", Activity: NewInstance, SKU: "sku-a", CreateTime: time.Unix(1, 0), ExpireTime: time.Unix(2, 0)}
+	m.Apply(Callback{Activity: NewInstance, Order: &purchase}, time.Now())
+	m.Issue(LineOf(purchase), "i-1")
+	if !m.Live() {
+		t.Fatal("an Active instance holds its product")
+	}
+
+	m.Retire("sku-b")
+	if a := m.Apply(Callback{Activity: ChangeInstanceCheck, InstanceID: "i-1", SKU: "sku-b"}, time.Now()); a.Code != InvalidParam {
+		t.Fatalf("a check to a retired plan: %s, want 000002", a.Code)
+	}
+	m.Offer("sku-b")
+	if a := m.Apply(Callback{Activity: ChangeInstanceCheck, InstanceID: "i-1", SKU: "sku-b"}, time.Now()); a.Code != Success {
+		t.Fatalf("a check to a plan offered again: %s, want 000000", a.Code)
+	}
+
+	m.Apply(Callback{Activity: ReleaseInstance, InstanceID: "i-1"}, time.Now())
+	if m.Live() {
+		t.Fatal("a released instance lets its product go")
+	}
+	m.ProductGone = true
+	for _, cb := range []Callback{{Activity: QueryInstance, InstanceID: "i-1"}, {Activity: NewInstance, Order: &purchase}} {
+		if a := m.Apply(cb, time.Now()); a.Code != InvalidParam {
+			t.Fatalf("%s for a gone product: %s, want 000002", cb.Activity, a.Code)
+		}
+	}
 }

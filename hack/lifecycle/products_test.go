@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kooper-io/kooper/api/licensekey"
@@ -46,6 +47,7 @@ func (p product) kind() string {
 // record is what the test reads of a SaaSTenant or a License.
 type record struct {
 	exists, deleting     bool
+	name                 string
 	orderID, orderLineID string
 	state                string
 	orders               []string
@@ -102,7 +104,7 @@ func (p product) list(ctx context.Context) ([]record, error) {
 }
 
 func recordOf(obj client.Object) record {
-	r := record{exists: true, deleting: !obj.GetDeletionTimestamp().IsZero()}
+	r := record{exists: true, deleting: !obj.GetDeletionTimestamp().IsZero(), name: obj.GetName()}
 	var orders []saasv1alpha1.AppliedOrder
 	switch o := obj.(type) {
 	case *saasv1alpha1.SaaSTenant:
@@ -120,10 +122,26 @@ func recordOf(obj client.Object) record {
 	return r
 }
 
-// createProducts creates kooper's namespace, one keys Secret for both
-// products (the basic key, the open-API AK/SK, a licence signing key) and
-// the products, each with the three plans.
+// createProducts creates kooper's namespace and both products.
 func createProducts(ctx context.Context) error {
+	if err := direct.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}); err != nil {
+		return fmt.Errorf("failed to create namespace %s: %w", operatorNamespace, err)
+	}
+	for _, p := range []product{saasProduct, licenseProduct} {
+		if err := p.create(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keysSecret names p's own keys Secret: a sequence may delete it, and
+// deleting one shared by both products would hold it for the other.
+func (p product) keysSecret() string { return p.name + "-keys" }
+
+// create creates p's keys Secret (the basic key, the open-API AK/SK, a
+// licence signing key) and p, with the three plans.
+func (p product) create(ctx context.Context) error {
 	_, signingKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return err
@@ -133,9 +151,8 @@ func createProducts(ctx context.Context) error {
 		return err
 	}
 	objects := []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}},
 		&corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: keysSecretName},
+			ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: p.keysSecret()},
 			StringData: map[string]string{
 				saasv1alpha1.BasicKeySecretKey:          basicKey,
 				saasv1alpha1.AccessKeyIDSecretKey:       accessKeyID,
@@ -143,7 +160,7 @@ func createProducts(ctx context.Context) error {
 				saasv1alpha1.LicenseSigningKeySecretKey: string(signingPEM),
 			},
 		},
-		saasProduct.resource(), licenseProduct.resource(),
+		p.resource(plans),
 	}
 	for _, obj := range objects {
 		if err := direct.Create(ctx, obj); err != nil {
@@ -153,12 +170,24 @@ func createProducts(ctx context.Context) error {
 	return nil
 }
 
-// resource is p's SaaSProduct.
-func (p product) resource() *saasv1alpha1.SaaSProduct {
+// offer sets p's plans to skus, as a merchant editing the product would.
+func (p product) offer(ctx context.Context, skus []string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		current := &saasv1alpha1.SaaSProduct{}
+		if err := direct.Get(ctx, client.ObjectKey{Name: p.name}, current); err != nil {
+			return err
+		}
+		current.Spec.Plans = p.resource(skus).Spec.Plans
+		return direct.Update(ctx, current)
+	})
+}
+
+// resource is p's SaaSProduct offering skus.
+func (p product) resource(skus []string) *saasv1alpha1.SaaSProduct {
 	sp := &saasv1alpha1.SaaSProduct{
 		ObjectMeta: metav1.ObjectMeta{Name: p.name},
 		Spec: saasv1alpha1.SaaSProductSpec{
-			ProductID: p.id, Type: saasv1alpha1.ProductTypeSaaS, KeysSecretName: keysSecretName,
+			ProductID: p.id, Type: saasv1alpha1.ProductTypeSaaS, KeysSecretName: p.keysSecret(),
 			URLs: &saasv1alpha1.URLTemplates{FrontEndURL: "https://{{.InstanceID}}." + p.name + ".example.com"},
 		},
 	}
@@ -170,7 +199,7 @@ func (p product) resource() *saasv1alpha1.SaaSProduct {
 			Ports: []saasv1alpha1.WorkloadPort{{Name: "http", ContainerPort: 8080}},
 		}
 	}
-	for _, sku := range plans {
+	for _, sku := range skus {
 		plan := saasv1alpha1.Plan{SKUCode: sku, Replicas: 1}
 		if p.license {
 			plan = saasv1alpha1.Plan{SKUCode: sku, License: &saasv1alpha1.LicenseTerms{Features: []string{"export", sku}, ValidityDays: 365}}

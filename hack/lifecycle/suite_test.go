@@ -20,7 +20,6 @@ import (
 // Only the marketplace (Query Order) is a stand-in.
 const (
 	operatorNamespace = "kooper-lifecycle"
-	keysSecretName    = "lifecycle-keys"
 	basicKey          = "lifecycle-basic-key"
 	accessKeyID       = "LIFECYCLEACCESSKEY01"
 	secretAccessKey   = "lifecycle-secret-access-key"
