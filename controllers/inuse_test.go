@@ -32,15 +32,21 @@ func expectEventSaying(t *testing.T, name, reason, text string) {
 	}).Should(Succeed())
 }
 
+// expectInUse waits until obj carries the in-use finalizer.
+func expectInUse(t *testing.T, obj client.Object) {
+	t.Helper()
+	stored := obj.DeepCopyObject().(client.Object)
+	NewWithT(t).Eventually(func() []string {
+		_ = k8sClient.Get(testContext(t), client.ObjectKeyFromObject(obj), stored)
+		return stored.GetFinalizers()
+	}).Should(ContainElement(saasv1alpha1.InUseFinalizer))
+}
+
 func TestAProductInUseIsKeptUntilItsTenantsAreReleased(t *testing.T) {
 	g := NewWithT(t)
 	product := newTenantProduct(t, nil)
 	tenant := readyTenant(t, product, "basic")
-	stored := &saasv1alpha1.SaaSProduct{}
-	g.Eventually(func() []string {
-		_ = k8sClient.Get(testContext(t), client.ObjectKeyFromObject(product), stored)
-		return stored.Finalizers
-	}).Should(ContainElement(saasv1alpha1.InUseFinalizer))
+	expectInUse(t, product)
 
 	g.Expect(k8sClient.Delete(testContext(t), product)).To(Succeed())
 	expectEventSaying(t, product.Name, saasv1alpha1.InUseReason, tenant.Name)
@@ -60,10 +66,7 @@ func TestAKeysSecretInUseIsKeptUntilItsTenantsAreReleased(t *testing.T) {
 	tenant := readyTenant(t, product, "basic")
 	ns := "tenant-" + tenant.Name
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: product.Spec.KeysSecretName}}
-	g.Eventually(func() []string {
-		_ = k8sClient.Get(testContext(t), client.ObjectKeyFromObject(secret), secret)
-		return secret.Finalizers
-	}).Should(ContainElement(saasv1alpha1.InUseFinalizer))
+	expectInUse(t, secret)
 
 	g.Expect(k8sClient.Delete(testContext(t), secret)).To(Succeed())
 	expectEventSaying(t, secret.Name, saasv1alpha1.InUseReason, product.Name)
@@ -87,11 +90,7 @@ func TestAKeysSecretInUseIsKeptUntilItsTenantsAreReleased(t *testing.T) {
 func TestAProductIsProtectedBeforeItsFirstTenant(t *testing.T) {
 	g := NewWithT(t)
 	product := newTenantProduct(t, nil)
-	stored := &saasv1alpha1.SaaSProduct{}
-	g.Eventually(func() []string {
-		_ = k8sClient.Get(testContext(t), client.ObjectKeyFromObject(product), stored)
-		return stored.Finalizers
-	}).Should(ContainElement(saasv1alpha1.InUseFinalizer))
+	expectInUse(t, product)
 
 	g.Expect(k8sClient.Delete(testContext(t), product)).To(Succeed())
 	g.Eventually(isGone(t, product)).Should(BeTrue(), "nothing uses it")

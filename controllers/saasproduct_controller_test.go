@@ -103,10 +103,7 @@ func TestProductLosesReadinessWhenItsKeysGo(t *testing.T) {
 	g.Expect(k8sClient.Create(ctx, secret)).To(Succeed())
 	product := newProduct(t, "doomed-keys")
 	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
-	g.Eventually(func() []string {
-		_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(secret), secret)
-		return secret.Finalizers
-	}).Should(ContainElement(saasv1alpha1.InUseFinalizer))
+	expectInUse(t, secret)
 
 	g.Expect(k8sClient.Delete(ctx, secret)).To(Succeed())
 	expectEventSaying(t, secret.Name, saasv1alpha1.InUseReason, product.Name)
