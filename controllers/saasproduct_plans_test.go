@@ -5,6 +5,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -81,9 +82,16 @@ func TestAPlanWhoseQuotaCannotHoldARolloutIsRefused(t *testing.T) {
 	g.Expect(ready.Message).To(Equal(cond.Message))
 	expectEvent(t, product.Name, corev1.EventTypeWarning, saasv1alpha1.QuotaTooSmallReason)
 
+	// A tenant on that plan is refused, with the same words, and runs nothing.
+	tenant := newTenant(t, product, "pro", nil)
+	stalled := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.QuotaTooSmallReason))
+	g.Expect(apimeta.FindStatusCondition(stalled.Status.Conditions, saasv1alpha1.StalledCondition).Message).To(HavePrefix("plan pro: quota pods=3"))
+	g.Expect(stalled.Status.Namespace).To(BeEmpty(), "nothing is provisioned")
+
 	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) {
 		p.Spec.Plans[1].Quota = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("4")}
 	})
 	expectCondition(t, product, saasv1alpha1.PlansValidCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
 	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+	eventuallyTenant(t, tenant.Name, provisioned)
 }

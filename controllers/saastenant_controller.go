@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -266,7 +267,16 @@ func (r *TenantReconciler) selectPlan(_ context.Context, s *tenantState) error {
 	if i < 0 {
 		return r.stall(s.tenant, saasv1alpha1.PlanNotFoundReason, "SaaSProduct %q has no plan for skuCode %q", s.product.Name, s.tenant.Status.SKUCode)
 	}
-	s.plan = &s.product.Spec.Plans[i]
+	plan := &s.product.Spec.Plans[i]
+	if s.product.Spec.Workload != nil {
+		// A plan whose quota cannot hold a rollout is refused, not run: its
+		// tenant would wait for ever for room for the surge pod. What runs
+		// already keeps running, and teardown works from the record.
+		if problems := quotaShortfalls(s.product.Spec.Workload, plan); len(problems) > 0 {
+			return r.stall(s.tenant, saasv1alpha1.QuotaTooSmallReason, "%s", strings.Join(problems, "; "))
+		}
+	}
+	s.plan = plan
 	apimeta.RemoveStatusCondition(&s.tenant.Status.Conditions, saasv1alpha1.StalledCondition)
 	return nil
 }
