@@ -191,9 +191,18 @@ func (r *LicenseReconciler) loadInstance(ctx context.Context, s *licenseState) e
 		return nil
 	}
 	instance := &saasv1alpha1.License{}
-	err := r.Get(ctx, client.ObjectKey{Name: s.license.Spec.InstanceID}, instance)
+	key := client.ObjectKey{Name: s.license.Spec.InstanceID}
+	err := r.Get(ctx, key, instance)
 	if apierrors.IsNotFound(err) {
-		return r.stall(s, saasv1alpha1.ProductNotFoundReason, "the instance %q of this application does not exist", s.license.Spec.InstanceID)
+		err = apiReader(r.Reader, r.Client).Get(ctx, key, instance)
+	}
+	if apierrors.IsNotFound(err) {
+		// The receiver records applications only for an instance that
+		// exists: its record was deleted since, which releases it (rule B),
+		// and the revocation list names it from its tombstone.
+		s.instance = &saasv1alpha1.License{ObjectMeta: metav1.ObjectMeta{Name: key.Name},
+			Spec: saasv1alpha1.LicenseSpec{InstanceID: key.Name, State: saasv1alpha1.StateReleased}}
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("failed to read License %s: %w", s.license.Spec.InstanceID, err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -150,4 +151,55 @@ func TestRevocationListIsRefusedForUnknownOrSaaSProducts(t *testing.T) {
 		_ = resp.Body.Close()
 		return resp.StatusCode
 	}).Should(Equal(http.StatusServiceUnavailable))
+}
+
+// A licence instance deleted by hand, say to tidy up, must not bring its
+// keys back to life: the revocation list names it from its tombstone, and
+// its device licences show their keys revoked.
+func TestALicenceDeletedByHandStaysRevoked(t *testing.T) {
+	g := NewWithT(t)
+	product, signer := newLicenseProduct(t, true)
+	keys := licensekey.NewKeySet(signer.PublicKey())
+	orderID := fmt.Sprintf("CS%dGONE", tenantSeq.Add(1))
+	marketplace.addOrder(orderID, product.Spec.ProductID, "basic", orderExpiry.Format("20060102150405"))
+	bought := callback(t, product, fmt.Sprintf(`{"activity":"newInstance","orderId":%q,"orderLineId":"%s-000001","businessId":"b-1"}`, orderID, orderID))
+	g.Expect(bought.Code).To(Equal("000000"), bought.Msg)
+	id := bought.InstanceID
+	var key string
+	g.Eventually(func() string { key = queriedKey(t, product, id); return key }).ShouldNot(BeEmpty())
+
+	event := fmt.Sprintf("evt-%d", tenantSeq.Add(1))
+	effective, expire := time.Now().UTC().Add(-time.Minute), time.Now().UTC().AddDate(0, 6, 0)
+	applied := callback(t, product, fmt.Sprintf(`{"activity":"getLicenseAsync","instanceId":%q,"eventId":%q,"effectiveTime":%q,"expireTime":%q,"deviceFingerprint":"fp-9"}`,
+		id, event, effective.Format(time.DateTime)+" z", expire.Format(time.DateTime)+" z"))
+	g.Expect(applied.Code).To(Equal("000000"), applied.Msg)
+	application := eventuallyApplication(t, event, licenseReady)
+
+	g.Expect(k8sClient.Delete(testContext(t), &saasv1alpha1.License{ObjectMeta: metav1.ObjectMeta{Name: id}})).To(Succeed())
+	g.Eventually(isGone(t, &saasv1alpha1.License{ObjectMeta: metav1.ObjectMeta{Name: id}})).Should(BeTrue())
+
+	list := revocationList(g, product, keys)
+	g.Expect(list.IsRevoked(product.Spec.ProductID, id)).To(BeTrue(), "a gone instance stays revoked")
+	_, err := licensekey.Verify(key, licensekey.VerifyOptions{Keys: keys, Now: time.Now(), Revoked: list})
+	g.Expect(errors.Is(err, licensekey.ErrRevoked)).To(BeTrue(), "%v", err)
+	eventuallyLicense(t, application.Name, licenseHas(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason))
+}
+
+// eventuallyApplication waits for the device licence of event to pass check.
+func eventuallyApplication(t *testing.T, event string, check func(Gomega, *saasv1alpha1.License)) *saasv1alpha1.License {
+	t.Helper()
+	var found *saasv1alpha1.License
+	NewWithT(t).Eventually(func(g Gomega) {
+		list := &saasv1alpha1.LicenseList{}
+		g.Expect(k8sClient.List(testContext(t), list)).To(Succeed())
+		found = nil
+		for i := range list.Items {
+			if list.Items[i].Spec.EventID == event {
+				found = &list.Items[i]
+			}
+		}
+		g.Expect(found).NotTo(BeNil(), "no licence for event %s", event)
+		check(g, found)
+	}).Should(Succeed())
+	return found
 }

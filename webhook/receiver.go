@@ -107,6 +107,9 @@ type Receiver struct {
 	// keyRereads limits the rereads of a keys Secret after a failed
 	// signature (see verifyBasic).
 	keyRereads *rereadLimiter
+	// goneLicences remembers each licence product's gone instances for its
+	// revocation list.
+	goneLicences *goneMemo
 }
 
 // call is one verified, decoded callback on its way through a handler.
@@ -128,12 +131,13 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 		return nil, err
 	}
 	r := &Receiver{
-		client:     c,
-		reader:     reader,
-		opts:       opts,
-		verifier:   koogallery.Verifier{Window: opts.SignatureWindow, Now: opts.Now},
-		nonces:     newNonceCache(2*opts.SignatureWindow, 100_000),
-		keyRereads: &rereadLimiter{every: time.Second, now: opts.Now},
+		client:       c,
+		reader:       reader,
+		opts:         opts,
+		verifier:     koogallery.Verifier{Window: opts.SignatureWindow, Now: opts.Now},
+		nonces:       newNonceCache(2*opts.SignatureWindow, 100_000),
+		keyRereads:   &rereadLimiter{every: time.Second, now: opts.Now},
+		goneLicences: &goneMemo{now: opts.Now},
 	}
 	r.handlers = r.activityHandlers()
 	return r, nil

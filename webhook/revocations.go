@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
 // RevocationListPath is the route of a License product's signed revocation
@@ -59,7 +62,14 @@ func (r *Receiver) revocationList(ctx context.Context, name string) (string, int
 	if err := r.client.List(ctx, licences, client.MatchingLabels{saasv1alpha1.ProductLabel: product.Name}); err != nil {
 		return "", http.StatusServiceUnavailable, err
 	}
-	list := licensekey.RevocationList{ProductID: product.Spec.ProductID, IssuedAt: r.opts.Now().Unix(), Revoked: revokedInstances(licences.Items, product.Name)}
+	gone, err := r.goneLicences.ids(ctx, product.Name, func(ctx context.Context) ([]string, error) {
+		return tombstone.GoneLicences(ctx, r.reader, r.opts.Namespace, product.Name)
+	})
+	if err != nil {
+		return "", http.StatusServiceUnavailable, err
+	}
+	revoked := revokedInstances(licences.Items, product.Name, gone)
+	list := licensekey.RevocationList{ProductID: product.Spec.ProductID, IssuedAt: r.opts.Now().Unix(), Revoked: revoked}
 	token, err := signer.SignRevocationList(list)
 	if err != nil {
 		return "", http.StatusInternalServerError, err
@@ -67,10 +77,13 @@ func (r *Receiver) revocationList(ctx context.Context, name string) (string, int
 	return token, http.StatusOK, nil
 }
 
-// revokedInstances lists each frozen or released instance once; released
-// wins over frozen.
-func revokedInstances(licences []saasv1alpha1.License, product string) []licensekey.Revocation {
+// revokedInstances lists each frozen or released instance once, and each
+// gone one (its record deleted) as released; released wins over frozen.
+func revokedInstances(licences []saasv1alpha1.License, product string, gone []string) []licensekey.Revocation {
 	reasons := map[string]string{}
+	for _, id := range gone {
+		reasons[id] = licensekey.ReasonReleased
+	}
 	for _, l := range licences {
 		if l.Spec.ProductName != product {
 			continue
@@ -104,4 +117,43 @@ func (r *Receiver) licenseSigner(ctx context.Context, product *saasv1alpha1.SaaS
 		return nil, errors.New("the keys Secret has no usable " + saasv1alpha1.LicenseSigningKeySecretKey)
 	}
 	return licensekey.NewSigner(priv)
+}
+
+// goneLicencesTTL is how long the list of a product's gone licence
+// instances is reused: reading it takes every tombstone shard from the API
+// server, and the revocation list is public and polled.
+const goneLicencesTTL = 15 * time.Second
+
+// goneMemo remembers each product's gone licence instances for
+// goneLicencesTTL. A licence gone meanwhile appears in the list at most that
+// much later, well within the list's own max-age.
+type goneMemo struct {
+	now     func() time.Time
+	mu      sync.Mutex
+	entries map[string]goneEntry
+}
+
+type goneEntry struct {
+	ids  []string
+	read time.Time
+}
+
+// ids returns product's gone licences, read through read when the memo has
+// none younger than goneLicencesTTL.
+func (m *goneMemo) ids(ctx context.Context, product string, read func(context.Context) ([]string, error)) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if e, ok := m.entries[product]; ok && now.Sub(e.read) < goneLicencesTTL {
+		return e.ids, nil
+	}
+	ids, err := read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if m.entries == nil || len(m.entries) > 10_000 {
+		m.entries = map[string]goneEntry{}
+	}
+	m.entries[product] = goneEntry{ids: ids, read: now}
+	return ids, nil
 }

@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -91,6 +92,29 @@ func Lookup(ctx context.Context, reader client.Reader, namespace, id string) (En
 	}
 	e, ok := Find(shard, id)
 	return e, ok, nil
+}
+
+// GoneLicences lists, sorted, the ids of product's licence instances whose
+// records are gone, reading every shard through reader. A licence key
+// names its instance, so these stay revoked for as long as a key of theirs
+// may be valid (docs/lifecycle.md rule S).
+func GoneLicences(ctx context.Context, reader client.Reader, namespace, product string) ([]string, error) {
+	shards := &corev1.ConfigMapList{}
+	err := reader.List(ctx, shards, client.InNamespace(namespace), client.MatchingLabels{"app.kubernetes.io/component": ComponentValue})
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the tombstone shards: %w", err)
+	}
+	want := encode(Entry{Product: product, Kind: KindLicense})
+	var ids []string
+	for i := range shards.Items {
+		for id, value := range shards.Items[i].Data {
+			if value == want {
+				ids = append(ids, id)
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // Record stores id's tombstone, creating its shard if needed. It reads
