@@ -515,7 +515,7 @@ type SaaSProductStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions are Ready, KeysAvailable and PlansValid.
+	// conditions are Ready, KeysAvailable, PlansValid and URLsValid.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
