@@ -3,9 +3,11 @@ package controllers
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -71,6 +73,37 @@ func checkURLTemplates(product *saasv1alpha1.SaaSProduct) *urlProblem {
 				"put {{.InstanceID}} or {{.Namespace}} in its host; no tenant is provisioned until then", hosts[0])}
 	}
 	return nil
+}
+
+// urlCheckCache remembers checkURLTemplates per product and generation, so
+// that a restart over thousands of tenants renders each product's
+// templates once rather than once per tenant. The zero value is ready.
+type urlCheckCache struct {
+	mu        sync.Mutex
+	byProduct map[types.UID]urlCheck
+}
+
+type urlCheck struct {
+	generation int64
+	problem    *urlProblem
+}
+
+// maxURLChecks bounds the cache: far more products than any merchant sells.
+const maxURLChecks = 1024
+
+// check returns checkURLTemplates(product), computed once per generation.
+func (c *urlCheckCache) check(product *saasv1alpha1.SaaSProduct) *urlProblem {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if got, ok := c.byProduct[product.UID]; ok && got.generation == product.Generation && product.UID != "" {
+		return got.problem
+	}
+	p := checkURLTemplates(product)
+	if c.byProduct == nil || len(c.byProduct) >= maxURLChecks {
+		c.byProduct = map[types.UID]urlCheck{}
+	}
+	c.byProduct[product.UID] = urlCheck{generation: product.Generation, problem: p}
+	return p
 }
 
 // renderTenantURLs renders the product's URLs for instance id as the

@@ -139,3 +139,17 @@ func TestURLTemplatesOfALicenceProduct(t *testing.T) {
 	p.Spec.URLs.FrontEndURL = "https://licences.example.com/{{.InstanceID}}/" + strings.Repeat("p", 512)
 	g.Expect(checkURLTemplates(p)).To(MatchError(ContainSubstring("appInfo holds at most 512")))
 }
+
+// TestURLChecksAreRenderedOncePerGeneration: the tenant controller renders
+// a product's templates once per generation, not once per tenant.
+func TestURLChecksAreRenderedOncePerGeneration(t *testing.T) {
+	g := NewWithT(t)
+	var cache urlCheckCache
+	p := urlProduct("https://crm.example.com", "", true)
+	p.UID, p.Generation = "uid-1", 1
+	g.Expect(cache.check(p)).To(MatchError(ContainSubstring("every tenant the Ingress host")))
+	p.Spec.URLs.FrontEndURL = "https://{{.InstanceID}}.crm.example.com"
+	g.Expect(cache.check(p)).NotTo(BeNil(), "the same generation is not rendered again")
+	p.Generation = 2
+	g.Expect(cache.check(p)).To(BeNil())
+}

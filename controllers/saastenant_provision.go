@@ -46,7 +46,7 @@ func (r *TenantReconciler) provision(ctx context.Context, s *tenantState) error 
 // buyers to one another's tenants.
 func (r *TenantReconciler) desired(ctx context.Context, s *tenantState) (*desiredTenant, error) {
 	t := s.tenant
-	if p := checkURLTemplates(s.product); p != nil {
+	if p := r.urlChecks.check(s.product); p != nil {
 		return nil, r.stall(t, p.reason, "SaaSProduct %q: %s", s.product.Name, p.message)
 	}
 	namespace := tenantNamespace(s.product, t.Spec.InstanceID)
