@@ -44,7 +44,8 @@ func requiredKeysOf(product *saasv1alpha1.SaaSProduct) []string {
 
 // SaaSProductReconciler reports whether each product can serve callbacks
 // (its keys Secret exists, in kooper's namespace, with every key it needs)
-// and run its tenants (every plan's quota holds a rollout). It also keeps a
+// and run its tenants (every plan's quota holds a rollout, every tenant gets
+// URLs of its own). It also keeps a
 // product in use from being deleted (see protect).
 type SaaSProductReconciler struct {
 	client.Client
@@ -65,7 +66,7 @@ type SaaSProductReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile keeps the product while it is in use, and sets its
-// KeysAvailable, PlansValid and Ready conditions.
+// KeysAvailable, PlansValid, URLsValid and Ready conditions.
 func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	product := &saasv1alpha1.SaaSProduct{}
 	if err := r.Get(ctx, req.NamespacedName, product); err != nil {
@@ -82,7 +83,7 @@ func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, err
 	}
 	var result ctrl.Result
-	return result, foldStatusError(&result, nil, r.patchStatus(ctx, product, keys, plansCondition(product)))
+	return result, foldStatusError(&result, nil, r.patchStatus(ctx, product, keys, plansCondition(product), urlsCondition(product)))
 }
 
 // keysCondition checks the product's keys Secret. Only names of missing keys
@@ -128,6 +129,7 @@ func falseCondition(reason, format string, args ...any) metav1.Condition {
 var productReadyInputs = []readyInput{
 	{condType: saasv1alpha1.KeysAvailableCondition, waiting: "Waiting for the keys Secret to be checked"},
 	{condType: saasv1alpha1.PlansValidCondition, waiting: "Waiting for the plans to be checked"},
+	{condType: saasv1alpha1.URLsValidCondition, waiting: "Waiting for the URL templates to be checked"},
 }
 
 // patchStatus writes the conditions, observedGeneration and Ready derived
@@ -141,7 +143,7 @@ func (r *SaaSProductReconciler) patchStatus(ctx context.Context, product *saasv1
 	}
 	product.Status.ObservedGeneration = product.Generation
 	ready := readyFrom(product.Status.Conditions, productReadyInputs, product.Generation, product.Status.ObservedGeneration,
-		"The keys are available and every plan can run")
+		"The keys are available, every plan can run and every tenant gets URLs of its own")
 	apimeta.SetStatusCondition(&product.Status.Conditions, ready)
 
 	// A condition's lastTransitionTime moves only with its status, so an

@@ -56,7 +56,8 @@ type TenantReconciler struct {
 	Orders   OrderClientFactory
 	Options  TenantOptions
 
-	resolved resolvedOrders
+	resolved  resolvedOrders
+	urlChecks urlCheckCache
 }
 
 // tenantState carries one reconcile's findings from step to step.

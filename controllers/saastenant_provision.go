@@ -61,13 +61,23 @@ func (r *TenantReconciler) recordNamespace(ctx context.Context, t *saasv1alpha1.
 	return nil
 }
 
-// desired gathers what the tenant's objects are built from.
+// desired gathers what the tenant's objects are built from. A product
+// whose URL templates fail the product's URLsValid check, or render this
+// tenant's URLs unusable (too long, or a host that is not a DNS name),
+// stalls provisioning: an Ingress host shared by every tenant would send
+// buyers to one another's tenants.
 func (r *TenantReconciler) desired(ctx context.Context, s *tenantState) (*desiredTenant, error) {
 	t := s.tenant
+	if p := r.urlChecks.check(s.product); p != nil {
+		return nil, r.stall(t, p.reason, "SaaSProduct %q: %s", s.product.Name, p.message)
+	}
 	namespace := tenantNamespace(s.product, t.Spec.InstanceID)
 	urls, err := renderURLs(s.product, t.Spec.InstanceID, namespace)
 	if err != nil {
-		return nil, r.stall(t, saasv1alpha1.ProductNotFoundReason, "SaaSProduct %q: %v", s.product.Name, err)
+		return nil, r.stall(t, saasv1alpha1.URLTemplateInvalidReason, "SaaSProduct %q: %v", s.product.Name, err)
+	}
+	if p := checkTenantURLs(s.product, t.Spec.InstanceID, urls); p != nil {
+		return nil, r.stall(t, p.reason, "SaaSProduct %q: %s", s.product.Name, p.message)
 	}
 	d := &desiredTenant{
 		tenant: t, product: s.product, plan: s.plan, namespace: namespace, urls: urls,

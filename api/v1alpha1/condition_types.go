@@ -60,6 +60,12 @@ const (
 	// (replicas plus the surge pod), at the plan's resources (normal-true).
 	PlansValidCondition = "PlansValid"
 
+	// URLsValidCondition is True when a product's URL templates give every
+	// tenant URLs of its own: they render, within 512 characters, to a host
+	// that is a DNS name and, with an Ingress, differs from tenant to tenant
+	// (normal-true). While it is False no tenant of the product is provisioned.
+	URLsValidCondition = "URLsValid"
+
 	// MeteredCondition is True when a pay-per-use tenant's usage has been
 	// pushed up to the last closed hour (normal-true). It lives in
 	// status.metering.conditions, written only by the metering controller.
@@ -104,6 +110,13 @@ const (
 	// QuotaTooSmallReason: a plan's quota cannot hold its tenants' pods at
 	// the peak of a rolling update, so their rollouts would never finish.
 	QuotaTooSmallReason = "QuotaTooSmall"
+	// URLTemplateInvalidReason: a product's URL template does not render, or
+	// renders a URL longer than 512 characters or a host that is not a DNS name.
+	URLTemplateInvalidReason = "URLTemplateInvalid"
+	// IngressHostNotUniqueReason: a product with an Ingress gives every tenant
+	// the same host (no {{.InstanceID}} or {{.Namespace}} in it), so buyers
+	// would reach one another's tenants.
+	IngressHostNotUniqueReason = "IngressHostNotUnique"
 	// SecretNotFoundReason: a Secret the product names (TLS, image pull) does not exist.
 	SecretNotFoundReason = "SecretNotFound"
 	// SimulatedReason: a debug tenant under the Simulate policy runs no workload.

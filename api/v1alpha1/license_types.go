@@ -14,19 +14,23 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.deviceFingerprint) || (has(self.deviceFingerprint) && self.deviceFingerprint == oldSelf.deviceFingerprint)",message="deviceFingerprint is immutable"
 // +kubebuilder:validation:XValidation:rule="!has(self.notBefore) || !has(self.notAfter) || self.notBefore < self.notAfter",message="notBefore must be earlier than notAfter"
 type LicenseSpec struct {
-	// instanceId is the marketplace instance ID of the licence's subscription.
-	// Immutable.
+	// instanceId is the marketplace instance ID of the licence's subscription:
+	// the name of the License of the purchase. At most 63 characters, since it
+	// is the value of the label saas.kooper.io/instance-id on the licence's key
+	// Secret. Immutable.
 	// +required
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="instanceId is immutable"
 	InstanceID string `json:"instanceId"`
 
-	// productName names the SaaSProduct (of type License) this licence belongs to. Immutable.
+	// productName names the SaaSProduct (of type License) this licence
+	// belongs to. At most 63 characters, since it is the value of the label
+	// saas.kooper.io/product. Immutable.
 	// +required
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="productName is immutable"
 	ProductName string `json:"productName"`
 
@@ -198,6 +202,7 @@ type LicenseStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=lic,categories=kooper
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters: it is the instanceId of the licences applied for under it, carried as the label saas.kooper.io/instance-id"
 // +kubebuilder:printcolumn:name="Instance",type=string,JSONPath=`.spec.instanceId`
 // +kubebuilder:printcolumn:name="Product",type=string,JSONPath=`.spec.productName`
 // +kubebuilder:printcolumn:name="SKU",type=string,JSONPath=`.status.skuCode`
@@ -208,7 +213,11 @@ type LicenseStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type License struct {
 	metav1.TypeMeta `json:",inline"`
-	// metadata is the object's metadata.
+	// metadata is the object's metadata. The name is the instanceId of a
+	// purchase (i- and 20 hex digits) or derived from an application's eventId
+	// and device fingerprint (l- and 20 hex digits). At most 63 characters:
+	// it is the instanceId of the licences applied for under it, whose key
+	// Secrets carry it as the label saas.kooper.io/instance-id.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 

@@ -119,10 +119,11 @@ type SaaSDirectorySpec struct {
 	TenantID string `json:"tenantId"`
 
 	// productName names the SaaSProduct whose production URL received the
-	// syncs; its keys Secret holds the RSA key. Immutable.
+	// syncs; its keys Secret holds the RSA key. At most 63 characters, the
+	// limit of a SaaSProduct's name. Immutable.
 	// +required
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="productName is immutable"
 	ProductName string `json:"productName"`
 
@@ -218,6 +219,7 @@ type SaaSDirectoryStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=sd,categories=kooper
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters: it is the value of the label saas.kooper.io/directory on the directory's ConfigMaps"
 // +kubebuilder:printcolumn:name="Instance",type=string,JSONPath=`.spec.instanceId`
 // +kubebuilder:printcolumn:name="Tenant",type=string,JSONPath=`.spec.tenantCode`
 // +kubebuilder:printcolumn:name="Users",type=integer,JSONPath=`.status.users`
@@ -226,7 +228,9 @@ type SaaSDirectoryStatus struct {
 // +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSyncTime`
 type SaaSDirectory struct {
 	metav1.TypeMeta `json:",inline"`
-	// metadata is the object's metadata; the name is derived from instanceId and tenantId.
+	// metadata is the object's metadata; the name is derived from instanceId
+	// and tenantId (d- and 20 hex digits). At most 63 characters, since it is
+	// the value of the label saas.kooper.io/directory.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 

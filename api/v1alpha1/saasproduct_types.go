@@ -515,7 +515,7 @@ type SaaSProductStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions are Ready, KeysAvailable and PlansValid.
+	// conditions are Ready, KeysAvailable, PlansValid and URLsValid.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -529,6 +529,7 @@ type SaaSProductStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=sp,categories=kooper
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters: it is the value of the label saas.kooper.io/product on every tenant, licence and tenant object"
 // +kubebuilder:printcolumn:name="Product ID",type=string,JSONPath=`.spec.productId`
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
@@ -537,7 +538,8 @@ type SaaSProductStatus struct {
 type SaaSProduct struct {
 	metav1.TypeMeta `json:",inline"`
 	// metadata is the object's metadata; the name is the {product} of the
-	// production URL /koogallery/{product}.
+	// production URL /koogallery/{product}. At most 63 characters, since it
+	// is also the value of the label saas.kooper.io/product.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 

@@ -18,10 +18,12 @@ type SaaSTenantSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="instanceId is immutable"
 	InstanceID string `json:"instanceId"`
 
-	// productName names the SaaSProduct this tenant was bought from. Immutable.
+	// productName names the SaaSProduct this tenant was bought from. At most
+	// 63 characters, since it is the value of the label saas.kooper.io/product
+	// on the tenant and its objects. Immutable.
 	// +required
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="productName is immutable"
 	ProductName string `json:"productName"`
 

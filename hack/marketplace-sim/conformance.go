@@ -99,7 +99,9 @@ func (r *conformance) scenarios() []scenario {
 		{"debug flag set", r.debugPurchase(true)},
 		{"debug flag absent", r.debugPurchase(false)},
 	}
-	return append(base, r.kitScenarios()...)
+	base = append(base, r.kitScenarios()...)
+	// Loosely typed bodies and an overlong product name (tolerance.go).
+	return append(base, r.toleranceScenarios()...)
 }
 
 // conformance is one run's settings and the state its scenarios share.
@@ -121,6 +123,8 @@ type conformance struct {
 	kit *kitSender
 	// kitInstance is the unknown instance the kit rows sync.
 	kitInstance string
+	// tolerant is the purchase of the loosely typed rows (tolerance.go).
+	tolerant tolerantPurchase
 }
 
 // runConformance parses the flags, runs every scenario and prints the table.

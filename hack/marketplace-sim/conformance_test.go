@@ -33,7 +33,7 @@ func TestConformancePassesAgainstKoopersReceiver(t *testing.T) {
 	res := runCLI(ctxFor(t), kitEnv(t), "conformance", "--url", url, "--change-sku", "pro")
 	t.Log(res.stdout)
 	g.Expect(res.code).To(Equal(exitOK), res.combined())
-	g.Expect(res.stdout).To(ContainSubstring("30 passed, 0 failed\n"))
+	g.Expect(res.stdout).To(ContainSubstring("34 passed, 0 failed\n"))
 	g.Expect(res.stdout).To(MatchRegexp(`(?m)^SCENARIO\s+\| RESULT \| DETAIL$`))
 	for _, s := range (&conformance{}).scenarios() {
 		result, detail := row(t, res.stdout, s.name)
@@ -41,10 +41,11 @@ func TestConformancePassesAgainstKoopersReceiver(t *testing.T) {
 	}
 	g.Expect(res.combined()).NotTo(ContainSubstring(productKey))
 
-	// The run made three purchases (the lifecycle one and the two debug-flag
-	// ones) and released them all; the bad-signature purchase made nothing.
+	// The run made four purchases (the lifecycle one, the two debug-flag
+	// ones and the numeric-testFlag one, bought twice) and released them all;
+	// the bad-signature purchase made nothing.
 	tenants := tenantsOf(t, product)
-	g.Expect(tenants).To(HaveLen(3))
+	g.Expect(tenants).To(HaveLen(4))
 	for _, tenant := range tenants {
 		g.Expect(tenant.Spec.State).To(Equal(saasv1alpha1.StateReleased), tenant.Name)
 	}
@@ -56,7 +57,7 @@ func TestConformanceCanRunTwiceAgainstTheSameDeployment(t *testing.T) {
 	for range 2 {
 		res := runCLI(ctxFor(t), keyEnv(), "conformance", "--url", url, "--debug")
 		g.Expect(res.code).To(Equal(exitOK), res.combined())
-		g.Expect(res.stdout).To(ContainSubstring("19 passed, 0 failed (11 skipped)"))
+		g.Expect(res.stdout).To(ContainSubstring("22 passed, 0 failed (12 skipped)"))
 	}
 }
 
@@ -75,8 +76,9 @@ func TestConformanceRegistersItsOrdersOnTheSimulator(t *testing.T) {
 	for _, o := range list.Orders {
 		types = append(types, o.OrderType)
 	}
-	// The purchase, the renewal, the upgrade and the two debug-flag purchases.
-	g.Expect(types).To(Equal([]string{"NEW", "RENEW", "CHANGE", "NEW", "NEW"}))
+	// The purchase, the renewal, the upgrade, the two debug-flag purchases
+	// and the numeric-testFlag purchase.
+	g.Expect(types).To(Equal([]string{"NEW", "RENEW", "CHANGE", "NEW", "NEW", "NEW"}))
 }
 
 // answerEverything is a receiver that answers every request with body:
@@ -110,6 +112,10 @@ func TestConformanceFailsWithAClearReasonAgainstAWrongReceiver(t *testing.T) {
 		{
 			name: "answers 000000 to everything", body: `{"resultCode":"000000","resultMsg":"success.","instanceId":"i-1"}`,
 			scenario: "debug flag set", reason: "instanceId i-1 is the first purchase's",
+		},
+		{
+			name: "answers 000000 to everything", body: `{"resultCode":"000000","resultMsg":"success.","instanceId":"i-1"}`,
+			scenario: "64-character product name", reason: "got 000000 (success.), want 000002",
 		},
 		{
 			name: "a stub without instanceId", body: `{"resultCode":"000000"}`,
@@ -147,13 +153,13 @@ func TestConformanceFailsEveryScenarioWhenNothingAnswers(t *testing.T) {
 	srv.Close()
 	res := runCLI(ctxFor(t), keyEnv(), "conformance", "--url", url)
 	g.Expect(res.code).To(Equal(exitFailed))
-	g.Expect(res.stdout).To(ContainSubstring("0 passed, 19 failed (11 skipped)"))
+	g.Expect(res.stdout).To(ContainSubstring("0 passed, 22 failed (12 skipped)"))
 	_, detail := row(t, res.stdout, "new purchase")
 	g.Expect(detail).To(ContainSubstring("connection refused"))
 	g.Expect(detail).NotTo(ContainSubstring("signature="), "errors must not repeat the signed URL")
 	_, detail = row(t, res.stdout, "query instance")
 	g.Expect(detail).To(ContainSubstring(`needs the instance of "new purchase"`))
-	g.Expect(strings.Count(res.stdout, "| FAIL")).To(Equal(19))
+	g.Expect(strings.Count(res.stdout, "| FAIL")).To(Equal(22))
 }
 
 // startReceiverWith serves a second kooper receiver with other options. It

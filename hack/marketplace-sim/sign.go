@@ -58,6 +58,21 @@ func (b callbackBody) canonical() ([]byte, error) {
 	return sorted.wire()
 }
 
+// canonicalStringMap returns RequestPayload as the marketplace's sample
+// writes it after reading the body as Map<String,String> (§2.1.2 step 4):
+// like canonical, but with each top-level number written as a string, as
+// such a map holds it ("testFlag":1 becomes "testFlag":"1").
+func (b callbackBody) canonicalStringMap() ([]byte, error) {
+	asStrings := make(callbackBody, len(b))
+	for i, f := range b {
+		if n, ok := f.value.(jsonNumber); ok {
+			f.value = string(n)
+		}
+		asStrings[i] = f
+	}
+	return asStrings.canonical()
+}
+
 // get returns the string value of the named member, or "".
 func (b callbackBody) get(name string) string {
 	for _, f := range b {
@@ -199,11 +214,17 @@ type signedRequest struct {
 // signBody writes b and signs it as the marketplace does at time at with
 // nonce.
 func signBody(key string, b callbackBody, at time.Time, nonce string) (signedRequest, error) {
+	return signBodyAs(key, b, b.canonical, at, nonce)
+}
+
+// signBodyAs writes b and signs the payload canonical returns, b.canonical
+// or b.canonicalStringMap.
+func signBodyAs(key string, b callbackBody, canonical func() ([]byte, error), at time.Time, nonce string) (signedRequest, error) {
 	wire, err := b.wire()
 	if err != nil {
 		return signedRequest{}, fmt.Errorf("failed to encode the %s body: %w", b.get("activity"), err)
 	}
-	payload, err := b.canonical()
+	payload, err := canonical()
 	if err != nil {
 		return signedRequest{}, fmt.Errorf("failed to canonicalise the %s body: %w", b.get("activity"), err)
 	}

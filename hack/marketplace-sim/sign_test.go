@@ -45,6 +45,27 @@ func independentHMACHex(key, msg string) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
+// TestNumericTestFlagSignedAsAStringMapIsVectorB1: B1's body with
+// "testFlag":1 (a number) is sent with the number and, signed as the
+// marketplace's Map<String,String> writes it, carries B1's own signature.
+func TestNumericTestFlagSignedAsAStringMapIsVectorB1(t *testing.T) {
+	g := NewWithT(t)
+	body := append(newInstanceBody("CS2211181819B4LVS", "CS2211181819B4LVS-000001", "87b94795-0603-4e24-8ae5-69420d60e3c8", false),
+		field{"testFlag", jsonNumber("1")})
+	req, err := signBodyAs(vectorKey, body, body.canonicalStringMap, time.UnixMilli(1680508066618), b1Nonce)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(req.body)).To(Equal(strings.Replace(b1Body, `"testFlag":"1"`, `"testFlag":1`, 1)))
+	g.Expect(req.query.Get("signature")).To(Equal(b1Signature))
+
+	asSent, err := body.canonical()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(asSent)).To(Equal(strings.Replace(b1Payload, `"testFlag":"1"`, `"testFlag":1`, 1)))
+	want := independentHMACHex(vectorKey, vectorKey+b1Nonce+b1Timestamp+independentHMACHex(vectorKey, string(asSent)))
+	req, err = signBody(vectorKey, body, time.UnixMilli(1680508066618), b1Nonce)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(req.query.Get("signature")).To(Equal(want))
+}
+
 func TestSigningReproducesVectorB1(t *testing.T) {
 	g := NewWithT(t)
 	body := newInstanceBody("CS2211181819B4LVS", "CS2211181819B4LVS-000001", "87b94795-0603-4e24-8ae5-69420d60e3c8", true)

@@ -21,6 +21,16 @@ func (m member) isNull() bool {
 	return string(m.value) == "null"
 }
 
+// isScalar reports whether the member's value is a JSON number or boolean:
+// neither a string, an object, an array nor null.
+func (m member) isScalar() bool {
+	switch m.value[0] {
+	case '"', '{', '[', 'n':
+		return false
+	}
+	return true
+}
+
 // CanonicalPayload returns the RequestPayload of a basic callback (§2.1.2
 // step 4): the body's top-level keys sorted by code point, keys whose value
 // is null dropped, and everything written as compact JSON. Nested objects and
@@ -40,6 +50,15 @@ func CanonicalPayload(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return canonicalPayload(members, false), nil
+}
+
+// canonicalPayload writes members as RequestPayload. With stringMap, every
+// top-level number or boolean is written as a JSON string of its text, as
+// the marketplace's sample writes a body it read as Map<String,String>
+// (§2.1.2 step 4): 1 becomes "1", 12.50 "12.50", true "true". Nested values
+// are never changed. members is sorted in place.
+func canonicalPayload(members []member, stringMap bool) []byte {
 	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.key, b.key) })
 	var out bytes.Buffer
 	out.WriteByte('{')
@@ -54,10 +73,23 @@ func CanonicalPayload(body []byte) ([]byte, error) {
 		first = false
 		writeString(&out, m.key)
 		out.WriteByte(':')
+		if stringMap && m.isScalar() {
+			// A number's or boolean's text needs no escaping.
+			out.WriteByte('"')
+			out.Write(m.value)
+			out.WriteByte('"')
+			continue
+		}
 		out.Write(m.value)
 	}
 	out.WriteByte('}')
-	return out.Bytes(), nil
+	return out.Bytes()
+}
+
+// hasScalar reports whether a top-level value is a number or boolean, the
+// only case in which the Map<String,String> form differs.
+func hasScalar(members []member) bool {
+	return slices.ContainsFunc(members, func(m member) bool { return m.isScalar() })
 }
 
 // CanonicalKitPayload returns the payload of a joint-operation kit callback

@@ -2,8 +2,8 @@ package koogallery
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+	"strings"
 )
 
 // request is what every typed callback request implements.
@@ -48,6 +48,14 @@ func newRequest(a Activity) (request, bool) {
 // spells them. A body that is not one JSON object wraps ErrMalformedBody;
 // every other problem, including an unknown activity, is a *ValidationError.
 // Both map to 000002.
+//
+// Types are read as loosely as the marketplace writes them: where the spec
+// documents a string, a number or boolean is read as its text (1 as "1");
+// testFlag reads 1, "1", true and "true" as debug, and 0, "0", false and
+// "false" as not; where it documents an object (changeInstanceCheck's
+// productInfo), a string holding the object is read as the object. A
+// number's string form ("1") therefore decodes exactly as the number (1),
+// which is what lets VerifyBasic accept either form's signature.
 func DecodeRequest(body []byte) (Activity, any, error) {
 	members, err := parseObject(body)
 	if err != nil {
@@ -90,41 +98,114 @@ func str(name string, dst *string) binding {
 	return binding{name: name, set: setString(name, dst)}
 }
 
-// setString returns a setter that accepts only a JSON string, because the
-// basic callbacks send every field as a string (§3.1).
+// flag binds testFlag: a string, number or boolean whose true and false
+// are read as "1" and "0", so that 1, "1", true and "true" all mean debug.
+func flag(name string, dst *string) binding {
+	set := setString(name, dst)
+	return binding{name: name, set: func(raw []byte) error {
+		if err := set(raw); err != nil {
+			return err
+		}
+		switch *dst {
+		case "true":
+			*dst = "1"
+		case "false":
+			*dst = "0"
+		}
+		return nil
+	}}
+}
+
+// setString returns a setter for a field the spec documents as a string
+// (§3.1: every basic field is one). A JSON number or boolean is accepted
+// too, as its text exactly as received (1 as "1", 12.50 as "12.50", true as
+// "true"): the marketplace's own sample handles bodies as maps of strings.
+// An object, an array or an invalid string is refused.
 func setString(field string, dst *string) func(raw []byte) error {
 	return func(raw []byte) error {
 		if len(raw) == 0 {
 			return nil
 		}
-		if raw[0] != '"' {
+		switch raw[0] {
+		case '"':
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return &ValidationError{Field: field, Reason: "must be a valid string"}
+			}
+		case '{', '[':
 			return &ValidationError{Field: field, Reason: "must be a string"}
-		}
-		if err := json.Unmarshal(raw, dst); err != nil {
-			return &ValidationError{Field: field, Reason: "must be a valid string"}
+		default:
+			// The parser has already checked it: a number's text or a boolean.
+			*dst = string(raw)
 		}
 		return nil
 	}
 }
 
-// setProductInfo returns a setter for changeInstanceCheck's productInfo.
+// setProductInfo returns a setter for changeInstanceCheck's productInfo: an
+// object or, as the marketplace may send it, a string holding one. Its
+// string fields are read as setString reads them; linearValue is a number or
+// a string holding one.
 func setProductInfo(dst **ProductInfo) func(raw []byte) error {
 	return func(raw []byte) error {
 		if len(raw) == 0 {
 			return nil
 		}
-		if raw[0] != '{' {
-			return &ValidationError{Field: "productInfo", Reason: "must be an object"}
+		fields, err := objectFields("productInfo", raw)
+		if err != nil {
+			return err
 		}
 		info := &ProductInfo{}
-		if err := json.Unmarshal(raw, info); err != nil {
-			var typeErr *json.UnmarshalTypeError
-			if errors.As(err, &typeErr) && typeErr.Field != "" {
-				return &ValidationError{Field: "productInfo." + typeErr.Field, Reason: "has the wrong type"}
+		for _, b := range []binding{
+			str("productInfo.productId", &info.ProductID),
+			str("productInfo.skuCode", &info.SKUCode),
+			str("productInfo.productName", &info.ProductName),
+			{name: "productInfo.linearValue", set: setNumber("productInfo.linearValue", &info.LinearValue)},
+		} {
+			if err := b.set(fields[strings.TrimPrefix(b.name, "productInfo.")]); err != nil {
+				return err
 			}
-			return &ValidationError{Field: "productInfo", Reason: "has a field of the wrong type"}
 		}
 		*dst = info
+		return nil
+	}
+}
+
+// objectFields reads raw, a JSON object or a JSON string holding one, into
+// its members, nulls dropped.
+func objectFields(field string, raw []byte) (map[string][]byte, error) {
+	refused := &ValidationError{Field: field, Reason: "must be an object, or a string holding one"}
+	if raw[0] == '"' {
+		var inner string
+		if err := json.Unmarshal(raw, &inner); err != nil {
+			return nil, refused
+		}
+		raw = []byte(inner)
+	}
+	members, err := parseObject(raw)
+	if err != nil {
+		return nil, refused
+	}
+	fields := make(map[string][]byte, len(members))
+	for _, m := range members {
+		if !m.isNull() {
+			fields[m.key] = m.value
+		}
+	}
+	return fields, nil
+}
+
+// setNumber returns a setter for a number kept as sent: a JSON number, or a
+// string holding one.
+func setNumber(field string, dst **json.Number) func(raw []byte) error {
+	return func(raw []byte) error {
+		if len(raw) == 0 {
+			return nil
+		}
+		var n json.Number
+		if err := json.Unmarshal(raw, &n); err != nil || n == "" {
+			return &ValidationError{Field: field, Reason: "must be a number"}
+		}
+		*dst = &n
 		return nil
 	}
 }
@@ -136,7 +217,7 @@ func (r *NewInstanceRequest) bindings() []binding {
 		str("orderId", &r.OrderID),
 		str("orderLineId", &r.OrderLineID),
 		str("businessId", &r.BusinessID),
-		str("testFlag", &r.TestFlag),
+		flag("testFlag", &r.TestFlag),
 	}
 }
 
@@ -145,7 +226,7 @@ func (r *QueryInstanceRequest) bindings() []binding {
 	return []binding{
 		str("activity", &r.Activity),
 		str("instanceId", &r.InstanceID),
-		str("testFlag", &r.TestFlag),
+		flag("testFlag", &r.TestFlag),
 	}
 }
 
@@ -159,7 +240,7 @@ func (r *RefreshInstanceRequest) bindings() []binding {
 		str("instanceId", &r.InstanceID),
 		str("productId", &r.ProductID),
 		str("expireTime", &r.ExpireTime),
-		str("testFlag", &r.TestFlag),
+		flag("testFlag", &r.TestFlag),
 	}
 }
 
@@ -169,7 +250,7 @@ func (r *UpdateInstanceStatusRequest) bindings() []binding {
 		str("activity", &r.Activity),
 		str("instanceId", &r.InstanceID),
 		str("status", &r.Status),
-		str("testFlag", &r.TestFlag),
+		flag("testFlag", &r.TestFlag),
 	}
 }
 
@@ -180,7 +261,7 @@ func (r *ReleaseInstanceRequest) bindings() []binding {
 		str("instanceId", &r.InstanceID),
 		str("orderId", &r.OrderID),
 		str("orderLineId", &r.OrderLineID),
-		str("testFlag", &r.TestFlag),
+		flag("testFlag", &r.TestFlag),
 	}
 }
 
@@ -191,7 +272,7 @@ func (r *UpgradeInstanceRequest) bindings() []binding {
 		str("instanceId", &r.InstanceID),
 		str("orderId", &r.OrderID),
 		str("orderLineId", &r.OrderLineID),
-		str("testFlag", &r.TestFlag),
+		flag("testFlag", &r.TestFlag),
 	}
 }
 
@@ -201,7 +282,7 @@ func (r *ChangeInstanceCheckRequest) bindings() []binding {
 		str("activity", &r.Activity),
 		str("instanceId", &r.InstanceID),
 		{name: "productInfo", set: setProductInfo(&r.ProductInfo)},
-		str("testFlag", &r.TestFlag),
+		flag("testFlag", &r.TestFlag),
 	}
 }
 
@@ -214,6 +295,6 @@ func (r *GetLicenseAsyncRequest) bindings() []binding {
 		str("expireTime", &r.ExpireTime),
 		str("eventId", &r.EventID),
 		str("deviceFingerprint", &r.DeviceFingerprint),
-		str("testFlag", &r.TestFlag),
+		flag("testFlag", &r.TestFlag),
 	}
 }

@@ -88,7 +88,8 @@ func TestDecodeRequestInvalid(t *testing.T) {
 		{"missing activity", withField(b1Body, "activity", ""), "activity is required"},
 		{"null activity", withField(b1Body, "activity", "null"), "activity is required"},
 		{"empty activity", withField(b1Body, "activity", `""`), "activity is required"},
-		{"activity is not a string", withField(b1Body, "activity", `1`), "activity must be a string"},
+		{"activity is an object", withField(b1Body, "activity", `{}`), "activity must be a string"},
+		{"activity is a number", withField(b1Body, "activity", `1`), `activity: unknown activity "1"`},
 		{"unknown activity", `{"activity":"x"}`, `activity: unknown activity "x"`},
 		{"legacy activity", `{"activity":"expireInstance","instanceId":"i"}`, `activity: unknown activity "expireInstance"`},
 		{"activity in the wrong case", `{"activity":"NewInstance"}`, `activity: unknown activity "NewInstance"`},
@@ -100,12 +101,15 @@ func TestDecodeRequestInvalid(t *testing.T) {
 		{"newInstance with a long orderId", withField(b1Body, "orderId", quoted(long(65))), "orderId is longer than 64 characters"},
 		{"newInstance with a long orderLineId", withField(b1Body, "orderLineId", quoted(long(65))), "orderLineId is longer than 64 characters"},
 		{"newInstance with a long businessId", withField(b1Body, "businessId", quoted(long(65))), "businessId is longer than 64 characters"},
-		{"newInstance with a numeric orderId", withField(b1Body, "orderId", `123`), "orderId must be a string"},
 		{"newInstance with an object orderId", withField(b1Body, "orderId", `{}`), "orderId must be a string"},
-		{"newInstance with a boolean businessId", withField(b1Body, "businessId", `true`), "businessId must be a string"},
+		{"newInstance with an array businessId", withField(b1Body, "businessId", `["b"]`), "businessId must be a string"},
+		{"newInstance with a long numeric orderId", withField(b1Body, "orderId", strings.Repeat("1", 65)), "orderId is longer than 64 characters"},
 		{"newInstance with testFlag 2", withField(b1Body, "testFlag", `"2"`), "testFlag must be 0 or 1"},
-		{"newInstance with testFlag true", withField(b1Body, "testFlag", `"true"`), "testFlag must be 0 or 1"},
-		{"newInstance with a numeric testFlag", withField(b1Body, "testFlag", `1`), "testFlag must be a string"},
+		{"newInstance with testFlag 2 as a number", withField(b1Body, "testFlag", `2`), "testFlag must be 0 or 1"},
+		{"newInstance with testFlag 1.0", withField(b1Body, "testFlag", `1.0`), "testFlag must be 0 or 1"},
+		{"newInstance with testFlag yes", withField(b1Body, "testFlag", `"yes"`), "testFlag must be 0 or 1"},
+		{"newInstance with testFlag TRUE", withField(b1Body, "testFlag", `"TRUE"`), "testFlag must be 0 or 1"},
+		{"newInstance with an object testFlag", withField(b1Body, "testFlag", `{"v":1}`), "testFlag must be a string"},
 
 		{"queryInstance without instanceId", withField(queryBody, "instanceId", ""), "instanceId is required"},
 		{"queryInstance with only commas", withField(queryBody, "instanceId", `" , ,"`), "instanceId is required"},
@@ -147,10 +151,17 @@ func TestDecodeRequestInvalid(t *testing.T) {
 		{"changeInstanceCheck without instanceId", withField(changeBody, "instanceId", ""), "instanceId is required"},
 		{"changeInstanceCheck without productInfo", withField(changeBody, "productInfo", ""), "productInfo is required"},
 		{"changeInstanceCheck with a null productInfo", withField(changeBody, "productInfo", "null"), "productInfo is required"},
-		{"changeInstanceCheck with a string productInfo", withField(changeBody, "productInfo", `"{}"`), "productInfo must be an object"},
-		{"changeInstanceCheck with a numeric skuCode", withField(changeBody, "productInfo", `{"skuCode":1}`), "productInfo.skuCode has the wrong type"},
-		{"changeInstanceCheck with a bad linearValue", withField(changeBody, "productInfo", `{"linearValue":"many"}`), "productInfo has a field of the wrong type"},
+		{"changeInstanceCheck with a numeric productInfo", withField(changeBody, "productInfo", `1`), "productInfo must be an object, or a string holding one"},
+		{"changeInstanceCheck with an array productInfo", withField(changeBody, "productInfo", `[{}]`), "productInfo must be an object, or a string holding one"},
+		{"changeInstanceCheck with a string holding an array", withField(changeBody, "productInfo", `"[{}]"`), "productInfo must be an object, or a string holding one"},
+		{"changeInstanceCheck with a string holding broken JSON", withField(changeBody, "productInfo", quoted(`{"skuCode":`)), "productInfo must be an object, or a string holding one"},
+		{"changeInstanceCheck with a string holding an object and more", withField(changeBody, "productInfo", quoted(`{}{}`)), "productInfo must be an object, or a string holding one"},
+		{"changeInstanceCheck with an empty string productInfo", withField(changeBody, "productInfo", `""`), "productInfo must be an object, or a string holding one"},
+		{"changeInstanceCheck with an object skuCode", withField(changeBody, "productInfo", `{"skuCode":{}}`), "productInfo.skuCode must be a string"},
+		{"changeInstanceCheck with a bad linearValue", withField(changeBody, "productInfo", `{"linearValue":"many"}`), "productInfo.linearValue must be a number"},
+		{"changeInstanceCheck with a boolean linearValue", withField(changeBody, "productInfo", `{"linearValue":true}`), "productInfo.linearValue must be a number"},
 		{"changeInstanceCheck with a long skuCode", withField(changeBody, "productInfo", `{"skuCode":`+quoted(long(65))+`}`), "productInfo.skuCode is longer than 64 characters"},
+		{"changeInstanceCheck with a long skuCode in a string", withField(changeBody, "productInfo", quoted(`{"skuCode":`+quoted(long(65))+`}`)), "productInfo.skuCode is longer than 64 characters"},
 		{"changeInstanceCheck with a bad testFlag", withField(changeBody, "testFlag", `"2"`), "testFlag must be 0 or 1"},
 
 		{"getLicenseAsync without instanceId", withField(licenseBody, "instanceId", ""), "instanceId is required"},
@@ -171,6 +182,56 @@ func TestDecodeRequestInvalid(t *testing.T) {
 			g.Expect(errors.As(err, &verr)).To(BeTrue(), "error %v is a *ValidationError", err)
 			g.Expect(err).To(MatchError(tt.wantMsg))
 			g.Expect(CodeOf(err)).To(Equal(ResultInvalidParam))
+		})
+	}
+}
+
+// TestDecodeRequestReadsLooseTypes: where a string is documented, a number
+// or boolean is read as its text; testFlag's 1, "1", true and "true" all
+// mean debug; where an object is documented, a string holding it is read
+// as the object.
+func TestDecodeRequestReadsLooseTypes(t *testing.T) {
+	fifty := json.Number("50")
+	wantInfo := &ProductInfo{ProductID: "OFFI846204237451911168", SKUCode: "0a4d1578-5295-46a7-92d4-7c803dccc51d", LinearValue: &fifty, ProductName: "基础版"}
+	newInstance := func(orderID, businessID, testFlag string) *NewInstanceRequest {
+		return &NewInstanceRequest{Activity: "newInstance", OrderID: orderID, OrderLineID: "CS2211181819B4LVS-000001", BusinessID: businessID, TestFlag: testFlag}
+	}
+	const order, business = "CS2211181819B4LVS", "87b94795-0603-4e24-8ae5-69420d60e3c8"
+	change := func(info *ProductInfo, testFlag string) *ChangeInstanceCheckRequest {
+		return &ChangeInstanceCheckRequest{Activity: "changeInstanceCheck", InstanceID: "10e758d0-31ad-4c4b-8f1b-81d03469a10e", ProductInfo: info, TestFlag: testFlag}
+	}
+	tests := []struct {
+		name string
+		body string
+		want any
+	}{
+		{`testFlag "1"`, withField(b1Body, "testFlag", `"1"`), newInstance(order, business, "1")},
+		{"testFlag 1", withField(b1Body, "testFlag", `1`), newInstance(order, business, "1")},
+		{"testFlag true", withField(b1Body, "testFlag", `true`), newInstance(order, business, "1")},
+		{`testFlag "true"`, withField(b1Body, "testFlag", `"true"`), newInstance(order, business, "1")},
+		{`testFlag "0"`, withField(b1Body, "testFlag", `"0"`), newInstance(order, business, "0")},
+		{"testFlag 0", withField(b1Body, "testFlag", `0`), newInstance(order, business, "0")},
+		{"testFlag false", withField(b1Body, "testFlag", `false`), newInstance(order, business, "0")},
+		{`testFlag "false"`, withField(b1Body, "testFlag", `"false"`), newInstance(order, business, "0")},
+		{"numeric orderId", withField(b1Body, "orderId", `123`), newInstance("123", business, "1")},
+		{"orderId as a number with a fraction", withField(b1Body, "orderId", `12.50`), newInstance("12.50", business, "1")},
+		{"orderId as a number with an exponent", withField(b1Body, "orderId", `1E3`), newInstance("1E3", business, "1")},
+		{"boolean businessId", withField(b1Body, "businessId", `true`), newInstance(order, "true", "1")},
+		{"numeric orderId of 64 digits", withField(b1Body, "orderId", strings.Repeat("9", 64)), newInstance(strings.Repeat("9", 64), business, "1")},
+		{"queryInstance with a numeric instanceId", `{"activity":"queryInstance","instanceId":42,"testFlag":1}`, &QueryInstanceRequest{Activity: "queryInstance", InstanceID: "42", TestFlag: "1"}},
+		{"updateInstanceStatus with testFlag true", withField(statusBody, "testFlag", `true`), &UpdateInstanceStatusRequest{Activity: "updateInstanceStatus", InstanceID: "10e758d0-31ad-4c4b-8f1b-81d03469a10e", Status: "FREEZE", TestFlag: "1"}},
+		{"productInfo as an object", changeBody, change(wantInfo, "")},
+		{"productInfo as a string holding the object", withField(changeBody, "productInfo", quoted(`{"productId":"OFFI846204237451911168","skuCode":"0a4d1578-5295-46a7-92d4-7c803dccc51d","linearValue":50,"productName":"基础版"}`)), change(wantInfo, "")},
+		{"productInfo as a string with spaces and a null", withField(changeBody, "productInfo", quoted(" {\n \"productId\": \"OFFI846204237451911168\", \"skuCode\": \"0a4d1578-5295-46a7-92d4-7c803dccc51d\", \"linearValue\": 50, \"productName\": \"基础版\", \"x\": null }\n")), change(wantInfo, "")},
+		{"productInfo with loose fields", withField(withField(changeBody, "productInfo", `{"productId":7,"skuCode":1,"linearValue":"50"}`), "testFlag", `1`), change(&ProductInfo{ProductID: "7", SKUCode: "1", LinearValue: &fifty}, "1")},
+		{"productInfo string with loose fields", withField(changeBody, "productInfo", quoted(`{"skuCode":1,"linearValue":"50"}`)), change(&ProductInfo{SKUCode: "1", LinearValue: &fifty}, "")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			_, req, err := DecodeRequest([]byte(tt.body))
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(req).To(Equal(tt.want))
 		})
 	}
 }
@@ -214,6 +275,7 @@ func TestInstanceIDs(t *testing.T) {
 func TestIsDebug(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(IsDebug("1")).To(BeTrue())
+	// The decoder turns 1, true and "true" into "1"; IsDebug sees only that.
 	for _, flag := range []string{"", "0", "true", " 1", "01"} {
 		g.Expect(IsDebug(flag)).To(BeFalse(), "testFlag %q", flag)
 	}

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -16,6 +19,40 @@ var specBodies = []string{
 	`{"activity":"newInstance","buyerInfo":{"name":"n","id":"i"},"orderInfo":[{"price":12.78,"count":5,"x":null}]}`,
 	`{"memo":"\u8bf7 <a> & \"q\" \u2028","n":null}`,
 	`{"a":1} `, `[]`, `{"a":1,"a":2}`, `{`, ``,
+	// Loosely typed forms the marketplace may send (issue 16).
+	`{"activity":"newInstance","orderId":1,"orderLineId":"CS1-000001","businessId":true,"testFlag":1}`,
+	`{"activity":"newInstance","orderId":"CS1","orderLineId":"CS1-000001","businessId":"b","testFlag":true}`,
+	`{"activity":"newInstance","orderId":"CS1","orderLineId":"CS1-000001","businessId":"b","testFlag":"true"}`,
+	`{"activity":"queryInstance","instanceId":12.50,"testFlag":0}`,
+	`{"activity":"changeInstanceCheck","instanceId":"i-1","productInfo":"{\"skuCode\":\"pro\",\"linearValue\":\"50\"}","testFlag":1}`,
+	`{"activity":"changeInstanceCheck","instanceId":"i-1","productInfo":{"productId":7,"skuCode":1,"linearValue":50}}`,
+	`{"activity":1,"testFlag":false}`,
+}
+
+// forms returns the canonical payloads VerifyBasic accepts a signature
+// over: as received and, with a top-level number or boolean, the
+// Map<String,String> form. It is nil for a body that does not parse.
+func forms(body []byte) [][]byte {
+	members, err := parseObject(body)
+	if err != nil {
+		return nil
+	}
+	out := [][]byte{canonicalPayload(members, false)}
+	if hasScalar(members) {
+		out = append(out, canonicalPayload(members, true))
+	}
+	return out
+}
+
+// sameDecoding fails t unless a and b decode alike: same activity, same
+// request, same error.
+func sameDecoding(t *testing.T, a, b []byte) {
+	t.Helper()
+	activityA, reqA, errA := DecodeRequest(a)
+	activityB, reqB, errB := DecodeRequest(b)
+	if activityA != activityB || !reflect.DeepEqual(reqA, reqB) || fmt.Sprint(errA) != fmt.Sprint(errB) {
+		t.Fatalf("%q decodes to %q %#v %v, but %q to %q %#v %v", a, activityA, reqA, errA, b, activityB, reqB, errB)
+	}
 }
 
 func FuzzCanonicalPayload(f *testing.F) {
@@ -82,6 +119,21 @@ func FuzzDecodeRequest(f *testing.F) {
 	})
 }
 
+// FuzzDecodeRequestStringMapForm: a body and its Map<String,String> form
+// (every top-level number and boolean written as a string) decode alike.
+// This is what makes it safe for VerifyBasic to accept a signature over
+// either form.
+func FuzzDecodeRequestStringMapForm(f *testing.F) {
+	for _, b := range specBodies {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if fs := forms(body); len(fs) == 2 {
+			sameDecoding(t, body, fs[1])
+		}
+	})
+}
+
 func FuzzVerifyBasic(f *testing.F) {
 	for _, b := range specBodies {
 		f.Add([]byte(b), []byte(b), b1Nonce, b1Timestamp)
@@ -90,28 +142,38 @@ func FuzzVerifyBasic(f *testing.F) {
 		f.Add([]byte(b), []byte(b), "n", "1680508006618")
 	}
 	f.Add([]byte(b1Body), []byte(`{"testFlag":"1","activity":"newInstance","orderId":"CS2211181819B4LVS","orderLineId":"CS2211181819B4LVS-000001","businessId":"87b94795-0603-4e24-8ae5-69420d60e3c8","x":null}`), b1Nonce, "")
+	f.Add([]byte(b1Body), []byte(strings.Replace(b1Body, `"testFlag":"1"`, `"testFlag":1`, 1)), b1Nonce, b1Timestamp)
+	f.Add([]byte(strings.Replace(b1Body, `"testFlag":"1"`, `"testFlag":true`, 1)), []byte(b1Body), b1Nonce, b1Timestamp)
+	f.Add([]byte(strings.Replace(b1Body, `"testFlag":"1"`, `"testFlag":1`, 1)), []byte(strings.Replace(b1Body, `"testFlag":"1"`, `"testFlag":0`, 1)), b1Nonce, b1Timestamp)
 	v := Verifier{Now: func() time.Time { return b1Time }}
 	f.Fuzz(func(t *testing.T, original, mutated []byte, nonce, garbage string) {
 		// Arbitrary query values must never panic.
 		_, _, _ = v.VerifyBasic([]string{b1Key}, SignedQuery{Signature: garbage, Timestamp: garbage, Nonce: nonce}, mutated)
 		_, _, _ = v.VerifyKit([]string{b1Key}, SignedQuery{Signature: garbage, Timestamp: b1Timestamp, Nonce: garbage}, mutated)
 
-		signedPayload, err := CanonicalPayload(original)
-		if err != nil || nonce == "" {
+		signedForms := forms(original)
+		if signedForms == nil || nonce == "" {
 			return
 		}
-		checkFuzzedTimestamp(t, v, signedPayload, original, nonce, garbage)
-		q := SignedQuery{Signature: SignBasic(b1Key, nonce, b1Timestamp, signedPayload), Timestamp: b1Timestamp, Nonce: nonce}
-		_, canonical, err := v.VerifyBasic([]string{"other", b1Key}, q, mutated)
-		mutatedPayload, perr := CanonicalPayload(mutated)
-		same := perr == nil && bytes.Equal(mutatedPayload, signedPayload)
-		switch {
-		case err == nil && !same:
-			t.Fatalf("%q verified with the signature of %q", mutated, original)
-		case err != nil && same:
-			t.Fatalf("%q has the signed canonical payload but failed: %v", mutated, err)
-		case err == nil && !bytes.Equal(canonical, signedPayload):
-			t.Fatalf("returned canonical payload %q, signed %q", canonical, signedPayload)
+		checkFuzzedTimestamp(t, v, signedForms[0], original, nonce, garbage)
+		// The marketplace may have signed either form of original; the
+		// mutated body must verify exactly when one of its own forms is
+		// the signed payload, and then mean what original meant.
+		mutatedForms := forms(mutated)
+		for _, signedPayload := range signedForms {
+			q := SignedQuery{Signature: SignBasic(b1Key, nonce, b1Timestamp, signedPayload), Timestamp: b1Timestamp, Nonce: nonce}
+			_, canonical, err := v.VerifyBasic([]string{"other", b1Key}, q, mutated)
+			same := slices.ContainsFunc(mutatedForms, func(p []byte) bool { return bytes.Equal(p, signedPayload) })
+			switch {
+			case err == nil && !same:
+				t.Fatalf("%q verified with the signature of %q", mutated, signedPayload)
+			case err != nil && same:
+				t.Fatalf("%q has the signed canonical payload %q but failed: %v", mutated, signedPayload, err)
+			case err == nil && !bytes.Equal(canonical, signedPayload):
+				t.Fatalf("returned canonical payload %q, signed %q", canonical, signedPayload)
+			case err == nil:
+				sameDecoding(t, original, mutated)
+			}
 		}
 	})
 }

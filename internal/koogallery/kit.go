@@ -3,8 +3,10 @@ package koogallery
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -277,15 +279,20 @@ func checkString(name, value string, maxLen int, required bool) error {
 	return nil
 }
 
-// users decodes authSync's userList: at most MaxKitUsers objects, each with a userName.
+// users decodes authSync's userList: at most MaxKitUsers objects, each with
+// a userName; an array or, as for orgInfoList, a string holding one.
 func (f kitFields) users(dst *[]KitUser) error {
 	raw, ok := f["userList"]
 	if !ok {
 		return &ValidationError{Field: "userList", Reason: "is required"}
 	}
+	raw, err := arrayOrString("userList", raw)
+	if err != nil {
+		return err
+	}
 	var items []json.RawMessage
-	if raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
-		return &ValidationError{Field: "userList", Reason: "must be an array of users"}
+	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
+		return &ValidationError{Field: "userList", Reason: "must be an array of users, or a string holding one"}
 	}
 	if len(items) > MaxKitUsers {
 		return &ValidationError{Field: "userList", Reason: fmt.Sprintf("has %d users, more than %d", len(items), MaxKitUsers)}
@@ -305,20 +312,23 @@ func (f kitFields) users(dst *[]KitUser) error {
 func decodeUser(i int, item json.RawMessage) (KitUser, error) {
 	field := fmt.Sprintf("userList[%d]", i)
 	var u struct {
-		UserName *string `json:"userName"`
+		UserName looseString `json:"userName"`
 	}
 	if len(item) == 0 || item[0] != '{' || json.Unmarshal(item, &u) != nil {
 		return KitUser{}, &ValidationError{Field: field, Reason: "must be an object whose userName is a string"}
 	}
-	name := ""
-	if u.UserName != nil {
-		name = *u.UserName
-	}
+	name := string(u.UserName)
 	if err := checkString(field+".userName", name, 64, true); err != nil {
 		return KitUser{}, err
 	}
-	// item is already compact: the parser re-serialised it.
-	return KitUser{UserName: name, Raw: bytes.Clone(item)}, nil
+	// item is compact when the list came as an array (the parser
+	// re-serialised it), but as the sender wrote it when the list came as
+	// a string.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, item); err != nil {
+		return KitUser{}, &ValidationError{Field: field, Reason: "must be an object whose userName is a string"}
+	}
+	return KitUser{UserName: name, Raw: compact.Bytes()}, nil
 }
 
 // orgs decodes allOrgSync's orgInfoList, an array or, as in the doc
@@ -328,16 +338,21 @@ func (f kitFields) orgs(dst *[]KitOrg) error {
 	if !ok {
 		return &ValidationError{Field: "orgInfoList", Reason: "is required"}
 	}
-	if raw[0] == '"' {
-		var inner string
-		if err := json.Unmarshal(raw, &inner); err != nil {
-			return &ValidationError{Field: "orgInfoList", Reason: "must be an array, or a string holding one"}
-		}
-		raw = []byte(inner)
+	raw, err := arrayOrString("orgInfoList", raw)
+	if err != nil {
+		return err
 	}
-	var orgs []KitOrg
-	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &orgs) != nil {
+	var loose []struct {
+		OrgCode    looseString `json:"orgCode"`
+		OrgName    looseString `json:"orgName"`
+		ParentCode looseString `json:"parentCode"`
+	}
+	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &loose) != nil {
 		return &ValidationError{Field: "orgInfoList", Reason: "must be an array of departments, or a string holding one"}
+	}
+	orgs := make([]KitOrg, len(loose))
+	for i, o := range loose {
+		orgs[i] = KitOrg{OrgCode: string(o.OrgCode), OrgName: string(o.OrgName), ParentCode: string(o.ParentCode)}
 	}
 	if len(orgs) > MaxKitOrgs {
 		return &ValidationError{Field: "orgInfoList", Reason: fmt.Sprintf("has %d departments, more than %d", len(orgs), MaxKitOrgs)}
@@ -354,6 +369,45 @@ func (f kitFields) orgs(dst *[]KitOrg) error {
 	}
 	*dst = orgs
 	return nil
+}
+
+// looseString is a nested field the spec documents as a string, read as
+// setString reads a top-level one: a string, or a number's or boolean's
+// text as received. null leaves it empty; an object or array is an error.
+type looseString string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *looseString) UnmarshalJSON(raw []byte) error {
+	var v string
+	switch raw[0] {
+	case 'n':
+		return nil
+	case '"':
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return err
+		}
+	case '{', '[':
+		return errNotString
+	default:
+		v = string(raw)
+	}
+	*s = looseString(v)
+	return nil
+}
+
+var errNotString = errors.New("not a string, number or boolean")
+
+// arrayOrString returns raw, or the text of raw when it is a JSON string
+// (the kit may send an array as a string holding it).
+func arrayOrString(field string, raw []byte) ([]byte, error) {
+	if raw[0] != '"' {
+		return raw, nil
+	}
+	var inner string
+	if err := json.Unmarshal(raw, &inner); err != nil {
+		return nil, &ValidationError{Field: field, Reason: "must be an array, or a string holding one"}
+	}
+	return []byte(strings.TrimSpace(inner)), nil
 }
 
 func checkOrg(prefix string, o KitOrg) error {

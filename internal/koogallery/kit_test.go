@@ -59,6 +59,33 @@ func TestDecodeKitRequestAcceptsTheOrgListAsArrayOrString(t *testing.T) {
 	}
 }
 
+// TestDecodeKitRequestReadsLooseTypes: a string field may come as a number
+// or boolean (read as its text), and userList, like orgInfoList, as a
+// string holding the array. The integers flag and testFlag stay integers.
+func TestDecodeKitRequestReadsLooseTypes(t *testing.T) {
+	g := NewWithT(t)
+	req, err := DecodeKitRequest(KitTenantSync, []byte(strings.Replace(k1Body, `"68cbc86f5b8e4d2f9d0a880d92f36422"`, `68`, 1)))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(req.(*TenantSyncRequest).TenantID).To(Equal("68"))
+
+	users := `[{"userName":1001,"name":"Zhang San"},{"userName":"li.si"}]`
+	spaced := "[ {\"userName\": 1001, \"name\": \"Zhang San\"},\n {\"userName\": \"li.si\"} ]"
+	for _, list := range []string{users, quoted(users), quoted(spaced)} {
+		body := `{"instanceId":"i-1","tenantId":"t-1","appId":"app-1","userList":` + list + `,"flag":1,"testFlag":1,"timeStamp":"1"}`
+		req, err := DecodeKitRequest(KitAuthSync, []byte(body))
+		g.Expect(err).NotTo(HaveOccurred(), body)
+		auth := req.(*AuthSyncRequest)
+		g.Expect(auth.Users).To(HaveLen(2))
+		g.Expect(auth.Users[0].UserName).To(Equal("1001"))
+		g.Expect(string(auth.Users[0].Raw)).To(Equal(`{"userName":1001,"name":"Zhang San"}`))
+		g.Expect(auth.Users[1].UserName).To(Equal("li.si"))
+	}
+
+	req, err = DecodeKitRequest(KitAllOrgSync, []byte(`{"instanceId":"i","tenantId":"t","orgInfoList":[{"orgCode":10,"orgName":"HQ"},{"orgCode":11,"orgName":true,"parentCode":10}],"testFlag":0,"timeStamp":"1"}`))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(req.(*AllOrgSyncRequest).Orgs).To(Equal([]KitOrg{{OrgCode: "10", OrgName: "HQ"}, {OrgCode: "11", OrgName: "true", ParentCode: "10"}}))
+}
+
 func TestDecodeKitRequestRefusesBadInput(t *testing.T) {
 	users := func(n int) string {
 		parts := make([]string, n)
@@ -87,7 +114,10 @@ func TestDecodeKitRequestRefusesBadInput(t *testing.T) {
 		{"testFlag 2", KitTenantSync, strings.Replace(k1Body, `"testFlag":0`, `"testFlag":2`, 1), "testFlag must be between 0 and 1"},
 		{"timeStamp missing", KitTenantSync, strings.Replace(k1Body, `,"timeStamp":"20220413093539534"`, ``, 1), "timeStamp is required"},
 		{"instanceId null", KitTenantSync, strings.Replace(k1Body, `"huaiweitest123456"`, `null`, 1), "instanceId is required"},
-		{"tenantId as a number", KitTenantSync, strings.Replace(k1Body, `"68cbc86f5b8e4d2f9d0a880d92f36422"`, `68`, 1), "tenantId must be a string"},
+		{"tenantId as an object", KitTenantSync, strings.Replace(k1Body, `"68cbc86f5b8e4d2f9d0a880d92f36422"`, `{}`, 1), "tenantId must be a string"},
+		{"userList a string holding an object", KitAuthSync, `{"instanceId":"i","tenantId":"t","appId":"a","userList":"{}","flag":1,"testFlag":0,"timeStamp":"1"}`, "userList must be an array of users, or a string holding one"},
+		{"userName an object", KitAuthSync, `{"instanceId":"i","tenantId":"t","appId":"a","userList":[{"userName":{}}],"flag":1,"testFlag":0,"timeStamp":"1"}`, "userList[0] must be an object whose userName is a string"},
+		{"orgCode an array", KitAllOrgSync, `{"instanceId":"i","tenantId":"t","orgInfoList":[{"orgCode":["a"],"orgName":"A"}],"testFlag":0,"timeStamp":"1"}`, "orgInfoList must be an array of departments"},
 		{"tenantCode too long", KitTenantSync, strings.Replace(k1Body, `"huawei"`, `"`+long+`"`, 1), "tenantCode must be at most 64"},
 		{"domainName missing on add", KitTenantSync, strings.Replace(k1Body, `"domainName":"https://example.tenantaccount.com",`, ``, 1), "domainName is required"},
 		{"clientSecret missing on add", KitApplicationSync, strings.Replace(kitApp, `"clientSecret":"c2VjcmV0",`, ``, 1), "clientSecret is required"},
@@ -129,6 +159,9 @@ func FuzzDecodeKitRequest(f *testing.F) {
 	}
 	f.Add(string(KitAllOrgSync), []byte(`{"instanceId":"i","tenantId":"t","orgInfoList":"[]","testFlag":0,"timeStamp":"1"}`))
 	f.Add(string(KitAuthSync), []byte(`{"userList":[null,{"userName":null}],"flag":1e3}`))
+	// Loosely typed forms (issue 16): numbers for strings, lists as strings.
+	f.Add(string(KitAuthSync), []byte(`{"instanceId":1,"tenantId":true,"appId":"a","userList":"[{\"userName\":1001}]","flag":1,"testFlag":0,"timeStamp":20220413093539534}`))
+	f.Add(string(KitAllOrgSync), []byte(`{"instanceId":"i","tenantId":"t","orgInfoList":[{"orgCode":10,"orgName":false,"parentCode":null}],"testFlag":0,"timeStamp":"1"}`))
 	f.Fuzz(func(t *testing.T, name string, body []byte) {
 		req, err := DecodeKitRequest(KitInterface(name), body)
 		if err != nil {

@@ -104,34 +104,51 @@ func hmacSHA256(key, msg []byte) []byte {
 // VerifyBasic verifies a basic or licence callback (§2.1.2) against each of
 // keys in turn, so that a key can be rotated by listing the new one beside
 // the old. It returns the index of the key that matched and the canonical
-// payload; on error the index is -1. The checks run in the order of the
-// spec, so the first failing one decides the result code (see CodeOf).
+// payload that was signed; on error the index is -1. The checks run in the
+// order of the spec, so the first failing one decides the result code (see
+// CodeOf).
+//
+// A body whose top level holds a number or boolean (say "testFlag":1) is
+// verified in two canonical forms: as received, and as the marketplace's
+// sample writes it after reading the body as Map<String,String>, with each
+// such value as a string ("testFlag":"1"). Either signature is accepted;
+// the decoder reads both forms alike (see DecodeRequest), so a body changed
+// from one form to the other means what was signed. Any other change fails
+// with ErrBadSignature (000001).
 func (v Verifier) VerifyBasic(keys []string, q SignedQuery, body []byte) (matchedKey int, canonical []byte, err error) {
-	return v.verify(keys, q, body, signBasic)
+	return v.verify(keys, q, body, signBasic, true)
 }
 
 // VerifyKit verifies a joint-operation kit callback (§2.2); see VerifyBasic.
+// The kit sample reads bodies as Map<String,Object>, so only the canonical
+// form as received is accepted.
 func (v Verifier) VerifyKit(keys []string, q SignedQuery, body []byte) (matchedKey int, canonical []byte, err error) {
-	return v.verify(keys, q, body, signKit)
+	return v.verify(keys, q, body, signKit, false)
 }
 
-// verify runs the checks of §2.1.2 steps 2–8 with the given signing scheme.
-func (v Verifier) verify(keys []string, q SignedQuery, body []byte, sign signFunc) (int, []byte, error) {
+// verify runs the checks of §2.1.2 steps 2–8 with the given signing scheme,
+// over the canonical form as received and, with stringMap, the
+// Map<String,String> form too.
+func (v Verifier) verify(keys []string, q SignedQuery, body []byte, sign signFunc, stringMap bool) (int, []byte, error) {
 	if err := requireParams(q); err != nil {
 		return -1, nil, err
 	}
 	if err := v.checkTimestamp(q.Timestamp); err != nil {
 		return -1, nil, err
 	}
-	canonical, err := CanonicalPayload(body)
+	members, err := parseObject(body)
 	if err != nil {
 		return -1, nil, err
 	}
-	matched, err := matchKey(keys, q, canonical, sign)
+	forms := [][]byte{canonicalPayload(members, false)}
+	if stringMap && hasScalar(members) {
+		forms = append(forms, canonicalPayload(members, true))
+	}
+	matched, form, err := matchKey(keys, q, forms, sign)
 	if err != nil {
 		return -1, nil, err
 	}
-	return matched, canonical, nil
+	return matched, forms[form], nil
 }
 
 // requireParams implements §2.1.2 step 2: timestamp and nonce first (000002),
@@ -204,33 +221,36 @@ func isDigits(s string) bool {
 	return true
 }
 
-// matchKey returns the index of the first key whose signature equals
-// q.Signature. The comparison is on decoded bytes with hmac.Equal, so hex
-// case does not matter and timing reveals nothing about the expected value.
-func matchKey(keys []string, q SignedQuery, canonical []byte, sign signFunc) (int, error) {
+// matchKey returns the index of the first key, and of the first of the
+// canonical forms, whose signature equals q.Signature. The comparison is on
+// decoded bytes with hmac.Equal, so hex case does not matter and timing
+// reveals nothing about the expected value.
+func matchKey(keys []string, q SignedQuery, forms [][]byte, sign signFunc) (key, form int, err error) {
 	if !hasKey(keys) {
-		return -1, ErrNoKeys
+		return -1, -1, ErrNoKeys
 	}
 	got, err := hex.DecodeString(q.Signature)
 	if err != nil || len(got) != sha256.Size {
-		return -1, fmt.Errorf("signature is not 64 hex characters: %w", ErrBadSignature)
+		return -1, -1, fmt.Errorf("signature is not 64 hex characters: %w", ErrBadSignature)
 	}
-	matched := -1
-	for i, key := range keys {
+	key, form = -1, -1
+	for i, k := range keys {
 		// An empty key would let anyone sign; treat it as not configured.
-		if key == "" {
+		if k == "" {
 			continue
 		}
-		// Every key is tried even after a match, so the time taken does
-		// not tell which key signed.
-		if hmac.Equal(sign(key, q.Nonce, q.Timestamp, canonical), got) && matched < 0 {
-			matched = i
+		// Every key and form is tried even after a match, so the time
+		// taken does not tell which key signed.
+		for j, canonical := range forms {
+			if hmac.Equal(sign(k, q.Nonce, q.Timestamp, canonical), got) && key < 0 {
+				key, form = i, j
+			}
 		}
 	}
-	if matched < 0 {
-		return -1, ErrBadSignature
+	if key < 0 {
+		return -1, -1, ErrBadSignature
 	}
-	return matched, nil
+	return key, form, nil
 }
 
 // hasKey reports whether keys holds at least one non-empty key.

@@ -172,8 +172,9 @@ type GetLicenseAsyncRequest struct {
 	TestFlag string `json:"testFlag"`
 }
 
-// IsDebug reports whether testFlag marks a debug request from the Seller
-// Console; only "1" does (§1.9).
+// IsDebug reports whether testFlag, as DecodeRequest leaves it, marks a
+// debug request from the Seller Console: only "1" does (§1.9), which the
+// decoder also makes of 1, true and "true".
 func IsDebug(testFlag string) bool {
 	return testFlag == "1"
 }

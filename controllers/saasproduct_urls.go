@@ -1,0 +1,154 @@
+package controllers
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// maxURLLength is the most characters appInfo's frontEndUrl and adminUrl may
+// have (spec §3.2), and the bound of status.frontEndUrl and status.adminUrl.
+const maxURLLength = 512
+
+// urlSampleIDs are the tenants a product's URL templates are checked for:
+// the shape of the instance IDs kooper issues (i- and 20 hex digits),
+// different in every digit, so a host that does not change with the
+// instance is caught whatever part of the ID a template uses.
+var urlSampleIDs = [2]string{"i-" + strings.Repeat("0", 20), "i-" + strings.Repeat("f", 20)}
+
+// urlProblem is why a product's URL templates, or one tenant's rendering of
+// them, cannot be used; reason is a condition reason.
+type urlProblem struct {
+	reason, message string
+}
+
+func (p *urlProblem) Error() string { return p.message }
+
+func templateInvalid(format string, args ...any) *urlProblem {
+	return &urlProblem{reason: saasv1alpha1.URLTemplateInvalidReason, message: fmt.Sprintf(format, args...)}
+}
+
+// urlsCondition checks the product's URL templates as the tenant controller
+// will render them: each must render, within maxURLLength characters, to a
+// URL whose host is a DNS name (it becomes the tenant's Ingress host), and,
+// when the product has an Ingress, the host must differ from tenant to
+// tenant. CEL cannot decide this: a template computes its host.
+func urlsCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
+	cond := metav1.Condition{Type: saasv1alpha1.URLsValidCondition, Status: metav1.ConditionTrue,
+		Reason: saasv1alpha1.SucceededReason, Message: "Every tenant gets URLs of its own"}
+	if product.Spec.URLs == nil {
+		cond.Message = "No URL templates"
+		return cond
+	}
+	if p := checkURLTemplates(product); p != nil {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, p.reason, p.message
+	}
+	return cond
+}
+
+// checkURLTemplates renders the product's URLs for the sample tenants and
+// returns the first problem, or nil.
+func checkURLTemplates(product *saasv1alpha1.SaaSProduct) *urlProblem {
+	var hosts [len(urlSampleIDs)]string
+	for i, id := range urlSampleIDs {
+		urls, err := renderTenantURLs(product, id)
+		if err != nil {
+			return templateInvalid("%v", err)
+		}
+		if p := checkTenantURLs(product, id, urls); p != nil {
+			return p
+		}
+		hosts[i] = urls.host
+	}
+	if hasIngress(product) && strings.EqualFold(hosts[0], hosts[1]) {
+		return &urlProblem{reason: saasv1alpha1.IngressHostNotUniqueReason, message: fmt.Sprintf(
+			"frontEndUrl gives every tenant the Ingress host %q, so buyers would reach one another's tenants: "+
+				"put {{.InstanceID}} or {{.Namespace}} in its host; no tenant is provisioned until then", hosts[0])}
+	}
+	return nil
+}
+
+// urlCheckCache remembers checkURLTemplates per product and generation, so
+// that a restart over thousands of tenants renders each product's
+// templates once rather than once per tenant. The zero value is ready.
+type urlCheckCache struct {
+	mu        sync.Mutex
+	byProduct map[types.UID]urlCheck
+}
+
+type urlCheck struct {
+	generation int64
+	problem    *urlProblem
+}
+
+// maxURLChecks bounds the cache: far more products than any merchant sells.
+const maxURLChecks = 1024
+
+// check returns checkURLTemplates(product), computed once per generation.
+func (c *urlCheckCache) check(product *saasv1alpha1.SaaSProduct) *urlProblem {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if got, ok := c.byProduct[product.UID]; ok && got.generation == product.Generation && product.UID != "" {
+		return got.problem
+	}
+	p := checkURLTemplates(product)
+	if c.byProduct == nil || len(c.byProduct) >= maxURLChecks {
+		c.byProduct = map[types.UID]urlCheck{}
+	}
+	c.byProduct[product.UID] = urlCheck{generation: product.Generation, problem: p}
+	return p
+}
+
+// renderTenantURLs renders the product's URLs for instance id as the
+// controllers do: a tenant with its namespace, a licence without one.
+func renderTenantURLs(product *saasv1alpha1.SaaSProduct, id string) (tenantURLs, error) {
+	if product.Spec.Type == saasv1alpha1.ProductTypeLicense {
+		return renderURLs(product, id, "")
+	}
+	return renderURLs(product, id, tenantNamespace(product, id))
+}
+
+// checkTenantURLs checks one tenant's rendered URLs: each fits appInfo and
+// status, and the host, when it becomes an Ingress host, is a DNS name of
+// labels of at most 63 characters (RFC 1123).
+func checkTenantURLs(product *saasv1alpha1.SaaSProduct, id string, urls tenantURLs) *urlProblem {
+	for _, u := range []struct{ name, value string }{{"frontEndUrl", urls.frontEnd}, {"adminUrl", urls.admin}} {
+		if n := utf8.RuneCountInString(u.value); n > maxURLLength {
+			return templateInvalid("%s renders to %d characters for instance %s; appInfo holds at most %d", u.name, n, id, maxURLLength)
+		}
+	}
+	if !hasIngress(product) {
+		return nil
+	}
+	if errs := hostProblems(urls.host); len(errs) > 0 {
+		return templateInvalid("frontEndUrl renders the Ingress host %q for instance %s, which is not a DNS name: %s",
+			urls.host, id, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// hostProblems lists why host cannot be an Ingress host that resolves: a
+// DNS-1123 subdomain of at most 253 characters whose labels have at most 63.
+func hostProblems(host string) []string {
+	if errs := validation.IsDNS1123Subdomain(host); len(errs) > 0 {
+		return errs
+	}
+	var errs []string
+	for _, label := range strings.Split(host, ".") {
+		if len(label) > validation.DNS1123LabelMaxLength {
+			errs = append(errs, fmt.Sprintf("label %q has %d characters, more than %d", label, len(label), validation.DNS1123LabelMaxLength))
+		}
+	}
+	return errs
+}
+
+func hasIngress(product *saasv1alpha1.SaaSProduct) bool {
+	return product.Spec.Workload != nil && product.Spec.Workload.Ingress != nil
+}
