@@ -50,6 +50,11 @@ func (c *cli) waitForAppInfo(ctx context.Context, m *marketplace, purchase *answ
 		if err != nil || found {
 			return err
 		}
+		if pollCtx.Err() != nil && last != "" {
+			// The deadline cut this query short: the last answer is the
+			// one before it.
+			return timeoutError(instanceID, opts.wait, attempt-1, last)
+		}
 		last = summary
 	}
 }
