@@ -83,28 +83,26 @@ func (r *TenantReconciler) desired(ctx context.Context, s *tenantState) (*desire
 		tenant: t, product: s.product, plan: s.plan, namespace: namespace, urls: urls,
 		frozen: s.frozen, simulated: simulated(s), ingressNamespace: r.Options.IngressNamespace,
 	}
-	d.copiedSecrets, err = r.secretsToCopy(ctx, s.product)
+	d.copiedSecrets, err = r.secretsToCopy(ctx, t, s.product)
 	return d, err
 }
 
 // secretsToCopy reads the product's TLS and image-pull Secrets from
-// kooper's namespace.
-func (r *TenantReconciler) secretsToCopy(ctx context.Context, product *saasv1alpha1.SaaSProduct) (map[string]*corev1.Secret, error) {
-	w := product.Spec.Workload
-	sources := map[string]string{}
-	if w.Ingress != nil && w.Ingress.TLSSecretName != "" {
-		sources[tlsSecretName] = w.Ingress.TLSSecretName
-	}
-	if w.ImagePullSecretName != "" {
-		sources[imagePullSecretName] = w.ImagePullSecretName
-	}
+// kooper's namespace. Each must be of its kind's type and carry the
+// merchant's copy-to-tenants label; otherwise the tenant stalls, and nothing
+// is copied.
+func (r *TenantReconciler) secretsToCopy(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (map[string]*corev1.Secret, error) {
 	copies := map[string]*corev1.Secret{}
-	for target, source := range sources {
+	for _, source := range copiedSecrets(product) {
 		secret := &corev1.Secret{}
-		if err := r.Get(ctx, client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: source}, secret); err != nil {
-			return nil, fmt.Errorf("failed to read Secret %s/%s named by SaaSProduct %s: %w", r.Options.SecretNamespace, source, product.Name, err)
+		if err := r.Get(ctx, client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: source.name}, secret); err != nil {
+			return nil, fmt.Errorf("failed to read Secret %s/%s named by SaaSProduct %s: %w", r.Options.SecretNamespace, source.name, product.Name, err)
 		}
-		copies[target] = secret
+		if problem := source.refuse(secret); problem != "" {
+			return nil, r.stall(t, saasv1alpha1.SecretNotCopyableReason, "Secret %s/%s named by SaaSProduct %s %s",
+				r.Options.SecretNamespace, source.name, product.Name, problem)
+		}
+		copies[source.target] = secret
 	}
 	return copies, nil
 }

@@ -119,10 +119,7 @@ func TestTheExpirySafetyNetWorksWhenThePlanIsGone(t *testing.T) {
 
 func TestFreezeWorksWhenTheCopiedTLSSecretIsGone(t *testing.T) {
 	g := NewWithT(t)
-	tls := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: fmt.Sprintf("tls-%d", tenantSeq.Add(1))},
-		StringData: map[string]string{"tls.crt": "certificate", "tls.key": "key"},
-	}
+	tls := copyableTLSSecret()
 	g.Expect(k8sClient.Create(testContext(t), tls)).To(Succeed())
 	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Ingress.TLSSecretName = tls.Name })
 	tenant := readyTenant(t, product, "basic")

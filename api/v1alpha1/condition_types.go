@@ -78,6 +78,9 @@ const (
 	SucceededReason = "Succeeded"
 	// ProgressingReason: kooper is working on it.
 	ProgressingReason = "Progressing"
+	// SecretNotCopyableReason: a Secret the product names for its tenants
+	// (TLS, image pull) lacks the copy-to-tenants label or has the wrong type.
+	SecretNotCopyableReason = "SecretNotCopyable"
 	// ProductNotFoundReason: the SaaSProduct named by a tenant or licence does not exist.
 	ProductNotFoundReason = "ProductNotFound"
 	// PlanNotFoundReason: the product has no plan for the order's skuCode.
@@ -175,6 +178,11 @@ const MeteringFinalizer = "saas.kooper.io/metering"
 // Labels and annotations kooper puts on what it creates, so they can be found
 // with a selector rather than a list-everything loop.
 const (
+	// CopyToTenantsLabel, set to "true" by the merchant, lets kooper copy a
+	// Secret of kooper's namespace into tenant namespaces (a product's TLS
+	// or image-pull Secret). Without it a Secret is never copied, so naming
+	// a Secret in a product cannot leak one that was never meant to leave.
+	CopyToTenantsLabel = "saas.kooper.io/copy-to-tenants"
 	// ManagedByLabel marks every object kooper manages; its value is ManagedByValue.
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	// ManagedByValue is the value of ManagedByLabel.

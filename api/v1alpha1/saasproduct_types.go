@@ -195,7 +195,10 @@ type WorkloadTemplate struct {
 	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
 
 	// imagePullSecretName names a Secret in kooper's namespace that is copied
-	// into each tenant namespace and used to pull the image.
+	// into each tenant namespace and used to pull the image. It must be of
+	// type kubernetes.io/dockerconfigjson (or dockercfg) and carry the label
+	// saas.kooper.io/copy-to-tenants: "true"; otherwise tenants are Stalled
+	// (SecretNotCopyable) and nothing is copied.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	ImagePullSecretName string `json:"imagePullSecretName,omitempty"`
@@ -323,6 +326,9 @@ type IngressTemplate struct {
 	// tlsSecretName names a TLS Secret in kooper's namespace (typically a
 	// wildcard certificate for the URL template's domain) that is copied into
 	// each tenant namespace and used for the Ingress. Plain HTTP when omitted.
+	// It must be of type kubernetes.io/tls and carry the label
+	// saas.kooper.io/copy-to-tenants: "true"; otherwise tenants are Stalled
+	// (SecretNotCopyable) and nothing is copied.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	TLSSecretName string `json:"tlsSecretName,omitempty"`

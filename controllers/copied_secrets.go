@@ -1,0 +1,71 @@
+package controllers
+
+import (
+	"context"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// copiedSecret is a Secret of kooper's namespace that a product has copied
+// into each tenant's namespace, under the name target.
+type copiedSecret struct {
+	name, target string
+	// types are the Secret types the copy's use accepts.
+	types []corev1.SecretType
+}
+
+// copiedSecrets lists the Secrets product copies to its tenants: the
+// Ingress certificate and the image-pull credentials.
+func copiedSecrets(product *saasv1alpha1.SaaSProduct) []copiedSecret {
+	w := product.Spec.Workload
+	if w == nil {
+		return nil
+	}
+	var sources []copiedSecret
+	if w.Ingress != nil && w.Ingress.TLSSecretName != "" {
+		sources = append(sources, copiedSecret{name: w.Ingress.TLSSecretName, target: tlsSecretName,
+			types: []corev1.SecretType{corev1.SecretTypeTLS}})
+	}
+	if w.ImagePullSecretName != "" {
+		sources = append(sources, copiedSecret{name: w.ImagePullSecretName, target: imagePullSecretName,
+			types: []corev1.SecretType{corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg}})
+	}
+	return sources
+}
+
+// refuse says why secret may not be copied, or "": it must carry the
+// merchant's copy-to-tenants label and be of a type its use accepts.
+func (c copiedSecret) refuse(secret *corev1.Secret) string {
+	if secret.Labels[saasv1alpha1.CopyToTenantsLabel] != "true" {
+		return "lacks the label " + saasv1alpha1.CopyToTenantsLabel + `: "true", which lets kooper copy it into tenant namespaces`
+	}
+	if !slices.Contains(c.types, secret.Type) {
+		return "has type " + string(secret.Type) + "; a " + c.target + " copy must be of type " + string(c.types[0])
+	}
+	return ""
+}
+
+// tenantsOfSecret maps a Secret of kooper's namespace to the tenants of
+// the products that copy it, so labelling or fixing it resumes them.
+func (r *TenantReconciler) tenantsOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	if secret.GetNamespace() != r.Options.SecretNamespace {
+		return nil
+	}
+	products := &saasv1alpha1.SaaSProductList{}
+	if err := r.List(ctx, products); err != nil {
+		return nil
+	}
+	var requests []reconcile.Request
+	for i := range products.Items {
+		copies := slices.ContainsFunc(copiedSecrets(&products.Items[i]), func(c copiedSecret) bool { return c.name == secret.GetName() })
+		if copies {
+			requests = append(requests, r.tenantsOfProduct(ctx, &products.Items[i])...)
+		}
+	}
+	return requests
+}

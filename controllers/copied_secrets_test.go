@@ -1,0 +1,82 @@
+package controllers
+
+import (
+	"fmt"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// copyableTLSSecret is a TLS Secret in kooper's namespace that the merchant
+// lets kooper copy into tenant namespaces.
+func copyableTLSSecret() *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: fmt.Sprintf("tls-%d", tenantSeq.Add(1)),
+			Labels: map[string]string{saasv1alpha1.CopyToTenantsLabel: "true"}},
+		Type:       corev1.SecretTypeTLS,
+		StringData: map[string]string{corev1.TLSCertKey: "certificate", corev1.TLSPrivateKeyKey: "key"},
+	}
+}
+
+// A product naming a Secret the merchant did not mark for copying, or one
+// of the wrong type, copies nothing: its tenants stall with the reason,
+// and resume once the Secret is fixed.
+func TestOnlySecretsMarkedForCopyingReachTenants(t *testing.T) {
+	cases := []struct {
+		name    string
+		secret  func(*corev1.Secret)
+		message string
+	}{
+		{"without the label", func(s *corev1.Secret) { s.Labels = nil }, "lacks the label saas.kooper.io/copy-to-tenants"},
+		{"of another type", func(s *corev1.Secret) {
+			s.Type = corev1.SecretTypeOpaque
+		}, "has type Opaque; a " + tlsSecretName + " copy must be of type kubernetes.io/tls"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			ctx := testContext(t)
+			secret := copyableTLSSecret()
+			tc.secret(secret)
+			g.Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+			product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Ingress.TLSSecretName = secret.Name })
+			tenant := newTenant(t, product, "basic", nil)
+			stalled := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.SecretNotCopyableReason))
+			g.Expect(apimeta.FindStatusCondition(stalled.Status.Conditions, saasv1alpha1.StalledCondition).Message).To(ContainSubstring(tc.message))
+			g.Expect(stalled.Status.Namespace).To(BeEmpty(), "nothing is provisioned, nothing copied")
+
+			// The merchant fixes the Secret (a type cannot change: it is
+			// created again), and the tenant resumes.
+			g.Expect(k8sClient.Delete(ctx, secret)).To(Succeed())
+			fixed := copyableTLSSecret()
+			fixed.Name = secret.Name
+			g.Eventually(func() error { return k8sClient.Create(ctx, fixed) }).Should(Succeed())
+			eventuallyTenant(t, tenant.Name, provisioned)
+			getObject(t, &corev1.Secret{}, "tenant-"+tenant.Name, tlsSecretName)
+		})
+	}
+}
+
+func TestCopiedSecretRefusals(t *testing.T) {
+	tls := copiedSecret{name: "s", target: tlsSecretName, types: []corev1.SecretType{corev1.SecretTypeTLS}}
+	labelled := map[string]string{saasv1alpha1.CopyToTenantsLabel: "true"}
+	for _, tc := range []struct {
+		name   string
+		secret corev1.Secret
+		ok     bool
+	}{
+		{"labelled, of the right type", corev1.Secret{ObjectMeta: metav1.ObjectMeta{Labels: labelled}, Type: corev1.SecretTypeTLS}, true},
+		{"label set to false", corev1.Secret{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{saasv1alpha1.CopyToTenantsLabel: "false"}}, Type: corev1.SecretTypeTLS}, false},
+		{"no label", corev1.Secret{Type: corev1.SecretTypeTLS}, false},
+		{"wrong type", corev1.Secret{ObjectMeta: metav1.ObjectMeta{Labels: labelled}, Type: corev1.SecretTypeDockerConfigJson}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(tls.refuse(&tc.secret) == "").To(Equal(tc.ok))
+		})
+	}
+}
