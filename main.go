@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -170,93 +169,15 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		return err
 	}
 
-	products := &controllers.SaaSProductReconciler{
-		Client:          mgr.GetClient(),
-		Reader:          mgr.GetAPIReader(),
-		Recorder:        mgr.GetEventRecorder("kooper-saasproduct"),
-		SecretNamespace: o.namespace,
-	}
-	if err := products.SetupWithManager(mgr); err != nil {
-		return err
-	}
-	keys := &controllers.KeysSecretReconciler{
-		Client:          mgr.GetClient(),
-		Reader:          mgr.GetAPIReader(),
-		Recorder:        mgr.GetEventRecorder("kooper-keyssecret"),
-		SecretNamespace: o.namespace,
-	}
-	if err := keys.SetupWithManager(mgr); err != nil {
-		return err
-	}
-
-	tenants := &controllers.TenantReconciler{
-		Client:   mgr.GetClient(),
-		Reader:   mgr.GetAPIReader(),
-		Scheme:   mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("kooper-saastenant"),
-		Clock:    clock.RealClock{},
-		Orders:   controllers.MarketplaceOrderClients(o.marketplaceURLs...),
-		Options: controllers.TenantOptions{
-			SecretNamespace:         o.namespace,
-			IngressNamespace:        o.ingressNamespace,
-			FieldOwner:              "kooper",
-			MaxConcurrentReconciles: o.maxConcurrentReconciles,
-		},
-	}
-	if err := tenants.SetupWithManager(mgr); err != nil {
-		return err
-	}
-	if o.productsConfigMap != "" {
-		productConfig := &controllers.ProductConfigReconciler{
-			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-productconfig"),
-			Namespace: o.namespace, Name: o.productsConfigMap,
-		}
-		if err := productConfig.SetupWithManager(mgr); err != nil {
-			return err
-		}
-	}
-	licenses := &controllers.LicenseReconciler{
-		Client:   mgr.GetClient(),
-		Reader:   mgr.GetAPIReader(),
-		Scheme:   mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("kooper-license"),
-		Clock:    clock.RealClock{},
-		Orders:   controllers.MarketplaceOrderClients(o.marketplaceURLs...),
-		Uploads:  controllers.MarketplaceUploadClients(o.marketplaceURLs...),
-		Options: controllers.LicenseOptions{
-			SecretNamespace:         o.namespace,
-			MaxConcurrentReconciles: o.maxConcurrentReconciles,
-		},
-	}
-	if err := licenses.SetupWithManager(mgr); err != nil {
-		return err
-	}
-	directories := &controllers.DirectoryReconciler{
-		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-saasdirectory"),
-		Options: controllers.DirectoryOptions{SecretNamespace: o.namespace, FieldOwner: "kooper", MaxConcurrentReconciles: o.maxConcurrentReconciles},
-	}
-	if err := directories.SetupWithManager(mgr); err != nil {
-		return err
-	}
-	metering := &controllers.MeteringReconciler{
-		Client:     mgr.GetClient(),
-		Reader:     mgr.GetAPIReader(),
-		Recorder:   mgr.GetEventRecorder("kooper-metering"),
-		Clock:      clock.RealClock{},
-		Usage:      controllers.MarketplaceUsageClients(o.marketplaceURLs...),
-		Prometheus: controllers.PromHTTPClient{},
-		Options: controllers.MeteringOptions{
-			SecretNamespace: o.namespace, PrometheusURL: o.prometheusURL,
-			MaxConcurrentReconciles: o.maxConcurrentReconciles,
-		},
-	}
-	if err := metering.SetupWithManager(mgr); err != nil {
-		return err
-	}
-	retention := &controllers.RetentionReconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: clock.RealClock{},
-	}
-	if err := retention.SetupWithManager(mgr); err != nil {
+	err = controllers.Setup(mgr, controllers.Config{
+		Namespace: o.namespace, IngressNamespace: o.ingressNamespace, ProductsConfigMap: o.productsConfigMap,
+		MaxConcurrentReconciles: o.maxConcurrentReconciles,
+		Orders:                  controllers.MarketplaceOrderClients(o.marketplaceURLs...),
+		Uploads:                 controllers.MarketplaceUploadClients(o.marketplaceURLs...),
+		Usage:                   controllers.MarketplaceUsageClients(o.marketplaceURLs...),
+		Prometheus:              controllers.PromHTTPClient{}, PrometheusURL: o.prometheusURL,
+	})
+	if err != nil {
 		return err
 	}
 

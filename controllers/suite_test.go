@@ -63,73 +63,18 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 			return err
 		}
 	}
-	err = (&SaaSProductReconciler{
-		Client:          mgr.GetClient(),
-		Reader:          mgr.GetAPIReader(),
-		Recorder:        mgr.GetEventRecorder("kooper-saasproduct"),
-		SecretNamespace: operatorNamespace,
-	}).SetupWithManager(mgr)
-	if err != nil {
-		return err
-	}
-	err = (&KeysSecretReconciler{
-		Client:          mgr.GetClient(),
-		Reader:          mgr.GetAPIReader(),
-		Recorder:        mgr.GetEventRecorder("kooper-keyssecret"),
-		SecretNamespace: operatorNamespace,
-	}).SetupWithManager(mgr)
-	if err != nil {
-		return err
-	}
 	marketplace = newFakeMarketplace()
 	fakeClock = clocktesting.NewFakeClock(time.Now())
-	err = (&TenantReconciler{
-		Client:   mgr.GetClient(),
-		Reader:   mgr.GetAPIReader(),
-		Scheme:   mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("kooper-saastenant"),
-		Clock:    fakeClock,
-		Orders:   MarketplaceOrderClients(marketplace.server.URL),
-		Options: TenantOptions{
-			SecretNamespace: operatorNamespace, IngressNamespace: "ingress-nginx",
-			FieldOwner: "kooper", MaxConcurrentReconciles: 4,
-		},
-	}).SetupWithManager(mgr)
-	if err != nil {
-		return err
-	}
-	err = (&ProductConfigReconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-productconfig"),
-		Namespace: operatorNamespace, Name: productsConfigMap,
-	}).SetupWithManager(mgr)
-	if err != nil {
-		return err
-	}
-	err = (&LicenseReconciler{
-		Client:   mgr.GetClient(),
-		Reader:   mgr.GetAPIReader(),
-		Scheme:   mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("kooper-license"),
-		Clock:    fakeClock,
-		Orders:   MarketplaceOrderClients(marketplace.server.URL),
-		Uploads:  MarketplaceUploadClients(marketplace.server.URL),
-		Options:  LicenseOptions{SecretNamespace: operatorNamespace, MaxConcurrentReconciles: 4, KeysRetryInterval: time.Second},
-	}).SetupWithManager(mgr)
-	if err != nil {
-		return err
-	}
-	err = (&DirectoryReconciler{
-		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-saasdirectory"),
-		Options: DirectoryOptions{SecretNamespace: operatorNamespace, FieldOwner: "kooper", MaxConcurrentReconciles: 2},
-	}).SetupWithManager(mgr)
+	err = Setup(mgr, Config{
+		Namespace: operatorNamespace, IngressNamespace: "ingress-nginx", ProductsConfigMap: productsConfigMap,
+		MaxConcurrentReconciles: 4, Clock: fakeClock, KeysRetryInterval: time.Second,
+		Orders:  MarketplaceOrderClients(marketplace.server.URL),
+		Uploads: MarketplaceUploadClients(marketplace.server.URL),
+	})
 	if err != nil {
 		return err
 	}
 	if err := startReceiver(mgr); err != nil {
-		return err
-	}
-	err = (&RetentionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: fakeClock}).SetupWithManager(mgr)
-	if err != nil {
 		return err
 	}
 	go func() {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -94,52 +93,14 @@ func addReceiver(mgr ctrl.Manager) (*webhook.Server, error) {
 	return server, mgr.Add(server)
 }
 
-// addControllers registers the controllers the lifecycle involves, wired
-// as main.go wires them, with the stand-in marketplace for Query Order.
+// addControllers registers the controllers as main.go does, with the
+// stand-in marketplace for Query Order and licence uploads.
 func addControllers(mgr ctrl.Manager) error {
-	err := (&controllers.SaaSProductReconciler{
-		Client:          mgr.GetClient(),
-		Reader:          mgr.GetAPIReader(),
-		Recorder:        mgr.GetEventRecorder("kooper-saasproduct"),
-		SecretNamespace: operatorNamespace,
-	}).SetupWithManager(mgr)
-	if err != nil {
-		return err
-	}
-	err = (&controllers.KeysSecretReconciler{
-		Client:          mgr.GetClient(),
-		Reader:          mgr.GetAPIReader(),
-		Recorder:        mgr.GetEventRecorder("kooper-keyssecret"),
-		SecretNamespace: operatorNamespace,
-	}).SetupWithManager(mgr)
-	if err != nil {
-		return err
-	}
-	err = (&controllers.TenantReconciler{
-		Client:   mgr.GetClient(),
-		Reader:   mgr.GetAPIReader(),
-		Scheme:   mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("kooper-saastenant"),
-		Clock:    clock.RealClock{},
-		Orders:   controllers.MarketplaceOrderClients(market.server.URL),
-		Options: controllers.TenantOptions{
-			SecretNamespace: operatorNamespace, IngressNamespace: "ingress-nginx",
-			FieldOwner: "kooper", MaxConcurrentReconciles: 4,
-		},
-	}).SetupWithManager(mgr)
-	if err != nil {
-		return err
-	}
-	return (&controllers.LicenseReconciler{
-		Client:   mgr.GetClient(),
-		Reader:   mgr.GetAPIReader(),
-		Scheme:   mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("kooper-license"),
-		Clock:    clock.RealClock{},
-		Orders:   controllers.MarketplaceOrderClients(market.server.URL),
-		Uploads:  controllers.MarketplaceUploadClients(market.server.URL),
-		Options:  controllers.LicenseOptions{SecretNamespace: operatorNamespace, MaxConcurrentReconciles: 4},
-	}).SetupWithManager(mgr)
+	return controllers.Setup(mgr, controllers.Config{
+		Namespace: operatorNamespace, IngressNamespace: "ingress-nginx", MaxConcurrentReconciles: 4,
+		Orders:  controllers.MarketplaceOrderClients(market.server.URL),
+		Uploads: controllers.MarketplaceUploadClients(market.server.URL),
+	})
 }
 
 // restartA stops manager A and starts a fresh one, with fresh caches and
