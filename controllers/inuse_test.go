@@ -179,3 +179,24 @@ func indexesOf(mgr ctrl.Manager) int {
 	})
 	return n
 }
+
+// The keys Secret of a product carries the keys label, by which the
+// receiver caches it and no other Secret of kooper's namespace; a Secret
+// no product names loses it.
+func TestKeysSecretsAreLabelledForTheReceiver(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	product := newTenantProduct(t, nil)
+	secret := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: operatorNamespace, Name: product.Spec.KeysSecretName}
+	g.Eventually(func() map[string]string {
+		_ = k8sClient.Get(ctx, key, secret)
+		return secret.Labels
+	}).Should(HaveKeyWithValue(saasv1alpha1.KeysLabel, "true"))
+
+	g.Expect(k8sClient.Delete(ctx, product)).To(Succeed())
+	g.Eventually(func() map[string]string {
+		_ = k8sClient.Get(ctx, key, secret)
+		return secret.Labels
+	}).ShouldNot(HaveKey(saasv1alpha1.KeysLabel))
+}

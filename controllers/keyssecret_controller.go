@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -54,11 +56,33 @@ func (r *KeysSecretReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := holdInUse(ctx, r.Client, secret, len(users) > 0); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := markKeys(ctx, r.Client, secret, len(users) > 0); err != nil {
+		return ctrl.Result{}, err
+	}
 	if !secret.DeletionTimestamp.IsZero() && len(users) > 0 {
 		r.Recorder.Eventf(secret, nil, corev1.EventTypeWarning, saasv1alpha1.InUseReason, "Delete", "%s",
 			holdersNote("it holds the keys of these products", users))
 	}
 	return ctrl.Result{}, nil
+}
+
+// markKeys sets or removes the keys label, by which the receiver caches
+// the keys Secrets and no other Secret of kooper's namespace.
+func markKeys(ctx context.Context, c client.Client, secret *corev1.Secret, keys bool) error {
+	_, marked := secret.Labels[saasv1alpha1.KeysLabel]
+	if marked == keys {
+		return nil
+	}
+	patch := client.MergeFrom(secret.DeepCopy())
+	if keys {
+		metav1.SetMetaDataLabel(&secret.ObjectMeta, saasv1alpha1.KeysLabel, "true")
+	} else {
+		delete(secret.Labels, saasv1alpha1.KeysLabel)
+	}
+	if err := c.Patch(ctx, secret, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to label the keys Secret %s: %w", secret.Name, err)
+	}
+	return nil
 }
 
 // productsNaming names the products, read from reader with opts, that name

@@ -117,6 +117,9 @@ func (r *TenantReconciler) applyAll(ctx context.Context, d *desiredTenant) error
 	if err := r.ensureCredentials(ctx, d, d.tenant.Status.CredentialsSecretName != ""); err != nil {
 		return err
 	}
+	if err := r.ensureCredentialsCopy(ctx, d); err != nil {
+		return err
+	}
 	present, absent := d.objects()
 	for _, obj := range present {
 		if _, err := a.apply(ctx, obj); err != nil {
@@ -167,6 +170,46 @@ func (r *TenantReconciler) ensureCredentials(ctx context.Context, d *desiredTena
 	// AlreadyExists means the cache was behind: the Secret is there, and stays as it is.
 	if err := r.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("failed to create the credentials Secret in %s: %w", d.namespace, err)
+	}
+	return nil
+}
+
+// ensureCredentialsCopy keeps a copy of the tenant's credentials in
+// kooper's namespace, where the receiver may read them for appInfo: the
+// receiver may not read Secrets in tenant namespaces (least privilege).
+// Copied once; the credentials never change.
+func (r *TenantReconciler) ensureCredentialsCopy(ctx context.Context, d *desiredTenant) error {
+	id := d.tenant.Spec.InstanceID
+	key := client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsCopyName(id)}
+	if err := r.Get(ctx, key, &corev1.Secret{}); err == nil || !apierrors.IsNotFound(err) {
+		return err
+	}
+	credentials := &corev1.Secret{}
+	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: credentialsSecretName}, credentials); err != nil {
+		return fmt.Errorf("failed to read the credentials Secret in %s: %w", d.namespace, err)
+	}
+	labels := tenantLabels(d.tenant)
+	labels[saasv1alpha1.CredentialsCopyLabel] = id
+	copied := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: labels},
+		Type:       corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			saasv1alpha1.CredentialsUsernameKey: credentials.Data[saasv1alpha1.CredentialsUsernameKey],
+			saasv1alpha1.CredentialsPasswordKey: credentials.Data[saasv1alpha1.CredentialsPasswordKey],
+		},
+	}
+	if err := r.Create(ctx, copied); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("failed to copy the credentials into %s: %w", key.Namespace, err)
+	}
+	return nil
+}
+
+// removeCredentialsCopy deletes the copy once no appInfo is due: the
+// tenant is released or deleted.
+func (r *TenantReconciler) removeCredentialsCopy(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+	copied := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsCopyName(t.Spec.InstanceID)}}
+	if err := r.Delete(ctx, copied); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to delete the credentials copy %s: %w", copied.Name, err)
 	}
 	return nil
 }

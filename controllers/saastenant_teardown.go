@@ -162,6 +162,9 @@ func (r *TenantReconciler) release(ctx context.Context, s *tenantState) error {
 	if err != nil {
 		return err
 	}
+	if err := r.removeCredentialsCopy(ctx, t); err != nil {
+		return err
+	}
 	t.Status.RetainUntil = retainUntil
 	reason, msg := saasv1alpha1.RetainingDataReason, "Released; the data is kept until it is deleted by hand"
 	switch {
@@ -280,6 +283,8 @@ func (r *TenantReconciler) releaseOnDelete(ctx context.Context, t *saasv1alpha1.
 	if err != nil {
 		return err
 	}
-	_, _, err = r.releaseData(ctx, t, handDeletionRetention(t, lifecycle.Release), r.Clock.Now())
-	return err
+	if _, _, err = r.releaseData(ctx, t, handDeletionRetention(t, lifecycle.Release), r.Clock.Now()); err != nil {
+		return err
+	}
+	return r.removeCredentialsCopy(ctx, t)
 }

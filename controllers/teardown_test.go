@@ -309,3 +309,19 @@ func TestTheNamespaceIsRecordedBeforeProvisioning(t *testing.T) {
 	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), stored)).To(Succeed())
 	g.Expect(stored.Status.Namespace).To(Equal("tenant-recorded"))
 }
+
+// The receiver reads a tenant's credentials from a copy in kooper's
+// namespace (it may not read tenant namespaces); the copy goes with the
+// release, when no appInfo is due any more.
+func TestTheCredentialsAreCopiedForTheReceiverUntilRelease(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, nil)
+	tenant := readyTenant(t, product, "basic")
+	original := getObject(t, &corev1.Secret{}, "tenant-"+tenant.Name, credentialsSecretName)
+	copied := getObject(t, &corev1.Secret{}, operatorNamespace, saasv1alpha1.CredentialsCopyName(tenant.Name))
+	g.Expect(copied.Data).To(Equal(original.Data))
+	g.Expect(copied.Labels).To(HaveKeyWithValue(saasv1alpha1.CredentialsCopyLabel, tenant.Name))
+
+	setState(t, tenant.Name, saasv1alpha1.StateReleased)
+	g.Eventually(isGone(t, copied)).Should(BeTrue())
+}

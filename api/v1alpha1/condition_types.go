@@ -234,7 +234,20 @@ const (
 	CredentialsUsernameKey = "username"
 	// CredentialsPasswordKey holds the tenant's initial admin password.
 	CredentialsPasswordKey = "password"
+	// CredentialsCopyLabel marks the copy of a tenant's credentials that
+	// the tenant controller keeps in kooper's namespace, where the receiver
+	// may read it (one GET when appInfo is due) without reading Secrets in
+	// tenant namespaces; its value is the instance ID.
+	CredentialsCopyLabel = "saas.kooper.io/credentials-of"
+	// KeysLabel marks a products' keys Secret ("true"): the receiver
+	// caches only the Secrets of kooper's namespace that carry it.
+	KeysLabel = "saas.kooper.io/keys"
 )
+
+// CredentialsCopyName is the name, in kooper's namespace, of the copy of
+// tenant instanceID's credentials (at most 75 characters: an instance ID
+// has at most 63).
+func CredentialsCopyName(instanceID string) string { return "credentials-" + instanceID }
 
 // Joint-operation directories (SaaSDirectory): reasons, labels and the names
 // of what is delivered into a tenant namespace.
