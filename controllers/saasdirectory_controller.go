@@ -29,9 +29,13 @@ const directoryInstanceIndex = "spec.instanceId"
 
 // DirectoryOptions are the directory controller's settings.
 type DirectoryOptions struct {
-	// SecretNamespace is kooper's namespace: products' keys Secrets and the
-	// directories' shards live there.
+	// SecretNamespace is kooper's namespace, where products' keys Secrets live.
 	SecretNamespace string
+	// ShardNamespace is where the receiver writes the directories' shards:
+	// a namespace of their own, since the receiver may write nowhere near
+	// the keys. Empty: SecretNamespace (a receiver in one process with the
+	// controllers).
+	ShardNamespace string
 	// FieldOwner is the server-side apply field manager of delivered objects.
 	FieldOwner string
 	// MaxConcurrentReconciles is how many directories are delivered at once.

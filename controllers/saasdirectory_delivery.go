@@ -41,12 +41,20 @@ func (s shardSet) count(part directory.Part) int32 {
 // of the cache (see CacheOptions) because a directory can be megabytes.
 func (r *DirectoryReconciler) shards(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (shardSet, error) {
 	list := &corev1.ConfigMapList{}
-	err := r.Reader.List(ctx, list, client.InNamespace(r.Options.SecretNamespace), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name})
+	err := r.Reader.List(ctx, list, client.InNamespace(r.shardNamespace()), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name})
 	if err != nil {
 		return nil, fmt.Errorf("failed to list the shards of SaaSDirectory %s: %w", d.Name, err)
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 	return list.Items, nil
+}
+
+// shardNamespace is where the receiver writes shards.
+func (r *DirectoryReconciler) shardNamespace() string {
+	if r.Options.ShardNamespace != "" {
+		return r.Options.ShardNamespace
+	}
+	return r.Options.SecretNamespace
 }
 
 // deliveredName names a shard in the tenant namespace: the stored shard's

@@ -14,6 +14,9 @@ type Config struct {
 	// image-pull Secrets, licence keys, tombstones and the products
 	// ConfigMap live there.
 	Namespace string
+	// DirectoryNamespace is where the receiver writes joint-operation
+	// directory shards; empty: Namespace.
+	DirectoryNamespace string
 	// IngressNamespace is where the ingress controller runs; tenant
 	// NetworkPolicies let traffic in from it.
 	IngressNamespace string
@@ -66,7 +69,7 @@ func Setup(mgr ctrl.Manager, c Config) error {
 			Options: LicenseOptions{SecretNamespace: c.Namespace, MaxConcurrentReconciles: concurrency,
 				KeysRetryInterval: c.KeysRetryInterval}},
 		&DirectoryReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-saasdirectory"),
-			Options: DirectoryOptions{SecretNamespace: c.Namespace, FieldOwner: fieldOwner,
+			Options: DirectoryOptions{SecretNamespace: c.Namespace, ShardNamespace: c.DirectoryNamespace, FieldOwner: fieldOwner,
 				MaxConcurrentReconciles: concurrency}},
 		&RetentionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: clk},
 	}
