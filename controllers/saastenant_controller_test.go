@@ -510,6 +510,7 @@ func TestReleaseWithDeleteDeletesTheDataAtOnce(t *testing.T) {
 	g.Eventually(func() *metav1.Time {
 		return getObject(t, &corev1.Namespace{}, "", "tenant-"+tenant.Name).DeletionTimestamp
 	}).ShouldNot(BeNil())
+	expectMarkedForDeletion(t, "tenant-"+tenant.Name)
 }
 
 func TestDeletingATenantByHandReleasesItWithoutHanging(t *testing.T) {
@@ -552,6 +553,17 @@ func TestDebugTenantsGoAfterTheirTTL(t *testing.T) {
 	}).Should(BeTrue())
 	g.Eventually(func() *metav1.Time { return getObject(t, &corev1.Namespace{}, "", "tenant-"+id).DeletionTimestamp }).ShouldNot(BeNil(),
 		"debug data is never kept")
+	expectMarkedForDeletion(t, "tenant-"+id)
+}
+
+// expectMarkedForDeletion checks that a namespace deleted at once carried the
+// delete-after annotation first: the chart's admission policy lets the
+// controllers delete only a namespace marked so before the request.
+func expectMarkedForDeletion(t *testing.T, ns string) {
+	t.Helper()
+	namespace := getObject(t, &corev1.Namespace{}, "", ns)
+	NewWithT(t).Expect(namespace.Annotations).To(HaveKey(saasv1alpha1.DeleteAfterAnnotation),
+		"a namespace is marked with %s before it is deleted", saasv1alpha1.DeleteAfterAnnotation)
 }
 
 func TestSimulatedDebugTenantsRunNoWorkload(t *testing.T) {

@@ -204,6 +204,12 @@ func (r *TenantReconciler) releaseData(ctx context.Context, t *saasv1alpha1.SaaS
 		return false, nil, err
 	}
 	if keep.deleteNow {
+		// The chart's admission policy lets the controllers delete only a
+		// namespace already marked with a delete-after time: mark it, due
+		// now, then delete it.
+		if _, err := r.markDeleteAfter(ctx, t, ns, r.Clock.Now()); err != nil {
+			return false, nil, err
+		}
 		if err := r.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
 			return false, nil, fmt.Errorf("failed to delete Namespace %s: %w", name, err)
 		}

@@ -210,6 +210,7 @@ func TestDeletingATenantByHandDeletesItsDataWhenTheProductSaysSo(t *testing.T) {
 	g.Eventually(func() *metav1.Time {
 		return getObject(t, &corev1.Namespace{}, "", "tenant-"+tenant.Name).DeletionTimestamp
 	}).ShouldNot(BeNil())
+	expectMarkedForDeletion(t, "tenant-"+tenant.Name)
 }
 
 func TestHandDeletionRetention(t *testing.T) {

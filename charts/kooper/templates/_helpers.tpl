@@ -46,6 +46,39 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/*
+The controllers' ServiceAccount, the subject of the admission policy
+(templates/admissionpolicy.yaml). Today the receiver and the controllers share
+the chart's one account; when they get an account each, this names the
+controllers' one.
+*/}}
+{{- define "kooper.controllersServiceAccountName" -}}
+{{- include "kooper.serviceAccountName" . }}
+{{- end }}
+
+{{/*
+kooper's own namespaces, where the controllers may write besides tenant
+namespaces (the products' keys Secrets, the products ConfigMap, licence
+Secrets, tombstones, the leader-election Lease), as a JSON list, which is
+also a CEL list literal.
+*/}}
+{{- define "kooper.ownNamespaces" -}}
+{{- list .Release.Namespace | toJson }}
+{{- end }}
+
+{{/*
+A CEL expression: whether the Namespace that the CEL expression in the
+argument (object, oldObject or namespaceObject) evaluates to is a tenant
+namespace. It carries the labels the tenant controller puts on every tenant
+namespace (controllers/tenant_objects.go, tenantLabels) and selects them by.
+*/}}
+{{- define "kooper.cel.isTenantNamespace" -}}
+{{ . }} != null && has({{ . }}.metadata.labels)
+  && 'app.kubernetes.io/managed-by' in {{ . }}.metadata.labels
+  && {{ . }}.metadata.labels['app.kubernetes.io/managed-by'] == 'kooper'
+  && 'saas.kooper.io/instance-id' in {{ . }}.metadata.labels
+{{- end }}
+
 {{/* Container image reference: repository:tag, or repository@digest. */}}
 {{- define "kooper.image" -}}
 {{- if .Values.image.digest }}

@@ -1,0 +1,512 @@
+package chart
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/testenv"
+)
+
+// The least-privilege matrix (DESIGN.md rule 13, issue 18): the chart's ServiceAccounts,
+// RBAC and admission policy, applied to a real kube-apiserver, and for each account what
+// it must be allowed and what it must be refused. The README's "Least privilege" table
+// mirrors matrixRows; TestLeastPrivilege checks that it does.
+
+// The release the matrix renders, and the fixtures it creates.
+const (
+	releaseNamespace = "kooper-system"
+	keysSecret       = "crm-marketplace-keys"
+	productsConfig   = "kooper-products" // <fullname>-products
+	tenantNS         = "tenant-matrix"   // a tenant namespace, as the tenant controller labels one
+	releasedNS       = "tenant-released" // a tenant namespace marked for deletion
+	plainNS          = "matrix-plain"    // a namespace that is not kooper's
+	tenantAccount    = "app"             // the tenant workload's ServiceAccount (controllers/tenant_objects.go)
+)
+
+// A verdict is what a row expects of its request.
+type verdict string
+
+const (
+	allowed verdict = "allowed"
+	denied  verdict = "denied"
+)
+
+// A decider is the layer a row holds responsible. A denied RBAC row: the authorizer
+// refuses (a SubjectAccessReview says no, the request is Forbidden). A denied ADMISSION
+// row: RBAC allows (a SubjectAccessReview says yes) and the admission policy refuses the
+// real request. An allowed row: RBAC allows and the real request, a server-side dry run
+// for writes, succeeds (RBAC + ADMISSION: the policy checks it and admits it).
+type decider string
+
+const (
+	byRBAC      decider = "RBAC"
+	byAdmission decider = "ADMISSION"
+	byBoth      decider = "RBAC + ADMISSION"
+)
+
+// The accounts of the matrix.
+const (
+	controllers = "controllers"
+	receiver    = "receiver"
+	tenant      = "tenant workload"
+)
+
+type matrixRow struct {
+	account string
+	request string // as the README says it
+	want    verdict
+	by      decider
+	attrs   authorizationv1.ResourceAttributes
+	do      func(ctx context.Context, c client.Client) error
+}
+
+// readmeLine is the row as the README's table shows it.
+func (r matrixRow) readmeLine() string {
+	return fmt.Sprintf("| %s | %s | %s | %s |", r.account, r.request, r.want, r.by)
+}
+
+func attrs(verb, group, resource, namespace, name string) authorizationv1.ResourceAttributes {
+	return authorizationv1.ResourceAttributes{Verb: verb, Group: group, Resource: resource, Namespace: namespace, Name: name}
+}
+
+func subresource(a authorizationv1.ResourceAttributes, name string) authorizationv1.ResourceAttributes {
+	a.Subresource = name
+	return a
+}
+
+// create, patch and remove send a write as a server-side dry run: it is authorized and
+// admitted like the real one, and leaves nothing behind, so the rows are independent. Each
+// request sends a copy of obj, which the client overwrites with the answer.
+func create(obj client.Object) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error { return c.Create(ctx, fresh(obj), client.DryRunAll) }
+}
+
+func patch(obj client.Object, mergePatch string) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error {
+		return c.Patch(ctx, fresh(obj), client.RawPatch(types.MergePatchType, []byte(mergePatch)), client.DryRunAll)
+	}
+}
+
+func patchStatus(obj client.Object, mergePatch string) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error {
+		return c.Status().Patch(ctx, fresh(obj), client.RawPatch(types.MergePatchType, []byte(mergePatch)),
+			&client.SubResourcePatchOptions{PatchOptions: client.PatchOptions{DryRun: []string{metav1.DryRunAll}}})
+	}
+}
+
+func remove(obj client.Object) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error { return c.Delete(ctx, fresh(obj), client.DryRunAll) }
+}
+
+func read(obj client.Object) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error {
+		return c.Get(ctx, client.ObjectKeyFromObject(obj), fresh(obj))
+	}
+}
+
+func list(l client.ObjectList, opts ...client.ListOption) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error {
+		return c.List(ctx, l.DeepCopyObject().(client.ObjectList), append(opts, client.Limit(1))...)
+	}
+}
+
+func fresh(obj client.Object) client.Object { return obj.DeepCopyObject().(client.Object) }
+
+func meta(namespace, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: namespace, Name: name}
+}
+
+func deployment(namespace string) *appsv1.Deployment {
+	labels := map[string]string{"app.kubernetes.io/name": "matrix"}
+	return &appsv1.Deployment{
+		ObjectMeta: meta(namespace, "matrix"),
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/app:1"}}},
+			},
+		},
+	}
+}
+
+func secret(namespace string) *corev1.Secret {
+	return &corev1.Secret{ObjectMeta: meta(namespace, "matrix"), StringData: map[string]string{"k": "v"}}
+}
+
+// event is an Event about regarding, in namespace.
+func event(namespace string, regarding corev1.ObjectReference) *eventsv1.Event {
+	return &eventsv1.Event{
+		ObjectMeta: meta(namespace, "matrix.1"), EventTime: metav1.NewMicroTime(time.Now()),
+		ReportingController: "kooper.io/matrix", ReportingInstance: "matrix", Action: "Test", Reason: "Test",
+		Type: corev1.EventTypeNormal, Regarding: regarding, Note: "least-privilege matrix",
+	}
+}
+
+func namespace(name string, labels, annotations map[string]string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, Annotations: annotations}}
+}
+
+// tenantLabels are those the tenant controller puts on a tenant namespace.
+func tenantLabels(instanceID string) map[string]string {
+	return map[string]string{
+		saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, saasv1alpha1.InstanceIDLabel: instanceID,
+		"pod-security.kubernetes.io/enforce": "restricted",
+	}
+}
+
+// matrixRows is the matrix, in the README's order.
+var matrixRows = []matrixRow{
+	// The controllers: confined to tenant namespaces and kooper's own by the policy.
+	{controllers, "create a Deployment in `kube-system`", denied, byAdmission,
+		attrs("create", "apps", "deployments", "kube-system", ""), create(deployment("kube-system"))},
+	{controllers, "create a Secret in `kube-system`", denied, byAdmission,
+		attrs("create", "", "secrets", "kube-system", ""), create(secret("kube-system"))},
+	{controllers, "create a ServiceAccount in `kube-system`", denied, byAdmission,
+		attrs("create", "", "serviceaccounts", "kube-system", ""), create(&corev1.ServiceAccount{ObjectMeta: meta("kube-system", "matrix")})},
+	{controllers, "create an Event in `kube-system`", denied, byAdmission,
+		attrs("create", "events.k8s.io", "events", "kube-system", ""),
+		create(event("kube-system", corev1.ObjectReference{APIVersion: "v1", Kind: "ConfigMap", Namespace: "kube-system", Name: "matrix"}))},
+	{controllers, "create a ConfigMap in `default` (only Events may go there)", denied, byAdmission,
+		attrs("create", "", "configmaps", "default", ""), create(&corev1.ConfigMap{ObjectMeta: meta("default", "matrix")})},
+	{controllers, "create a namespace without kooper's tenant labels", denied, byAdmission,
+		attrs("create", "", "namespaces", "", ""),
+		create(namespace("matrix-unlabelled", map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}, nil))},
+	{controllers, "add kooper's tenant labels to a namespace that lacks them", denied, byAdmission,
+		attrs("patch", "", "namespaces", "", plainNS),
+		patch(namespace(plainNS, nil, nil), `{"metadata":{"labels":{"app.kubernetes.io/managed-by":"kooper","saas.kooper.io/instance-id":"taken","pod-security.kubernetes.io/enforce":"restricted"}}}`)},
+	{controllers, "relax a tenant namespace's Pod Security to `privileged`", denied, byAdmission,
+		attrs("patch", "", "namespaces", "", tenantNS),
+		patch(namespace(tenantNS, nil, nil), `{"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"privileged"}}}`)},
+	{controllers, "delete a namespace that is not a tenant's", denied, byAdmission,
+		attrs("delete", "", "namespaces", "", plainNS), remove(namespace(plainNS, nil, nil))},
+	{controllers, "delete a tenant namespace not marked with `delete-after`", denied, byAdmission,
+		attrs("delete", "", "namespaces", "", tenantNS), remove(namespace(tenantNS, nil, nil))},
+	{controllers, "bind itself a ClusterRole", denied, byRBAC,
+		attrs("create", "rbac.authorization.k8s.io", "clusterrolebindings", "", ""),
+		create(&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "matrix"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: releaseNamespace, Name: "kooper"}}})},
+	{controllers, "create a tenant namespace (labelled, Pod Security `restricted`)", allowed, byBoth,
+		attrs("create", "", "namespaces", "", ""), create(namespace("tenant-new", tenantLabels("new"), nil))},
+	{controllers, "mark a tenant namespace with `delete-after`", allowed, byBoth,
+		attrs("patch", "", "namespaces", "", tenantNS),
+		patch(namespace(tenantNS, nil, nil), `{"metadata":{"annotations":{"saas.kooper.io/delete-after":"2030-01-01T00:00:00Z"}}}`)},
+	{controllers, "delete a tenant namespace marked with `delete-after`", allowed, byBoth,
+		attrs("delete", "", "namespaces", "", releasedNS), remove(namespace(releasedNS, nil, nil))},
+	{controllers, "record a SaaSTenant's status (a cluster-scoped kind)", allowed, byBoth,
+		subresource(attrs("patch", saasv1alpha1.GroupVersion.Group, "saastenants", "", "i-fixture"), "status"),
+		patchStatus(&saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: "i-fixture"}}, `{"status":{"namespace":"tenant-matrix"}}`)},
+	{controllers, "create a Deployment in a tenant namespace", allowed, byBoth,
+		attrs("create", "apps", "deployments", tenantNS, ""), create(deployment(tenantNS))},
+	{controllers, "create a Secret in a tenant namespace", allowed, byBoth,
+		attrs("create", "", "secrets", tenantNS, ""), create(secret(tenantNS))},
+	{controllers, "create a Secret in kooper's namespace", allowed, byBoth,
+		attrs("create", "", "secrets", releaseNamespace, ""), create(secret(releaseNamespace))},
+	{controllers, "update the products ConfigMap in kooper's namespace", allowed, byBoth,
+		attrs("patch", "", "configmaps", releaseNamespace, productsConfig),
+		patch(&corev1.ConfigMap{ObjectMeta: meta(releaseNamespace, productsConfig)}, `{"data":{"matrix":"x"}}`)},
+	{controllers, "create its leader-election Lease in kooper's namespace", allowed, byBoth,
+		attrs("create", "coordination.k8s.io", "leases", releaseNamespace, ""),
+		create(&coordinationv1.Lease{ObjectMeta: meta(releaseNamespace, "matrix")})},
+	{controllers, "create an Event in `default` about a cluster-scoped object", allowed, byBoth,
+		attrs("create", "events.k8s.io", "events", "default", ""),
+		create(event("default", corev1.ObjectReference{APIVersion: "v1", Kind: "Namespace", Name: tenantNS}))},
+	{controllers, "create an Event in a tenant namespace", allowed, byBoth,
+		attrs("create", "events.k8s.io", "events", tenantNS, ""),
+		create(event(tenantNS, corev1.ObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: tenantNS, Name: "app"}))},
+
+	// The receiver, which faces the internet: it records intent and reads products and keys.
+	{receiver, "list Secrets in all namespaces", denied, byRBAC,
+		attrs("list", "", "secrets", "", ""), list(&corev1.SecretList{})},
+	{receiver, "create a Deployment in `kube-system`", denied, byRBAC,
+		attrs("create", "apps", "deployments", "kube-system", ""), create(deployment("kube-system"))},
+	{receiver, "create a Secret in `kube-system`", denied, byRBAC,
+		attrs("create", "", "secrets", "kube-system", ""), create(secret("kube-system"))},
+	{receiver, "create a Secret in kooper's namespace", denied, byRBAC,
+		attrs("create", "", "secrets", releaseNamespace, ""), create(secret(releaseNamespace))},
+	{receiver, "update the products ConfigMap in kooper's namespace", denied, byRBAC,
+		attrs("patch", "", "configmaps", releaseNamespace, productsConfig),
+		patch(&corev1.ConfigMap{ObjectMeta: meta(releaseNamespace, productsConfig)}, `{"data":{"matrix":"x"}}`)},
+	{receiver, "delete a tenant namespace marked with `delete-after`", denied, byRBAC,
+		attrs("delete", "", "namespaces", "", releasedNS), remove(namespace(releasedNS, nil, nil))},
+	{receiver, "read a product's keys Secret in kooper's namespace", allowed, byRBAC,
+		attrs("get", "", "secrets", releaseNamespace, keysSecret), read(&corev1.Secret{ObjectMeta: meta(releaseNamespace, keysSecret)})},
+	{receiver, "list SaaSProducts", allowed, byRBAC,
+		attrs("list", saasv1alpha1.GroupVersion.Group, "saasproducts", "", ""), list(&saasv1alpha1.SaaSProductList{})},
+	{receiver, "create a SaaSTenant", allowed, byRBAC,
+		attrs("create", saasv1alpha1.GroupVersion.Group, "saastenants", "", ""), create(newSaaSTenant("i-matrix"))},
+
+	// A tenant's workload, which runs the merchant's code for one buyer.
+	{tenant, "read a product's keys Secret in kooper's namespace", denied, byRBAC,
+		attrs("get", "", "secrets", releaseNamespace, keysSecret), read(&corev1.Secret{ObjectMeta: meta(releaseNamespace, keysSecret)})},
+	{tenant, "list Secrets in kooper's namespace", denied, byRBAC,
+		attrs("list", "", "secrets", releaseNamespace, ""), list(&corev1.SecretList{}, client.InNamespace(releaseNamespace))},
+}
+
+// newSaaSTenant is a SaaSTenant as the receiver records a purchase.
+func newSaaSTenant(id string) *saasv1alpha1.SaaSTenant {
+	order := "CS" + id
+	return &saasv1alpha1.SaaSTenant{
+		ObjectMeta: metav1.ObjectMeta{Name: id},
+		Spec: saasv1alpha1.SaaSTenantSpec{
+			InstanceID: id, ProductName: "crm", OrderID: order, OrderLineID: order + "-000001",
+			Orders: []saasv1alpha1.AppliedOrder{{OrderID: order, OrderLineID: order + "-000001",
+				Activity: saasv1alpha1.ActivityNewInstance, ReceivedTime: metav1.Now()}},
+		},
+	}
+}
+
+// serviceAccount is an account the rows run as.
+type serviceAccount struct{ namespace, name string }
+
+func (a serviceAccount) String() string { return "system:serviceaccount:" + a.namespace + ":" + a.name }
+
+func (a serviceAccount) groups() []string {
+	return []string{"system:serviceaccounts", "system:serviceaccounts:" + a.namespace, "system:authenticated"}
+}
+
+// policyUser finds the user the rendered admission policy applies to, in its match condition.
+var policyUser = regexp.MustCompile(`request\.userInfo\.username == 'system:serviceaccount:([^:']+):([^:']+)'`)
+
+// matrixAccounts names the accounts of the rendered chart. The controllers' is the one the
+// admission policy applies to. The receiver's is the other rendered ServiceAccount; while
+// the chart renders one account for both, it is absent (and the receiver's rows skipped).
+func matrixAccounts(t *testing.T, docs []object) (policyName string, accounts map[string]serviceAccount) {
+	t.Helper()
+	policy := only(t, docs, "ValidatingAdmissionPolicy")
+	policyName = get(t, policy, "metadata", "name").(string)
+	m := policyUser.FindStringSubmatch(fmt.Sprint(get(t, policy, "spec", "matchConditions", 0, "expression")))
+	if m == nil {
+		t.Fatalf("the admission policy's first match condition names no ServiceAccount: %v", get(t, policy, "spec", "matchConditions"))
+	}
+	accounts = map[string]serviceAccount{
+		controllers: {namespace: m[1], name: m[2]},
+		tenant:      {namespace: tenantNS, name: tenantAccount},
+	}
+	var others []serviceAccount
+	for _, sa := range ofKind(docs, "ServiceAccount") {
+		a := serviceAccount{namespace: get(t, sa, "metadata", "namespace").(string), name: get(t, sa, "metadata", "name").(string)}
+		if a != accounts[controllers] {
+			others = append(others, a)
+		}
+	}
+	switch len(others) {
+	case 0:
+	case 1:
+		accounts[receiver] = others[0]
+	default:
+		t.Fatalf("the chart renders ServiceAccounts %v beside the controllers' %v: which is the receiver's?", others, accounts[controllers])
+	}
+	return policyName, accounts
+}
+
+// impersonating returns a client that acts as account.
+func impersonating(t *testing.T, env *testenv.Env, admin client.Client, account serviceAccount) client.Client {
+	t.Helper()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: account.String(), Groups: account.groups()}
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme, Mapper: admin.RESTMapper()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// rbacAllows asks the authorizer, as an administrator, whether RBAC lets account do what attrs say.
+func rbacAllows(ctx context.Context, t *testing.T, admin client.Client, account serviceAccount, a authorizationv1.ResourceAttributes) bool {
+	t.Helper()
+	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: account.String(), Groups: account.groups(), ResourceAttributes: &a,
+	}}
+	if err := admin.Create(ctx, review); err != nil {
+		t.Fatalf("SubjectAccessReview: %v", err)
+	}
+	return review.Status.Allowed
+}
+
+// renderedAccess is what the matrix applies of the rendered chart: who the accounts are and
+// what they may do. The Deployments are left out: nothing runs.
+var renderedAccess = map[string]bool{
+	"ServiceAccount": true, "ClusterRole": true, "ClusterRoleBinding": true, "Role": true, "RoleBinding": true,
+	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
+}
+
+// A bindingProbe is a request that a rendered binding allows its first subject: once the
+// authorizer allows it, the binding has taken effect.
+type bindingProbe struct {
+	binding string
+	account serviceAccount
+	attrs   authorizationv1.ResourceAttributes
+}
+
+// bindingProbes returns a probe for every rendered RoleBinding and ClusterRoleBinding: the
+// first verb on the first resource of its role's first rule.
+func bindingProbes(t *testing.T, docs []object) []bindingProbe {
+	t.Helper()
+	var probes []bindingProbe
+	for _, kind := range []string{"RoleBinding", "ClusterRoleBinding"} {
+		for _, b := range ofKind(docs, kind) {
+			roleKind, roleName := get(t, b, "roleRef", "kind"), get(t, b, "roleRef", "name")
+			var rule object
+			for _, role := range ofKind(docs, roleKind.(string)) {
+				if get(t, role, "metadata", "name") == roleName {
+					rule = get(t, role, "rules", 0).(object)
+				}
+			}
+			if rule == nil {
+				t.Fatalf("%s %v binds %s %v, which the chart does not render", kind, get(t, b, "metadata", "name"), roleKind, roleName)
+			}
+			ns, _ := get(t, b, "metadata", "namespace").(string)
+			resource, sub, _ := strings.Cut(get(t, rule, "resources", 0).(string), "/")
+			probes = append(probes, bindingProbe{
+				binding: fmt.Sprintf("%s %v", kind, get(t, b, "metadata", "name")),
+				account: serviceAccount{namespace: get(t, b, "subjects", 0, "namespace").(string), name: get(t, b, "subjects", 0, "name").(string)},
+				attrs: authorizationv1.ResourceAttributes{Verb: get(t, rule, "verbs", 0).(string), Group: get(t, rule, "apiGroups", 0).(string),
+					Resource: resource, Subresource: sub, Namespace: ns},
+			})
+		}
+	}
+	return probes
+}
+
+// TestLeastPrivilege renders the chart with its defaults, applies its ServiceAccounts, RBAC
+// and admission policy to envtest's kube-apiserver, and runs the matrix: each account, by
+// impersonation, tries each request of its rows.
+func TestLeastPrivilege(t *testing.T) {
+	out, err := runHelm(t, "template", "kooper", "charts/kooper", "--namespace", releaseNamespace)
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	docs := parseDocs(t, out)
+	policyName, accounts := matrixAccounts(t, docs)
+
+	env, err := testenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Logf("failed to stop envtest: %v", err)
+		}
+	})
+	g := NewWithT(t)
+	g.SetDefaultEventuallyTimeout(testenv.EventuallyTimeout)
+	g.SetDefaultEventuallyPollingInterval(testenv.EventuallyPolling)
+	ctx := context.Background()
+	admin, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	// Fixtures: kooper's namespace with a keys Secret and the products ConfigMap, a tenant
+	// namespace, one marked for deletion, a namespace that is not kooper's, and a tenant.
+	for _, obj := range []client.Object{
+		namespace(releaseNamespace, nil, nil),
+		namespace(tenantNS, tenantLabels("matrix"), nil),
+		namespace(releasedNS, tenantLabels("released"), map[string]string{saasv1alpha1.DeleteAfterAnnotation: "2020-01-01T00:00:00Z"}),
+		namespace(plainNS, nil, nil),
+		&corev1.Secret{ObjectMeta: meta(releaseNamespace, keysSecret), StringData: map[string]string{saasv1alpha1.BasicKeySecretKey: "k"}},
+		&corev1.ConfigMap{ObjectMeta: meta(releaseNamespace, productsConfig)},
+		newSaaSTenant("i-fixture"),
+	} {
+		g.Expect(admin.Create(ctx, obj)).To(Succeed())
+	}
+	for _, doc := range docs {
+		if !renderedAccess[fmt.Sprint(doc["kind"])] {
+			continue
+		}
+		// A Role may live in a namespace of kooper's other than the release's.
+		if ns, _ := get(t, doc, "metadata", "namespace").(string); ns != "" {
+			err := admin.Create(ctx, namespace(ns, nil, nil))
+			g.Expect(client.IgnoreAlreadyExists(err)).To(Succeed())
+		}
+		g.Expect(admin.Create(ctx, &unstructured.Unstructured{Object: doc})).To(Succeed(), "%s %v", doc["kind"], get(t, doc, "metadata", "name"))
+	}
+
+	clients := map[string]client.Client{}
+	for name, account := range accounts {
+		clients[name] = impersonating(t, env, admin, account)
+	}
+	// RBAC and admission policies take effect when the API server's informers see them:
+	// wait until a request RBAC allows and only the policy refuses is refused by the policy.
+	isPolicyDenial := func(err error) bool {
+		return err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy '"+policyName+"'")
+	}
+	g.Eventually(func() error {
+		return clients[controllers].Create(ctx, &corev1.ConfigMap{ObjectMeta: meta("kube-system", "probe")}, client.DryRunAll)
+	}).Should(Satisfy(isPolicyDenial), "the admission policy never took effect")
+	for _, probe := range bindingProbes(t, docs) {
+		g.Eventually(func() bool { return rbacAllows(ctx, t, admin, probe.account, probe.attrs) }).
+			Should(BeTrue(), "%s never took effect", probe.binding)
+	}
+
+	for _, row := range matrixRows {
+		t.Run(row.account+": "+row.request, func(t *testing.T) {
+			account, ok := accounts[row.account]
+			if !ok {
+				// Until the chart gives the receiver an account of its own, it shares the
+				// controllers': say what that shared account may do today.
+				today := "denies"
+				if rbacAllows(ctx, t, admin, accounts[controllers], row.attrs) {
+					today = "ALLOWS"
+				}
+				t.Skipf("the chart renders no ServiceAccount for the %s apart from the controllers' %s; today RBAC %s that shared account this request",
+					row.account, accounts[controllers], today)
+			}
+			g := NewWithT(t)
+			rbac := rbacAllows(ctx, t, admin, account, row.attrs)
+			err := row.do(ctx, clients[row.account])
+			switch {
+			case row.want == allowed:
+				g.Expect(rbac).To(BeTrue(), "RBAC must allow it")
+				g.Expect(err).NotTo(HaveOccurred(), "the request must succeed")
+			case row.by == byRBAC:
+				g.Expect(rbac).To(BeFalse(), "RBAC must refuse it")
+				g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the request must be Forbidden, got %v", err)
+				g.Expect(isPolicyDenial(err)).To(BeFalse(), "the authorizer must refuse it, not the policy: %v", err)
+			case row.by == byAdmission:
+				g.Expect(rbac).To(BeTrue(), "RBAC allows it: only the admission policy stands in the way")
+				g.Expect(isPolicyDenial(err)).To(BeTrue(), "the admission policy must refuse it, got %v", err)
+				g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the policy refuses with Forbidden, got %v", err)
+			default:
+				t.Fatalf("a denied row is decided by %s or %s, not %q", byRBAC, byAdmission, row.by)
+			}
+			t.Logf("RBAC alone: allowed=%t; request: %v", rbac, err)
+		})
+	}
+}
+
+// TestLeastPrivilegeREADME checks that the README's "Least privilege" table has every row
+// of the matrix, as the test runs it.
+func TestLeastPrivilegeREADME(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	for _, row := range matrixRows {
+		if !strings.Contains(readme, row.readmeLine()+"\n") {
+			t.Errorf("README.md lacks the matrix row\n%s", row.readmeLine())
+		}
+	}
+}
