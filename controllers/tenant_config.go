@@ -138,13 +138,17 @@ func configChecksum(c *renderedConfig) string {
 }
 
 // configMap is the tenant's ConfigMap of rendered files (empty when only
-// named, to be removed).
+// named, to be removed). It carries the checksum too: the applier skips an
+// object whose fields all have their values, which a ConfigMap that still
+// holds a file the product dropped would pass; its checksum would not, and
+// the apply then drops the file.
 func (d *desiredTenant) configMap() *corev1.ConfigMap {
 	cm := &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: d.meta(configMapName),
 	}
 	if d.config != nil {
+		cm.Annotations = map[string]string{saasv1alpha1.ConfigChecksumAnnotation: d.config.checksum}
 		cm.Data, cm.BinaryData = d.config.data, d.config.binary
 	}
 	return cm

@@ -248,6 +248,21 @@ func TestConfigurationFilesFollowTheirConfigMap(t *testing.T) {
 		template, err := podTemplate(t, ns)()
 		return template.Annotations[saasv1alpha1.ConfigChecksumAnnotation], err
 	}).Should(Equal(configChecksum(&renderedConfig{data: want, binary: source.BinaryData})))
+
+	// A file dropped from the ConfigMap goes from the tenant's too.
+	patch = client.MergeFrom(source.DeepCopy())
+	source.BinaryData = nil
+	g.Expect(k8sClient.Patch(testContext(t), source, patch)).To(Succeed())
+	g.Eventually(func() (*corev1.ConfigMap, error) {
+		cm := &corev1.ConfigMap{}
+		err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: configMapName}, cm)
+		return cm, err
+	}).Should(And(HaveField("BinaryData", BeEmpty()), HaveField("Data", Equal(want)),
+		HaveField("ObjectMeta.Annotations", HaveKeyWithValue(saasv1alpha1.ConfigChecksumAnnotation, checksumOf(want)))))
+	g.Eventually(func() (string, error) {
+		template, err := podTemplate(t, ns)()
+		return template.Annotations[saasv1alpha1.ConfigChecksumAnnotation], err
+	}).Should(Equal(checksumOf(want)))
 }
 
 func TestConfigurationFilesThatCannotBeRenderedStallTheTenant(t *testing.T) {
