@@ -24,9 +24,12 @@ func CacheOptions(operatorNamespace string) cache.Options {
 		byObject[child] = cache.ByObject{Label: managed}
 	}
 	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}}
-	// The products ConfigMap is the only ConfigMap kooper reads through the
-	// cache. Joint-operation directory shards (megabytes for a large
-	// enterprise) are left out and read directly, only when a sync arrives.
+	// The products ConfigMap, the tombstone shards and the ConfigMaps that
+	// products' configuration files come from are read through the cache.
+	// Joint-operation directory shards (megabytes for a large enterprise)
+	// are left out and read directly, only when a sync arrives. Tenants'
+	// own ConfigMaps (kooper-config) are not cached either: only tenants
+	// with configuration files have one, read when it is applied.
 	notShards, _ := labels.Parse("!" + saasv1alpha1.DirectoryLabel) // a constant, valid selector
 	byObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}, Label: notShards}
 	return cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}

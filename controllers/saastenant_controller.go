@@ -95,7 +95,7 @@ var errStalled = errors.New("stalled")
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies;ingresses,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile brings one tenant to what its spec and product ask for.
 func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
@@ -401,6 +401,9 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := indexByProduct(mgr); err != nil {
 		return err
 	}
+	if err := indexByConfigMap(mgr); err != nil {
+		return err
+	}
 	tenants.use(mgr.GetCache())
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&saasv1alpha1.SaaSTenant{}, builder.WithPredicates(predicate.Or(
@@ -408,6 +411,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&saasv1alpha1.SaaSProduct{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfProduct),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfConfigMap)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
 		Named("saastenant")
 	for _, child := range TenantChildTypes() {

@@ -83,8 +83,13 @@ func (r *TenantReconciler) desired(ctx context.Context, s *tenantState) (*desire
 		tenant: t, product: s.product, plan: s.plan, namespace: namespace, urls: urls,
 		frozen: s.frozen, simulated: simulated(s), ingressNamespace: r.Options.IngressNamespace,
 	}
-	d.copiedSecrets, err = r.secretsToCopy(ctx, t, s.product)
-	return d, err
+	if d.copiedSecrets, err = r.secretsToCopy(ctx, t, s.product); err != nil {
+		return nil, err
+	}
+	if err := r.tenantConfig(ctx, s, d); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // secretsToCopy reads the product's TLS and image-pull Secrets from
@@ -135,13 +140,18 @@ func (r *TenantReconciler) applyAll(ctx context.Context, d *desiredTenant) error
 }
 
 func (r *TenantReconciler) applier() *applier {
-	return &applier{client: r.Client, reader: r.Reader, uncached: r.isTenantSecret, scheme: r.Scheme, owner: r.Options.FieldOwner}
+	return &applier{client: r.Client, reader: r.Reader, uncached: r.notCached, scheme: r.Scheme, owner: r.Options.FieldOwner}
 }
 
-// isTenantSecret reports a Secret outside kooper's namespace: not cached.
-func (r *TenantReconciler) isTenantSecret(obj client.Object) bool {
-	_, isSecret := obj.(*corev1.Secret)
-	return isSecret && obj.GetNamespace() != r.Options.SecretNamespace
+// notCached reports a Secret or ConfigMap outside kooper's namespace: the
+// cache holds neither (see CacheOptions), so they are read from the API
+// server, which only tenants with copied Secrets or configuration files do.
+func (r *TenantReconciler) notCached(obj client.Object) bool {
+	switch obj.(type) {
+	case *corev1.Secret, *corev1.ConfigMap:
+		return obj.GetNamespace() != r.Options.SecretNamespace
+	}
+	return false
 }
 
 // ensureCredentials creates the tenant's admin credentials once. They are

@@ -53,6 +53,12 @@ type desiredTenant struct {
 	// copiedSecrets are the TLS and image-pull Secrets from kooper's
 	// namespace, keyed by their name in the tenant namespace.
 	copiedSecrets map[string]*corev1.Secret
+	// config is the tenant's rendered configuration files; nil when the
+	// product has none (or the tenant runs no workload).
+	config *renderedConfig
+	// staleConfig says the Deployment still mounts configuration files the
+	// product no longer has: their ConfigMap goes.
+	staleConfig bool
 }
 
 // tenantURLs are the rendered URL templates.
@@ -144,6 +150,10 @@ func (d *desiredTenant) objects() (present, absent []client.Object) {
 	}
 	for _, s := range d.secretCopies() {
 		add(true, s)
+	}
+	if d.config != nil || d.staleConfig {
+		// Before the Deployment, whose pods need it.
+		add(serving && d.config != nil, d.configMap())
 	}
 	add(serving, d.deployment())
 	add(serving, d.service())
@@ -277,11 +287,23 @@ func (d *desiredTenant) deployment() *appsv1.Deployment {
 			Selector: &metav1.LabelSelector{MatchLabels: selector},
 			Strategy: deploymentStrategy(d.product.Spec.Workload),
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: d.podAnnotations()},
 				Spec:       d.podSpec(),
 			},
 		},
 	}
+}
+
+// podAnnotations make a change of the configuration files' content a
+// change of the pod template, which rolls the pods: the kubelet updates
+// mounted files in place, but an app reads its configuration once, at
+// start. None without configuration files, so adding the field rolls no
+// tenant of a product that does not use it.
+func (d *desiredTenant) podAnnotations() map[string]string {
+	if d.config == nil {
+		return nil
+	}
+	return map[string]string{saasv1alpha1.ConfigChecksumAnnotation: d.config.checksum}
 }
 
 // deploymentStrategy is a rolling update, with the API server's default
@@ -334,6 +356,9 @@ func (d *desiredTenant) podSpec() corev1.PodSpec {
 	if w.Directory != nil {
 		spec.Volumes = append(spec.Volumes, directoryVolumes()...)
 	}
+	if d.config != nil {
+		spec.Volumes = append(spec.Volumes, configVolume())
+	}
 	return spec
 }
 
@@ -362,7 +387,27 @@ func (d *desiredTenant) container() corev1.Container {
 	if w.Directory != nil {
 		c.VolumeMounts = append(c.VolumeMounts, directoryMounts(w.Directory.MountPath)...)
 	}
+	if d.config != nil {
+		c.VolumeMounts = append(c.VolumeMounts, configMount(w.Config.MountPath))
+	}
+	c.ReadinessProbe, c.LivenessProbe, c.StartupProbe = probe(w.ReadinessProbe), probe(w.LivenessProbe), probe(w.StartupProbe)
 	return c
+}
+
+// probe is the container probe of p, nil without one. The port goes by
+// name, so the kubelet resolves it to the container port.
+func probe(p *saasv1alpha1.WorkloadProbe) *corev1.Probe {
+	if p == nil {
+		return nil
+	}
+	return &corev1.Probe{
+		ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: p.Path, Port: intstr.FromString(p.Port)}},
+		InitialDelaySeconds: p.InitialDelaySeconds,
+		TimeoutSeconds:      p.TimeoutSeconds,
+		PeriodSeconds:       p.PeriodSeconds,
+		SuccessThreshold:    p.SuccessThreshold,
+		FailureThreshold:    p.FailureThreshold,
+	}
 }
 
 // env is the product's variables plus the ones kooper sets.

@@ -122,6 +122,16 @@ const (
 	IngressHostNotUniqueReason = "IngressHostNotUnique"
 	// SecretNotFoundReason: a Secret the product names (TLS, image pull) does not exist.
 	SecretNotFoundReason = "SecretNotFound"
+	// ConfigMapNotFoundReason: the ConfigMap a product's workload.config
+	// names does not exist in kooper's namespace (or is a directory shard,
+	// which kooper's cache leaves out).
+	ConfigMapNotFoundReason = "ConfigMapNotFound"
+	// ConfigTemplateInvalidReason: a configuration file's template does not
+	// parse, or does not render for the tenant (say, an unknown field).
+	ConfigTemplateInvalidReason = "ConfigTemplateInvalid"
+	// ConfigTooLargeReason: a tenant's rendered configuration files, names
+	// included, exceed the 1 MiB a ConfigMap holds.
+	ConfigTooLargeReason = "ConfigTooLarge"
 	// SimulatedReason: a debug tenant under the Simulate policy runs no workload.
 	SimulatedReason = "Simulated"
 	// ExpiredReason: expireTime plus the grace period has passed.
@@ -200,6 +210,11 @@ const (
 	// deletion takes the tenant's data with it. A tenant deleted without it
 	// was deleted by hand (see ReleasePolicy.OnHandDeletion).
 	DebugTTLExpiredAnnotation = "saas.kooper.io/debug-ttl-expired"
+	// ConfigChecksumAnnotation on the pod template of a tenant's Deployment
+	// is the SHA-256 of its rendered configuration files (see
+	// WorkloadConfig): a change of their content changes it, which rolls the
+	// pods. Only workloads with configuration files carry it.
+	ConfigChecksumAnnotation = "saas.kooper.io/config-checksum"
 	// ReconcileRequestedAnnotation, when changed, makes the controllers
 	// reconcile an object again (for example to replay a callback).
 	ReconcileRequestedAnnotation = "saas.kooper.io/reconcile-requested-at"

@@ -180,6 +180,11 @@ type URLTemplates struct {
 
 // WorkloadTemplate is the Deployment (and, optionally, the storage and
 // Ingress) created for each tenant. A plan adds its replicas and resources.
+// +kubebuilder:validation:XValidation:rule="!has(self.readinessProbe) || self.ports.exists(p, p.name == self.readinessProbe.port && (!has(p.protocol) || p.protocol == 'TCP'))",message="readinessProbe.port must name a TCP port of workload.ports"
+// +kubebuilder:validation:XValidation:rule="!has(self.livenessProbe) || self.ports.exists(p, p.name == self.livenessProbe.port && (!has(p.protocol) || p.protocol == 'TCP'))",message="livenessProbe.port must name a TCP port of workload.ports"
+// +kubebuilder:validation:XValidation:rule="!has(self.startupProbe) || self.ports.exists(p, p.name == self.startupProbe.port && (!has(p.protocol) || p.protocol == 'TCP'))",message="startupProbe.port must name a TCP port of workload.ports"
+// +kubebuilder:validation:XValidation:rule="!has(self.config) || !has(self.storage) || !(self.storage.mountPath + '/').startsWith(self.config.mountPath + '/')",message="config.mountPath must be neither storage.mountPath nor a directory above it"
+// +kubebuilder:validation:XValidation:rule="!has(self.config) || !has(self.directory) || !has(self.directory.mountPath) || !(self.directory.mountPath + '/').startsWith(self.config.mountPath + '/')",message="config.mountPath must be neither directory.mountPath nor a directory above it"
 type WorkloadTemplate struct {
 	// image is the container image, for example
 	// swr.cn-north-4.myhuaweicloud.com/acme/crm:1.4.2.
@@ -244,6 +249,156 @@ type WorkloadTemplate struct {
 	// and directory (see SaaSDirectory) into the container, read-only.
 	// +optional
 	Directory *DirectoryMount `json:"directory,omitempty"`
+
+	// readinessProbe, when set, is an HTTP check that must pass before a pod
+	// receives traffic, and before the tenant is Ready (and so before
+	// queryInstance hands out its access details). No readiness probe when
+	// omitted: a tenant is Ready once its containers have started.
+	// +optional
+	ReadinessProbe *WorkloadProbe `json:"readinessProbe,omitempty"`
+
+	// livenessProbe, when set, is an HTTP check whose repeated failure makes
+	// the kubelet restart the container. No liveness probe when omitted.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.successThreshold) || self.successThreshold == 1",message="livenessProbe.successThreshold must be 1"
+	LivenessProbe *WorkloadProbe `json:"livenessProbe,omitempty"`
+
+	// startupProbe, when set, is an HTTP check for slow starters: the other
+	// probes wait until it has passed once, for up to initialDelaySeconds +
+	// failureThreshold × periodSeconds. No startup probe when omitted.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.successThreshold) || self.successThreshold == 1",message="startupProbe.successThreshold must be 1"
+	StartupProbe *WorkloadProbe `json:"startupProbe,omitempty"`
+
+	// config, when set, gives each tenant configuration files, rendered for
+	// it and mounted read-only in the container. No files when omitted.
+	// +optional
+	Config *WorkloadConfig `json:"config,omitempty"`
+}
+
+// WorkloadProbe is an HTTP GET the kubelet sends to the container: any
+// status from 200 to 399 passes. Durations are in seconds; the defaults
+// are Kubernetes' own.
+type WorkloadProbe struct {
+	// path is the HTTP path requested, for example /healthz.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/`
+	Path string `json:"path"`
+
+	// port is the name of the workload port the request goes to, for
+	// example http; it must name a TCP port of workload.ports.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
+	Port string `json:"port"`
+
+	// initialDelaySeconds is how long after the container starts the first
+	// check is sent. Defaults to 0.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
+	InitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty"`
+
+	// periodSeconds is the time between two checks. Defaults to 10.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3600
+	PeriodSeconds int32 `json:"periodSeconds,omitempty"`
+
+	// timeoutSeconds is how long one check may take before it counts as
+	// failed. Defaults to 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=600
+	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
+
+	// successThreshold is how many checks in a row must pass, after a
+	// failure, for the probe to pass again. Defaults to 1, which is the
+	// only value Kubernetes allows for liveness and startup probes.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	SuccessThreshold int32 `json:"successThreshold,omitempty"`
+
+	// failureThreshold is how many checks in a row must fail for the probe
+	// to fail: the pod leaves the Service (readiness), or the container is
+	// restarted (liveness, startup). Defaults to 3. A startup probe for an
+	// app that takes up to 5 minutes to start: periodSeconds 10,
+	// failureThreshold 30.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	FailureThreshold int32 `json:"failureThreshold,omitempty"`
+}
+
+// WorkloadConfig is the configuration files of each tenant: the files of a
+// ConfigMap in kooper's namespace, or the files written here, each a Go
+// template (text/template, no extra functions) rendered per tenant with
+// {{.InstanceID}}, {{.Namespace}}, {{.Product}} (the SaaSProduct's name)
+// and {{.SKUCode}} (the plan's skuCode). The rendered files are written
+// into the ConfigMap kooper-config in the tenant's namespace and mounted
+// read-only at mountPath. When the rendered content changes (the template,
+// or the plan's skuCode after an upgrade), the tenant's pods are rolled;
+// nothing else about them changes. A missing ConfigMap, a template that does
+// not render, or rendered files of more than 1 MiB (names included) stall
+// the tenant's provisioning (Stalled: ConfigMapNotFound,
+// ConfigTemplateInvalid, ConfigTooLarge); freeze and release still apply.
+// +kubebuilder:validation:XValidation:rule="has(self.configMapName) != has(self.files)",message="config takes exactly one of configMapName and files"
+type WorkloadConfig struct {
+	// mountPath is the directory the files appear in, read-only, for
+	// example /etc/crm: the file app.yaml is then /etc/crm/app.yaml. It is
+	// a directory of its own: nothing else of the image's is visible there.
+	// +required
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^/[^:]*[^:/]$`
+	MountPath string `json:"mountPath"`
+
+	// configMapName names a ConfigMap in kooper's namespace: each key of its
+	// data is a file name and its value the file's template; each key of its
+	// binaryData is a file copied as it is. kooper reads it through its
+	// cache, which holds every ConfigMap of its namespace except
+	// joint-operation directory shards (labelled saas.kooper.io/directory),
+	// and re-renders every tenant of the product when it changes.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ConfigMapName string `json:"configMapName,omitempty"`
+
+	// files are the files written inline, for small configurations.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	Files []ConfigFile `json:"files,omitempty"`
+}
+
+// ConfigFile is one configuration file written inline.
+type ConfigFile struct {
+	// name is the file's name within mountPath, for example app.yaml: a
+	// ConfigMap key (letters, digits, '-', '_' and '.'; not '.' or '..' and
+	// not starting with '..').
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:XValidation:rule="self != '.' && !self.startsWith('..')",message="name must not be '.', '..' or start with '..'"
+	Name string `json:"name"`
+
+	// content is the file's template, for example
+	// "tenant: {{.InstanceID}}\nplan: {{.SKUCode}}\n". At most 32768 characters.
+	// +required
+	// +kubebuilder:validation:MaxLength=32768
+	Content string `json:"content"`
 }
 
 // DirectoryMount says where the joint-operation files appear: <mountPath>/sso

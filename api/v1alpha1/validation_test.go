@@ -3,6 +3,7 @@ package v1alpha1_test
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -277,6 +278,173 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: "spec.plans[0].quota: Too many: 33: must have at most 32 items",
 		},
 		{
+			name: "readiness probe on a port the workload does not have",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.ReadinessProbe = &saasv1alpha1.WorkloadProbe{Path: "/ready", Port: "admin"}
+			}),
+			wantMessage: "readinessProbe.port must name a TCP port of workload.ports",
+		},
+		{
+			name: "liveness probe on a UDP port",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ports = append(o.Spec.Workload.Ports, saasv1alpha1.WorkloadPort{Name: "stats", ContainerPort: 8125, Protocol: corev1.ProtocolUDP})
+				o.Spec.Workload.LivenessProbe = &saasv1alpha1.WorkloadProbe{Path: "/healthz", Port: "stats"}
+			}),
+			wantMessage: "livenessProbe.port must name a TCP port of workload.ports",
+		},
+		{
+			name: "startup probe on a port the workload does not have",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.StartupProbe = &saasv1alpha1.WorkloadProbe{Path: "/healthz", Port: "https"}
+			}),
+			wantMessage: "startupProbe.port must name a TCP port of workload.ports",
+		},
+		{
+			name: "liveness probe that needs two successes",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.LivenessProbe = &saasv1alpha1.WorkloadProbe{Path: "/healthz", Port: "http", SuccessThreshold: 2}
+			}),
+			wantMessage: "livenessProbe.successThreshold must be 1",
+		},
+		{
+			name: "startup probe that needs two successes",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.StartupProbe = &saasv1alpha1.WorkloadProbe{Path: "/healthz", Port: "http", SuccessThreshold: 2}
+			}),
+			wantMessage: "startupProbe.successThreshold must be 1",
+		},
+		{
+			name: "probe path without a leading slash",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.ReadinessProbe = &saasv1alpha1.WorkloadProbe{Path: "ready", Port: "http"}
+			}),
+			wantMessage: "spec.workload.readinessProbe.path in body should match '^/'",
+		},
+		{
+			name: "probe with one success more than the bound",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.ReadinessProbe = &saasv1alpha1.WorkloadProbe{Path: "/ready", Port: "http", SuccessThreshold: 11}
+			}),
+			wantMessage: "spec.workload.readinessProbe.successThreshold in body should be less than or equal to 10",
+		},
+		{
+			name: "probe with one failure more than the bound",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.StartupProbe = &saasv1alpha1.WorkloadProbe{Path: "/healthz", Port: "http", FailureThreshold: 1001}
+			}),
+			wantMessage: "spec.workload.startupProbe.failureThreshold in body should be less than or equal to 1000",
+		},
+		{
+			name: "probe with a timeout one second over the bound",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.LivenessProbe = &saasv1alpha1.WorkloadProbe{Path: "/healthz", Port: "http", TimeoutSeconds: 601}
+			}),
+			wantMessage: "spec.workload.livenessProbe.timeoutSeconds in body should be less than or equal to 600",
+		},
+		{
+			name: "probe with an initial delay one second over the bound",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.LivenessProbe = &saasv1alpha1.WorkloadProbe{Path: "/healthz", Port: "http", InitialDelaySeconds: 3601}
+			}),
+			wantMessage: "spec.workload.livenessProbe.initialDelaySeconds in body should be less than or equal to 3600",
+		},
+		{
+			name: "config with both a ConfigMap and inline files",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/etc/crm", ConfigMapName: "crm-config",
+					Files: []saasv1alpha1.ConfigFile{{Name: "app.yaml", Content: "x"}}}
+			}),
+			wantMessage: "config takes exactly one of configMapName and files",
+		},
+		{
+			name: "config with neither a ConfigMap nor inline files",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/etc/crm"}
+			}),
+			wantMessage: "config takes exactly one of configMapName and files",
+		},
+		{
+			name: "config mounted at the root",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/", ConfigMapName: "crm-config"}
+			}),
+			wantMessage: "spec.workload.config.mountPath in body should be at least 2 chars long",
+		},
+		{
+			name: "config mount path with a trailing slash",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/etc/crm/", ConfigMapName: "crm-config"}
+			}),
+			wantMessage: "spec.workload.config.mountPath in body should match",
+		},
+		{
+			name: "config mounted where the data volume is",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Storage = &saasv1alpha1.StorageTemplate{Size: resource.MustParse("1Gi"), MountPath: "/data"}
+				o.Spec.Workload.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/data", ConfigMapName: "crm-config"}
+			}),
+			wantMessage: "config.mountPath must be neither storage.mountPath nor a directory above it",
+		},
+		{
+			name: "config mounted above the data volume",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Storage = &saasv1alpha1.StorageTemplate{Size: resource.MustParse("1Gi"), MountPath: "/srv/data"}
+				o.Spec.Workload.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/srv", ConfigMapName: "crm-config"}
+			}),
+			wantMessage: "config.mountPath must be neither storage.mountPath nor a directory above it",
+		},
+		{
+			name: "config mounted where the directory is (its default)",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{}
+				o.Spec.Workload.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/etc/kooper", ConfigMapName: "crm-config"}
+			}),
+			wantMessage: "config.mountPath must be neither directory.mountPath nor a directory above it",
+		},
+		{
+			name: "config file named ..",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/etc/crm", Files: []saasv1alpha1.ConfigFile{{Name: "..", Content: "x"}}}
+			}),
+			wantMessage: "name must not be '.', '..' or start with '..'",
+		},
+		{
+			name: "config file name with a slash",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/etc/crm", Files: []saasv1alpha1.ConfigFile{{Name: "conf/app.yaml", Content: "x"}}}
+			}),
+			wantMessage: "spec.workload.config.files[0].name in body should match",
+		},
+		{
+			name: "two config files with one name",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				f := saasv1alpha1.ConfigFile{Name: "app.yaml", Content: "x"}
+				o.Spec.Workload.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/etc/crm", Files: []saasv1alpha1.ConfigFile{f, f}}
+			}),
+			wantMessage: "spec.workload.config.files[1]: Duplicate value",
+		},
+		{
+			name: "one config file more than the bound",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/etc/crm", Files: configFiles(17, 1)}
+			}),
+			wantMessage: "spec.workload.config.files: Too many: 17: must have at most 16 items",
+		},
+		{
+			name: "config file one character over the bound",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/etc/crm", Files: configFiles(1, 32769)}
+			}),
+			wantMessage: "spec.workload.config.files[0].content: Too long: may not be more than 32768",
+		},
+		{
+			name: "config ConfigMap name that is not a DNS name",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/etc/crm", ConfigMapName: "CRM_Config"}
+			}),
+			wantMessage: "spec.workload.config.configMapName in body should match",
+		},
+		{
 			name:        "licence with neither orderId nor eventId",
 			object:      with(validLicense(), func(o *saasv1alpha1.License) { o.Spec.EventID = "" }),
 			wantMessage: "a licence needs an orderId (newInstance) or an eventId (getLicenseAsync)",
@@ -433,6 +601,68 @@ func TestSchemaFillsDefaults(t *testing.T) {
 	g.Expect(k8sClient.Create(ctx(t), licProduct)).To(Succeed())
 	g.Expect(licProduct.Spec.Plans[0].License.ValidityDays).To(Equal(int32(365)))
 	g.Expect(licProduct.Spec.Plans[0].License.DeviceBinding).To(Equal(saasv1alpha1.DeviceBindingOptional))
+}
+
+// configFiles returns n inline files of size characters each.
+func configFiles(n, size int) []saasv1alpha1.ConfigFile {
+	files := make([]saasv1alpha1.ConfigFile, n)
+	for i := range files {
+		files[i] = saasv1alpha1.ConfigFile{Name: fmt.Sprintf("file-%02d.conf", i), Content: strings.Repeat("x", size)}
+	}
+	return files
+}
+
+// TestSchemaAcceptsProbesAndConfigAtTheirLimits admits every bound of the
+// probes and configuration files at its maximum (the rejections one over
+// are rows of TestSchemaRejectsInvalidObjectsOnCreate), and fills the
+// probes' defaults, which are Kubernetes' own.
+func TestSchemaAcceptsProbesAndConfigAtTheirLimits(t *testing.T) {
+	atMax := saasv1alpha1.WorkloadProbe{Path: "/" + strings.Repeat("p", 1023), Port: "http",
+		InitialDelaySeconds: 3600, PeriodSeconds: 3600, TimeoutSeconds: 600, FailureThreshold: 1000}
+	cases := []struct {
+		name   string
+		change func(*saasv1alpha1.WorkloadTemplate)
+	}{
+		{"every probe at its maxima", func(w *saasv1alpha1.WorkloadTemplate) {
+			readiness := atMax
+			readiness.SuccessThreshold = 10
+			w.ReadinessProbe, w.LivenessProbe, w.StartupProbe = &readiness, &atMax, &atMax
+		}},
+		{"probes on a named port that is not the first", func(w *saasv1alpha1.WorkloadTemplate) {
+			w.Ports = append(w.Ports, saasv1alpha1.WorkloadPort{Name: "admin", ContainerPort: 9090})
+			w.ReadinessProbe = &saasv1alpha1.WorkloadProbe{Path: "/ready", Port: "admin"}
+		}},
+		{"16 inline files of 32768 characters with 253-character names", func(w *saasv1alpha1.WorkloadTemplate) {
+			files := configFiles(16, 32768)
+			files[0].Name = strings.Repeat("n", 253)
+			w.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/" + strings.Repeat("m", 255), Files: files}
+		}},
+		{"a ConfigMap of a 253-character name, mounted beside the data and the directory", func(w *saasv1alpha1.WorkloadTemplate) {
+			w.Storage = &saasv1alpha1.StorageTemplate{Size: resource.MustParse("1Gi"), MountPath: "/etc/crm-data"}
+			w.Directory = &saasv1alpha1.DirectoryMount{MountPath: "/etc/crm-sso"}
+			w.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/etc/crm", ConfigMapName: strings.Repeat("c", 253)}
+		}},
+		{"config mounted inside the data volume", func(w *saasv1alpha1.WorkloadTemplate) {
+			w.Storage = &saasv1alpha1.StorageTemplate{Size: resource.MustParse("1Gi"), MountPath: "/data"}
+			w.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/data/conf", ConfigMapName: "crm-config"}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			product := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) { tc.change(o.Spec.Workload) })
+			NewWithT(t).Expect(k8sClient.Create(ctx(t), product)).To(Succeed())
+		})
+	}
+
+	t.Run("defaults", func(t *testing.T) {
+		g := NewWithT(t)
+		product := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+			o.Spec.Workload.ReadinessProbe = &saasv1alpha1.WorkloadProbe{Path: "/ready", Port: "http"}
+		})
+		g.Expect(k8sClient.Create(ctx(t), product)).To(Succeed())
+		g.Expect(*product.Spec.Workload.ReadinessProbe).To(Equal(saasv1alpha1.WorkloadProbe{
+			Path: "/ready", Port: "http", PeriodSeconds: 10, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 3}))
+	})
 }
 
 // without returns obj with one field removed, as a client that never sent it would.

@@ -53,6 +53,8 @@ func show(ctx context.Context, stack *localstack.Stack, t *saasv1alpha1.SaaSTena
 	for _, args := range [][]string{
 		{"get", "saastenants", "-o", "wide"},
 		{"get", "deployment,pods,service,ingress,pvc,resourcequota,networkpolicy", "-n", t.Status.Namespace},
+		// The sample product's configuration file, rendered for this tenant.
+		{"get", "configmap", "kooper-config", "-n", t.Status.Namespace, "-o", `jsonpath={.data.crm\.yaml}`},
 	} {
 		out, err := stack.Kubectl(ctx, args...)
 		if err != nil {

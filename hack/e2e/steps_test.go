@@ -50,6 +50,7 @@ func testPurchase(t *testing.T, e *env) {
 	d := getDeployment(g, e, ns)
 	g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(1))
 	g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(1))
+	expectProbesAndConfig(g, e, ns, e.tenant, basicSKU)
 	// The isolation objects and the data, as the chart's RBAC let the operator make them.
 	for name, obj := range map[string]client.Object{
 		"kooper-quota":                      &corev1.ResourceQuota{},
@@ -148,6 +149,8 @@ func testUpgrade(t *testing.T, e *env) {
 		g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(3))
 		g.Expect(isReady(tenant)).To(BeTrue())
 	}).Should(Succeed())
+	// The plan is in the configuration file: the upgrade rendered it again.
+	expectProbesAndConfig(g, e, getTenant(g, e, e.tenant).Status.Namespace, e.tenant, proSKU)
 }
 
 func testFreeze(t *testing.T, e *env) {

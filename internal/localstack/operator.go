@@ -42,6 +42,7 @@ func (s *Stack) startOperator(ctx context.Context, _ Options) error {
 		"--health-probe-bind-address": probes,
 	})
 	s.probesURL = "http://" + probes + "/readyz"
+	s.receiverAddress = receiver
 	s.logf("Starting the operator as %s", serviceAccount)
 	if err := s.runOperator(ctx); err != nil {
 		return err
@@ -58,7 +59,12 @@ func (s *Stack) runOperator(ctx context.Context) error {
 		return err
 	}
 	s.operator = p
-	return s.waitFor(ctx, "the operator to be ready", httpOK(s.probesURL))
+	if err := s.waitFor(ctx, "the operator to be ready", httpOK(s.probesURL)); err != nil {
+		return err
+	}
+	// The readiness probe answers before the receiver, another runnable,
+	// has bound its port: a callback sent at once was refused.
+	return s.waitFor(ctx, "the receiver to listen", listening(s.receiverAddress))
 }
 
 // RestartOperator stops the operator and starts it again with the same
@@ -162,6 +168,17 @@ func httpOK(url string) func(context.Context) (bool, error) {
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, nil
+	}
+}
+
+// listening reports whether something accepts connections at address.
+func listening(address string) func(context.Context) (bool, error) {
+	return func(ctx context.Context) (bool, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", address)
+		if err != nil {
+			return false, nil
+		}
+		return true, conn.Close()
 	}
 }
 

@@ -75,7 +75,9 @@ type Stack struct {
 	// operatorArgs and probesURL let RestartOperator start it again alike.
 	operatorArgs []string
 	probesURL    string
-	simulator    *localcluster.Process
+	// receiverAddress is where the operator's receiver listens.
+	receiverAddress string
+	simulator       *localcluster.Process
 }
 
 // Start builds the binaries, starts the cluster, installs the chart and
