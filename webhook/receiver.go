@@ -119,6 +119,9 @@ type call struct {
 	request  any
 	// instanceID and orderID are filled in by handlers, for the log line.
 	instanceID, orderID string
+	// start is when the request arrived; log is its logger.
+	start time.Time
+	log   logr.Logger
 }
 
 // NewReceiver returns a receiver that reads through c (the manager's cached
@@ -150,19 +153,28 @@ func (r *Receiver) Register(mux *http.ServeMux) {
 // ServeHTTP runs one callback through the pipeline: read, find the product,
 // verify, decode, handle, answer. Every answer is HTTP 200 with JSON.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	start := r.opts.Now()
-	ctx, cancel := context.WithTimeout(req.Context(), r.opts.APITimeout)
+	ctx, cancel, c := r.begin(req)
 	defer cancel()
-	log := ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("requestId", newRequestID(), "product", req.PathValue("product"))
-
-	c := &call{}
 	rep, err := r.process(ctx, req, c)
-	if err != nil {
-		rep.code, rep.msg = toResult(err)
-	}
-	r.respond(w, rep, c.key)
-	elapsed := r.opts.Now().Sub(start)
-	logCall(log, c, rep.code, err, elapsed)
+	r.finish(w, c, rep, err, c.key)
+}
+
+// begin starts one request: its clock, its API-server deadline and its
+// logger, which names the request and the product of the URL.
+func (r *Receiver) begin(req *http.Request) (context.Context, context.CancelFunc, *call) {
+	ctx, cancel := context.WithTimeout(req.Context(), r.opts.APITimeout)
+	log := ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("requestId", newRequestID(), "product", req.PathValue("product"))
+	return ctx, cancel, &call{start: r.opts.Now(), log: log}
+}
+
+// finish settles the answer, writes it (signed with key unless key is
+// empty) and records the call: the log line and the metrics carry exactly
+// the result code sent.
+func (r *Receiver) finish(w http.ResponseWriter, c *call, rep reply, err error, key string) {
+	rep = settle(rep, err)
+	r.respond(w, rep, key)
+	elapsed := r.opts.Now().Sub(c.start)
+	logCall(c, rep.code, err, elapsed)
 	observeCall(c.activity, rep.code, elapsed)
 }
 
@@ -217,7 +229,8 @@ func newRequestID() string {
 
 // logCall writes the one line each callback gets. It never includes keys,
 // signatures, bodies or query strings.
-func logCall(log logr.Logger, c *call, code koogallery.ResultCode, err error, elapsed time.Duration) {
+func logCall(c *call, code koogallery.ResultCode, err error, elapsed time.Duration) {
+	log := c.log
 	kv := []any{"activity", string(c.activity), "instanceId", c.instanceID, "orderId", c.orderID,
 		"resultCode", string(code), "duration", elapsed.String()}
 	if code == koogallery.ResultInternalError {
