@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -80,6 +81,12 @@ func basicMetricsSteps(t *testing.T) []metricsStep {
 			return post(t, "no-such-product", signedQuery(t, testKey, b), b)
 		}},
 		{"an unknown activity", "unknown", "000002", func(t *testing.T) answer { return f.call(t, `{"activity":"orderNotify"}`) }},
+		{"a path that names no callback", "unknown", "000002", func(t *testing.T) answer {
+			return sendTo(t, f, http.MethodPost, CallbackPathPrefix+f.product.Name+"/orders", unknownRoute).answer(t)
+		}},
+		{"a trailing slash", "queryInstance", "000003", func(t *testing.T) answer {
+			return sendTo(t, f, http.MethodPost, CallbackPathPrefix+f.product.Name+"/", basicRoute).answer(t)
+		}},
 	}
 }
 

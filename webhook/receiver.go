@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/cleanpath"
 	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
@@ -142,12 +143,33 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 	return r, nil
 }
 
-// Register adds the callback routes (basic and kit), and each License
-// product's revocation list, to mux.
-func (r *Receiver) Register(mux *http.ServeMux) {
+// Handler returns the receiver's whole HTTP handler, for the Server: the
+// callback routes (basic and kit), each License product's revocation list,
+// and an answer for every other path. Paths are cleaned first
+// (cleanpath.Handler): /koogallery/crm/, /koogallery//crm and
+// /koogallery/x/../crm are the production URL /koogallery/crm, a %2F is
+// not a separator, and nothing is ever redirected. Every answer is HTTP 200
+// with a JSON result code (spec §1.6), logged and counted; a path that names
+// no callback answers 000002 with the URLs that do. Only the revocation list
+// (RevocationListPath) answers otherwise, as its own contract says.
+func (r *Receiver) Handler() http.Handler {
+	mux := http.NewServeMux()
 	mux.Handle(CallbackPathPrefix+"{product}", r)
 	mux.HandleFunc(KitPathPattern, r.serveKit)
-	mux.HandleFunc(http.MethodGet+" "+RevocationListPath, r.serveRevocations)
+	mux.HandleFunc(RevocationListPath, r.serveRevocations)
+	// The catch-all: no request reaches the mux's own 404, 405 or redirect.
+	mux.HandleFunc("/", r.serveUnknownPath)
+	return cleanpath.Handler(mux)
+}
+
+// serveUnknownPath answers a path that names no callback: 000002, naming the
+// production URL and the kit URLs.
+func (r *Receiver) serveUnknownPath(w http.ResponseWriter, req *http.Request) {
+	_, cancel, c := r.begin(req)
+	defer cancel()
+	path := req.URL.EscapedPath()
+	c.log = c.log.WithValues("path", clipPath(path))
+	r.finish(w, c, reply{}, errUnknownPath(path), "")
 }
 
 // ServeHTTP runs one callback through the pipeline: read, find the product,

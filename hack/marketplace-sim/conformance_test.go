@@ -165,9 +165,7 @@ func startReceiverWith(t *testing.T, configure func(*webhook.Options)) string {
 	configure(&opts)
 	receiver, err := webhook.NewReceiver(k8sClient, k8sClient, opts)
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
-	mux := http.NewServeMux()
-	receiver.Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(receiver.Handler())
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
