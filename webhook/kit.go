@@ -77,7 +77,9 @@ func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall
 	if c.product, err = r.product(ctx, req.PathValue("product")); err != nil {
 		return err
 	}
-	if err := r.verifyKitCall(ctx, req, c, body); err != nil {
+	err = r.verifyKitCall(ctx, req, c, body)
+	r.observeTimestamp(req.Header.Get(kitTimestampHeader), err)
+	if err != nil {
 		return err
 	}
 	if c.request, err = koogallery.DecodeKitRequest(c.name, body); err != nil {

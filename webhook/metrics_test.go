@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -162,4 +165,90 @@ func TestTheLogLineCarriesTheCodeSent(t *testing.T) {
 			g.Expect(strings.Count(lines[0], "resultCode")).To(Equal(1))
 		})
 	}
+}
+
+// timestampReadings are the timestamp metrics at one moment.
+type timestampReadings struct {
+	past, future float64
+	skewCount    uint64
+	skewSum      float64
+}
+
+func readTimestampMetrics(t *testing.T) timestampReadings {
+	t.Helper()
+	m := &dto.Metric{}
+	NewWithT(t).Expect(timestampSkew.Write(m)).To(Succeed())
+	return timestampReadings{
+		past:      testutil.ToFloat64(timestampRejected.WithLabelValues(directionPast)),
+		future:    testutil.ToFloat64(timestampRejected.WithLabelValues(directionFuture)),
+		skewCount: m.GetHistogram().GetSampleCount(),
+		skewSum:   m.GetHistogram().GetSampleSum(),
+	}
+}
+
+// TestTheTimestampCheckIsMeasured sends basic and kit calls signed with
+// timestamps just outside the 60 s window, either way, and well inside it:
+// a refusal counts under its direction, an accepted call adds its skew to
+// the histogram, and neither touches the other metric.
+func TestTheTimestampCheckIsMeasured(t *testing.T) {
+	f := newKitFixture(t)
+	cases := []struct {
+		name      string
+		offset    time.Duration
+		kit       bool
+		wantCode  string
+		direction string // "" when the timestamp is accepted
+	}{
+		{"basic, 61 s old", -61 * time.Second, false, "000002", directionPast},
+		{"basic, 61 s ahead", 61 * time.Second, false, "000002", directionFuture},
+		{"basic, 30 s old", -30 * time.Second, false, "000003", ""},
+		{"basic, 30 s ahead", 30 * time.Second, false, "000003", ""},
+		{"kit, 61 s old", -61 * time.Second, true, "000002", directionPast},
+		{"kit, 61 s ahead", 61 * time.Second, true, "000002", directionFuture},
+		{"kit, 30 s ahead", 30 * time.Second, true, "000000", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			before := readTimestampMetrics(t)
+			a := sendAt(t, f, tc.kit, time.Now().Add(tc.offset))
+			g.Expect(a.Code).To(Equal(tc.wantCode), a.Msg)
+			after := readTimestampMetrics(t)
+			want := before
+			switch tc.direction {
+			case directionPast:
+				want.past++
+				g.Expect(a.Msg).To(ContainSubstring("old, outside the 1m0s window"))
+			case directionFuture:
+				want.future++
+				g.Expect(a.Msg).To(ContainSubstring("in the future, outside the 1m0s window"))
+			default:
+				want.skewCount++
+				g.Expect(after.skewSum - before.skewSum).To(BeNumerically("~", tc.offset.Abs().Seconds(), 5))
+				want.skewSum = after.skewSum
+			}
+			g.Expect(after).To(Equal(want))
+		})
+	}
+}
+
+// sendAt sends a queryInstance of an unknown instance, or a kit tenantSync,
+// signed with the timestamp at.
+func sendAt(t *testing.T, f *fixture, kit bool, at time.Time) answer {
+	t.Helper()
+	ts := strconv.FormatInt(at.UnixMilli(), 10)
+	if !kit {
+		body := `{"activity":"queryInstance","instanceId":"i-never-issued"}`
+		return post(t, f.product.Name, resign(f.key, body, ts), body)
+	}
+	instanceID, tenantID := kitIDs()
+	body := tenantSyncBody(instanceID, tenantID, 1)
+	canonical, err := koogallery.CanonicalKitPayload([]byte(body))
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	nonce := randomNonce()
+	h := http.Header{}
+	h.Set("x-sign", koogallery.SignKit(testKitKey, nonce, ts, canonical))
+	h.Set("x-timestamp", ts)
+	h.Set("x-nonce", nonce)
+	return postKit(t, http.MethodPost, f.product.Name, string(koogallery.KitTenantSync), h, body)
 }

@@ -214,7 +214,9 @@ func (r *Receiver) process(ctx context.Context, req *http.Request, c *call) (rep
 		return reply{}, err
 	}
 	c.product = product
-	if c.key, err = r.verifyBasic(ctx, req, product, body); err != nil {
+	c.key, err = r.verifyBasic(ctx, req, product, body)
+	r.observeTimestamp(req.URL.Query().Get("timestamp"), err)
+	if err != nil {
 		return reply{}, err
 	}
 	activity, request, err := koogallery.DecodeRequest(body)
