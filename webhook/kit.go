@@ -55,6 +55,7 @@ func (r *Receiver) kitHandlers() map[koogallery.KitInterface]kitHandlerFunc {
 func (r *Receiver) serveKit(w http.ResponseWriter, req *http.Request) {
 	ctx, cancel, c := r.begin(req)
 	defer cancel()
+	defer r.recoverPanic(w, c)
 	err := r.processKit(ctx, req, &kitCall{call: c})
 	// Kit answers carry no Body-Sign: the kit signs requests only (§2.2).
 	r.finish(w, c, reply{}, err, "")

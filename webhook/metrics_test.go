@@ -252,3 +252,26 @@ func sendAt(t *testing.T, f *fixture, kit bool, at time.Time) answer {
 	h.Set("x-nonce", nonce)
 	return postKit(t, http.MethodPost, f.product.Name, string(koogallery.KitTenantSync), h, body)
 }
+
+// TestAPanicIsAnswered000005 checks that a panic in the pipeline is still an
+// answer the marketplace retries, logged and counted, not a dropped
+// connection.
+func TestAPanicIsAnswered000005(t *testing.T) {
+	g := NewWithT(t)
+	var lines []string
+	c := &call{start: receiver.opts.Now(), activity: koogallery.ActivityNewInstance,
+		log: funcr.New(func(prefix, args string) { lines = append(lines, args) }, funcr.Options{})}
+	counter := callbacksTotal.WithLabelValues("newInstance", "000005")
+	before := testutil.ToFloat64(counter)
+	rec := httptest.NewRecorder()
+	func() {
+		defer receiver.recoverPanic(rec, c)
+		panic("a handler bug")
+	}()
+	a := decodeAnswer(t, rec.Result())
+	g.Expect(a.status).To(Equal(http.StatusOK))
+	g.Expect(a.Code).To(Equal("000005"))
+	g.Expect(a.Msg).To(Equal("internal error; please retry"))
+	g.Expect(testutil.ToFloat64(counter)).To(Equal(before + 1))
+	g.Expect(lines).To(ConsistOf(And(ContainSubstring("panic: a handler bug"), ContainSubstring(`"resultCode"="000005"`))))
+}

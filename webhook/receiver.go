@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -123,6 +124,8 @@ type call struct {
 	// start is when the request arrived; log is its logger.
 	start time.Time
 	log   logr.Logger
+	// answered is set once the answer is being written.
+	answered bool
 }
 
 // NewReceiver returns a receiver that reads through c (the manager's cached
@@ -167,6 +170,7 @@ func (r *Receiver) Handler() http.Handler {
 func (r *Receiver) serveUnknownPath(w http.ResponseWriter, req *http.Request) {
 	_, cancel, c := r.begin(req)
 	defer cancel()
+	defer r.recoverPanic(w, c)
 	path := req.URL.EscapedPath()
 	c.log = c.log.WithValues("path", clipPath(path))
 	r.finish(w, c, reply{}, errUnknownPath(path), "")
@@ -177,6 +181,7 @@ func (r *Receiver) serveUnknownPath(w http.ResponseWriter, req *http.Request) {
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ctx, cancel, c := r.begin(req)
 	defer cancel()
+	defer r.recoverPanic(w, c)
 	rep, err := r.process(ctx, req, c)
 	r.finish(w, c, rep, err, c.key)
 }
@@ -194,10 +199,30 @@ func (r *Receiver) begin(req *http.Request) (context.Context, context.CancelFunc
 // the result code sent.
 func (r *Receiver) finish(w http.ResponseWriter, c *call, rep reply, err error, key string) {
 	rep = settle(rep, err)
+	c.answered = true
 	r.respond(w, rep, key)
 	elapsed := r.opts.Now().Sub(c.start)
 	logCall(c, rep.code, err, elapsed)
 	observeCall(c.activity, rep.code, elapsed)
+}
+
+// recoverPanic, deferred by each route, answers a panic of the pipeline
+// 000005 (logged with its stack, and counted), so the marketplace gets an
+// answer and retries instead of a dropped connection, which is what
+// net/http makes of a panic. A panic once the answer is being written is
+// only logged; http.ErrAbortHandler is passed on.
+func (r *Receiver) recoverPanic(w http.ResponseWriter, c *call) {
+	v := recover()
+	switch {
+	case v == nil:
+		return
+	case v == http.ErrAbortHandler:
+		panic(v)
+	case c.answered:
+		c.log.Error(fmt.Errorf("panic: %v", v), "Callback panicked after its answer", "stack", string(debug.Stack()))
+		return
+	}
+	r.finish(w, c, reply{}, errInternal("internal error; please retry", fmt.Errorf("panic: %v\n%s", v, debug.Stack())), "")
 }
 
 // process runs the pipeline up to the handler's reply.
