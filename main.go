@@ -6,7 +6,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -187,11 +186,9 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	receiver.Register(mux)
 	serverOpts := webhook.DefaultServerOptions()
 	serverOpts.Addr = o.receiverAddr
-	if err := mgr.Add(webhook.NewServer(serverOpts, mux)); err != nil {
+	if err := mgr.Add(webhook.NewServer(serverOpts, receiver.Handler())); err != nil {
 		return err
 	}
 

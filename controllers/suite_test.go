@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"testing"
@@ -95,9 +94,7 @@ func startReceiver(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	receiver.Register(mux)
-	receiverURL = httptest.NewServer(mux).URL
+	receiverURL = httptest.NewServer(receiver.Handler()).URL
 	return nil
 }
 

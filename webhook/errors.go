@@ -3,6 +3,7 @@ package webhook
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/kooper-io/kooper/internal/koogallery"
 )
@@ -27,6 +28,27 @@ func (e *callbackError) Unwrap() error { return e.err }
 // errBadParam answers 000002: the request is not one kooper can act on.
 func errBadParam(format string, args ...any) error {
 	return &callbackError{code: koogallery.ResultInvalidParam, msg: fmt.Sprintf(format, args...)}
+}
+
+// errUnknownPath answers 000002 for a cleaned path that names no callback,
+// with the URLs that do: the production URL /koogallery/<product> and the
+// kit URLs below it (spec §1.2). The product is the path's, if it has one.
+func errUnknownPath(path string) error {
+	product := "<SaaSProduct name>"
+	if rest, ok := strings.CutPrefix(path, CallbackPathPrefix); ok {
+		product, _, _ = strings.Cut(rest, "/")
+	}
+	return errBadParam("%s is not a callback URL: the production URL is %s%s, and kit calls go to it plus %s<interface>",
+		clipPath(path), CallbackPathPrefix, clipPath(product), koogallery.KitPathPrefix)
+}
+
+// clipPath bounds a path taken from a request for a message or a log line.
+func clipPath(path string) string {
+	const max = 64
+	if len(path) <= max {
+		return path
+	}
+	return path[:max] + "..."
 }
 
 // errInstanceNotFound answers 000003: kooper never issued this instance ID.

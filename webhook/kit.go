@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -54,22 +53,12 @@ func (r *Receiver) kitHandlers() map[koogallery.KitInterface]kitHandlerFunc {
 // with the kit key and headers: read, find the product, verify, decode,
 // handle, answer. Every answer is HTTP 200 with JSON.
 func (r *Receiver) serveKit(w http.ResponseWriter, req *http.Request) {
-	start := r.opts.Now()
-	ctx, cancel := context.WithTimeout(req.Context(), r.opts.APITimeout)
+	ctx, cancel, c := r.begin(req)
 	defer cancel()
-	log := ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("requestId", newRequestID(), "product", req.PathValue("product"))
-
-	c := &kitCall{call: &call{}}
-	err := r.processKit(ctx, req, c)
-	var rep reply
-	if err != nil {
-		rep.code, rep.msg = toResult(err)
-	}
+	defer r.recoverPanic(w, c)
+	err := r.processKit(ctx, req, &kitCall{call: c})
 	// Kit answers carry no Body-Sign: the kit signs requests only (§2.2).
-	r.respond(w, rep, "")
-	elapsed := r.opts.Now().Sub(start)
-	logCall(log, c.call, rep.code, err, elapsed)
-	observeCall(c.activity, rep.code, elapsed)
+	r.finish(w, c, reply{}, err, "")
 }
 
 func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall) error {
@@ -89,7 +78,9 @@ func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall
 	if c.product, err = r.product(ctx, req.PathValue("product")); err != nil {
 		return err
 	}
-	if err := r.verifyKitCall(ctx, req, c, body); err != nil {
+	err = r.verifyKitCall(ctx, req, c, body)
+	r.observeTimestamp(req.Header.Get(kitTimestampHeader), err)
+	if err != nil {
 		return err
 	}
 	if c.request, err = koogallery.DecodeKitRequest(c.name, body); err != nil {

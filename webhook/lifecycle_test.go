@@ -68,9 +68,7 @@ func laggingReceiver(t *testing.T) (url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	r.Register(mux)
-	server := httptest.NewServer(mux)
+	server := httptest.NewServer(r.Handler())
 	t.Cleanup(server.Close)
 	return server.URL
 }

@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"errors"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,10 +25,37 @@ var (
 		Help:    "Time to answer a marketplace callback, by activity.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"activity"})
+
+	// timestampRejected counts callbacks (basic and kit) whose timestamp lay
+	// outside --signature-window (spec §2.1.2 step 3): direction "past" for
+	// too old, "future" for too far ahead. The check comes before the
+	// signature's, so unsigned requests count too.
+	timestampRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kooper_callback_timestamp_rejected_total",
+		Help: "Callbacks refused because their timestamp lay outside the signature window, by direction (past or future).",
+	}, []string{"direction"})
+
+	// timestampSkew is |now - timestamp| of each callback whose signature
+	// verified, in seconds: how close the marketplace's clock and ours are
+	// to the window before callbacks start failing.
+	timestampSkew = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "kooper_callback_timestamp_skew_seconds",
+		Help:    "Absolute difference between a verified callback's timestamp and the receiver's clock, in seconds.",
+		Buckets: []float64{.1, .25, .5, 1, 2.5, 5, 10, 20, 30, 45, 60, 120, 300},
+	})
+)
+
+// Directions of kooper_callback_timestamp_rejected_total.
+const (
+	directionPast   = "past"
+	directionFuture = "future"
 )
 
 func init() {
-	metrics.Registry.MustRegister(callbacksTotal, callbackDuration)
+	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, timestampRejected, timestampSkew)
+	// Both directions exist from the start, so a rate() over them is 0, not absent.
+	timestampRejected.WithLabelValues(directionPast)
+	timestampRejected.WithLabelValues(directionFuture)
 }
 
 var knownActivities = map[koogallery.Activity]bool{
@@ -47,4 +76,24 @@ func observeCall(activity koogallery.Activity, code koogallery.ResultCode, elaps
 	}
 	callbacksTotal.WithLabelValues(label, string(code)).Inc()
 	callbackDuration.WithLabelValues(label).Observe(elapsed.Seconds())
+}
+
+// observeTimestamp records the timestamp check of one call whose
+// verification returned err: which way a refused timestamp missed the
+// window, or how far a verified one was from the receiver's clock. Other
+// refusals (a missing timestamp, a bad signature) record nothing.
+func (r *Receiver) observeTimestamp(timestamp string, err error) {
+	var stale *koogallery.TimestampError
+	switch {
+	case errors.As(err, &stale):
+		direction := directionPast
+		if stale.Future() {
+			direction = directionFuture
+		}
+		timestampRejected.WithLabelValues(direction).Inc()
+	case err == nil:
+		if skew, skewErr := r.verifier.Skew(timestamp); skewErr == nil {
+			timestampSkew.Observe(math.Abs(skew.Seconds()))
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/cleanpath"
 	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
@@ -122,6 +124,11 @@ type call struct {
 	request  any
 	// instanceID and orderID are filled in by handlers, for the log line.
 	instanceID, orderID string
+	// start is when the request arrived; log is its logger.
+	start time.Time
+	log   logr.Logger
+	// answered is set once the answer is being written.
+	answered bool
 }
 
 // NewReceiver returns a receiver that reads through c (the manager's cached
@@ -143,31 +150,83 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 	return r, nil
 }
 
-// Register adds the callback routes (basic and kit), and each License
-// product's revocation list, to mux.
-func (r *Receiver) Register(mux *http.ServeMux) {
+// Handler returns the receiver's whole HTTP handler, for the Server: the
+// callback routes (basic and kit), each License product's revocation list,
+// and an answer for every other path. Paths are cleaned first
+// (cleanpath.Handler): /koogallery/crm/, /koogallery//crm and
+// /koogallery/x/../crm are the production URL /koogallery/crm, a %2F is
+// not a separator, and nothing is ever redirected. Every answer is HTTP 200
+// with a JSON result code (spec §1.6), logged and counted; a path that names
+// no callback answers 000002 with the URLs that do. Only the revocation list
+// (RevocationListPath) answers otherwise, as its own contract says.
+func (r *Receiver) Handler() http.Handler {
+	mux := http.NewServeMux()
 	mux.Handle(CallbackPathPrefix+"{product}", r)
 	mux.HandleFunc(KitPathPattern, r.serveKit)
-	mux.HandleFunc(http.MethodGet+" "+RevocationListPath, r.serveRevocations)
+	mux.HandleFunc(RevocationListPath, r.serveRevocations)
+	// The catch-all: no request reaches the mux's own 404, 405 or redirect.
+	mux.HandleFunc("/", r.serveUnknownPath)
+	return cleanpath.Handler(mux)
+}
+
+// serveUnknownPath answers a path that names no callback: 000002, naming the
+// production URL and the kit URLs.
+func (r *Receiver) serveUnknownPath(w http.ResponseWriter, req *http.Request) {
+	_, cancel, c := r.begin(req)
+	defer cancel()
+	defer r.recoverPanic(w, c)
+	path := req.URL.EscapedPath()
+	c.log = c.log.WithValues("path", clipPath(path))
+	r.finish(w, c, reply{}, errUnknownPath(path), "")
 }
 
 // ServeHTTP runs one callback through the pipeline: read, find the product,
 // verify, decode, handle, answer. Every answer is HTTP 200 with JSON.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	start := r.opts.Now()
-	ctx, cancel := context.WithTimeout(req.Context(), r.opts.APITimeout)
+	ctx, cancel, c := r.begin(req)
 	defer cancel()
-	log := ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("requestId", newRequestID(), "product", req.PathValue("product"))
-
-	c := &call{}
+	defer r.recoverPanic(w, c)
 	rep, err := r.process(ctx, req, c)
-	if err != nil {
-		rep.code, rep.msg = toResult(err)
-	}
-	r.respond(w, rep, c.key)
-	elapsed := r.opts.Now().Sub(start)
-	logCall(log, c, rep.code, err, elapsed)
+	r.finish(w, c, rep, err, c.key)
+}
+
+// begin starts one request: its clock, its API-server deadline and its
+// logger, which names the request and the product of the URL.
+func (r *Receiver) begin(req *http.Request) (context.Context, context.CancelFunc, *call) {
+	ctx, cancel := context.WithTimeout(req.Context(), r.opts.APITimeout)
+	log := ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("requestId", newRequestID(), "product", req.PathValue("product"))
+	return ctx, cancel, &call{start: r.opts.Now(), log: log}
+}
+
+// finish settles the answer, writes it (signed with key unless key is
+// empty) and records the call: the log line and the metrics carry exactly
+// the result code sent.
+func (r *Receiver) finish(w http.ResponseWriter, c *call, rep reply, err error, key string) {
+	rep = settle(rep, err)
+	c.answered = true
+	r.respond(w, rep, key)
+	elapsed := r.opts.Now().Sub(c.start)
+	logCall(c, rep.code, err, elapsed)
 	observeCall(c.activity, rep.code, elapsed)
+}
+
+// recoverPanic, deferred by each route, answers a panic of the pipeline
+// 000005 (logged with its stack, and counted), so the marketplace gets an
+// answer and retries instead of a dropped connection, which is what
+// net/http makes of a panic. A panic once the answer is being written is
+// only logged; http.ErrAbortHandler is passed on.
+func (r *Receiver) recoverPanic(w http.ResponseWriter, c *call) {
+	v := recover()
+	switch {
+	case v == nil:
+		return
+	case v == http.ErrAbortHandler:
+		panic(v)
+	case c.answered:
+		c.log.Error(fmt.Errorf("panic: %v", v), "Callback panicked after its answer", "stack", string(debug.Stack()))
+		return
+	}
+	r.finish(w, c, reply{}, errInternal("internal error; please retry", fmt.Errorf("panic: %v\n%s", v, debug.Stack())), "")
 }
 
 // process runs the pipeline up to the handler's reply.
@@ -184,7 +243,9 @@ func (r *Receiver) process(ctx context.Context, req *http.Request, c *call) (rep
 		return reply{}, err
 	}
 	c.product = product
-	if c.key, err = r.verifyBasic(ctx, req, product, body); err != nil {
+	c.key, err = r.verifyBasic(ctx, req, product, body)
+	r.observeTimestamp(req.URL.Query().Get("timestamp"), err)
+	if err != nil {
 		return reply{}, err
 	}
 	activity, request, err := koogallery.DecodeRequest(body)
@@ -221,7 +282,8 @@ func newRequestID() string {
 
 // logCall writes the one line each callback gets. It never includes keys,
 // signatures, bodies or query strings.
-func logCall(log logr.Logger, c *call, code koogallery.ResultCode, err error, elapsed time.Duration) {
+func logCall(c *call, code koogallery.ResultCode, err error, elapsed time.Duration) {
+	log := c.log
 	kv := []any{"activity", string(c.activity), "instanceId", c.instanceID, "orderId", c.orderID,
 		"resultCode", string(code), "duration", elapsed.String()}
 	if code == koogallery.ResultInternalError {

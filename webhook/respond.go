@@ -16,15 +16,26 @@ type reply struct {
 	body any
 }
 
-// respond is the only encoder: HTTP 200, JSON, the result code and message,
-// and the Body-Sign header computed over the exact bytes written.
-func (r *Receiver) respond(w http.ResponseWriter, rep reply, key string) {
+// settle gives a reply the code and message it is answered with: the
+// error's when err is set (see toResult), else the handler's, else success;
+// a missing message is the code's default.
+func settle(rep reply, err error) reply {
+	if err != nil {
+		rep.code, rep.msg = toResult(err)
+	}
 	if rep.code == "" {
 		rep.code = koogallery.ResultSuccess
 	}
 	if rep.msg == "" {
 		rep.msg = defaultMessage(rep.code)
 	}
+	return rep
+}
+
+// respond is the only encoder: HTTP 200, JSON, the result code and message
+// of a settled reply, and the Body-Sign header computed over the exact bytes
+// written.
+func (r *Receiver) respond(w http.ResponseWriter, rep reply, key string) {
 	result := koogallery.Response{ResultCode: rep.code, ResultMsg: koogallery.TruncateMessage(rep.msg)}
 	var body any = &result
 	switch b := rep.body.(type) {

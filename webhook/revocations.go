@@ -26,13 +26,20 @@ const RevocationListPath = CallbackPathPrefix + "{product}/licenses/revoked"
 // revocationMaxAge is how long clients and proxies may cache a list.
 const revocationMaxAge = "60"
 
-// serveRevocations answers the signed list of the product's frozen and
-// released instances. It reads only from the cache and signs once (Ed25519
-// is cheap), so it is safe to poll.
+// serveRevocations answers GET (and HEAD) with the signed list of the
+// product's frozen and released instances, as text; other methods are 405.
+// It reads only from the cache and signs once (Ed25519 is cheap), so it is
+// safe to poll.
 func (r *Receiver) serveRevocations(w http.ResponseWriter, req *http.Request) {
 	ctx, cancel := context.WithTimeout(req.Context(), r.opts.APITimeout)
 	defer cancel()
 	log := ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("product", req.PathValue("product"))
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		log.Info("Revocation list refused", "status", http.StatusMethodNotAllowed, "method", req.Method)
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		return
+	}
 	token, status, err := r.revocationList(ctx, req.PathValue("product"))
 	if err != nil {
 		log.Info("Revocation list refused", "status", status, "reason", err.Error())

@@ -1,6 +1,6 @@
 // Package webhook is the KooGallery callback receiver: an HTTP server that
 // runs on every replica (it is not leader-elected) and holds no state of its
-// own. The callback routes are registered on its mux by the receiver.
+// own. It serves the receiver's Handler, which answers every path.
 package webhook
 
 import (

@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -54,11 +53,9 @@ func startReceiver(ctx context.Context, env *testenv.Env) error {
 	if receiver, err = NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), opts); err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	receiver.Register(mux)
 	serverOpts := DefaultServerOptions()
 	serverOpts.Addr = "127.0.0.1:0"
-	server := NewServer(serverOpts, mux)
+	server := NewServer(serverOpts, receiver.Handler())
 	if err := mgr.Add(server); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"k8s.io/utils/ptr"
@@ -85,11 +84,9 @@ func addReceiver(mgr ctrl.Manager) (*webhook.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	receiver.Register(mux)
 	serverOpts := webhook.DefaultServerOptions()
 	serverOpts.Addr = "127.0.0.1:0"
-	server := webhook.NewServer(serverOpts, mux)
+	server := webhook.NewServer(serverOpts, receiver.Handler())
 	return server, mgr.Add(server)
 }
 

@@ -101,7 +101,9 @@ func (r *conformance) scenarios() []scenario {
 	}
 	base = append(base, r.kitScenarios()...)
 	// Loosely typed bodies and an overlong product name (tolerance.go).
-	return append(base, r.toleranceScenarios()...)
+	base = append(base, r.toleranceScenarios()...)
+	// URL shapes and the timestamp window's edges (routes_conformance.go).
+	return append(base, r.routeScenarios()...)
 }
 
 // conformance is one run's settings and the state its scenarios share.
@@ -256,16 +258,23 @@ func (r *conformance) expectRequest(ctx context.Context, req signedRequest, want
 	if err != nil {
 		return nil, err.Error()
 	}
+	return a, answerProblem(a, want...)
+}
+
+// answerProblem says why a is not what the marketplace needs: the envelope
+// every answer must have, an answer within 5 s, and one of the wanted
+// result codes. It returns "" when all hold.
+func answerProblem(a *answer, want ...string) string {
 	if problem := a.envelopeProblem(); problem != "" {
-		return a, problem
+		return problem
 	}
 	if a.elapsed > answerDeadline {
-		return a, fmt.Sprintf("answered in %s; the marketplace may give up after %s", roundDuration(a.elapsed), answerDeadline)
+		return fmt.Sprintf("answered in %s; the marketplace may give up after %s", roundDuration(a.elapsed), answerDeadline)
 	}
 	if !slices.Contains(want, a.code()) {
-		return a, fmt.Sprintf("got %s, want %s", a.codeAndMessage(), strings.Join(want, " or "))
+		return fmt.Sprintf("got %s, want %s", a.codeAndMessage(), strings.Join(want, " or "))
 	}
-	return a, ""
+	return ""
 }
 
 // registerOrder registers an order on the simulator when --sim-url is set,

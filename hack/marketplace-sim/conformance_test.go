@@ -33,7 +33,7 @@ func TestConformancePassesAgainstKoopersReceiver(t *testing.T) {
 	res := runCLI(ctxFor(t), kitEnv(t), "conformance", "--url", url, "--change-sku", "pro")
 	t.Log(res.stdout)
 	g.Expect(res.code).To(Equal(exitOK), res.combined())
-	g.Expect(res.stdout).To(ContainSubstring("34 passed, 0 failed\n"))
+	g.Expect(res.stdout).To(ContainSubstring("38 passed, 0 failed\n"))
 	g.Expect(res.stdout).To(MatchRegexp(`(?m)^SCENARIO\s+\| RESULT \| DETAIL$`))
 	for _, s := range (&conformance{}).scenarios() {
 		result, detail := row(t, res.stdout, s.name)
@@ -57,7 +57,7 @@ func TestConformanceCanRunTwiceAgainstTheSameDeployment(t *testing.T) {
 	for range 2 {
 		res := runCLI(ctxFor(t), keyEnv(), "conformance", "--url", url, "--debug")
 		g.Expect(res.code).To(Equal(exitOK), res.combined())
-		g.Expect(res.stdout).To(ContainSubstring("22 passed, 0 failed (12 skipped)"))
+		g.Expect(res.stdout).To(ContainSubstring("25 passed, 0 failed (13 skipped)"))
 	}
 }
 
@@ -153,13 +153,13 @@ func TestConformanceFailsEveryScenarioWhenNothingAnswers(t *testing.T) {
 	srv.Close()
 	res := runCLI(ctxFor(t), keyEnv(), "conformance", "--url", url)
 	g.Expect(res.code).To(Equal(exitFailed))
-	g.Expect(res.stdout).To(ContainSubstring("0 passed, 22 failed (12 skipped)"))
+	g.Expect(res.stdout).To(ContainSubstring("0 passed, 25 failed (13 skipped)"))
 	_, detail := row(t, res.stdout, "new purchase")
 	g.Expect(detail).To(ContainSubstring("connection refused"))
 	g.Expect(detail).NotTo(ContainSubstring("signature="), "errors must not repeat the signed URL")
 	_, detail = row(t, res.stdout, "query instance")
 	g.Expect(detail).To(ContainSubstring(`needs the instance of "new purchase"`))
-	g.Expect(strings.Count(res.stdout, "| FAIL")).To(Equal(22))
+	g.Expect(strings.Count(res.stdout, "| FAIL")).To(Equal(25))
 }
 
 // startReceiverWith serves a second kooper receiver with other options. It
@@ -171,9 +171,7 @@ func startReceiverWith(t *testing.T, configure func(*webhook.Options)) string {
 	configure(&opts)
 	receiver, err := webhook.NewReceiver(k8sClient, k8sClient, opts)
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
-	mux := http.NewServeMux()
-	receiver.Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(receiver.Handler())
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -197,5 +195,35 @@ func TestConformancePassesWithEveryReceiverSetting(t *testing.T) {
 			_, detail := row(t, res.stdout, "new purchase")
 			g.Expect(detail).To(ContainSubstring(tc.want))
 		})
+	}
+}
+
+// TestConformanceFailsAReceiverBehindAPlainServeMux: a receiver whose routes
+// sit on Go's ServeMux as registered (no path cleaning, no catch-all) answers
+// the production URL with a trailing slash 404 and redirects the kit path
+// with a double slash (307); the issue 16 rows say so.
+func TestConformanceFailsAReceiverBehindAPlainServeMux(t *testing.T) {
+	g := NewWithT(t)
+	answer := func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"resultCode":"000003","resultMsg":"instance does not exist"}`)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/koogallery/{product}", answer)
+	mux.HandleFunc("/koogallery/{product}/produceAPI/v2/{interface}", answer)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	res := runCLI(ctxFor(t), kitEnv(t), "conformance", "--url", srv.URL+"/koogallery/crm")
+	t.Log(res.stdout)
+	g.Expect(res.code).To(Equal(exitFailed), res.combined())
+	for scenario, reason := range map[string]string{
+		"production URL with a trailing slash": "HTTP 404",
+		"kit path with a double slash":         "HTTP 307",
+		"timestamp 61 s old":                   "got 000003 (instance does not exist), want 000002",
+	} {
+		result, detail := row(t, res.stdout, scenario)
+		g.Expect(result).To(Equal(resultFail), scenario)
+		g.Expect(detail).To(ContainSubstring(reason), scenario)
 	}
 }

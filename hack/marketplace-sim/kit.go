@@ -135,6 +135,9 @@ type kitRequest struct {
 	name    string
 	headers http.Header
 	body    []byte
+	// path, when set, is sent instead of the production URL plus the kit
+	// sub-path.
+	path string
 }
 
 // sign signs b as §2.2 says: HMAC-SHA256 keyed with the kit key over
@@ -160,6 +163,9 @@ func (s *kitSender) sign(name string, b callbackBody, key string) (kitRequest, e
 func (s *kitSender) send(ctx context.Context, req kitRequest) (*answer, error) {
 	target := *s.m.endpoint
 	target.Path = strings.TrimRight(target.Path, "/") + kitPath + req.name
+	if req.path != "" {
+		target.Path, target.RawPath = req.path, ""
+	}
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), bytes.NewReader(req.body))
 	if err != nil {
 		return nil, fmt.Errorf("failed to build the %s request: %w", req.name, err)

@@ -80,6 +80,9 @@ func (m *marketplace) send(ctx context.Context, req signedRequest) (*answer, err
 		query[name] = values
 	}
 	target.RawQuery = query.Encode()
+	if req.path != "" {
+		target.Path, target.RawPath = req.path, ""
+	}
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), bytes.NewReader(req.body))
 	if err != nil {
 		return nil, fmt.Errorf("failed to build the %s request: %w", req.activity, err)

@@ -209,6 +209,8 @@ type signedRequest struct {
 	query url.Values
 	// body is the exact bytes sent.
 	body []byte
+	// path, when set, is sent instead of the production URL's path.
+	path string
 }
 
 // signBody writes b and signs it as the marketplace does at time at with

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -72,11 +71,9 @@ func startReceiver(ctx context.Context, env *testenv.Env) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	receiver.Register(mux)
 	serverOpts := webhook.DefaultServerOptions()
 	serverOpts.Addr = "127.0.0.1:0"
-	server := webhook.NewServer(serverOpts, mux)
+	server := webhook.NewServer(serverOpts, receiver.Handler())
 	if err := mgr.Add(server); err != nil {
 		return err
 	}

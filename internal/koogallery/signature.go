@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 )
@@ -165,9 +166,63 @@ func requireParams(q SignedQuery) error {
 	return nil
 }
 
-// checkTimestamp implements §2.1.2 step 3, in both directions.
-func (v Verifier) checkTimestamp(raw string) error {
+// TimestampError is a timestamp outside the window (§2.1.2 step 3), in
+// either direction; errors.Is(err, ErrStaleTimestamp) holds for it.
+type TimestampError struct {
+	// Timestamp is the value as sent.
+	Timestamp string
+	// Skew is now minus the timestamp: positive when the timestamp lies in
+	// the past, negative when it lies in the future. It saturates at the
+	// limits of time.Duration.
+	Skew time.Duration
+	// Window is the window the timestamp missed.
+	Window time.Duration
+}
+
+func (e *TimestampError) Error() string {
+	if e.Future() {
+		return fmt.Sprintf("timestamp %s is %s in the future, outside the %s window: %v", e.Timestamp, magnitude(e.Skew).Round(time.Millisecond), e.Window, ErrStaleTimestamp)
+	}
+	return fmt.Sprintf("timestamp %s is %s old, outside the %s window: %v", e.Timestamp, e.Skew.Round(time.Millisecond), e.Window, ErrStaleTimestamp)
+}
+
+// Unwrap makes errors.Is(err, ErrStaleTimestamp) hold.
+func (e *TimestampError) Unwrap() error { return ErrStaleTimestamp }
+
+// Future reports whether the timestamp lies ahead of now.
+func (e *TimestampError) Future() bool { return e.Skew < 0 }
+
+// magnitude is |d|, saturating: -math.MinInt64 does not fit a Duration.
+func magnitude(d time.Duration) time.Duration {
+	switch {
+	case d == math.MinInt64:
+		return math.MaxInt64
+	case d < 0:
+		return -d
+	}
+	return d
+}
+
+// Skew returns now minus the timestamp raw (decimal epoch milliseconds, or
+// seconds below 10^11; §8 item 1): positive when raw lies in the past,
+// negative in the future, saturating at the limits of time.Duration. A
+// timestamp that is not such a number is an error wrapping ErrMissingParam.
+func (v Verifier) Skew(raw string) (time.Duration, error) {
 	ts, err := parseTimestamp(raw)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	return now().Sub(ts), nil
+}
+
+// checkTimestamp implements §2.1.2 step 3, in both directions: a timestamp
+// more than the window from now is a *TimestampError.
+func (v Verifier) checkTimestamp(raw string) error {
+	skew, err := v.Skew(raw)
 	if err != nil {
 		return err
 	}
@@ -175,18 +230,10 @@ func (v Verifier) checkTimestamp(raw string) error {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	now := time.Now
-	if v.Now != nil {
-		now = v.Now
-	}
-	// Each direction is computed with its own Sub, which saturates; negating
-	// one saturated result would overflow and let a far-future timestamp in.
-	current := now()
-	if age := current.Sub(ts); age > window {
-		return fmt.Errorf("timestamp %s is %s old, outside the %s window: %w", raw, age.Round(time.Millisecond), window, ErrStaleTimestamp)
-	}
-	if ahead := ts.Sub(current); ahead > window {
-		return fmt.Errorf("timestamp %s is %s in the future, outside the %s window: %w", raw, ahead.Round(time.Millisecond), window, ErrStaleTimestamp)
+	// The skew is compared, never negated: a saturated far-future skew
+	// negated would overflow and let the timestamp in.
+	if skew > window || skew < -window {
+		return &TimestampError{Timestamp: raw, Skew: skew, Window: window}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package koogallery
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -199,6 +200,51 @@ func TestVerifierDefaults(t *testing.T) {
 	_, _, err = Verifier{}.VerifyBasic([]string{b1Key}, SignedQuery{Signature: b1Signature, Timestamp: b1Timestamp, Nonce: b1Nonce}, []byte(b1Body))
 	g.Expect(err).To(MatchError(ErrStaleTimestamp))
 }
+
+// TestTimestampWindow holds the window's edges in both directions: the
+// skew is reported signed, and a refusal says which way it missed.
+func TestTimestampWindow(t *testing.T) {
+	tests := []struct {
+		name       string
+		now        time.Time
+		timestamp  string
+		wantSkew   time.Duration
+		wantFuture *bool
+		wantMsg    string
+	}{
+		{name: "on time", now: b1Time, timestamp: b1Timestamp},
+		{name: "60 s old", now: b1Time.Add(DefaultWindow), timestamp: b1Timestamp, wantSkew: DefaultWindow},
+		{name: "60 s ahead", now: b1Time.Add(-DefaultWindow), timestamp: b1Timestamp, wantSkew: -DefaultWindow},
+		{name: "61 s old", now: b1Time.Add(61 * time.Second), timestamp: b1Timestamp, wantSkew: 61 * time.Second, wantFuture: ptr(false), wantMsg: "is 1m1s old, outside the 1m0s window"},
+		{name: "61 s ahead", now: b1Time.Add(-61 * time.Second), timestamp: b1Timestamp, wantSkew: -61 * time.Second, wantFuture: ptr(true), wantMsg: "is 1m1s in the future, outside the 1m0s window"},
+		{name: "far future saturates", now: b1Time, timestamp: "9223372036854775807", wantSkew: math.MinInt64, wantFuture: ptr(true), wantMsg: "2562047h47m16.854775807s in the future"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			v := Verifier{Now: func() time.Time { return tt.now }}
+			skew, err := v.Skew(tt.timestamp)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(skew).To(Equal(tt.wantSkew))
+			err = v.checkTimestamp(tt.timestamp)
+			if tt.wantFuture == nil {
+				g.Expect(err).NotTo(HaveOccurred())
+				return
+			}
+			var te *TimestampError
+			g.Expect(errors.As(err, &te)).To(BeTrue())
+			g.Expect(err).To(MatchError(ErrStaleTimestamp))
+			g.Expect(te.Future()).To(Equal(*tt.wantFuture))
+			g.Expect(te.Skew).To(Equal(tt.wantSkew))
+			g.Expect(err.Error()).To(ContainSubstring(tt.wantMsg))
+			g.Expect(CodeOf(err)).To(Equal(ResultInvalidParam))
+		})
+	}
+	_, err := Verifier{}.Skew("soon")
+	NewWithT(t).Expect(err).To(MatchError(ErrMissingParam))
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func TestCodeOf(t *testing.T) {
 	tests := []struct {
