@@ -15,6 +15,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -34,6 +35,8 @@ type options struct {
 	leaderElect             bool
 	leaderElectionNS        string
 	namespace               string
+	directoryNamespace      string
+	components              componentSet
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
 	maxConcurrentReconciles int
@@ -47,6 +50,9 @@ type options struct {
 	staleFreezeMargin       time.Duration
 	oaepHashes              []koogallery.OAEPHash
 	zap                     zap.Options
+	// skipNameValidation lets a test run controllers in a second manager
+	// of one process; a process of kooper's own has one.
+	skipNameValidation bool
 }
 
 func parseFlags() options {
@@ -56,6 +62,9 @@ func parseFlags() options {
 	flag.StringVar(&o.receiverAddr, "receiver-bind-address", webhook.DefaultServerOptions().Addr, "Address the KooGallery callback receiver binds to.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", true, "Elect one replica to run the controllers; the receiver runs on every replica regardless.")
 	flag.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; defaults to --namespace.")
+	o.components = componentSet{componentReceiver: true, componentControllers: true}
+	flag.Var(&o.components, "components", "Which components this process runs, comma-separated: receiver (every replica, not leader-elected), controllers (leader-elected). The chart runs each in its own Deployment under its own ServiceAccount.")
+	flag.StringVar(&o.directoryNamespace, "directory-namespace", "", "Namespace where the receiver writes joint-operation directory shards; it must exist (the chart creates it). Default: <namespace>-directory.")
 	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "kooper-system"), "kooper's own namespace, where products' keys Secrets live (default: $POD_NAMESPACE, else kooper-system).")
 	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second the operator may send to the API server.")
 	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the operator may send to the API server.")
@@ -84,6 +93,9 @@ func parseFlags() options {
 	}
 	if o.leaderElectionNS == "" {
 		o.leaderElectionNS = o.namespace
+	}
+	if o.directoryNamespace == "" {
+		o.directoryNamespace = o.namespace + "-directory"
 	}
 	return o
 }
@@ -123,6 +135,7 @@ func main() {
 func (o options) receiverOptions() webhook.Options {
 	opts := webhook.DefaultOptions()
 	opts.Namespace = o.namespace
+	opts.DirectoryNamespace = o.directoryNamespace
 	opts.SignatureWindow = o.signatureWindow
 	opts.BodySign = o.bodySign
 	opts.PendingResultCode = koogallery.ResultCode(o.pendingResultCode)
@@ -133,7 +146,26 @@ func (o options) receiverOptions() webhook.Options {
 	return opts
 }
 
-// run starts everything and blocks until ctx is done.
+// setupControllers registers the leader-elected controllers.
+func setupControllers(mgr ctrl.Manager, o options) error {
+	return controllers.Setup(mgr, controllers.Config{
+		Namespace: o.namespace, DirectoryNamespace: o.directoryNamespace, IngressNamespace: o.ingressNamespace,
+		ProductsConfigMap: o.productsConfigMap, MaxConcurrentReconciles: o.maxConcurrentReconciles,
+		Orders:     controllers.MarketplaceOrderClients(o.marketplaceURLs...),
+		Uploads:    controllers.MarketplaceUploadClients(o.marketplaceURLs...),
+		Usage:      controllers.MarketplaceUsageClients(o.marketplaceURLs...),
+		Prometheus: controllers.PromHTTPClient{}, PrometheusURL: o.prometheusURL,
+	})
+}
+
+// setupReceiver serves the callback receiver on every replica.
+func setupReceiver(mgr ctrl.Manager, o options) (*webhook.Server, error) {
+	serverOpts := webhook.DefaultServerOptions()
+	serverOpts.Addr = o.receiverAddr
+	return webhook.Setup(mgr, o.receiverOptions(), serverOpts)
+}
+
+// run starts the components o names and blocks until ctx is done.
 func run(ctx context.Context, cfg *rest.Config, o options) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -148,15 +180,21 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
 
+	runControllers, runReceiver := o.components.has(componentControllers), o.components.has(componentReceiver)
+	cache := webhook.CacheOptions(o.namespace)
+	if runControllers {
+		cache = controllers.CacheOptions(o.namespace) // a superset of the receiver's
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:        o.probeAddr,
-		LeaderElection:                o.leaderElect,
+		LeaderElection:                o.leaderElect && runControllers,
 		LeaderElectionID:              "kooper.saas.kooper.io",
 		LeaderElectionNamespace:       o.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         controllers.CacheOptions(o.namespace),
+		Cache:                         cache,
+		Controller:                    config.Controller{SkipNameValidation: &o.skipNameValidation},
 	})
 	if err != nil {
 		return fmt.Errorf("failed to create the manager: %w", err)
@@ -164,34 +202,24 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if runControllers {
+		if err := setupControllers(mgr, o); err != nil {
+			return err
+		}
+	}
+	ready := healthz.Ping
+	if runReceiver {
+		server, err := setupReceiver(mgr, o)
+		if err != nil {
+			return err
+		}
+		ready = server.Listening
+	}
+	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {
 		return err
 	}
 
-	err = controllers.Setup(mgr, controllers.Config{
-		Namespace: o.namespace, IngressNamespace: o.ingressNamespace, ProductsConfigMap: o.productsConfigMap,
-		MaxConcurrentReconciles: o.maxConcurrentReconciles,
-		Orders:                  controllers.MarketplaceOrderClients(o.marketplaceURLs...),
-		Uploads:                 controllers.MarketplaceUploadClients(o.marketplaceURLs...),
-		Usage:                   controllers.MarketplaceUsageClients(o.marketplaceURLs...),
-		Prometheus:              controllers.PromHTTPClient{}, PrometheusURL: o.prometheusURL,
-	})
-	if err != nil {
-		return err
-	}
-
-	receiverOpts := o.receiverOptions()
-	receiverOpts.Recorder = mgr.GetEventRecorder("kooper-receiver")
-	receiver, err := webhook.NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), receiverOpts)
-	if err != nil {
-		return err
-	}
-	serverOpts := webhook.DefaultServerOptions()
-	serverOpts.Addr = o.receiverAddr
-	if err := mgr.Add(webhook.NewServer(serverOpts, receiver.Handler())); err != nil {
-		return err
-	}
-
-	ctrl.Log.Info("Starting kooper", "namespace", o.namespace, "leaderElection", o.leaderElect)
+	ctrl.Log.Info("Starting kooper", "components", o.components.String(), "namespace", o.namespace,
+		"leaderElection", o.leaderElect && runControllers)
 	return mgr.Start(ctx)
 }

@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -62,6 +63,7 @@ func TestOperatorServesProbesMetricsAndReceiverAndTakesTheLease(t *testing.T) {
 	o := options{
 		metricsAddr: freeAddr(t), probeAddr: freeAddr(t), receiverAddr: freeAddr(t),
 		leaderElect: true, namespace: ns.Name, leaderElectionNS: ns.Name,
+		components: componentSet{componentReceiver: true, componentControllers: true},
 		kubeAPIQPS: 50, kubeAPIBurst: 100,
 		signatureWindow: time.Minute, bodySign: true, pendingResultCode: "000000",
 	}
@@ -93,4 +95,77 @@ func TestOperatorServesProbesMetricsAndReceiverAndTakesTheLease(t *testing.T) {
 		g.Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns.Name, Name: "kooper.saas.kooper.io"}, lease)).To(Succeed())
 		g.Expect(lease.Spec.HolderIdentity).NotTo(BeNil())
 	}).Should(Succeed())
+}
+
+// A receiver-only process (the chart's receiver Deployment) answers
+// callbacks, is ready once it listens, and never takes the controllers'
+// Lease; a controllers-only process serves no callbacks.
+func TestEachComponentRunsAlone(t *testing.T) {
+	g := NewWithT(t)
+	k8sClient, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kooper-components-test"}}
+	g.Expect(k8sClient.Create(context.Background(), ns)).To(Succeed())
+	base := options{
+		leaderElect: true, namespace: ns.Name, leaderElectionNS: ns.Name, kubeAPIQPS: 50, kubeAPIBurst: 100,
+		signatureWindow: time.Minute, bodySign: true, pendingResultCode: "000000",
+		skipNameValidation: true, // the other test's manager registered the same controllers
+	}
+	start := func(components componentSet) options {
+		o := base
+		o.metricsAddr, o.probeAddr, o.receiverAddr, o.components = freeAddr(t), freeAddr(t), freeAddr(t), components
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, env.Config, o) }()
+		t.Cleanup(func() {
+			cancel()
+			g.Eventually(done).WithTimeout(time.Minute).Should(Receive(BeNil()))
+		})
+		g.Eventually(func() (int, error) {
+			code, _, err := get(fmt.Sprintf("http://%s/readyz", o.probeAddr))
+			return code, err
+		}).WithTimeout(time.Minute).Should(Equal(http.StatusOK))
+		return o
+	}
+
+	receiver := start(componentSet{componentReceiver: true})
+	_, body, err := get(fmt.Sprintf("http://%s/koogallery/crm", receiver.receiverAddr))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(body).To(ContainSubstring(`"resultCode":"000002"`))
+	lease := &coordinationv1.Lease{}
+	g.Consistently(func() bool {
+		return apierrors.IsNotFound(k8sClient.Get(context.Background(), types.NamespacedName{Namespace: ns.Name, Name: "kooper.saas.kooper.io"}, lease))
+	}).Should(BeTrue(), "the receiver is not leader-elected")
+
+	controllersOnly := start(componentSet{componentControllers: true})
+	_, _, err = get(fmt.Sprintf("http://%s/koogallery/crm", controllersOnly.receiverAddr))
+	g.Expect(err).To(HaveOccurred(), "no receiver listens")
+	g.Eventually(func() error {
+		return k8sClient.Get(context.Background(), types.NamespacedName{Namespace: ns.Name, Name: "kooper.saas.kooper.io"}, lease)
+	}).WithTimeout(time.Minute).Should(Succeed(), "the controllers are leader-elected")
+}
+
+func TestComponentsFlag(t *testing.T) {
+	for _, tc := range []struct {
+		value, want string
+		fails       bool
+	}{
+		{value: "receiver", want: "receiver"},
+		{value: "controllers", want: "controllers"},
+		{value: "controllers, receiver", want: "receiver,controllers"},
+		{value: "", fails: true},
+		{value: "webhook", fails: true},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			g := NewWithT(t)
+			c := componentSet{}
+			err := c.Set(tc.value)
+			if tc.fails {
+				g.Expect(err).To(HaveOccurred())
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(c.String()).To(Equal(tc.want))
+		})
+	}
 }

@@ -115,6 +115,10 @@ func makeProvisioned(t *testing.T, id string, conditions ...metav1.Condition) {
 		StringData: map[string]string{saasv1alpha1.CredentialsUsernameKey: "admin", saasv1alpha1.CredentialsPasswordKey: "s3cret-P4ss"},
 	}
 	g.Expect(k8sClient.Create(ctxFor(t), creds)).To(Succeed())
+	// The controller's copy in kooper's namespace, which the receiver reads.
+	copied := creds.DeepCopy()
+	copied.ObjectMeta = metav1.ObjectMeta{Namespace: operatorNamespace, Name: saasv1alpha1.CredentialsCopyName(id)}
+	g.Expect(k8sClient.Create(ctxFor(t), copied)).To(Succeed())
 	tenant := getTenant(t, id)
 	tenant.Status.Namespace = ns.Name
 	tenant.Status.CredentialsSecretName = creds.Name

@@ -56,9 +56,11 @@ func serving(t *saasv1alpha1.SaaSTenant) bool {
 // with the key that signed the request, as the marketplace expects (spec §4.1).
 func (r *Receiver) appInfo(ctx context.Context, key string, t *saasv1alpha1.SaaSTenant) (*koogallery.AppInfo, error) {
 	secret := &corev1.Secret{}
-	ref := types.NamespacedName{Namespace: t.Status.Namespace, Name: t.Status.CredentialsSecretName}
-	// Tenant Secrets are not cached (only kooper's own namespace is), so this
-	// is a direct read, made only once the tenant is serving.
+	// The tenant controller keeps a copy of the credentials in kooper's
+	// namespace: the receiver may not read tenant namespaces. It is not
+	// cached (the receiver caches only keys), so this is one direct read,
+	// made only once the tenant is serving.
+	ref := types.NamespacedName{Namespace: r.opts.Namespace, Name: saasv1alpha1.CredentialsCopyName(t.Name)}
 	if err := r.reader.Get(ctx, ref, secret); err != nil {
 		return nil, errInternal("the tenant's credentials cannot be read", err)
 	}

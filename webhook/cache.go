@@ -7,19 +7,24 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
 // CacheOptions limits a receiver-only manager's informers to what the
 // receiver's Role lets it watch: its own kinds and the products, cluster
-// wide, and of the Secrets only the products' keys in kooper's namespace
-// (labelled by the keys controller). Everything else it reads is a direct
-// GET: a tenant's credentials copy and a licence key when appInfo is due,
-// tombstones and directory shards when a callback needs them.
+// wide; in kooper's namespace, of the Secrets only the products' keys
+// (labelled by the keys controller) and of the ConfigMaps only the
+// tombstones. Everything else it reads is a direct GET: a tenant's
+// credentials copy and a licence key when appInfo is due, directory shards
+// when a sync arrives.
 func CacheOptions(namespace string) cache.Options {
 	keys := labels.SelectorFromSet(labels.Set{saasv1alpha1.KeysLabel: "true"})
+	tombstones := labels.SelectorFromSet(labels.Set{"app.kubernetes.io/component": tombstone.ComponentValue})
+	inNamespace := map[string]cache.Config{namespace: {}}
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Namespaces: map[string]cache.Config{namespace: {}}, Label: keys},
+			&corev1.Secret{}:    {Namespaces: inNamespace, Label: keys},
+			&corev1.ConfigMap{}: {Namespaces: inNamespace, Label: tombstones},
 		},
 		DefaultTransform: cache.TransformStripManagedFields(),
 	}

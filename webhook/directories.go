@@ -21,7 +21,7 @@ import (
 )
 
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories,verbs=get;list;watch;create;update
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups="",namespace=kooper-directory,resources=configmaps,verbs=get;list;watch;create;update;delete
 
 // DirectoryName derives a SaaSDirectory's name from the kit's idempotency key
 // (instanceId, tenantId; spec §1.8), so every replica finds the same object
@@ -30,7 +30,15 @@ func DirectoryName(instanceID, tenantID string) string {
 	return "d-" + shortHash(instanceID, tenantID)
 }
 
-// ShardName names a directory's shard in kooper's namespace.
+// shardNamespace is where directory shards are written.
+func (r *Receiver) shardNamespace() string {
+	if r.opts.DirectoryNamespace != "" {
+		return r.opts.DirectoryNamespace
+	}
+	return r.opts.Namespace
+}
+
+// ShardName names a directory's shard in the directory namespace.
 func ShardName(directoryName string, part directory.Part, index int) string {
 	return fmt.Sprintf("%s-%s-%03d", directoryName, part, index)
 }
@@ -146,7 +154,7 @@ func (r *Receiver) changeShards(ctx context.Context, d *saasv1alpha1.SaaSDirecto
 // since a directory can be megabytes and is read only when a sync arrives.
 func (r *Receiver) loadShards(ctx context.Context, name string, part directory.Part) (map[int]*corev1.ConfigMap, directory.Shards, error) {
 	list := &corev1.ConfigMapList{}
-	err := r.reader.List(ctx, list, client.InNamespace(r.opts.Namespace),
+	err := r.reader.List(ctx, list, client.InNamespace(r.shardNamespace()),
 		client.MatchingLabels{saasv1alpha1.DirectoryLabel: name, saasv1alpha1.DirectoryPartLabel: string(part)})
 	if err != nil {
 		return nil, nil, err
@@ -199,7 +207,7 @@ func (r *Receiver) writeShard(ctx context.Context, d *saasv1alpha1.SaaSDirectory
 	create := cm == nil
 	if create {
 		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
-			Namespace: r.opts.Namespace, Name: ShardName(d.Name, part, index),
+			Namespace: r.shardNamespace(), Name: ShardName(d.Name, part, index),
 			Labels: map[string]string{
 				saasv1alpha1.ManagedByLabel:     saasv1alpha1.ManagedByValue,
 				saasv1alpha1.DirectoryLabel:     d.Name,

@@ -32,8 +32,9 @@ func (r *Receiver) licenseInfo(ctx context.Context, c *call, l *saasv1alpha1.Lic
 	}
 	ref := l.Status.LicenseKeyRef
 	secret := &corev1.Secret{}
-	// The key Secret lives in kooper's namespace, which is cached.
-	if err := r.client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, secret); err != nil {
+	// The key Secret lives in kooper's namespace; the receiver caches only
+	// the products' keys there, so this is one direct read.
+	if err := r.reader.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, secret); err != nil {
 		return info, false, errInternal("the licence key cannot be read", err)
 	}
 	key := string(secret.Data[ref.Key])

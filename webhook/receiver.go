@@ -29,7 +29,12 @@ const CallbackPathPrefix = "/koogallery/"
 // Options configure the receiver.
 type Options struct {
 	// Namespace is kooper's namespace, where products' keys Secrets live.
+	// The receiver only reads there.
 	Namespace string
+	// DirectoryNamespace is where the receiver writes joint-operation
+	// directory shards: a namespace of their own, so the receiver writes
+	// nowhere near the keys. Empty: Namespace (tests only).
+	DirectoryNamespace string
 	// SignatureWindow is how far a callback's timestamp may be from now, in
 	// either direction. Default 60 s, as the marketplace's sample checks.
 	SignatureWindow time.Duration
@@ -92,8 +97,8 @@ func (o Options) Validate() error {
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses,verbs=get;list;watch;create;update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",namespace=kooper-system,resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",namespace=kooper-system,resources=configmaps,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Receiver answers KooGallery's basic callbacks. It records what the

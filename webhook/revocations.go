@@ -112,11 +112,12 @@ func revokedInstances(licences []saasv1alpha1.License, product string, gone []st
 }
 
 // licenseSigner reads the product's licence signing key from its keys
-// Secret (cached). Errors name keys, never values.
+// Secret (cached once the keys controller labelled it; read directly until
+// then). Errors name keys, never values.
 func (r *Receiver) licenseSigner(ctx context.Context, product *saasv1alpha1.SaaSProduct) (*licensekey.Signer, error) {
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: r.opts.Namespace, Name: product.Spec.KeysSecretName}
-	if err := r.client.Get(ctx, key, secret); err != nil {
+	if err := getConfirmed(ctx, r.client, r.reader, key, secret); err != nil {
 		return nil, err
 	}
 	priv, err := licensekey.ParsePrivateKeyPEM(secret.Data[saasv1alpha1.LicenseSigningKeySecretKey])

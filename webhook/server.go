@@ -110,6 +110,17 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
+// Listening is a readiness check: nil once the server listens, so a pod is
+// sent traffic only when callbacks can be answered.
+func (s *Server) Listening(_ *http.Request) error {
+	select {
+	case <-s.ready:
+		return nil
+	default:
+		return errors.New("the callback receiver is not listening yet")
+	}
+}
+
 // Addr is the address the server listens on, once it has started; tests
 // listen on port 0 and read the real port here.
 func (s *Server) Addr(ctx context.Context) (net.Addr, error) {

@@ -160,6 +160,10 @@ func makeServing(t *testing.T, tenant saasv1alpha1.SaaSTenant) {
 		StringData: map[string]string{saasv1alpha1.CredentialsUsernameKey: "admin", saasv1alpha1.CredentialsPasswordKey: "s3cret-P4ss"},
 	}
 	g.Expect(k8sClient.Create(ctxFor(t), creds)).To(Succeed())
+	// The controller's copy in kooper's namespace, which the receiver reads.
+	copied := creds.DeepCopy()
+	copied.ObjectMeta = metav1.ObjectMeta{Namespace: operatorNamespace, Name: saasv1alpha1.CredentialsCopyName(tenant.Name)}
+	g.Expect(k8sClient.Create(ctxFor(t), copied)).To(Succeed())
 	tenant.Status.Namespace = ns.Name
 	tenant.Status.CredentialsSecretName = creds.Name
 	tenant.Status.FrontEndURL = "https://" + tenant.Name + ".app.example.com"
