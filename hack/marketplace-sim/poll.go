@@ -50,9 +50,9 @@ func (c *cli) waitForAppInfo(ctx context.Context, m *marketplace, purchase *answ
 		if err != nil || found {
 			return err
 		}
-		if pollCtx.Err() != nil && last != "" {
-			// The deadline cut this query short: the last answer is the
-			// one before it.
+		if ctx.Err() == nil && pollCtx.Err() != nil && last != "" {
+			// The deadline, not an interrupt, cut this query short: the
+			// last answer is the one before it.
 			return timeoutError(instanceID, opts.wait, attempt-1, last)
 		}
 		last = summary
