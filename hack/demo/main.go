@@ -59,10 +59,12 @@ func run(ctx context.Context, dir string, nodes int, once bool) (err error) {
 	}
 	clock.logf("Done")
 	clock.summary()
-	printExplore(stack, tenant)
 	if once {
+		// Everything stops now: the commands to look around would find nothing.
+		fmt.Println("\nStopping everything (--once); run make demo without DEMO_FLAGS=--once to explore.")
 		return nil
 	}
+	printExplore(stack, tenant)
 	fmt.Println("\nEverything keeps running; press Ctrl-C to stop it.")
 	select {
 	case <-ctx.Done():
