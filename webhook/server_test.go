@@ -125,3 +125,17 @@ func TestServerReportsAnAddressInUse(t *testing.T) {
 	err = NewServer(opts, http.NotFoundHandler()).Start(context.Background())
 	g.Expect(err).To(MatchError(ContainSubstring("failed to listen on " + opts.Addr)))
 }
+
+// The readiness check fails until the server listens, so a pod gets
+// callbacks only once it can answer them.
+func TestServerIsReadyOnceItListens(t *testing.T) {
+	g := NewWithT(t)
+	opts := DefaultServerOptions()
+	opts.Addr = "127.0.0.1:0"
+	srv := NewServer(opts, http.NotFoundHandler())
+	g.Expect(srv.Listening(nil)).To(MatchError(ContainSubstring("not listening yet")))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = srv.Start(ctx) }()
+	g.Eventually(func() error { return srv.Listening(nil) }).Should(Succeed())
+}
