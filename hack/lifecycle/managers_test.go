@@ -24,16 +24,22 @@ type running struct {
 }
 
 // startManager starts a manager shaped like main.go's: a receiver on its own
-// HTTP server and, withControllers, the product, tenant and licence
-// controllers. It returns once the receiver listens, which the manager lets
-// it do only after its caches have synced; the controllers may start a
-// moment later, as after a real restart.
+// HTTP server and, withControllers, every controller (manager A, as
+// --components=receiver,controllers); without, the receiver alone with its
+// own narrow cache (manager B, as the chart's receiver Deployment). It
+// returns once the receiver listens, which the manager lets it do only
+// after its caches have synced; the controllers may start a moment later,
+// as after a real restart.
 func startManager(parent context.Context, withControllers bool) (*running, error) {
+	cache := webhook.CacheOptions(operatorNamespace)
+	if withControllers {
+		cache = controllers.CacheOptions(operatorNamespace)
+	}
 	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
 		Scheme:                 testEnv.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  controllers.CacheOptions(operatorNamespace),
+		Cache:                  cache,
 		// A restarted manager A registers the same controller names again.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
@@ -80,14 +86,9 @@ func (r *running) stop() error {
 func addReceiver(mgr ctrl.Manager) (*webhook.Server, error) {
 	opts := webhook.DefaultOptions()
 	opts.Namespace = operatorNamespace
-	receiver, err := webhook.NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), opts)
-	if err != nil {
-		return nil, err
-	}
 	serverOpts := webhook.DefaultServerOptions()
 	serverOpts.Addr = "127.0.0.1:0"
-	server := webhook.NewServer(serverOpts, receiver.Handler())
-	return server, mgr.Add(server)
+	return webhook.Setup(mgr, opts, serverOpts)
 }
 
 // addControllers registers the controllers as main.go does, with the
