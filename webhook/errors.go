@@ -74,6 +74,12 @@ func isGone(err error) bool {
 
 // errInternal answers 000005, so the marketplace retries; the cause is logged,
 // never sent.
+// errBusy answers 000005 at once when every verification slot is taken: the
+// marketplace retries, and a flood of unauthenticated bodies costs no more
+// than the slots (Options.MaxConcurrentVerifications). It is load shedding,
+// logged as an answer, not as a failure.
+var errBusy = &callbackError{code: koogallery.ResultInternalError, msg: "the receiver is busy verifying other callbacks; retry"}
+
 func errInternal(msg string, cause error) error {
 	return &callbackError{code: koogallery.ResultInternalError, msg: msg, err: cause}
 }

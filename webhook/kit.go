@@ -71,14 +71,18 @@ func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall
 		return errBadParam("kit interface %.32q is not supported", c.name)
 	}
 	c.activity = koogallery.Activity(c.name)
-	body, err := readBody(req, r.opts.MaxBodyBytes)
+	body, err := readBody(req, r.kitBodyLimit(c.name))
 	if err != nil {
 		return err
 	}
 	if c.product, err = r.product(ctx, req.PathValue("product")); err != nil {
 		return err
 	}
+	if !r.verifying.tryAcquire() {
+		return errBusy
+	}
 	err = r.verifyKitCall(ctx, req, c, body)
+	r.verifying.release()
 	r.observeTimestamp(req.Header.Get(kitTimestampHeader), err)
 	if err != nil {
 		return err
@@ -87,6 +91,18 @@ func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall
 		return err
 	}
 	return handle(ctx, c)
+}
+
+// kitBodyLimit is the body limit of a kit interface: the batches of users
+// and the whole department tree are larger than the rest (spec §3.11).
+func (r *Receiver) kitBodyLimit(name koogallery.KitInterface) int64 {
+	switch name {
+	case koogallery.KitAuthSync:
+		return r.opts.MaxBatchBodyBytes
+	case koogallery.KitAllOrgSync:
+		return r.opts.MaxOrgTreeBodyBytes
+	}
+	return r.opts.MaxBodyBytes
 }
 
 // verifyKitCall reads the product's keys Secret into c and checks the call's

@@ -137,11 +137,11 @@ func TestPipelineRefusesAReplayedNonce(t *testing.T) {
 func TestPipelineRefusesAnOversizedBody(t *testing.T) {
 	g := NewWithT(t)
 	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
-	body := newInstanceBody(newOrderID(), `"padding":"`+strings.Repeat("x", 1<<20)+`"`)
+	body := newInstanceBody(newOrderID(), `"padding":"`+strings.Repeat("x", 64<<10)+`"`)
 	a := post(t, f.product.Name, signedQuery(t, f.key, body), body)
 	g.Expect(a.status).To(Equal(http.StatusOK))
 	g.Expect(a.Code).To(Equal("000002"))
-	g.Expect(a.Msg).To(ContainSubstring("exceeds 1048576 bytes"))
+	g.Expect(a.Msg).To(ContainSubstring("exceeds 65536 bytes"))
 }
 
 func TestPipelineRefusesMethodsOtherThanPost(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -43,8 +44,22 @@ type Options struct {
 	// PendingResultCode answers newInstance and queryInstance while a tenant
 	// is still being provisioned: 000000 without appInfo (default) or 000004.
 	PendingResultCode koogallery.ResultCode
-	// MaxBodyBytes caps a callback's body. Default 1 MiB.
+	// MaxBodyBytes caps the body of a basic callback and of a small kit call
+	// (tenantSync, applicationSync, singleOrgSync). Default 64 KiB: the
+	// largest, a newInstance with every field at its length, is under 8 KiB.
 	MaxBodyBytes int64
+	// MaxBatchBodyBytes caps an authSync body: at most 500 users a call, each
+	// under 1 KiB at the fields' lengths (spec §3.11.3). Default 1 MiB.
+	MaxBatchBodyBytes int64
+	// MaxOrgTreeBodyBytes caps an allOrgSync body, the whole department
+	// tree, whose size the spec does not bound (§3.11.5). Default 8 MiB:
+	// about 16,000 departments at the fields' lengths.
+	MaxOrgTreeBodyBytes int64
+	// MaxConcurrentVerifications bounds the callbacks whose body is being
+	// canonicalised and verified at once; one over it is answered 000005
+	// at once, so a flood of unauthenticated bodies cannot starve signed
+	// callbacks of CPU and memory. Default 4 per CPU.
+	MaxConcurrentVerifications int
 	// APITimeout bounds the API-server work of one callback, so the answer
 	// always comes well within the marketplace's 5 s.
 	APITimeout time.Duration
@@ -65,15 +80,18 @@ type Options struct {
 // DefaultOptions are the receiver's defaults.
 func DefaultOptions() Options {
 	return Options{
-		Namespace:         "kooper-system",
-		SignatureWindow:   koogallery.DefaultWindow,
-		BodySign:          true,
-		PendingResultCode: koogallery.ResultSuccess,
-		MaxBodyBytes:      1 << 20,
-		APITimeout:        3 * time.Second,
-		OAEPHashes:        koogallery.DefaultOAEPHashes,
-		StaleFreezeMargin: time.Hour,
-		Now:               time.Now,
+		Namespace:                  "kooper-system",
+		SignatureWindow:            koogallery.DefaultWindow,
+		BodySign:                   true,
+		PendingResultCode:          koogallery.ResultSuccess,
+		MaxBodyBytes:               64 << 10,
+		MaxBatchBodyBytes:          1 << 20,
+		MaxOrgTreeBodyBytes:        8 << 20,
+		MaxConcurrentVerifications: 4 * runtime.GOMAXPROCS(0),
+		APITimeout:                 3 * time.Second,
+		OAEPHashes:                 koogallery.DefaultOAEPHashes,
+		StaleFreezeMargin:          time.Hour,
+		Now:                        time.Now,
 	}
 }
 
@@ -84,8 +102,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("pending result code must be %s or %s, not %q", koogallery.ResultSuccess, koogallery.ResultProcessing, o.PendingResultCode)
 	case o.SignatureWindow <= 0:
 		return fmt.Errorf("signature window must be positive")
-	case o.MaxBodyBytes <= 0 || o.APITimeout <= 0:
-		return fmt.Errorf("body limit and API timeout must be positive")
+	case o.MaxBodyBytes <= 0 || o.MaxBatchBodyBytes <= 0 || o.MaxOrgTreeBodyBytes <= 0 || o.APITimeout <= 0:
+		return fmt.Errorf("body limits and API timeout must be positive")
+	case o.MaxConcurrentVerifications <= 0:
+		return fmt.Errorf("at least one verification must be allowed at a time")
 	case o.StaleFreezeMargin < 0:
 		return fmt.Errorf("stale-freeze margin must not be negative")
 	case len(o.OAEPHashes) == 0:
@@ -117,6 +137,9 @@ type Receiver struct {
 	// goneLicences remembers each licence product's gone instances for its
 	// revocation list.
 	goneLicences *goneMemo
+	// verifying holds a slot per callback being canonicalised and verified
+	// (Options.MaxConcurrentVerifications).
+	verifying slots
 }
 
 // call is one verified, decoded callback on its way through a handler.
@@ -150,6 +173,7 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 		nonces:       newNonceCache(2*opts.SignatureWindow, 100_000),
 		keyRereads:   &rereadLimiter{every: time.Second, now: opts.Now},
 		goneLicences: &goneMemo{now: opts.Now},
+		verifying:    make(slots, opts.MaxConcurrentVerifications),
 	}
 	r.handlers = r.activityHandlers()
 	return r, nil
@@ -291,7 +315,7 @@ func logCall(c *call, code koogallery.ResultCode, err error, elapsed time.Durati
 	log := c.log
 	kv := []any{"activity", string(c.activity), "instanceId", c.instanceID, "orderId", c.orderID,
 		"resultCode", string(code), "duration", elapsed.String()}
-	if code == koogallery.ResultInternalError {
+	if code == koogallery.ResultInternalError && !errors.Is(err, errBusy) {
 		log.Error(err, "Callback failed", kv...)
 		return
 	}

@@ -25,6 +25,10 @@ import (
 // key just added (docs/lifecycle.md rule A), and a flood of unsigned
 // requests costs at most one read a second.
 func (r *Receiver) verifyBasic(ctx context.Context, req *http.Request, product *saasv1alpha1.SaaSProduct, body []byte) (string, error) {
+	if !r.verifying.tryAcquire() {
+		return "", errBusy
+	}
+	defer r.verifying.release()
 	keys, err := r.basicKeys(ctx, product, false)
 	if err != nil {
 		// A Secret without keys in the cache may have them stored already.
@@ -42,6 +46,21 @@ func (r *Receiver) verifyBasic(ctx context.Context, req *http.Request, product *
 	}
 	return r.verify(req, stored, product.Name, body)
 }
+
+// slots is a counting semaphore that never waits: a caller that finds no
+// free slot is answered at once.
+type slots chan struct{}
+
+func (s slots) tryAcquire() bool {
+	select {
+	case s <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s slots) release() { <-s }
 
 // rereadLimiter allows one reread per name per period.
 type rereadLimiter struct {
