@@ -32,13 +32,14 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object paths="./api/..."
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases) and RBAC (config/rbac) from the markers, and copy them into the chart.
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases) and each component's RBAC (config/rbac/receiver, config/rbac/controllers) from the markers, and copy them into the chart.
 	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
-	$(CONTROLLER_GEN) rbac:roleName=kooper-manager paths="./..." output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=kooper-receiver paths="./webhook/..." output:rbac:artifacts:config=config/rbac/receiver
+	$(CONTROLLER_GEN) rbac:roleName=kooper-controllers paths="./controllers/..." output:rbac:artifacts:config=config/rbac/controllers
 	hack/sync-chart.sh
 
-GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml \
-	'charts/kooper/templates/crd-*.yaml' charts/kooper/templates/clusterrole.yaml
+GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac \
+	'charts/kooper/templates/crd-*.yaml' 'charts/kooper/templates/rbac-*.yaml'
 
 .PHONY: verify-generated
 verify-generated: generate manifests ## Fail when the committed generated files are stale (CI runs this).

@@ -11,15 +11,18 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/localstack"
 )
 
-// scaleResult is the operator holding many tenants.
+// scaleResult is the operator holding many tenants. The memory and CPU
+// figures are the controllers' process's, but for ReceiverRSS.
 type scaleResult struct {
 	Tenants       int // SaaSTenants in the cluster
 	Provisioned   int // of which run a workload (the throughput run's)
 	TopUpDuration time.Duration
 	RSS, PeakRSS  float64 // bytes, steady state / high-water mark
 	HeapInuse     float64 // bytes
+	ReceiverRSS   float64 // bytes, the receiver's process at rest
 	CPU           float64 // cores used on average over CPUWindow
 	CPUWindow     time.Duration
 	// After a restart:
@@ -75,8 +78,10 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 		return fmt.Errorf("the operator's queue did not empty: %w", err)
 	}
 
-	pid := b.stack.OperatorPID()
-	logf("Measuring the operator at rest over %s", cpuWindow)
+	// The figures are the controllers' process's, which holds every tenant
+	// in its cache (DESIGN.md §7); the receiver's RSS is reported beside them.
+	pid := b.stack.OperatorPID(localstack.Controllers)
+	logf("Measuring the controllers at rest over %s", cpuWindow)
 	before, err := cpuSeconds(pid)
 	if err != nil {
 		return err
@@ -91,11 +96,14 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 		return err
 	}
 	s.CPU = (after - before) / cpuWindow.Seconds()
-	if s.RSS, s.PeakRSS, s.HeapInuse, err = b.memory(ctx, pid); err != nil {
+	if s.RSS, s.PeakRSS, s.HeapInuse, err = b.memory(ctx, pid, b.stack.ControllersMetricsURL); err != nil {
+		return err
+	}
+	if s.ReceiverRSS, err = procStatusBytes(b.stack.OperatorPID(localstack.Receiver), "VmRSS"); err != nil {
 		return err
 	}
 
-	logf("Restarting the operator")
+	logf("Restarting the operator (both components)")
 	start := time.Now()
 	if err := b.stack.RestartOperator(ctx); err != nil {
 		return err
@@ -112,7 +120,7 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 	if err != nil {
 		return fmt.Errorf("the restarted operator did not settle: %w", err)
 	}
-	if s.RestartRSS, s.RestartPeak, s.RestartHeap, err = b.memory(ctx, b.stack.OperatorPID()); err != nil {
+	if s.RestartRSS, s.RestartPeak, s.RestartHeap, err = b.memory(ctx, b.stack.OperatorPID(localstack.Controllers), b.stack.ControllersMetricsURL); err != nil {
 		return err
 	}
 	list = &saasv1alpha1.SaaSTenantList{}
@@ -128,16 +136,16 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 	return nil
 }
 
-// memory reads the operator's resident and peak resident memory from /proc
-// and its in-use heap from its metrics.
-func (b *bench) memory(ctx context.Context, pid int) (rss, peak, heap float64, err error) {
+// memory reads a component's resident and peak resident memory from /proc
+// and its in-use heap from its metrics endpoint.
+func (b *bench) memory(ctx context.Context, pid int, metricsURL string) (rss, peak, heap float64, err error) {
 	if rss, err = procStatusBytes(pid, "VmRSS"); err != nil {
 		return
 	}
 	if peak, err = procStatusBytes(pid, "VmHWM"); err != nil {
 		return
 	}
-	m, err := b.metrics(ctx, "", "go_memstats_heap_inuse_bytes")
+	m, err := b.metricsFrom(ctx, metricsURL, "", "go_memstats_heap_inuse_bytes")
 	return rss, peak, m["go_memstats_heap_inuse_bytes"], err
 }
 

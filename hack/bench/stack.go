@@ -199,10 +199,26 @@ func nonce() string {
 	return hex.EncodeToString(b)
 }
 
-// metrics scrapes the operator's /metrics and sums each named series over
-// its labels (or only those whose labels contain match).
+// metrics scrapes both components' /metrics, the receiver's and the
+// controllers', and sums each named series over its labels (or only those
+// whose labels contain match) and over the two.
 func (b *bench) metrics(ctx context.Context, match string, names ...string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.stack.MetricsURL, nil)
+	sums := map[string]float64{}
+	for _, url := range []string{b.stack.MetricsURL, b.stack.ControllersMetricsURL} {
+		m, err := b.metricsFrom(ctx, url, match, names...)
+		if err != nil {
+			return nil, err
+		}
+		for name, v := range m {
+			sums[name] += v
+		}
+	}
+	return sums, nil
+}
+
+// metricsFrom scrapes one /metrics endpoint, as metrics does.
+func (b *bench) metricsFrom(ctx context.Context, url, match string, names ...string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}

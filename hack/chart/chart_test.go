@@ -180,21 +180,36 @@ func TestTemplate(t *testing.T) {
 		check   func(t *testing.T, docs []object)
 	}{
 		{name: "defaults", check: func(t *testing.T, docs []object) {
-			checkDeployment(t, docs)
+			checkDeployments(t, docs)
 			checkCRDs(t, root, docs, true)
-			checkClusterRole(t, root, docs)
+			checkGeneratedRBAC(t, root, docs, "kooper-system-directory")
 			checkRBAC(t, docs)
 			pdb := only(t, docs, "PodDisruptionBudget")
 			if got := get(t, pdb, "spec", "minAvailable"); got != float64(1) {
 				t.Errorf("PDB minAvailable = %v, want 1", got)
 			}
-			svc := only(t, docs, "Service")
+			if got := get(t, pdb, "spec", "selector", "matchLabels", "app.kubernetes.io/component"); got != "receiver" {
+				t.Errorf("PDB selects component %v, want the receiver", got)
+			}
+			svc := named(t, docs, "Service", "kooper")
 			ports := map[string]any{}
 			for _, p := range get(t, svc, "spec", "ports").([]any) {
 				ports[p.(object)["name"].(string)] = p.(object)["port"]
 			}
 			if ports["http-receiver"] != float64(8082) || ports["http-metrics"] != float64(8080) {
 				t.Errorf("Service ports = %v, want http-receiver 8082 and http-metrics 8080", ports)
+			}
+			if got := get(t, svc, "spec", "selector", "app.kubernetes.io/component"); got != "receiver" {
+				t.Errorf("Service selects component %v, want the receiver", got)
+			}
+			metrics := named(t, docs, "Service", "kooper-controllers-metrics")
+			if got := get(t, metrics, "spec", "selector", "app.kubernetes.io/component"); got != "controllers" {
+				t.Errorf("controllers' metrics Service selects component %v", got)
+			}
+			ns := only(t, docs, "Namespace")
+			if get(t, ns, "metadata", "name") != "kooper-system-directory" ||
+				get(t, ns, "metadata", "annotations", "helm.sh/resource-policy") != "keep" {
+				t.Errorf("directory Namespace = %v, want kooper-system-directory, kept on uninstall", get(t, ns, "metadata"))
 			}
 			for _, kind := range []string{"Ingress", "ServiceMonitor", "SaaSProduct"} {
 				if n := len(ofKind(docs, kind)); n != 0 {
@@ -218,8 +233,41 @@ func TestTemplate(t *testing.T) {
 				t.Errorf("replicaCount=1 rendered a PodDisruptionBudget")
 			}
 		}},
+		{name: "directory namespace", set: []string{"directoryNamespace.name=kooper-directory"}, check: func(t *testing.T, docs []object) {
+			checkGeneratedRBAC(t, root, docs, "kooper-directory")
+			for _, c := range []string{"receiver", "controllers"} {
+				if args := containerArgs(t, docs, c); !contains(args, "--directory-namespace=kooper-directory") {
+					t.Errorf("%s args %v lack --directory-namespace=kooper-directory", c, args)
+				}
+			}
+			if got := get(t, only(t, docs, "Namespace"), "metadata", "name"); got != "kooper-directory" {
+				t.Errorf("directory Namespace = %v", got)
+			}
+		}},
+		{name: "directory namespace made elsewhere", set: []string{"directoryNamespace.create=false"}, check: func(t *testing.T, docs []object) {
+			if n := len(ofKind(docs, "Namespace")); n != 0 {
+				t.Errorf("directoryNamespace.create=false rendered %d Namespaces", n)
+			}
+			checkGeneratedRBAC(t, root, docs, "kooper-system-directory")
+		}},
+		{name: "directory namespace is the release namespace", set: []string{"directoryNamespace.name=kooper-system"}, wantErr: "must differ from the release namespace"},
+		{name: "existing ServiceAccounts without names", set: []string{"serviceAccount.create=false"}, wantErr: "serviceAccount.receiverName is required"},
+		{name: "existing ServiceAccounts", set: []string{"serviceAccount.create=false", "serviceAccount.receiverName=r", "serviceAccount.controllersName=c"},
+			check: func(t *testing.T, docs []object) {
+				if n := len(ofKind(docs, "ServiceAccount")); n != 0 {
+					t.Errorf("serviceAccount.create=false rendered %d ServiceAccounts", n)
+				}
+				for c, want := range map[string]string{"receiver": "r", "controllers": "c"} {
+					if got := get(t, named(t, docs, "Deployment", "kooper-"+c), "spec", "template", "spec", "serviceAccountName"); got != want {
+						t.Errorf("%s runs as %v, want %s", c, got, want)
+					}
+				}
+				if got := get(t, named(t, docs, "RoleBinding", "kooper-leader-election"), "subjects", 0, "name"); got != "c" {
+					t.Errorf("leader election bound to %v, want the controllers' c", got)
+				}
+			}},
 		{name: "marketplace URLs", set: []string{"marketplaceURLs={https://a.example.com,https://b.example.com}"}, check: func(t *testing.T, docs []object) {
-			args := containerArgs(t, docs)
+			args := containerArgs(t, docs, "controllers")
 			for _, want := range []string{"--marketplace-url=https://a.example.com", "--marketplace-url=https://b.example.com"} {
 				if !contains(args, want) {
 					t.Errorf("args %v lack %s", args, want)
@@ -289,10 +337,8 @@ func TestTemplate(t *testing.T) {
 			if p.Spec.URLs == nil || p.Spec.URLs.FrontEndURL != "https://{{.InstanceID}}.crm.example.com" {
 				t.Errorf("urls = %+v, want the Go template left as is", p.Spec.URLs)
 			}
-			deployment := only(t, docs, "Deployment")
-			args, _ := get(t, deployment, "spec", "template", "spec", "containers", 0, "args").([]any)
-			if !slices.Contains(args, any("--products-configmap=kooper-products")) {
-				t.Errorf("operator args %v lack --products-configmap=kooper-products", args)
+			if args := containerArgs(t, docs, "controllers"); !slices.Contains(args, "--products-configmap=kooper-products") {
+				t.Errorf("controllers' args %v lack --products-configmap=kooper-products", args)
 			}
 		}},
 	} {
@@ -328,56 +374,99 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-func containerArgs(t *testing.T, docs []object) []string {
+// named returns the single object of kind with name, failing the test otherwise.
+func named(t *testing.T, docs []object, kind, name string) object {
+	t.Helper()
+	var found []object
+	for _, d := range ofKind(docs, kind) {
+		if get(t, d, "metadata", "name") == name {
+			found = append(found, d)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want exactly one %s %s, got %d", kind, name, len(found))
+	}
+	return found[0]
+}
+
+// containerArgs returns the arguments of a component's Deployment (receiver or controllers).
+func containerArgs(t *testing.T, docs []object, component string) []string {
 	t.Helper()
 	var args []string
-	for _, a := range get(t, only(t, docs, "Deployment"), "spec", "template", "spec", "containers", 0, "args").([]any) {
+	for _, a := range get(t, named(t, docs, "Deployment", "kooper-"+component), "spec", "template", "spec", "containers", 0, "args").([]any) {
 		args = append(args, a.(string))
 	}
 	return args
 }
 
-func checkDeployment(t *testing.T, docs []object) {
+// checkDeployments checks the two Deployments of the defaults: the receiver (2 replicas,
+// not elected) and the controllers (1 replica, elected), each under its own account, with
+// the same secure pod settings.
+func checkDeployments(t *testing.T, docs []object) {
 	t.Helper()
-	d := only(t, docs, "Deployment")
-	if got := get(t, d, "spec", "replicas"); got != float64(2) {
-		t.Errorf("replicas = %v, want 2", got)
+	if n := len(ofKind(docs, "Deployment")); n != 2 {
+		t.Fatalf("rendered %d Deployments, want the receiver's and the controllers'", n)
 	}
-	args := containerArgs(t, docs)
-	for _, want := range []string{
-		"--leader-elect=true",
+	common := []string{
 		"--namespace=$(POD_NAMESPACE)",
-		"--receiver-bind-address=:8082",
+		"--directory-namespace=kooper-system-directory",
 		"--metrics-bind-address=:8080",
 		"--health-probe-bind-address=:8081",
-		"--max-concurrent-reconciles=8",
 		"--kube-api-qps=50",
 		"--kube-api-burst=100",
-		"--ingress-controller-namespace=kube-system",
-		"--pending-result-code=000000",
-		"--signature-window=60s",
-		"--stale-freeze-margin=1h",
 		"--zap-log-level=info",
+	}
+	for _, tc := range []struct {
+		component string
+		replicas  float64
+		want      []string
+		wantNot   []string // flags, by name, of the other component
+	}{
+		{"receiver", 2, []string{"--components=receiver", "--receiver-bind-address=:8082", "--pending-result-code=000000",
+			"--signature-window=60s", "--stale-freeze-margin=1h"}, []string{"--leader-elect", "--max-concurrent-reconciles", "--marketplace-url"}},
+		{"controllers", 1, []string{"--components=controllers", "--leader-elect=true", "--max-concurrent-reconciles=8",
+			"--ingress-controller-namespace=kube-system"}, []string{"--receiver-bind-address", "--pending-result-code", "--marketplace-url"}},
 	} {
-		if !contains(args, want) {
-			t.Errorf("args %v lack %s", args, want)
+		d := named(t, docs, "Deployment", "kooper-"+tc.component)
+		if got := get(t, d, "spec", "replicas"); got != tc.replicas {
+			t.Errorf("%s replicas = %v, want %v", tc.component, got, tc.replicas)
 		}
-	}
-	for _, a := range args {
-		if strings.HasPrefix(a, "--marketplace-url") {
-			t.Errorf("unexpected %s by default", a)
+		if got := get(t, d, "spec", "template", "spec", "serviceAccountName"); got != "kooper-"+tc.component {
+			t.Errorf("%s runs as ServiceAccount %v, want kooper-%s", tc.component, got, tc.component)
 		}
+		if got := get(t, d, "spec", "selector", "matchLabels", "app.kubernetes.io/component"); got != tc.component {
+			t.Errorf("%s selector component = %v", tc.component, got)
+		}
+		args := containerArgs(t, docs, tc.component)
+		for _, want := range append(slices.Clone(common), tc.want...) {
+			if !contains(args, want) {
+				t.Errorf("%s args %v lack %s", tc.component, args, want)
+			}
+		}
+		for _, a := range args {
+			for _, not := range tc.wantNot {
+				if strings.HasPrefix(a, not) {
+					t.Errorf("%s: unexpected %s by default", tc.component, a)
+				}
+			}
+		}
+		checkPod(t, tc.component, d)
 	}
+}
+
+// checkPod checks a Deployment's probes, resources and security contexts.
+func checkPod(t *testing.T, component string, d object) {
+	t.Helper()
 	c := get(t, d, "spec", "template", "spec", "containers", 0).(object)
 	if got := get(t, c, "env", 0, "valueFrom", "fieldRef", "fieldPath"); got != "metadata.namespace" {
-		t.Errorf("POD_NAMESPACE fieldRef = %v", got)
+		t.Errorf("%s: POD_NAMESPACE fieldRef = %v", component, got)
 	}
 	for _, p := range []struct{ probe, path string }{{"livenessProbe", "/healthz"}, {"readinessProbe", "/readyz"}} {
 		if got := get(t, c, p.probe, "httpGet", "path"); got != p.path {
-			t.Errorf("%s path = %v, want %s", p.probe, got, p.path)
+			t.Errorf("%s: %s path = %v, want %s", component, p.probe, got, p.path)
 		}
 		if got := get(t, c, p.probe, "httpGet", "port"); got != "http-probes" {
-			t.Errorf("%s port = %v", p.probe, got)
+			t.Errorf("%s: %s port = %v", component, p.probe, got)
 		}
 	}
 	var probePort any
@@ -387,12 +476,12 @@ func checkDeployment(t *testing.T, docs []object) {
 		}
 	}
 	if probePort != float64(8081) {
-		t.Errorf("http-probes port = %v, want 8081", probePort)
+		t.Errorf("%s: http-probes port = %v, want 8081", component, probePort)
 	}
 	for _, r := range []string{"requests", "limits"} {
 		for _, res := range []string{"cpu", "memory"} {
 			if get(t, c, "resources", r, res) == nil {
-				t.Errorf("resources.%s.%s unset", r, res)
+				t.Errorf("%s: resources.%s.%s unset", component, r, res)
 			}
 		}
 	}
@@ -408,12 +497,12 @@ func checkDeployment(t *testing.T, docs []object) {
 		{[]any{"seccompProfile", "type"}, "RuntimeDefault"},
 	} {
 		if got := get(t, sc, w.path...); !reflect.DeepEqual(got, w.want) {
-			t.Errorf("container securityContext %v = %v, want %v", w.path, got, w.want)
+			t.Errorf("%s: container securityContext %v = %v, want %v", component, w.path, got, w.want)
 		}
 	}
 	psc := get(t, d, "spec", "template", "spec", "securityContext")
 	if get(t, psc, "runAsNonRoot") != true || get(t, psc, "seccompProfile", "type") != "RuntimeDefault" {
-		t.Errorf("pod securityContext = %v, want runAsNonRoot and seccomp RuntimeDefault", psc)
+		t.Errorf("%s: pod securityContext = %v, want runAsNonRoot and seccomp RuntimeDefault", component, psc)
 	}
 }
 
@@ -452,26 +541,81 @@ func checkCRDs(t *testing.T, root string, docs []object, keep bool) {
 	}
 }
 
-func checkClusterRole(t *testing.T, root string, docs []object) {
+// readYAMLDocs reads a multi-document YAML file.
+func readYAMLDocs(t *testing.T, path string) []object {
 	t.Helper()
-	src := readYAML(t, filepath.Join(root, "config", "rbac", "role.yaml"))
-	cr := only(t, docs, "ClusterRole")
-	if !reflect.DeepEqual(cr["rules"], src["rules"]) {
-		t.Errorf("ClusterRole rules differ from config/rbac/role.yaml; run hack/sync-chart.sh\n got: %v\nwant: %v", cr["rules"], src["rules"])
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	crb := only(t, docs, "ClusterRoleBinding")
-	if get(t, crb, "roleRef", "name") != get(t, cr, "metadata", "name") {
-		t.Errorf("ClusterRoleBinding refers to %v, not to ClusterRole %v", get(t, crb, "roleRef", "name"), get(t, cr, "metadata", "name"))
+	return parseDocs(t, string(b))
+}
+
+// checkGeneratedRBAC checks that the chart renders, for each component, exactly the roles
+// controller-gen generated from its markers (config/rbac/<component>/role.yaml), with their
+// rules unchanged, the markers' namespaces mapped to the release's (kooper-system) and the
+// directory namespace, and each bound to that component's own ServiceAccount only.
+func checkGeneratedRBAC(t *testing.T, root string, docs []object, directoryNamespace string) {
+	t.Helper()
+	namespaces := map[string]string{"": "", "kooper-system": "kooper-system", "kooper-directory": directoryNamespace}
+	for _, component := range []string{"receiver", "controllers"} {
+		name := "kooper-" + component
+		generated := readYAMLDocs(t, filepath.Join(root, "config", "rbac", component, "role.yaml"))
+		if len(generated) == 0 {
+			t.Fatalf("config/rbac/%s/role.yaml has no roles", component)
+		}
+		for _, src := range generated {
+			kind := src["kind"].(string)
+			srcNS, _ := get(t, src, "metadata", "namespace").(string)
+			ns, ok := namespaces[srcNS]
+			if !ok {
+				t.Errorf("config/rbac/%s/role.yaml: %s in namespace %s, which the chart does not map", component, kind, srcNS)
+				continue
+			}
+			var role, binding object
+			for _, d := range ofKind(docs, kind) {
+				if dns, _ := get(t, d, "metadata", "namespace").(string); get(t, d, "metadata", "name") == name && dns == ns {
+					role = d
+				}
+			}
+			for _, d := range ofKind(docs, kind+"Binding") {
+				if dns, _ := get(t, d, "metadata", "namespace").(string); get(t, d, "metadata", "name") == name && dns == ns {
+					binding = d
+				}
+			}
+			if role == nil || binding == nil {
+				t.Errorf("the chart renders no %s %s (or no binding) in namespace %q for config/rbac/%s/role.yaml; run hack/sync-chart.sh", kind, name, ns, component)
+				continue
+			}
+			if !reflect.DeepEqual(role["rules"], src["rules"]) {
+				t.Errorf("%s %s rules differ from config/rbac/%s/role.yaml; run hack/sync-chart.sh\n got: %v\nwant: %v", kind, name, component, role["rules"], src["rules"])
+			}
+			if get(t, binding, "roleRef", "kind") != kind || get(t, binding, "roleRef", "name") != name {
+				t.Errorf("%sBinding %s refers to %v", kind, name, get(t, binding, "roleRef"))
+			}
+			want := []any{object{"kind": "ServiceAccount", "name": name, "namespace": "kooper-system"}}
+			if !reflect.DeepEqual(get(t, binding, "subjects"), want) {
+				t.Errorf("%sBinding %s subjects = %v, want only the %s's ServiceAccount", kind, name, get(t, binding, "subjects"), component)
+			}
+		}
 	}
-	sa := only(t, docs, "ServiceAccount")
-	if get(t, crb, "subjects", 0, "name") != get(t, sa, "metadata", "name") || get(t, crb, "subjects", 0, "namespace") != "kooper-system" {
-		t.Errorf("ClusterRoleBinding subject %v is not the ServiceAccount", get(t, crb, "subjects", 0))
+	// Nothing else grants rights, bar the controllers' leader election.
+	for _, kind := range []string{"ClusterRole", "Role"} {
+		for _, d := range ofKind(docs, kind) {
+			if n := get(t, d, "metadata", "name"); n != "kooper-receiver" && n != "kooper-controllers" && n != "kooper-leader-election" {
+				t.Errorf("the chart renders %s %v, which no RBAC marker generated", kind, n)
+			}
+		}
+	}
+	if n := len(ofKind(docs, "ServiceAccount")); n != 2 {
+		t.Errorf("rendered %d ServiceAccounts, want the receiver's and the controllers'", n)
 	}
 }
 
+// checkRBAC checks the leader-election Role, bound to the controllers' account alone.
 func checkRBAC(t *testing.T, docs []object) {
 	t.Helper()
-	role := only(t, docs, "Role")
+	role := named(t, docs, "Role", "kooper-leader-election")
 	if get(t, role, "metadata", "namespace") != "kooper-system" {
 		t.Errorf("leader-election Role namespace = %v", get(t, role, "metadata", "namespace"))
 	}
@@ -488,9 +632,13 @@ func checkRBAC(t *testing.T, docs []object) {
 	if !reflect.DeepEqual(verbs, wantVerbs) {
 		t.Errorf("leader-election Role verbs = %v, want %v", verbs, wantVerbs)
 	}
-	rb := only(t, docs, "RoleBinding")
+	rb := named(t, docs, "RoleBinding", "kooper-leader-election")
 	if get(t, rb, "roleRef", "name") != get(t, role, "metadata", "name") {
 		t.Errorf("RoleBinding refers to %v", get(t, rb, "roleRef", "name"))
+	}
+	want := []any{object{"kind": "ServiceAccount", "name": "kooper-controllers", "namespace": "kooper-system"}}
+	if !reflect.DeepEqual(get(t, rb, "subjects"), want) {
+		t.Errorf("leader-election RoleBinding subjects = %v, want only the controllers' ServiceAccount", get(t, rb, "subjects"))
 	}
 }
 

@@ -36,6 +36,7 @@ import (
 // The release the matrix renders, and the fixtures it creates.
 const (
 	releaseNamespace = "kooper-system"
+	directoryNS      = "kooper-system-directory" // the chart's default: <release namespace>-directory
 	keysSecret       = "crm-marketplace-keys"
 	productsConfig   = "kooper-products" // <fullname>-products
 	tenantNS         = "tenant-matrix"   // a tenant namespace, as the tenant controller labels one
@@ -227,6 +228,8 @@ var matrixRows = []matrixRow{
 	{controllers, "update the products ConfigMap in kooper's namespace", allowed, byBoth,
 		attrs("patch", "", "configmaps", releaseNamespace, productsConfig),
 		patch(&corev1.ConfigMap{ObjectMeta: meta(releaseNamespace, productsConfig)}, `{"data":{"matrix":"x"}}`)},
+	{controllers, "create a ConfigMap in the directory namespace (kooper's own)", allowed, byBoth,
+		attrs("create", "", "configmaps", directoryNS, ""), create(&corev1.ConfigMap{ObjectMeta: meta(directoryNS, "matrix")})},
 	{controllers, "create its leader-election Lease in kooper's namespace", allowed, byBoth,
 		attrs("create", "coordination.k8s.io", "leases", releaseNamespace, ""),
 		create(&coordinationv1.Lease{ObjectMeta: meta(releaseNamespace, "matrix")})},
@@ -251,12 +254,16 @@ var matrixRows = []matrixRow{
 		patch(&corev1.ConfigMap{ObjectMeta: meta(releaseNamespace, productsConfig)}, `{"data":{"matrix":"x"}}`)},
 	{receiver, "delete a tenant namespace marked with `delete-after`", denied, byRBAC,
 		attrs("delete", "", "namespaces", "", releasedNS), remove(namespace(releasedNS, nil, nil))},
+	{receiver, "create a ConfigMap in kooper's namespace", denied, byRBAC,
+		attrs("create", "", "configmaps", releaseNamespace, ""), create(&corev1.ConfigMap{ObjectMeta: meta(releaseNamespace, "matrix")})},
 	{receiver, "read a product's keys Secret in kooper's namespace", allowed, byRBAC,
 		attrs("get", "", "secrets", releaseNamespace, keysSecret), read(&corev1.Secret{ObjectMeta: meta(releaseNamespace, keysSecret)})},
 	{receiver, "list SaaSProducts", allowed, byRBAC,
 		attrs("list", saasv1alpha1.GroupVersion.Group, "saasproducts", "", ""), list(&saasv1alpha1.SaaSProductList{})},
 	{receiver, "create a SaaSTenant", allowed, byRBAC,
 		attrs("create", saasv1alpha1.GroupVersion.Group, "saastenants", "", ""), create(newSaaSTenant("i-matrix"))},
+	{receiver, "write a directory shard (a ConfigMap) in the directory namespace", allowed, byRBAC,
+		attrs("create", "", "configmaps", directoryNS, ""), create(&corev1.ConfigMap{ObjectMeta: meta(directoryNS, "d-matrix-users-000")})},
 
 	// A tenant's workload, which runs the merchant's code for one buyer.
 	{tenant, "read a product's keys Secret in kooper's namespace", denied, byRBAC,
@@ -291,8 +298,8 @@ func (a serviceAccount) groups() []string {
 var policyUser = regexp.MustCompile(`request\.userInfo\.username == 'system:serviceaccount:([^:']+):([^:']+)'`)
 
 // matrixAccounts names the accounts of the rendered chart. The controllers' is the one the
-// admission policy applies to. The receiver's is the other rendered ServiceAccount; while
-// the chart renders one account for both, it is absent (and the receiver's rows skipped).
+// admission policy applies to. The receiver's is the other rendered ServiceAccount, which
+// must exist: the receiver faces the internet and never shares the controllers' account.
 func matrixAccounts(t *testing.T, docs []object) (policyName string, accounts map[string]serviceAccount) {
 	t.Helper()
 	policy := only(t, docs, "ValidatingAdmissionPolicy")
@@ -314,6 +321,7 @@ func matrixAccounts(t *testing.T, docs []object) (policyName string, accounts ma
 	}
 	switch len(others) {
 	case 0:
+		t.Fatalf("the chart renders no ServiceAccount for the receiver apart from the controllers' %v", accounts[controllers])
 	case 1:
 		accounts[receiver] = others[0]
 	default:
@@ -462,17 +470,7 @@ func TestLeastPrivilege(t *testing.T) {
 
 	for _, row := range matrixRows {
 		t.Run(row.account+": "+row.request, func(t *testing.T) {
-			account, ok := accounts[row.account]
-			if !ok {
-				// Until the chart gives the receiver an account of its own, it shares the
-				// controllers': say what that shared account may do today.
-				today := "denies"
-				if rbacAllows(ctx, t, admin, accounts[controllers], row.attrs) {
-					today = "ALLOWS"
-				}
-				t.Skipf("the chart renders no ServiceAccount for the %s apart from the controllers' %s; today RBAC %s that shared account this request",
-					row.account, accounts[controllers], today)
-			}
+			account := accounts[row.account]
 			g := NewWithT(t)
 			rbac := rbacAllows(ctx, t, admin, account, row.attrs)
 			err := row.do(ctx, clients[row.account])

@@ -1,7 +1,7 @@
 // Command demo is `make demo`: it starts a local cluster, installs kooper's
-// chart with Helm, runs the operator as the chart's ServiceAccount, buys a
-// tenant of the sample product through the marketplace simulator and shows
-// it reaching Ready. It keeps everything running until Ctrl-C; --once stops
+// chart with Helm, runs its receiver and its controllers, each as its own
+// Deployment's ServiceAccount, buys a tenant of the sample product through
+// the marketplace simulator and shows it reaching Ready. It keeps everything running until Ctrl-C; --once stops
 // after the tenant is Ready.
 package main
 

@@ -83,10 +83,10 @@ Drive the marketplace (the sample product's key is the spec's test key):
   bin/demo/bin/marketplace-sim freeze --instance-id %s
   bin/demo/bin/marketplace-sim new-instance --sim-url %s --wait 2m
 
-Operator metrics: %s
+Metrics: %s (receiver), %s (controllers)
 Logs of every process: %s
 `, stack.Cluster.Kubeconfig, stack.ToolPath(), t.Name, t.Status.Namespace, t.Status.Namespace, t.Status.CredentialsSecretName,
-		localstack.Namespace, stack.ReceiverURL, localstack.BasicKey, t.Name, t.Name, stack.SimURL, stack.MetricsURL, stack.LogDir())
+		localstack.Namespace, stack.ReceiverURL, localstack.BasicKey, t.Name, t.Name, stack.SimURL, stack.MetricsURL, stack.ControllersMetricsURL, stack.LogDir())
 }
 
 func indent(s string) string {

@@ -1,7 +1,8 @@
 // Package e2e is kooper's end-to-end test: the local cluster (etcd,
 // kube-apiserver, controller-manager, scheduler and kwok), the chart
-// installed with Helm, the operator running as the chart's ServiceAccount
-// and the marketplace simulator driving a tenant through its whole life.
+// installed with Helm, its receiver and its controllers each running as
+// its own Deployment's ServiceAccount, and the marketplace simulator
+// driving a tenant through its whole life.
 // It runs with `make e2e` (go test ./hack/e2e -args -e2e); plain `go test
 // ./...` skips it.
 package e2e
@@ -62,7 +63,8 @@ func TestEndToEnd(t *testing.T) {
 		name string
 		run  func(t *testing.T, e *env)
 	}{
-		{"the chart is installed and the operator runs as its ServiceAccount", testChartInstalled},
+		{"the chart is installed and each component runs as its own ServiceAccount", testChartInstalled},
+		{"each component's account is refused what it may not do", testDeniedRows},
 		{"a purchase becomes a Ready tenant", testPurchase},
 		{"a second purchase, kept until the end", testSecondPurchase},
 		{"an upgrade changes replicas and resources and rolls out", testUpgrade},
@@ -75,9 +77,11 @@ func TestEndToEnd(t *testing.T) {
 		{"a licence product: bought, verified offline, renewed, revoked", testLicence},
 		{"a release removes the workload, then the namespace after retention", testRelease},
 		{"a tenant deleted by hand is still answered, and never provisioned again", testHandDeletion},
+		{"neither component was refused a request through the lifecycle", testNothingForbidden},
 		{"helm upgrade keeps tenants, CRDs and the product", testHelmUpgrade},
 		{"helm uninstall keeps tenants, CRDs and the product", testHelmUninstall},
 		{"a reinstalled operator still answers the instance deleted by hand", testReinstalled},
+		{"neither reinstalled component was refused a request", testNothingForbidden},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, func(t *testing.T) { s.run(t, e) }) {

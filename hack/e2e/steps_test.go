@@ -30,12 +30,23 @@ func testChartInstalled(t *testing.T, e *env) {
 		g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: name}, crd)).To(Succeed())
 		g.Expect(crd.Annotations).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"), name)
 	}
-	// The chart's own Deployment is Available: kwok runs its two pods,
-	// which proves its pod spec passes admission.
+	// The chart's two Deployments are Available: kwok runs their pods (two
+	// receivers, one controllers), which proves their pod specs pass
+	// admission. Each runs as its own ServiceAccount.
 	list := &appsv1.DeploymentList{}
 	g.Expect(e.stack.Client.List(e.ctx, list, client.InNamespace(localstack.Namespace))).To(Succeed())
-	g.Expect(list.Items).To(HaveLen(1))
-	g.Expect(list.Items[0].Status.AvailableReplicas).To(BeEquivalentTo(2))
+	available := map[string]int32{}
+	accounts := map[string]string{}
+	for _, d := range list.Items {
+		available[d.Name] = d.Status.AvailableReplicas
+		accounts[d.Name] = d.Spec.Template.Spec.ServiceAccountName
+	}
+	g.Expect(available).To(Equal(map[string]int32{"kooper-receiver": 2, "kooper-controllers": 1}))
+	g.Expect(accounts).To(Equal(map[string]string{"kooper-receiver": "kooper-receiver", "kooper-controllers": "kooper-controllers"}))
+	g.Expect(e.stack.ServiceAccount(localstack.Receiver)).To(Equal("system:serviceaccount:kooper-system:kooper-receiver"))
+	g.Expect(e.stack.ServiceAccount(localstack.Controllers)).To(Equal("system:serviceaccount:kooper-system:kooper-controllers"))
+	// The directory namespace, where the receiver writes directory shards.
+	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: localstack.Namespace + "-directory"}, &corev1.Namespace{})).To(Succeed())
 	product := &saasv1alpha1.SaaSProduct{}
 	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: localstack.Product}, product)).To(Succeed())
 	g.Expect(apimeta.IsStatusConditionTrue(product.Status.Conditions, saasv1alpha1.KeysAvailableCondition)).To(BeTrue())
@@ -281,8 +292,12 @@ func testHelmUninstall(t *testing.T, e *env) {
 	out, err := e.stack.Helm(e.ctx, "uninstall", localstack.Release, "--namespace", localstack.Namespace, "--wait")
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Log(out)
-	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Namespace: localstack.Namespace, Name: "kooper"}, &appsv1.Deployment{})).
-		To(WithTransform(apierrors.IsNotFound, BeTrue()), "the chart's Deployment is still there")
+	for _, name := range []string{"kooper-receiver", "kooper-controllers"} {
+		g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Namespace: localstack.Namespace, Name: name}, &appsv1.Deployment{})).
+			To(WithTransform(apierrors.IsNotFound, BeTrue()), "the chart's Deployment %s is still there", name)
+	}
+	// The directory namespace is kept, like the CRDs: its shards are data.
+	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: localstack.Namespace + "-directory"}, &corev1.Namespace{})).To(Succeed())
 	expectIntact(g, e)
 	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: localstack.Product}, &saasv1alpha1.SaaSProduct{})).To(Succeed())
 }

@@ -2,15 +2,18 @@ package localstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -18,78 +21,171 @@ import (
 	"github.com/kooper-io/kooper/internal/localcluster"
 )
 
-// startOperator runs the operator locally with the chart Deployment's
-// arguments, as the chart's ServiceAccount.
+// The chart's two components, each a Deployment of its own (labelled
+// app.kubernetes.io/component) under a ServiceAccount of its own.
+const (
+	Receiver    = "receiver"
+	Controllers = "controllers"
+)
+
+// Components are the chart's components, in the order the stack starts them.
+var Components = []string{Controllers, Receiver}
+
+// A component is one of the chart's Deployments run as a local process.
+type component struct {
+	name string
+	// account is the Deployment's ServiceAccount as a user name,
+	// system:serviceaccount:<namespace>:<name>; kubeconfig impersonates it.
+	account    string
+	kubeconfig string
+	// args, probesURL and receiverAddress let a restart start it again
+	// alike; receiverAddress is empty for the controllers.
+	args            []string
+	probesURL       string
+	receiverAddress string
+	metricsURL      string
+	process         *localcluster.Process
+}
+
+// startOperator runs each of the chart's Deployments as a local process,
+// with its Deployment's arguments, as its Deployment's ServiceAccount.
 func (s *Stack) startOperator(ctx context.Context, _ Options) error {
-	deployment, err := s.chartDeployment(ctx)
+	// Every listen address at once: ports freed by one call could come back
+	// from the next before the first process binds them.
+	ports, err := freePorts(3 * len(Components))
 	if err != nil {
 		return err
+	}
+	s.components = map[string]*component{}
+	for i, name := range Components {
+		c, err := s.prepareComponent(ctx, name, ports[3*i:3*i+3])
+		if err != nil {
+			return err
+		}
+		s.components[name] = c
+		s.logf("Starting the %s as %s", name, c.account)
+		if err := s.runComponent(c); err != nil {
+			return err
+		}
+	}
+	s.logf("Waiting for both to be ready and for the controllers to read the product's keys")
+	for _, name := range Components {
+		if err := s.waitReady(ctx, s.components[name]); err != nil {
+			return err
+		}
+	}
+	s.ReceiverURL = "http://" + s.components[Receiver].receiverAddress + "/koogallery/" + Product
+	s.MetricsURL = s.components[Receiver].metricsURL
+	s.ControllersMetricsURL = s.components[Controllers].metricsURL
+	return s.waitFor(ctx, "the controllers to read the product's keys", s.productKeysAvailable)
+}
+
+// prepareComponent reads the component's Deployment and writes its
+// kubeconfig; ports are its receiver, metrics and probe addresses.
+func (s *Stack) prepareComponent(ctx context.Context, name string, ports []string) (*component, error) {
+	deployment, err := s.chartDeployment(ctx, name)
+	if err != nil {
+		return nil, err
 	}
 	pod := deployment.Spec.Template.Spec
-	serviceAccount := fmt.Sprintf("system:serviceaccount:%s:%s", Namespace, pod.ServiceAccountName)
-	s.OperatorKubeconfig = filepath.Join(s.dir, "operator.kubeconfig")
-	if err := writeImpersonatingKubeconfig(s.Cluster.Kubeconfig, s.OperatorKubeconfig, serviceAccount); err != nil {
-		return err
+	c := &component{
+		name:       name,
+		account:    fmt.Sprintf("system:serviceaccount:%s:%s", Namespace, pod.ServiceAccountName),
+		kubeconfig: filepath.Join(s.dir, name+".kubeconfig"),
 	}
-	ports, err := freePorts(3)
-	if err != nil {
-		return err
+	if err := writeImpersonatingKubeconfig(s.Cluster.Kubeconfig, c.kubeconfig, c.account); err != nil {
+		return nil, err
 	}
 	receiver, metrics, probes := ports[0], ports[1], ports[2]
-	s.operatorArgs = localArgs(pod.Containers[0].Args, map[string]string{
+	c.args = localArgs(pod.Containers[0].Args, map[string]string{
 		"--receiver-bind-address":     receiver,
 		"--metrics-bind-address":      metrics,
 		"--health-probe-bind-address": probes,
 	})
-	s.probesURL = "http://" + probes + "/readyz"
-	s.receiverAddress = receiver
-	s.logf("Starting the operator as %s", serviceAccount)
-	if err := s.runOperator(ctx); err != nil {
-		return err
+	c.probesURL = "http://" + probes + "/readyz"
+	c.metricsURL = "http://" + metrics + "/metrics"
+	if name == Receiver {
+		c.receiverAddress = receiver
 	}
-	s.ReceiverURL = "http://" + receiver + "/koogallery/" + Product
-	s.MetricsURL = "http://" + metrics + "/metrics"
-	return s.waitFor(ctx, "the operator to read the product's keys", s.productKeysAvailable)
+	return c, nil
 }
 
-// runOperator starts the operator process and waits until it is ready.
-func (s *Stack) runOperator(ctx context.Context) error {
-	p, err := localcluster.StartProcess("kooper", s.LogDir(), s.Binary("kooper"), s.operatorArgs, "KUBECONFIG="+s.OperatorKubeconfig)
+// runComponent starts the component's process; its log is
+// kooper-<component>.log, replaced on every start.
+func (s *Stack) runComponent(c *component) error {
+	p, err := localcluster.StartProcess("kooper-"+c.name, s.LogDir(), s.Binary("kooper"), c.args, "KUBECONFIG="+c.kubeconfig)
 	if err != nil {
 		return err
 	}
-	s.operator = p
-	if err := s.waitFor(ctx, "the operator to be ready", httpOK(s.probesURL)); err != nil {
-		return err
-	}
-	// The readiness probe answers before the receiver, another runnable,
-	// has bound its port: a callback sent at once was refused.
-	return s.waitFor(ctx, "the receiver to listen", listening(s.receiverAddress))
+	c.process = p
+	return nil
 }
 
-// RestartOperator stops the operator and starts it again with the same
-// arguments and addresses, as a pod restart does. It returns once the new
-// process answers its readiness probe; its log replaces the old one.
-func (s *Stack) RestartOperator(ctx context.Context) error {
-	if s.operator == nil {
-		return fmt.Errorf("the operator is not running")
-	}
-	if err := s.operator.Stop(30 * time.Second); err != nil {
+// waitReady waits until the component answers its readiness probe and,
+// for the receiver, accepts connections: the probe answers before the
+// receiver, another runnable, has bound its port.
+func (s *Stack) waitReady(ctx context.Context, c *component) error {
+	if err := s.waitFor(ctx, "the "+c.name+" to be ready", httpOK(c.probesURL)); err != nil {
 		return err
 	}
-	s.operator = nil
-	return s.runOperator(ctx)
+	if c.receiverAddress == "" {
+		return nil
+	}
+	return s.waitFor(ctx, "the receiver to listen", listening(c.receiverAddress))
+}
+
+// stopOperator stops both components' processes.
+func (s *Stack) stopOperator(timeout time.Duration) error {
+	var errs []error
+	for _, c := range s.components {
+		if c.process != nil {
+			errs = append(errs, c.process.Stop(timeout))
+			c.process = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// operatorProcesses are the components' running processes.
+func (s *Stack) operatorProcesses() []*localcluster.Process {
+	var ps []*localcluster.Process
+	for _, name := range Components {
+		if c := s.components[name]; c != nil && c.process != nil {
+			ps = append(ps, c.process)
+		}
+	}
+	return ps
+}
+
+// RestartOperator stops both components and starts them again with the
+// same arguments and addresses, as pod restarts do. It returns once both
+// answer their readiness probes; their logs replace the old ones.
+func (s *Stack) RestartOperator(ctx context.Context) error {
+	if len(s.operatorProcesses()) == 0 {
+		return fmt.Errorf("the operator is not running")
+	}
+	if err := s.stopOperator(30 * time.Second); err != nil {
+		return err
+	}
+	for _, name := range Components {
+		if err := s.runComponent(s.components[name]); err != nil {
+			return err
+		}
+	}
+	for _, name := range Components {
+		if err := s.waitReady(ctx, s.components[name]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Reinstall installs the chart again, after a helm uninstall, and starts
-// the operator from it, as a merchant reinstalling kooper does. The
-// operator's addresses change; ReceiverURL and MetricsURL follow.
+// both components from it, as a merchant reinstalling kooper does. Their
+// addresses change; ReceiverURL and the metrics URLs follow.
 func (s *Stack) Reinstall(ctx context.Context) error {
-	if s.operator != nil {
-		if err := s.operator.Stop(30 * time.Second); err != nil {
-			return err
-		}
-		s.operator = nil
+	if err := s.stopOperator(30 * time.Second); err != nil {
+		return err
 	}
 	if err := s.installChart(ctx, Options{}); err != nil {
 		return err
@@ -97,24 +193,53 @@ func (s *Stack) Reinstall(ctx context.Context) error {
 	return s.startOperator(ctx, Options{})
 }
 
-// OperatorPID is the operator's process ID, for reading /proc; 0 when it
-// is not running.
-func (s *Stack) OperatorPID() int {
-	if s.operator == nil {
-		return 0
+// OperatorPID is the process ID of a component (Receiver or Controllers),
+// for reading /proc; 0 when it is not running.
+func (s *Stack) OperatorPID(name string) int {
+	if c := s.components[name]; c != nil && c.process != nil {
+		return c.process.PID()
 	}
-	return s.operator.PID()
+	return 0
 }
 
-// chartDeployment finds the Deployment the chart installed.
-func (s *Stack) chartDeployment(ctx context.Context) (*appsv1.Deployment, error) {
+// ServiceAccount is the user a component acts as: its Deployment's
+// ServiceAccount, system:serviceaccount:<namespace>:<name>.
+func (s *Stack) ServiceAccount(name string) string {
+	if c := s.components[name]; c != nil {
+		return c.account
+	}
+	return ""
+}
+
+// ConfigFor returns a copy of the cluster's administrator config that acts
+// as a component's ServiceAccount, as the component's process does.
+func (s *Stack) ConfigFor(name string) (*rest.Config, error) {
+	c := s.components[name]
+	if c == nil {
+		return nil, fmt.Errorf("no component %q", name)
+	}
+	return clientcmd.BuildConfigFromFlags("", c.kubeconfig)
+}
+
+// Log returns what a component's process has logged since it last started.
+func (s *Stack) Log(name string) (string, error) {
+	c := s.components[name]
+	if c == nil || c.process == nil {
+		return "", fmt.Errorf("the %s is not running", name)
+	}
+	data, err := os.ReadFile(c.process.LogPath)
+	return string(data), err
+}
+
+// chartDeployment finds the Deployment the chart installed for a component.
+func (s *Stack) chartDeployment(ctx context.Context, name string) (*appsv1.Deployment, error) {
 	list := &appsv1.DeploymentList{}
 	if err := s.Client.List(ctx, list, client.InNamespace(Namespace),
-		client.MatchingLabels{"app.kubernetes.io/instance": Release}); err != nil {
+		client.MatchingLabels{"app.kubernetes.io/instance": Release, "app.kubernetes.io/component": name}); err != nil {
 		return nil, err
 	}
 	if len(list.Items) != 1 || len(list.Items[0].Spec.Template.Spec.Containers) == 0 {
-		return nil, fmt.Errorf("expected one Deployment of release %s in %s, found %d", Release, Namespace, len(list.Items))
+		return nil, fmt.Errorf("expected one %s Deployment of release %s in %s, found %d", name, Release, Namespace, len(list.Items))
 	}
 	return &list.Items[0], nil
 }

@@ -1,12 +1,13 @@
 // Package localstack runs kooper the way a merchant does, on the local
-// cluster: the Helm chart installed with Helm, the operator running as the
-// chart's ServiceAccount, and the marketplace simulator in KooGallery's
-// place. The demo and the end-to-end test both start it.
+// cluster: the Helm chart installed with Helm, its two components (the
+// receiver and the controllers) each running as its own ServiceAccount,
+// and the marketplace simulator in KooGallery's place. The demo, the
+// end-to-end test and the benchmark start it.
 //
-// The operator runs as a local process rather than in a pod (kwok fakes
-// pods; it runs no containers). It uses the chart Deployment's own
-// arguments and impersonates the chart's ServiceAccount, so what is
-// exercised is the chart's RBAC and configuration.
+// Each component runs as a local process rather than in a pod (kwok fakes
+// pods; it runs no containers). It uses its chart Deployment's own
+// arguments and impersonates that Deployment's ServiceAccount, so what is
+// exercised is the chart's split RBAC and configuration.
 package localstack
 
 import (
@@ -62,22 +63,18 @@ type Stack struct {
 	ReceiverURL string
 	// SimURL is the simulator's open-API base URL.
 	SimURL string
-	// MetricsURL is the operator's Prometheus endpoint.
+	// MetricsURL is the receiver's Prometheus endpoint.
 	MetricsURL string
-	// OperatorKubeconfig impersonates the chart's ServiceAccount.
-	OperatorKubeconfig string
+	// ControllersMetricsURL is the controllers' Prometheus endpoint.
+	ControllersMetricsURL string
 
-	root     string
-	dir      string
-	bin      string
-	logf     func(format string, args ...any)
-	operator *localcluster.Process
-	// operatorArgs and probesURL let RestartOperator start it again alike.
-	operatorArgs []string
-	probesURL    string
-	// receiverAddress is where the operator's receiver listens.
-	receiverAddress string
-	simulator       *localcluster.Process
+	root string
+	dir  string
+	bin  string
+	logf func(format string, args ...any)
+	// components are the receiver and the controllers, by name.
+	components map[string]*component
+	simulator  *localcluster.Process
 }
 
 // Start builds the binaries, starts the cluster, installs the chart and
@@ -127,15 +124,13 @@ func (s *Stack) startCluster(ctx context.Context, o Options) error {
 	return err
 }
 
-// Stop stops the operator, the simulator and the cluster.
+// Stop stops the operator's components, the simulator and the cluster.
 func (s *Stack) Stop() error {
-	var errs []error
-	for _, p := range []*localcluster.Process{s.operator, s.simulator} {
-		if p != nil {
-			errs = append(errs, p.Stop(10*time.Second))
-		}
+	errs := []error{s.stopOperator(10 * time.Second)}
+	if s.simulator != nil {
+		errs = append(errs, s.simulator.Stop(10*time.Second))
 	}
-	s.operator, s.simulator = nil, nil
+	s.simulator = nil
 	if s.Cluster != nil {
 		errs = append(errs, s.Cluster.Stop())
 		s.Cluster = nil
@@ -143,8 +138,8 @@ func (s *Stack) Stop() error {
 	return errors.Join(errs...)
 }
 
-// AnyExited is closed when the operator, the simulator or a cluster
-// component ends.
+// AnyExited is closed when a component of the operator, the simulator or
+// a cluster component ends.
 func (s *Stack) AnyExited() <-chan struct{} {
 	ended := make(chan struct{})
 	var once sync.Once
@@ -154,10 +149,8 @@ func (s *Stack) AnyExited() <-chan struct{} {
 			once.Do(func() { close(ended) })
 		}()
 	}
-	for _, p := range []*localcluster.Process{s.operator, s.simulator} {
-		if p != nil {
-			watch(p.Exited())
-		}
+	for _, p := range s.processes() {
+		watch(p.Exited())
 	}
 	if s.Cluster != nil {
 		watch(s.Cluster.AnyExited())
@@ -167,10 +160,7 @@ func (s *Stack) AnyExited() <-chan struct{} {
 
 // CheckProcesses returns an error naming the first process that exited.
 func (s *Stack) CheckProcesses() error {
-	for _, p := range []*localcluster.Process{s.operator, s.simulator} {
-		if p == nil {
-			continue
-		}
+	for _, p := range s.processes() {
 		select {
 		case <-p.Exited():
 			return p.ExitError()
@@ -181,6 +171,15 @@ func (s *Stack) CheckProcesses() error {
 		return s.Cluster.CheckComponents()
 	}
 	return nil
+}
+
+// processes are the stack's own running processes: the components and the simulator.
+func (s *Stack) processes() []*localcluster.Process {
+	ps := s.operatorProcesses()
+	if s.simulator != nil {
+		ps = append(ps, s.simulator)
+	}
+	return ps
 }
 
 // LogDir holds one log file per process.

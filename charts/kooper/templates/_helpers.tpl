@@ -37,33 +37,68 @@ app.kubernetes.io/name: {{ include "kooper.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
-{{/* ServiceAccount name. */}}
-{{- define "kooper.serviceAccountName" -}}
+{{/*
+Labels of one component's objects: the common labels and app.kubernetes.io/component.
+Argument: (dict "root" . "component" "receiver"|"controllers").
+*/}}
+{{- define "kooper.componentLabels" -}}
+{{ include "kooper.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Selector labels of one component's Pods (immutable on its Deployment). Argument as kooper.componentLabels. */}}
+{{- define "kooper.componentSelectorLabels" -}}
+{{ include "kooper.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+The receiver's ServiceAccount: bound to the roles generated from webhook/'s RBAC
+markers (templates/rbac-receiver.yaml).
+*/}}
+{{- define "kooper.receiverServiceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
-{{- default (include "kooper.fullname" .) .Values.serviceAccount.name }}
+{{- default (printf "%s-receiver" (include "kooper.fullname" .)) .Values.serviceAccount.receiverName }}
 {{- else }}
-{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- required "serviceAccount.receiverName is required when serviceAccount.create is false" .Values.serviceAccount.receiverName }}
 {{- end }}
 {{- end }}
 
 {{/*
-The controllers' ServiceAccount, the subject of the admission policy
-(templates/admissionpolicy.yaml). Today the receiver and the controllers share
-the chart's one account; when they get an account each, this names the
-controllers' one.
+The controllers' ServiceAccount: bound to the roles generated from controllers/'s RBAC
+markers (templates/rbac-controllers.yaml) and to the leader-election Role, and the
+subject of the admission policy (templates/admissionpolicy.yaml).
 */}}
 {{- define "kooper.controllersServiceAccountName" -}}
-{{- include "kooper.serviceAccountName" . }}
+{{- if .Values.serviceAccount.create }}
+{{- default (printf "%s-controllers" (include "kooper.fullname" .)) .Values.serviceAccount.controllersName }}
+{{- else }}
+{{- required "serviceAccount.controllersName is required when serviceAccount.create is false" .Values.serviceAccount.controllersName }}
+{{- end }}
+{{- end }}
+
+{{/*
+The directory namespace, where the receiver writes joint-operation directory shards
+(--directory-namespace): directoryNamespace.name, else <release namespace>-directory. It
+must not be the release namespace: the receiver may write ConfigMaps there, and must never
+write where the keys Secrets and the products ConfigMap live.
+*/}}
+{{- define "kooper.directoryNamespace" -}}
+{{- $ns := default (printf "%s-directory" .Release.Namespace | trunc 63 | trimSuffix "-") .Values.directoryNamespace.name }}
+{{- if eq $ns .Release.Namespace }}
+{{- fail "directoryNamespace.name must differ from the release namespace: the receiver writes ConfigMaps in it" }}
+{{- end }}
+{{- $ns }}
 {{- end }}
 
 {{/*
 kooper's own namespaces, where the controllers may write besides tenant
 namespaces (the products' keys Secrets, the products ConfigMap, licence
-Secrets, tombstones, the leader-election Lease), as a JSON list, which is
-also a CEL list literal.
+Secrets, credentials copies, tombstones, the leader-election Lease; directory
+shards), as a JSON list, which is also a CEL list literal.
 */}}
 {{- define "kooper.ownNamespaces" -}}
-{{- list .Release.Namespace | toJson }}
+{{- list .Release.Namespace (include "kooper.directoryNamespace" .) | toJson }}
 {{- end }}
 
 {{/*
