@@ -1,14 +1,34 @@
 package webhook
 
 import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
+
+// cachedKinds are what the receiver reads through the cache; their
+// informers start with the manager, so the first callback does not wait
+// for one to sync.
+func cachedKinds() []client.Object {
+	return []client.Object{&saasv1alpha1.SaaSProduct{}, &saasv1alpha1.SaaSTenant{}, &saasv1alpha1.License{},
+		&corev1.Secret{}, &corev1.ConfigMap{}}
+}
 
 // Setup serves the callback receiver from mgr on its own HTTP server, as
 // production runs it: on every replica, never leader-elected, reading
 // through mgr's cache and its API reader. It returns the server, whose Addr
 // says where it listens.
 func Setup(mgr ctrl.Manager, opts Options, serverOpts ServerOptions) (*Server, error) {
+	for _, obj := range cachedKinds() {
+		if _, err := mgr.GetCache().GetInformer(context.Background(), obj); err != nil {
+			return nil, fmt.Errorf("failed to watch %T: %w", obj, err)
+		}
+	}
 	if opts.Recorder == nil {
 		opts.Recorder = mgr.GetEventRecorder("kooper-receiver")
 	}
