@@ -1,14 +1,8 @@
 package webhook
 
 import (
-	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,63 +15,23 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/specsign"
 )
 
 // The tests of this file sign with their own implementation of spec §2.1.2,
 // not with internal/koogallery, which the receiver verifies with: code
 // shared by both sides of a test hides the bugs they share.
 
-// marketplacePayload is §2.1.2 step 4: top-level keys sorted, nulls dropped,
-// compact JSON with nested values in received order. With stringMap, each
-// top-level number or boolean is a string, as the marketplace's sample
-// writes a body it read as Map<String,String>.
-func marketplacePayload(t *testing.T, body string, stringMap bool) []byte {
-	t.Helper()
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(body), &top); err != nil {
-		t.Fatalf("test body %s: %v", body, err)
-	}
-	keys := make([]string, 0, len(top))
-	for k := range top {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var out bytes.Buffer
-	out.WriteByte('{')
-	for _, k := range keys {
-		var value bytes.Buffer
-		if err := json.Compact(&value, top[k]); err != nil {
-			t.Fatal(err)
-		}
-		v := value.String()
-		if v == "null" {
-			continue
-		}
-		if out.Len() > 1 {
-			out.WriteByte(',')
-		}
-		out.WriteString(`"` + k + `":`)
-		if stringMap && !strings.ContainsAny(v[:1], `"{[`) {
-			v = `"` + v + `"`
-		}
-		out.WriteString(v)
-	}
-	out.WriteByte('}')
-	return out.Bytes()
-}
-
-// marketplaceQuery is §2.1.2 steps 5–7 and the query the marketplace sends:
-// both HMACs keyed with the access key, lower-case hex, now, a fresh nonce.
+// marketplaceQuery is the query the marketplace sends for body, signed as
+// spec §2.1.2 says (internal/specsign): now, a fresh nonce.
 func marketplaceQuery(t *testing.T, key, body string, stringMap bool) url.Values {
 	t.Helper()
-	mac := func(msg []byte) string {
-		h := hmac.New(sha256.New, []byte(key))
-		h.Write(msg)
-		return hex.EncodeToString(h.Sum(nil))
+	payload, err := specsign.Payload(body, stringMap)
+	if err != nil {
+		t.Fatalf("test body %s: %v", body, err)
 	}
 	ts, nonce := strconv.FormatInt(time.Now().UnixMilli(), 10), randomNonce()
-	inner := mac(marketplacePayload(t, body, stringMap))
-	return url.Values{"signature": {mac([]byte(key + nonce + ts + inner))}, "timestamp": {ts}, "nonce": {nonce}}
+	return url.Values{"signature": {specsign.Signature(key, nonce, ts, payload)}, "timestamp": {ts}, "nonce": {nonce}}
 }
 
 // TestLooselyTypedCallbacksAreAccepted: each loosely typed form the

@@ -1,12 +1,7 @@
 package koogallery_test
 
 import (
-	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,59 +9,21 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/specsign"
 )
 
 // This file signs with its own implementation of spec §2.1.2, written from
 // the spec and not from koogallery's code, so that a bug the verifier and a
 // signer built on it would share cannot make both agree.
 
-// specPayload is §2.1.2 step 4: the body's top-level keys sorted, nulls
-// dropped, compact JSON, nested values in received order. With stringMap,
-// each top-level number or boolean is written as a string, as the
-// marketplace's sample holds a body it reads as Map<String,String>.
+// specPayload is the spec's canonical form (internal/specsign).
 func specPayload(t *testing.T, body string, stringMap bool) []byte {
 	t.Helper()
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(body), &top); err != nil {
+	payload, err := specsign.Payload(body, stringMap)
+	if err != nil {
 		t.Fatalf("test body %s: %v", body, err)
 	}
-	keys := make([]string, 0, len(top))
-	for k := range top {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var out bytes.Buffer
-	out.WriteByte('{')
-	for _, k := range keys {
-		var value bytes.Buffer
-		if err := json.Compact(&value, top[k]); err != nil {
-			t.Fatal(err)
-		}
-		v := value.String()
-		if v == "null" {
-			continue
-		}
-		if out.Len() > 1 {
-			out.WriteByte(',')
-		}
-		out.WriteString(`"` + k + `":`)
-		if stringMap && strings.IndexByte(`"{[`, v[0]) < 0 {
-			v = `"` + v + `"`
-		}
-		out.WriteString(v)
-	}
-	out.WriteByte('}')
-	return out.Bytes()
-}
-
-// specSign is §2.1.2 steps 5–7, both HMACs keyed with the access key.
-func specSign(key, nonce, timestamp string, payload []byte) string {
-	mac := func(msg []byte) string {
-		h := hmac.New(sha256.New, []byte(key))
-		h.Write(msg)
-		return hex.EncodeToString(h.Sum(nil))
-	}
-	return mac([]byte(key + nonce + timestamp + mac(payload)))
+	return payload
 }
 
 // TestTolerantFormsVerifyAndDecode signs each loosely typed body as the
@@ -124,7 +81,7 @@ func TestTolerantFormsVerifyAndDecode(t *testing.T) {
 			g := NewWithT(t)
 			v := koogallery.Verifier{Now: func() time.Time { return now }}
 			payload := specPayload(t, tc.body, tc.stringMap)
-			q := koogallery.SignedQuery{Signature: specSign(key, nonce, timestamp, payload), Timestamp: timestamp, Nonce: nonce}
+			q := koogallery.SignedQuery{Signature: specsign.Signature(key, nonce, timestamp, payload), Timestamp: timestamp, Nonce: nonce}
 
 			_, canonical, err := v.VerifyBasic([]string{key}, q, []byte(tc.body))
 			g.Expect(err).NotTo(HaveOccurred())
