@@ -160,19 +160,8 @@ func TestALicenceDeletedByHandStaysRevoked(t *testing.T) {
 	g := NewWithT(t)
 	product, signer := newLicenseProduct(t, true)
 	keys := licensekey.NewKeySet(signer.PublicKey())
-	orderID := fmt.Sprintf("CS%dGONE", tenantSeq.Add(1))
-	marketplace.addOrder(orderID, product.Spec.ProductID, "basic", orderExpiry.Format("20060102150405"))
-	bought := callback(t, product, fmt.Sprintf(`{"activity":"newInstance","orderId":%q,"orderLineId":"%s-000001","businessId":"b-1"}`, orderID, orderID))
-	g.Expect(bought.Code).To(Equal("000000"), bought.Msg)
-	id := bought.InstanceID
-	var key string
-	g.Eventually(func() string { key = queriedKey(t, product, id); return key }).ShouldNot(BeEmpty())
-
-	event := fmt.Sprintf("evt-%d", tenantSeq.Add(1))
-	effective, expire := time.Now().UTC().Add(-time.Minute), time.Now().UTC().AddDate(0, 6, 0)
-	applied := callback(t, product, fmt.Sprintf(`{"activity":"getLicenseAsync","instanceId":%q,"eventId":%q,"effectiveTime":%q,"expireTime":%q,"deviceFingerprint":"fp-9"}`,
-		id, event, effective.Format(time.DateTime)+" z", expire.Format(time.DateTime)+" z"))
-	g.Expect(applied.Code).To(Equal("000000"), applied.Msg)
+	id, key := buyLicence(t, product, "GONE")
+	event := applyForDevice(t, product, id, "fp-9")
 	application := eventuallyApplication(t, event, licenseReady)
 
 	g.Expect(k8sClient.Delete(testContext(t), &saasv1alpha1.License{ObjectMeta: metav1.ObjectMeta{Name: id}})).To(Succeed())
@@ -202,4 +191,30 @@ func eventuallyApplication(t *testing.T, event string, check func(Gomega, *saasv
 		check(g, found)
 	}).Should(Succeed())
 	return found
+}
+
+// buyLicence buys a licence of product through the receiver and waits for
+// queryInstance to hand out its key; it returns the instance ID and key.
+func buyLicence(t *testing.T, product *saasv1alpha1.SaaSProduct, tag string) (string, string) {
+	t.Helper()
+	g := NewWithT(t)
+	orderID := fmt.Sprintf("CS%d%s", tenantSeq.Add(1), tag)
+	marketplace.addOrder(orderID, product.Spec.ProductID, "basic", orderExpiry.Format("20060102150405"))
+	bought := callback(t, product, fmt.Sprintf(`{"activity":"newInstance","orderId":%q,"orderLineId":"%s-000001","businessId":"b-1"}`, orderID, orderID))
+	g.Expect(bought.Code).To(Equal("000000"), bought.Msg)
+	var key string
+	g.Eventually(func() string { key = queriedKey(t, product, bought.InstanceID); return key }).ShouldNot(BeEmpty())
+	return bought.InstanceID, key
+}
+
+// applyForDevice sends a getLicenseAsync for a device of instance id, valid
+// from a minute ago for six months, and returns its eventId.
+func applyForDevice(t *testing.T, product *saasv1alpha1.SaaSProduct, id, fingerprint string) string {
+	t.Helper()
+	event := fmt.Sprintf("evt-%d", tenantSeq.Add(1))
+	effective, expire := time.Now().UTC().Add(-time.Minute), time.Now().UTC().AddDate(0, 6, 0)
+	a := callback(t, product, fmt.Sprintf(`{"activity":"getLicenseAsync","instanceId":%q,"eventId":%q,"effectiveTime":%q,"expireTime":%q,"deviceFingerprint":%q}`,
+		id, event, effective.Format(time.DateTime)+" z", expire.Format(time.DateTime)+" z", fingerprint))
+	NewWithT(t).Expect(a.Code).To(Equal("000000"), a.Msg)
+	return event
 }
