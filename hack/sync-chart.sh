@@ -77,6 +77,23 @@ namespace_value() {
 # ClusterRole and Role with its rules verbatim, renamed <fullname>-COMPONENT, its namespace
 # mapped by namespace_value, and right after it the binding that grants it to the
 # component's ServiceAccount (helper kooper.COMPONENTServiceAccountName).
+# rbac_header KIND COMPONENT NS: prints the apiVersion, kind and metadata of a
+# component's role or binding (NS empty: cluster-scoped).
+rbac_header() {
+  local kind=$1 component=$2 ns=$3
+  cat <<TPL
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ${kind}
+metadata:
+  name: {{ include "kooper.fullname" . }}-${component}
+TPL
+  if [ -n "${ns}" ]; then printf '  namespace: %s\n' "${ns}"; fi
+  cat <<TPL
+  labels:
+    {{- include "kooper.componentLabels" (dict "root" . "component" "${component}") | nindent 4 }}
+TPL
+}
+
 rbac_template() {
   local component=$1 src=$2 rel=$3
   local docs
@@ -111,29 +128,11 @@ rbac_template() {
     esac
     ${first} || printf -- '---\n'
     first=false
-    cat <<TPL
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ${kind}
-metadata:
-  name: {{ include "kooper.fullname" . }}-${component}
-TPL
-    if [ -n "${ns}" ]; then printf '  namespace: %s\n' "${ns}"; fi
-    cat <<TPL
-  labels:
-    {{- include "kooper.componentLabels" (dict "root" . "component" "${component}") | nindent 4 }}
-TPL
+    rbac_header "${kind}" "${component}" "${ns}"
     sed -n '/^rules:/,$p' "${f}" | awk "${escape_awk}"' { print escape($0) }'
+    printf -- '---\n'
+    rbac_header "${bind_kind}" "${component}" "${ns}"
     cat <<TPL
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ${bind_kind}
-metadata:
-  name: {{ include "kooper.fullname" . }}-${component}
-TPL
-    if [ -n "${ns}" ]; then printf '  namespace: %s\n' "${ns}"; fi
-    cat <<TPL
-  labels:
-    {{- include "kooper.componentLabels" (dict "root" . "component" "${component}") | nindent 4 }}
 roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: ${kind}
