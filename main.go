@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -30,6 +31,7 @@ import (
 // options are the command-line flags.
 type options struct {
 	metricsAddr             string
+	metricsSecure           bool
 	probeAddr               string
 	receiverAddr            string
 	leaderElect             bool
@@ -58,6 +60,7 @@ type options struct {
 func parseFlags() options {
 	o := options{zap: zap.Options{Development: false}}
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
+	flag.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS (a self-signed certificate) to callers the API server authenticates (TokenReview) and authorises for GET on the /metrics non-resource URL (SubjectAccessReview); false serves plain HTTP to anyone, for local runs and tests.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
 	flag.StringVar(&o.receiverAddr, "receiver-bind-address", webhook.DefaultServerOptions().Addr, "Address the KooGallery callback receiver binds to.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", true, "Elect one replica to run the controllers; the receiver runs on every replica regardless.")
@@ -146,6 +149,19 @@ func (o options) receiverOptions() webhook.Options {
 	return opts
 }
 
+// metricsOptions serve the metrics over plain HTTP or, with
+// --metrics-secure, over HTTPS behind the API server's authentication and
+// authorisation (each component's RBAC may create TokenReviews and
+// SubjectAccessReviews for it: webhook/setup.go, controllers/setup.go).
+func (o options) metricsOptions() metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: o.metricsAddr}
+	if o.metricsSecure {
+		opts.SecureServing = true
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return opts
+}
+
 // setupControllers registers the leader-elected controllers.
 func setupControllers(mgr ctrl.Manager, o options) error {
 	return controllers.Setup(mgr, controllers.Config{
@@ -187,7 +203,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
-		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		Metrics:                       o.metricsOptions(),
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElect && runControllers,
 		LeaderElectionID:              "kooper.saas.kooper.io",

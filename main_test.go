@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -11,8 +12,10 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -168,4 +171,86 @@ func TestComponentsFlag(t *testing.T) {
 			g.Expect(c.String()).To(Equal(tc.want))
 		})
 	}
+}
+
+// With --metrics-secure the metrics answer over HTTPS only to a caller the
+// API server authenticates and authorises for GET /metrics: no token is
+// refused (401), a ServiceAccount's token without the metrics-reader rule
+// is forbidden (403), and one bound to it reads the metrics.
+func TestSecureMetricsNeedAnAuthorisedToken(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	k8sClient, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kooper-secure-metrics-test"}}
+	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+
+	o := options{
+		metricsAddr: freeAddr(t), metricsSecure: true, probeAddr: freeAddr(t), receiverAddr: freeAddr(t),
+		namespace: ns.Name, components: componentSet{componentReceiver: true}, kubeAPIQPS: 50, kubeAPIBurst: 100,
+		signatureWindow: time.Minute, bodySign: true, pendingResultCode: "000000", skipNameValidation: true,
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- run(runCtx, env.Config, o) }()
+	defer func() {
+		cancel()
+		g.Eventually(done).WithTimeout(time.Minute).Should(Receive(BeNil()))
+	}()
+
+	token := func(name string) string {
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: name}}
+		g.Expect(k8sClient.Create(ctx, sa)).To(Succeed())
+		tr := &authenticationv1.TokenRequest{}
+		g.Expect(k8sClient.SubResource("token").Create(ctx, sa, tr)).To(Succeed())
+		return tr.Status.Token
+	}
+	scraper, stranger := token("scraper"), token("stranger")
+	reader := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "kooper-secure-metrics-test-reader"},
+		Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}}
+	g.Expect(k8sClient.Create(ctx, reader)).To(Succeed())
+	g.Expect(k8sClient.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: reader.Name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: reader.Name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns.Name, Name: "scraper"}}})).To(Succeed())
+
+	httpsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the self-signed certificate
+	scrape := func(token string) (int, string, error) {
+		req, err := http.NewRequest(http.MethodGet, "https://"+o.metricsAddr+"/metrics", nil)
+		if err != nil {
+			return 0, "", err
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := httpsClient.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body), err
+	}
+	g.Eventually(func() (int, error) {
+		code, _, err := scrape("")
+		return code, err
+	}).WithTimeout(time.Minute).Should(Equal(http.StatusUnauthorized), "no token")
+	code, _, err := scrape("not-a-token")
+	g.Expect(err).NotTo(HaveOccurred())
+	// controller-runtime's filter answers 500 when the TokenReview itself
+	// fails, as it does for a token that is not a JWT: refused either way.
+	g.Expect(code).To(BeElementOf(http.StatusUnauthorized, http.StatusInternalServerError), "a token the API server does not know")
+	code, _, err = scrape(stranger)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(http.StatusForbidden), "a token without get on /metrics")
+	g.Eventually(func() (string, error) {
+		code, body, err := scrape(scraper)
+		if code != http.StatusOK {
+			return fmt.Sprint(code, body), err
+		}
+		return body, err
+	}).Should(ContainSubstring("go_goroutines"), "a token bound to get on /metrics")
+	code, body, _ := get("http://" + o.metricsAddr + "/metrics")
+	g.Expect(code).To(Equal(http.StatusBadRequest), "no plain HTTP")
+	g.Expect(body).NotTo(ContainSubstring("go_goroutines"))
 }

@@ -47,6 +47,12 @@ type Config struct {
 // controllers apply.
 const fieldOwner = "kooper"
 
+// The metrics endpoint's authentication and authorisation (main.go,
+// --metrics-secure): each scrape's bearer token is checked with a
+// TokenReview and its GET on /metrics with a SubjectAccessReview.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
 // Setup registers every controller on mgr, wired as production runs them.
 // The controllers are leader-elected: only the leader reconciles.
 func Setup(mgr ctrl.Manager, c Config) error {

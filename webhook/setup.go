@@ -19,6 +19,12 @@ func cachedKinds() []client.Object {
 		&corev1.Secret{}, &corev1.ConfigMap{}}
 }
 
+// The metrics endpoint's authentication and authorisation (main.go,
+// --metrics-secure): each scrape's bearer token is checked with a
+// TokenReview and its GET on /metrics with a SubjectAccessReview.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
 // Setup serves the callback receiver from mgr on its own HTTP server, as
 // production runs it: on every replica, never leader-elected, reading
 // through mgr's cache and its API reader. It returns the server, whose Addr

@@ -196,15 +196,23 @@ func TestTemplate(t *testing.T) {
 			for _, p := range get(t, svc, "spec", "ports").([]any) {
 				ports[p.(object)["name"].(string)] = p.(object)["port"]
 			}
-			if ports["http-receiver"] != float64(8082) || ports["http-metrics"] != float64(8080) {
-				t.Errorf("Service ports = %v, want http-receiver 8082 and http-metrics 8080", ports)
+			if len(ports) != 1 || ports["http-receiver"] != float64(8082) {
+				t.Errorf("Service ports = %v, want http-receiver 8082 alone", ports)
 			}
 			if got := get(t, svc, "spec", "selector", "app.kubernetes.io/component"); got != "receiver" {
 				t.Errorf("Service selects component %v, want the receiver", got)
 			}
-			metrics := named(t, docs, "Service", "kooper-controllers-metrics")
-			if got := get(t, metrics, "spec", "selector", "app.kubernetes.io/component"); got != "controllers" {
-				t.Errorf("controllers' metrics Service selects component %v", got)
+			for _, component := range []string{"receiver", "controllers"} {
+				metrics := named(t, docs, "Service", "kooper-"+component+"-metrics")
+				if got := get(t, metrics, "spec", "selector", "app.kubernetes.io/component"); got != component {
+					t.Errorf("%s's metrics Service selects component %v", component, got)
+				}
+				if got := get(t, metrics, "spec", "ports", 0, "name"); got != "https-metrics" || get(t, metrics, "spec", "type") != "ClusterIP" {
+					t.Errorf("%s's metrics Service port %v, type %v; want https-metrics, ClusterIP", component, got, get(t, metrics, "spec", "type"))
+				}
+			}
+			if n := len(ofKind(docs, "NetworkPolicy")); n != 2 {
+				t.Errorf("rendered %d NetworkPolicies, want the receiver's and the controllers'", n)
 			}
 			ns := only(t, docs, "Namespace")
 			if get(t, ns, "metadata", "name") != "kooper-system-directory" ||
@@ -307,7 +315,7 @@ func TestTemplate(t *testing.T) {
 			if got := get(t, sm, "apiVersion"); got != "monitoring.coreos.com/v1" {
 				t.Errorf("apiVersion = %v", got)
 			}
-			if got := get(t, sm, "spec", "endpoints", 0, "port"); got != "http-metrics" {
+			if got := get(t, sm, "spec", "endpoints", 0, "port"); got != "https-metrics" {
 				t.Errorf("endpoint port = %v", got)
 			}
 		}},
@@ -410,7 +418,8 @@ func checkDeployments(t *testing.T, docs []object) {
 	common := []string{
 		"--namespace=$(POD_NAMESPACE)",
 		"--directory-namespace=kooper-system-directory",
-		"--metrics-bind-address=:8080",
+		"--metrics-bind-address=:8443",
+		"--metrics-secure=true",
 		"--health-probe-bind-address=:8081",
 		"--kube-api-qps=50",
 		"--kube-api-burst=100",
@@ -599,10 +608,24 @@ func checkGeneratedRBAC(t *testing.T, root string, docs []object, directoryNames
 			}
 		}
 	}
-	// Nothing else grants rights, bar the controllers' leader election.
+	// Nothing else grants rights, bar the controllers' leader election and the
+	// metrics reader, which the chart binds to no one (the scraper's owner does).
 	for _, kind := range []string{"ClusterRole", "Role"} {
 		for _, d := range ofKind(docs, kind) {
-			if n := get(t, d, "metadata", "name"); n != "kooper-receiver" && n != "kooper-controllers" && n != "kooper-leader-election" {
+			n := get(t, d, "metadata", "name")
+			if kind == "ClusterRole" && n == "kooper-metrics-reader" {
+				want := []any{object{"nonResourceURLs": []any{"/metrics"}, "verbs": []any{"get"}}}
+				if !reflect.DeepEqual(get(t, d, "rules"), want) {
+					t.Errorf("metrics reader rules = %v, want get on /metrics alone", get(t, d, "rules"))
+				}
+				for _, b := range ofKind(docs, "ClusterRoleBinding") {
+					if get(t, b, "roleRef", "name") == n {
+						t.Errorf("the chart binds the metrics reader to %v", get(t, b, "subjects"))
+					}
+				}
+				continue
+			}
+			if n != "kooper-receiver" && n != "kooper-controllers" && n != "kooper-leader-election" {
 				t.Errorf("the chart renders %s %v, which no RBAC marker generated", kind, n)
 			}
 		}
@@ -730,6 +753,10 @@ func TestSchemaClosed(t *testing.T) {
 		for k, val := range v {
 			ps, ok := props[k].(object)
 			if !ok {
+				// A map's own keys (a label selector's matchLabels) are its additionalProperties.
+				if _, isMap := s["additionalProperties"].(object); isMap {
+					continue
+				}
 				t.Errorf("values.yaml key %s%s is not in values.schema.json", path, k)
 				continue
 			}

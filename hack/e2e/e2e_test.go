@@ -65,6 +65,7 @@ func TestEndToEnd(t *testing.T) {
 	}{
 		{"the chart is installed and each component runs as its own ServiceAccount", testChartInstalled},
 		{"each component's account is refused what it may not do", testDeniedRows},
+		{"kooper's own NetworkPolicies and metrics Services are as the chart says", testOwnPolicies},
 		{"a purchase becomes a Ready tenant", testPurchase},
 		{"a second purchase, kept until the end", testSecondPurchase},
 		{"an upgrade changes replicas and resources and rolls out", testUpgrade},

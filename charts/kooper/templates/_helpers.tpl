@@ -132,3 +132,20 @@ namespace (controllers/tenant_objects.go, tenantLabels) and selects them by.
 {{- define "kooper.productsConfigMap" -}}
 {{ include "kooper.fullname" . }}-products
 {{- end }}
+
+{{/*
+The metrics port of both components: https-metrics on 8443 when metrics.secure (HTTPS, the
+API server's authentication and authorisation in front), else http-metrics on 8080.
+*/}}
+{{- define "kooper.metricsPortName" -}}
+{{- if .Values.metrics.secure }}https-metrics{{ else }}http-metrics{{ end }}
+{{- end }}
+
+{{- define "kooper.metricsPort" -}}
+{{- if .Values.metrics.secure }}8443{{ else }}8080{{ end }}
+{{- end }}
+
+{{/* The tenant label the tenant controller puts on every tenant namespace (controllers/tenant_objects.go, tenantLabels). */}}
+{{- define "kooper.tenantNamespaceLabel" -}}
+saas.kooper.io/instance-id
+{{- end }}
