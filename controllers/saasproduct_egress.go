@@ -23,15 +23,15 @@ func egressCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 			Reason: saasv1alpha1.EgressAllowListReason, Message: fmt.Sprintf("spec.workload.egress lists %d rules", n)}
 	}
 	return metav1.Condition{Type: saasv1alpha1.EgressRestrictedCondition, Status: metav1.ConditionTrue,
-		Reason: saasv1alpha1.EgressRestrictedReason, Message: "Tenants may connect only to " + defaultEgress(w) + ": spec.workload.egress lists nothing else"}
+		Reason: saasv1alpha1.EgressRestrictedReason, Message: "Each tenant may connect only to " + defaultEgress(w) + ": spec.workload.egress lists nothing else"}
 }
 
 // defaultEgress names what every tenant of a product may connect to.
 func defaultEgress(w *saasv1alpha1.WorkloadTemplate) string {
 	if w.Directory != nil {
-		return "DNS, their own namespace and TCP 443 outside the cluster"
+		return "DNS, its own namespace and TCP 443 outside the cluster"
 	}
-	return "DNS and their own namespace"
+	return "DNS and its own namespace"
 }
 
 // warnEgressRestricted emits a Warning Event when a product's
@@ -62,11 +62,15 @@ func (r *SaaSProductReconciler) warnEgressRestricted(ctx context.Context, produc
 		return // nothing had egress to lose
 	}
 	named := running[:min(len(running), maxHoldersNamed)]
-	note := fmt.Sprintf("The NetworkPolicy of its %d tenants (%s", len(running), strings.Join(named, ", "))
-	if more := len(running) - len(named); more > 0 {
-		note += fmt.Sprintf(" and %d more", more)
+	who := "tenant " + running[0]
+	if len(running) > 1 {
+		who = fmt.Sprintf("%d tenants (%s", len(running), strings.Join(named, ", "))
+		if more := len(running) - len(named); more > 0 {
+			who += fmt.Sprintf(" and %d more", more)
+		}
+		who += ")"
 	}
-	note += ") now lets them connect only to " + defaultEgress(product.Spec.Workload) +
+	note := "Egress of " + who + " is now restricted: each may connect only to " + defaultEgress(product.Spec.Workload) +
 		"; list what else they reach (databases, APIs, mail) in spec.workload.egress"
 	r.Recorder.Eventf(product, nil, corev1.EventTypeWarning, saasv1alpha1.EgressRestrictedReason, "RestrictEgress", "%s", note)
 }

@@ -335,11 +335,11 @@ func TestEgressRestrictedWarnsOnceTenantsLoseEgress(t *testing.T) {
 
 		changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Egress = nil })
 		cond := expectCondition(t, product, saasv1alpha1.EgressRestrictedCondition, metav1.ConditionTrue, saasv1alpha1.EgressRestrictedReason)
-		g.Expect(cond.Message).To(Equal("Tenants may connect only to DNS and their own namespace: spec.workload.egress lists nothing else"))
+		g.Expect(cond.Message).To(Equal("Each tenant may connect only to DNS and its own namespace: spec.workload.egress lists nothing else"))
 		g.Eventually(func(g Gomega) {
 			events := productEvents(g, product.Name, saasv1alpha1.EgressRestrictedReason)
 			g.Expect(events).To(ConsistOf(And(HaveField("Type", corev1.EventTypeWarning),
-				HaveField("Note", ContainSubstring("The NetworkPolicy of its 1 tenants ("+tenant.Name+") now lets them connect only to DNS and their own namespace")))))
+				HaveField("Note", ContainSubstring("Egress of tenant "+tenant.Name+" is now restricted: each may connect only to DNS and its own namespace; list what else they reach (databases, APIs, mail) in spec.workload.egress")))))
 		}).Should(Succeed())
 		g.Eventually(func() []networkingv1.NetworkPolicyEgressRule {
 			return tenantPolicy(t, "tenant-"+tenant.Name).Spec.Egress
@@ -368,7 +368,7 @@ func TestEgressRestrictedWarnsOnceTenantsLoseEgress(t *testing.T) {
 		})
 		g.Eventually(func(g Gomega) {
 			g.Expect(productEvents(g, product.Name, saasv1alpha1.EgressRestrictedReason)).To(ConsistOf(
-				HaveField("Note", ContainSubstring("now lets them connect only to DNS, their own namespace and TCP 443 outside the cluster"))))
+				HaveField("Note", ContainSubstring("each may connect only to DNS, its own namespace and TCP 443 outside the cluster"))))
 		}).Should(Succeed())
 		expectCondition(t, product, saasv1alpha1.EgressRestrictedCondition, metav1.ConditionTrue, saasv1alpha1.EgressRestrictedReason)
 	})
