@@ -19,8 +19,12 @@ import (
 func egressCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 	w := product.Spec.Workload
 	if n := len(w.Egress); n > 0 {
+		rules := "rules"
+		if n == 1 {
+			rules = "rule"
+		}
 		return metav1.Condition{Type: saasv1alpha1.EgressRestrictedCondition, Status: metav1.ConditionFalse,
-			Reason: saasv1alpha1.EgressAllowListReason, Message: fmt.Sprintf("spec.workload.egress lists %d rules", n)}
+			Reason: saasv1alpha1.EgressAllowListReason, Message: fmt.Sprintf("Each tenant may also connect to what the %d %s of spec.workload.egress allow", n, rules)}
 	}
 	return metav1.Condition{Type: saasv1alpha1.EgressRestrictedCondition, Status: metav1.ConditionTrue,
 		Reason: saasv1alpha1.EgressRestrictedReason, Message: "Each tenant may connect only to " + defaultEgress(w) + ": spec.workload.egress lists nothing else"}
