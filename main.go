@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -43,6 +44,9 @@ type options struct {
 	kubeAPIBurst            int
 	maxConcurrentReconciles int
 	ingressNamespace        string
+	monitoringNamespace     string
+	clusterPodCIDRs         []netip.Prefix
+	clusterServiceCIDRs     []netip.Prefix
 	productsConfigMap       string
 	marketplaceURLs         []string
 	prometheusURL           string
@@ -73,6 +77,17 @@ func parseFlags() options {
 	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the operator may send to the API server.")
 	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "How many tenants are reconciled at once.")
 	flag.StringVar(&o.ingressNamespace, "ingress-controller-namespace", "kube-system", "Namespace of the ingress controller; tenant NetworkPolicies admit traffic from it (CCE's NGINX Ingress add-on runs in kube-system).")
+	flag.StringVar(&o.monitoringNamespace, "monitoring-namespace", "", "Namespace of the monitoring (Prometheus) that scrapes tenants; tenant NetworkPolicies admit traffic from it. Empty: none.")
+	flag.Func("cluster-pod-cidrs", "The cluster's pod address ranges, comma-separated (e.g. 172.16.0.0/16; on CCE the cluster's container CIDR). Joint-operation tenants may reach TCP 443 anywhere but these, the service ranges and 169.254.0.0/16; left empty, the cluster's pods are reachable on 443 too.", func(v string) error {
+		cidrs, err := controllers.ParseCIDRs(v)
+		o.clusterPodCIDRs = append(o.clusterPodCIDRs, cidrs...)
+		return err
+	})
+	flag.Func("cluster-service-cidrs", "The cluster's Service address ranges, comma-separated (e.g. 10.247.0.0/16; on CCE the cluster's service CIDR). See --cluster-pod-cidrs.", func(v string) error {
+		cidrs, err := controllers.ParseCIDRs(v)
+		o.clusterServiceCIDRs = append(o.clusterServiceCIDRs, cidrs...)
+		return err
+	})
 	flag.StringVar(&o.productsConfigMap, "products-configmap", "", "Name of a ConfigMap in --namespace whose entries are SaaSProduct manifests to apply (the Helm chart's product); empty: none.")
 	flag.Func("marketplace-url", "Base URL of the marketplace open APIs; repeat for fallbacks (default: "+strings.Join(koogallery.DefaultBaseURLs, ", ")+").", func(v string) error {
 		o.marketplaceURLs = append(o.marketplaceURLs, v)
@@ -166,6 +181,7 @@ func (o options) metricsOptions() metricsserver.Options {
 func setupControllers(mgr ctrl.Manager, o options) error {
 	return controllers.Setup(mgr, controllers.Config{
 		Namespace: o.namespace, DirectoryNamespace: o.directoryNamespace, IngressNamespace: o.ingressNamespace,
+		MonitoringNamespace: o.monitoringNamespace, ClusterPodCIDRs: o.clusterPodCIDRs, ClusterServiceCIDRs: o.clusterServiceCIDRs,
 		ProductsConfigMap: o.productsConfigMap, MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		Orders:     controllers.MarketplaceOrderClients(o.marketplaceURLs...),
 		Uploads:    controllers.MarketplaceUploadClients(o.marketplaceURLs...),

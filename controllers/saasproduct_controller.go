@@ -66,7 +66,8 @@ type SaaSProductReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile keeps the product while it is in use, and sets its
-// KeysAvailable, PlansValid, URLsValid and Ready conditions.
+// KeysAvailable, PlansValid, URLsValid and Ready conditions, and, for a SaaS
+// product, EgressRestricted (which Ready does not sum up).
 func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	product := &saasv1alpha1.SaaSProduct{}
 	if err := r.Get(ctx, req.NamespacedName, product); err != nil {
@@ -82,8 +83,18 @@ func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	conds := []metav1.Condition{keys, plansCondition(product), urlsCondition(product)}
+	var egressWas *metav1.Condition
+	if product.Spec.Workload != nil {
+		egressWas = apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.EgressRestrictedCondition).DeepCopy()
+		conds = append(conds, egressCondition(product))
+	}
+	statusErr := r.patchStatus(ctx, product, conds...)
+	if statusErr == nil && product.Spec.Workload != nil {
+		r.warnEgressRestricted(ctx, product, egressWas)
+	}
 	var result ctrl.Result
-	return result, foldStatusError(&result, nil, r.patchStatus(ctx, product, keys, plansCondition(product), urlsCondition(product)))
+	return result, foldStatusError(&result, nil, statusErr)
 }
 
 // keysCondition checks the product's keys Secret. Only names of missing keys

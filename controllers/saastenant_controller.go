@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -38,6 +39,12 @@ type TenantOptions struct {
 	// IngressNamespace is where the ingress controller runs; tenant
 	// NetworkPolicies let traffic in from it.
 	IngressNamespace string
+	// MonitoringNamespace is where the monitoring (Prometheus) runs; tenant
+	// NetworkPolicies let traffic in from it. Empty: none.
+	MonitoringNamespace string
+	// ClusterCIDRs are the cluster's pod and service ranges: the HTTPS a
+	// joint-operation tenant may reach outside the cluster excludes them.
+	ClusterCIDRs []netip.Prefix
 	// FieldOwner is the server-side apply field manager of every tenant object.
 	FieldOwner string
 	// MaxConcurrentReconciles is how many tenants are reconciled at once.

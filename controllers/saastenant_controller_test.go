@@ -203,9 +203,10 @@ func TestTenantIsProvisionedFromItsOrder(t *testing.T) {
 	g.Expect(limits.Spec.Limits[0].Default.Memory().String()).To(Equal("256Mi"))
 
 	policy := getObject(t, &networkingv1.NetworkPolicy{}, ns, networkPolicyName)
-	g.Expect(policy.Spec.PolicyTypes).To(Equal([]networkingv1.PolicyType{networkingv1.PolicyTypeIngress}))
-	g.Expect(policy.Spec.Ingress[0].From).To(HaveLen(2))
+	g.Expect(policy.Spec.PolicyTypes).To(Equal([]networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}))
+	g.Expect(policy.Spec.Ingress[0].From).To(HaveLen(3)) // its namespace, the ingress controller's, the monitoring's
 	g.Expect(policy.Spec.Ingress[0].From[1].NamespaceSelector.MatchLabels).To(HaveKeyWithValue("kubernetes.io/metadata.name", "ingress-nginx"))
+	g.Expect(policy.Spec.Egress).To(HaveLen(2)) // DNS and its namespace: the rules are TestTenantNetworkPolicy's
 
 	getObject(t, &corev1.ServiceAccount{}, ns, appName)
 	creds := getObject(t, &corev1.Secret{}, ns, credentialsSecretName)

@@ -79,9 +79,13 @@ func (r *TenantReconciler) desired(ctx context.Context, s *tenantState) (*desire
 	if p := checkTenantURLs(s.product, t.Spec.InstanceID, urls); p != nil {
 		return nil, r.stall(t, p.reason, "SaaSProduct %q: %s", s.product.Name, p.message)
 	}
+	if err := checkEgress(s.product.Spec.Workload.Egress); err != nil {
+		return nil, r.stall(t, saasv1alpha1.EgressRuleInvalidReason, "SaaSProduct %q: %v", s.product.Name, err)
+	}
 	d := &desiredTenant{
 		tenant: t, product: s.product, plan: s.plan, namespace: namespace, urls: urls,
 		frozen: s.frozen, simulated: simulated(s), ingressNamespace: r.Options.IngressNamespace,
+		monitoringNamespace: r.Options.MonitoringNamespace, clusterCIDRs: r.Options.ClusterCIDRs,
 	}
 	if d.copiedSecrets, err = r.secretsToCopy(ctx, t, s.product); err != nil {
 		return nil, err

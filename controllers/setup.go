@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"net/netip"
+	"slices"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -20,6 +22,15 @@ type Config struct {
 	// IngressNamespace is where the ingress controller runs; tenant
 	// NetworkPolicies let traffic in from it.
 	IngressNamespace string
+	// MonitoringNamespace is where the monitoring (Prometheus) runs; tenant
+	// NetworkPolicies let traffic in from it. Empty: none.
+	MonitoringNamespace string
+	// ClusterPodCIDRs and ClusterServiceCIDRs are the cluster's pod and
+	// service ranges. A joint-operation tenant may reach TCP 443 anywhere
+	// but these and the link-local range; left empty, the pods and Services
+	// of the cluster are reachable on 443 too (their own NetworkPolicies,
+	// other tenants' among them, still apply).
+	ClusterPodCIDRs, ClusterServiceCIDRs []netip.Prefix
 	// ProductsConfigMap names the ConfigMap in Namespace whose entries are
 	// SaaSProduct manifests to apply; empty: none.
 	ProductsConfigMap string
@@ -69,7 +80,9 @@ func Setup(mgr ctrl.Manager, c Config) error {
 		&TenantReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 			Recorder: mgr.GetEventRecorder("kooper-saastenant"), Clock: clk, Orders: c.Orders,
 			Options: TenantOptions{SecretNamespace: c.Namespace, IngressNamespace: c.IngressNamespace,
-				FieldOwner: fieldOwner, MaxConcurrentReconciles: concurrency}},
+				MonitoringNamespace: c.MonitoringNamespace,
+				ClusterCIDRs:        slices.Concat(c.ClusterPodCIDRs, c.ClusterServiceCIDRs),
+				FieldOwner:          fieldOwner, MaxConcurrentReconciles: concurrency}},
 		&LicenseReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 			Recorder: mgr.GetEventRecorder("kooper-license"), Clock: clk, Orders: c.Orders, Uploads: c.Uploads,
 			Options: LicenseOptions{SecretNamespace: c.Namespace, MaxConcurrentReconciles: concurrency,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -26,6 +27,15 @@ const operatorNamespace = "kooper-test"
 
 // productsConfigMap is the ConfigMap the ProductConfigReconciler applies.
 const productsConfigMap = "kooper-products"
+
+// The cluster facts tenant NetworkPolicies are built from: the monitoring
+// namespace, and pod and service ranges shaped like a CCE cluster's.
+const monitoringNamespace = "monitoring"
+
+var (
+	testPodCIDRs     = []netip.Prefix{netip.MustParsePrefix("172.16.0.0/16")}
+	testServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("10.247.0.0/16")}
+)
 
 var (
 	k8sClient   client.Client
@@ -66,6 +76,7 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 	fakeClock = clocktesting.NewFakeClock(time.Now())
 	err = Setup(mgr, Config{
 		Namespace: operatorNamespace, IngressNamespace: "ingress-nginx", ProductsConfigMap: productsConfigMap,
+		MonitoringNamespace: monitoringNamespace, ClusterPodCIDRs: testPodCIDRs, ClusterServiceCIDRs: testServiceCIDRs,
 		MaxConcurrentReconciles: 4, Clock: fakeClock, KeysRetryInterval: time.Second,
 		Orders:  MarketplaceOrderClients(marketplace.server.URL),
 		Uploads: MarketplaceUploadClients(marketplace.server.URL),

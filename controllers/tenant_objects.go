@@ -3,6 +3,7 @@ package controllers
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"text/template"
 
@@ -47,9 +48,14 @@ type desiredTenant struct {
 	frozen bool
 	// simulated runs no workload: a debug tenant under the Simulate policy.
 	simulated bool
-	// ingressNamespace is where the ingress controller runs; the
-	// NetworkPolicy lets it in.
-	ingressNamespace string
+	// ingressNamespace is where the ingress controller runs, and
+	// monitoringNamespace where the monitoring runs (empty: none); the
+	// NetworkPolicy lets them in.
+	ingressNamespace, monitoringNamespace string
+	// clusterCIDRs are the cluster's pod and service ranges: the
+	// NetworkPolicy of a joint-operation tenant allows HTTPS to every
+	// address but these (see tenant_network.go).
+	clusterCIDRs []netip.Prefix
 	// copiedSecrets are the TLS and image-pull Secrets from kooper's
 	// namespace, keyed by their name in the tenant namespace.
 	copiedSecrets map[string]*corev1.Secret
@@ -207,24 +213,6 @@ func (d *desiredTenant) limitRange() *corev1.LimitRange {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "LimitRange"},
 		ObjectMeta: d.meta(limitRangeName),
 		Spec:       corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{item}},
-	}
-}
-
-// networkPolicy denies all ingress except from the namespace itself and
-// from the ingress controller's namespace.
-func (d *desiredTenant) networkPolicy() *networkingv1.NetworkPolicy {
-	peer := func(namespace string) networkingv1.NetworkPolicyPeer {
-		return networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{
-			MatchLabels: map[string]string{corev1.LabelMetadataName: namespace}}}
-	}
-	return &networkingv1.NetworkPolicy{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: d.meta(networkPolicyName),
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{peer(d.namespace), peer(d.ingressNamespace)}}},
-		},
 	}
 }
 

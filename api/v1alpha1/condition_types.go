@@ -66,6 +66,15 @@ const (
 	// (normal-true). While it is False no tenant of the product is provisioned.
 	URLsValidCondition = "URLsValid"
 
+	// EgressRestrictedCondition is True when a SaaS product lists no
+	// workload.egress, so its tenants may connect only to DNS and their own
+	// namespace (and, for a joint-operation product, to TCP 443 outside the
+	// cluster). It informs and is not part of Ready: many apps need nothing
+	// else. It turning True while tenants run (the first reconcile after
+	// upgrading from a kooper without tenant egress rules, or an allow list
+	// removed) is a Warning Event EgressRestricted on the product.
+	EgressRestrictedCondition = "EgressRestricted"
+
 	// MeteredCondition is True when a pay-per-use tenant's usage has been
 	// pushed up to the last closed hour (normal-true). It lives in
 	// status.metering.conditions, written only by the metering controller.
@@ -120,6 +129,15 @@ const (
 	// the same host (no {{.InstanceID}} or {{.Namespace}} in it), so buyers
 	// would reach one another's tenants.
 	IngressHostNotUniqueReason = "IngressHostNotUnique"
+	// EgressRestrictedReason: a product lists no workload.egress; its
+	// tenants may connect only to what every tenant may.
+	EgressRestrictedReason = "EgressRestricted"
+	// EgressAllowListReason: a product lists workload.egress rules.
+	EgressAllowListReason = "EgressAllowList"
+	// EgressRuleInvalidReason: a product's workload.egress names an address
+	// range or label the API server would refuse in a NetworkPolicy (say,
+	// an except outside its cidr), so its tenants are not provisioned.
+	EgressRuleInvalidReason = "EgressRuleInvalid"
 	// SecretNotFoundReason: a Secret the product names (TLS, image pull) does not exist.
 	SecretNotFoundReason = "SecretNotFound"
 	// ConfigMapNotFoundReason: the ConfigMap a product's workload.config

@@ -274,6 +274,19 @@ type WorkloadTemplate struct {
 	// it and mounted read-only in the container. No files when omitted.
 	// +optional
 	Config *WorkloadConfig `json:"config,omitempty"`
+
+	// egress lists what each tenant's pods may connect to besides what
+	// every tenant may: DNS (port 53 of the kube-dns pods in kube-system)
+	// and its own namespace, and, for a joint-operation product (one with
+	// directory), TCP 443 to addresses outside the cluster, where the
+	// kit's domainName is. Nothing else when omitted: the tenant
+	// NetworkPolicy denies every other connection. Each rule has the shape
+	// of a NetworkPolicy egress rule (to: the peers, ports: the ports).
+	// Changing it changes the tenants' NetworkPolicy and restarts no pod.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Egress []EgressRule `json:"egress,omitempty"`
 }
 
 // WorkloadProbe is an HTTP GET the kubelet sends to the container: any

@@ -68,6 +68,7 @@ func TestEndToEnd(t *testing.T) {
 		{"kooper's own NetworkPolicies and metrics Services are as the chart says", testOwnPolicies},
 		{"a purchase becomes a Ready tenant", testPurchase},
 		{"a second purchase, kept until the end", testSecondPurchase},
+		{"the tenant NetworkPolicy: DNS, the namespace and the product's allow list", testTenantNetworkPolicy},
 		{"an upgrade changes replicas and resources and rolls out", testUpgrade},
 		{"a freeze scales to zero and keeps the data", testFreeze},
 		{"an unfreeze brings the workload back", testUnfreeze},
