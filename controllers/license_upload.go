@@ -67,12 +67,8 @@ func (r *LicenseReconciler) upload(ctx context.Context, s *licenseState) error {
 // wrong. A cache behind answers errStaleRead, and the reconcile runs again
 // once it caught up.
 func (r *LicenseReconciler) confirmCurrent(ctx context.Context, l *saasv1alpha1.License) error {
-	reader := r.Reader
-	if reader == nil {
-		reader = r.Client
-	}
 	stored := &saasv1alpha1.License{}
-	if err := reader.Get(ctx, client.ObjectKeyFromObject(l), stored); err != nil {
+	if err := apiReader(r.Reader, r.Client).Get(ctx, client.ObjectKeyFromObject(l), stored); err != nil {
 		return fmt.Errorf("failed to read the licence before its upload: %w", err)
 	}
 	if stored.ResourceVersion != l.ResourceVersion {

@@ -78,11 +78,7 @@ func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall
 	if c.product, err = r.product(ctx, req.PathValue("product")); err != nil {
 		return err
 	}
-	if !r.verifying.tryAcquire() {
-		return errBusy
-	}
 	err = r.verifyKitCall(ctx, req, c, body)
-	r.verifying.release()
 	r.observeTimestamp(req.Header.Get(kitTimestampHeader), err)
 	if err != nil {
 		return err
@@ -109,6 +105,10 @@ func (r *Receiver) kitBodyLimit(name koogallery.KitInterface) int64 {
 // signature with its kit keys; a refusal on the cached Secret is checked
 // again on the stored one, as for basic callbacks (see verifyBasic).
 func (r *Receiver) verifyKitCall(ctx context.Context, req *http.Request, c *kitCall, body []byte) error {
+	if !r.verifying.tryAcquire() {
+		return errBusy
+	}
+	defer r.verifying.release()
 	var err error
 	for fresh := false; ; fresh = true {
 		if c.secret, err = r.readKeysSecret(ctx, c.product, fresh); err != nil {
