@@ -331,8 +331,9 @@ func (r *DirectoryReconciler) removeStale(ctx context.Context, namespace string,
 	return nil
 }
 
-// removeLegacyDelivered deletes the ConfigMaps that versions before the
-// Secrets delivered for d in namespace (kooper-directory and its shards).
+// removeLegacyDelivered deletes what earlier versions delivered for d in
+// namespace as ConfigMaps (kooper-directory and its shards). Only metadata
+// is listed.
 func (r *DirectoryReconciler) removeLegacyDelivered(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) error {
 	list, err := r.listMetadata(ctx, "ConfigMapList", namespace, d)
 	if err != nil {
@@ -354,10 +355,6 @@ func (r *DirectoryReconciler) removeAll(ctx context.Context, d *saasv1alpha1.Saa
 		return err
 	}
 	if err := r.removeStale(ctx, namespace, delivered, nil); err != nil {
-		return err
-	}
-	// A kooper-sso delivered before it was labelled would not be listed.
-	if err := r.deleteDelivered(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: saasv1alpha1.SSOSecretName}}); err != nil {
 		return err
 	}
 	return r.removeLegacyDelivered(ctx, d, namespace)
