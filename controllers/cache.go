@@ -11,8 +11,8 @@ import (
 
 // CacheOptions limits the manager's informers to what kooper reads: the
 // Secrets and ConfigMaps of its own namespace (products' keys, TLS, image
-// pull; the products ConfigMap), and of the
-// tenant objects only those labelled as kooper's. Tenant Secrets are not
+// pull; the products ConfigMap) but directory shards, and of the tenant
+// objects only those labelled as kooper's. Tenant Secrets are not
 // cached at all: kooper reads them rarely (see TenantReconciler.Reader), and
 // a namespaced Secret informer beside a cluster-wide one proved to miss
 // events. Managed fields are dropped from cached objects: with server-side
@@ -23,14 +23,17 @@ func CacheOptions(operatorNamespace string) cache.Options {
 	for _, child := range TenantChildTypes() {
 		byObject[child] = cache.ByObject{Label: managed}
 	}
-	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}}
+	// Joint-operation directory shards (megabytes for a large enterprise)
+	// are left out of both kinds and read directly, only when a sync
+	// arrives: Secrets now, in kooper's namespace when it is also the
+	// directory namespace; ConfigMaps as earlier versions stored them, until
+	// the directory controller has moved them.
+	notShards, _ := labels.Parse("!" + saasv1alpha1.DirectoryLabel) // a constant, valid selector
+	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}, Label: notShards}
 	// The products ConfigMap, the tombstone shards and the ConfigMaps that
 	// products' configuration files come from are read through the cache.
-	// Joint-operation directory shards (megabytes for a large enterprise)
-	// are left out and read directly, only when a sync arrives. Tenants'
-	// own ConfigMaps (kooper-config) are not cached either: only tenants
+	// Tenants' own ConfigMaps (kooper-config) are not cached: only tenants
 	// with configuration files have one, read when it is applied.
-	notShards, _ := labels.Parse("!" + saasv1alpha1.DirectoryLabel) // a constant, valid selector
 	byObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}, Label: notShards}
 	return cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
 }

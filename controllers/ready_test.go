@@ -152,9 +152,9 @@ func TestLicenceReadyTurnsFalseWithIssuedWhenItsKeyCannotBeStored(t *testing.T) 
 }
 
 // A delivered directory whose next sync cannot be written into the tenant
-// namespace (its index ConfigMap was made immutable by hand) is not Ready:
+// namespace (its index Secret was made immutable by hand) is not Ready:
 // Delivered and Ready turn False together, and the delivery recovers once
-// the ConfigMap is gone.
+// the Secret is gone.
 func TestDirectoryReadyTurnsFalseWithDeliveredWhenDeliveryFails(t *testing.T) {
 	g := NewWithT(t)
 	product := kitProduct(t, nil)
@@ -170,7 +170,7 @@ func TestDirectoryReadyTurnsFalseWithDeliveredWhenDeliveryFails(t *testing.T) {
 		directoryHas(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)(g, d)
 		g.Expect(d.Status.Departments).To(Equal(int32(2)))
 	})
-	index := getObject(t, &corev1.ConfigMap{}, namespace, saasv1alpha1.DirectoryConfigMapName)
+	index := getObject(t, &corev1.Secret{}, namespace, saasv1alpha1.DirectorySecretName)
 	patch := client.MergeFrom(index.DeepCopy())
 	index.Immutable = ptr.To(true)
 	g.Expect(k8sClient.Patch(testContext(t), index, patch)).To(Succeed())
@@ -182,7 +182,7 @@ func TestDirectoryReadyTurnsFalseWithDeliveredWhenDeliveryFails(t *testing.T) {
 
 	g.Expect(k8sClient.Delete(testContext(t), index)).To(Succeed())
 	eventuallyDirectory(t, tenant.Name, tenantID, directoryHas(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason))
-	g.Expect(getObject(t, &corev1.ConfigMap{}, namespace, saasv1alpha1.DirectoryConfigMapName).Data["tenant.json"]).To(ContainSubstring(`"departments": 3`))
+	g.Expect(string(getObject(t, &corev1.Secret{}, namespace, saasv1alpha1.DirectorySecretName).Data["tenant.json"])).To(ContainSubstring(`"departments": 3`))
 }
 
 func directoryHas(condType string, status metav1.ConditionStatus, reason string) func(Gomega, *saasv1alpha1.SaaSDirectory) {

@@ -44,8 +44,9 @@ type DirectoryOptions struct {
 
 // DirectoryReconciler delivers each SaaSDirectory (the joint-operation
 // enterprise, its OAuth client, departments and users) into its tenant's
-// namespace as the kooper-sso Secret and kooper-directory ConfigMaps, once
-// that tenant exists, and keeps the directory's counts in its status.
+// namespace as the kooper-sso and kooper-directory Secrets, once that tenant
+// exists, and keeps the directory's counts in its status. It also moves
+// shards that earlier versions stored as ConfigMaps into Secrets.
 type DirectoryReconciler struct {
 	client.Client
 	// Reader reads what the cache does not hold: shards and delivered objects.
@@ -57,7 +58,7 @@ type DirectoryReconciler struct {
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories,verbs=get;list;watch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories/status,verbs=get;patch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/status,verbs=get;patch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=list;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -81,8 +82,12 @@ func (r *DirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	return result, foldStatusError(&result, err, perr)
 }
 
-// reconcile counts the directory, then delivers it or says why it cannot.
+// reconcile moves the directory's shards out of ConfigMaps if an earlier
+// version left some, counts it, then delivers it or says why it cannot.
 func (r *DirectoryReconciler) reconcile(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
+	if err := r.moveLegacyShards(ctx, d); err != nil {
+		return err
+	}
 	shards, err := r.shards(ctx, d)
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -132,18 +133,54 @@ func delivered(reason string) func(Gomega, *saasv1alpha1.SaaSDirectory) {
 // readDelivered returns the users or departments delivered to namespace.
 func readDelivered(t *testing.T, g Gomega, namespace string, part directory.Part) []directory.Entry {
 	t.Helper()
-	list := &corev1.ConfigMapList{}
-	g.Expect(k8sClient.List(testContext(t), list, client.InNamespace(namespace), client.MatchingLabels{saasv1alpha1.DirectoryPartLabel: string(part)})).To(Succeed())
-	var entries []directory.Entry
-	for _, cm := range list.Items {
-		for _, data := range cm.Data {
-			g.Expect(len(data)).To(BeNumerically("<=", 512<<10), "ConfigMap %s stays well under the object size limit", cm.Name)
-			e, err := directory.Decode(part, data)
+	return readShards(t, g, namespace, client.MatchingLabels{saasv1alpha1.DirectoryPartLabel: string(part)})[part]
+}
+
+// readStored returns d's shards as stored in the directory namespace, each
+// owned by d.
+func readStored(t *testing.T, g Gomega, d *saasv1alpha1.SaaSDirectory) map[directory.Part][]directory.Entry {
+	t.Helper()
+	return readShards(t, g, directoryNamespace, client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name}, d)
+}
+
+// readShards decodes the shard Secrets selected in namespace, by part. Each
+// is an Opaque Secret under the object size limit, owned by owner if given.
+func readShards(t *testing.T, g Gomega, namespace string, selector client.MatchingLabels, owner ...*saasv1alpha1.SaaSDirectory) map[directory.Part][]directory.Entry {
+	t.Helper()
+	list := &corev1.SecretList{}
+	g.Expect(k8sClient.List(testContext(t), list, client.InNamespace(namespace), selector)).To(Succeed())
+	parts := map[directory.Part][]directory.Entry{}
+	for _, s := range list.Items {
+		part := directory.Part(s.Labels[saasv1alpha1.DirectoryPartLabel])
+		if part == "" {
+			continue // kooper-directory (tenant.json) or kooper-sso
+		}
+		g.Expect(s.Type).To(Equal(corev1.SecretTypeOpaque), "shard %s", s.Name)
+		for _, o := range owner {
+			g.Expect(s.OwnerReferences).To(ContainElement(HaveField("UID", o.UID)), "shard %s is owned by its directory", s.Name)
+		}
+		for _, data := range s.Data {
+			g.Expect(len(data)).To(BeNumerically("<=", 512<<10), "Secret %s stays well under the object size limit", s.Name)
+			e, err := directory.Decode(part, string(data))
 			g.Expect(err).NotTo(HaveOccurred())
-			entries = append(entries, e...)
+			parts[part] = append(parts[part], e...)
 		}
 	}
-	return entries
+	return parts
+}
+
+// noDirectoryConfigMaps expects no ConfigMap labelled as a directory's in
+// any namespace: users' personal data is never in one.
+func noDirectoryConfigMaps(t *testing.T, g Gomega) {
+	t.Helper()
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
+	g.Expect(k8sClient.List(testContext(t), list, client.HasLabels{saasv1alpha1.DirectoryLabel})).To(Succeed())
+	names := make([]string, 0, len(list.Items))
+	for _, item := range list.Items {
+		names = append(names, item.Namespace+"/"+item.Name)
+	}
+	g.Expect(names).To(BeEmpty(), "ConfigMaps labelled %s", saasv1alpha1.DirectoryLabel)
 }
 
 func keysOf(entries []directory.Entry) []string {
@@ -202,11 +239,20 @@ func TestDirectorySyncedBeforeTheInstanceExistsIsDeliveredOnceItDoes(t *testing.
 		HaveKeyWithValue("userinfoUrl", []byte("https://acme.tenantaccount.com/api/v1/oauth2/userinfo")),
 		HaveKeyWithValue("authorizeUrl", []byte("https://acme.tenantaccount.com/api/v1/oauth2/authorize")),
 		HaveKeyWithValue("logoutUrl", []byte("https://acme.tenantaccount.com/api/v1/logout"))))
-	index := getObject(t, &corev1.ConfigMap{}, namespace, saasv1alpha1.DirectoryConfigMapName)
-	g.Expect(index.Data["tenant.json"]).To(And(ContainSubstring(`"tenantCode": "acme"`), ContainSubstring(`"users": 3`),
+	index := getObject(t, &corev1.Secret{}, namespace, saasv1alpha1.DirectorySecretName)
+	g.Expect(index.Type).To(Equal(corev1.SecretTypeOpaque))
+	g.Expect(string(index.Data["tenant.json"])).To(And(ContainSubstring(`"tenantCode": "acme"`), ContainSubstring(`"users": 3`),
 		ContainSubstring(`"kooper-directory-users-000"`)))
 	g.Expect(keysOf(readDelivered(t, g, namespace, directory.Departments))).To(ConsistOf("root", "sales"))
 	g.Expect(keysOf(readDelivered(t, g, namespace, directory.Users))).To(ConsistOf("app-1/user00000", "app-1/user00001", "app-1/user00002"))
+
+	// Users carry personal data: stored and delivered in Secrets, with the
+	// same entries, and never in a ConfigMap (which the view role reads).
+	stored := readStored(t, g, d)
+	g.Expect(keysOf(stored[directory.Users])).To(ConsistOf("app-1/user00000", "app-1/user00001", "app-1/user00002"))
+	g.Expect(keysOf(stored[directory.Departments])).To(ConsistOf("root", "sales"))
+	g.Expect(readDelivered(t, g, namespace, directory.Users)).To(Equal(stored[directory.Users]))
+	noDirectoryConfigMaps(t, g)
 
 	// The tenant's status shows what its app gets.
 	g.Eventually(func(g Gomega) {
@@ -224,6 +270,18 @@ func TestDirectorySyncedBeforeTheInstanceExistsIsDeliveredOnceItDoes(t *testing.
 	g.Expect(deployment.Spec.Template.Spec.Containers[0].VolumeMounts).To(ContainElements(
 		corev1.VolumeMount{Name: ssoVolumeName, MountPath: "/etc/kooper/sso", ReadOnly: true},
 		corev1.VolumeMount{Name: directoryVolumeName, MountPath: "/etc/kooper/directory", ReadOnly: true}))
+	// The directory volume projects optional Secrets only, under the names delivered.
+	var sources []corev1.VolumeProjection
+	for _, v := range deployment.Spec.Template.Spec.Volumes {
+		if v.Name == directoryVolumeName {
+			g.Expect(v.Projected).NotTo(BeNil())
+			sources = v.Projected.Sources
+		}
+	}
+	g.Expect(sources).To(HaveLen(1 + mountedUserShards + mountedDepartmentShards))
+	g.Expect(sources).To(HaveEach(And(HaveField("ConfigMap", BeNil()), HaveField("Secret.Optional", HaveValue(BeTrue())))))
+	g.Expect(sources).To(ContainElements(HaveField("Secret.Name", saasv1alpha1.DirectorySecretName),
+		HaveField("Secret.Name", "kooper-directory-users-000"), HaveField("Secret.Name", "kooper-directory-departments-000")))
 
 	// Every change was announced.
 	g.Eventually(func(g Gomega) {
@@ -265,7 +323,7 @@ func TestDirectoryOf20000UsersIn40BatchesIsReadBack(t *testing.T) {
 	}).Should(Succeed())
 
 	// Ten more users rewrite only the last shard: the first is not sent again.
-	first := getObject(t, &corev1.ConfigMap{}, namespace, "kooper-directory-users-000").ResourceVersion
+	first := getObject(t, &corev1.Secret{}, namespace, "kooper-directory-users-000").ResourceVersion
 	body := kitBody(tenant.Name, tenantID, `"appId":"app-1","userList":`+kitUsers(20000, 20010)+`,"currentSyncTime":"1","flag":1`)
 	g.Expect(kitCall(t, product.Name, koogallery.KitAuthSync, body)).To(Equal("000000"))
 	eventuallyDirectory(t, tenant.Name, tenantID, func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
@@ -276,7 +334,7 @@ func TestDirectoryOf20000UsersIn40BatchesIsReadBack(t *testing.T) {
 		g.Expect(readDelivered(t, g, namespace, directory.Users)).To(HaveLen(20010))
 		g.Expect(readTenant(t, g, tenant.Name).Status.Directory).To(HaveField("Users", BeEquivalentTo(20010)))
 	}).Should(Succeed())
-	g.Expect(getObject(t, &corev1.ConfigMap{}, namespace, "kooper-directory-users-000").ResourceVersion).To(Equal(first))
+	g.Expect(getObject(t, &corev1.Secret{}, namespace, "kooper-directory-users-000").ResourceVersion).To(Equal(first))
 }
 
 func TestDirectoryDepartmentTreeIsReplacedWhole(t *testing.T) {

@@ -23,14 +23,14 @@ import (
 	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
-// shardSet is a directory's stored shards, sorted by name.
-type shardSet []corev1.ConfigMap
+// shardSet is a directory's stored shards, Secrets, sorted by name.
+type shardSet []corev1.Secret
 
 func (s shardSet) count(part directory.Part) int32 {
 	var n int32
-	for _, cm := range s {
-		if cm.Labels[saasv1alpha1.DirectoryPartLabel] == string(part) {
-			c, _ := strconv.Atoi(cm.Annotations[saasv1alpha1.DirectoryCountAnnotation])
+	for _, shard := range s {
+		if shard.Labels[saasv1alpha1.DirectoryPartLabel] == string(part) {
+			c, _ := strconv.Atoi(shard.Annotations[saasv1alpha1.DirectoryCountAnnotation])
 			n += int32(c)
 		}
 	}
@@ -40,7 +40,7 @@ func (s shardSet) count(part directory.Part) int32 {
 // shards reads a directory's shards from the API server; they are kept out
 // of the cache (see CacheOptions) because a directory can be megabytes.
 func (r *DirectoryReconciler) shards(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (shardSet, error) {
-	list := &corev1.ConfigMapList{}
+	list := &corev1.SecretList{}
 	err := r.Reader.List(ctx, list, client.InNamespace(r.shardNamespace()), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name})
 	if err != nil {
 		return nil, fmt.Errorf("failed to list the shards of SaaSDirectory %s: %w", d.Name, err)
@@ -60,23 +60,28 @@ func (r *DirectoryReconciler) shardNamespace() string {
 // deliveredName names a shard in the tenant namespace: the stored shard's
 // name with the directory's name replaced by kooper-directory.
 func deliveredName(d *saasv1alpha1.SaaSDirectory, stored string) string {
-	return saasv1alpha1.DirectoryConfigMapName + strings.TrimPrefix(stored, d.Name)
+	return saasv1alpha1.DirectorySecretName + strings.TrimPrefix(stored, d.Name)
 }
+
+// deliveryFormat is the shape of what is delivered. It is part of the
+// delivery hash, so changing it makes every directory deliver once more:
+// "secrets" replaced the ConfigMaps of earlier versions with Secrets.
+const deliveryFormat = "secrets"
 
 // deliveryHash covers everything delivery reads, so an unchanged directory
 // is recognised before anything is decrypted or written.
 func deliveryHash(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) string {
 	h := sha256.New()
 	spec, _ := json.Marshal(d.Spec) // a typed API struct always encodes
-	fmt.Fprintf(h, "%s\x00%s\x00", namespace, spec)
-	for _, cm := range shards {
-		keys := make([]string, 0, len(cm.Data))
-		for k := range cm.Data {
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", deliveryFormat, namespace, spec)
+	for _, shard := range shards {
+		keys := make([]string, 0, len(shard.Data))
+		for k := range shard.Data {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(h, "%s\x00%s\x00%s\x00", cm.Name, k, cm.Data[k])
+			fmt.Fprintf(h, "%s\x00%s\x00%s\x00", shard.Name, k, shard.Data[k])
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
@@ -95,7 +100,7 @@ func (r *DirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.SaaSD
 		return nil // only a new applicationSync or key can help, and either triggers a reconcile
 	}
 	objects := append(r.shardObjects(d, namespace, shards), r.indexObject(d, namespace, shards), sso)
-	delivered, err := r.deliveredConfigMaps(ctx, d, namespace)
+	delivered, err := r.deliveredSecrets(ctx, d, namespace)
 	if err != nil {
 		return err
 	}
@@ -104,7 +109,11 @@ func (r *DirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.SaaSD
 			return err
 		}
 	}
-	if err := r.removeStale(ctx, d, namespace, delivered, objects); err != nil {
+	if err := r.removeStale(ctx, namespace, delivered, objects); err != nil {
+		return err
+	}
+	// The Secrets are there: what earlier versions delivered as ConfigMaps goes.
+	if err := r.removeLegacyDelivered(ctx, d, namespace); err != nil {
 		return err
 	}
 	if d.Status.Namespace != "" && d.Status.Namespace != namespace {
@@ -126,14 +135,16 @@ func deliveredMeta(d *saasv1alpha1.SaaSDirectory, namespace, name string) metav1
 	}}
 }
 
-func (r *DirectoryReconciler) shardObjects(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) []client.Object {
-	out := make([]client.Object, 0, len(shards))
+// shardObjects are the shards as delivered: Opaque Secrets, since users
+// carry personal data (see directoryVolumes).
+func (r *DirectoryReconciler) shardObjects(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) []*corev1.Secret {
+	out := make([]*corev1.Secret, 0, len(shards))
 	for _, stored := range shards {
-		cm := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-			ObjectMeta: deliveredMeta(d, namespace, deliveredName(d, stored.Name)), Data: stored.Data}
-		cm.Labels[saasv1alpha1.DirectoryPartLabel] = stored.Labels[saasv1alpha1.DirectoryPartLabel]
-		cm.Annotations = map[string]string{saasv1alpha1.DirectoryCountAnnotation: stored.Annotations[saasv1alpha1.DirectoryCountAnnotation]}
-		out = append(out, cm)
+		s := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+			ObjectMeta: deliveredMeta(d, namespace, deliveredName(d, stored.Name)), Type: corev1.SecretTypeOpaque, Data: stored.Data}
+		s.Labels[saasv1alpha1.DirectoryPartLabel] = stored.Labels[saasv1alpha1.DirectoryPartLabel]
+		s.Annotations = map[string]string{saasv1alpha1.DirectoryCountAnnotation: stored.Annotations[saasv1alpha1.DirectoryCountAnnotation]}
+		out = append(out, s)
 	}
 	return out
 }
@@ -153,28 +164,28 @@ type directoryIndex struct {
 	DepartmentShards []string `json:"departmentShards"`
 }
 
-func (r *DirectoryReconciler) indexObject(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) client.Object {
+func (r *DirectoryReconciler) indexObject(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) *corev1.Secret {
 	idx := directoryIndex{InstanceID: d.Spec.InstanceID, TenantID: d.Spec.TenantID, TenantCode: d.Spec.TenantCode,
 		Name: d.Spec.Name, DomainName: d.Spec.DomainName, OrderID: d.Spec.OrderID, Mode: string(d.Spec.Mode),
 		Users: d.Status.Users, Departments: d.Status.Departments, UserShards: []string{}, DepartmentShards: []string{}}
-	for _, cm := range shards {
-		name := deliveredName(d, cm.Name)
-		if cm.Labels[saasv1alpha1.DirectoryPartLabel] == string(directory.Users) {
+	for _, shard := range shards {
+		name := deliveredName(d, shard.Name)
+		if shard.Labels[saasv1alpha1.DirectoryPartLabel] == string(directory.Users) {
 			idx.UserShards = append(idx.UserShards, name)
 		} else {
 			idx.DepartmentShards = append(idx.DepartmentShards, name)
 		}
 	}
 	data, _ := json.MarshalIndent(idx, "", "  ") // a struct of strings and numbers always encodes
-	return &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: deliveredMeta(d, namespace, saasv1alpha1.DirectoryConfigMapName),
-		Data:       map[string]string{"tenant.json": string(data)}}
+	return &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: deliveredMeta(d, namespace, saasv1alpha1.DirectorySecretName), Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{"tenant.json": data}}
 }
 
 // ssoSecret is kooper-sso: the OAuth client of the directory's most
 // recently synced application, with the clientSecret decrypted, and the
 // endpoints of spec §7 derived from the enterprise's domain.
-func (r *DirectoryReconciler) ssoSecret(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) (client.Object, error) {
+func (r *DirectoryReconciler) ssoSecret(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) (*corev1.Secret, error) {
 	data := map[string]string{
 		"instanceId": d.Spec.InstanceID, "tenantId": d.Spec.TenantID, "tenantCode": d.Spec.TenantCode,
 		"tenantName": d.Spec.Name, "domainName": d.Spec.DomainName,
@@ -254,18 +265,17 @@ func (r *DirectoryReconciler) apply(ctx context.Context, obj client.Object) erro
 	return nil
 }
 
-// contentHashAnnotation on a delivered object is a hash of its content, so
-// that a ConfigMap whose shard did not change is not sent again: a batch of
+// contentHashAnnotation on a delivered Secret is a hash of its content, so
+// that a Secret whose content did not change is not sent again: a batch of
 // 500 users changes one or two shards of a directory that may have dozens.
 const contentHashAnnotation = "saas.kooper.io/content-hash"
 
-// deliveredConfigMaps returns the content hash of each ConfigMap delivered
-// for d in namespace, by name. Only metadata is read: the data can be megabytes.
-func (r *DirectoryReconciler) deliveredConfigMaps(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) (map[string]string, error) {
-	list := &metav1.PartialObjectMetadataList{}
-	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
-	if err := r.Reader.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name}); err != nil {
-		return nil, fmt.Errorf("failed to list the delivered ConfigMaps in %s: %w", namespace, err)
+// deliveredSecrets returns the content hash of each Secret delivered for d
+// in namespace, by name. Only metadata is read: the data can be megabytes.
+func (r *DirectoryReconciler) deliveredSecrets(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) (map[string]string, error) {
+	list, err := r.listMetadata(ctx, "SecretList", namespace, d)
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the delivered Secrets in %s: %w", namespace, err)
 	}
 	out := make(map[string]string, len(list.Items))
 	for _, item := range list.Items {
@@ -274,70 +284,80 @@ func (r *DirectoryReconciler) deliveredConfigMaps(ctx context.Context, d *saasv1
 	return out, nil
 }
 
-// applyChanged applies obj unless it is a ConfigMap already delivered with
-// the same content.
-func (r *DirectoryReconciler) applyChanged(ctx context.Context, obj client.Object, delivered map[string]string) error {
+// listMetadata lists the metadata of the objects of a core kind (its list
+// kind, e.g. "SecretList") labelled with d in namespace, from the API server.
+func (r *DirectoryReconciler) listMetadata(ctx context.Context, listKind, namespace string, d *saasv1alpha1.SaaSDirectory) (*metav1.PartialObjectMetadataList, error) {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(listKind))
+	err := r.Reader.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name})
+	return list, err
+}
+
+// applyChanged applies obj unless it was already delivered with the same
+// content.
+func (r *DirectoryReconciler) applyChanged(ctx context.Context, obj *corev1.Secret, delivered map[string]string) error {
 	hash := contentHash(obj)
-	metav1.SetMetaDataAnnotation(objectMeta(obj), contentHashAnnotation, hash)
-	if _, isConfigMap := obj.(*corev1.ConfigMap); isConfigMap && delivered[obj.GetName()] == hash {
+	metav1.SetMetaDataAnnotation(&obj.ObjectMeta, contentHashAnnotation, hash)
+	if delivered[obj.Name] == hash {
 		return nil
 	}
 	return r.apply(ctx, obj)
 }
 
-func objectMeta(obj client.Object) *metav1.ObjectMeta {
-	switch o := obj.(type) {
-	case *corev1.ConfigMap:
-		return &o.ObjectMeta
-	case *corev1.Secret:
-		return &o.ObjectMeta
-	}
-	return &metav1.ObjectMeta{}
-}
-
-// contentHash hashes what a delivered object carries.
-func contentHash(obj client.Object) string {
+// contentHash hashes what a delivered Secret carries.
+func contentHash(s *corev1.Secret) string {
 	h := sha256.New()
-	var content any
-	switch o := obj.(type) {
-	case *corev1.ConfigMap:
-		content = []any{o.Data, o.Labels, o.Annotations[saasv1alpha1.DirectoryCountAnnotation]}
-	case *corev1.Secret:
-		content = []any{o.Data, o.Labels}
-	}
+	content := []any{s.Data, s.Labels, s.Annotations[saasv1alpha1.DirectoryCountAnnotation]}
 	data, _ := json.Marshal(content) // maps of strings and bytes always encode
 	h.Write(data)
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
-// removeStale deletes delivered ConfigMaps of d in namespace that are no
+// removeStale deletes delivered Secrets of d in namespace that are no
 // longer among keep (the tree shrank).
-func (r *DirectoryReconciler) removeStale(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, delivered map[string]string, keep []client.Object) error {
+func (r *DirectoryReconciler) removeStale(ctx context.Context, namespace string, delivered map[string]string, keep []*corev1.Secret) error {
 	names := map[string]bool{}
 	for _, obj := range keep {
-		names[obj.GetName()] = true
+		names[obj.Name] = true
 	}
 	for name := range delivered {
 		if names[name] {
 			continue
 		}
-		if err := r.deleteDelivered(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}); err != nil {
+		if err := r.deleteDelivered(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// removeAll deletes everything delivered for d in namespace.
+// removeLegacyDelivered deletes what earlier versions delivered for d in
+// namespace as ConfigMaps (kooper-directory and its shards). Only metadata
+// is listed.
+func (r *DirectoryReconciler) removeLegacyDelivered(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) error {
+	list, err := r.listMetadata(ctx, "ConfigMapList", namespace, d)
+	if err != nil {
+		return fmt.Errorf("failed to list the ConfigMaps delivered in %s by earlier versions: %w", namespace, err)
+	}
+	for _, item := range list.Items {
+		if err := r.deleteDelivered(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: item.Name}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeAll deletes everything delivered for d in namespace, by this
+// version (Secrets, kooper-sso among them) or an earlier one (ConfigMaps).
 func (r *DirectoryReconciler) removeAll(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) error {
-	delivered, err := r.deliveredConfigMaps(ctx, d, namespace)
+	delivered, err := r.deliveredSecrets(ctx, d, namespace)
 	if err != nil {
 		return err
 	}
-	if err := r.removeStale(ctx, d, namespace, delivered, nil); err != nil {
+	if err := r.removeStale(ctx, namespace, delivered, nil); err != nil {
 		return err
 	}
-	return r.deleteDelivered(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: saasv1alpha1.SSOSecretName}})
+	return r.removeLegacyDelivered(ctx, d, namespace)
 }
 
 func (r *DirectoryReconciler) deleteDelivered(ctx context.Context, obj client.Object) error {

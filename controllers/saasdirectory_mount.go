@@ -23,16 +23,18 @@ const (
 )
 
 // directoryVolumes are the volumes of a joint-operation workload. Every
-// source is optional: the pod starts before the enterprise is synced (or
-// without one), and the kubelet adds the files once they are delivered.
+// source is an optional Secret: the pod starts before the enterprise is
+// synced (or without one), and the kubelet adds the files once they are
+// delivered. The directory holds users' personal data, so it is delivered
+// in Secrets, never ConfigMaps.
 func directoryVolumes() []corev1.Volume {
-	sources := []corev1.VolumeProjection{optionalConfigMap(saasv1alpha1.DirectoryConfigMapName)}
+	sources := []corev1.VolumeProjection{optionalSecret(saasv1alpha1.DirectorySecretName)}
 	for _, p := range []struct {
 		part  directory.Part
 		count int
 	}{{directory.Users, mountedUserShards}, {directory.Departments, mountedDepartmentShards}} {
 		for i := 0; i < p.count; i++ {
-			sources = append(sources, optionalConfigMap(fmt.Sprintf("%s-%s-%03d", saasv1alpha1.DirectoryConfigMapName, p.part, i)))
+			sources = append(sources, optionalSecret(fmt.Sprintf("%s-%s-%03d", saasv1alpha1.DirectorySecretName, p.part, i)))
 		}
 	}
 	return []corev1.Volume{
@@ -42,8 +44,8 @@ func directoryVolumes() []corev1.Volume {
 	}
 }
 
-func optionalConfigMap(name string) corev1.VolumeProjection {
-	return corev1.VolumeProjection{ConfigMap: &corev1.ConfigMapProjection{
+func optionalSecret(name string) corev1.VolumeProjection {
+	return corev1.VolumeProjection{Secret: &corev1.SecretProjection{
 		LocalObjectReference: corev1.LocalObjectReference{Name: name}, Optional: ptr.To(true)}}
 }
 

@@ -25,6 +25,10 @@ import (
 // only the marketplace (Query Order) and the clock are stand-ins.
 const operatorNamespace = "kooper-test"
 
+// directoryNamespace is where the receiver writes directory shards and the
+// directory controller reads them, apart from kooper's own, as in production.
+const directoryNamespace = "kooper-test-directory"
+
 // productsConfigMap is the ConfigMap the ProductConfigReconciler applies.
 const productsConfigMap = "kooper-products"
 
@@ -38,11 +42,13 @@ var (
 )
 
 var (
-	k8sClient   client.Client
-	testEnv     *testenv.Env
-	marketplace *fakeMarketplace
-	fakeClock   *clocktesting.FakeClock
-	receiverURL string
+	k8sClient client.Client
+	// cachedClient is the manager's client, which reads through its cache.
+	cachedClient client.Client
+	testEnv      *testenv.Env
+	marketplace  *fakeMarketplace
+	fakeClock    *clocktesting.FakeClock
+	receiverURL  string
 )
 
 func TestMain(m *testing.M) {
@@ -67,7 +73,8 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 	if err != nil {
 		return err
 	}
-	for _, ns := range []string{operatorNamespace, "elsewhere"} {
+	cachedClient = mgr.GetClient()
+	for _, ns := range []string{operatorNamespace, directoryNamespace, "elsewhere"} {
 		if err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err
 		}
@@ -75,7 +82,7 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 	marketplace = newFakeMarketplace()
 	fakeClock = clocktesting.NewFakeClock(time.Now())
 	err = Setup(mgr, Config{
-		Namespace: operatorNamespace, IngressNamespace: "ingress-nginx", ProductsConfigMap: productsConfigMap,
+		Namespace: operatorNamespace, DirectoryNamespace: directoryNamespace, IngressNamespace: "ingress-nginx", ProductsConfigMap: productsConfigMap,
 		MonitoringNamespace: monitoringNamespace, ClusterPodCIDRs: testPodCIDRs, ClusterServiceCIDRs: testServiceCIDRs,
 		MaxConcurrentReconciles: 4, Clock: fakeClock, KeysRetryInterval: time.Second,
 		Orders:  MarketplaceOrderClients(marketplace.server.URL),
@@ -100,7 +107,7 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 // real clock: callbacks are signed with the real time.
 func startReceiver(mgr ctrl.Manager) error {
 	opts := webhook.DefaultOptions()
-	opts.Namespace = operatorNamespace
+	opts.Namespace, opts.DirectoryNamespace = operatorNamespace, directoryNamespace
 	receiver, err := webhook.NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), opts)
 	if err != nil {
 		return err

@@ -64,6 +64,10 @@ func goldenTenant(product *saasv1alpha1.SaaSProduct) *desiredTenant {
 // restart every running tenant of every such product on upgrade. Only the
 // NetworkPolicy was rewritten since, when it gained egress rules (issue 19):
 // a NetworkPolicy is no part of a pod template, so that restarts nothing.
+// And the joint-operation directory volume projects Secrets where it
+// projected ConfigMaps (issue 20: the users' personal data left the
+// ConfigMaps): that rolls joint-operation tenants once, on purpose, as the
+// README's upgrade note says.
 func TestRenderingWithoutProbesOrConfigIsUnchanged(t *testing.T) {
 	g := NewWithT(t)
 	present, absent := goldenTenant(goldenProduct()).objects()

@@ -21,7 +21,11 @@ import (
 )
 
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories,verbs=get;list;watch;create;update
-// +kubebuilder:rbac:groups="",namespace=kooper-directory,resources=configmaps,verbs=get;list;watch;create;update;delete
+// In the directory namespace the receiver writes shards as Secrets (read
+// directly, never watched: nothing caches them) and may only list
+// ConfigMaps, to see whether shards from before are still being moved.
+// +kubebuilder:rbac:groups="",namespace=kooper-directory,resources=secrets,verbs=get;list;create;update;delete
+// +kubebuilder:rbac:groups="",namespace=kooper-directory,resources=configmaps,verbs=list
 
 // DirectoryName derives a SaaSDirectory's name from the kit's idempotency key
 // (instanceId, tenantId; spec §1.8), so every replica finds the same object
@@ -38,7 +42,7 @@ func (r *Receiver) shardNamespace() string {
 	return r.opts.Namespace
 }
 
-// ShardName names a directory's shard in the directory namespace.
+// ShardName names a directory's shard, a Secret, in the directory namespace.
 func ShardName(directoryName string, part directory.Part, index int) string {
 	return fmt.Sprintf("%s-%s-%03d", directoryName, part, index)
 }
@@ -124,9 +128,13 @@ func noEdit(*saasv1alpha1.SaaSDirectorySpec) (bool, error) { return false, nil }
 
 // changeShards recomputes a part's shards from their stored state with
 // compute and writes those that changed, retrying from a fresh read when
-// another replica wrote first. It reports whether anything changed.
+// another replica wrote first. It reports whether anything changed. While
+// the part still has ConfigMap shards it answers errDirectoryMoving.
 func (r *Receiver) changeShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory, part directory.Part,
 	compute func(directory.Shards) (directory.Shards, error)) (bool, error) {
+	if err := r.checkNotMoving(ctx, d.Name, part); err != nil {
+		return false, asInternal(err, "the directory could not be read")
+	}
 	changed := false
 	retryable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
 	err := retry.OnError(conflictBackoff, retryable, func() error {
@@ -150,28 +158,66 @@ func (r *Receiver) changeShards(ctx context.Context, d *saasv1alpha1.SaaSDirecto
 	return changed, nil
 }
 
+// errDirectoryMoving answers 000005, which the marketplace retries (spec
+// §1.7), while a part's shards are being moved out of ConfigMaps.
+var errDirectoryMoving = &callbackError{code: koogallery.ResultInternalError,
+	msg: "the directory is being moved from ConfigMaps to Secrets; retry"}
+
+// checkNotMoving returns errDirectoryMoving while the part has ConfigMap
+// shards, stored before kooper kept shards in Secrets, in the shard
+// namespace or in kooper's own (where they were before the directory
+// namespace). The directory controller moves them into Secrets when it
+// reconciles the directory, which it does for every directory at start. A
+// change computed before then would start from the Secrets alone, a partial
+// set or none, and the move keeps a Secret over the ConfigMap of its name:
+// users would be lost. Only metadata is listed, through the API reader.
+func (r *Receiver) checkNotMoving(ctx context.Context, name string, part directory.Part) error {
+	for _, namespace := range r.legacyShardNamespaces() {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
+		err := r.reader.List(ctx, list, client.InNamespace(namespace), client.Limit(1),
+			client.MatchingLabels{saasv1alpha1.DirectoryLabel: name, saasv1alpha1.DirectoryPartLabel: string(part)})
+		if err != nil {
+			return err
+		}
+		if len(list.Items) > 0 {
+			return errDirectoryMoving
+		}
+	}
+	return nil
+}
+
+// legacyShardNamespaces are where ConfigMap shards may remain from earlier
+// versions: the shard namespace, and kooper's own.
+func (r *Receiver) legacyShardNamespaces() []string {
+	if r.shardNamespace() == r.opts.Namespace {
+		return []string{r.opts.Namespace}
+	}
+	return []string{r.shardNamespace(), r.opts.Namespace}
+}
+
 // loadShards reads a part's shards from the API server: they are not cached,
 // since a directory can be megabytes and is read only when a sync arrives.
-func (r *Receiver) loadShards(ctx context.Context, name string, part directory.Part) (map[int]*corev1.ConfigMap, directory.Shards, error) {
-	list := &corev1.ConfigMapList{}
+func (r *Receiver) loadShards(ctx context.Context, name string, part directory.Part) (map[int]*corev1.Secret, directory.Shards, error) {
+	list := &corev1.SecretList{}
 	err := r.reader.List(ctx, list, client.InNamespace(r.shardNamespace()),
 		client.MatchingLabels{saasv1alpha1.DirectoryLabel: name, saasv1alpha1.DirectoryPartLabel: string(part)})
 	if err != nil {
 		return nil, nil, err
 	}
-	stored, shards := map[int]*corev1.ConfigMap{}, directory.Shards{}
+	stored, shards := map[int]*corev1.Secret{}, directory.Shards{}
 	for i := range list.Items {
-		cm := &list.Items[i]
-		for key, data := range cm.Data {
+		s := &list.Items[i]
+		for key, data := range s.Data {
 			index, ok := directory.ParseDataKey(part, key)
 			if !ok {
 				continue
 			}
-			entries, err := directory.Decode(part, data)
+			entries, err := directory.Decode(part, string(data))
 			if err != nil {
-				return nil, nil, fmt.Errorf("shard %s is corrupt: %w", cm.Name, err)
+				return nil, nil, fmt.Errorf("shard %s is corrupt: %w", s.Name, err)
 			}
-			stored[index], shards[index] = cm, entries
+			stored[index], shards[index] = s, entries
 		}
 	}
 	return stored, shards, nil
@@ -180,7 +226,7 @@ func (r *Receiver) loadShards(ctx context.Context, name string, part directory.P
 // writeShards stores next: updates (with the read resourceVersion, so a
 // concurrent writer causes a conflict, not a lost update), creates and deletes.
 func (r *Receiver) writeShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory, part directory.Part,
-	stored map[int]*corev1.ConfigMap, next directory.Shards) error {
+	stored map[int]*corev1.Secret, next directory.Shards) error {
 	indexes := make([]int, 0, len(next))
 	for i := range next {
 		indexes = append(indexes, i)
@@ -194,35 +240,37 @@ func (r *Receiver) writeShards(ctx context.Context, d *saasv1alpha1.SaaSDirector
 	return nil
 }
 
+// writeShard stores one shard as an Opaque Secret: users carry personal
+// data, which must not sit in a ConfigMap anyone with the view role reads.
 func (r *Receiver) writeShard(ctx context.Context, d *saasv1alpha1.SaaSDirectory, part directory.Part, index int,
-	cm *corev1.ConfigMap, entries []directory.Entry) error {
+	shard *corev1.Secret, entries []directory.Entry) error {
 	if entries == nil {
-		if cm == nil {
+		if shard == nil {
 			return nil
 		}
-		rv := cm.ResourceVersion
-		err := r.client.Delete(ctx, cm, client.Preconditions{ResourceVersion: &rv})
+		rv := shard.ResourceVersion
+		err := r.client.Delete(ctx, shard, client.Preconditions{ResourceVersion: &rv})
 		return client.IgnoreNotFound(err)
 	}
-	create := cm == nil
+	create := shard == nil
 	if create {
-		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
+		shard = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
 			Namespace: r.shardNamespace(), Name: ShardName(d.Name, part, index),
 			Labels: map[string]string{
 				saasv1alpha1.ManagedByLabel:     saasv1alpha1.ManagedByValue,
 				saasv1alpha1.DirectoryLabel:     d.Name,
 				saasv1alpha1.DirectoryPartLabel: string(part),
 			},
-		}}
+		}, Type: corev1.SecretTypeOpaque}
 		// The directory owns its shards: deleting it removes them.
-		if err := controllerutil.SetOwnerReference(d, cm, r.client.Scheme()); err != nil {
+		if err := controllerutil.SetOwnerReference(d, shard, r.client.Scheme()); err != nil {
 			return err
 		}
 	}
-	cm.Data = map[string]string{directory.DataKey(part, index): directory.Encode(entries)}
-	metav1.SetMetaDataAnnotation(&cm.ObjectMeta, saasv1alpha1.DirectoryCountAnnotation, strconv.Itoa(len(entries)))
+	shard.Data = map[string][]byte{directory.DataKey(part, index): []byte(directory.Encode(entries))}
+	metav1.SetMetaDataAnnotation(&shard.ObjectMeta, saasv1alpha1.DirectoryCountAnnotation, strconv.Itoa(len(entries)))
 	if create {
-		return r.client.Create(ctx, cm)
+		return r.client.Create(ctx, shard)
 	}
-	return r.client.Update(ctx, cm)
+	return r.client.Update(ctx, shard)
 }

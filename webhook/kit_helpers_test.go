@@ -136,21 +136,27 @@ func allOrgSyncBody(instanceID, tenantID, list string) string {
 	return fmt.Sprintf(`{"instanceId":%q,"tenantId":%q,"orgInfoList":%s,"testFlag":0,"timeStamp":"20220413093539534"}`, instanceID, tenantID, list)
 }
 
-// storedDirectory reads a directory and its shards from the API server.
+// storedDirectory reads a directory and its shard Secrets from the API server.
 func storedDirectory(t *testing.T, instanceID, tenantID string) (*saasv1alpha1.SaaSDirectory, map[directory.Part][]directory.Entry) {
 	t.Helper()
 	g := NewWithT(t)
 	d := &saasv1alpha1.SaaSDirectory{}
 	g.Expect(k8sClient.Get(ctxFor(t), client.ObjectKey{Name: DirectoryName(instanceID, tenantID)}, d)).To(Succeed())
-	list := &corev1.ConfigMapList{}
-	g.Expect(k8sClient.List(ctxFor(t), list, client.InNamespace(operatorNamespace), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name})).To(Succeed())
+	// Shards are Secrets: users carry personal data. None is a ConfigMap.
+	configMaps := &corev1.ConfigMapList{}
+	g.Expect(k8sClient.List(ctxFor(t), configMaps, client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name})).To(Succeed())
+	g.Expect(configMaps.Items).To(BeEmpty(), "shards stored as ConfigMaps")
+	list := &corev1.SecretList{}
+	g.Expect(k8sClient.List(ctxFor(t), list, client.InNamespace(directoryNamespace), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name})).To(Succeed())
 	parts := map[directory.Part][]directory.Entry{}
-	for _, cm := range list.Items {
-		part := directory.Part(cm.Labels[saasv1alpha1.DirectoryPartLabel])
-		g.Expect(metav1.IsControlledBy(&cm, d) || hasOwner(&cm, d)).To(BeTrue(), "shard %s is owned by its directory", cm.Name)
-		for _, data := range cm.Data {
-			g.Expect(len(data)).To(BeNumerically("<=", 512<<10), "shard %s stays well under the object size limit", cm.Name)
-			entries, err := directory.Decode(part, data)
+	for _, s := range list.Items {
+		part := directory.Part(s.Labels[saasv1alpha1.DirectoryPartLabel])
+		g.Expect(s.Type).To(Equal(corev1.SecretTypeOpaque), "shard %s", s.Name)
+		g.Expect(s.Annotations).To(HaveKey(saasv1alpha1.DirectoryCountAnnotation), "shard %s", s.Name)
+		g.Expect(metav1.IsControlledBy(&s, d) || hasOwner(&s, d)).To(BeTrue(), "shard %s is owned by its directory", s.Name)
+		for _, data := range s.Data {
+			g.Expect(len(data)).To(BeNumerically("<=", 512<<10), "shard %s stays well under the object size limit", s.Name)
+			entries, err := directory.Decode(part, string(data))
 			g.Expect(err).NotTo(HaveOccurred())
 			parts[part] = append(parts[part], entries...)
 		}

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/directory"
@@ -210,4 +213,79 @@ func TestKitDepartmentSyncs(t *testing.T) {
 	}
 	_, parts = storedDirectory(t, instanceID, tenantID)
 	g.Expect(codes(parts[directory.Departments])).To(ConsistOf("root", "y"))
+}
+
+// TestKitSyncOfAPartStillInConfigMapsAnswers000005 covers the upgrade from
+// ConfigMap shards: while a part of a directory still has a ConfigMap shard,
+// in the directory namespace or in kooper's (where shards were kept before
+// the directory namespace), a sync that changes that part is answered
+// 000005 and stores nothing, since it would start from part of the
+// directory; syncs of the other part, or of the enterprise, go through.
+// Once the ConfigMap is gone (the directory controller moved it), the
+// retried sync succeeds.
+func TestKitSyncOfAPartStillInConfigMapsAnswers000005(t *testing.T) {
+	f := newKitFixture(t)
+	users := func(instanceID, tenantID string) string { return authSyncBody(instanceID, tenantID, 0, 3, 1) }
+	departments := func(instanceID, tenantID string) string {
+		return allOrgSyncBody(instanceID, tenantID, orgsJSON("hq", "a"))
+	}
+	department := func(instanceID, tenantID string) string {
+		return `{"instanceId":"` + instanceID + `","tenantId":"` + tenantID + `","orgCode":"a","orgName":"A","parentCode":"hq","flag":1,"testFlag":0,"timeStamp":"1"}`
+	}
+	enterprise := func(instanceID, tenantID string) string { return tenantSyncBody(instanceID, tenantID, 1) }
+	cases := []struct {
+		name      string
+		namespace string         // of the ConfigMap shard left from before
+		part      directory.Part // its part
+		call      koogallery.KitInterface
+		body      func(instanceID, tenantID string) string
+		changes   directory.Part // the part the call writes; "" for none
+		want      string
+	}{
+		{"users in the directory namespace, authSync", directoryNamespace, directory.Users, koogallery.KitAuthSync, users, directory.Users, "000005"},
+		{"users in kooper's namespace, authSync", operatorNamespace, directory.Users, koogallery.KitAuthSync, users, directory.Users, "000005"},
+		{"departments in the directory namespace, allOrgSync", directoryNamespace, directory.Departments, koogallery.KitAllOrgSync, departments, directory.Departments, "000005"},
+		{"departments in kooper's namespace, singleOrgSync", operatorNamespace, directory.Departments, koogallery.KitSingleOrgSync, department, directory.Departments, "000005"},
+		{"users in the directory namespace, allOrgSync", directoryNamespace, directory.Users, koogallery.KitAllOrgSync, departments, directory.Departments, "000000"},
+		{"departments in kooper's namespace, authSync", operatorNamespace, directory.Departments, koogallery.KitAuthSync, users, directory.Users, "000000"},
+		{"users in the directory namespace, tenantSync", directoryNamespace, directory.Users, koogallery.KitTenantSync, enterprise, "", "000000"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			instanceID, tenantID := kitIDs()
+			name := DirectoryName(instanceID, tenantID)
+			legacy := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
+				Namespace: tc.namespace, Name: ShardName(name, tc.part, 0),
+				Labels: map[string]string{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue,
+					saasv1alpha1.DirectoryLabel: name, saasv1alpha1.DirectoryPartLabel: string(tc.part)},
+			}, Data: map[string]string{directory.DataKey(tc.part, 0): "[]"}}
+			g.Expect(k8sClient.Create(ctxFor(t), legacy)).To(Succeed())
+
+			a := f.kit(t, tc.call, tc.body(instanceID, tenantID))
+			g.Expect(a.Code).To(Equal(tc.want), a.Msg)
+			if tc.want == "000005" {
+				g.Expect(a.Msg).To(Equal("the directory is being moved from ConfigMaps to Secrets; retry"))
+				g.Expect(shardSecrets(t, name, tc.changes)).To(BeZero(), "nothing is stored")
+			} else if tc.changes != "" {
+				g.Expect(shardSecrets(t, name, tc.changes)).To(Equal(1))
+			}
+
+			g.Expect(k8sClient.Delete(ctxFor(t), legacy)).To(Succeed())
+			a = f.kit(t, tc.call, tc.body(instanceID, tenantID))
+			g.Expect(a.Code).To(Equal("000000"), a.Msg)
+			if tc.changes != "" {
+				g.Expect(shardSecrets(t, name, tc.changes)).To(Equal(1))
+			}
+		})
+	}
+}
+
+// shardSecrets counts the shard Secrets of a directory's part.
+func shardSecrets(t *testing.T, name string, part directory.Part) int {
+	t.Helper()
+	list := &corev1.SecretList{}
+	NewWithT(t).Expect(k8sClient.List(ctxFor(t), list, client.InNamespace(directoryNamespace),
+		client.MatchingLabels{saasv1alpha1.DirectoryLabel: name, saasv1alpha1.DirectoryPartLabel: string(part)})).To(Succeed())
+	return len(list.Items)
 }

@@ -22,6 +22,10 @@ import (
 // reads, behind the real HTTP server, against a real API server.
 const operatorNamespace = "kooper-test"
 
+// directoryNamespace is where the receiver writes directory shards, apart
+// from kooper's own, as in production.
+const directoryNamespace = "kooper-test-directory"
+
 var (
 	testEnv     *testenv.Env
 	k8sClient   client.Client // direct, for arranging and checking
@@ -40,15 +44,17 @@ func startReceiver(ctx context.Context, env *testenv.Env) error {
 	if k8sClient, err = client.New(env.Config, client.Options{Scheme: env.Scheme}); err != nil {
 		return err
 	}
-	if err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}); err != nil {
-		return err
+	for _, ns := range []string{operatorNamespace, directoryNamespace} {
+		if err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
 	}
 	mgr, err := newManager(env)
 	if err != nil {
 		return err
 	}
 	opts := DefaultOptions()
-	opts.Namespace = operatorNamespace
+	opts.Namespace, opts.DirectoryNamespace = operatorNamespace, directoryNamespace
 	opts.Recorder = mgr.GetEventRecorder("kooper-receiver")
 	if receiver, err = NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), opts); err != nil {
 		return err

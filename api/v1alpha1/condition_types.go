@@ -300,9 +300,14 @@ const (
 	ClientSecretUndecryptableReason = "ClientSecretUndecryptable"
 	// DirectorySyncedReason: a kit call changed the directory (Event reason).
 	DirectorySyncedReason = "DirectorySynced"
+	// ShardsMovedReason: the directory controller moved shards that an
+	// earlier version stored as ConfigMaps into Secrets (Event reason).
+	ShardsMovedReason = "ShardsMoved"
 
-	// DirectoryLabel holds the SaaSDirectory name on its data shards (in
-	// kooper's namespace) and on what is delivered into a tenant namespace.
+	// DirectoryLabel holds the SaaSDirectory name on its data shards (Secrets
+	// in the directory namespace) and on what is delivered into a tenant
+	// namespace. Legacy ConfigMap shards carry it too until the directory
+	// controller moves them.
 	DirectoryLabel = "saas.kooper.io/directory"
 	// DirectoryPartLabel says what a shard holds: users or departments.
 	DirectoryPartLabel = "saas.kooper.io/directory-part"
@@ -312,7 +317,10 @@ const (
 	// SSOSecretName is the Secret, in the tenant namespace, with the OAuth
 	// client and endpoints of the joint-operation SSO (spec §7).
 	SSOSecretName = "kooper-sso"
-	// DirectoryConfigMapName is the ConfigMap, in the tenant namespace, with
-	// the enterprise (tenant.json) and the list of shards.
-	DirectoryConfigMapName = "kooper-directory"
+	// DirectorySecretName is the Secret, in the tenant namespace, with the
+	// enterprise (tenant.json) and the list of shards; the shards are the
+	// Secrets DirectorySecretName-users-NNN and -departments-NNN. They are
+	// Secrets, not ConfigMaps, because they hold users' personal data
+	// (phone numbers, e-mails), which the built-in view role must not read.
+	DirectorySecretName = "kooper-directory"
 )

@@ -11,8 +11,9 @@ import (
 // no order at all), and because the data must outlive a tenant namespace that
 // is not there yet. Its spec is small (the enterprise and its application
 // credentials); users and departments can run to tens of thousands of
-// entries, far beyond one object's size limit, so they live in ConfigMap
-// shards in kooper's namespace labelled DirectoryLabel and owned by the
+// entries, far beyond one object's size limit, so they live in Secret shards
+// (personal data: never ConfigMaps, which the view role reads) in the
+// directory namespace, labelled DirectoryLabel and owned by the
 // SaaSDirectory. clientSecret is stored as the marketplace sent it, RSA
 // encrypted: only the merchant's private key opens it, so neither this object
 // nor etcd holds it in the clear; the controller decrypts it into the
@@ -219,7 +220,7 @@ type SaaSDirectoryStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=sd,categories=kooper
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters: it is the value of the label saas.kooper.io/directory on the directory's ConfigMaps"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters: it is the value of the label saas.kooper.io/directory on the directory's shards"
 // +kubebuilder:printcolumn:name="Instance",type=string,JSONPath=`.spec.instanceId`
 // +kubebuilder:printcolumn:name="Tenant",type=string,JSONPath=`.spec.tenantCode`
 // +kubebuilder:printcolumn:name="Users",type=integer,JSONPath=`.status.users`

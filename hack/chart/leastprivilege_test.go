@@ -45,6 +45,9 @@ const (
 	tenantAccount    = "app"             // the tenant workload's ServiceAccount (controllers/tenant_objects.go)
 )
 
+// shardSecret is a directory shard in the directory namespace.
+const shardSecret = "d-matrix-users-000"
+
 // A verdict is what a row expects of its request.
 type verdict string
 
@@ -113,6 +116,17 @@ func patchStatus(obj client.Object, mergePatch string) func(context.Context, cli
 	return func(ctx context.Context, c client.Client) error {
 		return c.Status().Patch(ctx, fresh(obj), client.RawPatch(types.MergePatchType, []byte(mergePatch)),
 			&client.SubResourcePatchOptions{PatchOptions: client.PatchOptions{DryRun: []string{metav1.DryRunAll}}})
+	}
+}
+
+// update reads obj and writes it back unchanged, as a server-side dry run.
+func update(obj client.Object) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error {
+		current := fresh(obj)
+		if err := c.Get(ctx, client.ObjectKeyFromObject(obj), current); err != nil {
+			return err
+		}
+		return c.Update(ctx, current, client.DryRunAll)
 	}
 }
 
@@ -230,6 +244,8 @@ var matrixRows = []matrixRow{
 		patch(&corev1.ConfigMap{ObjectMeta: meta(releaseNamespace, productsConfig)}, `{"data":{"matrix":"x"}}`)},
 	{controllers, "create a ConfigMap in the directory namespace (kooper's own)", allowed, byBoth,
 		attrs("create", "", "configmaps", directoryNS, ""), create(&corev1.ConfigMap{ObjectMeta: meta(directoryNS, "matrix")})},
+	{controllers, "create a Secret in the directory namespace (a shard moved out of a ConfigMap)", allowed, byBoth,
+		attrs("create", "", "secrets", directoryNS, ""), create(secret(directoryNS))},
 	{controllers, "create its leader-election Lease in kooper's namespace", allowed, byBoth,
 		attrs("create", "coordination.k8s.io", "leases", releaseNamespace, ""),
 		create(&coordinationv1.Lease{ObjectMeta: meta(releaseNamespace, "matrix")})},
@@ -256,14 +272,25 @@ var matrixRows = []matrixRow{
 		attrs("delete", "", "namespaces", "", releasedNS), remove(namespace(releasedNS, nil, nil))},
 	{receiver, "create a ConfigMap in kooper's namespace", denied, byRBAC,
 		attrs("create", "", "configmaps", releaseNamespace, ""), create(&corev1.ConfigMap{ObjectMeta: meta(releaseNamespace, "matrix")})},
+	{receiver, "read a Secret in a tenant namespace", denied, byRBAC,
+		attrs("get", "", "secrets", tenantNS, "kooper-directory"), read(&corev1.Secret{ObjectMeta: meta(tenantNS, "kooper-directory")})},
+	{receiver, "create a ConfigMap in the directory namespace (shards are Secrets)", denied, byRBAC,
+		attrs("create", "", "configmaps", directoryNS, ""), create(&corev1.ConfigMap{ObjectMeta: meta(directoryNS, "d-matrix-users-001")})},
 	{receiver, "read a product's keys Secret in kooper's namespace", allowed, byRBAC,
 		attrs("get", "", "secrets", releaseNamespace, keysSecret), read(&corev1.Secret{ObjectMeta: meta(releaseNamespace, keysSecret)})},
 	{receiver, "list SaaSProducts", allowed, byRBAC,
 		attrs("list", saasv1alpha1.GroupVersion.Group, "saasproducts", "", ""), list(&saasv1alpha1.SaaSProductList{})},
 	{receiver, "create a SaaSTenant", allowed, byRBAC,
 		attrs("create", saasv1alpha1.GroupVersion.Group, "saastenants", "", ""), create(newSaaSTenant("i-matrix"))},
-	{receiver, "write a directory shard (a ConfigMap) in the directory namespace", allowed, byRBAC,
-		attrs("create", "", "configmaps", directoryNS, ""), create(&corev1.ConfigMap{ObjectMeta: meta(directoryNS, "d-matrix-users-000")})},
+	{receiver, "list ConfigMaps in the directory namespace (shards not yet moved to Secrets)", allowed, byRBAC,
+		attrs("list", "", "configmaps", directoryNS, ""), list(&corev1.ConfigMapList{}, client.InNamespace(directoryNS))},
+	{receiver, "write a directory shard (a Secret) in the directory namespace", allowed, byRBAC,
+		attrs("create", "", "secrets", directoryNS, ""),
+		create(&corev1.Secret{ObjectMeta: meta(directoryNS, "d-matrix-users-001"), Type: corev1.SecretTypeOpaque})},
+	{receiver, "update a directory shard (a Secret) in the directory namespace", allowed, byRBAC,
+		attrs("update", "", "secrets", directoryNS, shardSecret), update(&corev1.Secret{ObjectMeta: meta(directoryNS, shardSecret)})},
+	{receiver, "delete a directory shard (a Secret) in the directory namespace", allowed, byRBAC,
+		attrs("delete", "", "secrets", directoryNS, shardSecret), remove(&corev1.Secret{ObjectMeta: meta(directoryNS, shardSecret)})},
 
 	// A tenant's workload, which runs the merchant's code for one buyer.
 	{tenant, "read a product's keys Secret in kooper's namespace", denied, byRBAC,
@@ -377,16 +404,19 @@ func bindingProbes(t *testing.T, docs []object) []bindingProbe {
 	for _, kind := range []string{"RoleBinding", "ClusterRoleBinding"} {
 		for _, b := range ofKind(docs, kind) {
 			roleKind, roleName := get(t, b, "roleRef", "kind"), get(t, b, "roleRef", "name")
+			ns, _ := get(t, b, "metadata", "namespace").(string)
 			var rule object
 			for _, role := range ofKind(docs, roleKind.(string)) {
-				if get(t, role, "metadata", "name") == roleName {
+				// A RoleBinding binds the Role of its own namespace; Roles of one name
+				// in two namespaces may grant different things.
+				roleNS, _ := get(t, role, "metadata", "namespace").(string)
+				if get(t, role, "metadata", "name") == roleName && (roleKind != "Role" || roleNS == ns) {
 					rule = get(t, role, "rules", 0).(object)
 				}
 			}
 			if rule == nil {
 				t.Fatalf("%s %v binds %s %v, which the chart does not render", kind, get(t, b, "metadata", "name"), roleKind, roleName)
 			}
-			ns, _ := get(t, b, "metadata", "namespace").(string)
 			resource, sub, _ := strings.Cut(get(t, rule, "resources", 0).(string), "/")
 			probes = append(probes, bindingProbe{
 				binding: fmt.Sprintf("%s %v", kind, get(t, b, "metadata", "name")),
@@ -426,10 +456,14 @@ func TestLeastPrivilege(t *testing.T) {
 	admin, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
 	g.Expect(err).NotTo(HaveOccurred())
 
-	// Fixtures: kooper's namespace with a keys Secret and the products ConfigMap, a tenant
-	// namespace, one marked for deletion, a namespace that is not kooper's, and a tenant.
+	// Fixtures: kooper's namespace with a keys Secret and the products ConfigMap, the
+	// directory namespace with a shard, a tenant namespace, one marked for deletion, a
+	// namespace that is not kooper's, and a tenant.
 	for _, obj := range []client.Object{
 		namespace(releaseNamespace, nil, nil),
+		namespace(directoryNS, nil, nil),
+		&corev1.Secret{ObjectMeta: meta(directoryNS, shardSecret), Type: corev1.SecretTypeOpaque,
+			StringData: map[string]string{"users-000.json": "[]"}},
 		namespace(tenantNS, tenantLabels("matrix"), nil),
 		namespace(releasedNS, tenantLabels("released"), map[string]string{saasv1alpha1.DeleteAfterAnnotation: "2020-01-01T00:00:00Z"}),
 		namespace(plainNS, nil, nil),

@@ -1,9 +1,11 @@
 // Package directory lays out a joint-operation directory (authorised users,
-// departments) in shards small enough for ConfigMaps. Users can number tens
-// of thousands while one object may hold at most 1 MiB, so each part is a
-// set of numbered shards of at most MaxShardBytes. Entries keep their shard
-// when others change, so a batch of 500 users rewrites one or two shards,
-// not all of them. The package has no Kubernetes client: the receiver stores
+// departments) in shards small enough for one Secret each. They are Secrets,
+// not ConfigMaps: users carry phone numbers and e-mails, and the built-in
+// view role reads ConfigMaps. Users can number tens of thousands while one
+// Secret may hold at most 1 MiB of data, so each part is a set of numbered
+// shards of at most MaxShardBytes. Entries keep their shard when others
+// change, so a batch of 500 users rewrites one or two shards, not all of
+// them. The package has no Kubernetes client: the receiver stores
 // the shards and the controller delivers them.
 package directory
 
@@ -17,8 +19,9 @@ import (
 	"strings"
 )
 
-// MaxShardBytes caps one shard's JSON: a quarter of the object size limit,
-// leaving room for metadata and well under the 512 KiB the design allows.
+// MaxShardBytes caps one shard's JSON: a quarter of a Secret's 1 MiB data
+// limit, leaving room for metadata and for base64 (a third more) in the
+// JSON the API server is sent, and well under the 512 KiB the design allows.
 const MaxShardBytes = 256 << 10
 
 // MaxShards bounds a part: 1,000 shards of 256 KiB is far beyond any real
@@ -47,7 +50,7 @@ type Entry struct {
 // Shards maps a shard's index to its entries, sorted by key.
 type Shards map[int][]Entry
 
-// DataKey is the key of a shard's JSON array in its ConfigMap, unique across
+// DataKey is the key of a shard's JSON array in its Secret, unique across
 // shards so that all of them can be projected into one directory of files.
 func DataKey(part Part, index int) string {
 	return fmt.Sprintf("%s-%03d.json", part, index)

@@ -80,13 +80,13 @@ subject of the admission policy (templates/admissionpolicy.yaml).
 {{/*
 The directory namespace, where the receiver writes joint-operation directory shards
 (--directory-namespace): directoryNamespace.name, else <release namespace>-directory. It
-must not be the release namespace: the receiver may write ConfigMaps there, and must never
-write where the keys Secrets and the products ConfigMap live.
+must not be the release namespace: the receiver may write Secrets there (the shards), and
+must never write where the keys Secrets and the products ConfigMap live.
 */}}
 {{- define "kooper.directoryNamespace" -}}
 {{- $ns := default (printf "%s-directory" .Release.Namespace | trunc 63 | trimSuffix "-") .Values.directoryNamespace.name }}
 {{- if eq $ns .Release.Namespace }}
-{{- fail "directoryNamespace.name must differ from the release namespace: the receiver writes ConfigMaps in it" }}
+{{- fail "directoryNamespace.name must differ from the release namespace: the receiver writes Secrets in it" }}
 {{- end }}
 {{- $ns }}
 {{- end }}
