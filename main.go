@@ -39,6 +39,7 @@ type options struct {
 	leaderElectionNS        string
 	namespace               string
 	directoryNamespace      string
+	directoryUnclaimedTTL   time.Duration
 	components              componentSet
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
@@ -71,6 +72,8 @@ func parseFlags() options {
 	flag.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; defaults to --namespace.")
 	o.components = componentSet{componentReceiver: true, componentControllers: true}
 	flag.Var(&o.components, "components", "Which components this process runs, comma-separated: receiver (every replica, not leader-elected), controllers (leader-elected). The chart runs each in its own Deployment under its own ServiceAccount.")
+	flag.DurationVar(&o.directoryUnclaimedTTL, "directory-unclaimed-ttl", controllers.DefaultDirectoryUnclaimedTTL,
+		"How long a joint-operation directory (SaaSDirectory and its users' data) whose instance never had a tenant is kept before it is deleted. 0 or less: kept for ever.")
 	flag.StringVar(&o.directoryNamespace, "directory-namespace", "", "Namespace where the receiver writes joint-operation directory shards; it must exist (the chart creates it). Default: <namespace>-directory.")
 	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "kooper-system"), "kooper's own namespace, where products' keys Secrets live (default: $POD_NAMESPACE, else kooper-system).")
 	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second the operator may send to the API server.")
@@ -183,10 +186,11 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		Namespace: o.namespace, DirectoryNamespace: o.directoryNamespace, IngressNamespace: o.ingressNamespace,
 		MonitoringNamespace: o.monitoringNamespace, ClusterPodCIDRs: o.clusterPodCIDRs, ClusterServiceCIDRs: o.clusterServiceCIDRs,
 		ProductsConfigMap: o.productsConfigMap, MaxConcurrentReconciles: o.maxConcurrentReconciles,
-		Orders:     controllers.MarketplaceOrderClients(o.marketplaceURLs...),
-		Uploads:    controllers.MarketplaceUploadClients(o.marketplaceURLs...),
-		Usage:      controllers.MarketplaceUsageClients(o.marketplaceURLs...),
-		Prometheus: controllers.PromHTTPClient{}, PrometheusURL: o.prometheusURL,
+		DirectoryUnclaimedTTL: o.directoryUnclaimedTTL,
+		Orders:                controllers.MarketplaceOrderClients(o.marketplaceURLs...),
+		Uploads:               controllers.MarketplaceUploadClients(o.marketplaceURLs...),
+		Usage:                 controllers.MarketplaceUsageClients(o.marketplaceURLs...),
+		Prometheus:            controllers.PromHTTPClient{}, PrometheusURL: o.prometheusURL,
 	})
 }
 

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,6 +42,9 @@ type DirectoryOptions struct {
 	FieldOwner string
 	// MaxConcurrentReconciles is how many directories are delivered at once.
 	MaxConcurrentReconciles int
+	// UnclaimedTTL is how long a directory whose instance never had a tenant
+	// is kept; 0 keeps it for ever.
+	UnclaimedTTL time.Duration
 }
 
 // DirectoryReconciler delivers each SaaSDirectory (the joint-operation
@@ -52,10 +57,11 @@ type DirectoryReconciler struct {
 	// Reader reads what the cache does not hold: shards and delivered objects.
 	Reader   client.Reader
 	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
 	Options  DirectoryOptions
 }
 
-// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories,verbs=get;list;watch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories/status,verbs=get;patch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/status,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=list;delete
@@ -68,8 +74,21 @@ func (r *DirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Get(ctx, req.NamespacedName, d); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if !d.DeletionTimestamp.IsZero() {
+		return quietConflict(r.finalize(ctx, d))
+	}
+	if err := r.ensureFinalizer(ctx, d); err != nil {
+		return quietConflict(err)
+	}
+	d, fate, err := r.settleFate(ctx, d)
+	if err != nil || d == nil {
+		return ctrl.Result{}, err
+	}
+	if fate.retire() {
+		return quietConflict(r.retire(ctx, d, fate))
+	}
 	before := d.DeepCopy()
-	err := r.reconcile(ctx, d)
+	err = r.reconcile(ctx, d)
 	if err == nil {
 		d.Status.ObservedGeneration = d.Generation
 	}
@@ -78,8 +97,17 @@ func (r *DirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if written {
 		r.recordSync(before, d)
 	}
-	var result ctrl.Result
+	result := ctrl.Result{RequeueAfter: fate.recheckAfter}
 	return result, foldStatusError(&result, err, perr)
+}
+
+// quietConflict turns a Conflict (the object changed since it was read)
+// into a requeue without an error log: it is decided again on the new version.
+func quietConflict(err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{Requeue: true}, nil
+	}
+	return ctrl.Result{}, err
 }
 
 // reconcile moves the directory's shards out of ConfigMaps if an earlier
@@ -148,6 +176,9 @@ func (r *DirectoryReconciler) target(ctx context.Context, d *saasv1alpha1.SaaSDi
 	}
 	tenant := &saasv1alpha1.SaaSTenant{}
 	err := r.Get(ctx, client.ObjectKey{Name: d.Spec.InstanceID}, tenant)
+	if err == nil && tenant.Status.Namespace != "" {
+		d.Status.InstanceNamespace = tenant.Status.Namespace // kept: the directory goes with it
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		return "", saasv1alpha1.WaitingForInstanceReason, waiting, nil
@@ -204,9 +235,12 @@ func (r *DirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("failed to index SaaSDirectories by instance: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&saasv1alpha1.SaaSDirectory{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&saasv1alpha1.SaaSDirectory{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, deletionStarted()))).
 		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(r.directoriesOfTenant),
 			builder.WithPredicates(tenantPlacementChanged())).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.directoriesOfNamespace),
+			builder.WithPredicates(deletionStarted())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
 		Named("saasdirectory").
 		Complete(r)
@@ -223,10 +257,36 @@ func tenantPlacementChanged() predicate.Predicate {
 	}
 }
 
+// deletionStarted passes an object's deletion: its deletion timestamp
+// being set, or the object going.
+func deletionStarted() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc: func(event.CreateEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
 func (r *DirectoryReconciler) directoriesOfTenant(ctx context.Context, obj client.Object) []reconcile.Request {
+	return r.directoriesOfInstance(ctx, obj.GetName())
+}
+
+// directoriesOfNamespace maps a tenant namespace to its instance's
+// directories, which go when it is deleted.
+func (r *DirectoryReconciler) directoriesOfNamespace(ctx context.Context, obj client.Object) []reconcile.Request {
+	instanceID, ok := obj.GetLabels()[saasv1alpha1.InstanceIDLabel]
+	if !ok {
+		return nil
+	}
+	return r.directoriesOfInstance(ctx, instanceID)
+}
+
+func (r *DirectoryReconciler) directoriesOfInstance(ctx context.Context, instanceID string) []reconcile.Request {
 	list := &saasv1alpha1.SaaSDirectoryList{}
-	if err := r.List(ctx, list, client.MatchingFields{directoryInstanceIndex: obj.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the directories of a tenant", "SaaSTenant", obj.GetName())
+	if err := r.List(ctx, list, client.MatchingFields{directoryInstanceIndex: instanceID}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the directories of an instance", "instanceId", instanceID)
 		return nil
 	}
 	requests := make([]reconcile.Request, 0, len(list.Items))

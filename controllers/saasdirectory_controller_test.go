@@ -356,31 +356,6 @@ func TestDirectoryDepartmentTreeIsReplacedWhole(t *testing.T) {
 	}).Should(Succeed())
 }
 
-func TestDirectoryDeleteRepeatedTwiceSucceedsAndWithdrawsTheDelivery(t *testing.T) {
-	g := NewWithT(t)
-	product := kitProduct(t, nil)
-	tenant := newTenant(t, product, "basic", nil)
-	namespace := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
-	tenantID := "tenant-gone"
-	add := kitBody(tenant.Name, tenantID, `"orderId":"","tenantCode":"gone","name":"Gone","domainName":"https://gone.example.com","flag":1`)
-	g.Expect(kitCall(t, product.Name, koogallery.KitTenantSync, add)).To(Equal("000000"))
-	eventuallyDirectory(t, tenant.Name, tenantID, delivered(saasv1alpha1.SucceededReason))
-	getObject(t, &corev1.Secret{}, namespace, saasv1alpha1.SSOSecretName)
-
-	del := kitBody(tenant.Name, tenantID, `"flag":0`)
-	for range 2 {
-		g.Expect(kitCall(t, product.Name, koogallery.KitTenantSync, del)).To(Equal("000000"))
-	}
-	eventuallyDirectory(t, tenant.Name, tenantID, func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
-		delivered(saasv1alpha1.DirectoryDeletedReason)(g, d)
-		g.Expect(d.Spec.State).To(Equal(saasv1alpha1.DirectoryDeleted))
-		g.Expect(d.Status.Namespace).To(BeEmpty())
-	})
-	g.Eventually(func() error {
-		return k8sClient.Get(testContext(t), client.ObjectKey{Namespace: namespace, Name: saasv1alpha1.SSOSecretName}, &corev1.Secret{})
-	}).Should(MatchError(ContainSubstring("not found")))
-}
-
 func TestDirectoryIsWithdrawnWhenTheInstanceIsReleased(t *testing.T) {
 	g := NewWithT(t)
 	product := kitProduct(t, nil)

@@ -49,6 +49,10 @@ type Config struct {
 	// product names its own.
 	Prometheus    PromQuerier
 	PrometheusURL string
+	// DirectoryUnclaimedTTL is how long a joint-operation directory whose
+	// instance never had a tenant is kept (DefaultDirectoryUnclaimedTTL in
+	// main.go); 0 keeps it for ever.
+	DirectoryUnclaimedTTL time.Duration
 	// KeysRetryInterval is how often a licence whose product lacks a
 	// signing key looks again; 0 is the licence controller's default.
 	KeysRetryInterval time.Duration
@@ -88,8 +92,8 @@ func Setup(mgr ctrl.Manager, c Config) error {
 			Options: LicenseOptions{SecretNamespace: c.Namespace, MaxConcurrentReconciles: concurrency,
 				KeysRetryInterval: c.KeysRetryInterval}},
 		&DirectoryReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-saasdirectory"),
-			Options: DirectoryOptions{SecretNamespace: c.Namespace, ShardNamespace: c.DirectoryNamespace, FieldOwner: fieldOwner,
-				MaxConcurrentReconciles: concurrency}},
+			Clock: clk, Options: DirectoryOptions{SecretNamespace: c.Namespace, ShardNamespace: c.DirectoryNamespace, FieldOwner: fieldOwner,
+				MaxConcurrentReconciles: concurrency, UnclaimedTTL: c.DirectoryUnclaimedTTL}},
 		&RetentionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: clk},
 	}
 	if c.ProductsConfigMap != "" {

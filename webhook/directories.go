@@ -64,6 +64,8 @@ func (r *Receiver) directory(ctx context.Context, c *kitCall, common koogallery.
 	switch {
 	case err != nil:
 		return nil, asInternal(err, "the directory could not be stored")
+	case !d.DeletionTimestamp.IsZero():
+		return nil, errDirectoryDeleting
 	case d.Spec.InstanceID != common.InstanceID || d.Spec.TenantID != common.TenantID:
 		return nil, errInternal("directory name collision between two tenants", nil)
 	case d.Spec.ProductName != c.product.Name:
@@ -73,12 +75,37 @@ func (r *Receiver) directory(ctx context.Context, c *kitCall, common koogallery.
 	return d, nil
 }
 
+// errDirectoryDeleting answers a sync for a directory being deleted (its
+// data is going; see controllers' saasdirectory_retire.go) with the
+// retryable 000005: once it is gone, the retried sync starts a new one.
+var errDirectoryDeleting = &callbackError{code: koogallery.ResultInternalError,
+	msg: "the enterprise's previous directory is being deleted; retry"}
+
+// directoryIfExists returns the call's SaaSDirectory, or nil if there is
+// none or it is being deleted, without creating one.
+func (r *Receiver) directoryIfExists(ctx context.Context, c *kitCall, common koogallery.KitCommon) (*saasv1alpha1.SaaSDirectory, error) {
+	c.instanceID = common.InstanceID
+	d := &saasv1alpha1.SaaSDirectory{}
+	err := r.reader.Get(ctx, types.NamespacedName{Name: DirectoryName(common.InstanceID, common.TenantID)}, d)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, asInternal(err, "the directory could not be read")
+	case !d.DeletionTimestamp.IsZero():
+		return nil, nil
+	}
+	return d, nil
+}
+
+// newDirectory is created with DirectoryFinalizer, so its shards are
+// deleted before it goes, however it is deleted.
 func newDirectory(name, product string, common koogallery.KitCommon) *saasv1alpha1.SaaSDirectory {
 	return &saasv1alpha1.SaaSDirectory{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
 			saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue,
 			saasv1alpha1.ProductLabel:   product,
-		}},
+		}, Finalizers: []string{saasv1alpha1.DirectoryFinalizer}},
 		Spec: saasv1alpha1.SaaSDirectorySpec{
 			InstanceID: common.InstanceID, TenantID: common.TenantID, ProductName: product,
 			State: saasv1alpha1.DirectoryActive, Mode: modeOf(common.TestFlag),
@@ -104,6 +131,9 @@ func (r *Receiver) updateDirectory(ctx context.Context, d *saasv1alpha1.SaaSDire
 			if err := r.reader.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
 				return err
 			}
+			if !d.DeletionTimestamp.IsZero() {
+				return errDirectoryDeleting
+			}
 		}
 		fresh = true
 		changed, err := edit(&d.Spec)
@@ -117,6 +147,9 @@ func (r *Receiver) updateDirectory(ctx context.Context, d *saasv1alpha1.SaaSDire
 		d.Spec.LastSync = &sync
 		return r.client.Update(ctx, d)
 	})
+	if errors.Is(err, errDirectoryDeleting) {
+		return err
+	}
 	if err != nil {
 		return asInternal(err, "the directory could not be stored")
 	}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,20 +30,42 @@ func (r *Receiver) newSync(c *kitCall, flag koogallery.KitFlag, items int) saasv
 func (r *Receiver) tenantSync(ctx context.Context, c *kitCall) error {
 	req := c.request.(*koogallery.TenantSyncRequest)
 	c.orderID = req.OrderID
+	if req.Flag == koogallery.KitDelete {
+		return r.deleteEnterprise(ctx, c, req)
+	}
 	d, err := r.directory(ctx, c, req.KitCommon)
 	if err != nil {
 		return err
 	}
 	return r.updateDirectory(ctx, d, r.newSync(c, req.Flag, 0), func(s *saasv1alpha1.SaaSDirectorySpec) (bool, error) {
 		before := s.DeepCopy()
-		if req.Flag == koogallery.KitDelete {
-			s.State = saasv1alpha1.DirectoryDeleted
-		} else {
-			s.State, s.Mode = saasv1alpha1.DirectoryActive, modeOf(req.TestFlag)
-			s.TenantCode, s.Name, s.DomainName, s.OrderID = req.TenantCode, req.Name, req.DomainName, req.OrderID
-		}
+		s.State, s.Mode = saasv1alpha1.DirectoryActive, modeOf(req.TestFlag)
+		s.TenantCode, s.Name, s.DomainName, s.OrderID = req.TenantCode, req.Name, req.DomainName, req.OrderID
 		return !equalSpec(before, s), nil
 	}, false)
+}
+
+// deleteEnterprise marks the directory Deleted; the controllers then
+// delete it with its users' data. A directory absent or already being
+// deleted is the state asked for: nothing is created to be deleted again.
+func (r *Receiver) deleteEnterprise(ctx context.Context, c *kitCall, req *koogallery.TenantSyncRequest) error {
+	d, err := r.directoryIfExists(ctx, c, req.KitCommon)
+	if err != nil || d == nil {
+		return err
+	}
+	if d.Spec.ProductName != c.product.Name {
+		return errBadParam("tenant %q of instance %q is synced through product %q, not %q",
+			req.TenantID, req.InstanceID, d.Spec.ProductName, c.product.Name)
+	}
+	err = r.updateDirectory(ctx, d, r.newSync(c, req.Flag, 0), func(s *saasv1alpha1.SaaSDirectorySpec) (bool, error) {
+		changed := s.State != saasv1alpha1.DirectoryDeleted
+		s.State = saasv1alpha1.DirectoryDeleted
+		return changed, nil
+	}, false)
+	if errors.Is(err, errDirectoryDeleting) {
+		return nil // deleted meanwhile: what was asked
+	}
+	return err
 }
 
 // applicationSync stores an application's OAuth client. clientSecret is

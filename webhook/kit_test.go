@@ -9,6 +9,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -115,6 +116,14 @@ func TestKitKeepsSyncsForAnInstanceThatDoesNotExist(t *testing.T) {
 	}
 	d, _ = storedDirectory(t, instanceID, tenantID)
 	g.Expect(d.Spec.State).To(Equal(saasv1alpha1.DirectoryDeleted))
+	g.Expect(d.Finalizers).To(ConsistOf(saasv1alpha1.DirectoryFinalizer), "created with the finalizer that deletes its shards")
+
+	// A delete of an enterprise never synced is answered and creates nothing.
+	other, _ := kitIDs()
+	a = f.kit(t, koogallery.KitTenantSync, tenantSyncBody(other, tenantID, 0))
+	g.Expect(a.Code).To(Equal("000000"), a.Msg)
+	err := k8sClient.Get(ctxFor(t), client.ObjectKey{Name: DirectoryName(other, tenantID)}, &saasv1alpha1.SaaSDirectory{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "got %v", err)
 }
 
 func TestKitApplicationSyncDecryptsClientSecret(t *testing.T) {

@@ -203,6 +203,14 @@ const InUseFinalizer = "saas.kooper.io/in-use"
 // up the unpushed usage.
 const MeteringFinalizer = "saas.kooper.io/metering"
 
+// DirectoryFinalizer is on every SaaSDirectory from its creation (the
+// receiver creates it with it; the controllers add it to older ones) and
+// removed once its shards, which hold joint-operation users' personal data,
+// and everything delivered into the tenant namespace are deleted. Owner
+// references alone would leave that to the garbage collector, and let a
+// directory created again under the same name find the old shards.
+const DirectoryFinalizer = "saas.kooper.io/directory-data"
+
 // Labels and annotations kooper puts on what it creates, so they can be found
 // with a selector rather than a list-everything loop.
 const (
@@ -303,6 +311,21 @@ const (
 	// ShardsMovedReason: the directory controller moved shards that an
 	// earlier version stored as ConfigMaps into Secrets (Event reason).
 	ShardsMovedReason = "ShardsMoved"
+
+	// Why a SaaSDirectory and its shards were deleted (Event reasons): its
+	// users' personal data is kept no longer than the tenant it serves.
+
+	// EnterpriseDeletedReason: tenantSync deleted the enterprise (flag 0).
+	EnterpriseDeletedReason = "EnterpriseDeleted"
+	// InstanceNamespaceDeletedReason: the instance is released (or its
+	// SaaSTenant deleted) and its namespace deleted, by retention or at once.
+	InstanceNamespaceDeletedReason = "InstanceNamespaceDeleted"
+	// UnclaimedReason: no tenant came for the directory's instance within
+	// the controllers' --directory-unclaimed-ttl.
+	UnclaimedReason = "Unclaimed"
+	// DirectoryDataDeletedReason: the directory's shards and what was
+	// delivered into the tenant namespace are deleted (Event reason).
+	DirectoryDataDeletedReason = "DirectoryDataDeleted"
 
 	// DirectoryLabel holds the SaaSDirectory name on its data shards (Secrets
 	// in the directory namespace) and on what is delivered into a tenant

@@ -206,6 +206,14 @@ type SaaSDirectoryStatus struct {
 	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
 
+	// instanceNamespace is the namespace kooper gave the directory's
+	// instance, recorded once the instance had one and kept after the
+	// delivery is withdrawn: when that namespace is deleted (by retention, or
+	// at once on release), the directory and its shards are deleted too.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	InstanceNamespace string `json:"instanceNamespace,omitempty"`
+
 	// deliveredHash is a hash of what was last delivered to namespace, so an
 	// unchanged directory costs no write.
 	// +optional

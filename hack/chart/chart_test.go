@@ -434,7 +434,8 @@ func checkDeployments(t *testing.T, docs []object) {
 		{"receiver", 2, []string{"--components=receiver", "--receiver-bind-address=:8082", "--pending-result-code=000000",
 			"--signature-window=60s", "--stale-freeze-margin=1h"}, []string{"--leader-elect", "--max-concurrent-reconciles", "--marketplace-url"}},
 		{"controllers", 1, []string{"--components=controllers", "--leader-elect=true", "--max-concurrent-reconciles=8",
-			"--ingress-controller-namespace=kube-system"}, []string{"--receiver-bind-address", "--pending-result-code", "--marketplace-url"}},
+			"--ingress-controller-namespace=kube-system", "--directory-unclaimed-ttl=720h"},
+			[]string{"--receiver-bind-address", "--pending-result-code", "--marketplace-url"}},
 	} {
 		d := named(t, docs, "Deployment", "kooper-"+tc.component)
 		if got := get(t, d, "spec", "replicas"); got != tc.replicas {
