@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,8 +46,11 @@ func (r *DirectoryReconciler) shards(ctx context.Context, d *saasv1alpha1.SaaSDi
 	if err != nil {
 		return nil, fmt.Errorf("failed to list the shards of SaaSDirectory %s: %w", d.Name, err)
 	}
-	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
-	return list.Items, nil
+	// A shard of an earlier directory of the same name, written while that
+	// one was being deleted, is not this one's (the receiver deletes it).
+	owned := slices.DeleteFunc(list.Items, func(s corev1.Secret) bool { return !saasv1alpha1.OwnedBy(&s, d) })
+	sort.Slice(owned, func(i, j int) bool { return owned[i].Name < owned[j].Name })
+	return owned, nil
 }
 
 // shardNamespace is where the receiver writes shards.

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/directory"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/webhook"
 )
@@ -218,7 +219,14 @@ func TestSyncsForADirectoryBeingDeletedAreRetriedAndThenStartAfresh(t *testing.T
 	g.Expect(kitCall(t, product.Name, koogallery.KitTenantSync, kitBody(instanceID, tenantID, `"flag":0`))).To(Equal("000000"),
 		"deleting it again is what was asked")
 
+	// A shard the old directory's receiver wrote after kooper deleted the
+	// others: the new directory must not take its users.
 	d = eventuallyDirectory(t, instanceID, tenantID, func(Gomega, *saasv1alpha1.SaaSDirectory) {})
+	stale := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: directoryNamespace, Name: webhook.ShardName(d.Name, directory.Users, 0),
+		Labels: map[string]string{saasv1alpha1.DirectoryLabel: d.Name, saasv1alpha1.DirectoryPartLabel: string(directory.Users)}},
+		Data: map[string][]byte{directory.DataKey(directory.Users, 0): []byte(`[{"appId":"app-1","userName":"stale"}]`)}}
+	g.Expect(controllerutil.SetOwnerReference(d, stale, k8sClient.Scheme())).To(Succeed())
+	g.Expect(k8sClient.Create(testContext(t), stale)).To(Succeed())
 	patch = client.MergeFrom(d.DeepCopy())
 	controllerutil.RemoveFinalizer(d, hold)
 	g.Expect(k8sClient.Patch(testContext(t), d, patch)).To(Succeed())
@@ -230,6 +238,9 @@ func TestSyncsForADirectoryBeingDeletedAreRetriedAndThenStartAfresh(t *testing.T
 		g.Expect(fresh.Status.Users).To(Equal(int32(1)), "the new directory holds none of the old users")
 	})
 	g.Expect(fresh.Finalizers).To(ContainElement(saasv1alpha1.DirectoryFinalizer))
+	shard := getObject(t, &corev1.Secret{}, directoryNamespace, stale.Name)
+	g.Expect(saasv1alpha1.OwnedBy(shard, fresh)).To(BeTrue(), "the stale shard is replaced by the new directory's")
+	g.Expect(string(shard.Data[directory.DataKey(directory.Users, 0)])).NotTo(ContainSubstring("stale"))
 }
 
 func TestADirectoryStoredWithoutTheFinalizerGetsIt(t *testing.T) {

@@ -171,7 +171,7 @@ func (r *Receiver) changeShards(ctx context.Context, d *saasv1alpha1.SaaSDirecto
 	changed := false
 	retryable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
 	err := retry.OnError(conflictBackoff, retryable, func() error {
-		stored, current, err := r.loadShards(ctx, d.Name, part)
+		stored, current, err := r.loadShards(ctx, d, part)
 		if err != nil {
 			return err
 		}
@@ -231,16 +231,22 @@ func (r *Receiver) legacyShardNamespaces() []string {
 
 // loadShards reads a part's shards from the API server: they are not cached,
 // since a directory can be megabytes and is read only when a sync arrives.
-func (r *Receiver) loadShards(ctx context.Context, name string, part directory.Part) (map[int]*corev1.Secret, directory.Shards, error) {
+func (r *Receiver) loadShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory, part directory.Part) (map[int]*corev1.Secret, directory.Shards, error) {
 	list := &corev1.SecretList{}
 	err := r.reader.List(ctx, list, client.InNamespace(r.shardNamespace()),
-		client.MatchingLabels{saasv1alpha1.DirectoryLabel: name, saasv1alpha1.DirectoryPartLabel: string(part)})
+		client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name, saasv1alpha1.DirectoryPartLabel: string(part)})
 	if err != nil {
 		return nil, nil, err
 	}
 	stored, shards := map[int]*corev1.Secret{}, directory.Shards{}
 	for i := range list.Items {
 		s := &list.Items[i]
+		if !saasv1alpha1.OwnedBy(s, d) {
+			if err := r.deleteStaleShard(ctx, s); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
 		for key, data := range s.Data {
 			index, ok := directory.ParseDataKey(part, key)
 			if !ok {
@@ -254,6 +260,14 @@ func (r *Receiver) loadShards(ctx context.Context, name string, part directory.P
 		}
 	}
 	return stored, shards, nil
+}
+
+// deleteStaleShard deletes a shard of an earlier directory of the same name
+// (written while that one was being deleted): its users are not this
+// directory's, and its name is needed.
+func (r *Receiver) deleteStaleShard(ctx context.Context, s *corev1.Secret) error {
+	rv := s.ResourceVersion
+	return client.IgnoreNotFound(r.client.Delete(ctx, s, client.Preconditions{ResourceVersion: &rv}))
 }
 
 // writeShards stores next: updates (with the read resourceVersion, so a

@@ -264,6 +264,18 @@ type SaaSDirectoryList struct {
 	Items []SaaSDirectory `json:"items"`
 }
 
+// OwnedBy reports whether obj (a directory shard) has an owner reference to
+// d itself, by UID: a directory deleted and synced again under the same name
+// is another object.
+func OwnedBy(obj metav1.Object, d *SaaSDirectory) bool {
+	for _, ref := range obj.GetOwnerReferences() {
+		if ref.UID == d.UID {
+			return true
+		}
+	}
+	return false
+}
+
 func init() {
 	SchemeBuilder.Register(&SaaSDirectory{}, &SaaSDirectoryList{})
 }

@@ -233,6 +233,8 @@ var matrixRows = []matrixRow{
 	{controllers, "record a SaaSTenant's status (a cluster-scoped kind)", allowed, byBoth,
 		subresource(attrs("patch", saasv1alpha1.GroupVersion.Group, "saastenants", "", "i-fixture"), "status"),
 		patchStatus(&saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: "i-fixture"}}, `{"status":{"namespace":"tenant-matrix"}}`)},
+	{controllers, "delete a SaaSDirectory (its finalizer deletes the users' data first)", allowed, byBoth,
+		attrs("delete", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", fixtureDirectory), remove(newSaaSDirectory())},
 	{controllers, "create a Deployment in a tenant namespace", allowed, byBoth,
 		attrs("create", "apps", "deployments", tenantNS, ""), create(deployment(tenantNS))},
 	{controllers, "create a Secret in a tenant namespace", allowed, byBoth,
@@ -282,6 +284,8 @@ var matrixRows = []matrixRow{
 		attrs("list", saasv1alpha1.GroupVersion.Group, "saasproducts", "", ""), list(&saasv1alpha1.SaaSProductList{})},
 	{receiver, "create a SaaSTenant", allowed, byRBAC,
 		attrs("create", saasv1alpha1.GroupVersion.Group, "saastenants", "", ""), create(newSaaSTenant("i-matrix"))},
+	{receiver, "delete a SaaSDirectory", denied, byRBAC,
+		attrs("delete", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", fixtureDirectory), remove(newSaaSDirectory())},
 	{receiver, "list ConfigMaps in the directory namespace (shards not yet moved to Secrets)", allowed, byRBAC,
 		attrs("list", "", "configmaps", directoryNS, ""), list(&corev1.ConfigMapList{}, client.InNamespace(directoryNS))},
 	{receiver, "write a directory shard (a Secret) in the directory namespace", allowed, byRBAC,
@@ -297,6 +301,18 @@ var matrixRows = []matrixRow{
 		attrs("get", "", "secrets", releaseNamespace, keysSecret), read(&corev1.Secret{ObjectMeta: meta(releaseNamespace, keysSecret)})},
 	{tenant, "list Secrets in kooper's namespace", denied, byRBAC,
 		attrs("list", "", "secrets", releaseNamespace, ""), list(&corev1.SecretList{}, client.InNamespace(releaseNamespace))},
+}
+
+// fixtureDirectory is the SaaSDirectory the matrix deletes (by dry run).
+const fixtureDirectory = "d-matrix"
+
+// newSaaSDirectory is a SaaSDirectory as the receiver records a first kit sync.
+func newSaaSDirectory() *saasv1alpha1.SaaSDirectory {
+	return &saasv1alpha1.SaaSDirectory{
+		ObjectMeta: metav1.ObjectMeta{Name: fixtureDirectory},
+		Spec: saasv1alpha1.SaaSDirectorySpec{InstanceID: "i-fixture", TenantID: "t-matrix", ProductName: "crm",
+			State: saasv1alpha1.DirectoryActive, Mode: saasv1alpha1.ModeProduction},
+	}
 }
 
 // newSaaSTenant is a SaaSTenant as the receiver records a purchase.
@@ -470,6 +486,7 @@ func TestLeastPrivilege(t *testing.T) {
 		&corev1.Secret{ObjectMeta: meta(releaseNamespace, keysSecret), StringData: map[string]string{saasv1alpha1.BasicKeySecretKey: "k"}},
 		&corev1.ConfigMap{ObjectMeta: meta(releaseNamespace, productsConfig)},
 		newSaaSTenant("i-fixture"),
+		newSaaSDirectory(),
 	} {
 		g.Expect(admin.Create(ctx, obj)).To(Succeed())
 	}
