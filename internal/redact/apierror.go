@@ -7,6 +7,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // APIError returns err without the values the API server quoted from the
@@ -15,13 +16,15 @@ import (
 // An Invalid answer quotes the value of each field it refuses ("spec.name:
 // Invalid value: \"...\""), and a BadRequest one may (a server-side apply
 // type error prints the field's value); a delivered directory, a tenant's
-// enterprise or a user are what such a value would be. Their message is
-// rebuilt from the kind, the name, and each cause's field and type
-// ("ConfigMap \"x\" was refused (Invalid; values withheld): data:
-// FieldValueTooLong"); the values are
-// left out. Every other answer (NotFound, Conflict, Forbidden, a timeout)
-// names objects, never their content, and is returned unchanged, as is an
-// error that is not the API server's and nil.
+// enterprise or a user are what such a value would be. The message is
+// rebuilt from the kind, the name and each cause: a cause whose kind never
+// quotes the value (Required, Forbidden, TooLong, TooShort, Internal) keeps
+// its message ("data: Forbidden: field is immutable when `immutable` is
+// set"); any other keeps its field and type ("spec.name: FieldValueInvalid
+// (value withheld)"). A BadRequest without causes keeps only its reason.
+// Every other answer (NotFound, Conflict, Forbidden, a timeout) names
+// objects, never their content, and is returned unchanged, as is an error
+// that is not the API server's, and nil.
 //
 // The result still answers apierrors.IsInvalid, IsBadRequest and errors.As
 // as err did; where err wrapped the API error, the wrapping text is kept
@@ -36,12 +39,14 @@ func APIError(err error) error {
 		return err
 	}
 	withheld := original.DeepCopy()
-	withheld.Message = withoutValues(withheld)
 	if withheld.Details != nil {
 		for i := range withheld.Details.Causes {
-			withheld.Details.Causes[i].Message = string(withheld.Details.Causes[i].Type)
+			if c := &withheld.Details.Causes[i]; !valueFree[c.Type] {
+				c.Message = string(c.Type) + " (value withheld)"
+			}
 		}
 	}
+	withheld.Message = withoutValues(withheld)
 	replaced := &apierrors.StatusError{ErrStatus: *withheld}
 	msg := replaced.Error()
 	if outer := err.Error(); original.Message != "" && strings.Contains(outer, original.Message) {
@@ -50,7 +55,18 @@ func APIError(err error) error {
 	return &withheldError{msg: msg, status: replaced}
 }
 
-// withoutValues is the message of a refusal built from its details alone.
+// valueFree are the causes whose message never quotes the refused value
+// (field.Error.ErrorBody writes the type and the detail alone).
+var valueFree = map[metav1.CauseType]bool{
+	metav1.CauseType(field.ErrorTypeRequired): true,
+	metav1.CauseType(field.ErrorTypeForbidden): true,
+	metav1.CauseType(field.ErrorTypeTooLong):   true,
+	metav1.CauseType(field.ErrorTypeTooShort):  true,
+	metav1.CauseType(field.ErrorTypeInternal):  true,
+}
+
+// withoutValues is the message of a refusal built from its details, whose
+// causes' messages are already free of values.
 func withoutValues(s *metav1.Status) string {
 	d := s.Details
 	if d == nil || len(d.Causes) == 0 {
@@ -59,13 +75,13 @@ func withoutValues(s *metav1.Status) string {
 	}
 	fields := make([]string, 0, len(d.Causes))
 	for _, c := range d.Causes {
-		fields = append(fields, fmt.Sprintf("%s: %s", c.Field, c.Type))
+		fields = append(fields, fmt.Sprintf("%s: %s", c.Field, c.Message))
 	}
 	kind := d.Kind
 	if d.Group != "" {
 		kind += "." + d.Group
 	}
-	return fmt.Sprintf("%s %q was refused (%s; values withheld): %s", kind, d.Name, s.Reason, strings.Join(fields, ", "))
+	return fmt.Sprintf("%s %q was refused (%s): %s", kind, d.Name, s.Reason, strings.Join(fields, ", "))
 }
 
 // withheldError is an API error whose message no longer quotes the object.

@@ -85,6 +85,8 @@ func TestAPIErrorWithholdsWhatTheServerQuoted(t *testing.T) {
 	invalid := apierrors.NewInvalid(gk, "d-1", field.ErrorList{
 		field.Invalid(field.NewPath("spec", "name"), "韩梅梅 "+phone, "must be short"),
 		field.NotSupported(field.NewPath("spec", "mode"), phone, []string{"Production", "Debug"}),
+		field.Forbidden(field.NewPath("data"), "field is immutable when `immutable` is set"),
+		field.TooLong(field.NewPath("spec", "domainName"), phone, 255),
 	})
 	badRequest := apierrors.NewBadRequest(`failed to create typed patch object: .data.x: expected string, got &value.valueUnstructured{Value:` + phone + `}`)
 	for _, tc := range []struct {
@@ -95,9 +97,11 @@ func TestAPIErrorWithholdsWhatTheServerQuoted(t *testing.T) {
 		invalid bool
 	}{
 		{name: "invalid", err: invalid, invalid: true,
-			want: []string{`SaaSDirectory.saas.kooper.io "d-1" was refused (Invalid; values withheld)`, "spec.name: FieldValueInvalid", "spec.mode: FieldValueNotSupported"}},
+			want: []string{`SaaSDirectory.saas.kooper.io "d-1" was refused (Invalid): `, "spec.name: FieldValueInvalid (value withheld)",
+				"spec.mode: FieldValueNotSupported (value withheld)", "data: Forbidden: field is immutable when `immutable` is set",
+				"spec.domainName: Too long: may not be more than 255 bytes"}},
 		{name: "invalid, wrapped", err: fmt.Errorf("failed to apply SaaSDirectory d-1: %w", invalid), invalid: true,
-			want: []string{"failed to apply SaaSDirectory d-1: SaaSDirectory.saas.kooper.io", "spec.name: FieldValueInvalid"}},
+			want: []string{"failed to apply SaaSDirectory d-1: SaaSDirectory.saas.kooper.io", "spec.name: FieldValueInvalid (value withheld)"}},
 		{name: "bad request", err: badRequest,
 			want: []string{"the API server refused the request (BadRequest, HTTP 400); its message may quote the object and is withheld"}},
 		{name: "not found", err: apierrors.NewNotFound(schema.GroupResource{Resource: "configmaps"}, "kooper-directory"), same: true},
