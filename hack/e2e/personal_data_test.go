@@ -43,7 +43,7 @@ func testNoPersonalData(t *testing.T, e *env) {
 	tooLong := `[{"userName":"` + strings.Repeat("li.lei@example.cn", 4) + `","name":"李雷","mobile":"13812345678"}]`
 	records := map[string]string{}
 	for i, c := range []struct {
-		name      koogallery.KitInterface
+		name       koogallery.KitInterface
 		rest, want string
 	}{
 		{koogallery.KitTenantSync, `"orderId":"","tenantCode":"hmm","name":"韩梅梅的小店","domainName":"https://hmm.tenantaccount.example.com","flag":1`, "000000"},

@@ -58,7 +58,7 @@ func APIError(err error) error {
 // valueFree are the causes whose message never quotes the refused value
 // (field.Error.ErrorBody writes the type and the detail alone).
 var valueFree = map[metav1.CauseType]bool{
-	metav1.CauseType(field.ErrorTypeRequired): true,
+	metav1.CauseType(field.ErrorTypeRequired):  true,
 	metav1.CauseType(field.ErrorTypeForbidden): true,
 	metav1.CauseType(field.ErrorTypeTooLong):   true,
 	metav1.CauseType(field.ErrorTypeTooShort):  true,
