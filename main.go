@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -26,6 +27,7 @@ import (
 	"github.com/kooper-io/kooper/controllers"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/memlimit"
+	"github.com/kooper-io/kooper/internal/redact"
 	"github.com/kooper-io/kooper/webhook"
 )
 
@@ -138,7 +140,7 @@ func envOr(name, fallback string) string {
 
 func main() {
 	o := parseFlags()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	ctrl.SetLogger(newLogger(&o.zap))
 	if limit := memlimit.FromCgroup(); limit > 0 {
 		ctrl.Log.Info("Go memory limit set below the container's", "bytes", limit)
 	}
@@ -151,6 +153,13 @@ func main() {
 		ctrl.Log.Error(err, "kooper stopped")
 		os.Exit(1)
 	}
+}
+
+// newLogger is kooper's logger: zap as the -zap-* flags configure it,
+// capped at redact.MaxVerbosity so that no verbosity makes client-go log
+// request and response bodies (directory users, keys Secrets) through it.
+func newLogger(opts *zap.Options) logr.Logger {
+	return redact.Logger(zap.New(zap.UseFlagOptions(opts)))
 }
 
 func (o options) receiverOptions() webhook.Options {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"go.uber.org/zap/zapcore"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -19,14 +20,22 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/kooper-io/kooper/internal/testenv"
 )
 
 var env *testenv.Env
 
+// capturedLogs is everything the operators these tests run have logged:
+// kooper's logger as main sets it (newLogger), in development mode, at the
+// highest verbosity (-zap-log-level=10). TestNoPersonalData greps it.
+var capturedLogs = &syncBuffer{}
+
 func TestMain(m *testing.M) {
+	ctrl.SetLogger(newLogger(&zap.Options{Development: true, Level: zapcore.Level(-10), DestWriter: capturedLogs}))
 	os.Exit(testenv.RunTests(m, func(_ context.Context, e *testenv.Env) error {
 		env = e
 		return nil

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/redact"
 )
 
 // callbackError is an answer decided by kooper: a result code and a message
@@ -72,16 +73,17 @@ func isGone(err error) bool {
 	return errors.As(err, &gone)
 }
 
-// errInternal answers 000005, so the marketplace retries; the cause is logged,
-// never sent.
 // errBusy answers 000005 at once when every verification slot is taken: the
 // marketplace retries, and a flood of unauthenticated bodies costs no more
 // than the slots (Options.MaxConcurrentVerifications). It is load shedding,
 // logged as an answer, not as a failure.
 var errBusy = &callbackError{code: koogallery.ResultInternalError, msg: "the receiver is busy verifying other callbacks; retry"}
 
+// errInternal answers 000005, so the marketplace retries; the cause is logged,
+// never sent. What an API server quoted of a refused object (a directory's
+// enterprise, a user of a shard) is taken out of the cause first.
 func errInternal(msg string, cause error) error {
-	return &callbackError{code: koogallery.ResultInternalError, msg: msg, err: cause}
+	return &callbackError{code: koogallery.ResultInternalError, msg: msg, err: redact.APIError(cause)}
 }
 
 // toResult maps any error of the pipeline to the answer the marketplace gets.

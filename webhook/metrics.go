@@ -69,11 +69,19 @@ var knownActivities = map[koogallery.Activity]bool{
 	koogallery.ActivityGetLicenseAsync:      true,
 }
 
-func observeCall(activity koogallery.Activity, code koogallery.ResultCode, elapsed time.Duration) {
-	label := "unknown"
+// activityLabel names a call's activity in its metrics and its log line:
+// one kooper handles, or "unknown". The activity field of a body refused
+// as unknown may hold anything, a phone number included, and is neither a
+// bounded label nor something to log.
+func activityLabel(activity koogallery.Activity) string {
 	if knownActivities[activity] {
-		label = string(activity)
+		return string(activity)
 	}
+	return "unknown"
+}
+
+func observeCall(activity koogallery.Activity, code koogallery.ResultCode, elapsed time.Duration) {
+	label := activityLabel(activity)
 	callbacksTotal.WithLabelValues(label, string(code)).Inc()
 	callbackDuration.WithLabelValues(label).Observe(elapsed.Seconds())
 }

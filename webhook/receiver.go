@@ -310,10 +310,12 @@ func newRequestID() string {
 }
 
 // logCall writes the one line each callback gets. It never includes keys,
-// signatures, bodies or query strings.
+// signatures, bodies, query strings or a value of the body but the instance
+// and order IDs: a refusal's reason names the field, never its value (see
+// docs/personal-data.md).
 func logCall(c *call, code koogallery.ResultCode, err error, elapsed time.Duration) {
 	log := c.log
-	kv := []any{"activity", string(c.activity), "instanceId", c.instanceID, "orderId", c.orderID,
+	kv := []any{"activity", activityLabel(c.activity), "instanceId", c.instanceID, "orderId", c.orderID,
 		"resultCode", string(code), "duration", elapsed.String()}
 	if code == koogallery.ResultInternalError && !errors.Is(err, errBusy) {
 		log.Error(err, "Callback failed", kv...)

@@ -45,6 +45,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 	stack, err := localstack.Start(ctx, localstack.Options{
 		Root: root, Dir: filepath.Join(root, "bin", "e2e"), Nodes: 3, Logf: t.Logf,
+		// The highest verbosity, so that testNoPersonalData greps debug lines too.
+		Values: map[string]any{"logLevel": "10"},
 	})
 	if err != nil {
 		t.Fatalf("failed to start the local stack: %v", err)
@@ -76,6 +78,7 @@ func TestEndToEnd(t *testing.T) {
 		{"a FREEZE retried after the renewal is answered and not applied", testStaleFreeze},
 		{"a freeze after the tenant's plan is retired still stops it", testFreezeAfterPlanRetired},
 		{"the simulator's conformance run passes", testConformance},
+		{"personal data of a kit sync reaches no log, Event or status", testNoPersonalData},
 		{"a licence product: bought, verified offline, renewed, revoked", testLicence},
 		{"a release removes the workload, then the namespace after retention", testRelease},
 		{"a tenant deleted by hand is still answered, and never provisioned again", testHandDeletion},

@@ -97,20 +97,45 @@ func Decode(part Part, data string) ([]Entry, error) {
 }
 
 // KeyOf returns the key of an entry: appId/userName for users, orgCode for
-// departments.
+// departments. A user is stored as the kit sent it, and the receiver reads
+// a userName sent as a number or boolean as its text (koogallery's
+// decoder), so KeyOf reads it alike: the key it returns is the one the
+// entry was stored under.
 func KeyOf(part Part, item []byte) (string, error) {
 	var k struct {
-		AppID    string `json:"appId"`
-		UserName string `json:"userName"`
-		OrgCode  string `json:"orgCode"`
+		AppID    string     `json:"appId"`
+		UserName scalarText `json:"userName"`
+		OrgCode  string     `json:"orgCode"`
 	}
 	if err := json.Unmarshal(item, &k); err != nil {
-		return "", fmt.Errorf("entry is not an object: %w", err)
+		return "", fmt.Errorf("entry is not an object with string keys: %w", err)
 	}
 	if part == Users {
-		return UserKey(k.AppID, k.UserName), nil
+		return UserKey(k.AppID, string(k.UserName)), nil
 	}
 	return k.OrgCode, nil
+}
+
+// scalarText is a JSON string, or a number's or boolean's text as written.
+type scalarText string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *scalarText) UnmarshalJSON(raw []byte) error {
+	switch raw[0] {
+	case '"':
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return err
+		}
+		*s = scalarText(v)
+	case '{', '[':
+		return errors.New("not a string, number or boolean")
+	case 'n':
+		*s = ""
+	default:
+		*s = scalarText(raw)
+	}
+	return nil
 }
 
 // UserKey is the key of a user: the kit's idempotency key within a

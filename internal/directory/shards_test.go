@@ -116,3 +116,17 @@ func TestWithFieldAndKeys(t *testing.T) {
 	_, ok = ParseDataKey(Users, "departments-007.json")
 	g.Expect(ok).To(BeFalse())
 }
+
+// A userName the kit sent as a number is stored as sent and read back under
+// the key the receiver gave it (its text), so the shard stays readable.
+func TestDecodeReadsAUserNameSentAsANumber(t *testing.T) {
+	g := NewWithT(t)
+	stored := Encode([]Entry{{Key: UserKey("app", "13612345678"), JSON: []byte(`{"appId":"app","userName":13612345678,"name":"x"}`)}})
+	entries, err := Decode(Users, stored)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(entries).To(HaveLen(1))
+	g.Expect(entries[0].Key).To(Equal("app/13612345678"))
+	_, err = Decode(Users, `[{"appId":"app","userName":{"mobile":"13612345678"}}]`)
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(err.Error()).NotTo(ContainSubstring("13612345678"), "the error names no value")
+}

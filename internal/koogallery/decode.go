@@ -2,7 +2,7 @@ package koogallery
 
 import (
 	"encoding/json"
-	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -78,7 +78,7 @@ func DecodeRequest(body []byte) (Activity, any, error) {
 	}
 	req, ok := newRequest(activity)
 	if !ok {
-		return activity, nil, &ValidationError{Field: "activity", Reason: fmt.Sprintf("unknown activity %.32q", name)}
+		return activity, nil, &ValidationError{Field: "activity", Reason: "unknown activity " + nameOrWithheld(name)}
 	}
 	for _, b := range req.bindings() {
 		if raw, ok := fields[b.name]; ok {
@@ -92,6 +92,25 @@ func DecodeRequest(body []byte) (Activity, any, error) {
 	}
 	return activity, req, nil
 }
+
+// nameOrWithheld quotes s for a message when it looks like a name of the
+// protocol (an activity or interface: ASCII letters and digits, at most 32,
+// e.g. "orderNotify"), which is worth seeing; anything else may be a value
+// that does not belong in a log line (a phone number or an e-mail address
+// sent in the wrong field) and is described, not shown.
+func nameOrWithheld(s string) string {
+	if len(s) == 0 || len(s) > 32 || !isASCIILetter(s[0]) {
+		return "(its value is not a name and is not shown)"
+	}
+	for i := 1; i < len(s); i++ {
+		if !isASCIILetter(s[i]) && (s[i] < '0' || s[i] > '9') {
+			return "(its value is not a name and is not shown)"
+		}
+	}
+	return strconv.Quote(s)
+}
+
+func isASCIILetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 // str binds a string field.
 func str(name string, dst *string) binding {

@@ -140,7 +140,7 @@ func DecodeKitRequest(name KitInterface, body []byte) (any, error) {
 	}
 	decode, ok := kitDecoders[name]
 	if !ok {
-		return nil, &ValidationError{Field: "interface", Reason: fmt.Sprintf("unknown kit interface %.32q", name)}
+		return nil, &ValidationError{Field: "interface", Reason: "unknown kit interface " + nameOrWithheld(string(name))}
 	}
 	req, err := decode(f)
 	if err != nil {
@@ -357,15 +357,16 @@ func (f kitFields) orgs(dst *[]KitOrg) error {
 	if len(orgs) > MaxKitOrgs {
 		return &ValidationError{Field: "orgInfoList", Reason: fmt.Sprintf("has %d departments, more than %d", len(orgs), MaxKitOrgs)}
 	}
-	seen := make(map[string]bool, len(orgs))
+	first := make(map[string]int, len(orgs))
 	for i, o := range orgs {
 		if err := checkOrg(fmt.Sprintf("orgInfoList[%d].", i), o); err != nil {
 			return err
 		}
-		if seen[o.OrgCode] {
-			return &ValidationError{Field: fmt.Sprintf("orgInfoList[%d].orgCode", i), Reason: fmt.Sprintf("repeats %.64q", o.OrgCode)}
+		if j, seen := first[o.OrgCode]; seen {
+			// Named by index, as every refusal of a body's field is.
+			return &ValidationError{Field: fmt.Sprintf("orgInfoList[%d].orgCode", i), Reason: fmt.Sprintf("repeats orgInfoList[%d].orgCode", j)}
 		}
-		seen[o.OrgCode] = true
+		first[o.OrgCode] = i
 	}
 	*dst = orgs
 	return nil

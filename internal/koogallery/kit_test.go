@@ -129,7 +129,7 @@ func TestDecodeKitRequestRefusesBadInput(t *testing.T) {
 		{"user not an object", KitAuthSync, `{"instanceId":"i","tenantId":"t","appId":"a","userList":["x"],"flag":1,"testFlag":0,"timeStamp":"1"}`, "userList[0] must be an object"},
 		{"orgInfoList missing", KitAllOrgSync, `{"instanceId":"i","tenantId":"t","testFlag":0,"timeStamp":"1"}`, "orgInfoList is required"},
 		{"orgInfoList a broken string", KitAllOrgSync, `{"instanceId":"i","tenantId":"t","orgInfoList":"[{","testFlag":0,"timeStamp":"1"}`, "orgInfoList must be an array"},
-		{"orgInfoList repeats a code", KitAllOrgSync, `{"instanceId":"i","tenantId":"t","orgInfoList":[{"orgCode":"a","orgName":"A"},{"orgCode":"a","orgName":"B"}],"testFlag":0,"timeStamp":"1"}`, `orgInfoList[1].orgCode: repeats "a"`},
+		{"orgInfoList repeats a code", KitAllOrgSync, `{"instanceId":"i","tenantId":"t","orgInfoList":[{"orgCode":"a","orgName":"A"},{"orgCode":"a","orgName":"B"}],"testFlag":0,"timeStamp":"1"}`, `orgInfoList[1].orgCode: repeats orgInfoList[0].orgCode`},
 		{"department without a name", KitAllOrgSync, `{"instanceId":"i","tenantId":"t","orgInfoList":[{"orgCode":"a"}],"testFlag":0,"timeStamp":"1"}`, "orgInfoList[0].orgName is required"},
 		{"singleOrgSync without orgCode", KitSingleOrgSync, strings.Replace(kitOrg, `"orgCode":"d2",`, ``, 1), "orgCode is required"},
 	}

@@ -1,0 +1,73 @@
+// Package redact keeps what a request carried out of what kooper writes for
+// operators: its log lines, the messages of the errors it logs and puts in
+// conditions. Marketplace callbacks carry personal data (a joint-operation
+// authSync's userList holds users' userName, name, mobile and email, spec
+// §3.11.3), and a value is one quoted error message away from a log line.
+// See docs/personal-data.md.
+package redact
+
+import "github.com/go-logr/logr"
+
+// MaxVerbosity is the highest verbosity kooper's logger enables, whatever
+// -zap-log-level asks for. client-go logs whole request and response bodies
+// at verbosity 8 and above (k8s.io/client-go/rest, logBody), through the
+// logger of the context it is given, and controller-runtime gives every
+// reconcile kooper's logger: at -zap-log-level=8 a directory shard read by
+// the directory controller, users and all, would be logged, as would a
+// keys Secret. Nothing of kooper's own logs above 1.
+const MaxVerbosity = 7
+
+// Logger returns l capped at MaxVerbosity: V(n) for n > MaxVerbosity is
+// disabled, so no library logging through it writes bodies. Errors are
+// logged as before (logr logs them at every verbosity).
+func Logger(l logr.Logger) logr.Logger {
+	sink := l.GetSink()
+	if sink == nil {
+		return l
+	}
+	// The capped sink's own Info and Error are one more frame between the
+	// caller and the sink, which reports the caller's file and line.
+	if withDepth, ok := sink.(logr.CallDepthLogSink); ok {
+		sink = withDepth.WithCallDepth(1)
+	}
+	return logr.New(cappedSink{inner: sink})
+}
+
+// cappedSink passes everything to inner at verbosities up to MaxVerbosity.
+type cappedSink struct {
+	inner logr.LogSink
+}
+
+// Init does nothing: inner was initialised when its own logger was made.
+func (cappedSink) Init(logr.RuntimeInfo) {}
+
+func (s cappedSink) Enabled(level int) bool {
+	return level <= MaxVerbosity && s.inner.Enabled(level)
+}
+
+func (s cappedSink) Info(level int, msg string, keysAndValues ...any) {
+	if level <= MaxVerbosity {
+		s.inner.Info(level, msg, keysAndValues...)
+	}
+}
+
+func (s cappedSink) Error(err error, msg string, keysAndValues ...any) {
+	s.inner.Error(err, msg, keysAndValues...)
+}
+
+func (s cappedSink) WithValues(keysAndValues ...any) logr.LogSink {
+	return cappedSink{inner: s.inner.WithValues(keysAndValues...)}
+}
+
+func (s cappedSink) WithName(name string) logr.LogSink {
+	return cappedSink{inner: s.inner.WithName(name)}
+}
+
+// WithCallDepth lets helpers that log on their caller's behalf (logr's
+// WithCallDepth) keep reporting the right line.
+func (s cappedSink) WithCallDepth(depth int) logr.LogSink {
+	if withDepth, ok := s.inner.(logr.CallDepthLogSink); ok {
+		return cappedSink{inner: withDepth.WithCallDepth(depth)}
+	}
+	return s
+}

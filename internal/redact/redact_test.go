@@ -1,0 +1,135 @@
+package redact
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	. "github.com/onsi/gomega"
+	"go.uber.org/zap/zapcore"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+const phone = "13812345678"
+
+// captured is a development zap logger at the highest verbosity, as
+// -zap-log-level=10 makes it, writing into the returned buffer.
+func captured() (logr.Logger, *bytes.Buffer) {
+	var buf bytes.Buffer
+	return zap.New(zap.WriteTo(&buf), zap.UseDevMode(true), zap.Level(zapcore.Level(-10))), &buf
+}
+
+func TestLoggerIsCappedBelowClientGoBodies(t *testing.T) {
+	g := NewWithT(t)
+	raw, buf := captured()
+	log := Logger(raw)
+	g.Expect(raw.V(10).Enabled()).To(BeTrue(), "the uncapped logger must enable what the test says is capped")
+	for level := 0; level <= 10; level++ {
+		g.Expect(log.V(level).Enabled()).To(Equal(level <= MaxVerbosity), "V(%d)", level)
+	}
+	log.V(MaxVerbosity).Info("Kept", "n", 1)
+	log.V(MaxVerbosity + 1).Info("Dropped")
+	log.WithName("receiver").WithValues("requestId", "r1").V(1).Info("Named")
+	log.V(9).Error(errors.New("boom"), "Failed")
+	out := buf.String()
+	g.Expect(out).To(ContainSubstring("Kept"))
+	g.Expect(out).NotTo(ContainSubstring("Dropped"))
+	g.Expect(out).To(MatchRegexp(`receiver\s+Named.*requestId`))
+	g.Expect(out).To(ContainSubstring("Failed"), "errors are logged at every verbosity")
+	// The caller reported is the line that logged, not the capped sink.
+	g.Expect(out).To(ContainSubstring("redact_test.go"))
+	g.Expect(out).NotTo(ContainSubstring("logger.go"))
+
+	capped := Logger(raw).WithName("a").V(3)
+	g.Expect(capped.V(4).Enabled()).To(BeTrue())
+	g.Expect(capped.V(5).Enabled()).To(BeFalse(), "3+5 is above the cap")
+}
+
+// client-go logs request and response bodies through the logger of the
+// context it is given, at verbosity 8 and more: capped, it logs none.
+func TestClientGoLogsNoBodyThroughTheCappedLogger(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cap   bool
+		leaks bool
+	}{
+		{"uncapped, as before", false, true},
+		{"capped", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			log, buf := captured()
+			if tc.cap {
+				log = Logger(log)
+			}
+			// What client-go's logBody does with the context's logger.
+			ctxLog := klog.FromContext(logr.NewContext(context.Background(), log))
+			if v := ctxLog.V(8); v.Enabled() {
+				v.Info("Response Body", "body", `{"data":{"users-000.json":"[{\"userName\":\"`+phone+`\"}]"}}`)
+			}
+			g.Expect(strings.Contains(buf.String(), phone)).To(Equal(tc.leaks))
+		})
+	}
+}
+
+func TestAPIErrorWithholdsWhatTheServerQuoted(t *testing.T) {
+	gk := schema.GroupKind{Group: "saas.kooper.io", Kind: "SaaSDirectory"}
+	invalid := apierrors.NewInvalid(gk, "d-1", field.ErrorList{
+		field.Invalid(field.NewPath("spec", "name"), "韩梅梅 "+phone, "must be short"),
+		field.NotSupported(field.NewPath("spec", "mode"), phone, []string{"Production", "Debug"}),
+		field.Forbidden(field.NewPath("data"), "field is immutable when `immutable` is set"),
+		field.TooLong(field.NewPath("spec", "domainName"), phone, 255),
+	})
+	badRequest := apierrors.NewBadRequest(`failed to create typed patch object: .data.x: expected string, got &value.valueUnstructured{Value:` + phone + `}`)
+	for _, tc := range []struct {
+		name    string
+		err     error
+		want    []string
+		same    bool
+		invalid bool
+	}{
+		{name: "invalid", err: invalid, invalid: true,
+			want: []string{`SaaSDirectory.saas.kooper.io "d-1" was refused (Invalid): `, "spec.name: FieldValueInvalid (value withheld)",
+				"spec.mode: FieldValueNotSupported (value withheld)", "data: Forbidden: field is immutable when `immutable` is set",
+				"spec.domainName: Too long: may not be more than 255 bytes"}},
+		{name: "invalid, wrapped", err: fmt.Errorf("failed to apply SaaSDirectory d-1: %w", invalid), invalid: true,
+			want: []string{"failed to apply SaaSDirectory d-1: SaaSDirectory.saas.kooper.io", "spec.name: FieldValueInvalid (value withheld)"}},
+		{name: "bad request", err: badRequest,
+			want: []string{"the API server refused the request (BadRequest, HTTP 400); its message may quote the object and is withheld"}},
+		{name: "not found", err: apierrors.NewNotFound(schema.GroupResource{Resource: "configmaps"}, "kooper-directory"), same: true},
+		{name: "conflict", err: apierrors.NewConflict(schema.GroupResource{Resource: "configmaps"}, "x", errors.New("the object has been modified")), same: true},
+		{name: "not the API server's", err: errors.New("shard is corrupt"), same: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			got := APIError(tc.err)
+			if tc.same {
+				g.Expect(got).To(BeIdenticalTo(tc.err))
+				return
+			}
+			g.Expect(got.Error()).NotTo(ContainSubstring(phone))
+			g.Expect(got.Error()).NotTo(ContainSubstring("韩梅梅"))
+			for _, want := range tc.want {
+				g.Expect(got.Error()).To(ContainSubstring(want))
+			}
+			g.Expect(apierrors.IsInvalid(got)).To(Equal(tc.invalid))
+			g.Expect(apierrors.IsBadRequest(got)).To(Equal(apierrors.IsBadRequest(tc.err)))
+			var status *apierrors.StatusError
+			g.Expect(errors.As(got, &status)).To(BeTrue())
+			if d := status.ErrStatus.Details; d != nil {
+				for _, c := range d.Causes {
+					g.Expect(c.Message).NotTo(ContainSubstring(phone))
+				}
+			}
+		})
+	}
+	NewWithT(t).Expect(APIError(nil)).To(BeNil())
+}
