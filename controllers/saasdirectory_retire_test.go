@@ -255,3 +255,24 @@ func TestADirectoryStoredWithoutTheFinalizerGetsIt(t *testing.T) {
 		g.Expect(strings.Join(d.Finalizers, ",")).To(Equal(saasv1alpha1.DirectoryFinalizer))
 	}).Should(Succeed())
 }
+
+// The kit may delete an enterprise and add it again at once (the
+// simulator's conformance run does): the add is answered 000000 whether it
+// finds the old directory not yet deleted (it is kept) or being deleted
+// (the receiver waits for it to go and starts a new one).
+func TestAnEnterpriseDeletedAndAddedAgainAtOnceIsKept(t *testing.T) {
+	g := NewWithT(t)
+	product := kitProduct(t, nil)
+	instanceID, tenantID := fmt.Sprintf("i-again%d", tenantSeq.Add(1)), "tenant-again"
+	add := kitBody(instanceID, tenantID, `"orderId":"","tenantCode":"again","name":"Again","domainName":"https://again.example.com","flag":1`)
+	for round := range 5 {
+		g.Expect(kitCall(t, product.Name, koogallery.KitTenantSync, add)).To(Equal("000000"), "round %d", round)
+		g.Expect(postKitOnce(g, product.Name, koogallery.KitTenantSync, kitBody(instanceID, tenantID, `"flag":0`))).To(Equal("000000"), "round %d", round)
+		g.Expect(postKitOnce(g, product.Name, koogallery.KitTenantSync, add)).To(Equal("000000"), "round %d", round)
+	}
+	g.Consistently(func(g Gomega) {
+		d := &saasv1alpha1.SaaSDirectory{}
+		g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Name: webhook.DirectoryName(instanceID, tenantID)}, d)).To(Succeed())
+		g.Expect(d.Spec.State).To(Equal(saasv1alpha1.DirectoryActive))
+	}, 2*time.Second).Should(Succeed())
+}

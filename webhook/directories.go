@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -53,12 +55,13 @@ func ShardName(directoryName string, part directory.Part, index int) string {
 func (r *Receiver) directory(ctx context.Context, c *kitCall, common koogallery.KitCommon) (*saasv1alpha1.SaaSDirectory, error) {
 	c.instanceID = common.InstanceID
 	key := types.NamespacedName{Name: DirectoryName(common.InstanceID, common.TenantID)}
-	d := &saasv1alpha1.SaaSDirectory{}
-	err := r.reader.Get(ctx, key, d)
-	if apierrors.IsNotFound(err) {
-		d = newDirectory(key.Name, c.product.Name, common)
-		if err = r.client.Create(ctx, d); apierrors.IsAlreadyExists(err) {
-			err = r.reader.Get(ctx, key, d)
+	d, err := r.getOrCreateDirectory(ctx, key, c.product.Name, common)
+	if err == nil && !d.DeletionTimestamp.IsZero() {
+		// The enterprise was deleted a moment ago (a tenantSync delete,
+		// then an add): its old directory goes as soon as the controllers
+		// have deleted its shards. Wait for that, then start a new one.
+		if err = r.awaitDirectoryGone(ctx, key); err == nil {
+			d, err = r.getOrCreateDirectory(ctx, key, c.product.Name, common)
 		}
 	}
 	switch {
@@ -73,6 +76,42 @@ func (r *Receiver) directory(ctx context.Context, c *kitCall, common koogallery.
 			common.TenantID, common.InstanceID, d.Spec.ProductName, c.product.Name)
 	}
 	return d, nil
+}
+
+// getOrCreateDirectory reads the directory key, creating it if absent.
+func (r *Receiver) getOrCreateDirectory(ctx context.Context, key types.NamespacedName, product string,
+	common koogallery.KitCommon) (*saasv1alpha1.SaaSDirectory, error) {
+	d := &saasv1alpha1.SaaSDirectory{}
+	err := r.reader.Get(ctx, key, d)
+	if apierrors.IsNotFound(err) {
+		d = newDirectory(key.Name, product, common)
+		if err = r.client.Create(ctx, d); apierrors.IsAlreadyExists(err) {
+			err = r.reader.Get(ctx, key, d)
+		}
+	}
+	return d, err
+}
+
+// directoryDeletionWait bounds how long a sync waits for the previous
+// directory of its enterprise to be deleted: the controllers take
+// milliseconds; past this, the sync is answered errDirectoryDeleting.
+const directoryDeletionWait = 2 * time.Second
+
+// awaitDirectoryGone waits, at most directoryDeletionWait, until the
+// directory key is gone. Running out of time is not an error: the caller
+// finds the directory still being deleted.
+func (r *Receiver) awaitDirectoryGone(ctx context.Context, key types.NamespacedName) error {
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, directoryDeletionWait, true, func(ctx context.Context) (bool, error) {
+		err := r.reader.Get(ctx, key, &saasv1alpha1.SaaSDirectory{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, err
+	})
+	if wait.Interrupted(err) {
+		return nil
+	}
+	return err
 }
 
 // errDirectoryDeleting answers a sync for a directory being deleted (its

@@ -79,6 +79,7 @@ func TestEndToEnd(t *testing.T) {
 		{"a freeze after the tenant's plan is retired still stops it", testFreezeAfterPlanRetired},
 		{"the simulator's conformance run passes", testConformance},
 		{"personal data of a kit sync reaches no log, Event or status", testNoPersonalData},
+		{"the directory is Secrets only, and a tenantSync delete deletes it with its data", testDirectoryDeleted},
 		{"a licence product: bought, verified offline, renewed, revoked", testLicence},
 		{"a release removes the workload, then the namespace after retention", testRelease},
 		{"a tenant deleted by hand is still answered, and never provisioned again", testHandDeletion},

@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -142,4 +143,34 @@ func asJSON(g Gomega, v any) string {
 	data, err := json.Marshal(v)
 	g.Expect(err).NotTo(HaveOccurred())
 	return string(data)
+}
+
+// testDirectoryDeleted checks, on the chart's two processes and accounts,
+// that the directory synced above is stored and delivered as Secrets only,
+// and that a tenantSync delete takes the SaaSDirectory, its shards and its
+// delivery away (README, Personal data).
+func testDirectoryDeleted(t *testing.T, e *env) {
+	g := NewWithT(t)
+	name := webhook.DirectoryName(e.survivor, e2ePIITenant)
+	tenant := &saasv1alpha1.SaaSTenant{}
+	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: e.survivor}, tenant)).To(Succeed())
+	directoryNamespace, tenantNamespace := localstack.Namespace+"-directory", tenant.Status.Namespace
+	ofDirectory := client.MatchingLabels{saasv1alpha1.DirectoryLabel: name}
+	count := func(g Gomega, list client.ObjectList, namespace string) int {
+		g.Expect(e.stack.Client.List(e.ctx, list, ofDirectory, client.InNamespace(namespace))).To(Succeed())
+		return apimeta.LenList(list)
+	}
+	g.Expect(count(g, &corev1.SecretList{}, directoryNamespace)).To(Equal(2), "the users and departments shards are Secrets")
+	g.Expect(count(g, &corev1.SecretList{}, tenantNamespace)).To(BeNumerically(">=", 3), "kooper-sso, kooper-directory and the shards")
+	g.Expect(count(g, &corev1.ConfigMapList{}, "")).To(BeZero(), "no directory data in a ConfigMap anywhere")
+
+	body := `{"instanceId":"` + e.survivor + `","tenantId":"` + e2ePIITenant + `","flag":0,"testFlag":0,"timeStamp":"20250101120000000"}`
+	code, msg := sendKit(g, e, koogallery.KitTenantSync, body)
+	g.Expect(code).To(Equal("000000"), msg)
+	g.Eventually(func(g Gomega) {
+		err := e.stack.Client.Get(e.ctx, client.ObjectKey{Name: name}, &saasv1alpha1.SaaSDirectory{})
+		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the SaaSDirectory is deleted: %v", err)
+		g.Expect(count(g, &corev1.SecretList{}, directoryNamespace)).To(BeZero(), "its shards are deleted")
+		g.Expect(count(g, &corev1.SecretList{}, tenantNamespace)).To(BeZero(), "its delivery is deleted")
+	}, time.Minute).Should(Succeed())
 }
