@@ -69,13 +69,21 @@ func (r *Receiver) directory(ctx context.Context, c *kitCall, common koogallery.
 		return nil, asInternal(err, "the directory could not be stored")
 	case !d.DeletionTimestamp.IsZero():
 		return nil, errDirectoryDeleting
+	}
+	return d, checkDirectory(d, c, common)
+}
+
+// checkDirectory refuses a directory that is not the call's: another pair
+// under the same name, or another product's enterprise.
+func checkDirectory(d *saasv1alpha1.SaaSDirectory, c *kitCall, common koogallery.KitCommon) error {
+	switch {
 	case d.Spec.InstanceID != common.InstanceID || d.Spec.TenantID != common.TenantID:
-		return nil, errInternal("directory name collision between two tenants", nil)
+		return errInternal("directory name collision between two tenants", nil)
 	case d.Spec.ProductName != c.product.Name:
-		return nil, errBadParam("tenant %q of instance %q is synced through product %q, not %q",
+		return errBadParam("tenant %q of instance %q is synced through product %q, not %q",
 			common.TenantID, common.InstanceID, d.Spec.ProductName, c.product.Name)
 	}
-	return d, nil
+	return nil
 }
 
 // getOrCreateDirectory reads the directory key, creating it if absent.
@@ -120,6 +128,17 @@ func (r *Receiver) awaitDirectoryGone(ctx context.Context, key types.NamespacedN
 var errDirectoryDeleting = &callbackError{code: koogallery.ResultInternalError,
 	msg: "the enterprise's previous directory is being deleted; retry"}
 
+// directoryFor is the directory a kit call changes: for a removal (a
+// delete, a cancelled authorisation) the one that exists, or nil, since
+// removing from nothing is done already and must create nothing; for
+// anything else the one directory creates.
+func (r *Receiver) directoryFor(ctx context.Context, c *kitCall, common koogallery.KitCommon, removing bool) (*saasv1alpha1.SaaSDirectory, error) {
+	if removing {
+		return r.directoryIfExists(ctx, c, common)
+	}
+	return r.directory(ctx, c, common)
+}
+
 // directoryIfExists returns the call's SaaSDirectory, or nil if there is
 // none or it is being deleted, without creating one.
 func (r *Receiver) directoryIfExists(ctx context.Context, c *kitCall, common koogallery.KitCommon) (*saasv1alpha1.SaaSDirectory, error) {
@@ -134,7 +153,7 @@ func (r *Receiver) directoryIfExists(ctx context.Context, c *kitCall, common koo
 	case !d.DeletionTimestamp.IsZero():
 		return nil, nil
 	}
-	return d, nil
+	return d, checkDirectory(d, c, common)
 }
 
 // newDirectory is created with DirectoryFinalizer, so its shards are

@@ -53,10 +53,6 @@ func (r *Receiver) deleteEnterprise(ctx context.Context, c *kitCall, req *koogal
 	if err != nil || d == nil {
 		return err
 	}
-	if d.Spec.ProductName != c.product.Name {
-		return errBadParam("tenant %q of instance %q is synced through product %q, not %q",
-			req.TenantID, req.InstanceID, d.Spec.ProductName, c.product.Name)
-	}
 	err = r.updateDirectory(ctx, d, r.newSync(c, req.Flag, 0), func(s *saasv1alpha1.SaaSDirectorySpec) (bool, error) {
 		changed := s.State != saasv1alpha1.DirectoryDeleted
 		s.State = saasv1alpha1.DirectoryDeleted
@@ -90,8 +86,8 @@ func (r *Receiver) applicationSync(ctx context.Context, c *kitCall) error {
 		app = saasv1alpha1.DirectoryApplication{AppID: req.AppID, ClientID: req.ClientID,
 			EncryptedClientSecret: req.ClientSecret, OAEPHash: string(used)}
 	}
-	d, err := r.directory(ctx, c, req.KitCommon)
-	if err != nil {
+	d, err := r.directoryFor(ctx, c, req.KitCommon, req.Flag == koogallery.KitDelete)
+	if err != nil || d == nil {
 		return err
 	}
 	return r.updateDirectory(ctx, d, r.newSync(c, req.Flag, 0), func(s *saasv1alpha1.SaaSDirectorySpec) (bool, error) {
@@ -140,7 +136,8 @@ func (r *Receiver) authSync(ctx context.Context, c *kitCall) error {
 		}
 		ch.Upserts = append(ch.Upserts, directory.Entry{Key: key, JSON: item})
 	}
-	return r.syncShards(ctx, c, req.KitCommon, r.newSync(c, req.Flag, len(req.Users)), directory.Users,
+	removing := req.Flag == koogallery.KitDelete || req.Flag == koogallery.KitCancelAuth
+	return r.syncShards(ctx, c, req.KitCommon, removing, r.newSync(c, req.Flag, len(req.Users)), directory.Users,
 		func(current directory.Shards) (directory.Shards, error) { return directory.Apply(current, ch) })
 }
 
@@ -153,7 +150,7 @@ func (r *Receiver) singleOrgSync(ctx context.Context, c *kitCall) error {
 	} else {
 		ch.Upserts = []directory.Entry{orgEntry(req.KitOrg)}
 	}
-	return r.syncShards(ctx, c, req.KitCommon, r.newSync(c, req.Flag, 1), directory.Departments,
+	return r.syncShards(ctx, c, req.KitCommon, req.Flag == koogallery.KitDelete, r.newSync(c, req.Flag, 1), directory.Departments,
 		func(current directory.Shards) (directory.Shards, error) { return directory.Apply(current, ch) })
 }
 
@@ -164,16 +161,17 @@ func (r *Receiver) allOrgSync(ctx context.Context, c *kitCall) error {
 	for _, o := range req.Orgs {
 		entries = append(entries, orgEntry(o))
 	}
-	return r.syncShards(ctx, c, req.KitCommon, r.newSync(c, -1, len(req.Orgs)), directory.Departments,
+	return r.syncShards(ctx, c, req.KitCommon, false, r.newSync(c, -1, len(req.Orgs)), directory.Departments,
 		func(current directory.Shards) (directory.Shards, error) { return directory.Replace(current, entries) })
 }
 
 // syncShards stores a change of users or departments, then records the sync
 // on the directory if anything changed, which makes the controller deliver.
-func (r *Receiver) syncShards(ctx context.Context, c *kitCall, common koogallery.KitCommon, sync saasv1alpha1.DirectorySync,
-	part directory.Part, compute func(directory.Shards) (directory.Shards, error)) error {
-	d, err := r.directory(ctx, c, common)
-	if err != nil {
+// A removal from a directory kooper does not have stores nothing.
+func (r *Receiver) syncShards(ctx context.Context, c *kitCall, common koogallery.KitCommon, removing bool,
+	sync saasv1alpha1.DirectorySync, part directory.Part, compute func(directory.Shards) (directory.Shards, error)) error {
+	d, err := r.directoryFor(ctx, c, common, removing)
+	if err != nil || d == nil {
 		return err
 	}
 	changed, err := r.changeShards(ctx, d, part, compute)

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -124,6 +125,36 @@ func TestKitKeepsSyncsForAnInstanceThatDoesNotExist(t *testing.T) {
 	g.Expect(a.Code).To(Equal("000000"), a.Msg)
 	err := k8sClient.Get(ctxFor(t), client.ObjectKey{Name: DirectoryName(other, tenantID)}, &saasv1alpha1.SaaSDirectory{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "got %v", err)
+}
+
+// A removal (a delete, a cancelled authorisation) for an enterprise kooper
+// does not have is what was asked already: answered 000000, it creates no
+// directory that would hold nothing (spec §1.8: a delete of something
+// absent succeeds).
+func TestKitRemovalsFromAnAbsentDirectoryStoreNothing(t *testing.T) {
+	f := newKitFixture(t)
+	for _, tc := range []struct {
+		name string
+		kit  koogallery.KitInterface
+		body func(instanceID, tenantID string) string
+	}{
+		{"tenantSync delete", koogallery.KitTenantSync, func(i, t string) string { return tenantSyncBody(i, t, 0) }},
+		{"applicationSync delete", koogallery.KitApplicationSync, func(i, t string) string { return applicationSyncBody(i, t, "unused", 0) }},
+		{"authSync delete", koogallery.KitAuthSync, func(i, t string) string { return authSyncBody(i, t, 0, 3, 0) }},
+		{"authSync cancel authorisation", koogallery.KitAuthSync, func(i, t string) string { return authSyncBody(i, t, 0, 3, 3) }},
+		{"singleOrgSync delete", koogallery.KitSingleOrgSync, func(i, t string) string {
+			return fmt.Sprintf(`{"instanceId":%q,"tenantId":%q,"orgCode":"x","orgName":"X","parentCode":"","flag":0,"testFlag":0,"timeStamp":"20220413093539534"}`, i, t)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			instanceID, tenantID := kitIDs()
+			a := f.kit(t, tc.kit, tc.body(instanceID, tenantID))
+			g.Expect(a.Code).To(Equal("000000"), a.Msg)
+			err := k8sClient.Get(ctxFor(t), client.ObjectKey{Name: DirectoryName(instanceID, tenantID)}, &saasv1alpha1.SaaSDirectory{})
+			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no directory is created: %v", err)
+		})
+	}
 }
 
 func TestKitApplicationSyncDecryptsClientSecret(t *testing.T) {
