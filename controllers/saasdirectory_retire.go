@@ -119,7 +119,7 @@ func (r *DirectoryReconciler) fateUnclaimed(d *saasv1alpha1.SaaSDirectory) direc
 		return directoryFate{recheckAfter: left}
 	}
 	return directoryFate{reason: saasv1alpha1.UnclaimedReason,
-		message: fmt.Sprintf("no tenant came for instance %s within %s", d.Spec.InstanceID, ttl)}
+		message: fmt.Sprintf("instance %s has had no SaaSTenant kooper knew of for %s since the directory was created", d.Spec.InstanceID, ttl)}
 }
 
 // settleFate decides on the cached directory and, only if that says it must
