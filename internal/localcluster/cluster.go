@@ -264,6 +264,28 @@ func (c *Cluster) AnyExited() <-chan struct{} {
 	return ended
 }
 
+// StopAPIServer stops kube-apiserver (SIGTERM, as envtest stops it) and
+// leaves etcd and every other component running: clients see connections
+// refused until StartAPIServer.
+func (c *Cluster) StopAPIServer() error {
+	if c.env == nil {
+		return fmt.Errorf("the cluster is not running")
+	}
+	c.logf("Stopping kube-apiserver")
+	return c.env.ControlPlane.APIServer.Stop()
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer, on the
+// same port with the same certificates and users, so every kubeconfig
+// still works, and returns once it answers /healthz.
+func (c *Cluster) StartAPIServer() error {
+	if c.env == nil {
+		return fmt.Errorf("the cluster is not running")
+	}
+	c.logf("Starting kube-apiserver again")
+	return c.env.ControlPlane.APIServer.Start()
+}
+
 // Stop stops every component, the last started first.
 func (c *Cluster) Stop() error {
 	var errs []error

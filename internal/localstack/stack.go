@@ -52,6 +52,10 @@ type Options struct {
 	Values map[string]any
 	// ComponentQPS is passed to localcluster.Options.
 	ComponentQPS int
+	// Replicas is how many processes run each component (Receiver,
+	// Controllers), as the chart's replica counts: one when unset. The
+	// chaos suite runs two of each.
+	Replicas map[string]int
 }
 
 // Stack is a running local installation of kooper.
@@ -72,8 +76,10 @@ type Stack struct {
 	dir  string
 	bin  string
 	logf func(format string, args ...any)
-	// components are the receiver and the controllers, by name.
-	components map[string]*component
+	// components are the receiver's and the controllers' replicas, by name.
+	components map[string][]*component
+	// replicas is Options.Replicas, kept for Reinstall.
+	replicas map[string]int
 	simulator  *localcluster.Process
 }
 
