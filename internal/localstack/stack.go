@@ -79,8 +79,8 @@ type Stack struct {
 	// components are the receiver's and the controllers' replicas, by name.
 	components map[string][]*component
 	// replicas is Options.Replicas, kept for Reinstall.
-	replicas map[string]int
-	simulator  *localcluster.Process
+	replicas  map[string]int
+	simulator *localcluster.Process
 }
 
 // Start builds the binaries, starts the cluster, installs the chart and
