@@ -184,6 +184,38 @@ func (s *Stack) RestartReplica(ctx context.Context, name string, replica int) er
 	return s.waitReady(ctx, c)
 }
 
+// RestartExited starts again every replica whose process exited by itself
+// (not one KillReplica killed), as the kubelet's restart policy does, and
+// returns their process names. A controllers replica exits when it loses
+// its leader lease, as when the API server is down for longer than the
+// lease's renew deadline. It does not wait for them to be ready.
+func (s *Stack) RestartExited() ([]string, error) {
+	var restarted []string
+	for _, name := range Components {
+		for _, c := range s.components[name] {
+			if c.process == nil || !exited(c.process) {
+				continue
+			}
+			// Keep the log of the run that ended, as kubectl logs --previous does.
+			_ = os.Rename(c.process.LogPath, c.process.LogPath+".previous")
+			if err := s.runComponent(c); err != nil {
+				return restarted, err
+			}
+			restarted = append(restarted, c.processName())
+		}
+	}
+	return restarted, nil
+}
+
+func exited(p *localcluster.Process) bool {
+	select {
+	case <-p.Exited():
+		return true
+	default:
+		return false
+	}
+}
+
 func (s *Stack) replica(name string, replica int) (*component, error) {
 	cs := s.components[name]
 	if replica < 0 || replica >= len(cs) {
