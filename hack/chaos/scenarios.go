@@ -159,6 +159,13 @@ func stopAPIServer(ctx context.Context, h *harness) row {
 	}
 	faultEnd := time.Now()
 	r.notes = append(r.notes, fmt.Sprintf("kube-apiserver was down %.1f s", faultEnd.Sub(faultStart).Seconds()))
+	// An outage this long costs a real control plane's leader-elected
+	// controller-manager and scheduler their leases, so they restart; the
+	// local ones run without leader election and would otherwise keep
+	// informers stuck behind the restart (seen: ReplicaSets never synced).
+	if err := h.stack.Cluster.RestartComponents("kube-controller-manager", "kube-scheduler"); err != nil {
+		r.injectionErr = "restarting the controller-manager and the scheduler: " + err.Error()
+	}
 	r.finish(ctx, h, t.wait(), faultStart, faultEnd)
 	return r
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -284,6 +285,31 @@ func (c *Cluster) StartAPIServer() error {
 	}
 	c.logf("Starting kube-apiserver again")
 	return c.env.ControlPlane.APIServer.Start()
+}
+
+// RestartComponents stops the named components (kube-controller-manager,
+// kube-scheduler, kwok) and starts them again with the same arguments,
+// keeping the stopped run's log as <log>.previous. On a real control plane
+// kube-controller-manager and kube-scheduler run leader-elected and exit
+// when an API server outage outlasts their renew deadline, and the kubelet
+// restarts them; here they run without leader election, and this does it.
+func (c *Cluster) RestartComponents(names ...string) error {
+	for i, p := range c.procs {
+		if !slices.Contains(names, p.Name) {
+			continue
+		}
+		c.logf("Restarting %s", p.Name)
+		if err := p.Stop(10 * time.Second); err != nil {
+			return err
+		}
+		_ = os.Rename(p.LogPath, p.LogPath+".previous")
+		np, err := StartProcess(p.Name, c.LogDir, p.cmd.Path, p.cmd.Args[1:])
+		if err != nil {
+			return err
+		}
+		c.procs[i] = np
+	}
+	return nil
 }
 
 // Stop stops every component, the last started first.
