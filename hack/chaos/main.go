@@ -53,7 +53,9 @@ func main() {
 	only := flag.String("scenarios", "1,3", "the scenarios to run, by the issue's numbers, comma-separated")
 	flag.Parse()
 	c.scenarios = strings.Split(*only, ",")
-	c.purchaseRate, c.streamRate, c.settle, c.nodes = 50, 50, 8*time.Minute, 6
+	// Each tenant runs one pod and a kwok node holds 250: room for both
+	// scenarios' tenants.
+	c.purchaseRate, c.streamRate, c.settle, c.nodes = 50, 50, 8*time.Minute, 12
 	if c.tenants == 0 {
 		c.tenants = 1000
 		if *short {
