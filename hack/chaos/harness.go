@@ -57,6 +57,9 @@ func startHarness(ctx context.Context, root string, c config) (*harness, error) 
 		// would make Deployments, not kooper, the bottleneck.
 		ComponentQPS: 200,
 		Replicas:     map[string]int{localstack.Receiver: 2, localstack.Controllers: 2},
+		// After the API server outage the node lifecycle controller marks
+		// pods not Ready; a kubelet would ready them again, kwok does not.
+		ReadyAgain: true,
 	})
 	if err != nil {
 		return nil, err

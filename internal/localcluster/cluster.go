@@ -40,6 +40,12 @@ type Options struct {
 	// how fast Deployments become Available, whoever creates them; the
 	// benchmark raises them to measure the API server instead.
 	ComponentQPS int
+	// ReadyAgain makes kwok set a Running pod Ready again after the node
+	// lifecycle controller marked it not Ready (its node's heartbeat was
+	// late, e.g. during an API server outage), as a real kubelet's next
+	// status sync does; kwok's own stages only ready Pending pods. The
+	// chaos suite sets it.
+	ReadyAgain bool
 }
 
 // Cluster is a running local cluster.
@@ -84,7 +90,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := c.startControlPlane(); err != nil {
 		return c, err
 	}
-	if err := c.startComponents(tools, o.ComponentQPS); err != nil {
+	if err := c.startComponents(tools, o.ComponentQPS, o.ReadyAgain); err != nil {
 		return c, err
 	}
 	if err := c.waitForControllers(ctx); err != nil {
@@ -175,10 +181,17 @@ func (c *Cluster) writeKubeconfig(file, user string) (kubeconfig, error) {
 }
 
 // startComponents starts the controller-manager, the scheduler and kwok.
-func (c *Cluster) startComponents(tools Tools, qps int) error {
+func (c *Cluster) startComponents(tools Tools, qps int, readyAgain bool) error {
 	stages, err := kwokStageFiles(tools.KwokVersion)
 	if err != nil {
 		return err
+	}
+	if readyAgain {
+		path := filepath.Join(c.dir, "pod-ready-again.yaml")
+		if err := os.WriteFile(path, []byte(podReadyAgainStage), 0o644); err != nil {
+			return err
+		}
+		stages = append(stages, path)
 	}
 	kcm, err := c.writeKubeconfig("kube-controller-manager.kubeconfig", "kube-controller-manager")
 	if err != nil {

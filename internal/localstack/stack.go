@@ -56,6 +56,8 @@ type Options struct {
 	// Controllers), as the chart's replica counts: one when unset. The
 	// chaos suite runs two of each.
 	Replicas map[string]int
+	// ReadyAgain is passed to localcluster.Options.
+	ReadyAgain bool
 }
 
 // Stack is a running local installation of kooper.
@@ -117,6 +119,7 @@ var stackBinaries = []string{"kooper", "marketplace-sim"}
 func (s *Stack) startCluster(ctx context.Context, o Options) error {
 	cluster, err := localcluster.Start(ctx, localcluster.Options{
 		Root: o.Root, Dir: filepath.Join(o.Dir, "cluster"), Nodes: o.Nodes, Logf: o.Logf, ComponentQPS: o.ComponentQPS,
+		ReadyAgain: o.ReadyAgain,
 	})
 	if err != nil {
 		return err
