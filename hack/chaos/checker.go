@@ -21,8 +21,9 @@ type verdict struct {
 	ready        int // acknowledged orders whose one tenant is Ready
 	lost         []string
 	duplicated   []string
-	// lastReady is when the last acknowledged order's tenant became Ready
-	// (its Ready condition's transition time), for the recovery time.
+	// lastReadyOf is when the last acknowledged order first sent before a
+	// time had its tenant become Ready (its Ready condition's transition
+	// time), for the recovery time.
 	lastReadyOf func(sentBefore time.Time) (time.Time, bool)
 }
 

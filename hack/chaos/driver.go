@@ -40,7 +40,8 @@ type answer struct {
 }
 
 // acknowledged reports whether the marketplace stops retrying on this
-// answer: 000000, or 000004 for newInstance (request accepted, spec §1.6).
+// answer: 000000, or 000004 for newInstance (accepted and being processed;
+// spec §1.6 and §5).
 func (a answer) acknowledged() bool {
 	return a.code == string(koogallery.ResultSuccess) || a.code == string(koogallery.ResultProcessing)
 }
