@@ -161,8 +161,9 @@ func stopAPIServer(ctx context.Context, h *harness) row {
 	r.notes = append(r.notes, fmt.Sprintf("kube-apiserver was down %.1f s", faultEnd.Sub(faultStart).Seconds()))
 	// An outage this long costs a real control plane's leader-elected
 	// controller-manager and scheduler their leases, so they restart; the
-	// local ones run without leader election and would otherwise keep
-	// informers stuck behind the restart (seen: ReplicaSets never synced).
+	// local ones run without leader election, so the scenario restarts
+	// them. (Tenants left unavailable in early runs were kwok's doing, not
+	// theirs: see localcluster.Options.ReadyAgain.)
 	if err := h.stack.Cluster.RestartComponents("kube-controller-manager", "kube-scheduler"); err != nil {
 		r.injectionErr = "restarting the controller-manager and the scheduler: " + err.Error()
 	}
