@@ -117,6 +117,14 @@ export BENCH_TENANTS BENCH_SCALE
 bench: tools ## Benchmarks against same-run baselines (go benchmarks, receiver, 1,000 tenants, 10,000 tenants); report in bin/bench/report.md. Not part of make test.
 	go run ./hack/bench $(BENCH_FLAGS)
 
+.PHONY: chaos
+chaos: tools ## Faults injected while the marketplace keeps calling (issue 21: scenarios 1 and 3, 1,000 purchases each): 0 lost, 0 duplicated, or it fails; report in bin/chaos/report.md. Not part of make test.
+	go run ./hack/chaos $(CHAOS_FLAGS)
+
+.PHONY: chaos-short
+chaos-short: tools ## make chaos with 100 purchases per scenario, for CI.
+	go run ./hack/chaos -short $(CHAOS_FLAGS)
+
 ##@ Build and run
 
 .PHONY: build

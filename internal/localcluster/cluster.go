@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,6 +40,12 @@ type Options struct {
 	// how fast Deployments become Available, whoever creates them; the
 	// benchmark raises them to measure the API server instead.
 	ComponentQPS int
+	// ReadyAgain makes kwok set a Running pod Ready again after the node
+	// lifecycle controller marked it not Ready (its node's heartbeat was
+	// late, e.g. during an API server outage), as a real kubelet's next
+	// status sync does; kwok's own stages only ready Pending pods. The
+	// chaos suite sets it.
+	ReadyAgain bool
 }
 
 // Cluster is a running local cluster.
@@ -83,7 +90,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := c.startControlPlane(); err != nil {
 		return c, err
 	}
-	if err := c.startComponents(tools, o.ComponentQPS); err != nil {
+	if err := c.startComponents(tools, o.ComponentQPS, o.ReadyAgain); err != nil {
 		return c, err
 	}
 	if err := c.waitForControllers(ctx); err != nil {
@@ -174,10 +181,17 @@ func (c *Cluster) writeKubeconfig(file, user string) (kubeconfig, error) {
 }
 
 // startComponents starts the controller-manager, the scheduler and kwok.
-func (c *Cluster) startComponents(tools Tools, qps int) error {
+func (c *Cluster) startComponents(tools Tools, qps int, readyAgain bool) error {
 	stages, err := kwokStageFiles(tools.KwokVersion)
 	if err != nil {
 		return err
+	}
+	if readyAgain {
+		path := filepath.Join(c.dir, "pod-ready-again.yaml")
+		if err := os.WriteFile(path, []byte(podReadyAgainStage), 0o644); err != nil {
+			return err
+		}
+		stages = append(stages, path)
 	}
 	kcm, err := c.writeKubeconfig("kube-controller-manager.kubeconfig", "kube-controller-manager")
 	if err != nil {
@@ -262,6 +276,53 @@ func (c *Cluster) AnyExited() <-chan struct{} {
 		}()
 	}
 	return ended
+}
+
+// StopAPIServer stops kube-apiserver (SIGTERM, as envtest stops it) and
+// leaves etcd and every other component running: clients see connections
+// refused until StartAPIServer.
+func (c *Cluster) StopAPIServer() error {
+	if c.env == nil {
+		return fmt.Errorf("the cluster is not running")
+	}
+	c.logf("Stopping kube-apiserver")
+	return c.env.ControlPlane.APIServer.Stop()
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer, on the
+// same port with the same certificates and users, so every kubeconfig
+// still works, and returns once it answers /healthz.
+func (c *Cluster) StartAPIServer() error {
+	if c.env == nil {
+		return fmt.Errorf("the cluster is not running")
+	}
+	c.logf("Starting kube-apiserver again")
+	return c.env.ControlPlane.APIServer.Start()
+}
+
+// RestartComponents stops the named components (kube-controller-manager,
+// kube-scheduler, kwok) and starts them again with the same arguments,
+// keeping the stopped run's log as <log>.previous. On a real control plane
+// kube-controller-manager and kube-scheduler run leader-elected and exit
+// when an API server outage outlasts their renew deadline, and the kubelet
+// restarts them; here they run without leader election, and this does it.
+func (c *Cluster) RestartComponents(names ...string) error {
+	for i, p := range c.procs {
+		if !slices.Contains(names, p.Name) {
+			continue
+		}
+		c.logf("Restarting %s", p.Name)
+		if err := p.Stop(10 * time.Second); err != nil {
+			return err
+		}
+		_ = os.Rename(p.LogPath, p.LogPath+".previous")
+		np, err := StartProcess(p.Name, c.LogDir, p.cmd.Path, p.cmd.Args[1:])
+		if err != nil {
+			return err
+		}
+		c.procs[i] = np
+	}
+	return nil
 }
 
 // Stop stops every component, the last started first.

@@ -81,6 +81,21 @@ func (p *Process) Stop(timeout time.Duration) error {
 	}
 }
 
+// Kill ends the process with SIGKILL at once, as a crash or an OOM kill
+// does, and waits until it has exited.
+func (p *Process) Kill() error {
+	select {
+	case <-p.exited:
+		return fmt.Errorf("%s had already exited", p.Name)
+	default:
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("failed to kill %s: %w", p.Name, err)
+	}
+	<-p.exited
+	return nil
+}
+
 // KillLeftovers kills the processes running one of the named binaries whose
 // command line mentions dir: those a previous run started and could not stop
 // because it was killed itself. Every component's flags name a file under

@@ -39,6 +39,19 @@ func TestProcessLogsAndStops(t *testing.T) {
 	g.Expect(p.ExitError().Error()).To(ContainSubstring("echoer exited"))
 }
 
+func TestProcessKillEndsAProcessThatIgnoresSIGTERM(t *testing.T) {
+	g := NewWithT(t)
+	p, err := StartProcess("stubborn", t.TempDir(), "sh", []string{"-c", "trap '' TERM; echo trapped; while :; do sleep 1; done"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func() (string, error) {
+		data, err := os.ReadFile(p.LogPath)
+		return string(data), err
+	}).Should(Equal("trapped\n"))
+	g.Expect(p.Kill()).To(Succeed())
+	g.Expect(p.Exited()).To(BeClosed())
+	g.Expect(p.Kill()).To(MatchError(ContainSubstring("already exited")))
+}
+
 func TestReadVersions(t *testing.T) {
 	g := NewWithT(t)
 	path := filepath.Join(t.TempDir(), "versions.env")

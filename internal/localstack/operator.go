@@ -31,9 +31,13 @@ const (
 // Components are the chart's components, in the order the stack starts them.
 var Components = []string{Controllers, Receiver}
 
-// A component is one of the chart's Deployments run as a local process.
+// A component is one replica of one of the chart's Deployments run as a
+// local process.
 type component struct {
 	name string
+	// replica numbers the component's processes from 0; each runs alike
+	// with addresses of its own, as the Deployment's pods do.
+	replica int
 	// account is the Deployment's ServiceAccount as a user name,
 	// system:serviceaccount:<namespace>:<name>; kubeconfig impersonates it.
 	account    string
@@ -47,37 +51,177 @@ type component struct {
 	process         *localcluster.Process
 }
 
-// startOperator runs each of the chart's Deployments as a local process,
-// with its Deployment's arguments, as its Deployment's ServiceAccount.
-func (s *Stack) startOperator(ctx context.Context, _ Options) error {
+// processName is the component's process and log name: kooper-<component>
+// for the first replica (as before replicas existed), then
+// kooper-<component>-<replica>.
+func (c *component) processName() string {
+	if c.replica == 0 {
+		return "kooper-" + c.name
+	}
+	return fmt.Sprintf("kooper-%s-%d", c.name, c.replica)
+}
+
+// replicas is how many processes run a component: o.Replicas's, or one.
+func (o Options) replicas(name string) int {
+	if n := o.Replicas[name]; n > 0 {
+		return n
+	}
+	return 1
+}
+
+// startOperator runs each of the chart's Deployments as local processes
+// (one per replica), with its Deployment's arguments, as its Deployment's
+// ServiceAccount.
+func (s *Stack) startOperator(ctx context.Context, o Options) error {
+	if o.Replicas != nil {
+		s.replicas = o.Replicas
+	}
+	o.Replicas = s.replicas
+	total := 0
+	for _, name := range Components {
+		total += o.replicas(name)
+	}
 	// Every listen address at once: ports freed by one call could come back
 	// from the next before the first process binds them.
-	ports, err := freePorts(3 * len(Components))
+	ports, err := freePorts(3 * total)
 	if err != nil {
 		return err
 	}
-	s.components = map[string]*component{}
-	for i, name := range Components {
-		c, err := s.prepareComponent(ctx, name, ports[3*i:3*i+3])
-		if err != nil {
-			return err
-		}
-		s.components[name] = c
-		s.logf("Starting the %s as %s", name, c.account)
-		if err := s.runComponent(c); err != nil {
-			return err
-		}
-	}
-	s.logf("Waiting for both to be ready and for the controllers to read the product's keys")
+	s.components = map[string][]*component{}
 	for _, name := range Components {
-		if err := s.waitReady(ctx, s.components[name]); err != nil {
-			return err
+		for replica := range o.replicas(name) {
+			c, err := s.prepareComponent(ctx, name, ports[:3])
+			if err != nil {
+				return err
+			}
+			ports = ports[3:]
+			c.replica = replica
+			s.components[name] = append(s.components[name], c)
+			s.logf("Starting the %s (%s) as %s", name, c.processName(), c.account)
+			if err := s.runComponent(c); err != nil {
+				return err
+			}
 		}
 	}
-	s.ReceiverURL = "http://" + s.components[Receiver].receiverAddress + "/koogallery/" + Product
-	s.MetricsURL = s.components[Receiver].metricsURL
-	s.ControllersMetricsURL = s.components[Controllers].metricsURL
+	s.logf("Waiting for every process to be ready and for the controllers to read the product's keys")
+	if err := s.waitAllReady(ctx); err != nil {
+		return err
+	}
+	s.ReceiverURL = s.ReceiverURLs()[0]
+	s.MetricsURL = s.first(Receiver).metricsURL
+	s.ControllersMetricsURL = s.first(Controllers).metricsURL
 	return s.waitFor(ctx, "the controllers to read the product's keys", s.productKeysAvailable)
+}
+
+// first is a component's first replica, nil before the operator starts.
+func (s *Stack) first(name string) *component {
+	if cs := s.components[name]; len(cs) > 0 {
+		return cs[0]
+	}
+	return nil
+}
+
+// waitAllReady waits for every replica of every component.
+func (s *Stack) waitAllReady(ctx context.Context) error {
+	for _, name := range Components {
+		for _, c := range s.components[name] {
+			if err := s.waitReady(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ReceiverURLs are the sample product's production URLs on each receiver
+// replica, as a load balancer's backends.
+func (s *Stack) ReceiverURLs() []string {
+	var urls []string
+	for _, c := range s.components[Receiver] {
+		urls = append(urls, "http://"+c.receiverAddress+"/koogallery/"+Product)
+	}
+	return urls
+}
+
+// MetricsURLs are the Prometheus endpoints of a component's replicas.
+func (s *Stack) MetricsURLs(name string) []string {
+	var urls []string
+	for _, c := range s.components[name] {
+		urls = append(urls, c.metricsURL)
+	}
+	return urls
+}
+
+// KillReplica kills a replica's process with SIGKILL, as a node failure or
+// an OOM kill does: no graceful shutdown, no lease released.
+func (s *Stack) KillReplica(name string, replica int) error {
+	c, err := s.replica(name, replica)
+	if err != nil {
+		return err
+	}
+	if c.process == nil {
+		return fmt.Errorf("%s is not running", c.processName())
+	}
+	err = c.process.Kill()
+	c.process = nil
+	return err
+}
+
+// RestartReplica starts a replica's process again, with the same arguments
+// and addresses, as the kubelet restarts a killed container, and waits
+// until it is ready.
+func (s *Stack) RestartReplica(ctx context.Context, name string, replica int) error {
+	c, err := s.replica(name, replica)
+	if err != nil {
+		return err
+	}
+	if c.process != nil {
+		return fmt.Errorf("%s is still running", c.processName())
+	}
+	if err := s.runComponent(c); err != nil {
+		return err
+	}
+	return s.waitReady(ctx, c)
+}
+
+// RestartExited starts again every replica whose process exited by itself
+// (not one KillReplica killed), as the kubelet's restart policy does, and
+// returns their process names. A controllers replica exits when it loses
+// its leader lease, as when the API server is down for longer than the
+// lease's renew deadline. It does not wait for them to be ready.
+func (s *Stack) RestartExited() ([]string, error) {
+	var restarted []string
+	for _, name := range Components {
+		for _, c := range s.components[name] {
+			if c.process == nil || !exited(c.process) {
+				continue
+			}
+			// Keep the log of the run that ended, as kubectl logs --previous does.
+			_ = os.Rename(c.process.LogPath, c.process.LogPath+".previous")
+			if err := s.runComponent(c); err != nil {
+				return restarted, err
+			}
+			restarted = append(restarted, c.processName())
+		}
+	}
+	return restarted, nil
+}
+
+func exited(p *localcluster.Process) bool {
+	select {
+	case <-p.Exited():
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Stack) replica(name string, replica int) (*component, error) {
+	cs := s.components[name]
+	if replica < 0 || replica >= len(cs) {
+		return nil, fmt.Errorf("no replica %d of the %s", replica, name)
+	}
+	return cs[replica], nil
 }
 
 // prepareComponent reads the component's Deployment and writes its
@@ -114,9 +258,9 @@ func (s *Stack) prepareComponent(ctx context.Context, name string, ports []strin
 }
 
 // runComponent starts the component's process; its log is
-// kooper-<component>.log, replaced on every start.
+// <processName>.log, replaced on every start.
 func (s *Stack) runComponent(c *component) error {
-	p, err := localcluster.StartProcess("kooper-"+c.name, s.LogDir(), s.Binary("kooper"), c.args, "KUBECONFIG="+c.kubeconfig)
+	p, err := localcluster.StartProcess(c.processName(), s.LogDir(), s.Binary("kooper"), c.args, "KUBECONFIG="+c.kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -137,24 +281,28 @@ func (s *Stack) waitReady(ctx context.Context, c *component) error {
 	return s.waitFor(ctx, "the receiver to listen", listening(c.receiverAddress))
 }
 
-// stopOperator stops both components' processes.
+// stopOperator stops every replica's process.
 func (s *Stack) stopOperator(timeout time.Duration) error {
 	var errs []error
-	for _, c := range s.components {
-		if c.process != nil {
-			errs = append(errs, c.process.Stop(timeout))
-			c.process = nil
+	for _, cs := range s.components {
+		for _, c := range cs {
+			if c.process != nil {
+				errs = append(errs, c.process.Stop(timeout))
+				c.process = nil
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// operatorProcesses are the components' running processes.
+// operatorProcesses are the replicas' running processes.
 func (s *Stack) operatorProcesses() []*localcluster.Process {
 	var ps []*localcluster.Process
 	for _, name := range Components {
-		if c := s.components[name]; c != nil && c.process != nil {
-			ps = append(ps, c.process)
+		for _, c := range s.components[name] {
+			if c.process != nil {
+				ps = append(ps, c.process)
+			}
 		}
 	}
 	return ps
@@ -171,16 +319,13 @@ func (s *Stack) RestartOperator(ctx context.Context) error {
 		return err
 	}
 	for _, name := range Components {
-		if err := s.runComponent(s.components[name]); err != nil {
-			return err
+		for _, c := range s.components[name] {
+			if err := s.runComponent(c); err != nil {
+				return err
+			}
 		}
 	}
-	for _, name := range Components {
-		if err := s.waitReady(ctx, s.components[name]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.waitAllReady(ctx)
 }
 
 // Reinstall installs the chart again, after a helm uninstall, and starts
@@ -199,7 +344,7 @@ func (s *Stack) Reinstall(ctx context.Context) error {
 // OperatorPID is the process ID of a component (Receiver or Controllers),
 // for reading /proc; 0 when it is not running.
 func (s *Stack) OperatorPID(name string) int {
-	if c := s.components[name]; c != nil && c.process != nil {
+	if c := s.first(name); c != nil && c.process != nil {
 		return c.process.PID()
 	}
 	return 0
@@ -208,7 +353,7 @@ func (s *Stack) OperatorPID(name string) int {
 // ServiceAccount is the user a component acts as: its Deployment's
 // ServiceAccount, system:serviceaccount:<namespace>:<name>.
 func (s *Stack) ServiceAccount(name string) string {
-	if c := s.components[name]; c != nil {
+	if c := s.first(name); c != nil {
 		return c.account
 	}
 	return ""
@@ -217,7 +362,7 @@ func (s *Stack) ServiceAccount(name string) string {
 // ConfigFor returns a copy of the cluster's administrator config that acts
 // as a component's ServiceAccount, as the component's process does.
 func (s *Stack) ConfigFor(name string) (*rest.Config, error) {
-	c := s.components[name]
+	c := s.first(name)
 	if c == nil {
 		return nil, fmt.Errorf("no component %q", name)
 	}
@@ -226,7 +371,7 @@ func (s *Stack) ConfigFor(name string) (*rest.Config, error) {
 
 // Log returns what a component's process has logged since it last started.
 func (s *Stack) Log(name string) (string, error) {
-	c := s.components[name]
+	c := s.first(name)
 	if c == nil || c.process == nil {
 		return "", fmt.Errorf("the %s is not running", name)
 	}

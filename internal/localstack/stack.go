@@ -52,6 +52,12 @@ type Options struct {
 	Values map[string]any
 	// ComponentQPS is passed to localcluster.Options.
 	ComponentQPS int
+	// Replicas is how many processes run each component (Receiver,
+	// Controllers), as the chart's replica counts: one when unset. The
+	// chaos suite runs two of each.
+	Replicas map[string]int
+	// ReadyAgain is passed to localcluster.Options.
+	ReadyAgain bool
 }
 
 // Stack is a running local installation of kooper.
@@ -72,9 +78,11 @@ type Stack struct {
 	dir  string
 	bin  string
 	logf func(format string, args ...any)
-	// components are the receiver and the controllers, by name.
-	components map[string]*component
-	simulator  *localcluster.Process
+	// components are the receiver's and the controllers' replicas, by name.
+	components map[string][]*component
+	// replicas is Options.Replicas, kept for Reinstall.
+	replicas  map[string]int
+	simulator *localcluster.Process
 }
 
 // Start builds the binaries, starts the cluster, installs the chart and
@@ -111,6 +119,7 @@ var stackBinaries = []string{"kooper", "marketplace-sim"}
 func (s *Stack) startCluster(ctx context.Context, o Options) error {
 	cluster, err := localcluster.Start(ctx, localcluster.Options{
 		Root: o.Root, Dir: filepath.Join(o.Dir, "cluster"), Nodes: o.Nodes, Logf: o.Logf, ComponentQPS: o.ComponentQPS,
+		ReadyAgain: o.ReadyAgain,
 	})
 	if err != nil {
 		return err

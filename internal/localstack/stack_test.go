@@ -56,3 +56,13 @@ func TestTailKeepsTheLastLines(t *testing.T) {
 	g.Expect(tail(path, 2)).To(Equal("3\n4\n"))
 	g.Expect(tail(path, 10)).To(Equal("1\n2\n3\n4\n"))
 }
+
+func TestReplicasNameTheirProcessesAndDefaultToOne(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect((&component{name: Receiver}).processName()).To(Equal("kooper-receiver"))
+	g.Expect((&component{name: Controllers, replica: 1}).processName()).To(Equal("kooper-controllers-1"))
+	o := Options{Replicas: map[string]int{Receiver: 2}}
+	g.Expect(o.replicas(Receiver)).To(Equal(2))
+	g.Expect(o.replicas(Controllers)).To(Equal(1))
+	g.Expect(Options{}.replicas(Receiver)).To(Equal(1))
+}
