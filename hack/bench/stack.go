@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
@@ -77,7 +75,13 @@ func startBench(ctx context.Context, root string, c config) (*bench, error) {
 		b.stop()
 		return nil, err
 	}
-	if err := b.createProduct(ctx); err != nil {
+	// Without configuration files (CreateLightProduct leaves them out) the
+	// figures stay comparable with earlier runs, and the direct creates,
+	// which copy no ConfigMap, do the same work. Debug purchases are simulated.
+	debug := func(spec *saasv1alpha1.SaaSProductSpec) {
+		spec.Debug = &saasv1alpha1.DebugPolicy{Handling: saasv1alpha1.DebugSimulate, SKUCode: basicSKU}
+	}
+	if err := b.stack.CreateLightProduct(ctx, benchProduct, benchProductID, debug); err != nil {
 		b.stop()
 		return nil, err
 	}
@@ -88,37 +92,6 @@ func (b *bench) stop() {
 	if err := b.stack.Stop(); err != nil {
 		logf("Stopping the stack: %v", err)
 	}
-}
-
-// createProduct creates the bench SaaSProduct from the sample and waits
-// until the operator has read its keys.
-func (b *bench) createProduct(ctx context.Context) error {
-	product := &saasv1alpha1.SaaSProduct{}
-	if err := b.client.Get(ctx, client.ObjectKey{Name: localstack.Product}, product); err != nil {
-		return err
-	}
-	spec := product.Spec.DeepCopy()
-	spec.ProductID = benchProductID
-	spec.Workload.Storage = nil
-	// Configuration files cost each tenant a read and a write more; without
-	// them the figures stay comparable with earlier runs (and the direct
-	// creates, which copy no ConfigMap, do the same work).
-	spec.Workload.Config = nil
-	for i := range spec.Plans {
-		delete(spec.Plans[i].Quota, "persistentvolumeclaims")
-	}
-	spec.Debug = &saasv1alpha1.DebugPolicy{Handling: saasv1alpha1.DebugSimulate, SKUCode: basicSKU}
-	bp := &saasv1alpha1.SaaSProduct{}
-	bp.Name, bp.Spec = benchProduct, *spec
-	if err := b.client.Create(ctx, bp); err != nil {
-		return fmt.Errorf("failed to create the bench product: %w", err)
-	}
-	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		if err := b.client.Get(ctx, client.ObjectKey{Name: benchProduct}, bp); err != nil {
-			return false, err
-		}
-		return apimeta.IsStatusConditionTrue(bp.Status.Conditions, saasv1alpha1.KeysAvailableCondition), nil
-	})
 }
 
 // callbackAnswer is the part of a receiver answer the benchmark reads.
@@ -167,30 +140,9 @@ func (b *bench) newInstance(ctx context.Context, orderID string, debug bool) (ca
 }
 
 // registerOrder tells the simulator about a purchase, so that the
-// operator's Query Order call resolves it (as new-instance --sim-url does).
+// operator's Query Order call resolves it.
 func (b *bench) registerOrder(ctx context.Context, orderID string) error {
-	reg, err := json.Marshal(map[string]any{
-		"orderId": orderID, "orderLineId": orderID + "-000001", "productId": benchProductID, "skuCode": basicSKU,
-		"chargingMode": koogallery.ChargingPeriod, "periodType": "year", "periodNumber": 1,
-		"buyer": map[string]string{"customerId": "bench", "customerName": "bench"},
-	})
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.stack.SimURL+"/sim/orders", bytes.NewReader(reg))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := b.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("the simulator refused order %s: HTTP %d", orderID, resp.StatusCode)
-	}
-	return nil
+	return b.stack.RegisterOrder(ctx, b.http, localstack.SimOrder{OrderID: orderID, ProductID: benchProductID, SKUCode: basicSKU, Customer: "bench"})
 }
 
 func nonce() string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/localstack"
 )
 
 // Retry pace: KooGallery retries a failed newInstance every 2 min for up
@@ -69,7 +69,7 @@ func (o *order) ack() (answer, bool) {
 // 000000/000004 with the same order but a fresh nonce and timestamp.
 type driver struct {
 	receivers []string
-	simURL    string
+	stack     *localstack.Stack
 	key       string
 	productID string
 	skuCode   string
@@ -184,32 +184,10 @@ func (d *driver) send(ctx context.Context, receiverURL, body string) (code, inst
 	return a.ResultCode, a.InstanceID
 }
 
-// registerOrder tells the simulator about the purchase, as new-instance
-// --sim-url does, so that the controllers' Query Order resolves it.
+// registerOrder tells the simulator about the purchase, so that the
+// controllers' Query Order resolves it.
 func (d *driver) registerOrder(ctx context.Context, orderID string) error {
-	reg, err := json.Marshal(map[string]any{
-		"orderId": orderID, "orderLineId": orderID + "-000001", "productId": d.productID, "skuCode": d.skuCode,
-		"chargingMode": koogallery.ChargingPeriod, "periodType": "year", "periodNumber": 1,
-		"buyer": map[string]string{"customerId": "chaos", "customerName": "chaos"},
-	})
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.simURL+"/sim/orders", bytes.NewReader(reg))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := d.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	// Registering again replaces the order alike: a retry is harmless.
-	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("the simulator refused order %s: HTTP %d", orderID, resp.StatusCode)
-	}
-	return nil
+	return d.stack.RegisterOrder(ctx, d.http, localstack.SimOrder{OrderID: orderID, ProductID: d.productID, SKUCode: d.skuCode, Customer: "chaos"})
 }
 
 func nonce() string {

@@ -13,11 +13,8 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/localstack"
 )
 
@@ -69,7 +66,7 @@ func startHarness(ctx context.Context, root string, c config) (*harness, error) 
 	for _, u := range stack.ReceiverURLs() {
 		h.receiverURLs = append(h.receiverURLs, strings.TrimSuffix(u, localstack.Product)+chaosProduct)
 	}
-	if err := h.createProduct(ctx); err != nil {
+	if err := stack.CreateLightProduct(ctx, chaosProduct, chaosProductID, nil); err != nil {
 		h.stop()
 		return nil, err
 	}
@@ -82,35 +79,9 @@ func (h *harness) stop() {
 	}
 }
 
-// createProduct creates the chaos SaaSProduct from the sample and waits
-// until the controllers have read its keys.
-func (h *harness) createProduct(ctx context.Context) error {
-	c := h.stack.Client
-	sample := &saasv1alpha1.SaaSProduct{}
-	if err := c.Get(ctx, client.ObjectKey{Name: localstack.Product}, sample); err != nil {
-		return err
-	}
-	p := &saasv1alpha1.SaaSProduct{}
-	p.Name, p.Spec = chaosProduct, *sample.Spec.DeepCopy()
-	p.Spec.ProductID = chaosProductID
-	p.Spec.Workload.Storage, p.Spec.Workload.Config = nil, nil
-	for i := range p.Spec.Plans {
-		delete(p.Spec.Plans[i].Quota, "persistentvolumeclaims")
-	}
-	if err := c.Create(ctx, p); err != nil {
-		return fmt.Errorf("failed to create the chaos product: %w", err)
-	}
-	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		if err := c.Get(ctx, client.ObjectKey{Name: chaosProduct}, p); err != nil {
-			return false, err
-		}
-		return apimeta.IsStatusConditionTrue(p.Status.Conditions, saasv1alpha1.KeysAvailableCondition), nil
-	})
-}
-
 // newDriver returns a driver aimed at both receivers.
 func (h *harness) newDriver() *driver {
-	return &driver{receivers: h.receiverURLs, simURL: h.stack.SimURL, key: localstack.BasicKey,
+	return &driver{receivers: h.receiverURLs, stack: h.stack, key: localstack.BasicKey,
 		productID: chaosProductID, skuCode: basicSKU, http: h.http}
 }
 
