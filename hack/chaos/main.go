@@ -107,7 +107,7 @@ func run(ctx context.Context, c config) int {
 			break
 		}
 	}
-	report := renderReport(c, rows, time.Since(started))
+	report := renderReport(rows, time.Since(started))
 	path := filepath.Join(c.out, "report.md")
 	if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
 		logf("Writing the report: %v", err)

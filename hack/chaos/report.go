@@ -9,7 +9,9 @@ import (
 
 // A row is one scenario's line of the report.
 type row struct {
-	name    string
+	name string
+	// setup says what the scenario ran: purchases, pace, the fault's size.
+	setup   string
 	verdict verdict
 	// answeredInFault counts callbacks answered (or failed) within the
 	// fault's window; failedInFault those answered other than 000000.
@@ -46,12 +48,11 @@ func (r row) summary() string {
 
 // renderReport writes bin/chaos/report.md: the table, then each row's
 // notes and any lost or duplicated order.
-func renderReport(c config, rows []row, took time.Duration) string {
+func renderReport(rows []row, took time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# kooper chaos report\n\n")
-	fmt.Fprintf(&b, "%s; %d purchases per scenario (scenario 1 at %.0f/s, scenario 3 a %.0f/s stream, kube-apiserver down %s); "+
-		"2 receiver and 2 leader-elected controllers processes, the chart's arguments, each as its ServiceAccount; %d CPUs; %s in all.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), c.tenants, c.purchaseRate, c.streamRate, c.apiServerDown, runtime.NumCPU(), took.Round(time.Second))
+	fmt.Fprintf(&b, "%s; 2 receiver and 2 leader-elected controllers processes, the chart's arguments, each as its ServiceAccount; "+
+		"%d CPUs; %s in all.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), took.Round(time.Second))
 	b.WriteString("| scenario | callbacks sent | answered ≠000000 during the fault | in flight at the fault | acknowledged | stored | lost | duplicated | recovery | result |\n")
 	b.WriteString("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, r := range rows {
@@ -66,6 +67,9 @@ func renderReport(c config, rows []row, took time.Duration) string {
 	b.WriteString("\n")
 	for _, r := range rows {
 		fmt.Fprintf(&b, "## %s\n\n", r.name)
+		if r.setup != "" {
+			fmt.Fprintf(&b, "- Set-up: %s\n", r.setup)
+		}
 		if r.injectionErr != "" {
 			fmt.Fprintf(&b, "- Failed injection: %s\n", r.injectionErr)
 		}

@@ -83,7 +83,8 @@ func waitUntil(ctx context.Context, timeout time.Duration, cond func() bool) boo
 // while purchases flow and reconciles run; the other replica must take the
 // lease over and every acknowledged purchase become one Ready tenant.
 func killLeader(ctx context.Context, h *harness) row {
-	r := row{name: "1. kill -9 of the leading controllers process"}
+	r := row{name: "1. kill -9 of the leading controllers process",
+		setup: fmt.Sprintf("%d purchases at %.0f/s", h.cfg.tenants, h.cfg.purchaseRate)}
 	t := h.startTraffic(ctx, "CHAOSKILL", h.cfg.purchaseRate)
 	leader, holder := -1, ""
 	// Strike when the leader is busy: reconciles running, a fifth of the
@@ -129,7 +130,8 @@ func killLeader(ctx context.Context, h *harness) row {
 // stopAPIServer is scenario 3: kube-apiserver stopped for
 // cfg.apiServerDown, then started again, during a stream of purchases.
 func stopAPIServer(ctx context.Context, h *harness) row {
-	r := row{name: "3. kube-apiserver stopped and restarted"}
+	r := row{name: "3. kube-apiserver stopped and restarted",
+		setup: fmt.Sprintf("%d purchases, a %.0f/s stream; kube-apiserver down %s", h.cfg.tenants, h.cfg.streamRate, h.cfg.apiServerDown)}
 	streamStart := time.Now()
 	t := h.startTraffic(ctx, "CHAOSAPI", h.cfg.streamRate)
 	leader := -1
