@@ -20,7 +20,8 @@ import (
 // finds of the old ones at its reconcile of each directory (every directory
 // is reconciled at start). Until a part's ConfigMaps are gone the receiver
 // answers syncs of that part 000005, so no change is computed from half a
-// directory (webhook.Receiver.checkNotMoving).
+// directory (webhook.Receiver.checkNotMoving). A directory with none left is
+// marked (ShardsFormatAnnotation), and neither looks for them again.
 
 // movedFromAnnotation on a shard Secret names the namespace of the
 // ConfigMap it was moved from.
