@@ -113,7 +113,7 @@ func quietConflict(err error) (ctrl.Result, error) {
 // reconcile moves the directory's shards out of ConfigMaps if an earlier
 // version left some, counts it, then delivers it or says why it cannot.
 func (r *DirectoryReconciler) reconcile(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
-	if err := r.moveLegacyShards(ctx, d); err != nil {
+	if err := r.ensureShardsInSecrets(ctx, d); err != nil {
 		return err
 	}
 	shards, err := r.shards(ctx, d)

@@ -20,11 +20,35 @@ import (
 // finds of the old ones at its reconcile of each directory (every directory
 // is reconciled at start). Until a part's ConfigMaps are gone the receiver
 // answers syncs of that part 000005, so no change is computed from half a
-// directory (webhook.Receiver.checkNotMoving).
+// directory (webhook.Receiver.checkNotMoving). A directory with none left is
+// marked (ShardsFormatAnnotation), and neither looks for them again.
 
 // movedFromAnnotation on a shard Secret names the namespace of the
 // ConfigMap it was moved from.
 const movedFromAnnotation = "saas.kooper.io/moved-from"
+
+// ensureShardsInSecrets moves d's ConfigMap shards, if any, then marks d
+// with ShardsFormatAnnotation, so that neither this controller nor the
+// receiver lists ConfigMaps for d again: without the mark, every reconcile
+// and every sync of a part would cost one or two API LISTs for ever after
+// the upgrade. A directory already marked is left alone. The mark is
+// patched against the version of d read (resourceVersion): a Conflict means
+// d changed since, and the next reconcile looks again. Once marked, no
+// ConfigMap shard can appear (see webhook.Receiver.checkNotMoving).
+func (r *DirectoryReconciler) ensureShardsInSecrets(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
+	if d.ShardsInSecrets() {
+		return nil
+	}
+	if err := r.moveLegacyShards(ctx, d); err != nil {
+		return err
+	}
+	patch := client.MergeFromWithOptions(d.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	metav1.SetMetaDataAnnotation(&d.ObjectMeta, saasv1alpha1.ShardsFormatAnnotation, saasv1alpha1.ShardsFormatSecrets)
+	if err := r.Patch(ctx, d, patch); err != nil {
+		return fmt.Errorf("failed to mark SaaSDirectory %s as storing its shards in Secrets: %w", d.Name, err)
+	}
+	return nil
+}
 
 // moveLegacyShards moves d's ConfigMap shards into Secrets in the shard
 // namespace: those of the shard namespace first (the directory as the

@@ -17,6 +17,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/directory"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/testenv"
 	"github.com/kooper-io/kooper/webhook"
 )
 
@@ -66,6 +67,23 @@ func createLegacyShard(t *testing.T, d *saasv1alpha1.SaaSDirectory, namespace st
 	g.Expect(k8sClient.Create(testContext(t), cm)).To(Succeed())
 }
 
+// unmarkShardsFormat takes the shards-format mark off d, which the receiver
+// put there when it created d: d is then as an earlier version left it, and
+// is looked at for ConfigMap shards until the controller marks it again.
+func unmarkShardsFormat(t *testing.T, d *saasv1alpha1.SaaSDirectory) {
+	t.Helper()
+	patch := client.MergeFromWithOptions(d.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	delete(d.Annotations, saasv1alpha1.ShardsFormatAnnotation)
+	NewWithT(t).Expect(k8sClient.Patch(testContext(t), d, patch)).To(Succeed())
+}
+
+// legacyShardLists counts the LISTs of d's ConfigMap shards, in the
+// directory namespace and kooper's, that the receiver and the controllers
+// sent.
+func legacyShardLists(name string) int {
+	return configMapLists.Count(testenv.ConfigMapShardListsOf(name, directoryNamespace, operatorNamespace))
+}
+
 // createLegacyDelivered stores a ConfigMap in a tenant namespace as versions
 // before the Secrets delivered them.
 func createLegacyDelivered(t *testing.T, d *saasv1alpha1.SaaSDirectory, namespace, name, key, data string) {
@@ -109,6 +127,7 @@ func TestDirectoryShardsInConfigMapsAreMovedToSecretsWithoutLosingAnEntry(t *tes
 	createLegacyShard(t, d, operatorNamespace, directory.Users, 0, storedUsers(t, 100, 103)) // the older copy
 	createLegacyDelivered(t, d, namespace, saasv1alpha1.DirectorySecretName, "tenant.json", `{"users":5}`)
 	createLegacyDelivered(t, d, namespace, "kooper-directory-users-000", "users-000.json", directory.Encode(storedUsers(t, 0, 3)))
+	unmarkShardsFormat(t, d)
 
 	// Before the move, a change of either part would start from half the
 	// directory: it is refused, retryably.
@@ -130,6 +149,7 @@ func TestDirectoryShardsInConfigMapsAreMovedToSecretsWithoutLosingAnEntry(t *tes
 		delivered(saasv1alpha1.SucceededReason)(g, d)
 		g.Expect(d.Status.Users).To(Equal(int32(len(users))))
 		g.Expect(d.Status.Departments).To(Equal(int32(len(departments))))
+		g.Expect(d.Annotations).To(HaveKeyWithValue(saasv1alpha1.ShardsFormatAnnotation, saasv1alpha1.ShardsFormatSecrets))
 	})
 	g.Eventually(func(g Gomega) {
 		stored := readStored(t, g, d)
@@ -156,6 +176,98 @@ func TestDirectoryShardsInConfigMapsAreMovedToSecretsWithoutLosingAnEntry(t *tes
 		g.Expect(notes).To(ConsistOf(fmt.Sprintf("Moved 3 directory shards from ConfigMaps to Secrets in namespace %s; dropped 1 older copies in namespace %s",
 			directoryNamespace, operatorNamespace)))
 	}).Should(Succeed())
+}
+
+// A directory the receiver creates is marked as storing its shards in
+// Secrets, and neither the receiver (at each sync of users or departments)
+// nor the controller (at each reconcile) lists ConfigMaps to look for shards
+// of an earlier version: for ever after an upgrade, that would be an API
+// LIST per callback and per reconcile.
+func TestNewDirectoryIsMarkedAndNobodyListsConfigMapShardsForIt(t *testing.T) {
+	g := NewWithT(t)
+	product := kitProduct(t, nil)
+	tenant := newTenant(t, product, "basic", nil)
+	eventuallyTenant(t, tenant.Name, provisioned)
+	tenantID := "tenant-marked"
+	syncs := []struct {
+		name koogallery.KitInterface
+		body string
+	}{
+		{koogallery.KitTenantSync, `"orderId":"","tenantCode":"marked","name":"Marked","domainName":"https://marked.example.com","flag":1`},
+		{koogallery.KitAuthSync, `"appId":"app-1","userList":` + kitUsers(0, 3) + `,"currentSyncTime":"1","flag":1`},
+		{koogallery.KitAllOrgSync, `"orgInfoList":` + kitOrgs("root", "sales")},
+		{koogallery.KitSingleOrgSync, `"orgCode":"support","orgName":"Dept support","parentCode":"root","flag":1`},
+		{koogallery.KitAuthSync, `"appId":"app-1","userList":` + kitUsers(0, 1) + `,"currentSyncTime":"2","flag":0`},
+	}
+	for _, sync := range syncs {
+		g.Expect(kitCall(t, product.Name, sync.name, kitBody(tenant.Name, tenantID, sync.body))).To(Equal("000000"), string(sync.name))
+	}
+
+	d := eventuallyDirectory(t, tenant.Name, tenantID, func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
+		delivered(saasv1alpha1.SucceededReason)(g, d)
+		g.Expect(d.Status.Users).To(Equal(int32(2)))
+		g.Expect(d.Status.Departments).To(Equal(int32(3)))
+	})
+	g.Expect(d.Annotations).To(HaveKeyWithValue(saasv1alpha1.ShardsFormatAnnotation, saasv1alpha1.ShardsFormatSecrets))
+	g.Expect(legacyShardLists(d.Name)).To(BeZero(), "ConfigMap LISTs for the directory's shards")
+}
+
+// A directory an earlier version created carries no shards-format mark: the
+// controller looks for its ConfigMap shards once, moves what it finds, and
+// marks it; from then on neither the receiver nor the controller lists
+// ConfigMaps for it again.
+func TestDirectoryOfAnEarlierVersionIsMarkedOnceMovedAndListedForNoMore(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		legacy []directory.Entry // users left in a ConfigMap shard, if any
+		users  []string          // the directory's users once more are synced
+	}{
+		{"with a ConfigMap shard left", storedUsers(t, 0, 2), []string{"app-1/user00000", "app-1/user00001", "app-1/user00005"}},
+		{"with none left", nil, []string{"app-1/user00005"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			product := kitProduct(t, nil)
+			tenant := newTenant(t, product, "basic", nil)
+			eventuallyTenant(t, tenant.Name, provisioned)
+			tenantID := fmt.Sprintf("tenant-unmarked-%d", len(tc.legacy))
+			enterprise := func(name string) string {
+				return kitBody(tenant.Name, tenantID, `"orderId":"","tenantCode":"old","name":"`+name+`","domainName":"https://old.example.com","flag":2`)
+			}
+			g.Expect(kitCall(t, product.Name, koogallery.KitTenantSync, enterprise("Old"))).To(Equal("000000"))
+			d := eventuallyDirectory(t, tenant.Name, tenantID, func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
+				delivered(saasv1alpha1.SucceededReason)(g, d)
+				g.Expect(readTenant(t, g, tenant.Name).Status.Directory).NotTo(BeNil())
+			})
+			if tc.legacy != nil {
+				createLegacyShard(t, d, directoryNamespace, directory.Users, 0, tc.legacy)
+			}
+			unmarkShardsFormat(t, d)
+
+			// A change of the enterprise makes the controller reconcile the
+			// unmarked directory: it looks, moves what it finds, and marks it.
+			g.Expect(kitCall(t, product.Name, koogallery.KitTenantSync, enterprise("Old Ltd"))).To(Equal("000000"))
+			d = eventuallyDirectory(t, tenant.Name, tenantID, func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
+				delivered(saasv1alpha1.SucceededReason)(g, d)
+				g.Expect(d.Annotations).To(HaveKeyWithValue(saasv1alpha1.ShardsFormatAnnotation, saasv1alpha1.ShardsFormatSecrets))
+			})
+			looked := legacyShardLists(d.Name)
+			g.Expect(looked).To(BeNumerically(">", 0), "the unmarked directory is looked at")
+
+			// Syncs of both parts, and a reconcile for each, list no more.
+			addUsers := kitBody(tenant.Name, tenantID, `"appId":"app-1","userList":`+kitUsers(5, 6)+`,"currentSyncTime":"1","flag":1`)
+			addOrg := kitBody(tenant.Name, tenantID, `"orgCode":"support","orgName":"Dept support","parentCode":"root","flag":1`)
+			g.Expect(kitCall(t, product.Name, koogallery.KitAuthSync, addUsers)).To(Equal("000000"))
+			g.Expect(kitCall(t, product.Name, koogallery.KitSingleOrgSync, addOrg)).To(Equal("000000"))
+			d = eventuallyDirectory(t, tenant.Name, tenantID, func(g Gomega, d *saasv1alpha1.SaaSDirectory) {
+				delivered(saasv1alpha1.SucceededReason)(g, d)
+				g.Expect(d.Status.Users).To(Equal(int32(len(tc.users))))
+				g.Expect(d.Status.Departments).To(Equal(int32(1)))
+			})
+			g.Expect(keysOf(readStored(t, g, d)[directory.Users])).To(ConsistOf(tc.users))
+			g.Expect(legacyShardLists(d.Name)).To(Equal(looked), "ConfigMap LISTs after the mark")
+		})
+	}
 }
 
 // The controllers' cache holds no shard Secret, even in kooper's own

@@ -157,12 +157,17 @@ func (r *Receiver) directoryIfExists(ctx context.Context, c *kitCall, common koo
 }
 
 // newDirectory is created with DirectoryFinalizer, so its shards are
-// deleted before it goes, however it is deleted.
+// deleted before it goes, however it is deleted, and marked as storing its
+// shards in Secrets: it never had a ConfigMap shard (one of an earlier
+// directory of its name went with that directory), so no sync need look
+// for one.
 func newDirectory(name, product string, common koogallery.KitCommon) *saasv1alpha1.SaaSDirectory {
 	return &saasv1alpha1.SaaSDirectory{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
 			saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue,
 			saasv1alpha1.ProductLabel:   product,
+		}, Annotations: map[string]string{
+			saasv1alpha1.ShardsFormatAnnotation: saasv1alpha1.ShardsFormatSecrets,
 		}, Finalizers: []string{saasv1alpha1.DirectoryFinalizer}},
 		Spec: saasv1alpha1.SaaSDirectorySpec{
 			InstanceID: common.InstanceID, TenantID: common.TenantID, ProductName: product,
@@ -223,7 +228,7 @@ func noEdit(*saasv1alpha1.SaaSDirectorySpec) (bool, error) { return false, nil }
 // the part still has ConfigMap shards it answers errDirectoryMoving.
 func (r *Receiver) changeShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory, part directory.Part,
 	compute func(directory.Shards) (directory.Shards, error)) (bool, error) {
-	if err := r.checkNotMoving(ctx, d.Name, part); err != nil {
+	if err := r.checkNotMoving(ctx, d, part); err != nil {
 		return false, asInternal(err, "the directory could not be read")
 	}
 	changed := false
@@ -262,12 +267,22 @@ var errDirectoryMoving = &callbackError{code: koogallery.ResultInternalError,
 // change computed before then would start from the Secrets alone, a partial
 // set or none, and the move keeps a Secret over the ConfigMap of its name:
 // users would be lost. Only metadata is listed, through the API reader.
-func (r *Receiver) checkNotMoving(ctx context.Context, name string, part directory.Part) error {
+//
+// A directory marked ShardsInSecrets (created by this version, or moved by
+// the controller) is not listed for: that would be one more API request per
+// sync, for ever after the upgrade. No ConfigMap shard can appear after the
+// mark, since this version's receiver may not write ConfigMaps, and
+// `helm upgrade` takes that right from the earlier receivers before the
+// controllers of this version start.
+func (r *Receiver) checkNotMoving(ctx context.Context, d *saasv1alpha1.SaaSDirectory, part directory.Part) error {
+	if d.ShardsInSecrets() {
+		return nil
+	}
 	for _, namespace := range r.legacyShardNamespaces() {
 		list := &metav1.PartialObjectMetadataList{}
 		list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMapList"))
 		err := r.reader.List(ctx, list, client.InNamespace(namespace), client.Limit(1),
-			client.MatchingLabels{saasv1alpha1.DirectoryLabel: name, saasv1alpha1.DirectoryPartLabel: string(part)})
+			client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name, saasv1alpha1.DirectoryPartLabel: string(part)})
 		if err != nil {
 			return err
 		}

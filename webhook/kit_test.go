@@ -17,6 +17,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/directory"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/testenv"
 )
 
 // TestKitPipelineAnswersEveryBadInput covers the kit route before any
@@ -262,7 +263,8 @@ func TestKitDepartmentSyncs(t *testing.T) {
 // 000005 and stores nothing, since it would start from part of the
 // directory; syncs of the other part, or of the enterprise, go through.
 // Once the ConfigMap is gone (the directory controller moved it), the
-// retried sync succeeds.
+// retried sync succeeds. The directory is one an earlier version created:
+// without the shards-format mark, which tells the receiver to look.
 func TestKitSyncOfAPartStillInConfigMapsAnswers000005(t *testing.T) {
 	f := newKitFixture(t)
 	users := func(instanceID, tenantID string) string { return authSyncBody(instanceID, tenantID, 0, 3, 1) }
@@ -294,7 +296,7 @@ func TestKitSyncOfAPartStillInConfigMapsAnswers000005(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			instanceID, tenantID := kitIDs()
-			name := DirectoryName(instanceID, tenantID)
+			name := earlierVersionDirectory(t, f, instanceID, tenantID).Name
 			legacy := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
 				Namespace: tc.namespace, Name: ShardName(name, tc.part, 0),
 				Labels: map[string]string{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue,
@@ -307,6 +309,7 @@ func TestKitSyncOfAPartStillInConfigMapsAnswers000005(t *testing.T) {
 			if tc.want == "000005" {
 				g.Expect(a.Msg).To(Equal("the directory is being moved from ConfigMaps to Secrets; retry"))
 				g.Expect(shardSecrets(t, name, tc.changes)).To(BeZero(), "nothing is stored")
+				g.Expect(legacyShardLists(name)).To(BeNumerically(">", 0), "the request log sees the receiver's look")
 			} else if tc.changes != "" {
 				g.Expect(shardSecrets(t, name, tc.changes)).To(Equal(1))
 			}
@@ -319,6 +322,52 @@ func TestKitSyncOfAPartStillInConfigMapsAnswers000005(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A directory the receiver creates is marked as storing its shards in
+// Secrets (it never had a ConfigMap shard), and no sync of it lists
+// ConfigMaps to look for shards of an earlier version: that LIST would cost
+// one API request per sync of users or departments, for ever.
+func TestKitNewDirectoryIsMarkedAndItsSyncsListNoConfigMaps(t *testing.T) {
+	g := NewWithT(t)
+	f := newKitFixture(t)
+	instanceID, tenantID := kitIDs()
+	department := `{"instanceId":"` + instanceID + `","tenantId":"` + tenantID + `","orgCode":"b","orgName":"B","parentCode":"hq","flag":1,"testFlag":0,"timeStamp":"1"}`
+	for _, call := range []struct {
+		name koogallery.KitInterface
+		body string
+	}{
+		{koogallery.KitAuthSync, authSyncBody(instanceID, tenantID, 0, 3, 1)},
+		{koogallery.KitAllOrgSync, allOrgSyncBody(instanceID, tenantID, orgsJSON("hq", "a"))},
+		{koogallery.KitSingleOrgSync, department},
+		{koogallery.KitAuthSync, authSyncBody(instanceID, tenantID, 0, 1, 0)},
+	} {
+		a := f.kit(t, call.name, call.body)
+		g.Expect(a.Code).To(Equal("000000"), "%s: %s", call.name, a.Msg)
+	}
+
+	d, parts := storedDirectory(t, instanceID, tenantID)
+	g.Expect(d.Annotations).To(HaveKeyWithValue(saasv1alpha1.ShardsFormatAnnotation, saasv1alpha1.ShardsFormatSecrets))
+	g.Expect(parts[directory.Users]).To(HaveLen(2))
+	g.Expect(parts[directory.Departments]).To(HaveLen(3))
+	g.Expect(legacyShardLists(d.Name)).To(BeZero(), "ConfigMap LISTs for the directory's shards")
+}
+
+// earlierVersionDirectory creates the SaaSDirectory of (instanceID,
+// tenantID) as a version before the shards-format mark did: unmarked.
+func earlierVersionDirectory(t *testing.T, f *fixture, instanceID, tenantID string) *saasv1alpha1.SaaSDirectory {
+	t.Helper()
+	d := newDirectory(DirectoryName(instanceID, tenantID), f.product.Name,
+		koogallery.KitCommon{InstanceID: instanceID, TenantID: tenantID})
+	delete(d.Annotations, saasv1alpha1.ShardsFormatAnnotation)
+	NewWithT(t).Expect(k8sClient.Create(ctxFor(t), d)).To(Succeed())
+	return d
+}
+
+// legacyShardLists counts the LISTs of a directory's ConfigMap shards that
+// the receiver sent, in the directory namespace and kooper's.
+func legacyShardLists(name string) int {
+	return configMapLists.Count(testenv.ConfigMapShardListsOf(name, directoryNamespace, operatorNamespace))
 }
 
 // shardSecrets counts the shard Secrets of a directory's part.

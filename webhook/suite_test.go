@@ -31,6 +31,9 @@ var (
 	k8sClient   client.Client // direct, for arranging and checking
 	receiver    *Receiver
 	receiverURL string
+	// configMapLists records the LISTs of directories' ConfigMaps that the
+	// receiver sends, to prove which it skips.
+	configMapLists = testenv.NewRequestLog(testenv.DirectoryConfigMapLists)
 )
 
 func TestMain(m *testing.M) {
@@ -82,7 +85,7 @@ func startReceiver(ctx context.Context, env *testenv.Env) error {
 
 // newManager is a manager shaped like main.go's, without probes or metrics.
 func newManager(env *testenv.Env) (ctrl.Manager, error) {
-	return ctrl.NewManager(env.Config, ctrl.Options{
+	return ctrl.NewManager(configMapLists.Config(env.Config), ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",

@@ -336,6 +336,17 @@ const (
 	DirectoryPartLabel = "saas.kooper.io/directory-part"
 	// DirectoryCountAnnotation on a shard holds how many entries it has.
 	DirectoryCountAnnotation = "saas.kooper.io/count"
+	// ShardsFormatAnnotation on a SaaSDirectory says how its shards are
+	// stored. ShardsFormatSecrets: as Secrets only, no ConfigMap shard of an
+	// earlier version is left, so neither the receiver nor the directory
+	// controller lists ConfigMaps to look for one. The receiver sets it on
+	// the directories it creates; the directory controller sets it once it
+	// has moved (or found no) ConfigMap shards. A directory without it is
+	// checked for ConfigMap shards at every sync of a part and every
+	// reconcile, until the controller sets it.
+	ShardsFormatAnnotation = "saas.kooper.io/shards-format"
+	// ShardsFormatSecrets is ShardsFormatAnnotation's one value.
+	ShardsFormatSecrets = "secrets"
 
 	// SSOSecretName is the Secret, in the tenant namespace, with the OAuth
 	// client and endpoints of the joint-operation SSO (spec §7).

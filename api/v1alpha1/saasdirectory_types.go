@@ -276,6 +276,13 @@ func OwnedBy(obj metav1.Object, d *SaaSDirectory) bool {
 	return false
 }
 
+// ShardsInSecrets reports whether d is marked as having no ConfigMap shard
+// of an earlier version left (ShardsFormatAnnotation), so that nobody need
+// look for one.
+func (d *SaaSDirectory) ShardsInSecrets() bool {
+	return d.Annotations[ShardsFormatAnnotation] == ShardsFormatSecrets
+}
+
 func init() {
 	SchemeBuilder.Register(&SaaSDirectory{}, &SaaSDirectoryList{})
 }

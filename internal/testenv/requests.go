@@ -1,0 +1,125 @@
+package testenv
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// RequestLog records the requests that clients built from its Config send to
+// the API server, those its filter keeps, so that a test can prove a code
+// path sends none of a kind (a LIST it should skip). Counting at the
+// transport sees every request, whatever client or reader sent it.
+type RequestLog struct {
+	keep RequestMatcher
+
+	mu   sync.Mutex
+	seen []request
+}
+
+// RequestMatcher tells whether a request, by its HTTP method and URL (path
+// and query), is of interest.
+type RequestMatcher func(method string, u *url.URL) bool
+
+type request struct {
+	method string
+	url    *url.URL
+}
+
+// NewRequestLog returns a log of the requests keep accepts. keep should
+// accept few: the log holds them for the life of the test binary.
+func NewRequestLog(keep RequestMatcher) *RequestLog {
+	return &RequestLog{keep: keep}
+}
+
+// Config returns a copy of cfg whose clients record their requests in l.
+func (l *RequestLog) Config(cfg *rest.Config) *rest.Config {
+	out := rest.CopyConfig(cfg)
+	out.Wrap(func(next http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			l.record(req)
+			return next.RoundTrip(req)
+		})
+	})
+	return out
+}
+
+func (l *RequestLog) record(req *http.Request) {
+	if !l.keep(req.Method, req.URL) {
+		return
+	}
+	u := *req.URL
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seen = append(l.seen, request{method: req.Method, url: &u})
+}
+
+// Count returns how many recorded requests match.
+func (l *RequestLog) Count(match RequestMatcher) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.seen {
+		if match(r.method, r.url) {
+			n++
+		}
+	}
+	return n
+}
+
+// ParseList returns the namespace and label selector of a request that
+// lists (not watches) a core resource, such as "configmaps", in one
+// namespace; ok is false for any other request.
+func ParseList(method string, u *url.URL, resource string) (namespace string, selector labels.Selector, ok bool) {
+	tail, found := strings.CutPrefix(u.Path, "/api/v1/namespaces/")
+	if method != http.MethodGet || !found || u.Query().Get("watch") == "true" {
+		return "", nil, false
+	}
+	namespace, kind, found := strings.Cut(tail, "/")
+	if !found || kind != resource {
+		return "", nil, false
+	}
+	selector, err := labels.Parse(u.Query().Get("labelSelector"))
+	if err != nil {
+		return "", nil, false
+	}
+	return namespace, selector, true
+}
+
+// DirectoryConfigMapLists matches the LISTs of ConfigMaps labelled with a
+// SaaSDirectory (saas.kooper.io/directory=<name>), in any namespace: what
+// kooper sends to look for the shards earlier versions stored as ConfigMaps,
+// or for what they delivered.
+func DirectoryConfigMapLists(method string, u *url.URL) bool {
+	_, _, ok := directoryConfigMapList(method, u)
+	return ok
+}
+
+// ConfigMapShardListsOf matches the LISTs of directory's ConfigMap shards in
+// one of namespaces (the shard namespaces, not the tenant's).
+func ConfigMapShardListsOf(directory string, namespaces ...string) RequestMatcher {
+	return func(method string, u *url.URL) bool {
+		namespace, name, ok := directoryConfigMapList(method, u)
+		return ok && name == directory && slices.Contains(namespaces, namespace)
+	}
+}
+
+func directoryConfigMapList(method string, u *url.URL) (namespace, directory string, ok bool) {
+	namespace, selector, ok := ParseList(method, u, "configmaps")
+	if !ok {
+		return "", "", false
+	}
+	directory, ok = selector.RequiresExactMatch(saasv1alpha1.DirectoryLabel)
+	return namespace, directory, ok
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
