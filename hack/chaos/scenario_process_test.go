@@ -53,21 +53,25 @@ func TestReceiverKillThatTouchedNothingIsAFailedInjection(t *testing.T) {
 
 func TestProcessFaultSizes(t *testing.T) {
 	for _, tc := range []struct {
-		name        string
-		short       bool
-		tenants     int
-		wantTenants int
-		wantStream  time.Duration
+		name    string
+		short   bool
+		tenants int
+		// want are the purchases and stream lengths of scenarios 2, 4, 8.
+		want [3]faultSize
 	}{
-		{"full", false, 0, 500, 10 * time.Second},
-		{"short", true, 0, 100, 10 * time.Second},
-		{"-tenants", false, 50, 50, time.Second},
+		{"full", false, 0, [3]faultSize{{tenants: 500, rate: 50}, {tenants: 300, rate: 50}, {tenants: 300, rate: 50}}},
+		{"short", true, 0, [3]faultSize{{tenants: 100, rate: 10}, {tenants: 100, rate: 10}, {tenants: 100, rate: 10}}},
+		{"-tenants", false, 50, [3]faultSize{{tenants: 50, rate: 50}, {tenants: 50, rate: 50}, {tenants: 50, rate: 50}}},
 	} {
-		for _, s := range func() []faultSize { a, b, c := processFaultSizes(tc.short, tc.tenants); return []faultSize{a, b, c} }() {
-			if s.tenants != tc.wantTenants || s.streamLength() != tc.wantStream {
-				t.Errorf("%s: %d tenants in %s, want %d in %s", tc.name, s.tenants, s.streamLength(), tc.wantTenants, tc.wantStream)
+		a, b, c := processFaultSizes(tc.short, tc.tenants)
+		for i, got := range []faultSize{a, b, c} {
+			if got.tenants != tc.want[i].tenants || got.rate != tc.want[i].rate || got.down == 0 {
+				t.Errorf("%s, scenario %d: %+v, want %d purchases at %.0f/s and a down time", tc.name, i, got, tc.want[i].tenants, tc.want[i].rate)
 			}
 		}
+	}
+	if s := (faultSize{tenants: 500, rate: 50}); s.streamLength() != 10*time.Second {
+		t.Errorf("500 purchases at 50/s stream for %s, want 10s", s.streamLength())
 	}
 	if nodesFor(1500) != 6 || nodesFor(1) != 1 || nodesFor(0) != 0 {
 		t.Errorf("nodesFor: 1500 → %d, 1 → %d, 0 → %d; want 6, 1, 0", nodesFor(1500), nodesFor(1), nodesFor(0))

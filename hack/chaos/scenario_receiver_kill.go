@@ -136,10 +136,10 @@ func (k receiverKill) untouched() string {
 
 func (k receiverKill) notes(down time.Duration) []string {
 	return []string{
-		fmt.Sprintf("%d callbacks were awaiting receiver %d's answer at the kill; %d got none and were retried, and %d of those orders have been acknowledged since",
-			k.cutOff, victim, k.unanswered, k.retriedAcked),
-		fmt.Sprintf("receiver %d acknowledged %d purchases in the %s before the kill; %d of them lost", victim, k.lastAcks, lastAcksWindow, k.lastAcksLost),
-		fmt.Sprintf("the other receiver answered %d callbacks while receiver %d was down (%.1f s, until ready again), %d of them 000000",
-			k.survivorAnswered, victim, down.Seconds(), k.survivorOK),
+		fmt.Sprintf("callbacks awaiting receiver %d's answer at the kill: %d; left without an answer and retried: %d; of those orders acknowledged since: %d",
+			victim, k.cutOff, k.unanswered, k.retriedAcked),
+		fmt.Sprintf("purchases receiver %d acknowledged in the %s before the kill: %d; of them lost: %d", victim, lastAcksWindow, k.lastAcks, k.lastAcksLost),
+		fmt.Sprintf("callbacks the other receiver answered while receiver %d was down (%.1f s, until ready again): %d, of them 000000: %d",
+			victim, down.Seconds(), k.survivorAnswered, k.survivorOK),
 	}
 }
