@@ -36,7 +36,7 @@ func killEtcd(ctx context.Context, h *harness) row {
 		r.injectionErr = "the leader never had reconciles running and tenants provisioning with a fifth of the purchases acknowledged"
 	}
 	r.inFlight = h.measureInFlight(ctx, t.driver, leader)
-	r.inFlight.callbacks = int(t.driver.inFlight.Load())
+	r.inFlight.callbacks = awaitCallbackInFlight(ctx, t.driver)
 	faultStart := time.Now()
 	if err := h.stack.Cluster.KillEtcd(); err != nil {
 		r.injectionErr = "killing etcd: " + err.Error()

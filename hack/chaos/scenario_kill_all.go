@@ -32,7 +32,7 @@ func killEveryProcess(ctx context.Context, h *harness) row {
 		r.injectionErr = "the leader never had reconciles running with a fifth of the purchases acknowledged"
 	}
 	r.inFlight = h.measureInFlight(ctx, t.driver, leader)
-	r.inFlight.callbacks = int(t.driver.inFlight.Load())
+	r.inFlight.callbacks = awaitCallbackInFlight(ctx, t.driver)
 	faultStart := time.Now()
 	if err := h.stack.KillAll(); err != nil {
 		r.injectionErr = "killing every process: " + err.Error()
@@ -58,4 +58,16 @@ func killEveryProcess(ctx context.Context, h *harness) row {
 	}
 	r.finish(ctx, h, t.wait(), faultStart, faultEnd)
 	return r
+}
+
+// callbackWait bounds the wait for a callback in flight before a strike.
+const callbackWait = 10 * time.Second
+
+// awaitCallbackInFlight waits (up to callbackWait) for a moment a callback
+// awaits an answer, so that the strike also hits one, and returns how many
+// do: read just before the strike, since they are answered in
+// milliseconds.
+func awaitCallbackInFlight(ctx context.Context, d *driver) int {
+	waitUntil(ctx, callbackWait, func() bool { return d.inFlight.Load() > 0 })
+	return int(d.inFlight.Load())
 }
