@@ -33,6 +33,8 @@ const noAnswer = "no answer"
 
 // An answer is one callback attempt as the marketplace saw it.
 type answer struct {
+	// sent is when the callback left; at when its answer (or failure) came.
+	sent       time.Time
 	at         time.Time
 	receiver   int
 	code       string
@@ -77,8 +79,11 @@ type driver struct {
 
 	next     atomic.Uint64
 	inFlight atomic.Int64
-	mu       sync.Mutex
-	orders   []*order
+	// inFlightOn counts the callbacks awaiting an answer from each
+	// receiver, by index in receivers.
+	inFlightOn []atomic.Int64
+	mu         sync.Mutex
+	orders     []*order
 }
 
 // run buys n orders named prefix-000000…, starting them at rate per
@@ -144,8 +149,11 @@ func (d *driver) newInstance(ctx context.Context, orderID string) answer {
 	receiver := int(d.next.Add(1)-1) % len(d.receivers)
 	d.inFlight.Add(1)
 	defer d.inFlight.Add(-1)
+	d.inFlightOn[receiver].Add(1)
+	defer d.inFlightOn[receiver].Add(-1)
+	sent := time.Now()
 	code, instanceID := d.send(ctx, d.receivers[receiver], newInstanceBody(orderID))
-	return answer{at: time.Now(), receiver: receiver, code: code, instanceID: instanceID}
+	return answer{sent: sent, at: time.Now(), receiver: receiver, code: code, instanceID: instanceID}
 }
 
 // newInstanceBody is the purchase's body: the same on every retry, as

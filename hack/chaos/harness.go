@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -81,8 +82,8 @@ func (h *harness) stop() {
 
 // newDriver returns a driver aimed at both receivers.
 func (h *harness) newDriver() *driver {
-	return &driver{receivers: h.receiverURLs, stack: h.stack, key: localstack.BasicKey,
-		productID: chaosProductID, skuCode: basicSKU, http: h.http}
+	return &driver{receivers: h.receiverURLs, inFlightOn: make([]atomic.Int64, len(h.receiverURLs)), stack: h.stack,
+		key: localstack.BasicKey, productID: chaosProductID, skuCode: basicSKU, http: h.http}
 }
 
 // The kubelet's crash-loop back-off (10 s doubling to 5 min, reset after

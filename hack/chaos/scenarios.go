@@ -19,7 +19,10 @@ type scenario struct {
 func scenarios() map[string]scenario {
 	return map[string]scenario{
 		"1": {"1. kill -9 of the leading controllers process", killLeader},
+		"2": {receiverKillName, killReceiver},
 		"3": {"3. kube-apiserver stopped and restarted", stopAPIServer},
+		"4": {etcdKillName, killEtcd},
+		"8": {killAllName, killEveryProcess},
 	}
 }
 
@@ -58,6 +61,24 @@ func (h *harness) startTraffic(ctx context.Context, prefix string, rate float64)
 		t.driver.run(ctx, prefix, h.cfg.tenants, rate)
 	}()
 	return t
+}
+
+// startPurchases buys n orders named prefix… at rate per second, as
+// startTraffic does, for a scenario sized by its own faultSize; the
+// deadline leaves down and three minutes beyond the stream for retries.
+func (h *harness) startPurchases(ctx context.Context, prefix string, size faultSize) *traffic {
+	ctx, cancel := context.WithTimeout(ctx, size.streamLength()+size.down+3*time.Minute)
+	t := &traffic{driver: h.newDriver(), done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(t.done)
+		t.driver.run(ctx, prefix, size.tenants, size.rate)
+	}()
+	return t
+}
+
+// streamLength is how long a faultSize's stream of purchases lasts.
+func (f faultSize) streamLength() time.Duration {
+	return time.Duration(float64(f.tenants) / f.rate * float64(time.Second))
 }
 
 // wait returns the orders once every one is acknowledged or the deadline

@@ -101,12 +101,30 @@ func (p *Process) Kill() error {
 // because it was killed itself. Every component's flags name a file under
 // the state directory, so this finds exactly them and nothing a user started.
 func KillLeftovers(dir string, binaries ...string) (int, error) {
-	entries, err := os.ReadDir("/proc")
+	pids, err := findProcesses(dir, binaries...)
 	if err != nil {
 		return 0, err
 	}
 	killed := 0
 	var errs []error
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			errs = append(errs, err)
+			continue
+		}
+		killed++
+	}
+	return killed, errors.Join(errs...)
+}
+
+// findProcesses returns the IDs of the processes running one of the named
+// binaries whose command line mentions a path under dir.
+func findProcesses(dir string, binaries ...string) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
 	for _, e := range entries {
 		pid := 0
 		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid == os.Getpid() {
@@ -119,13 +137,9 @@ func KillLeftovers(dir string, binaries ...string) (int, error) {
 		if err != nil || !strings.Contains(string(cmdline), dir+string(filepath.Separator)) {
 			continue
 		}
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			errs = append(errs, err)
-			continue
-		}
-		killed++
+		pids = append(pids, pid)
 	}
-	return killed, errors.Join(errs...)
+	return pids, nil
 }
 
 // runsOneOf reports whether the process's executable has one of the names.

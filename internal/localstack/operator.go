@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -153,16 +154,52 @@ func (s *Stack) MetricsURLs(name string) []string {
 }
 
 // KillReplica kills a replica's process with SIGKILL, as a node failure or
-// an OOM kill does: no graceful shutdown, no lease released.
+// an OOM kill does: no graceful shutdown, no lease released. RestartExited
+// leaves it stopped until RestartReplica or RestartKilled.
 func (s *Stack) KillReplica(name string, replica int) error {
 	c, err := s.replica(name, replica)
 	if err != nil {
 		return err
 	}
+	s.processMu.Lock()
+	defer s.processMu.Unlock()
+	return c.kill()
+}
+
+// KillAll kills every replica of every component with SIGKILL at once, as
+// a node holding them all failing does, and returns once all have exited.
+func (s *Stack) KillAll() error {
+	s.processMu.Lock()
+	defer s.processMu.Unlock()
+	var running []*component
+	for _, name := range Components {
+		for _, c := range s.components[name] {
+			if c.process != nil {
+				running = append(running, c)
+			}
+		}
+	}
+	if len(running) == 0 {
+		return fmt.Errorf("the operator is not running")
+	}
+	// One goroutine each: Process.Kill waits for its process to exit, and
+	// the next must not wait for that.
+	errs := make([]error, len(running))
+	var wg sync.WaitGroup
+	for i, c := range running {
+		wg.Go(func() { errs[i] = c.kill() })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// kill kills the component's process and forgets it; the caller holds
+// processMu.
+func (c *component) kill() error {
 	if c.process == nil {
 		return fmt.Errorf("%s is not running", c.processName())
 	}
-	err = c.process.Kill()
+	err := c.process.Kill()
 	c.process = nil
 	return err
 }
@@ -175,13 +212,49 @@ func (s *Stack) RestartReplica(ctx context.Context, name string, replica int) er
 	if err != nil {
 		return err
 	}
-	if c.process != nil {
-		return fmt.Errorf("%s is still running", c.processName())
-	}
-	if err := s.runComponent(c); err != nil {
+	if err := s.startStopped(c); err != nil {
 		return err
 	}
 	return s.waitReady(ctx, c)
+}
+
+// RestartKilled starts again every replica KillReplica or KillAll left
+// stopped, all at once as the kubelet restarts a node's containers, and
+// waits until each is ready. It returns their process names.
+func (s *Stack) RestartKilled(ctx context.Context) ([]string, error) {
+	var started []*component
+	var names []string
+	s.processMu.Lock()
+	for _, name := range Components {
+		for _, c := range s.components[name] {
+			if c.process != nil {
+				continue
+			}
+			if err := s.runComponent(c); err != nil {
+				s.processMu.Unlock()
+				return names, err
+			}
+			started = append(started, c)
+			names = append(names, c.processName())
+		}
+	}
+	s.processMu.Unlock()
+	for _, c := range started {
+		if err := s.waitReady(ctx, c); err != nil {
+			return names, err
+		}
+	}
+	return names, nil
+}
+
+// startStopped starts a stopped replica's process.
+func (s *Stack) startStopped(c *component) error {
+	s.processMu.Lock()
+	defer s.processMu.Unlock()
+	if c.process != nil {
+		return fmt.Errorf("%s is still running", c.processName())
+	}
+	return s.runComponent(c)
 }
 
 // RestartExited starts again every replica whose process exited by itself
@@ -190,14 +263,14 @@ func (s *Stack) RestartReplica(ctx context.Context, name string, replica int) er
 // its leader lease, as when the API server is down for longer than the
 // lease's renew deadline. It does not wait for them to be ready.
 func (s *Stack) RestartExited() ([]string, error) {
+	s.processMu.Lock()
+	defer s.processMu.Unlock()
 	var restarted []string
 	for _, name := range Components {
 		for _, c := range s.components[name] {
 			if c.process == nil || !exited(c.process) {
 				continue
 			}
-			// Keep the log of the run that ended, as kubectl logs --previous does.
-			_ = os.Rename(c.process.LogPath, c.process.LogPath+".previous")
 			if err := s.runComponent(c); err != nil {
 				return restarted, err
 			}
@@ -258,8 +331,11 @@ func (s *Stack) prepareComponent(ctx context.Context, name string, ports []strin
 }
 
 // runComponent starts the component's process; its log is
-// <processName>.log, replaced on every start.
+// <processName>.log, and the previous run's is kept as
+// <processName>.log.previous, as kubectl logs --previous shows it.
 func (s *Stack) runComponent(c *component) error {
+	log := filepath.Join(s.LogDir(), c.processName()+".log")
+	_ = os.Rename(log, log+".previous")
 	p, err := localcluster.StartProcess(c.processName(), s.LogDir(), s.Binary("kooper"), c.args, "KUBECONFIG="+c.kubeconfig)
 	if err != nil {
 		return err
@@ -283,6 +359,8 @@ func (s *Stack) waitReady(ctx context.Context, c *component) error {
 
 // stopOperator stops every replica's process.
 func (s *Stack) stopOperator(timeout time.Duration) error {
+	s.processMu.Lock()
+	defer s.processMu.Unlock()
 	var errs []error
 	for _, cs := range s.components {
 		for _, c := range cs {

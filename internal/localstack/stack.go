@@ -80,6 +80,10 @@ type Stack struct {
 	logf func(format string, args ...any)
 	// components are the receiver's and the controllers' replicas, by name.
 	components map[string][]*component
+	// processMu guards each component's process: the chaos suite's kubelet
+	// (RestartExited) runs beside the scenario that kills replicas, and
+	// must not restart a replica that KillReplica is killing.
+	processMu sync.Mutex
 	// replicas is Options.Replicas, kept for Reinstall.
 	replicas  map[string]int
 	simulator *localcluster.Process

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	"k8s.io/client-go/tools/clientcmd"
@@ -65,4 +66,54 @@ func TestReplicasNameTheirProcessesAndDefaultToOne(t *testing.T) {
 	g.Expect(o.replicas(Receiver)).To(Equal(2))
 	g.Expect(o.replicas(Controllers)).To(Equal(1))
 	g.Expect(Options{}.replicas(Receiver)).To(Equal(1))
+}
+
+// The chaos suite's kubelet (RestartExited) restarts a replica that exited
+// by itself, and leaves alone those the scenario killed until it restarts
+// them; KillAll kills every replica at once.
+func TestKilledReplicasStayStoppedUntilRestartedAndExitedOnesRestart(t *testing.T) {
+	g := NewWithT(t)
+	s := fakeStack(t, map[string]int{Receiver: 2, Controllers: 2})
+	g.Expect(s.KillReplica(Receiver, 1)).To(Succeed())
+	g.Expect(s.KillReplica(Receiver, 1)).To(MatchError(ContainSubstring("not running")))
+	exiting := s.components[Controllers][0].process
+	g.Expect(exiting.Stop(5 * time.Second)).To(Succeed())
+
+	restarted, err := s.RestartExited()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(restarted).To(Equal([]string{"kooper-controllers"}))
+	g.Expect(s.components[Receiver][1].process).To(BeNil())
+	g.Expect(filepath.Join(s.LogDir(), "kooper-controllers.log.previous")).To(BeAnExistingFile())
+
+	g.Expect(s.KillAll()).To(Succeed())
+	g.Expect(s.operatorProcesses()).To(BeEmpty())
+	g.Expect(s.KillAll()).To(MatchError(ContainSubstring("not running")))
+	g.Expect(s.startStopped(s.components[Receiver][1])).To(Succeed())
+	g.Expect(s.startStopped(s.components[Receiver][1])).To(MatchError(ContainSubstring("still running")))
+	g.Expect(s.operatorProcesses()).To(HaveLen(1))
+}
+
+// fakeStack is a stack whose replicas run a stand-in for kooper that only
+// waits: enough to kill and restart them.
+func fakeStack(t *testing.T, replicas map[string]int) *Stack {
+	t.Helper()
+	dir := t.TempDir()
+	s := &Stack{dir: dir, bin: filepath.Join(dir, "bin"), logf: t.Logf, components: map[string][]*component{}}
+	if err := os.MkdirAll(s.bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.Binary("kooper"), []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range Components {
+		for replica := range replicas[name] {
+			c := &component{name: name, replica: replica}
+			if err := s.runComponent(c); err != nil {
+				t.Fatal(err)
+			}
+			s.components[name] = append(s.components[name], c)
+		}
+	}
+	t.Cleanup(func() { _ = s.stopOperator(time.Second) })
+	return s
 }
