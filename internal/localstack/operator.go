@@ -343,11 +343,12 @@ func (s *Stack) RestartOperator(ctx context.Context) error {
 func (s *Stack) SetMeteringClock(ctx context.Context, m MeteringClock) error {
 	s.meteringClock = &m
 	for _, c := range s.components[Controllers] {
-		if c.process != nil {
-			if err := c.process.Stop(30 * time.Second); err != nil {
+		if p := c.process; p != nil {
+			// Out of RestartExited's sight first: this exit is wanted.
+			c.process = nil
+			if err := p.Stop(30 * time.Second); err != nil {
 				return err
 			}
-			c.process = nil
 		}
 		c.args = append(withoutMeteringClock(c.args), m.args()...)
 		if err := s.runComponent(c); err != nil {
