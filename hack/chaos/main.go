@@ -35,7 +35,9 @@ type config struct {
 	apiServerDown time.Duration
 	// settle bounds the wait for every acknowledged tenant to be Ready.
 	settle time.Duration
-	nodes  int
+	// usage sizes scenario 6.
+	usage usageConfig
+	nodes int
 	// scenarios are the numbers of the scenarios to run, in order.
 	scenarios []string
 }
@@ -50,11 +52,12 @@ func main() {
 	flag.StringVar(&c.out, "out", "bin/chaos", "directory for the stack's state, the logs and report.md")
 	flag.IntVar(&c.tenants, "tenants", 0, "purchases per scenario (default 1,000; 100 with -short)")
 	flag.DurationVar(&c.apiServerDown, "apiserver-down", 20*time.Second, "how long scenario 3 keeps kube-apiserver stopped")
-	only := flag.String("scenarios", "1,3", "the scenarios to run, by the issue's numbers, comma-separated")
+	flag.IntVar(&c.usage.tenants, "usage-tenants", 0, "scenario 6's metered tenants (default 20; 10 with -short)")
+	only := flag.String("scenarios", "1,3,6", "the scenarios to run, by the issue's numbers, comma-separated")
 	flag.Parse()
 	c.scenarios = strings.Split(*only, ",")
-	// Each tenant runs one pod and a kwok node holds 250: room for both
-	// scenarios' tenants.
+	// Each tenant runs one pod and a kwok node holds 250: room for the
+	// scenarios' tenants (scenarios 1 and 3 c.tenants each, 6 c.usage's).
 	c.purchaseRate, c.streamRate, c.settle, c.nodes = 50, 50, 8*time.Minute, 12
 	if c.tenants == 0 {
 		c.tenants = 1000
@@ -64,6 +67,7 @@ func main() {
 			c.tenants, c.purchaseRate, c.streamRate, c.settle, c.nodes = 100, 10, 5, 4*time.Minute, 3
 		}
 	}
+	c.usage = c.usage.sized(*short)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	os.Exit(run(ctx, c))
