@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,6 +63,10 @@ type options struct {
 	// skipNameValidation lets a test run controllers in a second manager
 	// of one process; a process of kooper's own has one.
 	skipNameValidation bool
+	// meteringClockOffset and meteringPushSpread are test-only (see
+	// bindTestOnlyFlags).
+	meteringClockOffset time.Duration
+	meteringPushSpread  time.Duration
 }
 
 func parseFlags() options {
@@ -110,6 +115,7 @@ func parseFlags() options {
 		return err
 	})
 	o.zap.BindFlags(flag.CommandLine)
+	bindTestOnlyFlags(flag.CommandLine, &o)
 	flag.Parse()
 	if len(o.marketplaceURLs) == 0 {
 		o.marketplaceURLs = koogallery.DefaultBaseURLs
@@ -121,6 +127,35 @@ func parseFlags() options {
 		o.directoryNamespace = o.namespace + "-directory"
 	}
 	return o
+}
+
+// testOnlyFlags bend the metering controller's time for kooper's own chaos
+// suite (docs/reliability.md, scenario 6), which must see a metering
+// window close within a two-minute run. They are left out of -help and of
+// the chart; internal/localstack sets them.
+var testOnlyFlags = []string{"metering-clock-offset", "metering-push-spread"}
+
+// bindTestOnlyFlags registers testOnlyFlags on fs and makes fs's usage
+// text leave them out.
+func bindTestOnlyFlags(fs *flag.FlagSet, o *options) {
+	fs.DurationVar(&o.meteringClockOffset, "metering-clock-offset", 0,
+		"Test only: move the metering controller's clock (only its) by this much, e.g. 42m.")
+	fs.DurationVar(&o.meteringPushSpread, "metering-push-spread", controllers.DefaultPushSpread,
+		"Test only: spread the tenants' usage pushes over this long after each hour.")
+	fs.Usage = func() { printUsageWithout(fs, testOnlyFlags) }
+}
+
+// printUsageWithout prints fs's usage text without the hidden flags.
+func printUsageWithout(fs *flag.FlagSet, hidden []string) {
+	shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	shown.SetOutput(fs.Output())
+	fs.VisitAll(func(f *flag.Flag) {
+		if !slices.Contains(hidden, f.Name) {
+			shown.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+	shown.PrintDefaults()
 }
 
 func joinHashes(hashes []koogallery.OAEPHash) string {
@@ -200,6 +235,8 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		Uploads:               controllers.MarketplaceUploadClients(o.marketplaceURLs...),
 		Usage:                 controllers.MarketplaceUsageClients(o.marketplaceURLs...),
 		Prometheus:            controllers.PromHTTPClient{}, PrometheusURL: o.prometheusURL,
+		MeteringClockOffset: o.meteringClockOffset,
+		MeteringPushSpread:  o.meteringPushSpread,
 	})
 }
 

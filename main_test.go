@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -262,4 +264,23 @@ func TestSecureMetricsNeedAnAuthorisedToken(t *testing.T) {
 	code, body, _ := get("http://" + o.metricsAddr + "/metrics")
 	g.Expect(code).To(Equal(http.StatusBadRequest), "no plain HTTP")
 	g.Expect(body).NotTo(ContainSubstring("go_goroutines"))
+}
+
+// The test-only metering flags parse, and -help does not list them.
+func TestTestOnlyFlagsParseButAreLeftOutOfHelp(t *testing.T) {
+	g := NewWithT(t)
+	fs := flag.NewFlagSet("kooper", flag.ContinueOnError)
+	var help strings.Builder
+	fs.SetOutput(&help)
+	o := options{}
+	fs.StringVar(&o.namespace, "namespace", "kooper-system", "kooper's own namespace.")
+	bindTestOnlyFlags(fs, &o)
+
+	g.Expect(fs.Parse([]string{"--metering-clock-offset=42m", "--metering-push-spread=20s"})).To(Succeed())
+	g.Expect(o.meteringClockOffset).To(Equal(42 * time.Minute))
+	g.Expect(o.meteringPushSpread).To(Equal(20 * time.Second))
+
+	g.Expect(fs.Parse([]string{"-help"})).To(MatchError(flag.ErrHelp))
+	g.Expect(help.String()).To(ContainSubstring("-namespace"))
+	g.Expect(help.String()).NotTo(ContainSubstring("metering"))
 }

@@ -30,6 +30,9 @@ type MeteringOptions struct {
 	PrometheusURL string
 	// MaxConcurrentReconciles is how many tenants are metered at once.
 	MaxConcurrentReconciles int
+	// PushSpread is how long after each hour the tenants' pushes are spread
+	// over; 0 is DefaultPushSpread. Tests shorten it (--metering-push-spread).
+	PushSpread time.Duration
 }
 
 // MeteringReconciler measures each pay-per-use tenant per hour and pushes
@@ -233,21 +236,35 @@ func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alp
 	return r.requeue(t, now), nil
 }
 
-// pushSpread spreads the tenants' pushes over the first minutes of each
-// hour, so 10,000 tenants do not all write their status in the same second.
-const pushSpread = 5 * time.Minute
+// DefaultPushSpread spreads the tenants' pushes over the first minutes of
+// each hour, so 10,000 tenants do not all write their status in the same
+// second.
+const DefaultPushSpread = 5 * time.Minute
 
 // requeue asks for a reconcile when the next window has closed, plus the
-// tenant's fixed offset within pushSpread.
+// tenant's fixed offset within the push spread.
 func (r *MeteringReconciler) requeue(t *saasv1alpha1.SaaSTenant, now time.Time) ctrl.Result {
 	m := t.Status.Metering
 	if meteringDone(m) {
 		return ctrl.Result{}
 	}
+	return ctrl.Result{RequeueAfter: timeUntil(now, windowEnd(m, meteringCursor(m)).Add(r.pushOffset(t.Name)))}
+}
+
+// pushOffset is a tenant's fixed place within the push spread, in whole
+// seconds: 0 when the spread is under a second.
+func (r *MeteringReconciler) pushOffset(name string) time.Duration {
+	spread := r.Options.PushSpread
+	if spread <= 0 {
+		spread = DefaultPushSpread
+	}
+	seconds := uint32(spread / time.Second)
+	if seconds == 0 {
+		return 0
+	}
 	h := fnv.New32a()
-	_, _ = h.Write([]byte(t.Name))
-	offset := time.Duration(h.Sum32()%uint32(pushSpread/time.Second)) * time.Second
-	return ctrl.Result{RequeueAfter: timeUntil(now, windowEnd(m, meteringCursor(m)).Add(offset))}
+	_, _ = h.Write([]byte(name))
+	return time.Duration(h.Sum32()%seconds) * time.Second
 }
 
 // refresh re-reads the tenant from the API server.

@@ -119,7 +119,7 @@ func TestMeterHoursCloseAcrossFreezeUpgradeAndRelease(t *testing.T) {
 	res, err := meterAt(t, r, h.Add(20*time.Minute), tenant.Name)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.RequeueAfter).To(BeNumerically(">=", 40*time.Minute), "the first window closes at the next hour")
-	g.Expect(res.RequeueAfter).To(BeNumerically("<", 40*time.Minute+pushSpread), "and is pushed within the spread after it")
+	g.Expect(res.RequeueAfter).To(BeNumerically("<", 40*time.Minute+DefaultPushSpread), "and is pushed within the spread after it")
 
 	_, err = meterAt(t, r, h.Add(65*time.Minute), tenant.Name)
 	g.Expect(err).NotTo(HaveOccurred())

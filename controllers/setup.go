@@ -56,6 +56,13 @@ type Config struct {
 	// KeysRetryInterval is how often a licence whose product lacks a
 	// signing key looks again; 0 is the licence controller's default.
 	KeysRetryInterval time.Duration
+	// MeteringClockOffset moves the metering controller's clock (only
+	// its) by this much, and MeteringPushSpread is how long after each hour
+	// its pushes are spread over (0: DefaultPushSpread). Both are for tests:
+	// the chaos suite closes a metering window within a two-minute run
+	// (main.go's hidden --metering-* flags).
+	MeteringClockOffset time.Duration
+	MeteringPushSpread  time.Duration
 }
 
 // fieldOwner is the server-side apply field manager of every object the
@@ -102,8 +109,10 @@ func Setup(mgr ctrl.Manager, c Config) error {
 	}
 	if c.Usage != nil {
 		steps = append(steps, &MeteringReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
-			Recorder: mgr.GetEventRecorder("kooper-metering"), Clock: clk, Usage: c.Usage, Prometheus: c.Prometheus,
-			Options: MeteringOptions{SecretNamespace: c.Namespace, PrometheusURL: c.PrometheusURL, MaxConcurrentReconciles: concurrency}})
+			Recorder: mgr.GetEventRecorder("kooper-metering"), Clock: meteringClock(clk, c.MeteringClockOffset),
+			Usage: c.Usage, Prometheus: c.Prometheus,
+			Options: MeteringOptions{SecretNamespace: c.Namespace, PrometheusURL: c.PrometheusURL,
+				MaxConcurrentReconciles: concurrency, PushSpread: c.MeteringPushSpread}})
 	}
 	for _, s := range steps {
 		if err := s.SetupWithManager(mgr); err != nil {

@@ -75,7 +75,9 @@ type driver struct {
 	key       string
 	productID string
 	skuCode   string
-	http      *http.Client
+	// chargingMode is the orders' (koogallery.Charging*); empty is a year.
+	chargingMode string
+	http         *http.Client
 
 	next     atomic.Uint64
 	inFlight atomic.Int64
@@ -195,7 +197,8 @@ func (d *driver) send(ctx context.Context, receiverURL, body string) (code, inst
 // registerOrder tells the simulator about the purchase, so that the
 // controllers' Query Order resolves it.
 func (d *driver) registerOrder(ctx context.Context, orderID string) error {
-	return d.stack.RegisterOrder(ctx, d.http, localstack.SimOrder{OrderID: orderID, ProductID: d.productID, SKUCode: d.skuCode, Customer: "chaos"})
+	return d.stack.RegisterOrder(ctx, d.http, localstack.SimOrder{OrderID: orderID, ProductID: d.productID, SKUCode: d.skuCode,
+		Customer: "chaos", ChargingMode: d.chargingMode})
 }
 
 func nonce() string {

@@ -37,7 +37,9 @@ type config struct {
 	apiServerDown time.Duration
 	// settle bounds the wait for every acknowledged tenant to be Ready.
 	settle time.Duration
-	nodes  int
+	// usage sizes scenario 6.
+	usage usageConfig
+	nodes int
 	// scenarios are the numbers of the scenarios to run, in order.
 	scenarios []string
 	// receiverKill, etcdKill and killAll size the process faults:
@@ -98,6 +100,7 @@ func main() {
 	flag.StringVar(&c.out, "out", "bin/chaos", "directory for the stack's state, the logs and report.md")
 	flag.IntVar(&c.tenants, "tenants", 0, "purchases per scenario (default 1,000, but 400 for scenario 2 and 300 for 4 and 8; 100 with -short)")
 	flag.DurationVar(&c.apiServerDown, "apiserver-down", 20*time.Second, "how long scenario 3 keeps kube-apiserver stopped")
+	flag.IntVar(&c.usage.tenants, "usage-tenants", 0, "scenario 6's metered tenants (default 20; 10 with -short)")
 	only := flag.String("scenarios", "", "the scenarios to run, by the issue's numbers, comma-separated (default every one)")
 	flag.Parse()
 	c.scenarios = allScenarios()
@@ -105,8 +108,8 @@ func main() {
 		c.scenarios = strings.Split(*only, ",")
 	}
 	c.receiverKill, c.etcdKill, c.killAll = processFaultSizes(*short, c.tenants)
-	// Each tenant runs one pod and a kwok node holds 250: room for both
-	// scenarios' tenants.
+	// Each tenant runs one pod and a kwok node holds 250: room for
+	// scenarios 1 and 3's tenants (c.tenants each) here, the others' below.
 	c.purchaseRate, c.streamRate, c.settle, c.nodes = 50, 50, 8*time.Minute, 12
 	if c.tenants == 0 {
 		c.tenants = 1000
@@ -116,8 +119,9 @@ func main() {
 			c.tenants, c.purchaseRate, c.streamRate, c.settle, c.nodes = 100, 10, 5, 4*time.Minute, 3
 		}
 	}
-	// Room for the process faults' tenants too.
-	c.nodes += nodesFor(c.receiverKill.tenants + c.etcdKill.tenants + c.killAll.tenants)
+	c.usage = c.usage.sized(*short)
+	// Room for the process faults' and the metered tenants too.
+	c.nodes += nodesFor(c.receiverKill.tenants + c.etcdKill.tenants + c.killAll.tenants + c.usage.tenants)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	os.Exit(run(ctx, c))

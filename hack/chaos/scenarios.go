@@ -23,19 +23,25 @@ func scenarios() map[string]scenario {
 		"3": {"3. kube-apiserver stopped and restarted", stopAPIServer},
 		"4": {etcdKillName, killEtcd},
 		"8": {killAllName, killEveryProcess},
+		"6": {usageScenarioName, usageOutageAcrossTheHour},
 	}
 }
 
 // inFlight is what the fault hit: callbacks awaiting an answer, reconciles
-// running on the leader, tenants stored but still provisioning.
+// running on the leader, tenants stored but still provisioning, and
+// metering windows open (to be pushed when they close).
 type inFlight struct {
-	callbacks, reconciles, provisioning int
+	callbacks, reconciles, provisioning, windowsOpen int
 }
 
-func (f inFlight) total() int { return f.callbacks + f.reconciles + f.provisioning }
+func (f inFlight) total() int { return f.callbacks + f.reconciles + f.provisioning + f.windowsOpen }
 
 func (f inFlight) String() string {
-	return fmt.Sprintf("%d callbacks, %d reconciles, %d tenants provisioning", f.callbacks, f.reconciles, f.provisioning)
+	s := fmt.Sprintf("%d callbacks, %d reconciles, %d tenants provisioning", f.callbacks, f.reconciles, f.provisioning)
+	if f.windowsOpen > 0 {
+		s += fmt.Sprintf(", %d metering windows open", f.windowsOpen)
+	}
+	return s
 }
 
 // measureInFlight reads what is in flight now, the leader being replica.

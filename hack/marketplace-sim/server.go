@@ -20,6 +20,8 @@ const (
 	simOrdersPath     = "/sim/orders"
 	simUsagePath      = "/sim/usage"
 	simRefusalsPath   = "/sim/usage/refusals"
+	simOutagePath     = "/sim/usage/outage"
+	simWindowsPath    = "/sim/usage/windows"
 	simUploadsPath    = "/sim/uploads"
 )
 
@@ -77,6 +79,9 @@ type simServer struct {
 	orderSeq []string
 	usage    []usageRecord
 	metering map[string]bool
+	// duplicates counts, per stored metering_sn, the later pushes of it.
+	duplicates map[string]int
+	outage     outageState
 	// refusals are injected per-record errors, consumed in order.
 	refusals []usageRefusal
 	uploads  []licenseUpload
@@ -93,7 +98,7 @@ func newSimServer(cfg serverConfig) http.Handler {
 	if cfg.log == nil {
 		cfg.log = io.Discard
 	}
-	s := &simServer{cfg: cfg, mocks: mockOrders(), orders: map[string]orderInfo{}, metering: map[string]bool{}}
+	s := &simServer{cfg: cfg, mocks: mockOrders(), orders: map[string]orderInfo{}, metering: map[string]bool{}, duplicates: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+koogallery.QueryOrderPath, s.queryOrder)
 	mux.HandleFunc("POST "+usageDataPath, s.usageData)
@@ -102,6 +107,9 @@ func newSimServer(cfg serverConfig) http.Handler {
 	mux.HandleFunc("GET "+simOrdersPath, s.listOrders)
 	mux.HandleFunc("GET "+simUsagePath, s.listUsage)
 	mux.HandleFunc("POST "+simRefusalsPath, s.registerRefusal)
+	mux.HandleFunc("POST "+simOutagePath, s.setOutage)
+	mux.HandleFunc("GET "+simOutagePath, s.getOutage)
+	mux.HandleFunc("GET "+simWindowsPath, s.listWindows)
 	mux.HandleFunc("GET "+simUploadsPath, s.listUploads)
 	mux.HandleFunc("/", s.notFound)
 	return mux

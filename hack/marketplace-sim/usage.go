@@ -62,10 +62,11 @@ type usagePushAnswer struct {
 }
 
 // usageData serves POST .../isv/usage-data: the header signature (and the
-// AK/SK signature when one is sent), the limits, then each record.
+// AK/SK signature when one is sent), the limits, then each record. During
+// an injected outage (/sim/usage/outage) it refuses every push first.
 func (s *simServer) usageData(w http.ResponseWriter, r *http.Request) {
 	body, ok := s.readBody(w, r, maxUsageBody)
-	if !ok {
+	if !ok || s.refuseInOutage(w, r, body) {
 		return
 	}
 	if r.Header.Get("Authorization") != "" && !s.authenticate(w, r, body) {
@@ -144,6 +145,7 @@ func (s *simServer) acceptRecords(records []usagePushRecord) []recordResult {
 		case s.takeRefusal(rec.InstanceID, &code, &msg):
 		case s.metering[rec.MeteringSN]:
 			code, msg = "005", "duplicate metering_sn"
+			s.duplicates[rec.MeteringSN]++
 		case len(s.usage) >= maxUsageRecords:
 			code, msg = "010", "the simulator holds too many records; restart it"
 		}

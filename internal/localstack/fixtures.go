@@ -47,23 +47,37 @@ func (s *Stack) CreateLightProduct(ctx context.Context, name, productID string, 
 	})
 }
 
-// SimOrder is a yearly purchase of one SKU, as the simulator's Query Order
-// will answer it.
+// SimOrder is a purchase of one SKU, as the simulator's Query Order will
+// answer it: yearly unless ChargingMode says otherwise.
 type SimOrder struct {
 	OrderID, ProductID, SKUCode string
 	// Customer is the buyer's account ID and name.
 	Customer string
+	// ChargingMode is koogallery.ChargingPeriod (the default, one year) or
+	// koogallery.ChargingOnDemand (pay-per-use, metered; no period).
+	ChargingMode string
+}
+
+// registration is the simulator's order registration (POST /sim/orders).
+func (o SimOrder) registration() map[string]any {
+	reg := map[string]any{
+		"orderId": o.OrderID, "orderLineId": o.OrderID + "-000001", "productId": o.ProductID, "skuCode": o.SKUCode,
+		"chargingMode": koogallery.ChargingPeriod, "periodType": "year", "periodNumber": 1,
+		"buyer": map[string]string{"customerId": o.Customer, "customerName": o.Customer},
+	}
+	if o.ChargingMode != "" && o.ChargingMode != koogallery.ChargingPeriod {
+		reg["chargingMode"] = o.ChargingMode
+		delete(reg, "periodType")
+		delete(reg, "periodNumber")
+	}
+	return reg
 }
 
 // RegisterOrder tells the simulator about a purchase (POST /sim/orders), so
 // that the controllers' Query Order resolves it, as new-instance --sim-url
 // does. Registering an order again replaces it alike: a retry is harmless.
 func (s *Stack) RegisterOrder(ctx context.Context, c *http.Client, o SimOrder) error {
-	reg, err := json.Marshal(map[string]any{
-		"orderId": o.OrderID, "orderLineId": o.OrderID + "-000001", "productId": o.ProductID, "skuCode": o.SKUCode,
-		"chargingMode": koogallery.ChargingPeriod, "periodType": "year", "periodNumber": 1,
-		"buyer": map[string]string{"customerId": o.Customer, "customerName": o.Customer},
-	})
+	reg, err := json.Marshal(o.registration())
 	if err != nil {
 		return err
 	}

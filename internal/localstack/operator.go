@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -76,6 +77,9 @@ func (o Options) replicas(name string) int {
 func (s *Stack) startOperator(ctx context.Context, o Options) error {
 	if o.Replicas != nil {
 		s.replicas = o.Replicas
+	}
+	if o.MeteringClock != nil {
+		s.meteringClock = o.MeteringClock
 	}
 	o.Replicas = s.replicas
 	total := 0
@@ -322,6 +326,9 @@ func (s *Stack) prepareComponent(ctx context.Context, name string, ports []strin
 		"--metrics-bind-address":      metrics,
 		"--health-probe-bind-address": probes,
 	}), "--metrics-secure=false")
+	if name == Controllers {
+		c.args = append(c.args, s.meteringClock.args()...)
+	}
 	c.probesURL = "http://" + probes + "/readyz"
 	c.metricsURL = "http://" + metrics + "/metrics"
 	if name == Receiver {
@@ -404,6 +411,41 @@ func (s *Stack) RestartOperator(ctx context.Context) error {
 		}
 	}
 	return s.waitAllReady(ctx)
+}
+
+// SetMeteringClock restarts the controllers' replicas with their metering
+// clock moved by m.Offset and the usage pushes spread over m.PushSpread
+// (test-only flags), as a rollout of the Deployment would: each stops
+// gracefully, so the leader releases its Lease, and the call returns once
+// all answer their readiness probes.
+func (s *Stack) SetMeteringClock(ctx context.Context, m MeteringClock) error {
+	s.meteringClock = &m
+	for _, c := range s.components[Controllers] {
+		if p := c.process; p != nil {
+			// Out of RestartExited's sight first: this exit is wanted.
+			c.process = nil
+			if err := p.Stop(30 * time.Second); err != nil {
+				return err
+			}
+		}
+		c.args = append(withoutMeteringClock(c.args), m.args()...)
+		if err := s.runComponent(c); err != nil {
+			return err
+		}
+	}
+	for _, c := range s.components[Controllers] {
+		if err := s.waitReady(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// withoutMeteringClock drops the metering clock's flags from args.
+func withoutMeteringClock(args []string) []string {
+	return slices.DeleteFunc(slices.Clone(args), func(a string) bool {
+		return strings.HasPrefix(a, "--metering-clock-offset=") || strings.HasPrefix(a, "--metering-push-spread=")
+	})
 }
 
 // Reinstall installs the chart again, after a helm uninstall, and starts

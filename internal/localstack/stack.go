@@ -58,6 +58,24 @@ type Options struct {
 	Replicas map[string]int
 	// ReadyAgain is passed to localcluster.Options.
 	ReadyAgain bool
+	// MeteringClock, when set, starts the controllers with the test-only
+	// --metering-clock-offset and --metering-push-spread (main.go), which
+	// the chart never sets; SetMeteringClock changes it later.
+	MeteringClock *MeteringClock
+}
+
+// MeteringClock is the controllers' metering clock under test: moved by
+// Offset, with the usage pushes spread over PushSpread after each hour.
+type MeteringClock struct {
+	Offset, PushSpread time.Duration
+}
+
+// args are the controllers' test-only flags for the clock.
+func (m *MeteringClock) args() []string {
+	if m == nil {
+		return nil
+	}
+	return []string{"--metering-clock-offset=" + m.Offset.String(), "--metering-push-spread=" + m.PushSpread.String()}
 }
 
 // Stack is a running local installation of kooper.
@@ -85,8 +103,10 @@ type Stack struct {
 	// must not restart a replica that KillReplica is killing.
 	processMu sync.Mutex
 	// replicas is Options.Replicas, kept for Reinstall.
-	replicas  map[string]int
-	simulator *localcluster.Process
+	replicas map[string]int
+	// meteringClock is Options.MeteringClock, or SetMeteringClock's.
+	meteringClock *MeteringClock
+	simulator     *localcluster.Process
 }
 
 // Start builds the binaries, starts the cluster, installs the chart and

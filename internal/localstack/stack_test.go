@@ -9,6 +9,8 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
 func TestLocalArgsExpandsTheNamespaceAndMovesTheListeners(t *testing.T) {
@@ -116,4 +118,27 @@ func fakeStack(t *testing.T, replicas map[string]int) *Stack {
 	}
 	t.Cleanup(func() { _ = s.stopOperator(time.Second) })
 	return s
+}
+
+// The controllers' test-only clock flags are replaced, never repeated,
+// when the clock is set again.
+func TestMeteringClockArgsReplaceEachOther(t *testing.T) {
+	g := NewWithT(t)
+	var none *MeteringClock
+	g.Expect(none.args()).To(BeEmpty(), "without a clock the chart's arguments run as they are")
+	args := append([]string{"--components=controllers"}, (&MeteringClock{Offset: 42 * time.Minute, PushSpread: 20 * time.Second}).args()...)
+	g.Expect(args).To(Equal([]string{"--components=controllers", "--metering-clock-offset=42m0s", "--metering-push-spread=20s"}))
+	args = append(withoutMeteringClock(args), (&MeteringClock{Offset: -time.Minute, PushSpread: time.Second}).args()...)
+	g.Expect(args).To(Equal([]string{"--components=controllers", "--metering-clock-offset=-1m0s", "--metering-push-spread=1s"}))
+}
+
+func TestSimOrderRegistersAYearOrPayPerUse(t *testing.T) {
+	g := NewWithT(t)
+	yearly := SimOrder{OrderID: "O1", ProductID: "P", SKUCode: "S", Customer: "c"}.registration()
+	g.Expect(yearly).To(HaveKeyWithValue("chargingMode", koogallery.ChargingPeriod))
+	g.Expect(yearly).To(HaveKeyWithValue("periodType", "year"))
+	metered := SimOrder{OrderID: "O2", ProductID: "P", SKUCode: "S", Customer: "c", ChargingMode: koogallery.ChargingOnDemand}.registration()
+	g.Expect(metered).To(HaveKeyWithValue("chargingMode", koogallery.ChargingOnDemand))
+	g.Expect(metered).NotTo(HaveKey("periodType"))
+	g.Expect(metered).To(HaveKeyWithValue("orderLineId", "O2-000001"))
 }
