@@ -138,13 +138,15 @@ func (s *simServer) failQueryOrder(w http.ResponseWriter, r *http.Request, order
 }
 
 // callCounts is the answer of GET /sim/queryorder/calls: Query Order calls
-// received in [since, until), by orderId, and those the outage failed.
+// received in [since, until), by orderId, those the outage failed, and
+// when each order's first call in the window came (RFC 3339).
 type callCounts struct {
-	Since  string         `json:"since,omitempty"`
-	Until  string         `json:"until,omitempty"`
-	Total  int            `json:"total"`
-	Calls  map[string]int `json:"calls"`
-	Failed map[string]int `json:"failed"`
+	Since  string            `json:"since,omitempty"`
+	Until  string            `json:"until,omitempty"`
+	Total  int               `json:"total"`
+	Calls  map[string]int    `json:"calls"`
+	Failed map[string]int    `json:"failed"`
+	First  map[string]string `json:"first"`
 }
 
 // listQueryOrderCalls serves GET /sim/queryorder/calls[?since=…][&until=…]
@@ -164,13 +166,17 @@ func (s *simServer) listQueryOrderCalls(w http.ResponseWriter, r *http.Request) 
 		}
 		*t = parsed
 	}
-	counts := callCounts{Since: r.URL.Query().Get("since"), Until: r.URL.Query().Get("until"), Calls: map[string]int{}, Failed: map[string]int{}}
+	counts := callCounts{Since: r.URL.Query().Get("since"), Until: r.URL.Query().Get("until"),
+		Calls: map[string]int{}, Failed: map[string]int{}, First: map[string]string{}}
 	s.mu.Lock()
 	for _, c := range s.queryOrderCalls {
 		if c.at.Before(since) || (!until.IsZero() && !c.at.Before(until)) {
 			continue
 		}
 		counts.Total++
+		if counts.Calls[c.orderID] == 0 {
+			counts.First[c.orderID] = c.at.UTC().Format(time.RFC3339Nano)
+		}
 		counts.Calls[c.orderID]++
 		if c.failed {
 			counts.Failed[c.orderID]++

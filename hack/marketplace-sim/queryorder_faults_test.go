@@ -134,7 +134,12 @@ func TestQueryOrderCallsAreCountedPerOrderWithinAWindow(t *testing.T) {
 			Failed: map[string]int{"MOCKONETIMENEW": 3, "UNKNOWN-ORDER": 1}}},
 		{name: "the outage's two minutes", since: "2026-12-01T10:01:00Z", until: "2026-12-01T10:03:00Z", want: callCounts{Total: 5,
 			Calls:  map[string]int{"MOCKONETIMENEW": 4, "UNKNOWN-ORDER": 1},
-			Failed: map[string]int{"MOCKONETIMENEW": 3, "UNKNOWN-ORDER": 1}}},
+			Failed: map[string]int{"MOCKONETIMENEW": 3, "UNKNOWN-ORDER": 1},
+			First:  map[string]string{"MOCKONETIMENEW": "2026-12-01T10:01:00Z"}}},
+		{name: "the first call after the outage", since: "2026-12-01T10:02:00Z", want: callCounts{Total: 5,
+			Calls:  map[string]int{"MOCKONETIMENEW": 1, "MOCKPERIODYEARNEW": 4},
+			Failed: map[string]int{},
+			First:  map[string]string{"MOCKONETIMENEW": "2026-12-01T10:02:00Z", "MOCKPERIODYEARNEW": "2026-12-01T10:03:00Z"}}},
 		{name: "since only", since: "2026-12-01T10:03:00Z", want: callCounts{Total: 4,
 			Calls: map[string]int{"MOCKPERIODYEARNEW": 4}, Failed: map[string]int{}}},
 		{name: "until is exclusive", until: "2026-12-01T10:00:00Z", want: callCounts{Total: 0,
@@ -157,6 +162,10 @@ func TestQueryOrderCallsAreCountedPerOrderWithinAWindow(t *testing.T) {
 			g.Expect(got.Total).To(Equal(tc.want.Total))
 			g.Expect(got.Calls).To(Equal(tc.want.Calls))
 			g.Expect(got.Failed).To(Equal(tc.want.Failed))
+			g.Expect(got.First).To(HaveLen(len(tc.want.Calls)))
+			for id, first := range tc.want.First {
+				g.Expect(got.First).To(HaveKeyWithValue(id, first))
+			}
 		})
 	}
 
