@@ -20,6 +20,7 @@ func scenarios() map[string]scenario {
 	return map[string]scenario{
 		"1": {"1. kill -9 of the leading controllers process", killLeader},
 		"3": {"3. kube-apiserver stopped and restarted", stopAPIServer},
+		"5": {"5. Query Order failing (HTTP 500)", queryOrderOutage},
 	}
 }
 
