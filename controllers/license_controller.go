@@ -122,7 +122,7 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	}
 	before := license.DeepCopy()
 	defer func() {
-		retErr = foldStatusError(&result, retErr, r.patchStatus(ctx, before, license, retErr))
+		retErr = finishReconcile(ctx, &result, retErr, r.patchStatus(ctx, before, license, retErr))
 	}()
 	s := &licenseState{license: license}
 	// A frozen or released licence is revoked before its product is read:
@@ -282,10 +282,14 @@ func (r *LicenseReconciler) resolveOrder(ctx context.Context, s *licenseState) e
 	return nil
 }
 
-// orderFailed records a Query Order failure and returns it for a retry.
+// orderFailed records a failure to resolve the order, since when it has
+// lasted, and returns it for a retry (orderFailure).
 func (r *LicenseReconciler) orderFailed(l *saasv1alpha1.License, err error) error {
-	setLicenseCondition(l, saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
-	return err
+	now := r.Clock.Now()
+	since := failingSince(l.Status.Conditions, now)
+	msg, retryErr := orderFailure(err, since, now)
+	apimeta.SetStatusCondition(&l.Status.Conditions, orderFailedCondition(l.Generation, msg, since))
+	return retryErr
 }
 
 // applicationWait is how often an application looks again for its

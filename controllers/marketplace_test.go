@@ -28,6 +28,9 @@ type fakeMarketplace struct {
 	mu     sync.Mutex
 	orders map[string]koogallery.OrderInfo
 	calls  map[string]int
+	// down are the orders whose Query Order answers HTTP 500, as during a
+	// marketplace outage.
+	down map[string]bool
 	// uploads are the licences accepted per eventId; uploadAttempts counts
 	// every signed attempt; failUploads makes the next attempts of an event
 	// fail with a 500, as a marketplace outage would.
@@ -39,7 +42,7 @@ type fakeMarketplace struct {
 }
 
 func newFakeMarketplace() *fakeMarketplace {
-	m := &fakeMarketplace{orders: map[string]koogallery.OrderInfo{}, calls: map[string]int{},
+	m := &fakeMarketplace{orders: map[string]koogallery.OrderInfo{}, calls: map[string]int{}, down: map[string]bool{},
 		uploads: map[string][]string{}, uploadAttempts: map[string]int{}, failUploads: map[string]int{},
 		usage: newFakeUsage(usageKey())}
 	mux := http.NewServeMux()
@@ -81,6 +84,13 @@ func (m *fakeMarketplace) addOrderCreated(orderID, productID, sku, expireTime st
 	m.orders[orderID] = o
 }
 
+// setDown makes Query Order of orderID answer HTTP 500 (down) or normally.
+func (m *fakeMarketplace) setDown(orderID string, down bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.down[orderID] = down
+}
+
 func (m *fakeMarketplace) queries(orderID string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -99,7 +109,13 @@ func (m *fakeMarketplace) serveQueryOrder(w http.ResponseWriter, r *http.Request
 	m.mu.Lock()
 	m.calls[orderID]++
 	order, ok := m.orders[orderID]
+	down := m.down[orderID]
 	m.mu.Unlock()
+	if down {
+		w.WriteHeader(http.StatusInternalServerError)
+		_ = json.NewEncoder(w).Encode(koogallery.QueryOrderResponse{ResultCode: "MKT.0999", ResultMsg: "system error"})
+		return
+	}
 	if !ok {
 		_ = json.NewEncoder(w).Encode(koogallery.QueryOrderResponse{ResultCode: "MKT.9001", ResultMsg: "order not found"})
 		return

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,6 +35,74 @@ func MarketplaceOrderClients(baseURLs ...string) OrderClientFactory {
 // errOrderUnusable is a Query Order answer kooper cannot use (no such line,
 // no product): retrying will not help, so it is reported, not retried hot.
 var errOrderUnusable = errors.New("unusable order")
+
+// queryOrderError is a Query Order call that failed: the marketplace is
+// down or slow, refuses the call, or does not know the order (yet). Its
+// message names the order (koogallery.Client.QueryOrder's errors do).
+type queryOrderError struct{ err error }
+
+func (e *queryOrderError) Error() string { return e.err.Error() }
+func (e *queryOrderError) Unwrap() error { return e.err }
+
+// orderRetry paces the Query Order calls for an order that keeps failing
+// (issue 21, scenario 5). The controllers' rate limiter would retry from
+// 5 ms, doubling up to 1000 s: a dozen calls in the first 20 seconds of an
+// outage, then, minutes into it, a tenant left waiting up to a quarter of
+// an hour after the marketplace is back. docs/reliability.md states the
+// schedule.
+var orderRetry = backoff{initial: 2 * time.Second, max: 30 * time.Second}
+
+// backoff is a retry schedule that follows how long a failure has lasted.
+type backoff struct {
+	// initial is the shortest wait between two attempts.
+	initial time.Duration
+	// max is the longest: how late, at worst, the first attempt after
+	// the failure ends comes.
+	max time.Duration
+}
+
+// after is the wait before the next attempt when the failure has lasted
+// failingFor: as long again, within [initial, max]. From the first
+// failure, attempts come at 0, 2, 4, 8, 16 and 32 s, then every 30 s: 8 in
+// the first two minutes, 2 a minute after that. The failure's start is
+// recorded on the object (the condition's lastTransitionTime), so the pace
+// survives a restart or a change of leader.
+func (b backoff) after(failingFor time.Duration) time.Duration {
+	return min(max(failingFor, b.initial), b.max)
+}
+
+// orderFailure is what a failure to resolve an order becomes: the message
+// of the OrderResolved=False condition, and the error to return. A failed
+// Query Order call is retried on orderRetry, counted from since (when the
+// order started failing); any other failure (the keys Secret unreadable,
+// an order without the line) on the controller's rate limiter, or when
+// what it waits for changes.
+func orderFailure(err error, since, now time.Time) (string, error) {
+	var queryErr *queryOrderError
+	if !errors.As(err, &queryErr) {
+		return err.Error(), err
+	}
+	msg := fmt.Sprintf("Query Order failed; retrying at least every %s: %v", orderRetry.max, err)
+	return msg, &retryAfterError{err: err, after: orderRetry.after(now.Sub(since))}
+}
+
+// failingSince is when the OrderResolved condition turned False, or now
+// when it is not False: the start of the order's failure.
+func failingSince(conds []metav1.Condition, now time.Time) time.Time {
+	c := apimeta.FindStatusCondition(conds, saasv1alpha1.OrderResolvedCondition)
+	if c == nil || c.Status != metav1.ConditionFalse || c.LastTransitionTime.IsZero() {
+		return now
+	}
+	return c.LastTransitionTime.Time
+}
+
+// orderFailedCondition is OrderResolved=False for a failure that began at
+// since (lastTransitionTime is kept when the condition was False already).
+func orderFailedCondition(generation int64, msg string, since time.Time) metav1.Condition {
+	return metav1.Condition{Type: saasv1alpha1.OrderResolvedCondition, Status: metav1.ConditionFalse,
+		Reason: saasv1alpha1.OrderQueryFailedReason, Message: truncate(msg, 32768), ObservedGeneration: generation,
+		LastTransitionTime: metav1.NewTime(since)}
+}
 
 // resolvedOrders remembers orders already resolved. An order's content
 // never changes, and a reconcile that runs before the cache has seen the
@@ -109,7 +178,7 @@ func (o orderResolver) resolve(ctx context.Context, product *saasv1alpha1.SaaSPr
 	}
 	info, err := o.orders(ak, sk).QueryOrder(ctx, order.OrderID, order.OrderLineID)
 	if err != nil {
-		return nil, fmt.Errorf("query order %s: %w", order.OrderID, err)
+		return nil, &queryOrderError{err: err}
 	}
 	resolved, err := resolvedOrder(info, order)
 	if err == nil {

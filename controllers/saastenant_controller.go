@@ -112,7 +112,7 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	}
 	before := tenant.DeepCopy()
 	defer func() {
-		retErr = foldStatusError(&result, retErr, r.patchStatus(ctx, before, tenant, retErr))
+		retErr = finishReconcile(ctx, &result, retErr, r.patchStatus(ctx, before, tenant, retErr))
 	}()
 	if !tenant.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, tenant)
@@ -180,8 +180,11 @@ func (r *TenantReconciler) interrupted(ctx context.Context, s *tenantState, err 
 		return ctrl.Result{}, err // a release failed: nothing runs to freeze
 	}
 	stopErr := r.freezeFromRecord(ctx, s)
-	if errors.Is(err, errStalled) {
+	switch {
+	case errors.Is(err, errStalled):
 		return s.result, stopErr
+	case stopErr == nil:
+		return ctrl.Result{}, err // as it is, so that finishReconcile sees a retryAfterError
 	}
 	return ctrl.Result{}, kerrors.NewAggregate([]error{err, stopErr})
 }
@@ -235,7 +238,7 @@ func (r *TenantReconciler) stall(t *saasv1alpha1.SaaSTenant, reason, format stri
 
 // resolveOrder reads the order that selects the plan (docs/lifecycle.md
 // rule P) from Query Order once per order, and the creation times that put
-// the orders in sequence. Failures are retried with the controller's backoff.
+// the orders in sequence. A failing Query Order is retried on orderRetry.
 func (r *TenantReconciler) resolveOrder(ctx context.Context, s *tenantState) error {
 	t := s.tenant
 	debug := t.Spec.Mode == saasv1alpha1.ModeDebug && s.product.Spec.Debug != nil && s.product.Spec.Debug.SKUCode != ""
@@ -263,10 +266,14 @@ func (r *TenantReconciler) resolveOrder(ctx context.Context, s *tenantState) err
 	return nil
 }
 
-// orderFailed records a Query Order failure and returns it for a retry.
+// orderFailed records a failure to resolve the order, since when it has
+// lasted, and returns it for a retry (orderFailure).
 func (r *TenantReconciler) orderFailed(t *saasv1alpha1.SaaSTenant, err error) error {
-	setCondition(t, saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason, err.Error())
-	return err
+	now := r.Clock.Now()
+	since := failingSince(t.Status.Conditions, now)
+	msg, retryErr := orderFailure(err, since, now)
+	apimeta.SetStatusCondition(&t.Status.Conditions, orderFailedCondition(t.Generation, msg, since))
+	return retryErr
 }
 
 // selectPlan finds the product's plan for the resolved SKU.

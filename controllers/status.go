@@ -47,6 +47,30 @@ const conflictRequeueDelay = time.Second
 // API server holds, so nothing may be decided from it.
 var errStaleRead = errors.New("the cache is behind the API server; reconciling again from the stored version")
 
+// retryAfterError is a failure retried after a delay of its own instead
+// of on the controller's rate limiter (see orderRetry).
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// finishReconcile folds a reconcile's status write into its result: a
+// retryAfterError alone, with the status written, becomes a RequeueAfter
+// (logged here, since controller-runtime logs only returned errors);
+// anything else goes through foldStatusError.
+func finishReconcile(ctx context.Context, result *ctrl.Result, reconcileErr, statusErr error) error {
+	var retry *retryAfterError
+	if statusErr == nil && errors.As(reconcileErr, &retry) {
+		ctrl.LoggerFrom(ctx).Info("Retrying later", "retryAfter", retry.after, "reason", retry.err.Error())
+		*result = ctrl.Result{RequeueAfter: retry.after}
+		return nil
+	}
+	return foldStatusError(result, reconcileErr, statusErr)
+}
+
 // foldStatusError combines a reconcile's error with its status write's.
 // Conflicts and stale reads alone are no failure: the object changed after
 // it was read, so the reconcile runs again, soon and without an error log,

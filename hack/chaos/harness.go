@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -221,4 +222,26 @@ func (h *harness) tenantsNotReady(ctx context.Context) int {
 		}
 	}
 	return n
+}
+
+// simCall sends one request to the simulator's /sim/ endpoints and decodes
+// the answer into out when it is not nil.
+func (h *harness) simCall(ctx context.Context, method, path, body string, want int, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, h.stack.SimURL+path, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }

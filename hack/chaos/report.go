@@ -23,7 +23,10 @@ type row struct {
 	recovery time.Duration
 	// injectionErr is set when the fault could not be injected as meant.
 	injectionErr string
-	notes        []string
+	// violations are broken guarantees a scenario checks beyond lost and
+	// duplicated orders (e.g. Query Order called too often); any fails it.
+	violations []string
+	notes      []string
 }
 
 // touched reports whether the fault overlapped traffic: something was in
@@ -33,7 +36,7 @@ func (r row) touched() bool {
 }
 
 func (r row) pass() bool {
-	return r.injectionErr == "" && r.touched() && len(r.verdict.lost) == 0 && len(r.verdict.duplicated) == 0
+	return r.injectionErr == "" && r.touched() && len(r.verdict.lost) == 0 && len(r.verdict.duplicated) == 0 && len(r.violations) == 0
 }
 
 func (r row) summary() string {
@@ -82,6 +85,7 @@ func renderReport(rows []row, took time.Duration) string {
 		if r.unacknowledged > 0 {
 			fmt.Fprintf(&b, "- %d of %d orders were still unacknowledged at the scenario's deadline (KooGallery would go on retrying).\n", r.unacknowledged, r.verdict.sent)
 		}
+		listSome(&b, "Violated", r.violations)
 		listSome(&b, "Lost", r.verdict.lost)
 		listSome(&b, "Duplicated", r.verdict.duplicated)
 		b.WriteString("\n")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -275,12 +274,12 @@ func (h *harness) usageOutage(ctx context.Context, d time.Duration) (usageOutage
 		return before, err
 	}
 	body, _ := json.Marshal(map[string]float64{"seconds": d.Seconds()})
-	return before, h.simCall(ctx, http.MethodPost, "/sim/usage/outage", body, nil)
+	return before, h.simCall(ctx, http.MethodPost, "/sim/usage/outage", string(body), http.StatusOK, nil)
 }
 
 func (h *harness) outageState(ctx context.Context) (usageOutageState, error) {
 	var s usageOutageState
-	return s, h.simCall(ctx, http.MethodGet, "/sim/usage/outage", nil, &s)
+	return s, h.simCall(ctx, http.MethodGet, "/sim/usage/outage", "", http.StatusOK, &s)
 }
 
 // receivedWindows reads the simulator's windows, by instance.
@@ -295,7 +294,7 @@ func (h *harness) receivedWindows(ctx context.Context) (map[string][]receivedWin
 			} `json:"windows"`
 		} `json:"instances"`
 	}
-	if err := h.simCall(ctx, http.MethodGet, "/sim/usage/windows", nil, &answer); err != nil {
+	if err := h.simCall(ctx, http.MethodGet, "/sim/usage/windows", "", http.StatusOK, &answer); err != nil {
 		return nil, err
 	}
 	out := map[string][]receivedWindow{}
@@ -311,26 +310,4 @@ func (h *harness) receivedWindows(ctx context.Context) (map[string][]receivedWin
 		}
 	}
 	return out, nil
-}
-
-// simCall sends a request to the simulator's /sim/ endpoints and decodes
-// the answer into out, if not nil.
-func (h *harness) simCall(ctx context.Context, method, path string, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, h.stack.SimURL+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := h.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }

@@ -22,8 +22,9 @@ func scenarios() map[string]scenario {
 		"2": {receiverKillName, killReceiver},
 		"3": {"3. kube-apiserver stopped and restarted", stopAPIServer},
 		"4": {etcdKillName, killEtcd},
-		"8": {killAllName, killEveryProcess},
+		"5": {"5. Query Order failing (HTTP 500)", queryOrderOutage},
 		"6": {usageScenarioName, usageOutageAcrossTheHour},
+		"8": {killAllName, killEveryProcess},
 	}
 }
 

@@ -25,12 +25,18 @@ const (
 
 // queryOrder serves GET .../order/query?orderId=…[&orderLineId=…]: a mock
 // order or a registered one, after the AK/SK check. With orderLineId, only
-// that line is returned.
+// that line is returned. Every call is counted (GET /sim/queryorder/calls)
+// and, during an injected outage, answered HTTP 500 before anything else,
+// as a failing marketplace would.
 func (s *simServer) queryOrder(w http.ResponseWriter, r *http.Request) {
+	orderID, lineID := r.URL.Query().Get("orderId"), r.URL.Query().Get("orderLineId")
+	if s.recordQueryOrder(orderID) {
+		s.failQueryOrder(w, r, orderID)
+		return
+	}
 	if !s.authenticate(w, r, nil) {
 		return
 	}
-	orderID, lineID := r.URL.Query().Get("orderId"), r.URL.Query().Get("orderLineId")
 	if orderID == "" {
 		s.reply(w, r, http.StatusBadRequest, codeBadRequest,
 			queryOrderAnswer{ResultCode: codeBadRequest, ResultMsg: "orderId is required"}, "no orderId")

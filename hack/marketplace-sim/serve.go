@@ -93,6 +93,7 @@ func printEndpoints(c *cli, base, ak string) {
 	fmt.Fprintf(tw, "  licence upload\tPOST %s\tAK/SK, multipart\n", licenseUploadPath)
 	fmt.Fprintf(tw, "  simulator\tPOST %s\tregister an order for Query Order\n", simOrdersPath)
 	fmt.Fprintf(tw, "  \tGET  %s, %s, %s\twhat was registered and received\n", simOrdersPath, simUsagePath, simUploadsPath)
+	fmt.Fprintf(tw, "  \tPOST %s, GET %s\ttest-only: Query Order outage, calls per order\n", simQueryOrderOutagePath, simQueryOrderCallsPath)
 	_ = tw.Flush()
 	fmt.Fprintln(c.stdout, "Press Ctrl-C to stop. One line per request follows.")
 }

@@ -85,6 +85,10 @@ type simServer struct {
 	// refusals are injected per-record errors, consumed in order.
 	refusals []usageRefusal
 	uploads  []licenseUpload
+	// outageUntil is when an injected Query Order outage ends; zero: none.
+	outageUntil time.Time
+	// queryOrderCalls are the Query Order calls received, oldest first.
+	queryOrderCalls []queryOrderCall
 }
 
 // newSimServer returns the simulator's handler: Query Order, the usage push
@@ -111,6 +115,10 @@ func newSimServer(cfg serverConfig) http.Handler {
 	mux.HandleFunc("GET "+simOutagePath, s.getOutage)
 	mux.HandleFunc("GET "+simWindowsPath, s.listWindows)
 	mux.HandleFunc("GET "+simUploadsPath, s.listUploads)
+	mux.HandleFunc("POST "+simQueryOrderOutagePath, s.startOutage)
+	mux.HandleFunc("DELETE "+simQueryOrderOutagePath, s.clearOutage)
+	mux.HandleFunc("GET "+simQueryOrderOutagePath, s.getQueryOrderOutage)
+	mux.HandleFunc("GET "+simQueryOrderCallsPath, s.listQueryOrderCalls)
 	mux.HandleFunc("/", s.notFound)
 	return mux
 }
