@@ -176,17 +176,23 @@ func stopAPIServer(ctx context.Context, h *harness) row {
 // finish waits for the tenants to settle, runs the checker and fills the
 // row's counts for the fault window [faultStart, faultEnd].
 func (r *row) finish(ctx context.Context, h *harness, orders []order, faultStart, faultEnd time.Time) {
-	tenants, err := settle(ctx, h.stack.Client, chaosProduct, orders, h.cfg.settle)
+	r.finishWithin(ctx, h, orders, faultStart, faultEnd, h.cfg.settle)
+}
+
+// finishWithin is finish with its own bound on the wait for the tenants
+// to settle.
+func (r *row) finishWithin(ctx context.Context, h *harness, orders []order, faultStart, faultEnd time.Time, timeout time.Duration) {
+	tenants, market, err := settle(ctx, h, orders, timeout)
 	if err != nil {
 		r.injectionErr = "reading the tenants: " + err.Error()
 	}
-	v := check(orders, tenants)
+	v := check(orders, tenants, market)
 	r.verdict = v
 	for _, o := range orders {
 		if _, ok := o.ack(); !ok {
 			r.unacknowledged++
 		}
-		for _, a := range o.answers {
+		for _, a := range o.attempts() {
 			if a.at.Before(faultStart) || a.at.After(faultEnd) {
 				continue
 			}
