@@ -29,7 +29,10 @@ type verdict struct {
 	stored       int // orders with at least one SaaSTenant
 	// applied counts acknowledged orders whose one tenant is as the
 	// lifecycle model says: Ready when Active, frozen when Frozen.
-	applied    int
+	applied int
+	// withMarket counts those of applied whose plan and expiry were
+	// compared with Query Order's.
+	withMarket int
 	lost       []string
 	duplicated []string
 	// lastReadyOf is when the last acknowledged order first sent before a
@@ -81,15 +84,15 @@ type expected struct {
 	last string
 }
 
-// stormSKUs are the chaos product's plans (harness.go).
-var stormSKUs = []string{basicSKU}
+// chaosSKUs are the chaos product's plans (harness.go).
+var chaosSKUs = []string{basicSKU}
 
 // replay runs each order's acknowledged callbacks through the lifecycle
 // model, in the order they were acknowledged. market is what Query Order
 // says of each purchase; an order it does not know gets zero times and
 // SKU, and its plan and expiry are then not compared.
 func replay(orders []order, market map[string]lifecycle.Order) map[string]expected {
-	m := lifecycle.New(stormSKUs, lifecycle.DefaultStaleFreezeMargin)
+	m := lifecycle.New(chaosSKUs, lifecycle.DefaultStaleFreezeMargin)
 	out := make(map[string]expected, len(orders))
 	for _, o := range orders {
 		e := expected{certain: o.unacknowledged() == 0}
@@ -212,6 +215,9 @@ func check(orders []order, tenants map[string][]tenantFacts, market map[string]l
 				continue
 			}
 			v.applied++
+			if knows(market, o.id) && want[o.id].certain {
+				v.withMarket++
+			}
 			if stored[0].ready {
 				readyAt[o.id] = stored[0].readyAt
 			}

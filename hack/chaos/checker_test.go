@@ -183,8 +183,9 @@ func TestCheckCounts(t *testing.T) {
 	}
 	tenants := map[string][]tenantFacts{"A": {active("i-a", "A")}, "C": {active("i-c", "C")}, "D": {frozen("i-d", "D")}}
 	v := check(orders, tenants, market("A", "B", "C", "D"))
-	if v.sent != 4 || v.acknowledged != 3 || v.stored != 3 || v.applied != 2 || len(v.lost) != 1 {
-		t.Errorf("sent %d, acknowledged %d, stored %d, applied %d, lost %v; want 4, 3, 3, 2 and B", v.sent, v.acknowledged, v.stored, v.applied, v.lost)
+	if v.sent != 4 || v.acknowledged != 3 || v.stored != 3 || v.applied != 2 || v.withMarket != 2 || len(v.lost) != 1 {
+		t.Errorf("sent %d, acknowledged %d, stored %d, applied %d (%d with the market), lost %v; want 4, 3, 3, 2 (2) and B",
+			v.sent, v.acknowledged, v.stored, v.applied, v.withMarket, v.lost)
 	}
 	if v.callbacks != 8 {
 		t.Errorf("callbacks %d, want 8", v.callbacks)
@@ -197,8 +198,8 @@ func TestCheckCounts(t *testing.T) {
 func TestWithoutTheMarketsRecordPlanAndExpiryAreNotCompared(t *testing.T) {
 	o := bought("A", "i-a")
 	tenants := map[string][]tenantFacts{"A": {with(active("i-a", "A"), func(t *tenantFacts) { t.sku, t.expiry = "", nil })}}
-	if v := check([]order{o}, tenants, nil); len(v.lost) != 0 {
-		t.Errorf("lost %v, want none", v.lost)
+	if v := check([]order{o}, tenants, nil); len(v.lost) != 0 || v.applied != 1 || v.withMarket != 0 {
+		t.Errorf("lost %v, applied %d, with the market %d; want none, 1, 0", v.lost, v.applied, v.withMarket)
 	}
 }
 

@@ -20,6 +20,7 @@ func scenarios() map[string]scenario {
 	return map[string]scenario{
 		"1": {"1. kill -9 of the leading controllers process", killLeader},
 		"3": {"3. kube-apiserver stopped and restarted", stopAPIServer},
+		"7": {stormName, duplicateStorm},
 	}
 }
 
@@ -180,14 +181,16 @@ func (r *row) finish(ctx context.Context, h *harness, orders []order, faultStart
 }
 
 // finishWithin is finish with its own bound on the wait for the tenants
-// to settle.
-func (r *row) finishWithin(ctx context.Context, h *harness, orders []order, faultStart, faultEnd time.Time, timeout time.Duration) {
+// to settle; it returns the tenants as the checker last read them.
+func (r *row) finishWithin(ctx context.Context, h *harness, orders []order, faultStart, faultEnd time.Time, timeout time.Duration) map[string][]tenantFacts {
 	tenants, market, err := settle(ctx, h, orders, timeout)
 	if err != nil {
 		r.injectionErr = "reading the tenants: " + err.Error()
 	}
 	v := check(orders, tenants, market)
 	r.verdict = v
+	r.notes = append(r.notes, fmt.Sprintf("the checker found %d of %d acknowledged orders as the lifecycle model says, %d of them with Query Order's plan and expiry",
+		v.applied, v.acknowledged, v.withMarket))
 	for _, o := range orders {
 		if _, ok := o.ack(); !ok {
 			r.unacknowledged++
@@ -208,4 +211,5 @@ func (r *row) finishWithin(ctx context.Context, h *harness, orders []order, faul
 	if restarts := h.takeRestarts(); len(restarts) > 0 {
 		r.notes = append(r.notes, fmt.Sprintf("replicas that exited and were restarted (as the kubelet would): %v", restarts))
 	}
+	return tenants
 }
