@@ -53,40 +53,11 @@ func duplicateStorm(ctx context.Context, h *harness) row {
 	forEach(orders, func(o *order) { d.register(calls, o) })
 
 	faultStart := time.Now()
-	var freezing atomic.Bool
-	frozenAll := make(chan struct{})
-	go func() {
-		defer close(frozenAll)
-		forEach(orders, func(o *order) {
-			if !d.storm(calls, o, copies, callback{activity: lifecycle.NewInstance}, newInstanceBody(o.id)) {
-				return
-			}
-			freezing.Store(true)
-			d.updateStatusStorm(calls, o, copies, lifecycle.Freeze)
-		})
-	}()
-	// What the storm hits: the first FREEZEs while purchases are still
-	// being answered and tenants provisioned.
-	if waitUntil(ctx, h.cfg.stormSettle, func() bool { return freezing.Load() && d.inFlight.Load() > 0 }) {
-		leader, _, _ := h.leader(ctx)
-		r.inFlight = h.measureInFlight(ctx, d, leader)
-	} else {
-		r.injectionErr = fmt.Sprintf("no FREEZE was in flight within %s of the purchases", h.cfg.stormSettle)
-	}
-	<-frozenAll
+	r.purchaseAndFreeze(ctx, calls, h, d, orders, copies)
 	wave2 := time.Now()
 	r.notes = append(r.notes, fmt.Sprintf("waves 1 and 2 (the purchases, then each one's FREEZE once all its copies were acknowledged): %s, all acknowledged %.1f s after the start",
 		answerCodes(d.snapshot(), lifecycle.NewInstance, lifecycle.Freeze), wave2.Sub(faultStart).Seconds()))
-
-	// Check the freezes before they are lifted.
-	tenants, market, err := settle(ctx, h, d.snapshot(), h.cfg.stormSettle)
-	if err != nil {
-		r.injectionErr = "reading the frozen tenants: " + err.Error()
-	}
-	afterFreeze := check(d.snapshot(), tenants, market)
-	freezes, _ := transitions(tenants)
-	r.notes = append(r.notes, fmt.Sprintf("the checker found %d of %d acknowledged tenants as the model says, frozen, %.1f s after the last FREEZE was acknowledged; the controllers recorded %d freezes",
-		afterFreeze.applied, afterFreeze.acknowledged, time.Since(wave2).Seconds(), freezes))
+	afterFreeze := r.checkFrozen(ctx, h, d, wave2)
 
 	wave3 := time.Now()
 	forEach(orders, func(o *order) {
@@ -110,6 +81,46 @@ func duplicateStorm(ctx context.Context, h *harness) row {
 		r.verdict.duplicated = append(r.verdict.duplicated, "after the FREEZEs: "+dup)
 	}
 	return r
+}
+
+// purchaseAndFreeze runs waves 1 and 2, each order's purchase storm then
+// its FREEZE storm, and measures what is in flight as the first FREEZEs
+// go out, while purchases are still being answered and tenants
+// provisioned.
+func (r *row) purchaseAndFreeze(ctx, calls context.Context, h *harness, d *driver, orders []*order, copies int) {
+	var freezing atomic.Bool
+	frozenAll := make(chan struct{})
+	go func() {
+		defer close(frozenAll)
+		forEach(orders, func(o *order) {
+			if !d.storm(calls, o, copies, callback{activity: lifecycle.NewInstance}, newInstanceBody(o.id)) {
+				return
+			}
+			freezing.Store(true)
+			d.updateStatusStorm(calls, o, copies, lifecycle.Freeze)
+		})
+	}()
+	if waitUntil(ctx, h.cfg.stormSettle, func() bool { return freezing.Load() && d.inFlight.Load() > 0 }) {
+		leader, _, _ := h.leader(ctx)
+		r.inFlight = h.measureInFlight(ctx, d, leader)
+	} else {
+		r.injectionErr = fmt.Sprintf("no FREEZE was in flight within %s of the purchases", h.cfg.stormSettle)
+	}
+	<-frozenAll
+}
+
+// checkFrozen holds the tenants to the model before the freezes are
+// lifted: every acknowledged FREEZE stored and applied, once.
+func (r *row) checkFrozen(ctx context.Context, h *harness, d *driver, lastFreeze time.Time) verdict {
+	tenants, market, err := settle(ctx, h, d.snapshot(), h.cfg.stormSettle)
+	if err != nil {
+		r.injectionErr = "reading the frozen tenants: " + err.Error()
+	}
+	v := check(d.snapshot(), tenants, market)
+	freezes, _ := transitions(tenants)
+	r.notes = append(r.notes, fmt.Sprintf("the checker found %d of %d acknowledged tenants as the model says, frozen, %.1f s after the last FREEZE was acknowledged; the controllers recorded %d freezes",
+		v.applied, v.acknowledged, time.Since(lastFreeze).Seconds(), freezes))
+	return v
 }
 
 // updateStatusStorm sends copies of an updateInstanceStatus for o's
