@@ -118,7 +118,7 @@ bench: tools ## Benchmarks against same-run baselines (go benchmarks, receiver, 
 	go run ./hack/bench $(BENCH_FLAGS)
 
 .PHONY: chaos
-chaos: tools ## Faults injected while the marketplace keeps calling (issue 21: scenarios 1 and 3, 1,000 purchases each; 6, 20 metered tenants): 0 lost, 0 duplicated, or it fails; report in bin/chaos/report.md. Not part of make test.
+chaos: tools ## Faults injected while the marketplace keeps calling (issue 21's eight scenarios: controllers, receiver, etcd and every process killed, kube-apiserver stopped, Query Order and the usage API failing, a duplicate storm): 0 lost, 0 duplicated, or it fails; report in bin/chaos/report.md. Not part of make test.
 	go run ./hack/chaos $(CHAOS_FLAGS)
 
 .PHONY: chaos-short

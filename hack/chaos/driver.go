@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kooper-io/kooper/hack/lifecycle"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/localstack"
 )
@@ -31,7 +32,7 @@ const (
 // refused, timeout, undecodable body): KooGallery retries those too.
 const noAnswer = "no answer"
 
-// An answer is one callback attempt as the marketplace saw it.
+// An answer is one attempt of a callback as the marketplace saw it.
 type answer struct {
 	// sent is when the callback left; at when its answer (or failure) came.
 	sent       time.Time
@@ -41,34 +42,83 @@ type answer struct {
 	instanceID string
 }
 
-// acknowledged reports whether the marketplace stops retrying on this
-// answer: 000000, or 000004 for newInstance (accepted and being processed;
+// A callback is one callback the marketplace sent: one copy of a
+// duplicated one, retried on its own, with the answer to every attempt.
+type callback struct {
+	activity string
+	// instanceID is the instance a callback other than newInstance names.
+	instanceID string
+	// status is FREEZE or UNFREEZE for updateInstanceStatus (spec §3.5).
+	status  string
+	answers []answer
+}
+
+// acknowledges reports whether the marketplace stops retrying on a:
+// 000000, or 000004 for newInstance only (accepted and being processed;
 // spec §1.6 and §5).
-func (a answer) acknowledged() bool {
-	return a.code == string(koogallery.ResultSuccess) || a.code == string(koogallery.ResultProcessing)
+func (c *callback) acknowledges(a answer) bool {
+	return a.code == string(koogallery.ResultSuccess) ||
+		(c.activity == lifecycle.NewInstance && a.code == string(koogallery.ResultProcessing))
 }
 
-// An order is one purchase the driver made, with every answer it got.
-type order struct {
-	id        string
-	firstSent time.Time
-	answers   []answer
-}
-
-// ack is the answer that acknowledged the order, if any.
-func (o *order) ack() (answer, bool) {
-	for _, a := range o.answers {
-		if a.acknowledged() {
+// ack is the answer that acknowledged the callback, if any.
+func (c *callback) ack() (answer, bool) {
+	for _, a := range c.answers {
+		if c.acknowledges(a) {
 			return a, true
 		}
 	}
 	return answer{}, false
 }
 
+// An order is one purchase the driver made, with every callback it sent
+// for it: its newInstance, and later ones about the instance.
+type order struct {
+	id        string
+	firstSent time.Time
+	// callbacks are in the order they were started; each copy of a
+	// duplicate is a callback of its own.
+	callbacks []*callback
+}
+
+// ack is the first answer that acknowledged the purchase (a newInstance).
+func (o *order) ack() (answer, bool) {
+	var first answer
+	found := false
+	for _, c := range o.callbacks {
+		if a, ok := c.ack(); ok && c.activity == lifecycle.NewInstance && (!found || a.at.Before(first.at)) {
+			first, found = a, true
+		}
+	}
+	return first, found
+}
+
+// attempts are the answers to every callback of the order, retries
+// included.
+func (o *order) attempts() []answer {
+	var all []answer
+	for _, c := range o.callbacks {
+		all = append(all, c.answers...)
+	}
+	return all
+}
+
+// unacknowledged counts the order's callbacks never acknowledged.
+func (o *order) unacknowledged() int {
+	n := 0
+	for _, c := range o.callbacks {
+		if _, ok := c.ack(); !ok {
+			n++
+		}
+	}
+	return n
+}
+
 // driver plays KooGallery: it registers each purchase with the simulator
-// (so that Query Order resolves it), sends newInstance to one receiver in
-// turn as a load balancer would, and retries every answer other than
-// 000000/000004 with the same order but a fresh nonce and timestamp.
+// (so that Query Order resolves it), sends each callback (newInstance, or
+// any activity's body) to one receiver in turn as a load balancer would,
+// and retries every answer other than 000000 (and 000004 for newInstance)
+// with the same body but a fresh nonce and timestamp.
 type driver struct {
 	receivers []string
 	stack     *localstack.Stack
@@ -103,32 +153,77 @@ func (d *driver) run(ctx context.Context, prefix string, n int, rate float64) {
 			case <-tick.C:
 			}
 		}
-		o := &order{id: fmt.Sprintf("%s%06d", prefix, i), firstSent: time.Now()}
-		d.mu.Lock()
-		d.orders = append(d.orders, o)
-		d.mu.Unlock()
+		o := d.newOrder(fmt.Sprintf("%s%06d", prefix, i))
 		wg.Go(func() { d.buy(ctx, o) })
 	}
 	wg.Wait()
 }
 
+// newOrder starts keeping the callbacks of a new order.
+func (d *driver) newOrder(id string) *order {
+	o := &order{id: id, firstSent: time.Now()}
+	d.mu.Lock()
+	d.orders = append(d.orders, o)
+	d.mu.Unlock()
+	return o
+}
+
 // buy registers the order and sends newInstance until it is acknowledged.
 func (d *driver) buy(ctx context.Context, o *order) {
+	if d.register(ctx, o) {
+		d.deliver(ctx, o, callback{activity: lifecycle.NewInstance}, newInstanceBody(o.id))
+	}
+}
+
+// register tells the simulator about the order, retrying until it is
+// taken or ctx ends.
+func (d *driver) register(ctx context.Context, o *order) bool {
 	for delay := firstRetry; ; delay = min(2*delay, maxRetry) {
 		if err := d.registerOrder(ctx, o.id); err == nil {
-			break
+			return true
 		}
 		if !pause(ctx, delay) {
-			return
+			return false
 		}
 	}
+}
+
+// storm sends copies of one callback at once (as many duplicates as
+// copies, spread across the receivers), each retried on its own until
+// acknowledged, and reports whether every copy was.
+func (d *driver) storm(ctx context.Context, o *order, copies int, c callback, body string) bool {
+	var wg sync.WaitGroup
+	var acked atomic.Int64
+	for range copies {
+		wg.Go(func() {
+			if d.deliver(ctx, o, c, body) {
+				acked.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return int(acked.Load()) == copies
+}
+
+// deliver sends one callback of o, described by sent, with body, to one
+// receiver in turn until it is acknowledged or ctx ends; every retry
+// carries the same body with a fresh nonce and timestamp (spec §1.7,
+// §2.1.2). It reports whether the callback was acknowledged.
+func (d *driver) deliver(ctx context.Context, o *order, sent callback, body string) bool {
+	c := &callback{activity: sent.activity, instanceID: sent.instanceID, status: sent.status}
+	d.mu.Lock()
+	o.callbacks = append(o.callbacks, c)
+	d.mu.Unlock()
 	for delay := firstRetry; ; delay = min(2*delay, maxRetry) {
-		a := d.newInstance(ctx, o.id)
+		a := d.attempt(ctx, body)
 		d.mu.Lock()
-		o.answers = append(o.answers, a)
+		c.answers = append(c.answers, a)
 		d.mu.Unlock()
-		if a.acknowledged() || !pause(ctx, delay) {
-			return
+		if c.acknowledges(a) {
+			return true
+		}
+		if !pause(ctx, delay) {
+			return false
 		}
 	}
 }
@@ -145,23 +240,29 @@ func pause(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// newInstance sends one signed newInstance (spec §3.2) to the next
-// receiver, with a fresh nonce and timestamp.
-func (d *driver) newInstance(ctx context.Context, orderID string) answer {
+// attempt sends body once, signed with a fresh nonce and timestamp, to
+// the next receiver, as a load balancer would.
+func (d *driver) attempt(ctx context.Context, body string) answer {
 	receiver := int(d.next.Add(1)-1) % len(d.receivers)
 	d.inFlight.Add(1)
 	defer d.inFlight.Add(-1)
 	d.inFlightOn[receiver].Add(1)
 	defer d.inFlightOn[receiver].Add(-1)
 	sent := time.Now()
-	code, instanceID := d.send(ctx, d.receivers[receiver], newInstanceBody(orderID))
+	code, instanceID := d.send(ctx, d.receivers[receiver], body)
 	return answer{sent: sent, at: time.Now(), receiver: receiver, code: code, instanceID: instanceID}
 }
 
-// newInstanceBody is the purchase's body: the same on every retry, as
-// KooGallery resends the same order.
+// newInstanceBody is the purchase's body (spec §3.2): the same on every
+// retry and every duplicate, as KooGallery resends the same order.
 func newInstanceBody(orderID string) string {
 	return fmt.Sprintf(`{"activity":"newInstance","orderId":%q,"orderLineId":"%s-000001","businessId":"%s-b"}`, orderID, orderID, orderID)
+}
+
+// updateInstanceStatusBody freezes or unfreezes an instance (spec §3.5;
+// status FREEZE or UNFREEZE).
+func updateInstanceStatusBody(instanceID, status string) string {
+	return fmt.Sprintf(`{"activity":"updateInstanceStatus","instanceId":%q,"status":%q}`, instanceID, status)
 }
 
 // send signs body as the marketplace does (spec §2.1.2, fresh nonce and
@@ -213,8 +314,12 @@ func (d *driver) snapshot() []order {
 	defer d.mu.Unlock()
 	out := make([]order, 0, len(d.orders))
 	for _, o := range d.orders {
-		c := *o
-		c.answers = append([]answer(nil), o.answers...)
+		c := order{id: o.id, firstSent: o.firstSent}
+		for _, cb := range o.callbacks {
+			copied := *cb
+			copied.answers = append([]answer(nil), cb.answers...)
+			c.callbacks = append(c.callbacks, &copied)
+		}
 		out = append(out, c)
 	}
 	return out

@@ -1,10 +1,12 @@
 // Command chaos injects faults into kooper while the marketplace keeps
-// calling, and checks after each that no acknowledged purchase was lost
-// and none applied twice (issue 21). It runs the chart's topology on the
+// calling, and checks after each that no acknowledged callback was lost
+// and none applied twice, holding each tenant to the lifecycle model
+// (hack/lifecycle) (issue 21). It runs the chart's topology on the
 // local cluster: two receiver processes and two leader-elected controller
 // processes, each as its Deployment's ServiceAccount (internal/localstack).
 //
-// make chaos runs the full sizes; make chaos-short (CI) 100 tenants. The
+// make chaos runs the full sizes; make chaos-short (CI) 100 tenants (20
+// in scenario 7, the duplicate storm). The
 // report is bin/chaos/report.md; the exit status is non-zero on any lost
 // or duplicated order, or on a fault that touched no traffic.
 package main
@@ -44,6 +46,13 @@ type config struct {
 	// usage sizes scenario 6.
 	usage usageConfig
 	nodes int
+	// stormOrders and stormCopies size scenario 7: its purchases, and how
+	// many copies of each callback (newInstance, FREEZE, UNFREEZE) are
+	// sent at once.
+	stormOrders, stormCopies int
+	// stormSettle bounds each of scenario 7's waits for the tenants to be
+	// as the lifecycle model says (frozen, then Ready again).
+	stormSettle time.Duration
 	// scenarios are the numbers of the scenarios to run, in order.
 	scenarios []string
 	// receiverKill, etcdKill and killAll size the process faults:
@@ -105,6 +114,8 @@ func main() {
 	flag.IntVar(&c.tenants, "tenants", 0, "purchases per scenario (default 1,000, but 400 for scenario 2 and 300 for 4 and 8; 100 with -short)")
 	flag.DurationVar(&c.apiServerDown, "apiserver-down", 20*time.Second, "how long scenario 3 keeps kube-apiserver stopped")
 	flag.IntVar(&c.usage.tenants, "usage-tenants", 0, "scenario 6's metered tenants (default 20; 10 with -short)")
+	flag.IntVar(&c.stormOrders, "storm-orders", 0, "scenario 7's purchases (default 50; 20 with -short)")
+	flag.IntVar(&c.stormCopies, "storm-copies", 20, "scenario 7's copies of each callback, sent at once")
 	only := flag.String("scenarios", "", "the scenarios to run, by the issue's numbers, comma-separated (default every one)")
 	flag.Parse()
 	c.scenarios = allScenarios()
@@ -124,6 +135,18 @@ func main() {
 	// Each tenant runs one pod and a kwok node holds 250: room for
 	// scenarios 1 and 3's tenants (c.tenants each) here, the others' below.
 	c.purchaseRate, c.streamRate, c.settle, c.nodes = 50, 50, 8*time.Minute, 12
+	// Every duplicate costs the receivers an uncached read at least
+	// (docs/lifecycle.md rule A), within their 50 queries/s each: on 2
+	// cores about 30 callbacks/s are acknowledged under a storm, so 50
+	// orders' three waves of 20 copies (3,000 callbacks) take about 2
+	// minutes.
+	c.stormSettle = 2 * time.Minute
+	if c.stormOrders == 0 {
+		c.stormOrders = 50
+		if *short {
+			c.stormOrders = 20
+		}
+	}
 	if c.tenants == 0 {
 		c.tenants = 1000
 		if *short {
@@ -134,7 +157,7 @@ func main() {
 	}
 	c.usage = c.usage.sized(*short)
 	// Room for the process faults' and the metered tenants too.
-	c.nodes += nodesFor(c.receiverKill.tenants + c.etcdKill.tenants + c.killAll.tenants + c.qorderTenants + c.usage.tenants)
+	c.nodes += nodesFor(c.receiverKill.tenants + c.etcdKill.tenants + c.killAll.tenants + c.qorderTenants + c.usage.tenants + c.stormOrders)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	os.Exit(run(ctx, c))

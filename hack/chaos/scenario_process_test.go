@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"github.com/kooper-io/kooper/hack/lifecycle"
 )
 
 func TestSummariseReceiverKill(t *testing.T) {
@@ -10,22 +12,22 @@ func TestSummariseReceiverKill(t *testing.T) {
 	at := func(s float64) time.Time { return kill.Add(time.Duration(s * float64(time.Second))) }
 	orders := []order{
 		// Cut off by the kill, then acknowledged by the other receiver.
-		{id: "CUT", answers: []answer{
-			{sent: at(-0.01), at: at(0.001), receiver: victim, code: noAnswer},
-			{sent: at(0.2), at: at(0.25), receiver: 1, code: "000000", instanceID: "i-cut"},
-		}},
+		{id: "CUT", callbacks: purchase(
+			answer{sent: at(-0.01), at: at(0.001), receiver: victim, code: noAnswer},
+			answer{sent: at(0.2), at: at(0.25), receiver: 1, code: "000000", instanceID: "i-cut"},
+		)},
 		// Answered by the victim although the answer was read after the
 		// kill: in flight, but not left unanswered.
-		{id: "LATE", answers: []answer{{sent: at(-0.01), at: at(0.001), receiver: victim, code: "000000"}}},
+		{id: "LATE", callbacks: purchase(answer{sent: at(-0.01), at: at(0.001), receiver: victim, code: "000000"})},
 		// Acknowledged by the victim just before the kill, then lost.
-		{id: "LAST", answers: []answer{{sent: at(-1.1), at: at(-1), receiver: victim, code: "000000"}}},
+		{id: "LAST", callbacks: purchase(answer{sent: at(-1.1), at: at(-1), receiver: victim, code: "000000"})},
 		// Acknowledged by the victim long before: outside the window.
-		{id: "OLD", answers: []answer{{sent: at(-10.1), at: at(-10), receiver: victim, code: "000000"}}},
+		{id: "OLD", callbacks: purchase(answer{sent: at(-10.1), at: at(-10), receiver: victim, code: "000000"})},
 		// The other receiver during the fault: one error, then 000000.
-		{id: "BUSY", answers: []answer{
-			{sent: at(1), at: at(1.1), receiver: 1, code: "000005"},
-			{sent: at(6), at: at(6.1), receiver: 1, code: "000000"},
-		}},
+		{id: "BUSY", callbacks: purchase(
+			answer{sent: at(1), at: at(1.1), receiver: 1, code: "000005"},
+			answer{sent: at(6), at: at(6.1), receiver: 1, code: "000000"},
+		)},
 	}
 	k := summariseReceiverKill(orders, verdict{lost: []string{"LAST: acknowledged, no tenant stored"}}, kill, back)
 	want := receiverKill{cutOff: 2, unanswered: 1, retriedAcked: 1, lastAcks: 1, lastAcksLost: 1, survivorAnswered: 2, survivorOK: 1}
@@ -76,4 +78,9 @@ func TestProcessFaultSizes(t *testing.T) {
 	if nodesFor(1500) != 6 || nodesFor(1) != 1 || nodesFor(0) != 0 {
 		t.Errorf("nodesFor: 1500 → %d, 1 → %d, 0 → %d; want 6, 1, 0", nodesFor(1500), nodesFor(1), nodesFor(0))
 	}
+}
+
+// purchase is a newInstance callback with the answers to its attempts.
+func purchase(answers ...answer) []*callback {
+	return []*callback{{activity: lifecycle.NewInstance, answers: answers}}
 }

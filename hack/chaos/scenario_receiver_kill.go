@@ -85,23 +85,25 @@ func summariseReceiverKill(orders []order, v verdict, faultStart, faultEnd time.
 			acked = true
 		}
 		cut := false
-		for _, a := range o.answers {
-			switch {
-			case a.receiver == victim && a.sent.Before(faultStart) && !a.at.Before(faultStart):
-				k.cutOff++
-				if a.code == noAnswer {
-					k.unanswered++
-					cut = true
-				}
-			case a.receiver == victim && a.acknowledged() && a.at.Before(faultStart) && a.at.After(faultStart.Add(-lastAcksWindow)):
-				k.lastAcks++
-				if isLost(v, o.id) {
-					k.lastAcksLost++
-				}
-			case a.receiver != victim && !a.at.Before(faultStart) && !a.at.After(faultEnd):
-				k.survivorAnswered++
-				if a.code == string(koogallery.ResultSuccess) {
-					k.survivorOK++
+		for _, c := range o.callbacks {
+			for _, a := range c.answers {
+				switch {
+				case a.receiver == victim && a.sent.Before(faultStart) && !a.at.Before(faultStart):
+					k.cutOff++
+					if a.code == noAnswer {
+						k.unanswered++
+						cut = true
+					}
+				case a.receiver == victim && c.acknowledges(a) && a.at.Before(faultStart) && a.at.After(faultStart.Add(-lastAcksWindow)):
+					k.lastAcks++
+					if isLost(v, o.id) {
+						k.lastAcksLost++
+					}
+				case a.receiver != victim && !a.at.Before(faultStart) && !a.at.After(faultEnd):
+					k.survivorAnswered++
+					if a.code == string(koogallery.ResultSuccess) {
+						k.survivorOK++
+					}
 				}
 			}
 		}

@@ -225,11 +225,11 @@ func (h *harness) waitAllPushed(ctx context.Context, hour, deadline time.Time) (
 // and the usage (each window closed before hour pushed exactly once), and
 // fills the row.
 func (r *row) finishUsage(ctx context.Context, h *harness, orders []order, hour time.Time) {
-	tenants, err := settle(ctx, h.stack.Client, meteredProduct, orders, time.Minute)
+	tenants, market, err := settle(ctx, h, meteredProduct, orders, time.Minute)
 	if err != nil {
 		r.injectionErr = "reading the tenants: " + err.Error()
 	}
-	r.verdict = check(orders, tenants)
+	r.verdict = check(orders, tenants, market)
 	for _, o := range orders {
 		if _, ok := o.ack(); !ok {
 			r.unacknowledged++

@@ -24,6 +24,7 @@ func scenarios() map[string]scenario {
 		"4": {etcdKillName, killEtcd},
 		"5": {"5. Query Order failing (HTTP 500)", queryOrderOutage},
 		"6": {usageScenarioName, usageOutageAcrossTheHour},
+		"7": {stormName, duplicateStorm},
 		"8": {killAllName, killEveryProcess},
 	}
 }
@@ -204,17 +205,25 @@ func stopAPIServer(ctx context.Context, h *harness) row {
 // finish waits for the tenants to settle, runs the checker and fills the
 // row's counts for the fault window [faultStart, faultEnd].
 func (r *row) finish(ctx context.Context, h *harness, orders []order, faultStart, faultEnd time.Time) {
-	tenants, err := settle(ctx, h.stack.Client, chaosProduct, orders, h.cfg.settle)
+	r.finishWithin(ctx, h, orders, faultStart, faultEnd, h.cfg.settle)
+}
+
+// finishWithin is finish with its own bound on the wait for the tenants
+// to settle; it returns the tenants as the checker last read them.
+func (r *row) finishWithin(ctx context.Context, h *harness, orders []order, faultStart, faultEnd time.Time, timeout time.Duration) map[string][]tenantFacts {
+	tenants, market, err := settle(ctx, h, chaosProduct, orders, timeout)
 	if err != nil {
 		r.injectionErr = "reading the tenants: " + err.Error()
 	}
-	v := check(orders, tenants)
+	v := check(orders, tenants, market)
 	r.verdict = v
+	r.notes = append(r.notes, fmt.Sprintf("the checker found %d of %d acknowledged orders as the lifecycle model says, %d of them with Query Order's plan and expiry",
+		v.applied, v.acknowledged, v.withMarket))
 	for _, o := range orders {
 		if _, ok := o.ack(); !ok {
 			r.unacknowledged++
 		}
-		for _, a := range o.answers {
+		for _, a := range o.attempts() {
 			if a.at.Before(faultStart) || a.at.After(faultEnd) {
 				continue
 			}
@@ -230,4 +239,5 @@ func (r *row) finish(ctx context.Context, h *harness, orders []order, faultStart
 	if restarts := h.takeRestarts(); len(restarts) > 0 {
 		r.notes = append(r.notes, fmt.Sprintf("replicas that exited and were restarted (as the kubelet would): %v", restarts))
 	}
+	return tenants
 }
