@@ -125,6 +125,25 @@ chaos: tools ## Faults injected while the marketplace keeps calling (issue 21's 
 chaos-short: tools ## make chaos with 100 purchases per scenario, for CI.
 	go run ./hack/chaos -short $(CHAOS_FLAGS)
 
+##@ Images (no Docker engine, no registry: hack/image, hack/install-runtime.sh)
+
+# What make image stamps the images with: the version (the binaries'
+# --version, the archives' ref name) and the creation time (the last
+# commit's, so that the same commit builds the same digests).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+
+.PHONY: image
+image: ## Build kooper's and the sample app's images FROM scratch (IMAGE_PLATFORMS, default linux/amd64 and linux/arm64) as OCI archives: bin/images/kooper.oci.tar, bin/images/sample-app.oci.tar.
+	cd hack/image && go run . -root $(ROOT) -out $(BIN)/images -version $(VERSION) -created $(SOURCE_DATE_EPOCH) -platforms $(IMAGE_PLATFORMS)
+
+.PHONY: image-test
+image-test: image ## Check the images (every platform, and against the Dockerfile), then run them with runc: kooper's version, its refusal without a kubeconfig, ready against a real API server, SIGTERM; the sample app. Skips the runc part without runc, outside CI.
+	hack/build-tools.sh kubernetes etcd
+	cd hack/image && KOOPER_IMAGES_DIR=$(BIN)/images go test $(GO_TEST_FLAGS) ./...
+	cd hack/image && go run ./smoke -root $(ROOT) -images $(BIN)/images -work $(BIN)/image-test -envtest-assets $(ENVTEST_ASSETS)
+
 ##@ Build and run
 
 .PHONY: build

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -13,10 +14,15 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	// kooper calls the marketplace's open APIs over HTTPS; a FROM scratch
+	// image has no CA file, so the roots are compiled in (Mozilla's, pinned
+	// by go.sum). Go uses them only when the system has none of its own.
+	_ "golang.org/x/crypto/x509roots/fallback"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -60,6 +66,8 @@ type options struct {
 	staleFreezeMargin       time.Duration
 	oaepHashes              []koogallery.OAEPHash
 	zap                     zap.Options
+	// printVersion: print versionString and exit.
+	printVersion bool
 	// skipNameValidation lets a test run controllers in a second manager
 	// of one process; a process of kooper's own has one.
 	skipNameValidation bool
@@ -114,6 +122,7 @@ func parseFlags() options {
 		o.oaepHashes, err = koogallery.ParseOAEPHashes(v)
 		return err
 	})
+	flag.BoolVar(&o.printVersion, "version", false, "Print kooper's version, commit, Go version and platform, then exit.")
 	o.zap.BindFlags(flag.CommandLine)
 	bindTestOnlyFlags(flag.CommandLine, &o)
 	flag.Parse()
@@ -175,19 +184,40 @@ func envOr(name, fallback string) string {
 
 func main() {
 	o := parseFlags()
+	if o.printVersion {
+		fmt.Println(versionString())
+		return
+	}
 	ctrl.SetLogger(newLogger(&o.zap))
 	if limit := memlimit.FromCgroup(); limit > 0 {
 		ctrl.Log.Info("Go memory limit set below the container's", "bytes", limit)
 	}
-	cfg, err := ctrl.GetConfig()
+	cfg, err := loadKubeConfig()
 	if err != nil {
-		ctrl.Log.Error(err, "Failed to load a kubeconfig")
+		ctrl.Log.Error(err, "Failed to load a Kubernetes configuration")
 		os.Exit(1)
 	}
 	if err := run(ctrl.SetupSignalHandler(), cfg, o); err != nil {
 		ctrl.Log.Error(err, "kooper stopped")
 		os.Exit(1)
 	}
+}
+
+// errNoKubeConfig says where kooper looked for an API server and how to
+// give it one: controller-runtime's own error for this case names only an
+// environment variable of kubectl's past (KUBERNETES_MASTER).
+var errNoKubeConfig = errors.New("no Kubernetes configuration found: not in a Pod (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT unset), " +
+	"and no kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config); run kooper in a Pod under its ServiceAccount, or give it a kubeconfig with --kubeconfig")
+
+// loadKubeConfig is controller-runtime's GetConfig (--kubeconfig, then
+// $KUBECONFIG, the in-cluster configuration, ~/.kube/config), with
+// errNoKubeConfig when none of them exists.
+func loadKubeConfig() (*rest.Config, error) {
+	cfg, err := ctrl.GetConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		return nil, errNoKubeConfig
+	}
+	return cfg, err
 }
 
 // newLogger is kooper's logger: zap as the -zap-* flags configure it,

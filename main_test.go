@@ -37,11 +37,16 @@ var env *testenv.Env
 var capturedLogs = &syncBuffer{}
 
 func TestMain(m *testing.M) {
+	if os.Getenv(printSystemRootsEnv) == "1" {
+		printSystemRootsAndExit()
+	}
 	ctrl.SetLogger(newLogger(&zap.Options{Development: true, Level: zapcore.Level(-10), DestWriter: capturedLogs}))
-	os.Exit(testenv.RunTests(m, func(_ context.Context, e *testenv.Env) error {
+	code := testenv.RunTests(m, func(_ context.Context, e *testenv.Env) error {
 		env = e
 		return nil
-	}))
+	})
+	removeBuiltOperator()
+	os.Exit(code)
 }
 
 // freeAddr returns a loopback address nothing listens on right now.
