@@ -285,11 +285,7 @@ func (r *LicenseReconciler) resolveOrder(ctx context.Context, s *licenseState) e
 // orderFailed records a failure to resolve the order, since when it has
 // lasted, and returns it for a retry (orderFailure).
 func (r *LicenseReconciler) orderFailed(l *saasv1alpha1.License, err error) error {
-	now := r.Clock.Now()
-	since := failingSince(l.Status.Conditions, now)
-	msg, retryErr := orderFailure(err, since, now)
-	apimeta.SetStatusCondition(&l.Status.Conditions, orderFailedCondition(l.Generation, msg, since))
-	return retryErr
+	return recordOrderFailure(&l.Status.Conditions, l.Generation, r.Clock.Now(), err)
 }
 
 // applicationWait is how often an application looks again for its

@@ -140,7 +140,7 @@ func TestFailingSinceKeepsTheFailuresStart(t *testing.T) {
 			g.Expect(failingSince(tc.conds, now)).To(Equal(tc.want))
 			// Setting the condition again keeps the start of a failure.
 			conds := append([]metav1.Condition(nil), tc.conds...)
-			apimeta.SetStatusCondition(&conds, orderFailedCondition(1, "failing", failingSince(tc.conds, now)))
+			_ = recordOrderFailure(&conds, 1, now, errors.New("failing"))
 			g.Expect(apimeta.FindStatusCondition(conds, saasv1alpha1.OrderResolvedCondition).LastTransitionTime.Time).To(Equal(tc.want))
 		})
 	}

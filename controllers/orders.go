@@ -96,12 +96,16 @@ func failingSince(conds []metav1.Condition, now time.Time) time.Time {
 	return c.LastTransitionTime.Time
 }
 
-// orderFailedCondition is OrderResolved=False for a failure that began at
-// since (lastTransitionTime is kept when the condition was False already).
-func orderFailedCondition(generation int64, msg string, since time.Time) metav1.Condition {
-	return metav1.Condition{Type: saasv1alpha1.OrderResolvedCondition, Status: metav1.ConditionFalse,
+// recordOrderFailure sets OrderResolved=False on conds for err, keeping
+// the failure's start (failingSince), and returns the error that retries
+// it (orderFailure). Tenants and licences share it.
+func recordOrderFailure(conds *[]metav1.Condition, generation int64, now time.Time, err error) error {
+	since := failingSince(*conds, now)
+	msg, retryErr := orderFailure(err, since, now)
+	apimeta.SetStatusCondition(conds, metav1.Condition{Type: saasv1alpha1.OrderResolvedCondition, Status: metav1.ConditionFalse,
 		Reason: saasv1alpha1.OrderQueryFailedReason, Message: truncate(msg, 32768), ObservedGeneration: generation,
-		LastTransitionTime: metav1.NewTime(since)}
+		LastTransitionTime: metav1.NewTime(since)})
+	return retryErr
 }
 
 // resolvedOrders remembers orders already resolved. An order's content

@@ -269,11 +269,7 @@ func (r *TenantReconciler) resolveOrder(ctx context.Context, s *tenantState) err
 // orderFailed records a failure to resolve the order, since when it has
 // lasted, and returns it for a retry (orderFailure).
 func (r *TenantReconciler) orderFailed(t *saasv1alpha1.SaaSTenant, err error) error {
-	now := r.Clock.Now()
-	since := failingSince(t.Status.Conditions, now)
-	msg, retryErr := orderFailure(err, since, now)
-	apimeta.SetStatusCondition(&t.Status.Conditions, orderFailedCondition(t.Generation, msg, since))
-	return retryErr
+	return recordOrderFailure(&t.Status.Conditions, t.Generation, r.Clock.Now(), err)
 }
 
 // selectPlan finds the product's plan for the resolved SKU.

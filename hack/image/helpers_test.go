@@ -2,7 +2,6 @@ package main
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -151,20 +150,13 @@ func readLayer(l v1.Layer, base bool, files map[string]file) error {
 		return err
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		data, err := io.ReadAll(tr)
+	return ociarchive.EachEntry(rc, func(hdr *tar.Header, r io.Reader) error {
+		data, err := io.ReadAll(r)
 		if err != nil {
 			return err
 		}
 		name := "/" + filepath.Clean(hdr.Name)
 		files[name] = file{mode: hdr.Mode, uid: hdr.Uid, gid: hdr.Gid, dir: hdr.Typeflag == tar.TypeDir, base: base, data: data}
-	}
+		return nil
+	})
 }

@@ -162,7 +162,28 @@ func untar(path, dir string) error {
 		return err
 	}
 	defer f.Close()
-	tr := tar.NewReader(f)
+	return EachEntry(f, func(hdr *tar.Header, r io.Reader) error {
+		name := filepath.Clean(hdr.Name)
+		if !filepath.IsLocal(name) {
+			return fmt.Errorf("unsafe name %q in the archive", hdr.Name)
+		}
+		target := filepath.Join(dir, name)
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			return os.MkdirAll(target, 0o755)
+		case tar.TypeReg:
+			return writeFile(target, r)
+		default:
+			return fmt.Errorf("unexpected entry %q of type %c in an OCI layout", hdr.Name, hdr.Typeflag)
+		}
+	})
+}
+
+// EachEntry calls fn for each entry of the tar stream r, in order, with a
+// reader of the entry's content, and stops at the first error fn returns
+// or the stream's end.
+func EachEntry(r io.Reader, fn func(hdr *tar.Header, content io.Reader) error) error {
+	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -171,20 +192,7 @@ func untar(path, dir string) error {
 		if err != nil {
 			return err
 		}
-		name := filepath.Clean(hdr.Name)
-		if !filepath.IsLocal(name) {
-			return fmt.Errorf("unsafe name %q in the archive", hdr.Name)
-		}
-		target := filepath.Join(dir, name)
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			err = os.MkdirAll(target, 0o755)
-		case tar.TypeReg:
-			err = writeFile(target, tr)
-		default:
-			err = fmt.Errorf("unexpected entry %q of type %c in an OCI layout", hdr.Name, hdr.Typeflag)
-		}
-		if err != nil {
+		if err := fn(hdr, tr); err != nil {
 			return err
 		}
 	}

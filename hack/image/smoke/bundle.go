@@ -14,6 +14,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/kooper-io/kooper/hack/image/ociarchive"
 )
 
 // unpack extracts img's file system (its layers flattened) into rootfs,
@@ -27,19 +29,12 @@ func unpack(img v1.Image, rootfs string) error {
 	}
 	rc := mutate.Extract(img)
 	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := unpackEntry(rootfs, hdr, tr); err != nil {
+	return ociarchive.EachEntry(rc, func(hdr *tar.Header, r io.Reader) error {
+		if err := unpackEntry(rootfs, hdr, r); err != nil {
 			return fmt.Errorf("%s: %w", hdr.Name, err)
 		}
-	}
+		return nil
+	})
 }
 
 func unpackEntry(rootfs string, hdr *tar.Header, r io.Reader) error {
