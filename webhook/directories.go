@@ -122,11 +122,37 @@ func (r *Receiver) awaitDirectoryGone(ctx context.Context, key types.NamespacedN
 	return err
 }
 
-// errDirectoryDeleting answers a sync for a directory being deleted (its
-// data is going; see controllers' saasdirectory_retire.go) with the
-// retryable 000005: once it is gone, the retried sync starts a new one.
+// errDirectoryDeleting answers a sync for a directory being deleted, or
+// deleted while the sync was writing (its data is going; see controllers'
+// saasdirectory_retire.go), with the retryable 000005: once it is gone, the
+// retried sync starts a new one.
 var errDirectoryDeleting = &callbackError{code: koogallery.ResultInternalError,
 	msg: "the enterprise's previous directory is being deleted; retry"}
+
+// editDirectory applies edit to the directory the call changes (see
+// directoryFor) and records sync on it. For a removal, a directory deleted
+// during the call is the state asked for. For anything else, a directory
+// deleted between the read and the write (a delete a moment before, which
+// the controllers carried out meanwhile) is not the end: the edit starts
+// once more, on the directory that replaces it.
+func (r *Receiver) editDirectory(ctx context.Context, c *kitCall, common koogallery.KitCommon, removing bool,
+	sync saasv1alpha1.DirectorySync, edit func(*saasv1alpha1.SaaSDirectorySpec) (bool, error)) error {
+	for attempt := 1; ; attempt++ {
+		d, err := r.directoryFor(ctx, c, common, removing)
+		if err != nil || d == nil {
+			return err
+		}
+		err = r.updateDirectory(ctx, d, sync, edit, false)
+		switch {
+		case !errors.Is(err, errDirectoryDeleting):
+			return err
+		case removing:
+			return nil
+		case attempt == 2:
+			return err
+		}
+	}
+}
 
 // directoryFor is the directory a kit call changes: for a removal (a
 // delete, a cancelled authorisation) the one that exists, or nil, since
@@ -210,10 +236,10 @@ func (r *Receiver) updateDirectory(ctx context.Context, d *saasv1alpha1.SaaSDire
 		d.Spec.LastSync = &sync
 		return r.client.Update(ctx, d)
 	})
-	if errors.Is(err, errDirectoryDeleting) {
-		return err
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, errDirectoryDeleting) || apierrors.IsNotFound(err):
+		return errDirectoryDeleting // deleted since it was read
+	case err != nil:
 		return asInternal(err, "the directory could not be stored")
 	}
 	return nil

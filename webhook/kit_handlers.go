@@ -26,42 +26,22 @@ func (r *Receiver) newSync(c *kitCall, flag koogallery.KitFlag, items int) saasv
 		Items: int32(items), ReceivedTime: r.now()}
 }
 
-// tenantSync binds, updates or deletes the enterprise.
+// tenantSync binds, updates or deletes the enterprise. Deleting marks the
+// directory Deleted; the controllers then delete it with its users' data.
 func (r *Receiver) tenantSync(ctx context.Context, c *kitCall) error {
 	req := c.request.(*koogallery.TenantSyncRequest)
 	c.orderID = req.OrderID
-	if req.Flag == koogallery.KitDelete {
-		return r.deleteEnterprise(ctx, c, req)
-	}
-	d, err := r.directory(ctx, c, req.KitCommon)
-	if err != nil {
-		return err
-	}
-	return r.updateDirectory(ctx, d, r.newSync(c, req.Flag, 0), func(s *saasv1alpha1.SaaSDirectorySpec) (bool, error) {
+	removing := req.Flag == koogallery.KitDelete
+	return r.editDirectory(ctx, c, req.KitCommon, removing, r.newSync(c, req.Flag, 0), func(s *saasv1alpha1.SaaSDirectorySpec) (bool, error) {
 		before := s.DeepCopy()
-		s.State, s.Mode = saasv1alpha1.DirectoryActive, modeOf(req.TestFlag)
-		s.TenantCode, s.Name, s.DomainName, s.OrderID = req.TenantCode, req.Name, req.DomainName, req.OrderID
+		if removing {
+			s.State = saasv1alpha1.DirectoryDeleted
+		} else {
+			s.State, s.Mode = saasv1alpha1.DirectoryActive, modeOf(req.TestFlag)
+			s.TenantCode, s.Name, s.DomainName, s.OrderID = req.TenantCode, req.Name, req.DomainName, req.OrderID
+		}
 		return !equalSpec(before, s), nil
-	}, false)
-}
-
-// deleteEnterprise marks the directory Deleted; the controllers then
-// delete it with its users' data. A directory absent or already being
-// deleted is the state asked for: nothing is created to be deleted again.
-func (r *Receiver) deleteEnterprise(ctx context.Context, c *kitCall, req *koogallery.TenantSyncRequest) error {
-	d, err := r.directoryIfExists(ctx, c, req.KitCommon)
-	if err != nil || d == nil {
-		return err
-	}
-	err = r.updateDirectory(ctx, d, r.newSync(c, req.Flag, 0), func(s *saasv1alpha1.SaaSDirectorySpec) (bool, error) {
-		changed := s.State != saasv1alpha1.DirectoryDeleted
-		s.State = saasv1alpha1.DirectoryDeleted
-		return changed, nil
-	}, false)
-	if errors.Is(err, errDirectoryDeleting) {
-		return nil // deleted meanwhile: what was asked
-	}
-	return err
+	})
 }
 
 // applicationSync stores an application's OAuth client. clientSecret is
@@ -86,21 +66,18 @@ func (r *Receiver) applicationSync(ctx context.Context, c *kitCall) error {
 		app = saasv1alpha1.DirectoryApplication{AppID: req.AppID, ClientID: req.ClientID,
 			EncryptedClientSecret: req.ClientSecret, OAEPHash: string(used)}
 	}
-	d, err := r.directoryFor(ctx, c, req.KitCommon, req.Flag == koogallery.KitDelete)
-	if err != nil || d == nil {
-		return err
-	}
-	return r.updateDirectory(ctx, d, r.newSync(c, req.Flag, 0), func(s *saasv1alpha1.SaaSDirectorySpec) (bool, error) {
+	removing := req.Flag == koogallery.KitDelete
+	return r.editDirectory(ctx, c, req.KitCommon, removing, r.newSync(c, req.Flag, 0), func(s *saasv1alpha1.SaaSDirectorySpec) (bool, error) {
 		before := s.DeepCopy()
 		s.Applications = slices.DeleteFunc(s.Applications, func(a saasv1alpha1.DirectoryApplication) bool { return a.AppID == req.AppID })
-		if req.Flag != koogallery.KitDelete {
+		if !removing {
 			if len(s.Applications) >= maxApplications {
 				return false, errBadParam("tenant %q already has %d applications", req.TenantID, maxApplications)
 			}
 			s.Applications = append(s.Applications, app)
 		}
 		return !equalSpec(before, s), nil
-	}, false)
+	})
 }
 
 // checkClientSecret decrypts clientSecret with the product's RSA key, trying
@@ -175,10 +152,13 @@ func (r *Receiver) syncShards(ctx context.Context, c *kitCall, common koogallery
 		return err
 	}
 	changed, err := r.changeShards(ctx, d, part, compute)
-	if err != nil {
-		return err
+	if err == nil {
+		err = r.updateDirectory(ctx, d, sync, noEdit, changed)
 	}
-	return r.updateDirectory(ctx, d, sync, noEdit, changed)
+	if removing && errors.Is(err, errDirectoryDeleting) {
+		return nil // the directory went meanwhile, with what was to be removed
+	}
+	return err
 }
 
 // orgEntry is a department as stored: orgCode, orgName, parentCode.

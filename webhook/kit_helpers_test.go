@@ -78,7 +78,13 @@ func (f *fixture) kit(t *testing.T, name koogallery.KitInterface, body string) a
 
 func postKit(t *testing.T, method, product, name string, h http.Header, body string) answer {
 	t.Helper()
-	target := receiverURL + CallbackPathPrefix + product + koogallery.KitPathPrefix + name
+	return postKitTo(t, receiverURL, method, product, name, h, body)
+}
+
+// postKitTo sends a kit call to the receiver at base.
+func postKitTo(t *testing.T, base, method, product, name string, h http.Header, body string) answer {
+	t.Helper()
+	target := base + CallbackPathPrefix + product + koogallery.KitPathPrefix + name
 	req, err := http.NewRequest(method, target, bytes.NewBufferString(body))
 	if err != nil {
 		t.Fatal(err)
