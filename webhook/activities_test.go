@@ -18,6 +18,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/testenv"
 )
 
 func getTenant(t *testing.T, id string) *saasv1alpha1.SaaSTenant {
@@ -47,10 +48,17 @@ func TestNewInstanceCreatesATenantNamedByItsOrderLine(t *testing.T) {
 	g.Expect(tenant.Spec.Orders[0].Activity).To(Equal(saasv1alpha1.ActivityNewInstance))
 	g.Expect(tenant.Labels).To(HaveKeyWithValue(saasv1alpha1.ProductLabel, f.product.Name))
 
+	// Once the cache holds the record, a repeat spares the Create it would
+	// lose to AlreadyExists (a storm of duplicates costs one read each).
+	g.Eventually(func() error {
+		return receiver.client.Get(ctxFor(t), client.ObjectKey{Name: a.InstanceID}, &saasv1alpha1.SaaSTenant{})
+	}).Should(Succeed())
+	creates := receiverRequests.Count(testenv.Creates("saastenants"))
 	repeat := f.call(t, newInstanceBody(orderID))
 	g.Expect(repeat.Code).To(Equal("000000"))
 	g.Expect(repeat.InstanceID).To(Equal(a.InstanceID))
 	g.Expect(getTenant(t, a.InstanceID).ResourceVersion).To(Equal(tenant.ResourceVersion), "a repeat must write nothing")
+	g.Expect(receiverRequests.Count(testenv.Creates("saastenants"))).To(Equal(creates), "SaaSTenant creates for a repeat")
 }
 
 func TestNewInstanceMarksDebugRequests(t *testing.T) {

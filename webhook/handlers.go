@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -46,11 +47,7 @@ func (r *Receiver) newInstance(ctx context.Context, c *call) (reply, error) {
 	if gone, err := r.issuedAndGone(ctx, c); gone || err != nil {
 		return r.goneInstance(c, err)
 	}
-	s := r.newPurchase(c, req)
-	err := r.client.Create(ctx, s.object)
-	if apierrors.IsAlreadyExists(err) {
-		s, err = r.existingPurchase(ctx, c, req)
-	}
+	s, err := r.storePurchase(ctx, c, req)
 	if err != nil {
 		return reply{}, asInternal(err, "the order could not be stored")
 	}
@@ -60,6 +57,33 @@ func (r *Receiver) newInstance(ctx context.Context, c *call) (reply, error) {
 	}
 	body := &koogallery.NewInstanceResponse{InstanceID: c.instanceID, AppInfo: info.AppInfo}
 	return r.withAppInfo(body, &body.EncryptType, info.AppInfo != nil, pending), nil
+}
+
+// storePurchase creates the purchase's record, or finds the one an earlier
+// copy of the callback created. A repeat whose record the cache already
+// holds skips the Create it would lose to AlreadyExists and reads the record
+// from the API server at once: one request instead of two, what each copy
+// of a storm of duplicates costs (docs/reliability.md, scenario 7). The
+// cache only spares the Create; what is answered is decided on the API
+// server's copy (rule A), and a record the cache holds but the API server
+// no longer does is created as if never seen.
+func (r *Receiver) storePurchase(ctx context.Context, c *call, req *koogallery.NewInstanceRequest) (subscription, error) {
+	if r.cached(ctx, c.product, c.instanceID) {
+		if s, err := r.existingPurchase(ctx, c, req); err == nil {
+			return s, nil
+		}
+	}
+	s := r.newPurchase(c, req)
+	err := r.client.Create(ctx, s.object)
+	if apierrors.IsAlreadyExists(err) {
+		return r.existingPurchase(ctx, c, req)
+	}
+	return s, err
+}
+
+// cached reports whether the cache holds the record of instance id.
+func (r *Receiver) cached(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string) bool {
+	return r.client.Get(ctx, types.NamespacedName{Name: id}, newSubscription(product).object) == nil
 }
 
 // newPurchase is the object a purchase creates.

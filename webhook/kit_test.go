@@ -367,7 +367,7 @@ func earlierVersionDirectory(t *testing.T, f *fixture, instanceID, tenantID stri
 // legacyShardLists counts the LISTs of a directory's ConfigMap shards that
 // the receiver sent, in the directory namespace and kooper's.
 func legacyShardLists(name string) int {
-	return configMapLists.Count(testenv.ConfigMapShardListsOf(name, directoryNamespace, operatorNamespace))
+	return receiverRequests.Count(testenv.ConfigMapShardListsOf(name, directoryNamespace, operatorNamespace))
 }
 
 // shardSecrets counts the shard Secrets of a directory's part.

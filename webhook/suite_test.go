@@ -31,9 +31,10 @@ var (
 	k8sClient   client.Client // direct, for arranging and checking
 	receiver    *Receiver
 	receiverURL string
-	// configMapLists records the LISTs of directories' ConfigMaps that the
-	// receiver sends, to prove which it skips.
-	configMapLists = testenv.NewRequestLog(testenv.DirectoryConfigMapLists)
+	// receiverRequests records the LISTs of directories' ConfigMaps and the
+	// creates of SaaSTenants that the receiver sends, to prove which it
+	// skips.
+	receiverRequests = testenv.NewRequestLog(testenv.AnyOf(testenv.DirectoryConfigMapLists, testenv.Creates("saastenants")))
 )
 
 func TestMain(m *testing.M) {
@@ -85,7 +86,7 @@ func startReceiver(ctx context.Context, env *testenv.Env) error {
 
 // newManager is a manager shaped like main.go's, without probes or metrics.
 func newManager(env *testenv.Env) (ctrl.Manager, error) {
-	return ctrl.NewManager(configMapLists.Config(env.Config), ctrl.Options{
+	return ctrl.NewManager(receiverRequests.Config(env.Config), ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",

@@ -120,6 +120,20 @@ func directoryConfigMapList(method string, u *url.URL) (namespace, directory str
 	return namespace, directory, ok
 }
 
+// AnyOf matches a request any of matchers matches.
+func AnyOf(matchers ...RequestMatcher) RequestMatcher {
+	return func(method string, u *url.URL) bool {
+		return slices.ContainsFunc(matchers, func(m RequestMatcher) bool { return m(method, u) })
+	}
+}
+
+// Creates matches the creates (POSTs) of kooper's cluster-scoped kind whose
+// plural is resource, such as "saastenants".
+func Creates(resource string) RequestMatcher {
+	path := "/apis/" + saasv1alpha1.GroupVersion.String() + "/" + resource
+	return func(method string, u *url.URL) bool { return method == http.MethodPost && u.Path == path }
+}
+
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
