@@ -61,7 +61,7 @@ func TestProcessFaultSizes(t *testing.T) {
 		// want are the purchases and stream lengths of scenarios 2, 4, 8.
 		want [3]faultSize
 	}{
-		{"full", false, 0, [3]faultSize{{tenants: 400, rate: 50}, {tenants: 300, rate: 50}, {tenants: 300, rate: 50}}},
+		{"full", false, 0, [3]faultSize{{tenants: 300, rate: 50}, {tenants: 200, rate: 50}, {tenants: 200, rate: 50}}},
 		{"short", true, 0, [3]faultSize{{tenants: 100, rate: 10}, {tenants: 100, rate: 10}, {tenants: 100, rate: 10}}},
 		{"-tenants", false, 50, [3]faultSize{{tenants: 50, rate: 50}, {tenants: 50, rate: 50}, {tenants: 50, rate: 50}}},
 	} {

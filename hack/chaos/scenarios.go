@@ -58,15 +58,15 @@ type traffic struct {
 	cancel context.CancelFunc
 }
 
-// startTraffic buys h.cfg.tenants orders named prefix… at rate per second,
-// each retried until acknowledged or the scenario's deadline.
-func (h *harness) startTraffic(ctx context.Context, prefix string, rate float64) *traffic {
-	stream := time.Duration(float64(h.cfg.tenants) / rate * float64(time.Second))
+// startTraffic buys n orders named prefix… at rate per second, each
+// retried until acknowledged or the scenario's deadline.
+func (h *harness) startTraffic(ctx context.Context, prefix string, n int, rate float64) *traffic {
+	stream := time.Duration(float64(n) / rate * float64(time.Second))
 	ctx, cancel := context.WithTimeout(ctx, stream+h.cfg.apiServerDown+3*time.Minute)
 	t := &traffic{driver: h.newDriver(), done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(t.done)
-		t.driver.run(ctx, prefix, h.cfg.tenants, rate)
+		t.driver.run(ctx, prefix, n, rate)
 	}()
 	return t
 }
@@ -114,7 +114,7 @@ func waitUntil(ctx context.Context, timeout time.Duration, cond func() bool) boo
 func killLeader(ctx context.Context, h *harness) row {
 	r := row{name: "1. kill -9 of the leading controllers process",
 		setup: fmt.Sprintf("%d purchases at %.0f/s", h.cfg.tenants, h.cfg.purchaseRate)}
-	t := h.startTraffic(ctx, "CHAOSKILL", h.cfg.purchaseRate)
+	t := h.startTraffic(ctx, "CHAOSKILL", h.cfg.tenants, h.cfg.purchaseRate)
 	leader, holder := -1, ""
 	// Strike when the leader is busy: reconciles running, a fifth of the
 	// purchases acknowledged and more still coming.
@@ -160,9 +160,9 @@ func killLeader(ctx context.Context, h *harness) row {
 // cfg.apiServerDown, then started again, during a stream of purchases.
 func stopAPIServer(ctx context.Context, h *harness) row {
 	r := row{name: "3. kube-apiserver stopped and restarted",
-		setup: fmt.Sprintf("%d purchases, a %.0f/s stream; kube-apiserver down %s", h.cfg.tenants, h.cfg.streamRate, h.cfg.apiServerDown)}
+		setup: fmt.Sprintf("%d purchases, a %.0f/s stream; kube-apiserver down %s", h.cfg.apiServerTenants, h.cfg.streamRate, h.cfg.apiServerDown)}
 	streamStart := time.Now()
-	t := h.startTraffic(ctx, "CHAOSAPI", h.cfg.streamRate)
+	t := h.startTraffic(ctx, "CHAOSAPI", h.cfg.apiServerTenants, h.cfg.streamRate)
 	leader := -1
 	// Strike a few seconds into the stream, with callbacks or reconciles
 	// in flight.
