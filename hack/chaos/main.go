@@ -78,13 +78,15 @@ type faultSize struct {
 // it), so that make chaos stays within its 15 minutes: scenario 2 300
 // purchases in a 6 s stream at 50/s; 4 and 8, whose faults stall
 // provisioning (and 8's by the 15 s lease the killed leader never
-// released), 200 in 4 s. -short: 100 in 10 s each.
+// released), 200 in 10 s: they strike once a fifth is acknowledged and
+// the leader is reconciling, and need callbacks still in flight then
+// (200 at 50/s had ended before). -short: 100 in 10 s each.
 // tenants, when set (-tenants), replaces every scenario's number of
 // purchases.
 func processFaultSizes(short bool, tenants int) (receiverKill, etcdKill, killAll faultSize) {
 	receiverKill = faultSize{tenants: 300, rate: 50, down: 5 * time.Second}
-	etcdKill = faultSize{tenants: 200, rate: 50, down: 5 * time.Second}
-	killAll = faultSize{tenants: 200, rate: 50, down: 3 * time.Second}
+	etcdKill = faultSize{tenants: 200, rate: 20, down: 5 * time.Second}
+	killAll = faultSize{tenants: 200, rate: 20, down: 3 * time.Second}
 	if short {
 		receiverKill.tenants, receiverKill.rate = 100, 10
 		etcdKill.tenants, etcdKill.rate = 100, 10

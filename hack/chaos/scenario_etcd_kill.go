@@ -49,6 +49,13 @@ func killEtcd(ctx context.Context, h *harness) row {
 	etcdBack := time.Now()
 	r.notes = append(r.notes, fmt.Sprintf("etcd was down %.1f s (killed, started again, answering /health)", etcdBack.Sub(faultStart).Seconds()))
 	r.notes = append(r.notes, h.awaitAPIServerAfterEtcd(ctx, etcdBack))
+	// kwok, the kubelets' stand-in, can miss a pod bound while etcd was
+	// down and leave it Pending for good (a run left two tenants
+	// unavailable, kooper reporting them correctly); a kubelet re-lists
+	// its pods when its watch breaks. Restarting kwok does that.
+	if err := h.stack.Cluster.RestartComponents("kwok"); err != nil {
+		r.injectionErr = "restarting kwok: " + err.Error()
+	}
 	faultEnd := time.Now()
 	r.finish(ctx, h, t.wait(), faultStart, faultEnd)
 	return r

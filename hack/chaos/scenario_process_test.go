@@ -61,9 +61,9 @@ func TestProcessFaultSizes(t *testing.T) {
 		// want are the purchases and stream lengths of scenarios 2, 4, 8.
 		want [3]faultSize
 	}{
-		{"full", false, 0, [3]faultSize{{tenants: 300, rate: 50}, {tenants: 200, rate: 50}, {tenants: 200, rate: 50}}},
+		{"full", false, 0, [3]faultSize{{tenants: 300, rate: 50}, {tenants: 200, rate: 20}, {tenants: 200, rate: 20}}},
 		{"short", true, 0, [3]faultSize{{tenants: 100, rate: 10}, {tenants: 100, rate: 10}, {tenants: 100, rate: 10}}},
-		{"-tenants", false, 50, [3]faultSize{{tenants: 50, rate: 50}, {tenants: 50, rate: 50}, {tenants: 50, rate: 50}}},
+		{"-tenants", false, 50, [3]faultSize{{tenants: 50, rate: 50}, {tenants: 50, rate: 20}, {tenants: 50, rate: 20}}},
 	} {
 		a, b, c := processFaultSizes(tc.short, tc.tenants)
 		for i, got := range []faultSize{a, b, c} {
