@@ -67,7 +67,7 @@ func goldenTenant(product *saasv1alpha1.SaaSProduct) *desiredTenant {
 // And the joint-operation directory volume projects Secrets where it
 // projected ConfigMaps (issue 20: the users' personal data left the
 // ConfigMaps): that rolls joint-operation tenants once, on purpose, as the
-// README's upgrade note says.
+// upgrade note in docs/operations.md says.
 func TestRenderingWithoutProbesOrConfigIsUnchanged(t *testing.T) {
 	g := NewWithT(t)
 	present, absent := goldenTenant(goldenProduct()).objects()

@@ -5,7 +5,7 @@
 # already there, so only the first run is slow (about 10 minutes on 2 cores,
 # most of it kube-apiserver and friends).
 #
-# Usage: hack/build-tools.sh [tool ...]   tools: kubernetes etcd kwok helm controller-gen helm-unittest
+# Usage: hack/build-tools.sh [tool ...]   tools: kubernetes etcd kwok helm controller-gen helm-unittest crd-ref-docs
 #        (no argument builds them all)
 set -euo pipefail
 
@@ -132,6 +132,8 @@ go_install() {
 build_kwok() { go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"; }
 build_helm() { go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"; }
 build_controller_gen() { go_install controller-gen "$CONTROLLER_GEN_VERSION" sigs.k8s.io/controller-tools/cmd/controller-gen; }
+# crd-ref-docs writes the API reference (make api-docs, docs/reference/api.md) from api/'s types.
+build_crd_ref_docs() { go_install crd-ref-docs "$CRD_REF_DOCS_VERSION" github.com/elastic/crd-ref-docs; }
 
 # link_envtest: bin/envtest holds the binaries envtest starts, as envtest's
 # BinaryAssetsDirectory expects them (one folder, fixed names).
@@ -144,7 +146,7 @@ link_envtest() {
 
 main() {
   local tools=("$@")
-  [ ${#tools[@]} -gt 0 ] || tools=(controller-gen etcd kubernetes kwok helm helm-unittest)
+  [ ${#tools[@]} -gt 0 ] || tools=(controller-gen etcd kubernetes kwok helm helm-unittest crd-ref-docs)
   local t
   for t in "${tools[@]}"; do
     case $t in
@@ -154,6 +156,7 @@ main() {
       helm) build_helm ;;
       controller-gen) build_controller_gen ;;
       helm-unittest) build_helm_unittest ;;
+      crd-ref-docs) build_crd_ref_docs ;;
       *) echo "unknown tool: $t" >&2; exit 2 ;;
     esac
   done

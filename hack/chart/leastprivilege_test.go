@@ -30,8 +30,8 @@ import (
 
 // The least-privilege matrix (DESIGN.md rule 13, issue 18): the chart's ServiceAccounts,
 // RBAC and admission policy, applied to a real kube-apiserver, and for each account what
-// it must be allowed and what it must be refused. The README's "Least privilege" table
-// mirrors matrixRows; TestLeastPrivilege checks that it does.
+// it must be allowed and what it must be refused. The "Least privilege" table of
+// docs/operations.md mirrors matrixRows; TestLeastPrivilegeDocs checks that it does.
 
 // The release the matrix renders, and the fixtures it creates.
 const (
@@ -78,15 +78,15 @@ const (
 
 type matrixRow struct {
 	account string
-	request string // as the README says it
+	request string // as docs/operations.md says it
 	want    verdict
 	by      decider
 	attrs   authorizationv1.ResourceAttributes
 	do      func(ctx context.Context, c client.Client) error
 }
 
-// readmeLine is the row as the README's table shows it.
-func (r matrixRow) readmeLine() string {
+// docLine is the row as the table in docs/operations.md shows it.
+func (r matrixRow) docLine() string {
 	return fmt.Sprintf("| %s | %s | %s | %s |", r.account, r.request, r.want, r.by)
 }
 
@@ -191,7 +191,7 @@ func tenantLabels(instanceID string) map[string]string {
 	}
 }
 
-// matrixRows is the matrix, in the README's order.
+// matrixRows is the matrix, in the order of docs/operations.md.
 var matrixRows = []matrixRow{
 	// The controllers: confined to tenant namespaces and kooper's own by the policy.
 	{controllers, "create a Deployment in `kube-system`", denied, byAdmission,
@@ -545,17 +545,17 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 }
 
-// TestLeastPrivilegeREADME checks that the README's "Least privilege" table has every row
-// of the matrix, as the test runs it.
-func TestLeastPrivilegeREADME(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+// TestLeastPrivilegeDocs checks that the "Least privilege" table of docs/operations.md has
+// every row of the matrix, as the test runs it.
+func TestLeastPrivilegeDocs(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "operations.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(b)
+	doc := string(b)
 	for _, row := range matrixRows {
-		if !strings.Contains(readme, row.readmeLine()+"\n") {
-			t.Errorf("README.md lacks the matrix row\n%s", row.readmeLine())
+		if !strings.Contains(doc, row.docLine()+"\n") {
+			t.Errorf("docs/operations.md lacks the matrix row\n%s", row.docLine())
 		}
 	}
 }

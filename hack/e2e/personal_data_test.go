@@ -148,7 +148,7 @@ func asJSON(g Gomega, v any) string {
 // testDirectoryDeleted checks, on the chart's two processes and accounts,
 // that the directory synced above is stored and delivered as Secrets only,
 // and that a tenantSync delete takes the SaaSDirectory, its shards and its
-// delivery away (README, Personal data).
+// delivery away (docs/concepts.md, Personal data).
 func testDirectoryDeleted(t *testing.T, e *env) {
 	g := NewWithT(t)
 	name := webhook.DirectoryName(e.survivor, e2ePIITenant)

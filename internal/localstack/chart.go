@@ -32,7 +32,7 @@ const (
 	sampleDomain    = "crm.example.com"
 )
 
-// installChart installs the chart the way the README tells a merchant to:
+// installChart installs the chart the way docs/operations.md tells a merchant to:
 // the keys Secret first, then helm install with the sample product.
 func (s *Stack) installChart(ctx context.Context, o Options) error {
 	s.logf("Installing the Helm chart into %s", Namespace)
