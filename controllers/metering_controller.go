@@ -66,9 +66,11 @@ type UsagePusher interface {
 type UsageClientFactory func(accessKeyID, secretAccessKey string) UsagePusher
 
 // MarketplaceUsageClients returns the factory for the real marketplace at
-// baseURLs (the first, then the fallbacks).
+// baseURLs (the first, then the fallbacks). The clients it returns share one
+// HTTP client, and so one pool of connections.
 func MarketplaceUsageClients(baseURLs ...string) UsageClientFactory {
-	return func(ak, sk string) UsagePusher { return koogallery.NewClient(ak, sk, baseURLs...) }
+	clients := marketplaceClients(baseURLs)
+	return func(ak, sk string) UsagePusher { return clients(ak, sk) }
 }
 
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants,verbs=get;list;watch;patch
