@@ -274,7 +274,8 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 func setupReceiver(mgr ctrl.Manager, o options) (*webhook.Server, error) {
 	serverOpts := webhook.DefaultServerOptions()
 	serverOpts.Addr = o.receiverAddr
-	return webhook.Setup(mgr, o.receiverOptions(), serverOpts)
+	_, server, err := webhook.Setup(mgr, o.receiverOptions(), serverOpts)
+	return server, err
 }
 
 // run starts the components o names and blocks until ctx is done.

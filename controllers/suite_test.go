@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"testing"
@@ -107,7 +106,16 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 	if err != nil {
 		return err
 	}
-	if err := startReceiver(mgr); err != nil {
+	// The callback receiver, from the same manager as in production, so
+	// the licence and directory tests can call it as the marketplace
+	// would. It runs on the real clock: callbacks are signed with the real
+	// time.
+	opts := webhook.DefaultOptions()
+	opts.Namespace, opts.DirectoryNamespace = operatorNamespace, directoryNamespace
+	serverOpts := webhook.DefaultServerOptions()
+	serverOpts.Addr = "127.0.0.1:0"
+	_, server, err := webhook.Setup(mgr, opts, serverOpts)
+	if err != nil {
 		return err
 	}
 	go func() {
@@ -115,20 +123,13 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 			fmt.Fprintln(os.Stderr, "manager stopped:", err)
 		}
 	}()
-	return nil
-}
-
-// startReceiver serves the callback receiver from the same manager, so the
-// licence tests can buy through it as the marketplace would. It runs on the
-// real clock: callbacks are signed with the real time.
-func startReceiver(mgr ctrl.Manager) error {
-	opts := webhook.DefaultOptions()
-	opts.Namespace, opts.DirectoryNamespace = operatorNamespace, directoryNamespace
-	receiver, err := webhook.NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), opts)
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	addr, err := server.Addr(waitCtx)
 	if err != nil {
 		return err
 	}
-	receiverURL = httptest.NewServer(receiver.Handler()).URL
+	receiverURL = "http://" + addr.String()
 	return nil
 }
 

@@ -88,7 +88,8 @@ func addReceiver(mgr ctrl.Manager) (*webhook.Server, error) {
 	opts.Namespace = operatorNamespace
 	serverOpts := webhook.DefaultServerOptions()
 	serverOpts.Addr = "127.0.0.1:0"
-	return webhook.Setup(mgr, opts, serverOpts)
+	_, server, err := webhook.Setup(mgr, opts, serverOpts)
+	return server, err
 }
 
 // addControllers registers the controllers as main.go does, with the
