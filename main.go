@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/go-logr/logr"
 	// kooper calls the marketplace's open APIs over HTTPS; a FROM scratch
 	// image has no CA file, so the roots are compiled in (Mozilla's, pinned
@@ -33,7 +34,6 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/controllers"
 	"github.com/kooper-io/kooper/internal/koogallery"
-	"github.com/kooper-io/kooper/internal/memlimit"
 	"github.com/kooper-io/kooper/internal/redact"
 	"github.com/kooper-io/kooper/webhook"
 )
@@ -189,7 +189,9 @@ func main() {
 		return
 	}
 	ctrl.SetLogger(newLogger(&o.zap))
-	if limit := memlimit.FromCgroup(); limit > 0 {
+	if limit, err := setMemoryLimit(memlimit.FromCgroup); err != nil {
+		ctrl.Log.V(1).Info("Go memory limit not taken from the container", "reason", err.Error())
+	} else if limit > 0 {
 		ctrl.Log.Info("Go memory limit set below the container's", "bytes", limit)
 	}
 	cfg, err := loadKubeConfig()
@@ -274,7 +276,8 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 func setupReceiver(mgr ctrl.Manager, o options) (*webhook.Server, error) {
 	serverOpts := webhook.DefaultServerOptions()
 	serverOpts.Addr = o.receiverAddr
-	return webhook.Setup(mgr, o.receiverOptions(), serverOpts)
+	_, server, err := webhook.Setup(mgr, o.receiverOptions(), serverOpts)
+	return server, err
 }
 
 // run starts the components o names and blocks until ctx is done.

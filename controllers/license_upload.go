@@ -8,7 +8,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
-	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
 // LicenseUploader delivers the licence of a getLicenseAsync application
@@ -21,9 +20,11 @@ type LicenseUploader interface {
 type UploadClientFactory func(accessKeyID, secretAccessKey string) LicenseUploader
 
 // MarketplaceUploadClients returns the factory for the real marketplace at
-// baseURLs (the first, then the fallbacks).
+// baseURLs (the first, then the fallbacks). The clients it returns share one
+// HTTP client, and so one pool of connections.
 func MarketplaceUploadClients(baseURLs ...string) UploadClientFactory {
-	return func(ak, sk string) LicenseUploader { return koogallery.NewClient(ak, sk, baseURLs...) }
+	clients := marketplaceClients(baseURLs)
+	return func(ak, sk string) LicenseUploader { return clients(ak, sk) }
 }
 
 // upload delivers an application's licence once. A failure is recorded and

@@ -14,9 +14,11 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -33,6 +35,9 @@ type MeteringOptions struct {
 	// PushSpread is how long after each hour the tenants' pushes are spread
 	// over; 0 is DefaultPushSpread. Tests shorten it (--metering-push-spread).
 	PushSpread time.Duration
+	// Skips, when set, names tenants the controller never reconciles
+	// (Config.MeteringSkips); nil skips none.
+	Skips func(*saasv1alpha1.SaaSTenant) bool
 }
 
 // MeteringReconciler measures each pay-per-use tenant per hour and pushes
@@ -66,9 +71,11 @@ type UsagePusher interface {
 type UsageClientFactory func(accessKeyID, secretAccessKey string) UsagePusher
 
 // MarketplaceUsageClients returns the factory for the real marketplace at
-// baseURLs (the first, then the fallbacks).
+// baseURLs (the first, then the fallbacks). The clients it returns share one
+// HTTP client, and so one pool of connections.
 func MarketplaceUsageClients(baseURLs ...string) UsageClientFactory {
-	return func(ak, sk string) UsagePusher { return koogallery.NewClient(ak, sk, baseURLs...) }
+	clients := marketplaceClients(baseURLs)
+	return func(ak, sk string) UsagePusher { return clients(ak, sk) }
 }
 
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants,verbs=get;list;watch;patch
@@ -334,8 +341,12 @@ func (r *MeteringReconciler) recordFailure(ctx context.Context, t *saasv1alpha1.
 // nothing to do.
 func (r *MeteringReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	meteringGauge.use(mgr.GetCache(), r.Clock)
+	kept := predicate.NewPredicateFuncs(func(obj client.Object) bool {
+		t, ok := obj.(*saasv1alpha1.SaaSTenant)
+		return !ok || r.Options.Skips == nil || !r.Options.Skips(t)
+	})
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&saasv1alpha1.SaaSTenant{}).
+		For(&saasv1alpha1.SaaSTenant{}, builder.WithPredicates(kept)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
 		Named("metering").
 		Complete(r)

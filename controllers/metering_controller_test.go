@@ -36,13 +36,20 @@ var threeMeters = []saasv1alpha1.Meter{
 }
 
 // newMeteredTenant creates a product with meters and a pay-per-use tenant
-// of its basic plan, and waits for the tenant's order to be resolved.
+// of its basic plan, metered by hand (meteredByHandLabel), and waits for
+// the tenant's order to be resolved.
 func newMeteredTenant(t *testing.T, meters []saasv1alpha1.Meter) *saasv1alpha1.SaaSTenant {
+	t.Helper()
+	return newPayPerUseTenant(t, meters, map[string]string{meteredByHandLabel: "true"})
+}
+
+// newPayPerUseTenant is newMeteredTenant with the tenant's labels.
+func newPayPerUseTenant(t *testing.T, meters []saasv1alpha1.Meter, labels map[string]string) *saasv1alpha1.SaaSTenant {
 	t.Helper()
 	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
 		p.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: meters}
 	})
-	tenant := newTenant(t, product, "basic", nil)
+	tenant := newTenant(t, product, "basic", func(tn *saasv1alpha1.SaaSTenant) { tn.Labels = labels })
 	marketplace.addOrderCharged(tenant.Spec.OrderID, product.Spec.ProductID, "basic", "20991231235959", koogallery.ChargingOnDemand)
 	return eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
 		g.Expect(tn.Status.Order).NotTo(BeNil())
@@ -328,6 +335,19 @@ func TestMeterATenantDeletedByHandPushesItsLastHoursBeforeItGoes(t *testing.T) {
 		h.Add(time.Hour).Format("1504") + " duration":      "1",
 		h.Add(2*time.Hour).Format("1504") + " duration":    "0.5",
 	}))
+}
+
+// The suite's manager runs the metering controller as main.go does (Setup):
+// a pay-per-use tenant no test meters by hand is metered from the moment
+// its order is resolved, on the suite's clock.
+func TestTheManagersMeteringControllerMetersPayPerUseTenants(t *testing.T) {
+	tenant := newPayPerUseTenant(t, threeMeters[:1], nil)
+	eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Finalizers).To(ContainElement(saasv1alpha1.MeteringFinalizer))
+		g.Expect(tn.Status.Metering).NotTo(BeNil())
+		g.Expect(tn.Status.Metering.Since.Time).To(BeTemporally("==", fakeClock.Now().UTC().Truncate(time.Second)))
+		g.Expect(tn.Status.Metering.Segments).NotTo(BeEmpty())
+	})
 }
 
 // counterValue reads kooper_usage_records_pushed_total{meter,result}.

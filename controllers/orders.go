@@ -27,9 +27,11 @@ type OrderQuerier interface {
 type OrderClientFactory func(accessKeyID, secretAccessKey string) OrderQuerier
 
 // MarketplaceOrderClients returns the factory for the real marketplace at
-// baseURLs (the first, then the fallbacks).
+// baseURLs (the first, then the fallbacks). The clients it returns share one
+// HTTP client, and so one pool of connections.
 func MarketplaceOrderClients(baseURLs ...string) OrderClientFactory {
-	return func(ak, sk string) OrderQuerier { return koogallery.NewClient(ak, sk, baseURLs...) }
+	clients := marketplaceClients(baseURLs)
+	return func(ak, sk string) OrderQuerier { return clients(ak, sk) }
 }
 
 // errOrderUnusable is a Query Order answer kooper cannot use (no such line,

@@ -1,12 +1,15 @@
 package controllers
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"time"
 
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
 
 // Config is what the controllers need from main.go, or from a test that
@@ -40,8 +43,7 @@ type Config struct {
 	// Clock is the time the controllers see; nil is the real clock.
 	Clock clock.Clock
 	// Orders, Uploads and Usage reach the marketplace's open APIs (Query
-	// Order, licence upload, usage push). Without Usage no tenant is
-	// metered.
+	// Order, licence upload, usage push); Setup fails without any of them.
 	Orders  OrderClientFactory
 	Uploads UploadClientFactory
 	Usage   UsageClientFactory
@@ -63,7 +65,16 @@ type Config struct {
 	// (main.go's hidden --metering-* flags).
 	MeteringClockOffset time.Duration
 	MeteringPushSpread  time.Duration
+	// MeteringSkips, when set, names the tenants the metering controller
+	// leaves alone; nil, as in production, leaves none. Tests that drive a
+	// MeteringReconciler by hand, each on a clock of its own, keep the
+	// controller (and its clock) off their tenants with it.
+	MeteringSkips func(*saasv1alpha1.SaaSTenant) bool
 }
+
+// errNoMarketplace is a Config without the marketplace's clients: the
+// tenant, licence and metering controllers could not run without them.
+var errNoMarketplace = errors.New("the controllers need every marketplace client factory: Orders, Uploads and Usage")
 
 // fieldOwner is the server-side apply field manager of every object the
 // controllers apply.
@@ -75,9 +86,18 @@ const fieldOwner = "kooper"
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
-// Setup registers every controller on mgr, wired as production runs them.
-// The controllers are leader-elected: only the leader reconciles.
+// Setup registers every controller on mgr, wired as production runs them:
+// products, keys Secrets, tenants, licences, directories, retention and
+// metering, and the products ConfigMap's when c.ProductsConfigMap names one.
+// main.go and every test suite that runs the controllers call it, so none
+// can leave a controller out. The controllers are leader-elected: only the
+// leader reconciles. It fails before registering anything when c lacks one
+// of the marketplace client factories, and otherwise returns the first
+// registration error.
 func Setup(mgr ctrl.Manager, c Config) error {
+	if c.Orders == nil || c.Uploads == nil || c.Usage == nil {
+		return errNoMarketplace
+	}
 	clk := c.Clock
 	if clk == nil {
 		clk = clock.RealClock{}
@@ -102,17 +122,15 @@ func Setup(mgr ctrl.Manager, c Config) error {
 			Clock: clk, Options: DirectoryOptions{SecretNamespace: c.Namespace, ShardNamespace: c.DirectoryNamespace, FieldOwner: fieldOwner,
 				MaxConcurrentReconciles: concurrency, UnclaimedTTL: c.DirectoryUnclaimedTTL}},
 		&RetentionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: clk},
+		&MeteringReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+			Recorder: mgr.GetEventRecorder("kooper-metering"), Clock: meteringClock(clk, c.MeteringClockOffset),
+			Usage: c.Usage, Prometheus: c.Prometheus,
+			Options: MeteringOptions{SecretNamespace: c.Namespace, PrometheusURL: c.PrometheusURL,
+				MaxConcurrentReconciles: concurrency, PushSpread: c.MeteringPushSpread, Skips: c.MeteringSkips}},
 	}
 	if c.ProductsConfigMap != "" {
 		steps = append(steps, &ProductConfigReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-productconfig"),
 			Namespace: c.Namespace, Name: c.ProductsConfigMap})
-	}
-	if c.Usage != nil {
-		steps = append(steps, &MeteringReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
-			Recorder: mgr.GetEventRecorder("kooper-metering"), Clock: meteringClock(clk, c.MeteringClockOffset),
-			Usage: c.Usage, Prometheus: c.Prometheus,
-			Options: MeteringOptions{SecretNamespace: c.Namespace, PrometheusURL: c.PrometheusURL,
-				MaxConcurrentReconciles: concurrency, PushSpread: c.MeteringPushSpread}})
 	}
 	for _, s := range steps {
 		if err := s.SetupWithManager(mgr); err != nil {

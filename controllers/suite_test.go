@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"testing"
@@ -17,12 +16,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/testenv"
 	"github.com/kooper-io/kooper/webhook"
 )
 
 // The controllers run in a real manager against envtest, as in production;
-// only the marketplace (Query Order) and the clock are stand-ins.
+// only the marketplace (Query Order, licence upload, usage push) and the
+// clock are stand-ins.
 const operatorNamespace = "kooper-test"
 
 // directoryNamespace is where the receiver writes directory shards and the
@@ -35,6 +36,15 @@ const productsConfigMap = "kooper-products"
 // The cluster facts tenant NetworkPolicies are built from: the monitoring
 // namespace, and pod and service ranges shaped like a CCE cluster's.
 const monitoringNamespace = "monitoring"
+
+// meteredByHandLabel marks the tenants whose metering a test drives by hand
+// (meteringAt), each on a clock of its own: the manager's metering
+// controller, on the suite's clock, leaves them alone.
+const meteredByHandLabel = "test.kooper.io/metered-by-hand"
+
+func meteredByHand(t *saasv1alpha1.SaaSTenant) bool {
+	return t.Labels[meteredByHandLabel] == "true"
+}
 
 var (
 	testPodCIDRs     = []netip.Prefix{netip.MustParsePrefix("172.16.0.0/16")}
@@ -88,13 +98,24 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 		Namespace: operatorNamespace, DirectoryNamespace: directoryNamespace, IngressNamespace: "ingress-nginx", ProductsConfigMap: productsConfigMap,
 		MonitoringNamespace: monitoringNamespace, ClusterPodCIDRs: testPodCIDRs, ClusterServiceCIDRs: testServiceCIDRs,
 		MaxConcurrentReconciles: 4, Clock: fakeClock, KeysRetryInterval: time.Second,
-		Orders:  MarketplaceOrderClients(marketplace.server.URL),
-		Uploads: MarketplaceUploadClients(marketplace.server.URL),
+		Orders:        MarketplaceOrderClients(marketplace.server.URL),
+		Uploads:       MarketplaceUploadClients(marketplace.server.URL),
+		Usage:         MarketplaceUsageClients(marketplace.server.URL),
+		MeteringSkips: meteredByHand,
 	})
 	if err != nil {
 		return err
 	}
-	if err := startReceiver(mgr); err != nil {
+	// The callback receiver, from the same manager as in production, so
+	// the licence and directory tests can call it as the marketplace
+	// would. It runs on the real clock: callbacks are signed with the real
+	// time.
+	opts := webhook.DefaultOptions()
+	opts.Namespace, opts.DirectoryNamespace = operatorNamespace, directoryNamespace
+	serverOpts := webhook.DefaultServerOptions()
+	serverOpts.Addr = "127.0.0.1:0"
+	_, server, err := webhook.Setup(mgr, opts, serverOpts)
+	if err != nil {
 		return err
 	}
 	go func() {
@@ -102,20 +123,13 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 			fmt.Fprintln(os.Stderr, "manager stopped:", err)
 		}
 	}()
-	return nil
-}
-
-// startReceiver serves the callback receiver from the same manager, so the
-// licence tests can buy through it as the marketplace would. It runs on the
-// real clock: callbacks are signed with the real time.
-func startReceiver(mgr ctrl.Manager) error {
-	opts := webhook.DefaultOptions()
-	opts.Namespace, opts.DirectoryNamespace = operatorNamespace, directoryNamespace
-	receiver, err := webhook.NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), opts)
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	addr, err := server.Addr(waitCtx)
 	if err != nil {
 		return err
 	}
-	receiverURL = httptest.NewServer(receiver.Handler()).URL
+	receiverURL = "http://" + addr.String()
 	return nil
 }
 

@@ -27,12 +27,16 @@ func cachedKinds() []client.Object {
 
 // Setup serves the callback receiver from mgr on its own HTTP server, as
 // production runs it: on every replica, never leader-elected, reading
-// through mgr's cache and its API reader. It returns the server, whose Addr
-// says where it listens.
-func Setup(mgr ctrl.Manager, opts Options, serverOpts ServerOptions) (*Server, error) {
+// through mgr's cache and its API reader, recording Events as
+// kooper-receiver unless opts.Recorder is set. main.go and every test suite
+// that runs the receiver call it. It returns the receiver and its server,
+// whose Addr says where it listens once the manager has started; the error
+// is an invalid opts, an informer that could not be set up, or the
+// manager's refusal of the server.
+func Setup(mgr ctrl.Manager, opts Options, serverOpts ServerOptions) (*Receiver, *Server, error) {
 	for _, obj := range cachedKinds() {
 		if _, err := mgr.GetCache().GetInformer(context.Background(), obj); err != nil {
-			return nil, fmt.Errorf("failed to watch %T: %w", obj, err)
+			return nil, nil, fmt.Errorf("failed to watch %T: %w", obj, err)
 		}
 	}
 	if opts.Recorder == nil {
@@ -40,8 +44,11 @@ func Setup(mgr ctrl.Manager, opts Options, serverOpts ServerOptions) (*Server, e
 	}
 	receiver, err := NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	server := NewServer(serverOpts, receiver.Handler())
-	return server, mgr.Add(server)
+	if err := mgr.Add(server); err != nil {
+		return nil, nil, err
+	}
+	return receiver, server, nil
 }

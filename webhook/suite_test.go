@@ -59,14 +59,10 @@ func startReceiver(ctx context.Context, env *testenv.Env) error {
 	}
 	opts := DefaultOptions()
 	opts.Namespace, opts.DirectoryNamespace = operatorNamespace, directoryNamespace
-	opts.Recorder = mgr.GetEventRecorder("kooper-receiver")
-	if receiver, err = NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), opts); err != nil {
-		return err
-	}
 	serverOpts := DefaultServerOptions()
 	serverOpts.Addr = "127.0.0.1:0"
-	server := NewServer(serverOpts, receiver.Handler())
-	if err := mgr.Add(server); err != nil {
+	var server *Server
+	if receiver, server, err = Setup(mgr, opts, serverOpts); err != nil {
 		return err
 	}
 	go func() {

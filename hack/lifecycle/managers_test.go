@@ -88,16 +88,19 @@ func addReceiver(mgr ctrl.Manager) (*webhook.Server, error) {
 	opts.Namespace = operatorNamespace
 	serverOpts := webhook.DefaultServerOptions()
 	serverOpts.Addr = "127.0.0.1:0"
-	return webhook.Setup(mgr, opts, serverOpts)
+	_, server, err := webhook.Setup(mgr, opts, serverOpts)
+	return server, err
 }
 
 // addControllers registers the controllers as main.go does, with the
-// stand-in marketplace for Query Order and licence uploads.
+// stand-in marketplace for Query Order, licence uploads and usage pushes
+// (no product of these tests is metered).
 func addControllers(mgr ctrl.Manager) error {
 	return controllers.Setup(mgr, controllers.Config{
 		Namespace: operatorNamespace, IngressNamespace: "ingress-nginx", MaxConcurrentReconciles: 4,
 		Orders:  controllers.MarketplaceOrderClients(market.server.URL),
 		Uploads: controllers.MarketplaceUploadClients(market.server.URL),
+		Usage:   controllers.MarketplaceUsageClients(market.server.URL),
 	})
 }
 

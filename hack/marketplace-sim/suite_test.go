@@ -67,14 +67,10 @@ func startReceiver(ctx context.Context, env *testenv.Env) error {
 	}
 	opts := webhook.DefaultOptions()
 	opts.Namespace = operatorNamespace
-	receiver, err := webhook.NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), opts)
-	if err != nil {
-		return err
-	}
 	serverOpts := webhook.DefaultServerOptions()
 	serverOpts.Addr = "127.0.0.1:0"
-	server := webhook.NewServer(serverOpts, receiver.Handler())
-	if err := mgr.Add(server); err != nil {
+	_, server, err := webhook.Setup(mgr, opts, serverOpts)
+	if err != nil {
 		return err
 	}
 	go func() {

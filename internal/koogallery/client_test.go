@@ -297,6 +297,26 @@ func TestNewClientDefaults(t *testing.T) {
 	g.Expect(DefaultBaseURLs[0]).To(Equal("https://mkt.myhuaweicloud.com"), "clients do not share the default slice")
 }
 
+func TestNewClientWithSendsThroughTheSharedHTTPClient(t *testing.T) {
+	g := NewWithT(t)
+	shared := NewHTTPClient()
+	g.Expect(shared.Timeout).To(Equal(DefaultTimeout))
+	transport, ok := shared.Transport.(*http.Transport)
+	g.Expect(ok).To(BeTrue())
+	g.Expect(transport.TLSClientConfig.MinVersion).To(Equal(uint16(tls.VersionTLS12)))
+	g.Expect(transport.TLSClientConfig.InsecureSkipVerify).To(BeFalse())
+	g.Expect(NewHTTPClient().Transport).NotTo(BeIdenticalTo(shared.Transport), "each HTTP client has a transport of its own")
+
+	a := NewClientWith(shared, "ak-a", "sk-a")
+	b := NewClientWith(shared, "ak-b", "sk-b", "https://mkt.example.test")
+	g.Expect(a.HTTP).To(BeIdenticalTo(shared))
+	g.Expect(b.HTTP).To(BeIdenticalTo(shared))
+	g.Expect(a.BaseURLs).To(Equal(DefaultBaseURLs))
+	g.Expect(b.BaseURLs).To(Equal([]string{"https://mkt.example.test"}))
+	g.Expect(a.Signer).To(Equal(Signer{AccessKeyID: "ak-a", SecretAccessKey: "sk-a"}))
+	g.Expect(b.Signer).To(Equal(Signer{AccessKeyID: "ak-b", SecretAccessKey: "sk-b"}))
+}
+
 func TestOrderInfoLine(t *testing.T) {
 	g := NewWithT(t)
 	order := &OrderInfo{OrderLine: []OrderLine{{OrderLineID: "O-000001"}, {OrderLineID: "O-000002"}}}
