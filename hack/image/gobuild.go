@@ -25,8 +25,11 @@ func goBuild(root, pkg, platform, version, out string) error {
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+version, "-o", out, pkg)
 	cmd.Dir = root
 	// GOFLAGS from the caller's environment could change what is built
-	// (-race, -tags, -mod): the image is built with none.
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch, "GOFLAGS=")
+	// (-race, -tags, -mod): the image is built with only -buildvcs=auto, Go's
+	// default, spelt out because an empty GOFLAGS falls back to the go env
+	// file's, and a -buildvcs=false there would leave --version without the
+	// commit.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch, "GOFLAGS=-buildvcs=auto")
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s for %s: %w\n%s", pkg, platform, err, output)
 	}
