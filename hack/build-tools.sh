@@ -5,7 +5,7 @@
 # already there, so only the first run is slow (about 10 minutes on 2 cores,
 # most of it kube-apiserver and friends).
 #
-# Usage: hack/build-tools.sh [tool ...]   tools: kubernetes etcd kwok helm controller-gen helm-unittest crd-ref-docs
+# Usage: hack/build-tools.sh [tool ...]   tools: kubernetes etcd kwok helm controller-gen helm-unittest crd-ref-docs golangci-lint
 #        (no argument builds them all)
 set -euo pipefail
 
@@ -135,6 +135,42 @@ build_controller_gen() { go_install controller-gen "$CONTROLLER_GEN_VERSION" sig
 # crd-ref-docs writes the API reference (make api-docs, docs/reference/api.md) from api/'s types.
 build_crd_ref_docs() { go_install crd-ref-docs "$CRD_REF_DOCS_VERSION" github.com/elastic/crd-ref-docs; }
 
+# golangci_lint_dir: where build_golangci_lint puts its binary; both versions
+# name it, so a bump of either rebuilds. The Makefile names the same folder.
+golangci_lint_dir() { echo "$BIN/golangci-lint-$GOLANGCI_LINT_VERSION-kal-${KUBE_API_LINTER_VERSION##*-}"; }
+
+# build_golangci_lint: golangci-lint with kube-api-linter compiled in as a
+# module plugin, one binary for make lint. `golangci-lint custom` would build
+# the same from .custom-gcl.yml, but it starts with a git clone of
+# github.com/golangci/golangci-lint, which these machines cannot reach. So a
+# wrapper module builds kube-api-linter's own golangci-lint command
+# (cmd/golangci-lint-kube-api-linter: golangci-lint's entry point plus the
+# plugin's import), with golangci-lint raised to GOLANGCI_LINT_VERSION.
+build_golangci_lint() {
+  local dest
+  dest=$(golangci_lint_dir)
+  local label="golangci-lint $GOLANGCI_LINT_VERSION + kube-api-linter $KUBE_API_LINTER_VERSION"
+  if present "$dest" golangci-lint; then log "$label: cached in ${dest#"$ROOT"/}"; return; fi
+  log "$label: building (about 3 minutes)"
+  local w="$WORK/golangci-lint"
+  wrapper_module "$w" golangci-lint-build
+  (
+    cd "$w"
+    go mod edit -require="github.com/golangci/golangci-lint/v2@$GOLANGCI_LINT_VERSION" \
+      -require="sigs.k8s.io/kube-api-linter@$KUBE_API_LINTER_VERSION"
+    # kube-api-linter requires a golangci-lint of its own; were it newer than
+    # ours, Go would silently build that one instead.
+    local got
+    got=$(GOFLAGS=-mod=mod go list -m -f '{{.Version}}' github.com/golangci/golangci-lint/v2)
+    [ "$got" = "$GOLANGCI_LINT_VERSION" ] || { echo "golangci-lint resolves to $got, not $GOLANGCI_LINT_VERSION" >&2; exit 1; }
+    mkdir -p "$dest.tmp"
+    GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$dest.tmp/golangci-lint" \
+      sigs.k8s.io/kube-api-linter/cmd/golangci-lint-kube-api-linter
+  )
+  rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  log "$label: done"
+}
+
 # link_envtest: bin/envtest holds the binaries envtest starts, as envtest's
 # BinaryAssetsDirectory expects them (one folder, fixed names).
 link_envtest() {
@@ -146,7 +182,7 @@ link_envtest() {
 
 main() {
   local tools=("$@")
-  [ ${#tools[@]} -gt 0 ] || tools=(controller-gen etcd kubernetes kwok helm helm-unittest crd-ref-docs)
+  [ ${#tools[@]} -gt 0 ] || tools=(controller-gen etcd kubernetes kwok helm helm-unittest crd-ref-docs golangci-lint)
   local t
   for t in "${tools[@]}"; do
     case $t in
@@ -157,6 +193,7 @@ main() {
       controller-gen) build_controller_gen ;;
       helm-unittest) build_helm_unittest ;;
       crd-ref-docs) build_crd_ref_docs ;;
+      golangci-lint) build_golangci_lint ;;
       *) echo "unknown tool: $t" >&2; exit 2 ;;
     esac
   done
