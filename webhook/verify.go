@@ -100,11 +100,6 @@ func (r *Receiver) basicKeys(ctx context.Context, product *saasv1alpha1.SaaSProd
 	return keys, nil
 }
 
-// keysSecret reads the product's keys Secret.
-func (r *Receiver) keysSecret(ctx context.Context, product *saasv1alpha1.SaaSProduct) (*corev1.Secret, error) {
-	return r.readKeysSecret(ctx, product, false)
-}
-
 func (r *Receiver) readKeysSecret(ctx context.Context, product *saasv1alpha1.SaaSProduct, fresh bool) (*corev1.Secret, error) {
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: r.opts.Namespace, Name: product.Spec.KeysSecretName}

@@ -27,11 +27,6 @@ func cidrPeer(cidr string, except ...string) saasv1alpha1.EgressPeer {
 	return saasv1alpha1.EgressPeer{IPBlock: &saasv1alpha1.IPBlock{CIDR: cidr, Except: except}}
 }
 
-func namespacePeer(name string) saasv1alpha1.EgressPeer {
-	return saasv1alpha1.EgressPeer{NamespaceSelector: &saasv1alpha1.LabelSelector{
-		MatchLabels: map[string]string{"kubernetes.io/metadata.name": name}}}
-}
-
 // withEgress is a valid product with the given egress rules.
 func withEgress(rules ...saasv1alpha1.EgressRule) *saasv1alpha1.SaaSProduct {
 	return with(validProduct(), func(o *saasv1alpha1.SaaSProduct) { o.Spec.Workload.Egress = rules })
