@@ -45,11 +45,11 @@ func errUnknownPath(path string) error {
 
 // clipPath bounds a path taken from a request for a message or a log line.
 func clipPath(path string) string {
-	const max = 64
-	if len(path) <= max {
+	const limit = 64
+	if len(path) <= limit {
 		return path
 	}
-	return path[:max] + "..."
+	return path[:limit] + "..."
 }
 
 // errInstanceNotFound answers 000003: kooper never issued this instance ID.

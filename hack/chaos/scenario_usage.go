@@ -134,9 +134,9 @@ func usageOutageAcrossTheHour(ctx context.Context, h *harness) row {
 // so that an hour of it falls u.hourIn from now (the nearest whole hour,
 // so the offset stays within ±30 min).
 func (h *harness) placeMeteringHour(ctx context.Context, u usageConfig) (meteringHour, error) {
-	real := time.Now().Add(u.hourIn).Truncate(time.Second)
-	metered := real.Round(time.Hour)
-	hour := meteringHour{metered: metered, real: real, offset: metered.Sub(real)}
+	actual := time.Now().Add(u.hourIn).Truncate(time.Second)
+	metered := actual.Round(time.Hour)
+	hour := meteringHour{metered: metered, real: actual, offset: metered.Sub(actual)}
 	return hour, h.stack.SetMeteringClock(ctx, localstack.MeteringClock{Offset: hour.offset, PushSpread: u.pushSpread})
 }
 

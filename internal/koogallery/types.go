@@ -303,17 +303,17 @@ func firstError(errs ...error) error {
 }
 
 // required checks that a mandatory field is set and not too long.
-func required(field, value string, max int) error {
+func required(field, value string, limit int) error {
 	if value == "" {
 		return &ValidationError{Field: field, Reason: "is required"}
 	}
-	return maxLength(field, value, max)
+	return maxLength(field, value, limit)
 }
 
 // maxLength checks a length in characters, as the docs count it.
-func maxLength(field, value string, max int) error {
-	if utf8.RuneCountInString(value) > max {
-		return &ValidationError{Field: field, Reason: fmt.Sprintf("is longer than %d characters", max)}
+func maxLength(field, value string, limit int) error {
+	if utf8.RuneCountInString(value) > limit {
+		return &ValidationError{Field: field, Reason: fmt.Sprintf("is longer than %d characters", limit)}
 	}
 	return nil
 }
