@@ -156,7 +156,7 @@ func TestTheLogLineCarriesTheCodeSent(t *testing.T) {
 			g := NewWithT(t)
 			var lines []string
 			c := &call{start: receiver.opts.Now(), activity: koogallery.ActivityQueryInstance,
-				log: funcr.New(func(prefix, args string) { lines = append(lines, args) }, funcr.Options{})}
+				log: funcr.New(func(_, args string) { lines = append(lines, args) }, funcr.Options{})}
 			rec := httptest.NewRecorder()
 			receiver.finish(rec, c, tc.rep, tc.err, "")
 			g.Expect(rec.Body.String()).To(ContainSubstring(`"resultCode":"` + tc.wantCode + `"`))
@@ -260,7 +260,7 @@ func TestAPanicIsAnswered000005(t *testing.T) {
 	g := NewWithT(t)
 	var lines []string
 	c := &call{start: receiver.opts.Now(), activity: koogallery.ActivityNewInstance,
-		log: funcr.New(func(prefix, args string) { lines = append(lines, args) }, funcr.Options{})}
+		log: funcr.New(func(_, args string) { lines = append(lines, args) }, funcr.Options{})}
 	counter := callbacksTotal.WithLabelValues("newInstance", "000005")
 	before := testutil.ToFloat64(counter)
 	rec := httptest.NewRecorder()

@@ -54,7 +54,7 @@ func TestEndToEnd(t *testing.T) {
 	e := &env{ctx: ctx, stack: stack}
 	t.Cleanup(func() {
 		if t.Failed() {
-			e.dumpState(t)
+			e.dumpState()
 		}
 		if err := stack.Stop(); err != nil {
 			t.Errorf("failed to stop the local stack: %v", err)
@@ -109,7 +109,7 @@ type env struct {
 
 // dumpState prints the logs of every process and the cluster's view of the
 // tenants, so a failure in CI can be understood from its output alone.
-func (e *env) dumpState(t *testing.T) {
+func (e *env) dumpState() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, args := range [][]string{

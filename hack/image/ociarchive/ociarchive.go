@@ -50,7 +50,7 @@ func Write(path string, index v1.ImageIndex, ref string, modTime time.Time) erro
 // tarDirectory writes the files under dir, in name order, to a tar at dest.
 func tarDirectory(dir, dest string, modTime time.Time) error {
 	var names []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
 		if err != nil || p == dir {
 			return err
 		}

@@ -174,7 +174,7 @@ func waitForStatus(c *running, url string, want int, header http.Header) error {
 	deadline := time.Now().Add(readyTimeout)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	last := "no answer"
+	var last string
 	for {
 		code, body, err := get(url, header)
 		if err == nil && code == want {
