@@ -19,10 +19,10 @@ import (
 // changesPlan reports whether an order selects the plan: the purchase, an
 // upgrade, a trial conversion or a renewal with a change of specification.
 func changesPlan(o saasv1alpha1.AppliedOrder) bool {
-	switch {
-	case o.Activity == saasv1alpha1.ActivityNewInstance, o.Activity == saasv1alpha1.ActivityUpgradeInstance:
+	switch o.Activity {
+	case saasv1alpha1.ActivityNewInstance, saasv1alpha1.ActivityUpgradeInstance:
 		return true
-	case o.Activity == saasv1alpha1.ActivityRefreshInstance:
+	case saasv1alpha1.ActivityRefreshInstance:
 		return o.Scene == saasv1alpha1.SceneTrialToFormal || o.Scene == saasv1alpha1.SceneRenewalChange
 	}
 	return false

@@ -226,7 +226,7 @@ func (r *Receiver) updateDirectory(ctx context.Context, d *saasv1alpha1.SaaSDire
 		}
 		fresh = true
 		changed, err := edit(&d.Spec)
-		if err != nil || !(changed || force) {
+		if err != nil || (!changed && !force) {
 			return err
 		}
 		sync.Sequence = 1

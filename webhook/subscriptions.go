@@ -89,7 +89,8 @@ func (s subscription) addOrder(order saasv1alpha1.AppliedOrder) {
 	if len(orders) >= maxOrders {
 		orders = append(orders[:1], orders[len(orders)-maxOrders+2:]...)
 	}
-	*s.orders = append(orders, order)
+	orders = append(orders, order)
+	*s.orders = orders
 }
 
 var errInvalidName = errors.New("not a valid object name")

@@ -30,13 +30,14 @@ func (s *sequence) retire(i int, sku string) {
 		s.t.Logf("step %d: retire %s: the product is gone", i, sku)
 		return
 	}
-	if !slices.Contains(s.model.Plans, sku) {
+	switch {
+	case !slices.Contains(s.model.Plans, sku):
 		s.model.Offer(sku)
 		s.t.Logf("step %d: offer %s again", i, sku)
-	} else if len(s.model.Plans) > 1 {
+	case len(s.model.Plans) > 1:
 		s.model.Retire(sku)
 		s.t.Logf("step %d: retire plan %s", i, sku)
-	} else {
+	default:
 		s.t.Logf("step %d: retire %s: it is the last plan", i, sku)
 		return
 	}
