@@ -105,7 +105,7 @@ func (r *DirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 // into a requeue without an error log: it is decided again on the new version.
 func quietConflict(err error) (ctrl.Result, error) {
 	if apierrors.IsConflict(err) {
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{Requeue: true}, nil //nolint:staticcheck // SA1019: a rate-limited retry without an error log; RequeueAfter would be a fixed delay
 	}
 	return ctrl.Result{}, err
 }

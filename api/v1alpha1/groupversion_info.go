@@ -19,7 +19,7 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "saas.kooper.io", Version: "v1alpha1"}
 
 	// SchemeBuilder registers the kinds of this package with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion} //nolint:staticcheck // SA1019: kubebuilder's scaffold; each types file calls SchemeBuilder.Register(objects...), which apimachinery's runtime.SchemeBuilder lacks
 
 	// AddToScheme adds the kinds of this package to a runtime.Scheme.
 	AddToScheme = SchemeBuilder.AddToScheme

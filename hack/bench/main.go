@@ -99,7 +99,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, c); err != nil {
 		logf("bench failed: %v", err)
-		os.Exit(1)
+		os.Exit(1) //nolint:gocritic // exitAfterDefer: the deferred call only stops signal notification, which exiting stops too
 	}
 }
 

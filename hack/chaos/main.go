@@ -168,7 +168,7 @@ func main() {
 	c.nodes += nodesFor(c.receiverKill.tenants + c.etcdKill.tenants + c.killAll.tenants + c.qorderTenants + c.usage.tenants + c.stormOrders)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	os.Exit(run(ctx, c))
+	os.Exit(run(ctx, c)) //nolint:gocritic // exitAfterDefer: the deferred call only stops signal notification, which exiting stops too
 }
 
 // run starts the stack, runs each scenario, writes the report and returns

@@ -40,7 +40,7 @@ func main() {
 	}()
 	log.Printf("sample-app serving on %s, data in %s", server.Addr, app.dataDir)
 	if err := server.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Fatal(err)
+		log.Fatal(err) //nolint:gocritic // exitAfterDefer: the deferred call only stops signal notification, which exiting stops too
 	}
 }
 
