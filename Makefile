@@ -10,6 +10,9 @@ BIN := $(ROOT)/bin
 KUBE_BIN := $(BIN)/kubernetes-$(KUBERNETES_VERSION)
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)/controller-gen
 CRD_REF_DOCS := $(BIN)/crd-ref-docs-$(CRD_REF_DOCS_VERSION)/crd-ref-docs
+# golangci-lint with kube-api-linter compiled in; hack/build-tools.sh names the
+# folder after both versions (the pseudo-version's commit for kube-api-linter).
+GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)-kal-$(lastword $(subst -, ,$(KUBE_API_LINTER_VERSION)))/golangci-lint
 ENVTEST_ASSETS := $(BIN)/envtest
 GO_TEST_FLAGS ?= -count=1
 # How long each fuzz target runs: a fixed count within make test (a count
@@ -71,10 +74,15 @@ vet: ## Run go vet and check gofmt.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml: vet, staticcheck, errcheck, revive, gocritic, importas, the architecture's depguard rules, kube-api-linter on api/v1alpha1) over the main module and hack/image.
+	$(GOLANGCI_LINT) run ./...
+	cd hack/image && $(GOLANGCI_LINT) run --config $(ROOT)/.golangci.yml ./...
+
 ##@ Tools (built from the Go module proxy into bin/, cached by version)
 
 .PHONY: tools
-tools: ## Build every tool: Kubernetes v1.37 binaries, etcd, kwok, Helm, helm-unittest, controller-gen, crd-ref-docs.
+tools: ## Build every tool: Kubernetes v1.37 binaries, etcd, kwok, Helm, helm-unittest, controller-gen, crd-ref-docs, golangci-lint.
 	hack/build-tools.sh
 
 .PHONY: envtest-assets
@@ -86,6 +94,9 @@ $(CONTROLLER_GEN):
 
 $(CRD_REF_DOCS):
 	hack/build-tools.sh crd-ref-docs
+
+$(GOLANGCI_LINT):
+	hack/build-tools.sh golangci-lint
 
 ##@ Test
 
