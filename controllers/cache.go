@@ -13,7 +13,7 @@ import (
 // Secrets and ConfigMaps of its own namespace (products' keys, TLS, image
 // pull; the products ConfigMap) but directory shards, and of the tenant
 // objects only those labelled as kooper's. Tenant Secrets are not
-// cached at all: kooper reads them rarely (see TenantReconciler.Reader), and
+// cached at all: kooper reads them rarely (see SaaSTenantReconciler.Reader), and
 // a namespaced Secret informer beside a cluster-wide one proved to miss
 // events. Managed fields are dropped from cached objects: with server-side
 // apply they are the larger part of each object, and kooper never reads them.

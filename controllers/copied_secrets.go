@@ -52,7 +52,7 @@ func (c copiedSecret) refuse(secret *corev1.Secret) string {
 
 // tenantsOfSecret maps a Secret of kooper's namespace to the tenants of
 // the products that copy it, so labelling or fixing it resumes them.
-func (r *TenantReconciler) tenantsOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+func (r *SaaSTenantReconciler) tenantsOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
 	if secret.GetNamespace() != r.Options.SecretNamespace {
 		return nil
 	}

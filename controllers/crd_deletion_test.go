@@ -45,7 +45,7 @@ func TestDeletingTheCRDsKeepsTenantNamespaces(t *testing.T) {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect((&TenantReconciler{
+	g.Expect((&SaaSTenantReconciler{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorder("kooper-saastenant"), Clock: clocktesting.NewFakeClock(time.Now()),
 		Orders:  MarketplaceOrderClients(marketplace.server.URL),

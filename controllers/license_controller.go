@@ -44,9 +44,10 @@ type LicenseOptions struct {
 // the window, plan or signing key changes, revokes it on freeze and release,
 // and uploads the licences of getLicenseAsync applications.
 //
-// A licence has no finalizer: its only child is the Secret holding the key,
-// which is owned by the License and can always be issued again, so garbage
-// collection may take it.
+// A licence's finalizer only records its instance as issued before it goes
+// (a tombstone, docs/lifecycle.md rule B): its only child is the Secret
+// holding the key, which is owned by the License and can always be issued
+// again, so garbage collection may take it.
 type LicenseReconciler struct {
 	client.Client
 	// Reader reads around the cache, to confirm an upload is still needed.

@@ -140,7 +140,7 @@ func (m *resolvedOrders) put(key string, o *saasv1alpha1.ResolvedOrder) {
 }
 
 // resolver resolves the tenant's orders with its product's AK/SK.
-func (r *TenantReconciler) resolver() orderResolver {
+func (r *SaaSTenantReconciler) resolver() orderResolver {
 	return orderResolver{reader: r.Client, orders: r.Orders, namespace: r.Options.SecretNamespace, memo: &r.resolved}
 }
 

@@ -47,12 +47,12 @@ type DirectoryOptions struct {
 	UnclaimedTTL time.Duration
 }
 
-// DirectoryReconciler delivers each SaaSDirectory (the joint-operation
+// SaaSDirectoryReconciler delivers each SaaSDirectory (the joint-operation
 // enterprise, its OAuth client, departments and users) into its tenant's
 // namespace as the kooper-sso and kooper-directory Secrets, once that tenant
 // exists, and keeps the directory's counts in its status. It also moves
 // shards that earlier versions stored as ConfigMaps into Secrets.
-type DirectoryReconciler struct {
+type SaaSDirectoryReconciler struct {
 	client.Client
 	// Reader reads what the cache does not hold: shards and delivered objects.
 	Reader   client.Reader
@@ -69,7 +69,7 @@ type DirectoryReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile delivers one directory.
-func (r *DirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *SaaSDirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	d := &saasv1alpha1.SaaSDirectory{}
 	if err := r.Get(ctx, req.NamespacedName, d); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -112,7 +112,7 @@ func quietConflict(err error) (ctrl.Result, error) {
 
 // reconcile moves the directory's shards out of ConfigMaps if an earlier
 // version left some, counts it, then delivers it or says why it cannot.
-func (r *DirectoryReconciler) reconcile(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
+func (r *SaaSDirectoryReconciler) reconcile(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
 	if err := r.ensureShardsInSecrets(ctx, d); err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func (r *DirectoryReconciler) reconcile(ctx context.Context, d *saasv1alpha1.Saa
 // and last sync), or removes it from there once it is withdrawn. It merge-
 // patches status.directory alone, which no other controller writes, against
 // the tenant version it read: a Conflict requeues.
-func (r *DirectoryReconciler) summarise(ctx context.Context, d *saasv1alpha1.SaaSDirectory, delivered bool) error {
+func (r *SaaSDirectoryReconciler) summarise(ctx context.Context, d *saasv1alpha1.SaaSDirectory, delivered bool) error {
 	tenant := &saasv1alpha1.SaaSTenant{}
 	if err := r.Get(ctx, client.ObjectKey{Name: d.Spec.InstanceID}, tenant); err != nil {
 		return client.IgnoreNotFound(err)
@@ -166,7 +166,7 @@ func (r *DirectoryReconciler) summarise(ctx context.Context, d *saasv1alpha1.Saa
 }
 
 // target returns the namespace to deliver to, or why there is none.
-func (r *DirectoryReconciler) target(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (string, string, string, error) {
+func (r *SaaSDirectoryReconciler) target(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (string, string, string, error) {
 	if d.Spec.State == saasv1alpha1.DirectoryDeleted {
 		return "", saasv1alpha1.DirectoryDeletedReason, "tenantSync deleted the enterprise; nothing is delivered", nil
 	}
@@ -216,7 +216,7 @@ func setDirectoryReady(d *saasv1alpha1.SaaSDirectory) {
 
 // recordSync emits one Event per stored kit call that changed the
 // directory (the receiver records only calls that changed something).
-func (r *DirectoryReconciler) recordSync(before, after *saasv1alpha1.SaaSDirectory) {
+func (r *SaaSDirectoryReconciler) recordSync(before, after *saasv1alpha1.SaaSDirectory) {
 	sync := after.Spec.LastSync
 	if sync == nil || before.Status.ObservedSync == sync.Sequence {
 		return
@@ -228,7 +228,7 @@ func (r *DirectoryReconciler) recordSync(before, after *saasv1alpha1.SaaSDirecto
 
 // SetupWithManager watches directories, and tenants as they get a namespace
 // or are released.
-func (r *DirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *SaaSDirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.SaaSDirectory{}, directoryInstanceIndex,
 		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.SaaSDirectory).Spec.InstanceID} })
 	if err != nil {
@@ -269,13 +269,13 @@ func deletionStarted() predicate.Predicate {
 	}
 }
 
-func (r *DirectoryReconciler) directoriesOfTenant(ctx context.Context, obj client.Object) []reconcile.Request {
+func (r *SaaSDirectoryReconciler) directoriesOfTenant(ctx context.Context, obj client.Object) []reconcile.Request {
 	return r.directoriesOfInstance(ctx, obj.GetName())
 }
 
 // directoriesOfNamespace maps a tenant namespace to its instance's
 // directories, which go when it is deleted.
-func (r *DirectoryReconciler) directoriesOfNamespace(ctx context.Context, obj client.Object) []reconcile.Request {
+func (r *SaaSDirectoryReconciler) directoriesOfNamespace(ctx context.Context, obj client.Object) []reconcile.Request {
 	instanceID, ok := obj.GetLabels()[saasv1alpha1.InstanceIDLabel]
 	if !ok {
 		return nil
@@ -283,7 +283,7 @@ func (r *DirectoryReconciler) directoriesOfNamespace(ctx context.Context, obj cl
 	return r.directoriesOfInstance(ctx, instanceID)
 }
 
-func (r *DirectoryReconciler) directoriesOfInstance(ctx context.Context, instanceID string) []reconcile.Request {
+func (r *SaaSDirectoryReconciler) directoriesOfInstance(ctx context.Context, instanceID string) []reconcile.Request {
 	list := &saasv1alpha1.SaaSDirectoryList{}
 	if err := r.List(ctx, list, client.MatchingFields{directoryInstanceIndex: instanceID}); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the directories of an instance", "instanceId", instanceID)

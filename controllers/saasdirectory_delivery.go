@@ -41,7 +41,7 @@ func (s shardSet) count(part directory.Part) int32 {
 
 // shards reads a directory's shards from the API server; they are kept out
 // of the cache (see CacheOptions) because a directory can be megabytes.
-func (r *DirectoryReconciler) shards(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (shardSet, error) {
+func (r *SaaSDirectoryReconciler) shards(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (shardSet, error) {
 	list := &corev1.SecretList{}
 	err := r.Reader.List(ctx, list, client.InNamespace(r.shardNamespace()), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name})
 	if err != nil {
@@ -55,7 +55,7 @@ func (r *DirectoryReconciler) shards(ctx context.Context, d *saasv1alpha1.SaaSDi
 }
 
 // shardNamespace is where the receiver writes shards.
-func (r *DirectoryReconciler) shardNamespace() string {
+func (r *SaaSDirectoryReconciler) shardNamespace() string {
 	if r.Options.ShardNamespace != "" {
 		return r.Options.ShardNamespace
 	}
@@ -94,7 +94,7 @@ func deliveryHash(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardS
 
 // deliver applies the directory's objects in namespace unless what they
 // were made from is unchanged since the last delivery there.
-func (r *DirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) error {
+func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) error {
 	hash := deliveryHash(d, namespace, shards)
 	if d.Status.Namespace == namespace && d.Status.DeliveredHash == hash {
 		return nil
@@ -142,7 +142,7 @@ func deliveredMeta(d *saasv1alpha1.SaaSDirectory, namespace, name string) metav1
 
 // shardObjects are the shards as delivered: Opaque Secrets, since users
 // carry personal data (see directoryVolumes).
-func (r *DirectoryReconciler) shardObjects(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) []*corev1.Secret {
+func (r *SaaSDirectoryReconciler) shardObjects(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) []*corev1.Secret {
 	out := make([]*corev1.Secret, 0, len(shards))
 	for _, stored := range shards {
 		s := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
@@ -169,7 +169,7 @@ type directoryIndex struct {
 	DepartmentShards []string `json:"departmentShards"`
 }
 
-func (r *DirectoryReconciler) indexObject(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) *corev1.Secret {
+func (r *SaaSDirectoryReconciler) indexObject(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) *corev1.Secret {
 	idx := directoryIndex{InstanceID: d.Spec.InstanceID, TenantID: d.Spec.TenantID, TenantCode: d.Spec.TenantCode,
 		Name: d.Spec.Name, DomainName: d.Spec.DomainName, OrderID: d.Spec.OrderID, Mode: string(d.Spec.Mode),
 		Users: d.Status.Users, Departments: d.Status.Departments, UserShards: []string{}, DepartmentShards: []string{}}
@@ -190,7 +190,7 @@ func (r *DirectoryReconciler) indexObject(d *saasv1alpha1.SaaSDirectory, namespa
 // ssoSecret is kooper-sso: the OAuth client of the directory's most
 // recently synced application, with the clientSecret decrypted, and the
 // endpoints of spec §7 derived from the enterprise's domain.
-func (r *DirectoryReconciler) ssoSecret(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) (*corev1.Secret, error) {
+func (r *SaaSDirectoryReconciler) ssoSecret(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) (*corev1.Secret, error) {
 	data := map[string]string{
 		"instanceId": d.Spec.InstanceID, "tenantId": d.Spec.TenantID, "tenantCode": d.Spec.TenantCode,
 		"tenantName": d.Spec.Name, "domainName": d.Spec.DomainName,
@@ -234,7 +234,7 @@ func oauthEndpoints(domain string) map[string]string {
 
 // clientSecret decrypts an application's clientSecret with the product's
 // RSA key and the OAEP variant that worked when it arrived.
-func (r *DirectoryReconciler) clientSecret(ctx context.Context, d *saasv1alpha1.SaaSDirectory, app saasv1alpha1.DirectoryApplication) (string, error) {
+func (r *SaaSDirectoryReconciler) clientSecret(ctx context.Context, d *saasv1alpha1.SaaSDirectory, app saasv1alpha1.DirectoryApplication) (string, error) {
 	product := &saasv1alpha1.SaaSProduct{}
 	if err := r.Get(ctx, client.ObjectKey{Name: d.Spec.ProductName}, product); err != nil {
 		return "", fmt.Errorf("the SaaSProduct %s cannot be read: %w", d.Spec.ProductName, err)
@@ -257,7 +257,7 @@ func (r *DirectoryReconciler) clientSecret(ctx context.Context, d *saasv1alpha1.
 // apply writes obj with server-side apply. Delivered objects are not cached
 // (they live in tenant namespaces), so the hash check in deliver is what
 // keeps unchanged directories from being written.
-func (r *DirectoryReconciler) apply(ctx context.Context, obj client.Object) error {
+func (r *SaaSDirectoryReconciler) apply(ctx context.Context, obj client.Object) error {
 	content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return err
@@ -277,7 +277,7 @@ const contentHashAnnotation = "saas.kooper.io/content-hash"
 
 // deliveredSecrets returns the content hash of each Secret delivered for d
 // in namespace, by name. Only metadata is read: the data can be megabytes.
-func (r *DirectoryReconciler) deliveredSecrets(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) (map[string]string, error) {
+func (r *SaaSDirectoryReconciler) deliveredSecrets(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) (map[string]string, error) {
 	list, err := r.listMetadata(ctx, "SecretList", namespace, d)
 	if err != nil {
 		return nil, fmt.Errorf("failed to list the delivered Secrets in %s: %w", namespace, err)
@@ -291,7 +291,7 @@ func (r *DirectoryReconciler) deliveredSecrets(ctx context.Context, d *saasv1alp
 
 // listMetadata lists the metadata of the objects of a core kind (its list
 // kind, e.g. "SecretList") labelled with d in namespace, from the API server.
-func (r *DirectoryReconciler) listMetadata(ctx context.Context, listKind, namespace string, d *saasv1alpha1.SaaSDirectory) (*metav1.PartialObjectMetadataList, error) {
+func (r *SaaSDirectoryReconciler) listMetadata(ctx context.Context, listKind, namespace string, d *saasv1alpha1.SaaSDirectory) (*metav1.PartialObjectMetadataList, error) {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(listKind))
 	err := r.Reader.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name})
@@ -300,7 +300,7 @@ func (r *DirectoryReconciler) listMetadata(ctx context.Context, listKind, namesp
 
 // applyChanged applies obj unless it was already delivered with the same
 // content.
-func (r *DirectoryReconciler) applyChanged(ctx context.Context, obj *corev1.Secret, delivered map[string]string) error {
+func (r *SaaSDirectoryReconciler) applyChanged(ctx context.Context, obj *corev1.Secret, delivered map[string]string) error {
 	hash := contentHash(obj)
 	metav1.SetMetaDataAnnotation(&obj.ObjectMeta, contentHashAnnotation, hash)
 	if delivered[obj.Name] == hash {
@@ -320,7 +320,7 @@ func contentHash(s *corev1.Secret) string {
 
 // removeStale deletes delivered Secrets of d in namespace that are no
 // longer among keep (the tree shrank).
-func (r *DirectoryReconciler) removeStale(ctx context.Context, namespace string, delivered map[string]string, keep []*corev1.Secret) error {
+func (r *SaaSDirectoryReconciler) removeStale(ctx context.Context, namespace string, delivered map[string]string, keep []*corev1.Secret) error {
 	names := map[string]bool{}
 	for _, obj := range keep {
 		names[obj.Name] = true
@@ -339,7 +339,7 @@ func (r *DirectoryReconciler) removeStale(ctx context.Context, namespace string,
 // removeLegacyDelivered deletes what earlier versions delivered for d in
 // namespace as ConfigMaps (kooper-directory and its shards). Only metadata
 // is listed.
-func (r *DirectoryReconciler) removeLegacyDelivered(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) error {
+func (r *SaaSDirectoryReconciler) removeLegacyDelivered(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) error {
 	list, err := r.listMetadata(ctx, "ConfigMapList", namespace, d)
 	if err != nil {
 		return fmt.Errorf("failed to list the ConfigMaps delivered in %s by earlier versions: %w", namespace, err)
@@ -354,7 +354,7 @@ func (r *DirectoryReconciler) removeLegacyDelivered(ctx context.Context, d *saas
 
 // removeAll deletes everything delivered for d in namespace, by this
 // version (Secrets, kooper-sso among them) or an earlier one (ConfigMaps).
-func (r *DirectoryReconciler) removeAll(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) error {
+func (r *SaaSDirectoryReconciler) removeAll(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) error {
 	delivered, err := r.deliveredSecrets(ctx, d, namespace)
 	if err != nil {
 		return err
@@ -365,7 +365,7 @@ func (r *DirectoryReconciler) removeAll(ctx context.Context, d *saasv1alpha1.Saa
 	return r.removeLegacyDelivered(ctx, d, namespace)
 }
 
-func (r *DirectoryReconciler) deleteDelivered(ctx context.Context, obj client.Object) error {
+func (r *SaaSDirectoryReconciler) deleteDelivered(ctx context.Context, obj client.Object) error {
 	if err := r.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("failed to delete %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 	}
@@ -374,7 +374,7 @@ func (r *DirectoryReconciler) deleteDelivered(ctx context.Context, obj client.Ob
 
 // withdraw removes a delivery that must no longer be there (the enterprise
 // was deleted, or the instance released).
-func (r *DirectoryReconciler) withdraw(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
+func (r *SaaSDirectoryReconciler) withdraw(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
 	if d.Status.Namespace == "" {
 		return nil
 	}

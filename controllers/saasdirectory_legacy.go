@@ -35,7 +35,7 @@ const movedFromAnnotation = "saas.kooper.io/moved-from"
 // patched against the version of d read (resourceVersion): a Conflict means
 // d changed since, and the next reconcile looks again. Once marked, no
 // ConfigMap shard can appear (see webhook.Receiver.checkNotMoving).
-func (r *DirectoryReconciler) ensureShardsInSecrets(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
+func (r *SaaSDirectoryReconciler) ensureShardsInSecrets(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
 	if d.ShardsInSecrets() {
 		return nil
 	}
@@ -59,7 +59,7 @@ func (r *DirectoryReconciler) ensureShardsInSecrets(ctx context.Context, d *saas
 // (merging would bring back users removed since). It records one Event when
 // it moved or dropped anything, and returns an error (to retry) when a
 // ConfigMap changed while it was being moved.
-func (r *DirectoryReconciler) moveLegacyShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
+func (r *SaaSDirectoryReconciler) moveLegacyShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
 	moved, dropped, err := r.moveFrom(ctx, d, r.shardNamespace(), nil)
 	if err == nil && r.Options.SecretNamespace != r.shardNamespace() {
 		var rewritten map[string]bool
@@ -80,7 +80,7 @@ func (r *DirectoryReconciler) moveLegacyShards(ctx context.Context, d *saasv1alp
 // moveFrom moves d's ConfigMap shards in namespace, one at a time, except
 // those of a part in drop, which it deletes. It returns how many it moved
 // and dropped.
-func (r *DirectoryReconciler) moveFrom(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string,
+func (r *SaaSDirectoryReconciler) moveFrom(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string,
 	drop map[string]bool) (moved, dropped int, err error) {
 	list := &corev1.ConfigMapList{}
 	if err := r.Reader.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name}); err != nil {
@@ -109,7 +109,7 @@ func (r *DirectoryReconciler) moveFrom(ctx context.Context, d *saasv1alpha1.SaaS
 // receiver of this version and wins. If the ConfigMap changed meanwhile (a
 // receiver of an earlier version, during the upgrade, wrote it), the copy
 // made here is stale: it is removed and the move retried.
-func (r *DirectoryReconciler) moveShard(ctx context.Context, d *saasv1alpha1.SaaSDirectory, cm *corev1.ConfigMap) error {
+func (r *SaaSDirectoryReconciler) moveShard(ctx context.Context, d *saasv1alpha1.SaaSDirectory, cm *corev1.ConfigMap) error {
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
 		Namespace: r.shardNamespace(), Name: cm.Name,
 		Labels: map[string]string{
@@ -145,7 +145,7 @@ func (r *DirectoryReconciler) moveShard(ctx context.Context, d *saasv1alpha1.Saa
 
 // deleteLegacy deletes a ConfigMap shard as it was read: a Conflict means it
 // changed since, and is returned to retry.
-func (r *DirectoryReconciler) deleteLegacy(ctx context.Context, cm *corev1.ConfigMap) error {
+func (r *SaaSDirectoryReconciler) deleteLegacy(ctx context.Context, cm *corev1.ConfigMap) error {
 	rv := cm.ResourceVersion
 	err := r.Delete(ctx, cm, client.Preconditions{ResourceVersion: &rv})
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -157,7 +157,7 @@ func (r *DirectoryReconciler) deleteLegacy(ctx context.Context, cm *corev1.Confi
 // partsWrittenSinceTheSplit returns the parts of d with a shard Secret that
 // did not come from kooper's namespace: moved from the shard namespace, or
 // written by a receiver of this version.
-func (r *DirectoryReconciler) partsWrittenSinceTheSplit(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (map[string]bool, error) {
+func (r *SaaSDirectoryReconciler) partsWrittenSinceTheSplit(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (map[string]bool, error) {
 	list, err := r.listMetadata(ctx, "SecretList", r.shardNamespace(), d)
 	if err != nil {
 		return nil, fmt.Errorf("failed to list the shards of SaaSDirectory %s: %w", d.Name, err)

@@ -44,7 +44,7 @@ func (f directoryFate) retire() bool { return f.reason != "" }
 
 // fate decides from what reader returns. The decision to delete is taken
 // from the cache, then confirmed from the API server (see settleFate).
-func (r *DirectoryReconciler) fate(ctx context.Context, reader client.Reader, d *saasv1alpha1.SaaSDirectory) (directoryFate, error) {
+func (r *SaaSDirectoryReconciler) fate(ctx context.Context, reader client.Reader, d *saasv1alpha1.SaaSDirectory) (directoryFate, error) {
 	if d.Spec.State == saasv1alpha1.DirectoryDeleted {
 		return directoryFate{reason: saasv1alpha1.EnterpriseDeletedReason, message: "tenantSync deleted the enterprise"}, nil
 	}
@@ -64,7 +64,7 @@ func (r *DirectoryReconciler) fate(ctx context.Context, reader client.Reader, d 
 
 // tenantOf returns the directory's SaaSTenant, or nil if there is none (an
 // instance ID that is no object name has none).
-func (r *DirectoryReconciler) tenantOf(ctx context.Context, reader client.Reader, d *saasv1alpha1.SaaSDirectory) (*saasv1alpha1.SaaSTenant, error) {
+func (r *SaaSDirectoryReconciler) tenantOf(ctx context.Context, reader client.Reader, d *saasv1alpha1.SaaSDirectory) (*saasv1alpha1.SaaSTenant, error) {
 	if len(validation.IsDNS1123Subdomain(d.Spec.InstanceID)) > 0 {
 		return nil, nil
 	}
@@ -81,7 +81,7 @@ func (r *DirectoryReconciler) tenantOf(ctx context.Context, reader client.Reader
 
 // fateWithTenant keeps the directory of a live tenant, and of a released
 // one while its namespace (its retained data) is there.
-func (r *DirectoryReconciler) fateWithTenant(ctx context.Context, reader client.Reader, tenant *saasv1alpha1.SaaSTenant) (directoryFate, error) {
+func (r *SaaSDirectoryReconciler) fateWithTenant(ctx context.Context, reader client.Reader, tenant *saasv1alpha1.SaaSTenant) (directoryFate, error) {
 	if tenant.Spec.State != saasv1alpha1.StateReleased {
 		return directoryFate{}, nil
 	}
@@ -95,7 +95,7 @@ func (r *DirectoryReconciler) fateWithTenant(ctx context.Context, reader client.
 
 // fateOfNamespace retires the directory once namespace is deleted (or
 // being deleted).
-func (r *DirectoryReconciler) fateOfNamespace(ctx context.Context, reader client.Reader, namespace, message string) (directoryFate, error) {
+func (r *SaaSDirectoryReconciler) fateOfNamespace(ctx context.Context, reader client.Reader, namespace, message string) (directoryFate, error) {
 	ns := &corev1.Namespace{}
 	err := reader.Get(ctx, client.ObjectKey{Name: namespace}, ns)
 	switch {
@@ -110,7 +110,7 @@ func (r *DirectoryReconciler) fateOfNamespace(ctx context.Context, reader client
 
 // fateUnclaimed retires a directory no tenant ever came for once it is
 // older than the unclaimed TTL (0: never).
-func (r *DirectoryReconciler) fateUnclaimed(d *saasv1alpha1.SaaSDirectory) directoryFate {
+func (r *SaaSDirectoryReconciler) fateUnclaimed(d *saasv1alpha1.SaaSDirectory) directoryFate {
 	ttl := r.Options.UnclaimedTTL
 	if ttl <= 0 {
 		return directoryFate{}
@@ -126,7 +126,7 @@ func (r *DirectoryReconciler) fateUnclaimed(d *saasv1alpha1.SaaSDirectory) direc
 // go, decides again on the directory, tenant and namespace as stored: a
 // cache that is behind never deletes anything. It returns the stored
 // directory with a fate to act on.
-func (r *DirectoryReconciler) settleFate(ctx context.Context, cached *saasv1alpha1.SaaSDirectory) (*saasv1alpha1.SaaSDirectory, directoryFate, error) {
+func (r *SaaSDirectoryReconciler) settleFate(ctx context.Context, cached *saasv1alpha1.SaaSDirectory) (*saasv1alpha1.SaaSDirectory, directoryFate, error) {
 	f, err := r.fate(ctx, r.Client, cached)
 	if err != nil || !f.retire() {
 		return cached, f, err
@@ -142,7 +142,7 @@ func (r *DirectoryReconciler) settleFate(ctx context.Context, cached *saasv1alph
 // retire deletes the stored directory d, only in the version the decision
 // was taken on: a sync stored meanwhile makes it a Conflict, and the
 // directory is decided again. Its data goes at once, through finalize.
-func (r *DirectoryReconciler) retire(ctx context.Context, d *saasv1alpha1.SaaSDirectory, f directoryFate) error {
+func (r *SaaSDirectoryReconciler) retire(ctx context.Context, d *saasv1alpha1.SaaSDirectory, f directoryFate) error {
 	err := r.Delete(ctx, d, client.Preconditions{UID: &d.UID, ResourceVersion: &d.ResourceVersion})
 	if apierrors.IsNotFound(err) {
 		return nil
@@ -161,7 +161,7 @@ func (r *DirectoryReconciler) retire(ctx context.Context, d *saasv1alpha1.SaaSDi
 
 // ensureFinalizer puts DirectoryFinalizer on a directory created before
 // the receiver did so itself.
-func (r *DirectoryReconciler) ensureFinalizer(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
+func (r *SaaSDirectoryReconciler) ensureFinalizer(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
 	if controllerutil.ContainsFinalizer(d, saasv1alpha1.DirectoryFinalizer) {
 		return nil
 	}
@@ -175,7 +175,7 @@ func (r *DirectoryReconciler) ensureFinalizer(ctx context.Context, d *saasv1alph
 
 // finalize deletes a deleted directory's shards and delivery, takes its
 // summary off the tenant's status, then lets the directory go.
-func (r *DirectoryReconciler) finalize(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
+func (r *SaaSDirectoryReconciler) finalize(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
 	if !controllerutil.ContainsFinalizer(d, saasv1alpha1.DirectoryFinalizer) {
 		return nil
 	}
@@ -208,7 +208,7 @@ func (r *DirectoryReconciler) finalize(ctx context.Context, d *saasv1alpha1.SaaS
 // shard namespace and in kooper's namespace (where shards were written
 // before the receiver had a namespace of its own), whatever its kind,
 // and returns how many it deleted. Only metadata is read.
-func (r *DirectoryReconciler) deleteShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (int, error) {
+func (r *SaaSDirectoryReconciler) deleteShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (int, error) {
 	namespaces := []string{r.shardNamespace()}
 	if r.Options.SecretNamespace != r.shardNamespace() {
 		namespaces = append(namespaces, r.Options.SecretNamespace)

@@ -152,9 +152,9 @@ func TestDirectoryGoesWhenItsTenantIsDeletedByHandWithItsData(t *testing.T) {
 
 // unclaimedReconciler is a directory reconciler of the test's own, on a
 // clock of its own, reconciling through the API server directly.
-func unclaimedReconciler(ttl time.Duration, now time.Time) (*DirectoryReconciler, *events.FakeRecorder) {
+func unclaimedReconciler(ttl time.Duration, now time.Time) (*SaaSDirectoryReconciler, *events.FakeRecorder) {
 	recorder := events.NewFakeRecorder(16)
-	return &DirectoryReconciler{Client: k8sClient, Reader: k8sClient, Recorder: recorder, Clock: clocktesting.NewFakeClock(now),
+	return &SaaSDirectoryReconciler{Client: k8sClient, Reader: k8sClient, Recorder: recorder, Clock: clocktesting.NewFakeClock(now),
 		Options: DirectoryOptions{SecretNamespace: operatorNamespace, ShardNamespace: directoryNamespace, FieldOwner: fieldOwner,
 			UnclaimedTTL: ttl}}, recorder
 }

@@ -51,9 +51,9 @@ type TenantOptions struct {
 	MaxConcurrentReconciles int
 }
 
-// TenantReconciler turns each SaaSTenant into an isolated running tenant and
+// SaaSTenantReconciler turns each SaaSTenant into an isolated running tenant and
 // applies freeze, renewal, upgrade, expiry and release to it.
-type TenantReconciler struct {
+type SaaSTenantReconciler struct {
 	client.Client
 	// Reader reads around the cache: tenant Secrets, and the CRD on deletion.
 	Reader   client.Reader
@@ -105,7 +105,7 @@ var errStalled = errors.New("stalled")
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile brings one tenant to what its spec and product ask for.
-func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+func (r *SaaSTenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	tenant := &saasv1alpha1.SaaSTenant{}
 	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -140,7 +140,7 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 // released tenant needs nothing but what it recorded; a frozen or expired
 // one is frozen from its record when a step stops provisioning
 // (DESIGN.md rule 10).
-func (r *TenantReconciler) reconcile(ctx context.Context, tenant *saasv1alpha1.SaaSTenant) (ctrl.Result, error) {
+func (r *SaaSTenantReconciler) reconcile(ctx context.Context, tenant *saasv1alpha1.SaaSTenant) (ctrl.Result, error) {
 	s := &tenantState{tenant: tenant}
 	steps := []func(context.Context, *tenantState) error{
 		r.loadProduct,
@@ -164,7 +164,7 @@ func (r *TenantReconciler) reconcile(ctx context.Context, tenant *saasv1alpha1.S
 }
 
 // summarize derives the summary conditions once every step succeeded.
-func (r *TenantReconciler) summarize(_ context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) summarize(_ context.Context, s *tenantState) error {
 	setSummary(s.tenant, s)
 	return nil
 }
@@ -172,7 +172,7 @@ func (r *TenantReconciler) summarize(_ context.Context, s *tenantState) error {
 // interrupted ends a reconcile that a step stopped. Provisioning may wait
 // for a product, plan, order or Secret; stopping service may not, so a
 // tenant that must be frozen is frozen from what it recorded.
-func (r *TenantReconciler) interrupted(ctx context.Context, s *tenantState, err error) (ctrl.Result, error) {
+func (r *SaaSTenantReconciler) interrupted(ctx context.Context, s *tenantState, err error) (ctrl.Result, error) {
 	switch {
 	case errors.Is(err, errDone):
 		return s.result, nil
@@ -209,7 +209,7 @@ func runSteps[S any](ctx context.Context, s S, steps []func(context.Context, S) 
 var errDone = errors.New("done")
 
 // loadProduct reads the tenant's SaaSProduct.
-func (r *TenantReconciler) loadProduct(ctx context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) loadProduct(ctx context.Context, s *tenantState) error {
 	product := &saasv1alpha1.SaaSProduct{}
 	err := r.Get(ctx, client.ObjectKey{Name: s.tenant.Spec.ProductName}, product)
 	if apierrors.IsNotFound(err) {
@@ -229,7 +229,7 @@ func (r *TenantReconciler) loadProduct(ctx context.Context, s *tenantState) erro
 }
 
 // stall records that only a change of input can help, and stops.
-func (r *TenantReconciler) stall(t *saasv1alpha1.SaaSTenant, reason, format string, args ...any) error {
+func (r *SaaSTenantReconciler) stall(t *saasv1alpha1.SaaSTenant, reason, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	setCondition(t, saasv1alpha1.StalledCondition, metav1.ConditionTrue, reason, msg)
 	apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ReconcilingCondition)
@@ -239,7 +239,7 @@ func (r *TenantReconciler) stall(t *saasv1alpha1.SaaSTenant, reason, format stri
 // resolveOrder reads the order that selects the plan (docs/lifecycle.md
 // rule P) from Query Order once per order, and the creation times that put
 // the orders in sequence. A failing Query Order is retried on orderRetry.
-func (r *TenantReconciler) resolveOrder(ctx context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) resolveOrder(ctx context.Context, s *tenantState) error {
 	t := s.tenant
 	debug := t.Spec.Mode == saasv1alpha1.ModeDebug && s.product.Spec.Debug != nil && s.product.Spec.Debug.SKUCode != ""
 	resolver := r.resolver()
@@ -268,12 +268,12 @@ func (r *TenantReconciler) resolveOrder(ctx context.Context, s *tenantState) err
 
 // orderFailed records a failure to resolve the order, since when it has
 // lasted, and returns it for a retry (orderFailure).
-func (r *TenantReconciler) orderFailed(t *saasv1alpha1.SaaSTenant, err error) error {
+func (r *SaaSTenantReconciler) orderFailed(t *saasv1alpha1.SaaSTenant, err error) error {
 	return recordOrderFailure(&t.Status.Conditions, t.Generation, r.Clock.Now(), err)
 }
 
 // selectPlan finds the product's plan for the resolved SKU.
-func (r *TenantReconciler) selectPlan(_ context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) selectPlan(_ context.Context, s *tenantState) error {
 	i := slices.IndexFunc(s.product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == s.tenant.Status.SKUCode })
 	if i < 0 {
 		return r.stall(s.tenant, saasv1alpha1.PlanNotFoundReason, "SaaSProduct %q has no plan for skuCode %q", s.product.Name, s.tenant.Status.SKUCode)
@@ -294,14 +294,14 @@ func (r *TenantReconciler) selectPlan(_ context.Context, s *tenantState) error {
 
 // checkExpiry is the safety net: past expireTime plus the grace period with
 // no marketplace call, the tenant counts as expired and, by default, frozen.
-func (r *TenantReconciler) checkExpiry(_ context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) checkExpiry(_ context.Context, s *tenantState) error {
 	r.applyExpiry(s, s.orderTimes)
 	return nil
 }
 
 // applyExpiry decides whether the tenant is frozen, by the marketplace or
 // by the expiry safety net, from the expiry that times put in force.
-func (r *TenantReconciler) applyExpiry(s *tenantState, times map[string]time.Time) {
+func (r *SaaSTenantReconciler) applyExpiry(s *tenantState, times map[string]time.Time) {
 	t := s.tenant
 	t.Status.ExpireTime = tenantExpiry(t, times)
 	s.frozen = t.Spec.State == saasv1alpha1.StateFrozen
@@ -327,7 +327,7 @@ func (r *TenantReconciler) applyExpiry(s *tenantState, times map[string]time.Tim
 
 // checkDebugTTL deletes a debug tenant whose time is up. It marks the
 // tenant first: its deletion, unlike one by hand, takes the data with it.
-func (r *TenantReconciler) checkDebugTTL(ctx context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) checkDebugTTL(ctx context.Context, s *tenantState) error {
 	ttl, err := r.debugTTL(ctx, s)
 	if err != nil || ttl == 0 {
 		return err
@@ -356,7 +356,7 @@ func (r *TenantReconciler) checkDebugTTL(ctx context.Context, s *tenantState) er
 // debugTTL is how long a debug tenant lives (0: for ever, or not a debug
 // tenant). A released tenant reads its product here, as its reconcile
 // loads none; without the product, it stays.
-func (r *TenantReconciler) debugTTL(ctx context.Context, s *tenantState) (time.Duration, error) {
+func (r *SaaSTenantReconciler) debugTTL(ctx context.Context, s *tenantState) (time.Duration, error) {
 	if s.tenant.Spec.Mode != saasv1alpha1.ModeDebug {
 		return 0, nil
 	}
@@ -382,7 +382,7 @@ func setCondition(t *saasv1alpha1.SaaSTenant, condType string, status metav1.Con
 
 // crdTerminating reports whether the SaaSTenant CRD itself is being
 // deleted: then every tenant goes at once, and nothing of theirs may.
-func (r *TenantReconciler) crdTerminating(ctx context.Context) (bool, error) {
+func (r *SaaSTenantReconciler) crdTerminating(ctx context.Context) (bool, error) {
 	return tenantCRDTerminating(ctx, r.Reader)
 }
 
@@ -407,7 +407,7 @@ const productNameIndex = "spec.productName"
 // SetupWithManager registers the controller and its watches. Children are
 // found by their instance label, not owner references: no garbage collector
 // may ever cascade from a tenant (or its CRD) into tenant data.
-func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := indexByProduct(mgr); err != nil {
 		return err
 	}
@@ -451,7 +451,7 @@ func tenantOfChild(_ context.Context, obj client.Object) []reconcile.Request {
 }
 
 // tenantsOfProduct maps a product to its tenants through the field index.
-func (r *TenantReconciler) tenantsOfProduct(ctx context.Context, product client.Object) []reconcile.Request {
+func (r *SaaSTenantReconciler) tenantsOfProduct(ctx context.Context, product client.Object) []reconcile.Request {
 	list := &saasv1alpha1.SaaSTenantList{}
 	if err := r.List(ctx, list, client.MatchingFields{productNameIndex: product.GetName()}); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the tenants of a product", "SaaSProduct", product.GetName())

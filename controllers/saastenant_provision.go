@@ -18,7 +18,7 @@ import (
 
 // provision applies the tenant's namespace and objects, and records what it
 // applied: teardown works from that record.
-func (r *TenantReconciler) provision(ctx context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) error {
 	d, err := r.desired(ctx, s)
 	if err != nil {
 		return err
@@ -47,7 +47,7 @@ func (r *TenantReconciler) provision(ctx context.Context, s *tenantState) error 
 // so it must name whatever a reconcile that stops half-way (a failed or
 // refused status write, a crash) leaves behind. The write carries the
 // resourceVersion t was read at, and t takes the new one.
-func (r *TenantReconciler) recordNamespace(ctx context.Context, t *saasv1alpha1.SaaSTenant, namespace string) error {
+func (r *SaaSTenantReconciler) recordNamespace(ctx context.Context, t *saasv1alpha1.SaaSTenant, namespace string) error {
 	if t.Status.Namespace == namespace {
 		return nil
 	}
@@ -66,7 +66,7 @@ func (r *TenantReconciler) recordNamespace(ctx context.Context, t *saasv1alpha1.
 // tenant's URLs unusable (too long, or a host that is not a DNS name),
 // stalls provisioning: an Ingress host shared by every tenant would send
 // buyers to one another's tenants.
-func (r *TenantReconciler) desired(ctx context.Context, s *tenantState) (*desiredTenant, error) {
+func (r *SaaSTenantReconciler) desired(ctx context.Context, s *tenantState) (*desiredTenant, error) {
 	t := s.tenant
 	if p := r.urlChecks.check(s.product); p != nil {
 		return nil, r.stall(t, p.reason, "SaaSProduct %q: %s", s.product.Name, p.message)
@@ -100,7 +100,7 @@ func (r *TenantReconciler) desired(ctx context.Context, s *tenantState) (*desire
 // kooper's namespace. Each must be of its kind's type and carry the
 // merchant's copy-to-tenants label; otherwise the tenant stalls, and nothing
 // is copied.
-func (r *TenantReconciler) secretsToCopy(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (map[string]*corev1.Secret, error) {
+func (r *SaaSTenantReconciler) secretsToCopy(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (map[string]*corev1.Secret, error) {
 	copies := map[string]*corev1.Secret{}
 	for _, source := range copiedSecrets(product) {
 		secret := &corev1.Secret{}
@@ -118,7 +118,7 @@ func (r *TenantReconciler) secretsToCopy(ctx context.Context, t *saasv1alpha1.Sa
 
 // applyAll applies the namespace first, then the credentials, then every
 // other object, and removes what must not exist.
-func (r *TenantReconciler) applyAll(ctx context.Context, d *desiredTenant) error {
+func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *desiredTenant) error {
 	a := r.applier()
 	if _, err := a.apply(ctx, d.namespaceObject()); err != nil {
 		return err
@@ -143,14 +143,14 @@ func (r *TenantReconciler) applyAll(ctx context.Context, d *desiredTenant) error
 	return nil
 }
 
-func (r *TenantReconciler) applier() *applier {
+func (r *SaaSTenantReconciler) applier() *applier {
 	return &applier{client: r.Client, reader: r.Reader, uncached: r.notCached, scheme: r.Scheme, owner: r.Options.FieldOwner}
 }
 
 // notCached reports a Secret or ConfigMap outside kooper's namespace: the
 // cache holds neither (see CacheOptions), so they are read from the API
 // server, which only tenants with copied Secrets or configuration files do.
-func (r *TenantReconciler) notCached(obj client.Object) bool {
+func (r *SaaSTenantReconciler) notCached(obj client.Object) bool {
 	switch obj.(type) {
 	case *corev1.Secret, *corev1.ConfigMap:
 		return obj.GetNamespace() != r.Options.SecretNamespace
@@ -161,7 +161,7 @@ func (r *TenantReconciler) notCached(obj client.Object) bool {
 // ensureCredentials creates the tenant's admin credentials once. They are
 // never regenerated: the buyer got them in appInfo. Once status records
 // them, nothing is read (tenant Secrets are not cached).
-func (r *TenantReconciler) ensureCredentials(ctx context.Context, d *desiredTenant, recorded bool) error {
+func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *desiredTenant, recorded bool) error {
 	if recorded {
 		return nil
 	}
@@ -192,7 +192,7 @@ func (r *TenantReconciler) ensureCredentials(ctx context.Context, d *desiredTena
 // kooper's namespace, where the receiver may read them for appInfo: the
 // receiver may not read Secrets in tenant namespaces (least privilege).
 // Copied once; the credentials never change.
-func (r *TenantReconciler) ensureCredentialsCopy(ctx context.Context, d *desiredTenant) error {
+func (r *SaaSTenantReconciler) ensureCredentialsCopy(ctx context.Context, d *desiredTenant) error {
 	id := d.tenant.Spec.InstanceID
 	key := client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsCopyName(id)}
 	if err := r.Get(ctx, key, &corev1.Secret{}); err == nil || !apierrors.IsNotFound(err) {
@@ -220,7 +220,7 @@ func (r *TenantReconciler) ensureCredentialsCopy(ctx context.Context, d *desired
 
 // removeCredentialsCopy deletes the copy once no appInfo is due: the
 // tenant is released or deleted.
-func (r *TenantReconciler) removeCredentialsCopy(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+func (r *SaaSTenantReconciler) removeCredentialsCopy(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
 	copied := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsCopyName(t.Spec.InstanceID)}}
 	if err := r.Delete(ctx, copied); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("failed to delete the credentials copy %s: %w", copied.Name, err)
@@ -272,7 +272,7 @@ func randomChar(set string) (byte, error) {
 // recordFreeze remembers, before a freeze scales the workload to zero, how
 // many replicas ran; unfreezing restores the plan's count, which is what ran
 // unless someone scaled by hand, and then forgets the record.
-func (r *TenantReconciler) recordFreeze(ctx context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) recordFreeze(ctx context.Context, s *tenantState) error {
 	t := s.tenant
 	if !s.frozen || s.lifecycle.Freeze.Behavior != saasv1alpha1.FreezeScaleToZero {
 		t.Status.FrozenReplicas = nil
@@ -308,7 +308,7 @@ func (s *tenantState) plannedReplicas() int32 {
 }
 
 // deployment reads the tenant's Deployment from the cache; nil if there is none.
-func (r *TenantReconciler) deployment(ctx context.Context, namespace string) (*appsv1.Deployment, error) {
+func (r *SaaSTenantReconciler) deployment(ctx context.Context, namespace string) (*appsv1.Deployment, error) {
 	deployment := &appsv1.Deployment{}
 	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: appName}, deployment)
 	if apierrors.IsNotFound(err) {
@@ -321,7 +321,7 @@ func (r *TenantReconciler) deployment(ctx context.Context, namespace string) (*a
 }
 
 // observeWorkload reads the Deployment's rollout from the cache.
-func (r *TenantReconciler) observeWorkload(ctx context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) observeWorkload(ctx context.Context, s *tenantState) error {
 	t := s.tenant
 	deployment := &appsv1.Deployment{}
 	err := r.Get(ctx, client.ObjectKey{Namespace: t.Status.Namespace, Name: appName}, deployment)

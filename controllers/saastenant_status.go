@@ -55,7 +55,7 @@ func setTenantReady(t *saasv1alpha1.SaaSTenant) {
 // its access details while it is Active or Frozen, Ready or not: a rolling
 // update, an outage or a plan that leaves no room for a surge pod makes
 // Ready False for a while, and must not take back what the buyer was given.
-func (r *TenantReconciler) recordFirstReady(t *saasv1alpha1.SaaSTenant) {
+func (r *SaaSTenantReconciler) recordFirstReady(t *saasv1alpha1.SaaSTenant) {
 	st := &t.Status
 	if st.FirstReadyTime != nil || st.FrontEndURL == "" || st.CredentialsSecretName == "" || st.Namespace == "" ||
 		!apimeta.IsStatusConditionTrue(st.Conditions, saasv1alpha1.ReadyCondition) {
@@ -90,7 +90,7 @@ func frozenMessage(s *tenantState) string {
 // patchStatus sets observedGeneration only after a successful reconcile,
 // derives Ready from the conditions every step left, writes the status when
 // it changed, and reports transitions as Events.
-func (r *TenantReconciler) patchStatus(ctx context.Context, before, after *saasv1alpha1.SaaSTenant, reconcileErr error) error {
+func (r *SaaSTenantReconciler) patchStatus(ctx context.Context, before, after *saasv1alpha1.SaaSTenant, reconcileErr error) error {
 	if !after.DeletionTimestamp.IsZero() {
 		return nil // the object is going, or gone: there is no status to keep
 	}
@@ -110,7 +110,7 @@ func (r *TenantReconciler) patchStatus(ctx context.Context, before, after *saasv
 
 // recordTransitions emits an Event for each change a person must see, and
 // observes the time to the first Ready of a new tenant.
-func (r *TenantReconciler) recordTransitions(before, after *saasv1alpha1.SaaSTenant) {
+func (r *SaaSTenantReconciler) recordTransitions(before, after *saasv1alpha1.SaaSTenant) {
 	change := conditionChange{before: before.Status.Conditions, after: after.Status.Conditions}
 	was, is, becameTrue := change.was, change.is, change.becameTrue
 	if c := becameTrue(saasv1alpha1.ReadyCondition); c != nil {
@@ -141,6 +141,6 @@ func (r *TenantReconciler) recordTransitions(before, after *saasv1alpha1.SaaSTen
 	}
 }
 
-func (r *TenantReconciler) event(t *saasv1alpha1.SaaSTenant, eventType, reason, msg string) {
+func (r *SaaSTenantReconciler) event(t *saasv1alpha1.SaaSTenant, eventType, reason, msg string) {
 	r.Recorder.Eventf(t, nil, eventType, reason, "Reconcile", "%s", msg)
 }

@@ -28,7 +28,7 @@ import (
 // lifecycle is the policy teardown applies: the product's while it exists,
 // else the one the tenant recorded, else the schema's defaults (a tenant
 // provisioned by a kooper that recorded none, whose product is gone).
-func (r *TenantReconciler) lifecycle(ctx context.Context, s *tenantState) (*saasv1alpha1.LifecyclePolicy, error) {
+func (r *SaaSTenantReconciler) lifecycle(ctx context.Context, s *tenantState) (*saasv1alpha1.LifecyclePolicy, error) {
 	if s.lifecycle != nil {
 		return s.lifecycle, nil
 	}
@@ -63,7 +63,7 @@ func defaultLifecycle() *saasv1alpha1.LifecyclePolicy {
 // provisioning could not run to its end. It touches only what stops
 // service (the Deployment's replicas, or the Ingress): the templates of the
 // other objects may be what is missing.
-func (r *TenantReconciler) freezeFromRecord(ctx context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) freezeFromRecord(ctx context.Context, s *tenantState) error {
 	t := s.tenant
 	if _, err := r.lifecycle(ctx, s); err != nil {
 		return err
@@ -93,7 +93,7 @@ func recordedOrderTimes(t *saasv1alpha1.SaaSTenant) map[string]time.Time {
 
 // stopWorkload scales the tenant's Deployment to zero (ScaleToZero) or
 // removes its Ingress (DisableIngress).
-func (r *TenantReconciler) stopWorkload(ctx context.Context, namespace string, behavior saasv1alpha1.FreezeBehavior) error {
+func (r *SaaSTenantReconciler) stopWorkload(ctx context.Context, namespace string, behavior saasv1alpha1.FreezeBehavior) error {
 	if behavior == saasv1alpha1.FreezeDisableIngress {
 		_, err := r.applier().remove(ctx, &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: appName}})
 		return err
@@ -148,7 +148,7 @@ func retentionDays(p saasv1alpha1.ReleasePolicy) int32 {
 // release takes the workload down and starts the retention period: the
 // namespace, with every PVC and Secret, is kept until retainUntil, or
 // deleted at once.
-func (r *TenantReconciler) release(ctx context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) error {
 	t := s.tenant
 	lifecycle, err := r.lifecycle(ctx, s)
 	if err != nil {
@@ -185,7 +185,7 @@ func (r *TenantReconciler) release(ctx context.Context, s *tenantState) error {
 // releaseData removes the workload from the tenant's namespace and applies
 // keep to it. It reports whether the namespace is gone (or going) and until
 // when it is kept.
-func (r *TenantReconciler) releaseData(ctx context.Context, t *saasv1alpha1.SaaSTenant, keep retention, releasedAt time.Time) (bool, *metav1.Time, error) {
+func (r *SaaSTenantReconciler) releaseData(ctx context.Context, t *saasv1alpha1.SaaSTenant, keep retention, releasedAt time.Time) (bool, *metav1.Time, error) {
 	name := t.Status.Namespace
 	if name == "" {
 		return true, nil, nil // nothing was provisioned
@@ -224,7 +224,7 @@ func (r *TenantReconciler) releaseData(ctx context.Context, t *saasv1alpha1.SaaS
 
 // removeWorkload deletes the Deployment, Service and Ingress, which need
 // no template to be found: only their names.
-func (r *TenantReconciler) removeWorkload(ctx context.Context, namespace string) error {
+func (r *SaaSTenantReconciler) removeWorkload(ctx context.Context, namespace string) error {
 	meta := metav1.ObjectMeta{Namespace: namespace, Name: appName}
 	for _, obj := range []client.Object{&appsv1.Deployment{ObjectMeta: meta}, &corev1.Service{ObjectMeta: meta}, &networkingv1.Ingress{ObjectMeta: meta}} {
 		if _, err := r.applier().remove(ctx, obj); err != nil {
@@ -237,7 +237,7 @@ func (r *TenantReconciler) removeWorkload(ctx context.Context, namespace string)
 // markDeleteAfter writes the end of the retention period on the namespace,
 // where the retention controller finds it, unless a date is there already:
 // someone may have moved it by hand, and theirs stands.
-func (r *TenantReconciler) markDeleteAfter(ctx context.Context, t *saasv1alpha1.SaaSTenant, ns *corev1.Namespace, deleteAfter time.Time) (*metav1.Time, error) {
+func (r *SaaSTenantReconciler) markDeleteAfter(ctx context.Context, t *saasv1alpha1.SaaSTenant, ns *corev1.Namespace, deleteAfter time.Time) (*metav1.Time, error) {
 	until := metav1.NewTime(deleteAfter.UTC().Truncate(time.Second))
 	if existing, ok := ns.Annotations[saasv1alpha1.DeleteAfterAnnotation]; ok {
 		if marked, err := time.Parse(time.RFC3339, existing); err == nil {
@@ -258,7 +258,7 @@ func (r *TenantReconciler) markDeleteAfter(ctx context.Context, t *saasv1alpha1.
 // finalizer goes at once, so nothing waits in Terminating. If the CRD itself
 // is being deleted, every tenant object is left alone: a CRD reinstall must
 // never cost data.
-func (r *TenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+func (r *SaaSTenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
 	if !controllerutil.ContainsFinalizer(t, saasv1alpha1.Finalizer) {
 		return nil
 	}
@@ -284,7 +284,7 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alpha1.
 
 // releaseOnDelete takes the workload of a deleted tenant down and keeps or
 // deletes its data, from what the tenant recorded.
-func (r *TenantReconciler) releaseOnDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+func (r *SaaSTenantReconciler) releaseOnDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
 	lifecycle, err := r.lifecycle(ctx, &tenantState{tenant: t})
 	if err != nil {
 		return err

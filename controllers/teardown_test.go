@@ -286,7 +286,7 @@ func TestTheNamespaceIsRecordedBeforeProvisioning(t *testing.T) {
 	// provisioning and records no namespace of its own.
 	tenant := newTenant(t, &saasv1alpha1.SaaSProduct{ObjectMeta: metav1.ObjectMeta{Name: "no-such-product"},
 		Spec: saasv1alpha1.SaaSProductSpec{ProductID: "OFFI-NONE"}}, "basic", nil)
-	r := &TenantReconciler{Client: k8sClient}
+	r := &SaaSTenantReconciler{Client: k8sClient}
 
 	stale := &saasv1alpha1.SaaSTenant{}
 	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), stale)).To(Succeed())

@@ -169,7 +169,7 @@ func configMount(mountPath string) corev1.VolumeMount {
 // at no API request). A missing ConfigMap, a template that does not render
 // or files too large stall provisioning; only a change of the product or
 // of the ConfigMap can help, and both trigger a reconcile.
-func (r *TenantReconciler) tenantConfig(ctx context.Context, s *tenantState, d *desiredTenant) error {
+func (r *SaaSTenantReconciler) tenantConfig(ctx context.Context, s *tenantState, d *desiredTenant) error {
 	w := s.product.Spec.Workload
 	if w.Config == nil || d.simulated {
 		deployment, err := r.deployment(ctx, d.namespace)
@@ -194,7 +194,7 @@ func (r *TenantReconciler) tenantConfig(ctx context.Context, s *tenantState, d *
 // ConfigMap in kooper's namespace, read through the cache (which holds
 // every ConfigMap there but directory shards), so rendering costs no API
 // request and a change of the ConfigMap reaches the tenants by the watch.
-func (r *TenantReconciler) configSource(ctx context.Context, s *tenantState) (*configSource, error) {
+func (r *SaaSTenantReconciler) configSource(ctx context.Context, s *tenantState) (*configSource, error) {
 	product := s.product
 	cfg := product.Spec.Workload.Config
 	if cfg.ConfigMapName == "" {
@@ -234,7 +234,7 @@ func indexByConfigMap(mgr ctrl.Manager) error {
 // tenantsOfConfigMap maps a ConfigMap in kooper's namespace to the tenants
 // of every product whose configuration files come from it: their files are
 // rendered again, and only those whose content changed roll.
-func (r *TenantReconciler) tenantsOfConfigMap(ctx context.Context, cm client.Object) []reconcile.Request {
+func (r *SaaSTenantReconciler) tenantsOfConfigMap(ctx context.Context, cm client.Object) []reconcile.Request {
 	if cm.GetNamespace() != r.Options.SecretNamespace {
 		return nil
 	}

@@ -40,7 +40,7 @@ func recordTombstone(ctx context.Context, c client.Client, reader client.Reader,
 // resurrected deletes a new tenant record whose instance was issued and
 // deleted before (its tombstone, read from the API server, says so), before
 // anything is provisioned for it, and reports whether it did.
-func (r *TenantReconciler) resurrected(ctx context.Context, t *saasv1alpha1.SaaSTenant) (bool, error) {
+func (r *SaaSTenantReconciler) resurrected(ctx context.Context, t *saasv1alpha1.SaaSTenant) (bool, error) {
 	return deleteResurrected(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, t, t.Spec.ProductName)
 }
 
