@@ -15,6 +15,7 @@ import (
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/go-logr/logr"
+
 	// kooper calls the marketplace's open APIs over HTTPS; a FROM scratch
 	// image has no CA file, so the roots are compiled in (Mozilla's, pinned
 	// by go.sum). Go uses them only when the system has none of its own.
@@ -34,6 +35,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/controllers"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/promquery"
 	"github.com/kooper-io/kooper/internal/redact"
 	"github.com/kooper-io/kooper/webhook"
 )
@@ -266,7 +268,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		Orders:                controllers.MarketplaceOrderClients(o.marketplaceURLs...),
 		Uploads:               controllers.MarketplaceUploadClients(o.marketplaceURLs...),
 		Usage:                 controllers.MarketplaceUsageClients(o.marketplaceURLs...),
-		Prometheus:            controllers.PromHTTPClient{}, PrometheusURL: o.prometheusURL,
+		Prometheus:            promquery.Client{}, PrometheusURL: o.prometheusURL,
 		MeteringClockOffset: o.meteringClockOffset,
 		MeteringPushSpread:  o.meteringPushSpread,
 	})

@@ -101,33 +101,6 @@ func TestMeteringSNIsDeterministicAndDistinct(t *testing.T) {
 	g.Expect(meteringSN("i-2", "duration", h0)).NotTo(Equal(a))
 }
 
-func TestPromValueReadsOneSample(t *testing.T) {
-	tests := []struct {
-		name, body string
-		want       float64
-		wantErr    bool
-	}{
-		{name: "vector", body: `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"2.5"]}]}}`, want: 2.5},
-		{name: "empty vector is no usage", body: `{"status":"success","data":{"resultType":"vector","result":[]}}`},
-		{name: "scalar", body: `{"status":"success","data":{"resultType":"scalar","result":[1,"7"]}}`, want: 7},
-		{name: "two series", body: `{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"1"]},{"value":[1,"2"]}]}}`, wantErr: true},
-		{name: "error", body: `{"status":"error","errorType":"bad_data","error":"parse error"}`, wantErr: true},
-		{name: "not json", body: `<html>`, wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			g := NewWithT(t)
-			v, err := promValue(200, []byte(tt.body))
-			if tt.wantErr {
-				g.Expect(err).To(HaveOccurred())
-				return
-			}
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(v).To(Equal(tt.want))
-		})
-	}
-}
-
 func TestOldestUnpushedAge(t *testing.T) {
 	g := NewWithT(t)
 	tenant := func(m *saasv1alpha1.TenantMetering) saasv1alpha1.SaaSTenant {

@@ -14,6 +14,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/promquery"
 )
 
 // usagePush is one reconcile's push of a tenant's closed windows.
@@ -139,8 +140,8 @@ func (r *MeteringReconciler) measure(ctx context.Context, p *usagePush, meter sa
 	if p.promURL == "" || r.Prometheus == nil {
 		return 0, fmt.Errorf("no Prometheus URL: set spec.metering.prometheusUrl or --prometheus-url")
 	}
-	query, err := renderPromQuery(meter.Query, promQueryData{
-		Namespace: p.namespace, InstanceID: p.tenant.Spec.InstanceID, Window: promDuration(w.end.Sub(w.start)),
+	query, err := promquery.Render(meter.Query, promquery.Data{
+		Namespace: p.namespace, InstanceID: p.tenant.Spec.InstanceID, Window: promquery.Duration(w.end.Sub(w.start)),
 	})
 	if err != nil {
 		return 0, err

@@ -34,6 +34,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/controllers"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/promquery"
 )
 
 // promAPI serves GET /api/v1/query from the real PromQL engine over an
@@ -137,7 +138,7 @@ func reconciler(t *testing.T, promURL string, now time.Time, objs []client.Objec
 	return &controllers.MeteringReconciler{
 		Client: c, Reader: c, Recorder: &events.FakeRecorder{}, Clock: clocktesting.NewFakeClock(now),
 		Usage:      func(string, string) controllers.UsagePusher { return pushed },
-		Prometheus: controllers.PromHTTPClient{},
+		Prometheus: promquery.Client{},
 		Options:    controllers.MeteringOptions{SecretNamespace: "kooper", PrometheusURL: promURL},
 	}, c
 }
