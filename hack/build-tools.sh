@@ -25,6 +25,15 @@ present() {
   for f in "$@"; do [ -x "$dir/$f" ] || return 1; done
 }
 
+# cached DIR LABEL FILE... : true, after saying so, when DIR already holds
+# every FILE (the tool LABEL needs no build).
+cached() {
+  local dir=$1 label=$2
+  shift 2
+  present "$dir" "$@" || return 1
+  log "$label: cached in ${dir#"$ROOT"/}"
+}
+
 # wrapper_module DIR MODULE: a throw-away module in DIR that other builds run in.
 wrapper_module() {
   rm -rf "$1" && mkdir -p "$1"
@@ -34,7 +43,7 @@ wrapper_module() {
 build_kubernetes() {
   local dest="$BIN/kubernetes-$KUBERNETES_VERSION"
   local cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-  if present "$dest" "${cmds[@]}"; then log "kubernetes $KUBERNETES_VERSION: cached in ${dest#"$ROOT"/}"; return; fi
+  if cached "$dest" "kubernetes $KUBERNETES_VERSION" "${cmds[@]}"; then return; fi
   log "kubernetes $KUBERNETES_VERSION: building ${cmds[*]} (first time: about 6-8 minutes)"
   local w="$WORK/kubernetes"
   wrapper_module "$w" kubernetes-build
@@ -68,7 +77,7 @@ build_kubernetes() {
 
 build_etcd() {
   local dest="$BIN/etcd-$ETCD_VERSION"
-  if present "$dest" etcd; then log "etcd $ETCD_VERSION: cached in ${dest#"$ROOT"/}"; return; fi
+  if cached "$dest" "etcd $ETCD_VERSION" etcd; then return; fi
   log "etcd $ETCD_VERSION: building (about a minute)"
   local w="$WORK/etcd"
   wrapper_module "$w" etcd-build
@@ -86,7 +95,7 @@ build_etcd() {
 
 build_helm_unittest() {
   local dest="$BIN/helm-unittest-$HELM_UNITTEST_VERSION"
-  if present "$dest" helm-unittest; then log "helm-unittest $HELM_UNITTEST_VERSION: cached in ${dest#"$ROOT"/}"; return; fi
+  if cached "$dest" "helm-unittest $HELM_UNITTEST_VERSION" helm-unittest; then return; fi
   log "helm-unittest $HELM_UNITTEST_VERSION: building (about a minute)"
   local w="$WORK/helm-unittest"
   wrapper_module "$w" helm-unittest-build
@@ -121,7 +130,7 @@ build_helm_unittest() {
 go_install() {
   local name=$1 version=$2 pkg=$3 ldflags=${4:-}
   local dest="$BIN/$name-$version"
-  if present "$dest" "$name"; then log "$name $version: cached in ${dest#"$ROOT"/}"; return; fi
+  if cached "$dest" "$name $version" "$name"; then return; fi
   log "$name $version: building"
   rm -rf "$dest.tmp"
   GOBIN="$dest.tmp" go install -trimpath -ldflags "-s -w $ldflags" "$pkg@$version"
@@ -150,7 +159,7 @@ build_golangci_lint() {
   local dest
   dest=$(golangci_lint_dir)
   local label="golangci-lint $GOLANGCI_LINT_VERSION + kube-api-linter $KUBE_API_LINTER_VERSION"
-  if present "$dest" golangci-lint; then log "$label: cached in ${dest#"$ROOT"/}"; return; fi
+  if cached "$dest" "$label" golangci-lint; then return; fi
   log "$label: building (about 3 minutes)"
   local w="$WORK/golangci-lint"
   wrapper_module "$w" golangci-lint-build
