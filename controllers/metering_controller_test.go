@@ -49,8 +49,12 @@ func newPayPerUseTenant(t *testing.T, meters []saasv1alpha1.Meter, labels map[st
 	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
 		p.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: meters}
 	})
-	tenant := newTenant(t, product, "basic", func(tn *saasv1alpha1.SaaSTenant) { tn.Labels = labels })
-	marketplace.addOrderCharged(tenant.Spec.OrderID, product.Spec.ProductID, "basic", "20991231235959", koogallery.ChargingOnDemand)
+	tenant := newTenant(t, product, "basic", func(tn *saasv1alpha1.SaaSTenant) {
+		tn.Labels = labels
+		// Pay-per-use before the tenant exists: the controller may resolve
+		// its order the moment it is created.
+		marketplace.addOrderCharged(tn.Spec.OrderID, product.Spec.ProductID, "basic", "20991231235959", koogallery.ChargingOnDemand)
+	})
 	return eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
 		g.Expect(tn.Status.Order).NotTo(BeNil())
 		g.Expect(tn.Status.Order.ChargingMode).To(Equal(saasv1alpha1.ChargingOnDemand))

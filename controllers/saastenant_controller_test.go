@@ -301,14 +301,19 @@ func TestAReconcileWithNothingToDoWritesNothing(t *testing.T) {
 
 func TestMissingProductStallsAndRecovers(t *testing.T) {
 	g := NewWithT(t)
-	ghost := &saasv1alpha1.SaaSProduct{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("late-%d", tenantSeq.Add(1))}}
+	// The product's id is known before it exists, so the order the
+	// tenant resolves names it from the start: the controller may resolve
+	// the order the moment the product appears.
+	ghost := &saasv1alpha1.SaaSProduct{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("late-%d", tenantSeq.Add(1))},
+		Spec: saasv1alpha1.SaaSProductSpec{ProductID: fmt.Sprintf("OFFILATE%d", tenantSeq.Add(1))}}
 	tenant := newTenant(t, ghost, "basic", nil)
 	stalled := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.ProductNotFoundReason))
 	g.Expect(apimeta.FindStatusCondition(stalled.Status.Conditions, saasv1alpha1.StalledCondition).Message).To(ContainSubstring(ghost.Name))
 	expectTenantEvent(t, tenant.Name, corev1.EventTypeWarning, saasv1alpha1.ProductNotFoundReason)
 
-	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Name = ghost.Name; p.Spec.KeysSecretName = ghost.Name + "-keys" })
-	marketplace.addOrder(tenant.Spec.OrderID, product.Spec.ProductID, "basic", "20991231235959")
+	newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Name, p.Spec.ProductID, p.Spec.KeysSecretName = ghost.Name, ghost.Spec.ProductID, ghost.Name+"-keys"
+	})
 	recovered := eventuallyTenant(t, tenant.Name, provisioned)
 	g.Expect(apimeta.FindStatusCondition(recovered.Status.Conditions, saasv1alpha1.StalledCondition)).To(BeNil())
 	expectTenantEvent(t, tenant.Name, corev1.EventTypeNormal, "Recovered")
