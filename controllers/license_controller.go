@@ -129,25 +129,18 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	// A frozen or released licence is revoked before its product is read:
 	// revoking never waits for a product or plan that is gone (DESIGN.md
 	// rule 10).
-	steps := []func(context.Context, *licenseState) error{
+	o := runSteps(ctx, s,
 		r.loadInstance,
-		r.checkRevoked,
+		r.stopIfRevoked,
 		r.loadProduct,
 		r.resolveOrder,
 		r.selectPlan,
 		r.loadSigner,
 		r.issue,
 		r.upload,
-	}
-	finished, err := runSteps(ctx, s, steps)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if !finished {
-		return s.result, nil
-	}
-	r.finish(s)
-	return s.result, nil
+		r.finish,
+	)
+	return o.result(s.result)
 }
 
 // reconcileDelete remembers a deleted licence instance as issued, then lets
@@ -168,28 +161,28 @@ func (r *LicenseReconciler) reconcileDelete(ctx context.Context, l *saasv1alpha1
 }
 
 // loadProduct reads the licence's SaaSProduct, which must sell licences.
-func (r *LicenseReconciler) loadProduct(ctx context.Context, s *licenseState) error {
+func (r *LicenseReconciler) loadProduct(ctx context.Context, s *licenseState) outcome {
 	product := &saasv1alpha1.SaaSProduct{}
 	err := r.Get(ctx, client.ObjectKey{Name: s.license.Spec.ProductName}, product)
 	if apierrors.IsNotFound(err) {
 		return r.stall(s, saasv1alpha1.ProductNotFoundReason, "SaaSProduct %q not found", s.license.Spec.ProductName)
 	}
 	if err != nil {
-		return fmt.Errorf("failed to read SaaSProduct %s: %w", s.license.Spec.ProductName, err)
+		return failed(fmt.Errorf("failed to read SaaSProduct %s: %w", s.license.Spec.ProductName, err))
 	}
 	if product.Spec.Type != saasv1alpha1.ProductTypeLicense {
 		return r.stall(s, saasv1alpha1.ProductNotFoundReason, "SaaSProduct %q sells SaaS tenants, not licences", product.Name)
 	}
 	s.product = product
-	return nil
+	return proceed()
 }
 
 // loadInstance finds the purchase an application belongs to: its state and
 // order decide the application's.
-func (r *LicenseReconciler) loadInstance(ctx context.Context, s *licenseState) error {
+func (r *LicenseReconciler) loadInstance(ctx context.Context, s *licenseState) outcome {
 	if !isApplication(s.license) {
 		s.instance = s.license
-		return nil
+		return proceed()
 	}
 	instance := &saasv1alpha1.License{}
 	key := client.ObjectKey{Name: s.license.Spec.InstanceID}
@@ -203,13 +196,13 @@ func (r *LicenseReconciler) loadInstance(ctx context.Context, s *licenseState) e
 		// and the revocation list names it from its tombstone.
 		s.instance = &saasv1alpha1.License{ObjectMeta: metav1.ObjectMeta{Name: key.Name},
 			Spec: saasv1alpha1.LicenseSpec{InstanceID: key.Name, State: saasv1alpha1.StateReleased}}
-		return nil
+		return proceed()
 	}
 	if err != nil {
-		return fmt.Errorf("failed to read License %s: %w", s.license.Spec.InstanceID, err)
+		return failed(fmt.Errorf("failed to read License %s: %w", s.license.Spec.InstanceID, err))
 	}
 	s.instance = instance
-	return nil
+	return proceed()
 }
 
 // revocation is the reason the licence's keys are revoked, or "": the
@@ -225,38 +218,36 @@ func revocation(s *licenseState) string {
 	return ""
 }
 
-// checkRevoked stops a frozen or released licence here: nothing is issued
+// stopIfRevoked stops a frozen or released licence here: nothing is issued
 // or uploaded for it, and its status says the key is revoked. The receiver
 // publishes the revocation in the product's revocation list.
-func (r *LicenseReconciler) checkRevoked(_ context.Context, s *licenseState) error {
+func (r *LicenseReconciler) stopIfRevoked(_ context.Context, s *licenseState) outcome {
 	l := s.license
 	switch revocation(s) {
 	case licensekey.ReasonReleased:
 		apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.FrozenCondition)
-		setLicenseCondition(l, saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason, "Released: the licence key is revoked for good")
+		setCondition(l, saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason, "Released: the licence key is revoked for good")
 	case licensekey.ReasonFrozen:
-		setLicenseCondition(l, saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason, "Frozen: the licence key is revoked until the instance is unfrozen")
+		setCondition(l, saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason, "Frozen: the licence key is revoked until the instance is unfrozen")
 	default:
 		apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.FrozenCondition)
 		apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.ReleasedCondition)
-		return nil
+		return proceed()
 	}
 	apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.ReconcilingCondition)
 	apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.StalledCondition)
-	return errDone
+	return done()
 }
 
 // stall records that only a change of input can help, and stops.
-func (r *LicenseReconciler) stall(s *licenseState, reason, format string, args ...any) error {
-	msg := fmt.Sprintf(format, args...)
-	setLicenseCondition(s.license, saasv1alpha1.StalledCondition, metav1.ConditionTrue, reason, msg)
-	apimeta.RemoveStatusCondition(&s.license.Status.Conditions, saasv1alpha1.ReconcilingCondition)
-	return errStalled
+func (r *LicenseReconciler) stall(s *licenseState, reason, format string, args ...any) outcome {
+	setStalled(s.license, reason, fmt.Sprintf(format, args...))
+	return stalled(reason)
 }
 
 // resolveOrder reads a purchase's defining order with Query Order, once per
 // order; an application takes its instance's.
-func (r *LicenseReconciler) resolveOrder(ctx context.Context, s *licenseState) error {
+func (r *LicenseReconciler) resolveOrder(ctx context.Context, s *licenseState) outcome {
 	l := s.license
 	if isApplication(l) {
 		return r.inheritOrder(s)
@@ -270,7 +261,7 @@ func (r *LicenseReconciler) resolveOrder(ctx context.Context, s *licenseState) e
 	s.orderTimes = times
 	order := newestPlanOrder(l.Spec.Orders, l.Spec.OrderID, l.Spec.OrderLineID, times)
 	if l.Status.Order != nil && l.Status.Order.OrderID == order.OrderID {
-		return nil
+		return proceed()
 	}
 	resolved, err := resolver.resolve(ctx, s.product, order)
 	if err != nil && debug {
@@ -280,13 +271,13 @@ func (r *LicenseReconciler) resolveOrder(ctx context.Context, s *licenseState) e
 		return r.orderFailed(l, err)
 	}
 	r.setOrder(l, resolved)
-	return nil
+	return proceed()
 }
 
 // orderFailed records a failure to resolve the order, since when it has
-// lasted, and returns it for a retry (orderFailure).
-func (r *LicenseReconciler) orderFailed(l *saasv1alpha1.License, err error) error {
-	return recordOrderFailure(&l.Status.Conditions, l.Generation, r.Clock.Now(), err)
+// lasted, and fails for a retry (orderFailure).
+func (r *LicenseReconciler) orderFailed(l *saasv1alpha1.License, err error) outcome {
+	return failed(recordOrderFailure(&l.Status.Conditions, l.Generation, r.Clock.Now(), err))
 }
 
 // applicationWait is how often an application looks again for its
@@ -295,28 +286,27 @@ const applicationWait = 5 * time.Second
 
 // inheritOrder gives an application its instance's resolved order, or
 // waits for it.
-func (r *LicenseReconciler) inheritOrder(s *licenseState) error {
+func (r *LicenseReconciler) inheritOrder(s *licenseState) outcome {
 	if s.instance.Status.Order == nil {
 		msg := fmt.Sprintf("Waiting for the order of instance %s to be resolved", s.instance.Name)
-		setLicenseCondition(s.license, saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason, msg)
-		setLicenseCondition(s.license, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, msg)
-		s.requeueAt(applicationWait)
-		return errDone
+		setCondition(s.license, saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason, msg)
+		setCondition(s.license, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, msg)
+		return waitFor(applicationWait)
 	}
 	if !apiequality.Semantic.DeepEqual(s.license.Status.Order, s.instance.Status.Order) {
 		r.setOrder(s.license, s.instance.Status.Order.DeepCopy())
 	}
-	return nil
+	return proceed()
 }
 
 func (r *LicenseReconciler) setOrder(l *saasv1alpha1.License, resolved *saasv1alpha1.ResolvedOrder) {
 	l.Status.Order = resolved
-	setLicenseCondition(l, saasv1alpha1.OrderResolvedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
+	setCondition(l, saasv1alpha1.OrderResolvedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 		fmt.Sprintf("Order %s: product %s, SKU %s", resolved.OrderID, resolved.ProductID, resolved.SKUCode))
 }
 
 // selectPlan finds the product's plan for the resolved SKU.
-func (r *LicenseReconciler) selectPlan(_ context.Context, s *licenseState) error {
+func (r *LicenseReconciler) selectPlan(_ context.Context, s *licenseState) outcome {
 	sku := s.license.Status.Order.SKUCode
 	i := slices.IndexFunc(s.product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == sku })
 	if i < 0 || s.product.Spec.Plans[i].License == nil {
@@ -324,14 +314,7 @@ func (r *LicenseReconciler) selectPlan(_ context.Context, s *licenseState) error
 	}
 	s.plan = &s.product.Spec.Plans[i]
 	apimeta.RemoveStatusCondition(&s.license.Status.Conditions, saasv1alpha1.StalledCondition)
-	return nil
-}
-
-// setLicenseCondition sets a condition for the licence's current generation.
-func setLicenseCondition(l *saasv1alpha1.License, condType string, status metav1.ConditionStatus, reason, msg string) {
-	apimeta.SetStatusCondition(&l.Status.Conditions, metav1.Condition{
-		Type: condType, Status: status, Reason: reason, Message: truncate(msg, 32768), ObservedGeneration: l.Generation,
-	})
+	return proceed()
 }
 
 // instanceIDIndex indexes licences by instance, so a change of an instance

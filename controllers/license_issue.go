@@ -30,7 +30,7 @@ const defaultKeysRetry = time.Minute
 
 // loadSigner reads the product's signing key (licenseSigningKey). Only that
 // key signs; see docs/licence-keys.md for rotation.
-func (r *LicenseReconciler) loadSigner(ctx context.Context, s *licenseState) error {
+func (r *LicenseReconciler) loadSigner(ctx context.Context, s *licenseState) outcome {
 	secret := &corev1.Secret{}
 	key := client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: s.product.Spec.KeysSecretName}
 	err := r.Get(ctx, key, secret)
@@ -39,7 +39,7 @@ func (r *LicenseReconciler) loadSigner(ctx context.Context, s *licenseState) err
 		return r.stall(s, saasv1alpha1.KeysSecretNotFoundReason, "the keys Secret %s does not exist", key)
 	}
 	if err != nil {
-		return fmt.Errorf("failed to read the keys Secret %s: %w", key, err)
+		return failed(fmt.Errorf("failed to read the keys Secret %s: %w", key, err))
 	}
 	signer, err := SignerFromSecret(secret)
 	if err != nil {
@@ -47,7 +47,7 @@ func (r *LicenseReconciler) loadSigner(ctx context.Context, s *licenseState) err
 		return r.stall(s, saasv1alpha1.KeysSecretIncompleteReason, "the keys Secret %s: %v", key, err)
 	}
 	s.signer = signer
-	return nil
+	return proceed()
 }
 
 // SignerFromSecret returns the signer of a product's keys Secret. The error
@@ -96,7 +96,7 @@ func (r *LicenseReconciler) desiredClaims(s *licenseState) (licensekey.Claims, e
 // issue keeps the current key when it still says what it must, and signs
 // and stores a new one otherwise: after a renewal (new window), an upgrade
 // (new plan and features) or a change of signing key.
-func (r *LicenseReconciler) issue(ctx context.Context, s *licenseState) error {
+func (r *LicenseReconciler) issue(ctx context.Context, s *licenseState) outcome {
 	want, err := r.desiredClaims(s)
 	if err != nil {
 		return r.stall(s, saasv1alpha1.ExpiredReason, "%v", err)
@@ -105,26 +105,26 @@ func (r *LicenseReconciler) issue(ctx context.Context, s *licenseState) error {
 	secret.Namespace, secret.Name = r.Options.SecretNamespace, LicenseSecretName(s.license.Name)
 	err = r.Get(ctx, client.ObjectKeyFromObject(secret), secret)
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("failed to read the licence Secret: %w", err)
+		return failed(fmt.Errorf("failed to read the licence Secret: %w", err))
 	}
 	s.token = string(secret.Data[LicenseKeySecretKey])
 	if !sameClaims(s.token, want) {
 		want.IssuedAt = r.Clock.Now().Unix()
 		if s.token, err = s.signer.Sign(want); err != nil {
-			return issueFailed(s.license, fmt.Errorf("failed to sign the licence key: %w", err))
+			return failed(issueFailed(s.license, fmt.Errorf("failed to sign the licence key: %w", err)))
 		}
 	}
 	if err := r.storeKey(ctx, s, secret); err != nil {
-		return issueFailed(s.license, err)
+		return failed(issueFailed(s.license, err))
 	}
 	r.recordKey(s.license, want)
-	return nil
+	return proceed()
 }
 
 // issueFailed records that the key the licence must have now is not there,
 // whatever an earlier key was, and returns err for a retry.
 func issueFailed(l *saasv1alpha1.License, err error) error {
-	setLicenseCondition(l, saasv1alpha1.IssuedCondition, metav1.ConditionFalse, saasv1alpha1.IssueFailedReason, err.Error())
+	setCondition(l, saasv1alpha1.IssuedCondition, metav1.ConditionFalse, saasv1alpha1.IssueFailedReason, err.Error())
 	return err
 }
 
@@ -165,7 +165,7 @@ func (r *LicenseReconciler) recordKey(l *saasv1alpha1.License, c licensekey.Clai
 	l.Status.LicenseKeyRef = &saasv1alpha1.SecretKeyReference{
 		Namespace: r.Options.SecretNamespace, Name: LicenseSecretName(l.Name), Key: LicenseKeySecretKey,
 	}
-	setLicenseCondition(l, saasv1alpha1.IssuedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
+	setCondition(l, saasv1alpha1.IssuedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 		fmt.Sprintf("Key %s issued for plan %s, valid from %s until %s", c.KeyID, c.SKU,
 			notBefore.Format(time.RFC3339), notAfter.Format(time.RFC3339)))
 }

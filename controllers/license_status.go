@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -14,15 +13,16 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
 
-// finish ends a reconcile in which every step succeeded: nothing is in
+// finish is the last step, run when every other succeeded: nothing is in
 // progress any more, and the reconcile comes back when the key's window
 // ends, so that Ready turns False then.
-func (r *LicenseReconciler) finish(s *licenseState) {
+func (r *LicenseReconciler) finish(_ context.Context, s *licenseState) outcome {
 	l := s.license
 	apimeta.RemoveStatusCondition(&l.Status.Conditions, saasv1alpha1.ReconcilingCondition)
 	if now := r.Clock.Now(); l.Status.NotAfter != nil && now.Before(l.Status.NotAfter.Time) {
 		s.requeueAt(timeUntil(now, l.Status.NotAfter.Time))
 	}
+	return proceed()
 }
 
 // licenseReadyInputs are what a licence's Ready sums up, in the order their
@@ -68,8 +68,8 @@ func formatTime(t *metav1.Time) string {
 func (r *LicenseReconciler) patchStatus(ctx context.Context, before, after *saasv1alpha1.License, reconcileErr error) error {
 	if reconcileErr == nil {
 		after.Status.ObservedGeneration = after.Generation
-	} else if !errors.Is(reconcileErr, errStalled) {
-		setLicenseCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
+	} else {
+		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
 	}
 	r.setLicenseReady(after)
 	written, err := patchStatusIfChanged(ctx, r.Client, before, after, before.Status, after.Status)

@@ -31,34 +31,34 @@ func MarketplaceUploadClients(baseURLs ...string) UploadClientFactory {
 // returned, so the controller's rate limiter retries it with backoff; once
 // the marketplace accepted it, it is never sent again (the marketplace keys
 // it by eventId, and the spec asks for the same licence on a repeat).
-func (r *LicenseReconciler) upload(ctx context.Context, s *licenseState) error {
+func (r *LicenseReconciler) upload(ctx context.Context, s *licenseState) outcome {
 	l := s.license
 	if !isApplication(l) {
-		return nil
+		return proceed()
 	}
 	if l.Status.Upload == nil || l.Status.Upload.EventID != l.Spec.EventID {
 		l.Status.Upload = &saasv1alpha1.LicenseUpload{EventID: l.Spec.EventID}
 	}
 	if l.Status.Upload.UploadedTime != nil {
-		return nil
+		return proceed()
 	}
 	if err := r.confirmCurrent(ctx, l); err != nil {
-		return err
+		return failed(err)
 	}
 	up := l.Status.Upload
 	up.Attempts++
 	err := r.send(ctx, s)
 	if err != nil {
 		up.LastError = truncate(err.Error(), 1024)
-		setLicenseCondition(l, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.UploadFailedReason,
+		setCondition(l, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.UploadFailedReason,
 			fmt.Sprintf("Upload attempt %d failed; retrying with backoff: %s", up.Attempts, up.LastError))
-		return fmt.Errorf("failed to upload the licence: %w", err)
+		return failed(fmt.Errorf("failed to upload the licence: %w", err))
 	}
 	now := metav1.NewTime(r.Clock.Now().UTC())
 	up.UploadedTime, up.LastError = &now, ""
-	setLicenseCondition(l, saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
+	setCondition(l, saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 		fmt.Sprintf("Uploaded for event %s after %d attempt(s)", l.Spec.EventID, up.Attempts))
-	return nil
+	return proceed()
 }
 
 // confirmCurrent makes sure l is the version the API server holds before

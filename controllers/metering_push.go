@@ -111,7 +111,7 @@ func (r *MeteringReconciler) buildRecords(ctx context.Context, p *usagePush, win
 			if err != nil {
 				return nil, fmt.Errorf("meter %s, window %s: %w", meter.Name, w.start.UTC().Format(time.RFC3339), err)
 			}
-			units := roundUsage(v, decimalsOf(meter), meter.Rounding)
+			units := roundUsage(v, meter.GetDecimals(), meter.Rounding)
 			if units <= 0 {
 				continue
 			}
@@ -123,13 +123,6 @@ func (r *MeteringReconciler) buildRecords(ctx context.Context, p *usagePush, win
 		}
 	}
 	return out, nil
-}
-
-func decimalsOf(m saasv1alpha1.Meter) int32 {
-	if m.Decimals == nil {
-		return 4
-	}
-	return *m.Decimals
 }
 
 // measure is one meter's usage over one window.

@@ -132,12 +132,12 @@ func (r *SaaSDirectoryReconciler) reconcile(ctx context.Context, d *saasv1alpha1
 		if err := r.withdraw(ctx, d); err != nil {
 			return err
 		}
-		setDirectoryCondition(d, metav1.ConditionFalse, reason, msg)
+		setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, reason, msg)
 		return r.summarise(ctx, d, false)
 	}
 	if err := r.deliver(ctx, d, namespace, shards); err != nil {
 		// What the tenant has is the last delivery, not this one.
-		setDirectoryCondition(d, metav1.ConditionFalse, saasv1alpha1.DeliveryFailedReason, err.Error())
+		setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.DeliveryFailedReason, err.Error())
 		return err
 	}
 	return r.summarise(ctx, d, apimeta.IsStatusConditionTrue(d.Status.Conditions, saasv1alpha1.DeliveredCondition))
@@ -190,12 +190,6 @@ func (r *SaaSDirectoryReconciler) target(ctx context.Context, d *saasv1alpha1.Sa
 		return "", saasv1alpha1.WaitingForInstanceReason, "the instance has no namespace yet", nil
 	}
 	return tenant.Status.Namespace, "", "", nil
-}
-
-// setDirectoryCondition sets the directory's Delivered condition.
-func setDirectoryCondition(d *saasv1alpha1.SaaSDirectory, status metav1.ConditionStatus, reason, msg string) {
-	apimeta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{Type: saasv1alpha1.DeliveredCondition, Status: status,
-		Reason: reason, Message: truncate(msg, 32768), ObservedGeneration: d.Generation})
 }
 
 // directoryReadyInputs are what a directory's Ready sums up.

@@ -101,7 +101,7 @@ func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.S
 	}
 	sso, err := r.ssoSecret(ctx, d, namespace)
 	if err != nil {
-		setDirectoryCondition(d, metav1.ConditionFalse, saasv1alpha1.ClientSecretUndecryptableReason, err.Error())
+		setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.ClientSecretUndecryptableReason, err.Error())
 		return nil // only a new applicationSync or key can help, and either triggers a reconcile
 	}
 	objects := append(r.shardObjects(d, namespace, shards), r.indexObject(d, namespace, shards), sso)
@@ -127,7 +127,7 @@ func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.S
 		}
 	}
 	d.Status.Namespace, d.Status.DeliveredHash = namespace, hash
-	setDirectoryCondition(d, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
+	setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 		fmt.Sprintf("delivered to namespace %s: %d users, %d departments", namespace, d.Status.Users, d.Status.Departments))
 	return nil
 }

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -90,10 +89,6 @@ func (s *tenantState) requeueAt(d time.Duration) {
 	}
 }
 
-// errStalled stops a reconcile without retrying: only a change of input (a
-// product or plan appearing) can help, and that change triggers a reconcile.
-var errStalled = errors.New("stalled")
-
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants,verbs=get;list;watch;update;delete
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/status,verbs=get;patch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/finalizers,verbs=update
@@ -142,81 +137,55 @@ func (r *SaaSTenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 // (DESIGN.md rule 10).
 func (r *SaaSTenantReconciler) reconcile(ctx context.Context, tenant *saasv1alpha1.SaaSTenant) (ctrl.Result, error) {
 	s := &tenantState{tenant: tenant}
-	steps := []func(context.Context, *tenantState) error{
+	if tenant.Spec.State == saasv1alpha1.StateReleased {
+		return runSteps(ctx, s, r.release, r.deleteExpiredDebugTenant).result(s.result)
+	}
+	o := runSteps(ctx, s,
 		r.loadProduct,
-		r.checkDebugTTL,
+		r.deleteExpiredDebugTenant,
 		r.resolveOrder,
 		r.selectPlan,
-		r.checkExpiry,
+		r.decideExpiryFreeze,
 		r.provision,
 		r.observeWorkload,
 		r.summarize,
+	)
+	if o.kind == stalledOn || o.kind == failing {
+		o = r.freezeAnyway(ctx, s, o)
 	}
-	if tenant.Spec.State == saasv1alpha1.StateReleased {
-		steps = []func(context.Context, *tenantState) error{r.release, r.checkDebugTTL}
-	}
-	for _, step := range steps {
-		if err := step(ctx, s); err != nil {
-			return r.interrupted(ctx, s, err)
-		}
-	}
-	return s.result, nil
+	return o.result(s.result)
 }
 
 // summarize derives the summary conditions once every step succeeded.
-func (r *SaaSTenantReconciler) summarize(_ context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) summarize(_ context.Context, s *tenantState) outcome {
 	setSummary(s.tenant, s)
-	return nil
+	return proceed()
 }
 
-// interrupted ends a reconcile that a step stopped. Provisioning may wait
-// for a product, plan, order or Secret; stopping service may not, so a
-// tenant that must be frozen is frozen from what it recorded.
-func (r *SaaSTenantReconciler) interrupted(ctx context.Context, s *tenantState, err error) (ctrl.Result, error) {
-	switch {
-	case errors.Is(err, errDone):
-		return s.result, nil
-	case s.tenant.Spec.State == saasv1alpha1.StateReleased:
-		return ctrl.Result{}, err // a release failed: nothing runs to freeze
-	}
+// freezeAnyway ends a reconcile that a step stalled or failed.
+// Provisioning may wait for a product, plan, order or Secret; stopping
+// service may not, so a tenant that must be frozen is frozen from what it
+// recorded.
+func (r *SaaSTenantReconciler) freezeAnyway(ctx context.Context, s *tenantState, o outcome) outcome {
 	stopErr := r.freezeFromRecord(ctx, s)
 	switch {
-	case errors.Is(err, errStalled):
-		return s.result, stopErr
 	case stopErr == nil:
-		return ctrl.Result{}, err // as it is, so that finishReconcile sees a retryAfterError
+		return o // as it is, so that finishReconcile sees a retryAfterError
+	case o.isStalled():
+		return failed(stopErr)
 	}
-	return ctrl.Result{}, kerrors.NewAggregate([]error{err, stopErr})
+	return failed(kerrors.NewAggregate([]error{o.err, stopErr}))
 }
-
-// runSteps runs a reconcile's steps in order and stops at the first that
-// fails. A step returning errStalled or errDone ends the reconcile early
-// without an error; finished is false then.
-func runSteps[S any](ctx context.Context, s S, steps []func(context.Context, S) error) (finished bool, err error) {
-	for _, step := range steps {
-		if err := step(ctx, s); err != nil {
-			if errors.Is(err, errStalled) || errors.Is(err, errDone) {
-				return false, nil
-			}
-			return false, err
-		}
-	}
-	return true, nil
-}
-
-// errDone ends a reconcile early with success (the tenant is being deleted,
-// or released and done).
-var errDone = errors.New("done")
 
 // loadProduct reads the tenant's SaaSProduct.
-func (r *SaaSTenantReconciler) loadProduct(ctx context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) loadProduct(ctx context.Context, s *tenantState) outcome {
 	product := &saasv1alpha1.SaaSProduct{}
 	err := r.Get(ctx, client.ObjectKey{Name: s.tenant.Spec.ProductName}, product)
 	if apierrors.IsNotFound(err) {
 		return r.stall(s.tenant, saasv1alpha1.ProductNotFoundReason, "SaaSProduct %q not found", s.tenant.Spec.ProductName)
 	}
 	if err != nil {
-		return fmt.Errorf("failed to read SaaSProduct %s: %w", s.tenant.Spec.ProductName, err)
+		return failed(fmt.Errorf("failed to read SaaSProduct %s: %w", s.tenant.Spec.ProductName, err))
 	}
 	if product.Spec.Type != saasv1alpha1.ProductTypeSaaS {
 		return r.stall(s.tenant, saasv1alpha1.ProductNotFoundReason, "SaaSProduct %q sells licences, not SaaS tenants", product.Name)
@@ -225,21 +194,19 @@ func (r *SaaSTenantReconciler) loadProduct(ctx context.Context, s *tenantState) 
 	s.lifecycle = &product.Spec.Lifecycle
 	// Recorded for the day the product is gone: teardown works from it.
 	s.tenant.Status.Lifecycle = product.Spec.Lifecycle.DeepCopy()
-	return nil
+	return proceed()
 }
 
 // stall records that only a change of input can help, and stops.
-func (r *SaaSTenantReconciler) stall(t *saasv1alpha1.SaaSTenant, reason, format string, args ...any) error {
-	msg := fmt.Sprintf(format, args...)
-	setCondition(t, saasv1alpha1.StalledCondition, metav1.ConditionTrue, reason, msg)
-	apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ReconcilingCondition)
-	return errStalled
+func (r *SaaSTenantReconciler) stall(t *saasv1alpha1.SaaSTenant, reason, format string, args ...any) outcome {
+	setStalled(t, reason, fmt.Sprintf(format, args...))
+	return stalled(reason)
 }
 
 // resolveOrder reads the order that selects the plan (docs/lifecycle.md
 // rule P) from Query Order once per order, and the creation times that put
 // the orders in sequence. A failing Query Order is retried on orderRetry.
-func (r *SaaSTenantReconciler) resolveOrder(ctx context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) resolveOrder(ctx context.Context, s *tenantState) outcome {
 	t := s.tenant
 	debug := t.Spec.Mode == saasv1alpha1.ModeDebug && s.product.Spec.Debug != nil && s.product.Spec.Debug.SKUCode != ""
 	resolver := r.resolver()
@@ -250,7 +217,7 @@ func (r *SaaSTenantReconciler) resolveOrder(ctx context.Context, s *tenantState)
 	s.orderTimes = times
 	order := newestPlanOrder(t.Spec.Orders, t.Spec.OrderID, t.Spec.OrderLineID, times)
 	if t.Status.Order != nil && t.Status.Order.OrderID == order.OrderID {
-		return nil
+		return proceed()
 	}
 	resolved, err := resolver.resolve(ctx, s.product, order)
 	if err != nil && debug {
@@ -263,17 +230,17 @@ func (r *SaaSTenantReconciler) resolveOrder(ctx context.Context, s *tenantState)
 	t.Status.SKUCode = resolved.SKUCode
 	setCondition(t, saasv1alpha1.OrderResolvedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 		fmt.Sprintf("Order %s: product %s, SKU %s", resolved.OrderID, resolved.ProductID, resolved.SKUCode))
-	return nil
+	return proceed()
 }
 
 // orderFailed records a failure to resolve the order, since when it has
-// lasted, and returns it for a retry (orderFailure).
-func (r *SaaSTenantReconciler) orderFailed(t *saasv1alpha1.SaaSTenant, err error) error {
-	return recordOrderFailure(&t.Status.Conditions, t.Generation, r.Clock.Now(), err)
+// lasted, and fails for a retry (orderFailure).
+func (r *SaaSTenantReconciler) orderFailed(t *saasv1alpha1.SaaSTenant, err error) outcome {
+	return failed(recordOrderFailure(&t.Status.Conditions, t.Generation, r.Clock.Now(), err))
 }
 
 // selectPlan finds the product's plan for the resolved SKU.
-func (r *SaaSTenantReconciler) selectPlan(_ context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) selectPlan(_ context.Context, s *tenantState) outcome {
 	i := slices.IndexFunc(s.product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == s.tenant.Status.SKUCode })
 	if i < 0 {
 		return r.stall(s.tenant, saasv1alpha1.PlanNotFoundReason, "SaaSProduct %q has no plan for skuCode %q", s.product.Name, s.tenant.Status.SKUCode)
@@ -289,14 +256,15 @@ func (r *SaaSTenantReconciler) selectPlan(_ context.Context, s *tenantState) err
 	}
 	s.plan = plan
 	apimeta.RemoveStatusCondition(&s.tenant.Status.Conditions, saasv1alpha1.StalledCondition)
-	return nil
+	return proceed()
 }
 
-// checkExpiry is the safety net: past expireTime plus the grace period with
-// no marketplace call, the tenant counts as expired and, by default, frozen.
-func (r *SaaSTenantReconciler) checkExpiry(_ context.Context, s *tenantState) error {
+// decideExpiryFreeze is the safety net: past expireTime plus the grace
+// period with no marketplace call, the tenant counts as expired and, by
+// default, frozen. It decides; provision applies the freeze.
+func (r *SaaSTenantReconciler) decideExpiryFreeze(_ context.Context, s *tenantState) outcome {
 	r.applyExpiry(s, s.orderTimes)
-	return nil
+	return proceed()
 }
 
 // applyExpiry decides whether the tenant is frozen, by the marketplace or
@@ -325,18 +293,18 @@ func (r *SaaSTenantReconciler) applyExpiry(s *tenantState, times map[string]time
 	}
 }
 
-// checkDebugTTL deletes a debug tenant whose time is up. It marks the
+// deleteExpiredDebugTenant deletes a debug tenant whose time is up. It marks the
 // tenant first: its deletion, unlike one by hand, takes the data with it.
-func (r *SaaSTenantReconciler) checkDebugTTL(ctx context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) deleteExpiredDebugTenant(ctx context.Context, s *tenantState) outcome {
 	ttl, err := r.debugTTL(ctx, s)
 	if err != nil || ttl == 0 {
-		return err
+		return failed(err)
 	}
 	deadline := s.tenant.CreationTimestamp.Add(ttl)
 	now := r.Clock.Now()
 	if now.Before(deadline) {
 		s.requeueAt(timeUntil(now, deadline))
-		return nil
+		return proceed()
 	}
 	t := s.tenant
 	if _, marked := t.Annotations[saasv1alpha1.DebugTTLExpiredAnnotation]; !marked {
@@ -344,13 +312,13 @@ func (r *SaaSTenantReconciler) checkDebugTTL(ctx context.Context, s *tenantState
 		mark := t.DeepCopy()
 		metav1.SetMetaDataAnnotation(&mark.ObjectMeta, saasv1alpha1.DebugTTLExpiredAnnotation, now.UTC().Format(time.RFC3339))
 		if err := r.Patch(ctx, mark, client.MergeFrom(t)); err != nil {
-			return fmt.Errorf("failed to mark the expired debug tenant: %w", err)
+			return failed(fmt.Errorf("failed to mark the expired debug tenant: %w", err))
 		}
 	}
 	if err := r.Delete(ctx, t); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("failed to delete the expired debug tenant: %w", err)
+		return failed(fmt.Errorf("failed to delete the expired debug tenant: %w", err))
 	}
-	return errDone
+	return done()
 }
 
 // debugTTL is how long a debug tenant lives (0: for ever, or not a debug
@@ -371,13 +339,6 @@ func (r *SaaSTenantReconciler) debugTTL(ctx context.Context, s *tenantState) (ti
 		return time.Duration(*debug.TTLSeconds) * time.Second, nil
 	}
 	return 0, nil
-}
-
-// setCondition sets a condition for the tenant's current generation.
-func setCondition(t *saasv1alpha1.SaaSTenant, condType string, status metav1.ConditionStatus, reason, msg string) {
-	apimeta.SetStatusCondition(&t.Status.Conditions, metav1.Condition{
-		Type: condType, Status: status, Reason: reason, Message: truncate(msg, 32768), ObservedGeneration: t.Generation,
-	})
 }
 
 // crdTerminating reports whether the SaaSTenant CRD itself is being

@@ -18,28 +18,28 @@ import (
 
 // provision applies the tenant's namespace and objects, and records what it
 // applied: teardown works from that record.
-func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) error {
-	d, err := r.desired(ctx, s)
-	if err != nil {
-		return err
+func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) outcome {
+	d, o := r.desired(ctx, s)
+	if !o.proceeds() {
+		return o
 	}
 	t := s.tenant
 	if err := r.recordNamespace(ctx, t, d.namespace); err != nil {
-		return err
+		return failed(err)
 	}
 	t.Status.FrontEndURL, t.Status.AdminURL = d.urls.frontEnd, d.urls.admin
 	if err := r.recordFreeze(ctx, s); err != nil {
-		return err
+		return failed(err)
 	}
 	if err := r.applyAll(ctx, d); err != nil {
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProvisioningReason, err.Error())
-		return err
+		return failed(err)
 	}
 	t.Status.CredentialsSecretName = credentialsSecretName
 	t.Status.Applied = &saasv1alpha1.AppliedPlan{SKUCode: s.plan.SKUCode, Replicas: s.plan.Replicas, Resources: d.containerResources().DeepCopy()}
 	setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 		fmt.Sprintf("Namespace %s holds the tenant's objects for plan %s", d.namespace, s.plan.SKUCode))
-	return nil
+	return proceed()
 }
 
 // recordNamespace writes the tenant's namespace into its stored status
@@ -66,7 +66,7 @@ func (r *SaaSTenantReconciler) recordNamespace(ctx context.Context, t *saasv1alp
 // tenant's URLs unusable (too long, or a host that is not a DNS name),
 // stalls provisioning: an Ingress host shared by every tenant would send
 // buyers to one another's tenants.
-func (r *SaaSTenantReconciler) desired(ctx context.Context, s *tenantState) (*desiredTenant, error) {
+func (r *SaaSTenantReconciler) desired(ctx context.Context, s *tenantState) (*desiredTenant, outcome) {
 	t := s.tenant
 	if p := r.urlChecks.check(s.product); p != nil {
 		return nil, r.stall(t, p.reason, "SaaSProduct %q: %s", s.product.Name, p.message)
@@ -87,25 +87,26 @@ func (r *SaaSTenantReconciler) desired(ctx context.Context, s *tenantState) (*de
 		frozen: s.frozen, simulated: simulated(s), ingressNamespace: r.Options.IngressNamespace,
 		monitoringNamespace: r.Options.MonitoringNamespace, clusterCIDRs: r.Options.ClusterCIDRs,
 	}
-	if d.copiedSecrets, err = r.secretsToCopy(ctx, t, s.product); err != nil {
-		return nil, err
+	var o outcome
+	if d.copiedSecrets, o = r.secretsToCopy(ctx, t, s.product); !o.proceeds() {
+		return nil, o
 	}
-	if err := r.tenantConfig(ctx, s, d); err != nil {
-		return nil, err
+	if o := r.tenantConfig(ctx, s, d); !o.proceeds() {
+		return nil, o
 	}
-	return d, nil
+	return d, proceed()
 }
 
 // secretsToCopy reads the product's TLS and image-pull Secrets from
 // kooper's namespace. Each must be of its kind's type and carry the
 // merchant's copy-to-tenants label; otherwise the tenant stalls, and nothing
 // is copied.
-func (r *SaaSTenantReconciler) secretsToCopy(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (map[string]*corev1.Secret, error) {
+func (r *SaaSTenantReconciler) secretsToCopy(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (map[string]*corev1.Secret, outcome) {
 	copies := map[string]*corev1.Secret{}
 	for _, source := range copiedSecrets(product) {
 		secret := &corev1.Secret{}
 		if err := r.Get(ctx, client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: source.name}, secret); err != nil {
-			return nil, fmt.Errorf("failed to read Secret %s/%s named by SaaSProduct %s: %w", r.Options.SecretNamespace, source.name, product.Name, err)
+			return nil, failed(fmt.Errorf("failed to read Secret %s/%s named by SaaSProduct %s: %w", r.Options.SecretNamespace, source.name, product.Name, err))
 		}
 		if problem := source.refuse(secret); problem != "" {
 			return nil, r.stall(t, saasv1alpha1.SecretNotCopyableReason, "Secret %s/%s named by SaaSProduct %s %s",
@@ -113,7 +114,7 @@ func (r *SaaSTenantReconciler) secretsToCopy(ctx context.Context, t *saasv1alpha
 		}
 		copies[source.target] = secret
 	}
-	return copies, nil
+	return copies, proceed()
 }
 
 // applyAll applies the namespace first, then the credentials, then every
@@ -321,12 +322,12 @@ func (r *SaaSTenantReconciler) deployment(ctx context.Context, namespace string)
 }
 
 // observeWorkload reads the Deployment's rollout from the cache.
-func (r *SaaSTenantReconciler) observeWorkload(ctx context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) observeWorkload(ctx context.Context, s *tenantState) outcome {
 	t := s.tenant
 	deployment := &appsv1.Deployment{}
 	err := r.Get(ctx, client.ObjectKey{Namespace: t.Status.Namespace, Name: appName}, deployment)
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("failed to read the Deployment: %w", err)
+		return failed(fmt.Errorf("failed to read the Deployment: %w", err))
 	}
 	available, msg := deploymentAvailable(deployment, err == nil)
 	if simulated(s) {
@@ -337,7 +338,7 @@ func (r *SaaSTenantReconciler) observeWorkload(ctx context.Context, s *tenantSta
 		status, reason = metav1.ConditionTrue, saasv1alpha1.SucceededReason
 	}
 	setCondition(t, saasv1alpha1.AvailableCondition, status, reason, msg)
-	return nil
+	return proceed()
 }
 
 // simulated reports whether the tenant is a debug tenant its product

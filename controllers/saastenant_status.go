@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -96,7 +95,7 @@ func (r *SaaSTenantReconciler) patchStatus(ctx context.Context, before, after *s
 	}
 	if reconcileErr == nil {
 		after.Status.ObservedGeneration = after.Generation
-	} else if !errors.Is(reconcileErr, errStalled) {
+	} else {
 		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
 	}
 	setTenantReady(after)

@@ -43,20 +43,9 @@ func (r *SaaSTenantReconciler) lifecycle(ctx context.Context, s *tenantState) (*
 	}
 	s.lifecycle = t.Status.Lifecycle
 	if s.lifecycle == nil {
-		s.lifecycle = defaultLifecycle()
+		s.lifecycle = saasv1alpha1.DefaultLifecyclePolicy()
 	}
 	return s.lifecycle, nil
-}
-
-// defaultLifecycle mirrors the schema's defaults of LifecyclePolicy; it is
-// only for a tenant with no recorded policy and no product to read one from.
-func defaultLifecycle() *saasv1alpha1.LifecyclePolicy {
-	return &saasv1alpha1.LifecyclePolicy{
-		Freeze: saasv1alpha1.FreezePolicy{Behavior: saasv1alpha1.FreezeScaleToZero},
-		Release: saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.RetainData, RetentionDays: ptr.To[int32](15),
-			OnHandDeletion: saasv1alpha1.HandDeletionRetain},
-		Expiry: saasv1alpha1.ExpiryPolicy{Action: saasv1alpha1.ExpiryFreeze, GraceSeconds: 259200},
-	}
 }
 
 // freezeFromRecord stops service for a frozen or expired tenant whose
@@ -122,7 +111,7 @@ func releaseRetention(t *saasv1alpha1.SaaSTenant, p saasv1alpha1.ReleasePolicy) 
 	if t.Spec.Mode == saasv1alpha1.ModeDebug || p.RetentionPolicy == saasv1alpha1.DeleteData {
 		return retention{deleteNow: true}
 	}
-	return retention{days: retentionDays(p)}
+	return retention{days: p.GetRetentionDays()}
 }
 
 // handDeletionRetention keeps a tenant deleted by hand for the retention
@@ -134,25 +123,17 @@ func handDeletionRetention(t *saasv1alpha1.SaaSTenant, p saasv1alpha1.ReleasePol
 	if byTTL || p.OnHandDeletion == saasv1alpha1.HandDeletionDelete {
 		return retention{deleteNow: true}
 	}
-	return retention{days: retentionDays(p)}
-}
-
-// retentionDays defaults as the schema does, for a policy recorded without it.
-func retentionDays(p saasv1alpha1.ReleasePolicy) int32 {
-	if p.RetentionDays == nil {
-		return 15
-	}
-	return *p.RetentionDays
+	return retention{days: p.GetRetentionDays()}
 }
 
 // release takes the workload down and starts the retention period: the
 // namespace, with every PVC and Secret, is kept until retainUntil, or
 // deleted at once.
-func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) error {
+func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outcome {
 	t := s.tenant
 	lifecycle, err := r.lifecycle(ctx, s)
 	if err != nil {
-		return err
+		return failed(err)
 	}
 	releasedAt := r.Clock.Now()
 	if c := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ReleasedCondition); c != nil && c.Status == metav1.ConditionTrue {
@@ -160,10 +141,10 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) erro
 	}
 	deleted, retainUntil, err := r.releaseData(ctx, t, releaseRetention(t, lifecycle.Release), releasedAt)
 	if err != nil {
-		return err
+		return failed(err)
 	}
 	if err := r.removeCredentialsCopy(ctx, t); err != nil {
-		return err
+		return failed(err)
 	}
 	t.Status.RetainUntil = retainUntil
 	reason, msg := saasv1alpha1.RetainingDataReason, "Released; the data is kept until it is deleted by hand"
@@ -179,7 +160,7 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) erro
 	for _, gone := range []string{saasv1alpha1.ReconcilingCondition, saasv1alpha1.StalledCondition, saasv1alpha1.ExpiredCondition} {
 		apimeta.RemoveStatusCondition(&t.Status.Conditions, gone)
 	}
-	return nil
+	return proceed()
 }
 
 // releaseData removes the workload from the tenant's namespace and applies

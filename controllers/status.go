@@ -8,13 +8,9 @@ import (
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
 
 // patchStatusIfChanged writes after's status as a merge patch from before,
@@ -96,74 +92,4 @@ func onlyConflicts(errs ...error) bool {
 		seen = true
 	}
 	return seen
-}
-
-// conditionChange compares an object's conditions before and after a
-// reconcile, to decide which transitions deserve an Event.
-type conditionChange struct {
-	before, after []metav1.Condition
-}
-
-// was returns the condition before the reconcile, or nil.
-func (c conditionChange) was(condType string) *metav1.Condition {
-	return apimeta.FindStatusCondition(c.before, condType)
-}
-
-// is returns the condition after the reconcile, or nil.
-func (c conditionChange) is(condType string) *metav1.Condition {
-	return apimeta.FindStatusCondition(c.after, condType)
-}
-
-// becameTrue returns the condition if this reconcile turned it True.
-func (c conditionChange) becameTrue(condType string) *metav1.Condition {
-	now := c.is(condType)
-	if now == nil || now.Status != metav1.ConditionTrue {
-		return nil
-	}
-	if old := c.was(condType); old != nil && old.Status == metav1.ConditionTrue {
-		return nil
-	}
-	return now
-}
-
-// readyInput is one condition a kind's Ready summary depends on.
-type readyInput struct {
-	condType string
-	// abnormal marks an abnormal-true condition (Stalled, Frozen,
-	// Released): Ready needs it absent or False. A normal-true condition
-	// must be present and True.
-	abnormal bool
-	// waiting is Ready's message while a normal-true condition is not set
-	// yet: the step that sets it has not run.
-	waiting string
-}
-
-// readyFrom sums conds up into Ready, the way cluster-api's updateStatus
-// and Flux's summarize helpers do: False with the reason and message of the
-// first input, in order, that is not healthy; False while the last
-// reconcile of the current generation failed; True with readyMsg
-// otherwise. Each kind calls it in one place, its deferred status patch,
-// after every step has set its own conditions, so Ready can never disagree
-// with the conditions it sums up (a step that fails cannot leave a stale
-// Ready=True behind).
-func readyFrom(conds []metav1.Condition, inputs []readyInput, generation, observedGeneration int64, readyMsg string) metav1.Condition {
-	ready := metav1.Condition{Type: saasv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, ObservedGeneration: generation}
-	for _, in := range inputs {
-		c := apimeta.FindStatusCondition(conds, in.condType)
-		switch {
-		case in.abnormal && c != nil && c.Status == metav1.ConditionTrue,
-			!in.abnormal && c != nil && c.Status != metav1.ConditionTrue:
-			ready.Reason, ready.Message = c.Reason, c.Message
-			return ready
-		case !in.abnormal && c == nil:
-			ready.Reason, ready.Message = saasv1alpha1.ProgressingReason, in.waiting
-			return ready
-		}
-	}
-	if observedGeneration != generation {
-		ready.Reason, ready.Message = saasv1alpha1.ProgressingReason, fmt.Sprintf("Generation %d is not reconciled yet", generation)
-		return ready
-	}
-	ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, saasv1alpha1.SucceededReason, readyMsg
-	return ready
 }

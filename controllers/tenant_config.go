@@ -169,16 +169,16 @@ func configMount(mountPath string) corev1.VolumeMount {
 // at no API request). A missing ConfigMap, a template that does not render
 // or files too large stall provisioning; only a change of the product or
 // of the ConfigMap can help, and both trigger a reconcile.
-func (r *SaaSTenantReconciler) tenantConfig(ctx context.Context, s *tenantState, d *desiredTenant) error {
+func (r *SaaSTenantReconciler) tenantConfig(ctx context.Context, s *tenantState, d *desiredTenant) outcome {
 	w := s.product.Spec.Workload
 	if w.Config == nil || d.simulated {
 		deployment, err := r.deployment(ctx, d.namespace)
 		d.staleConfig = deployment != nil && deployment.Spec.Template.Annotations[saasv1alpha1.ConfigChecksumAnnotation] != ""
-		return err
+		return failed(err)
 	}
-	source, err := r.configSource(ctx, s)
-	if err != nil {
-		return err
+	source, o := r.configSource(ctx, s)
+	if !o.proceeds() {
+		return o
 	}
 	data := configData{urlData: urlData{InstanceID: s.tenant.Spec.InstanceID, Namespace: d.namespace, Product: s.product.Name},
 		SKUCode: s.plan.SKUCode}
@@ -187,14 +187,14 @@ func (r *SaaSTenantReconciler) tenantConfig(ctx context.Context, s *tenantState,
 		return r.stall(s.tenant, p.reason, "SaaSProduct %q: %s", s.product.Name, p.message)
 	}
 	d.config = rendered
-	return nil
+	return proceed()
 }
 
 // configSource reads the product's configuration files: inline, or from a
 // ConfigMap in kooper's namespace, read through the cache (which holds
 // every ConfigMap there but directory shards), so rendering costs no API
 // request and a change of the ConfigMap reaches the tenants by the watch.
-func (r *SaaSTenantReconciler) configSource(ctx context.Context, s *tenantState) (*configSource, error) {
+func (r *SaaSTenantReconciler) configSource(ctx context.Context, s *tenantState) (*configSource, outcome) {
 	product := s.product
 	cfg := product.Spec.Workload.Config
 	if cfg.ConfigMapName == "" {
@@ -202,7 +202,7 @@ func (r *SaaSTenantReconciler) configSource(ctx context.Context, s *tenantState)
 		for _, f := range cfg.Files {
 			source.templates[f.Name] = f.Content
 		}
-		return source, nil
+		return source, proceed()
 	}
 	key := client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: cfg.ConfigMapName}
 	cm := &corev1.ConfigMap{}
@@ -213,9 +213,9 @@ func (r *SaaSTenantReconciler) configSource(ctx context.Context, s *tenantState)
 			product.Name, key, saasv1alpha1.DirectoryLabel)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("failed to read ConfigMap %s named by SaaSProduct %s: %w", key, product.Name, err)
+		return nil, failed(fmt.Errorf("failed to read ConfigMap %s named by SaaSProduct %s: %w", key, product.Name, err))
 	}
-	return &configSource{templates: cm.Data, binary: cm.BinaryData, origin: "ConfigMap " + key.String()}, nil
+	return &configSource{templates: cm.Data, binary: cm.BinaryData, origin: "ConfigMap " + key.String()}, proceed()
 }
 
 // configMapNameIndex indexes products by the ConfigMap their configuration

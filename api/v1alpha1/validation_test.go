@@ -591,6 +591,8 @@ func TestSchemaFillsDefaults(t *testing.T) {
 	g.Expect(got.Spec.Lifecycle.Release.OnHandDeletion).To(Equal(saasv1alpha1.HandDeletionRetain))
 	g.Expect(got.Spec.Lifecycle.Expiry.Action).To(Equal(saasv1alpha1.ExpiryFreeze))
 	g.Expect(got.Spec.Lifecycle.Expiry.GraceSeconds).To(Equal(int32(259200)))
+	g.Expect(&got.Spec.Lifecycle).To(Equal(saasv1alpha1.DefaultLifecyclePolicy()), "the Go-side defaults are the schema's")
+	g.Expect((&saasv1alpha1.ReleasePolicy{}).GetRetentionDays()).To(Equal(*got.Spec.Lifecycle.Release.RetentionDays))
 
 	tenant := validTenant()
 	g.Expect(k8sClient.Create(ctx(t), tenant)).To(Succeed())
@@ -706,6 +708,7 @@ func TestSchemaFillsMeterDefaults(t *testing.T) {
 	g.Expect(k8sClient.Create(ctx(t), product)).To(Succeed())
 	for _, m := range product.Spec.Metering.Meters {
 		g.Expect(m.Decimals).To(Equal(ptr.To[int32](4)))
+		g.Expect((&saasv1alpha1.Meter{}).GetDecimals()).To(Equal(*m.Decimals), "the Go-side default is the schema's")
 		g.Expect(m.Rounding).To(Equal(saasv1alpha1.RoundHalfUp))
 	}
 }
