@@ -44,26 +44,47 @@ func (r *KeysSecretReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, secret); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	users, err := r.productsNaming(ctx, r.Client, secret.Name, client.MatchingFields{keysSecretNameIndex: secret.Name})
-	if err == nil && len(users) == 0 && controllerutil.ContainsFinalizer(secret, saasv1alpha1.InUseFinalizer) {
-		// The finalizer goes only once the API server itself lists no
-		// product: a cache a moment behind may not show one just created.
-		users, err = r.productsNaming(ctx, apiReader(r.Reader, r.Client), secret.Name)
+	s := &keysSecretState{secret: secret}
+	return runSteps(ctx, s, r.findUsers, r.holdWhileUsed, r.markAsKeys, r.warnOfDeletionInUse).result(ctrl.Result{})
+}
+
+// keysSecretState carries one reconcile's findings from step to step.
+type keysSecretState struct {
+	secret *corev1.Secret
+	// users are the products naming the Secret as their keys Secret.
+	users []string
+}
+
+// findUsers lists the products naming the Secret. The finalizer goes only
+// once the API server itself lists none: a cache a moment behind may not
+// show one just created.
+func (r *KeysSecretReconciler) findUsers(ctx context.Context, s *keysSecretState) outcome {
+	users, err := r.productsNaming(ctx, r.Client, s.secret.Name, client.MatchingFields{keysSecretNameIndex: s.secret.Name})
+	if err == nil && len(users) == 0 && controllerutil.ContainsFinalizer(s.secret, saasv1alpha1.InUseFinalizer) {
+		users, err = r.productsNaming(ctx, apiReader(r.Reader, r.Client), s.secret.Name)
 	}
-	if err != nil {
-		return ctrl.Result{}, err
+	s.users = users
+	return failed(err)
+}
+
+// holdWhileUsed keeps the in-use finalizer while a product names the Secret.
+func (r *KeysSecretReconciler) holdWhileUsed(ctx context.Context, s *keysSecretState) outcome {
+	return failed(holdInUse(ctx, r.Client, s.secret, len(s.users) > 0))
+}
+
+// markAsKeys sets the keys label while a product names the Secret (the
+// receiver caches the Secrets so labelled), and removes it otherwise.
+func (r *KeysSecretReconciler) markAsKeys(ctx context.Context, s *keysSecretState) outcome {
+	return failed(markKeys(ctx, r.Client, s.secret, len(s.users) > 0))
+}
+
+// warnOfDeletionInUse says why a Secret being deleted stays.
+func (r *KeysSecretReconciler) warnOfDeletionInUse(_ context.Context, s *keysSecretState) outcome {
+	if !s.secret.DeletionTimestamp.IsZero() && len(s.users) > 0 {
+		r.Recorder.Eventf(s.secret, nil, corev1.EventTypeWarning, saasv1alpha1.InUseReason, "Delete", "%s",
+			holdersNote("it holds the keys of these products", s.users))
 	}
-	if err := holdInUse(ctx, r.Client, secret, len(users) > 0); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := markKeys(ctx, r.Client, secret, len(users) > 0); err != nil {
-		return ctrl.Result{}, err
-	}
-	if !secret.DeletionTimestamp.IsZero() && len(users) > 0 {
-		r.Recorder.Eventf(secret, nil, corev1.EventTypeWarning, saasv1alpha1.InUseReason, "Delete", "%s",
-			holdersNote("it holds the keys of these products", users))
-	}
-	return ctrl.Result{}, nil
+	return proceed()
 }
 
 // markKeys sets or removes the keys label, by which the receiver caches

@@ -93,25 +93,65 @@ func (r *MeteringReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	s := &meteringState{tenant: tenant}
+	o := runSteps(ctx, s,
+		r.loadMeteredProduct,
+		r.recordUsageSegment,
+		r.holdTenant,
+		r.pushWindows,
+		r.letGoOncePushed,
+	)
+	return o.result(s.result)
+}
+
+// meteringState carries one reconcile's findings from step to step.
+type meteringState struct {
+	tenant  *saasv1alpha1.SaaSTenant
+	product *saasv1alpha1.SaaSProduct
+	result  ctrl.Result
+}
+
+// loadMeteredProduct reads the tenant's product. A tenant that is not
+// metered (or whose product is gone) is let go, and the reconcile ends.
+func (r *MeteringReconciler) loadMeteredProduct(ctx context.Context, s *meteringState) outcome {
 	product := &saasv1alpha1.SaaSProduct{}
-	err := r.Get(ctx, client.ObjectKey{Name: tenant.Spec.ProductName}, product)
+	err := r.Get(ctx, client.ObjectKey{Name: s.tenant.Spec.ProductName}, product)
 	if err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, err
+		return failed(err)
 	}
-	if apierrors.IsNotFound(err) || !metered(tenant, product) {
-		return ctrl.Result{}, r.letGo(ctx, tenant)
+	if apierrors.IsNotFound(err) || !metered(s.tenant, product) {
+		if err := r.letGo(ctx, s.tenant); err != nil {
+			return failed(err)
+		}
+		return done()
 	}
-	if err := r.observe(ctx, tenant, product); err != nil {
-		return ctrl.Result{}, err
+	s.product = product
+	return proceed()
+}
+
+// recordUsageSegment records what the tenant runs now (observe).
+func (r *MeteringReconciler) recordUsageSegment(ctx context.Context, s *meteringState) outcome {
+	return failed(r.observe(ctx, s.tenant, s.product))
+}
+
+// holdTenant keeps the metering finalizer while usage is unpushed.
+func (r *MeteringReconciler) holdTenant(ctx context.Context, s *meteringState) outcome {
+	return failed(r.holdOrLetGo(ctx, s.tenant))
+}
+
+// pushWindows pushes every closed hour's usage.
+func (r *MeteringReconciler) pushWindows(ctx context.Context, s *meteringState) outcome {
+	result, err := r.pushClosedWindows(ctx, s.tenant, s.product)
+	s.result = result
+	return failed(err)
+}
+
+// letGoOncePushed lets a released tenant go once its last hours are pushed.
+func (r *MeteringReconciler) letGoOncePushed(ctx context.Context, s *meteringState) outcome {
+	if meteringDone(s.tenant.Status.Metering) {
+		return failed(r.letGo(ctx, s.tenant))
 	}
-	if err := r.holdOrLetGo(ctx, tenant); err != nil {
-		return ctrl.Result{}, err
-	}
-	result, err := r.pushClosedWindows(ctx, tenant, product)
-	if err == nil && meteringDone(tenant.Status.Metering) {
-		err = r.letGo(ctx, tenant)
-	}
-	return result, err
+	return proceed()
 }
 
 // holdOrLetGo keeps the metering finalizer on a tenant with usage still to

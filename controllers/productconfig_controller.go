@@ -72,32 +72,53 @@ func (r *ProductConfigReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err := r.Get(ctx, req.NamespacedName, cm); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	var applied, invalid []string
-	for _, key := range slices.Sorted(maps.Keys(cm.Data)) {
-		product, err := decodeProduct(cm.Data[key])
+	s := &productConfigState{cm: cm}
+	return runSteps(ctx, s, r.applyProducts, r.reportApplied).result(ctrl.Result{})
+}
+
+// productConfigState carries one reconcile's findings from step to step.
+type productConfigState struct {
+	cm *corev1.ConfigMap
+	// applied names the products applied; invalid says why each key that
+	// was not applied was refused.
+	applied, invalid []string
+}
+
+// applyProducts applies the product of each key, in key order. A key that
+// does not decode, or that the API server refuses as invalid, is reported,
+// not retried: only a change of the ConfigMap can help.
+func (r *ProductConfigReconciler) applyProducts(ctx context.Context, s *productConfigState) outcome {
+	for _, key := range slices.Sorted(maps.Keys(s.cm.Data)) {
+		product, err := decodeProduct(s.cm.Data[key])
 		if err != nil {
-			invalid = append(invalid, fmt.Sprintf("%s: %v", key, err))
+			s.invalid = append(s.invalid, fmt.Sprintf("%s: %v", key, err))
 			continue
 		}
 		err = r.Apply(ctx, client.ApplyConfigurationFromUnstructured(product), client.FieldOwner(ProductsFieldOwner), client.ForceOwnership)
 		if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-			invalid = append(invalid, fmt.Sprintf("%s: %v", key, err))
+			s.invalid = append(s.invalid, fmt.Sprintf("%s: %v", key, err))
 			continue
 		}
 		if err != nil {
-			return ctrl.Result{}, fmt.Errorf("failed to apply SaaSProduct %s from %s: %w", product.GetName(), key, err)
+			return failed(fmt.Errorf("failed to apply SaaSProduct %s from %s: %w", product.GetName(), key, err))
 		}
-		applied = append(applied, product.GetName())
+		s.applied = append(s.applied, product.GetName())
 	}
-	if len(invalid) > 0 {
-		r.Recorder.Eventf(cm, nil, corev1.EventTypeWarning, InvalidProductReason, "Apply",
-			"Not applied: %s", strings.Join(invalid, "; "))
+	return proceed()
+}
+
+// reportApplied emits an Event for the keys refused and one for the
+// products applied.
+func (r *ProductConfigReconciler) reportApplied(_ context.Context, s *productConfigState) outcome {
+	if len(s.invalid) > 0 {
+		r.Recorder.Eventf(s.cm, nil, corev1.EventTypeWarning, InvalidProductReason, "Apply",
+			"Not applied: %s", strings.Join(s.invalid, "; "))
 	}
-	if len(applied) > 0 {
-		r.Recorder.Eventf(cm, nil, corev1.EventTypeNormal, ProductsAppliedReason, "Apply",
-			"Applied SaaSProduct %s", strings.Join(applied, ", "))
+	if len(s.applied) > 0 {
+		r.Recorder.Eventf(s.cm, nil, corev1.EventTypeNormal, ProductsAppliedReason, "Apply",
+			"Applied SaaSProduct %s", strings.Join(s.applied, ", "))
 	}
-	return ctrl.Result{}, nil
+	return proceed()
 }
 
 // decodeProduct reads one SaaSProduct manifest. It must be exactly that

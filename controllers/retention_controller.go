@@ -35,26 +35,54 @@ func (r *RetentionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Get(ctx, req.NamespacedName, ns); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	s := &retentionState{ns: ns}
+	return runSteps(ctx, s, r.readDeleteAfter, r.waitForDeleteAfter, r.deleteNamespace).result(ctrl.Result{})
+}
+
+// retentionState carries one reconcile's findings from step to step.
+type retentionState struct {
+	ns *corev1.Namespace
+	// deleteAfter is the namespace's delete-after annotation, and its time.
+	value       string
+	deleteAfter time.Time
+}
+
+// readDeleteAfter reads the delete-after annotation of a namespace kooper
+// manages. Without one, there is nothing to do.
+func (r *RetentionReconciler) readDeleteAfter(_ context.Context, s *retentionState) outcome {
+	ns := s.ns
 	value, ok := ns.Annotations[saasv1alpha1.DeleteAfterAnnotation]
 	if !ok || !ns.DeletionTimestamp.IsZero() || ns.Labels[saasv1alpha1.ManagedByLabel] != saasv1alpha1.ManagedByValue {
-		return ctrl.Result{}, nil
+		return done()
 	}
 	deleteAfter, err := time.Parse(time.RFC3339, value)
 	if err != nil {
 		// A typo must not delete data: say so and wait for a fix.
 		r.Recorder.Eventf(ns, nil, corev1.EventTypeWarning, "InvalidDeleteAfter", "Retain",
 			"%s is %q, not an RFC 3339 time; the namespace is kept", saasv1alpha1.DeleteAfterAnnotation, value)
-		return ctrl.Result{}, nil
+		return done()
 	}
-	if now := r.Clock.Now(); now.Before(deleteAfter) {
-		return ctrl.Result{RequeueAfter: timeUntil(now, deleteAfter)}, nil
+	s.value, s.deleteAfter = value, deleteAfter
+	return proceed()
+}
+
+// waitForDeleteAfter comes back when the retention period ends.
+func (r *RetentionReconciler) waitForDeleteAfter(_ context.Context, s *retentionState) outcome {
+	if now := r.Clock.Now(); now.Before(s.deleteAfter) {
+		return waitFor(timeUntil(now, s.deleteAfter))
 	}
-	ctrl.LoggerFrom(ctx).Info("Deleting a released tenant's namespace", "Namespace", ns.Name, "deleteAfter", value)
+	return proceed()
+}
+
+// deleteNamespace deletes the namespace, with the tenant's data.
+func (r *RetentionReconciler) deleteNamespace(ctx context.Context, s *retentionState) outcome {
+	ns := s.ns
+	ctrl.LoggerFrom(ctx).Info("Deleting a released tenant's namespace", "Namespace", ns.Name, "deleteAfter", s.value)
 	if err := r.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, fmt.Errorf("failed to delete Namespace %s: %w", ns.Name, err)
+		return failed(fmt.Errorf("failed to delete Namespace %s: %w", ns.Name, err))
 	}
 	r.Recorder.Eventf(ns, nil, corev1.EventTypeNormal, saasv1alpha1.DataDeletedReason, "Delete", "The retention period ended")
-	return ctrl.Result{}, nil
+	return proceed()
 }
 
 // SetupWithManager watches kooper's namespaces that carry the annotation

@@ -68,8 +68,16 @@ type SaaSDirectoryReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
+// directoryState carries one reconcile's findings from step to step.
+type directoryState struct {
+	dir    *saasv1alpha1.SaaSDirectory
+	shards shardSet
+	// namespace is the tenant namespace the directory is delivered to.
+	namespace string
+}
+
 // Reconcile delivers one directory.
-func (r *SaaSDirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *SaaSDirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	d := &saasv1alpha1.SaaSDirectory{}
 	if err := r.Get(ctx, req.NamespacedName, d); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -88,59 +96,100 @@ func (r *SaaSDirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return quietConflict(r.retire(ctx, d, fate))
 	}
 	before := d.DeepCopy()
-	err = r.reconcile(ctx, d)
-	if err == nil {
-		d.Status.ObservedGeneration = d.Generation
-	}
-	setDirectoryReady(d)
-	written, perr := patchStatusIfChanged(ctx, r.Client, before, d, before.Status, d.Status)
-	if written {
-		r.recordSync(before, d)
-	}
-	result := ctrl.Result{RequeueAfter: fate.recheckAfter}
-	return result, foldStatusError(&result, err, perr)
+	defer func() {
+		retErr = finishReconcile(ctx, &result, retErr, r.patchStatus(ctx, before, d, retErr))
+	}()
+	s := &directoryState{dir: d}
+	o := runSteps(ctx, s,
+		r.moveShardsToSecrets,
+		r.countEntries,
+		r.findTarget,
+		r.deliverToTenant,
+		r.summariseInTenant,
+	)
+	return o.result(ctrl.Result{RequeueAfter: fate.recheckAfter})
 }
 
 // quietConflict turns a Conflict (the object changed since it was read)
-// into a requeue without an error log: it is decided again on the new version.
+// into a requeue without an error log, as foldStatusError does for every
+// kind: it is decided again on the new version.
 func quietConflict(err error) (ctrl.Result, error) {
-	if apierrors.IsConflict(err) {
-		return ctrl.Result{Requeue: true}, nil //nolint:staticcheck // SA1019: a rate-limited retry without an error log; RequeueAfter would be a fixed delay
-	}
-	return ctrl.Result{}, err
+	var result ctrl.Result
+	return result, foldStatusError(&result, err, nil)
 }
 
-// reconcile moves the directory's shards out of ConfigMaps if an earlier
-// version left some, counts it, then delivers it or says why it cannot.
-func (r *SaaSDirectoryReconciler) reconcile(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
-	if err := r.ensureShardsInSecrets(ctx, d); err != nil {
-		return err
+// patchStatus sets observedGeneration only after a successful reconcile,
+// derives Ready from the conditions the steps left, writes the status when
+// it changed, and reports a stored kit call as an Event.
+func (r *SaaSDirectoryReconciler) patchStatus(ctx context.Context, before, d *saasv1alpha1.SaaSDirectory, reconcileErr error) error {
+	if reconcileErr == nil {
+		d.Status.ObservedGeneration = d.Generation
 	}
-	shards, err := r.shards(ctx, d)
+	setDirectoryReady(d)
+	written, err := patchStatusIfChanged(ctx, r.Client, before, d, before.Status, d.Status)
+	if written {
+		r.recordSync(before, d)
+	}
+	return err
+}
+
+// moveShardsToSecrets moves the directory's shards out of ConfigMaps if an
+// earlier version left some there.
+func (r *SaaSDirectoryReconciler) moveShardsToSecrets(ctx context.Context, s *directoryState) outcome {
+	return failed(r.ensureShardsInSecrets(ctx, s.dir))
+}
+
+// countEntries reads the shards and counts the directory's users and
+// departments.
+func (r *SaaSDirectoryReconciler) countEntries(ctx context.Context, s *directoryState) outcome {
+	shards, err := r.shards(ctx, s.dir)
 	if err != nil {
-		return err
+		return failed(err)
 	}
+	d := s.dir
+	s.shards = shards
 	d.Status.Users, d.Status.Departments = shards.count(directory.Users), shards.count(directory.Departments)
 	if d.Spec.LastSync != nil {
 		d.Status.LastSyncTime, d.Status.ObservedSync = &d.Spec.LastSync.ReceivedTime, d.Spec.LastSync.Sequence
 	}
+	return proceed()
+}
+
+// findTarget finds the tenant namespace to deliver to. With none, it
+// withdraws what an earlier delivery left, says why, and ends the reconcile.
+func (r *SaaSDirectoryReconciler) findTarget(ctx context.Context, s *directoryState) outcome {
+	d := s.dir
 	namespace, reason, msg, err := r.target(ctx, d)
 	if err != nil {
-		return err
+		return failed(err)
 	}
-	if namespace == "" {
-		if err := r.withdraw(ctx, d); err != nil {
-			return err
-		}
-		setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, reason, msg)
-		return r.summarise(ctx, d, false)
+	if namespace != "" {
+		s.namespace = namespace
+		return proceed()
 	}
-	if err := r.deliver(ctx, d, namespace, shards); err != nil {
+	if err := r.withdraw(ctx, d); err != nil {
+		return failed(err)
+	}
+	setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, reason, msg)
+	if err := r.summarise(ctx, d, false); err != nil {
+		return failed(err)
+	}
+	return done()
+}
+
+// deliverToTenant delivers the directory into the tenant's namespace.
+func (r *SaaSDirectoryReconciler) deliverToTenant(ctx context.Context, s *directoryState) outcome {
+	if err := r.deliver(ctx, s.dir, s.namespace, s.shards); err != nil {
 		// What the tenant has is the last delivery, not this one.
-		setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.DeliveryFailedReason, err.Error())
-		return err
+		setCondition(s.dir, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.DeliveryFailedReason, err.Error())
+		return failed(err)
 	}
-	return r.summarise(ctx, d, apimeta.IsStatusConditionTrue(d.Status.Conditions, saasv1alpha1.DeliveredCondition))
+	return proceed()
+}
+
+// summariseInTenant shows the delivered directory in its tenant's status.
+func (r *SaaSDirectoryReconciler) summariseInTenant(ctx context.Context, s *directoryState) outcome {
+	return failed(r.summarise(ctx, s.dir, apimeta.IsStatusConditionTrue(s.dir.Status.Conditions, saasv1alpha1.DeliveredCondition)))
 }
 
 // summarise shows the delivered directory in its tenant's status (counts
@@ -204,8 +253,7 @@ func setDirectoryReady(d *saasv1alpha1.SaaSDirectory) {
 	if delivered := apimeta.FindStatusCondition(d.Status.Conditions, saasv1alpha1.DeliveredCondition); delivered != nil {
 		msg = delivered.Message // what was delivered where, with the counts
 	}
-	apimeta.SetStatusCondition(&d.Status.Conditions,
-		readyFrom(d.Status.Conditions, directoryReadyInputs, d.Generation, d.Status.ObservedGeneration, msg))
+	setReady(d, directoryReadyInputs, d.Status.ObservedGeneration, msg)
 }
 
 // recordSync emits one Event per stored kit call that changed the

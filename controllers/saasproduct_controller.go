@@ -79,22 +79,57 @@ func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if !product.DeletionTimestamp.IsZero() && len(product.Finalizers) == 0 {
 		return ctrl.Result{}, nil // going: there is no status to keep
 	}
-	keys, err := r.keysCondition(ctx, product)
-	if err != nil {
-		return ctrl.Result{}, err
+	s := &productState{product: product}
+	if o := runSteps(ctx, s, r.checkKeys, r.checkPlans, r.checkURLs, r.checkEgress); !o.proceeds() {
+		return o.result(ctrl.Result{})
 	}
-	conds := []metav1.Condition{keys, plansCondition(product), urlsCondition(product)}
-	var egressWas *metav1.Condition
-	if product.Spec.Workload != nil {
-		egressWas = apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.EgressRestrictedCondition).DeepCopy()
-		conds = append(conds, egressCondition(product))
-	}
-	statusErr := r.patchStatus(ctx, product, conds...)
+	statusErr := r.patchStatus(ctx, product, s.conds...)
 	if statusErr == nil && product.Spec.Workload != nil {
-		r.warnEgressRestricted(ctx, product, egressWas)
+		r.warnEgressRestricted(ctx, product, s.egressWas)
 	}
 	var result ctrl.Result
 	return result, foldStatusError(&result, nil, statusErr)
+}
+
+// productState carries one reconcile's conditions from step to step; they
+// are written together, with Ready summed up from them.
+type productState struct {
+	product *saasv1alpha1.SaaSProduct
+	conds   []metav1.Condition
+	// egressWas is EgressRestricted before this reconcile.
+	egressWas *metav1.Condition
+}
+
+// checkKeys checks the product's keys Secret (KeysAvailable).
+func (r *SaaSProductReconciler) checkKeys(ctx context.Context, s *productState) outcome {
+	keys, err := r.keysCondition(ctx, s.product)
+	if err != nil {
+		return failed(err)
+	}
+	s.conds = append(s.conds, keys)
+	return proceed()
+}
+
+// checkPlans checks that every plan can run (PlansValid).
+func (r *SaaSProductReconciler) checkPlans(_ context.Context, s *productState) outcome {
+	s.conds = append(s.conds, plansCondition(s.product))
+	return proceed()
+}
+
+// checkURLs checks that every tenant gets URLs of its own (URLsValid).
+func (r *SaaSProductReconciler) checkURLs(_ context.Context, s *productState) outcome {
+	s.conds = append(s.conds, urlsCondition(s.product))
+	return proceed()
+}
+
+// checkEgress says what a SaaS product's tenants may connect to
+// (EgressRestricted).
+func (r *SaaSProductReconciler) checkEgress(_ context.Context, s *productState) outcome {
+	if s.product.Spec.Workload != nil {
+		s.egressWas = apimeta.FindStatusCondition(s.product.Status.Conditions, saasv1alpha1.EgressRestrictedCondition).DeepCopy()
+		s.conds = append(s.conds, egressCondition(s.product))
+	}
+	return proceed()
 }
 
 // keysCondition checks the product's keys Secret. Only names of missing keys
@@ -153,9 +188,8 @@ func (r *SaaSProductReconciler) patchStatus(ctx context.Context, product *saasv1
 		apimeta.SetStatusCondition(&product.Status.Conditions, c)
 	}
 	product.Status.ObservedGeneration = product.Generation
-	ready := readyFrom(product.Status.Conditions, productReadyInputs, product.Generation, product.Status.ObservedGeneration,
+	ready := setReady(product, productReadyInputs, product.Status.ObservedGeneration,
 		"The keys are available, every plan can run and every tenant gets URLs of its own")
-	apimeta.SetStatusCondition(&product.Status.Conditions, ready)
 
 	// A condition's lastTransitionTime moves only with its status, so an
 	// equal status means nothing to write.

@@ -38,6 +38,20 @@ func defaultEgress(w *saasv1alpha1.WorkloadTemplate) string {
 	return "DNS and its own namespace"
 }
 
+// tenantsNamed names one tenant, or counts several and names the first
+// maxHoldersNamed.
+func tenantsNamed(names []string) string {
+	if len(names) == 1 {
+		return "tenant " + names[0]
+	}
+	named := names[:min(len(names), maxHoldersNamed)]
+	who := fmt.Sprintf("%d tenants (%s", len(names), strings.Join(named, ", "))
+	if more := len(names) - len(named); more > 0 {
+		who += fmt.Sprintf(" and %d more", more)
+	}
+	return who + ")"
+}
+
 // warnEgressRestricted emits a Warning Event when a product's
 // EgressRestricted turned True while it has tenants that are not released:
 // their egress has just been cut to what every tenant may. That is the
@@ -65,16 +79,7 @@ func (r *SaaSProductReconciler) warnEgressRestricted(ctx context.Context, produc
 	if len(running) == 0 {
 		return // nothing had egress to lose
 	}
-	named := running[:min(len(running), maxHoldersNamed)]
-	who := "tenant " + running[0]
-	if len(running) > 1 {
-		who = fmt.Sprintf("%d tenants (%s", len(running), strings.Join(named, ", "))
-		if more := len(running) - len(named); more > 0 {
-			who += fmt.Sprintf(" and %d more", more)
-		}
-		who += ")"
-	}
-	note := "Egress of " + who + " is now restricted: each may connect only to " + defaultEgress(product.Spec.Workload) +
+	note := "Egress of " + tenantsNamed(running) + " is now restricted: each may connect only to " + defaultEgress(product.Spec.Workload) +
 		"; list what else they reach (databases, APIs, mail) in spec.workload.egress"
 	r.Recorder.Eventf(product, nil, corev1.EventTypeWarning, saasv1alpha1.EgressRestrictedReason, "RestrictEgress", "%s", note)
 }

@@ -45,8 +45,7 @@ var tenantReadyInputs = []readyInput{
 // setTenantReady is the one writer of a tenant's Ready condition.
 func setTenantReady(t *saasv1alpha1.SaaSTenant) {
 	msg := fmt.Sprintf("Serving plan %s at %s", t.Status.SKUCode, t.Status.FrontEndURL)
-	apimeta.SetStatusCondition(&t.Status.Conditions,
-		readyFrom(t.Status.Conditions, tenantReadyInputs, t.Generation, t.Status.ObservedGeneration, msg))
+	setReady(t, tenantReadyInputs, t.Status.ObservedGeneration, msg)
 }
 
 // recordFirstReady remembers, once and for good, that the tenant was Ready
