@@ -106,19 +106,8 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, r.reconcileDelete(ctx, license) // the key Secret is owned, and goes with it
 	}
 	if !isApplication(license) {
-		if license.Status.ObservedGeneration == 0 {
-			// A record never reconciled: never one of an instance deleted before.
-			gone, err := deleteResurrected(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, license, license.Spec.ProductName)
-			if gone || err != nil {
-				return ctrl.Result{}, err
-			}
-		}
-		// An instance's finalizer remembers it as issued when it is deleted
-		// (the receiver creates it with the finalizer; others may not).
-		if controllerutil.AddFinalizer(license, saasv1alpha1.Finalizer) {
-			if err := r.Update(ctx, license); err != nil {
-				return ctrl.Result{}, fmt.Errorf("failed to add the finalizer: %w", err)
-			}
+		if gone, err := r.admitInstance(ctx, license); gone || err != nil {
+			return ctrl.Result{}, err
 		}
 	}
 	before := license.DeepCopy()
@@ -141,6 +130,26 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		r.finish,
 	)
 	return o.result(s.result)
+}
+
+// admitInstance deletes a purchase record that was never reconciled if its
+// instance was issued and deleted before (gone is true then): never one of
+// an instance deleted before (docs/lifecycle.md rule B). Otherwise it makes
+// sure the record has the finalizer that remembers it as issued when it is
+// deleted (the receiver creates it with the finalizer; others may not).
+func (r *LicenseReconciler) admitInstance(ctx context.Context, license *saasv1alpha1.License) (gone bool, err error) {
+	if license.Status.ObservedGeneration == 0 {
+		gone, err := deleteResurrected(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, license, license.Spec.ProductName)
+		if gone || err != nil {
+			return gone, err
+		}
+	}
+	if controllerutil.AddFinalizer(license, saasv1alpha1.Finalizer) {
+		if err := r.Update(ctx, license); err != nil {
+			return false, fmt.Errorf("failed to add the finalizer: %w", err)
+		}
+	}
+	return false, nil
 }
 
 // reconcileDelete remembers a deleted licence instance as issued, then lets

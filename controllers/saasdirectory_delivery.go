@@ -92,19 +92,11 @@ func deliveryHash(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardS
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// deliver applies the directory's objects in namespace unless what they
-// were made from is unchanged since the last delivery there.
-func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) error {
-	hash := deliveryHash(d, namespace, shards)
-	if d.Status.Namespace == namespace && d.Status.DeliveredHash == hash {
-		return nil
-	}
-	sso, err := r.ssoSecret(ctx, d, namespace)
-	if err != nil {
-		setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.ClientSecretUndecryptableReason, err.Error())
-		return nil // only a new applicationSync or key can help, and either triggers a reconcile
-	}
-	objects := append(r.shardObjects(d, namespace, shards), r.indexObject(d, namespace, shards), sso)
+// replaceDelivered writes the Secrets into namespace and removes what an
+// earlier delivery left that they do not replace: stale Secrets, the
+// ConfigMaps earlier versions delivered, and everything in a namespace the
+// directory was delivered to before.
+func (r *SaaSDirectoryReconciler) replaceDelivered(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, objects []*corev1.Secret) error {
 	delivered, err := r.deliveredSecrets(ctx, d, namespace)
 	if err != nil {
 		return err
@@ -122,9 +114,26 @@ func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.S
 		return err
 	}
 	if d.Status.Namespace != "" && d.Status.Namespace != namespace {
-		if err := r.removeAll(ctx, d, d.Status.Namespace); err != nil {
-			return err
-		}
+		return r.removeAll(ctx, d, d.Status.Namespace)
+	}
+	return nil
+}
+
+// deliver applies the directory's objects in namespace unless what they
+// were made from is unchanged since the last delivery there.
+func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) error {
+	hash := deliveryHash(d, namespace, shards)
+	if d.Status.Namespace == namespace && d.Status.DeliveredHash == hash {
+		return nil
+	}
+	sso, err := r.ssoSecret(ctx, d, namespace)
+	if err != nil {
+		setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.ClientSecretUndecryptableReason, err.Error())
+		return nil // only a new applicationSync or key can help, and either triggers a reconcile
+	}
+	objects := append(r.shardObjects(d, namespace, shards), r.indexObject(d, namespace, shards), sso)
+	if err := r.replaceDelivered(ctx, d, namespace, objects); err != nil {
+		return err
 	}
 	d.Status.Namespace, d.Status.DeliveredHash = namespace, hash
 	setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,

@@ -185,22 +185,28 @@ func (r *SaaSTenantReconciler) releaseData(ctx context.Context, t *saasv1alpha1.
 		return false, nil, err
 	}
 	if keep.deleteNow {
-		// The chart's admission policy lets the controllers delete only a
-		// namespace already marked with a delete-after time: mark it, due
-		// now, then delete it.
-		if _, err := r.markDeleteAfter(ctx, t, ns, r.Clock.Now()); err != nil {
-			return false, nil, err
-		}
-		if err := r.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
-			return false, nil, fmt.Errorf("failed to delete Namespace %s: %w", name, err)
-		}
-		return true, nil, nil
+		err := r.deleteNamespaceNow(ctx, t, ns)
+		return err == nil, nil, err
 	}
 	if keep.days == 0 {
 		return false, nil, nil
 	}
 	until, err := r.markDeleteAfter(ctx, t, ns, releasedAt.Add(time.Duration(keep.days)*24*time.Hour))
 	return false, until, err
+}
+
+// deleteNamespaceNow deletes the tenant's namespace with its data. The
+// chart's admission policy lets the controllers delete only a namespace
+// already marked with a delete-after time: it marks it, due now, then
+// deletes it.
+func (r *SaaSTenantReconciler) deleteNamespaceNow(ctx context.Context, t *saasv1alpha1.SaaSTenant, ns *corev1.Namespace) error {
+	if _, err := r.markDeleteAfter(ctx, t, ns, r.Clock.Now()); err != nil {
+		return err
+	}
+	if err := r.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to delete Namespace %s: %w", ns.Name, err)
+	}
+	return nil
 }
 
 // removeWorkload deletes the Deployment, Service and Ingress, which need
