@@ -25,6 +25,7 @@ import (
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/orders"
 	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
@@ -268,13 +269,13 @@ func (r *LicenseReconciler) resolveOrder(ctx context.Context, s *licenseState) o
 		return r.orderFailed(l, err)
 	}
 	s.orderTimes = times
-	order := newestPlanOrder(l.Spec.Orders, l.Spec.OrderID, l.Spec.OrderLineID, times)
+	order := orders.PlanOrder(l.Spec.Orders, l.Spec.OrderID, l.Spec.OrderLineID, times)
 	if l.Status.Order != nil && l.Status.Order.OrderID == order.OrderID {
 		return proceed()
 	}
 	resolved, err := resolver.resolve(ctx, s.product, order)
 	if err != nil && debug {
-		resolved, err = debugOrder(s.product, order), nil
+		resolved, err = orders.Debug(s.product, order), nil
 	}
 	if err != nil {
 		return r.orderFailed(l, err)
@@ -284,7 +285,7 @@ func (r *LicenseReconciler) resolveOrder(ctx context.Context, s *licenseState) o
 }
 
 // orderFailed records a failure to resolve the order, since when it has
-// lasted, and fails for a retry (orderFailure).
+// lasted, and fails for a retry (recordOrderFailure).
 func (r *LicenseReconciler) orderFailed(l *saasv1alpha1.License, err error) outcome {
 	return failed(recordOrderFailure(&l.Status.Conditions, l.Generation, r.Clock.Now(), err))
 }

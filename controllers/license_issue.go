@@ -14,6 +14,7 @@ import (
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/orders"
 )
 
 // LicenseKeySecretKey is the key, in a licence's Secret, holding the
@@ -180,5 +181,5 @@ func licenseEnd(l *saasv1alpha1.License, times map[string]time.Time) *metav1.Tim
 		}
 		return l.Status.Order.ExpireTime
 	}
-	return expiryInForce(l.Spec.NotAfter, l.Status.Order, l.Spec.Orders, times)
+	return orders.ExpiryInForce(l.Spec.NotAfter, l.Status.Order, l.Spec.Orders, times)
 }

@@ -2,20 +2,18 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/orders"
 )
 
 // OrderQuerier reads marketplace orders (Query Order, spec §6.3).
@@ -34,80 +32,15 @@ func MarketplaceOrderClients(baseURLs ...string) OrderClientFactory {
 	return func(ak, sk string) OrderQuerier { return clients(ak, sk) }
 }
 
-// errOrderUnusable is a Query Order answer kooper cannot use (no such line,
-// no product): retrying will not help, so it is reported, not retried hot.
-var errOrderUnusable = errors.New("unusable order")
-
-// queryOrderError is a Query Order call that failed: the marketplace is
-// down or slow, refuses the call, or does not know the order (yet). Its
-// message names the order (koogallery.Client.QueryOrder's errors do).
-type queryOrderError struct{ err error }
-
-func (e *queryOrderError) Error() string { return e.err.Error() }
-func (e *queryOrderError) Unwrap() error { return e.err }
-
-// orderRetry paces the Query Order calls for an order that keeps failing
-// (issue 21, scenario 5). The controllers' rate limiter would retry from
-// 5 ms, doubling up to 1000 s: a dozen calls in the first 20 seconds of an
-// outage, then, minutes into it, a tenant left waiting up to a quarter of
-// an hour after the marketplace is back. docs/reliability.md states the
-// schedule.
-var orderRetry = backoff{initial: 2 * time.Second, max: 30 * time.Second}
-
-// backoff is a retry schedule that follows how long a failure has lasted.
-type backoff struct {
-	// initial is the shortest wait between two attempts.
-	initial time.Duration
-	// max is the longest: how late, at worst, the first attempt after
-	// the failure ends comes.
-	max time.Duration
-}
-
-// after is the wait before the next attempt when the failure has lasted
-// failingFor: as long again, within [initial, max]. From the first
-// failure, attempts come at 0, 2, 4, 8, 16 and 32 s, then every 30 s: 8 in
-// the first two minutes, 2 a minute after that. The failure's start is
-// recorded on the object (the condition's lastTransitionTime), so the pace
-// survives a restart or a change of leader.
-func (b backoff) after(failingFor time.Duration) time.Duration {
-	return min(max(failingFor, b.initial), b.max)
-}
-
-// orderFailure is what a failure to resolve an order becomes: the message
-// of the OrderResolved=False condition, and the error to return. A failed
-// Query Order call is retried on orderRetry, counted from since (when the
-// order started failing); any other failure (the keys Secret unreadable,
-// an order without the line) on the controller's rate limiter, or when
-// what it waits for changes.
-func orderFailure(err error, since, now time.Time) (string, error) {
-	var queryErr *queryOrderError
-	if !errors.As(err, &queryErr) {
-		return err.Error(), err
-	}
-	msg := fmt.Sprintf("Query Order failed; retrying at least every %s: %v", orderRetry.max, err)
-	return msg, &retryAfterError{err: err, after: orderRetry.after(now.Sub(since))}
-}
-
-// failingSince is when the OrderResolved condition turned False, or now
-// when it is not False: the start of the order's failure.
-func failingSince(conds []metav1.Condition, now time.Time) time.Time {
-	c := apimeta.FindStatusCondition(conds, saasv1alpha1.OrderResolvedCondition)
-	if c == nil || c.Status != metav1.ConditionFalse || c.LastTransitionTime.IsZero() {
-		return now
-	}
-	return c.LastTransitionTime.Time
-}
-
-// recordOrderFailure sets OrderResolved=False on conds for err, keeping
-// the failure's start (failingSince), and returns the error that retries
-// it (orderFailure). Tenants and licences share it.
+// recordOrderFailure sets OrderResolved=False on conds for err
+// (orders.RecordFailure) and returns the error that retries it: a failed
+// Query Order call after the wait orders.RecordFailure gives, anything else
+// on the controller's rate limiter. Tenants and licences share it.
 func recordOrderFailure(conds *[]metav1.Condition, generation int64, now time.Time, err error) error {
-	since := failingSince(*conds, now)
-	msg, retryErr := orderFailure(err, since, now)
-	apimeta.SetStatusCondition(conds, metav1.Condition{Type: saasv1alpha1.OrderResolvedCondition, Status: metav1.ConditionFalse,
-		Reason: saasv1alpha1.OrderQueryFailedReason, Message: truncate(msg, 32768), ObservedGeneration: generation,
-		LastTransitionTime: metav1.NewTime(since)})
-	return retryErr
+	if after := orders.RecordFailure(conds, generation, now, err); after > 0 {
+		return &retryAfterError{err: err, after: after}
+	}
+	return err
 }
 
 // resolvedOrders remembers orders already resolved. An order's content
@@ -144,25 +77,6 @@ func (r *SaaSTenantReconciler) resolver() orderResolver {
 	return orderResolver{reader: r.Client, orders: r.Orders, namespace: r.Options.SecretNamespace, memo: &r.resolved}
 }
 
-// tenantExpiry is the tenant's expiry in force (docs/lifecycle.md rule E).
-// A spec.expireTime set by hand on an object without renewal orders wins.
-func tenantExpiry(t *saasv1alpha1.SaaSTenant, times map[string]time.Time) *metav1.Time {
-	return expiryInForce(t.Spec.ExpireTime, t.Status.Order, t.Spec.Orders, times)
-}
-
-// expiryInForce derives the expiry from the resolved defining order and the
-// recorded orders; specExpiry, when nothing else sets an expiry, was set by hand.
-func expiryInForce(specExpiry *metav1.Time, resolved *saasv1alpha1.ResolvedOrder, orders []saasv1alpha1.AppliedOrder, times map[string]time.Time) *metav1.Time {
-	if specExpiry != nil && !slices.ContainsFunc(orders, func(o saasv1alpha1.AppliedOrder) bool { return isRenewal(o) || isShortening(o) }) {
-		return specExpiry
-	}
-	var base *metav1.Time
-	if resolved != nil {
-		base = resolved.ExpireTime
-	}
-	return derivedExpiry(base, orders, times)
-}
-
 // orderResolver resolves orders with Query Order for the tenant and licence
 // controllers alike.
 type orderResolver struct {
@@ -184,13 +98,47 @@ func (o orderResolver) resolve(ctx context.Context, product *saasv1alpha1.SaaSPr
 	}
 	info, err := o.orders(ak, sk).QueryOrder(ctx, order.OrderID, order.OrderLineID)
 	if err != nil {
-		return nil, &queryOrderError{err: err}
+		return nil, &orders.QueryError{Err: err}
 	}
-	resolved, err := resolvedOrder(info, order)
+	resolved, err := orders.Resolved(info, order)
 	if err == nil {
 		o.memo.put(key, resolved)
 	}
 	return resolved, err
+}
+
+// orderTimes returns the creation times of the orders that need one
+// (orders.ToTime), reading those not yet recorded in status with Query
+// Order and recording them. In debug mode an order Query Order does not
+// know is left without a time (arrival order applies); otherwise a failure
+// is returned and retried.
+func (o orderResolver) orderTimes(ctx context.Context, product *saasv1alpha1.SaaSProduct, applied []saasv1alpha1.AppliedOrder,
+	recorded *[]saasv1alpha1.OrderTime, debug bool) (map[string]time.Time, error) {
+	needed := orders.ToTime(applied)
+	times := make(map[string]time.Time, len(needed))
+	for _, t := range *recorded {
+		times[t.OrderID] = t.CreateTime.Time
+	}
+	for i := range needed {
+		order := &needed[i]
+		if _, ok := times[order.OrderID]; ok {
+			continue
+		}
+		resolved, err := o.resolve(ctx, product, order)
+		if err != nil && debug {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if resolved.CreateTime == nil {
+			continue
+		}
+		times[order.OrderID] = resolved.CreateTime.Time
+		*recorded = append(*recorded, saasv1alpha1.OrderTime{OrderID: order.OrderID, CreateTime: *resolved.CreateTime})
+	}
+	orders.KeepRecorded(recorded, applied)
+	return times, nil
 }
 
 // marketplaceCredentials reads the product's open-API AK/SK from its keys Secret.
@@ -205,56 +153,6 @@ func marketplaceCredentials(ctx context.Context, reader client.Reader, namespace
 		return "", "", fmt.Errorf("the keys Secret %s lacks accessKeyId or secretAccessKey", key)
 	}
 	return ak, sk, nil
-}
-
-// resolvedOrder keeps what kooper needs from a Query Order answer; buyer
-// contact details are left out on purpose.
-func resolvedOrder(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, error) {
-	line, ok := info.Line(order.OrderLineID)
-	if !ok || len(line.ProductInfo) == 0 {
-		return nil, fmt.Errorf("%w: order %s has no line %q with a product", errOrderUnusable, order.OrderID, order.OrderLineID)
-	}
-	product := line.ProductInfo[0]
-	resolved := &saasv1alpha1.ResolvedOrder{
-		OrderID:      order.OrderID,
-		OrderType:    info.OrderType,
-		ProductID:    product.ProductID,
-		SKUCode:      product.SKUCode,
-		ChargingMode: chargingModes[line.ChargingMode],
-		PeriodType:   line.PeriodType,
-		PeriodNumber: int32(min(max(line.PeriodNumber, 0), 1000)),
-	}
-	if product.LinearValue != nil {
-		if v, err := product.LinearValue.Int64(); err == nil && v >= 0 {
-			resolved.LinearValue = v
-		}
-	}
-	if expiry, err := koogallery.ParseExpireTime(line.ExpireTime); err == nil {
-		resolved.ExpireTime = &metav1.Time{Time: expiry}
-	}
-	if created, err := koogallery.ParseExpireTime(info.CreateTime); err == nil {
-		resolved.CreateTime = &metav1.Time{Time: created}
-	}
-	if info.BuyerInfo != nil {
-		resolved.CustomerID, resolved.CustomerName = truncate(info.BuyerInfo.CustomerID, 64), truncate(info.BuyerInfo.CustomerName, 128)
-	}
-	return resolved, nil
-}
-
-var chargingModes = map[string]saasv1alpha1.ChargingMode{
-	koogallery.ChargingPeriod:          saasv1alpha1.ChargingPeriod,
-	koogallery.ChargingOneTime:         saasv1alpha1.ChargingOneTime,
-	koogallery.ChargingOnDemand:        saasv1alpha1.ChargingOnDemand,
-	koogallery.ChargingOnDemandPackage: saasv1alpha1.ChargingOnDemandPackage,
-}
-
-// debugOrder stands in for an order the Seller Console debugger made up,
-// which Query Order does not know: the product's debug plan.
-func debugOrder(product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) *saasv1alpha1.ResolvedOrder {
-	return &saasv1alpha1.ResolvedOrder{
-		OrderID: order.OrderID, OrderType: "DEBUG",
-		ProductID: product.Spec.ProductID, SKUCode: product.Spec.Debug.SKUCode,
-	}
 }
 
 func truncate(s string, n int) string {

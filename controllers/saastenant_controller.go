@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/orders"
 )
 
 // TenantOptions are the tenant controller's settings.
@@ -205,7 +206,7 @@ func (r *SaaSTenantReconciler) stall(t *saasv1alpha1.SaaSTenant, reason, format 
 
 // resolveOrder reads the order that selects the plan (docs/lifecycle.md
 // rule P) from Query Order once per order, and the creation times that put
-// the orders in sequence. A failing Query Order is retried on orderRetry.
+// the orders in sequence. A failing Query Order is paced by orders.RecordFailure.
 func (r *SaaSTenantReconciler) resolveOrder(ctx context.Context, s *tenantState) outcome {
 	t := s.tenant
 	debug := t.Spec.Mode == saasv1alpha1.ModeDebug && s.product.Spec.Debug != nil && s.product.Spec.Debug.SKUCode != ""
@@ -215,13 +216,13 @@ func (r *SaaSTenantReconciler) resolveOrder(ctx context.Context, s *tenantState)
 		return r.orderFailed(t, err)
 	}
 	s.orderTimes = times
-	order := newestPlanOrder(t.Spec.Orders, t.Spec.OrderID, t.Spec.OrderLineID, times)
+	order := orders.PlanOrder(t.Spec.Orders, t.Spec.OrderID, t.Spec.OrderLineID, times)
 	if t.Status.Order != nil && t.Status.Order.OrderID == order.OrderID {
 		return proceed()
 	}
 	resolved, err := resolver.resolve(ctx, s.product, order)
 	if err != nil && debug {
-		resolved, err = debugOrder(s.product, order), nil
+		resolved, err = orders.Debug(s.product, order), nil
 	}
 	if err != nil {
 		return r.orderFailed(t, err)
@@ -234,7 +235,7 @@ func (r *SaaSTenantReconciler) resolveOrder(ctx context.Context, s *tenantState)
 }
 
 // orderFailed records a failure to resolve the order, since when it has
-// lasted, and fails for a retry (orderFailure).
+// lasted, and fails for a retry (recordOrderFailure).
 func (r *SaaSTenantReconciler) orderFailed(t *saasv1alpha1.SaaSTenant, err error) outcome {
 	return failed(recordOrderFailure(&t.Status.Conditions, t.Generation, r.Clock.Now(), err))
 }
@@ -271,7 +272,7 @@ func (r *SaaSTenantReconciler) decideExpiryFreeze(_ context.Context, s *tenantSt
 // by the expiry safety net, from the expiry that times put in force.
 func (r *SaaSTenantReconciler) applyExpiry(s *tenantState, times map[string]time.Time) {
 	t := s.tenant
-	t.Status.ExpireTime = tenantExpiry(t, times)
+	t.Status.ExpireTime = orders.TenantExpiry(t, times)
 	s.frozen = t.Spec.State == saasv1alpha1.StateFrozen
 	expiry := t.Status.ExpireTime
 	if expiry == nil {

@@ -44,7 +44,7 @@ const conflictRequeueDelay = time.Second
 var errStaleRead = errors.New("the cache is behind the API server; reconciling again from the stored version")
 
 // retryAfterError is a failure retried after a delay of its own instead
-// of on the controller's rate limiter (see orderRetry).
+// of on the controller's rate limiter (see orders.RecordFailure).
 type retryAfterError struct {
 	err   error
 	after time.Duration

@@ -1,7 +1,17 @@
-package controllers
+// Package orders holds the pure rules about a subscription's marketplace
+// orders: which recorded order selects the plan (docs/lifecycle.md rule P),
+// which expiry is in force (rule E), what kooper keeps from a Query Order
+// answer (spec §6.3), and how often a failing Query Order is asked again.
+//
+// Its rules: no API server, no marketplace call and no clock. Every
+// function takes what it decides from as arguments (the orders recorded in
+// a spec, the creation times Query Order reported, the answer, now) and
+// returns values or changes only what it is handed, so each rule is a
+// table test. The controllers call Query Order, record the times and write
+// status; this package only decides.
+package orders
 
 import (
-	"context"
 	"slices"
 	"time"
 
@@ -13,8 +23,8 @@ import (
 // Changes are ordered by the marketplace's data, not by arrival
 // (docs/lifecycle.md rules E and P; DESIGN rule 12): a retry carries a fresh
 // signed timestamp and nonce, so a late retry of an older order arrives after
-// a newer one. The functions below are pure: they take the orders recorded
-// in spec and the creation times Query Order reported for them.
+// a newer one. The functions below take the orders recorded in spec and the
+// creation times Query Order reported for them, keyed by orderId.
 
 // changesPlan reports whether an order selects the plan: the purchase, an
 // upgrade, a trial conversion or a renewal with a change of specification.
@@ -53,10 +63,13 @@ func planChanges(orders []saasv1alpha1.AppliedOrder) []saasv1alpha1.AppliedOrder
 	return out
 }
 
-// ordersToTime are the orders whose creation times decide the plan and the
-// expiry: the plan changes when there are several, and every renewal-type
-// and shortening order when a shortening order is among them. Usually none.
-func ordersToTime(orders []saasv1alpha1.AppliedOrder) []saasv1alpha1.AppliedOrder {
+// ToTime returns the orders, out of those recorded in spec (arrival
+// order), whose Query Order createTime decides the plan and the expiry
+// (docs/lifecycle.md rules P and E): the plan changes after the purchase
+// when there are several, and every renewal-type and shortening order when
+// a shortening order is among them. Usually none, so Query Order is asked
+// only for the order that selects the plan.
+func ToTime(orders []saasv1alpha1.AppliedOrder) []saasv1alpha1.AppliedOrder {
 	var out []saasv1alpha1.AppliedOrder
 	if changes := planChanges(orders); len(changes) > 1 {
 		out = append(out, changes...)
@@ -91,11 +104,14 @@ func byCreation(orders []saasv1alpha1.AppliedOrder, times map[string]time.Time) 
 	return out
 }
 
-// newestPlanOrder is the order that selects the plan (rule P): the plan
-// change with the latest creation time, or the purchase when there is none.
-// An object written by hand may list no order: its own order identity is
-// the purchase then.
-func newestPlanOrder(orders []saasv1alpha1.AppliedOrder, orderID, orderLineID string, times map[string]time.Time) *saasv1alpha1.AppliedOrder {
+// PlanOrder returns the order that selects the plan (docs/lifecycle.md
+// rule P): of the plan changes after the purchase, the one with the latest
+// creation time in times (orderId to Query Order createTime; ties, and any
+// order without a time, fall back to arrival order); without plan changes,
+// the purchase (newInstance). An object written by hand may list no order:
+// its own orderId and orderLineId stand for the purchase then. The result
+// points into orders when it is one of them, and is never nil.
+func PlanOrder(orders []saasv1alpha1.AppliedOrder, orderID, orderLineID string, times map[string]time.Time) *saasv1alpha1.AppliedOrder {
 	changes := byCreation(planChanges(orders), times)
 	if len(changes) > 0 {
 		return &changes[len(changes)-1]
@@ -132,42 +148,35 @@ func derivedExpiry(base *metav1.Time, orders []saasv1alpha1.AppliedOrder, times 
 	return expiry
 }
 
-// orderTimes returns the creation times of the orders that need one,
-// reading those not yet recorded in status with Query Order and recording
-// them. In debug mode an order Query Order does not know is left without a
-// time (arrival order applies); otherwise a failure is returned and retried.
-func (o orderResolver) orderTimes(ctx context.Context, product *saasv1alpha1.SaaSProduct, orders []saasv1alpha1.AppliedOrder,
-	recorded *[]saasv1alpha1.OrderTime, debug bool) (map[string]time.Time, error) {
-	needed := ordersToTime(orders)
-	times := make(map[string]time.Time, len(needed))
-	for _, t := range *recorded {
-		times[t.OrderID] = t.CreateTime.Time
+// ExpiryInForce returns the expiry in force (docs/lifecycle.md rule E),
+// nil when nothing sets one. Without renewal-type or shortening orders it
+// is specExpiry when set (an expiry written by hand into the spec wins),
+// else resolved's expireTime (the order that selects the plan, as Query
+// Order reported it; resolved may be nil). With them it is derived from
+// orders in creation order (times: orderId to Query Order createTime). The
+// result is a copy, or specExpiry itself.
+func ExpiryInForce(specExpiry *metav1.Time, resolved *saasv1alpha1.ResolvedOrder, orders []saasv1alpha1.AppliedOrder, times map[string]time.Time) *metav1.Time {
+	if specExpiry != nil && !slices.ContainsFunc(orders, func(o saasv1alpha1.AppliedOrder) bool { return isRenewal(o) || isShortening(o) }) {
+		return specExpiry
 	}
-	for i := range needed {
-		order := &needed[i]
-		if _, ok := times[order.OrderID]; ok {
-			continue
-		}
-		resolved, err := o.resolve(ctx, product, order)
-		if err != nil && debug {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if resolved.CreateTime == nil {
-			continue
-		}
-		times[order.OrderID] = resolved.CreateTime.Time
-		*recorded = append(*recorded, saasv1alpha1.OrderTime{OrderID: order.OrderID, CreateTime: *resolved.CreateTime})
+	var base *metav1.Time
+	if resolved != nil {
+		base = resolved.ExpireTime
 	}
-	keepRecorded(recorded, orders)
-	return times, nil
+	return derivedExpiry(base, orders, times)
 }
 
-// keepRecorded drops recorded times of orders no longer listed (the spec
-// keeps the latest 256), so the status list stays within its bound.
-func keepRecorded(recorded *[]saasv1alpha1.OrderTime, orders []saasv1alpha1.AppliedOrder) {
+// TenantExpiry is ExpiryInForce for a tenant: from its spec.expireTime,
+// status.order and spec.orders.
+func TenantExpiry(t *saasv1alpha1.SaaSTenant, times map[string]time.Time) *metav1.Time {
+	return ExpiryInForce(t.Spec.ExpireTime, t.Status.Order, t.Spec.Orders, times)
+}
+
+// KeepRecorded drops from recorded (status.orderTimes) the times of orders
+// no longer listed in orders (the spec keeps the latest 256), so the status
+// list stays within its bound; an emptied list becomes nil, which the
+// status omits.
+func KeepRecorded(recorded *[]saasv1alpha1.OrderTime, orders []saasv1alpha1.AppliedOrder) {
 	*recorded = slices.DeleteFunc(*recorded, func(t saasv1alpha1.OrderTime) bool {
 		return !slices.ContainsFunc(orders, func(o saasv1alpha1.AppliedOrder) bool { return o.OrderID == t.OrderID })
 	})

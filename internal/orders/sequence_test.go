@@ -1,0 +1,289 @@
+package orders
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// Table tests of docs/lifecycle.md rules E and P on the pure functions.
+
+func day(d int) *time.Time {
+	t := time.Date(2029, 1, d, 0, 0, 0, 0, time.UTC)
+	return &t
+}
+
+func created(h int) time.Time { return time.Date(2026, 1, 1, h, 0, 0, 0, time.UTC) }
+
+var (
+	purchase = saasv1alpha1.AppliedOrder{OrderID: "P", Activity: saasv1alpha1.ActivityNewInstance}
+)
+
+func appliedOrder(orderID string, activity saasv1alpha1.OrderActivity, scene saasv1alpha1.RefreshScene, expiry *time.Time) saasv1alpha1.AppliedOrder {
+	o := saasv1alpha1.AppliedOrder{OrderID: orderID, OrderLineID: orderID + "-000001", Activity: activity, Scene: scene, ReceivedTime: metav1.Now()}
+	if expiry != nil {
+		o.ExpireTime = &metav1.Time{Time: *expiry}
+	}
+	return o
+}
+
+func renewal(id string, end *time.Time) saasv1alpha1.AppliedOrder {
+	return appliedOrder(id, saasv1alpha1.ActivityRefreshInstance, saasv1alpha1.SceneRenewal, end)
+}
+
+func cut(id string, end *time.Time) saasv1alpha1.AppliedOrder {
+	return appliedOrder(id, saasv1alpha1.ActivityRefreshInstance, saasv1alpha1.SceneUnsubscribeRenewalPeriod, end)
+}
+
+func upgrade(id string) saasv1alpha1.AppliedOrder {
+	return appliedOrder(id, saasv1alpha1.ActivityUpgradeInstance, "", nil)
+}
+
+func trialToFormal(id string, end *time.Time) saasv1alpha1.AppliedOrder {
+	return appliedOrder(id, saasv1alpha1.ActivityRefreshInstance, saasv1alpha1.SceneTrialToFormal, end)
+}
+
+func renewalChange(id string, end *time.Time) saasv1alpha1.AppliedOrder {
+	return appliedOrder(id, saasv1alpha1.ActivityRefreshInstance, saasv1alpha1.SceneRenewalChange, end)
+}
+
+// The terms of docs/lifecycle.md: which orders change the plan, which set
+// a new expiry (renewal-type) and which move it earlier (shortening).
+func TestOrderKinds(t *testing.T) {
+	for _, tc := range []struct {
+		name                               string
+		order                              saasv1alpha1.AppliedOrder
+		changesPlan, renewalType, shortens bool
+	}{
+		{"the purchase", purchase, true, false, false},
+		{"an upgrade", upgrade("U"), true, false, false},
+		{"a renewal", renewal("R", day(2)), false, true, false},
+		{"a trial conversion", trialToFormal("T", day(2)), true, true, false},
+		{"a renewal with a change of specification", renewalChange("RC", day(2)), true, true, false},
+		{"an unsubscribed renewal period", cut("C", day(2)), false, false, true},
+		{"a refresh without an expiry sets none", renewal("R", nil), false, false, false},
+		{"a cut without an expiry moves none", cut("C", nil), false, false, false},
+		{"a release", appliedOrder("X", saasv1alpha1.ActivityReleaseInstance, "", nil), false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(changesPlan(tc.order)).To(Equal(tc.changesPlan), "changesPlan")
+			g.Expect(isRenewal(tc.order)).To(Equal(tc.renewalType), "isRenewal")
+			g.Expect(isShortening(tc.order)).To(Equal(tc.shortens), "isShortening")
+		})
+	}
+}
+
+func TestDerivedExpiry(t *testing.T) {
+	base := &metav1.Time{Time: *day(1)}
+	for _, tc := range []struct {
+		name   string
+		orders []saasv1alpha1.AppliedOrder
+		times  map[string]time.Time
+		want   *time.Time
+	}{
+		{"the purchase alone: its order's expiry", []saasv1alpha1.AppliedOrder{purchase}, nil, day(1)},
+		{"renewals in order", []saasv1alpha1.AppliedOrder{purchase, renewal("A", day(10)), renewal("B", day(20))}, nil, day(20)},
+		{"a late retry of an older renewal", []saasv1alpha1.AppliedOrder{purchase, renewal("B", day(20)), renewal("A", day(10))}, nil, day(20)},
+		{"a renewal supersedes the purchase's expiry", []saasv1alpha1.AppliedOrder{purchase, renewal("A", day(1))}, nil, day(1)},
+		{"a newer cut applies", []saasv1alpha1.AppliedOrder{purchase, renewal("A", day(20)), cut("C", day(15))},
+			map[string]time.Time{"A": created(1), "C": created(2)}, day(15)},
+		{"an older cut arriving late is overtaken", []saasv1alpha1.AppliedOrder{purchase, renewal("A", day(20)), cut("C", day(15))},
+			map[string]time.Time{"A": created(2), "C": created(1)}, day(20)},
+		{"a renewal after a cut raises it again", []saasv1alpha1.AppliedOrder{purchase, renewal("A", day(20)), cut("C", day(15)), renewal("B", day(18))},
+			map[string]time.Time{"A": created(1), "C": created(2), "B": created(3)}, day(18)},
+		{"a cut without renewals cuts the purchase's expiry", []saasv1alpha1.AppliedOrder{purchase, cut("C", day(1))}, nil, day(1)},
+		{"unknown times (debug orders): arrival order", []saasv1alpha1.AppliedOrder{purchase, cut("C", day(15)), renewal("A", day(20))}, nil, day(20)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := derivedExpiry(base, tc.orders, tc.times)
+			NewWithT(t).Expect(got.Time).To(Equal(*tc.want))
+		})
+	}
+}
+
+// Rule E through ExpiryInForce: the cases TestDerivedExpiry leaves out
+// (a spec expiry written by hand, no expiry at all, ties, one time missing).
+func TestExpiryInForce(t *testing.T) {
+	byHand := &metav1.Time{Time: *day(5)}
+	resolved := &saasv1alpha1.ResolvedOrder{OrderID: "P", ExpireTime: &metav1.Time{Time: *day(1)}}
+	for _, tc := range []struct {
+		name       string
+		specExpiry *metav1.Time
+		resolved   *saasv1alpha1.ResolvedOrder
+		orders     []saasv1alpha1.AppliedOrder
+		times      map[string]time.Time
+		want       *time.Time // nil: no expiry
+	}{
+		{name: "nothing sets one", orders: []saasv1alpha1.AppliedOrder{purchase}},
+		{name: "the order that selects the plan", resolved: resolved, orders: []saasv1alpha1.AppliedOrder{purchase}, want: day(1)},
+		{name: "a resolved order without an expiry sets none", resolved: &saasv1alpha1.ResolvedOrder{OrderID: "P"},
+			orders: []saasv1alpha1.AppliedOrder{purchase}},
+		{name: "an expiry written by hand wins without renewals", specExpiry: byHand, resolved: resolved,
+			orders: []saasv1alpha1.AppliedOrder{purchase, upgrade("U")}, want: day(5)},
+		{name: "an expiry written by hand on an object listing no order", specExpiry: byHand, want: day(5)},
+		{name: "renewals overrule the spec's expiry", specExpiry: byHand, resolved: resolved,
+			orders: []saasv1alpha1.AppliedOrder{purchase, renewal("A", day(3))}, want: day(3)},
+		{name: "a cut overrules the spec's expiry", specExpiry: byHand, resolved: resolved,
+			orders: []saasv1alpha1.AppliedOrder{purchase, cut("C", day(2))}, want: day(2)},
+		{name: "a renewal and a cut created at once: arrival order, the cut last", resolved: resolved,
+			orders: []saasv1alpha1.AppliedOrder{purchase, renewal("A", day(20)), cut("C", day(15))},
+			times:  map[string]time.Time{"A": created(1), "C": created(1)}, want: day(15)},
+		{name: "a renewal and a cut created at once: arrival order, the renewal last", resolved: resolved,
+			orders: []saasv1alpha1.AppliedOrder{purchase, cut("C", day(15)), renewal("A", day(20))},
+			times:  map[string]time.Time{"A": created(1), "C": created(1)}, want: day(20)},
+		{name: "one time unknown (a debug order): arrival order for all", resolved: resolved,
+			orders: []saasv1alpha1.AppliedOrder{purchase, cut("C", day(15)), renewal("A", day(20))},
+			times:  map[string]time.Time{"C": created(2)}, want: day(20)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			got := ExpiryInForce(tc.specExpiry, tc.resolved, tc.orders, tc.times)
+			if tc.want == nil {
+				g.Expect(got).To(BeNil())
+				return
+			}
+			g.Expect(got).NotTo(BeNil())
+			g.Expect(got.Time).To(Equal(*tc.want))
+		})
+	}
+}
+
+func TestExpiryInForceDoesNotShareTheResolvedOrdersTime(t *testing.T) {
+	g := NewWithT(t)
+	resolved := &saasv1alpha1.ResolvedOrder{OrderID: "P", ExpireTime: &metav1.Time{Time: *day(1)}}
+	got := ExpiryInForce(nil, resolved, []saasv1alpha1.AppliedOrder{purchase}, nil)
+	got.Time = *day(9)
+	g.Expect(resolved.ExpireTime.Time).To(Equal(*day(1)))
+}
+
+func TestTenantExpiry(t *testing.T) {
+	g := NewWithT(t)
+	tenant := &saasv1alpha1.SaaSTenant{
+		Spec: saasv1alpha1.SaaSTenantSpec{ExpireTime: &metav1.Time{Time: *day(30)},
+			Orders: []saasv1alpha1.AppliedOrder{purchase, renewal("A", day(20)), cut("C", day(15))}},
+		Status: saasv1alpha1.SaaSTenantStatus{Order: &saasv1alpha1.ResolvedOrder{OrderID: "P", ExpireTime: &metav1.Time{Time: *day(1)}}},
+	}
+	g.Expect(TenantExpiry(tenant, map[string]time.Time{"A": created(1), "C": created(2)}).Time).To(Equal(*day(15)))
+	tenant.Spec.Orders = []saasv1alpha1.AppliedOrder{purchase}
+	g.Expect(TenantExpiry(tenant, nil).Time).To(Equal(*day(30)), "spec.expireTime set by hand")
+	tenant.Spec.ExpireTime = nil
+	g.Expect(TenantExpiry(tenant, nil).Time).To(Equal(*day(1)), "status.order's expiry")
+}
+
+func TestNewestPlanOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		orders []saasv1alpha1.AppliedOrder
+		times  map[string]time.Time
+		want   string
+	}{
+		{"the purchase alone", []saasv1alpha1.AppliedOrder{purchase}, nil, "P"},
+		{"a plain renewal keeps the purchase", []saasv1alpha1.AppliedOrder{purchase, renewal("R", day(2))}, nil, "P"},
+		{"one upgrade", []saasv1alpha1.AppliedOrder{purchase, upgrade("U")}, nil, "U"},
+		{"the newer of two upgrades, arriving first", []saasv1alpha1.AppliedOrder{purchase, upgrade("NEW"), upgrade("OLD")},
+			map[string]time.Time{"NEW": created(2), "OLD": created(1)}, "NEW"},
+		{"a renewal change newer than an upgrade", []saasv1alpha1.AppliedOrder{purchase, upgrade("U"),
+			appliedOrder("RC", saasv1alpha1.ActivityRefreshInstance, saasv1alpha1.SceneRenewalChange, day(3))},
+			map[string]time.Time{"U": created(1), "RC": created(2)}, "RC"},
+		{"unknown times: the last arrival", []saasv1alpha1.AppliedOrder{purchase, upgrade("A"), upgrade("B")}, nil, "B"},
+		{"no orders: the object's own order", nil, nil, "SELF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(PlanOrder(tc.orders, "SELF", "SELF-1", tc.times).OrderID).To(Equal(tc.want))
+		})
+	}
+}
+
+// Rule P, the cases TestNewestPlanOrder leaves out.
+func TestPlanOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		orders []saasv1alpha1.AppliedOrder
+		times  map[string]time.Time
+		want   string
+	}{
+		{"the newest plan change, not the last arrival", []saasv1alpha1.AppliedOrder{purchase, upgrade("B"), upgrade("C"), upgrade("A")},
+			map[string]time.Time{"A": created(1), "B": created(3), "C": created(2)}, "B"},
+		{"a trial conversion selects the plan", []saasv1alpha1.AppliedOrder{purchase, trialToFormal("T", day(2))}, nil, "T"},
+		{"a cut keeps the plan", []saasv1alpha1.AppliedOrder{purchase, upgrade("U"), cut("C", day(2))}, nil, "U"},
+		{"created at once: the last arrival", []saasv1alpha1.AppliedOrder{purchase, upgrade("A"), upgrade("B")},
+			map[string]time.Time{"A": created(1), "B": created(1)}, "B"},
+		{"one time unknown (a debug order): the last arrival", []saasv1alpha1.AppliedOrder{purchase, upgrade("A"), upgrade("B")},
+			map[string]time.Time{"A": created(2)}, "B"},
+		{"a purchase listed after other orders", []saasv1alpha1.AppliedOrder{renewal("R", day(2)), purchase}, nil, "P"},
+		{"orders without a purchase or a plan change: the object's own", []saasv1alpha1.AppliedOrder{renewal("R", day(2))}, nil, "SELF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(PlanOrder(tc.orders, "SELF", "SELF-1", tc.times).OrderID).To(Equal(tc.want))
+		})
+	}
+}
+
+func TestPlanOrderOfAnObjectListingNoOrder(t *testing.T) {
+	NewWithT(t).Expect(PlanOrder(nil, "SELF", "SELF-1", nil)).To(Equal(&saasv1alpha1.AppliedOrder{
+		OrderID: "SELF", OrderLineID: "SELF-1", Activity: saasv1alpha1.ActivityNewInstance}))
+}
+
+func TestOrdersToTimeAreUsuallyNone(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(ToTime([]saasv1alpha1.AppliedOrder{purchase, renewal("A", day(2)), upgrade("U")})).To(BeEmpty())
+	g.Expect(ToTime([]saasv1alpha1.AppliedOrder{purchase, upgrade("U"), upgrade("V")})).To(HaveLen(2))
+	g.Expect(ToTime([]saasv1alpha1.AppliedOrder{purchase, renewal("A", day(2)), cut("C", day(1)), upgrade("U")})).To(HaveLen(2))
+}
+
+func TestToTime(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		orders []saasv1alpha1.AppliedOrder
+		want   []string
+	}{
+		{"nothing recorded", nil, nil},
+		{"one plan change needs no time", []saasv1alpha1.AppliedOrder{purchase, upgrade("U")}, nil},
+		{"renewals alone need none: the latest expiry wins", []saasv1alpha1.AppliedOrder{purchase, renewal("A", day(2)), renewal("B", day(3))}, nil},
+		{"several plan changes, in arrival order", []saasv1alpha1.AppliedOrder{purchase, upgrade("U"), trialToFormal("T", day(2))}, []string{"U", "T"}},
+		{"a cut: every renewal-type and shortening order", []saasv1alpha1.AppliedOrder{purchase, renewal("A", day(2)), upgrade("U"), cut("C", day(1))},
+			[]string{"A", "C"}},
+		{"a plan change that also renews is listed once", []saasv1alpha1.AppliedOrder{purchase, upgrade("U"), renewalChange("RC", day(3)), cut("C", day(2))},
+			[]string{"U", "RC", "C"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, o := range ToTime(tc.orders) {
+				got = append(got, o.OrderID)
+			}
+			NewWithT(t).Expect(got).To(Equal(tc.want))
+		})
+	}
+}
+
+func TestKeepRecorded(t *testing.T) {
+	at := func(ids ...string) []saasv1alpha1.OrderTime {
+		var out []saasv1alpha1.OrderTime
+		for _, id := range ids {
+			out = append(out, saasv1alpha1.OrderTime{OrderID: id, CreateTime: metav1.NewTime(created(1))})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		recorded []saasv1alpha1.OrderTime
+		orders   []saasv1alpha1.AppliedOrder
+		want     []saasv1alpha1.OrderTime
+	}{
+		{"all still listed", at("U", "V"), []saasv1alpha1.AppliedOrder{purchase, upgrade("U"), upgrade("V")}, at("U", "V")},
+		{"an order dropped from the spec", at("U", "V"), []saasv1alpha1.AppliedOrder{purchase, upgrade("V")}, at("V")},
+		{"none left: nil", at("U"), []saasv1alpha1.AppliedOrder{purchase}, nil},
+		{"nothing recorded", nil, []saasv1alpha1.AppliedOrder{purchase}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recorded := tc.recorded
+			KeepRecorded(&recorded, tc.orders)
+			NewWithT(t).Expect(recorded).To(Equal(tc.want))
+		})
+	}
+}
