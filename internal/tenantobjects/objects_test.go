@@ -1,4 +1,4 @@
-package controllers
+package tenantobjects
 
 import (
 	"encoding/json"
@@ -44,17 +44,17 @@ func goldenProduct() *saasv1alpha1.SaaSProduct {
 	}
 }
 
-func goldenTenant(product *saasv1alpha1.SaaSProduct) *desiredTenant {
+func goldenTenant(product *saasv1alpha1.SaaSProduct) *Desired {
 	id := "i-0123456789abcdef0123"
 	tenant := &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: id},
 		Spec: saasv1alpha1.SaaSTenantSpec{InstanceID: id, ProductName: product.Name}}
-	namespace := tenantNamespace(product, id)
-	urls, err := renderURLs(product, id, namespace)
+	namespace := NamespaceName(product, id)
+	urls, err := RenderURLs(product, id, namespace)
 	if err != nil {
 		panic(err)
 	}
-	return &desiredTenant{tenant: tenant, product: product, plan: &product.Spec.Plans[0], namespace: namespace,
-		urls: urls, ingressNamespace: "ingress-nginx"}
+	return &Desired{Tenant: tenant, Product: product, Plan: &product.Spec.Plans[0], Namespace: namespace,
+		URLs: urls, IngressNamespace: "ingress-nginx"}
 }
 
 // TestRenderingWithoutProbesOrConfigIsUnchanged pins the objects rendered
@@ -70,7 +70,7 @@ func goldenTenant(product *saasv1alpha1.SaaSProduct) *desiredTenant {
 // upgrade note in docs/operations.md says.
 func TestRenderingWithoutProbesOrConfigIsUnchanged(t *testing.T) {
 	g := NewWithT(t)
-	present, absent := goldenTenant(goldenProduct()).objects()
+	present, absent := goldenTenant(goldenProduct()).Objects()
 	rendered := map[string][]client.Object{"present": present, "absent": absent}
 	got, err := json.MarshalIndent(rendered, "", "  ")
 	g.Expect(err).NotTo(HaveOccurred())
