@@ -223,9 +223,10 @@ func testNamespace(t *testing.T) string {
 	return ns.Name
 }
 
-// TestCheckEgressRefusesWhatTheAPIServerRefuses holds checkEgress to the
-// API server's own NetworkPolicy validation, on what the schema lets
-// through: each rule is checked, then sent in a NetworkPolicy.
+// TestCheckEgressRefusesWhatTheAPIServerRefuses holds
+// tenantobjects.CheckEgress to the API server's own NetworkPolicy
+// validation, on what the schema lets through: each rule is checked, then
+// sent in a NetworkPolicy, as tenantobjects renders it.
 func TestCheckEgressRefusesWhatTheAPIServerRefuses(t *testing.T) {
 	block := func(cidr string, except ...string) saasv1alpha1.EgressRule {
 		return saasv1alpha1.EgressRule{To: []saasv1alpha1.EgressPeer{{IPBlock: &saasv1alpha1.IPBlock{CIDR: cidr, Except: except}}}}
@@ -272,7 +273,7 @@ func TestCheckEgressRefusesWhatTheAPIServerRefuses(t *testing.T) {
 				return
 			}
 			g.Expect(err).To(MatchError(ContainSubstring(tc.wantErr)))
-			g.Expect(apierrors.IsInvalid(apiErr)).To(BeTrue(), "the API server accepted what checkEgress refuses: %v", apiErr)
+			g.Expect(apierrors.IsInvalid(apiErr)).To(BeTrue(), "the API server accepted what CheckEgress refuses: %v", apiErr)
 		})
 	}
 }
