@@ -347,7 +347,7 @@ func TestObjects(t *testing.T) {
 // own namespace, the ingress controller's and the monitoring's, each named
 // once.
 func TestNetworkPolicyIngress(t *testing.T) {
-	peer := func(ns string) networkingv1.NetworkPolicyPeer { return namespacePeer(ns) }
+	peer := namespacePeer
 	cases := []struct {
 		name, monitoring string
 		want             []networkingv1.NetworkPolicyPeer
