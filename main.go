@@ -37,6 +37,7 @@ import (
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/promquery"
 	"github.com/kooper-io/kooper/internal/redact"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 	"github.com/kooper-io/kooper/webhook"
 )
 
@@ -99,12 +100,12 @@ func parseFlags() options {
 	flag.StringVar(&o.ingressNamespace, "ingress-controller-namespace", "kube-system", "Namespace of the ingress controller; tenant NetworkPolicies admit traffic from it (CCE's NGINX Ingress add-on runs in kube-system).")
 	flag.StringVar(&o.monitoringNamespace, "monitoring-namespace", "", "Namespace of the monitoring (Prometheus) that scrapes tenants; tenant NetworkPolicies admit traffic from it. Empty: none.")
 	flag.Func("cluster-pod-cidrs", "The cluster's pod address ranges, comma-separated (e.g. 172.16.0.0/16; on CCE the cluster's container CIDR). Joint-operation tenants may reach TCP 443 anywhere but these, the service ranges and 169.254.0.0/16; left empty, the cluster's pods are reachable on 443 too.", func(v string) error {
-		cidrs, err := controllers.ParseCIDRs(v)
+		cidrs, err := tenantobjects.ParseCIDRs(v)
 		o.clusterPodCIDRs = append(o.clusterPodCIDRs, cidrs...)
 		return err
 	})
 	flag.Func("cluster-service-cidrs", "The cluster's Service address ranges, comma-separated (e.g. 10.247.0.0/16; on CCE the cluster's service CIDR). See --cluster-pod-cidrs.", func(v string) error {
-		cidrs, err := controllers.ParseCIDRs(v)
+		cidrs, err := tenantobjects.ParseCIDRs(v)
 		o.clusterServiceCIDRs = append(o.clusterServiceCIDRs, cidrs...)
 		return err
 	})

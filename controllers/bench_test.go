@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // benchTenants is how many tenants one benchmark operation provisions.
@@ -97,14 +98,14 @@ func BenchmarkCreate200TenantsDirectly(b *testing.B) {
 // createTenantObjects creates what the controller applies for one tenant.
 func createTenantObjects(ctx context.Context, product *saasv1alpha1.SaaSProduct, plan *saasv1alpha1.Plan, id string) error {
 	tenant := &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: id}, Spec: saasv1alpha1.SaaSTenantSpec{InstanceID: id}}
-	namespace := tenantNamespace(product, id)
-	urls, err := renderURLs(product, id, namespace)
+	namespace := tenantobjects.NamespaceName(product, id)
+	urls, err := tenantobjects.RenderURLs(product, id, namespace)
 	if err != nil {
 		return err
 	}
-	d := &desiredTenant{tenant: tenant, product: product, plan: plan, namespace: namespace, urls: urls, ingressNamespace: "ingress-nginx"}
-	present, _ := d.objects()
-	objects := append([]client.Object{d.namespaceObject(), credentialsFor(d)}, present...)
+	d := &tenantobjects.Desired{Tenant: tenant, Product: product, Plan: plan, Namespace: namespace, URLs: urls, IngressNamespace: "ingress-nginx"}
+	present, _ := d.Objects()
+	objects := append([]client.Object{tenantobjects.NamespaceObject(d.Tenant, d.Namespace), credentialsFor(d)}, present...)
 	for _, obj := range objects {
 		if err := k8sClient.Create(ctx, obj); err != nil {
 			return fmt.Errorf("create %T: %w", obj, err)
@@ -113,6 +114,6 @@ func createTenantObjects(ctx context.Context, product *saasv1alpha1.SaaSProduct,
 	return nil
 }
 
-func credentialsFor(d *desiredTenant) client.Object {
-	return &corev1.Secret{ObjectMeta: d.meta(credentialsSecretName), StringData: map[string]string{"username": "admin", "password": "x"}}
+func credentialsFor(d *tenantobjects.Desired) client.Object {
+	return &corev1.Secret{ObjectMeta: d.Meta(tenantobjects.CredentialsSecretName), StringData: map[string]string{"username": "admin", "password": "x"}}
 }

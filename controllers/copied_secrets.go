@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // copiedSecret is a Secret of kooper's namespace that a product has copied
@@ -28,11 +29,11 @@ func copiedSecrets(product *saasv1alpha1.SaaSProduct) []copiedSecret {
 	}
 	var sources []copiedSecret
 	if w.Ingress != nil && w.Ingress.TLSSecretName != "" {
-		sources = append(sources, copiedSecret{name: w.Ingress.TLSSecretName, target: tlsSecretName,
+		sources = append(sources, copiedSecret{name: w.Ingress.TLSSecretName, target: tenantobjects.TLSSecretName,
 			types: []corev1.SecretType{corev1.SecretTypeTLS}})
 	}
 	if w.ImagePullSecretName != "" {
-		sources = append(sources, copiedSecret{name: w.ImagePullSecretName, target: imagePullSecretName,
+		sources = append(sources, copiedSecret{name: w.ImagePullSecretName, target: tenantobjects.ImagePullSecretName,
 			types: []corev1.SecretType{corev1.SecretTypeDockerConfigJson, corev1.SecretTypeDockercfg}})
 	}
 	return sources

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // copyableTLSSecret is a TLS Secret in kooper's namespace that the merchant
@@ -35,7 +36,7 @@ func TestOnlySecretsMarkedForCopyingReachTenants(t *testing.T) {
 		{"without the label", func(s *corev1.Secret) { s.Labels = nil }, "lacks the label saas.kooper.io/copy-to-tenants"},
 		{"of another type", func(s *corev1.Secret) {
 			s.Type = corev1.SecretTypeOpaque
-		}, "has type Opaque; a " + tlsSecretName + " copy must be of type kubernetes.io/tls"},
+		}, "has type Opaque; a " + tenantobjects.TLSSecretName + " copy must be of type kubernetes.io/tls"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,13 +58,13 @@ func TestOnlySecretsMarkedForCopyingReachTenants(t *testing.T) {
 			fixed.Name = secret.Name
 			g.Eventually(func() error { return k8sClient.Create(ctx, fixed) }).Should(Succeed())
 			eventuallyTenant(t, tenant.Name, provisioned)
-			getObject(t, &corev1.Secret{}, "tenant-"+tenant.Name, tlsSecretName)
+			getObject(t, &corev1.Secret{}, "tenant-"+tenant.Name, tenantobjects.TLSSecretName)
 		})
 	}
 }
 
 func TestCopiedSecretRefusals(t *testing.T) {
-	tls := copiedSecret{name: "s", target: tlsSecretName, types: []corev1.SecretType{corev1.SecretTypeTLS}}
+	tls := copiedSecret{name: "s", target: tenantobjects.TLSSecretName, types: []corev1.SecretType{corev1.SecretTypeTLS}}
 	labelled := map[string]string{saasv1alpha1.CopyToTenantsLabel: "true"}
 	for _, tc := range []struct {
 		name   string

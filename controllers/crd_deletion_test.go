@@ -20,6 +20,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 	"github.com/kooper-io/kooper/internal/testenv"
 )
 
@@ -60,7 +61,7 @@ func TestDeletingTheCRDsKeepsTenantNamespaces(t *testing.T) {
 	tenant := newTenantIn(t, c, product, "basic", nil)
 	ns := "tenant-" + tenant.Name
 	g.Eventually(func() error {
-		return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: appName}, &appsv1.Deployment{})
+		return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, &appsv1.Deployment{})
 	}).Should(Succeed())
 
 	crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "saastenants.saas.kooper.io"}}
@@ -72,6 +73,6 @@ func TestDeletingTheCRDsKeepsTenantNamespaces(t *testing.T) {
 	g.Expect(c.Get(ctx, client.ObjectKey{Name: ns}, namespace)).To(Succeed())
 	g.Expect(namespace.DeletionTimestamp).To(BeNil())
 	g.Expect(namespace.Annotations).NotTo(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
-	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: ns, Name: appName}, &appsv1.Deployment{})).To(Succeed())
-	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: ns, Name: credentialsSecretName}, &corev1.Secret{})).To(Succeed())
+	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, &appsv1.Deployment{})).To(Succeed())
+	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: ns, Name: tenantobjects.CredentialsSecretName}, &corev1.Secret{})).To(Succeed())
 }

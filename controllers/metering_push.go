@@ -15,6 +15,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/promquery"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // usagePush is one reconcile's push of a tenant's closed windows.
@@ -64,7 +65,7 @@ func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTe
 		p.promURL = r.Options.PrometheusURL
 	}
 	if p.namespace == "" {
-		p.namespace = tenantNamespace(product, t.Spec.InstanceID)
+		p.namespace = tenantobjects.NamespaceName(product, t.Spec.InstanceID)
 	}
 	return p, nil
 }

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // padded returns prefix and a sequence number padded with 'a' to n characters.
@@ -45,9 +46,9 @@ func TestTenantAtEveryNameLimitIsProvisioned(t *testing.T) {
 	namespace := getObject(t, &corev1.Namespace{}, "", ns)
 	g.Expect(namespace.Labels).To(HaveKeyWithValue(saasv1alpha1.ProductLabel, product.Name))
 	g.Expect(namespace.Labels).To(HaveKeyWithValue(saasv1alpha1.InstanceIDLabel, tenant.Name))
-	deployment := getObject(t, &appsv1.Deployment{}, ns, appName)
+	deployment := getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
 	g.Expect(deployment.Spec.Template.Labels).To(HaveKeyWithValue(saasv1alpha1.ProductLabel, product.Name))
-	ingress := getObject(t, &networkingv1.Ingress{}, ns, appName)
+	ingress := getObject(t, &networkingv1.Ingress{}, ns, tenantobjects.AppName)
 	g.Expect(ingress.Spec.Rules[0].Host).To(Equal(tenant.Name + ".crm.example.com"))
 }
 

@@ -26,6 +26,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/directory"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 	"github.com/kooper-io/kooper/webhook"
 )
 
@@ -266,19 +267,19 @@ func TestDirectorySyncedBeforeTheInstanceExistsIsDeliveredOnceItDoes(t *testing.
 	}).Should(Succeed())
 
 	// The workload mounts them, read-only.
-	deployment := getObject(t, &appsv1.Deployment{}, namespace, appName)
+	deployment := getObject(t, &appsv1.Deployment{}, namespace, tenantobjects.AppName)
 	g.Expect(deployment.Spec.Template.Spec.Containers[0].VolumeMounts).To(ContainElements(
-		corev1.VolumeMount{Name: ssoVolumeName, MountPath: "/etc/kooper/sso", ReadOnly: true},
-		corev1.VolumeMount{Name: directoryVolumeName, MountPath: "/etc/kooper/directory", ReadOnly: true}))
+		corev1.VolumeMount{Name: tenantobjects.SSOVolumeName, MountPath: "/etc/kooper/sso", ReadOnly: true},
+		corev1.VolumeMount{Name: tenantobjects.DirectoryVolumeName, MountPath: "/etc/kooper/directory", ReadOnly: true}))
 	// The directory volume projects optional Secrets only, under the names delivered.
 	var sources []corev1.VolumeProjection
 	for _, v := range deployment.Spec.Template.Spec.Volumes {
-		if v.Name == directoryVolumeName {
+		if v.Name == tenantobjects.DirectoryVolumeName {
 			g.Expect(v.Projected).NotTo(BeNil())
 			sources = v.Projected.Sources
 		}
 	}
-	g.Expect(sources).To(HaveLen(1 + mountedUserShards + mountedDepartmentShards))
+	g.Expect(sources).To(HaveLen(1 + tenantobjects.MountedUserShards + tenantobjects.MountedDepartmentShards))
 	g.Expect(sources).To(HaveEach(And(HaveField("ConfigMap", BeNil()), HaveField("Secret.Optional", HaveValue(BeTrue())))))
 	g.Expect(sources).To(ContainElements(HaveField("Secret.Name", saasv1alpha1.DirectorySecretName),
 		HaveField("Secret.Name", "kooper-directory-users-000"), HaveField("Secret.Name", "kooper-directory-departments-000")))

@@ -150,7 +150,7 @@ func deliveredMeta(d *saasv1alpha1.SaaSDirectory, namespace, name string) metav1
 }
 
 // shardObjects are the shards as delivered: Opaque Secrets, since users
-// carry personal data (see directoryVolumes).
+// carry personal data (see directoryVolumes in internal/tenantobjects).
 func (r *SaaSDirectoryReconciler) shardObjects(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) []*corev1.Secret {
 	out := make([]*corev1.Secret, 0, len(shards))
 	for _, stored := range shards {

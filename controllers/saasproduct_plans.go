@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // podComputeQuotas are the quota names a pod must set a value for, or the
@@ -48,8 +49,8 @@ func plansCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 // quotaShortfalls lists each quota of plan that cannot hold what a tenant
 // needs at the peak of a rollout, in the order of the quota's names.
 func quotaShortfalls(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan) []string {
-	strategy := deploymentStrategy(w)
-	surge := rolloutSurge(strategy, plan.Replicas)
+	strategy := tenantobjects.DeploymentStrategy(w)
+	surge := tenantobjects.RolloutSurge(strategy, plan.Replicas)
 	pods := plan.Replicas + surge
 	if pods == 0 {
 		return nil

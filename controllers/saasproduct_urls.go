@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // maxURLLength is the most characters appInfo's frontEndUrl and adminUrl may
@@ -65,7 +66,7 @@ func checkURLTemplates(product *saasv1alpha1.SaaSProduct) *urlProblem {
 		if p := checkTenantURLs(product, id, urls); p != nil {
 			return p
 		}
-		hosts[i] = urls.host
+		hosts[i] = urls.Host
 	}
 	if hasIngress(product) && strings.EqualFold(hosts[0], hosts[1]) {
 		return &urlProblem{reason: saasv1alpha1.IngressHostNotUniqueReason, message: fmt.Sprintf(
@@ -108,18 +109,18 @@ func (c *urlCheckCache) check(product *saasv1alpha1.SaaSProduct) *urlProblem {
 
 // renderTenantURLs renders the product's URLs for instance id as the
 // controllers do: a tenant with its namespace, a licence without one.
-func renderTenantURLs(product *saasv1alpha1.SaaSProduct, id string) (tenantURLs, error) {
+func renderTenantURLs(product *saasv1alpha1.SaaSProduct, id string) (tenantobjects.URLs, error) {
 	if product.Spec.Type == saasv1alpha1.ProductTypeLicense {
-		return renderURLs(product, id, "")
+		return tenantobjects.RenderURLs(product, id, "")
 	}
-	return renderURLs(product, id, tenantNamespace(product, id))
+	return tenantobjects.RenderURLs(product, id, tenantobjects.NamespaceName(product, id))
 }
 
 // checkTenantURLs checks one tenant's rendered URLs: each fits appInfo and
 // status, and the host, when it becomes an Ingress host, is a DNS name of
 // labels of at most 63 characters (RFC 1123).
-func checkTenantURLs(product *saasv1alpha1.SaaSProduct, id string, urls tenantURLs) *urlProblem {
-	for _, u := range []struct{ name, value string }{{"frontEndUrl", urls.frontEnd}, {"adminUrl", urls.admin}} {
+func checkTenantURLs(product *saasv1alpha1.SaaSProduct, id string, urls tenantobjects.URLs) *urlProblem {
+	for _, u := range []struct{ name, value string }{{"frontEndUrl", urls.FrontEnd}, {"adminUrl", urls.Admin}} {
 		if n := utf8.RuneCountInString(u.value); n > maxURLLength {
 			return templateInvalid("%s renders to %d characters for instance %s; appInfo holds at most %d", u.name, n, id, maxURLLength)
 		}
@@ -127,9 +128,9 @@ func checkTenantURLs(product *saasv1alpha1.SaaSProduct, id string, urls tenantUR
 	if !hasIngress(product) {
 		return nil
 	}
-	if errs := hostProblems(urls.host); len(errs) > 0 {
+	if errs := hostProblems(urls.Host); len(errs) > 0 {
 		return templateInvalid("frontEndUrl renders the Ingress host %q for instance %s, which is not a DNS name: %s",
-			urls.host, id, strings.Join(errs, "; "))
+			urls.Host, id, strings.Join(errs, "; "))
 	}
 	return nil
 }

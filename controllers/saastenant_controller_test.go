@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 var tenantSeq atomic.Int64
@@ -149,7 +150,7 @@ func getObject[T client.Object](t *testing.T, obj T, namespace, name string) T {
 func deploymentReplicas(t *testing.T, namespace string) func() (int32, error) {
 	return func() (int32, error) {
 		d := &appsv1.Deployment{}
-		if err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: namespace, Name: appName}, d); err != nil {
+		if err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: namespace, Name: tenantobjects.AppName}, d); err != nil {
 			return -1, err
 		}
 		return ptr.Deref(d.Spec.Replicas, 1), nil
@@ -161,7 +162,7 @@ func markAvailable(t *testing.T, namespace string) {
 	t.Helper()
 	NewWithT(t).Eventually(func() error {
 		d := &appsv1.Deployment{}
-		if err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: namespace, Name: appName}, d); err != nil {
+		if err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: namespace, Name: tenantobjects.AppName}, d); err != nil {
 			return err
 		}
 		n := ptr.Deref(d.Spec.Replicas, 1)
@@ -187,7 +188,7 @@ func TestTenantIsProvisionedFromItsOrder(t *testing.T) {
 	g.Expect(got.Status.Namespace).To(Equal(ns))
 	g.Expect(got.Status.FrontEndURL).To(Equal("https://" + tenant.Name + ".crm.example.com"))
 	g.Expect(got.Status.AdminURL).To(Equal("https://" + tenant.Name + ".crm.example.com/admin"))
-	g.Expect(got.Status.CredentialsSecretName).To(Equal(credentialsSecretName))
+	g.Expect(got.Status.CredentialsSecretName).To(Equal(tenantobjects.CredentialsSecretName))
 	hasCondition(saasv1alpha1.OrderResolvedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)(g, got)
 	hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadUnavailableReason)(g, got)
 	hasCondition(saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason)(g, got)
@@ -197,23 +198,23 @@ func TestTenantIsProvisionedFromItsOrder(t *testing.T) {
 	g.Expect(namespace.Labels).To(HaveKeyWithValue(saasv1alpha1.ManagedByLabel, saasv1alpha1.ManagedByValue))
 	g.Expect(namespace.OwnerReferences).To(BeEmpty(), "no garbage collection may reach tenant data")
 
-	quota := getObject(t, &corev1.ResourceQuota{}, ns, resourceQuotaName)
+	quota := getObject(t, &corev1.ResourceQuota{}, ns, tenantobjects.ResourceQuotaName)
 	g.Expect(quota.Spec.Hard.Pods().String()).To(Equal("5"))
-	limits := getObject(t, &corev1.LimitRange{}, ns, limitRangeName)
+	limits := getObject(t, &corev1.LimitRange{}, ns, tenantobjects.LimitRangeName)
 	g.Expect(limits.Spec.Limits[0].Default.Memory().String()).To(Equal("256Mi"))
 
-	policy := getObject(t, &networkingv1.NetworkPolicy{}, ns, networkPolicyName)
+	policy := getObject(t, &networkingv1.NetworkPolicy{}, ns, tenantobjects.NetworkPolicyName)
 	g.Expect(policy.Spec.PolicyTypes).To(Equal([]networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}))
 	g.Expect(policy.Spec.Ingress[0].From).To(HaveLen(3)) // its namespace, the ingress controller's, the monitoring's
 	g.Expect(policy.Spec.Ingress[0].From[1].NamespaceSelector.MatchLabels).To(HaveKeyWithValue("kubernetes.io/metadata.name", "ingress-nginx"))
 	g.Expect(policy.Spec.Egress).To(HaveLen(2)) // DNS and its namespace: the rules are TestTenantNetworkPolicy's
 
-	getObject(t, &corev1.ServiceAccount{}, ns, appName)
-	creds := getObject(t, &corev1.Secret{}, ns, credentialsSecretName)
+	getObject(t, &corev1.ServiceAccount{}, ns, tenantobjects.AppName)
+	creds := getObject(t, &corev1.Secret{}, ns, tenantobjects.CredentialsSecretName)
 	g.Expect(string(creds.Data[saasv1alpha1.CredentialsUsernameKey])).To(Equal("admin"))
 	g.Expect(creds.Data[saasv1alpha1.CredentialsPasswordKey]).To(HaveLen(24))
 
-	deployment := getObject(t, &appsv1.Deployment{}, ns, appName)
+	deployment := getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
 	g.Expect(*deployment.Spec.Replicas).To(Equal(int32(1)))
 	g.Expect(deployment.Spec.Strategy.Type).To(Equal(appsv1.RecreateDeploymentStrategyType), "an RWO volume needs Recreate")
 	container := deployment.Spec.Template.Spec.Containers[0]
@@ -221,17 +222,17 @@ func TestTenantIsProvisionedFromItsOrder(t *testing.T) {
 	g.Expect(container.Resources.Requests.Cpu().String()).To(Equal("100m"))
 	g.Expect(*container.SecurityContext.AllowPrivilegeEscalation).To(BeFalse())
 	g.Expect(*deployment.Spec.Template.Spec.SecurityContext.RunAsNonRoot).To(BeTrue())
-	g.Expect(container.Env).To(ContainElement(corev1.EnvVar{Name: instanceIDEnv, Value: tenant.Name}))
+	g.Expect(container.Env).To(ContainElement(corev1.EnvVar{Name: tenantobjects.InstanceIDEnv, Value: tenant.Name}))
 	g.Expect(container.Env).To(ContainElement(corev1.EnvVar{Name: "LOG_LEVEL", Value: "info"}))
 	g.Expect(container.VolumeMounts).To(ContainElement(HaveField("MountPath", "/data")))
 	g.Expect(deployment.OwnerReferences).To(BeEmpty())
 
-	service := getObject(t, &corev1.Service{}, ns, appName)
+	service := getObject(t, &corev1.Service{}, ns, tenantobjects.AppName)
 	g.Expect(service.Spec.Ports[0].Port).To(Equal(int32(8080)))
-	ingress := getObject(t, &networkingv1.Ingress{}, ns, appName)
+	ingress := getObject(t, &networkingv1.Ingress{}, ns, tenantobjects.AppName)
 	g.Expect(ingress.Spec.Rules[0].Host).To(Equal(tenant.Name + ".crm.example.com"))
 	g.Expect(*ingress.Spec.IngressClassName).To(Equal("nginx"))
-	pvc := getObject(t, &corev1.PersistentVolumeClaim{}, ns, dataVolumeName)
+	pvc := getObject(t, &corev1.PersistentVolumeClaim{}, ns, tenantobjects.DataVolumeName)
 	g.Expect(pvc.Spec.Resources.Requests.Storage().String()).To(Equal("1Gi"))
 
 	markAvailable(t, ns)
@@ -247,12 +248,12 @@ func TestCredentialsAreNeverRegenerated(t *testing.T) {
 	tenant := newTenant(t, newTenantProduct(t, nil), "basic", nil)
 	eventuallyTenant(t, tenant.Name, provisioned)
 	ns := "tenant-" + tenant.Name
-	first := getObject(t, &corev1.Secret{}, ns, credentialsSecretName)
+	first := getObject(t, &corev1.Secret{}, ns, tenantobjects.CredentialsSecretName)
 
 	poke(t, tenant)
 	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.State = saasv1alpha1.StateFrozen })
 	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByMarketplaceReason))
-	again := getObject(t, &corev1.Secret{}, ns, credentialsSecretName)
+	again := getObject(t, &corev1.Secret{}, ns, tenantobjects.CredentialsSecretName)
 	g.Expect(again.Data).To(Equal(first.Data))
 	g.Expect(again.ResourceVersion).To(Equal(first.ResourceVersion))
 }
@@ -263,12 +264,12 @@ func TestHandEditedDriftIsPutBack(t *testing.T) {
 	eventuallyTenant(t, tenant.Name, provisioned)
 	ns := "tenant-" + tenant.Name
 
-	deployment := getObject(t, &appsv1.Deployment{}, ns, appName)
+	deployment := getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
 	deployment.Spec.Replicas = ptr.To[int32](7)
 	g.Expect(k8sClient.Update(testContext(t), deployment)).To(Succeed())
 	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(1)))
 
-	policy := getObject(t, &networkingv1.NetworkPolicy{}, ns, networkPolicyName)
+	policy := getObject(t, &networkingv1.NetworkPolicy{}, ns, tenantobjects.NetworkPolicyName)
 	g.Expect(k8sClient.Delete(testContext(t), policy)).To(Succeed())
 	g.Eventually(func() error {
 		return k8sClient.Get(testContext(t), client.ObjectKeyFromObject(policy), &networkingv1.NetworkPolicy{})
@@ -280,7 +281,7 @@ func TestAReconcileWithNothingToDoWritesNothing(t *testing.T) {
 	tenant := newTenant(t, newTenantProduct(t, nil), "basic", nil)
 	eventuallyTenant(t, tenant.Name, provisioned)
 	ns := "tenant-" + tenant.Name
-	deployment := getObject(t, &appsv1.Deployment{}, ns, appName)
+	deployment := getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
 	stored := eventuallyTenant(t, tenant.Name, provisioned)
 
 	poke(t, tenant)
@@ -356,11 +357,11 @@ func TestFreezeScalesToZeroKeepsDataAndUnfreezeRestores(t *testing.T) {
 
 	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.State = saasv1alpha1.StateFrozen })
 	frozen := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByMarketplaceReason))
-	g.Expect(frozen.Status.FrozenReplicas).To(ConsistOf(saasv1alpha1.WorkloadReplicas{Name: appName, Replicas: 3}))
+	g.Expect(frozen.Status.FrozenReplicas).To(ConsistOf(saasv1alpha1.WorkloadReplicas{Name: tenantobjects.AppName, Replicas: 3}))
 	hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.FrozenByMarketplaceReason)(g, frozen)
 	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
-	getObject(t, &corev1.PersistentVolumeClaim{}, ns, dataVolumeName)
-	getObject(t, &corev1.Secret{}, ns, credentialsSecretName)
+	getObject(t, &corev1.PersistentVolumeClaim{}, ns, tenantobjects.DataVolumeName)
+	getObject(t, &corev1.Secret{}, ns, tenantobjects.CredentialsSecretName)
 	expectTenantEvent(t, tenant.Name, corev1.EventTypeNormal, saasv1alpha1.FrozenByMarketplaceReason)
 
 	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.State = saasv1alpha1.StateActive })
@@ -380,11 +381,11 @@ func TestFreezeCanKeepTheWorkloadAndDropTheIngress(t *testing.T) {
 	tenant := newTenant(t, product, "basic", nil)
 	eventuallyTenant(t, tenant.Name, provisioned)
 	ns := "tenant-" + tenant.Name
-	getObject(t, &networkingv1.Ingress{}, ns, appName)
+	getObject(t, &networkingv1.Ingress{}, ns, tenantobjects.AppName)
 
 	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.State = saasv1alpha1.StateFrozen })
 	g.Eventually(func() bool {
-		err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: appName}, &networkingv1.Ingress{})
+		err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, &networkingv1.Ingress{})
 		return apierrors.IsNotFound(err)
 	}).Should(BeTrue())
 	g.Consistently(deploymentReplicas(t, ns)).Should(Equal(int32(1)))
@@ -406,9 +407,9 @@ func TestUpgradeSwitchesThePlan(t *testing.T) {
 	eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) { g.Expect(tn.Status.SKUCode).To(Equal("pro")) })
 	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(3)))
 	g.Eventually(func() string {
-		return getObject(t, &corev1.ResourceQuota{}, ns, resourceQuotaName).Spec.Hard.Pods().String()
+		return getObject(t, &corev1.ResourceQuota{}, ns, tenantobjects.ResourceQuotaName).Spec.Hard.Pods().String()
 	}).Should(Equal("15"))
-	deployment := getObject(t, &appsv1.Deployment{}, ns, appName)
+	deployment := getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
 	g.Expect(deployment.Spec.Template.Spec.Containers[0].Resources.Requests.Cpu().String()).To(Equal("500m"))
 }
 
@@ -487,10 +488,10 @@ func TestReleaseRemovesTheWorkloadAndRetainsTheDataForItsDays(t *testing.T) {
 	g.Expect(released.Status.RetainUntil.Time).To(BeTemporally("~", fakeClock.Now().Add(10*24*time.Hour), time.Minute))
 	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}} {
 		g.Eventually(func() bool {
-			return apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: appName}, obj))
+			return apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, obj))
 		}).Should(BeTrue(), "%T must go", obj)
 	}
-	getObject(t, &corev1.PersistentVolumeClaim{}, ns, dataVolumeName)
+	getObject(t, &corev1.PersistentVolumeClaim{}, ns, tenantobjects.DataVolumeName)
 	namespace := getObject(t, &corev1.Namespace{}, "", ns)
 	g.Expect(namespace.Annotations).To(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
 	g.Expect(namespace.DeletionTimestamp).To(BeNil())
@@ -531,7 +532,7 @@ func TestDeletingATenantByHandReleasesItWithoutHanging(t *testing.T) {
 	}).Should(BeTrue(), "the finalizer must not hold the tenant in Terminating")
 	namespace := getObject(t, &corev1.Namespace{}, "", ns)
 	g.Expect(namespace.Annotations).To(HaveKey(saasv1alpha1.DeleteAfterAnnotation), "Retain: the data is kept for the retention period")
-	g.Expect(apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: appName}, &appsv1.Deployment{}))).To(BeTrue())
+	g.Expect(apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, &appsv1.Deployment{}))).To(BeTrue())
 }
 
 func TestDebugTenantsGoAfterTheirTTL(t *testing.T) {
@@ -581,7 +582,7 @@ func TestSimulatedDebugTenantsRunNoWorkload(t *testing.T) {
 	ready := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason))
 	g.Expect(ready.Status.CredentialsSecretName).NotTo(BeEmpty())
 	g.Consistently(func() bool {
-		return apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: "tenant-" + tenant.Name, Name: appName}, &appsv1.Deployment{}))
+		return apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: "tenant-" + tenant.Name, Name: tenantobjects.AppName}, &appsv1.Deployment{}))
 	}).Should(BeTrue())
 }
 
@@ -598,7 +599,7 @@ func TestProductChangesRollOutToItsTenants(t *testing.T) {
 	g.Expect(k8sClient.Patch(testContext(t), product, patch)).To(Succeed())
 	for _, tn := range []*saasv1alpha1.SaaSTenant{first, second} {
 		g.Eventually(func() string {
-			return getObject(t, &appsv1.Deployment{}, "tenant-"+tn.Name, appName).Spec.Template.Spec.Containers[0].Image
+			return getObject(t, &appsv1.Deployment{}, "tenant-"+tn.Name, tenantobjects.AppName).Spec.Template.Spec.Containers[0].Image
 		}).Should(Equal("registry.example.com/crm:2.0"))
 	}
 }

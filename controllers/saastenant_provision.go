@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // provision applies the tenant's namespace and objects, and records what it
@@ -24,10 +25,10 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 		return o
 	}
 	t := s.tenant
-	if err := r.recordNamespace(ctx, t, d.namespace); err != nil {
+	if err := r.recordNamespace(ctx, t, d.Namespace); err != nil {
 		return failed(err)
 	}
-	t.Status.FrontEndURL, t.Status.AdminURL = d.urls.frontEnd, d.urls.admin
+	t.Status.FrontEndURL, t.Status.AdminURL = d.URLs.FrontEnd, d.URLs.Admin
 	if err := r.recordFreeze(ctx, s); err != nil {
 		return failed(err)
 	}
@@ -35,10 +36,10 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProvisioningReason, err.Error())
 		return failed(err)
 	}
-	t.Status.CredentialsSecretName = credentialsSecretName
-	t.Status.Applied = &saasv1alpha1.AppliedPlan{SKUCode: s.plan.SKUCode, Replicas: s.plan.Replicas, Resources: d.containerResources().DeepCopy()}
+	t.Status.CredentialsSecretName = tenantobjects.CredentialsSecretName
+	t.Status.Applied = &saasv1alpha1.AppliedPlan{SKUCode: s.plan.SKUCode, Replicas: s.plan.Replicas, Resources: d.ContainerResources().DeepCopy()}
 	setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
-		fmt.Sprintf("Namespace %s holds the tenant's objects for plan %s", d.namespace, s.plan.SKUCode))
+		fmt.Sprintf("Namespace %s holds the tenant's objects for plan %s", d.Namespace, s.plan.SKUCode))
 	return proceed()
 }
 
@@ -66,29 +67,29 @@ func (r *SaaSTenantReconciler) recordNamespace(ctx context.Context, t *saasv1alp
 // tenant's URLs unusable (too long, or a host that is not a DNS name),
 // stalls provisioning: an Ingress host shared by every tenant would send
 // buyers to one another's tenants.
-func (r *SaaSTenantReconciler) desired(ctx context.Context, s *tenantState) (*desiredTenant, outcome) {
+func (r *SaaSTenantReconciler) desired(ctx context.Context, s *tenantState) (*tenantobjects.Desired, outcome) {
 	t := s.tenant
 	if p := r.urlChecks.check(s.product); p != nil {
 		return nil, r.stall(t, p.reason, "SaaSProduct %q: %s", s.product.Name, p.message)
 	}
-	namespace := tenantNamespace(s.product, t.Spec.InstanceID)
-	urls, err := renderURLs(s.product, t.Spec.InstanceID, namespace)
+	namespace := tenantobjects.NamespaceName(s.product, t.Spec.InstanceID)
+	urls, err := tenantobjects.RenderURLs(s.product, t.Spec.InstanceID, namespace)
 	if err != nil {
 		return nil, r.stall(t, saasv1alpha1.URLTemplateInvalidReason, "SaaSProduct %q: %v", s.product.Name, err)
 	}
 	if p := checkTenantURLs(s.product, t.Spec.InstanceID, urls); p != nil {
 		return nil, r.stall(t, p.reason, "SaaSProduct %q: %s", s.product.Name, p.message)
 	}
-	if err := checkEgress(s.product.Spec.Workload.Egress); err != nil {
+	if err := tenantobjects.CheckEgress(s.product.Spec.Workload.Egress); err != nil {
 		return nil, r.stall(t, saasv1alpha1.EgressRuleInvalidReason, "SaaSProduct %q: %v", s.product.Name, err)
 	}
-	d := &desiredTenant{
-		tenant: t, product: s.product, plan: s.plan, namespace: namespace, urls: urls,
-		frozen: s.frozen, simulated: simulated(s), ingressNamespace: r.Options.IngressNamespace,
-		monitoringNamespace: r.Options.MonitoringNamespace, clusterCIDRs: r.Options.ClusterCIDRs,
+	d := &tenantobjects.Desired{
+		Tenant: t, Product: s.product, Plan: s.plan, Namespace: namespace, URLs: urls,
+		Frozen: s.frozen, Simulated: simulated(s), IngressNamespace: r.Options.IngressNamespace,
+		MonitoringNamespace: r.Options.MonitoringNamespace, ClusterCIDRs: r.Options.ClusterCIDRs,
 	}
 	var o outcome
-	if d.copiedSecrets, o = r.secretsToCopy(ctx, t, s.product); !o.proceeds() {
+	if d.CopiedSecrets, o = r.secretsToCopy(ctx, t, s.product); !o.proceeds() {
 		return nil, o
 	}
 	if o := r.tenantConfig(ctx, s, d); !o.proceeds() {
@@ -119,18 +120,18 @@ func (r *SaaSTenantReconciler) secretsToCopy(ctx context.Context, t *saasv1alpha
 
 // applyAll applies the namespace first, then the credentials, then every
 // other object, and removes what must not exist.
-func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *desiredTenant) error {
+func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.Desired) error {
 	a := r.applier()
-	if _, err := a.apply(ctx, d.namespaceObject()); err != nil {
+	if _, err := a.apply(ctx, tenantobjects.NamespaceObject(d.Tenant, d.Namespace)); err != nil {
 		return err
 	}
-	if err := r.ensureCredentials(ctx, d, d.tenant.Status.CredentialsSecretName != ""); err != nil {
+	if err := r.ensureCredentials(ctx, d, d.Tenant.Status.CredentialsSecretName != ""); err != nil {
 		return err
 	}
 	if err := r.ensureCredentialsCopy(ctx, d); err != nil {
 		return err
 	}
-	present, absent := d.objects()
+	present, absent := d.Objects()
 	for _, obj := range present {
 		if _, err := a.apply(ctx, obj); err != nil {
 			return err
@@ -162,11 +163,11 @@ func (r *SaaSTenantReconciler) notCached(obj client.Object) bool {
 // ensureCredentials creates the tenant's admin credentials once. They are
 // never regenerated: the buyer got them in appInfo. Once status records
 // them, nothing is read (tenant Secrets are not cached).
-func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *desiredTenant, recorded bool) error {
+func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *tenantobjects.Desired, recorded bool) error {
 	if recorded {
 		return nil
 	}
-	key := client.ObjectKey{Namespace: d.namespace, Name: credentialsSecretName}
+	key := client.ObjectKey{Namespace: d.Namespace, Name: tenantobjects.CredentialsSecretName}
 	if err := r.Reader.Get(ctx, key, &corev1.Secret{}); err == nil || !apierrors.IsNotFound(err) {
 		return err
 	}
@@ -175,7 +176,7 @@ func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *desired
 		return err
 	}
 	secret := &corev1.Secret{
-		ObjectMeta: d.meta(credentialsSecretName),
+		ObjectMeta: d.Meta(tenantobjects.CredentialsSecretName),
 		Type:       corev1.SecretTypeOpaque,
 		StringData: map[string]string{
 			saasv1alpha1.CredentialsUsernameKey: "admin",
@@ -184,7 +185,7 @@ func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *desired
 	}
 	// AlreadyExists means the cache was behind: the Secret is there, and stays as it is.
 	if err := r.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("failed to create the credentials Secret in %s: %w", d.namespace, err)
+		return fmt.Errorf("failed to create the credentials Secret in %s: %w", d.Namespace, err)
 	}
 	return nil
 }
@@ -193,17 +194,17 @@ func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *desired
 // kooper's namespace, where the receiver may read them for appInfo: the
 // receiver may not read Secrets in tenant namespaces (least privilege).
 // Copied once; the credentials never change.
-func (r *SaaSTenantReconciler) ensureCredentialsCopy(ctx context.Context, d *desiredTenant) error {
-	id := d.tenant.Spec.InstanceID
+func (r *SaaSTenantReconciler) ensureCredentialsCopy(ctx context.Context, d *tenantobjects.Desired) error {
+	id := d.Tenant.Spec.InstanceID
 	key := client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsCopyName(id)}
 	if err := r.Get(ctx, key, &corev1.Secret{}); err == nil || !apierrors.IsNotFound(err) {
 		return err
 	}
 	credentials := &corev1.Secret{}
-	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: credentialsSecretName}, credentials); err != nil {
-		return fmt.Errorf("failed to read the credentials Secret in %s: %w", d.namespace, err)
+	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: tenantobjects.CredentialsSecretName}, credentials); err != nil {
+		return fmt.Errorf("failed to read the credentials Secret in %s: %w", d.Namespace, err)
 	}
-	labels := tenantLabels(d.tenant)
+	labels := tenantobjects.Labels(d.Tenant)
 	labels[saasv1alpha1.CredentialsCopyLabel] = id
 	copied := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: labels},
@@ -292,7 +293,7 @@ func (r *SaaSTenantReconciler) recordFreeze(ctx context.Context, s *tenantState)
 		// whose cached tenant predates the record: keep the plan's count.
 		running = ptr.Deref(deployment.Spec.Replicas, 1)
 	}
-	t.Status.FrozenReplicas = []saasv1alpha1.WorkloadReplicas{{Name: appName, Replicas: running}}
+	t.Status.FrozenReplicas = []saasv1alpha1.WorkloadReplicas{{Name: tenantobjects.AppName, Replicas: running}}
 	return nil
 }
 
@@ -311,7 +312,7 @@ func (s *tenantState) plannedReplicas() int32 {
 // deployment reads the tenant's Deployment from the cache; nil if there is none.
 func (r *SaaSTenantReconciler) deployment(ctx context.Context, namespace string) (*appsv1.Deployment, error) {
 	deployment := &appsv1.Deployment{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: appName}, deployment)
+	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: tenantobjects.AppName}, deployment)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -325,7 +326,7 @@ func (r *SaaSTenantReconciler) deployment(ctx context.Context, namespace string)
 func (r *SaaSTenantReconciler) observeWorkload(ctx context.Context, s *tenantState) outcome {
 	t := s.tenant
 	deployment := &appsv1.Deployment{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: t.Status.Namespace, Name: appName}, deployment)
+	err := r.Get(ctx, client.ObjectKey{Namespace: t.Status.Namespace, Name: tenantobjects.AppName}, deployment)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return failed(fmt.Errorf("failed to read the Deployment: %w", err))
 	}

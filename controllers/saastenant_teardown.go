@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
@@ -84,7 +85,7 @@ func recordedOrderTimes(t *saasv1alpha1.SaaSTenant) map[string]time.Time {
 // removes its Ingress (DisableIngress).
 func (r *SaaSTenantReconciler) stopWorkload(ctx context.Context, namespace string, behavior saasv1alpha1.FreezeBehavior) error {
 	if behavior == saasv1alpha1.FreezeDisableIngress {
-		_, err := r.applier().remove(ctx, &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: appName}})
+		_, err := r.applier().remove(ctx, &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: tenantobjects.AppName}})
 		return err
 	}
 	deployment, err := r.deployment(ctx, namespace)
@@ -94,7 +95,7 @@ func (r *SaaSTenantReconciler) stopWorkload(ctx context.Context, namespace strin
 	patch := client.MergeFrom(deployment.DeepCopy())
 	deployment.Spec.Replicas = ptr.To[int32](0)
 	if err := r.Patch(ctx, deployment, patch); err != nil {
-		return fmt.Errorf("failed to scale Deployment %s/%s to zero: %w", namespace, appName, err)
+		return fmt.Errorf("failed to scale Deployment %s/%s to zero: %w", namespace, tenantobjects.AppName, err)
 	}
 	return nil
 }
@@ -212,7 +213,7 @@ func (r *SaaSTenantReconciler) deleteNamespaceNow(ctx context.Context, t *saasv1
 // removeWorkload deletes the Deployment, Service and Ingress, which need
 // no template to be found: only their names.
 func (r *SaaSTenantReconciler) removeWorkload(ctx context.Context, namespace string) error {
-	meta := metav1.ObjectMeta{Namespace: namespace, Name: appName}
+	meta := metav1.ObjectMeta{Namespace: namespace, Name: tenantobjects.AppName}
 	for _, obj := range []client.Object{&appsv1.Deployment{ObjectMeta: meta}, &corev1.Service{ObjectMeta: meta}, &networkingv1.Ingress{ObjectMeta: meta}} {
 		if _, err := r.applier().remove(ctx, obj); err != nil {
 			return err
@@ -232,7 +233,7 @@ func (r *SaaSTenantReconciler) markDeleteAfter(ctx context.Context, t *saasv1alp
 		}
 		return &until, nil
 	}
-	marked := tenantNamespaceObject(t, ns.Name)
+	marked := tenantobjects.NamespaceObject(t, ns.Name)
 	marked.Annotations = map[string]string{saasv1alpha1.DeleteAfterAnnotation: until.UTC().Format(time.RFC3339)}
 	if _, err := r.applier().apply(ctx, marked); err != nil {
 		return nil, err

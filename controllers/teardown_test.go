@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // Tests of DESIGN.md rule 10: stopping service never depends on
@@ -76,7 +77,7 @@ func workloadRemoved(t *testing.T, ns string) {
 	t.Helper()
 	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}} {
 		NewWithT(t).Eventually(func() bool {
-			return apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: appName}, obj))
+			return apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, obj))
 		}).Should(BeTrue(), "%T must go", obj)
 	}
 }
@@ -94,8 +95,8 @@ func TestFreezeWorksWhenThePlanIsGone(t *testing.T) {
 	g.Expect(answer.Code).To(Equal("000000"), answer.Msg)
 	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
 	frozen := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByMarketplaceReason))
-	g.Expect(frozen.Status.FrozenReplicas).To(ConsistOf(saasv1alpha1.WorkloadReplicas{Name: appName, Replicas: 3}))
-	getObject(t, &corev1.PersistentVolumeClaim{}, ns, dataVolumeName)
+	g.Expect(frozen.Status.FrozenReplicas).To(ConsistOf(saasv1alpha1.WorkloadReplicas{Name: tenantobjects.AppName, Replicas: 3}))
+	getObject(t, &corev1.PersistentVolumeClaim{}, ns, tenantobjects.DataVolumeName)
 }
 
 func TestTheExpirySafetyNetWorksWhenThePlanIsGone(t *testing.T) {
@@ -124,7 +125,7 @@ func TestFreezeWorksWhenTheCopiedTLSSecretIsGone(t *testing.T) {
 	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Ingress.TLSSecretName = tls.Name })
 	tenant := readyTenant(t, product, "basic")
 	ns := "tenant-" + tenant.Name
-	getObject(t, &corev1.Secret{}, ns, tlsSecretName)
+	getObject(t, &corev1.Secret{}, ns, tenantobjects.TLSSecretName)
 
 	g.Expect(k8sClient.Delete(testContext(t), tls)).To(Succeed())
 	setState(t, tenant.Name, saasv1alpha1.StateFrozen)
@@ -175,7 +176,7 @@ func TestReleaseWorksWhenTheProductIsGone(t *testing.T) {
 	g.Expect(released.Status.RetainUntil.Time).To(BeTemporally("~", fakeClock.Now().Add(7*24*time.Hour), time.Minute),
 		"the retention the tenant recorded applies")
 	workloadRemoved(t, ns)
-	getObject(t, &corev1.PersistentVolumeClaim{}, ns, dataVolumeName)
+	getObject(t, &corev1.PersistentVolumeClaim{}, ns, tenantobjects.DataVolumeName)
 }
 
 func TestDeletingATenantByHandKeepsItsDataEvenUnderDelete(t *testing.T) {
@@ -318,7 +319,7 @@ func TestTheCredentialsAreCopiedForTheReceiverUntilRelease(t *testing.T) {
 	g := NewWithT(t)
 	product := newTenantProduct(t, nil)
 	tenant := readyTenant(t, product, "basic")
-	original := getObject(t, &corev1.Secret{}, "tenant-"+tenant.Name, credentialsSecretName)
+	original := getObject(t, &corev1.Secret{}, "tenant-"+tenant.Name, tenantobjects.CredentialsSecretName)
 	copied := getObject(t, &corev1.Secret{}, operatorNamespace, saasv1alpha1.CredentialsCopyName(tenant.Name))
 	g.Expect(copied.Data).To(Equal(original.Data))
 	g.Expect(copied.Labels).To(HaveKeyWithValue(saasv1alpha1.CredentialsCopyLabel, tenant.Name))

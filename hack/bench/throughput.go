@@ -240,7 +240,7 @@ type tenantTemplate struct {
 }
 
 // childKinds are what the operator creates in a tenant's namespace, in the
-// order it applies them (controllers/tenant_objects.go).
+// order it applies them (internal/tenantobjects, Desired.Objects).
 var childKinds = []schema.GroupVersionKind{
 	{Version: "v1", Kind: "ResourceQuota"}, {Version: "v1", Kind: "LimitRange"},
 	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}, {Version: "v1", Kind: "ServiceAccount"},

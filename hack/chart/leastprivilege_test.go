@@ -42,7 +42,7 @@ const (
 	tenantNS         = "tenant-matrix"   // a tenant namespace, as the tenant controller labels one
 	releasedNS       = "tenant-released" // a tenant namespace marked for deletion
 	plainNS          = "matrix-plain"    // a namespace that is not kooper's
-	tenantAccount    = "app"             // the tenant workload's ServiceAccount (controllers/tenant_objects.go)
+	tenantAccount    = "app"             // the tenant workload's ServiceAccount (internal/tenantobjects, AppName)
 )
 
 // shardSecret is a directory shard in the directory namespace.

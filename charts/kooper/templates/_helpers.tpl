@@ -105,7 +105,7 @@ shards), as a JSON list, which is also a CEL list literal.
 A CEL expression: whether the Namespace that the CEL expression in the
 argument (object, oldObject or namespaceObject) evaluates to is a tenant
 namespace. It carries the labels the tenant controller puts on every tenant
-namespace (controllers/tenant_objects.go, tenantLabels) and selects them by.
+namespace (internal/tenantobjects, Labels) and selects them by.
 */}}
 {{- define "kooper.cel.isTenantNamespace" -}}
 {{ . }} != null && has({{ . }}.metadata.labels)
@@ -145,7 +145,7 @@ API server's authentication and authorisation in front), else http-metrics on 80
 {{- if .Values.metrics.secure }}8443{{ else }}8080{{ end }}
 {{- end }}
 
-{{/* The tenant label the tenant controller puts on every tenant namespace (controllers/tenant_objects.go, tenantLabels). */}}
+{{/* The tenant label the tenant controller puts on every tenant namespace (internal/tenantobjects, Labels). */}}
 {{- define "kooper.tenantNamespaceLabel" -}}
 saas.kooper.io/instance-id
 {{- end }}

@@ -1,4 +1,4 @@
-package controllers
+package tenantobjects
 
 import (
 	"fmt"
@@ -11,15 +11,22 @@ import (
 	"github.com/kooper-io/kooper/internal/directory"
 )
 
-// How many shards a workload mounts: 64 user shards of 256 KiB hold some
-// 80,000 users of typical size, 16 department shards some 40,000
-// departments. Larger directories are still delivered and readable through
-// the API; tenant.json lists every shard.
+// The volumes of a joint-operation workload (spec.workload.directory,
+// spec §7): the enterprise's SSO settings and its directory.
 const (
-	mountedUserShards       = 64
-	mountedDepartmentShards = 16
-	ssoVolumeName           = "kooper-sso"
-	directoryVolumeName     = "kooper-directory"
+	// MountedUserShards and MountedDepartmentShards are how many shards a
+	// workload mounts: 64 user shards of 256 KiB hold some 80,000 users of
+	// typical size, 16 department shards some 40,000 departments. Larger
+	// directories are still delivered and readable through the API;
+	// tenant.json lists every shard.
+	MountedUserShards       = 64
+	MountedDepartmentShards = 16
+	// SSOVolumeName names the volume of the SSO Secret, mounted at
+	// <mountPath>/sso.
+	SSOVolumeName = "kooper-sso"
+	// DirectoryVolumeName names the volume projecting the directory's
+	// Secrets, mounted at <mountPath>/directory.
+	DirectoryVolumeName = "kooper-directory"
 )
 
 // directoryVolumes are the volumes of a joint-operation workload. Every
@@ -32,15 +39,15 @@ func directoryVolumes() []corev1.Volume {
 	for _, p := range []struct {
 		part  directory.Part
 		count int
-	}{{directory.Users, mountedUserShards}, {directory.Departments, mountedDepartmentShards}} {
+	}{{directory.Users, MountedUserShards}, {directory.Departments, MountedDepartmentShards}} {
 		for i := 0; i < p.count; i++ {
 			sources = append(sources, optionalSecret(fmt.Sprintf("%s-%s-%03d", saasv1alpha1.DirectorySecretName, p.part, i)))
 		}
 	}
 	return []corev1.Volume{
-		{Name: ssoVolumeName, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		{Name: SSOVolumeName, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: saasv1alpha1.SSOSecretName, Optional: ptr.To(true)}}},
-		{Name: directoryVolumeName, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: sources}}},
+		{Name: DirectoryVolumeName, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: sources}}},
 	}
 }
 
@@ -52,7 +59,7 @@ func optionalSecret(name string) corev1.VolumeProjection {
 // directoryMounts mount them read-only under mountPath.
 func directoryMounts(mountPath string) []corev1.VolumeMount {
 	return []corev1.VolumeMount{
-		{Name: ssoVolumeName, MountPath: path.Join(mountPath, "sso"), ReadOnly: true},
-		{Name: directoryVolumeName, MountPath: path.Join(mountPath, "directory"), ReadOnly: true},
+		{Name: SSOVolumeName, MountPath: path.Join(mountPath, "sso"), ReadOnly: true},
+		{Name: DirectoryVolumeName, MountPath: path.Join(mountPath, "directory"), ReadOnly: true},
 	}
 }

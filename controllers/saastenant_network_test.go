@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // The rules below are written out literally, as a reader of the tenant's
@@ -89,7 +90,7 @@ var (
 )
 
 func tenantPolicy(t *testing.T, ns string) *networkingv1.NetworkPolicy {
-	return getObject(t, &networkingv1.NetworkPolicy{}, ns, networkPolicyName)
+	return getObject(t, &networkingv1.NetworkPolicy{}, ns, tenantobjects.NetworkPolicyName)
 }
 
 // TestTenantNetworkPolicy checks the NetworkPolicy of each kind of tenant
@@ -179,9 +180,7 @@ func TestHTTPSOutsideTheClusterExceptsTheClusterRanges(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			d := goldenTenant(goldenProduct())
-			d.clusterCIDRs = tc.cidrs
-			policy := d.networkPolicy()
+			policy := renderedPolicy(tc.cidrs, nil)
 			policy.Namespace = testNamespace(t)
 			g.Expect(k8sClient.Create(testContext(t), policy)).To(Succeed())
 			stored := tenantPolicy(t, policy.Namespace)
@@ -189,6 +188,31 @@ func TestHTTPSOutsideTheClusterExceptsTheClusterRanges(t *testing.T) {
 			g.Expect(stored.Spec.Egress[2]).To(Equal(tc.want))
 		})
 	}
+}
+
+// renderedPolicy is the NetworkPolicy tenantobjects renders for a tenant of
+// a joint-operation product with the given allow list, on a cluster of the
+// given pod and service ranges: its egress rules are DNS, the namespace,
+// HTTPS outside the cluster, then the allow list's.
+func renderedPolicy(cidrs []netip.Prefix, egress []saasv1alpha1.EgressRule) *networkingv1.NetworkPolicy {
+	product := &saasv1alpha1.SaaSProduct{
+		ObjectMeta: metav1.ObjectMeta{Name: "crm"},
+		Spec: saasv1alpha1.SaaSProductSpec{NamespacePrefix: "tenant", Workload: &saasv1alpha1.WorkloadTemplate{
+			Image: "registry.example.com/crm:1.0", Directory: &saasv1alpha1.DirectoryMount{MountPath: "/etc/kooper"}, Egress: egress}},
+	}
+	id := "i-0123456789abcdef0123"
+	d := &tenantobjects.Desired{
+		Tenant:  &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: id}, Spec: saasv1alpha1.SaaSTenantSpec{InstanceID: id, ProductName: product.Name}},
+		Product: product, Plan: &saasv1alpha1.Plan{SKUCode: "basic", Replicas: 1}, Namespace: tenantobjects.NamespaceName(product, id),
+		IngressNamespace: "ingress-nginx", ClusterCIDRs: cidrs,
+	}
+	present, _ := d.Objects()
+	for _, obj := range present {
+		if policy, ok := obj.(*networkingv1.NetworkPolicy); ok {
+			return policy
+		}
+	}
+	panic("tenantobjects rendered no NetworkPolicy")
 }
 
 // testNamespace creates a namespace for one test.
@@ -199,9 +223,10 @@ func testNamespace(t *testing.T) string {
 	return ns.Name
 }
 
-// TestCheckEgressRefusesWhatTheAPIServerRefuses holds checkEgress to the
-// API server's own NetworkPolicy validation, on what the schema lets
-// through: each rule is checked, then sent in a NetworkPolicy.
+// TestCheckEgressRefusesWhatTheAPIServerRefuses holds
+// tenantobjects.CheckEgress to the API server's own NetworkPolicy
+// validation, on what the schema lets through: each rule is checked, then
+// sent in a NetworkPolicy, as tenantobjects renders it.
 func TestCheckEgressRefusesWhatTheAPIServerRefuses(t *testing.T) {
 	block := func(cidr string, except ...string) saasv1alpha1.EgressRule {
 		return saasv1alpha1.EgressRule{To: []saasv1alpha1.EgressPeer{{IPBlock: &saasv1alpha1.IPBlock{CIDR: cidr, Except: except}}}}
@@ -235,11 +260,11 @@ func TestCheckEgressRefusesWhatTheAPIServerRefuses(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			err := checkEgress([]saasv1alpha1.EgressRule{tc.rule})
+			err := tenantobjects.CheckEgress([]saasv1alpha1.EgressRule{tc.rule})
 			policy := &networkingv1.NetworkPolicy{
 				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "case-" + string(rune('a'+i))},
 				Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
-					Egress: []networkingv1.NetworkPolicyEgressRule{egressRule(tc.rule)}},
+					Egress: renderedPolicy(nil, []saasv1alpha1.EgressRule{tc.rule}).Spec.Egress[3:]},
 			}
 			apiErr := k8sClient.Create(testContext(t), policy)
 			if tc.wantErr == "" {
@@ -248,40 +273,7 @@ func TestCheckEgressRefusesWhatTheAPIServerRefuses(t *testing.T) {
 				return
 			}
 			g.Expect(err).To(MatchError(ContainSubstring(tc.wantErr)))
-			g.Expect(apierrors.IsInvalid(apiErr)).To(BeTrue(), "the API server accepted what checkEgress refuses: %v", apiErr)
-		})
-	}
-}
-
-func TestParseCIDRs(t *testing.T) {
-	cases := []struct {
-		in      string
-		want    []string
-		wantErr string
-	}{
-		{in: "", want: nil},
-		{in: "172.16.0.0/16", want: []string{"172.16.0.0/16"}},
-		{in: " 172.16.0.0/16, fd00:10::/56 ,", want: []string{"172.16.0.0/16", "fd00:10::/56"}},
-		{in: "172.16.0.1/16", wantErr: `"172.16.0.1/16": has address bits past the prefix length; write 172.16.0.0/16`},
-		{in: "0.0.0.0/0", wantErr: `"0.0.0.0/0" is every address, not the cluster's`},
-		{in: "::/0", wantErr: "is every address"},
-		{in: "::ffff:172.16.0.0/112", wantErr: "an IPv4 range written as IPv6; write 172.16.0.0/16"},
-		{in: "172.16.0.0", wantErr: "not an address range"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.in, func(t *testing.T) {
-			g := NewWithT(t)
-			got, err := ParseCIDRs(tc.in)
-			if tc.wantErr != "" {
-				g.Expect(err).To(MatchError(ContainSubstring(tc.wantErr)))
-				return
-			}
-			g.Expect(err).NotTo(HaveOccurred())
-			var strs []string
-			for _, p := range got {
-				strs = append(strs, p.String())
-			}
-			g.Expect(strs).To(Equal(tc.want))
+			g.Expect(apierrors.IsInvalid(apiErr)).To(BeTrue(), "the API server accepted what CheckEgress refuses: %v", apiErr)
 		})
 	}
 }
@@ -294,7 +286,7 @@ func TestChangingEgressRestartsNoPod(t *testing.T) {
 	tenant := newTenant(t, product, "basic", nil)
 	eventuallyTenant(t, tenant.Name, provisioned)
 	ns := "tenant-" + tenant.Name
-	before := getObject(t, &appsv1.Deployment{}, ns, appName)
+	before := getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
 
 	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Egress = allowList })
 	g.Eventually(func() []networkingv1.NetworkPolicyEgressRule { return tenantPolicy(t, ns).Spec.Egress }).Should(
@@ -302,7 +294,7 @@ func TestChangingEgressRestartsNoPod(t *testing.T) {
 	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Egress = allowList[:1] })
 	g.Eventually(func() []networkingv1.NetworkPolicyEgressRule { return tenantPolicy(t, ns).Spec.Egress }).Should(HaveLen(3))
 
-	after := getObject(t, &appsv1.Deployment{}, ns, appName)
+	after := getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
 	g.Expect(after.Generation).To(Equal(before.Generation), "the Deployment changed")
 	g.Expect(after.ResourceVersion).To(Equal(before.ResourceVersion), "the Deployment was written")
 }

@@ -16,101 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
-
-var sampleConfigData = configData{urlData: urlData{InstanceID: "i-1", Namespace: "tenant-i-1", Product: "crm"}, SKUCode: "basic"}
-
-func TestRenderConfig(t *testing.T) {
-	cases := []struct {
-		name       string
-		templates  map[string]string
-		binary     map[string][]byte
-		want       map[string]string
-		wantReason string
-		wantInMsg  string
-	}{
-		{
-			name:      "every template value",
-			templates: map[string]string{"app.conf": "id={{.InstanceID}} ns={{.Namespace}} product={{.Product}} sku={{.SKUCode}}"},
-			want:      map[string]string{"app.conf": "id=i-1 ns=tenant-i-1 product=crm sku=basic"},
-		},
-		{
-			name:      "binary files are copied, not rendered",
-			templates: map[string]string{"a": "{{.SKUCode}}"},
-			binary:    map[string][]byte{"logo.png": []byte("{{.SKUCode}}\x89")},
-			want:      map[string]string{"a": "basic"},
-		},
-		{
-			name:       "a template that does not parse",
-			templates:  map[string]string{"ok.conf": "x", "broken.conf": "{{.InstanceID"},
-			wantReason: saasv1alpha1.ConfigTemplateInvalidReason,
-			wantInMsg:  `configuration file "broken.conf" of test source does not render: template: broken.conf:1: unclosed action`,
-		},
-		{
-			name:       "a value URL templates have and configuration templates do not",
-			templates:  map[string]string{"app.conf": "{{.Tenant}}"},
-			wantReason: saasv1alpha1.ConfigTemplateInvalidReason,
-			wantInMsg:  "can't evaluate field Tenant",
-		},
-		{
-			name:      "1 MiB exactly, names included",
-			templates: map[string]string{"a.conf": strings.Repeat("x", maxConfigBytes-len("a.conf")-len("b")-1)},
-			binary:    map[string][]byte{"b": []byte("y")},
-			want:      map[string]string{"a.conf": strings.Repeat("x", maxConfigBytes-len("a.conf")-len("b")-1)},
-		},
-		{
-			name:       "one byte over 1 MiB",
-			templates:  map[string]string{"a.conf": strings.Repeat("x", maxConfigBytes-len("a.conf")-len("b"))},
-			binary:     map[string][]byte{"b": []byte("y")},
-			wantReason: saasv1alpha1.ConfigTooLargeReason,
-			wantInMsg:  `pass 1 MiB (names included) at file "a.conf"`,
-		},
-		{
-			name:       "a small template that renders past 1 MiB stops there",
-			templates:  map[string]string{"loop.conf": "{{range 100000000}}{{$.InstanceID}}{{end}}"},
-			wantReason: saasv1alpha1.ConfigTooLargeReason,
-			wantInMsg:  `at file "loop.conf"`,
-		},
-		{
-			name:       "binary files alone over 1 MiB",
-			binary:     map[string][]byte{"big.bin": make([]byte, maxConfigBytes)},
-			wantReason: saasv1alpha1.ConfigTooLargeReason,
-			wantInMsg:  "at its binary files",
-		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			g := NewWithT(t)
-			got, p := renderConfig(configSource{templates: tc.templates, binary: tc.binary, origin: "test source"}, sampleConfigData)
-			if tc.wantReason != "" {
-				g.Expect(got).To(BeNil())
-				g.Expect(p).NotTo(BeNil())
-				g.Expect(p.reason).To(Equal(tc.wantReason))
-				g.Expect(p.message).To(ContainSubstring(tc.wantInMsg))
-				return
-			}
-			g.Expect(p).To(BeNil())
-			g.Expect(got.data).To(Equal(tc.want))
-			g.Expect(got.binary).To(Equal(tc.binary))
-			g.Expect(got.checksum).To(HaveLen(64))
-		})
-	}
-}
-
-func TestConfigChecksumFollowsTheContentOnly(t *testing.T) {
-	g := NewWithT(t)
-	a := &renderedConfig{data: map[string]string{"a": "1", "b": "2"}, binary: map[string][]byte{"c": {3}}}
-	same := &renderedConfig{data: map[string]string{"b": "2", "a": "1"}, binary: map[string][]byte{"c": {3}}}
-	g.Expect(configChecksum(a)).To(Equal(configChecksum(same)))
-	for _, other := range []*renderedConfig{
-		{data: map[string]string{"a": "1", "b": "3"}, binary: map[string][]byte{"c": {3}}},
-		{data: map[string]string{"a": "1", "B": "2"}, binary: map[string][]byte{"c": {3}}},
-		{data: map[string]string{"a": "1", "b": "2"}, binary: map[string][]byte{"c": {4}}},
-		{data: map[string]string{"a": "1", "b": "2", "c": "\x03"}},
-	} {
-		g.Expect(configChecksum(other)).NotTo(Equal(configChecksum(a)), "%v", other)
-	}
-}
 
 // configProduct is the test product with probes and the given
 // configuration files, mounted at /etc/crm.
@@ -142,7 +49,7 @@ func sourceConfigMap(t *testing.T, data map[string]string, binary map[string][]b
 func tenantConfigMap(t *testing.T, ns string) func() (map[string]string, error) {
 	return func() (map[string]string, error) {
 		cm := &corev1.ConfigMap{}
-		err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: configMapName}, cm)
+		err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.ConfigMapName}, cm)
 		return cm.Data, err
 	}
 }
@@ -150,13 +57,13 @@ func tenantConfigMap(t *testing.T, ns string) func() (map[string]string, error) 
 func podTemplate(t *testing.T, ns string) func() (corev1.PodTemplateSpec, error) {
 	return func() (corev1.PodTemplateSpec, error) {
 		d := &appsv1.Deployment{}
-		err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: appName}, d)
+		err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, d)
 		return d.Spec.Template, err
 	}
 }
 
 func checksumOf(data map[string]string) string {
-	return configChecksum(&renderedConfig{data: data})
+	return tenantobjects.ConfigChecksum(data, nil)
 }
 
 func TestProbesAndConfigurationFilesAreRenderedIntoTheTenant(t *testing.T) {
@@ -169,16 +76,16 @@ func TestProbesAndConfigurationFilesAreRenderedIntoTheTenant(t *testing.T) {
 
 	want := map[string]string{"app.yaml": fmt.Sprintf("tenant: %s\nnamespace: %s\nproduct: %s\nplan: basic\n", tenant.Name, ns, product.Name)}
 	g.Eventually(tenantConfigMap(t, ns)).Should(Equal(want))
-	cm := getObject(t, &corev1.ConfigMap{}, ns, configMapName)
+	cm := getObject(t, &corev1.ConfigMap{}, ns, tenantobjects.ConfigMapName)
 	g.Expect(cm.Labels).To(HaveKeyWithValue(saasv1alpha1.InstanceIDLabel, tenant.Name))
 
 	template, err := podTemplate(t, ns)()
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(template.Annotations).To(Equal(map[string]string{saasv1alpha1.ConfigChecksumAnnotation: checksumOf(want)}))
-	g.Expect(template.Spec.Volumes).To(ContainElement(corev1.Volume{Name: configVolumeName, VolumeSource: corev1.VolumeSource{
-		ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: configMapName}, DefaultMode: ptr.To[int32](0o644)}}}))
+	g.Expect(template.Spec.Volumes).To(ContainElement(corev1.Volume{Name: tenantobjects.ConfigVolumeName, VolumeSource: corev1.VolumeSource{
+		ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: tenantobjects.ConfigMapName}, DefaultMode: ptr.To[int32](0o644)}}}))
 	c := template.Spec.Containers[0]
-	g.Expect(c.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: configVolumeName, MountPath: "/etc/crm", ReadOnly: true}))
+	g.Expect(c.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: tenantobjects.ConfigVolumeName, MountPath: "/etc/crm", ReadOnly: true}))
 	httpGet := func(path string) corev1.ProbeHandler {
 		return corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http"), Scheme: corev1.URISchemeHTTP}}
 	}
@@ -223,10 +130,10 @@ func TestConfigurationFilesFollowTheirConfigMap(t *testing.T) {
 	recovered := eventuallyTenant(t, tenant.Name, provisioned)
 	g.Expect(apimeta.FindStatusCondition(recovered.Status.Conditions, saasv1alpha1.StalledCondition)).To(BeNil())
 	ns := "tenant-" + tenant.Name
-	cm := getObject(t, &corev1.ConfigMap{}, ns, configMapName)
+	cm := getObject(t, &corev1.ConfigMap{}, ns, tenantobjects.ConfigMapName)
 	g.Expect(cm.Data).To(Equal(map[string]string{"app.conf": "id=" + tenant.Name}))
 	g.Expect(cm.BinaryData).To(Equal(source.BinaryData))
-	before := getObject(t, &appsv1.Deployment{}, ns, appName)
+	before := getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
 
 	// Not the content: nothing rolls.
 	patch := client.MergeFrom(source.DeepCopy())
@@ -247,7 +154,7 @@ func TestConfigurationFilesFollowTheirConfigMap(t *testing.T) {
 	g.Eventually(func() (string, error) {
 		template, err := podTemplate(t, ns)()
 		return template.Annotations[saasv1alpha1.ConfigChecksumAnnotation], err
-	}).Should(Equal(configChecksum(&renderedConfig{data: want, binary: source.BinaryData})))
+	}).Should(Equal(tenantobjects.ConfigChecksum(want, source.BinaryData)))
 
 	// A file dropped from the ConfigMap goes from the tenant's too.
 	patch = client.MergeFrom(source.DeepCopy())
@@ -255,7 +162,7 @@ func TestConfigurationFilesFollowTheirConfigMap(t *testing.T) {
 	g.Expect(k8sClient.Patch(testContext(t), source, patch)).To(Succeed())
 	g.Eventually(func() (*corev1.ConfigMap, error) {
 		cm := &corev1.ConfigMap{}
-		err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: configMapName}, cm)
+		err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.ConfigMapName}, cm)
 		return cm, err
 	}).Should(And(HaveField("BinaryData", BeEmpty()), HaveField("Data", Equal(want)),
 		HaveField("ObjectMeta.Annotations", HaveKeyWithValue(saasv1alpha1.ConfigChecksumAnnotation, checksumOf(want)))))
@@ -331,13 +238,13 @@ func TestRemovingConfigurationFilesUnmountsAndDeletesThem(t *testing.T) {
 	tenant := newTenant(t, product, "basic", nil)
 	eventuallyTenant(t, tenant.Name, provisioned)
 	ns := "tenant-" + tenant.Name
-	getObject(t, &corev1.ConfigMap{}, ns, configMapName)
+	getObject(t, &corev1.ConfigMap{}, ns, tenantobjects.ConfigMapName)
 
 	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Config = nil })
 	g.Eventually(func() (corev1.PodTemplateSpec, error) { return podTemplate(t, ns)() }).Should(And(
 		HaveField("Annotations", BeEmpty()),
-		HaveField("Spec.Volumes", Not(ContainElement(HaveField("Name", configVolumeName)))),
-		HaveField("Spec.Containers", ContainElement(HaveField("VolumeMounts", Not(ContainElement(HaveField("Name", configVolumeName)))))),
+		HaveField("Spec.Volumes", Not(ContainElement(HaveField("Name", tenantobjects.ConfigVolumeName)))),
+		HaveField("Spec.Containers", ContainElement(HaveField("VolumeMounts", Not(ContainElement(HaveField("Name", tenantobjects.ConfigVolumeName)))))),
 	))
 	g.Eventually(func() bool {
 		_, err := tenantConfigMap(t, ns)()
@@ -357,9 +264,9 @@ func TestAProductWithoutProbesOrConfigGetsNoneOfThem(t *testing.T) {
 	template, err := podTemplate(t, ns)()
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(template.Annotations).To(BeEmpty())
-	g.Expect(template.Spec.Volumes).To(ConsistOf(HaveField("Name", dataVolumeName)))
+	g.Expect(template.Spec.Volumes).To(ConsistOf(HaveField("Name", tenantobjects.DataVolumeName)))
 	c := template.Spec.Containers[0]
 	g.Expect([]*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe}).To(HaveEach(BeNil()))
 	_, err = tenantConfigMap(t, ns)()
-	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "want no %s, got %v", configMapName, err)
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "want no %s, got %v", tenantobjects.ConfigMapName, err)
 }

@@ -1,4 +1,4 @@
-package controllers
+package tenantobjects
 
 import (
 	"fmt"
@@ -43,9 +43,9 @@ var (
 // and the product's allow list (workload.egress), in that order.
 // NetworkPolicies are not part of any pod template: changing this policy
 // restarts no pod.
-func (d *desiredTenant) networkPolicy() *networkingv1.NetworkPolicy {
-	from := []networkingv1.NetworkPolicyPeer{namespacePeer(d.namespace), namespacePeer(d.ingressNamespace)}
-	if m := d.monitoringNamespace; m != "" && m != d.namespace && m != d.ingressNamespace {
+func (d *Desired) networkPolicy() *networkingv1.NetworkPolicy {
+	from := []networkingv1.NetworkPolicyPeer{namespacePeer(d.Namespace), namespacePeer(d.IngressNamespace)}
+	if m := d.MonitoringNamespace; m != "" && m != d.Namespace && m != d.IngressNamespace {
 		from = append(from, namespacePeer(m))
 	}
 	egress := []networkingv1.NetworkPolicyEgressRule{
@@ -56,18 +56,18 @@ func (d *desiredTenant) networkPolicy() *networkingv1.NetworkPolicy {
 			}},
 			Ports: []networkingv1.NetworkPolicyPort{policyPort(corev1.ProtocolUDP, dnsPort), policyPort(corev1.ProtocolTCP, dnsPort)},
 		},
-		{To: []networkingv1.NetworkPolicyPeer{namespacePeer(d.namespace)}},
+		{To: []networkingv1.NetworkPolicyPeer{namespacePeer(d.Namespace)}},
 	}
-	workload := d.product.Spec.Workload
+	workload := d.Product.Spec.Workload
 	if workload.Directory != nil {
-		egress = append(egress, outsideClusterHTTPS(d.clusterCIDRs))
+		egress = append(egress, outsideClusterHTTPS(d.ClusterCIDRs))
 	}
 	for _, rule := range workload.Egress {
 		egress = append(egress, egressRule(rule))
 	}
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: d.meta(networkPolicyName),
+		ObjectMeta: d.Meta(NetworkPolicyName),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
@@ -152,12 +152,14 @@ func labelSelector(s *saasv1alpha1.LabelSelector) *metav1.LabelSelector {
 	return out
 }
 
-// checkEgress finds what the schema cannot check in a product's allow list
-// and the API server would refuse in the tenant NetworkPolicy: an address
-// range that does not parse, an except outside its cidr, a label key or
-// value that is not one. A tenant of such a product stalls
-// (EgressRuleInvalid) rather than fail every apply.
-func checkEgress(rules []saasv1alpha1.EgressRule) error {
+// CheckEgress finds what the schema cannot check in a product's allow list
+// (spec.workload.egress) and the API server would refuse in the tenant
+// NetworkPolicy: an address range that does not parse, an except outside
+// its cidr, a label key or value that is not one. It returns nil, or an
+// aggregate of field errors whose paths start at workload.egress. A tenant
+// of such a product stalls (EgressRuleInvalid, docs/lifecycle.md rule S)
+// rather than fail every apply.
+func CheckEgress(rules []saasv1alpha1.EgressRule) error {
 	var errs field.ErrorList
 	base := field.NewPath("workload", "egress")
 	for i, rule := range rules {
@@ -212,7 +214,7 @@ func parseRange(s string) (netip.Prefix, error) {
 // --cluster-pod-cidrs and --cluster-service-cidrs flags take them, for
 // example "172.16.0.0/16,fd00:10::/56". Empty entries are skipped. A range
 // must be one the API server accepts in a NetworkPolicy, and narrower than
-// a whole address family.
+// a whole address family; the error names the first range that is not.
 func ParseCIDRs(list string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range strings.Split(list, ",") {

@@ -1,0 +1,502 @@
+package tenantobjects
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"text/template"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// Names of the objects in a tenant namespace, and of what the workload's
+// pod template refers to. Each is at most 253 characters, as every object
+// name (docs/naming.md).
+const (
+	// AppName names the workload's Deployment, Service, Ingress and
+	// ServiceAccount, and its container.
+	AppName = "app"
+	// CredentialsSecretName names the Secret of the tenant's admin
+	// credentials (status.CredentialsSecretName, appInfo's spec §3.2).
+	CredentialsSecretName = "kooper-credentials"
+	// NetworkPolicyName names the tenant's isolating NetworkPolicy.
+	NetworkPolicyName = "kooper-isolation"
+	// ResourceQuotaName names the ResourceQuota of the plan's quota.
+	ResourceQuotaName = "kooper-quota"
+	// LimitRangeName names the LimitRange of the plan's resources.
+	LimitRangeName = "kooper-limits"
+	// DataVolumeName names the data PersistentVolumeClaim and its volume.
+	DataVolumeName = "data"
+	// TLSSecretName names the copy of the product's Ingress certificate.
+	TLSSecretName = "kooper-tls"
+	// ImagePullSecretName names the copy of the product's image-pull Secret.
+	ImagePullSecretName = "kooper-image-pull"
+	// InstanceIDEnv is the variable that holds the tenant's instanceId.
+	InstanceIDEnv = "KOOPER_INSTANCE_ID"
+
+	skuCodeEnv             = "KOOPER_SKU_CODE"
+	adminUsernameEnv       = "KOOPER_ADMIN_USERNAME"
+	adminPasswordEnv       = "KOOPER_ADMIN_PASSWORD"
+	podSecurityEnforce     = "pod-security.kubernetes.io/enforce"
+	podSecurityEnforceVers = "pod-security.kubernetes.io/enforce-version"
+)
+
+// Desired is everything a tenant's objects are built from. Building is
+// pure: the same Desired always gives the same objects. Tenant, Product
+// (with a workload) and Plan are required; the rest may be zero.
+type Desired struct {
+	// Tenant is the SaaSTenant whose objects these are.
+	Tenant *saasv1alpha1.SaaSTenant
+	// Product is the tenant's SaaSProduct; its spec.workload must be set.
+	Product *saasv1alpha1.SaaSProduct
+	// Plan is the product's plan the tenant is on.
+	Plan *saasv1alpha1.Plan
+	// Namespace is the tenant namespace (NamespaceName).
+	Namespace string
+	// URLs are the tenant's rendered URLs (RenderURLs); URLs.Host is the
+	// Ingress host.
+	URLs URLs
+	// Frozen stops service: ScaleToZero scales to zero, DisableIngress drops the Ingress.
+	Frozen bool
+	// Simulated runs no workload: a debug tenant under the Simulate policy.
+	Simulated bool
+	// IngressNamespace is where the ingress controller runs, and
+	// MonitoringNamespace where the monitoring runs (empty: none); the
+	// NetworkPolicy lets them in.
+	IngressNamespace, MonitoringNamespace string
+	// ClusterCIDRs are the cluster's pod and service ranges (ParseCIDRs):
+	// the NetworkPolicy of a joint-operation tenant allows HTTPS to every
+	// address but these (see network.go).
+	ClusterCIDRs []netip.Prefix
+	// CopiedSecrets are the TLS and image-pull Secrets from kooper's
+	// namespace, keyed by their name in the tenant namespace (TLSSecretName,
+	// ImagePullSecretName); only their type and data are copied.
+	CopiedSecrets map[string]*corev1.Secret
+	// Config is the tenant's rendered configuration files (RenderConfig);
+	// nil when the product has none (or the tenant runs no workload).
+	Config *Config
+	// StaleConfig says the Deployment still mounts configuration files the
+	// product no longer has: their ConfigMap goes.
+	StaleConfig bool
+}
+
+// URLs are a tenant's rendered URL templates (spec.urls): appInfo's
+// frontEndUrl and adminUrl (spec §3.2), and the host of frontEndUrl.
+// Empty when the product has no URL templates.
+type URLs struct {
+	FrontEnd, Admin, Host string
+}
+
+// urlData is what URL templates may use.
+type urlData struct {
+	InstanceID, Namespace, Product string
+}
+
+// NamespaceName names a tenant's namespace: <spec.namespacePrefix>-<instanceID>,
+// at most 63 characters by the schema's bounds on both (docs/naming.md).
+func NamespaceName(product *saasv1alpha1.SaaSProduct, instanceID string) string {
+	return product.Spec.NamespacePrefix + "-" + instanceID
+}
+
+// RenderURLs renders the product's URL templates (spec.urls) for one
+// tenant, with {{.InstanceID}}, {{.Namespace}} (empty for a licence) and
+// {{.Product}}; a missing key is an error. It fails when a template does
+// not parse or execute, or when frontEndUrl renders to a URL without a
+// host; the caller stalls the tenant with URLTemplateInvalid. No templates
+// give empty URLs.
+func RenderURLs(product *saasv1alpha1.SaaSProduct, instanceID, namespace string) (URLs, error) {
+	if product.Spec.URLs == nil {
+		return URLs{}, nil
+	}
+	data := urlData{InstanceID: instanceID, Namespace: namespace, Product: product.Name}
+	frontEnd, err := renderURL("frontEndUrl", product.Spec.URLs.FrontEndURL, data)
+	if err != nil {
+		return URLs{}, err
+	}
+	admin, err := renderURL("adminUrl", product.Spec.URLs.AdminURL, data)
+	if err != nil {
+		return URLs{}, err
+	}
+	parsed, err := url.Parse(frontEnd)
+	if err != nil || parsed.Hostname() == "" {
+		return URLs{}, fmt.Errorf("frontEndUrl %q has no host", frontEnd)
+	}
+	return URLs{FrontEnd: frontEnd, Admin: admin, Host: parsed.Hostname()}, nil
+}
+
+func renderURL(name, text string, data urlData) (string, error) {
+	if text == "" {
+		return "", nil
+	}
+	tmpl, err := template.New(name).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", fmt.Errorf("%s template: %w", name, err)
+	}
+	var out bytes.Buffer
+	if err := tmpl.Execute(&out, data); err != nil {
+		return "", fmt.Errorf("%s template: %w", name, err)
+	}
+	return out.String(), nil
+}
+
+// Labels mark an object as kooper's and as tenant t's: managed-by,
+// instance-id and product (docs/naming.md). The cache and the watches
+// select on them. Each call returns a new map, which the caller may extend.
+func Labels(t *saasv1alpha1.SaaSTenant) map[string]string {
+	return map[string]string{
+		saasv1alpha1.ManagedByLabel:  saasv1alpha1.ManagedByValue,
+		saasv1alpha1.InstanceIDLabel: t.Spec.InstanceID,
+		saasv1alpha1.ProductLabel:    t.Spec.ProductName,
+	}
+}
+
+// Meta is the metadata of the tenant's object called name: in the tenant
+// namespace, with the tenant's Labels.
+func (d *Desired) Meta(name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: d.Namespace, Labels: Labels(d.Tenant)}
+}
+
+// Objects returns what must exist in the tenant namespace, in the order to
+// apply it, and what must not (removed on freeze, or no longer configured;
+// release removes the workload from what the tenant recorded). Every
+// object has its TypeMeta set, for server-side apply. The Namespace itself
+// (NamespaceObject) and the credentials Secret, which is created once and
+// never applied, are in neither.
+func (d *Desired) Objects() (present, absent []client.Object) {
+	add := func(keep bool, obj client.Object) {
+		if keep {
+			present = append(present, obj)
+		} else {
+			absent = append(absent, obj)
+		}
+	}
+	workload := d.Product.Spec.Workload
+	serving := !d.Simulated
+	add(len(d.Plan.Quota) > 0, d.resourceQuota())
+	add(d.ContainerResources() != nil, d.limitRange())
+	add(true, d.networkPolicy())
+	add(true, d.serviceAccount())
+	if workload.Storage != nil {
+		// Never in absent: removing storage from the template must not
+		// delete a buyer's data.
+		present = append(present, d.persistentVolumeClaim())
+	}
+	for _, s := range d.secretCopies() {
+		add(true, s)
+	}
+	if d.Config != nil || d.StaleConfig {
+		// Before the Deployment, whose pods need it.
+		add(serving && d.Config != nil, d.configMap())
+	}
+	add(serving, d.deployment())
+	add(serving, d.service())
+	disableIngress := d.Frozen && d.Product.Spec.Lifecycle.Freeze.Behavior == saasv1alpha1.FreezeDisableIngress
+	add(serving && workload.Ingress != nil && !disableIngress, d.ingress())
+	return present, absent
+}
+
+// NamespaceObject is tenant t's namespace called name, as kooper applies
+// it: with the tenant's Labels, and restricted by Pod Security (enforce
+// restricted, latest). Every apply of it, the release's included, carries
+// all these fields: a field left out of an apply is removed.
+func NamespaceObject(t *saasv1alpha1.SaaSTenant, name string) *corev1.Namespace {
+	labels := Labels(t)
+	labels[podSecurityEnforce] = "restricted"
+	labels[podSecurityEnforceVers] = "latest"
+	return &corev1.Namespace{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+	}
+}
+
+func (d *Desired) resourceQuota() *corev1.ResourceQuota {
+	return &corev1.ResourceQuota{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ResourceQuota"},
+		ObjectMeta: d.Meta(ResourceQuotaName),
+		Spec:       corev1.ResourceQuotaSpec{Hard: d.Plan.Quota},
+	}
+}
+
+// ContainerResources are the plan's resources, or else the workload's;
+// nil when neither sets any. Status records them as applied.
+func (d *Desired) ContainerResources() *saasv1alpha1.ContainerResources {
+	if d.Plan.Resources != nil {
+		return d.Plan.Resources
+	}
+	return d.Product.Spec.Workload.Resources
+}
+
+// limitRange gives any container in the namespace the plan's resources by
+// default, so pods the app starts itself fit the quota too.
+func (d *Desired) limitRange() *corev1.LimitRange {
+	item := corev1.LimitRangeItem{Type: corev1.LimitTypeContainer}
+	if r := d.ContainerResources(); r != nil {
+		item.DefaultRequest, item.Default = r.Requests, r.Limits
+	}
+	return &corev1.LimitRange{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "LimitRange"},
+		ObjectMeta: d.Meta(LimitRangeName),
+		Spec:       corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{item}},
+	}
+}
+
+func (d *Desired) serviceAccount() *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{
+		TypeMeta:                     metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta:                   d.Meta(AppName),
+		AutomountServiceAccountToken: ptr.To(false),
+	}
+}
+
+func (d *Desired) persistentVolumeClaim() *corev1.PersistentVolumeClaim {
+	pvc := &corev1.PersistentVolumeClaim{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+		ObjectMeta: d.Meta(DataVolumeName),
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+		},
+	}
+	if storage := d.Product.Spec.Workload.Storage; storage != nil {
+		pvc.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceStorage: storage.Size}
+		if storage.StorageClassName != "" {
+			pvc.Spec.StorageClassName = ptr.To(storage.StorageClassName)
+		}
+	}
+	return pvc
+}
+
+// secretCopies are the product's TLS and image-pull Secrets, copied from
+// kooper's namespace (Secrets cannot be referenced across namespaces).
+func (d *Desired) secretCopies() []client.Object {
+	var copies []client.Object
+	for name, source := range d.CopiedSecrets {
+		copies = append(copies, &corev1.Secret{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+			ObjectMeta: d.Meta(name),
+			Type:       source.Type,
+			Data:       source.Data,
+		})
+	}
+	return copies
+}
+
+func (d *Desired) replicas() int32 {
+	if d.Frozen && d.Product.Spec.Lifecycle.Freeze.Behavior != saasv1alpha1.FreezeDisableIngress {
+		return 0
+	}
+	return d.Plan.Replicas
+}
+
+func (d *Desired) deployment() *appsv1.Deployment {
+	selector := map[string]string{saasv1alpha1.InstanceIDLabel: d.Tenant.Spec.InstanceID, "app.kubernetes.io/name": AppName}
+	podLabels := Labels(d.Tenant)
+	podLabels["app.kubernetes.io/name"] = AppName
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: d.Meta(AppName),
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(d.replicas()),
+			Selector: &metav1.LabelSelector{MatchLabels: selector},
+			Strategy: DeploymentStrategy(d.Product.Spec.Workload),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: d.podAnnotations()},
+				Spec:       d.podSpec(),
+			},
+		},
+	}
+}
+
+// podAnnotations make a change of the configuration files' content a
+// change of the pod template, which rolls the pods: the kubelet updates
+// mounted files in place, but an app reads its configuration once, at
+// start. None without configuration files, so adding the field rolls no
+// tenant of a product that does not use it.
+func (d *Desired) podAnnotations() map[string]string {
+	if d.Config == nil {
+		return nil
+	}
+	return map[string]string{saasv1alpha1.ConfigChecksumAnnotation: d.Config.checksum}
+}
+
+// DeploymentStrategy is the strategy of the tenant's Deployment: a rolling
+// update, with the API server's default surge and unavailability (25%
+// each), unless the workload has storage, which is Recreate.
+func DeploymentStrategy(w *saasv1alpha1.WorkloadTemplate) appsv1.DeploymentStrategy {
+	if w.Storage != nil {
+		// A ReadWriteOnce volume cannot be mounted by the old and the new pod at once.
+		return appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+	}
+	return appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}
+}
+
+// RolloutSurge is how many pods a rollout of strategy runs beyond replicas:
+// maxSurge, the API server's 25% (rounded up) when unset; none for Recreate,
+// which stops the old pods first, nor for a maxSurge that does not parse.
+// The product's PlansValid check adds it to a plan's replicas.
+func RolloutSurge(strategy appsv1.DeploymentStrategy, replicas int32) int32 {
+	if strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		return 0
+	}
+	surge := intstr.FromString("25%")
+	if strategy.RollingUpdate != nil && strategy.RollingUpdate.MaxSurge != nil {
+		surge = *strategy.RollingUpdate.MaxSurge
+	}
+	n, err := intstr.GetScaledValueFromIntOrPercent(&surge, int(replicas), true)
+	if err != nil {
+		return 0
+	}
+	return int32(n)
+}
+
+// podSpec runs the workload under the restricted Pod Security profile.
+func (d *Desired) podSpec() corev1.PodSpec {
+	w := d.Product.Spec.Workload
+	spec := corev1.PodSpec{
+		ServiceAccountName:           AppName,
+		AutomountServiceAccountToken: ptr.To(false),
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Containers: []corev1.Container{d.container()},
+	}
+	if w.ImagePullSecretName != "" {
+		spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: ImagePullSecretName}}
+	}
+	if w.Storage != nil {
+		spec.Volumes = []corev1.Volume{{Name: DataVolumeName, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: DataVolumeName}}}}
+	}
+	if w.Directory != nil {
+		spec.Volumes = append(spec.Volumes, directoryVolumes()...)
+	}
+	if d.Config != nil {
+		spec.Volumes = append(spec.Volumes, configVolume())
+	}
+	return spec
+}
+
+func (d *Desired) container() corev1.Container {
+	w := d.Product.Spec.Workload
+	c := corev1.Container{
+		Name:            AppName,
+		Image:           w.Image,
+		ImagePullPolicy: w.ImagePullPolicy,
+		Args:            w.Args,
+		Env:             d.env(),
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+	}
+	for _, p := range w.Ports {
+		c.Ports = append(c.Ports, corev1.ContainerPort{Name: p.Name, ContainerPort: p.ContainerPort, Protocol: p.Protocol})
+	}
+	if r := d.ContainerResources(); r != nil {
+		c.Resources = corev1.ResourceRequirements{Requests: r.Requests, Limits: r.Limits}
+	}
+	if w.Storage != nil {
+		c.VolumeMounts = []corev1.VolumeMount{{Name: DataVolumeName, MountPath: w.Storage.MountPath}}
+	}
+	if w.Directory != nil {
+		c.VolumeMounts = append(c.VolumeMounts, directoryMounts(w.Directory.MountPath)...)
+	}
+	if d.Config != nil {
+		c.VolumeMounts = append(c.VolumeMounts, configMount(w.Config.MountPath))
+	}
+	c.ReadinessProbe, c.LivenessProbe, c.StartupProbe = probe(w.ReadinessProbe), probe(w.LivenessProbe), probe(w.StartupProbe)
+	return c
+}
+
+// probe is the container probe of p, nil without one. The port goes by
+// name, so the kubelet resolves it to the container port.
+func probe(p *saasv1alpha1.WorkloadProbe) *corev1.Probe {
+	if p == nil {
+		return nil
+	}
+	return &corev1.Probe{
+		ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: p.Path, Port: intstr.FromString(p.Port)}},
+		InitialDelaySeconds: p.InitialDelaySeconds,
+		TimeoutSeconds:      p.TimeoutSeconds,
+		PeriodSeconds:       p.PeriodSeconds,
+		SuccessThreshold:    p.SuccessThreshold,
+		FailureThreshold:    p.FailureThreshold,
+	}
+}
+
+// env is the product's variables plus the ones kooper sets.
+func (d *Desired) env() []corev1.EnvVar {
+	fromCredentials := func(name, key string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: CredentialsSecretName}, Key: key}}}
+	}
+	env := []corev1.EnvVar{
+		{Name: InstanceIDEnv, Value: d.Tenant.Spec.InstanceID},
+		{Name: skuCodeEnv, Value: d.Plan.SKUCode},
+		fromCredentials(adminUsernameEnv, saasv1alpha1.CredentialsUsernameKey),
+		fromCredentials(adminPasswordEnv, saasv1alpha1.CredentialsPasswordKey),
+	}
+	for _, e := range d.Product.Spec.Workload.Env {
+		env = append(env, corev1.EnvVar{Name: e.Name, Value: e.Value})
+	}
+	return env
+}
+
+func (d *Desired) service() *corev1.Service {
+	var ports []corev1.ServicePort
+	for _, p := range d.Product.Spec.Workload.Ports {
+		ports = append(ports, corev1.ServicePort{Name: p.Name, Port: p.ContainerPort, Protocol: p.Protocol,
+			TargetPort: intstr.FromString(p.Name)})
+	}
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: d.Meta(AppName),
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{saasv1alpha1.InstanceIDLabel: d.Tenant.Spec.InstanceID, "app.kubernetes.io/name": AppName},
+			Ports:    ports,
+		},
+	}
+}
+
+// ingress routes the frontEndUrl's host to the Service's first port.
+func (d *Desired) ingress() *networkingv1.Ingress {
+	ing := &networkingv1.Ingress{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "Ingress"},
+		ObjectMeta: d.Meta(AppName),
+	}
+	template := d.Product.Spec.Workload.Ingress
+	if template == nil {
+		return ing
+	}
+	if template.ClassName != "" {
+		ing.Spec.IngressClassName = ptr.To(template.ClassName)
+	}
+	path := template.Path
+	if path == "" {
+		path = "/"
+	}
+	port := d.Product.Spec.Workload.Ports[0].Name
+	ing.Spec.Rules = []networkingv1.IngressRule{{
+		Host: d.URLs.Host,
+		IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+			Paths: []networkingv1.HTTPIngressPath{{
+				Path: path, PathType: ptr.To(networkingv1.PathTypePrefix),
+				Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+					Name: AppName, Port: networkingv1.ServiceBackendPort{Name: port}}},
+			}},
+		}},
+	}}
+	if template.TLSSecretName != "" {
+		ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{d.URLs.Host}, SecretName: TLSSecretName}}
+	}
+	return ing
+}
