@@ -1,0 +1,144 @@
+package metering
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// Metered reports whether tenant t is billed by usage: its product declares
+// meters (spec.metering.meters) and its resolved order is pay-per-use
+// (OnDemand) or a pay-per-use package (OnDemandPackage, spec §6.8).
+// Periodic subscriptions are never metered (the marketplace would refuse
+// their records with code 012).
+func Metered(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) bool {
+	if product.Spec.Metering == nil || len(product.Spec.Metering.Meters) == 0 || t.Status.Order == nil {
+		return false
+	}
+	mode := t.Status.Order.ChargingMode
+	return mode == saasv1alpha1.ChargingOnDemand || mode == saasv1alpha1.ChargingOnDemandPackage
+}
+
+// Round rounds v, a window's usage, to decimals decimals (the meter's
+// GetDecimals(), clamped to 0..4; spec §6.4: at most 4 decimal places) with
+// the meter's rounding mode (HalfUp when empty), in koogallery.UsageUnits
+// (1/10^4). A small epsilon
+// absorbs float error, so 0.1+0.2 rounds up to 0.3, not 0.3001. NaN,
+// infinities, values ≤ 0 and values beyond the (12,4) decimal the
+// marketplace takes round to 0, which makes no record (spec §6.4:
+// usage_value > 0).
+func Round(v float64, decimals int32, mode saasv1alpha1.MeterRounding) koogallery.UsageUnits {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
+		return 0
+	}
+	decimals = min(max(decimals, 0), 4)
+	scale := math.Pow10(int(decimals))
+	x := v * scale
+	const eps = 1e-9
+	var r float64
+	switch mode {
+	case saasv1alpha1.RoundUp:
+		r = math.Ceil(x - eps)
+	case saasv1alpha1.RoundDown:
+		r = math.Floor(x + eps)
+	default:
+		r = math.Floor(x + 0.5 + eps)
+	}
+	if r >= math.MaxInt64/koogallery.UnitsPerOne {
+		return 0 // beyond the (12,4) the marketplace takes; never send it
+	}
+	return koogallery.UsageUnits(int64(r) * int64(koogallery.UnitsPerOne/math.Pow10(int(decimals))))
+}
+
+// SN is a record's metering_sn, the marketplace's deduplication key (spec
+// §6.4: at most 64 characters, unique; a repeated one is refused as a
+// duplicate): "kp" and 30 hex digits of a SHA-256 of the instance, the
+// meter and the window start (to the second). Every retry, restart or
+// second replica sends the same key for the same window, so the
+// marketplace keeps one record; distinct instances, meters or windows get
+// distinct keys.
+func SN(instanceID, meter string, start time.Time) string {
+	sum := sha256.Sum256([]byte(instanceID + "\x00" + meter + "\x00" + strconv.FormatInt(start.Unix(), 10)))
+	return "kp" + hex.EncodeToString(sum[:15])
+}
+
+// Record is the usage record (UsagePushData, spec §6.4) of meter over
+// window w for tenant t, with value units (> 0): begin_time and end_time
+// are the window's, record_time is its end, all UTC in
+// koogallery.UsageTimeLayout; metering_sn is SN's. A pay-per-use package's
+// record names the package instance it is deducted from,
+// relate_pkg_instance (spec §6.8): kooper meters the package's own
+// instance, so that is the tenant's instanceId.
+func Record(t *saasv1alpha1.SaaSTenant, meter string, w Window, units koogallery.UsageUnits) koogallery.UsageRecord {
+	pkg := ""
+	if t.Status.Order != nil && t.Status.Order.ChargingMode == saasv1alpha1.ChargingOnDemandPackage {
+		pkg = t.Spec.InstanceID
+	}
+	return koogallery.UsageRecord{
+		InstanceID: t.Spec.InstanceID, BeginTime: w.Start.UTC().Format(koogallery.UsageTimeLayout),
+		EndTime: w.End.UTC().Format(koogallery.UsageTimeLayout), RecordTime: w.End.UTC().Format(koogallery.UsageTimeLayout),
+		UsageValue: units.String(), MeteringSN: SN(t.Spec.InstanceID, meter, w.Start), RelatePkgInstance: pkg,
+	}
+}
+
+// Retryable reports whether a record the marketplace refused with the
+// record-level code (spec §6.4) may pass later, so the push is retried from
+// its window: the instance may not be known to the metering side yet (001,
+// instance does not exist), or be in a transient state (013, abnormal
+// instance status). Every other refusal is for good and is reported; the
+// duplicates (005, 010) are success (koogallery.UsageRecordError.Duplicate).
+func Retryable(code string) bool {
+	return code == "001" || code == "013"
+}
+
+// AddTotal adds units to meter's cumulative total in m.Meters (a decimal
+// with up to 4 decimals, which queryInstance reports as usageInfo), adding
+// the meter at "0" first when it has none. A total that does not parse
+// restarts at zero; one the API validated always parses.
+func AddTotal(m *saasv1alpha1.TenantMetering, meter string, units koogallery.UsageUnits) {
+	i := slices.IndexFunc(m.Meters, func(u saasv1alpha1.MeterUsage) bool { return u.Name == meter })
+	if i < 0 {
+		m.Meters = append(m.Meters, saasv1alpha1.MeterUsage{Name: meter, Total: "0"})
+		i = len(m.Meters) - 1
+	}
+	total, _ := koogallery.ParseUsageUnits(m.Meters[i].Total)
+	m.Meters[i].Total = (total + units).String()
+}
+
+// RefusalSummary is the message that reports records refused for good:
+// their count, then per code, in code order, how many and the first
+// message (at most 128 bytes), e.g. "The marketplace refused 3 usage
+// record(s), which are not retried: 003 ×2 (usage value abnormal); 006 ×1
+// (delisted)".
+func RefusalSummary(refused []koogallery.UsageRecordError) string {
+	counts, msgs, codes := map[string]int{}, map[string]string{}, []string{}
+	for _, f := range refused {
+		if counts[f.ResultCode] == 0 {
+			codes = append(codes, f.ResultCode)
+			msgs[f.ResultCode] = truncate(f.ResultMsg, 128)
+		}
+		counts[f.ResultCode]++
+	}
+	slices.Sort(codes)
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%s ×%d (%s)", c, counts[c], msgs[c])
+	}
+	return fmt.Sprintf("The marketplace refused %d usage record(s), which are not retried: %s", len(refused), strings.Join(parts, "; "))
+}
+
+// truncate cuts s to at most n bytes (as controllers/ does for messages).
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

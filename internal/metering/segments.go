@@ -1,0 +1,182 @@
+package metering
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// maxSegments bounds status.metering.segments (the CRD's MaxItems).
+const maxSegments = 64
+
+// gib is 2^30 bytes.
+const gib = 1 << 30
+
+// ObservedSegment is what the built-in meters measure of tenant t of
+// product now (Start is left zero for RecordSegment to set): its effective
+// state, and unless it is released, the plan's replicas (0 while frozen,
+// unless the product's freeze only disables ingress), the CPU (millicores)
+// and memory (bytes) one replica requests (the plan's resources, else the
+// workload's), and the volume's size (bytes). A product without a workload,
+// or a tenant whose SKU is no plan of the product, measures only the state
+// (and the volume).
+func ObservedSegment(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) saasv1alpha1.UsageSegment {
+	seg := saasv1alpha1.UsageSegment{State: effectiveState(t)}
+	if seg.State == saasv1alpha1.StateReleased || product.Spec.Workload == nil {
+		return seg
+	}
+	if storage := product.Spec.Workload.Storage; storage != nil {
+		seg.StorageBytes = storage.Size.Value()
+	}
+	plan := planOf(product, t.Status.SKUCode)
+	if plan == nil {
+		return seg
+	}
+	seg.Replicas = plan.Replicas
+	if seg.State == saasv1alpha1.StateFrozen && product.Spec.Lifecycle.Freeze.Behavior != saasv1alpha1.FreezeDisableIngress {
+		seg.Replicas = 0
+	}
+	requests := corev1.ResourceList{}
+	if res := product.Spec.Workload.Resources; res != nil {
+		requests = res.Requests
+	}
+	if plan.Resources != nil {
+		requests = plan.Resources.Requests
+	}
+	if cpu, ok := requests[corev1.ResourceCPU]; ok {
+		seg.CPUMillis = cpu.MilliValue()
+	}
+	if mem, ok := requests[corev1.ResourceMemory]; ok {
+		seg.MemoryBytes = mem.Value()
+	}
+	return seg
+}
+
+// effectiveState is the state the buyer is billed in: the marketplace's
+// (spec.state, which the buyer's freeze or unfreeze changes at once), or
+// Frozen when the expiry safety net froze an Active tenant locally. The
+// Frozen condition is not used for the marketplace's own freeze: it lags the
+// spec, and would bill the minutes between an unfreeze and its reconcile.
+func effectiveState(t *saasv1alpha1.SaaSTenant) saasv1alpha1.SubscriptionState {
+	switch {
+	case t.Spec.State == saasv1alpha1.StateReleased:
+		return saasv1alpha1.StateReleased
+	case t.Spec.State == saasv1alpha1.StateFrozen, frozenByExpiry(t):
+		return saasv1alpha1.StateFrozen
+	}
+	return saasv1alpha1.StateActive
+}
+
+// frozenByExpiry reports whether the expiry safety net froze the tenant
+// (Frozen=True with reason FrozenByExpiry).
+func frozenByExpiry(t *saasv1alpha1.SaaSTenant) bool {
+	for _, c := range t.Status.Conditions {
+		if c.Type == saasv1alpha1.FrozenCondition {
+			return c.Status == metav1.ConditionTrue && c.Reason == saasv1alpha1.FrozenByExpiryReason
+		}
+	}
+	return false
+}
+
+// planOf is the product's plan for sku, or nil.
+func planOf(product *saasv1alpha1.SaaSProduct, sku string) *saasv1alpha1.Plan {
+	for i := range product.Spec.Plans {
+		if product.Spec.Plans[i].SKUCode == sku {
+			return &product.Spec.Plans[i]
+		}
+	}
+	return nil
+}
+
+// sameQuantities reports whether two segments measure the same.
+func sameQuantities(a, b saasv1alpha1.UsageSegment) bool {
+	a.Start, b.Start = metav1.Time{}, metav1.Time{}
+	return a == b
+}
+
+// RecordSegment appends seg to m.Segments, starting at now, unless it
+// measures what the last segment does; it reports whether m changed. At the
+// bound of 64 segments (the CRD's MaxItems), the last segment takes the new
+// values, keeping its start, instead: a tenant changing more than 64 times
+// within unpushed hours is metered with the later values for the last
+// stretch.
+func RecordSegment(m *saasv1alpha1.TenantMetering, seg saasv1alpha1.UsageSegment, now time.Time) bool {
+	if n := len(m.Segments); n > 0 && sameQuantities(m.Segments[n-1], seg) {
+		return false
+	}
+	seg.Start = metav1.NewTime(now)
+	if len(m.Segments) >= maxSegments {
+		seg.Start = m.Segments[len(m.Segments)-1].Start
+		m.Segments[len(m.Segments)-1] = seg
+		return true
+	}
+	m.Segments = append(m.Segments, seg)
+	return true
+}
+
+// PruneSegments drops the segments (oldest first) that end at or before
+// cursor, keeping the one in force at cursor and all later ones. It returns
+// a subslice of segments.
+func PruneSegments(segments []saasv1alpha1.UsageSegment, cursor time.Time) []saasv1alpha1.UsageSegment {
+	keep := 0
+	for i := range segments {
+		if !segments[i].Start.Time.After(cursor) {
+			keep = i
+		}
+	}
+	return segments[keep:]
+}
+
+// builtinRate is a segment's hourly rate for a built-in meter (see the
+// MeterSource constants).
+func builtinRate(src saasv1alpha1.MeterSource, s saasv1alpha1.UsageSegment) float64 {
+	if s.State == saasv1alpha1.StateReleased {
+		return 0
+	}
+	replicas := float64(s.Replicas)
+	switch src {
+	case saasv1alpha1.MeterTenantHours:
+		if s.State == saasv1alpha1.StateActive {
+			return 1
+		}
+	case saasv1alpha1.MeterReplicaHours:
+		return replicas
+	case saasv1alpha1.MeterCPUCoreHours:
+		return replicas * float64(s.CPUMillis) / 1000
+	case saasv1alpha1.MeterMemoryGiBHours:
+		return replicas * float64(s.MemoryBytes) / gib
+	case saasv1alpha1.MeterStorageGiBHours:
+		return float64(s.StorageBytes) / gib
+	}
+	return 0
+}
+
+// BuiltinUsage integrates a built-in meter's hourly rate over the window w,
+// in the meter's unit times hours (tenant-hours, replica-hours, core-hours,
+// GiB-hours). segments are oldest first; each lasts until the next starts,
+// the last until the window's end; time before the first segment counts
+// nothing. A Prometheus meter (or an unknown source) measures 0 here.
+func BuiltinUsage(src saasv1alpha1.MeterSource, segments []saasv1alpha1.UsageSegment, w Window) float64 {
+	total := 0.0
+	for i, s := range segments {
+		from := later(s.Start.Time, w.Start)
+		to := w.End
+		if i+1 < len(segments) && segments[i+1].Start.Time.Before(to) {
+			to = segments[i+1].Start.Time
+		}
+		if to.After(from) {
+			total += builtinRate(src, s) * to.Sub(from).Hours()
+		}
+	}
+	return total
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,106 @@
+package metering
+
+import (
+	"time"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// Window is one metering window, [Start, End). Windows follow clock hours
+// (spec §6.4: records per instance and period without overlaps): only the
+// first (from status.metering.since) and the last (to the release,
+// status.metering.endTime) may be shorter than an hour.
+type Window struct {
+	// Start is the window's first instant, included.
+	Start time.Time
+	// End is the instant after the window, excluded.
+	End time.Time
+}
+
+// Cursor is where the next window to push starts: status.metering.pushedUntil,
+// or status.metering.since before the first push.
+func Cursor(m *saasv1alpha1.TenantMetering) time.Time {
+	if m.PushedUntil != nil {
+		return m.PushedUntil.Time
+	}
+	return m.Since.Time
+}
+
+// Done reports whether metering is over: the tenant was released (endTime
+// is set) and the window that ends at the release is pushed. m is never nil
+// (this and every function here taking a *TenantMetering).
+func Done(m *saasv1alpha1.TenantMetering) bool {
+	return m.EndTime != nil && !Cursor(m).Before(m.EndTime.Time)
+}
+
+// WindowEnd is the end of the window that starts at start: the next clock
+// hour, or the release (endTime) when that comes first.
+func WindowEnd(m *saasv1alpha1.TenantMetering, start time.Time) time.Time {
+	end := start.Truncate(time.Hour).Add(time.Hour)
+	if m.EndTime != nil && end.After(m.EndTime.Time) {
+		end = m.EndTime.Time
+	}
+	return end
+}
+
+// ClosedWindows lists the windows from the cursor that have ended by now (a
+// window ending exactly at now is closed), at most limit of them, oldest
+// first. They tile time from the cursor without overlap or gap, and stop at
+// the release.
+func ClosedWindows(m *saasv1alpha1.TenantMetering, now time.Time, limit int) []Window {
+	var windows []Window
+	for c := Cursor(m); len(windows) < limit && (m.EndTime == nil || c.Before(m.EndTime.Time)); {
+		end := WindowEnd(m, c)
+		if end.After(now) || !end.After(c) {
+			break
+		}
+		windows = append(windows, Window{Start: c, End: end})
+		c = end
+	}
+	return windows
+}
+
+// WindowsPerPush is how many windows of a tenant with meters meters fit in
+// one usage push: every meter makes at most one record per window, and one
+// push carries at most koogallery.MaxUsageRecords (1000) records (spec
+// §6.4, MKT.9003). A product has 1 to 8 meters; meters < 1 counts as 1.
+func WindowsPerPush(meters int) int {
+	return koogallery.MaxUsageRecords / max(meters, 1)
+}
+
+// ExpiredUntil is the 21-day cut (spec §6.4, MKT.9004: begin_time within
+// the last 21 days). When the cursor lies before now minus 21 days plus an
+// hour (the margin, so that a window does not expire during its own push),
+// it returns true and the instant the cursor moves to, skipping the
+// windows the marketplace no longer accepts: the clock hour after that
+// limit, or the release when that comes first. Otherwise it returns false.
+func ExpiredUntil(m *saasv1alpha1.TenantMetering, now time.Time) (time.Time, bool) {
+	oldest := now.Add(-koogallery.UsageWindow + time.Hour)
+	if !Cursor(m).Before(oldest) {
+		return time.Time{}, false
+	}
+	to := oldest.Truncate(time.Hour).Add(time.Hour)
+	if end := m.EndTime; end != nil && end.Time.Before(to) {
+		to = end.Time
+	}
+	return to, true
+}
+
+// OldestUnpushedAge is how long ago, at now, the oldest closed window not
+// yet pushed ended, over tenants; 0 when every closed window is pushed.
+// Tenants without status.metering, or whose metering is done, count for
+// nothing. It feeds kooper_usage_oldest_unpushed_window_age_seconds.
+func OldestUnpushedAge(tenants []saasv1alpha1.SaaSTenant, now time.Time) time.Duration {
+	var oldest time.Duration
+	for i := range tenants {
+		m := tenants[i].Status.Metering
+		if m == nil || Done(m) {
+			continue
+		}
+		if end := WindowEnd(m, Cursor(m)); end.Before(now) {
+			oldest = max(oldest, now.Sub(end))
+		}
+	}
+	return oldest
+}
