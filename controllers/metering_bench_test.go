@@ -14,6 +14,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/metering"
 )
 
 // meteredTenantJSON is a tenant as the informer cache holds it, with the
@@ -87,7 +88,7 @@ func BenchmarkMeteringMemory10kTenants3Meters(b *testing.B) {
 			for i := range tenants * meters {
 				out = append(out, pendingRecord{meter: "duration", units: 10000, record: koogallery.UsageRecord{
 					InstanceID: fmt.Sprintf("i-%08d", i/meters), BeginTime: "20261122T100000Z", EndTime: "20261122T110000Z",
-					RecordTime: "20261122T110000Z", UsageValue: "1", MeteringSN: meteringSN(fmt.Sprintf("i-%08d", i/meters), "duration", time.Unix(int64(i), 0)),
+					RecordTime: "20261122T110000Z", UsageValue: "1", MeteringSN: metering.SN(fmt.Sprintf("i-%08d", i/meters), "duration", time.Unix(int64(i), 0)),
 				}})
 			}
 			return out

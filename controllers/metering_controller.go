@@ -22,6 +22,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/metering"
 )
 
 // MeteringOptions are the metering controller's settings.
@@ -119,7 +120,7 @@ func (r *MeteringReconciler) loadMeteredProduct(ctx context.Context, s *metering
 	if err != nil && !apierrors.IsNotFound(err) {
 		return failed(err)
 	}
-	if apierrors.IsNotFound(err) || !metered(s.tenant, product) {
+	if apierrors.IsNotFound(err) || !metering.Metered(s.tenant, product) {
 		if err := r.letGo(ctx, s.tenant); err != nil {
 			return failed(err)
 		}
@@ -148,7 +149,7 @@ func (r *MeteringReconciler) pushWindows(ctx context.Context, s *meteringState) 
 
 // letGoOncePushed lets a released tenant go once its last hours are pushed.
 func (r *MeteringReconciler) letGoOncePushed(ctx context.Context, s *meteringState) outcome {
-	if meteringDone(s.tenant.Status.Metering) {
+	if metering.Done(s.tenant.Status.Metering) {
 		return failed(r.letGo(ctx, s.tenant))
 	}
 	return proceed()
@@ -164,7 +165,7 @@ func (r *MeteringReconciler) holdOrLetGo(ctx context.Context, t *saasv1alpha1.Sa
 		}
 		return nil
 	}
-	if meteringDone(t.Status.Metering) {
+	if metering.Done(t.Status.Metering) {
 		return nil
 	}
 	before := t.DeepCopy()
@@ -197,16 +198,6 @@ func (r *MeteringReconciler) reader() client.Reader {
 	return r.Client
 }
 
-// metered reports whether the tenant is billed by usage and its product
-// declares meters. Periodic subscriptions are never metered (code 012).
-func metered(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) bool {
-	if product.Spec.Metering == nil || len(product.Spec.Metering.Meters) == 0 || t.Status.Order == nil {
-		return false
-	}
-	mode := t.Status.Order.ChargingMode
-	return mode == saasv1alpha1.ChargingOnDemand || mode == saasv1alpha1.ChargingOnDemandPackage
-}
-
 // observe starts metering and records a new segment when what the tenant
 // runs changed (freeze, unfreeze, upgrade, release). A tenant deleted
 // without a release ends metering at its deletion.
@@ -216,11 +207,11 @@ func (r *MeteringReconciler) observe(ctx context.Context, t *saasv1alpha1.SaaSTe
 		if m.EndTime != nil {
 			return
 		}
-		seg := observedSegment(t, product)
+		seg := metering.ObservedSegment(t, product)
 		if !t.DeletionTimestamp.IsZero() {
 			seg.State = saasv1alpha1.StateReleased
 		}
-		recordSegment(m, seg, now.Time)
+		metering.RecordSegment(m, seg, now.Time)
 		if seg.State == saasv1alpha1.StateReleased {
 			m.EndTime = &now
 		}
@@ -251,10 +242,10 @@ func (r *MeteringReconciler) patchMetering(ctx context.Context, t *saasv1alpha1.
 func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (ctrl.Result, error) {
 	now := r.Clock.Now()
 	m := t.Status.Metering
-	if meteringDone(m) {
+	if metering.Done(m) {
 		return ctrl.Result{}, nil
 	}
-	if len(closedWindows(m, now, 1)) == 0 {
+	if len(metering.ClosedWindows(m, now, 1)) == 0 {
 		return r.requeue(t, now), nil
 	}
 	// The push cannot be taken back: start from the API server's cursor.
@@ -269,7 +260,7 @@ func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alp
 		return ctrl.Result{}, r.recordFailure(ctx, t, saasv1alpha1.UsagePushFailedReason, err)
 	}
 	for {
-		windows := closedWindows(t.Status.Metering, now, koogallery.MaxUsageRecords/len(p.meters))
+		windows := metering.ClosedWindows(t.Status.Metering, now, metering.WindowsPerPush(len(p.meters)))
 		if len(windows) == 0 {
 			break
 		}
@@ -292,10 +283,10 @@ const DefaultPushSpread = 5 * time.Minute
 // tenant's fixed offset within the push spread.
 func (r *MeteringReconciler) requeue(t *saasv1alpha1.SaaSTenant, now time.Time) ctrl.Result {
 	m := t.Status.Metering
-	if meteringDone(m) {
+	if metering.Done(m) {
 		return ctrl.Result{}
 	}
-	return ctrl.Result{RequeueAfter: timeUntil(now, windowEnd(m, meteringCursor(m)).Add(r.pushOffset(t.Name)))}
+	return ctrl.Result{RequeueAfter: timeUntil(now, metering.WindowEnd(m, metering.Cursor(m)).Add(r.pushOffset(t.Name)))}
 }
 
 // pushOffset is a tenant's fixed place within the push spread, in whole
@@ -332,19 +323,15 @@ func (r *MeteringReconciler) refresh(ctx context.Context, t *saasv1alpha1.SaaSTe
 // accepts (begin_time more than 21 days ago, MKT.9004), with a margin so a
 // window does not expire during its own push. Their usage is lost, loudly.
 func (r *MeteringReconciler) skipExpired(ctx context.Context, t *saasv1alpha1.SaaSTenant, now time.Time) error {
-	oldest := now.Add(-koogallery.UsageWindow + time.Hour)
-	from := meteringCursor(t.Status.Metering)
-	if !from.Before(oldest) {
+	from := metering.Cursor(t.Status.Metering)
+	to, expired := metering.ExpiredUntil(t.Status.Metering, now)
+	if !expired {
 		return nil
-	}
-	to := oldest.Truncate(time.Hour).Add(time.Hour)
-	if end := t.Status.Metering.EndTime; end != nil && end.Time.Before(to) {
-		to = end.Time
 	}
 	err := r.patchMetering(ctx, t, func(m *saasv1alpha1.TenantMetering) {
 		until := metav1.NewTime(to)
 		m.PushedUntil = &until
-		m.Segments = pruneSegments(m.Segments, to)
+		m.Segments = metering.PruneSegments(m.Segments, to)
 	})
 	if err == nil {
 		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.UsageExpiredReason, "Metering",

@@ -22,6 +22,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/metering"
 )
 
 // These tests drive the metering reconciler directly, each with its own
@@ -97,7 +98,7 @@ func pushedValues(instance string, meters []saasv1alpha1.Meter) map[string]strin
 	for _, rec := range marketplace.usage.of(instance) {
 		for _, m := range meters {
 			begin, _ := time.Parse(koogallery.UsageTimeLayout, rec.BeginTime)
-			if rec.MeteringSN == meteringSN(instance, m.Name, begin) {
+			if rec.MeteringSN == metering.SN(instance, m.Name, begin) {
 				out[rec.BeginTime[9:13]+" "+m.Name] = rec.UsageValue
 			}
 		}

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
@@ -11,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/metering"
 )
 
 // Metering metrics. Labels are bounded: the meter name (at most 8 per
@@ -64,20 +64,5 @@ func (c *meteringCollector) Collect(ch chan<- prometheus.Metric) {
 	if err := (*r).List(context.Background(), list, client.UnsafeDisableDeepCopy); err != nil {
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(oldestUnpushedDesc, prometheus.GaugeValue, oldestUnpushedAge(list.Items, (*clk).Now()).Seconds())
-}
-
-// oldestUnpushedAge is how long ago the oldest closed, unpushed window ended.
-func oldestUnpushedAge(tenants []saasv1alpha1.SaaSTenant, now time.Time) time.Duration {
-	var oldest time.Duration
-	for i := range tenants {
-		m := tenants[i].Status.Metering
-		if m == nil || meteringDone(m) {
-			continue
-		}
-		if end := windowEnd(m, meteringCursor(m)); end.Before(now) {
-			oldest = max(oldest, now.Sub(end))
-		}
-	}
-	return oldest
+	ch <- prometheus.MustNewConstMetric(oldestUnpushedDesc, prometheus.GaugeValue, metering.OldestUnpushedAge(list.Items, (*clk).Now()).Seconds())
 }

@@ -3,8 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +12,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/metering"
 	"github.com/kooper-io/kooper/internal/promquery"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
@@ -28,7 +27,7 @@ type usagePush struct {
 	key       string
 	// refused are the records the marketplace refused for good this reconcile.
 	refused []koogallery.UsageRecordError
-	// retryErr is set when a refusal may pass (codes 001, 013): the cursor
+	// retryErr is set when a refusal may pass (metering.Retryable): the cursor
 	// stops before that window and the controller retries with backoff.
 	retryErr error
 }
@@ -40,10 +39,6 @@ type pendingRecord struct {
 	units  koogallery.UsageUnits
 	window int
 }
-
-// retryableCodes are refusals that may pass later: the instance may not be
-// known to the metering side yet (001), or be in a transient state (013).
-var retryableCodes = map[string]bool{"001": true, "013": true}
 
 // newPush reads the product's keys and prepares the push.
 func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (*usagePush, error) {
@@ -72,7 +67,7 @@ func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTe
 
 // pushBatch pushes the records of windows and moves the cursor past every
 // window the marketplace accepted.
-func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, windows []usageWindow) error {
+func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, windows []metering.Window) error {
 	pending, err := r.buildRecords(ctx, p, windows)
 	if err != nil {
 		return r.recordFailure(ctx, p.tenant, saasv1alpha1.MeterSourceFailedReason, err)
@@ -84,7 +79,7 @@ func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, window
 		}
 	}
 	if done > 0 {
-		if err := r.advance(ctx, p, windows[done-1].end, pending, done); err != nil {
+		if err := r.advance(ctx, p, windows[done-1].End, pending, done); err != nil {
 			return err
 		}
 	}
@@ -97,50 +92,39 @@ func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, window
 
 // buildRecords measures every meter over every window; values that round
 // to zero make no record.
-func (r *MeteringReconciler) buildRecords(ctx context.Context, p *usagePush, windows []usageWindow) ([]pendingRecord, error) {
-	t := p.tenant
-	pkg := ""
-	if t.Status.Order != nil && t.Status.Order.ChargingMode == saasv1alpha1.ChargingOnDemandPackage {
-		// The package instance the usage is deducted from (§6.8): kooper
-		// meters the package's own instance.
-		pkg = t.Spec.InstanceID
-	}
+func (r *MeteringReconciler) buildRecords(ctx context.Context, p *usagePush, windows []metering.Window) ([]pendingRecord, error) {
 	var out []pendingRecord
 	for i, w := range windows {
 		for _, meter := range p.meters {
 			v, err := r.measure(ctx, p, meter, w)
 			if err != nil {
-				return nil, fmt.Errorf("meter %s, window %s: %w", meter.Name, w.start.UTC().Format(time.RFC3339), err)
+				return nil, fmt.Errorf("meter %s, window %s: %w", meter.Name, w.Start.UTC().Format(time.RFC3339), err)
 			}
-			units := roundUsage(v, meter.GetDecimals(), meter.Rounding)
+			units := metering.Round(v, meter.GetDecimals(), meter.Rounding)
 			if units <= 0 {
 				continue
 			}
-			out = append(out, pendingRecord{meter: meter.Name, units: units, window: i, record: koogallery.UsageRecord{
-				InstanceID: t.Spec.InstanceID, BeginTime: w.start.UTC().Format(koogallery.UsageTimeLayout),
-				EndTime: w.end.UTC().Format(koogallery.UsageTimeLayout), RecordTime: w.end.UTC().Format(koogallery.UsageTimeLayout),
-				UsageValue: units.String(), MeteringSN: meteringSN(t.Spec.InstanceID, meter.Name, w.start), RelatePkgInstance: pkg,
-			}})
+			out = append(out, pendingRecord{meter: meter.Name, units: units, window: i, record: metering.Record(p.tenant, meter.Name, w, units)})
 		}
 	}
 	return out, nil
 }
 
 // measure is one meter's usage over one window.
-func (r *MeteringReconciler) measure(ctx context.Context, p *usagePush, meter saasv1alpha1.Meter, w usageWindow) (float64, error) {
+func (r *MeteringReconciler) measure(ctx context.Context, p *usagePush, meter saasv1alpha1.Meter, w metering.Window) (float64, error) {
 	if meter.Source != saasv1alpha1.MeterPrometheus {
-		return builtinUsage(meter.Source, p.tenant.Status.Metering.Segments, w), nil
+		return metering.BuiltinUsage(meter.Source, p.tenant.Status.Metering.Segments, w), nil
 	}
 	if p.promURL == "" || r.Prometheus == nil {
 		return 0, fmt.Errorf("no Prometheus URL: set spec.metering.prometheusUrl or --prometheus-url")
 	}
 	query, err := promquery.Render(meter.Query, promquery.Data{
-		Namespace: p.namespace, InstanceID: p.tenant.Spec.InstanceID, Window: promquery.Duration(w.end.Sub(w.start)),
+		Namespace: p.namespace, InstanceID: p.tenant.Spec.InstanceID, Window: promquery.Duration(w.End.Sub(w.Start)),
 	})
 	if err != nil {
 		return 0, err
 	}
-	return r.Prometheus.Query(ctx, p.promURL, query, w.end)
+	return r.Prometheus.Query(ctx, p.promURL, query, w.End)
 }
 
 // send pushes the records of windows windows and returns how many leading
@@ -173,7 +157,7 @@ func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []p
 		}
 		rec.units = 0 // not accepted: it adds nothing to the totals
 		usageFailed.WithLabelValues(rec.meter, codeLabel(f.ResultCode)).Inc()
-		if retryableCodes[f.ResultCode] {
+		if metering.Retryable(f.ResultCode) {
 			done = min(done, rec.window)
 			p.retryErr = fmt.Errorf("the marketplace refused metering_sn %s with %s (%s); retrying", f.MeteringSN, f.ResultCode, truncate(f.ResultMsg, 128))
 			continue
@@ -214,12 +198,12 @@ func (r *MeteringReconciler) advance(ctx context.Context, p *usagePush, until ti
 	return r.patchMetering(ctx, p.tenant, func(m *saasv1alpha1.TenantMetering) {
 		for _, rec := range pending {
 			if rec.window < done && rec.units > 0 {
-				addTotal(m, rec.meter, rec.units)
+				metering.AddTotal(m, rec.meter, rec.units)
 			}
 		}
 		t := metav1.NewTime(until)
 		m.PushedUntil = &t
-		m.Segments = pruneSegments(m.Segments, until)
+		m.Segments = metering.PruneSegments(m.Segments, until)
 		if len(p.refused) == 0 && p.retryErr == nil {
 			// In the same write, and with a message that does not change every
 			// hour, so a healthy tenant costs one status write per hour.
@@ -228,46 +212,17 @@ func (r *MeteringReconciler) advance(ctx context.Context, p *usagePush, until ti
 	})
 }
 
-func addTotal(m *saasv1alpha1.TenantMetering, meter string, units koogallery.UsageUnits) {
-	i := slices.IndexFunc(m.Meters, func(u saasv1alpha1.MeterUsage) bool { return u.Name == meter })
-	if i < 0 {
-		m.Meters = append(m.Meters, saasv1alpha1.MeterUsage{Name: meter, Total: "0"})
-		i = len(m.Meters) - 1
-	}
-	// A total the API validated always parses; one that does not restarts at zero.
-	total, _ := koogallery.ParseUsageUnits(m.Meters[i].Total)
-	m.Meters[i].Total = (total + units).String()
-}
-
 // recordOutcome reports records refused for good, as an Event and as
 // Metered=False until a later push goes through without refusals.
 func (r *MeteringReconciler) recordOutcome(ctx context.Context, t *saasv1alpha1.SaaSTenant, p *usagePush) error {
 	if len(p.refused) == 0 {
 		return nil
 	}
-	msg := refusalSummary(p.refused)
+	msg := metering.RefusalSummary(p.refused)
 	r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.UsageRejectedReason, "Metering", "%s", msg)
 	return r.patchMetering(ctx, t, func(*saasv1alpha1.TenantMetering) {
 		setMeteredCondition(t, metav1.ConditionFalse, saasv1alpha1.UsageRejectedReason, msg)
 	})
-}
-
-// refusalSummary lists refused records by code, e.g. "003 ×2 (usage value abnormal)".
-func refusalSummary(refused []koogallery.UsageRecordError) string {
-	counts, msgs, codes := map[string]int{}, map[string]string{}, []string{}
-	for _, f := range refused {
-		if counts[f.ResultCode] == 0 {
-			codes = append(codes, f.ResultCode)
-			msgs[f.ResultCode] = truncate(f.ResultMsg, 128)
-		}
-		counts[f.ResultCode]++
-	}
-	slices.Sort(codes)
-	parts := make([]string, len(codes))
-	for i, c := range codes {
-		parts[i] = fmt.Sprintf("%s ×%d (%s)", c, counts[c], msgs[c])
-	}
-	return fmt.Sprintf("The marketplace refused %d usage record(s), which are not retried: %s", len(refused), strings.Join(parts, "; "))
 }
 
 // equalMetering compares two metering statuses, nil included.

@@ -40,7 +40,7 @@ type usageVerdict struct {
 }
 
 // hourWindows tiles [since, until) into metering windows: clock hours, the
-// first from since (controllers/metering_hours.go).
+// first from since (metering.ClosedWindows, internal/metering/windows.go).
 func hourWindows(since, until time.Time) [][2]time.Time {
 	var out [][2]time.Time
 	for c := since; c.Before(until); {
