@@ -63,6 +63,7 @@ type options struct {
 	productsConfigMap       string
 	marketplaceURLs         []string
 	prometheusURL           string
+	prometheusHTTPConfig    string
 	signatureWindow         time.Duration
 	bodySign                bool
 	pendingResultCode       string
@@ -116,6 +117,7 @@ func parseFlags() options {
 	})
 	defaults := webhook.DefaultOptions()
 	flag.StringVar(&o.prometheusURL, "prometheus-url", "", "Base URL of the Prometheus-compatible API that Prometheus meters query when their product names none, e.g. http://prometheus.monitoring:9090.")
+	flag.StringVar(&o.prometheusHTTPConfig, "prometheus-http-config-file", "", "YAML file of the HTTP client settings of Prometheus meters' queries, in Prometheus's http_config format (authorization, bearer_token_file, basic_auth, tls_config, proxy_url...), e.g. for Huawei Cloud AOM's token; read once at start, while a credentials file it names is read on every query. Empty: none.")
 	flag.DurationVar(&o.signatureWindow, "signature-window", defaults.SignatureWindow, "How far a callback's timestamp may be from now, either way, before it is refused with 000002.")
 	flag.BoolVar(&o.bodySign, "body-sign", defaults.BodySign, "Sign every answer with the Body-Sign header (spec 2.3).")
 	flag.StringVar(&o.pendingResultCode, "pending-result-code", string(defaults.PendingResultCode), "Answer to newInstance and queryInstance while a tenant is provisioning: 000000 (without appInfo) or 000004.")
@@ -259,8 +261,25 @@ func (o options) metricsOptions() metricsserver.Options {
 	return opts
 }
 
+// prometheusClient is the client of Prometheus meters' queries, with the
+// HTTP settings of --prometheus-http-config-file if it names a file.
+func (o options) prometheusClient() (promquery.Client, error) {
+	if o.prometheusHTTPConfig == "" {
+		return promquery.Client{}, nil
+	}
+	c, err := promquery.NewClientFromFile(o.prometheusHTTPConfig)
+	if err != nil {
+		return c, fmt.Errorf("--prometheus-http-config-file: %w", err)
+	}
+	return c, nil
+}
+
 // setupControllers registers the leader-elected controllers.
 func setupControllers(mgr ctrl.Manager, o options) error {
+	prometheus, err := o.prometheusClient()
+	if err != nil {
+		return err
+	}
 	return controllers.Setup(mgr, controllers.Config{
 		Namespace: o.namespace, DirectoryNamespace: o.directoryNamespace, IngressNamespace: o.ingressNamespace,
 		MonitoringNamespace: o.monitoringNamespace, ClusterPodCIDRs: o.clusterPodCIDRs, ClusterServiceCIDRs: o.clusterServiceCIDRs,
@@ -269,7 +288,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		Orders:                controllers.MarketplaceOrderClients(o.marketplaceURLs...),
 		Uploads:               controllers.MarketplaceUploadClients(o.marketplaceURLs...),
 		Usage:                 controllers.MarketplaceUsageClients(o.marketplaceURLs...),
-		Prometheus:            promquery.Client{}, PrometheusURL: o.prometheusURL,
+		Prometheus:            prometheus, PrometheusURL: o.prometheusURL,
 		MeteringClockOffset: o.meteringClockOffset,
 		MeteringPushSpread:  o.meteringPushSpread,
 	})

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -288,4 +289,25 @@ func TestTestOnlyFlagsParseButAreLeftOutOfHelp(t *testing.T) {
 	g.Expect(fs.Parse([]string{"-help"})).To(MatchError(flag.ErrHelp))
 	g.Expect(help.String()).To(ContainSubstring("-namespace"))
 	g.Expect(help.String()).NotTo(ContainSubstring("metering"))
+}
+
+// A controllers process whose --prometheus-http-config-file is missing or
+// invalid does not start, and says which flag and file are wrong; the file
+// is read before any controller runs.
+func TestBadPrometheusHTTPConfigFileFailsStartUp(t *testing.T) {
+	dir := t.TempDir()
+	invalid := filepath.Join(dir, "http-config.yaml")
+	if err := os.WriteFile(invalid, []byte("bearer_tokn_file: /token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{invalid, filepath.Join(dir, "missing.yaml")} {
+		g := NewWithT(t)
+		o := options{
+			metricsAddr: "0", probeAddr: "0", namespace: "kooper-system", kubeAPIQPS: 50, kubeAPIBurst: 100,
+			components:           componentSet{componentControllers: true},
+			prometheusHTTPConfig: file, skipNameValidation: true,
+		}
+		err := run(context.Background(), env.Config, o)
+		g.Expect(err).To(MatchError(And(ContainSubstring("--prometheus-http-config-file"), ContainSubstring(file))))
+	}
 }

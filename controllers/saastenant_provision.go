@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/apply"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
@@ -122,7 +123,7 @@ func (r *SaaSTenantReconciler) secretsToCopy(ctx context.Context, t *saasv1alpha
 // other object, and removes what must not exist.
 func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.Desired) error {
 	a := r.applier()
-	if _, err := a.apply(ctx, tenantobjects.NamespaceObject(d.Tenant, d.Namespace)); err != nil {
+	if _, err := a.Apply(ctx, tenantobjects.NamespaceObject(d.Tenant, d.Namespace)); err != nil {
 		return err
 	}
 	if err := r.ensureCredentials(ctx, d, d.Tenant.Status.CredentialsSecretName != ""); err != nil {
@@ -133,20 +134,20 @@ func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.De
 	}
 	present, absent := d.Objects()
 	for _, obj := range present {
-		if _, err := a.apply(ctx, obj); err != nil {
+		if _, err := a.Apply(ctx, obj); err != nil {
 			return err
 		}
 	}
 	for _, obj := range absent {
-		if _, err := a.remove(ctx, obj); err != nil {
+		if _, err := a.Remove(ctx, obj); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (r *SaaSTenantReconciler) applier() *applier {
-	return &applier{client: r.Client, reader: r.Reader, uncached: r.notCached, scheme: r.Scheme, owner: r.Options.FieldOwner}
+func (r *SaaSTenantReconciler) applier() *apply.Applier {
+	return &apply.Applier{Client: r.Client, Reader: r.Reader, Uncached: r.notCached, Scheme: r.Scheme, Owner: r.Options.FieldOwner}
 }
 
 // notCached reports a Secret or ConfigMap outside kooper's namespace: the

@@ -85,7 +85,7 @@ func recordedOrderTimes(t *saasv1alpha1.SaaSTenant) map[string]time.Time {
 // removes its Ingress (DisableIngress).
 func (r *SaaSTenantReconciler) stopWorkload(ctx context.Context, namespace string, behavior saasv1alpha1.FreezeBehavior) error {
 	if behavior == saasv1alpha1.FreezeDisableIngress {
-		_, err := r.applier().remove(ctx, &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: tenantobjects.AppName}})
+		_, err := r.applier().Remove(ctx, &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: tenantobjects.AppName}})
 		return err
 	}
 	deployment, err := r.deployment(ctx, namespace)
@@ -215,7 +215,7 @@ func (r *SaaSTenantReconciler) deleteNamespaceNow(ctx context.Context, t *saasv1
 func (r *SaaSTenantReconciler) removeWorkload(ctx context.Context, namespace string) error {
 	meta := metav1.ObjectMeta{Namespace: namespace, Name: tenantobjects.AppName}
 	for _, obj := range []client.Object{&appsv1.Deployment{ObjectMeta: meta}, &corev1.Service{ObjectMeta: meta}, &networkingv1.Ingress{ObjectMeta: meta}} {
-		if _, err := r.applier().remove(ctx, obj); err != nil {
+		if _, err := r.applier().Remove(ctx, obj); err != nil {
 			return err
 		}
 	}
@@ -235,7 +235,7 @@ func (r *SaaSTenantReconciler) markDeleteAfter(ctx context.Context, t *saasv1alp
 	}
 	marked := tenantobjects.NamespaceObject(t, ns.Name)
 	marked.Annotations = map[string]string{saasv1alpha1.DeleteAfterAnnotation: until.UTC().Format(time.RFC3339)}
-	if _, err := r.applier().apply(ctx, marked); err != nil {
+	if _, err := r.applier().Apply(ctx, marked); err != nil {
 		return nil, err
 	}
 	return &until, nil

@@ -1,8 +1,14 @@
 // Package promquery evaluates the PromQL query of a pay-per-use meter
 // (SaaSProduct spec.metering.meters[].query) for one tenant and one window,
 // through the Prometheus HTTP API (GET /api/v1/query), which Prometheus,
-// Thanos, Mimir and VictoriaMetrics all serve. The HTTP API client is
-// github.com/prometheus/client_golang/api.
+// Thanos, Mimir, VictoriaMetrics and Huawei Cloud AOM all serve. The HTTP
+// API client is github.com/prometheus/client_golang/api; its HTTP settings
+// (authorization, basic auth, TLS, proxy) are Prometheus's own
+// http_config, read by github.com/prometheus/common/config.
+//
+// Its rules: no Kubernetes; an answer is read up to MaxAnswerBytes and no
+// further; an error never carries the query's URL, which holds the tenant's
+// namespace.
 package promquery
 
 import (
@@ -10,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,17 +25,49 @@ import (
 
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 )
 
 // Timeout bounds one query, connection and answer included.
 const Timeout = 30 * time.Second
 
+// MaxAnswerBytes caps the body of one answer: a meter's answer is one
+// sample, so anything near this size is a wrong query or a wrong server,
+// and reading on would only cost memory.
+const MaxAnswerBytes = 1 << 20
+
+// ErrAnswerTooLarge is the error of a query whose answer is longer than
+// MaxAnswerBytes.
+var ErrAnswerTooLarge = fmt.Errorf("the Prometheus answer is longer than %d bytes; a meter's query must return one sample (wrap it in sum())", MaxAnswerBytes)
+
 // Client evaluates instant queries. The zero value is ready to use.
 type Client struct {
 	// RoundTripper sends the requests; nil means client_golang's default
-	// (http.DefaultTransport's settings).
+	// (http.DefaultTransport's settings). Query caps what it reads of each
+	// answer at MaxAnswerBytes whatever RoundTripper is.
 	RoundTripper http.RoundTripper
+}
+
+// NewClientFromFile is a Client whose requests follow the Prometheus HTTP
+// client configuration in the YAML file at path (Prometheus's http_config:
+// authorization, bearer_token_file, basic_auth, tls_config, proxy_url...;
+// https://prometheus.io/docs/prometheus/latest/configuration/configuration/#http_config).
+// The file is read once, here; an unknown key or an invalid setting is an
+// error. Relative file names in it are relative to its directory. A
+// credentials file it names (authorization.credentials_file,
+// bearer_token_file, basic_auth.password_file) is read again on every
+// request, so a rotated token is used as soon as its file changes.
+func NewClientFromFile(path string) (Client, error) {
+	cfg, _, err := config.LoadHTTPConfigFile(path)
+	if err != nil {
+		return Client{}, fmt.Errorf("failed to read the Prometheus HTTP client configuration %s: %w", path, err)
+	}
+	rt, err := config.NewRoundTripperFromConfig(*cfg, "kooper")
+	if err != nil {
+		return Client{}, fmt.Errorf("bad Prometheus HTTP client configuration %s: %w", path, err)
+	}
+	return Client{RoundTripper: rt}, nil
 }
 
 // Query evaluates query at the instant at against the Prometheus at
@@ -38,7 +77,11 @@ type Client struct {
 // an answer that is not a query result; its errors never carry the query's
 // URL, which holds the tenant's namespace.
 func (c Client) Query(ctx context.Context, baseURL, query string, at time.Time) (float64, error) {
-	client, err := api.NewClient(api.Config{Address: baseURL, RoundTripper: c.RoundTripper})
+	rt := c.RoundTripper
+	if rt == nil {
+		rt = api.DefaultRoundTripper
+	}
+	client, err := api.NewClient(api.Config{Address: baseURL, RoundTripper: limitAnswers{next: rt}})
 	if err != nil {
 		return 0, fmt.Errorf("bad Prometheus URL: %w", err)
 	}
@@ -53,6 +96,44 @@ func (c Client) Query(ctx context.Context, baseURL, query string, at time.Time) 
 		return 0, fmt.Errorf("prometheus query failed: %w", err)
 	}
 	return OneValue(value)
+}
+
+// limitAnswers caps the body of every answer next returns at
+// MaxAnswerBytes.
+type limitAnswers struct{ next http.RoundTripper }
+
+func (l limitAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &limitedBody{ReadCloser: resp.Body, left: MaxAnswerBytes}
+	return resp, nil
+}
+
+// limitedBody reads up to left more bytes, then fails with
+// ErrAnswerTooLarge if the body has any more (unlike io.LimitReader, which
+// would end it quietly, leaving a truncated answer to fail as bad JSON).
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+	err  error
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1] // one byte more than allowed tells a long body from one of exactly the cap
+	}
+	n, err := b.ReadCloser.Read(p)
+	if int64(n) <= b.left {
+		b.left -= int64(n)
+		return n, err
+	}
+	n, b.left, b.err = int(b.left), 0, ErrAnswerTooLarge
+	return n, b.err
 }
 
 // OneValue is the one value of a query result: a scalar's, a one-sample

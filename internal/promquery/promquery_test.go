@@ -2,8 +2,13 @@ package promquery
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,4 +87,139 @@ func TestRender(t *testing.T) {
 			t.Errorf("Render(%q) succeeded; want an error", bad)
 		}
 	}
+}
+
+// An answer longer than MaxAnswerBytes is refused with a clear error, not
+// read into memory nor failed as truncated JSON.
+func TestQueryRefusesAnAnswerLongerThanOneMiB(t *testing.T) {
+	answer := `{"status":"success","data":{"resultType":"vector","result":[` +
+		strings.Repeat(`{"metric":{"pad":"xxxxxxxxxxxxxxxx"},"value":[1,"1"]},`, 2<<20/50) + `{"metric":{},"value":[1,"1"]}]}}`
+	if len(answer) < 2<<20 {
+		t.Fatalf("the answer is %d bytes; want 2 MiB", len(answer))
+	}
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(answer))
+	}))
+	defer server.Close()
+	_, err := Client{}.Query(context.Background(), server.URL, `sum(up{namespace="tenant-a"})`, time.Now())
+	if !errors.Is(err, ErrAnswerTooLarge) || !strings.Contains(err.Error(), "longer than 1048576 bytes") {
+		t.Fatalf("Query error %v; want the answer refused as longer than 1 MiB", err)
+	}
+}
+
+func TestLimitedBody(t *testing.T) {
+	tests := []struct {
+		name    string
+		size    int
+		wantErr bool
+	}{
+		{name: "empty", size: 0},
+		{name: "exactly the cap", size: MaxAnswerBytes},
+		{name: "one byte more", size: MaxAnswerBytes + 1, wantErr: true},
+		{name: "2 MiB", size: 2 << 20, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := &limitedBody{ReadCloser: io.NopCloser(strings.NewReader(strings.Repeat("x", tt.size))), left: MaxAnswerBytes}
+			got, err := io.ReadAll(body)
+			if tt.wantErr {
+				if !errors.Is(err, ErrAnswerTooLarge) || len(got) != MaxAnswerBytes {
+					t.Fatalf("read %d bytes, error %v; want %d bytes, then ErrAnswerTooLarge", len(got), err, MaxAnswerBytes)
+				}
+				if _, err := body.Read(make([]byte, 1)); !errors.Is(err, ErrAnswerTooLarge) {
+					t.Errorf("a read after the error: %v; want ErrAnswerTooLarge again", err)
+				}
+				return
+			}
+			if err != nil || len(got) != tt.size {
+				t.Fatalf("read %d bytes, error %v; want %d bytes", len(got), err, tt.size)
+			}
+		})
+	}
+}
+
+// The credentials a configuration file names reach Prometheus, and are
+// read again on every request: a rotated Secret (its mounted file
+// rewritten) is used at the next query, without a restart.
+func TestNewClientFromFileSendsCredentialsFromFilesAndFollowsRotation(t *testing.T) {
+	tests := []struct {
+		name, config, file string
+		want               func(secret string) string
+	}{
+		{name: "authorization credentials_file", file: "token",
+			config: "authorization:\n  type: Bearer\n  credentials_file: token\n",
+			want:   func(s string) string { return "Bearer " + s }},
+		{name: "bearer_token_file", file: "token",
+			config: "bearer_token_file: token\n",
+			want:   func(s string) string { return "Bearer " + s }},
+		{name: "basic_auth password_file", file: "password",
+			config: "basic_auth:\n  username: kooper\n  password_file: password\n",
+			want:   func(s string) string { return basicAuth("kooper", s) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got string
+			server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got = r.Header.Get("Authorization")
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"scalar","result":[1,"7"]}}`))
+			}))
+			defer server.Close()
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, tt.file), "first-secret\n")
+			path := filepath.Join(dir, "http-config.yaml")
+			write(t, path, tt.config)
+			client, err := NewClientFromFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, secret := range []string{"first-secret", "rotated-secret"} {
+				write(t, filepath.Join(dir, tt.file), secret+"\n")
+				if v, err := client.Query(context.Background(), server.URL, "vector(7)", time.Now()); err != nil || v != 7 {
+					t.Fatalf("Query = %v, %v", v, err)
+				}
+				if want := tt.want(secret); got != want {
+					t.Errorf("Authorization %q, want %q", got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestNewClientFromFileRefusesABadFile(t *testing.T) {
+	tests := []struct {
+		name, config, wantErr string
+	}{
+		{name: "an unknown key", config: "bearer_tokn_file: token\n", wantErr: "field bearer_tokn_file not found"},
+		{name: "two kinds of credentials", config: "bearer_token: a\nbasic_auth:\n  username: b\n", wantErr: "at most one of"},
+		{name: "not YAML", config: "authorization: [\n", wantErr: "yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "http-config.yaml")
+			write(t, path, tt.config)
+			_, err := NewClientFromFile(path)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("NewClientFromFile error %v; want one naming %s and containing %q", err, path, tt.wantErr)
+			}
+		})
+	}
+	missing := filepath.Join(t.TempDir(), "none.yaml")
+	if _, err := NewClientFromFile(missing); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("NewClientFromFile of a missing file: %v; want an error naming it", err)
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// basicAuth is the Authorization header of HTTP basic authentication
+// (RFC 7617).
+func basicAuth(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
 }

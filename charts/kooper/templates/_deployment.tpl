@@ -2,7 +2,8 @@
 One component's Deployment. Both components run the same image with the same pod settings;
 they differ in name, replicas, ServiceAccount, arguments and ports. Argument:
   (dict "root" . "component" "receiver"|"controllers" "replicas" N
-        "serviceAccountName" NAME "args" (list ...) "ports" (list (dict "name" N "port" P) ...))
+        "serviceAccountName" NAME "args" (list ...) "ports" (list (dict "name" N "port" P) ...)
+        ["volumes" (list VOLUME ...) "volumeMounts" (list VOLUMEMOUNT ...)])
 */}}
 {{- define "kooper.deployment" -}}
 {{- $root := .root -}}
@@ -82,6 +83,14 @@ spec:
           securityContext:
             {{- toYaml . | nindent 12 }}
           {{- end }}
+          {{- with .volumeMounts }}
+          volumeMounts:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+      {{- with .volumes }}
+      volumes:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       {{- with $root.Values.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

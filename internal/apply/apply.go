@@ -1,0 +1,171 @@
+// Package apply writes Kubernetes objects with server-side apply under one
+// field owner, and skips the write when the cache already holds every field
+// the caller sets. The tenant controller applies a tenant's objects through
+// it.
+//
+// Its rules: an apply patch carries no status, no empty creation time and no
+// null values, so kooper claims only the fields it sets; an object whose
+// cached copy already has every desired value is not written, so a restart
+// over thousands of tenants costs cache reads, not applies; a removal of an
+// object that is already gone succeeds. It talks to the API server only
+// through the client it is given.
+package apply
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+)
+
+// Applier writes objects with server-side apply under the field owner
+// Owner, forcing ownership, so a hand-edited field is put back. Client,
+// Scheme and Owner are required; Reader and Uncached are optional.
+type Applier struct {
+	// Client reads the cached objects and writes every change.
+	Client client.Client
+	// Reader reads the objects for which Uncached is true: kinds or
+	// namespaces the cache does not hold (tenant Secrets, say).
+	Reader client.Reader
+	// Uncached reports an object to be read through Reader rather than
+	// Client; nil means every object is read through Client.
+	Uncached func(client.Object) bool
+	// Scheme knows the Go type of every object applied.
+	Scheme *runtime.Scheme
+	// Owner is the field manager of every apply, e.g. "kooper".
+	Owner string
+}
+
+// Apply makes obj exist as desired and reports whether it wrote: false
+// when the current object already has every field obj sets (fields others
+// added are ignored). obj's status is never applied. It fails when obj's
+// kind is not in Scheme, or when the read or the apply fails; the error
+// names the kind and key.
+func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
+	desired, err := desiredMap(obj)
+	if err != nil {
+		return false, err
+	}
+	current, err := a.cached(ctx, obj)
+	if err != nil {
+		return false, err
+	}
+	if current != nil && isSubset(desired, current) {
+		return false, nil
+	}
+	u := &unstructured.Unstructured{Object: desired}
+	if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(a.Owner), client.ForceOwnership); err != nil {
+		return false, fmt.Errorf("failed to apply %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(obj), err)
+	}
+	return true, nil
+}
+
+// Remove deletes the object with obj's kind and key if it exists, and
+// reports whether it asked for a deletion. An object already gone, or gone
+// between the read and the delete, is no error.
+func (a *Applier) Remove(ctx context.Context, obj client.Object) (bool, error) {
+	current, err := a.cached(ctx, obj)
+	if err != nil || current == nil {
+		return false, err
+	}
+	if err := a.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("failed to delete %T %s: %w", obj, client.ObjectKeyFromObject(obj), err)
+	}
+	return true, nil
+}
+
+// cached returns the object with obj's kind and key as a map, read from
+// the cache (or from Reader when Uncached says so), or nil if there is none.
+func (a *Applier) cached(ctx context.Context, obj client.Object) (map[string]any, error) {
+	gvk, err := apiutil.GVKForObject(obj, a.Scheme)
+	if err != nil {
+		return nil, err
+	}
+	typed, err := a.Scheme.New(gvk)
+	if err != nil {
+		return nil, err
+	}
+	current, ok := typed.(client.Object)
+	if !ok {
+		return nil, fmt.Errorf("%s is not a Kubernetes object", gvk)
+	}
+	var reader client.Reader = a.Client
+	if a.Uncached != nil && a.Uncached(obj) {
+		reader = a.Reader
+	}
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(obj), current); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("failed to read %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
+	}
+	return runtime.DefaultUnstructuredConverter.ToUnstructured(current)
+}
+
+// desiredMap is obj as an apply patch: no status, and no empty creation time.
+func desiredMap(obj client.Object) (map[string]any, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	delete(m, "status")
+	unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
+	pruneNulls(m)
+	return m, nil
+}
+
+// pruneNulls drops null values (zero times of nested templates, say), which
+// an apply would otherwise claim.
+func pruneNulls(v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			if e == nil {
+				delete(t, k)
+				continue
+			}
+			pruneNulls(e)
+		}
+	case []any:
+		for _, e := range t {
+			pruneNulls(e)
+		}
+	}
+}
+
+// isSubset reports whether every field of desired has the same value in
+// actual. Lists must match element by element; fields the API server or
+// someone else added are ignored.
+func isSubset(desired, actual any) bool {
+	switch d := desired.(type) {
+	case map[string]any:
+		a, ok := actual.(map[string]any)
+		if !ok {
+			return len(d) == 0 && actual == nil
+		}
+		for k, dv := range d {
+			if !isSubset(dv, a[k]) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		a, ok := actual.([]any)
+		if !ok || len(a) != len(d) {
+			return false
+		}
+		for i := range d {
+			if !isSubset(d[i], a[i]) {
+				return false
+			}
+		}
+		return true
+	default:
+		return reflect.DeepEqual(desired, actual)
+	}
+}
