@@ -104,6 +104,10 @@ func (a *Applier) cached(ctx context.Context, obj client.Object) (map[string]any
 		}
 		return nil, fmt.Errorf("failed to read %s %s: %w", gvk.Kind, client.ObjectKeyFromObject(obj), err)
 	}
+	// The cache returns apiVersion and kind; a direct read of a typed
+	// object does not, and without them no object read that way would ever
+	// hold every desired field: each reconcile would apply it again.
+	current.GetObjectKind().SetGroupVersionKind(gvk)
 	return runtime.DefaultUnstructuredConverter.ToUnstructured(current)
 }
 

@@ -163,6 +163,29 @@ func TestApplyReadsUncachedObjectsThroughReader(t *testing.T) {
 	}
 }
 
+// A direct read of a typed object comes back without apiVersion and kind
+// (client-go's decoder drops them); an uncached object that already holds
+// every desired field is still not applied again.
+func TestAnUncachedObjectThatIsAsDesiredIsNotAppliedAgain(t *testing.T) {
+	a, n := newApplier(t, interceptor.Funcs{})
+	stored := configMap(map[string]string{"a": "1"}, nil)
+	a.Reader = fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(stored.DeepCopy()).WithInterceptorFuncs(interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			err := c.Get(ctx, key, obj, opts...)
+			obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
+			return err
+		},
+	}).Build()
+	a.Uncached = func(client.Object) bool { return true }
+	wrote, err := a.Apply(context.Background(), configMap(map[string]string{"a": "1"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wrote || n.applies != 0 {
+		t.Errorf("applied an object already as desired: wrote %v, %d applies", wrote, n.applies)
+	}
+}
+
 func TestApplyOfAKindOutsideTheSchemeFails(t *testing.T) {
 	a, _ := newApplier(t, interceptor.Funcs{})
 	a.Scheme = runtime.NewScheme()
