@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
+	utilstrings "k8s.io/utils/strings"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -345,7 +346,7 @@ func (r *MeteringReconciler) skipExpired(ctx context.Context, t *saasv1alpha1.Sa
 func setMeteredCondition(t *saasv1alpha1.SaaSTenant, status metav1.ConditionStatus, reason, msg string) {
 	apimeta.SetStatusCondition(&t.Status.Metering.Conditions, metav1.Condition{
 		Type: saasv1alpha1.MeteredCondition, Status: status, Reason: reason,
-		Message: truncate(msg, 4096), ObservedGeneration: t.Generation,
+		Message: utilstrings.ShortenString(msg, 4096), ObservedGeneration: t.Generation,
 	})
 }
 
@@ -357,7 +358,7 @@ func (r *MeteringReconciler) recordFailure(ctx context.Context, t *saasv1alpha1.
 		setMeteredCondition(t, metav1.ConditionFalse, reason, err.Error())
 	})
 	if was == nil || was.Status != metav1.ConditionFalse || was.Reason != reason {
-		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, reason, "Metering", "%s", truncate(err.Error(), 1024))
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, reason, "Metering", "%s", utilstrings.ShortenString(err.Error(), 1024))
 	}
 	return errors.Join(err, patchErr)
 }

@@ -9,6 +9,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilstrings "k8s.io/utils/strings"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -159,7 +160,7 @@ func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []p
 		usageFailed.WithLabelValues(rec.meter, codeLabel(f.ResultCode)).Inc()
 		if metering.Retryable(f.ResultCode) {
 			done = min(done, rec.window)
-			p.retryErr = fmt.Errorf("the marketplace refused metering_sn %s with %s (%s); retrying", f.MeteringSN, f.ResultCode, truncate(f.ResultMsg, 128))
+			p.retryErr = fmt.Errorf("the marketplace refused metering_sn %s with %s (%s); retrying", f.MeteringSN, f.ResultCode, utilstrings.ShortenString(f.ResultMsg, 128))
 			continue
 		}
 		p.refused = append(p.refused, f)

@@ -155,13 +155,6 @@ func marketplaceCredentials(ctx context.Context, reader client.Reader, namespace
 	return ak, sk, nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
 // timeUntil is how long from now until t, at least a second.
 func timeUntil(now, t time.Time) time.Duration {
 	return max(t.Sub(now), time.Second)

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilstrings "k8s.io/utils/strings"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
@@ -41,7 +42,7 @@ func plansCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 	}
 	if len(problems) > 0 {
 		cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.QuotaTooSmallReason
-		cond.Message = truncate(strings.Join(problems, "; ")+"; raise the quota, or lower the replicas or resources", 32768)
+		cond.Message = utilstrings.ShortenString(strings.Join(problems, "; ")+"; raise the quota, or lower the replicas or resources", 32768)
 	}
 	return cond
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	utilstrings "k8s.io/utils/strings"
+
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
 )
@@ -123,7 +125,7 @@ func RefusalSummary(refused []koogallery.UsageRecordError) string {
 	for _, f := range refused {
 		if counts[f.ResultCode] == 0 {
 			codes = append(codes, f.ResultCode)
-			msgs[f.ResultCode] = truncate(f.ResultMsg, 128)
+			msgs[f.ResultCode] = utilstrings.ShortenString(f.ResultMsg, 128)
 		}
 		counts[f.ResultCode]++
 	}
@@ -133,12 +135,4 @@ func RefusalSummary(refused []koogallery.UsageRecordError) string {
 		parts[i] = fmt.Sprintf("%s ×%d (%s)", c, counts[c], msgs[c])
 	}
 	return fmt.Sprintf("The marketplace refused %d usage record(s), which are not retried: %s", len(refused), strings.Join(parts, "; "))
-}
-
-// truncate cuts s to at most n bytes (as controllers/ does for messages).
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

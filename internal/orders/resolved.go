@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilstrings "k8s.io/utils/strings"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -64,7 +65,7 @@ func Resolved(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (*sa
 		resolved.CreateTime = &metav1.Time{Time: created}
 	}
 	if info.BuyerInfo != nil {
-		resolved.CustomerID, resolved.CustomerName = truncate(info.BuyerInfo.CustomerID, 64), truncate(info.BuyerInfo.CustomerName, 128)
+		resolved.CustomerID, resolved.CustomerName = utilstrings.ShortenString(info.BuyerInfo.CustomerID, 64), utilstrings.ShortenString(info.BuyerInfo.CustomerName, 128)
 	}
 	return resolved, nil
 }
@@ -86,12 +87,4 @@ func Debug(product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) 
 		OrderID: order.OrderID, OrderType: "DEBUG",
 		ProductID: product.Spec.ProductID, SKUCode: product.Spec.Debug.SKUCode,
 	}
-}
-
-// truncate cuts s to at most n bytes, to fit a field's MaxLength.
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

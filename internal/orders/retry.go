@@ -7,6 +7,7 @@ import (
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilstrings "k8s.io/utils/strings"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
@@ -76,7 +77,7 @@ func RecordFailure(conds *[]metav1.Condition, generation int64, now time.Time, e
 	since := failingSince(*conds, now)
 	msg, after := failure(err, since, now)
 	apimeta.SetStatusCondition(conds, metav1.Condition{Type: saasv1alpha1.OrderResolvedCondition, Status: metav1.ConditionFalse,
-		Reason: saasv1alpha1.OrderQueryFailedReason, Message: truncate(msg, 32768), ObservedGeneration: generation,
+		Reason: saasv1alpha1.OrderQueryFailedReason, Message: utilstrings.ShortenString(msg, 32768), ObservedGeneration: generation,
 		LastTransitionTime: metav1.NewTime(since)})
 	return after
 }
