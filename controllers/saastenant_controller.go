@@ -132,7 +132,8 @@ func (r *SaaSTenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return r.reconcile(ctx, tenant)
 }
 
-// reconcile runs the steps in order and stops at the first that fails. A
+// reconcile runs the steps in order and stops at the first that does not
+// proceed. A
 // released tenant needs nothing but what it recorded; a frozen or expired
 // one is frozen from its record when a step stops provisioning
 // (DESIGN.md rule 10).

@@ -8,8 +8,9 @@ import (
 )
 
 // Every kooper reconcile has one shape: read the object, run its steps in
-// order with runSteps, then write its status once, in a defer, with Ready
-// summed up from the conditions the steps left (readyFrom). A step says how
+// order with runSteps, then write its status once (the tenant, licence and
+// directory in a defer), with Ready summed up from the conditions the steps
+// left (readyFrom); docs/architecture.md says where a kind differs. A step says how
 // it ended with an outcome; the skeleton goes on to the next step only
 // after proceed. The shape follows Flux's sub-reconcilers (typed results)
 // and cluster-api's deferred status update.
