@@ -120,7 +120,7 @@ func FetchOCI(ctx context.Context, ref string, dockerConfigJSON []byte) (Archive
 	if err != nil {
 		return Archive{}, fmt.Errorf("chart %q: fetching layer: %w", ref, err)
 	}
-	defer rc.Close() //nolint:errcheck // a read-only body; its content was checked against the digest
+	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, MaxArchiveBytes+1))
 	if err != nil {
 		return Archive{}, fmt.Errorf("chart %q: reading layer: %w", ref, err)

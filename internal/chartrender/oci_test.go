@@ -98,7 +98,7 @@ func (a *requireAuth) paths() []string {
 // which go-containerregistry reaches over plain HTTP.
 func newRegistry(t *testing.T, wrap func(http.Handler) http.Handler) (host string) {
 	t.Helper()
-	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	if wrap != nil {
 		h = wrap(h)
 	}
