@@ -294,7 +294,7 @@ func (r *SaaSTenantReconciler) recordFreeze(ctx context.Context, s *tenantState)
 		// whose cached tenant predates the record: keep the plan's count.
 		running = ptr.Deref(deployment.Spec.Replicas, 1)
 	}
-	t.Status.FrozenReplicas = []saasv1alpha1.WorkloadReplicas{{Name: tenantobjects.AppName, Replicas: running}}
+	t.Status.FrozenReplicas = []saasv1alpha1.WorkloadReplicas{{Kind: "Deployment", Name: tenantobjects.AppName, Replicas: running}}
 	return nil
 }
 

@@ -30,6 +30,60 @@ type ChartTemplate struct {
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +kubebuilder:validation:Schemaless
 	Values *apiextensionsv1.JSON `json:"values,omitempty"`
+
+	// egress lists what each tenant's pods may connect to besides DNS and
+	// their own namespace, as spec.workload.egress does for a workload:
+	// kooper's NetworkPolicy, not the chart, decides a tenant's isolation.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Egress []EgressRule `json:"egress,omitempty"`
+}
+
+// ResolvedChart is the chart a product's tenants are rendered from: the
+// tag resolved to a digest, so every tenant renders the same chart.
+type ResolvedChart struct {
+	// digest is the chart's OCI manifest digest, or for a chart in a Secret
+	// the sha256 of its archive, for example sha256:4f...e1.
+	// +required
+	// +kubebuilder:validation:MaxLength=71
+	Digest string `json:"digest"`
+
+	// name is the chart's name (Chart.yaml).
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name,omitempty"`
+
+	// version is the chart's version (Chart.yaml).
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Version string `json:"version,omitempty"`
+
+	// appVersion is the version of the app the chart deploys (Chart.yaml).
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	AppVersion string `json:"appVersion,omitempty"`
+}
+
+// InventoryEntry is one object kooper applied into a tenant's namespace
+// from its product's chart.
+type InventoryEntry struct {
+	// group is the object's API group; empty for the core group.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Group string `json:"group,omitempty"`
+
+	// kind is the object's kind, for example StatefulSet.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Kind string `json:"kind"`
+
+	// name is the object's name in the tenant's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
 }
 
 // OCIChartSource is a Helm chart in an OCI registry.

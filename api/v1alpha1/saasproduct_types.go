@@ -705,12 +705,18 @@ type SaaSProductStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions are Ready, KeysAvailable, PlansValid and URLsValid.
+	// conditions are Ready, KeysAvailable, PlansValid and URLsValid, and
+	// ChartReady for a product with a chart.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// chart is the chart the product's tenants are rendered from, for a
+	// product with spec.chart: resolved by the product controller.
+	// +optional
+	Chart *ResolvedChart `json:"chart,omitempty"`
 }
 
 // SaaSProduct is a product the merchant sells on KooGallery: its marketplace
