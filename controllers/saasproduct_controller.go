@@ -56,6 +56,8 @@ type SaaSProductReconciler struct {
 	Recorder events.EventRecorder
 	// SecretNamespace is kooper's own namespace, where keys Secrets live.
 	SecretNamespace string
+	// Charts fetches and renders the charts of products with spec.chart.
+	Charts *Charts
 }
 
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch;patch

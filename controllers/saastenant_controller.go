@@ -65,6 +65,8 @@ type SaaSTenantReconciler struct {
 
 	resolved  resolvedOrders
 	urlChecks urlCheckCache
+	// Charts fetches and renders the charts of products with spec.chart.
+	Charts *Charts
 }
 
 // tenantState carries one reconcile's findings from step to step.

@@ -42,6 +42,9 @@ type Config struct {
 	MaxConcurrentReconciles int
 	// Clock is the time the controllers see; nil is the real clock.
 	Clock clock.Clock
+	// Charts fetches and renders the charts of products with spec.chart;
+	// nil: a new one, shared by the product and tenant controllers.
+	Charts *Charts
 	// Orders, Uploads and Usage reach the marketplace's open APIs (Query
 	// Order, licence upload, usage push); Setup fails without any of them.
 	Orders  OrderClientFactory
@@ -103,13 +106,17 @@ func Setup(mgr ctrl.Manager, c Config) error {
 		clk = clock.RealClock{}
 	}
 	concurrency := max(c.MaxConcurrentReconciles, 1)
+	charts := c.Charts
+	if charts == nil {
+		charts = &Charts{}
+	}
 	steps := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&SaaSProductReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
-			Recorder: mgr.GetEventRecorder("kooper-saasproduct"), SecretNamespace: c.Namespace},
+			Recorder: mgr.GetEventRecorder("kooper-saasproduct"), SecretNamespace: c.Namespace, Charts: charts},
 		&KeysSecretReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("kooper-keyssecret"), SecretNamespace: c.Namespace},
 		&SaaSTenantReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
-			Recorder: mgr.GetEventRecorder("kooper-saastenant"), Clock: clk, Orders: c.Orders,
+			Recorder: mgr.GetEventRecorder("kooper-saastenant"), Clock: clk, Orders: c.Orders, Charts: charts,
 			Options: TenantOptions{SecretNamespace: c.Namespace, IngressNamespace: c.IngressNamespace,
 				MonitoringNamespace: c.MonitoringNamespace,
 				ClusterCIDRs:        slices.Concat(c.ClusterPodCIDRs, c.ClusterServiceCIDRs),
