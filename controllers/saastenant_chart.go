@@ -87,6 +87,10 @@ func (r *SaaSTenantReconciler) renderChart(ctx context.Context, s *tenantState, 
 	if product.Status.Chart == nil || product.Status.Chart.Digest == "" {
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason,
 			fmt.Sprintf("Waiting for SaaSProduct %s's chart to be resolved", product.Name))
+		// Stopping service does not wait for the chart (DESIGN.md rule 10).
+		if err := r.freezeFromRecord(ctx, s); err != nil {
+			return nil, failed(err)
+		}
 		return nil, done()
 	}
 	archive, err := r.Charts.Archive(ctx, r.Client, r.Options.SecretNamespace, product)
