@@ -290,3 +290,18 @@ func TestChartTenantReleaseDeletesTheWorkloadsAndKeepsTheData(t *testing.T) {
 		saasv1alpha1.InventoryEntry{Kind: "ConfigMap", Name: id + "-config"},
 		saasv1alpha1.InventoryEntry{Kind: "PersistentVolumeClaim", Name: id + "-files"}))
 }
+
+func TestSimulatedDebugTenantOfAChartProductRendersNothing(t *testing.T) {
+	g := NewWithT(t)
+	// No chart resolved: a simulated tenant does not need one.
+	product, _ := newChartProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Debug = &saasv1alpha1.DebugPolicy{Handling: saasv1alpha1.DebugSimulate, SKUCode: "basic"}
+	})
+	tenant := newTenant(t, product, "basic", func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.Mode = saasv1alpha1.ModeDebug })
+	ready := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason))
+	g.Expect(apimeta.FindStatusCondition(ready.Status.Conditions, saasv1alpha1.AvailableCondition).Message).To(ContainSubstring("simulated"))
+	g.Expect(ready.Status.Inventory).To(BeEmpty())
+	ns := "tenant-" + tenant.Name
+	getObject(t, &networkingv1.NetworkPolicy{}, ns, tenantobjects.NetworkPolicyName)
+	g.Consistently(absent(t, &appsv1.Deployment{}, ns, tenant.Spec.InstanceID+"-web")).Should(BeTrue())
+}
