@@ -110,7 +110,7 @@ func (r *SaaSProductReconciler) checkChart(ctx context.Context, s *productState)
 	meta, err := r.Charts.Renderer.Metadata(archive)
 	if err != nil {
 		s.conds = append(s.conds, chartCondition(metav1.ConditionFalse, saasv1alpha1.ChartFetchFailedReason,
-			fmt.Sprintf("The chart from %s (%s) does not load: %v", source, archive.Digest(), err)))
+			fmt.Sprintf("The chart from %s does not load: %v", source, err)))
 		return proceed()
 	}
 	if refused := r.refusedForEveryTenant(ctx, product, archive); refused != nil {
