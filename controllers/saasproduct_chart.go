@@ -36,7 +36,8 @@ const (
 	exampleInstanceID = "i-example"
 	exampleNamespace  = "tenant-example"
 	// exampleKubeVersion is the Kubernetes version of the example render
-	// when SaaSProductReconciler.KubeVersion is empty.
+	// when SaaSProductReconciler.KubeVersion is empty (a reconciler not
+	// built by Setup, which gives it the API server's).
 	exampleKubeVersion = "v1.37.2"
 )
 

@@ -59,8 +59,8 @@ type SaaSProductReconciler struct {
 	// Charts fetches and renders the charts of products with spec.chart.
 	Charts *Charts
 	// KubeVersion is the Kubernetes version a product's chart is rendered
-	// for when checkChart renders it for an example tenant; empty:
-	// exampleKubeVersion.
+	// for when checkChart renders it for an example tenant: the API
+	// server's, as for the tenants (Setup); empty: exampleKubeVersion.
 	KubeVersion string
 }
 

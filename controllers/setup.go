@@ -121,7 +121,7 @@ func Setup(mgr ctrl.Manager, c Config) error {
 	}
 	steps := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&SaaSProductReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
-			Recorder: mgr.GetEventRecorder("kooper-saasproduct"), SecretNamespace: c.Namespace, Charts: charts},
+			Recorder: mgr.GetEventRecorder("kooper-saasproduct"), SecretNamespace: c.Namespace, Charts: charts, KubeVersion: kubeVersion},
 		&KeysSecretReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("kooper-keyssecret"), SecretNamespace: c.Namespace},
 		&SaaSTenantReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
