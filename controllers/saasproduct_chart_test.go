@@ -455,3 +455,16 @@ func TestChartProductChecks(t *testing.T) {
 	inputs, _ = readyInputsOf(workload)
 	g.Expect(inputs).To(Equal(productReadyInputs), "a workload product's Ready is summed up as before")
 }
+
+// The product controller alone resolves a chart product's chart, and its
+// tenants run what it recorded: no test writes status.chart here.
+func TestChartProductResolvedByItsControllerRunsItsTenants(t *testing.T) {
+	g := NewWithT(t)
+	product, digest := newChartProduct(t, nil)
+	expectResolved(t, product, saasv1alpha1.ResolvedChart{Digest: digest, Name: "crm", Version: "1.2.0", AppVersion: "1.2.0"})
+	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+
+	tenant := newTenant(t, product, "basic", nil)
+	got := eventuallyTenant(t, tenant.Name, provisioned)
+	g.Expect(got.Status.Inventory).To(ContainElement(saasv1alpha1.InventoryEntry{Group: "apps", Kind: "StatefulSet", Name: tenant.Spec.InstanceID + "-redis"}))
+}
