@@ -55,8 +55,10 @@ const (
 	// exists and holds the keys its product type needs (normal-true).
 	KeysAvailableCondition = "KeysAvailable"
 
-	// ChartReadyCondition is True when a product's chart is fetched, loads
-	// and is resolved to a digest in status.chart (normal-true).
+	// ChartReadyCondition is True when a product's chart is fetched, loads,
+	// renders for an example tenant of every plan without an object a
+	// tenant may not hold, and is resolved to a digest in status.chart
+	// (normal-true).
 	ChartReadyCondition = "ChartReady"
 
 	// PlansValidCondition is True when every plan of a product can run its

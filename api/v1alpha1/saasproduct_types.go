@@ -705,8 +705,9 @@ type SaaSProductStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions are Ready, KeysAvailable, PlansValid and URLsValid, and
-	// ChartReady for a product with a chart.
+	// conditions are Ready, KeysAvailable, PlansValid and URLsValid;
+	// EgressRestricted for a SaaS product; ChartReady for a product with a
+	// chart.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
