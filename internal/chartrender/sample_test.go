@@ -32,8 +32,8 @@ func TestTheSampleChartRendersEveryPartPerPlan(t *testing.T) {
 			"ConfigMap/t1-config", "Service/t1-redis", "Service/t1-web", "Deployment/t1-web", "Deployment/t1-worker",
 			"StatefulSet/t1-redis", "Ingress/t1-web"}, replicas: 1},
 		{name: "a plan without the worker, on a cluster without storage",
-			plan: map[string]any{"worker": map[string]any{"enabled": false}, "redis": map[string]any{"persistence": map[string]any{"enabled": false}}},
-			want: []string{"ConfigMap/t1-config", "Service/t1-redis", "Service/t1-web", "Deployment/t1-web", "StatefulSet/t1-redis", "Ingress/t1-web"},
+			plan:     map[string]any{"worker": map[string]any{"enabled": false}, "redis": map[string]any{"persistence": map[string]any{"enabled": false}}},
+			want:     []string{"ConfigMap/t1-config", "Service/t1-redis", "Service/t1-web", "Deployment/t1-web", "StatefulSet/t1-redis", "Ingress/t1-web"},
 			replicas: 1, emptyDir: true},
 		{name: "a plan of three web replicas", plan: map[string]any{"web": map[string]any{"replicas": 3}}, want: []string{
 			"ConfigMap/t1-config", "Service/t1-redis", "Service/t1-web", "Deployment/t1-web", "Deployment/t1-worker",
