@@ -45,8 +45,8 @@ func requiredKeysOf(product *saasv1alpha1.SaaSProduct) []string {
 // SaaSProductReconciler reports whether each product can serve callbacks
 // (its keys Secret exists, in kooper's namespace, with every key it needs)
 // and run its tenants (every plan's quota holds a rollout, every tenant gets
-// URLs of its own). It also keeps a
-// product in use from being deleted (see protect).
+// URLs of its own; a chart product's chart is resolved, see checkChart). It
+// also keeps a product in use from being deleted (see protect).
 type SaaSProductReconciler struct {
 	client.Client
 	// Reader reads around the cache, to confirm nothing holds a product
@@ -56,6 +56,12 @@ type SaaSProductReconciler struct {
 	Recorder events.EventRecorder
 	// SecretNamespace is kooper's own namespace, where keys Secrets live.
 	SecretNamespace string
+	// Charts fetches and renders the charts of products with spec.chart.
+	Charts *Charts
+	// KubeVersion is the Kubernetes version a product's chart is rendered
+	// for when checkChart renders it for an example tenant: the API
+	// server's, as for the tenants (Setup); empty: exampleKubeVersion.
+	KubeVersion string
 }
 
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch;patch
@@ -66,8 +72,9 @@ type SaaSProductReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile keeps the product while it is in use, and sets its
-// KeysAvailable, PlansValid, URLsValid and Ready conditions, and, for a SaaS
-// product, EgressRestricted (which Ready does not sum up).
+// KeysAvailable, PlansValid, URLsValid and Ready conditions, for a chart
+// product ChartReady and status.chart, and, for a SaaS product,
+// EgressRestricted (which Ready does not sum up).
 func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	product := &saasv1alpha1.SaaSProduct{}
 	if err := r.Get(ctx, req.NamespacedName, product); err != nil {
@@ -80,15 +87,18 @@ func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, nil // going: there is no status to keep
 	}
 	s := &productState{product: product}
-	if o := runSteps(ctx, s, r.checkKeys, r.checkPlans, r.checkURLs, r.checkEgress); !o.proceeds() {
-		return o.result(ctrl.Result{})
+	if o := runSteps(ctx, s, r.checkKeys, r.checkChart, r.checkPlans, r.checkURLs, r.checkEgress); !o.proceeds() {
+		return o.result(s.result)
 	}
-	statusErr := r.patchStatus(ctx, product, s.conds...)
-	if statusErr == nil && product.Spec.Workload != nil {
+	statusErr := r.patchStatus(ctx, product, s)
+	if statusErr == nil && (product.Spec.Workload != nil || product.Spec.Chart != nil) {
 		r.warnEgressRestricted(ctx, product, s.egressWas)
 	}
-	var result ctrl.Result
-	return result, foldStatusError(&result, nil, statusErr)
+	result := s.result
+	if s.retry != nil {
+		result = ctrl.Result{} // the error's back-off brings it back
+	}
+	return result, foldStatusError(&result, s.retry, statusErr)
 }
 
 // productState carries one reconcile's conditions from step to step; they
@@ -98,6 +108,17 @@ type productState struct {
 	conds   []metav1.Condition
 	// egressWas is EgressRestricted before this reconcile.
 	egressWas *metav1.Condition
+	// chart is the chart checkChart resolved, to be recorded in
+	// status.chart; nil leaves status.chart as it is, unless dropChart
+	// (the product has no chart) removes it with ChartReady.
+	chart     *saasv1alpha1.ResolvedChart
+	dropChart bool
+	// result is the wake-up the steps asked for (a chart's tag resolved
+	// again).
+	result ctrl.Result
+	// retry is a failure whose condition is written, retried with back-off
+	// after the status patch.
+	retry error
 }
 
 // checkKeys checks the product's keys Secret (KeysAvailable).
@@ -123,9 +144,9 @@ func (r *SaaSProductReconciler) checkURLs(_ context.Context, s *productState) ou
 }
 
 // checkEgress says what a SaaS product's tenants may connect to
-// (EgressRestricted).
+// (EgressRestricted), whether they run a workload or a chart.
 func (r *SaaSProductReconciler) checkEgress(_ context.Context, s *productState) outcome {
-	if s.product.Spec.Workload != nil {
+	if s.product.Spec.Workload != nil || s.product.Spec.Chart != nil {
 		s.egressWas = apimeta.FindStatusCondition(s.product.Status.Conditions, saasv1alpha1.EgressRestrictedCondition).DeepCopy()
 		s.conds = append(s.conds, egressCondition(s.product))
 	}
@@ -178,18 +199,43 @@ var productReadyInputs = []readyInput{
 	{condType: saasv1alpha1.URLsValidCondition, waiting: "Waiting for the URL templates to be checked"},
 }
 
-// patchStatus writes the conditions, observedGeneration and Ready derived
-// from them, only when they changed, and emits an Event when Ready is
-// first set or flips.
-func (r *SaaSProductReconciler) patchStatus(ctx context.Context, product *saasv1alpha1.SaaSProduct, conds ...metav1.Condition) error {
+// chartProductReadyInputs are what the Ready of a product with a chart
+// sums up: its chart too.
+var chartProductReadyInputs = []readyInput{
+	{condType: saasv1alpha1.KeysAvailableCondition, waiting: "Waiting for the keys Secret to be checked"},
+	{condType: saasv1alpha1.ChartReadyCondition, waiting: "Waiting for the chart to be resolved"},
+	{condType: saasv1alpha1.PlansValidCondition, waiting: "Waiting for the plans to be checked"},
+	{condType: saasv1alpha1.URLsValidCondition, waiting: "Waiting for the URL templates to be checked"},
+}
+
+// readyInputsOf are what product's Ready sums up, and Ready's message when
+// it is True.
+func readyInputsOf(product *saasv1alpha1.SaaSProduct) ([]readyInput, string) {
+	if product.Spec.Chart != nil {
+		return chartProductReadyInputs, "The keys are available, the chart is resolved, every plan can run and every tenant gets URLs of its own"
+	}
+	return productReadyInputs, "The keys are available, every plan can run and every tenant gets URLs of its own"
+}
+
+// patchStatus writes the conditions, the resolved chart, observedGeneration
+// and Ready derived from the conditions, only when they changed, and emits
+// an Event when Ready is first set or flips.
+func (r *SaaSProductReconciler) patchStatus(ctx context.Context, product *saasv1alpha1.SaaSProduct, s *productState) error {
 	before := product.DeepCopy()
-	for _, c := range conds {
+	for _, c := range s.conds {
 		c.ObservedGeneration = product.Generation
 		apimeta.SetStatusCondition(&product.Status.Conditions, c)
 	}
+	switch {
+	case s.chart != nil:
+		product.Status.Chart = s.chart
+	case s.dropChart:
+		product.Status.Chart = nil
+		apimeta.RemoveStatusCondition(&product.Status.Conditions, saasv1alpha1.ChartReadyCondition)
+	}
 	product.Status.ObservedGeneration = product.Generation
-	ready := setReady(product, productReadyInputs, product.Status.ObservedGeneration,
-		"The keys are available, every plan can run and every tenant gets URLs of its own")
+	inputs, readyMsg := readyInputsOf(product)
+	ready := setReady(product, inputs, product.Status.ObservedGeneration, readyMsg)
 
 	// A condition's lastTransitionTime moves only with its status, so an
 	// equal status means nothing to write.
@@ -217,6 +263,9 @@ func (r *SaaSProductReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := indexByKeysSecret(mgr); err != nil {
 		return err
 	}
+	if err := indexByChartSecret(mgr); err != nil {
+		return err
+	}
 	if err := indexByProduct(mgr); err != nil {
 		return err
 	}
@@ -235,16 +284,23 @@ func (r *SaaSProductReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// productsUsingSecret maps a keys Secret to the products that name it.
+// productsUsingSecret maps a Secret to the products that name it: as their
+// keys Secret, or as their chart's Secret or pull Secret.
 func (r *SaaSProductReconciler) productsUsingSecret(ctx context.Context, secret client.Object) []reconcile.Request {
-	products := &saasv1alpha1.SaaSProductList{}
-	if err := r.List(ctx, products, client.MatchingFields{keysSecretNameIndex: secret.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to list SaaSProducts for a Secret", "Secret", client.ObjectKeyFromObject(secret))
-		return nil
-	}
-	requests := make([]reconcile.Request, 0, len(products.Items))
-	for _, p := range products.Items {
-		requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Name: p.Name}})
+	var requests []reconcile.Request
+	seen := map[string]bool{}
+	for _, index := range []string{keysSecretNameIndex, chartSecretNameIndex} {
+		products := &saasv1alpha1.SaaSProductList{}
+		if err := r.List(ctx, products, client.MatchingFields{index: secret.GetName()}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Failed to list SaaSProducts for a Secret", "Secret", client.ObjectKeyFromObject(secret), "index", index)
+			continue
+		}
+		for _, p := range products.Items {
+			if !seen[p.Name] {
+				seen[p.Name] = true
+				requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Name: p.Name}})
+			}
+		}
 	}
 	return requests
 }

@@ -14,25 +14,36 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
 
-// egressCondition says whether a SaaS product's tenants may connect to
-// anything beyond what every tenant may (see networkPolicy).
+// egressCondition says whether a SaaS product's tenants, a workload or a
+// chart, may connect to anything beyond what every tenant may (see
+// networkPolicy).
 func egressCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
-	w := product.Spec.Workload
-	if n := len(w.Egress); n > 0 {
+	field := egressField(product)
+	if n := len(product.Spec.TenantEgress()); n > 0 {
 		rules := "rules"
 		if n == 1 {
 			rules = "rule"
 		}
 		return metav1.Condition{Type: saasv1alpha1.EgressRestrictedCondition, Status: metav1.ConditionFalse,
-			Reason: saasv1alpha1.EgressAllowListReason, Message: fmt.Sprintf("Each tenant may also connect to what the %d %s of spec.workload.egress allow", n, rules)}
+			Reason: saasv1alpha1.EgressAllowListReason, Message: fmt.Sprintf("Each tenant may also connect to what the %d %s of %s allow", n, rules, field)}
 	}
 	return metav1.Condition{Type: saasv1alpha1.EgressRestrictedCondition, Status: metav1.ConditionTrue,
-		Reason: saasv1alpha1.EgressRestrictedReason, Message: "Each tenant may connect only to " + defaultEgress(w) + ": spec.workload.egress lists nothing else"}
+		Reason: saasv1alpha1.EgressRestrictedReason, Message: "Each tenant may connect only to " + defaultEgress(product) + ": " + field + " lists nothing else"}
 }
 
-// defaultEgress names what every tenant of a product may connect to.
-func defaultEgress(w *saasv1alpha1.WorkloadTemplate) string {
-	if w.Directory != nil {
+// egressField is the field of product's egress allow list.
+func egressField(product *saasv1alpha1.SaaSProduct) string {
+	if product.Spec.Workload == nil && product.Spec.Chart != nil {
+		return "spec.chart.egress"
+	}
+	return "spec.workload.egress"
+}
+
+// defaultEgress names what every tenant of a product may connect to: a
+// joint-operation workload also reaches TCP 443 outside the cluster; a
+// chart's tenants never do.
+func defaultEgress(product *saasv1alpha1.SaaSProduct) string {
+	if w := product.Spec.Workload; w != nil && w.Directory != nil {
 		return "DNS, its own namespace and TCP 443 outside the cluster"
 	}
 	return "DNS and its own namespace"
@@ -79,7 +90,7 @@ func (r *SaaSProductReconciler) warnEgressRestricted(ctx context.Context, produc
 	if len(running) == 0 {
 		return // nothing had egress to lose
 	}
-	note := "Egress of " + tenantsNamed(running) + " is now restricted: each may connect only to " + defaultEgress(product.Spec.Workload) +
-		"; list what else they reach (databases, APIs, mail) in spec.workload.egress"
+	note := "Egress of " + tenantsNamed(running) + " is now restricted: each may connect only to " + defaultEgress(product) +
+		"; list what else they reach (databases, APIs, mail) in " + egressField(product)
 	r.Recorder.Eventf(product, nil, corev1.EventTypeWarning, saasv1alpha1.EgressRestrictedReason, "RestrictEgress", "%s", note)
 }

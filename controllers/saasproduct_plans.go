@@ -32,7 +32,14 @@ var podComputeQuotas = map[corev1.ResourceName]bool{
 func plansCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 	cond := metav1.Condition{Type: saasv1alpha1.PlansValidCondition, Status: metav1.ConditionTrue,
 		Reason: saasv1alpha1.SucceededReason, Message: "Every plan's quota holds its tenants at the peak of a rollout"}
-	if product.Spec.Workload == nil {
+	switch {
+	case product.Spec.Chart != nil && product.Spec.Workload == nil:
+		// What a chart's tenant runs is known only once it renders: each
+		// plan's quota holds the chart's objects, and a tenant whose pods
+		// it refuses says so (Available).
+		cond.Message = "Plans of a chart are not checked against their quotas: each quota bounds what the chart runs for a tenant"
+		return cond
+	case product.Spec.Workload == nil:
 		cond.Message = "No plan runs a workload"
 		return cond
 	}

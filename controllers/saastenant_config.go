@@ -22,6 +22,9 @@ import (
 // of the ConfigMap can help, and both trigger a reconcile.
 func (r *SaaSTenantReconciler) tenantConfig(ctx context.Context, s *tenantState, d *tenantobjects.Desired) outcome {
 	w := s.product.Spec.Workload
+	if w == nil {
+		return proceed() // a chart product: the chart holds its configuration
+	}
 	if w.Config == nil || d.Simulated {
 		deployment, err := r.deployment(ctx, d.Namespace)
 		d.StaleConfig = deployment != nil && deployment.Spec.Template.Annotations[saasv1alpha1.ConfigChecksumAnnotation] != ""

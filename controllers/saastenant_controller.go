@@ -9,8 +9,11 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -24,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -47,6 +51,9 @@ type TenantOptions struct {
 	ClusterCIDRs []netip.Prefix
 	// FieldOwner is the server-side apply field manager of every tenant object.
 	FieldOwner string
+	// KubeVersion is the API server's version, such as v1.37.2: a chart's
+	// .Capabilities.KubeVersion.
+	KubeVersion string
 	// MaxConcurrentReconciles is how many tenants are reconciled at once.
 	MaxConcurrentReconciles int
 }
@@ -65,6 +72,8 @@ type SaaSTenantReconciler struct {
 
 	resolved  resolvedOrders
 	urlChecks urlCheckCache
+	// Charts fetches and renders the charts of products with spec.chart.
+	Charts *Charts
 }
 
 // tenantState carries one reconcile's findings from step to step.
@@ -99,6 +108,11 @@ func (s *tenantState) requeueAt(d time.Duration) {
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies;ingresses,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// The kinds only a chart renders (docs/chart-tenants.md): applied, pruned and released.
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs;cronjobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 
 // Reconcile brings one tenant to what its spec and product ask for.
 func (r *SaaSTenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
@@ -382,7 +396,7 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&saasv1alpha1.SaaSTenant{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&saasv1alpha1.SaaSProduct{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfProduct),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, chartDigestChanged))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfConfigMap)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
@@ -394,14 +408,35 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // TenantChildTypes are the kinds kooper creates in tenant namespaces (and
-// the namespaces), watched and cached by kooper's label. Secrets are not
-// among them: see CacheOptions.
+// the namespaces), watched and cached by kooper's label: its own, and those
+// only a chart renders (StatefulSet, Job, CronJob, HorizontalPodAutoscaler,
+// PodDisruptionBudget), in the version kooper reads them in. Secrets and
+// ConfigMaps are not among them: see CacheOptions.
 func TenantChildTypes() []client.Object {
 	return []client.Object{
 		&corev1.Namespace{}, &appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{},
 		&networkingv1.NetworkPolicy{}, &corev1.ResourceQuota{}, &corev1.LimitRange{},
 		&corev1.ServiceAccount{}, &corev1.PersistentVolumeClaim{},
+		&appsv1.StatefulSet{}, &batchv1.Job{}, &batchv1.CronJob{},
+		&autoscalingv2.HorizontalPodAutoscaler{}, &policyv1.PodDisruptionBudget{},
 	}
+}
+
+// chartDigestChanged passes a product whose resolved chart changed: the
+// product controller records it in status, which changes no generation.
+var chartDigestChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		digest := func(obj client.Object) string {
+			if p, ok := obj.(*saasv1alpha1.SaaSProduct); ok && p.Status.Chart != nil {
+				return p.Status.Chart.Digest
+			}
+			return ""
+		}
+		return digest(e.ObjectOld) != digest(e.ObjectNew)
+	},
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
 }
 
 // tenantOfChild maps a tenant's object to the tenant, by its instance label.

@@ -357,7 +357,7 @@ func TestFreezeScalesToZeroKeepsDataAndUnfreezeRestores(t *testing.T) {
 
 	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.State = saasv1alpha1.StateFrozen })
 	frozen := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByMarketplaceReason))
-	g.Expect(frozen.Status.FrozenReplicas).To(ConsistOf(saasv1alpha1.WorkloadReplicas{Name: tenantobjects.AppName, Replicas: 3}))
+	g.Expect(frozen.Status.FrozenReplicas).To(ConsistOf(saasv1alpha1.WorkloadReplicas{Kind: "Deployment", Name: tenantobjects.AppName, Replicas: 3}))
 	hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.FrozenByMarketplaceReason)(g, frozen)
 	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
 	getObject(t, &corev1.PersistentVolumeClaim{}, ns, tenantobjects.DataVolumeName)

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -25,22 +26,42 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 	if !o.proceeds() {
 		return o
 	}
+	chart := s.product.Spec.Chart != nil
+	var rendered []*unstructured.Unstructured
+	if chart {
+		// Rendered before anything is created: a chart that cannot be
+		// applied stalls the tenant with nothing half-made.
+		if rendered, o = r.renderChart(ctx, s, d); !o.proceeds() {
+			return o
+		}
+	}
 	t := s.tenant
 	if err := r.recordNamespace(ctx, t, d.Namespace); err != nil {
 		return failed(err)
 	}
 	t.Status.FrontEndURL, t.Status.AdminURL = d.URLs.FrontEnd, d.URLs.Admin
-	if err := r.recordFreeze(ctx, s); err != nil {
+	recordFreeze := func() error { return r.recordFreeze(ctx, s) }
+	if chart {
+		recordFreeze = func() error { return r.recordChartFreeze(ctx, s, rendered) }
+	}
+	if err := recordFreeze(); err != nil {
 		return failed(err)
 	}
-	if err := r.applyAll(ctx, d); err != nil {
+	err := r.applyAll(ctx, d)
+	if err == nil && chart {
+		err = r.applyChart(ctx, s, shapeChart(s, rendered))
+	}
+	if err != nil {
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProvisioningReason, err.Error())
 		return failed(err)
 	}
 	t.Status.CredentialsSecretName = tenantobjects.CredentialsSecretName
 	t.Status.Applied = &saasv1alpha1.AppliedPlan{SKUCode: s.plan.SKUCode, Replicas: s.plan.Replicas, Resources: d.ContainerResources().DeepCopy()}
-	setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
-		fmt.Sprintf("Namespace %s holds the tenant's objects for plan %s", d.Namespace, s.plan.SKUCode))
+	msg := fmt.Sprintf("Namespace %s holds the tenant's objects for plan %s", d.Namespace, s.plan.SKUCode)
+	if c := s.product.Status.Chart; chart && c != nil {
+		msg += fmt.Sprintf(", chart %s %s (%s)", c.Name, c.Version, c.Digest)
+	}
+	setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason, msg)
 	return proceed()
 }
 
@@ -81,7 +102,7 @@ func (r *SaaSTenantReconciler) desired(ctx context.Context, s *tenantState) (*te
 	if p := checkTenantURLs(s.product, t.Spec.InstanceID, urls); p != nil {
 		return nil, r.stall(t, p.reason, "SaaSProduct %q: %s", s.product.Name, p.message)
 	}
-	if err := tenantobjects.CheckEgress(s.product.Spec.Workload.Egress); err != nil {
+	if err := tenantobjects.CheckEgress(s.product.Spec.TenantEgress()); err != nil {
 		return nil, r.stall(t, saasv1alpha1.EgressRuleInvalidReason, "SaaSProduct %q: %v", s.product.Name, err)
 	}
 	d := &tenantobjects.Desired{
@@ -152,11 +173,21 @@ func (r *SaaSTenantReconciler) applier() *apply.Applier {
 
 // notCached reports a Secret or ConfigMap outside kooper's namespace: the
 // cache holds neither (see CacheOptions), so they are read from the API
-// server, which only tenants with copied Secrets or configuration files do.
+// server, which only tenants with copied Secrets, configuration files or a
+// chart that renders them do. A chart's object of a version other than the
+// one kooper caches is read from the API server too: reading it through the
+// cache would start an informer of every such object in the cluster.
 func (r *SaaSTenantReconciler) notCached(obj client.Object) bool {
 	switch obj.(type) {
 	case *corev1.Secret, *corev1.ConfigMap:
 		return obj.GetNamespace() != r.Options.SecretNamespace
+	case *unstructured.Unstructured:
+		gvk := obj.GetObjectKind().GroupVersionKind()
+		if gk := gvk.GroupKind(); gk == secretKind || gk == configMapKind {
+			return obj.GetNamespace() != r.Options.SecretNamespace
+		}
+		cached, ok := r.childGVK(gvk.GroupKind())
+		return !ok || cached != gvk
 	}
 	return false
 }
@@ -294,7 +325,7 @@ func (r *SaaSTenantReconciler) recordFreeze(ctx context.Context, s *tenantState)
 		// whose cached tenant predates the record: keep the plan's count.
 		running = ptr.Deref(deployment.Spec.Replicas, 1)
 	}
-	t.Status.FrozenReplicas = []saasv1alpha1.WorkloadReplicas{{Name: tenantobjects.AppName, Replicas: running}}
+	t.Status.FrozenReplicas = []saasv1alpha1.WorkloadReplicas{{Kind: "Deployment", Name: tenantobjects.AppName, Replicas: running}}
 	return nil
 }
 
@@ -323,9 +354,13 @@ func (r *SaaSTenantReconciler) deployment(ctx context.Context, namespace string)
 	return deployment, nil
 }
 
-// observeWorkload reads the Deployment's rollout from the cache.
+// observeWorkload reads the Deployment's rollout from the cache; for a
+// chart, the status of every object it rendered (observeChart).
 func (r *SaaSTenantReconciler) observeWorkload(ctx context.Context, s *tenantState) outcome {
 	t := s.tenant
+	if s.product.Spec.Chart != nil && !simulated(s) {
+		return r.observeChart(ctx, s)
+	}
 	deployment := &appsv1.Deployment{}
 	err := r.Get(ctx, client.ObjectKey{Namespace: t.Status.Namespace, Name: tenantobjects.AppName}, deployment)
 	if err != nil && !apierrors.IsNotFound(err) {

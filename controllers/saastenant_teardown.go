@@ -62,6 +62,16 @@ func (r *SaaSTenantReconciler) freezeFromRecord(ctx context.Context, s *tenantSt
 	if !s.frozen || t.Status.Namespace == "" {
 		return nil
 	}
+	if chartTenant(s) {
+		if err := r.recordFreezeFromInventory(ctx, s); err != nil {
+			return err
+		}
+		if err := r.stopChart(ctx, t, s.lifecycle.Freeze.Behavior); err != nil {
+			return err
+		}
+		setFrozen(t, s)
+		return nil
+	}
 	if err := r.recordFreeze(ctx, s); err != nil {
 		return err
 	}
@@ -182,7 +192,7 @@ func (r *SaaSTenantReconciler) releaseData(ctx context.Context, t *saasv1alpha1.
 	if !ns.DeletionTimestamp.IsZero() {
 		return true, nil, nil
 	}
-	if err := r.removeWorkload(ctx, name); err != nil {
+	if err := r.removeWorkload(ctx, t, name); err != nil {
 		return false, nil, err
 	}
 	if keep.deleteNow {
@@ -211,8 +221,12 @@ func (r *SaaSTenantReconciler) deleteNamespaceNow(ctx context.Context, t *saasv1
 }
 
 // removeWorkload deletes the Deployment, Service and Ingress, which need
-// no template to be found: only their names.
-func (r *SaaSTenantReconciler) removeWorkload(ctx context.Context, namespace string) error {
+// no template to be found: only their names; and a chart tenant's
+// workloads, which its inventory names.
+func (r *SaaSTenantReconciler) removeWorkload(ctx context.Context, t *saasv1alpha1.SaaSTenant, namespace string) error {
+	if err := r.removeChartWorkloads(ctx, t, namespace); err != nil {
+		return err
+	}
 	meta := metav1.ObjectMeta{Namespace: namespace, Name: tenantobjects.AppName}
 	for _, obj := range []client.Object{&appsv1.Deployment{ObjectMeta: meta}, &corev1.Service{ObjectMeta: meta}, &networkingv1.Ingress{ObjectMeta: meta}} {
 		if _, err := r.applier().Remove(ctx, obj); err != nil {

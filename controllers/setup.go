@@ -2,10 +2,12 @@ package controllers
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"time"
 
+	"k8s.io/client-go/discovery"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -42,6 +44,12 @@ type Config struct {
 	MaxConcurrentReconciles int
 	// Clock is the time the controllers see; nil is the real clock.
 	Clock clock.Clock
+	// Charts fetches and renders the charts of products with spec.chart;
+	// nil: a new one, shared by the product and tenant controllers.
+	Charts *Charts
+	// KubeVersion is the API server's version, which charts render for
+	// (.Capabilities.KubeVersion); empty: Setup asks the API server once.
+	KubeVersion string
 	// Orders, Uploads and Usage reach the marketplace's open APIs (Query
 	// Order, licence upload, usage push); Setup fails without any of them.
 	Orders  OrderClientFactory
@@ -103,17 +111,25 @@ func Setup(mgr ctrl.Manager, c Config) error {
 		clk = clock.RealClock{}
 	}
 	concurrency := max(c.MaxConcurrentReconciles, 1)
+	charts := c.Charts
+	if charts == nil {
+		charts = &Charts{}
+	}
+	kubeVersion, err := serverVersion(mgr, c.KubeVersion)
+	if err != nil {
+		return err
+	}
 	steps := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&SaaSProductReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
-			Recorder: mgr.GetEventRecorder("kooper-saasproduct"), SecretNamespace: c.Namespace},
+			Recorder: mgr.GetEventRecorder("kooper-saasproduct"), SecretNamespace: c.Namespace, Charts: charts, KubeVersion: kubeVersion},
 		&KeysSecretReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("kooper-keyssecret"), SecretNamespace: c.Namespace},
 		&SaaSTenantReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
-			Recorder: mgr.GetEventRecorder("kooper-saastenant"), Clock: clk, Orders: c.Orders,
+			Recorder: mgr.GetEventRecorder("kooper-saastenant"), Clock: clk, Orders: c.Orders, Charts: charts,
 			Options: TenantOptions{SecretNamespace: c.Namespace, IngressNamespace: c.IngressNamespace,
 				MonitoringNamespace: c.MonitoringNamespace,
 				ClusterCIDRs:        slices.Concat(c.ClusterPodCIDRs, c.ClusterServiceCIDRs),
-				FieldOwner:          fieldOwner, MaxConcurrentReconciles: concurrency}},
+				FieldOwner:          fieldOwner, MaxConcurrentReconciles: concurrency, KubeVersion: kubeVersion}},
 		&LicenseReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 			Recorder: mgr.GetEventRecorder("kooper-license"), Clock: clk, Orders: c.Orders, Uploads: c.Uploads,
 			Options: LicenseOptions{SecretNamespace: c.Namespace, MaxConcurrentReconciles: concurrency,
@@ -138,4 +154,21 @@ func Setup(mgr ctrl.Manager, c Config) error {
 		}
 	}
 	return nil
+}
+
+// serverVersion is known, or else the API server's version, asked once
+// through the manager's discovery: charts render for it.
+func serverVersion(mgr ctrl.Manager, known string) (string, error) {
+	if known != "" {
+		return known, nil
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
+	if err != nil {
+		return "", fmt.Errorf("failed to reach the API server's discovery: %w", err)
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return "", fmt.Errorf("failed to read the API server's version: %w", err)
+	}
+	return v.GitVersion, nil
 }

@@ -95,7 +95,7 @@ func TestFreezeWorksWhenThePlanIsGone(t *testing.T) {
 	g.Expect(answer.Code).To(Equal("000000"), answer.Msg)
 	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
 	frozen := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByMarketplaceReason))
-	g.Expect(frozen.Status.FrozenReplicas).To(ConsistOf(saasv1alpha1.WorkloadReplicas{Name: tenantobjects.AppName, Replicas: 3}))
+	g.Expect(frozen.Status.FrozenReplicas).To(ConsistOf(saasv1alpha1.WorkloadReplicas{Kind: "Deployment", Name: tenantobjects.AppName, Replicas: 3}))
 	getObject(t, &corev1.PersistentVolumeClaim{}, ns, tenantobjects.DataVolumeName)
 }
 

@@ -55,6 +55,12 @@ const (
 	// exists and holds the keys its product type needs (normal-true).
 	KeysAvailableCondition = "KeysAvailable"
 
+	// ChartReadyCondition is True when a product's chart is fetched, loads,
+	// renders for an example tenant of every plan without an object a
+	// tenant may not hold, and is resolved to a digest in status.chart
+	// (normal-true).
+	ChartReadyCondition = "ChartReady"
+
 	// PlansValidCondition is True when every plan of a product can run its
 	// tenants: its quota holds their pods at the peak of a rolling update
 	// (replicas plus the surge pod), at the plan's resources (normal-true).
@@ -85,6 +91,18 @@ const (
 const (
 	// SucceededReason: the step the condition describes completed.
 	SucceededReason = "Succeeded"
+
+	// ChartFetchFailedReason: the product's chart could not be fetched from
+	// its registry or Secret, or does not load.
+	ChartFetchFailedReason = "ChartFetchFailed"
+
+	// ChartObjectRefusedReason: the chart renders an object a tenant's
+	// namespace may not hold (docs/chart-tenants.md).
+	ChartObjectRefusedReason = "ChartObjectRefused"
+
+	// ChartRenderFailedReason: the chart does not render with the tenant's
+	// values (a template error).
+	ChartRenderFailedReason = "ChartRenderFailed"
 	// ProgressingReason: kooper is working on it.
 	ProgressingReason = "Progressing"
 	// SecretNotCopyableReason: a Secret the product names for its tenants

@@ -43,3 +43,16 @@ func DefaultLifecyclePolicy() *LifecyclePolicy {
 		Expiry: ExpiryPolicy{Action: ExpiryFreeze, GraceSeconds: DefaultGraceSeconds},
 	}
 }
+
+// TenantEgress is what each tenant's pods may connect to besides DNS and
+// their own namespace: spec.workload.egress, or spec.chart.egress for a
+// product whose tenants are a chart.
+func (s *SaaSProductSpec) TenantEgress() []EgressRule {
+	switch {
+	case s.Workload != nil:
+		return s.Workload.Egress
+	case s.Chart != nil:
+		return s.Chart.Egress
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -84,7 +85,8 @@ const (
 )
 
 // SaaSProductSpec maps a KooGallery product to what a buyer gets.
-// +kubebuilder:validation:XValidation:rule="self.type != 'SaaS' || has(self.workload)",message="workload is required for products of type SaaS"
+// +kubebuilder:validation:XValidation:rule="self.type != 'SaaS' || has(self.workload) != has(self.chart)",message="a SaaS product needs exactly one of workload and chart"
+// +kubebuilder:validation:XValidation:rule="self.type == 'SaaS' || !has(self.chart)",message="chart is for products of type SaaS"
 // +kubebuilder:validation:XValidation:rule="self.type != 'SaaS' || has(self.urls)",message="urls is required for products of type SaaS"
 // +kubebuilder:validation:XValidation:rule="self.type != 'License' || self.plans.all(p, has(p.license))",message="every plan of a License product needs license terms"
 // +kubebuilder:validation:XValidation:rule="!has(self.debug) || !has(self.debug.skuCode) || self.plans.exists(p, p.skuCode == self.debug.skuCode)",message="debug.skuCode must name one of the plans"
@@ -120,9 +122,15 @@ type SaaSProductSpec struct {
 	// +optional
 	URLs *URLTemplates `json:"urls,omitempty"`
 
-	// workload is what runs for each tenant. Required for SaaS products.
+	// workload is the one container that runs for each tenant. A SaaS
+	// product has exactly one of workload and chart.
 	// +optional
 	Workload *WorkloadTemplate `json:"workload,omitempty"`
+
+	// chart is a Helm chart rendered for each tenant, for a product of
+	// several parts. A SaaS product has exactly one of workload and chart.
+	// +optional
+	Chart *ChartTemplate `json:"chart,omitempty"`
 
 	// plans has one entry per KooGallery specification (skuCode).
 	// +required
@@ -544,6 +552,14 @@ type Plan struct {
 	// license is what a licence on this plan grants. Required for License products.
 	// +optional
 	License *LicenseTerms `json:"license,omitempty"`
+
+	// values are the chart values of this plan, for a product with a chart:
+	// they override the chart's own values and spec.chart.values, for
+	// example a larger replica count or a bigger volume.
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	Values *apiextensionsv1.JSON `json:"values,omitempty"`
 }
 
 // LicenseTerms is what a licence key grants.
@@ -689,12 +705,19 @@ type SaaSProductStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions are Ready, KeysAvailable, PlansValid and URLsValid.
+	// conditions are Ready, KeysAvailable, PlansValid and URLsValid;
+	// EgressRestricted for a SaaS product; ChartReady for a product with a
+	// chart.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// chart is the chart the product's tenants are rendered from, for a
+	// product with spec.chart: resolved by the product controller.
+	// +optional
+	Chart *ResolvedChart `json:"chart,omitempty"`
 }
 
 // SaaSProduct is a product the merchant sells on KooGallery: its marketplace

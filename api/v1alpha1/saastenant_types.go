@@ -82,9 +82,16 @@ type SaaSTenantSpec struct {
 	Orders []AppliedOrder `json:"orders,omitempty"`
 }
 
-// WorkloadReplicas remembers the replica count of one Deployment across a freeze.
+// WorkloadReplicas remembers the replica count of one Deployment or
+// StatefulSet across a freeze.
 type WorkloadReplicas struct {
-	// name is the Deployment's name in the tenant namespace.
+	// kind is Deployment or StatefulSet. Defaults to Deployment.
+	// +optional
+	// +kubebuilder:default=Deployment
+	// +kubebuilder:validation:Enum=Deployment;StatefulSet
+	Kind string `json:"kind,omitempty"`
+
+	// name is the object's name in the tenant namespace.
 	// +required
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
@@ -186,9 +193,19 @@ type SaaSTenantStatus struct {
 	// frozenReplicas are the replica counts to restore on unfreeze.
 	// +optional
 	// +listType=map
+	// +listMapKey=kind
 	// +listMapKey=name
-	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:MaxItems=64
 	FrozenReplicas []WorkloadReplicas `json:"frozenReplicas,omitempty"`
+
+	// inventory lists the objects applied from the product's chart, for a
+	// product with spec.chart: an object the chart no longer renders is
+	// deleted (a PersistentVolumeClaim excepted), and release removes the
+	// workloads it names.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	Inventory []InventoryEntry `json:"inventory,omitempty"`
 
 	// applied is the plan the tenant's objects were last applied for, as it
 	// was then: what the tenant runs with when it is not frozen. Set once the

@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,6 +43,22 @@ func validProduct() *saasv1alpha1.SaaSProduct {
 			Plans: []saasv1alpha1.Plan{{SKUCode: "basic"}},
 		},
 	}
+}
+
+// chartProduct is a valid SaaS product whose tenants are a Helm chart from
+// an OCI registry, changed by change.
+func chartProduct(change func(*saasv1alpha1.ChartTemplate)) *saasv1alpha1.SaaSProduct {
+	return with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+		o.Spec.Workload = nil
+		o.Spec.Chart = &saasv1alpha1.ChartTemplate{
+			OCI:    &saasv1alpha1.OCIChartSource{Repository: "swr.cn-north-4.myhuaweicloud.com/acme/charts/crm", Tag: "1.2.0"},
+			Values: &apiextensionsv1.JSON{Raw: []byte(`{"web":{"replicas":2}}`)},
+		}
+		o.Spec.Plans[0].Values = &apiextensionsv1.JSON{Raw: []byte(`{"worker":{"enabled":true}}`)}
+		if change != nil {
+			change(o.Spec.Chart)
+		}
+	})
 }
 
 func validLicenseProduct() *saasv1alpha1.SaaSProduct {
@@ -172,7 +189,41 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 		{
 			name:        "SaaS product without workload",
 			object:      with(validProduct(), func(o *saasv1alpha1.SaaSProduct) { o.Spec.Workload = nil }),
-			wantMessage: "workload is required for products of type SaaS",
+			wantMessage: "a SaaS product needs exactly one of workload and chart",
+		},
+		{
+			name: "SaaS product with both workload and chart",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Chart = &saasv1alpha1.ChartTemplate{SecretRef: &saasv1alpha1.ChartSecretRef{Name: "crm-chart"}}
+			}),
+			wantMessage: "a SaaS product needs exactly one of workload and chart",
+		},
+		{
+			name:        "chart with both oci and secretRef",
+			object:      chartProduct(func(c *saasv1alpha1.ChartTemplate) { c.SecretRef = &saasv1alpha1.ChartSecretRef{Name: "crm-chart"} }),
+			wantMessage: "chart needs exactly one of oci and secretRef",
+		},
+		{
+			name:        "chart with neither oci nor secretRef",
+			object:      chartProduct(func(c *saasv1alpha1.ChartTemplate) { c.OCI = nil }),
+			wantMessage: "chart needs exactly one of oci and secretRef",
+		},
+		{
+			name:        "OCI chart with both tag and digest",
+			object:      chartProduct(func(c *saasv1alpha1.ChartTemplate) { c.OCI.Digest = "sha256:" + strings.Repeat("a", 64) }),
+			wantMessage: "oci needs exactly one of tag and digest",
+		},
+		{
+			name:        "OCI chart repository with a scheme",
+			object:      chartProduct(func(c *saasv1alpha1.ChartTemplate) { c.OCI.Repository = "oci://swr.example.com/acme/crm" }),
+			wantMessage: "spec.chart.oci.repository",
+		},
+		{
+			name: "License product with a chart",
+			object: with(validLicenseProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Chart = &saasv1alpha1.ChartTemplate{SecretRef: &saasv1alpha1.ChartSecretRef{Name: "crm-chart"}}
+			}),
+			wantMessage: "chart is for products of type SaaS",
 		},
 		{
 			name:        "SaaS product without urls",
@@ -695,6 +746,30 @@ func productChange(change func(*saasv1alpha1.SaaSProduct)) func(client.Object) {
 
 func licenseChange(change func(*saasv1alpha1.License)) func(client.Object) {
 	return func(o client.Object) { change(o.(*saasv1alpha1.License)) }
+}
+
+func TestSchemaAcceptsChartProductsAndKeepsTheirValues(t *testing.T) {
+	g := NewWithT(t)
+	for _, product := range []*saasv1alpha1.SaaSProduct{
+		chartProduct(nil),
+		chartProduct(func(c *saasv1alpha1.ChartTemplate) {
+			c.OCI = nil
+			c.SecretRef = &saasv1alpha1.ChartSecretRef{Name: "crm-chart"}
+		}),
+		chartProduct(func(c *saasv1alpha1.ChartTemplate) {
+			c.OCI.Tag, c.OCI.Digest, c.OCI.PullSecretName = "", "sha256:"+strings.Repeat("0f", 32), "swr-pull"
+			c.OCI.Repository = "registry.local:5000/charts/crm"
+		}),
+	} {
+		g.Expect(k8sClient.Create(ctx(t), product)).To(Succeed())
+		got := &saasv1alpha1.SaaSProduct{}
+		g.Expect(k8sClient.Get(ctx(t), client.ObjectKeyFromObject(product), got)).To(Succeed())
+		g.Expect(got.Spec.Chart.Values.Raw).To(MatchJSON(`{"web":{"replicas":2}}`), "values are kept as given")
+		g.Expect(got.Spec.Plans[0].Values.Raw).To(MatchJSON(`{"worker":{"enabled":true}}`))
+		if got.Spec.Chart.SecretRef != nil {
+			g.Expect(got.Spec.Chart.SecretRef.Key).To(Equal("chart.tgz"))
+		}
+	}
 }
 
 func TestSchemaFillsMeterDefaults(t *testing.T) {

@@ -13,14 +13,18 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -152,6 +156,38 @@ func meta(namespace, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Namespace: namespace, Name: name}
 }
 
+func statefulSet(namespace string) *appsv1.StatefulSet {
+	d := deployment(namespace)
+	return &appsv1.StatefulSet{ObjectMeta: d.ObjectMeta, Spec: appsv1.StatefulSetSpec{Selector: d.Spec.Selector, Template: d.Spec.Template}}
+}
+
+func daemonSet(namespace string) *appsv1.DaemonSet {
+	d := deployment(namespace)
+	return &appsv1.DaemonSet{ObjectMeta: d.ObjectMeta, Spec: appsv1.DaemonSetSpec{Selector: d.Spec.Selector, Template: d.Spec.Template}}
+}
+
+func job(namespace string) *batchv1.Job {
+	template := deployment(namespace).Spec.Template
+	template.Spec.RestartPolicy = corev1.RestartPolicyNever
+	return &batchv1.Job{ObjectMeta: meta(namespace, "matrix"), Spec: batchv1.JobSpec{Template: template}}
+}
+
+func cronJob(namespace string) *batchv1.CronJob {
+	return &batchv1.CronJob{ObjectMeta: meta(namespace, "matrix"), Spec: batchv1.CronJobSpec{
+		Schedule: "0 * * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: job(namespace).Spec}}}
+}
+
+func hpa(namespace string) *autoscalingv2.HorizontalPodAutoscaler {
+	return &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: meta(namespace, "matrix"), Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+		ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "matrix"}, MaxReplicas: 3}}
+}
+
+func pdb(namespace string) *policyv1.PodDisruptionBudget {
+	one := intstr.FromInt32(1)
+	return &policyv1.PodDisruptionBudget{ObjectMeta: meta(namespace, "matrix"), Spec: policyv1.PodDisruptionBudgetSpec{
+		MinAvailable: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "matrix"}}}}
+}
+
 func deployment(namespace string) *appsv1.Deployment {
 	labels := map[string]string{"app.kubernetes.io/name": "matrix"}
 	return &appsv1.Deployment{
@@ -237,6 +273,24 @@ var matrixRows = []matrixRow{
 		attrs("delete", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", fixtureDirectory), remove(newSaaSDirectory())},
 	{controllers, "create a Deployment in a tenant namespace", allowed, byBoth,
 		attrs("create", "apps", "deployments", tenantNS, ""), create(deployment(tenantNS))},
+	// A chart tenant's parts (docs/chart-tenants.md): exactly the kinds a chart may render.
+	{controllers, "create a StatefulSet in a tenant namespace (a chart's part)", allowed, byBoth,
+		attrs("create", "apps", "statefulsets", tenantNS, ""), create(statefulSet(tenantNS))},
+	{controllers, "create a Job in a tenant namespace (a chart's part)", allowed, byBoth,
+		attrs("create", "batch", "jobs", tenantNS, ""), create(job(tenantNS))},
+	{controllers, "create a CronJob in a tenant namespace (a chart's part)", allowed, byBoth,
+		attrs("create", "batch", "cronjobs", tenantNS, ""), create(cronJob(tenantNS))},
+	{controllers, "create a HorizontalPodAutoscaler in a tenant namespace (a chart's part)", allowed, byBoth,
+		attrs("create", "autoscaling", "horizontalpodautoscalers", tenantNS, ""), create(hpa(tenantNS))},
+	{controllers, "create a PodDisruptionBudget in a tenant namespace (a chart's part)", allowed, byBoth,
+		attrs("create", "policy", "poddisruptionbudgets", tenantNS, ""), create(pdb(tenantNS))},
+	{controllers, "create a StatefulSet in `kube-system`", denied, byAdmission,
+		attrs("create", "apps", "statefulsets", "kube-system", ""), create(statefulSet("kube-system"))},
+	{controllers, "create a Role in a tenant namespace (a chart may not bring RBAC)", denied, byRBAC,
+		attrs("create", "rbac.authorization.k8s.io", "roles", tenantNS, ""),
+		create(&rbacv1.Role{ObjectMeta: meta(tenantNS, "matrix")})},
+	{controllers, "create a DaemonSet in a tenant namespace (not a kind a chart may render)", denied, byRBAC,
+		attrs("create", "apps", "daemonsets", tenantNS, ""), create(daemonSet(tenantNS))},
 	{controllers, "create a Secret in a tenant namespace", allowed, byBoth,
 		attrs("create", "", "secrets", tenantNS, ""), create(secret(tenantNS))},
 	{controllers, "create a Secret in kooper's namespace", allowed, byBoth,

@@ -81,6 +81,7 @@ func TestEndToEnd(t *testing.T) {
 		{"personal data of a kit sync reaches no log, Event or status", testNoPersonalData},
 		{"the directory is Secrets only, and a tenantSync delete deletes it with its data", testDirectoryDeleted},
 		{"a licence product: bought, verified offline, renewed, revoked", testLicence},
+		{"a chart product: every part bought, frozen, unfrozen, upgraded and released together", testChartTenant},
 		{"a release removes the workload, then the namespace after retention", testRelease},
 		{"a tenant deleted by hand is still answered, and never provisioned again", testHandDeletion},
 		{"neither component was refused a request through the lifecycle", testNothingForbidden},

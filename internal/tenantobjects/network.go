@@ -40,7 +40,8 @@ var (
 // itself, the ingress controller's namespace and, when configured, the
 // monitoring namespace. Egress: only DNS, the namespace itself, for a
 // joint-operation product HTTPS outside the cluster (outsideClusterHTTPS),
-// and the product's allow list (workload.egress), in that order.
+// and the product's allow list (workload.egress or chart.egress), in that
+// order.
 // NetworkPolicies are not part of any pod template: changing this policy
 // restarts no pod.
 func (d *Desired) networkPolicy() *networkingv1.NetworkPolicy {
@@ -58,11 +59,10 @@ func (d *Desired) networkPolicy() *networkingv1.NetworkPolicy {
 		},
 		{To: []networkingv1.NetworkPolicyPeer{namespacePeer(d.Namespace)}},
 	}
-	workload := d.Product.Spec.Workload
-	if workload.Directory != nil {
+	if workload := d.Product.Spec.Workload; workload != nil && workload.Directory != nil {
 		egress = append(egress, outsideClusterHTTPS(d.ClusterCIDRs))
 	}
-	for _, rule := range workload.Egress {
+	for _, rule := range d.Product.Spec.TenantEgress() {
 		egress = append(egress, egressRule(rule))
 	}
 	return &networkingv1.NetworkPolicy{

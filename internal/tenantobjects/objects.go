@@ -56,7 +56,7 @@ const (
 type Desired struct {
 	// Tenant is the SaaSTenant whose objects these are.
 	Tenant *saasv1alpha1.SaaSTenant
-	// Product is the tenant's SaaSProduct; its spec.workload must be set.
+	// Product is the tenant's SaaSProduct, with spec.workload or spec.chart.
 	Product *saasv1alpha1.SaaSProduct
 	// Plan is the product's plan the tenant is on.
 	Plan *saasv1alpha1.Plan
@@ -167,7 +167,9 @@ func (d *Desired) Meta(name string) metav1.ObjectMeta {
 
 // Objects returns what must exist in the tenant namespace, in the order to
 // apply it, and what must not (removed on freeze, or no longer configured;
-// release removes the workload from what the tenant recorded). Every
+// release removes the workload from what the tenant recorded). For a
+// product with a chart they are kooper's isolation objects only (quota,
+// limits, NetworkPolicy): the chart's render is applied beside them. Every
 // object has its TypeMeta set, for server-side apply. The Namespace itself
 // (NamespaceObject) and the credentials Secret, which is created once and
 // never applied, are in neither.
@@ -184,6 +186,11 @@ func (d *Desired) Objects() (present, absent []client.Object) {
 	add(len(d.Plan.Quota) > 0, d.resourceQuota())
 	add(d.ContainerResources() != nil, d.limitRange())
 	add(true, d.networkPolicy())
+	if workload == nil {
+		// A chart product: kooper's isolation objects only; the chart's
+		// render brings the rest (docs/chart-tenants.md).
+		return present, absent
+	}
 	add(true, d.serviceAccount())
 	if workload.Storage != nil {
 		// Never in absent: removing storage from the template must not
@@ -226,10 +233,11 @@ func (d *Desired) resourceQuota() *corev1.ResourceQuota {
 	}
 }
 
-// ContainerResources are the plan's resources, or else the workload's;
-// nil when neither sets any. Status records them as applied.
+// ContainerResources are the plan's resources, or else the workload's (a
+// chart product has only the plan's); nil when neither sets any. Status
+// records them as applied.
 func (d *Desired) ContainerResources() *saasv1alpha1.ContainerResources {
-	if d.Plan.Resources != nil {
+	if d.Plan.Resources != nil || d.Product.Spec.Workload == nil {
 		return d.Plan.Resources
 	}
 	return d.Product.Spec.Workload.Resources

@@ -1,0 +1,136 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/lru"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/chartrender"
+)
+
+// Charts fetches the charts of products with spec.chart once per digest
+// and renders them (docs/chart-tenants.md). One serves every reconciler of
+// a manager: the product controller resolves a chart (Resolve) and records
+// its digest in status.chart; the tenant controller renders that digest
+// (Archive, Renderer). The zero value is ready to use.
+type Charts struct {
+	// Renderer renders a chart for one tenant, caching the results.
+	Renderer chartrender.Renderer
+	// FetchOCI pulls a chart from an OCI registry; nil is
+	// chartrender.FetchOCI. Tests point it at an in-process registry.
+	FetchOCI func(ctx context.Context, ref string, dockerConfigJSON []byte) (chartrender.Archive, error)
+	// CacheSize bounds the archives kept in memory, by digest; 0 is 32.
+	CacheSize int
+
+	once     sync.Once
+	archives *lru.Cache
+}
+
+// Resolve fetches the product's chart as spec.chart names it now: an OCI
+// tag is resolved to the digest it points at, and a Secret's archive is
+// read. It fails with an error naming the source when the chart cannot be
+// fetched or the pull Secret read; the archive's digest is what tenants
+// render from.
+func (c *Charts) Resolve(ctx context.Context, reader client.Reader, namespace string, product *saasv1alpha1.SaaSProduct) (chartrender.Archive, error) {
+	chart := product.Spec.Chart
+	if chart == nil {
+		return chartrender.Archive{}, fmt.Errorf("SaaSProduct %s has no chart", product.Name)
+	}
+	if chart.SecretRef != nil {
+		return c.fromSecret(ctx, reader, namespace, chart.SecretRef)
+	}
+	ref := chart.OCI.Repository + ":" + chart.OCI.Tag
+	if chart.OCI.Digest != "" {
+		ref = chart.OCI.Repository + "@" + chart.OCI.Digest
+	}
+	return c.fromOCI(ctx, reader, namespace, chart.OCI, ref)
+}
+
+// Archive returns the chart the product's status.chart records, from
+// memory when it was fetched before. It fails when the product has no
+// resolved chart yet, or when the chart fetched now has another digest (a
+// Secret changed since the product controller read it: the product is
+// reconciled again, and its tenants follow).
+func (c *Charts) Archive(ctx context.Context, reader client.Reader, namespace string, product *saasv1alpha1.SaaSProduct) (chartrender.Archive, error) {
+	resolved := product.Status.Chart
+	if product.Spec.Chart == nil || resolved == nil || resolved.Digest == "" {
+		return chartrender.Archive{}, fmt.Errorf("the chart of SaaSProduct %s is not resolved yet", product.Name)
+	}
+	if archive, ok := c.cache().Get(resolved.Digest); ok {
+		return archive.(chartrender.Archive), nil
+	}
+	var archive chartrender.Archive
+	var err error
+	if ref := product.Spec.Chart.SecretRef; ref != nil {
+		archive, err = c.fromSecret(ctx, reader, namespace, ref)
+	} else {
+		oci := product.Spec.Chart.OCI
+		archive, err = c.fromOCI(ctx, reader, namespace, oci, oci.Repository+"@"+resolved.Digest)
+	}
+	if err != nil {
+		return chartrender.Archive{}, err
+	}
+	if archive.Digest() != resolved.Digest {
+		return chartrender.Archive{}, fmt.Errorf("the chart of SaaSProduct %s is %s now, not %s as resolved", product.Name, archive.Digest(), resolved.Digest)
+	}
+	return archive, nil
+}
+
+func (c *Charts) cache() *lru.Cache {
+	c.once.Do(func() {
+		size := c.CacheSize
+		if size <= 0 {
+			size = 32
+		}
+		c.archives = lru.New(size)
+	})
+	return c.archives
+}
+
+// fromSecret reads a packaged chart from a Secret in kooper's namespace.
+func (c *Charts) fromSecret(ctx context.Context, reader client.Reader, namespace string, ref *saasv1alpha1.ChartSecretRef) (chartrender.Archive, error) {
+	secret := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: namespace, Name: ref.Name}
+	if err := reader.Get(ctx, key, secret); err != nil {
+		return chartrender.Archive{}, fmt.Errorf("failed to read the chart Secret %s: %w", key, err)
+	}
+	dataKey := ref.Key
+	if dataKey == "" {
+		dataKey = "chart.tgz"
+	}
+	data, ok := secret.Data[dataKey]
+	if !ok {
+		return chartrender.Archive{}, fmt.Errorf("the chart Secret %s has no key %s", key, dataKey)
+	}
+	archive := chartrender.ArchiveFromBytes(data)
+	c.cache().Add(archive.Digest(), archive)
+	return archive, nil
+}
+
+// fromOCI pulls a chart with the product's pull Secret, if it names one.
+func (c *Charts) fromOCI(ctx context.Context, reader client.Reader, namespace string, oci *saasv1alpha1.OCIChartSource, ref string) (chartrender.Archive, error) {
+	var dockerConfig []byte
+	if oci.PullSecretName != "" {
+		secret := &corev1.Secret{}
+		key := client.ObjectKey{Namespace: namespace, Name: oci.PullSecretName}
+		if err := reader.Get(ctx, key, secret); err != nil {
+			return chartrender.Archive{}, fmt.Errorf("failed to read the chart's pull Secret %s: %w", key, err)
+		}
+		dockerConfig = secret.Data[corev1.DockerConfigJsonKey]
+	}
+	fetch := c.FetchOCI
+	if fetch == nil {
+		fetch = chartrender.FetchOCI
+	}
+	archive, err := fetch(ctx, ref, dockerConfig)
+	if err != nil {
+		return chartrender.Archive{}, fmt.Errorf("failed to fetch the chart %s: %w", ref, err)
+	}
+	c.cache().Add(archive.Digest(), archive)
+	return archive, nil
+}

@@ -1,0 +1,570 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/chartrender"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
+)
+
+// A tenant of a product with spec.chart (docs/chart-tenants.md): kooper's
+// isolation objects (tenantobjects.Desired.Objects) plus the chart rendered
+// for the tenant, applied beside them, recorded in status.inventory before
+// anything is applied, and pruned when a render no longer has them.
+
+const (
+	// maxInventory is the schema's bound on status.inventory.
+	maxInventory = 256
+	// maxFrozenReplicas is the schema's bound on status.frozenReplicas.
+	maxFrozenReplicas = 64
+	// maxNotCurrent is how many objects that are not current Available's
+	// message names; the rest are counted.
+	maxNotCurrent = 5
+	// maxChartMessage caps a condition message built from a chart's
+	// objects or errors.
+	maxChartMessage = 2048
+)
+
+// The kinds the chart code treats apart.
+var (
+	deploymentKind  = schema.GroupKind{Group: "apps", Kind: "Deployment"}
+	statefulSetKind = schema.GroupKind{Group: "apps", Kind: "StatefulSet"}
+	cronJobKind     = schema.GroupKind{Group: "batch", Kind: "CronJob"}
+	ingressKind     = schema.GroupKind{Group: "networking.k8s.io", Kind: "Ingress"}
+	pvcKind         = schema.GroupKind{Kind: "PersistentVolumeClaim"}
+	secretKind      = schema.GroupKind{Kind: "Secret"}
+	configMapKind   = schema.GroupKind{Kind: "ConfigMap"}
+)
+
+// releasedKinds are the chart's workloads: release deletes them and keeps
+// the rest (PVCs, Secrets, ConfigMaps, ServiceAccounts) for the retention.
+var releasedKinds = []schema.GroupKind{
+	deploymentKind, statefulSetKind, {Group: "batch", Kind: "Job"}, cronJobKind,
+	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}, {Group: "policy", Kind: "PodDisruptionBudget"},
+	{Kind: "Service"}, ingressKind,
+}
+
+// statusless are the kinds kstatus always finds current: Available does
+// not read them (tenant Secrets and ConfigMaps are not cached).
+var statusless = []schema.GroupKind{secretKind, configMapKind, {Kind: "ServiceAccount"}}
+
+// chartTenant reports whether the tenant's objects come from a chart: its
+// product says so while it is loaded; otherwise its record does.
+func chartTenant(s *tenantState) bool {
+	if s.product != nil {
+		return s.product.Spec.Chart != nil
+	}
+	return len(s.tenant.Status.Inventory) > 0
+}
+
+// renderChart renders the product's chart, as the product resolved it,
+// with the tenant's values. A product whose chart is not resolved yet makes
+// the tenant wait (the product's watch brings it back when it is); a chart
+// that holds objects a tenant may not hold, or does not render, stalls it.
+// A simulated debug tenant renders nothing.
+func (r *SaaSTenantReconciler) renderChart(ctx context.Context, s *tenantState, d *tenantobjects.Desired) ([]*unstructured.Unstructured, outcome) {
+	product, t := s.product, s.tenant
+	if d.Simulated {
+		return nil, proceed()
+	}
+	if product.Status.Chart == nil || product.Status.Chart.Digest == "" {
+		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason,
+			fmt.Sprintf("Waiting for SaaSProduct %s's chart to be resolved", product.Name))
+		// Stopping service does not wait for the chart (DESIGN.md rule 10).
+		if err := r.freezeFromRecord(ctx, s); err != nil {
+			return nil, failed(err)
+		}
+		return nil, done()
+	}
+	archive, err := r.Charts.Archive(ctx, r.Client, r.Options.SecretNamespace, product)
+	if err != nil {
+		return nil, failed(err)
+	}
+	values, err := chartValues(s, d)
+	if err != nil {
+		return nil, r.stall(t, saasv1alpha1.ChartRenderFailedReason, "SaaSProduct %q: %s", product.Name, capMessage(err.Error()))
+	}
+	objs, err := r.Charts.Renderer.Render(ctx, archive, values, chartrender.Options{
+		ReleaseName: t.Spec.InstanceID, Namespace: d.Namespace, KubeVersion: r.Options.KubeVersion})
+	var refused *chartrender.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		return nil, r.stall(t, saasv1alpha1.ChartObjectRefusedReason, "SaaSProduct %q, chart %s: %s",
+			product.Name, product.Status.Chart.Digest, capMessage(refused.Error()))
+	case err != nil && ctx.Err() != nil:
+		return nil, failed(err)
+	case err != nil:
+		return nil, r.stall(t, saasv1alpha1.ChartRenderFailedReason, "SaaSProduct %q, chart %s: %s",
+			product.Name, product.Status.Chart.Digest, capMessage(err.Error()))
+	case len(objs) > maxInventory:
+		return nil, r.stall(t, saasv1alpha1.ChartRenderFailedReason, "SaaSProduct %q, chart %s renders %d objects; a tenant holds at most %d",
+			product.Name, product.Status.Chart.Digest, len(objs), maxInventory)
+	}
+	return objs, proceed()
+}
+
+// chartValues are the tenant's values: the product's, the plan's, and
+// kooper's own under the key kooper, each layer over the one before.
+func chartValues(s *tenantState, d *tenantobjects.Desired) (map[string]any, error) {
+	product, err := valuesOf(s.product.Spec.Chart.Values, "spec.chart.values")
+	if err != nil {
+		return nil, err
+	}
+	plan, err := valuesOf(s.plan.Values, "the values of plan "+s.plan.SKUCode)
+	if err != nil {
+		return nil, err
+	}
+	kooper := map[string]any{
+		"instanceId":            s.tenant.Spec.InstanceID,
+		"namespace":             d.Namespace,
+		"skuCode":               s.plan.SKUCode,
+		"frontEndUrl":           d.URLs.FrontEnd,
+		"adminUrl":              d.URLs.Admin,
+		"host":                  d.URLs.Host,
+		"credentialsSecretName": tenantobjects.CredentialsSecretName,
+		"sso":                   map[string]any{"secretName": saasv1alpha1.SSOSecretName},
+		"directory":             map[string]any{"secretPrefix": saasv1alpha1.DirectorySecretName},
+	}
+	return chartrender.MergeValues(product, plan, map[string]any{"kooper": kooper}), nil
+}
+
+// valuesOf decodes one layer of values; it must be an object (or nothing).
+func valuesOf(raw *apiextensionsv1.JSON, what string) (map[string]any, error) {
+	if raw == nil || len(raw.Raw) == 0 || string(raw.Raw) == "null" {
+		return nil, nil
+	}
+	var values map[string]any
+	if err := json.Unmarshal(raw.Raw, &values); err != nil {
+		return nil, fmt.Errorf("%s are not an object of values: %w", what, err)
+	}
+	return values, nil
+}
+
+// shapeChart makes the render the tenant's: every object gets kooper's
+// labels, and the freeze in force is applied to it. ScaleToZero: every
+// Deployment and StatefulSet at zero replicas, every CronJob suspended.
+// DisableIngress: no Ingress (pruning then deletes it). Not frozen: a
+// Deployment or StatefulSet whose render leaves its count open (to an HPA)
+// gets the count recorded before the freeze, and a CronJob whose render
+// does not suspend it runs (suspend: false).
+func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) []*unstructured.Unstructured {
+	t := s.tenant
+	behavior := s.lifecycle.Freeze.Behavior
+	out := make([]*unstructured.Unstructured, 0, len(rendered))
+	for _, obj := range rendered {
+		labels := obj.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		for k, v := range tenantobjects.Labels(t) {
+			labels[k] = v
+		}
+		obj.SetLabels(labels)
+		gk := obj.GroupVersionKind().GroupKind()
+		scalable := gk == deploymentKind || gk == statefulSetKind
+		switch {
+		case s.frozen && behavior == saasv1alpha1.FreezeDisableIngress && gk == ingressKind:
+			continue
+		case s.frozen && behavior == saasv1alpha1.FreezeScaleToZero && scalable:
+			_ = unstructured.SetNestedField(obj.Object, int64(0), "spec", "replicas") // obj is a map: cannot fail
+		case s.frozen && behavior == saasv1alpha1.FreezeScaleToZero && gk == cronJobKind:
+			_ = unstructured.SetNestedField(obj.Object, true, "spec", "suspend")
+		case !s.frozen && scalable:
+			if _, set := replicasOf(obj); !set {
+				if i := frozenIndex(t, gk.Kind, obj.GetName()); i >= 0 {
+					_ = unstructured.SetNestedField(obj.Object, int64(t.Status.FrozenReplicas[i].Replicas), "spec", "replicas")
+				}
+			}
+		case !s.frozen && gk == cronJobKind:
+			// Said out loud: an apply that leaves suspend out would find
+			// the suspended CronJob already holds every field it sets.
+			if _, set, _ := unstructured.NestedFieldNoCopy(obj.Object, "spec", "suspend"); !set {
+				_ = unstructured.SetNestedField(obj.Object, false, "spec", "suspend")
+			}
+		}
+		out = append(out, obj)
+	}
+	return out
+}
+
+// replicasOf is obj's spec.replicas, and whether it is set.
+func replicasOf(obj *unstructured.Unstructured) (int32, bool) {
+	v, found, err := unstructured.NestedFieldNoCopy(obj.Object, "spec", "replicas")
+	if err != nil || !found {
+		return 0, false
+	}
+	switch n := v.(type) {
+	case int64:
+		return int32(n), true //nolint:gosec // a replica count
+	case float64:
+		return int32(n), true
+	}
+	return 0, false
+}
+
+// frozenIndex is the position of kind/name in status.frozenReplicas, -1 if absent.
+func frozenIndex(t *saasv1alpha1.SaaSTenant, kind, name string) int {
+	return slices.IndexFunc(t.Status.FrozenReplicas, func(w saasv1alpha1.WorkloadReplicas) bool {
+		return w.Kind == kind && w.Name == name
+	})
+}
+
+// recordChartFreeze remembers, before a ScaleToZero freeze applies zero,
+// the count of each rendered Deployment and StatefulSet not yet recorded:
+// what runs, read from the cache, or, when nothing runs, the render's count
+// (the render's default, 1, when it sets none).
+func (r *SaaSTenantReconciler) recordChartFreeze(ctx context.Context, s *tenantState, rendered []*unstructured.Unstructured) error {
+	t := s.tenant
+	if !s.frozen || s.lifecycle.Freeze.Behavior != saasv1alpha1.FreezeScaleToZero {
+		return nil
+	}
+	for _, obj := range rendered {
+		gk := obj.GroupVersionKind().GroupKind()
+		if (gk != deploymentKind && gk != statefulSetKind) || frozenIndex(t, gk.Kind, obj.GetName()) >= 0 {
+			continue
+		}
+		count, set := replicasOf(obj)
+		if !set {
+			count = 1
+		}
+		live, err := r.readChild(ctx, gk, t.Status.Namespace, obj.GetName())
+		if err != nil {
+			return err
+		}
+		if n, ok := liveReplicas(live); ok && n > 0 {
+			// Zero can only be this freeze's own doing: keep the render's count.
+			count = n
+		}
+		r.rememberReplicas(t, gk.Kind, obj.GetName(), count)
+	}
+	return nil
+}
+
+// rememberReplicas records one count, within the schema's bound.
+func (r *SaaSTenantReconciler) rememberReplicas(t *saasv1alpha1.SaaSTenant, kind, name string, count int32) {
+	if len(t.Status.FrozenReplicas) >= maxFrozenReplicas {
+		return // beyond the bound, unfreeze applies the render's count
+	}
+	t.Status.FrozenReplicas = append(t.Status.FrozenReplicas, saasv1alpha1.WorkloadReplicas{Kind: kind, Name: name, Replicas: count})
+}
+
+// liveReplicas is the cached object's spec.replicas (1 when unset, as the
+// API server defaults it); false without an object.
+func liveReplicas(live *unstructured.Unstructured) (int32, bool) {
+	if live == nil {
+		return 0, false
+	}
+	if n, ok := replicasOf(live); ok {
+		return n, true
+	}
+	return 1, true
+}
+
+// applyChart records the inventory of what it applies with what was
+// applied before, applies the shaped render, deletes what the render no
+// longer has (a PersistentVolumeClaim excepted: it stays, with the data,
+// until the namespace goes) and keeps the new inventory for the status
+// write. A crash at any point leaves a record that names every object.
+func (r *SaaSTenantReconciler) applyChart(ctx context.Context, s *tenantState, objs []*unstructured.Unstructured) error {
+	t := s.tenant
+	desired := make([]saasv1alpha1.InventoryEntry, 0, len(objs))
+	for _, obj := range objs {
+		gk := obj.GroupVersionKind().GroupKind()
+		desired = append(desired, saasv1alpha1.InventoryEntry{Group: gk.Group, Kind: gk.Kind, Name: obj.GetName()})
+	}
+	union := slices.Clone(t.Status.Inventory)
+	for _, e := range desired {
+		if !slices.Contains(union, e) {
+			union = append(union, e)
+		}
+	}
+	if len(union) > maxInventory {
+		return fmt.Errorf("the chart's objects and those applied before are %d; a tenant records at most %d", len(union), maxInventory)
+	}
+	if err := r.recordInventory(ctx, t, union); err != nil {
+		return err
+	}
+	a := r.applier()
+	for _, obj := range objs {
+		if _, err := a.Apply(ctx, obj); err != nil {
+			return err
+		}
+	}
+	for _, e := range union {
+		gk := schema.GroupKind{Group: e.Group, Kind: e.Kind}
+		if slices.Contains(desired, e) || gk == pvcKind {
+			continue
+		}
+		if err := r.removeChild(ctx, gk, t.Status.Namespace, e.Name); err != nil {
+			return err
+		}
+	}
+	t.Status.Inventory = desired
+	if !s.frozen {
+		t.Status.FrozenReplicas = nil
+	}
+	return nil
+}
+
+// recordInventory writes the inventory into the stored status before
+// anything it names is applied, as recordNamespace does the namespace: the
+// write carries the resourceVersion t was read at, and t takes the new one.
+func (r *SaaSTenantReconciler) recordInventory(ctx context.Context, t *saasv1alpha1.SaaSTenant, inventory []saasv1alpha1.InventoryEntry) error {
+	if slices.Equal(t.Status.Inventory, inventory) {
+		return nil
+	}
+	recorded := t.DeepCopy()
+	patch := client.MergeFromWithOptions(recorded.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	recorded.Status.Inventory = inventory
+	if err := r.Status().Patch(ctx, recorded, patch); err != nil {
+		return fmt.Errorf("failed to record the inventory before applying the chart: %w", err)
+	}
+	t.Status.Inventory, t.ResourceVersion = inventory, recorded.ResourceVersion
+	return nil
+}
+
+// childGVK is the version kooper reads a tenant's object of kind gk in:
+// the one it caches (TenantChildTypes), or v1 for Secrets and ConfigMaps.
+func (r *SaaSTenantReconciler) childGVK(gk schema.GroupKind) (schema.GroupVersionKind, bool) {
+	if gk == secretKind || gk == configMapKind {
+		return gk.WithVersion("v1"), true
+	}
+	for _, child := range TenantChildTypes() {
+		gvk, err := apiutil.GVKForObject(child, r.Scheme)
+		if err == nil && gvk.GroupKind() == gk {
+			return gvk, true
+		}
+	}
+	return schema.GroupVersionKind{}, false
+}
+
+// childObject is an empty typed object of kind gk called name in namespace.
+func (r *SaaSTenantReconciler) childObject(gk schema.GroupKind, namespace, name string) (client.Object, error) {
+	gvk, ok := r.childGVK(gk)
+	if !ok {
+		return nil, fmt.Errorf("kooper does not read %s objects", gk)
+	}
+	typed, err := r.Scheme.New(gvk)
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := typed.(client.Object)
+	if !ok {
+		return nil, fmt.Errorf("%s is not a Kubernetes object", gvk)
+	}
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	obj.SetNamespace(namespace)
+	obj.SetName(name)
+	return obj, nil
+}
+
+// readChild reads the tenant's object of kind gk from the cache (tenant
+// Secrets and ConfigMaps from the API server), as an unstructured object;
+// nil when there is none.
+func (r *SaaSTenantReconciler) readChild(ctx context.Context, gk schema.GroupKind, namespace, name string) (*unstructured.Unstructured, error) {
+	obj, err := r.childObject(gk, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	var reader client.Reader = r.Client
+	if r.notCached(obj) {
+		reader = r.Reader
+	}
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("failed to read %s %s/%s: %w", gk.Kind, namespace, name, err)
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetGroupVersionKind(gvk)
+	return u, nil
+}
+
+// removeChild deletes the tenant's object of kind gk, if the cache (or,
+// for a Secret or ConfigMap, the API server) holds it. What it owns goes
+// in the background (a Job's pods, say): the API server's default for a
+// Job orphans them.
+func (r *SaaSTenantReconciler) removeChild(ctx context.Context, gk schema.GroupKind, namespace, name string) error {
+	live, err := r.readChild(ctx, gk, namespace, name)
+	if err != nil || live == nil {
+		return err
+	}
+	obj, err := r.childObject(gk, namespace, name)
+	if err != nil {
+		return err
+	}
+	if err := r.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to delete %s %s/%s: %w", gk.Kind, namespace, name, err)
+	}
+	return nil
+}
+
+// observeChart sums up Available from kstatus over every object of the
+// inventory, read from the cache: True when all are current; otherwise
+// the message names each that is not, with kstatus's message.
+func (r *SaaSTenantReconciler) observeChart(ctx context.Context, s *tenantState) outcome {
+	t := s.tenant
+	var notCurrent []string
+	checked := 0
+	for _, e := range t.Status.Inventory {
+		gk := schema.GroupKind{Group: e.Group, Kind: e.Kind}
+		if slices.Contains(statusless, gk) {
+			continue
+		}
+		checked++
+		u, err := r.readChild(ctx, gk, t.Status.Namespace, e.Name)
+		if err != nil {
+			return failed(err)
+		}
+		if u == nil {
+			notCurrent = append(notCurrent, e.Kind+"/"+e.Name+": not created yet")
+			continue
+		}
+		res, err := status.Compute(u)
+		switch {
+		case err != nil:
+			notCurrent = append(notCurrent, fmt.Sprintf("%s/%s: %v", e.Kind, e.Name, err))
+		case res.Status != status.CurrentStatus:
+			notCurrent = append(notCurrent, fmt.Sprintf("%s/%s: %s", e.Kind, e.Name, res.Message))
+		}
+	}
+	if len(notCurrent) == 0 {
+		setCondition(t, saasv1alpha1.AvailableCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
+			fmt.Sprintf("All %d objects of the chart with a status are current", checked))
+		return proceed()
+	}
+	msg := fmt.Sprintf("%d of %d objects of the chart not current: %s", len(notCurrent), checked,
+		strings.Join(notCurrent[:min(len(notCurrent), maxNotCurrent)], "; "))
+	if more := len(notCurrent) - maxNotCurrent; more > 0 {
+		msg += fmt.Sprintf("; and %d more", more)
+	}
+	setCondition(t, saasv1alpha1.AvailableCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadUnavailableReason, capMessage(msg))
+	return proceed()
+}
+
+// capMessage keeps a condition message within maxChartMessage bytes.
+func capMessage(msg string) string {
+	if len(msg) <= maxChartMessage {
+		return msg
+	}
+	return strings.ToValidUTF8(msg[:maxChartMessage], "") + " …"
+}
+
+// recordFreezeFromInventory remembers, for a freeze applied from the
+// record, the count of each Deployment and StatefulSet of the inventory
+// that runs and is not yet recorded.
+func (r *SaaSTenantReconciler) recordFreezeFromInventory(ctx context.Context, s *tenantState) error {
+	t := s.tenant
+	if s.lifecycle.Freeze.Behavior != saasv1alpha1.FreezeScaleToZero {
+		return nil
+	}
+	for _, e := range t.Status.Inventory {
+		gk := schema.GroupKind{Group: e.Group, Kind: e.Kind}
+		if (gk != deploymentKind && gk != statefulSetKind) || frozenIndex(t, e.Kind, e.Name) >= 0 {
+			continue
+		}
+		live, err := r.readChild(ctx, gk, t.Status.Namespace, e.Name)
+		if err != nil {
+			return err
+		}
+		if n, ok := liveReplicas(live); ok && n > 0 {
+			r.rememberReplicas(t, e.Kind, e.Name, n)
+		}
+	}
+	return nil
+}
+
+// stopChart stops a chart tenant's service from its inventory alone:
+// ScaleToZero scales every Deployment and StatefulSet to zero and suspends
+// every CronJob; DisableIngress deletes every Ingress.
+func (r *SaaSTenantReconciler) stopChart(ctx context.Context, t *saasv1alpha1.SaaSTenant, behavior saasv1alpha1.FreezeBehavior) error {
+	namespace := t.Status.Namespace
+	for _, e := range t.Status.Inventory {
+		gk := schema.GroupKind{Group: e.Group, Kind: e.Kind}
+		switch {
+		case behavior == saasv1alpha1.FreezeDisableIngress && gk == ingressKind:
+			if err := r.removeChild(ctx, gk, namespace, e.Name); err != nil {
+				return err
+			}
+		case behavior == saasv1alpha1.FreezeScaleToZero && (gk == deploymentKind || gk == statefulSetKind):
+			if err := r.patchChild(ctx, gk, namespace, e.Name, []string{"spec", "replicas"}, int64(0)); err != nil {
+				return err
+			}
+		case behavior == saasv1alpha1.FreezeScaleToZero && gk == cronJobKind:
+			if err := r.patchChild(ctx, gk, namespace, e.Name, []string{"spec", "suspend"}, true); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// patchChild sets one field of the tenant's object with a merge patch,
+// unless the cached object has it already or there is no object.
+func (r *SaaSTenantReconciler) patchChild(ctx context.Context, gk schema.GroupKind, namespace, name string, path []string, value any) error {
+	live, err := r.readChild(ctx, gk, namespace, name)
+	if err != nil || live == nil {
+		return err
+	}
+	if current, found, _ := unstructured.NestedFieldNoCopy(live.Object, path...); found && current == value {
+		return nil
+	}
+	patch := map[string]any{}
+	_ = unstructured.SetNestedField(patch, value, path...) // patch is a map: cannot fail
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	obj, err := r.childObject(gk, namespace, name)
+	if err != nil {
+		return err
+	}
+	if err := r.Patch(ctx, obj, client.RawPatch(types.MergePatchType, data)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to set %s of %s %s/%s: %w", strings.Join(path, "."), gk.Kind, namespace, name, err)
+	}
+	return nil
+}
+
+// removeChartWorkloads deletes the inventory's workloads on release and
+// keeps the rest (PVCs, Secrets, ConfigMaps, ServiceAccounts) for the
+// retention; the inventory keeps what is kept.
+func (r *SaaSTenantReconciler) removeChartWorkloads(ctx context.Context, t *saasv1alpha1.SaaSTenant, namespace string) error {
+	kept := make([]saasv1alpha1.InventoryEntry, 0, len(t.Status.Inventory))
+	for _, e := range t.Status.Inventory {
+		gk := schema.GroupKind{Group: e.Group, Kind: e.Kind}
+		if !slices.Contains(releasedKinds, gk) {
+			kept = append(kept, e)
+			continue
+		}
+		if err := r.removeChild(ctx, gk, namespace, e.Name); err != nil {
+			return err
+		}
+	}
+	if len(t.Status.Inventory) > 0 {
+		t.Status.Inventory = kept
+	}
+	return nil
+}

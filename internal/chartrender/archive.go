@@ -1,0 +1,184 @@
+package chartrender
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+const (
+	// MaxArchiveBytes is the largest chart archive (.tgz, compressed) that
+	// FetchOCI pulls and Render loads: 10 MiB.
+	MaxArchiveBytes = 10 << 20
+
+	// MaxUnpackedBytes is the largest total size of the files of a chart
+	// archive once decompressed that Render loads: 50 MiB. (Helm's own
+	// loader also refuses any single file above 5 MiB.)
+	MaxUnpackedBytes = 50 << 20
+
+	// ChartLayerMediaType is the media type of the layer of an OCI artifact
+	// that holds a Helm chart's .tgz.
+	ChartLayerMediaType = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+
+	// ChartConfigMediaType is the media type of the config blob of an OCI
+	// artifact that holds a Helm chart (its Chart.yaml as JSON).
+	ChartConfigMediaType = "application/vnd.cncf.helm.config.v1+json"
+)
+
+// ErrArchiveTooLarge is wrapped by the error of FetchOCI and Render when an
+// archive is over MaxArchiveBytes compressed or MaxUnpackedBytes unpacked.
+var ErrArchiveTooLarge = errors.New("chart archive too large")
+
+// Archive is a packaged Helm chart: the bytes of its .tgz and their digest.
+// The zero Archive holds nothing, and Render refuses it. Make one with
+// FetchOCI or ArchiveFromBytes.
+type Archive struct {
+	data   []byte
+	digest string
+}
+
+// ArchiveFromBytes makes an Archive of a chart packaged as a .tgz, for
+// example one read from a Secret. It copies tgz; the digest is the sha256 of
+// the bytes ("sha256:<64 hex digits>"). It does not check the bytes: Render
+// does, and refuses an archive over MaxArchiveBytes.
+func ArchiveFromBytes(tgz []byte) Archive {
+	sum := sha256.Sum256(tgz)
+	return Archive{data: bytes.Clone(tgz), digest: "sha256:" + hex.EncodeToString(sum[:])}
+}
+
+// Digest names the archive's content: the OCI manifest digest of a chart
+// from FetchOCI, the sha256 of the bytes of one from ArchiveFromBytes, in
+// the form "sha256:<64 hex digits>". Render caches by it.
+func (a Archive) Digest() string { return a.digest }
+
+// Bytes returns the .tgz. The slice is shared: do not modify it.
+func (a Archive) Bytes() []byte { return a.data }
+
+// FetchOCI pulls a Helm chart stored as an OCI artifact, ref being a tag
+// ("registry.example.com/charts/crm:1.2.0") or a digest
+// ("registry.example.com/charts/crm@sha256:…"). dockerConfigJSON is the
+// `.dockerconfigjson` of a `kubernetes.io/dockerconfigjson` Secret: when it is
+// not empty, the entry of ref's registry (matched by host, with or without
+// scheme and path) gives the credentials, and no entry means anonymous;
+// when it is empty, the pull is anonymous.
+//
+// The artifact must be one OCI image manifest holding exactly one layer of
+// ChartLayerMediaType, at most MaxArchiveBytes (ErrArchiveTooLarge
+// otherwise); the layer's content is checked against its digest. The
+// Archive's digest is the manifest's digest. ctx bounds the whole pull.
+func FetchOCI(ctx context.Context, ref string, dockerConfigJSON []byte) (Archive, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return Archive{}, fmt.Errorf("parsing chart reference %q: %w", ref, err)
+	}
+	auth := authn.Anonymous
+	if len(dockerConfigJSON) > 0 {
+		auth, err = authFromDockerConfig(dockerConfigJSON, r.Context().RegistryStr())
+		if err != nil {
+			return Archive{}, err
+		}
+	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth)}
+
+	desc, err := remote.Get(r, opts...)
+	if err != nil {
+		return Archive{}, fmt.Errorf("fetching chart manifest %q: %w", ref, err)
+	}
+	if desc.MediaType != types.OCIManifestSchema1 {
+		return Archive{}, fmt.Errorf("chart %q: manifest media type is %q, want %q", ref, desc.MediaType, types.OCIManifestSchema1)
+	}
+	manifest, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
+	if err != nil {
+		return Archive{}, fmt.Errorf("chart %q: parsing manifest: %w", ref, err)
+	}
+	layer, err := chartLayer(manifest)
+	if err != nil {
+		return Archive{}, fmt.Errorf("chart %q: %w", ref, err)
+	}
+	if layer.Size > MaxArchiveBytes {
+		return Archive{}, fmt.Errorf("chart %q: layer is %d bytes, over %d: %w", ref, layer.Size, MaxArchiveBytes, ErrArchiveTooLarge)
+	}
+
+	blob, err := remote.Layer(r.Context().Digest(layer.Digest.String()), opts...)
+	if err != nil {
+		return Archive{}, fmt.Errorf("chart %q: fetching layer: %w", ref, err)
+	}
+	rc, err := blob.Compressed()
+	if err != nil {
+		return Archive{}, fmt.Errorf("chart %q: fetching layer: %w", ref, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, MaxArchiveBytes+1))
+	if err != nil {
+		return Archive{}, fmt.Errorf("chart %q: reading layer: %w", ref, err)
+	}
+	if len(data) > MaxArchiveBytes {
+		return Archive{}, fmt.Errorf("chart %q: layer is over %d bytes: %w", ref, MaxArchiveBytes, ErrArchiveTooLarge)
+	}
+	if int64(len(data)) != layer.Size {
+		return Archive{}, fmt.Errorf("chart %q: layer is %d bytes, the manifest says %d", ref, len(data), layer.Size)
+	}
+	return Archive{data: data, digest: desc.Digest.String()}, nil
+}
+
+// chartLayer finds the one chart layer of a Helm chart's manifest.
+func chartLayer(m *v1.Manifest) (v1.Descriptor, error) {
+	var found []v1.Descriptor
+	for _, l := range m.Layers {
+		if l.MediaType == ChartLayerMediaType {
+			found = append(found, l)
+		}
+	}
+	if len(found) != 1 {
+		return v1.Descriptor{}, fmt.Errorf("manifest has %d layers of media type %q, want 1", len(found), ChartLayerMediaType)
+	}
+	return found[0], nil
+}
+
+// authFromDockerConfig picks the credentials of registry from the bytes of a
+// `.dockerconfigjson`; a registry it has no entry for is pulled anonymously.
+func authFromDockerConfig(data []byte, registry string) (authn.Authenticator, error) {
+	var cfg struct {
+		Auths map[string]authn.AuthConfig `json:"auths"`
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return nil, fmt.Errorf("parsing .dockerconfigjson: %w", err)
+	}
+	for key, ac := range cfg.Auths {
+		if registryHost(key) == registryHost(registry) {
+			return authn.FromConfig(ac), nil
+		}
+	}
+	return authn.Anonymous, nil
+}
+
+// registryHost reduces a .dockerconfigjson key ("https://reg.io/v1/",
+// "reg.io:5000") or a registry name to its host[:port]; Docker Hub's names
+// become "index.docker.io".
+func registryHost(key string) string {
+	host := key
+	if strings.Contains(key, "://") {
+		if u, err := url.Parse(key); err == nil {
+			host = u.Host
+		}
+	}
+	host, _, _ = strings.Cut(host, "/")
+	host = strings.ToLower(host)
+	if host == "docker.io" || host == "registry-1.docker.io" {
+		host = name.DefaultRegistry
+	}
+	return host
+}

@@ -1,0 +1,119 @@
+package chartrender
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// allowedKinds is the allow-list, in the order Render sorts by: what others
+// refer to comes before what refers to it (accounts, configuration and
+// storage, then Services, workloads, and what points at workloads).
+var allowedKinds = []schema.GroupKind{
+	{Group: "", Kind: "ServiceAccount"},
+	{Group: "", Kind: "Secret"},
+	{Group: "", Kind: "ConfigMap"},
+	{Group: "", Kind: "PersistentVolumeClaim"},
+	{Group: "", Kind: "Service"},
+	{Group: "apps", Kind: "Deployment"},
+	{Group: "apps", Kind: "StatefulSet"},
+	{Group: "batch", Kind: "Job"},
+	{Group: "batch", Kind: "CronJob"},
+	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"},
+	{Group: "policy", Kind: "PodDisruptionBudget"},
+	{Group: "networking.k8s.io", Kind: "Ingress"},
+}
+
+// kindRank is the position of each allowed kind in allowedKinds.
+var kindRank = func() map[schema.GroupKind]int {
+	m := make(map[schema.GroupKind]int, len(allowedKinds))
+	for i, gk := range allowedKinds {
+		m[gk] = i
+	}
+	return m
+}()
+
+// AllowedKinds returns the kinds a tenant's chart may hold, every one
+// namespaced, in the order Render sorts its objects by; any version of these
+// groups is allowed. The caller derives its RBAC and its watches from it.
+// The slice is a copy.
+func AllowedKinds() []schema.GroupKind {
+	return append([]schema.GroupKind(nil), allowedKinds...)
+}
+
+// Reasons of a RefusedObject.
+const (
+	// ReasonKindNotAllowed: the kind is not in AllowedKinds (RBAC, webhooks,
+	// CRDs, every cluster-scoped kind, NetworkPolicy, ResourceQuota,
+	// LimitRange, Namespace, custom resources…).
+	ReasonKindNotAllowed = "kind not allowed in a tenant namespace"
+	// ReasonOtherNamespace: metadata.namespace names a namespace other than
+	// the tenant's.
+	ReasonOtherNamespace = "namespace is not the tenant's"
+	// ReasonNoName: the object has no metadata.name.
+	ReasonNoName = "no metadata.name"
+	// ReasonDuplicate: the chart renders the same kind and name twice.
+	ReasonDuplicate = "rendered twice"
+)
+
+// RefusedObject is one object of a chart that a tenant may not hold.
+type RefusedObject struct {
+	// GroupKind is the object's group and kind (Group "" is the core group).
+	GroupKind schema.GroupKind
+	// Namespace is the object's metadata.namespace as rendered, "" if none.
+	Namespace string
+	// Name is the object's metadata.name.
+	Name string
+	// Reason is one of the Reason* constants, with detail where it helps.
+	Reason string
+}
+
+// String gives "group/Kind name: reason", the core group written "core".
+func (o RefusedObject) String() string {
+	group := o.GroupKind.Group
+	if group == "" {
+		group = "core"
+	}
+	return fmt.Sprintf("%s/%s %s: %s", group, o.GroupKind.Kind, o.Name, o.Reason)
+}
+
+// RefusedError is Render's error when the chart holds objects a tenant may
+// not hold; Objects lists every one of them, in the chart's sorted order.
+// Nothing of such a chart should be applied. Match it with errors.As.
+type RefusedError struct {
+	// Objects are the refused objects, never empty.
+	Objects []RefusedObject
+}
+
+// Error lists every refused object, "; "-separated, fit for a condition
+// message.
+func (e *RefusedError) Error() string {
+	parts := make([]string, len(e.Objects))
+	for i, o := range e.Objects {
+		parts[i] = o.String()
+	}
+	return fmt.Sprintf("chart holds %d object(s) a tenant may not hold: %s", len(e.Objects), strings.Join(parts, "; "))
+}
+
+// admit checks one rendered object against the allow-list and the tenant's
+// namespace, setting the namespace of an object that has none. It returns
+// the reason of a refusal, "" when the object is admitted.
+func admit(obj *unstructured.Unstructured, namespace string) string {
+	gk := obj.GroupVersionKind().GroupKind()
+	if _, ok := kindRank[gk]; !ok {
+		return ReasonKindNotAllowed
+	}
+	if obj.GetName() == "" {
+		return ReasonNoName
+	}
+	switch ns := obj.GetNamespace(); ns {
+	case "":
+		obj.SetNamespace(namespace)
+	case namespace:
+	default:
+		return fmt.Sprintf("%s (%q)", ReasonOtherNamespace, ns)
+	}
+	return ""
+}

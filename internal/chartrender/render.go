@@ -1,0 +1,404 @@
+package chartrender
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/releaseutil"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/lru"
+	"sigs.k8s.io/yaml"
+)
+
+const (
+	// DefaultChartCacheSize is the number of loaded charts a Renderer keeps
+	// when Renderer.ChartCacheSize is 0.
+	DefaultChartCacheSize = 32
+	// DefaultResultCacheSize is the number of rendered results a Renderer
+	// keeps when Renderer.ResultCacheSize is 0.
+	DefaultResultCacheSize = 1024
+
+	// hookAnnotation marks a Helm hook; its value is a comma-separated list
+	// of hook names.
+	hookAnnotation = "helm.sh/hook"
+)
+
+// testHooks are the hook names that run only under `helm test` ("test"; its
+// deprecated spellings "test-success" and "test-failure").
+var testHooks = []string{"test", "test-success", "test-failure"}
+
+// Options are what a render knows of the release besides its values.
+type Options struct {
+	// ReleaseName is .Release.Name: the tenant's instanceId. Required.
+	ReleaseName string
+	// Namespace is .Release.Namespace and the namespace of every object:
+	// the tenant's namespace. Required.
+	Namespace string
+	// KubeVersion is .Capabilities.KubeVersion, the version of the cluster
+	// the objects go to, such as "v1.37.2" or "1.37". Required.
+	KubeVersion string
+}
+
+// Renderer renders charts for tenants, loading each chart once per digest and
+// rendering each (digest, values, options) once. It is safe for concurrent
+// use; the zero Renderer is ready, with the default cache sizes. Set the
+// sizes before the first Render and never after.
+//
+// Two concurrent renders of the same uncached key may both render; both
+// give the same objects.
+type Renderer struct {
+	// ChartCacheSize bounds the loaded charts kept, least recently used
+	// first out; 0 means DefaultChartCacheSize.
+	ChartCacheSize int
+	// ResultCacheSize bounds the rendered results kept, least recently used
+	// first out; 0 means DefaultResultCacheSize. Only successful renders
+	// are kept.
+	ResultCacheSize int
+
+	once    sync.Once
+	charts  *lru.Cache // digest → *chart.Chart
+	results *lru.Cache // renderKey → []*unstructured.Unstructured
+
+	// loads and renders count the archives loaded and the charts rendered,
+	// for the tests.
+	loads   atomic.Int64
+	renders atomic.Int64
+}
+
+func (r *Renderer) init() {
+	r.once.Do(func() {
+		r.charts = lru.New(cmpOr(r.ChartCacheSize, DefaultChartCacheSize))
+		r.results = lru.New(cmpOr(r.ResultCacheSize, DefaultResultCacheSize))
+	})
+}
+
+// Render renders archive's chart for one tenant and returns its objects.
+//
+// values override the chart's own values.yaml key by key (the chart's
+// values < values), as `helm install -f`; build them with MergeValues. They
+// must be JSON values: they pass through JSON, so every number reaches the
+// templates as a float64, as Helm's own values files do. The templates see
+// .Release (Name and Namespace from opts, IsInstall true, Revision 1),
+// .Capabilities (opts.KubeVersion, and the API versions client-go knows), and
+// .Values; `lookup` finds nothing. Subcharts are rendered, enabled by their
+// conditions and tags as by Helm.
+//
+// Each YAML document of the output becomes one object. Empty documents,
+// NOTES.txt and objects whose helm.sh/hook annotation names a test hook are
+// dropped; other hooks (pre-install, post-install, …) are kept as ordinary
+// objects, applied with the rest and never run as hooks. An object without a
+// namespace gets opts.Namespace. Objects come sorted by their kind's place
+// in AllowedKinds, then by name.
+//
+// Render refuses the whole chart with a *RefusedError when any object's
+// kind is not in AllowedKinds (the chart's crds/ files included), when
+// its namespace is not opts.Namespace, when it has no name or when it is
+// rendered twice. Other errors: an empty or oversize archive (wrapping
+// ErrArchiveTooLarge), an archive that is not a valid chart, a library
+// chart, a template or values error, a document that is not an object.
+//
+// The objects are the caller's own: Render returns fresh copies, and a
+// render of the same archive digest, values and options is served from the
+// cache without rendering.
+func (r *Renderer) Render(ctx context.Context, archive Archive, values map[string]any, opts Options) ([]*unstructured.Unstructured, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r.init()
+	if opts.ReleaseName == "" || opts.Namespace == "" {
+		return nil, errors.New("render options need a release name and a namespace")
+	}
+	kubeVersion, err := chartutil.ParseKubeVersion(opts.KubeVersion)
+	if err != nil {
+		return nil, fmt.Errorf("render options: Kubernetes version %q: %w", opts.KubeVersion, err)
+	}
+	if archive.digest == "" {
+		return nil, errors.New("empty chart archive")
+	}
+	raw, err := json.Marshal(values)
+	if err != nil {
+		return nil, fmt.Errorf("values are not JSON values: %w", err)
+	}
+	key := renderKey(archive.digest, opts, raw)
+	if cached, ok := r.results.Get(key); ok {
+		return deepCopy(cached.([]*unstructured.Unstructured)), nil
+	}
+
+	vals := map[string]any{}
+	if err := json.Unmarshal(raw, &vals); err != nil {
+		return nil, fmt.Errorf("values are not a JSON object: %w", err)
+	}
+	if vals == nil { // values was nil: JSON null
+		vals = map[string]any{}
+	}
+	ch, err := r.chart(archive)
+	if err != nil {
+		return nil, err
+	}
+	caps := chartutil.DefaultCapabilities.Copy()
+	caps.KubeVersion = *kubeVersion
+	objs, err := r.render(ch, vals, opts, caps)
+	if err != nil {
+		return nil, err
+	}
+	r.results.Add(key, objs)
+	return deepCopy(objs), nil
+}
+
+// chart returns the loaded chart of archive, from the cache when it holds it.
+func (r *Renderer) chart(archive Archive) (*chart.Chart, error) {
+	if c, ok := r.charts.Get(archive.digest); ok {
+		return c.(*chart.Chart), nil
+	}
+	r.loads.Add(1)
+	c, err := load(archive.data)
+	if err != nil {
+		return nil, fmt.Errorf("loading chart %s: %w", archive.digest, err)
+	}
+	r.charts.Add(archive.digest, c)
+	return c, nil
+}
+
+// load checks and loads the bytes of a chart's .tgz. It never panics: a
+// panic of Helm's loader on malformed input becomes an error.
+func load(data []byte) (c *chart.Chart, err error) {
+	if len(data) == 0 {
+		return nil, errors.New("empty chart archive")
+	}
+	if len(data) > MaxArchiveBytes {
+		return nil, fmt.Errorf("archive is %d bytes, over %d: %w", len(data), MaxArchiveBytes, ErrArchiveTooLarge)
+	}
+	if err := checkUnpacked(data); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			c, err = nil, fmt.Errorf("not a valid chart archive: loader panicked: %v", p)
+		}
+	}()
+	c, err = loader.LoadArchive(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("not a valid chart archive: %w", err)
+	}
+	if c.Metadata.Type == "library" {
+		return nil, fmt.Errorf("chart %q is a library chart, which renders nothing", c.Name())
+	}
+	return c, nil
+}
+
+// checkUnpacked refuses data that is not gzip or whose decompressed stream is
+// over MaxUnpackedBytes, before Helm's loader holds it all in memory.
+func checkUnpacked(data []byte) error {
+	gz, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("not a gzipped chart archive: %w", err)
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(gz, MaxUnpackedBytes+1))
+	if err != nil {
+		return fmt.Errorf("not a gzipped chart archive: %w", err)
+	}
+	if n > MaxUnpackedBytes {
+		return fmt.Errorf("archive unpacks to over %d bytes: %w", MaxUnpackedBytes, ErrArchiveTooLarge)
+	}
+	return nil
+}
+
+// render renders a loaded chart; it leaves the cached chart as it was.
+func (r *Renderer) render(cached *chart.Chart, vals map[string]any, opts Options, caps *chartutil.Capabilities) ([]*unstructured.Unstructured, error) {
+	r.renders.Add(1)
+	c := cloneChart(cached)
+	if err := chartutil.ProcessDependenciesWithMerge(c, vals); err != nil {
+		return nil, fmt.Errorf("chart %q: processing subcharts: %w", c.Name(), err)
+	}
+	release := chartutil.ReleaseOptions{Name: opts.ReleaseName, Namespace: opts.Namespace, Revision: 1, IsInstall: true}
+	top, err := chartutil.ToRenderValuesWithSchemaValidation(c, vals, release, caps, true)
+	if err != nil {
+		return nil, fmt.Errorf("chart %q: values: %w", c.Name(), err)
+	}
+	files, err := engine.Engine{}.Render(c, top)
+	if err != nil {
+		return nil, fmt.Errorf("chart %q: %w", c.Name(), err)
+	}
+
+	var objs []*unstructured.Unstructured
+	var refused []RefusedObject
+	seen := map[string]bool{}
+	for _, file := range sortedKeys(files) {
+		if strings.HasSuffix(file, "NOTES.txt") {
+			continue
+		}
+		docs := releaseutil.SplitManifests(files[file])
+		names := sortedKeys(docs)
+		sort.Sort(releaseutil.BySplitManifestsOrder(names))
+		for i, doc := range names {
+			obj, err := decode(docs[doc])
+			if err != nil {
+				return nil, fmt.Errorf("chart %q: %s, document %d: %w", c.Name(), file, i+1, err)
+			}
+			if obj == nil || isTestHook(obj) {
+				continue
+			}
+			gk := obj.GroupVersionKind().GroupKind()
+			reason := admit(obj, opts.Namespace)
+			id := gk.String() + "/" + obj.GetName()
+			if reason == "" && seen[id] {
+				reason = ReasonDuplicate
+			}
+			seen[id] = true
+			if reason != "" {
+				refused = append(refused, RefusedObject{GroupKind: gk, Namespace: obj.GetNamespace(), Name: obj.GetName(), Reason: reason})
+				continue
+			}
+			objs = append(objs, obj)
+		}
+	}
+	refused = append(refused, refuseCRDs(c)...)
+	if len(refused) > 0 {
+		slices.SortFunc(refused, func(a, b RefusedObject) int {
+			return strings.Compare(a.String(), b.String())
+		})
+		return nil, &RefusedError{Objects: refused}
+	}
+	slices.SortFunc(objs, compareObjects)
+	return objs, nil
+}
+
+// refuseCRDs refuses the files of the crds/ directories of a chart and its
+// enabled subcharts: Helm would install them, a tenant may not.
+func refuseCRDs(c *chart.Chart) []RefusedObject {
+	var refused []RefusedObject
+	for _, crd := range c.CRDObjects() {
+		refused = append(refused, RefusedObject{
+			GroupKind: schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"},
+			Name:      crd.Filename,
+			Reason:    ReasonKindNotAllowed + " (a file of crds/)",
+		})
+	}
+	return refused
+}
+
+// decode turns one YAML document into an object; a document with nothing
+// in it (only comments, or empty) gives nil.
+func decode(doc string) (*unstructured.Unstructured, error) {
+	j, err := yaml.YAMLToJSON([]byte(doc))
+	if err != nil {
+		return nil, err
+	}
+	if t := bytes.TrimSpace(j); len(t) == 0 || string(t) == "null" {
+		return nil, nil
+	}
+	obj := &unstructured.Unstructured{}
+	if err := obj.UnmarshalJSON(j); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+// isTestHook says whether obj is a hook that only `helm test` runs.
+func isTestHook(obj *unstructured.Unstructured) bool {
+	hooks, ok := obj.GetAnnotations()[hookAnnotation]
+	if !ok {
+		return false
+	}
+	for h := range strings.SplitSeq(hooks, ",") {
+		if slices.Contains(testHooks, strings.TrimSpace(h)) {
+			return true
+		}
+	}
+	return false
+}
+
+// compareObjects orders admitted objects by their kind's place in
+// allowedKinds, then namespace, then name.
+func compareObjects(a, b *unstructured.Unstructured) int {
+	ra, rb := kindRank[a.GroupVersionKind().GroupKind()], kindRank[b.GroupVersionKind().GroupKind()]
+	if ra != rb {
+		return ra - rb
+	}
+	if c := strings.Compare(a.GetNamespace(), b.GetNamespace()); c != 0 {
+		return c
+	}
+	return strings.Compare(a.GetName(), b.GetName())
+}
+
+// cloneChart copies what rendering changes in a chart (its metadata's
+// dependencies, its values, its subcharts), so that the cached chart stays as
+// loaded; templates and files are shared, read only.
+func cloneChart(c *chart.Chart) *chart.Chart {
+	cp := *c
+	if c.Metadata != nil {
+		md := *c.Metadata
+		if c.Metadata.Dependencies != nil {
+			md.Dependencies = make([]*chart.Dependency, len(c.Metadata.Dependencies))
+			for i, d := range c.Metadata.Dependencies {
+				if d != nil {
+					dc := *d
+					d = &dc
+				}
+				md.Dependencies[i] = d
+			}
+		}
+		cp.Metadata = &md
+	}
+	if c.Values != nil {
+		cp.Values = copyValue(c.Values).(map[string]any)
+	}
+	deps := make([]*chart.Chart, 0, len(c.Dependencies()))
+	for _, d := range c.Dependencies() {
+		deps = append(deps, cloneChart(d))
+	}
+	cp.SetDependencies(deps...)
+	return &cp
+}
+
+// renderKey names one render: the archive, the options and the values.
+func renderKey(digest string, opts Options, values []byte) string {
+	h := sha256.New()
+	for _, s := range []string{digest, opts.ReleaseName, opts.Namespace, opts.KubeVersion} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	h.Write(values)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func deepCopy(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		out[i] = o.DeepCopy()
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func cmpOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
