@@ -108,7 +108,14 @@ func rolledOut(d *appsv1.Deployment) {
 
 func TestChartTenantIsRenderedLabelledRecordedAndSummedUp(t *testing.T) {
 	g := NewWithT(t)
-	product, digest := newChartProduct(t, nil)
+	// The product names a chart Secret that does not exist yet, so the
+	// product controller cannot resolve the chart before the test has seen
+	// the tenant wait (it resolves a chart the moment it can).
+	var lateSecret string
+	product, _ := newChartProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		lateSecret = p.Name + "-late-chart"
+		p.Spec.Chart.SecretRef.Name = lateSecret
+	})
 	tenant := newTenant(t, product, "basic", nil)
 	id, ns := tenant.Spec.InstanceID, "tenant-"+tenant.Name
 
@@ -117,7 +124,10 @@ func TestChartTenantIsRenderedLabelledRecordedAndSummedUp(t *testing.T) {
 	waiting := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason))
 	g.Expect(apimeta.FindStatusCondition(waiting.Status.Conditions, saasv1alpha1.ProvisionedCondition).Message).
 		To(Equal("Waiting for SaaSProduct " + product.Name + "'s chart to be resolved"))
-	resolveChart(t, product.Name, digest)
+	g.Expect(k8sClient.Create(testContext(t), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: lateSecret},
+		Data:       map[string][]byte{"chart.tgz": packageTestChart(t)},
+	})).To(Succeed())
 	got := eventuallyTenant(t, tenant.Name, provisioned)
 	g.Expect(got.Status.Inventory).To(ConsistOf(chartInventory(id)))
 
