@@ -1,14 +1,10 @@
 package controllers
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -18,11 +14,6 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/chartrender"
 )
-
-// testChartDir is internal/chartrender's multi-part test chart: a web
-// Deployment, Service and Ingress, a worker Deployment, a Redis
-// StatefulSet, a ConfigMap, a pre-install Job, a test Pod and extraObjects.
-const testChartDir = "../internal/chartrender/testdata/crm"
 
 // chartExtras are templates the tenant tests add to the test chart: a
 // CronJob and a PersistentVolumeClaim, each behind a value a plan can turn
@@ -63,22 +54,11 @@ spec:
 // helm package writes.
 func packageTestChart(t *testing.T) []byte {
 	t.Helper()
-	c, err := loader.LoadDir(testChartDir)
-	if err != nil {
-		t.Fatalf("loading %s: %v", testChartDir, err)
-	}
-	for name, data := range chartExtras {
-		c.Templates = append(c.Templates, &chart.File{Name: name, Data: []byte(data)})
-	}
-	path, err := chartutil.Save(c, t.TempDir())
-	if err != nil {
-		t.Fatalf("packaging %s: %v", testChartDir, err)
-	}
-	data, err := os.ReadFile(filepath.Clean(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
+	return crmChartTgz(t, func(c *chart.Chart) {
+		for name, data := range chartExtras {
+			c.Templates = append(c.Templates, &chart.File{Name: name, Data: []byte(data)})
+		}
+	})
 }
 
 // jsonValues wraps chart values written as JSON.

@@ -38,7 +38,9 @@ import (
 	"github.com/kooper-io/kooper/internal/chartrender"
 )
 
-// crmChartDir is internal/chartrender's multi-part test chart.
+// crmChartDir is internal/chartrender's multi-part test chart: a web
+// Deployment, Service and Ingress, a worker Deployment, a Redis
+// StatefulSet, a ConfigMap, a pre-install Job, a test Pod and extraObjects.
 const crmChartDir = "../internal/chartrender/testdata/crm"
 
 // crmChartTgz packages the test chart as helm package does, after edit (if
