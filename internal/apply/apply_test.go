@@ -186,6 +186,45 @@ func TestAnUncachedObjectThatIsAsDesiredIsNotAppliedAgain(t *testing.T) {
 	}
 }
 
+// In a fresh namespace an uncached object is written without a read; a
+// cached one is still compared (the read is free); either way the object
+// ends up as desired.
+func TestAFreshNamespaceSkipsOnlyTheUncachedReads(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		fresh, uncached bool
+		wantReaderGets  int
+		wantClientGets  int
+		wantApplies     int
+	}{
+		{name: "fresh, uncached: written unread", fresh: true, uncached: true, wantApplies: 1},
+		{name: "fresh, cached: compared", fresh: true, uncached: false, wantClientGets: 1, wantApplies: 0},
+		{name: "not fresh, uncached: read and compared", fresh: false, uncached: true, wantReaderGets: 1, wantApplies: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stored := configMap(map[string]string{"a": "1"}, nil)
+			a, n := newApplier(t, interceptor.Funcs{}, stored.DeepCopy())
+			readerGets := 0
+			a.Reader = fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(stored.DeepCopy()).WithInterceptorFuncs(interceptor.Funcs{
+				Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+					readerGets++
+					return c.Get(ctx, key, obj, opts...)
+				},
+			}).Build()
+			a.Uncached = func(client.Object) bool { return tc.uncached }
+			a.FreshNamespace = tc.fresh
+			wrote, err := a.Apply(context.Background(), configMap(map[string]string{"a": "1"}, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if readerGets != tc.wantReaderGets || n.gets != tc.wantClientGets || n.applies != tc.wantApplies || wrote != (tc.wantApplies == 1) {
+				t.Errorf("%d reads through Reader, %d through Client, %d applies (wrote %v); want %d, %d, %d",
+					readerGets, n.gets, n.applies, wrote, tc.wantReaderGets, tc.wantClientGets, tc.wantApplies)
+			}
+		})
+	}
+}
+
 func TestApplyOfAKindOutsideTheSchemeFails(t *testing.T) {
 	a, _ := newApplier(t, interceptor.Funcs{})
 	a.Scheme = runtime.NewScheme()
