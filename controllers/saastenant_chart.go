@@ -230,7 +230,7 @@ func frozenIndex(t *saasv1alpha1.SaaSTenant, kind, name string) int {
 // the count of each rendered Deployment and StatefulSet not yet recorded:
 // what runs, read from the cache, or, when nothing runs, the render's count
 // (the render's default, 1, when it sets none).
-func (r *SaaSTenantReconciler) recordChartFreeze(ctx context.Context, s *tenantState, rendered []*unstructured.Unstructured) error {
+func (r *SaaSTenantReconciler) recordChartFreeze(ctx context.Context, s *tenantState, namespace string, rendered []*unstructured.Unstructured) error {
 	t := s.tenant
 	if !s.frozen || s.lifecycle.Freeze.Behavior != saasv1alpha1.FreezeScaleToZero {
 		return nil
@@ -244,7 +244,7 @@ func (r *SaaSTenantReconciler) recordChartFreeze(ctx context.Context, s *tenantS
 		if !set {
 			count = 1
 		}
-		live, err := r.readChild(ctx, gk, t.Status.Namespace, obj.GetName())
+		live, err := r.readChild(ctx, gk, namespace, obj.GetName())
 		if err != nil {
 			return err
 		}
@@ -277,66 +277,82 @@ func liveReplicas(live *unstructured.Unstructured) (int32, bool) {
 	return 1, true
 }
 
-// applyChart records the inventory of what it applies with what was
-// applied before, applies the shaped render, deletes what the render no
-// longer has (a PersistentVolumeClaim excepted: it stays, with the data,
-// until the namespace goes) and keeps the new inventory for the status
-// write. A crash at any point leaves a record that names every object.
-func (r *SaaSTenantReconciler) applyChart(ctx context.Context, s *tenantState, objs []*unstructured.Unstructured) error {
-	t := s.tenant
-	desired := make([]saasv1alpha1.InventoryEntry, 0, len(objs))
-	for _, obj := range objs {
-		gk := obj.GroupVersionKind().GroupKind()
-		desired = append(desired, saasv1alpha1.InventoryEntry{Group: gk.Group, Kind: gk.Kind, Name: obj.GetName()})
+// chartPlan is what a reconcile applies of a chart tenant's chart: the
+// render, shaped for the tenant, and the inventory to record before it is
+// applied.
+type chartPlan struct {
+	objects []*unstructured.Unstructured
+	// desired names the objects; union adds what was applied before and is
+	// not pruned yet.
+	desired, union []saasv1alpha1.InventoryEntry
+}
+
+// recorded is the inventory to record before applying: nil without a chart.
+func (p *chartPlan) recorded() []saasv1alpha1.InventoryEntry {
+	if p == nil {
+		return nil
 	}
-	union := slices.Clone(t.Status.Inventory)
-	for _, e := range desired {
-		if !slices.Contains(union, e) {
-			union = append(union, e)
+	return p.union
+}
+
+// planChart renders the chart for the tenant, remembers the counts a
+// freeze is about to stop (from the render, before it is shaped), shapes
+// the render and names what it holds with what was applied before.
+func (r *SaaSTenantReconciler) planChart(ctx context.Context, s *tenantState, d *tenantobjects.Desired) (*chartPlan, outcome) {
+	rendered, o := r.renderChart(ctx, s, d)
+	if !o.proceeds() {
+		return nil, o
+	}
+	if err := r.recordChartFreeze(ctx, s, d.Namespace, rendered); err != nil {
+		return nil, failed(err)
+	}
+	p := &chartPlan{objects: shapeChart(s, rendered)}
+	for _, obj := range p.objects {
+		gk := obj.GroupVersionKind().GroupKind()
+		p.desired = append(p.desired, saasv1alpha1.InventoryEntry{Group: gk.Group, Kind: gk.Kind, Name: obj.GetName()})
+	}
+	p.union = slices.Clone(s.tenant.Status.Inventory)
+	for _, e := range p.desired {
+		if !slices.Contains(p.union, e) {
+			p.union = append(p.union, e)
 		}
 	}
-	if len(union) > maxInventory {
-		return fmt.Errorf("the chart's objects and those applied before are %d; a tenant records at most %d", len(union), maxInventory)
+	if len(p.union) > maxInventory {
+		return nil, failed(fmt.Errorf("the chart's objects and those applied before are %d; a tenant records at most %d", len(p.union), maxInventory))
 	}
-	if err := r.recordInventory(ctx, t, union); err != nil {
-		return err
+	if p.desired == nil {
+		p.desired = []saasv1alpha1.InventoryEntry{}
 	}
+	return p, proceed()
+}
+
+// applyChart applies the plan's objects, whose inventory is recorded,
+// deletes what the render no longer has (a PersistentVolumeClaim excepted:
+// it stays, with the data, until the namespace goes) and keeps the new
+// inventory for the status write. A crash at any point leaves a record
+// that names every object.
+func (r *SaaSTenantReconciler) applyChart(ctx context.Context, s *tenantState, p *chartPlan) error {
+	t := s.tenant
 	a := r.applier()
-	for _, obj := range objs {
+	a.FreshNamespace = s.freshNamespace
+	for _, obj := range p.objects {
 		if _, err := a.Apply(ctx, obj); err != nil {
 			return err
 		}
 	}
-	for _, e := range union {
+	for _, e := range p.union {
 		gk := schema.GroupKind{Group: e.Group, Kind: e.Kind}
-		if slices.Contains(desired, e) || gk == pvcKind {
+		if slices.Contains(p.desired, e) || gk == pvcKind {
 			continue
 		}
 		if err := r.removeChild(ctx, gk, t.Status.Namespace, e.Name); err != nil {
 			return err
 		}
 	}
-	t.Status.Inventory = desired
+	t.Status.Inventory = p.desired
 	if !s.frozen {
 		t.Status.FrozenReplicas = nil
 	}
-	return nil
-}
-
-// recordInventory writes the inventory into the stored status before
-// anything it names is applied, as recordNamespace does the namespace: the
-// write carries the resourceVersion t was read at, and t takes the new one.
-func (r *SaaSTenantReconciler) recordInventory(ctx context.Context, t *saasv1alpha1.SaaSTenant, inventory []saasv1alpha1.InventoryEntry) error {
-	if slices.Equal(t.Status.Inventory, inventory) {
-		return nil
-	}
-	recorded := t.DeepCopy()
-	patch := client.MergeFromWithOptions(recorded.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	recorded.Status.Inventory = inventory
-	if err := r.Status().Patch(ctx, recorded, patch); err != nil {
-		return fmt.Errorf("failed to record the inventory before applying the chart: %w", err)
-	}
-	t.Status.Inventory, t.ResourceVersion = inventory, recorded.ResourceVersion
 	return nil
 }
 

@@ -89,7 +89,11 @@ type tenantState struct {
 	// orderTimes are the creation times that put the tenant's orders in
 	// sequence (docs/lifecycle.md rules E and P).
 	orderTimes map[string]time.Time
-	result     ctrl.Result
+	// freshNamespace says this reconcile recorded the tenant's namespace
+	// first: nothing of the tenant's was made before, so its uncached
+	// objects are written without a read (apply.Applier.FreshNamespace).
+	freshNamespace bool
+	result         ctrl.Result
 }
 
 // requeueAt asks for a reconcile no later than after d.

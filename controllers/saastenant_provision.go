@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math/big"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,29 +28,29 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 		return o
 	}
 	chart := s.product.Spec.Chart != nil
-	var rendered []*unstructured.Unstructured
+	var plan *chartPlan
 	if chart {
 		// Rendered before anything is created: a chart that cannot be
 		// applied stalls the tenant with nothing half-made.
-		if rendered, o = r.renderChart(ctx, s, d); !o.proceeds() {
+		if plan, o = r.planChart(ctx, s, d); !o.proceeds() {
 			return o
 		}
 	}
 	t := s.tenant
-	if err := r.recordNamespace(ctx, t, d.Namespace); err != nil {
+	// Nothing of the tenant's was made before its namespace was recorded.
+	s.freshNamespace = t.Status.Namespace == ""
+	if err := r.recordBeforeApply(ctx, t, d.Namespace, plan.recorded()); err != nil {
 		return failed(err)
 	}
 	t.Status.FrontEndURL, t.Status.AdminURL = d.URLs.FrontEnd, d.URLs.Admin
-	recordFreeze := func() error { return r.recordFreeze(ctx, s) }
-	if chart {
-		recordFreeze = func() error { return r.recordChartFreeze(ctx, s, rendered) }
+	if !chart {
+		if err := r.recordFreeze(ctx, s); err != nil {
+			return failed(err)
+		}
 	}
-	if err := recordFreeze(); err != nil {
-		return failed(err)
-	}
-	err := r.applyAll(ctx, d)
+	err := r.applyAll(ctx, d, s.freshNamespace)
 	if err == nil && chart {
-		err = r.applyChart(ctx, s, shapeChart(s, rendered))
+		err = r.applyChart(ctx, s, plan)
 	}
 	if err != nil {
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProvisioningReason, err.Error())
@@ -65,22 +66,27 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 	return proceed()
 }
 
-// recordNamespace writes the tenant's namespace into its stored status
-// before anything is created there: teardown works from that record alone,
-// so it must name whatever a reconcile that stops half-way (a failed or
-// refused status write, a crash) leaves behind. The write carries the
-// resourceVersion t was read at, and t takes the new one.
-func (r *SaaSTenantReconciler) recordNamespace(ctx context.Context, t *saasv1alpha1.SaaSTenant, namespace string) error {
-	if t.Status.Namespace == namespace {
+// recordBeforeApply writes the tenant's namespace, and a chart tenant's
+// inventory (nil for any other), into its stored status before anything is
+// created: teardown and pruning work from that record alone, so it must
+// name whatever a reconcile that stops half-way (a failed or refused status
+// write, a crash) leaves behind. One write carries both, and only when
+// either changes; it carries the resourceVersion t was read at, and t takes
+// the new one.
+func (r *SaaSTenantReconciler) recordBeforeApply(ctx context.Context, t *saasv1alpha1.SaaSTenant, namespace string, inventory []saasv1alpha1.InventoryEntry) error {
+	if inventory == nil {
+		inventory = t.Status.Inventory
+	}
+	if t.Status.Namespace == namespace && slices.Equal(t.Status.Inventory, inventory) {
 		return nil
 	}
 	recorded := t.DeepCopy()
 	patch := client.MergeFromWithOptions(recorded.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	recorded.Status.Namespace = namespace
+	recorded.Status.Namespace, recorded.Status.Inventory = namespace, inventory
 	if err := r.Status().Patch(ctx, recorded, patch); err != nil {
-		return fmt.Errorf("failed to record namespace %s before provisioning: %w", namespace, err)
+		return fmt.Errorf("failed to record namespace %s and the objects to apply before provisioning: %w", namespace, err)
 	}
-	t.Status.Namespace, t.ResourceVersion = namespace, recorded.ResourceVersion
+	t.Status.Namespace, t.Status.Inventory, t.ResourceVersion = namespace, inventory, recorded.ResourceVersion
 	return nil
 }
 
@@ -141,16 +147,16 @@ func (r *SaaSTenantReconciler) secretsToCopy(ctx context.Context, t *saasv1alpha
 }
 
 // applyAll applies the namespace first, then the credentials, then every
-// other object, and removes what must not exist.
-func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.Desired) error {
+// other object, and removes what must not exist. In a fresh namespace
+// (nothing of the tenant's was made before) uncached objects are written
+// without a read.
+func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.Desired, fresh bool) error {
 	a := r.applier()
+	a.FreshNamespace = fresh
 	if _, err := a.Apply(ctx, tenantobjects.NamespaceObject(d.Tenant, d.Namespace)); err != nil {
 		return err
 	}
-	if err := r.ensureCredentials(ctx, d, d.Tenant.Status.CredentialsSecretName != ""); err != nil {
-		return err
-	}
-	if err := r.ensureCredentialsCopy(ctx, d); err != nil {
+	if err := r.ensureCredentials(ctx, d); err != nil {
 		return err
 	}
 	present, absent := d.Objects()
@@ -192,49 +198,54 @@ func (r *SaaSTenantReconciler) notCached(obj client.Object) bool {
 	return false
 }
 
-// ensureCredentials creates the tenant's admin credentials once. They are
-// never regenerated: the buyer got them in appInfo. Once status records
-// them, nothing is read (tenant Secrets are not cached).
-func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *tenantobjects.Desired, recorded bool) error {
-	if recorded {
-		return nil
+// ensureCredentials creates the tenant's admin credentials once, and
+// their copy in kooper's namespace. They are never regenerated: the buyer
+// got them in appInfo. Once status records them, nothing is read (tenant
+// Secrets are not cached). The create goes first, without a read: a new
+// tenant, the common case, costs one request, and AlreadyExists says the
+// Secret is there and stays as it is.
+func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *tenantobjects.Desired) error {
+	var created *corev1.Secret
+	if d.Tenant.Status.CredentialsSecretName == "" {
+		password, err := strongPassword(24)
+		if err != nil {
+			return err
+		}
+		secret := &corev1.Secret{
+			ObjectMeta: d.Meta(tenantobjects.CredentialsSecretName),
+			Type:       corev1.SecretTypeOpaque,
+			Data: map[string][]byte{
+				saasv1alpha1.CredentialsUsernameKey: []byte("admin"),
+				saasv1alpha1.CredentialsPasswordKey: []byte(password),
+			},
+		}
+		switch err := r.Create(ctx, secret); {
+		case err == nil:
+			created = secret
+		case !apierrors.IsAlreadyExists(err):
+			return fmt.Errorf("failed to create the credentials Secret in %s: %w", d.Namespace, err)
+		}
 	}
-	key := client.ObjectKey{Namespace: d.Namespace, Name: tenantobjects.CredentialsSecretName}
-	if err := r.Reader.Get(ctx, key, &corev1.Secret{}); err == nil || !apierrors.IsNotFound(err) {
-		return err
-	}
-	password, err := strongPassword(24)
-	if err != nil {
-		return err
-	}
-	secret := &corev1.Secret{
-		ObjectMeta: d.Meta(tenantobjects.CredentialsSecretName),
-		Type:       corev1.SecretTypeOpaque,
-		StringData: map[string]string{
-			saasv1alpha1.CredentialsUsernameKey: "admin",
-			saasv1alpha1.CredentialsPasswordKey: password,
-		},
-	}
-	// AlreadyExists means the cache was behind: the Secret is there, and stays as it is.
-	if err := r.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("failed to create the credentials Secret in %s: %w", d.Namespace, err)
-	}
-	return nil
+	return r.ensureCredentialsCopy(ctx, d, created)
 }
 
 // ensureCredentialsCopy keeps a copy of the tenant's credentials in
 // kooper's namespace, where the receiver may read them for appInfo: the
 // receiver may not read Secrets in tenant namespaces (least privilege).
-// Copied once; the credentials never change.
-func (r *SaaSTenantReconciler) ensureCredentialsCopy(ctx context.Context, d *tenantobjects.Desired) error {
+// Copied once; the credentials never change. created is the credentials
+// Secret this reconcile created, nil when it did not: then it is read.
+func (r *SaaSTenantReconciler) ensureCredentialsCopy(ctx context.Context, d *tenantobjects.Desired, created *corev1.Secret) error {
 	id := d.Tenant.Spec.InstanceID
 	key := client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsCopyName(id)}
 	if err := r.Get(ctx, key, &corev1.Secret{}); err == nil || !apierrors.IsNotFound(err) {
 		return err
 	}
-	credentials := &corev1.Secret{}
-	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: tenantobjects.CredentialsSecretName}, credentials); err != nil {
-		return fmt.Errorf("failed to read the credentials Secret in %s: %w", d.Namespace, err)
+	credentials := created
+	if credentials == nil {
+		credentials = &corev1.Secret{}
+		if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: tenantobjects.CredentialsSecretName}, credentials); err != nil {
+			return fmt.Errorf("failed to read the credentials Secret in %s: %w", d.Namespace, err)
+		}
 	}
 	labels := tenantobjects.Labels(d.Tenant)
 	labels[saasv1alpha1.CredentialsCopyLabel] = id

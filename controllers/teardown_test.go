@@ -277,10 +277,11 @@ func TestAFrozenOrReleasedLicenceIsRevokedWithoutItsProduct(t *testing.T) {
 	}
 }
 
-// The namespace is written to the stored status before anything is created
-// in it, against the version read: teardown, which works from that record
-// alone, then finds whatever a reconcile stopped half-way leaves behind.
-func TestTheNamespaceIsRecordedBeforeProvisioning(t *testing.T) {
+// The namespace, and a chart tenant's inventory, are written to the stored
+// status in one write before anything is created, against the version read:
+// teardown and pruning, which work from that record alone, then find
+// whatever a reconcile stopped half-way leaves behind.
+func TestTheNamespaceAndInventoryAreRecordedBeforeProvisioning(t *testing.T) {
 	g := NewWithT(t)
 	ctx := testContext(t)
 	// Its product does not exist: the running controller stalls before
@@ -292,21 +293,26 @@ func TestTheNamespaceIsRecordedBeforeProvisioning(t *testing.T) {
 	stale := &saasv1alpha1.SaaSTenant{}
 	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), stale)).To(Succeed())
 	var recorded *saasv1alpha1.SaaSTenant
+	inventory := []saasv1alpha1.InventoryEntry{{Group: "apps", Kind: "Deployment", Name: "web"}}
 	g.Eventually(func() error {
 		recorded = &saasv1alpha1.SaaSTenant{}
 		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), recorded); err != nil {
 			return err
 		}
-		return r.recordNamespace(ctx, recorded, "tenant-recorded")
+		return r.recordBeforeApply(ctx, recorded, "tenant-recorded", inventory)
 	}).Should(Succeed())
 	g.Expect(recorded.Status.Namespace).To(Equal("tenant-recorded"))
+	g.Expect(recorded.Status.Inventory).To(Equal(inventory))
 
 	stored := &saasv1alpha1.SaaSTenant{}
 	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), stored)).To(Succeed())
 	g.Expect(stored.Status.Namespace).To(Equal("tenant-recorded"))
+	g.Expect(stored.Status.Inventory).To(Equal(inventory))
 	g.Expect(stored.ResourceVersion).To(Equal(recorded.ResourceVersion), "the tenant takes the version it wrote")
+	g.Expect(r.recordBeforeApply(ctx, recorded, "tenant-recorded", nil)).To(Succeed(), "nothing new: no write")
+	g.Expect(recorded.ResourceVersion).To(Equal(stored.ResourceVersion))
 
-	err := r.recordNamespace(ctx, stale, "tenant-from-a-stale-read")
+	err := r.recordBeforeApply(ctx, stale, "tenant-from-a-stale-read", nil)
 	g.Expect(apierrors.IsConflict(err)).To(BeTrue(), "want a Conflict, got %v", err)
 	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), stored)).To(Succeed())
 	g.Expect(stored.Status.Namespace).To(Equal("tenant-recorded"))
