@@ -81,7 +81,7 @@ func unmarkShardsFormat(t *testing.T, d *saasv1alpha1.SaaSDirectory) {
 // directory namespace and kooper's, that the receiver and the controllers
 // sent.
 func legacyShardLists(name string) int {
-	return configMapLists.Count(testenv.ConfigMapShardListsOf(name, directoryNamespace, operatorNamespace))
+	return managerRequests.Count(testenv.ConfigMapShardListsOf(name, directoryNamespace, operatorNamespace))
 }
 
 // createLegacyDelivered stores a ConfigMap in a tenant namespace as versions

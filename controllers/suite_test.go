@@ -59,9 +59,10 @@ var (
 	marketplace  *fakeMarketplace
 	fakeClock    *clocktesting.FakeClock
 	receiverURL  string
-	// configMapLists records the LISTs of directories' ConfigMaps that the
-	// manager (controllers and receiver) sends, to prove which it skips.
-	configMapLists = testenv.NewRequestLog(testenv.DirectoryConfigMapLists)
+	// managerRequests records the LISTs of directories' ConfigMaps that the
+	// manager (controllers and receiver) sends, to prove which it skips, and
+	// its requests about tenants, to count what a tenant costs.
+	managerRequests = testenv.NewRequestLog(testenv.AnyOf(testenv.DirectoryConfigMapLists, testenv.TenantRequests))
 )
 
 func TestMain(m *testing.M) {
@@ -73,7 +74,7 @@ func TestMain(m *testing.M) {
 // and starts it in the background.
 func startManager(ctx context.Context, env *testenv.Env) error {
 	testEnv = env
-	mgr, err := ctrl.NewManager(configMapLists.Config(env.Config), ctrl.Options{
+	mgr, err := ctrl.NewManager(managerRequests.Config(env.Config), ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",

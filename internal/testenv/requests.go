@@ -21,16 +21,17 @@ type RequestLog struct {
 	keep RequestMatcher
 
 	mu   sync.Mutex
-	seen []request
+	seen []Request
 }
 
 // RequestMatcher tells whether a request, by its HTTP method and URL (path
 // and query), is of interest.
 type RequestMatcher func(method string, u *url.URL) bool
 
-type request struct {
-	method string
-	url    *url.URL
+// Request is one recorded request: its HTTP method and URL.
+type Request struct {
+	Method string
+	URL    *url.URL
 }
 
 // NewRequestLog returns a log of the requests keep accepts. keep should
@@ -58,7 +59,7 @@ func (l *RequestLog) record(req *http.Request) {
 	u := *req.URL
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.seen = append(l.seen, request{method: req.Method, url: &u})
+	l.seen = append(l.seen, Request{Method: req.Method, URL: &u})
 }
 
 // Count returns how many recorded requests match.
@@ -67,11 +68,24 @@ func (l *RequestLog) Count(match RequestMatcher) int {
 	defer l.mu.Unlock()
 	n := 0
 	for _, r := range l.seen {
-		if match(r.method, r.url) {
+		if match(r.Method, r.URL) {
 			n++
 		}
 	}
 	return n
+}
+
+// Requests returns the recorded requests that match, in the order sent.
+func (l *RequestLog) Requests(match RequestMatcher) []Request {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Request
+	for _, r := range l.seen {
+		if match(r.Method, r.URL) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // ParseList returns the namespace and label selector of a request that
@@ -118,6 +132,16 @@ func directoryConfigMapList(method string, u *url.URL) (namespace, directory str
 	}
 	directory, ok = selector.RequiresExactMatch(saasv1alpha1.DirectoryLabel)
 	return namespace, directory, ok
+}
+
+// TenantRequests matches the requests, watches aside, about SaaSTenants
+// and about objects in tenant namespaces (named tenant-…, the default
+// template), so that a test can count what one tenant costs.
+func TenantRequests(_ string, u *url.URL) bool {
+	if u.Query().Get("watch") == "true" {
+		return false
+	}
+	return strings.Contains(u.Path, "/namespaces/tenant-") || strings.Contains(u.Path, "/saastenants/")
 }
 
 // AnyOf matches a request any of matchers matches.

@@ -1,0 +1,110 @@
+package controllers
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/testenv"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
+)
+
+// What a new tenant costs the API server (issue 24's and issue 26's
+// targets; docs/benchmarks.md). The first provisioning of a tenant is one
+// status write that records what is about to be made, then one write per
+// object and no read in its fresh namespace (tenant Secrets and ConfigMaps
+// are not cached: a read would be a request), then the status write that
+// records it provisioned.
+
+// requestsAbout returns the manager's requests, watches aside, about the
+// tenant called name and the objects in its namespace, in the order sent.
+func requestsAbout(name string) []testenv.Request {
+	namespace := "/namespaces/tenant-" + name
+	return managerRequests.Requests(func(method string, u *url.URL) bool {
+		return testenv.TenantRequests(method, u) &&
+			(strings.HasSuffix(u.Path, namespace) || strings.Contains(u.Path, namespace+"/") || strings.Contains(u.Path, "/saastenants/"+name))
+	})
+}
+
+// firstProvisioning splits a new tenant's requests at its status writes:
+// those before the first, and those between the first and the second (the
+// first provisioning pass).
+func firstProvisioning(t *testing.T, name string) (before, pass []testenv.Request) {
+	t.Helper()
+	status := func(r testenv.Request) bool {
+		return r.Method == http.MethodPatch && strings.HasSuffix(r.URL.Path, "/saastenants/"+name+"/status")
+	}
+	var writes []int
+	requests := requestsAbout(name)
+	for i, r := range requests {
+		if status(r) {
+			writes = append(writes, i)
+		}
+	}
+	if len(writes) < 2 {
+		t.Fatalf("tenant %s: %d status writes, want at least 2: %v", name, len(writes), describe(requests))
+	}
+	return requests[:writes[0]], requests[writes[0]+1 : writes[1]]
+}
+
+func describe(requests []testenv.Request) []string {
+	out := make([]string, 0, len(requests))
+	for _, r := range requests {
+		out = append(out, r.Method+" "+r.URL.Path)
+	}
+	return out
+}
+
+// expectOneWritePerObject checks a first provisioning pass: writes only,
+// each object once, the credentials created without a read.
+func expectOneWritePerObject(g Gomega, pass []testenv.Request, objects int) {
+	seen := map[string]bool{}
+	creates := 0
+	for _, r := range pass {
+		g.Expect(r.Method).To(BeElementOf(http.MethodPatch, http.MethodPost), "a read in a fresh namespace: %v", describe(pass))
+		g.Expect(r.URL.Path).NotTo(HaveSuffix("/secrets/"+tenantobjects.CredentialsSecretName), "the credentials are created without a read")
+		if r.Method == http.MethodPost {
+			creates++
+			continue
+		}
+		g.Expect(seen).NotTo(HaveKey(r.URL.Path), "written twice: %v", describe(pass))
+		seen[r.URL.Path] = true
+	}
+	g.Expect(creates).To(Equal(1), "the credentials Secret is the one create: %v", describe(pass))
+	g.Expect(pass).To(HaveLen(objects), "the pass: %v", describe(pass))
+}
+
+func withFinalizer(tn *saasv1alpha1.SaaSTenant) {
+	// As the receiver creates records.
+	tn.Finalizers = []string{saasv1alpha1.Finalizer}
+}
+
+func TestANewChartTenantCostsOneRecordThenOneWritePerObject(t *testing.T) {
+	g := NewWithT(t)
+	product, digest := newChartProduct(t, nil)
+	resolveChart(t, product.Name, digest)
+	tenant := newTenant(t, product, "basic", withFinalizer)
+	eventuallyTenant(t, tenant.Name, provisioned)
+
+	before, pass := firstProvisioning(t, tenant.Name)
+	g.Expect(before).To(BeEmpty(), "nothing is made or read before the record: %v", describe(before))
+	// The namespace, the credentials, the quota and the NetworkPolicy,
+	// then the chart's objects: the ConfigMap too, uncached, unread.
+	expectOneWritePerObject(g, pass, 4+len(chartInventory(tenant.Spec.InstanceID)))
+}
+
+func TestANewTenantCostsOneRecordThenOneWritePerObject(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, nil)
+	tenant := newTenant(t, product, "basic", withFinalizer)
+	eventuallyTenant(t, tenant.Name, provisioned)
+
+	before, pass := firstProvisioning(t, tenant.Name)
+	g.Expect(before).To(BeEmpty(), "nothing is made or read before the record: %v", describe(before))
+	g.Expect(pass).NotTo(BeEmpty())
+	expectOneWritePerObject(g, pass, len(pass))
+}
