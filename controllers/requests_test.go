@@ -9,8 +9,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
-	"github.com/kooper-io/kooper/internal/testenv"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
+	"github.com/kooper-io/kooper/internal/testenv"
 )
 
 // What a new tenant costs the API server (issue 24's and issue 26's
