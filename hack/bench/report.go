@@ -184,7 +184,7 @@ func writeReport(dir string, r *results) (string, error) {
 
 	if s := r.Scale; s != nil {
 		p("## Scale\n")
-		p("%d SaaSTenants: %d provisioned with workloads by the throughput run, the rest debug tenants of a Simulate product "+
+		p("%d SaaSTenants: %d provisioned with workloads by the throughput and chart phases, the rest debug tenants of a Simulate product "+
 			"(recorded and answered, no namespace or workload), created directly (%s).\n", s.Tenants, s.Provisioned, s.TopUpDuration.Round(time.Second))
 		p("| Figure | Value | Target |\n|---|---:|---|")
 		p("| Controllers' RSS at rest (VmRSS) | %s | < 400 MiB |", mib(s.RSS))
