@@ -141,7 +141,7 @@ BENCH_SCALE ?= 10000
 export BENCH_TENANTS BENCH_SCALE
 
 .PHONY: bench
-bench: tools ## Benchmarks against same-run baselines (go benchmarks, receiver, 1,000 tenants, 10,000 tenants); report in bin/bench/report.md. Not part of make test.
+bench: tools ## Benchmarks against same-run baselines (go benchmarks, receiver, 1,000 tenants, 150 chart tenants, 10,000 tenants); report in bin/bench/report.md. Not part of make test.
 	go run ./hack/bench $(BENCH_FLAGS)
 
 .PHONY: chaos

@@ -27,6 +27,7 @@ type config struct {
 	out          string
 	tenants      int
 	helmTenants  int
+	chartTenants int
 	scale        int
 	rates        []int
 	rateDuration time.Duration
@@ -42,6 +43,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.out, "out", envOr("BENCH_OUT", "bin/bench"), "directory for the report, the plot and the cluster's state (BENCH_OUT)")
 	flag.IntVar(&c.tenants, "tenants", envInt("BENCH_TENANTS", 1000), "tenants bought through the receiver for the throughput run (BENCH_TENANTS)")
 	flag.IntVar(&c.helmTenants, "helm-tenants", envInt("BENCH_HELM_TENANTS", 50), "tenants installed with one helm install each (BENCH_HELM_TENANTS)")
+	flag.IntVar(&c.chartTenants, "chart-tenants", envInt("BENCH_CHART_TENANTS", 150), "tenants of the chart sample product bought through the receiver, and created directly; helm installs min(this, --helm-tenants) of them; 0 skips the chart phase. Each has two pods: with the throughput run's 2,050 the default fills 2,750 of the 3,000 pods 12 nodes hold (BENCH_CHART_TENANTS)")
 	flag.IntVar(&c.scale, "scale", envInt("BENCH_SCALE", 10000), "tenants in the cluster for the scale run; 0 skips it (BENCH_SCALE)")
 	rates := flag.String("rates", envOr("BENCH_RATES", "10,50,200,500"), "newInstance arrival rates per second; none skips them (BENCH_RATES)")
 	flag.DurationVar(&c.rateDuration, "rate-duration", envDuration("BENCH_RATE_DURATION", 5*time.Second), "how long each rate runs, stretched to at least 100 requests; each request leaves a tenant, and these count towards --scale (BENCH_RATE_DURATION)")
@@ -136,6 +138,7 @@ func run(ctx context.Context, c config) error {
 	}{
 		{"receiver latency at fixed arrival rates", b.receiverRates},
 		{"provisioning throughput", b.throughput},
+		{"chart tenants", b.chartRun},
 		{"scale", b.scaleRun},
 	}
 	for _, p := range phases {

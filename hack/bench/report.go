@@ -25,6 +25,7 @@ type results struct {
 	Provision         []provisionRun
 	CeilingObjects    []string
 	OperatorRequests  map[string]float64 // API requests per tenant in the throughput run
+	Chart             *chartResult
 	Scale             *scaleResult
 	Failures          []string
 }
@@ -86,9 +87,9 @@ func writeReport(dir string, r *results) (string, error) {
 		p("| %s | %s |", k, r.Versions[k])
 	}
 	c := r.Config
-	p("\nKnobs: tenants=%d, helm-tenants=%d, scale=%d, rates=%v, rate-duration=%s, concurrency=%d, operator --kube-api-qps=%d, "+
+	p("\nKnobs: tenants=%d, helm-tenants=%d, chart-tenants=%d, scale=%d, rates=%v, rate-duration=%s, concurrency=%d, operator --kube-api-qps=%d, "+
 		"controller-manager and scheduler --kube-api-qps=%d (0: their defaults), kwok nodes=%d.\n",
-		c.tenants, c.helmTenants, c.scale, c.rates, c.rateDuration, c.concurrency, c.operatorQPS, c.clusterQPS, c.nodes)
+		c.tenants, c.helmTenants, c.chartTenants, c.scale, c.rates, c.rateDuration, c.concurrency, c.operatorQPS, c.clusterQPS, c.nodes)
 	if len(r.Failures) > 0 {
 		p("**Failed phases:**\n")
 		for _, f := range r.Failures {
@@ -177,9 +178,13 @@ func writeReport(dir string, r *results) (string, error) {
 		p("\n![time to Ready against tenants](time-to-ready.png)\n")
 	}
 
+	if err := writeChart(p, dir, r); err != nil {
+		return "", err
+	}
+
 	if s := r.Scale; s != nil {
 		p("## Scale\n")
-		p("%d SaaSTenants: %d provisioned with workloads by the throughput run, the rest debug tenants of a Simulate product "+
+		p("%d SaaSTenants: %d provisioned with workloads by the throughput and chart phases, the rest debug tenants of a Simulate product "+
 			"(recorded and answered, no namespace or workload), created directly (%s).\n", s.Tenants, s.Provisioned, s.TopUpDuration.Round(time.Second))
 		p("| Figure | Value | Target |\n|---|---:|---|")
 		p("| Controllers' RSS at rest (VmRSS) | %s | < 400 MiB |", mib(s.RSS))
@@ -228,4 +233,58 @@ func plotTTR(path string, runs []provisionRun) error {
 	}
 	pl.Legend.Top, pl.Legend.Left = true, true
 	return pl.Save(8*vg.Inch, 4.5*vg.Inch, path)
+}
+
+// writeChart writes the chart phase's section.
+func writeChart(p func(string, ...any), dir string, r *results) error {
+	ch := r.Chart
+	if ch == nil || len(ch.Provision) == 0 {
+		return nil
+	}
+	p("## Chart tenants (kwok)\n")
+	p("Tenants of the chart sample product (config/samples/charts/crm-suite, basic plan: a web Deployment, a Redis StatefulSet on an emptyDir, "+
+		"their Services, a ConfigMap, an Ingress), %d at a time, three ways: bought through the receiver (→ the tenant's Ready); "+
+		"the same objects created directly, rendering the chart per tenant in the bench's process (→ every Deployment and StatefulSet "+
+		"Current by kstatus, as kooper's Available); one `helm install --wait` per tenant of the same chart and values (→ helm returning). "+
+		"Phase wall time, setup included: %s.\n", r.Config.concurrency, ch.Duration.Round(time.Second))
+	p("| Way | Tenants | Wall | Tenants/s to Ready | p50 to Ready | p99 | max | Written/s | Written p50 | p99 | Errors |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, x := range ch.Provision {
+		written := "| – | – | –"
+		if x.WrittenRate > 0 {
+			written = fmt.Sprintf("| %.2f | %s | %s", x.WrittenRate, ms(x.WrittenP50), ms(x.WrittenP99))
+		}
+		p("| %s | %d | %s | %.2f | %s | %s | %s %s | %d |", x.Name, x.N, x.Wall.Round(10*time.Millisecond),
+			x.Rate, ms(x.P50), ms(x.P99), ms(x.Max), written, x.Errors)
+	}
+	if len(ch.Provision) >= 2 {
+		p("\nkooper, chart / direct creates: **%s** of the rate to Ready (target ≥ 0.80×), %s of the rate of writing the objects.",
+			ratio(ch.Provision[0].Rate, ch.Provision[1].Rate), ratio(ch.Provision[0].WrittenRate, ch.Provision[1].WrittenRate))
+	}
+	if len(ch.Provision) >= 3 {
+		p("kooper, chart / helm: **%s**; direct creates / helm (the ceiling's own ratio): **%s**. Helm ran %d tenants; its rate is taken as the rate for the larger N.",
+			ratio(ch.Provision[0].Rate, ch.Provision[2].Rate), ratio(ch.Provision[1].Rate, ch.Provision[2].Rate), ch.Provision[2].N)
+	}
+	if len(ch.OperatorRequests) > 0 {
+		var parts []string
+		total := 0.0
+		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+			parts = append(parts, fmt.Sprintf("%s %.1f", m, ch.OperatorRequests[m]))
+			total += ch.OperatorRequests[m]
+		}
+		p("\nkooper's API requests per chart tenant (rest_client_requests_total; watches not counted): %.1f (%s); "+
+			"the direct creates make %d creates per tenant.", total, strings.Join(parts, ", "), len(ch.Objects))
+	}
+	p("\nThe direct creates make, per tenant, kooper's isolation objects copied from a chart tenant of the same run, then the chart's render: %s. "+
+		"One in-process render took %s on average (inside their timed path).", strings.Join(ch.Objects, ", "), ms(ch.Render))
+	for _, x := range ch.Provision {
+		if x.FirstErr != "" {
+			p("\nFirst error of %s: `%s`", x.Name, x.FirstErr)
+		}
+	}
+	if err := plotTTR(filepath.Join(dir, "chart-time-to-ready.png"), ch.Provision); err != nil {
+		return err
+	}
+	p("\n![chart tenants: time to Ready against tenants](chart-time-to-ready.png)\n")
+	return nil
 }

@@ -18,7 +18,7 @@ import (
 // figures are the controllers' process's, but for ReceiverRSS.
 type scaleResult struct {
 	Tenants       int // SaaSTenants in the cluster
-	Provisioned   int // of which run a workload (the throughput run's)
+	Provisioned   int // of which run a workload or a chart (the throughput and chart phases')
 	TopUpDuration time.Duration
 	RSS, PeakRSS  float64 // bytes, steady state / high-water mark
 	HeapInuse     float64 // bytes

@@ -103,6 +103,11 @@ type callbackAnswer struct {
 // newInstance sends a newInstance callback signed as the marketplace signs
 // it (spec §2.1.2) and returns the answer.
 func (b *bench) newInstance(ctx context.Context, orderID string, debug bool) (callbackAnswer, error) {
+	return b.newInstanceAt(ctx, b.receiverURL, orderID, debug)
+}
+
+// newInstanceAt is newInstance for the product whose receiver URL is url.
+func (b *bench) newInstanceAt(ctx context.Context, receiverURL, orderID string, debug bool) (callbackAnswer, error) {
 	body := fmt.Sprintf(`{"activity":"newInstance","orderId":%q,"orderLineId":"%s-000001","businessId":%q`, orderID, orderID, nonce())
 	if debug {
 		body += `,"testFlag":"1"`
@@ -114,7 +119,7 @@ func (b *bench) newInstance(ctx context.Context, orderID string, debug bool) (ca
 	}
 	ts, n := strconv.FormatInt(time.Now().UnixMilli(), 10), nonce()
 	q := url.Values{"signature": {koogallery.SignBasic(localstack.BasicKey, n, ts, canonical)}, "timestamp": {ts}, "nonce": {n}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.receiverURL+"?"+q.Encode(), strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, receiverURL+"?"+q.Encode(), strings.NewReader(body))
 	if err != nil {
 		return callbackAnswer{}, err
 	}
@@ -142,7 +147,12 @@ func (b *bench) newInstance(ctx context.Context, orderID string, debug bool) (ca
 // registerOrder tells the simulator about a purchase, so that the
 // operator's Query Order call resolves it.
 func (b *bench) registerOrder(ctx context.Context, orderID string) error {
-	return b.stack.RegisterOrder(ctx, b.http, localstack.SimOrder{OrderID: orderID, ProductID: benchProductID, SKUCode: basicSKU, Customer: "bench"})
+	return b.registerOrderOf(ctx, orderID, benchProductID, basicSKU)
+}
+
+// registerOrderOf is registerOrder for another product and SKU.
+func (b *bench) registerOrderOf(ctx context.Context, orderID, productID, sku string) error {
+	return b.stack.RegisterOrder(ctx, b.http, localstack.SimOrder{OrderID: orderID, ProductID: productID, SKUCode: sku, Customer: "bench"})
 }
 
 func nonce() string {

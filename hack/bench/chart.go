@@ -1,0 +1,494 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/chartrender"
+	"github.com/kooper-io/kooper/internal/localstack"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
+)
+
+// The chart phase (issue 24, docs/chart-tenants.md): tenants of the chart
+// sample product (config/samples/saas_v1alpha1_saasproduct_chart.yaml, the
+// chart config/samples/charts/crm-suite in a Secret) provisioned three ways,
+// as the throughput phase does for workload tenants: bought through the
+// receiver and provisioned by kooper; the same objects created directly
+// (kooper's isolation objects, copied from a tenant kooper provisioned, and
+// the chart rendered per tenant with internal/chartrender in this process);
+// one helm install per tenant of the same chart with the same values.
+const (
+	chartProduct   = "crm-suite"
+	chartSecret    = "crm-suite-chart"
+	chartProductID = "OFFI846204237451911169"
+	chartBasicSKU  = "0a4d1578-5295-46a7-92d4-7c803dccc51e"
+)
+
+// chartProductValues go over the sample's own spec.chart.values: the local
+// cluster has a dozen volumes, which the workload tenants' sample product
+// uses, so Redis keeps its data on an emptyDir (as in hack/e2e).
+const chartProductValues = `{"redis":{"persistence":{"enabled":false}}}`
+
+// chartResult is the chart phase's figures.
+type chartResult struct {
+	// Provision is kooper, the direct creates, helm, in that order; a way
+	// that did not run is missing.
+	Provision []provisionRun
+	// Objects are the kinds the direct creates make per tenant.
+	Objects []string
+	// OperatorRequests are kooper's API requests per tenant, by method.
+	OperatorRequests map[string]float64
+	// Render is the mean time of one in-process render in the direct creates.
+	Render time.Duration
+	// Duration is the phase's wall time, setup included.
+	Duration time.Duration
+}
+
+// chartSetup is what the three ways share.
+type chartSetup struct {
+	product     *saasv1alpha1.SaaSProduct
+	archive     chartrender.Archive
+	chartDir    string
+	kubeVersion string
+	// productValues and planValues are the product's and the basic plan's
+	// values, as the tenant controller reads them.
+	productValues, planValues map[string]any
+	renderer                  chartrender.Renderer
+}
+
+func (b *bench) chartRun(ctx context.Context, r *results) error {
+	c := b.cfg
+	if c.chartTenants <= 0 {
+		return nil
+	}
+	began := time.Now()
+	res := &chartResult{}
+	r.Chart = res
+	defer func() { res.Duration = time.Since(began) }()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The phases before must not load this one.
+	if err := b.waitQueueEmpty(ctx, 5*time.Minute); err != nil {
+		return fmt.Errorf("the operator's queues did not drain before the chart phase: %w", err)
+	}
+	s, err := b.installChartProduct(ctx)
+	if err != nil {
+		return err
+	}
+	tenants := b.watchReady(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantReady)
+	provisioned := b.watchReady(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantProvisioned)
+	deployments := b.watchReady(wctx, &appsv1.DeploymentList{}, namespacedName,
+		kstatusCurrent(appsv1.SchemeGroupVersion.WithKind("Deployment")))
+	statefulSets := b.watchReady(wctx, &appsv1.StatefulSetList{}, namespacedName,
+		kstatusCurrent(appsv1.SchemeGroupVersion.WithKind("StatefulSet")))
+
+	logf("Buying %d tenants of the chart product %s through the receiver, %d at a time", c.chartTenants, chartProduct, c.concurrency)
+	url := strings.TrimSuffix(b.stack.ReceiverURL, localstack.Product) + chartProduct
+	before, err := b.requestsByMethod(ctx)
+	if err != nil {
+		return err
+	}
+	op := runWorkers(ctx, "kooper, chart (signed newInstance → Ready)", c.chartTenants, c.concurrency,
+		func(ctx context.Context, i int) (string, time.Time, error) {
+			orderID := fmt.Sprintf("BENCHC%06d", i)
+			at := time.Now()
+			if err := b.registerOrderOf(ctx, orderID, chartProductID, chartBasicSKU); err != nil {
+				return "", at, err
+			}
+			a, err := b.newInstanceAt(ctx, url, orderID, false)
+			return a.InstanceID, at, err
+		}, tenants.when, provisioned.when, func(keys []string) bool { return tenants.waitAll(ctx, keys, provisionTimeout) })
+	res.Provision = append(res.Provision, op)
+	if after, err := b.requestsByMethod(ctx); err == nil {
+		res.OperatorRequests = map[string]float64{}
+		for m, n := range after {
+			res.OperatorRequests[m] = (n - before[m]) / float64(c.chartTenants)
+		}
+	}
+	logf("kooper, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", op.Rate, op.P50, op.P99, op.Errors)
+	if len(op.TTR) == 0 {
+		return fmt.Errorf("no chart tenant became Ready: %s", op.FirstErr)
+	}
+
+	tmpl, err := b.chartIsolationTemplate(ctx, s, fmt.Sprintf("BENCHC%06d", 0))
+	if err != nil {
+		return fmt.Errorf("failed to copy a provisioned chart tenant's objects: %w", err)
+	}
+	// workloads[ns] are the keys, in deployments and statefulSets, of what
+	// must be current for the tenant in ns to count as Ready.
+	var workloads sync.Map
+	ready := func(ns string) (time.Time, bool) {
+		v, ok := workloads.Load(ns)
+		if !ok {
+			return time.Time{}, false
+		}
+		var last time.Time
+		for _, w := range v.([]workloadKey) {
+			t, ok := w.watcher.when(w.key)
+			if !ok {
+				return time.Time{}, false
+			}
+			last = later(last, t)
+		}
+		return last, true
+	}
+	waitAll := func(namespaces []string) bool {
+		var deploys, sets []string
+		for _, ns := range namespaces {
+			v, _ := workloads.Load(ns)
+			ws, _ := v.([]workloadKey)
+			for _, w := range ws {
+				if w.watcher == deployments {
+					deploys = append(deploys, w.key)
+				} else {
+					sets = append(sets, w.key)
+				}
+			}
+		}
+		return deployments.waitAll(ctx, deploys, provisionTimeout) && statefulSets.waitAll(ctx, sets, provisionTimeout)
+	}
+	track := func(ns string, objs []*unstructured.Unstructured) {
+		var ws []workloadKey
+		for _, o := range objs {
+			switch o.GroupVersionKind().GroupKind() {
+			case schema.GroupKind{Group: "apps", Kind: "Deployment"}:
+				ws = append(ws, workloadKey{deployments, ns + "/" + o.GetName()})
+			case schema.GroupKind{Group: "apps", Kind: "StatefulSet"}:
+				ws = append(ws, workloadKey{statefulSets, ns + "/" + o.GetName()})
+			}
+		}
+		workloads.Store(ns, ws)
+	}
+
+	var created sync.Map
+	var renders atomic.Int64
+	var renderTime atomic.Int64
+	var kinds atomic.Value
+	logf("Creating the same objects for %d chart tenants directly (rendering the chart in process), %d at a time", c.chartTenants, c.concurrency)
+	direct := runWorkers(ctx, "direct creates, chart (ceiling)", c.chartTenants, c.concurrency,
+		func(ctx context.Context, i int) (string, time.Time, error) {
+			id := fmt.Sprintf("cd-%019d", i)
+			ns := tenantobjects.NamespaceName(s.product, id)
+			at := time.Now()
+			objs, err := s.render(ctx, id, ns)
+			renderTime.Add(int64(time.Since(at)))
+			renders.Add(1)
+			if err != nil {
+				return ns, at, err
+			}
+			track(ns, objs)
+			if _, err := tmpl.create(ctx, b.client, id); err != nil {
+				return ns, at, err
+			}
+			labels := map[string]string{saasv1alpha1.ManagedByLabel: "bench-ceiling", saasv1alpha1.InstanceIDLabel: id,
+				saasv1alpha1.ProductLabel: chartProduct}
+			for _, o := range objs {
+				l := o.GetLabels()
+				if l == nil {
+					l = map[string]string{}
+				}
+				for k, v := range labels {
+					l[k] = v
+				}
+				o.SetLabels(l)
+				if err := b.client.Create(ctx, o); err != nil {
+					return ns, at, fmt.Errorf("create %s %s: %w", o.GetKind(), o.GetName(), err)
+				}
+			}
+			created.Store(ns, time.Now())
+			kinds.CompareAndSwap(nil, append(tmpl.kinds(), kindsOf(objs)...))
+			return ns, at, nil
+		}, ready, syncMapLookup(&created), waitAll)
+	res.Provision = append(res.Provision, direct)
+	if n := renders.Load(); n > 0 {
+		res.Render = time.Duration(renderTime.Load() / n)
+	}
+	if k, ok := kinds.Load().([]string); ok {
+		res.Objects = k
+	}
+	logf("direct, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", direct.Rate, direct.P50, direct.P99, direct.Errors)
+
+	helmTenants := min(c.helmTenants, c.chartTenants)
+	if helmTenants <= 0 {
+		return nil
+	}
+	valuesDir := filepath.Join(c.out, "chart-values")
+	if err := os.MkdirAll(valuesDir, 0o755); err != nil {
+		return err
+	}
+	logf("Installing %d chart tenants with one helm install --wait each, %d at a time", helmTenants, c.concurrency)
+	var finished sync.Map
+	helm := runWorkers(ctx, "helm install per tenant, chart", helmTenants, c.concurrency,
+		func(ctx context.Context, i int) (string, time.Time, error) {
+			id := fmt.Sprintf("ch-%019d", i)
+			ns := tenantobjects.NamespaceName(s.product, id)
+			at := time.Now()
+			values, err := json.Marshal(s.values(id, ns))
+			if err != nil {
+				return ns, at, err
+			}
+			file := filepath.Join(valuesDir, id+".json")
+			if err := os.WriteFile(file, values, 0o644); err != nil {
+				return ns, at, err
+			}
+			if _, err := b.stack.Helm(ctx, "install", id, s.chartDir, "--namespace", ns, "--create-namespace",
+				"--values", file, "--wait", "--timeout", "5m"); err != nil {
+				return ns, at, err
+			}
+			finished.Store(ns, time.Now())
+			return ns, at, nil
+		}, syncMapLookup(&finished), nil, nil)
+	res.Provision = append(res.Provision, helm)
+	logf("helm, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", helm.Rate, helm.P50, helm.P99, helm.Errors)
+	return nil
+}
+
+// workloadKey is one Deployment or StatefulSet a tenant waits for.
+type workloadKey struct {
+	watcher *readyWatcher
+	key     string
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func namespacedName(obj client.Object) string { return obj.GetNamespace() + "/" + obj.GetName() }
+
+// kstatusCurrent is what the tenant controller's Available condition asks
+// of a chart's object: kstatus finds it Current.
+func kstatusCurrent(gvk schema.GroupVersionKind) func(client.Object) bool {
+	return func(obj client.Object) bool {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return false
+		}
+		u := &unstructured.Unstructured{Object: m}
+		u.SetGroupVersionKind(gvk)
+		res, err := status.Compute(u)
+		return err == nil && res.Status == status.CurrentStatus
+	}
+}
+
+func kindsOf(objs []*unstructured.Unstructured) []string {
+	kinds := make([]string, 0, len(objs))
+	for _, o := range objs {
+		kinds = append(kinds, o.GetKind())
+	}
+	return kinds
+}
+
+// installChartProduct packages the sample chart into its Secret and
+// creates the chart sample product (as hack/e2e's installChartProduct),
+// and waits until the product's chart is resolved.
+func (b *bench) installChartProduct(ctx context.Context) (*chartSetup, error) {
+	s := &chartSetup{chartDir: filepath.Join(b.root, "config", "samples", "charts", "crm-suite")}
+	ch, err := loader.LoadDir(s.chartDir)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(b.cfg.out, "chart-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+	path, err := chartutil.Save(ch, tmp)
+	if err != nil {
+		return nil, err
+	}
+	tgz, err := os.ReadFile(filepath.Clean(path))
+	if err != nil {
+		return nil, err
+	}
+	s.archive = chartrender.ArchiveFromBytes(tgz)
+	if err := b.client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: chartSecret, Namespace: localstack.Namespace},
+		Data:       map[string][]byte{"chart.tgz": tgz},
+	}); err != nil {
+		return nil, fmt.Errorf("failed to create the chart Secret: %w", err)
+	}
+
+	data, err := os.ReadFile(filepath.Join(b.root, "config", "samples", "saas_v1alpha1_saasproduct_chart.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	product := &saasv1alpha1.SaaSProduct{}
+	if err := yaml.UnmarshalStrict(data, product); err != nil {
+		return nil, err
+	}
+	sampleValues, err := jsonObject(product.Spec.Chart.Values)
+	if err != nil {
+		return nil, err
+	}
+	var override map[string]any
+	if err := json.Unmarshal([]byte(chartProductValues), &override); err != nil {
+		return nil, err
+	}
+	s.productValues = chartrender.MergeValues(sampleValues, override)
+	raw, err := json.Marshal(s.productValues)
+	if err != nil {
+		return nil, err
+	}
+	product.Spec.Chart.Values = &apiextensionsv1.JSON{Raw: raw}
+	i := slices.IndexFunc(product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == chartBasicSKU })
+	if i < 0 {
+		return nil, fmt.Errorf("the chart sample product has no plan %s", chartBasicSKU)
+	}
+	if s.planValues, err = jsonObject(product.Spec.Plans[i].Values); err != nil {
+		return nil, err
+	}
+	if err := b.client.Create(ctx, product); err != nil {
+		return nil, fmt.Errorf("failed to create the SaaSProduct %s: %w", chartProduct, err)
+	}
+	logf("Waiting for the SaaSProduct %s to resolve its chart", chartProduct)
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := b.client.Get(ctx, client.ObjectKey{Name: chartProduct}, product); err != nil {
+			return false, err
+		}
+		return apimeta.IsStatusConditionTrue(product.Status.Conditions, saasv1alpha1.ReadyCondition) && product.Status.Chart != nil, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the SaaSProduct %s did not become Ready: %w", chartProduct, err)
+	}
+	if product.Status.Chart.Digest != s.archive.Digest() {
+		return nil, fmt.Errorf("the SaaSProduct %s resolved chart %s, not %s", chartProduct, product.Status.Chart.Digest, s.archive.Digest())
+	}
+	s.product = product
+	dc, err := discovery.NewDiscoveryClientForConfig(b.restConfig)
+	if err != nil {
+		return nil, err
+	}
+	sv, err := dc.ServerVersion()
+	if err != nil {
+		return nil, err
+	}
+	s.kubeVersion = sv.GitVersion
+	return s, nil
+}
+
+func jsonObject(raw *apiextensionsv1.JSON) (map[string]any, error) {
+	if raw == nil || len(raw.Raw) == 0 {
+		return nil, nil
+	}
+	var m map[string]any
+	return m, json.Unmarshal(raw.Raw, &m)
+}
+
+// values are a tenant's chart values as the tenant controller builds them
+// (controllers/saastenant_chart.go, chartValues): the product's, the plan's,
+// then kooper's own under the key kooper. chartIsolationTemplate checks
+// that they render what kooper rendered.
+func (s *chartSetup) values(id, ns string) map[string]any {
+	urls, _ := tenantobjects.RenderURLs(s.product, id, ns) // the product is Ready: its URLs render
+	kooper := map[string]any{
+		"instanceId":            id,
+		"namespace":             ns,
+		"skuCode":               chartBasicSKU,
+		"frontEndUrl":           urls.FrontEnd,
+		"adminUrl":              urls.Admin,
+		"host":                  urls.Host,
+		"credentialsSecretName": tenantobjects.CredentialsSecretName,
+		"sso":                   map[string]any{"secretName": saasv1alpha1.SSOSecretName},
+		"directory":             map[string]any{"secretPrefix": saasv1alpha1.DirectorySecretName},
+	}
+	return chartrender.MergeValues(s.productValues, s.planValues, map[string]any{"kooper": kooper})
+}
+
+// render renders the chart for one tenant, as the tenant controller does.
+func (s *chartSetup) render(ctx context.Context, id, ns string) ([]*unstructured.Unstructured, error) {
+	return s.renderer.Render(ctx, s.archive, s.values(id, ns),
+		chartrender.Options{ReleaseName: id, Namespace: ns, KubeVersion: s.kubeVersion})
+}
+
+// chartIsolationTemplate copies the objects kooper made for the chart
+// tenant of orderID besides its chart's (status.inventory): the namespace
+// and kooper's isolation objects. It checks that the bench's render of
+// that tenant has the objects of its inventory.
+func (b *bench) chartIsolationTemplate(ctx context.Context, s *chartSetup, orderID string) (*tenantTemplate, error) {
+	list := &saasv1alpha1.SaaSTenantList{}
+	if err := b.client.List(ctx, list, client.MatchingLabels{saasv1alpha1.ProductLabel: chartProduct}); err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(list.Items, func(t saasv1alpha1.SaaSTenant) bool { return t.Spec.OrderID == orderID })
+	if i < 0 || list.Items[i].Status.Namespace == "" {
+		return nil, fmt.Errorf("no provisioned tenant for order %s", orderID)
+	}
+	tenant := &list.Items[i]
+	t := &tenantTemplate{instanceID: tenant.Spec.InstanceID, namespace: tenant.Status.Namespace}
+	inInventory := func(gk schema.GroupKind, name string) bool {
+		return slices.ContainsFunc(tenant.Status.Inventory, func(e saasv1alpha1.InventoryEntry) bool {
+			return e.Group == gk.Group && e.Kind == gk.Kind && e.Name == name
+		})
+	}
+	rendered, err := s.render(ctx, tenant.Spec.InstanceID, t.namespace)
+	if err != nil {
+		return nil, err
+	}
+	if len(rendered) != len(tenant.Status.Inventory) {
+		return nil, fmt.Errorf("the bench renders %d objects for tenant %s, kooper's inventory has %d", len(rendered), tenant.Name, len(tenant.Status.Inventory))
+	}
+	for _, o := range rendered {
+		if !inInventory(o.GroupVersionKind().GroupKind(), o.GetName()) {
+			return nil, fmt.Errorf("the bench renders %s %s for tenant %s, kooper's inventory does not have it", o.GetKind(), o.GetName(), tenant.Name)
+		}
+	}
+	ns := &unstructured.Unstructured{}
+	ns.SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"})
+	if err := b.client.Get(ctx, client.ObjectKey{Name: t.namespace}, ns); err != nil {
+		return nil, err
+	}
+	items := []unstructured.Unstructured{*ns}
+	for _, gvk := range childKinds {
+		l := &unstructured.UnstructuredList{}
+		l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := b.client.List(ctx, l, client.InNamespace(t.namespace),
+			client.MatchingLabels{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue}); err != nil {
+			return nil, err
+		}
+		for _, u := range l.Items {
+			if !inInventory(gvk.GroupKind(), u.GetName()) {
+				items = append(items, u)
+			}
+		}
+	}
+	for _, u := range items {
+		scrub(&u)
+		data, err := json.Marshal(u.Object)
+		if err != nil {
+			return nil, err
+		}
+		t.objects = append(t.objects, string(data))
+	}
+	if !strings.Contains(t.namespace, t.instanceID) {
+		return nil, fmt.Errorf("namespace %s does not contain the instance ID %s", t.namespace, t.instanceID)
+	}
+	return t, nil
+}
