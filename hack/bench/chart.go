@@ -63,6 +63,8 @@ type chartResult struct {
 	Objects []string
 	// OperatorRequests are kooper's API requests per tenant, by method.
 	OperatorRequests map[string]float64
+	// Reconciles are the tenant controller's reconciles per tenant.
+	Reconciles float64
 	// Render is the mean time of one in-process render in the direct creates.
 	Render time.Duration
 	// Duration is the phase's wall time, setup included.
@@ -113,6 +115,10 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 	if err != nil {
 		return err
 	}
+	reconcilesBefore, err := b.tenantReconciles(ctx)
+	if err != nil {
+		return err
+	}
 	op := runWorkers(ctx, "kooper, chart (signed newInstance → Ready)", c.chartTenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			orderID := fmt.Sprintf("BENCHC%06d", i)
@@ -129,6 +135,9 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 		for m, n := range after {
 			res.OperatorRequests[m] = (n - before[m]) / float64(c.chartTenants)
 		}
+	}
+	if after, err := b.tenantReconciles(ctx); err == nil {
+		res.Reconciles = (after - reconcilesBefore) / float64(c.chartTenants)
 	}
 	logf("kooper, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", op.Rate, op.P50, op.P99, op.Errors)
 	if len(op.TTR) == 0 {
@@ -266,6 +275,12 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 	res.Provision = append(res.Provision, helm)
 	logf("helm, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", helm.Rate, helm.P50, helm.P99, helm.Errors)
 	return nil
+}
+
+// tenantReconciles is the tenant controller's reconciles so far, by any result.
+func (b *bench) tenantReconciles(ctx context.Context) (float64, error) {
+	m, err := b.metrics(ctx, `controller="saastenant"`, "controller_runtime_reconcile_total")
+	return m["controller_runtime_reconcile_total"], err
 }
 
 // workloadKey is one Deployment or StatefulSet a tenant waits for.

@@ -273,7 +273,8 @@ func writeChart(p func(string, ...any), dir string, r *results) error {
 			total += ch.OperatorRequests[m]
 		}
 		p("\nkooper's API requests per chart tenant (rest_client_requests_total; watches not counted): %.1f (%s); "+
-			"the direct creates make %d creates per tenant.", total, strings.Join(parts, ", "), len(ch.Objects))
+			"the direct creates make %d creates per tenant. The tenant controller reconciled each tenant %.1f times.",
+			total, strings.Join(parts, ", "), len(ch.Objects), ch.Reconciles)
 	}
 	p("\nThe direct creates make, per tenant, kooper's isolation objects copied from a chart tenant of the same run, then the chart's render: %s. "+
 		"One in-process render took %s on average (inside their timed path).", strings.Join(ch.Objects, ", "), ms(ch.Render))
