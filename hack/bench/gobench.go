@@ -16,11 +16,13 @@ type goBenchmark struct {
 }
 
 // goBenchRuns are the go benchmarks the report includes: the receiver's
-// overhead next to a bare handler, and 200 tenants through the controller
-// next to direct creates, each pair run in one process.
+// overhead next to a bare handler, 200 tenants through the controller next
+// to direct creates, each pair run in one process, and the API server's CPU
+// per kind of request a tenant sends.
 var goBenchRuns = [][]string{
 	{"-bench=.", "-benchmem", "./webhook"},
 	{"-bench=200Tenants", "-benchtime=1x", "./controllers"},
+	{"-bench=APIServerCPU", "-benchtime=1x", "./api/v1alpha1"},
 }
 
 // runGoBenchmarks runs go test -bench and parses its output; the output

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -111,6 +112,7 @@ func writeReport(dir string, r *results) (string, error) {
 			p("| %s | %s | %s | %s | %s |", b.Name, cell("ns/op"), cell("B/op"), cell("allocs/op"), cell("ms/tenant"))
 		}
 		p("")
+		writeRequestCosts(p, r.GoBench)
 	}
 
 	if len(r.Rates) > 0 {
@@ -288,4 +290,29 @@ func writeChart(p func(string, ...any), dir string, r *results) error {
 	}
 	p("\n![chart tenants: time to Ready against tenants](chart-time-to-ready.png)\n")
 	return nil
+}
+
+// requestCostUnit ends the metrics of BenchmarkAPIServerCPU.
+const requestCostUnit = "-apiserver-ms/op"
+
+// writeRequestCosts lists the API server's CPU per kind of request.
+func writeRequestCosts(p func(string, ...any), benchmarks []goBenchmark) {
+	var rows []string
+	for _, b := range benchmarks {
+		for unit, v := range b.Metrics {
+			if name, ok := strings.CutSuffix(unit, requestCostUnit); ok {
+				rows = append(rows, fmt.Sprintf("| %s | %.2f |", name, v))
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	sort.Strings(rows)
+	p("kube-apiserver CPU per request (`BenchmarkAPIServerCPU`, 300 requests of each kind, 8 at a time, no controller running):\n")
+	p("| Request | API server CPU, ms |\n|---|---:|")
+	for _, row := range rows {
+		p("%s", row)
+	}
+	p("")
 }

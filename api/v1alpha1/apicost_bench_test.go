@@ -1,0 +1,232 @@
+package v1alpha1_test
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// What each kind of request a tenant costs costs the API server itself, in
+// CPU time of the kube-apiserver process (docs/benchmarks.md, "Chart
+// tenants"): a create next to a server-side apply that creates the same
+// object, a SaaSTenant's create and status write next to a built-in's
+// create. This package's API server runs no controller, so nothing else
+// loads it. make bench's tenant figures are sums of these; which of a
+// tenant's requests are worth saving is read here. `go test -run='^$'
+// -bench=APIServerCPU -benchtime=1x ./api/v1alpha1`; Linux only (it reads
+// /proc).
+
+// apiCostOps is how many requests each case sends, 8 at a time.
+const apiCostOps = 300
+
+// costRuns numbers the loops of every run in the process, so that each
+// creates objects of its own.
+var costRuns atomic.Int64
+
+func BenchmarkAPIServerCPU(b *testing.B) {
+	pid, err := apiServerPID()
+	if err != nil {
+		b.Skip(err)
+	}
+	ctx := b.Context()
+	for _, ns := range []string{"cost-create", "cost-apply"} {
+		if err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); client.IgnoreAlreadyExists(err) != nil {
+			b.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name string
+		op   func(run, i int) error
+	}{
+		{"ConfigMapCreate", func(run, i int) error { return k8sClient.Create(ctx, costConfigMap("cost-create", run, i)) }},
+		{"ConfigMapApplyCreate", func(run, i int) error { return applyForCost(b, costConfigMap("cost-apply", run, i)) }},
+		{"DeploymentCreate", func(run, i int) error { return k8sClient.Create(ctx, costDeployment("cost-create", run, i)) }},
+		{"DeploymentApplyCreate", func(run, i int) error { return applyForCost(b, costDeployment("cost-apply", run, i)) }},
+		{"SaaSTenantCreate", func(run, i int) error { return k8sClient.Create(ctx, costTenant(run, i)) }},
+		{"SaaSTenantStatusWrite", func(run, i int) error { return writeCostStatus(b, run, i) }},
+		{"SaaSTenantGet", func(run, i int) error {
+			return k8sClient.Get(ctx, client.ObjectKey{Name: costTenantName(run, i)}, &saasv1alpha1.SaaSTenant{})
+		}},
+	}
+	for b.Loop() {
+		run := int(costRuns.Add(1))
+		for _, c := range cases {
+			before, err := processCPUMillis(pid)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := inParallel(apiCostOps, 8, func(i int) error { return c.op(run, i) }); err != nil {
+				b.Fatalf("%s: %v", c.name, err)
+			}
+			after, err := processCPUMillis(pid)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric((after-before)/apiCostOps, c.name+"-apiserver-ms/op")
+		}
+	}
+}
+
+// apiServerPID finds the kube-apiserver serving the suite: the one whose
+// --secure-port is the suite's.
+func apiServerPID() (string, error) {
+	u, err := url.Parse(env.Config.Host)
+	if err != nil {
+		return "", err
+	}
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, path := range cmdlines {
+		data, err := os.ReadFile(path) //nolint:gosec // a /proc path from the glob above
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(data), "\x00")
+		if filepath.Base(args[0]) == "kube-apiserver" && containsArg(args, "--secure-port="+u.Port()) {
+			return filepath.Base(filepath.Dir(path)), nil
+		}
+	}
+	return "", fmt.Errorf("no kube-apiserver process with --secure-port=%s under /proc", u.Port())
+}
+
+func containsArg(args []string, want string) bool {
+	for _, a := range args {
+		if a == want {
+			return true
+		}
+	}
+	return false
+}
+
+// processCPUMillis is the user and system CPU time a process has used, in
+// milliseconds (from /proc/PID/stat, in clock ticks of 10 ms).
+func processCPUMillis(pid string) (float64, error) {
+	data, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		return 0, err
+	}
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("short /proc/%s/stat", pid)
+	}
+	user, err := strconv.ParseFloat(fields[11], 64)
+	if err != nil {
+		return 0, err
+	}
+	system, err := strconv.ParseFloat(fields[12], 64)
+	return (user + system) * 10, err
+}
+
+// inParallel calls op(i) for i in [0,n) on workers goroutines and returns
+// the first error.
+func inParallel(n, workers int, op func(i int) error) error {
+	jobs := make(chan int, n)
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for range workers {
+		wg.Go(func() {
+			for i := range jobs {
+				if err := op(i); err != nil {
+					once.Do(func() { first = err })
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+func costConfigMap(namespace string, run, i int) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: fmt.Sprintf("cost-%d-%d", run, i), Labels: map[string]string{"app": "web"}},
+		Data:       map[string]string{"instanceId": "i-1", "namespace": "tenant-i-1"},
+	}
+}
+
+func costDeployment(namespace string, run, i int) *appsv1.Deployment {
+	labels := map[string]string{"app": "web"}
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: fmt.Sprintf("cost-%d-%d", run, i), Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "web", Image: "registry.example.com/crm/web:1.2.0",
+					Ports: []corev1.ContainerPort{{ContainerPort: 8080}}, Env: []corev1.EnvVar{{Name: "INSTANCE_ID", Value: "i-1"}}}},
+			}},
+		},
+	}
+}
+
+func costTenantName(run, i int) string { return fmt.Sprintf("cost-%d-%d", run, i) }
+
+func costTenant(run, i int) *saasv1alpha1.SaaSTenant {
+	name := costTenantName(run, i)
+	order := fmt.Sprintf("CS%d%dCOST", run, i)
+	return &saasv1alpha1.SaaSTenant{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: saasv1alpha1.SaaSTenantSpec{InstanceID: name, ProductName: "no-such-product", OrderID: order, OrderLineID: order + "-000001",
+			Orders: []saasv1alpha1.AppliedOrder{{OrderID: order, OrderLineID: order + "-000001", Activity: saasv1alpha1.ActivityNewInstance, ReceivedTime: metav1.Now()}}},
+	}
+}
+
+// applyForCost creates obj with a server-side apply, as internal/apply does.
+func applyForCost(b *testing.B, obj client.Object) error {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return err
+	}
+	delete(m, "status")
+	unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(m, "spec", "template", "metadata", "creationTimestamp")
+	u := &unstructured.Unstructured{Object: m}
+	return k8sClient.Apply(b.Context(), client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("kooper"), client.ForceOwnership)
+}
+
+// writeCostStatus writes a status the size of a provisioned tenant's with
+// a merge patch against the version read, as the tenant controller does;
+// the read is measured apart (SaaSTenantGet).
+func writeCostStatus(b *testing.B, run, i int) error {
+	for {
+		t := &saasv1alpha1.SaaSTenant{}
+		if err := k8sClient.Get(b.Context(), client.ObjectKey{Name: costTenantName(run, i)}, t); err != nil {
+			return err
+		}
+		patch := client.MergeFromWithOptions(t.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		t.Status.Namespace, t.Status.ObservedGeneration = "tenant-"+t.Name, t.Generation
+		for _, c := range []string{"OrderResolved", "Provisioned", "Available", "Ready"} {
+			apimeta.SetStatusCondition(&t.Status.Conditions, metav1.Condition{Type: c, Status: metav1.ConditionTrue, Reason: saasv1alpha1.SucceededReason,
+				Message: "Namespace tenant-" + t.Name + " holds the tenant's objects for plan basic", ObservedGeneration: t.Generation})
+		}
+		err := k8sClient.Status().Patch(b.Context(), t, patch)
+		if err == nil || !apierrors.IsConflict(err) {
+			return err
+		}
+	}
+}
