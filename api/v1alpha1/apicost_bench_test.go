@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/procstat"
 )
 
 // What each kind of request a tenant costs costs the API server itself, in
@@ -69,28 +70,28 @@ func BenchmarkAPIServerCPU(b *testing.B) {
 	for b.Loop() {
 		run := int(costRuns.Add(1))
 		for _, c := range cases {
-			before, err := processCPUMillis(pid)
+			before, err := procstat.CPUSeconds(pid)
 			if err != nil {
 				b.Fatal(err)
 			}
 			if err := inParallel(apiCostOps, 8, func(i int) error { return c.op(run, i) }); err != nil {
 				b.Fatalf("%s: %v", c.name, err)
 			}
-			after, err := processCPUMillis(pid)
+			after, err := procstat.CPUSeconds(pid)
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.ReportMetric((after-before)/apiCostOps, c.name+"-apiserver-ms/op")
+			b.ReportMetric((after-before)*1000/apiCostOps, c.name+"-apiserver-ms/op")
 		}
 	}
 }
 
 // apiServerPID finds the kube-apiserver serving the suite: the one whose
 // --secure-port is the suite's.
-func apiServerPID() (string, error) {
+func apiServerPID() (int, error) {
 	u, err := url.Parse(env.Config.Host)
 	if err != nil {
-		return "", err
+		return 0, err
 	}
 	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, path := range cmdlines {
@@ -100,10 +101,10 @@ func apiServerPID() (string, error) {
 		}
 		args := strings.Split(string(data), "\x00")
 		if filepath.Base(args[0]) == "kube-apiserver" && containsArg(args, "--secure-port="+u.Port()) {
-			return filepath.Base(filepath.Dir(path)), nil
+			return strconv.Atoi(filepath.Base(filepath.Dir(path)))
 		}
 	}
-	return "", fmt.Errorf("no kube-apiserver process with --secure-port=%s under /proc", u.Port())
+	return 0, fmt.Errorf("no kube-apiserver process with --secure-port=%s under /proc", u.Port())
 }
 
 func containsArg(args []string, want string) bool {
@@ -113,26 +114,6 @@ func containsArg(args []string, want string) bool {
 		}
 	}
 	return false
-}
-
-// processCPUMillis is the user and system CPU time a process has used, in
-// milliseconds (from /proc/PID/stat, in clock ticks of 10 ms).
-func processCPUMillis(pid string) (float64, error) {
-	data, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
-	if err != nil {
-		return 0, err
-	}
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("short /proc/%s/stat", pid)
-	}
-	user, err := strconv.ParseFloat(fields[11], 64)
-	if err != nil {
-		return 0, err
-	}
-	system, err := strconv.ParseFloat(fields[12], 64)
-	return (user + system) * 10, err
 }
 
 // inParallel calls op(i) for i in [0,n) on workers goroutines and returns

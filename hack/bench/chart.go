@@ -475,35 +475,9 @@ func (b *bench) chartIsolationTemplate(ctx context.Context, s *chartSetup, order
 			return nil, fmt.Errorf("the bench renders %s %s for tenant %s, kooper's inventory does not have it", o.GetKind(), o.GetName(), tenant.Name)
 		}
 	}
-	ns := &unstructured.Unstructured{}
-	ns.SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"})
-	if err := b.client.Get(ctx, client.ObjectKey{Name: t.namespace}, ns); err != nil {
+	notCharts := func(gk schema.GroupKind, name string) bool { return !inInventory(gk, name) }
+	if err := b.copyObjects(ctx, t, notCharts); err != nil {
 		return nil, err
-	}
-	items := []unstructured.Unstructured{*ns}
-	for _, gvk := range childKinds {
-		l := &unstructured.UnstructuredList{}
-		l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err := b.client.List(ctx, l, client.InNamespace(t.namespace),
-			client.MatchingLabels{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue}); err != nil {
-			return nil, err
-		}
-		for _, u := range l.Items {
-			if !inInventory(gvk.GroupKind(), u.GetName()) {
-				items = append(items, u)
-			}
-		}
-	}
-	for _, u := range items {
-		scrub(&u)
-		data, err := json.Marshal(u.Object)
-		if err != nil {
-			return nil, err
-		}
-		t.objects = append(t.objects, string(data))
-	}
-	if !strings.Contains(t.namespace, t.instanceID) {
-		return nil, fmt.Errorf("namespace %s does not contain the instance ID %s", t.namespace, t.instanceID)
 	}
 	return t, nil
 }

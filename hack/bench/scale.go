@@ -12,6 +12,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/localstack"
+	"github.com/kooper-io/kooper/internal/procstat"
 )
 
 // scaleResult is the operator holding many tenants. The memory and CPU
@@ -82,7 +83,7 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 	// in its cache (DESIGN.md §7); the receiver's RSS is reported beside them.
 	pid := b.stack.OperatorPID(localstack.Controllers)
 	logf("Measuring the controllers at rest over %s", cpuWindow)
-	before, err := cpuSeconds(pid)
+	before, err := procstat.CPUSeconds(pid)
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	after, err := cpuSeconds(pid)
+	after, err := procstat.CPUSeconds(pid)
 	if err != nil {
 		return err
 	}
@@ -99,7 +100,7 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 	if s.RSS, s.PeakRSS, s.HeapInuse, err = b.memory(ctx, pid, b.stack.ControllersMetricsURL); err != nil {
 		return err
 	}
-	if s.ReceiverRSS, err = procStatusBytes(b.stack.OperatorPID(localstack.Receiver), "VmRSS"); err != nil {
+	if s.ReceiverRSS, err = procstat.StatusBytes(b.stack.OperatorPID(localstack.Receiver), "VmRSS"); err != nil {
 		return err
 	}
 
@@ -139,10 +140,10 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 // memory reads a component's resident and peak resident memory from /proc
 // and its in-use heap from its metrics endpoint.
 func (b *bench) memory(ctx context.Context, pid int, metricsURL string) (rss, peak, heap float64, err error) {
-	if rss, err = procStatusBytes(pid, "VmRSS"); err != nil {
+	if rss, err = procstat.StatusBytes(pid, "VmRSS"); err != nil {
 		return
 	}
-	if peak, err = procStatusBytes(pid, "VmHWM"); err != nil {
+	if peak, err = procstat.StatusBytes(pid, "VmHWM"); err != nil {
 		return
 	}
 	m, err := b.metricsFrom(ctx, metricsURL, "", "go_memstats_heap_inuse_bytes")

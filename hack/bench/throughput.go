@@ -259,10 +259,23 @@ func (b *bench) tenantTemplate(ctx context.Context, orderID string) (*tenantTemp
 		return nil, fmt.Errorf("no provisioned tenant for order %s", orderID)
 	}
 	t := &tenantTemplate{instanceID: list.Items[i].Name, namespace: list.Items[i].Status.Namespace}
+	if err := b.copyObjects(ctx, t, func(schema.GroupKind, string) bool { return true }); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// copyObjects fills t with the tenant namespace and the objects kooper
+// made in it (of childKinds) that keep accepts, scrubbed to be created
+// again under another name.
+func (b *bench) copyObjects(ctx context.Context, t *tenantTemplate, keep func(gk schema.GroupKind, name string) bool) error {
+	if !strings.Contains(t.namespace, t.instanceID) {
+		return fmt.Errorf("namespace %s does not contain the instance ID %s", t.namespace, t.instanceID)
+	}
 	ns := &unstructured.Unstructured{}
 	ns.SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"})
 	if err := b.client.Get(ctx, client.ObjectKey{Name: t.namespace}, ns); err != nil {
-		return nil, err
+		return err
 	}
 	items := []unstructured.Unstructured{*ns}
 	for _, gvk := range childKinds {
@@ -270,22 +283,23 @@ func (b *bench) tenantTemplate(ctx context.Context, orderID string) (*tenantTemp
 		l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 		if err := b.client.List(ctx, l, client.InNamespace(t.namespace),
 			client.MatchingLabels{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue}); err != nil {
-			return nil, err
+			return err
 		}
-		items = append(items, l.Items...)
+		for _, u := range l.Items {
+			if keep(gvk.GroupKind(), u.GetName()) {
+				items = append(items, u)
+			}
+		}
 	}
 	for _, u := range items {
 		scrub(&u)
 		data, err := json.Marshal(u.Object)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		t.objects = append(t.objects, string(data))
 	}
-	if !strings.Contains(t.namespace, t.instanceID) {
-		return nil, fmt.Errorf("namespace %s does not contain the instance ID %s", t.namespace, t.instanceID)
-	}
-	return t, nil
+	return nil
 }
 
 // scrub removes what the API server set, so the object can be created again.

@@ -1,0 +1,62 @@
+// Package procstat reads a Linux process's CPU time and memory from /proc,
+// for the benchmarks (hack/bench, BenchmarkAPIServerCPU): what a process
+// used, measured from outside it.
+package procstat
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// CPUSeconds is the user plus system CPU time pid has used, in seconds,
+// from /proc/<pid>/stat. It fails when the process is gone or the file is
+// not as proc(5) describes it.
+func CPUSeconds(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseCPUSeconds(string(data))
+}
+
+func parseCPUSeconds(stat string) (float64, error) {
+	// The command name (field 2) may hold spaces and parentheses; the
+	// fields after its last ')' are fixed: utime and stime are the 12th
+	// and 13th after it.
+	end := strings.LastIndexByte(stat, ')')
+	if end < 0 {
+		return 0, fmt.Errorf("unexpected stat line %q", stat)
+	}
+	fields := strings.Fields(stat[end+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("unexpected stat line %q", stat)
+	}
+	utime, err1 := strconv.ParseFloat(fields[11], 64)
+	stime, err2 := strconv.ParseFloat(fields[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("unexpected stat line %q", stat)
+	}
+	// USER_HZ is 100 on every Linux architecture Go supports.
+	return (utime + stime) / 100, nil
+}
+
+// StatusBytes is a field of /proc/<pid>/status given in kB, such as VmRSS
+// or VmHWM, in bytes.
+func StatusBytes(pid int, field string) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			var kb float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%f kB", &kb); err != nil {
+				return 0, err
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
