@@ -140,16 +140,7 @@ func writeReport(dir string, r *results) (string, error) {
 			"registering its order and sending newInstance) to its Deployment Available (for kooper, the tenant's Ready condition), "+
 			"so it includes queueing behind the tenants started before it. \"Written\" stops at every object written "+
 			"(kooper's Provisioned condition; the direct creates returning), before kube-controller-manager, the scheduler and kwok make the workload Available.\n", r.Config.concurrency)
-		p("| Way | Tenants | Wall | Tenants/s to Ready | p50 to Ready | p99 | max | Written/s | Written p50 | p99 | Errors |")
-		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-		for _, x := range r.Provision {
-			written := "| – | – | –"
-			if x.WrittenRate > 0 {
-				written = fmt.Sprintf("| %.2f | %s | %s", x.WrittenRate, ms(x.WrittenP50), ms(x.WrittenP99))
-			}
-			p("| %s | %d | %s | %.2f | %s | %s | %s %s | %d |", x.Name, x.N, x.Wall.Round(10*time.Millisecond),
-				x.Rate, ms(x.P50), ms(x.P99), ms(x.Max), written, x.Errors)
-		}
+		writeProvisionTable(p, r.Provision)
 		if len(r.Provision) >= 2 {
 			p("\nkooper / ceiling: **%s** of the rate to Ready, **%s** of the rate of writing the objects (target ≥ 0.70×).",
 				ratio(r.Provision[0].Rate, r.Provision[1].Rate), ratio(r.Provision[0].WrittenRate, r.Provision[1].WrittenRate))
@@ -237,6 +228,20 @@ func plotTTR(path string, runs []provisionRun) error {
 	return pl.Save(8*vg.Inch, 4.5*vg.Inch, path)
 }
 
+// writeProvisionTable writes one row per way of provisioning.
+func writeProvisionTable(p func(string, ...any), runs []provisionRun) {
+	p("| Way | Tenants | Wall | Tenants/s to Ready | p50 to Ready | p99 | max | Written/s | Written p50 | p99 | Errors |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, x := range runs {
+		written := "| – | – | –"
+		if x.WrittenRate > 0 {
+			written = fmt.Sprintf("| %.2f | %s | %s", x.WrittenRate, ms(x.WrittenP50), ms(x.WrittenP99))
+		}
+		p("| %s | %d | %s | %.2f | %s | %s | %s %s | %d |", x.Name, x.N, x.Wall.Round(10*time.Millisecond),
+			x.Rate, ms(x.P50), ms(x.P99), ms(x.Max), written, x.Errors)
+	}
+}
+
 // writeChart writes the chart phase's section.
 func writeChart(p func(string, ...any), dir string, r *results) error {
 	ch := r.Chart
@@ -249,16 +254,7 @@ func writeChart(p func(string, ...any), dir string, r *results) error {
 		"the same objects created directly, rendering the chart per tenant in the bench's process (→ every Deployment and StatefulSet "+
 		"Current by kstatus, as kooper's Available); one `helm install --wait` per tenant of the same chart and values (→ helm returning). "+
 		"Phase wall time, setup included: %s.\n", r.Config.concurrency, ch.Duration.Round(time.Second))
-	p("| Way | Tenants | Wall | Tenants/s to Ready | p50 to Ready | p99 | max | Written/s | Written p50 | p99 | Errors |")
-	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	for _, x := range ch.Provision {
-		written := "| – | – | –"
-		if x.WrittenRate > 0 {
-			written = fmt.Sprintf("| %.2f | %s | %s", x.WrittenRate, ms(x.WrittenP50), ms(x.WrittenP99))
-		}
-		p("| %s | %d | %s | %.2f | %s | %s | %s %s | %d |", x.Name, x.N, x.Wall.Round(10*time.Millisecond),
-			x.Rate, ms(x.P50), ms(x.P99), ms(x.Max), written, x.Errors)
-	}
+	writeProvisionTable(p, ch.Provision)
 	if len(ch.Provision) >= 2 {
 		p("\nkooper, chart / direct creates: **%s** of the rate to Ready (target ≥ 0.80×), %s of the rate of writing the objects.",
 			ratio(ch.Provision[0].Rate, ch.Provision[1].Rate), ratio(ch.Provision[0].WrittenRate, ch.Provision[1].WrittenRate))
