@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -36,4 +37,15 @@ func TestPercentile(t *testing.T) {
 	g.Expect(s.P99).To(Equal(99 * time.Millisecond))
 	g.Expect(s.Max).To(Equal(100 * time.Millisecond))
 	g.Expect(summarise(nil)).To(Equal(latencies{}))
+}
+
+func TestRequestCostsAreListedByKind(t *testing.T) {
+	g := NewWithT(t)
+	got := parseGoBench("BenchmarkAPIServerCPU-2 \t 1\t5469575584 ns/op\t 1.900 ConfigMapApplyCreate-apiserver-ms/op\t 1.167 ConfigMapCreate-apiserver-ms/op\n")
+	var lines []string
+	writeRequestCosts(func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }, got)
+	g.Expect(lines).To(ContainElements("| ConfigMapApplyCreate | 1.90 |", "| ConfigMapCreate | 1.17 |"))
+	lines = nil
+	writeRequestCosts(func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }, parseGoBench("BenchmarkX-2 \t 1\t 5 ns/op\n"))
+	g.Expect(lines).To(BeEmpty(), "no section without the benchmark")
 }
