@@ -1,13 +1,7 @@
 package controllers
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
-	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,11 +10,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	. "github.com/onsi/gomega"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -36,6 +25,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/chartrender"
+	"github.com/kooper-io/kooper/internal/chartrender/ocitest"
 )
 
 // crmChartDir is internal/chartrender's multi-part test chart: a web
@@ -224,75 +214,19 @@ func TestChartProductThatRendersAClusterRoleIsRefused(t *testing.T) {
 	expectResolved(t, product, saasv1alpha1.ResolvedChart{Digest: chartrender.ArchiveFromBytes(tgz).Digest(), Name: "crm", Version: "1.2.0", AppVersion: "1.2.0"})
 }
 
-// ociRawManifest is a manifest pushed as it is.
-type ociRawManifest struct{ data []byte }
-
-func (m ociRawManifest) RawManifest() ([]byte, error)        { return m.data, nil }
-func (m ociRawManifest) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
-
-// pushChart pushes tgz as a Helm chart OCI artifact to repo:tag and returns
-// its manifest digest.
-func pushChart(t *testing.T, repo name.Repository, tag string, auth authn.Authenticator, tgz []byte) string {
-	t.Helper()
-	config := static.NewLayer([]byte(`{"name":"crm","version":"1.2.0","apiVersion":"v2"}`), chartrender.ChartConfigMediaType)
-	layer := static.NewLayer(tgz, chartrender.ChartLayerMediaType)
-	manifest := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1}
-	for i, l := range []v1.Layer{config, layer} {
-		if err := remote.WriteLayer(repo, l, remote.WithAuth(auth)); err != nil {
-			t.Fatalf("pushing a blob: %v", err)
-		}
-		mt, _ := l.MediaType()
-		size, _ := l.Size()
-		digest, _ := l.Digest()
-		d := v1.Descriptor{MediaType: mt, Size: size, Digest: digest}
-		if i == 0 {
-			manifest.Config = d
-		} else {
-			manifest.Layers = append(manifest.Layers, d)
-		}
-	}
-	data, err := json.Marshal(manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Put(repo.Tag(tag), ociRawManifest{data: data}, remote.WithAuth(auth)); err != nil {
-		t.Fatalf("pushing the manifest: %v", err)
-	}
-	digest, _, err := v1.SHA256(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return digest.String()
-}
-
-// basicAuthRegistry serves an in-process registry that answers only
+// registryWithBasicAuth serves an in-process registry that answers only
 // requests with user:password; its host is 127.0.0.1:<port> (plain HTTP).
-func basicAuthRegistry(t *testing.T, user, password string) string {
+func registryWithBasicAuth(t *testing.T, user, password string) string {
 	t.Helper()
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != want {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
+	guard := &ocitest.RequireAuth{Want: ocitest.BasicAuthorization(user, password)}
+	return ocitest.NewRegistry(t, guard.Wrap)
 }
 
 // pullSecret is a kubernetes.io/dockerconfigjson Secret of kooper's
 // namespace for host.
 func pullSecret(t *testing.T, secretName, host, user, password string) *corev1.Secret {
 	t.Helper()
-	data, err := json.Marshal(map[string]any{"auths": map[string]any{
-		host: map[string]any{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + password))},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := ocitest.DockerConfig(t, host, user, password)
 	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: secretName},
 		Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: data}}
 }
@@ -301,11 +235,11 @@ func TestChartProductFromAnOCIRegistry(t *testing.T) {
 	g := NewWithT(t)
 	ctx := testContext(t)
 	const user, password = "robot", "s3cr3t-registry-password"
-	host := basicAuthRegistry(t, user, password)
+	host := registryWithBasicAuth(t, user, password)
 	repo, err := name.NewRepository(host + "/charts/crm")
 	g.Expect(err).NotTo(HaveOccurred())
 	auth := &authn.Basic{Username: user, Password: password}
-	digest := pushChart(t, repo, "1.2.0", auth, crmChartTgz(t, nil))
+	digest := ocitest.PushChart(t, repo, "1.2.0", auth, crmChartTgz(t, nil))
 	want := saasv1alpha1.ResolvedChart{Digest: digest, Name: "crm", Version: "1.2.0", AppVersion: "1.2.0"}
 
 	// By tag, with a pull Secret that does not exist yet.
@@ -338,7 +272,7 @@ func TestChartProductFromAnOCIRegistry(t *testing.T) {
 
 	// The tag moved: a reconcile (here asked for; in production every ten
 	// minutes) records the new digest.
-	moved := pushChart(t, repo, "1.2.0", auth, crmChartTgz(t, withVersion("1.2.1")))
+	moved := ocitest.PushChart(t, repo, "1.2.0", auth, crmChartTgz(t, withVersion("1.2.1")))
 	requestReconcile(t, byTag.Name)
 	expectResolved(t, byTag, saasv1alpha1.ResolvedChart{Digest: moved, Name: "crm", Version: "1.2.1", AppVersion: "1.2.0"})
 }
@@ -357,11 +291,11 @@ func requestReconcile(t *testing.T, name string) {
 // fetch from a registry is retried with back-off, a missing Secret waits
 // for its watch.
 func TestChartProductRequeue(t *testing.T) {
-	host := basicAuthRegistry(t, "robot", "pw")
+	host := registryWithBasicAuth(t, "robot", "pw")
 	repo, err := name.NewRepository(host + "/charts/crm")
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	tgz := crmChartTgz(t, nil)
-	digest := pushChart(t, repo, "1.2.0", &authn.Basic{Username: "robot", Password: "pw"}, tgz)
+	digest := ocitest.PushChart(t, repo, "1.2.0", &authn.Basic{Username: "robot", Password: "pw"}, tgz)
 	g := NewWithT(t)
 	ctx := testContext(t)
 	g.Expect(k8sClient.Create(ctx, pullSecret(t, "crm-pull-requeue", host, "robot", "pw"))).To(Succeed())
