@@ -315,3 +315,38 @@ func TestSimulatedDebugTenantOfAChartProductRendersNothing(t *testing.T) {
 	getObject(t, &networkingv1.NetworkPolicy{}, ns, tenantobjects.NetworkPolicyName)
 	g.Consistently(absent(t, &appsv1.Deployment{}, ns, tenant.Spec.InstanceID+"-web")).Should(BeTrue())
 }
+
+// A field the product stops setting goes from the tenant's objects: kooper
+// applies again when what it would apply changes, even if the live object
+// holds every field it still sets, and server-side apply drops the rest.
+// Two places of one kind: a chart's object, and the single app's Deployment.
+func TestAFieldTheProductStopsSettingGoes(t *testing.T) {
+	t.Run("chart", func(t *testing.T) {
+		g := NewWithT(t)
+		withExtra := func(data string) string {
+			return `{"report":{"enabled":false},"files":{"enabled":false},"extraObjects":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"tier"},"data":` + data + `}]}`
+		}
+		product, tenant := newChartTenant(t, "basic", func(p *saasv1alpha1.SaaSProduct) {
+			p.Spec.Chart.Values = jsonValues(withExtra(`{"plan":"basic","premium":"true"}`))
+		})
+		ns := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
+		g.Expect(getObject(t, &corev1.ConfigMap{}, ns, "tier").Data).To(HaveKey("premium"))
+		changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Chart.Values = jsonValues(withExtra(`{"plan":"basic"}`)) })
+		g.Eventually(func() map[string]string { return getObject(t, &corev1.ConfigMap{}, ns, "tier").Data }).
+			Should(Equal(map[string]string{"plan": "basic"}))
+	})
+	t.Run("workload", func(t *testing.T) {
+		g := NewWithT(t)
+		product := newTenantProduct(t, nil)
+		tenant := newTenant(t, product, "basic", nil)
+		ns := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
+		limits := func() corev1.ResourceList {
+			return getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName).Spec.Template.Spec.Containers[0].Resources.Limits
+		}
+		g.Expect(limits()).To(HaveKey(corev1.ResourceMemory))
+		// A map key dropped: what is left is all still there, so only the
+		// recorded last apply tells.
+		changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Resources.Limits = nil })
+		g.Eventually(limits).Should(BeEmpty())
+	})
+}

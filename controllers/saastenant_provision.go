@@ -174,7 +174,8 @@ func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.De
 }
 
 func (r *SaaSTenantReconciler) applier() *apply.Applier {
-	return &apply.Applier{Client: r.Client, Reader: r.Reader, Uncached: r.notCached, Scheme: r.Scheme, Owner: r.Options.FieldOwner}
+	return &apply.Applier{Client: r.Client, Reader: r.Reader, Uncached: r.notCached, Scheme: r.Scheme, Owner: r.Options.FieldOwner,
+		HashAnnotation: saasv1alpha1.LastAppliedHashAnnotation}
 }
 
 // notCached reports a Secret or ConfigMap outside kooper's namespace: the

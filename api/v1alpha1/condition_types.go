@@ -249,6 +249,12 @@ const (
 	// time after which kooper deletes it (the end of the retention period).
 	// Remove it to keep the namespace; change it to keep it longer.
 	DeleteAfterAnnotation = "saas.kooper.io/delete-after"
+	// LastAppliedHashAnnotation on every object kooper applies in a tenant
+	// namespace (and on the namespace) holds a hash of what kooper last
+	// applied: when what it would apply has another hash, it applies again,
+	// so a field it no longer sets is removed (internal/apply). Removing it
+	// by hand costs one apply at the next change.
+	LastAppliedHashAnnotation = "saas.kooper.io/last-applied-hash"
 	// DebugTTLExpiredAnnotation is set by kooper, with the time, on a debug
 	// tenant it is about to delete because its debug.ttlSeconds passed: that
 	// deletion takes the tenant's data with it. A tenant deleted without it

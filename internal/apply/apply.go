@@ -6,13 +6,19 @@
 // Its rules: an apply patch carries no status, no empty creation time and no
 // null values, so kooper claims only the fields it sets; an object whose
 // cached copy already has every desired value is not written, so a restart
-// over thousands of tenants costs cache reads, not applies; a removal of an
-// object that is already gone succeeds. It talks to the API server only
-// through the client it is given.
+// over thousands of tenants costs cache reads, not applies; but an object
+// whose last apply (recorded as a hash in an annotation) differs from the
+// desired one is written, even when the cached copy holds every desired
+// value, so that server-side apply removes the fields no longer desired; a
+// removal of an object that is already gone succeeds. It talks to the API
+// server only through the client it is given.
 package apply
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"reflect"
 
@@ -35,6 +41,10 @@ type Applier struct {
 	// Uncached reports an object to be read through Reader rather than
 	// Client; nil means every object is read through Client.
 	Uncached func(client.Object) bool
+	// HashAnnotation, when set, is the annotation that records a hash of
+	// what was last applied (see Apply); empty leaves fields the desired
+	// object stops setting in place until another field changes.
+	HashAnnotation string
 	// FreshNamespace, when true, says the objects' namespace held nothing
 	// of the Owner's before (the caller just made it): an object Uncached
 	// reports is then written without being read first, saving a request
@@ -49,12 +59,18 @@ type Applier struct {
 
 // Apply makes obj exist as desired and reports whether it wrote: false
 // when the current object already has every field obj sets (fields others
-// added are ignored). obj's status is never applied. It fails when obj's
-// kind is not in Scheme, or when the read or the apply fails; the error
-// names the kind and key.
+// added are ignored) and, with HashAnnotation, records the same last apply.
+// An object that records no last apply (applied before HashAnnotation was
+// set) is taken as in step while it has every field obj sets: that spares
+// a restart from writing every object once. obj's status is never applied.
+// It fails when obj's kind is not in Scheme, or when the read or the apply
+// fails; the error names the kind and key.
 func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
 	desired, err := desiredMap(obj)
 	if err != nil {
+		return false, err
+	}
+	if err := a.recordHash(desired); err != nil {
 		return false, err
 	}
 	if !a.FreshNamespace || !a.uncached(obj) {
@@ -62,7 +78,7 @@ func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if current != nil && isSubset(desired, current) {
+		if current != nil && a.inStep(desired, current) {
 			return false, nil
 		}
 	}
@@ -71,6 +87,50 @@ func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
 		return false, fmt.Errorf("failed to apply %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(obj), err)
 	}
 	return true, nil
+}
+
+// recordHash puts the hash of desired into its HashAnnotation; without
+// HashAnnotation it changes nothing.
+func (a *Applier) recordHash(desired map[string]any) error {
+	if a.HashAnnotation == "" {
+		return nil
+	}
+	data, err := json.Marshal(desired) // maps marshal with sorted keys: the same object, the same bytes
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	return unstructured.SetNestedField(desired, hex.EncodeToString(sum[:16]), "metadata", "annotations", a.HashAnnotation)
+}
+
+// inStep reports whether current needs no apply: it has every desired
+// field, the recorded hash included, or, recording no hash at all, every
+// other desired field.
+func (a *Applier) inStep(desired, current map[string]any) bool {
+	if isSubset(desired, current) {
+		return true
+	}
+	if a.HashAnnotation == "" {
+		return false
+	}
+	if _, recorded, _ := unstructured.NestedString(current, "metadata", "annotations", a.HashAnnotation); recorded {
+		return false
+	}
+	meta, _ := desired["metadata"].(map[string]any)
+	annotations, _ := meta["annotations"].(map[string]any)
+	others := shallowWith(annotations, a.HashAnnotation, nil)
+	delete(others, a.HashAnnotation)
+	return isSubset(shallowWith(desired, "metadata", shallowWith(meta, "annotations", others)), current)
+}
+
+// shallowWith is a shallow copy of m with key set to value.
+func shallowWith(m map[string]any, key string, value any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	out[key] = value
+	return out
 }
 
 // Remove deletes the object with obj's kind and key if it exists, and
@@ -123,8 +183,12 @@ func (a *Applier) uncached(obj client.Object) bool {
 	return a.Uncached != nil && a.Uncached(obj)
 }
 
-// desiredMap is obj as an apply patch: no status, and no empty creation time.
+// desiredMap is obj as an apply patch: no status, and no empty creation
+// time. obj itself is left as it is.
 func desiredMap(obj client.Object) (map[string]any, error) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		obj = u.DeepCopy() // the converter would return u's own map
+	}
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return nil, err

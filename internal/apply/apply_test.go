@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -350,5 +351,74 @@ func TestErrorsNameTheObject(t *testing.T) {
 	_, err := a.Apply(context.Background(), configMap(map[string]string{"password": "s3cret"}, nil))
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("Apply error %v: want one without the object's data", err)
+	}
+}
+
+const hashAnnotation = "test.kooper.io/last-applied-hash"
+
+// An object whose last apply differs is applied even when it holds every
+// desired field, so server-side apply drops what is no longer desired; the
+// same apply again, or an object from before hashes were recorded that is
+// in step, is not written.
+func TestTheLastApplyIsRecordedSoThatDroppedFieldsGo(t *testing.T) {
+	ctx := context.Background()
+	stored := func(a *Applier) *corev1.ConfigMap {
+		t.Helper()
+		got := &corev1.ConfigMap{}
+		if err := a.Client.Get(ctx, client.ObjectKeyFromObject(configMap(nil, nil)), got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	apply := func(a *Applier, data map[string]string, want bool) {
+		t.Helper()
+		wrote, err := a.Apply(ctx, configMap(data, nil))
+		if err != nil || wrote != want {
+			t.Fatalf("Apply(%v) = %v, %v; want %v", data, wrote, err, want)
+		}
+	}
+
+	a, _ := newApplier(t, interceptor.Funcs{})
+	a.HashAnnotation = hashAnnotation
+	apply(a, map[string]string{"a": "1", "b": "2"}, true)
+	first := stored(a).Annotations[hashAnnotation]
+	if len(first) != 32 {
+		t.Fatalf("recorded hash %q, want 32 hex digits", first)
+	}
+	apply(a, map[string]string{"a": "1", "b": "2"}, false)
+	apply(a, map[string]string{"a": "1"}, true)
+	got := stored(a)
+	if got.Annotations[hashAnnotation] == first {
+		t.Error("the hash of the new apply was not recorded")
+	}
+	if !reflect.DeepEqual(got.Data, map[string]string{"a": "1"}) {
+		t.Errorf("data %v after b stopped being applied, want only a", got.Data)
+	}
+	apply(a, map[string]string{"a": "1"}, false)
+
+	// Applied before hashes were recorded: in step, nothing is written; a
+	// change is, with its hash.
+	legacy, _ := newApplier(t, interceptor.Funcs{}, configMap(map[string]string{"a": "1", "b": "2"}, nil))
+	legacy.HashAnnotation = hashAnnotation
+	apply(legacy, map[string]string{"a": "1"}, false)
+	apply(legacy, map[string]string{"a": "2"}, true)
+	if stored(legacy).Annotations[hashAnnotation] == "" {
+		t.Error("no hash recorded by the first write")
+	}
+}
+
+// Apply leaves the caller's object as it was: a rendered object may be
+// applied again, or compared.
+func TestApplyLeavesTheDesiredObjectAlone(t *testing.T) {
+	a, _ := newApplier(t, interceptor.Funcs{})
+	a.HashAnnotation = hashAnnotation
+	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"namespace": "tenant-a", "name": "app"}, "data": map[string]any{"a": "1"}, "status": map[string]any{"x": "y"}}}
+	before := u.DeepCopy()
+	if _, err := a.Apply(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(u, before) {
+		t.Errorf("Apply changed its argument: %v, was %v", u.Object, before.Object)
 	}
 }
