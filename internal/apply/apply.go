@@ -17,6 +17,7 @@ package apply
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -196,7 +197,33 @@ func desiredMap(obj client.Object) (map[string]any, error) {
 	delete(m, "status")
 	unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
 	pruneNulls(m)
+	foldStringData(m)
 	return m, nil
+}
+
+// foldStringData writes a Secret's stringData into its data, base64
+// encoded, as the API server does on a write (stringData wins over data).
+// The API server never returns stringData, so a Secret applied with it
+// would never look in step and would be applied on every reconcile.
+func foldStringData(m map[string]any) {
+	if m["apiVersion"] != "v1" || m["kind"] != "Secret" {
+		return
+	}
+	strs, ok := m["stringData"].(map[string]any)
+	if !ok {
+		return
+	}
+	data, _ := m["data"].(map[string]any)
+	if data == nil {
+		data = map[string]any{}
+	}
+	for k, v := range strs {
+		if str, ok := v.(string); ok {
+			data[k] = base64.StdEncoding.EncodeToString([]byte(str))
+		}
+	}
+	m["data"] = data
+	delete(m, "stringData")
 }
 
 // pruneNulls drops null values (zero times of nested templates, say), which

@@ -422,3 +422,32 @@ func TestApplyLeavesTheDesiredObjectAlone(t *testing.T) {
 		t.Errorf("Apply changed its argument: %v, was %v", u.Object, before.Object)
 	}
 }
+
+// A Secret written with stringData is stored with data alone: applied
+// again, it is found in step, not applied on every reconcile.
+func TestASecretWithStringDataIsInStepOnceStored(t *testing.T) {
+	a, n := newApplier(t, interceptor.Funcs{})
+	a.HashAnnotation = hashAnnotation
+	secret := func() *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Secret",
+			"metadata":   map[string]any{"namespace": "tenant-a", "name": "db"},
+			"data":       map[string]any{"user": "YWRtaW4="}, // admin
+			"stringData": map[string]any{"password": "s3cret", "user": "root"}}}
+	}
+	for i, want := range []bool{true, false} {
+		wrote, err := a.Apply(context.Background(), secret())
+		if err != nil || wrote != want {
+			t.Fatalf("apply %d = %v, %v; want %v", i+1, wrote, err, want)
+		}
+	}
+	got := &corev1.Secret{}
+	if err := a.Client.Get(context.Background(), client.ObjectKey{Namespace: "tenant-a", Name: "db"}, got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Data["password"]) != "s3cret" || string(got.Data["user"]) != "root" {
+		t.Errorf("stored data %q, want stringData over data", got.Data)
+	}
+	if n.applies != 1 {
+		t.Errorf("%d applies, want 1", n.applies)
+	}
+}
