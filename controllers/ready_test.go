@@ -68,8 +68,11 @@ func TestReadyTurnsFalseWithProvisionedWhenApplyingFails(t *testing.T) {
 			tenant := readyTenant(t, product, "basic")
 
 			changeProduct(t, product.Name, tc.spoil)
-			failed := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProvisioningReason))
-			hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.ProvisioningReason)(g, failed)
+			// The API server refuses the object as invalid: only the
+			// product can mend it, so the tenant stalls, not retries.
+			failed := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ObjectInvalidReason))
+			hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.ObjectInvalidReason)(g, failed)
+			hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.ObjectInvalidReason)(g, failed)
 			ready := apimeta.FindStatusCondition(failed.Status.Conditions, saasv1alpha1.ReadyCondition)
 			g.Expect(ready.Message).To(ContainSubstring(tc.want))
 			g.Expect(ready.Message).To(Equal(apimeta.FindStatusCondition(failed.Status.Conditions, saasv1alpha1.ProvisionedCondition).Message))

@@ -3,9 +3,11 @@ package controllers
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/apply"
@@ -52,7 +55,12 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 	if err == nil && chart {
 		err = r.applyChart(ctx, s, plan)
 	}
-	if err != nil {
+	var invalid *invalidObjectsError
+	switch {
+	case errors.As(err, &invalid):
+		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ObjectInvalidReason, invalid.Error())
+		return r.stall(t, saasv1alpha1.ObjectInvalidReason, "%s", invalid.Error())
+	case err != nil:
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProvisioningReason, err.Error())
 		return failed(err)
 	}
@@ -160,10 +168,8 @@ func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.De
 		return err
 	}
 	present, absent := d.Objects()
-	for _, obj := range present {
-		if _, err := a.Apply(ctx, obj); err != nil {
-			return err
-		}
+	if err := applyEach(ctx, a, present); err != nil {
+		return err
 	}
 	for _, obj := range absent {
 		if _, err := a.Remove(ctx, obj); err != nil {
@@ -171,6 +177,59 @@ func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.De
 		}
 	}
 	return nil
+}
+
+// invalidObjectsError names the objects the API server refused as invalid
+// (422): retrying cannot help until the product, plan or chart changes.
+type invalidObjectsError struct{ refused []string }
+
+func (e *invalidObjectsError) Error() string {
+	return capMessage(fmt.Sprintf("The API server refuses %d of the tenant's objects as invalid: %s",
+		len(e.refused), strings.Join(e.refused, "; ")))
+}
+
+// applyEach applies every object. One the API server refuses as invalid
+// does not stop the others: what can be applied is, and the refusals come
+// back together as an invalidObjectsError. Any other failure stops at once.
+func applyEach[T client.Object](ctx context.Context, a *apply.Applier, objs []T) error {
+	var refused []string
+	for _, obj := range objs {
+		_, err := a.Apply(ctx, obj)
+		switch {
+		case apierrors.IsInvalid(err):
+			gvk, _ := apiutil.GVKForObject(obj, a.Scheme) // Apply found it
+			refused = append(refused, fmt.Sprintf("%s %s: %s", gvk.Kind, obj.GetName(), apiMessage(err)))
+		case err != nil:
+			return err
+		}
+	}
+	if len(refused) > 0 {
+		return &invalidObjectsError{refused: refused}
+	}
+	return nil
+}
+
+// apiMessage is the API server's reason for refusing an object, field by
+// field ("spec.volumeClaimTemplates: field is immutable"), without the
+// value it quotes (a whole Go struct, for a StatefulSet's templates).
+func apiMessage(err error) string {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return err.Error()
+	}
+	s := status.Status()
+	if s.Details == nil || len(s.Details.Causes) == 0 {
+		return s.Message
+	}
+	causes := make([]string, 0, len(s.Details.Causes))
+	for _, c := range s.Details.Causes {
+		msg, _, _ := strings.Cut(c.Message, "\n") // a diff of the spec may follow
+		if strings.HasPrefix(msg, "Invalid value: ") {
+			msg = msg[strings.LastIndex(msg, ": ")+2:]
+		}
+		causes = append(causes, c.Field+": "+msg)
+	}
+	return strings.Join(causes, ", ")
 }
 
 func (r *SaaSTenantReconciler) applier() *apply.Applier {

@@ -103,6 +103,13 @@ const (
 	// ChartRenderFailedReason: the chart does not render with the tenant's
 	// values (a template error).
 	ChartRenderFailedReason = "ChartRenderFailed"
+
+	// ObjectInvalidReason: the API server refuses an object kooper applies
+	// in the tenant's namespace as invalid, most often a change to a field
+	// it cannot change (a StatefulSet's volumeClaimTemplates, a selector, a
+	// Job's template, a smaller volume): only a change of the product, the
+	// plan or the chart, or removing the object by hand, can help.
+	ObjectInvalidReason = "ObjectInvalid"
 	// ProgressingReason: kooper is working on it.
 	ProgressingReason = "Progressing"
 	// SecretNotCopyableReason: a Secret the product names for its tenants
