@@ -10,6 +10,7 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -85,8 +86,11 @@ func (r *SaaSTenantReconciler) renderChart(ctx context.Context, s *tenantState, 
 		return nil, proceed()
 	}
 	if product.Status.Chart == nil || product.Status.Chart.Digest == "" {
-		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason,
-			fmt.Sprintf("Waiting for SaaSProduct %s's chart to be resolved", product.Name))
+		msg := fmt.Sprintf("Waiting for SaaSProduct %s's chart to be resolved", product.Name)
+		if c := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.ChartReadyCondition); c != nil && c.Status == metav1.ConditionFalse {
+			msg += ": " + c.Message // why it is not, as the product says
+		}
+		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason, capMessage(msg))
 		// Stopping service does not wait for the chart (DESIGN.md rule 10).
 		if err := r.freezeFromRecord(ctx, s); err != nil {
 			return nil, failed(err)
@@ -157,17 +161,30 @@ func valuesOf(raw *apiextensionsv1.JSON, what string) (map[string]any, error) {
 	return values, nil
 }
 
+// chartScale is a replica count set apart from the apply: the count of a
+// Deployment or StatefulSet whose render leaves it open (to an HPA).
+type chartScale struct {
+	gk       schema.GroupKind
+	name     string
+	replicas int32
+}
+
 // shapeChart makes the render the tenant's: every object gets kooper's
 // labels, and the freeze in force is applied to it. ScaleToZero: every
 // Deployment and StatefulSet at zero replicas, every CronJob suspended.
 // DisableIngress: no Ingress (pruning then deletes it). Not frozen: a
-// Deployment or StatefulSet whose render leaves its count open (to an HPA)
-// gets the count recorded before the freeze, and a CronJob whose render
-// does not suspend it runs (suspend: false).
-func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) []*unstructured.Unstructured {
+// CronJob whose render does not suspend it runs (suspend: false).
+//
+// A Deployment or StatefulSet whose render leaves its count open (to an
+// HPA) never has the count in kooper's apply: were kooper to apply it
+// once, its next apply without it would take the count back to the
+// default. Its count is set apart (scales): zero while frozen, and on
+// unfreeze the count recorded before the freeze.
+func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstructured.Unstructured, []chartScale) {
 	t := s.tenant
 	behavior := s.lifecycle.Freeze.Behavior
 	out := make([]*unstructured.Unstructured, 0, len(rendered))
+	var scales []chartScale
 	for _, obj := range rendered {
 		labels := obj.GetLabels()
 		if labels == nil {
@@ -178,19 +195,20 @@ func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) []*unstru
 		}
 		obj.SetLabels(labels)
 		gk := obj.GroupVersionKind().GroupKind()
+		_, counted := replicasOf(obj)
 		scalable := gk == deploymentKind || gk == statefulSetKind
 		switch {
 		case s.frozen && behavior == saasv1alpha1.FreezeDisableIngress && gk == ingressKind:
 			continue
-		case s.frozen && behavior == saasv1alpha1.FreezeScaleToZero && scalable:
+		case s.frozen && behavior == saasv1alpha1.FreezeScaleToZero && scalable && counted:
 			_ = unstructured.SetNestedField(obj.Object, int64(0), "spec", "replicas") // obj is a map: cannot fail
+		case s.frozen && behavior == saasv1alpha1.FreezeScaleToZero && scalable:
+			scales = append(scales, chartScale{gk: gk, name: obj.GetName()})
 		case s.frozen && behavior == saasv1alpha1.FreezeScaleToZero && gk == cronJobKind:
 			_ = unstructured.SetNestedField(obj.Object, true, "spec", "suspend")
-		case !s.frozen && scalable:
-			if _, set := replicasOf(obj); !set {
-				if i := frozenIndex(t, gk.Kind, obj.GetName()); i >= 0 {
-					_ = unstructured.SetNestedField(obj.Object, int64(t.Status.FrozenReplicas[i].Replicas), "spec", "replicas")
-				}
+		case !s.frozen && scalable && !counted:
+			if i := frozenIndex(t, gk.Kind, obj.GetName()); i >= 0 {
+				scales = append(scales, chartScale{gk: gk, name: obj.GetName(), replicas: t.Status.FrozenReplicas[i].Replicas})
 			}
 		case !s.frozen && gk == cronJobKind:
 			// Said out loud: an apply that leaves suspend out would find
@@ -201,7 +219,7 @@ func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) []*unstru
 		}
 		out = append(out, obj)
 	}
-	return out
+	return out, scales
 }
 
 // replicasOf is obj's spec.replicas, and whether it is set.
@@ -282,6 +300,8 @@ func liveReplicas(live *unstructured.Unstructured) (int32, bool) {
 // applied.
 type chartPlan struct {
 	objects []*unstructured.Unstructured
+	// scales are the counts set apart from the apply (shapeChart).
+	scales []chartScale
 	// desired names the objects; union adds what was applied before and is
 	// not pruned yet.
 	desired, union []saasv1alpha1.InventoryEntry
@@ -306,7 +326,8 @@ func (r *SaaSTenantReconciler) planChart(ctx context.Context, s *tenantState, d 
 	if err := r.recordChartFreeze(ctx, s, d.Namespace, rendered); err != nil {
 		return nil, failed(err)
 	}
-	p := &chartPlan{objects: shapeChart(s, rendered)}
+	p := &chartPlan{}
+	p.objects, p.scales = shapeChart(s, rendered)
 	for _, obj := range p.objects {
 		gk := obj.GroupVersionKind().GroupKind()
 		p.desired = append(p.desired, saasv1alpha1.InventoryEntry{Group: gk.Group, Kind: gk.Kind, Name: obj.GetName()})
@@ -335,8 +356,13 @@ func (r *SaaSTenantReconciler) applyChart(ctx context.Context, s *tenantState, p
 	t := s.tenant
 	a := r.applier()
 	a.FreshNamespace = s.freshNamespace
-	for _, obj := range p.objects {
-		if _, err := a.Apply(ctx, obj); err != nil {
+	// Nothing is pruned while an object is refused: the inventory keeps
+	// naming everything.
+	if err := applyEach(ctx, a, p.objects); err != nil {
+		return err
+	}
+	for _, sc := range p.scales {
+		if err := r.patchChild(ctx, sc.gk, t.Status.Namespace, sc.name, []string{"spec", "replicas"}, int64(sc.replicas)); err != nil {
 			return err
 		}
 	}

@@ -121,9 +121,14 @@ func TestChartTenantIsRenderedLabelledRecordedAndSummedUp(t *testing.T) {
 
 	// No chart resolved yet: the tenant waits, and the product's status
 	// write (no new generation) brings it on.
-	waiting := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason))
-	g.Expect(apimeta.FindStatusCondition(waiting.Status.Conditions, saasv1alpha1.ProvisionedCondition).Message).
-		To(Equal("Waiting for SaaSProduct " + product.Name + "'s chart to be resolved"))
+	// It says why, as the product does (the Secret is missing).
+	eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		c := apimeta.FindStatusCondition(tn.Status.Conditions, saasv1alpha1.ProvisionedCondition)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal(saasv1alpha1.ProgressingReason))
+		g.Expect(c.Message).To(HavePrefix("Waiting for SaaSProduct " + product.Name + "'s chart to be resolved: "))
+		g.Expect(c.Message).To(ContainSubstring(lateSecret))
+	})
 	g.Expect(k8sClient.Create(testContext(t), &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: lateSecret},
 		Data:       map[string][]byte{"chart.tgz": packageTestChart(t)},
@@ -349,4 +354,41 @@ func TestAFieldTheProductStopsSettingGoes(t *testing.T) {
 		changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Resources.Limits = nil })
 		g.Eventually(limits).Should(BeEmpty())
 	})
+}
+
+// A plan whose render changes what a StatefulSet cannot change (its volume
+// claim templates) stalls the tenant with the API server's reason, once the
+// rest of the plan is applied, instead of retrying for ever; a product that
+// stops changing it brings the tenant back.
+func TestAnObjectTheAPIServerRefusesStallsTheTenantAndTheRestIsApplied(t *testing.T) {
+	g := NewWithT(t)
+	product, tenant := newChartTenant(t, "basic", func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Plans[1].Values = jsonValues(`{"web":{"replicas":3},"redis":{"storage":"2Gi"},"report":{"enabled":false},"files":{"enabled":false}}`)
+	})
+	id := tenant.Spec.InstanceID
+	ns := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
+	upgrade := fmt.Sprintf("CS%dUPGRADE", tenantSeq.Add(1))
+	marketplace.addOrder(upgrade, product.Spec.ProductID, "pro", "20991231235959")
+	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) {
+		tn.Spec.Orders = append(tn.Spec.Orders, saasv1alpha1.AppliedOrder{OrderID: upgrade, OrderLineID: upgrade + "-000001",
+			Activity: saasv1alpha1.ActivityUpgradeInstance, ReceivedTime: metav1.Now()})
+	})
+
+	stalledTenant := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.ObjectInvalidReason))
+	msg := apimeta.FindStatusCondition(stalledTenant.Status.Conditions, saasv1alpha1.StalledCondition).Message
+	g.Expect(msg).To(HaveSuffix("StatefulSet " + id + "-redis: spec.volumeClaimTemplates: field is immutable"))
+	g.Expect(apimeta.FindStatusCondition(stalledTenant.Status.Conditions, saasv1alpha1.ProvisionedCondition).Reason).To(Equal(saasv1alpha1.ObjectInvalidReason))
+	g.Expect(*getObject(t, &appsv1.Deployment{}, ns, id+"-web").Spec.Replicas).To(BeEquivalentTo(3), "what can be applied is")
+	g.Expect(stalledTenant.Status.Inventory).To(ContainElement(saasv1alpha1.InventoryEntry{Group: "batch", Kind: "CronJob", Name: id + "-report"}),
+		"nothing is pruned while an object is refused")
+	expectTenantEvent(t, tenant.Name, corev1.EventTypeWarning, saasv1alpha1.ObjectInvalidReason)
+
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Plans[1].Values = jsonValues(`{"web":{"replicas":3},"report":{"enabled":false},"files":{"enabled":false}}`)
+	})
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason))
+	recovered := eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(apimeta.FindStatusCondition(tn.Status.Conditions, saasv1alpha1.StalledCondition)).To(BeNil())
+	})
+	g.Expect(recovered.Status.Inventory).NotTo(ContainElement(saasv1alpha1.InventoryEntry{Group: "batch", Kind: "CronJob", Name: id + "-report"}))
 }

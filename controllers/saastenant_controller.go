@@ -400,7 +400,7 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&saasv1alpha1.SaaSTenant{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&saasv1alpha1.SaaSProduct{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfProduct),
-			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, chartDigestChanged))).
+			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, chartStatusChanged))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfConfigMap)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
@@ -426,17 +426,28 @@ func TenantChildTypes() []client.Object {
 	}
 }
 
-// chartDigestChanged passes a product whose resolved chart changed: the
-// product controller records it in status, which changes no generation.
-var chartDigestChanged = predicate.Funcs{
+// chartStatusChanged passes a product whose resolved chart or ChartReady
+// changed: the product controller records them in status, which changes no
+// generation; a tenant waiting for the chart says why it waits.
+var chartStatusChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
-		digest := func(obj client.Object) string {
-			if p, ok := obj.(*saasv1alpha1.SaaSProduct); ok && p.Status.Chart != nil {
-				return p.Status.Chart.Digest
+		chart := func(obj client.Object) (string, string) {
+			p, ok := obj.(*saasv1alpha1.SaaSProduct)
+			if !ok {
+				return "", ""
 			}
-			return ""
+			digest, ready := "", ""
+			if p.Status.Chart != nil {
+				digest = p.Status.Chart.Digest
+			}
+			if c := apimeta.FindStatusCondition(p.Status.Conditions, saasv1alpha1.ChartReadyCondition); c != nil {
+				ready = string(c.Status) + ": " + c.Message
+			}
+			return digest, ready
 		}
-		return digest(e.ObjectOld) != digest(e.ObjectNew)
+		oldDigest, oldReady := chart(e.ObjectOld)
+		newDigest, newReady := chart(e.ObjectNew)
+		return oldDigest != newDigest || oldReady != newReady
 	},
 	CreateFunc:  func(event.CreateEvent) bool { return false },
 	DeleteFunc:  func(event.DeleteEvent) bool { return false },
