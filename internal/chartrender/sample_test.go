@@ -2,9 +2,13 @@ package chartrender
 
 import (
 	"context"
+	"os"
+	"reflect"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 )
 
 // sampleChartDir is the sample product's chart (config/samples), which
@@ -105,4 +109,67 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// Every plan change the sample product allows can be applied: between any
+// two of its plans, an object both render keeps the fields the API server
+// will not change (a StatefulSet's volumeClaimTemplates, a selector, a
+// Job's template), or the tenant would stall with ObjectInvalid on upgrade.
+func TestTheSampleProductsPlansChangeNothingImmutable(t *testing.T) {
+	data, err := os.ReadFile("../../config/samples/saas_v1alpha1_saasproduct_chart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var product struct {
+		Spec struct {
+			Chart struct {
+				Values map[string]any `json:"values"`
+			} `json:"chart"`
+			Plans []struct {
+				SKUCode string         `json:"skuCode"`
+				Values  map[string]any `json:"values"`
+			} `json:"plans"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(data, &product); err != nil {
+		t.Fatal(err)
+	}
+	archive := ArchiveFromBytes(packageChart(t, sampleChartDir, nil))
+	renders := map[string]map[string]map[string]any{} // plan → object → immutable fields
+	for _, plan := range product.Spec.Plans {
+		var r Renderer
+		objs, err := r.Render(context.Background(), archive, MergeValues(product.Spec.Chart.Values, plan.Values, sampleKooperValues()), testOptions())
+		if err != nil {
+			t.Fatalf("plan %s: %v", plan.SKUCode, err)
+		}
+		renders[plan.SKUCode] = map[string]map[string]any{}
+		for _, o := range objs {
+			renders[plan.SKUCode][o.GetKind()+"/"+o.GetName()] = immutableFields(o)
+		}
+	}
+	for from, a := range renders {
+		for to, b := range renders {
+			for id, fields := range a {
+				if other, ok := b[id]; ok && !reflect.DeepEqual(fields, other) {
+					t.Errorf("plan %s → %s changes %s's immutable fields: %v → %v", from, to, id, fields, other)
+				}
+			}
+		}
+	}
+}
+
+// immutableFields are the fields of obj the API server refuses to change.
+func immutableFields(obj *unstructured.Unstructured) map[string]any {
+	paths := map[string][][]string{
+		"StatefulSet": {{"spec", "volumeClaimTemplates"}, {"spec", "selector"}, {"spec", "serviceName"}, {"spec", "podManagementPolicy"}},
+		"Deployment":  {{"spec", "selector"}},
+		"Job":         {{"spec", "template"}, {"spec", "selector"}},
+	}[obj.GetKind()]
+	out := map[string]any{}
+	for _, path := range paths {
+		if v, found, _ := unstructured.NestedFieldNoCopy(obj.Object, path...); found {
+			out[strings.Join(path, ".")] = v
+		}
+	}
+	return out
 }
