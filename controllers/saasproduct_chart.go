@@ -114,11 +114,13 @@ func (r *SaaSProductReconciler) checkChart(ctx context.Context, s *productState)
 			fmt.Sprintf("The chart from %s does not load: %v", source, err)))
 		return proceed()
 	}
-	if refused := r.refusedForEveryTenant(ctx, product, archive); refused != nil {
+	renders, refused := r.exampleRenders(ctx, product, archive)
+	if refused != nil {
 		s.conds = append(s.conds, chartCondition(metav1.ConditionFalse, saasv1alpha1.ChartObjectRefusedReason,
 			fmt.Sprintf("Chart %s %s (%s) from %s would run for no tenant: %v", meta.Name, meta.Version, archive.Digest(), source, refused)))
 		return proceed()
 	}
+	s.planRenders = renders
 	s.chart = &saasv1alpha1.ResolvedChart{Digest: archive.Digest(), Name: meta.Name, Version: meta.Version, AppVersion: meta.AppVersion}
 	s.conds = append(s.conds, chartCondition(metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 		fmt.Sprintf("Chart %s %s (%s) from %s", meta.Name, meta.Version, archive.Digest(), source)))
@@ -141,12 +143,12 @@ func retryableChartError(chart *saasv1alpha1.ChartTemplate, err error) bool {
 	return true
 }
 
-// refusedForEveryTenant renders the chart for an example tenant on each
-// plan and returns the first refusal: such objects would be refused for
-// every tenant. Any other render error (a template that needs what only a
-// real tenant gives) is left to the tenants, which report it
-// (ChartRenderFailed), and logged here.
-func (r *SaaSProductReconciler) refusedForEveryTenant(ctx context.Context, product *saasv1alpha1.SaaSProduct, archive chartrender.Archive) *chartrender.RefusedError {
+// exampleRenders renders the chart for an example tenant on each plan and
+// returns the renders, or the first refusal: such objects would be refused
+// for every tenant. Any other render error (a template that needs what only
+// a real tenant gives) is left to the tenants, which report it
+// (ChartRenderFailed), and logged here; that plan has no render.
+func (r *SaaSProductReconciler) exampleRenders(ctx context.Context, product *saasv1alpha1.SaaSProduct, archive chartrender.Archive) ([]planRender, *chartrender.RefusedError) {
 	kubeVersion := r.KubeVersion
 	if kubeVersion == "" {
 		kubeVersion = exampleKubeVersion
@@ -154,9 +156,10 @@ func (r *SaaSProductReconciler) refusedForEveryTenant(ctx context.Context, produ
 	productValues, err := valuesLayer(product.Spec.Chart.Values)
 	if err != nil {
 		ctrl.LoggerFrom(ctx).V(1).Info("Skipping the example render of the chart", "reason", "spec.chart.values are not an object")
-		return nil
+		return nil, nil
 	}
 	opts := chartrender.Options{ReleaseName: exampleInstanceID, Namespace: exampleNamespace, KubeVersion: kubeVersion}
+	var renders []planRender
 	for i := range product.Spec.Plans {
 		plan := &product.Spec.Plans[i]
 		planValues, err := valuesLayer(plan.Values)
@@ -165,17 +168,19 @@ func (r *SaaSProductReconciler) refusedForEveryTenant(ctx context.Context, produ
 			continue
 		}
 		values := chartrender.MergeValues(productValues, planValues, map[string]any{"kooper": exampleKooperValues(product, plan)})
-		_, err = r.Charts.Renderer.Render(ctx, archive, values, opts)
+		objs, err := r.Charts.Renderer.Render(ctx, archive, values, opts)
 		var refused *chartrender.RefusedError
 		switch {
 		case errors.As(err, &refused):
-			return refused
+			return nil, refused
 		case err != nil:
 			ctrl.LoggerFrom(ctx).V(1).Info("The chart does not render for the example tenant; its tenants will say why",
 				"plan", plan.SKUCode, "error", utilstrings.ShortenString(err.Error(), 512))
+		default:
+			renders = append(renders, planRender{skuCode: plan.SKUCode, objects: objs})
 		}
 	}
-	return nil
+	return renders, nil
 }
 
 // exampleKooperValues are kooper's values for the example tenant on plan,

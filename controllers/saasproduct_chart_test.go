@@ -404,3 +404,19 @@ func TestChartProductResolvedByItsControllerRunsItsTenants(t *testing.T) {
 	got := eventuallyTenant(t, tenant.Name, provisioned)
 	g.Expect(got.Status.Inventory).To(ContainElement(saasv1alpha1.InventoryEntry{Group: "apps", Kind: "StatefulSet", Name: tenant.Spec.InstanceID + "-redis"}))
 }
+
+// Two plans that render an object differently in a field the API server
+// will not change are reported on the product, before a tenant changing
+// between them stalls; plans that differ only in what may change pass.
+func TestChartPlansThatCannotBeChangedBetweenAreReported(t *testing.T) {
+	g := NewWithT(t)
+	product, _ := newChartProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Plans[1].Values = jsonValues(`{"web":{"replicas":3},"redis":{"storage":"10Gi"}}`)
+	})
+	cond := expectCondition(t, product, saasv1alpha1.PlansValidCondition, metav1.ConditionFalse, saasv1alpha1.PlanChangeRefusedReason)
+	g.Expect(cond.Message).To(HavePrefix("plans basic and pro render StatefulSet/i-example-redis spec.volumeClaimTemplates differently"))
+	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.PlanChangeRefusedReason)
+
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Plans[1].Values = jsonValues(`{"web":{"replicas":3}}`) })
+	expectCondition(t, product, saasv1alpha1.PlansValidCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+}

@@ -10,8 +10,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	utilstrings "k8s.io/utils/strings"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/chartrender"
 )
 
 // keysSecretNameIndex indexes products by the Secret holding their keys, so a
@@ -119,6 +122,15 @@ type productState struct {
 	// retry is a failure whose condition is written, retried with back-off
 	// after the status patch.
 	retry error
+	// planRenders are a chart product's example renders, by plan in the
+	// product's order, when the chart passed (checkChart).
+	planRenders []planRender
+}
+
+// planRender is the example tenant's render on one plan.
+type planRender struct {
+	skuCode string
+	objects []*unstructured.Unstructured
 }
 
 // checkKeys checks the product's keys Secret (KeysAvailable).
@@ -133,8 +145,29 @@ func (r *SaaSProductReconciler) checkKeys(ctx context.Context, s *productState) 
 
 // checkPlans checks that every plan can run (PlansValid).
 func (r *SaaSProductReconciler) checkPlans(_ context.Context, s *productState) outcome {
-	s.conds = append(s.conds, plansCondition(s.product))
+	cond := plansCondition(s.product)
+	if changes := planChangesRefused(s.planRenders); len(changes) > 0 {
+		cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.PlanChangeRefusedReason
+		cond.Message = utilstrings.ShortenString(strings.Join(changes, "; ")+
+			"; a tenant changing between these plans would stall (ObjectInvalid): keep these fields the same on every plan", 32768)
+	}
+	s.conds = append(s.conds, cond)
 	return proceed()
+}
+
+// planChangesRefused lists, for each pair of plans, the fields the example
+// renders differ in that the API server will not change on an existing
+// object (chartrender.ImmutableChanges).
+func planChangesRefused(renders []planRender) []string {
+	var out []string
+	for i, from := range renders {
+		for _, to := range renders[i+1:] {
+			if changes := chartrender.ImmutableChanges(from.objects, to.objects); len(changes) > 0 {
+				out = append(out, fmt.Sprintf("plans %s and %s render %s differently", from.skuCode, to.skuCode, strings.Join(changes, ", ")))
+			}
+		}
+	}
+	return out
 }
 
 // checkURLs checks that every tenant gets URLs of its own (URLsValid).

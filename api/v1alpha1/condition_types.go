@@ -104,6 +104,13 @@ const (
 	// values (a template error).
 	ChartRenderFailedReason = "ChartRenderFailed"
 
+	// PlanChangeRefusedReason: two of a chart product's plans render an
+	// object differently in a field the API server will not change on an
+	// existing object (a StatefulSet's volumeClaimTemplates, a selector, a
+	// Job's template): a tenant changing between them stalls with
+	// ObjectInvalid.
+	PlanChangeRefusedReason = "PlanChangeRefused"
+
 	// ObjectInvalidReason: the API server refuses an object kooper applies
 	// in the tenant's namespace as invalid, most often a change to a field
 	// it cannot change (a StatefulSet's volumeClaimTemplates, a selector, a

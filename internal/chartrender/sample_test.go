@@ -3,8 +3,6 @@ package chartrender
 import (
 	"context"
 	"os"
-	"reflect"
-	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -135,41 +133,20 @@ func TestTheSampleProductsPlansChangeNothingImmutable(t *testing.T) {
 		t.Fatal(err)
 	}
 	archive := ArchiveFromBytes(packageChart(t, sampleChartDir, nil))
-	renders := map[string]map[string]map[string]any{} // plan → object → immutable fields
+	renders := map[string][]*unstructured.Unstructured{}
 	for _, plan := range product.Spec.Plans {
 		var r Renderer
 		objs, err := r.Render(context.Background(), archive, MergeValues(product.Spec.Chart.Values, plan.Values, sampleKooperValues()), testOptions())
 		if err != nil {
 			t.Fatalf("plan %s: %v", plan.SKUCode, err)
 		}
-		renders[plan.SKUCode] = map[string]map[string]any{}
-		for _, o := range objs {
-			renders[plan.SKUCode][o.GetKind()+"/"+o.GetName()] = immutableFields(o)
-		}
+		renders[plan.SKUCode] = objs
 	}
 	for from, a := range renders {
 		for to, b := range renders {
-			for id, fields := range a {
-				if other, ok := b[id]; ok && !reflect.DeepEqual(fields, other) {
-					t.Errorf("plan %s → %s changes %s's immutable fields: %v → %v", from, to, id, fields, other)
-				}
+			if changes := ImmutableChanges(a, b); len(changes) > 0 {
+				t.Errorf("plan %s → %s changes what the API server will not: %v", from, to, changes)
 			}
 		}
 	}
-}
-
-// immutableFields are the fields of obj the API server refuses to change.
-func immutableFields(obj *unstructured.Unstructured) map[string]any {
-	paths := map[string][][]string{
-		"StatefulSet": {{"spec", "volumeClaimTemplates"}, {"spec", "selector"}, {"spec", "serviceName"}, {"spec", "podManagementPolicy"}},
-		"Deployment":  {{"spec", "selector"}},
-		"Job":         {{"spec", "template"}, {"spec", "selector"}},
-	}[obj.GetKind()]
-	out := map[string]any{}
-	for _, path := range paths {
-		if v, found, _ := unstructured.NestedFieldNoCopy(obj.Object, path...); found {
-			out[strings.Join(path, ".")] = v
-		}
-	}
-	return out
 }
