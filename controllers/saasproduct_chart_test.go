@@ -194,7 +194,7 @@ func TestChartProductThatRendersAClusterRoleIsRefused(t *testing.T) {
 
 	cond := expectCondition(t, product, saasv1alpha1.ChartReadyCondition, metav1.ConditionFalse, saasv1alpha1.ChartObjectRefusedReason)
 	g.Expect(cond.Message).To(Equal("Chart crm 1.2.0 (" + chartrender.ArchiveFromBytes(tgz).Digest() +
-		") from Secret kooper-test/crm-chart-refused (key chart.tgz) would run for no tenant: chart holds 1 object(s) a tenant may not hold: " +
+		") from Secret kooper-test/crm-chart-refused (key chart.tgz) would run for no tenant: chart holds 1 object a tenant may not hold: " +
 		"rbac.authorization.k8s.io/ClusterRole crm-admin: kind not allowed in a tenant namespace"))
 	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.ChartObjectRefusedReason)
 	got := &saasv1alpha1.SaaSProduct{}

@@ -94,7 +94,11 @@ func (e *RefusedError) Error() string {
 	for i, o := range e.Objects {
 		parts[i] = o.String()
 	}
-	return fmt.Sprintf("chart holds %d object(s) a tenant may not hold: %s", len(e.Objects), strings.Join(parts, "; "))
+	noun := "objects"
+	if len(e.Objects) == 1 {
+		noun = "object"
+	}
+	return fmt.Sprintf("chart holds %d %s a tenant may not hold: %s", len(e.Objects), noun, strings.Join(parts, "; "))
 }
 
 // admit checks one rendered object against the allow-list and the tenant's
