@@ -304,6 +304,8 @@ func TestChartTenantReleaseDeletesTheWorkloadsAndKeepsTheData(t *testing.T) {
 	g.Expect(released.Status.Inventory).To(ConsistOf(
 		saasv1alpha1.InventoryEntry{Kind: "ConfigMap", Name: id + "-config"},
 		saasv1alpha1.InventoryEntry{Kind: "PersistentVolumeClaim", Name: id + "-files"}))
+	// Available no longer says what it observed before the release.
+	hasCondition(saasv1alpha1.AvailableCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadRemovedReason)(g, released)
 }
 
 func TestSimulatedDebugTenantOfAChartProductRendersNothing(t *testing.T) {

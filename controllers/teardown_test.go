@@ -144,6 +144,7 @@ func TestReleaseWorksWhenThePlanIsGone(t *testing.T) {
 	setState(t, tenant.Name, saasv1alpha1.StateReleased)
 	released := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RetainingDataReason))
 	g.Expect(released.Status.RetainUntil.Time).To(BeTemporally("~", fakeClock.Now().Add(10*24*time.Hour), time.Minute))
+	hasCondition(saasv1alpha1.AvailableCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadRemovedReason)(g, released)
 	workloadRemoved(t, ns)
 	g.Expect(getObject(t, &corev1.Namespace{}, "", ns).Annotations).To(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
 }

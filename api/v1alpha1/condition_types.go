@@ -111,6 +111,10 @@ const (
 	// ObjectInvalid.
 	PlanChangeRefusedReason = "PlanChangeRefused"
 
+	// WorkloadRemovedReason: the tenant is released; its workload is
+	// removed, so Available no longer says what it last observed.
+	WorkloadRemovedReason = "WorkloadRemoved"
+
 	// ObjectInvalidReason: the API server refuses an object kooper applies
 	// in the tenant's namespace as invalid, most often a change to a field
 	// it cannot change (a StatefulSet's volumeClaimTemplates, a selector, a
