@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -117,21 +118,17 @@ func (a *Applier) inStep(desired, current map[string]any) bool {
 	if _, recorded, _ := unstructured.NestedString(current, "metadata", "annotations", a.HashAnnotation); recorded {
 		return false
 	}
-	meta, _ := desired["metadata"].(map[string]any)
-	annotations, _ := meta["annotations"].(map[string]any)
-	others := shallowWith(annotations, a.HashAnnotation, nil)
-	delete(others, a.HashAnnotation)
-	return isSubset(shallowWith(desired, "metadata", shallowWith(meta, "annotations", others)), current)
-}
-
-// shallowWith is a shallow copy of m with key set to value.
-func shallowWith(m map[string]any, key string, value any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
+	// desired without the hash: shallow copies down to the annotations,
+	// which recordHash made maps.
+	meta, ok := desired["metadata"].(map[string]any)
+	annotations, ok2 := meta["annotations"].(map[string]any)
+	if !ok || !ok2 {
+		return false
 	}
-	out[key] = value
-	return out
+	unrecorded, meta, annotations := maps.Clone(desired), maps.Clone(meta), maps.Clone(annotations)
+	delete(annotations, a.HashAnnotation)
+	meta["annotations"], unrecorded["metadata"] = annotations, meta
+	return isSubset(unrecorded, current)
 }
 
 // Remove deletes the object with obj's kind and key if it exists, and
