@@ -1,12 +1,14 @@
 package controllers
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
@@ -107,4 +109,35 @@ func TestANewTenantCostsOneRecordThenOneWritePerObject(t *testing.T) {
 	g.Expect(before).To(BeEmpty(), "nothing is made or read before the record: %v", describe(before))
 	g.Expect(pass).NotTo(BeEmpty())
 	expectOneWritePerObject(g, pass)
+}
+
+// A reconcile that a status write triggers reads the tenant as written: it
+// neither repeats the last pass (the credentials create, answered
+// AlreadyExists) nor loses its own status write to a conflict with the
+// copy it should have read. Bought through the receiver, to Ready, a tenant
+// costs three status writes (the record, Provisioned, Ready) and one create
+// of its credentials.
+func TestAReconcileReadsTheTenantItJustWrote(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, nil)
+	orderID := fmt.Sprintf("CS%dREQUESTS", tenantSeq.Add(1))
+	marketplace.addOrder(orderID, product.Spec.ProductID, "basic", "20991231235959")
+	bought := callback(t, product, fmt.Sprintf(`{"activity":"newInstance","orderId":%q,"orderLineId":"%s-000001","businessId":"b-1"}`, orderID, orderID))
+	g.Expect(bought.Code).To(Equal("000000"), bought.Msg)
+	tenant := eventuallyTenant(t, bought.InstanceID, provisioned)
+	markAvailable(t, tenant.Status.Namespace)
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason))
+
+	requests := requestsAbout(tenant.Name)
+	statusWrites, credentialCreates := 0, 0
+	for _, r := range requests {
+		switch {
+		case r.Method == http.MethodPatch && strings.HasSuffix(r.URL.Path, "/saastenants/"+tenant.Name+"/status"):
+			statusWrites++
+		case r.Method == http.MethodPost && r.URL.Path == "/api/v1/namespaces/"+tenant.Status.Namespace+"/secrets":
+			credentialCreates++
+		}
+	}
+	g.Expect(statusWrites).To(Equal(3), "the record, Provisioned, Ready: %v", describe(requests))
+	g.Expect(credentialCreates).To(Equal(1), "the credentials are created once: %v", describe(requests))
 }

@@ -119,33 +119,37 @@ func Setup(mgr ctrl.Manager, c Config) error {
 	if err != nil {
 		return err
 	}
+	cl, err := readYourWrites(mgr)
+	if err != nil {
+		return err
+	}
 	steps := []interface{ SetupWithManager(ctrl.Manager) error }{
-		&SaaSProductReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+		&SaaSProductReconciler{Client: cl, Reader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("kooper-saasproduct"), SecretNamespace: c.Namespace, Charts: charts, KubeVersion: kubeVersion},
-		&KeysSecretReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+		&KeysSecretReconciler{Client: cl, Reader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("kooper-keyssecret"), SecretNamespace: c.Namespace},
-		&SaaSTenantReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+		&SaaSTenantReconciler{Client: cl, Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 			Recorder: mgr.GetEventRecorder("kooper-saastenant"), Clock: clk, Orders: c.Orders, Charts: charts,
 			Options: TenantOptions{SecretNamespace: c.Namespace, IngressNamespace: c.IngressNamespace,
 				MonitoringNamespace: c.MonitoringNamespace,
 				ClusterCIDRs:        slices.Concat(c.ClusterPodCIDRs, c.ClusterServiceCIDRs),
 				FieldOwner:          fieldOwner, MaxConcurrentReconciles: concurrency, KubeVersion: kubeVersion}},
-		&LicenseReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+		&LicenseReconciler{Client: cl, Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 			Recorder: mgr.GetEventRecorder("kooper-license"), Clock: clk, Orders: c.Orders, Uploads: c.Uploads,
 			Options: LicenseOptions{SecretNamespace: c.Namespace, MaxConcurrentReconciles: concurrency,
 				KeysRetryInterval: c.KeysRetryInterval}},
-		&SaaSDirectoryReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-saasdirectory"),
+		&SaaSDirectoryReconciler{Client: cl, Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-saasdirectory"),
 			Clock: clk, Options: DirectoryOptions{SecretNamespace: c.Namespace, ShardNamespace: c.DirectoryNamespace, FieldOwner: fieldOwner,
 				MaxConcurrentReconciles: concurrency, UnclaimedTTL: c.DirectoryUnclaimedTTL}},
-		&RetentionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: clk},
-		&MeteringReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+		&RetentionReconciler{Client: cl, Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: clk},
+		&MeteringReconciler{Client: cl, Reader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("kooper-metering"), Clock: meteringClock(clk, c.MeteringClockOffset),
 			Usage: c.Usage, Prometheus: c.Prometheus,
 			Options: MeteringOptions{SecretNamespace: c.Namespace, PrometheusURL: c.PrometheusURL,
 				MaxConcurrentReconciles: concurrency, PushSpread: c.MeteringPushSpread, Skips: c.MeteringSkips}},
 	}
 	if c.ProductsConfigMap != "" {
-		steps = append(steps, &ProductConfigReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("kooper-productconfig"),
+		steps = append(steps, &ProductConfigReconciler{Client: cl, Recorder: mgr.GetEventRecorder("kooper-productconfig"),
 			Namespace: c.Namespace, Name: c.ProductsConfigMap})
 	}
 	for _, s := range steps {
