@@ -37,6 +37,7 @@ import (
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/promquery"
 	"github.com/kooper-io/kooper/internal/redact"
+	"github.com/kooper-io/kooper/internal/restmetrics"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 	"github.com/kooper-io/kooper/webhook"
 )
@@ -316,6 +317,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
+	restmetrics.Count(cfg)
 
 	runControllers, runReceiver := o.components.has(componentControllers), o.components.has(componentReceiver)
 	cache := webhook.CacheOptions(o.namespace)

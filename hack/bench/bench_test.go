@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,4 +49,25 @@ func TestRequestCostsAreListedByKind(t *testing.T) {
 	lines = nil
 	writeRequestCosts(func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }, parseGoBench("BenchmarkX-2 \t 1\t 5 ns/op\n"))
 	g.Expect(lines).To(BeEmpty(), "no section without the benchmark")
+}
+
+func TestRequestsPerTenantAreTabledMostFrequentFirst(t *testing.T) {
+	before := map[string]float64{"patch apps/deployments": 5, "update coordination.k8s.io/leases": 10}
+	after := map[string]float64{"patch apps/deployments": 105, "create saas.kooper.io/saastenants": 100,
+		"patch saas.kooper.io/saastenants/status": 300, "update coordination.k8s.io/leases": 12}
+	per := requestsPerTenant(before, after, 100)
+	if per["patch apps/deployments"] != 1 || per["patch saas.kooper.io/saastenants/status"] != 3 {
+		t.Fatalf("per tenant: %v", per)
+	}
+	var out strings.Builder
+	writeRequestTable(func(f string, a ...any) { fmt.Fprintf(&out, f+"\n", a...) }, per)
+	want := "\n| Verb | Resource | Per tenant |\n|---|---|---:|\n" +
+		"| patch | `saas.kooper.io/saastenants/status` | 3.00 |\n" +
+		"| create | `saas.kooper.io/saastenants` | 1.00 |\n" +
+		"| patch | `apps/deployments` | 1.00 |\n" +
+		"| (each < 0.05) | | 0.02 |\n" +
+		"| **total** | | **5.0** |\n"
+	if out.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
+	}
 }

@@ -63,6 +63,8 @@ type chartResult struct {
 	Objects []string
 	// OperatorRequests are kooper's API requests per tenant, by method.
 	OperatorRequests map[string]float64
+	// RequestKinds are kooper's API requests per tenant, by "verb resource".
+	RequestKinds map[string]float64
 	// Reconciles are the tenant controller's reconciles per tenant.
 	Reconciles float64
 	// Render is the mean time of one in-process render in the direct creates.
@@ -115,6 +117,10 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 	if err != nil {
 		return err
 	}
+	kindsBefore, err := b.apiRequests(ctx)
+	if err != nil {
+		return err
+	}
 	reconcilesBefore, err := b.tenantReconciles(ctx)
 	if err != nil {
 		return err
@@ -135,6 +141,9 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 		for m, n := range after {
 			res.OperatorRequests[m] = (n - before[m]) / float64(c.chartTenants)
 		}
+	}
+	if after, err := b.apiRequests(ctx); err == nil {
+		res.RequestKinds = requestsPerTenant(kindsBefore, after, c.chartTenants)
 	}
 	if after, err := b.tenantReconciles(ctx); err == nil {
 		res.Reconciles = (after - reconcilesBefore) / float64(c.chartTenants)

@@ -26,6 +26,7 @@ type results struct {
 	Provision         []provisionRun
 	CeilingObjects    []string
 	OperatorRequests  map[string]float64 // API requests per tenant in the throughput run
+	RequestKinds      map[string]float64 // the same by "verb resource" (kooper_api_requests_total)
 	Chart             *chartResult
 	Scale             *scaleResult
 	Failures          []string
@@ -159,6 +160,7 @@ func writeReport(dir string, r *results) (string, error) {
 			p("\nkooper's API requests per tenant in its run (rest_client_requests_total; watches not counted): %.1f (%s); "+
 				"the ceiling makes %d creates per tenant.", total, strings.Join(parts, ", "), len(r.CeilingObjects))
 		}
+		writeRequestTable(p, r.RequestKinds)
 		p("\nThe ceiling creates, per tenant, the objects kooper made for a tenant of the same run: %s.", strings.Join(r.CeilingObjects, ", "))
 		for _, x := range r.Provision {
 			if x.FirstErr != "" {
@@ -274,6 +276,7 @@ func writeChart(p func(string, ...any), dir string, r *results) error {
 			"the direct creates make %d creates per tenant. The tenant controller reconciled each tenant %.1f times.",
 			total, strings.Join(parts, ", "), len(ch.Objects), ch.Reconciles)
 	}
+	writeRequestTable(p, ch.RequestKinds)
 	p("\nThe direct creates make, per tenant, kooper's isolation objects copied from a chart tenant of the same run, then the chart's render: %s. "+
 		"One in-process render took %s on average (inside their timed path).", strings.Join(ch.Objects, ", "), ms(ch.Render))
 	for _, x := range ch.Provision {

@@ -143,6 +143,10 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	if err != nil {
 		return err
 	}
+	kindsBefore, err := b.apiRequests(ctx)
+	if err != nil {
+		return err
+	}
 	op := runWorkers(ctx, "kooper (signed newInstance → Ready)", c.tenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			orderID := fmt.Sprintf("BENCHP%06d", i)
@@ -159,6 +163,9 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 		for m, n := range after {
 			r.OperatorRequests[m] = (n - before[m]) / float64(c.tenants)
 		}
+	}
+	if after, err := b.apiRequests(ctx); err == nil {
+		r.RequestKinds = requestsPerTenant(kindsBefore, after, c.tenants)
 	}
 	logf("kooper: %.1f tenants/s, p50 %s, p99 %s, %d errors", op.Rate, op.P50, op.P99, op.Errors)
 	if len(op.TTR) == 0 {

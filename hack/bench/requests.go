@@ -1,0 +1,101 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// apiRequests counts kooper's API requests so far, both processes
+// together, by "verb resource" (kooper_api_requests_total), watches
+// aside: which of a tenant's requests are worth saving.
+func (b *bench) apiRequests(ctx context.Context) (map[string]float64, error) {
+	counts := map[string]float64{}
+	for _, url := range []string{b.stack.MetricsURL, b.stack.ControllersMetricsURL} {
+		if err := b.addAPIRequests(ctx, url, counts); err != nil {
+			return nil, err
+		}
+	}
+	return counts, nil
+}
+
+func (b *bench) addAPIRequests(ctx context.Context, url string, counts map[string]float64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return fmt.Errorf("failed to read the metrics at %s: %w", url, err)
+	}
+	family, ok := families["kooper_api_requests_total"]
+	if !ok {
+		return nil
+	}
+	for _, m := range family.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["verb"] == "watch" {
+			continue
+		}
+		counts[labels["verb"]+" "+labels["resource"]] += m.GetCounter().GetValue()
+	}
+	return nil
+}
+
+// requestsPerTenant is what each kind of request grew by from before to
+// after, per tenant.
+func requestsPerTenant(before, after map[string]float64, tenants int) map[string]float64 {
+	out := map[string]float64{}
+	for k, n := range after {
+		if d := (n - before[k]) / float64(tenants); d > 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// writeRequestTable writes kooper's requests per tenant by verb and
+// resource, the most frequent first; kinds below 0.05 per tenant (leader
+// election, the other controllers' background) are summed in one row.
+func writeRequestTable(p func(string, ...any), perTenant map[string]float64) {
+	if len(perTenant) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(perTenant))
+	total, rest := 0.0, 0.0
+	for k, n := range perTenant {
+		total += n
+		if n < 0.05 {
+			rest += n
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		return cmp.Or(cmp.Compare(perTenant[b], perTenant[a]), strings.Compare(a, b))
+	})
+	p("\n| Verb | Resource | Per tenant |\n|---|---|---:|")
+	for _, k := range keys {
+		verb, resource, _ := strings.Cut(k, " ")
+		p("| %s | `%s` | %.2f |", verb, resource, perTenant[k])
+	}
+	if rest > 0 {
+		p("| (each < 0.05) | | %.2f |", rest)
+	}
+	p("| **total** | | **%.1f** |", total)
+}
