@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"slices"
@@ -46,6 +48,7 @@ import (
 type options struct {
 	metricsAddr             string
 	metricsSecure           bool
+	profiling               bool
 	probeAddr               string
 	receiverAddr            string
 	leaderElect             bool
@@ -86,6 +89,7 @@ func parseFlags() options {
 	o := options{zap: zap.Options{Development: false}}
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
 	flag.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS (a self-signed certificate) to callers the API server authenticates (TokenReview) and authorises for GET on the /metrics non-resource URL (SubjectAccessReview); false serves plain HTTP to anyone, for local runs and tests.")
+	flag.BoolVar(&o.profiling, "profiling", false, "Serve Go's runtime profiles (net/http/pprof) under /debug/pprof/ on the metrics endpoint, behind its authentication and authorisation when --metrics-secure; for make bench and for a slow or large operator.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
 	flag.StringVar(&o.receiverAddr, "receiver-bind-address", webhook.DefaultServerOptions().Addr, "Address the KooGallery callback receiver binds to.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", true, "Elect one replica to run the controllers; the receiver runs on every replica regardless.")
@@ -258,6 +262,15 @@ func (o options) metricsOptions() metricsserver.Options {
 	if o.metricsSecure {
 		opts.SecureServing = true
 		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	if o.profiling {
+		opts.ExtraHandlers = map[string]http.Handler{
+			"/debug/pprof/":        http.HandlerFunc(pprof.Index),
+			"/debug/pprof/cmdline": http.HandlerFunc(pprof.Cmdline),
+			"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
+			"/debug/pprof/symbol":  http.HandlerFunc(pprof.Symbol),
+			"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
+		}
 	}
 	return opts
 }

@@ -105,6 +105,12 @@ func TestOperatorServesProbesMetricsAndReceiverAndTakesTheLease(t *testing.T) {
 		_, body, err := get(fmt.Sprintf("http://%s/metrics", o.metricsAddr))
 		return body, err
 	}).Should(ContainSubstring("controller_runtime_reconcile_total"))
+	_, body, err := get(fmt.Sprintf("http://%s/metrics", o.metricsAddr))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(body).To(ContainSubstring(`kooper_api_requests_total{resource="coordination.k8s.io/leases"`), "API requests by verb and resource")
+	code, _, err := get(fmt.Sprintf("http://%s/debug/pprof/heap", o.metricsAddr))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(http.StatusNotFound), "no profiles without --profiling")
 	g.Eventually(func() (string, error) {
 		_, body, err := get(fmt.Sprintf("http://%s/koogallery/crm", o.receiverAddr))
 		return body, err
@@ -203,7 +209,7 @@ func TestSecureMetricsNeedAnAuthorisedToken(t *testing.T) {
 	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 
 	o := options{
-		metricsAddr: freeAddr(t), metricsSecure: true, probeAddr: freeAddr(t), receiverAddr: freeAddr(t),
+		metricsAddr: freeAddr(t), metricsSecure: true, profiling: true, probeAddr: freeAddr(t), receiverAddr: freeAddr(t),
 		namespace: ns.Name, components: componentSet{componentReceiver: true}, kubeAPIQPS: 50, kubeAPIBurst: 100,
 		signatureWindow: time.Minute, bodySign: true, pendingResultCode: "000000", skipNameValidation: true,
 	}
@@ -232,8 +238,8 @@ func TestSecureMetricsNeedAnAuthorisedToken(t *testing.T) {
 
 	httpsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the self-signed certificate
-	scrape := func(token string) (int, string, error) {
-		req, err := http.NewRequest(http.MethodGet, "https://"+o.metricsAddr+"/metrics", nil)
+	fetch := func(token, path string) (int, string, error) {
+		req, err := http.NewRequest(http.MethodGet, "https://"+o.metricsAddr+path, nil)
 		if err != nil {
 			return 0, "", err
 		}
@@ -248,6 +254,7 @@ func TestSecureMetricsNeedAnAuthorisedToken(t *testing.T) {
 		body, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body), err
 	}
+	scrape := func(token string) (int, string, error) { return fetch(token, "/metrics") }
 	g.Eventually(func() (int, error) {
 		code, _, err := scrape("")
 		return code, err
@@ -270,6 +277,14 @@ func TestSecureMetricsNeedAnAuthorisedToken(t *testing.T) {
 	code, body, _ := get("http://" + o.metricsAddr + "/metrics")
 	g.Expect(code).To(Equal(http.StatusBadRequest), "no plain HTTP")
 	g.Expect(body).NotTo(ContainSubstring("go_goroutines"))
+	// --profiling serves the profiles behind the same checks: a token
+	// allowed only /metrics may not read them.
+	code, _, err = fetch(scraper, "/debug/pprof/heap")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(http.StatusForbidden), "a token allowed /metrics only")
+	code, _, err = fetch("", "/debug/pprof/heap")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(http.StatusUnauthorized), "no token")
 }
 
 // The test-only metering flags parse, and -help does not list them.

@@ -192,6 +192,7 @@ func writeReport(dir string, r *results) (string, error) {
 		p("| Controllers' RSS after the restart (peak) | %s (%s) | < 400 MiB |", mib(s.RestartRSS), mib(s.RestartPeak))
 		p("| Controllers' Go heap after the restart | %s | |", mib(s.RestartHeap))
 		p("| Reconcile errors in the restarted controllers | %.0f | |", s.ReconcileErr)
+		p("\nProfiles for `go tool pprof` beside this report: `controllers-cpu.pprof` (the controllers' CPU, the first 30 s of the throughput run) and `controllers-heap.pprof` (their heap at rest, before the restart).")
 	}
 	path := filepath.Join(dir, "report.md")
 	return path, os.WriteFile(path, []byte(w.String()), 0o644)

@@ -100,6 +100,9 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 	if s.RSS, s.PeakRSS, s.HeapInuse, err = b.memory(ctx, pid, b.stack.ControllersMetricsURL); err != nil {
 		return err
 	}
+	if err := b.saveProfile(ctx, b.stack.ControllersMetricsURL, "heap", "", "controllers-heap.pprof"); err != nil {
+		logf("No heap profile of the controllers: %v", err)
+	}
 	if s.ReceiverRSS, err = procstat.StatusBytes(b.stack.OperatorPID(localstack.Receiver), "VmRSS"); err != nil {
 		return err
 	}

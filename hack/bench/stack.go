@@ -53,7 +53,8 @@ func startBench(ctx context.Context, root string, c config) (*bench, error) {
 	logf("Starting the local stack (%d kwok nodes; the operator with --kube-api-qps=%d)", c.nodes, c.operatorQPS)
 	stack, err := localstack.Start(ctx, localstack.Options{
 		Root: root, Dir: filepath.Join(c.out, "stack"), Nodes: c.nodes, Logf: logf, ComponentQPS: c.clusterQPS,
-		Values: map[string]any{"kubeAPI": map[string]any{"qps": c.operatorQPS, "burst": 2 * c.operatorQPS}},
+		Values:    map[string]any{"kubeAPI": map[string]any{"qps": c.operatorQPS, "burst": 2 * c.operatorQPS}},
+		Profiling: true,
 	})
 	if err != nil {
 		return nil, err

@@ -147,6 +147,8 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	if err != nil {
 		return err
 	}
+	profiled := b.profileCPU(ctx, 30*time.Second, "controllers-cpu.pprof")
+	defer profiled()
 	op := runWorkers(ctx, "kooper (signed newInstance → Ready)", c.tenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			orderID := fmt.Sprintf("BENCHP%06d", i)

@@ -81,6 +81,7 @@ func (s *Stack) startOperator(ctx context.Context, o Options) error {
 	if o.MeteringClock != nil {
 		s.meteringClock = o.MeteringClock
 	}
+	s.profiling = s.profiling || o.Profiling
 	o.Replicas = s.replicas
 	total := 0
 	for _, name := range Components {
@@ -328,6 +329,9 @@ func (s *Stack) prepareComponent(ctx context.Context, name string, ports []strin
 	}), "--metrics-secure=false")
 	if name == Controllers {
 		c.args = append(c.args, s.meteringClock.args()...)
+	}
+	if s.profiling {
+		c.args = append(c.args, "--profiling")
 	}
 	c.probesURL = "http://" + probes + "/readyz"
 	c.metricsURL = "http://" + metrics + "/metrics"

@@ -62,6 +62,9 @@ type Options struct {
 	// --metering-clock-offset and --metering-push-spread (main.go), which
 	// the chart never sets; SetMeteringClock changes it later.
 	MeteringClock *MeteringClock
+	// Profiling starts every process with --profiling: Go's profiles on
+	// its metrics endpoint (the benchmark's CPU and heap profiles).
+	Profiling bool
 }
 
 // MeteringClock is the controllers' metering clock under test: moved by
@@ -106,7 +109,9 @@ type Stack struct {
 	replicas map[string]int
 	// meteringClock is Options.MeteringClock, or SetMeteringClock's.
 	meteringClock *MeteringClock
-	simulator     *localcluster.Process
+	// profiling is Options.Profiling, kept for Reinstall.
+	profiling bool
+	simulator *localcluster.Process
 }
 
 // Start builds the binaries, starts the cluster, installs the chart and

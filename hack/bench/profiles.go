@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// saveProfile fetches a Go profile (name: heap, profile, ...) from the
+// process whose metrics endpoint is metricsURL (started with --profiling)
+// and writes it to file under the bench's output directory, for
+// `go tool pprof`. The query is the profile's, e.g. "seconds=30".
+func (b *bench) saveProfile(ctx context.Context, metricsURL, name, query, file string) error {
+	url := strings.TrimSuffix(metricsURL, "/metrics") + "/debug/pprof/" + name
+	if query != "" {
+		url += "?" + query
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 5 * time.Minute}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	out, err := os.Create(filepath.Join(b.cfg.out, file))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// profileCPU records the controllers' CPU profile for the next d into
+// file, in the background; the returned wait blocks until it is written
+// and logs a failure rather than failing the run.
+func (b *bench) profileCPU(ctx context.Context, d time.Duration, file string) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		query := fmt.Sprintf("seconds=%d", int(d.Seconds()))
+		if err := b.saveProfile(ctx, b.stack.ControllersMetricsURL, "profile", query, file); err != nil {
+			logf("No CPU profile of the controllers: %v", err)
+		}
+	}()
+	return func() { <-done }
+}
