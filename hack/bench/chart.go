@@ -104,8 +104,8 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 	if err != nil {
 		return err
 	}
-	tenants := b.watchReady(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantReady)
-	provisioned := b.watchReady(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantProvisioned)
+	states := b.watchStates(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantReady, tenantProvisioned)
+	tenants, provisioned := states[0], states[1]
 	deployments := b.watchReady(wctx, &appsv1.DeploymentList{}, namespacedName,
 		kstatusCurrent(appsv1.SchemeGroupVersion.WithKind("Deployment")))
 	statefulSets := b.watchReady(wctx, &appsv1.StatefulSetList{}, namespacedName,

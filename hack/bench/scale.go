@@ -23,6 +23,7 @@ type scaleResult struct {
 	TopUpDuration time.Duration
 	RSS, PeakRSS  float64 // bytes, steady state / high-water mark
 	HeapInuse     float64 // bytes
+	LiveHeap      float64 // bytes allocated right after a forced collection: what the caches hold
 	ReceiverRSS   float64 // bytes, the receiver's process at rest
 	CPU           float64 // cores used on average over CPUWindow
 	CPUWindow     time.Duration
@@ -100,8 +101,12 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 	if s.RSS, s.PeakRSS, s.HeapInuse, err = b.memory(ctx, pid, b.stack.ControllersMetricsURL); err != nil {
 		return err
 	}
-	if err := b.saveProfile(ctx, b.stack.ControllersMetricsURL, "heap", "", "controllers-heap.pprof"); err != nil {
+	// gc=1 collects before the profile: it and the allocated bytes read
+	// after it are what is live, whenever the collector last ran.
+	if err := b.saveProfile(ctx, b.stack.ControllersMetricsURL, "heap", "gc=1", "controllers-heap.pprof"); err != nil {
 		logf("No heap profile of the controllers: %v", err)
+	} else if m, err := b.metricsFrom(ctx, b.stack.ControllersMetricsURL, "", "go_memstats_heap_alloc_bytes"); err == nil {
+		s.LiveHeap = m["go_memstats_heap_alloc_bytes"]
 	}
 	if s.ReceiverRSS, err = procstat.StatusBytes(b.stack.OperatorPID(localstack.Receiver), "VmRSS"); err != nil {
 		return err
@@ -112,6 +117,8 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 	if err := b.stack.RestartOperator(ctx); err != nil {
 		return err
 	}
+	profiled := b.profileCPU(ctx, 15*time.Second, "controllers-restart-cpu.pprof")
+	defer profiled()
 	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
 		m, err := b.metrics(ctx, `controller="saastenant"`, "controller_runtime_reconcile_total", "workqueue_depth", "controller_runtime_reconcile_errors_total")
 		if err != nil {

@@ -134,8 +134,8 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c := b.cfg
-	tenants := b.watchReady(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantReady)
-	provisioned := b.watchReady(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantProvisioned)
+	states := b.watchStates(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantReady, tenantProvisioned)
+	tenants, provisioned := states[0], states[1]
 	deployments := b.watchReady(wctx, &appsv1.DeploymentList{}, deploymentNamespace, deploymentAvailable)
 
 	logf("Buying %d tenants through the receiver, %d at a time", c.tenants, c.concurrency)
@@ -192,6 +192,11 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 		}, deployments.when, syncMapLookup(&created), func(keys []string) bool { return deployments.waitAll(ctx, keys, provisionTimeout) })
 	r.Provision = append(r.Provision, ceiling)
 	logf("ceiling: %.1f tenants/s, p50 %s, p99 %s, %d errors", ceiling.Rate, ceiling.P50, ceiling.P99, ceiling.Errors)
+	recorded, err := b.recordCeiling(ctx, tmpl, deployments)
+	if err != nil {
+		return err
+	}
+	r.RecordCeiling = &recorded
 
 	if c.helmTenants <= 0 {
 		return nil

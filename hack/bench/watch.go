@@ -28,7 +28,18 @@ type readyWatcher struct {
 // first holds, until ctx ends. The watch is re-established if the server
 // closes it, from the last resource version seen.
 func (b *bench) watchReady(ctx context.Context, list client.ObjectList, key func(client.Object) string, ready func(client.Object) bool) *readyWatcher {
-	w := &readyWatcher{readyAt: map[string]time.Time{}, changed: make(chan struct{}, 1)}
+	return b.watchStates(ctx, list, key, ready)[0]
+}
+
+// watchStates is watchReady for several states over one watch, a watcher
+// for each: every watch the bench opens on kooper's kinds is an extra
+// receiver of each write that the API server must serve, a cost the
+// direct creates do not pay.
+func (b *bench) watchStates(ctx context.Context, list client.ObjectList, key func(client.Object) string, states ...func(client.Object) bool) []*readyWatcher {
+	watchers := make([]*readyWatcher, len(states))
+	for i := range watchers {
+		watchers[i] = &readyWatcher{readyAt: map[string]time.Time{}, changed: make(chan struct{}, 1)}
+	}
 	go func() {
 		rv := ""
 		for ctx.Err() == nil {
@@ -48,14 +59,19 @@ func (b *bench) watchReady(ctx context.Context, list client.ObjectList, key func
 					break
 				}
 				rv = obj.GetResourceVersion()
-				if (ev.Type == watch.Added || ev.Type == watch.Modified) && ready(obj) {
-					w.mark(key(obj))
+				if ev.Type != watch.Added && ev.Type != watch.Modified {
+					continue
+				}
+				for i, state := range states {
+					if state(obj) {
+						watchers[i].mark(key(obj))
+					}
 				}
 			}
 			wi.Stop()
 		}
 	}()
-	return w
+	return watchers
 }
 
 func (w *readyWatcher) mark(key string) {
