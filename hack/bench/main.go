@@ -33,6 +33,7 @@ type config struct {
 	rateDuration time.Duration
 	concurrency  int
 	operatorQPS  int
+	reconciles   int
 	nodes        int
 	clusterQPS   int
 	goBench      bool
@@ -48,6 +49,7 @@ func parseFlags() (config, error) {
 	rates := flag.String("rates", envOr("BENCH_RATES", "10,50,200,500"), "newInstance arrival rates per second; none skips them (BENCH_RATES)")
 	flag.DurationVar(&c.rateDuration, "rate-duration", envDuration("BENCH_RATE_DURATION", 5*time.Second), "how long each rate runs, stretched to at least 100 requests; each request leaves a tenant, and these count towards --scale (BENCH_RATE_DURATION)")
 	flag.IntVar(&c.concurrency, "concurrency", envInt("BENCH_CONCURRENCY", 8), "purchases in flight in the throughput run, and workers of its baselines; the chart's maxConcurrentReconciles is 8 (BENCH_CONCURRENCY)")
+	flag.IntVar(&c.reconciles, "reconciles", envInt("BENCH_RECONCILES", 8), "the operator's maxConcurrentReconciles, the chart's default 8: the tenants provisioned at once, as the direct creates' workers are --concurrency (BENCH_RECONCILES)")
 	flag.IntVar(&c.operatorQPS, "operator-qps", envInt("BENCH_OPERATOR_QPS", 1000), "the operator's --kube-api-qps (burst is twice it); the chart's default 50 would make the client rate limiter, not the operator, the subject (BENCH_OPERATOR_QPS)")
 	flag.IntVar(&c.clusterQPS, "cluster-qps", envInt("BENCH_CLUSTER_QPS", 1000), "client QPS of kube-controller-manager and kube-scheduler; their defaults (20, 50) would cap every way of provisioning alike; 0 keeps them (BENCH_CLUSTER_QPS)")
 	flag.IntVar(&c.nodes, "nodes", envInt("BENCH_NODES", 12), "kwok nodes; each holds 250 pods (BENCH_NODES)")

@@ -91,9 +91,9 @@ func writeReport(dir string, r *results) (string, error) {
 		p("| %s | %s |", k, r.Versions[k])
 	}
 	c := r.Config
-	p("\nKnobs: tenants=%d, helm-tenants=%d, chart-tenants=%d, scale=%d, rates=%v, rate-duration=%s, concurrency=%d, operator --kube-api-qps=%d, "+
+	p("\nKnobs: tenants=%d, helm-tenants=%d, chart-tenants=%d, scale=%d, rates=%v, rate-duration=%s, concurrency=%d, operator maxConcurrentReconciles=%d and --kube-api-qps=%d, "+
 		"controller-manager and scheduler --kube-api-qps=%d (0: their defaults), kwok nodes=%d.\n",
-		c.tenants, c.helmTenants, c.chartTenants, c.scale, c.rates, c.rateDuration, c.concurrency, c.operatorQPS, c.clusterQPS, c.nodes)
+		c.tenants, c.helmTenants, c.chartTenants, c.scale, c.rates, c.rateDuration, c.concurrency, c.reconciles, c.operatorQPS, c.clusterQPS, c.nodes)
 	if len(r.Failures) > 0 {
 		p("**Failed phases:**\n")
 		for _, f := range r.Failures {
@@ -203,6 +203,9 @@ func writeReport(dir string, r *results) (string, error) {
 		p("| Controllers' RSS after the restart (peak) | %s (%s) | < 400 MiB |", mib(s.RestartRSS), mib(s.RestartPeak))
 		p("| Controllers' Go heap after the restart | %s | |", mib(s.RestartHeap))
 		p("| Reconcile errors in the restarted controllers | %.0f | |", s.ReconcileErr)
+		if q := s.Queries; q.Sent > 0 {
+			p("| %d `queryInstance` sent as soon as the restarted receiver was ready, while the controllers settled: slowest (p50) | %s (%s), %d errors | < 1 s |", q.Sent, ms(q.Max), ms(q.P50), q.Errors)
+		}
 		p("\nProfiles for `go tool pprof` beside this report: `controllers-cpu.pprof` (the controllers' CPU, the first 30 s of the throughput run) and `controllers-heap.pprof` (their live heap at rest, before the restart) and `controllers-restart-cpu.pprof` (their CPU over the first 15 s after the restart).")
 	}
 	path := filepath.Join(dir, "report.md")

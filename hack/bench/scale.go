@@ -9,6 +9,7 @@ import (
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/localstack"
@@ -34,6 +35,9 @@ type scaleResult struct {
 	RestartHeap  float64
 	RestartPeak  float64
 	ReconcileErr float64 // reconcile errors counted by the new process
+	// Queries are queryInstance callbacks sent as soon as the restarted
+	// receiver was ready, while the restarted controllers settled.
+	Queries latencies
 }
 
 const cpuWindow = 30 * time.Second
@@ -112,11 +116,17 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 		return err
 	}
 
+	queried, err := b.sampleInstances(ctx, restartQueries)
+	if err != nil {
+		return err
+	}
 	logf("Restarting the operator (both components)")
 	start := time.Now()
 	if err := b.stack.RestartOperator(ctx); err != nil {
 		return err
 	}
+	s.Queries = b.queryAll(ctx, queried)
+	logf("%d queryInstance right after the restart: max %s, %d errors", s.Queries.Sent, s.Queries.Max, s.Queries.Errors)
 	profiled := b.profileCPU(ctx, 15*time.Second, "controllers-restart-cpu.pprof")
 	defer profiled()
 	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
@@ -183,4 +193,60 @@ func (b *bench) createDebugTenants(ctx context.Context, n int) error {
 		return fmt.Errorf("failed to create tenants: %w", err)
 	}
 	return nil
+}
+
+// restartQueries is how many queryInstance callbacks are sent right after
+// a restart.
+const restartQueries = 100
+
+// sampleInstances returns n instance IDs of the bench product's tenants,
+// spread over them.
+func (b *bench) sampleInstances(ctx context.Context, n int) ([]string, error) {
+	list := &saasv1alpha1.SaaSTenantList{}
+	if err := b.client.List(ctx, list, client.MatchingLabels{saasv1alpha1.ProductLabel: benchProduct}); err != nil {
+		return nil, err
+	}
+	if len(list.Items) == 0 {
+		return nil, fmt.Errorf("no tenant of product %s to query", benchProduct)
+	}
+	ids := make([]string, 0, n)
+	for i := range n {
+		ids = append(ids, list.Items[i*len(list.Items)/n].Name)
+	}
+	return ids, nil
+}
+
+// queryAll sends a queryInstance for each id, 8 at a time, and sums up
+// their latencies and errors.
+func (b *bench) queryAll(ctx context.Context, ids []string) latencies {
+	took := make([]time.Duration, len(ids))
+	errs := make([]error, len(ids))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range jobs {
+				start := time.Now()
+				_, errs[i] = b.queryInstance(ctx, ids[i])
+				took[i] = time.Since(start)
+			}
+		})
+	}
+	start := time.Now()
+	for i := range ids {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	l := summarise(took)
+	l.Sent, l.Achieved = len(ids), float64(len(ids))/time.Since(start).Seconds()
+	for _, err := range errs {
+		if err != nil {
+			l.Errors++
+			if l.FirstErr == "" {
+				l.FirstErr = err.Error()
+			}
+		}
+	}
+	return l
 }

@@ -53,7 +53,8 @@ func startBench(ctx context.Context, root string, c config) (*bench, error) {
 	logf("Starting the local stack (%d kwok nodes; the operator with --kube-api-qps=%d)", c.nodes, c.operatorQPS)
 	stack, err := localstack.Start(ctx, localstack.Options{
 		Root: root, Dir: filepath.Join(c.out, "stack"), Nodes: c.nodes, Logf: logf, ComponentQPS: c.clusterQPS,
-		Values:    map[string]any{"kubeAPI": map[string]any{"qps": c.operatorQPS, "burst": 2 * c.operatorQPS}},
+		Values: map[string]any{"kubeAPI": map[string]any{"qps": c.operatorQPS, "burst": 2 * c.operatorQPS},
+			"maxConcurrentReconciles": c.reconciles},
 		Profiling: true,
 	})
 	if err != nil {
@@ -112,7 +113,18 @@ func (b *bench) newInstanceAt(ctx context.Context, receiverURL, orderID string, 
 	if debug {
 		body += `,"testFlag":"1"`
 	}
-	body += "}"
+	return b.callback(ctx, receiverURL, body+"}")
+}
+
+// queryInstance asks the bench product's receiver for instance id's
+// details (spec §3.6), as the marketplace does.
+func (b *bench) queryInstance(ctx context.Context, id string) (callbackAnswer, error) {
+	return b.callback(ctx, b.receiverURL, fmt.Sprintf(`{"activity":"queryInstance","instanceId":%q}`, id))
+}
+
+// callback sends body to receiverURL signed as the marketplace signs it
+// (spec §2.1.2); an answer other than 000000 or 000004 is an error.
+func (b *bench) callback(ctx context.Context, receiverURL, body string) (callbackAnswer, error) {
 	canonical, err := koogallery.CanonicalPayload([]byte(body))
 	if err != nil {
 		return callbackAnswer{}, err
