@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
@@ -12,8 +13,11 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kooper-io/kooper/api/licensekey"
@@ -303,4 +307,40 @@ func TestLicenseProductNeedsItsSigningKeyToBeReady(t *testing.T) {
 	NewWithT(t).Expect(cond.Message).To(HaveSuffix("lacks " + saasv1alpha1.LicenseSigningKeySecretKey))
 	withKey, _ := newLicenseProduct(t, true)
 	expectCondition(t, withKey, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+}
+
+// A licence whose key the cache has not seen yet (written a moment ago) is
+// not issued again: the miss is confirmed with the API server, the key the
+// buyer may have fetched stays, and Issued stays True.
+func TestALicenceKeyTheCacheMissesIsNotIssuedAgain(t *testing.T) {
+	g := NewWithT(t)
+	product, _ := newLicenseProduct(t, true)
+	l := eventuallyLicense(t, newLicense(t, product, "basic").Name, licenseReady)
+	key := storedKey(t, l)
+	secretKey := client.ObjectKey{Namespace: operatorNamespace, Name: LicenseSecretName(l.Name)}
+
+	// A reconciler like the manager's, whose cache has not seen the key.
+	missing := cacheMissing{Client: cachedClient, key: secretKey}
+	r := &LicenseReconciler{Client: missing, Reader: k8sClient, Scheme: k8sClient.Scheme(),
+		Recorder: events.NewFakeRecorder(10), Clock: fakeClock, Orders: MarketplaceOrderClients(marketplace.server.URL),
+		Uploads: MarketplaceUploadClients(marketplace.server.URL), Options: LicenseOptions{SecretNamespace: operatorNamespace}}
+	_, err := r.Reconcile(testContext(t), ctrl.Request{NamespacedName: client.ObjectKey{Name: l.Name}})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	after := eventuallyLicense(t, l.Name, licenseReady)
+	licenseHas(saasv1alpha1.IssuedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)(g, after)
+	g.Expect(storedKey(t, after)).To(Equal(key))
+}
+
+// cacheMissing is a client whose cache has not seen the Secret called key.
+type cacheMissing struct {
+	client.Client
+	key client.ObjectKey
+}
+
+func (c cacheMissing) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*corev1.Secret); ok && key == c.key {
+		return apierrors.NewNotFound(corev1.Resource("secrets"), key.Name)
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -104,9 +105,8 @@ func (r *LicenseReconciler) issue(ctx context.Context, s *licenseState) outcome 
 	}
 	secret := &corev1.Secret{}
 	secret.Namespace, secret.Name = r.Options.SecretNamespace, LicenseSecretName(s.license.Name)
-	err = r.Get(ctx, client.ObjectKeyFromObject(secret), secret)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return failed(fmt.Errorf("failed to read the licence Secret: %w", err))
+	if err := r.readKeySecret(ctx, s.license, secret); err != nil {
+		return failed(err)
 	}
 	s.token = string(secret.Data[LicenseKeySecretKey])
 	if !sameClaims(s.token, want) {
@@ -120,6 +120,23 @@ func (r *LicenseReconciler) issue(ctx context.Context, s *licenseState) outcome 
 	}
 	r.recordKey(s.license, want)
 	return proceed()
+}
+
+// readKeySecret reads the licence's key Secret into secret, leaving it
+// empty when there is none. The cache's "not found" is confirmed with the
+// API server when the status says a key was stored: the cache may not have
+// seen a key written a moment ago, and signing another would replace the
+// key the buyer may already have fetched.
+func (r *LicenseReconciler) readKeySecret(ctx context.Context, l *saasv1alpha1.License, secret *corev1.Secret) error {
+	key := client.ObjectKeyFromObject(secret)
+	err := r.Get(ctx, key, secret)
+	if apierrors.IsNotFound(err) && l.Status.LicenseKeyRef != nil {
+		err = apiReader(r.Reader, r.Client).Get(ctx, key, secret)
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to read the licence Secret: %w", err)
+	}
+	return nil
 }
 
 // issueFailed records that the key the licence must have now is not there,
@@ -140,18 +157,30 @@ func sameClaims(token string, want licensekey.Claims) bool {
 	return reflect.DeepEqual(got, want)
 }
 
-// storeKey writes the key Secret, owned by the License, only when it differs.
+// storeKey writes the key Secret, owned by the License, only when it
+// differs from secret as readKeySecret read it (empty when there is none):
+// a create, or an update at the version read. It does not read again, so
+// a cache that has not seen the Secret yet cannot turn the update into a
+// create that fails.
 func (r *LicenseReconciler) storeKey(ctx context.Context, s *licenseState, secret *corev1.Secret) error {
-	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, secret, func() error {
-		secret.Labels = map[string]string{
-			saasv1alpha1.ManagedByLabel:  saasv1alpha1.ManagedByValue,
-			saasv1alpha1.ProductLabel:    s.product.Name,
-			saasv1alpha1.InstanceIDLabel: s.license.Spec.InstanceID,
-		}
-		secret.Type = corev1.SecretTypeOpaque
-		secret.Data = map[string][]byte{LicenseKeySecretKey: []byte(s.token)}
-		return controllerutil.SetControllerReference(s.license, secret, r.Scheme)
-	})
+	before := secret.DeepCopy()
+	secret.Labels = map[string]string{
+		saasv1alpha1.ManagedByLabel:  saasv1alpha1.ManagedByValue,
+		saasv1alpha1.ProductLabel:    s.product.Name,
+		saasv1alpha1.InstanceIDLabel: s.license.Spec.InstanceID,
+	}
+	secret.Type = corev1.SecretTypeOpaque
+	secret.Data = map[string][]byte{LicenseKeySecretKey: []byte(s.token)}
+	if err := controllerutil.SetControllerReference(s.license, secret, r.Scheme); err != nil {
+		return err
+	}
+	var err error
+	switch {
+	case before.ResourceVersion == "":
+		err = r.Create(ctx, secret)
+	case !equality.Semantic.DeepEqual(before, secret):
+		err = r.Update(ctx, secret)
+	}
 	if err != nil {
 		return fmt.Errorf("failed to store the licence key: %w", err)
 	}
