@@ -9,7 +9,15 @@ import (
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 	. "github.com/onsi/gomega"
+
+	"github.com/kooper-io/kooper/internal/localstack"
 )
+
+// The local stack gives its processes the memory limit kooper sets itself
+// in a pod (GOMEMLIMIT, as the bench and the demo run it): the same ratio.
+func TestTheLocalStackUsesThePodsMemoryRatio(t *testing.T) {
+	NewWithT(t).Expect(localstack.PodMemoryRatio).To(Equal(memoryLimitRatio))
+}
 
 // unsetenv removes name from the environment for the test's duration.
 func unsetenv(t *testing.T, name string) {

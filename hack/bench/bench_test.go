@@ -71,3 +71,20 @@ func TestRequestsPerTenantAreTabledMostFrequentFirst(t *testing.T) {
 		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
 	}
 }
+
+// --memory-limit none removes the chart's memory limit (a null Helm drops);
+// a quantity sets it.
+func TestMemoryLimitSetsOrDropsTheChartsLimit(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(config{memoryLimit: "none"}.resources()).To(Equal(map[string]any{"limits": map[string]any{"memory": nil}}))
+	g.Expect(config{memoryLimit: "384Mi"}.resources()).To(Equal(map[string]any{"limits": map[string]any{"memory": "384Mi"}}))
+}
+
+// The default run's pods fit its nodes: 3,050 workload pods and 700 chart
+// pods need 17 nodes of 250 with a tenth to spare; 12, the default before
+// the record ceiling, held 3,000 and left its last tenants Pending.
+func TestTheNodesHoldEveryPodOfTheRun(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(config{tenants: 1000, helmTenants: 50, chartTenants: 150}.nodesNeeded()).To(Equal(17))
+	g.Expect(config{tenants: 200, helmTenants: 50}.nodesNeeded()).To(Equal(3))
+}

@@ -19,6 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/kooper-io/kooper/internal/localcluster"
 	"github.com/kooper-io/kooper/internal/testenv"
 )
 
@@ -34,6 +37,7 @@ type config struct {
 	concurrency  int
 	operatorQPS  int
 	reconciles   int
+	memoryLimit  string
 	nodes        int
 	clusterQPS   int
 	goBench      bool
@@ -44,15 +48,16 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.out, "out", envOr("BENCH_OUT", "bin/bench"), "directory for the report, the plot and the cluster's state (BENCH_OUT)")
 	flag.IntVar(&c.tenants, "tenants", envInt("BENCH_TENANTS", 1000), "tenants bought through the receiver for the throughput run (BENCH_TENANTS)")
 	flag.IntVar(&c.helmTenants, "helm-tenants", envInt("BENCH_HELM_TENANTS", 50), "tenants installed with one helm install each (BENCH_HELM_TENANTS)")
-	flag.IntVar(&c.chartTenants, "chart-tenants", envInt("BENCH_CHART_TENANTS", 150), "tenants of the chart sample product bought through the receiver, and created directly; helm installs min(this, --helm-tenants) of them; 0 skips the chart phase. Each has two pods: with the throughput run's 2,050 the default fills 2,750 of the 3,000 pods 12 nodes hold (BENCH_CHART_TENANTS)")
+	flag.IntVar(&c.chartTenants, "chart-tenants", envInt("BENCH_CHART_TENANTS", 150), "tenants of the chart sample product bought through the receiver, and created directly; helm installs min(this, --helm-tenants) of them; 0 skips the chart phase. Each has two pods, which --nodes 0 makes room for (BENCH_CHART_TENANTS)")
 	flag.IntVar(&c.scale, "scale", envInt("BENCH_SCALE", 10000), "tenants in the cluster for the scale run; 0 skips it (BENCH_SCALE)")
 	rates := flag.String("rates", envOr("BENCH_RATES", "10,50,200,500"), "newInstance arrival rates per second; none skips them (BENCH_RATES)")
 	flag.DurationVar(&c.rateDuration, "rate-duration", envDuration("BENCH_RATE_DURATION", 5*time.Second), "how long each rate runs, stretched to at least 100 requests; each request leaves a tenant, and these count towards --scale (BENCH_RATE_DURATION)")
 	flag.IntVar(&c.concurrency, "concurrency", envInt("BENCH_CONCURRENCY", 8), "purchases in flight in the throughput run, and workers of its baselines; the chart's maxConcurrentReconciles is 8 (BENCH_CONCURRENCY)")
 	flag.IntVar(&c.reconciles, "reconciles", envInt("BENCH_RECONCILES", 8), "the operator's maxConcurrentReconciles, the chart's default 8: the tenants provisioned at once, as the direct creates' workers are --concurrency (BENCH_RECONCILES)")
+	flag.StringVar(&c.memoryLimit, "memory-limit", envOr("BENCH_MEMORY_LIMIT", "none"), "the operator containers' memory limit (resources.limits.memory), of which each process gets 90% as its Go memory limit, as kooper sets itself in its pod; none (the default, as runs before 2026-12-01) leaves both unlimited (BENCH_MEMORY_LIMIT)")
 	flag.IntVar(&c.operatorQPS, "operator-qps", envInt("BENCH_OPERATOR_QPS", 1000), "the operator's --kube-api-qps (burst is twice it); the chart's default 50 would make the client rate limiter, not the operator, the subject (BENCH_OPERATOR_QPS)")
 	flag.IntVar(&c.clusterQPS, "cluster-qps", envInt("BENCH_CLUSTER_QPS", 1000), "client QPS of kube-controller-manager and kube-scheduler; their defaults (20, 50) would cap every way of provisioning alike; 0 keeps them (BENCH_CLUSTER_QPS)")
-	flag.IntVar(&c.nodes, "nodes", envInt("BENCH_NODES", 12), "kwok nodes; each holds 250 pods (BENCH_NODES)")
+	flag.IntVar(&c.nodes, "nodes", envInt("BENCH_NODES", 0), "kwok nodes, each holding 250 pods; 0 (the default) is enough for every pod of the run with a tenth to spare: 17 with the other defaults (BENCH_NODES)")
 	flag.BoolVar(&c.goBench, "go-bench", envOr("BENCH_GO", "1") != "0", "run the go test benchmarks of ./webhook and ./controllers first (BENCH_GO=0 skips them)")
 	flag.Parse()
 	for _, r := range strings.Split(*rates, ",") {
@@ -65,7 +70,29 @@ func parseFlags() (config, error) {
 		}
 		c.rates = append(c.rates, n)
 	}
+	if c.nodes <= 0 {
+		c.nodes = c.nodesNeeded()
+	}
+	if c.memoryLimit != "none" {
+		if _, err := resource.ParseQuantity(c.memoryLimit); err != nil {
+			return c, fmt.Errorf("--memory-limit must be none or a quantity such as 384Mi: %w", err)
+		}
+	}
 	return c, nil
+}
+
+// nodesNeeded is the kwok nodes for every pod the run makes, a tenth to
+// spare: each stays to the end. A workload tenant has one pod (kooper's, the
+// ceiling's, the record ceiling's, helm's), a chart tenant on the basic
+// plan two (kooper's, the ceiling's, helm's). The rate phase's and the
+// scale run's tenants are debug tenants, simulated without pods.
+func (c config) nodesNeeded() int {
+	pods := 3*c.tenants + c.helmTenants
+	if c.chartTenants > 0 {
+		pods += 2 * (2*c.chartTenants + min(c.helmTenants, c.chartTenants))
+	}
+	pods += pods / 10
+	return (pods + localcluster.PodsPerNode - 1) / localcluster.PodsPerNode
 }
 
 func envOr(name, fallback string) string {

@@ -54,7 +54,7 @@ func startBench(ctx context.Context, root string, c config) (*bench, error) {
 	stack, err := localstack.Start(ctx, localstack.Options{
 		Root: root, Dir: filepath.Join(c.out, "stack"), Nodes: c.nodes, Logf: logf, ComponentQPS: c.clusterQPS,
 		Values: map[string]any{"kubeAPI": map[string]any{"qps": c.operatorQPS, "burst": 2 * c.operatorQPS},
-			"maxConcurrentReconciles": c.reconciles},
+			"maxConcurrentReconciles": c.reconciles, "resources": c.resources()},
 		Profiling: true,
 	})
 	if err != nil {
@@ -87,6 +87,17 @@ func startBench(ctx context.Context, root string, c config) (*bench, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// resources are the operator containers' chart values for --memory-limit:
+// a null limit removes the chart's default, so the processes run with no
+// Go memory limit, as the runs before the knob did.
+func (c config) resources() map[string]any {
+	var limit any // null: Helm drops the chart's default
+	if c.memoryLimit != "none" {
+		limit = c.memoryLimit
+	}
+	return map[string]any{"limits": map[string]any{"memory": limit}}
 }
 
 func (b *bench) stop() {

@@ -61,12 +61,15 @@ func (c *Cluster) addNodes(ctx context.Context, n int) error {
 	})
 }
 
+// PodsPerNode is how many pods a kwok node holds.
+const PodsPerNode = 250
+
 // kwokNode is a fake node with room for many tenants.
 func kwokNode(name string) *corev1.Node {
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("32"),
 		corev1.ResourceMemory: resource.MustParse("256Gi"),
-		corev1.ResourcePods:   resource.MustParse("250"),
+		corev1.ResourcePods:   *resource.NewQuantity(PodsPerNode, resource.DecimalSI),
 	}
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{

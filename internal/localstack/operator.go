@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -46,7 +48,10 @@ type component struct {
 	kubeconfig string
 	// args, probesURL and receiverAddress let a restart start it again
 	// alike; receiverAddress is empty for the controllers.
-	args            []string
+	args []string
+	// env holds what the pod's own runtime would set: GOMEMLIMIT from the
+	// container's memory limit (podMemoryEnv).
+	env             []string
 	probesURL       string
 	receiverAddress string
 	metricsURL      string
@@ -333,6 +338,7 @@ func (s *Stack) prepareComponent(ctx context.Context, name string, ports []strin
 	if s.profiling {
 		c.args = append(c.args, "--profiling")
 	}
+	c.env = podMemoryEnv(pod.Containers[0])
 	c.probesURL = "http://" + probes + "/readyz"
 	c.metricsURL = "http://" + metrics + "/metrics"
 	if name == Receiver {
@@ -341,13 +347,30 @@ func (s *Stack) prepareComponent(ctx context.Context, name string, ports []strin
 	return c, nil
 }
 
+// PodMemoryRatio is the share of the container's memory limit that kooper
+// gives the Go runtime as its soft limit, main's memoryLimitRatio
+// (memory.go; main_test.go holds the two equal).
+const PodMemoryRatio = 0.9
+
+// podMemoryEnv is the GOMEMLIMIT that kooper sets itself in its pod,
+// PodMemoryRatio of container's memory limit, in bytes: a local process
+// runs in no cgroup of that limit, where kooper reads it. It is empty when
+// the container has no memory limit.
+func podMemoryEnv(container corev1.Container) []string {
+	limit := container.Resources.Limits.Memory()
+	if limit.IsZero() {
+		return nil
+	}
+	return []string{"GOMEMLIMIT=" + strconv.FormatInt(int64(PodMemoryRatio*float64(limit.Value())), 10)}
+}
+
 // runComponent starts the component's process; its log is
 // <processName>.log, and the previous run's is kept as
 // <processName>.log.previous, as kubectl logs --previous shows it.
 func (s *Stack) runComponent(c *component) error {
 	log := filepath.Join(s.LogDir(), c.processName()+".log")
 	_ = os.Rename(log, log+".previous")
-	p, err := localcluster.StartProcess(c.processName(), s.LogDir(), s.Binary("kooper"), c.args, "KUBECONFIG="+c.kubeconfig)
+	p, err := localcluster.StartProcess(c.processName(), s.LogDir(), s.Binary("kooper"), c.args, append([]string{"KUBECONFIG=" + c.kubeconfig}, c.env...)...)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -32,6 +34,16 @@ func TestLocalArgsExpandsTheNamespaceAndMovesTheListeners(t *testing.T) {
 		"--metrics-bind-address=127.0.0.1:41001",
 		"--marketplace-url=http://127.0.0.1:9099",
 	}))
+}
+
+// A process gets the Go memory limit kooper would set itself in its pod:
+// 90% of the container's memory limit, none without one.
+func TestAProcessGetsItsPodsMemoryLimit(t *testing.T) {
+	g := NewWithT(t)
+	limited := corev1.Container{Resources: corev1.ResourceRequirements{
+		Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("400Mi")}}}
+	g.Expect(podMemoryEnv(limited)).To(Equal([]string{"GOMEMLIMIT=377487360"}))
+	g.Expect(podMemoryEnv(corev1.Container{})).To(BeEmpty())
 }
 
 func TestImpersonatingKubeconfigActsAsTheServiceAccount(t *testing.T) {
