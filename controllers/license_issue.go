@@ -7,7 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -178,7 +178,7 @@ func (r *LicenseReconciler) storeKey(ctx context.Context, s *licenseState, secre
 	switch {
 	case before.ResourceVersion == "":
 		err = r.Create(ctx, secret)
-	case !equality.Semantic.DeepEqual(before, secret):
+	case !apiequality.Semantic.DeepEqual(before, secret):
 		err = r.Update(ctx, secret)
 	}
 	if err != nil {
