@@ -9,9 +9,10 @@ package restmetrics
 import (
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -44,67 +45,40 @@ func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(req)
 }
 
-// namespaceSubresources are the subresources of a Namespace itself, which
-// follow its name where another resource's namespace would (as the API
-// server's own request parsing has it).
-var namespaceSubresources = map[string]bool{"status": true, "finalize": true}
+// requestInfo parses a request's path as the API server does.
+var requestInfo = &request.RequestInfoFactory{APIPrefixes: sets.NewString("api", "apis"), GrouplessAPIPrefixes: sets.NewString("api")}
+
+// verbs are the request verbs a label may hold; any other is "other".
+var verbs = sets.New("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 
 // Describe names a request to the Kubernetes API by its verb and resource,
-// as the API server's request info does: "get" and "apps/deployments" for
+// with the API server's own request parsing (k8s.io/apiserver's
+// RequestInfoFactory): "get" and "apps/deployments" for
 // GET /apis/apps/v1/namespaces/ns/deployments/name; "patch" and
 // "saas.kooper.io/saastenants/status" for a status merge patch. A path that
-// names no resource (discovery, /version, /healthz) is resource "-"; an
-// HTTP method that is none of the API's is verb "other". "" is GET, as in
-// net/http.
+// names no resource (discovery, /version, /healthz) is resource "-"; a verb
+// that is none of the API's is "other". "" is GET, as in net/http.
 func Describe(method string, u *url.URL) (verb, resource string) {
-	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-	var group string
-	switch {
-	case len(parts) >= 2 && parts[0] == "api":
-		parts = parts[2:]
-	case len(parts) >= 3 && parts[0] == "apis":
-		group, parts = parts[1], parts[3:]
-	default:
-		return requestVerb(method, true, ""), "-"
+	if method == "" {
+		method = http.MethodGet
 	}
-	if len(parts) >= 3 && parts[0] == "namespaces" && !namespaceSubresources[parts[2]] {
-		parts = parts[2:]
+	info, err := requestInfo.NewRequestInfo(&http.Request{Method: method, URL: u})
+	if err != nil {
+		return "other", "-"
 	}
-	if len(parts) == 0 || parts[0] == "" {
-		return requestVerb(method, true, ""), "-"
+	verb = info.Verb
+	if !verbs.Has(verb) {
+		verb = "other"
 	}
-	resource = parts[0]
-	if group != "" {
-		resource = group + "/" + resource
+	if !info.IsResourceRequest || info.Resource == "" {
+		return verb, "-"
 	}
-	named := len(parts) >= 2
-	if len(parts) >= 3 {
-		resource += "/" + parts[2]
+	resource = info.Resource
+	if info.APIGroup != "" {
+		resource = info.APIGroup + "/" + resource
 	}
-	return requestVerb(method, named, u.Query().Get("watch")), resource
-}
-
-func requestVerb(method string, named bool, watch string) string {
-	switch method {
-	case http.MethodGet, "":
-		switch {
-		case watch == "true" || watch == "1":
-			return "watch"
-		case named:
-			return "get"
-		}
-		return "list"
-	case http.MethodPost:
-		return "create"
-	case http.MethodPut:
-		return "update"
-	case http.MethodPatch:
-		return "patch"
-	case http.MethodDelete:
-		if named {
-			return "delete"
-		}
-		return "deletecollection"
+	if info.Subresource != "" {
+		resource += "/" + info.Subresource
 	}
-	return "other"
+	return verb, resource
 }
