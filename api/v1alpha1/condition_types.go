@@ -85,6 +85,12 @@ const (
 	// pushed up to the last closed hour (normal-true). It lives in
 	// status.metering.conditions, written only by the metering controller.
 	MeteredCondition = "Metered"
+
+	// RolledOutCondition is True on a SaaS product when every tenant runs
+	// the product's newest revision and is healthy on it (normal-true); False
+	// with reason Progressing while waves are under way, WaveFailed when a
+	// wave paused the rollout (docs/rollout.md).
+	RolledOutCondition = "RolledOut"
 )
 
 // Condition reasons: CamelCase, one word each, also used as Event reasons.
@@ -215,6 +221,16 @@ const (
 	// TombstoneRecordedReason: a deleted record's instance was remembered as
 	// issued, so later callbacks for it still succeed.
 	TombstoneRecordedReason = "TombstoneRecorded"
+	// WaveFailedReason: a rollout wave's tenants did not become healthy on
+	// the new revision within progressDeadlineSeconds; the rollout paused.
+	WaveFailedReason = "WaveFailed"
+	// RolloutResumedReason: the merchant resumed a paused rollout.
+	RolloutResumedReason = "RolloutResumed"
+	// WaveStartedReason: a rollout wave's tenants were told to update.
+	WaveStartedReason = "WaveStarted"
+	// RevisionNotFoundReason: the product revision a tenant is to run is
+	// not (yet) stored.
+	RevisionNotFoundReason = "RevisionNotFound"
 )
 
 // Finalizer is added to tenants and licences before any side effect, and
@@ -261,7 +277,8 @@ const (
 	ManagedByValue = "kooper"
 	// InstanceIDLabel holds the marketplace instanceId of a tenant's objects.
 	InstanceIDLabel = "saas.kooper.io/instance-id"
-	// ProductLabel holds the SaaSProduct name of a tenant or licence.
+	// ProductLabel holds the SaaSProduct name of a tenant or licence, and of
+	// a product revision (a ControllerRevision in kooper's namespace).
 	ProductLabel = "saas.kooper.io/product"
 	// DeleteAfterAnnotation on a released tenant's namespace holds the RFC 3339
 	// time after which kooper deletes it (the end of the retention period).
@@ -286,6 +303,10 @@ const (
 	// ReconcileRequestedAnnotation, when changed, makes the controllers
 	// reconcile an object again (for example to replay a callback).
 	ReconcileRequestedAnnotation = "saas.kooper.io/reconcile-requested-at"
+	// RevisionAnnotation on a SaaSTenant names the product revision the
+	// rollout told it to run; set only by kooper's rollout (docs/rollout.md).
+	// A tenant without it runs the product's status.rollout.currentRevision.
+	RevisionAnnotation = "saas.kooper.io/revision"
 )
 
 // Keys of a product's marketplace keys Secret (see SaaSProductSpec.KeysSecretName).

@@ -165,6 +165,13 @@ type SaaSProductSpec struct {
 	// No metering when omitted.
 	// +optional
 	Metering *MeteringSpec `json:"metering,omitempty"`
+
+	// rollout is how a new version of the app (chart, values, image or
+	// template) reaches the tenants: in waves of at most 10% of them by
+	// default, pausing on a wave that does not become healthy. Defaults
+	// apply when omitted (docs/rollout.md).
+	// +optional
+	Rollout *RolloutPolicy `json:"rollout,omitempty"`
 }
 
 // URLTemplates are Go templates of the URLs a buyer receives in appInfo.
@@ -718,6 +725,11 @@ type SaaSProductStatus struct {
 	// product with spec.chart: resolved by the product controller.
 	// +optional
 	Chart *ResolvedChart `json:"chart,omitempty"`
+
+	// rollout is where the tenants are in taking the product's newest
+	// version: SaaS products with a workload or chart.
+	// +optional
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
 }
 
 // SaaSProduct is a product the merchant sells on KooGallery: its marketplace
@@ -730,6 +742,9 @@ type SaaSProductStatus struct {
 // +kubebuilder:printcolumn:name="Product ID",type=string,JSONPath=`.spec.productId`
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Updated",type=string,JSONPath=`.status.rollout.progress`
+// +kubebuilder:printcolumn:name="Paused",type=boolean,JSONPath=`.status.rollout.paused`
+// +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.rollout.updateRevision`,priority=1
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type SaaSProduct struct {

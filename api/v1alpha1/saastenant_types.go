@@ -213,6 +213,13 @@ type SaaSTenantStatus struct {
 	// +optional
 	Applied *AppliedPlan `json:"applied,omitempty"`
 
+	// revision is the product revision (a ControllerRevision in kooper's
+	// namespace) the tenant's objects were last applied from: the app's
+	// version it runs (docs/rollout.md).
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Revision string `json:"revision,omitempty"`
+
 	// lifecycle is the product's lifecycle policy as kooper last read it.
 	// Freeze, the expiry safety net, release and retention work from it and
 	// from namespace and applied, so they never wait for a product, plan,
@@ -277,6 +284,7 @@ type TenantDirectory struct {
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.spec.state`
 // +kubebuilder:printcolumn:name="Expiry",type=string,JSONPath=`.status.expireTime`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.revision`,priority=1
 // +kubebuilder:printcolumn:name="Metered Until",type=date,JSONPath=`.status.metering.pushedUntil`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -1,0 +1,190 @@
+// Package rollout decides, one step at a time, how a new revision of a
+// product's app reaches its tenants: in waves of at most a set number of
+// tenants, a canary wave first, each wave waiting for its tenants to be
+// healthy on the new revision before the next starts, and a pause when a
+// wave is not healthy by its deadline (docs/rollout.md).
+//
+// It holds no state of its own and reads no clock: the caller passes what
+// the product's status recorded and what each tenant reports, and writes
+// back what Step returns. Calling Step again with the same inputs decides
+// the same, so a crash between the caller's writes repeats no wave.
+package rollout
+
+import (
+	"slices"
+	"time"
+)
+
+// Tenant is one tenant of the product as the rollout sees it.
+type Tenant struct {
+	// Name is the tenant's name (its instance ID).
+	Name string
+	// Debug says the tenant was bought by the Seller Console's debugger.
+	Debug bool
+	// Wanted is the revision the rollout told the tenant to run, "" if none.
+	Wanted string
+	// Wave is the rollout wave that told it, 0 if none.
+	Wave int32
+	// Running is the revision the tenant's objects were last applied from,
+	// "" if never.
+	Running string
+	// Healthy says every object of the tenant is current (Available).
+	Healthy bool
+}
+
+// Effective is the revision the tenant is to run: the one the rollout told
+// it, else the one it runs, else current (a tenant never provisioned gets
+// the revision the rollout has reached).
+func (t Tenant) Effective(current string) string {
+	switch {
+	case t.Wanted != "":
+		return t.Wanted
+	case t.Running != "":
+		return t.Running
+	}
+	return current
+}
+
+// healthyOn reports whether the tenant runs revision and is healthy on it.
+func (t Tenant) healthyOn(revision string) bool {
+	return t.Running == revision && t.Healthy
+}
+
+// Policy is the product's rollout policy, defaults applied.
+type Policy struct {
+	// WaveSize is how many tenants a wave updates at once, at least 1.
+	WaveSize int
+	// Canary names tenants updated in a first wave of their own.
+	Canary []string
+	// CanaryDebug puts debug tenants in the first wave.
+	CanaryDebug bool
+	// ProgressDeadline is how long a wave has to become healthy.
+	ProgressDeadline time.Duration
+	// Resume is spec.rollout.resume.
+	Resume string
+}
+
+// State is what the product's status records of the rollout.
+type State struct {
+	// Current is the revision a tenant never provisioned gets.
+	Current string
+	// Update is the revision the product's spec asks for.
+	Update string
+	// Wave counts the waves started towards Update.
+	Wave int32
+	// WaveStart is when wave Wave started.
+	WaveStart time.Time
+	// Paused says a wave failed and no resume or new revision came since.
+	Paused bool
+	// Resumed is the Policy.Resume value last acted on.
+	Resumed string
+}
+
+// Decision is what one step decided.
+type Decision struct {
+	// State is the state to record.
+	State State
+	// Mark are the tenants to tell to run State.Update in wave State.Wave.
+	Mark []string
+	// Failed are the tenants of the wave that paused the rollout in this
+	// step, sorted; nil unless it paused in this step.
+	Failed []string
+	// Resumed says this step acted on a new Policy.Resume while paused.
+	Resumed bool
+	// Tenants is how many tenants the rollout covers; Updated how many of
+	// them run State.Update and are healthy.
+	Tenants, Updated int
+	// Complete says every tenant runs State.Update, healthy.
+	Complete bool
+	// RequeueAfter, when not zero, is when the wave's deadline passes.
+	RequeueAfter time.Duration
+}
+
+// Step decides the next step of the rollout to update at now.
+func Step(now time.Time, p Policy, s State, update string, tenants []Tenant) Decision {
+	if s.Current == "" {
+		s.Current = update // the first revision: what every tenant runs
+	}
+	if s.Update != update {
+		s = State{Current: s.Current, Update: update, Resumed: s.Resumed}
+	}
+	d := Decision{Tenants: len(tenants)}
+	if p.Resume != "" && p.Resume != s.Resumed {
+		s.Resumed = p.Resume
+		d.Resumed, s.Paused = s.Paused, false
+	}
+	var pending, waiting []Tenant
+	for _, t := range tenants {
+		switch {
+		case t.Effective(s.Current) != update:
+			pending = append(pending, t)
+		case t.healthyOn(update):
+			d.Updated++
+		case t.Wave == s.Wave && s.Wave > 0:
+			waiting = append(waiting, t)
+		}
+	}
+	d.Complete = len(pending) == 0 && d.Updated == len(tenants)
+	if len(waiting) > 0 && !d.Resumed {
+		s = waveWaits(now, p, s, waiting, &d)
+		d.State = s
+		return d
+	}
+	if s.Wave > 0 && d.Updated > 0 {
+		s.Current = update // a wave was healthy on it: the version the rollout has reached
+	}
+	if len(pending) > 0 && !s.Paused {
+		d.Mark = nextWave(p, s.Wave, pending)
+		s.Wave++
+		s.WaveStart = now
+	}
+	if d.Complete {
+		s.Current, s.Paused = update, false
+	}
+	d.State = s
+	return d
+}
+
+// waveWaits handles a wave some of whose tenants are not yet healthy: past
+// its deadline it pauses the rollout, naming them; before, it asks to be
+// called again at the deadline.
+func waveWaits(now time.Time, p Policy, s State, waiting []Tenant, d *Decision) State {
+	if s.Paused {
+		return s
+	}
+	deadline := s.WaveStart.Add(p.ProgressDeadline)
+	if now.Before(deadline) {
+		d.RequeueAfter = deadline.Sub(now)
+		return s
+	}
+	s.Paused = true
+	for _, t := range waiting {
+		d.Failed = append(d.Failed, t.Name)
+	}
+	slices.Sort(d.Failed)
+	return s
+}
+
+// nextWave picks the tenants of the wave after wave: the canary tenants
+// still pending when it is the first, else up to WaveSize pending tenants
+// in name order (so a repeated step picks the same ones).
+func nextWave(p Policy, wave int32, pending []Tenant) []string {
+	if wave == 0 {
+		var canary []string
+		for _, t := range pending {
+			if slices.Contains(p.Canary, t.Name) || (p.CanaryDebug && t.Debug) {
+				canary = append(canary, t.Name)
+			}
+		}
+		if len(canary) > 0 {
+			slices.Sort(canary)
+			return canary
+		}
+	}
+	names := make([]string, len(pending))
+	for i, t := range pending {
+		names[i] = t.Name
+	}
+	slices.Sort(names)
+	return names[:min(max(p.WaveSize, 1), len(names))]
+}
