@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -40,6 +41,8 @@ func CacheOptions(operatorNamespace string) cache.Options {
 	// Tenants' own ConfigMaps (kooper-config) are not cached: only tenants
 	// with configuration files have one, read when it is applied.
 	byObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}, Label: notShards}
+	// Product revisions (docs/rollout.md): kooper's own, in its namespace.
+	byObject[&appsv1.ControllerRevision{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}, Label: managed}
 	return cache.Options{ByObject: byObject, DefaultTransform: stripManagedFields}
 }
 

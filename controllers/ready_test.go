@@ -99,7 +99,7 @@ func queriedAppInfo(t *testing.T, product *saasv1alpha1.SaaSProduct, id string) 
 // with its URLs and credentials.
 func TestAccessDetailsStayDeliveredWhileTheWorkloadRollsOut(t *testing.T) {
 	g := NewWithT(t)
-	product := newTenantProduct(t, nil)
+	product := newTenantProduct(t, allAtOnce)
 	never := newTenant(t, product, "basic", nil)
 	eventuallyTenant(t, never.Name, provisioned)
 	g.Expect(queriedAppInfo(t, product, never.Name)).To(BeNil(), "a tenant never Ready is pending")

@@ -355,7 +355,7 @@ func (r *SaaSTenantReconciler) planChart(ctx context.Context, s *tenantState, d 
 func (r *SaaSTenantReconciler) applyChart(ctx context.Context, s *tenantState, p *chartPlan) error {
 	t := s.tenant
 	a := r.applier()
-	a.FreshNamespace = s.freshNamespace
+	a.FreshNamespace, a.Hashes = s.freshNamespace, s.appliedHashes
 	// Nothing is pruned while an object is refused: the inventory keeps
 	// naming everything.
 	if err := applyEach(ctx, a, p.objects); err != nil {
@@ -483,6 +483,10 @@ func (r *SaaSTenantReconciler) observeChart(ctx context.Context, s *tenantState)
 		}
 		if u == nil {
 			notCurrent = append(notCurrent, e.Kind+"/"+e.Name+": not created yet")
+			continue
+		}
+		if !s.observedApplied(e.Kind, u) {
+			notCurrent = append(notCurrent, e.Kind+"/"+e.Name+": the change just applied is not observed yet")
 			continue
 		}
 		res, err := status.Compute(u)

@@ -93,7 +93,14 @@ type tenantState struct {
 	// first: nothing of the tenant's was made before, so its uncached
 	// objects are written without a read (apply.Applier.FreshNamespace).
 	freshNamespace bool
-	result         ctrl.Result
+	// revision is the product revision s.product holds (selectRevision),
+	// "" for a chart product whose chart is not resolved yet.
+	revision string
+	// appliedHashes are the last-applied hashes of this reconcile's
+	// applies, by kind and name: what the cached copies must carry before
+	// their health counts (observeWorkload).
+	appliedHashes map[string]string
+	result        ctrl.Result
 }
 
 // requeueAt asks for a reconcile no later than after d.
@@ -162,6 +169,7 @@ func (r *SaaSTenantReconciler) reconcile(ctx context.Context, tenant *saasv1alph
 	}
 	o := runSteps(ctx, s,
 		r.loadProduct,
+		r.selectRevision,
 		r.deleteExpiredDebugTenant,
 		r.resolveOrder,
 		r.selectPlan,

@@ -15,6 +15,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -69,6 +70,11 @@ func newTenantProductIn(t *testing.T, k8sClient client.Client, change func(*saas
 
 // newTenant records a purchase of sku as the receiver would, with the
 // order known to the fake marketplace.
+// allAtOnce makes a product's changes reach all its tenants in one wave.
+func allAtOnce(p *saasv1alpha1.SaaSProduct) {
+	p.Spec.Rollout = &saasv1alpha1.RolloutPolicy{MaxUnavailableTenants: ptr.To(intstr.FromString("100%"))}
+}
+
 func newTenant(t *testing.T, product *saasv1alpha1.SaaSProduct, sku string, change func(*saasv1alpha1.SaaSTenant)) *saasv1alpha1.SaaSTenant {
 	t.Helper()
 	return newTenantIn(t, k8sClient, product, sku, change)
@@ -586,9 +592,11 @@ func TestSimulatedDebugTenantsRunNoWorkload(t *testing.T) {
 	}).Should(BeTrue())
 }
 
+// With maxUnavailableTenants 100%, a product change reaches every tenant
+// in one wave, healthy or not (docs/rollout.md).
 func TestProductChangesRollOutToItsTenants(t *testing.T) {
 	g := NewWithT(t)
-	product := newTenantProduct(t, nil)
+	product := newTenantProduct(t, allAtOnce)
 	first := newTenant(t, product, "basic", nil)
 	second := newTenant(t, product, "pro", nil)
 	eventuallyTenant(t, first.Name, provisioned)

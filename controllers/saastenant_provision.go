@@ -51,7 +51,8 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 			return failed(err)
 		}
 	}
-	err := r.applyAll(ctx, d, s.freshNamespace)
+	s.appliedHashes = map[string]string{}
+	err := r.applyAll(ctx, d, s)
 	if err == nil && chart {
 		err = r.applyChart(ctx, s, plan)
 	}
@@ -66,6 +67,9 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 	}
 	t.Status.CredentialsSecretName = tenantobjects.CredentialsSecretName
 	t.Status.Applied = &saasv1alpha1.AppliedPlan{SKUCode: s.plan.SKUCode, Replicas: s.plan.Replicas, Resources: d.ContainerResources().DeepCopy()}
+	if s.revision != "" {
+		t.Status.Revision = s.revision
+	}
 	msg := fmt.Sprintf("Namespace %s holds the tenant's objects for plan %s", d.Namespace, s.plan.SKUCode)
 	if c := s.product.Status.Chart; chart && c != nil {
 		msg += fmt.Sprintf(", chart %s %s (%s)", c.Name, c.Version, c.Digest)
@@ -158,9 +162,9 @@ func (r *SaaSTenantReconciler) secretsToCopy(ctx context.Context, t *saasv1alpha
 // other object, and removes what must not exist. In a fresh namespace
 // (nothing of the tenant's was made before) uncached objects are written
 // without a read.
-func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.Desired, fresh bool) error {
+func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.Desired, s *tenantState) error {
 	a := r.applier()
-	a.FreshNamespace = fresh
+	a.FreshNamespace, a.Hashes = s.freshNamespace, s.appliedHashes
 	if _, err := a.Apply(ctx, tenantobjects.NamespaceObject(d.Tenant, d.Namespace)); err != nil {
 		return err
 	}
@@ -235,6 +239,17 @@ func apiMessage(err error) string {
 func (r *SaaSTenantReconciler) applier() *apply.Applier {
 	return &apply.Applier{Client: r.Client, Reader: r.Reader, Uncached: r.notCached, Scheme: r.Scheme, Owner: r.Options.FieldOwner,
 		HashAnnotation: saasv1alpha1.LastAppliedHashAnnotation}
+}
+
+// observedApplied reports whether a cached copy of a tenant object shows
+// this reconcile's apply of it: a copy from before (the cache behind the
+// write) would report the health of what ran before. An object this
+// reconcile did not apply, or applied before kooper recorded hashes,
+// counts as shown.
+func (s *tenantState) observedApplied(kind string, obj metav1.Object) bool {
+	want, applied := s.appliedHashes[kind+"/"+obj.GetName()]
+	got, recorded := obj.GetAnnotations()[saasv1alpha1.LastAppliedHashAnnotation]
+	return !applied || !recorded || got == want
 }
 
 // notCached reports a Secret or ConfigMap outside kooper's namespace: the
@@ -438,6 +453,9 @@ func (r *SaaSTenantReconciler) observeWorkload(ctx context.Context, s *tenantSta
 		return failed(fmt.Errorf("failed to read the Deployment: %w", err))
 	}
 	available, msg := deploymentAvailable(deployment, err == nil)
+	if err == nil && !s.observedApplied("Deployment", deployment) {
+		available, msg = false, "Deployment: the rollout just applied is not observed yet"
+	}
 	if simulated(s) {
 		available, msg = true, "Debug tenant: the workload is simulated"
 	}

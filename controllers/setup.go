@@ -141,6 +141,8 @@ func Setup(mgr ctrl.Manager, c Config) error {
 		&SaaSDirectoryReconciler{Client: cl, Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-saasdirectory"),
 			Clock: clk, Options: DirectoryOptions{SecretNamespace: c.Namespace, ShardNamespace: c.DirectoryNamespace, FieldOwner: fieldOwner,
 				MaxConcurrentReconciles: concurrency, UnclaimedTTL: c.DirectoryUnclaimedTTL}},
+		&RolloutReconciler{Client: cl, Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-rollout"),
+			Clock: clk, Namespace: c.Namespace, Charts: charts},
 		&RetentionReconciler{Client: cl, Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: clk},
 		&MeteringReconciler{Client: cl, Reader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("kooper-metering"), Clock: meteringClock(clk, c.MeteringClockOffset),

@@ -307,6 +307,9 @@ const (
 	// rollout told it to run; set only by kooper's rollout (docs/rollout.md).
 	// A tenant without it runs the product's status.rollout.currentRevision.
 	RevisionAnnotation = "saas.kooper.io/revision"
+	// RolloutWaveAnnotation on a SaaSTenant is the rollout wave that set
+	// its RevisionAnnotation: the wave whose health the tenant counts in.
+	RolloutWaveAnnotation = "saas.kooper.io/rollout-wave"
 )
 
 // Keys of a product's marketplace keys Secret (see SaaSProductSpec.KeysSecretName).

@@ -53,6 +53,11 @@ type Applier struct {
 	// per object. Were the caller wrong, the object is written once more
 	// with the same content, which server-side apply makes harmless.
 	FreshNamespace bool
+	// Hashes, when not nil, receives under "Kind/name" the hash of the last
+	// apply (HashAnnotation's value) of every object Apply writes or finds
+	// in step: a caller that reads the object back from a cache can tell a
+	// copy from before this apply by it.
+	Hashes map[string]string
 	// Scheme knows the Go type of every object applied.
 	Scheme *runtime.Scheme
 	// Owner is the field manager of every apply, e.g. "kooper".
@@ -74,6 +79,11 @@ func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
 	}
 	if err := a.recordHash(desired); err != nil {
 		return false, err
+	}
+	if a.Hashes != nil && a.HashAnnotation != "" {
+		hash, _, _ := unstructured.NestedString(desired, "metadata", "annotations", a.HashAnnotation)
+		kind, _ := desired["kind"].(string)
+		a.Hashes[kind+"/"+obj.GetName()] = hash
 	}
 	if !a.FreshNamespace || !a.uncached(obj) {
 		current, err := a.cached(ctx, obj)

@@ -1,0 +1,423 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/rollout"
+)
+
+// Rollout defaults (docs/rollout.md).
+const (
+	defaultMaxUnavailableTenants   = "10%"
+	defaultProgressDeadlineSeconds = 600
+	// countsWriteInterval spaces status writes that would change only the
+	// tenant counts, so a burst of purchases does not write the product
+	// once per tenant.
+	countsWriteInterval = 10 * time.Second
+	// maxNamesInEvent bounds the tenants an Event names.
+	maxNamesInEvent = 10
+)
+
+// RolloutReconciler carries a new revision of a SaaS product's app (its
+// chart, values, image or template) to the product's tenants in waves
+// (internal/rollout): it stores each revision as a ControllerRevision in
+// kooper's namespace, tells a wave's tenants which revision to run with the
+// annotation saas.kooper.io/revision, waits for them to be healthy, pauses
+// on a wave that is not, and records progress in status.rollout and the
+// RolledOut condition.
+type RolloutReconciler struct {
+	client.Client
+	// Reader reads around the cache: a revision stored a moment ago.
+	Reader   client.Reader
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+	// Namespace is kooper's namespace, where revisions are stored.
+	Namespace string
+	// Charts fetches a Secret-packaged chart to keep it in its revision.
+	Charts *Charts
+
+	countsMu      sync.Mutex
+	countsWritten map[string]time.Time
+}
+
+// +kubebuilder:rbac:groups=apps,namespace=kooper-system,resources=controllerrevisions,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants,verbs=patch
+
+// Reconcile takes one step of the product's rollout.
+func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	product := &saasv1alpha1.SaaSProduct{}
+	if err := r.Get(ctx, req.NamespacedName, product); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !takesRollouts(product) {
+		return ctrl.Result{}, nil
+	}
+	rev, ok := revisionOf(product)
+	if !ok {
+		return ctrl.Result{}, nil // the chart's resolution updates the product's status, which brings it back
+	}
+	name := revisionName(product.Name, rev)
+	if err := r.storeRevision(ctx, product, name, rev); err != nil {
+		return ctrl.Result{}, err
+	}
+	tenants, err := r.tenantsOf(ctx, product)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	d := rollout.Step(r.Clock.Now(), policyOf(product, len(tenants)), stateOf(product.Status.Rollout), name, tenants)
+	result := ctrl.Result{RequeueAfter: d.RequeueAfter}
+	before := product.DeepCopy()
+	setRolloutStatus(product, d)
+	if r.onlyCountsChanged(before, product) && !r.countsDue(product.Name) {
+		if result.RequeueAfter == 0 || result.RequeueAfter > countsWriteInterval {
+			result.RequeueAfter = countsWriteInterval
+		}
+		return result, nil
+	}
+	written, err := patchStatusIfChanged(ctx, r.Client, before, product, before.Status, product.Status)
+	if apierrors.IsConflict(err) {
+		// The product controller wrote the status meanwhile: step again from it.
+		return ctrl.Result{RequeueAfter: conflictRequeueDelay}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if written {
+		r.countsSent(product.Name)
+		r.recordEvents(product, d)
+	}
+	// The wave is recorded before its tenants are told: a crash in between
+	// starts it again with the same tenants, never a second wave at once.
+	if err := r.mark(ctx, d); err != nil {
+		return ctrl.Result{}, err
+	}
+	return result, r.pruneRevisions(ctx, product, d.State, tenants)
+}
+
+// takesRollouts reports whether the product is one whose tenants a rollout
+// updates: a SaaS product with a workload or a chart, not being deleted.
+func takesRollouts(product *saasv1alpha1.SaaSProduct) bool {
+	return product.Spec.Type == saasv1alpha1.ProductTypeSaaS && product.DeletionTimestamp.IsZero() &&
+		(product.Spec.Workload != nil || product.Spec.Chart != nil)
+}
+
+// storeRevision makes sure revision name of product is stored. A chart
+// packaged in a Secret is stored with it, as the Secret may change while
+// tenants still run this revision.
+func (r *RolloutReconciler) storeRevision(ctx context.Context, product *saasv1alpha1.SaaSProduct, name string, rev productRevision) error {
+	if _, found, err := readRevision(ctx, r.Client, r.Reader, r.Namespace, name); found || err != nil {
+		return err
+	}
+	if rev.Chart != nil && rev.Chart.SecretRef != nil {
+		archive, err := r.Charts.Archive(ctx, r.Client, r.Namespace, product)
+		if err != nil {
+			return fmt.Errorf("failed to keep the chart of revision %s: %w", name, err)
+		}
+		rev.ChartArchive = archive.Bytes()
+	}
+	number, err := r.nextRevisionNumber(ctx, product)
+	if err != nil {
+		return err
+	}
+	cr, err := controllerRevision(product, r.Namespace, name, number, rev)
+	if err != nil {
+		return err
+	}
+	if err := r.Create(ctx, cr); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("failed to store product revision %s: %w", name, err)
+	}
+	return nil
+}
+
+// revisionsOf lists the product's stored revisions.
+func (r *RolloutReconciler) revisionsOf(ctx context.Context, product string) ([]appsv1.ControllerRevision, error) {
+	list := &appsv1.ControllerRevisionList{}
+	if err := r.List(ctx, list, client.InNamespace(r.Namespace), client.MatchingLabels{saasv1alpha1.ProductLabel: product}); err != nil {
+		return nil, fmt.Errorf("failed to list the revisions of SaaSProduct %s: %w", product, err)
+	}
+	return list.Items, nil
+}
+
+// nextRevisionNumber is one more than the product's highest revision number.
+func (r *RolloutReconciler) nextRevisionNumber(ctx context.Context, product *saasv1alpha1.SaaSProduct) (int64, error) {
+	revisions, err := r.revisionsOf(ctx, product.Name)
+	if err != nil {
+		return 0, err
+	}
+	highest := int64(0)
+	for _, cr := range revisions {
+		highest = max(highest, cr.Revision)
+	}
+	return highest + 1, nil
+}
+
+// tenantsOf is every tenant of the product a rollout covers (none
+// released or being deleted), as the rollout sees them.
+func (r *RolloutReconciler) tenantsOf(ctx context.Context, product *saasv1alpha1.SaaSProduct) ([]rollout.Tenant, error) {
+	list := &saasv1alpha1.SaaSTenantList{}
+	// Read only: the cache's objects are not copied for 10,000 tenants.
+	if err := r.List(ctx, list, client.MatchingFields{productNameIndex: product.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("failed to list the tenants of SaaSProduct %s: %w", product.Name, err)
+	}
+	tenants := make([]rollout.Tenant, 0, len(list.Items))
+	for i := range list.Items {
+		t := &list.Items[i]
+		if t.Spec.State == saasv1alpha1.StateReleased || !t.DeletionTimestamp.IsZero() {
+			continue
+		}
+		tenants = append(tenants, rolloutTenant(t))
+	}
+	return tenants, nil
+}
+
+// rolloutTenant is what the rollout needs of a tenant. Healthy is
+// Available: every object current on the revision it runs.
+func rolloutTenant(t *saasv1alpha1.SaaSTenant) rollout.Tenant {
+	wave, _ := strconv.ParseInt(t.Annotations[saasv1alpha1.RolloutWaveAnnotation], 10, 32)
+	return rollout.Tenant{
+		Name:    t.Name,
+		Debug:   t.Spec.Mode == saasv1alpha1.ModeDebug,
+		Wanted:  t.Annotations[saasv1alpha1.RevisionAnnotation],
+		Wave:    int32(wave),
+		Running: t.Status.Revision,
+		Healthy: apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.AvailableCondition),
+	}
+}
+
+// policyOf is the product's rollout policy for total tenants, defaults applied.
+func policyOf(product *saasv1alpha1.SaaSProduct, total int) rollout.Policy {
+	spec := product.Spec.Rollout
+	if spec == nil {
+		spec = &saasv1alpha1.RolloutPolicy{}
+	}
+	maxUnavailable := intstr.FromString(defaultMaxUnavailableTenants)
+	if spec.MaxUnavailableTenants != nil {
+		maxUnavailable = *spec.MaxUnavailableTenants
+	}
+	size, err := intstr.GetScaledValueFromIntOrPercent(&maxUnavailable, total, true)
+	if err != nil {
+		size = 1 // admission refuses any other form; one at a time is the safe side
+	}
+	deadline := int32(defaultProgressDeadlineSeconds)
+	if spec.ProgressDeadlineSeconds != nil {
+		deadline = *spec.ProgressDeadlineSeconds
+	}
+	p := rollout.Policy{WaveSize: max(size, 1), ProgressDeadline: time.Duration(deadline) * time.Second, Resume: spec.Resume}
+	if c := spec.Canary; c != nil {
+		p.Canary, p.CanaryDebug = c.InstanceIDs, c.DebugTenants
+	}
+	return p
+}
+
+// stateOf is the rollout state status.rollout records.
+func stateOf(s *saasv1alpha1.RolloutStatus) rollout.State {
+	if s == nil {
+		return rollout.State{}
+	}
+	state := rollout.State{Current: s.CurrentRevision, Update: s.UpdateRevision, Wave: s.Wave, Paused: s.Paused, Resumed: s.Resumed}
+	if s.WaveStartTime != nil {
+		state.WaveStart = s.WaveStartTime.Time
+	}
+	return state
+}
+
+// setRolloutStatus records d in product's status.rollout and RolledOut.
+func setRolloutStatus(product *saasv1alpha1.SaaSProduct, d rollout.Decision) {
+	s := d.State
+	status := &saasv1alpha1.RolloutStatus{
+		CurrentRevision: s.Current, UpdateRevision: s.Update, Wave: s.Wave, Paused: s.Paused, Resumed: s.Resumed,
+		Tenants: int32(d.Tenants), UpdatedTenants: int32(d.Updated), Progress: fmt.Sprintf("%d/%d", d.Updated, d.Tenants),
+	}
+	if !s.WaveStart.IsZero() {
+		status.WaveStartTime = &metav1.Time{Time: s.WaveStart}
+	}
+	product.Status.Rollout = status
+	switch {
+	case d.Complete:
+		setCondition(product, saasv1alpha1.RolledOutCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
+			fmt.Sprintf("Every tenant (%d) runs revision %s", d.Tenants, s.Update))
+	case s.Paused:
+		msg := fmt.Sprintf("Paused: wave %d did not become healthy on revision %s within the progress deadline; %d of %d tenants updated; set spec.rollout.resume to a new value, or change the product, to go on",
+			s.Wave, s.Update, d.Updated, d.Tenants)
+		if c := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.RolledOutCondition); d.Failed == nil && c != nil && c.Reason == saasv1alpha1.WaveFailedReason {
+			msg = c.Message // keeps the tenants it named when it paused
+		} else if d.Failed != nil {
+			msg += "; not healthy: " + namesOf(d.Failed)
+		}
+		setCondition(product, saasv1alpha1.RolledOutCondition, metav1.ConditionFalse, saasv1alpha1.WaveFailedReason, msg)
+	default:
+		setCondition(product, saasv1alpha1.RolledOutCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason,
+			fmt.Sprintf("Wave %d: %d of %d tenants run revision %s and are healthy", s.Wave, d.Updated, d.Tenants, s.Update))
+	}
+}
+
+// namesOf lists names, at most maxNamesInEvent of them.
+func namesOf(names []string) string {
+	shown := strings.Join(names[:min(len(names), maxNamesInEvent)], ", ")
+	if more := len(names) - maxNamesInEvent; more > 0 {
+		shown += fmt.Sprintf(" and %d more", more)
+	}
+	return shown
+}
+
+// recordEvents raises the Events of a step just recorded.
+func (r *RolloutReconciler) recordEvents(product *saasv1alpha1.SaaSProduct, d rollout.Decision) {
+	s := d.State
+	if d.Resumed {
+		r.Recorder.Eventf(product, nil, corev1.EventTypeNormal, saasv1alpha1.RolloutResumedReason, "Rollout",
+			"The rollout of revision %s resumed", s.Update)
+	}
+	if d.Failed != nil {
+		r.Recorder.Eventf(product, nil, corev1.EventTypeWarning, saasv1alpha1.WaveFailedReason, "Rollout",
+			"Wave %d did not become healthy on revision %s; the rollout paused with %d of %d tenants updated; not healthy: %s",
+			s.Wave, s.Update, d.Updated, d.Tenants, namesOf(d.Failed))
+	}
+	if len(d.Mark) > 0 {
+		r.Recorder.Eventf(product, nil, corev1.EventTypeNormal, saasv1alpha1.WaveStartedReason, "Rollout",
+			"Wave %d: %d tenants to revision %s: %s", s.Wave, len(d.Mark), s.Update, namesOf(d.Mark))
+	}
+	if d.Complete && len(d.Mark) == 0 && s.Wave > 0 {
+		r.Recorder.Eventf(product, nil, corev1.EventTypeNormal, saasv1alpha1.SucceededReason, "Rollout",
+			"Every tenant (%d) runs revision %s", d.Tenants, s.Update)
+	}
+}
+
+// mark tells the tenants of d's wave to run d's revision: one metadata
+// patch each, with the tenant's resourceVersion, so that a tenant deleted
+// and bought again in between is not marked.
+func (r *RolloutReconciler) mark(ctx context.Context, d rollout.Decision) error {
+	for _, name := range d.Mark {
+		t := &saasv1alpha1.SaaSTenant{}
+		if err := r.Get(ctx, client.ObjectKey{Name: name}, t); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return fmt.Errorf("failed to read SaaSTenant %s to update it: %w", name, err)
+		}
+		marked := t.DeepCopy()
+		metav1.SetMetaDataAnnotation(&marked.ObjectMeta, saasv1alpha1.RevisionAnnotation, d.State.Update)
+		metav1.SetMetaDataAnnotation(&marked.ObjectMeta, saasv1alpha1.RolloutWaveAnnotation, strconv.Itoa(int(d.State.Wave)))
+		if err := r.Patch(ctx, marked, client.MergeFromWithOptions(t, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("failed to tell SaaSTenant %s to run revision %s: %w", name, d.State.Update, err)
+		}
+	}
+	return nil
+}
+
+// pruneRevisions deletes the product's revisions that no tenant runs or
+// is told to run and that are neither the current nor the update one: a
+// spec changed back later stores its revision again.
+func (r *RolloutReconciler) pruneRevisions(ctx context.Context, product *saasv1alpha1.SaaSProduct, s rollout.State, tenants []rollout.Tenant) error {
+	revisions, err := r.revisionsOf(ctx, product.Name)
+	if err != nil || len(revisions) <= 2 {
+		return err
+	}
+	used := map[string]bool{s.Current: true, s.Update: true}
+	for _, t := range tenants {
+		used[t.Wanted], used[t.Running] = true, true
+	}
+	for i := range revisions {
+		cr := &revisions[i]
+		if used[cr.Name] {
+			continue
+		}
+		if err := r.Delete(ctx, cr, client.Preconditions{ResourceVersion: &cr.ResourceVersion}); client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
+			return fmt.Errorf("failed to delete the unused product revision %s: %w", cr.Name, err)
+		}
+	}
+	return nil
+}
+
+// onlyCountsChanged reports whether the step changed nothing but the
+// tenant counts (and the RolledOut message that quotes them).
+func (r *RolloutReconciler) onlyCountsChanged(before, after *saasv1alpha1.SaaSProduct) bool {
+	b, a := before.Status.Rollout, after.Status.Rollout
+	if b == nil || a == nil {
+		return false
+	}
+	strip := func(s saasv1alpha1.RolloutStatus) saasv1alpha1.RolloutStatus {
+		s.Tenants, s.UpdatedTenants, s.Progress = 0, 0, ""
+		return s
+	}
+	cb := apimeta.FindStatusCondition(before.Status.Conditions, saasv1alpha1.RolledOutCondition)
+	ca := apimeta.FindStatusCondition(after.Status.Conditions, saasv1alpha1.RolledOutCondition)
+	sameCondition := cb != nil && ca != nil && cb.Status == ca.Status && cb.Reason == ca.Reason
+	return sameCondition && strip(*b) == strip(*a) && b.Progress != a.Progress
+}
+
+// countsDue reports whether a counts-only write of product may go now.
+func (r *RolloutReconciler) countsDue(product string) bool {
+	r.countsMu.Lock()
+	defer r.countsMu.Unlock()
+	return r.Clock.Since(r.countsWritten[product]) >= countsWriteInterval
+}
+
+// countsSent records a status write of product.
+func (r *RolloutReconciler) countsSent(product string) {
+	r.countsMu.Lock()
+	defer r.countsMu.Unlock()
+	if r.countsWritten == nil {
+		r.countsWritten = map[string]time.Time{}
+	}
+	r.countsWritten[product] = r.Clock.Now()
+}
+
+// SetupWithManager registers the controller: it watches products (spec
+// changes, and status.chart for a chart resolved anew), the tenants whose
+// revision, health or presence changes, and the product's revisions.
+func (r *RolloutReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := indexByProduct(mgr); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&saasv1alpha1.SaaSProduct{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, chartStatusChanged))).
+		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(productOf),
+			builder.WithPredicates(rolloutInputChanged)).
+		Watches(&appsv1.ControllerRevision{}, handler.EnqueueRequestsFromMapFunc(productOfRevision)).
+		Named("saasproduct-rollout").
+		Complete(r)
+}
+
+// productOfRevision maps a product revision to its product.
+func productOfRevision(_ context.Context, obj client.Object) []ctrl.Request {
+	if name := obj.GetLabels()[saasv1alpha1.ProductLabel]; name != "" {
+		return []ctrl.Request{{NamespacedName: client.ObjectKey{Name: name}}}
+	}
+	return nil
+}
+
+// rolloutInputChanged passes a tenant created or deleted, and one whose
+// revision, wave, state or health changed.
+var rolloutInputChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, okOld := e.ObjectOld.(*saasv1alpha1.SaaSTenant)
+		n, okNew := e.ObjectNew.(*saasv1alpha1.SaaSTenant)
+		if !okOld || !okNew {
+			return false
+		}
+		return rolloutTenant(o) != rolloutTenant(n) || o.Spec.State != n.Spec.State ||
+			o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
+	},
+}

@@ -1,0 +1,132 @@
+package controllers
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
+)
+
+// imageOf is the image of a tenant's app Deployment.
+func imageOf(g Gomega, t *testing.T, tenant string) string {
+	d := &appsv1.Deployment{}
+	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: "tenant-" + tenant, Name: tenantobjects.AppName}, d)).To(Succeed())
+	return d.Spec.Template.Spec.Containers[0].Image
+}
+
+// rolloutOf reads the product's rollout status and RolledOut condition.
+func rolloutOf(g Gomega, t *testing.T, name string) (*saasv1alpha1.RolloutStatus, *metav1.Condition) {
+	p := &saasv1alpha1.SaaSProduct{}
+	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Name: name}, p)).To(Succeed())
+	g.Expect(p.Status.Rollout).NotTo(BeNil())
+	return p.Status.Rollout, apimeta.FindStatusCondition(p.Status.Conditions, saasv1alpha1.RolledOutCondition)
+}
+
+// onImage lists the tenants whose Deployment runs image.
+func onImage(g Gomega, t *testing.T, tenants []*saasv1alpha1.SaaSTenant, image string) []string {
+	var names []string
+	for _, tn := range tenants {
+		if imageOf(g, t, tn.Name) == image {
+			names = append(names, tn.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// A new image reaches a product's tenants in waves of maxUnavailableTenants.
+// A wave whose tenants do not become available within the progress deadline
+// pauses the rollout, with a condition and an Event, and the remaining
+// tenants keep the old image, as does a tenant bought meanwhile; resuming
+// starts the next wave, and with healthy tenants the rollout completes.
+func TestANewImageRollsOutInWavesAndPausesOnAFailedWave(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Rollout = &saasv1alpha1.RolloutPolicy{
+			MaxUnavailableTenants: ptr.To(intstr.FromInt32(2)), ProgressDeadlineSeconds: ptr.To(int32(10))}
+	})
+	var tenants []*saasv1alpha1.SaaSTenant
+	for range 5 {
+		tenants = append(tenants, readyTenant(t, product, "basic"))
+	}
+	g.Eventually(func(g Gomega) {
+		s, c := rolloutOf(g, t, product.Name)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
+		g.Expect(s.Progress).To(Equal("5/5"))
+	}).Should(Succeed())
+	first, _ := rolloutOf(g, t, product.Name)
+
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Image = "registry.example.com/crm:2.0" })
+	var wave1 []string
+	g.Eventually(func(g Gomega) {
+		s, _ := rolloutOf(g, t, product.Name)
+		g.Expect(s.Wave).To(Equal(int32(1)))
+		wave1 = onImage(g, t, tenants, "registry.example.com/crm:2.0")
+		g.Expect(wave1).To(HaveLen(2))
+	}).Should(Succeed())
+
+	// Nothing makes the new pods available: past the deadline the wave
+	// fails and pauses.
+	restoreClockAfter(t)
+	fakeClock.Step(11 * time.Second)
+	poke(t, product)
+	g.Eventually(func(g Gomega) {
+		s, c := rolloutOf(g, t, product.Name)
+		g.Expect(s.Paused).To(BeTrue())
+		g.Expect(c.Reason).To(Equal(saasv1alpha1.WaveFailedReason))
+		g.Expect(c.Message).To(ContainSubstring(wave1[0]))
+		g.Expect(s.CurrentRevision).To(Equal(first.CurrentRevision), "no wave was healthy on the new revision")
+	}).Should(Succeed())
+	expectEventSaying(t, product.Name, saasv1alpha1.WaveFailedReason, wave1[0])
+	g.Consistently(func(g Gomega) {
+		g.Expect(onImage(g, t, tenants, "registry.example.com/crm:2.0")).To(Equal(wave1), "the rest stay on 1.0")
+	}).Should(Succeed())
+
+	// A tenant bought while the rollout is paused gets the version the
+	// rollout has reached: still 1.0.
+	late := newTenant(t, product, "basic", nil)
+	got := eventuallyTenant(t, late.Name, provisioned)
+	g.Expect(got.Status.Revision).To(Equal(first.CurrentRevision))
+	g.Expect(imageOf(g, t, late.Name)).To(Equal("registry.example.com/crm:1.0"))
+	tenants = append(tenants, late)
+
+	// Resumed, the next wave starts; made available, every wave passes.
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Rollout.Resume = "after-review" })
+	g.Eventually(func(g Gomega) {
+		for _, name := range onImage(g, t, tenants, "registry.example.com/crm:2.0") {
+			markAvailableIfNot(t, g, "tenant-"+name)
+		}
+		s, c := rolloutOf(g, t, product.Name)
+		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
+		g.Expect(s.Paused).To(BeFalse())
+		g.Expect(s.CurrentRevision).To(Equal(s.UpdateRevision))
+		g.Expect(s.Progress).To(Equal("6/6"))
+	}).WithTimeout(time.Minute).Should(Succeed())
+	g.Expect(onImage(g, t, tenants, "registry.example.com/crm:1.0")).To(BeEmpty())
+	expectEvent(t, product.Name, corev1.EventTypeNormal, saasv1alpha1.RolloutResumedReason)
+	expectEventSaying(t, product.Name, saasv1alpha1.WaveStartedReason, "Wave 2")
+}
+
+// markAvailableIfNot marks a Deployment whose status lags its spec rolled
+// out, as the Deployment controller would once its pods were ready.
+func markAvailableIfNot(t *testing.T, g Gomega, namespace string) {
+	d := &appsv1.Deployment{}
+	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: namespace, Name: tenantobjects.AppName}, d)).To(Succeed())
+	if d.Status.ObservedGeneration < d.Generation {
+		n := ptr.Deref(d.Spec.Replicas, 1)
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
+		g.Expect(k8sClient.Status().Update(testContext(t), d)).To(Succeed())
+	}
+}

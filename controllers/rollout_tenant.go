@@ -1,0 +1,52 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// selectRevision puts in s.product the version of the product's app the
+// tenant is to run (docs/rollout.md): the revision the rollout told it
+// (annotation saas.kooper.io/revision), else the one it runs
+// (status.revision), else the one the rollout has reached
+// (status.rollout.currentRevision); the product's spec as it is when that
+// is the revision, or when there is none yet. Everything after works on
+// that version: a tenant the rollout has not reached is frozen, upgraded
+// and restarted on the version it runs.
+func (r *SaaSTenantReconciler) selectRevision(ctx context.Context, s *tenantState) outcome {
+	t := s.tenant
+	live := liveRevisionName(s.product)
+	want := t.Annotations[saasv1alpha1.RevisionAnnotation]
+	if want == "" {
+		want = t.Status.Revision
+	}
+	if rollout := s.product.Status.Rollout; want == "" && rollout != nil {
+		want = rollout.CurrentRevision
+	}
+	if want == "" || want == live {
+		s.revision = live
+		return proceed()
+	}
+	cr, found, err := readRevision(ctx, r.Client, r.Reader, r.Options.SecretNamespace, want)
+	if err != nil {
+		return failed(err)
+	}
+	if !found {
+		// Deleted by hand: nothing but the product's newest is left to run.
+		r.event(t, corev1.EventTypeWarning, saasv1alpha1.RevisionNotFoundReason,
+			fmt.Sprintf("Product revision %s is not stored; the product's newest revision %s is applied", want, live))
+		s.revision = live
+		return proceed()
+	}
+	rev, err := decodeRevision(cr)
+	if err != nil {
+		return r.stall(t, saasv1alpha1.RevisionNotFoundReason, "%v", err)
+	}
+	r.Charts.rememberChart(rev)
+	s.product, s.revision = rev.overlay(s.product), want
+	return proceed()
+}
