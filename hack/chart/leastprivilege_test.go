@@ -23,6 +23,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
@@ -161,6 +162,11 @@ func statefulSet(namespace string) *appsv1.StatefulSet {
 	return &appsv1.StatefulSet{ObjectMeta: d.ObjectMeta, Spec: appsv1.StatefulSetSpec{Selector: d.Spec.Selector, Template: d.Spec.Template}}
 }
 
+func controllerRevision(namespace string) *appsv1.ControllerRevision {
+	return &appsv1.ControllerRevision{ObjectMeta: meta(namespace, "crm-0123456789"), Revision: 1,
+		Data: runtime.RawExtension{Raw: []byte(`{"workload":{"image":"crm:1"}}`)}}
+}
+
 func daemonSet(namespace string) *appsv1.DaemonSet {
 	d := deployment(namespace)
 	return &appsv1.DaemonSet{ObjectMeta: d.ObjectMeta, Spec: appsv1.DaemonSetSpec{Selector: d.Spec.Selector, Template: d.Spec.Template}}
@@ -269,6 +275,13 @@ var matrixRows = []matrixRow{
 	{controllers, "record a SaaSTenant's status (a cluster-scoped kind)", allowed, byBoth,
 		subresource(attrs("patch", saasv1alpha1.GroupVersion.Group, "saastenants", "", "i-fixture"), "status"),
 		patchStatus(&saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: "i-fixture"}}, `{"status":{"namespace":"tenant-matrix"}}`)},
+	{controllers, "tell a SaaSTenant which product revision to run (its annotations; docs/rollout.md)", allowed, byBoth,
+		attrs("patch", saasv1alpha1.GroupVersion.Group, "saastenants", "", "i-fixture"),
+		patch(&saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: "i-fixture"}}, `{"metadata":{"annotations":{"saas.kooper.io/revision":"crm-0123456789"}}}`)},
+	{controllers, "store a product revision (a ControllerRevision) in kooper's namespace", allowed, byBoth,
+		attrs("create", "apps", "controllerrevisions", releaseNamespace, ""), create(controllerRevision(releaseNamespace))},
+	{controllers, "create a ControllerRevision in a tenant namespace", denied, byRBAC,
+		attrs("create", "apps", "controllerrevisions", tenantNS, ""), create(controllerRevision(tenantNS))},
 	{controllers, "delete a SaaSDirectory (its finalizer deletes the users' data first)", allowed, byBoth,
 		attrs("delete", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", fixtureDirectory), remove(newSaaSDirectory())},
 	{controllers, "create a Deployment in a tenant namespace", allowed, byBoth,
