@@ -182,16 +182,9 @@ func (c *Cluster) writeKubeconfig(file, user string) (kubeconfig, error) {
 
 // startComponents starts the controller-manager, the scheduler and kwok.
 func (c *Cluster) startComponents(tools Tools, qps int, readyAgain bool) error {
-	stages, err := kwokStageFiles(tools.KwokVersion)
+	stages, err := writeStages(c.dir, tools.KwokVersion, readyAgain)
 	if err != nil {
 		return err
-	}
-	if readyAgain {
-		path := filepath.Join(c.dir, "pod-ready-again.yaml")
-		if err := os.WriteFile(path, []byte(podReadyAgainStage), 0o644); err != nil {
-			return err
-		}
-		stages = append(stages, path)
 	}
 	kcm, err := c.writeKubeconfig("kube-controller-manager.kubeconfig", "kube-controller-manager")
 	if err != nil {

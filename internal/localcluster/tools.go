@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"sigs.k8s.io/yaml"
 )
 
 // Tools are the paths of the binaries hack/build-tools.sh builds into bin/,
@@ -72,6 +74,84 @@ func readVersions(path string) (map[string]string, error) {
 	return versions, scanner.Err()
 }
 
+// NeverReadyImageTag is the image tag the local cluster never makes Ready:
+// a pod any of whose containers runs an image with this tag (an image
+// ending in ":never-ready") stays Pending and not Ready for good, as the
+// pods of an app version that fails its readiness probe would on a real
+// cluster. Every other pod becomes Ready as kwok's stock stages make it.
+// The image need not exist: kwok runs nothing. The end-to-end test uses it
+// for an app version whose rollout must pause by itself.
+const NeverReadyImageTag = "never-ready"
+
+// neverReadyExpression is the kwok stage selector's expression that leaves
+// out a pod with a container on an image tagged NeverReadyImageTag: the
+// jq key yields one boolean per container, and NotIn matches only when
+// none of them is true.
+var neverReadyExpression = map[string]any{
+	"key":      `.spec.containers.[].image | endswith(":` + NeverReadyImageTag + `")`,
+	"operator": "NotIn",
+	"values":   []any{"true"},
+}
+
+// skipNeverReady returns the kwok stage stage (YAML) with the selector
+// expression neverReadyExpression added to its matchExpressions, so the
+// stage never readies a pod of an image tagged NeverReadyImageTag.
+func skipNeverReady(stage []byte) ([]byte, error) {
+	var obj map[string]any
+	if err := yaml.Unmarshal(stage, &obj); err != nil {
+		return nil, fmt.Errorf("failed to read a kwok stage: %w", err)
+	}
+	spec, _ := obj["spec"].(map[string]any)
+	selector, _ := spec["selector"].(map[string]any)
+	if selector == nil {
+		return nil, fmt.Errorf("kwok stage %v has no spec.selector", obj["metadata"])
+	}
+	expressions, _ := selector["matchExpressions"].([]any)
+	selector["matchExpressions"] = append(expressions, neverReadyExpression)
+	return yaml.Marshal(obj)
+}
+
+// writeStages returns the stage files kwok runs with: kwok's stock ones
+// (kwokStageFiles), with the pod-ready stage replaced by a copy in dir that
+// leaves pods of NeverReadyImageTag alone, and, with readyAgain,
+// podReadyAgainStage, which leaves them alone too.
+func writeStages(dir, version string, readyAgain bool) ([]string, error) {
+	files, err := kwokStageFiles(version)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range files {
+		if filepath.Base(f) != "pod-ready.yaml" {
+			continue
+		}
+		stock, err := os.ReadFile(filepath.Clean(f))
+		if err != nil {
+			return nil, fmt.Errorf("failed to read kwok's pod-ready stage: %w", err)
+		}
+		if files[i], err = writeStage(dir, "pod-ready.yaml", stock); err != nil {
+			return nil, err
+		}
+	}
+	if readyAgain {
+		path, err := writeStage(dir, "pod-ready-again.yaml", []byte(podReadyAgainStage))
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, path)
+	}
+	return files, nil
+}
+
+// writeStage writes stage, changed by skipNeverReady, to dir/name.
+func writeStage(dir, name string, stage []byte) (string, error) {
+	changed, err := skipNeverReady(stage)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name)
+	return path, os.WriteFile(path, changed, 0o644)
+}
+
 // kwokStageFiles returns the stage files kwok needs to move fake nodes and
 // pods through their lifecycle. They ship in the kwok module itself (the one
 // build-tools.sh built kwok from), so they come from the Go module proxy.
@@ -102,7 +182,8 @@ func kwokStageFiles(version string) ([]string, error) {
 
 // podReadyAgainStage is a kwok stage for Options.ReadyAgain: a Running pod
 // whose Ready condition is not True gets its conditions back, as its
-// kubelet would once its node is heard from again.
+// kubelet would once its node is heard from again. writeStages adds
+// neverReadyExpression to it.
 const podReadyAgainStage = `apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
