@@ -73,11 +73,11 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if !takesRollouts(product) {
 		return ctrl.Result{}, nil
 	}
-	rev, ok := revisionOf(product)
+	rev, ok := rollout.RevisionOf(product)
 	if !ok {
 		return ctrl.Result{}, nil // the chart's resolution updates the product's status, which brings it back
 	}
-	name := revisionName(product.Name, rev)
+	name := rev.Name(product.Name)
 	if err := r.storeRevision(ctx, product, name, rev); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -125,7 +125,7 @@ func takesRollouts(product *saasv1alpha1.SaaSProduct) bool {
 // storeRevision makes sure revision name of product is stored. A chart
 // packaged in a Secret is stored with it, as the Secret may change while
 // tenants still run this revision.
-func (r *RolloutReconciler) storeRevision(ctx context.Context, product *saasv1alpha1.SaaSProduct, name string, rev productRevision) error {
+func (r *RolloutReconciler) storeRevision(ctx context.Context, product *saasv1alpha1.SaaSProduct, name string, rev rollout.Revision) error {
 	if _, found, err := readRevision(ctx, r.Client, r.Reader, r.Namespace, name); found || err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func policyOf(product *saasv1alpha1.SaaSProduct, total int) rollout.Policy {
 	}
 	p := rollout.Policy{WaveSize: max(size, 1), ProgressDeadline: time.Duration(deadline) * time.Second, Resume: spec.Resume}
 	if c := spec.Canary; c != nil {
-		p.Canary, p.CanaryDebug = c.InstanceIDs, c.DebugTenants
+		p.Canary, p.CanaryDebug = c.InstanceIDs, c.DebugTenants == saasv1alpha1.DebugTenantsFirst
 	}
 	return p
 }
@@ -235,7 +235,8 @@ func stateOf(s *saasv1alpha1.RolloutStatus) rollout.State {
 	if s == nil {
 		return rollout.State{}
 	}
-	state := rollout.State{Current: s.CurrentRevision, Update: s.UpdateRevision, Wave: s.Wave, Paused: s.Paused, Resumed: s.Resumed}
+	state := rollout.State{Current: s.CurrentRevision, Update: s.UpdateRevision, Wave: s.Wave,
+		Paused: s.State == saasv1alpha1.RolloutPaused, Resumed: s.Resumed}
 	if s.WaveStartTime != nil {
 		state.WaveStart = s.WaveStartTime.Time
 	}
@@ -246,11 +247,17 @@ func stateOf(s *saasv1alpha1.RolloutStatus) rollout.State {
 func setRolloutStatus(product *saasv1alpha1.SaaSProduct, d rollout.Decision) {
 	s := d.State
 	status := &saasv1alpha1.RolloutStatus{
-		CurrentRevision: s.Current, UpdateRevision: s.Update, Wave: s.Wave, Paused: s.Paused, Resumed: s.Resumed,
+		CurrentRevision: s.Current, UpdateRevision: s.Update, Wave: s.Wave, Resumed: s.Resumed, State: saasv1alpha1.RolloutRollingOut,
 		Tenants: int32(d.Tenants), UpdatedTenants: int32(d.Updated), Progress: fmt.Sprintf("%d/%d", d.Updated, d.Tenants),
 	}
 	if !s.WaveStart.IsZero() {
 		status.WaveStartTime = &metav1.Time{Time: s.WaveStart}
+	}
+	switch {
+	case d.Complete:
+		status.State = saasv1alpha1.RolloutComplete
+	case s.Paused:
+		status.State = saasv1alpha1.RolloutPaused
 	}
 	product.Status.Rollout = status
 	switch {
@@ -370,7 +377,8 @@ func (r *RolloutReconciler) onlyCountsChanged(before, after *saasv1alpha1.SaaSPr
 func (r *RolloutReconciler) countsDue(product string) bool {
 	r.countsMu.Lock()
 	defer r.countsMu.Unlock()
-	return r.Clock.Since(r.countsWritten[product]) >= countsWriteInterval
+	// Wall time, not r.Clock: this paces writes, it decides nothing.
+	return time.Since(r.countsWritten[product]) >= countsWriteInterval
 }
 
 // countsSent records a status write of product.
@@ -380,7 +388,7 @@ func (r *RolloutReconciler) countsSent(product string) {
 	if r.countsWritten == nil {
 		r.countsWritten = map[string]time.Time{}
 	}
-	r.countsWritten[product] = r.Clock.Now()
+	r.countsWritten[product] = time.Now()
 }
 
 // SetupWithManager registers the controller: it watches products (spec

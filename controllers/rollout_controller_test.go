@@ -84,7 +84,7 @@ func TestANewImageRollsOutInWavesAndPausesOnAFailedWave(t *testing.T) {
 	poke(t, product)
 	g.Eventually(func(g Gomega) {
 		s, c := rolloutOf(g, t, product.Name)
-		g.Expect(s.Paused).To(BeTrue())
+		g.Expect(s.State).To(Equal(saasv1alpha1.RolloutPaused))
 		g.Expect(c.Reason).To(Equal(saasv1alpha1.WaveFailedReason))
 		g.Expect(c.Message).To(ContainSubstring(wave1[0]))
 		g.Expect(s.CurrentRevision).To(Equal(first.CurrentRevision), "no wave was healthy on the new revision")
@@ -110,7 +110,7 @@ func TestANewImageRollsOutInWavesAndPausesOnAFailedWave(t *testing.T) {
 		}
 		s, c := rolloutOf(g, t, product.Name)
 		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
-		g.Expect(s.Paused).To(BeFalse())
+		g.Expect(s.State).To(Equal(saasv1alpha1.RolloutComplete))
 		g.Expect(s.CurrentRevision).To(Equal(s.UpdateRevision))
 		g.Expect(s.Progress).To(Equal("6/6"))
 	}).WithTimeout(time.Minute).Should(Succeed())
@@ -129,4 +129,56 @@ func markAvailableIfNot(t *testing.T, g Gomega, namespace string) {
 		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
 		g.Expect(k8sClient.Status().Update(testContext(t), d)).To(Succeed())
 	}
+}
+
+// A chart product's new values reach its tenants in waves too: the tenant
+// the rollout has not reached keeps rendering the revision it runs, plan
+// values included, even when reconciled again.
+func TestNewChartValuesRollOutInWavesAndTheRestKeepTheirRevision(t *testing.T) {
+	g := NewWithT(t)
+	product, digest := newChartProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Rollout = &saasv1alpha1.RolloutPolicy{
+			MaxUnavailableTenants: ptr.To(intstr.FromInt32(1)), ProgressDeadlineSeconds: ptr.To(int32(10))}
+	})
+	resolveChart(t, product.Name, digest)
+	first := newTenant(t, product, "pro", nil)
+	second := newTenant(t, product, "pro", nil)
+	webImage := func(g Gomega, id string) string {
+		d := &appsv1.Deployment{}
+		g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: "tenant-" + id, Name: id + "-web"}, d)).To(Succeed())
+		return d.Spec.Template.Spec.Containers[0].Image
+	}
+	for _, id := range []string{first.Name, second.Name} {
+		g.Eventually(func(g Gomega) { g.Expect(webImage(g, id)).To(Equal("registry.example.com/crm:1.2.0")) }).Should(Succeed())
+	}
+	var before *saasv1alpha1.RolloutStatus
+	g.Eventually(func(g Gomega) {
+		before, _ = rolloutOf(g, t, product.Name)
+		g.Expect(before.Tenants).To(Equal(int32(2)))
+	}).Should(Succeed())
+
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Chart.Values = jsonValues(`{"image":"registry.example.com/crm:2.0.0","report":{"enabled":true},"files":{"enabled":true}}`)
+	})
+	g.Eventually(func(g Gomega) {
+		g.Expect(webImage(g, first.Name)).To(Equal("registry.example.com/crm:2.0.0"), "the first wave (name order)")
+	}).Should(Succeed())
+	// The second tenant, reconciled again, stays on its revision: the old
+	// values, and its plan's three web replicas.
+	poke(t, second)
+	kept := eventuallyTenant(t, second.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Annotations).To(HaveKey(saasv1alpha1.ReconcileRequestedAnnotation))
+		g.Expect(tn.Status.ObservedGeneration).To(Equal(tn.Generation))
+	})
+	g.Expect(kept.Status.Revision).To(Equal(before.CurrentRevision))
+	g.Consistently(func(g Gomega) { g.Expect(webImage(g, second.Name)).To(Equal("registry.example.com/crm:1.2.0")) }).WithTimeout(2 * time.Second).Should(Succeed())
+	d := &appsv1.Deployment{}
+	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: "tenant-" + second.Name, Name: second.Name + "-web"}, d)).To(Succeed())
+	g.Expect(ptr.Deref(d.Spec.Replicas, 0)).To(Equal(int32(3)))
+	after, _ := rolloutOf(g, t, product.Name)
+	g.Expect(after.UpdateRevision).NotTo(Equal(before.CurrentRevision))
+	var revisions appsv1.ControllerRevisionList
+	g.Expect(k8sClient.List(testContext(t), &revisions, client.InNamespace(operatorNamespace),
+		client.MatchingLabels{saasv1alpha1.ProductLabel: product.Name})).To(Succeed())
+	g.Expect(revisions.Items).To(HaveLen(2), "the revision each tenant runs")
 }

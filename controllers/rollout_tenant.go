@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/rollout"
 )
 
 // selectRevision puts in s.product the version of the product's app the
@@ -19,13 +20,13 @@ import (
 // and restarted on the version it runs.
 func (r *SaaSTenantReconciler) selectRevision(ctx context.Context, s *tenantState) outcome {
 	t := s.tenant
-	live := liveRevisionName(s.product)
+	live := rollout.LiveName(s.product)
 	want := t.Annotations[saasv1alpha1.RevisionAnnotation]
 	if want == "" {
 		want = t.Status.Revision
 	}
-	if rollout := s.product.Status.Rollout; want == "" && rollout != nil {
-		want = rollout.CurrentRevision
+	if progress := s.product.Status.Rollout; want == "" && progress != nil {
+		want = progress.CurrentRevision
 	}
 	if want == "" || want == live {
 		s.revision = live
@@ -47,6 +48,6 @@ func (r *SaaSTenantReconciler) selectRevision(ctx context.Context, s *tenantStat
 		return r.stall(t, saasv1alpha1.RevisionNotFoundReason, "%v", err)
 	}
 	r.Charts.rememberChart(rev)
-	s.product, s.revision = rev.overlay(s.product), want
+	s.product, s.revision = rev.Overlay(s.product), want
 	return proceed()
 }

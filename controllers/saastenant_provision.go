@@ -489,6 +489,8 @@ func deploymentAvailable(d *appsv1.Deployment, exists bool) (bool, string) {
 		return false, "Deployment rollout not observed yet"
 	case d.Status.UpdatedReplicas < want || d.Status.AvailableReplicas < want:
 		return false, fmt.Sprintf("%d of %d replicas updated and available", min(d.Status.UpdatedReplicas, d.Status.AvailableReplicas), want)
+	case d.Status.Replicas > d.Status.UpdatedReplicas:
+		return false, fmt.Sprintf("%d old replicas still running", d.Status.Replicas-d.Status.UpdatedReplicas)
 	}
 	return true, fmt.Sprintf("%d of %d replicas available", d.Status.AvailableReplicas, want)
 }

@@ -50,11 +50,38 @@ type RolloutCanary struct {
 	// +kubebuilder:validation:items:MaxLength=64
 	InstanceIDs []string `json:"instanceIds,omitempty"`
 
-	// debugTenants puts the product's debug tenants (those of the Seller
-	// Console's debugger) in the first wave.
+	// debugTenants says where the product's debug tenants (those of the
+	// Seller Console's debugger) go: First puts them in the first wave;
+	// WithOthers (the default) in the waves of the others.
 	// +optional
-	DebugTenants bool `json:"debugTenants,omitempty"`
+	DebugTenants DebugTenantsWave `json:"debugTenants,omitempty"`
 }
+
+// DebugTenantsWave is the wave a rollout gives debug tenants.
+// +kubebuilder:validation:Enum=First;WithOthers
+type DebugTenantsWave string
+
+const (
+	// DebugTenantsFirst puts debug tenants in a rollout's first wave.
+	DebugTenantsFirst DebugTenantsWave = "First"
+	// DebugTenantsWithOthers updates debug tenants in the waves of the others.
+	DebugTenantsWithOthers DebugTenantsWave = "WithOthers"
+)
+
+// RolloutState is where a product's rollout is.
+// +kubebuilder:validation:Enum=RollingOut;Paused;Complete
+type RolloutState string
+
+const (
+	// RolloutRollingOut: waves are under way.
+	RolloutRollingOut RolloutState = "RollingOut"
+	// RolloutPaused: a wave did not become healthy in time; the remaining
+	// tenants stay on their version until spec.rollout.resume changes or a
+	// new version comes.
+	RolloutPaused RolloutState = "Paused"
+	// RolloutComplete: every tenant runs updateRevision and is healthy.
+	RolloutComplete RolloutState = "Complete"
+)
 
 // RolloutStatus is where the product's tenants are in a rollout.
 type RolloutStatus struct {
@@ -94,11 +121,12 @@ type RolloutStatus struct {
 	// +optional
 	WaveStartTime *metav1.Time `json:"waveStartTime,omitempty"`
 
-	// paused is true when a wave did not become healthy in time: the
-	// remaining tenants stay on their version until spec.rollout.resume
-	// changes or a new version comes.
+	// state is RollingOut while waves are under way, Paused when a wave
+	// did not become healthy in time (the remaining tenants stay on their
+	// version until spec.rollout.resume changes or a new version comes), and
+	// Complete when every tenant runs updateRevision, healthy.
 	// +optional
-	Paused bool `json:"paused,omitempty"`
+	State RolloutState `json:"state,omitempty"`
 
 	// resumed is the value of spec.rollout.resume kooper last acted on.
 	// +optional

@@ -743,7 +743,7 @@ type SaaSProductStatus struct {
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Updated",type=string,JSONPath=`.status.rollout.progress`
-// +kubebuilder:printcolumn:name="Paused",type=boolean,JSONPath=`.status.rollout.paused`
+// +kubebuilder:printcolumn:name="Rollout",type=string,JSONPath=`.status.rollout.state`
 // +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.rollout.updateRevision`,priority=1
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
@@ -496,6 +497,41 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: "spec.workload.config.configMapName in body should match",
 		},
 		{
+			name: "a rollout wave of 0 tenants",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Rollout = &saasv1alpha1.RolloutPolicy{MaxUnavailableTenants: ptr.To(intstr.FromInt32(0))}
+			}),
+			wantMessage: "maxUnavailableTenants must be a count of at least 1 or a percentage from 1% to 100%",
+		},
+		{
+			name: "a rollout wave of 0%",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Rollout = &saasv1alpha1.RolloutPolicy{MaxUnavailableTenants: ptr.To(intstr.FromString("0%"))}
+			}),
+			wantMessage: "maxUnavailableTenants must be a count of at least 1",
+		},
+		{
+			name: "a rollout wave of 150%",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Rollout = &saasv1alpha1.RolloutPolicy{MaxUnavailableTenants: ptr.To(intstr.FromString("150%"))}
+			}),
+			wantMessage: "maxUnavailableTenants must be a count of at least 1",
+		},
+		{
+			name: "a rollout wave that is not a percentage",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Rollout = &saasv1alpha1.RolloutPolicy{MaxUnavailableTenants: ptr.To(intstr.FromString("ten"))}
+			}),
+			wantMessage: "maxUnavailableTenants must be a count of at least 1",
+		},
+		{
+			name: "a rollout deadline under 10 seconds",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Rollout = &saasv1alpha1.RolloutPolicy{ProgressDeadlineSeconds: ptr.To(int32(5))}
+			}),
+			wantMessage: "spec.rollout.progressDeadlineSeconds: Invalid value",
+		},
+		{
 			name:        "licence with neither orderId nor eventId",
 			object:      with(validLicense(), func(o *saasv1alpha1.License) { o.Spec.EventID = "" }),
 			wantMessage: "a licence needs an orderId (newInstance) or an eventId (getLicenseAsync)",
@@ -785,5 +821,19 @@ func TestSchemaFillsMeterDefaults(t *testing.T) {
 		g.Expect(m.Decimals).To(Equal(ptr.To[int32](4)))
 		g.Expect((&saasv1alpha1.Meter{}).GetDecimals()).To(Equal(*m.Decimals), "the Go-side default is the schema's")
 		g.Expect(m.Rounding).To(Equal(saasv1alpha1.RoundHalfUp))
+	}
+}
+
+func TestSchemaAcceptsRolloutPolicies(t *testing.T) {
+	g := NewWithT(t)
+	for _, policy := range []saasv1alpha1.RolloutPolicy{
+		{},
+		{MaxUnavailableTenants: ptr.To(intstr.FromInt32(1))},
+		{MaxUnavailableTenants: ptr.To(intstr.FromString("1%"))},
+		{MaxUnavailableTenants: ptr.To(intstr.FromString("100%")), ProgressDeadlineSeconds: ptr.To(int32(10))},
+		{Canary: &saasv1alpha1.RolloutCanary{InstanceIDs: []string{"i-1"}, DebugTenants: saasv1alpha1.DebugTenantsFirst}, Resume: "2026-12-01T17:00:00Z"},
+	} {
+		product := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) { o.Spec.Rollout = &policy })
+		g.Expect(k8sClient.Create(ctx(t), product)).To(Succeed(), "%+v", policy)
 	}
 }

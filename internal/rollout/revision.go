@@ -1,0 +1,117 @@
+package rollout
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// Revision is one version of a product's app: the parts of a SaaSProduct a
+// rollout carries to its tenants (docs/rollout.md). kooper keeps it, JSON
+// encoded (Encode), as a ControllerRevision in its namespace, so a tenant
+// the rollout has not reached is reconciled (frozen, upgraded, restarted)
+// from the version it runs, not from the product's newest.
+//
+// The plans' replicas, resources and quota, the URLs, the lifecycle and
+// metering are not part of it: they apply to every tenant at once.
+type Revision struct {
+	// Workload is spec.workload.
+	Workload *saasv1alpha1.WorkloadTemplate `json:"workload,omitempty"`
+	// Chart is spec.chart.
+	Chart *saasv1alpha1.ChartTemplate `json:"chart,omitempty"`
+	// ResolvedChart is status.chart: the digest the tenants render.
+	ResolvedChart *saasv1alpha1.ResolvedChart `json:"resolvedChart,omitempty"`
+	// PlanValues are the plans' chart values, by skuCode, for a chart
+	// product: every plan of the revision, null when it had none.
+	PlanValues map[string]*apiextensionsv1.JSON `json:"planValues,omitempty"`
+	// ChartArchive is the packaged chart of a chart kept in a Secret, which
+	// may be replaced while tenants still run this revision; an OCI chart
+	// is pulled again by its digest. Not part of the revision's name (the
+	// digest is).
+	ChartArchive []byte `json:"chartArchive,omitempty"`
+}
+
+// RevisionOf is the product's revision as its spec and status.chart say
+// now; ok is false for a chart product whose chart is not resolved yet.
+// The revision shares the product's values: copy before changing either.
+func RevisionOf(product *saasv1alpha1.SaaSProduct) (rev Revision, ok bool) {
+	spec := &product.Spec
+	rev = Revision{Workload: spec.Workload, Chart: spec.Chart}
+	if spec.Chart == nil {
+		return rev, true
+	}
+	if product.Status.Chart == nil || product.Status.Chart.Digest == "" {
+		return rev, false
+	}
+	rev.ResolvedChart = product.Status.Chart
+	rev.PlanValues = make(map[string]*apiextensionsv1.JSON, len(spec.Plans))
+	for _, p := range spec.Plans {
+		rev.PlanValues[p.SKUCode] = p.Values // nil too: the plan had no values then
+	}
+	return rev, true
+}
+
+// Name names a revision of product: the product's name and a hash of what
+// the revision holds (its chart archive aside, and of its resolved chart
+// only the digest), so the same spec always names the same revision and a
+// change undone goes back to the revision it had. At most 74 characters
+// for a product name of 63.
+func (rev Revision) Name(product string) string {
+	rev.ChartArchive = nil
+	if rev.ResolvedChart != nil {
+		rev.ResolvedChart = &saasv1alpha1.ResolvedChart{Digest: rev.ResolvedChart.Digest}
+	}
+	data, _ := json.Marshal(rev) // plain data: marshalling cannot fail
+	sum := sha256.Sum256(data)
+	return fmt.Sprintf("%s-%s", product, hex.EncodeToString(sum[:5]))
+}
+
+// LiveName is the name of the revision product's spec asks for now, ""
+// when a chart product's chart is not resolved yet.
+func LiveName(product *saasv1alpha1.SaaSProduct) string {
+	rev, ok := RevisionOf(product)
+	if !ok {
+		return ""
+	}
+	return rev.Name(product.Name)
+}
+
+// Overlay returns a copy of product with rev's parts in place of its own:
+// the product as it was when rev was its newest. A plan added after rev
+// keeps the values it has now.
+func (rev Revision) Overlay(product *saasv1alpha1.SaaSProduct) *saasv1alpha1.SaaSProduct {
+	p := product.DeepCopy()
+	p.Spec.Workload, p.Spec.Chart = rev.Workload.DeepCopy(), rev.Chart.DeepCopy()
+	p.Status.Chart = rev.ResolvedChart.DeepCopy()
+	for i := range p.Spec.Plans {
+		plan := &p.Spec.Plans[i]
+		if values, ok := rev.PlanValues[plan.SKUCode]; ok {
+			plan.Values = values.DeepCopy()
+		}
+	}
+	return p
+}
+
+// Encode is rev as stored in a ControllerRevision's data.
+func (rev Revision) Encode() ([]byte, error) {
+	data, err := json.Marshal(rev)
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode the product revision: %w", err)
+	}
+	return data, nil
+}
+
+// DecodeRevision reads a Revision from a ControllerRevision's data. It
+// fails on anything that is not a JSON object of Revision's shape.
+func DecodeRevision(data []byte) (Revision, error) {
+	var rev Revision
+	if err := json.Unmarshal(data, &rev); err != nil {
+		return Revision{}, fmt.Errorf("failed to decode the product revision: %w", err)
+	}
+	return rev, nil
+}

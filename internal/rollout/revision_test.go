@@ -1,0 +1,119 @@
+package rollout
+
+import (
+	"strings"
+	"testing"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+func workloadProduct(image string) *saasv1alpha1.SaaSProduct {
+	return &saasv1alpha1.SaaSProduct{
+		Spec: saasv1alpha1.SaaSProductSpec{
+			Workload: &saasv1alpha1.WorkloadTemplate{Image: image},
+			Plans:    []saasv1alpha1.Plan{{SKUCode: "basic", Replicas: 1}},
+		},
+	}
+}
+
+func chartProduct(digest, planValues string) *saasv1alpha1.SaaSProduct {
+	p := &saasv1alpha1.SaaSProduct{Spec: saasv1alpha1.SaaSProductSpec{
+		Chart: &saasv1alpha1.ChartTemplate{SecretRef: &saasv1alpha1.ChartSecretRef{Name: "crm-chart"}},
+		Plans: []saasv1alpha1.Plan{{SKUCode: "basic"}, {SKUCode: "pro", Values: &apiextensionsv1.JSON{Raw: []byte(planValues)}}},
+	}}
+	if digest != "" {
+		p.Status.Chart = &saasv1alpha1.ResolvedChart{Digest: digest, Name: "crm", Version: "1.0.0"}
+	}
+	p.Name = "crm"
+	return p
+}
+
+func TestARevisionIsNamedByWhatMakesTheApp(t *testing.T) {
+	a := workloadProduct("crm:1")
+	a.Name = "crm"
+	same := a.DeepCopy()
+	same.Spec.Plans[0].Replicas = 3 // a plan's replicas are not the app's version
+	same.Spec.URLs = &saasv1alpha1.URLTemplates{FrontEndURL: "https://{{.InstanceID}}.example.com"}
+	image := a.DeepCopy()
+	image.Spec.Workload.Image = "crm:2"
+	renamed := chartProduct("sha256:1", `{"web":2}`)
+	renamed.Status.Chart.Version = "1.0.1" // the same digest: the same chart
+	cases := []struct {
+		name      string
+		p, q      *saasv1alpha1.SaaSProduct
+		sameNamed bool
+	}{
+		{"a plan's replicas and the URLs", a, same, true},
+		{"the image", a, image, false},
+		{"a chart's name and version beside its digest", chartProduct("sha256:1", `{"web":2}`), renamed, true},
+		{"a chart's digest", chartProduct("sha256:1", `{"web":2}`), chartProduct("sha256:2", `{"web":2}`), false},
+		{"a plan's values", chartProduct("sha256:1", `{"web":2}`), chartProduct("sha256:1", `{"web":3}`), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, q := LiveName(c.p), LiveName(c.q)
+			if (p == q) != c.sameNamed || !strings.HasPrefix(p, "crm-") {
+				t.Fatalf("%s and %s: same name %v, want %v", p, q, p == q, c.sameNamed)
+			}
+		})
+	}
+	if LiveName(chartProduct("", `{}`)) != "" {
+		t.Fatal("a chart product whose chart is not resolved has no revision yet")
+	}
+}
+
+func TestOverlayGivesTheProductAsItWasAtTheRevision(t *testing.T) {
+	old := chartProduct("sha256:1", `{"web":2}`)
+	rev, _ := RevisionOf(old)
+	data, err := rev.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := DecodeRevision(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := chartProduct("sha256:2", `{"web":5}`)
+	now.Spec.Plans[0].Values = &apiextensionsv1.JSON{Raw: []byte(`{"added":true}`)}
+	now.Spec.Plans = append(now.Spec.Plans, saasv1alpha1.Plan{SKUCode: "enterprise", Values: &apiextensionsv1.JSON{Raw: []byte(`{"web":9}`)}})
+	got := stored.Overlay(now)
+	if got.Status.Chart.Digest != "sha256:1" || string(got.Spec.Plans[1].Values.Raw) != `{"web":2}` {
+		t.Fatalf("chart %v, pro values %s", got.Status.Chart, got.Spec.Plans[1].Values.Raw)
+	}
+	if got.Spec.Plans[0].Values != nil {
+		t.Fatalf("basic had no values at the revision, got %s", got.Spec.Plans[0].Values.Raw)
+	}
+	if string(got.Spec.Plans[2].Values.Raw) != `{"web":9}` {
+		t.Fatal("a plan added after the revision keeps its values")
+	}
+	if now.Status.Chart.Digest != "sha256:2" {
+		t.Fatal("Overlay changed the product it was given")
+	}
+	if stored.Name("crm") != LiveName(old) {
+		t.Fatal("a stored revision keeps its name")
+	}
+}
+
+// FuzzDecodeRevision: any stored data decodes or fails cleanly, and what
+// decodes can be overlaid, named and encoded again without a panic.
+func FuzzDecodeRevision(f *testing.F) {
+	rev, _ := RevisionOf(chartProduct("sha256:1", `{"web":2}`))
+	seed, _ := rev.Encode()
+	f.Add(seed)
+	f.Add([]byte(`{"workload":{"image":"crm:1"}}`))
+	f.Add([]byte(`{"planValues":{"pro":null}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rev, err := DecodeRevision(data)
+		if err != nil {
+			return
+		}
+		_ = rev.Overlay(chartProduct("sha256:2", `{}`))
+		_ = rev.Name("crm")
+		if _, err := rev.Encode(); err != nil {
+			t.Fatalf("a decoded revision does not encode: %v", err)
+		}
+	})
+}
