@@ -125,8 +125,7 @@ func markAvailableIfNot(t *testing.T, g Gomega, namespace string) {
 	d := &appsv1.Deployment{}
 	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: namespace, Name: tenantobjects.AppName}, d)).To(Succeed())
 	if d.Status.ObservedGeneration < d.Generation {
-		n := ptr.Deref(d.Spec.Replicas, 1)
-		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
+		rolledOut(d)
 		g.Expect(k8sClient.Status().Update(testContext(t), d)).To(Succeed())
 	}
 }
@@ -181,4 +180,48 @@ func TestNewChartValuesRollOutInWavesAndTheRestKeepTheirRevision(t *testing.T) {
 	g.Expect(k8sClient.List(testContext(t), &revisions, client.InNamespace(operatorNamespace),
 		client.MatchingLabels{saasv1alpha1.ProductLabel: product.Name})).To(Succeed())
 	g.Expect(revisions.Items).To(HaveLen(2), "the revision each tenant runs")
+}
+
+// A Deployment is available as kstatus judges it: not while a new
+// ReplicaSet's pods are not ready and the old one still serves (the input:
+// a new image whose pods never become ready counted as available, so a
+// rollout wave passed on the old pods' health).
+func TestDeploymentAvailableAsKstatusJudgesIt(t *testing.T) {
+	rolled := func(change func(*appsv1.Deployment)) *appsv1.Deployment {
+		d := &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(1))}}
+		d.Generation = 2
+		rolledOut(d)
+		if change != nil {
+			change(d)
+		}
+		return d
+	}
+	cases := []struct {
+		name string
+		d    *appsv1.Deployment
+		want bool
+	}{
+		{"rolled out", rolled(nil), true},
+		{"scaled to zero (frozen)", rolled(func(d *appsv1.Deployment) {
+			d.Spec.Replicas = ptr.To(int32(0))
+			d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas = 0, 0, 0, 0
+		}), true},
+		{"a new spec not observed yet", rolled(func(d *appsv1.Deployment) { d.Generation = 3 }), false},
+		{"the new pod not ready, the old one serving", rolled(func(d *appsv1.Deployment) {
+			d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas = 2, 1, 1, 1
+		}), false},
+		{"its progress deadline exceeded", rolled(func(d *appsv1.Deployment) {
+			d.Status.Conditions[0].Status, d.Status.Conditions[0].Reason = corev1.ConditionFalse, "ProgressDeadlineExceeded"
+		}), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got, msg := deploymentAvailable(c.d, true); got != c.want {
+				t.Fatalf("available %v (%s), want %v", got, msg, c.want)
+			}
+		})
+	}
+	if got, _ := deploymentAvailable(nil, false); got {
+		t.Fatal("a Deployment not created is not available")
+	}
 }

@@ -171,8 +171,7 @@ func markAvailable(t *testing.T, namespace string) {
 		if err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: namespace, Name: tenantobjects.AppName}, d); err != nil {
 			return err
 		}
-		n := ptr.Deref(d.Spec.Replicas, 1)
-		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
+		rolledOut(d)
 		return k8sClient.Status().Update(testContext(t), d)
 	}).Should(Succeed())
 }

@@ -14,8 +14,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -475,22 +477,29 @@ func simulated(s *tenantState) bool {
 }
 
 // deploymentAvailable reports whether the Deployment's current spec is
-// rolled out with every replica available.
+// rolled out with every replica available, as kstatus (the library Flux and
+// kpt use, and kooper for a chart's parts) judges it: observed, every
+// replica updated, ready and available, none of an older ReplicaSet left,
+// and the Deployment's own Progressing and Available conditions True. A
+// Deployment whose new pods never become ready, while the old one still
+// serves, is not available.
 func deploymentAvailable(d *appsv1.Deployment, exists bool) (bool, string) {
 	if !exists {
 		return false, "Deployment not created yet"
 	}
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(d)
+	if err != nil {
+		return false, fmt.Sprintf("Deployment: %v", err)
 	}
+	obj := &unstructured.Unstructured{Object: u}
+	obj.SetAPIVersion("apps/v1")
+	obj.SetKind("Deployment")
+	res, err := status.Compute(obj)
 	switch {
-	case d.Status.ObservedGeneration < d.Generation:
-		return false, "Deployment rollout not observed yet"
-	case d.Status.UpdatedReplicas < want || d.Status.AvailableReplicas < want:
-		return false, fmt.Sprintf("%d of %d replicas updated and available", min(d.Status.UpdatedReplicas, d.Status.AvailableReplicas), want)
-	case d.Status.Replicas > d.Status.UpdatedReplicas:
-		return false, fmt.Sprintf("%d old replicas still running", d.Status.Replicas-d.Status.UpdatedReplicas)
+	case err != nil:
+		return false, fmt.Sprintf("Deployment: %v", err)
+	case res.Status != status.CurrentStatus:
+		return false, "Deployment: " + res.Message
 	}
-	return true, fmt.Sprintf("%d of %d replicas available", d.Status.AvailableReplicas, want)
+	return true, fmt.Sprintf("%d of %d replicas available", d.Status.AvailableReplicas, ptr.Deref(d.Spec.Replicas, 1))
 }
