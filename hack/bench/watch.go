@@ -153,15 +153,5 @@ func tenantProvisioned(obj client.Object) bool {
 func deploymentNamespace(obj client.Object) string { return obj.GetNamespace() }
 
 // deploymentAvailable is what the operator itself waits for before a
-// tenant is Ready: every replica updated and available.
-func deploymentAvailable(obj client.Object) bool {
-	d, ok := obj.(*appsv1.Deployment)
-	if !ok || d.Generation != d.Status.ObservedGeneration {
-		return false
-	}
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
-	return d.Status.AvailableReplicas >= want && d.Status.UpdatedReplicas >= want
-}
+// tenant is Ready: kstatus finds the Deployment Current.
+var deploymentAvailable = kstatusCurrent(appsv1.SchemeGroupVersion.WithKind("Deployment"))
