@@ -180,6 +180,7 @@ func TestNewChartValuesRollOutInWavesAndTheRestKeepTheirRevision(t *testing.T) {
 	g.Expect(k8sClient.List(testContext(t), &revisions, client.InNamespace(operatorNamespace),
 		client.MatchingLabels{saasv1alpha1.ProductLabel: product.Name})).To(Succeed())
 	g.Expect(revisions.Items).To(HaveLen(2), "the revision each tenant runs")
+	g.Expect(revisions.Items[0].OwnerReferences).To(ConsistOf(HaveField("Name", product.Name)), "they go with the product")
 }
 
 // A Deployment is available as kstatus judges it: not while a new
