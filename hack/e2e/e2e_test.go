@@ -82,6 +82,7 @@ func TestEndToEnd(t *testing.T) {
 		{"the directory is Secrets only, and a tenantSync delete deletes it with its data", testDirectoryDeleted},
 		{"a licence product: bought, verified offline, renewed, revoked", testLicence},
 		{"a chart product: every part bought, frozen, unfrozen, upgraded and released together", testChartTenant},
+		{"a new version reaches ten tenants in waves, pauses on a wave that is never Ready, and a good one completes", testRollout},
 		{"a release removes the workload, then the namespace after retention", testRelease},
 		{"a tenant deleted by hand is still answered, and never provisioned again", testHandDeletion},
 		{"neither component was refused a request through the lifecycle", testNothingForbidden},
