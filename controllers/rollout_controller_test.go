@@ -226,3 +226,35 @@ func TestDeploymentAvailableAsKstatusJudgesIt(t *testing.T) {
 		t.Fatal("a Deployment not created is not available")
 	}
 }
+
+// A cached copy counts for a tenant's health only once it carries the hash
+// of this reconcile's apply: a copy from before the apply would report the
+// old version's health (a wave passed on it).
+func TestACachedCopyFromBeforeTheApplyDoesNotCount(t *testing.T) {
+	s := &tenantState{appliedHashes: map[string]string{"Deployment/app": "new"}}
+	copyWith := func(hash string) *appsv1.Deployment {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "app"}}
+		if hash != "" {
+			d.Annotations = map[string]string{saasv1alpha1.LastAppliedHashAnnotation: hash}
+		}
+		return d
+	}
+	cases := []struct {
+		name string
+		obj  *appsv1.Deployment
+		kind string
+		want bool
+	}{
+		{"the copy from before the apply", copyWith("old"), "Deployment", false},
+		{"the copy of the apply", copyWith("new"), "Deployment", true},
+		{"an object applied before kooper recorded hashes", copyWith(""), "Deployment", true},
+		{"an object this reconcile did not apply", copyWith("old"), "StatefulSet", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := s.observedApplied(c.kind, c.obj); got != c.want {
+				t.Fatalf("observedApplied = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
