@@ -105,7 +105,7 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	if written {
 		r.countsSent(product.Name)
-		r.recordEvents(product, d)
+		r.recordEvents(before, product, d)
 	}
 	// The wave is recorded before its tenants are told: a crash in between
 	// starts it again with the same tenants, never a second wave at once.
@@ -265,10 +265,12 @@ func setRolloutStatus(product *saasv1alpha1.SaaSProduct, d rollout.Decision) {
 		setCondition(product, saasv1alpha1.RolledOutCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 			fmt.Sprintf("Every tenant (%d) runs revision %s", d.Tenants, s.Update))
 	case s.Paused:
-		msg := fmt.Sprintf("Paused: wave %d did not become healthy on revision %s within the progress deadline; %d of %d tenants updated; set spec.rollout.resume to a new value, or change the product, to go on",
-			s.Wave, s.Update, d.Updated, d.Tenants)
+		// No counts here (status.rollout has them): the message is written
+		// when the wave fails and kept, with the tenants it names.
+		msg := fmt.Sprintf("Paused: wave %d did not become healthy on revision %s within the progress deadline; set spec.rollout.resume to a new value, or change the product, to go on",
+			s.Wave, s.Update)
 		if c := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.RolledOutCondition); d.Failed == nil && c != nil && c.Reason == saasv1alpha1.WaveFailedReason {
-			msg = c.Message // keeps the tenants it named when it paused
+			msg = c.Message
 		} else if d.Failed != nil {
 			msg += "; not healthy: " + namesOf(d.Failed)
 		}
@@ -288,8 +290,9 @@ func namesOf(names []string) string {
 	return shown
 }
 
-// recordEvents raises the Events of a step just recorded.
-func (r *RolloutReconciler) recordEvents(product *saasv1alpha1.SaaSProduct, d rollout.Decision) {
+// recordEvents raises the Events of a step just recorded, product's status
+// having been before's: each once, when it happens.
+func (r *RolloutReconciler) recordEvents(before, product *saasv1alpha1.SaaSProduct, d rollout.Decision) {
 	s := d.State
 	if d.Resumed {
 		r.Recorder.Eventf(product, nil, corev1.EventTypeNormal, saasv1alpha1.RolloutResumedReason, "Rollout",
@@ -304,8 +307,10 @@ func (r *RolloutReconciler) recordEvents(product *saasv1alpha1.SaaSProduct, d ro
 		r.Recorder.Eventf(product, nil, corev1.EventTypeNormal, saasv1alpha1.WaveStartedReason, "Rollout",
 			"Wave %d: %d tenants to revision %s: %s", s.Wave, len(d.Mark), s.Update, namesOf(d.Mark))
 	}
-	if d.Complete && len(d.Mark) == 0 && s.Wave > 0 {
-		r.Recorder.Eventf(product, nil, corev1.EventTypeNormal, saasv1alpha1.SucceededReason, "Rollout",
+	wasComplete := before.Status.Rollout != nil && before.Status.Rollout.State == saasv1alpha1.RolloutComplete &&
+		before.Status.Rollout.UpdateRevision == s.Update
+	if d.Complete && s.Wave > 0 && !wasComplete {
+		r.Recorder.Eventf(product, nil, corev1.EventTypeNormal, saasv1alpha1.RolloutCompleteReason, "Rollout",
 			"Every tenant (%d) runs revision %s", d.Tenants, s.Update)
 	}
 }
@@ -337,7 +342,7 @@ func (r *RolloutReconciler) mark(ctx context.Context, d rollout.Decision) error 
 // spec changed back later stores its revision again.
 func (r *RolloutReconciler) pruneRevisions(ctx context.Context, product *saasv1alpha1.SaaSProduct, s rollout.State, tenants []rollout.Tenant) error {
 	revisions, err := r.revisionsOf(ctx, product.Name)
-	if err != nil || len(revisions) <= 2 {
+	if err != nil {
 		return err
 	}
 	used := map[string]bool{s.Current: true, s.Update: true}

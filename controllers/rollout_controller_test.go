@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -117,6 +118,36 @@ func TestANewImageRollsOutInWavesAndPausesOnAFailedWave(t *testing.T) {
 	g.Expect(onImage(g, t, tenants, "registry.example.com/crm:1.0")).To(BeEmpty())
 	expectEvent(t, product.Name, corev1.EventTypeNormal, saasv1alpha1.RolloutResumedReason)
 	expectEventSaying(t, product.Name, saasv1alpha1.WaveStartedReason, "Wave 2")
+	expectEvent(t, product.Name, corev1.EventTypeNormal, saasv1alpha1.RolloutCompleteReason)
+
+	// Once complete, the first revision no tenant runs any more is deleted;
+	// an edit of the policy alone (no new revision) says nothing again.
+	final, _ := rolloutOf(g, t, product.Name)
+	g.Eventually(func(g Gomega) []string {
+		var revisions appsv1.ControllerRevisionList
+		g.Expect(k8sClient.List(testContext(t), &revisions, client.InNamespace(operatorNamespace),
+			client.MatchingLabels{saasv1alpha1.ProductLabel: product.Name})).To(Succeed())
+		var names []string
+		for _, cr := range revisions.Items {
+			names = append(names, cr.Name)
+		}
+		return names
+	}).Should(ConsistOf(final.UpdateRevision))
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Rollout.ProgressDeadlineSeconds = ptr.To(int32(11)) })
+	g.Consistently(func(g Gomega) {
+		list := &eventsv1.EventList{}
+		g.Expect(k8sClient.List(testContext(t), list)).To(Succeed())
+		complete := 0
+		for _, e := range list.Items {
+			if e.Regarding.Name == product.Name && e.Reason == saasv1alpha1.RolloutCompleteReason {
+				complete++
+				if e.Series != nil {
+					complete += int(e.Series.Count) - 1
+				}
+			}
+		}
+		g.Expect(complete).To(Equal(1), "one Event per rollout")
+	}).WithTimeout(2 * time.Second).Should(Succeed())
 }
 
 // markAvailableIfNot marks a Deployment whose status lags its spec rolled

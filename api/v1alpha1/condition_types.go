@@ -226,6 +226,9 @@ const (
 	WaveFailedReason = "WaveFailed"
 	// RolloutResumedReason: the merchant resumed a paused rollout.
 	RolloutResumedReason = "RolloutResumed"
+	// RolloutCompleteReason: every tenant of the product runs its newest
+	// revision, healthy (an Event, once per rollout).
+	RolloutCompleteReason = "RolloutComplete"
 	// WaveStartedReason: a rollout wave's tenants were told to update.
 	WaveStartedReason = "WaveStarted"
 	// RevisionNotFoundReason: the product revision a tenant is to run is

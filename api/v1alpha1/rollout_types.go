@@ -15,7 +15,7 @@ type RolloutPolicy struct {
 	// percentage of the product's tenants, rounded up. Defaults to 10%.
 	// +optional
 	// +kubebuilder:validation:XIntOrString
-	// +kubebuilder:validation:XValidation:rule="type(self) == int ? int(self) >= 1 : string(self).matches('^(100|[1-9][0-9]?)%$')",message="maxUnavailableTenants must be a count of at least 1 or a percentage from 1% to 100%"
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? int(self) >= 1 : string(self).matches('^(100|[1-9][0-9]?)%$')",message="maxUnavailableTenants must be a count of at least 1 (a number, unquoted) or a percentage from 1% to 100% (a string such as \"10%\")"
 	MaxUnavailableTenants *intstr.IntOrString `json:"maxUnavailableTenants,omitempty"`
 
 	// canary is an optional first wave: these tenants are updated, and
