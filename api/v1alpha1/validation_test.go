@@ -501,7 +501,7 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
 				o.Spec.Rollout = &saasv1alpha1.RolloutPolicy{MaxUnavailableTenants: ptr.To(intstr.FromInt32(0))}
 			}),
-			wantMessage: "maxUnavailableTenants must be a count of at least 1 or a percentage from 1% to 100%",
+			wantMessage: "maxUnavailableTenants must be a count of at least 1 (a number, unquoted) or a percentage from 1% to 100%",
 		},
 		{
 			name: "a rollout wave of 0%",
