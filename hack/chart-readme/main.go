@@ -164,7 +164,7 @@ with the RBAC generated from its own markers:
 - the KooGallery callback receiver (` + "`<fullname>-receiver`" + `, every replica serves), which faces
   the internet and may only record intent: its own kinds and directory shards in the directory
   namespace, besides reading the products and the Secrets of the release namespace; its
-  Service (port 8082, metrics on 8080) and a PodDisruptionBudget;
+  Service (port 80 by default, forwarded to 8082; metrics on 8080) and a PodDisruptionBudget;
 - the controllers (` + "`<fullname>-controllers`" + `, leader-elected), which provision tenants, with a
   leader-election Role, a metrics Service, and a ValidatingAdmissionPolicy that confines their
   writes to tenant namespaces and kooper's own.

@@ -196,8 +196,8 @@ func TestTemplate(t *testing.T) {
 			for _, p := range get(t, svc, "spec", "ports").([]any) {
 				ports[p.(object)["name"].(string)] = p.(object)["port"]
 			}
-			if len(ports) != 1 || ports["http-receiver"] != float64(8082) {
-				t.Errorf("Service ports = %v, want http-receiver 8082 alone", ports)
+			if len(ports) != 1 || ports["http-receiver"] != float64(80) {
+				t.Errorf("Service ports = %v, want http-receiver 80 alone", ports)
 			}
 			if got := get(t, svc, "spec", "selector", "app.kubernetes.io/component"); got != "receiver" {
 				t.Errorf("Service selects component %v, want the receiver", got)
