@@ -51,12 +51,15 @@ spec:
           image: {{ include "kooper.image" $root }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           args:
-            {{- toYaml .args | nindent 12 }}
+            {{- toYaml (concat .args $root.Values.extraArgs) | nindent 12 }}
           env:
             - name: POD_NAMESPACE
               valueFrom:
                 fieldRef:
                   fieldPath: metadata.namespace
+            {{- with $root.Values.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
           ports:
             {{- range .ports }}
             - name: {{ .name }}
@@ -108,6 +111,16 @@ spec:
                 labelSelector:
                   matchLabels:
                     {{- include "kooper.componentSelectorLabels" . | nindent 20 }}
+      {{- end }}
+      {{- with $root.Values.topologySpreadConstraints }}
+      topologySpreadConstraints:
+        {{- range . }}
+        {{- $constraint := . }}
+        {{- if not .labelSelector }}
+        {{- $constraint = merge (dict "labelSelector" (dict "matchLabels" (include "kooper.componentSelectorLabels" $ | fromYaml))) . }}
+        {{- end }}
+        - {{- toYaml $constraint | nindent 10 }}
+        {{- end }}
       {{- end }}
       {{- with $root.Values.tolerations }}
       tolerations:
