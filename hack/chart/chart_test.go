@@ -609,8 +609,9 @@ func checkGeneratedRBAC(t *testing.T, root string, docs []object, directoryNames
 			}
 		}
 	}
-	// Nothing else grants rights, bar the controllers' leader election and the
-	// metrics reader, which the chart binds to no one (the scraper's owner does).
+	// Nothing else grants rights, bar the controllers' leader election, and the
+	// metrics reader and the roles aggregated into view and edit, which the chart
+	// binds to no one (the scraper's owner, or the cluster's defaults, do).
 	for _, kind := range []string{"ClusterRole", "Role"} {
 		for _, d := range ofKind(docs, kind) {
 			n := get(t, d, "metadata", "name")
@@ -626,6 +627,10 @@ func checkGeneratedRBAC(t *testing.T, root string, docs []object, directoryNames
 				}
 				continue
 			}
+			if kind == "ClusterRole" && (n == "kooper-view" || n == "kooper-edit") {
+				checkAggregated(t, docs, d)
+				continue
+			}
 			if n != "kooper-receiver" && n != "kooper-controllers" && n != "kooper-leader-election" {
 				t.Errorf("the chart renders %s %v, which no RBAC marker generated", kind, n)
 			}
@@ -633,6 +638,33 @@ func checkGeneratedRBAC(t *testing.T, root string, docs []object, directoryNames
 	}
 	if n := len(ofKind(docs, "ServiceAccount")); n != 2 {
 		t.Errorf("rendered %d ServiceAccounts, want the receiver's and the controllers'", n)
+	}
+}
+
+// checkAggregated checks a ClusterRole aggregated into Kubernetes' default roles: bound by
+// the chart to no one, and granting nothing on directories (personal data) nor any write
+// but on products, and patch on tenants and licences.
+func checkAggregated(t *testing.T, docs []object, role object) {
+	t.Helper()
+	name := get(t, role, "metadata", "name")
+	for _, b := range append(ofKind(docs, "ClusterRoleBinding"), ofKind(docs, "RoleBinding")...) {
+		if get(t, b, "roleRef", "name") == name {
+			t.Errorf("the chart binds %v to %v", name, get(t, b, "subjects"))
+		}
+	}
+	for _, r := range get(t, role, "rules").([]any) {
+		rule := r.(object)
+		for _, res := range rule["resources"].([]any) {
+			if strings.HasPrefix(res.(string), "saasdirectories") {
+				t.Errorf("%v grants %v on SaaSDirectories, which hold personal data", name, rule["verbs"])
+			}
+			for _, verb := range rule["verbs"].([]any) {
+				write := verb != "get" && verb != "list" && verb != "watch"
+				if write && res != "saasproducts" && verb != "patch" {
+					t.Errorf("%v grants %v on %v", name, verb, res)
+				}
+			}
+		}
 	}
 }
 
