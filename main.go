@@ -193,6 +193,9 @@ func envOr(name, fallback string) string {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == selfTestCommand {
+		os.Exit(runSelfTest(os.Args[2:], os.Stdout))
+	}
 	o := parseFlags()
 	if o.printVersion {
 		fmt.Println(versionString())

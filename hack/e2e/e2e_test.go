@@ -68,6 +68,7 @@ func TestEndToEnd(t *testing.T) {
 		{"the chart is installed and each component runs as its own ServiceAccount", testChartInstalled},
 		{"each component's account is refused what it may not do", testDeniedRows},
 		{"kooper's own NetworkPolicies and metrics Services are as the chart says", testOwnPolicies},
+		{"the release's helm test hook gets 000003 from the receiver", testHelmTestHook},
 		{"a purchase becomes a Ready tenant", testPurchase},
 		{"a second purchase, kept until the end", testSecondPurchase},
 		{"the tenant NetworkPolicy: DNS, the namespace and the product's allow list", testTenantNetworkPolicy},

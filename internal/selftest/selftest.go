@@ -1,0 +1,118 @@
+// Package selftest checks, from inside the cluster, that kooper's receiver
+// answers the marketplace: it sends a signed queryInstance (spec §3.3), as
+// the Seller Console's debugger does first, for an instance that cannot
+// exist, and expects 000003 (instance not found). Any other answer means
+// the production interface would fail the debugger: a wrong key (000001), a
+// clock too far off (000002), or the receiver not serving the product.
+//
+// The chart's `helm test` runs it (kooper self-test), with the product's
+// keys Secret mounted read-only.
+package selftest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// maxAnswerBytes bounds the answer read: a receiver's is a few hundred bytes.
+const maxAnswerBytes = 64 << 10
+
+// Result is the receiver's answer to the self-test.
+type Result struct {
+	// InstanceID is the instance asked about: random, never issued.
+	InstanceID string
+	// Code and Message are the answer's resultCode and resultMsg.
+	Code, Message string
+	// Elapsed is how long the answer took.
+	Elapsed time.Duration
+}
+
+// OK reports whether the answer is the one a healthy receiver gives: 000003.
+func (r Result) OK() bool { return r.Code == string(koogallery.ResultInstanceNotFound) }
+
+// QueryUnknownInstance sends a debug queryInstance (testFlag "1") for a
+// random instance ID to productionURL (the product's production interface,
+// e.g. http://kooper.kooper-system.svc/koogallery/crm), signed with key
+// (the product's basicKey) at now. It fails when the request cannot be
+// sent or the answer is not the marketplace's JSON envelope; an answer with
+// another code is a Result whose OK is false.
+func QueryUnknownInstance(ctx context.Context, client *http.Client, productionURL, key string, now time.Time) (Result, error) {
+	target, err := url.Parse(productionURL)
+	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
+		return Result{}, fmt.Errorf("the production URL must be an http:// or https:// URL, such as http://kooper.kooper-system.svc/koogallery/crm")
+	}
+	id, err := random(8)
+	if err != nil {
+		return Result{}, err
+	}
+	instanceID := "selftest-" + id
+	// A flat object of strings: json.Marshal's sorted keys are the canonical payload (§2.1.2).
+	body, err := json.Marshal(map[string]string{
+		"activity": string(koogallery.ActivityQueryInstance), "instanceId": instanceID, "testFlag": "1"})
+	if err != nil {
+		return Result{}, err
+	}
+	nonce, err := random(32)
+	if err != nil {
+		return Result{}, err
+	}
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	q := target.Query()
+	q.Set("signature", koogallery.SignBasic(key, nonce, ts, body))
+	q.Set("timestamp", ts)
+	q.Set("nonce", nonce)
+	target.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), bytes.NewReader(body))
+	if err != nil {
+		return Result{}, fmt.Errorf("failed to build the request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json;charset=utf8")
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err // its message repeats the URL, and so the signature
+		}
+		return Result{}, fmt.Errorf("failed to reach the receiver at %s://%s%s: %w", target.Scheme, target.Host, target.Path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	return readAnswer(resp, instanceID, time.Since(start))
+}
+
+// readAnswer decodes the receiver's answer envelope.
+func readAnswer(resp *http.Response, instanceID string, elapsed time.Duration) (Result, error) {
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	if err != nil {
+		return Result{}, fmt.Errorf("failed to read the answer: %w", err)
+	}
+	var answer struct {
+		ResultCode string `json:"resultCode"`
+		ResultMsg  string `json:"resultMsg"`
+	}
+	if err := json.Unmarshal(raw, &answer); err != nil || answer.ResultCode == "" {
+		return Result{}, fmt.Errorf("the answer (HTTP %d) is not the marketplace's JSON envelope with a resultCode", resp.StatusCode)
+	}
+	return Result{InstanceID: instanceID, Code: answer.ResultCode, Message: answer.ResultMsg, Elapsed: elapsed}, nil
+}
+
+// random is n random bytes in hex.
+func random(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("failed to read random bytes: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
