@@ -5,7 +5,7 @@
 # already there, so only the first run is slow (about 10 minutes on 2 cores,
 # most of it kube-apiserver and friends).
 #
-# Usage: hack/build-tools.sh [tool ...]   tools: kubernetes etcd kwok helm controller-gen helm-unittest crd-ref-docs golangci-lint
+# Usage: hack/build-tools.sh [tool ...]   tools: kubernetes etcd kwok helm helm-old controller-gen helm-unittest crd-ref-docs golangci-lint
 #        (no argument builds them all)
 set -euo pipefail
 
@@ -140,6 +140,24 @@ go_install() {
 
 build_kwok() { go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"; }
 build_helm() { go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"; }
+# build_helm_old: each Helm of HELM_OLD_VERSIONS into bin/helm-<version>, for
+# hack/chart-old-helm.sh. Each builds as it is with today's Go (no dependency
+# changed); like Helm's own Makefile, the build stamps the Kubernetes version of
+# the client-go it requires (major + 1, minor) as its default for lint and
+# template, so these match the released binaries (v1.23 for v3.8.2).
+build_helm_old() {
+  local v gomod client_go minor
+  for v in ${HELM_OLD_VERSIONS//,/ }; do
+    if cached "$BIN/helm-$v" "helm $v" helm; then continue; fi
+    gomod=$(go mod download -json "helm.sh/helm/v3@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+    client_go=$(awk '$1 == "k8s.io/client-go" { print $2 }' "$gomod") # e.g. v0.23.5
+    [[ $client_go == v0.* ]] || { echo "helm $v: unexpected k8s.io/client-go version '$client_go'" >&2; exit 1; }
+    minor=$(echo "$client_go" | cut -d. -f2)
+    go_install helm "$v" helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$v \
+-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor \
+-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
+  done
+}
 build_controller_gen() { go_install controller-gen "$CONTROLLER_GEN_VERSION" sigs.k8s.io/controller-tools/cmd/controller-gen; }
 # crd-ref-docs writes the API reference (make api-docs, docs/reference/api.md) from api/'s types.
 build_crd_ref_docs() { go_install crd-ref-docs "$CRD_REF_DOCS_VERSION" github.com/elastic/crd-ref-docs; }
@@ -191,7 +209,7 @@ link_envtest() {
 
 main() {
   local tools=("$@")
-  [ ${#tools[@]} -gt 0 ] || tools=(controller-gen etcd kubernetes kwok helm helm-unittest crd-ref-docs golangci-lint)
+  [ ${#tools[@]} -gt 0 ] || tools=(controller-gen etcd kubernetes kwok helm helm-old helm-unittest crd-ref-docs golangci-lint)
   local t
   for t in "${tools[@]}"; do
     case $t in
@@ -199,6 +217,7 @@ main() {
       etcd) build_etcd ;;
       kwok) build_kwok ;;
       helm) build_helm ;;
+      helm-old) build_helm_old ;;
       controller-gen) build_controller_gen ;;
       helm-unittest) build_helm_unittest ;;
       crd-ref-docs) build_crd_ref_docs ;;
