@@ -82,12 +82,12 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml: vet, staticcheck, er
 ##@ Tools (built from the Go module proxy into bin/, cached by version)
 
 .PHONY: tools
-tools: ## Build every tool: Kubernetes v1.37 binaries, etcd, kwok, Helm, helm-unittest, controller-gen, crd-ref-docs, golangci-lint.
+tools: ## Build every tool: Kubernetes v1.37 binaries, etcd, kwok, Helm (and the older Helms of HELM_OLD_VERSIONS), helm-unittest, controller-gen, crd-ref-docs, golangci-lint.
 	hack/build-tools.sh
 
 .PHONY: envtest-assets
-envtest-assets: ## Build what the tests run: kube-apiserver, kubectl and etcd for envtest, Helm and helm-unittest for the chart tests.
-	hack/build-tools.sh kubernetes etcd helm helm-unittest
+envtest-assets: ## Build what the tests run: kube-apiserver, kubectl and etcd for envtest, Helm, the older Helms and helm-unittest for the chart tests.
+	hack/build-tools.sh kubernetes etcd helm helm-old helm-unittest
 
 $(CONTROLLER_GEN):
 	hack/build-tools.sh controller-gen
@@ -105,6 +105,7 @@ test: envtest-assets generate manifests vet ## Run every unit and envtest integr
 	go test $(GO_TEST_FLAGS) ./...
 	cd hack/promql-meter && go test $(GO_TEST_FLAGS) ./...
 	hack/chart-unittest.sh
+	hack/chart-old-helm.sh
 	hack/fuzz.sh $(TEST_FUZZTIME)
 
 .PHONY: test-promql
@@ -119,8 +120,9 @@ test-lifecycle: envtest-assets ## Hold the receivers and controllers to docs/lif
 	go test $(GO_TEST_FLAGS) -timeout=4h ./hack/lifecycle/ -rapid.checks=$(LIFECYCLE_CHECKS) -rapid.shrinktime=5m
 
 .PHONY: chart-test
-chart-test: ## Run the chart's helm-unittest suites (charts/kooper/tests) and check its generated README.
+chart-test: ## Run the chart's helm-unittest suites (charts/kooper/tests), lint and template it with the older Helms (HELM_OLD_VERSIONS), and check its generated README.
 	hack/chart-unittest.sh
+	hack/chart-old-helm.sh
 	go run ./hack/chart-readme --check
 
 .PHONY: chart-readme
