@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lints and templates the chart with each older Helm of HELM_OLD_VERSIONS (hack/versions.env:
 # v3.8.2, the Helm of Huawei Cloud CCE's console, and v3.14.4), building them first when bin/
-# does not have them yet. For each old Helm, it fails unless:
+# does not have them yet. It fails unless values.schema.json is JSON Schema draft-07 without
+# a keyword of a later draft (which Helm before v3.19 ignores), and, for each old Helm:
 #   - `helm lint --strict` passes with the default values and with a representative values
 #     file (the local stack's sample product from config/samples, the marketplace URL, an
 #     Ingress with TLS, a ServiceMonitor), without a warning or an error;
@@ -96,6 +97,21 @@ must_refuse() {
   fi
   echo "ok   $name: $(grep -E -m1 -- "^(\[ERROR\] values.yaml: )?- .*${want}" "$work/out" | sed 's/^[[:space:]]*//')"
 }
+
+# The schema's draft: Helm before v3.19 (gojsonschema) reads drafts 04 to 07 and silently
+# ignores the keywords of 2019-09 and 2020-12, which v3.22.0 enforces; so the schema stays
+# draft-07 and uses none of them.
+echo "== ${chart}/values.schema.json: JSON Schema draft-07, no later keyword"
+schema="${chart}/values.schema.json"
+if ! grep -qE '"\$schema"[[:space:]]*:[[:space:]]*"http://json-schema.org/draft-07/schema#"' "$schema"; then
+  fail "$schema: \$schema is not http://json-schema.org/draft-07/schema#: $(grep -m1 '"\$schema"' "$schema")"
+fi
+later='"(\$defs|\$anchor|\$dynamicRef|\$dynamicAnchor|\$recursiveRef|\$recursiveAnchor|\$vocabulary|dependentRequired|dependentSchemas|prefixItems|unevaluatedProperties|unevaluatedItems|minContains|maxContains|contentSchema)"[[:space:]]*:'
+if grep -nE "$later" "$schema" >"$work/later"; then
+  fail "$schema: keywords after draft-07, which Helm ${olds[*]} would ignore:"; sed 's/^/    /' "$work/later"
+else
+  echo "ok   draft-07, none of \$defs, dependentRequired, prefixItems, unevaluatedProperties and the other keywords of 2019-09 and 2020-12"
+fi
 
 # The pinned Helm's renders, and its refusal of each breach (so none is a false alarm).
 echo "== helm ${HELM_VERSION}, the pinned Helm: the renders to compare with, each breach refused"
