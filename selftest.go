@@ -55,7 +55,7 @@ func runSelfTest(args []string, out io.Writer) int {
 	fmt.Fprintf(out, "%s: queryInstance of %s answered %s %q in %s (want 000003, instance not found)\n",
 		verdict, res.InstanceID, res.Code, res.Message, res.Elapsed.Round(time.Millisecond))
 	if !res.OK() {
-		fmt.Fprintln(out, "  000001: the key differs from the product's keys Secret; 000002: this clock or the receiver's is off; anything else: see the receiver's log")
+		fmt.Fprintln(out, "  000001: the key differs from the product's keys Secret; 000002: the receiver refused the request as it came (its message says why: a clock off, a URL naming no product); anything else: see the receiver's log")
 		return 1
 	}
 	return 0

@@ -164,7 +164,8 @@ with the RBAC generated from its own markers:
 - the KooGallery callback receiver (` + "`<fullname>-receiver`" + `, every replica serves), which faces
   the internet and may only record intent: its own kinds and directory shards in the directory
   namespace, besides reading the products and the Secrets of the release namespace; its
-  Service (port 80 by default, forwarded to 8082; metrics on 8080) and a PodDisruptionBudget;
+  Service (port 80 by default, forwarded to 8082), a metrics Service and a
+  PodDisruptionBudget;
 - the controllers (` + "`<fullname>-controllers`" + `, leader-elected), which provision tenants, with a
   leader-election Role, a metrics Service, and a ValidatingAdmissionPolicy that confines their
   writes to tenant namespaces and kooper's own.
@@ -172,7 +173,9 @@ with the RBAC generated from its own markers:
 It also installs the SaaSProduct, SaaSTenant, License and SaaSDirectory CRDs and the
 directory namespace (` + "`<release namespace>-directory`" + `, where the receiver writes
 joint-operation directory shards), both kept on uninstall by default. An Ingress for the
-receiver, a Prometheus Operator ServiceMonitor and one SaaSProduct are optional.
+receiver, a Prometheus Operator ServiceMonitor or PodMonitor and one SaaSProduct are optional;
+kooper's kinds join the view and edit ClusterRoles (SaaSDirectory aside), and ` + "`helm test`" + ` asks
+the receiver about an instance that cannot exist.
 
 ## Install
 

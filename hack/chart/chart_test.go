@@ -643,7 +643,7 @@ func checkGeneratedRBAC(t *testing.T, root string, docs []object, directoryNames
 
 // checkAggregated checks a ClusterRole aggregated into Kubernetes' default roles: bound by
 // the chart to no one, and granting nothing on directories (personal data) nor any write
-// but on products, and patch on tenants and licences.
+// but on products.
 func checkAggregated(t *testing.T, docs []object, role object) {
 	t.Helper()
 	name := get(t, role, "metadata", "name")
@@ -660,7 +660,7 @@ func checkAggregated(t *testing.T, docs []object, role object) {
 			}
 			for _, verb := range rule["verbs"].([]any) {
 				write := verb != "get" && verb != "list" && verb != "watch"
-				if write && res != "saasproducts" && verb != "patch" {
+				if write && res != "saasproducts" {
 					t.Errorf("%v grants %v on %v", name, verb, res)
 				}
 			}
