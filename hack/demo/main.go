@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/kooper-io/kooper/internal/localstack"
 )
 
@@ -24,6 +27,10 @@ func main() {
 	dir := flag.String("dir", "bin/demo", "directory for the cluster's state, the built binaries and the logs")
 	nodes := flag.Int("nodes", 3, "number of kwok nodes")
 	flag.Parse()
+	// The control plane's start uses controller-runtime's client, whose logger
+	// would otherwise print a stack trace ("log.SetLogger(...) was never
+	// called") when the start takes over 30 s; the demo prints its own progress.
+	ctrllog.SetLogger(logr.Discard())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *dir, *nodes, *once); err != nil {

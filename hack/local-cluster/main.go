@@ -16,10 +16,15 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/kooper-io/kooper/internal/localcluster"
 )
 
 func main() {
+	// See hack/demo: the cluster prints its own progress, not controller-runtime's.
+	ctrllog.SetLogger(logr.Discard())
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "local-cluster:", err)
 		os.Exit(1)
