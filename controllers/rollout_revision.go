@@ -8,7 +8,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -30,8 +29,7 @@ func controllerRevision(product *saasv1alpha1.SaaSProduct, namespace, name strin
 		},
 			// The product's revisions go with it (it goes only once no
 			// tenant holds it).
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: saasv1alpha1.GroupVersion.String(), Kind: "SaaSProduct",
-				Name: product.Name, UID: product.UID, Controller: ptr.To(true)}},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(product, saasv1alpha1.GroupVersion.WithKind("SaaSProduct"))},
 		},
 		Data:     runtime.RawExtension{Raw: data},
 		Revision: number,

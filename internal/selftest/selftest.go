@@ -58,9 +58,12 @@ func QueryUnknownInstance(ctx context.Context, client *http.Client, productionUR
 		return Result{}, err
 	}
 	instanceID := "selftest-" + id
-	// A flat object of strings: json.Marshal's sorted keys are the canonical payload (§2.1.2).
-	body, err := json.Marshal(map[string]string{
-		"activity": string(koogallery.ActivityQueryInstance), "instanceId": instanceID, "testFlag": "1"})
+	body, err := json.Marshal(koogallery.QueryInstanceRequest{
+		Activity: string(koogallery.ActivityQueryInstance), InstanceID: instanceID, TestFlag: "1"})
+	if err != nil {
+		return Result{}, err
+	}
+	payload, err := koogallery.CanonicalPayload(body) // §2.1.2, as the receiver computes it
 	if err != nil {
 		return Result{}, err
 	}
@@ -70,7 +73,7 @@ func QueryUnknownInstance(ctx context.Context, client *http.Client, productionUR
 	}
 	ts := strconv.FormatInt(now.UnixMilli(), 10)
 	q := target.Query()
-	q.Set("signature", koogallery.SignBasic(key, nonce, ts, body))
+	q.Set("signature", koogallery.SignBasic(key, nonce, ts, payload))
 	q.Set("timestamp", ts)
 	q.Set("nonce", nonce)
 	target.RawQuery = q.Encode()
