@@ -2,14 +2,19 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
 // Domain metrics on controller-runtime's registry. Reconcile counts and
@@ -22,24 +27,94 @@ var (
 		Help:    "Time from a SaaSTenant's creation to its first Ready.",
 		Buckets: prometheus.ExponentialBuckets(0.5, 2, 12), // 0.5 s to about 17 min
 	})
-	tenantsDesc = prometheus.NewDesc("kooper_tenants", "SaaSTenants by desired state and readiness.", []string{"state", "ready"}, nil)
-	tenants     = &tenantCollector{}
+	tenantsDesc  = prometheus.NewDesc("kooper_tenants", "SaaSTenants by desired state and readiness.", []string{"state", "ready"}, nil)
+	notReadyDesc = prometheus.NewDesc("kooper_tenants_not_ready_over_15m", notReadyHelp, nil, nil)
+	expiringDesc = prometheus.NewDesc("kooper_tenants_expiring", expiringHelp, []string{"within"}, nil)
+	tenants      = &tenantCollector{}
+
+	// orderQueries counts Query Order calls (spec §6.3) of the tenant and
+	// licence controllers by outcome (the orderOutcome* values).
+	orderQueries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kooper_order_queries_total",
+		Help: "Query Order calls by outcome: resolved, refused (the marketplace answered an error code), failed (no answer: network, timeout, 5xx), unusable (the answer lacks the order line).",
+	}, []string{"outcome"})
+)
+
+// Outcomes of kooper_order_queries_total.
+const (
+	orderOutcomeResolved = "resolved"
+	orderOutcomeRefused  = "refused"
+	orderOutcomeFailed   = "failed"
+	orderOutcomeUnusable = "unusable"
+)
+
+// Help texts of the tenant collector's gauges.
+const (
+	notReadyHelp = "SaaSTenants meant to serve (state Active, not frozen by the expiry safety net, not being deleted) " +
+		"whose Ready condition has not been True for more than 15 minutes (since its last transition, or since creation without one)."
+	expiringHelp = "Active SaaSTenants by time to status.expireTime: within=1d (at most a day left), " +
+		"7d (at most 7 days, the 1d ones included), grace (expired, within the expiry safety net's grace period)."
+)
+
+// Thresholds of kooper_tenants_not_ready_over_15m and
+// kooper_tenants_expiring.
+const (
+	notReadyThreshold = 15 * time.Minute
+	expiringDay       = 24 * time.Hour
+	expiringWeek      = 7 * expiringDay
+)
+
+// Values of kooper_tenants_expiring's within label.
+const (
+	within1d    = "1d"
+	within7d    = "7d"
+	withinGrace = "grace"
 )
 
 func init() {
-	metrics.Registry.MustRegister(timeToReady, tenants)
+	metrics.Registry.MustRegister(timeToReady, tenants, orderQueries)
+	// Every outcome exists from the start, so a rate() over it is 0, not absent.
+	for _, o := range []string{orderOutcomeResolved, orderOutcomeRefused, orderOutcomeFailed, orderOutcomeUnusable} {
+		orderQueries.WithLabelValues(o)
+	}
+}
+
+// orderOutcome names the outcome of one Query Order call for
+// kooper_order_queries_total: queryErr is the client's error, resolveErr
+// the error of reading the order line from its answer.
+func orderOutcome(queryErr, resolveErr error) string {
+	var apiErr *koogallery.APIError
+	switch {
+	case queryErr == nil && resolveErr == nil:
+		return orderOutcomeResolved
+	case queryErr == nil:
+		return orderOutcomeUnusable
+	case errors.As(queryErr, &apiErr) && apiErr.HTTPStatus < 500:
+		return orderOutcomeRefused
+	default:
+		return orderOutcomeFailed
+	}
 }
 
 // tenantCollector counts tenants from the informer cache at scrape time, so
-// the figures are right after a restart without any bookkeeping.
+// the figures are right after a restart without any bookkeeping. One list
+// per scrape feeds kooper_tenants, kooper_tenants_not_ready_over_15m and
+// kooper_tenants_expiring.
 type tenantCollector struct {
 	reader atomic.Pointer[client.Reader]
+	// clock is the scrape's time; nil is the real clock. Tests set it on a
+	// collector of their own.
+	clock clock.PassiveClock
 }
 
 func (c *tenantCollector) use(r client.Reader) { c.reader.Store(&r) }
 
 // Describe implements prometheus.Collector.
-func (c *tenantCollector) Describe(ch chan<- *prometheus.Desc) { ch <- tenantsDesc }
+func (c *tenantCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- tenantsDesc
+	ch <- notReadyDesc
+	ch <- expiringDesc
+}
 
 // Collect implements prometheus.Collector.
 func (c *tenantCollector) Collect(ch chan<- prometheus.Metric) {
@@ -65,5 +140,74 @@ func (c *tenantCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for k, v := range counts {
 		ch <- prometheus.MustNewConstMetric(tenantsDesc, prometheus.GaugeValue, v, k[0], k[1])
+	}
+	now := c.now()
+	var notReady float64
+	expiring := map[string]float64{within1d: 0, within7d: 0, withinGrace: 0}
+	for i := range list.Items {
+		t := &list.Items[i]
+		if notReadySince(t, now) > notReadyThreshold {
+			notReady++
+		}
+		for _, w := range expiringWithin(t, now) {
+			expiring[w]++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(notReadyDesc, prometheus.GaugeValue, notReady)
+	for w, v := range expiring {
+		ch <- prometheus.MustNewConstMetric(expiringDesc, prometheus.GaugeValue, v, w)
+	}
+}
+
+func (c *tenantCollector) now() time.Time {
+	if c.clock == nil {
+		return time.Now()
+	}
+	return c.clock.Now()
+}
+
+// notReadySince is how long, at now, a tenant meant to serve has not been
+// Ready: since its Ready condition's last transition, or since its
+// creation when it has none yet. It is 0 for a Ready tenant and for one
+// not meant to serve: frozen (spec.state Frozen, or Frozen=True from the
+// expiry safety net, whose Ready is False by design), released, or being
+// deleted.
+func notReadySince(t *saasv1alpha1.SaaSTenant, now time.Time) time.Duration {
+	if t.Spec.State != saasv1alpha1.StateActive || !t.DeletionTimestamp.IsZero() ||
+		apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.FrozenCondition) {
+		return 0
+	}
+	since := t.CreationTimestamp.Time
+	if c := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ReadyCondition); c != nil {
+		if c.Status == metav1.ConditionTrue {
+			return 0
+		}
+		since = c.LastTransitionTime.Time
+	}
+	return max(now.Sub(since), 0)
+}
+
+// expiringWithin lists the kooper_tenants_expiring buckets an Active
+// tenant falls in at now, by its status.expireTime: 1d and 7d with at most
+// that much left (so a tenant in 1d is in 7d too), grace once expired but
+// not yet Expired (the safety net's grace period). Frozen and released
+// tenants, and tenants without an expiry, are in none.
+func expiringWithin(t *saasv1alpha1.SaaSTenant, now time.Time) []string {
+	expiry := t.Status.ExpireTime
+	if t.Spec.State != saasv1alpha1.StateActive || expiry == nil || !t.DeletionTimestamp.IsZero() {
+		return nil
+	}
+	left := expiry.Sub(now)
+	switch {
+	case left > expiringWeek:
+		return nil
+	case left > expiringDay:
+		return []string{within7d}
+	case left > 0:
+		return []string{within1d, within7d}
+	case apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.ExpiredCondition):
+		return nil
+	default:
+		return []string{withinGrace}
 	}
 }

@@ -87,6 +87,7 @@ type orderResolver struct {
 }
 
 // resolve resolves order with the product's AK/SK, once per order line.
+// Each Query Order call counts in kooper_order_queries_total by outcome.
 func (o orderResolver) resolve(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, error) {
 	key := product.Spec.ProductID + "/" + order.OrderID + "/" + order.OrderLineID
 	if resolved := o.memo.get(key); resolved != nil {
@@ -98,9 +99,11 @@ func (o orderResolver) resolve(ctx context.Context, product *saasv1alpha1.SaaSPr
 	}
 	info, err := o.orders(ak, sk).QueryOrder(ctx, order.OrderID, order.OrderLineID)
 	if err != nil {
+		orderQueries.WithLabelValues(orderOutcome(err, nil)).Inc()
 		return nil, &orders.QueryError{Err: err}
 	}
 	resolved, err := orders.Resolved(info, order)
+	orderQueries.WithLabelValues(orderOutcome(nil, err)).Inc()
 	if err == nil {
 		o.memo.put(key, resolved)
 	}
