@@ -50,7 +50,8 @@ func newTenantProductIn(t *testing.T, k8sClient client.Client, change func(*saas
 					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
 					Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
 				},
-				Storage: &saasv1alpha1.StorageTemplate{Size: resource.MustParse("1Gi"), MountPath: "/data"},
+				// Shared storage: the pro plan runs 3 replicas (issue 28).
+				Storage: &saasv1alpha1.StorageTemplate{Size: resource.MustParse("1Gi"), MountPath: "/data", AccessMode: corev1.ReadWriteMany},
 				Ingress: &saasv1alpha1.IngressTemplate{ClassName: "nginx"},
 			},
 			Plans: []saasv1alpha1.Plan{

@@ -125,6 +125,11 @@ func (r *SaaSTenantReconciler) desired(ctx context.Context, s *tenantState) (*te
 	if err := tenantobjects.CheckEgress(s.product.Spec.TenantEgress()); err != nil {
 		return nil, r.stall(t, saasv1alpha1.EgressRuleInvalidReason, "SaaSProduct %q: %v", s.product.Name, err)
 	}
+	if w := s.product.Spec.Workload; w != nil && w.Ingress != nil {
+		if err := tenantobjects.CheckAllowFrom(w.Ingress.AllowFrom); err != nil {
+			return nil, r.stall(t, saasv1alpha1.IngressSourceInvalidReason, "SaaSProduct %q: %v", s.product.Name, err)
+		}
+	}
 	d := &tenantobjects.Desired{
 		Tenant: t, Product: s.product, Plan: s.plan, Namespace: namespace, URLs: urls,
 		Frozen: s.frozen, Simulated: simulated(s), IngressNamespace: r.Options.IngressNamespace,
@@ -137,7 +142,31 @@ func (r *SaaSTenantReconciler) desired(ctx context.Context, s *tenantState) (*te
 	if o := r.tenantConfig(ctx, s, d); !o.proceeds() {
 		return nil, o
 	}
+	if err := r.existingVolume(ctx, s, d); err != nil {
+		return nil, failed(err)
+	}
 	return d, proceed()
+}
+
+// existingVolume puts the tenant's data claim, as the cache holds it, into
+// d: the claim applied keeps its class, access modes and size (see
+// tenantobjects.Desired.Volume). No read before the namespace exists, nor
+// for a product without storage.
+func (r *SaaSTenantReconciler) existingVolume(ctx context.Context, s *tenantState, d *tenantobjects.Desired) error {
+	w := s.product.Spec.Workload
+	if w == nil || w.Storage == nil || s.tenant.Status.Namespace == "" {
+		return nil
+	}
+	pvc := &corev1.PersistentVolumeClaim{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: tenantobjects.DataVolumeName}, pvc)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("failed to read the data volume's claim in %s: %w", d.Namespace, err)
+	}
+	d.Volume = pvc
+	return nil
 }
 
 // secretsToCopy reads the product's TLS and image-pull Secrets from
@@ -254,19 +283,25 @@ func (s *tenantState) observedApplied(kind string, obj metav1.Object) bool {
 	return !applied || !recorded || got == want
 }
 
-// notCached reports a Secret or ConfigMap outside kooper's namespace: the
-// cache holds neither (see CacheOptions), so they are read from the API
-// server, which only tenants with copied Secrets, configuration files or a
-// chart that renders them do. A chart's object of a version other than the
+// notCached reports a ConfigMap outside kooper's namespace: the cache
+// holds none (see CacheOptions), so they are read from the API server,
+// which only tenants with configuration files or a chart that renders them
+// do. Secrets are cached: kooper's namespace, and kooper's own in every
+// other (a Secret kooper did not label is absent, so it is applied). A chart's object of a version other than the
 // one kooper caches is read from the API server too: reading it through the
 // cache would start an informer of every such object in the cluster.
 func (r *SaaSTenantReconciler) notCached(obj client.Object) bool {
 	switch obj.(type) {
-	case *corev1.Secret, *corev1.ConfigMap:
+	case *corev1.Secret:
+		return false
+	case *corev1.ConfigMap:
 		return obj.GetNamespace() != r.Options.SecretNamespace
 	case *unstructured.Unstructured:
 		gvk := obj.GetObjectKind().GroupVersionKind()
-		if gk := gvk.GroupKind(); gk == secretKind || gk == configMapKind {
+		switch gvk.GroupKind() {
+		case secretKind:
+			return gvk.Version != "v1"
+		case configMapKind:
 			return obj.GetNamespace() != r.Options.SecretNamespace
 		}
 		cached, ok := r.childGVK(gvk.GroupKind())
@@ -277,13 +312,17 @@ func (r *SaaSTenantReconciler) notCached(obj client.Object) bool {
 
 // ensureCredentials creates the tenant's admin credentials once, and
 // their copy in kooper's namespace. They are never regenerated: the buyer
-// got them in appInfo. Once status records them, nothing is read (tenant
-// Secrets are not cached). The create goes first, without a read: a new
+// got them in appInfo. The create goes first, without a read: a new
 // tenant, the common case, costs one request, and AlreadyExists says the
-// Secret is there and stays as it is.
+// Secret is there and stays as it is. Once status records them, a
+// credentials Secret deleted by hand is restored from the copy.
 func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *tenantobjects.Desired) error {
 	var created *corev1.Secret
-	if d.Tenant.Status.CredentialsSecretName == "" {
+	if d.Tenant.Status.CredentialsSecretName != "" {
+		if err := r.restoreCredentials(ctx, d); err != nil {
+			return err
+		}
+	} else {
 		password, err := strongPassword(24)
 		if err != nil {
 			return err
@@ -336,6 +375,42 @@ func (r *SaaSTenantReconciler) ensureCredentialsCopy(ctx context.Context, d *ten
 	}
 	if err := r.Create(ctx, copied); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("failed to copy the credentials into %s: %w", key.Namespace, err)
+	}
+	return nil
+}
+
+// restoreCredentials puts back a tenant's credentials Secret that is gone
+// (deleted by hand: the workload's pods read it), with the values of its
+// copy in kooper's namespace, which the buyer got in appInfo. The cache
+// says whether it is there; a miss is confirmed with the API server, since
+// a cache behind a recent create would otherwise cost a needless write.
+// Without a copy there is nothing to restore from, and nothing is made up.
+func (r *SaaSTenantReconciler) restoreCredentials(ctx context.Context, d *tenantobjects.Desired) error {
+	key := client.ObjectKey{Namespace: d.Namespace, Name: tenantobjects.CredentialsSecretName}
+	if err := r.Get(ctx, key, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		return err
+	}
+	if err := r.Reader.Get(ctx, key, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		return err
+	}
+	copied := &corev1.Secret{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsCopyName(d.Tenant.Spec.InstanceID)}, copied)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to read the credentials copy of %s: %w", d.Namespace, err)
+	}
+	restored := &corev1.Secret{
+		ObjectMeta: d.Meta(tenantobjects.CredentialsSecretName),
+		Type:       corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			saasv1alpha1.CredentialsUsernameKey: copied.Data[saasv1alpha1.CredentialsUsernameKey],
+			saasv1alpha1.CredentialsPasswordKey: copied.Data[saasv1alpha1.CredentialsPasswordKey],
+		},
+	}
+	if err := r.Create(ctx, restored); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("failed to restore the credentials Secret in %s: %w", d.Namespace, err)
 	}
 	return nil
 }

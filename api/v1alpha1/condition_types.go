@@ -180,6 +180,10 @@ const (
 	// range or label the API server would refuse in a NetworkPolicy (say,
 	// an except outside its cidr), so its tenants are not provisioned.
 	EgressRuleInvalidReason = "EgressRuleInvalid"
+	// IngressSourceInvalidReason: a product's workload.ingress.allowFrom
+	// names an address range the API server would refuse in a
+	// NetworkPolicy, so its tenants are not provisioned.
+	IngressSourceInvalidReason = "IngressSourceInvalid"
 	// SecretNotFoundReason: a Secret the product names (TLS, image pull) does not exist.
 	SecretNotFoundReason = "SecretNotFound"
 	// ConfigMapNotFoundReason: the ConfigMap a product's workload.config

@@ -90,6 +90,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.type != 'SaaS' || has(self.urls)",message="urls is required for products of type SaaS"
 // +kubebuilder:validation:XValidation:rule="self.type != 'License' || self.plans.all(p, has(p.license))",message="every plan of a License product needs license terms"
 // +kubebuilder:validation:XValidation:rule="!has(self.debug) || !has(self.debug.skuCode) || self.plans.exists(p, p.skuCode == self.debug.skuCode)",message="debug.skuCode must name one of the plans"
+// +kubebuilder:validation:XValidation:rule="!has(self.workload) || !has(self.workload.storage) || self.workload.storage.accessMode == 'ReadWriteMany' || self.plans.all(p, !has(p.replicas) || p.replicas <= 1)",message="a plan with more than one replica needs workload.storage.accessMode ReadWriteMany: a ReadWriteOnce volume (an EVS disk on CCE) attaches to one node only, so the other replicas could not start (Multi-Attach). Give such a plan replicas: 1, use a ReadWriteMany storage class (SFS, csi-nas), or make the product a chart whose StatefulSet gives each replica a volume"
 type SaaSProductSpec struct {
 	// productId is the KooGallery product ID (商品ID), as shown in the Seller
 	// Console. It never changes once set, because tenants are bound to it.
@@ -222,6 +223,17 @@ type WorkloadTemplate struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	ImagePullSecretName string `json:"imagePullSecretName,omitempty"`
+
+	// namespaceImagePullSecretName names a Secret that already exists in
+	// every tenant namespace, used as it is to pull the image: on CCE,
+	// default-secret, which CCE puts in every namespace with the
+	// credentials of the cluster's SWR. kooper neither copies nor reads it;
+	// a pod that starts before the Secret exists retries its pull until it
+	// does. Both this and imagePullSecretName may be set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	NamespaceImagePullSecretName string `json:"namespaceImagePullSecretName,omitempty"`
 
 	// args are the container's arguments; the image's defaults apply when omitted.
 	// +optional
@@ -485,10 +497,25 @@ type StorageTemplate struct {
 	Size resource.Quantity `json:"size"`
 
 	// storageClassName is the StorageClass; the cluster default applies when omitted.
-	// On CCE, for example csi-disk.
+	// On CCE, for example csi-disk (an EVS disk), or csi-disk-topology in a
+	// cluster whose nodes span several availability zones: it creates the
+	// disk in the zone of the node the pod is scheduled to. A change
+	// applies to the volumes of new tenants: a claim's class cannot change.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	StorageClassName string `json:"storageClassName,omitempty"`
+
+	// accessMode is how the volume may be mounted: ReadWriteOnce (by the
+	// pods of one node: a block disk, such as CCE's EVS), ReadWriteOncePod
+	// (by one pod) or ReadWriteMany (by pods on every node: file storage,
+	// such as CCE's SFS, csi-nas). The storage class must offer it. Only a
+	// ReadWriteMany volume lets a plan run more than one replica. A change
+	// applies to the volumes of new tenants: a claim's access modes cannot
+	// change. Defaults to ReadWriteOnce.
+	// +optional
+	// +kubebuilder:default=ReadWriteOnce
+	// +kubebuilder:validation:Enum=ReadWriteOnce;ReadWriteOncePod;ReadWriteMany
+	AccessMode corev1.PersistentVolumeAccessMode `json:"accessMode,omitempty"`
 
 	// mountPath is where the volume is mounted in the container, for example /data.
 	// +required
@@ -522,6 +549,41 @@ type IngressTemplate struct {
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:Pattern=`^/`
 	Path string `json:"path,omitempty"`
+
+	// annotations are set on every tenant's Ingress, for the ingress
+	// controller: CCE's cce class, for example, reads the load balancer from
+	// kubernetes.io/elb.class, kubernetes.io/elb.id and
+	// kubernetes.io/elb.port (docs/operations/cce.md). Keys under
+	// saas.kooper.io/ are kooper's own and refused. An annotation removed
+	// here is removed from the Ingresses. At most 32.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('saas.kooper.io/'))",message="annotations under saas.kooper.io/ are kooper's own"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 316 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$'))",message="each annotation key must be a qualified name: an optional DNS subdomain prefix and '/', then a name of letters, digits, '-', '_' and '.', for example kubernetes.io/elb.id"
+	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// serviceType is the type of each tenant's Service, the Ingress's
+	// backend: ClusterIP, or NodePort where the ingress controller sends
+	// to the nodes, as CCE's cce class does on a CCE standard cluster
+	// (cce_10_0094 lists ClusterIP as unsupported there). Defaults to
+	// ClusterIP.
+	// +optional
+	// +kubebuilder:default=ClusterIP
+	// +kubebuilder:validation:Enum=ClusterIP;NodePort
+	ServiceType corev1.ServiceType `json:"serviceType,omitempty"`
+
+	// allowFrom are address ranges outside the cluster that the tenant's
+	// NetworkPolicy admits besides the ingress controller's namespace: the
+	// load balancer's, when it sends to the pods from outside any pod, as
+	// CCE's cce class does (from the nodes of a standard cluster, from the
+	// ELB's backend subnet on a CCE Turbo cluster, from 100.125.0.0/16 for
+	// a shared ELB). The cluster must enforce ipBlock in ingress rules (on
+	// CCE, a cluster with DataPlane V2; docs/operations/cce.md). Nothing
+	// besides the namespaces when omitted.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	AllowFrom []IPBlock `json:"allowFrom,omitempty"`
 }
 
 // Plan is what one KooGallery specification (skuCode) entitles a tenant to.

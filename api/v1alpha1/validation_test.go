@@ -537,6 +537,66 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: "a licence needs an orderId (newInstance) or an eventId (getLicenseAsync)",
 		},
 		{
+			// Issue 28: a ReadWriteOnce disk attaches to one node; the
+			// sample's Professional plan once ran 3 replicas on one.
+			name: "plan of 3 replicas on a ReadWriteOnce volume",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Storage = &saasv1alpha1.StorageTemplate{Size: resource.MustParse("5Gi"), MountPath: "/data"}
+				o.Spec.Plans = append(o.Spec.Plans, saasv1alpha1.Plan{SKUCode: "pro", Replicas: 3})
+			}),
+			wantMessage: "a plan with more than one replica needs workload.storage.accessMode ReadWriteMany",
+		},
+		{
+			name: "plan of 2 replicas on a ReadWriteOncePod volume",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Storage = &saasv1alpha1.StorageTemplate{Size: resource.MustParse("5Gi"), MountPath: "/data", AccessMode: corev1.ReadWriteOncePod}
+				o.Spec.Plans[0].Replicas = 2
+			}),
+			wantMessage: "(Multi-Attach)",
+		},
+		{
+			name: "storage access mode ReadOnlyMany",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Storage = &saasv1alpha1.StorageTemplate{Size: resource.MustParse("5Gi"), MountPath: "/data", AccessMode: corev1.ReadOnlyMany}
+			}),
+			wantMessage: `spec.workload.storage.accessMode: Unsupported value: "ReadOnlyMany"`,
+		},
+		{
+			name: "ingress annotation of kooper's own",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{Annotations: map[string]string{"saas.kooper.io/revision": "x"}}
+			}),
+			wantMessage: "annotations under saas.kooper.io/ are kooper's own",
+		},
+		{
+			name: "ingress annotation key that is not a qualified name",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{Annotations: map[string]string{"kubernetes.io/elb id": "x"}}
+			}),
+			wantMessage: "each annotation key must be a qualified name",
+		},
+		{
+			name: "tenant Service of type LoadBalancer",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{ServiceType: corev1.ServiceTypeLoadBalancer}
+			}),
+			wantMessage: `spec.workload.ingress.serviceType: Unsupported value: "LoadBalancer"`,
+		},
+		{
+			name: "load balancer range that is not one",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{AllowFrom: []saasv1alpha1.IPBlock{{CIDR: "the ELB"}}}
+			}),
+			wantMessage: "spec.workload.ingress.allowFrom[0].cidr in body should match",
+		},
+		{
+			name: "namespace image-pull Secret that is not a name",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.NamespaceImagePullSecretName = "Default_Secret"
+			}),
+			wantMessage: "spec.workload.namespaceImagePullSecretName in body should match",
+		},
+		{
 			name: "licence window that ends before it starts",
 			object: with(validLicense(), func(o *saasv1alpha1.License) {
 				start := metav1.NewTime(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -836,4 +896,34 @@ func TestSchemaAcceptsRolloutPolicies(t *testing.T) {
 		product := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) { o.Spec.Rollout = &policy })
 		g.Expect(k8sClient.Create(ctx(t), product)).To(Succeed(), "%+v", policy)
 	}
+}
+
+// TestSchemaAcceptsWhatRealClustersNeed admits issue 28's fields: more
+// replicas on a shared volume, one replica on a disk, CCE's ELB
+// annotations, a NodePort Service, load balancer ranges and CCE's
+// default-secret; and fills the access mode and Service type defaults.
+func TestSchemaAcceptsWhatRealClustersNeed(t *testing.T) {
+	g := NewWithT(t)
+	cce := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+		o.Spec.Workload.Storage = &saasv1alpha1.StorageTemplate{Size: resource.MustParse("5Gi"), MountPath: "/data", StorageClassName: "csi-disk-topology"}
+		o.Spec.Workload.NamespaceImagePullSecretName = "default-secret"
+		o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{ClassName: "cce", ServiceType: corev1.ServiceTypeNodePort,
+			Annotations: map[string]string{"kubernetes.io/elb.class": "performance", "kubernetes.io/elb.id": "0b4e9b3f", "kubernetes.io/elb.port": "443"},
+			AllowFrom:   []saasv1alpha1.IPBlock{{CIDR: "100.125.0.0/16"}, {CIDR: "192.168.0.0/24"}}}
+		o.Spec.Plans = append(o.Spec.Plans, saasv1alpha1.Plan{SKUCode: "pro", Replicas: 1})
+	})
+	g.Expect(k8sClient.Create(ctx(t), cce)).To(Succeed())
+	g.Expect(cce.Spec.Workload.Storage.AccessMode).To(Equal(corev1.ReadWriteOnce))
+
+	shared := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+		o.Spec.Workload.Storage = &saasv1alpha1.StorageTemplate{Size: resource.MustParse("5Gi"), MountPath: "/data",
+			StorageClassName: "csi-nas", AccessMode: corev1.ReadWriteMany}
+		o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{}
+		o.Spec.Plans = append(o.Spec.Plans, saasv1alpha1.Plan{SKUCode: "pro", Replicas: 3})
+	})
+	g.Expect(k8sClient.Create(ctx(t), shared)).To(Succeed())
+	g.Expect(shared.Spec.Workload.Ingress.ServiceType).To(Equal(corev1.ServiceTypeClusterIP))
+
+	noStorage := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) { o.Spec.Plans[0].Replicas = 5 })
+	g.Expect(k8sClient.Create(ctx(t), noStorage)).To(Succeed(), "replicas without a volume are no concern")
 }

@@ -151,15 +151,24 @@ func testUpgrade(t *testing.T, e *env) {
 		tenant := getTenant(g, e, e.tenant)
 		g.Expect(tenant.Status.SKUCode).To(Equal(proSKU))
 		d := getDeployment(g, e, tenant.Status.Namespace)
-		g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(3))
+		// Professional is a larger pod, not more of them: the tenant's
+		// ReadWriteOnce volume attaches to one node (issue 28).
+		g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(1))
 		cpu := d.Spec.Template.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]
-		g.Expect(cpu.Cmp(resource.MustParse("500m"))).To(BeZero(), "cpu request %s", cpu.String())
-		// The rollout completed: every replica runs the new template.
+		g.Expect(cpu.Cmp(resource.MustParse("2"))).To(BeZero(), "cpu request %s", cpu.String())
+		// The rollout completed: the one replica runs the new template.
 		g.Expect(d.Status.ObservedGeneration).To(Equal(d.Generation))
-		g.Expect(d.Status.UpdatedReplicas).To(BeEquivalentTo(3))
-		g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(3))
+		g.Expect(d.Status.UpdatedReplicas).To(BeEquivalentTo(1))
+		g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(1))
 		g.Expect(isReady(tenant)).To(BeTrue())
 	}).Should(Succeed())
+	// The old pod stops before the new one starts, so the volume is never
+	// wanted on two nodes at once.
+	ns := getTenant(g, e, e.tenant).Status.Namespace
+	g.Expect(getDeployment(g, e, ns).Spec.Strategy.Type).To(Equal(appsv1.RecreateDeploymentStrategyType))
+	pvc := &corev1.PersistentVolumeClaim{}
+	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Namespace: ns, Name: "data"}, pvc)).To(Succeed())
+	g.Expect(pvc.Spec.AccessModes).To(ConsistOf(corev1.ReadWriteOnce))
 	// The plan is in the configuration file: the upgrade rendered it again.
 	expectProbesAndConfig(g, e, getTenant(g, e, e.tenant).Status.Namespace, e.tenant, proSKU)
 }
@@ -190,8 +199,8 @@ func testUnfreeze(t *testing.T, e *env) {
 		tenant := getTenant(g, e, e.tenant)
 		g.Expect(isReady(tenant)).To(BeTrue())
 		d := getDeployment(g, e, tenant.Status.Namespace)
-		g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(3))
-		g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(3))
+		g.Expect(*d.Spec.Replicas).To(BeEquivalentTo(1))
+		g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(1))
 	}).Should(Succeed())
 }
 

@@ -37,8 +37,9 @@ var (
 )
 
 // networkPolicy isolates the tenant. Ingress: only from the namespace
-// itself, the ingress controller's namespace and, when configured, the
-// monitoring namespace. Egress: only DNS, the namespace itself, for a
+// itself, the ingress controller's namespace, when configured the
+// monitoring namespace, and the product's load balancer ranges
+// (workload.ingress.allowFrom). Egress: only DNS, the namespace itself, for a
 // joint-operation product HTTPS outside the cluster (outsideClusterHTTPS),
 // and the product's allow list (workload.egress or chart.egress), in that
 // order.
@@ -48,6 +49,11 @@ func (d *Desired) networkPolicy() *networkingv1.NetworkPolicy {
 	from := []networkingv1.NetworkPolicyPeer{namespacePeer(d.Namespace), namespacePeer(d.IngressNamespace)}
 	if m := d.MonitoringNamespace; m != "" && m != d.Namespace && m != d.IngressNamespace {
 		from = append(from, namespacePeer(m))
+	}
+	if ing := d.Product.Spec.Workload; ing != nil && ing.Ingress != nil {
+		for _, b := range ing.Ingress.AllowFrom {
+			from = append(from, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: b.CIDR, Except: b.Except}})
+		}
 	}
 	egress := []networkingv1.NetworkPolicyEgressRule{
 		{
@@ -172,6 +178,20 @@ func CheckEgress(rules []saasv1alpha1.EgressRule) error {
 			errs = append(errs, metav1validation.ValidateLabelSelector(labelSelector(p.NamespaceSelector), opts, path.Child("namespaceSelector"))...)
 			errs = append(errs, metav1validation.ValidateLabelSelector(labelSelector(p.PodSelector), opts, path.Child("podSelector"))...)
 		}
+	}
+	return errs.ToAggregate()
+}
+
+// CheckAllowFrom is CheckEgress for the load balancer ranges of a
+// product's Ingress (spec.workload.ingress.allowFrom): it returns nil, or
+// an aggregate of field errors whose paths start at
+// workload.ingress.allowFrom. A tenant of such a product stalls
+// (IngressSourceInvalid).
+func CheckAllowFrom(blocks []saasv1alpha1.IPBlock) error {
+	var errs field.ErrorList
+	base := field.NewPath("workload", "ingress", "allowFrom")
+	for i := range blocks {
+		errs = append(errs, checkIPBlock(&blocks[i], base.Index(i))...)
 	}
 	return errs.ToAggregate()
 }

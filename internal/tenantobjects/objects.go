@@ -3,8 +3,10 @@ package tenantobjects
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
+	"slices"
 	"text/template"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -87,6 +89,10 @@ type Desired struct {
 	// StaleConfig says the Deployment still mounts configuration files the
 	// product no longer has: their ConfigMap goes.
 	StaleConfig bool
+	// Volume is the tenant's data PersistentVolumeClaim as it exists, nil
+	// before it is made: a claim's class and access modes cannot change,
+	// nor its size shrink, so the claim applied keeps what it has.
+	Volume *corev1.PersistentVolumeClaim
 }
 
 // URLs are a tenant's rendered URL templates (spec.urls): appInfo's
@@ -265,21 +271,47 @@ func (d *Desired) serviceAccount() *corev1.ServiceAccount {
 	}
 }
 
+// persistentVolumeClaim is the data volume the product's storage asks for.
+// Once the claim exists (d.Volume), its class and access modes stay what
+// they are and its size never shrinks: the API server refuses a change of
+// either, and the tenant would stall over a product change meant for new
+// tenants. Growing it is asked for; the storage class must allow expansion.
 func (d *Desired) persistentVolumeClaim() *corev1.PersistentVolumeClaim {
+	storage := d.Product.Spec.Workload.Storage
 	pvc := &corev1.PersistentVolumeClaim{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
 		ObjectMeta: d.Meta(DataVolumeName),
 		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			AccessModes: []corev1.PersistentVolumeAccessMode{AccessMode(storage)},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: storage.Size}},
 		},
 	}
-	if storage := d.Product.Spec.Workload.Storage; storage != nil {
-		pvc.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceStorage: storage.Size}
-		if storage.StorageClassName != "" {
-			pvc.Spec.StorageClassName = ptr.To(storage.StorageClassName)
+	if storage.StorageClassName != "" {
+		pvc.Spec.StorageClassName = ptr.To(storage.StorageClassName)
+	}
+	if live := d.Volume; live != nil {
+		if !slices.Equal(pvc.Spec.AccessModes, live.Spec.AccessModes) {
+			pvc.Spec.AccessModes = live.Spec.AccessModes
+		}
+		if pvc.Spec.StorageClassName != nil && ptr.Deref(live.Spec.StorageClassName, "") != *pvc.Spec.StorageClassName {
+			// Left out when the claim has none: the API server gave it the
+			// default class, or a later default fills it in.
+			pvc.Spec.StorageClassName = live.Spec.StorageClassName
+		}
+		if size, ok := live.Spec.Resources.Requests[corev1.ResourceStorage]; ok && size.Cmp(storage.Size) > 0 {
+			pvc.Spec.Resources.Requests[corev1.ResourceStorage] = size
 		}
 	}
 	return pvc
+}
+
+// AccessMode is the storage's access mode: ReadWriteOnce when unset (the
+// API server's default of the field, for a product built in Go).
+func AccessMode(storage *saasv1alpha1.StorageTemplate) corev1.PersistentVolumeAccessMode {
+	if storage.AccessMode == "" {
+		return corev1.ReadWriteOnce
+	}
+	return storage.AccessMode
 }
 
 // secretCopies are the product's TLS and image-pull Secrets, copied from
@@ -380,6 +412,9 @@ func (d *Desired) podSpec() corev1.PodSpec {
 	if w.ImagePullSecretName != "" {
 		spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: ImagePullSecretName}}
 	}
+	if w.NamespaceImagePullSecretName != "" {
+		spec.ImagePullSecrets = append(spec.ImagePullSecrets, corev1.LocalObjectReference{Name: w.NamespaceImagePullSecretName})
+	}
 	if w.Storage != nil {
 		spec.Volumes = []corev1.Volume{{Name: DataVolumeName, VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: DataVolumeName}}}}
@@ -465,7 +500,7 @@ func (d *Desired) service() *corev1.Service {
 		ports = append(ports, corev1.ServicePort{Name: p.Name, Port: p.ContainerPort, Protocol: p.Protocol,
 			TargetPort: intstr.FromString(p.Name)})
 	}
-	return &corev1.Service{
+	svc := &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: d.Meta(AppName),
 		Spec: corev1.ServiceSpec{
@@ -473,6 +508,12 @@ func (d *Desired) service() *corev1.Service {
 			Ports:    ports,
 		},
 	}
+	// The type is set only when not the default, so a product without it
+	// applies the same Service as before the field existed.
+	if ing := d.Product.Spec.Workload.Ingress; ing != nil && ing.ServiceType != "" && ing.ServiceType != corev1.ServiceTypeClusterIP {
+		svc.Spec.Type = ing.ServiceType
+	}
+	return svc
 }
 
 // ingress routes the frontEndUrl's host to the Service's first port.
@@ -487,6 +528,9 @@ func (d *Desired) ingress() *networkingv1.Ingress {
 	}
 	if template.ClassName != "" {
 		ing.Spec.IngressClassName = ptr.To(template.ClassName)
+	}
+	if len(template.Annotations) > 0 {
+		ing.Annotations = maps.Clone(template.Annotations)
 	}
 	path := template.Path
 	if path == "" {
