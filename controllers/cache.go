@@ -13,10 +13,9 @@ import (
 // CacheOptions limits the manager's informers to what kooper reads: the
 // Secrets and ConfigMaps of its own namespace (products' keys, TLS, image
 // pull; the products ConfigMap) but directory shards, and of the tenant
-// objects only those labelled as kooper's. Tenant Secrets are not
-// cached at all: kooper reads them rarely (see SaaSTenantReconciler.Reader), and
-// a namespaced Secret informer beside a cluster-wide one proved to miss
-// events. Managed fields are dropped from cached objects: with server-side
+// objects, Secrets included, only those labelled as kooper's. Tenant
+// ConfigMaps are not cached: a tenant's configuration files may be large,
+// and are read only when applied. Managed fields are dropped from cached objects: with server-side
 // apply they are the larger part of each object, and kooper never reads them.
 func CacheOptions(operatorNamespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue})
@@ -35,7 +34,17 @@ func CacheOptions(operatorNamespace string) cache.Options {
 	// directory namespace; ConfigMaps as earlier versions stored them, until
 	// the directory controller has moved them.
 	notShards, _ := labels.Parse("!" + saasv1alpha1.DirectoryLabel) // a constant, valid selector
-	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}, Label: notShards}
+	// Secrets: kooper's namespace (products' keys, TLS and image-pull
+	// sources, licence keys, credentials copies), and in every other
+	// namespace those kooper made (a tenant's credentials, the copies of
+	// the TLS and image-pull Secrets, a chart's Secrets): watched, so a copy
+	// edited or deleted by hand is put back at once, and read without a
+	// request. Delivered directory shards are left out of both.
+	tenantSecrets, _ := labels.Parse(saasv1alpha1.ManagedByLabel + "=" + saasv1alpha1.ManagedByValue + ",!" + saasv1alpha1.DirectoryLabel)
+	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{
+		operatorNamespace:   {LabelSelector: notShards},
+		cache.AllNamespaces: {LabelSelector: tenantSecrets},
+	}}
 	// The products ConfigMap, the tombstone shards and the ConfigMaps that
 	// products' configuration files come from are read through the cache.
 	// Tenants' own ConfigMaps (kooper-config) are not cached: only tenants

@@ -51,11 +51,18 @@ func (c copiedSecret) refuse(secret *corev1.Secret) string {
 	return ""
 }
 
-// tenantsOfSecret maps a Secret of kooper's namespace to the tenants of
-// the products that copy it, so labelling or fixing it resumes them.
+// tenantsOfSecret maps a Secret to the tenants that must see its change:
+// a Secret of kooper's namespace to the tenants of the products that copy
+// it, so labelling, fixing or rotating it reaches every copy; a tenant's
+// credentials copy there, and any Secret kooper made in a tenant namespace
+// (credentials, the TLS and image-pull copies, a chart's), to its tenant,
+// so one edited or deleted by hand is put back.
 func (r *SaaSTenantReconciler) tenantsOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
 	if secret.GetNamespace() != r.Options.SecretNamespace {
-		return nil
+		return tenantOfChild(ctx, secret)
+	}
+	if id := secret.GetLabels()[saasv1alpha1.CredentialsCopyLabel]; id != "" {
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: id}}}
 	}
 	products := &saasv1alpha1.SaaSProductList{}
 	if err := r.List(ctx, products); err != nil {
