@@ -43,6 +43,13 @@ func plansCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 		cond.Message = "No plan runs a workload"
 		return cond
 	}
+	if unshared := replicasOnOneNodeVolume(product); len(unshared) > 0 {
+		cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.VolumeNotSharedReason
+		cond.Message = utilstrings.ShortenString(strings.Join(unshared, "; ")+
+			": a "+string(tenantobjects.AccessMode(product.Spec.Workload.Storage))+" volume attaches to one node, so the other replicas cannot start (Multi-Attach); "+
+			"give these plans replicas: 1, or make the volume ReadWriteMany", 32768)
+		return cond
+	}
 	var problems []string
 	for i := range product.Spec.Plans {
 		problems = append(problems, quotaShortfalls(product.Spec.Workload, &product.Spec.Plans[i])...)
@@ -132,4 +139,22 @@ func times(q resource.Quantity, n int32) resource.Quantity {
 		sum.Add(q)
 	}
 	return sum
+}
+
+// replicasOnOneNodeVolume names each plan that runs more than one replica on
+// a volume that is not ReadWriteMany. The schema refuses such a product
+// since issue 28; one stored before is reported here, where the merchant
+// looks, and its tenants keep running as they are.
+func replicasOnOneNodeVolume(product *saasv1alpha1.SaaSProduct) []string {
+	storage := product.Spec.Workload.Storage
+	if storage == nil || tenantobjects.AccessMode(storage) == corev1.ReadWriteMany {
+		return nil
+	}
+	var plans []string
+	for _, p := range product.Spec.Plans {
+		if p.Replicas > 1 {
+			plans = append(plans, fmt.Sprintf("plan %s runs %d replicas", p.SKUCode, p.Replicas))
+		}
+	}
+	return plans
 }

@@ -95,3 +95,22 @@ func TestAPlanWhoseQuotaCannotHoldARolloutIsRefused(t *testing.T) {
 	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
 	eventuallyTenant(t, tenant.Name, provisioned)
 }
+
+// A product stored before the schema refused more than one replica on a
+// volume that attaches to one node is reported on PlansValid (issue 28).
+func TestPlansOfSeveralReplicasOnOneNodeVolumes(t *testing.T) {
+	product := func(mode corev1.PersistentVolumeAccessMode, replicas int32) *saasv1alpha1.SaaSProduct {
+		return &saasv1alpha1.SaaSProduct{Spec: saasv1alpha1.SaaSProductSpec{
+			Workload: &saasv1alpha1.WorkloadTemplate{Storage: &saasv1alpha1.StorageTemplate{Size: resource.MustParse("5Gi"), AccessMode: mode}},
+			Plans:    []saasv1alpha1.Plan{{SKUCode: "basic", Replicas: 1}, {SKUCode: "pro", Replicas: replicas}},
+		}}
+	}
+	g := NewWithT(t)
+	cond := plansCondition(product(corev1.ReadWriteOnce, 3))
+	g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(cond.Reason).To(Equal(saasv1alpha1.VolumeNotSharedReason))
+	g.Expect(cond.Message).To(HavePrefix("plan pro runs 3 replicas: a ReadWriteOnce volume attaches to one node"))
+	g.Expect(plansCondition(product("", 2)).Reason).To(Equal(saasv1alpha1.VolumeNotSharedReason), "unset is ReadWriteOnce")
+	g.Expect(plansCondition(product(corev1.ReadWriteMany, 3)).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(plansCondition(product(corev1.ReadWriteOnce, 1)).Status).To(Equal(metav1.ConditionTrue))
+}

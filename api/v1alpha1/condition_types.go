@@ -164,6 +164,10 @@ const (
 	// QuotaTooSmallReason: a plan's quota cannot hold its tenants' pods at
 	// the peak of a rolling update, so their rollouts would never finish.
 	QuotaTooSmallReason = "QuotaTooSmall"
+	// VolumeNotSharedReason: a plan runs more than one replica on a volume
+	// that is not ReadWriteMany (a product stored before the schema refused
+	// it): the replicas on other nodes cannot mount it.
+	VolumeNotSharedReason = "VolumeNotShared"
 	// URLTemplateInvalidReason: a product's URL template does not render, or
 	// renders a URL longer than 512 characters or a host that is not a DNS name.
 	URLTemplateInvalidReason = "URLTemplateInvalid"
