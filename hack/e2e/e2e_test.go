@@ -72,7 +72,7 @@ func TestEndToEnd(t *testing.T) {
 		{"a purchase becomes a Ready tenant", testPurchase},
 		{"a second purchase, kept until the end", testSecondPurchase},
 		{"the tenant NetworkPolicy: DNS, the namespace and the product's allow list", testTenantNetworkPolicy},
-		{"an upgrade changes replicas and resources and rolls out", testUpgrade},
+		{"an upgrade changes resources and rolls out, one replica on its one-node volume", testUpgrade},
 		{"a freeze scales to zero and keeps the data", testFreeze},
 		{"an unfreeze brings the workload back", testUnfreeze},
 		{"a renewal moves the expiry", testRenewal},
