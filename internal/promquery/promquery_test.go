@@ -223,3 +223,48 @@ func write(t *testing.T, path, content string) {
 func basicAuth(user, password string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
 }
+
+// AOM's shape (docs/operations.md, "Prometheus meters on AOM"): the base URL
+// carries /v1/<project_id>, which every query keeps before /api/v1/query, and
+// the access code goes as a bearer token read from the file the chart mounts
+// (prometheusHTTPConfig.tokenSecretName), or as the password of the basic-auth
+// user aom_access_code.
+func TestQueryReachesAOMsProjectPathWithTheAccessCode(t *testing.T) {
+	tests := []struct {
+		name, config string
+		want         string
+	}{
+		{name: "bearer", config: "authorization:\n  type: Bearer\n  credentials_file: token\n", want: "Bearer aom-access-code"},
+		{name: "basic", config: "basic_auth:\n  username: aom_access_code\n  password_file: token\n", want: basicAuth("aom_access_code", "aom-access-code")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var path, auth string
+			server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				path, auth = r.URL.Path, r.Header.Get("Authorization")
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"3"]}]}}`))
+			}))
+			defer server.Close()
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "token"), "aom-access-code\n")
+			config := filepath.Join(dir, "http-config.yaml")
+			write(t, config, strings.ReplaceAll(tt.config, "file: token", "file: "+filepath.Join(dir, "token")))
+			client, err := NewClientFromFile(config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const project = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+			v, err := client.Query(context.Background(), server.URL+"/v1/"+project, `sum(rate(http_requests_total[1h]))`, time.Now())
+			if err != nil || v != 3 {
+				t.Fatalf("Query = %v, %v; want 3", v, err)
+			}
+			if want := "/v1/" + project + "/api/v1/query"; path != want {
+				t.Errorf("path %q, want %q", path, want)
+			}
+			if auth != tt.want {
+				t.Errorf("Authorization %q, want %q", auth, tt.want)
+			}
+		})
+	}
+}
