@@ -82,12 +82,12 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml: vet, staticcheck, er
 ##@ Tools (built from the Go module proxy into bin/, cached by version)
 
 .PHONY: tools
-tools: ## Build every tool: Kubernetes v1.37 binaries, etcd, kwok, Helm (and the older Helms of HELM_OLD_VERSIONS), helm-unittest, controller-gen, crd-ref-docs, golangci-lint.
+tools: ## Build every tool: Kubernetes v1.37 binaries, etcd, kwok, Helm (and the older Helms of HELM_OLD_VERSIONS), helm-unittest, controller-gen, crd-ref-docs, golangci-lint, promtool.
 	hack/build-tools.sh
 
 .PHONY: envtest-assets
-envtest-assets: ## Build what the tests run: kube-apiserver, kubectl and etcd for envtest, Helm, the older Helms and helm-unittest for the chart tests.
-	hack/build-tools.sh kubernetes etcd helm helm-old helm-unittest
+envtest-assets: ## Build what the tests run: kube-apiserver, kubectl and etcd for envtest, Helm, the older Helms and helm-unittest for the chart tests, promtool for the alerting rules' tests.
+	hack/build-tools.sh kubernetes etcd helm helm-old helm-unittest promtool
 
 $(CONTROLLER_GEN):
 	hack/build-tools.sh controller-gen

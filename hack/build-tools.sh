@@ -5,7 +5,7 @@
 # already there, so only the first run is slow (about 10 minutes on 2 cores,
 # most of it kube-apiserver and friends).
 #
-# Usage: hack/build-tools.sh [tool ...]   tools: kubernetes etcd kwok helm helm-old controller-gen helm-unittest crd-ref-docs golangci-lint
+# Usage: hack/build-tools.sh [tool ...]   tools: kubernetes etcd kwok helm helm-old controller-gen helm-unittest crd-ref-docs golangci-lint promtool
 #        (no argument builds them all)
 set -euo pipefail
 
@@ -161,6 +161,11 @@ build_helm_old() {
 build_controller_gen() { go_install controller-gen "$CONTROLLER_GEN_VERSION" sigs.k8s.io/controller-tools/cmd/controller-gen; }
 # crd-ref-docs writes the API reference (make api-docs, docs/reference/api.md) from api/'s types.
 build_crd_ref_docs() { go_install crd-ref-docs "$CRD_REF_DOCS_VERSION" github.com/elastic/crd-ref-docs; }
+# promtool runs the alerting rules' unit tests (hack/alerts.sh, make test). The
+# Prometheus module has no replace directive, so a plain go install builds it
+# (about 8 minutes the first time, most of it downloading its cloud SDKs).
+build_promtool() { go_install promtool "$PROMETHEUS_VERSION" github.com/prometheus/prometheus/cmd/promtool \
+  "-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION"; }
 
 # golangci_lint_dir: where build_golangci_lint puts its binary; both versions
 # name it, so a bump of either rebuilds. The Makefile names the same folder.
@@ -209,7 +214,7 @@ link_envtest() {
 
 main() {
   local tools=("$@")
-  [ ${#tools[@]} -gt 0 ] || tools=(controller-gen etcd kubernetes kwok helm helm-old helm-unittest crd-ref-docs golangci-lint)
+  [ ${#tools[@]} -gt 0 ] || tools=(controller-gen etcd kubernetes kwok helm helm-old helm-unittest crd-ref-docs golangci-lint promtool)
   local t
   for t in "${tools[@]}"; do
     case $t in
@@ -222,6 +227,7 @@ main() {
       helm-unittest) build_helm_unittest ;;
       crd-ref-docs) build_crd_ref_docs ;;
       golangci-lint) build_golangci_lint ;;
+      promtool) build_promtool ;;
       *) echo "unknown tool: $t" >&2; exit 2 ;;
     esac
   done
