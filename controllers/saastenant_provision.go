@@ -365,14 +365,7 @@ func (r *SaaSTenantReconciler) ensureCredentialsCopy(ctx context.Context, d *ten
 	}
 	labels := tenantobjects.Labels(d.Tenant)
 	labels[saasv1alpha1.CredentialsCopyLabel] = id
-	copied := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: labels},
-		Type:       corev1.SecretTypeOpaque,
-		Data: map[string][]byte{
-			saasv1alpha1.CredentialsUsernameKey: credentials.Data[saasv1alpha1.CredentialsUsernameKey],
-			saasv1alpha1.CredentialsPasswordKey: credentials.Data[saasv1alpha1.CredentialsPasswordKey],
-		},
-	}
+	copied := credentialsLike(metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: labels}, credentials)
 	if err := r.Create(ctx, copied); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("failed to copy the credentials into %s: %w", key.Namespace, err)
 	}
@@ -401,18 +394,24 @@ func (r *SaaSTenantReconciler) restoreCredentials(ctx context.Context, d *tenant
 	if err != nil {
 		return fmt.Errorf("failed to read the credentials copy of %s: %w", d.Namespace, err)
 	}
-	restored := &corev1.Secret{
-		ObjectMeta: d.Meta(tenantobjects.CredentialsSecretName),
-		Type:       corev1.SecretTypeOpaque,
-		Data: map[string][]byte{
-			saasv1alpha1.CredentialsUsernameKey: copied.Data[saasv1alpha1.CredentialsUsernameKey],
-			saasv1alpha1.CredentialsPasswordKey: copied.Data[saasv1alpha1.CredentialsPasswordKey],
-		},
-	}
+	restored := credentialsLike(d.Meta(tenantobjects.CredentialsSecretName), copied)
 	if err := r.Create(ctx, restored); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("failed to restore the credentials Secret in %s: %w", d.Namespace, err)
 	}
 	return nil
+}
+
+// credentialsLike is a credentials Secret with meta and the username and
+// password of source (a tenant's credentials, or their copy).
+func credentialsLike(meta metav1.ObjectMeta, source *corev1.Secret) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: meta,
+		Type:       corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			saasv1alpha1.CredentialsUsernameKey: source.Data[saasv1alpha1.CredentialsUsernameKey],
+			saasv1alpha1.CredentialsPasswordKey: source.Data[saasv1alpha1.CredentialsPasswordKey],
+		},
+	}
 }
 
 // removeCredentialsCopy deletes the copy once no appInfo is due: the
