@@ -1,12 +1,15 @@
 package controllers
 
 import (
+	"fmt"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -177,4 +180,58 @@ func TestAnInvalidLoadBalancerRangeStallsTheTenant(t *testing.T) {
 	tenant := newTenant(t, product, "basic", nil)
 	stalled := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.IngressSourceInvalidReason))
 	NewWithT(t).Expect(stalled.Status.Namespace).To(BeEmpty())
+}
+
+// Growing a bound claim whose class does not allow expansion: the API
+// server forbids it (403, from the PersistentVolumeClaimResize
+// admission), which retrying cannot change. The tenant stalls with the
+// API server's reason, and a product asking for the old size again frees
+// it.
+func TestAClaimThatCannotGrowStallsTheTenant(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	class := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("fixed-%d", tenantSeq.Add(1))},
+		Provisioner: "example.com/none", AllowVolumeExpansion: ptr.To(false)}
+	g.Expect(k8sClient.Create(ctx, class)).To(Succeed())
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		allAtOnce(p)
+		p.Spec.Workload.Storage.StorageClassName = class.Name
+	})
+	tenant := newTenant(t, product, "basic", nil)
+	eventuallyTenant(t, tenant.Name, provisioned)
+	ns := "tenant-" + tenant.Name
+
+	// Play the volume controller, which envtest lacks: bind the claim.
+	claim := getObject(t, &corev1.PersistentVolumeClaim{}, ns, tenantobjects.DataVolumeName)
+	pv := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-" + tenant.Name},
+		Spec: corev1.PersistentVolumeSpec{Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes: claim.Spec.AccessModes, StorageClassName: class.Name,
+			ClaimRef:               &corev1.ObjectReference{Namespace: ns, Name: claim.Name, UID: claim.UID},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/" + tenant.Name}}}}
+	g.Expect(k8sClient.Create(ctx, pv)).To(Succeed())
+	claim.Spec.VolumeName = pv.Name
+	g.Expect(k8sClient.Update(ctx, claim)).To(Succeed())
+	claim.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, AccessModes: claim.Spec.AccessModes,
+		Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}
+	g.Expect(k8sClient.Status().Update(ctx, claim)).To(Succeed())
+
+	grow := func(size string) {
+		g.Eventually(func() error {
+			p := &saasv1alpha1.SaaSProduct{}
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(product), p); err != nil {
+				return err
+			}
+			p.Spec.Workload.Storage.Size = resource.MustParse(size)
+			return k8sClient.Update(ctx, p)
+		}).Should(Succeed())
+	}
+	grow("2Gi")
+	stalled := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.ObjectInvalidReason))
+	g.Expect(apimeta.FindStatusCondition(stalled.Status.Conditions, saasv1alpha1.StalledCondition).Message).To(ContainSubstring("can be resized"))
+
+	grow("1Gi")
+	eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		provisioned(g, tn)
+		g.Expect(tn.Status.Conditions).NotTo(ContainElement(HaveField("Type", saasv1alpha1.StalledCondition)))
+	})
 }

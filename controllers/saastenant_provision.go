@@ -76,6 +76,9 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 	if c := s.product.Status.Chart; chart && c != nil {
 		msg += fmt.Sprintf(", chart %s %s (%s)", c.Name, c.Version, c.Digest)
 	}
+	if w := d.VolumeWarning(); w != "" {
+		msg += "; warning: " + w
+	}
 	setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason, msg)
 	return proceed()
 }
@@ -231,7 +234,7 @@ func applyEach[T client.Object](ctx context.Context, a *apply.Applier, objs []T)
 	for _, obj := range objs {
 		_, err := a.Apply(ctx, obj)
 		switch {
-		case apierrors.IsInvalid(err):
+		case apierrors.IsInvalid(err), refusedResize(obj, err):
 			gvk, _ := apiutil.GVKForObject(obj, a.Scheme) // Apply found it
 			refused = append(refused, fmt.Sprintf("%s %s: %s", gvk.Kind, obj.GetName(), apiMessage(err)))
 		case err != nil:
@@ -242,6 +245,19 @@ func applyEach[T client.Object](ctx context.Context, a *apply.Applier, objs []T)
 		return &invalidObjectsError{refused: refused}
 	}
 	return nil
+}
+
+// refusedResize reports the API server's refusal to grow a claim whose
+// storage class does not allow expansion (or whose volume was not
+// dynamically provisioned): the PersistentVolumeClaimResize admission
+// answers 403, not 422, but retrying cannot help either, until the
+// product's size or the class changes.
+func refusedResize(obj client.Object, err error) bool {
+	if !apierrors.IsForbidden(err) {
+		return false
+	}
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	return gvk.Kind == "PersistentVolumeClaim" && gvk.Group == "" && strings.Contains(err.Error(), "can be resized")
 }
 
 // apiMessage is the API server's reason for refusing an object, field by

@@ -90,7 +90,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.type != 'SaaS' || has(self.urls)",message="urls is required for products of type SaaS"
 // +kubebuilder:validation:XValidation:rule="self.type != 'License' || self.plans.all(p, has(p.license))",message="every plan of a License product needs license terms"
 // +kubebuilder:validation:XValidation:rule="!has(self.debug) || !has(self.debug.skuCode) || self.plans.exists(p, p.skuCode == self.debug.skuCode)",message="debug.skuCode must name one of the plans"
-// +kubebuilder:validation:XValidation:rule="!has(self.workload) || !has(self.workload.storage) || self.workload.storage.accessMode == 'ReadWriteMany' || self.plans.all(p, !has(p.replicas) || p.replicas <= 1)",message="a plan with more than one replica needs workload.storage.accessMode ReadWriteMany: a ReadWriteOnce volume (an EVS disk on CCE) attaches to one node only, so the other replicas could not start (Multi-Attach). Give such a plan replicas: 1, use a ReadWriteMany storage class (SFS, csi-nas), or make the product a chart whose StatefulSet gives each replica a volume"
+// +kubebuilder:validation:XValidation:rule="!has(self.workload) || !has(self.workload.storage) || self.workload.storage.accessMode == 'ReadWriteMany' || self.plans.all(p, !has(p.replicas) || p.replicas <= 1)",fieldPath=".plans",message="a plan with more than one replica needs workload.storage.accessMode ReadWriteMany: a ReadWriteOnce or ReadWriteOncePod volume (an EVS disk on CCE) attaches to one node only, so the other replicas could not start (Multi-Attach). Give such a plan replicas: 1, use a ReadWriteMany storage class (SFS, csi-nas), or make the product a chart whose StatefulSet gives each replica a volume"
 type SaaSProductSpec struct {
 	// productId is the KooGallery product ID (商品ID), as shown in the Seller
 	// Console. It never changes once set, because tenants are bound to it.
@@ -583,6 +583,7 @@ type IngressTemplate struct {
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:XValidation:rule="self.all(b, isCIDR(b.cidr))",message="each cidr must be an address range, for example 192.168.10.0/24"
 	AllowFrom []IPBlock `json:"allowFrom,omitempty"`
 }
 

@@ -544,7 +544,7 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 				o.Spec.Workload.Storage = &saasv1alpha1.StorageTemplate{Size: resource.MustParse("5Gi"), MountPath: "/data"}
 				o.Spec.Plans = append(o.Spec.Plans, saasv1alpha1.Plan{SKUCode: "pro", Replicas: 3})
 			}),
-			wantMessage: "a plan with more than one replica needs workload.storage.accessMode ReadWriteMany",
+			wantMessage: "spec.plans: Invalid value: a plan with more than one replica needs workload.storage.accessMode ReadWriteMany",
 		},
 		{
 			name: "plan of 2 replicas on a ReadWriteOncePod volume",
@@ -588,6 +588,13 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{AllowFrom: []saasv1alpha1.IPBlock{{CIDR: "the ELB"}}}
 			}),
 			wantMessage: "spec.workload.ingress.allowFrom[0].cidr in body should match",
+		},
+		{
+			name: "load balancer range with a prefix too long",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{AllowFrom: []saasv1alpha1.IPBlock{{CIDR: "10.0.0.0/33"}}}
+			}),
+			wantMessage: "spec.workload.ingress.allowFrom: Invalid value: each cidr must be an address range",
 		},
 		{
 			name: "namespace image-pull Secret that is not a name",

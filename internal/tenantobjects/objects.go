@@ -305,6 +305,22 @@ func (d *Desired) persistentVolumeClaim() *corev1.PersistentVolumeClaim {
 	return pvc
 }
 
+// VolumeWarning says why the tenant's replicas may not all start: the plan
+// runs more than one, but the tenant's existing claim is not
+// ReadWriteMany (made before the product's storage became so, and a
+// claim's access modes cannot change), so pods on other nodes cannot mount
+// it. Empty when there is nothing to say. kooper runs the plan's replicas
+// all the same: pods on the claim's node do start.
+func (d *Desired) VolumeWarning() string {
+	live := d.Volume
+	if live == nil || d.Plan.Replicas <= 1 || slices.Contains(live.Spec.AccessModes, corev1.ReadWriteMany) {
+		return ""
+	}
+	return fmt.Sprintf("plan %s runs %d replicas, but the tenant's volume %s is %v, made before the product's storage became ReadWriteMany: "+
+		"replicas on other nodes cannot mount it (Multi-Attach); move the tenant's data to a ReadWriteMany claim, or sell it a plan of 1 replica",
+		d.Plan.SKUCode, d.Plan.Replicas, DataVolumeName, live.Spec.AccessModes)
+}
+
 // AccessMode is the storage's access mode: ReadWriteOnce when unset (the
 // API server's default of the field, for a product built in Go).
 func AccessMode(storage *saasv1alpha1.StorageTemplate) corev1.PersistentVolumeAccessMode {

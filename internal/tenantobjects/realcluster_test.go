@@ -122,3 +122,36 @@ func TestCheckAllowFrom(t *testing.T) {
 	err = CheckAllowFrom([]saasv1alpha1.IPBlock{{CIDR: "10.0.0.0/8", Except: []string{"11.0.0.0/16"}}})
 	g.Expect(err).To(MatchError(ContainSubstring("workload.ingress.allowFrom[0].except[0]")))
 }
+
+// A tenant whose claim predates the product's shared storage cannot run
+// the plan's replicas on several nodes: the warning says so, and only then.
+func TestVolumeWarning(t *testing.T) {
+	claim := func(mode corev1.PersistentVolumeAccessMode) *corev1.PersistentVolumeClaim {
+		return &corev1.PersistentVolumeClaim{Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{mode}}}
+	}
+	cases := []struct {
+		name     string
+		live     *corev1.PersistentVolumeClaim
+		replicas int32
+		want     string
+	}{
+		{name: "no claim yet", replicas: 3},
+		{name: "one replica on a disk", live: claim(corev1.ReadWriteOnce), replicas: 1},
+		{name: "three on a shared claim", live: claim(corev1.ReadWriteMany), replicas: 3},
+		{name: "three on a disk made before the storage became shared", live: claim(corev1.ReadWriteOnce), replicas: 3,
+			want: "plan basic runs 3 replicas, but the tenant's volume data is [ReadWriteOnce]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			product := goldenProduct()
+			product.Spec.Plans[0].Replicas = tc.replicas
+			d := goldenTenant(product)
+			d.Volume = tc.live
+			if tc.want == "" {
+				NewWithT(t).Expect(d.VolumeWarning()).To(BeEmpty())
+			} else {
+				NewWithT(t).Expect(d.VolumeWarning()).To(HavePrefix(tc.want))
+			}
+		})
+	}
+}
