@@ -59,7 +59,7 @@ type IPBlock struct {
 	// cidr is the range, IPv4 or IPv6, for example 192.168.10.0/24. The API
 	// server refuses a tenant NetworkPolicy whose cidr is not an address
 	// range; kooper checks that first and stalls the product's tenants
-	// (EgressRuleInvalid).
+	// (EgressRuleInvalid, or IngressSourceInvalid for allowFrom).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=49
