@@ -56,6 +56,14 @@ func init() {
 	// Both directions exist from the start, so a rate() over them is 0, not absent.
 	timestampRejected.WithLabelValues(directionPast)
 	timestampRejected.WithLabelValues(directionFuture)
+	// So are the series the alerts watch (charts/kooper/templates/prometheusrule.yaml):
+	// increase() over a series that first appears at N counts 0, and would
+	// miss the first refusals or failures.
+	callbacksTotal.WithLabelValues(unknownActivity, string(koogallery.ResultAuthFailed))
+	for activity := range knownActivities {
+		callbacksTotal.WithLabelValues(string(activity), string(koogallery.ResultSuccess))
+		callbacksTotal.WithLabelValues(string(activity), string(koogallery.ResultInternalError))
+	}
 }
 
 var knownActivities = map[koogallery.Activity]bool{
@@ -77,8 +85,12 @@ func activityLabel(activity koogallery.Activity) string {
 	if knownActivities[activity] {
 		return string(activity)
 	}
-	return "unknown"
+	return unknownActivity
 }
+
+// unknownActivity labels a call whose activity is not one kooper handles,
+// or is not known yet (a body refused before it is read).
+const unknownActivity = "unknown"
 
 func observeCall(activity koogallery.Activity, code koogallery.ResultCode, elapsed time.Duration) {
 	label := activityLabel(activity)
