@@ -39,6 +39,14 @@ const (
 	// has passed without a marketplace callback (abnormal-true).
 	ExpiredCondition = "Expired"
 
+	// ExpiringSoonCondition is True while an Active tenant is within one of
+	// its product's expiry notice thresholds before expireTime
+	// (lifecycle.expiry.noticeSeconds) or in the grace period after it, with
+	// the time left in the message (abnormal-true). It turns False on
+	// renewal (NotExpiring) and once the grace period is over (Expired); a
+	// tenant never within a notice has none.
+	ExpiringSoonCondition = "ExpiringSoon"
+
 	// OrderResolvedCondition is True once the order behind a tenant or licence
 	// has been read from the marketplace's Query Order API (normal-true).
 	OrderResolvedCondition = "OrderResolved"
@@ -148,6 +156,15 @@ const (
 	FrozenByMarketplaceReason = "FrozenByMarketplace"
 	// FrozenByExpiryReason: the expiry safety net froze the tenant locally.
 	FrozenByExpiryReason = "FrozenByExpiry"
+	// ExpiringSoonReason: ExpiringSoon is True before expireTime, a notice
+	// threshold crossed; also the reason of the Warning Event at each one.
+	ExpiringSoonReason = "ExpiringSoon"
+	// GracePeriodReason: ExpiringSoon is True past expireTime, within the
+	// expiry safety net's grace period; also the reason of its Warning Event.
+	GracePeriodReason = "ExpiryGracePeriod"
+	// NotExpiringReason: ExpiringSoon is False: renewed, expireTime beyond
+	// every notice threshold again.
+	NotExpiringReason = "NotExpiring"
 	// ReleasedByMarketplaceReason: the marketplace sent releaseInstance.
 	ReleasedByMarketplaceReason = "ReleasedByMarketplace"
 	// RetainingDataReason: released, and the data is kept until the retention period ends.
@@ -434,4 +451,11 @@ const (
 	// Secrets, not ConfigMaps, because they hold users' personal data
 	// (phone numbers, e-mails), which the built-in view role must not read.
 	DirectorySecretName = "kooper-directory"
+
+	// NoticeConfigMapName is the ConfigMap, in the tenant namespace, with the
+	// tenant's expiry notice (status.expiryNotice) for the app to read:
+	// phase, expireTime and thresholdSeconds. It exists only while a notice
+	// is due; a product that mounts a directory also finds it under
+	// <mountPath>/notice.
+	NoticeConfigMapName = "kooper-notice"
 )

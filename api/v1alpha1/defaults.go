@@ -15,6 +15,19 @@ const DefaultMeterDecimals int32 = 4
 // DefaultGraceSeconds is ExpiryPolicy.GraceSeconds's default: 3 days.
 const DefaultGraceSeconds int32 = 259200
 
+// DefaultNoticeSeconds is ExpiryPolicy.NoticeSeconds's default: 7 days
+// and 1 day before expireTime.
+func DefaultNoticeSeconds() []int32 { return []int32{604800, 86400} }
+
+// GetNoticeSeconds returns noticeSeconds, or its default when unset (a
+// policy recorded before the field existed, or built in Go).
+func (p *ExpiryPolicy) GetNoticeSeconds() []int32 {
+	if len(p.NoticeSeconds) == 0 {
+		return DefaultNoticeSeconds()
+	}
+	return p.NoticeSeconds
+}
+
 // GetRetentionDays returns retentionDays, or its default when unset.
 func (p *ReleasePolicy) GetRetentionDays() int32 {
 	if p.RetentionDays == nil {
@@ -33,14 +46,16 @@ func (m *Meter) GetDecimals() int32 {
 
 // DefaultLifecyclePolicy returns a LifecyclePolicy with the schema's
 // defaults: scale to zero on freeze, keep the data 15 days after a release
-// and after a deletion by hand, freeze 3 days after expiry.
+// and after a deletion by hand, freeze 3 days after expiry, give notice 7
+// days and 1 day before it.
 func DefaultLifecyclePolicy() *LifecyclePolicy {
 	days := DefaultRetentionDays
 	return &LifecyclePolicy{
 		Freeze: FreezePolicy{Behavior: FreezeScaleToZero},
 		Release: ReleasePolicy{RetentionPolicy: RetainData, RetentionDays: &days,
 			OnHandDeletion: HandDeletionRetain},
-		Expiry: ExpiryPolicy{Action: ExpiryFreeze, GraceSeconds: DefaultGraceSeconds},
+		Expiry: ExpiryPolicy{Action: ExpiryFreeze, GraceSeconds: DefaultGraceSeconds,
+			NoticeSeconds: DefaultNoticeSeconds()},
 	}
 }
 

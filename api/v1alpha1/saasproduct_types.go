@@ -451,7 +451,30 @@ type DirectoryMount struct {
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:Pattern=`^/[^:]*$`
 	MountPath string `json:"mountPath,omitempty"`
+
+	// expiryNotice is Mounted to mount the tenant's expiry notice (the
+	// kooper-notice ConfigMap: files phase, expireTime and
+	// thresholdSeconds) read-only at <mountPath>/notice too, or NotMounted
+	// (default): the app reads the ConfigMap through the API, if at all.
+	// The files are there only while a notice is due; the kubelet adds and
+	// removes them without a restart. Changing it rolls the product's
+	// tenants once, as any change to the pod template does.
+	// +optional
+	// +kubebuilder:default=NotMounted
+	ExpiryNotice NoticeMount `json:"expiryNotice,omitempty"`
 }
+
+// NoticeMount says whether a joint-operation workload mounts the tenant's
+// expiry notice beside its directory.
+// +kubebuilder:validation:Enum=Mounted;NotMounted
+type NoticeMount string
+
+const (
+	// NoticeMounted mounts the kooper-notice ConfigMap at <mountPath>/notice.
+	NoticeMounted NoticeMount = "Mounted"
+	// NoticeNotMounted mounts no notice.
+	NoticeNotMounted NoticeMount = "NotMounted"
+)
 
 // WorkloadPort is one container port.
 type WorkloadPort struct {
@@ -742,6 +765,23 @@ type ExpiryPolicy struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=31536000
 	GraceSeconds int32 `json:"graceSeconds,omitempty"`
+
+	// noticeSeconds are the expiry notices before expireTime, in seconds
+	// before it: each time one is crossed, an Active tenant gets the
+	// ExpiringSoon condition (True, with the time left), a Warning Event
+	// ExpiringSoon, and the kooper-notice ConfigMap in its namespace
+	// (docs/concepts.md, "Expiry notices"). The grace period after
+	// expireTime always gives a notice too (ExpiryGracePeriod). The order
+	// does not matter; each is at least 60 and at most 31536000 (a year).
+	// Defaults to [604800, 86400]: 7 days and 1 day before.
+	// +optional
+	// +listType=set
+	// +kubebuilder:default={604800,86400}
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:Minimum=60
+	// +kubebuilder:validation:items:Maximum=31536000
+	NoticeSeconds []int32 `json:"noticeSeconds,omitempty"`
 }
 
 // DebugPolicy is how Seller Console debug requests (testFlag "1") are served.

@@ -161,6 +161,15 @@ type SaaSTenantStatus struct {
 	// +optional
 	ExpireTime *metav1.Time `json:"expireTime,omitempty"`
 
+	// expiryNotice is the expiry notice delivered into the tenant's
+	// namespace (the kooper-notice ConfigMap) and announced with a Warning
+	// Event: absent while none is due. It changes only when a notice
+	// threshold (the product's lifecycle.expiry.noticeSeconds), expireTime
+	// itself (the grace period) or the end of the grace period is crossed,
+	// or on renewal, which removes it.
+	// +optional
+	ExpiryNotice *ExpiryNotice `json:"expiryNotice,omitempty"`
+
 	// namespace is the tenant's namespace.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
@@ -317,4 +326,40 @@ type SaaSTenantList struct {
 
 func init() {
 	SchemeBuilder.Register(&SaaSTenant{}, &SaaSTenantList{})
+}
+
+// ExpiryPhase is where a tenant stands against its expireTime in an expiry
+// notice.
+// +kubebuilder:validation:Enum=Expiring;Grace;Expired
+type ExpiryPhase string
+
+const (
+	// ExpiryPhaseExpiring: before expireTime, within a notice threshold.
+	ExpiryPhaseExpiring ExpiryPhase = "Expiring"
+	// ExpiryPhaseGrace: past expireTime, within the expiry safety net's
+	// grace period (lifecycle.expiry.graceSeconds): not yet Expired.
+	ExpiryPhaseGrace ExpiryPhase = "Grace"
+	// ExpiryPhaseExpired: the grace period is over (the Expired condition);
+	// the tenant is frozen unless lifecycle.expiry.action is None.
+	ExpiryPhaseExpired ExpiryPhase = "Expired"
+)
+
+// ExpiryNotice is an expiry notice given to a tenant.
+type ExpiryNotice struct {
+	// phase is Expiring, Grace or Expired.
+	// +required
+	Phase ExpiryPhase `json:"phase"`
+
+	// expireTime is the expiry the notice is about (status.expireTime when
+	// it was given).
+	// +required
+	ExpireTime metav1.Time `json:"expireTime"`
+
+	// thresholdSeconds is the notice threshold crossed, in seconds before
+	// expireTime (one of lifecycle.expiry.noticeSeconds): the smallest that
+	// is at least the time left. Set in phase Expiring only.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=31536000
+	ThresholdSeconds int32 `json:"thresholdSeconds,omitempty"`
 }

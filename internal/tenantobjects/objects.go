@@ -437,6 +437,9 @@ func (d *Desired) podSpec() corev1.PodSpec {
 	}
 	if w.Directory != nil {
 		spec.Volumes = append(spec.Volumes, directoryVolumes()...)
+		if w.Directory.ExpiryNotice == saasv1alpha1.NoticeMounted {
+			spec.Volumes = append(spec.Volumes, noticeVolume())
+		}
 	}
 	if d.Config != nil {
 		spec.Volumes = append(spec.Volumes, configVolume())
@@ -468,6 +471,9 @@ func (d *Desired) container() corev1.Container {
 	}
 	if w.Directory != nil {
 		c.VolumeMounts = append(c.VolumeMounts, directoryMounts(w.Directory.MountPath)...)
+		if w.Directory.ExpiryNotice == saasv1alpha1.NoticeMounted {
+			c.VolumeMounts = append(c.VolumeMounts, noticeMount(w.Directory.MountPath))
+		}
 	}
 	if d.Config != nil {
 		c.VolumeMounts = append(c.VolumeMounts, configMount(w.Config.MountPath))
