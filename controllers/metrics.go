@@ -191,23 +191,17 @@ func notReadySince(t *saasv1alpha1.SaaSTenant, now time.Time) time.Duration {
 // tenant falls in at now, by its status.expireTime: 1d and 7d with at most
 // that much left (so a tenant in 1d is in 7d too), grace once expired but
 // not yet Expired (the safety net's grace period). Frozen and released
-// tenants, and tenants without an expiry, are in none.
+// tenants, and tenants without an expiry, are in none. The stages are
+// tenantExpiryStage's, which the ExpiringSoon condition shares.
 func expiringWithin(t *saasv1alpha1.SaaSTenant, now time.Time) []string {
-	expiry := t.Status.ExpireTime
-	if t.Spec.State != saasv1alpha1.StateActive || expiry == nil || !t.DeletionTimestamp.IsZero() {
-		return nil
-	}
-	left := expiry.Sub(now)
+	stage, left := tenantExpiryStage(t, now)
 	switch {
-	case left > expiringWeek:
-		return nil
-	case left > expiringDay:
-		return []string{within7d}
-	case left > 0:
+	case stage == stageBefore && left <= expiringDay:
 		return []string{within1d, within7d}
-	case apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.ExpiredCondition):
-		return nil
-	default:
+	case stage == stageBefore && left <= expiringWeek:
+		return []string{within7d}
+	case stage == stageGrace:
 		return []string{withinGrace}
 	}
+	return nil
 }

@@ -86,6 +86,9 @@ type tenantState struct {
 	lifecycle *saasv1alpha1.LifecyclePolicy
 	// frozen is the effective freeze: the marketplace's, or the expiry safety net's.
 	frozen bool
+	// notice is the expiry notice due (applyExpiry), which deliverNotice
+	// writes into the tenant's namespace; nil when none is.
+	notice *saasv1alpha1.ExpiryNotice
 	// orderTimes are the creation times that put the tenant's orders in
 	// sequence (docs/lifecycle.md rules E and P).
 	orderTimes map[string]time.Time
@@ -175,6 +178,7 @@ func (r *SaaSTenantReconciler) reconcile(ctx context.Context, tenant *saasv1alph
 		r.selectPlan,
 		r.decideExpiryFreeze,
 		r.provision,
+		r.deliverNotice,
 		r.observeWorkload,
 		r.summarize,
 	)
@@ -297,10 +301,20 @@ func (r *SaaSTenantReconciler) decideExpiryFreeze(_ context.Context, s *tenantSt
 
 // applyExpiry decides whether the tenant is frozen, by the marketplace or
 // by the expiry safety net, from the expiry that times put in force.
+// It decides the expiry notice due too (deliverNotice writes it), and
+// asks for a reconcile when the next notice threshold is crossed.
 func (r *SaaSTenantReconciler) applyExpiry(s *tenantState, times map[string]time.Time) {
 	t := s.tenant
 	t.Status.ExpireTime = orders.TenantExpiry(t, times)
 	s.frozen = t.Spec.State == saasv1alpha1.StateFrozen
+	now := r.Clock.Now()
+	defer func() {
+		var next time.Duration
+		s.notice, next = desiredNotice(t, &s.lifecycle.Expiry, now)
+		if next > 0 {
+			s.requeueAt(max(next, time.Second))
+		}
+	}()
 	expiry := t.Status.ExpireTime
 	if expiry == nil {
 		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ExpiredCondition)
@@ -308,7 +322,6 @@ func (r *SaaSTenantReconciler) applyExpiry(s *tenantState, times map[string]time
 	}
 	policy := s.lifecycle.Expiry
 	deadline := expiry.Add(time.Duration(policy.GraceSeconds) * time.Second)
-	now := r.Clock.Now()
 	if now.Before(deadline) {
 		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ExpiredCondition)
 		s.requeueAt(timeUntil(now, deadline))

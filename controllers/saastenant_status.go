@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -99,6 +100,12 @@ func (r *SaaSTenantReconciler) patchStatus(ctx context.Context, before, after *s
 	}
 	setTenantReady(after)
 	r.recordFirstReady(after)
+	now := r.Clock.Now()
+	setExpiringSoon(after, now, false)
+	if !apiequality.Semantic.DeepEqual(before.Status, after.Status) {
+		// Written anyway: with the time left as it is now.
+		setExpiringSoon(after, now, true)
+	}
 	written, err := patchStatusIfChanged(ctx, r.Client, before, after, before.Status, after.Status)
 	if written {
 		r.recordTransitions(before, after)
@@ -128,6 +135,13 @@ func (r *SaaSTenantReconciler) recordTransitions(before, after *saasv1alpha1.Saa
 	}
 	if c := becameTrue(saasv1alpha1.ExpiredCondition); c != nil {
 		r.event(after, corev1.EventTypeWarning, c.Reason, c.Message)
+	}
+	if reason, ok := noticeEvent(before.Status.ExpiryNotice, after.Status.ExpiryNotice); ok {
+		msg := "The subscription expires at " + rfc3339(after.Status.ExpiryNotice.ExpireTime.Time)
+		if c := is(saasv1alpha1.ExpiringSoonCondition); c != nil && c.Status == metav1.ConditionTrue {
+			msg = c.Message
+		}
+		r.event(after, corev1.EventTypeWarning, reason, msg)
 	}
 	if c := becameTrue(saasv1alpha1.StalledCondition); c != nil {
 		r.event(after, corev1.EventTypeWarning, c.Reason, c.Message)
