@@ -128,6 +128,25 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: `spec.state: Unsupported value: "Paused": supported values: "Active", "Frozen", "Released"`,
 		},
 		{
+			name:        "expiry notices under a minute before",
+			object:      with(validProduct(), func(o *saasv1alpha1.SaaSProduct) { o.Spec.Lifecycle.Expiry.NoticeSeconds = []int32{86400, 59} }),
+			wantMessage: "spec.lifecycle.expiry.noticeSeconds[1]: Invalid value: 59",
+		},
+		{
+			name: "expiry notices listing a threshold twice",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Lifecycle.Expiry.NoticeSeconds = []int32{86400, 86400}
+			}),
+			wantMessage: "spec.lifecycle.expiry.noticeSeconds[1]: Duplicate value: 86400",
+		},
+		{
+			name: "a directory's expiryNotice neither Mounted nor NotMounted",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{ExpiryNotice: "Yes"}
+			}),
+			wantMessage: `spec.workload.directory.expiryNotice: Unsupported value: "Yes"`,
+		},
+		{
 			name:        "tenant with an unknown mode",
 			object:      with(validTenant(), func(o *saasv1alpha1.SaaSTenant) { o.Spec.Mode = "Test" }),
 			wantMessage: `spec.mode: Unsupported value: "Test"`,
@@ -745,6 +764,8 @@ func TestSchemaFillsDefaults(t *testing.T) {
 	g.Expect(got.Spec.Lifecycle.Release.OnHandDeletion).To(Equal(saasv1alpha1.HandDeletionRetain))
 	g.Expect(got.Spec.Lifecycle.Expiry.Action).To(Equal(saasv1alpha1.ExpiryFreeze))
 	g.Expect(got.Spec.Lifecycle.Expiry.GraceSeconds).To(Equal(int32(259200)))
+	g.Expect(got.Spec.Lifecycle.Expiry.NoticeSeconds).To(Equal([]int32{604800, 86400}))
+	g.Expect((&saasv1alpha1.ExpiryPolicy{}).GetNoticeSeconds()).To(Equal(got.Spec.Lifecycle.Expiry.NoticeSeconds))
 	g.Expect(&got.Spec.Lifecycle).To(Equal(saasv1alpha1.DefaultLifecyclePolicy()), "the Go-side defaults are the schema's")
 	g.Expect((&saasv1alpha1.ReleasePolicy{}).GetRetentionDays()).To(Equal(*got.Spec.Lifecycle.Release.RetentionDays))
 
