@@ -75,7 +75,9 @@ func TestNoticeMount(t *testing.T) {
 		{name: "a directory with expiryNotice Mounted", want: true,
 			change: func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Directory.ExpiryNotice = saasv1alpha1.NoticeMounted }},
 		{name: "a directory with expiryNotice NotMounted",
-			change: func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Directory.ExpiryNotice = saasv1alpha1.NoticeNotMounted }},
+			change: func(p *saasv1alpha1.SaaSProduct) {
+				p.Spec.Workload.Directory.ExpiryNotice = saasv1alpha1.NoticeNotMounted
+			}},
 		{name: "a directory without the field (a product stored before it)", change: func(*saasv1alpha1.SaaSProduct) {}},
 		{name: "no directory", change: func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Directory = nil }},
 	}
