@@ -92,7 +92,7 @@ func TestDecodeRequestInvalid(t *testing.T) {
 		{"activity is a number", withField(b1Body, "activity", `1`), `activity: unknown activity (its value is not a name and is not shown)`},
 		{"activity is an e-mail address", withField(b1Body, "activity", `"li.lei@example.cn"`), `activity: unknown activity (its value is not a name and is not shown)`},
 		{"activity is too long for a name", withField(b1Body, "activity", `"`+strings.Repeat("a", 33)+`"`), `activity: unknown activity (its value is not a name and is not shown)`},
-		{"activity is a name kooper does not handle", withField(b1Body, "activity", `"orderNotify"`), `activity: unknown activity "orderNotify"`},
+		{"activity is a name kooper does not handle", withField(b1Body, "activity", `"getLicense"`), `activity: unknown activity "getLicense"`},
 		{"unknown activity", `{"activity":"x"}`, `activity: unknown activity "x"`},
 		{"legacy activity", `{"activity":"expireInstance","instanceId":"i"}`, `activity: unknown activity "expireInstance"`},
 		{"activity in the wrong case", `{"activity":"NewInstance"}`, `activity: unknown activity "NewInstance"`},
