@@ -119,6 +119,9 @@ func (r *OrderNotificationReconciler) resolve(ctx context.Context, n *saasv1alph
 	if err != nil {
 		return recordOrderFailure(&n.Status.Conditions, n.Generation, now, err)
 	}
+	// The buyer's account stays out of the record: a summary of orders
+	// needs none of it (docs/personal-data.md).
+	order.CustomerID, order.CustomerName = "", ""
 	n.Status.Order = order
 	resolvedTime := metav1.NewTime(now)
 	n.Status.ResolvedTime = &resolvedTime

@@ -55,7 +55,8 @@ type OrderNotificationStatus struct {
 	// +kubebuilder:validation:MaxItems=4
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// order is the order line as Query Order described it.
+	// order is the order line as Query Order described it, without the
+	// buyer's account (customerId and customerName are left empty).
 	// +optional
 	Order *ResolvedOrder `json:"order,omitempty"`
 
