@@ -191,3 +191,29 @@ func TestOrderNotificationSummaryIsBounded(t *testing.T) {
 	g.Expect(total).To(BeEquivalentTo(36), "every resolved notification is counted once")
 	g.Expect(summarise(nil)).To(BeNil())
 }
+
+// TestUnresolvedOrderNotificationIsDeletedAfterItsRetentionWithAWarning:
+// an order Query Order never describes (here unknown to it) is retried
+// until 7 days after it was received, then the record is deleted with a
+// Warning on the product.
+func TestUnresolvedOrderNotificationIsDeletedAfterItsRetentionWithAWarning(t *testing.T) {
+	restoreClockAfter(t)
+	g := NewWithT(t)
+	product := notifyingProduct(t)
+	orderID := fmt.Sprintf("CSON%d", tenantSeq.Add(1))
+	notify(t, product, orderID)
+	n := eventuallyNotification(t, orderID, resolvedCondition(metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason))
+	g.Expect(n.Status.ResolvedTime).To(BeNil())
+
+	fakeClock.SetTime(n.Spec.ReceivedTime.Add(7*24*time.Hour + time.Minute))
+	patch := client.MergeFrom(n.DeepCopy())
+	metav1.SetMetaDataAnnotation(&n.ObjectMeta, "test.kooper.io/touched", "true")
+	g.Expect(k8sClient.Patch(testContext(t), n, patch)).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(k8sClient.Get(testContext(t), notificationKey(orderID), &saasv1alpha1.OrderNotification{}))
+	}).Should(BeTrue())
+	expectEventSaying(t, product.Name, saasv1alpha1.OrderNotificationUnresolvedReason, orderID)
+	eventuallySummary(t, product, func(g Gomega, s *saasv1alpha1.OrderNotificationsSummary) {
+		g.Expect(s).To(BeNil())
+	})
+}
