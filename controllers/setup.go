@@ -144,6 +144,8 @@ func Setup(mgr ctrl.Manager, c Config) error {
 		&RolloutReconciler{Client: cl, Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-rollout"),
 			Clock: clk, Namespace: c.Namespace, Charts: charts},
 		&RetentionReconciler{Client: cl, Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: clk},
+		&OrderNotificationReconciler{Client: cl, Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-ordernotification"),
+			Clock: clk, Orders: c.Orders, SecretNamespace: c.Namespace},
 		&MeteringReconciler{Client: cl, Reader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("kooper-metering"), Clock: meteringClock(clk, c.MeteringClockOffset),
 			Usage: c.Usage, Prometheus: c.Prometheus,

@@ -32,6 +32,7 @@ func (r *Receiver) activityHandlers() map[koogallery.Activity]handlerFunc {
 		koogallery.ActivityUpgradeInstance:      r.upgradeInstance,
 		koogallery.ActivityChangeInstanceCheck:  r.changeInstanceCheck,
 		koogallery.ActivityGetLicenseAsync:      r.getLicenseAsync,
+		koogallery.ActivityOrderNotify:          r.orderNotify,
 	}
 }
 

@@ -75,6 +75,7 @@ var knownActivities = map[koogallery.Activity]bool{
 	koogallery.ActivityUpgradeInstance:      true,
 	koogallery.ActivityChangeInstanceCheck:  true,
 	koogallery.ActivityGetLicenseAsync:      true,
+	koogallery.ActivityOrderNotify:          true,
 }
 
 // activityLabel names a call's activity in its metrics and its log line:

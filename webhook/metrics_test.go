@@ -83,7 +83,7 @@ func basicMetricsSteps(t *testing.T) []metricsStep {
 			b := newInstanceBody(newOrderID())
 			return post(t, "no-such-product", signedQuery(t, testKey, b), b)
 		}},
-		{"an unknown activity", "unknown", "000002", func(t *testing.T) answer { return f.call(t, `{"activity":"orderNotify"}`) }},
+		{"an unknown activity", "unknown", "000002", func(t *testing.T) answer { return f.call(t, `{"activity":"getLicense"}`) }},
 		{"a path that names no callback", "unknown", "000002", func(t *testing.T) answer {
 			return sendTo(t, f, http.MethodPost, CallbackPathPrefix+f.product.Name+"/orders", unknownRoute).answer(t)
 		}},

@@ -34,7 +34,7 @@ var (
 	// receiverRequests records the LISTs of directories' ConfigMaps and the
 	// creates of SaaSTenants that the receiver sends, to prove which it
 	// skips.
-	receiverRequests = testenv.NewRequestLog(testenv.AnyOf(testenv.DirectoryConfigMapLists, testenv.Creates("saastenants")))
+	receiverRequests = testenv.NewRequestLog(testenv.AnyOf(testenv.DirectoryConfigMapLists, testenv.Creates("saastenants"), orderNotificationRequests))
 )
 
 func TestMain(m *testing.M) {

@@ -144,6 +144,13 @@ const (
 	ProductNotFoundReason = "ProductNotFound"
 	// PlanNotFoundReason: the product has no plan for the order's skuCode.
 	PlanNotFoundReason = "PlanNotFound"
+	// OrderNotifiedReason: an orderNotify callback's order was resolved with
+	// Query Order (an Event on the product).
+	OrderNotifiedReason = "OrderNotified"
+	// OrderNotificationUnresolvedReason: an orderNotify record reached the
+	// end of its retention without Query Order resolving it (a Warning Event
+	// on the product).
+	OrderNotificationUnresolvedReason = "OrderNotificationUnresolved"
 	// OrderQueryFailedReason: Query Order failed; kooper retries with backoff.
 	OrderQueryFailedReason = "OrderQueryFailed"
 	// KeysSecretNotFoundReason: the marketplace keys Secret does not exist.

@@ -29,3 +29,9 @@ func (p *SaaSProduct) GetConditions() []metav1.Condition { return p.Status.Condi
 
 // SetConditions replaces the product's status.conditions.
 func (p *SaaSProduct) SetConditions(c []metav1.Condition) { p.Status.Conditions = c }
+
+// GetConditions returns the notification's status.conditions.
+func (n *OrderNotification) GetConditions() []metav1.Condition { return n.Status.Conditions }
+
+// SetConditions replaces the notification's status.conditions.
+func (n *OrderNotification) SetConditions(c []metav1.Condition) { n.Status.Conditions = c }

@@ -833,6 +833,12 @@ type SaaSProductStatus struct {
 	// version: SaaS products with a workload or chart.
 	// +optional
 	Rollout *RolloutStatus `json:"rollout,omitempty"`
+
+	// orderNotifications summarises the product's orderNotify callbacks
+	// still held (OrderNotification records, kept 7 days after they are
+	// resolved): counts by order type and the last 10.
+	// +optional
+	OrderNotifications *OrderNotificationsSummary `json:"orderNotifications,omitempty"`
 }
 
 // SaaSProduct is a product the merchant sells on KooGallery: its marketplace

@@ -170,11 +170,11 @@ with the RBAC generated from its own markers:
   leader-election Role, a metrics Service, and a ValidatingAdmissionPolicy that confines their
   writes to tenant namespaces and kooper's own.
 
-It also installs the SaaSProduct, SaaSTenant, License and SaaSDirectory CRDs and the
+It also installs the SaaSProduct, SaaSTenant, License, SaaSDirectory and OrderNotification CRDs and the
 directory namespace (` + "`<release namespace>-directory`" + `, where the receiver writes
 joint-operation directory shards), both kept on uninstall by default. An Ingress for the
 receiver, a Prometheus Operator ServiceMonitor or PodMonitor and one SaaSProduct are optional;
-kooper's kinds join the view and edit ClusterRoles (SaaSDirectory aside), and ` + "`helm test`" + ` asks
+kooper's kinds join the view and edit ClusterRoles (SaaSDirectory and OrderNotification aside), and ` + "`helm test`" + ` asks
 the receiver about an instance that cannot exist.
 
 ## Install

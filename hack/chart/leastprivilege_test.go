@@ -284,6 +284,13 @@ var matrixRows = []matrixRow{
 		attrs("create", "apps", "controllerrevisions", tenantNS, ""), create(controllerRevision(tenantNS))},
 	{controllers, "delete a SaaSDirectory (its finalizer deletes the users' data first)", allowed, byBoth,
 		attrs("delete", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", fixtureDirectory), remove(newSaaSDirectory())},
+	{controllers, "record an OrderNotification's status (what Query Order said)", allowed, byBoth,
+		subresource(attrs("patch", saasv1alpha1.GroupVersion.Group, "ordernotifications", "", fixtureNotification), "status"),
+		patchStatus(newOrderNotification(), `{"status":{"resolvedTime":"2026-12-01T00:00:00Z"}}`)},
+	{controllers, "delete an OrderNotification (after its retention)", allowed, byBoth,
+		attrs("delete", saasv1alpha1.GroupVersion.Group, "ordernotifications", "", fixtureNotification), remove(newOrderNotification())},
+	{controllers, "create an OrderNotification (only the receiver records them)", denied, byRBAC,
+		attrs("create", saasv1alpha1.GroupVersion.Group, "ordernotifications", "", ""), create(newOrderNotification("n-matrix-new"))},
 	{controllers, "create a Deployment in a tenant namespace", allowed, byBoth,
 		attrs("create", "apps", "deployments", tenantNS, ""), create(deployment(tenantNS))},
 	// A chart tenant's parts (docs/chart-tenants.md): exactly the kinds a chart may render.
@@ -353,6 +360,12 @@ var matrixRows = []matrixRow{
 		attrs("create", saasv1alpha1.GroupVersion.Group, "saastenants", "", ""), create(newSaaSTenant("i-matrix"))},
 	{receiver, "delete a SaaSDirectory", denied, byRBAC,
 		attrs("delete", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", fixtureDirectory), remove(newSaaSDirectory())},
+	{receiver, "record an orderNotify callback (create an OrderNotification)", allowed, byRBAC,
+		attrs("create", saasv1alpha1.GroupVersion.Group, "ordernotifications", "", ""), create(newOrderNotification("n-matrix-new"))},
+	{receiver, "read an OrderNotification (it only creates them)", denied, byRBAC,
+		attrs("get", saasv1alpha1.GroupVersion.Group, "ordernotifications", "", fixtureNotification), read(newOrderNotification())},
+	{receiver, "delete an OrderNotification", denied, byRBAC,
+		attrs("delete", saasv1alpha1.GroupVersion.Group, "ordernotifications", "", fixtureNotification), remove(newOrderNotification())},
 	{receiver, "list ConfigMaps in the directory namespace (shards not yet moved to Secrets)", allowed, byRBAC,
 		attrs("list", "", "configmaps", directoryNS, ""), list(&corev1.ConfigMapList{}, client.InNamespace(directoryNS))},
 	{receiver, "write a directory shard (a Secret) in the directory namespace", allowed, byRBAC,
@@ -368,6 +381,25 @@ var matrixRows = []matrixRow{
 		attrs("get", "", "secrets", releaseNamespace, keysSecret), read(&corev1.Secret{ObjectMeta: meta(releaseNamespace, keysSecret)})},
 	{tenant, "list Secrets in kooper's namespace", denied, byRBAC,
 		attrs("list", "", "secrets", releaseNamespace, ""), list(&corev1.SecretList{}, client.InNamespace(releaseNamespace))},
+}
+
+// fixtureNotification is the OrderNotification the matrix reads, patches
+// and deletes (by dry run).
+const fixtureNotification = "n-matrix"
+
+// newOrderNotification is an OrderNotification as the receiver records an
+// orderNotify, named fixtureNotification unless a name is given.
+func newOrderNotification(name ...string) *saasv1alpha1.OrderNotification {
+	n := &saasv1alpha1.OrderNotification{
+		ObjectMeta: metav1.ObjectMeta{Name: fixtureNotification},
+		Spec: saasv1alpha1.OrderNotificationSpec{ProductName: "crm", OrderID: "CS2211181819B4LVS",
+			OrderLineID: "CS2211181819B4LVS-000001", Mode: saasv1alpha1.ModeProduction,
+			ReceivedTime: metav1.NewTime(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))},
+	}
+	if len(name) > 0 {
+		n.Name = name[0]
+	}
+	return n
 }
 
 // fixtureDirectory is the SaaSDirectory the matrix deletes (by dry run).
@@ -554,6 +586,7 @@ func TestLeastPrivilege(t *testing.T) {
 		&corev1.ConfigMap{ObjectMeta: meta(releaseNamespace, productsConfig)},
 		newSaaSTenant("i-fixture"),
 		newSaaSDirectory(),
+		newOrderNotification(),
 	} {
 		g.Expect(admin.Create(ctx, obj)).To(Succeed())
 	}

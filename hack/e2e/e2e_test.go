@@ -78,6 +78,7 @@ func TestEndToEnd(t *testing.T) {
 		{"a renewal moves the expiry", testRenewal},
 		{"a FREEZE retried after the renewal is answered and not applied", testStaleFreeze},
 		{"a freeze after the tenant's plan is retired still stops it", testFreezeAfterPlanRetired},
+		{"an order notification is answered 000000, resolved and summarised in the product's status; a repeat makes no second record", testOrderNotify},
 		{"the simulator's conformance run passes", testConformance},
 		{"personal data of a kit sync reaches no log, Event or status", testNoPersonalData},
 		{"the directory is Secrets only, and a tenantSync delete deletes it with its data", testDirectoryDeleted},

@@ -73,6 +73,15 @@ func upgradeInstanceBody(instanceID, orderID, orderLineID string, debug bool) ca
 	}, debug)
 }
 
+// orderNotifyBody is §3.9's request: only the order's IDs.
+func orderNotifyBody(orderID, orderLineID string, debug bool) callbackBody {
+	return withTestFlag(callbackBody{
+		{"activity", "orderNotify"},
+		{"orderId", orderID},
+		{"orderLineId", orderLineID},
+	}, debug)
+}
+
 // releaseInstanceBody is §3.6's request; the unsubscription order is sent
 // only when the release is caused by one.
 func releaseInstanceBody(instanceID, orderID, orderLineID string, debug bool) callbackBody {

@@ -347,6 +347,45 @@ func runUpgradeInstance(ctx context.Context, c *cli, args []string) error {
 	return err
 }
 
+// orderNotifyCommand is `order-notify`.
+func orderNotifyCommand() command {
+	return command{
+		name:    "order-notify",
+		summary: "Notify an order (orderNotify, §3.9); register it on serve with --sim-url so the receiver's Query Order resolves it.",
+		example: `  go run ./hack/marketplace-sim order-notify --url http://127.0.0.1:8082/koogallery/crm \
+    --sim-url http://127.0.0.1:9099 --order-id CS2211181819B4LVS --order-type RENEW`,
+		run: runOrderNotify,
+	}
+}
+
+// runOrderNotify sends orderNotify for an order, new by default.
+func runOrderNotify(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlagSet("order-notify")
+	var cb callbackFlags
+	var order orderFlags
+	var purchase purchaseFlags
+	cb.bind(fs)
+	order.bind(fs, "the notified order")
+	purchase.bind(fs)
+	orderType := fs.String("order-type", koogallery.OrderNew, "orderType Query Order reports for the order on serve (NEW, RENEW, CHANGE, ...)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	m, err := cb.marketplace(c)
+	if err != nil {
+		return err
+	}
+	if err := purchase.validate(); err != nil {
+		return err
+	}
+	order.resolve(c.ids)
+	if err := c.register(ctx, &purchase, purchase.registration(order.orderID, order.orderLineID, *orderType, "")); err != nil {
+		return err
+	}
+	_, err = c.callAndCheck(ctx, m, orderNotifyBody(order.orderID, order.orderLineID, cb.debug), successCodes)
+	return err
+}
+
 // releaseInstanceCommand is `release-instance`.
 func releaseInstanceCommand() command {
 	return command{

@@ -87,6 +87,9 @@ func (r *conformance) scenarios() []scenario {
 		{"unfreeze", r.statusChange(koogallery.StatusUnfreeze)},
 		{"upgrade", r.upgrade},
 		{"renewal change check", r.changeCheck},
+		{"order notification", r.orderNotify},
+		{"order notification repeat", r.orderNotifyRepeat},
+		{"order notification without orderLineId", r.orderNotifyIncomplete},
 		{"release", r.release},
 		{"release repeat", r.release},
 		{"unknown instance (query)", r.unknownInstanceQuery},
@@ -125,6 +128,9 @@ type conformance struct {
 	kit *kitSender
 	// kitInstance is the unknown instance the kit rows sync.
 	kitInstance string
+	// notifiedOrder is the order of "order notification", notified again
+	// by its repeat.
+	notifiedOrder string
 	// tolerant is the purchase of the loosely typed rows (tolerance.go).
 	tolerant tolerantPurchase
 }

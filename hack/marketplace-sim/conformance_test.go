@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -33,7 +34,7 @@ func TestConformancePassesAgainstKoopersReceiver(t *testing.T) {
 	res := runCLI(ctxFor(t), kitEnv(t), "conformance", "--url", url, "--change-sku", "pro")
 	t.Log(res.stdout)
 	g.Expect(res.code).To(Equal(exitOK), res.combined())
-	g.Expect(res.stdout).To(ContainSubstring("38 passed, 0 failed\n"))
+	g.Expect(res.stdout).To(ContainSubstring("41 passed, 0 failed\n"))
 	g.Expect(res.stdout).To(MatchRegexp(`(?m)^SCENARIO\s+\| RESULT \| DETAIL$`))
 	for _, s := range (&conformance{}).scenarios() {
 		result, detail := row(t, res.stdout, s.name)
@@ -44,6 +45,11 @@ func TestConformancePassesAgainstKoopersReceiver(t *testing.T) {
 	// The run made four purchases (the lifecycle one, the two debug-flag
 	// ones and the numeric-testFlag one, bought twice) and released them all;
 	// the bad-signature purchase made nothing.
+	// The order notification and its repeat made one record.
+	notifications := &saasv1alpha1.OrderNotificationList{}
+	g.Expect(k8sClient.List(ctxFor(t), notifications, client.MatchingLabels{saasv1alpha1.ProductLabel: product})).To(Succeed())
+	g.Expect(notifications.Items).To(HaveLen(1))
+
 	tenants := tenantsOf(t, product)
 	g.Expect(tenants).To(HaveLen(4))
 	for _, tenant := range tenants {
@@ -57,7 +63,7 @@ func TestConformanceCanRunTwiceAgainstTheSameDeployment(t *testing.T) {
 	for range 2 {
 		res := runCLI(ctxFor(t), keyEnv(), "conformance", "--url", url, "--debug")
 		g.Expect(res.code).To(Equal(exitOK), res.combined())
-		g.Expect(res.stdout).To(ContainSubstring("25 passed, 0 failed (13 skipped)"))
+		g.Expect(res.stdout).To(ContainSubstring("28 passed, 0 failed (13 skipped)"))
 	}
 }
 
@@ -76,9 +82,9 @@ func TestConformanceRegistersItsOrdersOnTheSimulator(t *testing.T) {
 	for _, o := range list.Orders {
 		types = append(types, o.OrderType)
 	}
-	// The purchase, the renewal, the upgrade, the two debug-flag purchases
-	// and the numeric-testFlag purchase.
-	g.Expect(types).To(Equal([]string{"NEW", "RENEW", "CHANGE", "NEW", "NEW", "NEW"}))
+	// The purchase, the renewal, the upgrade, the notified order, the two
+	// debug-flag purchases and the numeric-testFlag purchase.
+	g.Expect(types).To(Equal([]string{"NEW", "RENEW", "CHANGE", "RENEW", "NEW", "NEW", "NEW"}))
 }
 
 // answerEverything is a receiver that answers every request with body:
@@ -153,13 +159,13 @@ func TestConformanceFailsEveryScenarioWhenNothingAnswers(t *testing.T) {
 	srv.Close()
 	res := runCLI(ctxFor(t), keyEnv(), "conformance", "--url", url)
 	g.Expect(res.code).To(Equal(exitFailed))
-	g.Expect(res.stdout).To(ContainSubstring("0 passed, 25 failed (13 skipped)"))
+	g.Expect(res.stdout).To(ContainSubstring("0 passed, 28 failed (13 skipped)"))
 	_, detail := row(t, res.stdout, "new purchase")
 	g.Expect(detail).To(ContainSubstring("connection refused"))
 	g.Expect(detail).NotTo(ContainSubstring("signature="), "errors must not repeat the signed URL")
 	_, detail = row(t, res.stdout, "query instance")
 	g.Expect(detail).To(ContainSubstring(`needs the instance of "new purchase"`))
-	g.Expect(strings.Count(res.stdout, "| FAIL")).To(Equal(25))
+	g.Expect(strings.Count(res.stdout, "| FAIL")).To(Equal(28))
 }
 
 // startReceiverWith serves a second kooper receiver with other options. It

@@ -81,7 +81,7 @@ func TestConformanceCoversTheKitInterfaces(t *testing.T) {
 	res := runCLI(ctxFor(t), kitEnv(t), "conformance", "--url", url)
 	t.Log(res.stdout)
 	g.Expect(res.code).To(Equal(exitOK), res.combined())
-	g.Expect(res.stdout).To(ContainSubstring("36 passed, 0 failed (2 skipped)"))
+	g.Expect(res.stdout).To(ContainSubstring("39 passed, 0 failed (2 skipped)"))
 	for _, s := range (&conformance{}).kitScenarios() {
 		result, detail := row(t, res.stdout, s.name)
 		g.Expect(result).To(Equal(resultPass), "%s: %s", s.name, detail)

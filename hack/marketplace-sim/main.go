@@ -94,6 +94,7 @@ func commands() []command {
 		releaseInstanceCommand(),
 		changeInstanceCheckCommand(),
 		getLicenseAsyncCommand(),
+		orderNotifyCommand(),
 		kitCommand(),
 		conformanceCommand(),
 	}

@@ -148,6 +148,31 @@ func (r *conformance) changeCheck(ctx context.Context) verdict {
 	return doneWith(r.expect(ctx, changeInstanceCheckBody(req, r.debug), successCodes...))
 }
 
+// orderNotify notifies a new order (§3.9), registered on serve with
+// --sim-url so the receiver can resolve it: 000000.
+func (r *conformance) orderNotify(ctx context.Context) verdict {
+	r.notifiedOrder = r.ids.orderID()
+	if err := r.registerOrder(ctx, r.notifiedOrder, koogallery.OrderRenew, ""); err != nil {
+		return fail("%v", err)
+	}
+	return doneWith(r.expect(ctx, orderNotifyBody(r.notifiedOrder, firstLine(r.notifiedOrder), r.debug), successCodes...))
+}
+
+// orderNotifyRepeat notifies the same order again, as the marketplace
+// retries for 3 hours (§3.9): 000000 again.
+func (r *conformance) orderNotifyRepeat(ctx context.Context) verdict {
+	if r.notifiedOrder == "" {
+		return fail("needs the order of \"order notification\", which failed")
+	}
+	return doneWith(r.expect(ctx, orderNotifyBody(r.notifiedOrder, firstLine(r.notifiedOrder), r.debug), successCodes...))
+}
+
+// orderNotifyIncomplete leaves out orderLineId, which §3.9 marks M: 000002.
+func (r *conformance) orderNotifyIncomplete(ctx context.Context) verdict {
+	body := withTestFlag(callbackBody{{"activity", "orderNotify"}, {"orderId", r.ids.orderID()}}, r.debug)
+	return doneWith(r.expect(ctx, body, string(koogallery.ResultInvalidParam)))
+}
+
 // release releases the instance; run twice, the second checks that a
 // repeated release succeeds (§3.6).
 func (r *conformance) release(ctx context.Context) verdict {

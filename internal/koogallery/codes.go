@@ -84,6 +84,9 @@ const (
 	ActivityChangeInstanceCheck Activity = "changeInstanceCheck"
 	// ActivityGetLicenseAsync asks for a licence to be generated and uploaded (§3.10).
 	ActivityGetLicenseAsync Activity = "getLicenseAsync"
+	// ActivityOrderNotify notifies an order; the merchant reads it with
+	// Query Order (§3.9).
+	ActivityOrderNotify Activity = "orderNotify"
 )
 
 // Scene says why refreshInstance was sent (§3.4).

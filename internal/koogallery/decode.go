@@ -37,6 +37,8 @@ func newRequest(a Activity) (request, bool) {
 		return &ChangeInstanceCheckRequest{}, true
 	case ActivityGetLicenseAsync:
 		return &GetLicenseAsyncRequest{}, true
+	case ActivityOrderNotify:
+		return &OrderNotifyRequest{}, true
 	}
 	return nil, false
 }
@@ -95,7 +97,7 @@ func DecodeRequest(body []byte) (Activity, any, error) {
 
 // nameOrWithheld quotes s for a message when it looks like a name of the
 // protocol (an activity or interface: ASCII letters and digits, at most 32,
-// e.g. "orderNotify"), which is worth seeing; anything else may be a value
+// e.g. "getLicense"), which is worth seeing; anything else may be a value
 // that does not belong in a log line (a phone number or an e-mail address
 // sent in the wrong field) and is described, not shown.
 func nameOrWithheld(s string) string {
@@ -314,6 +316,16 @@ func (r *GetLicenseAsyncRequest) bindings() []binding {
 		str("expireTime", &r.ExpireTime),
 		str("eventId", &r.EventID),
 		str("deviceFingerprint", &r.DeviceFingerprint),
+		flag("testFlag", &r.TestFlag),
+	}
+}
+
+// bindings lists the fields of an OrderNotifyRequest body.
+func (r *OrderNotifyRequest) bindings() []binding {
+	return []binding{
+		str("activity", &r.Activity),
+		str("orderId", &r.OrderID),
+		str("orderLineId", &r.OrderLineID),
 		flag("testFlag", &r.TestFlag),
 	}
 }

@@ -42,6 +42,7 @@ func quoted(s string) string {
 const (
 	queryBody   = `{"activity":"queryInstance","instanceId":"a, b ,,c","testFlag":"1"}`
 	releaseBody = `{"activity":"releaseInstance","instanceId":"10e758d0-31ad-4c4b-8f1b-81d03469a10e","orderId":"CS2211181819B4LVS","orderLineId":"CS2211181819B4LVS-000001"}`
+	notifyBody  = `{"activity":"orderNotify","orderId":"CS2211181819B4LVS","orderLineId":"CS2211181819B4LVS-000001","testFlag":"0"}`
 	changeBody  = `{"activity":"changeInstanceCheck","instanceId":"10e758d0-31ad-4c4b-8f1b-81d03469a10e","productInfo":{"productId":"OFFI846204237451911168","skuCode":"0a4d1578-5295-46a7-92d4-7c803dccc51d","linearValue":50,"productName":"基础版"}}`
 )
 
@@ -62,6 +63,9 @@ func TestDecodeRequestValid(t *testing.T) {
 		{"upgradeInstance", upgradeBody, ActivityUpgradeInstance, &UpgradeInstanceRequest{Activity: "upgradeInstance", InstanceID: "10e758d0-31ad-4c4b-8f1b-81d03469a10e", OrderID: "CS2211181819B4LVS", OrderLineID: "CS2211181819B4LVS-000001", TestFlag: "0"}},
 		{"changeInstanceCheck", changeBody, ActivityChangeInstanceCheck, &ChangeInstanceCheckRequest{Activity: "changeInstanceCheck", InstanceID: "10e758d0-31ad-4c4b-8f1b-81d03469a10e", ProductInfo: &ProductInfo{ProductID: "OFFI846204237451911168", SKUCode: "0a4d1578-5295-46a7-92d4-7c803dccc51d", LinearValue: &fifty, ProductName: "基础版"}}},
 		{"getLicenseAsync", licenseBody, ActivityGetLicenseAsync, &GetLicenseAsyncRequest{Activity: "getLicenseAsync", InstanceID: "RA2****4LVS", EffectiveTime: "2023-10-27 10:30:15 z", ExpireTime: "2024-10-27 10:30:15 z", EventID: "8****e5694*****c8", DeviceFingerprint: "8******6034e2*****60e1"}},
+		{"orderNotify", notifyBody, ActivityOrderNotify, &OrderNotifyRequest{Activity: "orderNotify", OrderID: "CS2211181819B4LVS", OrderLineID: "CS2211181819B4LVS-000001", TestFlag: "0"}},
+		{"orderNotify without testFlag (read as 0)", withField(notifyBody, "testFlag", ""), ActivityOrderNotify, &OrderNotifyRequest{Activity: "orderNotify", OrderID: "CS2211181819B4LVS", OrderLineID: "CS2211181819B4LVS-000001"}},
+		{"orderNotify with a numeric orderId", withField(notifyBody, "orderId", "2211181819"), ActivityOrderNotify, &OrderNotifyRequest{Activity: "orderNotify", OrderID: "2211181819", OrderLineID: "CS2211181819B4LVS-000001", TestFlag: "0"}},
 		{"unknown fields are tolerated", withField(withField(b1Body, "trialFlag", `"1"`), "buyerInfo", `{"a":[1,null]}`), ActivityNewInstance, &NewInstanceRequest{Activity: "newInstance", OrderID: "CS2211181819B4LVS", OrderLineID: "CS2211181819B4LVS-000001", BusinessID: "87b94795-0603-4e24-8ae5-69420d60e3c8", TestFlag: "1"}},
 		{"field names are case-sensitive", withField(b1Body, "OrderId", `"other"`), ActivityNewInstance, &NewInstanceRequest{Activity: "newInstance", OrderID: "CS2211181819B4LVS", OrderLineID: "CS2211181819B4LVS-000001", BusinessID: "87b94795-0603-4e24-8ae5-69420d60e3c8", TestFlag: "1"}},
 		{"null optional field is absent", withField(b1Body, "testFlag", `null`), ActivityNewInstance, &NewInstanceRequest{Activity: "newInstance", OrderID: "CS2211181819B4LVS", OrderLineID: "CS2211181819B4LVS-000001", BusinessID: "87b94795-0603-4e24-8ae5-69420d60e3c8"}},
@@ -92,7 +96,7 @@ func TestDecodeRequestInvalid(t *testing.T) {
 		{"activity is a number", withField(b1Body, "activity", `1`), `activity: unknown activity (its value is not a name and is not shown)`},
 		{"activity is an e-mail address", withField(b1Body, "activity", `"li.lei@example.cn"`), `activity: unknown activity (its value is not a name and is not shown)`},
 		{"activity is too long for a name", withField(b1Body, "activity", `"`+strings.Repeat("a", 33)+`"`), `activity: unknown activity (its value is not a name and is not shown)`},
-		{"activity is a name kooper does not handle", withField(b1Body, "activity", `"orderNotify"`), `activity: unknown activity "orderNotify"`},
+		{"activity is a name kooper does not handle", withField(b1Body, "activity", `"getLicense"`), `activity: unknown activity "getLicense"`},
 		{"unknown activity", `{"activity":"x"}`, `activity: unknown activity "x"`},
 		{"legacy activity", `{"activity":"expireInstance","instanceId":"i"}`, `activity: unknown activity "expireInstance"`},
 		{"activity in the wrong case", `{"activity":"NewInstance"}`, `activity: unknown activity "NewInstance"`},
@@ -113,6 +117,11 @@ func TestDecodeRequestInvalid(t *testing.T) {
 		{"newInstance with testFlag yes", withField(b1Body, "testFlag", `"yes"`), "testFlag must be 0 or 1"},
 		{"newInstance with testFlag TRUE", withField(b1Body, "testFlag", `"TRUE"`), "testFlag must be 0 or 1"},
 		{"newInstance with an object testFlag", withField(b1Body, "testFlag", `{"v":1}`), "testFlag must be a string"},
+
+		{"orderNotify without orderId", withField(notifyBody, "orderId", ""), "orderId is required"},
+		{"orderNotify with a null orderLineId", withField(notifyBody, "orderLineId", "null"), "orderLineId is required"},
+		{"orderNotify with a long orderLineId", withField(notifyBody, "orderLineId", quoted(long(65))), "orderLineId is longer than 64 characters"},
+		{"orderNotify with testFlag 2", withField(notifyBody, "testFlag", `"2"`), "testFlag must be 0 or 1"},
 
 		{"queryInstance without instanceId", withField(queryBody, "instanceId", ""), "instanceId is required"},
 		{"queryInstance with only commas", withField(queryBody, "instanceId", `" , ,"`), "instanceId is required"},

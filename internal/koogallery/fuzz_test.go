@@ -27,6 +27,9 @@ var specBodies = []string{
 	`{"activity":"changeInstanceCheck","instanceId":"i-1","productInfo":"{\"skuCode\":\"pro\",\"linearValue\":\"50\"}","testFlag":1}`,
 	`{"activity":"changeInstanceCheck","instanceId":"i-1","productInfo":{"productId":7,"skuCode":1,"linearValue":50}}`,
 	`{"activity":1,"testFlag":false}`,
+	// orderNotify (§3.9).
+	`{"activity":"orderNotify","orderId":"CS2211181819B4LVS","orderLineId":"CS2211181819B4LVS-000001","testFlag":"0"}`,
+	`{"activity":"orderNotify","orderId":1,"orderLineId":null,"testFlag":1}`,
 }
 
 // forms returns the canonical payloads VerifyBasic accepts a signature

@@ -128,6 +128,19 @@ type UpgradeInstanceRequest struct {
 	TestFlag string `json:"testFlag"`
 }
 
+// OrderNotifyRequest is the body of orderNotify (§3.9): only the order's
+// IDs; the merchant reads the order with Query Order.
+type OrderNotifyRequest struct {
+	// Activity is orderNotify.
+	Activity string `json:"activity"`
+	// OrderID is the notified order.
+	OrderID string `json:"orderId"`
+	// OrderLineID is the notified order's line.
+	OrderLineID string `json:"orderLineId"`
+	// TestFlag is "1" for a debug request; missing reads as "0" (§2.1).
+	TestFlag string `json:"testFlag"`
+}
+
 // ProductInfo identifies a product and specification, in Query Order order
 // lines and in changeInstanceCheck (§3.8, §6.3).
 type ProductInfo struct {
@@ -256,6 +269,15 @@ func (r ReleaseInstanceRequest) Validate() error {
 func (r UpgradeInstanceRequest) Validate() error {
 	return firstError(
 		required("instanceId", r.InstanceID, maxIDLength),
+		required("orderId", r.OrderID, maxIDLength),
+		required("orderLineId", r.OrderLineID, maxIDLength),
+		testFlag(r.TestFlag),
+	)
+}
+
+// Validate checks §3.9.
+func (r OrderNotifyRequest) Validate() error {
+	return firstError(
 		required("orderId", r.OrderID, maxIDLength),
 		required("orderLineId", r.OrderLineID, maxIDLength),
 		testFlag(r.TestFlag),
