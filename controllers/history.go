@@ -67,6 +67,8 @@ func nextHistory(history []saasv1alpha1.MarketplaceEvent, orders []saasv1alpha1.
 				change, _ := expiryChange(o, orders[:i])
 				e.Change += "; " + change
 			}
+		case o.Activity == saasv1alpha1.ActivityNewInstance:
+			e.Change = "purchased; plan set by the later order " + after.OrderID
 		case setsPlan:
 			e.Result = saasv1alpha1.HistoryUnchanged
 			e.Change = fmt.Sprintf("plan set by the later order %s", after.OrderID)

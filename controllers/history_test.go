@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
@@ -50,6 +51,12 @@ func TestNextHistory(t *testing.T) {
 	}))
 	g.Expect(nextHistory(h2, orders, saasv1alpha1.StateFrozen, pro, pro, t0.Add(2*time.Hour))).To(Equal(h2))
 
+	// A subscription from before the history: its orders at once, the plan as resolved.
+	first := nextHistory(nil, []saasv1alpha1.AppliedOrder{orders[0], orders[3]}, saasv1alpha1.StateActive, pro, pro, t0)
+	g.Expect(first).To(HaveLen(2))
+	g.Expect(first[0].Change).To(Equal("purchased; plan set by the later order o-up"))
+	g.Expect(first[1].Change).To(Equal("plan pro"))
+
 	// Bounded: 30 renewals keep the last 20 events, and a dropped order is not added again.
 	for i := range 30 {
 		orders = append(orders, saasv1alpha1.AppliedOrder{OrderID: fmt.Sprintf("o-x%02d", i), Activity: saasv1alpha1.ActivityRefreshInstance,
@@ -61,4 +68,45 @@ func TestNextHistory(t *testing.T) {
 	g.Expect(h3[19].Change).To(Equal("released"))
 	g.Expect(h3[19].Activity).To(Equal("releaseInstance"))
 	g.Expect(nextHistory(h3, orders, saasv1alpha1.StateReleased, pro, pro, t0.Add(4*time.Hour))).To(Equal(h3))
+}
+
+// A licence's history: the purchase, an upgrade once Query Order named its
+// plan, a freeze; a reconcile that finds nothing new adds nothing.
+func TestLicenseHistory(t *testing.T) {
+	g := NewWithT(t)
+	product, _ := newLicenseProduct(t, true)
+	l := eventuallyLicense(t, newLicense(t, product, "basic").Name, licenseReady)
+
+	upgrade := fmt.Sprintf("CS%dUP", tenantSeq.Add(1))
+	marketplace.addOrder(upgrade, product.Spec.ProductID, "pro", orderExpiry.Format("20060102150405"))
+	updateLicense(t, l.Name, func(l *saasv1alpha1.License) {
+		l.Spec.Orders = append(l.Spec.Orders, saasv1alpha1.AppliedOrder{OrderID: upgrade, OrderLineID: upgrade + "-000001",
+			Activity: saasv1alpha1.ActivityUpgradeInstance, ReceivedTime: metav1.Now()})
+	})
+	eventuallyLicense(t, l.Name, func(g Gomega, l *saasv1alpha1.License) { g.Expect(l.Status.SKUCode).To(Equal("pro")) })
+	updateLicense(t, l.Name, func(l *saasv1alpha1.License) { l.Spec.State = saasv1alpha1.StateFrozen })
+	summary := func(l *saasv1alpha1.License) []string {
+		var s []string
+		for _, e := range l.Status.History {
+			s = append(s, fmt.Sprintf("%s %s %s %s", e.Activity, e.State, e.Result, e.Change))
+		}
+		return s
+	}
+	want := []string{"newInstance Active Applied purchased plan basic", "upgradeInstance Active Applied plan basic → pro",
+		"updateInstanceStatus Frozen Applied frozen"}
+	l = eventuallyLicense(t, l.Name, func(g Gomega, l *saasv1alpha1.License) {
+		g.Expect(summary(l)).To(Equal(want))
+		g.Expect(l.Status.ObservedGeneration).To(Equal(l.Generation))
+	})
+	history := l.Status.History
+
+	poke(t, l)
+	l = eventuallyLicense(t, l.Name, func(g Gomega, got *saasv1alpha1.License) {
+		g.Expect(got.Annotations).To(HaveKey(saasv1alpha1.ReconcileRequestedAnnotation))
+	})
+	g.Consistently(func(g Gomega) {
+		got := &saasv1alpha1.License{}
+		g.Expect(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(l), got)).To(Succeed())
+		g.Expect(got.Status.History).To(Equal(history))
+	}).WithTimeout(2 * time.Second).Should(Succeed())
 }
