@@ -81,10 +81,10 @@ func nextHistory(history []saasv1alpha1.MarketplaceEvent, orders []saasv1alpha1.
 	if state != running {
 		e := saasv1alpha1.MarketplaceEvent{Time: metav1.NewTime(now.UTC().Truncate(time.Second)), Activity: "updateInstanceStatus",
 			State: state, Result: saasv1alpha1.HistoryApplied}
-		switch {
-		case state == saasv1alpha1.StateReleased:
+		switch state {
+		case saasv1alpha1.StateReleased:
 			e.Activity, e.Change = "releaseInstance", "released"
-		case state == saasv1alpha1.StateFrozen:
+		case saasv1alpha1.StateFrozen:
 			e.Change = "frozen"
 		default:
 			e.Change = "unfrozen"
