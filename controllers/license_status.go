@@ -71,6 +71,7 @@ func (r *LicenseReconciler) patchStatus(ctx context.Context, before, after *saas
 	} else {
 		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
 	}
+	after.Status.History = nextHistory(after.Status.History, after.Spec.Orders, after.Spec.State, before.Status.Order, after.Status.Order, r.Clock.Now())
 	r.setLicenseReady(after)
 	written, err := patchStatusIfChanged(ctx, r.Client, before, after, before.Status, after.Status)
 	if written {

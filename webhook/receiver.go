@@ -152,7 +152,8 @@ type call struct {
 	request  any
 	// instanceID and orderID are filled in by handlers, for the log line.
 	instanceID, orderID string
-	// start is when the request arrived; log is its logger.
+	// start is when the request arrived; log is its audit logger
+	// (AuditLoggerName), which writes the one line the call gets.
 	start time.Time
 	log   logr.Logger
 	// answered is set once the answer is being written.
@@ -223,7 +224,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // logger, which names the request and the product of the URL.
 func (r *Receiver) begin(req *http.Request) (context.Context, context.CancelFunc, *call) {
 	ctx, cancel := context.WithTimeout(req.Context(), r.opts.APITimeout)
-	log := ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("requestId", newRequestID(), "product", req.PathValue("product"))
+	log := ctrl.LoggerFrom(ctx).WithName(AuditLoggerName).WithValues("requestId", newRequestID(), "product", req.PathValue("product"))
 	return ctx, cancel, &call{start: r.opts.Now(), log: log}
 }
 
@@ -252,7 +253,8 @@ func (r *Receiver) recoverPanic(w http.ResponseWriter, c *call) {
 	case v == http.ErrAbortHandler:
 		panic(v)
 	case c.answered:
-		c.log.Error(fmt.Errorf("panic: %v", v), "Callback panicked after its answer", "stack", string(debug.Stack()))
+		// Not the audit line: that was written with the answer.
+		ctrl.Log.WithName("receiver").Error(fmt.Errorf("panic: %v", v), "Callback panicked after its answer", "stack", string(debug.Stack()))
 		return
 	}
 	r.finish(w, c, reply{}, errInternal("internal error; please retry", fmt.Errorf("panic: %v\n%s", v, debug.Stack())), "")
@@ -309,10 +311,17 @@ func newRequestID() string {
 	return hex.EncodeToString(b)
 }
 
-// logCall writes the one line each callback gets. It never includes keys,
-// signatures, bodies, query strings or a value of the body but the instance
-// and order IDs: a refusal's reason names the field, never its value (see
-// docs/personal-data.md).
+// AuditLoggerName is the name of the logger that writes the audit line: the
+// one line each callback (basic or kit, answered or refused, on any path)
+// gets, with the fields of docs/operations.md#the-audit-line.
+const AuditLoggerName = "audit"
+
+// logCall writes the audit line, the one line each callback gets: its
+// request ID and product (from begin), activity, instance and order IDs,
+// result code and duration, and a refusal's reason; the logger adds the
+// time. It never includes keys, signatures, bodies, query strings or a value
+// of the body but the instance and order IDs: a refusal's reason names the
+// field, never its value (see docs/personal-data.md).
 func logCall(c *call, code koogallery.ResultCode, err error, elapsed time.Duration) {
 	log := c.log
 	kv := []any{"activity", activityLabel(c.activity), "instanceId", c.instanceID, "orderId", c.orderID,

@@ -101,6 +101,66 @@ type AppliedOrder struct {
 	ReceivedTime metav1.Time `json:"receivedTime"`
 }
 
+// MaxHistory is how many marketplace events a subscription's status.history
+// keeps: the oldest is dropped when a new one comes.
+const MaxHistory = 20
+
+// HistoryResult is what kooper did with a marketplace event.
+// +kubebuilder:validation:Enum=Applied;Unchanged
+type HistoryResult string
+
+const (
+	// HistoryApplied: the event changed the subscription (its plan, expiry
+	// or state).
+	HistoryApplied HistoryResult = "Applied"
+	// HistoryUnchanged: the event was recorded and changed nothing, for
+	// example a late renewal whose expiry is not later than one already
+	// applied, or a plan change a later order superseded.
+	HistoryUnchanged HistoryResult = "Unchanged"
+)
+
+// MarketplaceEvent is one marketplace event in a subscription's history:
+// an order the receiver recorded in spec.orders, or a change of spec.state
+// (freeze, unfreeze, release). It holds IDs, times, plan codes and states,
+// never a buyer's details, a credential or a callback's body.
+type MarketplaceEvent struct {
+	// time is when kooper received the order (its receivedTime) or, for a
+	// change of state, when the controller first saw it.
+	// +required
+	Time metav1.Time `json:"time"`
+
+	// activity is the marketplace callback, as the marketplace names it:
+	// newInstance, refreshInstance, upgradeInstance, releaseInstance or
+	// updateInstanceStatus.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Activity string `json:"activity"`
+
+	// orderId is the event's order; empty for updateInstanceStatus, which
+	// carries none.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	OrderID string `json:"orderId,omitempty"`
+
+	// state is the subscription's state after the event: Active, Frozen or
+	// Released.
+	// +required
+	State SubscriptionState `json:"state"`
+
+	// result is Applied when the event changed the subscription, Unchanged
+	// when it was recorded and changed nothing.
+	// +required
+	Result HistoryResult `json:"result"`
+
+	// change says what changed, for example "purchased plan basic", "plan
+	// basic → pro", "expireTime moved to 2027-01-31T16:00:00Z", "frozen",
+	// "unfrozen" or "released".
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Change string `json:"change,omitempty"`
+}
+
 // ChargingMode is how an order line is billed, as Query Order reports it.
 // +kubebuilder:validation:Enum=Period;OneTime;OnDemand;OnDemandPackage
 type ChargingMode string

@@ -194,6 +194,17 @@ type LicenseStatus struct {
 	// upload records the delivery of an asynchronous licence.
 	// +optional
 	Upload *LicenseUpload `json:"upload,omitempty"`
+
+	// history is the subscription's last 20 marketplace events, oldest
+	// first: the orders of spec.orders and the changes of spec.state,
+	// derived by the controller when it writes status (no write of its own).
+	// queryInstance and changeInstanceCheck change nothing and are not
+	// recorded; the receiver's audit line logs every callback
+	// (docs/operations.md#the-audit-line).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	History []MarketplaceEvent `json:"history,omitempty"`
 }
 
 // License is one licence of a KooGallery licence product: a signed key the

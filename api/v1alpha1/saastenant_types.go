@@ -248,6 +248,17 @@ type SaaSTenantStatus struct {
 	// delivered into the tenant's namespace: joint-operation products only.
 	// +optional
 	Directory *TenantDirectory `json:"directory,omitempty"`
+
+	// history is the subscription's last 20 marketplace events, oldest
+	// first: the orders of spec.orders and the changes of spec.state,
+	// derived by the controller when it writes status (no write of its own).
+	// queryInstance and changeInstanceCheck change nothing and are not
+	// recorded; the receiver's audit line logs every callback
+	// (docs/operations.md#the-audit-line).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	History []MarketplaceEvent `json:"history,omitempty"`
 }
 
 // TenantDirectory is what the tenant's app currently gets of its
