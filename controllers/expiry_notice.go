@@ -97,11 +97,11 @@ func desiredNotice(t *saasv1alpha1.SaaSTenant, policy *saasv1alpha1.ExpiryPolicy
 		if crossed == 0 {
 			return nil, next
 		}
-		return &saasv1alpha1.ExpiryNotice{Phase: saasv1alpha1.ExpiryPhaseExpiring, ExpireTime: *t.Status.ExpireTime, ThresholdSeconds: crossed}, next
+		return &saasv1alpha1.ExpiryNotice{Stage: saasv1alpha1.ExpiryStageExpiring, ExpireTime: *t.Status.ExpireTime, ThresholdSeconds: crossed}, next
 	case stageGrace:
-		return &saasv1alpha1.ExpiryNotice{Phase: saasv1alpha1.ExpiryPhaseGrace, ExpireTime: *t.Status.ExpireTime}, 0
+		return &saasv1alpha1.ExpiryNotice{Stage: saasv1alpha1.ExpiryStageGrace, ExpireTime: *t.Status.ExpireTime}, 0
 	case stageExpired:
-		return &saasv1alpha1.ExpiryNotice{Phase: saasv1alpha1.ExpiryPhaseExpired, ExpireTime: *t.Status.ExpireTime}, 0
+		return &saasv1alpha1.ExpiryNotice{Stage: saasv1alpha1.ExpiryStageExpired, ExpireTime: *t.Status.ExpireTime}, 0
 	}
 	return nil, 0
 }
@@ -219,15 +219,15 @@ func (r *SaaSTenantReconciler) deliverNotice(ctx context.Context, s *tenantState
 
 // noticeEvent is the Warning Event of a notice newly delivered: one per
 // threshold crossed per expireTime, and one for the grace period. The
-// Expired phase has the Expired condition's own Event.
+// Expired stage has the Expired condition's own Event.
 func noticeEvent(before, after *saasv1alpha1.ExpiryNotice) (reason string, ok bool) {
 	if after == nil || apiequality.Semantic.DeepEqual(before, after) {
 		return "", false
 	}
-	switch after.Phase {
-	case saasv1alpha1.ExpiryPhaseExpiring:
+	switch after.Stage {
+	case saasv1alpha1.ExpiryStageExpiring:
 		return saasv1alpha1.ExpiringSoonReason, true
-	case saasv1alpha1.ExpiryPhaseGrace:
+	case saasv1alpha1.ExpiryStageGrace:
 		return saasv1alpha1.GracePeriodReason, true
 	}
 	return "", false

@@ -225,9 +225,9 @@ func TestExpiryNoticesAtEachThresholdAndInTheGracePeriod(t *testing.T) {
 	noticed := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ExpiringSoonCondition, metav1.ConditionTrue, saasv1alpha1.ExpiringSoonReason))
 	g.Expect(apimeta.FindStatusCondition(noticed.Status.Conditions, saasv1alpha1.ExpiringSoonCondition).Message).To(
 		Equal("Expires in 6d 23h (" + stamp + "), within the 7d notice"))
-	g.Expect(noticed.Status.ExpiryNotice).To(PointTo(MatchAllFields(Fields{"Phase": Equal(saasv1alpha1.ExpiryPhaseExpiring),
+	g.Expect(noticed.Status.ExpiryNotice).To(PointTo(MatchAllFields(Fields{"Stage": Equal(saasv1alpha1.ExpiryStageExpiring),
 		"ExpireTime": HaveField("Time", BeTemporally("==", expiry.Time)), "ThresholdSeconds": Equal(int32(604800))})))
-	g.Expect(noticeData(t, ns)()).To(Equal(map[string]string{"phase": "Expiring", "expireTime": stamp, "thresholdSeconds": "604800"}))
+	g.Expect(noticeData(t, ns)()).To(Equal(map[string]string{"stage": "Expiring", "expireTime": stamp, "thresholdSeconds": "604800"}))
 	g.Eventually(tenantEvents(t, tenant.Name, saasv1alpha1.ExpiringSoonReason)).Should(Equal(1))
 
 	// Another reconcile within the same notice: no second Event.
@@ -251,7 +251,7 @@ func TestExpiryNoticesAtEachThresholdAndInTheGracePeriod(t *testing.T) {
 	fakeClock.SetTime(expiry.Add(30 * time.Minute))
 	poke(t, tenant)
 	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ExpiringSoonCondition, metav1.ConditionTrue, saasv1alpha1.GracePeriodReason))
-	g.Eventually(noticeData(t, ns)).Should(Equal(map[string]string{"phase": "Grace", "expireTime": stamp, "thresholdSeconds": "0"}))
+	g.Eventually(noticeData(t, ns)).Should(Equal(map[string]string{"stage": "Grace", "expireTime": stamp, "thresholdSeconds": "0"}))
 	g.Eventually(tenantEvents(t, tenant.Name, saasv1alpha1.GracePeriodReason)).Should(Equal(1))
 	g.Expect(deploymentReplicas(t, ns)()).To(Equal(int32(1)))
 
@@ -260,7 +260,7 @@ func TestExpiryNoticesAtEachThresholdAndInTheGracePeriod(t *testing.T) {
 	fakeClock.SetTime(expiry.Add(61 * time.Minute))
 	poke(t, tenant)
 	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ExpiringSoonCondition, metav1.ConditionFalse, saasv1alpha1.ExpiredReason))
-	g.Eventually(noticeData(t, ns)).Should(HaveKeyWithValue("phase", "Expired"))
+	g.Eventually(noticeData(t, ns)).Should(HaveKeyWithValue("stage", "Expired"))
 
 	// A renewal clears it all.
 	later := metav1.NewTime(expiry.AddDate(1, 0, 0))

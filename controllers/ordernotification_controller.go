@@ -215,7 +215,8 @@ func summarise(items []saasv1alpha1.OrderNotification) *saasv1alpha1.OrderNotifi
 				other += c.Count
 			}
 		}
-		s.ByOrderType = append(kept, saasv1alpha1.OrderTypeCount{OrderType: otherOrderType, Count: other})
+		kept = append(kept, saasv1alpha1.OrderTypeCount{OrderType: otherOrderType, Count: other})
+		s.ByOrderType = kept
 	}
 	slices.SortFunc(s.ByOrderType, func(a, b saasv1alpha1.OrderTypeCount) int { return strings.Compare(a.OrderType, b.OrderType) })
 

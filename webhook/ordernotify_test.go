@@ -73,11 +73,10 @@ func TestOrderNotifyProtocolRules(t *testing.T) {
 	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
 	long := strings.Repeat("x", 65)
 	stale := func(t *testing.T, body string) answer {
-		q := signedQuery(t, f.key, body)
 		canonical, _ := koogallery.CanonicalPayload([]byte(body))
 		ts := strconv.FormatInt(time.Now().Add(-10*time.Minute).UnixMilli(), 10)
 		nonce := randomNonce()
-		q = url.Values{"signature": {koogallery.SignBasic(f.key, nonce, ts, canonical)}, "timestamp": {ts}, "nonce": {nonce}}
+		q := url.Values{"signature": {koogallery.SignBasic(f.key, nonce, ts, canonical)}, "timestamp": {ts}, "nonce": {nonce}}
 		return post(t, f.product.Name, q, body)
 	}
 	tests := []struct {

@@ -339,27 +339,27 @@ func init() {
 	SchemeBuilder.Register(&SaaSTenant{}, &SaaSTenantList{})
 }
 
-// ExpiryPhase is where a tenant stands against its expireTime in an expiry
+// ExpiryStage is where a tenant stands against its expireTime in an expiry
 // notice.
 // +kubebuilder:validation:Enum=Expiring;Grace;Expired
-type ExpiryPhase string
+type ExpiryStage string
 
 const (
-	// ExpiryPhaseExpiring: before expireTime, within a notice threshold.
-	ExpiryPhaseExpiring ExpiryPhase = "Expiring"
-	// ExpiryPhaseGrace: past expireTime, within the expiry safety net's
+	// ExpiryStageExpiring: before expireTime, within a notice threshold.
+	ExpiryStageExpiring ExpiryStage = "Expiring"
+	// ExpiryStageGrace: past expireTime, within the expiry safety net's
 	// grace period (lifecycle.expiry.graceSeconds): not yet Expired.
-	ExpiryPhaseGrace ExpiryPhase = "Grace"
-	// ExpiryPhaseExpired: the grace period is over (the Expired condition);
+	ExpiryStageGrace ExpiryStage = "Grace"
+	// ExpiryStageExpired: the grace period is over (the Expired condition);
 	// the tenant is frozen unless lifecycle.expiry.action is None.
-	ExpiryPhaseExpired ExpiryPhase = "Expired"
+	ExpiryStageExpired ExpiryStage = "Expired"
 )
 
 // ExpiryNotice is an expiry notice given to a tenant.
 type ExpiryNotice struct {
-	// phase is Expiring, Grace or Expired.
+	// stage is Expiring, Grace or Expired.
 	// +required
-	Phase ExpiryPhase `json:"phase"`
+	Stage ExpiryStage `json:"stage"`
 
 	// expireTime is the expiry the notice is about (status.expireTime when
 	// it was given).
@@ -368,7 +368,7 @@ type ExpiryNotice struct {
 
 	// thresholdSeconds is the notice threshold crossed, in seconds before
 	// expireTime (one of lifecycle.expiry.noticeSeconds): the smallest that
-	// is at least the time left. Set in phase Expiring only.
+	// is at least the time left. Set in stage Expiring only.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=31536000

@@ -19,21 +19,21 @@ const (
 	// spec.workload.directory.expiryNotice Mounted.
 	NoticeVolumeName = "kooper-notice"
 	// Keys of the kooper-notice ConfigMap, one file each under the mount.
-	NoticePhaseKey            = "phase"
+	NoticeStageKey            = "stage"
 	NoticeExpireTimeKey       = "expireTime"
 	NoticeThresholdSecondsKey = "thresholdSeconds"
 )
 
 // NoticeConfigMap is the kooper-notice ConfigMap of tenant t in namespace
-// for notice: phase (Expiring, Grace or Expired), expireTime (RFC 3339,
+// for notice: stage (Expiring, Grace or Expired), expireTime (RFC 3339,
 // UTC) and thresholdSeconds (the notice threshold crossed, "0" outside
-// phase Expiring). It has its TypeMeta set, for server-side apply.
+// stage Expiring). It has its TypeMeta set, for server-side apply.
 func NoticeConfigMap(t *saasv1alpha1.SaaSTenant, namespace string, notice *saasv1alpha1.ExpiryNotice) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{Name: saasv1alpha1.NoticeConfigMapName, Namespace: namespace, Labels: Labels(t)},
 		Data: map[string]string{
-			NoticePhaseKey:            string(notice.Phase),
+			NoticeStageKey:            string(notice.Stage),
 			NoticeExpireTimeKey:       notice.ExpireTime.UTC().Format(time.RFC3339),
 			NoticeThresholdSecondsKey: strconv.Itoa(int(notice.ThresholdSeconds)),
 		},

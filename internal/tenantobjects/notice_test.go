@@ -22,14 +22,14 @@ func TestNoticeConfigMap(t *testing.T) {
 		want   map[string]string
 	}{
 		{name: "a threshold crossed, the time in UTC",
-			notice: saasv1alpha1.ExpiryNotice{Phase: saasv1alpha1.ExpiryPhaseExpiring, ExpireTime: expiry, ThresholdSeconds: 604800},
-			want:   map[string]string{"phase": "Expiring", "expireTime": "2026-12-08T10:00:00Z", "thresholdSeconds": "604800"}},
+			notice: saasv1alpha1.ExpiryNotice{Stage: saasv1alpha1.ExpiryStageExpiring, ExpireTime: expiry, ThresholdSeconds: 604800},
+			want:   map[string]string{"stage": "Expiring", "expireTime": "2026-12-08T10:00:00Z", "thresholdSeconds": "604800"}},
 		{name: "the grace period: no threshold",
-			notice: saasv1alpha1.ExpiryNotice{Phase: saasv1alpha1.ExpiryPhaseGrace, ExpireTime: expiry},
-			want:   map[string]string{"phase": "Grace", "expireTime": "2026-12-08T10:00:00Z", "thresholdSeconds": "0"}},
+			notice: saasv1alpha1.ExpiryNotice{Stage: saasv1alpha1.ExpiryStageGrace, ExpireTime: expiry},
+			want:   map[string]string{"stage": "Grace", "expireTime": "2026-12-08T10:00:00Z", "thresholdSeconds": "0"}},
 		{name: "expired",
-			notice: saasv1alpha1.ExpiryNotice{Phase: saasv1alpha1.ExpiryPhaseExpired, ExpireTime: expiry},
-			want:   map[string]string{"phase": "Expired", "expireTime": "2026-12-08T10:00:00Z", "thresholdSeconds": "0"}},
+			notice: saasv1alpha1.ExpiryNotice{Stage: saasv1alpha1.ExpiryStageExpired, ExpireTime: expiry},
+			want:   map[string]string{"stage": "Expired", "expireTime": "2026-12-08T10:00:00Z", "thresholdSeconds": "0"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
