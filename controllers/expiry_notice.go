@@ -127,7 +127,7 @@ func setExpiringSoon(t *saasv1alpha1.SaaSTenant, now time.Time, refresh bool) {
 		crossed, _ := noticeThreshold(policy.GetNoticeSeconds(), left)
 		if crossed == 0 {
 			status, reason = metav1.ConditionFalse, saasv1alpha1.NotExpiringReason
-			tail = fmt.Sprintf("Expires at %s, before every notice threshold", rfc3339(t.Status.ExpireTime.Time))
+			tail = fmt.Sprintf("Expires at %s, further away than every notice threshold", rfc3339(t.Status.ExpireTime.Time))
 			break
 		}
 		status, reason = metav1.ConditionTrue, saasv1alpha1.ExpiringSoonReason

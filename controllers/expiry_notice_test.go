@@ -117,7 +117,7 @@ func TestExpiringSoonCondition(t *testing.T) {
 		{name: "renewed: False", now: expiry.Add(-30 * day),
 			tenant:     tenant(saasv1alpha1.StateActive, noticed("…")),
 			wantStatus: metav1.ConditionFalse, wantReason: saasv1alpha1.NotExpiringReason,
-			wantMsg: "Expires at 2026-12-08T10:00:00Z, before every notice threshold"},
+			wantMsg: "Expires at 2026-12-08T10:00:00Z, further away than every notice threshold"},
 		{name: "frozen by the marketplace: none", now: expiry.Add(-time.Hour),
 			tenant: tenant(saasv1alpha1.StateFrozen, noticed("…"))},
 		{name: "released: none", now: expiry.Add(-time.Hour),
@@ -288,4 +288,24 @@ func TestARenewalWithinANoticeClearsIt(t *testing.T) {
 	renewed := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ExpiringSoonCondition, metav1.ConditionFalse, saasv1alpha1.NotExpiringReason))
 	g.Expect(renewed.Status.ExpiryNotice).To(BeNil())
 	g.Expect(noticeData(t, ns)()).To(BeNil())
+}
+
+// A tenant released during its notice keeps none: the notice leaves its
+// status and kooper-notice its kept namespace (found by a fresh-user trial).
+func TestAReleaseClearsTheNotice(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, nil)
+	restoreClockAfter(t)
+	expiry := metav1.NewTime(fakeClock.Now().Add(2 * day).UTC().Truncate(time.Second))
+	tenant := newTenant(t, product, "basic", func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.ExpireTime = &expiry })
+	ns := "tenant-" + tenant.Name
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ExpiringSoonCondition, metav1.ConditionTrue, saasv1alpha1.ExpiringSoonReason))
+	g.Eventually(noticeData(t, ns)).ShouldNot(BeNil())
+
+	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.State = saasv1alpha1.StateReleased })
+	eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Status.ExpiryNotice).To(BeNil())
+		g.Expect(apimeta.FindStatusCondition(tn.Status.Conditions, saasv1alpha1.ExpiringSoonCondition)).To(BeNil())
+	})
+	g.Eventually(noticeData(t, ns)).Should(BeNil())
 }

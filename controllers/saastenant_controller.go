@@ -168,7 +168,9 @@ func (r *SaaSTenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 func (r *SaaSTenantReconciler) reconcile(ctx context.Context, tenant *saasv1alpha1.SaaSTenant) (ctrl.Result, error) {
 	s := &tenantState{tenant: tenant}
 	if tenant.Spec.State == saasv1alpha1.StateReleased {
-		return runSteps(ctx, s, r.release, r.deleteExpiredDebugTenant).result(s.result)
+		// No notice is due once released (s.notice stays nil): the notice
+		// goes from status, and kooper-notice from the kept namespace.
+		return runSteps(ctx, s, r.deliverNotice, r.release, r.deleteExpiredDebugTenant).result(s.result)
 	}
 	o := runSteps(ctx, s,
 		r.loadProduct,
