@@ -5,16 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -194,68 +191,8 @@ func TestCallbackHistoryAndAuditLine(t *testing.T) {
 // of two plans and a Query Order stand-in that answers every order, with the
 // buyer's phone number in it.
 func startHistoryStack(t *testing.T) *piiStack {
-	t.Helper()
-	g := NewWithT(t)
-	ctx := context.Background()
-	k8s, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
-	g.Expect(err).NotTo(HaveOccurred())
-	ns := "kooper-history-test"
-	for _, name := range []string{ns, ns + "-directory"} {
-		g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
-	}
-	key, err := koogallery.GenerateRSAKey(koogallery.MinRSABits)
-	g.Expect(err).NotTo(HaveOccurred())
-	pemKey, err := koogallery.PrivateKeyPEM(key)
-	g.Expect(err).NotTo(HaveOccurred())
-	market := httptest.NewServer(http.HandlerFunc(serveHistoryOrders))
-	t.Cleanup(market.Close)
-
-	s := &piiStack{k8s: k8s, rsaKey: key}
-	s.product = &saasv1alpha1.SaaSProduct{
-		ObjectMeta: metav1.ObjectMeta{Name: "hist"},
-		Spec: saasv1alpha1.SaaSProductSpec{
-			ProductID: piiProductID, KeysSecretName: "hist-keys",
-			URLs: &saasv1alpha1.URLTemplates{FrontEndURL: "https://{{.InstanceID}}.hist.example.com"},
-			Workload: &saasv1alpha1.WorkloadTemplate{
-				Image: "registry.example.com/app:1.0",
-				Ports: []saasv1alpha1.WorkloadPort{{Name: "http", ContainerPort: 8080}},
-			},
-			Plans: []saasv1alpha1.Plan{{SKUCode: "basic", Replicas: 1}, {SKUCode: "pro", Replicas: 1}},
-		},
-	}
-	keys := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hist-keys"}, StringData: map[string]string{
-		saasv1alpha1.BasicKeySecretKey: piiBasicKey, saasv1alpha1.KitKeySecretKey: piiKitKey,
-		saasv1alpha1.RSAPrivateKeySecretKey: string(pemKey),
-		saasv1alpha1.AccessKeyIDSecretKey:   histAK, saasv1alpha1.SecretAccessKeySecretKey: histSK,
-	}}
-	g.Expect(k8s.Create(ctx, keys)).To(Succeed())
-	g.Expect(k8s.Create(ctx, s.product)).To(Succeed())
-
-	s.o = options{
-		metricsAddr: freeAddr(t), probeAddr: freeAddr(t), receiverAddr: freeAddr(t),
-		namespace: ns, directoryNamespace: ns + "-directory", leaderElectionNS: ns,
-		components: componentSet{componentReceiver: true, componentControllers: true},
-		kubeAPIQPS: 50, kubeAPIBurst: 100, maxConcurrentReconciles: 4, ingressNamespace: "ingress-nginx",
-		marketplaceURLs: []string{market.URL}, signatureWindow: time.Minute, bodySign: true,
-		pendingResultCode:  "000000",
-		skipNameValidation: true,
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- run(runCtx, env.Config, s.o) }()
-	var once sync.Once
-	s.stop = func() {
-		once.Do(func() {
-			cancel()
-			g.Eventually(done).WithTimeout(time.Minute).Should(Receive(BeNil()))
-		})
-	}
-	t.Cleanup(s.stop)
-	g.Eventually(func() (int, error) {
-		code, _, err := get(fmt.Sprintf("http://%s/readyz", s.o.probeAddr))
-		return code, err
-	}).WithTimeout(time.Minute).Should(Equal(http.StatusOK))
-	return s
+	return startStack(t, stackConfig{name: "hist", plans: []saasv1alpha1.Plan{{SKUCode: "basic", Replicas: 1}, {SKUCode: "pro", Replicas: 1}},
+		queryOrder: serveHistoryOrders, accessKeyID: histAK, secretAccessKey: histSK})
 }
 
 // serveHistoryOrders answers Query Order for every order: HUPG orders

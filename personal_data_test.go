@@ -162,12 +162,32 @@ type callAnswer struct {
 }
 
 func startPIIStack(t *testing.T) *piiStack {
+	return startStack(t, stackConfig{name: "pii", plans: []saasv1alpha1.Plan{{SKUCode: "basic", Replicas: 1}},
+		queryOrder: serveQueryOrderWithBuyer, accessKeyID: "QTWAOYTTINDUT2QVKYUC",
+		secretAccessKey: "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc", staleFreezeMargin: time.Hour})
+}
+
+// stackConfig is what differs between the stacks these tests run: the
+// product (and the namespace kooper-<name>-test), its plans, the stand-in
+// marketplace's Query Order and the keys it signs with.
+type stackConfig struct {
+	name                         string
+	plans                        []saasv1alpha1.Plan
+	queryOrder                   http.HandlerFunc
+	accessKeyID, secretAccessKey string
+	staleFreezeMargin            time.Duration
+}
+
+// startStack runs kooper (receiver and controllers, wired as main.go wires
+// them) against the test API server, with one SaaS product and a stand-in
+// marketplace, and waits until it is ready.
+func startStack(t *testing.T, c stackConfig) *piiStack {
 	t.Helper()
 	g := NewWithT(t)
 	ctx := context.Background()
 	k8s, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
 	g.Expect(err).NotTo(HaveOccurred())
-	ns := "kooper-pii-test"
+	ns := "kooper-" + c.name + "-test"
 	for _, name := range []string{ns, ns + "-directory"} {
 		g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
 	}
@@ -175,26 +195,26 @@ func startPIIStack(t *testing.T) *piiStack {
 	g.Expect(err).NotTo(HaveOccurred())
 	pemKey, err := koogallery.PrivateKeyPEM(key)
 	g.Expect(err).NotTo(HaveOccurred())
-	market := httptest.NewServer(http.HandlerFunc(serveQueryOrderWithBuyer))
+	market := httptest.NewServer(c.queryOrder)
 	t.Cleanup(market.Close)
 
 	s := &piiStack{k8s: k8s, rsaKey: key}
 	s.product = &saasv1alpha1.SaaSProduct{
-		ObjectMeta: metav1.ObjectMeta{Name: "pii"},
+		ObjectMeta: metav1.ObjectMeta{Name: c.name},
 		Spec: saasv1alpha1.SaaSProductSpec{
-			ProductID: piiProductID, KeysSecretName: "pii-keys",
-			URLs: &saasv1alpha1.URLTemplates{FrontEndURL: "https://{{.InstanceID}}.pii.example.com"},
+			ProductID: piiProductID, KeysSecretName: c.name + "-keys",
+			URLs: &saasv1alpha1.URLTemplates{FrontEndURL: "https://{{.InstanceID}}." + c.name + ".example.com"},
 			Workload: &saasv1alpha1.WorkloadTemplate{
 				Image: "registry.example.com/app:1.0",
 				Ports: []saasv1alpha1.WorkloadPort{{Name: "http", ContainerPort: 8080}},
 			},
-			Plans: []saasv1alpha1.Plan{{SKUCode: "basic", Replicas: 1}},
+			Plans: c.plans,
 		},
 	}
-	keys := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pii-keys"}, StringData: map[string]string{
+	keys := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: c.name + "-keys"}, StringData: map[string]string{
 		saasv1alpha1.BasicKeySecretKey: piiBasicKey, saasv1alpha1.KitKeySecretKey: piiKitKey,
 		saasv1alpha1.RSAPrivateKeySecretKey: string(pemKey),
-		saasv1alpha1.AccessKeyIDSecretKey:   "QTWAOYTTINDUT2QVKYUC", saasv1alpha1.SecretAccessKeySecretKey: "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc",
+		saasv1alpha1.AccessKeyIDSecretKey:   c.accessKeyID, saasv1alpha1.SecretAccessKeySecretKey: c.secretAccessKey,
 	}}
 	g.Expect(k8s.Create(ctx, keys)).To(Succeed())
 	g.Expect(k8s.Create(ctx, s.product)).To(Succeed())
@@ -205,7 +225,7 @@ func startPIIStack(t *testing.T) *piiStack {
 		components: componentSet{componentReceiver: true, componentControllers: true},
 		kubeAPIQPS: 50, kubeAPIBurst: 100, maxConcurrentReconciles: 4, ingressNamespace: "ingress-nginx",
 		marketplaceURLs: []string{market.URL}, signatureWindow: time.Minute, bodySign: true,
-		pendingResultCode: "000000", staleFreezeMargin: time.Hour,
+		pendingResultCode: "000000", staleFreezeMargin: c.staleFreezeMargin,
 		skipNameValidation: true, // the other tests' managers registered the same controllers
 	}
 	runCtx, cancel := context.WithCancel(ctx)
