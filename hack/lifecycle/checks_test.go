@@ -185,7 +185,9 @@ func (s *sequence) resolves(inst *Instance) bool {
 
 // checkResolved waits until the controllers show inst's plan (rule P) and
 // expiry (rule E), or have reconciled its current spec without showing
-// them: then there is no point waiting longer.
+// them: then there is no point waiting longer. After a plan was retired or
+// offered again, "reconciled" proves nothing (the product's change moves
+// no instance's generation): then it waits the whole timeout.
 func (s *sequence) checkResolved(ctx context.Context, line int, inst *Instance) {
 	want := resolution{SKU: inst.Plan(), Expiry: formatTime(inst.Expiry())}
 	var got resolution
@@ -195,7 +197,7 @@ func (s *sequence) checkResolved(ctx context.Context, line int, inst *Instance) 
 		if r.expiry != nil {
 			got.Expiry = formatTime(r.expiry.Time)
 		}
-		return got == want || r.observed, err
+		return got == want || (r.observed && !s.plansChanged), err
 	}).Should(BeTrue())
 	if got != want {
 		s.fail(inst.ID, "rules P and E: line %d runs %s until %s; from its orders %s the model says %s until %s",

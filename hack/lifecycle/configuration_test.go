@@ -41,6 +41,7 @@ func (s *sequence) retire(i int, sku string) {
 		s.t.Logf("step %d: retire %s: it is the last plan", i, sku)
 		return
 	}
+	s.plansChanged = true
 	if err := s.product.offer(s.t.Context(), s.model.Plans); err != nil {
 		s.fail(err.Error(), "changing the product's plans failed")
 	}

@@ -326,6 +326,11 @@ type sequence struct {
 	seenExpiry map[int]string
 	// productDeleted and keysDeleted say what the sequence deleted.
 	productDeleted, keysDeleted bool
+	// plansChanged says the sequence retired or offered again a plan: a
+	// change of the product, which moves no instance's generation, so an
+	// instance reconciled before it reads as observed while the change
+	// has yet to reach it.
+	plansChanged bool
 }
 
 func newSequence(t *rapid.T, st setup) *sequence {
