@@ -67,11 +67,9 @@ func (r *OrderNotificationReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if deleteAt := r.deleteAt(n); !now.Before(deleteAt) {
 		return ctrl.Result{}, r.expire(ctx, n)
 	}
-	product := &saasv1alpha1.SaaSProduct{}
-	if err := r.Get(ctx, client.ObjectKey{Name: n.Spec.ProductName}, product); client.IgnoreNotFound(err) != nil {
+	product, err := r.product(ctx, n.Spec.ProductName)
+	if err != nil {
 		return ctrl.Result{}, err
-	} else if err != nil {
-		product = nil
 	}
 	before := n.DeepCopy()
 	resolveErr := r.resolve(ctx, n, product, now)
@@ -81,13 +79,23 @@ func (r *OrderNotificationReconciler) Reconcile(ctx context.Context, req ctrl.Re
 			"orderNotify for order %s resolved: order type %s, SKU %s", n.Spec.OrderID, n.Status.Order.OrderType, n.Status.Order.SKUCode)
 	}
 	if statusErr == nil {
-		statusErr = r.summarise(ctx, n.Spec.ProductName, n, "")
+		statusErr = r.summarise(ctx, product, n, "")
 	}
 	if resolveErr == nil && statusErr == nil {
 		return ctrl.Result{RequeueAfter: timeUntil(now, r.deleteAt(n))}, nil
 	}
 	err = finishReconcile(ctx, &result, resolveErr, statusErr)
 	return result, err
+}
+
+// product is the notification's SaaSProduct, read through the cache; nil
+// when there is none.
+func (r *OrderNotificationReconciler) product(ctx context.Context, name string) (*saasv1alpha1.SaaSProduct, error) {
+	product := &saasv1alpha1.SaaSProduct{}
+	if err := r.Get(ctx, client.ObjectKey{Name: name}, product); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	return product, nil
 }
 
 // deleteAt is when the notification's retention ends.
@@ -137,8 +145,11 @@ func resolvedNow(before, after *saasv1alpha1.OrderNotification) bool {
 // expire deletes a notification whose retention is over, and takes it out
 // of its product's summary.
 func (r *OrderNotificationReconciler) expire(ctx context.Context, n *saasv1alpha1.OrderNotification) error {
-	product := &saasv1alpha1.SaaSProduct{}
-	if n.Status.ResolvedTime == nil && r.Get(ctx, client.ObjectKey{Name: n.Spec.ProductName}, product) == nil {
+	product, err := r.product(ctx, n.Spec.ProductName)
+	if err != nil {
+		return err
+	}
+	if n.Status.ResolvedTime == nil && product != nil {
 		r.Recorder.Eventf(product, n, corev1.EventTypeWarning, saasv1alpha1.OrderNotificationUnresolvedReason, "Expire",
 			"orderNotify for order %s was never resolved by Query Order and is deleted after its retention", n.Spec.OrderID)
 	}
@@ -146,18 +157,19 @@ func (r *OrderNotificationReconciler) expire(ctx context.Context, n *saasv1alpha
 	if err := r.Delete(ctx, n, client.Preconditions{UID: &n.UID}); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("failed to delete the order notification: %w", err)
 	}
-	return r.summarise(ctx, n.Spec.ProductName, nil, n.Name)
+	return r.summarise(ctx, product, nil, n.Name)
 }
 
-// summarise writes the product's status.orderNotifications from the
-// records in the cache, with current standing in for its cached copy (which
-// may be older) and gone left out (the cache may still hold it). The write
-// carries the product's resourceVersion: a Conflict reruns the reconcile.
-func (r *OrderNotificationReconciler) summarise(ctx context.Context, productName string, current *saasv1alpha1.OrderNotification, gone string) error {
-	product := &saasv1alpha1.SaaSProduct{}
-	if err := r.Get(ctx, client.ObjectKey{Name: productName}, product); err != nil {
-		return client.IgnoreNotFound(err)
+// summarise writes product's status.orderNotifications (nothing for a nil
+// product) from the records in the cache, with current standing in for its
+// cached copy (which may be older) and gone left out (the cache may still
+// hold it). The write carries the product's resourceVersion: a Conflict
+// reruns the reconcile.
+func (r *OrderNotificationReconciler) summarise(ctx context.Context, product *saasv1alpha1.SaaSProduct, current *saasv1alpha1.OrderNotification, gone string) error {
+	if product == nil {
+		return nil
 	}
+	productName := product.Name
 	list := &saasv1alpha1.OrderNotificationList{}
 	if err := r.List(ctx, list, client.MatchingLabels{saasv1alpha1.ProductLabel: productName}); err != nil {
 		return fmt.Errorf("failed to list the order notifications: %w", err)

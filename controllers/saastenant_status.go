@@ -98,10 +98,10 @@ func (r *SaaSTenantReconciler) patchStatus(ctx context.Context, before, after *s
 	} else {
 		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
 	}
-	after.Status.History = nextHistory(after.Status.History, after.Spec.Orders, after.Spec.State, before.Status.Order, after.Status.Order, r.Clock.Now())
+	now := r.Clock.Now()
+	after.Status.History = nextHistory(after.Status.History, after.Spec.Orders, after.Spec.State, before.Status.Order, after.Status.Order, now)
 	setTenantReady(after)
 	r.recordFirstReady(after)
-	now := r.Clock.Now()
 	setExpiringSoon(after, now, false)
 	if !apiequality.Semantic.DeepEqual(before.Status, after.Status) {
 		// Written anyway: with the time left as it is now.
