@@ -25,10 +25,9 @@ import (
 // requestsAbout returns the manager's requests, watches aside, about the
 // tenant called name and the objects in its namespace, in the order sent.
 func requestsAbout(name string) []testenv.Request {
-	namespace := "/namespaces/tenant-" + name
 	return managerRequests.Requests(func(method string, u *url.URL) bool {
 		return testenv.TenantRequests(method, u) &&
-			(strings.HasSuffix(u.Path, namespace) || strings.Contains(u.Path, namespace+"/") || strings.Contains(u.Path, "/saastenants/"+name))
+			(testenv.NamesObject(u.Path, "namespaces", "tenant-"+name) || testenv.NamesObject(u.Path, "saastenants", name))
 	})
 }
 

@@ -144,6 +144,15 @@ func TenantRequests(_ string, u *url.URL) bool {
 	return strings.Contains(u.Path, "/namespaces/tenant-") || strings.Contains(u.Path, "/saastenants/")
 }
 
+// NamesObject reports whether path is about the object resource/name or
+// anything under it (its status, the objects in a namespace so named):
+// the name is a whole path segment, so tenant i-25 does not match the
+// path of tenant i-251.
+func NamesObject(path, resource, name string) bool {
+	segment := "/" + resource + "/" + name
+	return strings.HasSuffix(path, segment) || strings.Contains(path, segment+"/")
+}
+
 // AnyOf matches a request any of matchers matches.
 func AnyOf(matchers ...RequestMatcher) RequestMatcher {
 	return func(method string, u *url.URL) bool {
