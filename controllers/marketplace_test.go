@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"time"
 
@@ -177,4 +178,18 @@ func (m *fakeMarketplace) uploaded(event string) (accepted []string, attempts in
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]string(nil), m.uploads[event]...), m.uploadAttempts[event]
+}
+
+// setBuyer makes order orderID's buyer customerID, with a linear value
+// (the quantity bought; 0 leaves none).
+func (m *fakeMarketplace) setBuyer(orderID, customerID string, linearValue int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o := m.orders[orderID]
+	o.BuyerInfo = &koogallery.BuyerInfo{CustomerID: customerID, CustomerName: "mock_user_" + customerID}
+	if linearValue > 0 {
+		v := json.Number(strconv.FormatInt(linearValue, 10))
+		o.OrderLine[0].ProductInfo[0].LinearValue = &v
+	}
+	m.orders[orderID] = o
 }

@@ -95,10 +95,14 @@ func (r *MeteringReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if r.Options.Skips != nil && r.Options.Skips(tenant) {
+		return ctrl.Result{}, nil // a package's change may name a skipped tenant
+	}
 	s := &meteringState{tenant: tenant}
 	o := runSteps(ctx, s,
 		r.loadMeteredProduct,
 		r.recordUsageSegment,
+		r.syncLedger,
 		r.holdTenant,
 		r.pushWindows,
 		r.letGoOncePushed,
@@ -134,6 +138,11 @@ func (r *MeteringReconciler) loadMeteredProduct(ctx context.Context, s *metering
 // recordUsageSegment records what the tenant runs now (observe).
 func (r *MeteringReconciler) recordUsageSegment(ctx context.Context, s *meteringState) outcome {
 	return failed(r.observe(ctx, s.tenant, s.product))
+}
+
+// syncLedger keeps the ledger of a tenant funded by packages.
+func (r *MeteringReconciler) syncLedger(ctx context.Context, s *meteringState) outcome {
+	return failed(r.syncPackages(ctx, s.tenant, s.product))
 }
 
 // holdTenant keeps the metering finalizer while usage is unpushed.
@@ -369,12 +378,17 @@ func (r *MeteringReconciler) recordFailure(ctx context.Context, t *saasv1alpha1.
 // nothing to do.
 func (r *MeteringReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	meteringGauge.use(mgr.GetCache(), r.Clock)
+	if err := indexPackagesByFunded(mgr); err != nil {
+		return err
+	}
 	kept := predicate.NewPredicateFuncs(func(obj client.Object) bool {
 		t, ok := obj.(*saasv1alpha1.SaaSTenant)
 		return !ok || r.Options.Skips == nil || !r.Options.Skips(t)
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&saasv1alpha1.SaaSTenant{}, builder.WithPredicates(kept)).
+		// A package's changes reach the ledger of the tenant it funds.
+		Watches(&saasv1alpha1.SaaSTenant{}, fundedTenantHandler).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
 		Named("metering").
 		Complete(r)

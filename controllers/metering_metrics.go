@@ -30,13 +30,17 @@ var (
 		Help:    "Latency of one usage push request to the marketplace.",
 		Buckets: prometheus.ExponentialBuckets(0.01, 2, 12), // 10 ms to about 20 s
 	})
+	usageUncovered = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kooper_usage_uncovered_total",
+		Help: "Usage of a packages' meter that no package covered and that was held back, not pushed (spec.packages.uncovered Drop), in the meter's unit.",
+	}, []string{"meter"})
 	oldestUnpushedDesc = prometheus.NewDesc("kooper_usage_oldest_unpushed_window_age_seconds",
 		"Age of the oldest closed metering window not yet pushed, over all tenants (0 when none).", nil, nil)
 	meteringGauge = &meteringCollector{}
 )
 
 func init() {
-	metrics.Registry.MustRegister(usagePushed, usageFailed, usagePushSeconds, meteringGauge)
+	metrics.Registry.MustRegister(usagePushed, usageFailed, usageUncovered, usagePushSeconds, meteringGauge)
 }
 
 // meteringCollector computes the oldest unpushed window from the informer

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +27,9 @@ type usagePush struct {
 	namespace string
 	pusher    UsagePusher
 	key       string
+	// split splits the packages' meter over the packages that fund the
+	// tenant; nil when none do.
+	split *packageSplit
 	// refused are the records the marketplace refused for good this reconcile.
 	refused []koogallery.UsageRecordError
 	// retryErr is set when a refusal may pass (metering.Retryable): the cursor
@@ -39,6 +43,11 @@ type pendingRecord struct {
 	meter  string
 	units  koogallery.UsageUnits
 	window int
+	// part is the package that pays for the record, for the packages' meter.
+	part metering.PackagePart
+	// uncovered marks usage of the packages' meter no package covers; held,
+	// such usage that is counted and not sent (spec.packages.uncovered Drop).
+	uncovered, held bool
 }
 
 // newPush reads the product's keys and prepares the push.
@@ -60,6 +69,7 @@ func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTe
 	if p.promURL == "" {
 		p.promURL = r.Options.PrometheusURL
 	}
+	p.split = newPackageSplit(t, product)
 	if p.namespace == "" {
 		p.namespace = tenantobjects.NamespaceName(product, t.Spec.InstanceID)
 	}
@@ -74,15 +84,18 @@ func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, window
 		return r.recordFailure(ctx, p.tenant, saasv1alpha1.MeterSourceFailedReason, err)
 	}
 	done := len(windows)
-	if len(pending) > 0 {
+	if slices.ContainsFunc(pending, sendable) {
 		if done, err = r.send(ctx, p, pending, len(windows)); err != nil {
 			return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsagePushFailedReason, err)
 		}
 	}
 	if done > 0 {
+		was := exhaustion(p.tenant)
 		if err := r.advance(ctx, p, windows[done-1].End, pending, done); err != nil {
 			return err
 		}
+		countUncovered(pending, done)
+		r.announceExhaustion(p.tenant, was)
 	}
 	if done < len(windows) {
 		// A refusal that may pass: Metered=False, an Event, and a retry with backoff.
@@ -105,7 +118,7 @@ func (r *MeteringReconciler) buildRecords(ctx context.Context, p *usagePush, win
 			if units <= 0 {
 				continue
 			}
-			out = append(out, pendingRecord{meter: meter.Name, units: units, window: i, record: metering.Record(p.tenant, meter.Name, w, units)})
+			out = append(out, p.split.records(p.tenant, meter.Name, w, i, units)...)
 		}
 	}
 	return out, nil
@@ -133,22 +146,28 @@ func (r *MeteringReconciler) measure(ctx context.Context, p *usagePush, meter sa
 // that may pass. Duplicates count as accepted: the marketplace already
 // holds the record.
 func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []pendingRecord, windows int) (int, error) {
-	records := make([]koogallery.UsageRecord, len(pending))
+	var records []koogallery.UsageRecord
 	for i := range pending {
-		records[i] = pending[i].record
+		if sendable(pending[i]) {
+			records = append(records, pending[i].record)
+		}
 	}
 	start := time.Now()
 	failed, err := p.pusher.PushUsage(ctx, p.key, records)
 	usagePushSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		for _, rec := range pending {
-			usageFailed.WithLabelValues(rec.meter, "push").Inc()
+			if sendable(rec) {
+				usageFailed.WithLabelValues(rec.meter, "push").Inc()
+			}
 		}
 		return 0, err
 	}
 	bySN := make(map[string]*pendingRecord, len(pending))
 	for i := range pending {
-		bySN[pending[i].record.MeteringSN] = &pending[i]
+		if sendable(pending[i]) {
+			bySN[pending[i].record.MeteringSN] = &pending[i]
+		}
 	}
 	done := windows
 	for _, f := range failed {
@@ -176,6 +195,9 @@ func countAccepted(pending []pendingRecord, failed []koogallery.UsageRecordError
 		dup[f.MeteringSN] = f.Duplicate()
 	}
 	for _, rec := range pending {
+		if !sendable(rec) {
+			continue
+		}
 		switch isDup, refused := dup[rec.record.MeteringSN]; {
 		case isDup:
 			usagePushed.WithLabelValues(rec.meter, "duplicate").Inc()
@@ -184,6 +206,10 @@ func countAccepted(pending []pendingRecord, failed []koogallery.UsageRecordError
 		}
 	}
 }
+
+// sendable reports whether a record goes to the marketplace: all but the
+// uncovered usage held back.
+func sendable(rec pendingRecord) bool { return !rec.held }
 
 // codeLabel keeps the code label bounded: the documented codes, or "other".
 func codeLabel(code string) string {
@@ -196,11 +222,16 @@ func codeLabel(code string) string {
 // advance moves the cursor to until and adds the accepted values of the
 // first done windows to the totals, in one optimistic-lock write.
 func (r *MeteringReconciler) advance(ctx context.Context, p *usagePush, until time.Time, pending []pendingRecord, done int) error {
+	now := r.Clock.Now()
 	return r.patchMetering(ctx, p.tenant, func(m *saasv1alpha1.TenantMetering) {
 		for _, rec := range pending {
-			if rec.window < done && rec.units > 0 {
+			if rec.window < done && rec.units > 0 && sendable(rec) {
 				metering.AddTotal(m, rec.meter, rec.units)
 			}
+		}
+		if p.split != nil {
+			settle(m, pending, done)
+			setExhausted(p.tenant, now)
 		}
 		t := metav1.NewTime(until)
 		m.PushedUntil = &t

@@ -86,6 +86,9 @@ type tenantState struct {
 	lifecycle *saasv1alpha1.LifecyclePolicy
 	// frozen is the effective freeze: the marketplace's, or the expiry safety net's.
 	frozen bool
+	// frozenByExhaustion: frozen because the tenant's packages are used up
+	// (spec.packages.onExhausted Freeze), not by the marketplace or expiry.
+	frozenByExhaustion bool
 	// notice is the expiry notice due (applyExpiry), which deliverNotice
 	// writes into the tenant's namespace; nil when none is.
 	notice *saasv1alpha1.ExpiryNotice
@@ -179,6 +182,8 @@ func (r *SaaSTenantReconciler) reconcile(ctx context.Context, tenant *saasv1alph
 		r.resolveOrder,
 		r.selectPlan,
 		r.decideExpiryFreeze,
+		r.decideExhaustionFreeze,
+		r.recordPackage,
 		r.provision,
 		r.deliverNotice,
 		r.observeWorkload,
@@ -418,10 +423,13 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := indexByConfigMap(mgr); err != nil {
 		return err
 	}
+	if err := indexTenantsByBuyer(mgr); err != nil {
+		return err
+	}
 	tenants.use(mgr.GetCache())
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&saasv1alpha1.SaaSTenant{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		For(&saasv1alpha1.SaaSTenant{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, exhaustionChanged))).
 		Watches(&saasv1alpha1.SaaSProduct{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfProduct),
 			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, chartStatusChanged))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).

@@ -46,6 +46,9 @@ var tenantReadyInputs = []readyInput{
 // setTenantReady is the one writer of a tenant's Ready condition.
 func setTenantReady(t *saasv1alpha1.SaaSTenant) {
 	msg := fmt.Sprintf("Serving plan %s at %s", t.Status.SKUCode, t.Status.FrontEndURL)
+	if p := t.Status.Package; p != nil {
+		msg = fmt.Sprintf("Package %s of %s funds instance %s", t.Status.SKUCode, p.Quota, p.FundsInstanceID)
+	}
 	setReady(t, tenantReadyInputs, t.Status.ObservedGeneration, msg)
 }
 
@@ -72,7 +75,10 @@ func setFrozen(t *saasv1alpha1.SaaSTenant, s *tenantState) string {
 		return ""
 	}
 	reason := saasv1alpha1.FrozenByMarketplaceReason
-	if t.Spec.State == saasv1alpha1.StateActive {
+	switch {
+	case s.frozenByExhaustion:
+		reason = saasv1alpha1.FrozenByExhaustionReason
+	case t.Spec.State == saasv1alpha1.StateActive:
 		reason = saasv1alpha1.FrozenByExpiryReason
 	}
 	setCondition(t, saasv1alpha1.FrozenCondition, metav1.ConditionTrue, reason, frozenMessage(s))

@@ -26,6 +26,10 @@ func (r *Receiver) instanceInfo(ctx context.Context, c *call, s subscription) (i
 		info.UsageInfo = usageInfo(tenant)
 	}
 	switch {
+	case ok && tenant.Status.Package != nil:
+		// A package has no access details of its own (docs/packages.md).
+		info.UsageInfo = r.packageUsage(ctx, tenant)
+		return info, false, nil
 	case !ok || tenant.Spec.State == saasv1alpha1.StateReleased:
 		return info, false, nil
 	case !serving(tenant):
@@ -76,12 +80,14 @@ func (r *Receiver) appInfo(ctx context.Context, key string, t *saasv1alpha1.SaaS
 }
 
 // usageInfo reports a metered tenant's cumulative usage as pushed to the
-// marketplace, one entry per meter, as of the end of the last pushed window
-// (spec §3.3). A package's usage is related to the package instance (§6.8),
-// which kooper meters as the tenant itself.
+// marketplace, one entry per meter, then one per package that funds it
+// with what that package paid for (docs/packages.md decision 9), as of the
+// end of the last pushed window (spec §3.3). A package metered as a tenant
+// of its own (a product without spec.packages) relates its usage to
+// itself (§6.8).
 func usageInfo(t *saasv1alpha1.SaaSTenant) []koogallery.UsageInfo {
 	m := t.Status.Metering
-	if m == nil || m.PushedUntil == nil || len(m.Meters) == 0 {
+	if m == nil || m.PushedUntil == nil {
 		return nil
 	}
 	related := ""
@@ -99,5 +105,44 @@ func usageInfo(t *saasv1alpha1.SaaSTenant) []koogallery.UsageInfo {
 			StatisticalTime: koogallery.FormatTimestamp17(m.PushedUntil.Time),
 		})
 	}
+	for i := range m.Packages {
+		out = append(out, packageEntry(m, &m.Packages[i]))
+	}
+	if len(out) == 0 {
+		return nil
+	}
 	return out
+}
+
+// packageEntry is one package's usageInfo entry from the ledger m holds.
+func packageEntry(m *saasv1alpha1.TenantMetering, b *saasv1alpha1.PackageBalance) koogallery.UsageInfo {
+	consumed, err := koogallery.ParseUsageUnits(b.Consumed)
+	if err != nil {
+		consumed = 0
+	}
+	return koogallery.UsageInfo{
+		RelatedInstanceID: b.InstanceID, UsageValue: json.Number(consumed.String()),
+		StatisticalTime: koogallery.FormatTimestamp17(m.PushedUntil.Time),
+	}
+}
+
+// packageUsage is a package's usageInfo: what it paid for, from the ledger
+// of the tenant it funds (read from the cache), or nothing while it funds
+// none or that tenant's ledger does not list it yet.
+func (r *Receiver) packageUsage(ctx context.Context, pkg *saasv1alpha1.SaaSTenant) []koogallery.UsageInfo {
+	funded := &saasv1alpha1.SaaSTenant{}
+	if pkg.Status.Package.FundsInstanceID == "" ||
+		r.client.Get(ctx, types.NamespacedName{Name: pkg.Status.Package.FundsInstanceID}, funded) != nil {
+		return nil
+	}
+	m := funded.Status.Metering
+	if m == nil || m.PushedUntil == nil {
+		return nil
+	}
+	for i := range m.Packages {
+		if m.Packages[i].InstanceID == pkg.Spec.InstanceID {
+			return []koogallery.UsageInfo{packageEntry(m, &m.Packages[i])}
+		}
+	}
+	return nil
 }

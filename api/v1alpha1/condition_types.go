@@ -94,6 +94,12 @@ const (
 	// status.metering.conditions, written only by the metering controller.
 	MeteredCondition = "Metered"
 
+	// PackagesExhaustedCondition is True when a tenant funded by packages
+	// (a product with spec.packages) has no package with quota left
+	// (abnormal-true). It lives in status.metering.conditions, written only
+	// by the metering controller (docs/packages.md).
+	PackagesExhaustedCondition = "PackagesExhausted"
+
 	// RolledOutCondition is True on a SaaS product when every tenant runs
 	// the product's newest revision and is healthy on it (normal-true); False
 	// with reason Progressing while waves are under way, WaveFailed when a
@@ -163,6 +169,23 @@ const (
 	FrozenByMarketplaceReason = "FrozenByMarketplace"
 	// FrozenByExpiryReason: the expiry safety net froze the tenant locally.
 	FrozenByExpiryReason = "FrozenByExpiry"
+	// FrozenByExhaustionReason: the tenant's packages are used up and its
+	// product says spec.packages.onExhausted Freeze.
+	FrozenByExhaustionReason = "FrozenByExhaustion"
+	// PackagesUsedUpReason: PackagesExhausted is True: every package the
+	// tenant holds is used up, expired or released.
+	PackagesUsedUpReason = "Exhausted"
+	// NoPackageReason: PackagesExhausted is True: the buyer holds no package.
+	NoPackageReason = "NoPackage"
+	// QuotaLeftReason: PackagesExhausted is False: some package has quota left.
+	QuotaLeftReason = "QuotaLeft"
+	// PackageLinkedReason: a package is recorded and funds a pay-per-use tenant.
+	PackageLinkedReason = "PackageLinked"
+	// WaitingForPayPerUseTenantReason: a package whose buyer has no
+	// pay-per-use tenant yet.
+	WaitingForPayPerUseTenantReason = "WaitingForPayPerUseTenant"
+	// NoPackageTermsReason: a package order whose plan has no package terms.
+	NoPackageTermsReason = "NoPackageTerms"
 	// ExpiringSoonReason: ExpiringSoon is True before expireTime, a notice
 	// threshold crossed; also the reason of the Warning Event at each one.
 	ExpiringSoonReason = "ExpiringSoon"

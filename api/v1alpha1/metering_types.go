@@ -184,10 +184,62 @@ type TenantMetering struct {
 	// +kubebuilder:validation:MaxItems=8
 	Meters []MeterUsage `json:"meters,omitempty"`
 
-	// conditions has Metered.
+	// packages is the ledger of the packages that fund this tenant (a
+	// product with spec.packages): what each holds and has paid for.
+	// consumed moves in the same write as pushedUntil (docs/packages.md).
+	// +optional
+	// +listType=map
+	// +listMapKey=instanceId
+	// +kubebuilder:validation:MaxItems=64
+	Packages []PackageBalance `json:"packages,omitempty"`
+
+	// uncovered is the usage of the packages' meter that no package
+	// covered, per meter, and was not pushed (spec.packages.uncovered Drop).
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=8
+	Uncovered []MeterUsage `json:"uncovered,omitempty"`
+
+	// conditions has Metered, and PackagesExhausted for a tenant funded by
+	// packages.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=4
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// PackageBalance is one package in a pay-per-use tenant's ledger.
+type PackageBalance struct {
+	// instanceId is the package's instance.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	InstanceID string `json:"instanceId"`
+
+	// quota is what the package holds, a decimal with up to 4 decimals.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]{1,4})?$`
+	Quota string `json:"quota"`
+
+	// consumed is what the package has paid for in accepted records.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]{1,4})?$`
+	Consumed string `json:"consumed"`
+
+	// since is when kooper entered the package in the ledger: it pays for
+	// windows that end after it.
+	// +required
+	Since metav1.Time `json:"since"`
+
+	// expireTime is the package's expiry: the soonest to expire pays first.
+	// +optional
+	ExpireTime *metav1.Time `json:"expireTime,omitempty"`
+
+	// endTime is when the package was frozen or released: it pays for no
+	// window that begins after it.
+	// +optional
+	EndTime *metav1.Time `json:"endTime,omitempty"`
 }

@@ -91,6 +91,8 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.type != 'License' || self.plans.all(p, has(p.license))",message="every plan of a License product needs license terms"
 // +kubebuilder:validation:XValidation:rule="!has(self.debug) || !has(self.debug.skuCode) || self.plans.exists(p, p.skuCode == self.debug.skuCode)",message="debug.skuCode must name one of the plans"
 // +kubebuilder:validation:XValidation:rule="!has(self.workload) || !has(self.workload.storage) || self.workload.storage.accessMode == 'ReadWriteMany' || self.plans.all(p, !has(p.replicas) || p.replicas <= 1)",fieldPath=".plans",message="a plan with more than one replica needs workload.storage.accessMode ReadWriteMany: a ReadWriteOnce or ReadWriteOncePod volume (an EVS disk on CCE) attaches to one node only, so the other replicas could not start (Multi-Attach). Give such a plan replicas: 1, use a ReadWriteMany storage class (SFS, csi-nas), or make the product a chart whose StatefulSet gives each replica a volume"
+// +kubebuilder:validation:XValidation:rule="!has(self.packages) || (has(self.metering) && (has(self.packages.meter) ? self.metering.meters.exists(m, m.name == self.packages.meter) : size(self.metering.meters) == 1))",fieldPath=".packages",message="packages need metering, and packages.meter must name one of metering.meters (it may be omitted when there is exactly one meter)"
+// +kubebuilder:validation:XValidation:rule="has(self.packages) || self.plans.all(p, !has(p.__package__))",fieldPath=".plans",message="a plan's package terms need spec.packages"
 type SaaSProductSpec struct {
 	// productId is the KooGallery product ID (商品ID), as shown in the Seller
 	// Console. It never changes once set, because tenants are bound to it.
@@ -166,6 +168,13 @@ type SaaSProductSpec struct {
 	// No metering when omitted.
 	// +optional
 	Metering *MeteringSpec `json:"metering,omitempty"`
+
+	// packages makes pay-per-use packages (ON_DEMAND_PKG orders) fund the
+	// buyer's pay-per-use tenant instead of being tenants of their own, and
+	// says what happens when they are used up (spec §6.8, docs/packages.md).
+	// Without it, a package order is a tenant of its own, metered as itself.
+	// +optional
+	Packages *PackagesSpec `json:"packages,omitempty"`
 
 	// rollout is how a new version of the app (chart, values, image or
 	// template) reaches the tenants: in waves of at most 10% of them by
@@ -646,6 +655,12 @@ type Plan struct {
 	// +optional
 	License *LicenseTerms `json:"license,omitempty"`
 
+	// package makes this plan a pay-per-use package: what a package bought
+	// on it holds, in the unit of spec.packages.meter. Only with
+	// spec.packages.
+	// +optional
+	Package *PackageTerms `json:"package,omitempty"`
+
 	// values are the chart values of this plan, for a product with a chart:
 	// they override the chart's own values and spec.chart.values, for
 	// example a larger replica count or a bigger volume.
@@ -653,6 +668,91 @@ type Plan struct {
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +kubebuilder:validation:Schemaless
 	Values *apiextensionsv1.JSON `json:"values,omitempty"`
+}
+
+// PackagesSpec is how a product's pay-per-use packages are linked, deducted
+// and acted on (docs/packages.md).
+type PackagesSpec struct {
+	// meter is the meter (a name in spec.metering.meters) the packages pay
+	// for. May be omitted when the product has exactly one meter.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Meter string `json:"meter,omitempty"`
+
+	// linkBy is how a package finds the pay-per-use tenant it funds:
+	// CustomerAndProduct (default), the same buyer (customerId) and the
+	// same SaaSProduct; or Customer, the same buyer on any product.
+	// +optional
+	// +kubebuilder:default=CustomerAndProduct
+	LinkBy PackageLinkBy `json:"linkBy,omitempty"`
+
+	// onExhausted is what kooper does when the buyer's packages are used up:
+	// Report (default) sets PackagesExhausted and sends a Warning Event;
+	// Freeze also freezes the tenant, as the marketplace's FREEZE would,
+	// until a new package brings quota.
+	// +optional
+	// +kubebuilder:default=Report
+	OnExhausted PackageExhaustedAction `json:"onExhausted,omitempty"`
+
+	// uncovered is what happens to usage no package covers: Drop (default)
+	// counts it in status.metering.uncovered and pushes nothing; Push sends
+	// it as plain pay-per-use usage, without relate_pkg_instance.
+	// +optional
+	// +kubebuilder:default=Drop
+	Uncovered UncoveredUsage `json:"uncovered,omitempty"`
+}
+
+// PackageLinkBy is how a package is linked to a pay-per-use tenant.
+// +kubebuilder:validation:Enum=CustomerAndProduct;Customer
+type PackageLinkBy string
+
+const (
+	// LinkByCustomerAndProduct: the same customerId and the same SaaSProduct.
+	LinkByCustomerAndProduct PackageLinkBy = "CustomerAndProduct"
+	// LinkByCustomer: the same customerId, on any SaaSProduct.
+	LinkByCustomer PackageLinkBy = "Customer"
+)
+
+// PackageExhaustedAction is what kooper does when packages are used up.
+// +kubebuilder:validation:Enum=Report;Freeze
+type PackageExhaustedAction string
+
+const (
+	// ExhaustedReport: a condition and an Event, the service goes on.
+	ExhaustedReport PackageExhaustedAction = "Report"
+	// ExhaustedFreeze: the tenant is frozen until a new package brings quota.
+	ExhaustedFreeze PackageExhaustedAction = "Freeze"
+)
+
+// UncoveredUsage is what happens to usage that no package covers.
+// +kubebuilder:validation:Enum=Drop;Push
+type UncoveredUsage string
+
+const (
+	// UncoveredDrop: counted in status, never pushed.
+	UncoveredDrop UncoveredUsage = "Drop"
+	// UncoveredPush: pushed as pay-per-use usage without relate_pkg_instance.
+	UncoveredPush UncoveredUsage = "Push"
+)
+
+// PackageTerms is what one package holds, in the unit of the product's
+// spec.packages.meter: exactly one of quota and quotaPerLinearValue.
+// +kubebuilder:validation:XValidation:rule="has(self.quota) != has(self.quotaPerLinearValue)",message="set exactly one of quota and quotaPerLinearValue"
+type PackageTerms struct {
+	// quota is what a package holds, a decimal with up to 4 decimals, for
+	// example "100".
+	// +optional
+	// +kubebuilder:validation:MaxLength=20
+	// +kubebuilder:validation:Pattern=`^[0-9]{1,15}(\.[0-9]{1,4})?$`
+	Quota string `json:"quota,omitempty"`
+
+	// quotaPerLinearValue is what a package holds per unit of the order's
+	// linearValue (the quantity the buyer chose), a decimal with up to 4
+	// decimals: a package bought with linearValue 50 and "2" holds 100.
+	// +optional
+	// +kubebuilder:validation:MaxLength=20
+	// +kubebuilder:validation:Pattern=`^[0-9]{1,15}(\.[0-9]{1,4})?$`
+	QuotaPerLinearValue string `json:"quotaPerLinearValue,omitempty"`
 }
 
 // LicenseTerms is what a licence key grants.

@@ -122,6 +122,23 @@ type AppliedPlan struct {
 	Resources *ContainerResources `json:"resources,omitempty"`
 }
 
+// TenantPackage is what a package is and which tenant it funds.
+type TenantPackage struct {
+	// quota is what the package holds, in the unit of the product's
+	// spec.packages.meter, a decimal with up to 4 decimals.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]{1,4})?$`
+	Quota string `json:"quota"`
+
+	// fundsInstanceId is the instanceId of the pay-per-use tenant whose
+	// usage the package pays for; empty while the buyer has none. Chosen
+	// once and kept.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	FundsInstanceID string `json:"fundsInstanceId,omitempty"`
+}
+
 // SaaSTenantStatus is what kooper observed and did for a subscription.
 type SaaSTenantStatus struct {
 	// observedGeneration is the generation last reconciled successfully.
@@ -243,6 +260,12 @@ type SaaSTenantStatus struct {
 	// metering is the usage measured and pushed for a pay-per-use tenant.
 	// +optional
 	Metering *TenantMetering `json:"metering,omitempty"`
+
+	// package is set when the tenant is a pay-per-use package of a product
+	// with spec.packages: it has no namespace or workload of its own and
+	// funds a pay-per-use tenant (docs/packages.md).
+	// +optional
+	Package *TenantPackage `json:"package,omitempty"`
 
 	// directory summarises the joint-operation directory (SaaSDirectory)
 	// delivered into the tenant's namespace: joint-operation products only.

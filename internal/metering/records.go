@@ -20,9 +20,10 @@ import (
 // meters (spec.metering.meters) and its resolved order is pay-per-use
 // (OnDemand) or a pay-per-use package (OnDemandPackage, spec §6.8).
 // Periodic subscriptions are never metered (the marketplace would refuse
-// their records with code 012).
+// their records with code 012), nor is a package that funds another tenant
+// (IsPackage): that tenant's records name it.
 func Metered(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) bool {
-	if product.Spec.Metering == nil || len(product.Spec.Metering.Meters) == 0 || t.Status.Order == nil {
+	if product.Spec.Metering == nil || len(product.Spec.Metering.Meters) == 0 || t.Status.Order == nil || IsPackage(t, product) {
 		return false
 	}
 	mode := t.Status.Order.ChargingMode

@@ -1,0 +1,217 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/metering"
+)
+
+// Packages that fund a pay-per-use tenant (docs/packages.md): the metering
+// controller keeps the tenant's ledger (status.metering.packages), splits
+// the packages' meter over it, and reports PackagesExhausted.
+
+// packageFundsIndex indexes package tenants by the instance they fund.
+const packageFundsIndex = "status.package.fundsInstanceId"
+
+func indexPackagesByFunded(mgr ctrl.Manager) error {
+	return indexOnce(mgr, &saasv1alpha1.SaaSTenant{}, packageFundsIndex, func(obj client.Object) []string {
+		t, ok := obj.(*saasv1alpha1.SaaSTenant)
+		if !ok || t.Status.Package == nil || t.Status.Package.FundsInstanceID == "" {
+			return nil
+		}
+		return []string{t.Status.Package.FundsInstanceID}
+	})
+}
+
+// fundedTenant maps a package tenant to the tenant it funds, so a new,
+// renewed or released package reaches that tenant's ledger.
+func fundedTenant(_ context.Context, obj client.Object) []reconcile.Request {
+	t, ok := obj.(*saasv1alpha1.SaaSTenant)
+	if !ok || t.Status.Package == nil || t.Status.Package.FundsInstanceID == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: t.Status.Package.FundsInstanceID}}}
+}
+
+var fundedTenantHandler = handler.EnqueueRequestsFromMapFunc(fundedTenant)
+
+// linkedPackages lists, from the cache, the packages that fund t.
+func (r *MeteringReconciler) linkedPackages(ctx context.Context, t *saasv1alpha1.SaaSTenant) ([]metering.PackageState, error) {
+	list := &saasv1alpha1.SaaSTenantList{}
+	if err := r.List(ctx, list, client.MatchingFields{packageFundsIndex: t.Spec.InstanceID}); err != nil {
+		return nil, fmt.Errorf("failed to list the tenant's packages: %w", err)
+	}
+	out := make([]metering.PackageState, 0, len(list.Items))
+	for i := range list.Items {
+		p := &list.Items[i]
+		if p.Status.Package == nil || p.Status.Package.Quota == "" {
+			continue
+		}
+		out = append(out, metering.PackageState{
+			InstanceID: p.Spec.InstanceID, Quota: p.Status.Package.Quota, ExpireTime: p.Status.ExpireTime,
+			Released: p.Spec.State == saasv1alpha1.StateReleased || !p.DeletionTimestamp.IsZero(),
+		})
+	}
+	return out, nil
+}
+
+// syncPackages brings the ledger of a tenant funded by packages up to date
+// and reports PackagesExhausted, in one optimistic-lock write when either
+// changed, with an Event when exhaustion begins or ends.
+func (r *MeteringReconciler) syncPackages(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) error {
+	if !metering.FundedByPackages(t, product) || t.Status.Metering == nil || t.Status.Metering.EndTime != nil {
+		return nil
+	}
+	packages, err := r.linkedPackages(ctx, t)
+	if err != nil {
+		return err
+	}
+	now := r.Clock.Now()
+	was := exhaustion(t)
+	err = r.patchMetering(ctx, t, func(m *saasv1alpha1.TenantMetering) {
+		m.Packages = metering.SyncLedger(m.Packages, packages, now)
+		setExhausted(t, now)
+	})
+	if err == nil {
+		r.announceExhaustion(t, was)
+	}
+	return err
+}
+
+// exhaustion is the PackagesExhausted condition's status, "" when unset.
+func exhaustion(t *saasv1alpha1.SaaSTenant) metav1.ConditionStatus {
+	if t.Status.Metering == nil {
+		return ""
+	}
+	if c := apimeta.FindStatusCondition(t.Status.Metering.Conditions, saasv1alpha1.PackagesExhaustedCondition); c != nil {
+		return c.Status
+	}
+	return ""
+}
+
+// setExhausted sets PackagesExhausted from the ledger as it stands at now
+// (docs/packages.md decision 8).
+func setExhausted(t *saasv1alpha1.SaaSTenant, now time.Time) {
+	m := t.Status.Metering
+	left, holding := metering.QuotaLeft(m.Packages, now)
+	c := metav1.Condition{Type: saasv1alpha1.PackagesExhaustedCondition, ObservedGeneration: t.Generation}
+	switch {
+	case holding > 0:
+		c.Status, c.Reason = metav1.ConditionFalse, saasv1alpha1.QuotaLeftReason
+		c.Message = fmt.Sprintf("%s left in %d package(s)", left, holding)
+	case len(m.Packages) == 0:
+		c.Status, c.Reason = metav1.ConditionTrue, saasv1alpha1.NoPackageReason
+		c.Message = "The buyer holds no package: usage is not covered until one is bought"
+	default:
+		c.Status, c.Reason = metav1.ConditionTrue, saasv1alpha1.PackagesUsedUpReason
+		c.Message = fmt.Sprintf("Every package (%d) is used up, expired or released: usage is not covered until a new one is bought", len(m.Packages))
+	}
+	apimeta.SetStatusCondition(&m.Conditions, c)
+}
+
+// announceExhaustion sends the Event of a change of PackagesExhausted.
+func (r *MeteringReconciler) announceExhaustion(t *saasv1alpha1.SaaSTenant, was metav1.ConditionStatus) {
+	c := apimeta.FindStatusCondition(t.Status.Metering.Conditions, saasv1alpha1.PackagesExhaustedCondition)
+	if c == nil || c.Status == was {
+		return
+	}
+	switch {
+	case c.Status == metav1.ConditionTrue:
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.PackagesExhaustedCondition, "Metering", "%s", c.Message)
+	case was == metav1.ConditionTrue:
+		r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, saasv1alpha1.QuotaLeftReason, "Metering", "%s", c.Message)
+	}
+}
+
+// packageSplit is the packages' meter of one push: a working copy of the
+// ledger that each window's split is deducted from in turn, so the windows
+// of one batch split as they would one push at a time.
+type packageSplit struct {
+	meter     string
+	ledger    []saasv1alpha1.PackageBalance
+	uncovered saasv1alpha1.UncoveredUsage
+}
+
+// newPackageSplit is the split of a push for a tenant funded by packages,
+// nil for any other.
+func newPackageSplit(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) *packageSplit {
+	if !metering.FundedByPackages(t, product) {
+		return nil
+	}
+	return &packageSplit{
+		meter:     metering.PackageMeter(product),
+		ledger:    append([]saasv1alpha1.PackageBalance(nil), t.Status.Metering.DeepCopy().Packages...),
+		uncovered: product.Spec.Packages.Uncovered,
+	}
+}
+
+// records are the records of one meter's usage over window w (index i):
+// for the packages' meter, one per package part, and the uncovered rest
+// when it is pushed; for any other, one record.
+func (s *packageSplit) records(t *saasv1alpha1.SaaSTenant, meter string, w metering.Window, i int, units koogallery.UsageUnits) []pendingRecord {
+	if s == nil || meter != s.meter {
+		return []pendingRecord{{meter: meter, units: units, window: i, record: metering.Record(t, meter, w, units)}}
+	}
+	parts, rest := metering.SplitOverPackages(s.ledger, w, units)
+	metering.Deduct(s.ledger, parts)
+	out := make([]pendingRecord, 0, len(parts)+1)
+	for _, part := range parts {
+		out = append(out, pendingRecord{meter: meter, units: part.Units, window: i, part: part, record: metering.PackageRecord(t, meter, w, part)})
+	}
+	if rest > 0 {
+		uncovered := pendingRecord{meter: meter, units: rest, window: i, uncovered: true, record: metering.Record(t, meter, w, rest)}
+		if s.uncovered != saasv1alpha1.UncoveredPush {
+			uncovered.held = true
+		}
+		out = append(out, uncovered)
+	}
+	return out
+}
+
+// settle records, in the write that moves the cursor past the first done
+// windows, what each package paid for in them and what no package covered
+// and was held back. A part counts whether the marketplace accepted it or
+// refused it for good: the next window's split must not depend on the
+// answer (docs/packages.md decision 6).
+func settle(m *saasv1alpha1.TenantMetering, pending []pendingRecord, done int) {
+	for _, rec := range pending {
+		if rec.window >= done {
+			continue
+		}
+		switch {
+		case rec.part.Package != "":
+			metering.Deduct(m.Packages, []metering.PackagePart{rec.part})
+		case rec.held:
+			addUncovered(m, rec.meter, rec.units)
+		}
+	}
+}
+
+// addUncovered adds units to meter's held-back usage in m.Uncovered.
+func addUncovered(m *saasv1alpha1.TenantMetering, meter string, units koogallery.UsageUnits) {
+	tmp := &saasv1alpha1.TenantMetering{Meters: m.Uncovered}
+	metering.AddTotal(tmp, meter, units)
+	m.Uncovered = tmp.Meters
+}
+
+// countUncovered counts, once the cursor moved past the first done
+// windows, the usage held back in them.
+func countUncovered(pending []pendingRecord, done int) {
+	for _, rec := range pending {
+		if rec.window < done && rec.held {
+			usageUncovered.WithLabelValues(rec.meter).Add(float64(rec.units) / koogallery.UnitsPerOne)
+		}
+	}
+}

@@ -1,0 +1,208 @@
+package controllers
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// Stop-when-used-up packages (docs/packages.md) against envtest: the real
+// tenant controller links packages and applies the freeze; the metering
+// reconciler runs by hand on a fake clock, so hours pass in an instant.
+
+// packagesProduct is a pay-per-use product metered in hours whose packages
+// fund its tenants: plan pkg-1.5h holds 1.5 hours, pkg-hours one hour per
+// unit of the order's linearValue.
+func packagesProduct(t *testing.T, onExhausted saasv1alpha1.PackageExhaustedAction) *saasv1alpha1.SaaSProduct {
+	t.Helper()
+	return newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "duration", Unit: "hour", Source: saasv1alpha1.MeterTenantHours}}}
+		p.Spec.Packages = &saasv1alpha1.PackagesSpec{OnExhausted: onExhausted}
+		p.Spec.Plans = append(p.Spec.Plans,
+			saasv1alpha1.Plan{SKUCode: "pkg-1.5h", Package: &saasv1alpha1.PackageTerms{Quota: "1.5"}},
+			saasv1alpha1.Plan{SKUCode: "pkg-hours", Package: &saasv1alpha1.PackageTerms{QuotaPerLinearValue: "1"}})
+	})
+}
+
+// buyPayPerUse buys the pay-per-use plan for customer, metered by hand, and
+// waits for its order to be resolved.
+func buyPayPerUse(t *testing.T, product *saasv1alpha1.SaaSProduct, customer string) *saasv1alpha1.SaaSTenant {
+	t.Helper()
+	tenant := newTenant(t, product, "basic", func(tn *saasv1alpha1.SaaSTenant) {
+		tn.Labels = map[string]string{meteredByHandLabel: "true"}
+		marketplace.addOrderCharged(tn.Spec.OrderID, product.Spec.ProductID, "basic", "20991231235959", koogallery.ChargingOnDemand)
+		marketplace.setBuyer(tn.Spec.OrderID, customer, 0)
+	})
+	return eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Status.Order).NotTo(BeNil())
+		g.Expect(tn.Status.Order.CustomerID).To(Equal(customer))
+	})
+}
+
+// buyPackage buys package plan sku for customer, expiring at expire
+// (yyyyMMddHHmmss), and waits until it funds the tenant funded.
+func buyPackage(t *testing.T, product *saasv1alpha1.SaaSProduct, customer, sku, expire string, linearValue int64, funded *saasv1alpha1.SaaSTenant) *saasv1alpha1.SaaSTenant {
+	t.Helper()
+	pkg := newTenant(t, product, sku, func(tn *saasv1alpha1.SaaSTenant) {
+		marketplace.addOrderCharged(tn.Spec.OrderID, product.Spec.ProductID, sku, expire, koogallery.ChargingOnDemandPackage)
+		marketplace.setBuyer(tn.Spec.OrderID, customer, linearValue)
+	})
+	return eventuallyTenant(t, pkg.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Status.Package).NotTo(BeNil())
+		g.Expect(tn.Status.Package.FundsInstanceID).To(Equal(funded.Spec.InstanceID))
+		hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)(g, tn)
+		g.Expect(tn.Status.Namespace).To(BeEmpty(), "a package has no namespace")
+	})
+}
+
+// packageMetering is a metering reconciler on a fake clock that finds
+// packages through the manager's cache (their index) and reads the tenant
+// around it before a push, as in production.
+func packageMetering(clk *clocktesting.FakeClock) (*MeteringReconciler, *events.FakeRecorder) {
+	r := meteringAt(k8sClient, clk)
+	r.Client = cachedClient
+	recorder := events.NewFakeRecorder(32)
+	r.Recorder = recorder
+	return r, recorder
+}
+
+// meterUntilLedger reconciles at the given time until the tenant's ledger
+// lists n packages (the cache may lag the package's link).
+func meterUntilLedger(t *testing.T, r *MeteringReconciler, at time.Time, name string, n int) {
+	t.Helper()
+	NewWithT(t).Eventually(func(g Gomega) {
+		_, err := meterAt(t, r, at, name)
+		g.Expect(err).NotTo(HaveOccurred())
+		m := storedMetering(t, name)
+		g.Expect(m).NotTo(BeNil())
+		g.Expect(m.Packages).To(HaveLen(n))
+	}).Should(Succeed())
+}
+
+// recordsByPackage maps "hour package" to usage_value for the instance's
+// records; an uncovered record has package "-".
+func recordsByPackage(instance string) map[string]string {
+	out := map[string]string{}
+	for _, rec := range marketplace.usage.of(instance) {
+		pkg := rec.RelatePkgInstance
+		if pkg == "" {
+			pkg = "-"
+		}
+		out[rec.BeginTime[9:13]+" "+pkg] = rec.UsageValue
+	}
+	return out
+}
+
+func ledgerConsumed(m *saasv1alpha1.TenantMetering) map[string]string {
+	out := map[string]string{}
+	for _, b := range m.Packages {
+		out[b.InstanceID] = b.Consumed
+	}
+	return out
+}
+
+func exhaustedCondition(g Gomega, m *saasv1alpha1.TenantMetering, status metav1.ConditionStatus, reason string) {
+	g.Expect(m.Conditions).To(ContainElement(And(
+		HaveField("Type", saasv1alpha1.PackagesExhaustedCondition), HaveField("Status", status), HaveField("Reason", reason))))
+}
+
+func TestPackagesPaySoonestExpiringFirstThenRunOutThenANewOneCovers(t *testing.T) {
+	g := NewWithT(t)
+	product := packagesProduct(t, saasv1alpha1.ExhaustedReport)
+	customer := fmt.Sprintf("buyer-%d", tenantSeq.Add(1))
+	ppu := buyPayPerUse(t, product, customer)
+	id := ppu.Spec.InstanceID
+	late := buyPackage(t, product, customer, "pkg-hours", "20991231235959", 3, ppu)
+	soon := buyPackage(t, product, customer, "pkg-1.5h", "20990101000000", 0, ppu)
+	g.Expect(late.Status.Package.Quota).To(Equal("3"), "quotaPerLinearValue × linearValue")
+	g.Expect(soon.Status.Package.Quota).To(Equal("1.5"))
+
+	h := hourAgo(8)
+	r, recorder := packageMetering(clocktesting.NewFakeClock(h))
+	meterUntilLedger(t, r, h, ppu.Name, 2)
+	exhaustedCondition(g, storedMetering(t, ppu.Name), metav1.ConditionFalse, saasv1alpha1.QuotaLeftReason)
+
+	for hour := 1; hour <= 5; hour++ {
+		_, err := meterAt(t, r, h.Add(time.Duration(hour)*time.Hour), ppu.Name)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	hh := func(n int) string { return h.Add(time.Duration(n) * time.Hour).UTC().Format("1504") }
+	g.Expect(recordsByPackage(id)).To(Equal(map[string]string{
+		hh(0) + " " + soon.Name: "1",
+		hh(1) + " " + soon.Name: "0.5", hh(1) + " " + late.Name: "0.5", // one hour split over two packages
+		hh(2) + " " + late.Name: "1",
+		hh(3) + " " + late.Name: "1",
+		hh(4) + " " + late.Name: "0.5", // the rest of that hour is uncovered, and not pushed
+	}))
+	m := storedMetering(t, ppu.Name)
+	g.Expect(ledgerConsumed(m)).To(Equal(map[string]string{soon.Name: "1.5", late.Name: "3"}))
+	g.Expect(m.Uncovered).To(ConsistOf(saasv1alpha1.MeterUsage{Name: "duration", Total: "0.5"}))
+	g.Expect(totals(m)).To(Equal(map[string]string{"duration": "4.5"}), "what the marketplace accepted")
+	exhaustedCondition(g, m, metav1.ConditionTrue, saasv1alpha1.PackagesUsedUpReason)
+	g.Expect(drain(recorder)).To(ContainElement(HavePrefix("Warning PackagesExhausted")))
+	frozen := eventuallyTenant(t, ppu.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Status.Conditions).NotTo(ContainElement(HaveField("Type", saasv1alpha1.FrozenCondition)), "Report does not freeze")
+	})
+	g.Expect(frozen.Spec.State).To(Equal(saasv1alpha1.StateActive))
+
+	// A new package: quota again from the moment kooper enters it.
+	fresh := buyPackage(t, product, customer, "pkg-1.5h", "20990601000000", 0, ppu)
+	meterUntilLedger(t, r, h.Add(5*time.Hour+10*time.Minute), ppu.Name, 3)
+	exhaustedCondition(g, storedMetering(t, ppu.Name), metav1.ConditionFalse, saasv1alpha1.QuotaLeftReason)
+	g.Expect(drain(recorder)).To(ContainElement(HavePrefix("Normal QuotaLeft")))
+	_, err := meterAt(t, r, h.Add(6*time.Hour), ppu.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(recordsByPackage(id)).To(HaveKeyWithValue(hh(5)+" "+fresh.Name, "1"))
+	g.Expect(ledgerConsumed(storedMetering(t, ppu.Name))).To(HaveKeyWithValue(fresh.Name, "1"))
+	g.Expect(marketplace.usage.of(id)).To(HaveEach(HaveField("InstanceID", id)), "every record is the pay-per-use instance's")
+}
+
+func TestUsedUpPackagesFreezeWhenTheProductSaysSoAndANewPackageUnfreezes(t *testing.T) {
+	g := NewWithT(t)
+	product := packagesProduct(t, saasv1alpha1.ExhaustedFreeze)
+	customer := fmt.Sprintf("buyer-%d", tenantSeq.Add(1))
+	ppu := buyPayPerUse(t, product, customer)
+	eventuallyTenant(t, ppu.Name, provisioned)
+	ns := "tenant-" + ppu.Name
+	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(1)))
+
+	h := hourAgo(3)
+	r, _ := packageMetering(clocktesting.NewFakeClock(h))
+	meterUntilLedger(t, r, h, ppu.Name, 0)
+	exhaustedCondition(g, storedMetering(t, ppu.Name), metav1.ConditionTrue, saasv1alpha1.NoPackageReason)
+	eventuallyTenant(t, ppu.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByExhaustionReason))
+	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
+
+	buyPackage(t, product, customer, "pkg-1.5h", "20991231235959", 0, ppu)
+	meterUntilLedger(t, r, h.Add(time.Minute), ppu.Name, 1)
+	eventuallyTenant(t, ppu.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Status.Conditions).NotTo(ContainElement(HaveField("Type", saasv1alpha1.FrozenCondition)))
+	})
+	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(1)))
+
+	// A marketplace freeze is not the packages' to lift.
+	updateTenant(t, ppu.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.State = saasv1alpha1.StateFrozen })
+	eventuallyTenant(t, ppu.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByMarketplaceReason))
+}
+
+// drain returns the events recorded so far.
+func drain(r *events.FakeRecorder) []string {
+	var out []string
+	for {
+		select {
+		case e := <-r.Events:
+			out = append(out, strings.TrimSpace(e))
+		default:
+			return out
+		}
+	}
+}

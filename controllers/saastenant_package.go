@@ -1,0 +1,150 @@
+package controllers
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/metering"
+)
+
+// Packages that fund a pay-per-use tenant (docs/packages.md): a package's
+// SaaSTenant is a record with no namespace; it links itself to the buyer's
+// pay-per-use tenant, and a tenant whose packages are used up is frozen
+// when its product says so.
+
+// buyerIndex indexes pay-per-use tenants by their buyer, so a package finds
+// the tenant it funds: "c/<customerId>" and "cp/<customerId>/<product>".
+const buyerIndex = "status.order.customerId"
+
+// packageLinkRetry is how often a package whose buyer has no pay-per-use
+// tenant yet looks again.
+const packageLinkRetry = 30 * time.Second
+
+func indexTenantsByBuyer(mgr ctrl.Manager) error {
+	return indexOnce(mgr, &saasv1alpha1.SaaSTenant{}, buyerIndex, func(obj client.Object) []string {
+		t, ok := obj.(*saasv1alpha1.SaaSTenant)
+		if !ok || t.Status.Order == nil || t.Status.Order.ChargingMode != saasv1alpha1.ChargingOnDemand || t.Status.Order.CustomerID == "" {
+			return nil
+		}
+		return []string{buyerKey(saasv1alpha1.LinkByCustomer, t.Status.Order.CustomerID, ""),
+			buyerKey(saasv1alpha1.LinkByCustomerAndProduct, t.Status.Order.CustomerID, t.Spec.ProductName)}
+	})
+}
+
+// buyerKey is the buyerIndex value a package of product looks up.
+func buyerKey(by saasv1alpha1.PackageLinkBy, customerID, product string) string {
+	if by == saasv1alpha1.LinkByCustomer {
+		return "c/" + customerID
+	}
+	return "cp/" + customerID + "/" + product
+}
+
+// recordPackage ends the reconcile of a package (metering.IsPackage): it
+// records the package's quota and the tenant it funds, and provisions
+// nothing. Any other tenant proceeds.
+func (r *SaaSTenantReconciler) recordPackage(ctx context.Context, s *tenantState) outcome {
+	t := s.tenant
+	if !metering.IsPackage(t, s.product) {
+		return proceed()
+	}
+	quota, err := metering.PackageQuota(s.plan.Package, t.Status.Order.LinearValue)
+	if err != nil {
+		return r.stall(t, saasv1alpha1.NoPackageTermsReason, "Plan %q of SaaSProduct %q cannot be a package: %v", s.plan.SKUCode, s.product.Name, err)
+	}
+	if t.Status.Package == nil {
+		t.Status.Package = &saasv1alpha1.TenantPackage{}
+	}
+	t.Status.Package.Quota = quota.String()
+	if t.Status.Package.FundsInstanceID == "" {
+		funded, err := r.payPerUseTenantOf(ctx, t, s.product)
+		if err != nil {
+			return failed(err)
+		}
+		t.Status.Package.FundsInstanceID = funded
+	}
+	setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionTrue, saasv1alpha1.PackageLinkedReason,
+		"A package has nothing of its own to provision: it funds the buyer's pay-per-use tenant")
+	o := done()
+	if funded := t.Status.Package.FundsInstanceID; funded != "" {
+		setCondition(t, saasv1alpha1.AvailableCondition, metav1.ConditionTrue, saasv1alpha1.PackageLinkedReason,
+			fmt.Sprintf("Package of %s funds instance %s", quota, funded))
+	} else {
+		setCondition(t, saasv1alpha1.AvailableCondition, metav1.ConditionFalse, saasv1alpha1.WaitingForPayPerUseTenantReason,
+			"The buyer has no pay-per-use tenant of this product yet; the package will fund the first one")
+		o = waitFor(packageLinkRetry)
+	}
+	setSummary(t, s)
+	return o
+}
+
+// payPerUseTenantOf finds the tenant package t funds: the buyer's oldest
+// pay-per-use tenant that is not released (docs/packages.md decision 3),
+// or "" when there is none.
+func (r *SaaSTenantReconciler) payPerUseTenantOf(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (string, error) {
+	if t.Status.Order.CustomerID == "" {
+		return "", nil
+	}
+	key := buyerKey(product.Spec.Packages.LinkBy, t.Status.Order.CustomerID, product.Name)
+	list := &saasv1alpha1.SaaSTenantList{}
+	if err := r.List(ctx, list, client.MatchingFields{buyerIndex: key}); err != nil {
+		return "", fmt.Errorf("failed to list the buyer's tenants: %w", err)
+	}
+	candidates := slices.DeleteFunc(list.Items, func(c saasv1alpha1.SaaSTenant) bool {
+		return c.Spec.State == saasv1alpha1.StateReleased || !c.DeletionTimestamp.IsZero()
+	})
+	if len(candidates) == 0 {
+		return "", nil
+	}
+	oldest := slices.MinFunc(candidates, func(a, b saasv1alpha1.SaaSTenant) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+	return oldest.Spec.InstanceID, nil
+}
+
+// decideExhaustionFreeze freezes an active tenant whose packages are used
+// up, when its product says spec.packages.onExhausted Freeze. A new package
+// lifts it; a marketplace freeze is its own and stays.
+func (r *SaaSTenantReconciler) decideExhaustionFreeze(_ context.Context, s *tenantState) outcome {
+	t := s.tenant
+	p := s.product.Spec.Packages
+	if s.frozen || p == nil || p.OnExhausted != saasv1alpha1.ExhaustedFreeze || t.Spec.State != saasv1alpha1.StateActive {
+		return proceed()
+	}
+	if packagesExhausted(t) {
+		s.frozen, s.frozenByExhaustion = true, true
+	}
+	return proceed()
+}
+
+// packagesExhausted reports PackagesExhausted=True in status.metering.
+func packagesExhausted(t *saasv1alpha1.SaaSTenant) bool {
+	return t.Status.Metering != nil && apimeta.IsStatusConditionTrue(t.Status.Metering.Conditions, saasv1alpha1.PackagesExhaustedCondition)
+}
+
+// exhaustionChanged passes an update that turns PackagesExhausted on or
+// off: the metering controller writes it, and the tenant controller
+// applies the freeze it may mean.
+var exhaustionChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		before, ok1 := e.ObjectOld.(*saasv1alpha1.SaaSTenant)
+		after, ok2 := e.ObjectNew.(*saasv1alpha1.SaaSTenant)
+		return ok1 && ok2 && packagesExhausted(before) != packagesExhausted(after)
+	},
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}

@@ -1,0 +1,263 @@
+package metering
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strconv"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// Packages: pay-per-use packages that fund a pay-per-use tenant (spec §6.8;
+// the model is docs/packages.md). The ledger is the tenant's
+// status.metering.packages; every function here is pure.
+
+// MaxLedger is how many packages a ledger holds (the API's MaxItems): the
+// marketplace lets a buyer hold 30 at once; the rest is room for released
+// and expired ones, which go first when it is full.
+const MaxLedger = 64
+
+// IsPackage reports whether tenant t is a package that funds another tenant
+// (docs/packages.md decision 2): its product has spec.packages and its
+// resolved order is ON_DEMAND_PKG.
+func IsPackage(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) bool {
+	return product.Spec.Packages != nil && t.Status.Order != nil &&
+		t.Status.Order.ChargingMode == saasv1alpha1.ChargingOnDemandPackage
+}
+
+// FundedByPackages reports whether tenant t is metered with its product's
+// packages paying for spec.packages.meter: a pay-per-use tenant of a
+// product with spec.packages.
+func FundedByPackages(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) bool {
+	return product.Spec.Packages != nil && t.Status.Order != nil &&
+		t.Status.Order.ChargingMode == saasv1alpha1.ChargingOnDemand
+}
+
+// PackageMeter is the name of the meter the product's packages pay for:
+// spec.packages.meter, or the only meter.
+func PackageMeter(product *saasv1alpha1.SaaSProduct) string {
+	if p := product.Spec.Packages; p != nil && p.Meter != "" {
+		return p.Meter
+	}
+	if m := product.Spec.Metering; m != nil && len(m.Meters) == 1 {
+		return m.Meters[0].Name
+	}
+	return ""
+}
+
+// PackageQuota is what a package bought with linearValue on a plan with
+// terms holds, in koogallery.UsageUnits (docs/packages.md decision 4):
+// terms.quota, or terms.quotaPerLinearValue × linearValue. It fails for nil
+// terms, a value that does not parse, a zero linearValue with
+// quotaPerLinearValue, or a product beyond what a usage value can carry.
+func PackageQuota(terms *saasv1alpha1.PackageTerms, linearValue int64) (koogallery.UsageUnits, error) {
+	if terms == nil {
+		return 0, errors.New("the plan has no package terms")
+	}
+	if terms.Quota != "" {
+		return koogallery.ParseUsageUnits(terms.Quota)
+	}
+	per, err := koogallery.ParseUsageUnits(terms.QuotaPerLinearValue)
+	if err != nil {
+		return 0, err
+	}
+	if linearValue <= 0 {
+		return 0, errors.New("quotaPerLinearValue needs the order's linearValue, which Query Order did not give")
+	}
+	q := new(big.Int).Mul(big.NewInt(int64(per)), big.NewInt(linearValue))
+	if !q.IsInt64() || q.Int64() > 1<<62 {
+		return 0, fmt.Errorf("quotaPerLinearValue %s × linearValue %d is too large", terms.QuotaPerLinearValue, linearValue)
+	}
+	return koogallery.UsageUnits(q.Int64()), nil
+}
+
+// PackagePart is the share of one window's usage that one package pays for.
+type PackagePart struct {
+	// Package is the package's instanceId.
+	Package string
+	// Units is the share, > 0.
+	Units koogallery.UsageUnits
+}
+
+// eligible reports whether package b may pay for window w: entered in the
+// ledger before w ended, not released before w began, not expired before
+// it began (docs/packages.md decision 6).
+func eligible(b *saasv1alpha1.PackageBalance, w Window) bool {
+	return b.Since.Time.Before(w.End) &&
+		(b.EndTime == nil || b.EndTime.Time.After(w.Start)) &&
+		(b.ExpireTime == nil || b.ExpireTime.Time.After(w.Start))
+}
+
+// payOrder sorts packages by who pays first: the soonest expiry (none
+// last), then the earliest since, then the instanceId.
+func payOrder(a, b *saasv1alpha1.PackageBalance) int {
+	switch {
+	case a.ExpireTime == nil && b.ExpireTime != nil:
+		return 1
+	case a.ExpireTime != nil && b.ExpireTime == nil:
+		return -1
+	case a.ExpireTime != nil && !a.ExpireTime.Equal(b.ExpireTime):
+		return a.ExpireTime.Time.Compare(b.ExpireTime.Time)
+	case !a.Since.Equal(&b.Since):
+		return a.Since.Time.Compare(b.Since.Time)
+	}
+	return cmp.Compare(a.InstanceID, b.InstanceID)
+}
+
+// Left is what package b has left: quota − consumed, never below zero. A
+// value that does not parse counts as nothing left.
+func Left(b *saasv1alpha1.PackageBalance) koogallery.UsageUnits {
+	quota, err1 := koogallery.ParseUsageUnits(b.Quota)
+	used, err2 := koogallery.ParseUsageUnits(b.Consumed)
+	if err1 != nil || err2 != nil || used >= quota {
+		return 0
+	}
+	return quota - used
+}
+
+// SplitOverPackages splits units, a window's usage of the packages' meter,
+// over the ledger's packages eligible for w, the first to pay taking as
+// much as it has left, and returns the parts (in paying order) and what no
+// package covers. It depends on the ledger and w alone, so a push retried
+// after a crash splits a window as its first attempt did.
+func SplitOverPackages(ledger []saasv1alpha1.PackageBalance, w Window, units koogallery.UsageUnits) ([]PackagePart, koogallery.UsageUnits) {
+	payers := make([]*saasv1alpha1.PackageBalance, 0, len(ledger))
+	for i := range ledger {
+		if eligible(&ledger[i], w) {
+			payers = append(payers, &ledger[i])
+		}
+	}
+	slices.SortFunc(payers, payOrder)
+	var parts []PackagePart
+	for _, b := range payers {
+		if units <= 0 {
+			break
+		}
+		if share := min(Left(b), units); share > 0 {
+			parts = append(parts, PackagePart{Package: b.InstanceID, Units: share})
+			units -= share
+		}
+	}
+	return parts, max(units, 0)
+}
+
+// Deduct adds each part to its package's consumed in ledger; a part whose
+// package is not in the ledger is ignored.
+func Deduct(ledger []saasv1alpha1.PackageBalance, parts []PackagePart) {
+	for _, p := range parts {
+		i := slices.IndexFunc(ledger, func(b saasv1alpha1.PackageBalance) bool { return b.InstanceID == p.Package })
+		if i < 0 {
+			continue
+		}
+		used, _ := koogallery.ParseUsageUnits(ledger[i].Consumed)
+		ledger[i].Consumed = (used + p.Units).String()
+	}
+}
+
+// QuotaLeft is what the packages that could pay at now have left in all,
+// and how many such packages have some left.
+func QuotaLeft(ledger []saasv1alpha1.PackageBalance, now time.Time) (koogallery.UsageUnits, int) {
+	var left koogallery.UsageUnits
+	holding := 0
+	instant := Window{Start: now, End: now.Add(time.Nanosecond)}
+	for i := range ledger {
+		if !eligible(&ledger[i], instant) {
+			continue
+		}
+		if l := Left(&ledger[i]); l > 0 {
+			left += l
+			holding++
+		}
+	}
+	return left, holding
+}
+
+// PackageState is what the ledger needs to know of one package tenant.
+type PackageState struct {
+	// InstanceID is the package's instanceId.
+	InstanceID string
+	// Quota is what it holds.
+	Quota string
+	// ExpireTime is its expiry, nil when it has none.
+	ExpireTime *metav1.Time
+	// Released reports that the marketplace released it (or it was deleted).
+	Released bool
+}
+
+// SyncLedger brings ledger up to date with the packages linked to the
+// tenant, at now (docs/packages.md decisions 5 and 10): a new package
+// enters with since = now; a package's quota and expiry follow its tenant;
+// a released package ends at now, once. Entries of packages no longer
+// listed are kept (their tenant was deleted after its retention). When the
+// ledger is over MaxLedger, the entries that can no longer pay, oldest
+// first, go.
+func SyncLedger(ledger []saasv1alpha1.PackageBalance, packages []PackageState, now time.Time) []saasv1alpha1.PackageBalance {
+	at := metav1.NewTime(now.UTC().Truncate(time.Second))
+	out := slices.Clone(ledger)
+	for _, p := range packages {
+		i := slices.IndexFunc(out, func(b saasv1alpha1.PackageBalance) bool { return b.InstanceID == p.InstanceID })
+		if i < 0 {
+			if p.Released {
+				continue // released before it ever paid: nothing to keep
+			}
+			out = append(out, saasv1alpha1.PackageBalance{InstanceID: p.InstanceID, Consumed: "0", Since: at})
+			i = len(out) - 1
+		}
+		b := &out[i]
+		b.Quota = p.Quota
+		b.ExpireTime = p.ExpireTime.DeepCopy()
+		if p.Released && b.EndTime == nil {
+			b.EndTime = at.DeepCopy()
+		}
+	}
+	return pruneLedger(out, now)
+}
+
+// pruneLedger drops, while the ledger is over MaxLedger, the entry that
+// can no longer pay with the earliest since.
+func pruneLedger(ledger []saasv1alpha1.PackageBalance, now time.Time) []saasv1alpha1.PackageBalance {
+	instant := Window{Start: now, End: now.Add(time.Nanosecond)}
+	for len(ledger) > MaxLedger {
+		oldest := -1
+		for i := range ledger {
+			if eligible(&ledger[i], instant) && Left(&ledger[i]) > 0 {
+				continue
+			}
+			if oldest < 0 || ledger[i].Since.Before(&ledger[oldest].Since) {
+				oldest = i
+			}
+		}
+		if oldest < 0 {
+			oldest = 0
+		}
+		ledger = slices.Delete(ledger, oldest, oldest+1)
+	}
+	return ledger
+}
+
+// PackageSN is the metering_sn of the part of a window one package pays
+// for: like SN, over the package's instanceId too, so each part of a window
+// split over two packages is a record of its own.
+func PackageSN(instanceID, meter string, start time.Time, pkg string) string {
+	sum := sha256.Sum256([]byte(instanceID + "\x00" + meter + "\x00" + strconv.FormatInt(start.Unix(), 10) + "\x00" + pkg))
+	return "kp" + hex.EncodeToString(sum[:15])
+}
+
+// PackageRecord is the usage record of the part of window w that package
+// pkg pays for (spec §6.4, §6.8): instance_id is the pay-per-use tenant,
+// relate_pkg_instance the package.
+func PackageRecord(t *saasv1alpha1.SaaSTenant, meter string, w Window, part PackagePart) koogallery.UsageRecord {
+	rec := Record(t, meter, w, part.Units)
+	rec.MeteringSN = PackageSN(t.Spec.InstanceID, meter, w.Start, part.Package)
+	rec.RelatePkgInstance = part.Package
+	return rec
+}
