@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -205,4 +206,28 @@ func drain(r *events.FakeRecorder) []string {
 			return out
 		}
 	}
+}
+
+// A package bought before the buyer's pay-per-use tenant waits for it,
+// and links the moment that tenant's order is resolved (not at its next
+// look, minutes later).
+func TestAPackageBoughtFirstWaitsThenFundsTheBuyersFirstPayPerUseTenant(t *testing.T) {
+	g := NewWithT(t)
+	product := packagesProduct(t, saasv1alpha1.ExhaustedReport)
+	customer := fmt.Sprintf("buyer-%d", tenantSeq.Add(1))
+	early := newTenant(t, product, "pkg-1.5h", func(tn *saasv1alpha1.SaaSTenant) {
+		marketplace.addOrderCharged(tn.Spec.OrderID, product.Spec.ProductID, "pkg-1.5h", "20991231235959", koogallery.ChargingOnDemandPackage)
+		marketplace.setBuyer(tn.Spec.OrderID, customer, 0)
+	})
+	waiting := eventuallyTenant(t, early.Name, hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.WaitingForPayPerUseTenantReason))
+	g.Expect(waiting.Status.Package.FundsInstanceID).To(BeEmpty())
+	g.Expect(waiting.Status.Namespace).To(BeEmpty())
+
+	other := buyPayPerUse(t, product, fmt.Sprintf("buyer-%d", tenantSeq.Add(1)))
+	ppu := buyPayPerUse(t, product, customer)
+	g.Eventually(func(g Gomega) {
+		tn := &saasv1alpha1.SaaSTenant{}
+		g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Name: early.Name}, tn)).To(Succeed())
+		g.Expect(tn.Status.Package.FundsInstanceID).To(Equal(ppu.Spec.InstanceID), "another buyer's tenant %s is not funded", other.Name)
+	}).WithTimeout(20 * time.Second).Should(Succeed())
 }

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/metering"
@@ -23,23 +24,78 @@ import (
 // pay-per-use tenant, and a tenant whose packages are used up is frozen
 // when its product says so.
 
-// buyerIndex indexes pay-per-use tenants by their buyer, so a package finds
-// the tenant it funds: "c/<customerId>" and "cp/<customerId>/<product>".
+// buyerIndex indexes tenants by their buyer: a pay-per-use tenant under
+// "c/<customerId>" and "cp/<customerId>/<product>", so a package finds the
+// tenant it funds; a package that funds none yet under the same keys with
+// "waiting/" before them, so a new pay-per-use tenant finds the packages
+// waiting for it.
 const buyerIndex = "status.order.customerId"
 
+// waitingPrefix marks the buyerIndex keys of packages that fund no tenant yet.
+const waitingPrefix = "waiting/"
+
 // packageLinkRetry is how often a package whose buyer has no pay-per-use
-// tenant yet looks again.
-const packageLinkRetry = 30 * time.Second
+// tenant yet looks again, besides being woken by a new one.
+const packageLinkRetry = 5 * time.Minute
 
 func indexTenantsByBuyer(mgr ctrl.Manager) error {
 	return indexOnce(mgr, &saasv1alpha1.SaaSTenant{}, buyerIndex, func(obj client.Object) []string {
 		t, ok := obj.(*saasv1alpha1.SaaSTenant)
-		if !ok || t.Status.Order == nil || t.Status.Order.ChargingMode != saasv1alpha1.ChargingOnDemand || t.Status.Order.CustomerID == "" {
+		if !ok || t.Status.Order == nil || t.Status.Order.CustomerID == "" {
 			return nil
 		}
-		return []string{buyerKey(saasv1alpha1.LinkByCustomer, t.Status.Order.CustomerID, ""),
-			buyerKey(saasv1alpha1.LinkByCustomerAndProduct, t.Status.Order.CustomerID, t.Spec.ProductName)}
+		prefix := ""
+		switch {
+		case t.Status.Order.ChargingMode == saasv1alpha1.ChargingOnDemand:
+		case t.Status.Package != nil && t.Status.Package.FundsInstanceID == "":
+			prefix = waitingPrefix
+		default:
+			return nil
+		}
+		return []string{prefix + buyerKey(saasv1alpha1.LinkByCustomer, t.Status.Order.CustomerID, ""),
+			prefix + buyerKey(saasv1alpha1.LinkByCustomerAndProduct, t.Status.Order.CustomerID, t.Spec.ProductName)}
 	})
+}
+
+// packagesWaitingFor maps a pay-per-use tenant to the packages of its
+// buyer that fund no tenant yet, so they link the moment it is resolved.
+func (r *SaaSTenantReconciler) packagesWaitingFor(ctx context.Context, obj client.Object) []reconcile.Request {
+	t, ok := obj.(*saasv1alpha1.SaaSTenant)
+	if !ok || t.Status.Order == nil || t.Status.Order.ChargingMode != saasv1alpha1.ChargingOnDemand || t.Status.Order.CustomerID == "" {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, key := range []string{buyerKey(saasv1alpha1.LinkByCustomer, t.Status.Order.CustomerID, ""),
+		buyerKey(saasv1alpha1.LinkByCustomerAndProduct, t.Status.Order.CustomerID, t.Spec.ProductName)} {
+		list := &saasv1alpha1.SaaSTenantList{}
+		if err := r.List(ctx, list, client.MatchingFields{buyerIndex: waitingPrefix + key}); err != nil {
+			continue
+		}
+		for i := range list.Items {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return out
+}
+
+// buyerResolved passes a pay-per-use tenant whose buyer just became known:
+// its order resolved (or, at start, every such tenant).
+var buyerResolved = predicate.Funcs{
+	CreateFunc: func(e event.CreateEvent) bool { return buyerOf(e.Object) != "" },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return buyerOf(e.ObjectNew) != "" && buyerOf(e.ObjectOld) != buyerOf(e.ObjectNew)
+	},
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
+// buyerOf is the customerId of a pay-per-use tenant, "" for any other.
+func buyerOf(obj client.Object) string {
+	t, ok := obj.(*saasv1alpha1.SaaSTenant)
+	if !ok || t.Status.Order == nil || t.Status.Order.ChargingMode != saasv1alpha1.ChargingOnDemand {
+		return ""
+	}
+	return t.Status.Order.CustomerID
 }
 
 // buyerKey is the buyerIndex value a package of product looks up.

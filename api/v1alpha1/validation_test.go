@@ -623,6 +623,74 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: "spec.workload.namespaceImagePullSecretName in body should match",
 		},
 		{
+			// Issue 31: packages pay for a meter.
+			name: "packages without metering",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Packages = &saasv1alpha1.PackagesSpec{}
+			}),
+			wantMessage: "spec.packages: Invalid value: packages need metering",
+		},
+		{
+			name: "packages naming a meter the product does not have",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "duration", Source: saasv1alpha1.MeterTenantHours}}}
+				o.Spec.Packages = &saasv1alpha1.PackagesSpec{Meter: "cpu"}
+			}),
+			wantMessage: "packages.meter must name one of metering.meters",
+		},
+		{
+			name: "packages of a product with two meters naming none",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "duration", Source: saasv1alpha1.MeterTenantHours}}}
+				o.Spec.Metering.Meters = append(o.Spec.Metering.Meters, saasv1alpha1.Meter{Name: "cpu", Source: saasv1alpha1.MeterCPUCoreHours})
+				o.Spec.Packages = &saasv1alpha1.PackagesSpec{}
+			}),
+			wantMessage: "it may be omitted when there is exactly one meter",
+		},
+		{
+			name: "package plan without spec.packages",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "duration", Source: saasv1alpha1.MeterTenantHours}}}
+				o.Spec.Plans = append(o.Spec.Plans, saasv1alpha1.Plan{SKUCode: "pkg", Package: &saasv1alpha1.PackageTerms{Quota: "10"}})
+			}),
+			wantMessage: "spec.plans: Invalid value: a plan's package terms need spec.packages",
+		},
+		{
+			name: "package plan with both quotas",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "duration", Source: saasv1alpha1.MeterTenantHours}}}
+				o.Spec.Packages = &saasv1alpha1.PackagesSpec{}
+				o.Spec.Plans = append(o.Spec.Plans, saasv1alpha1.Plan{SKUCode: "pkg", Package: &saasv1alpha1.PackageTerms{Quota: "10", QuotaPerLinearValue: "1"}})
+			}),
+			wantMessage: "set exactly one of quota and quotaPerLinearValue",
+		},
+		{
+			name: "package plan with neither quota",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "duration", Source: saasv1alpha1.MeterTenantHours}}}
+				o.Spec.Packages = &saasv1alpha1.PackagesSpec{}
+				o.Spec.Plans = append(o.Spec.Plans, saasv1alpha1.Plan{SKUCode: "pkg", Package: &saasv1alpha1.PackageTerms{}})
+			}),
+			wantMessage: "set exactly one of quota and quotaPerLinearValue",
+		},
+		{
+			name: "package quota with five decimals",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "duration", Source: saasv1alpha1.MeterTenantHours}}}
+				o.Spec.Packages = &saasv1alpha1.PackagesSpec{}
+				o.Spec.Plans = append(o.Spec.Plans, saasv1alpha1.Plan{SKUCode: "pkg", Package: &saasv1alpha1.PackageTerms{Quota: "0.00001"}})
+			}),
+			wantMessage: "spec.plans[1].package.quota in body should match",
+		},
+		{
+			name: "packages that freeze on something else",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "duration", Source: saasv1alpha1.MeterTenantHours}}}
+				o.Spec.Packages = &saasv1alpha1.PackagesSpec{OnExhausted: "Release"}
+			}),
+			wantMessage: `spec.packages.onExhausted: Unsupported value: "Release"`,
+		},
+		{
 			name: "licence window that ends before it starts",
 			object: with(validLicense(), func(o *saasv1alpha1.License) {
 				start := metav1.NewTime(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -910,6 +978,22 @@ func TestSchemaFillsMeterDefaults(t *testing.T) {
 		g.Expect((&saasv1alpha1.Meter{}).GetDecimals()).To(Equal(*m.Decimals), "the Go-side default is the schema's")
 		g.Expect(m.Rounding).To(Equal(saasv1alpha1.RoundHalfUp))
 	}
+}
+
+// Issue 31: a product with packages gets the safe defaults: link by
+// customer and product, report exhaustion, hold back uncovered usage.
+func TestSchemaAcceptsPackagesAndFillsTheirDefaults(t *testing.T) {
+	g := NewWithT(t)
+	product := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+		o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "duration", Source: saasv1alpha1.MeterTenantHours}}}
+		o.Spec.Packages = &saasv1alpha1.PackagesSpec{}
+		o.Spec.Plans = append(o.Spec.Plans,
+			saasv1alpha1.Plan{SKUCode: "pkg-100h", Package: &saasv1alpha1.PackageTerms{Quota: "100"}},
+			saasv1alpha1.Plan{SKUCode: "pkg-hours", Package: &saasv1alpha1.PackageTerms{QuotaPerLinearValue: "0.5"}})
+	})
+	g.Expect(k8sClient.Create(ctx(t), product)).To(Succeed())
+	g.Expect(*product.Spec.Packages).To(Equal(saasv1alpha1.PackagesSpec{LinkBy: saasv1alpha1.LinkByCustomerAndProduct,
+		OnExhausted: saasv1alpha1.ExhaustedReport, Uncovered: saasv1alpha1.UncoveredDrop}))
 }
 
 func TestSchemaAcceptsRolloutPolicies(t *testing.T) {
