@@ -231,3 +231,66 @@ func TestAPackageBoughtFirstWaitsThenFundsTheBuyersFirstPayPerUseTenant(t *testi
 		g.Expect(tn.Status.Package.FundsInstanceID).To(Equal(ppu.Spec.InstanceID), "another buyer's tenant %s is not funded", other.Name)
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 }
+
+// With spec.packages.uncovered Push, usage no package covers is pushed as
+// plain pay-per-use usage (no relate_pkg_instance) and not held back.
+func TestUncoveredUsageIsPushedWithoutAPackageWhenTheProductSaysSo(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "duration", Unit: "hour", Source: saasv1alpha1.MeterTenantHours}}}
+		p.Spec.Packages = &saasv1alpha1.PackagesSpec{Uncovered: saasv1alpha1.UncoveredPush}
+	})
+	ppu := buyPayPerUse(t, product, fmt.Sprintf("buyer-%d", tenantSeq.Add(1)))
+	h := hourAgo(4)
+	r, _ := packageMetering(clocktesting.NewFakeClock(h))
+	meterUntilLedger(t, r, h, ppu.Name, 0)
+	_, err := meterAt(t, r, h.Add(2*time.Hour), ppu.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	hh := func(n int) string { return h.Add(time.Duration(n) * time.Hour).UTC().Format("1504") }
+	g.Expect(recordsByPackage(ppu.Spec.InstanceID)).To(Equal(map[string]string{hh(0) + " -": "1", hh(1) + " -": "1"}))
+	m := storedMetering(t, ppu.Name)
+	g.Expect(m.Uncovered).To(BeEmpty())
+	g.Expect(totals(m)).To(Equal(map[string]string{"duration": "2"}))
+	exhaustedCondition(g, m, metav1.ConditionTrue, saasv1alpha1.NoPackageReason)
+}
+
+// A push the marketplace accepted but whose status write was lost (a crash
+// between the two) is pushed again with the same records, even when a
+// package that would pay first arrived meanwhile: it pays only for windows
+// that end after kooper entered it (docs/packages.md decision 6).
+func TestAPushRepeatedAfterACrashSplitsAsTheFirstDidWhenAPackageArrivedBetween(t *testing.T) {
+	g := NewWithT(t)
+	product := packagesProduct(t, saasv1alpha1.ExhaustedReport)
+	customer := fmt.Sprintf("buyer-%d", tenantSeq.Add(1))
+	ppu := buyPayPerUse(t, product, customer)
+	first := buyPackage(t, product, customer, "pkg-hours", "20991231235959", 10, ppu)
+	h := hourAgo(5)
+	r, _ := packageMetering(clocktesting.NewFakeClock(h))
+	meterUntilLedger(t, r, h, ppu.Name, 1)
+	beforePush := storedMetering(t, ppu.Name)
+
+	_, err := meterAt(t, r, h.Add(time.Hour), ppu.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	pushed := recordsByPackage(ppu.Spec.InstanceID)
+	g.Expect(pushed).To(HaveLen(1))
+
+	// The crash: the status is as it was before the push.
+	g.Eventually(func() error {
+		tn := &saasv1alpha1.SaaSTenant{}
+		if err := k8sClient.Get(testContext(t), client.ObjectKey{Name: ppu.Name}, tn); err != nil {
+			return err
+		}
+		tn.Status.Metering = beforePush.DeepCopy()
+		return k8sClient.Status().Update(testContext(t), tn)
+	}).Should(Succeed())
+	sooner := buyPackage(t, product, customer, "pkg-1.5h", "20980101000000", 0, ppu)
+
+	meterUntilLedger(t, r, h.Add(time.Hour+5*time.Minute), ppu.Name, 2)
+	g.Expect(recordsByPackage(ppu.Spec.InstanceID)).To(Equal(pushed), "the same record again, answered as a duplicate")
+	g.Expect(ledgerConsumed(storedMetering(t, ppu.Name))).To(Equal(map[string]string{first.Name: "1", sooner.Name: "0"}))
+
+	_, err = meterAt(t, r, h.Add(2*time.Hour), ppu.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ledgerConsumed(storedMetering(t, ppu.Name))).To(Equal(map[string]string{first.Name: "1", sooner.Name: "1"}),
+		"from the next window on, the package expiring sooner pays first")
+}
