@@ -102,7 +102,6 @@ func (r *MeteringReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	o := runSteps(ctx, s,
 		r.loadMeteredProduct,
 		r.recordUsageSegment,
-		r.syncLedger,
 		r.holdTenant,
 		r.pushWindows,
 		r.letGoOncePushed,
@@ -138,11 +137,6 @@ func (r *MeteringReconciler) loadMeteredProduct(ctx context.Context, s *metering
 // recordUsageSegment records what the tenant runs now (observe).
 func (r *MeteringReconciler) recordUsageSegment(ctx context.Context, s *meteringState) outcome {
 	return failed(r.observe(ctx, s.tenant, s.product))
-}
-
-// syncLedger keeps the ledger of a tenant funded by packages.
-func (r *MeteringReconciler) syncLedger(ctx context.Context, s *meteringState) outcome {
-	return failed(r.syncPackages(ctx, s.tenant, s.product))
 }
 
 // holdTenant keeps the metering finalizer while usage is unpushed.
@@ -210,10 +204,21 @@ func (r *MeteringReconciler) reader() client.Reader {
 
 // observe starts metering and records a new segment when what the tenant
 // runs changed (freeze, unfreeze, upgrade, release). A tenant deleted
-// without a release ends metering at its deletion.
+// without a release ends metering at its deletion. For a tenant funded by
+// packages, the same write brings the ledger up to date and reports
+// PackagesExhausted, with an Event when exhaustion begins or ends.
 func (r *MeteringReconciler) observe(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) error {
 	now := metav1.NewTime(r.Clock.Now().UTC().Truncate(time.Second))
-	return r.patchMetering(ctx, t, func(m *saasv1alpha1.TenantMetering) {
+	funded := metering.FundedByPackages(t, product)
+	var packages []metering.PackageState
+	if funded {
+		var err error
+		if packages, err = r.linkedPackages(ctx, t); err != nil {
+			return err
+		}
+	}
+	was := exhaustion(t)
+	err := r.patchMetering(ctx, t, func(m *saasv1alpha1.TenantMetering) {
 		if m.EndTime != nil {
 			return
 		}
@@ -225,7 +230,15 @@ func (r *MeteringReconciler) observe(ctx context.Context, t *saasv1alpha1.SaaSTe
 		if seg.State == saasv1alpha1.StateReleased {
 			m.EndTime = &now
 		}
+		if funded {
+			m.Packages = metering.SyncLedger(m.Packages, packages, now.Time)
+			setExhausted(t, now.Time)
+		}
 	})
+	if err == nil && funded {
+		r.announceExhaustion(t, was)
+	}
+	return err
 }
 
 // patchMetering applies change to status.metering and writes it, only when

@@ -67,29 +67,6 @@ func (r *MeteringReconciler) linkedPackages(ctx context.Context, t *saasv1alpha1
 	return out, nil
 }
 
-// syncPackages brings the ledger of a tenant funded by packages up to date
-// and reports PackagesExhausted, in one optimistic-lock write when either
-// changed, with an Event when exhaustion begins or ends.
-func (r *MeteringReconciler) syncPackages(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) error {
-	if !metering.FundedByPackages(t, product) || t.Status.Metering == nil || t.Status.Metering.EndTime != nil {
-		return nil
-	}
-	packages, err := r.linkedPackages(ctx, t)
-	if err != nil {
-		return err
-	}
-	now := r.Clock.Now()
-	was := exhaustion(t)
-	err = r.patchMetering(ctx, t, func(m *saasv1alpha1.TenantMetering) {
-		m.Packages = metering.SyncLedger(m.Packages, packages, now)
-		setExhausted(t, now)
-	})
-	if err == nil {
-		r.announceExhaustion(t, was)
-	}
-	return err
-}
-
 // exhaustion is the PackagesExhausted condition's status, "" when unset.
 func exhaustion(t *saasv1alpha1.SaaSTenant) metav1.ConditionStatus {
 	if t.Status.Metering == nil {
