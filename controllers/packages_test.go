@@ -294,3 +294,16 @@ func TestAPushRepeatedAfterACrashSplitsAsTheFirstDidWhenAPackageArrivedBetween(t
 	g.Expect(ledgerConsumed(storedMetering(t, ppu.Name))).To(Equal(map[string]string{first.Name: "1", sooner.Name: "1"}),
 		"from the next window on, the package expiring sooner pays first")
 }
+
+// A package order whose plan holds nothing stalls with a reason that says
+// so, and provisions nothing.
+func TestAPackageOnAPlanWithoutPackageTermsStalls(t *testing.T) {
+	g := NewWithT(t)
+	product := packagesProduct(t, saasv1alpha1.ExhaustedReport)
+	pkg := newTenant(t, product, "basic", func(tn *saasv1alpha1.SaaSTenant) {
+		marketplace.addOrderCharged(tn.Spec.OrderID, product.Spec.ProductID, "basic", "20991231235959", koogallery.ChargingOnDemandPackage)
+	})
+	stalled := eventuallyTenant(t, pkg.Name, hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.NoPackageTermsReason))
+	g.Expect(stalled.Status.Namespace).To(BeEmpty())
+	g.Expect(stalled.Status.Package).To(BeNil())
+}

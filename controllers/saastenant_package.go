@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/metering"
 )
 
@@ -115,13 +116,19 @@ func (r *SaaSTenantReconciler) recordPackage(ctx context.Context, s *tenantState
 		return proceed()
 	}
 	quota, err := metering.PackageQuota(s.plan.Package, t.Status.Order.LinearValue)
-	if err != nil {
+	switch {
+	case err == nil:
+		if t.Status.Package == nil {
+			t.Status.Package = &saasv1alpha1.TenantPackage{}
+		}
+		t.Status.Package.Quota = quota.String()
+	case t.Status.Package == nil:
 		return r.stall(t, saasv1alpha1.NoPackageTermsReason, "Plan %q of SaaSProduct %q cannot be a package: %v", s.plan.SKUCode, s.product.Name, err)
+	default:
+		// The plan lost its terms (the product dropped spec.packages):
+		// the package keeps what it was bought with.
+		quota, _ = koogallery.ParseUsageUnits(t.Status.Package.Quota)
 	}
-	if t.Status.Package == nil {
-		t.Status.Package = &saasv1alpha1.TenantPackage{}
-	}
-	t.Status.Package.Quota = quota.String()
 	if t.Status.Package.FundsInstanceID == "" {
 		funded, err := r.payPerUseTenantOf(ctx, t, s.product)
 		if err != nil {
@@ -151,7 +158,11 @@ func (r *SaaSTenantReconciler) payPerUseTenantOf(ctx context.Context, t *saasv1a
 	if t.Status.Order.CustomerID == "" {
 		return "", nil
 	}
-	key := buyerKey(product.Spec.Packages.LinkBy, t.Status.Order.CustomerID, product.Name)
+	linkBy := saasv1alpha1.LinkByCustomerAndProduct
+	if product.Spec.Packages != nil {
+		linkBy = product.Spec.Packages.LinkBy
+	}
+	key := buyerKey(linkBy, t.Status.Order.CustomerID, product.Name)
 	list := &saasv1alpha1.SaaSTenantList{}
 	if err := r.List(ctx, list, client.MatchingFields{buyerIndex: key}); err != nil {
 		return "", fmt.Errorf("failed to list the buyer's tenants: %w", err)

@@ -27,10 +27,15 @@ import (
 const MaxLedger = 64
 
 // IsPackage reports whether tenant t is a package that funds another tenant
-// (docs/packages.md decision 2): its product has spec.packages and its
-// resolved order is ON_DEMAND_PKG.
+// (docs/packages.md decision 2): its product has spec.packages, its
+// resolved order is ON_DEMAND_PKG and it was not provisioned as a tenant
+// of its own before the product set spec.packages. Once recorded as a
+// package (status.package), it stays one.
 func IsPackage(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) bool {
-	return product.Spec.Packages != nil && t.Status.Order != nil &&
+	if t.Status.Package != nil {
+		return true
+	}
+	return product.Spec.Packages != nil && t.Status.Order != nil && t.Status.Namespace == "" &&
 		t.Status.Order.ChargingMode == saasv1alpha1.ChargingOnDemandPackage
 }
 

@@ -303,3 +303,31 @@ func TestPackageRecord(t *testing.T) {
 		"the key does not depend on the value")
 	g.Expect(len(a.MeteringSN)).To(BeNumerically("<=", 64))
 }
+
+// A package is recognised by its product's spec.packages and its order; a
+// package provisioned as a tenant of its own before the product set
+// spec.packages stays one, and a recorded package stays a package.
+func TestIsPackage(t *testing.T) {
+	withPackages := &saasv1alpha1.SaaSProduct{Spec: saasv1alpha1.SaaSProductSpec{Packages: &saasv1alpha1.PackagesSpec{}}}
+	without := &saasv1alpha1.SaaSProduct{}
+	order := func(mode saasv1alpha1.ChargingMode) *saasv1alpha1.ResolvedOrder {
+		return &saasv1alpha1.ResolvedOrder{ChargingMode: mode}
+	}
+	for _, tc := range []struct {
+		name    string
+		status  saasv1alpha1.SaaSTenantStatus
+		product *saasv1alpha1.SaaSProduct
+		want    bool
+	}{
+		{"a package order of a product with packages", saasv1alpha1.SaaSTenantStatus{Order: order(saasv1alpha1.ChargingOnDemandPackage)}, withPackages, true},
+		{"a pay-per-use order", saasv1alpha1.SaaSTenantStatus{Order: order(saasv1alpha1.ChargingOnDemand)}, withPackages, false},
+		{"an order not yet resolved", saasv1alpha1.SaaSTenantStatus{}, withPackages, false},
+		{"a package order of a product without packages", saasv1alpha1.SaaSTenantStatus{Order: order(saasv1alpha1.ChargingOnDemandPackage)}, without, false},
+		{"a package provisioned on its own before", saasv1alpha1.SaaSTenantStatus{Order: order(saasv1alpha1.ChargingOnDemandPackage), Namespace: "tenant-i-1"}, withPackages, false},
+		{"a recorded package after the product dropped packages", saasv1alpha1.SaaSTenantStatus{Order: order(saasv1alpha1.ChargingOnDemandPackage), Package: &saasv1alpha1.TenantPackage{Quota: "1"}}, without, true},
+	} {
+		if got := IsPackage(&saasv1alpha1.SaaSTenant{Status: tc.status}, tc.product); got != tc.want {
+			t.Errorf("%s: IsPackage = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
