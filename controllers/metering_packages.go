@@ -148,11 +148,8 @@ func (s *packageSplit) records(t *saasv1alpha1.SaaSTenant, meter string, w meter
 		out = append(out, pendingRecord{meter: meter, units: part.Units, window: i, part: part, record: metering.PackageRecord(t, meter, w, part)})
 	}
 	if rest > 0 {
-		uncovered := pendingRecord{meter: meter, units: rest, window: i, uncovered: true, record: metering.Record(t, meter, w, rest)}
-		if s.uncovered != saasv1alpha1.UncoveredPush {
-			uncovered.held = true
-		}
-		out = append(out, uncovered)
+		out = append(out, pendingRecord{meter: meter, units: rest, window: i, record: metering.Record(t, meter, w, rest),
+			held: s.uncovered != saasv1alpha1.UncoveredPush})
 	}
 	return out
 }

@@ -45,9 +45,9 @@ type pendingRecord struct {
 	window int
 	// part is the package that pays for the record, for the packages' meter.
 	part metering.PackagePart
-	// uncovered marks usage of the packages' meter no package covers; held,
-	// such usage that is counted and not sent (spec.packages.uncovered Drop).
-	uncovered, held bool
+	// held marks usage of the packages' meter that no package covers and
+	// that is counted, not sent (spec.packages.uncovered Drop).
+	held bool
 }
 
 // newPush reads the product's keys and prepares the push.
