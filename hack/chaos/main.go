@@ -164,8 +164,9 @@ func main() {
 		c.apiServerTenants = c.tenants
 	}
 	c.usage = c.usage.sized(*short)
-	// Room for the process faults' and the metered tenants too.
-	c.nodes += nodesFor(c.receiverKill.tenants + c.etcdKill.tenants + c.killAll.tenants + c.qorderTenants + c.usage.tenants + c.stormOrders)
+	// Room for the process faults' and the metered tenants too, and
+	// scenario 9's one pay-per-use tenant (its packages run nothing).
+	c.nodes += nodesFor(c.receiverKill.tenants + c.etcdKill.tenants + c.killAll.tenants + c.qorderTenants + c.usage.tenants + c.stormOrders + 1)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	os.Exit(run(ctx, c)) //nolint:gocritic // exitAfterDefer: the deferred call only stops signal notification, which exiting stops too
