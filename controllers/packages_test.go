@@ -89,6 +89,20 @@ func meterUntilLedger(t *testing.T, r *MeteringReconciler, at time.Time, name st
 	}).Should(Succeed())
 }
 
+// meterUntilState reconciles at the given time until the tenant's last
+// usage segment is in state (the cache may lag a freeze or an unfreeze).
+func meterUntilState(t *testing.T, r *MeteringReconciler, at time.Time, name string, state saasv1alpha1.SubscriptionState) {
+	t.Helper()
+	NewWithT(t).Eventually(func(g Gomega) {
+		_, err := meterAt(t, r, at, name)
+		g.Expect(err).NotTo(HaveOccurred())
+		m := storedMetering(t, name)
+		g.Expect(m).NotTo(BeNil())
+		g.Expect(m.Segments).NotTo(BeEmpty())
+		g.Expect(m.Segments[len(m.Segments)-1].State).To(Equal(state))
+	}).Should(Succeed())
+}
+
 // recordsByPackage maps "hour package" to usage_value for the instance's
 // records; an uncovered record has package "-".
 func recordsByPackage(instance string) map[string]string {
@@ -182,13 +196,21 @@ func TestUsedUpPackagesFreezeWhenTheProductSaysSoAndANewPackageUnfreezes(t *test
 	exhaustedCondition(g, storedMetering(t, ppu.Name), metav1.ConditionTrue, saasv1alpha1.NoPackageReason)
 	eventuallyTenant(t, ppu.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByExhaustionReason))
 	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
+	meterUntilState(t, r, h.Add(time.Minute), ppu.Name, saasv1alpha1.StateFrozen)
 
-	buyPackage(t, product, customer, "pkg-1.5h", "20991231235959", 0, ppu)
-	meterUntilLedger(t, r, h.Add(time.Minute), ppu.Name, 1)
+	pkg := buyPackage(t, product, customer, "pkg-1.5h", "20991231235959", 0, ppu)
+	meterUntilLedger(t, r, h.Add(2*time.Minute), ppu.Name, 1)
 	eventuallyTenant(t, ppu.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
 		g.Expect(tn.Status.Conditions).NotTo(ContainElement(HaveField("Type", saasv1alpha1.FrozenCondition)))
 	})
 	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(1)))
+
+	// Frozen, the tenant ran nothing and is billed nothing: the hour is the
+	// minute before the freeze and the half hour after it was lifted.
+	meterUntilState(t, r, h.Add(30*time.Minute), ppu.Name, saasv1alpha1.StateActive)
+	_, err := meterAt(t, r, h.Add(time.Hour), ppu.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(recordsByPackage(ppu.Spec.InstanceID)).To(Equal(map[string]string{h.UTC().Format("1504") + " " + pkg.Name: "0.5167"}))
 
 	// A marketplace freeze is not the packages' to lift.
 	updateTenant(t, ppu.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.State = saasv1alpha1.StateFrozen })

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -127,7 +128,13 @@ type driver struct {
 	skuCode   string
 	// chargingMode is the orders' (koogallery.Charging*); empty is a year.
 	chargingMode string
-	http         *http.Client
+	// customer is the buyer's customerId (and name); empty is "chaos".
+	customer string
+	// linearValue and expireTime are the orders' quantity and expiry
+	// (yyyyMMddHHmmss UTC); zero leaves them to the simulator.
+	linearValue int
+	expireTime  string
+	http        *http.Client
 
 	next     atomic.Uint64
 	inFlight atomic.Int64
@@ -299,7 +306,7 @@ func (d *driver) send(ctx context.Context, receiverURL, body string) (code, inst
 // controllers' Query Order resolves it.
 func (d *driver) registerOrder(ctx context.Context, orderID string) error {
 	return d.stack.RegisterOrder(ctx, d.http, localstack.SimOrder{OrderID: orderID, ProductID: d.productID, SKUCode: d.skuCode,
-		Customer: "chaos", ChargingMode: d.chargingMode})
+		Customer: cmp.Or(d.customer, "chaos"), ChargingMode: d.chargingMode, LinearValue: d.linearValue, ExpireTime: d.expireTime})
 }
 
 func nonce() string {

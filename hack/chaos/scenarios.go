@@ -26,6 +26,7 @@ func scenarios() map[string]scenario {
 		"6": {usageScenarioName, usageOutageAcrossTheHour},
 		"7": {stormName, duplicateStorm},
 		"8": {killAllName, killEveryProcess},
+		"9": {packagesScenarioName, packagesUsedUp},
 	}
 }
 

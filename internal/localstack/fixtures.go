@@ -53,9 +53,16 @@ type SimOrder struct {
 	OrderID, ProductID, SKUCode string
 	// Customer is the buyer's account ID and name.
 	Customer string
-	// ChargingMode is koogallery.ChargingPeriod (the default, one year) or
-	// koogallery.ChargingOnDemand (pay-per-use, metered; no period).
+	// ChargingMode is koogallery.ChargingPeriod (the default, one year),
+	// koogallery.ChargingOnDemand (pay-per-use, metered; no period) or
+	// koogallery.ChargingOnDemandPackage (a package of pay-per-use usage).
 	ChargingMode string
+	// LinearValue is the quantity the buyer chose (productInfo's
+	// linearValue); 0 leaves it out.
+	LinearValue int
+	// ExpireTime is the order line's expiry, yyyyMMddHHmmss UTC; empty
+	// leaves it to the simulator (the end of a period, none otherwise).
+	ExpireTime string
 }
 
 // registration is the simulator's order registration (POST /sim/orders).
@@ -69,6 +76,12 @@ func (o SimOrder) registration() map[string]any {
 		reg["chargingMode"] = o.ChargingMode
 		delete(reg, "periodType")
 		delete(reg, "periodNumber")
+	}
+	if o.LinearValue > 0 {
+		reg["linearValue"] = o.LinearValue
+	}
+	if o.ExpireTime != "" {
+		reg["expireTime"] = o.ExpireTime
 	}
 	return reg
 }

@@ -144,7 +144,7 @@ func TestMeteringClockArgsReplaceEachOther(t *testing.T) {
 	g.Expect(args).To(Equal([]string{"--components=controllers", "--metering-clock-offset=-1m0s", "--metering-push-spread=1s"}))
 }
 
-func TestSimOrderRegistersAYearOrPayPerUse(t *testing.T) {
+func TestSimOrderRegistersAYearPayPerUseOrAPackage(t *testing.T) {
 	g := NewWithT(t)
 	yearly := SimOrder{OrderID: "O1", ProductID: "P", SKUCode: "S", Customer: "c"}.registration()
 	g.Expect(yearly).To(HaveKeyWithValue("chargingMode", koogallery.ChargingPeriod))
@@ -153,4 +153,12 @@ func TestSimOrderRegistersAYearOrPayPerUse(t *testing.T) {
 	g.Expect(metered).To(HaveKeyWithValue("chargingMode", koogallery.ChargingOnDemand))
 	g.Expect(metered).NotTo(HaveKey("periodType"))
 	g.Expect(metered).To(HaveKeyWithValue("orderLineId", "O2-000001"))
+	g.Expect(metered).NotTo(HaveKey("linearValue"))
+	g.Expect(metered).NotTo(HaveKey("expireTime"))
+	pkg := SimOrder{OrderID: "O3", ProductID: "P", SKUCode: "S", Customer: "c", ChargingMode: koogallery.ChargingOnDemandPackage,
+		LinearValue: 2, ExpireTime: "20991231235959"}.registration()
+	g.Expect(pkg).To(HaveKeyWithValue("chargingMode", koogallery.ChargingOnDemandPackage))
+	g.Expect(pkg).To(HaveKeyWithValue("linearValue", 2))
+	g.Expect(pkg).To(HaveKeyWithValue("expireTime", "20991231235959"))
+	g.Expect(pkg).NotTo(HaveKey("periodType"))
 }

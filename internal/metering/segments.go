@@ -57,25 +57,28 @@ func ObservedSegment(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProdu
 
 // effectiveState is the state the buyer is billed in: the marketplace's
 // (spec.state, which the buyer's freeze or unfreeze changes at once), or
-// Frozen when the expiry safety net froze an Active tenant locally. The
-// Frozen condition is not used for the marketplace's own freeze: it lags the
-// spec, and would bill the minutes between an unfreeze and its reconcile.
+// Frozen when kooper froze an Active tenant itself: the expiry safety net,
+// or its packages used up (docs/packages.md decision 8). The Frozen
+// condition is not used for the marketplace's own freeze: it lags the spec,
+// and would bill the minutes between an unfreeze and its reconcile.
 func effectiveState(t *saasv1alpha1.SaaSTenant) saasv1alpha1.SubscriptionState {
 	switch {
 	case t.Spec.State == saasv1alpha1.StateReleased:
 		return saasv1alpha1.StateReleased
-	case t.Spec.State == saasv1alpha1.StateFrozen, frozenByExpiry(t):
+	case t.Spec.State == saasv1alpha1.StateFrozen, frozenLocally(t):
 		return saasv1alpha1.StateFrozen
 	}
 	return saasv1alpha1.StateActive
 }
 
-// frozenByExpiry reports whether the expiry safety net froze the tenant
-// (Frozen=True with reason FrozenByExpiry).
-func frozenByExpiry(t *saasv1alpha1.SaaSTenant) bool {
+// frozenLocally reports whether kooper froze the tenant itself: Frozen=True
+// with reason FrozenByExpiry (the expiry safety net) or FrozenByExhaustion
+// (its packages are used up and the product says onExhausted Freeze).
+func frozenLocally(t *saasv1alpha1.SaaSTenant) bool {
 	for _, c := range t.Status.Conditions {
 		if c.Type == saasv1alpha1.FrozenCondition {
-			return c.Status == metav1.ConditionTrue && c.Reason == saasv1alpha1.FrozenByExpiryReason
+			return c.Status == metav1.ConditionTrue &&
+				(c.Reason == saasv1alpha1.FrozenByExpiryReason || c.Reason == saasv1alpha1.FrozenByExhaustionReason)
 		}
 	}
 	return false

@@ -98,6 +98,7 @@ func TestObservedSegment(t *testing.T) {
 		return tn
 	}
 	expiryFrozen := metav1.Condition{Type: saasv1alpha1.FrozenCondition, Status: metav1.ConditionTrue, Reason: saasv1alpha1.FrozenByExpiryReason}
+	exhaustionFrozen := metav1.Condition{Type: saasv1alpha1.FrozenCondition, Status: metav1.ConditionTrue, Reason: saasv1alpha1.FrozenByExhaustionReason}
 	marketFrozen := metav1.Condition{Type: saasv1alpha1.FrozenCondition, Status: metav1.ConditionTrue, Reason: "Frozen"}
 	tests := []struct {
 		name    string
@@ -114,6 +115,8 @@ func TestObservedSegment(t *testing.T) {
 		{name: "frozen with only the ingress disabled: replicas still run", tenant: tenant(saasv1alpha1.StateFrozen, "basic"), product: product(saasv1alpha1.FreezeDisableIngress),
 			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateFrozen, Replicas: 2, CPUMillis: 100, MemoryBytes: 128 << 20, StorageBytes: 10 * gib}},
 		{name: "active, frozen locally by the expiry safety net", tenant: tenant(saasv1alpha1.StateActive, "basic", expiryFrozen), product: product(""),
+			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateFrozen, CPUMillis: 100, MemoryBytes: 128 << 20, StorageBytes: 10 * gib}},
+		{name: "active, frozen locally because its packages are used up", tenant: tenant(saasv1alpha1.StateActive, "basic", exhaustionFrozen), product: product(""),
 			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateFrozen, CPUMillis: 100, MemoryBytes: 128 << 20, StorageBytes: 10 * gib}},
 		{name: "active after an unfreeze whose Frozen condition lags: billed active", tenant: tenant(saasv1alpha1.StateActive, "basic", marketFrozen), product: product(""),
 			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateActive, Replicas: 2, CPUMillis: 100, MemoryBytes: 128 << 20, StorageBytes: 10 * gib}},
