@@ -76,31 +76,33 @@ func packageMetering(clk *clocktesting.FakeClock) (*MeteringReconciler, *events.
 	return r, recorder
 }
 
-// meterUntilLedger reconciles at the given time until the tenant's ledger
-// lists n packages (the cache may lag the package's link).
-func meterUntilLedger(t *testing.T, r *MeteringReconciler, at time.Time, name string, n int) {
+// meterUntil reconciles at the given time until check passes on the
+// tenant's stored metering (the cache may lag a package's link, a freeze
+// or an unfreeze).
+func meterUntil(t *testing.T, r *MeteringReconciler, at time.Time, name string, check func(g Gomega, m *saasv1alpha1.TenantMetering)) {
 	t.Helper()
 	NewWithT(t).Eventually(func(g Gomega) {
 		_, err := meterAt(t, r, at, name)
 		g.Expect(err).NotTo(HaveOccurred())
 		m := storedMetering(t, name)
 		g.Expect(m).NotTo(BeNil())
-		g.Expect(m.Packages).To(HaveLen(n))
+		check(g, m)
 	}).Should(Succeed())
 }
 
-// meterUntilState reconciles at the given time until the tenant's last
-// usage segment is in state (the cache may lag a freeze or an unfreeze).
+// meterUntilLedger meters until the tenant's ledger lists n packages.
+func meterUntilLedger(t *testing.T, r *MeteringReconciler, at time.Time, name string, n int) {
+	t.Helper()
+	meterUntil(t, r, at, name, func(g Gomega, m *saasv1alpha1.TenantMetering) { g.Expect(m.Packages).To(HaveLen(n)) })
+}
+
+// meterUntilState meters until the tenant's last usage segment is in state.
 func meterUntilState(t *testing.T, r *MeteringReconciler, at time.Time, name string, state saasv1alpha1.SubscriptionState) {
 	t.Helper()
-	NewWithT(t).Eventually(func(g Gomega) {
-		_, err := meterAt(t, r, at, name)
-		g.Expect(err).NotTo(HaveOccurred())
-		m := storedMetering(t, name)
-		g.Expect(m).NotTo(BeNil())
+	meterUntil(t, r, at, name, func(g Gomega, m *saasv1alpha1.TenantMetering) {
 		g.Expect(m.Segments).NotTo(BeEmpty())
 		g.Expect(m.Segments[len(m.Segments)-1].State).To(Equal(state))
-	}).Should(Succeed())
+	})
 }
 
 // recordsByPackage maps "hour package" to usage_value for the instance's
