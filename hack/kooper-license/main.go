@@ -16,6 +16,7 @@ package main
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -114,9 +115,9 @@ func keygen(args []string, _ io.Reader, stdout io.Writer) error {
 	if err := os.WriteFile(*public, pubPEM, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "key ID %s\nAdd it to the product's keys Secret, for example:\n"+
+	fmt.Fprintf(stdout, "key ID %s\npublic key (raw, base64url) %s\nAdd the private key to the product's keys Secret, for example:\n"+
 		"  kubectl -n kooper-system patch secret <keys Secret> --type merge -p \"$(printf '{\"data\":{\"licenseSigningKey\":\"%%s\"}}' \"$(base64 -w0 %s)\")\"\n",
-		licensekey.KeyID(pub), *private)
+		licensekey.KeyID(pub), base64.RawURLEncoding.EncodeToString(pub), *private)
 	return nil
 }
 

@@ -21,7 +21,7 @@ func TestKeygenInspectVerify(t *testing.T) {
 	priv, pub := filepath.Join(dir, "signing.pem"), filepath.Join(dir, "public.pem")
 	var out, errOut bytes.Buffer
 	g.Expect(run([]string{"keygen", "--private", priv, "--public", pub}, nil, &out, &errOut)).To(Equal(0), errOut.String())
-	g.Expect(out.String()).To(ContainSubstring("key ID "))
+	g.Expect(out.String()).To(And(ContainSubstring("key ID "), ContainSubstring("public key (raw, base64url) ")))
 	info, err := os.Stat(priv)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(info.Mode().Perm()).To(Equal(os.FileMode(0o600)))
