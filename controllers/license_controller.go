@@ -25,6 +25,7 @@ import (
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/licenseissue"
 	"github.com/kooper-io/kooper/internal/orders"
 	"github.com/kooper-io/kooper/internal/tombstone"
 )
@@ -71,7 +72,7 @@ type licenseState struct {
 	// or, for a getLicenseAsync application, the instance's License.
 	instance *saasv1alpha1.License
 	plan     *saasv1alpha1.Plan
-	signer   *licensekey.Signer
+	signer   *licenseissue.Issuer
 	token    string
 	result   ctrl.Result
 	// orderTimes are the creation times that put the instance's orders in

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/licenseissue"
 )
 
 // orderExpiry is the expiry of every order the fake marketplace resolves.
@@ -30,6 +31,13 @@ var orderExpiry = time.Date(2099, 12, 31, 23, 59, 59, 0, time.UTC)
 // newLicenseProduct creates a License product with two plans (basic:
 // export; pro: export and sso) and a keys Secret holding a fresh signing key.
 func newLicenseProduct(t *testing.T, withKey bool) (*saasv1alpha1.SaaSProduct, *licensekey.Signer) {
+	t.Helper()
+	return newLicenseProductWith(t, withKey, nil)
+}
+
+// newLicenseProductWith is newLicenseProduct, the product changed by change
+// before it is created.
+func newLicenseProductWith(t *testing.T, withKey bool, change func(*saasv1alpha1.SaaSProduct)) (*saasv1alpha1.SaaSProduct, *licensekey.Signer) {
 	t.Helper()
 	g := NewWithT(t)
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -57,6 +65,9 @@ func newLicenseProduct(t *testing.T, withKey bool) (*saasv1alpha1.SaaSProduct, *
 				{SKUCode: "pro", License: &saasv1alpha1.LicenseTerms{Features: []string{"sso", "export"}, ValidityDays: 365}},
 			},
 		},
+	}
+	if change != nil {
+		change(product)
 	}
 	g.Expect(k8sClient.Create(testContext(t), keysSecret(operatorNamespace, product.Spec.KeysSecretName, keys))).To(Succeed())
 	g.Expect(k8sClient.Create(testContext(t), product)).To(Succeed())
@@ -148,6 +159,7 @@ func TestLicenseIssuesAKeyTheMerchantCanVerify(t *testing.T) {
 	g.Expect(claims.InstanceID).To(Equal(l.Name))
 	g.Expect(claims.ProductID).To(Equal(product.Spec.ProductID))
 	g.Expect(claims.NotBefore).To(Equal(l.CreationTimestamp.Unix()))
+	g.Expect(claims.Format).To(Equal(licensekey.FormatJWS), "the default format")
 
 	secret := &corev1.Secret{}
 	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: operatorNamespace, Name: LicenseSecretName(l.Name)}, secret)).To(Succeed())
@@ -162,6 +174,74 @@ func TestLicenseIssuesAKeyTheMerchantCanVerify(t *testing.T) {
 	})
 	g.Expect(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(secret), secret)).To(Succeed())
 	g.Expect(secret.ResourceVersion).To(Equal(version))
+}
+
+// Issue 35: a product set to Legacy issues kl1 keys; switching a product's
+// format re-issues nothing by itself, and the licence's next key (here a
+// renewal's) is in the new format, while the old key stays valid.
+func TestLicenseKeyFormatChoosesTheFormatOfNewKeys(t *testing.T) {
+	g := NewWithT(t)
+	product, signer := newLicenseProductWith(t, true, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.License = &saasv1alpha1.LicensePolicy{KeyFormat: saasv1alpha1.LicenseKeyFormatLegacy}
+	})
+	keys := licensekey.NewKeySet(signer.PublicKey())
+	l := eventuallyLicense(t, newLicense(t, product, "basic").Name, licenseReady)
+	legacyKey := storedKey(t, l)
+	g.Expect(legacyKey).To(HavePrefix(licensekey.LicensePrefix + "."))
+	claims, err := licensekey.Verify(legacyKey, licensekey.VerifyOptions{Keys: keys, Now: time.Now()})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(claims.Format).To(Equal(licensekey.FormatLegacy))
+
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.License.KeyFormat = saasv1alpha1.LicenseKeyFormatJWS
+	})
+	g.Eventually(func(g Gomega) {
+		cached := &saasv1alpha1.SaaSProduct{}
+		g.Expect(cachedClient.Get(testContext(t), client.ObjectKeyFromObject(product), cached)).To(Succeed())
+		g.Expect(cached.Spec.GetLicenseKeyFormat()).To(Equal(saasv1alpha1.LicenseKeyFormatJWS))
+	}).Should(Succeed(), "the controllers see the change before the renewal")
+	renewed := metav1.NewTime(time.Date(2100, 12, 31, 23, 59, 59, 0, time.UTC))
+	updateLicense(t, l.Name, func(l *saasv1alpha1.License) {
+		l.Spec.Orders = append(l.Spec.Orders, saasv1alpha1.AppliedOrder{OrderID: "RENEW35", Activity: saasv1alpha1.ActivityRefreshInstance,
+			Scene: saasv1alpha1.SceneRenewal, ExpireTime: &renewed, ReceivedTime: metav1.Now()})
+		l.Spec.NotAfter = &renewed
+	})
+	l = eventuallyLicense(t, l.Name, func(g Gomega, l *saasv1alpha1.License) {
+		g.Expect(l.Status.NotAfter.Time).To(BeTemporally("==", renewed.Time))
+		licenseReady(g, l)
+	})
+	claims, err = licensekey.Verify(storedKey(t, l), licensekey.VerifyOptions{Keys: keys, Now: time.Now()})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(claims.Format).To(Equal(licensekey.FormatJWS))
+	g.Expect(claims.NotAfter).To(Equal(renewed.Unix()))
+	_, err = licensekey.Verify(legacyKey, licensekey.VerifyOptions{Keys: keys, Now: time.Now()})
+	g.Expect(err).NotTo(HaveOccurred(), "the legacy key stays valid until it expires")
+}
+
+// A key that says what it must is kept in whichever format it is: a change
+// of license.keyFormat alone re-issues nothing.
+func TestSameClaimsIgnoresTheFormat(t *testing.T) {
+	g := NewWithT(t)
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	g.Expect(err).NotTo(HaveOccurred())
+	issuer, err := licenseissue.New(priv)
+	g.Expect(err).NotTo(HaveOccurred())
+	want := licensekey.Claims{KeyID: issuer.KeyID(), LicenseID: "i-1", InstanceID: "i-1", ProductID: "OFFL1", SKU: "basic",
+		Features: []string{"export"}, NotBefore: 1795860000, NotAfter: 1827396000}
+	for _, f := range []licensekey.Format{licensekey.FormatJWS, licensekey.FormatLegacy} {
+		issued := want
+		issued.IssuedAt = 1795860000
+		token, err := issuer.Sign(issued, f)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(sameClaims(token, want)).To(BeTrue(), "%s", f)
+		other := want
+		other.SKU = "pro"
+		g.Expect(sameClaims(token, other)).To(BeFalse(), "%s", f)
+	}
+	g.Expect(keyFormat(&saasv1alpha1.SaaSProduct{})).To(Equal(licensekey.FormatJWS))
+	legacy := &saasv1alpha1.SaaSProduct{Spec: saasv1alpha1.SaaSProductSpec{
+		License: &saasv1alpha1.LicensePolicy{KeyFormat: saasv1alpha1.LicenseKeyFormatLegacy}}}
+	g.Expect(keyFormat(legacy)).To(Equal(licensekey.FormatLegacy))
 }
 
 func TestLicenseRenewalReissuesWithTheNewWindow(t *testing.T) {

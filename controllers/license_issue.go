@@ -15,6 +15,7 @@ import (
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/licenseissue"
 	"github.com/kooper-io/kooper/internal/orders"
 )
 
@@ -52,9 +53,9 @@ func (r *LicenseReconciler) loadSigner(ctx context.Context, s *licenseState) out
 	return proceed()
 }
 
-// SignerFromSecret returns the signer of a product's keys Secret. The error
+// SignerFromSecret returns the issuer of a product's keys Secret. The error
 // names the key, never its value.
-func SignerFromSecret(secret *corev1.Secret) (*licensekey.Signer, error) {
+func SignerFromSecret(secret *corev1.Secret) (*licenseissue.Issuer, error) {
 	data, ok := secret.Data[saasv1alpha1.LicenseSigningKeySecretKey]
 	if !ok {
 		return nil, fmt.Errorf("no %s", saasv1alpha1.LicenseSigningKeySecretKey)
@@ -63,7 +64,7 @@ func SignerFromSecret(secret *corev1.Secret) (*licensekey.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a PEM Ed25519 private key", saasv1alpha1.LicenseSigningKeySecretKey)
 	}
-	return licensekey.NewSigner(priv)
+	return licenseissue.New(priv)
 }
 
 func (r *LicenseReconciler) keysRetry() time.Duration {
@@ -73,7 +74,8 @@ func (r *LicenseReconciler) keysRetry() time.Duration {
 	return defaultKeysRetry
 }
 
-// desiredClaims are what the current key must say, IssuedAt aside.
+// desiredClaims are what the current key must say, IssuedAt and the format
+// aside.
 func (r *LicenseReconciler) desiredClaims(s *licenseState) (licensekey.Claims, error) {
 	l, terms := s.license, s.plan.License
 	notBefore := l.CreationTimestamp.Time
@@ -88,7 +90,7 @@ func (r *LicenseReconciler) desiredClaims(s *licenseState) (licensekey.Claims, e
 		return licensekey.Claims{}, fmt.Errorf("the licence window is empty: from %s to %s", notBefore.UTC().Format(time.RFC3339), notAfter.UTC().Format(time.RFC3339))
 	}
 	return licensekey.Claims{
-		Version: licensekey.FormatVersion, KeyID: s.signer.KeyID(),
+		KeyID:     s.signer.KeyID(),
 		LicenseID: l.Name, InstanceID: l.Spec.InstanceID, ProductID: s.product.Spec.ProductID, SKU: s.plan.SKUCode,
 		Features: licensekey.CanonicalFeatures(terms.Features), NotBefore: notBefore.Unix(), NotAfter: notAfter.Unix(),
 		Device: l.Spec.DeviceFingerprint,
@@ -97,7 +99,9 @@ func (r *LicenseReconciler) desiredClaims(s *licenseState) (licensekey.Claims, e
 
 // issue keeps the current key when it still says what it must, and signs
 // and stores a new one otherwise: after a renewal (new window), an upgrade
-// (new plan and features) or a change of signing key.
+// (new plan and features) or a change of signing key. A new key is in the
+// product's license.keyFormat; a change of format alone re-issues nothing,
+// so a key keeps its format until the licence needs another.
 func (r *LicenseReconciler) issue(ctx context.Context, s *licenseState) outcome {
 	want, err := r.desiredClaims(s)
 	if err != nil {
@@ -111,7 +115,7 @@ func (r *LicenseReconciler) issue(ctx context.Context, s *licenseState) outcome 
 	s.token = string(secret.Data[LicenseKeySecretKey])
 	if !sameClaims(s.token, want) {
 		want.IssuedAt = r.Clock.Now().Unix()
-		if s.token, err = s.signer.Sign(want); err != nil {
+		if s.token, err = s.signer.Sign(want, keyFormat(s.product)); err != nil {
 			return failed(issueFailed(s.license, fmt.Errorf("failed to sign the licence key: %w", err)))
 		}
 	}
@@ -146,14 +150,21 @@ func issueFailed(l *saasv1alpha1.License, err error) error {
 	return err
 }
 
-// sameClaims reports whether token (written by kooper) says what want says.
+// keyFormat is the format of product's new keys: the API's enum values are
+// licensekey's format names.
+func keyFormat(product *saasv1alpha1.SaaSProduct) licensekey.Format {
+	return licensekey.Format(product.Spec.GetLicenseKeyFormat())
+}
+
+// sameClaims reports whether token (written by kooper, in either format)
+// says what want says.
 func sameClaims(token string, want licensekey.Claims) bool {
 	t, err := licensekey.Parse(token)
 	if err != nil {
 		return false
 	}
 	got := t.Claims
-	got.IssuedAt = want.IssuedAt
+	got.IssuedAt, got.Version, got.Format = want.IssuedAt, want.Version, want.Format
 	return reflect.DeepEqual(got, want)
 }
 

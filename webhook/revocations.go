@@ -14,6 +14,7 @@ import (
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/licenseissue"
 	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
@@ -27,7 +28,8 @@ const RevocationListPath = CallbackPathPrefix + "{product}/licenses/revoked"
 const revocationMaxAge = "60"
 
 // serveRevocations answers GET (and HEAD) with the signed list of the
-// product's frozen and released instances, as text; other methods are 405.
+// product's frozen and released instances, as text, in the product's
+// license.keyFormat (a JWS by default); other methods are 405.
 // It reads only from the cache and signs once (Ed25519 is cheap), so it is
 // safe to poll.
 func (r *Receiver) serveRevocations(w http.ResponseWriter, req *http.Request) {
@@ -77,7 +79,8 @@ func (r *Receiver) revocationList(ctx context.Context, name string) (string, int
 	}
 	revoked := revokedInstances(licences.Items, product.Name, gone)
 	list := licensekey.RevocationList{ProductID: product.Spec.ProductID, IssuedAt: r.opts.Now().Unix(), Revoked: revoked}
-	token, err := signer.SignRevocationList(list)
+	// The API's enum values are licensekey's format names.
+	token, err := signer.SignRevocationList(list, licensekey.Format(product.Spec.GetLicenseKeyFormat()))
 	if err != nil {
 		return "", http.StatusInternalServerError, err
 	}
@@ -114,7 +117,7 @@ func revokedInstances(licences []saasv1alpha1.License, product string, gone []st
 // licenseSigner reads the product's licence signing key from its keys
 // Secret (cached once the keys controller labelled it; read directly until
 // then). Errors name keys, never values.
-func (r *Receiver) licenseSigner(ctx context.Context, product *saasv1alpha1.SaaSProduct) (*licensekey.Signer, error) {
+func (r *Receiver) licenseSigner(ctx context.Context, product *saasv1alpha1.SaaSProduct) (*licenseissue.Issuer, error) {
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: r.opts.Namespace, Name: product.Spec.KeysSecretName}
 	if err := getConfirmed(ctx, r.client, r.reader, key, secret); err != nil {
@@ -124,7 +127,7 @@ func (r *Receiver) licenseSigner(ctx context.Context, product *saasv1alpha1.SaaS
 	if err != nil {
 		return nil, errors.New("the keys Secret has no usable " + saasv1alpha1.LicenseSigningKeySecretKey)
 	}
-	return licensekey.NewSigner(priv)
+	return licenseissue.New(priv)
 }
 
 // goneLicencesTTL is how long the list of a product's gone licence

@@ -128,10 +128,10 @@ func sendTo(t *testing.T, f *fixture, method, path string, kind routeKind) rawAn
 }
 
 // TestTheRevocationListKeepsItsOwnContract: GET and HEAD answer the signed
-// list as text, however the path is written; other methods are 405 with
-// Allow, never a callback answer.
+// list as text, a JWS by default, however the path is written; other
+// methods are 405 with Allow, never a callback answer.
 func TestTheRevocationListKeepsItsOwnContract(t *testing.T) {
-	f := newLicenceFixtureWithSigningKey(t)
+	f, keys := newLicenceFixtureWithSigningKey(t)
 	for _, path := range []string{"/koogallery/" + f.product.Name + "/licenses/revoked", "/koogallery/" + f.product.Name + "//licenses/revoked/"} {
 		cases := []struct {
 			method     string
@@ -155,16 +155,40 @@ func TestTheRevocationListKeepsItsOwnContract(t *testing.T) {
 				case tc.wantStatus == http.StatusMethodNotAllowed:
 					g.Expect(resp.Header.Get("Allow")).To(Equal("GET, HEAD"))
 				case tc.method == http.MethodGet:
-					g.Expect(string(raw)).To(HavePrefix(licensekey.RevocationPrefix))
+					list, err := licensekey.ParseRevocationList(string(raw), keys)
+					g.Expect(err).NotTo(HaveOccurred())
+					g.Expect(list.Format).To(Equal(licensekey.FormatJWS))
 				}
 			})
 		}
 	}
 }
 
+// Issue 35: a product whose license.keyFormat is Legacy serves the legacy
+// list (krl1), as software that verifies only that format expects.
+func TestTheRevocationListFollowsTheKeyFormat(t *testing.T) {
+	g := NewWithT(t)
+	f, keys := newLicenceFixtureWithSigningKey(t)
+	product := &saasv1alpha1.SaaSProduct{}
+	g.Expect(k8sClient.Get(ctxFor(t), client.ObjectKeyFromObject(f.product), product)).To(Succeed())
+	product.Spec.License = &saasv1alpha1.LicensePolicy{KeyFormat: saasv1alpha1.LicenseKeyFormatLegacy}
+	g.Expect(k8sClient.Update(ctxFor(t), product)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		resp, err := noRedirects.Get(receiverURL + "/koogallery/" + f.product.Name + "/licenses/revoked")
+		g.Expect(err).NotTo(HaveOccurred())
+		defer func() { _ = resp.Body.Close() }()
+		raw, _ := io.ReadAll(resp.Body)
+		g.Expect(string(raw)).To(HavePrefix(licensekey.RevocationPrefix + "."))
+		list, err := licensekey.ParseRevocationList(string(raw), keys)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(list.Format).To(Equal(licensekey.FormatLegacy))
+	}).Should(Succeed())
+}
+
 // newLicenceFixtureWithSigningKey is a License product whose keys Secret
-// holds a licence signing key, as the receiver's cache sees it.
-func newLicenceFixtureWithSigningKey(t *testing.T) *fixture {
+// holds a licence signing key, as the receiver's cache sees it, and the
+// public key that verifies what it signs.
+func newLicenceFixtureWithSigningKey(t *testing.T) (*fixture, licensekey.KeySet) {
 	t.Helper()
 	g := NewWithT(t)
 	f := newProductFixture(t, saasv1alpha1.ProductTypeLicense)
@@ -182,5 +206,6 @@ func newLicenceFixtureWithSigningKey(t *testing.T) *fixture {
 		_ = receiver.client.Get(ctxFor(t), key, cached)
 		return cached.Data[saasv1alpha1.LicenseSigningKeySecretKey]
 	}).ShouldNot(BeEmpty())
-	return f
+	pub, _ := priv.Public().(ed25519.PublicKey)
+	return f, licensekey.NewKeySet(pub)
 }

@@ -14,9 +14,10 @@ const (
 	ReasonReleased = "Released"
 )
 
-// RevocationList is the signed list of revoked instances of one product.
+// RevocationList is the signed list of revoked instances of one product, in
+// either format. The JSON tags are the legacy payload's.
 type RevocationList struct {
-	// Version is FormatVersion.
+	// Version is FormatVersion in a legacy list; 0 in a JWS list.
 	Version int `json:"v"`
 	// KeyID names the signing key.
 	KeyID string `json:"kid"`
@@ -27,6 +28,8 @@ type RevocationList struct {
 	IssuedAt int64 `json:"iat"`
 	// Revoked are the revoked instances, sorted by instance ID.
 	Revoked []Revocation `json:"revoked"`
+	// Format is how the list was written; not part of any payload.
+	Format Format `json:"-"`
 }
 
 // Revocation is one revoked instance: every key issued for it is revoked.
@@ -37,17 +40,29 @@ type Revocation struct {
 	Reason string `json:"reason"`
 }
 
-// SignRevocationList signs l, with Version and KeyID set and the entries
-// sorted.
+// SignRevocationList signs l as a legacy list, with Version and KeyID set
+// and the entries sorted.
 func (s *Signer) SignRevocationList(l RevocationList) (string, error) {
 	l.Version, l.KeyID = FormatVersion, s.id
-	l.Revoked = append([]Revocation{}, l.Revoked...)
-	slices.SortFunc(l.Revoked, func(a, b Revocation) int { return strings.Compare(a.InstanceID, b.InstanceID) })
+	l.Revoked = SortRevocations(l.Revoked)
 	return s.seal(RevocationPrefix, l)
 }
 
-// ParseRevocationList decodes a revocation list and verifies its signature.
+// SortRevocations returns a copy of revoked sorted by instance ID, the order
+// both formats list them in; nil becomes empty, so a list always has one.
+func SortRevocations(revoked []Revocation) []Revocation {
+	out := append([]Revocation{}, revoked...)
+	slices.SortFunc(out, func(a, b Revocation) int { return strings.Compare(a.InstanceID, b.InstanceID) })
+	return out
+}
+
+// ParseRevocationList decodes a revocation list of either format and
+// verifies its signature. A list starting with RevocationPrefix and a dot is
+// a legacy list; anything else must be a JWS.
 func ParseRevocationList(token string, keys KeySet) (*RevocationList, error) {
+	if !isLegacy(token, RevocationPrefix) {
+		return parseJWSRevocationList(token, keys)
+	}
 	input, payload, sig, err := split(token, RevocationPrefix)
 	if err != nil {
 		return nil, err
@@ -62,6 +77,7 @@ func ParseRevocationList(token string, keys KeySet) (*RevocationList, error) {
 	if err := verifySignature(keys, l.KeyID, input, sig); err != nil {
 		return nil, err
 	}
+	l.Format = FormatLegacy
 	return l, nil
 }
 

@@ -11,14 +11,15 @@ import (
 	"strings"
 )
 
-// Token prefixes. Each is part of the signed bytes, so a signature over a
-// revocation list can never pass for a licence key, nor the other way round.
+// Legacy token prefixes. Each is part of the signed bytes, so a signature
+// over a revocation list can never pass for a licence key, nor the other way
+// round.
 const (
 	// LicensePrefix starts every licence key of format version 1.
 	LicensePrefix = "kl1"
 	// RevocationPrefix starts every revocation list of format version 1.
 	RevocationPrefix = "krl1"
-	// FormatVersion is the "v" of every payload this package writes.
+	// FormatVersion is the "v" of every legacy payload this package writes.
 	FormatVersion = 1
 	// MaxTokenLength bounds what Parse reads, so hostile input stays cheap.
 	MaxTokenLength = 64 << 10
@@ -34,14 +35,19 @@ var (
 	ErrExpired      = errors.New("licence expired")
 	ErrWrongDevice  = errors.New("licence bound to another device")
 	ErrRevoked      = errors.New("licence revoked")
+	// ErrStaleRevocationList: the revocation list is older than
+	// VerifyOptions.MaxRevocationAge.
+	ErrStaleRevocationList = errors.New("revocation list too old")
 )
 
 var b64 = base64.RawURLEncoding.Strict()
 
-// Claims are what a licence key grants. Times are Unix seconds, UTC. The
-// JSON field order below is the canonical order of the payload.
+// Claims are what a licence key grants, in either format. Times are Unix
+// seconds, UTC. The JSON tags are the legacy payload's, and their order is
+// its canonical order; docs/licence-keys.md maps each to its JWS claim.
 type Claims struct {
-	// Version is FormatVersion.
+	// Version is FormatVersion in a legacy key; 0 in a JWS key, whose
+	// header's typ says what it is.
 	Version int `json:"v"`
 	// KeyID names the signing key (see KeyID).
 	KeyID string `json:"kid"`
@@ -63,6 +69,8 @@ type Claims struct {
 	Device string `json:"dev,omitempty"`
 	// IssuedAt is when the key was signed.
 	IssuedAt int64 `json:"iat"`
+	// Format is how the key was written; not part of any payload.
+	Format Format `json:"-"`
 }
 
 // HasFeature reports whether the key grants feature.
@@ -94,12 +102,14 @@ func (s *Signer) PublicKey() ed25519.PublicKey {
 	return pub
 }
 
-// Sign returns the licence key for c, with Version and KeyID set and the
-// features put in canonical form.
+// Sign returns the legacy licence key for c, with Version and KeyID set and
+// the features put in canonical form. kooper issues JWS keys with
+// github.com/golang-jwt/jwt (internal/licenseissue); this package only
+// verifies them, so that it keeps to the standard library.
 func (s *Signer) Sign(c Claims) (string, error) {
-	c.Version, c.KeyID = FormatVersion, s.id
+	c.Version, c.KeyID, c.Format = FormatVersion, s.id, FormatLegacy
 	c.Features = CanonicalFeatures(c.Features)
-	if err := c.check(); err != nil {
+	if err := c.checkLegacy(); err != nil {
 		return "", err
 	}
 	return s.seal(LicensePrefix, c)
@@ -135,11 +145,17 @@ func canonicalJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
+// checkLegacy is check, and the legacy payload's version.
+func (c *Claims) checkLegacy() error {
+	if c.Version != FormatVersion {
+		return fmt.Errorf("%w: format version %d is not %d", ErrMalformed, c.Version, FormatVersion)
+	}
+	return c.check()
+}
+
 // check rejects claims no issuer should sign and no verifier should accept.
 func (c *Claims) check() error {
 	switch {
-	case c.Version != FormatVersion:
-		return fmt.Errorf("%w: format version %d is not %d", ErrMalformed, c.Version, FormatVersion)
 	case c.KeyID == "":
 		return fmt.Errorf("%w: no key ID", ErrMalformed)
 	case c.InstanceID == "":
@@ -158,9 +174,23 @@ type Token struct {
 	signingInput, signature []byte
 }
 
-// Parse decodes a licence key without verifying it: use it to inspect a
-// key, and Verify to trust one.
+// Parse decodes a licence key of either format without verifying it: use
+// it to inspect a key, and Verify to trust one. A key starting with
+// LicensePrefix and a dot is a legacy key; anything else must be a JWS.
 func Parse(token string) (*Token, error) {
+	if isLegacy(token, LicensePrefix) {
+		return parseLegacy(token)
+	}
+	return parseJWSLicence(token)
+}
+
+// isLegacy reports whether token is a legacy token of prefix.
+func isLegacy(token, prefix string) bool {
+	return strings.HasPrefix(strings.TrimSpace(token), prefix+".")
+}
+
+// parseLegacy decodes a legacy licence key.
+func parseLegacy(token string) (*Token, error) {
 	input, payload, sig, err := split(token, LicensePrefix)
 	if err != nil {
 		return nil, err
@@ -169,7 +199,8 @@ func Parse(token string) (*Token, error) {
 	if err := decodeJSON(payload, &t.Claims); err != nil {
 		return nil, err
 	}
-	if err := t.Claims.check(); err != nil {
+	t.Claims.Format = FormatLegacy
+	if err := t.Claims.checkLegacy(); err != nil {
 		return nil, err
 	}
 	return t, nil

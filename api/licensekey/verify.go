@@ -18,11 +18,17 @@ type VerifyOptions struct {
 	// Revoked, when set, is a revocation list already verified with
 	// ParseRevocationList; a key whose instance it lists is refused.
 	Revoked *RevocationList
+	// MaxRevocationAge, when set with Revoked, refuses every key while the
+	// list was signed longer ago than this (ErrStaleRevocationList): a list
+	// that old may no longer name every revoked instance. Zero trusts a
+	// list of any age.
+	MaxRevocationAge time.Duration
 }
 
-// Verify checks, in this order, the token's form, its signature, its
-// validity window, its device binding and its revocation, and returns the
-// claims it grants. Every failure wraps one of the Err values.
+// Verify checks, in this order, the token's form (either format), its
+// signature, its validity window, its device binding and its revocation,
+// and returns the claims it grants. Every failure wraps one of the Err
+// values.
 func Verify(token string, opts VerifyOptions) (*Claims, error) {
 	t, err := Parse(token)
 	if err != nil {
@@ -42,6 +48,9 @@ func Verify(token string, opts VerifyOptions) (*Claims, error) {
 		return nil, fmt.Errorf("%w: valid until %s", ErrExpired, unixUTC(c.NotAfter))
 	case c.Device != "" && c.Device != opts.Fingerprint:
 		return nil, ErrWrongDevice
+	}
+	if opts.Revoked != nil && opts.MaxRevocationAge > 0 && opts.Now.Sub(time.Unix(opts.Revoked.IssuedAt, 0)) > opts.MaxRevocationAge {
+		return nil, fmt.Errorf("%w: signed %s", ErrStaleRevocationList, unixUTC(opts.Revoked.IssuedAt))
 	}
 	if r := opts.Revoked.find(c.ProductID, c.InstanceID); r != nil {
 		return nil, fmt.Errorf("%w: instance %s is %s", ErrRevoked, c.InstanceID, r.Reason)

@@ -87,6 +87,7 @@ const (
 // SaaSProductSpec maps a KooGallery product to what a buyer gets.
 // +kubebuilder:validation:XValidation:rule="self.type != 'SaaS' || has(self.workload) != has(self.chart)",message="a SaaS product needs exactly one of workload and chart"
 // +kubebuilder:validation:XValidation:rule="self.type == 'SaaS' || !has(self.chart)",message="chart is for products of type SaaS"
+// +kubebuilder:validation:XValidation:rule="self.type == 'License' || !has(self.license)",message="license is for products of type License"
 // +kubebuilder:validation:XValidation:rule="self.type != 'SaaS' || has(self.urls)",message="urls is required for products of type SaaS"
 // +kubebuilder:validation:XValidation:rule="self.type != 'License' || self.plans.all(p, has(p.license))",message="every plan of a License product needs license terms"
 // +kubebuilder:validation:XValidation:rule="!has(self.debug) || !has(self.debug.skuCode) || self.plans.exists(p, p.skuCode == self.debug.skuCode)",message="debug.skuCode must name one of the plans"
@@ -110,6 +111,11 @@ type SaaSProductSpec struct {
 	// +kubebuilder:default=SaaS
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="type is immutable"
 	Type ProductType `json:"type,omitempty"`
+
+	// license is how a License product's keys are written. Defaults apply
+	// when omitted. Only for products of type License.
+	// +optional
+	License *LicensePolicy `json:"license,omitempty"`
 
 	// keysSecretName names the Secret, in kooper's own namespace, that holds
 	// this product's marketplace keys: basicKey (required: verifies callbacks
@@ -779,6 +785,40 @@ type LicenseTerms struct {
 	// +optional
 	// +kubebuilder:default=Optional
 	DeviceBinding DeviceBinding `json:"deviceBinding,omitempty"`
+}
+
+// LicensePolicy is how a License product's keys and revocation list are
+// written (docs/licence-keys.md).
+type LicensePolicy struct {
+	// keyFormat is the format of the keys kooper issues from now on, and of
+	// the revocation list: JWS (default), a compact JWS signed with EdDSA
+	// that any JOSE library verifies; or Legacy, kooper's own kl1 token.
+	// Keys already issued are not re-issued for a change: each stays valid,
+	// in its format, until it expires or the licence needs a new key.
+	// +optional
+	// +kubebuilder:default=JWS
+	KeyFormat LicenseKeyFormat `json:"keyFormat,omitempty"`
+}
+
+// LicenseKeyFormat is how licence keys and revocation lists are written.
+// +kubebuilder:validation:Enum=JWS;Legacy
+type LicenseKeyFormat string
+
+const (
+	// LicenseKeyFormatJWS: a compact JWS (RFC 7515) signed with EdDSA over
+	// Ed25519 (RFC 8037), typ kooper-licence+jwt or kooper-revocations+jwt.
+	LicenseKeyFormatJWS LicenseKeyFormat = "JWS"
+	// LicenseKeyFormatLegacy: kooper's own kl1 (key) and krl1 (list) tokens.
+	LicenseKeyFormatLegacy LicenseKeyFormat = "Legacy"
+)
+
+// GetLicenseKeyFormat returns license.keyFormat, or its default, JWS, when
+// unset (license omitted, or built in Go).
+func (s *SaaSProductSpec) GetLicenseKeyFormat() LicenseKeyFormat {
+	if s.License == nil || s.License.KeyFormat == "" {
+		return LicenseKeyFormatJWS
+	}
+	return s.License.KeyFormat
 }
 
 // DeviceBinding says whether a licence must name a device.

@@ -27,7 +27,9 @@ const (
 )
 
 var (
-	licenceKeyPattern = regexp.MustCompile(`kl1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
+	// A JWS key (the default format: its header starts {" and so eyJ) or a
+	// legacy kl1 key.
+	licenceKeyPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+|kl1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
 	instanceIDPattern = regexp.MustCompile(`"instanceId": "([^"]+)"`)
 )
 

@@ -1,17 +1,22 @@
 // Command kooper-license issues signing keys for, inspects and verifies
-// kooper licence keys, for merchants and operators:
+// kooper licence keys, in either format (JWS or Legacy), for merchants and
+// operators, and issues test keys and revocation lists to try a verifier
+// with:
 //
-//	kooper-license keygen  --private signing.pem --public public.pem
-//	kooper-license inspect <key | ->
-//	kooper-license verify  --public public.pem [--fingerprint FP] [--revoked FILE|URL] [--at TIME] <key | ->
+//	kooper-license keygen      --private signing.pem --public public.pem
+//	kooper-license inspect     <key | ->
+//	kooper-license verify      --public public.pem [--fingerprint FP] [--revoked FILE|URL] [--max-revocation-age D] [--at TIME] <key | ->
+//	kooper-license issue       --private signing.pem --product ID --instance ID [--sku SKU] [--feature F]... [--fingerprint FP] [--not-after TIME | --days N] [--format JWS|Legacy]
+//	kooper-license revocations --private signing.pem --product ID [--frozen ID]... [--released ID]... [--format JWS|Legacy]
 //
-// It uses only api/licensekey and the standard library; the token format is
-// in docs/licence-keys.md.
+// It verifies with api/licensekey and signs with internal/licenseissue, as
+// kooper does; the formats are in docs/licence-keys.md.
 package main
 
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,6 +28,7 @@ import (
 	"time"
 
 	"github.com/kooper-io/kooper/api/licensekey"
+	"github.com/kooper-io/kooper/internal/licenseissue"
 )
 
 const usage = `Usage:
@@ -31,9 +37,15 @@ const usage = `Usage:
       Put the private key in the product's keys Secret under licenseSigningKey;
       ship the public key with your software.
   kooper-license inspect KEY|-
-      Print what a licence key says, without checking its signature.
-  kooper-license verify --public FILE [--public FILE...] [--fingerprint FP] [--revoked FILE|URL] [--at RFC3339] KEY|-
+      Print what a licence key (JWS or Legacy) says, without checking its signature.
+  kooper-license verify --public FILE [--public FILE...] [--fingerprint FP] [--revoked FILE|URL]
+                        [--max-revocation-age DURATION] [--at RFC3339] KEY|-
       Check signature, window, device and revocation; exit 1 if the key is not valid.
+  kooper-license issue --private FILE --product ID --instance ID [--sku SKU] [--feature F...]
+                       [--fingerprint FP] [--not-before RFC3339] [--not-after RFC3339 | --days N] [--format JWS|Legacy]
+      Sign a licence key, as kooper would, to test your software's verifier with.
+  kooper-license revocations --private FILE --product ID [--frozen ID...] [--released ID...] [--format JWS|Legacy]
+      Sign a revocation list, as kooper's receiver would, to test your software's verifier with.
 `
 
 func main() {
@@ -47,7 +59,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	commands := map[string]func([]string, io.Reader, io.Writer) error{
-		"keygen": keygen, "inspect": inspect, "verify": verify,
+		"keygen": keygen, "inspect": inspect, "verify": verify, "issue": issue, "revocations": revocations,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
@@ -103,9 +115,9 @@ func keygen(args []string, _ io.Reader, stdout io.Writer) error {
 	if err := os.WriteFile(*public, pubPEM, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "key ID %s\nAdd it to the product's keys Secret, for example:\n"+
+	fmt.Fprintf(stdout, "key ID %s\npublic key (raw, base64url) %s\nAdd the private key to the product's keys Secret, for example:\n"+
 		"  kubectl -n kooper-system patch secret <keys Secret> --type merge -p \"$(printf '{\"data\":{\"licenseSigningKey\":\"%%s\"}}' \"$(base64 -w0 %s)\")\"\n",
-		licensekey.KeyID(pub), *private)
+		licensekey.KeyID(pub), base64.RawURLEncoding.EncodeToString(pub), *private)
 	return nil
 }
 
@@ -124,16 +136,18 @@ func readKey(args []string, stdin io.Reader) (string, error) {
 // claimsView is the human-readable form of the claims.
 type claimsView struct {
 	licensekey.Claims
-	NotBeforeTime string `json:"notBefore"`
-	NotAfterTime  string `json:"notAfter"`
-	IssuedAtTime  string `json:"issuedAt"`
+	KeyFormat     licensekey.Format `json:"format"`
+	NotBeforeTime string            `json:"notBefore"`
+	NotAfterTime  string            `json:"notAfter"`
+	IssuedAtTime  string            `json:"issuedAt"`
 }
 
 func printClaims(w io.Writer, c *licensekey.Claims) error {
 	rfc := func(s int64) string { return time.Unix(s, 0).UTC().Format(time.RFC3339) }
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(claimsView{Claims: *c, NotBeforeTime: rfc(c.NotBefore), NotAfterTime: rfc(c.NotAfter), IssuedAtTime: rfc(c.IssuedAt)})
+	return enc.Encode(claimsView{Claims: *c, KeyFormat: c.Format,
+		NotBeforeTime: rfc(c.NotBefore), NotAfterTime: rfc(c.NotAfter), IssuedAtTime: rfc(c.IssuedAt)})
 }
 
 func inspect(args []string, stdin io.Reader, stdout io.Writer) error {
@@ -161,6 +175,7 @@ func verify(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs.Var(&publics, "public", "public key file (PEM or base64); repeat to trust retired keys too")
 	fingerprint := fs.String("fingerprint", "", "this device's fingerprint")
 	revoked := fs.String("revoked", "", "revocation list: a file, or the receiver's http(s) URL")
+	maxAge := fs.Duration("max-revocation-age", 0, "refuse the key when the revocation list is older than this (0: any age)")
 	at := fs.String("at", "", "verify as of this RFC 3339 time instead of now")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -168,7 +183,7 @@ func verify(args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(publics) == 0 {
 		return fmt.Errorf("%w: verify needs at least one --public", errUsage)
 	}
-	opts := licensekey.VerifyOptions{Keys: licensekey.KeySet{}, Now: time.Now(), Fingerprint: *fingerprint}
+	opts := licensekey.VerifyOptions{Keys: licensekey.KeySet{}, Now: time.Now(), Fingerprint: *fingerprint, MaxRevocationAge: *maxAge}
 	for _, file := range publics {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -232,4 +247,124 @@ func fetch(url string) ([]byte, error) {
 		return nil, fmt.Errorf("GET answered %s", resp.Status)
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, licensekey.MaxTokenLength+1))
+}
+
+// issuerFrom reads a PEM private signing key.
+func issuerFrom(file string) (*licenseissue.Issuer, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	priv, err := licensekey.ParsePrivateKeyPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return licenseissue.New(priv)
+}
+
+// formatFlag parses --format.
+func formatFlag(value string) (licensekey.Format, error) {
+	switch f := licensekey.Format(value); f {
+	case licensekey.FormatJWS, licensekey.FormatLegacy:
+		return f, nil
+	}
+	return "", fmt.Errorf("%w: --format is JWS or Legacy, not %q", errUsage, value)
+}
+
+// rfc3339Flag parses an optional RFC 3339 time, def when empty.
+func rfc3339Flag(name, value string, def time.Time) (time.Time, error) {
+	if value == "" {
+		return def, nil
+	}
+	t, err := time.Parse(time.RFC3339, value)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: --%s %q is not RFC 3339", errUsage, name, value)
+	}
+	return t, nil
+}
+
+func issue(args []string, _ io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("issue", flag.ContinueOnError)
+	private := fs.String("private", "", "the private signing key (PEM)")
+	format := fs.String("format", string(licensekey.FormatJWS), "JWS or Legacy")
+	product := fs.String("product", "", "KooGallery product ID (iss)")
+	instance := fs.String("instance", "", "instance ID (sub)")
+	licence := fs.String("licence", "", "licence ID (jti); defaults to the instance ID")
+	sku := fs.String("sku", "", "specification code")
+	var features listFlag
+	fs.Var(&features, "feature", "a feature the key grants; repeat for more")
+	fingerprint := fs.String("fingerprint", "", "bind the key to this device fingerprint")
+	notBefore := fs.String("not-before", "", "RFC 3339 start of the window (default now)")
+	notAfter := fs.String("not-after", "", "RFC 3339 end of the window (default --days after the start)")
+	days := fs.Int("days", 365, "length of the window in days, without --not-after")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *private == "" || *product == "" || *instance == "" || fs.NArg() != 0 {
+		return fmt.Errorf("%w: issue needs --private, --product and --instance, and no arguments", errUsage)
+	}
+	f, err := formatFlag(*format)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	start, err := rfc3339Flag("not-before", *notBefore, now)
+	if err != nil {
+		return err
+	}
+	end, err := rfc3339Flag("not-after", *notAfter, start.AddDate(0, 0, *days))
+	if err != nil {
+		return err
+	}
+	issuer, err := issuerFrom(*private)
+	if err != nil {
+		return err
+	}
+	if *licence == "" {
+		*licence = *instance
+	}
+	token, err := issuer.Sign(licensekey.Claims{LicenseID: *licence, InstanceID: *instance, ProductID: *product, SKU: *sku,
+		Features: features, NotBefore: start.Unix(), NotAfter: end.Unix(), Device: *fingerprint, IssuedAt: now.Unix()}, f)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, token)
+	return err
+}
+
+func revocations(args []string, _ io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("revocations", flag.ContinueOnError)
+	private := fs.String("private", "", "the private signing key (PEM)")
+	format := fs.String("format", string(licensekey.FormatJWS), "JWS or Legacy")
+	product := fs.String("product", "", "KooGallery product ID (iss)")
+	var frozen, released listFlag
+	fs.Var(&frozen, "frozen", "a frozen instance ID; repeat for more")
+	fs.Var(&released, "released", "a released instance ID; repeat for more")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *private == "" || *product == "" || fs.NArg() != 0 {
+		return fmt.Errorf("%w: revocations needs --private and --product, and no arguments", errUsage)
+	}
+	f, err := formatFlag(*format)
+	if err != nil {
+		return err
+	}
+	issuer, err := issuerFrom(*private)
+	if err != nil {
+		return err
+	}
+	list := licensekey.RevocationList{ProductID: *product, IssuedAt: time.Now().Unix()}
+	for _, id := range frozen {
+		list.Revoked = append(list.Revoked, licensekey.Revocation{InstanceID: id, Reason: licensekey.ReasonFrozen})
+	}
+	for _, id := range released {
+		list.Revoked = append(list.Revoked, licensekey.Revocation{InstanceID: id, Reason: licensekey.ReasonReleased})
+	}
+	token, err := issuer.SignRevocationList(list, f)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, token)
+	return err
 }
