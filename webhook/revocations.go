@@ -28,8 +28,11 @@ const RevocationListPath = CallbackPathPrefix + "{product}/licenses/revoked"
 const revocationMaxAge = "60"
 
 // serveRevocations answers GET (and HEAD) with the signed list of the
-// product's frozen and released instances, as text, in the product's
-// license.keyFormat (a JWS by default); other methods are 405.
+// product's frozen and released instances, as text, in the format the
+// query asks for (format=JWS or format=Legacy: software that names it is
+// unaffected by a change of the product's setting or kooper's default), else
+// in the product's license.keyFormat (a JWS by default); an unknown format
+// is 400, other methods are 405.
 // It reads only from the cache and signs once (Ed25519 is cheap), so it is
 // safe to poll.
 func (r *Receiver) serveRevocations(w http.ResponseWriter, req *http.Request) {
@@ -42,7 +45,13 @@ func (r *Receiver) serveRevocations(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
 	}
-	token, status, err := r.revocationList(ctx, req.PathValue("product"))
+	format, err := requestedFormat(req)
+	if err != nil {
+		log.Info("Revocation list refused", "status", http.StatusBadRequest, "reason", err.Error())
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	token, status, err := r.revocationList(ctx, req.PathValue("product"), format)
 	if err != nil {
 		log.Info("Revocation list refused", "status", status, "reason", err.Error())
 		http.Error(w, http.StatusText(status), status)
@@ -53,9 +62,20 @@ func (r *Receiver) serveRevocations(w http.ResponseWriter, req *http.Request) {
 	_, _ = w.Write([]byte(token + "\n"))
 }
 
-// revocationList signs the list of product name, or says which HTTP status
-// refuses it.
-func (r *Receiver) revocationList(ctx context.Context, name string) (string, int, error) {
+// requestedFormat is the list format the request's format parameter names,
+// "" when it names none.
+func requestedFormat(req *http.Request) (licensekey.Format, error) {
+	switch f := licensekey.Format(req.URL.Query().Get("format")); f {
+	case "", licensekey.FormatJWS, licensekey.FormatLegacy:
+		return f, nil
+	default:
+		return "", errors.New("format must be JWS or Legacy")
+	}
+}
+
+// revocationList signs the list of product name in format (the product's
+// license.keyFormat when ""), or says which HTTP status refuses it.
+func (r *Receiver) revocationList(ctx context.Context, name string, format licensekey.Format) (string, int, error) {
 	product, err := r.product(ctx, name)
 	if err != nil {
 		return "", http.StatusNotFound, err
@@ -79,8 +99,11 @@ func (r *Receiver) revocationList(ctx context.Context, name string) (string, int
 	}
 	revoked := revokedInstances(licences.Items, product.Name, gone)
 	list := licensekey.RevocationList{ProductID: product.Spec.ProductID, IssuedAt: r.opts.Now().Unix(), Revoked: revoked}
-	// The API's enum values are licensekey's format names.
-	token, err := signer.SignRevocationList(list, licensekey.Format(product.Spec.GetLicenseKeyFormat()))
+	if format == "" {
+		// The API's enum values are licensekey's format names.
+		format = licensekey.Format(product.Spec.GetLicenseKeyFormat())
+	}
+	token, err := signer.SignRevocationList(list, format)
 	if err != nil {
 		return "", http.StatusInternalServerError, err
 	}

@@ -185,6 +185,33 @@ func TestTheRevocationListFollowsTheKeyFormat(t *testing.T) {
 	}).Should(Succeed())
 }
 
+// Software in the field can pin the list's format with ?format=, so a
+// change of the product's setting (or of kooper's default on upgrade)
+// never hands it a format it cannot read; an unknown format is a 400.
+func TestTheRevocationListServesTheFormatAskedFor(t *testing.T) {
+	g := NewWithT(t)
+	f, keys := newLicenceFixtureWithSigningKey(t)
+	get := func(query string) (int, string) {
+		resp, err := noRedirects.Get(receiverURL + "/koogallery/" + f.product.Name + "/licenses/revoked" + query)
+		g.Expect(err).NotTo(HaveOccurred())
+		defer func() { _ = resp.Body.Close() }()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(raw)
+	}
+	for query, want := range map[string]licensekey.Format{"": licensekey.FormatJWS, "?format=JWS": licensekey.FormatJWS, "?format=Legacy": licensekey.FormatLegacy} {
+		g.Eventually(func(g Gomega) {
+			status, body := get(query)
+			g.Expect(status).To(Equal(http.StatusOK), body)
+			list, err := licensekey.ParseRevocationList(body, keys)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(list.Format).To(Equal(want), "query %q", query)
+		}).Should(Succeed())
+	}
+	status, body := get("?format=PASETO")
+	g.Expect(status).To(Equal(http.StatusBadRequest))
+	g.Expect(body).To(ContainSubstring("format must be JWS or Legacy"))
+}
+
 // newLicenceFixtureWithSigningKey is a License product whose keys Secret
 // holds a licence signing key, as the receiver's cache sees it, and the
 // public key that verifies what it signs.
