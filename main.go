@@ -72,6 +72,7 @@ type options struct {
 	bodySign                bool
 	pendingResultCode       string
 	staleFreezeMargin       time.Duration
+	licenseKeyFormat        saasv1alpha1.LicenseKeyFormat
 	oaepHashes              []koogallery.OAEPHash
 	zap                     zap.Options
 	// printVersion: print versionString and exit.
@@ -126,6 +127,14 @@ func parseFlags() options {
 	flag.DurationVar(&o.signatureWindow, "signature-window", defaults.SignatureWindow, "How far a callback's timestamp may be from now, either way, before it is refused with 000002.")
 	flag.BoolVar(&o.bodySign, "body-sign", defaults.BodySign, "Sign every answer with the Body-Sign header (spec 2.3).")
 	flag.StringVar(&o.pendingResultCode, "pending-result-code", string(defaults.PendingResultCode), "Answer to newInstance and queryInstance while a tenant is provisioning: 000000 (without appInfo) or 000004.")
+	flag.Func("licence-key-format", "Format of new licence keys and of the revocation list of a License product that names none in spec.license.keyFormat: JWS (default) or Legacy (kooper's kl1/krl1 tokens, for software in the field that reads only those).", func(v string) error {
+		switch f := saasv1alpha1.LicenseKeyFormat(v); f {
+		case saasv1alpha1.LicenseKeyFormatJWS, saasv1alpha1.LicenseKeyFormatLegacy:
+			o.licenseKeyFormat = f
+			return nil
+		}
+		return fmt.Errorf("%q is neither JWS nor Legacy", v)
+	})
 	flag.DurationVar(&o.staleFreezeMargin, "stale-freeze-margin", defaults.StaleFreezeMargin, "A FREEZE is ignored as a stale retry while a renewal order's expiry lies more than this far ahead (docs/lifecycle.md rule F); 0 applies every FREEZE.")
 	o.oaepHashes = defaults.OAEPHashes
 	flag.Func("kit-oaep-hashes", "RSA-OAEP variants tried, in order, to decrypt a joint-operation clientSecret (spec 4.2), from sha256, sha256-mgf1-sha1, sha1 (default: "+joinHashes(defaults.OAEPHashes)+").", func(v string) (err error) {
@@ -250,6 +259,7 @@ func (o options) receiverOptions() webhook.Options {
 	opts.BodySign = o.bodySign
 	opts.PendingResultCode = koogallery.ResultCode(o.pendingResultCode)
 	opts.StaleFreezeMargin = o.staleFreezeMargin
+	opts.LicenseKeyFormat = o.licenseKeyFormat
 	if len(o.oaepHashes) > 0 {
 		opts.OAEPHashes = o.oaepHashes
 	}
@@ -299,6 +309,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 	}
 	return controllers.Setup(mgr, controllers.Config{
 		Namespace: o.namespace, DirectoryNamespace: o.directoryNamespace, IngressNamespace: o.ingressNamespace,
+		LicenseKeyFormat:    o.licenseKeyFormat,
 		MonitoringNamespace: o.monitoringNamespace, ClusterPodCIDRs: o.clusterPodCIDRs, ClusterServiceCIDRs: o.clusterServiceCIDRs,
 		ProductsConfigMap: o.productsConfigMap, MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		DirectoryUnclaimedTTL: o.directoryUnclaimedTTL,

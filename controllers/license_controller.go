@@ -40,6 +40,9 @@ type LicenseOptions struct {
 	// KeysRetryInterval is how often a licence whose product lacks a
 	// signing key looks again (Secrets are not watched for it). Default 1 min.
 	KeysRetryInterval time.Duration
+	// DefaultKeyFormat is the format of new keys of a product that names
+	// none (--licence-key-format); empty means JWS.
+	DefaultKeyFormat saasv1alpha1.LicenseKeyFormat
 }
 
 // LicenseReconciler issues the signed key of each License, re-issues it when

@@ -198,7 +198,7 @@ func TestLicenseKeyFormatChoosesTheFormatOfNewKeys(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		cached := &saasv1alpha1.SaaSProduct{}
 		g.Expect(cachedClient.Get(testContext(t), client.ObjectKeyFromObject(product), cached)).To(Succeed())
-		g.Expect(cached.Spec.GetLicenseKeyFormat()).To(Equal(saasv1alpha1.LicenseKeyFormatJWS))
+		g.Expect(cached.Spec.GetLicenseKeyFormat("")).To(Equal(saasv1alpha1.LicenseKeyFormatJWS))
 	}).Should(Succeed(), "the controllers see the change before the renewal")
 	renewed := metav1.NewTime(time.Date(2100, 12, 31, 23, 59, 59, 0, time.UTC))
 	updateLicense(t, l.Name, func(l *saasv1alpha1.License) {
@@ -238,10 +238,19 @@ func TestSameClaimsIgnoresTheFormat(t *testing.T) {
 		other.SKU = "pro"
 		g.Expect(sameClaims(token, other)).To(BeFalse(), "%s", f)
 	}
-	g.Expect(keyFormat(&saasv1alpha1.SaaSProduct{})).To(Equal(licensekey.FormatJWS))
+	r := &LicenseReconciler{}
+	g.Expect(r.keyFormat(&saasv1alpha1.SaaSProduct{})).To(Equal(licensekey.FormatJWS))
 	legacy := &saasv1alpha1.SaaSProduct{Spec: saasv1alpha1.SaaSProductSpec{
 		License: &saasv1alpha1.LicensePolicy{KeyFormat: saasv1alpha1.LicenseKeyFormatLegacy}}}
-	g.Expect(keyFormat(legacy)).To(Equal(licensekey.FormatLegacy))
+	g.Expect(r.keyFormat(legacy)).To(Equal(licensekey.FormatLegacy))
+	// An operator run with --licence-key-format=Legacy (an upgrade that
+	// keeps software in the field working) issues Legacy keys for a product
+	// that names no format, and the product's own choice still wins.
+	r.Options.DefaultKeyFormat = saasv1alpha1.LicenseKeyFormatLegacy
+	g.Expect(r.keyFormat(&saasv1alpha1.SaaSProduct{})).To(Equal(licensekey.FormatLegacy))
+	jws := &saasv1alpha1.SaaSProduct{Spec: saasv1alpha1.SaaSProductSpec{
+		License: &saasv1alpha1.LicensePolicy{KeyFormat: saasv1alpha1.LicenseKeyFormatJWS}}}
+	g.Expect(r.keyFormat(jws)).To(Equal(licensekey.FormatJWS))
 }
 
 func TestLicenseRenewalReissuesWithTheNewWindow(t *testing.T) {

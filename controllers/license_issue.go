@@ -115,7 +115,7 @@ func (r *LicenseReconciler) issue(ctx context.Context, s *licenseState) outcome 
 	s.token = string(secret.Data[LicenseKeySecretKey])
 	if !sameClaims(s.token, want) {
 		want.IssuedAt = r.Clock.Now().Unix()
-		if s.token, err = s.signer.Sign(want, keyFormat(s.product)); err != nil {
+		if s.token, err = s.signer.Sign(want, r.keyFormat(s.product)); err != nil {
 			return failed(issueFailed(s.license, fmt.Errorf("failed to sign the licence key: %w", err)))
 		}
 	}
@@ -150,10 +150,11 @@ func issueFailed(l *saasv1alpha1.License, err error) error {
 	return err
 }
 
-// keyFormat is the format of product's new keys: the API's enum values are
-// licensekey's format names.
-func keyFormat(product *saasv1alpha1.SaaSProduct) licensekey.Format {
-	return licensekey.Format(product.Spec.GetLicenseKeyFormat())
+// keyFormat is the format of product's new keys, the operator's default
+// when the product names none: the API's enum values are licensekey's
+// format names.
+func (r *LicenseReconciler) keyFormat(product *saasv1alpha1.SaaSProduct) licensekey.Format {
+	return licensekey.Format(product.Spec.GetLicenseKeyFormat(r.Options.DefaultKeyFormat))
 }
 
 // sameClaims reports whether token (written by kooper, in either format)

@@ -66,6 +66,9 @@ type Config struct {
 	// KeysRetryInterval is how often a licence whose product lacks a
 	// signing key looks again; 0 is the licence controller's default.
 	KeysRetryInterval time.Duration
+	// LicenseKeyFormat is the format of new licence keys of a product that
+	// names none (--licence-key-format); empty means JWS.
+	LicenseKeyFormat saasv1alpha1.LicenseKeyFormat
 	// MeteringClockOffset moves the metering controller's clock (only
 	// its) by this much, and MeteringPushSpread is how long after each hour
 	// its pushes are spread over (0: DefaultPushSpread). Both are for tests:
@@ -137,7 +140,7 @@ func Setup(mgr ctrl.Manager, c Config) error {
 		&LicenseReconciler{Client: cl, Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 			Recorder: mgr.GetEventRecorder("kooper-license"), Clock: clk, Orders: c.Orders, Uploads: c.Uploads,
 			Options: LicenseOptions{SecretNamespace: c.Namespace, MaxConcurrentReconciles: concurrency,
-				KeysRetryInterval: c.KeysRetryInterval}},
+				KeysRetryInterval: c.KeysRetryInterval, DefaultKeyFormat: c.LicenseKeyFormat}},
 		&SaaSDirectoryReconciler{Client: cl, Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-saasdirectory"),
 			Clock: clk, Options: DirectoryOptions{SecretNamespace: c.Namespace, ShardNamespace: c.DirectoryNamespace, FieldOwner: fieldOwner,
 				MaxConcurrentReconciles: concurrency, UnclaimedTTL: c.DirectoryUnclaimedTTL}},

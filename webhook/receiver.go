@@ -70,6 +70,10 @@ type Options struct {
 	// a FREEZE to count as a stale retry and be ignored (docs/lifecycle.md
 	// rule F). Default 1 hour; 0 applies every FREEZE.
 	StaleFreezeMargin time.Duration
+	// LicenseKeyFormat is the revocation list's format for a product that
+	// names none and a request that asks for none (--licence-key-format);
+	// empty means JWS.
+	LicenseKeyFormat saasv1alpha1.LicenseKeyFormat
 	// Recorder records Events about callbacks answered without change (an
 	// instance whose record is gone, a stale FREEZE); nil records none.
 	Recorder events.EventRecorder

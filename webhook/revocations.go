@@ -101,7 +101,7 @@ func (r *Receiver) revocationList(ctx context.Context, name string, format licen
 	list := licensekey.RevocationList{ProductID: product.Spec.ProductID, IssuedAt: r.opts.Now().Unix(), Revoked: revoked}
 	if format == "" {
 		// The API's enum values are licensekey's format names.
-		format = licensekey.Format(product.Spec.GetLicenseKeyFormat())
+		format = licensekey.Format(product.Spec.GetLicenseKeyFormat(r.opts.LicenseKeyFormat))
 	}
 	token, err := signer.SignRevocationList(list, format)
 	if err != nil {

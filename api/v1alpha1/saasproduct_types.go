@@ -791,12 +791,14 @@ type LicenseTerms struct {
 // written (docs/licence-keys.md).
 type LicensePolicy struct {
 	// keyFormat is the format of the keys kooper issues from now on, and of
-	// the revocation list: JWS (default), a compact JWS signed with EdDSA
-	// that any JOSE library verifies; or Legacy, kooper's own kl1 token.
-	// Keys already issued are not re-issued for a change: each stays valid,
-	// in its format, until it expires or the licence needs a new key.
+	// the revocation list: JWS, a compact JWS signed with EdDSA that any JOSE
+	// library verifies; or Legacy, kooper's own kl1 token. When omitted, the
+	// operator's --licence-key-format applies (the chart's
+	// licenseKeyFormat; JWS unless set), so an upgrade can keep every
+	// product that says nothing on Legacy. Keys already issued are not
+	// re-issued for a change: each stays valid, in its format, until it
+	// expires or the licence needs a new key.
 	// +optional
-	// +kubebuilder:default=JWS
 	KeyFormat LicenseKeyFormat `json:"keyFormat,omitempty"`
 }
 
@@ -812,13 +814,17 @@ const (
 	LicenseKeyFormatLegacy LicenseKeyFormat = "Legacy"
 )
 
-// GetLicenseKeyFormat returns license.keyFormat, or its default, JWS, when
-// unset (license omitted, or built in Go).
-func (s *SaaSProductSpec) GetLicenseKeyFormat() LicenseKeyFormat {
-	if s.License == nil || s.License.KeyFormat == "" {
-		return LicenseKeyFormatJWS
+// GetLicenseKeyFormat returns license.keyFormat, or operatorDefault (the
+// operator's --licence-key-format) when it is unset, or JWS when that is
+// empty too.
+func (s *SaaSProductSpec) GetLicenseKeyFormat(operatorDefault LicenseKeyFormat) LicenseKeyFormat {
+	switch {
+	case s.License != nil && s.License.KeyFormat != "":
+		return s.License.KeyFormat
+	case operatorDefault != "":
+		return operatorDefault
 	}
-	return s.License.KeyFormat
+	return LicenseKeyFormatJWS
 }
 
 // DeviceBinding says whether a licence must name a device.

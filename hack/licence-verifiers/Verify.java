@@ -4,6 +4,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.*;
 import java.security.spec.X509EncodedKeySpec;
 import java.util.Base64;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** Verifies a kooper licence key, a compact JWS (RFC 7515) signed with EdDSA (RFC 8037), with the JDK (15+) alone.
@@ -46,10 +47,15 @@ public class Verify {
   }
 
   // The JDK has no JSON parser: this reads a string or integer member of kooper's compact JSON,
-  // whose member names are fixed. Production code should use a JSON library.
+  // whose member names are fixed, and undoes a string's escapes (\u003c for <, say).
+  // Production code should use a JSON library.
   static String get(String json, String name) {
     var m = Pattern.compile("\"" + name + "\":(?:\"((?:[^\"\\\\]|\\\\.)*)\"|(-?\\d+)[,}])").matcher(json);
-    return !m.find() ? null : m.group(1) != null ? m.group(1) : m.group(2);
+    if (!m.find()) return null;
+    if (m.group(1) == null) return m.group(2);
+    return Pattern.compile("\\\\(u[0-9a-fA-F]{4}|.)").matcher(m.group(1)).replaceAll(e -> Matcher.quoteReplacement(
+        e.group(1).length() == 5 ? String.valueOf((char) Integer.parseInt(e.group(1).substring(1), 16))
+        : switch (e.group(1)) { case "n" -> "\n"; case "t" -> "\t"; case "r" -> "\r"; case "b" -> "\b"; case "f" -> "\f"; default -> e.group(1); }));
   }
 
   static void fail(String reason) {

@@ -17,13 +17,17 @@ def verify(jws, typ, raw):
 
 def refuse(reason): sys.exit("licence key NOT valid: " + reason)
 
-raw, fingerprint, now = b64(sys.argv[1]), sys.argv[2], int(time.time())
-claims = verify(sys.argv[3], "kooper-licence+jwt", raw)
-if now < claims["nbf"]: refuse("licence not yet valid")
-if now >= claims["exp"]: refuse("licence expired")
-if claims.get("fingerprint", fingerprint) != fingerprint: refuse("licence bound to another device")
-if len(sys.argv) > 4:
-    revoked = verify(sys.argv[4], "kooper-revocations+jwt", raw)
-    if now - revoked["iat"] > 86400: refuse("revocation list too old")
-    if revoked["iss"] == claims["iss"] and any(r["sub"] == claims["sub"] for r in revoked["revoked"]): refuse("licence revoked")
-print(json.dumps(claims))
+def main():
+    raw, fingerprint, now = b64(sys.argv[1]), sys.argv[2], int(time.time())
+    claims = verify(sys.argv[3], "kooper-licence+jwt", raw)
+    if now < claims["nbf"]: refuse("licence not yet valid")
+    if now >= claims["exp"]: refuse("licence expired")
+    if claims.get("fingerprint", fingerprint) != fingerprint: refuse("licence bound to another device")
+    if len(sys.argv) > 4:
+        revoked = verify(sys.argv[4], "kooper-revocations+jwt", raw)
+        if now - revoked["iat"] > 86400: refuse("revocation list too old")
+        if revoked["iss"] == claims["iss"] and any(r["sub"] == claims["sub"] for r in revoked["revoked"]): refuse("licence revoked")
+    print(json.dumps(claims))
+
+try: main()
+except (ValueError, KeyError, IndexError, TypeError) as e: refuse(f"malformed input ({type(e).__name__})")
