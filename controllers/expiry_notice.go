@@ -45,7 +45,9 @@ const (
 // (negative once past it).
 func tenantExpiryStage(t *saasv1alpha1.SaaSTenant, now time.Time) (expiryStage, time.Duration) {
 	expiry := t.Status.ExpireTime
-	if t.Spec.State != saasv1alpha1.StateActive || expiry == nil || !t.DeletionTimestamp.IsZero() {
+	// A package's expiry ends its quota, not a service: no notice, not
+	// counted as expiring (docs/packages.md).
+	if t.Spec.State != saasv1alpha1.StateActive || expiry == nil || !t.DeletionTimestamp.IsZero() || t.Status.Package != nil {
 		return stageNone, 0
 	}
 	left := expiry.Sub(now)

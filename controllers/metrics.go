@@ -170,10 +170,11 @@ func (c *tenantCollector) now() time.Time {
 // Ready: since its Ready condition's last transition, or since its
 // creation when it has none yet. It is 0 for a Ready tenant and for one
 // not meant to serve: frozen (spec.state Frozen, or Frozen=True from the
-// expiry safety net, whose Ready is False by design), released, or being
-// deleted.
+// expiry safety net, whose Ready is False by design), released, being
+// deleted, or a package (which serves nothing; one waiting for its buyer's
+// pay-per-use tenant waits on the buyer, not on the merchant).
 func notReadySince(t *saasv1alpha1.SaaSTenant, now time.Time) time.Duration {
-	if t.Spec.State != saasv1alpha1.StateActive || !t.DeletionTimestamp.IsZero() ||
+	if t.Spec.State != saasv1alpha1.StateActive || !t.DeletionTimestamp.IsZero() || t.Status.Package != nil ||
 		apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.FrozenCondition) {
 		return 0
 	}

@@ -115,6 +115,7 @@ func TestNotReadySinceCountsOnlyTenantsMeantToServe(t *testing.T) {
 		state saasv1alpha1.SubscriptionState
 		conds []metav1.Condition
 		del   bool
+		pkg   bool
 		want  time.Duration
 	}{
 		{name: "Ready", state: saasv1alpha1.StateActive, conds: []metav1.Condition{ready(metav1.ConditionTrue, time.Hour)}, want: 0},
@@ -125,6 +126,8 @@ func TestNotReadySinceCountsOnlyTenantsMeantToServe(t *testing.T) {
 		{name: "released", state: saasv1alpha1.StateReleased, conds: []metav1.Condition{ready(metav1.ConditionFalse, time.Hour)}, want: 0},
 		{name: "being deleted", state: saasv1alpha1.StateActive, conds: []metav1.Condition{ready(metav1.ConditionFalse, time.Hour)}, del: true, want: 0},
 		{name: "a transition in the future (clock skew)", state: saasv1alpha1.StateActive, conds: []metav1.Condition{ready(metav1.ConditionFalse, -time.Minute)}, want: 0},
+		// A trial's alert counted a package waiting for its buyer's pay-per-use tenant.
+		{name: "a package waiting for its buyer", state: saasv1alpha1.StateActive, conds: []metav1.Condition{ready(metav1.ConditionFalse, time.Hour)}, pkg: true, want: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,6 +135,9 @@ func TestNotReadySinceCountsOnlyTenantsMeantToServe(t *testing.T) {
 				Spec: saasv1alpha1.SaaSTenantSpec{State: tt.state}, Status: saasv1alpha1.SaaSTenantStatus{Conditions: tt.conds}}
 			if tt.del {
 				tn.DeletionTimestamp = ptrTime(ago(time.Minute))
+			}
+			if tt.pkg {
+				tn.Status.Package = &saasv1alpha1.TenantPackage{Quota: "1"}
 			}
 			NewWithT(t).Expect(notReadySince(tn, now)).To(Equal(tt.want))
 		})
@@ -148,6 +154,7 @@ func TestExpiringWithinBucketsByTimeLeft(t *testing.T) {
 		state saasv1alpha1.SubscriptionState
 		left  *time.Duration
 		conds []metav1.Condition
+		pkg   bool
 		want  []string
 	}{
 		{name: "no expiry", state: saasv1alpha1.StateActive, want: nil},
@@ -161,6 +168,7 @@ func TestExpiringWithinBucketsByTimeLeft(t *testing.T) {
 		{name: "expired past grace", state: saasv1alpha1.StateActive, left: ptrDuration(-5 * 24 * time.Hour), conds: []metav1.Condition{expired}, want: nil},
 		{name: "frozen", state: saasv1alpha1.StateFrozen, left: ptrDuration(time.Hour), want: nil},
 		{name: "released", state: saasv1alpha1.StateReleased, left: ptrDuration(time.Hour), want: nil},
+		{name: "a package: its expiry ends quota, not a service", state: saasv1alpha1.StateActive, left: ptrDuration(time.Hour), pkg: true, want: nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,6 +176,9 @@ func TestExpiringWithinBucketsByTimeLeft(t *testing.T) {
 				Status: saasv1alpha1.SaaSTenantStatus{Conditions: tt.conds}}
 			if tt.left != nil {
 				tn.Status.ExpireTime = ptrTime(metav1.NewTime(now.Add(*tt.left)))
+			}
+			if tt.pkg {
+				tn.Status.Package = &saasv1alpha1.TenantPackage{Quota: "1"}
 			}
 			NewWithT(t).Expect(expiringWithin(tn, now)).To(Equal(tt.want))
 		})

@@ -7,9 +7,12 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -196,7 +199,9 @@ func TestUsedUpPackagesFreezeWhenTheProductSaysSoAndANewPackageUnfreezes(t *test
 	r, _ := packageMetering(clocktesting.NewFakeClock(h))
 	meterUntilLedger(t, r, h, ppu.Name, 0)
 	exhaustedCondition(g, storedMetering(t, ppu.Name), metav1.ConditionTrue, saasv1alpha1.NoPackageReason)
-	eventuallyTenant(t, ppu.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByExhaustionReason))
+	frozen := eventuallyTenant(t, ppu.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByExhaustionReason))
+	// A trial read the same message as any freeze's: it says why now.
+	g.Expect(apimeta.FindStatusCondition(frozen.Status.Conditions, saasv1alpha1.ReadyCondition).Message).To(ContainSubstring("every package the buyer holds is used up"))
 	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
 	meterUntilState(t, r, h.Add(time.Minute), ppu.Name, saasv1alpha1.StateFrozen)
 
@@ -330,4 +335,36 @@ func TestAPackageOnAPlanWithoutPackageTermsStalls(t *testing.T) {
 	stalled := eventuallyTenant(t, pkg.Name, hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.NoPackageTermsReason))
 	g.Expect(stalled.Status.Namespace).To(BeEmpty())
 	g.Expect(stalled.Status.Package).To(BeNil())
+}
+
+// A package runs nothing: a trial's rollout of a new image put package
+// records in its waves, where they never became healthy, and paused. A
+// rollout covers the pay-per-use tenants alone and completes.
+func TestARolloutSkipsPackages(t *testing.T) {
+	g := NewWithT(t)
+	product := packagesProduct(t, saasv1alpha1.ExhaustedReport)
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Rollout = &saasv1alpha1.RolloutPolicy{MaxUnavailableTenants: ptr.To(intstr.FromInt32(1)), ProgressDeadlineSeconds: ptr.To(int32(600))}
+	})
+	customer := fmt.Sprintf("buyer-%d", tenantSeq.Add(1))
+	ppu := buyPayPerUse(t, product, customer)
+	eventuallyTenant(t, ppu.Name, provisioned)
+	markAvailable(t, "tenant-"+ppu.Name)
+	pkg := buyPackage(t, product, customer, "pkg-1.5h", "20991231235959", 0, ppu)
+	g.Eventually(func(g Gomega) {
+		s, c := rolloutOf(g, t, product.Name)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
+		g.Expect(s.Progress).To(Equal("1/1"), "the package is not a tenant to roll out")
+	}).Should(Succeed())
+
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Image = "registry.example.com/crm:2.0" })
+	g.Eventually(func(g Gomega) {
+		g.Expect(imageOf(g, t, ppu.Name)).To(Equal("registry.example.com/crm:2.0"))
+		markAvailableIfNot(t, g, "tenant-"+ppu.Name)
+		s, c := rolloutOf(g, t, product.Name)
+		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
+		g.Expect(s.Progress).To(Equal("1/1"))
+		g.Expect(c.Message).NotTo(ContainSubstring(pkg.Name))
+	}).Should(Succeed())
 }

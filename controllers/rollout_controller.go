@@ -173,7 +173,8 @@ func (r *RolloutReconciler) nextRevisionNumber(ctx context.Context, product *saa
 }
 
 // tenantsOf is every tenant of the product a rollout covers (none
-// released or being deleted), as the rollout sees them.
+// released or being deleted, and no package, which runs nothing:
+// docs/packages.md), as the rollout sees them.
 func (r *RolloutReconciler) tenantsOf(ctx context.Context, product *saasv1alpha1.SaaSProduct) ([]rollout.Tenant, error) {
 	list := &saasv1alpha1.SaaSTenantList{}
 	// Read only: the cache's objects are not copied for 10,000 tenants.
@@ -183,7 +184,7 @@ func (r *RolloutReconciler) tenantsOf(ctx context.Context, product *saasv1alpha1
 	tenants := make([]rollout.Tenant, 0, len(list.Items))
 	for i := range list.Items {
 		t := &list.Items[i]
-		if t.Spec.State == saasv1alpha1.StateReleased || !t.DeletionTimestamp.IsZero() {
+		if t.Spec.State == saasv1alpha1.StateReleased || !t.DeletionTimestamp.IsZero() || t.Status.Package != nil {
 			continue
 		}
 		tenants = append(tenants, rolloutTenant(t))

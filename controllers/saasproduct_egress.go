@@ -83,7 +83,7 @@ func (r *SaaSProductReconciler) warnEgressRestricted(ctx context.Context, produc
 	}
 	var running []string
 	for _, t := range tenants.Items {
-		if t.Spec.State != saasv1alpha1.StateReleased && t.DeletionTimestamp.IsZero() {
+		if t.Spec.State != saasv1alpha1.StateReleased && t.DeletionTimestamp.IsZero() && t.Status.Package == nil {
 			running = append(running, t.Name)
 		}
 	}

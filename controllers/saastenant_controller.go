@@ -336,7 +336,8 @@ func (r *SaaSTenantReconciler) applyExpiry(s *tenantState, times map[string]time
 	}
 	setCondition(t, saasv1alpha1.ExpiredCondition, metav1.ConditionTrue, saasv1alpha1.ExpiredReason,
 		fmt.Sprintf("Expired at %s; no renewal or freeze came within the grace period", expiry.UTC().Format(time.RFC3339)))
-	if policy.Action == saasv1alpha1.ExpiryFreeze && t.Spec.State == saasv1alpha1.StateActive {
+	// A package runs nothing to freeze: past its expiry it only stops paying.
+	if policy.Action == saasv1alpha1.ExpiryFreeze && t.Spec.State == saasv1alpha1.StateActive && t.Status.Package == nil {
 		s.frozen = true
 	}
 }

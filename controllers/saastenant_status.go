@@ -86,10 +86,17 @@ func setFrozen(t *saasv1alpha1.SaaSTenant, s *tenantState) string {
 }
 
 func frozenMessage(s *tenantState) string {
-	if s.lifecycle.Freeze.Behavior == saasv1alpha1.FreezeDisableIngress {
-		return "Frozen: the Ingress is removed; the workload and its data are kept"
+	msg := "Frozen: the workload is scaled to zero; its data is kept"
+	switch {
+	case s.tenant.Status.Package != nil:
+		return "Frozen: a package runs nothing; it pays for no usage past its expiry"
+	case s.lifecycle.Freeze.Behavior == saasv1alpha1.FreezeDisableIngress:
+		msg = "Frozen: the Ingress is removed; the workload and its data are kept"
 	}
-	return "Frozen: the workload is scaled to zero; its data is kept"
+	if s.frozenByExhaustion {
+		msg += ", until a new package brings quota: every package the buyer holds is used up (status.metering.conditions PackagesExhausted)"
+	}
+	return msg
 }
 
 // patchStatus sets observedGeneration only after a successful reconcile,

@@ -168,9 +168,12 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 		msg = "Released; the data is kept until " + retainUntil.UTC().Format(time.RFC3339)
 	}
 	setCondition(t, saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, reason, msg)
-	if t.Status.Namespace != "" {
+	switch {
+	case t.Status.Namespace != "":
 		// What Available last observed is gone with the workload.
 		setCondition(t, saasv1alpha1.AvailableCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadRemovedReason, "Released; the workload is removed")
+	case t.Status.Package != nil:
+		setCondition(t, saasv1alpha1.AvailableCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadRemovedReason, "Released; the package pays for nothing from now on")
 	}
 	for _, gone := range []string{saasv1alpha1.ReconcilingCondition, saasv1alpha1.StalledCondition, saasv1alpha1.ExpiredCondition} {
 		apimeta.RemoveStatusCondition(&t.Status.Conditions, gone)

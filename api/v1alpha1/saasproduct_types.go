@@ -744,6 +744,7 @@ const (
 // PackageTerms is what one package holds, in the unit of the product's
 // spec.packages.meter: exactly one of quota and quotaPerLinearValue.
 // +kubebuilder:validation:XValidation:rule="has(self.quota) != has(self.quotaPerLinearValue)",message="set exactly one of quota and quotaPerLinearValue"
+// +kubebuilder:validation:XValidation:rule="(!has(self.quota) || self.quota.matches('[1-9]')) && (!has(self.quotaPerLinearValue) || self.quotaPerLinearValue.matches('[1-9]'))",message="a package must hold more than 0"
 type PackageTerms struct {
 	// quota is what a package holds, a decimal with up to 4 decimals, for
 	// example "100".

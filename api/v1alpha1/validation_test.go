@@ -683,6 +683,25 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: "spec.plans[1].package.quota in body should match",
 		},
 		{
+			// A trial bought a package that held nothing.
+			name: "package quota of 0",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "duration", Source: saasv1alpha1.MeterTenantHours}}}
+				o.Spec.Packages = &saasv1alpha1.PackagesSpec{}
+				o.Spec.Plans = append(o.Spec.Plans, saasv1alpha1.Plan{SKUCode: "pkg", Package: &saasv1alpha1.PackageTerms{Quota: "0.0000"}})
+			}),
+			wantMessage: "a package must hold more than 0",
+		},
+		{
+			name: "package quota per linear value of 0",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "duration", Source: saasv1alpha1.MeterTenantHours}}}
+				o.Spec.Packages = &saasv1alpha1.PackagesSpec{}
+				o.Spec.Plans = append(o.Spec.Plans, saasv1alpha1.Plan{SKUCode: "pkg", Package: &saasv1alpha1.PackageTerms{QuotaPerLinearValue: "0"}})
+			}),
+			wantMessage: "a package must hold more than 0",
+		},
+		{
 			name: "packages that freeze on something else",
 			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
 				o.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{{Name: "duration", Source: saasv1alpha1.MeterTenantHours}}}
