@@ -61,7 +61,8 @@ func (r *MeteringReconciler) linkedPackages(ctx context.Context, t *saasv1alpha1
 		}
 		out = append(out, metering.PackageState{
 			InstanceID: p.Spec.InstanceID, Quota: p.Status.Package.Quota, ExpireTime: p.Status.ExpireTime,
-			Released: p.Spec.State == saasv1alpha1.StateReleased || !p.DeletionTimestamp.IsZero(),
+			Released:       p.Spec.State == saasv1alpha1.StateReleased || !p.DeletionTimestamp.IsZero(),
+			ConsumedBefore: p.Status.Package.ConsumedBefore,
 		})
 	}
 	return out, nil

@@ -17,6 +17,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/metering"
 )
 
 // Stop-when-used-up packages (docs/packages.md) against envtest: the real
@@ -367,4 +368,37 @@ func TestARolloutSkipsPackages(t *testing.T) {
 		g.Expect(s.Progress).To(Equal("1/1"))
 		g.Expect(c.Message).NotTo(ContainSubstring(pkg.Name))
 	}).Should(Succeed())
+}
+
+// A trial released the buyer's pay-per-use tenant and bought another: the
+// package stayed with the released one, and the new one froze for want of
+// a package. Once the released tenant's last usage is pushed, its packages
+// fund the buyer's next pay-per-use tenant with what they have left.
+func TestPackagesMoveToTheBuyersNextTenantWhenTheirsIsReleased(t *testing.T) {
+	g := NewWithT(t)
+	product := packagesProduct(t, saasv1alpha1.ExhaustedReport)
+	customer := fmt.Sprintf("buyer-%d", tenantSeq.Add(1))
+	first := buyPayPerUse(t, product, customer)
+	pkg := buyPackage(t, product, customer, "pkg-hours", "20991231235959", 3, first)
+	h := hourAgo(5)
+	r, _ := packageMetering(clocktesting.NewFakeClock(h))
+	meterUntilLedger(t, r, h, first.Name, 1)
+	_, err := meterAt(t, r, h.Add(time.Hour), first.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	updateTenant(t, first.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.State = saasv1alpha1.StateReleased })
+	meterUntil(t, r, h.Add(90*time.Minute), first.Name, func(g Gomega, m *saasv1alpha1.TenantMetering) {
+		g.Expect(metering.Done(m)).To(BeTrue(), "released, its last half hour pushed")
+	})
+	g.Expect(ledgerConsumed(storedMetering(t, first.Name))).To(Equal(map[string]string{pkg.Name: "1.5"}))
+
+	second := buyPayPerUse(t, product, customer)
+	moved := eventuallyTenant(t, pkg.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Status.Package.FundsInstanceID).To(Equal(second.Spec.InstanceID))
+	})
+	g.Expect(moved.Status.Package.ConsumedBefore).To(Equal("1.5"))
+	meterUntilLedger(t, r, h.Add(2*time.Hour), second.Name, 1)
+	m := storedMetering(t, second.Name)
+	g.Expect(ledgerConsumed(m)).To(Equal(map[string]string{pkg.Name: "1.5"}), "what it paid for before stays paid")
+	exhaustedCondition(g, m, metav1.ConditionFalse, saasv1alpha1.QuotaLeftReason)
 }

@@ -427,6 +427,9 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := indexTenantsByBuyer(mgr); err != nil {
 		return err
 	}
+	if err := indexPackagesByFunded(mgr); err != nil {
+		return err
+	}
 	tenants.use(mgr.GetCache())
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&saasv1alpha1.SaaSTenant{}, builder.WithPredicates(predicate.Or[client.Object](
@@ -435,6 +438,8 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, chartStatusChanged))).
 		// A pay-per-use tenant resolved wakes its buyer's waiting packages.
 		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(r.packagesWaitingFor), builder.WithPredicates(buyerResolved)).
+		// A pay-per-use tenant released, its last usage pushed, moves its packages on.
+		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(r.packagesOfEnded), builder.WithPredicates(fundingJustEnded)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfConfigMap)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -129,6 +131,9 @@ func (r *SaaSTenantReconciler) recordPackage(ctx context.Context, s *tenantState
 		// the package keeps what it was bought with.
 		quota, _ = koogallery.ParseUsageUnits(t.Status.Package.Quota)
 	}
+	if err := r.leaveEndedTenant(ctx, t); err != nil {
+		return failed(err)
+	}
 	if t.Status.Package.FundsInstanceID == "" {
 		funded, err := r.payPerUseTenantOf(ctx, t, s.product)
 		if err != nil {
@@ -149,6 +154,91 @@ func (r *SaaSTenantReconciler) recordPackage(ctx context.Context, s *tenantState
 	}
 	setSummary(t, s)
 	return o
+}
+
+// leaveEndedTenant unlinks package t from the tenant it funds once that
+// tenant is released and its last usage pushed (its ledger takes no more),
+// carrying what the package paid for into consumedBefore, so that it funds
+// the buyer's next pay-per-use tenant with what it has left. A funded
+// tenant deleted outright takes its ledger with it: the package keeps what
+// it had recorded before. Both states are final, so a cache that lags can
+// only delay the move.
+func (r *SaaSTenantReconciler) leaveEndedTenant(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+	p := t.Status.Package
+	if p.FundsInstanceID == "" {
+		return nil
+	}
+	funded := &saasv1alpha1.SaaSTenant{}
+	err := r.Get(ctx, client.ObjectKey{Name: p.FundsInstanceID}, funded)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("failed to read the tenant the package funds: %w", err)
+	case !fundingEnded(funded):
+		return nil
+	default:
+		if b := ledgerEntry(funded, t.Spec.InstanceID); b != nil {
+			p.ConsumedBefore = b.Consumed
+		}
+	}
+	r.event(t, corev1.EventTypeNormal, saasv1alpha1.PackageLinkedReason,
+		fmt.Sprintf("Instance %s is released: the package funds the buyer's next pay-per-use tenant with what it has left", p.FundsInstanceID))
+	p.FundsInstanceID = ""
+	return nil
+}
+
+// fundingEnded reports whether a funded tenant's ledger is final: it is
+// released (or being deleted) and its last usage is pushed, or it was
+// never metered.
+func fundingEnded(t *saasv1alpha1.SaaSTenant) bool {
+	if t.Spec.State != saasv1alpha1.StateReleased && t.DeletionTimestamp.IsZero() {
+		return false
+	}
+	return t.Status.Metering == nil || metering.Done(t.Status.Metering)
+}
+
+// ledgerEntry is package id's entry in t's ledger, nil when it has none.
+func ledgerEntry(t *saasv1alpha1.SaaSTenant, id string) *saasv1alpha1.PackageBalance {
+	if t.Status.Metering == nil {
+		return nil
+	}
+	for i := range t.Status.Metering.Packages {
+		if t.Status.Metering.Packages[i].InstanceID == id {
+			return &t.Status.Metering.Packages[i]
+		}
+	}
+	return nil
+}
+
+// packagesOfEnded maps a funded tenant whose ledger just became final (or
+// that is gone) to the packages it held, so they move on at once.
+func (r *SaaSTenantReconciler) packagesOfEnded(ctx context.Context, obj client.Object) []reconcile.Request {
+	t, ok := obj.(*saasv1alpha1.SaaSTenant)
+	if !ok {
+		return nil
+	}
+	list := &saasv1alpha1.SaaSTenantList{}
+	if err := r.List(ctx, list, client.MatchingFields{packageFundsIndex: t.Spec.InstanceID}); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
+}
+
+// fundingJustEnded passes a tenant whose ledger became final, or that is
+// gone.
+var fundingJustEnded = predicate.Funcs{
+	CreateFunc: func(event.CreateEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		before, ok1 := e.ObjectOld.(*saasv1alpha1.SaaSTenant)
+		after, ok2 := e.ObjectNew.(*saasv1alpha1.SaaSTenant)
+		return ok1 && ok2 && !fundingEnded(before) && fundingEnded(after)
+	},
+	DeleteFunc:  func(event.DeleteEvent) bool { return true },
+	GenericFunc: func(event.GenericEvent) bool { return false },
 }
 
 // payPerUseTenantOf finds the tenant package t funds: the buyer's oldest

@@ -132,11 +132,21 @@ type TenantPackage struct {
 	Quota string `json:"quota"`
 
 	// fundsInstanceId is the instanceId of the pay-per-use tenant whose
-	// usage the package pays for; empty while the buyer has none. Chosen
-	// once and kept.
+	// usage the package pays for; empty while the buyer has none. Kept
+	// until that tenant is released and its last usage pushed; then the
+	// package funds the buyer's next pay-per-use tenant, with what it has
+	// left.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	FundsInstanceID string `json:"fundsInstanceId,omitempty"`
+
+	// consumedBefore is what the package paid for while it funded tenants
+	// since released, a decimal with up to 4 decimals: the ledger of the
+	// tenant it funds now starts from it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]{1,4})?$`
+	ConsumedBefore string `json:"consumedBefore,omitempty"`
 }
 
 // SaaSTenantStatus is what kooper observed and did for a subscription.

@@ -196,11 +196,16 @@ type PackageState struct {
 	ExpireTime *metav1.Time
 	// Released reports that the marketplace released it (or it was deleted).
 	Released bool
+	// ConsumedBefore is what it paid for while it funded tenants since
+	// released: a new entry starts from it ("" is 0).
+	ConsumedBefore string
 }
 
 // SyncLedger brings ledger up to date with the packages linked to the
 // tenant, at now (docs/packages.md decisions 5 and 10): a new package
-// enters with since = now; a package's quota and expiry follow its tenant;
+// enters with since = now, having consumed what it paid for before (a
+// package moved from a released tenant); a package's quota and expiry
+// follow its tenant;
 // a released package ends at now, once. Entries of packages no longer
 // listed are kept (their tenant was deleted after its retention). When the
 // ledger is over MaxLedger, the entries that can no longer pay, oldest
@@ -214,7 +219,11 @@ func SyncLedger(ledger []saasv1alpha1.PackageBalance, packages []PackageState, n
 			if p.Released {
 				continue // released before it ever paid: nothing to keep
 			}
-			out = append(out, saasv1alpha1.PackageBalance{InstanceID: p.InstanceID, Consumed: "0", Since: at})
+			consumed := p.ConsumedBefore
+			if consumed == "" {
+				consumed = "0"
+			}
+			out = append(out, saasv1alpha1.PackageBalance{InstanceID: p.InstanceID, Consumed: consumed, Since: at})
 			i = len(out) - 1
 		}
 		b := &out[i]

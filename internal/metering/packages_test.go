@@ -271,6 +271,8 @@ func TestSyncLedger(t *testing.T) {
 
 	ledger = SyncLedger(ledger, nil, later.Add(2*time.Hour))
 	g.Expect(ledger).To(HaveLen(1), "a package whose tenant is gone keeps its entry")
+	ledger = SyncLedger(ledger, []PackageState{{InstanceID: "p-moved", Quota: "10", ConsumedBefore: "4.5"}}, later)
+	g.Expect(findBalance(ledger, "p-moved").Consumed).To(Equal("4.5"), "a package moved from a released tenant keeps what it paid for")
 }
 
 func TestSyncLedgerDropsWhatCannotPayFirstWhenFull(t *testing.T) {
