@@ -111,15 +111,7 @@ func TestVerifyRefusesEveryWrongKey(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
 			opts := VerifyOptions{Keys: keys, Now: t0.Add(time.Hour)}
-			if tt.opts != nil {
-				tt.opts(&opts)
-			}
-			_, err := Verify(tt.token, opts)
-			if tt.wantErr == nil {
-				g.Expect(err).NotTo(HaveOccurred())
-				return
-			}
-			g.Expect(errors.Is(err, tt.wantErr)).To(BeTrue(), "got %v, want %v", err, tt.wantErr)
+			expectVerify(g, tt.token, opts, tt.opts, tt.wantErr)
 		})
 	}
 }
@@ -185,4 +177,18 @@ func mustDecode(t *testing.T, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// expectVerify verifies token with opts, changed by change when it is
+// set, and expects wantErr (errors.Is), or success when it is nil.
+func expectVerify(g Gomega, token string, opts VerifyOptions, change func(*VerifyOptions), wantErr error) {
+	if change != nil {
+		change(&opts)
+	}
+	_, err := Verify(token, opts)
+	if wantErr == nil {
+		g.Expect(err).NotTo(HaveOccurred())
+		return
+	}
+	g.Expect(errors.Is(err, wantErr)).To(BeTrue(), "got %v, want %v", err, wantErr)
 }
