@@ -232,7 +232,7 @@ func (r *MeteringReconciler) observe(ctx context.Context, t *saasv1alpha1.SaaSTe
 		}
 		if funded {
 			m.Packages = metering.SyncLedger(m.Packages, packages, now.Time)
-			setExhausted(t, now.Time)
+			setExhausted(t, now.Time) // none once released: its packages move on
 		}
 	})
 	if err == nil && funded {

@@ -80,9 +80,14 @@ func exhaustion(t *saasv1alpha1.SaaSTenant) metav1.ConditionStatus {
 }
 
 // setExhausted sets PackagesExhausted from the ledger as it stands at now
-// (docs/packages.md decision 8).
+// (docs/packages.md decision 8); a released tenant has none: its packages
+// move on.
 func setExhausted(t *saasv1alpha1.SaaSTenant, now time.Time) {
 	m := t.Status.Metering
+	if m.EndTime != nil {
+		apimeta.RemoveStatusCondition(&m.Conditions, saasv1alpha1.PackagesExhaustedCondition)
+		return
+	}
 	left, holding := metering.QuotaLeft(m.Packages, now)
 	c := metav1.Condition{Type: saasv1alpha1.PackagesExhaustedCondition, ObservedGeneration: t.Generation}
 	switch {
@@ -91,7 +96,7 @@ func setExhausted(t *saasv1alpha1.SaaSTenant, now time.Time) {
 		c.Message = fmt.Sprintf("%s left in %d package(s)", left, holding)
 	case len(m.Packages) == 0:
 		c.Status, c.Reason = metav1.ConditionTrue, saasv1alpha1.NoPackageReason
-		c.Message = "The buyer holds no package: usage is not covered until one is bought"
+		c.Message = "No package funds this tenant (a buyer's packages fund their oldest active pay-per-use tenant): usage is not covered until one does"
 	default:
 		c.Status, c.Reason = metav1.ConditionTrue, saasv1alpha1.PackagesUsedUpReason
 		c.Message = fmt.Sprintf("Every package (%d) is used up, expired or released: usage is not covered until a new one is bought", len(m.Packages))

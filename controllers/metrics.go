@@ -50,7 +50,7 @@ const (
 
 // Help texts of the tenant collector's gauges.
 const (
-	notReadyHelp = "SaaSTenants meant to serve (state Active, not frozen by the expiry safety net, not being deleted) " +
+	notReadyHelp = "SaaSTenants meant to serve (state Active, not frozen locally, not being deleted, not a package) " +
 		"whose Ready condition has not been True for more than 15 minutes (since its last transition, or since creation without one)."
 	expiringHelp = "Active SaaSTenants by time to status.expireTime: within=1d (at most a day left), " +
 		"7d (at most 7 days, the 1d ones included), grace (expired, within the expiry safety net's grace period)."

@@ -202,7 +202,7 @@ func TestUsedUpPackagesFreezeWhenTheProductSaysSoAndANewPackageUnfreezes(t *test
 	exhaustedCondition(g, storedMetering(t, ppu.Name), metav1.ConditionTrue, saasv1alpha1.NoPackageReason)
 	frozen := eventuallyTenant(t, ppu.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByExhaustionReason))
 	// A trial read the same message as any freeze's: it says why now.
-	g.Expect(apimeta.FindStatusCondition(frozen.Status.Conditions, saasv1alpha1.ReadyCondition).Message).To(ContainSubstring("every package the buyer holds is used up"))
+	g.Expect(apimeta.FindStatusCondition(frozen.Status.Conditions, saasv1alpha1.ReadyCondition).Message).To(ContainSubstring("no package that funds this tenant has any left"))
 	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
 	meterUntilState(t, r, h.Add(time.Minute), ppu.Name, saasv1alpha1.StateFrozen)
 
@@ -397,8 +397,12 @@ func TestPackagesMoveToTheBuyersNextTenantWhenTheirsIsReleased(t *testing.T) {
 		g.Expect(tn.Status.Package.FundsInstanceID).To(Equal(second.Spec.InstanceID))
 	})
 	g.Expect(moved.Status.Package.ConsumedBefore).To(Equal("1.5"))
+	g.Expect(moved.Status.Package.ConsumedUntil).NotTo(BeNil())
 	meterUntilLedger(t, r, h.Add(2*time.Hour), second.Name, 1)
 	m := storedMetering(t, second.Name)
 	g.Expect(ledgerConsumed(m)).To(Equal(map[string]string{pkg.Name: "1.5"}), "what it paid for before stays paid")
+	g.Expect(m.Packages[0].Carried).To(Equal("1.5"), "paid for by the released tenant, not this one")
 	exhaustedCondition(g, m, metav1.ConditionFalse, saasv1alpha1.QuotaLeftReason)
+	g.Expect(storedMetering(t, first.Name).Conditions).NotTo(ContainElement(HaveField("Type", saasv1alpha1.PackagesExhaustedCondition)),
+		"a released tenant's packages moved on: it reports none")
 }

@@ -139,6 +139,9 @@ func (r *SaaSTenantReconciler) recordPackage(ctx context.Context, s *tenantState
 		if err != nil {
 			return failed(err)
 		}
+		if funded != "" {
+			r.event(t, corev1.EventTypeNormal, saasv1alpha1.PackageLinkedReason, fmt.Sprintf("The package funds instance %s", funded))
+		}
 		t.Status.Package.FundsInstanceID = funded
 	}
 	setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionTrue, saasv1alpha1.PackageLinkedReason,
@@ -149,7 +152,7 @@ func (r *SaaSTenantReconciler) recordPackage(ctx context.Context, s *tenantState
 			fmt.Sprintf("Package of %s funds instance %s", quota, funded))
 	} else {
 		setCondition(t, saasv1alpha1.AvailableCondition, metav1.ConditionFalse, saasv1alpha1.WaitingForPayPerUseTenantReason,
-			"The buyer has no pay-per-use tenant of this product yet; the package will fund the first one")
+			"The buyer has no active pay-per-use tenant of this product; the package will fund the next one")
 		o = waitFor(packageLinkRetry)
 	}
 	setSummary(t, s)
@@ -179,6 +182,7 @@ func (r *SaaSTenantReconciler) leaveEndedTenant(ctx context.Context, t *saasv1al
 	default:
 		if b := ledgerEntry(funded, t.Spec.InstanceID); b != nil {
 			p.ConsumedBefore = b.Consumed
+			p.ConsumedUntil = funded.Status.Metering.PushedUntil.DeepCopy()
 		}
 	}
 	r.event(t, corev1.EventTypeNormal, saasv1alpha1.PackageLinkedReason,

@@ -94,7 +94,7 @@ func frozenMessage(s *tenantState) string {
 		msg = "Frozen: the Ingress is removed; the workload and its data are kept"
 	}
 	if s.frozenByExhaustion {
-		msg += ", until a new package brings quota: every package the buyer holds is used up (status.metering.conditions PackagesExhausted)"
+		msg += ", until a package brings quota: no package that funds this tenant has any left (status.metering.conditions PackagesExhausted says why)"
 	}
 	return msg
 }

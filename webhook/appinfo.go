@@ -10,6 +10,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/metering"
 )
 
 // instanceInfo is what the marketplace shows the buyer about one instance:
@@ -114,35 +115,46 @@ func usageInfo(t *saasv1alpha1.SaaSTenant) []koogallery.UsageInfo {
 	return out
 }
 
-// packageEntry is one package's usageInfo entry from the ledger m holds.
+// packageEntry is one package's usageInfo entry from the ledger m holds:
+// what it paid for there (consumed − carried: its use by tenants of the
+// buyer since released is theirs to report).
 func packageEntry(m *saasv1alpha1.TenantMetering, b *saasv1alpha1.PackageBalance) koogallery.UsageInfo {
-	consumed, err := koogallery.ParseUsageUnits(b.Consumed)
-	if err != nil {
-		consumed = 0
-	}
 	return koogallery.UsageInfo{
-		RelatedInstanceID: b.InstanceID, UsageValue: json.Number(consumed.String()),
+		RelatedInstanceID: b.InstanceID, UsageValue: json.Number(metering.UsedHere(b).String()),
 		StatisticalTime: koogallery.FormatTimestamp17(m.PushedUntil.Time),
 	}
 }
 
-// packageUsage is a package's usageInfo: what it paid for, from the ledger
-// of the tenant it funds (read from the cache), or nothing while it funds
-// none or that tenant's ledger does not list it yet.
+// packageUsage is a package's usageInfo: all it paid for, from the ledger
+// of the tenant it funds (read from the cache) once that tenant pushed a
+// window; before, what it had paid for until it moved (consumedBefore);
+// nothing when it never paid.
 func (r *Receiver) packageUsage(ctx context.Context, pkg *saasv1alpha1.SaaSTenant) []koogallery.UsageInfo {
+	p := pkg.Status.Package
 	funded := &saasv1alpha1.SaaSTenant{}
-	if pkg.Status.Package.FundsInstanceID == "" ||
-		r.client.Get(ctx, types.NamespacedName{Name: pkg.Status.Package.FundsInstanceID}, funded) != nil {
-		return nil
-	}
-	m := funded.Status.Metering
-	if m == nil || m.PushedUntil == nil {
-		return nil
-	}
-	for i := range m.Packages {
-		if m.Packages[i].InstanceID == pkg.Spec.InstanceID {
-			return []koogallery.UsageInfo{packageEntry(m, &m.Packages[i])}
+	if p.FundsInstanceID != "" && r.client.Get(ctx, types.NamespacedName{Name: p.FundsInstanceID}, funded) == nil {
+		if m := funded.Status.Metering; m != nil && m.PushedUntil != nil {
+			for i := range m.Packages {
+				if b := &m.Packages[i]; b.InstanceID == pkg.Spec.InstanceID {
+					return []koogallery.UsageInfo{{RelatedInstanceID: b.InstanceID, UsageValue: json.Number(units(b.Consumed)),
+						StatisticalTime: koogallery.FormatTimestamp17(m.PushedUntil.Time)}}
+				}
+			}
 		}
 	}
-	return nil
+	if p.ConsumedBefore == "" || p.ConsumedUntil == nil {
+		return nil
+	}
+	return []koogallery.UsageInfo{{RelatedInstanceID: pkg.Spec.InstanceID, UsageValue: json.Number(units(p.ConsumedBefore)),
+		StatisticalTime: koogallery.FormatTimestamp17(p.ConsumedUntil.Time)}}
+}
+
+// units writes a stored usage decimal as usageInfo's number, 0 when it
+// does not parse.
+func units(decimal string) string {
+	u, err := koogallery.ParseUsageUnits(decimal)
+	if err != nil {
+		return "0"
+	}
+	return u.String()
 }

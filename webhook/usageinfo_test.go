@@ -55,7 +55,8 @@ func TestQueryInstanceReportsWhatEachPackagePaidFor(t *testing.T) {
 		ChargingMode: saasv1alpha1.ChargingOnDemand}
 	funded.Status.Metering = &saasv1alpha1.TenantMetering{Since: pushed, PushedUntil: &pushed,
 		Meters:   []saasv1alpha1.MeterUsage{{Name: "duration", Total: "4.5"}},
-		Packages: []saasv1alpha1.PackageBalance{{InstanceID: pkg, Quota: "3", Consumed: "2.5", Since: pushed}}}
+		// 1 of the 2.5 was paid for a tenant of the buyer's since released.
+		Packages: []saasv1alpha1.PackageBalance{{InstanceID: pkg, Quota: "3", Consumed: "2.5", Carried: "1", Since: pushed}}}
 	g.Expect(k8sClient.Status().Update(ctxFor(t), funded)).To(Succeed())
 
 	pack := getTenant(t, pkg)
@@ -75,7 +76,17 @@ func TestQueryInstanceReportsWhatEachPackagePaidFor(t *testing.T) {
 	const at = "20261201100000000"
 	g.Eventually(usage(ppu)).Should(Equal([]koogallery.UsageInfo{
 		{UsageValue: json.Number("4.5"), StatisticalTime: at},
-		{RelatedInstanceID: pkg, UsageValue: json.Number("2.5"), StatisticalTime: at},
-	}))
-	g.Eventually(usage(pkg)).Should(Equal([]koogallery.UsageInfo{{RelatedInstanceID: pkg, UsageValue: json.Number("2.5"), StatisticalTime: at}}))
+		{RelatedInstanceID: pkg, UsageValue: json.Number("1.5"), StatisticalTime: at},
+	}), "what this instance used of the package")
+	g.Eventually(usage(pkg)).Should(Equal([]koogallery.UsageInfo{{RelatedInstanceID: pkg, UsageValue: json.Number("2.5"), StatisticalTime: at}}),
+		"all the package paid for")
+
+	// A trial saw a package that moved on from a released tenant report
+	// nothing until its new tenant pushed a window: it reports what it
+	// had paid for until it moved.
+	moved := metav1.NewTime(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	pack = getTenant(t, pkg)
+	pack.Status.Package = &saasv1alpha1.TenantPackage{Quota: "3", ConsumedBefore: "2.5", ConsumedUntil: &moved}
+	g.Expect(k8sClient.Status().Update(ctxFor(t), pack)).To(Succeed())
+	g.Eventually(usage(pkg)).Should(Equal([]koogallery.UsageInfo{{RelatedInstanceID: pkg, UsageValue: json.Number("2.5"), StatisticalTime: "20261201090000000"}}))
 }

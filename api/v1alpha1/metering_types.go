@@ -223,11 +223,19 @@ type PackageBalance struct {
 	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]{1,4})?$`
 	Quota string `json:"quota"`
 
-	// consumed is what the package has paid for in accepted records.
+	// consumed is what the package has paid for in all, carried included.
 	// +required
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]{1,4})?$`
 	Consumed string `json:"consumed"`
+
+	// carried is what the package had paid for before it entered this
+	// ledger (for tenants of the buyer since released): this tenant's own
+	// use of it is consumed − carried.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]{1,4})?$`
+	Carried string `json:"carried,omitempty"`
 
 	// since is when kooper entered the package in the ledger: it pays for
 	// windows that end after it.

@@ -147,6 +147,12 @@ type TenantPackage struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]{1,4})?$`
 	ConsumedBefore string `json:"consumedBefore,omitempty"`
+
+	// consumedUntil is the end of the last window pushed by the tenants
+	// consumedBefore was paid for: queryInstance reports consumedBefore as
+	// of then until the tenant it funds now pushes its first window.
+	// +optional
+	ConsumedUntil *metav1.Time `json:"consumedUntil,omitempty"`
 }
 
 // SaaSTenantStatus is what kooper observed and did for a subscription.

@@ -155,6 +155,14 @@ func SplitOverPackages(ledger []saasv1alpha1.PackageBalance, w Window, units koo
 	return parts, max(units, 0)
 }
 
+// UsedHere is what package b paid for in this ledger's tenant: consumed −
+// carried.
+func UsedHere(b *saasv1alpha1.PackageBalance) koogallery.UsageUnits {
+	used, _ := koogallery.ParseUsageUnits(b.Consumed)
+	carried, _ := koogallery.ParseUsageUnits(b.Carried)
+	return max(used-carried, 0)
+}
+
 // Deduct adds each part to its package's consumed in ledger; a part whose
 // package is not in the ledger is ignored.
 func Deduct(ledger []saasv1alpha1.PackageBalance, parts []PackagePart) {
@@ -223,7 +231,7 @@ func SyncLedger(ledger []saasv1alpha1.PackageBalance, packages []PackageState, n
 			if consumed == "" {
 				consumed = "0"
 			}
-			out = append(out, saasv1alpha1.PackageBalance{InstanceID: p.InstanceID, Consumed: consumed, Since: at})
+			out = append(out, saasv1alpha1.PackageBalance{InstanceID: p.InstanceID, Consumed: consumed, Carried: p.ConsumedBefore, Since: at})
 			i = len(out) - 1
 		}
 		b := &out[i]

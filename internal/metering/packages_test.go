@@ -273,6 +273,10 @@ func TestSyncLedger(t *testing.T) {
 	g.Expect(ledger).To(HaveLen(1), "a package whose tenant is gone keeps its entry")
 	ledger = SyncLedger(ledger, []PackageState{{InstanceID: "p-moved", Quota: "10", ConsumedBefore: "4.5"}}, later)
 	g.Expect(findBalance(ledger, "p-moved").Consumed).To(Equal("4.5"), "a package moved from a released tenant keeps what it paid for")
+	g.Expect(findBalance(ledger, "p-moved").Carried).To(Equal("4.5"))
+	g.Expect(UsedHere(findBalance(ledger, "p-moved"))).To(BeZero(), "none of it here")
+	findBalance(ledger, "p-moved").Consumed = "6"
+	g.Expect(UsedHere(findBalance(ledger, "p-moved")).String()).To(Equal("1.5"))
 }
 
 func TestSyncLedgerDropsWhatCannotPayFirstWhenFull(t *testing.T) {
