@@ -54,7 +54,7 @@ func TestQueryInstanceReportsWhatEachPackagePaidFor(t *testing.T) {
 	funded.Status.Order = &saasv1alpha1.ResolvedOrder{OrderID: funded.Spec.OrderID, ProductID: "p", SKUCode: "payg",
 		ChargingMode: saasv1alpha1.ChargingOnDemand}
 	funded.Status.Metering = &saasv1alpha1.TenantMetering{Since: pushed, PushedUntil: &pushed,
-		Meters:   []saasv1alpha1.MeterUsage{{Name: "duration", Total: "4.5"}},
+		Meters: []saasv1alpha1.MeterUsage{{Name: "duration", Total: "4.5"}},
 		// 1 of the 2.5 was paid for a tenant of the buyer's since released.
 		Packages: []saasv1alpha1.PackageBalance{{InstanceID: pkg, Quota: "3", Consumed: "2.5", Carried: "1", Since: pushed}}}
 	g.Expect(k8sClient.Status().Update(ctxFor(t), funded)).To(Succeed())
