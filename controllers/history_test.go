@@ -77,12 +77,7 @@ func TestLicenseHistory(t *testing.T) {
 	product, _ := newLicenseProduct(t, true)
 	l := eventuallyLicense(t, newLicense(t, product, "basic").Name, licenseReady)
 
-	upgrade := fmt.Sprintf("CS%dUP", tenantSeq.Add(1))
-	marketplace.addOrder(upgrade, product.Spec.ProductID, "pro", orderExpiry.Format("20060102150405"))
-	updateLicense(t, l.Name, func(l *saasv1alpha1.License) {
-		l.Spec.Orders = append(l.Spec.Orders, saasv1alpha1.AppliedOrder{OrderID: upgrade, OrderLineID: upgrade + "-000001",
-			Activity: saasv1alpha1.ActivityUpgradeInstance, ReceivedTime: metav1.Now()})
-	})
+	upgradeLicenseToPro(t, product, l.Name)
 	eventuallyLicense(t, l.Name, func(g Gomega, l *saasv1alpha1.License) { g.Expect(l.Status.SKUCode).To(Equal("pro")) })
 	updateLicense(t, l.Name, func(l *saasv1alpha1.License) { l.Spec.State = saasv1alpha1.StateFrozen })
 	summary := func(l *saasv1alpha1.License) []string {

@@ -286,12 +286,7 @@ func TestLicenseUpgradeReissuesWithTheNewPlansFeatures(t *testing.T) {
 	product, signer := newLicenseProduct(t, true)
 	l := eventuallyLicense(t, newLicense(t, product, "basic").Name, licenseReady)
 
-	upgrade := fmt.Sprintf("CS%dUP", tenantSeq.Add(1))
-	marketplace.addOrder(upgrade, product.Spec.ProductID, "pro", orderExpiry.Format("20060102150405"))
-	updateLicense(t, l.Name, func(l *saasv1alpha1.License) {
-		l.Spec.Orders = append(l.Spec.Orders, saasv1alpha1.AppliedOrder{OrderID: upgrade, OrderLineID: upgrade + "-000001",
-			Activity: saasv1alpha1.ActivityUpgradeInstance, ReceivedTime: metav1.Now()})
-	})
+	upgradeLicenseToPro(t, product, l.Name)
 	l = eventuallyLicense(t, l.Name, func(g Gomega, l *saasv1alpha1.License) {
 		g.Expect(l.Status.SKUCode).To(Equal("pro"))
 		licenseReady(g, l)
@@ -432,4 +427,16 @@ func (c cacheMissing) Get(ctx context.Context, key client.ObjectKey, obj client.
 		return apierrors.NewNotFound(corev1.Resource("secrets"), key.Name)
 	}
 	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+// upgradeLicenseToPro records an upgradeInstance of licence name to the
+// pro plan, as the receiver would, with an order the marketplace knows.
+func upgradeLicenseToPro(t *testing.T, product *saasv1alpha1.SaaSProduct, name string) {
+	t.Helper()
+	upgrade := fmt.Sprintf("CS%dUP", tenantSeq.Add(1))
+	marketplace.addOrder(upgrade, product.Spec.ProductID, "pro", orderExpiry.Format("20060102150405"))
+	updateLicense(t, name, func(l *saasv1alpha1.License) {
+		l.Spec.Orders = append(l.Spec.Orders, saasv1alpha1.AppliedOrder{OrderID: upgrade, OrderLineID: upgrade + "-000001",
+			Activity: saasv1alpha1.ActivityUpgradeInstance, ReceivedTime: metav1.Now()})
+	})
 }

@@ -47,15 +47,25 @@ func fundedTenant(_ context.Context, obj client.Object) []reconcile.Request {
 
 var fundedTenantHandler = handler.EnqueueRequestsFromMapFunc(fundedTenant)
 
+// packagesFunding lists, from reader's cache (its packageFundsIndex), the
+// packages that fund instance id.
+func packagesFunding(ctx context.Context, reader client.Reader, id string) ([]saasv1alpha1.SaaSTenant, error) {
+	list := &saasv1alpha1.SaaSTenantList{}
+	if err := reader.List(ctx, list, client.MatchingFields{packageFundsIndex: id}); err != nil {
+		return nil, fmt.Errorf("failed to list the packages of %s: %w", id, err)
+	}
+	return list.Items, nil
+}
+
 // linkedPackages lists, from the cache, the packages that fund t.
 func (r *MeteringReconciler) linkedPackages(ctx context.Context, t *saasv1alpha1.SaaSTenant) ([]metering.PackageState, error) {
-	list := &saasv1alpha1.SaaSTenantList{}
-	if err := r.List(ctx, list, client.MatchingFields{packageFundsIndex: t.Spec.InstanceID}); err != nil {
-		return nil, fmt.Errorf("failed to list the tenant's packages: %w", err)
+	packages, err := packagesFunding(ctx, r.Client, t.Spec.InstanceID)
+	if err != nil {
+		return nil, err
 	}
-	out := make([]metering.PackageState, 0, len(list.Items))
-	for i := range list.Items {
-		p := &list.Items[i]
+	out := make([]metering.PackageState, 0, len(packages))
+	for i := range packages {
+		p := &packages[i]
 		if p.Status.Package == nil || p.Status.Package.Quota == "" {
 			continue
 		}
@@ -135,7 +145,7 @@ func newPackageSplit(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProdu
 	}
 	return &packageSplit{
 		meter:     metering.PackageMeter(product),
-		ledger:    append([]saasv1alpha1.PackageBalance(nil), t.Status.Metering.DeepCopy().Packages...),
+		ledger:    t.Status.Metering.DeepCopy().Packages,
 		uncovered: product.Spec.Packages.Uncovered,
 	}
 }
@@ -174,16 +184,9 @@ func settle(m *saasv1alpha1.TenantMetering, pending []pendingRecord, done int) {
 		case rec.part.Package != "":
 			metering.Deduct(m.Packages, []metering.PackagePart{rec.part})
 		case rec.held:
-			addUncovered(m, rec.meter, rec.units)
+			m.Uncovered = metering.AddUsage(m.Uncovered, rec.meter, rec.units)
 		}
 	}
-}
-
-// addUncovered adds units to meter's held-back usage in m.Uncovered.
-func addUncovered(m *saasv1alpha1.TenantMetering, meter string, units koogallery.UsageUnits) {
-	tmp := &saasv1alpha1.TenantMetering{Meters: m.Uncovered}
-	metering.AddTotal(tmp, meter, units)
-	m.Uncovered = tmp.Meters
 }
 
 // countUncovered counts, once the cursor moved past the first done

@@ -47,31 +47,34 @@ func indexTenantsByBuyer(mgr ctrl.Manager) error {
 		if !ok || t.Status.Order == nil || t.Status.Order.CustomerID == "" {
 			return nil
 		}
-		prefix := ""
 		switch {
 		case t.Status.Order.ChargingMode == saasv1alpha1.ChargingOnDemand:
+			return buyerKeys(t, "")
 		case t.Status.Package != nil && t.Status.Package.FundsInstanceID == "":
-			prefix = waitingPrefix
-		default:
-			return nil
+			return buyerKeys(t, waitingPrefix)
 		}
-		return []string{prefix + buyerKey(saasv1alpha1.LinkByCustomer, t.Status.Order.CustomerID, ""),
-			prefix + buyerKey(saasv1alpha1.LinkByCustomerAndProduct, t.Status.Order.CustomerID, t.Spec.ProductName)}
+		return nil
 	})
+}
+
+// buyerKeys are the buyerIndex values of t, whose order names its buyer,
+// each after prefix: by buyer, and by buyer and product.
+func buyerKeys(t *saasv1alpha1.SaaSTenant, prefix string) []string {
+	return []string{prefix + buyerKey(saasv1alpha1.LinkByCustomer, t.Status.Order.CustomerID, ""),
+		prefix + buyerKey(saasv1alpha1.LinkByCustomerAndProduct, t.Status.Order.CustomerID, t.Spec.ProductName)}
 }
 
 // packagesWaitingFor maps a pay-per-use tenant to the packages of its
 // buyer that fund no tenant yet, so they link the moment it is resolved.
 func (r *SaaSTenantReconciler) packagesWaitingFor(ctx context.Context, obj client.Object) []reconcile.Request {
 	t, ok := obj.(*saasv1alpha1.SaaSTenant)
-	if !ok || t.Status.Order == nil || t.Status.Order.ChargingMode != saasv1alpha1.ChargingOnDemand || t.Status.Order.CustomerID == "" {
+	if !ok || buyerOf(t) == "" {
 		return nil
 	}
 	var out []reconcile.Request
-	for _, key := range []string{buyerKey(saasv1alpha1.LinkByCustomer, t.Status.Order.CustomerID, ""),
-		buyerKey(saasv1alpha1.LinkByCustomerAndProduct, t.Status.Order.CustomerID, t.Spec.ProductName)} {
+	for _, key := range buyerKeys(t, waitingPrefix) {
 		list := &saasv1alpha1.SaaSTenantList{}
-		if err := r.List(ctx, list, client.MatchingFields{buyerIndex: waitingPrefix + key}); err != nil {
+		if err := r.List(ctx, list, client.MatchingFields{buyerIndex: key}); err != nil {
 			continue
 		}
 		for i := range list.Items {
@@ -179,8 +182,8 @@ func (r *SaaSTenantReconciler) leaveEndedTenant(ctx context.Context, t *saasv1al
 		return fmt.Errorf("failed to read the tenant the package funds: %w", err)
 	case !fundingEnded(funded):
 		return nil
-	default:
-		if b := ledgerEntry(funded, t.Spec.InstanceID); b != nil {
+	case funded.Status.Metering != nil:
+		if b := metering.Balance(funded.Status.Metering.Packages, t.Spec.InstanceID); b != nil {
 			p.ConsumedBefore = b.Consumed
 			p.ConsumedUntil = funded.Status.Metering.PushedUntil.DeepCopy()
 		}
@@ -201,19 +204,6 @@ func fundingEnded(t *saasv1alpha1.SaaSTenant) bool {
 	return t.Status.Metering == nil || metering.Done(t.Status.Metering)
 }
 
-// ledgerEntry is package id's entry in t's ledger, nil when it has none.
-func ledgerEntry(t *saasv1alpha1.SaaSTenant, id string) *saasv1alpha1.PackageBalance {
-	if t.Status.Metering == nil {
-		return nil
-	}
-	for i := range t.Status.Metering.Packages {
-		if t.Status.Metering.Packages[i].InstanceID == id {
-			return &t.Status.Metering.Packages[i]
-		}
-	}
-	return nil
-}
-
 // packagesOfEnded maps a funded tenant whose ledger just became final (or
 // that is gone) to the packages it held, so they move on at once.
 func (r *SaaSTenantReconciler) packagesOfEnded(ctx context.Context, obj client.Object) []reconcile.Request {
@@ -221,13 +211,13 @@ func (r *SaaSTenantReconciler) packagesOfEnded(ctx context.Context, obj client.O
 	if !ok {
 		return nil
 	}
-	list := &saasv1alpha1.SaaSTenantList{}
-	if err := r.List(ctx, list, client.MatchingFields{packageFundsIndex: t.Spec.InstanceID}); err != nil {
+	packages, err := packagesFunding(ctx, r.Client, t.Spec.InstanceID)
+	if err != nil {
 		return nil
 	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	out := make([]reconcile.Request, 0, len(packages))
+	for i := range packages {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&packages[i])})
 	}
 	return out
 }

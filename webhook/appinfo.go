@@ -134,11 +134,9 @@ func (r *Receiver) packageUsage(ctx context.Context, pkg *saasv1alpha1.SaaSTenan
 	funded := &saasv1alpha1.SaaSTenant{}
 	if p.FundsInstanceID != "" && r.client.Get(ctx, types.NamespacedName{Name: p.FundsInstanceID}, funded) == nil {
 		if m := funded.Status.Metering; m != nil && m.PushedUntil != nil {
-			for i := range m.Packages {
-				if b := &m.Packages[i]; b.InstanceID == pkg.Spec.InstanceID {
-					return []koogallery.UsageInfo{{RelatedInstanceID: b.InstanceID, UsageValue: json.Number(units(b.Consumed)),
-						StatisticalTime: koogallery.FormatTimestamp17(m.PushedUntil.Time)}}
-				}
+			if b := metering.Balance(m.Packages, pkg.Spec.InstanceID); b != nil {
+				return []koogallery.UsageInfo{{RelatedInstanceID: b.InstanceID, UsageValue: json.Number(units(b.Consumed)),
+					StatisticalTime: koogallery.FormatTimestamp17(m.PushedUntil.Time)}}
 			}
 		}
 	}

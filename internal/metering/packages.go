@@ -163,16 +163,22 @@ func UsedHere(b *saasv1alpha1.PackageBalance) koogallery.UsageUnits {
 	return max(used-carried, 0)
 }
 
+// Balance is package id's entry in ledger, nil when it has none.
+func Balance(ledger []saasv1alpha1.PackageBalance, id string) *saasv1alpha1.PackageBalance {
+	if i := slices.IndexFunc(ledger, func(b saasv1alpha1.PackageBalance) bool { return b.InstanceID == id }); i >= 0 {
+		return &ledger[i]
+	}
+	return nil
+}
+
 // Deduct adds each part to its package's consumed in ledger; a part whose
 // package is not in the ledger is ignored.
 func Deduct(ledger []saasv1alpha1.PackageBalance, parts []PackagePart) {
 	for _, p := range parts {
-		i := slices.IndexFunc(ledger, func(b saasv1alpha1.PackageBalance) bool { return b.InstanceID == p.Package })
-		if i < 0 {
-			continue
+		if b := Balance(ledger, p.Package); b != nil {
+			used, _ := koogallery.ParseUsageUnits(b.Consumed)
+			b.Consumed = (used + p.Units).String()
 		}
-		used, _ := koogallery.ParseUsageUnits(ledger[i].Consumed)
-		ledger[i].Consumed = (used + p.Units).String()
 	}
 }
 
@@ -222,8 +228,8 @@ func SyncLedger(ledger []saasv1alpha1.PackageBalance, packages []PackageState, n
 	at := metav1.NewTime(now.UTC().Truncate(time.Second))
 	out := slices.Clone(ledger)
 	for _, p := range packages {
-		i := slices.IndexFunc(out, func(b saasv1alpha1.PackageBalance) bool { return b.InstanceID == p.InstanceID })
-		if i < 0 {
+		b := Balance(out, p.InstanceID)
+		if b == nil {
 			if p.Released {
 				continue // released before it ever paid: nothing to keep
 			}
@@ -232,9 +238,8 @@ func SyncLedger(ledger []saasv1alpha1.PackageBalance, packages []PackageState, n
 				consumed = "0"
 			}
 			out = append(out, saasv1alpha1.PackageBalance{InstanceID: p.InstanceID, Consumed: consumed, Carried: p.ConsumedBefore, Since: at})
-			i = len(out) - 1
+			b = &out[len(out)-1]
 		}
-		b := &out[i]
 		b.Quota = p.Quota
 		b.ExpireTime = p.ExpireTime.DeepCopy()
 		if p.Released && b.EndTime == nil {

@@ -185,7 +185,7 @@ func TestSplitOverPackagesProperties(t *testing.T) {
 				rt.Fatalf("part %d: %v then %v", i, p, again[i])
 			}
 			sum += p.Units
-			b := findBalance(ledger, p.Package)
+			b := Balance(ledger, p.Package)
 			if !eligible(b, w) || p.Units > Left(b) {
 				rt.Fatalf("package %s paid %s, eligible %v, left %s", p.Package, p.Units, eligible(b, w), Left(b))
 			}
@@ -202,15 +202,6 @@ func TestSplitOverPackagesProperties(t *testing.T) {
 			}
 		}
 	})
-}
-
-func findBalance(ledger []saasv1alpha1.PackageBalance, id string) *saasv1alpha1.PackageBalance {
-	for i := range ledger {
-		if ledger[i].InstanceID == id {
-			return &ledger[i]
-		}
-	}
-	return nil
 }
 
 func partOf(parts []PackagePart, id string) koogallery.UsageUnits {
@@ -272,11 +263,11 @@ func TestSyncLedger(t *testing.T) {
 	ledger = SyncLedger(ledger, nil, later.Add(2*time.Hour))
 	g.Expect(ledger).To(HaveLen(1), "a package whose tenant is gone keeps its entry")
 	ledger = SyncLedger(ledger, []PackageState{{InstanceID: "p-moved", Quota: "10", ConsumedBefore: "4.5"}}, later)
-	g.Expect(findBalance(ledger, "p-moved").Consumed).To(Equal("4.5"), "a package moved from a released tenant keeps what it paid for")
-	g.Expect(findBalance(ledger, "p-moved").Carried).To(Equal("4.5"))
-	g.Expect(UsedHere(findBalance(ledger, "p-moved"))).To(BeZero(), "none of it here")
-	findBalance(ledger, "p-moved").Consumed = "6"
-	g.Expect(UsedHere(findBalance(ledger, "p-moved")).String()).To(Equal("1.5"))
+	g.Expect(Balance(ledger, "p-moved").Consumed).To(Equal("4.5"), "a package moved from a released tenant keeps what it paid for")
+	g.Expect(Balance(ledger, "p-moved").Carried).To(Equal("4.5"))
+	g.Expect(UsedHere(Balance(ledger, "p-moved"))).To(BeZero(), "none of it here")
+	Balance(ledger, "p-moved").Consumed = "6"
+	g.Expect(UsedHere(Balance(ledger, "p-moved")).String()).To(Equal("1.5"))
 }
 
 func TestSyncLedgerDropsWhatCannotPayFirstWhenFull(t *testing.T) {
@@ -289,9 +280,9 @@ func TestSyncLedgerDropsWhatCannotPayFirstWhenFull(t *testing.T) {
 	ledger[10].Consumed = "0" // still holds quota: kept
 	ledger = SyncLedger(ledger, []PackageState{{InstanceID: "new", Quota: "5"}}, hour0)
 	g.Expect(ledger).To(HaveLen(MaxLedger))
-	g.Expect(findBalance(ledger, "new")).NotTo(BeNil())
-	g.Expect(findBalance(ledger, ledger[9].InstanceID)).NotTo(BeNil())
-	g.Expect(findBalance(ledger, "old-Aa")).To(BeNil(), "the oldest used-up package went")
+	g.Expect(Balance(ledger, "new")).NotTo(BeNil())
+	g.Expect(Balance(ledger, ledger[9].InstanceID)).NotTo(BeNil())
+	g.Expect(Balance(ledger, "old-Aa")).To(BeNil(), "the oldest used-up package went")
 }
 
 func TestPackageRecord(t *testing.T) {

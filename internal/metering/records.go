@@ -107,13 +107,21 @@ func Retryable(code string) bool {
 // the meter at "0" first when it has none. A total that does not parse
 // restarts at zero; one the API validated always parses.
 func AddTotal(m *saasv1alpha1.TenantMetering, meter string, units koogallery.UsageUnits) {
-	i := slices.IndexFunc(m.Meters, func(u saasv1alpha1.MeterUsage) bool { return u.Name == meter })
+	m.Meters = AddUsage(m.Meters, meter, units)
+}
+
+// AddUsage adds units to meter's total in usages, adding the meter at "0"
+// first when it has none, and returns the list (AddTotal's rule, for any
+// per-meter list such as status.metering.uncovered).
+func AddUsage(usages []saasv1alpha1.MeterUsage, meter string, units koogallery.UsageUnits) []saasv1alpha1.MeterUsage {
+	i := slices.IndexFunc(usages, func(u saasv1alpha1.MeterUsage) bool { return u.Name == meter })
 	if i < 0 {
-		m.Meters = append(m.Meters, saasv1alpha1.MeterUsage{Name: meter, Total: "0"})
-		i = len(m.Meters) - 1
+		usages = append(usages, saasv1alpha1.MeterUsage{Name: meter, Total: "0"})
+		i = len(usages) - 1
 	}
-	total, _ := koogallery.ParseUsageUnits(m.Meters[i].Total)
-	m.Meters[i].Total = (total + units).String()
+	total, _ := koogallery.ParseUsageUnits(usages[i].Total)
+	usages[i].Total = (total + units).String()
+	return usages
 }
 
 // RefusalSummary is the message that reports records refused for good:
