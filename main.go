@@ -60,6 +60,7 @@ type options struct {
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
 	maxConcurrentReconciles int
+	provisionedStatusDelay  time.Duration
 	ingressNamespace        string
 	monitoringNamespace     string
 	clusterPodCIDRs         []netip.Prefix
@@ -104,6 +105,8 @@ func parseFlags() options {
 	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second the operator may send to the API server.")
 	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the operator may send to the API server.")
 	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "How many tenants are reconciled at once.")
+	flag.DurationVar(&o.provisionedStatusDelay, "provisioned-status-delay", controllers.DefaultProvisionedStatusDelay,
+		"How long after a new tenant's objects are applied its Provisioned condition may wait to be written with Ready, in one status write instead of two (the API server's costliest request per tenant); 0 writes it at once.")
 	flag.StringVar(&o.ingressNamespace, "ingress-controller-namespace", "kube-system", "Namespace of the ingress controller; tenant NetworkPolicies admit traffic from it (CCE's NGINX Ingress add-on runs in kube-system).")
 	flag.StringVar(&o.monitoringNamespace, "monitoring-namespace", "", "Namespace of the monitoring (Prometheus) that scrapes tenants; tenant NetworkPolicies admit traffic from it. Empty: none.")
 	flag.Func("cluster-pod-cidrs", "The cluster's pod address ranges, comma-separated (e.g. 172.16.0.0/16; on CCE the cluster's container CIDR). Joint-operation tenants may reach TCP 443 anywhere but these, the service ranges and 169.254.0.0/16; left empty, the cluster's pods are reachable on 443 too.", func(v string) error {
@@ -312,11 +315,12 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		LicenseKeyFormat:    o.licenseKeyFormat,
 		MonitoringNamespace: o.monitoringNamespace, ClusterPodCIDRs: o.clusterPodCIDRs, ClusterServiceCIDRs: o.clusterServiceCIDRs,
 		ProductsConfigMap: o.productsConfigMap, MaxConcurrentReconciles: o.maxConcurrentReconciles,
-		DirectoryUnclaimedTTL: o.directoryUnclaimedTTL,
-		Orders:                controllers.MarketplaceOrderClients(o.marketplaceURLs...),
-		Uploads:               controllers.MarketplaceUploadClients(o.marketplaceURLs...),
-		Usage:                 controllers.MarketplaceUsageClients(o.marketplaceURLs...),
-		Prometheus:            prometheus, PrometheusURL: o.prometheusURL,
+		ProvisionedStatusDelay: o.provisionedStatusDelay,
+		DirectoryUnclaimedTTL:  o.directoryUnclaimedTTL,
+		Orders:                 controllers.MarketplaceOrderClients(o.marketplaceURLs...),
+		Uploads:                controllers.MarketplaceUploadClients(o.marketplaceURLs...),
+		Usage:                  controllers.MarketplaceUsageClients(o.marketplaceURLs...),
+		Prometheus:             prometheus, PrometheusURL: o.prometheusURL,
 		MeteringClockOffset: o.meteringClockOffset,
 		MeteringPushSpread:  o.meteringPushSpread,
 	})

@@ -56,7 +56,17 @@ type TenantOptions struct {
 	KubeVersion string
 	// MaxConcurrentReconciles is how many tenants are reconciled at once.
 	MaxConcurrentReconciles int
+	// ProvisionedStatusDelay is how long after a new tenant's objects are
+	// applied its Provisioned condition may wait to be written together
+	// with Ready, in one status write instead of two (provisionedHold);
+	// 0 writes it at once.
+	ProvisionedStatusDelay time.Duration
 }
+
+// DefaultProvisionedStatusDelay is --provisioned-status-delay's default:
+// long enough for a workload to become available on a busy cluster, short
+// enough that kubectl shows Provisioned soon after the objects exist.
+const DefaultProvisionedStatusDelay = 30 * time.Second
 
 // SaaSTenantReconciler turns each SaaSTenant into an isolated running tenant and
 // applies freeze, renewal, upgrade, expiry and release to it.
@@ -78,7 +88,10 @@ type SaaSTenantReconciler struct {
 
 // tenantState carries one reconcile's findings from step to step.
 type tenantState struct {
-	tenant  *saasv1alpha1.SaaSTenant
+	tenant *saasv1alpha1.SaaSTenant
+	// stored is the tenant as the API server holds it after this
+	// reconcile's last write: the base of the next status write.
+	stored  *saasv1alpha1.SaaSTenant
 	product *saasv1alpha1.SaaSProduct
 	plan    *saasv1alpha1.Plan
 	// lifecycle is the product's lifecycle policy, or the one the tenant
@@ -138,16 +151,19 @@ func (r *SaaSTenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := tenant.DeepCopy()
+	stored := tenant.DeepCopy()
 	defer func() {
-		retErr = finishReconcile(ctx, &result, retErr, r.patchStatus(ctx, before, tenant, retErr))
+		retErr = finishReconcile(ctx, &result, retErr, r.patchStatus(ctx, before, stored, tenant, retErr, &result))
 	}()
 	if !tenant.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, tenant)
 	}
-	if tenant.Status.ObservedGeneration == 0 {
+	if tenant.Status.ObservedGeneration == 0 && tenant.Status.Namespace == "" {
 		// A record never reconciled. If its instance was issued and deleted
 		// before, the receiver saw a stale cache: the order line is never
-		// provisioned again (docs/lifecycle.md rule B).
+		// provisioned again (docs/lifecycle.md rule B). A recorded
+		// namespace says an earlier pass checked already: it is written
+		// only after this check.
 		if gone, err := r.resurrected(ctx, tenant); gone || err != nil {
 			return ctrl.Result{}, err
 		}
@@ -160,7 +176,7 @@ func (r *SaaSTenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{}, fmt.Errorf("failed to add the finalizer: %w", err)
 		}
 	}
-	return r.reconcile(ctx, tenant)
+	return r.reconcile(ctx, tenant, stored)
 }
 
 // reconcile runs the steps in order and stops at the first that does not
@@ -168,8 +184,8 @@ func (r *SaaSTenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 // released tenant needs nothing but what it recorded; a frozen or expired
 // one is frozen from its record when a step stops provisioning
 // (DESIGN.md rule 10).
-func (r *SaaSTenantReconciler) reconcile(ctx context.Context, tenant *saasv1alpha1.SaaSTenant) (ctrl.Result, error) {
-	s := &tenantState{tenant: tenant}
+func (r *SaaSTenantReconciler) reconcile(ctx context.Context, tenant, stored *saasv1alpha1.SaaSTenant) (ctrl.Result, error) {
+	s := &tenantState{tenant: tenant, stored: stored}
 	if tenant.Spec.State == saasv1alpha1.StateReleased {
 		// No notice is due once released (s.notice stays nil): the notice
 		// goes from status, and kooper-notice from the kept namespace.

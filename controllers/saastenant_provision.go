@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -44,7 +45,7 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 	t := s.tenant
 	// Nothing of the tenant's was made before its namespace was recorded.
 	s.freshNamespace = t.Status.Namespace == ""
-	if err := r.recordBeforeApply(ctx, t, d.Namespace, plan.recorded()); err != nil {
+	if err := r.recordBeforeApply(ctx, s, d.Namespace, plan.recorded()); err != nil {
 		return failed(err)
 	}
 	t.Status.FrontEndURL, t.Status.AdminURL = d.URLs.FrontEnd, d.URLs.Admin
@@ -88,22 +89,45 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 // created: teardown and pruning work from that record alone, so it must
 // name whatever a reconcile that stops half-way (a failed or refused status
 // write, a crash) leaves behind. One write carries both, and only when
-// either changes; it carries the resourceVersion t was read at, and t takes
-// the new one.
-func (r *SaaSTenantReconciler) recordBeforeApply(ctx context.Context, t *saasv1alpha1.SaaSTenant, namespace string, inventory []saasv1alpha1.InventoryEntry) error {
+// either changes; it carries the resourceVersion t was read at, and t and
+// s.stored take the new one.
+//
+// A new tenant's record carries its whole status so far (the order Query
+// Order resolved, its history, Ready) and Provisioned False with reason
+// Applying: the write after the objects are applied may then wait for
+// Ready (provisionedHold) without anything decided being kept only in
+// memory.
+func (r *SaaSTenantReconciler) recordBeforeApply(ctx context.Context, s *tenantState, namespace string, inventory []saasv1alpha1.InventoryEntry) error {
+	t := s.tenant
 	if inventory == nil {
 		inventory = t.Status.Inventory
 	}
 	if t.Status.Namespace == namespace && slices.Equal(t.Status.Inventory, inventory) {
 		return nil
 	}
-	recorded := t.DeepCopy()
-	patch := client.MergeFromWithOptions(recorded.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	recorded, base := t.DeepCopy(), t.DeepCopy()
 	recorded.Status.Namespace, recorded.Status.Inventory = namespace, inventory
+	fresh := t.Status.Namespace == ""
+	if fresh {
+		setCondition(recorded, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ApplyingReason,
+			fmt.Sprintf("Applying the tenant's objects in namespace %s, then waiting for its workload", namespace))
+		// On the controllers' clock, which provisionedHold reads it by.
+		apimeta.FindStatusCondition(recorded.Status.Conditions, saasv1alpha1.ProvisionedCondition).LastTransitionTime = metav1.NewTime(r.Clock.Now())
+		r.deriveStatus(s.stored, recorded)
+		base = s.stored.DeepCopy()
+		base.ResourceVersion = t.ResourceVersion
+	}
+	patch := client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
 	if err := r.Status().Patch(ctx, recorded, patch); err != nil {
 		return fmt.Errorf("failed to record namespace %s and the objects to apply before provisioning: %w", namespace, err)
 	}
+	if fresh {
+		t.Status, t.ResourceVersion = *recorded.Status.DeepCopy(), recorded.ResourceVersion
+		*s.stored = *recorded.DeepCopy()
+		return nil
+	}
 	t.Status.Namespace, t.Status.Inventory, t.ResourceVersion = namespace, inventory, recorded.ResourceVersion
+	s.stored.Status.Namespace, s.stored.Status.Inventory, s.stored.ResourceVersion = namespace, inventory, recorded.ResourceVersion
 	return nil
 }
 

@@ -3,12 +3,14 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
@@ -101,8 +103,12 @@ func frozenMessage(s *tenantState) string {
 
 // patchStatus sets observedGeneration only after a successful reconcile,
 // derives Ready from the conditions every step left, writes the status when
-// it changed, and reports transitions as Events.
-func (r *SaaSTenantReconciler) patchStatus(ctx context.Context, before, after *saasv1alpha1.SaaSTenant, reconcileErr error) error {
+// it differs from stored (the tenant as this reconcile last wrote or read
+// it), and reports transitions since before (the tenant as read) as Events.
+// A new tenant's write that would only report its objects applied waits
+// for Ready (provisionedHold): result then asks for the pass that writes it
+// anyway.
+func (r *SaaSTenantReconciler) patchStatus(ctx context.Context, before, stored, after *saasv1alpha1.SaaSTenant, reconcileErr error, result *ctrl.Result) error {
 	if !after.DeletionTimestamp.IsZero() {
 		return nil // the object is going, or gone: there is no status to keep
 	}
@@ -111,20 +117,77 @@ func (r *SaaSTenantReconciler) patchStatus(ctx context.Context, before, after *s
 	} else {
 		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
 	}
-	now := r.Clock.Now()
-	after.Status.History = nextHistory(after.Status.History, after.Spec.Orders, after.Spec.State, before.Status.Order, after.Status.Order, now)
-	setTenantReady(after)
-	r.recordFirstReady(after)
-	setExpiringSoon(after, now, false)
-	if !apiequality.Semantic.DeepEqual(before.Status, after.Status) {
-		// Written anyway: with the time left as it is now.
-		setExpiringSoon(after, now, true)
+	r.deriveStatus(stored, after)
+	if wait := r.provisionedHold(stored, after, reconcileErr); wait > 0 {
+		if result.RequeueAfter == 0 || wait < result.RequeueAfter {
+			result.RequeueAfter = wait
+		}
+		return nil
 	}
-	written, err := patchStatusIfChanged(ctx, r.Client, before, after, before.Status, after.Status)
+	written, err := patchStatusIfChanged(ctx, r.Client, stored, after, stored.Status, after.Status)
 	if written {
 		r.recordTransitions(before, after)
 	}
 	return err
+}
+
+// deriveStatus brings what is derived from the rest of after's status up
+// to date: its marketplace history (against stored's order), Ready, the
+// first Ready and ExpiringSoon (refreshed when the status is written
+// anyway, with the time left as it is now).
+func (r *SaaSTenantReconciler) deriveStatus(stored, after *saasv1alpha1.SaaSTenant) {
+	now := r.Clock.Now()
+	after.Status.History = nextHistory(after.Status.History, after.Spec.Orders, after.Spec.State, stored.Status.Order, after.Status.Order, now)
+	setTenantReady(after)
+	r.recordFirstReady(after)
+	setExpiringSoon(after, now, false)
+	if !apiequality.Semantic.DeepEqual(stored.Status, after.Status) {
+		setExpiringSoon(after, now, true)
+	}
+}
+
+// provisionedHold returns how long the write of after's status may wait,
+// 0 when it may not: a new tenant whose objects were just applied
+// (Provisioned False, reason Applying, in its record) and are now, but
+// whose workload is not Available yet, would otherwise write Provisioned
+// now and Ready a moment later. Waiting makes them one write, the API
+// server's costliest request per tenant (docs/benchmarks.md). It waits
+// only while nothing else in the status changed, for at most
+// Options.ProvisionedStatusDelay after the record: past that, or on any
+// error, the write goes out as ever.
+func (r *SaaSTenantReconciler) provisionedHold(stored, after *saasv1alpha1.SaaSTenant, reconcileErr error) time.Duration {
+	delay := r.Options.ProvisionedStatusDelay
+	if delay <= 0 || reconcileErr != nil || after.Status.FirstReadyTime != nil ||
+		apimeta.IsStatusConditionTrue(after.Status.Conditions, saasv1alpha1.ReadyCondition) ||
+		!apimeta.IsStatusConditionTrue(after.Status.Conditions, saasv1alpha1.ProvisionedCondition) {
+		return 0
+	}
+	applying := apimeta.FindStatusCondition(stored.Status.Conditions, saasv1alpha1.ProvisionedCondition)
+	if applying == nil || applying.Reason != saasv1alpha1.ApplyingReason || !onlyProvisioningProgress(stored.Status, after.Status) {
+		return 0
+	}
+	return max(applying.LastTransitionTime.Add(delay).Sub(r.Clock.Now()), 0)
+}
+
+// provisioningProgress are the conditions a new tenant's first
+// provisioning moves on its way to Ready.
+var provisioningProgress = []string{saasv1alpha1.ProvisionedCondition, saasv1alpha1.AvailableCondition,
+	saasv1alpha1.ReconcilingCondition, saasv1alpha1.ReadyCondition}
+
+// onlyProvisioningProgress reports whether a and b differ only in what a
+// first provisioning moves: those conditions, the URLs, the credentials
+// Secret's name, the applied plan and revision, and observedGeneration.
+func onlyProvisioningProgress(a, b saasv1alpha1.SaaSTenantStatus) bool {
+	strip := func(st saasv1alpha1.SaaSTenantStatus) saasv1alpha1.SaaSTenantStatus {
+		st = *st.DeepCopy()
+		st.Conditions = slices.DeleteFunc(st.Conditions, func(c metav1.Condition) bool {
+			return slices.Contains(provisioningProgress, c.Type)
+		})
+		st.FrontEndURL, st.AdminURL, st.CredentialsSecretName, st.Revision = "", "", "", ""
+		st.Applied, st.ObservedGeneration = nil, 0
+		return st
+	}
+	return apiequality.Semantic.DeepEqual(strip(a), strip(b))
 }
 
 // recordTransitions emits an Event for each change a person must see, and

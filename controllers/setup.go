@@ -42,6 +42,10 @@ type Config struct {
 	// MaxConcurrentReconciles is how many objects of a kind are reconciled
 	// at once.
 	MaxConcurrentReconciles int
+	// ProvisionedStatusDelay is how long a new tenant's Provisioned
+	// condition may wait to be written with its Ready
+	// (DefaultProvisionedStatusDelay in main.go); 0 writes it at once.
+	ProvisionedStatusDelay time.Duration
 	// Clock is the time the controllers see; nil is the real clock.
 	Clock clock.Clock
 	// Charts fetches and renders the charts of products with spec.chart;
@@ -136,7 +140,8 @@ func Setup(mgr ctrl.Manager, c Config) error {
 			Options: TenantOptions{SecretNamespace: c.Namespace, IngressNamespace: c.IngressNamespace,
 				MonitoringNamespace: c.MonitoringNamespace,
 				ClusterCIDRs:        slices.Concat(c.ClusterPodCIDRs, c.ClusterServiceCIDRs),
-				FieldOwner:          fieldOwner, MaxConcurrentReconciles: concurrency, KubeVersion: kubeVersion}},
+				FieldOwner:          fieldOwner, MaxConcurrentReconciles: concurrency, KubeVersion: kubeVersion,
+				ProvisionedStatusDelay: c.ProvisionedStatusDelay}},
 		&LicenseReconciler{Client: cl, Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 			Recorder: mgr.GetEventRecorder("kooper-license"), Clock: clk, Orders: c.Orders, Uploads: c.Uploads,
 			Options: LicenseOptions{SecretNamespace: c.Namespace, MaxConcurrentReconciles: concurrency,

@@ -12,6 +12,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -289,7 +290,7 @@ func TestTheNamespaceAndInventoryAreRecordedBeforeProvisioning(t *testing.T) {
 	// provisioning and records no namespace of its own.
 	tenant := newTenant(t, &saasv1alpha1.SaaSProduct{ObjectMeta: metav1.ObjectMeta{Name: "no-such-product"},
 		Spec: saasv1alpha1.SaaSProductSpec{ProductID: "OFFI-NONE"}}, "basic", nil)
-	r := &SaaSTenantReconciler{Client: k8sClient}
+	r := &SaaSTenantReconciler{Client: k8sClient, Clock: clock.RealClock{}}
 
 	stale := &saasv1alpha1.SaaSTenant{}
 	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), stale)).To(Succeed())
@@ -300,7 +301,7 @@ func TestTheNamespaceAndInventoryAreRecordedBeforeProvisioning(t *testing.T) {
 		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), recorded); err != nil {
 			return err
 		}
-		return r.recordBeforeApply(ctx, recorded, "tenant-recorded", inventory)
+		return r.recordBeforeApply(ctx, reconcileStateOf(recorded), "tenant-recorded", inventory)
 	}).Should(Succeed())
 	g.Expect(recorded.Status.Namespace).To(Equal("tenant-recorded"))
 	g.Expect(recorded.Status.Inventory).To(Equal(inventory))
@@ -310,10 +311,10 @@ func TestTheNamespaceAndInventoryAreRecordedBeforeProvisioning(t *testing.T) {
 	g.Expect(stored.Status.Namespace).To(Equal("tenant-recorded"))
 	g.Expect(stored.Status.Inventory).To(Equal(inventory))
 	g.Expect(stored.ResourceVersion).To(Equal(recorded.ResourceVersion), "the tenant takes the version it wrote")
-	g.Expect(r.recordBeforeApply(ctx, recorded, "tenant-recorded", nil)).To(Succeed(), "nothing new: no write")
+	g.Expect(r.recordBeforeApply(ctx, reconcileStateOf(recorded), "tenant-recorded", nil)).To(Succeed(), "nothing new: no write")
 	g.Expect(recorded.ResourceVersion).To(Equal(stored.ResourceVersion))
 
-	err := r.recordBeforeApply(ctx, stale, "tenant-from-a-stale-read", nil)
+	err := r.recordBeforeApply(ctx, reconcileStateOf(stale), "tenant-from-a-stale-read", nil)
 	g.Expect(apierrors.IsConflict(err)).To(BeTrue(), "want a Conflict, got %v", err)
 	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), stored)).To(Succeed())
 	g.Expect(stored.Status.Namespace).To(Equal("tenant-recorded"))
@@ -333,4 +334,9 @@ func TestTheCredentialsAreCopiedForTheReceiverUntilRelease(t *testing.T) {
 
 	setState(t, tenant.Name, saasv1alpha1.StateReleased)
 	g.Eventually(isGone(t, copied)).Should(BeTrue())
+}
+
+// reconcileStateOf is the state a reconcile of t starts with.
+func reconcileStateOf(t *saasv1alpha1.SaaSTenant) *tenantState {
+	return &tenantState{tenant: t, stored: t.DeepCopy()}
 }

@@ -253,6 +253,12 @@ const (
 	ExpiredReason = "Expired"
 	// ProvisioningReason: objects are being applied or the workload is starting.
 	ProvisioningReason = "Provisioning"
+	// ApplyingReason: a new tenant's namespace is recorded and its objects
+	// are being applied. Provisioned turns True in the write that makes the
+	// tenant Ready, or at most --provisioned-status-delay after this
+	// condition's lastTransitionTime (one status write instead of two: see
+	// docs/reference.md, operating knobs).
+	ApplyingReason = "Applying"
 	// UsagePushFailedReason: the usage push failed as a whole; kooper retries with backoff.
 	UsagePushFailedReason = "UsagePushFailed"
 	// UsageRejectedReason: the marketplace refused some usage records (codes 001–013).

@@ -98,9 +98,11 @@ func addReceiver(mgr ctrl.Manager) (*webhook.Server, error) {
 func addControllers(mgr ctrl.Manager) error {
 	return controllers.Setup(mgr, controllers.Config{
 		Namespace: operatorNamespace, IngressNamespace: "ingress-nginx", MaxConcurrentReconciles: 4,
-		Orders:  controllers.MarketplaceOrderClients(market.server.URL),
-		Uploads: controllers.MarketplaceUploadClients(market.server.URL),
-		Usage:   controllers.MarketplaceUsageClients(market.server.URL),
+		// main.go's default: a new tenant's Provisioned waits for its Ready.
+		ProvisionedStatusDelay: controllers.DefaultProvisionedStatusDelay,
+		Orders:                 controllers.MarketplaceOrderClients(market.server.URL),
+		Uploads:                controllers.MarketplaceUploadClients(market.server.URL),
+		Usage:                  controllers.MarketplaceUsageClients(market.server.URL),
 	})
 }
 
