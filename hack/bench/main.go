@@ -38,9 +38,11 @@ type config struct {
 	operatorQPS  int
 	reconciles   int
 	memoryLimit  string
-	nodes        int
-	clusterQPS   int
-	goBench      bool
+	// provisionedDelay is the chart's provisionedStatusDelay ("" keeps its default).
+	provisionedDelay string
+	nodes            int
+	clusterQPS       int
+	goBench          bool
 }
 
 func parseFlags() (config, error) {
@@ -55,6 +57,7 @@ func parseFlags() (config, error) {
 	flag.IntVar(&c.concurrency, "concurrency", envInt("BENCH_CONCURRENCY", 8), "purchases in flight in the throughput run, and workers of its baselines; the chart's maxConcurrentReconciles is 8 (BENCH_CONCURRENCY)")
 	flag.IntVar(&c.reconciles, "reconciles", envInt("BENCH_RECONCILES", 8), "the operator's maxConcurrentReconciles, the chart's default 8: the tenants provisioned at once, as the direct creates' workers are --concurrency (BENCH_RECONCILES)")
 	flag.StringVar(&c.memoryLimit, "memory-limit", envOr("BENCH_MEMORY_LIMIT", "none"), "the operator containers' memory limit (resources.limits.memory), of which each process gets 90% as its Go memory limit, as kooper sets itself in its pod; none (the default, as runs before 2026-12-01) leaves both unlimited (BENCH_MEMORY_LIMIT)")
+	flag.StringVar(&c.provisionedDelay, "provisioned-status-delay", envOr("BENCH_PROVISIONED_STATUS_DELAY", ""), "the operator's --provisioned-status-delay (the chart's provisionedStatusDelay), e.g. 0s to write a new tenant's Provisioned at once, as before 2026-12-02; empty keeps the chart's default (BENCH_PROVISIONED_STATUS_DELAY)")
 	flag.IntVar(&c.operatorQPS, "operator-qps", envInt("BENCH_OPERATOR_QPS", 1000), "the operator's --kube-api-qps (burst is twice it); the chart's default 50 would make the client rate limiter, not the operator, the subject (BENCH_OPERATOR_QPS)")
 	flag.IntVar(&c.clusterQPS, "cluster-qps", envInt("BENCH_CLUSTER_QPS", 1000), "client QPS of kube-controller-manager and kube-scheduler; their defaults (20, 50) would cap every way of provisioning alike; 0 keeps them (BENCH_CLUSTER_QPS)")
 	flag.IntVar(&c.nodes, "nodes", envInt("BENCH_NODES", 0), "kwok nodes, each holding 250 pods; 0 (the default) is enough for every pod of the run with a tenth to spare: 17 with the other defaults (BENCH_NODES)")

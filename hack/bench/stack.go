@@ -51,11 +51,14 @@ type bench struct {
 
 func startBench(ctx context.Context, root string, c config) (*bench, error) {
 	logf("Starting the local stack (%d kwok nodes; the operator with --kube-api-qps=%d)", c.nodes, c.operatorQPS)
+	values := map[string]any{"kubeAPI": map[string]any{"qps": c.operatorQPS, "burst": 2 * c.operatorQPS},
+		"maxConcurrentReconciles": c.reconciles, "resources": c.resources()}
+	if c.provisionedDelay != "" {
+		values["provisionedStatusDelay"] = c.provisionedDelay
+	}
 	stack, err := localstack.Start(ctx, localstack.Options{
 		Root: root, Dir: filepath.Join(c.out, "stack"), Nodes: c.nodes, Logf: logf, ComponentQPS: c.clusterQPS,
-		Values: map[string]any{"kubeAPI": map[string]any{"qps": c.operatorQPS, "burst": 2 * c.operatorQPS},
-			"maxConcurrentReconciles": c.reconciles, "resources": c.resources()},
-		Profiling: true,
+		Values: values, Profiling: true,
 	})
 	if err != nil {
 		return nil, err
