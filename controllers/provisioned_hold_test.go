@@ -1,10 +1,12 @@
 package controllers
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -12,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // A new tenant's Provisioned waits for its Ready, so that the two are one
@@ -113,12 +116,13 @@ func TestANewTenantsRecordLetsItsProvisionedWaitForReady(t *testing.T) {
 			return err
 		}
 		before, s = read.DeepCopy(), reconcileStateOf(read)
-		read.Status.SKUCode = "decided-before-the-record"
+		read.Status.SKUCode, s.revision = "decided-before-the-record", "crm-rev-1"
 		return r.recordBeforeApply(ctx, s, "tenant-"+tenant.Name, nil)
 	}).Should(Succeed())
 	stored := &saasv1alpha1.SaaSTenant{}
 	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), stored)).To(Succeed())
 	g.Expect(stored.Status.SKUCode).To(Equal("decided-before-the-record"), "the record carries what was decided before it")
+	g.Expect(stored.Status.Revision).To(Equal("crm-rev-1"), "and the revision about to be applied")
 	g.Expect(apimeta.FindStatusCondition(stored.Status.Conditions, saasv1alpha1.ProvisionedCondition)).To(
 		HaveField("Reason", saasv1alpha1.ApplyingReason))
 	g.Expect(s.stored.ResourceVersion).To(Equal(stored.ResourceVersion))
@@ -142,4 +146,23 @@ func TestANewTenantsRecordLetsItsProvisionedWaitForReady(t *testing.T) {
 	g.Expect(apimeta.IsStatusConditionTrue(stored.Status.Conditions, saasv1alpha1.ProvisionedCondition)).To(BeTrue(),
 		"written once the delay is over: %v", stored.Status.Conditions)
 	g.Expect(stored.Status.FrontEndURL).To(Equal(after.Status.FrontEndURL))
+}
+
+// A pass after one whose status write waited (provisionedHold) finds the
+// credentials made, though status does not name them yet: their copy in
+// kooper's namespace says so, and nothing is created again.
+func TestCredentialsAreNotCreatedAgainWhileStatusWaitsToNameThem(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	id := fmt.Sprintf("i-held-%d", tenantSeq.Add(1))
+	tenant := &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: id}, Spec: saasv1alpha1.SaaSTenantSpec{InstanceID: id}}
+	copied := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: saasv1alpha1.CredentialsCopyName(id),
+		Labels: map[string]string{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue}}}
+	g.Expect(k8sClient.Create(ctx, copied)).To(Succeed())
+	r := &SaaSTenantReconciler{Client: cachedClient, Reader: k8sClient, Options: TenantOptions{SecretNamespace: operatorNamespace}}
+	g.Eventually(func() (bool, error) { return r.credentialsCopied(ctx, tenant) }).Should(BeTrue())
+
+	// Its namespace does not exist: any create there would fail.
+	d := &tenantobjects.Desired{Tenant: tenant, Namespace: "tenant-" + id}
+	g.Expect(r.ensureCredentials(ctx, d)).To(Succeed())
 }

@@ -93,8 +93,8 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 // s.stored take the new one.
 //
 // A new tenant's record carries its whole status so far (the order Query
-// Order resolved, its history, Ready) and Provisioned False with reason
-// Applying: the write after the objects are applied may then wait for
+// Order resolved, its history, Ready), the revision about to be applied,
+// and Provisioned False with reason Applying: the write after the objects are applied may then wait for
 // Ready (provisionedHold) without anything decided being kept only in
 // memory.
 func (r *SaaSTenantReconciler) recordBeforeApply(ctx context.Context, s *tenantState, namespace string, inventory []saasv1alpha1.InventoryEntry) error {
@@ -113,6 +113,12 @@ func (r *SaaSTenantReconciler) recordBeforeApply(ctx context.Context, s *tenantS
 			fmt.Sprintf("Applying the tenant's objects in namespace %s, then waiting for its workload", namespace))
 		// On the controllers' clock, which provisionedHold reads it by.
 		apimeta.FindStatusCondition(recorded.Status.Conditions, saasv1alpha1.ProvisionedCondition).LastTransitionTime = metav1.NewTime(r.Clock.Now())
+		if s.revision != "" {
+			// Pinned before anything is made: a pass whose status write
+			// waits must not leave a rollout taking the tenant for one
+			// never provisioned, nor the next pass pick another revision.
+			recorded.Status.Revision = s.revision
+		}
 		r.deriveStatus(s.stored, recorded)
 		base = s.stored.DeepCopy()
 		base.ResourceVersion = t.ResourceVersion
@@ -354,8 +360,10 @@ func (r *SaaSTenantReconciler) notCached(obj client.Object) bool {
 // their copy in kooper's namespace. They are never regenerated: the buyer
 // got them in appInfo. The create goes first, without a read: a new
 // tenant, the common case, costs one request, and AlreadyExists says the
-// Secret is there and stays as it is. Once status records them, a
-// credentials Secret deleted by hand is restored from the copy.
+// Secret is there and stays as it is. A copy in the cache says an earlier
+// pass made both, though status does not name them yet (its write waited
+// for Ready: provisionedHold). Once status records them, a credentials
+// Secret deleted by hand is restored from the copy.
 func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *tenantobjects.Desired) error {
 	var created *corev1.Secret
 	if d.Tenant.Status.CredentialsSecretName != "" {
@@ -363,6 +371,9 @@ func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *tenanto
 			return err
 		}
 	} else {
+		if copied, err := r.credentialsCopied(ctx, d.Tenant); err != nil || copied {
+			return err
+		}
 		password, err := strongPassword(24)
 		if err != nil {
 			return err
@@ -391,11 +402,11 @@ func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *tenanto
 // Copied once; the credentials never change. created is the credentials
 // Secret this reconcile created, nil when it did not: then it is read.
 func (r *SaaSTenantReconciler) ensureCredentialsCopy(ctx context.Context, d *tenantobjects.Desired, created *corev1.Secret) error {
-	id := d.Tenant.Spec.InstanceID
-	key := client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsCopyName(id)}
-	if err := r.Get(ctx, key, &corev1.Secret{}); err == nil || !apierrors.IsNotFound(err) {
+	if copied, err := r.credentialsCopied(ctx, d.Tenant); err != nil || copied {
 		return err
 	}
+	id := d.Tenant.Spec.InstanceID
+	key := client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsCopyName(id)}
 	credentials := created
 	if credentials == nil {
 		credentials = &corev1.Secret{}
@@ -410,6 +421,20 @@ func (r *SaaSTenantReconciler) ensureCredentialsCopy(ctx context.Context, d *ten
 		return fmt.Errorf("failed to copy the credentials into %s: %w", key.Namespace, err)
 	}
 	return nil
+}
+
+// credentialsCopied reports whether the cache holds t's credentials copy
+// in kooper's namespace (a cached read: no request).
+func (r *SaaSTenantReconciler) credentialsCopied(ctx context.Context, t *saasv1alpha1.SaaSTenant) (bool, error) {
+	key := client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsCopyName(t.Spec.InstanceID)}
+	switch err := r.Get(ctx, key, &corev1.Secret{}); {
+	case err == nil:
+		return true, nil
+	case apierrors.IsNotFound(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("failed to read the credentials copy of %s: %w", t.Spec.InstanceID, err)
+	}
 }
 
 // restoreCredentials puts back a tenant's credentials Secret that is gone

@@ -257,7 +257,8 @@ type SaaSTenantStatus struct {
 
 	// revision is the product revision (a ControllerRevision in kooper's
 	// namespace) the tenant's objects were last applied from: the app's
-	// version it runs (docs/rollout.md).
+	// version it runs (docs/rollout.md). A new tenant's is recorded with
+	// its namespace, just before its objects are first applied.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	Revision string `json:"revision,omitempty"`
