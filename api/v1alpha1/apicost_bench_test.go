@@ -3,10 +3,6 @@ package v1alpha1_test
 import (
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -93,27 +89,7 @@ func apiServerPID() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, path := range cmdlines {
-		data, err := os.ReadFile(path) //nolint:gosec // a /proc path from the glob above
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(data), "\x00")
-		if filepath.Base(args[0]) == "kube-apiserver" && containsArg(args, "--secure-port="+u.Port()) {
-			return strconv.Atoi(filepath.Base(filepath.Dir(path)))
-		}
-	}
-	return 0, fmt.Errorf("no kube-apiserver process with --secure-port=%s under /proc", u.Port())
-}
-
-func containsArg(args []string, want string) bool {
-	for _, a := range args {
-		if a == want {
-			return true
-		}
-	}
-	return false
+	return procstat.FindPID("kube-apiserver", "--secure-port="+u.Port())
 }
 
 // inParallel calls op(i) for i in [0,n) on workers goroutines and returns

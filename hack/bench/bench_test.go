@@ -88,3 +88,26 @@ func TestTheNodesHoldEveryPodOfTheRun(t *testing.T) {
 	g.Expect(config{tenants: 1000, helmTenants: 50, chartTenants: 150}.nodesNeeded()).To(Equal(17))
 	g.Expect(config{tenants: 200, helmTenants: 50}.nodesNeeded()).To(Equal(3))
 }
+
+func TestCPUPerTenantIsChargedPerWayAndComparedWithKooper(t *testing.T) {
+	got := perTenant(cpuSnapshot{"kube-apiserver": 10, "etcd": 2}, cpuSnapshot{"kube-apiserver": 13, "etcd": 2.5, "kooper": 1}, 100)
+	want := map[string]float64{"kube-apiserver": 30, "etcd": 5}
+	if len(got) != len(want) || got["kube-apiserver"] != want["kube-apiserver"] || got["etcd"] != want["etcd"] {
+		t.Fatalf("perTenant = %v, want %v (a process missing before is left out)", got, want)
+	}
+	if perTenant(cpuSnapshot{}, cpuSnapshot{}, 0) != nil {
+		t.Fatal("no tenant: no figure")
+	}
+	var lines []string
+	p := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	writeCPUTable(p, []provisionRun{
+		{Name: "kooper", CPUPerTenant: map[string]float64{"kube-apiserver": 120, "etcd": 20, "kooper": 30}},
+		{Name: "direct", CPUPerTenant: map[string]float64{"kube-apiserver": 100, "etcd": 15}},
+	})
+	table := strings.Join(lines, "\n")
+	for _, row := range []string{"| kooper | 120.0 ms | 20.0 ms | 30.0 ms | 1.00× |", "| direct | 100.0 ms | 15.0 ms | – | 1.20× |"} {
+		if !strings.Contains(table, row) {
+			t.Errorf("no row %q in:\n%s", row, table)
+		}
+	}
+}

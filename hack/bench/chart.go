@@ -125,7 +125,7 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 	if err != nil {
 		return err
 	}
-	op := runWorkers(ctx, "kooper, chart (signed newInstance → Ready)", c.chartTenants, c.concurrency,
+	op := b.runWorkers(ctx, "kooper, chart (signed newInstance → Ready)", c.chartTenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			orderID := fmt.Sprintf("BENCHC%06d", i)
 			at := time.Now()
@@ -208,7 +208,7 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 	var renderTime atomic.Int64
 	var kinds atomic.Value
 	logf("Creating the same objects for %d chart tenants directly (rendering the chart in process), %d at a time", c.chartTenants, c.concurrency)
-	direct := runWorkers(ctx, "direct creates, chart (ceiling)", c.chartTenants, c.concurrency,
+	direct := b.runWorkers(ctx, "direct creates, chart (ceiling)", c.chartTenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			id := fmt.Sprintf("cd-%019d", i)
 			ns := tenantobjects.NamespaceName(s.product, id)
@@ -261,7 +261,7 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 	}
 	logf("Installing %d chart tenants with one helm install --wait each, %d at a time", helmTenants, c.concurrency)
 	var finished sync.Map
-	helm := runWorkers(ctx, "helm install per tenant, chart", helmTenants, c.concurrency,
+	helm := b.runWorkers(ctx, "helm install per tenant, chart", helmTenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			id := fmt.Sprintf("ch-%019d", i)
 			ns := tenantobjects.NamespaceName(s.product, id)

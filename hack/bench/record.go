@@ -95,7 +95,7 @@ func (b *bench) recordCeiling(ctx context.Context, tmpl *tenantTemplate, deploym
 		return provisionRun{}, err
 	}
 	var created sync.Map
-	run := runWorkers(ctx, "direct creates + record (create, one status write)", c.tenants, c.concurrency,
+	run := b.runWorkers(ctx, "direct creates + record (create, one status write)", c.tenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			at := time.Now()
 			id := fmt.Sprintf("r-%020d", i)

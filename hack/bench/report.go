@@ -153,6 +153,7 @@ func writeReport(dir string, r *results) (string, error) {
 			ways = append(slices.Clone(ways), *r.RecordCeiling)
 		}
 		writeProvisionTable(p, ways)
+		writeCPUTable(p, ways)
 		if len(r.Provision) >= 2 {
 			p("\nkooper / ceiling: **%s** of the rate to Ready, **%s** of the rate of writing the objects.",
 				ratio(r.Provision[0].Rate, r.Provision[1].Rate), ratio(r.Provision[0].WrittenRate, r.Provision[1].WrittenRate))
@@ -264,6 +265,28 @@ func writeProvisionTable(p func(string, ...any), runs []provisionRun) {
 	}
 }
 
+// writeCPUTable writes the CPU each way cost per tenant, and each way's
+// API server CPU against the first way's (kooper's).
+func writeCPUTable(p func(string, ...any), runs []provisionRun) {
+	if len(runs) == 0 || runs[0].CPUPerTenant == nil {
+		return
+	}
+	p("\nCPU per tenant while each way ran (/proc/PID/stat; CPU time hardly moves with the machine's other load, unlike the rates above):\n")
+	p("| Way | kube-apiserver | etcd | kooper's two processes | kooper's API server CPU ÷ this way's |")
+	p("|---|---:|---:|---:|---:|")
+	first := runs[0].CPUPerTenant["kube-apiserver"]
+	for _, x := range runs {
+		c := x.CPUPerTenant
+		cell := func(name string) string {
+			if v, ok := c[name]; ok {
+				return fmt.Sprintf("%.1f ms", v)
+			}
+			return "–"
+		}
+		p("| %s | %s | %s | %s | %s |", x.Name, cell("kube-apiserver"), cell("etcd"), cell("kooper"), ratio(first, c["kube-apiserver"]))
+	}
+}
+
 // writeChart writes the chart phase's section.
 func writeChart(p func(string, ...any), dir string, r *results) error {
 	ch := r.Chart
@@ -277,6 +300,7 @@ func writeChart(p func(string, ...any), dir string, r *results) error {
 		"Current by kstatus, as kooper's Available); one `helm install --wait` per tenant of the same chart and values (→ helm returning). "+
 		"Phase wall time, setup included: %s.\n", r.Config.concurrency, ch.Duration.Round(time.Second))
 	writeProvisionTable(p, ch.Provision)
+	writeCPUTable(p, ch.Provision)
 	if len(ch.Provision) >= 2 {
 		p("\nkooper, chart / direct creates: **%s** of the rate to Ready (target ≥ 0.80×), %s of the rate of writing the objects.",
 			ratio(ch.Provision[0].Rate, ch.Provision[1].Rate), ratio(ch.Provision[0].WrittenRate, ch.Provision[1].WrittenRate))

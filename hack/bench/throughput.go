@@ -37,6 +37,10 @@ type provisionRun struct {
 	// controllers and kwok make the workload Available. Empty for Helm.
 	WrittenRate            float64
 	WrittenP50, WrittenP99 time.Duration
+	// CPUPerTenant is the CPU milliseconds per tenant each process of
+	// cpuSnapshot used while the way ran (cpuNow): the API server's is the cost of the
+	// way's requests, whatever else the machine ran.
+	CPUPerTenant map[string]float64
 }
 
 // timeLookup returns when a tenant reached a point.
@@ -71,11 +75,13 @@ func rateOf(keys []string, started []time.Time, at timeLookup) (rate float64, to
 const provisionTimeout = 15 * time.Minute
 
 // runWorkers calls start(i) for i in [0,n) on concurrency workers. start
-// returns the tenant's key for when() and when it started.
-func runWorkers(ctx context.Context, name string, n, concurrency int,
+// returns the tenant's key for when() and when it started. It charges the
+// way the CPU time its processes used meanwhile (cpuNow).
+func (b *bench) runWorkers(ctx context.Context, name string, n, concurrency int,
 	start func(ctx context.Context, i int) (string, time.Time, error),
 	when, written timeLookup, waitAll func(keys []string) bool) provisionRun {
 	run := provisionRun{Name: name, N: n, Concurrency: concurrency}
+	cpuBefore := b.cpuNow()
 	keys := make([]string, n)
 	started := make([]time.Time, n)
 	var errs atomic.Int64
@@ -124,6 +130,7 @@ func runWorkers(ctx context.Context, name string, n, concurrency int,
 		s := summarise(took)
 		run.WrittenP50, run.WrittenP99 = s.P50, s.P99
 	}
+	run.CPUPerTenant = perTenant(cpuBefore, b.cpuNow(), n-run.Errors)
 	return run
 }
 
@@ -149,7 +156,7 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	}
 	profiled := b.profileCPU(ctx, 30*time.Second, "controllers-cpu.pprof")
 	defer profiled()
-	op := runWorkers(ctx, "kooper (signed newInstance → Ready)", c.tenants, c.concurrency,
+	op := b.runWorkers(ctx, "kooper (signed newInstance → Ready)", c.tenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			orderID := fmt.Sprintf("BENCHP%06d", i)
 			at := time.Now()
@@ -181,7 +188,7 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	r.CeilingObjects = tmpl.kinds()
 	logf("Creating the same %d objects for %d tenants directly, %d at a time", len(tmpl.objects), c.tenants, c.concurrency)
 	var created sync.Map
-	ceiling := runWorkers(ctx, "direct creates (API server ceiling)", c.tenants, c.concurrency,
+	ceiling := b.runWorkers(ctx, "direct creates (API server ceiling)", c.tenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			at := time.Now()
 			ns, err := tmpl.create(ctx, b.client, fmt.Sprintf("c-%020d", i))
@@ -204,7 +211,7 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	chart := filepath.Join(b.root, "hack", "bench", "testdata", "tenant-chart")
 	logf("Installing %d tenants with one helm install --wait each, %d at a time", c.helmTenants, c.concurrency)
 	var finished sync.Map
-	helm := runWorkers(ctx, "helm install per tenant", c.helmTenants, c.concurrency,
+	helm := b.runWorkers(ctx, "helm install per tenant", c.helmTenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			name := fmt.Sprintf("h-%020d", i)
 			at := time.Now()

@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/kooper-io/kooper/internal/procstat"
 )
 
 // Binaries names every executable the cluster starts, for KillLeftovers.
@@ -269,6 +271,21 @@ func (c *Cluster) AnyExited() <-chan struct{} {
 		}()
 	}
 	return ended
+}
+
+// ControlPlanePIDs are the process IDs of kube-apiserver and etcd, for
+// reading their CPU time from /proc (hack/bench). It fails when either is
+// not running.
+func (c *Cluster) ControlPlanePIDs() (apiServer, etcd int, err error) {
+	api := c.env.ControlPlane.APIServer
+	if api == nil || api.SecureServing.ListenAddr.Port == "" {
+		return 0, 0, fmt.Errorf("kube-apiserver is not started")
+	}
+	if apiServer, err = procstat.FindPID("kube-apiserver", "--secure-port="+api.SecureServing.ListenAddr.Port); err != nil {
+		return 0, 0, err
+	}
+	etcd, err = procstat.FindPID("etcd", "--data-dir="+c.env.ControlPlane.Etcd.DataDir)
+	return apiServer, etcd, err
 }
 
 // StopAPIServer stops kube-apiserver (SIGTERM, as envtest stops it) and

@@ -6,6 +6,8 @@ package procstat
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -59,4 +61,23 @@ func StatusBytes(pid int, field string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// FindPID returns the process ID of the running program whose executable's
+// base name is name and whose command line has arg among its arguments
+// (say "--secure-port=6443"), from /proc/<pid>/cmdline. It fails when no
+// process matches.
+func FindPID(name, arg string) (int, error) {
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, path := range cmdlines {
+		data, err := os.ReadFile(path) //nolint:gosec // a /proc path from the glob above
+		if err != nil {
+			continue // gone since the glob
+		}
+		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+		if filepath.Base(args[0]) == name && slices.Contains(args[1:], arg) {
+			return strconv.Atoi(filepath.Base(filepath.Dir(path)))
+		}
+	}
+	return 0, fmt.Errorf("no %s process with argument %s under /proc", name, arg)
 }

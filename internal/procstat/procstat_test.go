@@ -2,6 +2,7 @@ package procstat
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -39,5 +40,19 @@ func TestThisProcess(t *testing.T) {
 	}
 	if _, err := StatusBytes(os.Getpid(), "NoSuchField"); err == nil {
 		t.Error("a missing field is no error")
+	}
+}
+
+func TestFindPIDFindsThisProcessByNameAndArgument(t *testing.T) {
+	if len(os.Args) < 2 {
+		t.Skip("the test binary was run without arguments")
+	}
+	name := filepath.Base(os.Args[0])
+	pid, err := FindPID(name, os.Args[1])
+	if err != nil || pid != os.Getpid() {
+		t.Fatalf("FindPID(%q, %q) = %d, %v; want %d", name, os.Args[1], pid, err, os.Getpid())
+	}
+	if pid, err := FindPID(name, "--no-such-argument"); err == nil {
+		t.Fatalf("FindPID found process %d for an argument nobody has", pid)
 	}
 }
