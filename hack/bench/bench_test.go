@@ -90,12 +90,14 @@ func TestTheNodesHoldEveryPodOfTheRun(t *testing.T) {
 }
 
 func TestCPUPerTenantIsChargedPerWayAndComparedWithKooper(t *testing.T) {
-	got := perTenant(cpuSnapshot{"kube-apiserver": 10, "etcd": 2}, cpuSnapshot{"kube-apiserver": 13, "etcd": 2.5, "kooper": 1}, 100)
-	want := map[string]float64{"kube-apiserver": 30, "etcd": 5}
-	if len(got) != len(want) || got["kube-apiserver"] != want["kube-apiserver"] || got["etcd"] != want["etcd"] {
-		t.Fatalf("perTenant = %v, want %v (a process missing before is left out)", got, want)
+	// At rest the API server used 0.1 cores; over the way's 10 s that is 1 s not charged.
+	charge := cpuCharge{idle: cpuSnapshot{"kube-apiserver": 0.1}, before: cpuSnapshot{"kube-apiserver": 10, "etcd": 2},
+		start: time.Now().Add(-10 * time.Second)}
+	got := charge.perTenant(cpuSnapshot{"kube-apiserver": 14, "etcd": 2.5, "kooper": 1}, 100)
+	if len(got) != 2 || got["kube-apiserver"] < 29.9 || got["kube-apiserver"] > 30.1 || got["etcd"] != 5 {
+		t.Fatalf("perTenant = %v, want kube-apiserver 30 ms above rest (4 s used, 1 s of it at rest), etcd 5 ms, and kooper (missing before) left out", got)
 	}
-	if perTenant(cpuSnapshot{}, cpuSnapshot{}, 0) != nil {
+	if charge.perTenant(cpuSnapshot{}, 0) != nil {
 		t.Fatal("no tenant: no figure")
 	}
 	var lines []string

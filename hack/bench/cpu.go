@@ -1,9 +1,17 @@
 package main
 
 import (
+	"time"
+
 	"github.com/kooper-io/kooper/internal/localstack"
 	"github.com/kooper-io/kooper/internal/procstat"
 )
+
+// idleWindow is how long the processes' CPU is sampled before each way,
+// at rest, to take out of the way's charge what they use doing nothing for
+// that long (leases, node heartbeats, resyncs): a slower way would
+// otherwise be charged more of it per tenant.
+const idleWindow = 5 * time.Second
 
 // cpuSnapshot is the CPU seconds each process a way of provisioning is
 // charged has used so far, by name: kube-apiserver and etcd (the
@@ -37,16 +45,40 @@ func (b *bench) cpuNow() cpuSnapshot {
 	return snap
 }
 
-// perTenant is the CPU milliseconds each process used from before to
-// after, per tenant of n; a process missing from either is left out.
-func perTenant(before, after cpuSnapshot, n int) map[string]float64 {
+// cpuCharge measures what a way of provisioning costs each process.
+type cpuCharge struct {
+	idle   cpuSnapshot // CPU seconds per second at rest
+	before cpuSnapshot
+	start  time.Time
+}
+
+// startCharge samples the processes at rest for idleWindow, then starts
+// the charge.
+func (b *bench) startCharge() cpuCharge {
+	rest := b.cpuNow()
+	time.Sleep(idleWindow) //nolint:forbidigo // a sampling window, not a wait for a condition
+	now := b.cpuNow()
+	idle := cpuSnapshot{}
+	for name, s := range now {
+		if r, ok := rest[name]; ok {
+			idle[name] = (s - r) / idleWindow.Seconds()
+		}
+	}
+	return cpuCharge{idle: idle, before: now, start: time.Now()}
+}
+
+// perTenant is the CPU milliseconds per tenant of n each process used
+// from the start of c to after, above what it uses at rest for as long; a
+// process missing from either end is left out.
+func (c cpuCharge) perTenant(after cpuSnapshot, n int) map[string]float64 {
 	if n <= 0 {
 		return nil
 	}
+	elapsed := time.Since(c.start).Seconds()
 	out := map[string]float64{}
 	for name, a := range after {
-		if b, ok := before[name]; ok {
-			out[name] = (a - b) * 1000 / float64(n)
+		if b, ok := c.before[name]; ok {
+			out[name] = (a - b - c.idle[name]*elapsed) * 1000 / float64(n)
 		}
 	}
 	return out

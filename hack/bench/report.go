@@ -271,7 +271,8 @@ func writeCPUTable(p func(string, ...any), runs []provisionRun) {
 	if len(runs) == 0 || runs[0].CPUPerTenant == nil {
 		return
 	}
-	p("\nCPU per tenant while each way ran (/proc/PID/stat; CPU time hardly moves with the machine's other load, unlike the rates above):\n")
+	p("\nCPU per tenant while each way ran, above what each process uses at rest for as long (sampled for %s before each way; /proc/PID/stat). "+
+		"CPU time hardly moves with the machine's other load, unlike the rates above:\n", idleWindow)
 	p("| Way | kube-apiserver | etcd | kooper's two processes | kooper's API server CPU ÷ this way's |")
 	p("|---|---:|---:|---:|---:|")
 	first := runs[0].CPUPerTenant["kube-apiserver"]

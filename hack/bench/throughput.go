@@ -38,8 +38,9 @@ type provisionRun struct {
 	WrittenRate            float64
 	WrittenP50, WrittenP99 time.Duration
 	// CPUPerTenant is the CPU milliseconds per tenant each process of
-	// cpuSnapshot used while the way ran (cpuNow): the API server's is the cost of the
-	// way's requests, whatever else the machine ran.
+	// cpuSnapshot used while the way ran, above what it uses at rest
+	// (cpuCharge): the API server's is the cost of the way's requests,
+	// whatever else the machine ran.
 	CPUPerTenant map[string]float64
 }
 
@@ -81,7 +82,7 @@ func (b *bench) runWorkers(ctx context.Context, name string, n, concurrency int,
 	start func(ctx context.Context, i int) (string, time.Time, error),
 	when, written timeLookup, waitAll func(keys []string) bool) provisionRun {
 	run := provisionRun{Name: name, N: n, Concurrency: concurrency}
-	cpuBefore := b.cpuNow()
+	charge := b.startCharge()
 	keys := make([]string, n)
 	started := make([]time.Time, n)
 	var errs atomic.Int64
@@ -130,7 +131,7 @@ func (b *bench) runWorkers(ctx context.Context, name string, n, concurrency int,
 		s := summarise(took)
 		run.WrittenP50, run.WrittenP99 = s.P50, s.P99
 	}
-	run.CPUPerTenant = perTenant(cpuBefore, b.cpuNow(), n-run.Errors)
+	run.CPUPerTenant = charge.perTenant(b.cpuNow(), n-run.Errors)
 	return run
 }
 
