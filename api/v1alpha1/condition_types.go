@@ -502,3 +502,8 @@ func (p *SaaSProduct) RequiredSecretKeys() []string {
 	}
 	return keys
 }
+
+// LeaderElectionLeaseName is the Lease, in kooper's namespace (or
+// --leader-election-namespace), that the controllers' leader holds; `kubectl
+// kooper check` checks it is held.
+const LeaderElectionLeaseName = "kooper.saas.kooper.io"
