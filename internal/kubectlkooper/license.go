@@ -330,8 +330,8 @@ func rfc3339Flag(name, value string, def time.Time) (time.Time, error) {
 // issueFlags are issue's flags.
 type issueFlags struct {
 	private, format, product, instance, licence, sku, fingerprint, notBefore, notAfter string
-	features                                                                            []string
-	days                                                                                int
+	features                                                                           []string
+	days                                                                               int
 }
 
 func newLicenseIssueCommand(e *env) *cobra.Command {

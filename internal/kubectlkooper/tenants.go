@@ -65,6 +65,9 @@ func newTenantsCommand(e *env) *cobra.Command {
 var states = []saasv1alpha1.SubscriptionState{saasv1alpha1.StateActive, saasv1alpha1.StateFrozen, saasv1alpha1.StateReleased}
 
 func (f *tenantsFlags) validate() error {
+	if !slices.Contains(outputFormats, f.output) {
+		return usagef("-o is wide, json or yaml, not %q", f.output)
+	}
 	if f.state == "" {
 		return nil
 	}
