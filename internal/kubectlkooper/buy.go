@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -182,9 +181,6 @@ func (b *buyer) newInstance(ctx context.Context) (string, error) {
 	return resp.InstanceID, nil
 }
 
-// errNotYet is a queryInstance answer without appInfo, to poll again.
-var errNotYet = errors.New("no appInfo yet")
-
 // awaitAppInfo sends queryInstance until its answer carries appInfo,
 // printing each answer that differs from the one before.
 func (b *buyer) awaitAppInfo(ctx context.Context, instanceID string) (*koogallery.AppInfo, string, error) {
@@ -200,12 +196,13 @@ func (b *buyer) awaitAppInfo(ctx context.Context, instanceID string) (*koogaller
 			return false, fmt.Errorf("queryInstance: %w", err)
 		}
 		line := fmt.Sprintf("%s %q", answer.Code, answer.Message)
-		if len(resp.Info) == 1 && resp.Info[0].AppInfo != nil {
+		switch {
+		case len(resp.Info) == 1 && resp.Info[0].AppInfo != nil:
 			app, encryptType = resp.Info[0].AppInfo, resp.EncryptType
 			line += ", appInfo"
-		} else if answer.Code == string(koogallery.ResultSuccess) || answer.Code == string(koogallery.ResultProcessing) {
+		case answer.Code == string(koogallery.ResultSuccess) || answer.Code == string(koogallery.ResultProcessing):
 			line += ", no appInfo yet (provisioning)"
-		} else {
+		default:
 			return false, fmt.Errorf("queryInstance answered %s %q", answer.Code, answer.Message)
 		}
 		if line != last {

@@ -316,7 +316,7 @@ func (f *checkFlags) checkReceiver(ctx context.Context, e *env, c *clients, ns s
 
 // checkClock compares now with the API server's Date header (1 s
 // resolution), taken at the middle of the request.
-func checkClock(ctx context.Context, config *rest.Config, now func() time.Time, max time.Duration) checkResult {
+func checkClock(ctx context.Context, config *rest.Config, now func() time.Time, maxSkew time.Duration) checkResult {
 	const check = "clock"
 	httpClient, err := rest.HTTPClientFor(config)
 	if err != nil {
@@ -338,10 +338,10 @@ func checkClock(ctx context.Context, config *rest.Config, now func() time.Time, 
 		return fail(check, "the API server's answer has no Date header")
 	}
 	skew := local.Sub(server).Round(time.Second)
-	if skew > max+time.Second || skew < -max-time.Second { // Date is whole seconds
-		return fail(check, "this machine's clock is %s off the API server's (at most %s): synchronise it (NTP); signatures more than 60 s off are refused", skew, max)
+	if skew > maxSkew+time.Second || skew < -maxSkew-time.Second { // Date is whole seconds
+		return fail(check, "this machine's clock is %s off the API server's (at most %s): synchronise it (NTP); signatures more than 60 s off are refused", skew, maxSkew)
 	}
-	return pass(check, "within %s of the API server's clock (%s)", max, skew)
+	return pass(check, "within %s of the API server's clock (%s)", maxSkew, skew)
 }
 
 // checkAdmissionPolicy checks the ValidatingAdmissionPolicy that confines

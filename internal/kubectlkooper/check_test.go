@@ -77,7 +77,7 @@ func TestCheck(t *testing.T) {
 	secretKey := client.ObjectKey{Namespace: kooperNamespace, Name: product.Spec.KeysSecretName}
 	cases := []struct {
 		name    string
-		break_  func(g Gomega)
+		breakIt func(g Gomega)
 		restore func(g Gomega)
 		now     func() time.Time
 		args    []string
@@ -85,19 +85,19 @@ func TestCheck(t *testing.T) {
 		reason  string
 	}{{
 		name: "a CRD missing", check: "crd/saasdirectories", reason: "CRD saasdirectories.saas.kooper.io is not installed",
-		break_:  func(g Gomega) { deleteCRD(ctx, g, "saasdirectories.saas.kooper.io") },
+		breakIt: func(g Gomega) { deleteCRD(ctx, g, "saasdirectories.saas.kooper.io") },
 		restore: func(g Gomega) { installCRD(ctx, g, "saas.kooper.io_saasdirectories.yaml") },
 	}, {
 		name: "no Ready receiver Pod", check: "pods/receiver", reason: "no Ready receiver Pod in kooper-test (1 found)",
-		break_:  func(g Gomega) { setPodReady(ctx, g, componentReceiver, corev1.ConditionFalse) },
+		breakIt: func(g Gomega) { setPodReady(ctx, g, componentReceiver, corev1.ConditionFalse) },
 		restore: func(g Gomega) { setPodReady(ctx, g, componentReceiver, corev1.ConditionTrue) },
 	}, {
 		name: "the Lease expired", check: "lease", reason: "held by controllers-0 expired: last renewed 2h0m0s ago",
-		break_:  func(g Gomega) { renewLease(ctx, g, time.Now().Add(-2*time.Hour)) },
+		breakIt: func(g Gomega) { renewLease(ctx, g, time.Now().Add(-2*time.Hour)) },
 		restore: func(g Gomega) { renewLease(ctx, g, time.Now()) },
 	}, {
 		name: "a key missing", check: "keys/" + product.Name, reason: "lacks accessKeyId",
-		break_:  func(g Gomega) { setKey(ctx, g, secretKey, saasv1alpha1.AccessKeyIDSecretKey, "") },
+		breakIt: func(g Gomega) { setKey(ctx, g, secretKey, saasv1alpha1.AccessKeyIDSecretKey, "") },
 		restore: func(g Gomega) { setKey(ctx, g, secretKey, saasv1alpha1.AccessKeyIDSecretKey, "ak") },
 	}, {
 		name: "the receiver not answering", check: "receiver/" + product.Name, reason: "failed to reach the receiver",
@@ -107,14 +107,14 @@ func TestCheck(t *testing.T) {
 		now: func() time.Time { return time.Now().Add(2 * time.Minute) },
 	}, {
 		name: "no admission policy binding", check: "admission-policy", reason: "has no binding with Deny: it confines nothing",
-		break_:  func(g Gomega) { g.Expect(k8sClient.Delete(ctx, policyBinding())).To(Succeed()) },
+		breakIt: func(g Gomega) { g.Expect(k8sClient.Delete(ctx, policyBinding())).To(Succeed()) },
 		restore: func(g Gomega) { g.Expect(k8sClient.Create(ctx, policyBinding())).To(Succeed()) },
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			if tc.break_ != nil {
-				tc.break_(g)
+			if tc.breakIt != nil {
+				tc.breakIt(g)
 				defer tc.restore(g)
 			}
 			now, args := time.Now, withReceiver
