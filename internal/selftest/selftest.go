@@ -6,7 +6,8 @@
 // clock too far off (000002), or the receiver not serving the product.
 //
 // The chart's `helm test` runs it (kooper self-test), with the product's
-// keys Secret mounted read-only.
+// keys Secret mounted read-only; `kubectl kooper check` runs it through a
+// port-forward, and `kubectl kooper buy` sends its callbacks with Post.
 package selftest
 
 import (
