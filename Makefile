@@ -188,6 +188,14 @@ image-test: image ## Check the images (every platform, and against the Dockerfil
 build: ## Build the operator binary into bin/kooper.
 	go build -o $(BIN)/kooper .
 
+# Where the release's archives will be downloadable from, for the krew
+# manifest make dist writes (plugin.yaml's uri of each platform).
+DIST_URL ?= https://github.com/kooper-io/kooper/releases/download/$(VERSION)
+
+.PHONY: dist
+dist: ## Build the release into bin/dist/: the operator for linux/amd64 and linux/arm64, kubectl-kooper for those, darwin/arm64 and windows/amd64 (krew archives), SHA256SUMS and the krew manifest plugin.yaml (DIST_URL, VERSION).
+	hack/dist.sh $(VERSION) $(DIST_URL)
+
 .PHONY: demo
 demo: tools ## Local cluster + chart + operator, then buy a tenant through the simulator and watch it get Ready. DEMO_FLAGS=--once exits at Ready.
 	go run ./hack/demo $(DEMO_FLAGS)

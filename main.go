@@ -360,7 +360,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		Metrics:                       o.metricsOptions(),
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElect && runControllers,
-		LeaderElectionID:              "kooper.saas.kooper.io",
+		LeaderElectionID:              saasv1alpha1.LeaderElectionLeaseName,
 		LeaderElectionNamespace:       o.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         cache,

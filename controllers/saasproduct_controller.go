@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,22 +27,6 @@ import (
 // keysSecretNameIndex indexes products by the Secret holding their keys, so a
 // Secret change finds its products without listing them all.
 const keysSecretNameIndex = "spec.keysSecretName"
-
-// requiredKeys are the keys every product's Secret must hold: the basic key
-// verifies callbacks and encrypts credentials; the AK/SK reach Query Order.
-var requiredKeys = []string{
-	saasv1alpha1.BasicKeySecretKey,
-	saasv1alpha1.AccessKeyIDSecretKey,
-	saasv1alpha1.SecretAccessKeySecretKey,
-}
-
-// requiredKeysOf adds, for a License product, the key that signs its licences.
-func requiredKeysOf(product *saasv1alpha1.SaaSProduct) []string {
-	if product.Spec.Type == saasv1alpha1.ProductTypeLicense {
-		return append(slices.Clone(requiredKeys), saasv1alpha1.LicenseSigningKeySecretKey)
-	}
-	return requiredKeys
-}
 
 // SaaSProductReconciler reports whether each product can serve callbacks
 // (its keys Secret exists, in kooper's namespace, with every key it needs)
@@ -199,7 +182,7 @@ func (r *SaaSProductReconciler) keysCondition(ctx context.Context, product *saas
 		return metav1.Condition{}, fmt.Errorf("failed to get Secret %s: %w", key, err)
 	}
 	var missing []string
-	for _, name := range requiredKeysOf(product) {
+	for _, name := range product.RequiredSecretKeys() {
 		if len(secret.Data[name]) == 0 {
 			missing = append(missing, name)
 		}

@@ -23,21 +23,59 @@ func (r *Receiver) instanceInfo(ctx context.Context, c *call, s subscription) (i
 		return r.licenseInfo(ctx, c, license)
 	}
 	tenant, ok := s.object.(*saasv1alpha1.SaaSTenant)
-	if ok {
-		info.UsageInfo = usageInfo(tenant)
+	if !ok {
+		return info, false, nil
 	}
-	switch {
-	case ok && tenant.Status.Package != nil:
-		// A package has no access details of its own (docs/packages.md).
+	info.UsageInfo = usageInfo(tenant)
+	switch TenantAppInfo(tenant).Answer {
+	case AppInfoPackage:
 		info.UsageInfo = r.packageUsage(ctx, tenant)
 		return info, false, nil
-	case !ok || tenant.Spec.State == saasv1alpha1.StateReleased:
+	case AppInfoReleased:
 		return info, false, nil
-	case !serving(tenant):
+	case AppInfoPending:
 		return info, true, nil
 	}
 	info.AppInfo, err = r.appInfo(ctx, c.key, tenant)
 	return info, false, err
+}
+
+// AppInfoAnswer is what queryInstance answers about a SaaS tenant's access
+// details (spec §3.3).
+type AppInfoAnswer string
+
+const (
+	// AppInfoDelivered: the answer carries appInfo (URLs and encrypted
+	// credentials, read from the credentials copy in kooper's namespace).
+	AppInfoDelivered AppInfoAnswer = "Delivered"
+	// AppInfoPending: no appInfo yet; the instance is still provisioning.
+	AppInfoPending AppInfoAnswer = "Pending"
+	// AppInfoPackage: no appInfo ever; a package has no access details of
+	// its own (docs/packages.md), only usageInfo.
+	AppInfoPackage AppInfoAnswer = "Package"
+	// AppInfoReleased: no appInfo any more; the tenant is released.
+	AppInfoReleased AppInfoAnswer = "Released"
+)
+
+// AppInfoDecision is TenantAppInfo's answer and why, in one sentence.
+type AppInfoDecision struct {
+	Answer AppInfoAnswer
+	Reason string
+}
+
+// TenantAppInfo decides whether queryInstance returns appInfo for t now.
+// The receiver answers with it, and `kubectl kooper describe` shows it, so
+// both always agree.
+func TenantAppInfo(t *saasv1alpha1.SaaSTenant) AppInfoDecision {
+	switch {
+	case t.Status.Package != nil:
+		return AppInfoDecision{AppInfoPackage, "a package has no access details of its own, only usageInfo"}
+	case t.Spec.State == saasv1alpha1.StateReleased:
+		return AppInfoDecision{AppInfoReleased, "the tenant is released"}
+	case !serving(t):
+		return AppInfoDecision{AppInfoPending, "the tenant's access details were never delivered: not Ready yet, or its URLs, namespace or credentials not recorded"}
+	}
+	return AppInfoDecision{AppInfoDelivered, "the tenant's access details were delivered (Ready once, Active or Frozen)"}
 }
 
 // serving reports whether the buyer can be given the tenant's access

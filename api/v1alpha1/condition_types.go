@@ -495,3 +495,21 @@ const (
 	// <mountPath>/notice.
 	NoticeConfigMapName = "kooper-notice"
 )
+
+// RequiredSecretKeys are the keys the product's keys Secret must hold for
+// KeysAvailable to be True: the basic key (verifies callbacks, encrypts
+// credentials) and the AK/SK (Query Order), and for a License product the
+// key that signs its licences. The product controller and `kubectl kooper
+// check` both judge a Secret by it.
+func (p *SaaSProduct) RequiredSecretKeys() []string {
+	keys := []string{BasicKeySecretKey, AccessKeyIDSecretKey, SecretAccessKeySecretKey}
+	if p.Spec.Type == ProductTypeLicense {
+		keys = append(keys, LicenseSigningKeySecretKey)
+	}
+	return keys
+}
+
+// LeaderElectionLeaseName is the Lease, in kooper's namespace (or
+// --leader-election-namespace), that the controllers' leader holds; `kubectl
+// kooper check` checks it is held.
+const LeaderElectionLeaseName = "kooper.saas.kooper.io"

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -62,6 +64,15 @@ func show(ctx context.Context, stack *localstack.Stack, t *saasv1alpha1.SaaSTena
 		}
 		fmt.Printf("\n$ kubectl %s\n%s", strings.Join(args, " "), out)
 	}
+	// The same through kooper's kubectl plugin (hack/kubectl-kooper).
+	for _, args := range [][]string{{"tenants", "-o", "wide"}, {"describe", t.Name}} {
+		cmd := exec.CommandContext(ctx, stack.Binary("kubectl-kooper"), append([]string{"--kubeconfig", stack.Cluster.Kubeconfig}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("kubectl kooper %s: %w\n%s", strings.Join(args, " "), err, out)
+		}
+		fmt.Printf("\n$ kubectl kooper %s\n%s", strings.Join(args, " "), out)
+	}
 	return nil
 }
 
@@ -70,9 +81,11 @@ func printExplore(stack *localstack.Stack, t *saasv1alpha1.SaaSTenant) {
 	fmt.Printf(`
 Explore (in another terminal, from the repository root):
   export KUBECONFIG=%s
-  export PATH=%s:$PATH   # kubectl and helm built for the cluster
+  export PATH=%s:%s:$PATH   # kubectl and helm built for the cluster; kubectl-kooper
   kubectl get saasproducts,saastenants
-  kubectl describe saastenant %s
+  kubectl kooper tenants
+  kubectl kooper describe %s
+  kubectl kooper check --receiver-url %s   # the receiver runs on this machine, not in a Pod
   kubectl get all -n %s
   kubectl get secret -n %s %s -o jsonpath='{.data.password}' | base64 -d; echo
   helm list -n %s
@@ -85,7 +98,8 @@ Drive the marketplace (the sample product's key is the spec's test key):
 
 Metrics: %s (receiver), %s (controllers)
 Logs of every process: %s
-`, stack.Cluster.Kubeconfig, stack.ToolPath(), t.Name, t.Status.Namespace, t.Status.Namespace, t.Status.CredentialsSecretName,
+`, stack.Cluster.Kubeconfig, stack.ToolPath(), filepath.Dir(stack.Binary("kubectl-kooper")), t.Name,
+		strings.TrimSuffix(stack.ReceiverURL, "/koogallery/"+localstack.Product), t.Status.Namespace, t.Status.Namespace, t.Status.CredentialsSecretName,
 		localstack.Namespace, stack.ReceiverURL, localstack.BasicKey, t.Name, t.Name, stack.SimURL, stack.MetricsURL, stack.ControllersMetricsURL, stack.LogDir())
 }
 

@@ -34,7 +34,7 @@ var (
 )
 
 // testLicence buys the sample licence product through the simulator,
-// verifies the key with kooper-license as the merchant's software would,
+// verifies the key with kubectl kooper license verify as the merchant's software would,
 // renews it and releases it.
 func testLicence(t *testing.T, e *env) {
 	g := NewWithT(t)
@@ -76,13 +76,13 @@ func testLicence(t *testing.T, e *env) {
 	}).Should(MatchError(ContainSubstring("revoked")))
 }
 
-// installLicenceProduct makes a signing key with kooper-license keygen,
+// installLicenceProduct makes a signing key with kubectl kooper license keygen,
 // puts it in the product's keys Secret and creates the sample product. It
 // returns the public key's path.
 func installLicenceProduct(t *testing.T, g Gomega, e *env) string {
 	dir := t.TempDir()
 	private, public := filepath.Join(dir, "signing.pem"), filepath.Join(dir, "public.pem")
-	out, err := exec.Command(e.stack.Binary("kooper-license"), "keygen", "--private", private, "--public", public).CombinedOutput()
+	out, err := exec.Command(e.stack.Binary("kubectl-kooper"), "license", "keygen", "--private", private, "--public", public).CombinedOutput()
 	g.Expect(err).NotTo(HaveOccurred(), string(out))
 	signingKey, err := os.ReadFile(private)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -108,11 +108,11 @@ func installLicenceProduct(t *testing.T, g Gomega, e *env) string {
 	return public
 }
 
-// verify runs kooper-license verify on key and returns its error output
+// verify runs kubectl kooper license verify on key and returns its error output
 // as an error when the key is refused.
 func (e *env) verify(publicKey, key string, args ...string) error {
-	args = append(append([]string{"verify", "--public", publicKey}, args...), key)
-	out, err := exec.CommandContext(e.ctx, e.stack.Binary("kooper-license"), args...).CombinedOutput()
+	args = append(append([]string{"license", "verify", "--public", publicKey}, args...), key)
+	out, err := exec.CommandContext(e.ctx, e.stack.Binary("kubectl-kooper"), args...).CombinedOutput()
 	if err != nil {
 		return &verifyError{out: string(out)}
 	}

@@ -38,7 +38,7 @@ func merchantKeyPEM(t *testing.T) []byte {
 }
 
 // kitEnv is keyEnv plus the kit key and a file with the merchant's public
-// key, in the Base64 form kooper-kit prints.
+// key, in the Base64 form kubectl kooper kit prints.
 func kitEnv(t *testing.T) map[string]string {
 	t.Helper()
 	key, err := merchantKey()

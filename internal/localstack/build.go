@@ -8,13 +8,13 @@ import (
 	"strings"
 )
 
-// build compiles the operator, the simulator and the licence tool from the
-// working tree, so
-// the stack never runs a stale binary. Go's build cache makes a repeat
+// build compiles the operator, the simulator and the kubectl plugin
+// (kubectl-kooper) from the working tree, so the stack never runs a stale
+// binary. Go's build cache makes a repeat
 // build take a second or two.
 func (s *Stack) build(ctx context.Context) error {
 	for _, b := range []struct{ name, pkg string }{
-		{"kooper", "."}, {"marketplace-sim", "./hack/marketplace-sim"}, {"kooper-license", "./hack/kooper-license"},
+		{"kooper", "."}, {"marketplace-sim", "./hack/marketplace-sim"}, {"kubectl-kooper", "./hack/kubectl-kooper"},
 	} {
 		s.logf("Building %s", b.name)
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(s.bin, b.name), b.pkg)
@@ -27,5 +27,5 @@ func (s *Stack) build(ctx context.Context) error {
 }
 
 // Binary is the path of a binary the stack built: kooper, marketplace-sim
-// or kooper-license.
+// or kubectl-kooper.
 func (s *Stack) Binary(name string) string { return filepath.Join(s.bin, name) }

@@ -1,0 +1,245 @@
+package kubectlkooper
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/selftest"
+	"github.com/kooper-io/kooper/webhook"
+)
+
+// buyFlags are buy's flags.
+type buyFlags struct {
+	product         string
+	receiverURL     string
+	orderID         string
+	orderLineID     string
+	timeout         time.Duration
+	pollInterval    time.Duration
+	showCredentials bool
+}
+
+func newBuyCommand(e *env) *cobra.Command {
+	f := &buyFlags{}
+	cmd := &cobra.Command{
+		Use:   "buy --product NAME [--receiver-url URL] [--order-id ID] [--timeout 2m]",
+		Short: "Make a debug purchase of a product through a port-forward to the receiver, printing each step",
+		Long: `Make a debug purchase (testFlag 1) as the Seller Console's debugger does: read the product's
+basicKey from its keys Secret, port-forward to the receiver's Service (or use --receiver-url),
+send a signed newInstance, then a signed queryInstance every --poll-interval until appInfo
+arrives, and decrypt its credentials with the basicKey to prove they are readable. The debug
+tenant gets the product's debug.skuCode plan when Query Order does not know the order, and
+goes after the product's debug.ttlSeconds. Exit 1 when a step fails or --timeout passes.`,
+		Example: "  kubectl kooper buy --product crm",
+		Args:    noArgs,
+		RunE:    runE(func(cmd *cobra.Command, _ []string) error { return f.buy(cmd.Context(), e) }),
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.product, "product", "", "the SaaSProduct to buy (its name, the {product} of the production URL)")
+	fs.StringVar(&f.receiverURL, "receiver-url", "", "the receiver's base URL instead of a port-forward to its Service")
+	fs.StringVar(&f.orderID, "order-id", "", "the order's orderId (default: debug-<random>)")
+	fs.StringVar(&f.orderLineID, "order-line-id", "", "the order's orderLineId (default: <orderId>-1)")
+	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "how long to wait for appInfo")
+	fs.DurationVar(&f.pollInterval, "poll-interval", time.Second, "how often to send queryInstance while the tenant is provisioned")
+	fs.BoolVar(&f.showCredentials, "show-credentials", false, "print the decrypted user name and password of the debug tenant")
+	markRequired(cmd, "product")
+	return cmd
+}
+
+// buyer is one purchase on its way.
+type buyer struct {
+	*buyFlags
+	out     io.Writer
+	now     func() time.Time
+	http    *http.Client
+	url     string // the production URL
+	key     string // the product's basicKey
+	started time.Time
+}
+
+// buy runs the purchase, printing each step to stdout.
+func (f *buyFlags) buy(ctx context.Context, e *env) error {
+	if f.timeout <= 0 || f.pollInterval <= 0 {
+		return usagef("--timeout and --poll-interval must be positive")
+	}
+	if err := f.defaultIDs(); err != nil {
+		return err
+	}
+	c, err := e.clients()
+	if err != nil {
+		return err
+	}
+	ns := e.namespace(ctx, c)
+	b := &buyer{buyFlags: f, out: e.Streams.Out, now: e.Now, http: &http.Client{Timeout: 10 * time.Second}, started: time.Now()}
+	if b.key, err = f.basicKey(ctx, c, ns, b.out); err != nil {
+		return err
+	}
+	base, stop, err := receiverEndpoint(ctx, c, ns, f.receiverURL, b.out)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	b.url = base + webhook.CallbackPathPrefix + f.product
+	instanceID, err := b.newInstance(ctx)
+	if err != nil {
+		return err
+	}
+	app, encryptType, err := b.awaitAppInfo(ctx, instanceID)
+	if err != nil {
+		return err
+	}
+	if err := b.printAppInfo(app, encryptType); err != nil {
+		return err
+	}
+	fmt.Fprintf(b.out, "Done in %s. See the tenant with: kubectl kooper describe %s\n", time.Since(b.started).Round(time.Millisecond), instanceID)
+	return nil
+}
+
+// defaultIDs fills in the order's IDs.
+func (f *buyFlags) defaultIDs() error {
+	if f.orderID == "" {
+		suffix := make([]byte, 6)
+		if _, err := rand.Read(suffix); err != nil {
+			return err
+		}
+		f.orderID = "debug-" + hex.EncodeToString(suffix)
+	}
+	if f.orderLineID == "" {
+		f.orderLineID = f.orderID + "-1"
+	}
+	return nil
+}
+
+// basicKey reads the product's basicKey from its keys Secret in ns.
+func (f *buyFlags) basicKey(ctx context.Context, c *clients, ns string, out io.Writer) (string, error) {
+	p := &saasv1alpha1.SaaSProduct{}
+	if err := c.client.Get(ctx, types.NamespacedName{Name: f.product}, p); err != nil {
+		return "", fmt.Errorf("failed to read SaaSProduct %s: %w", f.product, err)
+	}
+	secret := &corev1.Secret{}
+	ref := types.NamespacedName{Namespace: ns, Name: p.Spec.KeysSecretName}
+	if err := c.client.Get(ctx, ref, secret); err != nil {
+		return "", fmt.Errorf("failed to read the product's keys Secret %s: %w", ref, err)
+	}
+	key := strings.TrimSpace(string(secret.Data[saasv1alpha1.BasicKeySecretKey]))
+	if key == "" {
+		return "", fmt.Errorf("secret %s has no %s", ref, saasv1alpha1.BasicKeySecretKey)
+	}
+	fmt.Fprintf(out, "Product %s (productId %s): read basicKey from Secret %s\n", p.Name, p.Spec.ProductID, ref)
+	return key, nil
+}
+
+// post sends one signed callback and decodes its answer into v.
+func (b *buyer) post(ctx context.Context, body any, v any) (selftest.Answer, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return selftest.Answer{}, err
+	}
+	answer, err := selftest.Post(ctx, b.http, b.url, b.key, b.now(), raw)
+	if err != nil {
+		return answer, err
+	}
+	if err := json.Unmarshal(answer.Body, v); err != nil {
+		return answer, fmt.Errorf("failed to decode the answer: %w", err)
+	}
+	return answer, nil
+}
+
+// newInstance sends the debug newInstance and returns the instance ID.
+func (b *buyer) newInstance(ctx context.Context) (string, error) {
+	businessID := make([]byte, 8)
+	if _, err := rand.Read(businessID); err != nil {
+		return "", err
+	}
+	req := koogallery.NewInstanceRequest{Activity: string(koogallery.ActivityNewInstance), OrderID: b.orderID,
+		OrderLineID: b.orderLineID, BusinessID: hex.EncodeToString(businessID), TestFlag: "1"}
+	var resp koogallery.NewInstanceResponse
+	answer, err := b.post(ctx, req, &resp)
+	if err != nil {
+		return "", fmt.Errorf("newInstance: %w", err)
+	}
+	fmt.Fprintf(b.out, "newInstance (testFlag 1) order %s line %s: %s %q in %s\n", b.orderID, b.orderLineID, answer.Code, answer.Message,
+		answer.Elapsed.Round(time.Millisecond))
+	if answer.Code != string(koogallery.ResultSuccess) || resp.InstanceID == "" {
+		return "", fmt.Errorf("newInstance answered %s %q, not 000000 with an instanceId", answer.Code, answer.Message)
+	}
+	fmt.Fprintf(b.out, "Instance %s recorded\n", resp.InstanceID)
+	return resp.InstanceID, nil
+}
+
+// awaitAppInfo sends queryInstance until its answer carries appInfo,
+// printing each answer that differs from the one before.
+func (b *buyer) awaitAppInfo(ctx context.Context, instanceID string) (*koogallery.AppInfo, string, error) {
+	var app *koogallery.AppInfo
+	var encryptType, last string
+	polls := 0
+	err := wait.PollUntilContextTimeout(ctx, b.pollInterval, b.timeout, true, func(ctx context.Context) (bool, error) {
+		polls++
+		var resp koogallery.QueryInstanceResponse
+		req := koogallery.QueryInstanceRequest{Activity: string(koogallery.ActivityQueryInstance), InstanceID: instanceID, TestFlag: "1"}
+		answer, err := b.post(ctx, req, &resp)
+		if err != nil {
+			return false, fmt.Errorf("queryInstance: %w", err)
+		}
+		line := fmt.Sprintf("%s %q", answer.Code, answer.Message)
+		switch {
+		case len(resp.Info) == 1 && resp.Info[0].AppInfo != nil:
+			app, encryptType = resp.Info[0].AppInfo, resp.EncryptType
+			line += ", appInfo"
+		case answer.Code == string(koogallery.ResultSuccess) || answer.Code == string(koogallery.ResultProcessing):
+			line += ", no appInfo yet (provisioning)"
+		default:
+			return false, fmt.Errorf("queryInstance answered %s %q", answer.Code, answer.Message)
+		}
+		if line != last {
+			fmt.Fprintf(b.out, "queryInstance %s (%s after newInstance, poll %d): %s\n", instanceID,
+				time.Since(b.started).Round(time.Millisecond), polls, line)
+			last = line
+		}
+		return app != nil, nil
+	})
+	if err != nil {
+		if wait.Interrupted(err) {
+			return nil, "", fmt.Errorf("no appInfo for %s within %s: see kubectl kooper describe %s", instanceID, b.timeout, instanceID)
+		}
+		return nil, "", err
+	}
+	return app, encryptType, nil
+}
+
+// printAppInfo prints the URLs and proves the credentials decrypt; it
+// prints them only with --show-credentials.
+func (b *buyer) printAppInfo(app *koogallery.AppInfo, encryptType string) error {
+	if encryptType == "" {
+		encryptType = string(koogallery.EncryptAES256)
+	}
+	fmt.Fprintf(b.out, "appInfo: frontEndUrl %s, adminUrl %s\n", app.FrontEndURL, orNone(app.AdminURL))
+	user, err := koogallery.Decrypt(b.key, koogallery.EncryptType(encryptType), app.UserName)
+	if err != nil {
+		return fmt.Errorf("appInfo.userName does not decrypt with the basicKey: %w", err)
+	}
+	password, err := koogallery.Decrypt(b.key, koogallery.EncryptType(encryptType), app.Password)
+	if err != nil {
+		return fmt.Errorf("appInfo.password does not decrypt with the basicKey: %w", err)
+	}
+	if b.showCredentials {
+		fmt.Fprintf(b.out, "credentials: userName %s, password %s\n", user, password)
+		return nil
+	}
+	fmt.Fprintf(b.out, "credentials: userName and password decrypt with the basicKey (encryptType %s; --show-credentials prints them)\n", encryptType)
+	return nil
+}

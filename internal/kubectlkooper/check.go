@@ -1,0 +1,378 @@
+package kubectlkooper
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/selftest"
+	"github.com/kooper-io/kooper/webhook"
+)
+
+// checkKind is the kind of check's -o json|yaml document.
+const checkKind = "CheckReport"
+
+// crdPlurals are kooper's kinds (group saas.kooper.io, config/crd/bases).
+var crdPlurals = []string{"saasproducts", "saastenants", "licenses", "saasdirectories", "ordernotifications"}
+
+// checkFlags are check's flags.
+type checkFlags struct {
+	receiverURL  string
+	maxClockSkew time.Duration
+	timeout      time.Duration
+	output       string
+}
+
+func newCheckCommand(e *env) *cobra.Command {
+	f := &checkFlags{}
+	cmd := &cobra.Command{
+		Use:   "check [--receiver-url URL] [--max-clock-skew 5s] [-o json|yaml]",
+		Short: "Preflight before registering the production URL; exit 1 when any check fails",
+		Long: `Check, before registering the production URL in the Seller Console, that kooper can answer:
+  - crd/<name>:        each of kooper's CRDs is installed, Established, and serves and stores v1alpha1;
+  - pods/<component>:  the receiver and the controllers each have a Ready Pod in kooper's namespace;
+  - lease:             a controllers replica holds the leader Lease, renewed in time;
+  - keys/<product>:    each SaaSProduct's keys Secret holds the keys it needs (names only are shown);
+  - receiver/<product>: the receiver answers a signed queryInstance for an unknown instance with
+                       000003, through a port-forward to its Service (or --receiver-url);
+  - clock:             this machine's clock is within --max-clock-skew of the API server's
+                       (the receiver refuses a signature more than 60 s off);
+  - admission-policy:  the ValidatingAdmissionPolicy confining the controllers, and its binding.
+Exit 1 when any check fails, each failure saying why.`,
+		Example: `  kubectl kooper check
+  kubectl kooper check --receiver-url https://crm.example.com -o yaml`,
+		Args: noArgs,
+		RunE: runE(func(cmd *cobra.Command, _ []string) error {
+			if f.output != "" && f.output != "json" && f.output != "yaml" {
+				return usagef("-o is json or yaml, not %q", f.output)
+			}
+			c, err := e.clients()
+			if err != nil {
+				return err
+			}
+			ns := e.namespace(cmd.Context(), c)
+			r := f.run(cmd.Context(), e, c, ns)
+			if f.output != "" {
+				if err := printReport(e, checkKind, r, f.output); err != nil {
+					return err
+				}
+			} else {
+				r.print(e.Streams.Out)
+			}
+			if !r.Passed {
+				return errChecksFailed
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&f.receiverURL, "receiver-url", "", "the receiver's base URL (e.g. https://crm.example.com) instead of a port-forward to its Service")
+	cmd.Flags().DurationVar(&f.maxClockSkew, "max-clock-skew", 5*time.Second, "the most this machine's clock may differ from the API server's")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for each receiver answer (KooGallery waits 5 s)")
+	addOutputFlag(cmd, &f.output)
+	return cmd
+}
+
+// checkResult is one check's outcome.
+type checkResult struct {
+	// Name is the check and what it is about, e.g. "keys/crm".
+	Name string `json:"name"`
+	// Passed is true when the precondition holds.
+	Passed bool `json:"passed"`
+	// Detail says what was seen and, on failure, what to do.
+	Detail string `json:"detail"`
+}
+
+// checkReport is every check's outcome.
+type checkReport struct {
+	Namespace string        `json:"namespace"`
+	Passed    bool          `json:"passed"`
+	Checks    []checkResult `json:"checks"`
+}
+
+func pass(name, format string, args ...any) checkResult {
+	return checkResult{Name: name, Passed: true, Detail: fmt.Sprintf(format, args...)}
+}
+
+func fail(name, format string, args ...any) checkResult {
+	return checkResult{Name: name, Detail: fmt.Sprintf(format, args...)}
+}
+
+// run runs every check in order.
+func (f *checkFlags) run(ctx context.Context, e *env, c *clients, ns string) *checkReport {
+	r := &checkReport{Namespace: ns}
+	r.Checks = append(r.Checks, checkCRDs(ctx, c.client)...)
+	r.Checks = append(r.Checks, checkPods(ctx, c.client, ns)...)
+	r.Checks = append(r.Checks, checkLease(ctx, c.client, ns, e.Now()))
+	keys, results := checkKeys(ctx, c.client, ns)
+	r.Checks = append(r.Checks, results...)
+	r.Checks = append(r.Checks, f.checkReceiver(ctx, e, c, ns, keys)...)
+	r.Checks = append(r.Checks, checkClock(ctx, c.config, e.Now, f.maxClockSkew))
+	r.Checks = append(r.Checks, checkAdmissionPolicy(ctx, c.client, ns))
+	r.Passed = !slices.ContainsFunc(r.Checks, func(c checkResult) bool { return !c.Passed })
+	return r
+}
+
+// print writes the report as a table and a summary line.
+func (r *checkReport) print(w io.Writer) {
+	rows := [][]string{{"CHECK", "RESULT", "DETAIL"}}
+	failed := 0
+	for _, c := range r.Checks {
+		result := "PASS"
+		if !c.Passed {
+			result, failed = "FAIL", failed+1
+		}
+		rows = append(rows, []string{c.Name, result, c.Detail})
+	}
+	fmt.Fprintf(w, "kooper in namespace %s:\n", r.Namespace)
+	printRows(w, rows)
+	if failed > 0 {
+		fmt.Fprintf(w, "%d of %d checks failed: fix them before registering the production URL.\n", failed, len(r.Checks))
+		return
+	}
+	fmt.Fprintf(w, "All %d checks passed.\n", len(r.Checks))
+}
+
+// checkCRDs checks each of kooper's CRDs is Established and serves and
+// stores v1alpha1.
+func checkCRDs(ctx context.Context, c client.Client) []checkResult {
+	out := make([]checkResult, 0, len(crdPlurals))
+	for _, plural := range crdPlurals {
+		name := plural + "." + saasv1alpha1.GroupVersion.Group
+		out = append(out, checkCRD(ctx, c, "crd/"+plural, name))
+	}
+	return out
+}
+
+func checkCRD(ctx context.Context, c client.Client, check, name string) checkResult {
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := c.Get(ctx, types.NamespacedName{Name: name}, crd); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fail(check, "CRD %s is not installed: install the chart with crds.enabled=true, or kubectl apply -f config/crd/bases", name)
+		}
+		return fail(check, "failed to read CRD %s: %v", name, err)
+	}
+	established := slices.ContainsFunc(crd.Status.Conditions, func(cond apiextensionsv1.CustomResourceDefinitionCondition) bool {
+		return cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue
+	})
+	if !established {
+		return fail(check, "CRD %s is not Established yet", name)
+	}
+	want := saasv1alpha1.GroupVersion.Version
+	for _, v := range crd.Spec.Versions {
+		if v.Name == want && v.Served && v.Storage {
+			return pass(check, "%s serves and stores %s", name, want)
+		}
+	}
+	return fail(check, "CRD %s does not serve and store %s, the version this kooper uses: upgrade the chart's CRDs", name, want)
+}
+
+// checkPods checks each component has a Ready Pod in ns.
+func checkPods(ctx context.Context, c client.Client, ns string) []checkResult {
+	out := make([]checkResult, 0, 2)
+	for _, component := range []string{componentReceiver, componentControllers} {
+		check := "pods/" + component
+		pods := &corev1.PodList{}
+		if err := c.List(ctx, pods, client.InNamespace(ns), componentSelector(component)); err != nil {
+			out = append(out, fail(check, "failed to list Pods in %s: %v", ns, err))
+			continue
+		}
+		ready := 0
+		for i := range pods.Items {
+			if podReady(&pods.Items[i]) {
+				ready++
+			}
+		}
+		if ready == 0 {
+			out = append(out, fail(check, "no Ready %s Pod in %s (%d found): see kubectl -n %s describe pods -l %s=%s",
+				component, ns, len(pods.Items), ns, componentLabel, component))
+			continue
+		}
+		out = append(out, pass(check, "%d of %d %s Pods Ready", ready, len(pods.Items), component))
+	}
+	return out
+}
+
+// checkLease checks a controllers replica holds the leader Lease and
+// renewed it within its duration, as of now.
+func checkLease(ctx context.Context, c client.Client, ns string, now time.Time) checkResult {
+	const check = "lease"
+	lease := &coordinationv1.Lease{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: saasv1alpha1.LeaderElectionLeaseName}, lease); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fail(check, "no Lease %s/%s: no controllers replica was ever elected leader", ns, saasv1alpha1.LeaderElectionLeaseName)
+		}
+		return fail(check, "failed to read Lease %s/%s: %v", ns, saasv1alpha1.LeaderElectionLeaseName, err)
+	}
+	holder := ""
+	if lease.Spec.HolderIdentity != nil {
+		holder = *lease.Spec.HolderIdentity
+	}
+	if holder == "" || lease.Spec.RenewTime == nil || lease.Spec.LeaseDurationSeconds == nil {
+		return fail(check, "Lease %s/%s is held by no one: the controllers are not running", ns, lease.Name)
+	}
+	since := now.Sub(lease.Spec.RenewTime.Time)
+	if since > time.Duration(*lease.Spec.LeaseDurationSeconds)*time.Second {
+		return fail(check, "Lease %s/%s held by %s expired: last renewed %s ago, for %ds", ns, lease.Name, holder,
+			since.Round(time.Second), *lease.Spec.LeaseDurationSeconds)
+	}
+	return pass(check, "held by %s, renewed %s ago", holder, since.Round(time.Second))
+}
+
+// productKey is a product and its basicKey, for the receiver's self-call.
+type productKey struct {
+	product string
+	key     string
+}
+
+// checkKeys checks each product's keys Secret holds the keys it needs
+// (SaaSProduct.RequiredSecretKeys), naming missing keys, never values. It
+// returns the basic keys of the products that passed.
+func checkKeys(ctx context.Context, c client.Client, ns string) ([]productKey, []checkResult) {
+	products := &saasv1alpha1.SaaSProductList{}
+	if err := c.List(ctx, products); err != nil {
+		return nil, []checkResult{fail("keys", "failed to list SaaSProducts: %v", err)}
+	}
+	if len(products.Items) == 0 {
+		return nil, []checkResult{fail("keys", "no SaaSProduct: the production URL /koogallery/<product> names one (the chart's product value, or kubectl apply)")}
+	}
+	var keys []productKey
+	var out []checkResult
+	for i := range products.Items {
+		p := &products.Items[i]
+		key, result := checkProductKeys(ctx, c, ns, p)
+		out = append(out, result)
+		if result.Passed {
+			keys = append(keys, productKey{product: p.Name, key: key})
+		}
+	}
+	return keys, out
+}
+
+func checkProductKeys(ctx context.Context, c client.Client, ns string, p *saasv1alpha1.SaaSProduct) (string, checkResult) {
+	check := "keys/" + p.Name
+	secret := &corev1.Secret{}
+	ref := types.NamespacedName{Namespace: ns, Name: p.Spec.KeysSecretName}
+	if err := c.Get(ctx, ref, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", fail(check, "Secret %s (spec.keysSecretName) does not exist in %s", ref, ns)
+		}
+		return "", fail(check, "failed to read Secret %s: %v", ref, err)
+	}
+	var missing []string
+	for _, k := range p.RequiredSecretKeys() {
+		if len(secret.Data[k]) == 0 {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return "", fail(check, "Secret %s lacks %s", ref, strings.Join(missing, ", "))
+	}
+	return strings.TrimSpace(string(secret.Data[saasv1alpha1.BasicKeySecretKey])), pass(check, "Secret %s holds %s", ref, strings.Join(p.RequiredSecretKeys(), ", "))
+}
+
+// checkReceiver sends each product's production URL a signed queryInstance
+// for an instance that cannot exist, which must answer 000003 (the
+// self-test the chart's helm test runs, internal/selftest).
+func (f *checkFlags) checkReceiver(ctx context.Context, e *env, c *clients, ns string, keys []productKey) []checkResult {
+	if len(keys) == 0 {
+		return []checkResult{fail("receiver", "not tried: no product with its keys")}
+	}
+	base, stop, err := receiverEndpoint(ctx, c, ns, f.receiverURL, e.Streams.ErrOut)
+	if err != nil {
+		return []checkResult{fail("receiver", "%v", err)}
+	}
+	defer stop()
+	httpClient := &http.Client{Timeout: f.timeout}
+	out := make([]checkResult, 0, len(keys))
+	for _, k := range keys {
+		check := "receiver/" + k.product
+		res, err := selftest.QueryUnknownInstance(ctx, httpClient, base+webhook.CallbackPathPrefix+k.product, k.key, e.Now())
+		switch {
+		case err != nil:
+			out = append(out, fail(check, "%v", err))
+		case !res.OK():
+			out = append(out, fail(check, "a signed queryInstance answered %s %q, not 000003 (000001: the key differs; 000002: refused as sent, e.g. a clock off)", res.Code, res.Message))
+		default:
+			out = append(out, pass(check, "a signed queryInstance answered 000003 in %s", res.Elapsed.Round(time.Millisecond)))
+		}
+	}
+	return out
+}
+
+// checkClock compares now with the API server's Date header (1 s
+// resolution), taken at the middle of the request.
+func checkClock(ctx context.Context, config *rest.Config, now func() time.Time, maxSkew time.Duration) checkResult {
+	const check = "clock"
+	httpClient, err := rest.HTTPClientFor(config)
+	if err != nil {
+		return fail(check, "%v", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(config.Host, "/")+"/version", nil)
+	if err != nil {
+		return fail(check, "%v", err)
+	}
+	start := now()
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return fail(check, "failed to reach the API server: %v", err)
+	}
+	_ = resp.Body.Close()
+	local := start.Add(now().Sub(start) / 2)
+	server, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return fail(check, "the API server's answer has no Date header")
+	}
+	skew := local.Sub(server).Round(time.Second)
+	if skew > maxSkew+time.Second || skew < -maxSkew-time.Second { // Date is whole seconds
+		return fail(check, "this machine's clock is %s off the API server's (at most %s): synchronise it (NTP); signatures more than 60 s off are refused", skew, maxSkew)
+	}
+	return pass(check, "within %s of the API server's clock (%s)", maxSkew, skew)
+}
+
+// checkAdmissionPolicy checks the ValidatingAdmissionPolicy that confines
+// kooper's controllers (DESIGN rule 13) matches the controllers of ns and
+// is bound with Deny.
+func checkAdmissionPolicy(ctx context.Context, c client.Client, ns string) checkResult {
+	const check = "admission-policy"
+	policies := &admissionregistrationv1.ValidatingAdmissionPolicyList{}
+	if err := c.List(ctx, policies, client.MatchingLabels{partOfLabel: "kooper"}); err != nil {
+		return fail(check, "failed to list ValidatingAdmissionPolicies: %v", err)
+	}
+	account := "system:serviceaccount:" + ns + ":"
+	name := ""
+	for _, p := range policies.Items {
+		for _, m := range p.Spec.MatchConditions {
+			if strings.Contains(m.Expression, account) {
+				name = p.Name
+			}
+		}
+	}
+	if name == "" {
+		return fail(check, "no ValidatingAdmissionPolicy of kooper confines the controllers of %s: install the chart with admissionPolicy.enabled=true (Kubernetes 1.30 or later)", ns)
+	}
+	bindings := &admissionregistrationv1.ValidatingAdmissionPolicyBindingList{}
+	if err := c.List(ctx, bindings); err != nil {
+		return fail(check, "failed to list ValidatingAdmissionPolicyBindings: %v", err)
+	}
+	for _, b := range bindings.Items {
+		if b.Spec.PolicyName == name && slices.Contains(b.Spec.ValidationActions, admissionregistrationv1.Deny) {
+			return pass(check, "policy %s bound by %s with Deny", name, b.Name)
+		}
+	}
+	return fail(check, "ValidatingAdmissionPolicy %s has no binding with Deny: it confines nothing", name)
+}

@@ -1,0 +1,252 @@
+package kubectlkooper
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/testenv"
+)
+
+// checkReportOf runs check -o json and decodes its report.
+func checkReportOf(g Gomega, now func() time.Time, args ...string) (checkReport, result) {
+	r := kooperWith(now, "", append([]string{"check", "-o", "json"}, args...)...)
+	var report checkReport
+	g.Expect(json.Unmarshal([]byte(r.out), &report)).To(Succeed(), r.output())
+	return report, r
+}
+
+// failures are the checks of report that failed, by name, with why.
+func failures(report checkReport) map[string]string {
+	out := map[string]string{}
+	for _, c := range report.Checks {
+		if !c.Passed {
+			out[c.Name] = c.Detail
+		}
+	}
+	return out
+}
+
+// check passes on a healthy kooper and fails, exit 1 and saying why, on
+// each precondition broken in turn.
+func TestCheck(t *testing.T) {
+	g := NewWithT(t)
+	ctx := ctxFor(t)
+	product := newProduct(t, "check")
+
+	// Without -n and without kooper's Deployment: kooper-system, where
+	// nothing is.
+	report, r := checkReportOf(g, time.Now, "--receiver-url", receiverURL)
+	g.Expect(r.code).To(Equal(ExitFailed))
+	g.Expect(report.Namespace).To(Equal(defaultNamespace))
+
+	healthyKooper(t)
+	withReceiver := []string{"--receiver-url", receiverURL}
+	report, r = checkReportOf(g, time.Now, withReceiver...)
+	g.Expect(r.code).To(Equal(ExitOK), r.out)
+	g.Expect(report.Namespace).To(Equal(kooperNamespace), "the namespace of kooper's Deployment")
+	g.Expect(report.Passed).To(BeTrue())
+	g.Expect(failures(report)).To(BeEmpty())
+	names := make([]string, 0, len(report.Checks))
+	for _, c := range report.Checks {
+		names = append(names, c.Name)
+	}
+	g.Expect(names).To(ContainElements("crd/saastenants", "pods/receiver", "pods/controllers", "lease",
+		"keys/"+product.Name, "receiver/"+product.Name, "clock", "admission-policy"))
+	text := kooper(append([]string{"check"}, withReceiver...)...)
+	g.Expect(text.code).To(Equal(ExitOK))
+	g.Expect(text.out).To(And(MatchRegexp(`receiver/%s\s+PASS\s+a signed queryInstance answered 000003`, product.Name), ContainSubstring("checks passed.")))
+
+	secretKey := client.ObjectKey{Namespace: kooperNamespace, Name: product.Spec.KeysSecretName}
+	cases := []struct {
+		name    string
+		breakIt func(g Gomega)
+		restore func(g Gomega)
+		now     func() time.Time
+		args    []string
+		check   string
+		reason  string
+	}{{
+		name: "a CRD missing", check: "crd/saasdirectories", reason: "CRD saasdirectories.saas.kooper.io is not installed",
+		breakIt: func(g Gomega) { deleteCRD(ctx, g, "saasdirectories.saas.kooper.io") },
+		restore: func(g Gomega) { installCRD(ctx, g, "saas.kooper.io_saasdirectories.yaml") },
+	}, {
+		name: "no Ready receiver Pod", check: "pods/receiver", reason: "no Ready receiver Pod in kooper-test (1 found)",
+		breakIt: func(g Gomega) { setPodReady(ctx, g, componentReceiver, corev1.ConditionFalse) },
+		restore: func(g Gomega) { setPodReady(ctx, g, componentReceiver, corev1.ConditionTrue) },
+	}, {
+		name: "the Lease expired", check: "lease", reason: "held by controllers-0 expired: last renewed 2h0m0s ago",
+		breakIt: func(g Gomega) { renewLease(ctx, g, time.Now().Add(-2*time.Hour)) },
+		restore: func(g Gomega) { renewLease(ctx, g, time.Now()) },
+	}, {
+		name: "a key missing", check: "keys/" + product.Name, reason: "lacks accessKeyId",
+		breakIt: func(g Gomega) { setKey(ctx, g, secretKey, saasv1alpha1.AccessKeyIDSecretKey, "") },
+		restore: func(g Gomega) { setKey(ctx, g, secretKey, saasv1alpha1.AccessKeyIDSecretKey, "ak") },
+	}, {
+		name: "the receiver not answering", check: "receiver/" + product.Name, reason: "failed to reach the receiver",
+		args: []string{"--receiver-url", closedURL(g)},
+	}, {
+		name: "the clock two minutes ahead", check: "clock", reason: "this machine's clock is 2m", // and a second or so: Date is whole seconds
+		now: func() time.Time { return time.Now().Add(2 * time.Minute) },
+	}, {
+		name: "no admission policy binding", check: "admission-policy", reason: "has no binding with Deny: it confines nothing",
+		breakIt: func(g Gomega) { g.Expect(k8sClient.Delete(ctx, policyBinding())).To(Succeed()) },
+		restore: func(g Gomega) { g.Expect(k8sClient.Create(ctx, policyBinding())).To(Succeed()) },
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			if tc.breakIt != nil {
+				tc.breakIt(g)
+				defer tc.restore(g)
+			}
+			now, args := time.Now, withReceiver
+			if tc.now != nil {
+				now = tc.now
+			}
+			if tc.args != nil {
+				args = tc.args
+			}
+			report, r := checkReportOf(g, now, args...)
+			g.Expect(r.code).To(Equal(ExitFailed), r.output())
+			g.Expect(report.Passed).To(BeFalse())
+			g.Expect(failures(report)).To(HaveKeyWithValue(tc.check, ContainSubstring(tc.reason)))
+			if tc.check == "clock" { // the receiver refuses a signature from a clock that far off, too
+				g.Expect(failures(report)).To(HaveKeyWithValue("receiver/"+product.Name, ContainSubstring("answered 000002")))
+			}
+		})
+		// Each break was the only one: restored, check passes again.
+		g.Eventually(func(g Gomega) {
+			report, r := checkReportOf(g, time.Now, withReceiver...)
+			g.Expect(failures(report)).To(BeEmpty())
+			g.Expect(r.code).To(Equal(ExitOK))
+		}).Should(Succeed(), "after %s", tc.name)
+	}
+}
+
+// healthyKooper makes kooper's namespace look as the chart and running
+// components leave it: a Deployment, a Ready Pod of each component, the
+// leader Lease, and the admission policy with its binding.
+func healthyKooper(t *testing.T) {
+	g := NewWithT(t)
+	ctx := ctxFor(t)
+	labels := func(component string) map[string]string {
+		return map[string]string{partOfLabel: "kooper", componentLabel: component}
+	}
+	podSpec := corev1.PodSpec{Containers: []corev1.Container{{Name: "kooper", Image: "kooper:test"}}}
+	g.Expect(k8sClient.Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: "kooper-controllers", Labels: labels(componentControllers)},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels(componentControllers)},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels(componentControllers)}, Spec: podSpec}},
+	})).To(Succeed())
+	for _, component := range []string{componentReceiver, componentControllers} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: component + "-0", Labels: labels(component)}, Spec: podSpec}
+		g.Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		setPodReady(ctx, g, component, corev1.ConditionTrue)
+	}
+	g.Expect(k8sClient.Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: saasv1alpha1.LeaderElectionLeaseName},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("controllers-0"), LeaseDurationSeconds: ptr.To[int32](3600),
+			RenewTime: &metav1.MicroTime{Time: time.Now()}},
+	})).To(Succeed())
+	g.Expect(k8sClient.Create(ctx, &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "kooper-controllers", Labels: map[string]string{partOfLabel: "kooper"}},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule: admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments"}}},
+			}}},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "controllers-service-account",
+				Expression: "request.userInfo.username == 'system:serviceaccount:" + kooperNamespace + ":kooper-controllers'"}},
+			Validations: []admissionregistrationv1.Validation{{Expression: "true"}},
+		},
+	})).To(Succeed())
+	g.Expect(k8sClient.Create(ctx, policyBinding())).To(Succeed())
+}
+
+func policyBinding() *admissionregistrationv1.ValidatingAdmissionPolicyBinding {
+	return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "kooper-controllers"},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: "kooper-controllers",
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
+	}
+}
+
+// setPodReady sets the component's Pod Running, with Ready as given.
+func setPodReady(ctx context.Context, g Gomega, component string, ready corev1.ConditionStatus) {
+	pod := &corev1.Pod{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: kooperNamespace, Name: component + "-0"}, pod)).To(Succeed())
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: ready}}
+	g.Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
+}
+
+func renewLease(ctx context.Context, g Gomega, at time.Time) {
+	lease := &coordinationv1.Lease{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: kooperNamespace, Name: saasv1alpha1.LeaderElectionLeaseName}, lease)).To(Succeed())
+	lease.Spec.RenewTime = &metav1.MicroTime{Time: at}
+	g.Expect(k8sClient.Update(ctx, lease)).To(Succeed())
+}
+
+// setKey sets one key of a Secret; empty removes it.
+func setKey(ctx context.Context, g Gomega, key client.ObjectKey, name, value string) {
+	secret := &corev1.Secret{}
+	g.Expect(k8sClient.Get(ctx, key, secret)).To(Succeed())
+	if value == "" {
+		delete(secret.Data, name)
+	} else {
+		secret.Data[name] = []byte(value)
+	}
+	g.Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+}
+
+// closedURL is an http URL where nothing listens.
+func closedURL(g Gomega) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	addr := l.Addr().String()
+	g.Expect(l.Close()).To(Succeed())
+	return "http://" + addr
+}
+
+// deleteCRD deletes a CRD and waits until it is gone.
+func deleteCRD(ctx context.Context, g Gomega, name string) {
+	crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	g.Expect(k8sClient.Delete(ctx, crd)).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(crd), crd))
+	}).Should(BeTrue())
+}
+
+// installCRD installs a CRD from config/crd/bases and waits until it is
+// Established.
+func installCRD(ctx context.Context, g Gomega, file string) {
+	root, err := testenv.RepoRoot()
+	g.Expect(err).NotTo(HaveOccurred())
+	data, err := os.ReadFile(filepath.Join(root, "config", "crd", "bases", file))
+	g.Expect(err).NotTo(HaveOccurred())
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	g.Expect(yaml.Unmarshal(data, crd)).To(Succeed())
+	g.Expect(k8sClient.Create(ctx, crd)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(checkCRD(ctx, k8sClient, "crd", crd.Name).Passed).To(BeTrue())
+	}).Should(Succeed())
+}

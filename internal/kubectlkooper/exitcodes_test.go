@@ -1,0 +1,48 @@
+package kubectlkooper
+
+import (
+	"testing"
+
+	. "github.com/onsi/gomega"
+)
+
+// Every command's exit codes: 0 success (--help and --version included),
+// 1 the command failed, 2 wrong usage, each with what it prints.
+func TestExitCodes(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want int
+		says string
+	}{
+		{"help", []string{"--help"}, ExitOK, "Available Commands"},
+		{"a command's help", []string{"license", "issue", "--help"}, ExitOK, "--private"},
+		{"version", []string{"--version"}, ExitOK, "kubectl-kooper v0.0.0-test go"},
+		{"unknown command", []string{"rotate"}, ExitUsage, `unknown command "rotate"`},
+		{"unknown flag", []string{"tenants", "--colour"}, ExitUsage, "unknown flag: --colour"},
+		{"an argument too many", []string{"tenants", "crm"}, ExitUsage, "takes no arguments"},
+		{"bad --state", []string{"tenants", "--state", "Paused"}, ExitUsage, "--state is Active, Frozen or Released"},
+		{"bad -o", []string{"tenants", "-o", "xml"}, ExitUsage, "-o is wide, json or yaml"},
+		{"describe without a tenant", []string{"describe"}, ExitUsage, "want one tenant"},
+		{"describe -o wide", []string{"describe", "i-x", "-o", "wide"}, ExitUsage, "-o is json or yaml"},
+		{"describe an unknown tenant", []string{"describe", "i-never-issued"}, ExitFailed, `SaaSTenant "i-never-issued" not found`},
+		{"check -o wide", []string{"check", "-o", "wide"}, ExitUsage, "-o is json or yaml"},
+		{"buy without --product", []string{"buy"}, ExitUsage, `required flag(s) "product" not set`},
+		{"buy an unknown product", []string{"buy", "--product", "nothing"}, ExitFailed, "failed to read SaaSProduct nothing"},
+		{"license without a command", []string{"license"}, ExitUsage, "needs a command"},
+		{"license, unknown command", []string{"license", "rotate"}, ExitUsage, `unknown command "rotate"`},
+		{"verify without --public", []string{"license", "verify", "KEY"}, ExitUsage, `required flag(s) "public" not set`},
+		{"issue, bad --format", []string{"license", "issue", "--private", "p", "--product", "P", "--instance", "i", "--format", "PASETO"}, ExitUsage, "--format is JWS or Legacy"},
+		{"revocations without a command", []string{"license", "revocations"}, ExitUsage, "needs a command"},
+		{"kit pubkey, two files", []string{"kit", "pubkey", "a", "b"}, ExitUsage, "at most one"},
+		{"kit keygen, short key", []string{"kit", "keygen", "--bits", "2048"}, ExitFailed, "3072"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			r := kooper(tc.args...)
+			g.Expect(r.code).To(Equal(tc.want), r.output())
+			g.Expect(r.output()).To(ContainSubstring(tc.says))
+		})
+	}
+}

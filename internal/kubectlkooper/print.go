@@ -1,0 +1,18 @@
+package kubectlkooper
+
+import (
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/printers"
+)
+
+// jsonYAMLPrinter is kubectl's printer for -o json or -o yaml. The objects
+// it prints must carry their apiVersion and kind.
+func jsonYAMLPrinter(output string) (printers.ResourcePrinter, error) {
+	return genericclioptions.NewJSONYamlPrintFlags().ToPrinter(output)
+}
+
+// tablePrinter prints a metav1.Table as kubectl does: upper-case headers,
+// aligned columns, the priority-1 columns only when wide.
+func tablePrinter(wide bool) printers.ResourcePrinter {
+	return printers.NewTablePrinter(printers.PrintOptions{Wide: wide})
+}

@@ -1,0 +1,175 @@
+package kubectlkooper
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/duration"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// tenantsFlags are `tenants`' flags.
+type tenantsFlags struct {
+	product string
+	state   string
+	output  string
+}
+
+func newTenantsCommand(e *env) *cobra.Command {
+	f := &tenantsFlags{}
+	cmd := &cobra.Command{
+		Use:     "tenants [--product NAME] [--state Active|Frozen|Released] [-o wide|json|yaml]",
+		Aliases: []string{"tenant"},
+		Short:   "List SaaS tenants: instance, product, plan, state, expiry, Ready, last callback, age",
+		Example: `  kubectl kooper tenants
+  kubectl kooper tenants --product crm --state Frozen -o wide`,
+		Args: noArgs,
+		RunE: runE(func(cmd *cobra.Command, _ []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			c, err := e.clients()
+			if err != nil {
+				return err
+			}
+			list := &saasv1alpha1.SaaSTenantList{}
+			if err := c.client.List(cmd.Context(), list); err != nil {
+				return fmt.Errorf("failed to list SaaSTenants: %w", err)
+			}
+			list.Items = slices.DeleteFunc(list.Items, func(t saasv1alpha1.SaaSTenant) bool { return !f.matches(&t) })
+			if len(list.Items) == 0 && f.output != "json" && f.output != "yaml" {
+				fmt.Fprintln(e.Streams.ErrOut, "No SaaSTenants found.")
+				return nil
+			}
+			for i := range list.Items {
+				list.Items[i].SetGroupVersionKind(saasv1alpha1.GroupVersion.WithKind("SaaSTenant"))
+			}
+			list.SetGroupVersionKind(saasv1alpha1.GroupVersion.WithKind("SaaSTenantList"))
+			return printObject(e, list, tenantsTable(list.Items, e.Now()), f.output)
+		}),
+	}
+	cmd.Flags().StringVar(&f.product, "product", "", "only the tenants of this SaaSProduct (its name)")
+	cmd.Flags().StringVar(&f.state, "state", "", "only the tenants in this state: Active, Frozen or Released")
+	addOutputFlag(cmd, &f.output)
+	return cmd
+}
+
+// states are the values --state takes: SaaSTenant spec.state.
+var states = []saasv1alpha1.SubscriptionState{saasv1alpha1.StateActive, saasv1alpha1.StateFrozen, saasv1alpha1.StateReleased}
+
+func (f *tenantsFlags) validate() error {
+	if !slices.Contains(outputFormats, f.output) {
+		return usagef("-o is wide, json or yaml, not %q", f.output)
+	}
+	if f.state == "" {
+		return nil
+	}
+	for _, s := range states {
+		if strings.EqualFold(f.state, string(s)) {
+			f.state = string(s)
+			return nil
+		}
+	}
+	return usagef("--state is Active, Frozen or Released, not %q", f.state)
+}
+
+func (f *tenantsFlags) matches(t *saasv1alpha1.SaaSTenant) bool {
+	return (f.product == "" || t.Spec.ProductName == f.product) && (f.state == "" || string(tenantState(t)) == f.state)
+}
+
+// tenantState is spec.state, Active when unset (the schema's default).
+func tenantState(t *saasv1alpha1.SaaSTenant) saasv1alpha1.SubscriptionState {
+	if t.Spec.State == "" {
+		return saasv1alpha1.StateActive
+	}
+	return t.Spec.State
+}
+
+// tenantsTable is the table `tenants` prints; the columns of priority 1
+// show only with -o wide.
+func tenantsTable(tenants []saasv1alpha1.SaaSTenant, now time.Time) *metav1.Table {
+	table := &metav1.Table{ColumnDefinitions: []metav1.TableColumnDefinition{
+		{Name: "Instance", Type: "string"}, {Name: "Product", Type: "string"}, {Name: "Plan", Type: "string"},
+		{Name: "State", Type: "string"}, {Name: "Expiry", Type: "string"}, {Name: "Ready", Type: "string"},
+		{Name: "Last Callback", Type: "string"}, {Name: "Age", Type: "string"},
+		{Name: "Namespace", Type: "string", Priority: 1}, {Name: "URL", Type: "string", Priority: 1},
+		{Name: "Message", Type: "string", Priority: 1},
+	}}
+	for i := range tenants {
+		t := &tenants[i]
+		ready, message := "Unknown", ""
+		if c := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ReadyCondition); c != nil {
+			ready, message = string(c.Status), c.Message
+		}
+		table.Rows = append(table.Rows, metav1.TableRow{Cells: []any{
+			t.Name, t.Spec.ProductName, orNone(t.Status.SKUCode), string(tenantState(t)), timeOrNone(t.Status.ExpireTime),
+			ready, lastCallback(t, now), age(t.CreationTimestamp.Time, now),
+			orNone(t.Status.Namespace), orNone(t.Status.FrontEndURL), message,
+		}})
+	}
+	return table
+}
+
+// lastCallback is the latest marketplace event in the tenant's history,
+// e.g. "refreshInstance 2d". queryInstance is never recorded.
+func lastCallback(t *saasv1alpha1.SaaSTenant, now time.Time) string {
+	if len(t.Status.History) == 0 {
+		return "<none>"
+	}
+	last := t.Status.History[len(t.Status.History)-1]
+	return last.Activity + " " + age(last.Time.Time, now)
+}
+
+// age is kubectl's age of a time, e.g. "3m", "<unknown>" for none.
+func age(t, now time.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	return duration.HumanDuration(now.Sub(t))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "<none>"
+	}
+	return s
+}
+
+func timeOrNone(t *metav1.Time) string {
+	if t == nil {
+		return "<none>"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// outputFormats are what -o takes: the table (default), the wide table,
+// or the objects as JSON or YAML.
+var outputFormats = []string{"", "wide", "json", "yaml"}
+
+// addOutputFlag adds kubectl's -o.
+func addOutputFlag(cmd *cobra.Command, output *string) {
+	cmd.Flags().StringVarP(output, "output", "o", "", "output format: wide, json or yaml (default: a table)")
+}
+
+// printObject prints obj as -o json|yaml asks, else table (wide or not),
+// through cli-runtime's printers, as kubectl does.
+func printObject(e *env, obj runtime.Object, table *metav1.Table, output string) error {
+	if !slices.Contains(outputFormats, output) {
+		return usagef("-o is wide, json or yaml, not %q", output)
+	}
+	if output == "json" || output == "yaml" {
+		p, err := jsonYAMLPrinter(output)
+		if err != nil {
+			return err
+		}
+		return p.PrintObj(obj, e.Streams.Out)
+	}
+	return tablePrinter(output == "wide").PrintObj(table, e.Streams.Out)
+}
