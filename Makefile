@@ -193,7 +193,7 @@ build: ## Build the operator binary into bin/kooper.
 DIST_URL ?= https://github.com/kooper-io/kooper/releases/download/$(VERSION)
 
 .PHONY: dist
-dist: ## Build the release into bin/dist/: the operator for linux/amd64 and linux/arm64, kubectl-kooper for those, darwin/arm64 and windows/amd64 (krew archives), SHA256SUMS and the krew manifest plugin.yaml (DIST_URL, VERSION).
+dist: ## Build the release into bin/dist/: the operator for linux/amd64 and linux/arm64, kubectl-kooper for those, darwin/arm64 and windows/amd64 (krew archives), SHA256SUMS and the krew manifest plugin.yaml (DIST_URL, VERSION; DIST_OPERATOR_PLATFORMS and DIST_PLUGIN_PLATFORMS narrow it, as CI does).
 	hack/dist.sh $(VERSION) $(DIST_URL)
 
 .PHONY: demo

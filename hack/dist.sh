@@ -20,8 +20,12 @@ cd "$(dirname "$0")/.."
 version=${1:?usage: hack/dist.sh VERSION URL_BASE}
 url_base=${2:?usage: hack/dist.sh VERSION URL_BASE}
 out=bin/dist
-operator_platforms=(linux/amd64 linux/arm64)
-plugin_platforms=(linux/amd64 linux/arm64 darwin/arm64 windows/amd64)
+# DIST_OPERATOR_PLATFORMS and DIST_PLUGIN_PLATFORMS (space-separated os/arch)
+# narrow a build: CI builds the linux ones, whose packages the image build
+# has compiled already, and leaves darwin and windows (a cold compile of the
+# whole client tree for each) to a release's full make dist.
+read -r -a operator_platforms <<< "${DIST_OPERATOR_PLATFORMS:-linux/amd64 linux/arm64}"
+read -r -a plugin_platforms <<< "${DIST_PLUGIN_PLATFORMS:-linux/amd64 linux/arm64 darwin/arm64 windows/amd64}"
 
 krew_version=$version
 if ! [[ $krew_version =~ ^v[0-9]+\.[0-9]+\.[0-9]+ ]]; then
