@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"k8s.io/client-go/rest"
 )
 
 // saveProfile fetches a Go profile (name: heap, profile, ...) from the
@@ -57,4 +59,50 @@ func (b *bench) profileCPU(ctx context.Context, d time.Duration, file string) (w
 		}
 	}()
 	return func() { <-done }
+}
+
+// profileAPIServer records kube-apiserver's CPU profile (its own
+// /debug/pprof, read as the cluster's admin) for the next d into file, in
+// the background, as profileCPU does for the controllers: where the API
+// server's time goes for one way of provisioning against another.
+func (b *bench) profileAPIServer(ctx context.Context, d time.Duration, file string) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := b.saveAPIServerProfile(ctx, d, file); err != nil {
+			logf("No CPU profile of kube-apiserver: %v", err)
+		}
+	}()
+	return func() { <-done }
+}
+
+func (b *bench) saveAPIServerProfile(ctx context.Context, d time.Duration, file string) error {
+	cfg := rest.CopyConfig(b.restConfig)
+	cfg.Timeout = d + time.Minute
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return err
+	}
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(cfg.Host, "/"), int(d.Seconds()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	out, err := os.Create(filepath.Join(b.cfg.out, file))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
 }

@@ -94,6 +94,8 @@ func (b *bench) recordCeiling(ctx context.Context, tmpl *tenantTemplate, deploym
 	if err := b.stack.KillReplica(localstack.Controllers, 0); err != nil {
 		return provisionRun{}, err
 	}
+	apiProfiled := b.profileAPIServer(ctx, idleWindow+30*time.Second, "apiserver-record-cpu.pprof")
+	defer apiProfiled()
 	var created sync.Map
 	run := b.runWorkers(ctx, "direct creates + record (create, one status write)", c.tenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {

@@ -157,6 +157,9 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	}
 	profiled := b.profileCPU(ctx, 30*time.Second, "controllers-cpu.pprof")
 	defer profiled()
+	// idleWindow at rest, then 30 s of the way, as for the record ceiling.
+	apiProfiled := b.profileAPIServer(ctx, idleWindow+30*time.Second, "apiserver-kooper-cpu.pprof")
+	defer apiProfiled()
 	op := b.runWorkers(ctx, "kooper (signed newInstance → Ready)", c.tenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			orderID := fmt.Sprintf("BENCHP%06d", i)
