@@ -23,10 +23,11 @@ type fakeUsage struct {
 	records  map[string]koogallery.UsageRecord // by metering_sn
 	pushes   int
 	failNext map[string][]string // instance -> codes for its next records
+	dups     map[string]int      // instance -> records answered as duplicates
 }
 
 func newFakeUsage(key string) *fakeUsage {
-	return &fakeUsage{key: key, records: map[string]koogallery.UsageRecord{}, failNext: map[string][]string{}}
+	return &fakeUsage{key: key, records: map[string]koogallery.UsageRecord{}, failNext: map[string][]string{}, dups: map[string]int{}}
 }
 
 // refuse makes the next records of instance fail with codes, in turn.
@@ -34,6 +35,14 @@ func (u *fakeUsage) refuse(instance string, codes ...string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.failNext[instance] = append(u.failNext[instance], codes...)
+}
+
+// duplicatesOf returns how many of an instance's records were answered as
+// duplicates: unlike kooper's duplicate counter, no other tenant adds to it.
+func (u *fakeUsage) duplicatesOf(instance string) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.dups[instance]
 }
 
 // of returns the accepted records of an instance by meter-independent sn.
@@ -83,6 +92,7 @@ func (u *fakeUsage) accept(records []koogallery.UsageRecord) []koogallery.UsageR
 			continue
 		}
 		if _, dup := u.records[rec.MeteringSN]; dup {
+			u.dups[rec.InstanceID]++
 			failed = append(failed, koogallery.UsageRecordError{MeteringSN: rec.MeteringSN, ResultCode: "005", ResultMsg: "duplicate metering_sn"})
 			continue
 		}

@@ -209,7 +209,10 @@ func TestMeterRestartBetweenPushAndStatusNeitherLosesNorDuplicates(t *testing.T)
 	_, err = meterAt(t, restarted, h.Add(3*time.Hour+6*time.Minute), tenant.Name)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(marketplace.usage.of(tenant.Name)).To(HaveLen(3), "the repeat push was three duplicates")
-	g.Expect(counterValue(t, "duration", "duplicate") - dupsBefore).To(Equal(3.0))
+	g.Expect(marketplace.usage.duplicatesOf(tenant.Name)).To(Equal(3))
+	// The counter is every tenant's: the running controller may push
+	// others' duplicates meanwhile.
+	g.Expect(counterValue(t, "duration", "duplicate") - dupsBefore).To(BeNumerically(">=", 3.0))
 	m := storedMetering(t, tenant.Name)
 	g.Expect(m.PushedUntil.Time).To(BeTemporally("==", h.Add(3*time.Hour)))
 	g.Expect(totals(m)).To(Equal(map[string]string{"duration": "3"}))

@@ -354,6 +354,13 @@ const (
 	// so a field it no longer sets is removed (internal/apply). Removing it
 	// by hand costs one apply at the next change.
 	LastAppliedHashAnnotation = "saas.kooper.io/last-applied-hash"
+	// FieldsOwnerAnnotation, with value Update, marks an object kooper
+	// created in a new tenant's namespace rather than applied (a create
+	// costs the API server less): its fields belong to kooper's Update
+	// manager until the next change, when kooper first gives them to its
+	// Apply manager, and the apply then drops the annotation
+	// (internal/apply).
+	FieldsOwnerAnnotation = "saas.kooper.io/fields-owner"
 	// DebugTTLExpiredAnnotation is set by kooper, with the time, on a debug
 	// tenant it is about to delete because its debug.ttlSeconds passed: that
 	// deletion takes the tenant's data with it. A tenant deleted without it

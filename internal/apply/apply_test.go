@@ -451,3 +451,44 @@ func TestASecretWithStringDataIsInStepOnceStored(t *testing.T) {
 		t.Errorf("%d applies, want 1", n.applies)
 	}
 }
+
+// In a fresh namespace with CreatedAnnotation set, an object is created,
+// marked, without a read or an apply; one that exists after all (the
+// caller was wrong) is read and applied as anywhere.
+func TestAFreshNamespacesObjectsAreCreatedAndMarked(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		exists                bool
+		wantGets, wantApplies int
+		wantMarked, wantWrote bool
+	}{
+		{name: "new: created, marked, unread", wantMarked: true, wantWrote: true},
+		{name: "there after all: read and applied", exists: true, wantGets: 1, wantApplies: 1, wantWrote: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var objs []client.Object
+			if tc.exists {
+				objs = append(objs, configMap(map[string]string{"a": "0"}, nil))
+			}
+			a, n := newApplier(t, interceptor.Funcs{}, objs...)
+			a.FreshNamespace, a.CreatedAnnotation, a.HashAnnotation = true, "example.com/fields-owner", "example.com/hash"
+			wrote, err := a.Apply(context.Background(), configMap(map[string]string{"a": "1"}, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wrote != tc.wantWrote || n.gets != tc.wantGets || n.applies != tc.wantApplies {
+				t.Errorf("wrote %v, %d reads, %d applies; want %v, %d, %d", wrote, n.gets, n.applies, tc.wantWrote, tc.wantGets, tc.wantApplies)
+			}
+			stored := &corev1.ConfigMap{}
+			if err := a.Client.Get(context.Background(), client.ObjectKey{Namespace: "tenant-a", Name: "app"}, stored); err != nil {
+				t.Fatal(err)
+			}
+			if _, marked := stored.Annotations["example.com/fields-owner"]; marked != tc.wantMarked || stored.Data["a"] != "1" {
+				t.Errorf("stored %v (marked %v), want data a=1, marked %v", stored.Data, marked, tc.wantMarked)
+			}
+			if stored.Annotations["example.com/hash"] == "" {
+				t.Error("no hash of the last write recorded")
+			}
+		})
+	}
+}
