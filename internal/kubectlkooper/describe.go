@@ -60,7 +60,7 @@ receiver's own function (webhook.TenantAppInfo). Secrets are listed by name only
 			return nil
 		}),
 	}
-	addOutputFlag(cmd, &output)
+	addOutputFlag(cmd, &output, "json or yaml (default: a description)")
 	return cmd
 }
 

@@ -57,7 +57,7 @@ func newTenantsCommand(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&f.product, "product", "", "only the tenants of this SaaSProduct (its name)")
 	cmd.Flags().StringVar(&f.state, "state", "", "only the tenants in this state: Active, Frozen or Released")
-	addOutputFlag(cmd, &f.output)
+	addOutputFlag(cmd, &f.output, "wide, json or yaml (default: a table)")
 	return cmd
 }
 
@@ -153,9 +153,10 @@ func timeOrNone(t *metav1.Time) string {
 // or the objects as JSON or YAML.
 var outputFormats = []string{"", "wide", "json", "yaml"}
 
-// addOutputFlag adds kubectl's -o.
-func addOutputFlag(cmd *cobra.Command, output *string) {
-	cmd.Flags().StringVarP(output, "output", "o", "", "output format: wide, json or yaml (default: a table)")
+// addOutputFlag adds kubectl's -o; formats says what the command takes,
+// e.g. "json or yaml (default: a report)".
+func addOutputFlag(cmd *cobra.Command, output *string, formats string) {
+	cmd.Flags().StringVarP(output, "output", "o", "", "output format: "+formats)
 }
 
 // printObject prints obj as -o json|yaml asks, else table (wide or not),
