@@ -104,7 +104,7 @@ func newLicenseProduct(t *testing.T) *saasv1alpha1.SaaSProduct {
 // the test plays the controllers: it issues the key), says it arrived, and
 // prints it only with --show-credentials; no userName is decrypted. While
 // it waits, it says so every --progress-interval; on timeout it points to
-// the License, which describe does not know.
+// the License, which describe does not know (and says so).
 func TestBuyLicenseProduct(t *testing.T) {
 	g := NewWithT(t)
 	ctx := ctxFor(t)
@@ -152,6 +152,9 @@ func TestBuyLicenseProduct(t *testing.T) {
 	r = kooper("buy", "--product", product.Name, "--receiver-url", receiverURL, "--order-id", "DEBUGLIC1", "--show-credentials")
 	g.Expect(r.code).To(Equal(ExitOK), r.output())
 	g.Expect(r.out).To(ContainSubstring("licence key (appInfo.memo): " + licenceKey))
+	r = kooper("describe", licence.Name)
+	g.Expect(r.code).To(Equal(ExitFailed))
+	g.Expect(r.errOut).To(ContainSubstring("no SaaSTenant " + licence.Name + "; it is a License: kubectl get license " + licence.Name))
 }
 
 // --receiver-url takes the base URL or the production URL (never doubling

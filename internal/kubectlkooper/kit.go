@@ -55,7 +55,7 @@ the PEM to --private (mode 0600). The public key to register in the Seller Conso
 		Example: `  kubectl kooper kit keygen --patch > rsa-patch.json
   kubectl -n kooper-system patch secret crm-marketplace-keys --type merge --patch-file rsa-patch.json
   kubectl kooper kit pubkey --secret crm-marketplace-keys`,
-		Args:    noArgs,
+		Args: noArgs,
 		RunE: runE(func(_ *cobra.Command, _ []string) error {
 			f.namespace = defaultNamespace
 			if e.kube.Namespace != nil && *e.kube.Namespace != "" {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -255,6 +256,9 @@ func (f *verifyFlags) verify(e *env, arg string) error {
 	}
 	claims, err := licensekey.Verify(key, opts)
 	if err != nil {
+		if errors.Is(err, licensekey.ErrWrongDevice) && f.fingerprint == "" {
+			return fmt.Errorf("licence key NOT valid: %w: it is bound to a device: pass --fingerprint <the device's fingerprint>", err)
+		}
 		return fmt.Errorf("licence key NOT valid: %w", err)
 	}
 	fmt.Fprintln(e.Streams.Out, "# licence key valid")

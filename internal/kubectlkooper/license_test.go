@@ -62,6 +62,7 @@ func TestLicenseKeygenInspectVerify(t *testing.T) {
 		{"valid, the raw public key given inline", []string{"--public", rawPublic, "--fingerprint", "fp-1"}, ExitOK, "licence key valid"},
 		{"a public key file that does not exist", []string{"--public", filepath.Join(dir, "nothing.pem")}, ExitFailed, "no such file"},
 		{"wrong device", []string{"--public", pub, "--fingerprint", "fp-2"}, ExitFailed, "another device"},
+		{"no --fingerprint for a device-bound key", []string{"--public", pub}, ExitFailed, "pass --fingerprint <the device's fingerprint>"},
 		{"expired", []string{"--public", pub, "--fingerprint", "fp-1", "--at", now.Add(2 * time.Hour).UTC().Format(time.RFC3339)}, ExitFailed, "expired"},
 		{"revoked", []string{"--public", pub, "--fingerprint", "fp-1", "--revoked", revoked}, ExitFailed, "revoked"},
 		{"no public key", []string{"--fingerprint", "fp-1"}, ExitUsage, `required flag(s) "public" not set`},
