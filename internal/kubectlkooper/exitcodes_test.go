@@ -51,3 +51,11 @@ func TestExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// A plain go build (no -X main.version) reports (devel), as
+// docs/kubectl-kooper.md says; make dist stamps the release.
+func TestVersionOfADevBuild(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(versionLine("")).To(HavePrefix("kubectl-kooper (devel) go"))
+	g.Expect(versionLine("v0.5.0")).To(HavePrefix("kubectl-kooper v0.5.0 go"))
+}
