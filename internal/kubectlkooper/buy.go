@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,13 +14,13 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/selftest"
-	"github.com/kooper-io/kooper/webhook"
 )
 
 // buyFlags are buy's flags.
@@ -30,6 +31,7 @@ type buyFlags struct {
 	orderLineID     string
 	timeout         time.Duration
 	pollInterval    time.Duration
+	progress        time.Duration
 	showCredentials bool
 }
 
@@ -41,21 +43,24 @@ func newBuyCommand(e *env) *cobra.Command {
 		Long: `Make a debug purchase (testFlag 1) as the Seller Console's debugger does: read the product's
 basicKey from its keys Secret, port-forward to the receiver's Service (or use --receiver-url),
 send a signed newInstance, then a signed queryInstance every --poll-interval until appInfo
-arrives, and decrypt its credentials with the basicKey to prove they are readable. The debug
-tenant gets the product's debug.skuCode plan when Query Order does not know the order, and
-goes after the product's debug.ttlSeconds. Exit 1 when a step fails or --timeout passes.`,
+arrives, and decrypt its credentials with the basicKey to prove they are readable (for a
+License product: say the licence key arrived in appInfo.memo). The debug tenant or licence
+gets the product's debug.skuCode plan when Query Order does not know the order, and goes
+after the product's debug.ttlSeconds. Exit 1 when a step fails or --timeout passes.`,
 		Example: "  kubectl kooper buy --product crm",
 		Args:    noArgs,
 		RunE:    runE(func(cmd *cobra.Command, _ []string) error { return f.buy(cmd.Context(), e) }),
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.product, "product", "", "the SaaSProduct to buy (its name, the {product} of the production URL)")
-	fs.StringVar(&f.receiverURL, "receiver-url", "", "the receiver's base URL instead of a port-forward to its Service")
+	fs.StringVar(&f.receiverURL, "receiver-url", "", "the receiver's base URL (https://crm.example.com) or the product's production URL (https://crm.example.com/koogallery/<product>), instead of a port-forward to its Service")
 	fs.StringVar(&f.orderID, "order-id", "", "the order's orderId (default: debug-<random>)")
 	fs.StringVar(&f.orderLineID, "order-line-id", "", "the order's orderLineId (default: <orderId>-1)")
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "how long to wait for appInfo")
 	fs.DurationVar(&f.pollInterval, "poll-interval", time.Second, "how often to send queryInstance while the tenant is provisioned")
-	fs.BoolVar(&f.showCredentials, "show-credentials", false, "print the decrypted user name and password of the debug tenant")
+	fs.DurationVar(&f.progress, "progress-interval", 10*time.Second, "how often to say buy is still waiting for appInfo")
+	_ = fs.MarkHidden("progress-interval") // for tests
+	fs.BoolVar(&f.showCredentials, "show-credentials", false, "print the decrypted user name and password of the debug tenant, or a License product's licence key")
 	markRequired(cmd, "product")
 	return cmd
 }
@@ -64,7 +69,9 @@ goes after the product's debug.ttlSeconds. Exit 1 when a step fails or --timeout
 type buyer struct {
 	*buyFlags
 	out     io.Writer
+	errOut  io.Writer
 	now     func() time.Time
+	license bool // the product is of type License: appInfo.memo holds a licence key
 	http    *http.Client
 	url     string // the production URL
 	key     string // the product's basicKey
@@ -76,6 +83,13 @@ func (f *buyFlags) buy(ctx context.Context, e *env) error {
 	if f.timeout <= 0 || f.pollInterval <= 0 {
 		return usagef("--timeout and --poll-interval must be positive")
 	}
+	base, named, err := parseReceiverURL(f.receiverURL)
+	if err != nil {
+		return err
+	}
+	if named != "" && named != f.product {
+		return usagef("--receiver-url %q is the production URL of product %s, not of --product %s: give %s", f.receiverURL, named, f.product, receiverURLForms)
+	}
 	if err := f.defaultIDs(); err != nil {
 		return err
 	}
@@ -84,16 +98,23 @@ func (f *buyFlags) buy(ctx context.Context, e *env) error {
 		return err
 	}
 	ns := e.namespace(ctx, c)
-	b := &buyer{buyFlags: f, out: e.Streams.Out, now: e.Now, http: &http.Client{Timeout: 10 * time.Second}, started: time.Now()}
-	if b.key, err = f.basicKey(ctx, c, ns, b.out); err != nil {
+	b := &buyer{buyFlags: f, out: e.Streams.Out, errOut: e.Streams.ErrOut, now: e.Now, http: &http.Client{Timeout: 10 * time.Second},
+		started: time.Now()}
+	product, err := f.readProduct(ctx, c)
+	if err != nil {
 		return err
 	}
-	base, stop, err := receiverEndpoint(ctx, c, ns, f.receiverURL, b.out)
+	b.license = product.Spec.Type == saasv1alpha1.ProductTypeLicense
+	if b.key, err = readBasicKey(ctx, c, ns, product, b.out); err != nil {
+		return err
+	}
+	warnNoDebugPlan(b.errOut, product)
+	base, stop, err := receiverEndpoint(ctx, c, ns, base, b.out)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	b.url = base + webhook.CallbackPathPrefix + f.product
+	b.url = productionURL(base, f.product)
 	instanceID, err := b.newInstance(ctx)
 	if err != nil {
 		return err
@@ -105,8 +126,17 @@ func (f *buyFlags) buy(ctx context.Context, e *env) error {
 	if err := b.printAppInfo(app, encryptType); err != nil {
 		return err
 	}
-	fmt.Fprintf(b.out, "Done in %s. See the tenant with: kubectl kooper describe %s\n", time.Since(b.started).Round(time.Millisecond), instanceID)
+	fmt.Fprintf(b.out, "Done in %s. %s\n", time.Since(b.started).Round(time.Millisecond), b.seeIt(instanceID))
 	return nil
+}
+
+// seeIt is how to look at the instance bought: a SaaSTenant with describe,
+// a License with kubectl get.
+func (b *buyer) seeIt(instanceID string) string {
+	if b.license {
+		return "See the licence with: kubectl get license " + instanceID + " -o yaml"
+	}
+	return "See the tenant with: kubectl kooper describe " + instanceID
 }
 
 // defaultIDs fills in the order's IDs.
@@ -124,12 +154,42 @@ func (f *buyFlags) defaultIDs() error {
 	return nil
 }
 
-// basicKey reads the product's basicKey from its keys Secret in ns.
-func (f *buyFlags) basicKey(ctx context.Context, c *clients, ns string, out io.Writer) (string, error) {
+// readProduct reads the SaaSProduct to buy; when there is none of that
+// name, the error lists those there are.
+func (f *buyFlags) readProduct(ctx context.Context, c *clients) (*saasv1alpha1.SaaSProduct, error) {
 	p := &saasv1alpha1.SaaSProduct{}
-	if err := c.client.Get(ctx, types.NamespacedName{Name: f.product}, p); err != nil {
-		return "", fmt.Errorf("failed to read SaaSProduct %s: %w", f.product, err)
+	err := c.client.Get(ctx, types.NamespacedName{Name: f.product}, p)
+	if err == nil {
+		return p, nil
 	}
+	if !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("failed to read SaaSProduct %s: %w", f.product, err)
+	}
+	list := &saasv1alpha1.SaaSProductList{}
+	if err := c.client.List(ctx, list); err != nil || len(list.Items) == 0 {
+		return nil, fmt.Errorf("failed to read SaaSProduct %s: no SaaSProduct of that name, and none exists (kubectl get saasproducts)", f.product)
+	}
+	names := make([]string, 0, len(list.Items))
+	for i := range list.Items {
+		names = append(names, list.Items[i].Name)
+	}
+	return nil, fmt.Errorf("failed to read SaaSProduct %s: no SaaSProduct of that name; --product is one of: %s", f.product, strings.Join(names, ", "))
+}
+
+// warnNoDebugPlan warns, before buying, when the product names no
+// spec.debug.skuCode: the debug order then has a plan only if Query Order
+// knows it, which the marketplace rarely does for a debug order.
+func warnNoDebugPlan(w io.Writer, p *saasv1alpha1.SaaSProduct) {
+	if p.Spec.Debug != nil && p.Spec.Debug.SKUCode != "" {
+		return
+	}
+	fmt.Fprintf(w, "Warning: SaaSProduct %s has no spec.debug.skuCode: a debug order gets a plan only if Query Order knows it, "+
+		"which the marketplace rarely does for a debug order; otherwise the record waits in OrderQueryFailed and appInfo never comes. "+
+		"Set spec.debug.skuCode to one of the product's plans.\n", p.Name)
+}
+
+// readBasicKey reads the product's basicKey from its keys Secret in ns.
+func readBasicKey(ctx context.Context, c *clients, ns string, p *saasv1alpha1.SaaSProduct, out io.Writer) (string, error) {
 	secret := &corev1.Secret{}
 	ref := types.NamespacedName{Namespace: ns, Name: p.Spec.KeysSecretName}
 	if err := c.client.Get(ctx, ref, secret); err != nil {
@@ -187,6 +247,7 @@ func (b *buyer) awaitAppInfo(ctx context.Context, instanceID string) (*koogaller
 	var app *koogallery.AppInfo
 	var encryptType, last string
 	polls := 0
+	lastPrinted := time.Now()
 	err := wait.PollUntilContextTimeout(ctx, b.pollInterval, b.timeout, true, func(ctx context.Context) (bool, error) {
 		polls++
 		var resp koogallery.QueryInstanceResponse
@@ -205,16 +266,21 @@ func (b *buyer) awaitAppInfo(ctx context.Context, instanceID string) (*koogaller
 		default:
 			return false, fmt.Errorf("queryInstance answered %s %q", answer.Code, answer.Message)
 		}
-		if line != last {
+		switch {
+		case line != last:
 			fmt.Fprintf(b.out, "queryInstance %s (%s after newInstance, poll %d): %s\n", instanceID,
 				time.Since(b.started).Round(time.Millisecond), polls, line)
-			last = line
+			last, lastPrinted = line, time.Now()
+		case time.Since(lastPrinted) >= b.progress:
+			fmt.Fprintf(b.out, "Still waiting for appInfo of %s (%s after newInstance, poll %d, --timeout %s)\n", instanceID,
+				time.Since(b.started).Round(time.Second), polls, b.timeout)
+			lastPrinted = time.Now()
 		}
 		return app != nil, nil
 	})
 	if err != nil {
 		if wait.Interrupted(err) {
-			return nil, "", fmt.Errorf("no appInfo for %s within %s: see kubectl kooper describe %s", instanceID, b.timeout, instanceID)
+			return nil, "", fmt.Errorf("no appInfo for %s within %s: %s", instanceID, b.timeout, b.seeIt(instanceID))
 		}
 		return nil, "", err
 	}
@@ -227,7 +293,10 @@ func (b *buyer) printAppInfo(app *koogallery.AppInfo, encryptType string) error 
 	if encryptType == "" {
 		encryptType = string(koogallery.EncryptAES256)
 	}
-	fmt.Fprintf(b.out, "appInfo: frontEndUrl %s, adminUrl %s\n", app.FrontEndURL, orNone(app.AdminURL))
+	fmt.Fprintf(b.out, "appInfo: frontEndUrl %s, adminUrl %s\n", orNone(app.FrontEndURL), orNone(app.AdminURL))
+	if b.license {
+		return b.printLicenceKey(app)
+	}
 	user, err := koogallery.Decrypt(b.key, koogallery.EncryptType(encryptType), app.UserName)
 	if err != nil {
 		return fmt.Errorf("appInfo.userName does not decrypt with the basicKey: %w", err)
@@ -241,5 +310,21 @@ func (b *buyer) printAppInfo(app *koogallery.AppInfo, encryptType string) error 
 		return nil
 	}
 	fmt.Fprintf(b.out, "credentials: userName and password decrypt with the basicKey (encryptType %s; --show-credentials prints them)\n", encryptType)
+	return nil
+}
+
+// printLicenceKey says a License product's appInfo carries the licence key
+// in memo (a License has no userName or password); it prints the key only
+// with --show-credentials.
+func (b *buyer) printLicenceKey(app *koogallery.AppInfo) error {
+	if app.Memo == "" {
+		return errors.New("appInfo.memo is empty: a License product's appInfo carries the licence key there")
+	}
+	if b.showCredentials {
+		fmt.Fprintf(b.out, "licence key (appInfo.memo): %s\n", app.Memo)
+		return nil
+	}
+	fmt.Fprintf(b.out, "licence key: delivered in appInfo.memo (%d characters; --show-credentials prints it, "+
+		"kubectl kooper license inspect or verify reads it)\n", len(app.Memo))
 	return nil
 }

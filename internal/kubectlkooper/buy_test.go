@@ -1,6 +1,7 @@
 package kubectlkooper
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -75,4 +76,133 @@ func TestBuy(t *testing.T) {
 	r = kooper("buy", "--product", product.Name)
 	g.Expect(r.code).To(Equal(ExitFailed))
 	g.Expect(r.errOut).To(ContainSubstring("no receiver Service of kooper in namespace kooper-test"))
+}
+
+// newLicenseProduct creates a License product with a complete keys Secret
+// and a debug plan.
+func newLicenseProduct(t *testing.T) *saasv1alpha1.SaaSProduct {
+	t.Helper()
+	g := NewWithT(t)
+	name := fmt.Sprintf("lic-%d", seq.Add(1))
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: name + "-keys"},
+		StringData: map[string]string{saasv1alpha1.BasicKeySecretKey: basicKey, saasv1alpha1.AccessKeyIDSecretKey: "ak",
+			saasv1alpha1.SecretAccessKeySecretKey: "sk", saasv1alpha1.LicenseSigningKeySecretKey: "not-used-here"},
+	}
+	g.Expect(k8sClient.Create(ctxFor(t), secret)).To(Succeed())
+	product := &saasv1alpha1.SaaSProduct{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: saasv1alpha1.SaaSProductSpec{ProductID: "OFFI900000000000000001", Type: saasv1alpha1.ProductTypeLicense, KeysSecretName: secret.Name,
+			Plans: []saasv1alpha1.Plan{{SKUCode: "standard", License: &saasv1alpha1.LicenseTerms{Features: []string{"export"}}}},
+			Debug: &saasv1alpha1.DebugPolicy{SKUCode: "standard"}},
+	}
+	g.Expect(k8sClient.Create(ctxFor(t), product)).To(Succeed())
+	return product
+}
+
+// buy of a License product waits for the licence key in appInfo.memo (here
+// the test plays the controllers: it issues the key), says it arrived, and
+// prints it only with --show-credentials; no userName is decrypted. While
+// it waits, it says so every --progress-interval; on timeout it points to
+// the License, which describe does not know (and says so).
+func TestBuyLicenseProduct(t *testing.T) {
+	g := NewWithT(t)
+	ctx := ctxFor(t)
+	product := newLicenseProduct(t)
+	const licenceKey = "eyJhbGciOiJFZERTQSJ9.test-licence-key.c2ln"
+
+	r := kooper("buy", "--product", product.Name, "--receiver-url", receiverURL, "--order-id", "DEBUGLIC1",
+		"--poll-interval", "50ms", "--progress-interval", "200ms", "--timeout", "1s")
+	g.Expect(r.code).To(Equal(ExitFailed), r.output())
+	g.Expect(r.errOut).NotTo(ContainSubstring("Warning"), "the product has a debug plan")
+	g.Expect(r.out).To(MatchRegexp(`Still waiting for appInfo of \S+ \(.* after newInstance, poll \d+, --timeout 1s\)`))
+	licence := &saasv1alpha1.License{}
+	g.Eventually(func(g Gomega) {
+		list := &saasv1alpha1.LicenseList{}
+		g.Expect(k8sClient.List(ctx, list)).To(Succeed())
+		found := false
+		for i := range list.Items {
+			if list.Items[i].Spec.ProductName == product.Name {
+				licence, found = &list.Items[i], true
+			}
+		}
+		g.Expect(found).To(BeTrue())
+	}).Should(Succeed())
+	g.Expect(r.errOut).To(ContainSubstring("no appInfo for " + licence.Name + " within 1s: See the licence with: kubectl get license " + licence.Name))
+
+	keySecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: "licence-" + licence.Name},
+		StringData: map[string]string{"licenseKey": licenceKey}}
+	g.Expect(k8sClient.Create(ctx, keySecret)).To(Succeed())
+	licence.Status.LicenseKeyRef = &saasv1alpha1.SecretKeyReference{Namespace: kooperNamespace, Name: keySecret.Name, Key: "licenseKey"}
+	licence.Status.Conditions = []metav1.Condition{{Type: saasv1alpha1.IssuedCondition, Status: metav1.ConditionTrue, Reason: "Issued",
+		LastTransitionTime: metav1.Now()}}
+	g.Expect(k8sClient.Status().Update(ctx, licence)).To(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		r = kooper("buy", "--product", product.Name, "--receiver-url", receiverURL, "--order-id", "DEBUGLIC1", "--timeout", "2s")
+		g.Expect(r.code).To(Equal(ExitOK), r.output())
+	}).Should(Succeed())
+	g.Expect(r.out).To(And(
+		ContainSubstring("Instance "+licence.Name+" recorded"),
+		ContainSubstring("licence key: delivered in appInfo.memo"),
+		ContainSubstring("See the licence with: kubectl get license "+licence.Name),
+	))
+	g.Expect(r.output()).NotTo(Or(ContainSubstring(licenceKey), ContainSubstring("userName")))
+
+	r = kooper("buy", "--product", product.Name, "--receiver-url", receiverURL, "--order-id", "DEBUGLIC1", "--show-credentials")
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	g.Expect(r.out).To(ContainSubstring("licence key (appInfo.memo): " + licenceKey))
+	r = kooper("describe", licence.Name)
+	g.Expect(r.code).To(Equal(ExitFailed))
+	g.Expect(r.errOut).To(ContainSubstring("no SaaSTenant " + licence.Name + "; it is a License: kubectl get license " + licence.Name))
+}
+
+// --receiver-url takes the base URL or the production URL (never doubling
+// /koogallery/<product>); a malformed one, or the production URL of another
+// product, is wrong usage, refused before anything is sent.
+func TestBuyReceiverURLForms(t *testing.T) {
+	product := newProduct(t, "buyurl")
+	cases := []struct {
+		name string
+		url  string
+		want int
+		says string
+	}{
+		{"the base URL", receiverURL, ExitOK, "newInstance (testFlag 1)"},
+		{"the base URL with a slash", receiverURL + "/", ExitOK, "newInstance (testFlag 1)"},
+		{"the production URL", receiverURL + "/koogallery/" + product.Name, ExitOK, "newInstance (testFlag 1)"},
+		{"another product's production URL", receiverURL + "/koogallery/other", ExitUsage, "is the production URL of product other"},
+		{"no scheme", "crm.example.com", ExitUsage, "give the receiver's base URL (https://crm.example.com) or a production URL"},
+		{"no host", "http://", ExitUsage, "is not a URL kooper's receiver answers at"},
+		{"ftp", "ftp://crm.example.com", ExitUsage, "is not a URL kooper's receiver answers at"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			r := kooper("buy", "--product", product.Name, "--receiver-url", tc.url, "--order-id", fmt.Sprintf("DEBUGURL%d", i), "--timeout", "300ms")
+			if tc.want == ExitOK { // no controllers run here: the purchase is sent and answered, appInfo never comes
+				g.Expect(r.out).To(ContainSubstring(tc.says), r.output())
+				g.Expect(r.errOut).To(ContainSubstring("no appInfo for"))
+				return
+			}
+			g.Expect(r.code).To(Equal(tc.want), r.output())
+			g.Expect(r.errOut).To(ContainSubstring(tc.says))
+			g.Expect(r.out).NotTo(ContainSubstring("newInstance"), "refused before anything is sent")
+		})
+	}
+}
+
+// buy warns, before buying, of a product without spec.debug.skuCode, and
+// names the products there are when --product names none.
+func TestBuyWarnsAndNamesProducts(t *testing.T) {
+	g := NewWithT(t)
+	product := newProduct(t, "buywarn")
+	r := kooper("buy", "--product", product.Name, "--receiver-url", receiverURL, "--timeout", "200ms")
+	g.Expect(r.errOut).To(ContainSubstring("Warning: SaaSProduct " + product.Name + " has no spec.debug.skuCode"))
+	g.Expect(r.errOut).To(ContainSubstring("OrderQueryFailed"))
+	g.Expect(r.out).To(ContainSubstring("newInstance (testFlag 1)"), "a warning, not a failure")
+
+	r = kooper("buy", "--product", "nope")
+	g.Expect(r.code).To(Equal(ExitFailed))
+	g.Expect(r.errOut).To(And(ContainSubstring("no SaaSProduct of that name; --product is one of: "), ContainSubstring(product.Name)))
 }

@@ -21,7 +21,6 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/selftest"
-	"github.com/kooper-io/kooper/webhook"
 )
 
 // checkKind is the kind of check's -o json|yaml document.
@@ -61,6 +60,11 @@ Exit 1 when any check fails, each failure saying why.`,
 			if f.output != "" && f.output != "json" && f.output != "yaml" {
 				return usagef("-o is json or yaml, not %q", f.output)
 			}
+			base, _, err := parseReceiverURL(f.receiverURL)
+			if err != nil {
+				return err
+			}
+			f.receiverURL = base
 			c, err := e.clients()
 			if err != nil {
 				return err
@@ -80,10 +84,10 @@ Exit 1 when any check fails, each failure saying why.`,
 			return nil
 		}),
 	}
-	cmd.Flags().StringVar(&f.receiverURL, "receiver-url", "", "the receiver's base URL (e.g. https://crm.example.com) instead of a port-forward to its Service")
+	cmd.Flags().StringVar(&f.receiverURL, "receiver-url", "", "the receiver's base URL (https://crm.example.com) or a production URL (https://crm.example.com/koogallery/<product>: its base is used) instead of a port-forward to its Service")
 	cmd.Flags().DurationVar(&f.maxClockSkew, "max-clock-skew", 5*time.Second, "the most this machine's clock may differ from the API server's")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for each receiver answer (KooGallery waits 5 s)")
-	addOutputFlag(cmd, &f.output)
+	addOutputFlag(cmd, &f.output, "json or yaml (default: a table of the checks)")
 	return cmd
 }
 
@@ -301,7 +305,7 @@ func (f *checkFlags) checkReceiver(ctx context.Context, e *env, c *clients, ns s
 	out := make([]checkResult, 0, len(keys))
 	for _, k := range keys {
 		check := "receiver/" + k.product
-		res, err := selftest.QueryUnknownInstance(ctx, httpClient, base+webhook.CallbackPathPrefix+k.product, k.key, e.Now())
+		res, err := selftest.QueryUnknownInstance(ctx, httpClient, productionURL(base, k.product), k.key, e.Now())
 		switch {
 		case err != nil:
 			out = append(out, fail(check, "%v", err))

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -249,4 +251,44 @@ func installCRD(ctx context.Context, g Gomega, file string) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(checkCRD(ctx, k8sClient, "crd", crd.Name).Passed).To(BeTrue())
 	}).Should(Succeed())
+}
+
+// Where Pods cannot be port-forwarded to (here envtest, as kwok on the
+// local/demo stack: no kubelet), check and buy say to pass --receiver-url;
+// check takes a production URL there as well as the base URL.
+func TestPortForwardFailureSuggestsReceiverURL(t *testing.T) {
+	g := NewWithT(t)
+	ctx := ctxFor(t)
+	product := newProduct(t, "pf")
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kooper-pf-"}}
+	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	labels := map[string]string{partOfLabel: "kooper", componentLabel: componentReceiver}
+	g.Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: product.Spec.KeysSecretName},
+		StringData: map[string]string{saasv1alpha1.BasicKeySecretKey: basicKey, saasv1alpha1.AccessKeyIDSecretKey: "ak",
+			saasv1alpha1.SecretAccessKeySecretKey: "sk"}})).To(Succeed())
+	g.Expect(k8sClient.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "kooper", Labels: labels},
+		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: receiverPortName, Port: 80, TargetPort: intstr.FromInt32(8082)}}}})).To(Succeed())
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "receiver-0", Labels: labels},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "kooper", Image: "kooper:test"}}}}
+	g.Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	g.Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
+
+	report, _ := checkReportOf(g, time.Now, "-n", ns.Name)
+	g.Expect(failures(report)).To(HaveKeyWithValue("receiver", And(ContainSubstring("failed to port-forward to Pod "+ns.Name+"/receiver-0"),
+		ContainSubstring("pass --receiver-url with the receiver's address"))))
+	r := kooperWith(time.Now, "", "-n", ns.Name, "buy", "--product", product.Name)
+	g.Expect(r.code).To(Equal(ExitFailed))
+	g.Expect(r.errOut).To(ContainSubstring("pass --receiver-url with the receiver's address"))
+
+	for _, url := range []string{receiverURL, receiverURL + "/koogallery/" + product.Name} {
+		report, _ = checkReportOf(g, time.Now, "-n", ns.Name, "--receiver-url", url)
+		i := slices.IndexFunc(report.Checks, func(c checkResult) bool { return c.Name == "receiver/"+product.Name })
+		g.Expect(i).NotTo(Equal(-1), url)
+		g.Expect(report.Checks[i].Passed).To(BeTrue(), "%s: %s", url, report.Checks[i].Detail)
+	}
+	r = kooperWith(time.Now, "", "-n", ns.Name, "check", "--receiver-url", "crm.example.com")
+	g.Expect(r.code).To(Equal(ExitUsage), r.output())
+	g.Expect(r.errOut).To(ContainSubstring("give the receiver's base URL (https://crm.example.com) or a production URL"))
 }

@@ -60,7 +60,7 @@ receiver's own function (webhook.TenantAppInfo). Secrets are listed by name only
 			return nil
 		}),
 	}
-	addOutputFlag(cmd, &output)
+	addOutputFlag(cmd, &output, "json or yaml (default: a description)")
 	return cmd
 }
 
@@ -98,7 +98,10 @@ func describeTenant(ctx context.Context, c *clients, ns, name string) (*descript
 	t := &saasv1alpha1.SaaSTenant{}
 	if err := c.client.Get(ctx, types.NamespacedName{Name: name}, t); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("SaaSTenant %q not found", name)
+			if c.client.Get(ctx, types.NamespacedName{Name: name}, &saasv1alpha1.License{}) == nil {
+				return nil, fmt.Errorf("no SaaSTenant %s; it is a License: kubectl get license %s -o yaml", name, name)
+			}
+			return nil, fmt.Errorf("SaaSTenant %q not found: list tenants with kubectl kooper tenants", name)
 		}
 		return nil, fmt.Errorf("failed to read SaaSTenant %s: %w", name, err)
 	}

@@ -18,22 +18,27 @@ func TestExitCodes(t *testing.T) {
 		{"help", []string{"--help"}, ExitOK, "Available Commands"},
 		{"a command's help", []string{"license", "issue", "--help"}, ExitOK, "--private"},
 		{"version", []string{"--version"}, ExitOK, "kubectl-kooper v0.0.0-test go"},
+		{"kubectl's -v is the log level, not --version", []string{"-v=0", "license", "--help"}, ExitOK, "Available Commands"},
+		{"-v wants a level", []string{"-v"}, ExitUsage, "flag needs an argument: 'v' in -v"},
+		{"check's help lists only what -o takes", []string{"check", "--help"}, ExitOK, "output format: json or yaml (default"},
 		{"unknown command", []string{"rotate"}, ExitUsage, `unknown command "rotate"`},
 		{"unknown flag", []string{"tenants", "--colour"}, ExitUsage, "unknown flag: --colour"},
 		{"an argument too many", []string{"tenants", "crm"}, ExitUsage, "takes no arguments"},
 		{"bad --state", []string{"tenants", "--state", "Paused"}, ExitUsage, "--state is Active, Frozen or Released"},
-		{"bad -o", []string{"tenants", "-o", "xml"}, ExitUsage, "-o is wide, json or yaml"},
+		{"bad -o", []string{"tenants", "-o", "xml"}, ExitUsage, "-o is wide, json, yaml, name or jsonpath=TEMPLATE"},
+		{"bad -o jsonpath", []string{"tenants", "-o", "jsonpath={.items[*"}, ExitUsage, "-o jsonpath={.items[*:"},
 		{"describe without a tenant", []string{"describe"}, ExitUsage, "want one tenant"},
 		{"describe -o wide", []string{"describe", "i-x", "-o", "wide"}, ExitUsage, "-o is json or yaml"},
-		{"describe an unknown tenant", []string{"describe", "i-never-issued"}, ExitFailed, `SaaSTenant "i-never-issued" not found`},
+		{"describe an unknown tenant", []string{"describe", "i-never-issued"}, ExitFailed, `SaaSTenant "i-never-issued" not found: list tenants with kubectl kooper tenants`},
 		{"check -o wide", []string{"check", "-o", "wide"}, ExitUsage, "-o is json or yaml"},
 		{"buy without --product", []string{"buy"}, ExitUsage, `required flag(s) "product" not set`},
-		{"buy an unknown product", []string{"buy", "--product", "nothing"}, ExitFailed, "failed to read SaaSProduct nothing"},
-		{"license without a command", []string{"license"}, ExitUsage, "needs a command"},
+		{"buy an unknown product", []string{"buy", "--product", "nothing"}, ExitFailed, "failed to read SaaSProduct nothing: no SaaSProduct of that name"},
+		{"license without a command: its help, as kubectl config", []string{"license"}, ExitOK, "Available Commands"},
+		{"kit without a command", []string{"kit"}, ExitOK, "Available Commands"},
 		{"license, unknown command", []string{"license", "rotate"}, ExitUsage, `unknown command "rotate"`},
 		{"verify without --public", []string{"license", "verify", "KEY"}, ExitUsage, `required flag(s) "public" not set`},
 		{"issue, bad --format", []string{"license", "issue", "--private", "p", "--product", "P", "--instance", "i", "--format", "PASETO"}, ExitUsage, "--format is JWS or Legacy"},
-		{"revocations without a command", []string{"license", "revocations"}, ExitUsage, "needs a command"},
+		{"revocations without a command", []string{"license", "revocations"}, ExitOK, "Available Commands"},
 		{"kit pubkey, two files", []string{"kit", "pubkey", "a", "b"}, ExitUsage, "at most one"},
 		{"kit keygen, short key", []string{"kit", "keygen", "--bits", "2048"}, ExitFailed, "3072"},
 	}
@@ -45,4 +50,12 @@ func TestExitCodes(t *testing.T) {
 			g.Expect(r.output()).To(ContainSubstring(tc.says))
 		})
 	}
+}
+
+// A plain go build (no -X main.version) reports (devel), as
+// docs/kubectl-kooper.md says; make dist stamps the release.
+func TestVersionOfADevBuild(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(versionLine("")).To(HavePrefix("kubectl-kooper (devel) go"))
+	g.Expect(versionLine("v0.5.0")).To(HavePrefix("kubectl-kooper v0.5.0 go"))
 }

@@ -37,19 +37,25 @@ type kitKeygenFlags struct {
 	bits              int
 	secret, namespace string
 	private           string
+	patch             bool
 }
 
 func newKitKeygenCommand(e *env) *cobra.Command {
 	f := &kitKeygenFlags{}
 	cmd := &cobra.Command{
-		Use:   "keygen [--bits 3072] [--secret NAME] [--private FILE]",
-		Short: "Create an RSA key pair; print a Secret manifest holding the private key, and the public key to register",
-		Long: `Create an RSA key pair (at least 3072 bits). Print a Secret manifest with the private key under
-rsaPrivateKey, in kooper's namespace (-n, default kooper-system), or write the PEM to --private
-(mode 0600); print the public key to register in the Seller Console (应用凭证申请) on stderr.
-Merge the key into the product's keys Secret, beside basicKey and kitKey.`,
-		Example: "  kubectl kooper kit keygen --secret crm-kit-rsa > rsa-secret.yaml && kubectl apply -f rsa-secret.yaml",
-		Args:    noArgs,
+		Use:   "keygen [--bits 3072] [--patch | --secret NAME | --private FILE]",
+		Short: "Create an RSA key pair; print a merge patch or Secret manifest holding the private key, and the public key to register",
+		Long: `Create an RSA key pair (at least 3072 bits). kooper reads the private key from the product's keys
+Secret (spec.keysSecretName), under rsaPrivateKey, beside basicKey and kitKey. With --patch,
+print a JSON merge patch that adds it there (kubectl patch secret <keys Secret> --type merge
+--patch-file ...); else print a Secret manifest named --secret in kooper's namespace (-n,
+default kooper-system), whose rsaPrivateKey must still be merged into the keys Secret; or write
+the PEM to --private (mode 0600). The public key to register in the Seller Console
+(应用凭证申请) goes to stderr.`,
+		Example: `  kubectl kooper kit keygen --patch > rsa-patch.json
+  kubectl -n kooper-system patch secret crm-marketplace-keys --type merge --patch-file rsa-patch.json
+  kubectl kooper kit pubkey --secret crm-marketplace-keys`,
+		Args: noArgs,
 		RunE: runE(func(_ *cobra.Command, _ []string) error {
 			f.namespace = defaultNamespace
 			if e.kube.Namespace != nil && *e.kube.Namespace != "" {
@@ -61,6 +67,9 @@ Merge the key into the product's keys Secret, beside basicKey and kitKey.`,
 	cmd.Flags().IntVar(&f.bits, "bits", koogallery.MinRSABits, "key size in bits, at least 3072")
 	cmd.Flags().StringVar(&f.secret, "secret", "kooper-product-kit-key", "name of the Secret in the manifest")
 	cmd.Flags().StringVar(&f.private, "private", "", "write the private key PEM to this file instead of printing a manifest")
+	cmd.Flags().BoolVar(&f.patch, "patch", false, "print a JSON merge patch adding rsaPrivateKey to the product's keys Secret instead of a manifest")
+	cmd.MarkFlagsMutuallyExclusive("patch", "private")
+	cmd.MarkFlagsMutuallyExclusive("patch", "secret")
 	return cmd
 }
 
@@ -75,11 +84,14 @@ func (f *kitKeygenFlags) keygen(out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if f.private != "" {
+	switch {
+	case f.private != "":
 		if err := os.WriteFile(f.private, pemKey, 0o600); err != nil {
 			return err
 		}
-	} else {
+	case f.patch:
+		fmt.Fprintf(out, "{\"data\":{\"%s\":\"%s\"}}\n", saasv1alpha1.RSAPrivateKeySecretKey, base64.StdEncoding.EncodeToString(pemKey))
+	default:
 		fmt.Fprintf(out, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n  namespace: %s\ntype: Opaque\ndata:\n  %s: %s\n",
 			f.secret, f.namespace, saasv1alpha1.RSAPrivateKeySecretKey, base64.StdEncoding.EncodeToString(pemKey))
 	}

@@ -10,7 +10,12 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
 
 // kit keygen prints a Secret manifest in kooper's namespace whose public
@@ -56,4 +61,28 @@ func TestKitPubkeyReadsAPEMFileAndRefusesBadInput(t *testing.T) {
 	r = cli("hello", "kit", "pubkey")
 	g.Expect(r.code).To(Equal(ExitFailed))
 	g.Expect(r.errOut).To(ContainSubstring("neither a PEM private key nor a Secret with rsaPrivateKey"))
+}
+
+// kit keygen --patch prints a JSON merge patch that puts rsaPrivateKey into
+// the product's keys Secret, where kooper reads it: kit pubkey --secret of
+// that Secret then prints the public key keygen said to register.
+func TestKitKeygenPatchGoesIntoTheKeysSecret(t *testing.T) {
+	g := NewWithT(t)
+	ctx := ctxFor(t)
+	product := newProduct(t, "kit")
+	r := kooper("kit", "keygen", "--patch")
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	lines := strings.Split(strings.TrimSpace(r.errOut), "\n")
+	registered := lines[len(lines)-1]
+	g.Expect(r.out).To(HavePrefix(`{"data":{"rsaPrivateKey":"`))
+
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: product.Spec.KeysSecretName}}
+	g.Expect(k8sClient.Patch(ctx, secret, client.RawPatch(types.MergePatchType, []byte(r.out)))).To(Succeed())
+	g.Expect(secret.Data).To(HaveKey(saasv1alpha1.BasicKeySecretKey), "merged beside the other keys")
+	fromCluster := kooper("kit", "pubkey", "--secret", product.Spec.KeysSecretName)
+	g.Expect(fromCluster.code).To(Equal(ExitOK), fromCluster.output())
+	g.Expect(strings.TrimSpace(fromCluster.out)).To(Equal(registered))
+	g.Expect(strings.TrimSpace(cli(r.out, "kit", "pubkey").out)).To(Equal(registered), "pubkey reads the patch too")
+
+	g.Expect(kooper("kit", "keygen", "--patch", "--secret", "x").code).To(Equal(ExitUsage))
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	"github.com/kooper-io/kooper/internal/licenseissue"
+	"github.com/kooper-io/kooper/webhook"
 )
 
 // newLicenseCommand is `license`: licence keys and revocation lists, in
@@ -218,7 +220,7 @@ func newLicenseVerifyCommand(e *env) *cobra.Command {
 		Use:   "verify --public KEY|FILE [--public ...] [--fingerprint FP] [--revoked FILE|URL] KEY|-",
 		Short: "Check a licence key's signature, window, device and revocation; exit 1 if it is not valid",
 		Example: `  kubectl kooper license verify --public public.pem --fingerprint 8f2c-01 "$KEY"
-  kubectl kooper license verify --public 0wRk...raw-base64url... --revoked https://crm.example.com/koogallery/revocations/crm "$KEY"`,
+  kubectl kooper license verify --public 0wRk...raw-base64url... --revoked https://crm.example.com/koogallery/crm/licenses/revoked "$KEY"`,
 		Args: exactArgs(1, "one licence key, or - to read it from stdin"),
 		RunE: runE(func(_ *cobra.Command, args []string) error {
 			return f.verify(e, args[0])
@@ -254,6 +256,9 @@ func (f *verifyFlags) verify(e *env, arg string) error {
 	}
 	claims, err := licensekey.Verify(key, opts)
 	if err != nil {
+		if errors.Is(err, licensekey.ErrWrongDevice) && f.fingerprint == "" {
+			return fmt.Errorf("licence key NOT valid: %w: it is bound to a device: pass --fingerprint <the device's fingerprint>", err)
+		}
 		return fmt.Errorf("licence key NOT valid: %w", err)
 	}
 	fmt.Fprintln(e.Streams.Out, "# licence key valid")
@@ -265,11 +270,12 @@ func (f *verifyFlags) verify(e *env, arg string) error {
 func loadRevocations(source string, stdin io.Reader, keys licensekey.KeySet) (*licensekey.RevocationList, error) {
 	var data []byte
 	var err error
+	isURL := strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://")
 	switch {
 	case source == "-":
 		data, err = io.ReadAll(io.LimitReader(stdin, licensekey.MaxTokenLength+1))
-	case strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://"):
-		data, err = fetch(source)
+	case isURL:
+		return fetchRevocations(source, keys)
 	default:
 		data, err = os.ReadFile(source)
 	}
@@ -279,18 +285,52 @@ func loadRevocations(source string, stdin io.Reader, keys licensekey.KeySet) (*l
 	return licensekey.ParseRevocationList(strings.TrimSpace(string(data)), keys)
 }
 
-// fetch GETs a revocation list, at most MaxTokenLength bytes, in 10 s.
-func fetch(url string) ([]byte, error) {
+// revocationsURLHint is the next step when a URL gave no revocation list.
+var revocationsURLHint = "the receiver serves a product's list at https://<receiver>" + webhookRevocationPath
+
+// webhookRevocationPath is webhook.RevocationListPath as a person writes it.
+var webhookRevocationPath = strings.ReplaceAll(webhook.RevocationListPath, "{product}", "<product>")
+
+// fetchRevocations GETs a revocation list, at most MaxTokenLength bytes, in
+// 10 s, and verifies it with keys. When the answer is not a list (an error
+// status, or the receiver's JSON answer to a URL it serves no list at), the
+// error says the HTTP status, the answer's resultCode and resultMsg, and
+// where the list is.
+func fetchRevocations(url string, keys licensekey.KeySet) (*licensekey.RevocationList, error) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Get(url)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET answered %s", resp.Status)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, licensekey.MaxTokenLength+1))
+	if err != nil {
+		return nil, err
 	}
-	return io.ReadAll(io.LimitReader(resp.Body, licensekey.MaxTokenLength+1))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s answered HTTP %s%s, not a revocation list: %s", url, resp.Status, envelopeOf(data), revocationsURLHint)
+	}
+	list, err := licensekey.ParseRevocationList(strings.TrimSpace(string(data)), keys)
+	if err != nil {
+		if envelope := envelopeOf(data); envelope != "" {
+			return nil, fmt.Errorf("GET %s answered HTTP %s%s, not a revocation list: %s", url, resp.Status, envelope, revocationsURLHint)
+		}
+		return nil, err
+	}
+	return list, nil
+}
+
+// envelopeOf is ` with resultCode X "msg"` when data is the receiver's JSON
+// answer envelope, else empty.
+func envelopeOf(data []byte) string {
+	var answer struct {
+		ResultCode string `json:"resultCode"`
+		ResultMsg  string `json:"resultMsg"`
+	}
+	if json.Unmarshal(data, &answer) != nil || answer.ResultCode == "" {
+		return ""
+	}
+	return fmt.Sprintf(" with resultCode %s %q", answer.ResultCode, answer.ResultMsg)
 }
 
 // issuerFrom reads a PEM private signing key.

@@ -62,6 +62,7 @@ func TestLicenseKeygenInspectVerify(t *testing.T) {
 		{"valid, the raw public key given inline", []string{"--public", rawPublic, "--fingerprint", "fp-1"}, ExitOK, "licence key valid"},
 		{"a public key file that does not exist", []string{"--public", filepath.Join(dir, "nothing.pem")}, ExitFailed, "no such file"},
 		{"wrong device", []string{"--public", pub, "--fingerprint", "fp-2"}, ExitFailed, "another device"},
+		{"no --fingerprint for a device-bound key", []string{"--public", pub}, ExitFailed, "pass --fingerprint <the device's fingerprint>"},
 		{"expired", []string{"--public", pub, "--fingerprint", "fp-1", "--at", now.Add(2 * time.Hour).UTC().Format(time.RFC3339)}, ExitFailed, "expired"},
 		{"revoked", []string{"--public", pub, "--fingerprint", "fp-1", "--revoked", revoked}, ExitFailed, "revoked"},
 		{"no public key", []string{"--fingerprint", "fp-1"}, ExitUsage, `required flag(s) "public" not set`},
@@ -166,5 +167,35 @@ func TestLicenseIssueAndRevocationsInBothFormats(t *testing.T) {
 		{"license", "revocations", "verify", "--public", pub},
 	} {
 		g.Expect(cli("", args...).code).To(Equal(ExitUsage), "%v", args)
+	}
+}
+
+// A --revoked URL that serves no revocation list says what it answered and
+// where the list is: the receiver's JSON answer to a path it serves no list
+// at (the old documented path), and a 404 for a product it does not know.
+func TestRevokedURLThatIsNoListSaysWhereTheListIs(t *testing.T) {
+	g := NewWithT(t)
+	dir := t.TempDir()
+	pub := filepath.Join(dir, "public.pem")
+	g.Expect(cli("", "license", "keygen", "--private", filepath.Join(dir, "signing.pem"), "--public", pub).code).To(Equal(ExitOK))
+	cases := []struct {
+		name, url string
+		says      []string
+	}{
+		{"a callback path", receiverURL + "/koogallery/revocations/crm", []string{"answered HTTP 200 OK with resultCode 000002", "not a revocation list"}},
+		{"an unknown product", receiverURL + "/koogallery/nothing/licenses/revoked", []string{"answered HTTP 404 Not Found", "not a revocation list"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			for _, args := range [][]string{{"license", "verify", "--public", pub, "--revoked", tc.url, "KEY"}, {"license", "revocations", "verify", "--public", pub, tc.url}} {
+				r := cli("", args...)
+				g.Expect(r.code).To(Equal(ExitFailed), r.output())
+				for _, s := range append(tc.says, "https://<receiver>/koogallery/<product>/licenses/revoked") {
+					g.Expect(r.errOut).To(ContainSubstring(s))
+				}
+				g.Expect(r.errOut).NotTo(ContainSubstring("malformed"))
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -15,6 +16,8 @@ import (
 	"k8s.io/client-go/transport/spdy"
 	"k8s.io/streaming/pkg/httpstream"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kooper-io/kooper/webhook"
 )
 
 // receiverPortName is the receiver Service's port (charts/kooper
@@ -25,15 +28,44 @@ const receiverPortName = "http-receiver"
 // receiver's Service is not.
 const metricsServiceLabel = "saas.kooper.io/metrics"
 
+// receiverURLForms names the forms --receiver-url takes.
+const receiverURLForms = "the receiver's base URL (https://crm.example.com) or a production URL (https://crm.example.com/koogallery/<product>)"
+
+// parseReceiverURL checks --receiver-url before anything is sent, and
+// splits it into the receiver's base URL and the product a production URL
+// names (empty for a base URL): both forms are accepted, since the
+// production URL is what the Seller Console wants. A malformed value (not
+// http or https, no host, a query) is a usage error.
+func parseReceiverURL(value string) (base, product string, err error) {
+	if value == "" {
+		return "", "", nil
+	}
+	u, err := url.Parse(value)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", usagef("--receiver-url %q is not a URL kooper's receiver answers at: give %s", value, receiverURLForms)
+	}
+	path := strings.TrimRight(u.Path, "/")
+	if i := strings.LastIndex(path, webhook.CallbackPathPrefix); i >= 0 && !strings.Contains(path[i+len(webhook.CallbackPathPrefix):], "/") {
+		path, product = path[:i], path[i+len(webhook.CallbackPathPrefix):]
+	}
+	return u.Scheme + "://" + u.Host + path, product, nil
+}
+
+// productionURL is product's production URL at the receiver's base URL.
+func productionURL(base, product string) string {
+	return base + webhook.CallbackPathPrefix + product
+}
+
 // receiverEndpoint is the receiver's base URL, such as
-// http://127.0.0.1:41234: override when set (--receiver-url: an Ingress, an
+// http://127.0.0.1:41234: override when set (the base URL of
+// --receiver-url, from parseReceiverURL: an Ingress, an
 // ELB, or a receiver run outside the cluster); else a port-forward, as
 // `kubectl port-forward service/...` makes, to a Ready Pod behind the
 // receiver's Service in namespace ns. stop ends the forward; call it when
 // done. Progress lines go to log.
 func receiverEndpoint(ctx context.Context, c *clients, ns, override string, log io.Writer) (base string, stop func(), err error) {
 	if override != "" {
-		return strings.TrimRight(override, "/"), func() {}, nil
+		return override, func() {}, nil
 	}
 	svc, err := receiverService(ctx, c.client, ns)
 	if err != nil {
@@ -45,7 +77,9 @@ func receiverEndpoint(ctx context.Context, c *clients, ns, override string, log 
 	}
 	local, stop, err := forward(ctx, c, pod, port)
 	if err != nil {
-		return "", nil, fmt.Errorf("failed to port-forward to Pod %s/%s:%d of Service %s: %w", pod.Namespace, pod.Name, port, svc.Name, err)
+		return "", nil, fmt.Errorf("failed to port-forward to Pod %s/%s:%d of Service %s: %w; "+
+			"where Pods cannot be port-forwarded to (a kwok cluster such as the local/demo stack, no kubelet), pass --receiver-url with "+
+			"the receiver's address (the local stack prints it)", pod.Namespace, pod.Name, port, svc.Name, err)
 	}
 	fmt.Fprintf(log, "Forwarding 127.0.0.1:%d to Service %s/%s (Pod %s, port %d)\n", local, ns, svc.Name, pod.Name, port)
 	return "http://127.0.0.1:" + strconv.Itoa(int(local)), stop, nil

@@ -13,13 +13,16 @@ package kubectlkooper
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/klog/v2"
 )
 
 // Exit codes of Run.
@@ -130,6 +133,10 @@ Exit codes: 0 success, 1 a check or command failed, 2 wrong usage.`,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl kooper"},
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
+	// --version has no -v shorthand: kubectl's -v is the log level, which
+	// kubectl passes on to plugins (kubectl kooper -v=6 tenants).
+	root.Flags().Bool("version", false, "print the version of kubectl-kooper and exit")
+	addVerbosityFlag(root.PersistentFlags())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	e.kube.AddFlags(root.PersistentFlags())
 	root.PersistentFlags().Lookup("namespace").Usage = "kooper's own namespace (default: the namespace of kooper's Deployments, else " + defaultNamespace + ")"
@@ -167,13 +174,22 @@ func noArgs(_ *cobra.Command, args []string) error {
 	return nil
 }
 
-// groupRunE makes a command that only groups others exit ExitUsage when run
-// without one, or with one it does not know.
+// groupRunE makes a command that only groups others print its help and
+// exit ExitOK when run without one, as kubectl's groups do (kubectl
+// config), and exit ExitUsage with one it does not know.
 func groupRunE(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
 		return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
 	}
-	cmd.SetOut(cmd.ErrOrStderr())
-	_ = cmd.Help()
-	return usagef("%s needs a command", cmd.CommandPath())
+	return cmd.Help()
+}
+
+// addVerbosityFlag adds kubectl's -v (--v), klog's log level: client-go
+// logs its requests at 6 and above, as with kubectl.
+func addVerbosityFlag(fs *pflag.FlagSet) {
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	v := pflag.PFlagFromGoFlag(klogFlags.Lookup("v"))
+	v.Shorthand = "v"
+	fs.AddFlag(v)
 }

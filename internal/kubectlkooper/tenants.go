@@ -25,11 +25,12 @@ type tenantsFlags struct {
 func newTenantsCommand(e *env) *cobra.Command {
 	f := &tenantsFlags{}
 	cmd := &cobra.Command{
-		Use:     "tenants [--product NAME] [--state Active|Frozen|Released] [-o wide|json|yaml]",
+		Use:     "tenants [--product NAME] [--state Active|Frozen|Released] [-o wide|json|yaml|name|jsonpath=TEMPLATE]",
 		Aliases: []string{"tenant"},
 		Short:   "List SaaS tenants: instance, product, plan, state, expiry, Ready, last callback, age",
 		Example: `  kubectl kooper tenants
-  kubectl kooper tenants --product crm --state Frozen -o wide`,
+  kubectl kooper tenants --product crm --state Frozen -o wide
+  kubectl kooper tenants -o jsonpath='{.items[*].spec.instanceId}'`,
 		Args: noArgs,
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
 			if err := f.validate(); err != nil {
@@ -44,7 +45,7 @@ func newTenantsCommand(e *env) *cobra.Command {
 				return fmt.Errorf("failed to list SaaSTenants: %w", err)
 			}
 			list.Items = slices.DeleteFunc(list.Items, func(t saasv1alpha1.SaaSTenant) bool { return !f.matches(&t) })
-			if len(list.Items) == 0 && f.output != "json" && f.output != "yaml" {
+			if len(list.Items) == 0 && (f.output == "" || f.output == "wide" || f.output == "name") {
 				fmt.Fprintln(e.Streams.ErrOut, "No SaaSTenants found.")
 				return nil
 			}
@@ -57,7 +58,7 @@ func newTenantsCommand(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&f.product, "product", "", "only the tenants of this SaaSProduct (its name)")
 	cmd.Flags().StringVar(&f.state, "state", "", "only the tenants in this state: Active, Frozen or Released")
-	addOutputFlag(cmd, &f.output)
+	addOutputFlag(cmd, &f.output, tenantsOutputHelp+" (default: a table)")
 	return cmd
 }
 
@@ -65,8 +66,8 @@ func newTenantsCommand(e *env) *cobra.Command {
 var states = []saasv1alpha1.SubscriptionState{saasv1alpha1.StateActive, saasv1alpha1.StateFrozen, saasv1alpha1.StateReleased}
 
 func (f *tenantsFlags) validate() error {
-	if !slices.Contains(outputFormats, f.output) {
-		return usagef("-o is wide, json or yaml, not %q", f.output)
+	if !slices.Contains(tenantsOutputFormats, f.output) && !strings.HasPrefix(f.output, jsonPathPrefix) {
+		return usagef("-o is %s, not %q", tenantsOutputHelp, f.output)
 	}
 	if f.state == "" {
 		return nil
@@ -149,27 +150,50 @@ func timeOrNone(t *metav1.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// outputFormats are what -o takes: the table (default), the wide table,
-// or the objects as JSON or YAML.
-var outputFormats = []string{"", "wide", "json", "yaml"}
+// outputFormats are what describe's and check's -o take: their report as
+// text (default), JSON or YAML.
+var outputFormats = []string{"", "json", "yaml"}
 
-// addOutputFlag adds kubectl's -o.
-func addOutputFlag(cmd *cobra.Command, output *string) {
-	cmd.Flags().StringVarP(output, "output", "o", "", "output format: wide, json or yaml (default: a table)")
+// tenantsOutputFormats are what tenants' -o takes besides jsonpath=: the
+// table (default), the wide table, the objects as JSON or YAML, or their
+// names, through cli-runtime's printers.
+var tenantsOutputFormats = []string{"", "wide", "json", "yaml", "name"}
+
+// jsonPathPrefix starts -o jsonpath=TEMPLATE.
+const jsonPathPrefix = "jsonpath="
+
+// tenantsOutputHelp names every -o tenants takes.
+const tenantsOutputHelp = "wide, json, yaml, name or jsonpath=TEMPLATE"
+
+// addOutputFlag adds kubectl's -o; formats says what the command takes,
+// e.g. "json or yaml (default: a report)".
+func addOutputFlag(cmd *cobra.Command, output *string, formats string) {
+	cmd.Flags().StringVarP(output, "output", "o", "", "output format: "+formats)
 }
 
-// printObject prints obj as -o json|yaml asks, else table (wide or not),
-// through cli-runtime's printers, as kubectl does.
+// printObject prints obj as -o json|yaml|name|jsonpath=... asks, else
+// table (wide or not), through cli-runtime's printers, as kubectl does.
 func printObject(e *env, obj runtime.Object, table *metav1.Table, output string) error {
-	if !slices.Contains(outputFormats, output) {
-		return usagef("-o is wide, json or yaml, not %q", output)
+	if output == "" || output == "wide" {
+		return tablePrinter(output == "wide").PrintObj(table, e.Streams.Out)
 	}
-	if output == "json" || output == "yaml" {
-		p, err := jsonYAMLPrinter(output)
-		if err != nil {
-			return err
-		}
+	p, err := objectPrinter(output)
+	if err != nil {
+		return usagef("-o %s: %v", output, err)
+	}
+	if output != "name" || !apimeta.IsListType(obj) {
 		return p.PrintObj(obj, e.Streams.Out)
 	}
-	return tablePrinter(output == "wide").PrintObj(table, e.Streams.Out)
+	// The name printer takes no typed list: print each item, as kubectl's
+	// flattened lists are printed.
+	items, err := apimeta.ExtractList(obj)
+	if err != nil {
+		return err
+	}
+	for _, item := range items {
+		if err := p.PrintObj(item, e.Streams.Out); err != nil {
+			return err
+		}
+	}
+	return nil
 }

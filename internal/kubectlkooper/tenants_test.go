@@ -72,6 +72,13 @@ func TestTenants(t *testing.T) {
 	r = kooper("tenants", "--product", other, "-o", "yaml")
 	g.Expect(r.out).To(And(ContainSubstring("kind: SaaSTenantList"), ContainSubstring("name: "+elsewhere.Name)))
 
+	r = kooper("tenants", "--product", product, "-o", "name")
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	g.Expect(r.out).To(Equal("saastenant.saas.kooper.io/" + active.Name + "\nsaastenant.saas.kooper.io/" + frozen.Name + "\n"))
+	r = kooper("tenants", "--product", product, "-o", "jsonpath={.items[*].spec.instanceId}")
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	g.Expect(r.out).To(Equal(active.Name + " " + frozen.Name))
+
 	r = kooper("tenants", "--product", "sold-nothing")
 	g.Expect(r.code).To(Equal(ExitOK))
 	g.Expect(r.errOut).To(ContainSubstring("No SaaSTenants found."))
