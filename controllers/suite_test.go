@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"os"
 	"testing"
@@ -119,19 +118,8 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 	if err != nil {
 		return err
 	}
-	go func() {
-		if err := mgr.Start(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "manager stopped:", err)
-		}
-	}()
-	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	addr, err := server.Addr(waitCtx)
-	if err != nil {
-		return err
-	}
-	receiverURL = "http://" + addr.String()
-	return nil
+	receiverURL, err = testenv.StartServing(ctx, mgr, server.Addr)
+	return err
 }
 
 func testContext(t *testing.T) context.Context {

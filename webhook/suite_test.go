@@ -2,10 +2,8 @@ package webhook
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -65,19 +63,8 @@ func startReceiver(ctx context.Context, env *testenv.Env) error {
 	if receiver, server, err = Setup(mgr, opts, serverOpts); err != nil {
 		return err
 	}
-	go func() {
-		if err := mgr.Start(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "manager stopped:", err)
-		}
-	}()
-	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	addr, err := server.Addr(waitCtx)
-	if err != nil {
-		return err
-	}
-	receiverURL = "http://" + addr.String()
-	return nil
+	receiverURL, err = testenv.StartServing(ctx, mgr, server.Addr)
+	return err
 }
 
 // newManager is a manager shaped like main.go's, without probes or metrics.

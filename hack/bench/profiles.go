@@ -22,11 +22,16 @@ func (b *bench) saveProfile(ctx context.Context, metricsURL, name, query, file s
 	if query != "" {
 		url += "?" + query
 	}
+	return b.download(ctx, &http.Client{Timeout: 5 * time.Minute}, url, file)
+}
+
+// download writes what a GET of url answers to file under the bench's
+// output directory; an answer other than 200 OK is an error.
+func (b *bench) download(ctx context.Context, client *http.Client, url, file string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: 5 * time.Minute}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -84,25 +89,5 @@ func (b *bench) saveAPIServerProfile(ctx context.Context, d time.Duration, file 
 		return err
 	}
 	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(cfg.Host, "/"), int(d.Seconds()))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	out, err := os.Create(filepath.Join(b.cfg.out, file))
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, resp.Body); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
+	return b.download(ctx, httpClient, url, file)
 }

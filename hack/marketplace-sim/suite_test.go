@@ -73,19 +73,8 @@ func startReceiver(ctx context.Context, env *testenv.Env) error {
 	if err != nil {
 		return err
 	}
-	go func() {
-		if err := mgr.Start(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "manager stopped:", err)
-		}
-	}()
-	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	addr, err := server.Addr(waitCtx)
-	if err != nil {
-		return err
-	}
-	receiverURL = "http://" + addr.String()
-	return nil
+	receiverURL, err = testenv.StartServing(ctx, mgr, server.Addr)
+	return err
 }
 
 var productSeq atomic.Int64

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -41,4 +42,24 @@ func RunTests(m *testing.M, setup func(ctx context.Context, env *Env) error) int
 	gomega.SetDefaultEventuallyPollingInterval(EventuallyPolling)
 	gomega.SetDefaultConsistentlyDuration(ConsistentlyDuration)
 	return m.Run()
+}
+
+// StartServing starts mgr in the background (its end is logged to stderr)
+// and waits up to a minute for a server it runs to listen: addr is that
+// server's Addr, such as the callback receiver's. It returns the server's
+// base URL, http://host:port.
+func StartServing(ctx context.Context, mgr interface{ Start(context.Context) error },
+	addr func(context.Context) (net.Addr, error)) (string, error) {
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "manager stopped:", err)
+		}
+	}()
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	a, err := addr(waitCtx)
+	if err != nil {
+		return "", err
+	}
+	return "http://" + a.String(), nil
 }
