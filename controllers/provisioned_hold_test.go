@@ -166,3 +166,24 @@ func TestCredentialsAreNotCreatedAgainWhileStatusWaitsToNameThem(t *testing.T) {
 	d := &tenantobjects.Desired{Tenant: tenant, Namespace: "tenant-" + id}
 	g.Expect(r.ensureCredentials(ctx, d)).To(Succeed())
 }
+
+// A tenant released while its Provisioned still waited for Ready (reason
+// Applying) does not say for ever that its objects are being applied
+// (found by a fresh-user trial).
+func TestATenantReleasedWhileApplyingNoLongerSaysApplying(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	tenant := newTenant(t, &saasv1alpha1.SaaSProduct{ObjectMeta: metav1.ObjectMeta{Name: "no-such-product"},
+		Spec: saasv1alpha1.SaaSProductSpec{ProductID: "OFFI-NONE"}}, "basic", nil)
+	g.Eventually(func() error {
+		stored := &saasv1alpha1.SaaSTenant{}
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), stored); err != nil {
+			return err
+		}
+		setCondition(stored, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ApplyingReason, "applying")
+		return k8sClient.Status().Update(ctx, stored)
+	}).Should(Succeed())
+
+	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.State = saasv1alpha1.StateReleased })
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadRemovedReason))
+}

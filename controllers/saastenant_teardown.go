@@ -178,6 +178,11 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 	for _, gone := range []string{saasv1alpha1.ReconcilingCondition, saasv1alpha1.StalledCondition, saasv1alpha1.ExpiredCondition} {
 		apimeta.RemoveStatusCondition(&t.Status.Conditions, gone)
 	}
+	if c := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ProvisionedCondition); c != nil && c.Reason == saasv1alpha1.ApplyingReason {
+		// Released while its provisioning was still to be reported
+		// (provisionedHold): nothing is being applied any more.
+		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadRemovedReason, msg)
+	}
 	return proceed()
 }
 

@@ -109,7 +109,7 @@ func newLicenseInspectCommand(e *env) *cobra.Command {
 of its own format: iss, sub, jti, iat, nbf, exp, sku, features, fingerprint for a JWS;
 pid, iid, lid, iat, nbf, exp, sku, features, dev for a Legacy key. Use verify to trust it.`,
 		Example: `  kubectl kooper license inspect "$KEY"
-  kubectl get secret -n tenant-i-123 kooper-license -o jsonpath='{.data.licenseKey}' | base64 -d | kubectl kooper license inspect -`,
+  kubectl get secret -n kooper-system license-i-0123456789abcdef0123 -o jsonpath='{.data.licenseKey}' | base64 -d | kubectl kooper license inspect -`,
 		Args: exactArgs(1, "one licence key, or - to read it from stdin"),
 		RunE: runE(func(_ *cobra.Command, args []string) error {
 			key, err := readToken(args[0], e.Streams.In)
@@ -220,7 +220,7 @@ func newLicenseVerifyCommand(e *env) *cobra.Command {
 		Use:   "verify --public KEY|FILE [--public ...] [--fingerprint FP] [--revoked FILE|URL] KEY|-",
 		Short: "Check a licence key's signature, window, device and revocation; exit 1 if it is not valid",
 		Example: `  kubectl kooper license verify --public public.pem --fingerprint 8f2c-01 "$KEY"
-  kubectl kooper license verify --public 0wRk...raw-base64url... --revoked https://crm.example.com/koogallery/crm/licenses/revoked "$KEY"`,
+  kubectl kooper license verify --public 0wRk...raw-base64url... --revoked https://cad.example.com/koogallery/cad-desktop/licenses/revoked "$KEY"`,
 		Args: exactArgs(1, "one licence key, or - to read it from stdin"),
 		RunE: runE(func(_ *cobra.Command, args []string) error {
 			return f.verify(e, args[0])
@@ -286,7 +286,7 @@ func loadRevocations(source string, stdin io.Reader, keys licensekey.KeySet) (*l
 }
 
 // revocationsURLHint is the next step when a URL gave no revocation list.
-var revocationsURLHint = "the receiver serves a product's list at https://<receiver>" + webhookRevocationPath
+var revocationsURLHint = "the receiver serves a License product's list (a SaaS product has none) at https://<receiver>" + webhookRevocationPath
 
 // webhookRevocationPath is webhook.RevocationListPath as a person writes it.
 var webhookRevocationPath = strings.ReplaceAll(webhook.RevocationListPath, "{product}", "<product>")

@@ -76,7 +76,7 @@ func newRevocationsVerifyCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify --public KEY|FILE [--public ...] FILE|URL|-",
 		Short: "Verify a revocation list's signature and print what it revokes; exit 1 if it does not verify",
-		Example: `  kubectl kooper license revocations verify --public public.pem https://crm.example.com/koogallery/crm/licenses/revoked
+		Example: `  kubectl kooper license revocations verify --public public.pem https://cad.example.com/koogallery/cad-desktop/licenses/revoked
   kubectl kooper license revocations verify --public public.pem revoked.jws`,
 		Args: exactArgs(1, "one revocation list: a file, an http(s) URL, or - for stdin"),
 		RunE: runE(func(_ *cobra.Command, args []string) error {
