@@ -15,8 +15,11 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -76,6 +79,7 @@ type buyer struct {
 	url     string // the production URL
 	key     string // the product's basicKey
 	started time.Time
+	reader  client.Reader // reads the record of the instance bought
 }
 
 // buy runs the purchase, printing each step to stdout.
@@ -99,7 +103,7 @@ func (f *buyFlags) buy(ctx context.Context, e *env) error {
 	}
 	ns := e.namespace(ctx, c)
 	b := &buyer{buyFlags: f, out: e.Streams.Out, errOut: e.Streams.ErrOut, now: e.Now, http: &http.Client{Timeout: 10 * time.Second},
-		started: time.Now()}
+		started: time.Now(), reader: c.client}
 	product, err := f.readProduct(ctx, c)
 	if err != nil {
 		return err
@@ -128,6 +132,27 @@ func (f *buyFlags) buy(ctx context.Context, e *env) error {
 	}
 	fmt.Fprintf(b.out, "Done in %s. %s\n", time.Since(b.started).Round(time.Millisecond), b.seeIt(instanceID))
 	return nil
+}
+
+// readiness is ", Ready <status> <reason>: <message>" of the record of
+// the instance bought (its SaaSTenant, or its License), "" when it cannot
+// be read: why there is no appInfo yet, in the record's own words.
+func (b *buyer) readiness(ctx context.Context, instanceID string) string {
+	var record interface {
+		client.Object
+		GetConditions() []metav1.Condition
+	} = &saasv1alpha1.SaaSTenant{}
+	if b.license {
+		record = &saasv1alpha1.License{}
+	}
+	if err := b.reader.Get(ctx, client.ObjectKey{Name: instanceID}, record); err != nil {
+		return ""
+	}
+	c := apimeta.FindStatusCondition(record.GetConditions(), saasv1alpha1.ReadyCondition)
+	if c == nil {
+		return ""
+	}
+	return fmt.Sprintf(", Ready %s %s: %s", c.Status, c.Reason, c.Message)
 }
 
 // seeIt is how to look at the instance bought: a SaaSTenant with describe,
@@ -280,7 +305,7 @@ func (b *buyer) awaitAppInfo(ctx context.Context, instanceID string) (*koogaller
 	})
 	if err != nil {
 		if wait.Interrupted(err) {
-			return nil, "", fmt.Errorf("no appInfo for %s within %s: %s", instanceID, b.timeout, b.seeIt(instanceID))
+			return nil, "", fmt.Errorf("no appInfo for %s within %s%s. %s", instanceID, b.timeout, b.readiness(ctx, instanceID), b.seeIt(instanceID))
 		}
 		return nil, "", err
 	}

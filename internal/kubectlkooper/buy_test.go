@@ -128,7 +128,7 @@ func TestBuyLicenseProduct(t *testing.T) {
 		}
 		g.Expect(found).To(BeTrue())
 	}).Should(Succeed())
-	g.Expect(r.errOut).To(ContainSubstring("no appInfo for " + licence.Name + " within 1s: See the licence with: kubectl get license " + licence.Name))
+	g.Expect(r.errOut).To(ContainSubstring("no appInfo for " + licence.Name + " within 1s. See the licence with: kubectl get license " + licence.Name))
 
 	keySecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: "licence-" + licence.Name},
 		StringData: map[string]string{"licenseKey": licenceKey}}
@@ -205,4 +205,22 @@ func TestBuyWarnsAndNamesProducts(t *testing.T) {
 	r = kooper("buy", "--product", "nope")
 	g.Expect(r.code).To(Equal(ExitFailed))
 	g.Expect(r.errOut).To(And(ContainSubstring("no SaaSProduct of that name; --product is one of: "), ContainSubstring(product.Name)))
+}
+
+// On a timeout, buy says why there is no appInfo in the record's own
+// words: its Ready condition (found by a fresh-user trial).
+func TestBuyTimeoutSaysWhyInTheRecordsWords(t *testing.T) {
+	g := NewWithT(t)
+	ctx := ctxFor(t)
+	id := fmt.Sprintf("i-why-%d", seq.Add(1))
+	tenant := &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: id},
+		Spec: saasv1alpha1.SaaSTenantSpec{InstanceID: id, ProductName: "crm", OrderID: "o", OrderLineID: "o-1"}}
+	g.Expect(k8sClient.Create(ctx, tenant)).To(Succeed())
+	tenant.Status.Conditions = []metav1.Condition{{Type: saasv1alpha1.ReadyCondition, Status: metav1.ConditionFalse,
+		Reason: saasv1alpha1.WorkloadUnavailableReason, Message: "Deployment: Available: 0/1", LastTransitionTime: metav1.Now()}}
+	g.Expect(k8sClient.Status().Update(ctx, tenant)).To(Succeed())
+
+	b := &buyer{buyFlags: &buyFlags{}, reader: k8sClient}
+	g.Expect(b.readiness(ctx, tenant.Name)).To(Equal(", Ready False WorkloadUnavailable: Deployment: Available: 0/1"))
+	g.Expect(b.readiness(ctx, "i-none")).To(BeEmpty(), "no record: nothing to add")
 }

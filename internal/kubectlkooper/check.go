@@ -60,6 +60,9 @@ Exit 1 when any check fails, each failure saying why.`,
 			if f.output != "" && f.output != "json" && f.output != "yaml" {
 				return usagef("-o is json or yaml, not %q", f.output)
 			}
+			if f.maxClockSkew <= 0 {
+				return usagef("--max-clock-skew must be more than 0, not %s", f.maxClockSkew)
+			}
 			base, _, err := parseReceiverURL(f.receiverURL)
 			if err != nil {
 				return err

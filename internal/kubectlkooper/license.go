@@ -197,7 +197,10 @@ func publicKeys(values []string) (licensekey.KeySet, error) {
 			data, source = []byte(value), "the --public value"
 		}
 		pub, err := licensekey.ParsePublicKey(data)
-		if err != nil {
+		switch {
+		case err != nil && source == "the --public value":
+			return nil, fmt.Errorf("%s %q is no file here, and as a key: %w", source, value, err)
+		case err != nil:
 			return nil, fmt.Errorf("%s: %w", source, err)
 		}
 		keys.Add(pub)
@@ -405,6 +408,9 @@ func (f *issueFlags) issue(e *env) error {
 	format, err := formatFlag(f.format)
 	if err != nil {
 		return err
+	}
+	if f.notAfter == "" && f.days <= 0 {
+		return usagef("--days must be at least 1, not %d (or give --not-after)", f.days)
 	}
 	now := e.Now()
 	start, err := rfc3339Flag("not-before", f.notBefore, now)
