@@ -105,8 +105,11 @@ func (r *SaaSTenantReconciler) recordBeforeApply(ctx context.Context, s *tenantS
 	if t.Status.Namespace == namespace && slices.Equal(t.Status.Inventory, inventory) {
 		return nil
 	}
-	recorded, base := t.DeepCopy(), t.DeepCopy()
+	recorded := t.DeepCopy()
 	recorded.Status.Namespace, recorded.Status.Inventory = namespace, inventory
+	// The patch is the difference to what is stored: for a tenant that
+	// has a record, only the namespace and inventory this pass changes.
+	base := t.DeepCopy()
 	fresh := t.Status.Namespace == ""
 	if fresh {
 		setCondition(recorded, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ApplyingReason,
@@ -120,8 +123,7 @@ func (r *SaaSTenantReconciler) recordBeforeApply(ctx context.Context, s *tenantS
 			recorded.Status.Revision = s.revision
 		}
 		r.deriveStatus(s.stored, recorded)
-		base = s.stored.DeepCopy()
-		base.ResourceVersion = t.ResourceVersion
+		base.Status = *s.stored.Status.DeepCopy()
 	}
 	patch := client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
 	if err := r.Status().Patch(ctx, recorded, patch); err != nil {
@@ -365,46 +367,59 @@ func (r *SaaSTenantReconciler) notCached(obj client.Object) bool {
 // for Ready: provisionedHold). Once status records them, a credentials
 // Secret deleted by hand is restored from the copy.
 func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *tenantobjects.Desired) error {
-	var created *corev1.Secret
-	if d.Tenant.Status.CredentialsSecretName != "" {
-		if err := r.restoreCredentials(ctx, d); err != nil {
-			return err
-		}
-	} else {
-		if copied, err := r.credentialsCopied(ctx, d.Tenant); err != nil || copied {
-			return err
-		}
-		password, err := strongPassword(24)
-		if err != nil {
-			return err
-		}
-		secret := &corev1.Secret{
-			ObjectMeta: d.Meta(tenantobjects.CredentialsSecretName),
-			Type:       corev1.SecretTypeOpaque,
-			Data: map[string][]byte{
-				saasv1alpha1.CredentialsUsernameKey: []byte("admin"),
-				saasv1alpha1.CredentialsPasswordKey: []byte(password),
-			},
-		}
-		switch err := r.Create(ctx, secret); {
-		case err == nil:
-			created = secret
-		case !apierrors.IsAlreadyExists(err):
-			return fmt.Errorf("failed to create the credentials Secret in %s: %w", d.Namespace, err)
-		}
-	}
-	return r.ensureCredentialsCopy(ctx, d, created)
-}
-
-// ensureCredentialsCopy keeps a copy of the tenant's credentials in
-// kooper's namespace, where the receiver may read them for appInfo: the
-// receiver may not read Secrets in tenant namespaces (least privilege).
-// Copied once; the credentials never change. created is the credentials
-// Secret this reconcile created, nil when it did not: then it is read.
-func (r *SaaSTenantReconciler) ensureCredentialsCopy(ctx context.Context, d *tenantobjects.Desired, created *corev1.Secret) error {
-	if copied, err := r.credentialsCopied(ctx, d.Tenant); err != nil || copied {
+	copied, err := r.credentialsCopied(ctx, d.Tenant)
+	if err != nil {
 		return err
 	}
+	if d.Tenant.Status.CredentialsSecretName != "" {
+		if err := r.restoreCredentials(ctx, d); err != nil || copied {
+			return err
+		}
+		return r.copyCredentials(ctx, d, nil)
+	}
+	if copied {
+		return nil
+	}
+	created, err := r.createCredentials(ctx, d)
+	if err != nil {
+		return err
+	}
+	return r.copyCredentials(ctx, d, created)
+}
+
+// createCredentials creates the tenant's admin credentials Secret without
+// a read, and returns it; nil when it exists already (AlreadyExists), and
+// stays as it is.
+func (r *SaaSTenantReconciler) createCredentials(ctx context.Context, d *tenantobjects.Desired) (*corev1.Secret, error) {
+	password, err := strongPassword(24)
+	if err != nil {
+		return nil, err
+	}
+	secret := &corev1.Secret{
+		ObjectMeta: d.Meta(tenantobjects.CredentialsSecretName),
+		Type:       corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			saasv1alpha1.CredentialsUsernameKey: []byte("admin"),
+			saasv1alpha1.CredentialsPasswordKey: []byte(password),
+		},
+	}
+	switch err := r.Create(ctx, secret); {
+	case err == nil:
+		return secret, nil
+	case apierrors.IsAlreadyExists(err):
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("failed to create the credentials Secret in %s: %w", d.Namespace, err)
+	}
+}
+
+// copyCredentials keeps a copy of the tenant's credentials in kooper's
+// namespace, where the receiver may read them for appInfo: the receiver
+// may not read Secrets in tenant namespaces (least privilege). The caller
+// found no copy in the cache; one made meanwhile is left as it is. Copied
+// once; the credentials never change. created is the credentials Secret
+// this reconcile created, nil when it did not: then it is read.
+func (r *SaaSTenantReconciler) copyCredentials(ctx context.Context, d *tenantobjects.Desired, created *corev1.Secret) error {
 	id := d.Tenant.Spec.InstanceID
 	key := client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsCopyName(id)}
 	credentials := created
