@@ -39,7 +39,8 @@ func packagesProduct(t *testing.T, onExhausted saasv1alpha1.PackageExhaustedActi
 }
 
 // buyPayPerUse buys the pay-per-use plan for customer, metered by hand, and
-// waits for its order to be resolved.
+// waits for its order to be resolved and its first pass to end (see
+// newPayPerUseTenant).
 func buyPayPerUse(t *testing.T, product *saasv1alpha1.SaaSProduct, customer string) *saasv1alpha1.SaaSTenant {
 	t.Helper()
 	tenant := newTenant(t, product, "basic", func(tn *saasv1alpha1.SaaSTenant) {
@@ -50,6 +51,7 @@ func buyPayPerUse(t *testing.T, product *saasv1alpha1.SaaSProduct, customer stri
 	return eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
 		g.Expect(tn.Status.Order).NotTo(BeNil())
 		g.Expect(tn.Status.Order.CustomerID).To(Equal(customer))
+		provisioned(g, tn)
 	})
 }
 
