@@ -192,10 +192,13 @@ func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // threshold crossed, the grace period begun or over, a renewal. Tenant
 // ConfigMaps are not cached, so the status, not a read, says what was
 // delivered; a failed write leaves the status as it was, and is tried
-// again.
+// again. The pass that releases the tenant removes the ConfigMap whatever
+// the status says: a notice written by a pass whose status write was then
+// lost (a conflict, a crash) is recorded nowhere, and would outlive the
+// release in the kept namespace.
 func (r *SaaSTenantReconciler) deliverNotice(ctx context.Context, s *tenantState) outcome {
 	t := s.tenant
-	if t.Status.Namespace == "" || apiequality.Semantic.DeepEqual(s.notice, t.Status.ExpiryNotice) {
+	if t.Status.Namespace == "" || (apiequality.Semantic.DeepEqual(s.notice, t.Status.ExpiryNotice) && !releasing(t)) {
 		return proceed()
 	}
 	if s.notice == nil {
@@ -233,4 +236,10 @@ func noticeEvent(before, after *saasv1alpha1.ExpiryNotice) (reason string, ok bo
 		return saasv1alpha1.GracePeriodReason, true
 	}
 	return "", false
+}
+
+// releasing reports whether this pass releases t: released by the
+// marketplace, and not yet recorded as such.
+func releasing(t *saasv1alpha1.SaaSTenant) bool {
+	return t.Spec.State == saasv1alpha1.StateReleased && !apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.ReleasedCondition)
 }
