@@ -90,7 +90,7 @@ func TestFiftyConcurrentIdenticalPurchasesMakeOneTenant(t *testing.T) {
 	answers := make([]answer, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { answers[i] = f.call(t, newInstanceBody(orderID)) })
+		wg.Go(func() { answers[i] = f.callAsMarketplace(t, newInstanceBody(orderID)) })
 	}
 	wg.Wait()
 	for _, a := range answers {
@@ -425,7 +425,7 @@ func TestConcurrentRenewalsOfOneInstanceAllLand(t *testing.T) {
 	var wg sync.WaitGroup
 	codes := make([]string, n)
 	for i := range n {
-		wg.Go(func() { codes[i] = f.call(t, refreshBody(id, newOrderID(), "RENEWAL", "20271124023618")).Code })
+		wg.Go(func() { codes[i] = f.callAsMarketplace(t, refreshBody(id, newOrderID(), "RENEWAL", "20271124023618")).Code })
 	}
 	wg.Wait()
 	g.Expect(codes).To(HaveEach("000000"))
