@@ -425,7 +425,9 @@ func TestConcurrentRenewalsOfOneInstanceAllLand(t *testing.T) {
 	var wg sync.WaitGroup
 	codes := make([]string, n)
 	for i := range n {
-		wg.Go(func() { codes[i] = f.callAsMarketplace(t, refreshBody(id, newOrderID(), "RENEWAL", "20271124023618")).Code })
+		wg.Go(func() {
+			codes[i] = f.callAsMarketplace(t, refreshBody(id, newOrderID(), "RENEWAL", "20271124023618")).Code
+		})
 	}
 	wg.Wait()
 	g.Expect(codes).To(HaveEach("000000"))
