@@ -8,7 +8,11 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/testenv"
@@ -79,7 +83,7 @@ func TestANewChartTenantCostsOneRecordThenOneWritePerObject(t *testing.T) {
 	product, digest := newChartProduct(t, nil)
 	resolveChart(t, product.Name, digest)
 	tenant := newTenant(t, product, "basic", withFinalizer)
-	eventuallyTenant(t, tenant.Name, provisioned)
+	tenant = eventuallyTenant(t, tenant.Name, provisioned)
 
 	before, pass := firstProvisioning(t, tenant.Name)
 	g.Expect(before).To(BeEmpty(), "nothing is made or read before the record: %v", describe(before))
@@ -88,6 +92,29 @@ func TestANewChartTenantCostsOneRecordThenOneWritePerObject(t *testing.T) {
 	// goes to the collection, /api/v1/namespaces, and names no tenant.)
 	expectOneWritePerObject(g, pass)
 	g.Expect(pass).To(HaveLen(3+len(chartInventory(tenant.Spec.InstanceID))), "the pass: %v", describe(pass))
+
+	// The passes up to Ready do not read back the uncached ConfigMap the
+	// first one created (apply.Memo): one GET per chart tenant fewer.
+	makeChartCurrent(t, tenant.Status.Namespace, tenant.Spec.InstanceID)
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason))
+	config := "/api/v1/namespaces/" + tenant.Status.Namespace + "/configmaps/" + tenant.Spec.InstanceID + "-config"
+	all := requestsAbout(tenant.Name)
+	g.Expect(all).NotTo(ContainElement(And(HaveField("Method", http.MethodGet), HaveField("URL.Path", config))),
+		"the chart's ConfigMap read back: %v", describe(all))
+}
+
+// makeChartCurrent writes the status that makes every workload of the test
+// chart's render current, as its controllers and kubelet would.
+func makeChartCurrent(t *testing.T, ns, id string) {
+	t.Helper()
+	writeStatus(t, &appsv1.Deployment{}, ns, id+"-web", rolledOut)
+	writeStatus(t, &appsv1.Deployment{}, ns, id+"-worker", rolledOut)
+	writeStatus(t, &batchv1.Job{}, ns, id+"-migrate", func(j *batchv1.Job) { j.Status.StartTime = ptr.To(metav1.Now()) })
+	writeStatus(t, &corev1.PersistentVolumeClaim{}, ns, id+"-files", func(p *corev1.PersistentVolumeClaim) { p.Status.Phase = corev1.ClaimBound })
+	writeStatus(t, &appsv1.StatefulSet{}, ns, id+"-redis", func(s *appsv1.StatefulSet) {
+		s.Status = appsv1.StatefulSetStatus{ObservedGeneration: s.Generation, Replicas: 1, ReadyReplicas: 1, CurrentReplicas: 1,
+			UpdatedReplicas: 1, AvailableReplicas: 1, CurrentRevision: "r1", UpdateRevision: "r1"}
+	})
 }
 
 func TestANewTenantCostsOneRecordThenOneWritePerObject(t *testing.T) {

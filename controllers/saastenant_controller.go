@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/apply"
 	"github.com/kooper-io/kooper/internal/orders"
 )
 
@@ -82,6 +83,9 @@ type SaaSTenantReconciler struct {
 
 	resolved  resolvedOrders
 	urlChecks urlCheckCache
+	// written remembers the uncached objects (tenant ConfigMaps) this
+	// process wrote, so the pass after a write does not read them back.
+	written apply.Memo
 	// Charts fetches and renders the charts of products with spec.chart.
 	Charts *Charts
 }

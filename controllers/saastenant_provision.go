@@ -317,7 +317,7 @@ func apiMessage(err error) string {
 
 func (r *SaaSTenantReconciler) applier() *apply.Applier {
 	return &apply.Applier{Client: r.Client, Reader: r.Reader, Uncached: r.notCached, Scheme: r.Scheme, Owner: r.Options.FieldOwner,
-		HashAnnotation: saasv1alpha1.LastAppliedHashAnnotation, CreatedAnnotation: saasv1alpha1.FieldsOwnerAnnotation}
+		HashAnnotation: saasv1alpha1.LastAppliedHashAnnotation, CreatedAnnotation: saasv1alpha1.FieldsOwnerAnnotation, Written: &r.written}
 }
 
 // observedApplied reports whether a cached copy of a tenant object shows

@@ -37,6 +37,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/util/csaupgrade"
@@ -76,6 +77,10 @@ type Applier struct {
 	// in step: a caller that reads the object back from a cache can tell a
 	// copy from before this apply by it.
 	Hashes map[string]string
+	// Written, when not nil, remembers the uncached objects this process
+	// wrote, so that a later pass within its TTL does not read one back
+	// while its desired hash is unchanged (see Memo). Needs HashAnnotation.
+	Written *Memo
 	// Scheme knows the Go type of every object applied.
 	Scheme *runtime.Scheme
 	// Owner is the field manager of every apply, e.g. "kooper".
@@ -98,20 +103,25 @@ func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
 	if err := a.recordHash(desired); err != nil {
 		return false, err
 	}
+	hash, _, _ := unstructured.NestedString(desired, "metadata", "annotations", a.HashAnnotation)
 	if a.Hashes != nil && a.HashAnnotation != "" {
-		hash, _, _ := unstructured.NestedString(desired, "metadata", "annotations", a.HashAnnotation)
 		kind, _ := desired["kind"].(string)
 		a.Hashes[kind+"/"+obj.GetName()] = hash
 	}
+	written := a.written(obj, hash)
 	fresh := a.FreshNamespace
 	if fresh && a.CreatedAnnotation != "" {
 		switch err := a.create(ctx, desired); {
 		case err == nil:
+			written()
 			return true, nil
 		case !apierrors.IsAlreadyExists(err):
 			return false, err
 		}
 		fresh = false // the caller was wrong: read it and apply, as anywhere
+	}
+	if !fresh && a.uncached(obj) && a.writtenInStep(obj, hash) {
+		return false, nil
 	}
 	if !fresh || !a.uncached(obj) {
 		current, err := a.cached(ctx, obj)
@@ -131,7 +141,33 @@ func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
 	if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(a.Owner), client.ForceOwnership); err != nil {
 		return false, fmt.Errorf("failed to apply %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(obj), err)
 	}
+	written()
 	return true, nil
+}
+
+// written returns what to call once obj is written with last apply hash
+// hash: it tells Written, for an uncached object.
+func (a *Applier) written(obj client.Object, hash string) func() {
+	if a.Written == nil || !a.uncached(obj) {
+		return func() {}
+	}
+	return func() {
+		if gk, ok := a.groupKind(obj); ok {
+			a.Written.wrote(gk, client.ObjectKeyFromObject(obj), hash)
+		}
+	}
+}
+
+// writtenInStep reports whether Written vouches for obj as this process
+// wrote it with last apply hash hash.
+func (a *Applier) writtenInStep(obj client.Object, hash string) bool {
+	gk, ok := a.groupKind(obj)
+	return ok && a.Written.inStep(gk, client.ObjectKeyFromObject(obj), hash)
+}
+
+func (a *Applier) groupKind(obj client.Object) (schema.GroupKind, bool) {
+	gvk, err := apiutil.GVKForObject(obj, a.Scheme)
+	return gvk.GroupKind(), err == nil
 }
 
 // CreatedValue is CreatedAnnotation's value on an object Apply created.
@@ -240,6 +276,9 @@ func (a *Applier) Remove(ctx context.Context, obj client.Object) (bool, error) {
 	}
 	if err := a.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
 		return false, fmt.Errorf("failed to delete %T %s: %w", obj, client.ObjectKeyFromObject(obj), err)
+	}
+	if gk, ok := a.groupKind(obj); ok && a.Written != nil {
+		a.Written.forget(gk, client.ObjectKeyFromObject(obj))
 	}
 	return true, nil
 }
