@@ -20,7 +20,7 @@ func memoApplier(t *testing.T) (a *Applier, n *calls, reads *int, clock *time.Ti
 	reads, clock = new(int), &time.Time{}
 	*clock = time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC)
 	a.Reader = fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithInterceptorFuncs(interceptor.Funcs{
-		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		Get: func(ctx context.Context, _ client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 			*reads++
 			return a.Client.Get(ctx, key, obj, opts...) // what the API server holds: the fake client's store
 		},
