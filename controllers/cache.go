@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/intern"
 )
 
 // CacheOptions limits the manager's informers to what kooper reads: the
@@ -16,7 +17,8 @@ import (
 // objects, Secrets included, only those labelled as kooper's. Tenant
 // ConfigMaps are not cached: a tenant's configuration files may be large,
 // and are read only when applied. Managed fields are dropped from cached objects: with server-side
-// apply they are the larger part of each object, and kooper never reads them.
+// apply they are the larger part of each object, and kooper never reads them; and the strings
+// that repeat from object to object (label keys and values, say) share one copy (intern.CachedForm).
 func CacheOptions(operatorNamespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}
@@ -52,18 +54,16 @@ func CacheOptions(operatorNamespace string) cache.Options {
 	byObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}, Label: notShards}
 	// Product revisions (docs/rollout.md): kooper's own, in its namespace.
 	byObject[&appsv1.ControllerRevision{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}, Label: managed}
-	return cache.Options{ByObject: byObject, DefaultTransform: stripManagedFields}
+	return cache.Options{ByObject: byObject, DefaultTransform: intern.CachedForm}
 }
 
-var stripManagedFields = cache.TransformStripManagedFields()
-
-// withoutQuotaUsage strips managed fields and a ResourceQuota's status:
+// withoutQuotaUsage keeps an object in its cached form (intern.CachedForm), and drops a ResourceQuota's status:
 // what the quota controller counts as used of each limit, a quantity per
 // resource, rewritten as pods come and go. kooper reads only what it
 // applied, the spec; the status was about 1.4 KiB of each tenant's
 // footprint in the controllers' heap (docs/benchmarks.md).
 func withoutQuotaUsage(obj any) (any, error) {
-	obj, err := stripManagedFields(obj)
+	obj, err := intern.CachedForm(obj)
 	if quota, ok := obj.(*corev1.ResourceQuota); ok {
 		quota.Status = corev1.ResourceQuotaStatus{}
 	}

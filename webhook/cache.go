@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/intern"
 	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
@@ -26,6 +27,6 @@ func CacheOptions(namespace string) cache.Options {
 			&corev1.Secret{}:    {Namespaces: inNamespace, Label: keys},
 			&corev1.ConfigMap{}: {Namespaces: inNamespace, Label: tombstones},
 		},
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: intern.CachedForm,
 	}
 }
