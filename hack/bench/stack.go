@@ -50,7 +50,7 @@ type bench struct {
 }
 
 func startBench(ctx context.Context, root string, c config) (*bench, error) {
-	logf("Starting the local stack (%d kwok nodes; the operator with --kube-api-qps=%d)", c.nodes, c.operatorQPS)
+	logf("Starting the local stack (%d kwok nodes; the controllers with --kube-api-qps=%d, the receiver with the chart's)", c.nodes, c.operatorQPS)
 	values := map[string]any{"kubeAPI": map[string]any{"qps": c.operatorQPS, "burst": 2 * c.operatorQPS},
 		"maxConcurrentReconciles": c.reconciles, "resources": c.resources()}
 	if c.provisionedDelay != "" {
