@@ -50,9 +50,13 @@ type bench struct {
 }
 
 func startBench(ctx context.Context, root string, c config) (*bench, error) {
-	logf("Starting the local stack (%d kwok nodes; the controllers with --kube-api-qps=%d, the receiver with the chart's)", c.nodes, c.operatorQPS)
-	values := map[string]any{"kubeAPI": map[string]any{"qps": c.operatorQPS, "burst": 2 * c.operatorQPS},
-		"maxConcurrentReconciles": c.reconciles, "resources": c.resources()}
+	qps := "the chart's"
+	values := map[string]any{"maxConcurrentReconciles": c.reconciles, "resources": c.resources()}
+	if c.operatorQPS > 0 {
+		qps = fmt.Sprint(c.operatorQPS)
+		values["kubeAPI"] = map[string]any{"qps": c.operatorQPS, "burst": 2 * c.operatorQPS}
+	}
+	logf("Starting the local stack (%d kwok nodes; the controllers with --kube-api-qps %s, the receiver with the chart's)", c.nodes, qps)
 	if c.provisionedDelay != "" {
 		values["provisionedStatusDelay"] = c.provisionedDelay
 	}
