@@ -201,10 +201,8 @@ func (g *Gateway) callback(w http.ResponseWriter, r *http.Request) {
 	if !g.admit(w, s, info.UserName) {
 		return
 	}
-	sess := session{User: info.UserName, Email: info.Email, AccessToken: token.AccessToken, RefreshToken: token.RefreshToken}
-	if !token.Expiry.IsZero() {
-		sess.Expiry = token.Expiry.Unix()
-	}
+	sess := session{User: info.UserName, Email: info.Email, AccessToken: token.AccessToken, RefreshToken: token.RefreshToken,
+		Expiry: g.expiry(token)}
 	if !g.setSession(w, c, sess) {
 		return
 	}
@@ -373,8 +371,9 @@ func (g *Gateway) refresh(ctx context.Context, s settings, sess session) (sessio
 		return session{}, errors.New("the session has no refresh token")
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, g.cfg.HTTPClient)
-	old := &oauth2.Token{AccessToken: sess.AccessToken, RefreshToken: sess.RefreshToken, Expiry: time.Unix(sess.Expiry, 0)}
-	token, err := s.oauthConfig("").TokenSource(ctx, old).Token()
+	// Without its access token the old token is invalid: the source
+	// refreshes it whatever the real clock says.
+	token, err := s.oauthConfig("").TokenSource(ctx, &oauth2.Token{RefreshToken: sess.RefreshToken}).Token()
 	if err != nil {
 		return session{}, oauthError(err)
 	}
@@ -385,14 +384,20 @@ func (g *Gateway) refresh(ctx context.Context, s settings, sess session) (sessio
 	if info.UserName != sess.User {
 		return session{}, errors.New("the refreshed token is another user's")
 	}
-	sess.AccessToken, sess.Expiry, sess.Email = token.AccessToken, 0, info.Email
+	sess.AccessToken, sess.Expiry, sess.Email = token.AccessToken, g.expiry(token), info.Email
 	if token.RefreshToken != "" {
 		sess.RefreshToken = token.RefreshToken
 	}
-	if !token.Expiry.IsZero() {
-		sess.Expiry = token.Expiry.Unix()
-	}
 	return sess, nil
+}
+
+// expiry is when token expires by the gateway's clock, in Unix seconds:
+// now plus expires_in (spec §7.3); 0 when the kit did not say.
+func (g *Gateway) expiry(token *oauth2.Token) int64 {
+	if token.ExpiresIn <= 0 {
+		return 0
+	}
+	return g.cfg.Now().Add(time.Duration(token.ExpiresIn) * time.Second).Unix()
 }
 
 // signIn sends a browser's page load to the login, and refuses anything
