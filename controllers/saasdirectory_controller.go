@@ -327,10 +327,11 @@ func gatewayApplicationChanged() predicate.Predicate {
 // gatewayApplication is what of a product chooses kooper-sso's
 // application: "" without a gateway, else "gateway:" and its appId.
 func gatewayApplication(p *saasv1alpha1.SaaSProduct) string {
-	if p.Spec.Workload == nil || p.Spec.Workload.SSO == nil {
+	gw := p.Spec.Workload.Gateway()
+	if gw == nil {
 		return ""
 	}
-	return "gateway:" + p.Spec.Workload.SSO.Gateway.AppID
+	return "gateway:" + gw.AppID
 }
 
 func (r *SaaSDirectoryReconciler) directoriesOfProduct(ctx context.Context, obj client.Object) []reconcile.Request {

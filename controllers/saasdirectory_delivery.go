@@ -171,9 +171,10 @@ func chosenApplication(product *saasv1alpha1.SaaSProduct, apps []saasv1alpha1.Di
 		return app, false, false
 	}
 	named := ""
-	gateway := product.Spec.Workload != nil && product.Spec.Workload.SSO != nil
+	gw := product.Spec.Workload.Gateway()
+	gateway := gw != nil
 	if gateway {
-		named = product.Spec.Workload.SSO.Gateway.AppID
+		named = gw.AppID
 	}
 	for _, a := range apps {
 		if named != "" && a.AppID == named {

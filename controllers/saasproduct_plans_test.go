@@ -35,9 +35,9 @@ func TestQuotaShortfalls(t *testing.T) {
 		want      []string // substrings, one per shortfall; none when empty
 	}{
 		{name: "the SSO gateway's default resources count in every pod", replicas: 1, resources: cpu("500m", "500m"),
-			sso:   &saasv1alpha1.WorkloadSSO{},
+			sso:   &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}},
 			quota: corev1.ResourceList{corev1.ResourceRequestsCPU: q("1")}, want: []string{"requests.cpu=1 cannot hold the 1020m of the 2 pods"}},
-		{name: "with room for the gateway", replicas: 1, resources: cpu("500m", "500m"), sso: &saasv1alpha1.WorkloadSSO{},
+		{name: "with room for the gateway", replicas: 1, resources: cpu("500m", "500m"), sso: &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}},
 			quota: corev1.ResourceList{corev1.ResourceRequestsCPU: q("1020m"), corev1.ResourceLimitsCPU: q("1400m")}},
 		{name: "3 replicas and a surge pod do not fit in 3 pods", replicas: 3,
 			quota: corev1.ResourceList{corev1.ResourcePods: q("3")},

@@ -23,7 +23,7 @@ func TestAnSSOGatewayProductsTenantsGetTheGatewayAndItsApplication(t *testing.T)
 	g := NewWithT(t)
 	product := kitProduct(t, func(p *saasv1alpha1.SaaSProduct) {
 		p.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{MountPath: "/etc/kooper"}
-		p.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{}
+		p.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}}
 	})
 	key, err := directoryRSAKey()
 	g.Expect(err).NotTo(HaveOccurred())

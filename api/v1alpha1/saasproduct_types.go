@@ -215,7 +215,7 @@ type URLTemplates struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.livenessProbe) || self.ports.exists(p, p.name == self.livenessProbe.port && (!has(p.protocol) || p.protocol == 'TCP'))",message="livenessProbe.port must name a TCP port of workload.ports"
 // +kubebuilder:validation:XValidation:rule="!has(self.startupProbe) || self.ports.exists(p, p.name == self.startupProbe.port && (!has(p.protocol) || p.protocol == 'TCP'))",message="startupProbe.port must name a TCP port of workload.ports"
 // +kubebuilder:validation:XValidation:rule="!has(self.sso) || has(self.directory)",message="sso needs directory: the gateway reads the SSO settings and the directory mounted there"
-// +kubebuilder:validation:XValidation:rule="!has(self.sso) || !has(self.sso.gateway.port) || !self.ports.exists(p, p.containerPort == self.sso.gateway.port)",message="sso.gateway.port must differ from every workload port"
+// +kubebuilder:validation:XValidation:rule="!has(self.sso) || !has(self.sso.gateway) || !has(self.sso.gateway.port) || !self.ports.exists(p, p.containerPort == self.sso.gateway.port)",message="sso.gateway.port must differ from every workload port"
 // +kubebuilder:validation:XValidation:rule="!has(self.config) || !has(self.storage) || !(self.storage.mountPath + '/').startsWith(self.config.mountPath + '/')",message="config.mountPath must be neither storage.mountPath nor a directory above it"
 // +kubebuilder:validation:XValidation:rule="!has(self.config) || !has(self.directory) || !has(self.directory.mountPath) || !(self.directory.mountPath + '/').startsWith(self.config.mountPath + '/')",message="config.mountPath must be neither directory.mountPath nor a directory above it"
 type WorkloadTemplate struct {
@@ -346,11 +346,22 @@ type WorkloadTemplate struct {
 }
 
 // WorkloadSSO is how a joint-operation workload's users sign in (spec §7).
+// +kubebuilder:validation:MinProperties=1
 type WorkloadSSO struct {
 	// gateway puts kooper's login gateway in front of the app
-	// (docs/sso-gateway.md); gateway: {} takes every default.
-	// +required
-	Gateway SSOGateway `json:"gateway"`
+	// (docs/sso-gateway.md); gateway: {} takes every default. It is the
+	// only way kooper signs users in so far, so sso must have it.
+	// +optional
+	Gateway *SSOGateway `json:"gateway,omitempty"`
+}
+
+// Gateway returns the workload's SSO gateway, nil without one (or without
+// a workload).
+func (w *WorkloadTemplate) Gateway() *SSOGateway {
+	if w == nil || w.SSO == nil {
+		return nil
+	}
+	return w.SSO.Gateway
 }
 
 // SSOGateway is the login gateway that runs beside the app in each tenant

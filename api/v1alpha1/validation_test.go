@@ -467,15 +467,23 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 		{
 			name: "an SSO gateway without the directory",
 			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
-				o.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{}
+				o.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}}
 			}),
 			wantMessage: "sso needs directory: the gateway reads the SSO settings and the directory mounted there",
+		},
+		{
+			name: "sso without a gateway",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{}
+				o.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{}
+			}),
+			wantMessage: "should have at least 1 properties",
 		},
 		{
 			name: "an SSO gateway on a workload port",
 			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
 				o.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{}
-				o.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: saasv1alpha1.SSOGateway{Port: o.Spec.Workload.Ports[0].ContainerPort}}
+				o.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{Port: o.Spec.Workload.Ports[0].ContainerPort}}
 			}),
 			wantMessage: "sso.gateway.port must differ from every workload port",
 		},
@@ -923,7 +931,7 @@ func TestSchemaAcceptsProbesAndConfigAtTheirLimits(t *testing.T) {
 		}},
 		{"an SSO gateway with every field", func(w *saasv1alpha1.WorkloadTemplate) {
 			w.Directory = &saasv1alpha1.DirectoryMount{}
-			w.SSO = &saasv1alpha1.WorkloadSSO{Gateway: saasv1alpha1.SSOGateway{AppID: strings.Repeat("a", 64), Port: 65535,
+			w.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{AppID: strings.Repeat("a", 64), Port: 65535,
 				Image: strings.Repeat("i", 512), Resources: &saasv1alpha1.ContainerResources{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m")}}}}
 		}},
 		{"config mounted inside the data volume", func(w *saasv1alpha1.WorkloadTemplate) {

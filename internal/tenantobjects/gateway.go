@@ -43,26 +43,27 @@ var defaultGatewayResources = saasv1alpha1.ContainerResources{
 // workload without a gateway. A plan's quota must hold them with the
 // app's, in every pod (see plansCondition).
 func GatewayResources(w *saasv1alpha1.WorkloadTemplate) *saasv1alpha1.ContainerResources {
-	if w == nil || w.SSO == nil {
+	gw := w.Gateway()
+	if gw == nil {
 		return nil
 	}
-	if r := w.SSO.Gateway.Resources; r != nil {
+	if r := gw.Resources; r != nil {
 		return r
 	}
 	return defaultGatewayResources.DeepCopy()
 }
 
-// GatewayPort is the gateway's container port.
+// GatewayPort is the gateway's container port; w must have a gateway.
 func GatewayPort(w *saasv1alpha1.WorkloadTemplate) int32 {
-	if w.SSO.Gateway.Port == 0 {
-		return DefaultGatewayPort
+	if port := w.Gateway().Port; port != 0 {
+		return port
 	}
-	return w.SSO.Gateway.Port
+	return DefaultGatewayPort
 }
 
 // gatewayImage is the product's gateway image, else the controllers'.
 func (d *Desired) gatewayImage() string {
-	if image := d.Product.Spec.Workload.SSO.Gateway.Image; image != "" {
+	if image := d.Product.Spec.Workload.Gateway().Image; image != "" {
 		return image
 	}
 	if d.GatewayImage != "" {
@@ -86,7 +87,7 @@ func (d *Desired) gatewayContainer() corev1.Container {
 		"--sso-dir=" + path.Join(mount, "sso"),
 		"--directory-dir=" + path.Join(mount, "directory"),
 	}
-	if appID := w.SSO.Gateway.AppID; appID != "" {
+	if appID := w.Gateway().AppID; appID != "" {
 		args = append(args, "--app-id="+appID)
 	}
 	if d.URLs.FrontEnd != "" {

@@ -38,7 +38,7 @@ func gatewayObjects(t *testing.T, sso *saasv1alpha1.WorkloadSSO, gatewayImage st
 
 func TestTheGatewayRunsBesideTheAppAndTheServiceGoesThroughIt(t *testing.T) {
 	g := NewWithT(t)
-	deployment, service := gatewayObjects(t, &saasv1alpha1.WorkloadSSO{Gateway: saasv1alpha1.SSOGateway{AppID: "app-1"}}, "registry.example.com/kooper:v1")
+	deployment, service := gatewayObjects(t, &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{AppID: "app-1"}}, "registry.example.com/kooper:v1")
 	containers := deployment.Spec.Template.Spec.Containers
 	g.Expect(containers).To(HaveLen(2))
 	gw := containers[1]
@@ -76,7 +76,7 @@ func TestTheGatewaysDefaultsAndOverrides(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			deployment, _ := gatewayObjects(t, &saasv1alpha1.WorkloadSSO{Gateway: tc.gateway}, tc.image)
+			deployment, _ := gatewayObjects(t, &saasv1alpha1.WorkloadSSO{Gateway: &tc.gateway}, tc.image)
 			gw := deployment.Spec.Template.Spec.Containers[1]
 			g.Expect(gw.Image).To(Equal(tc.wantImage))
 			g.Expect(gw.Resources.Requests.Cpu().String()).To(Equal(tc.wantCPU))

@@ -428,7 +428,7 @@ func (d *Desired) podSpec() corev1.PodSpec {
 		},
 		Containers: []corev1.Container{d.container()},
 	}
-	if w.SSO != nil {
+	if w.Gateway() != nil {
 		spec.Containers = append(spec.Containers, d.gatewayContainer())
 	}
 	if w.ImagePullSecretName != "" {
@@ -528,7 +528,7 @@ func (d *Desired) service() *corev1.Service {
 		ports = append(ports, corev1.ServicePort{Name: p.Name, Port: p.ContainerPort, Protocol: p.Protocol,
 			TargetPort: intstr.FromString(p.Name)})
 	}
-	if d.Product.Spec.Workload.SSO != nil {
+	if d.Product.Spec.Workload.Gateway() != nil {
 		// The first port, the Ingress's, reaches the app through the SSO
 		// gateway only; callers of the Service inside the namespace too.
 		ports[0].TargetPort = intstr.FromString(GatewayPortName)
