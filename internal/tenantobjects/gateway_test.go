@@ -93,3 +93,15 @@ func TestWithoutAGatewayThePodIsUnchanged(t *testing.T) {
 	g.Expect(service.Spec.Ports[0].TargetPort).To(Equal(intstr.FromString("http")))
 	g.Expect(GatewayResources(goldenProduct().Spec.Workload)).To(BeNil())
 }
+
+// The gateway reaches the kit's domainName on TCP 443 outside the
+// cluster: the rule every joint-operation tenant has, which sso's need of
+// directory guarantees.
+func TestTheGatewaysEgressToTheKitFitsTheNetworkPolicy(t *testing.T) {
+	g := NewWithT(t)
+	product := goldenProduct()
+	product.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}}
+	policy := goldenTenant(product).networkPolicy()
+	g.Expect(policy.Spec.Egress).To(ContainElement(outsideClusterHTTPS(nil)))
+	g.Expect(policy.Spec.PodSelector.MatchLabels).To(BeEmpty(), "the policy covers the gateway's pod as it does the app's")
+}
