@@ -13,6 +13,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -67,12 +68,23 @@ type Config struct {
 	Log logr.Logger
 }
 
+// settingsReload is how long the SSO settings and the cookie keys made
+// from them are kept before the files are read again: a new client or
+// domain (the kubelet updates the mounted Secret) takes effect within it.
+const settingsReload = 10 * time.Second
+
 // Gateway is the login gateway's HTTP handler.
 type Gateway struct {
 	cfg   Config
 	users *authoriser
 	proxy *httputil.ReverseProxy
 	mux   *http.ServeMux
+
+	mu       sync.Mutex
+	loadedAt time.Time // zero: never loaded
+	settings settings
+	codec    codec
+	err      error
 }
 
 // New returns a Gateway for cfg. It fails without an upstream or the
@@ -105,9 +117,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mux.ServeHTTP(w, r)
 }
 
-// tenantSettings reads the SSO settings and the cookie codec made from them.
+// tenantSettings returns the SSO settings and the cookie codec made from
+// them, read again once they are settingsReload old.
 func (g *Gateway) tenantSettings() (settings, codec, error) {
-	s, err := readSettings(g.cfg.SSODir)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if now := g.cfg.Now(); g.loadedAt.IsZero() || now.Sub(g.loadedAt) >= settingsReload {
+		g.settings, g.codec, g.err = loadSettings(g.cfg.SSODir)
+		g.loadedAt = now
+	}
+	return g.settings, g.codec, g.err
+}
+
+// loadSettings reads the SSO settings in dir and makes their cookie codec.
+func loadSettings(dir string) (settings, codec, error) {
+	s, err := readSettings(dir)
 	if err != nil {
 		return settings{}, codec{}, err
 	}

@@ -378,6 +378,8 @@ func TestANewClientSecretEndsEverySession(t *testing.T) {
 	f := newFixture(t)
 	session := f.signIn(g, "alice")
 	writeFile(t, filepath.Join(f.ssoDir, "clientSecret"), "a-new-secret")
+	forwarded(g, f.request(http.MethodGet, "/", browser, session)) // the settings read are kept a while
+	f.clock.add(settingsReload)
 	w := f.request(http.MethodGet, "/", browser, session)
 	g.Expect(w.Code).To(Equal(http.StatusFound))
 	g.Expect(w.Header().Get("Location")).To(HavePrefix(StartPath))
