@@ -104,8 +104,12 @@ $(GOLANGCI_LINT):
 licence-verifiers: ## Install what the cross-language licence-key test runs (a JDK 15+, Python's cryptography) from Debian's packages; quick when installed. Without root, outside CI, it only says what is missing.
 	hack/install-licence-verifiers.sh
 
+.PHONY: browser
+browser: ## Install headless Chromium (Debian's chromium) for the kit SSO browser test; quick when installed. Without root it only says what is missing, and the test skips unless KOOPER_REQUIRE_BROWSER=1.
+	hack/install-browser.sh
+
 .PHONY: test
-test: envtest-assets licence-verifiers generate manifests vet ## Run every unit and envtest integration test, then each fuzz target briefly.
+test: envtest-assets licence-verifiers browser generate manifests vet ## Run every unit and envtest integration test, then each fuzz target briefly.
 	go test $(GO_TEST_FLAGS) ./...
 	cd hack/promql-meter && go test $(GO_TEST_FLAGS) ./...
 	hack/chart-unittest.sh

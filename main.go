@@ -75,6 +75,7 @@ type options struct {
 	staleFreezeMargin       time.Duration
 	licenseKeyFormat        saasv1alpha1.LicenseKeyFormat
 	oaepHashes              []koogallery.OAEPHash
+	gatewayImage            string
 	zap                     zap.Options
 	// printVersion: print versionString and exit.
 	printVersion bool
@@ -144,6 +145,7 @@ func parseFlags() options {
 		o.oaepHashes, err = koogallery.ParseOAEPHashes(v)
 		return err
 	})
+	flag.StringVar(&o.gatewayImage, "gateway-image", tenantobjects.DefaultGatewayImage, "Image of the SSO login gateway of joint-operation products that name none (spec.workload.sso.gateway.image): kooper's own image, which runs it with its gateway command; the chart sets it.")
 	flag.BoolVar(&o.printVersion, "version", false, "Print kooper's version, commit, Go version and platform, then exit.")
 	o.zap.BindFlags(flag.CommandLine)
 	bindTestOnlyFlags(flag.CommandLine, &o)
@@ -207,6 +209,9 @@ func envOr(name, fallback string) string {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == selfTestCommand {
 		os.Exit(runSelfTest(os.Args[2:], os.Stdout))
+	}
+	if len(os.Args) > 1 && os.Args[1] == gatewayCommand {
+		os.Exit(runGateway(os.Args[2:], os.Stderr))
 	}
 	o := parseFlags()
 	if o.printVersion {
@@ -314,6 +319,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		Namespace: o.namespace, DirectoryNamespace: o.directoryNamespace, IngressNamespace: o.ingressNamespace,
 		LicenseKeyFormat:    o.licenseKeyFormat,
 		MonitoringNamespace: o.monitoringNamespace, ClusterPodCIDRs: o.clusterPodCIDRs, ClusterServiceCIDRs: o.clusterServiceCIDRs,
+		GatewayImage:      o.gatewayImage,
 		ProductsConfigMap: o.productsConfigMap, MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		ProvisionedStatusDelay: o.provisionedStatusDelay,
 		DirectoryUnclaimedTTL:  o.directoryUnclaimedTTL,

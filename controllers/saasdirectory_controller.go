@@ -29,6 +29,10 @@ import (
 // tenant finds its directories without a list-everything loop.
 const directoryInstanceIndex = "spec.instanceId"
 
+// directoryProductIndex indexes SaaSDirectories by spec.productName, so a
+// product whose SSO gateway names another application finds them.
+const directoryProductIndex = "spec.productName"
+
 // DirectoryOptions are the directory controller's settings.
 type DirectoryOptions struct {
 	// SecretNamespace is kooper's namespace, where products' keys Secrets live.
@@ -276,9 +280,16 @@ func (r *SaaSDirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return fmt.Errorf("failed to index SaaSDirectories by instance: %w", err)
 	}
+	err = mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.SaaSDirectory{}, directoryProductIndex,
+		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.SaaSDirectory).Spec.ProductName} })
+	if err != nil {
+		return fmt.Errorf("failed to index SaaSDirectories by product: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&saasv1alpha1.SaaSDirectory{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, deletionStarted()))).
+		Watches(&saasv1alpha1.SaaSProduct{}, handler.EnqueueRequestsFromMapFunc(r.directoriesOfProduct),
+			builder.WithPredicates(gatewayApplicationChanged())).
 		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(r.directoriesOfTenant),
 			builder.WithPredicates(tenantPlacementChanged())).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.directoriesOfNamespace),
@@ -297,6 +308,43 @@ func tenantPlacementChanged() predicate.Predicate {
 			return was.Status.Namespace != is.Status.Namespace || was.Spec.State != is.Spec.State
 		},
 	}
+}
+
+// gatewayApplicationChanged passes product updates that change which
+// application kooper-sso carries (spec.workload.sso.gateway.appId, or the
+// gateway coming or going).
+func gatewayApplicationChanged() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc: func(event.CreateEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return gatewayApplication(e.ObjectOld.(*saasv1alpha1.SaaSProduct)) != gatewayApplication(e.ObjectNew.(*saasv1alpha1.SaaSProduct))
+		},
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// gatewayApplication is what of a product chooses kooper-sso's
+// application: "" without a gateway, else "gateway:" and its appId.
+func gatewayApplication(p *saasv1alpha1.SaaSProduct) string {
+	gw := p.Spec.Workload.Gateway()
+	if gw == nil {
+		return ""
+	}
+	return "gateway:" + gw.AppID
+}
+
+func (r *SaaSDirectoryReconciler) directoriesOfProduct(ctx context.Context, obj client.Object) []reconcile.Request {
+	list := &saasv1alpha1.SaaSDirectoryList{}
+	if err := r.List(ctx, list, client.MatchingFields{directoryProductIndex: obj.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the directories of a product", "SaaSProduct", obj.GetName())
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(list.Items))
+	for _, d := range list.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&d)})
+	}
+	return requests
 }
 
 // deletionStarted passes an object's deletion: its deletion timestamp

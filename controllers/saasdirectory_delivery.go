@@ -75,10 +75,15 @@ const deliveryFormat = "secrets"
 
 // deliveryHash covers everything delivery reads, so an unchanged directory
 // is recognised before anything is decrypted or written.
-func deliveryHash(d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) string {
+func deliveryHash(d *saasv1alpha1.SaaSDirectory, namespace, gateway string, shards shardSet) string {
 	h := sha256.New()
 	spec, _ := json.Marshal(d.Spec) // a typed API struct always encodes
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", deliveryFormat, namespace, spec)
+	if gateway != "" {
+		// Only when set, so directories of products without a gateway
+		// are not delivered again.
+		fmt.Fprintf(h, "%s\x00", gateway)
+	}
 	for _, shard := range shards {
 		keys := make([]string, 0, len(shard.Data))
 		for k := range shard.Data {
@@ -122,11 +127,11 @@ func (r *SaaSDirectoryReconciler) replaceDelivered(ctx context.Context, d *saasv
 // deliver applies the directory's objects in namespace unless what they
 // were made from is unchanged since the last delivery there.
 func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) error {
-	hash := deliveryHash(d, namespace, shards)
+	hash := deliveryHash(d, namespace, r.productGateway(ctx, d), shards)
 	if d.Status.Namespace == namespace && d.Status.DeliveredHash == hash {
 		return nil
 	}
-	sso, err := r.ssoSecret(ctx, d, namespace)
+	sso, ambiguous, err := r.ssoSecret(ctx, d, namespace)
 	if err != nil {
 		setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.ClientSecretUndecryptableReason, err.Error())
 		return nil // only a new applicationSync or key can help, and either triggers a reconcile
@@ -136,9 +141,47 @@ func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.S
 		return err
 	}
 	d.Status.Namespace, d.Status.DeliveredHash = namespace, hash
-	setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
-		fmt.Sprintf("delivered to namespace %s: %d users, %d departments", namespace, d.Status.Users, d.Status.Departments))
+	reason, msg := saasv1alpha1.SucceededReason, fmt.Sprintf("delivered to namespace %s: %d users, %d departments", namespace, d.Status.Users, d.Status.Departments)
+	if ambiguous {
+		reason = saasv1alpha1.SeveralApplicationsReason
+		msg += fmt.Sprintf("; the enterprise has %d applications and the product's SSO gateway names none (spec.workload.sso.gateway.appId): "+
+			"it signs in with the most recently synced, %s", len(d.Spec.Applications), string(sso.Data["appId"]))
+	}
+	setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, reason, msg)
 	return nil
+}
+
+// productGateway is gatewayApplication of d's product, "" when it
+// cannot be read (ssoSecret then says why).
+func (r *SaaSDirectoryReconciler) productGateway(ctx context.Context, d *saasv1alpha1.SaaSDirectory) string {
+	product := &saasv1alpha1.SaaSProduct{}
+	if err := r.Get(ctx, client.ObjectKey{Name: d.Spec.ProductName}, product); err != nil {
+		return ""
+	}
+	return gatewayApplication(product)
+}
+
+// chosenApplication is the application kooper-sso carries: the one the
+// product's SSO gateway names (spec.workload.sso.gateway.appId) when the
+// enterprise has it, else the most recently synced. ambiguous says the
+// gateway names none while the enterprise has several. ok is false when
+// the enterprise has no application.
+func chosenApplication(product *saasv1alpha1.SaaSProduct, apps []saasv1alpha1.DirectoryApplication) (app saasv1alpha1.DirectoryApplication, ambiguous, ok bool) {
+	if len(apps) == 0 {
+		return app, false, false
+	}
+	named := ""
+	gw := product.Spec.Workload.Gateway()
+	gateway := gw != nil
+	if gateway {
+		named = gw.AppID
+	}
+	for _, a := range apps {
+		if named != "" && a.AppID == named {
+			return a, false, true
+		}
+	}
+	return apps[len(apps)-1], gateway && named == "" && len(apps) > 1, true
 }
 
 // deliveredMeta is the metadata of everything delivered for d.
@@ -196,10 +239,11 @@ func (r *SaaSDirectoryReconciler) indexObject(d *saasv1alpha1.SaaSDirectory, nam
 		Data: map[string][]byte{"tenant.json": data}}
 }
 
-// ssoSecret is kooper-sso: the OAuth client of the directory's most
-// recently synced application, with the clientSecret decrypted, and the
-// endpoints of spec §7 derived from the enterprise's domain.
-func (r *SaaSDirectoryReconciler) ssoSecret(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) (*corev1.Secret, error) {
+// ssoSecret is kooper-sso: the OAuth client of the directory's chosen
+// application (chosenApplication), with the clientSecret decrypted, and
+// the endpoints of spec §7 derived from the enterprise's domain. ambiguous
+// is chosenApplication's.
+func (r *SaaSDirectoryReconciler) ssoSecret(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) (_ *corev1.Secret, ambiguous bool, _ error) {
 	data := map[string]string{
 		"instanceId": d.Spec.InstanceID, "tenantId": d.Spec.TenantID, "tenantCode": d.Spec.TenantCode,
 		"tenantName": d.Spec.Name, "domainName": d.Spec.DomainName,
@@ -207,11 +251,16 @@ func (r *SaaSDirectoryReconciler) ssoSecret(ctx context.Context, d *saasv1alpha1
 	for k, v := range oauthEndpoints(d.Spec.DomainName) {
 		data[k] = v
 	}
-	if n := len(d.Spec.Applications); n > 0 {
-		app := d.Spec.Applications[n-1]
-		secret, err := r.clientSecret(ctx, d, app)
+	if len(d.Spec.Applications) > 0 {
+		product := &saasv1alpha1.SaaSProduct{}
+		if err := r.Get(ctx, client.ObjectKey{Name: d.Spec.ProductName}, product); err != nil {
+			return nil, false, fmt.Errorf("the SaaSProduct %s cannot be read: %w", d.Spec.ProductName, err)
+		}
+		app, several, _ := chosenApplication(product, d.Spec.Applications)
+		ambiguous = several
+		secret, err := r.clientSecret(ctx, product, app)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		data["appId"], data["clientId"], data["clientSecret"] = app.AppID, app.ClientID, secret
 		data["loginUrl"] = "https://macroverse.huaweicloud.com/unified-login/#/portal-login?ind=UNOP&appId=" + url.QueryEscape(app.AppID)
@@ -221,7 +270,7 @@ func (r *SaaSDirectoryReconciler) ssoSecret(ctx context.Context, d *saasv1alpha1
 	for k, v := range data {
 		s.Data[k] = []byte(v)
 	}
-	return s, nil
+	return s, ambiguous, nil
 }
 
 // oauthEndpoints derives the SSO endpoints from domainName (spec §7.2–7.6).
@@ -243,11 +292,7 @@ func oauthEndpoints(domain string) map[string]string {
 
 // clientSecret decrypts an application's clientSecret with the product's
 // RSA key and the OAEP variant that worked when it arrived.
-func (r *SaaSDirectoryReconciler) clientSecret(ctx context.Context, d *saasv1alpha1.SaaSDirectory, app saasv1alpha1.DirectoryApplication) (string, error) {
-	product := &saasv1alpha1.SaaSProduct{}
-	if err := r.Get(ctx, client.ObjectKey{Name: d.Spec.ProductName}, product); err != nil {
-		return "", fmt.Errorf("the SaaSProduct %s cannot be read: %w", d.Spec.ProductName, err)
-	}
+func (r *SaaSDirectoryReconciler) clientSecret(ctx context.Context, product *saasv1alpha1.SaaSProduct, app saasv1alpha1.DirectoryApplication) (string, error) {
 	keys := &corev1.Secret{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: product.Spec.KeysSecretName}, keys); err != nil {
 		return "", fmt.Errorf("the keys Secret of SaaSProduct %s cannot be read: %w", product.Name, err)

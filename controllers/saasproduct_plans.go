@@ -103,6 +103,7 @@ func planNeeds(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan, pods i
 	if resources == nil {
 		resources = w.Resources
 	}
+	resources = withGateway(resources, tenantobjects.GatewayResources(w))
 	if resources != nil {
 		requests := maps.Clone(resources.Requests)
 		if requests == nil {
@@ -130,6 +131,42 @@ func planNeeds(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan, pods i
 		needs[corev1.ResourceRequestsStorage] = w.Storage.Size.DeepCopy()
 	}
 	return needs
+}
+
+// withGateway is what one pod of the workload holds: the app's resources
+// plus the SSO gateway's, if it has one (a request left unset is the
+// limit, as for the app). Neither is modified.
+func withGateway(app, gateway *saasv1alpha1.ContainerResources) *saasv1alpha1.ContainerResources {
+	if gateway == nil {
+		return app
+	}
+	sum := &saasv1alpha1.ContainerResources{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	for _, r := range []*saasv1alpha1.ContainerResources{app, gateway} {
+		if r == nil {
+			continue
+		}
+		requests := maps.Clone(r.Requests)
+		if requests == nil {
+			requests = corev1.ResourceList{}
+		}
+		for name, limit := range r.Limits {
+			if _, set := requests[name]; !set {
+				requests[name] = limit
+			}
+		}
+		addTo(sum.Requests, requests)
+		addTo(sum.Limits, r.Limits)
+	}
+	return sum
+}
+
+// addTo adds each quantity of more to sum's.
+func addTo(sum, more corev1.ResourceList) {
+	for name, q := range more {
+		total := sum[name]
+		total.Add(q)
+		sum[name] = total
+	}
 }
 
 // times is q added up n times (Quantity has no multiplication).

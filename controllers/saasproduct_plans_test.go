@@ -30,9 +30,15 @@ func TestQuotaShortfalls(t *testing.T) {
 		storage   *saasv1alpha1.StorageTemplate
 		replicas  int32
 		resources *saasv1alpha1.ContainerResources
+		sso       *saasv1alpha1.WorkloadSSO
 		quota     corev1.ResourceList
 		want      []string // substrings, one per shortfall; none when empty
 	}{
+		{name: "the SSO gateway's default resources count in every pod", replicas: 1, resources: cpu("500m", "500m"),
+			sso:   &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}},
+			quota: corev1.ResourceList{corev1.ResourceRequestsCPU: q("1")}, want: []string{"requests.cpu=1 cannot hold the 1020m of the 2 pods"}},
+		{name: "with room for the gateway", replicas: 1, resources: cpu("500m", "500m"), sso: &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}},
+			quota: corev1.ResourceList{corev1.ResourceRequestsCPU: q("1020m"), corev1.ResourceLimitsCPU: q("1400m")}},
 		{name: "3 replicas and a surge pod do not fit in 3 pods", replicas: 3,
 			quota: corev1.ResourceList{corev1.ResourcePods: q("3")},
 			want:  []string{"plan p: quota pods=3 cannot hold the 4 pods of a rolling update (3 replicas and 1 surge)"}},
@@ -56,7 +62,7 @@ func TestQuotaShortfalls(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			w := &saasv1alpha1.WorkloadTemplate{Storage: tc.storage}
+			w := &saasv1alpha1.WorkloadTemplate{Storage: tc.storage, SSO: tc.sso}
 			got := quotaShortfalls(w, &saasv1alpha1.Plan{SKUCode: "p", Replicas: tc.replicas, Resources: tc.resources, Quota: tc.quota})
 			g.Expect(got).To(HaveLen(len(tc.want)), "%q", got)
 			for i, want := range tc.want {

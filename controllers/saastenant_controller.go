@@ -50,6 +50,9 @@ type TenantOptions struct {
 	// ClusterCIDRs are the cluster's pod and service ranges: the HTTPS a
 	// joint-operation tenant may reach outside the cluster excludes them.
 	ClusterCIDRs []netip.Prefix
+	// GatewayImage is the SSO gateway's image for products that name none
+	// (docs/sso-gateway.md); empty: tenantobjects.DefaultGatewayImage.
+	GatewayImage string
 	// FieldOwner is the server-side apply field manager of every tenant object.
 	FieldOwner string
 	// KubeVersion is the API server's version, such as v1.37.2: a chart's

@@ -169,6 +169,7 @@ func (r *SaaSTenantReconciler) desired(ctx context.Context, s *tenantState) (*te
 		Tenant: t, Product: s.product, Plan: s.plan, Namespace: namespace, URLs: urls,
 		Frozen: s.frozen, Simulated: simulated(s), IngressNamespace: r.Options.IngressNamespace,
 		MonitoringNamespace: r.Options.MonitoringNamespace, ClusterCIDRs: r.Options.ClusterCIDRs,
+		GatewayImage: r.Options.GatewayImage,
 	}
 	var o outcome
 	if d.CopiedSecrets, o = r.secretsToCopy(ctx, t, s.product); !o.proceeds() {

@@ -36,6 +36,9 @@ type Config struct {
 	// of the cluster are reachable on 443 too (their own NetworkPolicies,
 	// other tenants' among them, still apply).
 	ClusterPodCIDRs, ClusterServiceCIDRs []netip.Prefix
+	// GatewayImage is the SSO gateway's image for products that name none:
+	// kooper's own (--gateway-image).
+	GatewayImage string
 	// ProductsConfigMap names the ConfigMap in Namespace whose entries are
 	// SaaSProduct manifests to apply; empty: none.
 	ProductsConfigMap string
@@ -140,6 +143,7 @@ func Setup(mgr ctrl.Manager, c Config) error {
 			Options: TenantOptions{SecretNamespace: c.Namespace, IngressNamespace: c.IngressNamespace,
 				MonitoringNamespace: c.MonitoringNamespace,
 				ClusterCIDRs:        slices.Concat(c.ClusterPodCIDRs, c.ClusterServiceCIDRs),
+				GatewayImage:        c.GatewayImage,
 				FieldOwner:          fieldOwner, MaxConcurrentReconciles: concurrency, KubeVersion: kubeVersion,
 				ProvisionedStatusDelay: c.ProvisionedStatusDelay}},
 		&LicenseReconciler{Client: cl, Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),

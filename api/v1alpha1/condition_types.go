@@ -443,6 +443,11 @@ const (
 	// ClientSecretUndecryptableReason: a stored clientSecret no longer decrypts
 	// with the product's rsaPrivateKey (the key was changed).
 	ClientSecretUndecryptableReason = "ClientSecretUndecryptable"
+	// SeveralApplicationsReason: the directory is delivered (Delivered True),
+	// but the enterprise has several applications and the product's SSO
+	// gateway names none (spec.workload.sso.gateway.appId): kooper-sso
+	// carries the most recently synced one, whose users the gateway admits.
+	SeveralApplicationsReason = "SeveralApplications"
 	// DirectorySyncedReason: a kit call changed the directory (Event reason).
 	DirectorySyncedReason = "DirectorySynced"
 	// ShardsMovedReason: the directory controller moved shards that an

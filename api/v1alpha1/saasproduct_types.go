@@ -214,6 +214,8 @@ type URLTemplates struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.readinessProbe) || self.ports.exists(p, p.name == self.readinessProbe.port && (!has(p.protocol) || p.protocol == 'TCP'))",message="readinessProbe.port must name a TCP port of workload.ports"
 // +kubebuilder:validation:XValidation:rule="!has(self.livenessProbe) || self.ports.exists(p, p.name == self.livenessProbe.port && (!has(p.protocol) || p.protocol == 'TCP'))",message="livenessProbe.port must name a TCP port of workload.ports"
 // +kubebuilder:validation:XValidation:rule="!has(self.startupProbe) || self.ports.exists(p, p.name == self.startupProbe.port && (!has(p.protocol) || p.protocol == 'TCP'))",message="startupProbe.port must name a TCP port of workload.ports"
+// +kubebuilder:validation:XValidation:rule="!has(self.sso) || has(self.directory)",message="sso needs directory: the gateway reads the SSO settings and the directory mounted there"
+// +kubebuilder:validation:XValidation:rule="!has(self.sso) || !has(self.sso.gateway) || !has(self.sso.gateway.port) || !self.ports.exists(p, p.containerPort == self.sso.gateway.port)",message="sso.gateway.port must differ from every workload port"
 // +kubebuilder:validation:XValidation:rule="!has(self.config) || !has(self.storage) || !(self.storage.mountPath + '/').startsWith(self.config.mountPath + '/')",message="config.mountPath must be neither storage.mountPath nor a directory above it"
 // +kubebuilder:validation:XValidation:rule="!has(self.config) || !has(self.directory) || !has(self.directory.mountPath) || !(self.directory.mountPath + '/').startsWith(self.config.mountPath + '/')",message="config.mountPath must be neither directory.mountPath nor a directory above it"
 type WorkloadTemplate struct {
@@ -292,6 +294,18 @@ type WorkloadTemplate struct {
 	// +optional
 	Directory *DirectoryMount `json:"directory,omitempty"`
 
+	// sso, when set, puts kooper's login gateway in front of the app: each
+	// tenant pod runs a gateway container beside the app, the tenant's
+	// Service sends traffic to it, and it lets through only users of the
+	// enterprise the directory says are authorised, signed in with their
+	// joint-operation account (spec §7), with their identity in the
+	// X-Forwarded-User, X-Forwarded-Email and X-Forwarded-Tenant headers.
+	// It needs directory, whose files the gateway reads. No gateway when
+	// omitted: the app signs users in itself, if at all
+	// (docs/sso-gateway.md).
+	// +optional
+	SSO *WorkloadSSO `json:"sso,omitempty"`
+
 	// readinessProbe, when set, is an HTTP check that must pass before a pod
 	// receives traffic, and before the tenant is Ready (and so before
 	// queryInstance hands out its access details). No readiness probe when
@@ -329,6 +343,63 @@ type WorkloadTemplate struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
 	Egress []EgressRule `json:"egress,omitempty"`
+}
+
+// WorkloadSSO is how a joint-operation workload's users sign in (spec §7).
+// +kubebuilder:validation:MinProperties=1
+type WorkloadSSO struct {
+	// gateway puts kooper's login gateway in front of the app
+	// (docs/sso-gateway.md); gateway: {} takes every default. It is the
+	// only way kooper signs users in so far, so sso must have it.
+	// +optional
+	Gateway *SSOGateway `json:"gateway,omitempty"`
+}
+
+// Gateway returns the workload's SSO gateway, nil without one (or without
+// a workload).
+func (w *WorkloadTemplate) Gateway() *SSOGateway {
+	if w == nil || w.SSO == nil {
+		return nil
+	}
+	return w.SSO.Gateway
+}
+
+// SSOGateway is the login gateway that runs beside the app in each tenant
+// pod: a container of kooper's image running its gateway command. Browsers
+// reach it through the tenant's Service and Ingress; it reaches the app on
+// localhost, at the first workload port.
+type SSOGateway struct {
+	// appId is the joint-operation application whose authorised users
+	// (authSync) the gateway admits, and whose OAuth client it signs in
+	// with. Defaults to the enterprise's only application; when the
+	// enterprise has several and none is named, the gateway admits users of
+	// the most recently synced one and the SaaSDirectory's Delivered
+	// condition says so (reason SeveralApplications).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	AppID string `json:"appId,omitempty"`
+
+	// port is the container port the gateway listens on, and the port the
+	// Service and Ingress send traffic to. Defaults to 4180; it must differ
+	// from every workload port.
+	// +optional
+	// +kubebuilder:default=4180
+	// +kubebuilder:validation:Minimum=1024
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+
+	// image is the gateway's image: kooper's own. Defaults to the image
+	// the controllers were started with (--gateway-image; the chart sets
+	// it to its own image).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+
+	// resources are the gateway container's resources, counted against
+	// the plan's quota with the app's. Defaults to requests cpu 10m,
+	// memory 32Mi and limits cpu 200m, memory 64Mi.
+	// +optional
+	Resources *ContainerResources `json:"resources,omitempty"`
 }
 
 // WorkloadProbe is an HTTP GET the kubelet sends to the container: any

@@ -465,6 +465,29 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: "config.mountPath must be neither storage.mountPath nor a directory above it",
 		},
 		{
+			name: "an SSO gateway without the directory",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}}
+			}),
+			wantMessage: "sso needs directory: the gateway reads the SSO settings and the directory mounted there",
+		},
+		{
+			name: "sso without a gateway",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{}
+				o.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{}
+			}),
+			wantMessage: "should have at least 1 properties",
+		},
+		{
+			name: "an SSO gateway on a workload port",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{}
+				o.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{Port: o.Spec.Workload.Ports[0].ContainerPort}}
+			}),
+			wantMessage: "sso.gateway.port must differ from every workload port",
+		},
+		{
 			name: "config mounted where the directory is (its default)",
 			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
 				o.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{}
@@ -905,6 +928,11 @@ func TestSchemaAcceptsProbesAndConfigAtTheirLimits(t *testing.T) {
 			w.Storage = &saasv1alpha1.StorageTemplate{Size: resource.MustParse("1Gi"), MountPath: "/etc/crm-data"}
 			w.Directory = &saasv1alpha1.DirectoryMount{MountPath: "/etc/crm-sso"}
 			w.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/etc/crm", ConfigMapName: strings.Repeat("c", 253)}
+		}},
+		{"an SSO gateway with every field", func(w *saasv1alpha1.WorkloadTemplate) {
+			w.Directory = &saasv1alpha1.DirectoryMount{}
+			w.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{AppID: strings.Repeat("a", 64), Port: 65535,
+				Image: strings.Repeat("i", 512), Resources: &saasv1alpha1.ContainerResources{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m")}}}}
 		}},
 		{"config mounted inside the data volume", func(w *saasv1alpha1.WorkloadTemplate) {
 			w.Storage = &saasv1alpha1.StorageTemplate{Size: resource.MustParse("1Gi"), MountPath: "/data"}

@@ -36,6 +36,13 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	ak := fs.String("ak", "", "access key ID requests must be signed with (default $"+envAK+", else the spec's example "+defaultAccessKeyID+")")
 	sk := fs.String("sk", "", "secret access key (default $"+envSK+", else the spec's documentation example SK)")
 	usageKey := fs.String("usage-key", "", "key of the usage push's signature header (default "+defaultUsageKey+")")
+	sso := defaultSSOConfig()
+	fs.StringVar(&sso.clientID, "sso-client-id", sso.clientID, "the kit's OAuth server: the client ID it knows (the kit command's --client-id)")
+	fs.StringVar(&sso.clientSecret, "sso-client-secret", sso.clientSecret, "the kit's OAuth server: the client's secret (the kit command's --client-secret)")
+	fs.StringVar(&sso.password, "sso-password", sso.password, "the kit's OAuth server: the password of every account sim.userNNNNN")
+	fs.StringVar(&sso.tenantID, "sso-tenant-id", sso.tenantID, "the kit's OAuth server: the enterprise's tenantId (the kit command's --tenant-id)")
+	fs.StringVar(&sso.tenantCode, "sso-tenant-code", sso.tenantCode, "the kit's OAuth server: the tenant a portal login names (the kit command's --tenant-code)")
+	fs.DurationVar(&sso.tokenLifetime, "sso-token-lifetime", sso.tokenLifetime, "the kit's OAuth server: access tokens' lifetime (expires_in)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -46,7 +53,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	cfg.accessKeyID = firstNonEmpty(*ak, c.getenv(envAK), cfg.accessKeyID)
 	cfg.secretAccessKey = firstNonEmpty(*sk, c.getenv(envSK), cfg.secretAccessKey)
 	cfg.usageKey = firstNonEmpty(*usageKey, cfg.usageKey)
-	cfg.now, cfg.log = c.now, c.stdout
+	cfg.now, cfg.log, cfg.sso = c.now, c.stdout, sso
 	listener, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("failed to listen on %s: %w", *listen, err)
@@ -91,6 +98,8 @@ func printEndpoints(c *cli, base, ak string) {
 	fmt.Fprintf(tw, "  Query Order\tGET  %s?orderId=MOCKPERIODYEARNEW\tAK/SK\n", koogallery.QueryOrderPath)
 	fmt.Fprintf(tw, "  usage push\tPOST %s\tsignature/ts/nonce headers (and AK/SK if sent)\n", usageDataPath)
 	fmt.Fprintf(tw, "  licence upload\tPOST %s\tAK/SK, multipart\n", licenseUploadPath)
+	fmt.Fprintf(tw, "  kit SSO (§7)\tGET  %s, POST %s\tthe kit's OAuth server; use %s as the tenantSync domain\n", ssoAuthorizePath, ssoTokenPath, base)
+	fmt.Fprintf(tw, "  \tGET  %s, %s\tbearer token; redirect_url\n", ssoUserinfoPath, ssoLogoutPath)
 	fmt.Fprintf(tw, "  simulator\tPOST %s\tregister an order for Query Order\n", simOrdersPath)
 	fmt.Fprintf(tw, "  \tGET  %s, %s, %s\twhat was registered and received\n", simOrdersPath, simUsagePath, simUploadsPath)
 	fmt.Fprintf(tw, "  \tPOST %s, GET %s\ttest-only: Query Order outage, calls per order\n", simQueryOrderOutagePath, simQueryOrderCallsPath)

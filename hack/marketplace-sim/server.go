@@ -60,11 +60,13 @@ type serverConfig struct {
 	now func() time.Time
 	// log receives one line per request; nil discards them.
 	log io.Writer
+	// sso configures the kit's OAuth server (kitsso.go).
+	sso ssoConfig
 }
 
 // defaultServerConfig accepts the documentation example credentials.
 func defaultServerConfig() serverConfig {
-	return serverConfig{accessKeyID: defaultAccessKeyID, secretAccessKey: defaultSecretAccessKey, usageKey: defaultUsageKey}
+	return serverConfig{accessKeyID: defaultAccessKeyID, secretAccessKey: defaultSecretAccessKey, usageKey: defaultUsageKey, sso: defaultSSOConfig()}
 }
 
 // simServer is the marketplace's side of the open APIs, with state in memory.
@@ -102,6 +104,9 @@ func newSimServer(cfg serverConfig) http.Handler {
 	if cfg.log == nil {
 		cfg.log = io.Discard
 	}
+	if cfg.sso.clientID == "" {
+		cfg.sso = defaultSSOConfig()
+	}
 	s := &simServer{cfg: cfg, mocks: mockOrders(), orders: map[string]orderInfo{}, metering: map[string]bool{}, duplicates: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+koogallery.QueryOrderPath, s.queryOrder)
@@ -119,6 +124,7 @@ func newSimServer(cfg serverConfig) http.Handler {
 	mux.HandleFunc("DELETE "+simQueryOrderOutagePath, s.clearOutage)
 	mux.HandleFunc("GET "+simQueryOrderOutagePath, s.getQueryOrderOutage)
 	mux.HandleFunc("GET "+simQueryOrderCallsPath, s.listQueryOrderCalls)
+	newSSOServer(cfg.sso, cfg.now, func(r *http.Request, status int, detail string) { s.logRequest(r, status, "", detail) }).register(mux)
 	mux.HandleFunc("/", s.notFound)
 	return mux
 }

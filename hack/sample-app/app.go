@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -45,7 +46,31 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /ready", a.ready)
 	mux.HandleFunc("GET /{$}", a.visit)
+	mux.HandleFunc("GET /whoami", a.whoami)
 	return mux
+}
+
+// whoamiPage shows who the request comes from, as the login gateway in
+// front of the tenant (kooper's spec.workload.sso.gateway) says, with a
+// link to its logout. html/template escapes the values.
+var whoamiPage = template.Must(template.New("whoami").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Who am I</title></head>
+<body><h1>Signed in as <span id="user">{{.User}}</span></h1>
+<p>E-mail: <span id="email">{{.Email}}</span></p><p>Tenant: <span id="tenant">{{.Tenant}}</span></p>
+<p><a id="logout" href="/oauth2/logout">Sign out</a></p></body></html>
+`))
+
+// whoami echoes the identity headers as a page: X-Forwarded-User,
+// X-Forwarded-Email and X-Forwarded-Tenant ("-" when absent).
+func (a *app) whoami(w http.ResponseWriter, r *http.Request) {
+	orDash := func(name string) string {
+		if v := r.Header.Get(name); v != "" {
+			return v
+		}
+		return "-"
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = whoamiPage.Execute(w, struct{ User, Email, Tenant string }{orDash("X-Forwarded-User"), orDash("X-Forwarded-Email"), orDash("X-Forwarded-Tenant")})
 }
 
 // ready answers 200 once the data directory takes writes: a tenant whose

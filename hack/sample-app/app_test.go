@@ -75,3 +75,13 @@ func TestUnknownPathsAreNotFound(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(serve(&app{dataDir: t.TempDir()}, http.MethodGet, "/admin", nil).Code).To(Equal(http.StatusNotFound))
 }
+
+func TestWhoamiEchoesTheIdentityHeadersEscaped(t *testing.T) {
+	g := NewWithT(t)
+	w := serve(&app{dataDir: t.TempDir()}, http.MethodGet, "/whoami", http.Header{
+		"X-Forwarded-User": {"sim.user00001"}, "X-Forwarded-Email": {"<b>x</b>@example.com"}})
+	g.Expect(w.Code).To(Equal(http.StatusOK))
+	g.Expect(w.Body.String()).To(ContainSubstring(`<span id="user">sim.user00001</span>`))
+	g.Expect(w.Body.String()).To(ContainSubstring(`&lt;b&gt;x&lt;/b&gt;@example.com`))
+	g.Expect(w.Body.String()).To(ContainSubstring(`<span id="tenant">-</span>`))
+}

@@ -89,6 +89,9 @@ type Desired struct {
 	// StaleConfig says the Deployment still mounts configuration files the
 	// product no longer has: their ConfigMap goes.
 	StaleConfig bool
+	// GatewayImage is the SSO gateway's image when the product names none
+	// (the controllers' --gateway-image); empty: DefaultGatewayImage.
+	GatewayImage string
 	// Volume is the tenant's data PersistentVolumeClaim as it exists, nil
 	// before it is made: a claim's class and access modes cannot change,
 	// nor its size shrink, so the claim applied keeps what it has.
@@ -425,6 +428,9 @@ func (d *Desired) podSpec() corev1.PodSpec {
 		},
 		Containers: []corev1.Container{d.container()},
 	}
+	if w.Gateway() != nil {
+		spec.Containers = append(spec.Containers, d.gatewayContainer())
+	}
 	if w.ImagePullSecretName != "" {
 		spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: ImagePullSecretName}}
 	}
@@ -521,6 +527,11 @@ func (d *Desired) service() *corev1.Service {
 	for _, p := range d.Product.Spec.Workload.Ports {
 		ports = append(ports, corev1.ServicePort{Name: p.Name, Port: p.ContainerPort, Protocol: p.Protocol,
 			TargetPort: intstr.FromString(p.Name)})
+	}
+	if d.Product.Spec.Workload.Gateway() != nil {
+		// The first port, the Ingress's, reaches the app through the SSO
+		// gateway only; callers of the Service inside the namespace too.
+		ports[0].TargetPort = intstr.FromString(GatewayPortName)
 	}
 	svc := &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},

@@ -1,0 +1,536 @@
+package ssogateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/oauth2"
+)
+
+// Paths the gateway serves itself; every other path is the app's.
+const (
+	StartPath     = "/oauth2/start"
+	CallbackPath  = "/oauth2/callback"
+	LogoutPath    = "/oauth2/logout"
+	SignedOutPath = "/oauth2/signed-out"
+	HealthPath    = "/oauth2/healthz"
+)
+
+// The headers the gateway sets on every request it forwards, after
+// removing whatever the client sent under these names.
+const (
+	UserHeader   = "X-Forwarded-User"
+	EmailHeader  = "X-Forwarded-Email"
+	TenantHeader = "X-Forwarded-Tenant"
+)
+
+// maxUserinfoBytes bounds the userinfo answer (spec §7.5): a few hundred
+// bytes in practice.
+const maxUserinfoBytes = 64 << 10
+
+// Config configures a Gateway.
+type Config struct {
+	// Upstream is the app, e.g. http://127.0.0.1:8080.
+	Upstream *url.URL
+	// SSODir holds the kooper-sso Secret's files (clientId, clientSecret,
+	// authorizeUrl, tokenUrl, userinfoUrl, logoutUrl, appId, tenantCode,
+	// tenantId).
+	SSODir string
+	// DirectoryDir holds the directory's users-NNN.json shards.
+	DirectoryDir string
+	// AppID is the application whose users are admitted; empty: the appId
+	// of SSODir.
+	AppID string
+	// ExternalURL is the app's URL as browsers see it (the tenant's
+	// frontEndUrl), whose path /oauth2/callback is the redirect URI; empty:
+	// https:// and the request's Host.
+	ExternalURL string
+	// HTTPClient reaches the kit's token and userinfo endpoints; nil:
+	// a client with a 10-second timeout.
+	HTTPClient *http.Client
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+	// Log receives one line per refused login, without any personal data
+	// or secret; the zero Logger discards them.
+	Log logr.Logger
+}
+
+// settingsReload is how long the SSO settings and the cookie keys made
+// from them are kept before the files are read again: a new client or
+// domain (the kubelet updates the mounted Secret) takes effect within it.
+const settingsReload = 10 * time.Second
+
+// Gateway is the login gateway's HTTP handler.
+type Gateway struct {
+	cfg   Config
+	users *authoriser
+	proxy *httputil.ReverseProxy
+	mux   *http.ServeMux
+
+	mu       sync.Mutex
+	loadedAt time.Time // zero: never loaded
+	settings settings
+	codec    codec
+	err      error
+}
+
+// New returns a Gateway for cfg. It fails without an upstream or the
+// directories.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Upstream == nil || cfg.SSODir == "" || cfg.DirectoryDir == "" {
+		return nil, errors.New("the gateway needs an upstream, an SSO directory and a user directory")
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	g := &Gateway{cfg: cfg, users: &authoriser{dir: cfg.DirectoryDir, now: cfg.Now}}
+	g.proxy = &httputil.ReverseProxy{Rewrite: g.rewrite, ErrorHandler: g.upstreamError}
+	g.mux = http.NewServeMux()
+	g.mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	g.mux.HandleFunc("GET "+StartPath, g.start)
+	g.mux.HandleFunc("GET "+CallbackPath, g.callback)
+	g.mux.HandleFunc(LogoutPath, g.logout)
+	g.mux.HandleFunc("GET "+SignedOutPath, g.signedOut)
+	g.mux.HandleFunc("/", g.forward)
+	return g, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	g.mux.ServeHTTP(w, r)
+}
+
+// tenantSettings returns the SSO settings and the cookie codec made from
+// them, read again once they are settingsReload old.
+func (g *Gateway) tenantSettings() (settings, codec, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if now := g.cfg.Now(); g.loadedAt.IsZero() || now.Sub(g.loadedAt) >= settingsReload {
+		g.settings, g.codec, g.err = loadSettings(g.cfg.SSODir)
+		g.loadedAt = now
+	}
+	return g.settings, g.codec, g.err
+}
+
+// loadSettings reads the SSO settings in dir and makes their cookie codec.
+func loadSettings(dir string) (settings, codec, error) {
+	s, err := readSettings(dir)
+	if err != nil {
+		return settings{}, codec{}, err
+	}
+	hashKey, blockKey, err := s.cookieKeys()
+	if err != nil {
+		return settings{}, codec{}, err
+	}
+	return s, newCodec(hashKey, blockKey), nil
+}
+
+// appID is the application whose users are admitted.
+func (g *Gateway) appID(s settings) string {
+	if g.cfg.AppID != "" {
+		return g.cfg.AppID
+	}
+	return s.appID
+}
+
+// externalBase is the app's origin and path prefix as browsers see it,
+// without a final slash.
+func (g *Gateway) externalBase(r *http.Request) string {
+	if g.cfg.ExternalURL != "" {
+		return strings.TrimRight(g.cfg.ExternalURL, "/")
+	}
+	return "https://" + r.Host
+}
+
+// start begins a gateway-initiated login (spec §7.2): a fresh state in the
+// login cookie, then the kit's authorise endpoint.
+func (g *Gateway) start(w http.ResponseWriter, r *http.Request) {
+	s, c, err := g.tenantSettings()
+	if err != nil {
+		g.page(w, http.StatusServiceUnavailable, pageUnavailable)
+		return
+	}
+	state, err := randomState()
+	if err != nil {
+		g.page(w, http.StatusInternalServerError, pageUnavailable)
+		return
+	}
+	value, err := c.encodeLogin(login{State: state, ReturnTo: safeReturnPath(r.URL.Query().Get("rd"))}, g.cfg.Now())
+	if err != nil {
+		g.page(w, http.StatusInternalServerError, pageUnavailable)
+		return
+	}
+	setCookie(w, loginCookie, value, loginMaxAge)
+	http.Redirect(w, r, s.oauthConfig(g.externalBase(r)+CallbackPath).AuthCodeURL(state), http.StatusFound)
+}
+
+// randomState is 32 random bytes, URL-safe Base64.
+func randomState() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// callback ends a login: the gateway's own (with state, checked against
+// the login cookie) or the kit portal's (spec §7.1: tenant and no state,
+// accepted when tenant is this tenant's; see docs/sso-gateway.md on login
+// CSRF). It exchanges the code, reads userinfo, admits an authorised user
+// and sets the session cookie.
+func (g *Gateway) callback(w http.ResponseWriter, r *http.Request) {
+	cb, err := parseCallback(r.URL.RawQuery)
+	if err != nil {
+		g.refuse(w, http.StatusBadRequest, pageBadCallback, "callback refused", err)
+		return
+	}
+	s, c, err := g.tenantSettings()
+	if err != nil {
+		g.page(w, http.StatusServiceUnavailable, pageUnavailable)
+		return
+	}
+	returnTo, ok := g.checkOrigin(w, r, cb, s, c)
+	if !ok {
+		return
+	}
+	conf := s.oauthConfig(g.externalBase(r) + CallbackPath)
+	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, g.cfg.HTTPClient)
+	token, err := conf.Exchange(ctx, cb.Code)
+	if err != nil {
+		g.refuse(w, http.StatusBadGateway, pageLoginFailed, "code exchange failed", oauthError(err))
+		return
+	}
+	info, err := g.userinfo(ctx, s, token.AccessToken)
+	if err != nil {
+		g.refuse(w, http.StatusBadGateway, pageLoginFailed, "userinfo failed", err)
+		return
+	}
+	if !g.admit(w, s, info.UserName) {
+		return
+	}
+	sess := session{User: info.UserName, Email: info.Email, AccessToken: token.AccessToken, RefreshToken: token.RefreshToken,
+		Expiry: g.expiry(token)}
+	if !g.setSession(w, c, sess) {
+		return
+	}
+	http.Redirect(w, r, returnTo, http.StatusFound)
+}
+
+// checkOrigin checks where a callback comes from and returns where the
+// user goes next. A callback with state must match the login cookie's; one
+// without names this tenant.
+func (g *Gateway) checkOrigin(w http.ResponseWriter, r *http.Request, cb callback, s settings, c codec) (string, bool) {
+	if cb.State == "" {
+		if cb.Tenant != s.tenantCode && cb.Tenant != s.tenantID {
+			g.refuse(w, http.StatusForbidden, pageBadCallback, "portal login for another tenant refused", nil)
+			return "", false
+		}
+		return "/", true
+	}
+	cookie, err := r.Cookie(loginCookie)
+	if err != nil {
+		g.refuse(w, http.StatusForbidden, pageLoginExpired, "callback without a login cookie refused", nil)
+		return "", false
+	}
+	clearCookie(w, loginCookie)
+	l, err := c.decodeLogin(cookie.Value, g.cfg.Now())
+	if err != nil || subtle.ConstantTimeCompare([]byte(l.State), []byte(cb.State)) != 1 {
+		g.refuse(w, http.StatusForbidden, pageLoginExpired, "callback state refused", nil)
+		return "", false
+	}
+	return safeReturnPath(l.ReturnTo), true
+}
+
+// userInfo is what the gateway reads of userinfo (spec §7.5).
+type userInfo struct {
+	UserName string `json:"userName"`
+	Email    string `json:"email"`
+}
+
+// userinfo reads the signed-in user from the kit.
+func (g *Gateway) userinfo(ctx context.Context, s settings, accessToken string) (userInfo, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.userinfoURL, nil)
+	if err != nil {
+		return userInfo{}, errors.New("the userinfo URL is malformed")
+	}
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	req.Header.Set("Accept", "application/json")
+	resp, err := g.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return userInfo{}, fmt.Errorf("userinfo unreachable: %w", withoutURL(err))
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return userInfo{}, fmt.Errorf("userinfo answered HTTP %d", resp.StatusCode)
+	}
+	var info userInfo
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxUserinfoBytes)).Decode(&info); err != nil {
+		return userInfo{}, errors.New("userinfo answered something other than a JSON object")
+	}
+	if info.UserName == "" || !headerSafe(info.UserName) || !headerSafe(info.Email) {
+		return userInfo{}, errors.New("userinfo named no usable userName")
+	}
+	return info, nil
+}
+
+// admit says whether user is authorised for the application, answering
+// the refusal itself when not.
+func (g *Gateway) admit(w http.ResponseWriter, s settings, user string) bool {
+	ok, err := g.users.authorised(g.appID(s), user)
+	switch {
+	case err != nil:
+		g.refuse(w, http.StatusServiceUnavailable, pageUnavailable, "the directory cannot be read", err)
+		return false
+	case !ok:
+		clearCookie(w, sessionCookie)
+		g.refuse(w, http.StatusForbidden, pageNotAuthorised, "user not authorised for the application", nil)
+		return false
+	}
+	return true
+}
+
+// setSession writes the session cookie.
+func (g *Gateway) setSession(w http.ResponseWriter, c codec, sess session) bool {
+	value, err := c.encode(sessionCookie, sess)
+	if err != nil {
+		g.refuse(w, http.StatusBadGateway, pageLoginFailed, "the session does not fit a cookie", nil)
+		return false
+	}
+	setCookie(w, sessionCookie, value, sessionMaxAge)
+	return true
+}
+
+// logout ends the session (spec §7.6): the cookie goes, then the browser
+// goes to the kit's logout, which returns it to the signed-out page.
+func (g *Gateway) logout(w http.ResponseWriter, r *http.Request) {
+	clearCookie(w, sessionCookie)
+	clearCookie(w, loginCookie)
+	s, _, err := g.tenantSettings()
+	if err != nil || s.logout == "" {
+		http.Redirect(w, r, SignedOutPath, http.StatusFound)
+		return
+	}
+	target, err := url.Parse(s.logout)
+	if err != nil {
+		http.Redirect(w, r, SignedOutPath, http.StatusFound)
+		return
+	}
+	q := target.Query()
+	q.Set("redirect_url", g.externalBase(r)+SignedOutPath)
+	target.RawQuery = q.Encode()
+	http.Redirect(w, r, target.String(), http.StatusFound)
+}
+
+func (g *Gateway) signedOut(w http.ResponseWriter, _ *http.Request) {
+	g.page(w, http.StatusOK, pageSignedOut)
+}
+
+// forward sends a signed-in, authorised user's request to the app, with
+// the identity headers; anyone else is sent to sign in (a page load) or
+// refused (401).
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
+	s, c, err := g.tenantSettings()
+	if err != nil {
+		g.page(w, http.StatusServiceUnavailable, pageUnavailable)
+		return
+	}
+	sess, ok := g.currentSession(w, r, s, c)
+	if !ok {
+		g.signIn(w, r)
+		return
+	}
+	if !g.admit(w, s, sess.User) {
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), identityKey{}, identity{user: sess.User, email: sess.Email, tenant: s.tenantCode}))
+	g.proxy.ServeHTTP(w, r)
+}
+
+// currentSession is the request's session, refreshed (spec §7.4) when its
+// access token has expired. ok is false without a usable one; a session
+// that cannot be refreshed is cleared.
+func (g *Gateway) currentSession(w http.ResponseWriter, r *http.Request, s settings, c codec) (session, bool) {
+	cookie, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return session{}, false
+	}
+	sess, err := c.decodeSession(cookie.Value)
+	if err != nil {
+		clearCookie(w, sessionCookie)
+		return session{}, false
+	}
+	if sess.Expiry == 0 || g.cfg.Now().Before(time.Unix(sess.Expiry, 0)) {
+		return sess, true
+	}
+	refreshed, err := g.refresh(r.Context(), s, sess)
+	if err != nil {
+		g.cfg.Log.Info("Session ended: its token could not be refreshed", "reason", err.Error())
+		clearCookie(w, sessionCookie)
+		return session{}, false
+	}
+	return refreshed, g.setSession(w, c, refreshed)
+}
+
+// refresh gets a new access token with the session's refresh token (spec
+// §7.4) and checks that it is still the same user's.
+func (g *Gateway) refresh(ctx context.Context, s settings, sess session) (session, error) {
+	if sess.RefreshToken == "" {
+		return session{}, errors.New("the session has no refresh token")
+	}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, g.cfg.HTTPClient)
+	// Without its access token the old token is invalid: the source
+	// refreshes it whatever the real clock says.
+	token, err := s.oauthConfig("").TokenSource(ctx, &oauth2.Token{RefreshToken: sess.RefreshToken}).Token()
+	if err != nil {
+		return session{}, oauthError(err)
+	}
+	info, err := g.userinfo(ctx, s, token.AccessToken)
+	if err != nil {
+		return session{}, err
+	}
+	if info.UserName != sess.User {
+		return session{}, errors.New("the refreshed token is another user's")
+	}
+	sess.AccessToken, sess.Expiry, sess.Email = token.AccessToken, g.expiry(token), info.Email
+	if token.RefreshToken != "" {
+		sess.RefreshToken = token.RefreshToken
+	}
+	return sess, nil
+}
+
+// expiry is when token expires by the gateway's clock, in Unix seconds:
+// now plus expires_in (spec §7.3); 0 when the kit did not say.
+func (g *Gateway) expiry(token *oauth2.Token) int64 {
+	if token.ExpiresIn <= 0 {
+		return 0
+	}
+	return g.cfg.Now().Add(time.Duration(token.ExpiresIn) * time.Second).Unix()
+}
+
+// signIn sends a browser's page load to the login, and refuses anything
+// else with 401: a script's request cannot follow the kit's login form.
+func (g *Gateway) signIn(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
+		http.Redirect(w, r, StartPath+"?rd="+url.QueryEscape(safeReturnPath(r.URL.RequestURI())), http.StatusFound)
+		return
+	}
+	g.page(w, http.StatusUnauthorized, pageSignInFirst)
+}
+
+// identityKey keys the signed-in identity in a forwarded request's context.
+type identityKey struct{}
+
+type identity struct{ user, email, tenant string }
+
+// rewrite builds the request to the app: the client's identity headers
+// (and any X-Forwarded-* or X-Auth-Request-* header but the standard
+// proxy ones) go, the gateway's own are set, and the gateway's cookies
+// are not passed on.
+func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(g.cfg.Upstream)
+	pr.Out.Host = pr.In.Host
+	pr.SetXForwarded()
+	for name := range pr.Out.Header {
+		if isIdentityHeader(name) {
+			pr.Out.Header.Del(name)
+		}
+	}
+	id, _ := pr.In.Context().Value(identityKey{}).(identity)
+	pr.Out.Header.Set(UserHeader, id.user)
+	if id.email != "" {
+		pr.Out.Header.Set(EmailHeader, id.email)
+	}
+	if id.tenant != "" {
+		pr.Out.Header.Set(TenantHeader, id.tenant)
+	}
+	withoutGatewayCookies(pr.Out)
+}
+
+// isIdentityHeader says whether a client-sent header could pass for an
+// identity: any X-Forwarded-* but For, Host, Proto and Port (which
+// SetXForwarded sets), and any X-Auth-Request-*.
+func isIdentityHeader(name string) bool {
+	name = strings.ToLower(name)
+	switch name {
+	case "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port":
+		return false
+	}
+	return strings.HasPrefix(name, "x-forwarded-") || strings.HasPrefix(name, "x-auth-request-")
+}
+
+// withoutGatewayCookies removes the gateway's cookies from r: the app has
+// no use for them.
+func withoutGatewayCookies(r *http.Request) {
+	cookies := r.Cookies()
+	r.Header.Del("Cookie")
+	for _, c := range cookies {
+		if c.Name != sessionCookie && c.Name != loginCookie {
+			r.AddCookie(c)
+		}
+	}
+}
+
+func (g *Gateway) upstreamError(w http.ResponseWriter, _ *http.Request, err error) {
+	g.cfg.Log.Info("The app did not answer", "reason", withoutURL(err).Error())
+	g.page(w, http.StatusBadGateway, pageUpstreamDown)
+}
+
+// refuse answers a page and logs why, without personal data or secrets.
+func (g *Gateway) refuse(w http.ResponseWriter, status int, p page, why string, err error) {
+	if err != nil {
+		g.cfg.Log.Info("Login refused", "reason", why, "error", err.Error())
+	} else {
+		g.cfg.Log.Info("Login refused", "reason", why)
+	}
+	g.page(w, status, p)
+}
+
+// oauthError is err without the token endpoint's body, which may echo
+// what was sent.
+func oauthError(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		code := re.ErrorCode
+		if code == "" && re.Response != nil {
+			code = fmt.Sprintf("HTTP %d", re.Response.StatusCode)
+		}
+		return fmt.Errorf("the token endpoint refused: %s", code)
+	}
+	return withoutURL(err)
+}
+
+// withoutURL is err without a URL it quotes (which may carry a code).
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// headerSafe says whether s may be a header value: no control characters.
+func headerSafe(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return len(s) <= 256
+}

@@ -1,0 +1,195 @@
+package ssogateway
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// Cookie names. The session holds who is signed in; the login cookie holds
+// a gateway-initiated login's state and where to return to, for 10 minutes.
+const (
+	sessionCookie = "kooper_session"
+	loginCookie   = "kooper_login"
+	// sessionMaxAge bounds a session: past it the user signs in again,
+	// whatever the tokens' lifetimes (the refresh token's is 30 days,
+	// spec §7.3).
+	sessionMaxAge = 12 * time.Hour
+	loginMaxAge   = 10 * time.Minute
+	// maxCookieBytes is the most a cookie value may be, encoded: browsers
+	// keep 4096 bytes per cookie, name and attributes included.
+	maxCookieBytes = 3800
+)
+
+// session is what the session cookie carries, encrypted (AES-256-CTR) and
+// signed (HMAC-SHA256) by securecookie: the user as the kit's userinfo
+// (spec §7.5) named them, and the tokens (spec §7.3) to refresh with.
+type session struct {
+	// User is userinfo's userName, which authSync's users are keyed by.
+	User string `json:"u"`
+	// Email is userinfo's email; may be empty.
+	Email string `json:"e,omitempty"`
+	// AccessToken and RefreshToken are the kit's tokens.
+	AccessToken  string `json:"a"`
+	RefreshToken string `json:"r,omitempty"`
+	// Expiry is when the access token expires, in Unix seconds; 0: never
+	// said.
+	Expiry int64 `json:"x,omitempty"`
+}
+
+// login is what the login cookie carries.
+type login struct {
+	// State is the state sent to the authorise endpoint (spec §7.2).
+	State string `json:"s"`
+	// ReturnTo is the local path the user asked for before signing in.
+	ReturnTo string `json:"r"`
+}
+
+// codec encodes and decodes the gateway's cookies.
+type codec struct {
+	sc *securecookie.SecureCookie
+}
+
+// newCodec makes a codec with the given 32-byte keys; cookies expire
+// after sessionMaxAge (the login cookie's shorter age is checked too).
+func newCodec(hashKey, blockKey []byte) codec {
+	sc := securecookie.New(hashKey, blockKey)
+	sc.SetSerializer(securecookie.JSONEncoder{})
+	sc.MaxAge(int(sessionMaxAge.Seconds()))
+	sc.MaxLength(maxCookieBytes)
+	return codec{sc: sc}
+}
+
+// encode returns the value of cookie name holding v.
+func (c codec) encode(name string, v any) (string, error) {
+	return c.sc.Encode(name, v)
+}
+
+// decodeSession decodes a session cookie's value. It fails when the value
+// was not made by a codec with the same keys and name, was changed, is
+// older than sessionMaxAge, or names no user or token.
+func (c codec) decodeSession(value string) (session, error) {
+	var s session
+	if err := c.sc.Decode(sessionCookie, value, &s); err != nil {
+		return session{}, err
+	}
+	if s.User == "" || s.AccessToken == "" {
+		return session{}, errors.New("the session names no user or token")
+	}
+	return s, nil
+}
+
+// decodeLogin decodes a login cookie's value, refusing one older than
+// loginMaxAge.
+func (c codec) decodeLogin(value string, now time.Time) (login, error) {
+	var l struct {
+		login
+		At int64 `json:"t"`
+	}
+	if err := c.sc.Decode(loginCookie, value, &l); err != nil {
+		return login{}, err
+	}
+	if l.State == "" || now.Sub(time.Unix(l.At, 0)) > loginMaxAge {
+		return login{}, errors.New("the login expired")
+	}
+	return l.login, nil
+}
+
+// encodeLogin returns the value of a login cookie made at now.
+func (c codec) encodeLogin(l login, now time.Time) (string, error) {
+	return c.encode(loginCookie, struct {
+		login
+		At int64 `json:"t"`
+	}{l, now.Unix()})
+}
+
+// setCookie sets a gateway cookie: HttpOnly, Secure, SameSite=Lax (the
+// callback is a top-level navigation from the kit's domain, which Lax
+// lets through), for the whole site.
+func setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: int(maxAge.Seconds()),
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+}
+
+// clearCookie removes a gateway cookie.
+func clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+}
+
+// callback is the query of a request to the callback path.
+type callback struct {
+	// Code is the authorisation code (spec §7.1 step 2, §7.2).
+	Code string
+	// State is the gateway's state; empty for a login the kit's portal
+	// started (spec §7.1), which carries Tenant instead.
+	State string
+	// Tenant is the tenant identifier a portal login carries: tenantId or
+	// tenantCode, the spec cannot say which (§8 item 25).
+	Tenant string
+}
+
+// Errors of parseCallback.
+var (
+	errNoCode         = errors.New("the callback carries no code")
+	errBadCallback    = errors.New("the callback's parameters are malformed")
+	errPortalNoTenant = errors.New("a login without state must carry tenant (spec §7.1)")
+)
+
+// maxParam bounds each callback parameter; the kit's are far shorter.
+const maxParam = 2048
+
+// parseCallback reads the callback's query: code is required, each
+// parameter appears at most once and is at most maxParam bytes of
+// printable ASCII, and a callback without state carries tenant. An error
+// the kit sends instead of a code (error=...) is errNoCode.
+func parseCallback(rawQuery string) (callback, error) {
+	values, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return callback{}, errBadCallback
+	}
+	get := func(name string) (string, error) {
+		v := values[name]
+		switch {
+		case len(v) == 0:
+			return "", nil
+		case len(v) > 1 || len(v[0]) > maxParam || !printableASCII(v[0]):
+			return "", errBadCallback
+		}
+		return v[0], nil
+	}
+	var cb callback
+	for name, dst := range map[string]*string{"code": &cb.Code, "state": &cb.State, "tenant": &cb.Tenant} {
+		if *dst, err = get(name); err != nil {
+			return callback{}, err
+		}
+	}
+	switch {
+	case cb.Code == "":
+		return callback{}, errNoCode
+	case cb.State == "" && cb.Tenant == "":
+		return callback{}, errPortalNoTenant
+	}
+	return cb, nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// safeReturnPath is p when it is a path of this site ("/..." but not
+// "//..." nor "/\\...", which browsers read as another host), else "/".
+func safeReturnPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || !printableASCII(p) || len(p) > maxParam {
+		return "/"
+	}
+	return p
+}
