@@ -3,7 +3,6 @@ package controllers
 import (
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/metering"
+	"github.com/kooper-io/kooper/internal/testenv"
 )
 
 // meteredTenantJSON is a tenant as the informer cache holds it, with the
@@ -47,18 +47,6 @@ func meteredTenantJSON(i int, metering bool) []byte {
 	return data
 }
 
-// heapOf returns the live heap held by what build returns.
-func heapOf(build func() any) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	held := build()
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	runtime.KeepAlive(held)
-	return after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
-}
-
 // BenchmarkMeteringMemory10kTenants3Meters measures what metering adds to
 // the controller's memory at 10,000 tenants with three meters each. The
 // metering controller keeps no state of its own: its state is the metering
@@ -79,11 +67,11 @@ func BenchmarkMeteringMemory10kTenants3Meters(b *testing.B) {
 		}
 	}
 	for b.Loop() {
-		without := heapOf(decode(false))
-		with := heapOf(decode(true))
+		without := testenv.HeapOf(decode(false))
+		with := testenv.HeapOf(decode(true))
 		// The records of one hour for every tenant, were they all built at once
 		// (they never are: one tenant's at a time, at most 1000).
-		records := heapOf(func() any {
+		records := testenv.HeapOf(func() any {
 			out := make([]pendingRecord, 0, tenants*meters)
 			for i := range tenants * meters {
 				out = append(out, pendingRecord{meter: "duration", units: 10000, record: koogallery.UsageRecord{

@@ -3,7 +3,6 @@ package intern
 import (
 	"fmt"
 	"reflect"
-	"runtime"
 	"testing"
 	"time"
 	"unsafe"
@@ -17,6 +16,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
+	"github.com/kooper-io/kooper/internal/testenv"
 )
 
 // product is a workload product with every isolation object: quota,
@@ -187,18 +187,6 @@ func TestCachedFormDropsManagedFields(t *testing.T) {
 	}
 }
 
-// heapOf returns the heap that what build returns holds.
-func heapOf(build func() any) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	held := build()
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	runtime.KeepAlive(held)
-	return after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
-}
-
 // BenchmarkCachedTenantObjects measures what the informers hold for 2,000
 // tenants' cached objects (their Namespace, ResourceQuota, LimitRange,
 // NetworkPolicy, ServiceAccount, claim, Deployment, Service, Ingress),
@@ -241,8 +229,8 @@ func BenchmarkCachedTenantObjects(b *testing.B) {
 	for b.Loop() {
 		b.ReportMetric(perObject(stripManagedFields), "ns/object-stripped")
 		b.ReportMetric(perObject(CachedForm), "ns/object-cached-form")
-		stripped := heapOf(build(stripManagedFields))
-		interned := heapOf(build(CachedForm))
+		stripped := testenv.HeapOf(build(stripManagedFields))
+		interned := testenv.HeapOf(build(CachedForm))
 		b.ReportMetric(float64(stripped)/tenants, "B/tenant-stripped")
 		b.ReportMetric(float64(interned)/tenants, "B/tenant-cached-form")
 		b.ReportMetric(float64(interned)/float64(stripped), "cached-form/stripped")
