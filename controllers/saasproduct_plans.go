@@ -105,15 +105,7 @@ func planNeeds(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan, pods i
 	}
 	resources = withGateway(resources, tenantobjects.GatewayResources(w))
 	if resources != nil {
-		requests := maps.Clone(resources.Requests)
-		if requests == nil {
-			requests = corev1.ResourceList{}
-		}
-		for name, limit := range resources.Limits {
-			if _, set := requests[name]; !set {
-				requests[name] = limit
-			}
-		}
+		requests := effectiveRequests(resources)
 		for name, q := range requests {
 			needs[corev1.ResourceName("requests."+string(name))] = times(q, pods)
 		}
@@ -133,6 +125,21 @@ func planNeeds(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan, pods i
 	return needs
 }
 
+// effectiveRequests are r's requests, a request left unset being its
+// limit, as the API server defaults a container's; r is not modified.
+func effectiveRequests(r *saasv1alpha1.ContainerResources) corev1.ResourceList {
+	requests := maps.Clone(r.Requests)
+	if requests == nil {
+		requests = corev1.ResourceList{}
+	}
+	for name, limit := range r.Limits {
+		if _, set := requests[name]; !set {
+			requests[name] = limit
+		}
+	}
+	return requests
+}
+
 // withGateway is what one pod of the workload holds: the app's resources
 // plus the SSO gateway's, if it has one (a request left unset is the
 // limit, as for the app). Neither is modified.
@@ -145,16 +152,7 @@ func withGateway(app, gateway *saasv1alpha1.ContainerResources) *saasv1alpha1.Co
 		if r == nil {
 			continue
 		}
-		requests := maps.Clone(r.Requests)
-		if requests == nil {
-			requests = corev1.ResourceList{}
-		}
-		for name, limit := range r.Limits {
-			if _, set := requests[name]; !set {
-				requests[name] = limit
-			}
-		}
-		addTo(sum.Requests, requests)
+		addTo(sum.Requests, effectiveRequests(r))
 		addTo(sum.Limits, r.Limits)
 	}
 	return sum
