@@ -78,9 +78,14 @@ func quotaShortfalls(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan) 
 	var problems []string
 	for _, name := range slices.Sorted(maps.Keys(plan.Quota)) {
 		hard, need := plan.Quota[name], needs[name]
+		missing := containersSettingNone(w, plan, name)
 		switch {
-		case podComputeQuotas[name] && need.IsZero():
-			problems = append(problems, fmt.Sprintf("plan %s: quota %s is set but its containers set none, so the API server refuses every pod", plan.SKUCode, name))
+		case podComputeQuotas[name] && len(missing) > 0:
+			who := "container " + missing[0] + " sets"
+			if len(missing) > 1 {
+				who = "containers " + strings.Join(missing, " and ") + " set"
+			}
+			problems = append(problems, fmt.Sprintf("plan %s: quota %s is set but %s none, so the API server refuses every pod", plan.SKUCode, name, who))
 		case hard.Cmp(need) >= 0:
 		case name == corev1.ResourcePods:
 			problems = append(problems, fmt.Sprintf("plan %s: quota pods=%s cannot hold %s", plan.SKUCode, hard.String(), peak))
@@ -103,26 +108,66 @@ func planNeeds(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan, pods i
 	if resources == nil {
 		resources = w.Resources
 	}
-	resources = withGateway(resources, tenantobjects.GatewayResources(w))
-	if resources != nil {
-		requests := effectiveRequests(resources)
-		for name, q := range requests {
-			needs[corev1.ResourceName("requests."+string(name))] = times(q, pods)
-		}
-		for name, q := range resources.Limits {
-			needs[corev1.ResourceName("limits."+string(name))] = times(q, pods)
-		}
-		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
-			if q, set := requests[name]; set {
-				needs[name] = times(q, pods)
-			}
-		}
-	}
+	addComputeNeeds(needs, withGateway(resources, tenantobjects.GatewayResources(w)), pods)
 	if w.Storage != nil {
 		needs[corev1.ResourcePersistentVolumeClaims] = *resource.NewQuantity(1, resource.DecimalSI)
 		needs[corev1.ResourceRequestsStorage] = w.Storage.Size.DeepCopy()
 	}
 	return needs
+}
+
+// addComputeNeeds adds to needs what pods containers of resources hold,
+// per quota name (requests.cpu, limits.memory, cpu, ...); nil adds nothing.
+func addComputeNeeds(needs corev1.ResourceList, resources *saasv1alpha1.ContainerResources, pods int32) {
+	if resources == nil {
+		return
+	}
+	requests := effectiveRequests(resources)
+	for name, q := range requests {
+		needs[corev1.ResourceName("requests."+string(name))] = times(q, pods)
+	}
+	for name, q := range resources.Limits {
+		needs[corev1.ResourceName("limits."+string(name))] = times(q, pods)
+	}
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
+		if q, set := requests[name]; set {
+			needs[name] = times(q, pods)
+		}
+	}
+}
+
+// containersSettingNone names the containers of a tenant's pod (the app,
+// and the SSO gateway when the product has one) that set nothing for the
+// compute quota name: the ResourceQuota admission refuses a pod when any
+// one container does, whatever the others set.
+func containersSettingNone(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan, name corev1.ResourceName) []string {
+	app := plan.Resources
+	if app == nil {
+		app = w.Resources
+	}
+	containers := []struct {
+		name      string
+		resources *saasv1alpha1.ContainerResources
+	}{{tenantobjects.AppName, app}}
+	if gw := tenantobjects.GatewayResources(w); gw != nil {
+		containers = append(containers, struct {
+			name      string
+			resources *saasv1alpha1.ContainerResources
+		}{tenantobjects.GatewayContainerName, gw})
+	}
+	// kooper's LimitRange gives a container that sets nothing the app's
+	// resources (tenantobjects' limitRange).
+	defaults := corev1.ResourceList{}
+	addComputeNeeds(defaults, app, 1)
+	var missing []string
+	for _, c := range containers {
+		needs := corev1.ResourceList{}
+		addComputeNeeds(needs, c.resources, 1)
+		if q, d := needs[name], defaults[name]; q.IsZero() && d.IsZero() {
+			missing = append(missing, c.name)
+		}
+	}
+	return missing
 }
 
 // effectiveRequests are r's requests, a request left unset being its

@@ -52,7 +52,20 @@ func TestQuotaShortfalls(t *testing.T) {
 		{name: "an unset request is the limit", replicas: 2, resources: cpu("", "1"),
 			quota: corev1.ResourceList{corev1.ResourceCPU: q("2"), corev1.ResourceLimitsCPU: q("3")}, want: []string{"quota cpu=2 cannot hold the 3 of the 3 pods"}},
 		{name: "a compute quota the containers do not set refuses every pod", replicas: 1, resources: cpu("100m", ""),
-			quota: corev1.ResourceList{corev1.ResourceLimitsCPU: q("4")}, want: []string{"quota limits.cpu is set but its containers set none"}},
+			quota: corev1.ResourceList{corev1.ResourceLimitsCPU: q("4")}, want: []string{"quota limits.cpu is set but container app sets none"}},
+		// The trial of issue 32: the gateway's default resources hid an app
+		// that sets none, and every pod was refused.
+		{name: "an app that sets no resources beside the SSO gateway refuses every pod", replicas: 1,
+			sso:   &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}},
+			quota: corev1.ResourceList{corev1.ResourceRequestsCPU: q("4")}, want: []string{"quota requests.cpu is set but container app sets none"}},
+		{name: "a gateway that sets no resources gets the app's from kooper's LimitRange", replicas: 1, resources: cpu("100m", "100m"),
+			sso:   &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{Resources: &saasv1alpha1.ContainerResources{}}},
+			quota: corev1.ResourceList{corev1.ResourceRequestsCPU: q("4")}},
+		{name: "a gateway whose resources leave out a quota's, and an app that sets none either", replicas: 1,
+			sso: &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{Resources: &saasv1alpha1.ContainerResources{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: q("10m")}}}},
+			quota: corev1.ResourceList{corev1.ResourceRequestsMemory: q("1Gi")},
+			want:  []string{"quota requests.memory is set but containers app and kooper-gateway set none"}},
 		{name: "the claim counts", storage: storage, replicas: 1,
 			quota: corev1.ResourceList{corev1.ResourcePersistentVolumeClaims: q("0"), corev1.ResourceRequestsStorage: q("5Gi")},
 			want:  []string{"persistentvolumeclaims=0 cannot hold the data volume's 1", "requests.storage=5Gi cannot hold the data volume's 10Gi"}},
