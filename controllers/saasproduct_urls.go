@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -125,6 +126,9 @@ func checkTenantURLs(product *saasv1alpha1.SaaSProduct, id string, urls tenantob
 			return templateInvalid("%s renders to %d characters for instance %s; appInfo holds at most %d", u.name, n, id, maxURLLength)
 		}
 	}
+	if p := gatewayURLProblem(product, id, urls.FrontEnd); p != nil {
+		return p
+	}
 	if !hasIngress(product) {
 		return nil
 	}
@@ -133,6 +137,23 @@ func checkTenantURLs(product *saasv1alpha1.SaaSProduct, id string, urls tenantob
 			urls.Host, id, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// gatewayURLProblem checks frontEndUrl for a product with an SSO gateway:
+// the gateway serves its sign-in callback at /oauth2/callback of that URL
+// and sets Secure cookies, so it must be an https URL at the root of its
+// host (docs/sso-gateway.md). A path would send the kit's redirect past
+// the gateway, and every sign-in would fail.
+func gatewayURLProblem(product *saasv1alpha1.SaaSProduct, id, frontEnd string) *urlProblem {
+	if product.Spec.Workload.Gateway() == nil {
+		return nil
+	}
+	u, err := url.Parse(frontEnd)
+	if err == nil && u.Scheme == "https" && (u.Path == "" || u.Path == "/") && u.RawQuery == "" {
+		return nil
+	}
+	return templateInvalid("with sso.gateway, frontEndUrl must be https at the root of its host (the gateway's sign-in "+
+		"callback is /oauth2/callback there, and its cookies are Secure); it renders %q for instance %s", frontEnd, id)
 }
 
 // hostProblems lists why host cannot be an Ingress host that resolves: a

@@ -30,13 +30,14 @@ func TestURLTemplateChecks(t *testing.T) {
 	// characters to exactly 512 characters.
 	pathTo512 := func(n int) string { return strings.Repeat("p", maxURLLength-n) }
 	prefix := "https://{{.InstanceID}}.example.com/" // renders to 8+22+13 = 43 characters
-	cases := []struct {
+	type urlCase struct {
 		name            string
 		frontEnd, admin string
 		ingress         bool
 		wantReason      string
 		wantMessage     string
-	}{
+	}
+	cases := []urlCase{
 		{name: "host names the instance", frontEnd: "https://{{.InstanceID}}.crm.example.com", ingress: true},
 		{name: "host names the namespace", frontEnd: "https://{{.Namespace}}.crm.example.com", ingress: true},
 		{name: "host uses part of the instance's hash", frontEnd: "https://{{slice .InstanceID 2 10}}.crm.example.com", ingress: true},
@@ -107,10 +108,29 @@ func TestURLTemplateChecks(t *testing.T) {
 			wantReason: saasv1alpha1.URLTemplateInvalidReason, wantMessage: "has no host",
 		},
 	}
+	// With the SSO gateway (issue 32's trial: a path was accepted, and
+	// every sign-in would have missed the callback).
+	gateway := []struct {
+		name, frontEnd string
+		wantMessage    string
+	}{
+		{name: "gateway at the root of the tenant's host", frontEnd: "https://{{.InstanceID}}.crm.example.com"},
+		{name: "gateway at the root, final slash", frontEnd: "https://{{.InstanceID}}.crm.example.com/"},
+		{name: "gateway behind a path", frontEnd: "https://{{.InstanceID}}.crm.example.com/app",
+			wantMessage: `with sso.gateway, frontEndUrl must be https at the root of its host (the gateway's sign-in callback is /oauth2/callback there, and its cookies are Secure); it renders "https://i-00000000000000000000.crm.example.com/app" for instance i-00000000000000000000`},
+		{name: "gateway over plain http", frontEnd: "http://{{.InstanceID}}.crm.example.com", wantMessage: "must be https at the root of its host"},
+	}
+	for _, tc := range gateway {
+		cases = append(cases, urlCase{name: tc.name, frontEnd: tc.frontEnd, ingress: true, wantMessage: tc.wantMessage,
+			wantReason: map[bool]string{true: saasv1alpha1.URLTemplateInvalidReason}[tc.wantMessage != ""]})
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			product := urlProduct(tc.frontEnd, tc.admin, tc.ingress)
+			if strings.HasPrefix(tc.name, "gateway ") {
+				product.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}}
+			}
 			cond := urlsCondition(product)
 			p := checkURLTemplates(product)
 			if tc.wantReason == "" {
