@@ -215,7 +215,8 @@ type URLTemplates struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.livenessProbe) || self.ports.exists(p, p.name == self.livenessProbe.port && (!has(p.protocol) || p.protocol == 'TCP'))",message="livenessProbe.port must name a TCP port of workload.ports"
 // +kubebuilder:validation:XValidation:rule="!has(self.startupProbe) || self.ports.exists(p, p.name == self.startupProbe.port && (!has(p.protocol) || p.protocol == 'TCP'))",message="startupProbe.port must name a TCP port of workload.ports"
 // +kubebuilder:validation:XValidation:rule="!has(self.sso) || has(self.directory)",message="sso needs directory: the gateway reads the SSO settings and the directory mounted there"
-// +kubebuilder:validation:XValidation:rule="!has(self.sso) || !has(self.sso.gateway) || !has(self.sso.gateway.port) || !self.ports.exists(p, p.containerPort == self.sso.gateway.port)",message="sso.gateway.port must differ from every workload port"
+// +kubebuilder:validation:XValidation:rule="!has(self.sso) || !has(self.sso.gateway) || !has(self.sso.gateway.port) || !self.ports.exists(p, p.containerPort == self.sso.gateway.port)",message="sso.gateway.port (default 4180) must differ from every workload port"
+// +kubebuilder:validation:XValidation:rule="!has(self.sso) || !has(self.sso.gateway) || !self.ports.exists(p, p.name == 'kooper-gateway')",message="with sso.gateway, no workload port may be named kooper-gateway: that is the gateway's port, which the tenant's Service sends traffic to"
 // +kubebuilder:validation:XValidation:rule="!has(self.config) || !has(self.storage) || !(self.storage.mountPath + '/').startsWith(self.config.mountPath + '/')",message="config.mountPath must be neither storage.mountPath nor a directory above it"
 // +kubebuilder:validation:XValidation:rule="!has(self.config) || !has(self.directory) || !has(self.directory.mountPath) || !(self.directory.mountPath + '/').startsWith(self.config.mountPath + '/')",message="config.mountPath must be neither directory.mountPath nor a directory above it"
 type WorkloadTemplate struct {
@@ -347,6 +348,7 @@ type WorkloadTemplate struct {
 
 // WorkloadSSO is how a joint-operation workload's users sign in (spec §7).
 // +kubebuilder:validation:MinProperties=1
+// +kubebuilder:validation:XValidation:rule="has(self.gateway)",message="sso needs gateway, kooper's login gateway, the only way it signs users in so far (gateway: {} takes every default)"
 type WorkloadSSO struct {
 	// gateway puts kooper's login gateway in front of the app
 	// (docs/sso-gateway.md); gateway: {} takes every default. It is the
@@ -381,7 +383,8 @@ type SSOGateway struct {
 
 	// port is the container port the gateway listens on, and the port the
 	// Service and Ingress send traffic to. Defaults to 4180; it must differ
-	// from every workload port.
+	// from every workload port, and be 1024 or more (the gateway runs as a
+	// user that may not bind lower ports).
 	// +optional
 	// +kubebuilder:default=4180
 	// +kubebuilder:validation:Minimum=1024

@@ -477,7 +477,7 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 				o.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{}
 				o.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{}
 			}),
-			wantMessage: "should have at least 1 properties",
+			wantMessage: "sso needs gateway, kooper's login gateway, the only way it signs users in so far (gateway: {} takes every default)",
 		},
 		{
 			name: "an SSO gateway on a workload port",
@@ -485,7 +485,27 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 				o.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{}
 				o.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{Port: o.Spec.Workload.Ports[0].ContainerPort}}
 			}),
-			wantMessage: "sso.gateway.port must differ from every workload port",
+			wantMessage: "sso.gateway.port (default 4180) must differ from every workload port",
+		},
+		{
+			name: "an SSO gateway's default port on a workload port",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{}
+				o.Spec.Workload.Ports[0].ContainerPort = 4180
+				o.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}}
+			}),
+			wantMessage: "sso.gateway.port (default 4180) must differ from every workload port",
+		},
+		{
+			// Issue 32's trial: the Service's port then went to the app,
+			// past the gateway, and the product said Ready.
+			name: "a workload port named as the SSO gateway's",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{}
+				o.Spec.Workload.Ports[0].Name = "kooper-gateway"
+				o.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}}
+			}),
+			wantMessage: "with sso.gateway, no workload port may be named kooper-gateway: that is the gateway's port, which the tenant's Service sends traffic to",
 		},
 		{
 			name: "config mounted where the directory is (its default)",
