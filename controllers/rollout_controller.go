@@ -25,6 +25,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/rollout"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // Rollout defaults (docs/rollout.md).
@@ -56,6 +57,9 @@ type RolloutReconciler struct {
 	Namespace string
 	// Charts fetches a Secret-packaged chart to keep it in its revision.
 	Charts *Charts
+	// GatewayImage is the controllers' --gateway-image, pinned into the
+	// revisions of products with an SSO gateway that name no image.
+	GatewayImage string
 
 	countsMu      sync.Mutex
 	countsWritten map[string]time.Time
@@ -73,7 +77,7 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if !takesRollouts(product) {
 		return ctrl.Result{}, nil
 	}
-	rev, ok := rollout.RevisionOf(product)
+	rev, ok := rollout.RevisionOf(product, rollout.Defaults{GatewayImage: tenantobjects.GatewayImageOr(r.GatewayImage)})
 	if !ok {
 		return ctrl.Result{}, nil // the chart's resolution updates the product's status, which brings it back
 	}

@@ -8,6 +8,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/rollout"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // selectRevision puts in s.product the version of the product's app the
@@ -20,7 +21,7 @@ import (
 // and restarted on the version it runs.
 func (r *SaaSTenantReconciler) selectRevision(ctx context.Context, s *tenantState) outcome {
 	t := s.tenant
-	live := rollout.LiveName(s.product)
+	live := rollout.LiveName(s.product, rollout.Defaults{GatewayImage: tenantobjects.GatewayImageOr(r.Options.GatewayImage)})
 	want := t.Annotations[saasv1alpha1.RevisionAnnotation]
 	if want == "" {
 		want = t.Status.Revision

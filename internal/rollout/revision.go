@@ -36,12 +36,23 @@ type Revision struct {
 	ChartArchive []byte `json:"chartArchive,omitempty"`
 }
 
+// Defaults are what a revision takes from the controllers where the
+// product names nothing, so that a change of them reaches tenants in the
+// rollout's waves like any other change of the app.
+type Defaults struct {
+	// GatewayImage is the SSO gateway's image for a product whose
+	// spec.workload.sso.gateway names none (the controllers'
+	// --gateway-image: kooper's own, which a kooper upgrade changes).
+	GatewayImage string
+}
+
 // RevisionOf is the product's revision as its spec and status.chart say
-// now; ok is false for a chart product whose chart is not resolved yet.
-// The revision shares the product's values: copy before changing either.
-func RevisionOf(product *saasv1alpha1.SaaSProduct) (rev Revision, ok bool) {
+// now, with the controllers' defaults d pinned in; ok is false for a chart
+// product whose chart is not resolved yet. The revision shares the
+// product's values: copy before changing either.
+func RevisionOf(product *saasv1alpha1.SaaSProduct, d Defaults) (rev Revision, ok bool) {
 	spec := &product.Spec
-	rev = Revision{Workload: spec.Workload, Chart: spec.Chart}
+	rev = Revision{Workload: withDefaults(spec.Workload, d), Chart: spec.Chart}
 	if spec.Chart == nil {
 		return rev, true
 	}
@@ -71,10 +82,22 @@ func (rev Revision) Name(product string) string {
 	return fmt.Sprintf("%s-%s", product, hex.EncodeToString(sum[:5]))
 }
 
-// LiveName is the name of the revision product's spec asks for now, ""
-// when a chart product's chart is not resolved yet.
-func LiveName(product *saasv1alpha1.SaaSProduct) string {
-	rev, ok := RevisionOf(product)
+// withDefaults is w with d's values where w names none: a copy when it
+// changes anything, w itself otherwise.
+func withDefaults(w *saasv1alpha1.WorkloadTemplate, d Defaults) *saasv1alpha1.WorkloadTemplate {
+	if gw := w.Gateway(); gw == nil || gw.Image != "" || d.GatewayImage == "" {
+		return w
+	}
+	pinned := w.DeepCopy()
+	pinned.SSO.Gateway.Image = d.GatewayImage
+	return pinned
+}
+
+// LiveName is the name of the revision product's spec asks for now, with
+// the controllers' defaults d, "" when a chart product's chart is not
+// resolved yet.
+func LiveName(product *saasv1alpha1.SaaSProduct, d Defaults) string {
+	rev, ok := RevisionOf(product, d)
 	if !ok {
 		return ""
 	}

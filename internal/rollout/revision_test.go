@@ -53,20 +53,20 @@ func TestARevisionIsNamedByWhatMakesTheApp(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, q := LiveName(c.p), LiveName(c.q)
+			p, q := LiveName(c.p, Defaults{}), LiveName(c.q, Defaults{})
 			if (p == q) != c.sameNamed || !strings.HasPrefix(p, "crm-") {
 				t.Fatalf("%s and %s: same name %v, want %v", p, q, p == q, c.sameNamed)
 			}
 		})
 	}
-	if LiveName(chartProduct("", `{}`)) != "" {
+	if LiveName(chartProduct("", `{}`), Defaults{}) != "" {
 		t.Fatal("a chart product whose chart is not resolved has no revision yet")
 	}
 }
 
 func TestOverlayGivesTheProductAsItWasAtTheRevision(t *testing.T) {
 	old := chartProduct("sha256:1", `{"web":2}`)
-	rev, _ := RevisionOf(old)
+	rev, _ := RevisionOf(old, Defaults{})
 	data, err := rev.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestOverlayGivesTheProductAsItWasAtTheRevision(t *testing.T) {
 	if now.Status.Chart.Digest != "sha256:2" {
 		t.Fatal("Overlay changed the product it was given")
 	}
-	if stored.Name("crm") != LiveName(old) {
+	if stored.Name("crm") != LiveName(old, Defaults{}) {
 		t.Fatal("a stored revision keeps its name")
 	}
 }
@@ -99,7 +99,7 @@ func TestOverlayGivesTheProductAsItWasAtTheRevision(t *testing.T) {
 // FuzzDecodeRevision: any stored data decodes or fails cleanly, and what
 // decodes can be overlaid, named and encoded again without a panic.
 func FuzzDecodeRevision(f *testing.F) {
-	rev, _ := RevisionOf(chartProduct("sha256:1", `{"web":2}`))
+	rev, _ := RevisionOf(chartProduct("sha256:1", `{"web":2}`), Defaults{})
 	seed, _ := rev.Encode()
 	f.Add(seed)
 	f.Add([]byte(`{"workload":{"image":"crm:1"}}`))
@@ -116,4 +116,40 @@ func FuzzDecodeRevision(f *testing.F) {
 			t.Fatalf("a decoded revision does not encode: %v", err)
 		}
 	})
+}
+
+// The SSO gateway's default image (the controllers' --gateway-image,
+// kooper's own) is pinned in the revision of a product that names none:
+// a kooper upgrade that changes it makes a new revision, which reaches the
+// tenants in waves, where it changed every tenant's pod at once (issue
+// 32's trial). A product naming its image, or without a gateway, keeps its
+// revision whatever the default.
+func TestTheGatewaysDefaultImageIsPartOfTheRevision(t *testing.T) {
+	gateway := workloadProduct("crm:1")
+	gateway.Name = "crm"
+	gateway.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}}
+	v1, v2 := Defaults{GatewayImage: "kooper:v1"}, Defaults{GatewayImage: "kooper:v2"}
+	if LiveName(gateway, v1) == LiveName(gateway, v2) {
+		t.Error("a new default gateway image made no new revision")
+	}
+	rev, _ := RevisionOf(gateway, v1)
+	if got := rev.Workload.SSO.Gateway.Image; got != "kooper:v1" {
+		t.Errorf("the revision pins gateway image %q, want kooper:v1", got)
+	}
+	if gateway.Spec.Workload.SSO.Gateway.Image != "" {
+		t.Error("pinning the image changed the product")
+	}
+	if got := rev.Overlay(gateway).Spec.Workload.SSO.Gateway.Image; got != "kooper:v1" {
+		t.Errorf("a tenant on the revision renders gateway image %q, want kooper:v1", got)
+	}
+
+	named := gateway.DeepCopy()
+	named.Spec.Workload.SSO.Gateway.Image = "registry.example.com/kooper:pinned"
+	plain := workloadProduct("crm:1")
+	plain.Name = "crm"
+	for name, p := range map[string]*saasv1alpha1.SaaSProduct{"naming its image": named, "without a gateway": plain} {
+		if LiveName(p, v1) != LiveName(p, v2) || LiveName(p, v1) != LiveName(p, Defaults{}) {
+			t.Errorf("a product %s changed revision with the default gateway image", name)
+		}
+	}
 }

@@ -66,8 +66,14 @@ func (d *Desired) gatewayImage() string {
 	if image := d.Product.Spec.Workload.Gateway().Image; image != "" {
 		return image
 	}
-	if d.GatewayImage != "" {
-		return d.GatewayImage
+	return GatewayImageOr(d.GatewayImage)
+}
+
+// GatewayImageOr is the controllers' gateway image: image (their
+// --gateway-image), or DefaultGatewayImage when that is empty.
+func GatewayImageOr(image string) string {
+	if image != "" {
+		return image
 	}
 	return DefaultGatewayImage
 }
