@@ -74,6 +74,9 @@ func quotaShortfalls(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan) 
 	if surge == 0 {
 		peak = fmt.Sprintf("the %d pods of a %s rollout (no surge)", pods, strategy.Type)
 	}
+	if w.Gateway() != nil {
+		peak += ", each with its SSO gateway"
+	}
 	needs := planNeeds(w, plan, pods)
 	var problems []string
 	for _, name := range slices.Sorted(maps.Keys(plan.Quota)) {

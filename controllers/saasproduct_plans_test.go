@@ -36,7 +36,7 @@ func TestQuotaShortfalls(t *testing.T) {
 	}{
 		{name: "the SSO gateway's default resources count in every pod", replicas: 1, resources: cpu("500m", "500m"),
 			sso:   &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}},
-			quota: corev1.ResourceList{corev1.ResourceRequestsCPU: q("1")}, want: []string{"requests.cpu=1 cannot hold the 1020m of the 2 pods"}},
+			quota: corev1.ResourceList{corev1.ResourceRequestsCPU: q("1")}, want: []string{"requests.cpu=1 cannot hold the 1020m of the 2 pods of a rolling update (1 replicas and 1 surge), each with its SSO gateway"}},
 		{name: "with room for the gateway", replicas: 1, resources: cpu("500m", "500m"), sso: &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}},
 			quota: corev1.ResourceList{corev1.ResourceRequestsCPU: q("1020m"), corev1.ResourceLimitsCPU: q("1400m")}},
 		{name: "3 replicas and a surge pod do not fit in 3 pods", replicas: 3,
