@@ -145,7 +145,7 @@ func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.S
 	if ambiguous {
 		reason = saasv1alpha1.SeveralApplicationsReason
 		msg += fmt.Sprintf("; the enterprise has %d applications and the product's SSO gateway names none (spec.workload.sso.gateway.appId): "+
-			"it signs in with the most recently synced, %s", len(d.Spec.Applications), string(sso.Data["appId"]))
+			"it signs in with %s, the one delivered first or else the most recently synced", len(d.Spec.Applications), string(sso.Data["appId"]))
 	}
 	setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, reason, msg)
 	return nil
@@ -163,10 +163,13 @@ func (r *SaaSDirectoryReconciler) productGateway(ctx context.Context, d *saasv1a
 
 // chosenApplication is the application kooper-sso carries: the one the
 // product's SSO gateway names (spec.workload.sso.gateway.appId) when the
-// enterprise has it, else the most recently synced. ambiguous says the
-// gateway names none while the enterprise has several. ok is false when
-// the enterprise has no application.
-func chosenApplication(product *saasv1alpha1.SaaSProduct, apps []saasv1alpha1.DirectoryApplication) (app saasv1alpha1.DirectoryApplication, ambiguous, ok bool) {
+// enterprise has it; else the one delivered already (current), while the
+// enterprise still has it, so that a second application's sync does not
+// move a working tenant's sign-in to an application its users are not
+// authorised for (issue 32's trial); else the most recently synced.
+// ambiguous says the gateway names none while the enterprise has several.
+// ok is false when the enterprise has no application.
+func chosenApplication(product *saasv1alpha1.SaaSProduct, apps []saasv1alpha1.DirectoryApplication, current string) (app saasv1alpha1.DirectoryApplication, ambiguous, ok bool) {
 	if len(apps) == 0 {
 		return app, false, false
 	}
@@ -181,7 +184,24 @@ func chosenApplication(product *saasv1alpha1.SaaSProduct, apps []saasv1alpha1.Di
 			return a, false, true
 		}
 	}
-	return apps[len(apps)-1], gateway && named == "" && len(apps) > 1, true
+	ambiguous = gateway && named == "" && len(apps) > 1
+	for _, a := range apps {
+		if gateway && current != "" && a.AppID == current {
+			return a, ambiguous, true
+		}
+	}
+	return apps[len(apps)-1], ambiguous, true
+}
+
+// deliveredApplication is the appId of the kooper-sso Secret delivered in
+// namespace, "" when there is none or it cannot be read. Delivered objects
+// are not cached: read from the API server, once per delivery (a kit sync).
+func (r *SaaSDirectoryReconciler) deliveredApplication(ctx context.Context, namespace string) string {
+	delivered := &corev1.Secret{}
+	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: saasv1alpha1.SSOSecretName}, delivered); err != nil {
+		return ""
+	}
+	return string(delivered.Data["appId"])
 }
 
 // deliveredMeta is the metadata of everything delivered for d.
@@ -256,7 +276,11 @@ func (r *SaaSDirectoryReconciler) ssoSecret(ctx context.Context, d *saasv1alpha1
 		if err := r.Get(ctx, client.ObjectKey{Name: d.Spec.ProductName}, product); err != nil {
 			return nil, false, fmt.Errorf("the SaaSProduct %s cannot be read: %w", d.Spec.ProductName, err)
 		}
-		app, several, _ := chosenApplication(product, d.Spec.Applications)
+		current := ""
+		if gw := product.Spec.Workload.Gateway(); gw != nil && gw.AppID == "" && len(d.Spec.Applications) > 1 {
+			current = r.deliveredApplication(ctx, namespace) // the choice is open: keep what the tenant signs in with
+		}
+		app, several, _ := chosenApplication(product, d.Spec.Applications, current)
 		ambiguous = several
 		secret, err := r.clientSecret(ctx, product, app)
 		if err != nil {

@@ -51,31 +51,42 @@ func TestAnSSOGatewayProductsTenantsGetTheGatewayAndItsApplication(t *testing.T)
 	}{
 		{koogallery.KitTenantSync, `"orderId":"","tenantCode":"acme","name":"ACME","domainName":"https://acme.tenantaccount.com","flag":1`},
 		{koogallery.KitApplicationSync, `"appId":"app-1","clientId":"client-1","clientSecret":"` + secret1 + `","flag":1`},
-		{koogallery.KitApplicationSync, `"appId":"app-2","clientId":"client-2","clientSecret":"` + secret2 + `","flag":1`},
 	} {
 		g.Expect(kitCall(t, product.Name, call.name, kitBody(instanceID, tenantID, call.rest))).To(Equal("000000"), string(call.name))
 	}
-	// Two applications, none named: the most recent, and the condition says so.
+	ssoApp := func(g Gomega) string {
+		sso := &corev1.Secret{}
+		g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: namespace, Name: saasv1alpha1.SSOSecretName}, sso)).To(Succeed())
+		return string(sso.Data["appId"])
+	}
+	eventuallyDirectory(t, instanceID, tenantID, delivered(saasv1alpha1.SucceededReason))
+	g.Eventually(ssoApp).Should(Equal("app-1"))
+
+	// A second application, none named: the condition says so, and the
+	// tenant keeps signing in with the first, whose users are authorised
+	// (issue 32's trial: it moved to the newest, and locked them out).
+	g.Expect(kitCall(t, product.Name, koogallery.KitApplicationSync, kitBody(instanceID, tenantID,
+		`"appId":"app-2","clientId":"client-2","clientSecret":"`+secret2+`","flag":1`))).To(Equal("000000"))
 	d := eventuallyDirectory(t, instanceID, tenantID, delivered(saasv1alpha1.SeveralApplicationsReason))
 	g.Expect(apimeta.FindStatusCondition(d.Status.Conditions, saasv1alpha1.DeliveredCondition).Message).To(ContainSubstring("spec.workload.sso.gateway.appId"))
-	g.Expect(getObject(t, &corev1.Secret{}, namespace, saasv1alpha1.SSOSecretName).Data).To(HaveKeyWithValue("appId", []byte("app-2")))
+	g.Expect(ssoApp(g)).To(Equal("app-1"))
 
 	// Naming one redelivers kooper-sso with it.
 	stored := &saasv1alpha1.SaaSProduct{}
 	g.Expect(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(product), stored)).To(Succeed())
 	patch := client.MergeFrom(stored.DeepCopy())
-	stored.Spec.Workload.SSO.Gateway.AppID = "app-1"
+	stored.Spec.Workload.SSO.Gateway.AppID = "app-2"
 	g.Expect(k8sClient.Patch(testContext(t), stored, patch)).To(Succeed())
 	eventuallyDirectory(t, instanceID, tenantID, delivered(saasv1alpha1.SucceededReason))
 	g.Eventually(func(g Gomega) {
 		sso := &corev1.Secret{}
 		g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: namespace, Name: saasv1alpha1.SSOSecretName}, sso)).To(Succeed())
-		g.Expect(sso.Data).To(And(HaveKeyWithValue("appId", []byte("app-1")), HaveKeyWithValue("clientId", []byte("client-1")),
-			HaveKeyWithValue("clientSecret", []byte("secret-1"))))
+		g.Expect(sso.Data).To(And(HaveKeyWithValue("appId", []byte("app-2")), HaveKeyWithValue("clientId", []byte("client-2")),
+			HaveKeyWithValue("clientSecret", []byte("secret-2"))))
 	}).Should(Succeed())
 	g.Eventually(func(g Gomega) {
 		deployment := &appsv1.Deployment{}
 		g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: namespace, Name: tenantobjects.AppName}, deployment)).To(Succeed())
-		g.Expect(deployment.Spec.Template.Spec.Containers[1].Args).To(ContainElement("--app-id=app-1"))
+		g.Expect(deployment.Spec.Template.Spec.Containers[1].Args).To(ContainElement("--app-id=app-2"))
 	}).Should(Succeed())
 }

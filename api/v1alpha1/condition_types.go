@@ -446,7 +446,8 @@ const (
 	// SeveralApplicationsReason: the directory is delivered (Delivered True),
 	// but the enterprise has several applications and the product's SSO
 	// gateway names none (spec.workload.sso.gateway.appId): kooper-sso
-	// carries the most recently synced one, whose users the gateway admits.
+	// keeps the application it carried, or else carries the most recently
+	// synced one, whose users the gateway admits.
 	SeveralApplicationsReason = "SeveralApplications"
 	// DirectorySyncedReason: a kit call changed the directory (Event reason).
 	DirectorySyncedReason = "DirectorySynced"

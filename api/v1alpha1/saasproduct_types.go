@@ -373,10 +373,12 @@ func (w *WorkloadTemplate) Gateway() *SSOGateway {
 type SSOGateway struct {
 	// appId is the joint-operation application whose authorised users
 	// (authSync) the gateway admits, and whose OAuth client it signs in
-	// with. Defaults to the enterprise's only application; when the
-	// enterprise has several and none is named, the gateway admits users of
-	// the most recently synced one and the SaaSDirectory's Delivered
-	// condition says so (reason SeveralApplications).
+	// with; product-wide, so it names an application every buyer's
+	// enterprise has. Defaults to the enterprise's only application; when
+	// the enterprise has several and none is named, the gateway keeps the
+	// one it was delivered first (the most recently synced when it had
+	// none) and the SaaSDirectory's Delivered condition says so (reason
+	// SeveralApplications).
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	AppID string `json:"appId,omitempty"`
