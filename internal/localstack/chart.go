@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -105,6 +106,11 @@ func (s *Stack) createDataVolumes(ctx context.Context) error {
 					HostPath: &corev1.HostPathVolumeSource{Path: fmt.Sprintf("/var/lib/kooper-local/%02d", i)},
 				},
 			},
+		}
+		if s.node != nil {
+			// A real kubelet mounts it: a directory of the stack's own, made on first use.
+			pv.Spec.HostPath = &corev1.HostPathVolumeSource{
+				Path: filepath.Join(s.dir, "volumes", fmt.Sprintf("%02d", i)), Type: ptr.To(corev1.HostPathDirectoryOrCreate)}
 		}
 		if err := s.Client.Create(ctx, pv); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("failed to create a PersistentVolume: %w", err)

@@ -21,8 +21,12 @@ var listeningLine = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
 // licence upload) on a free loopback port.
 func (s *Stack) startSimulator(ctx context.Context, _ Options) error {
 	s.logf("Starting the marketplace simulator")
+	host := "127.0.0.1"
+	if s.node != nil {
+		host = s.node.IP // where the operator's pods reach it
+	}
 	p, err := localcluster.StartProcess("marketplace-sim", s.LogDir(), s.Binary("marketplace-sim"),
-		[]string{"serve", "--listen", "127.0.0.1:0"})
+		[]string{"serve", "--listen", host + ":0"})
 	if err != nil {
 		return err
 	}
