@@ -241,13 +241,9 @@ func (c *Cluster) ctr(ctx context.Context, t nodeTools, args ...string) (string,
 func (c *Cluster) importImages(ctx context.Context, t nodeTools) error {
 	for archive, name := range c.node.Images {
 		c.logf("Importing %s as %s", filepath.Base(archive), name)
-		// The archive's index is named by its ref name annotation; the
-		// image is the current platform's, tagged as the caller asks.
-		tmp := name + "-import"
-		if _, err := c.ctr(ctx, t, "images", "import", "--index-name", tmp, "--platform", "linux/amd64", archive); err != nil {
-			return err
-		}
-		if _, err := c.ctr(ctx, t, "images", "tag", "--force", tmp, name); err != nil {
+		// The archive's ref name is only a tag: the index is kept under the
+		// full name, unpacked for this machine's platform.
+		if _, err := c.ctr(ctx, t, "images", "import", "--index-name", name, "--platform", "linux/amd64", archive); err != nil {
 			return err
 		}
 	}
