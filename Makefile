@@ -145,7 +145,7 @@ E2E_NODE_NETNS ?= kooper-$(shell printf %s "$(ROOT)" | sha256sum | cut -c1-8)
 e2e-node: tools ## The real-node lane (root): kooper and two tenants as real pods on containerd 2, runc, the CNI bridge, kubelet, kube-proxy and kube-router (NetworkPolicy) in a network namespace of its own: probes, non-root, read-only root, isolation with positive controls, freeze/unfreeze keeping the volume's file, release. About 5 minutes once built.
 	hack/install-runtime.sh --node
 	hack/build-tools.sh kubernetes-node containerd kube-router
-	cd hack/image && go run . -root $(ROOT) -out $(BIN)/images -version $(VERSION) -created $(SOURCE_DATE_EPOCH) -platforms linux/amd64 -images kooper,sample-app,pause
+	cd hack/image && go run . -root $(ROOT) -out $(BIN)/e2e-node-images -version e2e-node -created $(SOURCE_DATE_EPOCH) -platforms linux/amd64 -images kooper,sample-app,pause
 	go test -c -o $(BIN)/e2e-node.test ./hack/e2e-node
 	hack/e2e-node/netns.sh $(E2E_NODE_NETNS) $(BIN)/e2e-node.test -test.count=1 -test.timeout=25m -test.v -e2e-node
 

@@ -64,7 +64,7 @@ func TestRealNode(t *testing.T) {
 	start := time.Now()
 	stack, err := localstack.Start(ctx, localstack.Options{
 		Root: root, Dir: dir, Logf: t.Logf,
-		Node: localcluster.LaneNode(filepath.Join(dir, "cluster"), filepath.Join(root, "bin", "images")),
+		Node: localcluster.LaneNode(filepath.Join(dir, "cluster"), filepath.Join(root, "bin", "e2e-node-images")),
 		Values: map[string]any{
 			"image": map[string]any{"repository": "kooper.local/kooper", "tag": localcluster.NodeImageTag, "pullPolicy": "Never"},
 			// One receiver: the node has two cores to share with everything else.

@@ -35,6 +35,11 @@ ip netns exec "$name" sh -ec "
   sysctl -qw net.ipv4.ip_forward=1
   sysctl -qw net.bridge.bridge-nf-call-iptables=1
 "
+# Not `ip netns exec` for the lane itself: it remounts /sys, which hides the
+# machine's cgroup v1 hierarchies from the kubelet. nsenter switches only the
+# network namespace; unshare gives the lane a mount namespace of its own (the
+# kubelet's and containerd's mounts stay in it and go with it), slave to the
+# machine's.
 rc=0
-ip netns exec "$name" "$@" || rc=$?
+nsenter --net="/run/netns/$name" unshare --mount --propagation slave -- "$@" || rc=$?
 exit $rc

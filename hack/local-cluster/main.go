@@ -36,7 +36,7 @@ func run(args []string) error {
 	dir := fs.String("dir", "bin/local-cluster", "state directory: kubeconfig, logs, etcd data")
 	nodes := fs.Int("nodes", 3, "number of kwok nodes")
 	node := fs.Bool("node", false, "one real node (containerd, kubelet, kube-proxy, kube-router) instead of kwok's; "+
-		"run inside hack/e2e-node/netns.sh, after make image-node")
+		"run inside hack/e2e-node/netns.sh, with the images make e2e-node builds in bin/e2e-node-images")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: local-cluster [flags] up|down")
 		fs.PrintDefaults()
@@ -83,7 +83,7 @@ func up(dir string, nodes int, node bool) error {
 	logf := func(format string, args ...any) { fmt.Printf("[local-cluster] "+format+"\n", args...) }
 	o := localcluster.Options{Root: root, Dir: dir, Nodes: nodes, Logf: logf}
 	if node {
-		o.Node = localcluster.LaneNode(dir, filepath.Join(root, "bin", "images"))
+		o.Node = localcluster.LaneNode(dir, filepath.Join(root, "bin", "e2e-node-images"))
 	}
 	cluster, err := localcluster.Start(ctx, o)
 	if err != nil {

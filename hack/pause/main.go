@@ -1,7 +1,7 @@
 // Command pause is the sandbox ("pause") container of the real-node lane's
 // pods (make e2e-node): it holds the pod's namespaces and does nothing else
 // until told to stop, reaping any orphan it inherits as PID 1. The lane
-// cannot pull registry.k8s.io/pause, so make image-pause builds this one
+// cannot pull registry.k8s.io/pause, so make e2e-node builds this one
 // (hack/image -images pause) and the node imports it.
 package main
 

@@ -27,7 +27,9 @@ import (
 // fake pod IPs, or the real node's, which gets the first /24).
 const (
 	ServiceCIDR = "10.96.0.0/16"
-	PodCIDR     = "10.244.0.0/16"
+	// kubernetesServiceIP is the kubernetes Service's ClusterIP (ServiceCIDR's first).
+	kubernetesServiceIP = "10.96.0.1"
+	PodCIDR             = "10.244.0.0/16"
 )
 
 // Binaries names every executable the cluster starts, for KillLeftovers.
@@ -78,6 +80,8 @@ type Cluster struct {
 	logf  func(format string, args ...any)
 	// node is Options.Node, when the cluster runs on a real node.
 	node *NodeOptions
+	// sysctls are the machine's kernel tunables before the kubelet started.
+	sysctls map[string]string
 }
 
 // Start starts every component and waits until the nodes are Ready. On
@@ -164,9 +168,20 @@ func (c *Cluster) startControlPlane() error {
 		Set("service-cluster-ip-range", ServiceCIDR)
 	if c.node != nil {
 		// Pods reach the API server through the kubernetes Service, whose
-		// endpoint is the advertised address: the node's, not loopback.
-		api.SecureServing.ListenAddr.Address = c.node.IP
-		api.Configure().Set("advertise-address", c.node.IP)
+		// endpoint is the advertised address: the node's, not loopback. In
+		// the lane's own network namespace, a fixed port is free.
+		api.SecureServing.ListenAddr.Address, api.SecureServing.ListenAddr.Port = c.node.IP, "6443"
+		if err := os.MkdirAll(api.CertDir, 0o700); err != nil {
+			return err
+		}
+		ca, err := writeServingCerts(api.CertDir, c.node.IP, kubernetesServiceIP)
+		if err != nil {
+			return err
+		}
+		api.SecureServing.CA = ca
+		api.Configure().Set("advertise-address", c.node.IP).
+			// The node's name resolves nowhere: exec and logs go to its address.
+			Set("kubelet-preferred-address-types", "InternalIP")
 	}
 	for _, d := range []string{api.CertDir, c.env.ControlPlane.Etcd.DataDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -164,6 +165,14 @@ state = %q
     sandbox = %q
   [plugins."io.containerd.cri.v1.images"]
     snapshotter = "overlayfs"
+  # This machine's root lacks CAP_SYS_RESOURCE: no process may lower its
+  # oom_score_adj, and runc fails the pause container's -998 ("failed to
+  # update /proc/self/oom_score_adj: Permission denied"). Clamp to containerd's own.
+  [plugins."io.containerd.cri.v1.runtime"]
+    restrict_oom_score_adj = true
+    # Pods' network namespaces pinned under the state directory, not the
+    # machine's /var/run/netns.
+    netns_mounts_under_state_dir = true
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = [%q]
     conf_dir = %q
@@ -237,21 +246,61 @@ func (c *Cluster) ctr(ctx context.Context, t nodeTools, args ...string) (string,
 	return string(out), nil
 }
 
-// importImages imports each OCI archive and names its image as asked.
+// importImages imports each OCI archive under its image name, unpacked for
+// this machine's platform.
 func (c *Cluster) importImages(ctx context.Context, t nodeTools) error {
 	for archive, name := range c.node.Images {
 		c.logf("Importing %s as %s", filepath.Base(archive), name)
-		// The archive's ref name is only a tag: the index is kept under the
-		// full name, unpacked for this machine's platform.
-		if _, err := c.ctr(ctx, t, "images", "import", "--index-name", name, "--platform", "linux/amd64", archive); err != nil {
+		// An OCI archive's ref name is only a tag (the images' version):
+		// --base-name puts the repository before it, and imports nothing else.
+		repository, tag, _ := strings.Cut(name, ":")
+		if _, err := c.ctr(ctx, t, "images", "import", "--base-name", repository, "--platform", "linux/amd64", archive); err != nil {
 			return err
+		}
+		out, err := c.ctr(ctx, t, "images", "ls", "--quiet")
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(strings.Fields(out), name) {
+			return fmt.Errorf("%s holds no image tagged %s (it has: %s): build it with -version %s (make e2e-node)",
+				archive, tag, strings.Join(strings.Fields(out), " "), tag)
 		}
 	}
 	return nil
 }
 
+// kernelTunables are the machine-wide sysctls the kubelet sets when it starts
+// (its container manager's kernel defaults): the node puts them back when it stops.
+var kernelTunables = []string{"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
+	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes"}
+
+// saveKernelTunables records kernelTunables' values.
+func (c *Cluster) saveKernelTunables() {
+	c.sysctls = map[string]string{}
+	for _, k := range kernelTunables {
+		if v, err := os.ReadFile(filepath.Join("/proc/sys", k)); err == nil {
+			c.sysctls[k] = string(v)
+		}
+	}
+}
+
+// restoreKernelTunables writes back the values saveKernelTunables read.
+func (c *Cluster) restoreKernelTunables() error {
+	var errs []error
+	for k, v := range c.sysctls {
+		if now, err := os.ReadFile(filepath.Join("/proc/sys", k)); err == nil && string(now) == v {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("failed to restore sysctl %s: %w", k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (c *Cluster) startKubelet(t nodeTools) error {
 	c.logf("Starting kubelet")
+	c.saveKernelTunables()
 	kc, err := c.writeNodeKubeconfig("kubelet.kubeconfig", "system:node:"+c.node.Name, "system:nodes")
 	if err != nil {
 		return err
@@ -281,10 +330,12 @@ func (c *Cluster) startKubelet(t nodeTools) error {
 		"imageGCHighThresholdPercent": 100,
 		"imageGCLowThresholdPercent":  99,
 		"podPidsLimit":                4096,
-		"maxPods":                     60,
-		"syncFrequency":               "10s",
-		"fileCheckFrequency":          "10s",
-		"nodeStatusUpdateFrequency":   "5s",
+		// Not -999: root lacks CAP_SYS_RESOURCE here (see containerd's restrict_oom_score_adj).
+		"oomScoreAdj":               0,
+		"maxPods":                   60,
+		"syncFrequency":             "10s",
+		"fileCheckFrequency":        "10s",
+		"nodeStatusUpdateFrequency": "5s",
 	}
 	data, err := json.Marshal(config)
 	if err != nil {
@@ -316,7 +367,7 @@ func (c *Cluster) startKubeProxy(t nodeTools) error {
 		"--kubeconfig=" + kc, "--hostname-override=" + c.node.Name, "--proxy-mode=iptables",
 		"--cluster-cidr=" + PodCIDR,
 		// A network namespace's conntrack table size is not its own to set.
-		"--conntrack-max-per-core=0",
+		"--conntrack-max-per-core=0", "--oom-score-adj=0",
 		"--healthz-bind-address=127.0.0.1:10256", "--metrics-bind-address=127.0.0.1:10249",
 	})
 	if err != nil {
@@ -393,7 +444,7 @@ func (c *Cluster) stopNode() error {
 	if c.node == nil {
 		return nil
 	}
-	errs := []error{killCgroup(c.node.CgroupRoot)}
+	errs := []error{killCgroup(c.node.CgroupRoot), c.restoreKernelTunables()}
 	if _, err := KillLeftovers(c.dir, NodeBinaries...); err != nil {
 		errs = append(errs, err)
 	}
@@ -503,7 +554,7 @@ func NodeImage(name string) string { return "kooper.local/" + name + ":" + NodeI
 // (make e2e-node): its bridge and address as hack/e2e-node/netns.sh made
 // them (KOOPER_NODE_BRIDGE, KOOPER_NODE_IP), a cgroup root of its own for
 // dir, and the images kooper, sample-app and pause of imagesDir (make
-// image-node).
+// e2e-node builds them in bin/e2e-node-images, tagged NodeImageTag).
 func LaneNode(dir, imagesDir string) *NodeOptions {
 	ip, bridge := os.Getenv("KOOPER_NODE_IP"), os.Getenv("KOOPER_NODE_BRIDGE")
 	if ip == "" {
