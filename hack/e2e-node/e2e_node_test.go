@@ -12,6 +12,7 @@ package e2enode
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -26,6 +27,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -166,9 +170,14 @@ func testIsolation(t *testing.T, e *env) {
 	receiverMetrics := serviceAddress(g, e, localstack.Namespace, "kooper-receiver-metrics", "https-metrics")
 
 	g.Expect(e.dial(e.b, bService)).To(Succeed(), "tenant B cannot reach its own Service")
-	g.Expect(e.dial(e.a, bService)).NotTo(Succeed(), "tenant A reached tenant B's Service")
-	g.Expect(e.dial(e.a, metrics)).NotTo(Succeed(), "tenant A reached the controllers' metrics")
-	g.Expect(e.dial(e.a, receiverMetrics)).NotTo(Succeed(), "tenant A reached the receiver's metrics")
+	g.Expect(e.dial(e.a, bService)).To(MatchError(errRefused), "tenant A reached tenant B's Service")
+	g.Expect(e.dial(e.a, metrics)).To(MatchError(errRefused), "tenant A reached the controllers' metrics")
+	g.Expect(e.dial(e.a, receiverMetrics)).To(MatchError(errRefused), "tenant A reached the receiver's metrics")
+	// The metrics' positive control: a pod in the monitoring namespace,
+	// which kooper's own policies admit, reaches both.
+	monitor := startMonitor(g, e)
+	g.Expect(dialFrom(e, monitor.Namespace, "pod/"+monitor.Name, metrics)).To(Succeed(), "the monitoring namespace cannot reach the controllers' metrics")
+	g.Expect(dialFrom(e, monitor.Namespace, "pod/"+monitor.Name, receiverMetrics)).To(Succeed(), "the monitoring namespace cannot reach the receiver's metrics")
 
 	e.scaleControllers(g, 0)
 	for _, tenant := range []string{e.a, e.b} {
@@ -185,7 +194,7 @@ func testIsolation(t *testing.T, e *env) {
 				&networkingv1.NetworkPolicy{})).To(Succeed())
 		}
 	}).Should(Succeed())
-	g.Eventually(func() error { return e.dial(e.a, bService) }).ShouldNot(Succeed(), "tenant A still reaches tenant B once the policies are back")
+	g.Eventually(func() error { return e.dial(e.a, bService) }).Should(MatchError(errRefused), "tenant A still reaches tenant B once the policies are back")
 }
 
 func testFreezeUnfreeze(t *testing.T, e *env) {
@@ -305,10 +314,28 @@ func (e *env) exec(tenant string, command ...string) (string, error) {
 	return e.stack.Kubectl(e.ctx, append([]string{"exec", "-n", ns, "deploy/app", "--"}, command...)...)
 }
 
-// dial opens a TCP connection to address from inside the tenant's pod.
+// errRefused is a dial that the network refused or dropped, as against a
+// kubectl exec that failed.
+var errRefused = errors.New("the connection did not open")
+
+// dial opens a TCP connection to address from inside the tenant's pod: nil
+// when it opens, errRefused when it does not, another error when the command
+// did not run at all (so that a broken exec never passes for isolation).
 func (e *env) dial(tenant, address string) error {
-	_, err := e.exec(tenant, "/sample-app", "dial", address)
-	return err
+	g := NewGomega(func(message string, _ ...int) { panic(message) })
+	return dialFrom(e, namespaceOf(g, e, tenant), "deploy/app", address)
+}
+
+func dialFrom(e *env, ns, target, address string) error {
+	out, err := e.stack.Kubectl(e.ctx, "exec", "-n", ns, target, "--", "/sample-app", "dial", address)
+	switch {
+	case err == nil && strings.Contains(out, "connected to "+address):
+		return nil
+	case strings.Contains(out, "sample-app: dial tcp "+address):
+		return fmt.Errorf("%w: %s", errRefused, strings.TrimSpace(out))
+	default:
+		return fmt.Errorf("kubectl exec failed: %w", err)
+	}
 }
 
 func (e *env) scaleControllers(g Gomega, replicas int) {
@@ -327,6 +354,31 @@ func (e *env) scaleControllers(g Gomega, replicas int) {
 		g.Expect(pods.Items).To(HaveLen(replicas))
 		g.Expect(ready).To(Equal(replicas))
 	}).Should(Succeed())
+}
+
+// startMonitor runs a sample-app pod in the monitoring namespace (the one
+// kooper's metrics policies admit, chart value monitoringNamespace's
+// default) and waits until it is Ready.
+func startMonitor(g Gomega, e *env) *corev1.Pod {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "monitoring"}}
+	g.Expect(client.IgnoreAlreadyExists(e.stack.Client.Create(e.ctx, ns))).To(Succeed())
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "monitoring", Name: "monitor"},
+		Spec: corev1.PodSpec{
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true)},
+			Containers: []corev1.Container{{
+				Name: "monitor", Image: localcluster.NodeImage("sample-app"), ImagePullPolicy: corev1.PullNever,
+				Env:            []corev1.EnvVar{{Name: "DATA_DIR", Value: "/tmp"}},
+				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1},
+			}},
+		},
+	}
+	g.Expect(e.stack.Client.Create(e.ctx, pod)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKeyFromObject(pod), pod)).To(Succeed())
+		g.Expect(podReady(*pod)).To(BeTrue())
+	}).Should(Succeed())
+	return pod
 }
 
 // kooperProcesses are the node's processes whose executable is /kooper

@@ -32,6 +32,9 @@ ip netns exec "$name" sh -ec "
   ip link add $bridge type bridge
   ip addr add $ip/24 dev $bridge
   ip link set $bridge up
+  # The Services' ClusterIPs (localcluster.ServiceCIDR), reached from the
+  # namespace itself too: kube-proxy rewrites them once a route chose the bridge.
+  ip route add 10.96.0.0/16 dev $bridge
   sysctl -qw net.ipv4.ip_forward=1
   sysctl -qw net.bridge.bridge-nf-call-iptables=1
 "

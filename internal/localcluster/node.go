@@ -182,12 +182,13 @@ state = %q
     runtime_type = "io.containerd.runc.v2"
   [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
     BinaryName = %q
+    Root = %q
     SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri"]
     stream_server_address = "127.0.0.1"
     stream_server_port = "0"
 `, c.nodeDir("containerd", "root"), c.nodeDir("containerd", "state"), c.containerdSocket(), c.nodeDir("containerd-ttrpc.sock"),
-		c.node.PauseImage, t.cniDir, c.nodeDir("cni", "net.d"), t.runc)
+		c.node.PauseImage, t.cniDir, c.nodeDir("cni", "net.d"), t.runc, c.nodeDir("containerd", "runc"))
 	configPath := c.nodeDir("containerd.toml")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		return err
@@ -444,9 +445,69 @@ func (c *Cluster) stopNode() error {
 	if c.node == nil {
 		return nil
 	}
-	errs := []error{killCgroup(c.node.CgroupRoot), c.restoreKernelTunables()}
+	errs := []error{killCgroup(c.node.CgroupRoot), c.restoreKernelTunables(), c.removeShimSockets()}
 	if _, err := KillLeftovers(c.dir, NodeBinaries...); err != nil {
 		errs = append(errs, err)
+	}
+	return errors.Join(append(errs, c.removeLogLinks())...)
+}
+
+// shimSocketDir is where containerd's shims listen, whatever containerd's
+// configuration (defaults.DefaultStateDir + "/s").
+const shimSocketDir = "/run/containerd/s"
+
+// removeShimSockets kills the containerd shims of this node and removes the
+// sockets a killed shim leaves in shimSocketDir: each one's name is the
+// SHA-256 of <containerd's address>/<namespace>/<id> (containerd's
+// pkg/shim.SocketAddress), from the shim's own flags.
+func (c *Cluster) removeShimSockets() error {
+	pids, err := findProcesses(c.dir, "containerd-shim-runc-v2")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, pid := range pids {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		flags := map[string]string{}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		for i := 0; i+1 < len(args); i++ {
+			if strings.HasPrefix(args[i], "-") {
+				flags[strings.TrimLeft(args[i], "-")] = args[i+1]
+			}
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		path := filepath.Join(flags["address"], flags["namespace"], flags["id"])
+		for _, p := range []string{path, filepath.Join(path, "debug")} {
+			socket := filepath.Join(shimSocketDir, fmt.Sprintf("%x", sha256.Sum256([]byte(p))))
+			if err := os.Remove(socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// containerLogLinks is where the kubelet links each container's log, whatever
+// its configuration.
+const containerLogLinks = "/var/log/containers"
+
+// removeLogLinks removes the kubelet's links to this node's pod logs.
+func (c *Cluster) removeLogLinks() error {
+	entries, err := os.ReadDir(containerLogLinks)
+	if err != nil {
+		return nil //nolint:nilerr // no links at all
+	}
+	var errs []error
+	for _, e := range entries {
+		link := filepath.Join(containerLogLinks, e.Name())
+		if target, err := os.Readlink(link); err == nil && strings.HasPrefix(target, c.nodeDir("pod-logs")+string(filepath.Separator)) {
+			if err := os.Remove(link); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
