@@ -58,13 +58,14 @@ func selectImages(names string) ([]imageSpec, error) {
 	if names == "" {
 		return images, nil
 	}
+	known := append(slices.Clone(images), extraImages...)
 	var picked []imageSpec
 	for name := range strings.SplitSeq(names, ",") {
-		i := slices.IndexFunc(append(slices.Clone(images), extraImages...), func(s imageSpec) bool { return s.name == name })
+		i := slices.IndexFunc(known, func(s imageSpec) bool { return s.name == name })
 		if i < 0 {
 			return nil, fmt.Errorf("unknown image %q", name)
 		}
-		picked = append(picked, append(slices.Clone(images), extraImages...)[i])
+		picked = append(picked, known[i])
 	}
 	return picked, nil
 }
