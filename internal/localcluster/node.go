@@ -487,6 +487,9 @@ func (c *Cluster) removeShimSockets() error {
 			}
 		}
 	}
+	// Its directory and /run/containerd, if this node made them and nothing else uses them.
+	_ = os.Remove(shimSocketDir)
+	_ = os.Remove(filepath.Dir(shimSocketDir))
 	return errors.Join(errs...)
 }
 
@@ -509,6 +512,7 @@ func (c *Cluster) removeLogLinks() error {
 			}
 		}
 	}
+	_ = os.Remove(containerLogLinks) // if this node made it and it is empty now
 	return errors.Join(errs...)
 }
 
