@@ -8,7 +8,9 @@
 # binaries hack/build-tools.sh builds (kubelet, kube-proxy, containerd 2,
 # kube-router): Debian's CNI plugins (bridge, host-local, loopback, portmap
 # in /usr/lib/cni), iptables and ipset (kube-proxy's and kube-router's
-# rules) and iproute2 (the lane's network namespace).
+# rules), iproute2 (the lane's network namespace) and containerd (1.6, which
+# the lane runs instead of containerd 2 with E2E_NODE_CONTAINERD=debian; no
+# service is started: the lane starts its own).
 #
 # Usage: hack/install-runtime.sh [--node]
 set -euo pipefail
@@ -18,9 +20,9 @@ log() { printf '[install-runtime %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 packages=(runc)
 # Each package's check: a file it installs.
 declare -A provides=([runc]=/usr/sbin/runc [containernetworking-plugins]=/usr/lib/cni/bridge
-  [iptables]=/usr/sbin/iptables [ipset]=/usr/sbin/ipset [iproute2]=/usr/sbin/ip)
+  [iptables]=/usr/sbin/iptables [ipset]=/usr/sbin/ipset [iproute2]=/usr/sbin/ip [containerd]=/usr/bin/containerd)
 if [ "${1:-}" = "--node" ]; then
-  packages+=(containernetworking-plugins iptables ipset iproute2)
+  packages+=(containernetworking-plugins iptables ipset iproute2 containerd)
 elif [ $# -gt 0 ]; then
   echo "usage: $0 [--node]" >&2
   exit 2

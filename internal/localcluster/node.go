@@ -46,6 +46,11 @@ type NodeOptions struct {
 	Images map[string]string
 	// PauseImage is the pods' sandbox image: one of Images.
 	PauseImage string
+	// DebianContainerd runs Debian's containerd package (1.6, in /usr/bin)
+	// instead of the containerd 2 hack/build-tools.sh builds. Kubelet 1.37
+	// accepts it, logging that it lacks the RuntimeConfig call (so the
+	// cgroup driver comes from the kubelet's configuration, as here).
+	DebianContainerd bool
 }
 
 // NodeBinaries are the executables a real node runs, for KillLeftovers.
@@ -56,7 +61,7 @@ type nodeTools struct {
 	containerdDir, kubelet, kubeProxy, kubeRouter, runc, cniDir string
 }
 
-func findNodeTools(root string) (nodeTools, error) {
+func findNodeTools(root string, debianContainerd bool) (nodeTools, error) {
 	versions, err := readVersions(filepath.Join(root, "hack", "versions.env"))
 	if err != nil {
 		return nodeTools{}, err
@@ -71,12 +76,16 @@ func findNodeTools(root string) (nodeTools, error) {
 		runc:          "/usr/sbin/runc",
 		cniDir:        "/usr/lib/cni",
 	}
+	if debianContainerd {
+		t.containerdDir = "/usr/bin"
+	}
 	for _, p := range []string{
 		filepath.Join(t.containerdDir, "containerd"), filepath.Join(t.containerdDir, "ctr"),
 		filepath.Join(t.containerdDir, "containerd-shim-runc-v2"), t.kubelet, t.kubeProxy, t.kubeRouter,
 	} {
 		if _, err := os.Stat(p); err != nil {
-			return nodeTools{}, fmt.Errorf("%s is missing: run 'hack/build-tools.sh kubernetes-node containerd kube-router' first", p)
+			return nodeTools{}, fmt.Errorf("%s is missing: run 'hack/build-tools.sh kubernetes-node containerd kube-router' "+
+				"(or, for Debian's containerd, hack/install-runtime.sh --node) first", p)
 		}
 	}
 	for _, p := range []string{t.runc, filepath.Join(t.cniDir, "bridge"), filepath.Join(t.cniDir, "host-local"),
@@ -96,7 +105,7 @@ func findNodeTools(root string) (nodeTools, error) {
 // prepareNode checks the node's tools and kills what a killed earlier run
 // left: its processes and its pods' (by their cgroups).
 func (c *Cluster) prepareNode(root string) error {
-	if _, err := findNodeTools(root); err != nil {
+	if _, err := findNodeTools(root, c.node.DebianContainerd); err != nil {
 		return err
 	}
 	if _, err := KillLeftovers(c.dir, NodeBinaries...); err != nil {
@@ -118,7 +127,7 @@ func (c *Cluster) containerdSocket() string { return c.nodeDir("containerd.sock"
 // kube-router enforces NetworkPolicy.
 func (c *Cluster) startNode(ctx context.Context) error {
 	root := filepath.Dir(filepath.Dir(c.Tools.EnvtestDir))
-	tools, err := findNodeTools(root)
+	tools, err := findNodeTools(root, c.node.DebianContainerd)
 	if err != nil {
 		return err
 	}
@@ -189,6 +198,33 @@ state = %q
     stream_server_port = "0"
 `, c.nodeDir("containerd", "root"), c.nodeDir("containerd", "state"), c.containerdSocket(), c.nodeDir("containerd-ttrpc.sock"),
 		c.node.PauseImage, t.cniDir, c.nodeDir("cni", "net.d"), t.runc, c.nodeDir("containerd", "runc"))
+	if c.node.DebianContainerd {
+		// containerd 1.6's configuration: version 2, the CRI plugin in one piece.
+		config = fmt.Sprintf(`version = 2
+root = %q
+state = %q
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+[plugins."io.containerd.grpc.v1.cri"]
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  sandbox_image = %q
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = %q
+    conf_dir = %q
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+    BinaryName = %q
+    Root = %q
+    SystemdCgroup = false
+`, c.nodeDir("containerd", "root"), c.nodeDir("containerd", "state"), c.containerdSocket(), c.nodeDir("containerd-ttrpc.sock"),
+			c.node.PauseImage, t.cniDir, c.nodeDir("cni", "net.d"), t.runc, c.nodeDir("containerd", "runc"))
+	}
 	configPath := c.nodeDir("containerd.toml")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		return err
@@ -617,7 +653,9 @@ func NodeImage(name string) string { return "kooper.local/" + name + ":" + NodeI
 
 // LaneNode returns the real-node lane's node for the cluster directory dir
 // (make e2e-node): its bridge and address as hack/e2e-node/netns.sh made
-// them (KOOPER_NODE_BRIDGE, KOOPER_NODE_IP), a cgroup root of its own for
+// them (KOOPER_NODE_BRIDGE, KOOPER_NODE_IP), Debian's containerd when
+// KOOPER_NODE_CONTAINERD is "debian" (make e2e-node E2E_NODE_CONTAINERD=debian),
+// a cgroup root of its own for
 // dir, and the images kooper, sample-app and pause of imagesDir (make
 // e2e-node builds them in bin/e2e-node-images, tagged NodeImageTag).
 func LaneNode(dir, imagesDir string) *NodeOptions {
@@ -636,5 +674,6 @@ func LaneNode(dir, imagesDir string) *NodeOptions {
 	return &NodeOptions{
 		Name: "kooper-node", IP: ip, Bridge: bridge, CgroupRoot: "kooper-node-" + hex.EncodeToString(sum[:4]),
 		Images: images, PauseImage: NodeImage("pause"),
+		DebianContainerd: os.Getenv("KOOPER_NODE_CONTAINERD") == "debian",
 	}
 }

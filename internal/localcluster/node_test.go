@@ -17,10 +17,12 @@ func TestLaneNode(t *testing.T) {
 	g := NewWithT(t)
 	t.Setenv("KOOPER_NODE_IP", "")
 	t.Setenv("KOOPER_NODE_BRIDGE", "")
+	t.Setenv("KOOPER_NODE_CONTAINERD", "")
 	n := LaneNode("/work/a/bin/e2e-node/cluster", "/work/a/bin/e2e-node-images")
 	g.Expect(n.IP).To(Equal("10.244.0.1"))
 	g.Expect(n.Bridge).To(Equal("kooper0"))
 	g.Expect(n.PauseImage).To(Equal("kooper.local/pause:e2e-node"))
+	g.Expect(n.DebianContainerd).To(BeFalse())
 	g.Expect(n.Images).To(Equal(map[string]string{
 		"/work/a/bin/e2e-node-images/kooper.oci.tar":     "kooper.local/kooper:e2e-node",
 		"/work/a/bin/e2e-node-images/sample-app.oci.tar": "kooper.local/sample-app:e2e-node",
@@ -33,6 +35,8 @@ func TestLaneNode(t *testing.T) {
 	t.Setenv("KOOPER_NODE_IP", "10.244.7.1")
 	g.Expect(LaneNode("/x", "/y").IP).To(Equal("10.244.7.1"))
 	g.Expect(podSubnet("10.244.7.1")).To(Equal("10.244.7.0/24"))
+	t.Setenv("KOOPER_NODE_CONTAINERD", "debian")
+	g.Expect(LaneNode("/x", "/y").DebianContainerd).To(BeTrue())
 }
 
 // killCgroup only ever walks a single path element under the hierarchies.
