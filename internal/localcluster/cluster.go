@@ -97,20 +97,21 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	c = &Cluster{Tools: tools, dir: o.Dir, LogDir: filepath.Join(o.Dir, "logs"), logf: o.Logf, node: o.Node}
+	if c.node != nil {
+		// First the node's leftovers, whose files are under the directory.
+		if err := c.prepareNode(o.Root); err != nil {
+			return nil, err
+		}
+	}
 	if err := resetDir(o.Dir); err != nil {
 		return nil, err
 	}
-	c = &Cluster{Tools: tools, dir: o.Dir, LogDir: filepath.Join(o.Dir, "logs"), logf: o.Logf, node: o.Node}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, c.Stop())
 		}
 	}()
-	if c.node != nil {
-		if err := c.prepareNode(o.Root); err != nil {
-			return c, err
-		}
-	}
 	if err := c.startControlPlane(); err != nil {
 		return c, err
 	}

@@ -102,13 +102,22 @@ func findNodeTools(root string, debianContainerd bool) (nodeTools, error) {
 	return t, nil
 }
 
-// prepareNode checks the node's tools and kills what a killed earlier run
-// left: its processes and its pods' (by their cgroups).
+// prepareNode checks the node's tools and removes what a killed earlier run
+// left: its processes, its pods' (by their cgroups), its shims' sockets and
+// its log links. (Its mounts went with its mount namespace; the kernel
+// tunables its kubelet changed are put back from its record of them when
+// this node stops: saveKernelTunables.)
 func (c *Cluster) prepareNode(root string) error {
 	if _, err := findNodeTools(root, c.node.DebianContainerd); err != nil {
 		return err
 	}
+	if err := c.removeShimSockets(); err != nil {
+		return err
+	}
 	if _, err := KillLeftovers(c.dir, NodeBinaries...); err != nil {
+		return err
+	}
+	if err := c.removeLogLinks(); err != nil {
 		return err
 	}
 	return killCgroup(c.node.CgroupRoot)
@@ -311,18 +320,38 @@ func (c *Cluster) importImages(ctx context.Context, t nodeTools) error {
 var kernelTunables = []string{"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
 	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes"}
 
-// saveKernelTunables records kernelTunables' values.
-func (c *Cluster) saveKernelTunables() {
+// tunablesFile keeps the machine's kernelTunables from before the kubelet
+// changed them, beside the cluster's directory (which each start empties),
+// so that a run killed before it put them back is followed by one that does.
+func (c *Cluster) tunablesFile() string { return c.dir + ".kernel-tunables.json" }
+
+// saveKernelTunables records kernelTunables' values, unless a killed run's
+// record of them is still there: those are the machine's own.
+func (c *Cluster) saveKernelTunables() error {
+	if data, err := os.ReadFile(c.tunablesFile()); err == nil {
+		if err := json.Unmarshal(data, &c.sysctls); err == nil {
+			return nil
+		}
+	}
 	c.sysctls = map[string]string{}
 	for _, k := range kernelTunables {
 		if v, err := os.ReadFile(filepath.Join("/proc/sys", k)); err == nil {
 			c.sysctls[k] = string(v)
 		}
 	}
+	data, err := json.Marshal(c.sysctls)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(c.tunablesFile(), data, 0o600)
 }
 
-// restoreKernelTunables writes back the values saveKernelTunables read.
+// restoreKernelTunables writes back the values saveKernelTunables read, and
+// forgets them once they are back.
 func (c *Cluster) restoreKernelTunables() error {
+	if c.sysctls == nil {
+		return nil
+	}
 	var errs []error
 	for k, v := range c.sysctls {
 		if now, err := os.ReadFile(filepath.Join("/proc/sys", k)); err == nil && string(now) == v {
@@ -332,12 +361,18 @@ func (c *Cluster) restoreKernelTunables() error {
 			errs = append(errs, fmt.Errorf("failed to restore sysctl %s: %w", k, err))
 		}
 	}
+	if len(errs) == 0 {
+		errs = append(errs, os.Remove(c.tunablesFile()))
+		c.sysctls = nil
+	}
 	return errors.Join(errs...)
 }
 
 func (c *Cluster) startKubelet(t nodeTools) error {
 	c.logf("Starting kubelet")
-	c.saveKernelTunables()
+	if err := c.saveKernelTunables(); err != nil {
+		return err
+	}
 	kc, err := c.writeNodeKubeconfig("kubelet.kubeconfig", "system:node:"+c.node.Name, "system:nodes")
 	if err != nil {
 		return err

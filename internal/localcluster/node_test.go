@@ -70,3 +70,14 @@ func TestWriteServingCerts(t *testing.T) {
 		g.Expect(filepath.Join(dir, f)).To(BeAnExistingFile())
 	}
 }
+
+// A killed run's record of the machine's kernel tunables wins over what the
+// machine has now (its kubelet's values), and is forgotten once restored.
+func TestKernelTunablesRecordSurvivesAKilledRun(t *testing.T) {
+	g := NewWithT(t)
+	c := &Cluster{dir: filepath.Join(t.TempDir(), "cluster")}
+	g.Expect(os.WriteFile(c.tunablesFile(), []byte(`{"kernel/panic":"1\n"}`), 0o600)).To(Succeed())
+	g.Expect(c.saveKernelTunables()).To(Succeed())
+	g.Expect(c.sysctls).To(Equal(map[string]string{"kernel/panic": "1\n"}))
+	g.Expect((&Cluster{}).restoreKernelTunables()).To(Succeed(), "nothing recorded, nothing to do")
+}
