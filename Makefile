@@ -141,6 +141,21 @@ chart-readme: ## Regenerate charts/kooper/README.md from the values.yaml comment
 e2e: tools ## End to end on the local cluster: the chart via Helm, the whole tenant lifecycle, conformance, helm upgrade/uninstall.
 	go test -count=1 -timeout=20m -v ./hack/e2e/ -args -e2e
 
+# The real-node lane's network namespace: one per checkout, so two
+# checkouts' lanes run side by side (hack/e2e-node/netns.sh).
+E2E_NODE_NETNS ?= kooper-$(shell printf %s "$(ROOT)" | sha256sum | cut -c1-8)
+
+# E2E_NODE_CONTAINERD=debian runs Debian's containerd 1.6 instead of the containerd 2 built here.
+E2E_NODE_CONTAINERD ?=
+
+.PHONY: e2e-node
+e2e-node: tools ## The real-node lane (root): kooper and two tenants as real pods on containerd 2, runc, the CNI bridge, kubelet, kube-proxy and kube-router (NetworkPolicy) in a network namespace of its own: probes, non-root, read-only root, isolation with positive controls, freeze/unfreeze keeping the volume's file, release. About 2-4 minutes once its tools are built. E2E_NODE_CONTAINERD=debian: Debian's containerd 1.6 instead.
+	hack/install-runtime.sh --node
+	hack/build-tools.sh kubernetes-node kube-router $(if $(filter debian,$(E2E_NODE_CONTAINERD)),,containerd)
+	cd hack/image && go run . -root $(ROOT) -out $(BIN)/e2e-node-images -version e2e-node -created $(SOURCE_DATE_EPOCH) -platforms linux/amd64 -images kooper,sample-app,pause
+	go test -c -o $(BIN)/e2e-node.test ./hack/e2e-node
+	KOOPER_NODE_CONTAINERD=$(E2E_NODE_CONTAINERD) hack/e2e-node/netns.sh $(E2E_NODE_NETNS) $(BIN)/e2e-node.test -test.count=1 -test.timeout=25m -test.v -e2e-node
+
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 1m).
 	hack/fuzz.sh $(FUZZTIME)
@@ -213,3 +228,4 @@ cluster-down: ## Kill what a killed demo, e2e or cluster-up left running.
 	go run ./hack/local-cluster --dir bin/local-cluster down
 	go run ./hack/local-cluster --dir bin/demo down
 	go run ./hack/local-cluster --dir bin/e2e down
+	go run ./hack/local-cluster --dir bin/e2e-node down

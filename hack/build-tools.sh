@@ -5,7 +5,7 @@
 # already there, so only the first run is slow (about 10 minutes on 2 cores,
 # most of it kube-apiserver and friends).
 #
-# Usage: hack/build-tools.sh [tool ...]   tools: kubernetes etcd kwok helm helm-old controller-gen helm-unittest crd-ref-docs golangci-lint promtool
+# Usage: hack/build-tools.sh [tool ...]   tools: kubernetes kubernetes-node containerd kube-router etcd kwok helm helm-old controller-gen helm-unittest crd-ref-docs golangci-lint promtool
 #        (no argument builds them all)
 set -euo pipefail
 
@@ -41,12 +41,26 @@ wrapper_module() {
 }
 
 build_kubernetes() {
-  local dest="$BIN/kubernetes-$KUBERNETES_VERSION"
-  local cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-  if cached "$dest" "kubernetes $KUBERNETES_VERSION" "${cmds[@]}"; then return; fi
-  log "kubernetes $KUBERNETES_VERSION: building ${cmds[*]} (first time: about 6-8 minutes)"
-  local w="$WORK/kubernetes"
-  wrapper_module "$w" kubernetes-build
+  k8s_build "$BIN/kubernetes-$KUBERNETES_VERSION" kubernetes "about 6-8 minutes" \
+    kube-apiserver kube-controller-manager kube-scheduler kubectl
+}
+
+# build_kubernetes_node: the node's own binaries, kubelet and kube-proxy, for the
+# real-node lane (make e2e-node) only; kept apart so the other lanes never wait for them.
+build_kubernetes_node() {
+  k8s_build "$BIN/kubernetes-node-$KUBERNETES_VERSION" kubernetes-node "about 4-6 minutes" kubelet kube-proxy
+}
+
+# k8s_build DEST NAME ETA CMD...: builds k8s.io/kubernetes/cmd/CMD... at
+# KUBERNETES_VERSION into DEST.
+k8s_build() {
+  local dest=$1 name=$2 eta=$3
+  shift 3
+  local cmds=("$@")
+  if cached "$dest" "$name $KUBERNETES_VERSION" "${cmds[@]}"; then return; fi
+  log "$name $KUBERNETES_VERSION: building ${cmds[*]} (first time: $eta)"
+  local w="$WORK/$name"
+  wrapper_module "$w" "$name-build"
   local staging="v0${KUBERNETES_VERSION#v1}" # v1.37.2 -> v0.37.2
   (
     cd "$w"
@@ -72,7 +86,7 @@ build_kubernetes() {
     GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$dest.tmp/" "${pkgs[@]}"
   )
   rm -rf "$dest" && mv "$dest.tmp" "$dest"
-  log "kubernetes $KUBERNETES_VERSION: done"
+  log "$name $KUBERNETES_VERSION: done"
 }
 
 build_etcd() {
@@ -158,6 +172,34 @@ build_helm_old() {
 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
   done
 }
+# build_containerd: containerd v2 with its ctr and runc shim, for the real-node
+# lane (make e2e-node): kubelet 1.37 wants a containerd 2 (Debian bookworm ships
+# 1.6). Static (no cgo: no btrfs snapshotter, which the lane does not use).
+build_containerd() {
+  local dest="$BIN/containerd-$CONTAINERD_VERSION"
+  local cmds=(containerd ctr containerd-shim-runc-v2)
+  if cached "$dest" "containerd $CONTAINERD_VERSION" "${cmds[@]}"; then return; fi
+  log "containerd $CONTAINERD_VERSION: building ${cmds[*]} (about 3 minutes)"
+  local w="$WORK/containerd"
+  wrapper_module "$w" containerd-build
+  (
+    cd "$w"
+    go mod edit -require="github.com/containerd/containerd/v2@$CONTAINERD_VERSION"
+    local pkgs=() c
+    for c in "${cmds[@]}"; do pkgs+=("github.com/containerd/containerd/v2/cmd/$c"); done
+    mkdir -p "$dest.tmp"
+    CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -tags "no_btrfs no_devmapper no_zfs" \
+      -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \
+      -o "$dest.tmp/" "${pkgs[@]}"
+  )
+  rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  log "containerd $CONTAINERD_VERSION: done"
+}
+
+# build_kube_router: kube-router, run in firewall-only mode by the real-node lane
+# to enforce NetworkPolicy (it needs the iptables and ipset Debian packages).
+build_kube_router() { go_install kube-router "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router; }
+
 build_controller_gen() { go_install controller-gen "$CONTROLLER_GEN_VERSION" sigs.k8s.io/controller-tools/cmd/controller-gen; }
 # crd-ref-docs writes the API reference (make api-docs, docs/reference/api.md) from api/'s types.
 build_crd_ref_docs() { go_install crd-ref-docs "$CRD_REF_DOCS_VERSION" github.com/elastic/crd-ref-docs; }
@@ -220,6 +262,9 @@ main() {
   for t in "${tools[@]}"; do
     case $t in
       kubernetes) build_kubernetes ;;
+      kubernetes-node) build_kubernetes_node ;;
+      containerd) build_containerd ;;
+      kube-router) build_kube_router ;;
       etcd) build_etcd ;;
       kwok) build_kwok ;;
       helm) build_helm ;;

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,33 @@ var images = []imageSpec{
 		description:  "A sample tenant application for kooper",
 		exposedPorts: []string{"8080/tcp"},
 	},
+}
+
+// extraImages are built only when -images names them: the real-node lane's
+// sandbox image (hack/pause), which kooper does not ship.
+var extraImages = []imageSpec{
+	{
+		name: "pause", pkg: "./hack/pause", binary: "/pause",
+		description: "The sandbox container of kooper's real-node test lane",
+	},
+}
+
+// selectImages returns the images named in the comma-separated list names
+// (every shipped image when names is empty).
+func selectImages(names string) ([]imageSpec, error) {
+	if names == "" {
+		return images, nil
+	}
+	known := append(slices.Clone(images), extraImages...)
+	var picked []imageSpec
+	for name := range strings.SplitSeq(names, ",") {
+		i := slices.IndexFunc(known, func(s imageSpec) bool { return s.name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("unknown image %q", name)
+		}
+		picked = append(picked, known[i])
+	}
+	return picked, nil
 }
 
 // buildOptions are what every image of one run shares.

@@ -88,3 +88,24 @@ func TestBinaryLayerAndLabels(t *testing.T) {
 		})
 	}
 }
+
+// -images picks images by name; pause, the real-node lane's sandbox image,
+// is built only when named.
+func TestSelectImages(t *testing.T) {
+	g := NewWithT(t)
+	names := func(specs []imageSpec) []string {
+		var out []string
+		for _, s := range specs {
+			out = append(out, s.name)
+		}
+		return out
+	}
+	all, err := selectImages("")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(names(all)).To(Equal([]string{"kooper", "sample-app"}))
+	node, err := selectImages("kooper,sample-app,pause")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(names(node)).To(Equal([]string{"kooper", "sample-app", "pause"}))
+	_, err = selectImages("kooper,nope")
+	g.Expect(err).To(MatchError(ContainSubstring(`unknown image "nope"`)))
+}

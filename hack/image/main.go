@@ -39,6 +39,7 @@ func run() error {
 	version := flag.String("version", "", "The version the images are built as (required), e.g. v0.4.0 or the output of git describe.")
 	created := flag.Int64("created", 0, "Creation time of the images and their files, in Unix seconds: the last commit's time makes the build reproducible.")
 	platforms := flag.String("platforms", "linux/amd64,linux/arm64", "Comma-separated os/arch pairs to build for.")
+	names := flag.String("images", "", "Comma-separated images to build: kooper, sample-app (the default: both), pause (the real-node lane's sandbox image, built only when named).")
 	source := flag.String("source", "https://github.com/kooper-io/kooper", "The org.opencontainers.image.source label.")
 	flag.Parse()
 	if *version == "" {
@@ -65,7 +66,11 @@ func run() error {
 		root: absRoot, version: *version, created: time.Unix(*created, 0).UTC(),
 		platforms: strings.Split(*platforms, ","), source: *source, work: work,
 	}
-	for _, spec := range images {
+	specs, err := selectImages(*names)
+	if err != nil {
+		return err
+	}
+	for _, spec := range specs {
 		if err := writeArchive(spec, o, filepath.Join(absOut, spec.name+".oci.tar")); err != nil {
 			return fmt.Errorf("%s: %w", spec.name, err)
 		}

@@ -35,6 +35,8 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("local-cluster", flag.ContinueOnError)
 	dir := fs.String("dir", "bin/local-cluster", "state directory: kubeconfig, logs, etcd data")
 	nodes := fs.Int("nodes", 3, "number of kwok nodes")
+	node := fs.Bool("node", false, "one real node (containerd, kubelet, kube-proxy, kube-router) instead of kwok's; "+
+		"run inside hack/e2e-node/netns.sh, with the images make e2e-node builds in bin/e2e-node-images")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: local-cluster [flags] up|down")
 		fs.PrintDefaults()
@@ -57,10 +59,11 @@ func run(args []string) error {
 	}
 	switch command {
 	case "up":
-		return up(abs, *nodes)
+		return up(abs, *nodes, *node)
 	case "down":
 		// The demo and the e2e test also run the operator and the simulator.
 		binaries := append([]string{"kooper", "marketplace-sim"}, localcluster.Binaries...)
+		binaries = append(binaries, localcluster.NodeBinaries...)
 		killed, err := localcluster.KillLeftovers(abs, binaries...)
 		fmt.Printf("Stopped %d leftover processes of %s\n", killed, abs)
 		return err
@@ -70,7 +73,7 @@ func run(args []string) error {
 	}
 }
 
-func up(dir string, nodes int) error {
+func up(dir string, nodes int, node bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root, err := os.Getwd()
@@ -78,7 +81,11 @@ func up(dir string, nodes int) error {
 		return err
 	}
 	logf := func(format string, args ...any) { fmt.Printf("[local-cluster] "+format+"\n", args...) }
-	cluster, err := localcluster.Start(ctx, localcluster.Options{Root: root, Dir: dir, Nodes: nodes, Logf: logf})
+	o := localcluster.Options{Root: root, Dir: dir, Nodes: nodes, Logf: logf}
+	if node {
+		o.Node = localcluster.LaneNode(dir, filepath.Join(root, "bin", "e2e-node-images"))
+	}
+	cluster, err := localcluster.Start(ctx, o)
 	if err != nil {
 		return err
 	}

@@ -85,3 +85,27 @@ func TestWhoamiEchoesTheIdentityHeadersEscaped(t *testing.T) {
 	g.Expect(w.Body.String()).To(ContainSubstring(`&lt;b&gt;x&lt;/b&gt;@example.com`))
 	g.Expect(w.Body.String()).To(ContainSubstring(`<span id="tenant">-</span>`))
 }
+
+// The subcommands kubectl exec runs in the image, which has no shell:
+// record and visits share the server's visits file; dial tells an open port
+// from a closed one.
+func TestCommands(t *testing.T) {
+	g := NewWithT(t)
+	a := &app{dataDir: t.TempDir()}
+	g.Expect(a.command([]string{"record", "before-freeze"})).To(Succeed())
+	data, err := os.ReadFile(filepath.Join(a.dataDir, visitsFile))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(data)).To(MatchRegexp(`^\S+ before-freeze\n$`))
+	g.Expect(a.command([]string{"visits"})).To(Succeed())
+
+	server := httptest.NewServer(a.routes())
+	defer server.Close()
+	g.Expect(a.command([]string{"dial", server.Listener.Addr().String()})).To(Succeed())
+	closed := server.Listener.Addr().String()
+	server.Close()
+	g.Expect(a.command([]string{"dial", closed})).To(MatchError(ContainSubstring("connection refused")))
+
+	g.Expect(a.command([]string{"record"})).To(MatchError(ContainSubstring("usage")))
+	g.Expect(a.command([]string{"nope"})).To(MatchError(ContainSubstring("usage")))
+	g.Expect((&app{dataDir: t.TempDir()}).command([]string{"visits"})).NotTo(Succeed())
+}

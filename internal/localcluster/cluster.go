@@ -23,6 +23,15 @@ import (
 	"github.com/kooper-io/kooper/internal/procstat"
 )
 
+// The cluster's address ranges: the Services' ClusterIPs and the pods' (kwok's
+// fake pod IPs, or the real node's, which gets the first /24).
+const (
+	ServiceCIDR = "10.96.0.0/16"
+	// kubernetesServiceIP is the kubernetes Service's ClusterIP (ServiceCIDR's first).
+	kubernetesServiceIP = "10.96.0.1"
+	PodCIDR             = "10.244.0.0/16"
+)
+
 // Binaries names every executable the cluster starts, for KillLeftovers.
 var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
 
@@ -48,6 +57,10 @@ type Options struct {
 	// status sync does; kwok's own stages only ready Pending pods. The
 	// chaos suite sets it.
 	ReadyAgain bool
+	// Node, when set, runs the cluster on one real node (node.go:
+	// containerd, kubelet, kube-proxy and kube-router) instead of kwok's
+	// fake ones; Nodes and ReadyAgain are then ignored.
+	Node *NodeOptions
 }
 
 // Cluster is a running local cluster.
@@ -65,6 +78,10 @@ type Cluster struct {
 	env   *envtest.Environment
 	procs []*Process
 	logf  func(format string, args ...any)
+	// node is Options.Node, when the cluster runs on a real node.
+	node *NodeOptions
+	// sysctls are the machine's kernel tunables before the kubelet started.
+	sysctls map[string]string
 }
 
 // Start starts every component and waits until the nodes are Ready. On
@@ -80,10 +97,16 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	c = &Cluster{Tools: tools, dir: o.Dir, LogDir: filepath.Join(o.Dir, "logs"), logf: o.Logf, node: o.Node}
+	if c.node != nil {
+		// First the node's leftovers, whose files are under the directory.
+		if err := c.prepareNode(o.Root); err != nil {
+			return nil, err
+		}
+	}
 	if err := resetDir(o.Dir); err != nil {
 		return nil, err
 	}
-	c = &Cluster{Tools: tools, dir: o.Dir, LogDir: filepath.Join(o.Dir, "logs"), logf: o.Logf}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, c.Stop())
@@ -97,6 +120,9 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	if err := c.waitForControllers(ctx); err != nil {
 		return c, err
+	}
+	if c.node != nil {
+		return c, c.startNode(ctx)
 	}
 	return c, c.addNodes(ctx, o.Nodes)
 }
@@ -140,7 +166,24 @@ func (c *Cluster) startControlPlane() error {
 		// envtest turns the ServiceAccount admission plugin off; a real
 		// cluster has it, and it rejects pods whose ServiceAccount is missing.
 		Set("disable-admission-plugins", "").
-		Set("service-cluster-ip-range", "10.96.0.0/16")
+		Set("service-cluster-ip-range", ServiceCIDR)
+	if c.node != nil {
+		// Pods reach the API server through the kubernetes Service, whose
+		// endpoint is the advertised address: the node's, not loopback. In
+		// the lane's own network namespace, a fixed port is free.
+		api.SecureServing.ListenAddr.Address, api.SecureServing.ListenAddr.Port = c.node.IP, "6443"
+		if err := os.MkdirAll(api.CertDir, 0o700); err != nil {
+			return err
+		}
+		ca, err := writeServingCerts(api.CertDir, c.node.IP, kubernetesServiceIP)
+		if err != nil {
+			return err
+		}
+		api.SecureServing.CA = ca
+		api.Configure().Set("advertise-address", c.node.IP).
+			// The node's name resolves nowhere: exec and logs go to its address.
+			Set("kubelet-preferred-address-types", "InternalIP")
+	}
 	for _, d := range []string{api.CertDir, c.env.ControlPlane.Etcd.DataDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
@@ -184,10 +227,6 @@ func (c *Cluster) writeKubeconfig(file, user string) (kubeconfig, error) {
 
 // startComponents starts the controller-manager, the scheduler and kwok.
 func (c *Cluster) startComponents(tools Tools, qps int, readyAgain bool) error {
-	stages, err := writeStages(c.dir, tools.KwokVersion, readyAgain)
-	if err != nil {
-		return err
-	}
 	kcm, err := c.writeKubeconfig("kube-controller-manager.kubeconfig", "kube-controller-manager")
 	if err != nil {
 		return err
@@ -196,22 +235,34 @@ func (c *Cluster) startComponents(tools Tools, qps int, readyAgain bool) error {
 	if err != nil {
 		return err
 	}
+	kcmArgs := []string{
+		"--kubeconfig=" + kcm.path, "--leader-elect=false", "--secure-port=0",
+		// All default controllers, node lifecycle among them: without it
+		// kwok's nodes keep their not-ready taint and nothing schedules.
+		"--controllers=*",
+		"--service-account-private-key-file=" + filepath.Join(c.dir, "apiserver", "sa-signer.key"),
+	}
+	if c.node != nil {
+		// The real node gets its pod range from the controller-manager,
+		// as kube-router reads it there.
+		kcmArgs = append(kcmArgs, "--allocate-node-cidrs", "--cluster-cidr="+PodCIDR, "--node-cidr-mask-size=24",
+			"--service-cluster-ip-range="+ServiceCIDR)
+		return c.startProcesses(qps, []component{
+			{"kube-controller-manager", tools.KubeControllerManager, kcmArgs},
+			{"kube-scheduler", tools.KubeScheduler, []string{"--kubeconfig=" + scheduler.path, "--leader-elect=false", "--secure-port=0"}},
+		})
+	}
+	stages, err := writeStages(c.dir, tools.KwokVersion, readyAgain)
+	if err != nil {
+		return err
+	}
 	kwok, err := c.writeKubeconfig("kwok.kubeconfig", "kwok")
 	if err != nil {
 		return err
 	}
 	c.logf("Starting kube-controller-manager, kube-scheduler and kwok")
-	components := []struct {
-		name, binary string
-		args         []string
-	}{
-		{"kube-controller-manager", tools.KubeControllerManager, []string{
-			"--kubeconfig=" + kcm.path, "--leader-elect=false", "--secure-port=0",
-			// All default controllers, node lifecycle among them: without it
-			// kwok's nodes keep their not-ready taint and nothing schedules.
-			"--controllers=*",
-			"--service-account-private-key-file=" + filepath.Join(c.dir, "apiserver", "sa-signer.key"),
-		}},
+	return c.startProcesses(qps, []component{
+		{"kube-controller-manager", tools.KubeControllerManager, kcmArgs},
 		{"kube-scheduler", tools.KubeScheduler, []string{
 			"--kubeconfig=" + scheduler.path, "--leader-elect=false", "--secure-port=0",
 		}},
@@ -219,9 +270,20 @@ func (c *Cluster) startComponents(tools Tools, qps int, readyAgain bool) error {
 			"--kubeconfig=" + kwok.path,
 			"--manage-all-nodes=false",
 			"--manage-nodes-with-annotation-selector=" + kwokNodeAnnotation + "=fake",
-			"--cidr=10.244.0.0/16", "--node-ip=127.0.0.1",
+			"--cidr=" + PodCIDR, "--node-ip=127.0.0.1",
 		}, configFlags(stages)...)},
-	}
+	})
+}
+
+// component is a process of the cluster: its name (and log file's), binary and arguments.
+type component struct {
+	name, binary string
+	args         []string
+}
+
+// startProcesses starts components; qps, when set, is the client QPS of
+// all but kwok.
+func (c *Cluster) startProcesses(qps int, components []component) error {
 	for _, comp := range components {
 		if qps > 0 && comp.name != "kwok" {
 			comp.args = append(comp.args, fmt.Sprintf("--kube-api-qps=%d", qps), fmt.Sprintf("--kube-api-burst=%d", 2*qps))
@@ -342,6 +404,7 @@ func (c *Cluster) Stop() error {
 		errs = append(errs, c.procs[i].Stop(10*time.Second))
 	}
 	c.procs = nil
+	errs = append(errs, c.stopNode())
 	if c.env != nil {
 		c.logf("Stopping kube-apiserver and etcd")
 		errs = append(errs, c.env.Stop())

@@ -15,10 +15,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/localcluster"
 )
 
 // dataVolumes is how many PersistentVolumes the stack provides. The local
@@ -106,6 +108,19 @@ func (s *Stack) createDataVolumes(ctx context.Context) error {
 				},
 			},
 		}
+		if s.node != nil {
+			// A real kubelet mounts it: a directory of the stack's own, which
+			// the tenant's non-root user may write (a hostPath volume has no
+			// fsGroup), made again by the kubelet if it is gone.
+			dir := filepath.Join(s.dir, "volumes", fmt.Sprintf("%02d", i))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			if err := os.Chmod(dir, 0o777); err != nil { //nolint:gosec // the test tenants' volume, written by their non-root user
+				return err
+			}
+			pv.Spec.HostPath = &corev1.HostPathVolumeSource{Path: dir, Type: ptr.To(corev1.HostPathDirectoryOrCreate)}
+		}
 		if err := s.Client.Create(ctx, pv); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("failed to create a PersistentVolume: %w", err)
 		}
@@ -121,6 +136,11 @@ func (s *Stack) writeValues(extra map[string]any) (string, error) {
 	}
 	if err := readYAML(filepath.Join(s.root, "config", "samples", "saas_v1alpha1_saasproduct.yaml"), &product); err != nil {
 		return "", err
+	}
+	if s.node != nil {
+		// The tenants run the sample app, imported into the node's containerd.
+		workload, _ := product.Spec["workload"].(map[string]any)
+		workload["image"] = localcluster.NodeImage("sample-app")
 	}
 	values := map[string]any{
 		"marketplaceURLs": []string{s.SimURL},

@@ -616,3 +616,22 @@ func freePorts(n int) ([]string, error) {
 	}
 	return addrs, nil
 }
+
+// findChartPods, on a real node, waits until the chart's pods run (Helm's
+// --wait saw their Deployments Available) and the controllers have read the
+// product's keys, and points ReceiverURL at the receiver's Service.
+func (s *Stack) findChartPods(ctx context.Context, _ Options) error {
+	svc := &corev1.Service{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: Release}, svc); err != nil {
+		return fmt.Errorf("failed to read the receiver's Service: %w", err)
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Name == "http-receiver" {
+			s.ReceiverURL = fmt.Sprintf("http://%s/koogallery/%s", net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(p.Port))), Product)
+		}
+	}
+	if s.ReceiverURL == "" {
+		return fmt.Errorf("the receiver's Service %s has no port http-receiver", Release)
+	}
+	return s.waitFor(ctx, "the controllers to read the product's keys", s.productKeysAvailable)
+}

@@ -21,8 +21,14 @@ var listeningLine = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
 // licence upload) on a free loopback port.
 func (s *Stack) startSimulator(ctx context.Context, _ Options) error {
 	s.logf("Starting the marketplace simulator")
-	p, err := localcluster.StartProcess("marketplace-sim", s.LogDir(), s.Binary("marketplace-sim"),
-		[]string{"serve", "--listen", "127.0.0.1:0"})
+	args := []string{"serve", "--listen", "127.0.0.1:0"}
+	if s.node != nil {
+		// Where the operator's pods reach it: the node's address, on the
+		// bridge of the lane's own network namespace, which nothing outside
+		// the namespace reaches.
+		args = []string{"serve", "--listen", s.node.IP + ":0", "--allow-remote"}
+	}
+	p, err := localcluster.StartProcess("marketplace-sim", s.LogDir(), s.Binary("marketplace-sim"), args)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,12 @@ type Options struct {
 	// Profiling starts every process with --profiling: Go's profiles on
 	// its metrics endpoint (the benchmark's CPU and heap profiles).
 	Profiling bool
+	// Node runs the cluster on a real node (localcluster.NodeOptions): the
+	// chart's Deployments then run kooper as real pods from its image (Values
+	// must name it), the simulator listens on the node's address, where the
+	// pods reach it, and the data volumes are hostPath directories the
+	// kubelet creates. Nodes and the operator's process options are ignored.
+	Node *localcluster.NodeOptions
 }
 
 // MeteringClock is the controllers' metering clock under test: moved by
@@ -112,6 +118,8 @@ type Stack struct {
 	// profiling is Options.Profiling, kept for Reinstall.
 	profiling bool
 	simulator *localcluster.Process
+	// node is Options.Node.
+	node *localcluster.NodeOptions
 }
 
 // Start builds the binaries, starts the cluster, installs the chart and
@@ -133,7 +141,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			err = errors.Join(err, s.Stop())
 		}
 	}()
+	s.node = o.Node
 	steps := []func(context.Context, Options) error{s.startCluster, s.startSimulator, s.installChart, s.startOperator}
+	if o.Node != nil {
+		steps[3] = s.findChartPods
+	}
 	for _, step := range steps {
 		if err := step(ctx, o); err != nil {
 			return s, err
@@ -148,7 +160,7 @@ var stackBinaries = []string{"kooper", "marketplace-sim"}
 func (s *Stack) startCluster(ctx context.Context, o Options) error {
 	cluster, err := localcluster.Start(ctx, localcluster.Options{
 		Root: o.Root, Dir: filepath.Join(o.Dir, "cluster"), Nodes: o.Nodes, Logf: o.Logf, ComponentQPS: o.ComponentQPS,
-		ReadyAgain: o.ReadyAgain,
+		ReadyAgain: o.ReadyAgain, Node: o.Node,
 	})
 	if err != nil {
 		return err
