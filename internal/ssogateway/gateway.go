@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -441,17 +442,19 @@ type identity struct{ user, email, tenant string }
 
 // rewrite builds the request to the app: the client's identity headers
 // (and any X-Forwarded-* or X-Auth-Request-* header but the standard
-// proxy ones) go, the gateway's own are set, and the gateway's cookies
-// are not passed on.
+// proxy ones, under any spelling with underscores) go, the gateway's own
+// are set, and the gateway's cookies are not passed on. The standard
+// proxy headers keep what the proxy in front of the gateway (the Ingress)
+// set; see forwardedHeaders.
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(g.cfg.Upstream)
 	pr.Out.Host = pr.In.Host
-	pr.SetXForwarded()
 	for name := range pr.Out.Header {
 		if isIdentityHeader(name) {
 			pr.Out.Header.Del(name)
 		}
 	}
+	forwardedHeaders(pr)
 	id, _ := pr.In.Context().Value(identityKey{}).(identity)
 	pr.Out.Header.Set(UserHeader, id.user)
 	if id.email != "" {
@@ -463,16 +466,59 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	withoutGatewayCookies(pr.Out)
 }
 
+// forwardedHeaders sets the standard proxy headers of the request to the
+// app. The gateway sits behind the TLS-terminating Ingress, so what that
+// proxy set is kept: X-Forwarded-For gets the peer's address appended (as
+// the standard library's Director does), and X-Forwarded-Proto, -Host and
+// -Port pass unchanged when present; when absent, Proto is https or http
+// as the gateway's own connection was, Host the request's Host, and Port
+// is not set.
+func forwardedHeaders(pr *httputil.ProxyRequest) {
+	in, out := pr.In.Header, pr.Out.Header
+	out.Del("X-Forwarded-For")
+	if peer, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		if prior := in.Values("X-Forwarded-For"); len(prior) > 0 {
+			peer = strings.Join(prior, ", ") + ", " + peer
+		}
+		out.Set("X-Forwarded-For", peer)
+	}
+	keep := func(name, otherwise string) {
+		out.Del(name)
+		if v := in.Get(name); v != "" {
+			out.Set(name, v)
+		} else if otherwise != "" {
+			out.Set(name, otherwise)
+		}
+	}
+	proto := "http"
+	if pr.In.TLS != nil {
+		proto = "https"
+	}
+	keep("X-Forwarded-Proto", proto)
+	keep("X-Forwarded-Host", pr.In.Host)
+	keep("X-Forwarded-Port", "")
+}
+
 // isIdentityHeader says whether a client-sent header could pass for an
 // identity: any X-Forwarded-* but For, Host, Proto and Port (which
-// SetXForwarded sets), and any X-Auth-Request-*.
+// forwardedHeaders handles), and any X-Auth-Request-*. Underscores are
+// read as hyphens (a WSGI or CGI app reads X_Forwarded_User as
+// X-Forwarded-User), and a name with one is stripped even among the
+// standard four: a proxy never sends that spelling.
 func isIdentityHeader(name string) bool {
-	name = strings.ToLower(name)
-	switch name {
+	lower := strings.ToLower(name)
+	hyphens := strings.ReplaceAll(lower, "_", "-")
+	if !strings.HasPrefix(hyphens, "x-forwarded-") && !strings.HasPrefix(hyphens, "x-auth-request-") {
+		return false
+	}
+	if hyphens != lower {
+		return true
+	}
+	switch lower {
 	case "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port":
 		return false
 	}
-	return strings.HasPrefix(name, "x-forwarded-") || strings.HasPrefix(name, "x-auth-request-")
+	return true
 }
 
 // withoutGatewayCookies removes the gateway's cookies from r: the app has

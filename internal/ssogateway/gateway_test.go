@@ -426,3 +426,42 @@ func TestSafeReturnPath(t *testing.T) {
 		}
 	}
 }
+
+func TestTheAppGetsTheProxyHeadersOfTheIngressInFront(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	session := f.signIn(g, "alice")
+	ingress := http.Header{"X-Forwarded-For": {"203.0.113.7"}, "X-Forwarded-Proto": {"https"},
+		"X-Forwarded-Host": {"crm.example.com"}, "X-Forwarded-Port": {"443"}}
+	h := forwarded(g, f.request(http.MethodGet, "/", ingress, session))
+	// httptest's requests come from 192.0.2.1.
+	g.Expect(h.Values("X-Forwarded-For")).To(Equal([]string{"203.0.113.7, 192.0.2.1"}))
+	g.Expect(h.Values("X-Forwarded-Proto")).To(Equal([]string{"https"}))
+	g.Expect(h.Values("X-Forwarded-Host")).To(Equal([]string{"crm.example.com"}))
+	g.Expect(h.Values("X-Forwarded-Port")).To(Equal([]string{"443"}))
+
+	// Reached directly: the gateway says what it saw, and no port.
+	h = forwarded(g, f.request(http.MethodGet, "http://app.internal/", nil, session))
+	g.Expect(h.Values("X-Forwarded-For")).To(Equal([]string{"192.0.2.1"}))
+	g.Expect(h.Values("X-Forwarded-Proto")).To(Equal([]string{"http"}))
+	g.Expect(h.Values("X-Forwarded-Host")).To(Equal([]string{"app.internal"}))
+	g.Expect(h).NotTo(HaveKey("X-Forwarded-Port"))
+	h = forwarded(g, f.request(http.MethodGet, "https://app.internal/", nil, session))
+	g.Expect(h.Values("X-Forwarded-Proto")).To(Equal([]string{"https"}))
+}
+
+func TestIdentityHeadersSpelledWithUnderscoresAreStripped(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	session := f.signIn(g, "alice")
+	forged := http.Header{"X_Forwarded_User": {"mallory"}, "X-Forwarded_Email": {"m@example.com"}, "X_forwarded_tenant": {"other"},
+		"X_Auth_Request_User": {"mallory"}, "X_Forwarded_For": {"10.0.0.1"}, "X_Forwarded_Proto": {"https"}, "X_Other": {"kept"}}
+	h := forwarded(g, f.request(http.MethodGet, "/", forged, session))
+	for name := range forged {
+		if name != "X_Other" {
+			g.Expect(h).NotTo(HaveKey(name))
+		}
+	}
+	g.Expect(h.Values("X_Other")).To(Equal([]string{"kept"}))
+	g.Expect(h.Values("X-Forwarded-User")).To(Equal([]string{"alice"}))
+}
