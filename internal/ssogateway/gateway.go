@@ -3,8 +3,10 @@ package ssogateway
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
 )
 
 // Paths the gateway serves itself; every other path is the app's.
@@ -86,6 +89,11 @@ type Gateway struct {
 	settings settings
 	codec    codec
 	err      error
+
+	// flights and refreshed share refreshes of one refresh token.
+	flights   singleflight.Group
+	refreshMu sync.Mutex
+	refreshed map[string]refreshResult // by refreshOnce's key
 }
 
 // New returns a Gateway for cfg. It fails without an upstream or the
@@ -100,7 +108,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Gateway{cfg: cfg, users: &authoriser{dir: cfg.DirectoryDir, now: cfg.Now}}
+	g := &Gateway{cfg: cfg, users: &authoriser{dir: cfg.DirectoryDir, now: cfg.Now}, refreshed: map[string]refreshResult{}}
 	g.proxy = &httputil.ReverseProxy{Rewrite: g.rewrite, ErrorHandler: g.upstreamError}
 	g.mux = http.NewServeMux()
 	g.mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
@@ -380,13 +388,97 @@ func (g *Gateway) currentSession(w http.ResponseWriter, r *http.Request, s setti
 	if sess.Expiry == 0 || g.cfg.Now().Before(time.Unix(sess.Expiry, 0)) {
 		return sess, true
 	}
-	refreshed, err := g.refresh(r.Context(), s, sess)
+	refreshed, err := g.refreshOnce(r.Context(), s, sess)
 	if err != nil {
+		if g.cfg.Now().Before(time.Unix(sess.Expiry, 0).Add(refreshGrace)) {
+			// Most likely another request of the same page refreshed with
+			// this refresh token first, on another replica, and the kit
+			// rotated it: that request's Set-Cookie carries the new tokens.
+			// This one goes on with the session as it is (admission is still
+			// checked against the directory).
+			g.cfg.Log.Info("Token refresh failed within the grace after expiry; the session goes on", "reason", err.Error())
+			return sess, true
+		}
 		g.cfg.Log.Info("Session ended: its token could not be refreshed", "reason", err.Error())
 		clearCookie(w, sessionCookie)
 		return session{}, false
 	}
 	return refreshed, g.setSession(w, c, refreshed)
+}
+
+// refreshGrace is how long after its access token's expiry a session
+// whose refresh fails goes on (without a new cookie); past it a failed
+// refresh ends the session. refreshKeep is how long a refresh's result is
+// kept for the requests that come with the same refresh token after it.
+const (
+	refreshGrace = 2 * time.Minute
+	refreshKeep  = 30 * time.Second
+)
+
+// refreshResult is a refresh's outcome, kept refreshKeep.
+type refreshResult struct {
+	sess session
+	err  error
+	at   time.Time
+}
+
+// refreshOnce refreshes sess once per refresh token in this replica: the
+// parallel requests of a page whose token has expired share one refresh
+// (a kit that rotates refresh tokens accepts each only once), and those
+// arriving within refreshKeep after it get its result.
+func (g *Gateway) refreshOnce(ctx context.Context, s settings, sess session) (session, error) {
+	sum := sha256.Sum256([]byte(s.clientID + "\x00" + sess.RefreshToken))
+	key := hex.EncodeToString(sum[:])
+	if res, ok := g.keptRefresh(key); ok {
+		return sameUser(res, sess)
+	}
+	v, _, _ := g.flights.Do(key, func() (any, error) {
+		if res, ok := g.keptRefresh(key); ok {
+			return res, nil
+		}
+		// The refresh is shared: it must not end with the first
+		// request's cancellation.
+		refreshed, err := g.refresh(context.WithoutCancel(ctx), s, sess)
+		res := refreshResult{sess: refreshed, err: err, at: g.cfg.Now()}
+		g.keepRefresh(key, res)
+		return res, nil
+	})
+	return sameUser(v.(refreshResult), sess)
+}
+
+// sameUser is res's session, when it is sess's user's.
+func sameUser(res refreshResult, sess session) (session, error) {
+	if res.err != nil {
+		return session{}, res.err
+	}
+	if res.sess.User != sess.User {
+		return session{}, errors.New("the refreshed token is another user's")
+	}
+	return res.sess, nil
+}
+
+func (g *Gateway) keptRefresh(key string) (refreshResult, bool) {
+	g.refreshMu.Lock()
+	defer g.refreshMu.Unlock()
+	res, ok := g.refreshed[key]
+	if !ok || g.cfg.Now().Sub(res.at) >= refreshKeep {
+		return refreshResult{}, false
+	}
+	return res, true
+}
+
+// keepRefresh keeps res under key, dropping the results older than
+// refreshKeep.
+func (g *Gateway) keepRefresh(key string, res refreshResult) {
+	g.refreshMu.Lock()
+	defer g.refreshMu.Unlock()
+	now := g.cfg.Now()
+	for k, old := range g.refreshed {
+		if now.Sub(old.at) >= refreshKeep {
+			delete(g.refreshed, k)
+		}
+	}
+	g.refreshed[key] = res
 }
 
 // refresh gets a new access token with the session's refresh token (spec

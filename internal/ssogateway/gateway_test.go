@@ -32,6 +32,7 @@ type fakeKit struct {
 	refreshes map[string]string // refresh token -> user
 	used      map[string]bool   // codes exchanged
 	expiresIn int
+	rotate    bool         // a refresh token is accepted once
 	forms     []url.Values // token requests, in order
 }
 
@@ -63,6 +64,9 @@ func (k *fakeKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			k.used[code] = true
 		case "refresh_token":
 			user = k.refreshes[r.PostForm.Get("refresh_token")]
+			if k.rotate {
+				delete(k.refreshes, r.PostForm.Get("refresh_token"))
+			}
 		}
 		if user == "" {
 			w.WriteHeader(http.StatusBadRequest)
@@ -355,7 +359,7 @@ func TestASessionWhoseTokenCannotBeRefreshedEnds(t *testing.T) {
 	f := newFixture(t)
 	session := f.signIn(g, "alice")
 	f.kit.refreshes = map[string]string{}
-	f.clock.add(7201 * time.Second)
+	f.clock.add(7200*time.Second + refreshGrace)
 	w := f.request(http.MethodGet, "/", browser, session)
 	g.Expect(w.Code).To(Equal(http.StatusFound))
 	g.Expect(w.Header().Get("Location")).To(HavePrefix(StartPath))
@@ -464,4 +468,66 @@ func TestIdentityHeadersSpelledWithUnderscoresAreStripped(t *testing.T) {
 	}
 	g.Expect(h.Values("X_Other")).To(Equal([]string{"kept"}))
 	g.Expect(h.Values("X-Forwarded-User")).To(Equal([]string{"alice"}))
+}
+
+// refreshes counts the kit's refresh grants.
+func (k *fakeKit) refreshCount() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := 0
+	for _, f := range k.forms {
+		if f.Get("grant_type") == "refresh_token" {
+			n++
+		}
+	}
+	return n
+}
+
+func TestAPagesParallelRequestsAfterExpiryShareOneRefresh(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	f.kit.rotate = true
+	session := f.signIn(g, "alice")
+	f.clock.add(7201 * time.Second)
+	const n = 12
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := f.request(http.MethodGet, "/", nil, session)
+			codes[i] = w.Code
+			if c := cookie(w, sessionCookie); c != nil && c.MaxAge < 0 {
+				codes[i] = -1
+			}
+		}()
+	}
+	wg.Wait()
+	for i, code := range codes {
+		g.Expect(code).To(Equal(http.StatusOK), "request %d", i)
+	}
+	g.Expect(f.kit.refreshCount()).To(Equal(1))
+
+	// A late arrival with the old cookie, past the kept result, on a kit
+	// that no longer accepts its refresh token: served, cookie kept.
+	f.clock.add(refreshKeep)
+	w := f.request(http.MethodGet, "/", nil, session)
+	g.Expect(w.Code).To(Equal(http.StatusOK))
+	g.Expect(cookie(w, sessionCookie)).To(BeNil())
+}
+
+func TestAFailedRefreshWithinTheGraceServesTheSessionAsItIs(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	session := f.signIn(g, "alice")
+	f.kit.refreshes = map[string]string{}
+	f.clock.add(7200*time.Second + refreshGrace/2)
+	w := f.request(http.MethodGet, "/", nil, session)
+	g.Expect(forwarded(g, w).Get("X-Forwarded-User")).To(Equal("alice"))
+	g.Expect(cookie(w, sessionCookie)).To(BeNil())
+	// Admission is still checked.
+	writeFile(t, filepath.Join(f.gateway.cfg.DirectoryDir, "users-000.json"), `[]`)
+	f.clock.add(directoryReload)
+	g.Expect(f.request(http.MethodGet, "/", nil, session).Code).To(Equal(http.StatusForbidden))
 }
