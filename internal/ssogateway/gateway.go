@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +63,11 @@ type Config struct {
 	// frontEndUrl), whose path /oauth2/callback is the redirect URI; empty:
 	// https:// and the request's Host.
 	ExternalURL string
+	// WorkplaceLogins accepts a callback with a state the gateway did not
+	// issue and no tenant: the enterprise workplace's own login (spec
+	// §7.2), which cannot be told from a login-CSRF attempt. Off by
+	// default; a callback that names this tenant is accepted either way.
+	WorkplaceLogins bool
 	// HTTPClient reaches the kit's token and userinfo endpoints; nil:
 	// a client with a 10-second timeout.
 	HTTPClient *http.Client
@@ -181,12 +187,13 @@ func (g *Gateway) start(w http.ResponseWriter, r *http.Request) {
 		g.page(w, http.StatusInternalServerError, pageUnavailable)
 		return
 	}
-	value, err := c.encodeLogin(login{State: state, ReturnTo: safeReturnPath(r.URL.Query().Get("rd"))}, g.cfg.Now())
+	name, value, err := c.encodeLogin(login{State: state, ReturnTo: safeReturnPath(r.URL.Query().Get("rd"))}, g.cfg.Now())
 	if err != nil {
 		g.page(w, http.StatusInternalServerError, pageUnavailable)
 		return
 	}
-	setCookie(w, loginCookie, value, loginMaxAge)
+	g.expireOldLogins(w, r, c)
+	setCookie(w, name, value, loginMaxAge)
 	http.Redirect(w, r, s.oauthConfig(g.externalBase(r)+CallbackPath).AuthCodeURL(state), http.StatusFound)
 }
 
@@ -243,28 +250,73 @@ func (g *Gateway) callback(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkOrigin checks where a callback comes from and returns where the
-// user goes next. A callback with state must match the login cookie's; one
-// without names this tenant.
+// user goes next. A callback with a state this browser's login cookie
+// holds is the gateway's own login, and must match it. Any other is
+// another's: one without state (the portal's, spec §7.1) or with a state
+// the gateway did not issue (the enterprise workplace's own, spec §7.2) is
+// accepted when its tenant names this tenant; one with a state and no
+// tenant only when Config.WorkplaceLogins says so (docs/sso-gateway.md on
+// login CSRF).
 func (g *Gateway) checkOrigin(w http.ResponseWriter, r *http.Request, cb callback, s settings, c codec) (string, bool) {
-	if cb.State == "" {
-		if cb.Tenant != s.tenantCode && cb.Tenant != s.tenantID {
+	var cookie *http.Cookie
+	if name := loginCookieName(cb.State); name != "" {
+		cookie, _ = r.Cookie(name)
+	}
+	if cookie == nil {
+		switch {
+		case cb.Tenant != "" && cb.Tenant != s.tenantCode && cb.Tenant != s.tenantID:
 			g.refuse(w, http.StatusForbidden, pageBadCallback, "portal login for another tenant refused", nil)
 			return "", false
+		case cb.Tenant != "":
+			return "/", true
+		case g.cfg.WorkplaceLogins:
+			return "/", true
 		}
-		return "/", true
-	}
-	cookie, err := r.Cookie(loginCookie)
-	if err != nil {
-		g.refuse(w, http.StatusForbidden, pageLoginExpired, "callback without a login cookie refused", nil)
+		g.refuse(w, http.StatusForbidden, pageLoginExpired, "callback with a state but no login cookie nor tenant refused", nil)
 		return "", false
 	}
-	clearCookie(w, loginCookie)
-	l, err := c.decodeLogin(cookie.Value, g.cfg.Now())
+	clearCookie(w, cookie.Name)
+	l, err := c.decodeLogin(cookie.Name, cookie.Value, g.cfg.Now())
 	if err != nil || subtle.ConstantTimeCompare([]byte(l.State), []byte(cb.State)) != 1 {
 		g.refuse(w, http.StatusForbidden, pageLoginExpired, "callback state refused", nil)
 		return "", false
 	}
 	return safeReturnPath(l.ReturnTo), true
+}
+
+// expireOldLogins clears the request's login cookies that are no longer
+// valid, and the oldest valid ones beyond maxLogins-1, making room for a
+// new one.
+func (g *Gateway) expireOldLogins(w http.ResponseWriter, r *http.Request, c codec) {
+	var live []login
+	names := map[string]string{} // state -> cookie name
+	for _, ck := range loginCookies(r) {
+		l, err := c.decodeLogin(ck.Name, ck.Value, g.cfg.Now())
+		if err != nil {
+			clearCookie(w, ck.Name)
+			continue
+		}
+		live = append(live, l)
+		names[l.State] = ck.Name
+	}
+	if len(live) < maxLogins {
+		return
+	}
+	sort.SliceStable(live, func(i, j int) bool { return live[i].At < live[j].At })
+	for _, l := range live[:len(live)-(maxLogins-1)] {
+		clearCookie(w, names[l.State])
+	}
+}
+
+// loginCookies are r's login cookies.
+func loginCookies(r *http.Request) []*http.Cookie {
+	var out []*http.Cookie
+	for _, ck := range r.Cookies() {
+		if strings.HasPrefix(ck.Name, loginCookiePrefix) {
+			out = append(out, ck)
+		}
+	}
+	return out
 }
 
 // userInfo is what the gateway reads of userinfo (spec §7.5).
@@ -330,7 +382,9 @@ func (g *Gateway) setSession(w http.ResponseWriter, c codec, sess session) bool 
 // goes to the kit's logout, which returns it to the signed-out page.
 func (g *Gateway) logout(w http.ResponseWriter, r *http.Request) {
 	clearCookie(w, sessionCookie)
-	clearCookie(w, loginCookie)
+	for _, ck := range loginCookies(r) {
+		clearCookie(w, ck.Name)
+	}
 	s, _, err := g.tenantSettings()
 	if err != nil || s.logout == "" {
 		http.Redirect(w, r, SignedOutPath, http.StatusFound)
@@ -619,7 +673,7 @@ func withoutGatewayCookies(r *http.Request) {
 	cookies := r.Cookies()
 	r.Header.Del("Cookie")
 	for _, c := range cookies {
-		if c.Name != sessionCookie && c.Name != loginCookie {
+		if c.Name != sessionCookie && !strings.HasPrefix(c.Name, loginCookiePrefix) {
 			r.AddCookie(c)
 		}
 	}

@@ -58,6 +58,7 @@ func (k *fakeKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case "authorization_code":
 			code := r.PostForm.Get("code")
 			user, _ = strings.CutPrefix(code, "code-")
+			user, _, _ = strings.Cut(user, ".") // code-alice.2: alice's second code
 			if k.used[code] || user == code {
 				user = ""
 			}
@@ -189,7 +190,7 @@ func (f *fixture) startLogin(g *WithT, path string) (*url.URL, *http.Cookie) {
 	g.Expect(w.Code).To(Equal(http.StatusFound))
 	authorize, err := url.Parse(w.Header().Get("Location"))
 	g.Expect(err).NotTo(HaveOccurred())
-	login := cookie(w, loginCookie)
+	login := cookie(w, loginCookieName(authorize.Query().Get("state")))
 	g.Expect(login).NotTo(BeNil())
 	return authorize, login
 }
@@ -530,4 +531,129 @@ func TestAFailedRefreshWithinTheGraceServesTheSessionAsItIs(t *testing.T) {
 	writeFile(t, filepath.Join(f.gateway.cfg.DirectoryDir, "users-000.json"), `[]`)
 	f.clock.add(directoryReload)
 	g.Expect(f.request(http.MethodGet, "/", nil, session).Code).To(Equal(http.StatusForbidden))
+}
+
+// jar is a browser's cookies for the gateway's site.
+type jar map[string]*http.Cookie
+
+func (j jar) take(w *httptest.ResponseRecorder) {
+	for _, c := range w.Result().Cookies() {
+		if c.MaxAge < 0 {
+			delete(j, c.Name)
+		} else {
+			j[c.Name] = c
+		}
+	}
+}
+
+func (j jar) all() []*http.Cookie {
+	var out []*http.Cookie
+	for _, c := range j {
+		out = append(out, c)
+	}
+	return out
+}
+
+// startIn starts a login in the browser whose cookies are j and returns
+// its state.
+func (f *fixture) startIn(g *WithT, j jar, rd string) string {
+	w := f.request(http.MethodGet, StartPath+"?rd="+url.QueryEscape(rd), browser, j.all()...)
+	g.Expect(w.Code).To(Equal(http.StatusFound))
+	j.take(w)
+	authorize, err := url.Parse(w.Header().Get("Location"))
+	g.Expect(err).NotTo(HaveOccurred())
+	return authorize.Query().Get("state")
+}
+
+func TestTwoTabsSigningInAtOnceBothSucceed(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	j := jar{}
+	first := f.startIn(g, j, "/first")
+	second := f.startIn(g, j, "/second")
+	w := f.request(http.MethodGet, CallbackPath+"?code=code-alice&state="+first, browser, j.all()...)
+	g.Expect(w.Code).To(Equal(http.StatusFound), w.Body.String())
+	g.Expect(w.Header().Get("Location")).To(Equal("/first"))
+	j.take(w)
+	g.Expect(j).To(HaveKey(loginCookieName(second)))
+	w = f.request(http.MethodGet, CallbackPath+"?code=code-alice.2&state="+second, browser, j.all()...)
+	g.Expect(w.Code).To(Equal(http.StatusFound), w.Body.String())
+	g.Expect(w.Header().Get("Location")).To(Equal("/second"))
+	j.take(w)
+	g.Expect(j).To(HaveKey(sessionCookie))
+	g.Expect(loginCookies(&http.Request{Header: http.Header{"Cookie": {cookieHeader(j)}}})).To(BeEmpty())
+}
+
+func cookieHeader(j jar) string {
+	var parts []string
+	for _, c := range j {
+		parts = append(parts, c.Name+"="+c.Value)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func TestABrowserKeepsAtMostFiveLogins(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	j := jar{}
+	var states []string
+	for range 8 {
+		states = append(states, f.startIn(g, j, "/"))
+		f.clock.add(time.Second)
+		g.Expect(len(j)).To(BeNumerically("<=", maxLogins))
+	}
+	g.Expect(j).To(HaveLen(maxLogins))
+	// The newest five are the ones kept, and each still completes.
+	for _, state := range states[len(states)-maxLogins:] {
+		g.Expect(j).To(HaveKey(loginCookieName(state)))
+	}
+	w := f.request(http.MethodGet, CallbackPath+"?code=code-alice&state="+states[len(states)-1], browser, j.all()...)
+	g.Expect(w.Code).To(Equal(http.StatusFound))
+}
+
+func TestACallbackWithAStateTheGatewayDidNotIssue(t *testing.T) {
+	const foreign = "the-workplaces-own-state-1234567890"
+	cases := []struct {
+		name       string
+		query      string
+		workplace  bool
+		wantStatus int
+		wantTitle  string
+	}{
+		{"naming this tenant's code", "code=code-alice&state=" + foreign + "&tenant=acme", false, http.StatusFound, ""},
+		{"naming this tenant's id", "code=code-alice&state=" + foreign + "&tenant=t-1", false, http.StatusFound, ""},
+		{"naming another tenant", "code=code-alice&state=" + foreign + "&tenant=globex", true, http.StatusForbidden, "Sign-in refused"},
+		{"without tenant, by default", "code=code-alice&state=" + foreign, false, http.StatusForbidden, "Sign-in expired"},
+		{"without tenant, workplace logins accepted", "code=code-alice&state=" + foreign, true, http.StatusFound, ""},
+		{"a short state, workplace logins accepted", "code=code-alice&state=x", true, http.StatusFound, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			f := newFixture(t)
+			f.gateway.cfg.WorkplaceLogins = tc.workplace
+			w := f.request(http.MethodGet, CallbackPath+"?"+tc.query, browser)
+			g.Expect(w.Code).To(Equal(tc.wantStatus), w.Body.String())
+			if tc.wantStatus != http.StatusFound {
+				g.Expect(w.Body.String()).To(ContainSubstring("<h1 id=\"title\">" + tc.wantTitle + "</h1>"))
+				g.Expect(cookie(w, sessionCookie)).To(BeNil())
+				return
+			}
+			g.Expect(w.Header().Get("Location")).To(Equal("/"))
+			h := forwarded(g, f.request(http.MethodGet, "/", nil, cookie(w, sessionCookie)))
+			g.Expect(h.Get("X-Forwarded-User")).To(Equal("alice"))
+		})
+	}
+}
+
+func TestAStateOfThisBrowsersLoginMustMatchEvenWithWorkplaceLogins(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	f.gateway.cfg.WorkplaceLogins = true
+	authorize, login := f.startLogin(g, "/")
+	state := authorize.Query().Get("state")
+	forged := state[:loginNameChars] + "forged-rest-of-it"
+	w := f.request(http.MethodGet, CallbackPath+"?code=code-alice&state="+forged+"&tenant=acme", browser, login)
+	g.Expect(w.Code).To(Equal(http.StatusForbidden))
+	g.Expect(w.Body.String()).To(ContainSubstring("Sign-in expired"))
 }
