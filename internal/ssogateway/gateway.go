@@ -95,6 +95,8 @@ type Gateway struct {
 	settings settings
 	codec    codec
 	err      error
+	// unavailableLoggedAt is when settingsMissing last logged.
+	unavailableLoggedAt time.Time
 
 	// flights and refreshed share refreshes of one refresh token.
 	flights   singleflight.Group
@@ -157,6 +159,26 @@ func loadSettings(dir string) (settings, codec, error) {
 	return s, newCodec(hashKey, blockKey), nil
 }
 
+// unavailableLogEvery bounds the log lines of settingsMissing.
+const unavailableLogEvery = time.Minute
+
+// settingsMissing answers "Sign-in unavailable" for want of the SSO
+// settings (most likely the kit's tenantSync and applicationSync have not
+// delivered them yet), logging why at most once a minute.
+func (g *Gateway) settingsMissing(w http.ResponseWriter, err error) {
+	g.mu.Lock()
+	now := g.cfg.Now()
+	logIt := g.unavailableLoggedAt.IsZero() || now.Sub(g.unavailableLoggedAt) >= unavailableLogEvery
+	if logIt {
+		g.unavailableLoggedAt = now
+	}
+	g.mu.Unlock()
+	if logIt {
+		g.cfg.Log.Info("Answering Sign-in unavailable: the SSO settings cannot be read (logged at most once a minute)", "reason", err.Error(), "dir", g.cfg.SSODir)
+	}
+	g.page(w, http.StatusServiceUnavailable, pageUnavailable)
+}
+
 // appID is the application whose users are admitted.
 func (g *Gateway) appID(s settings) string {
 	if g.cfg.AppID != "" {
@@ -179,7 +201,7 @@ func (g *Gateway) externalBase(r *http.Request) string {
 func (g *Gateway) start(w http.ResponseWriter, r *http.Request) {
 	s, c, err := g.tenantSettings()
 	if err != nil {
-		g.page(w, http.StatusServiceUnavailable, pageUnavailable)
+		g.settingsMissing(w, err)
 		return
 	}
 	state, err := randomState()
@@ -219,7 +241,7 @@ func (g *Gateway) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	s, c, err := g.tenantSettings()
 	if err != nil {
-		g.page(w, http.StatusServiceUnavailable, pageUnavailable)
+		g.settingsMissing(w, err)
 		return
 	}
 	returnTo, ok := g.checkOrigin(w, r, cb, s, c)
@@ -411,7 +433,7 @@ func (g *Gateway) signedOut(w http.ResponseWriter, _ *http.Request) {
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 	s, c, err := g.tenantSettings()
 	if err != nil {
-		g.page(w, http.StatusServiceUnavailable, pageUnavailable)
+		g.settingsMissing(w, err)
 		return
 	}
 	sess, ok := g.currentSession(w, r, s, c)

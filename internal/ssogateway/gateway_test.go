@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
 )
 
@@ -656,4 +657,21 @@ func TestAStateOfThisBrowsersLoginMustMatchEvenWithWorkplaceLogins(t *testing.T)
 	w := f.request(http.MethodGet, CallbackPath+"?code=code-alice&state="+forged+"&tenant=acme", browser, login)
 	g.Expect(w.Code).To(Equal(http.StatusForbidden))
 	g.Expect(w.Body.String()).To(ContainSubstring("Sign-in expired"))
+}
+
+func TestMissingSettingsAreLoggedAtMostOnceAMinute(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	var lines []string
+	f.gateway.cfg.Log = funcr.New(func(_, args string) { lines = append(lines, args) }, funcr.Options{})
+	g.Expect(os.Remove(filepath.Join(f.ssoDir, "clientSecret"))).To(Succeed())
+	for range 3 {
+		g.Expect(f.request(http.MethodGet, "/", browser).Code).To(Equal(http.StatusServiceUnavailable))
+		f.clock.add(settingsReload)
+	}
+	g.Expect(lines).To(HaveLen(1))
+	g.Expect(lines[0]).To(ContainSubstring("not delivered yet"))
+	f.clock.add(unavailableLogEvery)
+	g.Expect(f.request(http.MethodGet, "/", browser).Code).To(Equal(http.StatusServiceUnavailable))
+	g.Expect(lines).To(HaveLen(2))
 }
