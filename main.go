@@ -175,7 +175,13 @@ func bindTestOnlyFlags(fs *flag.FlagSet, o *options) {
 		"Test only: move the metering controller's clock (only its) by this much, e.g. 42m.")
 	fs.DurationVar(&o.meteringPushSpread, "metering-push-spread", controllers.DefaultPushSpread,
 		"Test only: spread the tenants' usage pushes over this long after each hour.")
-	fs.Usage = func() { printUsageWithout(fs, testOnlyFlags) }
+	fs.Usage = func() {
+		printUsageWithout(fs, testOnlyFlags)
+		fmt.Fprintf(fs.Output(), "\nCommands (instead of the operator):\n"+
+			"  kooper %s --upstream=URL [flags]\n    \tThe joint-operation kit SSO login gateway, a tenant pod's sidecar (docs/sso-gateway.md); --help for its flags.\n"+
+			"  kooper %s --url=URL --key-file=FILE\n    \tThe chart's helm test: a product's production interface must answer an unknown instance.\n",
+			gatewayCommand, selfTestCommand)
+	}
 }
 
 // printUsageWithout prints fs's usage text without the hidden flags.

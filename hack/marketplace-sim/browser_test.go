@@ -227,3 +227,16 @@ func TestKitSSOInARealBrowser(t *testing.T) {
 	g.Expect(chromedp.Do(ctx, chromedp.Navigate(s.gateway+"/whoami"))).To(Succeed())
 	g.Expect(text(ctx, g, "title")).To(Equal("Not authorised"))
 }
+
+func TestAMissingOutputDirectoryIsMadeBeforeEnvtestStarts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "not", "there")
+	if err := ensureOutputDir(true, dir); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		t.Fatalf("%s not made: %v", dir, err)
+	}
+	if err := ensureOutputDir(false, filepath.Join(t.TempDir(), "unused")); err != nil {
+		t.Fatal(err)
+	}
+}

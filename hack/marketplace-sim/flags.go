@@ -43,7 +43,22 @@ func (f *callbackFlags) marketplace(c *cli) (*marketplace, error) {
 	if f.url == "" {
 		return nil, usagef("--url (or $%s) is required: the receiver's production URL", envURL)
 	}
+	if f.key == "" {
+		return nil, usagef("--key (or $%s) is required: the basic-interface key of the product", envKey)
+	}
 	return newMarketplace(f.url, f.key, f.timeout, c.now)
+}
+
+// kitMarketplace is the marketplace for kit calls, which are signed with
+// the kit key (--kit-key): the basic-interface key is not needed.
+func (f *callbackFlags) kitMarketplace(c *cli) (*marketplace, error) {
+	if f.url == "" {
+		f.url = c.getenv(envURL)
+	}
+	if f.url == "" {
+		return nil, usagef("--url (or $%s) is required: the receiver's production URL", envURL)
+	}
+	return newMarketplace(f.url, "", f.timeout, c.now)
 }
 
 // orderFlags name the order a callback is about.

@@ -58,7 +58,7 @@ func runKit(ctx context.Context, c *cli, args []string) error {
 	if !slices.Contains(kitInterfaces, o.name) || o.instanceID == "" {
 		return usagef("--interface (one of %s) and --instance-id are required", strings.Join(kitInterfaces, ", "))
 	}
-	m, err := cb.marketplace(c)
+	m, err := cb.kitMarketplace(c)
 	if err != nil {
 		return err
 	}

@@ -112,7 +112,18 @@ func TestKitCommandSendsEachInterface(t *testing.T) {
 	g.Expect(d.Spec.Applications).To(HaveLen(1))
 	g.Expect(d.Spec.Applications[0].OAEPHash).To(Equal(string(koogallery.OAEPSHA1)))
 
-	res := runCLI(ctxFor(t), env, "kit", "--interface", "userSync", "--instance-id", instanceID)
+	// Kit calls are signed with the kit key: the basic-interface key is
+	// not needed.
+	withoutKey := map[string]string{}
+	for k, v := range env {
+		if k != envKey {
+			withoutKey[k] = v
+		}
+	}
+	res := runCLI(ctxFor(t), withoutKey, "kit", "--instance-id", instanceID, "--interface", "tenantSync")
+	g.Expect(res.code).To(Equal(exitOK), res.combined())
+
+	res = runCLI(ctxFor(t), env, "kit", "--interface", "userSync", "--instance-id", instanceID)
 	g.Expect(res.code).To(Equal(exitUsage))
 	g.Expect(strings.Contains(res.combined(), productKitKey)).To(BeFalse())
 }

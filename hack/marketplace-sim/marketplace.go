@@ -40,9 +40,6 @@ func newMarketplace(rawURL, key string, timeout time.Duration, now func() time.T
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef("--url must be an http:// or https:// production URL such as http://127.0.0.1:8082/koogallery/crm")
 	}
-	if key == "" {
-		return nil, usagef("--key (or $%s) is required: the basic-interface key of the product", envKey)
-	}
 	if timeout <= 0 {
 		return nil, usagef("--timeout must be positive")
 	}

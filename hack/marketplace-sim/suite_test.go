@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -42,7 +43,27 @@ var (
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
+	// With -artifacts, m.Run exits at once (os.Exit, past RunTests's
+	// deferred envtest stop) when it cannot make <outputdir>/_artifacts:
+	// the directory is made before envtest starts, or the run ends here.
+	flag.Parse()
+	if err := ensureOutputDir(flag.Lookup("test.artifacts").Value.String() == "true", flag.Lookup("test.outputdir").Value.String()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	os.Exit(testenv.RunTests(m, startReceiver))
+}
+
+// ensureOutputDir makes the -outputdir that -artifacts writes to, when it
+// is missing (go test needs it to exist).
+func ensureOutputDir(artifacts bool, outputDir string) error {
+	if !artifacts || outputDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(outputDir, 0o755); err != nil {
+		return fmt.Errorf("-outputdir %s cannot be made: %w", outputDir, err)
+	}
+	return nil
 }
 
 // startReceiver starts a manager with kooper's receiver on a loopback port.

@@ -44,7 +44,7 @@ func FuzzDecodeSession(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	loginValue, _ := c.encodeLogin(login{State: "s", ReturnTo: "/"}, time.Now())
+	_, loginValue, _ := c.encodeLogin(login{State: strings.Repeat("s", loginNameChars), ReturnTo: "/"}, time.Now())
 	for _, seed := range []string{genuine, genuine[:len(genuine)-1], genuine + "A", loginValue, "", "a|b|c", strings.Repeat("A", maxCookieBytes+1)} {
 		f.Add(seed)
 	}

@@ -3,21 +3,26 @@ package ssogateway
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
 )
 
 // Paths the gateway serves itself; every other path is the app's.
@@ -58,6 +63,11 @@ type Config struct {
 	// frontEndUrl), whose path /oauth2/callback is the redirect URI; empty:
 	// https:// and the request's Host.
 	ExternalURL string
+	// WorkplaceLogins accepts a callback with a state the gateway did not
+	// issue and no tenant: the enterprise workplace's own login (spec
+	// §7.2), which cannot be told from a login-CSRF attempt. Off by
+	// default; a callback that names this tenant is accepted either way.
+	WorkplaceLogins bool
 	// HTTPClient reaches the kit's token and userinfo endpoints; nil:
 	// a client with a 10-second timeout.
 	HTTPClient *http.Client
@@ -85,6 +95,13 @@ type Gateway struct {
 	settings settings
 	codec    codec
 	err      error
+	// unavailableLoggedAt is when settingsMissing last logged.
+	unavailableLoggedAt time.Time
+
+	// flights and refreshed share refreshes of one refresh token.
+	flights   singleflight.Group
+	refreshMu sync.Mutex
+	refreshed map[string]refreshResult // by refreshOnce's key
 }
 
 // New returns a Gateway for cfg. It fails without an upstream or the
@@ -99,7 +116,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Gateway{cfg: cfg, users: &authoriser{dir: cfg.DirectoryDir, now: cfg.Now}}
+	g := &Gateway{cfg: cfg, users: &authoriser{dir: cfg.DirectoryDir, now: cfg.Now}, refreshed: map[string]refreshResult{}}
 	g.proxy = &httputil.ReverseProxy{Rewrite: g.rewrite, ErrorHandler: g.upstreamError}
 	g.mux = http.NewServeMux()
 	g.mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
@@ -142,6 +159,26 @@ func loadSettings(dir string) (settings, codec, error) {
 	return s, newCodec(hashKey, blockKey), nil
 }
 
+// unavailableLogEvery bounds the log lines of settingsMissing.
+const unavailableLogEvery = time.Minute
+
+// settingsMissing answers "Sign-in unavailable" for want of the SSO
+// settings (most likely the kit's tenantSync and applicationSync have not
+// delivered them yet), logging why at most once a minute.
+func (g *Gateway) settingsMissing(w http.ResponseWriter, err error) {
+	g.mu.Lock()
+	now := g.cfg.Now()
+	logIt := g.unavailableLoggedAt.IsZero() || now.Sub(g.unavailableLoggedAt) >= unavailableLogEvery
+	if logIt {
+		g.unavailableLoggedAt = now
+	}
+	g.mu.Unlock()
+	if logIt {
+		g.cfg.Log.Info("Answering Sign-in unavailable: the SSO settings cannot be read (logged at most once a minute)", "reason", err.Error(), "dir", g.cfg.SSODir)
+	}
+	g.page(w, http.StatusServiceUnavailable, pageUnavailable)
+}
+
 // appID is the application whose users are admitted.
 func (g *Gateway) appID(s settings) string {
 	if g.cfg.AppID != "" {
@@ -164,7 +201,7 @@ func (g *Gateway) externalBase(r *http.Request) string {
 func (g *Gateway) start(w http.ResponseWriter, r *http.Request) {
 	s, c, err := g.tenantSettings()
 	if err != nil {
-		g.page(w, http.StatusServiceUnavailable, pageUnavailable)
+		g.settingsMissing(w, err)
 		return
 	}
 	state, err := randomState()
@@ -172,12 +209,13 @@ func (g *Gateway) start(w http.ResponseWriter, r *http.Request) {
 		g.page(w, http.StatusInternalServerError, pageUnavailable)
 		return
 	}
-	value, err := c.encodeLogin(login{State: state, ReturnTo: safeReturnPath(r.URL.Query().Get("rd"))}, g.cfg.Now())
+	name, value, err := c.encodeLogin(login{State: state, ReturnTo: safeReturnPath(r.URL.Query().Get("rd"))}, g.cfg.Now())
 	if err != nil {
 		g.page(w, http.StatusInternalServerError, pageUnavailable)
 		return
 	}
-	setCookie(w, loginCookie, value, loginMaxAge)
+	g.expireOldLogins(w, r, c)
+	setCookie(w, name, value, loginMaxAge)
 	http.Redirect(w, r, s.oauthConfig(g.externalBase(r)+CallbackPath).AuthCodeURL(state), http.StatusFound)
 }
 
@@ -203,7 +241,7 @@ func (g *Gateway) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	s, c, err := g.tenantSettings()
 	if err != nil {
-		g.page(w, http.StatusServiceUnavailable, pageUnavailable)
+		g.settingsMissing(w, err)
 		return
 	}
 	returnTo, ok := g.checkOrigin(w, r, cb, s, c)
@@ -234,28 +272,73 @@ func (g *Gateway) callback(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkOrigin checks where a callback comes from and returns where the
-// user goes next. A callback with state must match the login cookie's; one
-// without names this tenant.
+// user goes next. A callback with a state this browser's login cookie
+// holds is the gateway's own login, and must match it. Any other is
+// another's: one without state (the portal's, spec §7.1) or with a state
+// the gateway did not issue (the enterprise workplace's own, spec §7.2) is
+// accepted when its tenant names this tenant; one with a state and no
+// tenant only when Config.WorkplaceLogins says so (docs/sso-gateway.md on
+// login CSRF).
 func (g *Gateway) checkOrigin(w http.ResponseWriter, r *http.Request, cb callback, s settings, c codec) (string, bool) {
-	if cb.State == "" {
-		if cb.Tenant != s.tenantCode && cb.Tenant != s.tenantID {
+	var cookie *http.Cookie
+	if name := loginCookieName(cb.State); name != "" {
+		cookie, _ = r.Cookie(name)
+	}
+	if cookie == nil {
+		switch {
+		case cb.Tenant != "" && cb.Tenant != s.tenantCode && cb.Tenant != s.tenantID:
 			g.refuse(w, http.StatusForbidden, pageBadCallback, "portal login for another tenant refused", nil)
 			return "", false
+		case cb.Tenant != "":
+			return "/", true
+		case g.cfg.WorkplaceLogins:
+			return "/", true
 		}
-		return "/", true
-	}
-	cookie, err := r.Cookie(loginCookie)
-	if err != nil {
-		g.refuse(w, http.StatusForbidden, pageLoginExpired, "callback without a login cookie refused", nil)
+		g.refuse(w, http.StatusForbidden, pageLoginExpired, "callback with a state but no login cookie nor tenant refused", nil)
 		return "", false
 	}
-	clearCookie(w, loginCookie)
-	l, err := c.decodeLogin(cookie.Value, g.cfg.Now())
+	clearCookie(w, cookie.Name)
+	l, err := c.decodeLogin(cookie.Name, cookie.Value, g.cfg.Now())
 	if err != nil || subtle.ConstantTimeCompare([]byte(l.State), []byte(cb.State)) != 1 {
 		g.refuse(w, http.StatusForbidden, pageLoginExpired, "callback state refused", nil)
 		return "", false
 	}
 	return safeReturnPath(l.ReturnTo), true
+}
+
+// expireOldLogins clears the request's login cookies that are no longer
+// valid, and the oldest valid ones beyond maxLogins-1, making room for a
+// new one.
+func (g *Gateway) expireOldLogins(w http.ResponseWriter, r *http.Request, c codec) {
+	var live []login
+	names := map[string]string{} // state -> cookie name
+	for _, ck := range loginCookies(r) {
+		l, err := c.decodeLogin(ck.Name, ck.Value, g.cfg.Now())
+		if err != nil {
+			clearCookie(w, ck.Name)
+			continue
+		}
+		live = append(live, l)
+		names[l.State] = ck.Name
+	}
+	if len(live) < maxLogins {
+		return
+	}
+	sort.SliceStable(live, func(i, j int) bool { return live[i].At < live[j].At })
+	for _, l := range live[:len(live)-(maxLogins-1)] {
+		clearCookie(w, names[l.State])
+	}
+}
+
+// loginCookies are r's login cookies.
+func loginCookies(r *http.Request) []*http.Cookie {
+	var out []*http.Cookie
+	for _, ck := range r.Cookies() {
+		if strings.HasPrefix(ck.Name, loginCookiePrefix) {
+			out = append(out, ck)
+		}
+	}
+	return out
 }
 
 // userInfo is what the gateway reads of userinfo (spec §7.5).
@@ -321,7 +404,9 @@ func (g *Gateway) setSession(w http.ResponseWriter, c codec, sess session) bool 
 // goes to the kit's logout, which returns it to the signed-out page.
 func (g *Gateway) logout(w http.ResponseWriter, r *http.Request) {
 	clearCookie(w, sessionCookie)
-	clearCookie(w, loginCookie)
+	for _, ck := range loginCookies(r) {
+		clearCookie(w, ck.Name)
+	}
 	s, _, err := g.tenantSettings()
 	if err != nil || s.logout == "" {
 		http.Redirect(w, r, SignedOutPath, http.StatusFound)
@@ -348,7 +433,7 @@ func (g *Gateway) signedOut(w http.ResponseWriter, _ *http.Request) {
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 	s, c, err := g.tenantSettings()
 	if err != nil {
-		g.page(w, http.StatusServiceUnavailable, pageUnavailable)
+		g.settingsMissing(w, err)
 		return
 	}
 	sess, ok := g.currentSession(w, r, s, c)
@@ -379,13 +464,97 @@ func (g *Gateway) currentSession(w http.ResponseWriter, r *http.Request, s setti
 	if sess.Expiry == 0 || g.cfg.Now().Before(time.Unix(sess.Expiry, 0)) {
 		return sess, true
 	}
-	refreshed, err := g.refresh(r.Context(), s, sess)
+	refreshed, err := g.refreshOnce(r.Context(), s, sess)
 	if err != nil {
+		if g.cfg.Now().Before(time.Unix(sess.Expiry, 0).Add(refreshGrace)) {
+			// Most likely another request of the same page refreshed with
+			// this refresh token first, on another replica, and the kit
+			// rotated it: that request's Set-Cookie carries the new tokens.
+			// This one goes on with the session as it is (admission is still
+			// checked against the directory).
+			g.cfg.Log.Info("Token refresh failed within the grace after expiry; the session goes on", "reason", err.Error())
+			return sess, true
+		}
 		g.cfg.Log.Info("Session ended: its token could not be refreshed", "reason", err.Error())
 		clearCookie(w, sessionCookie)
 		return session{}, false
 	}
 	return refreshed, g.setSession(w, c, refreshed)
+}
+
+// refreshGrace is how long after its access token's expiry a session
+// whose refresh fails goes on (without a new cookie); past it a failed
+// refresh ends the session. refreshKeep is how long a refresh's result is
+// kept for the requests that come with the same refresh token after it.
+const (
+	refreshGrace = 2 * time.Minute
+	refreshKeep  = 30 * time.Second
+)
+
+// refreshResult is a refresh's outcome, kept refreshKeep.
+type refreshResult struct {
+	sess session
+	err  error
+	at   time.Time
+}
+
+// refreshOnce refreshes sess once per refresh token in this replica: the
+// parallel requests of a page whose token has expired share one refresh
+// (a kit that rotates refresh tokens accepts each only once), and those
+// arriving within refreshKeep after it get its result.
+func (g *Gateway) refreshOnce(ctx context.Context, s settings, sess session) (session, error) {
+	sum := sha256.Sum256([]byte(s.clientID + "\x00" + sess.RefreshToken))
+	key := hex.EncodeToString(sum[:])
+	if res, ok := g.keptRefresh(key); ok {
+		return sameUser(res, sess)
+	}
+	v, _, _ := g.flights.Do(key, func() (any, error) {
+		if res, ok := g.keptRefresh(key); ok {
+			return res, nil
+		}
+		// The refresh is shared: it must not end with the first
+		// request's cancellation.
+		refreshed, err := g.refresh(context.WithoutCancel(ctx), s, sess)
+		res := refreshResult{sess: refreshed, err: err, at: g.cfg.Now()}
+		g.keepRefresh(key, res)
+		return res, nil
+	})
+	return sameUser(v.(refreshResult), sess)
+}
+
+// sameUser is res's session, when it is sess's user's.
+func sameUser(res refreshResult, sess session) (session, error) {
+	if res.err != nil {
+		return session{}, res.err
+	}
+	if res.sess.User != sess.User {
+		return session{}, errors.New("the refreshed token is another user's")
+	}
+	return res.sess, nil
+}
+
+func (g *Gateway) keptRefresh(key string) (refreshResult, bool) {
+	g.refreshMu.Lock()
+	defer g.refreshMu.Unlock()
+	res, ok := g.refreshed[key]
+	if !ok || g.cfg.Now().Sub(res.at) >= refreshKeep {
+		return refreshResult{}, false
+	}
+	return res, true
+}
+
+// keepRefresh keeps res under key, dropping the results older than
+// refreshKeep.
+func (g *Gateway) keepRefresh(key string, res refreshResult) {
+	g.refreshMu.Lock()
+	defer g.refreshMu.Unlock()
+	now := g.cfg.Now()
+	for k, old := range g.refreshed {
+		if now.Sub(old.at) >= refreshKeep {
+			delete(g.refreshed, k)
+		}
+	}
+	g.refreshed[key] = res
 }
 
 // refresh gets a new access token with the session's refresh token (spec
@@ -441,17 +610,19 @@ type identity struct{ user, email, tenant string }
 
 // rewrite builds the request to the app: the client's identity headers
 // (and any X-Forwarded-* or X-Auth-Request-* header but the standard
-// proxy ones) go, the gateway's own are set, and the gateway's cookies
-// are not passed on.
+// proxy ones, under any spelling with underscores) go, the gateway's own
+// are set, and the gateway's cookies are not passed on. The standard
+// proxy headers keep what the proxy in front of the gateway (the Ingress)
+// set; see forwardedHeaders.
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(g.cfg.Upstream)
 	pr.Out.Host = pr.In.Host
-	pr.SetXForwarded()
 	for name := range pr.Out.Header {
 		if isIdentityHeader(name) {
 			pr.Out.Header.Del(name)
 		}
 	}
+	forwardedHeaders(pr)
 	id, _ := pr.In.Context().Value(identityKey{}).(identity)
 	pr.Out.Header.Set(UserHeader, id.user)
 	if id.email != "" {
@@ -463,16 +634,59 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	withoutGatewayCookies(pr.Out)
 }
 
+// forwardedHeaders sets the standard proxy headers of the request to the
+// app. The gateway sits behind the TLS-terminating Ingress, so what that
+// proxy set is kept: X-Forwarded-For gets the peer's address appended (as
+// the standard library's Director does), and X-Forwarded-Proto, -Host and
+// -Port pass unchanged when present; when absent, Proto is https or http
+// as the gateway's own connection was, Host the request's Host, and Port
+// is not set.
+func forwardedHeaders(pr *httputil.ProxyRequest) {
+	in, out := pr.In.Header, pr.Out.Header
+	out.Del("X-Forwarded-For")
+	if peer, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		if prior := in.Values("X-Forwarded-For"); len(prior) > 0 {
+			peer = strings.Join(prior, ", ") + ", " + peer
+		}
+		out.Set("X-Forwarded-For", peer)
+	}
+	keep := func(name, otherwise string) {
+		out.Del(name)
+		if v := in.Get(name); v != "" {
+			out.Set(name, v)
+		} else if otherwise != "" {
+			out.Set(name, otherwise)
+		}
+	}
+	proto := "http"
+	if pr.In.TLS != nil {
+		proto = "https"
+	}
+	keep("X-Forwarded-Proto", proto)
+	keep("X-Forwarded-Host", pr.In.Host)
+	keep("X-Forwarded-Port", "")
+}
+
 // isIdentityHeader says whether a client-sent header could pass for an
 // identity: any X-Forwarded-* but For, Host, Proto and Port (which
-// SetXForwarded sets), and any X-Auth-Request-*.
+// forwardedHeaders handles), and any X-Auth-Request-*. Underscores are
+// read as hyphens (a WSGI or CGI app reads X_Forwarded_User as
+// X-Forwarded-User), and a name with one is stripped even among the
+// standard four: a proxy never sends that spelling.
 func isIdentityHeader(name string) bool {
-	name = strings.ToLower(name)
-	switch name {
+	lower := strings.ToLower(name)
+	hyphens := strings.ReplaceAll(lower, "_", "-")
+	if !strings.HasPrefix(hyphens, "x-forwarded-") && !strings.HasPrefix(hyphens, "x-auth-request-") {
+		return false
+	}
+	if hyphens != lower {
+		return true
+	}
+	switch lower {
 	case "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port":
 		return false
 	}
-	return strings.HasPrefix(name, "x-forwarded-") || strings.HasPrefix(name, "x-auth-request-")
+	return true
 }
 
 // withoutGatewayCookies removes the gateway's cookies from r: the app has
@@ -481,7 +695,7 @@ func withoutGatewayCookies(r *http.Request) {
 	cookies := r.Cookies()
 	r.Header.Del("Cookie")
 	for _, c := range cookies {
-		if c.Name != sessionCookie && c.Name != loginCookie {
+		if c.Name != sessionCookie && !strings.HasPrefix(c.Name, loginCookiePrefix) {
 			r.AddCookie(c)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
 )
 
@@ -32,6 +33,7 @@ type fakeKit struct {
 	refreshes map[string]string // refresh token -> user
 	used      map[string]bool   // codes exchanged
 	expiresIn int
+	rotate    bool         // a refresh token is accepted once
 	forms     []url.Values // token requests, in order
 }
 
@@ -57,12 +59,16 @@ func (k *fakeKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case "authorization_code":
 			code := r.PostForm.Get("code")
 			user, _ = strings.CutPrefix(code, "code-")
+			user, _, _ = strings.Cut(user, ".") // code-alice.2: alice's second code
 			if k.used[code] || user == code {
 				user = ""
 			}
 			k.used[code] = true
 		case "refresh_token":
 			user = k.refreshes[r.PostForm.Get("refresh_token")]
+			if k.rotate {
+				delete(k.refreshes, r.PostForm.Get("refresh_token"))
+			}
 		}
 		if user == "" {
 			w.WriteHeader(http.StatusBadRequest)
@@ -185,7 +191,7 @@ func (f *fixture) startLogin(g *WithT, path string) (*url.URL, *http.Cookie) {
 	g.Expect(w.Code).To(Equal(http.StatusFound))
 	authorize, err := url.Parse(w.Header().Get("Location"))
 	g.Expect(err).NotTo(HaveOccurred())
-	login := cookie(w, loginCookie)
+	login := cookie(w, loginCookieName(authorize.Query().Get("state")))
 	g.Expect(login).NotTo(BeNil())
 	return authorize, login
 }
@@ -355,7 +361,7 @@ func TestASessionWhoseTokenCannotBeRefreshedEnds(t *testing.T) {
 	f := newFixture(t)
 	session := f.signIn(g, "alice")
 	f.kit.refreshes = map[string]string{}
-	f.clock.add(7201 * time.Second)
+	f.clock.add(7200*time.Second + refreshGrace)
 	w := f.request(http.MethodGet, "/", browser, session)
 	g.Expect(w.Code).To(Equal(http.StatusFound))
 	g.Expect(w.Header().Get("Location")).To(HavePrefix(StartPath))
@@ -425,4 +431,247 @@ func TestSafeReturnPath(t *testing.T) {
 			t.Errorf("safeReturnPath(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+func TestTheAppGetsTheProxyHeadersOfTheIngressInFront(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	session := f.signIn(g, "alice")
+	ingress := http.Header{"X-Forwarded-For": {"203.0.113.7"}, "X-Forwarded-Proto": {"https"},
+		"X-Forwarded-Host": {"crm.example.com"}, "X-Forwarded-Port": {"443"}}
+	h := forwarded(g, f.request(http.MethodGet, "/", ingress, session))
+	// httptest's requests come from 192.0.2.1.
+	g.Expect(h.Values("X-Forwarded-For")).To(Equal([]string{"203.0.113.7, 192.0.2.1"}))
+	g.Expect(h.Values("X-Forwarded-Proto")).To(Equal([]string{"https"}))
+	g.Expect(h.Values("X-Forwarded-Host")).To(Equal([]string{"crm.example.com"}))
+	g.Expect(h.Values("X-Forwarded-Port")).To(Equal([]string{"443"}))
+
+	// Reached directly: the gateway says what it saw, and no port.
+	h = forwarded(g, f.request(http.MethodGet, "http://app.internal/", nil, session))
+	g.Expect(h.Values("X-Forwarded-For")).To(Equal([]string{"192.0.2.1"}))
+	g.Expect(h.Values("X-Forwarded-Proto")).To(Equal([]string{"http"}))
+	g.Expect(h.Values("X-Forwarded-Host")).To(Equal([]string{"app.internal"}))
+	g.Expect(h).NotTo(HaveKey("X-Forwarded-Port"))
+	h = forwarded(g, f.request(http.MethodGet, "https://app.internal/", nil, session))
+	g.Expect(h.Values("X-Forwarded-Proto")).To(Equal([]string{"https"}))
+}
+
+func TestIdentityHeadersSpelledWithUnderscoresAreStripped(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	session := f.signIn(g, "alice")
+	forged := http.Header{"X_Forwarded_User": {"mallory"}, "X-Forwarded_Email": {"m@example.com"}, "X_forwarded_tenant": {"other"},
+		"X_Auth_Request_User": {"mallory"}, "X_Forwarded_For": {"10.0.0.1"}, "X_Forwarded_Proto": {"https"}, "X_Other": {"kept"}}
+	h := forwarded(g, f.request(http.MethodGet, "/", forged, session))
+	for name := range forged {
+		if name != "X_Other" {
+			g.Expect(h).NotTo(HaveKey(name))
+		}
+	}
+	g.Expect(h.Values("X_Other")).To(Equal([]string{"kept"}))
+	g.Expect(h.Values("X-Forwarded-User")).To(Equal([]string{"alice"}))
+}
+
+// refreshes counts the kit's refresh grants.
+func (k *fakeKit) refreshCount() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := 0
+	for _, f := range k.forms {
+		if f.Get("grant_type") == "refresh_token" {
+			n++
+		}
+	}
+	return n
+}
+
+func TestAPagesParallelRequestsAfterExpiryShareOneRefresh(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	f.kit.rotate = true
+	session := f.signIn(g, "alice")
+	f.clock.add(7201 * time.Second)
+	const n = 12
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := f.request(http.MethodGet, "/", nil, session)
+			codes[i] = w.Code
+			if c := cookie(w, sessionCookie); c != nil && c.MaxAge < 0 {
+				codes[i] = -1
+			}
+		}()
+	}
+	wg.Wait()
+	for i, code := range codes {
+		g.Expect(code).To(Equal(http.StatusOK), "request %d", i)
+	}
+	g.Expect(f.kit.refreshCount()).To(Equal(1))
+
+	// A late arrival with the old cookie, past the kept result, on a kit
+	// that no longer accepts its refresh token: served, cookie kept.
+	f.clock.add(refreshKeep)
+	w := f.request(http.MethodGet, "/", nil, session)
+	g.Expect(w.Code).To(Equal(http.StatusOK))
+	g.Expect(cookie(w, sessionCookie)).To(BeNil())
+}
+
+func TestAFailedRefreshWithinTheGraceServesTheSessionAsItIs(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	session := f.signIn(g, "alice")
+	f.kit.refreshes = map[string]string{}
+	f.clock.add(7200*time.Second + refreshGrace/2)
+	w := f.request(http.MethodGet, "/", nil, session)
+	g.Expect(forwarded(g, w).Get("X-Forwarded-User")).To(Equal("alice"))
+	g.Expect(cookie(w, sessionCookie)).To(BeNil())
+	// Admission is still checked.
+	writeFile(t, filepath.Join(f.gateway.cfg.DirectoryDir, "users-000.json"), `[]`)
+	f.clock.add(directoryReload)
+	g.Expect(f.request(http.MethodGet, "/", nil, session).Code).To(Equal(http.StatusForbidden))
+}
+
+// jar is a browser's cookies for the gateway's site.
+type jar map[string]*http.Cookie
+
+func (j jar) take(w *httptest.ResponseRecorder) {
+	for _, c := range w.Result().Cookies() {
+		if c.MaxAge < 0 {
+			delete(j, c.Name)
+		} else {
+			j[c.Name] = c
+		}
+	}
+}
+
+func (j jar) all() []*http.Cookie {
+	var out []*http.Cookie
+	for _, c := range j {
+		out = append(out, c)
+	}
+	return out
+}
+
+// startIn starts a login in the browser whose cookies are j and returns
+// its state.
+func (f *fixture) startIn(g *WithT, j jar, rd string) string {
+	w := f.request(http.MethodGet, StartPath+"?rd="+url.QueryEscape(rd), browser, j.all()...)
+	g.Expect(w.Code).To(Equal(http.StatusFound))
+	j.take(w)
+	authorize, err := url.Parse(w.Header().Get("Location"))
+	g.Expect(err).NotTo(HaveOccurred())
+	return authorize.Query().Get("state")
+}
+
+func TestTwoTabsSigningInAtOnceBothSucceed(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	j := jar{}
+	first := f.startIn(g, j, "/first")
+	second := f.startIn(g, j, "/second")
+	w := f.request(http.MethodGet, CallbackPath+"?code=code-alice&state="+first, browser, j.all()...)
+	g.Expect(w.Code).To(Equal(http.StatusFound), w.Body.String())
+	g.Expect(w.Header().Get("Location")).To(Equal("/first"))
+	j.take(w)
+	g.Expect(j).To(HaveKey(loginCookieName(second)))
+	w = f.request(http.MethodGet, CallbackPath+"?code=code-alice.2&state="+second, browser, j.all()...)
+	g.Expect(w.Code).To(Equal(http.StatusFound), w.Body.String())
+	g.Expect(w.Header().Get("Location")).To(Equal("/second"))
+	j.take(w)
+	g.Expect(j).To(HaveKey(sessionCookie))
+	g.Expect(loginCookies(&http.Request{Header: http.Header{"Cookie": {cookieHeader(j)}}})).To(BeEmpty())
+}
+
+func cookieHeader(j jar) string {
+	var parts []string
+	for _, c := range j {
+		parts = append(parts, c.Name+"="+c.Value)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func TestABrowserKeepsAtMostFiveLogins(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	j := jar{}
+	var states []string
+	for range 8 {
+		states = append(states, f.startIn(g, j, "/"))
+		f.clock.add(time.Second)
+		g.Expect(len(j)).To(BeNumerically("<=", maxLogins))
+	}
+	g.Expect(j).To(HaveLen(maxLogins))
+	// The newest five are the ones kept, and each still completes.
+	for _, state := range states[len(states)-maxLogins:] {
+		g.Expect(j).To(HaveKey(loginCookieName(state)))
+	}
+	w := f.request(http.MethodGet, CallbackPath+"?code=code-alice&state="+states[len(states)-1], browser, j.all()...)
+	g.Expect(w.Code).To(Equal(http.StatusFound))
+}
+
+func TestACallbackWithAStateTheGatewayDidNotIssue(t *testing.T) {
+	const foreign = "the-workplaces-own-state-1234567890"
+	cases := []struct {
+		name       string
+		query      string
+		workplace  bool
+		wantStatus int
+		wantTitle  string
+	}{
+		{"naming this tenant's code", "code=code-alice&state=" + foreign + "&tenant=acme", false, http.StatusFound, ""},
+		{"naming this tenant's id", "code=code-alice&state=" + foreign + "&tenant=t-1", false, http.StatusFound, ""},
+		{"naming another tenant", "code=code-alice&state=" + foreign + "&tenant=globex", true, http.StatusForbidden, "Sign-in refused"},
+		{"without tenant, by default", "code=code-alice&state=" + foreign, false, http.StatusForbidden, "Sign-in expired"},
+		{"without tenant, workplace logins accepted", "code=code-alice&state=" + foreign, true, http.StatusFound, ""},
+		{"a short state, workplace logins accepted", "code=code-alice&state=x", true, http.StatusFound, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			f := newFixture(t)
+			f.gateway.cfg.WorkplaceLogins = tc.workplace
+			w := f.request(http.MethodGet, CallbackPath+"?"+tc.query, browser)
+			g.Expect(w.Code).To(Equal(tc.wantStatus), w.Body.String())
+			if tc.wantStatus != http.StatusFound {
+				g.Expect(w.Body.String()).To(ContainSubstring("<h1 id=\"title\">" + tc.wantTitle + "</h1>"))
+				g.Expect(cookie(w, sessionCookie)).To(BeNil())
+				return
+			}
+			g.Expect(w.Header().Get("Location")).To(Equal("/"))
+			h := forwarded(g, f.request(http.MethodGet, "/", nil, cookie(w, sessionCookie)))
+			g.Expect(h.Get("X-Forwarded-User")).To(Equal("alice"))
+		})
+	}
+}
+
+func TestAStateOfThisBrowsersLoginMustMatchEvenWithWorkplaceLogins(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	f.gateway.cfg.WorkplaceLogins = true
+	authorize, login := f.startLogin(g, "/")
+	state := authorize.Query().Get("state")
+	forged := state[:loginNameChars] + "forged-rest-of-it"
+	w := f.request(http.MethodGet, CallbackPath+"?code=code-alice&state="+forged+"&tenant=acme", browser, login)
+	g.Expect(w.Code).To(Equal(http.StatusForbidden))
+	g.Expect(w.Body.String()).To(ContainSubstring("Sign-in expired"))
+}
+
+func TestMissingSettingsAreLoggedAtMostOnceAMinute(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	var lines []string
+	f.gateway.cfg.Log = funcr.New(func(_, args string) { lines = append(lines, args) }, funcr.Options{})
+	g.Expect(os.Remove(filepath.Join(f.ssoDir, "clientSecret"))).To(Succeed())
+	for range 3 {
+		g.Expect(f.request(http.MethodGet, "/", browser).Code).To(Equal(http.StatusServiceUnavailable))
+		f.clock.add(settingsReload)
+	}
+	g.Expect(lines).To(HaveLen(1))
+	g.Expect(lines[0]).To(ContainSubstring("not delivered yet"))
+	f.clock.add(unavailableLogEvery)
+	g.Expect(f.request(http.MethodGet, "/", browser).Code).To(Equal(http.StatusServiceUnavailable))
+	g.Expect(lines).To(HaveLen(2))
 }

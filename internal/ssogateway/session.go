@@ -10,11 +10,19 @@ import (
 	"github.com/gorilla/securecookie"
 )
 
-// Cookie names. The session holds who is signed in; the login cookie holds
-// a gateway-initiated login's state and where to return to, for 10 minutes.
+// Cookie names. The session holds who is signed in; a login cookie holds
+// one gateway-initiated login's state and where to return to, for 10
+// minutes: one cookie per login, named loginCookiePrefix and the state's
+// first loginNameChars characters, so that two tabs signing in at once
+// do not overwrite each other's.
 const (
-	sessionCookie = "kooper_session"
-	loginCookie   = "kooper_login"
+	sessionCookie     = "kooper_session"
+	loginCookiePrefix = "kooper_login_"
+	loginNameChars    = 16
+	// maxLogins bounds the live login cookies of a browser: a new login
+	// expires the oldest beyond it, so a loop of /oauth2/start cannot
+	// fill the browser's cookies.
+	maxLogins = 5
 	// sessionMaxAge bounds a session: past it the user signs in again,
 	// whatever the tokens' lifetimes (the refresh token's is 30 days,
 	// spec §7.3).
@@ -41,12 +49,23 @@ type session struct {
 	Expiry int64 `json:"x,omitempty"`
 }
 
-// login is what the login cookie carries.
+// login is what a login cookie carries.
 type login struct {
 	// State is the state sent to the authorise endpoint (spec §7.2).
 	State string `json:"s"`
 	// ReturnTo is the local path the user asked for before signing in.
 	ReturnTo string `json:"r"`
+	// At is when the login started, in Unix seconds.
+	At int64 `json:"t"`
+}
+
+// loginCookieName is the name of the login cookie of state; "" for a
+// state the gateway cannot have made.
+func loginCookieName(state string) string {
+	if len(state) < loginNameChars {
+		return ""
+	}
+	return loginCookiePrefix + state[:loginNameChars]
 }
 
 // codec encodes and decodes the gateway's cookies.
@@ -83,28 +102,29 @@ func (c codec) decodeSession(value string) (session, error) {
 	return s, nil
 }
 
-// decodeLogin decodes a login cookie's value, refusing one older than
-// loginMaxAge.
-func (c codec) decodeLogin(value string, now time.Time) (login, error) {
-	var l struct {
-		login
-		At int64 `json:"t"`
-	}
-	if err := c.sc.Decode(loginCookie, value, &l); err != nil {
+// decodeLogin decodes the value of login cookie name, refusing one older
+// than loginMaxAge.
+func (c codec) decodeLogin(name, value string, now time.Time) (login, error) {
+	var l login
+	if err := c.sc.Decode(name, value, &l); err != nil {
 		return login{}, err
 	}
-	if l.State == "" || now.Sub(time.Unix(l.At, 0)) > loginMaxAge {
+	if l.State == "" || loginCookieName(l.State) != name || now.Sub(time.Unix(l.At, 0)) > loginMaxAge {
 		return login{}, errors.New("the login expired")
 	}
-	return l.login, nil
+	return l, nil
 }
 
-// encodeLogin returns the value of a login cookie made at now.
-func (c codec) encodeLogin(l login, now time.Time) (string, error) {
-	return c.encode(loginCookie, struct {
-		login
-		At int64 `json:"t"`
-	}{l, now.Unix()})
+// encodeLogin returns the name and value of the login cookie of l, made
+// at now.
+func (c codec) encodeLogin(l login, now time.Time) (string, string, error) {
+	name := loginCookieName(l.State)
+	if name == "" {
+		return "", "", errors.New("the state is too short")
+	}
+	l.At = now.Unix()
+	value, err := c.encode(name, l)
+	return name, value, err
 }
 
 // setCookie sets a gateway cookie: HttpOnly, Secure, SameSite=Lax (the
