@@ -405,7 +405,30 @@ type SSOGateway struct {
 	// memory 32Mi and limits cpu 200m, memory 64Mi.
 	// +optional
 	Resources *ContainerResources `json:"resources,omitempty"`
+
+	// workplaceLogins says what the gateway does with a sign-in callback
+	// that carries a state it did not issue and no tenant: the 开天
+	// enterprise workplace's own login (spec §7.2), which the spec leaves
+	// open (§8). Refuse (the default) answers "Sign-in expired"; Accept
+	// signs the user in, with the login-CSRF trade-off of a portal login
+	// (docs/sso-gateway.md).
+	// +optional
+	// +kubebuilder:default=Refuse
+	WorkplaceLogins WorkplaceLoginPolicy `json:"workplaceLogins,omitempty"`
 }
+
+// WorkplaceLoginPolicy is what the SSO gateway does with an enterprise
+// workplace's own sign-in (spec §7.2).
+// +kubebuilder:validation:Enum=Refuse;Accept
+type WorkplaceLoginPolicy string
+
+const (
+	// WorkplaceLoginsRefuse refuses a callback with a state the gateway
+	// did not issue and no tenant.
+	WorkplaceLoginsRefuse WorkplaceLoginPolicy = "Refuse"
+	// WorkplaceLoginsAccept accepts it.
+	WorkplaceLoginsAccept WorkplaceLoginPolicy = "Accept"
+)
 
 // WorkloadProbe is an HTTP GET the kubelet sends to the container: any
 // status from 200 to 399 passes. Durations are in seconds; the defaults

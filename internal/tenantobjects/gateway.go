@@ -99,6 +99,9 @@ func (d *Desired) gatewayContainer() corev1.Container {
 	if d.URLs.FrontEnd != "" {
 		args = append(args, "--external-url="+d.URLs.FrontEnd)
 	}
+	if w.Gateway().WorkplaceLogins == saasv1alpha1.WorkplaceLoginsAccept {
+		args = append(args, "--workplace-logins")
+	}
 	r := GatewayResources(w)
 	return corev1.Container{
 		Name:            GatewayContainerName,

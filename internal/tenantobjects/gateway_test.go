@@ -1,6 +1,7 @@
 package tenantobjects
 
 import (
+	"slices"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -83,6 +84,18 @@ func TestTheGatewaysDefaultsAndOverrides(t *testing.T) {
 			g.Expect(gw.Ports[0].ContainerPort).To(Equal(tc.wantPort))
 			g.Expect(gw.Args).NotTo(ContainElement(HavePrefix("--app-id")))
 		})
+	}
+}
+
+// The enterprise workplace's own logins (spec §7.2, open in §8) are
+// refused unless the product accepts them.
+func TestWorkplaceLoginsAreAcceptedOnlyWhenTheProductSaysSo(t *testing.T) {
+	for policy, want := range map[saasv1alpha1.WorkplaceLoginPolicy]bool{
+		"": false, saasv1alpha1.WorkplaceLoginsRefuse: false, saasv1alpha1.WorkplaceLoginsAccept: true} {
+		deployment, _ := gatewayObjects(t, &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{WorkplaceLogins: policy}}, "")
+		if got := slices.Contains(deployment.Spec.Template.Spec.Containers[1].Args, "--workplace-logins"); got != want {
+			t.Errorf("workplaceLogins %q: --workplace-logins passed %v, want %v", policy, got, want)
+		}
 	}
 }
 
