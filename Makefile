@@ -224,8 +224,9 @@ cluster-up: tools ## Run the bare local cluster (etcd, kube-apiserver, controlle
 	go run ./hack/local-cluster up
 
 .PHONY: cluster-down
-cluster-down: ## Kill what a killed demo, e2e or cluster-up left running.
+cluster-down: ## Kill what a killed demo, e2e, e2e-node or cluster-up left running; for e2e-node (root) also its pods, shims, cgroups and network namespace, and put back the kernel tunables its kubelet changed.
 	go run ./hack/local-cluster --dir bin/local-cluster down
 	go run ./hack/local-cluster --dir bin/demo down
 	go run ./hack/local-cluster --dir bin/e2e down
 	go run ./hack/local-cluster --dir bin/e2e-node down
+	@if ip netns list 2>/dev/null | grep -qw '$(E2E_NODE_NETNS)'; then echo "ip netns del $(E2E_NODE_NETNS)"; ip netns del '$(E2E_NODE_NETNS)'; fi

@@ -17,9 +17,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,7 +61,14 @@ func TestRealNode(t *testing.T) {
 	}
 	SetDefaultEventuallyTimeout(3 * time.Minute)
 	SetDefaultEventuallyPollingInterval(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	// Ctrl-C or SIGTERM stops the node as a failure does: its pods, shims and
+	// cgroups go and the kernel tunables its kubelet changed are put back.
+	// Without this the test binary died on the spot and left them so.
+	signalled, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	finished := make(chan struct{})
+	// Last of the cleanups: a signal during the stack's Stop is still caught.
+	t.Cleanup(func() { close(finished); stopSignals() })
+	ctx, cancel := context.WithTimeout(signalled, 20*time.Minute)
 	defer cancel()
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -81,13 +91,27 @@ func TestRealNode(t *testing.T) {
 		}
 		t.Fatalf("failed to start the stack on a real node: %v", err)
 	}
+	stopStack := sync.OnceValue(stack.Stop)
+	go func() {
+		select {
+		case <-finished:
+		case <-signalled.Done():
+			// The steps' Eventually would poll on for minutes: stop here and now.
+			fmt.Fprintln(os.Stderr, "e2e-node: interrupted: stopping the node and putting its kernel tunables back")
+			if err := stopStack(); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e-node: failed to stop the stack: %v\n", err)
+			}
+			fmt.Fprintln(os.Stderr, "e2e-node: stopped")
+			os.Exit(1)
+		}
+	}()
 	t.Logf("the control plane, the node and the chart's pods were up in %s", time.Since(start).Round(time.Second))
 	e := &env{ctx: ctx, stack: stack}
 	t.Cleanup(func() {
 		if t.Failed() {
 			e.dumpState()
 		}
-		if err := stack.Stop(); err != nil {
+		if err := stopStack(); err != nil {
 			t.Errorf("failed to stop the stack: %v", err)
 		}
 	})
