@@ -149,7 +149,7 @@ E2E_NODE_NETNS ?= kooper-$(shell printf %s "$(ROOT)" | sha256sum | cut -c1-8)
 E2E_NODE_CONTAINERD ?=
 
 .PHONY: e2e-node
-e2e-node: tools ## The real-node lane (root): kooper and two tenants as real pods on containerd 2, runc, the CNI bridge, kubelet, kube-proxy and kube-router (NetworkPolicy) in a network namespace of its own: probes, non-root, read-only root, isolation with positive controls, freeze/unfreeze keeping the volume's file, release. About 2-4 minutes once its tools are built. E2E_NODE_CONTAINERD=debian: Debian's containerd 1.6 instead.
+e2e-node: tools ## The real-node lane (root): kooper and two tenants as real pods on containerd 2, runc, the CNI bridge, kubelet, kube-proxy and kube-router (NetworkPolicy) in a network namespace of its own: probes, non-root, read-only root, isolation with positive controls, freeze/unfreeze keeping the volume's file, release. About 1.5 minutes warm once its tools are built, 2-4 cold or on a loaded machine; after a hard kill, make cluster-down. E2E_NODE_CONTAINERD=debian: Debian's containerd 1.6 instead.
 	hack/install-runtime.sh --node
 	hack/build-tools.sh kubernetes-node kube-router $(if $(filter debian,$(E2E_NODE_CONTAINERD)),,containerd)
 	cd hack/image && go run . -root $(ROOT) -out $(BIN)/e2e-node-images -version e2e-node -created $(SOURCE_DATE_EPOCH) -platforms linux/amd64 -images kooper,sample-app,pause
@@ -224,8 +224,9 @@ cluster-up: tools ## Run the bare local cluster (etcd, kube-apiserver, controlle
 	go run ./hack/local-cluster up
 
 .PHONY: cluster-down
-cluster-down: ## Kill what a killed demo, e2e or cluster-up left running.
+cluster-down: ## Kill what a killed demo, e2e, e2e-node or cluster-up left running; for e2e-node (root) also its pods, shims, cgroups and network namespace, and put back the kernel tunables its kubelet changed.
 	go run ./hack/local-cluster --dir bin/local-cluster down
 	go run ./hack/local-cluster --dir bin/demo down
 	go run ./hack/local-cluster --dir bin/e2e down
 	go run ./hack/local-cluster --dir bin/e2e-node down
+	@if ip netns list 2>/dev/null | grep -qw '$(E2E_NODE_NETNS)'; then echo "ip netns del $(E2E_NODE_NETNS)"; ip netns del '$(E2E_NODE_NETNS)'; fi

@@ -17,9 +17,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,6 +50,8 @@ const basicSKU = "0a4d1578-5295-46a7-92d4-7c803dccc51d"
 type env struct {
 	ctx   context.Context
 	stack *localstack.Stack
+	// logf is the running step's t.Logf: what each check saw.
+	logf func(format string, args ...any)
 	// a and b are two tenants' instanceIds: a is driven through freeze and
 	// release, b is the other side of the isolation checks.
 	a, b string
@@ -58,7 +63,14 @@ func TestRealNode(t *testing.T) {
 	}
 	SetDefaultEventuallyTimeout(3 * time.Minute)
 	SetDefaultEventuallyPollingInterval(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	// Ctrl-C or SIGTERM stops the node as a failure does: its pods, shims and
+	// cgroups go and the kernel tunables its kubelet changed are put back.
+	// Without this the test binary died on the spot and left them so.
+	signalled, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	finished := make(chan struct{})
+	// Last of the cleanups: a signal during the stack's Stop is still caught.
+	t.Cleanup(func() { close(finished); stopSignals() })
+	ctx, cancel := context.WithTimeout(signalled, 20*time.Minute)
 	defer cancel()
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -81,13 +93,27 @@ func TestRealNode(t *testing.T) {
 		}
 		t.Fatalf("failed to start the stack on a real node: %v", err)
 	}
+	stopStack := sync.OnceValue(stack.Stop)
+	go func() {
+		select {
+		case <-finished:
+		case <-signalled.Done():
+			// The steps' Eventually would poll on for minutes: stop here and now.
+			fmt.Fprintln(os.Stderr, "e2e-node: interrupted: stopping the node and putting its kernel tunables back")
+			if err := stopStack(); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e-node: failed to stop the stack: %v\n", err)
+			}
+			fmt.Fprintln(os.Stderr, "e2e-node: stopped")
+			os.Exit(1)
+		}
+	}()
 	t.Logf("the control plane, the node and the chart's pods were up in %s", time.Since(start).Round(time.Second))
-	e := &env{ctx: ctx, stack: stack}
+	e := &env{ctx: ctx, stack: stack, logf: t.Logf}
 	t.Cleanup(func() {
 		if t.Failed() {
 			e.dumpState()
 		}
-		if err := stack.Stop(); err != nil {
+		if err := stopStack(); err != nil {
 			t.Errorf("failed to stop the stack: %v", err)
 		}
 	})
@@ -103,7 +129,10 @@ func TestRealNode(t *testing.T) {
 	}
 	for _, s := range steps {
 		stepStart := time.Now()
-		ok := t.Run(s.name, func(t *testing.T) { s.run(t, e) })
+		ok := t.Run(s.name, func(t *testing.T) {
+			e.logf = t.Logf
+			s.run(t, e)
+		})
 		t.Logf("step %q: %s", s.name, time.Since(stepStart).Round(time.Second))
 		if !ok {
 			t.Fatalf("step %q failed; the later steps depend on it", s.name)
@@ -169,15 +198,17 @@ func testIsolation(t *testing.T, e *env) {
 	metrics := serviceAddress(g, e, localstack.Namespace, "kooper-controllers-metrics", "https-metrics")
 	receiverMetrics := serviceAddress(g, e, localstack.Namespace, "kooper-receiver-metrics", "https-metrics")
 
-	g.Expect(e.dial(e.b, bService)).To(Succeed(), "tenant B cannot reach its own Service")
-	g.Expect(e.dial(e.a, bService)).To(MatchError(errRefused), "tenant A reached tenant B's Service")
-	g.Expect(e.dial(e.a, metrics)).To(MatchError(errRefused), "tenant A reached the controllers' metrics")
-	g.Expect(e.dial(e.a, receiverMetrics)).To(MatchError(errRefused), "tenant A reached the receiver's metrics")
+	g.Expect(e.dial("tenant B", e.b, bService, "B's own Service")).To(Succeed(), "tenant B cannot reach its own Service")
+	g.Expect(e.dial("tenant A", e.a, bService, "B's Service")).To(MatchError(errRefused), "tenant A reached tenant B's Service")
+	g.Expect(e.dial("tenant A", e.a, metrics, "the controllers' metrics")).To(MatchError(errRefused), "tenant A reached the controllers' metrics")
+	g.Expect(e.dial("tenant A", e.a, receiverMetrics, "the receiver's metrics")).To(MatchError(errRefused), "tenant A reached the receiver's metrics")
 	// The metrics' positive control: a pod in the monitoring namespace,
 	// which kooper's own policies admit, reaches both.
 	monitor := startMonitor(g, e)
-	g.Expect(dialFrom(e, monitor.Namespace, "pod/"+monitor.Name, metrics)).To(Succeed(), "the monitoring namespace cannot reach the controllers' metrics")
-	g.Expect(dialFrom(e, monitor.Namespace, "pod/"+monitor.Name, receiverMetrics)).To(Succeed(), "the monitoring namespace cannot reach the receiver's metrics")
+	g.Expect(dialFrom(e, "the monitoring namespace", monitor.Namespace, "pod/"+monitor.Name, metrics, "the controllers' metrics")).To(Succeed(),
+		"the monitoring namespace cannot reach the controllers' metrics")
+	g.Expect(dialFrom(e, "the monitoring namespace", monitor.Namespace, "pod/"+monitor.Name, receiverMetrics, "the receiver's metrics")).To(Succeed(),
+		"the monitoring namespace cannot reach the receiver's metrics")
 
 	e.scaleControllers(g, 0)
 	for _, tenant := range []string{e.a, e.b} {
@@ -185,7 +216,8 @@ func testIsolation(t *testing.T, e *env) {
 		g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Namespace: namespaceOf(g, e, tenant), Name: "kooper-isolation"}, np)).To(Succeed())
 		g.Expect(e.stack.Client.Delete(e.ctx, np)).To(Succeed())
 	}
-	g.Eventually(func() error { return e.dial(e.a, bService) }).Should(Succeed(), "tenant A cannot reach tenant B even without the policies")
+	g.Eventually(func() error { return e.dial("tenant A, no policies", e.a, bService, "B's Service") }).Should(Succeed(),
+		"tenant A cannot reach tenant B even without the policies")
 
 	e.scaleControllers(g, 1)
 	g.Eventually(func(g Gomega) {
@@ -194,7 +226,8 @@ func testIsolation(t *testing.T, e *env) {
 				&networkingv1.NetworkPolicy{})).To(Succeed())
 		}
 	}).Should(Succeed())
-	g.Eventually(func() error { return e.dial(e.a, bService) }).Should(MatchError(errRefused), "tenant A still reaches tenant B once the policies are back")
+	g.Eventually(func() error { return e.dial("tenant A, policies back", e.a, bService, "B's Service") }).Should(MatchError(errRefused),
+		"tenant A still reaches tenant B once the policies are back")
 }
 
 func testFreezeUnfreeze(t *testing.T, e *env) {
@@ -202,6 +235,7 @@ func testFreezeUnfreeze(t *testing.T, e *env) {
 	ns := namespaceOf(g, e, e.a)
 	out, err := e.exec(e.a, "/sample-app", "record", "e2e-node-before-freeze")
 	g.Expect(err).NotTo(HaveOccurred(), out)
+	e.logf("pod %s wrote the line e2e-node-before-freeze to its volume", appPod(g, e, e.a).Name)
 
 	_, err = e.stack.Sim(e.ctx, "freeze", "--instance-id", e.a)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -220,6 +254,8 @@ func testFreezeUnfreeze(t *testing.T, e *env) {
 	out, err = e.exec(e.a, "/sample-app", "visits")
 	g.Expect(err).NotTo(HaveOccurred(), out)
 	g.Expect(out).To(ContainSubstring("e2e-node-before-freeze"), "the file written before the freeze is gone")
+	e.logf("after the unfreeze, pod %s's volume still holds the line written before the freeze: %s",
+		appPod(g, e, e.a).Name, strings.TrimSpace(out))
 }
 
 func testRelease(t *testing.T, e *env) {
@@ -318,24 +354,41 @@ func (e *env) exec(tenant string, command ...string) (string, error) {
 // kubectl exec that failed.
 var errRefused = errors.New("the connection did not open")
 
-// dial opens a TCP connection to address from inside the tenant's pod: nil
-// when it opens, errRefused when it does not, another error when the command
-// did not run at all (so that a broken exec never passes for isolation).
-func (e *env) dial(tenant, address string) error {
+// dial opens a TCP connection to address (what: whose it is) from inside
+// the tenant's pod (who: the tenant, as the log names it): nil when it
+// opens, errRefused when it does not, another error when the command did not
+// run at all (so that a broken exec never passes for isolation).
+func (e *env) dial(who, tenant, address, what string) error {
 	g := NewGomega(func(message string, _ ...int) { panic(message) })
-	return dialFrom(e, namespaceOf(g, e, tenant), "deploy/app", address)
+	ns := namespaceOf(g, e, tenant)
+	// The pod's name, for the log; the Deployment's if there is not exactly one.
+	target := "deploy/app"
+	if pods := (&corev1.PodList{}); e.stack.Client.List(e.ctx, pods, client.InNamespace(ns)) == nil && len(pods.Items) == 1 {
+		target = "pod/" + pods.Items[0].Name
+	}
+	return dialFrom(e, who, ns, target, address, what)
 }
 
-func dialFrom(e *env, ns, target, address string) error {
+// dialFrom dials address from target (pod/NAME, deploy/NAME) in ns, and
+// logs what it saw.
+func dialFrom(e *env, who, ns, target, address, what string) error {
 	out, err := e.stack.Kubectl(e.ctx, "exec", "-n", ns, target, "--", "/sample-app", "dial", address)
+	var result error
 	switch {
 	case err == nil && strings.Contains(out, "connected to "+address):
-		return nil
 	case strings.Contains(out, "sample-app: dial tcp "+address):
-		return fmt.Errorf("%w: %s", errRefused, strings.TrimSpace(out))
+		result = fmt.Errorf("%w: %s", errRefused, strings.TrimSpace(out))
 	default:
-		return fmt.Errorf("kubectl exec failed: %w", err)
+		result = fmt.Errorf("kubectl exec failed: %w", err)
 	}
+	outcome := "reached"
+	if errors.Is(result, errRefused) {
+		outcome = "refused (did not open)"
+	} else if result != nil {
+		outcome = result.Error()
+	}
+	e.logf("dial %s (%s) from %s, %s in %s: %s", address, what, who, target, ns, outcome)
+	return result
 }
 
 func (e *env) scaleControllers(g Gomega, replicas int) {

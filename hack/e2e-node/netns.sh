@@ -44,5 +44,6 @@ ip netns exec "$name" sh -ec "
 # kubelet's and containerd's mounts stay in it and go with it), slave to the
 # machine's.
 rc=0
+export KOOPER_NODE_NETNS=$name
 nsenter --net="/run/netns/$name" unshare --mount --propagation slave -- "$@" || rc=$?
 exit $rc

@@ -103,12 +103,16 @@ func findNodeTools(root string, debianContainerd bool) (nodeTools, error) {
 }
 
 // prepareNode checks the node's tools and removes what a killed earlier run
-// left: its processes, its pods' (by their cgroups), its shims' sockets and
-// its log links. (Its mounts went with its mount namespace; the kernel
+// left: its processes (those still in its network namespace too), its pods'
+// (by their cgroups), its shims' sockets and its log links. (Its mounts went with its mount namespace; the kernel
 // tunables its kubelet changed are put back from its record of them when
 // this node stops: saveKernelTunables.)
 func (c *Cluster) prepareNode(root string) error {
 	if _, err := findNodeTools(root, c.node.DebianContainerd); err != nil {
+		return err
+	}
+	// Whatever still holds a killed run's network namespace.
+	if _, err := killNetns(c.netnsFile()); err != nil {
 		return err
 	}
 	if err := c.removeShimSockets(); err != nil {
@@ -138,6 +142,9 @@ func (c *Cluster) startNode(ctx context.Context) error {
 	root := filepath.Dir(filepath.Dir(c.Tools.EnvtestDir))
 	tools, err := findNodeTools(root, c.node.DebianContainerd)
 	if err != nil {
+		return err
+	}
+	if err := c.saveNetns(); err != nil {
 		return err
 	}
 	if err := makeCgroup(c.node.CgroupRoot); err != nil {
@@ -335,7 +342,7 @@ func (c *Cluster) saveKernelTunables() error {
 	}
 	c.sysctls = map[string]string{}
 	for _, k := range kernelTunables {
-		if v, err := os.ReadFile(filepath.Join("/proc/sys", k)); err == nil {
+		if v, err := os.ReadFile(filepath.Join(procSys, k)); err == nil {
 			c.sysctls[k] = string(v)
 		}
 	}
@@ -346,26 +353,63 @@ func (c *Cluster) saveKernelTunables() error {
 	return os.WriteFile(c.tunablesFile(), data, 0o600)
 }
 
+// procSys is where the kernel's tunables are read and written (a test's
+// directory in tests).
+var procSys = "/proc/sys"
+
 // restoreKernelTunables writes back the values saveKernelTunables read, and
 // forgets them once they are back.
 func (c *Cluster) restoreKernelTunables() error {
 	if c.sysctls == nil {
 		return nil
 	}
+	if err := writeTunables(c.sysctls); err != nil {
+		return err
+	}
+	c.sysctls = nil
+	return os.Remove(c.tunablesFile())
+}
+
+// writeTunables writes each tunable's value unless it has it already.
+func writeTunables(values map[string]string) error {
 	var errs []error
-	for k, v := range c.sysctls {
-		if now, err := os.ReadFile(filepath.Join("/proc/sys", k)); err == nil && string(now) == v {
+	for k, v := range values {
+		if now, err := os.ReadFile(filepath.Join(procSys, k)); err == nil && string(now) == v {
 			continue
 		}
-		if err := os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(procSys, k), []byte(v), 0o644); err != nil {
 			errs = append(errs, fmt.Errorf("failed to restore sysctl %s: %w", k, err))
 		}
 	}
-	if len(errs) == 0 {
-		errs = append(errs, os.Remove(c.tunablesFile()))
-		c.sysctls = nil
-	}
 	return errors.Join(errs...)
+}
+
+// RestoreKernelTunables puts back the kernel tunables a node's record file
+// (a killed run's: saveKernelTunables) holds, and removes the file once they
+// are back. It returns the tunables it changed; no file, nothing to do.
+func RestoreKernelTunables(file string) ([]string, error) {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	values := map[string]string{}
+	if err := json.Unmarshal(data, &values); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	var changed []string
+	for k, v := range values {
+		if now, err := os.ReadFile(filepath.Join(procSys, k)); err != nil || string(now) != v {
+			changed = append(changed, strings.ReplaceAll(k, "/", ".")+"="+strings.TrimSpace(v))
+		}
+	}
+	slices.Sort(changed)
+	if err := writeTunables(values); err != nil {
+		return nil, err
+	}
+	return changed, os.Remove(file)
 }
 
 func (c *Cluster) startKubelet(t nodeTools) error {
@@ -518,6 +562,9 @@ func (c *Cluster) stopNode() error {
 	}
 	errs := []error{killCgroup(c.node.CgroupRoot), c.restoreKernelTunables(), c.removeShimSockets()}
 	if _, err := KillLeftovers(c.dir, NodeBinaries...); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.Remove(c.netnsFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
 	return errors.Join(append(errs, c.removeLogLinks())...)

@@ -3,6 +3,7 @@ package localcluster
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -80,4 +81,59 @@ func TestKernelTunablesRecordSurvivesAKilledRun(t *testing.T) {
 	g.Expect(c.saveKernelTunables()).To(Succeed())
 	g.Expect(c.sysctls).To(Equal(map[string]string{"kernel/panic": "1\n"}))
 	g.Expect((&Cluster{}).restoreKernelTunables()).To(Succeed(), "nothing recorded, nothing to do")
+}
+
+// A killed node's record of the machine's kernel tunables is what
+// local-cluster down puts back; then the record goes.
+func TestRestoreKernelTunables(t *testing.T) {
+	g := NewWithT(t)
+	sys := t.TempDir()
+	old := procSys
+	procSys = sys
+	t.Cleanup(func() { procSys = old })
+	for k, v := range map[string]string{"vm/overcommit_memory": "1\n", "kernel/panic": "10\n", "kernel/panic_on_oops": "1\n"} {
+		g.Expect(os.MkdirAll(filepath.Join(sys, filepath.Dir(k)), 0o755)).To(Succeed())
+		g.Expect(os.WriteFile(filepath.Join(sys, k), []byte(v), 0o644)).To(Succeed())
+	}
+	record := filepath.Join(t.TempDir(), "cluster.kernel-tunables.json")
+	g.Expect(os.WriteFile(record, []byte(`{"vm/overcommit_memory":"0\n","kernel/panic":"1\n","kernel/panic_on_oops":"1\n"}`), 0o600)).To(Succeed())
+
+	changed, err := RestoreKernelTunables(record)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(changed).To(Equal([]string{"kernel.panic=1", "vm.overcommit_memory=0"}))
+	for k, v := range map[string]string{"vm/overcommit_memory": "0\n", "kernel/panic": "1\n", "kernel/panic_on_oops": "1\n"} {
+		g.Expect(os.ReadFile(filepath.Join(sys, k))).To(BeEquivalentTo(v), k)
+	}
+	g.Expect(record).NotTo(BeAnExistingFile())
+
+	// No record: nothing to put back.
+	changed, err = RestoreKernelTunables(record)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(changed).To(BeEmpty())
+}
+
+// NodeDown on a killed lane's directory (no process of it left here) puts the
+// tunables back from the stack's cluster's record and drops the record of
+// its network namespace, never killing the machine's own namespace.
+func TestNodeDown(t *testing.T) {
+	g := NewWithT(t)
+	sys := t.TempDir()
+	old := procSys
+	procSys = sys
+	t.Cleanup(func() { procSys = old })
+	g.Expect(os.MkdirAll(filepath.Join(sys, "kernel"), 0o755)).To(Succeed())
+	g.Expect(os.WriteFile(filepath.Join(sys, "kernel", "panic"), []byte("10\n"), 0o644)).To(Succeed())
+	dir := filepath.Join(t.TempDir(), "e2e-node")
+	g.Expect(os.MkdirAll(filepath.Join(dir, "cluster"), 0o755)).To(Succeed())
+	g.Expect(os.WriteFile(filepath.Join(dir, "cluster.kernel-tunables.json"), []byte(`{"kernel/panic":"1\n"}`), 0o600)).To(Succeed())
+	own, err := os.Readlink("/proc/self/ns/net")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(os.WriteFile(filepath.Join(dir, "cluster.netns"), []byte(own+"\n"), 0o600)).To(Succeed())
+
+	var logged []string
+	g.Expect(NodeDown(dir, func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) })).To(Succeed())
+	g.Expect(os.ReadFile(filepath.Join(sys, "kernel", "panic"))).To(BeEquivalentTo("1\n"))
+	g.Expect(filepath.Join(dir, "cluster.kernel-tunables.json")).NotTo(BeAnExistingFile())
+	g.Expect(filepath.Join(dir, "cluster.netns")).NotTo(BeAnExistingFile())
+	g.Expect(logged).To(Equal([]string{"Put back the kernel tunables a killed node changed: kernel.panic=1"}))
 }

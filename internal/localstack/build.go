@@ -8,14 +8,25 @@ import (
 	"strings"
 )
 
-// build compiles the operator, the simulator and the kubectl plugin
-// (kubectl-kooper) from the working tree, so the stack never runs a stale
-// binary. Go's build cache makes a repeat
-// build take a second or two.
-func (s *Stack) build(ctx context.Context) error {
-	for _, b := range []struct{ name, pkg string }{
-		{"kooper", "."}, {"marketplace-sim", "./hack/marketplace-sim"}, {"kubectl-kooper", "./hack/kubectl-kooper"},
-	} {
+// binary is one the stack builds: its name and package.
+type binary struct{ name, pkg string }
+
+// binaries are what the stack builds: the operator, the simulator and the
+// kubectl plugin (kubectl-kooper); on a real node not the operator, which
+// runs there from its image (make e2e-node builds it into the image).
+func binaries(node bool) []binary {
+	bs := []binary{{"kooper", "."}, {"marketplace-sim", "./hack/marketplace-sim"}, {"kubectl-kooper", "./hack/kubectl-kooper"}}
+	if node {
+		bs = bs[1:]
+	}
+	return bs
+}
+
+// build compiles the binaries from the working tree, so the stack never
+// runs a stale binary. Go's build cache makes a repeat build take a second
+// or two.
+func (s *Stack) build(ctx context.Context, node bool) error {
+	for _, b := range binaries(node) {
 		s.logf("Building %s", b.name)
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(s.bin, b.name), b.pkg)
 		cmd.Dir = s.root

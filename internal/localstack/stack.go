@@ -133,7 +133,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if _, err := localcluster.KillLeftovers(o.Dir, stackBinaries...); err != nil {
 		return nil, err
 	}
-	if err := s.build(ctx); err != nil {
+	if err := s.build(ctx, o.Node != nil); err != nil {
 		return nil, err
 	}
 	defer func() {
