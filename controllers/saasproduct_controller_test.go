@@ -145,6 +145,17 @@ func TestProductReconcileWithoutChangeWritesNothing(t *testing.T) {
 	g.Expect(k8sClient.Create(ctx, keysSecret(operatorNamespace, "steady-keys", completeKeys))).To(Succeed())
 	product := newProduct(t, "steady-keys")
 	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+	// The rollout controller records the product's first revision, its
+	// rollout complete (no tenants), in a status write of its own, which
+	// may come after Ready on a loaded machine (CI's run of this stop):
+	// the product is settled only then.
+	g.Eventually(func(g Gomega) {
+		got := &saasv1alpha1.SaaSProduct{}
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(product), got)).To(Succeed())
+		g.Expect(got.Status.Rollout).NotTo(BeNil())
+		g.Expect(got.Status.Rollout.State).To(Equal(saasv1alpha1.RolloutComplete))
+		product = got
+	}).Should(Succeed())
 
 	// Ask for a reconcile; the object's resourceVersion after that request
 	// must stay put, because nothing in status needs to change.
