@@ -107,11 +107,7 @@ func quotaShortfalls(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan) 
 // its claim.
 func planNeeds(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan, pods int32) corev1.ResourceList {
 	needs := corev1.ResourceList{corev1.ResourcePods: *resource.NewQuantity(int64(pods), resource.DecimalSI)}
-	resources := plan.Resources
-	if resources == nil {
-		resources = w.Resources
-	}
-	addComputeNeeds(needs, withGateway(resources, tenantobjects.GatewayResources(w)), pods)
+	addComputeNeeds(needs, withGateway(appResources(w, plan), tenantobjects.GatewayResources(w)), pods)
 	if w.Storage != nil {
 		needs[corev1.ResourcePersistentVolumeClaims] = *resource.NewQuantity(1, resource.DecimalSI)
 		needs[corev1.ResourceRequestsStorage] = w.Storage.Size.DeepCopy()
@@ -142,35 +138,36 @@ func addComputeNeeds(needs corev1.ResourceList, resources *saasv1alpha1.Containe
 // containersSettingNone names the containers of a tenant's pod (the app,
 // and the SSO gateway when the product has one) that set nothing for the
 // compute quota name: the ResourceQuota admission refuses a pod when any
-// one container does, whatever the others set.
+// one container does, whatever the others set. When the app sets it, so
+// does every container: kooper's LimitRange gives one that sets nothing
+// the app's resources (tenantobjects' limitRange).
 func containersSettingNone(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan, name corev1.ResourceName) []string {
-	app := plan.Resources
-	if app == nil {
-		app = w.Resources
+	if setsQuota(appResources(w, plan), name) {
+		return nil
 	}
-	containers := []struct {
-		name      string
-		resources *saasv1alpha1.ContainerResources
-	}{{tenantobjects.AppName, app}}
-	if gw := tenantobjects.GatewayResources(w); gw != nil {
-		containers = append(containers, struct {
-			name      string
-			resources *saasv1alpha1.ContainerResources
-		}{tenantobjects.GatewayContainerName, gw})
-	}
-	// kooper's LimitRange gives a container that sets nothing the app's
-	// resources (tenantobjects' limitRange).
-	defaults := corev1.ResourceList{}
-	addComputeNeeds(defaults, app, 1)
-	var missing []string
-	for _, c := range containers {
-		needs := corev1.ResourceList{}
-		addComputeNeeds(needs, c.resources, 1)
-		if q, d := needs[name], defaults[name]; q.IsZero() && d.IsZero() {
-			missing = append(missing, c.name)
-		}
+	missing := []string{tenantobjects.AppName}
+	if gw := tenantobjects.GatewayResources(w); gw != nil && !setsQuota(gw, name) {
+		missing = append(missing, tenantobjects.GatewayContainerName)
 	}
 	return missing
+}
+
+// setsQuota reports whether a container of resources holds some of the
+// compute quota name.
+func setsQuota(resources *saasv1alpha1.ContainerResources, name corev1.ResourceName) bool {
+	needs := corev1.ResourceList{}
+	addComputeNeeds(needs, resources, 1)
+	q := needs[name]
+	return !q.IsZero()
+}
+
+// appResources are the app container's resources on plan: the plan's,
+// else the workload's; nil when neither sets any.
+func appResources(w *saasv1alpha1.WorkloadTemplate, plan *saasv1alpha1.Plan) *saasv1alpha1.ContainerResources {
+	if plan.Resources != nil {
+		return plan.Resources
+	}
+	return w.Resources
 }
 
 // effectiveRequests are r's requests, a request left unset being its
