@@ -161,36 +161,35 @@ func (r *SaaSDirectoryReconciler) productGateway(ctx context.Context, d *saasv1a
 	return gatewayApplication(product)
 }
 
-// chosenApplication is the application kooper-sso carries: the one the
-// product's SSO gateway names (spec.workload.sso.gateway.appId) when the
-// enterprise has it; else the one delivered already (current), while the
-// enterprise still has it, so that a second application's sync does not
-// move a working tenant's sign-in to an application its users are not
-// authorised for (issue 32's trial); else the most recently synced.
-// ambiguous says the gateway names none while the enterprise has several.
-// ok is false when the enterprise has no application.
-func chosenApplication(product *saasv1alpha1.SaaSProduct, apps []saasv1alpha1.DirectoryApplication, current string) (app saasv1alpha1.DirectoryApplication, ambiguous, ok bool) {
-	if len(apps) == 0 {
-		return app, false, false
+// chosenApplication is the application kooper-sso carries, of apps (at
+// least one): the one the product's SSO gateway names
+// (spec.workload.sso.gateway.appId) when the enterprise has it; else the
+// one delivered already (current), while the enterprise still has it, so
+// that a second application's sync does not move a working tenant's
+// sign-in to an application its users are not authorised for (issue 32's
+// trial); else the most recently synced. ambiguous says the gateway names
+// none while the enterprise has several.
+func chosenApplication(product *saasv1alpha1.SaaSProduct, apps []saasv1alpha1.DirectoryApplication, current string) (app saasv1alpha1.DirectoryApplication, ambiguous bool) {
+	find := func(appID string) (saasv1alpha1.DirectoryApplication, bool) {
+		for _, a := range apps {
+			if appID != "" && a.AppID == appID {
+				return a, true
+			}
+		}
+		return saasv1alpha1.DirectoryApplication{}, false
 	}
-	named := ""
 	gw := product.Spec.Workload.Gateway()
-	gateway := gw != nil
-	if gateway {
-		named = gw.AppID
+	if gw == nil {
+		return apps[len(apps)-1], false
 	}
-	for _, a := range apps {
-		if named != "" && a.AppID == named {
-			return a, false, true
-		}
+	if a, ok := find(gw.AppID); ok {
+		return a, false
 	}
-	ambiguous = gateway && named == "" && len(apps) > 1
-	for _, a := range apps {
-		if gateway && current != "" && a.AppID == current {
-			return a, ambiguous, true
-		}
+	ambiguous = gw.AppID == "" && len(apps) > 1
+	if a, ok := find(current); ok {
+		return a, ambiguous
 	}
-	return apps[len(apps)-1], ambiguous, true
+	return apps[len(apps)-1], ambiguous
 }
 
 // deliveredApplication is the appId of the kooper-sso Secret delivered in
@@ -280,7 +279,7 @@ func (r *SaaSDirectoryReconciler) ssoSecret(ctx context.Context, d *saasv1alpha1
 		if gw := product.Spec.Workload.Gateway(); gw != nil && gw.AppID == "" && len(d.Spec.Applications) > 1 {
 			current = r.deliveredApplication(ctx, namespace) // the choice is open: keep what the tenant signs in with
 		}
-		app, several, _ := chosenApplication(product, d.Spec.Applications, current)
+		app, several := chosenApplication(product, d.Spec.Applications, current)
 		ambiguous = several
 		secret, err := r.clientSecret(ctx, product, app)
 		if err != nil {
