@@ -108,12 +108,11 @@ func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
 		kind, _ := desired["kind"].(string)
 		a.Hashes[kind+"/"+obj.GetName()] = hash
 	}
-	written := a.written(obj, hash)
 	fresh := a.FreshNamespace
 	if fresh && a.CreatedAnnotation != "" {
 		switch err := a.create(ctx, desired); {
 		case err == nil:
-			written()
+			a.rememberWritten(obj, hash)
 			return true, nil
 		case !apierrors.IsAlreadyExists(err):
 			return false, err
@@ -141,20 +140,18 @@ func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
 	if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(a.Owner), client.ForceOwnership); err != nil {
 		return false, fmt.Errorf("failed to apply %s %s: %w", u.GetKind(), client.ObjectKeyFromObject(obj), err)
 	}
-	written()
+	a.rememberWritten(obj, hash)
 	return true, nil
 }
 
-// written returns what to call once obj is written with last apply hash
-// hash: it tells Written, for an uncached object.
-func (a *Applier) written(obj client.Object, hash string) func() {
+// rememberWritten tells Written that obj, when uncached, was just written
+// with last apply hash hash.
+func (a *Applier) rememberWritten(obj client.Object, hash string) {
 	if a.Written == nil || !a.uncached(obj) {
-		return func() {}
+		return
 	}
-	return func() {
-		if gk, ok := a.groupKind(obj); ok {
-			a.Written.wrote(gk, client.ObjectKeyFromObject(obj), hash)
-		}
+	if gk, ok := a.groupKind(obj); ok {
+		a.Written.wrote(gk, client.ObjectKeyFromObject(obj), hash)
 	}
 }
 
