@@ -12,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -65,10 +66,13 @@ func describe(requests []testenv.Request) []string {
 
 // expectOneWritePerObject checks a first provisioning pass: creates only
 // (in a fresh namespace nothing is read, and nothing applied: a create costs
-// the API server less), the credentials among them, unread.
+// the API server less), each sent as protobuf (every tenant object is of a
+// built-in kind; JSON costs both sides more), the credentials among them,
+// unread.
 func expectOneWritePerObject(g Gomega, pass []testenv.Request) {
 	for _, r := range pass {
 		g.Expect(r.Method).To(Equal(http.MethodPost), "not a create in a fresh namespace: %v", describe(pass))
+		g.Expect(r.ContentType).To(Equal(runtime.ContentTypeProtobuf), "%s %s not sent as protobuf", r.Method, r.URL.Path)
 	}
 	g.Expect(pass).To(ContainElement(HaveField("URL.Path", HaveSuffix("/secrets"))), "the credentials are created: %v", describe(pass))
 }

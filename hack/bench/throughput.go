@@ -13,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -365,9 +366,26 @@ func (t *tenantTemplate) create(ctx context.Context, c client.Client, id string)
 		if err := json.Unmarshal([]byte(replacer.Replace(o)), &u.Object); err != nil {
 			return ns, err
 		}
-		if err := c.Create(ctx, u); err != nil {
+		if err := c.Create(ctx, typedOrSame(c.Scheme(), u)); err != nil {
 			return ns, fmt.Errorf("create %s %s: %w", u.GetKind(), u.GetName(), err)
 		}
 	}
 	return ns, nil
+}
+
+// typedOrSame is u as its Go type when scheme has one, so that the client
+// sends a built-in kind as protobuf, as kooper's controllers do since
+// 2026-12-02 (and as any typed client-go client does): the ceilings are the
+// cheapest way to make the objects. Otherwise u itself, sent as JSON.
+func typedOrSame(scheme *runtime.Scheme, u *unstructured.Unstructured) client.Object {
+	typed, err := scheme.New(u.GroupVersionKind())
+	if err != nil {
+		return u
+	}
+	obj, ok := typed.(client.Object)
+	if _, generic := typed.(runtime.Unstructured); !ok || generic ||
+		runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, obj, true) != nil {
+		return u
+	}
+	return obj
 }

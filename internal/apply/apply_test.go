@@ -492,3 +492,61 @@ func TestAFreshNamespacesObjectsAreCreatedAndMarked(t *testing.T) {
 		})
 	}
 }
+
+// A created object goes to the client as its Go type where the Scheme has
+// one (the client then sends a built-in kind as protobuf), and as an
+// Unstructured where it has none, or where the object sets a field the Go
+// type lacks, which a conversion would drop.
+func TestACreateIsSentTypedUnlessThatWouldDropAField(t *testing.T) {
+	withUnknownField := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata":   map[string]any{"namespace": "tenant-a", "name": "app"},
+		"data":       map[string]any{"a": "1"},
+		"newerField": "kept",
+	}}
+	unknownKind := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "example.com/v1", "kind": "Widget",
+		"metadata": map[string]any{"namespace": "tenant-a", "name": "app"},
+	}}
+	for _, tc := range []struct {
+		name      string
+		obj       client.Object
+		wantTyped bool
+	}{
+		{name: "a typed ConfigMap", obj: configMap(map[string]string{"a": "1"}, nil), wantTyped: true},
+		{name: "a ConfigMap rendered as a map", obj: &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "v1", "kind": "ConfigMap",
+			"metadata": map[string]any{"namespace": "tenant-a", "name": "app", "labels": map[string]any{"x": "y"}},
+			"data":     map[string]any{"a": "1"},
+		}}, wantTyped: true},
+		{name: "a field the Go type lacks", obj: withUnknownField},
+		{name: "a kind the scheme lacks", obj: unknownKind},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sent client.Object
+			a, _ := newApplier(t, interceptor.Funcs{Create: func(_ context.Context, _ client.WithWatch, obj client.Object, _ ...client.CreateOption) error {
+				sent = obj
+				return nil
+			}})
+			a.FreshNamespace, a.CreatedAnnotation, a.HashAnnotation = true, "example.com/fields-owner", "example.com/hash"
+			if _, err := a.Apply(context.Background(), tc.obj); err != nil {
+				t.Fatal(err)
+			}
+			_, isUnstructured := sent.(*unstructured.Unstructured)
+			if isUnstructured == tc.wantTyped {
+				t.Fatalf("sent a %T, want typed %v", sent, tc.wantTyped)
+			}
+			if sent.GetAnnotations()["example.com/fields-owner"] != CreatedValue || sent.GetAnnotations()["example.com/hash"] == "" {
+				t.Errorf("sent annotations %v, want the created mark and the hash", sent.GetAnnotations())
+			}
+			if u, ok := sent.(*unstructured.Unstructured); ok && tc.obj == withUnknownField {
+				if u.Object["newerField"] != "kept" {
+					t.Errorf("the field the Go type lacks was dropped: %v", u.Object)
+				}
+			}
+			if sent.GetAnnotations()["example.com/fields-owner"] != "" && tc.obj.GetAnnotations()["example.com/fields-owner"] != "" {
+				t.Error("the caller's object was marked")
+			}
+		})
+	}
+}

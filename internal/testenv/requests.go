@@ -28,10 +28,12 @@ type RequestLog struct {
 // and query), is of interest.
 type RequestMatcher func(method string, u *url.URL) bool
 
-// Request is one recorded request: its HTTP method and URL.
+// Request is one recorded request: its HTTP method, URL and the media type
+// of its body (Content-Type; empty without a body).
 type Request struct {
-	Method string
-	URL    *url.URL
+	Method      string
+	URL         *url.URL
+	ContentType string
 }
 
 // NewRequestLog returns a log of the requests keep accepts. keep should
@@ -59,7 +61,7 @@ func (l *RequestLog) record(req *http.Request) {
 	u := *req.URL
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.seen = append(l.seen, Request{Method: req.Method, URL: &u})
+	l.seen = append(l.seen, Request{Method: req.Method, URL: &u, ContentType: req.Header.Get("Content-Type")})
 }
 
 // Count returns how many recorded requests match.
