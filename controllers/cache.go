@@ -18,7 +18,8 @@ import (
 // ConfigMaps are not cached: a tenant's configuration files may be large,
 // and are read only when applied. Managed fields are dropped from cached objects: with server-side
 // apply they are the larger part of each object, and kooper never reads them; and the strings
-// that repeat from object to object (label keys and values, say) share one copy (intern.CachedForm).
+// and values that repeat from object to object (a tenant's labels, a plan's limits, say) share one
+// copy (intern.CachedForm).
 func CacheOptions(operatorNamespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}

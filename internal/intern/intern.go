@@ -1,14 +1,19 @@
-// Package intern shares the strings that repeat across the objects an
-// informer caches, so that each is held once (issue 26: the controllers' and
-// the receiver's memory at 10,000 tenants).
+// Package intern shares the strings and values that repeat across the
+// objects an informer caches, so that each is held once (issue 26: the
+// controllers' and the receiver's memory at 10,000 tenants). The objects it
+// has shared must never be changed in place: the caches' readers get copies.
 package intern
 
 import (
 	"unique"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
 
 var stripManagedFields = cache.TransformStripManagedFields()
@@ -25,21 +30,37 @@ func CachedForm(obj any) (any, error) {
 	return Strings(obj)
 }
 
-// Strings is a cache transform that makes the strings repeating across
-// cached objects share one copy each: every object's namespace, label keys and values, and
-// annotation keys, and a NetworkPolicy's label selectors (every tenant's
-// policy selects the same ingress controller and DNS pods). A decoded
-// object holds its own copy of each; at 10,000 tenants those copies were a
-// large part of the controllers' heap (docs/benchmarks.md, issue 26).
-// Annotation values are left as they are: kooper's are hashes and times,
-// different on each object. It changes no value, only where the bytes
-// live, and never fails.
+// Strings is a cache transform that makes what repeats across cached
+// objects share one copy: every object's namespace, label keys and values
+// and annotation keys (interned strings), and, as one shared copy of equal
+// content (see table), each object's labels (a tenant's objects all carry
+// the same), a NetworkPolicy's selectors and ports (every tenant's policy
+// selects the same ingress controller and DNS pods), a LimitRange's items,
+// a ResourceQuota's limits and a pod template's container resources (the
+// same for every tenant of a plan), and of a SaaSTenant the plan applied,
+// the lifecycle policy and the strings a product, plan or condition repeats
+// (shareTenant). A decoded object holds its own copy of
+// each; at 10,000 tenants those copies were a large part of the
+// controllers' heap (docs/benchmarks.md, issue 26). Annotation values are
+// left as they are: kooper's are hashes and times, different on each
+// object. It changes no value, only where the bytes live, and never fails.
 func Strings(obj any) (any, error) {
 	if o, ok := obj.(metav1.Object); ok {
 		internMeta(o)
 	}
-	if policy, ok := obj.(*networkingv1.NetworkPolicy); ok {
-		internNetworkPolicy(policy)
+	switch o := obj.(type) {
+	case *networkingv1.NetworkPolicy:
+		shareNetworkPolicy(o)
+	case *corev1.LimitRange:
+		o.Spec.Limits = sharedLimits(&o.Spec)
+	case *corev1.ResourceQuota:
+		o.Spec.Hard = sharedResourceList(o.Spec.Hard)
+	case *appsv1.Deployment:
+		sharePodTemplate(&o.Spec.Template)
+	case *appsv1.StatefulSet:
+		sharePodTemplate(&o.Spec.Template)
+	case *saasv1alpha1.SaaSTenant:
+		shareTenant(o)
 	}
 	return obj, nil
 }
@@ -54,7 +75,7 @@ func intern(s string) string {
 func internMeta(o metav1.Object) {
 	o.SetNamespace(intern(o.GetNamespace()))
 	if labels := o.GetLabels(); len(labels) > 0 {
-		o.SetLabels(internedMap(labels, true))
+		o.SetLabels(sharedStringMap(labels, true))
 	}
 	if annotations := o.GetAnnotations(); len(annotations) > 0 {
 		o.SetAnnotations(internedMap(annotations, false))
@@ -74,35 +95,44 @@ func internedMap(m map[string]string, values bool) map[string]string {
 	return out
 }
 
-func internNetworkPolicy(p *networkingv1.NetworkPolicy) {
-	internSelector(&p.Spec.PodSelector)
+func shareNetworkPolicy(p *networkingv1.NetworkPolicy) {
+	p.Spec.PodSelector = *internedSelector(&p.Spec.PodSelector)
 	for i := range p.Spec.Ingress {
-		internPeers(p.Spec.Ingress[i].From)
+		sharePeers(p.Spec.Ingress[i].From)
+		p.Spec.Ingress[i].Ports = sharedPorts(p.Spec.Ingress[i].Ports)
 	}
 	for i := range p.Spec.Egress {
-		internPeers(p.Spec.Egress[i].To)
+		sharePeers(p.Spec.Egress[i].To)
+		p.Spec.Egress[i].Ports = sharedPorts(p.Spec.Egress[i].Ports)
 	}
 }
 
-func internPeers(peers []networkingv1.NetworkPolicyPeer) {
+func sharePeers(peers []networkingv1.NetworkPolicyPeer) {
 	for i := range peers {
-		internSelector(peers[i].PodSelector)
-		internSelector(peers[i].NamespaceSelector)
+		peers[i].PodSelector = sharedSelector(peers[i].PodSelector)
+		peers[i].NamespaceSelector = sharedSelector(peers[i].NamespaceSelector)
 	}
 }
 
-func internSelector(s *metav1.LabelSelector) {
-	if s == nil {
-		return
-	}
-	if len(s.MatchLabels) > 0 {
-		s.MatchLabels = internedMap(s.MatchLabels, true)
-	}
+// internedSelector is s with its labels shared and its expressions'
+// strings interned, changed in place.
+func internedSelector(s *metav1.LabelSelector) *metav1.LabelSelector {
+	s.MatchLabels = sharedStringMap(s.MatchLabels, true)
 	for i := range s.MatchExpressions {
 		e := &s.MatchExpressions[i]
 		e.Key = intern(e.Key)
 		for j := range e.Values {
 			e.Values[j] = intern(e.Values[j])
+		}
+	}
+	return s
+}
+
+func sharePodTemplate(t *corev1.PodTemplateSpec) {
+	for _, containers := range [][]corev1.Container{t.Spec.InitContainers, t.Spec.Containers} {
+		for i := range containers {
+			r := &containers[i].Resources
+			r.Requests, r.Limits = sharedResourceList(r.Requests), sharedResourceList(r.Limits)
 		}
 	}
 }

@@ -1,0 +1,160 @@
+package intern
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// sharePeriod is how long a shared value stays in its table after its last
+// use: a table holds what the cache took in over the last one or two
+// periods, so what it keeps alive past the objects that used it is bounded,
+// with no reference counting.
+const sharePeriod = 10 * time.Minute
+
+// table holds one copy of each value seen recently, by a key that names
+// its content. Values handed out are shared by every cached object that
+// uses them, so they must never be changed: cached objects are read-only
+// (controller-runtime copies an object before handing it to a caller).
+type table[V any] struct {
+	mu        sync.Mutex
+	current   map[string]V
+	previous  map[string]V
+	swappedAt time.Time
+	now       func() time.Time
+}
+
+func newTable[V any]() *table[V] {
+	return &table[V]{current: map[string]V{}, now: time.Now}
+}
+
+// share returns the copy held under key, or else the value made by
+// newValue, which it then holds.
+func (t *table[V]) share(key string, newValue func() V) V {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now := t.now(); now.Sub(t.swappedAt) >= sharePeriod {
+		t.previous, t.current, t.swappedAt = t.current, make(map[string]V, len(t.current)), now
+	}
+	if held, ok := t.current[key]; ok {
+		return held
+	}
+	v, ok := t.previous[key]
+	if !ok {
+		v = newValue()
+	}
+	t.current[key] = v
+	return v
+}
+
+// len is how many keys the table holds, for tests.
+func (t *table[V]) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(t.current)
+	for k := range t.previous {
+		if _, ok := t.current[k]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+var (
+	stringMaps    = newTable[map[string]string]()
+	selectors     = newTable[*metav1.LabelSelector]()
+	policyPorts   = newTable[[]networkingv1.NetworkPolicyPort]()
+	limitItems    = newTable[[]corev1.LimitRangeItem]()
+	resourceLists = newTable[corev1.ResourceList]()
+)
+
+// protoKey is the protobuf encoding of v as a key: Kubernetes' generated
+// encoders write map entries in key order, so equal values give equal keys.
+func protoKey(v interface{ Marshal() ([]byte, error) }) (string, bool) {
+	data, err := v.Marshal()
+	return string(data), err == nil
+}
+
+// sharedStringMap is m, its strings interned, as the one copy of a map
+// with the same entries: a tenant's objects all carry the same labels.
+func sharedStringMap(m map[string]string, values bool) map[string]string {
+	if len(m) == 0 {
+		return m
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	if values {
+		b.WriteByte('v')
+	}
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(m[k])
+		b.WriteByte(0)
+	}
+	return stringMaps.share(b.String(), func() map[string]string { return internedMap(m, values) })
+}
+
+// sharedSelector is s, its strings interned, as the one copy of an equal
+// selector (a policy's peers select the same DNS and ingress pods in
+// every tenant).
+func sharedSelector(s *metav1.LabelSelector) *metav1.LabelSelector {
+	if s == nil {
+		return nil
+	}
+	key, ok := protoKey(s)
+	if !ok {
+		return s
+	}
+	return selectors.share(key, func() *metav1.LabelSelector { return internedSelector(s) })
+}
+
+// sharedPorts is ports as the one copy of an equal list.
+func sharedPorts(ports []networkingv1.NetworkPolicyPort) []networkingv1.NetworkPolicyPort {
+	if len(ports) == 0 {
+		return ports
+	}
+	var b strings.Builder
+	for i := range ports {
+		key, ok := protoKey(&ports[i])
+		if !ok {
+			return ports
+		}
+		b.WriteString(key)
+		b.WriteByte(0)
+	}
+	return policyPorts.share(b.String(), func() []networkingv1.NetworkPolicyPort { return ports })
+}
+
+// sharedLimits is a LimitRange's items as the one copy of equal items: a
+// plan's tenants have the same defaults.
+func sharedLimits(spec *corev1.LimitRangeSpec) []corev1.LimitRangeItem {
+	key, ok := protoKey(spec)
+	if !ok {
+		return spec.Limits
+	}
+	return limitItems.share(key, func() []corev1.LimitRangeItem { return spec.Limits })
+}
+
+// sharedResourceList is l as the one copy of an equal list: a plan's
+// tenants have the same quota and container resources.
+func sharedResourceList(l corev1.ResourceList) corev1.ResourceList {
+	if len(l) == 0 {
+		return l
+	}
+	spec := corev1.ResourceQuotaSpec{Hard: l}
+	key, ok := protoKey(&spec)
+	if !ok {
+		return l
+	}
+	return resourceLists.share(key, func() corev1.ResourceList { return l })
+}

@@ -1,0 +1,140 @@
+package intern
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// Equal content in two objects is one copy once both are in cached form:
+// a tenant's labels across its objects, and a plan's limits, quota,
+// container resources and policy rules across tenants.
+func TestEqualContentIsHeldOnce(t *testing.T) {
+	p := product()
+	a, b := decoded(t, storedObjects(t, p, 1)), decoded(t, storedObjects(t, p, 2))
+	for _, obj := range append(append([]client.Object{}, a...), b...) {
+		before := obj.DeepCopyObject()
+		if _, err := CachedForm(obj); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(before, obj) {
+			t.Errorf("%T %s changed", obj, obj.GetName())
+		}
+	}
+	sameMap := func(x, y map[string]string) bool {
+		return reflect.ValueOf(x).UnsafePointer() == reflect.ValueOf(y).UnsafePointer()
+	}
+	if !sameMap(find[*corev1.ResourceQuota](t, a).Labels, find[*corev1.LimitRange](t, a).Labels) {
+		t.Error("a tenant's quota and LimitRange do not share their labels")
+	}
+	if sameMap(find[*corev1.ResourceQuota](t, a).Labels, find[*corev1.ResourceQuota](t, b).Labels) {
+		t.Error("two tenants share labels that differ")
+	}
+	limitsA, limitsB := find[*corev1.LimitRange](t, a).Spec.Limits, find[*corev1.LimitRange](t, b).Spec.Limits
+	if &limitsA[0] != &limitsB[0] {
+		t.Error("two tenants of a plan do not share their LimitRange's items")
+	}
+	hardA, hardB := find[*corev1.ResourceQuota](t, a).Spec.Hard, find[*corev1.ResourceQuota](t, b).Spec.Hard
+	if reflect.ValueOf(hardA).UnsafePointer() != reflect.ValueOf(hardB).UnsafePointer() {
+		t.Error("two tenants of a plan do not share their quota")
+	}
+	resA := find[*appsv1.Deployment](t, a).Spec.Template.Spec.Containers[0].Resources.Requests
+	resB := find[*appsv1.Deployment](t, b).Spec.Template.Spec.Containers[0].Resources.Requests
+	if reflect.ValueOf(resA).UnsafePointer() != reflect.ValueOf(resB).UnsafePointer() {
+		t.Error("two tenants of a plan do not share their container's requests")
+	}
+	dnsA, dnsB := find[*networkingv1.NetworkPolicy](t, a).Spec.Egress[0], find[*networkingv1.NetworkPolicy](t, b).Spec.Egress[0]
+	if dnsA.To[0].NamespaceSelector != dnsB.To[0].NamespaceSelector || &dnsA.Ports[0] != &dnsB.Ports[0] {
+		t.Error("two tenants' policies do not share the DNS rule's selector and ports")
+	}
+	ownA, ownB := find[*networkingv1.NetworkPolicy](t, a).Spec.Egress[1], find[*networkingv1.NetworkPolicy](t, b).Spec.Egress[1]
+	if ownA.To[0].NamespaceSelector == ownB.To[0].NamespaceSelector {
+		t.Error("two tenants share the selector of their own namespaces")
+	}
+}
+
+func find[T client.Object](t *testing.T, objs []client.Object) T {
+	t.Helper()
+	for _, o := range objs {
+		if typed, ok := o.(T); ok {
+			return typed
+		}
+	}
+	var zero T
+	t.Fatalf("no %T", zero)
+	return zero
+}
+
+// A table keeps a value for one to two periods after its last use, so it
+// keeps nothing alive for long after the objects that used it are gone.
+func TestATableForgetsWhatIsNoLongerUsed(t *testing.T) {
+	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	tb := newTable[*int]()
+	tb.now = func() time.Time { return now }
+	one, other := new(int), new(int)
+	if got := tb.share("k", func() *int { return one }); got != one {
+		t.Fatal("the first value is not held")
+	}
+	if got := tb.share("k", func() *int { return other }); got != one {
+		t.Error("an equal value is not given the held copy")
+	}
+	now = now.Add(sharePeriod)
+	if got := tb.share("k", func() *int { return other }); got != one {
+		t.Error("a value used in the last period was forgotten")
+	}
+	now = now.Add(sharePeriod)
+	tb.share("unrelated", func() *int { return other })
+	now = now.Add(sharePeriod)
+	tb.share("unrelated", func() *int { return other })
+	if n := tb.len(); n != 1 {
+		t.Errorf("the table holds %d values two periods after the last use of one, want 1", n)
+	}
+	if got := tb.share("k", func() *int { return other }); got != other {
+		t.Error("a forgotten value was given back")
+	}
+}
+
+// Two records of a product's plan share the plan applied and the lifecycle
+// policy, and their values stay as decoded.
+func TestTwoTenantsOfAPlanShareTheirPlanAndPolicy(t *testing.T) {
+	template, err := os.ReadFile("testdata/saastenant.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tenants []*saasv1alpha1.SaaSTenant
+	for _, id := range []string{"i-1", "i-2"} {
+		tn := &saasv1alpha1.SaaSTenant{}
+		if err := json.Unmarshal([]byte(strings.ReplaceAll(string(template), "ID", id)), tn); err != nil {
+			t.Fatal(err)
+		}
+		before := tn.DeepCopy()
+		if _, err := CachedForm(tn); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(before, tn) {
+			t.Errorf("%s changed", id)
+		}
+		tenants = append(tenants, tn)
+	}
+	a, b := tenants[0], tenants[1]
+	if a.Status.Applied == nil || a.Status.Applied != b.Status.Applied || a.Status.Lifecycle != b.Status.Lifecycle {
+		t.Error("two tenants of a plan do not share the plan applied and the lifecycle policy")
+	}
+	if unsafe.StringData(a.Status.SKUCode) != unsafe.StringData(b.Status.Order.SKUCode) {
+		t.Error("the SKU code is not held once")
+	}
+	if a.Status.Conditions[1].Message == b.Status.Conditions[1].Message {
+		t.Fatal("the test's records are not of two tenants")
+	}
+}
