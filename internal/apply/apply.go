@@ -317,10 +317,14 @@ func (a *Applier) cached(ctx context.Context, obj client.Object) (map[string]any
 		return nil, fmt.Errorf("%s is not a Kubernetes object", gvk)
 	}
 	var reader client.Reader = a.Client
+	// The cached object is only read, to be converted to a map below: not
+	// copying it first saves a copy per object on every reconcile, which
+	// a restart over 10,000 tenants pays for each of their objects.
+	opts := []client.GetOption{client.UnsafeDisableDeepCopy}
 	if a.uncached(obj) {
-		reader = a.Reader
+		reader, opts = a.Reader, nil
 	}
-	if err := reader.Get(ctx, client.ObjectKeyFromObject(obj), current); err != nil {
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(obj), current, opts...); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
