@@ -76,8 +76,8 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 	defer cancel()
 	ready := b.watchReady(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantReady)
 	logf("Waiting for %d tenants to be Ready", s.Tenants)
-	if !ready.waitCount(ctx, s.Tenants, provisionTimeout) {
-		return fmt.Errorf("only %d of %d tenants were Ready after %s", ready.count(), s.Tenants, provisionTimeout)
+	if !ready.waitCount(ctx, s.Tenants, scaleTimeout) {
+		return fmt.Errorf("only %d of %d tenants were Ready after %s", ready.count(), s.Tenants, scaleTimeout)
 	}
 	cancel()
 	if err := b.waitQueueEmpty(ctx, 5*time.Minute); err != nil {

@@ -76,6 +76,13 @@ func rateOf(keys []string, started []time.Time, at timeLookup) (rate float64, to
 // too, but a stuck one must not hold make bench for ever.
 const provisionTimeout = 15 * time.Minute
 
+// scaleTimeout bounds the wait for the scale run's 10,000 tenants: the
+// controllers provision them at their client's rate limit, the chart's
+// 200 requests a second since 2026-12-02, at about 20 requests each (two
+// record writes, the namespace and isolation objects, the credentials and
+// their copy, an Event): 9,057 of 10,000 were Ready after 15 minutes.
+const scaleTimeout = 45 * time.Minute
+
 // runWorkers calls start(i) for i in [0,n) on concurrency workers. start
 // returns the tenant's key for when() and when it started. It charges the
 // way the CPU time its processes used meanwhile (cpuNow).
