@@ -54,5 +54,5 @@ func sharedJSON[V any](tb *table[*V], v *V) *V {
 	if err != nil {
 		return v
 	}
-	return tb.share(string(key), func() *V { return v })
+	return tb.share(string(key), v, func() *V { return v })
 }

@@ -1,6 +1,8 @@
 package intern
 
 import (
+	"hash/maphash"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -17,48 +19,57 @@ import (
 // with no reference counting.
 const sharePeriod = 10 * time.Minute
 
-// table holds one copy of each value seen recently, by a key that names
-// its content. Values handed out are shared by every cached object that
-// uses them, so they must never be changed: cached objects are read-only
-// (controller-runtime copies an object before handing it to a caller).
+// table holds one copy of each value seen recently, by a hash of its
+// content (holding the content itself as the key cost more than the
+// sharing saved on labels). A hit is checked to be equal before it is
+// shared, so a collision only misses a sharing. Values handed out are
+// shared by every cached object that uses them, so they must never be
+// changed: cached objects are read-only (controller-runtime copies an
+// object before handing it to a caller).
 type table[V any] struct {
 	mu        sync.Mutex
-	current   map[string]V
-	previous  map[string]V
+	seed      maphash.Seed
+	current   map[uint64]V
+	previous  map[uint64]V
 	swappedAt time.Time
 	now       func() time.Time
 }
 
 func newTable[V any]() *table[V] {
-	return &table[V]{current: map[string]V{}, now: time.Now}
+	return &table[V]{seed: maphash.MakeSeed(), current: map[uint64]V{}, now: time.Now}
 }
 
-// share returns the copy held under key, or else the value made by
-// newValue, which it then holds.
-func (t *table[V]) share(key string, newValue func() V) V {
+// share returns the held copy equal to v, whose content key is key, or
+// else the value made by newValue (v itself, or a copy of it in a more
+// compact form), which it then holds.
+func (t *table[V]) share(key string, v V, newValue func() V) V {
+	h := maphash.String(t.seed, key)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if now := t.now(); now.Sub(t.swappedAt) >= sharePeriod {
-		t.previous, t.current, t.swappedAt = t.current, make(map[string]V, len(t.current)), now
+		t.previous, t.current, t.swappedAt = t.current, make(map[uint64]V, len(t.current)), now
 	}
-	if held, ok := t.current[key]; ok {
-		return held
+	if held, ok := t.current[h]; ok {
+		if reflect.DeepEqual(held, v) {
+			return held
+		}
+		return v // a collision: this one stays unshared
 	}
-	v, ok := t.previous[key]
-	if !ok {
-		v = newValue()
+	held, ok := t.previous[h]
+	if !ok || !reflect.DeepEqual(held, v) {
+		held = newValue()
 	}
-	t.current[key] = v
-	return v
+	t.current[h] = held
+	return held
 }
 
-// len is how many keys the table holds, for tests.
+// len is how many values the table holds, for tests.
 func (t *table[V]) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := len(t.current)
-	for k := range t.previous {
-		if _, ok := t.current[k]; !ok {
+	for h := range t.previous {
+		if _, ok := t.current[h]; !ok {
 			n++
 		}
 	}
@@ -101,7 +112,7 @@ func sharedStringMap(m map[string]string, values bool) map[string]string {
 		b.WriteString(m[k])
 		b.WriteByte(0)
 	}
-	return stringMaps.share(b.String(), func() map[string]string { return internedMap(m, values) })
+	return stringMaps.share(b.String(), m, func() map[string]string { return internedMap(m, values) })
 }
 
 // sharedSelector is s, its strings interned, as the one copy of an equal
@@ -115,7 +126,7 @@ func sharedSelector(s *metav1.LabelSelector) *metav1.LabelSelector {
 	if !ok {
 		return s
 	}
-	return selectors.share(key, func() *metav1.LabelSelector { return internedSelector(s) })
+	return selectors.share(key, s, func() *metav1.LabelSelector { return internedSelector(s) })
 }
 
 // sharedPorts is ports as the one copy of an equal list.
@@ -132,7 +143,7 @@ func sharedPorts(ports []networkingv1.NetworkPolicyPort) []networkingv1.NetworkP
 		b.WriteString(key)
 		b.WriteByte(0)
 	}
-	return policyPorts.share(b.String(), func() []networkingv1.NetworkPolicyPort { return ports })
+	return policyPorts.share(b.String(), ports, func() []networkingv1.NetworkPolicyPort { return ports })
 }
 
 // sharedLimits is a LimitRange's items as the one copy of equal items: a
@@ -142,7 +153,7 @@ func sharedLimits(spec *corev1.LimitRangeSpec) []corev1.LimitRangeItem {
 	if !ok {
 		return spec.Limits
 	}
-	return limitItems.share(key, func() []corev1.LimitRangeItem { return spec.Limits })
+	return limitItems.share(key, spec.Limits, func() []corev1.LimitRangeItem { return spec.Limits })
 }
 
 // sharedResourceList is l as the one copy of an equal list: a plan's
@@ -156,5 +167,5 @@ func sharedResourceList(l corev1.ResourceList) corev1.ResourceList {
 	if !ok {
 		return l
 	}
-	return resourceLists.share(key, func() corev1.ResourceList { return l })
+	return resourceLists.share(key, l, func() corev1.ResourceList { return l })
 }

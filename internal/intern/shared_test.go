@@ -83,24 +83,24 @@ func TestATableForgetsWhatIsNoLongerUsed(t *testing.T) {
 	tb := newTable[*int]()
 	tb.now = func() time.Time { return now }
 	one, other := new(int), new(int)
-	if got := tb.share("k", func() *int { return one }); got != one {
+	if got := tb.share("k", one, func() *int { return one }); got != one {
 		t.Fatal("the first value is not held")
 	}
-	if got := tb.share("k", func() *int { return other }); got != one {
+	if got := tb.share("k", other, func() *int { return other }); got != one {
 		t.Error("an equal value is not given the held copy")
 	}
 	now = now.Add(sharePeriod)
-	if got := tb.share("k", func() *int { return other }); got != one {
+	if got := tb.share("k", other, func() *int { return other }); got != one {
 		t.Error("a value used in the last period was forgotten")
 	}
 	now = now.Add(sharePeriod)
-	tb.share("unrelated", func() *int { return other })
+	tb.share("unrelated", other, func() *int { return other })
 	now = now.Add(sharePeriod)
-	tb.share("unrelated", func() *int { return other })
+	tb.share("unrelated", other, func() *int { return other })
 	if n := tb.len(); n != 1 {
 		t.Errorf("the table holds %d values two periods after the last use of one, want 1", n)
 	}
-	if got := tb.share("k", func() *int { return other }); got != other {
+	if got := tb.share("k", other, func() *int { return other }); got != other {
 		t.Error("a forgotten value was given back")
 	}
 }
@@ -136,5 +136,16 @@ func TestTwoTenantsOfAPlanShareTheirPlanAndPolicy(t *testing.T) {
 	}
 	if a.Status.Conditions[1].Message == b.Status.Conditions[1].Message {
 		t.Fatal("the test's records are not of two tenants")
+	}
+}
+
+// Two values that differ are never shared, even under one hash.
+func TestAHashCollisionSharesNothing(t *testing.T) {
+	tb := newTable[*int]()
+	one, two := new(int), new(int)
+	*one, *two = 1, 2
+	tb.share("same key", one, func() *int { return one })
+	if got := tb.share("same key", two, func() *int { return two }); got != two {
+		t.Errorf("a different value under the same key was given %d", *got)
 	}
 }
