@@ -234,7 +234,7 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 					l[k] = v
 				}
 				o.SetLabels(l)
-				if err := b.client.Create(ctx, typedOrSame(b.client.Scheme(), o)); err != nil {
+				if err := b.client.Create(ctx, typedForProtobuf(b.client.Scheme(), o)); err != nil {
 					return ns, at, fmt.Errorf("create %s %s: %w", o.GetKind(), o.GetName(), err)
 				}
 			}

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/apply"
 )
 
 // provisionRun is one way of provisioning n tenants.
@@ -360,6 +361,13 @@ func (t *tenantTemplate) kinds() []string {
 	return kinds
 }
 
+// typedForProtobuf is u as its Go type where the scheme has one, so that
+// the client sends a built-in kind as protobuf, as kooper's controllers do
+// since 2026-12-02: the ceilings are the cheapest way to make the objects.
+func typedForProtobuf(scheme *runtime.Scheme, u *unstructured.Unstructured) client.Object {
+	return apply.TypedOrUnstructured(scheme, u.Object)
+}
+
 // create creates the template's objects for id and returns the new
 // namespace. The managed-by label is changed, so kooper neither caches
 // nor reacts to these objects.
@@ -373,26 +381,9 @@ func (t *tenantTemplate) create(ctx context.Context, c client.Client, id string)
 		if err := json.Unmarshal([]byte(replacer.Replace(o)), &u.Object); err != nil {
 			return ns, err
 		}
-		if err := c.Create(ctx, typedOrSame(c.Scheme(), u)); err != nil {
+		if err := c.Create(ctx, typedForProtobuf(c.Scheme(), u)); err != nil {
 			return ns, fmt.Errorf("create %s %s: %w", u.GetKind(), u.GetName(), err)
 		}
 	}
 	return ns, nil
-}
-
-// typedOrSame is u as its Go type when scheme has one, so that the client
-// sends a built-in kind as protobuf, as kooper's controllers do since
-// 2026-12-02 (and as any typed client-go client does): the ceilings are the
-// cheapest way to make the objects. Otherwise u itself, sent as JSON.
-func typedOrSame(scheme *runtime.Scheme, u *unstructured.Unstructured) client.Object {
-	typed, err := scheme.New(u.GroupVersionKind())
-	if err != nil {
-		return u
-	}
-	obj, ok := typed.(client.Object)
-	if _, generic := typed.(runtime.Unstructured); !ok || generic ||
-		runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, obj, true) != nil {
-		return u
-	}
-	return obj
 }

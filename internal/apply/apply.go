@@ -172,7 +172,7 @@ const CreatedValue = "Update"
 
 // create creates desired, marked with CreatedAnnotation, under the owner.
 func (a *Applier) create(ctx context.Context, desired map[string]any) error {
-	obj := a.typedOrUnstructured(desired)
+	obj := TypedOrUnstructured(a.Scheme, desired)
 	annotations := maps.Clone(obj.GetAnnotations())
 	if annotations == nil {
 		annotations = map[string]string{}
@@ -186,17 +186,17 @@ func (a *Applier) create(ctx context.Context, desired map[string]any) error {
 	return nil
 }
 
-// typedOrUnstructured is a copy of desired as the Go type Scheme has for
-// its kind, so that the client sends a built-in kind as protobuf: a create
-// sent as JSON cost this process a third of its CPU per tenant, in encoding
-// the request and decoding the answer into maps, and the API server more to
-// decode (docs/benchmarks.md). Where Scheme has no Go type, or desired sets
-// a field the Go type lacks (a chart written for a newer Kubernetes, say:
-// the conversion would drop it without a word), it is an Unstructured copy,
-// sent as JSON as before.
-func (a *Applier) typedOrUnstructured(desired map[string]any) client.Object {
+// TypedOrUnstructured is a copy of desired as the Go type scheme has for
+// its kind, so that a client sends a built-in kind as protobuf: creates
+// sent as JSON cost the tenant controller about a quarter of its CPU in
+// encoding the requests and decoding the answers into maps
+// (docs/benchmarks.md). Where scheme has no Go type, or desired sets a field
+// the Go type lacks (a chart written for a newer Kubernetes, say: the
+// conversion would drop it without a word), it is an Unstructured copy,
+// sent as JSON.
+func TypedOrUnstructured(scheme *runtime.Scheme, desired map[string]any) client.Object {
 	u := &unstructured.Unstructured{Object: desired}
-	if typed, err := a.Scheme.New(u.GroupVersionKind()); err == nil {
+	if typed, err := scheme.New(u.GroupVersionKind()); err == nil {
 		obj, ok := typed.(client.Object)
 		_, generic := typed.(runtime.Unstructured)
 		if ok && !generic && runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(desired, obj, true) == nil {

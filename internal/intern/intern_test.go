@@ -109,20 +109,28 @@ func decoded(t testing.TB, objs []protoMarshaler) []client.Object {
 	return out
 }
 
-// Strings changes no value, and two tenants' objects then share their
-// label keys, the product's label value and the policy's selectors.
-func TestStringsChangesNothingButSharesRepeatedStrings(t *testing.T) {
+// twoTenantsTransformed returns two tenants' cached objects, decoded, each
+// passed through transform, which must change no value.
+func twoTenantsTransformed(t *testing.T, transform func(any) (any, error)) (a, b []client.Object) {
+	t.Helper()
 	p := product()
-	a, b := decoded(t, storedObjects(t, p, 1)), decoded(t, storedObjects(t, p, 2))
+	a, b = decoded(t, storedObjects(t, p, 1)), decoded(t, storedObjects(t, p, 2))
 	for _, obj := range append(append([]client.Object{}, a...), b...) {
 		before := obj.DeepCopyObject()
-		if _, err := Strings(obj); err != nil {
+		if _, err := transform(obj); err != nil {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(before, obj) {
 			t.Errorf("%T %s changed", obj, obj.GetName())
 		}
 	}
+	return a, b
+}
+
+// Strings changes no value, and two tenants' objects then share their
+// label keys, the product's label value and the policy's selectors.
+func TestStringsChangesNothingButSharesRepeatedStrings(t *testing.T) {
+	a, b := twoTenantsTransformed(t, Strings)
 	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
 	nsA, nsB := a[0].GetLabels(), b[0].GetLabels()
 	for k := range nsA {

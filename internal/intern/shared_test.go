@@ -21,17 +21,7 @@ import (
 // a tenant's labels across its objects, and a plan's limits, quota,
 // container resources and policy rules across tenants.
 func TestEqualContentIsHeldOnce(t *testing.T) {
-	p := product()
-	a, b := decoded(t, storedObjects(t, p, 1)), decoded(t, storedObjects(t, p, 2))
-	for _, obj := range append(append([]client.Object{}, a...), b...) {
-		before := obj.DeepCopyObject()
-		if _, err := CachedForm(obj); err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(before, obj) {
-			t.Errorf("%T %s changed", obj, obj.GetName())
-		}
-	}
+	a, b := twoTenantsTransformed(t, CachedForm)
 	sameMap := func(x, y map[string]string) bool {
 		return reflect.ValueOf(x).UnsafePointer() == reflect.ValueOf(y).UnsafePointer()
 	}
