@@ -20,17 +20,17 @@ var stripManagedFields = cache.TransformStripManagedFields()
 
 // CachedForm is the cache transform of both of kooper's processes: it
 // drops managed fields (with server-side apply the larger part of each
-// object, which kooper never reads), then shares repeated strings
-// (Strings).
+// object, which kooper never reads), then shares repeated strings and
+// values (Shared).
 func CachedForm(obj any) (any, error) {
 	obj, err := stripManagedFields(obj)
 	if err != nil {
 		return obj, err
 	}
-	return Strings(obj)
+	return Shared(obj)
 }
 
-// Strings is a cache transform that makes what repeats across cached
+// Shared is a cache transform that makes what repeats across cached
 // objects share one copy: every object's namespace, label keys and values
 // and annotation keys (interned strings), and, as one shared copy of equal
 // content (see table), each object's labels (a tenant's objects all carry
@@ -44,7 +44,7 @@ func CachedForm(obj any) (any, error) {
 // controllers' heap (docs/benchmarks.md, issue 26). Annotation values are
 // left as they are: kooper's are hashes and times, different on each
 // object. It changes no value, only where the bytes live, and never fails.
-func Strings(obj any) (any, error) {
+func Shared(obj any) (any, error) {
 	if o, ok := obj.(metav1.Object); ok {
 		internMeta(o)
 	}
@@ -75,7 +75,7 @@ func intern(s string) string {
 func internMeta(o metav1.Object) {
 	o.SetNamespace(intern(o.GetNamespace()))
 	if labels := o.GetLabels(); len(labels) > 0 {
-		o.SetLabels(sharedStringMap(labels, true))
+		o.SetLabels(sharedStringMap(labels))
 	}
 	if annotations := o.GetAnnotations(); len(annotations) > 0 {
 		o.SetAnnotations(internedMap(annotations, false))
@@ -96,7 +96,7 @@ func internedMap(m map[string]string, values bool) map[string]string {
 }
 
 func shareNetworkPolicy(p *networkingv1.NetworkPolicy) {
-	p.Spec.PodSelector = *internedSelector(&p.Spec.PodSelector)
+	internedSelector(&p.Spec.PodSelector)
 	for i := range p.Spec.Ingress {
 		sharePeers(p.Spec.Ingress[i].From)
 		p.Spec.Ingress[i].Ports = sharedPorts(p.Spec.Ingress[i].Ports)
@@ -117,7 +117,7 @@ func sharePeers(peers []networkingv1.NetworkPolicyPeer) {
 // internedSelector is s with its labels shared and its expressions'
 // strings interned, changed in place.
 func internedSelector(s *metav1.LabelSelector) *metav1.LabelSelector {
-	s.MatchLabels = sharedStringMap(s.MatchLabels, true)
+	s.MatchLabels = sharedStringMap(s.MatchLabels)
 	for i := range s.MatchExpressions {
 		e := &s.MatchExpressions[i]
 		e.Key = intern(e.Key)

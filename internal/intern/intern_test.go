@@ -127,10 +127,10 @@ func twoTenantsTransformed(t *testing.T, transform func(any) (any, error)) (a, b
 	return a, b
 }
 
-// Strings changes no value, and two tenants' objects then share their
+// Shared changes no value, and two tenants' objects then share their
 // label keys, the product's label value and the policy's selectors.
-func TestStringsChangesNothingButSharesRepeatedStrings(t *testing.T) {
-	a, b := twoTenantsTransformed(t, Strings)
+func TestSharedChangesNothingButSharesRepeatedStrings(t *testing.T) {
+	a, b := twoTenantsTransformed(t, Shared)
 	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
 	nsA, nsB := a[0].GetLabels(), b[0].GetLabels()
 	for k := range nsA {
@@ -180,11 +180,11 @@ func TestStringsChangesNothingButSharesRepeatedStrings(t *testing.T) {
 	}
 }
 
-func TestStringsLeavesOtherThingsAlone(t *testing.T) {
+func TestSharedLeavesOtherThingsAlone(t *testing.T) {
 	for _, obj := range []any{nil, "not an object", &metav1.ObjectMeta{}, &corev1.Secret{}} {
-		got, err := Strings(obj)
+		got, err := Shared(obj)
 		if err != nil || !reflect.DeepEqual(got, obj) {
-			t.Errorf("Strings(%#v) = %#v, %v", obj, got, err)
+			t.Errorf("Shared(%#v) = %#v, %v", obj, got, err)
 		}
 	}
 }

@@ -14,9 +14,9 @@ import (
 )
 
 // sharePeriod is how long a shared value stays in its table after its last
-// use: a table holds what the cache took in over the last one or two
-// periods, so what it keeps alive past the objects that used it is bounded,
-// with no reference counting.
+// use, at least: a value unused for two periods is dropped at the table's
+// next use, so what a table keeps alive past the objects that used it is
+// bounded, with no reference counting.
 const sharePeriod = 10 * time.Minute
 
 // table holds one copy of each value seen recently, by a hash of its
@@ -91,9 +91,9 @@ func protoKey(v interface{ Marshal() ([]byte, error) }) (string, bool) {
 	return string(data), err == nil
 }
 
-// sharedStringMap is m, its strings interned, as the one copy of a map
-// with the same entries: a tenant's objects all carry the same labels.
-func sharedStringMap(m map[string]string, values bool) map[string]string {
+// sharedStringMap is m, its keys and values interned, as the one copy of a
+// map with the same entries: a tenant's objects all carry the same labels.
+func sharedStringMap(m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return m
 	}
@@ -103,16 +103,13 @@ func sharedStringMap(m map[string]string, values bool) map[string]string {
 	}
 	slices.Sort(keys)
 	var b strings.Builder
-	if values {
-		b.WriteByte('v')
-	}
 	for _, k := range keys {
 		b.WriteString(k)
 		b.WriteByte(0)
 		b.WriteString(m[k])
 		b.WriteByte(0)
 	}
-	return stringMaps.share(b.String(), m, func() map[string]string { return internedMap(m, values) })
+	return stringMaps.share(b.String(), m, func() map[string]string { return internedMap(m, true) })
 }
 
 // sharedSelector is s, its strings interned, as the one copy of an equal
