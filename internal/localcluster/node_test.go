@@ -83,14 +83,21 @@ func TestKernelTunablesRecordSurvivesAKilledRun(t *testing.T) {
 	g.Expect((&Cluster{}).restoreKernelTunables()).To(Succeed(), "nothing recorded, nothing to do")
 }
 
+// fakeProcSys points procSys at a new directory for the test's length, and
+// returns it.
+func fakeProcSys(t *testing.T) string {
+	t.Helper()
+	sys, old := t.TempDir(), procSys
+	procSys = sys
+	t.Cleanup(func() { procSys = old })
+	return sys
+}
+
 // A killed node's record of the machine's kernel tunables is what
 // local-cluster down puts back; then the record goes.
 func TestRestoreKernelTunables(t *testing.T) {
 	g := NewWithT(t)
-	sys := t.TempDir()
-	old := procSys
-	procSys = sys
-	t.Cleanup(func() { procSys = old })
+	sys := fakeProcSys(t)
 	for k, v := range map[string]string{"vm/overcommit_memory": "1\n", "kernel/panic": "10\n", "kernel/panic_on_oops": "1\n"} {
 		g.Expect(os.MkdirAll(filepath.Join(sys, filepath.Dir(k)), 0o755)).To(Succeed())
 		g.Expect(os.WriteFile(filepath.Join(sys, k), []byte(v), 0o644)).To(Succeed())
@@ -117,10 +124,7 @@ func TestRestoreKernelTunables(t *testing.T) {
 // its network namespace, never killing the machine's own namespace.
 func TestNodeDown(t *testing.T) {
 	g := NewWithT(t)
-	sys := t.TempDir()
-	old := procSys
-	procSys = sys
-	t.Cleanup(func() { procSys = old })
+	sys := fakeProcSys(t)
 	g.Expect(os.MkdirAll(filepath.Join(sys, "kernel"), 0o755)).To(Succeed())
 	g.Expect(os.WriteFile(filepath.Join(sys, "kernel", "panic"), []byte("10\n"), 0o644)).To(Succeed())
 	dir := filepath.Join(t.TempDir(), "e2e-node")
