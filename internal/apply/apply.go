@@ -172,8 +172,8 @@ const CreatedValue = "Update"
 
 // create creates desired, marked with CreatedAnnotation, under the owner.
 func (a *Applier) create(ctx context.Context, desired map[string]any) error {
-	obj := TypedOrUnstructured(a.Scheme, desired)
-	annotations := maps.Clone(obj.GetAnnotations())
+	obj := TypedOrUnstructured(a.Scheme, desired) // a copy: marking it leaves desired as it is
+	annotations := obj.GetAnnotations()
 	if annotations == nil {
 		annotations = map[string]string{}
 	}
