@@ -73,9 +73,12 @@ func (r *KeysSecretReconciler) holdWhileUsed(ctx context.Context, s *keysSecretS
 }
 
 // markAsKeys sets the keys label while a product names the Secret (the
-// receiver caches the Secrets so labelled), and removes it otherwise.
+// receiver caches the Secrets so labelled), and removes it otherwise. The
+// credentials key's Secret always keeps it: the receiver derives tenants'
+// passwords from it.
 func (r *KeysSecretReconciler) markAsKeys(ctx context.Context, s *keysSecretState) outcome {
-	return failed(markKeys(ctx, r.Client, s.secret, len(s.users) > 0))
+	keys := len(s.users) > 0 || s.secret.Name == saasv1alpha1.CredentialsKeySecretName
+	return failed(markKeys(ctx, r.Client, s.secret, keys))
 }
 
 // warnOfDeletionInUse says why a Secret being deleted stays.

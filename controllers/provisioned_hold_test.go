@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -149,22 +150,40 @@ func TestANewTenantsRecordLetsItsProvisionedWaitForReady(t *testing.T) {
 }
 
 // A pass after one whose status write waited (provisionedHold) finds the
-// credentials made, though status does not name them yet: their copy in
-// kooper's namespace says so, and nothing is created again.
+// credentials made, though status does not name them yet: the cache holds
+// the Secret with the derived password, and nothing is created again.
 func TestCredentialsAreNotCreatedAgainWhileStatusWaitsToNameThem(t *testing.T) {
 	g := NewWithT(t)
 	ctx := testContext(t)
 	id := fmt.Sprintf("i-held-%d", tenantSeq.Add(1))
 	tenant := &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: id}, Spec: saasv1alpha1.SaaSTenantSpec{InstanceID: id}}
-	copied := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: saasv1alpha1.CredentialsCopyName(id),
-		Labels: map[string]string{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue}}}
-	g.Expect(k8sClient.Create(ctx, copied)).To(Succeed())
-	r := &SaaSTenantReconciler{Client: cachedClient, Reader: k8sClient, Options: TenantOptions{SecretNamespace: operatorNamespace}}
-	g.Eventually(func() (bool, error) { return r.credentialsCopied(ctx, tenant) }).Should(BeTrue())
-
-	// Its namespace does not exist: any create there would fail.
-	d := &tenantobjects.Desired{Tenant: tenant, Namespace: "tenant-" + id}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-" + id}}
+	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	d := &tenantobjects.Desired{Tenant: tenant, Namespace: ns.Name}
+	counting := &countingCreates{Client: cachedClient}
+	r := &SaaSTenantReconciler{Client: counting, Reader: k8sClient, Options: TenantOptions{SecretNamespace: operatorNamespace}}
 	g.Expect(r.ensureCredentials(ctx, d)).To(Succeed())
+	g.Expect(tenant.Status.CredentialsKeyID).NotTo(BeEmpty())
+	made := counting.creates
+	g.Eventually(func() error {
+		return cachedClient.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: tenantobjects.CredentialsSecretName}, &corev1.Secret{})
+	}).Should(Succeed())
+
+	again := &saasv1alpha1.SaaSTenant{ObjectMeta: tenant.ObjectMeta, Spec: tenant.Spec}
+	g.Expect(r.ensureCredentials(ctx, &tenantobjects.Desired{Tenant: again, Namespace: ns.Name})).To(Succeed())
+	g.Expect(counting.creates).To(Equal(made), "no create in the pass after")
+	g.Expect(again.Status.CredentialsKeyID).To(Equal(tenant.Status.CredentialsKeyID))
+}
+
+// countingCreates counts the creates sent through it.
+type countingCreates struct {
+	client.Client
+	creates int
+}
+
+func (c *countingCreates) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	c.creates++
+	return c.Client.Create(ctx, obj, opts...)
 }
 
 // A tenant released while its Provisioned still waited for Ready (reason

@@ -2,10 +2,8 @@ package controllers
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/big"
 	"slices"
 	"strings"
 
@@ -23,6 +21,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/apply"
+	"github.com/kooper-io/kooper/internal/credentials"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
@@ -359,59 +358,90 @@ func (r *SaaSTenantReconciler) notCached(obj client.Object) bool {
 	return false
 }
 
-// ensureCredentials creates the tenant's admin credentials once, and
-// their copy in kooper's namespace. They are never regenerated: the buyer
-// got them in appInfo. The create goes first, without a read: a new
-// tenant, the common case, costs one request, and AlreadyExists says the
-// Secret is there and stays as it is. A copy in the cache says an earlier
-// pass made both, though status does not name them yet (its write waited
-// for Ready: provisionedHold). Once status records them, a credentials
-// Secret deleted by hand is restored from the copy.
+// ensureCredentials makes sure the tenant's admin credentials Secret
+// exists. Its password is derived from the credentials key and the
+// instance ID (internal/credentials), so the receiver derives the same one
+// for appInfo and no copy of it is kept: a new tenant costs one create,
+// and a credentials Secret deleted by hand is made again, the same. A
+// tenant whose password an earlier kooper drew at random (status names
+// its Secret but no key) keeps it, and its copy in kooper's namespace.
 func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *tenantobjects.Desired) error {
+	t := d.Tenant
+	if t.Status.CredentialsSecretName != "" && t.Status.CredentialsKeyID == "" {
+		return r.ensureCopiedCredentials(ctx, d)
+	}
+	key, err := r.credentialsKey(ctx)
+	if err != nil {
+		return err
+	}
+	if id := t.Status.CredentialsKeyID; id != "" && id != key.ID() {
+		return fmt.Errorf("the tenant's password was derived from credentials key %s, but Secret %s/%s holds key %s: restore that Secret from a backup",
+			id, r.Options.SecretNamespace, saasv1alpha1.CredentialsKeySecretName, key.ID())
+	}
+	password, err := key.Password(t.Spec.InstanceID)
+	if err != nil {
+		return err
+	}
+	existing, err := r.createCredentials(ctx, d, password)
+	if err != nil {
+		return err
+	}
+	if existing != nil && t.Status.CredentialsKeyID == "" && string(existing.Data[saasv1alpha1.CredentialsPasswordKey]) != password {
+		// Made by an earlier kooper, whose status write had not named it
+		// yet: its password was drawn at random, and stays. (Once status
+		// names the key, a password edited by hand in the Secret is left
+		// alone, and appInfo keeps giving the one delivered.)
+		return r.copyCredentials(ctx, d, existing)
+	}
+	t.Status.CredentialsKeyID = key.ID()
+	return nil
+}
+
+// ensureCopiedCredentials keeps the credentials of a tenant whose password
+// an earlier kooper drew at random: a Secret deleted by hand is restored
+// from its copy in kooper's namespace, and a missing copy is made.
+func (r *SaaSTenantReconciler) ensureCopiedCredentials(ctx context.Context, d *tenantobjects.Desired) error {
 	copied, err := r.credentialsCopied(ctx, d.Tenant)
 	if err != nil {
 		return err
 	}
-	if d.Tenant.Status.CredentialsSecretName != "" {
-		if err := r.restoreCredentials(ctx, d); err != nil || copied {
-			return err
-		}
-		return r.copyCredentials(ctx, d, nil)
-	}
-	if copied {
-		return nil
-	}
-	created, err := r.createCredentials(ctx, d)
-	if err != nil {
+	if err := r.restoreCredentials(ctx, d); err != nil || copied {
 		return err
 	}
-	return r.copyCredentials(ctx, d, created)
+	return r.copyCredentials(ctx, d, nil)
 }
 
-// createCredentials creates the tenant's admin credentials Secret without
-// a read, and returns it; nil when it exists already (AlreadyExists), and
-// stays as it is.
-func (r *SaaSTenantReconciler) createCredentials(ctx context.Context, d *tenantobjects.Desired) (*corev1.Secret, error) {
-	password, err := strongPassword(24)
-	if err != nil {
-		return nil, err
+// createCredentials makes the tenant's credentials Secret with password
+// unless the cache holds it, and returns the one that exists already: from
+// the cache, or read after a create answered AlreadyExists. A new tenant
+// costs one request, a pass after it none.
+func (r *SaaSTenantReconciler) createCredentials(ctx context.Context, d *tenantobjects.Desired, password string) (*corev1.Secret, error) {
+	key := client.ObjectKey{Namespace: d.Namespace, Name: tenantobjects.CredentialsSecretName}
+	existing := &corev1.Secret{}
+	switch err := r.Get(ctx, key, existing); {
+	case err == nil:
+		return existing, nil
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("failed to read the credentials Secret in %s: %w", d.Namespace, err)
 	}
 	secret := &corev1.Secret{
 		ObjectMeta: d.Meta(tenantobjects.CredentialsSecretName),
 		Type:       corev1.SecretTypeOpaque,
 		Data: map[string][]byte{
-			saasv1alpha1.CredentialsUsernameKey: []byte("admin"),
+			saasv1alpha1.CredentialsUsernameKey: []byte(credentials.Username),
 			saasv1alpha1.CredentialsPasswordKey: []byte(password),
 		},
 	}
 	switch err := r.Create(ctx, secret); {
 	case err == nil:
-		return secret, nil
-	case apierrors.IsAlreadyExists(err):
 		return nil, nil
-	default:
+	case !apierrors.IsAlreadyExists(err):
 		return nil, fmt.Errorf("failed to create the credentials Secret in %s: %w", d.Namespace, err)
 	}
+	if err := r.Reader.Get(ctx, key, existing); err != nil {
+		return nil, fmt.Errorf("failed to read the credentials Secret in %s: %w", d.Namespace, err)
+	}
+	return existing, nil
 }
 
 // copyCredentials keeps a copy of the tenant's credentials in kooper's
@@ -496,54 +526,17 @@ func credentialsLike(meta metav1.ObjectMeta, source *corev1.Secret) *corev1.Secr
 }
 
 // removeCredentialsCopy deletes the copy once no appInfo is due: the
-// tenant is released or deleted.
+// tenant is released or deleted. A tenant whose password is derived from
+// the credentials key never had one.
 func (r *SaaSTenantReconciler) removeCredentialsCopy(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+	if t.Status.CredentialsKeyID != "" {
+		return nil
+	}
 	copied := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsCopyName(t.Spec.InstanceID)}}
 	if err := r.Delete(ctx, copied); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("failed to delete the credentials copy %s: %w", copied.Name, err)
 	}
 	return nil
-}
-
-// strongPassword has n characters from every class a password policy asks for.
-func strongPassword(n int) (string, error) {
-	const (
-		lower  = "abcdefghijkmnopqrstuvwxyz"
-		upper  = "ABCDEFGHJKLMNPQRSTUVWXYZ"
-		digits = "23456789"
-		symbol = "!#%+-=?@^_"
-	)
-	classes := []string{lower, upper, digits, symbol}
-	all := lower + upper + digits + symbol
-	out := make([]byte, n)
-	for i := range out {
-		set := all
-		if i < len(classes) {
-			set = classes[i]
-		}
-		c, err := randomChar(set)
-		if err != nil {
-			return "", err
-		}
-		out[i] = c
-	}
-	// Shuffle, so the guaranteed classes are not always in front.
-	for i := len(out) - 1; i > 0; i-- {
-		j, err := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
-		if err != nil {
-			return "", err
-		}
-		out[i], out[j.Int64()] = out[j.Int64()], out[i]
-	}
-	return string(out), nil
-}
-
-func randomChar(set string) (byte, error) {
-	i, err := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
-	if err != nil {
-		return 0, fmt.Errorf("failed to generate a password: %w", err)
-	}
-	return set[i.Int64()], nil
 }
 
 // recordFreeze remembers, before a freeze scales the workload to zero, how

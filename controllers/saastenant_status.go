@@ -183,7 +183,7 @@ func onlyProvisioningProgress(a, b saasv1alpha1.SaaSTenantStatus) bool {
 		st.Conditions = slices.DeleteFunc(st.Conditions, func(c metav1.Condition) bool {
 			return slices.Contains(provisioningProgress, c.Type)
 		})
-		st.FrontEndURL, st.AdminURL, st.CredentialsSecretName, st.Revision = "", "", "", ""
+		st.FrontEndURL, st.AdminURL, st.CredentialsSecretName, st.CredentialsKeyID, st.Revision = "", "", "", "", ""
 		st.Applied, st.ObservedGeneration = nil, 0
 		return st
 	}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/credentials"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
@@ -320,19 +321,56 @@ func TestTheNamespaceAndInventoryAreRecordedBeforeProvisioning(t *testing.T) {
 	g.Expect(stored.Status.Namespace).To(Equal("tenant-recorded"))
 }
 
-// The receiver reads a tenant's credentials from a copy in kooper's
-// namespace (it may not read tenant namespaces); the copy goes with the
-// release, when no appInfo is due any more.
-func TestTheCredentialsAreCopiedForTheReceiverUntilRelease(t *testing.T) {
+// A tenant's password is derived from the credentials key, which the
+// receiver caches: no copy of the credentials is made in kooper's
+// namespace (one create per tenant fewer), and status names the key.
+func TestATenantsPasswordIsDerivedFromTheCredentialsKey(t *testing.T) {
 	g := NewWithT(t)
 	product := newTenantProduct(t, nil)
 	tenant := readyTenant(t, product, "basic")
-	original := getObject(t, &corev1.Secret{}, "tenant-"+tenant.Name, tenantobjects.CredentialsSecretName)
-	copied := getObject(t, &corev1.Secret{}, operatorNamespace, saasv1alpha1.CredentialsCopyName(tenant.Name))
-	g.Expect(copied.Data).To(Equal(original.Data))
-	g.Expect(copied.Labels).To(HaveKeyWithValue(saasv1alpha1.CredentialsCopyLabel, tenant.Name))
+	keySecret := getObject(t, &corev1.Secret{}, operatorNamespace, saasv1alpha1.CredentialsKeySecretName)
+	g.Expect(keySecret.Labels).To(HaveKeyWithValue(saasv1alpha1.KeysLabel, "true"), "the receiver caches it")
+	key, err := credentials.NewKey(keySecret.Data[saasv1alpha1.CredentialsKeySecretKey])
+	g.Expect(err).NotTo(HaveOccurred())
+	password, err := key.Password(tenant.Spec.InstanceID)
+	g.Expect(err).NotTo(HaveOccurred())
 
-	setState(t, tenant.Name, saasv1alpha1.StateReleased)
+	original := getObject(t, &corev1.Secret{}, "tenant-"+tenant.Name, tenantobjects.CredentialsSecretName)
+	g.Expect(string(original.Data[saasv1alpha1.CredentialsPasswordKey])).To(Equal(password))
+	g.Expect(string(original.Data[saasv1alpha1.CredentialsUsernameKey])).To(Equal(credentials.Username))
+	g.Expect(getObject(t, &saasv1alpha1.SaaSTenant{}, "", tenant.Name).Status.CredentialsKeyID).To(Equal(key.ID()))
+	err = k8sClient.Get(testContext(t), client.ObjectKey{Namespace: operatorNamespace, Name: saasv1alpha1.CredentialsCopyName(tenant.Name)}, &corev1.Secret{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no copy: %v", err)
+}
+
+// A tenant an earlier kooper provisioned keeps the password it drew at
+// random, and a copy of it for the receiver until release: found before
+// status names the Secret (an upgrade while its status write waited for
+// Ready), and restored from the copy once it does.
+func TestAnEarlierTenantsCopiedCredentialsStayUntilRelease(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	id := fmt.Sprintf("i-copied-%d", tenantSeq.Add(1))
+	tenant := &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: id}, Spec: saasv1alpha1.SaaSTenantSpec{InstanceID: id}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-" + id}}
+	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	d := &tenantobjects.Desired{Tenant: tenant, Namespace: ns.Name}
+	drawn := map[string][]byte{saasv1alpha1.CredentialsUsernameKey: []byte("admin"), saasv1alpha1.CredentialsPasswordKey: []byte("drawn-at-random")}
+	g.Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: d.Meta(tenantobjects.CredentialsSecretName), Data: drawn})).To(Succeed())
+	r := &SaaSTenantReconciler{Client: cachedClient, Reader: k8sClient, Options: TenantOptions{SecretNamespace: operatorNamespace}}
+
+	g.Expect(r.ensureCredentials(ctx, d)).To(Succeed())
+	copied := getObject(t, &corev1.Secret{}, operatorNamespace, saasv1alpha1.CredentialsCopyName(id))
+	g.Expect(copied.Data).To(Equal(drawn))
+	g.Expect(copied.Labels).To(HaveKeyWithValue(saasv1alpha1.CredentialsCopyLabel, id))
+	g.Expect(tenant.Status.CredentialsKeyID).To(BeEmpty(), "its password is not derived")
+
+	tenant.Status.CredentialsSecretName = tenantobjects.CredentialsSecretName
+	g.Expect(k8sClient.Delete(ctx, &corev1.Secret{ObjectMeta: d.Meta(tenantobjects.CredentialsSecretName)})).To(Succeed())
+	g.Eventually(func() error { return r.ensureCredentials(ctx, d) }).Should(Succeed())
+	g.Eventually(secretData(t, ns.Name, tenantobjects.CredentialsSecretName)).Should(Equal(drawn), "restored from the copy")
+
+	g.Expect(r.removeCredentialsCopy(ctx, tenant)).To(Succeed())
 	g.Eventually(isGone(t, copied)).Should(BeTrue())
 }
 

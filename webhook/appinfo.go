@@ -3,12 +3,15 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/credentials"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/metering"
 )
@@ -95,27 +98,57 @@ func serving(t *saasv1alpha1.SaaSTenant) bool {
 		apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.FrozenCondition)
 }
 
-// appInfo reads the tenant's credentials from its Secret and encrypts them
-// with the key that signed the request, as the marketplace expects (spec §4.1).
+// appInfo encrypts the tenant's credentials with the key that signed the
+// request, as the marketplace expects (spec §4.1).
 func (r *Receiver) appInfo(ctx context.Context, key string, t *saasv1alpha1.SaaSTenant) (*koogallery.AppInfo, error) {
-	secret := &corev1.Secret{}
-	// The tenant controller keeps a copy of the credentials in kooper's
-	// namespace: the receiver may not read tenant namespaces. It is not
-	// cached (the receiver caches only keys), so this is one direct read,
-	// made only once the tenant is serving.
-	ref := types.NamespacedName{Namespace: r.opts.Namespace, Name: saasv1alpha1.CredentialsCopyName(t.Name)}
-	if err := r.reader.Get(ctx, ref, secret); err != nil {
-		return nil, errInternal("the tenant's credentials cannot be read", err)
+	username, password, err := r.credentialsOf(ctx, t)
+	if err != nil {
+		return nil, err
 	}
-	user, err := koogallery.EncryptCredential(key, koogallery.EncryptAES256, string(secret.Data[saasv1alpha1.CredentialsUsernameKey]))
+	user, err := koogallery.EncryptCredential(key, koogallery.EncryptAES256, username)
 	if err != nil {
 		return nil, errInternal("the tenant's user name cannot be encrypted", err)
 	}
-	password, err := koogallery.EncryptCredential(key, koogallery.EncryptAES256, string(secret.Data[saasv1alpha1.CredentialsPasswordKey]))
+	encrypted, err := koogallery.EncryptCredential(key, koogallery.EncryptAES256, password)
 	if err != nil {
 		return nil, errInternal("the tenant's password cannot be encrypted", err)
 	}
-	return &koogallery.AppInfo{FrontEndURL: t.Status.FrontEndURL, AdminURL: t.Status.AdminURL, UserName: user, Password: password}, nil
+	return &koogallery.AppInfo{FrontEndURL: t.Status.FrontEndURL, AdminURL: t.Status.AdminURL, UserName: user, Password: encrypted}, nil
+}
+
+// credentialsOf returns the tenant's admin user name and password. A
+// password derived from the credentials key (status names the key) is
+// derived again from the key in the cache, with no request; a key there
+// of another fingerprint is an error, never another password. The
+// password of a tenant an earlier kooper drew at random is read from its
+// copy in kooper's namespace (one GET: the receiver may not read tenant
+// namespaces).
+func (r *Receiver) credentialsOf(ctx context.Context, t *saasv1alpha1.SaaSTenant) (string, string, error) {
+	if id := t.Status.CredentialsKeyID; id != "" {
+		secret := &corev1.Secret{}
+		ref := types.NamespacedName{Namespace: r.opts.Namespace, Name: saasv1alpha1.CredentialsKeySecretName}
+		if err := r.client.Get(ctx, ref, secret, client.UnsafeDisableDeepCopy); err != nil {
+			return "", "", errInternal("the credentials key cannot be read", err)
+		}
+		derived, err := credentials.NewKey(secret.Data[saasv1alpha1.CredentialsKeySecretKey])
+		if err == nil && derived.ID() != id {
+			err = fmt.Errorf("the tenant's password was derived from key %s, Secret %s holds key %s", id, ref, derived.ID())
+		}
+		if err != nil {
+			return "", "", errInternal("the credentials key is not the tenant's", err)
+		}
+		password, err := derived.Password(t.Spec.InstanceID)
+		if err != nil {
+			return "", "", errInternal("the tenant's password cannot be derived", err)
+		}
+		return credentials.Username, password, nil
+	}
+	secret := &corev1.Secret{}
+	ref := types.NamespacedName{Namespace: r.opts.Namespace, Name: saasv1alpha1.CredentialsCopyName(t.Name)}
+	if err := r.reader.Get(ctx, ref, secret); err != nil {
+		return "", "", errInternal("the tenant's credentials cannot be read", err)
+	}
+	return string(secret.Data[saasv1alpha1.CredentialsUsernameKey]), string(secret.Data[saasv1alpha1.CredentialsPasswordKey]), nil
 }
 
 // usageInfo reports a metered tenant's cumulative usage as pushed to the

@@ -422,6 +422,16 @@ const (
 	KeysLabel = "saas.kooper.io/keys"
 )
 
+// The key tenants' passwords are derived from (internal/credentials): one
+// Secret in kooper's namespace, made by the tenant controller when first
+// needed and labelled as keys, so the receiver caches it.
+const (
+	// CredentialsKeySecretName names the Secret holding the key.
+	CredentialsKeySecretName = "kooper-credentials-key"
+	// CredentialsKeySecretKey holds the key's bytes in that Secret.
+	CredentialsKeySecretKey = "key"
+)
+
 // CredentialsCopyName is the name, in kooper's namespace, of the copy of
 // tenant instanceID's credentials (at most 75 characters: an instance ID
 // has at most 63).

@@ -224,6 +224,17 @@ type SaaSTenantStatus struct {
 	// +kubebuilder:validation:MaxLength=253
 	CredentialsSecretName string `json:"credentialsSecretName,omitempty"`
 
+	// credentialsKeyID names the key the tenant's password is derived from:
+	// the fingerprint (16 hex characters) of the key in Secret
+	// kooper-credentials-key of kooper's namespace. The receiver derives
+	// the password for appInfo from that key, and refuses to when the key
+	// there has another fingerprint. Empty for a tenant whose password was
+	// drawn at random by an earlier kooper: its copy in kooper's
+	// namespace (credentials-<instanceId>) is read instead.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	CredentialsKeyID string `json:"credentialsKeyID,omitempty"`
+
 	// firstReadyTime is when the tenant was first Ready with its URLs and
 	// credentials: from then on its access details were delivered, and
 	// queryInstance returns them (appInfo) while the tenant is Active or

@@ -73,15 +73,17 @@ type description struct {
 	Objects []objectHealth `json:"objects"`
 }
 
-// appInfoView is webhook.TenantAppInfo's decision, and whether the
-// credentials copy the receiver reads for it is there.
+// appInfoView is webhook.TenantAppInfo's decision, and whether the Secret
+// the receiver takes the credentials from is there.
 type appInfoView struct {
 	Answer webhook.AppInfoAnswer `json:"answer"`
 	Reason string                `json:"reason"`
-	// CredentialsCopy is the Secret in kooper's namespace the receiver reads
-	// the credentials from, and whether it exists.
-	CredentialsCopy        string `json:"credentialsCopy"`
-	CredentialsCopyPresent bool   `json:"credentialsCopyPresent"`
+	// CredentialsFrom is the Secret in kooper's namespace the receiver takes
+	// the credentials from: the credentials key, which the password is
+	// derived from, or for a tenant whose password an earlier kooper drew
+	// at random, its copy. CredentialsFromPresent says whether it exists.
+	CredentialsFrom        string `json:"credentialsFrom"`
+	CredentialsFromPresent bool   `json:"credentialsFromPresent"`
 }
 
 // objectHealth is one object of the tenant's namespace and its kstatus.
@@ -106,15 +108,19 @@ func describeTenant(ctx context.Context, c *clients, ns, name string) (*descript
 		return nil, fmt.Errorf("failed to read SaaSTenant %s: %w", name, err)
 	}
 	decision := webhook.TenantAppInfo(t)
-	d := &description{Tenant: t, AppInfo: appInfoView{Answer: decision.Answer, Reason: decision.Reason,
-		CredentialsCopy: ns + "/" + saasv1alpha1.CredentialsCopyName(t.Name)}}
-	// Metadata only: describe never reads a Secret's data.
-	copyMeta := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
-	err := c.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: saasv1alpha1.CredentialsCopyName(t.Name)}, copyMeta)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("failed to read the credentials copy: %w", err)
+	from := saasv1alpha1.CredentialsKeySecretName
+	if t.Status.CredentialsKeyID == "" {
+		from = saasv1alpha1.CredentialsCopyName(t.Name)
 	}
-	d.AppInfo.CredentialsCopyPresent = err == nil
+	d := &description{Tenant: t, AppInfo: appInfoView{Answer: decision.Answer, Reason: decision.Reason,
+		CredentialsFrom: ns + "/" + from}}
+	// Metadata only: describe never reads a Secret's data.
+	fromMeta := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}}
+	err := c.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: from}, fromMeta)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("failed to read Secret %s/%s: %w", ns, from, err)
+	}
+	d.AppInfo.CredentialsFromPresent = err == nil
 	if t.Status.Namespace != "" {
 		if d.Objects, err = namespaceHealth(ctx, c.client, t.Status.Namespace); err != nil {
 			return nil, err
@@ -233,8 +239,12 @@ func (d *description) print(w io.Writer, now time.Time) {
 // receiver would fail to read the credentials it decided to deliver.
 func (d *description) appInfoLine() string {
 	line := fmt.Sprintf("appInfo %s: %s", d.AppInfo.Answer, d.AppInfo.Reason)
-	if d.AppInfo.Answer == webhook.AppInfoDelivered && !d.AppInfo.CredentialsCopyPresent {
-		line += fmt.Sprintf("; but Secret %s is missing, so it would answer 000005 until the controllers copy it", d.AppInfo.CredentialsCopy)
+	if d.AppInfo.Answer == webhook.AppInfoDelivered && !d.AppInfo.CredentialsFromPresent {
+		until := "the controllers copy it"
+		if d.Tenant.Status.CredentialsKeyID != "" {
+			until = "it is restored from a backup"
+		}
+		line += fmt.Sprintf("; but Secret %s is missing, so it would answer 000005 until %s", d.AppInfo.CredentialsFrom, until)
 	}
 	return line
 }

@@ -137,7 +137,7 @@ func TestDescribe(t *testing.T) {
 	g.Expect(json.Unmarshal([]byte(r.out), &doc)).To(Succeed())
 	g.Expect(doc.Kind).To(Equal(describeKind))
 	g.Expect(doc.AppInfo.Answer).To(Equal(webhook.AppInfoDelivered))
-	g.Expect(doc.AppInfo.CredentialsCopyPresent).To(BeTrue())
+	g.Expect(doc.AppInfo.CredentialsFromPresent).To(BeTrue())
 	g.Expect(doc.Objects).To(ContainElement(objectHealth{Kind: "Deployment", Name: "app", Status: "Current", Message: "Deployment is available. Replicas: 1"}))
 
 	// A tenant never delivered: queryInstance answers without appInfo.

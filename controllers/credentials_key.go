@@ -1,0 +1,114 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/credentials"
+)
+
+// credentialsKeyComponent is the app.kubernetes.io/component of the
+// credentials key's Secret.
+const credentialsKeyComponent = "credentials-key"
+
+// credentialsKey returns the key tenants' passwords are derived from,
+// read from Secret kooper-credentials-key in kooper's namespace through
+// the cache. A Secret the API server confirms absent is made, with a new
+// random key, only while no tenant's status names a key: a key deleted
+// with tenants still derived from it is never replaced by another, which
+// would give their buyers passwords that do not open their tenants. The
+// error then says to restore the Secret.
+func (r *SaaSTenantReconciler) credentialsKey(ctx context.Context) (credentials.Key, error) {
+	ref := client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsKeySecretName}
+	secret := &corev1.Secret{}
+	err := r.Get(ctx, ref, secret)
+	if apierrors.IsNotFound(err) {
+		err = r.Reader.Get(ctx, ref, secret)
+	}
+	switch {
+	case err == nil:
+		return keyOf(secret)
+	case !apierrors.IsNotFound(err):
+		return credentials.Key{}, fmt.Errorf("failed to read the credentials key Secret %s: %w", ref, err)
+	}
+	if id, err := r.someCredentialsKeyID(ctx); err != nil || id != "" {
+		if err == nil {
+			err = fmt.Errorf("the credentials key Secret %s, key %s, is gone while tenants' passwords are derived from it: restore it from a backup", ref, id)
+		}
+		return credentials.Key{}, err
+	}
+	return r.createCredentialsKey(ctx, ref)
+}
+
+// keyOf is the credentials key a Secret holds.
+func keyOf(secret *corev1.Secret) (credentials.Key, error) {
+	key, err := credentials.NewKey(secret.Data[saasv1alpha1.CredentialsKeySecretKey])
+	if err != nil {
+		return credentials.Key{}, fmt.Errorf("the credentials key Secret %s/%s, key %q: %w", secret.Namespace, secret.Name, saasv1alpha1.CredentialsKeySecretKey, err)
+	}
+	return key, nil
+}
+
+// someCredentialsKeyID returns a key ID some tenant's status names, ""
+// when none does, read from the API server page by page: this runs only
+// when the key's Secret is absent, once per installation.
+func (r *SaaSTenantReconciler) someCredentialsKeyID(ctx context.Context) (string, error) {
+	list := &saasv1alpha1.SaaSTenantList{}
+	opts := []client.ListOption{client.Limit(500)}
+	for {
+		if err := r.Reader.List(ctx, list, opts...); err != nil {
+			return "", fmt.Errorf("failed to list the tenants whose passwords a credentials key derived: %w", err)
+		}
+		for i := range list.Items {
+			if id := list.Items[i].Status.CredentialsKeyID; id != "" {
+				return id, nil
+			}
+		}
+		if list.Continue == "" {
+			return "", nil
+		}
+		opts = []client.ListOption{client.Limit(500), client.Continue(list.Continue)}
+	}
+}
+
+// createCredentialsKey makes the key's Secret, labelled as keys so the
+// receiver caches it; one another process made first is read instead.
+func (r *SaaSTenantReconciler) createCredentialsKey(ctx context.Context, ref client.ObjectKey) (credentials.Key, error) {
+	secret, err := newCredentialsKeySecret(ref)
+	if err != nil {
+		return credentials.Key{}, err
+	}
+	switch err := r.Create(ctx, secret); {
+	case err == nil:
+		return keyOf(secret)
+	case !apierrors.IsAlreadyExists(err):
+		return credentials.Key{}, fmt.Errorf("failed to create the credentials key Secret %s: %w", ref, err)
+	}
+	if err := r.Reader.Get(ctx, ref, secret); err != nil {
+		return credentials.Key{}, fmt.Errorf("failed to read the credentials key Secret %s: %w", ref, err)
+	}
+	return keyOf(secret)
+}
+
+// newCredentialsKeySecret is the Secret ref with a new random key.
+func newCredentialsKeySecret(ref client.ObjectKey) (*corev1.Secret, error) {
+	key, err := credentials.Generate()
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ref.Namespace, Name: ref.Name, Labels: map[string]string{
+			saasv1alpha1.ManagedByLabel:   saasv1alpha1.ManagedByValue,
+			"app.kubernetes.io/component": credentialsKeyComponent,
+			saasv1alpha1.KeysLabel:        "true",
+		}},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{saasv1alpha1.CredentialsKeySecretKey: key},
+	}, nil
+}
