@@ -27,7 +27,8 @@ const credentialsKeyComponent = "credentials-key"
 func (r *SaaSTenantReconciler) credentialsKey(ctx context.Context) (credentials.Key, error) {
 	ref := client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsKeySecretName}
 	secret := &corev1.Secret{}
-	err := r.Get(ctx, ref, secret)
+	// Read-only, so not copied: it is read on every pass of every tenant.
+	err := r.Get(ctx, ref, secret, client.UnsafeDisableDeepCopy)
 	if apierrors.IsNotFound(err) {
 		err = r.Reader.Get(ctx, ref, secret)
 	}

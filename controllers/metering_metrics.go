@@ -9,7 +9,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/metering"
 )
 
@@ -64,9 +63,9 @@ func (c *meteringCollector) Collect(ch chan<- prometheus.Metric) {
 	if r == nil || clk == nil {
 		return
 	}
-	list := &saasv1alpha1.SaaSTenantList{}
-	if err := (*r).List(context.Background(), list, client.UnsafeDisableDeepCopy); err != nil {
+	tenants, err := cachedTenants(context.Background(), *r)
+	if err != nil {
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(oldestUnpushedDesc, prometheus.GaugeValue, metering.OldestUnpushedAge(list.Items, (*clk).Now()).Seconds())
+	ch <- prometheus.MustNewConstMetric(oldestUnpushedDesc, prometheus.GaugeValue, metering.OldestUnpushedAge(tenants, (*clk).Now()).Seconds())
 }

@@ -9,7 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -122,16 +124,15 @@ func (c *tenantCollector) Collect(ch chan<- prometheus.Metric) {
 	if r == nil {
 		return
 	}
-	list := &saasv1alpha1.SaaSTenantList{}
-	if err := (*r).List(context.Background(), list, client.UnsafeDisableDeepCopy); err != nil {
+	items, err := cachedTenants(context.Background(), *r)
+	if err != nil {
 		return
 	}
 	counts := map[[2]string]float64{}
 	for _, s := range []saasv1alpha1.SubscriptionState{saasv1alpha1.StateActive, saasv1alpha1.StateFrozen, saasv1alpha1.StateReleased} {
 		counts[[2]string{string(s), "true"}], counts[[2]string{string(s), "false"}] = 0, 0
 	}
-	for i := range list.Items {
-		t := &list.Items[i]
+	for _, t := range items {
 		ready := "false"
 		if apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.ReadyCondition) {
 			ready = "true"
@@ -144,8 +145,7 @@ func (c *tenantCollector) Collect(ch chan<- prometheus.Metric) {
 	now := c.now()
 	var notReady float64
 	expiring := map[string]float64{within1d: 0, within7d: 0, withinGrace: 0}
-	for i := range list.Items {
-		t := &list.Items[i]
+	for _, t := range items {
 		if notReadySince(t, now) > notReadyThreshold {
 			notReady++
 		}
@@ -157,6 +157,46 @@ func (c *tenantCollector) Collect(ch chan<- prometheus.Metric) {
 	for w, v := range expiring {
 		ch <- prometheus.MustNewConstMetric(expiringDesc, prometheus.GaugeValue, v, w)
 	}
+}
+
+// informerStore is what client-go's shared informers, under
+// controller-runtime's cache, offer beyond its Informer interface.
+type informerStore interface {
+	GetStore() toolscache.Store
+}
+
+// cachedTenants returns the tenants r holds, read-only: straight from the
+// informer's store when r is the manager's cache, else listed without
+// deep copies. A list, even without deep copies, copies each tenant into
+// the list's items: about 15 MB and 0.4 s of CPU a scrape at 10,000
+// tenants (the restart's CPU profile, docs/benchmarks.md), where the
+// store's pointers cost nothing.
+func cachedTenants(ctx context.Context, r client.Reader) ([]*saasv1alpha1.SaaSTenant, error) {
+	if c, ok := r.(cache.Informers); ok {
+		informer, err := c.GetInformer(ctx, &saasv1alpha1.SaaSTenant{})
+		if err != nil {
+			return nil, err
+		}
+		if store, ok := informer.(informerStore); ok {
+			objs := store.GetStore().List()
+			out := make([]*saasv1alpha1.SaaSTenant, 0, len(objs))
+			for _, obj := range objs {
+				if t, ok := obj.(*saasv1alpha1.SaaSTenant); ok {
+					out = append(out, t)
+				}
+			}
+			return out, nil
+		}
+	}
+	list := &saasv1alpha1.SaaSTenantList{}
+	if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	out := make([]*saasv1alpha1.SaaSTenant, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+	}
+	return out, nil
 }
 
 func (c *tenantCollector) now() time.Time {

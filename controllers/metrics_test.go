@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -267,4 +269,33 @@ func withOrder(orderID string) func(*saasv1alpha1.SaaSTenant) {
 		tn.Spec.OrderID, tn.Spec.OrderLineID = orderID, orderID+"-000001"
 		tn.Spec.Orders[0].OrderID, tn.Spec.Orders[0].OrderLineID = orderID, orderID+"-000001"
 	}
+}
+
+// The tenant gauges read the manager's cache straight from the informer's
+// store: the tenants a list of the cache gives, without copying each into
+// a list at every scrape (the same object, not a copy, each time).
+func TestTheGaugesReadTheCachedTenantsWithoutCopies(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	tenant := newTenant(t, newTenantProduct(t, nil), "basic", nil)
+	byName := func(ts []*saasv1alpha1.SaaSTenant) map[string]*saasv1alpha1.SaaSTenant {
+		out := map[string]*saasv1alpha1.SaaSTenant{}
+		for _, t := range ts {
+			out[t.Name] = t
+		}
+		return out
+	}
+	g.Eventually(func(g Gomega) {
+		fromStore, err := cachedTenants(ctx, managerCache)
+		g.Expect(err).NotTo(HaveOccurred())
+		listed, err := cachedTenants(ctx, struct{ client.Reader }{managerCache}) // a reader that is not the cache: listed
+		g.Expect(err).NotTo(HaveOccurred())
+		again, err := cachedTenants(ctx, managerCache)
+		g.Expect(err).NotTo(HaveOccurred())
+		stored, list, second := byName(fromStore), byName(listed), byName(again)
+		g.Expect(stored).To(HaveKey(tenant.Name))
+		g.Expect(slices.Sorted(maps.Keys(stored))).To(Equal(slices.Sorted(maps.Keys(list))))
+		g.Expect(second[tenant.Name]).To(BeIdenticalTo(stored[tenant.Name]), "the store's object, not a copy")
+		g.Expect(list[tenant.Name]).NotTo(BeIdenticalTo(stored[tenant.Name]))
+	}).Should(Succeed())
 }

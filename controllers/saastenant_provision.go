@@ -378,20 +378,23 @@ func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *tenanto
 		return fmt.Errorf("the tenant's password was derived from credentials key %s, but Secret %s/%s holds key %s: restore that Secret from a backup",
 			id, r.Options.SecretNamespace, saasv1alpha1.CredentialsKeySecretName, key.ID())
 	}
-	password, err := key.Password(t.Spec.InstanceID)
+	existing, err := r.credentialsSecret(ctx, d, key)
 	if err != nil {
 		return err
 	}
-	existing, err := r.createCredentials(ctx, d, password)
-	if err != nil {
-		return err
-	}
-	if existing != nil && t.Status.CredentialsKeyID == "" && string(existing.Data[saasv1alpha1.CredentialsPasswordKey]) != password {
-		// Made by an earlier kooper, whose status write had not named it
-		// yet: its password was drawn at random, and stays. (Once status
-		// names the key, a password edited by hand in the Secret is left
-		// alone, and appInfo keeps giving the one delivered.)
-		return r.copyCredentials(ctx, d, existing)
+	if existing != nil && t.Status.CredentialsKeyID == "" {
+		password, err := key.Password(t.Spec.InstanceID)
+		if err != nil {
+			return err
+		}
+		if string(existing.Data[saasv1alpha1.CredentialsPasswordKey]) != password {
+			// Made by an earlier kooper, whose status write had not named
+			// it yet: its password was drawn at random, and stays. (Once
+			// status names the key, a password edited by hand in the
+			// Secret is left alone, and appInfo keeps giving the one
+			// delivered.)
+			return r.copyCredentials(ctx, d, existing)
+		}
 	}
 	t.Status.CredentialsKeyID = key.ID()
 	return nil
@@ -411,18 +414,24 @@ func (r *SaaSTenantReconciler) ensureCopiedCredentials(ctx context.Context, d *t
 	return r.copyCredentials(ctx, d, nil)
 }
 
-// createCredentials makes the tenant's credentials Secret with password
-// unless the cache holds it, and returns the one that exists already: from
-// the cache, or read after a create answered AlreadyExists. A new tenant
-// costs one request, a pass after it none.
-func (r *SaaSTenantReconciler) createCredentials(ctx context.Context, d *tenantobjects.Desired, password string) (*corev1.Secret, error) {
-	key := client.ObjectKey{Namespace: d.Namespace, Name: tenantobjects.CredentialsSecretName}
+// credentialsSecret returns the tenant's credentials Secret as the cache
+// holds it (not a copy: it is only read), or makes it, with the password
+// key derives, when the cache does not hold it; then it returns nil, or
+// the Secret read from the API server after a create answered
+// AlreadyExists. A new tenant costs one request, a pass after it none, and
+// the password is derived only for a create.
+func (r *SaaSTenantReconciler) credentialsSecret(ctx context.Context, d *tenantobjects.Desired, key credentials.Key) (*corev1.Secret, error) {
+	ref := client.ObjectKey{Namespace: d.Namespace, Name: tenantobjects.CredentialsSecretName}
 	existing := &corev1.Secret{}
-	switch err := r.Get(ctx, key, existing); {
+	switch err := r.Get(ctx, ref, existing, client.UnsafeDisableDeepCopy); {
 	case err == nil:
 		return existing, nil
 	case !apierrors.IsNotFound(err):
 		return nil, fmt.Errorf("failed to read the credentials Secret in %s: %w", d.Namespace, err)
+	}
+	password, err := key.Password(d.Tenant.Spec.InstanceID)
+	if err != nil {
+		return nil, err
 	}
 	secret := &corev1.Secret{
 		ObjectMeta: d.Meta(tenantobjects.CredentialsSecretName),
@@ -438,7 +447,7 @@ func (r *SaaSTenantReconciler) createCredentials(ctx context.Context, d *tenanto
 	case !apierrors.IsAlreadyExists(err):
 		return nil, fmt.Errorf("failed to create the credentials Secret in %s: %w", d.Namespace, err)
 	}
-	if err := r.Reader.Get(ctx, key, existing); err != nil {
+	if err := r.Reader.Get(ctx, ref, existing); err != nil {
 		return nil, fmt.Errorf("failed to read the credentials Secret in %s: %w", d.Namespace, err)
 	}
 	return existing, nil

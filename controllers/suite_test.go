@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -54,6 +55,8 @@ var (
 	k8sClient client.Client
 	// cachedClient is the manager's client, which reads through its cache.
 	cachedClient client.Client
+	// managerCache is the manager's cache.
+	managerCache cache.Cache
 	testEnv      *testenv.Env
 	marketplace  *fakeMarketplace
 	fakeClock    *clocktesting.FakeClock
@@ -86,7 +89,7 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 	if err != nil {
 		return err
 	}
-	cachedClient = mgr.GetClient()
+	cachedClient, managerCache = mgr.GetClient(), mgr.GetCache()
 	for _, ns := range []string{operatorNamespace, directoryNamespace, "elsewhere"} {
 		if err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err

@@ -91,10 +91,10 @@ func ExpiredUntil(m *saasv1alpha1.TenantMetering, now time.Time) (time.Time, boo
 // yet pushed ended, over tenants; 0 when every closed window is pushed.
 // Tenants without status.metering, or whose metering is done, count for
 // nothing. It feeds kooper_usage_oldest_unpushed_window_age_seconds.
-func OldestUnpushedAge(tenants []saasv1alpha1.SaaSTenant, now time.Time) time.Duration {
+func OldestUnpushedAge(tenants []*saasv1alpha1.SaaSTenant, now time.Time) time.Duration {
 	var oldest time.Duration
-	for i := range tenants {
-		m := tenants[i].Status.Metering
+	for _, t := range tenants {
+		m := t.Status.Metering
 		if m == nil || Done(m) {
 			continue
 		}

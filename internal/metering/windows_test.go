@@ -155,10 +155,10 @@ func TestExpiredUntilCutsAt21Days(t *testing.T) {
 
 func TestOldestUnpushedAge(t *testing.T) {
 	g := NewWithT(t)
-	tenant := func(m *saasv1alpha1.TenantMetering) saasv1alpha1.SaaSTenant {
-		return saasv1alpha1.SaaSTenant{Status: saasv1alpha1.SaaSTenantStatus{Metering: m}}
+	tenant := func(m *saasv1alpha1.TenantMetering) *saasv1alpha1.SaaSTenant {
+		return &saasv1alpha1.SaaSTenant{Status: saasv1alpha1.SaaSTenantStatus{Metering: m}}
 	}
-	tenants := []saasv1alpha1.SaaSTenant{
+	tenants := []*saasv1alpha1.SaaSTenant{
 		tenant(nil),
 		tenant(&saasv1alpha1.TenantMetering{Since: *at(0), PushedUntil: at(2 * time.Hour)}),                                   // up to date
 		tenant(&saasv1alpha1.TenantMetering{Since: *at(0), PushedUntil: at(time.Hour)}),                                       // 1h-2h unpushed
