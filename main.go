@@ -39,6 +39,7 @@ import (
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/promquery"
 	"github.com/kooper-io/kooper/internal/redact"
+	"github.com/kooper-io/kooper/internal/restmapping"
 	"github.com/kooper-io/kooper/internal/restmetrics"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 	"github.com/kooper-io/kooper/webhook"
@@ -376,6 +377,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		LeaderElectionNamespace:       o.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         cache,
+		MapperProvider:                restmapping.Provider,
 		Controller:                    config.Controller{SkipNameValidation: &o.skipNameValidation},
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/restmapping"
 	"github.com/kooper-io/kooper/internal/testenv"
 	"github.com/kooper-io/kooper/webhook"
 )
@@ -81,6 +82,7 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Cache:                  CacheOptions(operatorNamespace),
+		MapperProvider:         restmapping.Provider,
 	})
 	if err != nil {
 		return err
