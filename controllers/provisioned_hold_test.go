@@ -155,24 +155,32 @@ func TestANewTenantsRecordLetsItsProvisionedWaitForReady(t *testing.T) {
 func TestCredentialsAreNotCreatedAgainWhileStatusWaitsToNameThem(t *testing.T) {
 	g := NewWithT(t)
 	ctx := testContext(t)
-	id := fmt.Sprintf("i-held-%d", tenantSeq.Add(1))
-	tenant := &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: id}, Spec: saasv1alpha1.SaaSTenantSpec{InstanceID: id}}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-" + id}}
-	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-	d := &tenantobjects.Desired{Tenant: tenant, Namespace: ns.Name}
+	d := bareTenantNamespace(t, "i-held")
+	tenant, ns := d.Tenant, d.Namespace
 	counting := &countingCreates{Client: cachedClient}
 	r := &SaaSTenantReconciler{Client: counting, Reader: k8sClient, Options: TenantOptions{SecretNamespace: operatorNamespace}}
 	g.Expect(r.ensureCredentials(ctx, d)).To(Succeed())
 	g.Expect(tenant.Status.CredentialsKeyID).NotTo(BeEmpty())
 	made := counting.creates
 	g.Eventually(func() error {
-		return cachedClient.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: tenantobjects.CredentialsSecretName}, &corev1.Secret{})
+		return cachedClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: tenantobjects.CredentialsSecretName}, &corev1.Secret{})
 	}).Should(Succeed())
 
 	again := &saasv1alpha1.SaaSTenant{ObjectMeta: tenant.ObjectMeta, Spec: tenant.Spec}
-	g.Expect(r.ensureCredentials(ctx, &tenantobjects.Desired{Tenant: again, Namespace: ns.Name})).To(Succeed())
+	g.Expect(r.ensureCredentials(ctx, &tenantobjects.Desired{Tenant: again, Namespace: ns})).To(Succeed())
 	g.Expect(counting.creates).To(Equal(made), "no create in the pass after")
 	g.Expect(again.Status.CredentialsKeyID).To(Equal(tenant.Status.CredentialsKeyID))
+}
+
+// bareTenantNamespace is a tenant named prefix-N, not stored, and its
+// namespace, made: for the steps that work in the namespace alone.
+func bareTenantNamespace(t *testing.T, prefix string) *tenantobjects.Desired {
+	t.Helper()
+	id := fmt.Sprintf("%s-%d", prefix, tenantSeq.Add(1))
+	tenant := &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: id}, Spec: saasv1alpha1.SaaSTenantSpec{InstanceID: id}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-" + id}}
+	NewWithT(t).Expect(k8sClient.Create(testContext(t), ns)).To(Succeed())
+	return &tenantobjects.Desired{Tenant: tenant, Namespace: ns.Name}
 }
 
 // countingCreates counts the creates sent through it.

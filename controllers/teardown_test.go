@@ -350,11 +350,8 @@ func TestATenantsPasswordIsDerivedFromTheCredentialsKey(t *testing.T) {
 func TestAnEarlierTenantsCopiedCredentialsStayUntilRelease(t *testing.T) {
 	g := NewWithT(t)
 	ctx := testContext(t)
-	id := fmt.Sprintf("i-copied-%d", tenantSeq.Add(1))
-	tenant := &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: id}, Spec: saasv1alpha1.SaaSTenantSpec{InstanceID: id}}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-" + id}}
-	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-	d := &tenantobjects.Desired{Tenant: tenant, Namespace: ns.Name}
+	d := bareTenantNamespace(t, "i-copied")
+	id, tenant, ns := d.Tenant.Name, d.Tenant, d.Namespace
 	drawn := map[string][]byte{saasv1alpha1.CredentialsUsernameKey: []byte("admin"), saasv1alpha1.CredentialsPasswordKey: []byte("drawn-at-random")}
 	g.Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: d.Meta(tenantobjects.CredentialsSecretName), Data: drawn})).To(Succeed())
 	r := &SaaSTenantReconciler{Client: cachedClient, Reader: k8sClient, Options: TenantOptions{SecretNamespace: operatorNamespace}}
@@ -370,7 +367,7 @@ func TestAnEarlierTenantsCopiedCredentialsStayUntilRelease(t *testing.T) {
 	// Each pass, as the deletion would trigger them, until the cache has
 	// seen the deletion.
 	g.Eventually(func() (map[string][]byte, error) {
-		return secretData(t, ns.Name, tenantobjects.CredentialsSecretName)(), r.ensureCredentials(ctx, d)
+		return secretData(t, ns, tenantobjects.CredentialsSecretName)(), r.ensureCredentials(ctx, d)
 	}).Should(Equal(drawn), "restored from the copy")
 
 	g.Expect(r.removeCredentialsCopy(ctx, tenant)).To(Succeed())

@@ -151,14 +151,7 @@ func TestQueryInstanceReturnsEncryptedAppInfoOnceServing(t *testing.T) {
 	g.Expect(pending.Info[0].AppInfo).To(BeNil())
 
 	makeServing(t, id)
-	var ready answer
-	g.Eventually(func() *koogallery.AppInfo {
-		ready = f.call(t, query)
-		if len(ready.Info) == 0 {
-			return nil
-		}
-		return ready.Info[0].AppInfo
-	}).ShouldNot(BeNil())
+	ready := f.untilAppInfo(t, query)
 	g.Expect(ready.Code).To(Equal("000000"))
 	g.Expect(ready.EncryptType).To(Equal("1"))
 	app := ready.Info[0].AppInfo

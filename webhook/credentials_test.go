@@ -33,14 +33,7 @@ func TestQueryInstanceDerivesThePasswordFromTheCredentialsKey(t *testing.T) {
 	id, _ := f.buy(t)
 	makeDerivedServing(t, id, key.ID())
 	query := fmt.Sprintf(`{"activity":"queryInstance","instanceId":%q}`, id)
-	var ready answer
-	g.Eventually(func() *koogallery.AppInfo {
-		ready = f.call(t, query)
-		if len(ready.Info) == 0 {
-			return nil
-		}
-		return ready.Info[0].AppInfo
-	}).ShouldNot(BeNil())
+	ready := f.untilAppInfo(t, query)
 	want, err := key.Password(id)
 	g.Expect(err).NotTo(HaveOccurred())
 	app := ready.Info[0].AppInfo
@@ -68,4 +61,19 @@ func makeDerivedServing(t *testing.T, id, keyID string) {
 	apimeta.SetStatusCondition(&tenant.Status.Conditions, metav1.Condition{
 		Type: saasv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: saasv1alpha1.SucceededReason, Message: "ready"})
 	g.Expect(k8sClient.Status().Update(ctxFor(t), tenant)).To(Succeed())
+}
+
+// untilAppInfo sends query until its answer carries appInfo, and returns
+// that answer.
+func (f *fixture) untilAppInfo(t *testing.T, query string) answer {
+	t.Helper()
+	var ready answer
+	NewWithT(t).Eventually(func() *koogallery.AppInfo {
+		ready = f.call(t, query)
+		if len(ready.Info) == 0 {
+			return nil
+		}
+		return ready.Info[0].AppInfo
+	}).ShouldNot(BeNil())
+	return ready
 }
