@@ -378,3 +378,38 @@ func TestAnEarlierTenantsCopiedCredentialsStayUntilRelease(t *testing.T) {
 func reconcileStateOf(t *saasv1alpha1.SaaSTenant) *tenantState {
 	return &tenantState{tenant: t, stored: t.DeepCopy()}
 }
+
+// The credentials key's Secret is made once, labelled as keys (the
+// receiver caches it); made again, it is read, not replaced. Gone while a
+// tenant's status names a key, it is not made again: that tenant's buyer
+// would be given a password that does not open the tenant.
+func TestTheCredentialsKeyIsMadeOnceAndNeverReplaced(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	fresh := func() string {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("kooper-key-%d", tenantSeq.Add(1))}}
+		g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+		return ns.Name
+	}
+	made := &SaaSTenantReconciler{Client: cachedClient, Reader: k8sClient, Options: TenantOptions{SecretNamespace: fresh()}}
+	ref := client.ObjectKey{Namespace: made.Options.SecretNamespace, Name: saasv1alpha1.CredentialsKeySecretName}
+	first, err := made.createCredentialsKey(ctx, ref)
+	g.Expect(err).NotTo(HaveOccurred())
+	again, err := made.createCredentialsKey(ctx, ref)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(again.ID()).To(Equal(first.ID()), "the key made first stays")
+	stored := getObject(t, &corev1.Secret{}, ref.Namespace, ref.Name)
+	g.Expect(stored.Labels).To(HaveKeyWithValue(saasv1alpha1.KeysLabel, "true"))
+	g.Expect(stored.Data[saasv1alpha1.CredentialsKeySecretKey]).To(HaveLen(credentials.KeySize))
+
+	// A tenant whose status names a key, and a namespace without the key.
+	named := newTenant(t, newTenantProduct(t, nil), "basic", nil)
+	eventuallyTenant(t, named.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Status.CredentialsKeyID).NotTo(BeEmpty())
+	})
+	lost := &SaaSTenantReconciler{Client: cachedClient, Reader: k8sClient, Options: TenantOptions{SecretNamespace: fresh()}}
+	_, err = lost.credentialsKey(ctx)
+	g.Expect(err).To(MatchError(ContainSubstring("restore it from a backup")))
+	err = k8sClient.Get(ctx, client.ObjectKey{Namespace: lost.Options.SecretNamespace, Name: saasv1alpha1.CredentialsKeySecretName}, &corev1.Secret{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no key is made: %v", err)
+}
