@@ -362,13 +362,20 @@ func (r *SaaSTenantReconciler) notCached(obj client.Object) bool {
 // exists. Its password is derived from the credentials key and the
 // instance ID (internal/credentials), so the receiver derives the same one
 // for appInfo and no copy of it is kept: a new tenant costs one create,
-// and a credentials Secret deleted by hand is made again, the same. A
-// tenant whose password an earlier kooper drew at random (status names
-// its Secret but no key) keeps it, and its copy in kooper's namespace.
+// and a credentials Secret deleted by hand is made again, the same. The
+// key is read only to make or check the Secret: a tenant whose status
+// names the key and whose Secret is there needs nothing, so a lost key
+// never stops a freeze or a plan change. A tenant whose password an
+// earlier kooper drew at random (status names its Secret but no key) keeps
+// it, and its copy in kooper's namespace.
 func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *tenantobjects.Desired) error {
 	t := d.Tenant
 	if t.Status.CredentialsSecretName != "" && t.Status.CredentialsKeyID == "" {
 		return r.ensureCopiedCredentials(ctx, d)
+	}
+	existing, err := r.cachedCredentials(ctx, d)
+	if err != nil || (existing != nil && t.Status.CredentialsKeyID != "") {
+		return err
 	}
 	key, err := r.credentialsKey(ctx)
 	if err != nil {
@@ -378,9 +385,10 @@ func (r *SaaSTenantReconciler) ensureCredentials(ctx context.Context, d *tenanto
 		return fmt.Errorf("the tenant's password was derived from credentials key %s, but Secret %s/%s holds key %s: restore that Secret from a backup",
 			id, r.Options.SecretNamespace, saasv1alpha1.CredentialsKeySecretName, key.ID())
 	}
-	existing, err := r.credentialsSecret(ctx, d, key)
-	if err != nil {
-		return err
+	if existing == nil {
+		if existing, err = r.createCredentials(ctx, d, key); err != nil {
+			return err
+		}
 	}
 	if existing != nil && t.Status.CredentialsKeyID == "" {
 		password, err := key.Password(t.Spec.InstanceID)
@@ -414,21 +422,25 @@ func (r *SaaSTenantReconciler) ensureCopiedCredentials(ctx context.Context, d *t
 	return r.copyCredentials(ctx, d, nil)
 }
 
-// credentialsSecret returns the tenant's credentials Secret as the cache
-// holds it (not a copy: it is only read), or makes it, with the password
-// key derives, when the cache does not hold it; then it returns nil, or
-// the Secret read from the API server after a create answered
-// AlreadyExists. A new tenant costs one request, a pass after it none, and
-// the password is derived only for a create.
-func (r *SaaSTenantReconciler) credentialsSecret(ctx context.Context, d *tenantobjects.Desired, key credentials.Key) (*corev1.Secret, error) {
-	ref := client.ObjectKey{Namespace: d.Namespace, Name: tenantobjects.CredentialsSecretName}
+// cachedCredentials returns the tenant's credentials Secret as the cache
+// holds it (not a copy: it is only read), or nil.
+func (r *SaaSTenantReconciler) cachedCredentials(ctx context.Context, d *tenantobjects.Desired) (*corev1.Secret, error) {
 	existing := &corev1.Secret{}
-	switch err := r.Get(ctx, ref, existing, client.UnsafeDisableDeepCopy); {
+	switch err := r.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: tenantobjects.CredentialsSecretName}, existing, client.UnsafeDisableDeepCopy); {
 	case err == nil:
 		return existing, nil
-	case !apierrors.IsNotFound(err):
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	default:
 		return nil, fmt.Errorf("failed to read the credentials Secret in %s: %w", d.Namespace, err)
 	}
+}
+
+// createCredentials makes the tenant's credentials Secret with the
+// password key derives, and returns nil; or, when a create is answered
+// AlreadyExists (the cache was behind), the Secret read from the API
+// server.
+func (r *SaaSTenantReconciler) createCredentials(ctx context.Context, d *tenantobjects.Desired, key credentials.Key) (*corev1.Secret, error) {
 	password, err := key.Password(d.Tenant.Spec.InstanceID)
 	if err != nil {
 		return nil, err
@@ -447,7 +459,8 @@ func (r *SaaSTenantReconciler) credentialsSecret(ctx context.Context, d *tenanto
 	case !apierrors.IsAlreadyExists(err):
 		return nil, fmt.Errorf("failed to create the credentials Secret in %s: %w", d.Namespace, err)
 	}
-	if err := r.Reader.Get(ctx, ref, existing); err != nil {
+	existing := &corev1.Secret{}
+	if err := r.Reader.Get(ctx, client.ObjectKeyFromObject(secret), existing); err != nil {
 		return nil, fmt.Errorf("failed to read the credentials Secret in %s: %w", d.Namespace, err)
 	}
 	return existing, nil

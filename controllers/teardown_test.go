@@ -382,7 +382,8 @@ func reconcileStateOf(t *saasv1alpha1.SaaSTenant) *tenantState {
 // The credentials key's Secret is made once, labelled as keys (the
 // receiver caches it); made again, it is read, not replaced. Gone while a
 // tenant's status names a key, it is not made again: that tenant's buyer
-// would be given a password that does not open the tenant.
+// would be given a password that does not open the tenant. New tenants
+// wait for it; a provisioned one goes on without it.
 func TestTheCredentialsKeyIsMadeOnceAndNeverReplaced(t *testing.T) {
 	g := NewWithT(t)
 	ctx := testContext(t)
@@ -410,6 +411,12 @@ func TestTheCredentialsKeyIsMadeOnceAndNeverReplaced(t *testing.T) {
 	lost := &SaaSTenantReconciler{Client: cachedClient, Reader: k8sClient, Options: TenantOptions{SecretNamespace: fresh()}}
 	_, err = lost.credentialsKey(ctx)
 	g.Expect(err).To(MatchError(ContainSubstring("restore it from a backup")))
+	g.Expect(lost.ensureCredentials(ctx, bareTenantNamespace(t, "i-keyless"))).To(MatchError(ContainSubstring("restore it from a backup")),
+		"a new tenant is not provisioned with another key")
+	recorded := getObject(t, &saasv1alpha1.SaaSTenant{}, "", named.Name)
+	g.Eventually(func() error { // once the cache holds its Secret
+		return lost.ensureCredentials(ctx, &tenantobjects.Desired{Tenant: recorded, Namespace: recorded.Status.Namespace})
+	}).Should(Succeed(), "a tenant whose Secret is there needs no key: a lost key stops no freeze")
 	err = k8sClient.Get(ctx, client.ObjectKey{Namespace: lost.Options.SecretNamespace, Name: saasv1alpha1.CredentialsKeySecretName}, &corev1.Secret{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no key is made: %v", err)
 }
