@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -127,7 +128,13 @@ func (r *Receiver) credentialsOf(ctx context.Context, t *saasv1alpha1.SaaSTenant
 	if id := t.Status.CredentialsKeyID; id != "" {
 		secret := &corev1.Secret{}
 		ref := types.NamespacedName{Namespace: r.opts.Namespace, Name: saasv1alpha1.CredentialsKeySecretName}
-		if err := r.client.Get(ctx, ref, secret, client.UnsafeDisableDeepCopy); err != nil {
+		err := r.client.Get(ctx, ref, secret, client.UnsafeDisableDeepCopy)
+		if apierrors.IsNotFound(err) {
+			// A cache a moment behind the key's creation, for the first
+			// tenants: confirmed with the API server.
+			err = r.reader.Get(ctx, ref, secret)
+		}
+		if err != nil {
 			return "", "", errInternal("the credentials key cannot be read", err)
 		}
 		derived, err := credentials.NewKey(secret.Data[saasv1alpha1.CredentialsKeySecretKey])
