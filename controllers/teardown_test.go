@@ -18,6 +18,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/credentials"
+	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
@@ -341,6 +342,12 @@ func TestATenantsPasswordIsDerivedFromTheCredentialsKey(t *testing.T) {
 	g.Expect(getObject(t, &saasv1alpha1.SaaSTenant{}, "", tenant.Name).Status.CredentialsKeyID).To(Equal(key.ID()))
 	err = k8sClient.Get(testContext(t), client.ObjectKey{Namespace: operatorNamespace, Name: saasv1alpha1.CredentialsCopyName(tenant.Name)}, &corev1.Secret{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no copy: %v", err)
+
+	// The receiver, from the key the controllers made, gives the buyer the
+	// password the tenant's Secret holds.
+	var app *koogallery.AppInfo
+	g.Eventually(func() *koogallery.AppInfo { app = queriedAppInfo(t, product, tenant.Name); return app }).ShouldNot(BeNil())
+	g.Expect(koogallery.Decrypt(completeKeys[saasv1alpha1.BasicKeySecretKey], koogallery.EncryptAES256, app.Password)).To(Equal(password))
 }
 
 // A tenant an earlier kooper provisioned keeps the password it drew at
