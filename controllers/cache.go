@@ -38,7 +38,8 @@ func CacheOptions(operatorNamespace string) cache.Options {
 	// the directory controller has moved them.
 	notShards, _ := labels.Parse("!" + saasv1alpha1.DirectoryLabel) // a constant, valid selector
 	// Secrets: kooper's namespace (products' keys, TLS and image-pull
-	// sources, licence keys, credentials copies), and in every other
+	// sources, licence keys, the credentials key and earlier kooper's
+	// credentials copies), and in every other
 	// namespace those kooper made (a tenant's credentials, the copies of
 	// the TLS and image-pull Secrets, a chart's Secrets): watched, so a copy
 	// edited or deleted by hand is put back at once, and read without a

@@ -53,8 +53,9 @@ func (c copiedSecret) refuse(secret *corev1.Secret) string {
 
 // tenantsOfSecret maps a Secret to the tenants that must see its change:
 // a Secret of kooper's namespace to the tenants of the products that copy
-// it, so labelling, fixing or rotating it reaches every copy; a tenant's
-// credentials copy there, and any Secret kooper made in a tenant namespace
+// it, so labelling, fixing or rotating it reaches every copy; the
+// credentials copy there of a tenant an earlier kooper made, and any
+// Secret kooper made in a tenant namespace
 // (credentials, the TLS and image-pull copies, a chart's), to its tenant,
 // so one edited or deleted by hand is put back.
 func (r *SaaSTenantReconciler) tenantsOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {

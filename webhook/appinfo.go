@@ -50,7 +50,8 @@ type AppInfoAnswer string
 
 const (
 	// AppInfoDelivered: the answer carries appInfo (URLs and encrypted
-	// credentials, read from the credentials copy in kooper's namespace).
+	// credentials, derived from the credentials key; for a tenant an
+	// earlier kooper made, read from its copy in kooper's namespace).
 	AppInfoDelivered AppInfoAnswer = "Delivered"
 	// AppInfoPending: no appInfo yet; the instance is still provisioning.
 	AppInfoPending AppInfoAnswer = "Pending"

@@ -13,11 +13,12 @@ import (
 
 // CacheOptions limits a receiver-only manager's informers to what the
 // receiver's Role lets it watch: its own kinds and the products, cluster
-// wide; in kooper's namespace, of the Secrets only the products' keys
-// (labelled by the keys controller) and of the ConfigMaps only the
-// tombstones. Everything else it reads is a direct GET: a tenant's
-// credentials copy and a licence key when appInfo is due, directory shards
-// when a sync arrives.
+// wide; in kooper's namespace, of the Secrets only those labelled as keys
+// (the products' keys, labelled by the keys controller, and the
+// credentials key) and of the ConfigMaps only the tombstones. Everything
+// else it reads is a direct GET: the credentials copy of a tenant an
+// earlier kooper made and a licence key when appInfo is due, directory
+// shards when a sync arrives.
 func CacheOptions(namespace string) cache.Options {
 	keys := labels.SelectorFromSet(labels.Set{saasv1alpha1.KeysLabel: "true"})
 	tombstones := labels.SelectorFromSet(labels.Set{"app.kubernetes.io/component": tombstone.ComponentValue})

@@ -413,9 +413,10 @@ const (
 	// CredentialsPasswordKey holds the tenant's initial admin password.
 	CredentialsPasswordKey = "password"
 	// CredentialsCopyLabel marks the copy of a tenant's credentials that
-	// the tenant controller keeps in kooper's namespace, where the receiver
-	// may read it (one GET when appInfo is due) without reading Secrets in
-	// tenant namespaces; its value is the instance ID.
+	// the tenant controller keeps in kooper's namespace for a tenant whose
+	// password an earlier kooper drew at random (no credentialsKeyID), where
+	// the receiver may read it (one GET when appInfo is due) without reading
+	// Secrets in tenant namespaces; its value is the instance ID.
 	CredentialsCopyLabel = "saas.kooper.io/credentials-of"
 	// KeysLabel marks a products' keys Secret ("true"): the receiver
 	// caches only the Secrets of kooper's namespace that carry it.
