@@ -198,17 +198,25 @@ func testIsolation(t *testing.T, e *env) {
 	metrics := serviceAddress(g, e, localstack.Namespace, "kooper-controllers-metrics", "https-metrics")
 	receiverMetrics := serviceAddress(g, e, localstack.Namespace, "kooper-receiver-metrics", "https-metrics")
 
-	g.Expect(e.dial("tenant B", e.b, bService, "B's own Service")).To(Succeed(), "tenant B cannot reach its own Service")
-	g.Expect(e.dial("tenant A", e.a, bService, "B's Service")).To(MatchError(errRefused), "tenant A reached tenant B's Service")
-	g.Expect(e.dial("tenant A", e.a, metrics, "the controllers' metrics")).To(MatchError(errRefused), "tenant A reached the controllers' metrics")
-	g.Expect(e.dial("tenant A", e.a, receiverMetrics, "the receiver's metrics")).To(MatchError(errRefused), "tenant A reached the receiver's metrics")
+	// The positive controls come first, and are waited for: a Ready pod is
+	// not yet a routed Service, nor a new pod an admitted source, until the
+	// node's proxy and policy agent catch up. Once they pass, a refusal
+	// below is the policies', not a route still missing.
+	g.Eventually(func() error { return e.dial("tenant B", e.b, bService, "B's own Service") }).Should(Succeed(),
+		"tenant B cannot reach its own Service")
 	// The metrics' positive control: a pod in the monitoring namespace,
 	// which kooper's own policies admit, reaches both.
 	monitor := startMonitor(g, e)
-	g.Expect(dialFrom(e, "the monitoring namespace", monitor.Namespace, "pod/"+monitor.Name, metrics, "the controllers' metrics")).To(Succeed(),
-		"the monitoring namespace cannot reach the controllers' metrics")
-	g.Expect(dialFrom(e, "the monitoring namespace", monitor.Namespace, "pod/"+monitor.Name, receiverMetrics, "the receiver's metrics")).To(Succeed(),
-		"the monitoring namespace cannot reach the receiver's metrics")
+	g.Eventually(func() error {
+		return dialFrom(e, "the monitoring namespace", monitor.Namespace, "pod/"+monitor.Name, metrics, "the controllers' metrics")
+	}).Should(Succeed(), "the monitoring namespace cannot reach the controllers' metrics")
+	g.Eventually(func() error {
+		return dialFrom(e, "the monitoring namespace", monitor.Namespace, "pod/"+monitor.Name, receiverMetrics, "the receiver's metrics")
+	}).Should(Succeed(), "the monitoring namespace cannot reach the receiver's metrics")
+
+	g.Expect(e.dial("tenant A", e.a, bService, "B's Service")).To(MatchError(errRefused), "tenant A reached tenant B's Service")
+	g.Expect(e.dial("tenant A", e.a, metrics, "the controllers' metrics")).To(MatchError(errRefused), "tenant A reached the controllers' metrics")
+	g.Expect(e.dial("tenant A", e.a, receiverMetrics, "the receiver's metrics")).To(MatchError(errRefused), "tenant A reached the receiver's metrics")
 
 	e.scaleControllers(g, 0)
 	for _, tenant := range []string{e.a, e.b} {

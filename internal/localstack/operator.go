@@ -591,10 +591,11 @@ func httpOK(url string) func(context.Context) (bool, error) {
 	}
 }
 
-// listening reports whether something accepts connections at address.
+// listening reports whether something accepts connections at address
+// within two seconds (a dropped SYN would otherwise hold a poll for minutes).
 func listening(address string) func(context.Context) (bool, error) {
 	return func(ctx context.Context) (bool, error) {
-		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", address)
+		conn, err := (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", address)
 		if err != nil {
 			return false, nil
 		}
@@ -618,20 +619,29 @@ func freePorts(n int) ([]string, error) {
 }
 
 // findChartPods, on a real node, waits until the chart's pods run (Helm's
-// --wait saw their Deployments Available) and the controllers have read the
-// product's keys, and points ReceiverURL at the receiver's Service.
+// --wait saw their Deployments Available), the receiver's Service routes to
+// its pod, and the controllers have read the product's keys, and points
+// ReceiverURL at the receiver's Service.
 func (s *Stack) findChartPods(ctx context.Context, _ Options) error {
 	svc := &corev1.Service{}
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: Release}, svc); err != nil {
 		return fmt.Errorf("failed to read the receiver's Service: %w", err)
 	}
+	address := ""
 	for _, p := range svc.Spec.Ports {
 		if p.Name == "http-receiver" {
-			s.ReceiverURL = fmt.Sprintf("http://%s/koogallery/%s", net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(p.Port))), Product)
+			address = net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(p.Port)))
 		}
 	}
-	if s.ReceiverURL == "" {
+	if address == "" {
 		return fmt.Errorf("the receiver's Service %s has no port http-receiver", Release)
+	}
+	s.ReceiverURL = fmt.Sprintf("http://%s/koogallery/%s", address, Product)
+	// A Ready pod is not yet a routed Service: the node's proxy programs the
+	// Service's address from the endpoints a moment later, and a purchase
+	// sent before that is refused.
+	if err := s.waitFor(ctx, "the receiver's Service to route to its pod", listening(address)); err != nil {
+		return err
 	}
 	return s.waitFor(ctx, "the controllers to read the product's keys", s.productKeysAvailable)
 }
