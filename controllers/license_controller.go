@@ -63,6 +63,10 @@ type LicenseReconciler struct {
 	Orders   OrderClientFactory
 	Uploads  UploadClientFactory
 	Options  LicenseOptions
+	// Issued reads the tombstones from the cache once it holds them all,
+	// and makes each tombstone written wait for the cache; nil: every
+	// tombstone read goes to the API server, and no write waits.
+	Issued *IssuedInstances
 
 	resolved resolvedOrders
 }
@@ -144,7 +148,7 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 // deleted (the receiver creates it with the finalizer; others may not).
 func (r *LicenseReconciler) admitInstance(ctx context.Context, license *saasv1alpha1.License) (gone bool, err error) {
 	if license.Status.ObservedGeneration == 0 {
-		gone, err := deleteResurrected(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, license, license.Spec.ProductName)
+		gone, err := deleteResurrected(ctx, r.Client, r.Reader, r.Issued, r.Recorder, r.Options.SecretNamespace, license, license.Spec.ProductName)
 		if gone || err != nil {
 			return gone, err
 		}
@@ -163,7 +167,7 @@ func (r *LicenseReconciler) reconcileDelete(ctx context.Context, l *saasv1alpha1
 	if !controllerutil.ContainsFinalizer(l, saasv1alpha1.Finalizer) {
 		return nil
 	}
-	if err := recordTombstone(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, l, tombstone.KindLicense); err != nil {
+	if err := recordTombstone(ctx, r.Client, r.Reader, r.Issued, r.Recorder, r.Options.SecretNamespace, l, tombstone.KindLicense); err != nil {
 		return err
 	}
 	patch := client.MergeFrom(l.DeepCopy())

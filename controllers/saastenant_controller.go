@@ -83,6 +83,10 @@ type SaaSTenantReconciler struct {
 	Clock    clock.PassiveClock
 	Orders   OrderClientFactory
 	Options  TenantOptions
+	// Issued reads the tombstones from the cache once it holds them all,
+	// and makes each tombstone written wait for the cache; nil: every
+	// tombstone read goes to the API server, and no write waits.
+	Issued *IssuedInstances
 
 	resolved  resolvedOrders
 	urlChecks urlCheckCache

@@ -285,7 +285,7 @@ func (r *SaaSTenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alp
 			return err
 		}
 	}
-	if err := recordTombstone(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, t, tombstone.KindTenant); err != nil {
+	if err := recordTombstone(ctx, r.Client, r.Reader, r.Issued, r.Recorder, r.Options.SecretNamespace, t, tombstone.KindTenant); err != nil {
 		return err
 	}
 	patch := client.MergeFrom(t.DeepCopy())

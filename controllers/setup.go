@@ -133,13 +133,18 @@ func Setup(mgr ctrl.Manager, c Config) error {
 	if err != nil {
 		return err
 	}
+	// One for both kinds that have tombstones: they share the shards.
+	issued := &IssuedInstances{Cache: mgr.GetCache(), Reader: mgr.GetAPIReader(), Namespace: c.Namespace}
+	if err := mgr.Add(issued); err != nil {
+		return err
+	}
 	steps := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&SaaSProductReconciler{Client: cl, Reader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("kooper-saasproduct"), SecretNamespace: c.Namespace, Charts: charts, KubeVersion: kubeVersion},
 		&KeysSecretReconciler{Client: cl, Reader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("kooper-keyssecret"), SecretNamespace: c.Namespace},
 		&SaaSTenantReconciler{Client: cl, Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
-			Recorder: mgr.GetEventRecorder("kooper-saastenant"), Clock: clk, Orders: c.Orders, Charts: charts,
+			Recorder: mgr.GetEventRecorder("kooper-saastenant"), Clock: clk, Orders: c.Orders, Charts: charts, Issued: issued,
 			Options: TenantOptions{SecretNamespace: c.Namespace, IngressNamespace: c.IngressNamespace,
 				MonitoringNamespace: c.MonitoringNamespace,
 				ClusterCIDRs:        slices.Concat(c.ClusterPodCIDRs, c.ClusterServiceCIDRs),
@@ -147,7 +152,7 @@ func Setup(mgr ctrl.Manager, c Config) error {
 				FieldOwner:          fieldOwner, MaxConcurrentReconciles: concurrency, KubeVersion: kubeVersion,
 				ProvisionedStatusDelay: c.ProvisionedStatusDelay}},
 		&LicenseReconciler{Client: cl, Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
-			Recorder: mgr.GetEventRecorder("kooper-license"), Clock: clk, Orders: c.Orders, Uploads: c.Uploads,
+			Recorder: mgr.GetEventRecorder("kooper-license"), Clock: clk, Orders: c.Orders, Uploads: c.Uploads, Issued: issued,
 			Options: LicenseOptions{SecretNamespace: c.Namespace, MaxConcurrentReconciles: concurrency,
 				KeysRetryInterval: c.KeysRetryInterval, DefaultKeyFormat: c.LicenseKeyFormat}},
 		&SaaSDirectoryReconciler{Client: cl, Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-saasdirectory"),

@@ -2,21 +2,166 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
+// IssuedInstances reads the tombstones (docs/lifecycle.md rule B) from the
+// controllers' cache once that cache is known to hold every tombstone, and
+// from the API server until then. A new record's first pass asks it whether
+// the record's instance was issued and deleted before; asking the cache
+// saves every new tenant a read from the API server.
+//
+// The cache holds every tombstone that matters because only the leader
+// writes tombstones, and:
+//   - on becoming leader, before it answers from the cache, it lists the
+//     shards from the API server and waits until its cache holds every
+//     entry listed: whatever an earlier leader wrote;
+//   - after each tombstone it writes, it waits until its cache holds it
+//     before it lets the record go (removes the finalizer). A record
+//     created again for that instance is created after the deletion, so
+//     its first pass finds the tombstone cached.
+//
+// Entries are never removed from a shard, so once cached, an entry stays.
+type IssuedInstances struct {
+	// Cache is the controllers' cache, which holds the tombstone shards
+	// (ConfigMaps in Namespace).
+	Cache client.Reader
+	// Reader reads from the API server.
+	Reader client.Reader
+	// Namespace is kooper's own namespace, where the shards live.
+	Namespace string
+
+	caughtUp atomic.Bool
+}
+
+// NeedLeaderElection makes the catch-up run on the leader: a standby's
+// cache may fall behind the tombstones the leader writes.
+func (i *IssuedInstances) NeedLeaderElection() bool { return true }
+
+// Start catches the cache up with the tombstones the API server holds,
+// retrying every few seconds until it does or ctx ends. Lookups read from
+// the API server until then.
+func (i *IssuedInstances) Start(ctx context.Context) error {
+	log := ctrl.LoggerFrom(ctx).WithName("issued-instances")
+	err := wait.PollUntilContextCancel(ctx, 5*time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := i.catchUp(ctx); err != nil {
+			log.Error(err, "The tombstones are read from the API server until the cache holds them; retrying")
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return nil // stopping
+	}
+	return err
+}
+
+// catchUp lists the shards from the API server and waits, up to
+// cacheCatchUpTimeout, until the cache holds each entry listed.
+func (i *IssuedInstances) catchUp(ctx context.Context) error {
+	shards := &corev1.ConfigMapList{}
+	if err := i.Reader.List(ctx, shards, client.InNamespace(i.Namespace),
+		client.MatchingLabels{"app.kubernetes.io/component": tombstone.ComponentValue}); err != nil {
+		return fmt.Errorf("failed to list the tombstone shards: %w", err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, cacheCatchUpTimeout, true, func(ctx context.Context) (bool, error) {
+		for s := range shards.Items {
+			if held, err := i.holds(ctx, &shards.Items[s]); !held || err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the cache did not catch up with the %d tombstone shards: %w", len(shards.Items), err)
+	}
+	i.caughtUp.Store(true)
+	return nil
+}
+
+// holds reports whether the cached copy of listed (a shard as the API
+// server holds it) has each of its entries.
+func (i *IssuedInstances) holds(ctx context.Context, listed *corev1.ConfigMap) (bool, error) {
+	shard := &corev1.ConfigMap{}
+	err := i.Cache.Get(ctx, client.ObjectKeyFromObject(listed), shard, client.UnsafeDisableDeepCopy)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for id := range listed.Data {
+		if _, ok := shard.Data[id]; !ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Lookup returns id's tombstone: from the cache once it caught up, from the
+// API server before that (and when i is nil, as in tests that build a
+// reconciler by hand, through reader).
+func (i *IssuedInstances) Lookup(ctx context.Context, reader client.Reader, namespace, id string) (tombstone.Entry, bool, error) {
+	if i == nil || !i.caughtUp.Load() {
+		return tombstone.Lookup(ctx, reader, namespace, id)
+	}
+	return i.cached(ctx, id)
+}
+
+// cached reads id's tombstone from the cache, without copying its shard.
+func (i *IssuedInstances) cached(ctx context.Context, id string) (tombstone.Entry, bool, error) {
+	shard := &corev1.ConfigMap{}
+	err := i.Cache.Get(ctx, client.ObjectKey{Namespace: i.Namespace, Name: tombstone.ShardName(id)}, shard, client.UnsafeDisableDeepCopy)
+	if apierrors.IsNotFound(err) {
+		return tombstone.Entry{}, false, nil
+	}
+	if err != nil {
+		return tombstone.Entry{}, false, fmt.Errorf("failed to read tombstone shard %s from the cache: %w", tombstone.ShardName(id), err)
+	}
+	e, ok := tombstone.Find(shard, id)
+	return e, ok, nil
+}
+
+// errTombstoneNotCached is a tombstone written, but not yet in the cache
+// after cacheCatchUpTimeout: the record keeps its finalizer, and the pass is
+// retried.
+var errTombstoneNotCached = errors.New("the tombstone is written but the cache does not show it yet")
+
+// awaitCached waits, up to cacheCatchUpTimeout, until the cache holds id's
+// tombstone (nothing to wait for when i is nil).
+func (i *IssuedInstances) awaitCached(ctx context.Context, id string) error {
+	if i == nil {
+		return nil
+	}
+	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, cacheCatchUpTimeout, true, func(ctx context.Context) (bool, error) {
+		_, ok, err := i.cached(ctx, id)
+		return ok, err
+	})
+	if err != nil {
+		return fmt.Errorf("%w (instance %s): %w", errTombstoneNotCached, id, err)
+	}
+	return nil
+}
+
 // recordTombstone remembers a deleted record's instance as issued before its
 // finalizer goes, so later callbacks for it are answered as for a released
-// instance, never 000003 (docs/lifecycle.md rule B). Licence applications
-// (named l-…) are not instances and have none.
-func recordTombstone(ctx context.Context, c client.Client, reader client.Reader, recorder events.EventRecorder,
+// instance, never 000003 (docs/lifecycle.md rule B), and waits until the
+// cache holds it (see IssuedInstances). Licence applications (named l-…)
+// are not instances and have none.
+func recordTombstone(ctx context.Context, c client.Client, reader client.Reader, issued *IssuedInstances, recorder events.EventRecorder,
 	namespace string, obj client.Object, kind tombstone.Kind) error {
 	id := obj.GetName()
 	if tombstone.ShardName(id) == "" {
@@ -32,25 +177,28 @@ func recordTombstone(ctx context.Context, c client.Client, reader client.Reader,
 	if err := tombstone.Record(ctx, c, reader, namespace, id, tombstone.Entry{Product: product, Kind: kind}); err != nil {
 		return fmt.Errorf("failed to remember instance %s as issued: %w", id, err)
 	}
+	if err := issued.awaitCached(ctx, id); err != nil {
+		return err
+	}
 	recorder.Eventf(obj, nil, corev1.EventTypeNormal, saasv1alpha1.TombstoneRecordedReason, "Delete",
 		"Instance %s is remembered as issued in ConfigMap %s/%s: later callbacks for it are answered 000000", id, namespace, tombstone.ShardName(id))
 	return nil
 }
 
 // resurrected deletes a new tenant record whose instance was issued and
-// deleted before (its tombstone, read from the API server, says so), before
-// anything is provisioned for it, and reports whether it did.
+// deleted before (its tombstone says so), before anything is provisioned
+// for it, and reports whether it did.
 func (r *SaaSTenantReconciler) resurrected(ctx context.Context, t *saasv1alpha1.SaaSTenant) (bool, error) {
-	return deleteResurrected(ctx, r.Client, r.Reader, r.Recorder, r.Options.SecretNamespace, t, t.Spec.ProductName)
+	return deleteResurrected(ctx, r.Client, r.Reader, r.Issued, r.Recorder, r.Options.SecretNamespace, t, t.Spec.ProductName)
 }
 
 // deleteResurrected deletes obj, a new record of an instance whose
 // tombstone says it was issued for product and deleted before: the receiver
 // created it from a cache that had not seen the tombstone yet. The order
 // line is never provisioned or issued again (docs/lifecycle.md rule B).
-func deleteResurrected(ctx context.Context, c client.Client, reader client.Reader, recorder events.EventRecorder,
+func deleteResurrected(ctx context.Context, c client.Client, reader client.Reader, issued *IssuedInstances, recorder events.EventRecorder,
 	namespace string, obj client.Object, product string) (bool, error) {
-	entry, ok, err := tombstone.Lookup(ctx, reader, namespace, obj.GetName())
+	entry, ok, err := issued.Lookup(ctx, reader, namespace, obj.GetName())
 	if err != nil || !ok || entry.Product != product {
 		return false, err
 	}
