@@ -113,3 +113,25 @@ func TestCPUPerTenantIsChargedPerWayAndComparedWithKooper(t *testing.T) {
 		}
 	}
 }
+
+func TestRoundsAreTabledWithTheMedianOfTheirRatios(t *testing.T) {
+	g := NewWithT(t)
+	way := func(rate, apiCPU float64) provisionRun {
+		return provisionRun{Rate: rate, CPUPerTenant: map[string]float64{"kube-apiserver": apiCPU}}
+	}
+	var lines []string
+	p := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	writeRounds(p, []round{{Kooper: way(8, 110)}})
+	g.Expect(lines).To(BeEmpty(), "one round: the tables above say it all")
+	writeRounds(p, []round{
+		{Kooper: way(8, 110), Ceiling: way(10, 80), Record: way(10, 100)},   // 0.80×
+		{Kooper: way(9, 100), Ceiling: way(12, 80), Record: way(10, 100)},   // 0.90×
+		{Kooper: way(12, 90), Ceiling: way(12, 80), Record: way(12.5, 100)}, // 0.96×
+	})
+	table := strings.Join(lines, "\n")
+	g.Expect(table).To(ContainSubstring("| 1 | 8.00 | 10.00 | 10.00 | 0.80× | 0.80× | 1.10× |"))
+	g.Expect(table).To(ContainSubstring("| **median** | | | | **0.90×** | 0.80× | 1.00× |"))
+	g.Expect(table).To(ContainSubstring("the rounds' range 0.80–0.96×"))
+	g.Expect(median([]float64{4, 1, 3, 2})).To(Equal(2.5))
+	g.Expect(config{tenants: 200, rounds: 3, helmTenants: 50}.nodesNeeded()).To(Equal(config{tenants: 600, helmTenants: 50}.nodesNeeded()))
+}

@@ -29,6 +29,7 @@ import (
 type config struct {
 	out          string
 	tenants      int
+	rounds       int
 	helmTenants  int
 	chartTenants int
 	scale        int
@@ -49,6 +50,7 @@ func parseFlags() (config, error) {
 	c := config{}
 	flag.StringVar(&c.out, "out", envOr("BENCH_OUT", "bin/bench"), "directory for the report, the plot and the cluster's state (BENCH_OUT)")
 	flag.IntVar(&c.tenants, "tenants", envInt("BENCH_TENANTS", 1000), "tenants bought through the receiver for the throughput run (BENCH_TENANTS)")
+	flag.IntVar(&c.rounds, "rounds", envInt("BENCH_ROUNDS", 1), "rounds of the throughput run: each buys --tenants tenants through the receiver, then creates as many directly, then as many records; the report gives each round's ratios and their median, since the machine's speed drifts between the ways of one round less than across a whole run (BENCH_ROUNDS)")
 	flag.IntVar(&c.helmTenants, "helm-tenants", envInt("BENCH_HELM_TENANTS", 50), "tenants installed with one helm install each (BENCH_HELM_TENANTS)")
 	flag.IntVar(&c.chartTenants, "chart-tenants", envInt("BENCH_CHART_TENANTS", 150), "tenants of the chart sample product bought through the receiver, and created directly; helm installs min(this, --helm-tenants) of them; 0 skips the chart phase. Each has two pods, which --nodes 0 makes room for (BENCH_CHART_TENANTS)")
 	flag.IntVar(&c.scale, "scale", envInt("BENCH_SCALE", 10000), "tenants in the cluster for the scale run; 0 skips it (BENCH_SCALE)")
@@ -63,6 +65,7 @@ func parseFlags() (config, error) {
 	flag.IntVar(&c.nodes, "nodes", envInt("BENCH_NODES", 0), "kwok nodes, each holding 250 pods; 0 (the default) is enough for every pod of the run with a tenth to spare: 17 with the other defaults (BENCH_NODES)")
 	flag.BoolVar(&c.goBench, "go-bench", envOr("BENCH_GO", "1") != "0", "run the go test benchmarks of ./webhook and ./controllers first (BENCH_GO=0 skips them)")
 	flag.Parse()
+	c.rounds = max(c.rounds, 1)
 	for _, r := range strings.Split(*rates, ",") {
 		if *rates == "none" {
 			break
@@ -90,7 +93,7 @@ func parseFlags() (config, error) {
 // plan two (kooper's, the ceiling's, helm's). The rate phase's and the
 // scale run's tenants are debug tenants, simulated without pods.
 func (c config) nodesNeeded() int {
-	pods := 3*c.tenants + c.helmTenants
+	pods := 3*c.tenants*max(c.rounds, 1) + c.helmTenants
 	if c.chartTenants > 0 {
 		pods += 2 * (2*c.chartTenants + min(c.helmTenants, c.chartTenants))
 	}

@@ -84,7 +84,7 @@ func (r *recordTemplate) create(ctx context.Context, c client.Client, id string,
 // create and one status write, with kooper's controllers stopped. Its
 // SaaSTenants are deleted and the controllers started again before it
 // returns.
-func (b *bench) recordCeiling(ctx context.Context, tmpl *tenantTemplate, deployments *readyWatcher) (provisionRun, error) {
+func (b *bench) recordCeiling(ctx context.Context, offset int, tmpl *tenantTemplate, deployments *readyWatcher) (provisionRun, error) {
 	c := b.cfg
 	rec, err := b.recordTemplateOf(ctx, fmt.Sprintf("BENCHP%06d", 0))
 	if err != nil {
@@ -94,13 +94,15 @@ func (b *bench) recordCeiling(ctx context.Context, tmpl *tenantTemplate, deploym
 	if err := b.stack.KillReplica(localstack.Controllers, 0); err != nil {
 		return provisionRun{}, err
 	}
-	apiProfiled := b.profileAPIServer(ctx, idleWindow+30*time.Second, "apiserver-record-cpu.pprof")
-	defer apiProfiled()
+	if offset == 0 { // the first round's profile
+		apiProfiled := b.profileAPIServer(ctx, idleWindow+30*time.Second, "apiserver-record-cpu.pprof")
+		defer apiProfiled()
+	}
 	var created sync.Map
 	run := b.runWorkers(ctx, "direct creates + record (create, one status write)", c.tenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			at := time.Now()
-			id := fmt.Sprintf("r-%020d", i)
+			id := fmt.Sprintf("r-%020d", offset+i)
 			var ns string
 			err := rec.create(ctx, b.client, id, func() (err error) {
 				ns, err = tmpl.create(ctx, b.client, id)

@@ -29,6 +29,7 @@ type results struct {
 	OperatorRequests  map[string]float64 // API requests per tenant in the throughput run
 	RequestKinds      map[string]float64 // the same by "verb resource" (kooper_api_requests_total)
 	RecordCeiling     *provisionRun      // the direct creates plus the SaaSTenant's create and one status write
+	Rounds            []round            // the throughput run's rounds, the first of them the ways above
 	Chart             *chartResult
 	Scale             *scaleResult
 	Failures          []string
@@ -176,6 +177,7 @@ func writeReport(dir string, r *results) (string, error) {
 			p("\nkooper's API requests per tenant in its run (rest_client_requests_total; watches not counted): %.1f (%s); "+
 				"the ceiling makes %d creates per tenant (DESIGN §7: ≤ 12 requests).", total, strings.Join(parts, ", "), len(r.CeilingObjects))
 		}
+		writeRounds(p, r.Rounds)
 		writeRequestTable(p, r.RequestKinds)
 		p("\nThe ceiling creates, per tenant, the objects kooper made for a tenant of the same run: %s.", strings.Join(r.CeilingObjects, ", "))
 		for _, x := range r.Provision {
@@ -286,6 +288,40 @@ func writeCPUTable(p func(string, ...any), runs []provisionRun) {
 		}
 		p("| %s | %s | %s | %s | %s |", x.Name, cell("kube-apiserver"), cell("etcd"), cell("kooper"), ratio(first, c["kube-apiserver"]))
 	}
+}
+
+// writeRounds writes each round's rates and ratios, and their medians,
+// when the run had more than one (--rounds).
+func writeRounds(p func(string, ...any), rounds []round) {
+	if len(rounds) < 2 {
+		return
+	}
+	p("\nThe %d rounds of the throughput run (the tables above are the first), each with its own baselines:\n", len(rounds))
+	p("| Round | kooper, tenants/s | ceiling | record ceiling | kooper ÷ record ceiling | kooper ÷ ceiling | API server CPU per tenant, kooper ÷ record ceiling |")
+	p("|---|---:|---:|---:|---:|---:|---:|")
+	var toRecord, toCeiling, cpu []float64
+	for i, x := range rounds {
+		api := func(run provisionRun) float64 { return run.CPUPerTenant["kube-apiserver"] }
+		toRecord = append(toRecord, x.Kooper.Rate/x.Record.Rate)
+		toCeiling = append(toCeiling, x.Kooper.Rate/x.Ceiling.Rate)
+		cpu = append(cpu, api(x.Kooper)/api(x.Record))
+		p("| %d | %.2f | %.2f | %.2f | %s | %s | %s |", i+1, x.Kooper.Rate, x.Ceiling.Rate, x.Record.Rate,
+			ratio(x.Kooper.Rate, x.Record.Rate), ratio(x.Kooper.Rate, x.Ceiling.Rate), ratio(api(x.Kooper), api(x.Record)))
+	}
+	p("| **median** | | | | **%.2f×** | %.2f× | %.2f× |", median(toRecord), median(toCeiling), median(cpu))
+	p("\nkooper / record ceiling, the median of the rounds: **%.2f×** (DESIGN §7: ≥ 0.85×); the rounds' range %.2f–%.2f×.",
+		median(toRecord), slices.Min(toRecord), slices.Max(toRecord))
+}
+
+// median is the middle value of xs (the mean of the two middle ones for an
+// even count); xs is sorted in place.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 // writeChart writes the chart phase's section.
