@@ -61,6 +61,7 @@ func (i *IssuedInstances) Start(ctx context.Context) error {
 			log.Error(err, "The tombstones are read from the API server until the cache holds them; retrying")
 			return false, nil
 		}
+		log.Info("The cache holds every tombstone: new records are checked against it")
 		return true, nil
 	})
 	if err != nil && ctx.Err() != nil {
