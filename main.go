@@ -60,6 +60,7 @@ type options struct {
 	components              componentSet
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
+	kubeAPICompression      bool
 	maxConcurrentReconciles int
 	provisionedStatusDelay  time.Duration
 	ingressNamespace        string
@@ -106,6 +107,7 @@ func parseFlags() options {
 	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "kooper-system"), "kooper's own namespace, where products' keys Secrets live (default: $POD_NAMESPACE, else kooper-system).")
 	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second the operator may send to the API server.")
 	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the operator may send to the API server.")
+	flag.BoolVar(&o.kubeAPICompression, "kube-api-compression", false, "Ask the API server for gzip-compressed responses (its lists and watch lists). Off by default, as kube-controller-manager and kube-scheduler run: in the cluster's network, compressing costs the API server and kooper more CPU than the bytes it saves.")
 	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "How many tenants are reconciled at once.")
 	flag.DurationVar(&o.provisionedStatusDelay, "provisioned-status-delay", controllers.DefaultProvisionedStatusDelay,
 		"How long after a new tenant's objects are applied its Provisioned condition may wait to be written with Ready, in one status write instead of two (the API server's costliest request per tenant); 0 writes it at once.")
@@ -348,6 +350,16 @@ func setupReceiver(mgr ctrl.Manager, o options) (*webhook.Server, error) {
 }
 
 // run starts the components o names and blocks until ctx is done.
+// apiClientConfig is a copy of cfg with the operator's client settings:
+// its rate limits, and no gzip-compressed responses unless
+// --kube-api-compression asks for them.
+func (o options) apiClientConfig(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
+	cfg.DisableCompression = !o.kubeAPICompression
+	return cfg
+}
+
 func run(ctx context.Context, cfg *rest.Config, o options) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -359,8 +371,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
+	cfg = o.apiClientConfig(cfg)
 	restmetrics.Count(cfg)
 
 	runControllers, runReceiver := o.components.has(componentControllers), o.components.has(componentReceiver)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -325,4 +328,33 @@ func TestBadPrometheusHTTPConfigFileFailsStartUp(t *testing.T) {
 		err := run(context.Background(), env.Config, o)
 		g.Expect(err).To(MatchError(And(ContainSubstring("--prometheus-http-config-file"), ContainSubstring(file))))
 	}
+}
+
+// The operator's requests do not ask the API server to compress its
+// answers unless --kube-api-compression does: compressing a list of 10,000
+// tenants costs both sides CPU that the cluster's network does not need.
+func TestAPIResponsesAreNotCompressedUnlessAsked(t *testing.T) {
+	g := NewWithT(t)
+	encodings := make(chan string, 1)
+	// TLS, as an API server serves: client-go drops DisableCompression for
+	// a plain-HTTP server, to which it talks through http.DefaultTransport.
+	server := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encodings <- r.Header.Get("Accept-Encoding")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"major":"1","minor":"37","gitVersion":"v1.37.2"}`)
+	}))
+	defer server.Close()
+	acceptEncoding := func(compression bool) string {
+		cfg := options{kubeAPIQPS: 10, kubeAPIBurst: 20, kubeAPICompression: compression}.apiClientConfig(&rest.Config{Host: server.URL,
+			TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
+		g.Expect(cfg.QPS).To(BeNumerically("==", 10))
+		g.Expect(cfg.Burst).To(Equal(20))
+		dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+		g.Expect(err).NotTo(HaveOccurred())
+		_, err = dc.ServerVersion()
+		g.Expect(err).NotTo(HaveOccurred())
+		return <-encodings
+	}
+	g.Expect(acceptEncoding(false)).NotTo(ContainSubstring("gzip"), "the default")
+	g.Expect(acceptEncoding(true)).To(ContainSubstring("gzip"), "with --kube-api-compression")
 }
