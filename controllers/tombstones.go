@@ -124,16 +124,7 @@ func (i *IssuedInstances) Lookup(ctx context.Context, reader client.Reader, name
 
 // cached reads id's tombstone from the cache, without copying its shard.
 func (i *IssuedInstances) cached(ctx context.Context, id string) (tombstone.Entry, bool, error) {
-	shard := &corev1.ConfigMap{}
-	err := i.Cache.Get(ctx, client.ObjectKey{Namespace: i.Namespace, Name: tombstone.ShardName(id)}, shard, client.UnsafeDisableDeepCopy)
-	if apierrors.IsNotFound(err) {
-		return tombstone.Entry{}, false, nil
-	}
-	if err != nil {
-		return tombstone.Entry{}, false, fmt.Errorf("failed to read tombstone shard %s from the cache: %w", tombstone.ShardName(id), err)
-	}
-	e, ok := tombstone.Find(shard, id)
-	return e, ok, nil
+	return tombstone.Lookup(ctx, i.Cache, i.Namespace, id, client.UnsafeDisableDeepCopy)
 }
 
 // errTombstoneNotCached is a tombstone written, but not yet in the cache

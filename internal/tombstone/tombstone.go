@@ -76,14 +76,16 @@ func Find(shard *corev1.ConfigMap, id string) (Entry, bool) {
 func encode(e Entry) string { return string(e.Kind) + "/" + e.Product }
 
 // Lookup reads id's tombstone through reader (pass an uncached reader to
-// decide on the API server's state). A missing shard is no tombstone.
-func Lookup(ctx context.Context, reader client.Reader, namespace, id string) (Entry, bool, error) {
+// decide on the API server's state), with opts (a cache reader may take
+// client.UnsafeDisableDeepCopy: the shard is only read). A missing shard is
+// no tombstone.
+func Lookup(ctx context.Context, reader client.Reader, namespace, id string, opts ...client.GetOption) (Entry, bool, error) {
 	name := ShardName(id)
 	if name == "" {
 		return Entry{}, false, nil
 	}
 	shard := &corev1.ConfigMap{}
-	err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, shard)
+	err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, shard, opts...)
 	if apierrors.IsNotFound(err) {
 		return Entry{}, false, nil
 	}
