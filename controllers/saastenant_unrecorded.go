@@ -120,14 +120,10 @@ func (r *SaaSTenantReconciler) labelledNamespace(ctx context.Context, t *saasv1a
 	if t.Status.Namespace != "" || t.Status.Package != nil {
 		return nil // a package runs nothing: it never has a namespace
 	}
-	reader := r.Reader
-	if reader == nil {
-		reader = r.Client
-	}
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
 	labels := client.MatchingLabels{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, saasv1alpha1.InstanceIDLabel: t.Spec.InstanceID}
-	if err := reader.List(ctx, list, labels); err != nil {
+	if err := apiReader(r.Reader, r.Client).List(ctx, list, labels); err != nil {
 		return fmt.Errorf("failed to look up the Namespace of instance %s: %w", t.Spec.InstanceID, err)
 	}
 	names := make([]string, 0, len(list.Items))
