@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -117,8 +118,16 @@ func (r *SaaSTenantReconciler) beginUnrecorded(ctx context.Context, s *tenantSta
 // leaves the namespace empty when there is none, and fails when more than
 // one is labelled so (only kooper labels them: it never guesses).
 func (r *SaaSTenantReconciler) labelledNamespace(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
-	if t.Status.Namespace != "" || t.Status.Package != nil {
+	switch {
+	case t.Status.Namespace != "":
+		return nil
+	case t.Status.Package != nil:
 		return nil // a package runs nothing: it never has a namespace
+	case apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.ReleasedCondition):
+		// Its release looked already, and release is final: nothing is
+		// applied after it. A released tenant that never had a namespace
+		// does not list the Namespaces on every pass.
+		return nil
 	}
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -228,4 +230,27 @@ func TestAnUnrecordedTenantIsForgottenOnceWritten(t *testing.T) {
 	written := &saasv1alpha1.SaaSTenant{}
 	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), written)).To(Succeed())
 	g.Expect(written.Status.Namespace).To(Equal("tenant-" + tenant.Name))
+}
+
+// failingReader fails every read: a test of what must not be read.
+type failingReader struct{ client.Reader }
+
+func (failingReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return errors.New("listed")
+}
+
+// A package, a recorded namespace and a release done need no look-up.
+func TestNoNamespaceIsLookedUpWhereNoneCanBeUnrecorded(t *testing.T) {
+	released := &saasv1alpha1.SaaSTenant{}
+	setCondition(released, saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.DataDeletedReason, "Released; nothing was provisioned")
+	r := &SaaSTenantReconciler{Reader: failingReader{}}
+	for name, tenant := range map[string]*saasv1alpha1.SaaSTenant{
+		"recorded": {Status: saasv1alpha1.SaaSTenantStatus{Namespace: "tenant-i-1"}},
+		"package":  {Status: saasv1alpha1.SaaSTenantStatus{Package: &saasv1alpha1.TenantPackage{}}},
+		"released": released,
+	} {
+		NewWithT(t).Expect(r.labelledNamespace(testContext(t), tenant)).To(Succeed(), name)
+	}
+	NewWithT(t).Expect(r.labelledNamespace(testContext(t), &saasv1alpha1.SaaSTenant{})).To(MatchError("failed to look up the Namespace of instance : listed"),
+		"anything else is looked up")
 }
