@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // A new workload tenant's first status write carries its namespace, after
@@ -131,8 +132,7 @@ func (r *SaaSTenantReconciler) labelledNamespace(ctx context.Context, t *saasv1a
 	}
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
-	labels := client.MatchingLabels{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, saasv1alpha1.InstanceIDLabel: t.Spec.InstanceID}
-	if err := apiReader(r.Reader, r.Client).List(ctx, list, labels); err != nil {
+	if err := apiReader(r.Reader, r.Client).List(ctx, list, tenantobjects.NamespaceSelector(t.Spec.InstanceID)); err != nil {
 		return fmt.Errorf("failed to look up the Namespace of instance %s: %w", t.Spec.InstanceID, err)
 	}
 	names := make([]string, 0, len(list.Items))

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 	"github.com/kooper-io/kooper/webhook"
 )
 
@@ -144,8 +145,7 @@ func describeTenant(ctx context.Context, c *clients, ns, name string) (*descript
 // describe shows what it can, and the controllers never guess either.
 func labelledNamespace(ctx context.Context, c client.Client, instanceID string) string {
 	list := &metav1.PartialObjectMetadataList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "NamespaceList"}}
-	labels := client.MatchingLabels{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, saasv1alpha1.InstanceIDLabel: instanceID}
-	if err := c.List(ctx, list, labels); err != nil || len(list.Items) != 1 {
+	if err := c.List(ctx, list, tenantobjects.NamespaceSelector(instanceID)); err != nil || len(list.Items) != 1 {
 		return ""
 	}
 	return list.Items[0].Name
