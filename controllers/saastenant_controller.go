@@ -173,7 +173,6 @@ func (r *SaaSTenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		retErr = finishReconcile(ctx, &result, retErr, r.patchStatus(ctx, before, stored, tenant, retErr, &result))
 	}()
 	if !tenant.DeletionTimestamp.IsZero() {
-		r.unrecorded.forget(tenant.Name)
 		return ctrl.Result{}, r.reconcileDelete(ctx, tenant)
 	}
 	if tenant.Status.ObservedGeneration == 0 && tenant.Status.Namespace == "" {
