@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
 
@@ -21,11 +20,11 @@ import (
 )
 
 // What a new tenant costs the API server (issue 24's and issue 26's
-// targets; docs/benchmarks.md). The first provisioning of a workload tenant
-// is one create per object and no read in its fresh namespace (tenant
-// Secrets and ConfigMaps are not cached: a read would be a request), then
-// the status write that records it provisioned, namespace and all. A chart
-// tenant records its namespace and inventory in a status write first.
+// targets; docs/benchmarks.md). The first provisioning of a tenant is one
+// status write that records what is about to be made, then one create per
+// object and no read in its fresh namespace (tenant Secrets and ConfigMaps
+// are not cached: a read would be a request), then the status write that
+// records it provisioned.
 
 // requestsAbout returns the manager's requests, watches aside, about the
 // tenant called name and the objects in its namespace, in the order sent.
@@ -55,20 +54,6 @@ func firstProvisioning(t *testing.T, name string) (before, pass []testenv.Reques
 		t.Fatalf("tenant %s: %d status writes, want at least 2: %v", name, len(writes), describe(requests))
 	}
 	return requests[:writes[0]], requests[writes[0]+1 : writes[1]]
-}
-
-// untilFirstStatusWrite returns a new tenant's requests before its first
-// status write.
-func untilFirstStatusWrite(t *testing.T, name string) []testenv.Request {
-	t.Helper()
-	requests := requestsAbout(name)
-	i := slices.IndexFunc(requests, func(r testenv.Request) bool {
-		return r.Method == http.MethodPatch && strings.HasSuffix(r.URL.Path, "/saastenants/"+name+"/status")
-	})
-	if i < 0 {
-		t.Fatalf("tenant %s: no status write: %v", name, describe(requests))
-	}
-	return requests[:i]
 }
 
 func describe(requests []testenv.Request) []string {
@@ -136,14 +121,14 @@ func makeChartCurrent(t *testing.T, ns, id string) {
 	})
 }
 
-func TestANewTenantCostsOneWritePerObjectThenOneStatusWrite(t *testing.T) {
+func TestANewTenantCostsOneRecordThenOneWritePerObject(t *testing.T) {
 	g := NewWithT(t)
 	product := newTenantProduct(t, nil)
 	tenant := newTenant(t, product, "basic", withFinalizer)
-	got := eventuallyTenant(t, tenant.Name, provisioned)
-	g.Expect(got.Status.Namespace).To(Equal("tenant-"+tenant.Name), "the one write names the namespace")
+	eventuallyTenant(t, tenant.Name, provisioned)
 
-	pass := untilFirstStatusWrite(t, tenant.Name)
+	before, pass := firstProvisioning(t, tenant.Name)
+	g.Expect(before).To(BeEmpty(), "nothing is made or read before the record: %v", describe(before))
 	g.Expect(pass).NotTo(BeEmpty())
 	expectOneWritePerObject(g, pass)
 }
@@ -152,8 +137,8 @@ func TestANewTenantCostsOneWritePerObjectThenOneStatusWrite(t *testing.T) {
 // neither repeats the last pass (the credentials create, answered
 // AlreadyExists) nor loses its own status write to a conflict with the
 // copy it should have read. Bought through the receiver, to Ready, a tenant
-// costs two status writes (Provisioned, Ready: the suite does not let the
-// first wait for the second) and one create of its credentials.
+// costs three status writes (the record, Provisioned, Ready) and one create
+// of its credentials.
 func TestAReconcileReadsTheTenantItJustWrote(t *testing.T) {
 	g := NewWithT(t)
 	product := newTenantProduct(t, nil)
@@ -175,6 +160,6 @@ func TestAReconcileReadsTheTenantItJustWrote(t *testing.T) {
 			credentialCreates++
 		}
 	}
-	g.Expect(statusWrites).To(Equal(2), "Provisioned, Ready: %v", describe(requests))
+	g.Expect(statusWrites).To(Equal(3), "the record, Provisioned, Ready: %v", describe(requests))
 	g.Expect(credentialCreates).To(Equal(1), "the credentials are created once: %v", describe(requests))
 }

@@ -90,9 +90,6 @@ type SaaSTenantReconciler struct {
 
 	resolved  resolvedOrders
 	urlChecks urlCheckCache
-	// unrecorded remembers the tenants whose objects this process applied
-	// before their status named a namespace (saastenant_unrecorded.go).
-	unrecorded unrecordedApplies
 	// written remembers the uncached objects (tenant ConfigMaps) this
 	// process wrote, so the pass after a write does not read them back.
 	written apply.Memo
@@ -162,9 +159,6 @@ func (s *tenantState) requeueAt(d time.Duration) {
 func (r *SaaSTenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	tenant := &saasv1alpha1.SaaSTenant{}
 	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.unrecorded.forget(req.Name)
-		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := tenant.DeepCopy()

@@ -42,20 +42,10 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 		}
 	}
 	t := s.tenant
-	switch {
-	case t.Status.Namespace == "" && !recordsBeforeApply(s):
-		fresh, err := r.beginUnrecorded(ctx, s, d.Namespace)
-		if err != nil {
-			return failed(err)
-		}
-		s.freshNamespace = fresh
-	default:
-		r.unrecorded.forget(t.Name) // recorded, or recorded now
-		// Nothing of the tenant's was made before its namespace was recorded.
-		s.freshNamespace = t.Status.Namespace == ""
-		if err := r.recordBeforeApply(ctx, s, d.Namespace, plan.recorded()); err != nil {
-			return failed(err)
-		}
+	// Nothing of the tenant's was made before its namespace was recorded.
+	s.freshNamespace = t.Status.Namespace == ""
+	if err := r.recordBeforeApply(ctx, s, d.Namespace, plan.recorded()); err != nil {
+		return failed(err)
 	}
 	t.Status.FrontEndURL, t.Status.AdminURL = d.URLs.FrontEnd, d.URLs.Admin
 	if !chart {

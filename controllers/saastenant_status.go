@@ -126,7 +126,6 @@ func (r *SaaSTenantReconciler) patchStatus(ctx context.Context, before, stored, 
 	}
 	written, err := patchStatusIfChanged(ctx, r.Client, stored, after, stored.Status, after.Status)
 	if written {
-		r.unrecorded.forget(after.Name)
 		r.recordTransitions(before, after)
 	}
 	return err
@@ -151,29 +150,17 @@ func (r *SaaSTenantReconciler) deriveStatus(stored, after *saasv1alpha1.SaaSTena
 // 0 when it may not: a new tenant whose objects were just applied
 // (Provisioned False, reason Applying, in its record) and are now, but
 // whose workload is not Available yet, would otherwise write Provisioned
-// now and Ready a moment later. A tenant applied with no record first
-// (recordsBeforeApply) waits from this process's first apply instead.
-// Waiting makes them one write, the API server's costliest request per
-// tenant (docs/benchmarks.md). It waits only while nothing else in the
-// status changed, for at most Options.ProvisionedStatusDelay after the
-// record (or the first apply): past that, or on any error, the write goes
-// out as ever.
+// now and Ready a moment later. Waiting makes them one write, the API
+// server's costliest request per tenant (docs/benchmarks.md). It waits
+// only while nothing else in the status changed, for at most
+// Options.ProvisionedStatusDelay after the record: past that, or on any
+// error, the write goes out as ever.
 func (r *SaaSTenantReconciler) provisionedHold(stored, after *saasv1alpha1.SaaSTenant, reconcileErr error) time.Duration {
 	delay := r.Options.ProvisionedStatusDelay
 	if delay <= 0 || reconcileErr != nil || after.Status.FirstReadyTime != nil ||
 		apimeta.IsStatusConditionTrue(after.Status.Conditions, saasv1alpha1.ReadyCondition) ||
 		!apimeta.IsStatusConditionTrue(after.Status.Conditions, saasv1alpha1.ProvisionedCondition) {
 		return 0
-	}
-	if stored.Status.Namespace == "" {
-		// Applied with no record first (recordsBeforeApply): the one write
-		// waits from this process's first apply, while the status holds
-		// nothing but the first provisioning.
-		start, ok := r.unrecorded.since(after)
-		if !ok || !firstProvisioningOnly(after.Status) {
-			return 0
-		}
-		return max(start.Add(delay).Sub(r.Clock.Now()), 0)
 	}
 	applying := apimeta.FindStatusCondition(stored.Status.Conditions, saasv1alpha1.ProvisionedCondition)
 	if applying == nil || applying.Reason != saasv1alpha1.ApplyingReason || !onlyProvisioningProgress(stored.Status, after.Status) {

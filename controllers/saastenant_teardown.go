@@ -59,11 +59,8 @@ func (r *SaaSTenantReconciler) freezeFromRecord(ctx context.Context, s *tenantSt
 		return err
 	}
 	r.applyExpiry(s, recordedOrderTimes(t))
-	if !s.frozen {
+	if !s.frozen || t.Status.Namespace == "" {
 		return nil
-	}
-	if err := r.labelledNamespace(ctx, t); err != nil || t.Status.Namespace == "" {
-		return err
 	}
 	if chartTenant(s) {
 		if err := r.recordFreezeFromInventory(ctx, s); err != nil {
@@ -193,9 +190,6 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 // keep to it. It reports whether the namespace is gone (or going) and until
 // when it is kept.
 func (r *SaaSTenantReconciler) releaseData(ctx context.Context, t *saasv1alpha1.SaaSTenant, keep retention, releasedAt time.Time) (bool, *metav1.Time, error) {
-	if err := r.labelledNamespace(ctx, t); err != nil {
-		return false, nil, err
-	}
 	name := t.Status.Namespace
 	if name == "" {
 		return true, nil, nil // nothing was provisioned

@@ -1,7 +1,6 @@
 package kubectlkooper
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -21,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
-	"github.com/kooper-io/kooper/internal/tenantobjects"
 	"github.com/kooper-io/kooper/webhook"
 )
 
@@ -73,10 +71,6 @@ type description struct {
 	AppInfo appInfoView `json:"appInfo"`
 	// Objects are the objects in the tenant's namespace.
 	Objects []objectHealth `json:"objects"`
-	// UnrecordedNamespace is the namespace labelled as the tenant's when
-	// its status names none yet: a new tenant's objects are applied before
-	// its first status write (docs/lifecycle.md rule N).
-	UnrecordedNamespace string `json:"unrecordedNamespace,omitempty"`
 }
 
 // appInfoView is webhook.TenantAppInfo's decision, and whether the Secret
@@ -127,28 +121,12 @@ func describeTenant(ctx context.Context, c *clients, ns, name string) (*descript
 		return nil, fmt.Errorf("failed to read Secret %s/%s: %w", ns, from, err)
 	}
 	d.AppInfo.CredentialsFromPresent = err == nil
-	namespace := t.Status.Namespace
-	if namespace == "" {
-		d.UnrecordedNamespace = labelledNamespace(ctx, c.client, t.Spec.InstanceID)
-		namespace = d.UnrecordedNamespace
-	}
-	if namespace != "" {
-		if d.Objects, err = namespaceHealth(ctx, c.client, namespace); err != nil {
+	if t.Status.Namespace != "" {
+		if d.Objects, err = namespaceHealth(ctx, c.client, t.Status.Namespace); err != nil {
 			return nil, err
 		}
 	}
 	return d, nil
-}
-
-// labelledNamespace is the one Namespace labelled as instanceID's, or ""
-// when there is none, more than one, or the user may not list Namespaces:
-// describe shows what it can, and the controllers never guess either.
-func labelledNamespace(ctx context.Context, c client.Client, instanceID string) string {
-	list := &metav1.PartialObjectMetadataList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "NamespaceList"}}
-	if err := c.List(ctx, list, tenantobjects.NamespaceSelector(instanceID)); err != nil || len(list.Items) != 1 {
-		return ""
-	}
-	return list.Items[0].Name
 }
 
 // healthKinds are the kinds describe lists in a tenant's namespace: what a
@@ -228,11 +206,7 @@ func (d *description) print(w io.Writer, now time.Time) {
 	field("Mode", orNone(string(t.Spec.Mode)))
 	field("Order", t.Spec.OrderID+" / "+t.Spec.OrderLineID)
 	field("Expiry", timeOrNone(t.Status.ExpireTime))
-	namespace := orNone(t.Status.Namespace)
-	if d.UnrecordedNamespace != "" {
-		namespace = d.UnrecordedNamespace + " (applied; the tenant's first status write will name it)"
-	}
-	field("Namespace", namespace)
+	field("Namespace", orNone(t.Status.Namespace))
 	field("Front-end URL", orNone(t.Status.FrontEndURL))
 	field("Admin URL", orNone(t.Status.AdminURL))
 	field("Age", age(t.CreationTimestamp.Time, now))
@@ -253,7 +227,7 @@ func (d *description) print(w io.Writer, now time.Time) {
 	}
 	printRows(w, rows)
 
-	fmt.Fprintf(w, "\nObjects in namespace %s:\n", orNone(cmp.Or(t.Status.Namespace, d.UnrecordedNamespace)))
+	fmt.Fprintf(w, "\nObjects in namespace %s:\n", orNone(t.Status.Namespace))
 	rows = [][]string{{"KIND", "NAME", "STATUS", "MESSAGE"}}
 	for _, o := range d.Objects {
 		rows = append(rows, []string{o.Kind, o.Name, o.Status, o.Message})

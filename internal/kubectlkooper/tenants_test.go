@@ -144,19 +144,4 @@ func TestDescribe(t *testing.T) {
 	pending := newTenant(t, "describe", saasv1alpha1.StateActive, saasv1alpha1.SaaSTenantStatus{})
 	r = kooper("describe", pending.Name)
 	g.Expect(r.out).To(And(MatchRegexp(`queryInstance:\s+appInfo Pending: `), MatchRegexp(`Objects in namespace <none>:\n\s+<none>`)))
-
-	// A new tenant whose objects are applied before its first status
-	// write: its namespace is found by its labels.
-	unrecorded := newTenant(t, "describe", saasv1alpha1.StateActive, saasv1alpha1.SaaSTenantStatus{})
-	labelled := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-" + unrecorded.Name, Labels: map[string]string{
-		saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, saasv1alpha1.InstanceIDLabel: unrecorded.Spec.InstanceID}}}
-	g.Expect(k8sClient.Create(ctx, labelled)).To(Succeed())
-	second := app.DeepCopy()
-	second.ObjectMeta = metav1.ObjectMeta{Namespace: labelled.Name, Name: "app"}
-	second.Status = appsv1.DeploymentStatus{}
-	g.Expect(k8sClient.Create(ctx, second)).To(Succeed())
-	r = kooper("describe", unrecorded.Name)
-	g.Expect(r.code).To(Equal(ExitOK), r.output())
-	g.Expect(r.out).To(And(MatchRegexp(`Namespace:\s+%s \(applied; the tenant's first status write will name it\)`, labelled.Name),
-		MatchRegexp(`Objects in namespace %s:\n.*\n\s*Deployment\s+app\s+InProgress`, labelled.Name)))
 }

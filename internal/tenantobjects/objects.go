@@ -168,13 +168,6 @@ func Labels(t *saasv1alpha1.SaaSTenant) map[string]string {
 	}
 }
 
-// NamespaceSelector selects the Namespace kooper made for instanceID by
-// the labels NamespaceObject gives it: its status may not name it yet
-// (docs/lifecycle.md rule N).
-func NamespaceSelector(instanceID string) client.MatchingLabels {
-	return client.MatchingLabels{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, saasv1alpha1.InstanceIDLabel: instanceID}
-}
-
 // Meta is the metadata of the tenant's object called name: in the tenant
 // namespace, with the tenant's Labels.
 func (d *Desired) Meta(name string) metav1.ObjectMeta {
