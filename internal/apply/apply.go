@@ -208,11 +208,11 @@ func TypedOrUnstructured(scheme *runtime.Scheme, desired map[string]any) client.
 
 // wasCreated reports whether current carries CreatedAnnotation: its
 // fields still belong to the owner's Update manager.
-func (a *Applier) wasCreated(current map[string]any) bool {
+func (a *Applier) wasCreated(current client.Object) bool {
 	if a.CreatedAnnotation == "" {
 		return false
 	}
-	_, found, _ := unstructured.NestedString(current, "metadata", "annotations", a.CreatedAnnotation)
+	_, found := current.GetAnnotations()[a.CreatedAnnotation]
 	return found
 }
 
@@ -258,17 +258,17 @@ func (a *Applier) recordHash(desired map[string]any) error {
 	return unstructured.SetNestedField(desired, hex.EncodeToString(sum[:16]), "metadata", "annotations", a.HashAnnotation)
 }
 
-// inStep reports whether current needs no apply: it has every desired
-// field, the recorded hash included, or, recording no hash at all, every
-// other desired field.
-func (a *Applier) inStep(desired, current map[string]any) bool {
-	if isSubset(desired, current) {
+// inStep reports whether current (a typed object) needs no apply: it has
+// every desired field, the recorded hash included, or, recording no hash
+// at all, every other desired field.
+func (a *Applier) inStep(desired map[string]any, current client.Object) bool {
+	if holdsFields(desired, current) {
 		return true
 	}
 	if a.HashAnnotation == "" {
 		return false
 	}
-	if _, recorded, _ := unstructured.NestedString(current, "metadata", "annotations", a.HashAnnotation); recorded {
+	if _, recorded := current.GetAnnotations()[a.HashAnnotation]; recorded {
 		return false
 	}
 	// desired without the hash: shallow copies down to the annotations,
@@ -281,7 +281,7 @@ func (a *Applier) inStep(desired, current map[string]any) bool {
 	unrecorded, meta, annotations := maps.Clone(desired), maps.Clone(meta), maps.Clone(annotations)
 	delete(annotations, a.HashAnnotation)
 	meta["annotations"], unrecorded["metadata"] = annotations, meta
-	return isSubset(unrecorded, current)
+	return holdsFields(unrecorded, current)
 }
 
 // Remove deletes the object with obj's kind and key if it exists, and
@@ -301,9 +301,10 @@ func (a *Applier) Remove(ctx context.Context, obj client.Object) (bool, error) {
 	return true, nil
 }
 
-// cached returns the object with obj's kind and key as a map, read from
-// the cache (or from Reader when Uncached says so), or nil if there is none.
-func (a *Applier) cached(ctx context.Context, obj client.Object) (map[string]any, error) {
+// cached returns the object with obj's kind and key as its Go type, read
+// from the cache (or from Reader when Uncached says so), or nil if there is
+// none. A cached object is the cache's own copy: only read it.
+func (a *Applier) cached(ctx context.Context, obj client.Object) (client.Object, error) {
 	gvk, err := apiutil.GVKForObject(obj, a.Scheme)
 	if err != nil {
 		return nil, err
@@ -317,9 +318,9 @@ func (a *Applier) cached(ctx context.Context, obj client.Object) (map[string]any
 		return nil, fmt.Errorf("%s is not a Kubernetes object", gvk)
 	}
 	var reader client.Reader = a.Client
-	// The cached object is only read, to be converted to a map below: not
-	// copying it first saves a copy per object on every reconcile, which
-	// a restart over 10,000 tenants pays for each of their objects.
+	// The cached object is only read (holdsFields): not copying it first
+	// saves a copy per object on every reconcile, which a restart over
+	// 10,000 tenants pays for each of their objects.
 	opts := []client.GetOption{client.UnsafeDisableDeepCopy}
 	if a.uncached(obj) {
 		reader, opts = a.Reader, nil
@@ -332,9 +333,11 @@ func (a *Applier) cached(ctx context.Context, obj client.Object) (map[string]any
 	}
 	// The cache returns apiVersion and kind; a direct read of a typed
 	// object does not, and without them no object read that way would ever
-	// hold every desired field: each reconcile would apply it again.
+	// hold every desired field: each reconcile would apply it again. (Get
+	// filled current with a shallow copy: setting them leaves the cache's
+	// object as it is.)
 	current.GetObjectKind().SetGroupVersionKind(gvk)
-	return runtime.DefaultUnstructuredConverter.ToUnstructured(current)
+	return current, nil
 }
 
 func (a *Applier) uncached(obj client.Object) bool {
