@@ -6,7 +6,11 @@
 // See docs/personal-data.md.
 package redact
 
-import "github.com/go-logr/logr"
+import (
+	"slices"
+
+	"github.com/go-logr/logr"
+)
 
 // MaxVerbosity is the highest verbosity kooper's logger enables, whatever
 // -zap-log-level asks for. client-go logs whole request and response bodies
@@ -36,6 +40,21 @@ func Logger(l logr.Logger) logr.Logger {
 // cappedSink passes everything to inner at verbosities up to MaxVerbosity.
 type cappedSink struct {
 	inner logr.LogSink
+	// values are the key/value pairs given to WithValues since inner was
+	// made, passed on only when a line is logged. zapr encodes values as
+	// they are given (zap's With), and controller-runtime gives every
+	// reconcile a logger with its own: encoding them was a tenth of what
+	// a restart over 10,000 quiet tenants allocated (docs/benchmarks.md).
+	values []any
+}
+
+// withValues is inner with the values given since: the same sink a
+// WithValues passed on at once would have made.
+func (s cappedSink) withValues() logr.LogSink {
+	if len(s.values) == 0 {
+		return s.inner
+	}
+	return s.inner.WithValues(s.values...)
 }
 
 // Init does nothing: inner was initialised when its own logger was made.
@@ -47,27 +66,31 @@ func (s cappedSink) Enabled(level int) bool {
 
 func (s cappedSink) Info(level int, msg string, keysAndValues ...any) {
 	if level <= MaxVerbosity {
-		s.inner.Info(level, msg, keysAndValues...)
+		s.withValues().Info(level, msg, keysAndValues...)
 	}
 }
 
 func (s cappedSink) Error(err error, msg string, keysAndValues ...any) {
-	s.inner.Error(err, msg, keysAndValues...)
+	s.withValues().Error(err, msg, keysAndValues...)
 }
 
+// WithValues keeps the values for the lines logged: slices.Clip makes the
+// append copy, so that loggers made from one never share their values.
 func (s cappedSink) WithValues(keysAndValues ...any) logr.LogSink {
-	return cappedSink{inner: s.inner.WithValues(keysAndValues...)}
+	return cappedSink{inner: s.inner, values: append(slices.Clip(s.values), keysAndValues...)}
 }
 
+// WithName names inner at once: a logger's name and its values are
+// separate (logr), so the order of the two calls changes no line.
 func (s cappedSink) WithName(name string) logr.LogSink {
-	return cappedSink{inner: s.inner.WithName(name)}
+	return cappedSink{inner: s.inner.WithName(name), values: s.values}
 }
 
 // WithCallDepth lets helpers that log on their caller's behalf (logr's
 // WithCallDepth) keep reporting the right line.
 func (s cappedSink) WithCallDepth(depth int) logr.LogSink {
 	if withDepth, ok := s.inner.(logr.CallDepthLogSink); ok {
-		return cappedSink{inner: withDepth.WithCallDepth(depth)}
+		return cappedSink{inner: withDepth.WithCallDepth(depth), values: s.values}
 	}
 	return s
 }

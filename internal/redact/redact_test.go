@@ -133,3 +133,77 @@ func TestAPIErrorWithholdsWhatTheServerQuoted(t *testing.T) {
 	}
 	NewWithT(t).Expect(APIError(nil)).To(BeNil())
 }
+
+// logSequence logs through l as controller-runtime and kooper do: values,
+// a name, more values, lines at two verbosities and an error.
+func logSequence(l logr.Logger) {
+	l = l.WithValues("controller", "saastenant").WithName("reconciler").WithValues("SaaSTenant", "t-1", "reconcileID", "r-1")
+	quiet := l.WithValues("step", "apply")
+	_ = quiet // a logger that logs nothing
+	l.Info("Provisioned", "namespace", "tenant-1")
+	l.V(1).Info("Detail", "objects", 7)
+	l.WithName("status").Error(errors.New("conflict"), "Failed to write the status", "attempt", 2)
+}
+
+// withoutTimes is the development log lines of out without their times,
+// and without the stack traces under errors (whose frames differ).
+func withoutTimes(out string) string {
+	var lines []string
+	for line := range strings.SplitSeq(out, "\n") {
+		if _, rest, ok := strings.Cut(line, "\t"); ok && strings.HasPrefix(line, "20") {
+			lines = append(lines, rest)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestValuesPassedOnWhenLoggedMakeTheSameLines(t *testing.T) {
+	g := NewWithT(t)
+	direct, directOut := captured()
+	logSequence(direct)
+	capped, cappedOut := captured()
+	logSequence(Logger(capped).WithCallDepth(-1)) // Logger adds a frame for its own Info
+	g.Expect(strings.Count(withoutTimes(directOut.String()), "\n")).To(Equal(2))
+	g.Expect(withoutTimes(cappedOut.String())).To(Equal(withoutTimes(directOut.String())))
+	g.Expect(cappedOut.String()).To(ContainSubstring(`"reconcileID": "r-1"`))
+}
+
+// countingSink counts the WithValues calls that reach it.
+type countingSink struct {
+	logr.LogSink
+	withValues *int
+}
+
+func (s countingSink) WithValues(keysAndValues ...any) logr.LogSink {
+	*s.withValues++
+	return countingSink{LogSink: s.LogSink.WithValues(keysAndValues...), withValues: s.withValues}
+}
+
+func TestValuesReachTheSinkOnlyWhenALineIsLogged(t *testing.T) {
+	g := NewWithT(t)
+	zapped, _ := captured()
+	calls := 0
+	l := Logger(logr.New(countingSink{LogSink: zapped.GetSink(), withValues: &calls}))
+	for i := range 100 {
+		_ = l.WithValues("reconcileID", i).WithName("quiet").WithValues("step", "apply")
+	}
+	g.Expect(calls).To(BeZero())
+	l.WithValues("reconcileID", "r-1").Info("Provisioned")
+	g.Expect(calls).To(Equal(1))
+}
+
+func TestLoggersMadeFromOneKeepTheirOwnValues(t *testing.T) {
+	g := NewWithT(t)
+	zapped, out := captured()
+	// Three appends leave room in the values' array: two loggers made from
+	// base must not both write into it.
+	base := Logger(zapped).WithValues("controller", "saastenant").WithValues("group", "saas.kooper.io").WithValues("kind", "SaaSTenant")
+	first, second := base.WithValues("SaaSTenant", "a"), base.WithValues("SaaSTenant", "b")
+	first.Info("one")
+	second.Info("two")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	g.Expect(lines).To(HaveLen(2))
+	g.Expect(lines[0]).To(ContainSubstring(`"SaaSTenant": "a"`))
+	g.Expect(lines[0]).NotTo(ContainSubstring(`"b"`))
+	g.Expect(lines[1]).To(ContainSubstring(`"SaaSTenant": "b"`))
+}
