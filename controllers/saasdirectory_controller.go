@@ -375,7 +375,8 @@ func (r *SaaSDirectoryReconciler) directoriesOfNamespace(ctx context.Context, ob
 
 func (r *SaaSDirectoryReconciler) directoriesOfInstance(ctx context.Context, instanceID string) []reconcile.Request {
 	list := &saasv1alpha1.SaaSDirectoryList{}
-	if err := r.List(ctx, list, client.MatchingFields{directoryInstanceIndex: instanceID}); err != nil {
+	// Only the names are read: the cache's objects are not copied.
+	if err := r.List(ctx, list, client.MatchingFields{directoryInstanceIndex: instanceID}, client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the directories of an instance", "instanceId", instanceID)
 		return nil
 	}

@@ -532,7 +532,10 @@ func tenantOfChild(_ context.Context, obj client.Object) []reconcile.Request {
 // tenantsOfProduct maps a product to its tenants through the field index.
 func (r *SaaSTenantReconciler) tenantsOfProduct(ctx context.Context, product client.Object) []reconcile.Request {
 	list := &saasv1alpha1.SaaSTenantList{}
-	if err := r.List(ctx, list, client.MatchingFields{productNameIndex: product.GetName()}); err != nil {
+	// Only the names are read: the cache's objects are not copied. A
+	// restart maps each event of a product (and of the Secrets it copies)
+	// to every one of its tenants.
+	if err := r.List(ctx, list, client.MatchingFields{productNameIndex: product.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the tenants of a product", "SaaSProduct", product.GetName())
 		return nil
 	}
