@@ -172,10 +172,11 @@ func (r *MeteringReconciler) holdOrLetGo(ctx context.Context, t *saasv1alpha1.Sa
 	if metering.Done(t.Status.Metering) {
 		return nil
 	}
-	before := t.DeepCopy()
-	if !controllerutil.AddFinalizer(t, saasv1alpha1.MeteringFinalizer) {
+	if controllerutil.ContainsFinalizer(t, saasv1alpha1.MeteringFinalizer) {
 		return nil
 	}
+	before := t.DeepCopy()
+	controllerutil.AddFinalizer(t, saasv1alpha1.MeteringFinalizer)
 	if err := r.Patch(ctx, t, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("failed to add the metering finalizer: %w", err)
 	}
@@ -184,10 +185,11 @@ func (r *MeteringReconciler) holdOrLetGo(ctx context.Context, t *saasv1alpha1.Sa
 
 // letGo removes the metering finalizer, if the tenant has it.
 func (r *MeteringReconciler) letGo(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
-	before := t.DeepCopy()
-	if !controllerutil.RemoveFinalizer(t, saasv1alpha1.MeteringFinalizer) {
-		return nil
+	if !controllerutil.ContainsFinalizer(t, saasv1alpha1.MeteringFinalizer) {
+		return nil // most tenants, on every reconcile: no copy
 	}
+	before := t.DeepCopy()
+	controllerutil.RemoveFinalizer(t, saasv1alpha1.MeteringFinalizer)
 	err := r.Patch(ctx, t, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("failed to remove the metering finalizer: %w", err)
