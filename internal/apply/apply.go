@@ -303,7 +303,8 @@ func (a *Applier) Remove(ctx context.Context, obj client.Object) (bool, error) {
 
 // cached returns the object with obj's kind and key as its Go type, read
 // from the cache (or from Reader when Uncached says so), or nil if there is
-// none. A cached object is the cache's own copy: only read it.
+// none. A cached object shares its maps and slices with the cache: only
+// read it.
 func (a *Applier) cached(ctx context.Context, obj client.Object) (client.Object, error) {
 	gvk, err := apiutil.GVKForObject(obj, a.Scheme)
 	if err != nil {

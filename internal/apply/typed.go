@@ -177,7 +177,7 @@ func jsonFieldsOf(t reflect.Type) (map[string]jsonField, bool) {
 		f := cached.(jsonFields)
 		return f.byName, f.walkable
 	}
-	f := jsonFields{byName: map[string]jsonField{}, walkable: true}
+	f := jsonFields{byName: map[string]jsonField{}}
 	f.walkable = addJSONFields(f.byName, t, nil)
 	jsonFieldsCache.Store(t, f)
 	return f.byName, f.walkable
