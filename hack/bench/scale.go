@@ -28,13 +28,21 @@ type scaleResult struct {
 	ReceiverRSS   float64 // bytes, the receiver's process at rest
 	CPU           float64 // cores used on average over CPUWindow
 	CPUWindow     time.Duration
-	// After a restart:
-	Settle       time.Duration // process start to every tenant reconciled, queue empty
-	ReadyAfter   int           // tenants Ready once settled
+	// After a restart of the controllers alone, the receiver running (the
+	// issue-26 figure):
+	Settle       time.Duration // stop of the old process to every tenant reconciled, queue empty
 	RestartRSS   float64
 	RestartHeap  float64
 	RestartPeak  float64
 	ReconcileErr float64 // reconcile errors counted by the new process
+	// QueriesDuringRestart are queryInstance callbacks sent as soon as the
+	// restarted controllers were ready, while they settled.
+	QueriesDuringRestart latencies
+	// After a restart of both components at once, as a helm upgrade
+	// restarts them: the receiver lists the tenants too.
+	SettleBoth       time.Duration
+	ReconcileErrBoth float64
+	ReadyAfter       int // tenants Ready once settled
 	// Queries are queryInstance callbacks sent as soon as the restarted
 	// receiver was ready, while the restarted controllers settled.
 	Queries latencies
@@ -120,29 +128,33 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 	if err != nil {
 		return err
 	}
-	logf("Restarting the operator (both components)")
+	logf("Restarting the controllers (the receiver keeps running)")
 	start := time.Now()
+	if err := b.stack.RestartComponent(ctx, localstack.Controllers); err != nil {
+		return err
+	}
+	s.QueriesDuringRestart = b.queryAll(ctx, queried)
+	logf("%d queryInstance while the controllers restarted: max %s, %d errors", s.QueriesDuringRestart.Sent, s.QueriesDuringRestart.Max, s.QueriesDuringRestart.Errors)
+	profiled := b.profileCPU(ctx, 15*time.Second, "controllers-restart-cpu.pprof")
+	s.Settle, s.ReconcileErr, err = b.waitSettled(ctx, start, s.Tenants)
+	profiled()
+	if err != nil {
+		return fmt.Errorf("the restarted controllers did not settle: %w", err)
+	}
+	logf("The controllers settled in %s", s.Settle)
+	if s.RestartRSS, s.RestartPeak, s.RestartHeap, err = b.memory(ctx, b.stack.OperatorPID(localstack.Controllers), b.stack.ControllersMetricsURL); err != nil {
+		return err
+	}
+
+	logf("Restarting the operator (both components)")
+	start = time.Now()
 	if err := b.stack.RestartOperator(ctx); err != nil {
 		return err
 	}
 	s.Queries = b.queryAll(ctx, queried)
 	logf("%d queryInstance right after the restart: max %s, %d errors", s.Queries.Sent, s.Queries.Max, s.Queries.Errors)
-	profiled := b.profileCPU(ctx, 15*time.Second, "controllers-restart-cpu.pprof")
-	defer profiled()
-	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
-		m, err := b.metrics(ctx, `controller="saastenant"`, "controller_runtime_reconcile_total", "workqueue_depth", "controller_runtime_reconcile_errors_total")
-		if err != nil {
-			return false, nil
-		}
-		s.ReconcileErr = m["controller_runtime_reconcile_errors_total"]
-		return m["controller_runtime_reconcile_total"] >= float64(s.Tenants) && m["workqueue_depth"] == 0, nil
-	})
-	s.Settle = time.Since(start)
-	if err != nil {
+	if s.SettleBoth, s.ReconcileErrBoth, err = b.waitSettled(ctx, start, s.Tenants); err != nil {
 		return fmt.Errorf("the restarted operator did not settle: %w", err)
-	}
-	if s.RestartRSS, s.RestartPeak, s.RestartHeap, err = b.memory(ctx, b.stack.OperatorPID(localstack.Controllers), b.stack.ControllersMetricsURL); err != nil {
-		return err
 	}
 	list = &saasv1alpha1.SaaSTenantList{}
 	if err := b.client.List(ctx, list); err != nil {
@@ -153,8 +165,24 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 			s.ReadyAfter++
 		}
 	}
-	logf("Settled in %s; %d of %d tenants Ready", s.Settle, s.ReadyAfter, s.Tenants)
+	logf("Settled in %s; %d of %d tenants Ready", s.SettleBoth, s.ReadyAfter, s.Tenants)
 	return nil
+}
+
+// waitSettled waits until restarted controllers have reconciled every one
+// of tenants and their tenant queue is empty, and returns the time since
+// start and the reconcile errors the new process counted.
+func (b *bench) waitSettled(ctx context.Context, start time.Time, tenants int) (time.Duration, float64, error) {
+	var reconcileErrors float64
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+		m, err := b.metrics(ctx, `controller="saastenant"`, "controller_runtime_reconcile_total", "workqueue_depth", "controller_runtime_reconcile_errors_total")
+		if err != nil {
+			return false, nil
+		}
+		reconcileErrors = m["controller_runtime_reconcile_errors_total"]
+		return m["controller_runtime_reconcile_total"] >= float64(tenants) && m["workqueue_depth"] == 0, nil
+	})
+	return time.Since(start), reconcileErrors, err
 }
 
 // memory reads a component's resident and peak resident memory from /proc

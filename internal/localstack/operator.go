@@ -393,15 +393,23 @@ func (s *Stack) waitReady(ctx context.Context, c *component) error {
 
 // stopOperator stops every replica's process.
 func (s *Stack) stopOperator(timeout time.Duration) error {
+	var errs []error
+	for _, cs := range s.components {
+		errs = append(errs, s.stopReplicas(timeout, cs))
+	}
+	return errors.Join(errs...)
+}
+
+// stopReplicas stops the running processes of cs gracefully, each within
+// timeout.
+func (s *Stack) stopReplicas(timeout time.Duration, cs []*component) error {
 	s.processMu.Lock()
 	defer s.processMu.Unlock()
 	var errs []error
-	for _, cs := range s.components {
-		for _, c := range cs {
-			if c.process != nil {
-				errs = append(errs, c.process.Stop(timeout))
-				c.process = nil
-			}
+	for _, c := range cs {
+		if c.process != nil {
+			errs = append(errs, c.process.Stop(timeout))
+			c.process = nil
 		}
 	}
 	return errors.Join(errs...)
@@ -438,6 +446,32 @@ func (s *Stack) RestartOperator(ctx context.Context) error {
 		}
 	}
 	return s.waitAllReady(ctx)
+}
+
+// RestartComponent stops a component's replicas gracefully (a leader
+// releases its Lease) and starts them again with the same arguments and
+// addresses, as a rollout of that component's Deployment does; the other
+// component keeps running. It returns once the replicas answer their
+// readiness probes; their logs replace the old ones.
+func (s *Stack) RestartComponent(ctx context.Context, name string) error {
+	cs := s.components[name]
+	if len(cs) == 0 {
+		return fmt.Errorf("the operator has no component %q", name)
+	}
+	if err := s.stopReplicas(30*time.Second, cs); err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if err := s.runComponent(c); err != nil {
+			return err
+		}
+	}
+	for _, c := range cs {
+		if err := s.waitReady(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SetMeteringClock restarts the controllers' replicas with their metering
