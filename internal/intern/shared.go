@@ -2,8 +2,8 @@ package intern
 
 import (
 	"hash/maphash"
+	"maps"
 	"reflect"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,34 +29,47 @@ const sharePeriod = 10 * time.Minute
 type table[V any] struct {
 	mu        sync.Mutex
 	seed      maphash.Seed
+	equal     func(a, b V) bool
 	current   map[uint64]V
 	previous  map[uint64]V
 	swappedAt time.Time
 	now       func() time.Time
 }
 
+// newTable is a table whose values are compared with reflect.DeepEqual.
 func newTable[V any]() *table[V] {
-	return &table[V]{seed: maphash.MakeSeed(), current: map[uint64]V{}, now: time.Now}
+	return newTableEqual(func(a, b V) bool { return reflect.DeepEqual(a, b) })
+}
+
+// newTableEqual is a table whose values are compared with equal, which
+// must hold only for values that are the same to reflect.DeepEqual: a
+// shared value replaces the object's own, so only its memory may differ.
+func newTableEqual[V any](equal func(a, b V) bool) *table[V] {
+	return &table[V]{seed: maphash.MakeSeed(), equal: equal, current: map[uint64]V{}, now: time.Now}
 }
 
 // share returns the held copy equal to v, whose content key is key, or
 // else the value made by newValue (v itself, or a copy of it in a more
 // compact form), which it then holds.
 func (t *table[V]) share(key string, v V, newValue func() V) V {
-	h := maphash.String(t.seed, key)
+	return t.shareHashed(maphash.String(t.seed, key), v, newValue)
+}
+
+// shareHashed is share with the content's hash, h, made with t.seed.
+func (t *table[V]) shareHashed(h uint64, v V, newValue func() V) V {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if now := t.now(); now.Sub(t.swappedAt) >= sharePeriod {
 		t.previous, t.current, t.swappedAt = t.current, make(map[uint64]V, len(t.current)), now
 	}
 	if held, ok := t.current[h]; ok {
-		if reflect.DeepEqual(held, v) {
+		if t.equal(held, v) {
 			return held
 		}
 		return v // a collision: this one stays unshared
 	}
 	held, ok := t.previous[h]
-	if !ok || !reflect.DeepEqual(held, v) {
+	if !ok || !t.equal(held, v) {
 		held = newValue()
 	}
 	t.current[h] = held
@@ -77,7 +90,7 @@ func (t *table[V]) len() int {
 }
 
 var (
-	stringMaps    = newTable[map[string]string]()
+	stringMaps    = newTableEqual(maps.Equal[map[string]string])
 	selectors     = newTable[*metav1.LabelSelector]()
 	policyPorts   = newTable[[]networkingv1.NetworkPolicyPort]()
 	limitItems    = newTable[[]corev1.LimitRangeItem]()
@@ -97,19 +110,24 @@ func sharedStringMap(m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return m
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	return stringMaps.shareHashed(stringMapHash(stringMaps.seed, m), m, func() map[string]string { return internedMap(m, true) })
+}
+
+// stringMapHash is a hash of m's entries that does not depend on the
+// order a map is ranged in: the sum of each entry's hash. Sums of
+// different maps may collide; the table then compares the maps themselves.
+func stringMapHash(seed maphash.Seed, m map[string]string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	var sum uint64
+	for k, v := range m {
+		h.Reset()
+		h.WriteString(k)
+		h.WriteByte(0)
+		h.WriteString(v)
+		sum += h.Sum64()
 	}
-	slices.Sort(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte(0)
-		b.WriteString(m[k])
-		b.WriteByte(0)
-	}
-	return stringMaps.share(b.String(), m, func() map[string]string { return internedMap(m, true) })
+	return sum
 }
 
 // sharedSelector is s, its strings interned, as the one copy of an equal

@@ -139,3 +139,26 @@ func TestAHashCollisionSharesNothing(t *testing.T) {
 		t.Errorf("a different value under the same key was given %d", *got)
 	}
 }
+
+// A label map's hash is the same whatever order its entries were added in,
+// and two maps whose entries differ only in where a key ends and its value
+// begins are not shared.
+func TestStringMapsShareByContentOnly(t *testing.T) {
+	a, b := map[string]string{}, map[string]string{}
+	for i := range 20 {
+		a[strings.Repeat("k", i+1)] = strings.Repeat("v", i)
+		b[strings.Repeat("k", 20-i)] = strings.Repeat("v", 19-i)
+	}
+	if stringMapHash(stringMaps.seed, a) != stringMapHash(stringMaps.seed, b) {
+		t.Error("two maps of the same entries, added in different orders, hash differently")
+	}
+	b["k"] = "changed"
+	if stringMapHash(stringMaps.seed, a) == stringMapHash(stringMaps.seed, b) {
+		t.Error("a changed value leaves the hash as it was")
+	}
+	first := sharedStringMap(map[string]string{"a": "b\x00c"})
+	second := map[string]string{"a\x00b": "c"}
+	if got := sharedStringMap(second); reflect.ValueOf(got).UnsafePointer() == reflect.ValueOf(first).UnsafePointer() || !reflect.DeepEqual(got, second) {
+		t.Errorf("a map of other entries was given %q", got)
+	}
+}
