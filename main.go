@@ -63,6 +63,7 @@ type options struct {
 	kubeAPICompression      bool
 	maxConcurrentReconciles int
 	provisionedStatusDelay  time.Duration
+	gcPercentAtRest         int
 	ingressNamespace        string
 	monitoringNamespace     string
 	clusterPodCIDRs         []netip.Prefix
@@ -111,6 +112,7 @@ func parseFlags() options {
 	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "How many tenants are reconciled at once.")
 	flag.DurationVar(&o.provisionedStatusDelay, "provisioned-status-delay", controllers.DefaultProvisionedStatusDelay,
 		"How long after a new tenant's objects are applied its Provisioned condition may wait to be written with Ready, in one status write instead of two (the API server's costliest request per tenant); 0 writes it at once.")
+	flag.IntVar(&o.gcPercentAtRest, "gc-percent-at-rest", defaultGCPercentAtRest, "The Go garbage collector's target (GOGC, a percentage of the live heap) once the process has allocated under 1 MiB a second for 10 s, until it allocates 8 MiB a second again; entering rest it returns its free memory to the OS. Lower is a smaller resident set at rest for a little CPU; 0 keeps GOGC as it is.")
 	flag.StringVar(&o.ingressNamespace, "ingress-controller-namespace", "kube-system", "Namespace of the ingress controller; tenant NetworkPolicies admit traffic from it (CCE's NGINX Ingress add-on runs in kube-system).")
 	flag.StringVar(&o.monitoringNamespace, "monitoring-namespace", "", "Namespace of the monitoring (Prometheus) that scrapes tenants; tenant NetworkPolicies admit traffic from it. Empty: none.")
 	flag.Func("cluster-pod-cidrs", "The cluster's pod address ranges, comma-separated (e.g. 172.16.0.0/16; on CCE the cluster's container CIDR). Joint-operation tenants may reach TCP 443 anywhere but these, the service ranges and 169.254.0.0/16; left empty, the cluster's pods are reachable on 443 too.", func(v string) error {
@@ -411,6 +413,9 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		ready = server.Listening
 	}
 	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {
+		return err
+	}
+	if err := mgr.Add(defaultRestingGC(o.gcPercentAtRest, ctrl.Log.WithName("gc"))); err != nil {
 		return err
 	}
 
