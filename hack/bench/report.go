@@ -201,6 +201,7 @@ func writeReport(dir string, r *results) (string, error) {
 			"(each with its namespace and kooper's isolation objects, no workload), created directly (%s).\n", s.Tenants, s.Provisioned, s.TopUpDuration.Round(time.Second))
 		p("| Figure | Value | Target |\n|---|---:|---|")
 		p("| Controllers' RSS at rest (VmRSS) | %s | < 300 MiB |", mib(s.RSS))
+		p("| Controllers' GOGC as it was read (`--gc-percent-at-rest` once at rest) | %.0f | |", s.GCPercent)
 		p("| Controllers' peak RSS (VmHWM) | %s | |", mib(s.PeakRSS))
 		p("| Controllers' Go heap in use | %s | |", mib(s.HeapInuse))
 		p("| Controllers' live heap (allocated after a forced collection) | %s | |", mib(s.LiveHeap))

@@ -27,6 +27,7 @@ type scaleResult struct {
 	LiveHeap      float64 // bytes allocated right after a forced collection: what the caches hold
 	ReceiverRSS   float64 // bytes, the receiver's process at rest
 	CPU           float64 // cores used on average over CPUWindow
+	GCPercent     float64 // GOGC as the RSS was read (go_gc_gogc_percent): --gc-percent-at-rest's once at rest
 	CPUWindow     time.Duration
 	// After a restart of the controllers alone, the receiver running (the
 	// issue-26 figure):
@@ -112,6 +113,9 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 	s.CPU = (after - before) / cpuWindow.Seconds()
 	if s.RSS, s.PeakRSS, s.HeapInuse, err = b.memory(ctx, pid, b.stack.ControllersMetricsURL); err != nil {
 		return err
+	}
+	if m, err := b.metricsFrom(ctx, b.stack.ControllersMetricsURL, "", "go_gc_gogc_percent"); err == nil {
+		s.GCPercent = m["go_gc_gogc_percent"]
 	}
 	// gc=1 collects before the profile: it and the allocated bytes read
 	// after it are what is live, whenever the collector last ran.
