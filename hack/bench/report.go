@@ -211,11 +211,13 @@ func writeReport(dir string, r *results) (string, error) {
 		p("| Controllers' RSS after the restart (peak) | %s (%s) | peak < 350 MiB |", mib(s.RestartRSS), mib(s.RestartPeak))
 		p("| Controllers' Go heap after the restart | %s | |", mib(s.RestartHeap))
 		p("| Reconcile errors in the restarted controllers | %.0f | |", s.ReconcileErr)
+		p("| Controllers' lowest GOGC while they settled (the default's, not `--gc-percent-at-rest`'s) | %.0f | |", s.SettleGCPercent)
 		if q := s.QueriesDuringRestart; q.Sent > 0 {
 			p("| %d `queryInstance` sent as soon as the restarted controllers were ready, while they settled: slowest (p50) | %s (%s), %d errors | < 1 s |", q.Sent, ms(q.Max), ms(q.P50), q.Errors)
 		}
 		p("| Restart of both components at once (as a helm upgrade does), to settled | %s | |", s.SettleBoth.Round(10*time.Millisecond))
 		p("| Reconcile errors after it | %.0f | |", s.ReconcileErrBoth)
+		p("| Controllers' lowest GOGC while they settled | %.0f | |", s.SettleBothGCPercent)
 		p("| Tenants Ready after both restarts | %d / %d | all |", s.ReadyAfter, s.Tenants)
 		if q := s.Queries; q.Sent > 0 {
 			p("| %d `queryInstance` sent as soon as the restarted receiver was ready, while the controllers settled: slowest (p50) | %s (%s), %d errors | < 1 s |", q.Sent, ms(q.Max), ms(q.P50), q.Errors)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,9 @@ type scaleResult struct {
 	RestartHeap  float64
 	RestartPeak  float64
 	ReconcileErr float64 // reconcile errors counted by the new process
+	// SettleGCPercent and SettleBothGCPercent are the lowest GOGC the
+	// restarted controllers reported while they settled.
+	SettleGCPercent, SettleBothGCPercent float64
 	// QueriesDuringRestart are queryInstance callbacks sent as soon as the
 	// restarted controllers were ready, while they settled.
 	QueriesDuringRestart latencies
@@ -140,7 +144,7 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 	s.QueriesDuringRestart = b.queryAll(ctx, queried)
 	logf("%d queryInstance while the controllers restarted: max %s, %d errors", s.QueriesDuringRestart.Sent, s.QueriesDuringRestart.Max, s.QueriesDuringRestart.Errors)
 	profiled := b.profileCPU(ctx, 15*time.Second, "controllers-restart-cpu.pprof")
-	s.Settle, s.ReconcileErr, err = b.waitSettled(ctx, start, s.Tenants)
+	s.Settle, s.ReconcileErr, s.SettleGCPercent, err = b.waitSettled(ctx, start, s.Tenants)
 	profiled()
 	if err != nil {
 		return fmt.Errorf("the restarted controllers did not settle: %w", err)
@@ -157,7 +161,7 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 	}
 	s.Queries = b.queryAll(ctx, queried)
 	logf("%d queryInstance right after the restart: max %s, %d errors", s.Queries.Sent, s.Queries.Max, s.Queries.Errors)
-	if s.SettleBoth, s.ReconcileErrBoth, err = b.waitSettled(ctx, start, s.Tenants); err != nil {
+	if s.SettleBoth, s.ReconcileErrBoth, s.SettleBothGCPercent, err = b.waitSettled(ctx, start, s.Tenants); err != nil {
 		return fmt.Errorf("the restarted operator did not settle: %w", err)
 	}
 	list = &saasv1alpha1.SaaSTenantList{}
@@ -175,10 +179,18 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 
 // waitSettled waits until restarted controllers have reconciled every one
 // of tenants and their tenant queue is empty, and returns the time since
-// start and the reconcile errors the new process counted.
-func (b *bench) waitSettled(ctx context.Context, start time.Time, tenants int) (time.Duration, float64, error) {
+// start, the reconcile errors the new process counted and the lowest GOGC
+// it reported meanwhile (--gc-percent-at-rest must not lower it while the
+// process works).
+func (b *bench) waitSettled(ctx context.Context, start time.Time, tenants int) (time.Duration, float64, float64, error) {
 	var reconcileErrors float64
+	lowestGCPercent := math.Inf(1)
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if gc, err := b.metricsFrom(ctx, b.stack.ControllersMetricsURL, "", "go_gc_gogc_percent"); err == nil {
+			if v, ok := gc["go_gc_gogc_percent"]; ok {
+				lowestGCPercent = min(lowestGCPercent, v)
+			}
+		}
 		m, err := b.metrics(ctx, `controller="saastenant"`, "controller_runtime_reconcile_total", "workqueue_depth", "controller_runtime_reconcile_errors_total")
 		if err != nil {
 			return false, nil
@@ -186,7 +198,7 @@ func (b *bench) waitSettled(ctx context.Context, start time.Time, tenants int) (
 		reconcileErrors = m["controller_runtime_reconcile_errors_total"]
 		return m["controller_runtime_reconcile_total"] >= float64(tenants) && m["workqueue_depth"] == 0, nil
 	})
-	return time.Since(start), reconcileErrors, err
+	return time.Since(start), reconcileErrors, lowestGCPercent, err
 }
 
 // memory reads a component's resident and peak resident memory from /proc
