@@ -42,11 +42,10 @@ type restingGC struct {
 	Log  logr.Logger
 
 	// For tests; nil uses the runtime's.
-	allocatedBytes func() uint64                     // cumulative bytes allocated on the heap
-	gcPercent      func() int                        // GOGC now; negative when the collector is off
-	setGCPercent   func(int) int                     // debug.SetGCPercent
-	freeOSMemory   func()                            // debug.FreeOSMemory
-	ticks          func() (<-chan time.Time, func()) // the ticks, and how to stop them
+	allocatedBytes func() uint64 // cumulative bytes allocated on the heap
+	gcPercent      func() int    // GOGC now; negative when the collector is off
+	setGCPercent   func(int) int // debug.SetGCPercent
+	freeOSMemory   func()        // debug.FreeOSMemory
 
 	busyGCPercent int                // GOGC when busy: what it was at the start
 	resting       bool               // GOGC is RestGCPercent
@@ -81,13 +80,13 @@ func (g *restingGC) Start(ctx context.Context) error {
 		return nil
 	}
 	defer g.end()
-	ticks, stop := g.ticks()
-	defer stop()
+	ticker := time.NewTicker(g.Tick)
+	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case now := <-ticks:
+		case now := <-ticker.C:
 			g.observe(now, g.allocatedBytes())
 		}
 	}
@@ -170,12 +169,6 @@ func (g *restingGC) useRuntimeDefaults() {
 	}
 	if g.freeOSMemory == nil {
 		g.freeOSMemory = debug.FreeOSMemory
-	}
-	if g.ticks == nil {
-		g.ticks = func() (<-chan time.Time, func()) {
-			ticker := time.NewTicker(g.Tick)
-			return ticker.C, ticker.Stop
-		}
 	}
 }
 
