@@ -80,7 +80,9 @@ const (
 	// debug, so the debugger sees exactly what a buyer would.
 	DebugProvision DebugHandling = "Provision"
 	// DebugSimulate records the tenant and answers every callback correctly
-	// and idempotently, but runs no workload for it.
+	// and idempotently, but runs no workload for it: its namespace holds
+	// the isolation objects and the credentials, no workload, Ingress or
+	// copied Secret.
 	DebugSimulate DebugHandling = "Simulate"
 )
 
@@ -662,7 +664,23 @@ type StorageTemplate struct {
 	MountPath string `json:"mountPath"`
 }
 
+// IngressTLSCertificate says where a tenant Ingress's certificate comes from.
+// +kubebuilder:validation:Enum=Copied;IngressController
+type IngressTLSCertificate string
+
+const (
+	// TLSCertificateCopied is a copy of the product's tlsSecretName in each
+	// tenant namespace, named in the Ingress.
+	TLSCertificateCopied IngressTLSCertificate = "Copied"
+	// TLSCertificateIngressController is the ingress controller's own
+	// default certificate: the Ingress lists the tenant's host under
+	// spec.tls without a secretName, and nothing is copied.
+	TLSCertificateIngressController IngressTLSCertificate = "IngressController"
+)
+
 // IngressTemplate is the Ingress created for each tenant.
+// +kubebuilder:validation:XValidation:rule="!has(self.tlsCertificate) || self.tlsCertificate != 'IngressController' || !has(self.tlsSecretName) || size(self.tlsSecretName) == 0",message="tlsCertificate IngressController serves the ingress controller's own certificate: leave tlsSecretName out, which is for a certificate copied into each tenant namespace"
+// +kubebuilder:validation:XValidation:rule="!has(self.tlsCertificate) || self.tlsCertificate != 'Copied' || (has(self.tlsSecretName) && size(self.tlsSecretName) > 0)",message="tlsCertificate Copied needs tlsSecretName, the Secret to copy"
 type IngressTemplate struct {
 	// className is the IngressClass, for example nginx or cce; the cluster
 	// default applies when omitted.
@@ -679,6 +697,20 @@ type IngressTemplate struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	TLSSecretName string `json:"tlsSecretName,omitempty"`
+
+	// tlsCertificate says where each tenant's HTTPS certificate comes from:
+	// Copied, a copy of tlsSecretName in each tenant namespace (what
+	// tlsSecretName alone means); or IngressController, the ingress
+	// controller's own default certificate, typically a wildcard for the
+	// URL template's domain (ingress-nginx's --default-ssl-certificate;
+	// for CCE's cce class see docs/operations/cce.md): the Ingress lists
+	// the tenant's host under spec.tls without a secretName.
+	// IngressController copies no private key into tenant namespaces, saves
+	// a write per tenant, and a renewed certificate is updated in one
+	// place, not in every tenant namespace. When omitted: Copied with
+	// tlsSecretName, plain HTTP without.
+	// +optional
+	TLSCertificate IngressTLSCertificate `json:"tlsCertificate,omitempty"`
 
 	// path is the URL path routed to the tenant. Defaults to /.
 	// +optional

@@ -631,6 +631,27 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: "annotations under saas.kooper.io/ are kooper's own",
 		},
 		{
+			name: "the ingress controller's certificate and a Secret to copy",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{TLSSecretName: "wildcard", TLSCertificate: saasv1alpha1.TLSCertificateIngressController}
+			}),
+			wantMessage: "tlsCertificate IngressController serves the ingress controller's own certificate: leave tlsSecretName out",
+		},
+		{
+			name: "a copied certificate without the Secret to copy",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{TLSCertificate: saasv1alpha1.TLSCertificateCopied}
+			}),
+			wantMessage: "tlsCertificate Copied needs tlsSecretName, the Secret to copy",
+		},
+		{
+			name: "a certificate from nowhere",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{TLSCertificate: "LetsEncrypt"}
+			}),
+			wantMessage: `spec.workload.ingress.tlsCertificate: Unsupported value: "LetsEncrypt"`,
+		},
+		{
 			name: "ingress annotation key that is not a qualified name",
 			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
 				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{Annotations: map[string]string{"kubernetes.io/elb id": "x"}}
@@ -1102,6 +1123,11 @@ func TestSchemaAcceptsWhatRealClustersNeed(t *testing.T) {
 	})
 	g.Expect(k8sClient.Create(ctx(t), shared)).To(Succeed())
 	g.Expect(shared.Spec.Workload.Ingress.ServiceType).To(Equal(corev1.ServiceTypeClusterIP))
+
+	defaultCertificate := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+		o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{ClassName: "nginx", TLSCertificate: saasv1alpha1.TLSCertificateIngressController}
+	})
+	g.Expect(k8sClient.Create(ctx(t), defaultCertificate)).To(Succeed(), "ingress-nginx's --default-ssl-certificate")
 
 	noStorage := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) { o.Spec.Plans[0].Replicas = 5 })
 	g.Expect(k8sClient.Create(ctx(t), noStorage)).To(Succeed(), "replicas without a volume are no concern")
