@@ -6,8 +6,10 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
@@ -80,4 +82,31 @@ func TestCopiedSecretRefusals(t *testing.T) {
 			NewWithT(t).Expect(tls.refuse(&tc.secret) == "").To(Equal(tc.ok))
 		})
 	}
+}
+
+// TestAProductThatStopsCopyingItsCertificateTakesTheCopiesBack: a product
+// that moves to the ingress controller's certificate (tlsCertificate
+// IngressController) leaves no copy of its private key in its tenants'
+// namespaces, and their Ingresses keep HTTPS for their hosts.
+func TestAProductThatStopsCopyingItsCertificateTakesTheCopiesBack(t *testing.T) {
+	g := NewWithT(t)
+	secret := copyableTLSSecret()
+	g.Expect(k8sClient.Create(testContext(t), secret)).To(Succeed())
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Ingress.TLSSecretName = secret.Name })
+	tenant := newTenant(t, product, "basic", nil)
+	eventuallyTenant(t, tenant.Name, provisioned)
+	ns := "tenant-" + tenant.Name
+	getObject(t, &corev1.Secret{}, ns, tenantobjects.TLSSecretName)
+	g.Expect(getObject(t, &networkingv1.Ingress{}, ns, tenantobjects.AppName).Spec.TLS[0].SecretName).To(Equal(tenantobjects.TLSSecretName))
+
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Workload.Ingress.TLSSecretName = ""
+		p.Spec.Workload.Ingress.TLSCertificate = saasv1alpha1.TLSCertificateIngressController
+	})
+	g.Eventually(absent(t, &corev1.Secret{}, ns, tenantobjects.TLSSecretName)).Should(BeTrue(), "the copy of the private key goes")
+	g.Eventually(func() ([]networkingv1.IngressTLS, error) {
+		ing := &networkingv1.Ingress{}
+		err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, ing)
+		return ing.Spec.TLS, err
+	}).Should(Equal([]networkingv1.IngressTLS{{Hosts: []string{tenant.Name + ".crm.example.com"}}}), "HTTPS with the ingress controller's certificate")
 }

@@ -131,6 +131,23 @@ func TestANewTenantCostsOneRecordThenOneWritePerObject(t *testing.T) {
 	g.Expect(before).To(BeEmpty(), "nothing is made or read before the record: %v", describe(before))
 	g.Expect(pass).NotTo(BeEmpty())
 	expectOneWritePerObject(g, pass)
+	// One create per object a tenant uses, and no ServiceAccount: its pods
+	// run as the namespace's default, with no token (issue 26's 14.2
+	// requests per tenant counted one).
+	g.Expect(createdResources(pass)).To(ConsistOf("secrets", "resourcequotas", "limitranges", "networkpolicies",
+		"persistentvolumeclaims", "deployments", "services", "ingresses"), "the pass: %v", describe(pass))
+}
+
+// createdResources names the resource of each create in requests, by its
+// collection's path (.../namespaces/ns/secrets -> secrets).
+func createdResources(requests []testenv.Request) []string {
+	var resources []string
+	for _, r := range requests {
+		if r.Method == http.MethodPost {
+			resources = append(resources, r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:])
+		}
+	}
+	return resources
 }
 
 // A reconcile that a status write triggers reads the tenant as written: it

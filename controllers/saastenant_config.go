@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -20,15 +21,14 @@ import (
 // at no API request). A missing ConfigMap, a template that does not render
 // or files too large stall provisioning; only a change of the product or
 // of the ConfigMap can help, and both trigger a reconcile.
-func (r *SaaSTenantReconciler) tenantConfig(ctx context.Context, s *tenantState, d *tenantobjects.Desired) outcome {
+func (r *SaaSTenantReconciler) tenantConfig(ctx context.Context, s *tenantState, d *tenantobjects.Desired, live *appsv1.Deployment) outcome {
 	w := s.product.Spec.Workload
 	if w == nil {
 		return proceed() // a chart product: the chart holds its configuration
 	}
 	if w.Config == nil || d.Simulated {
-		deployment, err := r.deployment(ctx, d.Namespace)
-		d.StaleConfig = deployment != nil && deployment.Spec.Template.Annotations[saasv1alpha1.ConfigChecksumAnnotation] != ""
-		return failed(err)
+		d.StaleConfig = live != nil && live.Spec.Template.Annotations[saasv1alpha1.ConfigChecksumAnnotation] != ""
+		return proceed()
 	}
 	source, o := r.configSource(ctx, s)
 	if !o.proceeds() {

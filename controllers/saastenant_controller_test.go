@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -215,13 +216,15 @@ func TestTenantIsProvisionedFromItsOrder(t *testing.T) {
 	g.Expect(policy.Spec.Ingress[0].From[1].NamespaceSelector.MatchLabels).To(HaveKeyWithValue("kubernetes.io/metadata.name", "ingress-nginx"))
 	g.Expect(policy.Spec.Egress).To(HaveLen(2)) // DNS and its namespace: the rules are TestTenantNetworkPolicy's
 
-	getObject(t, &corev1.ServiceAccount{}, ns, tenantobjects.AppName)
+	g.Expect(absent(t, &corev1.ServiceAccount{}, ns, tenantobjects.AppName)()).To(BeTrue(), "a new tenant's pods run as the namespace's default ServiceAccount")
 	creds := getObject(t, &corev1.Secret{}, ns, tenantobjects.CredentialsSecretName)
 	g.Expect(string(creds.Data[saasv1alpha1.CredentialsUsernameKey])).To(Equal("admin"))
 	g.Expect(creds.Data[saasv1alpha1.CredentialsPasswordKey]).To(HaveLen(24))
 
 	deployment := getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
 	g.Expect(*deployment.Spec.Replicas).To(Equal(int32(1)))
+	g.Expect(deployment.Spec.Template.Spec.ServiceAccountName).To(BeEmpty())
+	g.Expect(deployment.Spec.Template.Spec.AutomountServiceAccountToken).To(HaveValue(BeFalse()))
 	g.Expect(deployment.Spec.Strategy.Type).To(Equal(appsv1.RecreateDeploymentStrategyType), "an RWO volume needs Recreate")
 	container := deployment.Spec.Template.Spec.Containers[0]
 	g.Expect(container.Image).To(Equal("registry.example.com/crm:1.0"))
@@ -249,11 +252,59 @@ func TestTenantIsProvisionedFromItsOrder(t *testing.T) {
 	g.Expect(marketplace.queries(tenant.Spec.OrderID)).To(Equal(1), "an order is resolved once")
 }
 
-func TestCredentialsAreNeverRegenerated(t *testing.T) {
+// TestATenantEarlierBuildsMadeKeepsItsServiceAccount: earlier builds of
+// kooper ran every tenant's pods as a ServiceAccount app of its own. Such a
+// tenant keeps it through kooper's later applies of its Deployment (taking
+// it out of the pod template would restart its pods on an upgrade of
+// kooper); once its Deployment runs as the namespace's default, the
+// leftover goes.
+func TestATenantEarlierBuildsMadeKeepsItsServiceAccount(t *testing.T) {
 	g := NewWithT(t)
+	tenant, ns := provisionedTenant(t)
+
+	// What an earlier build made: the pod template names app, which exists.
+	// Once the template names it, kooper applies the account itself, and
+	// may make it before this test does.
+	deployment := getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
+	named := client.MergeFrom(deployment.DeepCopy())
+	deployment.Spec.Template.Spec.ServiceAccountName = tenantobjects.AppName
+	g.Expect(k8sClient.Patch(testContext(t), deployment, named)).To(Succeed())
+	account := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tenantobjects.AppName, Labels: deployment.Labels},
+		AutomountServiceAccountToken: ptr.To(false)}
+	g.Expect(client.IgnoreAlreadyExists(k8sClient.Create(testContext(t), account))).To(Succeed())
+
+	// A freeze applies the Deployment again: the template keeps its account.
+	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.State = saasv1alpha1.StateFrozen })
+	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
+	deployment = getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
+	g.Expect(deployment.Spec.Template.Spec.ServiceAccountName).To(Equal(tenantobjects.AppName), "no rollout of an earlier build's tenant")
+	g.Expect(absent(t, &corev1.ServiceAccount{}, ns, tenantobjects.AppName)()).To(BeFalse(), "the account its pods run as stays")
+
+	// Made again (deleted by hand), the Deployment runs as default.
+	g.Expect(k8sClient.Delete(testContext(t), deployment)).To(Succeed())
+	g.Eventually(func() (string, error) {
+		d := &appsv1.Deployment{}
+		err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, d)
+		if err == nil && d.UID == deployment.UID {
+			return "", errors.New("not deleted yet")
+		}
+		return d.Spec.Template.Spec.ServiceAccountName, err
+	}).Should(BeEmpty())
+	g.Eventually(absent(t, &corev1.ServiceAccount{}, ns, tenantobjects.AppName)).Should(BeTrue(), "the leftover account goes")
+}
+
+// provisionedTenant buys a tenant of a new product's basic plan and waits
+// until it is provisioned; it returns the tenant and its namespace.
+func provisionedTenant(t *testing.T) (*saasv1alpha1.SaaSTenant, string) {
+	t.Helper()
 	tenant := newTenant(t, newTenantProduct(t, nil), "basic", nil)
 	eventuallyTenant(t, tenant.Name, provisioned)
-	ns := "tenant-" + tenant.Name
+	return tenant, "tenant-" + tenant.Name
+}
+
+func TestCredentialsAreNeverRegenerated(t *testing.T) {
+	g := NewWithT(t)
+	tenant, ns := provisionedTenant(t)
 	first := getObject(t, &corev1.Secret{}, ns, tenantobjects.CredentialsSecretName)
 
 	poke(t, tenant)
@@ -266,9 +317,7 @@ func TestCredentialsAreNeverRegenerated(t *testing.T) {
 
 func TestHandEditedDriftIsPutBack(t *testing.T) {
 	g := NewWithT(t)
-	tenant := newTenant(t, newTenantProduct(t, nil), "basic", nil)
-	eventuallyTenant(t, tenant.Name, provisioned)
-	ns := "tenant-" + tenant.Name
+	_, ns := provisionedTenant(t)
 
 	deployment := getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
 	deployment.Spec.Replicas = ptr.To[int32](7)
@@ -284,9 +333,7 @@ func TestHandEditedDriftIsPutBack(t *testing.T) {
 
 func TestAReconcileWithNothingToDoWritesNothing(t *testing.T) {
 	g := NewWithT(t)
-	tenant := newTenant(t, newTenantProduct(t, nil), "basic", nil)
-	eventuallyTenant(t, tenant.Name, provisioned)
-	ns := "tenant-" + tenant.Name
+	tenant, ns := provisionedTenant(t)
 	deployment := getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
 	stored := eventuallyTenant(t, tenant.Name, provisioned)
 
@@ -528,9 +575,7 @@ func TestReleaseWithDeleteDeletesTheDataAtOnce(t *testing.T) {
 
 func TestDeletingATenantByHandReleasesItWithoutHanging(t *testing.T) {
 	g := NewWithT(t)
-	tenant := newTenant(t, newTenantProduct(t, nil), "basic", nil)
-	eventuallyTenant(t, tenant.Name, provisioned)
-	ns := "tenant-" + tenant.Name
+	tenant, ns := provisionedTenant(t)
 
 	g.Expect(k8sClient.Delete(testContext(t), tenant)).To(Succeed())
 	g.Eventually(func() bool {
@@ -579,10 +624,16 @@ func expectMarkedForDeletion(t *testing.T, ns string) {
 		"a namespace is marked with %s before it is deleted", saasv1alpha1.DeleteAfterAnnotation)
 }
 
+// TestSimulatedDebugTenantsRunNoWorkload: nor do they get a copy of the
+// product's certificate, whose private key their namespace has no use for
+// (the marketplace's dial test buys debug instances twice a day).
 func TestSimulatedDebugTenantsRunNoWorkload(t *testing.T) {
 	g := NewWithT(t)
+	secret := copyableTLSSecret()
+	g.Expect(k8sClient.Create(testContext(t), secret)).To(Succeed())
 	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
 		p.Spec.Debug = &saasv1alpha1.DebugPolicy{Handling: saasv1alpha1.DebugSimulate, SKUCode: "basic"}
+		p.Spec.Workload.Ingress.TLSSecretName = secret.Name
 	})
 	tenant := newTenant(t, product, "basic", func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.Mode = saasv1alpha1.ModeDebug })
 	ready := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason))
@@ -590,6 +641,7 @@ func TestSimulatedDebugTenantsRunNoWorkload(t *testing.T) {
 	g.Consistently(func() bool {
 		return apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: "tenant-" + tenant.Name, Name: tenantobjects.AppName}, &appsv1.Deployment{}))
 	}).Should(BeTrue())
+	g.Expect(absent(t, &corev1.Secret{}, "tenant-"+tenant.Name, tenantobjects.TLSSecretName)()).To(BeTrue(), "no copy of the certificate")
 }
 
 // With maxUnavailableTenants 100%, a product change reaches every tenant

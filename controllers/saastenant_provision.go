@@ -171,16 +171,48 @@ func (r *SaaSTenantReconciler) desired(ctx context.Context, s *tenantState) (*te
 		GatewayImage: r.Options.GatewayImage,
 	}
 	var o outcome
-	if d.CopiedSecrets, o = r.secretsToCopy(ctx, t, s.product); !o.proceeds() {
-		return nil, o
+	if !d.Simulated {
+		// A simulated debug tenant runs no pods and no Ingress: it needs
+		// no copy, nor waits for one.
+		if d.CopiedSecrets, o = r.secretsToCopy(ctx, t, s.product); !o.proceeds() {
+			return nil, o
+		}
 	}
-	if o := r.tenantConfig(ctx, s, d); !o.proceeds() {
+	live, err := r.liveDeployment(ctx, s, d.Namespace)
+	if err != nil {
+		return nil, failed(err)
+	}
+	// Earlier builds of kooper ran a tenant's pods as a ServiceAccount app
+	// of its own. The cache is enough to tell: kooper no longer makes such
+	// a Deployment, so one made before this process started is in the
+	// synced cache, and one that is not there is gone.
+	d.LegacyServiceAccount = live != nil && live.Spec.Template.Spec.ServiceAccountName == tenantobjects.AppName
+	if o := r.tenantConfig(ctx, s, d, live); !o.proceeds() {
 		return nil, o
 	}
 	if err := r.existingVolume(ctx, s, d); err != nil {
 		return nil, failed(err)
 	}
 	return d, proceed()
+}
+
+// liveDeployment is the workload's Deployment in namespace as the cache
+// holds it, read once per reconcile and without a copy: only read it. Nil
+// when there is none, and for a product without a workload (a chart's
+// Deployments are its own).
+func (r *SaaSTenantReconciler) liveDeployment(ctx context.Context, s *tenantState, namespace string) (*appsv1.Deployment, error) {
+	if s.product.Spec.Workload == nil {
+		return nil, nil
+	}
+	deployment := &appsv1.Deployment{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: tenantobjects.AppName}, deployment, client.UnsafeDisableDeepCopy)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("failed to read the Deployment: %w", err)
+	}
+	return deployment, nil
 }
 
 // existingVolume puts the tenant's data claim, as the cache holds it, into

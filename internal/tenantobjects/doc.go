@@ -1,6 +1,6 @@
 // Package tenantobjects builds the objects of a SaaSTenant's namespace:
 // the Namespace itself, its ResourceQuota, LimitRange, NetworkPolicy,
-// ServiceAccount, data PersistentVolumeClaim, copied Secrets,
+// data PersistentVolumeClaim, copied Secrets,
 // configuration ConfigMap, Deployment, Service and Ingress, from the
 // tenant, its SaaSProduct and plan, and the options the tenant reconciler
 // holds (docs/lifecycle.md: what provisioning applies, freezing scales or

@@ -25,7 +25,8 @@ import (
 // name (docs/naming.md).
 const (
 	// AppName names the workload's Deployment, Service, Ingress and
-	// ServiceAccount, and its container.
+	// container, and the ServiceAccount of tenants that earlier builds of
+	// kooper made (Desired.LegacyServiceAccount).
 	AppName = "app"
 	// CredentialsSecretName names the Secret of the tenant's admin
 	// credentials (status.CredentialsSecretName, appInfo's spec §3.2).
@@ -96,6 +97,15 @@ type Desired struct {
 	// before it is made: a claim's class and access modes cannot change,
 	// nor its size shrink, so the claim applied keeps what it has.
 	Volume *corev1.PersistentVolumeClaim
+	// LegacyServiceAccount keeps the ServiceAccount app, which earlier
+	// builds of kooper made for every workload tenant, while its Deployment
+	// runs its pods as it: taking it out of the pod template would restart
+	// every existing tenant's pods on an upgrade of kooper. Without it the
+	// pods run as the namespace's default ServiceAccount, which has no
+	// permissions either, with no token mounted (the pod says so): one
+	// object fewer per tenant to create and cache (issue 26), and a
+	// leftover app ServiceAccount is removed.
+	LegacyServiceAccount bool
 }
 
 // URLs are a tenant's rendered URL templates (spec.urls): appInfo's
@@ -200,14 +210,18 @@ func (d *Desired) Objects() (present, absent []client.Object) {
 		// render brings the rest (docs/chart-tenants.md).
 		return present, absent
 	}
-	add(true, d.serviceAccount())
+	add(d.LegacyServiceAccount, d.serviceAccount())
 	if workload.Storage != nil {
 		// Never in absent: removing storage from the template must not
 		// delete a buyer's data.
 		present = append(present, d.persistentVolumeClaim())
 	}
-	for _, s := range d.secretCopies() {
-		add(true, s)
+	// A copy holds a private key (the TLS certificate's) or registry
+	// credentials: only a tenant whose pods and Ingress run uses one, not a
+	// simulated debug tenant, and none the product no longer asks for.
+	for _, name := range []string{ImagePullSecretName, TLSSecretName} {
+		source, wanted := d.CopiedSecrets[name]
+		add(serving && wanted, d.secretCopy(name, source))
 	}
 	if d.Config != nil || d.StaleConfig {
 		// Before the Deployment, whose pods need it.
@@ -333,19 +347,18 @@ func AccessMode(storage *saasv1alpha1.StorageTemplate) corev1.PersistentVolumeAc
 	return storage.AccessMode
 }
 
-// secretCopies are the product's TLS and image-pull Secrets, copied from
-// kooper's namespace (Secrets cannot be referenced across namespaces).
-func (d *Desired) secretCopies() []client.Object {
-	var copies []client.Object
-	for name, source := range d.CopiedSecrets {
-		copies = append(copies, &corev1.Secret{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-			ObjectMeta: d.Meta(name),
-			Type:       source.Type,
-			Data:       source.Data,
-		})
+// secretCopy is the copy called name of source, a Secret of kooper's
+// namespace (Secrets cannot be referenced across namespaces): its type and
+// data. Without a source, only its name, to remove it by.
+func (d *Desired) secretCopy(name string, source *corev1.Secret) *corev1.Secret {
+	secret := &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: d.Meta(name),
 	}
-	return copies
+	if source != nil {
+		secret.Type, secret.Data = source.Type, source.Data
+	}
+	return secret
 }
 
 func (d *Desired) replicas() int32 {
@@ -420,13 +433,17 @@ func RolloutSurge(strategy appsv1.DeploymentStrategy, replicas int32) int32 {
 func (d *Desired) podSpec() corev1.PodSpec {
 	w := d.Product.Spec.Workload
 	spec := corev1.PodSpec{
-		ServiceAccountName:           AppName,
+		// No token: the app does not talk to the API server, and a
+		// tenant's code must not be able to.
 		AutomountServiceAccountToken: ptr.To(false),
 		SecurityContext: &corev1.PodSecurityContext{
 			RunAsNonRoot:   ptr.To(true),
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
 		Containers: []corev1.Container{d.container()},
+	}
+	if d.LegacyServiceAccount {
+		spec.ServiceAccountName = AppName
 	}
 	if w.Gateway() != nil {
 		spec.Containers = append(spec.Containers, d.gatewayContainer())
@@ -580,7 +597,11 @@ func (d *Desired) ingress() *networkingv1.Ingress {
 			}},
 		}},
 	}}
-	if template.TLSSecretName != "" {
+	switch {
+	case template.TLSCertificate == saasv1alpha1.TLSCertificateIngressController:
+		// No secretName: the ingress controller's default certificate.
+		ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{d.URLs.Host}}}
+	case template.TLSSecretName != "":
 		ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{d.URLs.Host}, SecretName: TLSSecretName}}
 	}
 	return ing

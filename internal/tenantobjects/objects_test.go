@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -57,8 +58,13 @@ func goldenTenant(product *saasv1alpha1.SaaSProduct) *Desired {
 	if err != nil {
 		panic(err)
 	}
-	return &Desired{Tenant: tenant, Product: product, Plan: &product.Spec.Plans[0], Namespace: namespace,
+	d := &Desired{Tenant: tenant, Product: product, Plan: &product.Spec.Plans[0], Namespace: namespace,
 		URLs: urls, IngressNamespace: "ingress-nginx"}
+	if w := product.Spec.Workload; w.Ingress != nil && w.Ingress.TLSSecretName != "" && w.ImagePullSecretName != "" {
+		// As the controller reads them for the golden product.
+		d.CopiedSecrets = map[string]*corev1.Secret{TLSSecretName: {Type: corev1.SecretTypeTLS}, ImagePullSecretName: {Type: corev1.SecretTypeDockerConfigJson}}
+	}
+	return d
 }
 
 // TestRenderingWithoutProbesOrConfigIsUnchanged pins the objects rendered
@@ -68,13 +74,21 @@ func goldenTenant(product *saasv1alpha1.SaaSProduct) *Desired {
 // restart every running tenant of every such product on upgrade. Only the
 // NetworkPolicy was rewritten since, when it gained egress rules (issue 19):
 // a NetworkPolicy is no part of a pod template, so that restarts nothing.
+// The copies of the product's TLS and image-pull Secrets joined it (their
+// data is the controller's to read), nor are they.
 // And the joint-operation directory volume projects Secrets where it
 // projected ConfigMaps (issue 20: the users' personal data left the
 // ConfigMaps): that rolls joint-operation tenants once, on purpose, as the
 // upgrade note in docs/operations.md says.
+//
+// The golden tenant is one of that time, whose pods run as the
+// ServiceAccount app (Desired.LegacyServiceAccount); a new tenant's differ
+// only by that (TestANewTenantHasNoServiceAccountOfItsOwn).
 func TestRenderingWithoutProbesOrConfigIsUnchanged(t *testing.T) {
 	g := NewWithT(t)
-	present, absent := goldenTenant(goldenProduct()).Objects()
+	d := goldenTenant(goldenProduct())
+	d.LegacyServiceAccount = true
+	present, absent := d.Objects()
 	rendered := map[string][]client.Object{"present": present, "absent": absent}
 	got, err := json.MarshalIndent(rendered, "", "  ")
 	g.Expect(err).NotTo(HaveOccurred())
@@ -86,6 +100,28 @@ func TestRenderingWithoutProbesOrConfigIsUnchanged(t *testing.T) {
 	want, err := os.ReadFile(path)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(got) + "\n").To(Equal(string(want)))
+}
+
+// TestANewTenantHasNoServiceAccountOfItsOwn: a new tenant's pods run as
+// the namespace's default ServiceAccount, with no token, and its objects
+// are the golden tenant's without the ServiceAccount app, which goes to
+// the objects removed.
+func TestANewTenantHasNoServiceAccountOfItsOwn(t *testing.T) {
+	g := NewWithT(t)
+	legacy := goldenTenant(goldenProduct())
+	legacy.LegacyServiceAccount = true
+	oldPresent, oldAbsent := legacy.Objects()
+	present, absent := goldenTenant(goldenProduct()).Objects()
+
+	g.Expect(kinds(present)).To(Equal(slices.DeleteFunc(kinds(oldPresent), func(k string) bool { return k == "ServiceAccount/app" })))
+	g.Expect(kinds(absent)).To(ConsistOf(append(kinds(oldAbsent), "ServiceAccount/app")))
+	pod := find[*appsv1.Deployment](present).Spec.Template.Spec
+	oldPod := find[*appsv1.Deployment](oldPresent).Spec.Template.Spec
+	g.Expect(pod.ServiceAccountName).To(BeEmpty(), "the namespace's default ServiceAccount")
+	g.Expect(pod.AutomountServiceAccountToken).To(HaveValue(BeFalse()), "no token in the tenant's pods")
+	g.Expect(oldPod.ServiceAccountName).To(Equal(AppName))
+	oldPod.ServiceAccountName = ""
+	g.Expect(pod).To(Equal(oldPod), "nothing else in the pod template differs")
 }
 
 // The rules of the exported builders, one table each; the whole rendering
@@ -260,8 +296,8 @@ func TestObjects(t *testing.T) {
 		wantReplicas int32
 	}{
 		{name: "a plain product", wantReplicas: 2,
-			wantPresent: []string{"NetworkPolicy/kooper-isolation", "ServiceAccount/app", "Deployment/app", "Service/app"},
-			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "Ingress/app"}},
+			wantPresent: []string{"NetworkPolicy/kooper-isolation", "Deployment/app", "Service/app"},
+			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "ServiceAccount/app", "Secret/kooper-image-pull", "Secret/kooper-tls", "Ingress/app"}},
 		{name: "a quota, resources, storage, an Ingress and copied Secrets", wantReplicas: 2,
 			change: func(d *Desired) {
 				d.Plan.Quota = quota
@@ -271,43 +307,63 @@ func TestObjects(t *testing.T) {
 				w.Ingress = &saasv1alpha1.IngressTemplate{}
 				d.CopiedSecrets = map[string]*corev1.Secret{TLSSecretName: {Type: corev1.SecretTypeTLS}}
 			},
-			wantPresent: []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "NetworkPolicy/kooper-isolation", "ServiceAccount/app",
-				"PersistentVolumeClaim/data", "Secret/kooper-tls", "Deployment/app", "Service/app", "Ingress/app"}},
+			wantPresent: []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "NetworkPolicy/kooper-isolation",
+				"PersistentVolumeClaim/data", "Secret/kooper-tls", "Deployment/app", "Service/app", "Ingress/app"},
+			wantAbsent: []string{"ServiceAccount/app", "Secret/kooper-image-pull"}},
+		{name: "the ingress controller's certificate: nothing copied, a copy made before goes", wantReplicas: 2,
+			change: func(d *Desired) {
+				d.Product.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{TLSCertificate: saasv1alpha1.TLSCertificateIngressController}
+			},
+			wantPresent: []string{"NetworkPolicy/kooper-isolation", "Deployment/app", "Service/app", "Ingress/app"},
+			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "ServiceAccount/app", "Secret/kooper-image-pull", "Secret/kooper-tls"}},
+		{name: "a tenant whose pods run as the ServiceAccount earlier builds made: it stays", wantReplicas: 2,
+			change:      func(d *Desired) { d.LegacyServiceAccount = true },
+			wantPresent: []string{"NetworkPolicy/kooper-isolation", "ServiceAccount/app", "Deployment/app", "Service/app"},
+			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "Secret/kooper-image-pull", "Secret/kooper-tls", "Ingress/app"}},
 		{name: "frozen, ScaleToZero: no replicas, the Ingress stays", wantReplicas: 0,
 			change: func(d *Desired) {
 				d.Frozen = true
 				d.Product.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{}
 				d.Product.Spec.Lifecycle.Freeze.Behavior = saasv1alpha1.FreezeScaleToZero
 			},
-			wantPresent: []string{"NetworkPolicy/kooper-isolation", "ServiceAccount/app", "Deployment/app", "Service/app", "Ingress/app"},
-			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits"}},
+			wantPresent: []string{"NetworkPolicy/kooper-isolation", "Deployment/app", "Service/app", "Ingress/app"},
+			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "ServiceAccount/app", "Secret/kooper-image-pull", "Secret/kooper-tls"}},
 		{name: "frozen, DisableIngress: the replicas stay, the Ingress goes", wantReplicas: 2,
 			change: func(d *Desired) {
 				d.Frozen = true
 				d.Product.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{}
 				d.Product.Spec.Lifecycle.Freeze.Behavior = saasv1alpha1.FreezeDisableIngress
 			},
-			wantPresent: []string{"NetworkPolicy/kooper-isolation", "ServiceAccount/app", "Deployment/app", "Service/app"},
-			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "Ingress/app"}},
+			wantPresent: []string{"NetworkPolicy/kooper-isolation", "Deployment/app", "Service/app"},
+			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "ServiceAccount/app", "Secret/kooper-image-pull", "Secret/kooper-tls", "Ingress/app"}},
 		{name: "simulated: no workload, storage kept", wantReplicas: 2,
 			change: func(d *Desired) {
 				d.Simulated = true
 				d.Product.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{}
 				d.Product.Spec.Workload.Storage = &saasv1alpha1.StorageTemplate{Size: resource.MustParse("1Gi")}
 			},
-			wantPresent: []string{"NetworkPolicy/kooper-isolation", "ServiceAccount/app", "PersistentVolumeClaim/data"},
-			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "Deployment/app", "Service/app", "Ingress/app"}},
+			wantPresent: []string{"NetworkPolicy/kooper-isolation", "PersistentVolumeClaim/data"},
+			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "ServiceAccount/app", "Secret/kooper-image-pull", "Secret/kooper-tls", "Deployment/app", "Service/app", "Ingress/app"}},
+		{name: "simulated with copies to make: none made", wantReplicas: 2,
+			change: func(d *Desired) {
+				d.Simulated = true
+				d.Product.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{TLSSecretName: "wildcard"}
+				d.CopiedSecrets = map[string]*corev1.Secret{TLSSecretName: {Type: corev1.SecretTypeTLS}}
+			},
+			wantPresent: []string{"NetworkPolicy/kooper-isolation"},
+			wantAbsent: []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "ServiceAccount/app", "Secret/kooper-image-pull", "Secret/kooper-tls",
+				"Deployment/app", "Service/app", "Ingress/app"}},
 		{name: "configuration files: their ConfigMap before the Deployment", wantReplicas: 2,
 			change: func(d *Desired) {
 				d.Product.Spec.Workload.Config = &saasv1alpha1.WorkloadConfig{MountPath: "/etc/crm"}
 				d.Config, _ = RenderConfig(ConfigSource{Templates: map[string]string{"a": "{{.SKUCode}}"}}, ConfigData{SKUCode: "basic"})
 			},
-			wantPresent: []string{"NetworkPolicy/kooper-isolation", "ServiceAccount/app", "ConfigMap/kooper-config", "Deployment/app", "Service/app"},
-			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "Ingress/app"}},
+			wantPresent: []string{"NetworkPolicy/kooper-isolation", "ConfigMap/kooper-config", "Deployment/app", "Service/app"},
+			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "ServiceAccount/app", "Secret/kooper-image-pull", "Secret/kooper-tls", "Ingress/app"}},
 		{name: "configuration files the product no longer has: their ConfigMap goes", wantReplicas: 2,
 			change:      func(d *Desired) { d.StaleConfig = true },
-			wantPresent: []string{"NetworkPolicy/kooper-isolation", "ServiceAccount/app", "Deployment/app", "Service/app"},
-			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "ConfigMap/kooper-config", "Ingress/app"}},
+			wantPresent: []string{"NetworkPolicy/kooper-isolation", "Deployment/app", "Service/app"},
+			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "ServiceAccount/app", "Secret/kooper-image-pull", "Secret/kooper-tls", "ConfigMap/kooper-config", "Ingress/app"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -362,6 +418,32 @@ func TestNetworkPolicyIngress(t *testing.T) {
 			d := goldenTenant(goldenProduct())
 			d.MonitoringNamespace = tc.monitoring
 			NewWithT(t).Expect(d.networkPolicy().Spec.Ingress).To(Equal([]networkingv1.NetworkPolicyIngressRule{{From: tc.want}}))
+		})
+	}
+}
+
+// TestIngressTLS: where a tenant Ingress's certificate comes from
+// (spec.workload.ingress.tlsCertificate).
+func TestIngressTLS(t *testing.T) {
+	cases := []struct {
+		name     string
+		template saasv1alpha1.IngressTemplate
+		want     []networkingv1.IngressTLS
+	}{
+		{name: "no certificate: plain HTTP"},
+		{name: "tlsSecretName alone: its copy", template: saasv1alpha1.IngressTemplate{TLSSecretName: "wildcard"},
+			want: []networkingv1.IngressTLS{{Hosts: []string{"i-0123456789abcdef0123.crm.example.com"}, SecretName: TLSSecretName}}},
+		{name: "Copied: its copy", template: saasv1alpha1.IngressTemplate{TLSSecretName: "wildcard", TLSCertificate: saasv1alpha1.TLSCertificateCopied},
+			want: []networkingv1.IngressTLS{{Hosts: []string{"i-0123456789abcdef0123.crm.example.com"}, SecretName: TLSSecretName}}},
+		{name: "IngressController: the host, no Secret", template: saasv1alpha1.IngressTemplate{TLSCertificate: saasv1alpha1.TLSCertificateIngressController},
+			want: []networkingv1.IngressTLS{{Hosts: []string{"i-0123456789abcdef0123.crm.example.com"}}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			product := goldenProduct()
+			product.Spec.Workload.Ingress = &tc.template
+			present, _ := goldenTenant(product).Objects()
+			NewWithT(t).Expect(find[*networkingv1.Ingress](present).Spec.TLS).To(Equal(tc.want))
 		})
 	}
 }
