@@ -233,9 +233,11 @@ func closedURL(g Gomega) string {
 func deleteCRD(ctx context.Context, g Gomega, name string) {
 	crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	g.Expect(k8sClient.Delete(ctx, crd)).To(Succeed())
+	// The API server's finalizer removes the kind's objects first, which
+	// took over 30 s once under a full make test on two cores.
 	g.Eventually(func() bool {
 		return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(crd), crd))
-	}).Should(BeTrue())
+	}).WithTimeout(2 * time.Minute).Should(BeTrue())
 }
 
 // installCRD installs a CRD from config/crd/bases and waits until it is
