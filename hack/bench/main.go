@@ -21,6 +21,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/localcluster"
 	"github.com/kooper-io/kooper/internal/testenv"
 )
@@ -41,9 +42,12 @@ type config struct {
 	memoryLimit  string
 	// provisionedDelay is the chart's provisionedStatusDelay ("" keeps its default).
 	provisionedDelay string
-	nodes            int
-	clusterQPS       int
-	goBench          bool
+	// tlsCertificate is the bench product's ingress.tlsCertificate:
+	// Copied (the sample's copy of its TLS Secret) or IngressController.
+	tlsCertificate string
+	nodes          int
+	clusterQPS     int
+	goBench        bool
 }
 
 func parseFlags() (config, error) {
@@ -60,6 +64,7 @@ func parseFlags() (config, error) {
 	flag.IntVar(&c.reconciles, "reconciles", envInt("BENCH_RECONCILES", 8), "the operator's maxConcurrentReconciles, the chart's default 8: the tenants provisioned at once, as the direct creates' workers are --concurrency (BENCH_RECONCILES)")
 	flag.StringVar(&c.memoryLimit, "memory-limit", envOr("BENCH_MEMORY_LIMIT", "none"), "the operator containers' memory limit (resources.limits.memory), of which each process gets 90% as its Go memory limit, as kooper sets itself in its pod; none (the default, as runs before 2026-12-01) leaves both unlimited (BENCH_MEMORY_LIMIT)")
 	flag.StringVar(&c.provisionedDelay, "provisioned-status-delay", envOr("BENCH_PROVISIONED_STATUS_DELAY", ""), "the operator's --provisioned-status-delay (the chart's provisionedStatusDelay), e.g. 0s to write a new tenant's Provisioned at once, as before 2026-12-02; empty keeps the chart's default (BENCH_PROVISIONED_STATUS_DELAY)")
+	flag.StringVar(&c.tlsCertificate, "tls-certificate", envOr("BENCH_TLS_CERTIFICATE", string(saasv1alpha1.TLSCertificateCopied)), "the bench product's ingress.tlsCertificate: Copied (the default, as the sample: its TLS Secret copied into each tenant namespace) or IngressController (the ingress controller's own certificate, nothing copied) (BENCH_TLS_CERTIFICATE)")
 	flag.IntVar(&c.operatorQPS, "operator-qps", envInt("BENCH_OPERATOR_QPS", 0), "the controllers' --kube-api-qps (burst is twice it); 0 (the default) runs the chart's kubeAPI, as installed; runs before 2026-12-02 used 1000, since the chart's 50 of then made the client's rate limiter, not the operator, the subject (BENCH_OPERATOR_QPS). The receiver runs with the chart's receiver.kubeAPI")
 	flag.IntVar(&c.clusterQPS, "cluster-qps", envInt("BENCH_CLUSTER_QPS", 1000), "client QPS of kube-controller-manager and kube-scheduler; their defaults (20, 50) would cap every way of provisioning alike; 0 keeps them (BENCH_CLUSTER_QPS)")
 	flag.IntVar(&c.nodes, "nodes", envInt("BENCH_NODES", 0), "kwok nodes, each holding 250 pods; 0 (the default) is enough for every pod of the run with a tenth to spare: 17 with the other defaults (BENCH_NODES)")
@@ -78,6 +83,11 @@ func parseFlags() (config, error) {
 	}
 	if c.nodes <= 0 {
 		c.nodes = c.nodesNeeded()
+	}
+	switch saasv1alpha1.IngressTLSCertificate(c.tlsCertificate) {
+	case saasv1alpha1.TLSCertificateCopied, saasv1alpha1.TLSCertificateIngressController:
+	default:
+		return c, fmt.Errorf("--tls-certificate must be Copied or IngressController, got %q", c.tlsCertificate)
 	}
 	if c.memoryLimit != "none" {
 		if _, err := resource.ParseQuantity(c.memoryLimit); err != nil {

@@ -88,6 +88,9 @@ func startBench(ctx context.Context, root string, c config) (*bench, error) {
 	// which copy no ConfigMap, do the same work. Debug purchases are simulated.
 	debug := func(spec *saasv1alpha1.SaaSProductSpec) {
 		spec.Debug = &saasv1alpha1.DebugPolicy{Handling: saasv1alpha1.DebugSimulate, SKUCode: basicSKU}
+		if ing := spec.Workload.Ingress; ing != nil && c.tlsCertificate == string(saasv1alpha1.TLSCertificateIngressController) {
+			ing.TLSSecretName, ing.TLSCertificate = "", saasv1alpha1.TLSCertificateIngressController
+		}
 	}
 	if err := b.stack.CreateLightProduct(ctx, benchProduct, benchProductID, debug); err != nil {
 		b.stop()
