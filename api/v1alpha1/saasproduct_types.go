@@ -693,7 +693,8 @@ type IngressTemplate struct {
 	// each tenant namespace and used for the Ingress. Plain HTTP when omitted.
 	// It must be of type kubernetes.io/tls and carry the label
 	// saas.kooper.io/copy-to-tenants: "true"; otherwise tenants are Stalled
-	// (SecretNotCopyable) and nothing is copied.
+	// (SecretNotCopyable) and nothing is copied. Leave it out with
+	// tlsCertificate IngressController, which copies nothing.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	TLSSecretName string `json:"tlsSecretName,omitempty"`
