@@ -204,15 +204,7 @@ func (r *SaaSTenantReconciler) liveDeployment(ctx context.Context, s *tenantStat
 	if s.product.Spec.Workload == nil {
 		return nil, nil
 	}
-	deployment := &appsv1.Deployment{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: tenantobjects.AppName}, deployment, client.UnsafeDisableDeepCopy)
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("failed to read the Deployment: %w", err)
-	}
-	return deployment, nil
+	return r.deployment(ctx, namespace, client.UnsafeDisableDeepCopy)
 }
 
 // existingVolume puts the tenant's data claim, as the cache holds it, into
@@ -632,9 +624,9 @@ func (s *tenantState) plannedReplicas() int32 {
 }
 
 // deployment reads the tenant's Deployment from the cache; nil if there is none.
-func (r *SaaSTenantReconciler) deployment(ctx context.Context, namespace string) (*appsv1.Deployment, error) {
+func (r *SaaSTenantReconciler) deployment(ctx context.Context, namespace string, opts ...client.GetOption) (*appsv1.Deployment, error) {
 	deployment := &appsv1.Deployment{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: tenantobjects.AppName}, deployment)
+	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: tenantobjects.AppName}, deployment, opts...)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
