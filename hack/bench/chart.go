@@ -71,6 +71,15 @@ type chartResult struct {
 	Render time.Duration
 	// Duration is the phase's wall time, setup included.
 	Duration time.Duration
+	// Rounds are each round's kooper and direct ways, the first of them
+	// those of Provision.
+	Rounds []chartRound
+}
+
+// chartRound is one round of the chart phase (--rounds): kooper's way and
+// the direct creates of as many tenants, back to back.
+type chartRound struct {
+	Kooper, Direct provisionRun
 }
 
 // chartSetup is what the three ways share.
@@ -85,6 +94,9 @@ type chartSetup struct {
 	renderer                  chartrender.Renderer
 }
 
+// chartRun runs the chart phase: --rounds rounds of kooper's way and the
+// direct creates (the first round's figures are the tables'; each round's
+// ratio and their median follow), then helm's way once.
 func (b *bench) chartRun(ctx context.Context, r *results) error {
 	c := b.cfg
 	if c.chartTenants <= 0 {
@@ -110,113 +122,202 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 	if err != nil {
 		return err
 	}
-	states := b.watchStates(wctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantReady, tenantProvisioned)
-	tenants, provisioned := states[0], states[1]
-	deployments := b.watchReady(wctx, &appsv1.DeploymentList{}, namespacedName,
-		kstatusCurrent(appsv1.SchemeGroupVersion.WithKind("Deployment")))
-	statefulSets := b.watchReady(wctx, &appsv1.StatefulSetList{}, namespacedName,
-		kstatusCurrent(appsv1.SchemeGroupVersion.WithKind("StatefulSet")))
+	w := b.newChartWays(wctx, s)
+	for k := range max(c.rounds, 1) {
+		if k > 0 {
+			logf("Chart round %d of %d", k+1, c.rounds)
+			if err := b.settleControllers(ctx); err != nil {
+				return err
+			}
+		}
+		op, err := w.kooper(ctx, res, k)
+		if err != nil {
+			return err
+		}
+		direct, err := w.direct(ctx, res, k)
+		if err != nil {
+			return err
+		}
+		res.Rounds = append(res.Rounds, chartRound{Kooper: op, Direct: direct})
+		if k == 0 {
+			res.Provision = append(res.Provision, op, direct)
+		}
+	}
+	return b.chartHelm(ctx, res, s)
+}
 
+// chartWays is what the chart phase's ways share across rounds: the chart,
+// the watches that time each tenant, and what a direct tenant must have
+// current to count as Ready.
+type chartWays struct {
+	b                         *bench
+	s                         *chartSetup
+	url                       string
+	tenants, provisioned      *readyWatcher
+	deployments, statefulSets *readyWatcher
+	tmpl                      *tenantTemplate // the direct creates' isolation objects, from kooper's first tenant
+	workloads                 sync.Map        // namespace → []workloadKey of what must be current
+}
+
+func (b *bench) newChartWays(ctx context.Context, s *chartSetup) *chartWays {
+	w := &chartWays{b: b, s: s, url: strings.TrimSuffix(b.stack.ReceiverURL, localstack.Product) + chartProduct}
+	states := b.watchStates(ctx, &saasv1alpha1.SaaSTenantList{}, tenantName, tenantReady, tenantProvisioned)
+	w.tenants, w.provisioned = states[0], states[1]
+	w.deployments = b.watchReady(ctx, &appsv1.DeploymentList{}, namespacedName,
+		kstatusCurrent(appsv1.SchemeGroupVersion.WithKind("Deployment")))
+	w.statefulSets = b.watchReady(ctx, &appsv1.StatefulSetList{}, namespacedName,
+		kstatusCurrent(appsv1.SchemeGroupVersion.WithKind("StatefulSet")))
+	return w
+}
+
+// kooper buys the round's chart tenants through the receiver and waits
+// until each is Ready. The first round also counts kooper's requests and
+// reconciles per tenant and profiles the API server.
+func (w *chartWays) kooper(ctx context.Context, res *chartResult, round int) (provisionRun, error) {
+	b, c := w.b, w.b.cfg
+	offset := round * c.chartTenants
 	logf("Buying %d tenants of the chart product %s through the receiver, %d at a time", c.chartTenants, chartProduct, c.concurrency)
-	url := strings.TrimSuffix(b.stack.ReceiverURL, localstack.Product) + chartProduct
-	before, err := b.requestsByMethod(ctx)
+	counted, err := b.countChartRequests(ctx, res, round == 0)
 	if err != nil {
-		return err
+		return provisionRun{}, err
 	}
-	kindsBefore, err := b.apiRequests(ctx)
-	if err != nil {
-		return err
-	}
-	reconcilesBefore, err := b.tenantReconciles(ctx)
-	if err != nil {
-		return err
-	}
+	// Each way's API server profile ends before the next way starts, so
+	// that `go tool pprof -diff_base` of the two shows what kooper adds.
+	profiled := w.profile(ctx, round, "apiserver-chart-kooper-cpu.pprof")
 	op := b.runWorkers(ctx, "kooper, chart (signed newInstance → Ready)", c.chartTenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
-			orderID := fmt.Sprintf("BENCHC%06d", i)
+			orderID := fmt.Sprintf("BENCHC%06d", offset+i)
 			at := time.Now()
 			if err := b.registerOrderOf(ctx, orderID, chartProductID, chartBasicSKU); err != nil {
 				return "", at, err
 			}
-			a, err := b.newInstanceAt(ctx, url, orderID, false)
+			a, err := b.newInstanceAt(ctx, w.url, orderID, false)
 			return a.InstanceID, at, err
-		}, tenants.when, provisioned.when, func(keys []string) bool { return tenants.waitAll(ctx, keys, provisionTimeout) })
-	res.Provision = append(res.Provision, op)
-	if after, err := b.requestsByMethod(ctx); err == nil {
-		res.OperatorRequests = map[string]float64{}
-		for m, n := range after {
-			res.OperatorRequests[m] = (n - before[m]) / float64(c.chartTenants)
+		}, w.tenants.when, w.provisioned.when, func(keys []string) bool { return w.tenants.waitAll(ctx, keys, provisionTimeout) })
+	counted()
+	logf("kooper, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", op.Rate, op.P50, op.P99, op.Errors)
+	profiled()
+	if len(op.TTR) == 0 {
+		return op, fmt.Errorf("no chart tenant became Ready: %s", op.FirstErr)
+	}
+	if w.tmpl == nil {
+		if w.tmpl, err = b.chartIsolationTemplate(ctx, w.s, fmt.Sprintf("BENCHC%06d", 0)); err != nil {
+			return op, fmt.Errorf("failed to copy a provisioned chart tenant's objects: %w", err)
 		}
 	}
-	if after, err := b.apiRequests(ctx); err == nil {
-		res.RequestKinds = requestsPerTenant(kindsBefore, after, c.chartTenants)
-	}
-	if after, err := b.tenantReconciles(ctx); err == nil {
-		res.Reconciles = (after - reconcilesBefore) / float64(c.chartTenants)
-	}
-	logf("kooper, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", op.Rate, op.P50, op.P99, op.Errors)
-	if len(op.TTR) == 0 {
-		return fmt.Errorf("no chart tenant became Ready: %s", op.FirstErr)
-	}
+	return op, nil
+}
 
-	tmpl, err := b.chartIsolationTemplate(ctx, s, fmt.Sprintf("BENCHC%06d", 0))
-	if err != nil {
-		return fmt.Errorf("failed to copy a provisioned chart tenant's objects: %w", err)
+// profile records the API server's CPU profile into file during the first
+// round's way; the returned wait blocks until it is written.
+func (w *chartWays) profile(ctx context.Context, round int, file string) (wait func()) {
+	if round > 0 {
+		return func() {}
 	}
-	// workloads[ns] are the keys, in deployments and statefulSets, of what
-	// must be current for the tenant in ns to count as Ready.
-	var workloads sync.Map
-	ready := func(ns string) (time.Time, bool) {
-		v, ok := workloads.Load(ns)
+	return w.b.profileAPIServer(ctx, idleWindow+30*time.Second, file)
+}
+
+// countChartRequests reads kooper's request and reconcile counters when
+// count is set; the returned done reads them again into res.
+func (b *bench) countChartRequests(ctx context.Context, res *chartResult, count bool) (done func(), err error) {
+	if !count {
+		return func() {}, nil
+	}
+	n := float64(b.cfg.chartTenants)
+	before, err := b.requestsByMethod(ctx)
+	if err != nil {
+		return nil, err
+	}
+	kindsBefore, err := b.apiRequests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reconcilesBefore, err := b.tenantReconciles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if after, err := b.requestsByMethod(ctx); err == nil {
+			res.OperatorRequests = map[string]float64{}
+			for m, v := range after {
+				res.OperatorRequests[m] = (v - before[m]) / n
+			}
+		}
+		if after, err := b.apiRequests(ctx); err == nil {
+			res.RequestKinds = requestsPerTenant(kindsBefore, after, b.cfg.chartTenants)
+		}
+		if after, err := b.tenantReconciles(ctx); err == nil {
+			res.Reconciles = (after - reconcilesBefore) / n
+		}
+	}, nil
+}
+
+// ready reports when every workload of the direct tenant in ns became
+// current.
+func (w *chartWays) ready(ns string) (time.Time, bool) {
+	v, ok := w.workloads.Load(ns)
+	if !ok {
+		return time.Time{}, false
+	}
+	var last time.Time
+	for _, wk := range v.([]workloadKey) {
+		t, ok := wk.watcher.when(wk.key)
 		if !ok {
 			return time.Time{}, false
 		}
-		var last time.Time
-		for _, w := range v.([]workloadKey) {
-			t, ok := w.watcher.when(w.key)
-			if !ok {
-				return time.Time{}, false
-			}
-			last = later(last, t)
-		}
-		return last, true
+		last = later(last, t)
 	}
-	waitAll := func(namespaces []string) bool {
-		var deploys, sets []string
-		for _, ns := range namespaces {
-			v, _ := workloads.Load(ns)
-			ws, _ := v.([]workloadKey)
-			for _, w := range ws {
-				if w.watcher == deployments {
-					deploys = append(deploys, w.key)
-				} else {
-					sets = append(sets, w.key)
-				}
-			}
-		}
-		return deployments.waitAll(ctx, deploys, provisionTimeout) && statefulSets.waitAll(ctx, sets, provisionTimeout)
-	}
-	track := func(ns string, objs []*unstructured.Unstructured) {
-		var ws []workloadKey
-		for _, o := range objs {
-			switch o.GroupVersionKind().GroupKind() {
-			case schema.GroupKind{Group: "apps", Kind: "Deployment"}:
-				ws = append(ws, workloadKey{deployments, ns + "/" + o.GetName()})
-			case schema.GroupKind{Group: "apps", Kind: "StatefulSet"}:
-				ws = append(ws, workloadKey{statefulSets, ns + "/" + o.GetName()})
-			}
-		}
-		workloads.Store(ns, ws)
-	}
+	return last, true
+}
 
+// waitAll waits until every workload of the direct tenants in namespaces
+// is current.
+func (w *chartWays) waitAll(ctx context.Context, namespaces []string) bool {
+	var deploys, sets []string
+	for _, ns := range namespaces {
+		v, _ := w.workloads.Load(ns)
+		ws, _ := v.([]workloadKey)
+		for _, wk := range ws {
+			if wk.watcher == w.deployments {
+				deploys = append(deploys, wk.key)
+			} else {
+				sets = append(sets, wk.key)
+			}
+		}
+	}
+	return w.deployments.waitAll(ctx, deploys, provisionTimeout) && w.statefulSets.waitAll(ctx, sets, provisionTimeout)
+}
+
+// track records the Deployments and StatefulSets of objs as what the
+// direct tenant in ns must have current.
+func (w *chartWays) track(ns string, objs []*unstructured.Unstructured) {
+	var ws []workloadKey
+	for _, o := range objs {
+		switch o.GroupVersionKind().GroupKind() {
+		case schema.GroupKind{Group: "apps", Kind: "Deployment"}:
+			ws = append(ws, workloadKey{w.deployments, ns + "/" + o.GetName()})
+		case schema.GroupKind{Group: "apps", Kind: "StatefulSet"}:
+			ws = append(ws, workloadKey{w.statefulSets, ns + "/" + o.GetName()})
+		}
+	}
+	w.workloads.Store(ns, ws)
+}
+
+// direct creates the same objects as kooper's way for the round's tenants,
+// rendering the chart per tenant in this process, and waits until each
+// tenant's workloads are current.
+func (w *chartWays) direct(ctx context.Context, res *chartResult, round int) (provisionRun, error) {
+	b, c, s := w.b, w.b.cfg, w.s
+	offset := round * c.chartTenants
 	var created sync.Map
 	var renders atomic.Int64
 	var renderTime atomic.Int64
 	var kinds atomic.Value
 	logf("Creating the same objects for %d chart tenants directly (rendering the chart in process), %d at a time", c.chartTenants, c.concurrency)
+	profiled := w.profile(ctx, round, "apiserver-chart-direct-cpu.pprof")
 	direct := b.runWorkers(ctx, "direct creates, chart (ceiling)", c.chartTenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
-			id := fmt.Sprintf("cd-%019d", i)
+			id := fmt.Sprintf("cd-%019d", offset+i)
 			ns := tenantobjects.NamespaceName(s.product, id)
 			at := time.Now()
 			objs, err := s.render(ctx, id, ns)
@@ -225,38 +326,55 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 			if err != nil {
 				return ns, at, err
 			}
-			track(ns, objs)
-			if _, err := tmpl.create(ctx, b.client, id); err != nil {
+			w.track(ns, objs)
+			if _, err := w.tmpl.create(ctx, b.client, id); err != nil {
 				return ns, at, err
 			}
-			labels := map[string]string{saasv1alpha1.ManagedByLabel: "bench-ceiling", saasv1alpha1.InstanceIDLabel: id,
-				saasv1alpha1.ProductLabel: chartProduct}
-			for _, o := range objs {
-				l := o.GetLabels()
-				if l == nil {
-					l = map[string]string{}
-				}
-				for k, v := range labels {
-					l[k] = v
-				}
-				o.SetLabels(l)
-				if err := b.client.Create(ctx, typedForProtobuf(b.client.Scheme(), o)); err != nil {
-					return ns, at, fmt.Errorf("create %s %s: %w", o.GetKind(), o.GetName(), err)
-				}
+			if err := b.createRendered(ctx, id, objs); err != nil {
+				return ns, at, err
 			}
 			created.Store(ns, time.Now())
-			kinds.CompareAndSwap(nil, append(tmpl.kinds(), kindsOf(objs)...))
+			kinds.CompareAndSwap(nil, append(w.tmpl.kinds(), kindsOf(objs)...))
 			return ns, at, nil
-		}, ready, syncMapLookup(&created), waitAll)
-	res.Provision = append(res.Provision, direct)
-	if n := renders.Load(); n > 0 {
-		res.Render = time.Duration(renderTime.Load() / n)
-	}
-	if k, ok := kinds.Load().([]string); ok {
-		res.Objects = k
+		}, w.ready, syncMapLookup(&created), func(keys []string) bool { return w.waitAll(ctx, keys) })
+	if round == 0 {
+		if n := renders.Load(); n > 0 {
+			res.Render = time.Duration(renderTime.Load() / n)
+		}
+		if k, ok := kinds.Load().([]string); ok {
+			res.Objects = k
+		}
 	}
 	logf("direct, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", direct.Rate, direct.P50, direct.P99, direct.Errors)
+	profiled()
+	return direct, nil
+}
 
+// createRendered creates a direct tenant's rendered objects, labelled as
+// the bench's.
+func (b *bench) createRendered(ctx context.Context, id string, objs []*unstructured.Unstructured) error {
+	labels := map[string]string{saasv1alpha1.ManagedByLabel: "bench-ceiling", saasv1alpha1.InstanceIDLabel: id,
+		saasv1alpha1.ProductLabel: chartProduct}
+	for _, o := range objs {
+		l := o.GetLabels()
+		if l == nil {
+			l = map[string]string{}
+		}
+		for k, v := range labels {
+			l[k] = v
+		}
+		o.SetLabels(l)
+		if err := b.client.Create(ctx, typedForProtobuf(b.client.Scheme(), o)); err != nil {
+			return fmt.Errorf("create %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// chartHelm installs min(--chart-tenants, --helm-tenants) chart tenants
+// with one helm install --wait each.
+func (b *bench) chartHelm(ctx context.Context, res *chartResult, s *chartSetup) error {
+	c := b.cfg
 	helmTenants := min(c.helmTenants, c.chartTenants)
 	if helmTenants <= 0 {
 		return nil

@@ -52,9 +52,45 @@ type cpuCharge struct {
 	start  time.Time
 }
 
-// startCharge samples the processes at rest for idleWindow, then starts
-// the charge.
+// restCores is kube-apiserver's CPU, in cores, under which the machine
+// counts as at rest; restTimeout caps the wait for it.
+const (
+	restCores   = 0.3
+	restTimeout = 30 * time.Second
+)
+
+// waitAtRest waits until kube-apiserver has used under restCores for two
+// one-second windows running, or restTimeout has passed, and logs how long
+// it waited. A way leaves a tail when it ends (kube-controller-manager's
+// EndpointSlices and ReplicaSet status, kwok's pod status, kooper's last
+// reconciles and Events): the next way's sample at rest would otherwise
+// take that tail for rest and charge the next way too little, while the
+// tail slows it.
+func (b *bench) waitAtRest() {
+	start := time.Now()
+	quiet, cores := 0, 0.0
+	last := b.cpuNow()["kube-apiserver"]
+	for quiet < 2 && time.Since(start) < restTimeout {
+		time.Sleep(time.Second) //nolint:forbidigo // a sampling window, not a wait for a condition
+		now := b.cpuNow()["kube-apiserver"]
+		cores, last = now-last, now
+		if cores < restCores {
+			quiet++
+		} else {
+			quiet = 0
+		}
+	}
+	if quiet < 2 {
+		logf("kube-apiserver not at rest after %s (%.2f cores in the last second); starting anyway", restTimeout, cores)
+		return
+	}
+	logf("At rest after %s (kube-apiserver %.2f cores)", time.Since(start).Round(time.Second), cores)
+}
+
+// startCharge waits for the machine to be at rest, samples the processes
+// at rest for idleWindow, then starts the charge.
 func (b *bench) startCharge() cpuCharge {
+	b.waitAtRest()
 	rest := b.cpuNow()
 	time.Sleep(idleWindow) //nolint:forbidigo // a sampling window, not a wait for a condition
 	now := b.cpuNow()

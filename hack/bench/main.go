@@ -54,7 +54,7 @@ func parseFlags() (config, error) {
 	c := config{}
 	flag.StringVar(&c.out, "out", envOr("BENCH_OUT", "bin/bench"), "directory for the report, the plot and the cluster's state (BENCH_OUT)")
 	flag.IntVar(&c.tenants, "tenants", envInt("BENCH_TENANTS", 1000), "tenants bought through the receiver for the throughput run (BENCH_TENANTS)")
-	flag.IntVar(&c.rounds, "rounds", envInt("BENCH_ROUNDS", 1), "rounds of the throughput run: each buys --tenants tenants through the receiver, then creates as many directly, then as many records; the report gives each round's ratios and their median, since the machine's speed drifts between the ways of one round less than across a whole run (BENCH_ROUNDS)")
+	flag.IntVar(&c.rounds, "rounds", envInt("BENCH_ROUNDS", 1), "rounds of the throughput run and of the chart phase: each buys --tenants (--chart-tenants) tenants through the receiver, then creates as many directly (and, in the throughput run, as many records); the report gives each round's ratios and their median, since the machine's speed drifts between the ways of one round less than across a whole run (BENCH_ROUNDS)")
 	flag.IntVar(&c.helmTenants, "helm-tenants", envInt("BENCH_HELM_TENANTS", 50), "tenants installed with one helm install each (BENCH_HELM_TENANTS)")
 	flag.IntVar(&c.chartTenants, "chart-tenants", envInt("BENCH_CHART_TENANTS", 150), "tenants of the chart sample product bought through the receiver, and created directly; helm installs min(this, --helm-tenants) of them; 0 skips the chart phase. Each has two pods, which --nodes 0 makes room for (BENCH_CHART_TENANTS)")
 	flag.IntVar(&c.scale, "scale", envInt("BENCH_SCALE", 10000), "tenants in the cluster for the scale run; 0 skips it (BENCH_SCALE)")
@@ -105,7 +105,7 @@ func parseFlags() (config, error) {
 func (c config) nodesNeeded() int {
 	pods := 3*c.tenants*max(c.rounds, 1) + c.helmTenants
 	if c.chartTenants > 0 {
-		pods += 2 * (2*c.chartTenants + min(c.helmTenants, c.chartTenants))
+		pods += 2 * (2*c.chartTenants*max(c.rounds, 1) + min(c.helmTenants, c.chartTenants))
 	}
 	pods += pods / 10
 	return (pods + localcluster.PodsPerNode - 1) / localcluster.PodsPerNode

@@ -321,6 +321,28 @@ func writeRounds(p func(string, ...any), rounds []round) {
 		median(toRecord), slices.Min(toRecord), slices.Max(toRecord))
 }
 
+// writeChartRounds writes each chart round's rates and ratio, and their
+// median, when the run had more than one (--rounds).
+func writeChartRounds(p func(string, ...any), rounds []chartRound) {
+	if len(rounds) < 2 {
+		return
+	}
+	p("\nThe %d rounds of the chart phase (the tables above are the first), each with its own direct creates:\n", len(rounds))
+	p("| Round | kooper, chart, tenants/s | direct creates | kooper ÷ direct creates | API server CPU per tenant, kooper ÷ direct |")
+	p("|---|---:|---:|---:|---:|")
+	var rates, cpu []float64
+	for i, x := range rounds {
+		api := func(run provisionRun) float64 { return run.CPUPerTenant["kube-apiserver"] }
+		rates = append(rates, x.Kooper.Rate/x.Direct.Rate)
+		cpu = append(cpu, api(x.Kooper)/api(x.Direct))
+		p("| %d | %.2f | %.2f | %s | %s |", i+1, x.Kooper.Rate, x.Direct.Rate,
+			ratio(x.Kooper.Rate, x.Direct.Rate), ratio(api(x.Kooper), api(x.Direct)))
+	}
+	p("| **median** | | | **%.2f×** | %.2f× |", median(rates), median(cpu))
+	p("\nkooper, chart / direct creates, the median of the rounds: **%.2f×** (target ≥ 0.80×); the rounds' range %.2f–%.2f×.",
+		median(rates), slices.Min(rates), slices.Max(rates))
+}
+
 // median is the middle value of xs (the mean of the two middle ones for an
 // even count); xs is sorted in place.
 func median(xs []float64) float64 {
@@ -354,6 +376,7 @@ func writeChart(p func(string, ...any), dir string, r *results) error {
 		p("kooper, chart / helm: **%s**; direct creates / helm (the ceiling's own ratio): **%s**. Helm ran %d tenants; its rate is taken as the rate for the larger N.",
 			ratio(ch.Provision[0].Rate, ch.Provision[2].Rate), ratio(ch.Provision[1].Rate, ch.Provision[2].Rate), ch.Provision[2].N)
 	}
+	writeChartRounds(p, ch.Rounds)
 	if len(ch.OperatorRequests) > 0 {
 		var parts []string
 		total := 0.0
