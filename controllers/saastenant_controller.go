@@ -476,7 +476,7 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
 		Named("saastenant")
 	for _, child := range TenantChildTypes() {
-		b = b.Watches(child, handler.EnqueueRequestsFromMapFunc(tenantOfChild))
+		b = b.Watches(child, tenantOfChildEvents())
 	}
 	return b.Complete(r)
 }

@@ -1,0 +1,95 @@
+package controllers
+
+import (
+	"context"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// WorkloadCurrentPriority is the tenant queue's priority (controller-runtime's
+// priority queue; an ordinary event's is 0) of a tenant one of whose
+// workloads just became current: the tenant may now be Available, and a
+// new one Ready. Under a burst of purchases the pass that writes a new
+// tenant's Ready would otherwise wait behind the first passes of every
+// tenant bought after it, and the first buyer for the last. A workload
+// becomes current once per rollout, so the tenants it puts ahead are
+// those whose rollout just ended: they cannot hold new purchases back for
+// longer than one short pass each.
+const WorkloadCurrentPriority = 10
+
+// tenantOfChildEvents maps the events of a tenant's objects to the tenant,
+// as tenantOfChild does, and queues the tenant at WorkloadCurrentPriority
+// when an update makes one of its workloads current.
+func tenantOfChildEvents() handler.EventHandler {
+	return childEvents{EventHandler: handler.EnqueueRequestsFromMapFunc(tenantOfChild)}
+}
+
+// childEvents is tenantOfChildEvents' handler: the mapped handler's, but
+// for an update that makes a workload current.
+type childEvents struct {
+	handler.EventHandler
+}
+
+// Update implements handler.EventHandler.
+func (h childEvents) Update(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request])
+	if !ok || !becameCurrent(e.ObjectOld, e.ObjectNew) {
+		h.EventHandler.Update(ctx, e, q)
+		return
+	}
+	priority := WorkloadCurrentPriority
+	pq.AddWithOpts(priorityqueue.AddOpts{Priority: &priority}, tenantOfChild(ctx, e.ObjectNew)...)
+}
+
+// becameCurrent reports whether an update moved a workload (a Deployment,
+// StatefulSet, Job or PersistentVolumeClaim) from not current to current,
+// as kstatus judges it, which is how the tenant's Available judges it.
+// Other kinds, and objects kstatus cannot read, never become current here.
+func becameCurrent(before, after client.Object) bool {
+	gvk, ok := workloadKind(after)
+	return ok && !isCurrent(before, gvk) && isCurrent(after, gvk)
+}
+
+// workloadKind is the kind of a workload kstatus judges by more than its
+// conditions; objects from the cache carry no kind of their own.
+func workloadKind(obj client.Object) (schema.GroupVersionKind, bool) {
+	switch obj.(type) {
+	case *appsv1.Deployment:
+		return appsv1.SchemeGroupVersion.WithKind("Deployment"), true
+	case *appsv1.StatefulSet:
+		return appsv1.SchemeGroupVersion.WithKind("StatefulSet"), true
+	case *batchv1.Job:
+		return batchv1.SchemeGroupVersion.WithKind("Job"), true
+	case *corev1.PersistentVolumeClaim:
+		return corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaim"), true
+	}
+	return schema.GroupVersionKind{}, false
+}
+
+// isCurrent reports whether kstatus finds obj, of kind gvk, current; false
+// when it cannot tell.
+func isCurrent(obj client.Object, gvk schema.GroupVersionKind) bool {
+	if obj == nil {
+		return false
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return false
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetGroupVersionKind(gvk)
+	res, err := status.Compute(u)
+	return err == nil && res.Status == status.CurrentStatus
+}

@@ -1,0 +1,143 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// tenantLabels are the labels that make an object a tenant's child.
+func tenantLabels(id string) map[string]string {
+	return map[string]string{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, saasv1alpha1.InstanceIDLabel: id}
+}
+
+// rollingOut is a tenant's Deployment whose pod is not available yet;
+// rolledOutCopy the same Deployment once it is (rolledOut), as
+// kube-controller-manager reports it.
+func rollingOut(id string) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "t-" + id, Labels: tenantLabels(id), Generation: 1, ResourceVersion: "1"},
+		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)},
+		Status:     appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1},
+	}
+}
+
+func rolledOutCopy(id string) *appsv1.Deployment {
+	d := rollingOut(id)
+	d.ResourceVersion = "2"
+	rolledOut(d)
+	return d
+}
+
+// queued takes every tenant from q, in the order the controller would,
+// with its priority.
+func queued(q priorityqueue.PriorityQueue[reconcile.Request]) map[string]int {
+	out := map[string]int{}
+	for q.Len() > 0 {
+		item, priority, _ := q.GetWithPriority()
+		out[item.Name] = priority
+		q.Done(item)
+	}
+	return out
+}
+
+// A burst of purchases queues every new tenant's first pass; the pass that
+// writes an earlier tenant's Ready once its workload is rolled out goes
+// ahead of them, or the first buyer waits for the last.
+func TestATenantWhoseWorkloadRolledOutIsQueuedAheadOfNewPurchases(t *testing.T) {
+	ctx := context.Background()
+	h := tenantOfChildEvents()
+	q := priorityqueue.New[reconcile.Request]("test")
+	defer q.ShutDown()
+
+	// Two new tenants, queued in the order they were bought.
+	q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: "bought-second"}})
+	q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: "bought-third"}})
+	// The first tenant's Deployment rolls out.
+	h.Update(ctx, event.UpdateEvent{ObjectOld: rollingOut("bought-first"), ObjectNew: rolledOutCopy("bought-first")}, q)
+
+	item, priority, _ := q.GetWithPriority()
+	if item.Name != "bought-first" || priority != WorkloadCurrentPriority {
+		t.Fatalf("first out of the queue: %s at priority %d; want bought-first at %d", item.Name, priority, WorkloadCurrentPriority)
+	}
+	q.Done(item)
+	if got := queued(q); got["bought-second"] != 0 || got["bought-third"] != 0 || len(got) != 2 {
+		t.Fatalf("the rest of the queue: %v; want the two new tenants at priority 0", got)
+	}
+}
+
+// Only the update that makes a workload current moves its tenant ahead:
+// churn in a tenant already running (a pod restarting, a scale) does not,
+// so established tenants cannot hold new purchases back; objects that are
+// not a tenant's queue nothing.
+func TestOnlyAWorkloadBecomingCurrentMovesItsTenantAhead(t *testing.T) {
+	completedJob := func(id string, done bool) *batchv1.Job {
+		j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "migrate", Namespace: "t-" + id, Labels: tenantLabels(id)}}
+		if done {
+			j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+			j.Status.Succeeded = 1
+		}
+		return j
+	}
+	scaled := rolledOutCopy("running")
+	scaled.Spec.Replicas = ptr.To[int32](2)
+	rolledOut(scaled)
+	foreign := rolledOutCopy("x")
+	foreign.Labels = nil
+	foreignBefore := rollingOut("x")
+	foreignBefore.Labels = nil
+	scaled.ResourceVersion = "3"
+	// later is the same object a write later: an update event with an
+	// unchanged resourceVersion is a resync.
+	later := func(d *appsv1.Deployment) *appsv1.Deployment {
+		d.ResourceVersion = "3"
+		return d
+	}
+
+	for _, tc := range []struct {
+		name          string
+		before, after client.Object
+		want          map[string]int
+	}{
+		{"a Deployment rolled out", rollingOut("a"), rolledOutCopy("a"), map[string]int{"a": WorkloadCurrentPriority}},
+		{"a Job completed", completedJob("j", false), completedJob("j", true), map[string]int{"j": WorkloadCurrentPriority}},
+		{"a Deployment still rolling out", rollingOut("b"), later(rollingOut("b")), map[string]int{"b": 0}},
+		{"a running Deployment scaled", rolledOutCopy("running"), scaled, map[string]int{"running": 0}},
+		{"a Deployment losing its pods", rolledOutCopy("failing"), later(rollingOut("failing")), map[string]int{"failing": 0}},
+		{"a Service (no rollout)", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Labels: tenantLabels("s"), ResourceVersion: "1"}},
+			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Labels: tenantLabels("s"), ResourceVersion: "2"}}, map[string]int{"s": 0}},
+		{"not a tenant's", foreignBefore, foreign, map[string]int{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := priorityqueue.New[reconcile.Request]("test")
+			defer q.ShutDown()
+			tenantOfChildEvents().Update(context.Background(), event.UpdateEvent{ObjectOld: tc.before, ObjectNew: tc.after}, q)
+			if got := queued(q); !mapsEqual(got, tc.want) {
+				t.Fatalf("queued %v; want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func mapsEqual(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
