@@ -22,6 +22,7 @@ import (
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -157,6 +158,10 @@ func (s *tenantState) requeueAt(d time.Duration) {
 
 // Reconcile brings one tenant to what its spec and product ask for.
 func (r *SaaSTenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	// A pass a rollout put ahead (WorkloadCurrentPriority) does not keep
+	// that place for the requeues it asks for: its timers and retries
+	// queue as any tenant's.
+	defer func() { result.Priority = ptr.To(ordinaryPriority) }()
 	// before is the cache's own object, read without a copy and only read
 	// (the Events of this reconcile's transitions compare with it): two
 	// copies per reconcile instead of three, which a restart pays for

@@ -29,6 +29,10 @@ import (
 // longer than one short pass each.
 const WorkloadCurrentPriority = 10
 
+// ordinaryPriority is the priority queue's own for an event, and the one a
+// tenant's requeues go back to.
+const ordinaryPriority = 0
+
 // tenantOfChildEvents maps the events of a tenant's objects to the tenant,
 // as tenantOfChild does, and queues the tenant at WorkloadCurrentPriority
 // when an update makes one of its workloads current.

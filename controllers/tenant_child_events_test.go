@@ -141,3 +141,18 @@ func mapsEqual(a, b map[string]int) bool {
 	}
 	return true
 }
+
+// The place a rollout bought a tenant lasts one pass: the requeues the
+// pass asks for (the expiry timer, a retry) go back to the ordinary
+// priority, so tenants running for months do not all sit ahead of new
+// purchases whenever their timers fire.
+func TestATenantsRequeuesGoBackToTheOrdinaryPriority(t *testing.T) {
+	r := &SaaSTenantReconciler{Client: k8sClient}
+	result, err := r.Reconcile(testContext(t), reconcile.Request{NamespacedName: client.ObjectKey{Name: "no-such-tenant"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if result.Priority == nil || *result.Priority != ordinaryPriority {
+		t.Fatalf("the result's priority is %v; want %d", result.Priority, ordinaryPriority)
+	}
+}
