@@ -13,7 +13,6 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -681,14 +680,7 @@ func deploymentAvailable(d *appsv1.Deployment, exists bool) (bool, string) {
 	if !exists {
 		return false, "Deployment not created yet"
 	}
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(d)
-	if err != nil {
-		return false, fmt.Sprintf("Deployment: %v", err)
-	}
-	obj := &unstructured.Unstructured{Object: u}
-	obj.SetAPIVersion("apps/v1")
-	obj.SetKind("Deployment")
-	res, err := status.Compute(obj)
+	res, err := tenantobjects.Status(d, appsv1.SchemeGroupVersion.WithKind("Deployment"))
 	switch {
 	case err != nil:
 		return false, fmt.Sprintf("Deployment: %v", err)

@@ -6,16 +6,15 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/workqueue"
-	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // WorkloadCurrentPriority is the tenant queue's priority (controller-runtime's
@@ -63,7 +62,7 @@ func (h childEvents) Update(ctx context.Context, e event.UpdateEvent, q workqueu
 // Other kinds, and objects kstatus cannot read, never become current here.
 func becameCurrent(before, after client.Object) bool {
 	gvk, ok := workloadKind(after)
-	return ok && !isCurrent(before, gvk) && isCurrent(after, gvk)
+	return ok && !tenantobjects.Current(before, gvk) && tenantobjects.Current(after, gvk)
 }
 
 // workloadKind is the kind of a workload kstatus judges by more than its
@@ -80,20 +79,4 @@ func workloadKind(obj client.Object) (schema.GroupVersionKind, bool) {
 		return corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaim"), true
 	}
 	return schema.GroupVersionKind{}, false
-}
-
-// isCurrent reports whether kstatus finds obj, of kind gvk, current; false
-// when it cannot tell.
-func isCurrent(obj client.Object, gvk schema.GroupVersionKind) bool {
-	if obj == nil {
-		return false
-	}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return false
-	}
-	u := &unstructured.Unstructured{Object: m}
-	u.SetGroupVersionKind(gvk)
-	res, err := status.Compute(u)
-	return err == nil && res.Status == status.CurrentStatus
 }

@@ -20,11 +20,9 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
-	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -434,16 +432,7 @@ func namespacedName(obj client.Object) string { return obj.GetNamespace() + "/" 
 // kstatusCurrent is what the tenant controller's Available condition asks
 // of a chart's object: kstatus finds it Current.
 func kstatusCurrent(gvk schema.GroupVersionKind) func(client.Object) bool {
-	return func(obj client.Object) bool {
-		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-		if err != nil {
-			return false
-		}
-		u := &unstructured.Unstructured{Object: m}
-		u.SetGroupVersionKind(gvk)
-		res, err := status.Compute(u)
-		return err == nil && res.Status == status.CurrentStatus
-	}
+	return func(obj client.Object) bool { return tenantobjects.Current(obj, gvk) }
 }
 
 func kindsOf(objs []*unstructured.Unstructured) []string {

@@ -16,4 +16,6 @@
 // reason where there is one, and the caller stalls the tenant. A change of
 // what it builds for an unchanged tenant can change the pod template, and
 // so restart every running tenant on upgrade: testdata/ pins the rendering.
+// Status judges an object as read back (kstatus), for the tenant
+// controller and the bench alike.
 package tenantobjects
