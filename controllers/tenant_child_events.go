@@ -5,7 +5,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,7 +21,7 @@ import (
 // workloads just became current: the tenant may now be Available, and a
 // new one Ready. Under a burst of purchases the pass that writes a new
 // tenant's Ready would otherwise wait behind the first passes of every
-// tenant bought after it, and the first buyer for the last. A workload
+// tenant bought after it: the first buyer would wait for the last. A workload
 // becomes current once per rollout, so the tenants it puts ahead are
 // those whose rollout just ended: they cannot hold new purchases back for
 // longer than one short pass each.
@@ -57,16 +56,21 @@ func (h childEvents) Update(ctx context.Context, e event.UpdateEvent, q workqueu
 }
 
 // becameCurrent reports whether an update moved a workload (a Deployment,
-// StatefulSet, Job or PersistentVolumeClaim) from not current to current,
-// as kstatus judges it, which is how the tenant's Available judges it.
-// Other kinds, and objects kstatus cannot read, never become current here.
+// StatefulSet or Job) from not current to current, as kstatus judges it,
+// which is how the tenant's Available judges it. A claim is left out: it
+// binds before the pod that mounts it can start, so its tenant is never
+// Available by then. Other kinds, and objects kstatus cannot read, never
+// become current here. The new object is judged first: most updates of a
+// rollout leave it not current, and the old one need not be converted.
 func becameCurrent(before, after client.Object) bool {
 	gvk, ok := workloadKind(after)
-	return ok && !tenantobjects.Current(before, gvk) && tenantobjects.Current(after, gvk)
+	return ok && tenantobjects.Current(after, gvk) && !tenantobjects.Current(before, gvk)
 }
 
-// workloadKind is the kind of a workload kstatus judges by more than its
-// conditions; objects from the cache carry no kind of their own.
+// workloadKind is the kind of a workload whose rollout a tenant waits for.
+// kstatus needs it to apply that kind's rules (replicas updated, ready and
+// available; a Job complete), and objects from the cache carry no kind of
+// their own.
 func workloadKind(obj client.Object) (schema.GroupVersionKind, bool) {
 	switch obj.(type) {
 	case *appsv1.Deployment:
@@ -75,8 +79,6 @@ func workloadKind(obj client.Object) (schema.GroupVersionKind, bool) {
 		return appsv1.SchemeGroupVersion.WithKind("StatefulSet"), true
 	case *batchv1.Job:
 		return batchv1.SchemeGroupVersion.WithKind("Job"), true
-	case *corev1.PersistentVolumeClaim:
-		return corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaim"), true
 	}
 	return schema.GroupVersionKind{}, false
 }
