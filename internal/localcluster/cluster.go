@@ -13,9 +13,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -156,7 +158,7 @@ func (c *Cluster) startControlPlane() error {
 	c.env = &envtest.Environment{
 		BinaryAssetsDirectory:    c.Tools.EnvtestDir,
 		ControlPlaneStartTimeout: 2 * time.Minute,
-		ControlPlaneStopTimeout:  10 * time.Second,
+		ControlPlaneStopTimeout:  controlPlaneStopTimeout,
 	}
 	c.env.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(c.dir, "etcd"), Out: etcdLog, Err: etcdLog}
 	api := c.env.ControlPlane.GetAPIServer()
@@ -407,8 +409,31 @@ func (c *Cluster) Stop() error {
 	errs = append(errs, c.stopNode())
 	if c.env != nil {
 		c.logf("Stopping kube-apiserver and etcd")
-		errs = append(errs, c.env.Stop())
+		errs = append(errs, killedIsStopped(c.env.Stop(), c.logf))
 		c.env = nil
 	}
 	return errors.Join(errs...)
+}
+
+// controlPlaneStopTimeout is how long envtest waits for kube-apiserver and
+// etcd to stop after SIGTERM before it kills them.
+const controlPlaneStopTimeout = 10 * time.Second
+
+// killedIsStopped takes out of err, envtest's stop of the control plane,
+// each process envtest killed because it had not stopped within
+// ControlPlaneStopTimeout of SIGTERM, and logs it: a kube-apiserver
+// draining many watches (a demo after a burst of purchases) can take
+// longer, and a local cluster is thrown away whole, so a kill is a stop,
+// not a failure of make demo. A process envtest could not kill stays an
+// error, as does any other.
+func killedIsStopped(err error, logf func(string, ...any)) error {
+	return kerrors.FilterOut(err, func(e error) bool {
+		name, timedOut := strings.CutPrefix(e.Error(), "timeout waiting for process ")
+		name, stopping := strings.CutSuffix(name, " to stop")
+		if !timedOut || !stopping || strings.Contains(name, "\n") {
+			return false
+		}
+		logf("%s had not stopped %s after SIGTERM: killed", name, controlPlaneStopTimeout)
+		return true
+	})
 }
