@@ -95,12 +95,14 @@ Drive the marketplace (the sample product's key is the spec's test key):
   bin/demo/bin/marketplace-sim query-instance --instance-id %s
   bin/demo/bin/marketplace-sim freeze --instance-id %s
   bin/demo/bin/marketplace-sim new-instance --sim-url %s --wait 2m
+  # The cluster has %d volumes, one per tenant of the sample product: later purchases
+  # are stored and answered, but their tenants wait for a volume (kubectl kooper describe).
 
 Metrics: %s (receiver), %s (controllers)
 Logs of every process: %s
 `, stack.Cluster.Kubeconfig, stack.ToolPath(), filepath.Dir(stack.Binary("kubectl-kooper")), t.Name,
 		strings.TrimSuffix(stack.ReceiverURL, "/koogallery/"+localstack.Product), t.Status.Namespace, t.Status.Namespace, t.Status.CredentialsSecretName,
-		localstack.Namespace, stack.ReceiverURL, localstack.BasicKey, t.Name, t.Name, stack.SimURL, stack.MetricsURL, stack.ControllersMetricsURL, stack.LogDir())
+		localstack.Namespace, stack.ReceiverURL, localstack.BasicKey, t.Name, t.Name, stack.SimURL, localstack.DataVolumes, stack.MetricsURL, stack.ControllersMetricsURL, stack.LogDir())
 }
 
 func indent(s string) string {

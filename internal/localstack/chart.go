@@ -23,10 +23,10 @@ import (
 	"github.com/kooper-io/kooper/internal/localcluster"
 )
 
-// dataVolumes is how many PersistentVolumes the stack provides. The local
+// DataVolumes is how many PersistentVolumes the stack provides. The local
 // cluster has no storage provisioner, so it pre-creates hostPath volumes
 // (kwok never mounts them) for the PV controller to bind tenants' claims to.
-const dataVolumes = 12
+const DataVolumes = 12
 
 // The sample product's Ingress certificate Secret and domain.
 const (
@@ -96,7 +96,7 @@ func (s *Stack) createSecrets(ctx context.Context) error {
 }
 
 func (s *Stack) createDataVolumes(ctx context.Context) error {
-	for i := range dataVolumes {
+	for i := range DataVolumes {
 		pv := &corev1.PersistentVolume{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("local-data-%02d", i)},
 			Spec: corev1.PersistentVolumeSpec{
