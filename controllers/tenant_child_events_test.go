@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"maps"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -93,11 +94,11 @@ func TestOnlyAWorkloadBecomingCurrentMovesItsTenantAhead(t *testing.T) {
 	scaled := rolledOutCopy("running")
 	scaled.Spec.Replicas = ptr.To[int32](2)
 	rolledOut(scaled)
+	scaled.ResourceVersion = "3"
 	foreign := rolledOutCopy("x")
 	foreign.Labels = nil
 	foreignBefore := rollingOut("x")
 	foreignBefore.Labels = nil
-	scaled.ResourceVersion = "3"
 	// later is the same object a write later: an update event with an
 	// unchanged resourceVersion is a resync.
 	later := func(d *appsv1.Deployment) *appsv1.Deployment {
@@ -127,23 +128,11 @@ func TestOnlyAWorkloadBecomingCurrentMovesItsTenantAhead(t *testing.T) {
 			q := priorityqueue.New[reconcile.Request]("test")
 			defer q.ShutDown()
 			tenantOfChildEvents().Update(context.Background(), event.UpdateEvent{ObjectOld: tc.before, ObjectNew: tc.after}, q)
-			if got := queued(q); !mapsEqual(got, tc.want) {
+			if got := queued(q); !maps.Equal(got, tc.want) {
 				t.Fatalf("queued %v; want %v", got, tc.want)
 			}
 		})
 	}
-}
-
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // The place a rollout bought a tenant lasts one pass: the requeues the

@@ -221,12 +221,7 @@ func (b *bench) countChartRequests(ctx context.Context, res *chartResult, count 
 	if !count {
 		return func() {}, nil
 	}
-	n := float64(b.cfg.chartTenants)
-	before, err := b.requestsByMethod(ctx)
-	if err != nil {
-		return nil, err
-	}
-	kindsBefore, err := b.apiRequests(ctx)
+	counted, err := b.countRequests(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -235,17 +230,10 @@ func (b *bench) countChartRequests(ctx context.Context, res *chartResult, count 
 		return nil, err
 	}
 	return func() {
-		if after, err := b.requestsByMethod(ctx); err == nil {
-			res.OperatorRequests = map[string]float64{}
-			for m, v := range after {
-				res.OperatorRequests[m] = (v - before[m]) / n
-			}
-		}
-		if after, err := b.apiRequests(ctx); err == nil {
-			res.RequestKinds = requestsPerTenant(kindsBefore, after, b.cfg.chartTenants)
-		}
+		requests := counted(b.cfg.chartTenants)
+		res.OperatorRequests, res.RequestKinds = requests.byMethod, requests.byKind
 		if after, err := b.tenantReconciles(ctx); err == nil {
-			res.Reconciles = (after - reconcilesBefore) / n
+			res.Reconciles = (after - reconcilesBefore) / float64(b.cfg.chartTenants)
 		}
 	}, nil
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kooper-io/kooper/internal/localstack"
 	"github.com/kooper-io/kooper/internal/procstat"
@@ -59,28 +62,27 @@ const (
 	restTimeout = 30 * time.Second
 )
 
-// waitAtRest waits until kube-apiserver has used under restCores for two
-// one-second windows running, or restTimeout has passed, and logs how long
-// it waited. A way leaves a tail when it ends (kube-controller-manager's
-// EndpointSlices and ReplicaSet status, kwok's pod status, kooper's last
-// reconciles and Events): the next way's sample at rest would otherwise
-// take that tail for rest and charge the next way too little, while the
-// tail slows it.
-func (b *bench) waitAtRest() {
+// waitAtRest waits until kube-apiserver has used under restCores in each
+// of two one-second windows running, or restTimeout has passed, and logs
+// how long it waited. A way leaves a tail when it ends
+// (kube-controller-manager's EndpointSlices and ReplicaSet status, kwok's
+// pod status, kooper's last reconciles and Events): the next way's sample
+// at rest would otherwise take that tail for rest and charge the next way
+// too little, while the tail slows it.
+func (b *bench) waitAtRest(ctx context.Context) {
 	start := time.Now()
 	quiet, cores := 0, 0.0
 	last := b.cpuNow()["kube-apiserver"]
-	for quiet < 2 && time.Since(start) < restTimeout {
-		time.Sleep(time.Second) //nolint:forbidigo // a sampling window, not a wait for a condition
+	err := wait.PollUntilContextTimeout(ctx, time.Second, restTimeout, false, func(context.Context) (bool, error) {
 		now := b.cpuNow()["kube-apiserver"]
 		cores, last = now-last, now
-		if cores < restCores {
-			quiet++
-		} else {
+		quiet++
+		if cores >= restCores {
 			quiet = 0
 		}
-	}
-	if quiet < 2 {
+		return quiet == 2, nil
+	})
+	if err != nil {
 		logf("kube-apiserver not at rest after %s (%.2f cores in the last second); starting anyway", restTimeout, cores)
 		return
 	}
@@ -89,8 +91,8 @@ func (b *bench) waitAtRest() {
 
 // startCharge waits for the machine to be at rest, samples the processes
 // at rest for idleWindow, then starts the charge.
-func (b *bench) startCharge() cpuCharge {
-	b.waitAtRest()
+func (b *bench) startCharge(ctx context.Context) cpuCharge {
+	b.waitAtRest(ctx)
 	rest := b.cpuNow()
 	time.Sleep(idleWindow) //nolint:forbidigo // a sampling window, not a wait for a condition
 	now := b.cpuNow()

@@ -57,6 +57,36 @@ func (b *bench) addAPIRequests(ctx context.Context, url string, counts map[strin
 	return nil
 }
 
+// requestCounts are kooper's API requests per tenant over one way: by
+// HTTP method (rest_client_requests_total) and by "verb resource"
+// (kooper_api_requests_total); a map is nil when its second read failed.
+type requestCounts struct {
+	byMethod, byKind map[string]float64
+}
+
+// countRequests reads kooper's request counters now; the returned
+// perTenant reads them again and shares what they grew by among n tenants.
+func (b *bench) countRequests(ctx context.Context) (perTenant func(n int) requestCounts, err error) {
+	methods, err := b.requestsByMethod(ctx)
+	if err != nil {
+		return nil, err
+	}
+	kinds, err := b.apiRequests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func(n int) requestCounts {
+		var c requestCounts
+		if after, err := b.requestsByMethod(ctx); err == nil {
+			c.byMethod = requestsPerTenant(methods, after, n)
+		}
+		if after, err := b.apiRequests(ctx); err == nil {
+			c.byKind = requestsPerTenant(kinds, after, n)
+		}
+		return c
+	}, nil
+}
+
 // requestsPerTenant is what each kind of request grew by from before to
 // after, per tenant.
 func requestsPerTenant(before, after map[string]float64, tenants int) map[string]float64 {

@@ -92,7 +92,7 @@ func (b *bench) runWorkers(ctx context.Context, name string, n, concurrency int,
 	start func(ctx context.Context, i int) (string, time.Time, error),
 	when, written timeLookup, waitAll func(keys []string) bool) provisionRun {
 	run := provisionRun{Name: name, N: n, Concurrency: concurrency}
-	charge := b.startCharge()
+	charge := b.startCharge(ctx)
 	keys := make([]string, n)
 	started := make([]time.Time, n)
 	var errs atomic.Int64
@@ -157,11 +157,7 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	deployments := b.watchReady(wctx, &appsv1.DeploymentList{}, deploymentNamespace, deploymentAvailable)
 
 	logf("Buying %d tenants through the receiver, %d at a time", c.tenants, c.concurrency)
-	before, err := b.requestsByMethod(ctx)
-	if err != nil {
-		return err
-	}
-	kindsBefore, err := b.apiRequests(ctx)
+	counted, err := b.countRequests(ctx)
 	if err != nil {
 		return err
 	}
@@ -173,15 +169,8 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	op := b.kooperWay(ctx, 0, tenants, provisioned)
 	apiProfiled()
 	r.Provision = append(r.Provision, op)
-	if after, err := b.requestsByMethod(ctx); err == nil {
-		r.OperatorRequests = map[string]float64{}
-		for m, n := range after {
-			r.OperatorRequests[m] = (n - before[m]) / float64(c.tenants)
-		}
-	}
-	if after, err := b.apiRequests(ctx); err == nil {
-		r.RequestKinds = requestsPerTenant(kindsBefore, after, c.tenants)
-	}
+	requests := counted(c.tenants)
+	r.OperatorRequests, r.RequestKinds = requests.byMethod, requests.byKind
 	if len(op.TTR) == 0 {
 		return fmt.Errorf("no tenant became Ready: %s", op.FirstErr)
 	}
