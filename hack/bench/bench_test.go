@@ -85,7 +85,7 @@ func TestMemoryLimitSetsOrDropsTheChartsLimit(t *testing.T) {
 // the record ceiling, held 3,000 and left its last tenants Pending.
 func TestTheNodesHoldEveryPodOfTheRun(t *testing.T) {
 	g := NewWithT(t)
-	g.Expect(config{tenants: 1000, helmTenants: 50, chartTenants: 150}.nodesNeeded()).To(Equal(17))
+	g.Expect(config{tenants: 1000, helmTenants: 50, chartTenants: 150}.nodesNeeded()).To(Equal(18))
 	g.Expect(config{tenants: 200, helmTenants: 50}.nodesNeeded()).To(Equal(3))
 }
 
@@ -134,4 +134,61 @@ func TestRoundsAreTabledWithTheMedianOfTheirRatios(t *testing.T) {
 	g.Expect(table).To(ContainSubstring("the rounds' range 0.80–0.96×"))
 	g.Expect(median([]float64{4, 1, 3, 2})).To(Equal(2.5))
 	g.Expect(config{tenants: 200, rounds: 3, helmTenants: 50}.nodesNeeded()).To(Equal(config{tenants: 600, helmTenants: 50}.nodesNeeded()))
+}
+
+// The API server's requests of two ways are tabled by kind, the largest
+// difference first, whichever way made more.
+func TestAPIServerRequestsOfTwoWaysAreTabledByTheirDifference(t *testing.T) {
+	key := apiServerRequestKey(map[string]string{"verb": "PUT", "group": "apps", "resource": "deployments",
+		"subresource": "status", "code": "200"})
+	if key != "PUT apps/deployments/status 200" {
+		t.Fatalf("key: %q", key)
+	}
+	if core := apiServerRequestKey(map[string]string{"verb": "POST", "resource": "pods", "code": "403"}); core != "POST pods 403" {
+		t.Fatalf("core group key: %q", core)
+	}
+	a := provisionRun{Name: "kooper", APIServerRequests: map[string]float64{
+		"POST pods 201": 2, "PUT apps/deployments/status 200": 3, "PATCH saas.kooper.io/saastenants/status 200": 2, "GET pods 200": 0.51}}
+	b := provisionRun{Name: "direct", APIServerRequests: map[string]float64{
+		"POST pods 201": 2, "PUT apps/deployments/status 200": 2, "POST pods 403": 0.5, "GET pods 200": 0.5}}
+	var out strings.Builder
+	writeAPIServerRequestDiff(func(f string, a ...any) { fmt.Fprintf(&out, f+"\n", a...) }, a, b)
+	for _, row := range []string{
+		"| `PATCH saas.kooper.io/saastenants/status 200` | 2.00 | 0.00 | +2.00 |\n" +
+			"| `PUT apps/deployments/status 200` | 3.00 | 2.00 | +1.00 |\n" +
+			"| `POST pods 403` | 0.00 | 0.50 | -0.50 |\n" +
+			"| (each differing by < 0.05) | 2.51 | 2.50 | +0.01 |\n" +
+			"| **total** | **7.5** | **5.0** | **+2.5** |\n",
+	} {
+		if !strings.Contains(out.String(), row) {
+			t.Fatalf("missing\n%s\nin\n%s", row, out.String())
+		}
+	}
+	out.Reset()
+	writeAPIServerRequestDiff(func(f string, a ...any) { fmt.Fprintf(&out, f+"\n", a...) }, a, provisionRun{Name: "unread"})
+	if out.Len() != 0 {
+		t.Fatalf("a way whose counts were not read is not tabled: %s", out.String())
+	}
+}
+
+// The chart phase's rounds are tabled with kooper against the direct
+// creates and against the record alone, each with its median.
+func TestChartRoundsAreTabledAgainstTheDirectCreatesAndTheRecord(t *testing.T) {
+	g := NewWithT(t)
+	way := func(rate, apiCPU float64) provisionRun {
+		return provisionRun{Rate: rate, CPUPerTenant: map[string]float64{"kube-apiserver": apiCPU}}
+	}
+	var lines []string
+	p := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	writeChartRounds(p, []chartRound{{Kooper: way(7, 130)}})
+	g.Expect(lines).To(BeEmpty(), "one round: the tables above say it all")
+	writeChartRounds(p, []chartRound{
+		{Kooper: way(7, 130), Direct: way(10, 100), Record: way(8, 120)},  // 0.70×, record 0.80×
+		{Kooper: way(9, 120), Direct: way(10, 100), Record: way(9, 115)},  // 0.90×, record 0.90×
+		{Kooper: way(8, 125), Direct: way(10, 100), Record: way(10, 105)}, // 0.80×, record 1.00×
+	})
+	table := strings.Join(lines, "\n")
+	g.Expect(table).To(ContainSubstring("| 1 | 7.00 | 10.00 | 8.00 | 0.70× | 0.80× | 0.88× | 1.30× |"))
+	g.Expect(table).To(ContainSubstring("| **median** | | | | **0.80×** | 0.90× | 0.88× | 1.25× |"))
+	g.Expect(table).To(ContainSubstring("the rounds' range 0.70–0.90×"))
 }

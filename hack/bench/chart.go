@@ -69,15 +69,19 @@ type chartResult struct {
 	Render time.Duration
 	// Duration is the phase's wall time, setup included.
 	Duration time.Duration
-	// Rounds are each round's kooper and direct ways, the first of them
-	// those of Provision.
+	// Record is the first round's direct creates with each tenant's
+	// record (chartWays.record).
+	Record *provisionRun
+	// Rounds are each round's kooper, direct and record ways, the first
+	// of them those of Provision and Record.
 	Rounds []chartRound
 }
 
-// chartRound is one round of the chart phase (--rounds): kooper's way and
-// the direct creates of as many tenants, back to back.
+// chartRound is one round of the chart phase (--rounds): kooper's way, the
+// direct creates and the direct creates with records of as many tenants,
+// back to back.
 type chartRound struct {
-	Kooper, Direct provisionRun
+	Kooper, Direct, Record provisionRun
 }
 
 // chartSetup is what the three ways share.
@@ -136,9 +140,14 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 		if err != nil {
 			return err
 		}
-		res.Rounds = append(res.Rounds, chartRound{Kooper: op, Direct: direct})
+		record, err := w.record(ctx, res, k)
+		if err != nil {
+			return err
+		}
+		res.Rounds = append(res.Rounds, chartRound{Kooper: op, Direct: direct, Record: record})
 		if k == 0 {
 			res.Provision = append(res.Provision, op, direct)
+			res.Record = &record
 		}
 	}
 	return b.chartHelm(ctx, res, s)
@@ -154,6 +163,7 @@ type chartWays struct {
 	tenants, provisioned      *readyWatcher
 	deployments, statefulSets *readyWatcher
 	tmpl                      *tenantTemplate // the direct creates' isolation objects, from kooper's first tenant
+	rec                       *recordTemplate // the record ceiling's SaaSTenant, from kooper's first tenant
 	workloads                 sync.Map        // namespace → []workloadKey of what must be current
 }
 
@@ -182,6 +192,9 @@ func (w *chartWays) kooper(ctx context.Context, res *chartResult, round int) (pr
 	// Each way's API server profile ends before the next way starts, so
 	// that `go tool pprof -diff_base` of the two shows what kooper adds.
 	profiled := w.profile(ctx, round, "apiserver-chart-kooper-cpu.pprof")
+	if round == 0 { // kooper's own share of the machine's two cores
+		defer b.profileCPU(ctx, 30*time.Second, "controllers-chart-cpu.pprof")()
+	}
 	op := b.runWorkers(ctx, "kooper, chart (signed newInstance → Ready)", c.chartTenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			orderID := fmt.Sprintf("BENCHC%06d", offset+i)
@@ -194,7 +207,7 @@ func (w *chartWays) kooper(ctx context.Context, res *chartResult, round int) (pr
 		}, w.tenants.when, w.provisioned.when, func(keys []string) bool { return w.tenants.waitAll(ctx, keys, provisionTimeout) })
 	counted()
 	logf("kooper, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", op.Rate, op.P50, op.P99, op.Errors)
-	profiled()
+	op.APIServerRequests = profiled()
 	if len(op.TTR) == 0 {
 		return op, fmt.Errorf("no chart tenant became Ready: %s", op.FirstErr)
 	}
@@ -208,11 +221,11 @@ func (w *chartWays) kooper(ctx context.Context, res *chartResult, round int) (pr
 
 // profile records the API server's CPU profile into file during the first
 // round's way; the returned wait blocks until it is written.
-func (w *chartWays) profile(ctx context.Context, round int, file string) (wait func()) {
+func (w *chartWays) profile(ctx context.Context, round int, file string) (wait func() map[string]float64) {
 	if round > 0 {
-		return func() {}
+		return func() map[string]float64 { return nil }
 	}
-	return w.b.profileAPIServer(ctx, idleWindow+30*time.Second, file)
+	return w.b.profileAPIServer(ctx, idleWindow+30*time.Second, file, w.b.cfg.chartTenants)
 }
 
 // countChartRequests reads kooper's request and reconcile counters when
@@ -293,17 +306,53 @@ func (w *chartWays) track(ns string, objs []*unstructured.Unstructured) {
 // rendering the chart per tenant in this process, and waits until each
 // tenant's workloads are current.
 func (w *chartWays) direct(ctx context.Context, res *chartResult, round int) (provisionRun, error) {
+	c := w.b.cfg
+	logf("Creating the same objects for %d chart tenants directly (rendering the chart in process), %d at a time", c.chartTenants, c.concurrency)
+	run := w.createDirectly(ctx, res, round, nil)
+	logf("direct, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", run.Rate, run.P50, run.P99, run.Errors)
+	return run, nil
+}
+
+// record is the direct creates with each tenant's record as well, the
+// SaaSTenant's create and one status write, kooper's controllers stopped
+// (the throughput phase's record ceiling, for chart tenants): what a chart
+// tenant costs with the record DESIGN keeps in etcd and no controller.
+func (w *chartWays) record(ctx context.Context, res *chartResult, round int) (provisionRun, error) {
+	b, c := w.b, w.b.cfg
+	if w.rec == nil {
+		rec, err := b.recordTemplateOf(ctx, chartProduct, fmt.Sprintf("BENCHC%06d", 0))
+		if err != nil {
+			return provisionRun{}, fmt.Errorf("failed to copy a provisioned chart tenant's record: %w", err)
+		}
+		w.rec = rec
+	}
+	logf("Stopping kooper's controllers; creating the same objects and a record with one status write for %d chart tenants directly, %d at a time", c.chartTenants, c.concurrency)
+	return b.withControllersStopped(ctx, func() provisionRun {
+		run := w.createDirectly(ctx, res, round, w.rec)
+		logf("record, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", run.Rate, run.P50, run.P99, run.Errors)
+		return run
+	})
+}
+
+// createDirectly renders and creates each of the round's chart tenants in
+// this process; with rec, inside the tenant's record (recordTemplate.create).
+// The first round profiles the API server and, without rec, records the
+// render's mean time and the kinds created.
+func (w *chartWays) createDirectly(ctx context.Context, res *chartResult, round int, rec *recordTemplate) provisionRun {
 	b, c, s := w.b, w.b.cfg, w.s
+	name, prefix, profile := "direct creates, chart (ceiling)", "cd", "apiserver-chart-direct-cpu.pprof"
+	if rec != nil {
+		name, prefix, profile = "direct creates + record, chart", "cr", "apiserver-chart-record-cpu.pprof"
+	}
 	offset := round * c.chartTenants
 	var created sync.Map
 	var renders atomic.Int64
 	var renderTime atomic.Int64
 	var kinds atomic.Value
-	logf("Creating the same objects for %d chart tenants directly (rendering the chart in process), %d at a time", c.chartTenants, c.concurrency)
-	profiled := w.profile(ctx, round, "apiserver-chart-direct-cpu.pprof")
-	direct := b.runWorkers(ctx, "direct creates, chart (ceiling)", c.chartTenants, c.concurrency,
+	profiled := w.profile(ctx, round, profile)
+	run := b.runWorkers(ctx, name, c.chartTenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
-			id := fmt.Sprintf("cd-%019d", offset+i)
+			id := fmt.Sprintf("%s-%019d", prefix, offset+i)
 			ns := tenantobjects.NamespaceName(s.product, id)
 			at := time.Now()
 			objs, err := s.render(ctx, id, ns)
@@ -313,17 +362,25 @@ func (w *chartWays) direct(ctx context.Context, res *chartResult, round int) (pr
 				return ns, at, err
 			}
 			w.track(ns, objs)
-			if _, err := w.tmpl.create(ctx, b.client, id); err != nil {
-				return ns, at, err
+			objects := func() error {
+				if _, err := w.tmpl.create(ctx, b.client, id); err != nil {
+					return err
+				}
+				return b.createRendered(ctx, id, objs)
 			}
-			if err := b.createRendered(ctx, id, objs); err != nil {
+			if rec != nil {
+				err = rec.create(ctx, b.client, id, objects)
+			} else {
+				err = objects()
+			}
+			if err != nil {
 				return ns, at, err
 			}
 			created.Store(ns, time.Now())
 			kinds.CompareAndSwap(nil, append(w.tmpl.kinds(), kindsOf(objs)...))
 			return ns, at, nil
 		}, w.ready, syncMapLookup(&created), func(keys []string) bool { return w.waitAll(ctx, keys) })
-	if round == 0 {
+	if round == 0 && rec == nil {
 		if n := renders.Load(); n > 0 {
 			res.Render = time.Duration(renderTime.Load() / n)
 		}
@@ -331,9 +388,8 @@ func (w *chartWays) direct(ctx context.Context, res *chartResult, round int) (pr
 			res.Objects = k
 		}
 	}
-	logf("direct, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", direct.Rate, direct.P50, direct.P99, direct.Errors)
-	profiled()
-	return direct, nil
+	run.APIServerRequests = profiled()
+	return run
 }
 
 // createRendered creates a direct tenant's rendered objects, labelled as

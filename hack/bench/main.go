@@ -100,12 +100,12 @@ func parseFlags() (config, error) {
 // nodesNeeded is the kwok nodes for every pod the run makes, a tenth to
 // spare: each stays to the end. A workload tenant has one pod (kooper's, the
 // ceiling's, the record ceiling's, helm's), a chart tenant on the basic
-// plan two (kooper's, the ceiling's, helm's). The rate phase's and the
+// plan two (kooper's, the ceiling's, the record ceiling's, helm's). The rate phase's and the
 // scale run's tenants are debug tenants, simulated without pods.
 func (c config) nodesNeeded() int {
 	pods := 3*c.tenants*max(c.rounds, 1) + c.helmTenants
 	if c.chartTenants > 0 {
-		pods += 2 * (2*c.chartTenants*max(c.rounds, 1) + min(c.helmTenants, c.chartTenants))
+		pods += 2 * (3*c.chartTenants*max(c.rounds, 1) + min(c.helmTenants, c.chartTenants))
 	}
 	pods += pods / 10
 	return (pods + localcluster.PodsPerNode - 1) / localcluster.PodsPerNode

@@ -69,8 +69,12 @@ func (b *bench) profileCPU(ctx context.Context, d time.Duration, file string) (w
 // profileAPIServer records kube-apiserver's CPU profile (its own
 // /debug/pprof, read as the cluster's admin) for the next d into file, in
 // the background, as profileCPU does for the controllers: where the API
-// server's time goes for one way of provisioning against another.
-func (b *bench) profileAPIServer(ctx context.Context, d time.Duration, file string) (wait func()) {
+// server's time goes for one way of provisioning against another. The
+// returned wait blocks until it is written and returns the API server's
+// requests per tenant of the way's n over the same window
+// (countAPIServerRequests).
+func (b *bench) profileAPIServer(ctx context.Context, d time.Duration, file string, n int) (wait func() map[string]float64) {
+	counted := b.countAPIServerRequests(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -78,7 +82,10 @@ func (b *bench) profileAPIServer(ctx context.Context, d time.Duration, file stri
 			logf("No CPU profile of kube-apiserver: %v", err)
 		}
 	}()
-	return func() { <-done }
+	return func() map[string]float64 {
+		<-done
+		return counted(n)
+	}
 }
 
 func (b *bench) saveAPIServerProfile(ctx context.Context, d time.Duration, file string) error {

@@ -28,10 +28,10 @@ type recordTemplate struct {
 	status     string // JSON
 }
 
-// recordTemplateOf copies the SaaSTenant kooper made for orderID.
-func (b *bench) recordTemplateOf(ctx context.Context, orderID string) (*recordTemplate, error) {
+// recordTemplateOf copies the SaaSTenant kooper made for orderID of product.
+func (b *bench) recordTemplateOf(ctx context.Context, product, orderID string) (*recordTemplate, error) {
 	list := &saasv1alpha1.SaaSTenantList{}
-	if err := b.client.List(ctx, list, client.MatchingLabels{saasv1alpha1.ProductLabel: benchProduct}); err != nil {
+	if err := b.client.List(ctx, list, client.MatchingLabels{saasv1alpha1.ProductLabel: product}); err != nil {
 		return nil, err
 	}
 	i := slices.IndexFunc(list.Items, func(t saasv1alpha1.SaaSTenant) bool { return t.Spec.OrderID == orderID })
@@ -81,39 +81,52 @@ func (r *recordTemplate) create(ctx context.Context, c client.Client, id string,
 
 // recordCeiling runs the baseline issue 26 compares kooper with: the
 // direct creates of the same objects plus, per tenant, the SaaSTenant's
-// create and one status write, with kooper's controllers stopped. Its
-// SaaSTenants are deleted and the controllers started again before it
-// returns.
+// create and one status write, with kooper's controllers stopped
+// (withControllersStopped).
 func (b *bench) recordCeiling(ctx context.Context, offset int, tmpl *tenantTemplate, deployments *readyWatcher) (provisionRun, error) {
 	c := b.cfg
-	rec, err := b.recordTemplateOf(ctx, fmt.Sprintf("BENCHP%06d", 0))
+	rec, err := b.recordTemplateOf(ctx, benchProduct, fmt.Sprintf("BENCHP%06d", 0))
 	if err != nil {
 		return provisionRun{}, fmt.Errorf("failed to copy a provisioned tenant's record: %w", err)
 	}
 	logf("Stopping kooper's controllers; creating the same objects and a SaaSTenant record with one status write for %d tenants directly, %d at a time", c.tenants, c.concurrency)
+	return b.withControllersStopped(ctx, func() provisionRun {
+		apiProfiled := func() map[string]float64 { return nil }
+		if offset == 0 { // the first round's profile
+			apiProfiled = b.profileAPIServer(ctx, idleWindow+30*time.Second, "apiserver-record-cpu.pprof", c.tenants)
+		}
+		var created sync.Map
+		run := b.runWorkers(ctx, "direct creates + record (create, one status write)", c.tenants, c.concurrency,
+			func(ctx context.Context, i int) (string, time.Time, error) {
+				at := time.Now()
+				id := fmt.Sprintf("r-%020d", offset+i)
+				var ns string
+				err := rec.create(ctx, b.client, id, func() (err error) {
+					ns, err = tmpl.create(ctx, b.client, id)
+					return err
+				})
+				if err == nil {
+					created.Store(ns, time.Now())
+				}
+				return ns, at, err
+			}, deployments.when, syncMapLookup(&created), func(keys []string) bool { return deployments.waitAll(ctx, keys, provisionTimeout) })
+		logf("record ceiling: %.1f tenants/s, p50 %s, p99 %s, %d errors", run.Rate, run.P50, run.P99, run.Errors)
+		// The profile window ends before the deletes and the controllers'
+		// restart, which are no part of the way.
+		run.APIServerRequests = apiProfiled()
+		return run
+	})
+}
+
+// withControllersStopped runs a record ceiling's way with kooper's
+// controllers stopped, so that nothing but the bench writes its
+// SaaSTenants; they are deleted and the controllers started again before
+// it returns.
+func (b *bench) withControllersStopped(ctx context.Context, way func() provisionRun) (provisionRun, error) {
 	if err := b.stack.KillReplica(localstack.Controllers, 0); err != nil {
 		return provisionRun{}, err
 	}
-	if offset == 0 { // the first round's profile
-		apiProfiled := b.profileAPIServer(ctx, idleWindow+30*time.Second, "apiserver-record-cpu.pprof")
-		defer apiProfiled()
-	}
-	var created sync.Map
-	run := b.runWorkers(ctx, "direct creates + record (create, one status write)", c.tenants, c.concurrency,
-		func(ctx context.Context, i int) (string, time.Time, error) {
-			at := time.Now()
-			id := fmt.Sprintf("r-%020d", offset+i)
-			var ns string
-			err := rec.create(ctx, b.client, id, func() (err error) {
-				ns, err = tmpl.create(ctx, b.client, id)
-				return err
-			})
-			if err == nil {
-				created.Store(ns, time.Now())
-			}
-			return ns, at, err
-		}, deployments.when, syncMapLookup(&created), func(keys []string) bool { return deployments.waitAll(ctx, keys, provisionTimeout) })
-	logf("record ceiling: %.1f tenants/s, p50 %s, p99 %s, %d errors", run.Rate, run.P50, run.P99, run.Errors)
+	run := way()
 	if err := b.client.DeleteAllOf(ctx, &saasv1alpha1.SaaSTenant{}, client.MatchingLabels{saasv1alpha1.ProductLabel: recordCeilingProduct}); err != nil {
 		return run, fmt.Errorf("failed to delete the record ceiling's SaaSTenants: %w", err)
 	}

@@ -179,6 +179,9 @@ func writeReport(dir string, r *results) (string, error) {
 		}
 		writeRounds(p, r.Rounds)
 		writeRequestTable(p, r.RequestKinds)
+		if r.RecordCeiling != nil && len(r.Provision) >= 1 {
+			writeAPIServerRequestDiff(p, r.Provision[0], *r.RecordCeiling)
+		}
 		p("\nThe ceiling creates, per tenant, the objects kooper made for a tenant of the same run: %s.", strings.Join(r.CeilingObjects, ", "))
 		for _, x := range r.Provision {
 			if x.FirstErr != "" {
@@ -321,26 +324,30 @@ func writeRounds(p func(string, ...any), rounds []round) {
 		median(toRecord), slices.Min(toRecord), slices.Max(toRecord))
 }
 
-// writeChartRounds writes each chart round's rates and ratio, and their
-// median, when the run had more than one (--rounds).
+// writeChartRounds writes each chart round's rates and ratios, and their
+// medians, when the run had more than one (--rounds).
 func writeChartRounds(p func(string, ...any), rounds []chartRound) {
 	if len(rounds) < 2 {
 		return
 	}
-	p("\nThe %d rounds of the chart phase (the tables above are the first), each with its own direct creates:\n", len(rounds))
-	p("| Round | kooper, chart, tenants/s | direct creates | kooper ÷ direct creates | API server CPU per tenant, kooper ÷ direct |")
-	p("|---|---:|---:|---:|---:|")
-	var rates, cpu []float64
+	p("\nThe %d rounds of the chart phase (the tables above are the first), each with its own direct creates and records:\n", len(rounds))
+	p("| Round | kooper, chart, tenants/s | direct creates | direct creates + record | kooper ÷ direct creates | record ÷ direct creates | kooper ÷ record | API server CPU per tenant, kooper ÷ direct |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|")
+	var rates, records, ofRecord, cpu []float64
 	for i, x := range rounds {
 		api := func(run provisionRun) float64 { return run.CPUPerTenant["kube-apiserver"] }
 		rates = append(rates, x.Kooper.Rate/x.Direct.Rate)
+		records = append(records, x.Record.Rate/x.Direct.Rate)
+		ofRecord = append(ofRecord, x.Kooper.Rate/x.Record.Rate)
 		cpu = append(cpu, api(x.Kooper)/api(x.Direct))
-		p("| %d | %.2f | %.2f | %s | %s |", i+1, x.Kooper.Rate, x.Direct.Rate,
-			ratio(x.Kooper.Rate, x.Direct.Rate), ratio(api(x.Kooper), api(x.Direct)))
+		p("| %d | %.2f | %.2f | %.2f | %s | %s | %s | %s |", i+1, x.Kooper.Rate, x.Direct.Rate, x.Record.Rate,
+			ratio(x.Kooper.Rate, x.Direct.Rate), ratio(x.Record.Rate, x.Direct.Rate), ratio(x.Kooper.Rate, x.Record.Rate),
+			ratio(api(x.Kooper), api(x.Direct)))
 	}
-	p("| **median** | | | **%.2f×** | %.2f× |", median(rates), median(cpu))
-	p("\nkooper, chart / direct creates, the median of the rounds: **%.2f×** (target ≥ 0.80×); the rounds' range %.2f–%.2f×.",
-		median(rates), slices.Min(rates), slices.Max(rates))
+	p("| **median** | | | | **%.2f×** | %.2f× | %.2f× | %.2f× |", median(rates), median(records), median(ofRecord), median(cpu))
+	p("\nkooper, chart / direct creates, the median of the rounds: **%.2f×** (target ≥ 0.80×); the rounds' range %.2f–%.2f×. "+
+		"The record alone reached %.2f× of the direct creates (median), kooper %.2f× of the record.",
+		median(rates), slices.Min(rates), slices.Max(rates), median(records), median(ofRecord))
 }
 
 // median is the middle value of xs (the mean of the two middle ones for an
@@ -366,11 +373,19 @@ func writeChart(p func(string, ...any), dir string, r *results) error {
 		"the same objects created directly, rendering the chart per tenant in the bench's process (→ every Deployment and StatefulSet "+
 		"Current by kstatus, as kooper's Available); one `helm install --wait` per tenant of the same chart and values (→ helm returning). "+
 		"Phase wall time, setup included: %s.\n", r.Config.concurrency, ch.Duration.Round(time.Second))
-	writeProvisionTable(p, ch.Provision)
-	writeCPUTable(p, ch.Provision)
+	ways := ch.Provision
+	if ch.Record != nil {
+		ways = append(slices.Clone(ways), *ch.Record)
+	}
+	writeProvisionTable(p, ways)
+	writeCPUTable(p, ways)
 	if len(ch.Provision) >= 2 {
 		p("\nkooper, chart / direct creates: **%s** of the rate to Ready (target ≥ 0.80×), %s of the rate of writing the objects.",
 			ratio(ch.Provision[0].Rate, ch.Provision[1].Rate), ratio(ch.Provision[0].WrittenRate, ch.Provision[1].WrittenRate))
+	}
+	if rc := ch.Record; rc != nil && len(ch.Provision) >= 2 {
+		p("The record alone (direct creates + the SaaSTenant's create and one status write, kooper's controllers stopped) / direct creates: **%s**; "+
+			"kooper, chart / that: **%s** of the rate to Ready.", ratio(rc.Rate, ch.Provision[1].Rate), ratio(ch.Provision[0].Rate, rc.Rate))
 	}
 	if len(ch.Provision) >= 3 {
 		p("kooper, chart / helm: **%s**; direct creates / helm (the ceiling's own ratio): **%s**. Helm ran %d tenants; its rate is taken as the rate for the larger N.",
@@ -389,6 +404,12 @@ func writeChart(p func(string, ...any), dir string, r *results) error {
 			total, strings.Join(parts, ", "), len(ch.Objects), ch.Reconciles)
 	}
 	writeRequestTable(p, ch.RequestKinds)
+	if len(ch.Provision) >= 2 {
+		writeAPIServerRequestDiff(p, ch.Provision[0], ch.Provision[1])
+	}
+	if ch.Record != nil && len(ch.Provision) >= 1 {
+		writeAPIServerRequestDiff(p, ch.Provision[0], *ch.Record)
+	}
 	p("\nThe direct creates make, per tenant, kooper's isolation objects copied from a chart tenant of the same run, then the chart's render: %s. "+
 		"One in-process render took %s on average (inside their timed path).", strings.Join(ch.Objects, ", "), ms(ch.Render))
 	for _, x := range ch.Provision {

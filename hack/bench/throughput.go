@@ -45,6 +45,10 @@ type provisionRun struct {
 	// (cpuCharge): the API server's is the cost of the way's requests,
 	// whatever else the machine ran.
 	CPUPerTenant map[string]float64
+	// APIServerRequests are kube-apiserver's requests per tenant from
+	// every client over the way's profile window, by "VERB resource code"
+	// (the first round's profiled ways only).
+	APIServerRequests map[string]float64
 }
 
 // timeLookup returns when a tenant reached a point.
@@ -165,9 +169,9 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	defer profiled()
 	// idleWindow at rest, then 30 s of the way, as for the record ceiling;
 	// the ceiling's way starts once it ends, or the profile would hold both.
-	apiProfiled := b.profileAPIServer(ctx, idleWindow+30*time.Second, "apiserver-kooper-cpu.pprof")
+	apiProfiled := b.profileAPIServer(ctx, idleWindow+30*time.Second, "apiserver-kooper-cpu.pprof", c.tenants)
 	op := b.kooperWay(ctx, 0, tenants, provisioned)
-	apiProfiled()
+	op.APIServerRequests = apiProfiled()
 	r.Provision = append(r.Provision, op)
 	requests := counted(c.tenants)
 	r.OperatorRequests, r.RequestKinds = requests.byMethod, requests.byKind

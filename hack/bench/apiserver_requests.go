@@ -1,0 +1,127 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"k8s.io/client-go/rest"
+)
+
+// apiServerRequests reads kube-apiserver's apiserver_request_total (its
+// own /metrics, as the cluster's admin): every client's requests so far,
+// kooper's, kube-controller-manager's, the scheduler's, kwok's and the
+// bench's, by "VERB group/resource[/subresource] code". Where kooper's
+// own counters show what it asks, these show what its way makes the
+// whole cluster ask, against another way's.
+func (b *bench) apiServerRequests(ctx context.Context) (map[string]float64, error) {
+	httpClient, err := rest.HTTPClientFor(b.restConfig)
+	if err != nil {
+		return nil, err
+	}
+	url := strings.TrimSuffix(b.restConfig.Host, "/") + "/metrics"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read kube-apiserver's metrics: %w", err)
+	}
+	counts := map[string]float64{}
+	for _, m := range families["apiserver_request_total"].GetMetric() {
+		l := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			l[lp.GetName()] = lp.GetValue()
+		}
+		counts[apiServerRequestKey(l)] += m.GetCounter().GetValue()
+	}
+	return counts, nil
+}
+
+// apiServerRequestKey names a request kind by its metric labels, e.g.
+// "PUT apps/deployments/status 200"; the core group is left out.
+func apiServerRequestKey(l map[string]string) string {
+	resource := l["resource"]
+	if l["group"] != "" {
+		resource = l["group"] + "/" + resource
+	}
+	if l["subresource"] != "" {
+		resource += "/" + l["subresource"]
+	}
+	return l["verb"] + " " + resource + " " + l["code"]
+}
+
+// countAPIServerRequests reads the API server's request counters now; the
+// returned perTenant reads them again and shares what they grew by among
+// n tenants (nil when either read failed: the report leaves the table out).
+func (b *bench) countAPIServerRequests(ctx context.Context) (perTenant func(n int) map[string]float64) {
+	before, err := b.apiServerRequests(ctx)
+	if err != nil {
+		logf("No request counts of kube-apiserver: %v", err)
+		return func(int) map[string]float64 { return nil }
+	}
+	return func(n int) map[string]float64 {
+		after, err := b.apiServerRequests(ctx)
+		if err != nil {
+			logf("No request counts of kube-apiserver: %v", err)
+			return nil
+		}
+		return requestsPerTenant(before, after, n)
+	}
+}
+
+// writeAPIServerRequestDiff writes the API server's requests per tenant
+// during way a against way b, by kind, the largest difference first;
+// kinds that differ by less than 0.05 per tenant are summed in one row.
+func writeAPIServerRequestDiff(p func(string, ...any), a, b provisionRun) {
+	if a.APIServerRequests == nil || b.APIServerRequests == nil {
+		return
+	}
+	kinds := map[string]bool{}
+	for k := range a.APIServerRequests {
+		kinds[k] = true
+	}
+	for k := range b.APIServerRequests {
+		kinds[k] = true
+	}
+	var shown []string
+	var totalA, totalB, restA, restB float64
+	for k := range kinds {
+		x, y := a.APIServerRequests[k], b.APIServerRequests[k]
+		totalA, totalB = totalA+x, totalB+y
+		if math.Abs(x-y) < 0.05 {
+			restA, restB = restA+x, restB+y
+			continue
+		}
+		shown = append(shown, k)
+	}
+	diff := func(k string) float64 { return a.APIServerRequests[k] - b.APIServerRequests[k] }
+	slices.SortFunc(shown, func(x, y string) int {
+		return cmp.Or(cmp.Compare(math.Abs(diff(y)), math.Abs(diff(x))), strings.Compare(x, y))
+	})
+	p("\nkube-apiserver's requests per tenant from every client (apiserver_request_total: kooper, kube-controller-manager, "+
+		"the scheduler, kwok, the bench) over each way's profile window, %s against %s:\n", a.Name, b.Name)
+	p("| Request (verb, resource, code) | %s | %s | difference |", a.Name, b.Name)
+	p("|---|---:|---:|---:|")
+	for _, k := range shown {
+		p("| `%s` | %.2f | %.2f | %+.2f |", k, a.APIServerRequests[k], b.APIServerRequests[k], diff(k))
+	}
+	p("| (each differing by < 0.05) | %.2f | %.2f | %+.2f |", restA, restB, restA-restB)
+	p("| **total** | **%.1f** | **%.1f** | **%+.1f** |", totalA, totalB, totalA-totalB)
+}
