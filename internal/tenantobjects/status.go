@@ -1,6 +1,7 @@
 package tenantobjects
 
 import (
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -24,11 +25,44 @@ func Status(obj client.Object, gvk schema.GroupVersionKind) (*status.Result, err
 }
 
 // Current reports whether Status finds obj current; false when obj is nil
-// or Status fails.
+// or Status fails. A Deployment or StatefulSet whose typed status already
+// shows it is not is answered without Status (rolledOutSoFar), whose
+// conversion to unstructured is most of its cost: most updates of a
+// rollout leave the workload not current.
 func Current(obj client.Object, gvk schema.GroupVersionKind) bool {
-	if obj == nil {
+	if obj == nil || !rolledOutSoFar(obj) {
 		return false
 	}
 	res, err := Status(obj, gvk)
 	return err == nil && res.Status == status.CurrentStatus
+}
+
+// rolledOutSoFar is false when obj's typed status shows, by kstatus' own
+// rules for its kind, that it is not current: its controller reported an
+// older generation than the latest, or it has fewer pods, updated pods or
+// available (ready, for a StatefulSet) pods than it asks for, or pods
+// beyond them. It is true otherwise, and for every other kind: kstatus
+// decides (an unreported generation, 0, is left to it too: kstatus does
+// not hold it against a StatefulSet).
+func rolledOutSoFar(obj client.Object) bool {
+	seen := func(generation, observed int64) bool { return observed == 0 || observed == generation }
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		want, st := replicasOrOne(o.Spec.Replicas), o.Status
+		return seen(o.Generation, st.ObservedGeneration) && st.Replicas == want &&
+			st.UpdatedReplicas >= want && st.AvailableReplicas >= st.UpdatedReplicas
+	case *appsv1.StatefulSet:
+		want, st := replicasOrOne(o.Spec.Replicas), o.Status
+		return seen(o.Generation, st.ObservedGeneration) && st.Replicas == want && st.ReadyReplicas >= want
+	}
+	return true
+}
+
+// replicasOrOne is a workload's asked replicas; the API server defaults an
+// unset count to one, as kstatus does.
+func replicasOrOne(replicas *int32) int32 {
+	if replicas == nil {
+		return 1
+	}
+	return *replicas
 }

@@ -6,8 +6,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // A Deployment read from a cache has no kind of its own; Status judges it
@@ -49,5 +51,81 @@ func TestStatusJudgesACachedObjectByItsKind(t *testing.T) {
 	}
 	if Current(nil, deployment) {
 		t.Fatal("Current(nil) = true")
+	}
+}
+
+// Current answers a Deployment or StatefulSet whose typed status shows it
+// is not current without kstatus; that shortcut must never call one not
+// current that kstatus calls current. Every combination of generations
+// and counts up to three pods is tried against kstatus itself.
+func TestCurrentsShortcutNeverDisagreesWithKstatus(t *testing.T) {
+	deployment := appsv1.SchemeGroupVersion.WithKind("Deployment")
+	statefulSet := appsv1.SchemeGroupVersion.WithKind("StatefulSet")
+	specs := []*int32{nil, ptr.To[int32](0), ptr.To[int32](1), ptr.To[int32](3)}
+	counts := []int32{0, 1, 2, 3}
+	checked, current := 0, 0
+	check := func(obj client.Object, gvk schema.GroupVersionKind) {
+		checked++
+		res, err := Status(obj, gvk)
+		if err != nil || res.Status != status.CurrentStatus {
+			return
+		}
+		current++
+		if !Current(obj, gvk) {
+			t.Fatalf("kstatus finds %s current, Current does not: %+v", gvk.Kind, obj)
+		}
+	}
+	for _, observed := range []int64{0, 1, 2} {
+		for _, spec := range specs {
+			for _, replicas := range counts {
+				for _, updated := range counts {
+					for _, ready := range counts {
+						for _, available := range counts {
+							d := &appsv1.Deployment{
+								ObjectMeta: metav1.ObjectMeta{Name: "app", Generation: 2},
+								Spec:       appsv1.DeploymentSpec{Replicas: spec},
+								Status: appsv1.DeploymentStatus{ObservedGeneration: observed, Replicas: replicas,
+									UpdatedReplicas: updated, ReadyReplicas: ready, AvailableReplicas: available,
+									Conditions: []appsv1.DeploymentCondition{
+										{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue},
+										{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"},
+									}},
+							}
+							check(d, deployment)
+							s := &appsv1.StatefulSet{
+								ObjectMeta: metav1.ObjectMeta{Name: "db", Generation: 2},
+								Spec:       appsv1.StatefulSetSpec{Replicas: spec},
+								Status: appsv1.StatefulSetStatus{ObservedGeneration: observed, Replicas: replicas,
+									UpdatedReplicas: updated, ReadyReplicas: ready, CurrentReplicas: available,
+									CurrentRevision: "r1", UpdateRevision: "r1"},
+							}
+							check(s, statefulSet)
+						}
+					}
+				}
+			}
+		}
+	}
+	if current == 0 {
+		t.Fatalf("none of %d objects was current: the grid tries nothing", checked)
+	}
+	t.Logf("%d objects, %d of them current by kstatus", checked, current)
+}
+
+// What Current costs for an update of a rollout still under way, the
+// common case of the tenant controller's workload events.
+func BenchmarkCurrentOfADeploymentRollingOut(b *testing.B) {
+	deployment := appsv1.SchemeGroupVersion.WithKind("Deployment")
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "tenant", Generation: 1, Labels: map[string]string{"app": "web"}},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Template: corev1.PodTemplateSpec{
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx:1.27"}}}}},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if Current(d, deployment) {
+			b.Fatal("a rollout under way is current")
+		}
 	}
 }
