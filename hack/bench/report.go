@@ -369,9 +369,10 @@ func writeChart(p func(string, ...any), dir string, r *results) error {
 	}
 	p("## Chart tenants (kwok)\n")
 	p("Tenants of the chart sample product (config/samples/charts/crm-suite, basic plan: a web Deployment, a Redis StatefulSet on an emptyDir, "+
-		"their Services, a ConfigMap, an Ingress), %d at a time, three ways: bought through the receiver (→ the tenant's Ready); "+
+		"their Services, a ConfigMap, an Ingress), %d at a time, four ways: bought through the receiver (→ the tenant's Ready); "+
 		"the same objects created directly, rendering the chart per tenant in the bench's process (→ every Deployment and StatefulSet "+
-		"Current by kstatus, as kooper's Available); one `helm install --wait` per tenant of the same chart and values (→ helm returning). "+
+		"Current by kstatus, as kooper's Available); the same inside each tenant's record (the SaaSTenant's create and one status write, "+
+		"kooper's controllers stopped); one `helm install --wait` per tenant of the same chart and values (→ helm returning). "+
 		"Phase wall time, setup included: %s.\n", r.Config.concurrency, ch.Duration.Round(time.Second))
 	ways := ch.Provision
 	if ch.Record != nil {
