@@ -43,7 +43,8 @@ func Current(obj client.Object, gvk schema.GroupVersionKind) bool {
 // available (ready, for a StatefulSet) pods than it asks for, or pods
 // beyond them. It is true otherwise, and for every other kind: kstatus
 // decides (an unreported generation, 0, is left to it too: kstatus does
-// not hold it against a StatefulSet).
+// not hold it against a StatefulSet; and so is a StatefulSet updated
+// OnDelete, which kstatus finds current whatever its pods).
 func rolledOutSoFar(obj client.Object) bool {
 	seen := func(generation, observed int64) bool { return observed == 0 || observed == generation }
 	switch o := obj.(type) {
@@ -52,6 +53,9 @@ func rolledOutSoFar(obj client.Object) bool {
 		return seen(o.Generation, st.ObservedGeneration) && st.Replicas == want &&
 			st.UpdatedReplicas >= want && st.AvailableReplicas >= st.UpdatedReplicas
 	case *appsv1.StatefulSet:
+		if o.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
+			return true
+		}
 		want, st := replicasOrOne(o.Spec.Replicas), o.Status
 		return seen(o.Generation, st.ObservedGeneration) && st.Replicas == want && st.ReadyReplicas >= want
 	}

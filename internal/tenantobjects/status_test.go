@@ -92,14 +92,16 @@ func TestCurrentsShortcutNeverDisagreesWithKstatus(t *testing.T) {
 									}},
 							}
 							check(d, deployment)
-							s := &appsv1.StatefulSet{
-								ObjectMeta: metav1.ObjectMeta{Name: "db", Generation: 2},
-								Spec:       appsv1.StatefulSetSpec{Replicas: spec},
-								Status: appsv1.StatefulSetStatus{ObservedGeneration: observed, Replicas: replicas,
-									UpdatedReplicas: updated, ReadyReplicas: ready, CurrentReplicas: available,
-									CurrentRevision: "r1", UpdateRevision: "r1"},
+							for _, strategy := range statefulSetStrategies {
+								s := &appsv1.StatefulSet{
+									ObjectMeta: metav1.ObjectMeta{Name: "db", Generation: 2},
+									Spec:       appsv1.StatefulSetSpec{Replicas: spec, UpdateStrategy: strategy},
+									Status: appsv1.StatefulSetStatus{ObservedGeneration: observed, Replicas: replicas,
+										UpdatedReplicas: updated, ReadyReplicas: ready, CurrentReplicas: available,
+										CurrentRevision: "r1", UpdateRevision: "r1"},
+								}
+								check(s, statefulSet)
 							}
-							check(s, statefulSet)
 						}
 					}
 				}
@@ -110,6 +112,15 @@ func TestCurrentsShortcutNeverDisagreesWithKstatus(t *testing.T) {
 		t.Fatalf("none of %d objects was current: the grid tries nothing", checked)
 	}
 	t.Logf("%d objects, %d of them current by kstatus", checked, current)
+}
+
+// statefulSetStrategies are the update strategies the grid tries: kstatus
+// judges a StatefulSet updated OnDelete, or partitioned, by rules of their
+// own.
+var statefulSetStrategies = []appsv1.StatefulSetUpdateStrategy{
+	{},
+	{Type: appsv1.OnDeleteStatefulSetStrategyType},
+	{Type: appsv1.RollingUpdateStatefulSetStrategyType, RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: ptr.To[int32](1)}},
 }
 
 // What Current costs for an update of a rollout still under way, the
