@@ -116,7 +116,9 @@ func writeAPIServerRequestDiff(p func(string, ...any), a, b provisionRun) {
 		return cmp.Or(cmp.Compare(math.Abs(diff(y)), math.Abs(diff(x))), strings.Compare(x, y))
 	})
 	p("\nkube-apiserver's requests per tenant from every client (apiserver_request_total: kooper, kube-controller-manager, "+
-		"the scheduler, kwok, the bench) over each way's profile window, %s against %s:\n", a.Name, b.Name)
+		"the scheduler, kwok, the bench), %s against %s, each counted from the start of the way's API server profile (before its "+
+		"at-rest sample) until both the profile and the way had ended; requests made by the clock (lease renewals, node "+
+		"heartbeats) are shared among the tenants too:\n", a.Name, b.Name)
 	p("| Request (verb, resource, code) | %s | %s | difference |", a.Name, b.Name)
 	p("|---|---:|---:|---:|")
 	for _, k := range shown {

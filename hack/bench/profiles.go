@@ -71,8 +71,9 @@ func (b *bench) profileCPU(ctx context.Context, d time.Duration, file string) (w
 // the background, as profileCPU does for the controllers: where the API
 // server's time goes for one way of provisioning against another. The
 // returned wait blocks until it is written and returns the API server's
-// requests per tenant of the way's n over the same window
-// (countAPIServerRequests).
+// requests per tenant of the way's n (countAPIServerRequests) from now
+// until it is called: called after the way, that is until both the
+// profile and the way have ended.
 func (b *bench) profileAPIServer(ctx context.Context, d time.Duration, file string, n int) (wait func() map[string]float64) {
 	counted := b.countAPIServerRequests(ctx)
 	done := make(chan struct{})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -121,17 +122,22 @@ func (b *bench) recordCeiling(ctx context.Context, offset int, tmpl *tenantTempl
 // withControllersStopped runs a record ceiling's way with kooper's
 // controllers stopped, so that nothing but the bench writes its
 // SaaSTenants; they are deleted and the controllers started again before
-// it returns.
-func (b *bench) withControllersStopped(ctx context.Context, way func() provisionRun) (provisionRun, error) {
+// it returns, whatever failed: the phases after it need them running.
+func (b *bench) withControllersStopped(ctx context.Context, way func() provisionRun) (run provisionRun, err error) {
+	defer func() {
+		// A cancelled run still leaves them running, within a bound.
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if delErr := b.client.DeleteAllOf(cleanup, &saasv1alpha1.SaaSTenant{},
+			client.MatchingLabels{saasv1alpha1.ProductLabel: recordCeilingProduct}); delErr != nil {
+			err = errors.Join(err, fmt.Errorf("failed to delete the record ceiling's SaaSTenants: %w", delErr))
+		}
+		if _, startErr := b.stack.RestartKilled(cleanup); startErr != nil {
+			err = errors.Join(err, fmt.Errorf("failed to start the controllers again: %w", startErr))
+		}
+	}()
 	if err := b.stack.KillReplica(localstack.Controllers, 0); err != nil {
 		return provisionRun{}, err
 	}
-	run := way()
-	if err := b.client.DeleteAllOf(ctx, &saasv1alpha1.SaaSTenant{}, client.MatchingLabels{saasv1alpha1.ProductLabel: recordCeilingProduct}); err != nil {
-		return run, fmt.Errorf("failed to delete the record ceiling's SaaSTenants: %w", err)
-	}
-	if _, err := b.stack.RestartKilled(ctx); err != nil {
-		return run, fmt.Errorf("failed to start the controllers again: %w", err)
-	}
-	return run, nil
+	return way(), nil
 }

@@ -148,7 +148,9 @@ func writeReport(dir string, r *results) (string, error) {
 		p("Each way starts tenants %d at a time as fast as it can; time to Ready counts from a tenant's start (for kooper, "+
 			"registering its order and sending newInstance) to its Deployment Available (for kooper, the tenant's Ready condition), "+
 			"so it includes queueing behind the tenants started before it. \"Written\" stops at every object written "+
-			"(kooper's Provisioned condition; the direct creates returning), before kube-controller-manager, the scheduler and kwok make the workload Available.\n", r.Config.concurrency)
+			"(the direct creates returning; for kooper, its Provisioned condition), before kube-controller-manager, the scheduler and kwok make the workload Available. "+
+			"kooper writes Provisioned with Ready unless Ready takes longer than --provisioned-status-delay (30 s by default): "+
+			"kooper's \"Written\" is then its Ready, and a ratio of writing rates compares kooper's Ready with the other way's writes.\n", r.Config.concurrency)
 		ways := r.Provision
 		if r.RecordCeiling != nil {
 			ways = append(slices.Clone(ways), *r.RecordCeiling)
@@ -324,6 +326,14 @@ func writeRounds(p func(string, ...any), rounds []round) {
 		median(toRecord), slices.Min(toRecord), slices.Max(toRecord))
 }
 
+// helmSkipped says when the chart phase's helm way did not run.
+func helmSkipped(c config) string {
+	if min(c.helmTenants, c.chartTenants) <= 0 {
+		return "; skipped, --helm-tenants 0"
+	}
+	return ""
+}
+
 // writeChartRounds writes each chart round's rates and ratios, and their
 // medians, when the run had more than one (--rounds).
 func writeChartRounds(p func(string, ...any), rounds []chartRound) {
@@ -372,8 +382,8 @@ func writeChart(p func(string, ...any), dir string, r *results) error {
 		"their Services, a ConfigMap, an Ingress), %d at a time, four ways: bought through the receiver (→ the tenant's Ready); "+
 		"the same objects created directly, rendering the chart per tenant in the bench's process (→ every Deployment and StatefulSet "+
 		"Current by kstatus, as kooper's Available); the same inside each tenant's record (the SaaSTenant's create and one status write, "+
-		"kooper's controllers stopped); one `helm install --wait` per tenant of the same chart and values (→ helm returning). "+
-		"Phase wall time, setup included: %s.\n", r.Config.concurrency, ch.Duration.Round(time.Second))
+		"kooper's controllers stopped); one `helm install --wait` per tenant of the same chart and values (→ helm returning%s). "+
+		"\"Written\" is as in the throughput run's table. Phase wall time, setup included: %s.\n", r.Config.concurrency, helmSkipped(r.Config), ch.Duration.Round(time.Second))
 	ways := ch.Provision
 	if ch.Record != nil {
 		ways = append(slices.Clone(ways), *ch.Record)
