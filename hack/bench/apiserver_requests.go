@@ -3,14 +3,10 @@ package main
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"math"
-	"net/http"
 	"slices"
 	"strings"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"k8s.io/client-go/rest"
 )
 
@@ -26,30 +22,12 @@ func (b *bench) apiServerRequests(ctx context.Context) (map[string]float64, erro
 		return nil, err
 	}
 	url := strings.TrimSuffix(b.restConfig.Host, "/") + "/metrics"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read kube-apiserver's metrics: %w", err)
-	}
 	counts := map[string]float64{}
-	for _, m := range families["apiserver_request_total"].GetMetric() {
-		l := map[string]string{}
-		for _, lp := range m.GetLabel() {
-			l[lp.GetName()] = lp.GetValue()
-		}
-		counts[apiServerRequestKey(l)] += m.GetCounter().GetValue()
+	err = counterFamily(ctx, httpClient, url, "apiserver_request_total", func(labels map[string]string, v float64) {
+		counts[apiServerRequestKey(labels)] += v
+	})
+	if err != nil {
+		return nil, err
 	}
 	return counts, nil
 }

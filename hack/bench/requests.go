@@ -26,33 +26,40 @@ func (b *bench) apiRequests(ctx context.Context) (map[string]float64, error) {
 }
 
 func (b *bench) addAPIRequests(ctx context.Context, url string, counts map[string]float64) error {
+	return counterFamily(ctx, b.http, url, "kooper_api_requests_total", func(labels map[string]string, v float64) {
+		if labels["verb"] != "watch" {
+			counts[labels["verb"]+" "+labels["resource"]] += v
+		}
+	})
+}
+
+// counterFamily scrapes the Prometheus text at url with client and calls
+// add with each series' labels and value of the counter family name; a
+// family the endpoint does not have adds nothing.
+func counterFamily(ctx context.Context, client *http.Client, url, name string, add func(labels map[string]string, v float64)) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := b.http.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
 		return fmt.Errorf("failed to read the metrics at %s: %w", url, err)
 	}
-	family, ok := families["kooper_api_requests_total"]
-	if !ok {
-		return nil
-	}
-	for _, m := range family.GetMetric() {
-		labels := map[string]string{}
+	for _, m := range families[name].GetMetric() {
+		labels := make(map[string]string, len(m.GetLabel()))
 		for _, l := range m.GetLabel() {
 			labels[l.GetName()] = l.GetValue()
 		}
-		if labels["verb"] == "watch" {
-			continue
-		}
-		counts[labels["verb"]+" "+labels["resource"]] += m.GetCounter().GetValue()
+		add(labels, m.GetCounter().GetValue())
 	}
 	return nil
 }
