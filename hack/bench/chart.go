@@ -84,7 +84,7 @@ type chartRound struct {
 	Kooper, Direct, Record provisionRun
 }
 
-// chartSetup is what the three ways share.
+// chartSetup is what the four ways share.
 type chartSetup struct {
 	product     *saasv1alpha1.SaaSProduct
 	archive     chartrender.Archive
@@ -96,9 +96,10 @@ type chartSetup struct {
 	renderer                  chartrender.Renderer
 }
 
-// chartRun runs the chart phase: --rounds rounds of kooper's way and the
-// direct creates (the first round's figures are the tables'; each round's
-// ratio and their median follow), then helm's way once.
+// chartRun runs the chart phase: --rounds rounds of kooper's way, the
+// direct creates and the direct creates with records (the first round's
+// figures are the tables'; each round's ratios and their medians follow),
+// then helm's way once.
 func (b *bench) chartRun(ctx context.Context, r *results) error {
 	c := b.cfg
 	if c.chartTenants <= 0 {
@@ -136,10 +137,7 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 		if err != nil {
 			return err
 		}
-		direct, err := w.direct(ctx, res, k)
-		if err != nil {
-			return err
-		}
+		direct := w.direct(ctx, res, k)
 		record, err := w.record(ctx, res, k)
 		if err != nil {
 			return err
@@ -191,7 +189,7 @@ func (w *chartWays) kooper(ctx context.Context, res *chartResult, round int) (pr
 	}
 	// Each way's API server profile ends before the next way starts, so
 	// that `go tool pprof -diff_base` of the two shows what kooper adds.
-	profiled := w.profile(ctx, round, "apiserver-chart-kooper-cpu.pprof")
+	profiled := b.profileFirstRound(ctx, round == 0, "apiserver-chart-kooper-cpu.pprof", c.chartTenants)
 	if round == 0 { // kooper's own share of the machine's two cores
 		defer b.profileCPU(ctx, 30*time.Second, "controllers-chart-cpu.pprof")()
 	}
@@ -217,15 +215,6 @@ func (w *chartWays) kooper(ctx context.Context, res *chartResult, round int) (pr
 		}
 	}
 	return op, nil
-}
-
-// profile records the API server's CPU profile into file during the first
-// round's way; the returned wait blocks until it is written.
-func (w *chartWays) profile(ctx context.Context, round int, file string) (wait func() map[string]float64) {
-	if round > 0 {
-		return func() map[string]float64 { return nil }
-	}
-	return w.b.profileAPIServer(ctx, idleWindow+30*time.Second, file, w.b.cfg.chartTenants)
 }
 
 // countChartRequests reads kooper's request and reconcile counters when
@@ -305,12 +294,12 @@ func (w *chartWays) track(ns string, objs []*unstructured.Unstructured) {
 // direct creates the same objects as kooper's way for the round's tenants,
 // rendering the chart per tenant in this process, and waits until each
 // tenant's workloads are current.
-func (w *chartWays) direct(ctx context.Context, res *chartResult, round int) (provisionRun, error) {
+func (w *chartWays) direct(ctx context.Context, res *chartResult, round int) provisionRun {
 	c := w.b.cfg
 	logf("Creating the same objects for %d chart tenants directly (rendering the chart in process), %d at a time", c.chartTenants, c.concurrency)
 	run := w.createDirectly(ctx, res, round, nil)
 	logf("direct, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", run.Rate, run.P50, run.P99, run.Errors)
-	return run, nil
+	return run
 }
 
 // record is the direct creates with each tenant's record as well, the
@@ -349,7 +338,7 @@ func (w *chartWays) createDirectly(ctx context.Context, res *chartResult, round 
 	var renders atomic.Int64
 	var renderTime atomic.Int64
 	var kinds atomic.Value
-	profiled := w.profile(ctx, round, profile)
+	profiled := b.profileFirstRound(ctx, round == 0, profile, c.chartTenants)
 	run := b.runWorkers(ctx, name, c.chartTenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
 			id := fmt.Sprintf("%s-%019d", prefix, offset+i)

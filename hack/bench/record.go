@@ -92,10 +92,7 @@ func (b *bench) recordCeiling(ctx context.Context, offset int, tmpl *tenantTempl
 	}
 	logf("Stopping kooper's controllers; creating the same objects and a SaaSTenant record with one status write for %d tenants directly, %d at a time", c.tenants, c.concurrency)
 	return b.withControllersStopped(ctx, func() provisionRun {
-		apiProfiled := func() map[string]float64 { return nil }
-		if offset == 0 { // the first round's profile
-			apiProfiled = b.profileAPIServer(ctx, idleWindow+30*time.Second, "apiserver-record-cpu.pprof", c.tenants)
-		}
+		apiProfiled := b.profileFirstRound(ctx, offset == 0, "apiserver-record-cpu.pprof", c.tenants)
 		var created sync.Map
 		run := b.runWorkers(ctx, "direct creates + record (create, one status write)", c.tenants, c.concurrency,
 			func(ctx context.Context, i int) (string, time.Time, error) {
