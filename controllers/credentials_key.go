@@ -3,10 +3,12 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -28,16 +30,59 @@ func (r *SaaSTenantReconciler) credentialsKey(ctx context.Context) (credentials.
 	ref := client.ObjectKey{Namespace: r.Options.SecretNamespace, Name: saasv1alpha1.CredentialsKeySecretName}
 	secret := &corev1.Secret{}
 	// Read-only, so not copied: it is read on every pass of every tenant.
-	err := r.Get(ctx, ref, secret, client.UnsafeDisableDeepCopy)
-	if apierrors.IsNotFound(err) {
-		err = r.Reader.Get(ctx, ref, secret)
-	}
-	switch {
+	switch err := r.Get(ctx, ref, secret, client.UnsafeDisableDeepCopy); {
 	case err == nil:
 		return keyOf(secret)
 	case !apierrors.IsNotFound(err):
 		return credentials.Key{}, fmt.Errorf("failed to read the credentials key Secret %s: %w", ref, err)
 	}
+	// A miss: the first tenants of an installation, or a cache a moment
+	// behind the key's create. Every worker that misses at once shares one
+	// look at the API server and at most one create: otherwise each of
+	// them lists every tenant, and all but one have their create refused
+	// and read the key back (docs/benchmarks.md, 2026-12-03).
+	key, err, _ := r.keyFlight.Do(ref.String(), func() (any, error) {
+		return r.credentialsKeyFromAPIServer(ctx, ref)
+	})
+	if err != nil {
+		return credentials.Key{}, err
+	}
+	return key.(credentials.Key), nil
+}
+
+// credentialsKeyFromAPIServer reads the key's Secret from the API server,
+// or makes it (see credentialsKey), then waits a moment for the cache to
+// hold it, so that the passes that follow read it there.
+func (r *SaaSTenantReconciler) credentialsKeyFromAPIServer(ctx context.Context, ref client.ObjectKey) (credentials.Key, error) {
+	secret := &corev1.Secret{}
+	err := r.Reader.Get(ctx, ref, secret)
+	var key credentials.Key
+	switch {
+	case err == nil:
+		key, err = keyOf(secret)
+	case !apierrors.IsNotFound(err):
+		return credentials.Key{}, fmt.Errorf("failed to read the credentials key Secret %s: %w", ref, err)
+	default:
+		key, err = r.firstCredentialsKey(ctx, ref)
+	}
+	if err != nil {
+		return credentials.Key{}, err
+	}
+	// Not waiting is no error: the key is right whatever the cache shows.
+	_ = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, credentialsKeyCacheWait, true, func(ctx context.Context) (bool, error) {
+		return r.Get(ctx, ref, &corev1.Secret{}) == nil, nil
+	})
+	return key, nil
+}
+
+// credentialsKeyCacheWait bounds how long a key read from the API server
+// or made waits for the cache to show it.
+const credentialsKeyCacheWait = 2 * time.Second
+
+// firstCredentialsKey makes the installation's key, unless some tenant's
+// status names one already (its Secret was deleted: the error says to
+// restore it).
+func (r *SaaSTenantReconciler) firstCredentialsKey(ctx context.Context, ref client.ObjectKey) (credentials.Key, error) {
 	if id, err := r.someCredentialsKeyID(ctx); err != nil || id != "" {
 		if err == nil {
 			err = fmt.Errorf("the credentials key Secret %s, key %s, is gone while tenants' passwords are derived from it: restore it from a backup", ref, id)

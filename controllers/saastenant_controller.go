@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -94,6 +95,9 @@ type SaaSTenantReconciler struct {
 	// written remembers the uncached objects (tenant ConfigMaps) this
 	// process wrote, so the pass after a write does not read them back.
 	written apply.Memo
+	// keyFlight makes the workers that miss the credentials key at once
+	// share one read (and at most one create) of it (credentialsKey).
+	keyFlight singleflight.Group
 	// Charts fetches and renders the charts of products with spec.chart.
 	Charts *Charts
 }

@@ -1,8 +1,12 @@
 package controllers
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,9 +16,11 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/credentials"
@@ -426,4 +432,67 @@ func TestTheCredentialsKeyIsMadeOnceAndNeverReplaced(t *testing.T) {
 	}).Should(Succeed(), "a tenant whose Secret is there needs no key: a lost key stops no freeze")
 	err = k8sClient.Get(ctx, client.ObjectKey{Namespace: lost.Options.SecretNamespace, Name: saasv1alpha1.CredentialsKeySecretName}, &corev1.Secret{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no key is made: %v", err)
+}
+
+// The workers that miss the credentials key at once (the first tenants of
+// an installation, bought together) share one look at the API server and
+// one create: each of eight used to list every tenant, and seven had their
+// create refused and read the key back (docs/benchmarks.md, 2026-12-03).
+func TestWorkersMissingTheCredentialsKeyShareOneLookAndOneCreate(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("kooper-key-%d", tenantSeq.Add(1))}}
+	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+
+	var gets, lists, creates atomic.Int32
+	direct, err := client.NewWithWatch(testEnv.Config, client.Options{Scheme: k8sClient.Scheme()})
+	g.Expect(err).NotTo(HaveOccurred())
+	reader := interceptor.NewClient(direct, interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			gets.Add(1)
+			return c.Get(ctx, key, obj, opts...)
+		},
+		// As in a new installation: no tenant's status names a key yet.
+		List: func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error {
+			lists.Add(1)
+			return nil
+		},
+	})
+	counting := interceptor.NewClient(withWatch{cachedClient}, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			creates.Add(1)
+			return c.Create(ctx, obj, opts...)
+		},
+	})
+	r := &SaaSTenantReconciler{Client: counting, Reader: reader, Options: TenantOptions{SecretNamespace: ns.Name}}
+
+	const workers = 8
+	ids, errs := make([]string, workers), make([]error, workers)
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			key, err := r.credentialsKey(ctx)
+			ids[i], errs[i] = key.ID(), err
+		})
+	}
+	wg.Wait()
+	g.Expect(errors.Join(errs...)).NotTo(HaveOccurred())
+	g.Expect(ids).To(HaveEach(ids[0]), "every worker has the one key made")
+	g.Expect(creates.Load()).To(BeEquivalentTo(1), "one create")
+	g.Expect(gets.Load()).To(BeEquivalentTo(1), "one read around the cache")
+	g.Expect(lists.Load()).To(BeEquivalentTo(1), "one list of the tenants")
+
+	// Once the key is made, it is read from the cache: no request.
+	key, err := r.credentialsKey(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(key.ID()).To(Equal(ids[0]))
+	g.Expect(gets.Load()+lists.Load()+creates.Load()).To(BeEquivalentTo(3), "no request once the cache holds the key")
+}
+
+// withWatch gives a client.Client the Watch interceptor.NewClient asks
+// for; nothing here watches.
+type withWatch struct{ client.Client }
+
+func (withWatch) Watch(context.Context, client.ObjectList, ...client.ListOption) (watch.Interface, error) {
+	return nil, errors.New("not watched")
 }
