@@ -64,6 +64,29 @@ func holdChanged[T client.Object](holds func(T) bool) predicate.Predicate {
 	}
 }
 
+// productWhoseHoldMayChange maps a tenant or licence to the product it
+// names, only while that product's hold can turn on what its tenants and
+// licences do: while it is being deleted (the finalizer goes once none
+// holds it), or before its first reconcile put the finalizer on. A
+// product that holds the finalizer and is not being deleted keeps it
+// whatever its tenants do, and needs no reconcile for each tenant bought:
+// with a chart, that reconcile read the chart's Secret around the cache
+// and rendered it for every plan (docs/benchmarks.md, 2026-12-03). A cache
+// behind a deletion is no risk: the deletion's own event reconciles the
+// product, which asks the API server for its holders.
+func (r *SaaSProductReconciler) productWhoseHoldMayChange(ctx context.Context, obj client.Object) []reconcile.Request {
+	requests := productOf(ctx, obj)
+	if len(requests) == 0 {
+		return nil
+	}
+	product := &saasv1alpha1.SaaSProduct{}
+	err := r.Get(ctx, requests[0].NamespacedName, product, client.UnsafeDisableDeepCopy)
+	if err == nil && product.DeletionTimestamp.IsZero() && controllerutil.ContainsFinalizer(product, saasv1alpha1.InUseFinalizer) {
+		return nil
+	}
+	return requests
+}
+
 // productOf maps a tenant or licence to the product it names.
 func productOf(_ context.Context, obj client.Object) []reconcile.Request {
 	var product string

@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
@@ -40,6 +41,37 @@ func expectInUse(t *testing.T, obj client.Object) {
 		_ = k8sClient.Get(testContext(t), client.ObjectKeyFromObject(obj), stored)
 		return stored.GetFinalizers()
 	}).Should(ContainElement(saasv1alpha1.InUseFinalizer))
+}
+
+// A tenant or licence reconciles its product only while the product's
+// hold may turn on it: not for every tenant bought while the product is
+// protected and not being deleted (a chart product's reconcile reads its
+// chart and renders it for every plan).
+func TestATenantReconcilesItsProductOnlyWhileItsHoldMayChange(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	r := &SaaSProductReconciler{Client: k8sClient}
+	product := newTenantProduct(t, nil)
+	tenant := newTenant(t, product, "basic", nil)
+	mapped := func(obj client.Object) func() []reconcile.Request {
+		return func() []reconcile.Request { return r.productWhoseHoldMayChange(ctx, obj) }
+	}
+	itsProduct := []reconcile.Request{{NamespacedName: client.ObjectKey{Name: product.Name}}}
+
+	expectInUse(t, product)
+	g.Expect(mapped(tenant)()).To(BeEmpty(), "protected and not being deleted: no tenant changes its hold")
+	licence := &saasv1alpha1.License{Spec: saasv1alpha1.LicenseSpec{ProductName: product.Name}}
+	g.Expect(mapped(licence)()).To(BeEmpty())
+
+	elsewhere := tenant.DeepCopy()
+	elsewhere.Spec.ProductName = "no-such-product"
+	g.Expect(mapped(elsewhere)()).To(Equal([]reconcile.Request{{NamespacedName: client.ObjectKey{Name: "no-such-product"}}}),
+		"a product not found is reconciled, which finds it gone")
+	elsewhere.Spec.ProductName = ""
+	g.Expect(mapped(elsewhere)()).To(BeEmpty())
+
+	g.Expect(k8sClient.Delete(ctx, product)).To(Succeed())
+	g.Eventually(mapped(tenant)).Should(Equal(itsProduct), "being deleted: it goes once its last tenant lets go")
 }
 
 func TestAProductInUseIsKeptUntilItsTenantsAreReleased(t *testing.T) {
