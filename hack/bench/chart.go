@@ -63,6 +63,9 @@ type chartResult struct {
 	OperatorRequests map[string]float64
 	// RequestKinds are kooper's API requests per tenant, by "verb resource".
 	RequestKinds map[string]float64
+	// RequestsAboveRest is their total less kooper's requests at rest for
+	// as long (requestCounts.aboveRest); -1 when not measured.
+	RequestsAboveRest float64
 	// Reconciles are the tenant controller's reconciles per tenant.
 	Reconciles float64
 	// Render is the mean time of one in-process render in the direct creates.
@@ -203,7 +206,7 @@ func (w *chartWays) kooper(ctx context.Context, res *chartResult, round int) (pr
 			a, err := b.newInstanceAt(ctx, w.url, orderID, false)
 			return a.InstanceID, at, err
 		}, w.tenants.when, w.provisioned.when, func(keys []string) bool { return w.tenants.waitAll(ctx, keys, provisionTimeout) })
-	counted()
+	counted(op.IdleRequests)
 	logf("kooper, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", op.Rate, op.P50, op.P99, op.Errors)
 	op.APIServerRequests = profiled()
 	if len(op.TTR) == 0 {
@@ -219,9 +222,9 @@ func (w *chartWays) kooper(ctx context.Context, res *chartResult, round int) (pr
 
 // countChartRequests reads kooper's request and reconcile counters when
 // count is set; the returned done reads them again into res.
-func (b *bench) countChartRequests(ctx context.Context, res *chartResult, count bool) (done func(), err error) {
+func (b *bench) countChartRequests(ctx context.Context, res *chartResult, count bool) (done func(idle map[string]float64), err error) {
 	if !count {
-		return func() {}, nil
+		return func(map[string]float64) {}, nil
 	}
 	counted, err := b.countRequests(ctx)
 	if err != nil {
@@ -231,9 +234,9 @@ func (b *bench) countChartRequests(ctx context.Context, res *chartResult, count 
 	if err != nil {
 		return nil, err
 	}
-	return func() {
-		requests := counted(b.cfg.chartTenants)
-		res.OperatorRequests, res.RequestKinds = requests.byMethod, requests.byKind
+	return func(idle map[string]float64) {
+		requests := counted(b.cfg.chartTenants, idle)
+		res.OperatorRequests, res.RequestKinds, res.RequestsAboveRest = requests.byMethod, requests.byKind, requests.aboveRest
 		if after, err := b.tenantReconciles(ctx); err == nil {
 			res.Reconciles = (after - reconcilesBefore) / float64(b.cfg.chartTenants)
 		}

@@ -53,6 +53,9 @@ type cpuCharge struct {
 	idle   cpuSnapshot // CPU seconds per second at rest
 	before cpuSnapshot
 	start  time.Time
+	// idleRequests are kooper's API requests per second at rest over the
+	// same window, by "verb resource"; nil when a scrape failed.
+	idleRequests map[string]float64
 }
 
 // restCores is kube-apiserver's CPU, in cores, under which the machine
@@ -94,6 +97,7 @@ func (b *bench) waitAtRest(ctx context.Context) {
 func (b *bench) startCharge(ctx context.Context) cpuCharge {
 	b.waitAtRest(ctx)
 	rest := b.cpuNow()
+	requestsAtRest, requestsErr := b.apiRequests(ctx)
 	time.Sleep(idleWindow) //nolint:forbidigo // a sampling window, not a wait for a condition
 	now := b.cpuNow()
 	idle := cpuSnapshot{}
@@ -102,7 +106,14 @@ func (b *bench) startCharge(ctx context.Context) cpuCharge {
 			idle[name] = (s - r) / idleWindow.Seconds()
 		}
 	}
-	return cpuCharge{idle: idle, before: now, start: time.Now()}
+	charge := cpuCharge{idle: idle, before: now, start: time.Now()}
+	if requestsAfter, err := b.apiRequests(ctx); err == nil && requestsErr == nil {
+		charge.idleRequests = map[string]float64{}
+		for kind, n := range requestsAfter {
+			charge.idleRequests[kind] = (n - requestsAtRest[kind]) / idleWindow.Seconds()
+		}
+	}
+	return charge
 }
 
 // perTenant is the CPU milliseconds per tenant of n each process used

@@ -28,6 +28,7 @@ type results struct {
 	CeilingObjects    []string
 	OperatorRequests  map[string]float64 // API requests per tenant in the throughput run
 	RequestKinds      map[string]float64 // the same by "verb resource" (kooper_api_requests_total)
+	RequestsAboveRest float64            // their total above kooper's requests at rest for as long; -1: not measured
 	RecordCeiling     *provisionRun      // the direct creates plus the SaaSTenant's create and one status write
 	Rounds            []round            // the throughput run's rounds, the first of them the ways above
 	Chart             *chartResult
@@ -177,7 +178,8 @@ func writeReport(dir string, r *results) (string, error) {
 				total += r.OperatorRequests[m]
 			}
 			p("\nkooper's API requests per tenant in its run (rest_client_requests_total; watches not counted): %.1f (%s); "+
-				"the ceiling makes %d creates per tenant (DESIGN §7: ≤ 12 requests).", total, strings.Join(parts, ", "), len(r.CeilingObjects))
+				"the ceiling makes %d creates per tenant (DESIGN §7: ≤ 12 requests).%s", total, strings.Join(parts, ", "), len(r.CeilingObjects),
+				aboveRestNote(r.RequestsAboveRest))
 		}
 		writeRounds(p, r.Rounds)
 		writeRequestTable(p, r.RequestKinds)
@@ -411,8 +413,8 @@ func writeChart(p func(string, ...any), dir string, r *results) error {
 			total += ch.OperatorRequests[m]
 		}
 		p("\nkooper's API requests per chart tenant (rest_client_requests_total; watches not counted): %.1f (%s); "+
-			"the direct creates make %d creates per tenant. The tenant controller reconciled each tenant %.1f times.",
-			total, strings.Join(parts, ", "), len(ch.Objects), ch.Reconciles)
+			"the direct creates make %d creates per tenant.%s The tenant controller reconciled each tenant %.1f times.",
+			total, strings.Join(parts, ", "), len(ch.Objects), aboveRestNote(ch.RequestsAboveRest), ch.Reconciles)
 	}
 	writeRequestTable(p, ch.RequestKinds)
 	if len(ch.Provision) >= 2 {
@@ -458,4 +460,14 @@ func writeRequestCosts(p func(string, ...any), benchmarks []goBenchmark) {
 		p("%s", row)
 	}
 	p("")
+}
+
+// aboveRestNote says how many of a tenant's requests are left when what
+// kooper makes at rest for as long is taken out; "" when not measured.
+func aboveRestNote(aboveRest float64) string {
+	if aboveRest < 0 {
+		return ""
+	}
+	return fmt.Sprintf(" Less what kooper's processes request at rest for as long (sampled for %s before the way: lease renewals, the clock's other work), %.2f per tenant.",
+		idleWindow, aboveRest)
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -67,13 +68,20 @@ func counterFamily(ctx context.Context, client *http.Client, url, name string, a
 // requestCounts are kooper's API requests per tenant over one way: by
 // HTTP method (rest_client_requests_total) and by "verb resource"
 // (kooper_api_requests_total); a map is nil when its second read failed.
+// aboveRest is their total less what kooper makes at rest for as long
+// (lease renewals, resyncs: requests made by the clock, which a slower way
+// shares among as many tenants), each kind at least 0; -1 when there is
+// no rate at rest to take out.
 type requestCounts struct {
 	byMethod, byKind map[string]float64
+	aboveRest        float64
 }
 
 // countRequests reads kooper's request counters now; the returned
-// perTenant reads them again and shares what they grew by among n tenants.
-func (b *bench) countRequests(ctx context.Context) (perTenant func(n int) requestCounts, err error) {
+// perTenant reads them again and shares what they grew by among n
+// tenants, and what they grew by above idle (requests per second at rest,
+// by "verb resource") for as long.
+func (b *bench) countRequests(ctx context.Context) (perTenant func(n int, idle map[string]float64) requestCounts, err error) {
 	methods, err := b.requestsByMethod(ctx)
 	if err != nil {
 		return nil, err
@@ -82,16 +90,32 @@ func (b *bench) countRequests(ctx context.Context) (perTenant func(n int) reques
 	if err != nil {
 		return nil, err
 	}
-	return func(n int) requestCounts {
-		var c requestCounts
+	start := time.Now()
+	return func(n int, idle map[string]float64) requestCounts {
+		c := requestCounts{aboveRest: -1}
+		elapsed := time.Since(start)
 		if after, err := b.requestsByMethod(ctx); err == nil {
 			c.byMethod = requestsPerTenant(methods, after, n)
 		}
 		if after, err := b.apiRequests(ctx); err == nil {
 			c.byKind = requestsPerTenant(kinds, after, n)
+			if idle != nil {
+				c.aboveRest = requestsAboveRest(c.byKind, idle, elapsed, n)
+			}
 		}
 		return c
 	}, nil
+}
+
+// requestsAboveRest is the sum over kinds of perTenant less what idle
+// (requests per second at rest) makes over elapsed, shared among n
+// tenants; a kind is never taken below 0.
+func requestsAboveRest(perTenant, idle map[string]float64, elapsed time.Duration, n int) float64 {
+	total := 0.0
+	for kind, v := range perTenant {
+		total += max(v-idle[kind]*elapsed.Seconds()/float64(n), 0)
+	}
+	return total
 }
 
 // requestsPerTenant is what each kind of request grew by from before to

@@ -49,6 +49,9 @@ type provisionRun struct {
 	// every client over the way's profile window, by "VERB resource code"
 	// (the first round's profiled ways only).
 	APIServerRequests map[string]float64
+	// IdleRequests are kooper's API requests per second at rest, by "verb
+	// resource", sampled with the CPU before the way (cpuCharge).
+	IdleRequests map[string]float64
 }
 
 // timeLookup returns when a tenant reached a point.
@@ -146,6 +149,7 @@ func (b *bench) runWorkers(ctx context.Context, name string, n, concurrency int,
 		run.WrittenP50, run.WrittenP99 = s.P50, s.P99
 	}
 	run.CPUPerTenant = charge.perTenant(b.cpuNow(), n-run.Errors)
+	run.IdleRequests = charge.idleRequests
 	return run
 }
 
@@ -173,8 +177,8 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	op := b.kooperWay(ctx, 0, tenants, provisioned)
 	op.APIServerRequests = apiProfiled()
 	r.Provision = append(r.Provision, op)
-	requests := counted(c.tenants)
-	r.OperatorRequests, r.RequestKinds = requests.byMethod, requests.byKind
+	requests := counted(c.tenants, op.IdleRequests)
+	r.OperatorRequests, r.RequestKinds, r.RequestsAboveRest = requests.byMethod, requests.byKind, requests.aboveRest
 	if len(op.TTR) == 0 {
 		return fmt.Errorf("no tenant became Ready: %s", op.FirstErr)
 	}
