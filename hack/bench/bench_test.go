@@ -179,6 +179,27 @@ func TestAPIServerRequestsOfTwoWaysAreTabledByTheirDifference(t *testing.T) {
 			t.Fatalf("missing\n%s\nin\n%s", row, out.String())
 		}
 	}
+	if strings.Contains(out.String(), "watchers") {
+		t.Fatalf("no watch events counted, no table of them: %s", out.String())
+	}
+
+	// The events sent to watchers, in a table of their own.
+	if k := watchEventsKey(map[string]string{"group": "apps", "resource": "deployments", "version": "v1"}); k != watchEventsPrefix+"apps/deployments" {
+		t.Fatalf("watch events key: %q", k)
+	}
+	if k := watchEventsKey(map[string]string{"group": "", "kind": "Pod", "version": "v1"}); k != watchEventsPrefix+"Pod" {
+		t.Fatalf("watch events key of an older server: %q", k)
+	}
+	a.APIServerRequests[watchEventsPrefix+"apps/deployments"] = 9
+	b.APIServerRequests[watchEventsPrefix+"apps/deployments"] = 6
+	out.Reset()
+	writeAPIServerRequestDiff(func(f string, a ...any) { fmt.Fprintf(&out, f+"\n", a...) }, a, b)
+	events := "| Events of (resource) | kooper | direct | difference |\n|---|---:|---:|---:|\n" +
+		"| `apps/deployments` | 9.00 | 6.00 | +3.00 |\n"
+	if !strings.Contains(out.String(), events) || !strings.Contains(out.String(), "| **total** | **7.5** | **5.0** | **+2.5** |") {
+		t.Fatalf("missing\n%s\nor the requests' total unchanged in\n%s", events, out.String())
+	}
+
 	out.Reset()
 	writeAPIServerRequestDiff(func(f string, a ...any) { fmt.Fprintf(&out, f+"\n", a...) }, a, provisionRun{Name: "unread"})
 	if out.Len() != 0 {
