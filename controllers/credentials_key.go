@@ -40,31 +40,56 @@ func (r *SaaSTenantReconciler) credentialsKey(ctx context.Context) (credentials.
 	// behind the key's create. Every worker that misses at once shares one
 	// look at the API server and at most one create: otherwise each of
 	// them lists every tenant, and all but one have their create refused
-	// and read the key back (docs/benchmarks.md, 2026-12-03).
-	key, err, _ := r.keyFlight.Do(ref.String(), func() (any, error) {
-		return r.credentialsKeyFromAPIServer(ctx, ref)
+	// and read the key back (docs/benchmarks.md, 2026-12-03). The flight
+	// is no one worker's: it runs on a context of its own, so that one
+	// worker's cancellation fails no other.
+	result := r.keyFlight.DoChan(ref.String(), func() (any, error) {
+		flightCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), credentialsKeyFlightTimeout)
+		defer cancel()
+		return r.credentialsKeyFromAPIServer(flightCtx, ref)
 	})
-	if err != nil {
-		return credentials.Key{}, err
+	select {
+	case <-ctx.Done():
+		return credentials.Key{}, ctx.Err()
+	case shared := <-result:
+		if shared.Err != nil {
+			return credentials.Key{}, shared.Err
+		}
+		return shared.Val.(credentials.Key), nil
 	}
-	return key.(credentials.Key), nil
 }
 
+// credentialsKeyFlightTimeout bounds a shared look at the API server for
+// the key: a read, a list of every tenant page by page, a create and the
+// wait for the cache.
+const credentialsKeyFlightTimeout = time.Minute
+
 // credentialsKeyFromAPIServer reads the key's Secret from the API server,
-// or makes it (see credentialsKey), then waits a moment for the cache to
-// hold it, so that the passes that follow read it there.
+// or makes it (see credentialsKey).
 func (r *SaaSTenantReconciler) credentialsKeyFromAPIServer(ctx context.Context, ref client.ObjectKey) (credentials.Key, error) {
 	secret := &corev1.Secret{}
-	err := r.Reader.Get(ctx, ref, secret)
-	var key credentials.Key
-	switch {
+	switch err := r.Reader.Get(ctx, ref, secret); {
 	case err == nil:
-		key, err = keyOf(secret)
+		return keyOf(secret)
 	case !apierrors.IsNotFound(err):
 		return credentials.Key{}, fmt.Errorf("failed to read the credentials key Secret %s: %w", ref, err)
-	default:
-		key, err = r.firstCredentialsKey(ctx, ref)
 	}
+	return r.firstCredentialsKey(ctx, ref)
+}
+
+// firstCredentialsKey makes the installation's key, unless some tenant's
+// status names one already (its Secret was deleted: the error says to
+// restore it). A key made waits, up to credentialsKeyCacheWait, for the
+// cache to hold it, so that the passes right after it read it there
+// rather than each starting a look at the API server of its own.
+func (r *SaaSTenantReconciler) firstCredentialsKey(ctx context.Context, ref client.ObjectKey) (credentials.Key, error) {
+	if id, err := r.someCredentialsKeyID(ctx); err != nil || id != "" {
+		if err == nil {
+			err = fmt.Errorf("the credentials key Secret %s, key %s, is gone while tenants' passwords are derived from it: restore it from a backup", ref, id)
+		}
+		return credentials.Key{}, err
+	}
+	key, err := r.createCredentialsKey(ctx, ref)
 	if err != nil {
 		return credentials.Key{}, err
 	}
@@ -75,22 +100,9 @@ func (r *SaaSTenantReconciler) credentialsKeyFromAPIServer(ctx context.Context, 
 	return key, nil
 }
 
-// credentialsKeyCacheWait bounds how long a key read from the API server
-// or made waits for the cache to show it.
+// credentialsKeyCacheWait bounds how long a key just made waits for the
+// cache to show it.
 const credentialsKeyCacheWait = 2 * time.Second
-
-// firstCredentialsKey makes the installation's key, unless some tenant's
-// status names one already (its Secret was deleted: the error says to
-// restore it).
-func (r *SaaSTenantReconciler) firstCredentialsKey(ctx context.Context, ref client.ObjectKey) (credentials.Key, error) {
-	if id, err := r.someCredentialsKeyID(ctx); err != nil || id != "" {
-		if err == nil {
-			err = fmt.Errorf("the credentials key Secret %s, key %s, is gone while tenants' passwords are derived from it: restore it from a backup", ref, id)
-		}
-		return credentials.Key{}, err
-	}
-	return r.createCredentialsKey(ctx, ref)
-}
 
 // keyOf is the credentials key a Secret holds.
 func keyOf(secret *corev1.Secret) (credentials.Key, error) {

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -67,24 +68,29 @@ func holdChanged[T client.Object](holds func(T) bool) predicate.Predicate {
 // productWhoseHoldMayChange maps a tenant or licence to the product it
 // names, only while that product's hold can turn on what its tenants and
 // licences do: while it is being deleted (the finalizer goes once none
-// holds it), or before its first reconcile put the finalizer on. A
-// product that holds the finalizer and is not being deleted keeps it
-// whatever its tenants do, and needs no reconcile for each tenant bought:
-// with a chart, that reconcile read the chart's Secret around the cache
-// and rendered it for every plan (docs/benchmarks.md, 2026-12-03). A cache
-// behind a deletion is no risk: the deletion's own event reconciles the
-// product, which asks the API server for its holders.
-func (r *SaaSProductReconciler) productWhoseHoldMayChange(ctx context.Context, obj client.Object) []reconcile.Request {
-	requests := productOf(ctx, obj)
-	if len(requests) == 0 {
-		return nil
+// holds it), or while it lacks the finalizer (its first reconcile not done
+// yet, or the finalizer removed by hand, which the product's own watch
+// does not pass). A product that holds the finalizer and is not being
+// deleted keeps it whatever its tenants do, and needs no reconcile for each
+// tenant bought: with a chart, that reconcile read the chart's Secret
+// around the cache and rendered it for every plan (docs/benchmarks.md,
+// 2026-12-03). products is read as it is (the cache: an event handler must
+// not wait for it to catch up); a cache behind a deletion is no risk, as
+// the deletion's own event reconciles the product, which asks the API
+// server for its holders.
+func productWhoseHoldMayChange(products client.Reader) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		requests := productOf(ctx, obj)
+		if len(requests) == 0 {
+			return nil
+		}
+		product := &saasv1alpha1.SaaSProduct{}
+		err := products.Get(ctx, requests[0].NamespacedName, product, client.UnsafeDisableDeepCopy)
+		if err == nil && product.DeletionTimestamp.IsZero() && controllerutil.ContainsFinalizer(product, saasv1alpha1.InUseFinalizer) {
+			return nil
+		}
+		return requests
 	}
-	product := &saasv1alpha1.SaaSProduct{}
-	err := r.Get(ctx, requests[0].NamespacedName, product, client.UnsafeDisableDeepCopy)
-	if err == nil && product.DeletionTimestamp.IsZero() && controllerutil.ContainsFinalizer(product, saasv1alpha1.InUseFinalizer) {
-		return nil
-	}
-	return requests
 }
 
 // productOf maps a tenant or licence to the product it names.

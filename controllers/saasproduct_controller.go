@@ -292,9 +292,9 @@ func (r *SaaSProductReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(obj client.Object) bool {
 				return obj.GetNamespace() == r.SecretNamespace
 			}))).
-		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(r.productWhoseHoldMayChange),
+		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(productWhoseHoldMayChange(mgr.GetCache())),
 			builder.WithPredicates(holdChanged(tenantHoldsProduct))).
-		Watches(&saasv1alpha1.License{}, handler.EnqueueRequestsFromMapFunc(r.productWhoseHoldMayChange),
+		Watches(&saasv1alpha1.License{}, handler.EnqueueRequestsFromMapFunc(productWhoseHoldMayChange(mgr.GetCache())),
 			builder.WithPredicates(holdChanged(licenceHoldsProduct))).
 		Named("saasproduct").
 		Complete(r)

@@ -458,10 +458,22 @@ func TestWorkersMissingTheCredentialsKeyShareOneLookAndOneCreate(t *testing.T) {
 			return nil
 		},
 	})
+	// A cache that shows the key only 300 ms after its create: the passes
+	// right after the flight must not each start one of their own.
+	var created atomic.Pointer[time.Time]
 	counting := interceptor.NewClient(withWatch{cachedClient}, interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 			creates.Add(1)
-			return c.Create(ctx, obj, opts...)
+			err := c.Create(ctx, obj, opts...)
+			now := time.Now()
+			created.Store(&now)
+			return err
+		},
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if at := created.Load(); key.Name == saasv1alpha1.CredentialsKeySecretName && (at == nil || time.Since(*at) < 300*time.Millisecond) {
+				return apierrors.NewNotFound(corev1.Resource("secrets"), key.Name)
+			}
+			return c.Get(ctx, key, obj, opts...)
 		},
 	})
 	r := &SaaSTenantReconciler{Client: counting, Reader: reader, Options: TenantOptions{SecretNamespace: ns.Name}}
@@ -482,11 +494,12 @@ func TestWorkersMissingTheCredentialsKeyShareOneLookAndOneCreate(t *testing.T) {
 	g.Expect(gets.Load()).To(BeEquivalentTo(1), "one read around the cache")
 	g.Expect(lists.Load()).To(BeEquivalentTo(1), "one list of the tenants")
 
-	// Once the key is made, it is read from the cache: no request.
+	// The flight waited for the cache to show the key it made: the pass
+	// right after it reads it there, with no request.
 	key, err := r.credentialsKey(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(key.ID()).To(Equal(ids[0]))
-	g.Expect(gets.Load()+lists.Load()+creates.Load()).To(BeEquivalentTo(3), "no request once the cache holds the key")
+	g.Expect(gets.Load()+lists.Load()+creates.Load()).To(BeEquivalentTo(3), "no request: the flight waited for the cache to show the key it made")
 }
 
 // withWatch gives a client.Client the Watch interceptor.NewClient asks
