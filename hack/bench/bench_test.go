@@ -7,6 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/utils/ptr"
 )
 
 func TestParseGoBench(t *testing.T) {
@@ -83,8 +84,8 @@ func TestRequestsAboveRestTakeOutTheClocksShare(t *testing.T) {
 	// reads at rest would be 0.3 per tenant, more than the way saw.
 	g.Expect(requestsAboveRest(perTenant, idle, 30*time.Second, 100)).To(BeNumerically("~", 1.0, 1e-9))
 	g.Expect(requestsAboveRest(perTenant, nil, 30*time.Second, 100)).To(BeNumerically("~", 1.16, 1e-9))
-	g.Expect(aboveRestNote(-1)).To(BeEmpty(), "not measured")
-	g.Expect(aboveRestNote(12.04)).To(ContainSubstring("12.04 per tenant"))
+	g.Expect(aboveRestNote(nil)).To(BeEmpty(), "not measured")
+	g.Expect(aboveRestNote(ptr.To(12.04))).To(ContainSubstring(", 12.0 per tenant."))
 }
 
 // --memory-limit none removes the chart's memory limit (a null Helm drops);

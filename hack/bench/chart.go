@@ -64,8 +64,8 @@ type chartResult struct {
 	// RequestKinds are kooper's API requests per tenant, by "verb resource".
 	RequestKinds map[string]float64
 	// RequestsAboveRest is their total less kooper's requests at rest for
-	// as long (requestCounts.aboveRest); -1 when not measured.
-	RequestsAboveRest float64
+	// as long (requestCounts.aboveRest); nil when not measured.
+	RequestsAboveRest *float64
 	// Reconciles are the tenant controller's reconciles per tenant.
 	Reconciles float64
 	// Render is the mean time of one in-process render in the direct creates.

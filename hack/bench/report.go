@@ -28,7 +28,7 @@ type results struct {
 	CeilingObjects    []string
 	OperatorRequests  map[string]float64 // API requests per tenant in the throughput run
 	RequestKinds      map[string]float64 // the same by "verb resource" (kooper_api_requests_total)
-	RequestsAboveRest float64            // their total above kooper's requests at rest for as long; -1: not measured
+	RequestsAboveRest *float64           // their total above kooper's requests at rest for as long; nil: not measured
 	RecordCeiling     *provisionRun      // the direct creates plus the SaaSTenant's create and one status write
 	Rounds            []round            // the throughput run's rounds, the first of them the ways above
 	Chart             *chartResult
@@ -463,11 +463,13 @@ func writeRequestCosts(p func(string, ...any), benchmarks []goBenchmark) {
 }
 
 // aboveRestNote says how many of a tenant's requests are left when what
-// kooper makes at rest for as long is taken out; "" when not measured.
-func aboveRestNote(aboveRest float64) string {
-	if aboveRest < 0 {
+// kooper makes at rest for as long is taken out, to a tenth (the rate at
+// rest is sampled over idleWindow: two or three lease renewals); "" when
+// not measured.
+func aboveRestNote(aboveRest *float64) string {
+	if aboveRest == nil {
 		return ""
 	}
-	return fmt.Sprintf(" Less what kooper's processes request at rest for as long (sampled for %s before the way: lease renewals, the clock's other work), %.2f per tenant.",
-		idleWindow, aboveRest)
+	return fmt.Sprintf(" Less what kooper's processes request at rest for as long (kooper_api_requests_total, sampled for %s before the way: "+
+		"lease renewals, the clock's other work), %.1f per tenant.", idleWindow, *aboveRest)
 }

@@ -68,13 +68,13 @@ func counterFamily(ctx context.Context, client *http.Client, url, name string, a
 // requestCounts are kooper's API requests per tenant over one way: by
 // HTTP method (rest_client_requests_total) and by "verb resource"
 // (kooper_api_requests_total); a map is nil when its second read failed.
-// aboveRest is their total less what kooper makes at rest for as long
-// (lease renewals, resyncs: requests made by the clock, which a slower way
-// shares among as many tenants), each kind at least 0; -1 when there is
-// no rate at rest to take out.
+// aboveRest is the total by kind less what kooper makes at rest for as
+// long (lease renewals, resyncs: requests made by the clock, which a
+// slower way shares among as many tenants), each kind at least 0; nil when
+// there is no rate at rest to take out.
 type requestCounts struct {
 	byMethod, byKind map[string]float64
-	aboveRest        float64
+	aboveRest        *float64
 }
 
 // countRequests reads kooper's request counters now; the returned
@@ -92,7 +92,7 @@ func (b *bench) countRequests(ctx context.Context) (perTenant func(n int, idle m
 	}
 	start := time.Now()
 	return func(n int, idle map[string]float64) requestCounts {
-		c := requestCounts{aboveRest: -1}
+		var c requestCounts
 		elapsed := time.Since(start)
 		if after, err := b.requestsByMethod(ctx); err == nil {
 			c.byMethod = requestsPerTenant(methods, after, n)
@@ -100,7 +100,8 @@ func (b *bench) countRequests(ctx context.Context) (perTenant func(n int, idle m
 		if after, err := b.apiRequests(ctx); err == nil {
 			c.byKind = requestsPerTenant(kinds, after, n)
 			if idle != nil {
-				c.aboveRest = requestsAboveRest(c.byKind, idle, elapsed, n)
+				above := requestsAboveRest(c.byKind, idle, elapsed, n)
+				c.aboveRest = &above
 			}
 		}
 		return c

@@ -46,8 +46,9 @@ type provisionRun struct {
 	// whatever else the machine ran.
 	CPUPerTenant map[string]float64
 	// APIServerRequests are kube-apiserver's requests per tenant from
-	// every client over the way's profile window, by "VERB resource code"
-	// (the first round's profiled ways only).
+	// every client over the way's profile window, by "VERB resource code",
+	// and the events it sent to watchers, by watchEventsPrefix and resource
+	// (apiServerRequests; the first round's profiled ways only).
 	APIServerRequests map[string]float64
 	// IdleRequests are kooper's API requests per second at rest, by "verb
 	// resource", sampled with the CPU before the way (cpuCharge).
