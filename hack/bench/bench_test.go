@@ -140,12 +140,13 @@ func TestRoundsAreTabledWithTheMedianOfTheirRatios(t *testing.T) {
 	writeRounds(p, []round{{Kooper: way(8, 110)}})
 	g.Expect(lines).To(BeEmpty(), "one round: the tables above say it all")
 	writeRounds(p, []round{
-		{Kooper: way(8, 110), Ceiling: way(10, 80), Record: way(10, 100)},   // 0.80×
-		{Kooper: way(9, 100), Ceiling: way(12, 80), Record: way(10, 100)},   // 0.90×
-		{Kooper: way(12, 90), Ceiling: way(12, 80), Record: way(12.5, 100)}, // 0.96×
+		{Kooper: way(8, 110), Ceiling: way(10, 80), Record: way(10, 100)},                       // 0.80×
+		{Kooper: way(9, 100), Ceiling: way(12, 80), Record: way(10, 100), Order: roundOrder(1)}, // 0.90×
+		{Kooper: way(12, 90), Ceiling: way(12, 80), Record: way(12.5, 100)},                     // 0.96×
 	})
 	table := strings.Join(lines, "\n")
 	g.Expect(table).To(ContainSubstring("| 1 | 8.00 | 10.00 | 10.00 | 0.80× | 0.80× | 1.10× |"))
+	g.Expect(table).To(ContainSubstring("| 2 (direct, record, kooper) | 9.00 | 12.00 | 10.00 | 0.90× |"))
 	g.Expect(table).To(ContainSubstring("| **median** | | | | **0.90×** | 0.80× | 1.00× |"))
 	g.Expect(table).To(ContainSubstring("the rounds' range 0.80–0.96×"))
 	g.Expect(median([]float64{4, 1, 3, 2})).To(Equal(2.5))
@@ -220,12 +221,31 @@ func TestChartRoundsAreTabledAgainstTheDirectCreatesAndTheRecord(t *testing.T) {
 	writeChartRounds(p, []chartRound{{Kooper: way(7, 130)}})
 	g.Expect(lines).To(BeEmpty(), "one round: the tables above say it all")
 	writeChartRounds(p, []chartRound{
-		{Kooper: way(7, 130), Direct: way(10, 100), Record: way(8, 120)},  // 0.70×, record 0.80×
-		{Kooper: way(9, 120), Direct: way(10, 100), Record: way(9, 115)},  // 0.90×, record 0.90×
-		{Kooper: way(8, 125), Direct: way(10, 100), Record: way(10, 105)}, // 0.80×, record 1.00×
+		{Kooper: way(7, 130), Direct: way(10, 100), Record: way(8, 120)},                       // 0.70×, record 0.80×
+		{Kooper: way(9, 120), Direct: way(10, 100), Record: way(9, 115), Order: roundOrder(2)}, // 0.90×, record 0.90×
+		{Kooper: way(8, 125), Direct: way(10, 100), Record: way(10, 105)},                      // 0.80×, record 1.00×
 	})
 	table := strings.Join(lines, "\n")
 	g.Expect(table).To(ContainSubstring("| 1 | 7.00 | 10.00 | 8.00 | 0.70× | 0.80× | 0.88× | 1.30× |"))
+	g.Expect(table).To(ContainSubstring("| 2 (record, kooper, direct) | 9.00 | 10.00 | 9.00 | 0.90× |"))
 	g.Expect(table).To(ContainSubstring("| **median** | | | | **0.80×** | 0.90× | 0.88× | 1.25× |"))
 	g.Expect(table).To(ContainSubstring("the rounds' range 0.70–0.90×"))
+}
+
+// Each round starts one way further on, but the first starts with
+// kooper's, whose first tenant the other ways copy: no way runs first, or
+// on the fewest objects, in every round.
+func TestEachRoundStartsOneWayFurtherOn(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(roundOrder(0)).To(Equal([]way{wayKooper, wayDirect, wayRecord}))
+	g.Expect(roundOrder(1)).To(Equal([]way{wayDirect, wayRecord, wayKooper}))
+	g.Expect(roundOrder(2)).To(Equal([]way{wayRecord, wayKooper, wayDirect}))
+	g.Expect(roundOrder(3)).To(Equal(roundOrder(0)))
+	firsts := map[way]int{}
+	for k := range 3 {
+		firsts[roundOrder(k)[0]]++
+		g.Expect(roundOrder(k)).To(ConsistOf(wayKooper, wayDirect, wayRecord))
+	}
+	g.Expect(firsts).To(HaveLen(3), "each way runs first once in three rounds")
+	g.Expect(roundCell(0, nil)).To(Equal("1"))
 }

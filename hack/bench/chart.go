@@ -85,6 +85,7 @@ type chartResult struct {
 // back to back.
 type chartRound struct {
 	Kooper, Direct, Record provisionRun
+	Order                  []way // the order the ways ran in (roundOrder)
 }
 
 // chartSetup is what the four ways share.
@@ -131,27 +132,49 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 	w := b.newChartWays(wctx, s)
 	for k := range max(c.rounds, 1) {
 		if k > 0 {
-			logf("Chart round %d of %d", k+1, c.rounds)
+			logf("Chart round %s of %d", roundCell(k, roundOrder(k)), c.rounds)
 			if err := b.settleControllers(ctx); err != nil {
 				return err
 			}
 		}
-		op, err := w.kooper(ctx, res, k)
+		x, err := w.round(ctx, res, k)
 		if err != nil {
 			return err
 		}
-		direct := w.direct(ctx, res, k)
-		record, err := w.record(ctx, res, k)
-		if err != nil {
-			return err
-		}
-		res.Rounds = append(res.Rounds, chartRound{Kooper: op, Direct: direct, Record: record})
+		res.Rounds = append(res.Rounds, x)
 		if k == 0 {
-			res.Provision = append(res.Provision, op, direct)
-			res.Record = &record
+			res.Provision = append(res.Provision, x.Kooper, x.Direct)
+			res.Record = &x.Record
 		}
 	}
 	return b.chartHelm(ctx, res, s)
+}
+
+// round runs round k's three ways in roundOrder(k). A kooper way after
+// the record's first waits for the controllers the record restarted to
+// reconcile every tenant, as each round after the first does.
+func (w *chartWays) round(ctx context.Context, res *chartResult, k int) (chartRound, error) {
+	x := chartRound{Order: roundOrder(k)}
+	for i, way := range x.Order {
+		var err error
+		switch way {
+		case wayKooper:
+			if i > 0 {
+				if err := w.b.settleControllers(ctx); err != nil {
+					return x, err
+				}
+			}
+			x.Kooper, err = w.kooper(ctx, res, k)
+		case wayDirect:
+			x.Direct = w.direct(ctx, res, k)
+		case wayRecord:
+			x.Record, err = w.record(ctx, res, k)
+		}
+		if err != nil {
+			return x, err
+		}
+	}
+	return x, nil
 }
 
 // chartWays is what the chart phase's ways share across rounds: the chart,

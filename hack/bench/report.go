@@ -311,7 +311,7 @@ func writeRounds(p func(string, ...any), rounds []round) {
 	if len(rounds) < 2 {
 		return
 	}
-	p("\nThe %d rounds of the throughput run (the tables above are the first), each with its own baselines:\n", len(rounds))
+	p("\nThe %d rounds of the throughput run (the tables above are the first), each with its own baselines, its ways in the order given (each round starts one way further on):\n", len(rounds))
 	p("| Round | kooper, tenants/s | ceiling | record ceiling | kooper ÷ record ceiling | kooper ÷ ceiling | API server CPU per tenant, kooper ÷ record ceiling |")
 	p("|---|---:|---:|---:|---:|---:|---:|")
 	var toRecord, toCeiling, cpu []float64
@@ -320,7 +320,7 @@ func writeRounds(p func(string, ...any), rounds []round) {
 		toRecord = append(toRecord, x.Kooper.Rate/x.Record.Rate)
 		toCeiling = append(toCeiling, x.Kooper.Rate/x.Ceiling.Rate)
 		cpu = append(cpu, api(x.Kooper)/api(x.Record))
-		p("| %d | %.2f | %.2f | %.2f | %s | %s | %s |", i+1, x.Kooper.Rate, x.Ceiling.Rate, x.Record.Rate,
+		p("| %s | %.2f | %.2f | %.2f | %s | %s | %s |", roundCell(i, x.Order), x.Kooper.Rate, x.Ceiling.Rate, x.Record.Rate,
 			ratio(x.Kooper.Rate, x.Record.Rate), ratio(x.Kooper.Rate, x.Ceiling.Rate), ratio(api(x.Kooper), api(x.Record)))
 	}
 	p("| **median** | | | | **%.2f×** | %.2f× | %.2f× |", median(toRecord), median(toCeiling), median(cpu))
@@ -342,7 +342,7 @@ func writeChartRounds(p func(string, ...any), rounds []chartRound) {
 	if len(rounds) < 2 {
 		return
 	}
-	p("\nThe %d rounds of the chart phase (the tables above are the first), each with its own direct creates and records:\n", len(rounds))
+	p("\nThe %d rounds of the chart phase (the tables above are the first), each with its own direct creates and records, its ways in the order given (each round starts one way further on):\n", len(rounds))
 	p("| Round | kooper, chart, tenants/s | direct creates | direct creates + record | kooper ÷ direct creates | record ÷ direct creates | kooper ÷ record | API server CPU per tenant, kooper ÷ direct |")
 	p("|---|---:|---:|---:|---:|---:|---:|---:|")
 	var rates, records, ofRecord, cpu []float64
@@ -352,7 +352,7 @@ func writeChartRounds(p func(string, ...any), rounds []chartRound) {
 		records = append(records, x.Record.Rate/x.Direct.Rate)
 		ofRecord = append(ofRecord, x.Kooper.Rate/x.Record.Rate)
 		cpu = append(cpu, api(x.Kooper)/api(x.Direct))
-		p("| %d | %.2f | %.2f | %.2f | %s | %s | %s | %s |", i+1, x.Kooper.Rate, x.Direct.Rate, x.Record.Rate,
+		p("| %s | %.2f | %.2f | %.2f | %s | %s | %s | %s |", roundCell(i, x.Order), x.Kooper.Rate, x.Direct.Rate, x.Record.Rate,
 			ratio(x.Kooper.Rate, x.Direct.Rate), ratio(x.Record.Rate, x.Direct.Rate), ratio(x.Kooper.Rate, x.Record.Rate),
 			ratio(api(x.Kooper), api(x.Direct)))
 	}

@@ -196,7 +196,7 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 		return err
 	}
 	r.RecordCeiling = &recorded
-	r.Rounds = append(r.Rounds, round{Kooper: op, Ceiling: ceiling, Record: recorded})
+	r.Rounds = append(r.Rounds, round{Kooper: op, Ceiling: ceiling, Record: recorded, Order: roundOrder(0)})
 	for k := 1; k < c.rounds; k++ {
 		next, err := b.extraRound(ctx, k, tmpl, tenants, provisioned, deployments)
 		if err != nil {
@@ -232,6 +232,7 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 // that minute, which drifts by up to a third within an hour.
 type round struct {
 	Kooper, Ceiling, Record provisionRun
+	Order                   []way // the order the ways ran in (roundOrder)
 }
 
 // kooperWay buys c.tenants tenants through the receiver, their order IDs
@@ -273,19 +274,38 @@ func (b *bench) ceilingWay(ctx context.Context, offset int, tmpl *tenantTemplate
 }
 
 // extraRound runs the three ways once more (round k of --rounds, counting
-// from 0), on tenants numbered after the earlier rounds', once the
-// controllers restarted by the last record ceiling have reconciled every
-// tenant: their resync would otherwise slow this round's kooper way.
+// from 0), in roundOrder(k), on tenants numbered after the earlier
+// rounds', once the controllers restarted by the last record ceiling have
+// reconciled every tenant: their resync would otherwise slow this round's
+// kooper way. The same holds inside the round for a kooper way after its
+// record ceiling.
 func (b *bench) extraRound(ctx context.Context, k int, tmpl *tenantTemplate, tenants, provisioned, deployments *readyWatcher) (round, error) {
 	if err := b.settleControllers(ctx); err != nil {
 		return round{}, err
 	}
 	offset := k * b.cfg.tenants
-	logf("Round %d of %d", k+1, b.cfg.rounds)
-	op := b.kooperWay(ctx, offset, tenants, provisioned)
-	ceiling := b.ceilingWay(ctx, offset, tmpl, deployments)
-	recorded, err := b.recordCeiling(ctx, offset, tmpl, deployments)
-	return round{Kooper: op, Ceiling: ceiling, Record: recorded}, err
+	x := round{Order: roundOrder(k)}
+	logf("Round %s of %d", roundCell(k, x.Order), b.cfg.rounds)
+	for i, w := range x.Order {
+		var err error
+		switch w {
+		case wayKooper:
+			if i > 0 {
+				if err := b.settleControllers(ctx); err != nil {
+					return x, err
+				}
+			}
+			x.Kooper = b.kooperWay(ctx, offset, tenants, provisioned)
+		case wayDirect:
+			x.Ceiling = b.ceilingWay(ctx, offset, tmpl, deployments)
+		case wayRecord:
+			x.Record, err = b.recordCeiling(ctx, offset, tmpl, deployments)
+		}
+		if err != nil {
+			return x, err
+		}
+	}
+	return x, nil
 }
 
 // settleControllers waits until the tenant controller has reconciled every
