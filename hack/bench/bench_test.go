@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -248,4 +250,33 @@ func TestEachRoundStartsOneWayFurtherOn(t *testing.T) {
 	}
 	g.Expect(firsts).To(HaveLen(3), "each way runs first once in three rounds")
 	g.Expect(roundCell(0, nil)).To(Equal("1"))
+}
+
+// A round's ways run in its order; a kooper way after the record's waits
+// for the controllers the record restarted, and the first error ends the
+// round.
+func TestRunWaysSettlesBeforeAKooperWayAfterTheRecord(t *testing.T) {
+	g := NewWithT(t)
+	for k, want := range [][]string{
+		{"kooper", "direct", "record"},
+		{"direct", "record", "settle", "kooper"},
+		{"record", "settle", "kooper", "direct"},
+	} {
+		var ran []string
+		note := func(s string) func() error { return func() error { ran = append(ran, s); return nil } }
+		settle := func(context.Context) error { ran = append(ran, "settle"); return nil }
+		err := runWays(context.Background(), roundOrder(k), settle,
+			map[way]func() error{wayKooper: note("kooper"), wayDirect: note("direct"), wayRecord: note("record")})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(ran).To(Equal(want), "round %d", k+1)
+	}
+	failed := errors.New("the record failed")
+	var ran []way
+	err := runWays(context.Background(), roundOrder(2), func(context.Context) error { return nil }, map[way]func() error{
+		wayRecord: func() error { ran = append(ran, wayRecord); return failed },
+		wayKooper: func() error { ran = append(ran, wayKooper); return nil },
+		wayDirect: func() error { ran = append(ran, wayDirect); return nil },
+	})
+	g.Expect(err).To(MatchError(failed))
+	g.Expect(ran).To(Equal([]way{wayRecord}))
 }

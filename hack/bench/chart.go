@@ -150,31 +150,15 @@ func (b *bench) chartRun(ctx context.Context, r *results) error {
 	return b.chartHelm(ctx, res, s)
 }
 
-// round runs round k's three ways in roundOrder(k). A kooper way after
-// the record's first waits for the controllers the record restarted to
-// reconcile every tenant, as each round after the first does.
+// round runs round k's three ways in roundOrder(k) (runWays).
 func (w *chartWays) round(ctx context.Context, res *chartResult, k int) (chartRound, error) {
 	x := chartRound{Order: roundOrder(k)}
-	for i, way := range x.Order {
-		var err error
-		switch way {
-		case wayKooper:
-			if i > 0 {
-				if err := w.b.settleControllers(ctx); err != nil {
-					return x, err
-				}
-			}
-			x.Kooper, err = w.kooper(ctx, res, k)
-		case wayDirect:
-			x.Direct = w.direct(ctx, res, k)
-		case wayRecord:
-			x.Record, err = w.record(ctx, res, k)
-		}
-		if err != nil {
-			return x, err
-		}
-	}
-	return x, nil
+	err := runWays(ctx, x.Order, w.b.settleControllers, map[way]func() error{
+		wayKooper: func() (err error) { x.Kooper, err = w.kooper(ctx, res, k); return err },
+		wayDirect: func() error { x.Direct = w.direct(ctx, res, k); return nil },
+		wayRecord: func() (err error) { x.Record, err = w.record(ctx, res, k); return err },
+	})
+	return x, err
 }
 
 // chartWays is what the chart phase's ways share across rounds: the chart,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -40,4 +41,22 @@ func roundCell(k int, order []way) string {
 		names[i] = string(w)
 	}
 	return fmt.Sprintf("%d (%s)", k+1, strings.Join(names, ", "))
+}
+
+// runWays runs each way of order with its function in run, stopping at the
+// first error. A kooper way after a record way first calls settle: the
+// record way restarted the controllers, whose resync of every tenant would
+// otherwise slow kooper's way.
+func runWays(ctx context.Context, order []way, settle func(context.Context) error, run map[way]func() error) error {
+	for i, w := range order {
+		if w == wayKooper && slices.Contains(order[:i], wayRecord) {
+			if err := settle(ctx); err != nil {
+				return err
+			}
+		}
+		if err := run[w](); err != nil {
+			return err
+		}
+	}
+	return nil
 }

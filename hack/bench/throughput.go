@@ -277,7 +277,7 @@ func (b *bench) ceilingWay(ctx context.Context, offset int, tmpl *tenantTemplate
 // from 0), in roundOrder(k), on tenants numbered after the earlier
 // rounds', once the controllers restarted by the last record ceiling have
 // reconciled every tenant: their resync would otherwise slow this round's
-// kooper way. The same holds inside the round for a kooper way after its
+// kooper way; runWays waits so again for a kooper way after the round's
 // record ceiling.
 func (b *bench) extraRound(ctx context.Context, k int, tmpl *tenantTemplate, tenants, provisioned, deployments *readyWatcher) (round, error) {
 	if err := b.settleControllers(ctx); err != nil {
@@ -286,26 +286,12 @@ func (b *bench) extraRound(ctx context.Context, k int, tmpl *tenantTemplate, ten
 	offset := k * b.cfg.tenants
 	x := round{Order: roundOrder(k)}
 	logf("Round %s of %d", roundCell(k, x.Order), b.cfg.rounds)
-	for i, w := range x.Order {
-		var err error
-		switch w {
-		case wayKooper:
-			if i > 0 {
-				if err := b.settleControllers(ctx); err != nil {
-					return x, err
-				}
-			}
-			x.Kooper = b.kooperWay(ctx, offset, tenants, provisioned)
-		case wayDirect:
-			x.Ceiling = b.ceilingWay(ctx, offset, tmpl, deployments)
-		case wayRecord:
-			x.Record, err = b.recordCeiling(ctx, offset, tmpl, deployments)
-		}
-		if err != nil {
-			return x, err
-		}
-	}
-	return x, nil
+	err := runWays(ctx, x.Order, b.settleControllers, map[way]func() error{
+		wayKooper: func() error { x.Kooper = b.kooperWay(ctx, offset, tenants, provisioned); return nil },
+		wayDirect: func() error { x.Ceiling = b.ceilingWay(ctx, offset, tmpl, deployments); return nil },
+		wayRecord: func() (err error) { x.Record, err = b.recordCeiling(ctx, offset, tmpl, deployments); return err },
+	})
+	return x, err
 }
 
 // settleControllers waits until the tenant controller has reconciled every
