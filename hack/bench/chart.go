@@ -215,7 +215,7 @@ func (w *chartWays) kooper(ctx context.Context, res *chartResult, round int) (pr
 		}, w.tenants.when, w.provisioned.when, func(keys []string) bool { return w.tenants.waitAll(ctx, keys, provisionTimeout) })
 	counted(op.IdleRequests)
 	logf("kooper, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", op.Rate, op.P50, op.P99, op.Errors)
-	op.APIServerRequests = profiled()
+	op.APIServerRequests, op.APIServerCPU = profiled()
 	if len(op.TTR) == 0 {
 		return op, fmt.Errorf("no chart tenant became Ready: %s", op.FirstErr)
 	}
@@ -387,7 +387,7 @@ func (w *chartWays) createDirectly(ctx context.Context, res *chartResult, round 
 			res.Objects = k
 		}
 	}
-	run.APIServerRequests = profiled()
+	run.APIServerRequests, run.APIServerCPU = profiled()
 	return run
 }
 

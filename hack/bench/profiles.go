@@ -72,29 +72,37 @@ func (b *bench) profileCPU(ctx context.Context, d time.Duration, file string) (w
 // server's time goes for one way of provisioning against another. The
 // returned wait blocks until it is written and returns the API server's
 // requests per tenant of the way's n (countAPIServerRequests) from now
-// until it is called: called after the way, that is until both the
-// profile and the way have ended.
-func (b *bench) profileAPIServer(ctx context.Context, d time.Duration, file string, n int) (wait func() map[string]float64) {
+// until it is called (called after the way, that is until both the
+// profile and the way have ended), and the shares of the profile's CPU
+// by part of the API server's work (apiServerCPUShares; nil without a
+// profile).
+func (b *bench) profileAPIServer(ctx context.Context, d time.Duration, file string, n int) (wait func() (requests, cpu map[string]float64)) {
 	counted := b.countAPIServerRequests(ctx)
 	done := make(chan struct{})
+	var cpu map[string]float64
 	go func() {
 		defer close(done)
 		if err := b.saveAPIServerProfile(ctx, d, file); err != nil {
 			logf("No CPU profile of kube-apiserver: %v", err)
+			return
+		}
+		var err error
+		if cpu, err = apiServerCPUShares(filepath.Join(b.cfg.out, file)); err != nil {
+			logf("kube-apiserver's CPU profile not split by part: %v", err)
 		}
 	}()
-	return func() map[string]float64 {
+	return func() (map[string]float64, map[string]float64) {
 		<-done
-		return counted(n)
+		return counted(n), cpu
 	}
 }
 
 // profileFirstRound profiles the API server for the way of the first
 // round only, as profileAPIServer does; in later rounds (first false) the
-// returned wait returns nil at once.
-func (b *bench) profileFirstRound(ctx context.Context, first bool, file string, n int) (wait func() map[string]float64) {
+// returned wait returns nils at once.
+func (b *bench) profileFirstRound(ctx context.Context, first bool, file string, n int) (wait func() (requests, cpu map[string]float64)) {
 	if !first {
-		return func() map[string]float64 { return nil }
+		return func() (map[string]float64, map[string]float64) { return nil, nil }
 	}
 	return b.profileAPIServer(ctx, idleWindow+30*time.Second, file, n)
 }

@@ -111,7 +111,7 @@ func (b *bench) recordCeiling(ctx context.Context, offset int, tmpl *tenantTempl
 		logf("record ceiling: %.1f tenants/s, p50 %s, p99 %s, %d errors", run.Rate, run.P50, run.P99, run.Errors)
 		// The profile window ends before the deletes and the controllers'
 		// restart, which are no part of the way.
-		run.APIServerRequests = apiProfiled()
+		run.APIServerRequests, run.APIServerCPU = apiProfiled()
 		return run
 	})
 }

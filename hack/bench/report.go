@@ -185,6 +185,7 @@ func writeReport(dir string, r *results) (string, error) {
 		writeRequestTable(p, r.RequestKinds)
 		if r.RecordCeiling != nil && len(r.Provision) >= 1 {
 			writeAPIServerRequestDiff(p, r.Provision[0], *r.RecordCeiling)
+			writeAPIServerCPUDiff(p, r.Provision[0], *r.RecordCeiling)
 		}
 		p("\nThe ceiling creates, per tenant, the objects kooper made for a tenant of the same run: %s.", strings.Join(r.CeilingObjects, ", "))
 		for _, x := range r.Provision {
@@ -419,9 +420,11 @@ func writeChart(p func(string, ...any), dir string, r *results) error {
 	writeRequestTable(p, ch.RequestKinds)
 	if len(ch.Provision) >= 2 {
 		writeAPIServerRequestDiff(p, ch.Provision[0], ch.Provision[1])
+		writeAPIServerCPUDiff(p, ch.Provision[0], ch.Provision[1])
 	}
 	if ch.Record != nil && len(ch.Provision) >= 1 {
 		writeAPIServerRequestDiff(p, ch.Provision[0], *ch.Record)
+		writeAPIServerCPUDiff(p, ch.Provision[0], *ch.Record)
 	}
 	p("\nThe direct creates make, per tenant, kooper's isolation objects copied from a chart tenant of the same run, then the chart's render: %s. "+
 		"One in-process render took %s on average (inside their timed path).", strings.Join(ch.Objects, ", "), ms(ch.Render))

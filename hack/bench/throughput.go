@@ -50,6 +50,10 @@ type provisionRun struct {
 	// and the events it sent to watchers, by watchEventsPrefix and resource
 	// (apiServerRequests; the first round's profiled ways only).
 	APIServerRequests map[string]float64
+	// APIServerCPU is the share of the API server's CPU profile over the
+	// same window by part of its work (apiServerCPUShares; the first
+	// round's profiled ways only).
+	APIServerCPU map[string]float64
 	// IdleRequests are kooper's API requests per second at rest, by "verb
 	// resource", sampled with the CPU before the way (cpuCharge).
 	IdleRequests map[string]float64
@@ -176,7 +180,7 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	// the ceiling's way starts once it ends, or the profile would hold both.
 	apiProfiled := b.profileAPIServer(ctx, idleWindow+30*time.Second, "apiserver-kooper-cpu.pprof", c.tenants)
 	op := b.kooperWay(ctx, 0, tenants, provisioned)
-	op.APIServerRequests = apiProfiled()
+	op.APIServerRequests, op.APIServerCPU = apiProfiled()
 	r.Provision = append(r.Provision, op)
 	requests := counted(c.tenants, op.IdleRequests)
 	r.OperatorRequests, r.RequestKinds, r.RequestsAboveRest = requests.byMethod, requests.byKind, requests.aboveRest
