@@ -6,8 +6,9 @@
 //
 // Each component runs as a local process rather than in a pod (kwok fakes
 // pods; it runs no containers). It uses its chart Deployment's own
-// arguments and impersonates that Deployment's ServiceAccount, so what is
-// exercised is the chart's split RBAC and configuration.
+// arguments and authenticates with a token of that Deployment's
+// ServiceAccount, as its pod would, so what is exercised is the chart's
+// split RBAC and configuration.
 package localstack
 
 import (

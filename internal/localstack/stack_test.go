@@ -46,21 +46,26 @@ func TestAProcessGetsItsPodsMemoryLimit(t *testing.T) {
 	g.Expect(podMemoryEnv(corev1.Container{})).To(BeEmpty())
 }
 
-func TestImpersonatingKubeconfigActsAsTheServiceAccount(t *testing.T) {
+// A component's kubeconfig keeps the cluster and carries the
+// ServiceAccount's token alone: no client certificate, no impersonation.
+func TestAComponentsKubeconfigAuthenticatesWithItsToken(t *testing.T) {
 	g := NewWithT(t)
 	dir := t.TempDir()
 	admin := clientcmdapi.NewConfig()
 	admin.Clusters["local"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:6443"}
-	admin.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: "t"}
+	admin.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: []byte("cert"), ClientKeyData: []byte("key")}
 	admin.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "admin"}
 	admin.CurrentContext = "local"
 	from, to := filepath.Join(dir, "admin"), filepath.Join(dir, "operator")
 	g.Expect(clientcmd.WriteToFile(*admin, from)).To(Succeed())
 
-	g.Expect(writeImpersonatingKubeconfig(from, to, "system:serviceaccount:kooper-system:kooper")).To(Succeed())
+	g.Expect(writeTokenKubeconfig(from, to, "the-token")).To(Succeed())
 	cfg, err := clientcmd.BuildConfigFromFlags("", to)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(cfg.Impersonate.UserName).To(Equal("system:serviceaccount:kooper-system:kooper"))
+	g.Expect(cfg.BearerToken).To(Equal("the-token"))
+	g.Expect(cfg.CertData).To(BeEmpty())
+	g.Expect(cfg.KeyData).To(BeEmpty())
+	g.Expect(cfg.Impersonate.UserName).To(BeEmpty())
 	g.Expect(cfg.Host).To(Equal("https://127.0.0.1:6443"))
 }
 
