@@ -21,8 +21,9 @@ type apiServerCPUPart struct {
 // sample's stack holds takes it. The admission policies run inside a
 // write's handler, and a watch is served from a list handler, so each
 // comes before the handler that holds it; priority and fairness, and the
-// connections, hold every handler, so they come after them all. The names are those of Kubernetes' own packages; a sample none
-// matches is "everything else".
+// connections, hold every handler, so they come after them all. The names
+// are those of Kubernetes' own packages; a sample none matches is
+// "everything else".
 var apiServerCPUParts = []apiServerCPUPart{
 	{"garbage collection", []string{"runtime.gcBgMarkWorker", "runtime.bgsweep", "runtime.bgscavenge"}},
 	{"admission policies (CEL)", []string{"admission/plugin/policy/", "admission/plugin/cel."}},
