@@ -619,6 +619,10 @@ func TestLeastPrivilege(t *testing.T) {
 			Should(BeTrue(), "%s never took effect", probe.binding)
 	}
 
+	t.Run("the admission policy matches exactly the kinds RBAC lets the controllers write", func(t *testing.T) {
+		checkPolicyMatchesControllersWrites(ctx, t, env.Config, admin, only(t, docs, "ValidatingAdmissionPolicy"), accounts[controllers])
+	})
+
 	for _, row := range matrixRows {
 		t.Run(row.account+": "+row.request, func(t *testing.T) {
 			account := accounts[row.account]
