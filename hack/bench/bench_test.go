@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -279,4 +283,42 @@ func TestRunWaysSettlesBeforeAKooperWayAfterTheRecord(t *testing.T) {
 	})
 	g.Expect(err).To(MatchError(failed))
 	g.Expect(ran).To(Equal([]way{wayRecord}))
+}
+
+// TestRetriesEndStoredOrLost: a receiver that answers 000005 is sent the
+// order again until it answers 000000; an order never stored is lost.
+func TestRetriesEndStoredOrLost(t *testing.T) {
+	g := NewWithT(t)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ OrderID string }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		seen[body.OrderID]++
+		n := seen[body.OrderID]
+		mu.Unlock()
+		code := "000000"
+		if body.OrderID == "NEVER" || (body.OrderID == "THIRD" && n < 3) {
+			code = "000005"
+		}
+		_, _ = fmt.Fprintf(w, `{"resultCode":%q}`, code)
+	}))
+	t.Cleanup(receiver.Close)
+	b := &bench{http: receiver.Client(), receiverURL: receiver.URL}
+
+	got := b.retryUntilStored(context.Background(), []string{"THIRD", "NEVER", "FIRST"}, time.Second)
+	g.Expect(got.Answered000005).To(Equal(3))
+	g.Expect(got.Stored).To(Equal(2), "THIRD on its third try, FIRST on its first")
+	g.Expect(got.Lost).To(Equal(1))
+	g.Expect(got.MaxAttempts).To(BeNumerically(">=", 3))
+	g.Expect(got.FirstErr).To(ContainSubstring("order NEVER not stored"))
+	g.Expect(got.FirstErr).To(ContainSubstring("resultCode 000005"))
+
+	g.Expect(b.retryUntilStored(context.Background(), nil, time.Second)).To(Equal(retries{}))
+
+	var lines []string
+	writeRetries(func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) },
+		[]rateResult{{Rate: 500, Receiver: latencies{Sent: 100}, Retries: retries{Answered000005: 5, Stored: 5, MaxAttempts: 2, Took: time.Second}}})
+	g.Expect(lines).To(ContainElement("| 500 | 5 | 5.0% | 5 | 0 | 2 | 1s |"))
 }

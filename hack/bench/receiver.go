@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
 // latencies summarises one open-loop run.
@@ -31,6 +32,88 @@ type rateResult struct {
 	Rate     int
 	Receiver latencies
 	Raw      latencies
+	// Retries are the receiver's 000005 answers retried as the marketplace
+	// retries them (spec §1.7): the same order again, a new businessId.
+	Retries retries
+}
+
+// retries is what became of the callbacks answered 000005 (the receiver's
+// APITimeout: it could not confirm the tenant stored in time) once each
+// was sent again until answered 000000, within the run.
+type retries struct {
+	Answered000005 int           // first answers that were 000005
+	Stored         int           // of them, answered 000000 by a retry
+	Lost           int           // of them, never answered 000000 before the deadline
+	MaxAttempts    int           // the most retries one order needed
+	Took           time.Duration // from the first retry to the last answer
+	FirstErr       string
+}
+
+// retryInterval is how long a retry waits after a 000005, and
+// retryDeadline how long a rate's retries may take in all. The marketplace
+// retries for hours (spec §1.7); the run allows one minute.
+const (
+	retryInterval = 200 * time.Millisecond
+	retryDeadline = time.Minute
+)
+
+// retryUntilStored sends each order's newInstance again until it is
+// answered 000000 or deadline has passed, 8 orders at a time.
+func (b *bench) retryUntilStored(ctx context.Context, orders []string, deadline time.Duration) retries {
+	r := retries{Answered000005: len(orders)}
+	if len(orders) == 0 {
+		return r
+	}
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	work := make(chan string)
+	start := time.Now()
+	for range 8 {
+		wg.Go(func() {
+			for orderID := range work {
+				attempts, err := b.retryOne(ctx, orderID)
+				mu.Lock()
+				r.MaxAttempts = max(r.MaxAttempts, attempts)
+				if err != nil {
+					r.Lost++
+					if r.FirstErr == "" {
+						r.FirstErr = err.Error()
+					}
+				} else {
+					r.Stored++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, orderID := range orders {
+		work <- orderID
+	}
+	close(work)
+	wg.Wait()
+	r.Took = time.Since(start)
+	return r
+}
+
+// retryOne retries one order's newInstance until it is answered as stored;
+// it returns the retries sent, and an error naming the last answer when
+// none was stored before ctx ended.
+func (b *bench) retryOne(ctx context.Context, orderID string) (int, error) {
+	for attempt := 1; ; attempt++ {
+		// callback takes 000000, and 000004 where the receiver is set to
+		// answer it, as stored; every other answer is an error.
+		_, err := b.newInstance(ctx, orderID, true)
+		if err == nil {
+			return attempt, nil
+		}
+		select {
+		case <-ctx.Done():
+			return attempt, fmt.Errorf("order %s not stored by %d retries, the last answer: %w", orderID, attempt, err)
+		case <-time.After(retryInterval):
+		}
+	}
 }
 
 // openLoop sends rate requests per second for d, each at its scheduled time
@@ -97,10 +180,22 @@ func (b *bench) receiverRates(ctx context.Context, r *results) error {
 		// At least 100 requests, so that p99 is not simply the maximum.
 		d := max(b.cfg.rateDuration, 100*time.Second/time.Duration(rate))
 		logf("newInstance through the receiver at %d/s for %s", rate, d)
+		var mu sync.Mutex
+		var unstored []string
 		res.Receiver = openLoop(ctx, rate, d, func(ctx context.Context, n int) error {
-			_, err := b.newInstance(ctx, fmt.Sprintf("BENCHR%dx%d", i, n), true)
+			orderID := fmt.Sprintf("BENCHR%dx%d", i, n)
+			a, err := b.newInstance(ctx, orderID, true)
+			if a.ResultCode == string(koogallery.ResultInternalError) {
+				mu.Lock()
+				unstored = append(unstored, orderID)
+				mu.Unlock()
+			}
 			return err
 		})
+		if len(unstored) > 0 {
+			logf("Retrying the %d callbacks answered 000005 until each is answered 000000", len(unstored))
+		}
+		res.Retries = b.retryUntilStored(ctx, unstored, retryDeadline)
 		if err := b.waitQueueEmpty(ctx, 5*time.Minute); err != nil {
 			return fmt.Errorf("the operator did not settle after %d/s: %w", rate, err)
 		}

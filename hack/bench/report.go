@@ -140,6 +140,7 @@ func writeReport(dir string, r *results) (string, error) {
 				p("\nFirst receiver error at %d/s: `%s`", x.Rate, x.Receiver.FirstErr)
 			}
 		}
+		writeRetries(p, r.Rates)
 		p("\nDESIGN §7: p99 at 50/s ≤ 1.2× the raw Create's; at 500/s no answer slower than 1 s and at most 5%% answered `000005`.")
 		p("")
 	}
@@ -475,4 +476,26 @@ func aboveRestNote(aboveRest *float64) string {
 	}
 	return fmt.Sprintf(" Less what kooper's processes request at rest for as long (kooper_api_requests_total, sampled for %s before the way: "+
 		"lease renewals, the clock's other work), %.1f per tenant.", idleWindow, *aboveRest)
+}
+
+// writeRetries tables what became of each rate's 000005 answers once
+// retried as the marketplace retries them: every one must end stored.
+func writeRetries(p func(string, ...any), rates []rateResult) {
+	p("\nThe callbacks answered `000005`, each sent again (the same order, a new businessId, every %s, for at most %s) until stored:\n",
+		retryInterval, retryDeadline)
+	p("| Rate/s | answered `000005` | share | stored by a retry | lost | most retries of one order | retries took |")
+	p("|---:|---:|---:|---:|---:|---:|---:|")
+	for _, x := range rates {
+		share := 0.0
+		if x.Receiver.Sent > 0 {
+			share = 100 * float64(x.Retries.Answered000005) / float64(x.Receiver.Sent)
+		}
+		p("| %d | %d | %.1f%% | %d | %d | %d | %s |", x.Rate, x.Retries.Answered000005, share,
+			x.Retries.Stored, x.Retries.Lost, x.Retries.MaxAttempts, x.Retries.Took.Round(time.Millisecond))
+	}
+	for _, x := range rates {
+		if x.Retries.FirstErr != "" {
+			p("\nFirst lost order at %d/s: `%s`", x.Rate, x.Retries.FirstErr)
+		}
+	}
 }
