@@ -35,6 +35,10 @@ type rateResult struct {
 	// Retries are the receiver's 000005 answers retried as the marketplace
 	// retries them (spec §1.7): the same order again, a new businessId.
 	Retries retries
+	// ReceiverWaits and RawWaits are what every client's requests waited
+	// in API Priority and Fairness's queues during each run; nil when
+	// kube-apiserver's metrics could not be read.
+	ReceiverWaits, RawWaits queueWaits
 }
 
 // retries is what became of the callbacks answered 000005 (the receiver's
@@ -182,6 +186,7 @@ func (b *bench) receiverRates(ctx context.Context, r *results) error {
 		logf("newInstance through the receiver at %d/s for %s", rate, d)
 		var mu sync.Mutex
 		var unstored []string
+		waits := b.queueWaitsOver(ctx)
 		res.Receiver = openLoop(ctx, rate, d, func(ctx context.Context, n int) error {
 			orderID := fmt.Sprintf("BENCHR%dx%d", i, n)
 			a, err := b.newInstance(ctx, orderID, true)
@@ -192,6 +197,7 @@ func (b *bench) receiverRates(ctx context.Context, r *results) error {
 			}
 			return err
 		})
+		res.ReceiverWaits = waits()
 		if len(unstored) > 0 {
 			logf("Retrying the %d callbacks answered 000005 until each is answered 000000", len(unstored))
 		}
@@ -200,9 +206,11 @@ func (b *bench) receiverRates(ctx context.Context, r *results) error {
 			return fmt.Errorf("the operator did not settle after %d/s: %w", rate, err)
 		}
 		logf("Raw client Create at %d/s for %s", rate, d)
+		waits = b.queueWaitsOver(ctx)
 		res.Raw = openLoop(ctx, rate, d, func(ctx context.Context, n int) error {
 			return b.client.Create(ctx, debugTenant(fmt.Sprintf("BENCHC%dx%d", i, n)))
 		})
+		res.RawWaits = waits()
 		r.Rates = append(r.Rates, res)
 		if err := b.waitQueueEmpty(ctx, 5*time.Minute); err != nil {
 			return fmt.Errorf("the operator did not settle after %d/s: %w", rate, err)

@@ -141,6 +141,7 @@ func writeReport(dir string, r *results) (string, error) {
 			}
 		}
 		writeRetries(p, r.Rates)
+		writeQueueWaits(p, r.Rates)
 		p("\nDESIGN §7: p99 at 50/s ≤ 1.2× the raw Create's; at 500/s no answer slower than 1 s and at most 5%% answered `000005`.")
 		p("")
 	}
