@@ -106,8 +106,8 @@ func parseFlags() options {
 		"How long a joint-operation directory (SaaSDirectory and its users' data) whose instance never had a tenant is kept before it is deleted. 0 or less: kept for ever.")
 	flag.StringVar(&o.directoryNamespace, "directory-namespace", "", "Namespace where the receiver writes joint-operation directory shards; it must exist (the chart creates it). Default: <namespace>-directory.")
 	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "kooper-system"), "kooper's own namespace, where products' keys Secrets live (default: $POD_NAMESPACE, else kooper-system).")
-	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Queries per second the operator may send to the API server.")
-	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the operator may send to the API server.")
+	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", defaultKubeAPIQPS, "Queries per second the operator may send to the API server; negative (the default) sets no client-side limit and leaves the API server's Priority and Fairness to share it among clients, as controller-runtime does (its workers bound what kooper has in flight). 0 is refused: client-go would take it for its default of 5.")
+	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the operator may send to the API server, with a positive --kube-api-qps.")
 	flag.BoolVar(&o.kubeAPICompression, "kube-api-compression", false, "Ask the API server for gzip-compressed responses (its lists and watch lists). Off by default, as kube-controller-manager and kube-scheduler run: in the cluster's network, compressing costs the API server and kooper more CPU than the bytes it saves.")
 	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "How many tenants are reconciled at once.")
 	flag.DurationVar(&o.provisionedStatusDelay, "provisioned-status-delay", controllers.DefaultProvisionedStatusDelay,
@@ -351,17 +351,35 @@ func setupReceiver(mgr ctrl.Manager, o options) (*webhook.Server, error) {
 	return server, err
 }
 
-// run starts the components o names and blocks until ctx is done.
+// defaultKubeAPIQPS, negative, sets no client-side rate limit: SIG API
+// Machinery's advice since the API server's Priority and Fairness (v1.20),
+// and controller-runtime's default since v0.21. A limit sized from one
+// machine's cost per tenant bound provisioning on a faster one
+// (docs/benchmarks.md); what kooper has in flight is bounded instead by
+// its workers (--max-concurrent-reconciles) and, for the receiver, by the
+// callbacks the marketplace sends.
+const defaultKubeAPIQPS = -1
+
+// errZeroKubeAPIQPS refuses --kube-api-qps=0, which client-go would take
+// for its default of 5 queries a second: far below one tenant's requests.
+var errZeroKubeAPIQPS = errors.New("--kube-api-qps=0 is not a limit kooper can run under (client-go would take it for 5 a second): " +
+	"give a negative value for no client-side limit (the default), or a positive one")
+
 // apiClientConfig is a copy of cfg with the operator's client settings:
-// its rate limits, and no gzip-compressed responses unless
-// --kube-api-compression asks for them.
-func (o options) apiClientConfig(cfg *rest.Config) *rest.Config {
+// its rate limits (none with a negative --kube-api-qps), and no
+// gzip-compressed responses unless --kube-api-compression asks for them.
+// It fails with errZeroKubeAPIQPS on a QPS of 0.
+func (o options) apiClientConfig(cfg *rest.Config) (*rest.Config, error) {
+	if o.kubeAPIQPS == 0 {
+		return nil, errZeroKubeAPIQPS
+	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
 	cfg.DisableCompression = !o.kubeAPICompression
-	return cfg
+	return cfg, nil
 }
 
+// run starts the components o names and blocks until ctx is done.
 func run(ctx context.Context, cfg *rest.Config, o options) error {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -373,7 +391,10 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	cfg = o.apiClientConfig(cfg)
+	cfg, err := o.apiClientConfig(cfg)
+	if err != nil {
+		return err
+	}
 	restmetrics.Count(cfg)
 
 	runControllers, runReceiver := o.components.has(componentControllers), o.components.has(componentReceiver)

@@ -25,7 +25,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -345,8 +347,9 @@ func TestAPIResponsesAreNotCompressedUnlessAsked(t *testing.T) {
 	}))
 	defer server.Close()
 	acceptEncoding := func(compression bool) string {
-		cfg := options{kubeAPIQPS: 10, kubeAPIBurst: 20, kubeAPICompression: compression}.apiClientConfig(&rest.Config{Host: server.URL,
+		cfg, err := options{kubeAPIQPS: 10, kubeAPIBurst: 20, kubeAPICompression: compression}.apiClientConfig(&rest.Config{Host: server.URL,
 			TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
+		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(cfg.QPS).To(BeNumerically("==", 10))
 		g.Expect(cfg.Burst).To(Equal(20))
 		dc, err := discovery.NewDiscoveryClientForConfig(cfg)
@@ -357,4 +360,43 @@ func TestAPIResponsesAreNotCompressedUnlessAsked(t *testing.T) {
 	}
 	g.Expect(acceptEncoding(false)).NotTo(ContainSubstring("gzip"), "the default")
 	g.Expect(acceptEncoding(true)).To(ContainSubstring("gzip"), "with --kube-api-compression")
+}
+
+// By default the operator's clients have no client-side rate limiter, so
+// the API server's Priority and Fairness alone paces them: the chart's
+// 200 a second of 2026-12-02 held provisioning to about 16 tenants a
+// second once the API server could do more. A positive --kube-api-qps
+// still sets a limiter, and 0 (client-go's "use my default of 5") is
+// refused.
+func TestTheOperatorsClientsHaveNoClientSideLimitUnlessAsked(t *testing.T) {
+	g := NewWithT(t)
+	limiter := func(qps float64) (flowcontrol.RateLimiter, error) {
+		cfg, err := options{kubeAPIQPS: qps, kubeAPIBurst: 100}.apiClientConfig(&rest.Config{Host: "https://127.0.0.1:1"})
+		if err != nil {
+			return nil, err
+		}
+		c, err := rest.RESTClientFor(withCoreV1(cfg))
+		g.Expect(err).NotTo(HaveOccurred())
+		return c.GetRateLimiter(), nil
+	}
+
+	none, err := limiter(defaultKubeAPIQPS)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(none).To(BeNil(), "the default sets no limiter")
+
+	some, err := limiter(200)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(some).NotTo(BeNil(), "--kube-api-qps=200")
+	g.Expect(some.QPS()).To(BeNumerically("==", 200))
+
+	_, err = limiter(0)
+	g.Expect(err).To(MatchError(errZeroKubeAPIQPS))
+}
+
+// withCoreV1 gives cfg what rest.RESTClientFor needs of a group version.
+func withCoreV1(cfg *rest.Config) *rest.Config {
+	cfg.GroupVersion = &corev1.SchemeGroupVersion
+	cfg.APIPath = "/api"
+	cfg.NegotiatedSerializer = clientgoscheme.Codecs.WithoutConversion()
+	return cfg
 }

@@ -64,7 +64,7 @@ breaches=(
   'unknown top-level key (additionalProperties: false)|bogusKey|bogusKey: 1'
   'wrong type|replicaCount|replicaCount: two'
   'pattern|logLevel|logLevel: verbose'
-  'numeric exclusiveMinimum (draft-06 and later)|kubeAPI.qps|kubeAPI: {qps: 0}'
+  'numeric exclusiveMinimum (draft-06 and later) and const, in anyOf|kubeAPI.qps|kubeAPI: {qps: 0}'
   'if/then (draft-07): an enabled product without its keys|keysSecretName|product: {enabled: true, name: crm, spec: {productId: X, plans: [{skuCode: a}]}}'
 )
 

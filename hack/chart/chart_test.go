@@ -429,13 +429,14 @@ func checkDeployments(t *testing.T, docs []object) {
 		want      []string
 		wantNot   []string // flags, by name, of the other component
 	}{
-		// Each component has its own client limits: the receiver answers up to
-		// 500 callbacks a second, a create each (issue 26).
+		// Neither component has a client-side rate limit by default: the
+		// receiver answers up to 500 callbacks a second, a create each, and
+		// the controllers' 200 a second once held provisioning back (issue 26).
 		{"receiver", 2, []string{"--components=receiver", "--receiver-bind-address=:8082", "--pending-result-code=000000",
-			"--signature-window=60s", "--stale-freeze-margin=1h", "--kube-api-qps=500", "--kube-api-burst=1000"},
+			"--signature-window=60s", "--stale-freeze-margin=1h", "--kube-api-qps=-1", "--kube-api-burst=1000"},
 			[]string{"--leader-elect", "--max-concurrent-reconciles", "--marketplace-url"}},
 		{"controllers", 1, []string{"--components=controllers", "--leader-elect=true", "--max-concurrent-reconciles=8",
-			"--ingress-controller-namespace=kube-system", "--directory-unclaimed-ttl=720h", "--kube-api-qps=200", "--kube-api-burst=400"},
+			"--ingress-controller-namespace=kube-system", "--directory-unclaimed-ttl=720h", "--kube-api-qps=-1", "--kube-api-burst=400"},
 			[]string{"--receiver-bind-address", "--pending-result-code", "--marketplace-url"}},
 	} {
 		d := named(t, docs, "Deployment", "kooper-"+tc.component)

@@ -500,7 +500,7 @@ func rbacAllows(ctx context.Context, t *testing.T, admin client.Client, account 
 // what they may do. The Deployments are left out: nothing runs.
 var renderedAccess = map[string]bool{
 	"ServiceAccount": true, "ClusterRole": true, "ClusterRoleBinding": true, "Role": true, "RoleBinding": true,
-	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
+	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true, "FlowSchema": true,
 }
 
 // A bindingProbe is a request that a rendered binding allows its first subject: once the
@@ -621,6 +621,10 @@ func TestLeastPrivilege(t *testing.T) {
 
 	t.Run("the admission policy matches exactly the kinds RBAC lets the controllers write", func(t *testing.T) {
 		checkPolicyMatchesControllersWrites(ctx, t, env.Config, admin, only(t, docs, "ValidatingAdmissionPolicy"), accounts[controllers])
+	})
+
+	t.Run("the receiver's requests, not the controllers', go to the receiver's FlowSchema", func(t *testing.T) {
+		checkReceiverFlowSchema(ctx, t, env, admin, only(t, docs, "FlowSchema"), accounts[receiver], accounts[controllers])
 	})
 
 	for _, row := range matrixRows {
