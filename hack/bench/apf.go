@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"k8s.io/client-go/rest"
 )
 
@@ -79,23 +76,11 @@ func (b *bench) apiServerQueueWaits(ctx context.Context) (queueWaits, error) {
 	return readQueueWaits(ctx, httpClient, strings.TrimSuffix(b.restConfig.Host, "/")+"/metrics")
 }
 
+// readQueueWaits reads apfWaitMetric from the exposition at url.
 func readQueueWaits(ctx context.Context, client *http.Client, url string) (queueWaits, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	families, err := metricFamilies(ctx, client, url)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read the metrics at %s: %w", url, err)
 	}
 	return queueWaitsOf(families[apfWaitMetric]), nil
 }

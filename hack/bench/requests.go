@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -38,22 +39,9 @@ func (b *bench) addAPIRequests(ctx context.Context, url string, counts map[strin
 // add with each series' labels and value of the counter family name; a
 // family the endpoint does not have adds nothing.
 func counterFamily(ctx context.Context, client *http.Client, url, name string, add func(labels map[string]string, v float64)) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	families, err := metricFamilies(ctx, client, url)
 	if err != nil {
 		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return fmt.Errorf("failed to read the metrics at %s: %w", url, err)
 	}
 	for _, m := range families[name].GetMetric() {
 		labels := make(map[string]string, len(m.GetLabel()))
@@ -63,6 +51,29 @@ func counterFamily(ctx context.Context, client *http.Client, url, name string, a
 		add(labels, m.GetCounter().GetValue())
 	}
 	return nil
+}
+
+// metricFamilies reads the Prometheus text exposition at url, by family
+// name.
+func metricFamilies(ctx context.Context, client *http.Client, url string) (map[string]*dto.MetricFamily, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the metrics at %s: %w", url, err)
+	}
+	return families, nil
 }
 
 // requestCounts are kooper's API requests per tenant over one way: by
