@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -90,10 +91,7 @@ func readQueueWaits(ctx context.Context, client *http.Client, url string) (queue
 func queueWaitsOf(family *dto.MetricFamily) queueWaits {
 	ws := queueWaits{}
 	for _, m := range family.GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
+		labels := labelsOf(m)
 		if labels["execute"] != "true" {
 			continue
 		}
@@ -130,12 +128,7 @@ func writeQueueWaits(p func(string, ...any), rates []rateResult) {
 			name  string
 			waits queueWaits
 		}{{"receiver", x.ReceiverWaits}, {"raw Create", x.RawWaits}} {
-			keys := make([]string, 0, len(run.waits))
-			for k := range run.waits {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			for _, k := range keys {
+			for _, k := range slices.Sorted(maps.Keys(run.waits)) {
 				w := run.waits[k]
 				p("| %d | %s | %s | %.0f | %s | %.1f%% |", x.Rate, run.name, k, w.Count,
 					w.Mean().Round(10*time.Microsecond), 100*w.Over(0.1))

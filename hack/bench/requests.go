@@ -44,13 +44,18 @@ func counterFamily(ctx context.Context, client *http.Client, url, name string, a
 		return err
 	}
 	for _, m := range families[name].GetMetric() {
-		labels := make(map[string]string, len(m.GetLabel()))
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		add(labels, m.GetCounter().GetValue())
+		add(labelsOf(m), m.GetCounter().GetValue())
 	}
 	return nil
+}
+
+// labelsOf is a series' labels by name.
+func labelsOf(m *dto.Metric) map[string]string {
+	labels := make(map[string]string, len(m.GetLabel()))
+	for _, l := range m.GetLabel() {
+		labels[l.GetName()] = l.GetValue()
+	}
+	return labels
 }
 
 // metricFamilies reads the Prometheus text exposition at url, by family
