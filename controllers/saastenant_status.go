@@ -11,7 +11,6 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
@@ -119,8 +118,7 @@ func (r *SaaSTenantReconciler) patchStatus(ctx context.Context, before, stored, 
 		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
 	}
 	r.deriveStatus(stored, after)
-	namespaceCreated := func(name string) time.Time { return r.namespaceCreated(ctx, name) }
-	if wait := r.provisionedHold(stored, after, reconcileErr, namespaceCreated); wait > 0 {
+	if wait := r.provisionedHold(stored, after, reconcileErr); wait > 0 {
 		if result.RequeueAfter == 0 || wait < result.RequeueAfter {
 			result.RequeueAfter = wait
 		}
@@ -155,17 +153,15 @@ func (r *SaaSTenantReconciler) deriveStatus(stored, after *saasv1alpha1.SaaSTena
 // the API server's costliest request per tenant (docs/benchmarks.md). It
 // waits only while nothing else in the status changed (provisioningStart),
 // for at most Options.ProvisionedStatusDelay after the provisioning began:
-// past that, or on any error, the write goes out as ever. namespaceCreated
-// tells when a namespace was created.
-func (r *SaaSTenantReconciler) provisionedHold(stored, after *saasv1alpha1.SaaSTenant, reconcileErr error,
-	namespaceCreated func(name string) time.Time) time.Duration {
+// past that, or on any error, the write goes out as ever.
+func (r *SaaSTenantReconciler) provisionedHold(stored, after *saasv1alpha1.SaaSTenant, reconcileErr error) time.Duration {
 	delay := r.Options.ProvisionedStatusDelay
 	if delay <= 0 || reconcileErr != nil || after.Status.FirstReadyTime != nil ||
 		apimeta.IsStatusConditionTrue(after.Status.Conditions, saasv1alpha1.ReadyCondition) ||
 		!apimeta.IsStatusConditionTrue(after.Status.Conditions, saasv1alpha1.ProvisionedCondition) {
 		return 0
 	}
-	start, ok := provisioningStart(stored, after, namespaceCreated)
+	start, ok := provisioningStart(stored, after)
 	if !ok {
 		return 0
 	}
@@ -179,32 +175,16 @@ func (r *SaaSTenantReconciler) provisionedHold(stored, after *saasv1alpha1.SaaST
 // moves. A tenant with a record (Provisioned False, reason Applying,
 // written before its objects) began at the record, on the controllers'
 // clock. A tenant without one (recordBeforeApply), whose status the
-// controllers never wrote, began when its namespace was created, the
-// first object its provisioning makes (not when the tenant was: a tenant
-// may wait in the work queue for longer than the delay); it may wait only
-// while its status holds nothing but the first provisioning's progress,
-// its resolved order and an expiry not near.
-func provisioningStart(stored, after *saasv1alpha1.SaaSTenant, namespaceCreated func(name string) time.Time) (time.Time, bool) {
+// controllers never wrote, began at its creation, on the API server's
+// clock; it may wait only while its status holds nothing but the first
+// provisioning's progress and its resolved order.
+func provisioningStart(stored, after *saasv1alpha1.SaaSTenant) (time.Time, bool) {
 	if applying := apimeta.FindStatusCondition(stored.Status.Conditions, saasv1alpha1.ProvisionedCondition); applying != nil {
 		return applying.LastTransitionTime.Time,
 			applying.Reason == saasv1alpha1.ApplyingReason && onlyProvisioningProgress(stored.Status, after.Status)
 	}
 	neverWritten := stored.Status.Namespace == "" && len(stored.Status.Conditions) == 0
-	if !neverWritten || after.Status.Namespace == "" || !onlyFirstProvisioning(after.Status) {
-		return time.Time{}, false
-	}
-	return namespaceCreated(after.Status.Namespace), true
-}
-
-// namespaceCreated returns when the Namespace called name was created, as
-// the cache holds it; now when the cache has not seen it yet: it was just
-// made.
-func (r *SaaSTenantReconciler) namespaceCreated(ctx context.Context, name string) time.Time {
-	ns := &corev1.Namespace{}
-	if err := r.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
-		return r.Clock.Now()
-	}
-	return ns.CreationTimestamp.Time
+	return after.CreationTimestamp.Time, neverWritten && onlyFirstProvisioning(after.Status)
 }
 
 // onlyFirstProvisioning reports whether st's conditions are those a new
