@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
-	"github.com/kooper-io/kooper/internal/tenantobjects"
 	"github.com/kooper-io/kooper/webhook"
 )
 
@@ -70,9 +69,6 @@ type description struct {
 	Tenant *saasv1alpha1.SaaSTenant `json:"tenant"`
 	// AppInfo is what queryInstance would answer now.
 	AppInfo appInfoView `json:"appInfo"`
-	// Namespace is the tenant's namespace: status.namespace, or, until the
-	// first status write names it, the one labelled as the tenant's.
-	Namespace string `json:"namespace,omitempty"`
 	// Objects are the objects in the tenant's namespace.
 	Objects []objectHealth `json:"objects"`
 }
@@ -125,15 +121,8 @@ func describeTenant(ctx context.Context, c *clients, ns, name string) (*descript
 		return nil, fmt.Errorf("failed to read Secret %s/%s: %w", ns, from, err)
 	}
 	d.AppInfo.CredentialsFromPresent = err == nil
-	d.Namespace = t.Status.Namespace
-	if d.Namespace == "" {
-		// A new tenant's objects come before its first status write.
-		if names, err := tenantobjects.LabelledNamespaces(ctx, c.client, t.Spec.InstanceID); err == nil && len(names) == 1 {
-			d.Namespace = names[0]
-		}
-	}
-	if d.Namespace != "" {
-		if d.Objects, err = namespaceHealth(ctx, c.client, d.Namespace); err != nil {
+	if t.Status.Namespace != "" {
+		if d.Objects, err = namespaceHealth(ctx, c.client, t.Status.Namespace); err != nil {
 			return nil, err
 		}
 	}
@@ -217,7 +206,7 @@ func (d *description) print(w io.Writer, now time.Time) {
 	field("Mode", orNone(string(t.Spec.Mode)))
 	field("Order", t.Spec.OrderID+" / "+t.Spec.OrderLineID)
 	field("Expiry", timeOrNone(t.Status.ExpireTime))
-	field("Namespace", orNone(d.Namespace))
+	field("Namespace", orNone(t.Status.Namespace))
 	field("Front-end URL", orNone(t.Status.FrontEndURL))
 	field("Admin URL", orNone(t.Status.AdminURL))
 	field("Age", age(t.CreationTimestamp.Time, now))
@@ -238,7 +227,7 @@ func (d *description) print(w io.Writer, now time.Time) {
 	}
 	printRows(w, rows)
 
-	fmt.Fprintf(w, "\nObjects in namespace %s:\n", orNone(d.Namespace))
+	fmt.Fprintf(w, "\nObjects in namespace %s:\n", orNone(t.Status.Namespace))
 	rows = [][]string{{"KIND", "NAME", "STATUS", "MESSAGE"}}
 	for _, o := range d.Objects {
 		rows = append(rows, []string{o.Kind, o.Name, o.Status, o.Message})

@@ -13,7 +13,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
-	"github.com/kooper-io/kooper/internal/tenantobjects"
 	"github.com/kooper-io/kooper/webhook"
 )
 
@@ -145,16 +144,4 @@ func TestDescribe(t *testing.T) {
 	pending := newTenant(t, "describe", saasv1alpha1.StateActive, saasv1alpha1.SaaSTenantStatus{})
 	r = kooper("describe", pending.Name)
 	g.Expect(r.out).To(And(MatchRegexp(`queryInstance:\s+appInfo Pending: `), MatchRegexp(`Objects in namespace <none>:\n\s+<none>`)))
-
-	// A new tenant's objects come before its first status write: describe
-	// finds its namespace by its labels.
-	fresh := newTenant(t, "describe", saasv1alpha1.StateActive, saasv1alpha1.SaaSTenantStatus{})
-	labelled := tenantobjects.NamespaceObject(fresh, "tenant-"+fresh.Name)
-	g.Expect(k8sClient.Create(ctx, labelled)).To(Succeed())
-	freshApp := app.DeepCopy()
-	freshApp.ObjectMeta = metav1.ObjectMeta{Namespace: labelled.Name, Name: "app"}
-	freshApp.Status = appsv1.DeploymentStatus{}
-	g.Expect(k8sClient.Create(ctx, freshApp)).To(Succeed())
-	r = kooper("describe", fresh.Name)
-	g.Expect(r.out).To(And(MatchRegexp(`Namespace:\s+%s\n`, labelled.Name), MatchRegexp(`Deployment\s+app\s+InProgress`)), r.output())
 }
