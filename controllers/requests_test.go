@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
 
@@ -22,11 +21,10 @@ import (
 
 // What a new tenant costs the API server (issue 24's and issue 26's
 // targets; docs/benchmarks.md). The first provisioning of a tenant is one
-// create per object and no read in its fresh namespace (tenant Secrets and
-// ConfigMaps are not cached: a read would be a request), then the status
-// write that records it provisioned. A chart tenant's, and a directory-
-// mounting product's, start with a status write that records what is about
-// to be made (recordBeforeApply).
+// status write that records what is about to be made, then one create per
+// object and no read in its fresh namespace (tenant Secrets and ConfigMaps
+// are not cached: a read would be a request), then the status write that
+// records it provisioned.
 
 // requestsAbout returns the manager's requests, watches aside, about the
 // tenant called name and the objects in its namespace, in the order sent.
@@ -42,7 +40,9 @@ func requestsAbout(name string) []testenv.Request {
 // first provisioning pass).
 func firstProvisioning(t *testing.T, name string) (before, pass []testenv.Request) {
 	t.Helper()
-	status := isStatusWrite(name)
+	status := func(r testenv.Request) bool {
+		return r.Method == http.MethodPatch && strings.HasSuffix(r.URL.Path, "/saastenants/"+name+"/status")
+	}
 	var writes []int
 	requests := requestsAbout(name)
 	for i, r := range requests {
@@ -54,13 +54,6 @@ func firstProvisioning(t *testing.T, name string) (before, pass []testenv.Reques
 		t.Fatalf("tenant %s: %d status writes, want at least 2: %v", name, len(writes), describe(requests))
 	}
 	return requests[:writes[0]], requests[writes[0]+1 : writes[1]]
-}
-
-// isStatusWrite matches the status writes of the tenant called name.
-func isStatusWrite(name string) func(testenv.Request) bool {
-	return func(r testenv.Request) bool {
-		return r.Method == http.MethodPatch && strings.HasSuffix(r.URL.Path, "/saastenants/"+name+"/status")
-	}
 }
 
 func describe(requests []testenv.Request) []string {
@@ -128,19 +121,15 @@ func makeChartCurrent(t *testing.T, ns, id string) {
 	})
 }
 
-// issue 26: a new tenant cost two status writes (a record before its
-// objects, then Provisioned with Ready) and so 13 requests against a
-// target of 12; its namespace needs no record first (recordBeforeApply).
-func TestANewTenantCostsOneWritePerObjectThenOneStatusWrite(t *testing.T) {
+func TestANewTenantCostsOneRecordThenOneWritePerObject(t *testing.T) {
 	g := NewWithT(t)
 	product := newTenantProduct(t, nil)
 	tenant := newTenant(t, product, "basic", withFinalizer)
 	eventuallyTenant(t, tenant.Name, provisioned)
 
-	requests := requestsAbout(tenant.Name)
-	first := slices.IndexFunc(requests, isStatusWrite(tenant.Name))
-	g.Expect(first).To(BeNumerically(">", 0), "the objects, then a status write: %v", describe(requests))
-	pass := requests[:first]
+	before, pass := firstProvisioning(t, tenant.Name)
+	g.Expect(before).To(BeEmpty(), "nothing is made or read before the record: %v", describe(before))
+	g.Expect(pass).NotTo(BeEmpty())
 	expectOneWritePerObject(g, pass)
 	// One create per object a tenant uses, and no ServiceAccount: its pods
 	// run as the namespace's default, with no token (issue 26's 14.2
@@ -161,29 +150,12 @@ func createdResources(requests []testenv.Request) []string {
 	return resources
 }
 
-// A product that mounts a directory still records a new tenant's namespace
-// before its objects: the directory controller delivers into the recorded
-// namespace, and the workload may wait for it.
-func TestANewDirectoryTenantIsRecordedBeforeItsObjects(t *testing.T) {
-	g := NewWithT(t)
-	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
-		p.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{MountPath: "/etc/kooper"}
-	})
-	tenant := newTenant(t, product, "basic", withFinalizer)
-	eventuallyTenant(t, tenant.Name, provisioned)
-
-	before, pass := firstProvisioning(t, tenant.Name)
-	g.Expect(before).To(BeEmpty(), "nothing is made or read before the record: %v", describe(before))
-	expectOneWritePerObject(g, pass)
-}
-
 // A reconcile that a status write triggers reads the tenant as written: it
 // neither repeats the last pass (the credentials create, answered
 // AlreadyExists) nor loses its own status write to a conflict with the
 // copy it should have read. Bought through the receiver, to Ready, a tenant
-// costs two status writes (Provisioned, Ready: the suite's controllers do
-// not wait to make them one, provisionedHold) and one create of its
-// credentials.
+// costs three status writes (the record, Provisioned, Ready) and one create
+// of its credentials.
 func TestAReconcileReadsTheTenantItJustWrote(t *testing.T) {
 	g := NewWithT(t)
 	product := newTenantProduct(t, nil)
@@ -205,6 +177,6 @@ func TestAReconcileReadsTheTenantItJustWrote(t *testing.T) {
 			credentialCreates++
 		}
 	}
-	g.Expect(statusWrites).To(Equal(2), "Provisioned, Ready: %v", describe(requests))
+	g.Expect(statusWrites).To(Equal(3), "the record, Provisioned, Ready: %v", describe(requests))
 	g.Expect(credentialCreates).To(Equal(1), "the credentials are created once: %v", describe(requests))
 }

@@ -41,11 +41,8 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 		}
 	}
 	t := s.tenant
-	// Nothing of the tenant's was made before its namespace was recorded,
-	// nor, for a tenant whose first status write follows its objects
-	// (recordBeforeApply), before this process's cache saw its namespace.
-	// A cache that lags only costs creates answered AlreadyExists.
-	s.freshNamespace = t.Status.Namespace == "" && !r.namespaceCached(ctx, d.Namespace)
+	// Nothing of the tenant's was made before its namespace was recorded.
+	s.freshNamespace = t.Status.Namespace == ""
 	if err := r.recordBeforeApply(ctx, s, d.Namespace, plan.recorded()); err != nil {
 		return failed(err)
 	}
@@ -98,26 +95,12 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 // and Provisioned False with reason Applying: the write after the objects are applied may then wait for
 // Ready (provisionedHold) without anything decided being kept only in
 // memory.
-//
-// A new tenant of a product without a chart or a directory mount has no
-// record: its namespace goes into t's status in memory only, and its
-// first status write, after its objects, carries it (issue 26: one status
-// write per transition). Nothing is lost to a pass that stops half-way:
-// its objects are all in that namespace, named from the product's
-// immutable namespacePrefix and the instance ID, and labelled as the
-// tenant's, and teardown finds it by those labels (unrecordedNamespace).
-// A chart tenant's inventory, and the namespace a directory is delivered
-// into before the workload is Available, are still recorded first.
 func (r *SaaSTenantReconciler) recordBeforeApply(ctx context.Context, s *tenantState, namespace string, inventory []saasv1alpha1.InventoryEntry) error {
 	t := s.tenant
 	if inventory == nil {
 		inventory = t.Status.Inventory
 	}
 	if t.Status.Namespace == namespace && slices.Equal(t.Status.Inventory, inventory) {
-		return nil
-	}
-	if t.Status.Namespace == "" && s.product.Spec.Chart == nil && !namespaceAwaited(s.product) {
-		t.Status.Namespace = namespace
 		return nil
 	}
 	recorded := t.DeepCopy()
@@ -152,22 +135,6 @@ func (r *SaaSTenantReconciler) recordBeforeApply(ctx context.Context, s *tenantS
 	t.Status.Namespace, t.Status.Inventory, t.ResourceVersion = namespace, inventory, recorded.ResourceVersion
 	s.stored.Status.Namespace, s.stored.Status.Inventory, s.stored.ResourceVersion = namespace, inventory, recorded.ResourceVersion
 	return nil
-}
-
-// namespaceAwaited reports whether something other than the tenant's own
-// status write waits for its namespace to be recorded: a directory mount,
-// which the directory controller delivers into the recorded namespace
-// before the workload may be Available.
-func namespaceAwaited(product *saasv1alpha1.SaaSProduct) bool {
-	return product.Spec.Workload != nil && product.Spec.Workload.Directory != nil
-}
-
-// namespaceCached reports whether the cache holds the Namespace called
-// name; a read that fails counts as held, so that the caller reads before
-// it writes.
-func (r *SaaSTenantReconciler) namespaceCached(ctx context.Context, name string) bool {
-	err := r.Get(ctx, client.ObjectKey{Name: name}, &corev1.Namespace{})
-	return !apierrors.IsNotFound(err)
 }
 
 // desired gathers what the tenant's objects are built from. A product

@@ -147,13 +147,14 @@ func (r *SaaSTenantReconciler) deriveStatus(stored, after *saasv1alpha1.SaaSTena
 }
 
 // provisionedHold returns how long the write of after's status may wait,
-// 0 when it may not: a new tenant whose objects were just applied and are
-// now, but whose workload is not Available yet, would otherwise write
-// Provisioned now and Ready a moment later. Waiting makes them one write,
-// the API server's costliest request per tenant (docs/benchmarks.md). It
-// waits only while nothing else in the status changed (provisioningStart),
-// for at most Options.ProvisionedStatusDelay after the provisioning began:
-// past that, or on any error, the write goes out as ever.
+// 0 when it may not: a new tenant whose objects were just applied
+// (Provisioned False, reason Applying, in its record) and are now, but
+// whose workload is not Available yet, would otherwise write Provisioned
+// now and Ready a moment later. Waiting makes them one write, the API
+// server's costliest request per tenant (docs/benchmarks.md). It waits
+// only while nothing else in the status changed, for at most
+// Options.ProvisionedStatusDelay after the record: past that, or on any
+// error, the write goes out as ever.
 func (r *SaaSTenantReconciler) provisionedHold(stored, after *saasv1alpha1.SaaSTenant, reconcileErr error) time.Duration {
 	delay := r.Options.ProvisionedStatusDelay
 	if delay <= 0 || reconcileErr != nil || after.Status.FirstReadyTime != nil ||
@@ -161,45 +162,11 @@ func (r *SaaSTenantReconciler) provisionedHold(stored, after *saasv1alpha1.SaaST
 		!apimeta.IsStatusConditionTrue(after.Status.Conditions, saasv1alpha1.ProvisionedCondition) {
 		return 0
 	}
-	start, ok := provisioningStart(stored, after)
-	if !ok {
+	applying := apimeta.FindStatusCondition(stored.Status.Conditions, saasv1alpha1.ProvisionedCondition)
+	if applying == nil || applying.Reason != saasv1alpha1.ApplyingReason || !onlyProvisioningProgress(stored.Status, after.Status) {
 		return 0
 	}
-	// Never more than the delay: a start on the API server's clock may be
-	// ahead of the controllers'.
-	return min(max(start.Add(delay).Sub(r.Clock.Now()), 0), delay)
-}
-
-// provisioningStart returns when a new tenant's first provisioning began,
-// and whether after differs from stored only by what that provisioning
-// moves. A tenant with a record (Provisioned False, reason Applying,
-// written before its objects) began at the record, on the controllers'
-// clock. A tenant without one (recordBeforeApply), whose status the
-// controllers never wrote, began at its creation, on the API server's
-// clock; it may wait only while its status holds nothing but the first
-// provisioning's progress and its resolved order.
-func provisioningStart(stored, after *saasv1alpha1.SaaSTenant) (time.Time, bool) {
-	if applying := apimeta.FindStatusCondition(stored.Status.Conditions, saasv1alpha1.ProvisionedCondition); applying != nil {
-		return applying.LastTransitionTime.Time,
-			applying.Reason == saasv1alpha1.ApplyingReason && onlyProvisioningProgress(stored.Status, after.Status)
-	}
-	neverWritten := stored.Status.Namespace == "" && len(stored.Status.Conditions) == 0
-	return after.CreationTimestamp.Time, neverWritten && onlyFirstProvisioning(after.Status)
-}
-
-// onlyFirstProvisioning reports whether st's conditions are those a new
-// tenant's first provisioning moves, its order resolved and its expiry not
-// near: nothing a person must see at once (Stalled, Frozen, ExpiringSoon
-// True and the rest).
-func onlyFirstProvisioning(st saasv1alpha1.SaaSTenantStatus) bool {
-	for _, c := range st.Conditions {
-		quiet := (c.Type == saasv1alpha1.OrderResolvedCondition && c.Status == metav1.ConditionTrue) ||
-			(c.Type == saasv1alpha1.ExpiringSoonCondition && c.Status == metav1.ConditionFalse)
-		if !quiet && !slices.Contains(provisioningProgress, c.Type) {
-			return false
-		}
-	}
-	return true
+	return max(applying.LastTransitionTime.Add(delay).Sub(r.Clock.Now()), 0)
 }
 
 // provisioningProgress are the conditions a new tenant's first

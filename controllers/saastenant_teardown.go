@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -60,11 +59,8 @@ func (r *SaaSTenantReconciler) freezeFromRecord(ctx context.Context, s *tenantSt
 		return err
 	}
 	r.applyExpiry(s, recordedOrderTimes(t))
-	if !s.frozen {
+	if !s.frozen || t.Status.Namespace == "" {
 		return nil
-	}
-	if err := r.unrecordedNamespace(ctx, t); err != nil || t.Status.Namespace == "" {
-		return err
 	}
 	if chartTenant(s) {
 		if err := r.recordFreezeFromInventory(ctx, s); err != nil {
@@ -114,30 +110,6 @@ func (r *SaaSTenantReconciler) stopWorkload(ctx context.Context, namespace strin
 	return nil
 }
 
-// unrecordedNamespace fills in t's namespace when its status names none.
-// A new tenant's first status write follows its objects
-// (recordBeforeApply), so a pass that stopped before that write, or whose
-// write waits for Ready (provisionedHold), may have made a namespace that
-// the status does not name yet. It is the one labelled as kooper's and as
-// t's, read around the cache: stopping service must not miss a namespace
-// the cache has not seen yet. It costs one list, made only on the way to
-// stopping service.
-func (r *SaaSTenantReconciler) unrecordedNamespace(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
-	if t.Status.Namespace != "" {
-		return nil
-	}
-	names, err := tenantobjects.LabelledNamespaces(ctx, r.Reader, t.Spec.InstanceID)
-	switch {
-	case err != nil || len(names) == 0:
-		return err
-	case len(names) == 1:
-		t.Status.Namespace = names[0]
-		return nil
-	}
-	return fmt.Errorf("instance %s has %d namespaces labelled as its own (%s) and its status names none: "+
-		"write the one to stop into status.namespace", t.Spec.InstanceID, len(names), strings.Join(names, ", "))
-}
-
 // retention is what happens to a released or deleted tenant's data:
 // deleted at once, or kept for days (0: until someone deletes it).
 type retention struct {
@@ -172,9 +144,6 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 	t := s.tenant
 	lifecycle, err := r.lifecycle(ctx, s)
 	if err != nil {
-		return failed(err)
-	}
-	if err := r.unrecordedNamespace(ctx, t); err != nil {
 		return failed(err)
 	}
 	releasedAt := r.Clock.Now()
@@ -332,9 +301,6 @@ func (r *SaaSTenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alp
 func (r *SaaSTenantReconciler) releaseOnDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
 	lifecycle, err := r.lifecycle(ctx, &tenantState{tenant: t})
 	if err != nil {
-		return err
-	}
-	if err := r.unrecordedNamespace(ctx, t); err != nil {
 		return err
 	}
 	if _, _, err = r.releaseData(ctx, t, handDeletionRetention(t, lifecycle.Release), r.Clock.Now()); err != nil {

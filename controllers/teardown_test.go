@@ -16,7 +16,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -310,7 +309,7 @@ func TestTheNamespaceAndInventoryAreRecordedBeforeProvisioning(t *testing.T) {
 		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), recorded); err != nil {
 			return err
 		}
-		return r.recordBeforeApply(ctx, stateWithProduct(recorded, chartProduct), "tenant-recorded", inventory)
+		return r.recordBeforeApply(ctx, reconcileStateOf(recorded), "tenant-recorded", inventory)
 	}).Should(Succeed())
 	g.Expect(recorded.Status.Namespace).To(Equal("tenant-recorded"))
 	g.Expect(recorded.Status.Inventory).To(Equal(inventory))
@@ -320,120 +319,13 @@ func TestTheNamespaceAndInventoryAreRecordedBeforeProvisioning(t *testing.T) {
 	g.Expect(stored.Status.Namespace).To(Equal("tenant-recorded"))
 	g.Expect(stored.Status.Inventory).To(Equal(inventory))
 	g.Expect(stored.ResourceVersion).To(Equal(recorded.ResourceVersion), "the tenant takes the version it wrote")
-	g.Expect(r.recordBeforeApply(ctx, stateWithProduct(recorded, chartProduct), "tenant-recorded", nil)).To(Succeed(), "nothing new: no write")
+	g.Expect(r.recordBeforeApply(ctx, reconcileStateOf(recorded), "tenant-recorded", nil)).To(Succeed(), "nothing new: no write")
 	g.Expect(recorded.ResourceVersion).To(Equal(stored.ResourceVersion))
 
-	err := r.recordBeforeApply(ctx, stateWithProduct(stale, directoryProduct), "tenant-from-a-stale-read", nil)
+	err := r.recordBeforeApply(ctx, reconcileStateOf(stale), "tenant-from-a-stale-read", nil)
 	g.Expect(apierrors.IsConflict(err)).To(BeTrue(), "want a Conflict, got %v", err)
 	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), stored)).To(Succeed())
 	g.Expect(stored.Status.Namespace).To(Equal("tenant-recorded"))
-}
-
-// Products whose new tenants are recorded before their objects: a chart's
-// inventory, and a directory mount's namespace, which the directory
-// controller delivers into before the workload may be Available.
-var (
-	chartProduct     = &saasv1alpha1.SaaSProduct{Spec: saasv1alpha1.SaaSProductSpec{Chart: &saasv1alpha1.ChartTemplate{}}}
-	directoryProduct = &saasv1alpha1.SaaSProduct{Spec: saasv1alpha1.SaaSProductSpec{
-		Workload: &saasv1alpha1.WorkloadTemplate{Directory: &saasv1alpha1.DirectoryMount{}}}}
-)
-
-// stateWithProduct is the state a reconcile of t starts with once it has
-// read product.
-func stateWithProduct(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) *tenantState {
-	s := reconcileStateOf(t)
-	s.product = product
-	return s
-}
-
-// A new tenant of a product without a chart or a directory mount has no
-// record before its objects (issue 26: one status write per transition):
-// its namespace is kept in memory for the write that follows them. Once a
-// write named it, it is not written again.
-func TestANewWorkloadTenantsNamespaceIsWrittenWithItsObjects(t *testing.T) {
-	g := NewWithT(t)
-	ctx := testContext(t)
-	tenant := newTenant(t, &saasv1alpha1.SaaSProduct{ObjectMeta: metav1.ObjectMeta{Name: "no-such-product"},
-		Spec: saasv1alpha1.SaaSProductSpec{ProductID: "OFFI-NONE"}}, "basic", nil)
-	r := &SaaSTenantReconciler{Client: k8sClient, Clock: clock.RealClock{}}
-	workload := &saasv1alpha1.SaaSProduct{Spec: saasv1alpha1.SaaSProductSpec{Workload: &saasv1alpha1.WorkloadTemplate{}}}
-	ns := "tenant-" + tenant.Name
-	storedNamespace := func() (string, error) {
-		stored := &saasv1alpha1.SaaSTenant{}
-		err := k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), stored)
-		return stored.Status.Namespace, err
-	}
-
-	read := &saasv1alpha1.SaaSTenant{}
-	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), read)).To(Succeed())
-	s := stateWithProduct(read, workload)
-	g.Expect(r.recordBeforeApply(ctx, s, ns, nil)).To(Succeed())
-	g.Expect(s.tenant.Status.Namespace).To(Equal(ns), "named for the write after the objects")
-	g.Expect(s.stored.Status.Namespace).To(BeEmpty(), "so that write carries it")
-	g.Expect(s.tenant.ResourceVersion).To(Equal(read.ResourceVersion), "nothing written")
-	g.Consistently(storedNamespace, "200ms").Should(BeEmpty())
-
-	for _, product := range []*saasv1alpha1.SaaSProduct{chartProduct, directoryProduct} {
-		g.Eventually(func() error {
-			read = &saasv1alpha1.SaaSTenant{}
-			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), read); err != nil {
-				return err
-			}
-			read.Status.Namespace = ""
-			return r.recordBeforeApply(ctx, stateWithProduct(read, product), ns, nil)
-		}).Should(Succeed())
-		g.Expect(storedNamespace()).To(Equal(ns), "a chart's and a directory mount's tenants are recorded first")
-		g.Expect(k8sClient.Status().Patch(ctx, read, client.RawPatch(types.MergePatchType, []byte(`{"status":{"namespace":null}}`)))).To(Succeed())
-	}
-}
-
-// Stopping service finds a namespace its tenant's status does not name: a
-// new tenant's objects are made before its first status write
-// (recordBeforeApply), and a freeze, release or deletion may come before
-// that write. Each case starts from such a tenant (its product gone, so
-// nothing but teardown runs), with its namespace and a running Deployment
-// labelled as its own.
-func TestStoppingServiceFindsANamespaceItsStatusDoesNotName(t *testing.T) {
-	unrecorded := func(t *testing.T) (*saasv1alpha1.SaaSTenant, string) {
-		t.Helper()
-		g := NewWithT(t)
-		ctx := testContext(t)
-		tenant := newTenant(t, &saasv1alpha1.SaaSProduct{ObjectMeta: metav1.ObjectMeta{Name: "no-such-product"},
-			Spec: saasv1alpha1.SaaSProductSpec{ProductID: "OFFI-NONE"}}, "basic", nil)
-		eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.ProductNotFoundReason))
-		d := &tenantobjects.Desired{Tenant: tenant, Namespace: "tenant-" + tenant.Name}
-		g.Expect(k8sClient.Create(ctx, tenantobjects.NamespaceObject(tenant, d.Namespace))).To(Succeed())
-		app := &appsv1.Deployment{ObjectMeta: d.Meta(tenantobjects.AppName), Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "crm"}},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "crm"}},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/crm:1.0"}}}},
-		}}
-		g.Expect(k8sClient.Create(ctx, app)).To(Succeed())
-		g.Expect(eventuallyTenant(t, tenant.Name, func(Gomega, *saasv1alpha1.SaaSTenant) {}).Status.Namespace).To(BeEmpty())
-		return tenant, d.Namespace
-	}
-	appGone := func(t *testing.T, ns string) func() bool {
-		return isGone(t, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tenantobjects.AppName}})
-	}
-	t.Run("frozen: scaled to zero", func(t *testing.T) {
-		tenant, ns := unrecorded(t)
-		setState(t, tenant.Name, saasv1alpha1.StateFrozen)
-		NewWithT(t).Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
-		eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) { g.Expect(tn.Status.Namespace).To(Equal(ns)) })
-	})
-	t.Run("released: the workload removed", func(t *testing.T) {
-		tenant, ns := unrecorded(t)
-		setState(t, tenant.Name, saasv1alpha1.StateReleased)
-		NewWithT(t).Eventually(appGone(t, ns)).Should(BeTrue())
-		eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) { g.Expect(tn.Status.Namespace).To(Equal(ns)) })
-	})
-	t.Run("deleted by hand: the workload removed", func(t *testing.T) {
-		tenant, ns := unrecorded(t)
-		NewWithT(t).Expect(k8sClient.Delete(testContext(t), tenant)).To(Succeed())
-		NewWithT(t).Eventually(appGone(t, ns)).Should(BeTrue())
-		NewWithT(t).Eventually(isGone(t, tenant)).Should(BeTrue())
-	})
 }
 
 // A tenant's password is derived from the credentials key, which the

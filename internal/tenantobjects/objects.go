@@ -2,7 +2,6 @@ package tenantobjects
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -247,25 +246,6 @@ func NamespaceObject(t *saasv1alpha1.SaaSTenant, name string) *corev1.Namespace 
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 	}
-}
-
-// LabelledNamespaces returns the names of the namespaces labelled as
-// kooper's and as the tenant instanceID's, read with reader (metadata
-// only). A new tenant's first status write follows its objects, so its
-// namespace may exist before status.namespace names it; there is one such
-// namespace, named from its product's immutable namespacePrefix.
-func LabelledNamespaces(ctx context.Context, reader client.Reader, instanceID string) ([]string, error) {
-	list := &metav1.PartialObjectMetadataList{}
-	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
-	labels := client.MatchingLabels{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, saasv1alpha1.InstanceIDLabel: instanceID}
-	if err := reader.List(ctx, list, labels); err != nil {
-		return nil, fmt.Errorf("failed to list the namespaces of instance %s: %w", instanceID, err)
-	}
-	names := make([]string, 0, len(list.Items))
-	for _, ns := range list.Items {
-		names = append(names, ns.Name)
-	}
-	return names, nil
 }
 
 func (d *Desired) resourceQuota() *corev1.ResourceQuota {
