@@ -98,7 +98,10 @@ func TestProvisionedWaitsForReadyOnlyWhileNothingElseChanged(t *testing.T) {
 // The record of a new tenant carries its whole status so far and
 // Provisioned False with reason Applying; the write after applying then
 // waits while it may, asking for a pass by the end of the delay, and goes
-// out once the delay is over.
+// out once the delay is over. The record is what shows a new tenant's plan
+// at once and tells kstatus-based tools it is in progress: twice (2026-12-02
+// and 2026-12-04) it was dropped for one status write per new tenant, and
+// the status stayed empty, which kstatus takes for Current, until Ready.
 func TestANewTenantsRecordLetsItsProvisionedWaitForReady(t *testing.T) {
 	g := NewWithT(t)
 	ctx := testContext(t)
