@@ -291,11 +291,25 @@ func (b *bench) extraRound(ctx context.Context, k int, tmpl *tenantTemplate, ten
 	x := round{Order: roundOrder(k)}
 	logf("Round %s of %d", roundCell(k, x.Order), b.cfg.rounds)
 	err := runWays(ctx, x.Order, b.settleControllers, map[way]func() error{
-		wayKooper: func() error { x.Kooper = b.kooperWay(ctx, offset, tenants, provisioned); return nil },
+		wayKooper: func() error { x.Kooper = b.profiledKooperWay(ctx, k, tenants, provisioned); return nil },
 		wayDirect: func() error { x.Ceiling = b.ceilingWay(ctx, offset, tmpl, deployments); return nil },
 		wayRecord: func() (err error) { x.Record, err = b.recordCeiling(ctx, offset, tmpl, deployments); return err },
 	})
 	return x, err
+}
+
+// profiledKooperWay runs round k's kooper way with the profiles the first
+// round takes (the controllers' CPU for its first 30 s, the API server's
+// for the idle window and 30 s), named for the round: the rounds after the
+// first have been slower for kooper than for the record ceiling, and
+// their profiles show where.
+func (b *bench) profiledKooperWay(ctx context.Context, k int, tenants, provisioned *readyWatcher) provisionRun {
+	profiled := b.profileCPU(ctx, 30*time.Second, fmt.Sprintf("controllers-cpu-round%d.pprof", k+1))
+	defer profiled()
+	apiProfiled := b.profileAPIServer(ctx, idleWindow+30*time.Second, fmt.Sprintf("apiserver-kooper-cpu-round%d.pprof", k+1), b.cfg.tenants)
+	run := b.kooperWay(ctx, k*b.cfg.tenants, tenants, provisioned)
+	run.APIServerRequests, run.APIServerCPU = apiProfiled()
+	return run
 }
 
 // settleControllers waits until the tenant controller has reconciled every
