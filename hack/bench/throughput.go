@@ -174,13 +174,8 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	if err != nil {
 		return err
 	}
-	profiled := b.profileCPU(ctx, 30*time.Second, "controllers-cpu.pprof")
+	op, profiled := b.profiledKooperWay(ctx, 0, tenants, provisioned)
 	defer profiled()
-	// idleWindow at rest, then 30 s of the way, as for the record ceiling;
-	// the ceiling's way starts once it ends, or the profile would hold both.
-	apiProfiled := b.profileAPIServer(ctx, idleWindow+30*time.Second, "apiserver-kooper-cpu.pprof", c.tenants)
-	op := b.kooperWay(ctx, 0, tenants, provisioned)
-	op.APIServerRequests, op.APIServerCPU = apiProfiled()
 	r.Provision = append(r.Provision, op)
 	requests := counted(c.tenants, op.IdleRequests)
 	r.OperatorRequests, r.RequestKinds, r.RequestsAboveRest = requests.byMethod, requests.byKind, requests.aboveRest
@@ -291,25 +286,36 @@ func (b *bench) extraRound(ctx context.Context, k int, tmpl *tenantTemplate, ten
 	x := round{Order: roundOrder(k)}
 	logf("Round %s of %d", roundCell(k, x.Order), b.cfg.rounds)
 	err := runWays(ctx, x.Order, b.settleControllers, map[way]func() error{
-		wayKooper: func() error { x.Kooper = b.profiledKooperWay(ctx, k, tenants, provisioned); return nil },
+		wayKooper: func() error {
+			var profiled func()
+			x.Kooper, profiled = b.profiledKooperWay(ctx, k, tenants, provisioned)
+			profiled()
+			return nil
+		},
 		wayDirect: func() error { x.Ceiling = b.ceilingWay(ctx, offset, tmpl, deployments); return nil },
 		wayRecord: func() (err error) { x.Record, err = b.recordCeiling(ctx, offset, tmpl, deployments); return err },
 	})
 	return x, err
 }
 
-// profiledKooperWay runs round k's kooper way with the profiles the first
-// round takes (the controllers' CPU for its first 30 s, the API server's
-// for the idle window and 30 s), named for the round: the rounds after the
-// first have been slower for kooper than for the record ceiling, and
-// their profiles show where.
-func (b *bench) profiledKooperWay(ctx context.Context, k int, tenants, provisioned *readyWatcher) provisionRun {
-	profiled := b.profileCPU(ctx, 30*time.Second, fmt.Sprintf("controllers-cpu-round%d.pprof", k+1))
-	defer profiled()
-	apiProfiled := b.profileAPIServer(ctx, idleWindow+30*time.Second, fmt.Sprintf("apiserver-kooper-cpu-round%d.pprof", k+1), b.cfg.tenants)
-	run := b.kooperWay(ctx, k*b.cfg.tenants, tenants, provisioned)
+// profiledKooperWay runs round k's kooper way (counting from 0) with its
+// profiles: the controllers' CPU for its first 30 s, and the API server's
+// for idleWindow at rest and 30 s of the way, as for the record ceiling
+// (the next way starts once it ends, or the profile would hold both).
+// Round 1's are controllers-cpu.pprof and apiserver-kooper-cpu.pprof; the
+// later rounds', slower for kooper than for the record ceiling, carry
+// -roundN. The returned wait blocks until the controllers' profile is
+// written.
+func (b *bench) profiledKooperWay(ctx context.Context, k int, tenants, provisioned *readyWatcher) (run provisionRun, wait func()) {
+	suffix := ""
+	if k > 0 {
+		suffix = fmt.Sprintf("-round%d", k+1)
+	}
+	wait = b.profileCPU(ctx, 30*time.Second, "controllers-cpu"+suffix+".pprof")
+	apiProfiled := b.profileAPIServer(ctx, idleWindow+30*time.Second, "apiserver-kooper-cpu"+suffix+".pprof", b.cfg.tenants)
+	run = b.kooperWay(ctx, k*b.cfg.tenants, tenants, provisioned)
 	run.APIServerRequests, run.APIServerCPU = apiProfiled()
-	return run
+	return run, wait
 }
 
 // settleControllers waits until the tenant controller has reconciled every
