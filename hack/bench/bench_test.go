@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -321,4 +324,36 @@ func TestRetriesEndStoredOrLost(t *testing.T) {
 	writeRetries(func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) },
 		[]rateResult{{Rate: 500, Receiver: latencies{Sent: 100}, Retries: retries{Answered000005: 5, Stored: 5, MaxAttempts: 2, Took: time.Second}}})
 	g.Expect(lines).To(ContainElement("| 500 | 5 | 5.0% | 5 | 0 | 2 | 1s |"))
+}
+
+// A run removes what an earlier run wrote into its output directory, so a
+// run that skips a phase shows none of the earlier run's profiles of it
+// (found when a throughput-only run's directory held a chart phase's
+// profiles from the run before), and leaves anything else there.
+func TestARunRemovesTheEarlierRunsOutputsOnly(t *testing.T) {
+	dir := t.TempDir()
+	earlier := []string{"report.md", "time-to-ready.png", "controllers-heap.pprof", "chart-values/ch-0.json"}
+	kept := []string{"notes.txt", "stack/apiserver.log"}
+	for _, name := range append(slices.Clone(earlier), kept...) {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := removeEarlierOutputs(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range earlier {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s: want removed, got %v", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s: want kept, got %v", name, err)
+		}
+	}
 }

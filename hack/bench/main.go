@@ -161,6 +161,9 @@ func run(ctx context.Context, c config) error {
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
 	}
+	if err := removeEarlierOutputs(c.out); err != nil {
+		return err
+	}
 	r := &results{Config: c, Started: time.Now()}
 	// The go benchmarks start their own envtest API servers: run them before
 	// the local cluster, so neither competes with the other for the CPUs.
@@ -203,6 +206,28 @@ func run(ctx context.Context, c config) error {
 	logf("Report written to %s", path)
 	if len(r.Failures) > 0 {
 		return fmt.Errorf("%d phase(s) failed; see the report", len(r.Failures))
+	}
+	return nil
+}
+
+// benchOutputs are the names a run writes into its output directory: the
+// report, its plots, its profiles and the chart phase's values.
+var benchOutputs = []string{"report.md", "*.png", "*.pprof", "chart-values"}
+
+// removeEarlierOutputs removes what an earlier run wrote into dir, and
+// nothing else: a run that skips a phase would otherwise leave the earlier
+// run's profiles of it beside its own report.
+func removeEarlierOutputs(dir string) error {
+	for _, pattern := range benchOutputs {
+		paths, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return err
+		}
+		for _, path := range paths {
+			if err := os.RemoveAll(path); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
