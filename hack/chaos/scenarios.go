@@ -118,20 +118,22 @@ func killLeader(ctx context.Context, h *harness) row {
 	t := h.startTraffic(ctx, "CHAOSKILL", h.cfg.tenants, h.cfg.purchaseRate)
 	leader, holder := -1, ""
 	// Strike when the leader is busy: reconciles running, a fifth of the
-	// purchases acknowledged and more still coming.
+	// purchases acknowledged and more still coming. What is in flight is
+	// measured once, by the check that decides to strike: a second look a
+	// moment later could find a reconcile that is this quick already done.
 	ready := waitUntil(ctx, 2*time.Minute, func() bool {
 		var err error
-		if leader, holder, err = h.leader(ctx); err != nil {
+		if leader, holder, err = h.leader(ctx); err != nil || t.driver.acknowledgedCount() < h.cfg.tenants/5 {
 			return false
 		}
-		return h.activeReconciles(ctx, leader) > 0 && t.driver.acknowledgedCount() >= h.cfg.tenants/5
+		r.inFlight = h.measureInFlight(ctx, t.driver, leader)
+		return r.inFlight.reconciles > 0
 	})
 	if !ready {
 		r.injectionErr = "the leader never had reconciles in flight with a fifth of the purchases acknowledged"
 		r.finish(ctx, h, t.wait(), time.Now(), time.Now())
 		return r
 	}
-	r.inFlight = h.measureInFlight(ctx, t.driver, leader)
 	faultStart := time.Now()
 	if err := h.stack.KillReplica(localstack.Controllers, leader); err != nil {
 		r.injectionErr = err.Error()
