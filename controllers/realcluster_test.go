@@ -171,6 +171,53 @@ func TestTenantsBehindCCEsLoadBalancer(t *testing.T) {
 	})
 }
 
+// A headless tenant Service (clusterIP None) has no cluster IP. A cluster
+// IP can be neither added to a Service nor taken from it, so a product that
+// changes its mind recreates each tenant's Service, both ways, and the
+// tenant does not stall on the API server's refusal.
+func TestHeadlessTenantServicesAreRecreatedWhenTheProductChanges(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		allAtOnce(p)
+		p.Spec.Workload.Ingress.ClusterIP = corev1.ClusterIPNone
+	})
+	tenant := newTenant(t, product, "basic", nil)
+	eventuallyTenant(t, tenant.Name, provisioned)
+	ns := "tenant-" + tenant.Name
+	headless := getObject(t, &corev1.Service{}, ns, tenantobjects.AppName)
+	g.Expect(headless.Spec.ClusterIP).To(Equal(corev1.ClusterIPNone))
+
+	setClusterIP := func(clusterIP string) {
+		t.Helper()
+		g.Eventually(func() error {
+			fresh := &saasv1alpha1.SaaSProduct{}
+			if err := k8sClient.Get(testContext(t), client.ObjectKeyFromObject(product), fresh); err != nil {
+				return err
+			}
+			fresh.Spec.Workload.Ingress.ClusterIP = clusterIP
+			return k8sClient.Update(testContext(t), fresh)
+		}).Should(Succeed())
+	}
+	setClusterIP("")
+	var allocated *corev1.Service
+	g.Eventually(func(g Gomega) {
+		allocated = getObject(t, &corev1.Service{}, ns, tenantobjects.AppName)
+		g.Expect(allocated.Spec.ClusterIP).NotTo(BeElementOf("", corev1.ClusterIPNone))
+	}).Should(Succeed(), "the Service recreated with a cluster IP")
+	g.Expect(allocated.UID).NotTo(Equal(headless.UID))
+
+	setClusterIP(corev1.ClusterIPNone)
+	g.Eventually(func(g Gomega) {
+		svc := getObject(t, &corev1.Service{}, ns, tenantobjects.AppName)
+		g.Expect(svc.Spec.ClusterIP).To(Equal(corev1.ClusterIPNone))
+		g.Expect(svc.UID).NotTo(Equal(allocated.UID))
+	}).Should(Succeed(), "the Service recreated headless")
+	eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Status.Conditions).NotTo(ContainElement(HaveField("Type", saasv1alpha1.StalledCondition)))
+		g.Expect(apimeta.IsStatusConditionTrue(tn.Status.Conditions, saasv1alpha1.ProvisionedCondition)).To(BeTrue())
+	})
+}
+
 // An ELB range the API server would refuse stalls the product's tenants
 // with the reason, before anything is made.
 func TestAnInvalidLoadBalancerRangeStallsTheTenant(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
@@ -261,6 +262,11 @@ func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.De
 		return err
 	}
 	present, absent := d.Objects()
+	if !s.freshNamespace {
+		if err := r.replaceServiceOfOtherClusterIP(ctx, present); err != nil {
+			return err
+		}
+	}
 	if err := applyEach(ctx, a, present); err != nil {
 		return err
 	}
@@ -268,6 +274,42 @@ func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.De
 		if _, err := a.Remove(ctx, obj); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// replaceServiceOfOtherClusterIP deletes the tenant's Service when it is
+// headless and the product now wants a cluster IP, or the other way round
+// (spec.workload.ingress.clusterIP), so that the apply that follows creates
+// it anew: the API server neither adds a cluster IP to a Service nor takes
+// one away. (Given none, it keeps the one there, even None, without an
+// error.) The cache only says whether to try: the deletion is conditional
+// on the UID and resourceVersion the cache showed, so a stale copy fails it
+// with a conflict, and the tenant is reconciled again.
+func (r *SaaSTenantReconciler) replaceServiceOfOtherClusterIP(ctx context.Context, present []client.Object) error {
+	for _, obj := range present {
+		desired, ok := obj.(*corev1.Service)
+		if !ok {
+			continue
+		}
+		current := &corev1.Service{}
+		// Only read, so not copied: a restart reads every tenant's Service.
+		if err := r.Get(ctx, client.ObjectKeyFromObject(desired), current, client.UnsafeDisableDeepCopy); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		wantHeadless := desired.Spec.ClusterIP == corev1.ClusterIPNone
+		if current.Spec.ClusterIP == "" || (current.Spec.ClusterIP == corev1.ClusterIPNone) == wantHeadless {
+			return nil
+		}
+		precondition := client.Preconditions{UID: &current.UID, ResourceVersion: &current.ResourceVersion}
+		stale := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: current.Namespace, Name: current.Name}}
+		if err := r.Delete(ctx, stale, precondition); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("failed to delete Service %s to recreate it with clusterIP %q: %w",
+				client.ObjectKeyFromObject(current), desired.Spec.ClusterIP, err)
+		}
+		ctrl.LoggerFrom(ctx).Info("Deleted the tenant's Service to recreate it: the product changed whether it has a cluster IP",
+			"Service", current.Name, "clusterIP", desired.Spec.ClusterIP)
+		return nil
 	}
 	return nil
 }

@@ -681,6 +681,7 @@ const (
 // IngressTemplate is the Ingress created for each tenant.
 // +kubebuilder:validation:XValidation:rule="!has(self.tlsCertificate) || self.tlsCertificate != 'IngressController' || !has(self.tlsSecretName) || size(self.tlsSecretName) == 0",message="tlsCertificate IngressController serves the ingress controller's own certificate: leave tlsSecretName out, which is for a certificate copied into each tenant namespace"
 // +kubebuilder:validation:XValidation:rule="!has(self.tlsCertificate) || self.tlsCertificate != 'Copied' || (has(self.tlsSecretName) && size(self.tlsSecretName) > 0)",message="tlsCertificate Copied needs tlsSecretName, the Secret to copy"
+// +kubebuilder:validation:XValidation:rule="!has(self.clusterIP) || !has(self.serviceType) || self.serviceType == 'ClusterIP'",message="clusterIP None (a headless Service) needs serviceType ClusterIP: a NodePort Service has a cluster IP"
 type IngressTemplate struct {
 	// className is the IngressClass, for example nginx or cce; the cluster
 	// default applies when omitted.
@@ -741,6 +742,23 @@ type IngressTemplate struct {
 	// +kubebuilder:default=ClusterIP
 	// +kubebuilder:validation:Enum=ClusterIP;NodePort
 	ServiceType corev1.ServiceType `json:"serviceType,omitempty"`
+
+	// clusterIP None makes each tenant's Service headless: the API server
+	// allocates it no address from the cluster's Service range and
+	// kube-proxy programs no rules for it, and the Service's name resolves
+	// to the tenant's pods. For an ingress controller that routes to the
+	// Service's endpoints, as ingress-nginx does (unless its
+	// service-upstream annotation is set) and Traefik does, not for one that
+	// sends to the Service's address or its node ports (CCE's cce class).
+	// At thousands of tenants it keeps as many addresses out of the
+	// Service range, and the API server's allocation, whose cost grows with
+	// the Services in the cluster, off every purchase (docs/benchmarks.md).
+	// Changing it recreates each tenant's Service: a cluster IP cannot be
+	// added to or taken from a Service. Needs serviceType ClusterIP. When
+	// omitted, each Service gets a cluster IP.
+	// +optional
+	// +kubebuilder:validation:Enum=None
+	ClusterIP string `json:"clusterIP,omitempty"`
 
 	// allowFrom are address ranges outside the cluster that the tenant's
 	// NetworkPolicy admits besides the ingress controller's namespace: the

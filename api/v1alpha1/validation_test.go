@@ -666,6 +666,20 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: `spec.workload.ingress.serviceType: Unsupported value: "LoadBalancer"`,
 		},
 		{
+			name: "a headless NodePort Service",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{ServiceType: corev1.ServiceTypeNodePort, ClusterIP: corev1.ClusterIPNone}
+			}),
+			wantMessage: "clusterIP None (a headless Service) needs serviceType ClusterIP",
+		},
+		{
+			name: "a tenant Service's cluster IP given as an address",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{ClusterIP: "10.96.0.10"}
+			}),
+			wantMessage: `spec.workload.ingress.clusterIP: Unsupported value: "10.96.0.10"`,
+		},
+		{
 			name: "load balancer range that is not one",
 			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
 				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{AllowFrom: []saasv1alpha1.IPBlock{{CIDR: "the ELB"}}}
@@ -1123,6 +1137,12 @@ func TestSchemaAcceptsWhatRealClustersNeed(t *testing.T) {
 	})
 	g.Expect(k8sClient.Create(ctx(t), shared)).To(Succeed())
 	g.Expect(shared.Spec.Workload.Ingress.ServiceType).To(Equal(corev1.ServiceTypeClusterIP))
+
+	headless := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+		o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{ClassName: "nginx", ClusterIP: corev1.ClusterIPNone}
+	})
+	g.Expect(k8sClient.Create(ctx(t), headless)).To(Succeed(), "a headless Service behind ingress-nginx")
+	g.Expect(headless.Spec.Workload.Ingress.ServiceType).To(Equal(corev1.ServiceTypeClusterIP))
 
 	defaultCertificate := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
 		o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{ClassName: "nginx", TLSCertificate: saasv1alpha1.TLSCertificateIngressController}

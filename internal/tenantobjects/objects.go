@@ -563,6 +563,9 @@ func (d *Desired) service() *corev1.Service {
 	if ing := d.Product.Spec.Workload.Ingress; ing != nil && ing.ServiceType != "" && ing.ServiceType != corev1.ServiceTypeClusterIP {
 		svc.Spec.Type = ing.ServiceType
 	}
+	if ing := d.Product.Spec.Workload.Ingress; ing != nil && ing.ClusterIP == corev1.ClusterIPNone {
+		svc.Spec.ClusterIP = corev1.ClusterIPNone
+	}
 	return svc
 }
 

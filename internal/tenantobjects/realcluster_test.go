@@ -112,6 +112,12 @@ func TestIngressForCCE(t *testing.T) {
 	present, _ = goldenTenant(product).Objects()
 	g.Expect(find[*networkingv1.Ingress](present).Annotations).To(BeEmpty())
 	g.Expect(find[*corev1.Service](present).Spec.Type).To(BeEmpty(), "ClusterIP is the API server's default: left out")
+	g.Expect(find[*corev1.Service](present).Spec.ClusterIP).To(BeEmpty(), "the API server allocates one")
+
+	product.Spec.Workload.Ingress.ClusterIP = corev1.ClusterIPNone
+	present, _ = goldenTenant(product).Objects()
+	g.Expect(find[*corev1.Service](present).Spec.ClusterIP).To(Equal(corev1.ClusterIPNone), "headless")
+	g.Expect(find[*corev1.Service](present).Spec.Type).To(BeEmpty())
 }
 
 func TestCheckAllowFrom(t *testing.T) {
