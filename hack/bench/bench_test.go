@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -356,4 +357,24 @@ func TestARunRemovesTheEarlierRunsOutputsOnly(t *testing.T) {
 			t.Errorf("%s: want kept, got %v", name, err)
 		}
 	}
+}
+
+// The direct ways copy kooper's tenant Service without the address the API
+// server allocated, but a headless one stays headless: the copies must
+// cost the API server what kooper's objects cost it.
+func TestScrubKeepsAHeadlessServiceHeadless(t *testing.T) {
+	g := NewWithT(t)
+	service := func(clusterIP string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service",
+			"metadata": map[string]any{"name": "app", "uid": "1"},
+			"spec":     map[string]any{"clusterIP": clusterIP, "clusterIPs": []any{clusterIP}}}}
+	}
+	allocated := service("10.96.3.4")
+	scrub(allocated)
+	g.Expect(allocated.Object["spec"]).To(BeEmpty())
+	g.Expect(allocated.GetUID()).To(BeEmpty())
+	headless := service("None")
+	scrub(headless)
+	g.Expect(headless.Object["spec"]).To(HaveKeyWithValue("clusterIP", "None"))
+	g.Expect(headless.Object["spec"]).To(HaveKeyWithValue("clusterIPs", []any{"None"}))
 }

@@ -444,7 +444,9 @@ func scrub(u *unstructured.Unstructured) {
 	unstructured.RemoveNestedField(u.Object, "metadata", "annotations", "deployment.kubernetes.io/revision")
 	unstructured.RemoveNestedField(u.Object, "status")
 	unstructured.RemoveNestedField(u.Object, "spec", "finalizers")
-	if u.GetKind() == "Service" {
+	// An allocated cluster IP is the API server's; None (a headless
+	// Service) is the product's, and the copies must be headless too.
+	if clusterIP, _, _ := unstructured.NestedString(u.Object, "spec", "clusterIP"); u.GetKind() == "Service" && clusterIP != "None" {
 		unstructured.RemoveNestedField(u.Object, "spec", "clusterIP")
 		unstructured.RemoveNestedField(u.Object, "spec", "clusterIPs")
 	}

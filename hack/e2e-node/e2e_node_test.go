@@ -28,6 +28,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -337,17 +338,44 @@ func podReady(p corev1.Pod) bool {
 }
 
 // serviceAddress is ClusterIP:port of a Service's port named port (its
-// first port when port is empty).
+// first port when port is empty). A headless Service (the sample product's
+// tenants') has no cluster IP: its address is its first endpoint's, the
+// pod's, as its name would resolve to.
 func serviceAddress(g Gomega, e *env, ns, name, port string) string {
 	svc := &corev1.Service{}
 	g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Namespace: ns, Name: name}, svc)).To(Succeed())
 	for _, p := range svc.Spec.Ports {
-		if port == "" || p.Name == port {
-			return net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(p.Port)))
+		if port != "" && p.Name != port {
+			continue
 		}
+		if svc.Spec.ClusterIP == corev1.ClusterIPNone {
+			return endpointAddress(g, e, svc, p.Name)
+		}
+		return net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(p.Port)))
 	}
 	g.Expect(port).To(BeEmpty(), "Service %s/%s has no port %s", ns, name, port)
 	return ""
+}
+
+// endpointAddress is address:port of the first endpoint of a headless
+// Service's port named port, waiting for the EndpointSlice controller.
+func endpointAddress(g Gomega, e *env, svc *corev1.Service, port string) string {
+	address := ""
+	g.Eventually(func(g Gomega) {
+		list := &discoveryv1.EndpointSliceList{}
+		g.Expect(e.stack.Client.List(e.ctx, list, client.InNamespace(svc.Namespace),
+			client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name})).To(Succeed())
+		for _, s := range list.Items {
+			for _, p := range s.Ports {
+				if p.Name == nil || *p.Name != port || p.Port == nil || len(s.Endpoints) == 0 || len(s.Endpoints[0].Addresses) == 0 {
+					continue
+				}
+				address = net.JoinHostPort(s.Endpoints[0].Addresses[0], strconv.Itoa(int(*p.Port)))
+			}
+		}
+		g.Expect(address).NotTo(BeEmpty(), "Service %s/%s has no endpoint on port %s", svc.Namespace, svc.Name, port)
+	}).Should(Succeed())
+	return address
 }
 
 // exec runs a command in the tenant's app container (kubectl exec: the API
