@@ -356,6 +356,11 @@ func (r *SaaSTenantReconciler) applyChart(ctx context.Context, s *tenantState, p
 	t := s.tenant
 	a := r.applier()
 	a.FreshNamespace, a.Hashes = s.freshNamespace, s.appliedHashes
+	if !s.freshNamespace {
+		if err := replaceServicesOfOtherClusterIP(ctx, r.Client, p.objects); err != nil {
+			return err
+		}
+	}
 	// Nothing is pruned while an object is refused: the inventory keeps
 	// naming everything.
 	if err := applyEach(ctx, a, p.objects); err != nil {

@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -355,6 +356,44 @@ func TestAFieldTheProductStopsSettingGoes(t *testing.T) {
 		// recorded last apply tells.
 		changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Resources.Limits = nil })
 		g.Eventually(limits).Should(BeEmpty())
+	})
+}
+
+// A chart's Service that changes whether it has a cluster IP is
+// recreated, both ways, as a workload tenant's is
+// (TestHeadlessTenantServicesAreRecreatedWhenTheProductChanges): without
+// it, None to an address would leave the Service headless without a word,
+// and an address to None would stall the tenant on the API server's
+// refusal.
+func TestAChartServiceIsRecreatedWhenItsClusterIPChangesKind(t *testing.T) {
+	g := NewWithT(t)
+	withService := func(clusterIP string) *apiextensionsv1.JSON {
+		spec := `{"selector":{"app":"lookup"},"ports":[{"name":"http","port":80}]}`
+		if clusterIP != "" {
+			spec = `{"clusterIP":"` + clusterIP + `","selector":{"app":"lookup"},"ports":[{"name":"http","port":80}]}`
+		}
+		return jsonValues(`{"report":{"enabled":false},"files":{"enabled":false},"extraObjects":[{"apiVersion":"v1","kind":"Service","metadata":{"name":"lookup"},"spec":` + spec + `}]}`)
+	}
+	product, tenant := newChartTenant(t, "basic", func(p *saasv1alpha1.SaaSProduct) { p.Spec.Chart.Values = withService("None") })
+	ns := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
+	headless := getObject(t, &corev1.Service{}, ns, "lookup")
+	g.Expect(headless.Spec.ClusterIP).To(Equal(corev1.ClusterIPNone))
+
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Chart.Values = withService("") })
+	var allocated *corev1.Service
+	g.Eventually(func(g Gomega) {
+		allocated = getObject(t, &corev1.Service{}, ns, "lookup")
+		g.Expect(allocated.Spec.ClusterIP).NotTo(BeElementOf("", corev1.ClusterIPNone))
+	}).Should(Succeed(), "the Service recreated with a cluster IP")
+	g.Expect(allocated.UID).NotTo(Equal(headless.UID))
+
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Chart.Values = withService("None") })
+	g.Eventually(func(g Gomega) {
+		g.Expect(getObject(t, &corev1.Service{}, ns, "lookup").Spec.ClusterIP).To(Equal(corev1.ClusterIPNone))
+	}).Should(Succeed(), "the Service recreated headless")
+	eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(apimeta.FindStatusCondition(tn.Status.Conditions, saasv1alpha1.StalledCondition)).To(BeNil())
+		g.Expect(apimeta.IsStatusConditionTrue(tn.Status.Conditions, saasv1alpha1.ProvisionedCondition)).To(BeTrue())
 	})
 }
 

@@ -263,7 +263,7 @@ func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.De
 	}
 	present, absent := d.Objects()
 	if !s.freshNamespace {
-		if err := r.replaceServiceOfOtherClusterIP(ctx, present); err != nil {
+		if err := replaceServicesOfOtherClusterIP(ctx, r.Client, present); err != nil {
 			return err
 		}
 	}
@@ -278,40 +278,61 @@ func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.De
 	return nil
 }
 
-// replaceServiceOfOtherClusterIP deletes the tenant's Service when it is
-// headless and the product now wants a cluster IP, or the other way round
-// (spec.workload.ingress.clusterIP), so that the apply that follows creates
-// it anew: the API server neither adds a cluster IP to a Service nor takes
-// one away. (Given none, it keeps the one there, even None, without an
-// error.) The cache only says whether to try: the deletion is conditional
-// on the UID and resourceVersion the cache showed, so a stale copy fails it
-// with a conflict, and the tenant is reconciled again.
-func (r *SaaSTenantReconciler) replaceServiceOfOtherClusterIP(ctx context.Context, present []client.Object) error {
-	for _, obj := range present {
-		desired, ok := obj.(*corev1.Service)
+// replaceServicesOfOtherClusterIP deletes each of the tenant's Services
+// in objs that is headless where the desired one has a cluster IP, or the
+// other way round (spec.workload.ingress.clusterIP, or a chart's
+// spec.clusterIP), so that the apply that follows creates it anew: the API
+// server neither adds a cluster IP to a Service nor takes one away (given
+// none, it keeps the one there, even None, without an error; given None
+// for a Service with an address, it refuses the change). The cache only
+// says whether to try: the deletion is conditional on the UID and
+// resourceVersion the cache showed, so a stale copy fails it with a
+// conflict, and the tenant is reconciled again.
+func replaceServicesOfOtherClusterIP[T client.Object](ctx context.Context, c client.Client, objs []T) error {
+	for _, obj := range objs {
+		wantHeadless, ok := desiredHeadless(obj)
 		if !ok {
 			continue
 		}
 		current := &corev1.Service{}
 		// Only read, so not copied: a restart reads every tenant's Service.
-		if err := r.Get(ctx, client.ObjectKeyFromObject(desired), current, client.UnsafeDisableDeepCopy); err != nil {
-			return client.IgnoreNotFound(err)
+		err := c.Get(ctx, client.ObjectKeyFromObject(obj), current, client.UnsafeDisableDeepCopy)
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return err
+		case current.Spec.ClusterIP == "" || (current.Spec.ClusterIP == corev1.ClusterIPNone) == wantHeadless:
+			continue
 		}
-		wantHeadless := desired.Spec.ClusterIP == corev1.ClusterIPNone
-		if current.Spec.ClusterIP == "" || (current.Spec.ClusterIP == corev1.ClusterIPNone) == wantHeadless {
-			return nil
-		}
-		precondition := client.Preconditions{UID: &current.UID, ResourceVersion: &current.ResourceVersion}
 		stale := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: current.Namespace, Name: current.Name}}
-		if err := r.Delete(ctx, stale, precondition); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("failed to delete Service %s to recreate it with clusterIP %q: %w",
-				client.ObjectKeyFromObject(current), desired.Spec.ClusterIP, err)
+		precondition := client.Preconditions{UID: &current.UID, ResourceVersion: &current.ResourceVersion}
+		if err := c.Delete(ctx, stale, precondition); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("failed to delete Service %s to recreate it with a cluster IP of the other kind: %w",
+				client.ObjectKeyFromObject(current), err)
 		}
-		ctrl.LoggerFrom(ctx).Info("Deleted the tenant's Service to recreate it: the product changed whether it has a cluster IP",
-			"Service", current.Name, "clusterIP", desired.Spec.ClusterIP)
-		return nil
+		ctrl.LoggerFrom(ctx).Info("Deleted a tenant's Service to recreate it: whether it has a cluster IP changed",
+			"Service", current.Name, "headless", wantHeadless)
 	}
 	return nil
+}
+
+// desiredHeadless reports whether obj, when a Service of a kind that has a
+// cluster IP (not ExternalName), is to be headless (clusterIP None).
+func desiredHeadless(obj client.Object) (headless, isService bool) {
+	switch o := obj.(type) {
+	case *corev1.Service:
+		return o.Spec.ClusterIP == corev1.ClusterIPNone, o.Spec.Type != corev1.ServiceTypeExternalName
+	case *unstructured.Unstructured:
+		gvk := o.GroupVersionKind()
+		if gvk.Group != "" || gvk.Kind != "Service" {
+			return false, false
+		}
+		clusterIP, _, _ := unstructured.NestedString(o.Object, "spec", "clusterIP")
+		serviceType, _, _ := unstructured.NestedString(o.Object, "spec", "type")
+		return clusterIP == corev1.ClusterIPNone, serviceType != string(corev1.ServiceTypeExternalName)
+	}
+	return false, false
 }
 
 // invalidObjectsError names the objects the API server refused as invalid

@@ -29,15 +29,17 @@ func TestTheSampleChartRendersEveryPartPerPlan(t *testing.T) {
 		want     []string
 		replicas int64
 		emptyDir bool
+		// clusterIP is the web Service's: None (headless) by default.
+		clusterIP string
 	}{
 		{name: "the chart's defaults", want: []string{
 			"ConfigMap/t1-config", "Service/t1-redis", "Service/t1-web", "Deployment/t1-web", "Deployment/t1-worker",
-			"StatefulSet/t1-redis", "Ingress/t1-web"}, replicas: 1},
+			"StatefulSet/t1-redis", "Ingress/t1-web"}, replicas: 1, clusterIP: "None"},
 		{name: "a plan without the worker, on a cluster without storage",
 			plan:     map[string]any{"worker": map[string]any{"enabled": false}, "redis": map[string]any{"persistence": map[string]any{"enabled": false}}},
 			want:     []string{"ConfigMap/t1-config", "Service/t1-redis", "Service/t1-web", "Deployment/t1-web", "StatefulSet/t1-redis", "Ingress/t1-web"},
-			replicas: 1, emptyDir: true},
-		{name: "a plan of three web replicas", plan: map[string]any{"web": map[string]any{"replicas": 3}}, want: []string{
+			replicas: 1, emptyDir: true, clusterIP: "None"},
+		{name: "a plan of three web replicas, behind a web Service with a cluster IP", plan: map[string]any{"web": map[string]any{"replicas": 3, "clusterIP": ""}}, want: []string{
 			"ConfigMap/t1-config", "Service/t1-redis", "Service/t1-web", "Deployment/t1-web", "Deployment/t1-worker",
 			"StatefulSet/t1-redis", "Ingress/t1-web"}, replicas: 3},
 	}
@@ -54,6 +56,9 @@ func TestTheSampleChartRendersEveryPartPerPlan(t *testing.T) {
 			web := find(objs, "Deployment", "t1-web")
 			if n, _, _ := unstructured.NestedInt64(web.Object, "spec", "replicas"); n != tc.replicas {
 				t.Errorf("web replicas %d, want %d", n, tc.replicas)
+			}
+			if ip, _, _ := unstructured.NestedString(find(objs, "Service", "t1-web").Object, "spec", "clusterIP"); ip != tc.clusterIP {
+				t.Errorf("web Service clusterIP %q, want %q", ip, tc.clusterIP)
 			}
 			redis := find(objs, "StatefulSet", "t1-redis")
 			claims, _, _ := unstructured.NestedSlice(redis.Object, "spec", "volumeClaimTemplates")
