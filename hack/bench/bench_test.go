@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 )
 
@@ -377,4 +378,24 @@ func TestScrubKeepsAHeadlessServiceHeadless(t *testing.T) {
 	scrub(headless)
 	g.Expect(headless.Object["spec"]).To(HaveKeyWithValue("clusterIP", "None"))
 	g.Expect(headless.Object["spec"]).To(HaveKeyWithValue("clusterIPs", []any{"None"}))
+}
+
+// Before a way, kube-apiserver is asked to collect its garbage (a heap
+// profile with gc=1), once: the way's profile asks first, and the way's
+// charge a moment later does not ask again.
+func TestTheAPIServerCollectsItsGarbageOnceBeforeAWay(t *testing.T) {
+	g := NewWithT(t)
+	var asked []string
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.String())
+		_, _ = w.Write([]byte("a heap profile"))
+	}))
+	defer server.Close()
+	b := &bench{restConfig: &rest.Config{Host: server.URL}}
+	b.collectAPIServerGarbage(context.Background())
+	b.collectAPIServerGarbage(context.Background())
+	g.Expect(asked).To(Equal([]string{"/debug/pprof/heap?gc=1"}))
+	b.collectedAt = time.Now().Add(-collectedRecently)
+	b.collectAPIServerGarbage(context.Background())
+	g.Expect(asked).To(HaveLen(2), "the next way's")
 }

@@ -95,6 +95,7 @@ func (b *bench) waitAtRest(ctx context.Context) {
 // startCharge waits for the machine to be at rest, samples the processes
 // at rest for idleWindow, then starts the charge.
 func (b *bench) startCharge(ctx context.Context) cpuCharge {
+	b.collectAPIServerGarbage(ctx)
 	b.waitAtRest(ctx)
 	rest := b.cpuNow()
 	requestsAtRest, requestsErr := b.apiRequests(ctx)

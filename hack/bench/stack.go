@@ -47,6 +47,9 @@ type bench struct {
 	restConfig  *rest.Config
 	http        *http.Client
 	receiverURL string
+	// collectedAt is when kube-apiserver last collected its garbage at the
+	// bench's asking (collectAPIServerGarbage).
+	collectedAt time.Time
 }
 
 func startBench(ctx context.Context, root string, c config) (*bench, error) {
