@@ -103,13 +103,15 @@ func (b *bench) profileFirstRound(ctx context.Context, first bool, file string, 
 
 // collectAPIServerGarbage has kube-apiserver collect its garbage before a
 // way starts (a heap profile with gc=1, thrown away), unless it did less
-// than collectedRecently ago (the way's profile asked first). With tens of
-// thousands of objects in its caches, one cycle of its collector marked
-// for 3-4.6 s of CPU (runs A and B of 2026-12-04): a way of 150 chart
-// tenants spends 10-20 s, and whether a cycle fell in it or in the next way
-// decided their ratio (A's direct creates had none, its kooper and record
-// ways one each). After a collection, a cycle falls in a way only when the
-// way itself allocates as much as the API server holds.
+// than collectedRecently ago (the way's profile asked first), so that every
+// way starts from the same state of the collector. With tens of thousands
+// of objects in its caches, one cycle of its collector marked for 3-4.6 s
+// of CPU (runs A and B of 2026-12-04), against the 10-20 s a way of 150
+// chart tenants spends: in A the direct creates started where they had no
+// cycle at all, and kooper's and the record's ways one each. Each way of run
+// C, collected before, still had its cycles (2.8-6.2 s): the ways allocate
+// as much as the API server holds, so this removes the chance of where a way
+// starts, not the collector's cost.
 func (b *bench) collectAPIServerGarbage(ctx context.Context) {
 	if time.Since(b.collectedAt) < collectedRecently {
 		return

@@ -292,7 +292,7 @@ func writeCPUTable(p func(string, ...any), runs []provisionRun) {
 		return
 	}
 	p("\nCPU per tenant while each way ran, above what each process uses at rest for as long (sampled for %s before each way; /proc/PID/stat). "+
-		"Before each way kube-apiserver collects its garbage, so that a cycle of its collector falls in a way only when that way allocates enough for one. "+
+		"Before each way kube-apiserver collects its garbage, so that every way starts from the same state of its collector. "+
 		"CPU time hardly moves with the machine's other load, unlike the rates above:\n", idleWindow)
 	p("| Way | kube-apiserver | etcd | kooper's two processes | kooper's API server CPU ÷ this way's |")
 	p("|---|---:|---:|---:|---:|")
