@@ -188,15 +188,7 @@ func TestHeadlessTenantServicesAreRecreatedWhenTheProductChanges(t *testing.T) {
 	g.Expect(headless.Spec.ClusterIP).To(Equal(corev1.ClusterIPNone))
 
 	setClusterIP := func(clusterIP string) {
-		t.Helper()
-		g.Eventually(func() error {
-			fresh := &saasv1alpha1.SaaSProduct{}
-			if err := k8sClient.Get(testContext(t), client.ObjectKeyFromObject(product), fresh); err != nil {
-				return err
-			}
-			fresh.Spec.Workload.Ingress.ClusterIP = clusterIP
-			return k8sClient.Update(testContext(t), fresh)
-		}).Should(Succeed())
+		changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Ingress.ClusterIP = clusterIP })
 	}
 	setClusterIP("")
 	var allocated *corev1.Service
