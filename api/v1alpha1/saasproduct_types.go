@@ -221,6 +221,7 @@ type URLTemplates struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.sso) || !has(self.sso.gateway) || !self.ports.exists(p, p.name == 'kooper-gateway')",message="with sso.gateway, no workload port may be named kooper-gateway: that is the gateway's port, which the tenant's Service sends traffic to"
 // +kubebuilder:validation:XValidation:rule="!has(self.config) || !has(self.storage) || !(self.storage.mountPath + '/').startsWith(self.config.mountPath + '/')",message="config.mountPath must be neither storage.mountPath nor a directory above it"
 // +kubebuilder:validation:XValidation:rule="!has(self.config) || !has(self.directory) || !has(self.directory.mountPath) || !(self.directory.mountPath + '/').startsWith(self.config.mountPath + '/')",message="config.mountPath must be neither directory.mountPath nor a directory above it"
+// +kubebuilder:validation:XValidation:rule="!has(self.sso) || !has(self.sso.gateway) || !has(self.ingress) || !has(self.ingress.clusterIP)",message="ingress.clusterIP None (a headless Service) cannot go with sso.gateway: the Service's name would resolve to the pods, and callers in the tenant namespace would reach the app's port around the gateway"
 type WorkloadTemplate struct {
 	// image is the container image, for example
 	// swr.cn-north-4.myhuaweicloud.com/acme/crm:1.4.2.
@@ -753,9 +754,13 @@ type IngressTemplate struct {
 	// At thousands of tenants it keeps as many addresses out of the
 	// Service range, and the API server's allocation, whose cost grows with
 	// the Services in the cluster, off every purchase (docs/benchmarks.md).
-	// Changing it recreates each tenant's Service: a cluster IP cannot be
-	// added to or taken from a Service. Needs serviceType ClusterIP. When
-	// omitted, each Service gets a cluster IP.
+	// Callers inside the tenant namespace then reach the pods at the
+	// workload's container ports, not through the Service's port mapping;
+	// so it cannot go with sso.gateway. Changing it deletes and recreates
+	// each tenant's Service as the change rolls out (spec.rollout): a
+	// cluster IP cannot be added to or taken from a Service, and the
+	// tenant's Service is missing between the two writes. Needs serviceType
+	// ClusterIP. When omitted, each Service gets a cluster IP.
 	// +optional
 	// +kubebuilder:validation:Enum=None
 	ClusterIP string `json:"clusterIP,omitempty"`

@@ -673,6 +673,15 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: "clusterIP None (a headless Service) needs serviceType ClusterIP",
 		},
 		{
+			name: "a headless Service beside the SSO gateway",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{ClusterIP: corev1.ClusterIPNone}
+				o.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{}
+				o.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}}
+			}),
+			wantMessage: "ingress.clusterIP None (a headless Service) cannot go with sso.gateway",
+		},
+		{
 			name: "a tenant Service's cluster IP given as an address",
 			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
 				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{ClusterIP: "10.96.0.10"}

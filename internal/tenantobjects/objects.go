@@ -547,7 +547,8 @@ func (d *Desired) service() *corev1.Service {
 	}
 	if d.Product.Spec.Workload.Gateway() != nil {
 		// The first port, the Ingress's, reaches the app through the SSO
-		// gateway only; callers of the Service inside the namespace too.
+		// gateway only; callers of the Service inside the namespace too
+		// (which is why the schema refuses a headless Service here).
 		ports[0].TargetPort = intstr.FromString(GatewayPortName)
 	}
 	svc := &corev1.Service{
