@@ -116,18 +116,27 @@ func (b *bench) collectAPIServerGarbage(ctx context.Context) {
 	if time.Since(b.collectedAt) < collectedRecently {
 		return
 	}
-	cfg := rest.CopyConfig(b.restConfig)
-	cfg.Timeout = 2 * time.Minute
-	httpClient, err := rest.HTTPClientFor(cfg)
+	start := time.Now()
+	httpClient, host, err := b.apiServerDebugClient(2 * time.Minute)
 	if err == nil {
-		start := time.Now()
-		err = b.discard(ctx, httpClient, strings.TrimSuffix(cfg.Host, "/")+"/debug/pprof/heap?gc=1")
-		logf("kube-apiserver collected its garbage in %s", time.Since(start).Round(10*time.Millisecond))
+		err = b.discard(ctx, httpClient, host+"/debug/pprof/heap?gc=1")
 	}
 	if err != nil {
 		logf("kube-apiserver did not collect its garbage before the way: %v", err)
+	} else {
+		logf("kube-apiserver collected its garbage in %s", time.Since(start).Round(10*time.Millisecond))
 	}
 	b.collectedAt = time.Now()
+}
+
+// apiServerDebugClient is an HTTP client, as the bench's admin, for
+// kube-apiserver's /debug/pprof endpoints, whose requests time out after
+// timeout, and the API server's address without a trailing slash.
+func (b *bench) apiServerDebugClient(timeout time.Duration) (*http.Client, string, error) {
+	cfg := rest.CopyConfig(b.restConfig)
+	cfg.Timeout = timeout
+	httpClient, err := rest.HTTPClientFor(cfg)
+	return httpClient, strings.TrimSuffix(cfg.Host, "/"), err
 }
 
 // collectedRecently: a collection this recent is not asked for again.
@@ -164,12 +173,10 @@ func get(ctx context.Context, client *http.Client, url string) (io.ReadCloser, e
 }
 
 func (b *bench) saveAPIServerProfile(ctx context.Context, d time.Duration, file string) error {
-	cfg := rest.CopyConfig(b.restConfig)
-	cfg.Timeout = d + time.Minute
-	httpClient, err := rest.HTTPClientFor(cfg)
+	httpClient, host, err := b.apiServerDebugClient(d + time.Minute)
 	if err != nil {
 		return err
 	}
-	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(cfg.Host, "/"), int(d.Seconds()))
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", host, int(d.Seconds()))
 	return b.download(ctx, httpClient, url, file)
 }
