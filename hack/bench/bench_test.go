@@ -399,3 +399,26 @@ func TestTheAPIServerCollectsItsGarbageOnceBeforeAWay(t *testing.T) {
 	b.collectAPIServerGarbage(context.Background())
 	g.Expect(asked).To(HaveLen(2), "the next way's")
 }
+
+// The report says whether kube-apiserver ran its watch-cache consistency
+// check, as its kubernetes_feature_enabled gauge says, not as asked.
+func TestTheReportReadsTheCacheConsistencyCheckFromKubeAPIServer(t *testing.T) {
+	for _, tc := range []struct {
+		name, metrics, want string
+	}{
+		{"off", `kubernetes_feature_enabled{name="DetectCacheInconsistency",stage="BETA"} 0` + "\n", "off (DetectCacheInconsistency=false)"},
+		{"on", `kubernetes_feature_enabled{name="DetectCacheInconsistency",stage="BETA"} 1` + "\n", "on (DetectCacheInconsistency=true)"},
+		{"another gate only", `kubernetes_feature_enabled{name="ListFromCacheSnapshot",stage="BETA"} 0` + "\n", "unknown: kube-apiserver reports no DetectCacheInconsistency gate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				g.Expect(r.URL.Path).To(Equal("/metrics"))
+				_, _ = w.Write([]byte("# TYPE kubernetes_feature_enabled gauge\n" + tc.metrics))
+			}))
+			defer server.Close()
+			b := &bench{restConfig: &rest.Config{Host: server.URL}}
+			g.Expect(b.cacheConsistencyCheckState(context.Background())).To(Equal(tc.want))
+		})
+	}
+}

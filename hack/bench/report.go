@@ -89,7 +89,7 @@ func writeReport(dir string, r *results) (string, error) {
 	p("Run %s → %s (%s). Every figure is compared with a baseline measured in the same run on the same machine.\n",
 		r.Started.UTC().Format(time.RFC3339), r.Finished.UTC().Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Second))
 	p("| Machine | |\n|---|---|")
-	for _, k := range []string{"CPU", "Cores", "RAM", "Kernel", "Go", "Kubernetes (API server)"} {
+	for _, k := range []string{"CPU", "Cores", "RAM", "Kernel", "Go", "Kubernetes (API server)", cacheConsistencyKey} {
 		p("| %s | %s |", k, r.Versions[k])
 	}
 	c := r.Config

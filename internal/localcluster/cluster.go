@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -63,6 +64,21 @@ type Options struct {
 	// containerd, kubelet, kube-proxy and kube-router) instead of kwok's
 	// fake ones; Nodes and ReadyAgain are then ignored.
 	Node *NodeOptions
+	// APIServerFeatureGates are kube-apiserver's --feature-gates, by gate
+	// name; nil leaves every gate at its default. The benchmark turns off
+	// DetectCacheInconsistency (docs/benchmarks.md says why).
+	APIServerFeatureGates map[string]bool
+}
+
+// featureGatesFlag is gates as a --feature-gates value, sorted by name
+// ("A=true,B=false"); "" for none.
+func featureGatesFlag(gates map[string]bool) string {
+	names := slices.Sorted(maps.Keys(gates))
+	pairs := make([]string, len(names))
+	for i, name := range names {
+		pairs[i] = fmt.Sprintf("%s=%t", name, gates[name])
+	}
+	return strings.Join(pairs, ",")
 }
 
 // Cluster is a running local cluster.
@@ -76,10 +92,12 @@ type Cluster struct {
 	// LogDir holds one log file per component.
 	LogDir string
 
-	dir   string
-	env   *envtest.Environment
-	procs []*Process
-	logf  func(format string, args ...any)
+	dir string
+	env *envtest.Environment
+	// apiServerFeatureGates is Options.APIServerFeatureGates.
+	apiServerFeatureGates map[string]bool
+	procs                 []*Process
+	logf                  func(format string, args ...any)
 	// node is Options.Node, when the cluster runs on a real node.
 	node *NodeOptions
 	// sysctls are the machine's kernel tunables before the kubelet started.
@@ -99,7 +117,8 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c = &Cluster{Tools: tools, dir: o.Dir, LogDir: filepath.Join(o.Dir, "logs"), logf: o.Logf, node: o.Node}
+	c = &Cluster{Tools: tools, dir: o.Dir, LogDir: filepath.Join(o.Dir, "logs"), logf: o.Logf, node: o.Node,
+		apiServerFeatureGates: o.APIServerFeatureGates}
 	if c.node != nil {
 		// First the node's leftovers, whose files are under the directory.
 		if err := c.prepareNode(o.Root); err != nil {
@@ -169,6 +188,9 @@ func (c *Cluster) startControlPlane() error {
 		// cluster has it, and it rejects pods whose ServiceAccount is missing.
 		Set("disable-admission-plugins", "").
 		Set("service-cluster-ip-range", ServiceCIDR)
+	if gates := featureGatesFlag(c.apiServerFeatureGates); gates != "" {
+		api.Configure().Set("feature-gates", gates)
+	}
 	if c.node != nil {
 		// Pods reach the API server through the kubernetes Service, whose
 		// endpoint is the advertised address: the node's, not loopback. In

@@ -93,3 +93,10 @@ func startCopyOfSleep(t *testing.T, dir, name string) *Process {
 	t.Cleanup(func() { _ = p.Stop(time.Second) })
 	return p
 }
+
+func TestFeatureGatesFlagIsSortedAndEmptyWithoutGates(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(featureGatesFlag(nil)).To(BeEmpty())
+	g.Expect(featureGatesFlag(map[string]bool{"ZGate": true, "DetectCacheInconsistency": false})).
+		To(Equal("DetectCacheInconsistency=false,ZGate=true"))
+}

@@ -72,6 +72,8 @@ type Options struct {
 	// pods reach it, and the data volumes are hostPath directories the
 	// kubelet creates. Nodes and the operator's process options are ignored.
 	Node *localcluster.NodeOptions
+	// APIServerFeatureGates is passed to localcluster.Options.
+	APIServerFeatureGates map[string]bool
 }
 
 // MeteringClock is the controllers' metering clock under test: moved by
@@ -161,7 +163,7 @@ var stackBinaries = []string{"kooper", "marketplace-sim"}
 func (s *Stack) startCluster(ctx context.Context, o Options) error {
 	cluster, err := localcluster.Start(ctx, localcluster.Options{
 		Root: o.Root, Dir: filepath.Join(o.Dir, "cluster"), Nodes: o.Nodes, Logf: o.Logf, ComponentQPS: o.ComponentQPS,
-		ReadyAgain: o.ReadyAgain, Node: o.Node,
+		ReadyAgain: o.ReadyAgain, Node: o.Node, APIServerFeatureGates: o.APIServerFeatureGates,
 	})
 	if err != nil {
 		return err
