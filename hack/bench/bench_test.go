@@ -130,11 +130,11 @@ func TestCPUPerTenantIsChargedPerWayAndComparedWithKooper(t *testing.T) {
 	var lines []string
 	p := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 	writeCPUTable(p, []provisionRun{
-		{Name: "kooper", CPUPerTenant: map[string]float64{"kube-apiserver": 120, "etcd": 20, "kooper": 30}},
+		{Name: "kooper", CPUPerTenant: map[string]float64{"kube-apiserver": 120, "etcd": 20, "kooper": 30, clusterControllers: 12}},
 		{Name: "direct", CPUPerTenant: map[string]float64{"kube-apiserver": 100, "etcd": 15}},
 	})
 	table := strings.Join(lines, "\n")
-	for _, row := range []string{"| kooper | 120.0 ms | 20.0 ms | 30.0 ms | 1.00× |", "| direct | 100.0 ms | 15.0 ms | – | 1.20× |"} {
+	for _, row := range []string{"| kooper | 120.0 ms | 20.0 ms | 30.0 ms | 12.0 ms | 1.00× |", "| direct | 100.0 ms | 15.0 ms | – | – | 1.20× |"} {
 		if !strings.Contains(table, row) {
 			t.Errorf("no row %q in:\n%s", row, table)
 		}

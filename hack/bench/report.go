@@ -294,8 +294,8 @@ func writeCPUTable(p func(string, ...any), runs []provisionRun) {
 	p("\nCPU per tenant while each way ran, above what each process uses at rest for as long (sampled for %s before each way; /proc/PID/stat). "+
 		"Before each way kube-apiserver collects its garbage, so that every way starts from the same state of its collector. "+
 		"CPU time hardly moves with the machine's other load, unlike the rates above:\n", idleWindow)
-	p("| Way | kube-apiserver | etcd | kooper's two processes | kooper's API server CPU ÷ this way's |")
-	p("|---|---:|---:|---:|---:|")
+	p("| Way | kube-apiserver | etcd | kooper's two processes | kube-controller-manager, scheduler, kwok | kooper's API server CPU ÷ this way's |")
+	p("|---|---:|---:|---:|---:|---:|")
 	first := runs[0].CPUPerTenant["kube-apiserver"]
 	for _, x := range runs {
 		c := x.CPUPerTenant
@@ -305,7 +305,7 @@ func writeCPUTable(p func(string, ...any), runs []provisionRun) {
 			}
 			return "–"
 		}
-		p("| %s | %s | %s | %s | %s |", x.Name, cell("kube-apiserver"), cell("etcd"), cell("kooper"), ratio(first, c["kube-apiserver"]))
+		p("| %s | %s | %s | %s | %s | %s |", x.Name, cell("kube-apiserver"), cell("etcd"), cell("kooper"), cell(clusterControllers), ratio(first, c["kube-apiserver"]))
 	}
 }
 

@@ -374,6 +374,18 @@ func (c *Cluster) ControlPlanePIDs() (apiServer, etcd int, err error) {
 	return apiServer, etcd, err
 }
 
+// ComponentPID is the process ID of the running component the cluster
+// started by name (kube-controller-manager, kube-scheduler, kwok), or 0
+// when it started none of that name.
+func (c *Cluster) ComponentPID(name string) int {
+	for _, p := range c.procs {
+		if p.Name == name {
+			return p.PID()
+		}
+	}
+	return 0
+}
+
 // StopAPIServer stops kube-apiserver (SIGTERM, as envtest stops it) and
 // leaves etcd and every other component running: clients see connections
 // refused until StartAPIServer.
