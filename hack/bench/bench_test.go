@@ -419,6 +419,10 @@ func TestTheReportReadsTheCacheConsistencyCheckFromKubeAPIServer(t *testing.T) {
 			defer server.Close()
 			b := &bench{restConfig: &rest.Config{Host: server.URL}}
 			g.Expect(b.cacheConsistencyCheckState(context.Background())).To(Equal(tc.want))
+			// kube-apiserver inherits the bench's environment, where this
+			// variable turns the check on whatever the gate says.
+			t.Setenv(consistencyCheckerEnv, "true")
+			g.Expect(b.cacheConsistencyCheckState(context.Background())).To(Equal("on (KUBE_WATCHCACHE_CONSISTENCY_CHECKER=true in the environment)"))
 		})
 	}
 }

@@ -54,8 +54,9 @@ func (b *bench) cpuNow() cpuSnapshot {
 
 // clusterControllers names, in a cpuSnapshot, kube-controller-manager,
 // kube-scheduler and kwok together. Their periodic work over every tenant
-// namespace (the resource quota controller's full resync, every 5
-// minutes) lands in whichever way runs, as kube-apiserver's does.
+// namespace (such as the resource quota controller's full resync, every 5
+// minutes) lands in whichever way runs, as kube-apiserver's does; the
+// column shows how much, not which job.
 const clusterControllers = "cluster controllers"
 
 // cpuCharge measures what a way of provisioning costs each process.

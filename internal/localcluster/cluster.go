@@ -376,10 +376,15 @@ func (c *Cluster) ControlPlanePIDs() (apiServer, etcd int, err error) {
 
 // ComponentPID is the process ID of the running component the cluster
 // started by name (kube-controller-manager, kube-scheduler, kwok), or 0
-// when it started none of that name.
+// when none of that name runs.
 func (c *Cluster) ComponentPID(name string) int {
 	for _, p := range c.procs {
-		if p.Name == name {
+		if p.Name != name {
+			continue
+		}
+		select {
+		case <-p.Exited():
+		default:
 			return p.PID()
 		}
 	}

@@ -100,3 +100,14 @@ func TestFeatureGatesFlagIsSortedAndEmptyWithoutGates(t *testing.T) {
 	g.Expect(featureGatesFlag(map[string]bool{"ZGate": true, "DetectCacheInconsistency": false})).
 		To(Equal("DetectCacheInconsistency=false,ZGate=true"))
 }
+
+func TestComponentPIDIsZeroOnceTheComponentExited(t *testing.T) {
+	g := NewWithT(t)
+	p, err := StartProcess("kwok", t.TempDir(), "/bin/sh", []string{"-c", "sleep 30"})
+	g.Expect(err).NotTo(HaveOccurred())
+	c := &Cluster{procs: []*Process{p}}
+	g.Expect(c.ComponentPID("kwok")).To(Equal(p.PID()))
+	g.Expect(c.ComponentPID("kube-scheduler")).To(BeZero())
+	g.Expect(p.Kill()).To(Succeed())
+	g.Eventually(func() int { return c.ComponentPID("kwok") }).Should(BeZero())
+}
