@@ -5,11 +5,9 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"k8s.io/client-go/rest"
 )
 
 // apfWaitMetric is kube-apiserver's histogram of the time a request waited
@@ -70,11 +68,11 @@ func (ws queueWaits) minus(before queueWaits) queueWaits {
 // the cluster's admin: what a way's requests waited for a seat, which a
 // client's own latency includes but the API server's CPU does not show.
 func (b *bench) apiServerQueueWaits(ctx context.Context) (queueWaits, error) {
-	httpClient, err := rest.HTTPClientFor(b.restConfig)
+	httpClient, url, err := b.apiServerMetricsClient()
 	if err != nil {
 		return nil, err
 	}
-	return readQueueWaits(ctx, httpClient, strings.TrimSuffix(b.restConfig.Host, "/")+"/metrics")
+	return readQueueWaits(ctx, httpClient, url)
 }
 
 // readQueueWaits reads apfWaitMetric from the exposition at url.

@@ -6,8 +6,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-
-	"k8s.io/client-go/rest"
 )
 
 // apiServerRequests reads kube-apiserver's apiserver_request_total (its
@@ -19,11 +17,10 @@ import (
 // watchEventsPrefix, apiserver_watch_events_total: the events it sent to
 // every watcher so far, by resource, which a way's informers add to.
 func (b *bench) apiServerRequests(ctx context.Context) (map[string]float64, error) {
-	httpClient, err := rest.HTTPClientFor(b.restConfig)
+	httpClient, url, err := b.apiServerMetricsClient()
 	if err != nil {
 		return nil, err
 	}
-	url := strings.TrimSuffix(b.restConfig.Host, "/") + "/metrics"
 	counts := map[string]float64{}
 	err = counterFamily(ctx, httpClient, url, "apiserver_request_total", func(labels map[string]string, v float64) {
 		counts[apiServerRequestKey(labels)] += v

@@ -55,6 +55,7 @@ type config struct {
 
 func parseFlags() (config, error) {
 	c := config{}
+	cacheConsistencyCheck, cacheConsistencyErr := envBool("BENCH_CACHE_CONSISTENCY_CHECK", false)
 	flag.StringVar(&c.out, "out", envOr("BENCH_OUT", "bin/bench"), "directory for the report, the plot and the cluster's state (BENCH_OUT)")
 	flag.IntVar(&c.tenants, "tenants", envInt("BENCH_TENANTS", 1000), "tenants bought through the receiver for the throughput run (BENCH_TENANTS)")
 	flag.IntVar(&c.rounds, "rounds", envInt("BENCH_ROUNDS", 1), "rounds of the throughput run and of the chart phase: each buys --tenants (--chart-tenants) tenants through the receiver, then creates as many directly and as many with their records; the report gives each round's ratios and their median, since the machine's speed drifts between the ways of one round less than across a whole run; each round after the first starts one way further on, so that no way always runs first (BENCH_ROUNDS)")
@@ -71,13 +72,11 @@ func parseFlags() (config, error) {
 	flag.IntVar(&c.operatorQPS, "operator-qps", envInt("BENCH_OPERATOR_QPS", 0), "the controllers' --kube-api-qps (burst is twice it); 0 (the default) runs the chart's kubeAPI, as installed (no client-side limit since 2026-12-04; 200, burst 400, from 2026-12-02); runs before 2026-12-02 used 1000, since the chart's 50 of then made the client's rate limiter, not the operator, the subject (BENCH_OPERATOR_QPS). The receiver runs with the chart's receiver.kubeAPI")
 	flag.IntVar(&c.clusterQPS, "cluster-qps", envInt("BENCH_CLUSTER_QPS", 1000), "client QPS of kube-controller-manager and kube-scheduler; their defaults (20, 50) would cap every way of provisioning alike; 0 keeps them (BENCH_CLUSTER_QPS)")
 	flag.IntVar(&c.nodes, "nodes", envInt("BENCH_NODES", 0), "kwok nodes, each holding 250 pods; 0 (the default) is enough for every pod of the run with a tenth to spare: 18 with the other defaults (BENCH_NODES)")
-	flag.BoolVar(&c.cacheConsistencyCheck, "cache-consistency-check", envBool("BENCH_CACHE_CONSISTENCY_CHECK", false), "run kube-apiserver with its watch-cache consistency check (the DetectCacheInconsistency feature gate, on by default since Kubernetes 1.34): every 5 to 7.5 minutes it reads each resource whole from etcd, about 10 s of CPU per 10,000 SaaSTenants here, landing in whichever way runs; off (the default since 2026-12-04) keeps that lump out of the ways' ratios (BENCH_CACHE_CONSISTENCY_CHECK: true or false)")
+	flag.BoolVar(&c.cacheConsistencyCheck, "cache-consistency-check", cacheConsistencyCheck, "run kube-apiserver with its watch-cache consistency check (the DetectCacheInconsistency feature gate, on by default since Kubernetes 1.34): every 5 to 7.5 minutes it reads each resource whole from etcd, about 10 s of CPU per 10,000 SaaSTenants here, landing in whichever way runs; off (the default since 2026-12-04) keeps that lump out of the ways' ratios (BENCH_CACHE_CONSISTENCY_CHECK: true or false)")
 	flag.BoolVar(&c.goBench, "go-bench", envOr("BENCH_GO", "1") != "0", "run the go test benchmarks of ./webhook and ./controllers first (BENCH_GO=0 skips them)")
 	flag.Parse()
-	if v := os.Getenv("BENCH_CACHE_CONSISTENCY_CHECK"); v != "" {
-		if _, err := strconv.ParseBool(v); err != nil {
-			return c, fmt.Errorf("BENCH_CACHE_CONSISTENCY_CHECK must be true or false (or 1 or 0), got %q", v)
-		}
+	if cacheConsistencyErr != nil {
+		return c, cacheConsistencyErr
 	}
 	c.rounds = max(c.rounds, 1)
 	for _, r := range strings.Split(*rates, ",") {
@@ -128,13 +127,17 @@ func envOr(name, fallback string) string {
 }
 
 // envBool is the environment variable name as strconv.ParseBool reads it,
-// or fallback when it is unset or unreadable (parseFlags refuses the
-// latter for the variables it names).
-func envBool(name string, fallback bool) bool {
-	if b, err := strconv.ParseBool(os.Getenv(name)); err == nil {
-		return b
+// or fallback when it is unset; a value it cannot read is an error.
+func envBool(name string, fallback bool) (bool, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return fallback, nil
 	}
-	return fallback
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fallback, fmt.Errorf("%s must be true or false (or 1 or 0), got %q", name, v)
+	}
+	return b, nil
 }
 
 func envInt(name string, fallback int) int {

@@ -139,6 +139,13 @@ func (b *bench) apiServerDebugClient(timeout time.Duration) (*http.Client, strin
 	return httpClient, strings.TrimSuffix(cfg.Host, "/"), err
 }
 
+// apiServerMetricsClient is an HTTP client, as the bench's admin, and the
+// URL of kube-apiserver's /metrics.
+func (b *bench) apiServerMetricsClient() (*http.Client, string, error) {
+	httpClient, err := rest.HTTPClientFor(b.restConfig)
+	return httpClient, strings.TrimSuffix(b.restConfig.Host, "/") + "/metrics", err
+}
+
 // collectedRecently: a collection this recent is not asked for again.
 const collectedRecently = 30 * time.Second
 

@@ -297,11 +297,11 @@ func (b *bench) cacheConsistencyCheckState(ctx context.Context) string {
 	if on, _ := strconv.ParseBool(os.Getenv(consistencyCheckerEnv)); on {
 		return "on (" + consistencyCheckerEnv + "=true in the environment)"
 	}
-	httpClient, err := rest.HTTPClientFor(b.restConfig)
+	httpClient, url, err := b.apiServerMetricsClient()
 	if err != nil {
 		return "unknown: " + err.Error()
 	}
-	families, err := metricFamilies(ctx, httpClient, strings.TrimSuffix(b.restConfig.Host, "/")+"/metrics")
+	families, err := metricFamilies(ctx, httpClient, url)
 	if err != nil {
 		return "unknown: " + err.Error()
 	}
