@@ -201,7 +201,7 @@ func (w *chartWays) kooper(ctx context.Context, res *chartResult, round int) (pr
 	// that `go tool pprof -diff_base` of the two shows what kooper adds.
 	profiled := b.profileFirstRound(ctx, round == 0, "apiserver-chart-kooper-cpu.pprof", c.chartTenants)
 	if round == 0 { // kooper's own share of the machine's two cores
-		defer b.profileCPU(ctx, 30*time.Second, "controllers-chart-cpu.pprof")()
+		defer b.profileCPU(ctx, b.stack.ControllersMetricsURL, 30*time.Second, "controllers-chart-cpu.pprof")()
 	}
 	op := b.runWorkers(ctx, "kooper, chart (signed newInstance → Ready)", c.chartTenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {

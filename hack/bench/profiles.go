@@ -44,16 +44,17 @@ func (b *bench) download(ctx context.Context, client *http.Client, url, file str
 	return out.Close()
 }
 
-// profileCPU records the controllers' CPU profile for the next d into
-// file, in the background; the returned wait blocks until it is written
-// and logs a failure rather than failing the run.
-func (b *bench) profileCPU(ctx context.Context, d time.Duration, file string) (wait func()) {
+// profileCPU records the CPU profile of the kooper process whose metrics
+// endpoint is metricsURL (the controllers' or the receiver's) for the next
+// d into file, in the background; the returned wait blocks until it is
+// written and logs a failure rather than failing the run.
+func (b *bench) profileCPU(ctx context.Context, metricsURL string, d time.Duration, file string) (wait func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		query := fmt.Sprintf("seconds=%d", int(d.Seconds()))
-		if err := b.saveProfile(ctx, b.stack.ControllersMetricsURL, "profile", query, file); err != nil {
-			logf("No CPU profile of the controllers: %v", err)
+		if err := b.saveProfile(ctx, metricsURL, "profile", query, file); err != nil {
+			logf("No CPU profile for %s: %v", file, err)
 		}
 	}()
 	return func() { <-done }

@@ -299,19 +299,21 @@ func (b *bench) extraRound(ctx context.Context, k int, tmpl *tenantTemplate, ten
 }
 
 // profiledKooperWay runs round k's kooper way (counting from 0) with its
-// profiles: the controllers' CPU for its first 30 s, and the API server's
+// profiles: the controllers' and the receiver's CPU for its first 30 s, and the API server's
 // for idleWindow at rest and 30 s of the way, as for the record ceiling
 // (the next way starts once it ends, or the profile would hold both).
 // Round 1's are controllers-cpu.pprof and apiserver-kooper-cpu.pprof; the
 // later rounds', slower for kooper than for the record ceiling, carry
-// -roundN. The returned wait blocks until the controllers' profile is
-// written.
+// -roundN (receiver-cpu.pprof likewise). The returned wait blocks until
+// both processes' profiles are written.
 func (b *bench) profiledKooperWay(ctx context.Context, k int, tenants, provisioned *readyWatcher) (run provisionRun, wait func()) {
 	suffix := ""
 	if k > 0 {
 		suffix = fmt.Sprintf("-round%d", k+1)
 	}
-	wait = b.profileCPU(ctx, 30*time.Second, "controllers-cpu"+suffix+".pprof")
+	controllers := b.profileCPU(ctx, b.stack.ControllersMetricsURL, 30*time.Second, "controllers-cpu"+suffix+".pprof")
+	receiver := b.profileCPU(ctx, b.stack.MetricsURL, 30*time.Second, "receiver-cpu"+suffix+".pprof")
+	wait = func() { controllers(); receiver() }
 	apiProfiled := b.profileAPIServer(ctx, idleWindow+30*time.Second, "apiserver-kooper-cpu"+suffix+".pprof", b.cfg.tenants)
 	run = b.kooperWay(ctx, k*b.cfg.tenants, tenants, provisioned)
 	run.APIServerRequests, run.APIServerCPU = apiProfiled()
