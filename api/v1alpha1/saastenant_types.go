@@ -156,6 +156,11 @@ type TenantPackage struct {
 }
 
 // SaaSTenantStatus is what kooper observed and did for a subscription.
+// It is one atomic value to the API server's field tracking: only kooper's
+// controllers write it, with merge patches, which never consult field
+// ownership, so each write records one managed field for the whole status
+// rather than one per field and condition (docs/benchmarks.md, 2026-12-04).
+// +structType=atomic
 type SaaSTenantStatus struct {
 	// observedGeneration is the generation last reconciled successfully.
 	// +optional
