@@ -189,8 +189,7 @@ func createAsJSON(b *testing.B, obj client.Object) error {
 // controller does; the read is measured apart (SaaSTenantGet).
 func writeCostStatus(b *testing.B, run, i int) error {
 	return patchCostStatus(b, run, i, func(t *saasv1alpha1.SaaSTenant) error {
-		name := t.Name
-		if err := json.Unmarshal([]byte(strings.ReplaceAll(recordedStatusJSON, "NAME", name)), &t.Status); err != nil {
+		if err := json.Unmarshal([]byte(strings.ReplaceAll(recordedStatusJSON, "NAME", t.Name)), &t.Status); err != nil {
 			return err
 		}
 		t.Status.ObservedGeneration = t.Generation

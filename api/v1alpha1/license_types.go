@@ -136,10 +136,8 @@ type LicenseUpload struct {
 }
 
 // LicenseStatus is what kooper observed and did for a licence.
-// It is one atomic value to the API server's field tracking: only kooper's
-// controllers write it, with merge patches, which never consult field
-// ownership, so each write records one managed field for the whole status
-// rather than one per field and condition (docs/benchmarks.md, 2026-12-04).
+// It is one atomic value to the API server's field tracking, as every
+// kooper status is (SaaSTenantStatus says why).
 // +structType=atomic
 type LicenseStatus struct {
 	// observedGeneration is the generation last reconciled successfully.

@@ -1112,10 +1112,8 @@ type DebugPolicy struct {
 }
 
 // SaaSProductStatus is what kooper observed about a product.
-// It is one atomic value to the API server's field tracking: only kooper's
-// controllers write it, with merge patches, which never consult field
-// ownership, so each write records one managed field for the whole status
-// rather than one per field and condition (docs/benchmarks.md, 2026-12-04).
+// It is one atomic value to the API server's field tracking, as every
+// kooper status is (SaaSTenantStatus says why).
 // +structType=atomic
 type SaaSProductStatus struct {
 	// observedGeneration is the generation last reconciled successfully.

@@ -299,9 +299,10 @@ func (b *bench) extraRound(ctx context.Context, k int, tmpl *tenantTemplate, ten
 }
 
 // profiledKooperWay runs round k's kooper way (counting from 0) with its
-// profiles: the controllers' and the receiver's CPU for its first 30 s, and the API server's
-// for idleWindow at rest and 30 s of the way, as for the record ceiling
-// (the next way starts once it ends, or the profile would hold both).
+// profiles: the controllers' and the receiver's CPU for its first 30 s,
+// and the API server's for idleWindow at rest and 30 s of the way, as for
+// the record ceiling (the next way starts once it ends, or the profile
+// would hold both).
 // Round 1's are controllers-cpu.pprof and apiserver-kooper-cpu.pprof; the
 // later rounds', slower for kooper than for the record ceiling, carry
 // -roundN (receiver-cpu.pprof likewise). The returned wait blocks until
