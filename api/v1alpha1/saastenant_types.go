@@ -374,7 +374,11 @@ type SaaSTenant struct {
 	// +required
 	Spec SaaSTenantSpec `json:"spec"`
 
-	// status is what kooper observed and did.
+	// status is what kooper observed and did. Only kooper's controllers
+	// write it: it is one atomic value to server-side apply, so an apply of
+	// any part of it by another field manager conflicts, and a forced one
+	// replaces all of it, state kooper cannot rebuild included; use a merge
+	// patch to mend a status by hand.
 	// +optional
 	Status SaaSTenantStatus `json:"status,omitempty"`
 }
