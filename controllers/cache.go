@@ -2,7 +2,10 @@ package controllers
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,11 +28,7 @@ func CacheOptions(operatorNamespace string) cache.Options {
 	byObject := map[client.Object]cache.ByObject{}
 	for _, child := range TenantChildTypes() {
 		// ByObject is keyed by pointer: one entry per kind, set here.
-		children := cache.ByObject{Label: managed}
-		if _, ok := child.(*corev1.ResourceQuota); ok {
-			children.Transform = withoutQuotaUsage
-		}
-		byObject[child] = children
+		byObject[child] = cache.ByObject{Label: managed, Transform: withoutUnreadStatus}
 	}
 	// Joint-operation directory shards (megabytes for a large enterprise)
 	// are left out of both kinds and read directly, only when a sync
@@ -59,15 +58,33 @@ func CacheOptions(operatorNamespace string) cache.Options {
 	return cache.Options{ByObject: byObject, DefaultTransform: intern.CachedForm}
 }
 
-// withoutQuotaUsage keeps an object in its cached form (intern.CachedForm), and drops a ResourceQuota's status:
-// what the quota controller counts as used of each limit, a quantity per
-// resource, rewritten as pods come and go. kooper reads only what it
-// applied, the spec; the status was about 1.4 KiB of each tenant's
-// footprint in the controllers' heap (docs/benchmarks.md).
-func withoutQuotaUsage(obj any) (any, error) {
+// withoutUnreadStatus keeps a tenant's object in its cached form
+// (intern.CachedForm), less the status its controller keeps rewriting that
+// kooper never reads. kstatus, which judges a chart's objects for the
+// tenant's Available, reads of these kinds only an observedGeneration (and
+// a Reconciling or Stalled condition, which none of them sets):
+//   - a ResourceQuota's usage, recounted as pods come and go (about 1.4 KiB
+//     of each tenant's footprint in the controllers' heap);
+//   - a HorizontalPodAutoscaler's metrics and replica counts, rewritten as
+//     often as every 15 s while its load moves;
+//   - a PodDisruptionBudget's healthy and allowed counts, recounted on
+//     every pod change;
+//   - a CronJob's last and active runs, rewritten on every schedule.
+//
+// With them gone, an update that changed only them is one kooper skips
+// (unchangedInCache): it would queue a pass of the tenant that reads what
+// the last pass read.
+func withoutUnreadStatus(obj any) (any, error) {
 	obj, err := intern.CachedForm(obj)
-	if quota, ok := obj.(*corev1.ResourceQuota); ok {
-		quota.Status = corev1.ResourceQuotaStatus{}
+	switch o := obj.(type) {
+	case *corev1.ResourceQuota:
+		o.Status = corev1.ResourceQuotaStatus{}
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		o.Status = autoscalingv2.HorizontalPodAutoscalerStatus{ObservedGeneration: o.Status.ObservedGeneration}
+	case *policyv1.PodDisruptionBudget:
+		o.Status = policyv1.PodDisruptionBudgetStatus{ObservedGeneration: o.Status.ObservedGeneration}
+	case *batchv1.CronJob:
+		o.Status = batchv1.CronJobStatus{}
 	}
 	return obj, err
 }

@@ -289,7 +289,7 @@ func (r *SaaSProductReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&saasv1alpha1.SaaSProduct{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.productsUsingSecret),
-			builder.WithPredicates(predicate.NewPredicateFuncs(func(obj client.Object) bool {
+			builder.WithPredicates(changedInCache, predicate.NewPredicateFuncs(func(obj client.Object) bool {
 				return obj.GetNamespace() == r.SecretNamespace
 			}))).
 		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(productWhoseHoldMayChange(mgr.GetCache())),

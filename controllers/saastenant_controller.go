@@ -480,8 +480,8 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(r.packagesWaitingFor), builder.WithPredicates(buyerResolved)).
 		// A pay-per-use tenant released, its last usage pushed, moves its packages on.
 		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(r.packagesOfEnded), builder.WithPredicates(fundingJustEnded)).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret)).
-		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfConfigMap)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret), builder.WithPredicates(changedInCache)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfConfigMap), builder.WithPredicates(changedInCache)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
 		Named("saastenant")
 	for _, child := range TenantChildTypes() {

@@ -5,12 +5,14 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kooper-io/kooper/internal/tenantobjects"
@@ -44,8 +46,12 @@ type childEvents struct {
 	handler.EventHandler
 }
 
-// Update implements handler.EventHandler.
+// Update implements handler.EventHandler. An update that changed nothing
+// kooper caches queues nothing (unchangedInCache).
 func (h childEvents) Update(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if unchangedInCache(e.ObjectOld, e.ObjectNew) {
+		return
+	}
 	pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request])
 	if !ok || !becameCurrent(e.ObjectOld, e.ObjectNew) {
 		h.EventHandler.Update(ctx, e, q)
@@ -54,6 +60,35 @@ func (h childEvents) Update(ctx context.Context, e event.UpdateEvent, q workqueu
 	priority := WorkloadCurrentPriority
 	pq.AddWithOpts(priorityqueue.AddOpts{Priority: &priority}, tenantOfChild(ctx, e.ObjectNew)...)
 }
+
+// unchangedInCache reports whether an update changed nothing of a tenant's
+// object as kooper caches it but its resourceVersion. The cache drops what
+// kooper never reads (CacheOptions: managed fields, a ResourceQuota's
+// usage), so a pass for such an update would read what the last one read.
+// The quota controller recounts a new tenant's usage about three times as
+// its pods, Services and Secrets appear: without this, each could queue
+// another pass of the tenant (docs/benchmarks.md). A resync (the same
+// resourceVersion) is not such an update: it passes as ever.
+func unchangedInCache(before, after client.Object) bool {
+	if before.GetResourceVersion() == after.GetResourceVersion() {
+		return false
+	}
+	b, ok := before.DeepCopyObject().(client.Object)
+	a, ok2 := after.DeepCopyObject().(client.Object)
+	if !ok || !ok2 {
+		return false
+	}
+	b.SetResourceVersion("")
+	a.SetResourceVersion("")
+	return apiequality.Semantic.DeepEqual(b, a)
+}
+
+// changedInCache passes every event but an update that changed nothing
+// kooper caches (unchangedInCache), for the watches that map one object to
+// many: a product's TLS Secret, say, to each of its tenants.
+var changedInCache = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	return !unchangedInCache(e.ObjectOld, e.ObjectNew)
+}}
 
 // becameCurrent reports whether an update moved a workload (a Deployment,
 // StatefulSet or Job) from not current to current, as kstatus judges it,

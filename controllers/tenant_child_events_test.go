@@ -6,16 +6,20 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/intern"
 )
 
 // tenantLabels are the labels that make an object a tenant's child.
@@ -99,12 +103,13 @@ func TestOnlyAWorkloadBecomingCurrentMovesItsTenantAhead(t *testing.T) {
 	foreign.Labels = nil
 	foreignBefore := rollingOut("x")
 	foreignBefore.Labels = nil
-	// later is the same object a write later: an update event with an
-	// unchanged resourceVersion is a resync.
+	// later is the same object a write later.
 	later := func(d *appsv1.Deployment) *appsv1.Deployment {
 		d.ResourceVersion = "3"
 		return d
 	}
+	progressed := later(rollingOut("b"))
+	progressed.Status.UnavailableReplicas = 1
 
 	for _, tc := range []struct {
 		name          string
@@ -113,7 +118,7 @@ func TestOnlyAWorkloadBecomingCurrentMovesItsTenantAhead(t *testing.T) {
 	}{
 		{"a Deployment rolled out", rollingOut("a"), rolledOutCopy("a"), map[string]int{"a": WorkloadCurrentPriority}},
 		{"a Job completed", completedJob("j", false), completedJob("j", true), map[string]int{"j": WorkloadCurrentPriority}},
-		{"a Deployment still rolling out", rollingOut("b"), later(rollingOut("b")), map[string]int{"b": 0}},
+		{"a Deployment still rolling out", rollingOut("b"), progressed, map[string]int{"b": 0}},
 		{"a running Deployment scaled", rolledOutCopy("running"), scaled, map[string]int{"running": 0}},
 		{"a Deployment losing its pods", rolledOutCopy("failing"), later(rollingOut("failing")), map[string]int{"failing": 0}},
 		{"a claim bound (its pod has still to start)", &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: tenantLabels("c"), ResourceVersion: "1"},
@@ -121,8 +126,70 @@ func TestOnlyAWorkloadBecomingCurrentMovesItsTenantAhead(t *testing.T) {
 			&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: tenantLabels("c"), ResourceVersion: "2"},
 				Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound}}, map[string]int{"c": 0}},
 		{"a Service (no rollout)", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Labels: tenantLabels("s"), ResourceVersion: "1"}},
-			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Labels: tenantLabels("s"), ResourceVersion: "2"}}, map[string]int{"s": 0}},
+			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Labels: tenantLabels("s"), ResourceVersion: "2"},
+				Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 8080}}}}, map[string]int{"s": 0}},
 		{"not a tenant's", foreignBefore, foreign, map[string]int{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := priorityqueue.New[reconcile.Request]("test")
+			defer q.ShutDown()
+			tenantOfChildEvents().Update(context.Background(), event.UpdateEvent{ObjectOld: tc.before, ObjectNew: tc.after}, q)
+			if got := queued(q); !maps.Equal(got, tc.want) {
+				t.Fatalf("queued %v; want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// The quota controller recounts a new tenant's usage as its pods,
+// Services and Secrets appear, and an autoscaler's controller rewrites its
+// metrics as the load moves. kooper caches neither (withoutUnreadStatus),
+// so these updates queue no pass; a change kooper caches, a resync, and a
+// change of a Deployment's status still do.
+func TestAnUpdateKooperCachesNothingOfQueuesNoPass(t *testing.T) {
+	quota := func(rv, usedPods string) *corev1.ResourceQuota {
+		return &corev1.ResourceQuota{
+			ObjectMeta: metav1.ObjectMeta{Name: "quota", Namespace: "t-q", Labels: tenantLabels("q"), ResourceVersion: rv,
+				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager", Subresource: "status"}}},
+			Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")}},
+			Status: corev1.ResourceQuotaStatus{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")},
+				Used: corev1.ResourceList{corev1.ResourcePods: resource.MustParse(usedPods)}},
+		}
+	}
+	// cached is obj as kooper's cache holds it: its transform's output.
+	cached := func(obj client.Object) client.Object {
+		out, err := withoutUnreadStatus(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(client.Object)
+	}
+	relabelled := quota("3", "2")
+	relabelled.Labels = maps.Clone(relabelled.Labels)
+	relabelled.Labels["edited"] = "by-hand"
+	autoscaler := func(rv string, utilization int32) *autoscalingv2.HorizontalPodAutoscaler {
+		return &autoscalingv2.HorizontalPodAutoscaler{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "t-h", Labels: tenantLabels("h"), ResourceVersion: rv, Generation: 1},
+			Spec:       autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 5},
+			Status: autoscalingv2.HorizontalPodAutoscalerStatus{ObservedGeneration: ptr.To[int64](1), CurrentReplicas: 2,
+				CurrentMetrics: []autoscalingv2.MetricStatus{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricStatus{
+					Name: corev1.ResourceCPU, Current: autoscalingv2.MetricValueStatus{AverageUtilization: ptr.To(utilization)}}}}},
+		}
+	}
+	rolling, rolled := rollingOut("d"), rollingOut("d")
+	rolled.ResourceVersion = "2"
+	rolled.Status.ReadyReplicas = 1
+
+	for _, tc := range []struct {
+		name          string
+		before, after client.Object
+		want          map[string]int
+	}{
+		{"a quota's usage recounted", cached(quota("1", "0")), cached(quota("2", "2")), map[string]int{}},
+		{"an autoscaler's load moved", cached(autoscaler("1", 40)), cached(autoscaler("2", 65)), map[string]int{}},
+		{"a quota's labels edited", cached(quota("2", "2")), cached(relabelled), map[string]int{"q": 0}},
+		{"a quota resynced (queued behind events, as controller-runtime does)", cached(quota("2", "2")), cached(quota("2", "2")), map[string]int{"q": handler.LowPriority}},
+		{"a Deployment's status moved", rolling, rolled, map[string]int{"d": 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := priorityqueue.New[reconcile.Request]("test")
@@ -147,5 +214,28 @@ func TestATenantsRequeuesGoBackToTheOrdinaryPriority(t *testing.T) {
 	}
 	if result.Priority == nil || *result.Priority != ordinaryPriority {
 		t.Fatalf("the result's priority is %v; want %d", result.Priority, ordinaryPriority)
+	}
+}
+
+// A product's TLS Secret maps to every tenant of the product. Another
+// manager taking a share of it (a server-side apply of the same content)
+// changes only its managed fields, which kooper does not cache: no tenant
+// is queued. A renewed certificate still reaches them.
+func TestASecretsNewOwnerReachesNoTenant(t *testing.T) {
+	secret := func(rv, manager, cert string) client.Object {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tls", Namespace: "kooper-system", ResourceVersion: rv,
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: manager, Operation: metav1.ManagedFieldsOperationApply}}},
+			Data: map[string][]byte{corev1.TLSCertKey: []byte(cert)}}
+		out, err := intern.CachedForm(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(client.Object)
+	}
+	if changedInCache.Update(event.UpdateEvent{ObjectOld: secret("1", "cert-manager", "a"), ObjectNew: secret("2", "argocd", "a")}) {
+		t.Fatal("a change of owners alone passed")
+	}
+	if !changedInCache.Update(event.UpdateEvent{ObjectOld: secret("2", "cert-manager", "a"), ObjectNew: secret("3", "cert-manager", "b")}) {
+		t.Fatal("a renewed certificate did not pass")
 	}
 }
