@@ -5,6 +5,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -61,15 +62,17 @@ func CacheOptions(operatorNamespace string) cache.Options {
 // withoutUnreadStatus keeps a tenant's object in its cached form
 // (intern.CachedForm), less the status its controller keeps rewriting that
 // kooper never reads. kstatus, which judges a chart's objects for the
-// tenant's Available, reads of these kinds only an observedGeneration (and
-// a Reconciling or Stalled condition, which none of them sets):
+// tenant's Available, reads of these kinds at most an observedGeneration
+// (and a Reconciling or Stalled condition, which none of them sets):
 //   - a ResourceQuota's usage, recounted as pods come and go (about 1.4 KiB
 //     of each tenant's footprint in the controllers' heap);
 //   - a HorizontalPodAutoscaler's metrics and replica counts, rewritten as
 //     often as every 15 s while its load moves;
 //   - a PodDisruptionBudget's healthy and allowed counts, recounted on
 //     every pod change;
-//   - a CronJob's last and active runs, rewritten on every schedule.
+//   - a CronJob's last and active runs, rewritten on every schedule;
+//   - an Ingress's load-balancer addresses, which its ingress controller
+//     writes (kooper's URLs come from the product, not from these).
 //
 // With them gone, an update that changed only them is one kooper skips
 // (unchangedInCache): it would queue a pass of the tenant that reads what
@@ -85,6 +88,8 @@ func withoutUnreadStatus(obj any) (any, error) {
 		o.Status = policyv1.PodDisruptionBudgetStatus{ObservedGeneration: o.Status.ObservedGeneration}
 	case *batchv1.CronJob:
 		o.Status = batchv1.CronJobStatus{}
+	case *networkingv1.Ingress:
+		o.Status = networkingv1.IngressStatus{}
 	}
 	return obj, err
 }
