@@ -57,6 +57,15 @@ func queued(q priorityqueue.PriorityQueue[reconcile.Request]) map[string]int {
 	return out
 }
 
+// queuedByUpdate is what the tenant controller's handler of its children's
+// events queues for an update from before to after, with each priority.
+func queuedByUpdate(before, after client.Object) map[string]int {
+	q := priorityqueue.New[reconcile.Request]("test")
+	defer q.ShutDown()
+	tenantOfChildEvents().Update(context.Background(), event.UpdateEvent{ObjectOld: before, ObjectNew: after}, q)
+	return queued(q)
+}
+
 // A burst of purchases queues every new tenant's first pass; the pass that
 // writes an earlier tenant's Ready once its workload is rolled out goes
 // ahead of them, or the first buyer waits for the last.
@@ -131,10 +140,7 @@ func TestOnlyAWorkloadBecomingCurrentMovesItsTenantAhead(t *testing.T) {
 		{"not a tenant's", foreignBefore, foreign, map[string]int{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q := priorityqueue.New[reconcile.Request]("test")
-			defer q.ShutDown()
-			tenantOfChildEvents().Update(context.Background(), event.UpdateEvent{ObjectOld: tc.before, ObjectNew: tc.after}, q)
-			if got := queued(q); !maps.Equal(got, tc.want) {
+			if got := queuedByUpdate(tc.before, tc.after); !maps.Equal(got, tc.want) {
 				t.Fatalf("queued %v; want %v", got, tc.want)
 			}
 		})
@@ -192,10 +198,7 @@ func TestAnUpdateKooperCachesNothingOfQueuesNoPass(t *testing.T) {
 		{"a Deployment's status moved", rolling, rolled, map[string]int{"d": 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q := priorityqueue.New[reconcile.Request]("test")
-			defer q.ShutDown()
-			tenantOfChildEvents().Update(context.Background(), event.UpdateEvent{ObjectOld: tc.before, ObjectNew: tc.after}, q)
-			if got := queued(q); !maps.Equal(got, tc.want) {
+			if got := queuedByUpdate(tc.before, tc.after); !maps.Equal(got, tc.want) {
 				t.Fatalf("queued %v; want %v", got, tc.want)
 			}
 		})
