@@ -63,8 +63,9 @@ func (h childEvents) Update(ctx context.Context, e event.UpdateEvent, q workqueu
 
 // unchangedInCache reports whether an update changed nothing of a tenant's
 // object as kooper caches it but its resourceVersion. The cache drops what
-// kooper never reads (CacheOptions: managed fields, a ResourceQuota's
-// usage), so a pass for such an update would read what the last one read.
+// kooper never reads (managed fields, and the status other controllers
+// keep rewriting: withoutUnreadStatus), so a pass for such an update
+// would read what the last one read.
 // The quota controller recounts a new tenant's usage about three times as
 // its pods, Services and Secrets appear: without this, each could queue
 // another pass of the tenant (docs/benchmarks.md). A resync (the same
