@@ -66,7 +66,9 @@ func TestCachedQuotasHoldNoUsage(t *testing.T) {
 		return getObject(t, &corev1.ResourceQuota{}, key.Namespace, key.Name).Spec.Hard
 	}).Should(Equal(want), "a hand edit of the quota is put back")
 	// The edit's event came after every recount's, on the same informer:
-	// each recount had been handled before the pass that put it back.
+	// each recount had been handled before the pass that put it back. The
+	// count is every tenant's: no test of this package runs in parallel,
+	// and an earlier test's tenant passes rarely meanwhile.
 	passes := tenantReconciles(t) - reconcilesBefore
 	t.Logf("%.0f tenant passes from ten usage recounts and one hand edit", passes)
 	g.Expect(passes).To(BeNumerically("<", 5),
@@ -172,6 +174,13 @@ func TestDroppedStatusLeavesKstatusUnchanged(t *testing.T) {
 			Status:     policyv1.PodDisruptionBudgetStatus{ObservedGeneration: observed, CurrentHealthy: 2, DesiredHealthy: 1, DisruptionsAllowed: 1},
 		}
 	}
+	// Budgets and autoscalers their controllers find wanting: kstatus
+	// judges neither by these counts and conditions, so the cache may drop
+	// them. Were a kstatus to read them, these two cases would fail.
+	unmetBudget := pdb(1, 1)
+	unmetBudget.Status.CurrentHealthy, unmetBudget.Status.DesiredHealthy, unmetBudget.Status.DisruptionsAllowed = 0, 1, 0
+	inactive := hpa(1, 1)
+	inactive.Status.Conditions = []autoscalingv2.HorizontalPodAutoscalerCondition{{Type: autoscalingv2.ScalingActive, Status: corev1.ConditionFalse}}
 	cronJob := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "report", Generation: 1},
 		Status: batchv1.CronJobStatus{Active: []corev1.ObjectReference{{Name: "report-1"}}, LastScheduleTime: &metav1.Time{}}}
 	ingress := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "web", Generation: 1},
@@ -189,6 +198,8 @@ func TestDroppedStatusLeavesKstatusUnchanged(t *testing.T) {
 		{"an autoscaler changed since", hpa(3, 2), autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"), status.InProgressStatus},
 		{"a disruption budget its controller has seen", pdb(1, 1), policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget"), status.CurrentStatus},
 		{"a disruption budget changed since", pdb(2, 1), policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget"), status.InProgressStatus},
+		{"a disruption budget not met", unmetBudget, policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget"), status.CurrentStatus},
+		{"an autoscaler that cannot scale", inactive, autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"), status.CurrentStatus},
 		{"a CronJob running", cronJob, batchv1.SchemeGroupVersion.WithKind("CronJob"), status.CurrentStatus},
 		{"an Ingress with an address", ingress, networkingv1.SchemeGroupVersion.WithKind("Ingress"), status.CurrentStatus},
 		{"a quota in use", quota, corev1.SchemeGroupVersion.WithKind("ResourceQuota"), status.CurrentStatus},

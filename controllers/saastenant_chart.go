@@ -63,7 +63,7 @@ var releasedKinds = []schema.GroupKind{
 }
 
 // statusless are the kinds kstatus always finds current: Available does
-// not read them (tenant Secrets and ConfigMaps are not cached).
+// not read them (and tenant ConfigMaps are not cached).
 var statusless = []schema.GroupKind{secretKind, configMapKind, {Kind: "ServiceAccount"}}
 
 // chartTenant reports whether the tenant's objects come from a chart: its

@@ -74,14 +74,12 @@ func unchangedInCache(before, after client.Object) bool {
 	if before.GetResourceVersion() == after.GetResourceVersion() {
 		return false
 	}
-	b, ok := before.DeepCopyObject().(client.Object)
-	a, ok2 := after.DeepCopyObject().(client.Object)
-	if !ok || !ok2 {
+	b, ok := before.DeepCopyObject().(client.Object) // a copy: the cache's objects are shared
+	if !ok {
 		return false
 	}
-	b.SetResourceVersion("")
-	a.SetResourceVersion("")
-	return apiequality.Semantic.DeepEqual(b, a)
+	b.SetResourceVersion(after.GetResourceVersion())
+	return apiequality.Semantic.DeepEqual(b, after)
 }
 
 // changedInCache passes every event but an update that changed nothing

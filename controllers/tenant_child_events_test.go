@@ -222,9 +222,10 @@ func TestATenantsRequeuesGoBackToTheOrdinaryPriority(t *testing.T) {
 
 // A product's TLS Secret maps to every tenant of the product. Another
 // manager taking a share of it (a server-side apply of the same content)
-// changes only its managed fields, which kooper does not cache: no tenant
-// is queued. A renewed certificate still reaches them.
-func TestASecretsNewOwnerReachesNoTenant(t *testing.T) {
+// changes only its managed fields, which kooper does not cache: the
+// predicate of the Secret and ConfigMap watches (changedInCache) lets it
+// through to no tenant. A renewed certificate still passes.
+func TestChangedInCacheSkipsANewOwnerAlone(t *testing.T) {
 	secret := func(rv, manager, cert string) client.Object {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tls", Namespace: "kooper-system", ResourceVersion: rv,
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: manager, Operation: metav1.ManagedFieldsOperationApply}}},
