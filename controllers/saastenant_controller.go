@@ -485,7 +485,7 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
 		Named("saastenant")
 	for _, child := range TenantChildTypes() {
-		b = b.Watches(child, tenantOfChildEvents())
+		b = b.Watches(child, tenantOfChildEvents(), builder.WithPredicates(changedInCache))
 	}
 	return b.Complete(r)
 }

@@ -46,12 +46,8 @@ type childEvents struct {
 	handler.EventHandler
 }
 
-// Update implements handler.EventHandler. An update that changed nothing
-// kooper caches queues nothing (unchangedInCache).
+// Update implements handler.EventHandler.
 func (h childEvents) Update(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	if unchangedInCache(e.ObjectOld, e.ObjectNew) {
-		return
-	}
 	pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request])
 	if !ok || !becameCurrent(e.ObjectOld, e.ObjectNew) {
 		h.EventHandler.Update(ctx, e, q)
@@ -83,8 +79,9 @@ func unchangedInCache(before, after client.Object) bool {
 }
 
 // changedInCache passes every event but an update that changed nothing
-// kooper caches (unchangedInCache), for the watches that map one object to
-// many: a product's TLS Secret, say, to each of its tenants.
+// kooper caches (unchangedInCache), for the watches of a tenant's objects
+// and those that map one object to many: a product's TLS Secret, say, to
+// each of its tenants.
 var changedInCache = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 	return !unchangedInCache(e.ObjectOld, e.ObjectNew)
 }}

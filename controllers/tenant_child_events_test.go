@@ -57,12 +57,17 @@ func queued(q priorityqueue.PriorityQueue[reconcile.Request]) map[string]int {
 	return out
 }
 
-// queuedByUpdate is what the tenant controller's handler of its children's
-// events queues for an update from before to after, with each priority.
+// queuedByUpdate is what the tenant controller's watch of its children
+// (its predicate, changedInCache, then its handler) queues for an update
+// from before to after, with each priority. TestCachedQuotasHoldNoUsage
+// checks the watch as the manager wires it.
 func queuedByUpdate(before, after client.Object) map[string]int {
 	q := priorityqueue.New[reconcile.Request]("test")
 	defer q.ShutDown()
-	tenantOfChildEvents().Update(context.Background(), event.UpdateEvent{ObjectOld: before, ObjectNew: after}, q)
+	e := event.UpdateEvent{ObjectOld: before, ObjectNew: after}
+	if changedInCache.Update(e) {
+		tenantOfChildEvents().Update(context.Background(), e, q)
+	}
 	return queued(q)
 }
 
