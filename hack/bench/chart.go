@@ -200,8 +200,9 @@ func (w *chartWays) kooper(ctx context.Context, res *chartResult, round int) (pr
 	// Each way's API server profile ends before the next way starts, so
 	// that `go tool pprof -diff_base` of the two shows what kooper adds.
 	profiled := b.profileFirstRound(ctx, round == 0, "apiserver-chart-kooper-cpu.pprof", c.chartTenants)
+	controllersProfiled := func() {}
 	if round == 0 { // kooper's own share of the machine's two cores
-		defer b.profileCPU(ctx, b.stack.ControllersMetricsURL, 30*time.Second, "controllers-chart-cpu.pprof")()
+		controllersProfiled = b.profileCPU(ctx, b.stack.ControllersMetricsURL, "controllers-chart-cpu.pprof")
 	}
 	op := b.runWorkers(ctx, "kooper, chart (signed newInstance → Ready)", c.chartTenants, c.concurrency,
 		func(ctx context.Context, i int) (string, time.Time, error) {
@@ -213,6 +214,7 @@ func (w *chartWays) kooper(ctx context.Context, res *chartResult, round int) (pr
 			a, err := b.newInstanceAt(ctx, w.url, orderID, false)
 			return a.InstanceID, at, err
 		}, w.tenants.when, w.provisioned.when, func(keys []string) bool { return w.tenants.waitAll(ctx, keys, provisionTimeout) })
+	controllersProfiled()
 	counted(op.IdleRequests)
 	logf("kooper, chart: %.2f tenants/s, p50 %s, p99 %s, %d errors", op.Rate, op.P50, op.P99, op.Errors)
 	op.APIServerRequests, op.APIServerCPU = profiled()

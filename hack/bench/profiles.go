@@ -10,13 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"k8s.io/client-go/rest"
 )
 
 // saveProfile fetches a Go profile (name: heap, profile, ...) from the
 // process whose metrics endpoint is metricsURL (started with --profiling)
 // and writes it to file under the bench's output directory, for
-// `go tool pprof`. The query is the profile's, e.g. "seconds=30".
+// `go tool pprof`. The query is the profile's, e.g. "gc=1".
 func (b *bench) saveProfile(ctx context.Context, metricsURL, name, query, file string) error {
 	url := strings.TrimSuffix(metricsURL, "/metrics") + "/debug/pprof/" + name
 	if query != "" {
@@ -45,49 +46,51 @@ func (b *bench) download(ctx context.Context, client *http.Client, url, file str
 }
 
 // profileCPU records the CPU profile of the kooper process whose metrics
-// endpoint is metricsURL (the controllers' or the receiver's) for the next
-// d into file, in the background; the returned wait blocks until it is
-// written and logs a failure rather than failing the run.
-func (b *bench) profileCPU(ctx context.Context, metricsURL string, d time.Duration, file string) (wait func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		query := fmt.Sprintf("seconds=%d", int(d.Seconds()))
-		if err := b.saveProfile(ctx, metricsURL, "profile", query, file); err != nil {
+// endpoint is metricsURL (the controllers' or the receiver's) from now
+// until the returned stop is called (wholeWayProfile), into file, in the
+// background; stop blocks until it is written and logs a failure rather
+// than failing the run.
+func (b *bench) profileCPU(ctx context.Context, metricsURL, file string) (stop func()) {
+	url := strings.TrimSuffix(metricsURL, "/metrics") + fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(profileChunk.Seconds()))
+	finish := b.profileUntilStopped(ctx, &http.Client{Timeout: profileChunk + time.Minute}, url, file, func(err error) {
+		if err != nil {
 			logf("No CPU profile for %s: %v", file, err)
 		}
-	}()
-	return func() { <-done }
+	})
+	return finish
 }
 
 // profileAPIServer records kube-apiserver's CPU profile (its own
-// /debug/pprof, read as the cluster's admin) for the next d into file, in
-// the background, as profileCPU does for the controllers: where the API
-// server's time goes for one way of provisioning against another. The
-// returned wait blocks until it is written and returns the API server's
-// requests per tenant of the way's n (countAPIServerRequests) from now
-// until it is called (called after the way, that is until both the
-// profile and the way have ended), and the shares of the profile's CPU
-// by part of the API server's work (apiServerCPUShares; nil without a
-// profile).
-func (b *bench) profileAPIServer(ctx context.Context, d time.Duration, file string, n int) (wait func() (requests, cpu map[string]float64)) {
+// /debug/pprof, read as the cluster's admin) from now until the returned
+// wait is called, into file, in the background: where the API server's time
+// goes for one way of provisioning against another. The profile covers the
+// whole way (wholeWayProfile), so its shares by part are those of the CPU
+// per tenant the report applies them to. The returned wait, called once the
+// way has ended, blocks until the profile is written and returns the API
+// server's requests per tenant of the way's n (countAPIServerRequests) from
+// now until the profile ended, and the shares of the profile's CPU by part
+// of the API server's work (apiServerCPUShares; nil without a profile).
+func (b *bench) profileAPIServer(ctx context.Context, file string, n int) (wait func() (requests, cpu map[string]float64)) {
 	b.collectAPIServerGarbage(ctx) // before the profile, not in it
 	counted := b.countAPIServerRequests(ctx)
-	done := make(chan struct{})
 	var cpu map[string]float64
-	go func() {
-		defer close(done)
-		if err := b.saveAPIServerProfile(ctx, d, file); err != nil {
+	httpClient, host, err := b.apiServerDebugClient(profileChunk + time.Minute)
+	if err != nil {
+		logf("No CPU profile of kube-apiserver: %v", err)
+		return func() (map[string]float64, map[string]float64) { return counted(n), nil }
+	}
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", host, int(profileChunk.Seconds()))
+	finish := b.profileUntilStopped(ctx, httpClient, url, file, func(err error) {
+		if err != nil {
 			logf("No CPU profile of kube-apiserver: %v", err)
 			return
 		}
-		var err error
 		if cpu, err = apiServerCPUShares(filepath.Join(b.cfg.out, file)); err != nil {
 			logf("kube-apiserver's CPU profile not split by part: %v", err)
 		}
-	}()
+	})
 	return func() (map[string]float64, map[string]float64) {
-		<-done
+		finish()
 		return counted(n), cpu
 	}
 }
@@ -99,7 +102,7 @@ func (b *bench) profileFirstRound(ctx context.Context, first bool, file string, 
 	if !first {
 		return func() (map[string]float64, map[string]float64) { return nil, nil }
 	}
-	return b.profileAPIServer(ctx, idleWindow+30*time.Second, file, n)
+	return b.profileAPIServer(ctx, file, n)
 }
 
 // collectAPIServerGarbage has kube-apiserver collect its garbage before a
@@ -180,11 +183,75 @@ func get(ctx context.Context, client *http.Client, url string) (io.ReadCloser, e
 	return resp.Body, nil
 }
 
-func (b *bench) saveAPIServerProfile(ctx context.Context, d time.Duration, file string) error {
-	httpClient, host, err := b.apiServerDebugClient(d + time.Minute)
+// profileChunk is the length of each of the CPU profiles wholeWayProfile
+// merges: a profile ends at most this long after its way.
+const profileChunk = 5 * time.Second
+
+// profileUntilStopped takes the CPU profiles url serves (each
+// profileChunk long) from now until the returned stop is called, and
+// writes them merged (wholeWayProfile) to file under the bench's output
+// directory, in the background; then it calls written with the error, if
+// any. stop blocks until written has returned.
+func (b *bench) profileUntilStopped(ctx context.Context, client *http.Client, url, file string, written func(error)) (stop func()) {
+	stopped, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		p, err := wholeWayProfile(ctx, stopped, func(ctx context.Context) (*profile.Profile, error) {
+			body, err := get(ctx, client, url)
+			if err != nil {
+				return nil, err
+			}
+			defer func() { _ = body.Close() }()
+			return profile.Parse(body)
+		})
+		if err == nil {
+			err = b.writeProfile(p, file)
+		}
+		written(err)
+	}()
+	return func() {
+		close(stopped)
+		<-done
+	}
+}
+
+// writeProfile writes p to file under the bench's output directory.
+func (b *bench) writeProfile(p *profile.Profile, file string) error {
+	out, err := os.Create(filepath.Join(b.cfg.out, file))
 	if err != nil {
 		return err
 	}
-	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", host, int(d.Seconds()))
-	return b.download(ctx, httpClient, url, file)
+	if err := p.Write(out); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// wholeWayProfile takes CPU profiles one after another with profileOf, each
+// of a fixed length, until stop is closed, and merges them into one. A
+// Go CPU profile's length is fixed when it starts, and a way's length is
+// not known then. A single profile of a fixed length (35 s, before
+// 2026-12-05) covered only the first half of a way of a minute, kooper's
+// 1,000 tenants, whose purchases all come first and whose Ready writes come
+// last; or it ran on for 20 s after a way of 13 s. The report applies a
+// profile's shares to the whole way's CPU, so those shares were not the
+// way's (docs/benchmarks.md). It fails if any profile fails, or ctx is
+// done.
+func wholeWayProfile(ctx context.Context, stop <-chan struct{}, profileOf func(context.Context) (*profile.Profile, error)) (*profile.Profile, error) {
+	var chunks []*profile.Profile
+	for {
+		p, err := profileOf(ctx)
+		if err != nil {
+			return nil, err
+		}
+		chunks = append(chunks, p)
+		select {
+		case <-stop:
+			return profile.Merge(chunks)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		default:
+		}
+	}
 }

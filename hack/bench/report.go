@@ -232,7 +232,7 @@ func writeReport(dir string, r *results) (string, error) {
 		if q := s.Queries; q.Sent > 0 {
 			p("| %d `queryInstance` sent as soon as the restarted receiver was ready, while the controllers settled: slowest (p50) | %s (%s), %d errors | < 1 s |", q.Sent, ms(q.Max), ms(q.P50), q.Errors)
 		}
-		p("\nProfiles for `go tool pprof` beside this report: `controllers-cpu.pprof` (the controllers' CPU, the first 30 s of the throughput run) and `controllers-heap.pprof` (their live heap at rest, before the restart) and `controllers-restart-cpu.pprof` (their CPU over the first 15 s after the restart of the controllers alone), `receiver-cpu.pprof` (the receiver's CPU beside `controllers-cpu.pprof`); with rounds, `controllers-cpu-roundN.pprof`, `receiver-cpu-roundN.pprof` and `apiserver-kooper-cpu-roundN.pprof` for the kooper way of round N after the first.")
+		p("\nProfiles for `go tool pprof` beside this report: `controllers-cpu.pprof` (the controllers' CPU over kooper's way of the throughput run) and `controllers-heap.pprof` (their live heap at rest, before the restart) and `controllers-restart-cpu.pprof` (their CPU from the restart of the controllers alone until they settled), `receiver-cpu.pprof` (the receiver's CPU beside `controllers-cpu.pprof`); with rounds, `controllers-cpu-roundN.pprof`, `receiver-cpu-roundN.pprof` and `apiserver-kooper-cpu-roundN.pprof` for the kooper way of round N after the first.")
 	}
 	path := filepath.Join(dir, "report.md")
 	return path, os.WriteFile(path, []byte(w.String()), 0o644)

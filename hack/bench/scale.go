@@ -143,7 +143,7 @@ func (b *bench) scaleRun(ctx context.Context, r *results) error {
 	}
 	s.QueriesDuringRestart = b.queryAll(ctx, queried)
 	logf("%d queryInstance while the controllers restarted: max %s, %d errors", s.QueriesDuringRestart.Sent, s.QueriesDuringRestart.Max, s.QueriesDuringRestart.Errors)
-	profiled := b.profileCPU(ctx, b.stack.ControllersMetricsURL, 15*time.Second, "controllers-restart-cpu.pprof")
+	profiled := b.profileCPU(ctx, b.stack.ControllersMetricsURL, "controllers-restart-cpu.pprof")
 	s.Settle, s.ReconcileErr, s.SettleGCPercent, err = b.waitSettled(ctx, start, s.Tenants)
 	profiled()
 	if err != nil {

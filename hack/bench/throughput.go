@@ -174,8 +174,7 @@ func (b *bench) throughput(ctx context.Context, r *results) error {
 	if err != nil {
 		return err
 	}
-	op, profiled := b.profiledKooperWay(ctx, 0, tenants, provisioned)
-	defer profiled()
+	op := b.profiledKooperWay(ctx, 0, tenants, provisioned)
 	r.Provision = append(r.Provision, op)
 	requests := counted(c.tenants, op.IdleRequests)
 	r.OperatorRequests, r.RequestKinds, r.RequestsAboveRest = requests.byMethod, requests.byKind, requests.aboveRest
@@ -286,12 +285,7 @@ func (b *bench) extraRound(ctx context.Context, k int, tmpl *tenantTemplate, ten
 	x := round{Order: roundOrder(k)}
 	logf("Round %s of %d", roundCell(k, x.Order), b.cfg.rounds)
 	err := runWays(ctx, x.Order, b.settleControllers, map[way]func() error{
-		wayKooper: func() error {
-			var profiled func()
-			x.Kooper, profiled = b.profiledKooperWay(ctx, k, tenants, provisioned)
-			profiled()
-			return nil
-		},
+		wayKooper: func() error { x.Kooper = b.profiledKooperWay(ctx, k, tenants, provisioned); return nil },
 		wayDirect: func() error { x.Ceiling = b.ceilingWay(ctx, offset, tmpl, deployments); return nil },
 		wayRecord: func() (err error) { x.Record, err = b.recordCeiling(ctx, offset, tmpl, deployments); return err },
 	})
@@ -299,26 +293,25 @@ func (b *bench) extraRound(ctx context.Context, k int, tmpl *tenantTemplate, ten
 }
 
 // profiledKooperWay runs round k's kooper way (counting from 0) with its
-// profiles: the controllers' and the receiver's CPU for its first 30 s,
-// and the API server's for idleWindow at rest and 30 s of the way, as for
-// the record ceiling (the next way starts once it ends, or the profile
-// would hold both).
-// Round 1's are controllers-cpu.pprof and apiserver-kooper-cpu.pprof; the
-// later rounds', slower for kooper than for the record ceiling, carry
-// -roundN (receiver-cpu.pprof likewise). The returned wait blocks until
-// both processes' profiles are written.
-func (b *bench) profiledKooperWay(ctx context.Context, k int, tenants, provisioned *readyWatcher) (run provisionRun, wait func()) {
+// profiles, each from just before the way until it ends: the controllers'
+// and the receiver's CPU, and the API server's from idleWindow at rest on,
+// as for the record ceiling (the next way starts once they are written, or
+// a profile would hold both). Round 1's are controllers-cpu.pprof,
+// receiver-cpu.pprof and apiserver-kooper-cpu.pprof; the later rounds',
+// slower for kooper than for the record ceiling, carry -roundN.
+func (b *bench) profiledKooperWay(ctx context.Context, k int, tenants, provisioned *readyWatcher) provisionRun {
 	suffix := ""
 	if k > 0 {
 		suffix = fmt.Sprintf("-round%d", k+1)
 	}
-	controllers := b.profileCPU(ctx, b.stack.ControllersMetricsURL, 30*time.Second, "controllers-cpu"+suffix+".pprof")
-	receiver := b.profileCPU(ctx, b.stack.MetricsURL, 30*time.Second, "receiver-cpu"+suffix+".pprof")
-	wait = func() { controllers(); receiver() }
-	apiProfiled := b.profileAPIServer(ctx, idleWindow+30*time.Second, "apiserver-kooper-cpu"+suffix+".pprof", b.cfg.tenants)
-	run = b.kooperWay(ctx, k*b.cfg.tenants, tenants, provisioned)
+	apiProfiled := b.profileAPIServer(ctx, "apiserver-kooper-cpu"+suffix+".pprof", b.cfg.tenants)
+	controllers := b.profileCPU(ctx, b.stack.ControllersMetricsURL, "controllers-cpu"+suffix+".pprof")
+	receiver := b.profileCPU(ctx, b.stack.MetricsURL, "receiver-cpu"+suffix+".pprof")
+	run := b.kooperWay(ctx, k*b.cfg.tenants, tenants, provisioned)
+	controllers()
+	receiver()
 	run.APIServerRequests, run.APIServerCPU = apiProfiled()
-	return run, wait
+	return run
 }
 
 // settleControllers waits until the tenant controller has reconciled every
