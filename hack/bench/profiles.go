@@ -52,12 +52,11 @@ func (b *bench) download(ctx context.Context, client *http.Client, url, file str
 // than failing the run.
 func (b *bench) profileCPU(ctx context.Context, metricsURL, file string) (stop func()) {
 	url := strings.TrimSuffix(metricsURL, "/metrics") + fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(profileChunk.Seconds()))
-	finish := b.profileUntilStopped(ctx, &http.Client{Timeout: profileChunk + time.Minute}, url, file, func(err error) {
+	return b.profileUntilStopped(ctx, &http.Client{Timeout: profileChunk + time.Minute}, url, file, func(err error) {
 		if err != nil {
 			logf("No CPU profile for %s: %v", file, err)
 		}
 	})
-	return finish
 }
 
 // profileAPIServer records kube-apiserver's CPU profile (its own
@@ -233,11 +232,11 @@ func (b *bench) writeProfile(p *profile.Profile, file string) error {
 // Go CPU profile's length is fixed when it starts, and a way's length is
 // not known then. A single profile of a fixed length (35 s, before
 // 2026-12-05) covered only the first half of a way of a minute, kooper's
-// 1,000 tenants, whose purchases all come first and whose Ready writes come
-// last; or it ran on for 20 s after a way of 13 s. The report applies a
-// profile's shares to the whole way's CPU, so those shares were not the
-// way's (docs/benchmarks.md). It fails if any profile fails, or ctx is
-// done.
+// 1,000 tenants, whose purchases are stored as fast as they come while
+// their Ready writes wait in the controllers' queue; or it ran on for 20 s
+// after a way of 13 s. The report applies a profile's shares to the whole
+// way's CPU, so those shares were not the way's (docs/benchmarks.md). It
+// fails if any profile fails, or ctx is done.
 func wholeWayProfile(ctx context.Context, stop <-chan struct{}, profileOf func(context.Context) (*profile.Profile, error)) (*profile.Profile, error) {
 	var chunks []*profile.Profile
 	for {
