@@ -51,12 +51,13 @@ func (b *bench) download(ctx context.Context, client *http.Client, url, file str
 // background; stop blocks until it is written and logs a failure rather
 // than failing the run.
 func (b *bench) profileCPU(ctx context.Context, metricsURL, file string) (stop func()) {
-	url := strings.TrimSuffix(metricsURL, "/metrics") + fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(profileChunk.Seconds()))
-	return b.profileUntilStopped(ctx, &http.Client{Timeout: profileChunk + time.Minute}, url, file, func(err error) {
-		if err != nil {
+	url := cpuProfileURL(strings.TrimSuffix(metricsURL, "/metrics"))
+	finish := b.profileUntilStopped(ctx, &http.Client{Timeout: profileChunk + time.Minute}, url, file)
+	return func() {
+		if err := finish(); err != nil {
 			logf("No CPU profile for %s: %v", file, err)
 		}
-	})
+	}
 }
 
 // profileAPIServer records kube-apiserver's CPU profile (its own
@@ -72,24 +73,19 @@ func (b *bench) profileCPU(ctx context.Context, metricsURL, file string) (stop f
 func (b *bench) profileAPIServer(ctx context.Context, file string, n int) (wait func() (requests, cpu map[string]float64)) {
 	b.collectAPIServerGarbage(ctx) // before the profile, not in it
 	counted := b.countAPIServerRequests(ctx)
-	var cpu map[string]float64
 	httpClient, host, err := b.apiServerDebugClient(profileChunk + time.Minute)
 	if err != nil {
 		logf("No CPU profile of kube-apiserver: %v", err)
 		return func() (map[string]float64, map[string]float64) { return counted(n), nil }
 	}
-	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", host, int(profileChunk.Seconds()))
-	finish := b.profileUntilStopped(ctx, httpClient, url, file, func(err error) {
-		if err != nil {
+	finish := b.profileUntilStopped(ctx, httpClient, cpuProfileURL(host), file)
+	return func() (map[string]float64, map[string]float64) {
+		var cpu map[string]float64
+		if err := finish(); err != nil {
 			logf("No CPU profile of kube-apiserver: %v", err)
-			return
-		}
-		if cpu, err = apiServerCPUShares(filepath.Join(b.cfg.out, file)); err != nil {
+		} else if cpu, err = apiServerCPUShares(filepath.Join(b.cfg.out, file)); err != nil {
 			logf("kube-apiserver's CPU profile not split by part: %v", err)
 		}
-	})
-	return func() (map[string]float64, map[string]float64) {
-		finish()
 		return counted(n), cpu
 	}
 }
@@ -186,15 +182,20 @@ func get(ctx context.Context, client *http.Client, url string) (io.ReadCloser, e
 // merges: a profile ends at most this long after its way.
 const profileChunk = 5 * time.Second
 
+// cpuProfileURL is the address of a profileChunk-long CPU profile of the
+// Go process whose /debug/pprof is under base.
+func cpuProfileURL(base string) string {
+	return fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(profileChunk.Seconds()))
+}
+
 // profileUntilStopped takes the CPU profiles url serves (each
 // profileChunk long) from now until the returned stop is called, and
 // writes them merged (wholeWayProfile) to file under the bench's output
-// directory, in the background; then it calls written with the error, if
-// any. stop blocks until written has returned.
-func (b *bench) profileUntilStopped(ctx context.Context, client *http.Client, url, file string, written func(error)) (stop func()) {
-	stopped, done := make(chan struct{}), make(chan struct{})
+// directory, in the background. stop blocks until the file is written and
+// returns what failed, if anything did.
+func (b *bench) profileUntilStopped(ctx context.Context, client *http.Client, url, file string) (stop func() error) {
+	stopped, done := make(chan struct{}), make(chan error, 1)
 	go func() {
-		defer close(done)
 		p, err := wholeWayProfile(ctx, stopped, func(ctx context.Context) (*profile.Profile, error) {
 			body, err := get(ctx, client, url)
 			if err != nil {
@@ -206,11 +207,11 @@ func (b *bench) profileUntilStopped(ctx context.Context, client *http.Client, ur
 		if err == nil {
 			err = b.writeProfile(p, file)
 		}
-		written(err)
+		done <- err
 	}()
-	return func() {
+	return func() error {
 		close(stopped)
-		<-done
+		return <-done
 	}
 }
 
