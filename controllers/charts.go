@@ -6,10 +6,10 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/utils/lru"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/bytecache"
 	"github.com/kooper-io/kooper/internal/chartrender"
 )
 
@@ -24,12 +24,19 @@ type Charts struct {
 	// FetchOCI pulls a chart from an OCI registry; nil is
 	// chartrender.FetchOCI. Tests point it at an in-process registry.
 	FetchOCI func(ctx context.Context, ref string, dockerConfigJSON []byte) (chartrender.Archive, error)
-	// CacheSize bounds the archives kept in memory, by digest; 0 is 32.
-	CacheSize int
+	// CacheBytes bounds the archives kept in memory, by digest, weighed by
+	// their bytes, least recently used first out; 0 is
+	// DefaultArchiveCacheBytes.
+	CacheBytes int64
 
 	once     sync.Once
-	archives *lru.Cache
+	archives *bytecache.Cache[chartrender.Archive]
 }
+
+// DefaultArchiveCacheBytes is Charts.CacheBytes's default: twice
+// chartrender.MaxArchiveBytes, so that the largest archive kooper accepts
+// is fetched once, and two while a product moves from one to the next.
+const DefaultArchiveCacheBytes = 2 * chartrender.MaxArchiveBytes
 
 // Resolve fetches the product's chart as spec.chart names it now: an OCI
 // tag is resolved to the digest it points at, and a Secret's archive is
@@ -62,7 +69,7 @@ func (c *Charts) Archive(ctx context.Context, reader client.Reader, namespace st
 		return chartrender.Archive{}, fmt.Errorf("the chart of SaaSProduct %s is not resolved yet", product.Name)
 	}
 	if archive, ok := c.cache().Get(resolved.Digest); ok {
-		return archive.(chartrender.Archive), nil
+		return archive, nil
 	}
 	var archive chartrender.Archive
 	var err error
@@ -81,15 +88,20 @@ func (c *Charts) Archive(ctx context.Context, reader client.Reader, namespace st
 	return archive, nil
 }
 
-func (c *Charts) cache() *lru.Cache {
+func (c *Charts) cache() *bytecache.Cache[chartrender.Archive] {
 	c.once.Do(func() {
-		size := c.CacheSize
-		if size <= 0 {
-			size = 32
+		budget := c.CacheBytes
+		if budget <= 0 {
+			budget = DefaultArchiveCacheBytes
 		}
-		c.archives = lru.New(size)
+		c.archives = bytecache.New[chartrender.Archive](budget)
 	})
 	return c.archives
+}
+
+// keep caches archive under its digest, weighed by its bytes.
+func (c *Charts) keep(archive chartrender.Archive) {
+	c.cache().Add(archive.Digest(), archive, int64(len(archive.Bytes())))
 }
 
 // fromSecret reads a packaged chart from a Secret in kooper's namespace.
@@ -108,7 +120,7 @@ func (c *Charts) fromSecret(ctx context.Context, reader client.Reader, namespace
 		return chartrender.Archive{}, fmt.Errorf("the chart Secret %s has no key %s", key, dataKey)
 	}
 	archive := chartrender.ArchiveFromBytes(data)
-	c.cache().Add(archive.Digest(), archive)
+	c.keep(archive)
 	return archive, nil
 }
 
@@ -131,6 +143,6 @@ func (c *Charts) fromOCI(ctx context.Context, reader client.Reader, namespace st
 	if err != nil {
 		return chartrender.Archive{}, fmt.Errorf("failed to fetch the chart %s: %w", ref, err)
 	}
-	c.cache().Add(archive.Digest(), archive)
+	c.keep(archive)
 	return archive, nil
 }

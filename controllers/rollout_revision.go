@@ -66,10 +66,10 @@ func readRevision(ctx context.Context, c client.Reader, reader client.Reader, na
 }
 
 // rememberChart puts a revision's packaged chart where Charts.Archive
-// finds it by digest.
+// finds it by digest. Only charts from a Secret are stored in a revision,
+// so each weighs at most a Secret's 1 MiB: the cache's budget holds many.
 func (c *Charts) rememberChart(rev rollout.Revision) {
 	if len(rev.ChartArchive) > 0 {
-		archive := chartrender.ArchiveFromBytes(rev.ChartArchive)
-		c.cache().Add(archive.Digest(), archive)
+		c.keep(chartrender.ArchiveFromBytes(rev.ChartArchive))
 	}
 }

@@ -19,10 +19,13 @@
 //   - It never talks to the API server: the templates' `lookup` finds
 //     nothing and DNS lookups are off. The caller applies what it returns.
 //   - The same archive, values and options give the same objects in the same
-//     order, and a Renderer serves a repeated render from its cache.
+//     order, and a Renderer serves a repeated render from its cache while
+//     the cache holds it.
 //   - It never reads a file outside the chart: Helm's values.schema.json
 //     validation is not run, because a schema's $ref can fetch a URL or read
 //     a local file.
 //   - Its sizes are bounded: an archive is at most MaxArchiveBytes
-//     compressed and MaxUnpackedBytes unpacked, and both caches are bounded.
+//     compressed and MaxUnpackedBytes unpacked, and both caches are bounded
+//     by the bytes they hold (ChartCacheBytes, ResultCacheBytes), not by
+//     their number of entries, whose size the chart sets.
 package chartrender

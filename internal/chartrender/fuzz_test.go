@@ -14,9 +14,9 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("apiVersion: v2\nname: x\nversion: 1.0.0\n"))
 	f.Add(gzipped(f, []byte("not a tar")))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := load(data)
-		if err == nil && (c == nil || c.Name() == "") {
-			t.Fatalf("load gave no error and chart %v", c)
+		c, unpacked, err := load(data)
+		if err == nil && (c == nil || c.Name() == "" || unpacked <= 0 || unpacked > MaxUnpackedBytes) {
+			t.Fatalf("load gave no error, chart %v and %d bytes unpacked", c, unpacked)
 		}
 	})
 }
