@@ -33,10 +33,13 @@ type Charts struct {
 	archives *bytecache.Cache[chartrender.Archive]
 }
 
-// DefaultArchiveCacheBytes is Charts.CacheBytes's default: twice
-// chartrender.MaxArchiveBytes, so that the largest archive kooper accepts
-// is fetched once, and two while a product moves from one to the next.
-const DefaultArchiveCacheBytes = 2 * chartrender.MaxArchiveBytes
+// DefaultArchiveCacheBytes is Charts.CacheBytes's default: 64 MiB, six of
+// the largest archives kooper accepts (chartrender.MaxArchiveBytes) or
+// hundreds of ordinary ones. Every pass of a chart tenant asks for its
+// product's archive, so the budget must hold every product's at once: past
+// it, the products' archives take turns in the cache and each pass fetches
+// its archive from the registry again.
+const DefaultArchiveCacheBytes = 64 << 20
 
 // Resolve fetches the product's chart as spec.chart names it now: an OCI
 // tag is resolved to the digest it points at, and a Secret's archive is

@@ -30,9 +30,10 @@ import (
 
 const (
 	// DefaultChartCacheBytes is the most a Renderer keeps of loaded charts,
-	// weighed by their unpacked bytes, when Renderer.ChartCacheBytes is 0:
-	// MaxUnpackedBytes, so that any chart Render accepts is loaded once.
-	DefaultChartCacheBytes = MaxUnpackedBytes
+	// as weight weighs them, when Renderer.ChartCacheBytes is 0: 64 MiB, over
+	// MaxUnpackedBytes, so that a chart of ordinary values of any size Render
+	// accepts is loaded once.
+	DefaultChartCacheBytes = 64 << 20
 	// DefaultResultCacheBytes is the most a Renderer keeps of rendered
 	// results, weighed by their objects' JSON bytes, when
 	// Renderer.ResultCacheBytes is 0: 16 MiB, about 2,000 renders of the
@@ -72,9 +73,9 @@ type Options struct {
 // give the same objects.
 type Renderer struct {
 	// ChartCacheBytes bounds the loaded charts kept, weighed by their
-	// unpacked bytes, least recently used first out; 0 means
-	// DefaultChartCacheBytes. A chart heavier than the whole budget is
-	// loaded again for each render.
+	// unpacked bytes and their parsed values (weight), least recently used
+	// first out; 0 means DefaultChartCacheBytes. A chart heavier than the
+	// whole budget is loaded again for each render.
 	ChartCacheBytes int64
 	// ResultCacheBytes bounds the rendered results kept, weighed by the
 	// JSON bytes of their objects, least recently used first out; 0 means
@@ -210,8 +211,29 @@ func (r *Renderer) chart(archive Archive) (*chart.Chart, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading chart %s: %w", archive.digest, err)
 	}
-	r.charts.Add(archive.digest, c, unpacked)
+	r.charts.Add(archive.digest, c, weight(c, unpacked))
 	return c, nil
+}
+
+// parsedValuesFactor is about how many times its file's bytes a values.yaml
+// takes once Helm has parsed it into maps (7.6 for a file of small keys:
+// TestALoadedChartIsWeighedAtWhatItHolds).
+const parsedValuesFactor = 8
+
+// weight is what the chart cache weighs a loaded chart at, about the heap
+// it holds: its unpacked bytes, whose files Helm keeps, and the values of it
+// and its subcharts, which Helm also keeps parsed.
+func weight(c *chart.Chart, unpacked int64) int64 {
+	w := unpacked
+	for _, f := range c.Raw {
+		if f.Name == chartutil.ValuesfileName {
+			w += parsedValuesFactor * int64(len(f.Data))
+		}
+	}
+	for _, sub := range c.Dependencies() {
+		w += weight(sub, 0)
+	}
+	return w
 }
 
 // load checks and loads the bytes of a chart's .tgz, and gives the size of
