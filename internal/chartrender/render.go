@@ -126,7 +126,7 @@ func (r *Renderer) init() {
 //
 // The objects are the caller's own: Render returns fresh copies, and a
 // render of the same archive digest, values and options is served from the
-// cache without rendering.
+// cache without rendering, while the cache holds it (ResultCacheBytes).
 func (r *Renderer) Render(ctx context.Context, archive Archive, values map[string]any, opts Options) ([]*unstructured.Unstructured, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
