@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -26,7 +27,7 @@ type Charts struct {
 	FetchOCI func(ctx context.Context, ref string, dockerConfigJSON []byte) (chartrender.Archive, error)
 	// CacheBytes bounds the archives kept in memory, by digest, weighed by
 	// their bytes, least recently used first out; 0 is
-	// DefaultArchiveCacheBytes.
+	// DefaultArchiveCacheBytes, a negative budget keeps none.
 	CacheBytes int64
 
 	once     sync.Once
@@ -93,11 +94,7 @@ func (c *Charts) Archive(ctx context.Context, reader client.Reader, namespace st
 
 func (c *Charts) cache() *bytecache.Cache[chartrender.Archive] {
 	c.once.Do(func() {
-		budget := c.CacheBytes
-		if budget <= 0 {
-			budget = DefaultArchiveCacheBytes
-		}
-		c.archives = bytecache.New[chartrender.Archive](budget)
+		c.archives = bytecache.New[chartrender.Archive](cmp.Or(c.CacheBytes, DefaultArchiveCacheBytes))
 	})
 	return c.archives
 }

@@ -4,29 +4,10 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"strings"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/chart"
 )
-
-// withConfigMapOf adds to the test chart a ConfigMap whose data is n bytes,
-// as a chart carrying a dashboard or a configuration file does.
-func withConfigMapOf(n int) func(*chart.Chart) {
-	return func(c *chart.Chart) {
-		tmpl := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-dashboard\ndata:\n  dashboard.json: " +
-			strings.Repeat("x", n) + "\n"
-		c.Templates = append(c.Templates, &chart.File{Name: "templates/dashboard.yaml", Data: []byte(tmpl)})
-	}
-}
-
-// liveHeap is the bytes of the heap in use after a collection.
-func liveHeap() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
 
 // BenchmarkRenderCacheHit is a reconcile of a tenant whose render is cached:
 // what the tenant controller pays on each pass after the first.

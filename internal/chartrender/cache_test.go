@@ -11,7 +11,6 @@ import (
 	. "github.com/onsi/gomega"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // The input: a chart with a 256 KiB ConfigMap, rendered for 300 tenants.
@@ -59,19 +58,6 @@ func TestTheChartCacheHoldsAtMostItsBytes(t *testing.T) {
 	}
 	g.Expect(r.loads.Load()).To(Equal(int64(1+3)), "the small chart once, the big one for each of its 3 renders")
 	g.Expect(r.charts.Bytes()).To(BeNumerically("<", bigWeight))
-}
-
-// renderBytes is what the results cache weighs objs at.
-func renderBytes(objs []*unstructured.Unstructured) int64 {
-	var n int64
-	for _, o := range objs {
-		j, err := o.MarshalJSON()
-		if err != nil {
-			panic(err)
-		}
-		n += int64(len(j))
-	}
-	return n
 }
 
 // A loaded chart is weighed at about the heap it holds, its parsed values

@@ -2,6 +2,7 @@ package chartrender
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -74,12 +75,14 @@ type Options struct {
 type Renderer struct {
 	// ChartCacheBytes bounds the loaded charts kept, weighed by their
 	// unpacked bytes and their parsed values (weight), least recently used
-	// first out; 0 means DefaultChartCacheBytes. A chart heavier than the
-	// whole budget is loaded again for each render.
+	// first out; 0 means DefaultChartCacheBytes, a negative budget keeps
+	// none. A chart heavier than the whole budget is loaded again for each
+	// render.
 	ChartCacheBytes int64
 	// ResultCacheBytes bounds the rendered results kept, weighed by the
 	// JSON bytes of their objects, least recently used first out; 0 means
-	// DefaultResultCacheBytes. Only successful renders are kept.
+	// DefaultResultCacheBytes, a negative budget keeps none. Only
+	// successful renders are kept.
 	ResultCacheBytes int64
 
 	once    sync.Once
@@ -94,8 +97,8 @@ type Renderer struct {
 
 func (r *Renderer) init() {
 	r.once.Do(func() {
-		r.charts = bytecache.New[*chart.Chart](cmpOr(r.ChartCacheBytes, DefaultChartCacheBytes))
-		r.results = bytecache.New[[][]byte](cmpOr(r.ResultCacheBytes, DefaultResultCacheBytes))
+		r.charts = bytecache.New[*chart.Chart](cmp.Or(r.ChartCacheBytes, DefaultChartCacheBytes))
+		r.results = bytecache.New[[][]byte](cmp.Or(r.ResultCacheBytes, DefaultResultCacheBytes))
 	})
 }
 
@@ -449,11 +452,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-func cmpOr(v, def int64) int64 {
-	if v > 0 {
-		return v
-	}
-	return def
 }

@@ -306,11 +306,12 @@ func TestRenderCache(t *testing.T) {
 	g := NewWithT(t)
 	archive := ArchiveFromBytes(packageChart(t, testChartDir, nil))
 	ctx := context.Background()
-	first, err := (&Renderer{}).Render(ctx, archive, kooperValues(), testOptions())
+	probe := &Renderer{}
+	_, err := probe.Render(ctx, archive, kooperValues(), testOptions())
 	g.Expect(err).NotTo(HaveOccurred())
-	r := &Renderer{ResultCacheBytes: renderBytes(first) * 5 / 2} // two such results, never three
+	r := &Renderer{ResultCacheBytes: probe.results.Bytes() * 5 / 2} // two such results, never three
 
-	first, err = r.Render(ctx, archive, kooperValues(), testOptions())
+	first, err := r.Render(ctx, archive, kooperValues(), testOptions())
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(r.loads.Load()).To(Equal(int64(1)))
 	g.Expect(r.renders.Load()).To(Equal(int64(1)))
