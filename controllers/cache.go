@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/informer"
 	"github.com/kooper-io/kooper/internal/intern"
 )
 
@@ -23,7 +24,10 @@ import (
 // and are read only when applied. Managed fields are dropped from cached objects: with server-side
 // apply they are the larger part of each object, and kooper never reads them; and the strings
 // and values that repeat from object to object (a tenant's labels, a plan's limits, say) share one
-// copy (intern.CachedForm).
+// copy (intern.CachedForm). Only ControllerRevisions, which the rollout
+// lists in kooper's namespace, are indexed by namespace (informer.IndexedByNamespace):
+// every other kind is read by name or listed across namespaces, and the
+// index cost each tenant object about 300 bytes.
 func CacheOptions(operatorNamespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}
@@ -56,7 +60,8 @@ func CacheOptions(operatorNamespace string) cache.Options {
 	byObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}, Label: notShards}
 	// Product revisions (docs/rollout.md): kooper's own, in its namespace.
 	byObject[&appsv1.ControllerRevision{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}, Label: managed}
-	return cache.Options{ByObject: byObject, DefaultTransform: intern.CachedForm}
+	return cache.Options{ByObject: byObject, DefaultTransform: intern.CachedForm,
+		NewInformer: informer.IndexedByNamespace(&appsv1.ControllerRevision{})}
 }
 
 // withoutUnreadStatus keeps a tenant's object in its cached form

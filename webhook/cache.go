@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/informer"
 	"github.com/kooper-io/kooper/internal/intern"
 	"github.com/kooper-io/kooper/internal/tombstone"
 )
@@ -18,7 +19,9 @@ import (
 // credentials key) and of the ConfigMaps only the tombstones. Everything
 // else it reads is a direct GET: the credentials copy of a tenant an
 // earlier kooper made and a licence key when appInfo is due, directory
-// shards when a sync arrives.
+// shards when a sync arrives. No kind is indexed by namespace
+// (informer.IndexedByNamespace): the receiver lists none by namespace
+// through its cache.
 func CacheOptions(namespace string) cache.Options {
 	keys := labels.SelectorFromSet(labels.Set{saasv1alpha1.KeysLabel: "true"})
 	tombstones := labels.SelectorFromSet(labels.Set{"app.kubernetes.io/component": tombstone.ComponentValue})
@@ -29,5 +32,6 @@ func CacheOptions(namespace string) cache.Options {
 			&corev1.ConfigMap{}: {Namespaces: inNamespace, Label: tombstones},
 		},
 		DefaultTransform: intern.CachedForm,
+		NewInformer:      informer.IndexedByNamespace(),
 	}
 }
