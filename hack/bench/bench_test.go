@@ -130,14 +130,37 @@ func TestCPUPerTenantIsChargedPerWayAndComparedWithKooper(t *testing.T) {
 	var lines []string
 	p := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 	writeCPUTable(p, []provisionRun{
-		{Name: "kooper", CPUPerTenant: map[string]float64{"kube-apiserver": 120, "etcd": 20, "kooper": 30, clusterControllers: 12}},
+		{Name: "kooper", CPUPerTenant: map[string]float64{"kube-apiserver": 120, "etcd": 20, "kooper": 30, clusterControllers: 12},
+			CPUAtRest: cpuSnapshot{"kube-apiserver": 0.071, "etcd": 0.02, "kooper": 0.004, clusterControllers: 0.25}},
 		{Name: "direct", CPUPerTenant: map[string]float64{"kube-apiserver": 100, "etcd": 15}},
 	})
 	table := strings.Join(lines, "\n")
-	for _, row := range []string{"| kooper | 120.0 ms | 20.0 ms | 30.0 ms | 12.0 ms | 1.00× |", "| direct | 100.0 ms | 15.0 ms | – | – | 1.20× |"} {
+	for _, row := range []string{"| kooper | 120.0 ms | 20.0 ms | 30.0 ms | 12.0 ms | 1.00× |", "| direct | 100.0 ms | 15.0 ms | – | – | 1.20× |",
+		"| kooper | 0.071 | 0.020 | 0.004 | 0.250 |", "| direct | – | – | – | – |"} {
 		if !strings.Contains(table, row) {
 			t.Errorf("no row %q in:\n%s", row, table)
 		}
+	}
+}
+
+// The machine is at rest when its busiest process is: a snapshot's cores
+// are each process's since the snapshot before.
+func TestTheBusiestProcessDecidesRest(t *testing.T) {
+	earlier := cpuSnapshot{"kube-apiserver": 10, "etcd": 4, clusterControllers: 6}
+	now := cpuSnapshot{"kube-apiserver": 10.1, "etcd": 4.06, clusterControllers: 6.9, "kooper": 3}
+	cores := now.since(earlier, 2*time.Second)
+	if len(cores) != 3 || cores["kube-apiserver"] < 0.049 || cores["kube-apiserver"] > 0.051 {
+		t.Fatalf("since = %v, want kube-apiserver 0.05 cores, kooper (missing before) left out", cores)
+	}
+	name, most := cores.busiest()
+	if name != clusterControllers || most < 0.449 || most > 0.451 {
+		t.Errorf("busiest = %s %.3f, want the cluster controllers at 0.45 cores", name, most)
+	}
+	if got, want := cores.String(), "cluster controllers 0.45, etcd 0.03, kube-apiserver 0.05 cores"; got != want {
+		t.Errorf("String = %q, want %q", got, want)
+	}
+	if name, most := (cpuSnapshot{}).busiest(); name != "" || most != 0 {
+		t.Errorf("busiest of nothing = %q %v", name, most)
 	}
 }
 

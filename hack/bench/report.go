@@ -298,15 +298,25 @@ func writeCPUTable(p func(string, ...any), runs []provisionRun) {
 	p("|---|---:|---:|---:|---:|---:|")
 	first := runs[0].CPUPerTenant["kube-apiserver"]
 	for _, x := range runs {
-		c := x.CPUPerTenant
-		cell := func(name string) string {
-			if v, ok := c[name]; ok {
-				return fmt.Sprintf("%.1f ms", v)
-			}
-			return "–"
-		}
-		p("| %s | %s | %s | %s | %s | %s |", x.Name, cell("kube-apiserver"), cell("etcd"), cell("kooper"), cell(clusterControllers), ratio(first, c["kube-apiserver"]))
+		cell := func(name string) string { return processCell(x.CPUPerTenant, name, "%.1f ms") }
+		p("| %s | %s | %s | %s | %s | %s |", x.Name, cell("kube-apiserver"), cell("etcd"), cell("kooper"), cell(clusterControllers), ratio(first, x.CPUPerTenant["kube-apiserver"]))
 	}
+	p("\nWhat each process used at rest, in cores, in the %s before each way (taken out above; the bench waits for each to use under %.1f cores in two seconds running first, at most %s):\n", idleWindow, restCores, restTimeout)
+	p("| Way | kube-apiserver | etcd | kooper's two processes | kube-controller-manager, scheduler, kwok |")
+	p("|---|---:|---:|---:|---:|")
+	for _, x := range runs {
+		cell := func(name string) string { return processCell(x.CPUAtRest, name, "%.3f") }
+		p("| %s | %s | %s | %s | %s |", x.Name, cell("kube-apiserver"), cell("etcd"), cell("kooper"), cell(clusterControllers))
+	}
+}
+
+// processCell is a table cell of figures[name] in format, or "–" when the
+// process was not measured.
+func processCell(figures map[string]float64, name, format string) string {
+	if v, ok := figures[name]; ok {
+		return fmt.Sprintf(format, v)
+	}
+	return "–"
 }
 
 // writeRounds writes each round's rates and ratios, and their medians,

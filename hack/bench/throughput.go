@@ -45,6 +45,10 @@ type provisionRun struct {
 	// (cpuCharge): the API server's is the cost of the way's requests,
 	// whatever else the machine ran.
 	CPUPerTenant map[string]float64
+	// CPUAtRest is the cores each process of cpuSnapshot used at rest in
+	// the idleWindow before the way (cpuCharge.idle), which CPUPerTenant
+	// takes out.
+	CPUAtRest map[string]float64
 	// APIServerRequests are kube-apiserver's requests per tenant from
 	// every client over the way's profile window, by "VERB resource code",
 	// and the events it sent to watchers, by watchEventsPrefix and resource
@@ -154,6 +158,7 @@ func (b *bench) runWorkers(ctx context.Context, name string, n, concurrency int,
 		run.WrittenP50, run.WrittenP99 = s.P50, s.P99
 	}
 	run.CPUPerTenant = charge.perTenant(b.cpuNow(), n-run.Errors)
+	run.CPUAtRest = charge.idle
 	run.IdleRequests = charge.idleRequests
 	return run
 }
