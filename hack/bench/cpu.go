@@ -88,9 +88,10 @@ const (
 // ReplicaSet status, kwok's pod status, kooper's last reconciles and
 // Events): the next way's sample at rest would otherwise take that tail
 // for rest and charge the next way too little, while the tail slows it.
-// Waiting for kube-apiserver alone missed a tail of the cluster's
-// controllers: they were charged -47.8 ms a tenant in a way that followed
-// one (docs/benchmarks.md, 2026-12-05).
+// Waiting for kube-apiserver alone left the others unwatched: in run O the
+// cluster's controllers were charged -47.8 ms a tenant for one way, having
+// used more in its sample at rest than while it ran (docs/benchmarks.md,
+// 2026-12-05).
 func (b *bench) waitAtRest(ctx context.Context) {
 	start := time.Now()
 	quiet, cores := 0, cpuSnapshot{}
