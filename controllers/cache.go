@@ -24,10 +24,11 @@ import (
 // and are read only when applied. Managed fields are dropped from cached objects: with server-side
 // apply they are the larger part of each object, and kooper never reads them; and the strings
 // and values that repeat from object to object (a tenant's labels, a plan's limits, say) share one
-// copy (intern.CachedForm). Only ControllerRevisions, which the rollout
-// lists in kooper's namespace, are indexed by namespace (informer.IndexedByNamespace):
-// every other kind is read by name or listed across namespaces, and the
-// index cost each tenant object about 300 bytes.
+// copy (intern.CachedForm). Only the kinds cached in kooper's namespace
+// alone, ConfigMaps and ControllerRevisions (which the rollout lists there),
+// are indexed by namespace (informer.IndexedByNamespace): the kinds cached
+// across tenants' namespaces, or cluster-scoped, are read by name or listed
+// across namespaces, and the index cost each of their objects about 300 bytes.
 func CacheOptions(operatorNamespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}
@@ -61,7 +62,7 @@ func CacheOptions(operatorNamespace string) cache.Options {
 	// Product revisions (docs/rollout.md): kooper's own, in its namespace.
 	byObject[&appsv1.ControllerRevision{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}, Label: managed}
 	return cache.Options{ByObject: byObject, DefaultTransform: intern.CachedForm,
-		NewInformer: informer.IndexedByNamespace(&appsv1.ControllerRevision{})}
+		NewInformer: informer.IndexedByNamespace(&corev1.ConfigMap{}, &appsv1.ControllerRevision{})}
 }
 
 // withoutUnreadStatus keeps a tenant's object in its cached form

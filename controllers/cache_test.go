@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -231,5 +232,30 @@ func TestDroppedStatusLeavesKstatusUnchanged(t *testing.T) {
 				t.Fatal("the cache kept the whole status")
 			}
 		})
+	}
+}
+
+// Only the kinds cached in kooper's namespace alone keep the index by
+// namespace: every tenant object and every cluster-scoped kind would pay
+// about 300 bytes an object for an index nothing reads
+// (internal/informer). A List by namespace of a kind left out fails
+// loudly; TestControllersCacheHoldsNoDirectoryShardSecrets lists Secrets
+// across namespaces.
+func TestOnlyKindsInKoopersNamespaceAreIndexedByNamespace(t *testing.T) {
+	newInformer := CacheOptions(operatorNamespace).NewInformer
+	asked := toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc}
+	indexed := func(obj runtime.Object) bool {
+		_, ok := newInformer(&toolscache.ListWatch{}, obj, 0, asked).GetIndexer().GetIndexers()[toolscache.NamespaceIndex]
+		return ok
+	}
+	for _, obj := range []runtime.Object{&corev1.ConfigMap{}, &appsv1.ControllerRevision{}} {
+		if !indexed(obj) {
+			t.Errorf("%T, cached in kooper's namespace alone, is not indexed by namespace", obj)
+		}
+	}
+	for _, obj := range append([]client.Object{&corev1.Secret{}, &saasv1alpha1.SaaSTenant{}, &saasv1alpha1.License{}}, TenantChildTypes()...) {
+		if indexed(obj) {
+			t.Errorf("%T, cached beyond kooper's namespace, is indexed by namespace", obj)
+		}
 	}
 }

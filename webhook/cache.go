@@ -19,9 +19,10 @@ import (
 // credentials key) and of the ConfigMaps only the tombstones. Everything
 // else it reads is a direct GET: the credentials copy of a tenant an
 // earlier kooper made and a licence key when appInfo is due, directory
-// shards when a sync arrives. No kind is indexed by namespace
-// (informer.IndexedByNamespace): the receiver lists none by namespace
-// through its cache.
+// shards when a sync arrives. Only the Secrets and ConfigMaps, cached in
+// kooper's namespace alone, are indexed by namespace
+// (informer.IndexedByNamespace): the receiver's own kinds and the products
+// are cluster-scoped, and their index held every name in one set.
 func CacheOptions(namespace string) cache.Options {
 	keys := labels.SelectorFromSet(labels.Set{saasv1alpha1.KeysLabel: "true"})
 	tombstones := labels.SelectorFromSet(labels.Set{"app.kubernetes.io/component": tombstone.ComponentValue})
@@ -32,6 +33,6 @@ func CacheOptions(namespace string) cache.Options {
 			&corev1.ConfigMap{}: {Namespaces: inNamespace, Label: tombstones},
 		},
 		DefaultTransform: intern.CachedForm,
-		NewInformer:      informer.IndexedByNamespace(),
+		NewInformer:      informer.IndexedByNamespace(&corev1.Secret{}, &corev1.ConfigMap{}),
 	}
 }

@@ -3,12 +3,13 @@
 //
 // controller-runtime gives every informer an index by namespace, so that a
 // List in one namespace reads only that namespace's objects. kooper lists
-// by namespace only a kind it keeps in its own namespace (ControllerRevisions);
-// the objects it caches in number (the tenants' namespaces and what is in
-// them, cluster wide) it reads by name, or lists across every namespace. For those the
-// index is memory and nothing else: each object kept an entry in it, a set
-// of one key for the only object of its kind in its tenant's namespace
-// (about 300 bytes), and a cluster-scoped kind kept every name in one set.
+// by namespace only kinds it caches in its own namespace alone, where the
+// index costs little. The objects it caches in number (the tenants'
+// namespaces and what is in them, cluster wide) it reads by name, or lists
+// across every namespace. For those the index is memory and nothing else:
+// each object kept an entry in it, a set of one key for the only object of
+// its kind in its tenant's namespace (about 300 bytes), and a
+// cluster-scoped kind kept every name in one set.
 package informer
 
 import (
