@@ -26,7 +26,7 @@ import (
 // and values that repeat from object to object (a tenant's labels, a plan's limits, say) share one
 // copy (intern.CachedForm). Only the kinds cached in kooper's namespace
 // alone, ConfigMaps and ControllerRevisions (which the rollout lists there),
-// are indexed by namespace (informer.IndexedByNamespace): the kinds cached
+// are indexed by namespace (informer.IndexedWhereNamespaced): the kinds cached
 // across tenants' namespaces, or cluster-scoped, are read by name or listed
 // across namespaces, and the index cost each of their objects about 300 bytes.
 func CacheOptions(operatorNamespace string) cache.Options {
@@ -62,7 +62,7 @@ func CacheOptions(operatorNamespace string) cache.Options {
 	// Product revisions (docs/rollout.md): kooper's own, in its namespace.
 	byObject[&appsv1.ControllerRevision{}] = cache.ByObject{Namespaces: map[string]cache.Config{operatorNamespace: {}}, Label: managed}
 	return cache.Options{ByObject: byObject, DefaultTransform: intern.CachedForm,
-		NewInformer: informer.IndexedByNamespace(&corev1.ConfigMap{}, &appsv1.ControllerRevision{})}
+		NewInformer: informer.IndexedWhereNamespaced(byObject)}
 }
 
 // withoutUnreadStatus keeps a tenant's object in its cached form

@@ -21,18 +21,19 @@ import (
 // earlier kooper made and a licence key when appInfo is due, directory
 // shards when a sync arrives. Only the Secrets and ConfigMaps, cached in
 // kooper's namespace alone, are indexed by namespace
-// (informer.IndexedByNamespace): the receiver's own kinds and the products
+// (informer.IndexedWhereNamespaced): the receiver's own kinds and the products
 // are cluster-scoped, and their index held every name in one set.
 func CacheOptions(namespace string) cache.Options {
 	keys := labels.SelectorFromSet(labels.Set{saasv1alpha1.KeysLabel: "true"})
 	tombstones := labels.SelectorFromSet(labels.Set{"app.kubernetes.io/component": tombstone.ComponentValue})
 	inNamespace := map[string]cache.Config{namespace: {}}
+	byObject := map[client.Object]cache.ByObject{
+		&corev1.Secret{}:    {Namespaces: inNamespace, Label: keys},
+		&corev1.ConfigMap{}: {Namespaces: inNamespace, Label: tombstones},
+	}
 	return cache.Options{
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}:    {Namespaces: inNamespace, Label: keys},
-			&corev1.ConfigMap{}: {Namespaces: inNamespace, Label: tombstones},
-		},
+		ByObject:         byObject,
 		DefaultTransform: intern.CachedForm,
-		NewInformer:      informer.IndexedByNamespace(&corev1.Secret{}, &corev1.ConfigMap{}),
+		NewInformer:      informer.IndexedWhereNamespaced(byObject),
 	}
 }

@@ -18,7 +18,24 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
+
+// IndexedWhereNamespaced is IndexedByNamespace of the kinds byObject (a
+// cache.Options.ByObject) caches in named namespaces alone: those whose
+// Namespaces are set and do not include cache.AllNamespaces. There the
+// index costs little, and a List by namespace of them works; every kind
+// cached across all namespaces, or cluster-scoped, goes without.
+func IndexedWhereNamespaced(byObject map[client.Object]cache.ByObject) func(toolscache.ListerWatcher, runtime.Object, time.Duration, toolscache.Indexers) toolscache.SharedIndexInformer {
+	var kinds []runtime.Object
+	for kind, config := range byObject {
+		if _, everywhere := config.Namespaces[cache.AllNamespaces]; len(config.Namespaces) > 0 && !everywhere {
+			kinds = append(kinds, kind)
+		}
+	}
+	return IndexedByNamespace(kinds...)
+}
 
 // IndexedByNamespace returns a cache.Options.NewInformer that builds the
 // informers of the kinds given (Go types, e.g. &corev1.ConfigMap{}) as

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // controllerRuntimeIndexers are the indexers controller-runtime asks every
@@ -50,6 +52,32 @@ func TestOnlyTheKindsGivenAreIndexedByNamespace(t *testing.T) {
 				t.Errorf("the indexers asked for were changed: %d left", len(asked))
 			}
 		})
+	}
+}
+
+// A cache's kinds keep the index when it caches them in named namespaces
+// alone, and only then.
+func TestKindsCachedInNamedNamespacesAloneAreIndexed(t *testing.T) {
+	newInformer := IndexedWhereNamespaced(map[client.Object]cache.ByObject{
+		&corev1.ConfigMap{}:          {Namespaces: map[string]cache.Config{"kooper": {}}},
+		&appsv1.ControllerRevision{}: {Namespaces: map[string]cache.Config{"kooper": {}, "other": {}}},
+		&corev1.Secret{}:             {Namespaces: map[string]cache.Config{"kooper": {}, cache.AllNamespaces: {}}},
+		&appsv1.Deployment{}:         {},
+	})
+	for _, tc := range []struct {
+		obj         k8sruntime.Object
+		byNamespace bool
+	}{
+		{&corev1.ConfigMap{}, true},
+		{&appsv1.ControllerRevision{}, true},
+		{&corev1.Secret{}, false},
+		{&appsv1.Deployment{}, false},
+		{&corev1.Namespace{}, false},
+	} {
+		indexers := newInformer(&toolscache.ListWatch{}, tc.obj, 0, controllerRuntimeIndexers()).GetIndexer().GetIndexers()
+		if _, ok := indexers[toolscache.NamespaceIndex]; ok != tc.byNamespace {
+			t.Errorf("%T indexed by namespace: %t, want %t", tc.obj, ok, tc.byNamespace)
+		}
 	}
 }
 
