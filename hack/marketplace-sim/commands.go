@@ -37,7 +37,7 @@ func (c *cli) call(ctx context.Context, m *marketplace, b callbackBody) (*answer
 	if err != nil {
 		return nil, err
 	}
-	printAnswer(c.stdout, a, m.key)
+	printAnswer(c.stdout, a, m.key, m.showCredentials)
 	return a, nil
 }
 

@@ -21,6 +21,9 @@ type callbackFlags struct {
 	key     string
 	debug   bool
 	timeout time.Duration
+	// showCredentials prints each appInfo's decrypted userName and
+	// password; without it the simulator says only that they decrypt.
+	showCredentials bool
 }
 
 // bind registers the flags. Neither URL nor key gets its environment value
@@ -30,6 +33,7 @@ func (f *callbackFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.key, "key", "", "basic-interface key: signs callbacks, checks Body-Sign, decrypts appInfo; never printed (default $"+envKey+"; prefer the variable, flags show in ps)")
 	fs.BoolVar(&f.debug, "debug", false, "send as a Seller Console debug request (testFlag \"1\"); without it testFlag is left out, as in production")
 	fs.DurationVar(&f.timeout, "timeout", defaultCallbackTimeout, "how long to wait for each answer")
+	fs.BoolVar(&f.showCredentials, "show-credentials", false, "print each appInfo's decrypted userName and password; without it the answer says only that they decrypt, so that no tenant's password lands in a terminal's scrollback or a CI log")
 }
 
 // marketplace fills the flags from the environment and returns the sender.
@@ -46,7 +50,12 @@ func (f *callbackFlags) marketplace(c *cli) (*marketplace, error) {
 	if f.key == "" {
 		return nil, usagef("--key (or $%s) is required: the basic-interface key of the product", envKey)
 	}
-	return newMarketplace(f.url, f.key, f.timeout, c.now)
+	m, err := newMarketplace(f.url, f.key, f.timeout, c.now)
+	if err != nil {
+		return nil, err
+	}
+	m.showCredentials = f.showCredentials
+	return m, nil
 }
 
 // kitMarketplace is the marketplace for kit calls, which are signed with

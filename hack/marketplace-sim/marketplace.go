@@ -32,6 +32,8 @@ type marketplace struct {
 	client *http.Client
 	// now is the signing clock.
 	now func() time.Time
+	// showCredentials prints decrypted appInfo credentials (--show-credentials).
+	showCredentials bool
 }
 
 // newMarketplace checks the production URL and returns a sender for it.

@@ -20,9 +20,9 @@ func printRequest(w io.Writer, m *marketplace, req signedRequest) {
 }
 
 // printAnswer writes the answer: status, time, the Body-Sign check, the body
-// pretty-printed, and the decrypted appInfo credentials. It never writes
-// the key.
-func printAnswer(w io.Writer, a *answer, key string) {
+// pretty-printed, and whether each appInfo's credentials decrypt (with
+// show, the credentials themselves). It never writes the key.
+func printAnswer(w io.Writer, a *answer, key string, show bool) {
 	fmt.Fprintf(w, "\nHTTP %d in %s; Body-Sign: %s\n", a.status, a.elapsed.Round(timeRounding(a.elapsed)), a.bodySign)
 	var pretty bytes.Buffer
 	if err := json.Indent(&pretty, a.raw, "", "  "); err == nil {
@@ -33,12 +33,12 @@ func printAnswer(w io.Writer, a *answer, key string) {
 	if problem := a.envelopeProblem(); problem != "" {
 		fmt.Fprintf(w, "PROBLEM: %s\n", problem)
 	}
-	printCredentials(w, a, key)
+	printCredentials(w, a, key, show)
 }
 
-// printCredentials decrypts and writes every appInfo's credentials, in a
-// stable order.
-func printCredentials(w io.Writer, a *answer, key string) {
+// printCredentials decrypts every appInfo's credentials and says, in a
+// stable order, that they decrypt; with show it writes them too.
+func printCredentials(w io.Writer, a *answer, key string, show bool) {
 	infos := a.appInfos()
 	ids := make([]string, 0, len(infos))
 	for id := range infos {
@@ -49,6 +49,11 @@ func printCredentials(w io.Writer, a *answer, key string) {
 		creds, err := decryptAppInfo(key, a.body.EncryptType, infos[id])
 		if err != nil {
 			fmt.Fprintf(w, "appInfo of %s: cannot decrypt: %v\n", id, err)
+			continue
+		}
+		if !show {
+			fmt.Fprintf(w, "appInfo of %s (encryptType %s): userName and password decrypt with the key (--show-credentials prints them)\n",
+				id, encryptTypeName(a.body.EncryptType))
 			continue
 		}
 		fmt.Fprintf(w, "appInfo of %s (encryptType %s) decrypted: userName %q, password %q\n",

@@ -89,7 +89,7 @@ func (c *cli) pollOnce(ctx context.Context, m *marketplace, instanceID string, a
 		fmt.Fprintf(c.stdout, "  query %d at %s: %s\n", attempt, elapsed, summary)
 		return false, summary, nil
 	}
-	printAnswer(c.stdout, a, m.key)
+	printAnswer(c.stdout, a, m.key, m.showCredentials)
 	if problem := a.envelopeProblem(); problem != "" {
 		return true, "", fmt.Errorf("appInfo arrived after %s, but the marketplace would not accept the answer: %s", elapsed, problem)
 	}

@@ -184,17 +184,28 @@ func TestDecryptionFailsWithTheWrongKeyOrType(t *testing.T) {
 	}
 }
 
-func TestAnswerOutputShowsDecryptedCredentialsButNeverTheKey(t *testing.T) {
+func TestAnswerOutputSaysCredentialsDecryptButShowsThemOnlyWhenAsked(t *testing.T) {
 	g := NewWithT(t)
 	raw := `{"resultCode":"000000","resultMsg":"success.","encryptType":"2","instanceId":"i-1",` +
 		`"appInfo":{"frontEndUrl":"https://i-1.example.com","userName":"` + e2 + `","password":"` + e2 + `"}}`
 	a := &answer{status: 200, contentType: "application/json", raw: []byte(raw), bodySign: bodySignVerified}
 	g.Expect(json.Unmarshal([]byte(raw), &a.body)).To(Succeed())
+
 	var out strings.Builder
-	printAnswer(&out, a, vectorKey)
-	g.Expect(out.String()).To(ContainSubstring(`appInfo of i-1 (encryptType 2) decrypted: userName "admin", password "admin"`))
+	printAnswer(&out, a, vectorKey, false)
+	g.Expect(out.String()).To(ContainSubstring(`appInfo of i-1 (encryptType 2): userName and password decrypt with the key`))
+	g.Expect(out.String()).NotTo(ContainSubstring(`"admin"`))
 	g.Expect(out.String()).To(ContainSubstring("Body-Sign: verified"))
 	g.Expect(out.String()).NotTo(ContainSubstring(vectorKey))
+
+	out.Reset()
+	printAnswer(&out, a, vectorKey, true)
+	g.Expect(out.String()).To(ContainSubstring(`appInfo of i-1 (encryptType 2) decrypted: userName "admin", password "admin"`))
+	g.Expect(out.String()).NotTo(ContainSubstring(vectorKey))
+
+	out.Reset()
+	printAnswer(&out, a, "another key of 32 bytes, not its", false)
+	g.Expect(out.String()).To(ContainSubstring("appInfo of i-1: cannot decrypt"))
 }
 
 func TestBodySignCheckReproducesVectorR1(t *testing.T) {
