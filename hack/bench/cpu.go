@@ -29,8 +29,10 @@ const idleWindow = 5 * time.Second
 type cpuSnapshot map[string]float64
 
 // cpuNow reads the CPU time of the control plane and of kooper's
-// processes from /proc. CPU time, unlike wall time, hardly moves with
-// what else the shared machine runs, so it compares ways across runs.
+// processes from /proc. CPU time moves less than wall time with what
+// else the shared machine runs, but it moves: a neighbour's load slows the
+// same instructions, by up to a third between the ways of one run here
+// (docs/benchmarks.md, 2026-12-05), and the kernel shows no steal time.
 func (b *bench) cpuNow() cpuSnapshot {
 	snap := cpuSnapshot{}
 	apiServer, etcd, err := b.stack.Cluster.ControlPlanePIDs()

@@ -293,7 +293,8 @@ func writeCPUTable(p func(string, ...any), runs []provisionRun) {
 	}
 	p("\nCPU per tenant while each way ran, above what each process uses at rest for as long (sampled for %s before each way; /proc/PID/stat). "+
 		"Before each way kube-apiserver collects its garbage, so that every way starts from the same state of its collector. "+
-		"CPU time hardly moves with the machine's other load, unlike the rates above:\n", idleWindow)
+		"CPU time moves less than the rates above with the machine's other load, but it moves: "+
+		"on a shared host a neighbour's load slows the same work, by up to a third between the ways of one run (docs/benchmarks.md, 2026-12-05):\n", idleWindow)
 	p("| Way | kube-apiserver | etcd | kooper's two processes | kube-controller-manager, scheduler, kwok | kooper's API server CPU ÷ this way's |")
 	p("|---|---:|---:|---:|---:|---:|")
 	first := runs[0].CPUPerTenant["kube-apiserver"]
