@@ -85,6 +85,10 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml: vet, staticcheck, er
 tools: ## Build every tool: Kubernetes v1.37 binaries, etcd, kwok, Helm (and the older Helms of HELM_OLD_VERSIONS), helm-unittest, controller-gen, crd-ref-docs, golangci-lint, promtool.
 	hack/build-tools.sh
 
+.PHONY: demo-tools
+demo-tools: ## Build what make demo runs, and nothing else: Kubernetes v1.37 binaries, etcd, kwok, Helm.
+	hack/build-tools.sh kubernetes etcd kwok helm
+
 .PHONY: envtest-assets
 envtest-assets: ## Build what the tests run: kube-apiserver, kubectl and etcd for envtest, Helm, the older Helms and helm-unittest for the chart tests, promtool for the alerting rules' tests.
 	hack/build-tools.sh kubernetes etcd helm helm-old helm-unittest promtool
@@ -216,7 +220,7 @@ dist: ## Build the release into bin/dist/: the operator for linux/amd64 and linu
 	hack/dist.sh $(VERSION) $(DIST_URL)
 
 .PHONY: demo
-demo: tools ## Local cluster + chart + operator, then buy a tenant through the simulator and watch it get Ready. DEMO_FLAGS=--once exits at Ready.
+demo: demo-tools ## Local cluster + chart + operator, then buy a tenant through the simulator and watch it get Ready. DEMO_FLAGS=--once exits at Ready.
 	@# Built, then run in the recipe's own process: `go run` exits 1 on Ctrl-C even when
 	@# the demo stops cleanly, and make would end a clean stop with "Error 1".
 	go build -o bin/kooper-demo ./hack/demo && exec bin/kooper-demo $(DEMO_FLAGS)
