@@ -178,6 +178,44 @@ func markAvailable(t *testing.T, namespace string) {
 	}).Should(Succeed())
 }
 
+// TestTheLimitRangeIsMadeOnlyForAContainerThatNeedsIt: a tenant whose SSO
+// gateway sets less than the plan's resources gets the LimitRange that
+// gives them to it; once the gateway sets them too, the LimitRange goes,
+// as it goes from a tenant an earlier build made it for (issue 26).
+func TestTheLimitRangeIsMadeOnlyForAContainerThatNeedsIt(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		allAtOnce(p)
+		p.Spec.Workload.Storage = nil
+		p.Spec.Workload.Resources.Limits[corev1.ResourceEphemeralStorage] = resource.MustParse("1Gi")
+		p.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{MountPath: "/etc/kooper"}
+		p.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}}
+	})
+	tenant := newTenant(t, product, "basic", nil)
+	ns := "tenant-" + tenant.Name
+	eventuallyTenant(t, tenant.Name, provisioned)
+
+	limits := getObject(t, &corev1.LimitRange{}, ns, tenantobjects.LimitRangeName)
+	g.Expect(limits.Spec.Limits[0].Default).To(HaveKeyWithValue(corev1.ResourceEphemeralStorage, resource.MustParse("1Gi")),
+		"the gateway's defaults set no ephemeral-storage")
+
+	g.Eventually(func() error {
+		current := &saasv1alpha1.SaaSProduct{}
+		if err := k8sClient.Get(testContext(t), client.ObjectKeyFromObject(product), current); err != nil {
+			return err
+		}
+		current.Spec.Workload.SSO.Gateway.Resources = &saasv1alpha1.ContainerResources{
+			Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("256Mi"),
+				corev1.ResourceEphemeralStorage: resource.MustParse("100Mi")},
+		}
+		return k8sClient.Update(testContext(t), current)
+	}).Should(Succeed())
+	g.Eventually(absent(t, &corev1.LimitRange{}, ns, tenantobjects.LimitRangeName)).Should(BeTrue())
+	deployment := getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
+	g.Expect(deployment.Spec.Template.Spec.Containers).To(HaveLen(2))
+	g.Expect(deployment.Spec.Template.Spec.Containers[1].Resources.Limits).To(HaveKey(corev1.ResourceEphemeralStorage))
+}
+
 func TestTenantIsProvisionedFromItsOrder(t *testing.T) {
 	g := NewWithT(t)
 	product := newTenantProduct(t, nil)
@@ -207,8 +245,8 @@ func TestTenantIsProvisionedFromItsOrder(t *testing.T) {
 
 	quota := getObject(t, &corev1.ResourceQuota{}, ns, tenantobjects.ResourceQuotaName)
 	g.Expect(quota.Spec.Hard.Pods().String()).To(Equal("5"))
-	limits := getObject(t, &corev1.LimitRange{}, ns, tenantobjects.LimitRangeName)
-	g.Expect(limits.Spec.Limits[0].Default.Memory().String()).To(Equal("256Mi"))
+	g.Expect(absent(t, &corev1.LimitRange{}, ns, tenantobjects.LimitRangeName)()).To(BeTrue(),
+		"the app's container sets the plan's resources: a LimitRange would change no pod")
 
 	policy := getObject(t, &networkingv1.NetworkPolicy{}, ns, tenantobjects.NetworkPolicyName)
 	g.Expect(policy.Spec.PolicyTypes).To(Equal([]networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}))

@@ -35,10 +35,15 @@ func product() *saasv1alpha1.SaaSProduct {
 				Image: "registry.example.com/crm:1.0", Ports: []saasv1alpha1.WorkloadPort{{Name: "http", ContainerPort: 8080}},
 				Resources: &saasv1alpha1.ContainerResources{
 					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")},
-					Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
+					Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi"),
+						corev1.ResourceEphemeralStorage: resource.MustParse("1Gi")},
 				},
 				Storage: &saasv1alpha1.StorageTemplate{Size: resource.MustParse("1Gi"), MountPath: "/data"},
 				Ingress: &saasv1alpha1.IngressTemplate{ClassName: "nginx"},
+				// Its defaults set no ephemeral-storage: the tenants keep
+				// the LimitRange that gives it, whose sharing is tested.
+				SSO:       &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}},
+				Directory: &saasv1alpha1.DirectoryMount{MountPath: "/etc/kooper"},
 			},
 			Plans: []saasv1alpha1.Plan{{SKUCode: "basic", Replicas: 1, Quota: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("5")}}},
 		},

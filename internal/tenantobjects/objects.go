@@ -203,7 +203,7 @@ func (d *Desired) Objects() (present, absent []client.Object) {
 	workload := d.Product.Spec.Workload
 	serving := !d.Simulated
 	add(len(d.Plan.Quota) > 0, d.resourceQuota())
-	add(d.ContainerResources() != nil, d.limitRange())
+	add(d.ContainerResources() != nil && d.limitRangeFillsAContainer(), d.limitRange())
 	add(true, d.networkPolicy())
 	if workload == nil {
 		// A chart product: kooper's isolation objects only; the chart's
@@ -266,8 +266,9 @@ func (d *Desired) ContainerResources() *saasv1alpha1.ContainerResources {
 	return d.Product.Spec.Workload.Resources
 }
 
-// limitRange gives any container in the namespace the plan's resources by
-// default, so pods the app starts itself fit the quota too.
+// limitRange gives any container in the namespace that sets none of them
+// the plan's resources by default, so that the quota admits its pod: a
+// chart's, or an SSO gateway that sets fewer resources than the app.
 func (d *Desired) limitRange() *corev1.LimitRange {
 	item := corev1.LimitRangeItem{Type: corev1.LimitTypeContainer}
 	if r := d.ContainerResources(); r != nil {
@@ -278,6 +279,53 @@ func (d *Desired) limitRange() *corev1.LimitRange {
 		ObjectMeta: d.Meta(LimitRangeName),
 		Spec:       corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{item}},
 	}
+}
+
+// limitRangeFillsAContainer reports whether the LimitRange would give
+// some container of the tenant's pods a resource it does not set itself.
+// For a chart product it may: a chart's pods may mount a token and start
+// pods of their own. Every pod of a workload tenant is its Deployment's:
+// the app runs without a token, so it starts none of its own, and a
+// simulated debug tenant runs none. The app container sets exactly the
+// LimitRange's resources; only the SSO gateway, which has resources of its
+// own, may lack one of them. When no container does, the LimitRange would
+// change no pod: making it anyway cost a create per new tenant and an
+// object in every cache (issue 26).
+func (d *Desired) limitRangeFillsAContainer() bool {
+	switch {
+	case d.Product.Spec.Workload == nil:
+		return true
+	case d.Simulated:
+		return false
+	}
+	defaults := d.limitRange().Spec.Limits[0]
+	for _, c := range d.podSpec().Containers {
+		if limitRangeFills(defaults, c.Resources) {
+			return true
+		}
+	}
+	return false
+}
+
+// limitRangeFills reports whether the LimitRanger admission would set one
+// of item's defaults on a container of resources r: a default limit it sets
+// no limit of, or a default request it sets neither a request nor a limit
+// of (the API server takes an unset request from the limit before any
+// admission runs).
+func limitRangeFills(item corev1.LimitRangeItem, r corev1.ResourceRequirements) bool {
+	for name := range item.Default {
+		if _, limited := r.Limits[name]; !limited {
+			return true
+		}
+	}
+	for name := range item.DefaultRequest {
+		_, requested := r.Requests[name]
+		_, limited := r.Limits[name]
+		if !requested && !limited {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *Desired) serviceAccount() *corev1.ServiceAccount {

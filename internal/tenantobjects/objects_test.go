@@ -80,6 +80,8 @@ func goldenTenant(product *saasv1alpha1.SaaSProduct) *Desired {
 // projected ConfigMaps (issue 20: the users' personal data left the
 // ConfigMaps): that rolls joint-operation tenants once, on purpose, as the
 // upgrade note in docs/operations.md says.
+// The LimitRange went to the objects removed (issue 26): every container of
+// the golden pod sets the resources it gave, so it changed no pod.
 //
 // The golden tenant is one of that time, whose pods run as the
 // ServiceAccount app (Desired.LegacyServiceAccount); a new tenant's differ
@@ -307,9 +309,31 @@ func TestObjects(t *testing.T) {
 				w.Ingress = &saasv1alpha1.IngressTemplate{}
 				d.CopiedSecrets = map[string]*corev1.Secret{TLSSecretName: {Type: corev1.SecretTypeTLS}}
 			},
-			wantPresent: []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "NetworkPolicy/kooper-isolation",
+			// The app sets the resources itself: a LimitRange would change no pod.
+			wantPresent: []string{"ResourceQuota/kooper-quota", "NetworkPolicy/kooper-isolation",
 				"PersistentVolumeClaim/data", "Secret/kooper-tls", "Deployment/app", "Service/app", "Ingress/app"},
-			wantAbsent: []string{"ServiceAccount/app", "Secret/kooper-image-pull"}},
+			wantAbsent: []string{"LimitRange/kooper-limits", "ServiceAccount/app", "Secret/kooper-image-pull"}},
+		{name: "an SSO gateway that sets every resource the app does: no LimitRange", wantReplicas: 2,
+			change: func(d *Desired) {
+				w := d.Product.Spec.Workload
+				w.Resources = &saasv1alpha1.ContainerResources{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")},
+					Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}}
+				w.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}}
+				w.Directory = &saasv1alpha1.DirectoryMount{MountPath: "/etc/kooper"}
+			},
+			wantPresent: []string{"NetworkPolicy/kooper-isolation", "Deployment/app", "Service/app"},
+			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "ServiceAccount/app", "Secret/kooper-image-pull", "Secret/kooper-tls", "Ingress/app"}},
+		{name: "an SSO gateway that sets fewer resources than the app: the LimitRange gives it the rest", wantReplicas: 2,
+			change: func(d *Desired) {
+				w := d.Product.Spec.Workload
+				w.Resources = &saasv1alpha1.ContainerResources{
+					Limits: corev1.ResourceList{corev1.ResourceEphemeralStorage: resource.MustParse("1Gi")}}
+				w.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}}
+				w.Directory = &saasv1alpha1.DirectoryMount{MountPath: "/etc/kooper"}
+			},
+			wantPresent: []string{"LimitRange/kooper-limits", "NetworkPolicy/kooper-isolation", "Deployment/app", "Service/app"},
+			wantAbsent:  []string{"ResourceQuota/kooper-quota", "ServiceAccount/app", "Secret/kooper-image-pull", "Secret/kooper-tls", "Ingress/app"}},
 		{name: "the ingress controller's certificate: nothing copied, a copy made before goes", wantReplicas: 2,
 			change: func(d *Desired) {
 				d.Product.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{TLSCertificate: saasv1alpha1.TLSCertificateIngressController}
@@ -336,9 +360,12 @@ func TestObjects(t *testing.T) {
 			},
 			wantPresent: []string{"NetworkPolicy/kooper-isolation", "Deployment/app", "Service/app"},
 			wantAbsent:  []string{"ResourceQuota/kooper-quota", "LimitRange/kooper-limits", "ServiceAccount/app", "Secret/kooper-image-pull", "Secret/kooper-tls", "Ingress/app"}},
-		{name: "simulated: no workload, storage kept", wantReplicas: 2,
+		{name: "simulated: no workload, storage kept, no LimitRange for pods it does not run", wantReplicas: 2,
 			change: func(d *Desired) {
 				d.Simulated = true
+				d.Product.Spec.Workload.Resources = &saasv1alpha1.ContainerResources{}
+				d.Product.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}}
+				d.Product.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{MountPath: "/etc/kooper"}
 				d.Product.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{}
 				d.Product.Spec.Workload.Storage = &saasv1alpha1.StorageTemplate{Size: resource.MustParse("1Gi")}
 			},
