@@ -299,7 +299,8 @@ func (d *Desired) limitRangeFillsAContainer() bool {
 		return false
 	}
 	defaults := d.limitRange().Spec.Limits[0]
-	for _, c := range d.podSpec().Containers {
+	pod := d.podSpec()
+	for _, c := range append(pod.InitContainers, pod.Containers...) {
 		if limitRangeFills(defaults, c.Resources) {
 			return true
 		}
