@@ -266,8 +266,8 @@ func (d *Desired) ContainerResources() *saasv1alpha1.ContainerResources {
 	return d.Product.Spec.Workload.Resources
 }
 
-// limitRange gives any container in the namespace that sets none of them
-// the plan's resources by default, so that the quota admits its pod: a
+// limitRange gives a container in the namespace each of the plan's
+// resources it leaves out, by default, so that the quota admits its pod: a
 // chart's, or an SSO gateway that sets fewer resources than the app.
 func (d *Desired) limitRange() *corev1.LimitRange {
 	item := corev1.LimitRangeItem{Type: corev1.LimitTypeContainer}
