@@ -46,8 +46,9 @@ func testLicence(t *testing.T, e *env) {
 		return out
 	}
 
+	// --show-credentials: without it the simulator prints no licence key.
 	out := sim("new-instance", "--sim-url", e.stack.SimURL, "--order-id", orderID("licence"),
-		"--product-id", licenseProductID, "--sku", licenseSKU, "--wait", "1m")
+		"--product-id", licenseProductID, "--sku", licenseSKU, "--wait", "1m", "--show-credentials")
 	instance := instanceIDPattern.FindStringSubmatch(out)
 	g.Expect(instance).NotTo(BeNil(), out)
 	firstKey := licenceKeyPattern.FindString(out)
@@ -61,7 +62,7 @@ func testLicence(t *testing.T, e *env) {
 		"--product-id", licenseProductID, "--sku", licenseSKU, "--expire-time", newExpiry.Format("20060102150405"))
 	var renewedKey string
 	g.Eventually(func() string {
-		renewedKey = licenceKeyPattern.FindString(sim("query-instance", "--instance-id", instance[1]))
+		renewedKey = licenceKeyPattern.FindString(sim("query-instance", "--instance-id", instance[1], "--show-credentials"))
 		return renewedKey
 	}).ShouldNot(Or(BeEmpty(), Equal(firstKey)))
 	later := newExpiry.AddDate(0, -1, 0).Format(time.RFC3339)

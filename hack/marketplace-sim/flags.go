@@ -21,8 +21,9 @@ type callbackFlags struct {
 	key     string
 	debug   bool
 	timeout time.Duration
-	// showCredentials prints each appInfo's decrypted userName and
-	// password; without it the simulator says only that they decrypt.
+	// showCredentials prints each appInfo's userName and password
+	// (encrypted and decrypted) and a licence key in its memo; without it
+	// the simulator says only that they decrypt.
 	showCredentials bool
 }
 
@@ -33,7 +34,7 @@ func (f *callbackFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.key, "key", "", "basic-interface key: signs callbacks, checks Body-Sign, decrypts appInfo; never printed (default $"+envKey+"; prefer the variable, flags show in ps)")
 	fs.BoolVar(&f.debug, "debug", false, "send as a Seller Console debug request (testFlag \"1\"); without it testFlag is left out, as in production")
 	fs.DurationVar(&f.timeout, "timeout", defaultCallbackTimeout, "how long to wait for each answer")
-	fs.BoolVar(&f.showCredentials, "show-credentials", false, "print each appInfo's decrypted userName and password; without it the answer says only that they decrypt, so that no tenant's password lands in a terminal's scrollback or a CI log")
+	fs.BoolVar(&f.showCredentials, "show-credentials", false, "print each appInfo's userName and password (encrypted in the answer, then decrypted) and a License product's licence key (appInfo.memo); without it the answer shows neither and says only that they decrypt, so that no tenant's password or licence key lands in a terminal's scrollback or a CI log")
 }
 
 // marketplace fills the flags from the environment and returns the sender.

@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/kooper-io/kooper/api/licensekey"
 )
 
 // maxPrintedBytes caps how much of a body is printed.
@@ -24,11 +28,15 @@ func printRequest(w io.Writer, m *marketplace, req signedRequest) {
 // show, the credentials themselves). It never writes the key.
 func printAnswer(w io.Writer, a *answer, key string, show bool) {
 	fmt.Fprintf(w, "\nHTTP %d in %s; Body-Sign: %s\n", a.status, a.elapsed.Round(timeRounding(a.elapsed)), a.bodySign)
+	body := a.raw
+	if !show {
+		body = withoutCredentials(body)
+	}
 	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, a.raw, "", "  "); err == nil {
+	if err := json.Indent(&pretty, body, "", "  "); err == nil {
 		fmt.Fprintln(w, printable(pretty.Bytes()))
 	} else {
-		fmt.Fprintf(w, "(not JSON) %s\n", printable(a.raw))
+		fmt.Fprintf(w, "(not JSON) %s\n", printable(body))
 	}
 	if problem := a.envelopeProblem(); problem != "" {
 		fmt.Fprintf(w, "PROBLEM: %s\n", problem)
@@ -59,6 +67,37 @@ func printCredentials(w io.Writer, a *answer, key string, show bool) {
 		fmt.Fprintf(w, "appInfo of %s (encryptType %s) decrypted: userName %q, password %q\n",
 			id, encryptTypeName(a.body.EncryptType), creds.userName, creds.password)
 	}
+}
+
+// credentialMember matches a JSON member that may hold a credential, with
+// its string value: appInfo's userName and password (encrypted, but with a
+// key whoever reads the output may hold: the demo prints the spec's test
+// key: §4.1) and its memo (a License product's licence key, in plain
+// text: docs/licence-keys.md).
+var credentialMember = regexp.MustCompile(`("(?:userName|password|memo)"\s*:\s*)("(?:[^"\\]|\\.)*")`)
+
+// withoutCredentials is body with the value of every userName and password,
+// and of a memo that holds a licence key, replaced by a note saying what
+// it was: without --show-credentials no tenant's credentials reach a
+// terminal's scrollback or a CI log, not even encrypted. Other memos (notes
+// to the buyer) are kept.
+func withoutCredentials(body []byte) []byte {
+	return credentialMember.ReplaceAllFunc(body, func(member []byte) []byte {
+		parts := credentialMember.FindSubmatch(member)
+		name, quoted := parts[1], parts[2]
+		var value string
+		if json.Unmarshal(quoted, &value) != nil || value == "" {
+			return member
+		}
+		note := "(encrypted; --show-credentials prints it)"
+		if bytes.Contains(name, []byte(`"memo"`)) {
+			if _, err := licensekey.Parse(value); err != nil {
+				return member
+			}
+			note = fmt.Sprintf("(a licence key, %d characters; --show-credentials prints it)", len(value))
+		}
+		return append(slices.Clip(name), strconv.Quote(note)...)
+	})
 }
 
 // encryptTypeName names the cipher for output; absent means "1" (§4.1).

@@ -3,17 +3,21 @@ package main
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 
+	"github.com/kooper-io/kooper/api/licensekey"
 	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
@@ -195,17 +199,54 @@ func TestAnswerOutputSaysCredentialsDecryptButShowsThemOnlyWhenAsked(t *testing.
 	printAnswer(&out, a, vectorKey, false)
 	g.Expect(out.String()).To(ContainSubstring(`appInfo of i-1 (encryptType 2): userName and password decrypt with the key`))
 	g.Expect(out.String()).NotTo(ContainSubstring(`"admin"`))
+	// Nor encrypted: the demo prints the key that decrypts them.
+	g.Expect(out.String()).NotTo(ContainSubstring(e2))
+	g.Expect(out.String()).To(ContainSubstring(`"password": "(encrypted; --show-credentials prints it)"`))
+	g.Expect(out.String()).To(ContainSubstring(`"frontEndUrl": "https://i-1.example.com"`))
 	g.Expect(out.String()).To(ContainSubstring("Body-Sign: verified"))
 	g.Expect(out.String()).NotTo(ContainSubstring(vectorKey))
 
 	out.Reset()
 	printAnswer(&out, a, vectorKey, true)
 	g.Expect(out.String()).To(ContainSubstring(`appInfo of i-1 (encryptType 2) decrypted: userName "admin", password "admin"`))
+	g.Expect(out.String()).To(ContainSubstring(`"password": "` + e2 + `"`))
 	g.Expect(out.String()).NotTo(ContainSubstring(vectorKey))
 
 	out.Reset()
 	printAnswer(&out, a, "another key of 32 bytes, not its", false)
 	g.Expect(out.String()).To(ContainSubstring("appInfo of i-1: cannot decrypt"))
+}
+
+// TestAnswerOutputShowsALicenceKeyOnlyWhenAsked: a License product's
+// appInfo.memo is its licence key, in plain text; any other memo is a note
+// to the buyer, printed as it is.
+func TestAnswerOutputShowsALicenceKeyOnlyWhenAsked(t *testing.T) {
+	g := NewWithT(t)
+	_, priv, err := ed25519.GenerateKey(nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	signer, err := licensekey.NewSigner(priv)
+	g.Expect(err).NotTo(HaveOccurred())
+	now := time.Now()
+	licence, err := signer.Sign(licensekey.Claims{InstanceID: "i-1", ProductID: "OFFL1", SKU: "pro",
+		NotBefore: now.Unix(), NotAfter: now.Add(time.Hour).Unix(), IssuedAt: now.Unix()})
+	g.Expect(err).NotTo(HaveOccurred())
+	answerWithMemo := func(memo string) *answer {
+		raw := `{"resultCode":"000000","resultMsg":"success.","instanceId":"i-1","appInfo":{"memo":` + strconv.Quote(memo) + `}}`
+		return &answer{status: 200, contentType: "application/json", raw: []byte(raw), bodySign: bodySignVerified}
+	}
+
+	var out strings.Builder
+	printAnswer(&out, answerWithMemo(licence), vectorKey, false)
+	g.Expect(out.String()).NotTo(ContainSubstring(licence))
+	g.Expect(out.String()).To(ContainSubstring(fmt.Sprintf(`"memo": "(a licence key, %d characters; --show-credentials prints it)"`, len(licence))))
+
+	out.Reset()
+	printAnswer(&out, answerWithMemo(licence), vectorKey, true)
+	g.Expect(out.String()).To(ContainSubstring(licence))
+
+	out.Reset()
+	printAnswer(&out, answerWithMemo("Log in with the initial password"), vectorKey, false)
+	g.Expect(out.String()).To(ContainSubstring(`"memo": "Log in with the initial password"`))
 }
 
 func TestBodySignCheckReproducesVectorR1(t *testing.T) {
@@ -229,6 +270,31 @@ func TestBodySignCheckReproducesVectorR1(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			NewWithT(t).Expect(checkBodySign(vectorKey, tc.header, []byte(tc.body))).To(Equal(tc.want))
+		})
+	}
+}
+
+// TestWithoutCredentialsKeepsTheRestAsItWas: every userName and password
+// value goes, wherever it sits and whatever it escapes; JSON stays valid;
+// nothing else changes, and a body that is not JSON is only filtered.
+func TestWithoutCredentialsKeepsTheRestAsItWas(t *testing.T) {
+	const note = `"(encrypted; --show-credentials prints it)"`
+	cases := []struct{ name, body, want string }{
+		{"newInstance", `{"resultCode":"000000","appInfo":{"userName":"u1","password":"p1","memo":"hi"}}`,
+			`{"resultCode":"000000","appInfo":{"userName":` + note + `,"password":` + note + `,"memo":"hi"}}`},
+		{"queryInstance, each instance", `{"info":[{"appInfo":{"password":"p1"}},{"appInfo":{"password" : "p2"}}]}`,
+			`{"info":[{"appInfo":{"password":` + note + `}},{"appInfo":{"password" : ` + note + `}}]}`},
+		{"escapes in the value", `{"password":"a\"b\\c","userName":"\u0061"}`, `{"password":` + note + `,"userName":` + note + `}`},
+		{"empty values kept", `{"userName":"","password":""}`, `{"userName":"","password":""}`},
+		{"not a string", `{"password":null,"memo":7}`, `{"password":null,"memo":7}`},
+		{"not JSON", `password: "p1", "password":"p2`, `password: "p1", "password":"p2`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			got := string(withoutCredentials([]byte(tc.body)))
+			g.Expect(got).To(Equal(tc.want))
+			g.Expect(json.Valid([]byte(got))).To(Equal(json.Valid([]byte(tc.body))))
 		})
 	}
 }
