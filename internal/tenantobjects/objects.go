@@ -202,8 +202,15 @@ func (d *Desired) Objects() (present, absent []client.Object) {
 	}
 	workload := d.Product.Spec.Workload
 	serving := !d.Simulated
+	var deployment *appsv1.Deployment
+	if workload != nil {
+		// Built before its turn: whether the LimitRange is needed is read
+		// from its pods.
+		deployment = d.deployment()
+	}
 	add(len(d.Plan.Quota) > 0, d.resourceQuota())
-	add(d.ContainerResources() != nil && d.limitRangeFillsAContainer(), d.limitRange())
+	limits := d.limitRange()
+	add(d.ContainerResources() != nil && d.limitRangeFillsAContainer(limits, deployment), limits)
 	add(true, d.networkPolicy())
 	if workload == nil {
 		// A chart product: kooper's isolation objects only; the chart's
@@ -227,7 +234,7 @@ func (d *Desired) Objects() (present, absent []client.Object) {
 		// Before the Deployment, whose pods need it.
 		add(serving && d.Config != nil, d.configMap())
 	}
-	add(serving, d.deployment())
+	add(serving, deployment)
 	add(serving, d.service())
 	disableIngress := d.Frozen && d.Product.Spec.Lifecycle.Freeze.Behavior == saasv1alpha1.FreezeDisableIngress
 	add(serving && workload.Ingress != nil && !disableIngress, d.ingress())
@@ -281,8 +288,9 @@ func (d *Desired) limitRange() *corev1.LimitRange {
 	}
 }
 
-// limitRangeFillsAContainer reports whether the LimitRange would give
-// some container of the tenant's pods a resource it does not set itself.
+// limitRangeFillsAContainer reports whether limits would give some
+// container of the tenant's pods (deployment's, for a workload product) a
+// resource it does not set itself.
 // For a chart product it may: a chart's pods may mount a token and start
 // pods of their own. Every pod of a workload tenant is its Deployment's:
 // the app runs without a token, so it starts none of its own, and a
@@ -291,16 +299,16 @@ func (d *Desired) limitRange() *corev1.LimitRange {
 // own, may lack one of them. When no container does, the LimitRange would
 // change no pod: making it anyway cost a create per new tenant and an
 // object in every cache (issue 26).
-func (d *Desired) limitRangeFillsAContainer() bool {
+func (d *Desired) limitRangeFillsAContainer(limits *corev1.LimitRange, deployment *appsv1.Deployment) bool {
 	switch {
 	case d.Product.Spec.Workload == nil:
 		return true
 	case d.Simulated:
 		return false
 	}
-	defaults := d.limitRange().Spec.Limits[0]
-	pod := d.podSpec()
-	for _, c := range append(pod.InitContainers, pod.Containers...) {
+	defaults := limits.Spec.Limits[0]
+	pod := deployment.Spec.Template.Spec
+	for _, c := range slices.Concat(pod.InitContainers, pod.Containers) {
 		if limitRangeFills(defaults, c.Resources) {
 			return true
 		}
