@@ -73,8 +73,9 @@ func printCredentials(w io.Writer, a *answer, key string, show bool) {
 // its string value: appInfo's userName and password (encrypted, but with a
 // key whoever reads the output may hold: the demo prints the spec's test
 // key: §4.1) and its memo (a License product's licence key, in plain
-// text: docs/licence-keys.md).
-var credentialMember = regexp.MustCompile(`("(?:userName|password|memo)"\s*:\s*)("(?:[^"\\]|\\.)*")`)
+// text: docs/licence-keys.md). The names match in any case, as
+// encoding/json (and so decryptAppInfo) reads them.
+var credentialMember = regexp.MustCompile(`("((?i:userName|password|memo))"\s*:\s*)("(?:[^"\\]|\\.)*")`)
 
 // withoutCredentials is body with the value of every userName and password,
 // and of a memo that holds a licence key, replaced by a note saying what
@@ -84,19 +85,19 @@ var credentialMember = regexp.MustCompile(`("(?:userName|password|memo)"\s*:\s*)
 func withoutCredentials(body []byte) []byte {
 	return credentialMember.ReplaceAllFunc(body, func(member []byte) []byte {
 		parts := credentialMember.FindSubmatch(member)
-		name, quoted := parts[1], parts[2]
+		prefix, name, quoted := parts[1], parts[2], parts[3]
 		var value string
 		if json.Unmarshal(quoted, &value) != nil || value == "" {
 			return member
 		}
 		note := "(encrypted; --show-credentials prints it)"
-		if bytes.Contains(name, []byte(`"memo"`)) {
+		if bytes.EqualFold(name, []byte("memo")) {
 			if _, err := licensekey.Parse(value); err != nil {
 				return member
 			}
 			note = fmt.Sprintf("(a licence key, %d characters; --show-credentials prints it)", len(value))
 		}
-		return append(slices.Clip(name), strconv.Quote(note)...)
+		return append(slices.Clip(prefix), strconv.Quote(note)...)
 	})
 }
 

@@ -285,6 +285,10 @@ func TestWithoutCredentialsKeepsTheRestAsItWas(t *testing.T) {
 		{"queryInstance, each instance", `{"info":[{"appInfo":{"password":"p1"}},{"appInfo":{"password" : "p2"}}]}`,
 			`{"info":[{"appInfo":{"password":` + note + `}},{"appInfo":{"password" : ` + note + `}}]}`},
 		{"escapes in the value", `{"password":"a\"b\\c","userName":"\u0061"}`, `{"password":` + note + `,"userName":` + note + `}`},
+		// Found by a fuzz run: encoding/json, which decrypts appInfo, reads
+		// a member's name in any case.
+		{"a name in another case", `{"appInfo":{"pAssword":"p1","USERNAME":"u1","Memo":"note"}}`,
+			`{"appInfo":{"pAssword":` + note + `,"USERNAME":` + note + `,"Memo":"note"}}`},
 		{"empty values kept", `{"userName":"","password":""}`, `{"userName":"","password":""}`},
 		{"not a string", `{"password":null,"memo":7}`, `{"password":null,"memo":7}`},
 		{"not JSON", `password: "p1", "password":"p2`, `password: "p1", "password":"p2`},
