@@ -52,6 +52,23 @@ type restingGC struct {
 	recent        []allocationSample // over the last QuietFor, and the one before
 }
 
+// defaultGCPercent is --gc-percent's default: Go's own.
+const defaultGCPercent = 100
+
+// setBusyGCPercent sets GOGC to percent, the target while the process works
+// (restingGC lowers it at rest and puts back what it finds at its start).
+// It sets nothing when percent is 0 or less, or when GOGC is in the
+// environment (looked up with lookupEnv): the runtime has read that one, and
+// an operator who set it meant it. It returns the percent and whether it
+// set it.
+func setBusyGCPercent(percent int, lookupEnv func(string) (string, bool)) (int, bool) {
+	if _, inEnv := lookupEnv("GOGC"); inEnv || percent <= 0 {
+		return 0, false
+	}
+	debug.SetGCPercent(percent)
+	return percent, true
+}
+
 // defaultGCPercentAtRest is --gc-percent-at-rest's default: at rest the
 // heap may grow by a fifth of what is live before a collection.
 const defaultGCPercentAtRest = 20

@@ -40,6 +40,8 @@ type config struct {
 	operatorQPS  int
 	reconciles   int
 	memoryLimit  string
+	// gcPercent is both kooper processes' --gc-percent; 0 keeps the chart's.
+	gcPercent int
 	// provisionedDelay is the chart's provisionedStatusDelay ("" keeps its default).
 	provisionedDelay string
 	// tlsCertificate is the bench product's ingress.tlsCertificate:
@@ -66,6 +68,7 @@ func parseFlags() (config, error) {
 	flag.DurationVar(&c.rateDuration, "rate-duration", envDuration("BENCH_RATE_DURATION", 5*time.Second), "how long each rate runs, stretched to at least 100 requests; each request leaves a tenant, and these count towards --scale (BENCH_RATE_DURATION)")
 	flag.IntVar(&c.concurrency, "concurrency", envInt("BENCH_CONCURRENCY", 8), "purchases in flight in the throughput run, and workers of its baselines; the chart's maxConcurrentReconciles is 8 (BENCH_CONCURRENCY)")
 	flag.IntVar(&c.reconciles, "reconciles", envInt("BENCH_RECONCILES", 8), "the operator's maxConcurrentReconciles, the chart's default 8: the tenants provisioned at once, as the direct creates' workers are --concurrency (BENCH_RECONCILES)")
+	flag.IntVar(&c.gcPercent, "gc-percent", envInt("BENCH_GC_PERCENT", 0), "both kooper processes' --gc-percent (GOGC while they work), given as the chart's extraArgs; 0 (the default) keeps kooper's default (BENCH_GC_PERCENT)")
 	flag.StringVar(&c.memoryLimit, "memory-limit", envOr("BENCH_MEMORY_LIMIT", "none"), "the operator containers' memory limit (resources.limits.memory), of which each process gets 90% as its Go memory limit, as kooper sets itself in its pod; none (the default, as runs before 2026-12-01) leaves both unlimited (BENCH_MEMORY_LIMIT)")
 	flag.StringVar(&c.provisionedDelay, "provisioned-status-delay", envOr("BENCH_PROVISIONED_STATUS_DELAY", ""), "the operator's --provisioned-status-delay (the chart's provisionedStatusDelay), e.g. 0s to write a new tenant's Provisioned at once, as before 2026-12-02; empty keeps the chart's default (BENCH_PROVISIONED_STATUS_DELAY)")
 	flag.StringVar(&c.tlsCertificate, "tls-certificate", envOr("BENCH_TLS_CERTIFICATE", string(saasv1alpha1.TLSCertificateCopied)), "the bench product's ingress.tlsCertificate: Copied (the default, as the sample: its TLS Secret copied into each tenant namespace) or IngressController (the ingress controller's own certificate, nothing copied) (BENCH_TLS_CERTIFICATE)")

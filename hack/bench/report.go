@@ -97,9 +97,13 @@ func writeReport(dir string, r *results) (string, error) {
 	if delay == "" {
 		delay = "the chart's default"
 	}
-	p("\nKnobs: tenants=%d, helm-tenants=%d, chart-tenants=%d, scale=%d, rates=%v, rate-duration=%s, concurrency=%d, operator maxConcurrentReconciles=%d, the controllers' --kube-api-qps=%d (0: the chart's kubeAPI; the receiver's: the chart's receiver.kubeAPI), --provisioned-status-delay %s and memory limit %s, the product's ingress.tlsCertificate %s, "+
+	gcPercent := "kooper's default"
+	if c.gcPercent > 0 {
+		gcPercent = fmt.Sprint(c.gcPercent)
+	}
+	p("\nKnobs: tenants=%d, helm-tenants=%d, chart-tenants=%d, scale=%d, rates=%v, rate-duration=%s, concurrency=%d, operator maxConcurrentReconciles=%d, the controllers' --kube-api-qps=%d (0: the chart's kubeAPI; the receiver's: the chart's receiver.kubeAPI), --provisioned-status-delay %s and memory limit %s, --gc-percent %s, the product's ingress.tlsCertificate %s, "+
 		"controller-manager and scheduler --kube-api-qps=%d (0: their defaults), kwok nodes=%d.\n",
-		c.tenants, c.helmTenants, c.chartTenants, c.scale, c.rates, c.rateDuration, c.concurrency, c.reconciles, c.operatorQPS, delay, c.memoryLimit, c.tlsCertificate, c.clusterQPS, c.nodes)
+		c.tenants, c.helmTenants, c.chartTenants, c.scale, c.rates, c.rateDuration, c.concurrency, c.reconciles, c.operatorQPS, delay, c.memoryLimit, gcPercent, c.tlsCertificate, c.clusterQPS, c.nodes)
 	if len(r.Failures) > 0 {
 		p("**Failed phases:**\n")
 		for _, f := range r.Failures {

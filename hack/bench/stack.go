@@ -62,6 +62,9 @@ func startBench(ctx context.Context, root string, c config) (*bench, error) {
 		values["kubeAPI"] = map[string]any{"qps": c.operatorQPS, "burst": 2 * c.operatorQPS}
 	}
 	logf("Starting the local stack (%d kwok nodes; the controllers with --kube-api-qps %s, the receiver with the chart's)", c.nodes, qps)
+	if c.gcPercent > 0 {
+		values["extraArgs"] = []string{fmt.Sprintf("--gc-percent=%d", c.gcPercent)}
+	}
 	if c.provisionedDelay != "" {
 		values["provisionedStatusDelay"] = c.provisionedDelay
 	}
