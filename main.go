@@ -113,7 +113,7 @@ func parseFlags() options {
 	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "How many tenants are reconciled at once.")
 	flag.DurationVar(&o.provisionedStatusDelay, "provisioned-status-delay", controllers.DefaultProvisionedStatusDelay,
 		"How long after a new tenant's objects are applied its Provisioned condition may wait to be written with Ready, in one status write instead of two (the API server's costliest request per tenant); 0 writes it at once.")
-	flag.IntVar(&o.gcPercent, "gc-percent", defaultGCPercent, "The Go garbage collector's target (GOGC, a percentage of the live heap) while the process works: a restart's lists, a wave of purchases. The heap may grow by this share of what is live before a collection, so it sets the resident set's peak; lower is a smaller peak for more collections. GOGC in the environment wins; 0 keeps Go's own (100).")
+	flag.IntVar(&o.gcPercent, "gc-percent", 0, "The Go garbage collector's target (GOGC, a percentage of the live heap) while the process works: a restart's lists, a wave of purchases. The heap may grow by this share of what is live before a collection, so it sets the resident set's peak; lower is a smaller peak for more collections. 0 or less (the default 0) is 60 in a process that runs the controllers and Go's own (100) in a receiver alone. GOGC in the environment wins.")
 	flag.IntVar(&o.gcPercentAtRest, "gc-percent-at-rest", defaultGCPercentAtRest, "The Go garbage collector's target (GOGC, a percentage of the live heap) once the process has allocated under 1 MiB a second for 10 s, until it allocates 8 MiB a second again; entering rest it returns its free memory to the OS. Lower is a smaller resident set at rest for a little CPU; 0 keeps GOGC as it is.")
 	flag.StringVar(&o.ingressNamespace, "ingress-controller-namespace", "kube-system", "Namespace of the ingress controller; tenant NetworkPolicies admit traffic from it (CCE's NGINX Ingress add-on runs in kube-system).")
 	flag.StringVar(&o.monitoringNamespace, "monitoring-namespace", "", "Namespace of the monitoring (Prometheus) that scrapes tenants; tenant NetworkPolicies admit traffic from it. Empty: none.")
@@ -232,7 +232,7 @@ func main() {
 		return
 	}
 	ctrl.SetLogger(newLogger(&o.zap))
-	if percent, set := setBusyGCPercent(o.gcPercent, os.LookupEnv); set {
+	if percent, set := setBusyGCPercent(busyGCPercent(o.gcPercent, o.components.has(componentControllers)), os.LookupEnv); set {
 		ctrl.Log.V(1).Info("Garbage collector target set", "gcPercent", percent)
 	}
 	if limit, err := setMemoryLimit(memlimit.FromCgroup); err != nil {

@@ -144,3 +144,65 @@ func TestRestingGCWithTheRuntime(t *testing.T) {
 	g.Expect(readUint64Metric("/gc/gogc:percent")).To(BeNumerically("==", 100), "GOGC put back")
 	g.Expect(readUint64Metric("/gc/heap/allocs:bytes")).To(BeNumerically(">", 0))
 }
+
+// --gc-percent sets GOGC while the process works unless the environment
+// sets GOGC or the flag is 0, and restingGC then takes it as its busy
+// target: what it lowers at rest and puts back when work comes.
+func TestBusyGCPercentIsTheFlagsUnlessTheEnvironmentSetsGOGC(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+	noEnv := func(string) (string, bool) { return "", false }
+	gogcInEnv := func(name string) (string, bool) { return "150", name == "GOGC" }
+	for _, tc := range []struct {
+		name    string
+		flag    int
+		env     func(string) (string, bool)
+		wantSet bool
+		want    uint64
+	}{
+		{"the flag", 60, noEnv, true, 60},
+		{"GOGC in the environment wins", 60, gogcInEnv, false, 100},
+		{"0 keeps Go's", 0, noEnv, false, 100},
+		{"negative keeps Go's", -1, noEnv, false, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			debug.SetGCPercent(100)
+			percent, set := setBusyGCPercent(tc.flag, tc.env)
+			g.Expect(set).To(Equal(tc.wantSet))
+			if set {
+				g.Expect(percent).To(Equal(tc.flag))
+			}
+			g.Expect(readUint64Metric("/gc/gogc:percent")).To(Equal(tc.want))
+		})
+	}
+
+	g := NewWithT(t)
+	debug.SetGCPercent(100)
+	setBusyGCPercent(60, noEnv)
+	r := defaultRestingGC(20, logr.Discard())
+	r.useRuntimeDefaults()
+	g.Expect(r.begin(time.Now(), r.gcPercent(), 0)).To(BeTrue())
+	g.Expect(r.busyGCPercent).To(Equal(60), "restingGC puts back the flag's target when work comes")
+}
+
+func TestBusyGCPercentDefaultsByComponent(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		flag            int
+		runsControllers bool
+		want            int
+	}{
+		{"the controllers' default", 0, true, controllersGCPercent},
+		{"a receiver alone keeps Go's", 0, false, 0},
+		{"the flag, with the controllers", 150, true, 150},
+		{"the flag, a receiver alone", 80, false, 80},
+		{"negative is the default", -5, true, controllersGCPercent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := busyGCPercent(tc.flag, tc.runsControllers); got != tc.want {
+				t.Errorf("busyGCPercent(%d, %v) = %d, want %d", tc.flag, tc.runsControllers, got, tc.want)
+			}
+		})
+	}
+}
