@@ -57,9 +57,12 @@ type restingGC struct {
 // works, unless --gc-percent or GOGC says otherwise. The controllers cache
 // every tenant's objects, so their heap grows with the tenant count, and a
 // restart's lists and reconciles allocate fast: at Go's 100 the heap grew to
-// about twice what was live and the resident set's peak after a restart over
-// 10,000 tenants was 358-374 MiB; at 60 it was 272-283 MiB, for about 1 s
-// more of collection CPU, the restart no longer (docs/benchmarks.md, issue 26).
+// about twice what was live, and the resident set's peak after a restart
+// over 10,000 tenants was 358-374 MiB; at 60 it was 264-283 MiB. The cost is
+// collection CPU: about a second more over that restart, which took no
+// longer alone (8.8-9.3 s against 9.4-9.7 s), but 3 s longer beside the
+// receiver's own restart, as a helm upgrade does (13.6-15.0 s against
+// 10.6-10.8 s). docs/benchmarks.md, issue 26.
 const controllersGCPercent = 60
 
 // busyGCPercent is the GOGC --gc-percent asks for: flag when positive, else

@@ -225,7 +225,7 @@ func writeReport(dir string, r *results) (string, error) {
 		p("| Controllers' RSS after the restart (peak) | %s (%s) | peak < 350 MiB |", mib(s.RestartRSS), mib(s.RestartPeak))
 		p("| Controllers' Go heap after the restart | %s | |", mib(s.RestartHeap))
 		p("| Reconcile errors in the restarted controllers | %.0f | |", s.ReconcileErr)
-		p("| Controllers' lowest GOGC while they settled (the default's, not `--gc-percent-at-rest`'s) | %.0f | |", s.SettleGCPercent)
+		p("| Controllers' lowest GOGC while they settled (`--gc-percent`'s, 60 by default, not `--gc-percent-at-rest`'s) | %.0f | |", s.SettleGCPercent)
 		if q := s.QueriesDuringRestart; q.Sent > 0 {
 			p("| %d `queryInstance` sent as soon as the restarted controllers were ready, while they settled: slowest (p50) | %s (%s), %d errors | < 1 s |", q.Sent, ms(q.Max), ms(q.P50), q.Errors)
 		}
