@@ -40,7 +40,7 @@ type config struct {
 	operatorQPS  int
 	reconciles   int
 	memoryLimit  string
-	// gcPercent is both kooper processes' --gc-percent; 0 keeps the chart's.
+	// gcPercent is both kooper processes' --gc-percent; 0 keeps kooper's default.
 	gcPercent int
 	// provisionedDelay is the chart's provisionedStatusDelay ("" keeps its default).
 	provisionedDelay string
