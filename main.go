@@ -233,7 +233,7 @@ func main() {
 	}
 	ctrl.SetLogger(newLogger(&o.zap))
 	if percent, set := setBusyGCPercent(busyGCPercent(o.gcPercent, o.components.has(componentControllers)), os.LookupEnv); set {
-		ctrl.Log.V(1).Info("Garbage collector target set", "gcPercent", percent)
+		ctrl.Log.Info("Garbage collector target set for while the process works", "gcPercent", percent)
 	}
 	if limit, err := setMemoryLimit(memlimit.FromCgroup); err != nil {
 		ctrl.Log.V(1).Info("Go memory limit not taken from the container", "reason", err.Error())
