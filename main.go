@@ -232,7 +232,7 @@ func main() {
 		return
 	}
 	ctrl.SetLogger(newLogger(&o.zap))
-	if percent, set := setBusyGCPercent(busyGCPercent(o.gcPercent, o.components.has(componentControllers)), os.LookupEnv); set {
+	if percent := busyGCPercent(o.gcPercent, o.components.has(componentControllers)); setBusyGCPercent(percent, os.LookupEnv) {
 		ctrl.Log.Info("Garbage collector target set for while the process works", "gcPercent", percent)
 	}
 	if limit, err := setMemoryLimit(memlimit.FromCgroup); err != nil {

@@ -84,14 +84,13 @@ func busyGCPercent(flag int, runsControllers bool) int {
 // (restingGC lowers it at rest and puts back what it finds at its start).
 // It sets nothing when percent is 0 or less, or when GOGC is in the
 // environment (looked up with lookupEnv): the runtime has read that one, and
-// an operator who set it meant it. It returns the percent and whether it
-// set it.
-func setBusyGCPercent(percent int, lookupEnv func(string) (string, bool)) (int, bool) {
+// an operator who set it meant it. It reports whether it set it.
+func setBusyGCPercent(percent int, lookupEnv func(string) (string, bool)) bool {
 	if _, inEnv := lookupEnv("GOGC"); inEnv || percent <= 0 {
-		return 0, false
+		return false
 	}
 	debug.SetGCPercent(percent)
-	return percent, true
+	return true
 }
 
 // defaultGCPercentAtRest is --gc-percent-at-rest's default: at rest the
