@@ -380,7 +380,9 @@ func (r *LicenseReconciler) licensesOfProduct(ctx context.Context, product clien
 
 func (r *LicenseReconciler) listRequests(ctx context.Context, match client.MatchingFields, keep func(*saasv1alpha1.License) bool) []reconcile.Request {
 	list := &saasv1alpha1.LicenseList{}
-	if err := r.List(ctx, list, match); err != nil {
+	// Read only: a product's event is not worth a deep copy of each of its
+	// licences to take their names.
+	if err := r.List(ctx, list, match, client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Failed to list Licenses")
 		return nil
 	}

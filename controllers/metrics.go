@@ -192,11 +192,7 @@ func cachedTenants(ctx context.Context, r client.Reader) ([]*saasv1alpha1.SaaSTe
 	if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
-	out := make([]*saasv1alpha1.SaaSTenant, len(list.Items))
-	for i := range list.Items {
-		out[i] = &list.Items[i]
-	}
-	return out, nil
+	return tenantPointers(list.Items), nil
 }
 
 func (c *tenantCollector) now() time.Time {

@@ -65,6 +65,9 @@ type RolloutReconciler struct {
 
 	countsMu      sync.Mutex
 	countsWritten map[string]time.Time
+	// tenants reads a product's tenants from the cache without copies; set
+	// up with the controller.
+	tenants productTenantsReader
 }
 
 // +kubebuilder:rbac:groups=apps,namespace=kooper-system,resources=controllerrevisions,verbs=get;list;watch;create;delete
@@ -182,14 +185,12 @@ func (r *RolloutReconciler) nextRevisionNumber(ctx context.Context, product *saa
 // released or being deleted, and no package, which runs nothing:
 // docs/packages.md), as the rollout sees them.
 func (r *RolloutReconciler) tenantsOf(ctx context.Context, product *saasv1alpha1.SaaSProduct) ([]rollout.Tenant, error) {
-	list := &saasv1alpha1.SaaSTenantList{}
-	// Read only: the cache's objects are not copied for 10,000 tenants.
-	if err := r.List(ctx, list, client.MatchingFields{productNameIndex: product.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	cached, err := r.tenants.now(ctx, product.Name)
+	if err != nil {
 		return nil, fmt.Errorf("failed to list the tenants of SaaSProduct %s: %w", product.Name, err)
 	}
-	tenants := make([]rollout.Tenant, 0, len(list.Items))
-	for i := range list.Items {
-		t := &list.Items[i]
+	tenants := make([]rollout.Tenant, 0, len(cached))
+	for _, t := range cached {
 		if t.Spec.State == saasv1alpha1.StateReleased || !t.DeletionTimestamp.IsZero() || t.Status.Package != nil {
 			continue
 		}
@@ -411,6 +412,7 @@ func (r *RolloutReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := indexByProduct(mgr); err != nil {
 		return err
 	}
+	r.tenants = productTenantsReader{consistent: r.Client, informers: mgr.GetCache()}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&saasv1alpha1.SaaSProduct{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, chartStatusChanged))).

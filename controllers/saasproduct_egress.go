@@ -77,7 +77,8 @@ func (r *SaaSProductReconciler) warnEgressRestricted(ctx context.Context, produc
 		return
 	}
 	tenants := &saasv1alpha1.SaaSTenantList{}
-	if err := r.List(ctx, tenants, client.MatchingFields{productNameIndex: product.Name}); err != nil {
+	// Read only: 10,000 tenants are not deep-copied to name ten of them.
+	if err := r.List(ctx, tenants, client.MatchingFields{productNameIndex: product.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the tenants whose egress is now restricted", "SaaSProduct", product.Name)
 		return
 	}

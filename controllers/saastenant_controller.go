@@ -92,6 +92,9 @@ type SaaSTenantReconciler struct {
 
 	resolved  resolvedOrders
 	urlChecks urlCheckCache
+	// productTenants maps a product to its tenants from the cache without
+	// copies; set up with the controller.
+	productTenants productTenantsReader
 	// written remembers the uncached objects (tenant ConfigMaps) this
 	// process wrote, so the pass after a write does not read them back.
 	written apply.Memo
@@ -470,6 +473,7 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := indexPackagesByFunded(mgr); err != nil {
 		return err
 	}
+	r.productTenants = productTenantsReader{consistent: r.Client, informers: mgr.GetCache()}
 	tenants.use(mgr.GetCache())
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&saasv1alpha1.SaaSTenant{}, builder.WithPredicates(predicate.Or[client.Object](
@@ -544,16 +548,16 @@ func tenantOfChild(_ context.Context, obj client.Object) []reconcile.Request {
 
 // tenantsOfProduct maps a product to its tenants through the field index.
 func (r *SaaSTenantReconciler) tenantsOfProduct(ctx context.Context, product client.Object) []reconcile.Request {
-	list := &saasv1alpha1.SaaSTenantList{}
-	// Only the names are read: the cache's objects are not copied. A
-	// restart maps each event of a product (and of the Secrets it copies)
-	// to every one of its tenants.
-	if err := r.List(ctx, list, client.MatchingFields{productNameIndex: product.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
+	// Only the names are read, from the cache as it is: a restart maps each
+	// event of a product (and of the Secrets it copies) to every one of its
+	// tenants, and each tenant's reconcile reads it again.
+	tenants, err := r.productTenants.cached(ctx, product.GetName())
+	if err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the tenants of a product", "SaaSProduct", product.GetName())
 		return nil
 	}
-	requests := make([]reconcile.Request, len(list.Items))
-	for i, t := range list.Items {
+	requests := make([]reconcile.Request, len(tenants))
+	for i, t := range tenants {
 		requests[i] = reconcile.Request{NamespacedName: client.ObjectKey{Name: t.Name}}
 	}
 	return requests
