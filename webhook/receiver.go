@@ -141,6 +141,9 @@ type Receiver struct {
 	// goneLicences remembers each licence product's gone instances for its
 	// revocation list.
 	goneLicences *goneMemo
+	// revocationLists keeps each signed revocation list a moment, so that
+	// polls share its build (listMemo).
+	revocationLists *listMemo
 	// verifying holds a slot per callback being canonicalised and verified
 	// (Options.MaxConcurrentVerifications).
 	verifying slots
@@ -171,14 +174,15 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 		return nil, err
 	}
 	r := &Receiver{
-		client:       c,
-		reader:       reader,
-		opts:         opts,
-		verifier:     koogallery.Verifier{Window: opts.SignatureWindow, Now: opts.Now},
-		nonces:       newNonceCache(2*opts.SignatureWindow, 100_000),
-		keyRereads:   &rereadLimiter{every: time.Second, now: opts.Now},
-		goneLicences: &goneMemo{now: opts.Now},
-		verifying:    make(slots, opts.MaxConcurrentVerifications),
+		client:          c,
+		reader:          reader,
+		opts:            opts,
+		verifier:        koogallery.Verifier{Window: opts.SignatureWindow, Now: opts.Now},
+		nonces:          newNonceCache(2*opts.SignatureWindow, 100_000),
+		keyRereads:      &rereadLimiter{every: time.Second, now: opts.Now},
+		goneLicences:    &goneMemo{now: opts.Now},
+		revocationLists: &listMemo{now: opts.Now, ttl: revocationListTTL},
+		verifying:       make(slots, opts.MaxConcurrentVerifications),
 	}
 	r.handlers = r.activityHandlers()
 	return r, nil

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
+	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -33,33 +35,35 @@ const revocationMaxAge = "60"
 // unaffected by a change of the product's setting or kooper's default), else
 // in the product's license.keyFormat (a JWS by default); an unknown format
 // is 400, other methods are 405.
-// It reads only from the cache and signs once (Ed25519 is cheap), so it is
-// safe to poll.
+// It reads only from the cache, and a list signed less than
+// revocationListTTL ago is answered again, so it is safe to poll.
 func (r *Receiver) serveRevocations(w http.ResponseWriter, req *http.Request) {
 	ctx, cancel := context.WithTimeout(req.Context(), r.opts.APITimeout)
 	defer cancel()
-	log := ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("product", req.PathValue("product"))
+	refused := func() logr.Logger {
+		return ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("product", req.PathValue("product"))
+	}
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		log.Info("Revocation list refused", "status", http.StatusMethodNotAllowed, "method", req.Method)
+		refused().Info("Revocation list refused", "status", http.StatusMethodNotAllowed, "method", req.Method)
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
 	}
 	format, err := requestedFormat(req)
 	if err != nil {
-		log.Info("Revocation list refused", "status", http.StatusBadRequest, "reason", err.Error())
+		refused().Info("Revocation list refused", "status", http.StatusBadRequest, "reason", err.Error())
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	token, status, err := r.revocationList(ctx, req.PathValue("product"), format)
+	body, status, err := r.revocationList(ctx, req.PathValue("product"), format)
 	if err != nil {
-		log.Info("Revocation list refused", "status", status, "reason", err.Error())
+		refused().Info("Revocation list refused", "status", status, "reason", err.Error())
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age="+revocationMaxAge)
-	_, _ = w.Write([]byte(token + "\n"))
+	_, _ = w.Write(body)
 }
 
 // requestedFormat is the list format the request's format parameter names,
@@ -73,22 +77,40 @@ func requestedFormat(req *http.Request) (licensekey.Format, error) {
 	}
 }
 
-// revocationList signs the list of product name in format (the product's
-// license.keyFormat when ""), or says which HTTP status refuses it.
-func (r *Receiver) revocationList(ctx context.Context, name string, format licensekey.Format) (string, int, error) {
-	product, err := r.product(ctx, name)
-	if err != nil {
-		return "", http.StatusNotFound, err
-	}
-	if product.Spec.Type != saasv1alpha1.ProductTypeLicense {
-		return "", http.StatusNotFound, errors.New("the product does not sell licences")
-	}
+// revocationList is the answer's body, the list of product name signed in
+// format (the product's license.keyFormat when "") and a newline, or the
+// HTTP status that refuses it. A list signed less than revocationListTTL
+// ago for the same product and format asked is answered again, without
+// reading the product: the body is the memo's own, to write, never to
+// modify.
+func (r *Receiver) revocationList(ctx context.Context, name string, format licensekey.Format) ([]byte, int, error) {
+	return r.revocationLists.get(name+"/"+string(format), func() ([]byte, int, error) {
+		product, err := r.product(ctx, name)
+		if err != nil {
+			return nil, http.StatusNotFound, err
+		}
+		if product.Spec.Type != saasv1alpha1.ProductTypeLicense {
+			return nil, http.StatusNotFound, errors.New("the product does not sell licences")
+		}
+		if format == "" {
+			// The API's enum values are licensekey's format names.
+			format = licensekey.Format(product.Spec.GetLicenseKeyFormat(r.opts.LicenseKeyFormat))
+		}
+		token, status, err := r.signRevocationList(ctx, product, format)
+		return []byte(token + "\n"), status, err
+	})
+}
+
+// signRevocationList reads product's frozen, released and gone licences
+// and signs their list in format.
+func (r *Receiver) signRevocationList(ctx context.Context, product *saasv1alpha1.SaaSProduct, format licensekey.Format) (string, int, error) {
 	signer, err := r.licenseSigner(ctx, product)
 	if err != nil {
 		return "", http.StatusServiceUnavailable, err
 	}
 	licences := &saasv1alpha1.LicenseList{}
-	if err := r.client.List(ctx, licences, client.MatchingLabels{saasv1alpha1.ProductLabel: product.Name}); err != nil {
+	// Read only: each licence is read, none deep-copied.
+	if err := r.client.List(ctx, licences, client.MatchingLabels{saasv1alpha1.ProductLabel: product.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return "", http.StatusServiceUnavailable, err
 	}
 	gone, err := r.goneLicences.ids(ctx, product.Name, func(ctx context.Context) ([]string, error) {
@@ -99,10 +121,6 @@ func (r *Receiver) revocationList(ctx context.Context, name string, format licen
 	}
 	revoked := revokedInstances(licences.Items, product.Name, gone)
 	list := licensekey.RevocationList{ProductID: product.Spec.ProductID, IssuedAt: r.opts.Now().Unix(), Revoked: revoked}
-	if format == "" {
-		// The API's enum values are licensekey's format names.
-		format = licensekey.Format(product.Spec.GetLicenseKeyFormat(r.opts.LicenseKeyFormat))
-	}
 	token, err := signer.SignRevocationList(list, format)
 	if err != nil {
 		return "", http.StatusInternalServerError, err
@@ -190,4 +208,79 @@ func (m *goneMemo) ids(ctx context.Context, product string, read func(context.Co
 	}
 	m.entries[product] = goneEntry{ids: ids, read: now}
 	return ids, nil
+}
+
+// revocationListTTL is how long a signed revocation list is answered again
+// before it is built anew. Building one reads every licence of the product
+// and signs the list; the route is public, polled by every copy of the
+// merchant's software and open to anyone, and it is served by the process
+// that answers the marketplace. Without the memo each poll cost that build,
+// so a flood of polls cost a read of every licence each; with it, a build a
+// second per product and format, however many polls. A second is nothing
+// to the list's own max-age (60 s).
+const revocationListTTL = time.Second
+
+// listMemo keeps each signed revocation list for revocationListTTL, by
+// product and format. The polls that find a list older share one build
+// (singleflight); a refusal is not kept.
+type listMemo struct {
+	now func() time.Time
+	// ttl is revocationListTTL; 0 builds a list for every poll (a
+	// benchmark's baseline).
+	ttl    time.Duration
+	flight singleflight.Group
+	mu     sync.Mutex
+	lists  map[string]signedList
+}
+
+type signedList struct {
+	body   []byte
+	signed time.Time
+}
+
+// builtList is what a shared build answers every poll that waited for it.
+type builtList struct {
+	body   []byte
+	status int
+}
+
+// get returns the list kept under key if it was signed less than ttl
+// ago, else builds, keeps and returns it.
+func (m *listMemo) get(key string, build func() ([]byte, int, error)) ([]byte, int, error) {
+	if body, ok := m.kept(key); ok {
+		return body, http.StatusOK, nil
+	}
+	v, err, _ := m.flight.Do(key, func() (any, error) {
+		// Again: a build may have ended between the look above and this.
+		if body, ok := m.kept(key); ok {
+			return builtList{body: body, status: http.StatusOK}, nil
+		}
+		signed := m.now()
+		body, status, err := build()
+		if err == nil {
+			m.keep(key, signedList{body: body, signed: signed})
+		}
+		return builtList{body: body, status: status}, err
+	})
+	built := v.(builtList)
+	return built.body, built.status, err
+}
+
+// kept returns the list kept under key if it was signed less than ttl ago.
+func (m *listMemo) kept(key string) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	list, ok := m.lists[key]
+	return list.body, ok && m.now().Sub(list.signed) < m.ttl
+}
+
+// keep stores list under key; the memo is emptied beyond 10,000 entries,
+// as goneMemo is.
+func (m *listMemo) keep(key string, list signedList) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.lists == nil || len(m.lists) > 10_000 {
+		m.lists = map[string]signedList{}
+	}
+	m.lists[key] = list
 }

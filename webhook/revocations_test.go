@@ -1,7 +1,12 @@
 package webhook
 
 import (
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 
@@ -37,4 +42,71 @@ func TestRevokedInstancesListsEachFrozenOrReleasedInstanceOnce(t *testing.T) {
 			NewWithT(t).Expect(revokedInstances(tt.licences, "p", tt.gone)).To(ConsistOf(tt.want))
 		})
 	}
+}
+
+// The revocation list is public and polled: a list signed less than
+// revocationListTTL ago is answered again, per product and format, and a
+// refusal is never kept (issue 26's kind: a read of every licence on every
+// poll).
+func TestARevocationListIsSignedOncePerTTL(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Unix(1_700_000_000, 0)
+	m := &listMemo{now: func() time.Time { return now }, ttl: revocationListTTL}
+	builds := 0
+	signs := func(token string, status int, err error) func() ([]byte, int, error) {
+		return func() ([]byte, int, error) { builds++; return []byte(token), status, err }
+	}
+	get := func(key string, build func() ([]byte, int, error)) string {
+		body, status, err := m.get(key, build)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(status).To(Equal(http.StatusOK))
+		return string(body)
+	}
+
+	g.Expect(get("crm/JWS", signs("first", http.StatusOK, nil))).To(Equal("first"))
+	now = now.Add(revocationListTTL - time.Millisecond)
+	g.Expect(get("crm/JWS", signs("second", http.StatusOK, nil))).To(Equal("first"), "within the TTL")
+	g.Expect(get("crm/Legacy", signs("legacy", http.StatusOK, nil))).To(Equal("legacy"), "another format is another list")
+	g.Expect(builds).To(Equal(2))
+
+	now = now.Add(time.Millisecond)
+	g.Expect(get("crm/JWS", signs("second", http.StatusOK, nil))).To(Equal("second"), "a TTL after its signing")
+
+	now = now.Add(revocationListTTL)
+	_, status, err := m.get("crm/JWS", signs("", http.StatusServiceUnavailable, errors.New("no signing key")))
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(status).To(Equal(http.StatusServiceUnavailable))
+	g.Expect(get("crm/JWS", signs("third", http.StatusOK, nil))).To(Equal("third"), "a refusal is not kept")
+	g.Expect(builds).To(Equal(5))
+}
+
+// Polls that arrive together while no list is kept share one build.
+func TestPollsArrivingTogetherShareOneBuild(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Unix(1_700_000_000, 0)
+	m := &listMemo{now: func() time.Time { return now }, ttl: revocationListTTL}
+	var builds atomic.Int32
+	release := make(chan struct{})
+	build := func() ([]byte, int, error) {
+		builds.Add(1)
+		<-release
+		return []byte("list"), http.StatusOK, nil
+	}
+	const polls = 64
+	tokens := make(chan string, polls)
+	var wg sync.WaitGroup
+	for range polls {
+		wg.Go(func() {
+			body, _, _ := m.get("crm/JWS", build)
+			tokens <- string(body)
+		})
+	}
+	g.Eventually(builds.Load).Should(Equal(int32(1)))
+	close(release)
+	wg.Wait()
+	close(tokens)
+	for token := range tokens {
+		g.Expect(token).To(Equal("list"))
+	}
+	g.Expect(builds.Load()).To(Equal(int32(1)))
 }

@@ -1,0 +1,203 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+)
+
+// revocationBenchLicences is how many licences the polled product has.
+const revocationBenchLicences = 2000
+
+// BenchmarkQueryInstanceUnderRevocationPolls measures a signed
+// queryInstance's p99 while 16 clients poll a licence product's revocation
+// list (2,000 licences, two thirds of them frozen or released) at 1,000
+// polls a second in all: the route is public, so anyone may. It reports the
+// ratio to the p99 of the same receiver idle, measured first in the same
+// run, and the polls answered a second (BenchmarkRevocationListPoll gives
+// what a poll costs). "every-poll-builds" turns the memo off (ttl 0:
+// each poll reads every licence and signs, as before 2026-12-05 evening,
+// though without the deep copies and the body's two copies it made then);
+// "memo" is today's receiver.
+func BenchmarkQueryInstanceUnderRevocationPolls(b *testing.B) {
+	product := licenceProductWithLicences(b, revocationBenchLicences)
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration
+	}{{"every-poll-builds", 0}, {"memo", revocationListTTL}} {
+		b.Run(tc.name, func(b *testing.B) {
+			opts := DefaultOptions()
+			opts.Namespace = operatorNamespace
+			r, err := NewReceiver(receiver.client, receiver.reader, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.revocationLists.ttl = tc.ttl
+			query := newFloodQuery(b, r)
+			idle := p99(query.times(b, 200))
+			polling := pollRevocations(r, product, 16, 1000)
+			b.ResetTimer()
+			loaded := p99(query.times(b, b.N))
+			b.StopTimer()
+			b.ReportMetric(float64(loaded.Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(idle.Microseconds())/1000, "idle-p99-ms")
+			b.ReportMetric(float64(loaded)/float64(idle), "p99-ratio")
+			b.ReportMetric(polling.stop(), "polls/s")
+		})
+	}
+}
+
+// BenchmarkRevocationListPoll is one poll of the revocation list of a
+// product with 2,000 licences, one after another: its time and what it
+// allocates, with the memo off (every-poll-builds) and on (memo).
+func BenchmarkRevocationListPoll(b *testing.B) {
+	product := licenceProductWithLicences(b, revocationBenchLicences)
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration
+	}{{"every-poll-builds", 0}, {"memo", revocationListTTL}} {
+		b.Run(tc.name, func(b *testing.B) {
+			opts := DefaultOptions()
+			opts.Namespace = operatorNamespace
+			r, err := NewReceiver(receiver.client, receiver.reader, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.revocationLists.ttl = tc.ttl
+			handler := r.Handler()
+			target := CallbackPathPrefix + product + "/licenses/revoked"
+			b.ReportAllocs()
+			for b.Loop() {
+				w := &discardingWriter{header: http.Header{}}
+				handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
+				if w.status != http.StatusOK {
+					b.Fatalf("answered %d", w.status)
+				}
+			}
+		})
+	}
+}
+
+// revocationPolls is a running set of pollers.
+type revocationPolls struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	polls  atomic.Int64
+	start  time.Time
+}
+
+// pollRevocations starts clients goroutines that GET product's revocation
+// list from r, perSecond times a second in all, until stopped. Each is
+// paced as a remote client would be: in one process an unpaced client
+// would spin and take the CPU from the measured query whatever a poll
+// costs.
+func pollRevocations(r *Receiver, product string, clients, perSecond int) *revocationPolls {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &revocationPolls{cancel: cancel, start: time.Now()}
+	handler := r.Handler()
+	target := CallbackPathPrefix + product + "/licenses/revoked"
+	for range clients {
+		p.wg.Go(func() {
+			pace := time.NewTicker(time.Duration(clients) * time.Second / time.Duration(perSecond))
+			defer pace.Stop()
+			for {
+				select {
+				case <-pace.C:
+				case <-ctx.Done():
+					return
+				}
+				w := &discardingWriter{header: http.Header{}}
+				handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
+				if w.status == http.StatusOK {
+					p.polls.Add(1)
+				}
+			}
+		})
+	}
+	return p
+}
+
+// discardingWriter answers as a connection does, keeping no body: a
+// recorder's growing buffer would be most of what a poll allocates.
+type discardingWriter struct {
+	header http.Header
+	status int
+}
+
+func (w *discardingWriter) Header() http.Header { return w.header }
+
+func (w *discardingWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *discardingWriter) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+// stop ends the polls and returns how many were answered a second.
+func (p *revocationPolls) stop() float64 {
+	p.cancel()
+	p.wg.Wait()
+	return float64(p.polls.Load()) / time.Since(p.start).Seconds()
+}
+
+// licenceProductWithLicences makes a licence product with a signing key
+// and n licences of it, a third each active, frozen and released, and
+// waits for the receiver's cache to hold them all.
+func licenceProductWithLicences(b *testing.B, n int) string {
+	t := &testing.T{}
+	f, _ := newLicenceFixtureWithSigningKey(t)
+	if t.Failed() {
+		b.Fatal("fixture failed")
+	}
+	states := []saasv1alpha1.SubscriptionState{saasv1alpha1.StateActive, saasv1alpha1.StateFrozen, saasv1alpha1.StateReleased}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	next := atomic.Int64{}
+	for range 8 {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				id := fmt.Sprintf("%s-%05d", f.product.Name, i)
+				l := &saasv1alpha1.License{
+					ObjectMeta: metav1.ObjectMeta{Name: id, Labels: map[string]string{saasv1alpha1.ProductLabel: f.product.Name}},
+					Spec: saasv1alpha1.LicenseSpec{InstanceID: id, ProductName: f.product.Name, OrderID: "CS" + id,
+						State: states[i%3], Mode: saasv1alpha1.ModeProduction},
+				}
+				if err := k8sClient.Create(ctx, l); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		b.Fatal(err)
+	}
+	held := 0
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		list := &saasv1alpha1.LicenseList{}
+		err := receiver.client.List(ctx, list, client.MatchingLabels{saasv1alpha1.ProductLabel: f.product.Name}, client.UnsafeDisableDeepCopy)
+		held = len(list.Items)
+		return err == nil && held == n, nil
+	})
+	if err != nil {
+		b.Fatalf("the receiver's cache holds %d of %d licences: %v", held, n, err)
+	}
+	return f.product.Name
+}
