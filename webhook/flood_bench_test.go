@@ -40,9 +40,7 @@ func BenchmarkQueryInstanceUnderFlood(b *testing.B) {
 			b.ResetTimer()
 			loaded := p99(query.times(b, b.N))
 			b.StopTimer()
-			b.ReportMetric(float64(loaded.Microseconds())/1000, "p99-ms")
-			b.ReportMetric(float64(idle.Microseconds())/1000, "idle-p99-ms")
-			b.ReportMetric(float64(loaded)/float64(idle), "p99-ratio")
+			reportP99(b, loaded, idle)
 		})
 	}
 }
@@ -120,6 +118,13 @@ func flood(r *Receiver, product string, clients int) (stop func()) {
 		})
 	}
 	return func() { cancel(); wg.Wait() }
+}
+
+// reportP99 reports a p99 under load, the p99 idle and their ratio.
+func reportP99(b *testing.B, loaded, idle time.Duration) {
+	b.ReportMetric(float64(loaded.Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(idle.Microseconds())/1000, "idle-p99-ms")
+	b.ReportMetric(float64(loaded)/float64(idle), "p99-ratio")
 }
 
 // p99 is the 99th percentile of latencies.

@@ -32,27 +32,16 @@ const revocationBenchLicences = 2000
 // "memo" is today's receiver.
 func BenchmarkQueryInstanceUnderRevocationPolls(b *testing.B) {
 	product := licenceProductWithLicences(b, revocationBenchLicences)
-	for _, tc := range []struct {
-		name string
-		ttl  time.Duration
-	}{{"every-poll-builds", 0}, {"memo", revocationListTTL}} {
-		b.Run(tc.name, func(b *testing.B) {
-			opts := DefaultOptions()
-			opts.Namespace = operatorNamespace
-			r, err := NewReceiver(receiver.client, receiver.reader, opts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			r.revocationLists.ttl = tc.ttl
+	for _, memo := range revocationMemos {
+		b.Run(memo.name, func(b *testing.B) {
+			r := receiverWithListTTL(b, memo.ttl)
 			query := newFloodQuery(b, r)
 			idle := p99(query.times(b, 200))
 			polling := pollRevocations(r, product, 16, 1000)
 			b.ResetTimer()
 			loaded := p99(query.times(b, b.N))
 			b.StopTimer()
-			b.ReportMetric(float64(loaded.Microseconds())/1000, "p99-ms")
-			b.ReportMetric(float64(idle.Microseconds())/1000, "idle-p99-ms")
-			b.ReportMetric(float64(loaded)/float64(idle), "p99-ratio")
+			reportP99(b, loaded, idle)
 			b.ReportMetric(polling.stop(), "polls/s")
 		})
 	}
@@ -63,18 +52,9 @@ func BenchmarkQueryInstanceUnderRevocationPolls(b *testing.B) {
 // allocates, with the memo off (every-poll-builds) and on (memo).
 func BenchmarkRevocationListPoll(b *testing.B) {
 	product := licenceProductWithLicences(b, revocationBenchLicences)
-	for _, tc := range []struct {
-		name string
-		ttl  time.Duration
-	}{{"every-poll-builds", 0}, {"memo", revocationListTTL}} {
-		b.Run(tc.name, func(b *testing.B) {
-			opts := DefaultOptions()
-			opts.Namespace = operatorNamespace
-			r, err := NewReceiver(receiver.client, receiver.reader, opts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			r.revocationLists.ttl = tc.ttl
+	for _, memo := range revocationMemos {
+		b.Run(memo.name, func(b *testing.B) {
+			r := receiverWithListTTL(b, memo.ttl)
 			handler := r.Handler()
 			target := CallbackPathPrefix + product + "/licenses/revoked"
 			b.ReportAllocs()
@@ -87,6 +67,26 @@ func BenchmarkRevocationListPoll(b *testing.B) {
 			}
 		})
 	}
+}
+
+// revocationMemos are the two receivers compared: the memo off (ttl 0,
+// every poll builds the list) and on.
+var revocationMemos = []struct {
+	name string
+	ttl  time.Duration
+}{{"every-poll-builds", 0}, {"memo", revocationListTTL}}
+
+// receiverWithListTTL is a receiver of the suite's manager whose
+// revocation lists are kept ttl.
+func receiverWithListTTL(b *testing.B, ttl time.Duration) *Receiver {
+	opts := DefaultOptions()
+	opts.Namespace = operatorNamespace
+	r, err := NewReceiver(receiver.client, receiver.reader, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.revocationLists.ttl = ttl
+	return r
 }
 
 // revocationPolls is a running set of pollers.
