@@ -546,7 +546,8 @@ func tenantOfChild(_ context.Context, obj client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: id}}}
 }
 
-// tenantsOfProduct maps a product to its tenants through the field index.
+// tenantsOfProduct maps a product to its tenants, read from the informer's
+// store (productTenantsReader).
 func (r *SaaSTenantReconciler) tenantsOfProduct(ctx context.Context, product client.Object) []reconcile.Request {
 	// Only the names are read, from the cache as it is: a restart maps each
 	// event of a product (and of the Secrets it copies) to every one of its

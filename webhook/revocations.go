@@ -85,6 +85,10 @@ func requestedFormat(req *http.Request) (licensekey.Format, error) {
 // modify.
 func (r *Receiver) revocationList(ctx context.Context, name string, format licensekey.Format) ([]byte, int, error) {
 	return r.revocationLists.get(name+"/"+string(format), func() ([]byte, int, error) {
+		// The build serves every poll waiting for it: one that hangs up
+		// must not fail the others.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.APITimeout)
+		defer cancel()
 		product, err := r.product(ctx, name)
 		if err != nil {
 			return nil, http.StatusNotFound, err
