@@ -214,8 +214,8 @@ func (m *goneMemo) ids(ctx context.Context, product string, read func(context.Co
 	return ids, nil
 }
 
-// revocationListTTL is how long a signed revocation list is answered again
-// before it is built anew. Building one reads every licence of the product
+// revocationListTTL is how long a signed revocation list (or its refusal)
+// is answered again before it is built anew. Building one reads every licence of the product
 // and signs the list; the route is public, polled by every copy of the
 // merchant's software and open to anyone, and it is served by the process
 // that answers the marketplace. Without the memo each poll cost that build,
@@ -224,9 +224,12 @@ func (m *goneMemo) ids(ctx context.Context, product string, read func(context.Co
 // to the list's own max-age (60 s).
 const revocationListTTL = time.Second
 
-// listMemo keeps each signed revocation list for revocationListTTL, by
-// product and format. The polls that find a list older share one build
-// (singleflight); a refusal is not kept.
+// listMemo keeps each signed revocation list, or the refusal of one (an
+// unknown product, a missing signing key), for revocationListTTL, by product
+// and the format asked for. The polls that find it older share one build
+// (singleflight). A refusal is kept too: building one reads from the API
+// server (a product or keys Secret the cache lacks is confirmed there), so a
+// flood of polls for it must cost a read a second, not one each.
 type listMemo struct {
 	now func() time.Time
 	// ttl is revocationListTTL; 0 builds a list for every poll (a
@@ -234,57 +237,54 @@ type listMemo struct {
 	ttl    time.Duration
 	flight singleflight.Group
 	mu     sync.Mutex
-	lists  map[string]signedList
+	lists  map[string]builtList
 }
 
-type signedList struct {
-	body   []byte
-	signed time.Time
-}
-
-// builtList is what a shared build answers every poll that waited for it.
+// builtList is a build's outcome: a list's body, or the status and error
+// that refuse it.
 type builtList struct {
 	body   []byte
 	status int
+	err    error
+	built  time.Time
 }
 
-// get returns the list kept under key if it was signed less than ttl
+// get returns the outcome kept under key if it was built less than ttl
 // ago, else builds, keeps and returns it.
 func (m *listMemo) get(key string, build func() ([]byte, int, error)) ([]byte, int, error) {
-	if body, ok := m.kept(key); ok {
-		return body, http.StatusOK, nil
+	if kept, ok := m.kept(key); ok {
+		return kept.body, kept.status, kept.err
 	}
-	v, err, _ := m.flight.Do(key, func() (any, error) {
+	v, _, _ := m.flight.Do(key, func() (any, error) {
 		// Again: a build may have ended between the look above and this.
-		if body, ok := m.kept(key); ok {
-			return builtList{body: body, status: http.StatusOK}, nil
+		if kept, ok := m.kept(key); ok {
+			return kept, nil
 		}
-		signed := m.now()
-		body, status, err := build()
-		if err == nil {
-			m.keep(key, signedList{body: body, signed: signed})
-		}
-		return builtList{body: body, status: status}, err
+		outcome := builtList{built: m.now()}
+		outcome.body, outcome.status, outcome.err = build()
+		m.keep(key, outcome)
+		return outcome, nil
 	})
-	built := v.(builtList)
-	return built.body, built.status, err
+	outcome := v.(builtList)
+	return outcome.body, outcome.status, outcome.err
 }
 
-// kept returns the list kept under key if it was signed less than ttl ago.
-func (m *listMemo) kept(key string) ([]byte, bool) {
+// kept returns the outcome kept under key if it was built less than ttl
+// ago.
+func (m *listMemo) kept(key string) (builtList, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	list, ok := m.lists[key]
-	return list.body, ok && m.now().Sub(list.signed) < m.ttl
+	outcome, ok := m.lists[key]
+	return outcome, ok && m.now().Sub(outcome.built) < m.ttl
 }
 
-// keep stores list under key; the memo is emptied beyond 10,000 entries,
-// as goneMemo is.
-func (m *listMemo) keep(key string, list signedList) {
+// keep stores outcome under key; the memo is emptied beyond 10,000
+// entries, as goneMemo is (refusals of made-up product names among them).
+func (m *listMemo) keep(key string, outcome builtList) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.lists == nil || len(m.lists) > 10_000 {
-		m.lists = map[string]signedList{}
+		m.lists = map[string]builtList{}
 	}
-	m.lists[key] = list
+	m.lists[key] = outcome
 }
