@@ -30,18 +30,13 @@ type productTenantsReader struct {
 // now returns the tenants of product once the cache shows this process's
 // writes to tenants, so that a decision on them (a rollout's wave) is not
 // made on a copy older than the last one it wrote. The wait is a List of
-// at most one tenant.
+// at most one tenant; without informers, cached's List waits itself.
 func (r productTenantsReader) now(ctx context.Context, product string) ([]*saasv1alpha1.SaaSTenant, error) {
-	limit := []client.ListOption{client.Limit(1)}
-	if r.informers == nil {
-		limit = nil
-	}
-	list := &saasv1alpha1.SaaSTenantList{}
-	if err := r.consistent.List(ctx, list, append(limit, client.MatchingFields{productNameIndex: product}, client.UnsafeDisableDeepCopy)...); err != nil {
-		return nil, err
-	}
-	if r.informers == nil {
-		return tenantPointers(list.Items), nil
+	if r.informers != nil {
+		one := &saasv1alpha1.SaaSTenantList{}
+		if err := r.consistent.List(ctx, one, client.MatchingFields{productNameIndex: product}, client.Limit(1), client.UnsafeDisableDeepCopy); err != nil {
+			return nil, err
+		}
 	}
 	return r.cached(ctx, product)
 }

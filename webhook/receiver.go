@@ -140,7 +140,7 @@ type Receiver struct {
 	keyRereads *rereadLimiter
 	// goneLicences remembers each licence product's gone instances for its
 	// revocation list.
-	goneLicences *goneMemo
+	goneLicences *ttlMemo[[]string]
 	// revocationLists keeps each signed revocation list a moment, so that
 	// polls share its build (listMemo).
 	revocationLists *listMemo
@@ -180,8 +180,8 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 		verifier:        koogallery.Verifier{Window: opts.SignatureWindow, Now: opts.Now},
 		nonces:          newNonceCache(2*opts.SignatureWindow, 100_000),
 		keyRereads:      &rereadLimiter{every: time.Second, now: opts.Now},
-		goneLicences:    &goneMemo{now: opts.Now},
-		revocationLists: &listMemo{now: opts.Now, ttl: revocationListTTL},
+		goneLicences:    &ttlMemo[[]string]{now: opts.Now, ttl: goneLicencesTTL},
+		revocationLists: &listMemo{ttlMemo[builtList]{now: opts.Now, ttl: revocationListTTL}},
 		verifying:       make(slots, opts.MaxConcurrentVerifications),
 	}
 	r.handlers = r.activityHandlers()

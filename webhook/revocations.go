@@ -117,7 +117,7 @@ func (r *Receiver) signRevocationList(ctx context.Context, product *saasv1alpha1
 	if err := r.client.List(ctx, licences, client.MatchingLabels{saasv1alpha1.ProductLabel: product.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return "", http.StatusServiceUnavailable, err
 	}
-	gone, err := r.goneLicences.ids(ctx, product.Name, func(ctx context.Context) ([]string, error) {
+	gone, err := r.goneLicences.get(product.Name, func() ([]string, error) {
 		return tombstone.GoneLicences(ctx, r.reader, r.opts.Namespace, product.Name)
 	})
 	if err != nil {
@@ -177,67 +177,85 @@ func (r *Receiver) licenseSigner(ctx context.Context, product *saasv1alpha1.SaaS
 
 // goneLicencesTTL is how long the list of a product's gone licence
 // instances is reused: reading it takes every tombstone shard from the API
-// server, and the revocation list is public and polled.
+// server, and the revocation list is public and polled. A licence gone
+// meanwhile appears in the list at most that much later, well within the
+// list's own max-age.
 const goneLicencesTTL = 15 * time.Second
 
-// goneMemo remembers each product's gone licence instances for
-// goneLicencesTTL. A licence gone meanwhile appears in the list at most that
-// much later, well within the list's own max-age.
-type goneMemo struct {
-	now     func() time.Time
-	mu      sync.Mutex
-	entries map[string]goneEntry
-}
-
-type goneEntry struct {
-	ids  []string
-	read time.Time
-}
-
-// ids returns product's gone licences, read through read when the memo has
-// none younger than goneLicencesTTL.
-func (m *goneMemo) ids(ctx context.Context, product string, read func(context.Context) ([]string, error)) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.now()
-	if e, ok := m.entries[product]; ok && now.Sub(e.read) < goneLicencesTTL {
-		return e.ids, nil
-	}
-	ids, err := read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if m.entries == nil || len(m.entries) > 10_000 {
-		m.entries = map[string]goneEntry{}
-	}
-	m.entries[product] = goneEntry{ids: ids, read: now}
-	return ids, nil
-}
-
 // revocationListTTL is how long a signed revocation list (or its refusal)
-// is answered again before it is built anew. Building one reads every licence of the product
-// and signs the list; the route is public, polled by every copy of the
-// merchant's software and open to anyone, and it is served by the process
-// that answers the marketplace. Without the memo each poll cost that build,
-// so a flood of polls cost a read of every licence each; with it, a build a
-// second per product and format, however many polls. A second is nothing
-// to the list's own max-age (60 s).
+// is answered again before it is built anew. Building one reads every
+// licence of the product and signs the list; the route is public, polled by
+// every copy of the merchant's software and open to anyone, and it is
+// served by the process that answers the marketplace. Without the memo each
+// poll cost that build, so a flood of polls cost a read of every licence
+// each; with it, a build a second per product and format, however many
+// polls. A second is nothing to the list's own max-age (60 s).
 const revocationListTTL = time.Second
 
-// listMemo keeps each signed revocation list, or the refusal of one (an
-// unknown product, a missing signing key), for revocationListTTL, by product
-// and the format asked for. The polls that find it older share one build
-// (singleflight). A refusal is kept too: building one reads from the API
-// server (a product or keys Secret the cache lacks is confirmed there), so a
-// flood of polls for it must cost a read a second, not one each.
-type listMemo struct {
+// ttlMemo keeps the value built for each key for ttl after its build began;
+// the callers that find it older share one build (singleflight). A build
+// that fails is not kept. The memo is emptied beyond 10,000 keys.
+type ttlMemo[T any] struct {
 	now func() time.Time
-	// ttl is revocationListTTL; 0 builds a list for every poll (a
-	// benchmark's baseline).
-	ttl    time.Duration
-	flight singleflight.Group
-	mu     sync.Mutex
-	lists  map[string]builtList
+	// ttl 0 builds for every call (a benchmark's baseline).
+	ttl     time.Duration
+	flight  singleflight.Group
+	mu      sync.Mutex
+	entries map[string]memoEntry[T]
+}
+
+type memoEntry[T any] struct {
+	value T
+	built time.Time
+}
+
+// get returns the value kept under key if it was built less than ttl ago,
+// else builds, keeps and returns it.
+func (m *ttlMemo[T]) get(key string, build func() (T, error)) (T, error) {
+	if value, ok := m.kept(key); ok {
+		return value, nil
+	}
+	v, err, _ := m.flight.Do(key, func() (any, error) {
+		// Again: a build may have ended between the look above and this.
+		if value, ok := m.kept(key); ok {
+			return value, nil
+		}
+		built := m.now()
+		value, err := build()
+		if err == nil {
+			m.keep(key, memoEntry[T]{value: value, built: built})
+		}
+		return value, err
+	})
+	value, _ := v.(T)
+	return value, err
+}
+
+// kept returns the value kept under key if it was built less than ttl ago.
+func (m *ttlMemo[T]) kept(key string) (T, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[key]
+	return e.value, ok && m.now().Sub(e.built) < m.ttl
+}
+
+func (m *ttlMemo[T]) keep(key string, e memoEntry[T]) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.entries == nil || len(m.entries) > 10_000 {
+		m.entries = map[string]memoEntry[T]{}
+	}
+	m.entries[key] = e
+}
+
+// listMemo keeps each revocation list's outcome, a signed list or the
+// refusal of one (an unknown product, a missing signing key), for
+// revocationListTTL, by product and the format asked for. A refusal is kept
+// too: building one reads from the API server (a product or keys Secret the
+// cache lacks is confirmed there), so a flood of polls for it must cost a
+// read a second, not one each (made-up product names among the keys).
+type listMemo struct {
+	ttlMemo[builtList]
 }
 
 // builtList is a build's outcome: a list's body, or the status and error
@@ -246,45 +264,13 @@ type builtList struct {
 	body   []byte
 	status int
 	err    error
-	built  time.Time
 }
 
-// get returns the outcome kept under key if it was built less than ttl
-// ago, else builds, keeps and returns it.
+// get returns the outcome kept under key, or builds it.
 func (m *listMemo) get(key string, build func() ([]byte, int, error)) ([]byte, int, error) {
-	if kept, ok := m.kept(key); ok {
-		return kept.body, kept.status, kept.err
-	}
-	v, _, _ := m.flight.Do(key, func() (any, error) {
-		// Again: a build may have ended between the look above and this.
-		if kept, ok := m.kept(key); ok {
-			return kept, nil
-		}
-		outcome := builtList{built: m.now()}
-		outcome.body, outcome.status, outcome.err = build()
-		m.keep(key, outcome)
-		return outcome, nil
+	list, _ := m.ttlMemo.get(key, func() (builtList, error) {
+		body, status, err := build()
+		return builtList{body: body, status: status, err: err}, nil
 	})
-	outcome := v.(builtList)
-	return outcome.body, outcome.status, outcome.err
-}
-
-// kept returns the outcome kept under key if it was built less than ttl
-// ago.
-func (m *listMemo) kept(key string) (builtList, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	outcome, ok := m.lists[key]
-	return outcome, ok && m.now().Sub(outcome.built) < m.ttl
-}
-
-// keep stores outcome under key; the memo is emptied beyond 10,000
-// entries, as goneMemo is (refusals of made-up product names among them).
-func (m *listMemo) keep(key string, outcome builtList) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.lists == nil || len(m.lists) > 10_000 {
-		m.lists = map[string]builtList{}
-	}
-	m.lists[key] = outcome
+	return list.body, list.status, list.err
 }

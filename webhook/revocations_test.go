@@ -51,7 +51,7 @@ func TestRevokedInstancesListsEachFrozenOrReleasedInstanceOnce(t *testing.T) {
 func TestARevocationListIsSignedOncePerTTL(t *testing.T) {
 	g := NewWithT(t)
 	now := time.Unix(1_700_000_000, 0)
-	m := &listMemo{now: func() time.Time { return now }, ttl: revocationListTTL}
+	m := &listMemo{ttlMemo[builtList]{now: func() time.Time { return now }, ttl: revocationListTTL}}
 	builds := 0
 	signs := func(token string, status int, err error) func() ([]byte, int, error) {
 		return func() ([]byte, int, error) { builds++; return []byte(token), status, err }
@@ -89,7 +89,7 @@ func TestARevocationListIsSignedOncePerTTL(t *testing.T) {
 func TestPollsArrivingTogetherShareOneBuild(t *testing.T) {
 	g := NewWithT(t)
 	now := time.Unix(1_700_000_000, 0)
-	m := &listMemo{now: func() time.Time { return now }, ttl: revocationListTTL}
+	m := &listMemo{ttlMemo[builtList]{now: func() time.Time { return now }, ttl: revocationListTTL}}
 	var builds atomic.Int32
 	release := make(chan struct{})
 	build := func() ([]byte, int, error) {
