@@ -2,11 +2,19 @@ package webhook
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -77,4 +85,141 @@ func TestAFullVerifierAnswers000005AtOnce(t *testing.T) {
 // kitPath is the URL path of a kit interface of the fixture's product.
 func kitPath(f *fixture, name koogallery.KitInterface) string {
 	return CallbackPathPrefix + f.product.Name + koogallery.KitPathPrefix + string(name)
+}
+
+// countingReader counts the reads that reach the API server.
+type countingReader struct {
+	client.Reader
+	gets atomic.Int64
+}
+
+func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	c.gets.Add(1)
+	return c.Reader.Get(ctx, key, obj, opts...)
+}
+
+// The input: every request naming a made-up product cost an API-server
+// read (to confirm the name is not merely missing from the cache), on every
+// route and before any signature was checked; so did every request to a
+// product whose keys Secret is missing. A flood of them became API-server
+// load in the receiver's own flow. Now such reads share one budget, and a
+// request over it is answered 000005 (503 on the revocation list).
+func TestUnauthenticatedRequestsSpendAtMostTheReadBudget(t *testing.T) {
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	keyless := &saasv1alpha1.SaaSProduct{}
+	*keyless = *f.product.DeepCopy()
+	keyless.ObjectMeta = metav1.ObjectMeta{Name: f.product.Name + "-keyless"}
+	keyless.Spec.KeysSecretName = "no-such-secret"
+	g.Expect(k8sClient.Create(ctxFor(t), keyless)).To(Succeed())
+	for _, p := range []client.Object{f.product, keyless} {
+		g.Eventually(func() error {
+			return receiver.client.Get(ctxFor(t), client.ObjectKeyFromObject(p), &saasv1alpha1.SaaSProduct{})
+		}).Should(Succeed(), "the receiver's cache holds the product")
+	}
+	g.Eventually(func() error {
+		return receiver.client.Get(ctxFor(t), client.ObjectKey{Namespace: operatorNamespace, Name: f.product.Spec.KeysSecretName}, &corev1.Secret{})
+	}).Should(Succeed(), "the receiver's cache holds the keys Secret")
+
+	const budget, requests = 5, 40
+	now := time.Now()
+	clock := func() time.Time { return now }
+	opts := receiver.opts
+	opts.UnauthenticatedReadsPerSecond, opts.Now = budget, clock
+	reads := &countingReader{Reader: receiver.reader}
+	r, err := NewReceiver(receiver.client, reads, opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	serve := func(method, path, body string) *http.Response {
+		rec := httptest.NewRecorder()
+		r.Handler().ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
+		return rec.Result()
+	}
+	unsigned := `{"activity":"queryInstance","instanceId":"i-1"}`
+	cases := []struct {
+		name      string
+		send      func(i int) *http.Response
+		withinMsg string // the answer while the budget lasts
+	}{
+		{"basic callbacks to made-up products", func(i int) *http.Response {
+			return serve(http.MethodPost, fmt.Sprintf("%smade-up-%d", CallbackPathPrefix, i), unsigned)
+		}, "unknown product"},
+		{"kit calls to made-up products", func(i int) *http.Response {
+			return serve(http.MethodPost, fmt.Sprintf("%smade-up-kit-%d%s%s", CallbackPathPrefix, i, koogallery.KitPathPrefix, koogallery.KitTenantSync), `{}`)
+		}, "unknown product"},
+		{"basic callbacks to a product without its keys Secret", func(int) *http.Response {
+			return serve(http.MethodPost, CallbackPathPrefix+keyless.Name, unsigned)
+		}, "keys are not configured"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			now = now.Add(time.Second) // a fresh second's budget
+			before := reads.gets.Load()
+			within, over := 0, 0
+			for i := range requests {
+				a := decodeAnswer(t, tc.send(i))
+				g.Expect(a.status).To(Equal(http.StatusOK))
+				if a.Msg == errReadsSpent.msg {
+					g.Expect(a.Code).To(Equal("000005"), "retried by the marketplace")
+					over++
+				} else {
+					g.Expect(a.Msg).To(ContainSubstring(tc.withinMsg))
+					within++
+				}
+			}
+			g.Expect(reads.gets.Load()-before).To(BeNumerically("<=", budget), "API-server reads for %d requests", requests)
+			g.Expect(within).To(BeNumerically(">", 0), "the budget is spent on confirmations first")
+			g.Expect(over).To(BeNumerically(">=", requests-budget))
+		})
+	}
+
+	t.Run("revocation lists of made-up products", func(t *testing.T) {
+		g := NewWithT(t)
+		now = now.Add(time.Second)
+		before := reads.gets.Load()
+		statuses := map[int]int{}
+		for i := range requests {
+			statuses[serve(http.MethodGet, fmt.Sprintf("%smade-up-list-%d/licenses/revoked", CallbackPathPrefix, i), "").StatusCode]++
+		}
+		g.Expect(reads.gets.Load() - before).To(BeNumerically("<=", budget))
+		g.Expect(statuses).To(Equal(map[int]int{http.StatusNotFound: budget, http.StatusServiceUnavailable: requests - budget}),
+			"unknown while the budget lasts, then to be retried")
+	})
+
+	t.Run("a signed callback to a cached product while the budget is spent", func(t *testing.T) {
+		g := NewWithT(t)
+		a := serveDirect(t, r, f, `{"activity":"queryInstance","instanceId":"i-00000000000000000000"}`)
+		g.Expect(a.Code).To(Equal("000003"), "answered as ever: %s", a.Msg)
+	})
+
+	t.Run("a signature the cached keys refuse is not refused while the budget is spent", func(t *testing.T) {
+		g := NewWithT(t)
+		stale, err := NewReceiver(withoutNextKey{receiver.client}, reads, opts)
+		g.Expect(err).NotTo(HaveOccurred())
+		r = stale // serve sends to it from now on
+		for i := range budget {
+			serve(http.MethodPost, fmt.Sprintf("%smade-up-stale-%d", CallbackPathPrefix, i), unsigned)
+		}
+		next := &fixture{product: f.product, key: "the-next-key"}
+		query := `{"activity":"queryInstance","instanceId":"i-00000000000000000000"}`
+		a := serveDirect(t, stale, next, query)
+		g.Expect(a.Code).To(Equal("000005"), "retried, not refused on keys that may be stale: %s", a.Msg)
+		g.Expect(a.Msg).To(Equal(errReadsSpent.msg))
+
+		now = now.Add(time.Second)
+		a = serveDirect(t, stale, next, query)
+		g.Expect(a.Code).To(Equal("000003"), "verified with the stored keys: %s", a.Msg)
+	})
+}
+
+// withoutNextKey is a cache whose copy of every Secret lacks basicKey.next,
+// as one that has not yet seen the key added.
+type withoutNextKey struct{ client.Client }
+
+func (c withoutNextKey) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	err := c.Client.Get(ctx, key, obj, opts...)
+	if s, ok := obj.(*corev1.Secret); ok {
+		delete(s.Data, "basicKey.next")
+	}
+	return err
 }

@@ -79,6 +79,12 @@ func isGone(err error) bool {
 // logged as an answer, not as a failure.
 var errBusy = &callbackError{code: koogallery.ResultInternalError, msg: "the receiver is busy verifying other callbacks; retry"}
 
+// isShed tells load shedding (errBusy, errReadsSpent), answered 000005 to be
+// retried, from a failure.
+func isShed(err error) bool {
+	return errors.Is(err, errBusy) || errors.Is(err, errReadsSpent)
+}
+
 // errInternal answers 000005, so the marketplace retries; the cause is logged,
 // never sent. What an API server quoted of a refused object (a directory's
 // enterprise, a user of a shard) is taken out of the cause first.

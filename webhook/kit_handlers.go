@@ -55,7 +55,7 @@ func (r *Receiver) applicationSync(ctx context.Context, c *kitCall) error {
 		if err != nil {
 			// A refusal decided on the cached keys Secret is decided again
 			// on the stored one: its rsaPrivateKey may just have been added.
-			if c.secret, err = r.readKeysSecret(ctx, c.product, true); err != nil {
+			if c.secret, err = r.storedKeysSecret(ctx, c.product); err != nil {
 				return err
 			}
 			used, err = r.checkClientSecret(ctx, c, req.ClientSecret)

@@ -43,6 +43,22 @@ var (
 		Help:    "Absolute difference between a verified callback's timestamp and the receiver's clock, in seconds.",
 		Buckets: []float64{.1, .25, .5, 1, 2.5, 5, 10, 20, 30, 45, 60, 120, 300},
 	})
+
+	// unauthenticatedReadsTotal counts the API-server reads asked for by
+	// requests not yet authenticated (Options.UnauthenticatedReadsPerSecond):
+	// result "read" when made, "refused" when the budget was spent and the
+	// request answered 000005 (503 on the revocation list). A steady
+	// "refused" rate is someone sending made-up product names.
+	unauthenticatedReadsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kooper_receiver_unauthenticated_reads_total",
+		Help: "API-server reads asked for by requests not yet authenticated (a product or keys Secret missing from the cache), by result (read or refused).",
+	}, []string{"result"})
+)
+
+// Results of kooper_receiver_unauthenticated_reads_total.
+const (
+	readAllowed = "read"
+	readRefused = "refused"
 )
 
 // Directions of kooper_callback_timestamp_rejected_total.
@@ -52,7 +68,9 @@ const (
 )
 
 func init() {
-	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, timestampRejected, timestampSkew)
+	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, timestampRejected, timestampSkew, unauthenticatedReadsTotal)
+	unauthenticatedReadsTotal.WithLabelValues(readAllowed)
+	unauthenticatedReadsTotal.WithLabelValues(readRefused)
 	// Both directions exist from the start, so a rate() over them is 0, not absent.
 	timestampRejected.WithLabelValues(directionPast)
 	timestampRejected.WithLabelValues(directionFuture)

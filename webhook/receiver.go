@@ -60,6 +60,14 @@ type Options struct {
 	// at once, so a flood of unauthenticated bodies cannot starve signed
 	// callbacks of CPU and memory. Default 4 per CPU.
 	MaxConcurrentVerifications int
+	// UnauthenticatedReadsPerSecond bounds the API-server reads that
+	// requests not yet authenticated may cause, together: confirming that
+	// a product named in the URL, or a product's keys Secret, is missing
+	// from the cache, and reading a keys Secret afresh. A request over it
+	// is answered 000005 at once (503 on the revocation list), so made-up
+	// product names cannot turn a flood into API-server load. Up to a
+	// second's worth may be spent at once. Default 20.
+	UnauthenticatedReadsPerSecond float64
 	// APITimeout bounds the API-server work of one callback, so the answer
 	// always comes well within the marketplace's 5 s.
 	APITimeout time.Duration
@@ -84,18 +92,19 @@ type Options struct {
 // DefaultOptions are the receiver's defaults.
 func DefaultOptions() Options {
 	return Options{
-		Namespace:                  "kooper-system",
-		SignatureWindow:            koogallery.DefaultWindow,
-		BodySign:                   true,
-		PendingResultCode:          koogallery.ResultSuccess,
-		MaxBodyBytes:               64 << 10,
-		MaxBatchBodyBytes:          1 << 20,
-		MaxOrgTreeBodyBytes:        8 << 20,
-		MaxConcurrentVerifications: 4 * runtime.GOMAXPROCS(0),
-		APITimeout:                 3 * time.Second,
-		OAEPHashes:                 koogallery.DefaultOAEPHashes,
-		StaleFreezeMargin:          time.Hour,
-		Now:                        time.Now,
+		Namespace:                     "kooper-system",
+		SignatureWindow:               koogallery.DefaultWindow,
+		BodySign:                      true,
+		PendingResultCode:             koogallery.ResultSuccess,
+		MaxBodyBytes:                  64 << 10,
+		MaxBatchBodyBytes:             1 << 20,
+		MaxOrgTreeBodyBytes:           8 << 20,
+		MaxConcurrentVerifications:    4 * runtime.GOMAXPROCS(0),
+		UnauthenticatedReadsPerSecond: 20,
+		APITimeout:                    3 * time.Second,
+		OAEPHashes:                    koogallery.DefaultOAEPHashes,
+		StaleFreezeMargin:             time.Hour,
+		Now:                           time.Now,
 	}
 }
 
@@ -110,6 +119,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("body limits and API timeout must be positive")
 	case o.MaxConcurrentVerifications <= 0:
 		return fmt.Errorf("at least one verification must be allowed at a time")
+	case o.UnauthenticatedReadsPerSecond <= 0:
+		return fmt.Errorf("unauthenticated reads per second must be positive")
 	case o.StaleFreezeMargin < 0:
 		return fmt.Errorf("stale-freeze margin must not be negative")
 	case len(o.OAEPHashes) == 0:
@@ -147,6 +158,9 @@ type Receiver struct {
 	// verifying holds a slot per callback being canonicalised and verified
 	// (Options.MaxConcurrentVerifications).
 	verifying slots
+	// unauthenticatedReads is the budget of API-server reads for requests
+	// not yet authenticated (Options.UnauthenticatedReadsPerSecond).
+	unauthenticatedReads *unauthenticatedReads
 }
 
 // call is one verified, decoded callback on its way through a handler.
@@ -174,15 +188,16 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 		return nil, err
 	}
 	r := &Receiver{
-		client:          c,
-		reader:          reader,
-		opts:            opts,
-		verifier:        koogallery.Verifier{Window: opts.SignatureWindow, Now: opts.Now},
-		nonces:          newNonceCache(2*opts.SignatureWindow, 100_000),
-		keyRereads:      &rereadLimiter{every: time.Second, now: opts.Now},
-		goneLicences:    &ttlMemo[[]string]{now: opts.Now, ttl: goneLicencesTTL},
-		revocationLists: &listMemo{ttlMemo[builtList]{now: opts.Now, ttl: revocationListTTL}},
-		verifying:       make(slots, opts.MaxConcurrentVerifications),
+		client:               c,
+		reader:               reader,
+		opts:                 opts,
+		verifier:             koogallery.Verifier{Window: opts.SignatureWindow, Now: opts.Now},
+		nonces:               newNonceCache(2*opts.SignatureWindow, 100_000),
+		keyRereads:           &rereadLimiter{every: time.Second, now: opts.Now},
+		goneLicences:         &ttlMemo[[]string]{now: opts.Now, ttl: goneLicencesTTL},
+		revocationLists:      &listMemo{ttlMemo[builtList]{now: opts.Now, ttl: revocationListTTL}},
+		verifying:            make(slots, opts.MaxConcurrentVerifications),
+		unauthenticatedReads: newUnauthenticatedReads(opts.UnauthenticatedReadsPerSecond, opts.Now),
 	}
 	r.handlers = r.activityHandlers()
 	return r, nil
@@ -300,14 +315,19 @@ func (r *Receiver) process(ctx context.Context, req *http.Request, c *call) (rep
 	return handle(ctx, c)
 }
 
-// product reads the SaaSProduct the production URL names.
+// product reads the SaaSProduct the production URL names. Every route asks
+// before its request is authenticated: a name missing from the cache is
+// confirmed with the API server only within the budget (readBeforeAuth),
+// errReadsSpent beyond it.
 func (r *Receiver) product(ctx context.Context, name string) (*saasv1alpha1.SaaSProduct, error) {
 	product := &saasv1alpha1.SaaSProduct{}
-	err := getConfirmed(ctx, r.client, r.reader, types.NamespacedName{Name: name}, product)
-	if apierrors.IsNotFound(err) || errors.Is(err, errInvalidName) {
+	err := r.readBeforeAuth(ctx, types.NamespacedName{Name: name}, product, false)
+	switch {
+	case apierrors.IsNotFound(err) || errors.Is(err, errInvalidName):
 		return nil, errBadParam("unknown product %q: no SaaSProduct has that name", name)
-	}
-	if err != nil {
+	case errors.Is(err, errReadsSpent):
+		return nil, errReadsSpent
+	case err != nil:
 		return nil, errInternal("the product cannot be read", err)
 	}
 	return product, nil
@@ -334,7 +354,7 @@ func logCall(c *call, code koogallery.ResultCode, err error, elapsed time.Durati
 	log := c.log
 	kv := []any{"activity", activityLabel(c.activity), "instanceId", c.instanceID, "orderId", c.orderID,
 		"resultCode", string(code), "duration", elapsed.String()}
-	if code == koogallery.ResultInternalError && !errors.Is(err, errBusy) {
+	if code == koogallery.ResultInternalError && !isShed(err) {
 		log.Error(err, "Callback failed", kv...)
 		return
 	}

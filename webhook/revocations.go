@@ -16,6 +16,7 @@ import (
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/licenseissue"
 	"github.com/kooper-io/kooper/internal/tombstone"
 )
@@ -34,8 +35,10 @@ const revocationMaxAge = "60"
 // query asks for (format=JWS or format=Legacy: software that names it is
 // unaffected by a change of the product's setting or kooper's default), else
 // in the product's license.keyFormat (a JWS by default); an unknown format
-// is 400, other methods are 405.
-// It reads only from the cache, and a list signed less than
+// is 400, an unknown product (or a SaaS one) 404, one that cannot be read or
+// confirmed now (readBeforeAuth) or has no signing key 503, other methods
+// 405. It reads from the cache, the API server only within the budget of
+// reads for unauthenticated requests, and a list signed less than
 // revocationListTTL ago is answered again, so it is safe to poll.
 func (r *Receiver) serveRevocations(w http.ResponseWriter, req *http.Request) {
 	ctx, cancel := context.WithTimeout(req.Context(), r.opts.APITimeout)
@@ -90,8 +93,11 @@ func (r *Receiver) revocationList(ctx context.Context, name string, format licen
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.APITimeout)
 		defer cancel()
 		product, err := r.product(ctx, name)
-		if err != nil {
+		if code, _ := toResult(err); code == koogallery.ResultInvalidParam {
 			return nil, http.StatusNotFound, err
+		}
+		if err != nil {
+			return nil, http.StatusServiceUnavailable, err
 		}
 		if product.Spec.Type != saasv1alpha1.ProductTypeLicense {
 			return nil, http.StatusNotFound, errors.New("the product does not sell licences")
@@ -161,11 +167,12 @@ func revokedInstances(licences []saasv1alpha1.License, product string, gone []st
 
 // licenseSigner reads the product's licence signing key from its keys
 // Secret (cached once the keys controller labelled it; read directly until
-// then). Errors name keys, never values.
+// then, within the budget of reads for unauthenticated requests). Errors
+// name keys, never values.
 func (r *Receiver) licenseSigner(ctx context.Context, product *saasv1alpha1.SaaSProduct) (*licenseissue.Issuer, error) {
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: r.opts.Namespace, Name: product.Spec.KeysSecretName}
-	if err := getConfirmed(ctx, r.client, r.reader, key, secret); err != nil {
+	if err := r.readBeforeAuth(ctx, key, secret, false); err != nil {
 		return nil, err
 	}
 	priv, err := licensekey.ParsePrivateKeyPEM(secret.Data[saasv1alpha1.LicenseSigningKeySecretKey])
@@ -253,7 +260,9 @@ func (m *ttlMemo[T]) keep(key string, e memoEntry[T]) {
 // revocationListTTL, by product and the format asked for. A refusal is kept
 // too: building one reads from the API server (a product or keys Secret the
 // cache lacks is confirmed there), so a flood of polls for it must cost a
-// read a second, not one each (made-up product names among the keys).
+// read a second, not one each. Made-up product names, each a key of its
+// own, are bounded by the receiver's budget of such reads instead
+// (readBeforeAuth).
 type listMemo struct {
 	ttlMemo[builtList]
 }

@@ -23,24 +23,31 @@ import (
 // checked again with the keys as the API server holds them, at most once a
 // second per product: a refusal is never decided on a cache that may miss a
 // key just added (docs/lifecycle.md rule A), and a flood of unsigned
-// requests costs at most one read a second.
+// requests costs at most one read a second per product, within the
+// receiver's budget of reads for unauthenticated requests (errReadsSpent,
+// retried, when that is spent).
 func (r *Receiver) verifyBasic(ctx context.Context, req *http.Request, product *saasv1alpha1.SaaSProduct, body []byte) (string, error) {
 	if !r.verifying.tryAcquire() {
 		return "", errBusy
 	}
 	defer r.verifying.release()
 	keys, err := r.basicKeys(ctx, product, false)
-	if err != nil {
+	if err != nil && !errors.Is(err, errReadsSpent) {
 		// A Secret without keys in the cache may have them stored already.
-		if keys, err = r.basicKeys(ctx, product, true); err != nil {
-			return "", err
-		}
+		keys, err = r.basicKeys(ctx, product, true)
+	}
+	if err != nil {
+		return "", err
 	}
 	key, err := r.verify(req, keys, product.Name, body)
 	if koogallery.CodeOf(err) != koogallery.ResultAuthFailed || !r.keyRereads.allow(product.Name) {
 		return key, err
 	}
 	stored, rereadErr := r.basicKeys(ctx, product, true)
+	if errors.Is(rereadErr, errReadsSpent) {
+		// Not refused on keys that may be stale: retried.
+		return "", errReadsSpent
+	}
 	if rereadErr != nil || slices.Equal(stored, keys) {
 		return key, err
 	}
@@ -100,22 +107,34 @@ func (r *Receiver) basicKeys(ctx context.Context, product *saasv1alpha1.SaaSProd
 	return keys, nil
 }
 
+// readKeysSecret reads the product's keys Secret for a request not yet
+// authenticated: from the cache, or, when fresh or missing there, from the
+// API server within the budget of such reads (readBeforeAuth).
 func (r *Receiver) readKeysSecret(ctx context.Context, product *saasv1alpha1.SaaSProduct, fresh bool) (*corev1.Secret, error) {
 	secret := &corev1.Secret{}
-	key := types.NamespacedName{Namespace: r.opts.Namespace, Name: product.Spec.KeysSecretName}
-	var err error
-	if fresh {
-		err = r.reader.Get(ctx, key, secret)
-	} else {
-		err = getConfirmed(ctx, r.client, r.reader, key, secret)
+	return secret, keysSecretError(r.readBeforeAuth(ctx, r.keysSecretKey(product), secret, fresh))
+}
+
+// storedKeysSecret reads the product's keys Secret from the API server, for
+// a request already authenticated.
+func (r *Receiver) storedKeysSecret(ctx context.Context, product *saasv1alpha1.SaaSProduct) (*corev1.Secret, error) {
+	secret := &corev1.Secret{}
+	return secret, keysSecretError(r.reader.Get(ctx, r.keysSecretKey(product), secret))
+}
+
+func (r *Receiver) keysSecretKey(product *saasv1alpha1.SaaSProduct) types.NamespacedName {
+	return types.NamespacedName{Namespace: r.opts.Namespace, Name: product.Spec.KeysSecretName}
+}
+
+// keysSecretError is the answer to a failed read of a keys Secret.
+func keysSecretError(err error) error {
+	switch {
+	case err == nil, errors.Is(err, errReadsSpent):
+		return err
+	case apierrors.IsNotFound(err) || errors.Is(err, errInvalidName):
+		return errInternal("the product's keys are not configured", err)
 	}
-	if err != nil {
-		if apierrors.IsNotFound(err) || errors.Is(err, errInvalidName) {
-			return nil, errInternal("the product's keys are not configured", err)
-		}
-		return nil, errInternal("the product's keys cannot be read", err)
-	}
-	return secret, nil
+	return errInternal("the product's keys cannot be read", err)
 }
 
 // keysNamed returns the non-empty key name of secret, then every
