@@ -87,14 +87,18 @@ func kitPath(f *fixture, name koogallery.KitInterface) string {
 	return CallbackPathPrefix + f.product.Name + koogallery.KitPathPrefix + string(name)
 }
 
-// countingReader counts the reads that reach the API server.
+// countingReader counts the reads that reach the API server: every Get,
+// and those of a SaaSProduct.
 type countingReader struct {
 	client.Reader
-	gets atomic.Int64
+	gets, productGets atomic.Int64
 }
 
 func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	c.gets.Add(1)
+	if _, ok := obj.(*saasv1alpha1.SaaSProduct); ok {
+		c.productGets.Add(1)
+	}
 	return c.Reader.Get(ctx, key, obj, opts...)
 }
 

@@ -89,38 +89,47 @@ func receiverWithListTTL(b *testing.B, ttl time.Duration) *Receiver {
 	return r
 }
 
-// revocationPolls is a running set of pollers.
-type revocationPolls struct {
+// pacedClients is a running set of clients sending requests to a receiver.
+type pacedClients struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	polls  atomic.Int64
+	ok     atomic.Int64
 	start  time.Time
 }
 
 // pollRevocations starts clients goroutines that GET product's revocation
-// list from r, perSecond times a second in all, until stopped. Each is
-// paced as a remote client would be: in one process an unpaced client
-// would spin and take the CPU from the measured query whatever a poll
-// costs.
-func pollRevocations(r *Receiver, product string, clients, perSecond int) *revocationPolls {
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &revocationPolls{cancel: cancel, start: time.Now()}
-	handler := r.Handler()
+// list from r, perSecond times a second in all, until stopped.
+func pollRevocations(r *Receiver, product string, clients, perSecond int) *pacedClients {
 	target := CallbackPathPrefix + product + "/licenses/revoked"
+	return pace(r, clients, perSecond, func(int64) *http.Request {
+		return httptest.NewRequest(http.MethodGet, target, nil)
+	})
+}
+
+// pace starts clients goroutines that send r the requests request makes
+// (numbered from 0), perSecond of them a second in all, until stopped. Each
+// is paced as a remote client would be: in one process an unpaced client
+// would spin and take the CPU from the measured query whatever a request
+// costs.
+func pace(r *Receiver, clients, perSecond int, request func(n int64) *http.Request) *pacedClients {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pacedClients{cancel: cancel, start: time.Now()}
+	handler := r.Handler()
+	var sent atomic.Int64
 	for range clients {
 		p.wg.Go(func() {
-			pace := time.NewTicker(time.Duration(clients) * time.Second / time.Duration(perSecond))
-			defer pace.Stop()
+			tick := time.NewTicker(time.Duration(clients) * time.Second / time.Duration(perSecond))
+			defer tick.Stop()
 			for {
 				select {
-				case <-pace.C:
+				case <-tick.C:
 				case <-ctx.Done():
 					return
 				}
 				w := &discardingWriter{header: http.Header{}}
-				handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
+				handler.ServeHTTP(w, request(sent.Add(1)-1))
 				if w.status == http.StatusOK {
-					p.polls.Add(1)
+					p.ok.Add(1)
 				}
 			}
 		})
@@ -148,11 +157,11 @@ func (w *discardingWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// stop ends the polls and returns how many were answered a second.
-func (p *revocationPolls) stop() float64 {
+// stop ends the requests and returns how many were answered 200 a second.
+func (p *pacedClients) stop() float64 {
 	p.cancel()
 	p.wg.Wait()
-	return float64(p.polls.Load()) / time.Since(p.start).Seconds()
+	return float64(p.ok.Load()) / time.Since(p.start).Seconds()
 }
 
 // licenceProductWithLicences makes a licence product with a signing key
