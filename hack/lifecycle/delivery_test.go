@@ -107,13 +107,27 @@ func (s *sequence) sendTo(targets []*running, cb Callback) []answer {
 	return answers
 }
 
+// shedRetryAfter is how long a callback the receiver shed waits before it
+// is sent again: the marketplace comes back minutes later (spec §1.7); the
+// receiver's budget of reads for requests not yet authenticated refills
+// one every 50 ms, and a verification slot frees in less.
+const shedRetryAfter = 100 * time.Millisecond
+
 // sendRetrying sends cb until the answer is not 000005, as the marketplace
-// retries an internal error; each retry is signed afresh.
+// retries an internal error; each retry is signed afresh, and one the
+// receiver shed (an answer that ends "; retry") after shedRetryAfter.
 func sendRetrying(ctx context.Context, receiverURL string, p product, cb Callback) (answer, error) {
 	for range internalRetries - 1 {
 		a, err := send(ctx, receiverURL, p, cb)
 		if err != nil || a.Code != "000005" {
 			return a, err
+		}
+		if strings.HasSuffix(a.Msg, "; retry") {
+			select {
+			case <-time.After(shedRetryAfter):
+			case <-ctx.Done():
+				return a, ctx.Err()
+			}
 		}
 	}
 	return send(ctx, receiverURL, p, cb)
