@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
-	"github.com/go-logr/logr"
 
 	// kooper calls the marketplace's open APIs over HTTPS; a FROM scratch
 	// image has no CA file, so the roots are compiled in (Mozilla's, pinned
@@ -38,7 +37,6 @@ import (
 	"github.com/kooper-io/kooper/controllers"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/promquery"
-	"github.com/kooper-io/kooper/internal/redact"
 	"github.com/kooper-io/kooper/internal/restmapping"
 	"github.com/kooper-io/kooper/internal/restmetrics"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
@@ -266,13 +264,6 @@ func loadKubeConfig() (*rest.Config, error) {
 		return nil, errNoKubeConfig
 	}
 	return cfg, err
-}
-
-// newLogger is kooper's logger: zap as the -zap-* flags configure it,
-// capped at redact.MaxVerbosity so that no verbosity makes client-go log
-// request and response bodies (directory users, keys Secrets) through it.
-func newLogger(opts *zap.Options) logr.Logger {
-	return redact.Logger(zap.New(zap.UseFlagOptions(opts)))
 }
 
 func (o options) receiverOptions() webhook.Options {

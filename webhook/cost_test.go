@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -226,4 +231,59 @@ func (c withoutNextKey) Get(ctx context.Context, key client.ObjectKey, obj clien
 		delete(s.Data, "basicKey.next")
 	}
 	return err
+}
+
+// Nor can such a caller fill the logs: beyond the budget, the audit lines
+// of requests refused before their signature verified are counted, not
+// written, and the next line written says how many were not. A signed
+// callback's line is always written.
+func TestUnauthenticatedRequestsWriteAtMostTheAuditLineBudget(t *testing.T) {
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	g.Eventually(func() error {
+		return receiver.client.Get(ctxFor(t), client.ObjectKeyFromObject(f.product), &saasv1alpha1.SaaSProduct{})
+	}).Should(Succeed())
+
+	const budget, requests = 5, 40
+	now := time.Now()
+	opts := receiver.opts
+	opts.UnauthenticatedAuditLinesPerSecond, opts.Now = budget, func() time.Time { return now }
+	r, err := NewReceiver(receiver.client, receiver.reader, opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	var mu sync.Mutex
+	var lines []string
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, prefix+" "+args)
+	}, funcr.Options{})
+	send := func(q url.Values, body string) answer {
+		req := httptest.NewRequest(http.MethodPost, CallbackPathPrefix+f.product.Name+"?"+q.Encode(), strings.NewReader(body))
+		req = req.WithContext(logf.IntoContext(req.Context(), log))
+		rec := httptest.NewRecorder()
+		r.Handler().ServeHTTP(rec, req)
+		return decodeAnswer(t, rec.Result())
+	}
+	audited := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(lines)
+	}
+	query := `{"activity":"queryInstance","instanceId":"i-00000000000000000000"}`
+	wrong := signedQuery(t, "not-the-key", query)
+
+	for range requests {
+		g.Expect(send(wrong, query).Code).To(Equal("000001"))
+	}
+	g.Expect(audited()).To(HaveLen(budget), "lines of requests refused before their signature verified")
+	for range requests {
+		g.Expect(send(signedQuery(t, f.key, query), query).Code).To(Equal("000003"))
+	}
+	g.Expect(audited()).To(HaveLen(budget+requests), "every signed callback's line, the budget spent")
+
+	now = now.Add(time.Second)
+	g.Expect(send(wrong, query).Code).To(Equal("000001"))
+	all := audited()
+	g.Expect(all).To(HaveLen(budget + requests + 1))
+	g.Expect(all[len(all)-1]).To(ContainSubstring(fmt.Sprintf(`"notLogged"=%d`, requests-budget)))
 }

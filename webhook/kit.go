@@ -83,6 +83,7 @@ func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall
 	if err != nil {
 		return err
 	}
+	c.authenticated = true
 	if c.request, err = koogallery.DecodeKitRequest(c.name, body); err != nil {
 		return err
 	}

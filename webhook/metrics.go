@@ -53,6 +53,15 @@ var (
 		Name: "kooper_receiver_unauthenticated_reads_total",
 		Help: "API-server reads asked for by requests not yet authenticated (a product or keys Secret missing from the cache), by result (read or refused).",
 	}, []string{"result"})
+
+	// auditLinesNotLogged counts the audit lines not written for requests
+	// refused before their signature verified, beyond
+	// Options.UnauthenticatedAuditLinesPerSecond; kooper_callbacks_total
+	// counts those requests all the same.
+	auditLinesNotLogged = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "kooper_receiver_audit_lines_not_logged_total",
+		Help: "Audit lines not written for requests refused before their signature verified, beyond the receiver's budget of such lines.",
+	})
 )
 
 // Results of kooper_receiver_unauthenticated_reads_total.
@@ -68,7 +77,7 @@ const (
 )
 
 func init() {
-	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, timestampRejected, timestampSkew, unauthenticatedReadsTotal)
+	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, timestampRejected, timestampSkew, unauthenticatedReadsTotal, auditLinesNotLogged)
 	unauthenticatedReadsTotal.WithLabelValues(readAllowed)
 	unauthenticatedReadsTotal.WithLabelValues(readRefused)
 	// Both directions exist from the start, so a rate() over them is 0, not absent.

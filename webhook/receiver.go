@@ -68,6 +68,13 @@ type Options struct {
 	// product names cannot turn a flood into API-server load. Up to a
 	// second's worth may be spent at once. Default 20.
 	UnauthenticatedReadsPerSecond float64
+	// UnauthenticatedAuditLinesPerSecond bounds the audit lines of
+	// requests refused before their signature verified (an unknown
+	// product or path, a bad signature or timestamp, load shed): beyond
+	// it a refusal is counted, not logged, and the next line written says
+	// how many were not. Signed callbacks' lines are always written. Up
+	// to a second's worth may be written at once. Default 100.
+	UnauthenticatedAuditLinesPerSecond float64
 	// APITimeout bounds the API-server work of one callback, so the answer
 	// always comes well within the marketplace's 5 s.
 	APITimeout time.Duration
@@ -92,19 +99,20 @@ type Options struct {
 // DefaultOptions are the receiver's defaults.
 func DefaultOptions() Options {
 	return Options{
-		Namespace:                     "kooper-system",
-		SignatureWindow:               koogallery.DefaultWindow,
-		BodySign:                      true,
-		PendingResultCode:             koogallery.ResultSuccess,
-		MaxBodyBytes:                  64 << 10,
-		MaxBatchBodyBytes:             1 << 20,
-		MaxOrgTreeBodyBytes:           8 << 20,
-		MaxConcurrentVerifications:    4 * runtime.GOMAXPROCS(0),
-		UnauthenticatedReadsPerSecond: 20,
-		APITimeout:                    3 * time.Second,
-		OAEPHashes:                    koogallery.DefaultOAEPHashes,
-		StaleFreezeMargin:             time.Hour,
-		Now:                           time.Now,
+		Namespace:                          "kooper-system",
+		SignatureWindow:                    koogallery.DefaultWindow,
+		BodySign:                           true,
+		PendingResultCode:                  koogallery.ResultSuccess,
+		MaxBodyBytes:                       64 << 10,
+		MaxBatchBodyBytes:                  1 << 20,
+		MaxOrgTreeBodyBytes:                8 << 20,
+		MaxConcurrentVerifications:         4 * runtime.GOMAXPROCS(0),
+		UnauthenticatedReadsPerSecond:      20,
+		UnauthenticatedAuditLinesPerSecond: 100,
+		APITimeout:                         3 * time.Second,
+		OAEPHashes:                         koogallery.DefaultOAEPHashes,
+		StaleFreezeMargin:                  time.Hour,
+		Now:                                time.Now,
 	}
 }
 
@@ -119,8 +127,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("body limits and API timeout must be positive")
 	case o.MaxConcurrentVerifications <= 0:
 		return fmt.Errorf("at least one verification must be allowed at a time")
-	case o.UnauthenticatedReadsPerSecond <= 0:
-		return fmt.Errorf("unauthenticated reads per second must be positive")
+	case o.UnauthenticatedReadsPerSecond <= 0 || o.UnauthenticatedAuditLinesPerSecond <= 0:
+		return fmt.Errorf("unauthenticated reads and audit lines per second must be positive")
 	case o.StaleFreezeMargin < 0:
 		return fmt.Errorf("stale-freeze margin must not be negative")
 	case len(o.OAEPHashes) == 0:
@@ -161,6 +169,9 @@ type Receiver struct {
 	// unauthenticatedReads is the budget of API-server reads for requests
 	// not yet authenticated (Options.UnauthenticatedReadsPerSecond).
 	unauthenticatedReads *unauthenticatedReads
+	// unauthenticatedLines is the budget of audit lines for calls never
+	// authenticated (Options.UnauthenticatedAuditLinesPerSecond).
+	unauthenticatedLines *lineBudget
 }
 
 // call is one verified, decoded callback on its way through a handler.
@@ -179,6 +190,10 @@ type call struct {
 	log   logr.Logger
 	// answered is set once the answer is being written.
 	answered bool
+	// authenticated is set once the signature is verified: the audit
+	// lines of calls that never are count against
+	// Options.UnauthenticatedAuditLinesPerSecond.
+	authenticated bool
 }
 
 // NewReceiver returns a receiver that reads through c (the manager's cached
@@ -198,6 +213,7 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 		revocationLists:      &listMemo{ttlMemo[builtList]{now: opts.Now, ttl: revocationListTTL}},
 		verifying:            make(slots, opts.MaxConcurrentVerifications),
 		unauthenticatedReads: newUnauthenticatedReads(opts.UnauthenticatedReadsPerSecond, opts.Now),
+		unauthenticatedLines: newLineBudget(opts.UnauthenticatedAuditLinesPerSecond, opts.Now),
 	}
 	r.handlers = r.activityHandlers()
 	return r, nil
@@ -259,7 +275,7 @@ func (r *Receiver) finish(w http.ResponseWriter, c *call, rep reply, err error, 
 	c.answered = true
 	r.respond(w, rep, key)
 	elapsed := r.opts.Now().Sub(c.start)
-	logCall(c, rep.code, err, elapsed)
+	r.audit(c, rep.code, err, elapsed)
 	observeCall(c.activity, rep.code, elapsed)
 }
 
@@ -302,6 +318,7 @@ func (r *Receiver) process(ctx context.Context, req *http.Request, c *call) (rep
 	if err != nil {
 		return reply{}, err
 	}
+	c.authenticated = true
 	activity, request, err := koogallery.DecodeRequest(body)
 	c.activity = activity
 	if err != nil {
@@ -341,8 +358,27 @@ func newRequestID() string {
 
 // AuditLoggerName is the name of the logger that writes the audit line: the
 // one line each callback (basic or kit, answered or refused, on any path)
-// gets, with the fields of docs/operations.md#the-audit-line.
+// gets, with the fields of docs/operations.md#the-audit-line. main's logger
+// never samples it.
 const AuditLoggerName = "audit"
+
+// audit writes the call's audit line (logCall). A call never authenticated
+// is one anyone can send: beyond the budget of such lines its line is
+// counted, not written, and the next one written says how many were not
+// ("notLogged").
+func (r *Receiver) audit(c *call, code koogallery.ResultCode, err error, elapsed time.Duration) {
+	if !c.authenticated {
+		notLogged, ok := r.unauthenticatedLines.take()
+		if !ok {
+			auditLinesNotLogged.Inc()
+			return
+		}
+		if notLogged > 0 {
+			c.log = c.log.WithValues("notLogged", notLogged)
+		}
+	}
+	logCall(c, code, err, elapsed)
+}
 
 // logCall writes the audit line, the one line each callback gets: its
 // request ID and product (from begin), activity, instance and order IDs,

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -68,4 +69,28 @@ func (r *Receiver) readBeforeAuth(ctx context.Context, key types.NamespacedName,
 		return errReadsSpent
 	}
 	return r.reader.Get(ctx, key, obj)
+}
+
+// lineBudget is a budget of log lines: take says whether one may be written
+// now and, when it may, how many were refused since the last one taken.
+type lineBudget struct {
+	limiter *rate.Limiter
+	now     func() time.Time
+	mu      sync.Mutex
+	refused int
+}
+
+func newLineBudget(perSecond float64, now func() time.Time) *lineBudget {
+	return &lineBudget{limiter: rate.NewLimiter(rate.Limit(perSecond), max(1, int(perSecond))), now: now}
+}
+
+func (b *lineBudget) take() (refusedBefore int, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.limiter.AllowN(b.now(), 1) {
+		b.refused++
+		return 0, false
+	}
+	refusedBefore, b.refused = b.refused, 0
+	return refusedBefore, true
 }
