@@ -168,10 +168,10 @@ type Receiver struct {
 	verifying slots
 	// unauthenticatedReads is the budget of API-server reads for requests
 	// not yet authenticated (Options.UnauthenticatedReadsPerSecond).
-	unauthenticatedReads *unauthenticatedReads
+	unauthenticatedReads *budget
 	// unauthenticatedLines is the budget of audit lines for calls never
 	// authenticated (Options.UnauthenticatedAuditLinesPerSecond).
-	unauthenticatedLines *lineBudget
+	unauthenticatedLines *budget
 }
 
 // call is one verified, decoded callback on its way through a handler.
@@ -212,8 +212,8 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 		goneLicences:         &ttlMemo[[]string]{now: opts.Now, ttl: goneLicencesTTL},
 		revocationLists:      &listMemo{ttlMemo[builtList]{now: opts.Now, ttl: revocationListTTL}},
 		verifying:            make(slots, opts.MaxConcurrentVerifications),
-		unauthenticatedReads: newUnauthenticatedReads(opts.UnauthenticatedReadsPerSecond, opts.Now),
-		unauthenticatedLines: newLineBudget(opts.UnauthenticatedAuditLinesPerSecond, opts.Now),
+		unauthenticatedReads: newBudget(opts.UnauthenticatedReadsPerSecond, opts.Now),
+		unauthenticatedLines: newBudget(opts.UnauthenticatedAuditLinesPerSecond, opts.Now),
 	}
 	r.handlers = r.activityHandlers()
 	return r, nil

@@ -22,35 +22,6 @@ import (
 var errReadsSpent = &callbackError{code: koogallery.ResultInternalError,
 	msg: "the receiver is confirming too many names it does not hold; retry"}
 
-// unauthenticatedReads limits the API-server reads that requests whose
-// signature is not yet checked may cause: a product name from the URL, or a
-// product's keys Secret, missing from the cache (or read fresh). Anyone can
-// send such a request, and every name they make up misses the cache; without
-// a limit each would cost the API server a read, in the receiver's own
-// priority-and-fairness flow, ahead of the marketplace's purchases.
-type unauthenticatedReads struct {
-	limiter *rate.Limiter
-	now     func() time.Time
-}
-
-func newUnauthenticatedReads(perSecond float64, now func() time.Time) *unauthenticatedReads {
-	// A second's worth at once: the misses of a product and its keys
-	// Secret created together, on every route, fit in it.
-	burst := max(1, int(perSecond))
-	return &unauthenticatedReads{limiter: rate.NewLimiter(rate.Limit(perSecond), burst), now: now}
-}
-
-// allow takes one read from the budget, false (and counted) when none is
-// left.
-func (u *unauthenticatedReads) allow() bool {
-	if u.limiter.AllowN(u.now(), 1) {
-		unauthenticatedReadsTotal.WithLabelValues(readAllowed).Inc()
-		return true
-	}
-	unauthenticatedReadsTotal.WithLabelValues(readRefused).Inc()
-	return false
-}
-
 // readBeforeAuth gets key into obj for a request whose signature is not
 // yet checked: from the cache, and from the API server (when fresh, or to
 // confirm a miss: "does not exist" must never rest on a stale cache) only
@@ -65,26 +36,34 @@ func (r *Receiver) readBeforeAuth(ctx context.Context, key types.NamespacedName,
 			return err
 		}
 	}
-	if !r.unauthenticatedReads.allow() {
+	if _, ok := r.unauthenticatedReads.take(); !ok {
+		unauthenticatedReadsTotal.WithLabelValues(readRefused).Inc()
 		return errReadsSpent
 	}
+	unauthenticatedReadsTotal.WithLabelValues(readAllowed).Inc()
 	return r.reader.Get(ctx, key, obj)
 }
 
-// lineBudget is a budget of log lines: take says whether one may be written
-// now and, when it may, how many were refused since the last one taken.
-type lineBudget struct {
+// budget allows perSecond takes a second, up to a second's worth at once,
+// on the receiver's clock. Requests nobody authenticated spend it: anyone
+// can send them, so whatever they cost kooper beyond their answer (an
+// API-server read for a name they made up, a log line) must be bounded.
+// Without a limit each would cost the API server a read in the receiver's
+// own priority-and-fairness flow, ahead of the marketplace's purchases.
+type budget struct {
 	limiter *rate.Limiter
 	now     func() time.Time
 	mu      sync.Mutex
 	refused int
 }
 
-func newLineBudget(perSecond float64, now func() time.Time) *lineBudget {
-	return &lineBudget{limiter: rate.NewLimiter(rate.Limit(perSecond), max(1, int(perSecond))), now: now}
+func newBudget(perSecond float64, now func() time.Time) *budget {
+	return &budget{limiter: rate.NewLimiter(rate.Limit(perSecond), max(1, int(perSecond))), now: now}
 }
 
-func (b *lineBudget) take() (refusedBefore int, ok bool) {
+// take says whether one may be spent now and, when it may, how many takes
+// were refused since the last that was not.
+func (b *budget) take() (refusedBefore int, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.limiter.AllowN(b.now(), 1) {
