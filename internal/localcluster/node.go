@@ -165,7 +165,22 @@ func (c *Cluster) startNode(ctx context.Context) error {
 	if err := c.waitForNode(ctx); err != nil {
 		return err
 	}
-	return c.startKubeRouter(ctx, tools)
+	if err := c.startKubeRouter(ctx, tools); err != nil {
+		return err
+	}
+	return c.waitForServiceProxy(ctx)
+}
+
+// waitForServiceProxy waits until kube-proxy has written the API server's
+// Service: a pod started before then cannot reach the API server, and
+// kooper's exit and restart for it would fail the tests that no kooper pod
+// restarts. kube-proxy's first syncs may fail while kube-router writes its
+// own chains ("Chain 'KUBE-FORWARD' does not exist"); it retries them.
+func (c *Cluster) waitForServiceProxy(ctx context.Context) error {
+	return c.poll(ctx, "kube-proxy's rules for the API server's Service", func(ctx context.Context) (bool, error) {
+		out, err := exec.CommandContext(ctx, "iptables", "-t", "nat", "-S", "KUBE-SERVICES").CombinedOutput()
+		return err == nil && strings.Contains(string(out), "default/kubernetes:https cluster IP"), nil
+	})
 }
 
 func (c *Cluster) startContainerd(ctx context.Context, t nodeTools) error {
