@@ -188,7 +188,11 @@ func TestUnauthenticatedRequestsSpendAtMostTheReadBudget(t *testing.T) {
 		before := reads.gets.Load()
 		statuses := map[int]int{}
 		for i := range requests {
-			statuses[serve(http.MethodGet, fmt.Sprintf("%smade-up-list-%d/licenses/revoked", CallbackPathPrefix, i), "").StatusCode]++
+			resp := serve(http.MethodGet, fmt.Sprintf("%smade-up-list-%d/licenses/revoked", CallbackPathPrefix, i), "")
+			statuses[resp.StatusCode]++
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				g.Expect(resp.Header.Get("Retry-After")).To(Equal("1"))
+			}
 		}
 		g.Expect(reads.gets.Load() - before).To(BeNumerically("<=", budget))
 		g.Expect(statuses).To(Equal(map[int]int{http.StatusNotFound: budget, http.StatusServiceUnavailable: requests - budget}),
@@ -236,13 +240,20 @@ func (c withoutNextKey) Get(ctx context.Context, key client.ObjectKey, obj clien
 // Nor can such a caller fill the logs: beyond the budget, the audit lines
 // of requests refused before their signature verified are counted, not
 // written, and the next line written says how many were not. A signed
-// callback's line is always written.
+// callback's line is always written, and a failure's (a keys Secret that
+// cannot be read) has a budget of its own.
 func TestUnauthenticatedRequestsWriteAtMostTheAuditLineBudget(t *testing.T) {
 	g := NewWithT(t)
 	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
-	g.Eventually(func() error {
-		return receiver.client.Get(ctxFor(t), client.ObjectKeyFromObject(f.product), &saasv1alpha1.SaaSProduct{})
-	}).Should(Succeed())
+	keyless := f.product.DeepCopy()
+	keyless.ObjectMeta = metav1.ObjectMeta{Name: f.product.Name + "-keyless"}
+	keyless.Spec.KeysSecretName = "no-such-secret"
+	g.Expect(k8sClient.Create(ctxFor(t), keyless)).To(Succeed())
+	for _, p := range []client.Object{f.product, keyless} {
+		g.Eventually(func() error {
+			return receiver.client.Get(ctxFor(t), client.ObjectKeyFromObject(p), &saasv1alpha1.SaaSProduct{})
+		}).Should(Succeed())
+	}
 
 	const budget, requests = 5, 40
 	now := time.Now()
@@ -257,13 +268,14 @@ func TestUnauthenticatedRequestsWriteAtMostTheAuditLineBudget(t *testing.T) {
 		defer mu.Unlock()
 		lines = append(lines, prefix+" "+args)
 	}, funcr.Options{})
-	send := func(q url.Values, body string) answer {
-		req := httptest.NewRequest(http.MethodPost, CallbackPathPrefix+f.product.Name+"?"+q.Encode(), strings.NewReader(body))
+	sendTo := func(product string, q url.Values, body string) answer {
+		req := httptest.NewRequest(http.MethodPost, CallbackPathPrefix+product+"?"+q.Encode(), strings.NewReader(body))
 		req = req.WithContext(logf.IntoContext(req.Context(), log))
 		rec := httptest.NewRecorder()
 		r.Handler().ServeHTTP(rec, req)
 		return decodeAnswer(t, rec.Result())
 	}
+	send := func(q url.Values, body string) answer { return sendTo(f.product.Name, q, body) }
 	audited := func() []string {
 		mu.Lock()
 		defer mu.Unlock()
@@ -280,10 +292,15 @@ func TestUnauthenticatedRequestsWriteAtMostTheAuditLineBudget(t *testing.T) {
 		g.Expect(send(signedQuery(t, f.key, query), query).Code).To(Equal("000003"))
 	}
 	g.Expect(audited()).To(HaveLen(budget+requests), "every signed callback's line, the budget spent")
+	a := sendTo(keyless.Name, wrong, query)
+	g.Expect(a.Code).To(Equal("000005"), a.Msg)
+	failures := audited()[budget+requests:]
+	g.Expect(failures).To(HaveLen(1), "a failure before the signature, the refusals' budget spent")
+	g.Expect(failures[0]).To(ContainSubstring("Callback failed"))
 
 	now = now.Add(time.Second)
 	g.Expect(send(wrong, query).Code).To(Equal("000001"))
 	all := audited()
-	g.Expect(all).To(HaveLen(budget + requests + 1))
+	g.Expect(all).To(HaveLen(budget + requests + 2))
 	g.Expect(all[len(all)-1]).To(ContainSubstring(fmt.Sprintf(`"notLogged"=%d`, requests-budget)))
 }

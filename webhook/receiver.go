@@ -69,11 +69,13 @@ type Options struct {
 	// second's worth may be spent at once. Default 20.
 	UnauthenticatedReadsPerSecond float64
 	// UnauthenticatedAuditLinesPerSecond bounds the audit lines of
-	// requests refused before their signature verified (an unknown
-	// product or path, a bad signature or timestamp, load shed): beyond
-	// it a refusal is counted, not logged, and the next line written says
-	// how many were not. Signed callbacks' lines are always written. Up
-	// to a second's worth may be written at once. Default 100.
+	// requests that end before their signature verified (an unknown
+	// product or path, a bad signature or timestamp, load shed), and,
+	// apart, of those that fail there (a keys Secret or product that
+	// cannot be read): beyond it such a line is counted, not written, and
+	// the next one written says how many were not. Signed callbacks'
+	// lines are always written. Up to a second's worth may be written at
+	// once. Default 100 each.
 	UnauthenticatedAuditLinesPerSecond float64
 	// APITimeout bounds the API-server work of one callback, so the answer
 	// always comes well within the marketplace's 5 s.
@@ -169,9 +171,12 @@ type Receiver struct {
 	// unauthenticatedReads is the budget of API-server reads for requests
 	// not yet authenticated (Options.UnauthenticatedReadsPerSecond).
 	unauthenticatedReads *budget
-	// unauthenticatedLines is the budget of audit lines for calls never
-	// authenticated (Options.UnauthenticatedAuditLinesPerSecond).
-	unauthenticatedLines *budget
+	// unauthenticatedLines and unauthenticatedFailures are the budgets of
+	// audit lines for calls never authenticated
+	// (Options.UnauthenticatedAuditLinesPerSecond each): refusals, and
+	// failures (a keys Secret or product that cannot be read), kept
+	// apart so that a flood of refusals cannot hide a fault.
+	unauthenticatedLines, unauthenticatedFailures *budget
 }
 
 // call is one verified, decoded callback on its way through a handler.
@@ -203,17 +208,18 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 		return nil, err
 	}
 	r := &Receiver{
-		client:               c,
-		reader:               reader,
-		opts:                 opts,
-		verifier:             koogallery.Verifier{Window: opts.SignatureWindow, Now: opts.Now},
-		nonces:               newNonceCache(2*opts.SignatureWindow, 100_000),
-		keyRereads:           &rereadLimiter{every: time.Second, now: opts.Now},
-		goneLicences:         &ttlMemo[[]string]{now: opts.Now, ttl: goneLicencesTTL},
-		revocationLists:      &listMemo{ttlMemo[builtList]{now: opts.Now, ttl: revocationListTTL}},
-		verifying:            make(slots, opts.MaxConcurrentVerifications),
-		unauthenticatedReads: newBudget(opts.UnauthenticatedReadsPerSecond, opts.Now),
-		unauthenticatedLines: newBudget(opts.UnauthenticatedAuditLinesPerSecond, opts.Now),
+		client:                  c,
+		reader:                  reader,
+		opts:                    opts,
+		verifier:                koogallery.Verifier{Window: opts.SignatureWindow, Now: opts.Now},
+		nonces:                  newNonceCache(2*opts.SignatureWindow, 100_000),
+		keyRereads:              &rereadLimiter{every: time.Second, now: opts.Now},
+		goneLicences:            &ttlMemo[[]string]{now: opts.Now, ttl: goneLicencesTTL},
+		revocationLists:         &listMemo{ttlMemo[builtList]{now: opts.Now, ttl: revocationListTTL}},
+		verifying:               make(slots, opts.MaxConcurrentVerifications),
+		unauthenticatedReads:    newBudget(opts.UnauthenticatedReadsPerSecond, opts.Now),
+		unauthenticatedLines:    newBudget(opts.UnauthenticatedAuditLinesPerSecond, opts.Now),
+		unauthenticatedFailures: newBudget(opts.UnauthenticatedAuditLinesPerSecond, opts.Now),
 	}
 	r.handlers = r.activityHandlers()
 	return r, nil
@@ -365,10 +371,14 @@ const AuditLoggerName = "audit"
 // audit writes the call's audit line (logCall). A call never authenticated
 // is one anyone can send: beyond the budget of such lines its line is
 // counted, not written, and the next one written says how many were not
-// ("notLogged").
+// ("notLogged"). Failures (logged at error) have a budget of their own.
 func (r *Receiver) audit(c *call, code koogallery.ResultCode, err error, elapsed time.Duration) {
 	if !c.authenticated {
-		notLogged, ok := r.unauthenticatedLines.take()
+		lines := r.unauthenticatedLines
+		if failed(code, err) {
+			lines = r.unauthenticatedFailures
+		}
+		notLogged, ok := lines.take()
 		if !ok {
 			auditLinesNotLogged.Inc()
 			return
@@ -378,6 +388,12 @@ func (r *Receiver) audit(c *call, code koogallery.ResultCode, err error, elapsed
 		}
 	}
 	logCall(c, code, err, elapsed)
+}
+
+// failed tells a call that failed (000005, not load shed), logged at error,
+// from one answered.
+func failed(code koogallery.ResultCode, err error) bool {
+	return code == koogallery.ResultInternalError && !isShed(err)
 }
 
 // logCall writes the audit line, the one line each callback gets: its
@@ -390,7 +406,7 @@ func logCall(c *call, code koogallery.ResultCode, err error, elapsed time.Durati
 	log := c.log
 	kv := []any{"activity", activityLabel(c.activity), "instanceId", c.instanceID, "orderId", c.orderID,
 		"resultCode", string(code), "duration", elapsed.String()}
-	if code == koogallery.ResultInternalError && !isShed(err) {
+	if failed(code, err) {
 		log.Error(err, "Callback failed", kv...)
 		return
 	}

@@ -61,6 +61,11 @@ func (r *Receiver) serveRevocations(w http.ResponseWriter, req *http.Request) {
 	body, status, err := r.revocationList(ctx, req.PathValue("product"), format)
 	if err != nil {
 		refused().Info("Revocation list refused", "status", status, "reason", err.Error())
+		if status == http.StatusServiceUnavailable {
+			// Within a second the list, its key or the budget of reads
+			// may be there (revocationListTTL).
+			w.Header().Set("Retry-After", "1")
+		}
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
