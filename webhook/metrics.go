@@ -51,7 +51,7 @@ var (
 	// "refused" rate is someone sending made-up product names.
 	unauthenticatedReadsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kooper_receiver_unauthenticated_reads_total",
-		Help: "API-server reads asked for by requests not yet authenticated (a product or keys Secret missing from the cache), by result (read or refused).",
+		Help: "API-server reads asked for by requests not yet authenticated (a product or keys Secret missing from the cache, or keys that refused a signature), by result (read or refused).",
 	}, []string{"result"})
 
 	// auditLinesNotLogged counts the audit lines not written for requests
@@ -60,7 +60,7 @@ var (
 	// counts those requests all the same.
 	auditLinesNotLogged = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "kooper_receiver_audit_lines_not_logged_total",
-		Help: "Audit lines not written for requests refused before their signature verified, beyond the receiver's budget of such lines.",
+		Help: "Audit lines not written for requests that ended before their signature verified, beyond the receiver's budgets of such lines (refusals, and failures apart).",
 	})
 )
 

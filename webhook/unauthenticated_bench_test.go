@@ -14,8 +14,9 @@ import (
 // naming a product that does not exist: anyone can, and each misses the
 // cache. It reports the ratio to the p99 of the same receiver idle,
 // measured first in the same run, and the API-server reads of a product
-// the flood cost a second (the query reads none: its product is cached). "no-budget" confirms every name with the API server (as before
-// 2026-12-05, night); "budget" is today's receiver
+// the flood cost a second (the query reads none: its product is cached).
+// "no-budget" confirms every name with the API server (as before
+// 2026-12-05, late evening); "budget" is today's receiver
 // (Options.UnauthenticatedReadsPerSecond).
 func BenchmarkQueryInstanceUnderMadeUpNames(b *testing.B) {
 	for _, tc := range []struct {
