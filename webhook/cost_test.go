@@ -115,17 +115,7 @@ func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj clie
 // request over it is answered 000005 (503 on the revocation list).
 func TestUnauthenticatedRequestsSpendAtMostTheReadBudget(t *testing.T) {
 	g := NewWithT(t)
-	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
-	keyless := &saasv1alpha1.SaaSProduct{}
-	*keyless = *f.product.DeepCopy()
-	keyless.ObjectMeta = metav1.ObjectMeta{Name: f.product.Name + "-keyless"}
-	keyless.Spec.KeysSecretName = "no-such-secret"
-	g.Expect(k8sClient.Create(ctxFor(t), keyless)).To(Succeed())
-	for _, p := range []client.Object{f.product, keyless} {
-		g.Eventually(func() error {
-			return receiver.client.Get(ctxFor(t), client.ObjectKeyFromObject(p), &saasv1alpha1.SaaSProduct{})
-		}).Should(Succeed(), "the receiver's cache holds the product")
-	}
+	f, keyless := productAndKeylessCopy(t)
 	g.Eventually(func() error {
 		return receiver.client.Get(ctxFor(t), client.ObjectKey{Namespace: operatorNamespace, Name: f.product.Spec.KeysSecretName}, &corev1.Secret{})
 	}).Should(Succeed(), "the receiver's cache holds the keys Secret")
@@ -244,16 +234,7 @@ func (c withoutNextKey) Get(ctx context.Context, key client.ObjectKey, obj clien
 // cannot be read) has a budget of its own.
 func TestUnauthenticatedRequestsWriteAtMostTheAuditLineBudget(t *testing.T) {
 	g := NewWithT(t)
-	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
-	keyless := f.product.DeepCopy()
-	keyless.ObjectMeta = metav1.ObjectMeta{Name: f.product.Name + "-keyless"}
-	keyless.Spec.KeysSecretName = "no-such-secret"
-	g.Expect(k8sClient.Create(ctxFor(t), keyless)).To(Succeed())
-	for _, p := range []client.Object{f.product, keyless} {
-		g.Eventually(func() error {
-			return receiver.client.Get(ctxFor(t), client.ObjectKeyFromObject(p), &saasv1alpha1.SaaSProduct{})
-		}).Should(Succeed())
-	}
+	f, keyless := productAndKeylessCopy(t)
 
 	const budget, requests = 5, 40
 	now := time.Now()
@@ -303,4 +284,23 @@ func TestUnauthenticatedRequestsWriteAtMostTheAuditLineBudget(t *testing.T) {
 	all := audited()
 	g.Expect(all).To(HaveLen(budget + requests + 2))
 	g.Expect(all[len(all)-1]).To(ContainSubstring(fmt.Sprintf(`"notLogged"=%d`, requests-budget)))
+}
+
+// productAndKeylessCopy makes a SaaS product fixture and a copy of it whose
+// keys Secret does not exist, and waits until the receiver's cache holds
+// both.
+func productAndKeylessCopy(t *testing.T) (*fixture, *saasv1alpha1.SaaSProduct) {
+	t.Helper()
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	keyless := f.product.DeepCopy()
+	keyless.ObjectMeta = metav1.ObjectMeta{Name: f.product.Name + "-keyless"}
+	keyless.Spec.KeysSecretName = "no-such-secret"
+	g.Expect(k8sClient.Create(ctxFor(t), keyless)).To(Succeed())
+	for _, p := range []client.Object{f.product, keyless} {
+		g.Eventually(func() error {
+			return receiver.client.Get(ctxFor(t), client.ObjectKeyFromObject(p), &saasv1alpha1.SaaSProduct{})
+		}).Should(Succeed(), "the receiver's cache holds the product")
+	}
+	return f, keyless
 }

@@ -168,9 +168,10 @@ type Receiver struct {
 	// verifying holds a slot per callback being canonicalised and verified
 	// (Options.MaxConcurrentVerifications).
 	verifying slots
-	// unauthenticatedReads is the budget of API-server reads for requests
-	// not yet authenticated (Options.UnauthenticatedReadsPerSecond).
-	unauthenticatedReads *budget
+	// unauthenticatedReader is reader within the budget of API-server
+	// reads for requests not yet authenticated
+	// (Options.UnauthenticatedReadsPerSecond).
+	unauthenticatedReader *budgetedReader
 	// unauthenticatedLines and unauthenticatedFailures are the budgets of
 	// audit lines for calls never authenticated
 	// (Options.UnauthenticatedAuditLinesPerSecond each): refusals, and
@@ -217,7 +218,7 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 		goneLicences:            &ttlMemo[[]string]{now: opts.Now, ttl: goneLicencesTTL},
 		revocationLists:         &listMemo{ttlMemo[builtList]{now: opts.Now, ttl: revocationListTTL}},
 		verifying:               make(slots, opts.MaxConcurrentVerifications),
-		unauthenticatedReads:    newBudget(opts.UnauthenticatedReadsPerSecond, opts.Now),
+		unauthenticatedReader:   &budgetedReader{Reader: reader, budget: newBudget(opts.UnauthenticatedReadsPerSecond, opts.Now)},
 		unauthenticatedLines:    newBudget(opts.UnauthenticatedAuditLinesPerSecond, opts.Now),
 		unauthenticatedFailures: newBudget(opts.UnauthenticatedAuditLinesPerSecond, opts.Now),
 	}

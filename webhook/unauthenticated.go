@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,25 +22,35 @@ var errReadsSpent = &callbackError{code: koogallery.ResultInternalError,
 	msg: "the receiver is confirming too many names it does not hold; retry"}
 
 // readBeforeAuth gets key into obj for a request whose signature is not
-// yet checked: from the cache, and from the API server (when fresh, or to
-// confirm a miss: "does not exist" must never rest on a stale cache) only
-// while the budget of such reads lasts; errReadsSpent when it does not.
-// A key that is no object name is errInvalidName, read nowhere.
+// yet checked: as getConfirmed does (the cache, then the API server to
+// confirm a miss), or from the API server alone when fresh; either read of
+// the API server only while the budget of such reads lasts, errReadsSpent
+// when it does. A key that is no object name is errInvalidName, read
+// nowhere.
 func (r *Receiver) readBeforeAuth(ctx context.Context, key types.NamespacedName, obj client.Object, fresh bool) error {
-	if len(validation.IsDNS1123Subdomain(key.Name)) > 0 {
-		return errInvalidName
-	}
-	if !fresh {
-		if err := r.client.Get(ctx, key, obj); !apierrors.IsNotFound(err) {
-			return err
+	if fresh {
+		if len(validation.IsDNS1123Subdomain(key.Name)) > 0 {
+			return errInvalidName
 		}
+		return r.unauthenticatedReader.Get(ctx, key, obj)
 	}
-	if _, ok := r.unauthenticatedReads.take(); !ok {
+	return getConfirmed(ctx, r.client, r.unauthenticatedReader, key, obj)
+}
+
+// budgetedReader reads from the API server while its budget lasts, and
+// counts each read made or refused (kooper_receiver_unauthenticated_reads_total).
+type budgetedReader struct {
+	client.Reader
+	budget *budget
+}
+
+func (b budgetedReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := b.budget.take(); !ok {
 		unauthenticatedReadsTotal.WithLabelValues(readRefused).Inc()
 		return errReadsSpent
 	}
 	unauthenticatedReadsTotal.WithLabelValues(readAllowed).Inc()
-	return r.reader.Get(ctx, key, obj)
+	return b.Reader.Get(ctx, key, obj, opts...)
 }
 
 // budget allows perSecond takes a second, up to a second's worth at once,
