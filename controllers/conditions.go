@@ -1,7 +1,9 @@
 package controllers
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,6 +49,41 @@ func removeCondition(obj conditioned, condTypes ...string) {
 func setStalled(obj conditioned, reason, msg string) {
 	setCondition(obj, saasv1alpha1.StalledCondition, metav1.ConditionTrue, reason, msg)
 	removeCondition(obj, saasv1alpha1.ReconcilingCondition)
+}
+
+// keepStoredConditions leaves each of after's conditions that a reader of
+// the stored status would not see change as it was stored: with its stored
+// lastTransitionTime while its status is the stored one, and in its stored
+// place in the list. A pass that clears a condition and sets it again (a
+// step clears Stalled once the plan is found, a later one stalls again)
+// has not changed it for any reader, since only written status is seen;
+// without this it would carry the pass's time and go to the end of the
+// list, so every such pass would write the status, and "stalled since"
+// would always be now. SetStatusCondition keeps both for a condition set
+// over itself. Conditions new in after follow the stored ones, in their
+// order.
+func keepStoredConditions(stored []metav1.Condition, after *[]metav1.Condition) {
+	place := make(map[string]int, len(stored))
+	for i, c := range stored {
+		place[c.Type] = i
+	}
+	for i := range *after {
+		c := &(*after)[i]
+		if old := apimeta.FindStatusCondition(stored, c.Type); old != nil && old.Status == c.Status {
+			c.LastTransitionTime = old.LastTransitionTime
+		}
+	}
+	slices.SortStableFunc(*after, func(a, b metav1.Condition) int {
+		return cmp.Compare(placeOf(place, a.Type), placeOf(place, b.Type))
+	})
+}
+
+// placeOf is condType's index in the stored list, or past its end.
+func placeOf(place map[string]int, condType string) int {
+	if i, ok := place[condType]; ok {
+		return i
+	}
+	return len(place)
 }
 
 // setReady is the one writer of an object's Ready condition, summed up

@@ -117,6 +117,9 @@ func (r *SaaSTenantReconciler) patchStatus(ctx context.Context, before, stored, 
 	} else {
 		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
 	}
+	// Before deriveStatus compares the two: a condition set again this
+	// pass is not a change.
+	keepStoredConditions(stored.Status.Conditions, &after.Status.Conditions)
 	r.deriveStatus(stored, after)
 	if wait := r.provisionedHold(stored, after, reconcileErr); wait > 0 {
 		if result.RequeueAfter == 0 || wait < result.RequeueAfter {

@@ -2,37 +2,77 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // patchStatusIfChanged writes after's status as a merge patch from before,
-// unless the two statuses are equal. It reports whether it wrote. The patch
-// carries the resourceVersion of after (the newest version this reconcile
-// saw, read or written), so a status decided on a stale read is refused
-// with a Conflict instead of overwriting a newer one. An object deleted
-// meanwhile has no status left to keep: not an error.
+// unless the two statuses are equal or the patch would change nothing
+// stored. It reports whether it wrote. The patch carries the
+// resourceVersion of after (the newest version this reconcile saw, read or
+// written), so a status decided on a stale read is refused with a Conflict
+// instead of overwriting a newer one. An object deleted meanwhile has no
+// status left to keep: not an error. Conditions of after whose status is
+// the one stored keep their stored time (keepStoredConditions).
 func patchStatusIfChanged(ctx context.Context, c client.Client, before, after client.Object, beforeStatus, afterStatus any) (bool, error) {
+	if b, a, ok := conditionsOf(before, after); ok {
+		conds := a.GetConditions()
+		keepStoredConditions(b, &conds)
+		a.SetConditions(conds)
+	}
 	if apiequality.Semantic.DeepEqual(beforeStatus, afterStatus) {
 		return false, nil
 	}
 	base := before.DeepCopyObject().(client.Object)
 	base.SetResourceVersion(after.GetResourceVersion())
-	patch := client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
-	if err := c.Status().Patch(ctx, after, patch); err != nil {
+	data, err := client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}).Data(after)
+	if err != nil {
+		return false, fmt.Errorf("failed to compute the status patch: %w", err)
+	}
+	if changes, err := patchChangesStatus(data); err != nil || !changes {
+		// Equal as stored, unequal in memory: a time finer than the API's
+		// seconds, say. A write would be a request that changes nothing.
+		return false, err
+	}
+	if err := c.Status().Patch(ctx, after, client.RawPatch(types.MergePatchType, data)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return false, nil
 		}
 		return false, fmt.Errorf("failed to patch the status: %w", err)
 	}
 	return true, nil
+}
+
+// conditionsOf returns before's conditions and after, when both have
+// conditions.
+func conditionsOf(before, after client.Object) ([]metav1.Condition, conditioned, bool) {
+	b, ok := before.(conditioned)
+	a, ok2 := after.(conditioned)
+	if !ok || !ok2 {
+		return nil, nil, false
+	}
+	return b.GetConditions(), a, true
+}
+
+// patchChangesStatus reports whether a merge patch sets anything in the
+// status (one carrying only the resourceVersion precondition does not).
+func patchChangesStatus(data []byte) (bool, error) {
+	var patch map[string]json.RawMessage
+	if err := json.Unmarshal(data, &patch); err != nil {
+		return false, fmt.Errorf("failed to read the status patch: %w", err)
+	}
+	_, changes := patch["status"]
+	return changes, nil
 }
 
 // conflictRequeueDelay is how soon a reconcile whose status write met a
