@@ -393,13 +393,16 @@ func (r *SaaSTenantReconciler) childGVK(gk schema.GroupKind) (schema.GroupVersio
 	if gk == secretKind || gk == configMapKind {
 		return gk.WithVersion("v1"), true
 	}
-	for _, child := range TenantChildTypes() {
-		gvk, err := apiutil.GVKForObject(child, r.Scheme)
-		if err == nil && gvk.GroupKind() == gk {
-			return gvk, true
+	r.childKindsOnce.Do(func() {
+		r.childKinds = map[schema.GroupKind]schema.GroupVersionKind{}
+		for _, child := range TenantChildTypes() {
+			if gvk, err := apiutil.GVKForObject(child, r.Scheme); err == nil {
+				r.childKinds[gvk.GroupKind()] = gvk
+			}
 		}
-	}
-	return schema.GroupVersionKind{}, false
+	})
+	gvk, ok := r.childKinds[gk]
+	return gvk, ok
 }
 
 // childObject is an empty typed object of kind gk called name in namespace.
@@ -426,6 +429,25 @@ func (r *SaaSTenantReconciler) childObject(gk schema.GroupKind, namespace, name 
 // Secrets and ConfigMaps from the API server), as an unstructured object;
 // nil when there is none.
 func (r *SaaSTenantReconciler) readChild(ctx context.Context, gk schema.GroupKind, namespace, name string) (*unstructured.Unstructured, error) {
+	obj, err := r.readChildObject(ctx, gk, namespace, name)
+	if err != nil || obj == nil {
+		return nil, err
+	}
+	// The conversion copies what it reads into maps of its own, so the
+	// cache's object, read without a copy, stays as it is.
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetGroupVersionKind(obj.GetObjectKind().GroupVersionKind())
+	return u, nil
+}
+
+// readChildObject is readChild's object as its Go type, with its kind set;
+// nil when there is none. Read from the cache without a copy: the caller
+// only reads it.
+func (r *SaaSTenantReconciler) readChildObject(ctx context.Context, gk schema.GroupKind, namespace, name string) (client.Object, error) {
 	obj, err := r.childObject(gk, namespace, name)
 	if err != nil {
 		return nil, err
@@ -435,19 +457,14 @@ func (r *SaaSTenantReconciler) readChild(ctx context.Context, gk schema.GroupKin
 	if r.notCached(obj) {
 		reader = r.Reader
 	}
-	if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj); err != nil {
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("failed to read %s %s/%s: %w", gk.Kind, namespace, name, err)
 	}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return nil, err
-	}
-	u := &unstructured.Unstructured{Object: m}
-	u.SetGroupVersionKind(gvk)
-	return u, nil
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	return obj, nil
 }
 
 // removeChild deletes the tenant's object of kind gk, if the cache (or,
@@ -482,19 +499,19 @@ func (r *SaaSTenantReconciler) observeChart(ctx context.Context, s *tenantState)
 			continue
 		}
 		checked++
-		u, err := r.readChild(ctx, gk, t.Status.Namespace, e.Name)
+		obj, err := r.readChildObject(ctx, gk, t.Status.Namespace, e.Name)
 		if err != nil {
 			return failed(err)
 		}
-		if u == nil {
+		if obj == nil {
 			notCurrent = append(notCurrent, e.Kind+"/"+e.Name+": not created yet")
 			continue
 		}
-		if !s.observedApplied(e.Kind, u) {
+		if !s.observedApplied(e.Kind, obj) {
 			notCurrent = append(notCurrent, e.Kind+"/"+e.Name+": the change just applied is not observed yet")
 			continue
 		}
-		res, err := status.Compute(u)
+		res, err := tenantobjects.Status(obj, obj.GetObjectKind().GroupVersionKind())
 		switch {
 		case err != nil:
 			notCurrent = append(notCurrent, fmt.Sprintf("%s/%s: %v", e.Kind, e.Name, err))

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -20,6 +21,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -103,6 +105,11 @@ type SaaSTenantReconciler struct {
 	keyFlight singleflight.Group
 	// Charts fetches and renders the charts of products with spec.chart.
 	Charts *Charts
+	// childKinds maps each kind of TenantChildTypes to the version kooper
+	// reads it in (childGVK), built once: every pass of a chart tenant asks
+	// it for each of its objects.
+	childKinds     map[schema.GroupKind]schema.GroupVersionKind
+	childKindsOnce sync.Once
 }
 
 // tenantState carries one reconcile's findings from step to step.

@@ -2,6 +2,9 @@ package tenantobjects
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -13,9 +16,11 @@ import (
 // typed object of kind gvk as read back from the API server or a cache:
 // objects from a cache carry no kind of their own, and kstatus judges a
 // Deployment, StatefulSet, Job or claim by rules of its kind. It fails
-// when obj does not convert or kstatus cannot read it.
+// when obj does not convert or kstatus cannot read it. Only what kstatus
+// reads is converted (kstatusView): obj is left as it is, and may be a
+// cache's own copy.
 func Status(obj client.Object, gvk schema.GroupVersionKind) (*status.Result, error) {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(kstatusView(obj))
 	if err != nil {
 		return nil, err
 	}
@@ -69,4 +74,34 @@ func replicasOrOne(replicas *int32) int32 {
 		return 1
 	}
 	return *replicas
+}
+
+// kstatusView is a shallow copy of obj holding what kstatus reads of any
+// kind (the generation, the deletion time, the spec's counts and strategy,
+// the status), without what it never reads and costs most to convert:
+// names, labels, annotations, and the pod and claim templates of
+// workloads. A pass of a tenant judges its workloads each time, and a
+// Deployment's template is most of it. TestKstatusJudgesTheViewAsTheWhole
+// holds the two to the same judgement.
+func kstatusView(obj client.Object) client.Object {
+	meta := metav1.ObjectMeta{Generation: obj.GetGeneration(), DeletionTimestamp: obj.GetDeletionTimestamp()}
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		v := *o
+		v.ObjectMeta, v.Spec.Template = meta, corev1.PodTemplateSpec{}
+		return &v
+	case *appsv1.StatefulSet:
+		v := *o
+		v.ObjectMeta, v.Spec.Template, v.Spec.VolumeClaimTemplates = meta, corev1.PodTemplateSpec{}, nil
+		return &v
+	case *batchv1.Job:
+		v := *o
+		v.ObjectMeta, v.Spec.Template = meta, corev1.PodTemplateSpec{}
+		return &v
+	case *batchv1.CronJob:
+		v := *o
+		v.ObjectMeta, v.Spec.JobTemplate = meta, batchv1.JobTemplateSpec{}
+		return &v
+	}
+	return obj
 }

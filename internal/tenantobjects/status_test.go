@@ -59,12 +59,8 @@ func TestStatusJudgesACachedObjectByItsKind(t *testing.T) {
 // current that kstatus calls current. Every combination of generations
 // and counts up to three pods is tried against kstatus itself.
 func TestCurrentsShortcutNeverDisagreesWithKstatus(t *testing.T) {
-	deployment := appsv1.SchemeGroupVersion.WithKind("Deployment")
-	statefulSet := appsv1.SchemeGroupVersion.WithKind("StatefulSet")
-	specs := []*int32{nil, ptr.To[int32](0), ptr.To[int32](1), ptr.To[int32](3)}
-	counts := []int32{0, 1, 2, 3}
 	checked, current := 0, 0
-	check := func(obj client.Object, gvk schema.GroupVersionKind) {
+	eachWorkloadOfTheGrid(func(obj client.Object, gvk schema.GroupVersionKind) {
 		checked++
 		res, err := Status(obj, gvk)
 		if err != nil || res.Status != status.CurrentStatus {
@@ -74,14 +70,28 @@ func TestCurrentsShortcutNeverDisagreesWithKstatus(t *testing.T) {
 		if !Current(obj, gvk) {
 			t.Fatalf("kstatus finds %s current, Current does not: %+v", gvk.Kind, obj)
 		}
+	})
+	if current == 0 {
+		t.Fatalf("none of %d objects was current: the grid tries nothing", checked)
 	}
+	t.Logf("%d objects, %d of them current by kstatus", checked, current)
+}
+
+// eachWorkloadOfTheGrid calls f with a Deployment and StatefulSets (each
+// update strategy) for every combination of observed generation, replicas
+// asked for, and pods (up to three) created, updated, ready and available.
+func eachWorkloadOfTheGrid(f func(client.Object, schema.GroupVersionKind)) {
+	deployment := appsv1.SchemeGroupVersion.WithKind("Deployment")
+	statefulSet := appsv1.SchemeGroupVersion.WithKind("StatefulSet")
+	specs := []*int32{nil, ptr.To[int32](0), ptr.To[int32](1), ptr.To[int32](3)}
+	counts := []int32{0, 1, 2, 3}
 	for _, observed := range []int64{0, 1, 2} {
 		for _, spec := range specs {
 			for _, replicas := range counts {
 				for _, updated := range counts {
 					for _, ready := range counts {
 						for _, available := range counts {
-							d := &appsv1.Deployment{
+							f(&appsv1.Deployment{
 								ObjectMeta: metav1.ObjectMeta{Name: "app", Generation: 2},
 								Spec:       appsv1.DeploymentSpec{Replicas: spec},
 								Status: appsv1.DeploymentStatus{ObservedGeneration: observed, Replicas: replicas,
@@ -90,17 +100,15 @@ func TestCurrentsShortcutNeverDisagreesWithKstatus(t *testing.T) {
 										{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue},
 										{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"},
 									}},
-							}
-							check(d, deployment)
+							}, deployment)
 							for _, strategy := range statefulSetStrategies {
-								s := &appsv1.StatefulSet{
+								f(&appsv1.StatefulSet{
 									ObjectMeta: metav1.ObjectMeta{Name: "db", Generation: 2},
 									Spec:       appsv1.StatefulSetSpec{Replicas: spec, UpdateStrategy: strategy},
 									Status: appsv1.StatefulSetStatus{ObservedGeneration: observed, Replicas: replicas,
 										UpdatedReplicas: updated, ReadyReplicas: ready, CurrentReplicas: available,
 										CurrentRevision: "r1", UpdateRevision: "r1"},
-								}
-								check(s, statefulSet)
+								}, statefulSet)
 							}
 						}
 					}
@@ -108,10 +116,6 @@ func TestCurrentsShortcutNeverDisagreesWithKstatus(t *testing.T) {
 			}
 		}
 	}
-	if current == 0 {
-		t.Fatalf("none of %d objects was current: the grid tries nothing", checked)
-	}
-	t.Logf("%d objects, %d of them current by kstatus", checked, current)
 }
 
 // statefulSetStrategies are the update strategies the grid tries: kstatus
