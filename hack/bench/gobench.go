@@ -18,11 +18,13 @@ type goBenchmark struct {
 // goBenchRuns are the go benchmarks the report includes: the receiver's
 // overhead next to a bare handler, 200 tenants through the controller next
 // to direct creates, each pair run in one process, the API server's CPU
-// per kind of request a tenant sends, and what the informers hold per
-// tenant with and without kooper's cache transform.
+// per kind of request a tenant sends, what one pass of a settled tenant
+// costs (a restart's per tenant), and what the informers hold per tenant
+// with and without kooper's cache transform.
 var goBenchRuns = [][]string{
 	{"-bench=.", "-benchmem", "./webhook"},
 	{"-bench=200Tenants", "-benchtime=1x", "./controllers"},
+	{"-bench=SettledTenantPass", "-benchmem", "./controllers"},
 	{"-bench=APIServerCPU", "-benchtime=1x", "./api/v1alpha1"},
 	{"-bench=CachedTenantObjects", "-benchtime=1x", "./internal/intern"},
 }
