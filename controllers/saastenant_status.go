@@ -229,7 +229,7 @@ func (r *SaaSTenantReconciler) recordTransitions(before, after *saasv1alpha1.Saa
 	// A release ends a stall without the product or plan coming back.
 	if old := was(saasv1alpha1.StalledCondition); old != nil && old.Status == metav1.ConditionTrue && is(saasv1alpha1.StalledCondition) == nil &&
 		after.Spec.State != saasv1alpha1.StateReleased {
-		r.event(after, corev1.EventTypeNormal, "Recovered", "The tenant's product and plan are available again")
+		r.event(after, corev1.EventTypeNormal, "Recovered", fmt.Sprintf("Provisioning resumed: what stalled it (%s) is resolved", old.Reason))
 	}
 }
 
