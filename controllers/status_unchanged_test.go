@@ -93,7 +93,7 @@ func tenantReconcilerLikeSetup(t *testing.T, c client.Client) *SaaSTenantReconci
 	return &SaaSTenantReconciler{Client: c, Reader: k8sClient, Scheme: k8sClient.Scheme(),
 		Recorder: events.NewFakeRecorder(100), Clock: fakeClock, Orders: MarketplaceOrderClients(marketplace.server.URL),
 		Charts: &Charts{}, Options: TenantOptions{SecretNamespace: operatorNamespace, IngressNamespace: "ingress-nginx",
-			MonitoringNamespace: monitoringNamespace, ClusterCIDRs: append(testPodCIDRs, testServiceCIDRs...),
+			MonitoringNamespace: monitoringNamespace, ClusterCIDRs: slices.Concat(testPodCIDRs, testServiceCIDRs),
 			FieldOwner: fieldOwner, MaxConcurrentReconciles: 1, KubeVersion: version.GitVersion}}
 }
 
