@@ -129,6 +129,8 @@ func TestConfigurationFilesFollowTheirConfigMap(t *testing.T) {
 	g.Expect(k8sClient.Create(testContext(t), source)).To(Succeed())
 	recovered := eventuallyTenant(t, tenant.Name, provisioned)
 	g.Expect(apimeta.FindStatusCondition(recovered.Status.Conditions, saasv1alpha1.StalledCondition)).To(BeNil())
+	// The Event names what was resolved, not always the product and plan.
+	expectEventSaying(t, tenant.Name, "Recovered", saasv1alpha1.ConfigMapNotFoundReason)
 	ns := "tenant-" + tenant.Name
 	cm := getObject(t, &corev1.ConfigMap{}, ns, tenantobjects.ConfigMapName)
 	g.Expect(cm.Data).To(Equal(map[string]string{"app.conf": "id=" + tenant.Name}))

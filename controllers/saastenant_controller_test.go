@@ -409,6 +409,7 @@ func TestMissingProductStallsAndRecovers(t *testing.T) {
 	recovered := eventuallyTenant(t, tenant.Name, provisioned)
 	g.Expect(apimeta.FindStatusCondition(recovered.Status.Conditions, saasv1alpha1.StalledCondition)).To(BeNil())
 	expectTenantEvent(t, tenant.Name, corev1.EventTypeNormal, "Recovered")
+	expectEventSaying(t, tenant.Name, "Recovered", saasv1alpha1.ProductNotFoundReason)
 }
 
 func TestMissingPlanStallsAndRecovers(t *testing.T) {
