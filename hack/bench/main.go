@@ -53,6 +53,9 @@ type config struct {
 	// feature gate (cacheConsistencyGate).
 	cacheConsistencyCheck bool
 	goBench               bool
+	// cpus is where the provisioning phases run each process: cpusSplit
+	// or cpusShared (cpus.go).
+	cpus string
 }
 
 func parseFlags() (config, error) {
@@ -76,6 +79,7 @@ func parseFlags() (config, error) {
 	flag.IntVar(&c.clusterQPS, "cluster-qps", envInt("BENCH_CLUSTER_QPS", 1000), "client QPS of kube-controller-manager and kube-scheduler; their defaults (20, 50) would cap every way of provisioning alike; 0 keeps them (BENCH_CLUSTER_QPS)")
 	flag.IntVar(&c.nodes, "nodes", envInt("BENCH_NODES", 0), "kwok nodes, each holding 250 pods; 0 (the default) is enough for every pod of the run with a tenth to spare: 18 with the other defaults (BENCH_NODES)")
 	flag.BoolVar(&c.cacheConsistencyCheck, "cache-consistency-check", cacheConsistencyCheck, "run kube-apiserver with its watch-cache consistency check (the DetectCacheInconsistency feature gate, on by default since Kubernetes 1.34): every 5 to 7.5 minutes it reads each resource whole from etcd, about 10 s of CPU per 10,000 SaaSTenants here, landing in whichever way runs; off (the default since 2026-12-04) keeps that lump out of the ways' ratios (BENCH_CACHE_CONSISTENCY_CHECK: true or false)")
+	flag.StringVar(&c.cpus, "cpus", envOr("BENCH_CPUS", cpusSplit), "where the provisioning phases (throughput, chart tenants) run each process: split (the default since 2026-12-05) puts the control plane (kube-apiserver, etcd, kube-controller-manager, kube-scheduler) on the first half of the CPUs and kooper, kwok and the bench on the rest, as a cluster whose control plane has nodes of its own (CCE's) runs them, so that their ratios are of the control plane's capacity; shared (every run before) lets every process use every CPU, so that kooper's own CPU is taken from the API server's. The receiver's rates and the scale run are always shared (BENCH_CPUS)")
 	flag.BoolVar(&c.goBench, "go-bench", envOr("BENCH_GO", "1") != "0", "run the go test benchmarks of ./webhook and ./controllers first (BENCH_GO=0 skips them)")
 	flag.Parse()
 	if cacheConsistencyErr != nil {
@@ -99,6 +103,9 @@ func parseFlags() (config, error) {
 	case saasv1alpha1.TLSCertificateCopied, saasv1alpha1.TLSCertificateIngressController:
 	default:
 		return c, fmt.Errorf("--tls-certificate must be Copied or IngressController, got %q", c.tlsCertificate)
+	}
+	if c.cpus != cpusSplit && c.cpus != cpusShared {
+		return c, fmt.Errorf("--cpus must be %s or %s, got %q", cpusSplit, cpusShared, c.cpus)
 	}
 	if c.memoryLimit != "none" {
 		if _, err := resource.ParseQuantity(c.memoryLimit); err != nil {
@@ -189,7 +196,7 @@ func run(ctx context.Context, c config) error {
 	if err := removeEarlierOutputs(c.out); err != nil {
 		return err
 	}
-	r := &results{Config: c, Started: time.Now()}
+	r := &results{Config: c, Started: time.Now(), CPUs: map[string]string{}}
 	// The go benchmarks start their own envtest API servers: run them before
 	// the local cluster, so neither competes with the other for the CPUs.
 	if c.goBench {
@@ -205,18 +212,28 @@ func run(ctx context.Context, c config) error {
 	}
 	defer b.stop()
 	r.Versions = b.versions(ctx)
+	// The provisioning phases compare ways by their rates, which --cpus
+	// decides whose CPU counts against; the others measure absolute times
+	// against targets set with every process on every CPU.
 	phases := []struct {
-		name string
-		run  func(context.Context, *results) error
+		name         string
+		run          func(context.Context, *results) error
+		placesOnCPUs bool
 	}{
-		{"receiver latency at fixed arrival rates", b.receiverRates},
-		{"provisioning throughput", b.throughput},
-		{"chart tenants", b.chartRun},
-		{"scale", b.scaleRun},
+		{"receiver latency at fixed arrival rates", b.receiverRates, false},
+		{phaseThroughput, b.throughput, true},
+		{phaseChart, b.chartRun, true},
+		{"scale", b.scaleRun, false},
 	}
 	for _, p := range phases {
 		logf("Phase: %s", p.name)
-		if err := p.run(ctx, r); err != nil {
+		restore := func() {}
+		if p.placesOnCPUs {
+			restore, r.CPUs[p.name] = b.placeCPUs()
+		}
+		err := p.run(ctx, r)
+		restore()
+		if err != nil {
 			// Keep what was measured: a report with a missing section says
 			// more than none.
 			r.Failures = append(r.Failures, fmt.Sprintf("%s: %v", p.name, err))
@@ -234,6 +251,13 @@ func run(ctx context.Context, c config) error {
 	}
 	return nil
 }
+
+// The provisioning phases' names, under which results.CPUs records how
+// each ran.
+const (
+	phaseThroughput = "provisioning throughput"
+	phaseChart      = "chart tenants"
+)
 
 // benchOutputs are the names a run writes into its output directory: the
 // report, its plots, its profiles and the chart phase's values.

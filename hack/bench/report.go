@@ -34,6 +34,8 @@ type results struct {
 	Chart             *chartResult
 	Scale             *scaleResult
 	Failures          []string
+	// CPUs is how each phase that placeCPUs placed ran, by its name.
+	CPUs map[string]string
 }
 
 // machine describes the host: CPU model, cores, memory, kernel, Go.
@@ -158,6 +160,7 @@ func writeReport(dir string, r *results) (string, error) {
 			"(the direct creates returning; for kooper, its Provisioned condition), before kube-controller-manager, the scheduler and kwok make the workload Available. "+
 			"kooper writes Provisioned with Ready unless Ready takes longer than --provisioned-status-delay (30 s by default): "+
 			"kooper's \"Written\" is then its Ready, and a ratio of writing rates compares kooper's Ready with the other way's writes.\n", r.Config.concurrency)
+		writeCPULayout(p, r.CPUs[phaseThroughput])
 		ways := r.Provision
 		if r.RecordCeiling != nil {
 			ways = append(slices.Clone(ways), *r.RecordCeiling)
@@ -291,6 +294,20 @@ func writeProvisionTable(p func(string, ...any), runs []provisionRun) {
 
 // writeCPUTable writes the CPU each way cost per tenant, and each way's
 // API server CPU against the first way's (kooper's).
+// writeCPULayout says on which CPUs a provisioning phase ran its
+// processes (placeCPUs), and so what its ratios compare.
+func writeCPULayout(p func(string, ...any), layout string) {
+	if layout == "" {
+		return
+	}
+	meaning := "each way's rate is then of the control plane's CPU alone, as on a cluster whose control plane has nodes of its own (CCE's): " +
+		"kooper's own CPU does not take from the API server's"
+	if strings.HasPrefix(layout, cpusShared) {
+		meaning = "kooper's own CPU is then taken from the API server's, which no cluster whose control plane has nodes of its own does"
+	}
+	p("CPUs (--cpus): %s; %s.\n", layout, meaning)
+}
+
 func writeCPUTable(p func(string, ...any), runs []provisionRun) {
 	if len(runs) == 0 || runs[0].CPUPerTenant == nil {
 		return
@@ -405,6 +422,7 @@ func writeChart(p func(string, ...any), dir string, r *results) error {
 		"Current by kstatus, as kooper's Available); the same inside each tenant's record (the SaaSTenant's create and one status write, "+
 		"kooper's controllers stopped); one `helm install --wait` per tenant of the same chart and values (→ helm returning%s). "+
 		"\"Written\" is as in the throughput run's table. Phase wall time, setup included: %s.\n", r.Config.concurrency, helmSkipped(r.Config), ch.Duration.Round(time.Second))
+	writeCPULayout(p, r.CPUs[phaseChart])
 	ways := ch.Provision
 	if ch.Record != nil {
 		ways = append(slices.Clone(ways), *ch.Record)
