@@ -19,9 +19,9 @@ import (
 // shared: every process on every CPU, the machine's scheduler deciding.
 // kooper's two processes then take their CPU from the same two cores as
 // kube-apiserver, so a millisecond kooper spends is a millisecond the API
-// server does not have, which no cluster kooper runs on does: on CCE, as
-// on any managed Kubernetes, the control plane has nodes of its own, and
-// kooper's pods run on the worker nodes.
+// server does not have. On CCE, as on any managed Kubernetes, that is not
+// so: the control plane has nodes of its own, and kooper's pods run on
+// the worker nodes.
 //
 // split: that topology on one machine. The control plane (kube-apiserver,
 // etcd, kube-controller-manager, kube-scheduler) runs on the first half of
