@@ -136,8 +136,9 @@ func (c *Cluster) nodeDir(parts ...string) string {
 func (c *Cluster) containerdSocket() string { return c.nodeDir("containerd.sock") }
 
 // startNode starts containerd, imports the images, starts kubelet,
-// kube-proxy and kube-router, and waits until the node is Ready and
-// kube-router enforces NetworkPolicy.
+// kube-router and kube-proxy, and waits until the node is Ready,
+// kube-router enforces NetworkPolicy and kube-proxy serves the API
+// server's Service.
 func (c *Cluster) startNode(ctx context.Context) error {
 	root := filepath.Dir(filepath.Dir(c.Tools.EnvtestDir))
 	tools, err := findNodeTools(root, c.node.DebianContainerd)
@@ -159,13 +160,16 @@ func (c *Cluster) startNode(ctx context.Context) error {
 	if err := c.startKubelet(tools); err != nil {
 		return err
 	}
-	if err := c.startKubeProxy(tools); err != nil {
-		return err
-	}
 	if err := c.waitForNode(ctx); err != nil {
 		return err
 	}
 	if err := c.startKubeRouter(ctx, tools); err != nil {
+		return err
+	}
+	// kube-proxy after kube-router's first rules: started beside it, its
+	// first sync could fail while kube-router wrote its chains, and in
+	// CI on 2026-12-06 it then did not sync again within two minutes.
+	if err := c.startKubeProxy(tools); err != nil {
 		return err
 	}
 	return c.waitForServiceProxy(ctx)
@@ -174,8 +178,9 @@ func (c *Cluster) startNode(ctx context.Context) error {
 // waitForServiceProxy waits until kube-proxy has written the API server's
 // Service: a pod started before then cannot reach the API server, and
 // kooper's exit and restart for it would fail the tests that no kooper pod
-// restarts. kube-proxy's first syncs may fail while kube-router writes its
-// own chains ("Chain 'KUBE-FORWARD' does not exist"); it retries them.
+// restarts. kube-proxy starts once kube-router has written its chains:
+// a sync of kube-proxy's while kube-router writes them fails ("Chain
+// 'KUBE-FORWARD' does not exist").
 func (c *Cluster) waitForServiceProxy(ctx context.Context) error {
 	return c.poll(ctx, "kube-proxy's rules for the API server's Service", func(ctx context.Context) (bool, error) {
 		out, err := exec.CommandContext(ctx, "iptables", "-t", "nat", "-S", "KUBE-SERVICES").CombinedOutput()
