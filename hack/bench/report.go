@@ -292,8 +292,6 @@ func writeProvisionTable(p func(string, ...any), runs []provisionRun) {
 	}
 }
 
-// writeCPUTable writes the CPU each way cost per tenant, and each way's
-// API server CPU against the first way's (kooper's).
 // writeCPULayout says on which CPUs a provisioning phase ran its
 // processes (placeCPUs), and so what its ratios compare.
 func writeCPULayout(p func(string, ...any), layout string) {
@@ -308,6 +306,8 @@ func writeCPULayout(p func(string, ...any), layout string) {
 	p("CPUs (--cpus): %s; %s.\n", layout, meaning)
 }
 
+// writeCPUTable writes the CPU each way cost per tenant, and each way's
+// API server CPU against the first way's (kooper's).
 func writeCPUTable(p func(string, ...any), runs []provisionRun) {
 	if len(runs) == 0 || runs[0].CPUPerTenant == nil {
 		return
