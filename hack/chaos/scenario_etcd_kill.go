@@ -24,18 +24,18 @@ func killEtcd(ctx context.Context, h *harness) row {
 	r := row{name: etcdKillName, setup: fmt.Sprintf("%d purchases, a %.0f/s stream; etcd killed with a fifth acknowledged and tenants provisioning, started again %s later",
 		size.tenants, size.rate, size.down)}
 	t := h.startPurchases(ctx, "CHAOSETCD", size)
-	leader := -1
-	ready := waitUntil(ctx, 2*time.Minute, func() bool {
-		var err error
-		if leader, _, err = h.leader(ctx); err != nil {
-			return false
+	var ready bool
+	r.inFlight, ready = strikeWhen(ctx, 2*time.Minute, func() (inFlight, bool) {
+		leader, _, err := h.leader(ctx)
+		if err != nil || t.driver.acknowledgedCount() < size.tenants/5 {
+			return inFlight{}, false
 		}
-		return t.driver.acknowledgedCount() >= size.tenants/5 && h.activeReconciles(ctx, leader) > 0 && h.tenantsNotReady(ctx) > 0
+		f := h.measureInFlight(ctx, t.driver, leader)
+		return f, f.reconciles > 0 && f.provisioning > 0
 	})
 	if !ready {
 		r.injectionErr = "the leader never had reconciles running and tenants provisioning with a fifth of the purchases acknowledged"
 	}
-	r.inFlight = h.measureInFlight(ctx, t.driver, leader)
 	r.inFlight.callbacks = awaitCallbackInFlight(ctx, t.driver)
 	faultStart := time.Now()
 	if err := h.stack.Cluster.KillEtcd(); err != nil {

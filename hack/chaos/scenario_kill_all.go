@@ -20,18 +20,20 @@ func killEveryProcess(ctx context.Context, h *harness) row {
 	r := row{name: killAllName, setup: fmt.Sprintf("%d purchases, a %.0f/s stream; 2 receivers and 2 controllers killed with a fifth acknowledged and reconciles running, started again %s later",
 		size.tenants, size.rate, size.down)}
 	t := h.startPurchases(ctx, "CHAOSALL", size)
-	leader, holder := -1, ""
-	ready := waitUntil(ctx, 2*time.Minute, func() bool {
+	holder := ""
+	var ready bool
+	r.inFlight, ready = strikeWhen(ctx, 2*time.Minute, func() (inFlight, bool) {
+		var leader int
 		var err error
-		if leader, holder, err = h.leader(ctx); err != nil {
-			return false
+		if leader, holder, err = h.leader(ctx); err != nil || t.driver.acknowledgedCount() < size.tenants/5 {
+			return inFlight{}, false
 		}
-		return t.driver.acknowledgedCount() >= size.tenants/5 && h.activeReconciles(ctx, leader) > 0
+		f := h.measureInFlight(ctx, t.driver, leader)
+		return f, f.reconciles > 0
 	})
 	if !ready {
 		r.injectionErr = "the leader never had reconciles running with a fifth of the purchases acknowledged"
 	}
-	r.inFlight = h.measureInFlight(ctx, t.driver, leader)
 	r.inFlight.callbacks = awaitCallbackInFlight(ctx, t.driver)
 	faultStart := time.Now()
 	if err := h.stack.KillAll(); err != nil {
@@ -65,9 +67,13 @@ const callbackWait = 10 * time.Second
 
 // awaitCallbackInFlight waits (up to callbackWait) for a moment a callback
 // awaits an answer, so that the strike also hits one, and returns how many
-// do: read just before the strike, since they are answered in
-// milliseconds.
+// did at that moment (0 if none came): the count the wait ended on, not a
+// second read, since callbacks are answered in milliseconds.
 func awaitCallbackInFlight(ctx context.Context, d *driver) int {
-	waitUntil(ctx, callbackWait, func() bool { return d.inFlight.Load() > 0 })
-	return int(d.inFlight.Load())
+	n := 0
+	waitUntil(ctx, callbackWait, func() bool {
+		n = int(d.inFlight.Load())
+		return n > 0
+	})
+	return n
 }

@@ -43,14 +43,18 @@ func queryOrderOutage(ctx context.Context, h *harness) row {
 	t := h.startStream(ctx, qorderPrefix, h.cfg.qorderTenants, rate, outage)
 	// Strike once purchases are acknowledged and some tenant is still on
 	// its way, so that the outage catches tenants waiting.
-	ready := waitUntil(ctx, time.Minute, func() bool {
-		return t.driver.acknowledgedCount() >= 3 && h.tenantsNotReady(ctx) > 0
+	var ready bool
+	r.inFlight, ready = strikeWhen(ctx, time.Minute, func() (inFlight, bool) {
+		if t.driver.acknowledgedCount() < 3 {
+			return inFlight{}, false
+		}
+		leader, _, _ := h.leader(ctx)
+		f := h.measureInFlight(ctx, t.driver, leader)
+		return f, f.provisioning > 0
 	})
 	if !ready {
 		r.injectionErr = "no purchase was on its way a minute into the stream"
 	}
-	leader, _, _ := h.leader(ctx)
-	r.inFlight = h.measureInFlight(ctx, t.driver, leader)
 	faultStart := time.Now()
 	// The simulator ends the outage by itself a minute after it should
 	// have, should the scenario not get to clearing it.

@@ -32,14 +32,19 @@ func killReceiver(ctx context.Context, h *harness) row {
 		size.tenants, size.rate, victim, size.down)}
 	streamStart := time.Now()
 	t := h.startPurchases(ctx, "CHAOSRCV", size)
+	// The callbacks in flight are counted by the check that strikes: they
+	// are answered in milliseconds, so a second read may find none.
 	ready := waitUntil(ctx, 2*time.Minute, func() bool {
-		return time.Since(streamStart) >= size.streamLength()/3 && t.driver.inFlightOn[victim].Load() > 0
+		if time.Since(streamStart) < size.streamLength()/3 {
+			return false
+		}
+		all, onVictim := int(t.driver.inFlight.Load()), int(t.driver.inFlightOn[victim].Load())
+		r.inFlight.callbacks = max(all, onVictim)
+		return onVictim > 0
 	})
 	if !ready {
 		r.injectionErr = fmt.Sprintf("receiver %d never had a callback in flight a third of the way into the stream", victim)
 	}
-	// Read the callbacks in flight at once: they are answered in milliseconds.
-	r.inFlight.callbacks = int(t.driver.inFlight.Load())
 	faultStart := time.Now()
 	if err := h.stack.KillReplica(localstack.Receiver, victim); err != nil {
 		r.injectionErr = "killing the receiver: " + err.Error()

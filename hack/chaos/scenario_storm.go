@@ -100,10 +100,16 @@ func (r *row) purchaseAndFreeze(ctx, calls context.Context, h *harness, d *drive
 			d.updateStatusStorm(calls, o, copies, lifecycle.Freeze)
 		})
 	}()
-	if waitUntil(ctx, h.cfg.stormSettle, func() bool { return freezing.Load() && d.inFlight.Load() > 0 }) {
+	var stormed bool
+	r.inFlight, stormed = strikeWhen(ctx, h.cfg.stormSettle, func() (inFlight, bool) {
+		if !freezing.Load() {
+			return inFlight{}, false
+		}
 		leader, _, _ := h.leader(ctx)
-		r.inFlight = h.measureInFlight(ctx, d, leader)
-	} else {
+		f := h.measureInFlight(ctx, d, leader)
+		return f, f.callbacks > 0
+	})
+	if !stormed {
 		r.injectionErr = fmt.Sprintf("no FREEZE was in flight within %s of the purchases", h.cfg.stormSettle)
 	}
 	<-frozenAll

@@ -98,6 +98,23 @@ func (t *traffic) wait() []order {
 	return t.driver.snapshot()
 }
 
+// strikeWhen polls look every 100 ms for up to timeout until it says to
+// strike, and returns the reading it said so on: what a scenario reports
+// as in flight at its fault is what it decided to strike on. A second look
+// a moment later can find a callback answered in milliseconds, a reconcile
+// or a tenant this quick already done, and report a fault that met traffic
+// as one that met none (scenario 5 failed so: the tenant its check saw
+// provisioning was Ready when the in-flight figures were read again).
+func strikeWhen(ctx context.Context, timeout time.Duration, look func() (inFlight, bool)) (inFlight, bool) {
+	var seen inFlight
+	struck := waitUntil(ctx, timeout, func() bool {
+		var strike bool
+		seen, strike = look()
+		return strike
+	})
+	return seen, struck
+}
+
 // waitUntil polls cond every 100 ms for up to timeout.
 func waitUntil(ctx context.Context, timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
@@ -118,16 +135,15 @@ func killLeader(ctx context.Context, h *harness) row {
 	t := h.startTraffic(ctx, "CHAOSKILL", h.cfg.tenants, h.cfg.purchaseRate)
 	leader, holder := -1, ""
 	// Strike when the leader is busy: reconciles running, a fifth of the
-	// purchases acknowledged and more still coming. What is in flight is
-	// measured once, by the check that decides to strike: a second look a
-	// moment later could find a reconcile that is this quick already done.
-	ready := waitUntil(ctx, 2*time.Minute, func() bool {
+	// purchases acknowledged and more still coming.
+	var ready bool
+	r.inFlight, ready = strikeWhen(ctx, 2*time.Minute, func() (inFlight, bool) {
 		var err error
 		if leader, holder, err = h.leader(ctx); err != nil || t.driver.acknowledgedCount() < h.cfg.tenants/5 {
-			return false
+			return inFlight{}, false
 		}
-		r.inFlight = h.measureInFlight(ctx, t.driver, leader)
-		return r.inFlight.reconciles > 0
+		f := h.measureInFlight(ctx, t.driver, leader)
+		return f, f.reconciles > 0
 	})
 	if !ready {
 		r.injectionErr = "the leader never had reconciles in flight with a fifth of the purchases acknowledged"
@@ -166,20 +182,20 @@ func stopAPIServer(ctx context.Context, h *harness) row {
 		setup: fmt.Sprintf("%d purchases, a %.0f/s stream; kube-apiserver down %s", h.cfg.apiServerTenants, h.cfg.streamRate, h.cfg.apiServerDown)}
 	streamStart := time.Now()
 	t := h.startTraffic(ctx, "CHAOSAPI", h.cfg.apiServerTenants, h.cfg.streamRate)
-	leader := -1
 	// Strike a few seconds into the stream, with callbacks or reconciles
 	// in flight.
-	ready := waitUntil(ctx, 2*time.Minute, func() bool {
+	var ready bool
+	r.inFlight, ready = strikeWhen(ctx, 2*time.Minute, func() (inFlight, bool) {
 		if time.Since(streamStart) < 3*time.Second {
-			return false
+			return inFlight{}, false
 		}
-		leader, _, _ = h.leader(ctx)
-		return t.driver.inFlight.Load() > 0 || h.activeReconciles(ctx, leader) > 0
+		leader, _, _ := h.leader(ctx)
+		f := h.measureInFlight(ctx, t.driver, leader)
+		return f, f.callbacks > 0 || f.reconciles > 0
 	})
 	if !ready {
 		r.injectionErr = "nothing was in flight three seconds into the stream"
 	}
-	r.inFlight = h.measureInFlight(ctx, t.driver, leader)
 	faultStart := time.Now()
 	if err := h.stack.Cluster.StopAPIServer(); err != nil {
 		// envtest kills it with SIGKILL when SIGTERM has not stopped it in
