@@ -105,10 +105,7 @@ func TestProvisionedWaitsForReadyOnlyWhileNothingElseChanged(t *testing.T) {
 func TestANewTenantsRecordLetsItsProvisionedWaitForReady(t *testing.T) {
 	g := NewWithT(t)
 	ctx := testContext(t)
-	// Its product does not exist: the running controller stalls before
-	// provisioning and records nothing of its own.
-	tenant := newTenant(t, &saasv1alpha1.SaaSProduct{ObjectMeta: metav1.ObjectMeta{Name: "no-such-product"},
-		Spec: saasv1alpha1.SaaSProductSpec{ProductID: "OFFI-NONE"}}, "basic", nil)
+	tenant := newStalledTenant(t)
 	clk := clocktesting.NewFakeClock(time.Now())
 	r := &SaaSTenantReconciler{Client: k8sClient, Clock: clk, Options: TenantOptions{ProvisionedStatusDelay: time.Minute}}
 
@@ -195,6 +192,23 @@ type countingCreates struct {
 func (c *countingCreates) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
 	c.creates++
 	return c.Client.Create(ctx, obj, opts...)
+}
+
+// newStalledTenant records a purchase of a product that does not exist and
+// waits for the running controller's first pass over it to be stored (its
+// finalizer and Stalled, ProductNotFound), after which the controller
+// writes nothing of its own: it stalls before provisioning. A test that
+// writes the tenant itself and then checks that its write was the last
+// would otherwise race that first pass: the tenant is created without the
+// finalizer, and the pass adds it and writes Stalled whenever it comes.
+func newStalledTenant(t *testing.T) *saasv1alpha1.SaaSTenant {
+	t.Helper()
+	tenant := newTenant(t, &saasv1alpha1.SaaSProduct{ObjectMeta: metav1.ObjectMeta{Name: "no-such-product"},
+		Spec: saasv1alpha1.SaaSProductSpec{ProductID: "OFFI-NONE"}}, "basic", nil)
+	return eventuallyTenant(t, tenant.Name, func(g Gomega, stored *saasv1alpha1.SaaSTenant) {
+		g.Expect(stored.Finalizers).To(ContainElement(saasv1alpha1.Finalizer))
+		hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.ProductNotFoundReason)(g, stored)
+	})
 }
 
 // A tenant released while its Provisioned still waited for Ready (reason

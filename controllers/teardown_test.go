@@ -294,10 +294,7 @@ func TestAFrozenOrReleasedLicenceIsRevokedWithoutItsProduct(t *testing.T) {
 func TestTheNamespaceAndInventoryAreRecordedBeforeProvisioning(t *testing.T) {
 	g := NewWithT(t)
 	ctx := testContext(t)
-	// Its product does not exist: the running controller stalls before
-	// provisioning and records no namespace of its own.
-	tenant := newTenant(t, &saasv1alpha1.SaaSProduct{ObjectMeta: metav1.ObjectMeta{Name: "no-such-product"},
-		Spec: saasv1alpha1.SaaSProductSpec{ProductID: "OFFI-NONE"}}, "basic", nil)
+	tenant := newStalledTenant(t)
 	r := &SaaSTenantReconciler{Client: k8sClient, Clock: clock.RealClock{}}
 
 	stale := &saasv1alpha1.SaaSTenant{}
