@@ -32,15 +32,13 @@ func killReceiver(ctx context.Context, h *harness) row {
 		size.tenants, size.rate, victim, size.down)}
 	streamStart := time.Now()
 	t := h.startPurchases(ctx, "CHAOSRCV", size)
-	// The callbacks in flight are counted by the check that strikes: they
-	// are answered in milliseconds, so a second read may find none.
-	ready := waitUntil(ctx, 2*time.Minute, func() bool {
+	var ready bool
+	r.inFlight, ready = strikeWhen(ctx, 2*time.Minute, func() (inFlight, bool) {
 		if time.Since(streamStart) < size.streamLength()/3 {
-			return false
+			return inFlight{}, false
 		}
 		all, onVictim := int(t.driver.inFlight.Load()), int(t.driver.inFlightOn[victim].Load())
-		r.inFlight.callbacks = max(all, onVictim)
-		return onVictim > 0
+		return inFlight{callbacks: max(all, onVictim)}, onVictim > 0
 	})
 	if !ready {
 		r.injectionErr = fmt.Sprintf("receiver %d never had a callback in flight a third of the way into the stream", victim)
