@@ -53,20 +53,28 @@ func splitCPUSet(all unix.CPUSet) (controlPlane, workers unix.CPUSet, err error)
 	return controlPlane, workers, nil
 }
 
+// cpuLayout is how a provisioning phase ran its processes: split between
+// the control plane's CPUs and the workers', or shared; text says where
+// each ran, for the report.
+type cpuLayout struct {
+	split bool
+	text  string
+}
+
 // placeCPUs runs the phase about to start on the CPUs --cpus asks for,
 // and returns what puts every process back on every CPU, and how the
 // phase runs (for the report). A split that fails is logged and the phase
 // runs shared.
-func (b *bench) placeCPUs() (restore func(), layout string) {
+func (b *bench) placeCPUs() (restore func(), layout cpuLayout) {
 	if b.cfg.cpus != cpusSplit {
-		return func() {}, cpusShared + ": every process on every CPU"
+		return func() {}, cpuLayout{text: cpusShared + ": every process on every CPU"}
 	}
-	restore, layout, err := b.splitCPUs()
+	restore, text, err := b.splitCPUs()
 	if err != nil {
 		logf("The CPUs are not split, every process runs on every CPU: %v", err)
-		return func() {}, fmt.Sprintf("%s: every process on every CPU (a split was asked for and failed: %v)", cpusShared, err)
+		return func() {}, cpuLayout{text: fmt.Sprintf("%s: every process on every CPU (a split was asked for and failed: %v)", cpusShared, err)}
 	}
-	return restore, layout
+	return restore, cpuLayout{split: true, text: text}
 }
 
 // splitCPUs puts the control plane on its CPUs and the workers' side on

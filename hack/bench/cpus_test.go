@@ -79,9 +79,9 @@ func TestEveryThreadOfAProcessIsMovedToItsCPUs(t *testing.T) {
 func TestTheReportSaysOnWhichCPUsAPhaseRan(t *testing.T) {
 	var lines []string
 	p := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
-	writeCPULayout(p, "split: kube-apiserver … on CPU 0; kooper … on CPU 1")
-	writeCPULayout(p, cpusShared+": every process on every CPU")
-	writeCPULayout(p, "")
+	writeCPULayout(p, cpuLayout{split: true, text: "split: kube-apiserver … on CPU 0; kooper … on CPU 1"})
+	writeCPULayout(p, cpuLayout{text: cpusShared + ": every process on every CPU"})
+	writeCPULayout(p, cpuLayout{})
 	if len(lines) != 2 {
 		t.Fatalf("report lines %q, want one per phase placed, none for a phase not placed", lines)
 	}

@@ -196,7 +196,7 @@ func run(ctx context.Context, c config) error {
 	if err := removeEarlierOutputs(c.out); err != nil {
 		return err
 	}
-	r := &results{Config: c, Started: time.Now(), CPUs: map[string]string{}}
+	r := &results{Config: c, Started: time.Now(), CPUs: map[string]cpuLayout{}}
 	// The go benchmarks start their own envtest API servers: run them before
 	// the local cluster, so neither competes with the other for the CPUs.
 	if c.goBench {

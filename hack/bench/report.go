@@ -35,7 +35,7 @@ type results struct {
 	Scale             *scaleResult
 	Failures          []string
 	// CPUs is how each phase that placeCPUs placed ran, by its name.
-	CPUs map[string]string
+	CPUs map[string]cpuLayout
 }
 
 // machine describes the host: CPU model, cores, memory, kernel, Go.
@@ -294,16 +294,16 @@ func writeProvisionTable(p func(string, ...any), runs []provisionRun) {
 
 // writeCPULayout says on which CPUs a provisioning phase ran its
 // processes (placeCPUs), and so what its ratios compare.
-func writeCPULayout(p func(string, ...any), layout string) {
-	if layout == "" {
+func writeCPULayout(p func(string, ...any), layout cpuLayout) {
+	if layout.text == "" {
 		return
 	}
-	meaning := "each way's rate is then of the control plane's CPU alone, as on a cluster whose control plane has nodes of its own (CCE's): " +
-		"kooper's own CPU does not take from the API server's"
-	if strings.HasPrefix(layout, cpusShared) {
-		meaning = "kooper's own CPU is then taken from the API server's, which no cluster whose control plane has nodes of its own does"
+	meaning := "kooper's own CPU is then taken from the API server's, which no cluster whose control plane has nodes of its own does"
+	if layout.split {
+		meaning = "each way's rate is then of the control plane's CPU alone, as on a cluster whose control plane has nodes of its own (CCE's): " +
+			"kooper's own CPU does not take from the API server's"
 	}
-	p("CPUs (--cpus): %s; %s.\n", layout, meaning)
+	p("CPUs (--cpus): %s; %s.\n", layout.text, meaning)
 }
 
 // writeCPUTable writes the CPU each way cost per tenant, and each way's
