@@ -184,9 +184,33 @@ func (r *OrderNotificationReconciler) summarise(ctx context.Context, product *sa
 		items = append(items, *current)
 	}
 	after := product.DeepCopy()
-	after.Status.OrderNotifications = summarise(items)
+	after.Status.OrderNotifications = summarise(oncePerOrderLine(items))
 	_, err := patchStatusIfChanged(ctx, r.Client, product, after, product.Status, after.Status)
 	return err
+}
+
+// oncePerOrderLine keeps one record of each order line, the first received
+// (a resolved one before an unresolved one). A product has two records of
+// one order line only when a notification received before the product was
+// part of the record's name (webhook.OrderNotificationName) was repeated
+// after the upgrade that added it.
+func oncePerOrderLine(items []saasv1alpha1.OrderNotification) []saasv1alpha1.OrderNotification {
+	type orderLine struct{ orderID, orderLineID string }
+	kept := map[orderLine]int{}
+	out := items[:0:0]
+	for _, n := range items {
+		line := orderLine{n.Spec.OrderID, n.Spec.OrderLineID}
+		i, seen := kept[line]
+		switch {
+		case !seen:
+			kept[line] = len(out)
+			out = append(out, n)
+		case out[i].Status.Order == nil && n.Status.Order != nil,
+			(out[i].Status.Order == nil) == (n.Status.Order == nil) && n.Spec.ReceivedTime.Before(&out[i].Spec.ReceivedTime):
+			out[i] = n
+		}
+	}
+	return out
 }
 
 // summarise is the bounded summary of a product's notifications: counts,

@@ -31,15 +31,15 @@ func notify(t *testing.T, product *saasv1alpha1.SaaSProduct, orderID string) {
 	NewWithT(t).Expect(a.Code).To(Equal("000000"), a.Msg)
 }
 
-func notificationKey(orderID string) client.ObjectKey {
-	return client.ObjectKey{Name: webhook.OrderNotificationName(orderID, orderID+"-000001")}
+func notificationKey(product *saasv1alpha1.SaaSProduct, orderID string) client.ObjectKey {
+	return client.ObjectKey{Name: webhook.OrderNotificationName(product.Name, orderID, orderID+"-000001")}
 }
 
-func eventuallyNotification(t *testing.T, orderID string, check func(Gomega, *saasv1alpha1.OrderNotification)) *saasv1alpha1.OrderNotification {
+func eventuallyNotification(t *testing.T, product *saasv1alpha1.SaaSProduct, orderID string, check func(Gomega, *saasv1alpha1.OrderNotification)) *saasv1alpha1.OrderNotification {
 	t.Helper()
 	n := &saasv1alpha1.OrderNotification{}
 	NewWithT(t).Eventually(func(g Gomega) {
-		g.Expect(k8sClient.Get(testContext(t), notificationKey(orderID), n)).To(Succeed())
+		g.Expect(k8sClient.Get(testContext(t), notificationKey(product, orderID), n)).To(Succeed())
 		check(g, n)
 	}).Should(Succeed())
 	return n
@@ -76,7 +76,7 @@ func TestOrderNotificationIsResolvedSummarisedAndDeletedAfterItsRetention(t *tes
 	resolved := testutil.ToFloat64(orderQueries.WithLabelValues(orderOutcomeResolved))
 
 	notify(t, product, orderID)
-	n := eventuallyNotification(t, orderID, resolvedCondition(metav1.ConditionTrue, saasv1alpha1.SucceededReason))
+	n := eventuallyNotification(t, product, orderID, resolvedCondition(metav1.ConditionTrue, saasv1alpha1.SucceededReason))
 	g.Expect(n.Status.Order).NotTo(BeNil())
 	g.Expect(n.Status.Order.OrderType).To(Equal("NEW"))
 	g.Expect(n.Status.Order.SKUCode).To(Equal("basic"))
@@ -105,7 +105,7 @@ func TestOrderNotificationIsResolvedSummarisedAndDeletedAfterItsRetention(t *tes
 	notify(t, product, orderID)
 	g.Consistently(func(g Gomega) {
 		again := &saasv1alpha1.OrderNotification{}
-		g.Expect(k8sClient.Get(testContext(t), notificationKey(orderID), again)).To(Succeed())
+		g.Expect(k8sClient.Get(testContext(t), notificationKey(product, orderID), again)).To(Succeed())
 		g.Expect(again.UID).To(Equal(n.UID))
 		g.Expect(marketplace.queries(orderID)).To(Equal(1))
 	}, 2*time.Second).Should(Succeed())
@@ -114,7 +114,7 @@ func TestOrderNotificationIsResolvedSummarisedAndDeletedAfterItsRetention(t *tes
 	// summary no longer counts it.
 	touch := func() {
 		current := &saasv1alpha1.OrderNotification{}
-		g.Expect(k8sClient.Get(testContext(t), notificationKey(orderID), current)).To(Succeed())
+		g.Expect(k8sClient.Get(testContext(t), notificationKey(product, orderID), current)).To(Succeed())
 		patch := client.MergeFrom(current.DeepCopy())
 		metav1.SetMetaDataAnnotation(&current.ObjectMeta, "test.kooper.io/touched", fakeClock.Now().Format(time.RFC3339Nano))
 		g.Expect(k8sClient.Patch(testContext(t), current, patch)).To(Succeed())
@@ -122,12 +122,12 @@ func TestOrderNotificationIsResolvedSummarisedAndDeletedAfterItsRetention(t *tes
 	fakeClock.SetTime(n.Status.ResolvedTime.Add(6 * 24 * time.Hour))
 	touch()
 	g.Consistently(func() error {
-		return k8sClient.Get(testContext(t), notificationKey(orderID), &saasv1alpha1.OrderNotification{})
+		return k8sClient.Get(testContext(t), notificationKey(product, orderID), &saasv1alpha1.OrderNotification{})
 	}, 2*time.Second).Should(Succeed())
 	fakeClock.SetTime(n.Status.ResolvedTime.Add(7*24*time.Hour + time.Minute))
 	touch()
 	g.Eventually(func() bool {
-		return apierrors.IsNotFound(k8sClient.Get(testContext(t), notificationKey(orderID), &saasv1alpha1.OrderNotification{}))
+		return apierrors.IsNotFound(k8sClient.Get(testContext(t), notificationKey(product, orderID), &saasv1alpha1.OrderNotification{}))
 	}).Should(BeTrue())
 	eventuallySummary(t, product, func(g Gomega, s *saasv1alpha1.OrderNotificationsSummary) {
 		g.Expect(s).To(BeNil())
@@ -145,7 +145,7 @@ func TestOrderNotificationRetriesQueryOrderWithBackoff(t *testing.T) {
 	failed := testutil.ToFloat64(orderQueries.WithLabelValues(orderOutcomeFailed))
 
 	notify(t, product, orderID)
-	eventuallyNotification(t, orderID, resolvedCondition(metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason))
+	eventuallyNotification(t, product, orderID, resolvedCondition(metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason))
 	NewWithT(t).Expect(testutil.ToFloat64(orderQueries.WithLabelValues(orderOutcomeFailed))).To(BeNumerically(">", failed))
 	eventuallySummary(t, product, func(g Gomega, s *saasv1alpha1.OrderNotificationsSummary) {
 		g.Expect(s).NotTo(BeNil())
@@ -154,11 +154,77 @@ func TestOrderNotificationRetriesQueryOrderWithBackoff(t *testing.T) {
 	})
 
 	marketplace.setDown(orderID, false)
-	eventuallyNotification(t, orderID, resolvedCondition(metav1.ConditionTrue, saasv1alpha1.SucceededReason))
+	eventuallyNotification(t, product, orderID, resolvedCondition(metav1.ConditionTrue, saasv1alpha1.SucceededReason))
 	eventuallySummary(t, product, func(g Gomega, s *saasv1alpha1.OrderNotificationsSummary) {
 		g.Expect(s.Unresolved).To(BeEquivalentTo(0))
 		g.Expect(s.ByOrderType).To(ConsistOf(saasv1alpha1.OrderTypeCount{OrderType: "NEW", Count: 1}))
 	})
+}
+
+// TestANotificationRepeatedAcrossTheUpgradeIsSummarisedOnce: a
+// notification recorded under the name kooper gave before the product was
+// part of it (the order line's alone), repeated after the upgrade, makes a
+// second record of the same order line; the product's summary counts the
+// order line once.
+func TestANotificationRepeatedAcrossTheUpgradeIsSummarisedOnce(t *testing.T) {
+	g := NewWithT(t)
+	product := notifyingProduct(t)
+	orderID := fmt.Sprintf("CSON%d", tenantSeq.Add(1))
+	marketplace.addOrder(orderID, product.Spec.ProductID, "basic", "20991231235959")
+	before := &saasv1alpha1.OrderNotification{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("n-before-upgrade-%d", tenantSeq.Add(1)),
+			Labels: map[string]string{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, saasv1alpha1.ProductLabel: product.Name}},
+		Spec: saasv1alpha1.OrderNotificationSpec{ProductName: product.Name, OrderID: orderID, OrderLineID: orderID + "-000001",
+			Mode: saasv1alpha1.ModeProduction, ReceivedTime: metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second))},
+	}
+	g.Expect(k8sClient.Create(testContext(t), before)).To(Succeed())
+
+	notify(t, product, orderID)
+	eventuallyNotification(t, product, orderID, resolvedCondition(metav1.ConditionTrue, saasv1alpha1.SucceededReason))
+	eventuallySummary(t, product, func(g Gomega, s *saasv1alpha1.OrderNotificationsSummary) {
+		g.Expect(s).NotTo(BeNil())
+		g.Expect(s.Total).To(BeEquivalentTo(1))
+		g.Expect(s.Unresolved).To(BeEquivalentTo(0))
+		g.Expect(s.Recent).To(ConsistOf(And(HaveField("OrderID", orderID), HaveField("ReceivedTime", before.Spec.ReceivedTime))))
+	})
+}
+
+// TestOncePerOrderLineKeepsTheFirstReceivedAndResolved is oncePerOrderLine's
+// table.
+func TestOncePerOrderLineKeepsTheFirstReceivedAndResolved(t *testing.T) {
+	at := func(minute int) metav1.Time { return metav1.NewTime(time.Date(2026, 12, 1, 0, minute, 0, 0, time.UTC)) }
+	record := func(name, orderID string, minute int, resolved bool) saasv1alpha1.OrderNotification {
+		n := saasv1alpha1.OrderNotification{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: saasv1alpha1.OrderNotificationSpec{OrderID: orderID, OrderLineID: orderID + "-000001", ReceivedTime: at(minute)}}
+		if resolved {
+			n.Status.Order = &saasv1alpha1.ResolvedOrder{OrderID: orderID}
+		}
+		return n
+	}
+	tests := []struct {
+		name  string
+		items []saasv1alpha1.OrderNotification
+		want  []string
+	}{
+		{"none", nil, nil},
+		{"distinct order lines all kept, in order",
+			[]saasv1alpha1.OrderNotification{record("a", "O1", 1, true), record("b", "O2", 0, false)}, []string{"a", "b"}},
+		{"the first received of two resolved",
+			[]saasv1alpha1.OrderNotification{record("new", "O1", 5, true), record("old", "O1", 1, true)}, []string{"old"}},
+		{"a resolved one before an earlier unresolved one",
+			[]saasv1alpha1.OrderNotification{record("old", "O1", 1, false), record("new", "O1", 5, true)}, []string{"new"}},
+		{"an unresolved one never replaces a resolved one",
+			[]saasv1alpha1.OrderNotification{record("new", "O1", 5, true), record("old", "O1", 1, false)}, []string{"new"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, n := range oncePerOrderLine(tt.items) {
+				got = append(got, n.Name)
+			}
+			NewWithT(t).Expect(got).To(Equal(tt.want))
+		})
+	}
 }
 
 // TestOrderNotificationSummaryIsBounded: whatever the number of records and
@@ -202,7 +268,7 @@ func TestUnresolvedOrderNotificationIsDeletedAfterItsRetentionWithAWarning(t *te
 	product := notifyingProduct(t)
 	orderID := fmt.Sprintf("CSON%d", tenantSeq.Add(1))
 	notify(t, product, orderID)
-	n := eventuallyNotification(t, orderID, resolvedCondition(metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason))
+	n := eventuallyNotification(t, product, orderID, resolvedCondition(metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason))
 	g.Expect(n.Status.ResolvedTime).To(BeNil())
 
 	fakeClock.SetTime(n.Spec.ReceivedTime.Add(7*24*time.Hour + time.Minute))
@@ -210,7 +276,7 @@ func TestUnresolvedOrderNotificationIsDeletedAfterItsRetentionWithAWarning(t *te
 	metav1.SetMetaDataAnnotation(&n.ObjectMeta, "test.kooper.io/touched", "true")
 	g.Expect(k8sClient.Patch(testContext(t), n, patch)).To(Succeed())
 	g.Eventually(func() bool {
-		return apierrors.IsNotFound(k8sClient.Get(testContext(t), notificationKey(orderID), &saasv1alpha1.OrderNotification{}))
+		return apierrors.IsNotFound(k8sClient.Get(testContext(t), notificationKey(product, orderID), &saasv1alpha1.OrderNotification{}))
 	}).Should(BeTrue())
 	expectEventSaying(t, product.Name, saasv1alpha1.OrderNotificationUnresolvedReason, orderID)
 	eventuallySummary(t, product, func(g Gomega, s *saasv1alpha1.OrderNotificationsSummary) {

@@ -57,6 +57,18 @@ func errInstanceNotFound(instanceID string) error {
 	return &callbackError{code: koogallery.ResultInstanceNotFound, msg: fmt.Sprintf("instance %q does not exist", instanceID)}
 }
 
+// errHeldByAnotherProduct is why an instance ID that another product's
+// record holds is unknown (000003) to this product; newInstance then gives
+// the purchase an ID of its own (purchaseID).
+var errHeldByAnotherProduct = errors.New("the instance is another product's")
+
+// errAnotherProductsInstance answers 000003 for an instance ID that another
+// product's record holds, as for one never issued.
+func errAnotherProductsInstance(instanceID string) error {
+	return &callbackError{code: koogallery.ResultInstanceNotFound, msg: fmt.Sprintf("instance %q does not exist", instanceID),
+		err: errHeldByAnotherProduct}
+}
+
 // goneError is an instance kooper issued whose record is gone (deleted by
 // hand, by a debug tenant's TTL, by any cleanup). Callbacks that change or
 // report an instance answer it 000000 and change nothing; those that need

@@ -44,13 +44,20 @@ const maxQueryIDs = 100
 // hits AlreadyExists and gets the same instance ID.
 func (r *Receiver) newInstance(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.NewInstanceRequest)
-	c.instanceID, c.orderID = instanceID(req.OrderID, req.OrderLineID), req.OrderID
-	if gone, err := r.issuedAndGone(ctx, c); gone || err != nil {
-		return r.goneInstance(c, err)
+	c.orderID = req.OrderID
+	var err error
+	if c.instanceID, err = r.purchaseID(ctx, c.product, req); err != nil {
+		return reply{}, err
 	}
-	s, err := r.storePurchase(ctx, c, req)
-	if err != nil {
-		return reply{}, asInternal(err, "the order could not be stored")
+	s, gone, err := r.recordPurchase(ctx, c, req)
+	if own := productInstanceID(c.product.Name, req.OrderID, req.OrderLineID); errors.Is(err, errHeldByAnotherProduct) && c.instanceID != own {
+		// Another product's purchase of the order line took the shared ID
+		// after purchaseID looked, unseen by the cache: this one's is its own.
+		c.instanceID = own
+		s, gone, err = r.recordPurchase(ctx, c, req)
+	}
+	if gone || err != nil {
+		return r.goneInstance(c, err)
 	}
 	info, pending, err := r.instanceInfo(ctx, c, s)
 	if err != nil {
@@ -58,6 +65,69 @@ func (r *Receiver) newInstance(ctx context.Context, c *call) (reply, error) {
 	}
 	body := &koogallery.NewInstanceResponse{InstanceID: c.instanceID, AppInfo: info.AppInfo}
 	return r.withAppInfo(body, &body.EncryptType, info.AppInfo != nil, pending), nil
+}
+
+// purchaseID is the instance ID of product's purchase of req's order line
+// (spec §1.8, DESIGN.md rule 2): instanceID, unless another product holds
+// that ID by its record or, once the record is gone, by its tombstone; then
+// productInstanceID. The product's own ID is looked for first, so an ID once
+// given stays the purchase's whatever becomes of the shared one. Decided on
+// the cache: a shared ID another product took a moment ago, not yet cached,
+// is found when the Create hits AlreadyExists (newInstance).
+func (r *Receiver) purchaseID(ctx context.Context, product *saasv1alpha1.SaaSProduct, req *koogallery.NewInstanceRequest) (string, error) {
+	own := productInstanceID(product.Name, req.OrderID, req.OrderLineID)
+	if ownIssued, err := r.issuedTo(ctx, product, own); ownIssued || err != nil {
+		return own, err
+	}
+	shared := instanceID(req.OrderID, req.OrderLineID)
+	if taken, err := r.heldByAnotherProduct(ctx, product, shared); taken || err != nil {
+		return own, err
+	}
+	return shared, nil
+}
+
+// issuedTo reports whether the cache holds product's record of id, or its
+// tombstone.
+func (r *Receiver) issuedTo(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string) (bool, error) {
+	if r.cached(ctx, product, id) {
+		return true, nil
+	}
+	entry, ok, err := tombstone.Lookup(ctx, r.client, r.opts.Namespace, id)
+	if err != nil {
+		return false, errInternal("the issued instances cannot be read", err)
+	}
+	return ok && entry.Product == product.Name, nil
+}
+
+// heldByAnotherProduct reports whether the cache holds another product's
+// record of id (a SaaSTenant or a License: the tombstones know an ID, not
+// its kind), or another product's tombstone of it.
+func (r *Receiver) heldByAnotherProduct(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string) (bool, error) {
+	tenant, licence := &saasv1alpha1.SaaSTenant{}, &saasv1alpha1.License{}
+	if r.client.Get(ctx, types.NamespacedName{Name: id}, tenant) == nil && tenant.Spec.ProductName != product.Name {
+		return true, nil
+	}
+	if r.client.Get(ctx, types.NamespacedName{Name: id}, licence) == nil && licence.Spec.ProductName != product.Name {
+		return true, nil
+	}
+	entry, ok, err := tombstone.Lookup(ctx, r.client, r.opts.Namespace, id)
+	if err != nil {
+		return false, errInternal("the issued instances cannot be read", err)
+	}
+	return ok && entry.Product != product.Name, nil
+}
+
+// recordPurchase stores the purchase under c.instanceID, or reports that
+// the instance was issued and its record is gone.
+func (r *Receiver) recordPurchase(ctx context.Context, c *call, req *koogallery.NewInstanceRequest) (subscription, bool, error) {
+	if gone, err := r.issuedAndGone(ctx, c); gone || err != nil {
+		return subscription{}, gone, err
+	}
+	s, err := r.storePurchase(ctx, c, req)
+	if err != nil {
+		return s, false, asInternal(err, "the order could not be stored")
+	}
+	return s, false, nil
 }
 
 // storePurchase creates the purchase's record, or finds the one an earlier

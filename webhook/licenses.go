@@ -6,6 +6,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -30,10 +31,40 @@ func (r *Receiver) getLicenseAsync(ctx context.Context, c *call) (reply, error) 
 	if err != nil {
 		return reply{}, err
 	}
-	if err := r.client.Create(ctx, application); err != nil && !apierrors.IsAlreadyExists(err) {
-		return reply{}, errInternal("the licence application could not be stored", err)
+	if err := r.storeApplication(ctx, c, application); err != nil {
+		return reply{}, asInternal(err, "the licence application could not be stored")
 	}
 	return reply{}, nil
+}
+
+// storeApplication creates application under licenseApplicationName, or
+// finds the one an earlier copy of the callback created (spec §1.8: once per
+// eventId and fingerprint). The debugging tool replays one event for every
+// product (spec §1.9), so a name another instance's application holds gives
+// way to productApplicationName, which is looked for first: an application
+// once stored there stays there whatever becomes of the other one.
+func (r *Receiver) storeApplication(ctx context.Context, c *call, application *saasv1alpha1.License) error {
+	spec := application.Spec
+	own := productApplicationName(c.product.Name, spec.InstanceID, spec.EventID, spec.DeviceFingerprint)
+	if r.client.Get(ctx, types.NamespacedName{Name: own}, &saasv1alpha1.License{}) == nil {
+		return nil
+	}
+	err := r.client.Create(ctx, application)
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	existing := &saasv1alpha1.License{}
+	if err := r.reader.Get(ctx, types.NamespacedName{Name: application.Name}, existing); err != nil {
+		return err
+	}
+	if existing.Spec.ProductName == spec.ProductName && existing.Spec.InstanceID == spec.InstanceID {
+		return nil
+	}
+	application.Name, application.ResourceVersion = own, ""
+	if err := r.client.Create(ctx, application); !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return nil
 }
 
 // checkedApplication reads the instance (fresh: from the API server) and

@@ -15,9 +15,11 @@ import (
 // orderNotify records one order notification (spec §3.9) and answers
 // 000000 once the record is created; the order notification controller
 // reads the order with Query Order. The record's name is derived from the
-// order line, so a repeat, or a concurrent copy on another replica, hits
-// AlreadyExists and is answered 000000 too. The receiver only creates
-// these records: it never reads, changes or deletes one.
+// product and the order line, so a repeat, or a concurrent copy on another
+// replica, hits AlreadyExists and is answered 000000 too, while the same
+// order line notified to two products (the debugging tool's mock orders,
+// spec §1.9) is recorded for each. The receiver only creates these
+// records: it never reads, changes or deletes one.
 func (r *Receiver) orderNotify(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.OrderNotifyRequest)
 	c.orderID = req.OrderID
@@ -35,7 +37,7 @@ func (r *Receiver) orderNotification(c *call, req *koogallery.OrderNotifyRequest
 	}
 	return &saasv1alpha1.OrderNotification{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: OrderNotificationName(req.OrderID, req.OrderLineID),
+			Name: OrderNotificationName(c.product.Name, req.OrderID, req.OrderLineID),
 			Labels: map[string]string{
 				saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue,
 				saasv1alpha1.ProductLabel:   c.product.Name,
@@ -46,9 +48,12 @@ func (r *Receiver) orderNotification(c *call, req *koogallery.OrderNotifyRequest
 	}
 }
 
-// OrderNotificationName names the record of an order line's notification:
-// "n-" and 20 hex digits of SHA-256 over orderId and orderLineId
-// (docs/naming.md).
-func OrderNotificationName(orderID, orderLineID string) string {
-	return "n-" + shortHash(orderID, orderLineID)
+// OrderNotificationName names the record of an order line's notification
+// to product: "n-" and 20 hex digits of SHA-256 over the product's name,
+// orderId and orderLineId (docs/naming.md). Records made before the product
+// was part of the name were named over orderId and orderLineId alone; a
+// repeat of one of those after an upgrade makes a second record, which the
+// product's summary counts once.
+func OrderNotificationName(product, orderID, orderLineID string) string {
+	return "n-" + shortHash(product, orderID, orderLineID)
 }

@@ -29,10 +29,10 @@ func orderNotifyBody(orderID string, extra ...string) string {
 	return body + "}"
 }
 
-func getOrderNotification(t *testing.T, orderID string) (*saasv1alpha1.OrderNotification, error) {
+func getOrderNotification(t *testing.T, product *saasv1alpha1.SaaSProduct, orderID string) (*saasv1alpha1.OrderNotification, error) {
 	t.Helper()
 	n := &saasv1alpha1.OrderNotification{}
-	err := k8sClient.Get(ctxFor(t), types.NamespacedName{Name: OrderNotificationName(orderID, orderID+"-000001")}, n)
+	err := k8sClient.Get(ctxFor(t), types.NamespacedName{Name: OrderNotificationName(product.Name, orderID, orderID+"-000001")}, n)
 	return n, err
 }
 
@@ -48,7 +48,7 @@ func TestOrderNotifyIsRecordedOnceAndAnswered000000(t *testing.T) {
 	g.Expect(a.Code).To(Equal("000000"), a.Msg)
 	g.Expect(a.InstanceID).To(BeEmpty())
 
-	n, err := getOrderNotification(t, orderID)
+	n, err := getOrderNotification(t, f.product, orderID)
 	g.Expect(err).NotTo(HaveOccurred(), "the record exists once 000000 is answered")
 	g.Expect(n.Name).To(MatchRegexp(`^n-[0-9a-f]{20}$`))
 	g.Expect(n.Spec).To(And(
@@ -58,7 +58,7 @@ func TestOrderNotifyIsRecordedOnceAndAnswered000000(t *testing.T) {
 
 	repeat := f.call(t, orderNotifyBody(orderID, `"testFlag":"0"`))
 	g.Expect(repeat.Code).To(Equal("000000"), repeat.Msg)
-	again, err := getOrderNotification(t, orderID)
+	again, err := getOrderNotification(t, f.product, orderID)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(again.ResourceVersion).To(Equal(n.ResourceVersion), "a repeat changes nothing")
 	var methods []string
@@ -130,7 +130,7 @@ func TestOrderNotifyProtocolRules(t *testing.T) {
 			a := send(t, body)
 			g.Expect(a.Code).To(Equal(tt.want), a.Msg)
 			g.Expect(a.status).To(Equal(200))
-			n, err := getOrderNotification(t, orderID)
+			n, err := getOrderNotification(t, f.product, orderID)
 			if !tt.recorded {
 				g.Expect(err).To(HaveOccurred(), "nothing is recorded for a refused notification")
 				return
@@ -141,11 +141,35 @@ func TestOrderNotifyProtocolRules(t *testing.T) {
 	}
 }
 
-// TestOrderNotificationNameIsTheOrderLine pins the name: a hash of both IDs,
-// separated, so ("ab","c") and ("a","bc") differ.
-func TestOrderNotificationNameIsTheOrderLine(t *testing.T) {
+// TestOrderNotificationNameIsTheProductsOrderLine pins the name: a hash of
+// the product and both IDs, separated, so ("ab","c") and ("a","bc") differ.
+func TestOrderNotificationNameIsTheProductsOrderLine(t *testing.T) {
 	g := NewWithT(t)
-	g.Expect(OrderNotificationName("CS2211181819B4LVS", "CS2211181819B4LVS-000001")).To(MatchRegexp(`^n-[0-9a-f]{20}$`))
-	g.Expect(OrderNotificationName("ab", "c")).NotTo(Equal(OrderNotificationName("a", "bc")))
-	g.Expect(OrderNotificationName("o", "l")).NotTo(Equal(instanceID("o", "l")))
+	g.Expect(OrderNotificationName("crm", "CS2211181819B4LVS", "CS2211181819B4LVS-000001")).To(MatchRegexp(`^n-[0-9a-f]{20}$`))
+	g.Expect(OrderNotificationName("p", "ab", "c")).NotTo(Equal(OrderNotificationName("p", "a", "bc")))
+	g.Expect(OrderNotificationName("a", "o", "l")).NotTo(Equal(OrderNotificationName("b", "o", "l")))
+	g.Expect(OrderNotificationName("p", "o", "l")).NotTo(Equal(productInstanceID("p", "o", "l")))
+}
+
+// TestOneOrderLineNotifiedToTwoProductsIsRecordedForEach: the Seller
+// Console's debugging tool sends the same mock order (spec §1.9) to every
+// product of the merchant. Each product's notification is its own record;
+// the second was answered 000000 and lost when the name was the order
+// line's alone.
+func TestOneOrderLineNotifiedToTwoProductsIsRecordedForEach(t *testing.T) {
+	g := NewWithT(t)
+	first, second := newProductFixture(t, saasv1alpha1.ProductTypeSaaS), newProductFixture(t, saasv1alpha1.ProductTypeLicense)
+	orderID := "MOCKPERIODYEARNEW"
+	for range 2 {
+		for _, f := range []*fixture{first, second} {
+			a := f.call(t, orderNotifyBody(orderID, `"testFlag":"1"`))
+			g.Expect(a.Code).To(Equal("000000"), a.Msg)
+		}
+	}
+	for _, f := range []*fixture{first, second} {
+		n, err := getOrderNotification(t, f.product, orderID)
+		g.Expect(err).NotTo(HaveOccurred(), "%s's notification is recorded", f.product.Name)
+		g.Expect(n.Spec.ProductName).To(Equal(f.product.Name))
+		g.Expect(n.Spec.OrderLineID).To(Equal(orderID + "-000001"))
+	}
 }

@@ -24,14 +24,34 @@ import (
 // gives the same ID, so a repeated or concurrent newInstance hits
 // AlreadyExists. 80 bits of SHA-256 keep it short enough for the tenant
 // namespace name; a collision is detected and refused (see newInstance).
+// When another product already holds this ID, the purchase takes
+// productInstanceID instead (see purchaseID).
 func instanceID(orderID, orderLineID string) string {
 	return "i-" + shortHash(orderID, orderLineID)
 }
 
+// productInstanceID is the instance ID of product's purchase of an order
+// line whose instanceID another product already holds. Order lines are
+// unique in the marketplace, but the Seller Console's debugging tool sends
+// the same mock orders (MOCKPERIODYEARNEW-000001, spec §1.9) to every
+// product of the merchant, and each must get an instance of its own.
+func productInstanceID(product, orderID, orderLineID string) string {
+	return "i-" + shortHash(product, orderID, orderLineID)
+}
+
 // licenseApplicationName names the License of one getLicenseAsync
-// application, keyed by eventId and device fingerprint (spec §1.8).
+// application, keyed by eventId and device fingerprint (spec §1.8). When
+// another instance's application already holds the name, the application
+// takes productApplicationName instead (see storeApplication).
 func licenseApplicationName(eventID, fingerprint string) string {
 	return "l-" + shortHash(eventID, fingerprint)
+}
+
+// productApplicationName names an application whose licenseApplicationName
+// another instance's application holds (the debugging tool's replayed
+// events, spec §1.9): the key then includes the product and the instance.
+func productApplicationName(product, instanceID, eventID, fingerprint string) string {
+	return "l-" + shortHash(product, instanceID, eventID, fingerprint)
 }
 
 func shortHash(parts ...string) string {
@@ -131,7 +151,7 @@ func (r *Receiver) find(ctx context.Context, product *saasv1alpha1.SaaSProduct, 
 	case err != nil:
 		return subscription{}, errInternal("the instance cannot be read", err)
 	case *s.productName != product.Name:
-		return subscription{}, errInstanceNotFound(id)
+		return subscription{}, errAnotherProductsInstance(id)
 	}
 	return s, nil
 }

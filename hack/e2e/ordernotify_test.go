@@ -26,7 +26,7 @@ func testOrderNotify(t *testing.T, e *env) {
 			"--order-type", "RENEW", "--sku", proSKU)
 		g.Expect(err).NotTo(HaveOccurred(), out)
 	}
-	name := webhook.OrderNotificationName(order, order+"-000001")
+	name := webhook.OrderNotificationName(localstack.Product, order, order+"-000001")
 	g.Eventually(func(g Gomega) {
 		n := &saasv1alpha1.OrderNotification{}
 		g.Expect(e.stack.Client.Get(e.ctx, client.ObjectKey{Name: name}, n)).To(Succeed())
