@@ -17,6 +17,18 @@
 {{- end }}
 {{- end }}
 
+{{/*
+<fullname>-<suffix>, within 63 characters, the limit of a Service's name (a DNS label) and of a
+Deployment's for its Pods' hostnames (docs/naming.md): the fullname (itself at most 63) is cut
+so that the suffix fits whole, without a trailing hyphen. A name that fits is unchanged.
+Argument: (list . "suffix").
+*/}}
+{{- define "kooper.suffixedName" -}}
+{{- $suffix := index . 1 }}
+{{- $fullname := include "kooper.fullname" (index . 0) | trunc (int (sub 62 (len $suffix))) | trimSuffix "-" }}
+{{- printf "%s-%s" $fullname $suffix }}
+{{- end }}
+
 {{/* chart label value: <name>-<version>. */}}
 {{- define "kooper.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
@@ -57,6 +69,7 @@ The receiver's ServiceAccount: bound to the roles generated from webhook/'s RBAC
 markers (templates/rbac-receiver.yaml).
 */}}
 {{- define "kooper.receiverServiceAccountName" -}}
+{{- include "kooper.checkServiceAccounts" . }}
 {{- if .Values.serviceAccount.create }}
 {{- default (printf "%s-receiver" (include "kooper.fullname" .)) .Values.serviceAccount.receiverName }}
 {{- else }}
@@ -70,6 +83,7 @@ markers (templates/rbac-controllers.yaml) and to the leader-election Role, and t
 subject of the admission policy (templates/admissionpolicy.yaml).
 */}}
 {{- define "kooper.controllersServiceAccountName" -}}
+{{- include "kooper.checkServiceAccounts" . }}
 {{- if .Values.serviceAccount.create }}
 {{- default (printf "%s-controllers" (include "kooper.fullname" .)) .Values.serviceAccount.controllersName }}
 {{- else }}
@@ -78,13 +92,44 @@ subject of the admission policy (templates/admissionpolicy.yaml).
 {{- end }}
 
 {{/*
+Fails when both components would run under one ServiceAccount: the receiver, which faces the
+internet, would hold the controllers' RBAC. Renders nothing. Each component's name is compared
+as the chart would give it, or as set (with serviceAccount.create false, a name left empty is
+the `required` of the component's own helper to report).
+*/}}
+{{- define "kooper.checkServiceAccounts" -}}
+{{- $names := list }}
+{{- range $component := list "receiver" "controllers" }}
+{{- $name := get $.Values.serviceAccount (printf "%sName" $component) }}
+{{- if $.Values.serviceAccount.create }}
+{{- $name = default (printf "%s-%s" (include "kooper.fullname" $) $component) $name }}
+{{- end }}
+{{- $names = append $names $name }}
+{{- end }}
+{{- if and (index $names 0) (eq (index $names 0) (index $names 1)) }}
+{{- fail (printf "serviceAccount.receiverName and serviceAccount.controllersName must differ (both give %s): the receiver faces the internet and must not hold the controllers' RBAC" (index $names 0)) }}
+{{- end }}
+{{- end }}
+
+{{/*
 The directory namespace, where the receiver writes joint-operation directory shards
 (--directory-namespace): directoryNamespace.name, else <release namespace>-directory. It
 must not be the release namespace: the receiver may write Secrets there (the shards), and
-must never write where the keys Secrets and the products ConfigMap live.
+must never write where the keys Secrets and the products ConfigMap live. The default is
+"<release namespace>-directory" cut to 63 characters (a namespace name), as it always was: a
+release namespace of 54 to 61 characters gives a shortened suffix ("-dire..."), kept so that no
+upgrade moves an installation's shards. Only where that cut gives back the release namespace
+itself (62 or 63 characters, which could not install before) is the release namespace cut to
+53 characters so that all of "-directory" fits, or to 52 if that too would be itself.
 */}}
 {{- define "kooper.directoryNamespace" -}}
-{{- $ns := default (printf "%s-directory" .Release.Namespace | trunc 63 | trimSuffix "-") .Values.directoryNamespace.name }}
+{{- $default := printf "%s-directory" .Release.Namespace | trunc 63 | trimSuffix "-" }}
+{{- range $cut := list 53 52 }}
+{{- if eq $default $.Release.Namespace }}
+{{- $default = printf "%s-directory" ($.Release.Namespace | trunc $cut | trimSuffix "-") }}
+{{- end }}
+{{- end }}
+{{- $ns := default $default .Values.directoryNamespace.name }}
 {{- if eq $ns .Release.Namespace }}
 {{- fail "directoryNamespace.name must differ from the release namespace: the receiver writes Secrets in it" }}
 {{- end }}
