@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -439,6 +440,82 @@ func TestChangeInstanceCheckAllowsOnlyPlansOfTheProduct(t *testing.T) {
 	g.Expect(refused.Code).To(Equal("000002"))
 	g.Expect(refused.Msg).To(ContainSubstring(`skuCode "platinum" is not a plan`))
 	g.Expect(check("i-never-issued", "pro").Code).To(Equal("000003"))
+}
+
+// periodicLicence buys an instance of f whose order the controller
+// resolved as periodic until orderExpiry, as the API server holds it.
+func periodicLicence(t *testing.T, f *fixture, orderExpiry time.Time) string {
+	t.Helper()
+	g := NewWithT(t)
+	id, orderID := f.buy(t)
+	instance := &saasv1alpha1.License{}
+	g.Expect(k8sClient.Get(ctxFor(t), types.NamespacedName{Name: id}, instance)).To(Succeed())
+	instance.Status.SKUCode = "pro"
+	instance.Status.Order = &saasv1alpha1.ResolvedOrder{OrderID: orderID, ProductID: "OFFI846204237451911168", SKUCode: "pro",
+		ChargingMode: saasv1alpha1.ChargingPeriod, ExpireTime: &metav1.Time{Time: orderExpiry}}
+	g.Expect(k8sClient.Status().Update(ctxFor(t), instance)).To(Succeed())
+	return id
+}
+
+// TestGetLicenseAsyncIsWithinTheExpiryInForce: "within the current order's
+// validity" (000901, spec §5) is within the expiry a renewal moved (rule E),
+// as the licence controller issues it; it was the purchase order's expiry,
+// so no licence could outlast the first period. A released instance has no
+// order in force.
+func TestGetLicenseAsyncIsWithinTheExpiryInForce(t *testing.T) {
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeLicense)
+	id := periodicLicence(t, f, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+	g.Expect(f.call(t, licenseAsyncBody(id, "evt-"+newOrderID(), "fp", "2027-06-01 00:00:00 z")).Code).To(Equal("000901"))
+
+	renewal := newOrderID()
+	g.Expect(f.call(t, refreshBody(id, renewal, "RENEWAL", "20280101000000")).Code).To(Equal("000000"))
+	a := f.call(t, licenseAsyncBody(id, "evt-"+newOrderID(), "fp", "2027-06-01 00:00:00 z"))
+	g.Expect(a.Code).To(Equal("000000"), a.Msg)
+	a = f.call(t, licenseAsyncBody(id, "evt-"+newOrderID(), "fp", "2028-06-01 00:00:00 z"))
+	g.Expect(a.Code).To(Equal("000901"))
+	g.Expect(a.Msg).To(ContainSubstring("by 2028-01-01T00:00:00Z"))
+
+	g.Expect(f.call(t, fmt.Sprintf(`{"activity":"releaseInstance","instanceId":%q}`, id)).Code).To(Equal("000000"))
+	a = f.call(t, licenseAsyncBody(id, "evt-"+newOrderID(), "fp", "2027-06-01 00:00:00 z"))
+	g.Expect(a.Code).To(Equal("000901"))
+	g.Expect(a.Msg).To(ContainSubstring("released"))
+}
+
+// TestGetLicenseAsyncIsDecidedOnTheInstanceAsTheAPIServerHoldsIt: a cache
+// that has not seen the release still holds the instance Active. The
+// application was accepted on it (000000), and then never uploaded: the
+// licence controller refuses a released instance's.
+func TestGetLicenseAsyncIsDecidedOnTheInstanceAsTheAPIServerHoldsIt(t *testing.T) {
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeLicense)
+	id := periodicLicence(t, f, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+	stale := &saasv1alpha1.License{}
+	g.Eventually(func(g Gomega) {
+		g.Expect(receiver.client.Get(ctxFor(t), types.NamespacedName{Name: id}, stale)).To(Succeed())
+		g.Expect(stale.Status.Order).NotTo(BeNil())
+	}).Should(Succeed())
+	g.Expect(f.call(t, fmt.Sprintf(`{"activity":"releaseInstance","instanceId":%q}`, id)).Code).To(Equal("000000"))
+
+	behind, err := NewReceiver(licencesAsBefore{Client: receiver.client, before: stale}, receiver.reader, receiver.opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	a := serveDirect(t, behind, f, licenseAsyncBody(id, "evt-"+newOrderID(), "fp", "2026-12-31 00:00:00 z"))
+	g.Expect(a.Code).To(Equal("000901"), a.Msg)
+}
+
+// licencesAsBefore is a receiver's cache that still holds before, an older
+// copy of a licence.
+type licencesAsBefore struct {
+	client.Client
+	before *saasv1alpha1.License
+}
+
+func (c licencesAsBefore) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if l, ok := obj.(*saasv1alpha1.License); ok && key.Name == c.before.Name {
+		c.before.DeepCopyInto(l)
+		return nil
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
 }
 
 func licenseAsyncBody(id, eventID, fingerprint, expire string) string {

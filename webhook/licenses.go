@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"slices"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -10,6 +11,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/orders"
 )
 
 // getLicenseAsync records one licence application of a License product's
@@ -22,12 +24,10 @@ func (r *Receiver) getLicenseAsync(ctx context.Context, c *call) (reply, error) 
 	if c.product.Spec.Type != saasv1alpha1.ProductTypeLicense {
 		return reply{}, errBadParam("getLicenseAsync applies to License products; %q is a %s product", c.product.Name, c.product.Spec.Type)
 	}
-	application, err := r.checkedApplication(ctx, c, req, false)
-	if err != nil {
-		// A refusal decided on the cache is decided again on the instance
-		// as the API server holds it (docs/lifecycle.md rule A).
-		application, err = r.checkedApplication(ctx, c, req, true)
-	}
+	// Decided on the instance as the API server holds it, an acceptance as
+	// much as a refusal: a cache that has not yet seen the instance's
+	// release or renewal would answer for an order no longer in force.
+	application, err := r.checkedApplication(ctx, c, req, true)
 	if err != nil {
 		return reply{}, err
 	}
@@ -112,8 +112,15 @@ func licenseApplication(c *call, req *koogallery.GetLicenseAsyncRequest, instanc
 }
 
 // checkLicenseRules answers the licence result codes the marketplace
-// defines, where the instance's resolved order and plan tell enough.
+// defines (spec §5), where the instance's state, resolved order and plan
+// tell enough. "Within the current order's validity" (000901) is within the
+// instance's expiry in force (docs/lifecycle.md rule E), which a renewal
+// moves and an unsubscribed renewal period moves back, as the licence
+// controller reads it; a released instance has no order in force.
 func checkLicenseRules(product *saasv1alpha1.SaaSProduct, instance *saasv1alpha1.License, req *koogallery.GetLicenseAsyncRequest, notAfter *metav1.Time) error {
+	if instance.Spec.State == saasv1alpha1.StateReleased {
+		return &callbackError{code: koogallery.ResultLicenseOutsideOrderValidity, msg: "the instance is released: no order is in force"}
+	}
 	planIdx := slices.IndexFunc(product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == instance.Status.SKUCode })
 	if planIdx >= 0 {
 		terms := product.Spec.Plans[planIdx].License
@@ -128,8 +135,21 @@ func checkLicenseRules(product *saasv1alpha1.SaaSProduct, instance *saasv1alpha1
 	if order.ChargingMode == saasv1alpha1.ChargingPeriod && notAfter == nil {
 		return &callbackError{code: koogallery.ResultLicenseNeedsExpiry, msg: "a periodic licence needs an expireTime"}
 	}
-	if order.ExpireTime != nil && notAfter != nil && notAfter.After(order.ExpireTime.Time) {
-		return &callbackError{code: koogallery.ResultLicenseOutsideOrderValidity, msg: "the licence must end within the order's validity"}
+	expiry := orders.ExpiryInForce(instance.Spec.NotAfter, order, instance.Spec.Orders, recordedOrderTimes(instance.Status.OrderTimes))
+	if expiry != nil && notAfter != nil && notAfter.After(expiry.Time) {
+		return &callbackError{code: koogallery.ResultLicenseOutsideOrderValidity,
+			msg: "the licence must end within the order's validity, by " + expiry.UTC().Format(time.RFC3339)}
 	}
 	return nil
+}
+
+// recordedOrderTimes are the orders' creation times the licence controller
+// recorded (status.orderTimes); an order without one falls back to its
+// arrival, as in the controller before it asked Query Order.
+func recordedOrderTimes(recorded []saasv1alpha1.OrderTime) map[string]time.Time {
+	times := make(map[string]time.Time, len(recorded))
+	for _, o := range recorded {
+		times[o.OrderID] = o.CreateTime.Time
+	}
+	return times
 }
