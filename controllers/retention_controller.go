@@ -23,6 +23,9 @@ import (
 // holds even if the SaaSTenant is deleted, and a person can move it.
 type RetentionReconciler struct {
 	client.Client
+	// Reader reads around the cache: the namespace is deleted only as the
+	// API server holds it.
+	Reader   client.Reader
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
 }
@@ -36,7 +39,14 @@ func (r *RetentionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	s := &retentionState{ns: ns}
-	return runSteps(ctx, s, r.readDeleteAfter, r.waitForDeleteAfter, r.deleteNamespace).result(ctrl.Result{})
+	// The cache says when to look; the API server's copy decides
+	// (docs/lifecycle.md rule A): a date moved later by hand may not be in
+	// the cache yet, and a deletion cannot be taken back.
+	return runSteps(ctx, s,
+		r.readDeleteAfter, r.waitForDeleteAfter,
+		r.readStored, r.readDeleteAfter, r.waitForDeleteAfter,
+		r.deleteNamespace,
+	).result(ctrl.Result{})
 }
 
 // retentionState carries one reconcile's findings from step to step.
@@ -74,11 +84,29 @@ func (r *RetentionReconciler) waitForDeleteAfter(_ context.Context, s *retention
 	return proceed()
 }
 
-// deleteNamespace deletes the namespace, with the tenant's data.
+// readStored replaces the cached namespace with the one the API server
+// holds, which the deletion is decided on (docs/lifecycle.md rule A).
+func (r *RetentionReconciler) readStored(ctx context.Context, s *retentionState) outcome {
+	stored := &corev1.Namespace{}
+	err := apiReader(r.Reader, r.Client).Get(ctx, client.ObjectKeyFromObject(s.ns), stored)
+	if apierrors.IsNotFound(err) {
+		return done()
+	}
+	if err != nil {
+		return failed(fmt.Errorf("failed to read Namespace %s before its deletion: %w", s.ns.Name, err))
+	}
+	s.ns = stored
+	return proceed()
+}
+
+// deleteNamespace deletes the namespace, with the tenant's data, only in
+// the version the decision was made on: a change since (a date moved by
+// hand) fails it with a Conflict, and the retry decides again.
 func (r *RetentionReconciler) deleteNamespace(ctx context.Context, s *retentionState) outcome {
 	ns := s.ns
 	ctrl.LoggerFrom(ctx).Info("Deleting a released tenant's namespace", "Namespace", ns.Name, "deleteAfter", s.value)
-	if err := r.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
+	decidedOn := client.Preconditions{UID: &ns.UID, ResourceVersion: &ns.ResourceVersion}
+	if err := r.Delete(ctx, ns, decidedOn); err != nil && !apierrors.IsNotFound(err) {
 		return failed(fmt.Errorf("failed to delete Namespace %s: %w", ns.Name, err))
 	}
 	r.Recorder.Eventf(ns, nil, corev1.EventTypeNormal, saasv1alpha1.DataDeletedReason, "Delete", "The retention period ended")

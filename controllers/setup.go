@@ -160,7 +160,7 @@ func Setup(mgr ctrl.Manager, c Config) error {
 				MaxConcurrentReconciles: concurrency, UnclaimedTTL: c.DirectoryUnclaimedTTL}},
 		&RolloutReconciler{Client: cl, Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-rollout"),
 			Clock: clk, Namespace: c.Namespace, Charts: charts, GatewayImage: c.GatewayImage},
-		&RetentionReconciler{Client: cl, Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: clk},
+		&RetentionReconciler{Client: cl, Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: clk},
 		&OrderNotificationReconciler{Client: cl, Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-ordernotification"),
 			Clock: clk, Orders: c.Orders, SecretNamespace: c.Namespace},
 		&MeteringReconciler{Client: cl, Reader: mgr.GetAPIReader(),
