@@ -80,7 +80,8 @@ const DefaultProvisionedStatusDelay = 30 * time.Second
 // applies freeze, renewal, upgrade, expiry and release to it.
 type SaaSTenantReconciler struct {
 	client.Client
-	// Reader reads around the cache: tenant Secrets, and the CRD on deletion.
+	// Reader reads around the cache: tenant Secrets, the CRD on deletion,
+	// and the product before a release deletes the data at once.
 	Reader   client.Reader
 	Scheme   *runtime.Scheme
 	Recorder events.EventRecorder

@@ -33,9 +33,23 @@ func (r *SaaSTenantReconciler) lifecycle(ctx context.Context, s *tenantState) (*
 	if s.lifecycle != nil {
 		return s.lifecycle, nil
 	}
+	return r.lifecycleFrom(ctx, r.Client, s)
+}
+
+// storedLifecycle is lifecycle with the product as the API server holds it,
+// for a decision that cannot be taken back (docs/lifecycle.md rule A). A
+// product the API server no longer has leaves the policy last seen, which
+// no read can make newer.
+func (r *SaaSTenantReconciler) storedLifecycle(ctx context.Context, s *tenantState) (*saasv1alpha1.LifecyclePolicy, error) {
+	return r.lifecycleFrom(ctx, apiReader(r.Reader, r.Client), s)
+}
+
+// lifecycleFrom reads the product from reader, records its policy in the
+// tenant's status, and makes it the reconcile's.
+func (r *SaaSTenantReconciler) lifecycleFrom(ctx context.Context, reader client.Reader, s *tenantState) (*saasv1alpha1.LifecyclePolicy, error) {
 	t := s.tenant
 	product := &saasv1alpha1.SaaSProduct{}
-	err := r.Get(ctx, client.ObjectKey{Name: t.Spec.ProductName}, product)
+	err := reader.Get(ctx, client.ObjectKey{Name: t.Spec.ProductName}, product)
 	switch {
 	case err == nil && product.Spec.Type == saasv1alpha1.ProductTypeSaaS:
 		t.Status.Lifecycle = product.Spec.Lifecycle.DeepCopy()
@@ -150,7 +164,11 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 	if c := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ReleasedCondition); c != nil && c.Status == metav1.ConditionTrue {
 		releasedAt = c.LastTransitionTime.Time
 	}
-	deleted, retainUntil, err := r.releaseData(ctx, t, releaseRetention(t, lifecycle.Release), releasedAt)
+	keep, err := r.confirmDeleteNow(ctx, s, releaseRetention(t, lifecycle.Release), releaseRetention)
+	if err != nil {
+		return failed(err)
+	}
+	deleted, retainUntil, err := r.releaseData(ctx, t, keep, releasedAt)
 	if err != nil {
 		return failed(err)
 	}
@@ -184,6 +202,23 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadRemovedReason, msg)
 	}
 	return proceed()
+}
+
+// confirmDeleteNow decides a deletion of the data at once again, with
+// decide, on the product as the API server holds it (docs/lifecycle.md
+// rule A): the cache may not show yet a merchant's switch from Delete to
+// Retain made just before, and deleted data cannot be brought back. Keeping
+// the data needs no such read.
+func (r *SaaSTenantReconciler) confirmDeleteNow(ctx context.Context, s *tenantState, keep retention,
+	decide func(*saasv1alpha1.SaaSTenant, saasv1alpha1.ReleasePolicy) retention) (retention, error) {
+	if !keep.deleteNow {
+		return keep, nil
+	}
+	lifecycle, err := r.storedLifecycle(ctx, s)
+	if err != nil {
+		return retention{}, err
+	}
+	return decide(s.tenant, lifecycle.Release), nil
 }
 
 // releaseData removes the workload from the tenant's namespace and applies
@@ -299,11 +334,16 @@ func (r *SaaSTenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alp
 // releaseOnDelete takes the workload of a deleted tenant down and keeps or
 // deletes its data, from what the tenant recorded.
 func (r *SaaSTenantReconciler) releaseOnDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
-	lifecycle, err := r.lifecycle(ctx, &tenantState{tenant: t})
+	s := &tenantState{tenant: t}
+	lifecycle, err := r.lifecycle(ctx, s)
 	if err != nil {
 		return err
 	}
-	if _, _, err = r.releaseData(ctx, t, handDeletionRetention(t, lifecycle.Release), r.Clock.Now()); err != nil {
+	keep, err := r.confirmDeleteNow(ctx, s, handDeletionRetention(t, lifecycle.Release), handDeletionRetention)
+	if err != nil {
+		return err
+	}
+	if _, _, err = r.releaseData(ctx, t, keep, r.Clock.Now()); err != nil {
 		return err
 	}
 	return r.removeCredentialsCopy(ctx, t)

@@ -506,3 +506,71 @@ type withWatch struct{ client.Client }
 func (withWatch) Watch(context.Context, client.ObjectList, ...client.ListOption) (watch.Interface, error) {
 	return nil, errors.New("not watched")
 }
+
+// A release under retentionPolicy Delete, or a deletion by hand under
+// onHandDeletion Delete, takes the data at once, so the policy is the
+// product's as the API server holds it (docs/lifecycle.md rule A): a
+// merchant who switched to Retain just before, which the cache has not seen
+// yet, keeps the data for the retention days.
+func TestDeletingDataAtOnceIsDecidedOnTheProductTheAPIServerHolds(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		deleteAtOnce func(*saasv1alpha1.ReleasePolicy)
+		retain       func(*saasv1alpha1.ReleasePolicy)
+		run          func(ctx context.Context, r *SaaSTenantReconciler, tenant *saasv1alpha1.SaaSTenant) error
+	}{
+		{"a release under retentionPolicy",
+			func(p *saasv1alpha1.ReleasePolicy) { p.RetentionPolicy = saasv1alpha1.DeleteData },
+			func(p *saasv1alpha1.ReleasePolicy) { p.RetentionPolicy = saasv1alpha1.RetainData },
+			func(ctx context.Context, r *SaaSTenantReconciler, tenant *saasv1alpha1.SaaSTenant) error {
+				return r.release(ctx, reconcileStateOf(tenant)).err
+			}},
+		{"a deletion by hand under onHandDeletion",
+			func(p *saasv1alpha1.ReleasePolicy) { p.OnHandDeletion = saasv1alpha1.HandDeletionDelete },
+			func(p *saasv1alpha1.ReleasePolicy) { p.OnHandDeletion = saasv1alpha1.HandDeletionRetain },
+			func(ctx context.Context, r *SaaSTenantReconciler, tenant *saasv1alpha1.SaaSTenant) error {
+				return r.releaseOnDelete(ctx, tenant)
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			ctx := testContext(t)
+			product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+				tc.deleteAtOnce(&p.Spec.Lifecycle.Release)
+				p.Spec.Lifecycle.Release.RetentionDays = ptr.To[int32](7)
+			})
+			stale := getObject(t, &saasv1alpha1.SaaSProduct{}, "", product.Name)
+			g.Eventually(func() error {
+				p := &saasv1alpha1.SaaSProduct{}
+				if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(product), p); err != nil {
+					return err
+				}
+				tc.retain(&p.Spec.Lifecycle.Release)
+				return k8sClient.Update(ctx, p)
+			}).Should(Succeed())
+
+			d := bareTenantNamespace(t, "i-switched")
+			tenant := d.Tenant
+			tenant.Spec.ProductName, tenant.Spec.State, tenant.Status.Namespace = product.Name, saasv1alpha1.StateReleased, d.Namespace
+			// A reconciler whose cache still shows the product deleting the data.
+			r := &SaaSTenantReconciler{Client: cacheBehind{Client: k8sClient, old: stale}, Reader: k8sClient, Scheme: k8sClient.Scheme(),
+				Clock: fakeClock, Options: TenantOptions{SecretNamespace: operatorNamespace, FieldOwner: fieldOwner}}
+
+			g.Expect(tc.run(ctx, r, tenant)).To(Succeed())
+			namespace := getObject(t, &corev1.Namespace{}, "", d.Namespace)
+			g.Expect(namespace.DeletionTimestamp).To(BeNil(), "Retain, as the merchant set it: the data is kept")
+			deleteAfter, err := time.Parse(time.RFC3339, namespace.Annotations[saasv1alpha1.DeleteAfterAnnotation])
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(deleteAfter).To(BeTemporally("~", fakeClock.Now().Add(7*24*time.Hour), time.Minute))
+			g.Expect(tenant.Status.Lifecycle.Release).To(Equal(asStored(t, product).Spec.Lifecycle.Release), "status records the policy applied")
+		})
+	}
+}
+
+// asStored is obj as the API server holds it.
+func asStored[T client.Object](t *testing.T, obj T) T {
+	t.Helper()
+	fresh := obj.DeepCopyObject().(T)
+	NewWithT(t).Expect(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(obj), fresh)).To(Succeed())
+	return fresh
+}
