@@ -208,6 +208,23 @@ func (r *LicenseReconciler) loadInstance(ctx context.Context, s *licenseState) o
 	if apierrors.IsNotFound(err) {
 		err = apiReader(r.Reader, r.Client).Get(ctx, key, instance)
 	}
+	return setInstance(s, instance, err)
+}
+
+// loadStoredInstance is loadInstance with the instance as the API server
+// holds it, before the upload (confirmCurrent).
+func (r *LicenseReconciler) loadStoredInstance(ctx context.Context, s *licenseState) outcome {
+	if !isApplication(s.license) {
+		return proceed()
+	}
+	instance := &saasv1alpha1.License{}
+	err := apiReader(r.Reader, r.Client).Get(ctx, client.ObjectKey{Name: s.license.Spec.InstanceID}, instance)
+	return setInstance(s, instance, err)
+}
+
+// setInstance makes the instance read, with err, the application's.
+func setInstance(s *licenseState, instance *saasv1alpha1.License, err error) outcome {
+	key := client.ObjectKey{Name: s.license.Spec.InstanceID}
 	if apierrors.IsNotFound(err) {
 		// The receiver records applications only for an instance that
 		// exists: its record was deleted since, which releases it (rule B),

@@ -444,3 +444,37 @@ func upgradeLicenseToPro(t *testing.T, product *saasv1alpha1.SaaSProduct, name s
 			Activity: saasv1alpha1.ActivityUpgradeInstance, ReceivedTime: metav1.Now()})
 	})
 }
+
+// An application is uploaded, which cannot be taken back, only for an
+// instance that the API server holds as neither frozen nor released
+// (docs/lifecycle.md rule A): a release stored a moment ago, which the
+// reconciler's cache has not seen, stops the upload.
+func TestAnApplicationOfAnInstanceReleasedBehindTheCacheIsNotUploaded(t *testing.T) {
+	g := NewWithT(t)
+	product, _ := newLicenseProduct(t, true)
+	active := eventuallyLicense(t, newLicense(t, product, "pro").Name, licenseReady)
+	updateLicense(t, active.Name, func(l *saasv1alpha1.License) { l.Spec.State = saasv1alpha1.StateReleased })
+	eventuallyLicense(t, active.Name, licenseHas(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason))
+
+	event := fmt.Sprintf("EVT%d", tenantSeq.Add(1))
+	from, until := metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second)), metav1.NewTime(time.Now().AddDate(0, 1, 0).Truncate(time.Second))
+	application := &saasv1alpha1.License{
+		ObjectMeta: metav1.ObjectMeta{Name: "l-" + strings.ToLower(event), Labels: map[string]string{saasv1alpha1.ProductLabel: product.Name}},
+		Spec: saasv1alpha1.LicenseSpec{InstanceID: active.Name, ProductName: product.Name, EventID: event,
+			DeviceFingerprint: "fp-1", NotBefore: &from, NotAfter: &until},
+	}
+	g.Expect(k8sClient.Create(testContext(t), application)).To(Succeed())
+	// The manager's controller, whose cache saw the release, revokes it.
+	eventuallyLicense(t, application.Name, licenseHas(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason))
+
+	// A reconciler whose cache still shows the instance Active.
+	r := &LicenseReconciler{Client: cacheBehind{Client: k8sClient, old: active}, Reader: k8sClient, Scheme: k8sClient.Scheme(),
+		Recorder: events.NewFakeRecorder(10), Clock: fakeClock, Orders: MarketplaceOrderClients(marketplace.server.URL),
+		Uploads: MarketplaceUploadClients(marketplace.server.URL), Options: LicenseOptions{SecretNamespace: operatorNamespace}}
+	_, err := r.Reconcile(testContext(t), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(application)})
+	g.Expect(err).NotTo(HaveOccurred())
+	_, attempts := marketplace.uploaded(event)
+	g.Expect(attempts).To(BeZero(), "no licence of a released instance reaches the marketplace")
+	after := eventuallyLicense(t, application.Name, licenseHas(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason))
+	g.Expect(after.Status.Upload == nil || after.Status.Upload.Attempts == 0).To(BeTrue(), "no attempt recorded: %+v", after.Status.Upload)
+}

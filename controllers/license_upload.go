@@ -43,8 +43,8 @@ func (r *LicenseReconciler) upload(ctx context.Context, s *licenseState) outcome
 	if l.Status.Upload.UploadedTime != nil {
 		return proceed()
 	}
-	if err := r.confirmCurrent(ctx, l); err != nil {
-		return failed(err)
+	if o := r.confirmCurrent(ctx, s); !o.proceeds() {
+		return o
 	}
 	up := l.Status.Upload
 	up.Attempts++
@@ -62,21 +62,28 @@ func (r *LicenseReconciler) upload(ctx context.Context, s *licenseState) outcome
 	return proceed()
 }
 
-// confirmCurrent makes sure l is the version the API server holds before
-// the upload, the one side effect that cannot be taken back: a cache that
-// has not caught up with the last reconcile's status may hide that it
-// delivered already, and a status written from it would count attempts
-// wrong. A cache behind answers errStaleRead, and the reconcile runs again
-// once it caught up.
-func (r *LicenseReconciler) confirmCurrent(ctx context.Context, l *saasv1alpha1.License) error {
+// confirmCurrent makes sure the upload, the one side effect that cannot be
+// taken back, is decided on what the API server holds (docs/lifecycle.md
+// rule A). The application must be the version it holds: a cache that has
+// not caught up with the last reconcile's status may hide that it delivered
+// already, and a status written from it would count attempts wrong; a
+// cache behind answers errStaleRead, and the reconcile runs again once it
+// caught up. And its instance, read again, must be neither frozen nor
+// released nor gone: a FREEZE or release stored a moment ago stops the
+// upload as stopIfRevoked would have.
+func (r *LicenseReconciler) confirmCurrent(ctx context.Context, s *licenseState) outcome {
+	l := s.license
 	stored := &saasv1alpha1.License{}
 	if err := apiReader(r.Reader, r.Client).Get(ctx, client.ObjectKeyFromObject(l), stored); err != nil {
-		return fmt.Errorf("failed to read the licence before its upload: %w", err)
+		return failed(fmt.Errorf("failed to read the licence before its upload: %w", err))
 	}
 	if stored.ResourceVersion != l.ResourceVersion {
-		return errStaleRead
+		return failed(errStaleRead)
 	}
-	return nil
+	if o := r.loadStoredInstance(ctx, s); !o.proceeds() {
+		return o
+	}
+	return r.stopIfRevoked(ctx, s)
 }
 
 // send uploads the licence with the product's AK/SK.
