@@ -168,6 +168,13 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 	if err != nil {
 		return failed(err)
 	}
+	withdrawn, err := r.retentionWithdrawn(ctx, t)
+	if err != nil {
+		return failed(err)
+	}
+	if withdrawn {
+		keep = retention{} // kept until deleted by hand, whatever the policy
+	}
 	deleted, retainUntil, err := r.releaseData(ctx, t, keep, releasedAt)
 	if err != nil {
 		return failed(err)
@@ -184,6 +191,9 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 		reason, msg = saasv1alpha1.DataDeletedReason, "Released; the data is deleted"
 	case retainUntil != nil:
 		msg = "Released; the data is kept until " + retainUntil.UTC().Format(time.RFC3339)
+	case withdrawn:
+		reason, msg = saasv1alpha1.RetentionWithdrawnReason,
+			"Released; "+saasv1alpha1.DeleteAfterAnnotation+" was removed from the namespace, so the data is kept until it is deleted by hand"
 	}
 	setCondition(t, saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, reason, msg)
 	switch {
@@ -202,6 +212,27 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadRemovedReason, msg)
 	}
 	return proceed()
+}
+
+// retentionWithdrawn reports whether a person removed the delete-after mark
+// kooper put on the released tenant's namespace (the tenant recorded the
+// mark's time, or recorded the withdrawal before). The mark is kooper's
+// leave to delete the data (the admission policy's too): without it the
+// namespace stays until it is deleted by hand, and kooper does not mark it
+// again (api/v1alpha1.DeleteAfterAnnotation). Read on the cache: a stale
+// answer only keeps data longer, or keeps a mark that is still there.
+func (r *SaaSTenantReconciler) retentionWithdrawn(ctx context.Context, t *saasv1alpha1.SaaSTenant) (bool, error) {
+	released := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ReleasedCondition)
+	wasMarked := t.Status.RetainUntil != nil || (released != nil && released.Reason == saasv1alpha1.RetentionWithdrawnReason)
+	if !wasMarked || t.Status.Namespace == "" {
+		return false, nil
+	}
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, client.ObjectKey{Name: t.Status.Namespace}, ns); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	_, marked := ns.Annotations[saasv1alpha1.DeleteAfterAnnotation]
+	return !marked && ns.DeletionTimestamp.IsZero(), nil
 }
 
 // confirmDeleteNow decides a deletion of the data at once again, with

@@ -16,6 +16,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -573,4 +574,44 @@ func asStored[T client.Object](t *testing.T, obj T) T {
 	fresh := obj.DeepCopyObject().(T)
 	NewWithT(t).Expect(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(obj), fresh)).To(Succeed())
 	return fresh
+}
+
+// TestRemovingTheDeleteAfterMarkKeepsTheNamespace: the promise of
+// api/v1alpha1.DeleteAfterAnnotation and docs/concepts.md: a person who
+// removes a released tenant's delete-after mark keeps its data until they
+// delete it. kooper put the mark back at once, with the same date, and the
+// data went then.
+func TestRemovingTheDeleteAfterMarkKeepsTheNamespace(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Release.RetentionDays = ptr.To[int32](7) })
+	tenant := readyTenant(t, product, "basic")
+	ns := "tenant-" + tenant.Name
+	setState(t, tenant.Name, saasv1alpha1.StateReleased)
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RetainingDataReason))
+	g.Expect(getObject(t, &corev1.Namespace{}, "", ns).Annotations).To(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
+
+	unmark := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:null}}}`, saasv1alpha1.DeleteAfterAnnotation))
+	g.Expect(k8sClient.Patch(testContext(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		client.RawPatch(types.MergePatchType, unmark))).To(Succeed())
+	withdrawn := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RetentionWithdrawnReason))
+	g.Expect(withdrawn.Status.RetainUntil).To(BeNil())
+	marked := func() map[string]string { return getObject(t, &corev1.Namespace{}, "", ns).Annotations }
+	g.Consistently(marked, 2*time.Second).ShouldNot(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
+
+	// Nor does a later switch of the product to Delete take the data.
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Release.RetentionPolicy = saasv1alpha1.DeleteData })
+	eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Status.Lifecycle.Release.RetentionPolicy).To(Equal(saasv1alpha1.DeleteData))
+	})
+	g.Consistently(func() *metav1.Time { return getObject(t, &corev1.Namespace{}, "", ns).DeletionTimestamp }, 2*time.Second).Should(BeNil())
+
+	// A date put back (under Retain again) hands the namespace to the
+	// retention again, at that date.
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Release.RetentionPolicy = saasv1alpha1.RetainData })
+	later := fakeClock.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
+	mark := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, saasv1alpha1.DeleteAfterAnnotation, later.Format(time.RFC3339)))
+	g.Expect(k8sClient.Patch(testContext(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		client.RawPatch(types.MergePatchType, mark))).To(Succeed())
+	remarked := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RetainingDataReason))
+	g.Expect(remarked.Status.RetainUntil.Time).To(BeTemporally("==", later))
 }

@@ -199,6 +199,10 @@ const (
 	ReleasedByMarketplaceReason = "ReleasedByMarketplace"
 	// RetainingDataReason: released, and the data is kept until the retention period ends.
 	RetainingDataReason = "RetainingData"
+	// RetentionWithdrawnReason: released, and a person removed the
+	// namespace's delete-after mark: the data is kept until it is deleted
+	// by hand, and kooper does not mark it again.
+	RetentionWithdrawnReason = "RetentionWithdrawn"
 	// DataDeletedReason: released, and the tenant's data has been deleted.
 	DataDeletedReason = "DataDeleted"
 	// RevokedReason: a licence key was revoked (freeze or release).
@@ -346,7 +350,9 @@ const (
 	ProductLabel = "saas.kooper.io/product"
 	// DeleteAfterAnnotation on a released tenant's namespace holds the RFC 3339
 	// time after which kooper deletes it (the end of the retention period).
-	// Remove it to keep the namespace; change it to keep it longer.
+	// Remove it to keep the namespace until it is deleted by hand (the
+	// tenant's Released condition then says RetentionWithdrawn); change it
+	// to keep it longer.
 	DeleteAfterAnnotation = "saas.kooper.io/delete-after"
 	// LastAppliedHashAnnotation on every object kooper applies in a tenant
 	// namespace (and on the namespace) holds a hash of what kooper last
