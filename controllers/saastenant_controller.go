@@ -126,6 +126,10 @@ type tenantState struct {
 	lifecycle *saasv1alpha1.LifecyclePolicy
 	// frozen is the effective freeze: the marketplace's, or the expiry safety net's.
 	frozen bool
+	// newExpiryFreeze: this pass's expiry safety net froze an Active
+	// tenant not yet marked Expired, which confirmExpiryFreeze decides on
+	// the stored tenant first.
+	newExpiryFreeze bool
 	// frozenByExhaustion: frozen because the tenant's packages are used up
 	// (spec.packages.onExhausted Freeze), not by the marketplace or expiry.
 	frozenByExhaustion bool
@@ -352,9 +356,34 @@ func (r *SaaSTenantReconciler) selectPlan(_ context.Context, s *tenantState) out
 // decideExpiryFreeze is the safety net: past expireTime plus the grace
 // period with no marketplace call, the tenant counts as expired and, by
 // default, frozen. It decides; provision applies the freeze.
-func (r *SaaSTenantReconciler) decideExpiryFreeze(_ context.Context, s *tenantState) outcome {
+func (r *SaaSTenantReconciler) decideExpiryFreeze(ctx context.Context, s *tenantState) outcome {
 	r.applyExpiry(s, s.orderTimes)
+	if err := r.confirmExpiryFreeze(ctx, s); err != nil {
+		return failed(err)
+	}
 	return proceed()
+}
+
+// confirmExpiryFreeze decides a new expiry freeze, which stops a buyer's
+// service on kooper's own word, on the tenant as the API server holds it
+// (docs/lifecycle.md rule A): a renewal stored a moment ago and not yet in
+// the cache has moved the expiry. A cache behind answers errStaleRead, and
+// the pass runs again once it caught up. A tenant already marked Expired
+// needs no read: the freeze was decided on an earlier pass.
+func (r *SaaSTenantReconciler) confirmExpiryFreeze(ctx context.Context, s *tenantState) error {
+	if !s.newExpiryFreeze {
+		return nil
+	}
+	t := s.tenant
+	stored := &metav1.PartialObjectMetadata{}
+	stored.SetGroupVersionKind(saasv1alpha1.GroupVersion.WithKind("SaaSTenant"))
+	if err := apiReader(r.Reader, r.Client).Get(ctx, client.ObjectKeyFromObject(t), stored); err != nil {
+		return fmt.Errorf("failed to read SaaSTenant %s before its expiry freeze: %w", t.Name, err)
+	}
+	if stored.ResourceVersion != t.ResourceVersion {
+		return errStaleRead
+	}
+	return nil
 }
 
 // applyExpiry decides whether the tenant is frozen, by the marketplace or
@@ -363,6 +392,7 @@ func (r *SaaSTenantReconciler) decideExpiryFreeze(_ context.Context, s *tenantSt
 // asks for a reconcile when the next notice threshold is crossed.
 func (r *SaaSTenantReconciler) applyExpiry(s *tenantState, times map[string]time.Time) {
 	t := s.tenant
+	wasExpired := apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.ExpiredCondition)
 	t.Status.ExpireTime = orders.TenantExpiry(t, times)
 	s.frozen = t.Spec.State == saasv1alpha1.StateFrozen
 	now := r.Clock.Now()
@@ -390,6 +420,7 @@ func (r *SaaSTenantReconciler) applyExpiry(s *tenantState, times map[string]time
 	// A package runs nothing to freeze: past its expiry it only stops paying.
 	if policy.Action == saasv1alpha1.ExpiryFreeze && t.Spec.State == saasv1alpha1.StateActive && t.Status.Package == nil {
 		s.frozen = true
+		s.newExpiryFreeze = s.newExpiryFreeze || !wasExpired
 	}
 }
 

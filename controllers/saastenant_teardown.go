@@ -76,6 +76,9 @@ func (r *SaaSTenantReconciler) freezeFromRecord(ctx context.Context, s *tenantSt
 	if !s.frozen || t.Status.Namespace == "" {
 		return nil
 	}
+	if err := r.confirmExpiryFreeze(ctx, s); err != nil {
+		return err
+	}
 	if chartTenant(s) {
 		if err := r.recordFreezeFromInventory(ctx, s); err != nil {
 			return err

@@ -19,7 +19,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -126,6 +128,45 @@ func TestTheExpirySafetyNetWorksWhenThePlanIsGone(t *testing.T) {
 	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
 	frozen := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByExpiryReason))
 	hasCondition(saasv1alpha1.ExpiredCondition, metav1.ConditionTrue, saasv1alpha1.ExpiredReason)(g, frozen)
+}
+
+// TestTheExpirySafetyNetFreezesOnlyOnTheStoredTenant: a renewal moved the
+// tenant's expiry, and the cache has not delivered it yet. The safety net,
+// which would scale a paying buyer's workload to zero on kooper's own word,
+// decides on the tenant as the API server holds it: nothing is frozen, and
+// the pass runs again once the cache caught up.
+func TestTheExpirySafetyNetFreezesOnlyOnTheStoredTenant(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Expiry.GraceSeconds = 3600 })
+	expiry := metav1.NewTime(fakeClock.Now().Add(24 * time.Hour).UTC().Truncate(time.Second))
+	tenant := newTenant(t, product, "pro", func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.ExpireTime = &expiry })
+	eventuallyTenant(t, tenant.Name, provisioned)
+	ns := "tenant-" + tenant.Name
+	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(3)))
+	stale := eventuallyTenant(t, tenant.Name, func(Gomega, *saasv1alpha1.SaaSTenant) {})
+	renewed := metav1.NewTime(expiry.Add(365 * 24 * time.Hour))
+	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.ExpireTime = &renewed })
+
+	writes := &workloadWrites{Client: cacheBehind{Client: k8sClient, old: stale}}
+	r := tenantReconcilerLikeSetup(t, writes)
+	r.Clock = clocktesting.NewFakeClock(expiry.Add(2 * time.Hour)) // past the expiry the cache shows, and its grace
+	result, err := r.Reconcile(testContext(t), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(stale)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(result.RequeueAfter).To(Equal(conflictRequeueDelay), "again once the cache caught up")
+	g.Expect(writes.names).To(BeEmpty(), "the renewed buyer's workload was not scaled to zero, not even for a moment")
+}
+
+// workloadWrites records the tenant workloads written through it.
+type workloadWrites struct {
+	client.Client
+	names []string
+}
+
+func (c *workloadWrites) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	if obj.GetNamespace() != "" && obj.GetName() == tenantobjects.AppName {
+		c.names = append(c.names, obj.GetNamespace()+"/"+obj.GetName())
+	}
+	return c.Client.Patch(ctx, obj, patch, opts...)
 }
 
 func TestFreezeWorksWhenTheCopiedTLSSecretIsGone(t *testing.T) {
