@@ -92,7 +92,7 @@ func (r *Receiver) issuedTo(ctx context.Context, product *saasv1alpha1.SaaSProdu
 	if r.cached(ctx, product, id) {
 		return true, nil
 	}
-	entry, ok, err := tombstone.Lookup(ctx, r.client, r.opts.Namespace, id)
+	entry, ok, err := tombstone.Lookup(ctx, r.client, r.opts.Namespace, id, client.UnsafeDisableDeepCopy)
 	if err != nil {
 		return false, errInternal("the issued instances cannot be read", err)
 	}
@@ -101,16 +101,19 @@ func (r *Receiver) issuedTo(ctx context.Context, product *saasv1alpha1.SaaSProdu
 
 // heldByAnotherProduct reports whether the cache holds another product's
 // record of id (a SaaSTenant or a License: the tombstones know an ID, not
-// its kind), or another product's tombstone of it.
+// its kind), or another product's tombstone of it. What it reads is only
+// read, so the cache lends it rather than copies it, as every look of a
+// purchase does (UnsafeDisableDeepCopy).
 func (r *Receiver) heldByAnotherProduct(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string) (bool, error) {
 	tenant, licence := &saasv1alpha1.SaaSTenant{}, &saasv1alpha1.License{}
-	if r.client.Get(ctx, types.NamespacedName{Name: id}, tenant) == nil && tenant.Spec.ProductName != product.Name {
+	key := types.NamespacedName{Name: id}
+	if r.client.Get(ctx, key, tenant, client.UnsafeDisableDeepCopy) == nil && tenant.Spec.ProductName != product.Name {
 		return true, nil
 	}
-	if r.client.Get(ctx, types.NamespacedName{Name: id}, licence) == nil && licence.Spec.ProductName != product.Name {
+	if r.client.Get(ctx, key, licence, client.UnsafeDisableDeepCopy) == nil && licence.Spec.ProductName != product.Name {
 		return true, nil
 	}
-	entry, ok, err := tombstone.Lookup(ctx, r.client, r.opts.Namespace, id)
+	entry, ok, err := tombstone.Lookup(ctx, r.client, r.opts.Namespace, id, client.UnsafeDisableDeepCopy)
 	if err != nil {
 		return false, errInternal("the issued instances cannot be read", err)
 	}
@@ -154,7 +157,7 @@ func (r *Receiver) storePurchase(ctx context.Context, c *call, req *koogallery.N
 
 // cached reports whether the cache holds the record of instance id.
 func (r *Receiver) cached(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string) bool {
-	return r.client.Get(ctx, types.NamespacedName{Name: id}, newSubscription(product).object) == nil
+	return r.client.Get(ctx, types.NamespacedName{Name: id}, newSubscription(product).object, client.UnsafeDisableDeepCopy) == nil
 }
 
 // newPurchase is the object a purchase creates.
@@ -164,7 +167,7 @@ func (r *Receiver) cached(ctx context.Context, product *saasv1alpha1.SaaSProduct
 // ago and not yet cached is caught by the tenant controller, which reads
 // them from the API server before it provisions a new record.
 func (r *Receiver) issuedAndGone(ctx context.Context, c *call) (bool, error) {
-	entry, ok, err := tombstone.Lookup(ctx, r.client, r.opts.Namespace, c.instanceID)
+	entry, ok, err := tombstone.Lookup(ctx, r.client, r.opts.Namespace, c.instanceID, client.UnsafeDisableDeepCopy)
 	if err != nil {
 		return false, errInternal("the issued instances cannot be read", err)
 	}
