@@ -323,6 +323,20 @@ func TestLicenseFreezeRevokesUntilUnfrozenAndReleaseForGood(t *testing.T) {
 	})
 }
 
+// newApplication stores a getLicenseAsync application of instance for
+// event, as the receiver records one: valid from an hour ago for a month.
+func newApplication(t *testing.T, product *saasv1alpha1.SaaSProduct, instance, event string) *saasv1alpha1.License {
+	t.Helper()
+	from, until := metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second)), metav1.NewTime(time.Now().AddDate(0, 1, 0).Truncate(time.Second))
+	application := &saasv1alpha1.License{
+		ObjectMeta: metav1.ObjectMeta{Name: "l-" + strings.ToLower(event), Labels: map[string]string{saasv1alpha1.ProductLabel: product.Name}},
+		Spec: saasv1alpha1.LicenseSpec{InstanceID: instance, ProductName: product.Name, EventID: event,
+			DeviceFingerprint: "fp-1", NotBefore: &from, NotAfter: &until},
+	}
+	NewWithT(t).Expect(k8sClient.Create(testContext(t), application)).To(Succeed())
+	return application
+}
+
 func TestLicenseApplicationIsUploadedWithRetriesAndOnlyOnce(t *testing.T) {
 	g := NewWithT(t)
 	product, signer := newLicenseProduct(t, true)
@@ -330,13 +344,8 @@ func TestLicenseApplicationIsUploadedWithRetriesAndOnlyOnce(t *testing.T) {
 
 	event := fmt.Sprintf("EVT%d", tenantSeq.Add(1))
 	marketplace.failNextUploads(event, 2)
-	from, until := metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second)), metav1.NewTime(time.Now().AddDate(0, 1, 0).Truncate(time.Second))
-	application := &saasv1alpha1.License{
-		ObjectMeta: metav1.ObjectMeta{Name: "l-" + strings.ToLower(event), Labels: map[string]string{saasv1alpha1.ProductLabel: product.Name}},
-		Spec: saasv1alpha1.LicenseSpec{InstanceID: instance.Name, ProductName: product.Name, EventID: event,
-			DeviceFingerprint: "fp-1", NotBefore: &from, NotAfter: &until},
-	}
-	g.Expect(k8sClient.Create(testContext(t), application)).To(Succeed())
+	application := newApplication(t, product, instance.Name, event)
+	until := application.Spec.NotAfter
 
 	application = eventuallyLicense(t, application.Name, func(g Gomega, l *saasv1alpha1.License) {
 		licenseHas(saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)(g, l)
@@ -456,14 +465,7 @@ func TestAnApplicationOfAnInstanceReleasedBehindTheCacheIsNotUploaded(t *testing
 	updateLicense(t, active.Name, func(l *saasv1alpha1.License) { l.Spec.State = saasv1alpha1.StateReleased })
 	eventuallyLicense(t, active.Name, licenseHas(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason))
 
-	event := fmt.Sprintf("EVT%d", tenantSeq.Add(1))
-	from, until := metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second)), metav1.NewTime(time.Now().AddDate(0, 1, 0).Truncate(time.Second))
-	application := &saasv1alpha1.License{
-		ObjectMeta: metav1.ObjectMeta{Name: "l-" + strings.ToLower(event), Labels: map[string]string{saasv1alpha1.ProductLabel: product.Name}},
-		Spec: saasv1alpha1.LicenseSpec{InstanceID: active.Name, ProductName: product.Name, EventID: event,
-			DeviceFingerprint: "fp-1", NotBefore: &from, NotAfter: &until},
-	}
-	g.Expect(k8sClient.Create(testContext(t), application)).To(Succeed())
+	application := newApplication(t, product, active.Name, fmt.Sprintf("EVT%d", tenantSeq.Add(1)))
 	// The manager's controller, whose cache saw the release, revokes it.
 	eventuallyLicense(t, application.Name, licenseHas(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason))
 
@@ -473,7 +475,7 @@ func TestAnApplicationOfAnInstanceReleasedBehindTheCacheIsNotUploaded(t *testing
 		Uploads: MarketplaceUploadClients(marketplace.server.URL), Options: LicenseOptions{SecretNamespace: operatorNamespace}}
 	_, err := r.Reconcile(testContext(t), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(application)})
 	g.Expect(err).NotTo(HaveOccurred())
-	_, attempts := marketplace.uploaded(event)
+	_, attempts := marketplace.uploaded(application.Spec.EventID)
 	g.Expect(attempts).To(BeZero(), "no licence of a released instance reaches the marketplace")
 	after := eventuallyLicense(t, application.Name, licenseHas(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason))
 	g.Expect(after.Status.Upload == nil || after.Status.Upload.Attempts == 0).To(BeTrue(), "no attempt recorded: %+v", after.Status.Upload)

@@ -111,15 +111,23 @@ func TestFreezeWorksWhenThePlanIsGone(t *testing.T) {
 	getObject(t, &corev1.PersistentVolumeClaim{}, ns, tenantobjects.DataVolumeName)
 }
 
-func TestTheExpirySafetyNetWorksWhenThePlanIsGone(t *testing.T) {
-	g := NewWithT(t)
-	restoreClockAfter(t)
+// expiringTenant is a provisioned tenant of plan pro (3 replicas) whose
+// expireTime is a day after the suite's clock, with an hour's grace.
+func expiringTenant(t *testing.T) (*saasv1alpha1.SaaSProduct, *saasv1alpha1.SaaSTenant, metav1.Time) {
+	t.Helper()
 	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Expiry.GraceSeconds = 3600 })
 	expiry := metav1.NewTime(fakeClock.Now().Add(24 * time.Hour).UTC().Truncate(time.Second))
 	tenant := newTenant(t, product, "pro", func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.ExpireTime = &expiry })
 	eventuallyTenant(t, tenant.Name, provisioned)
+	NewWithT(t).Eventually(deploymentReplicas(t, "tenant-"+tenant.Name)).Should(Equal(int32(3)))
+	return product, tenant, expiry
+}
+
+func TestTheExpirySafetyNetWorksWhenThePlanIsGone(t *testing.T) {
+	g := NewWithT(t)
+	restoreClockAfter(t)
+	product, tenant, expiry := expiringTenant(t)
 	ns := "tenant-" + tenant.Name
-	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(3)))
 	removePlan(t, product, "pro")
 	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.PlanNotFoundReason))
 
@@ -137,12 +145,7 @@ func TestTheExpirySafetyNetWorksWhenThePlanIsGone(t *testing.T) {
 // the pass runs again once the cache caught up.
 func TestTheExpirySafetyNetFreezesOnlyOnTheStoredTenant(t *testing.T) {
 	g := NewWithT(t)
-	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Expiry.GraceSeconds = 3600 })
-	expiry := metav1.NewTime(fakeClock.Now().Add(24 * time.Hour).UTC().Truncate(time.Second))
-	tenant := newTenant(t, product, "pro", func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.ExpireTime = &expiry })
-	eventuallyTenant(t, tenant.Name, provisioned)
-	ns := "tenant-" + tenant.Name
-	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(3)))
+	_, tenant, expiry := expiringTenant(t)
 	stale := eventuallyTenant(t, tenant.Name, func(Gomega, *saasv1alpha1.SaaSTenant) {})
 	renewed := metav1.NewTime(expiry.Add(365 * 24 * time.Hour))
 	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.ExpireTime = &renewed })
