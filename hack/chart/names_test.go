@@ -11,7 +11,7 @@ import (
 const (
 	longestRelease   = "release-at-the-maximum-length-helm-allows-of-53-chars"           // 53
 	longestNamespace = "tenant-operators-namespace-at-the-longest-a-namespace-may-be-63" // 63
-	longestFullname  = "kooper-fullname-override-at-the-maximum-length-of-sixty-three-c" // 63
+	longestFullname  = "kooper-fullname-override-of-43-characters-x"                     // 43
 )
 
 var (
@@ -39,7 +39,7 @@ func TestNamesAtTheirLimits(t *testing.T) {
 	}{
 		{"53-character release name, 63-character namespace, ServiceMonitor", longestRelease, longestNamespace,
 			append([]string{"serviceMonitor.enabled=true"}, every...)},
-		{"63-character fullnameOverride, PodMonitor", "kooper", "kooper-system",
+		{"43-character fullnameOverride, PodMonitor", "kooper", "kooper-system",
 			append([]string{"fullnameOverride=" + longestFullname, "podMonitor.enabled=true",
 				"podMonitor.bearerTokenSecret.name=prometheus-token"}, every...)},
 	} {

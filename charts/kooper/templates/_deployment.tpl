@@ -10,7 +10,7 @@ they differ in name, replicas, ServiceAccount, arguments and ports. Argument:
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {{ include "kooper.suffixedName" (list $root .component) }}
+  name: {{ include "kooper.fullname" $root }}-{{ .component }}
   namespace: {{ $root.Release.Namespace }}
   labels:
     {{- include "kooper.componentLabels" . | nindent 4 }}

@@ -3,30 +3,25 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Fully qualified app name: fullnameOverride, else <release>-<chart> (or <release> when it already contains the chart name). */}}
+{{/*
+Fully qualified app name, <fullname> in the docs: fullnameOverride, else <release>-<chart> (or
+<release> when it already contains the chart name), cut to 43 characters so that every
+<fullname>-<suffix> the chart makes fits in 63, the limit of a Service's name (a DNS label) and
+of a Deployment's for its Pods' hostnames; the longest is <fullname>-controllers-metrics
+(docs/naming.md). No installation ever had a longer <fullname>: that Service, always rendered,
+was refused.
+*/}}
 {{- define "kooper.fullname" -}}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- .Values.fullnameOverride | trunc 43 | trimSuffix "-" }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- .Release.Name | trunc 43 | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s" .Release.Name $name | trunc 43 | trimSuffix "-" }}
 {{- end }}
 {{- end }}
-{{- end }}
-
-{{/*
-<fullname>-<suffix>, within 63 characters, the limit of a Service's name (a DNS label) and of a
-Deployment's for its Pods' hostnames (docs/naming.md): the fullname (itself at most 63) is cut
-so that the suffix fits whole, without a trailing hyphen. A name that fits is unchanged.
-Argument: (list . "suffix").
-*/}}
-{{- define "kooper.suffixedName" -}}
-{{- $suffix := index . 1 }}
-{{- $fullname := include "kooper.fullname" (index . 0) | trunc (int (sub 62 (len $suffix))) | trimSuffix "-" }}
-{{- printf "%s-%s" $fullname $suffix }}
 {{- end }}
 
 {{/* chart label value: <name>-<version>. */}}
@@ -120,11 +115,12 @@ must never write where the keys Secrets and the products ConfigMap live. The def
 release namespace of 54 to 61 characters gives a shortened suffix ("-dire..."), kept so that no
 upgrade moves an installation's shards. Only where that cut gives back the release namespace
 itself (62 or 63 characters, which could not install before) is the release namespace cut to
-53 characters so that all of "-directory" fits, or to 52 if that too would be itself.
+53 characters so that all of "-directory" fits, or to 52 or 51 if that too would be itself (a
+cut that ends in a hyphen loses it, so two cuts can give the same name).
 */}}
 {{- define "kooper.directoryNamespace" -}}
 {{- $default := printf "%s-directory" .Release.Namespace | trunc 63 | trimSuffix "-" }}
-{{- range $cut := list 53 52 }}
+{{- range $cut := list 53 52 51 }}
 {{- if eq $default $.Release.Namespace }}
 {{- $default = printf "%s-directory" ($.Release.Namespace | trunc $cut | trimSuffix "-") }}
 {{- end }}
