@@ -167,16 +167,9 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 	if c := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ReleasedCondition); c != nil && c.Status == metav1.ConditionTrue {
 		releasedAt = c.LastTransitionTime.Time
 	}
-	keep, err := r.confirmDeleteNow(ctx, s, releaseRetention(t, lifecycle.Release), releaseRetention)
+	keep, withdrawn, err := r.retentionFor(ctx, s, lifecycle.Release, releaseRetention)
 	if err != nil {
 		return failed(err)
-	}
-	withdrawn, err := r.retentionWithdrawn(ctx, t)
-	if err != nil {
-		return failed(err)
-	}
-	if withdrawn {
-		keep = retention{} // kept until deleted by hand, whatever the policy
 	}
 	deleted, retainUntil, err := r.releaseData(ctx, t, keep, releasedAt)
 	if err != nil {
@@ -215,6 +208,19 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadRemovedReason, msg)
 	}
 	return proceed()
+}
+
+// retentionFor is what decide makes of the release policy for the tenant:
+// nothing marked or deleted while a person has withdrawn the mark
+// (withdrawn; kept until deleted by hand, whatever the policy), and a
+// deletion at once only as the API server's product confirms it.
+func (r *SaaSTenantReconciler) retentionFor(ctx context.Context, s *tenantState, policy saasv1alpha1.ReleasePolicy,
+	decide func(*saasv1alpha1.SaaSTenant, saasv1alpha1.ReleasePolicy) retention) (keep retention, withdrawn bool, err error) {
+	if withdrawn, err = r.retentionWithdrawn(ctx, s.tenant); withdrawn || err != nil {
+		return retention{}, withdrawn, err
+	}
+	keep, err = r.confirmDeleteNow(ctx, s, decide(s.tenant, policy), decide)
+	return keep, false, err
 }
 
 // retentionWithdrawn reports whether a person removed the delete-after mark
@@ -373,7 +379,7 @@ func (r *SaaSTenantReconciler) releaseOnDelete(ctx context.Context, t *saasv1alp
 	if err != nil {
 		return err
 	}
-	keep, err := r.confirmDeleteNow(ctx, s, handDeletionRetention(t, lifecycle.Release), handDeletionRetention)
+	keep, _, err := r.retentionFor(ctx, s, lifecycle.Release, handDeletionRetention)
 	if err != nil {
 		return err
 	}

@@ -659,3 +659,30 @@ func TestRemovingTheDeleteAfterMarkKeepsTheNamespace(t *testing.T) {
 	remarked := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RetainingDataReason))
 	g.Expect(remarked.Status.RetainUntil.Time).To(BeTemporally("==", later))
 }
+
+// TestADeletionByHandKeepsANamespaceWhoseMarkWasRemoved: the record of a
+// released tenant whose delete-after mark a person removed is deleted by
+// hand (a cleanup). The withdrawal still stands: kooper marked the
+// namespace again, for the retention days or, under onHandDeletion:
+// Delete, for now, and deleted it.
+func TestADeletionByHandKeepsANamespaceWhoseMarkWasRemoved(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Lifecycle.Release.RetentionDays = ptr.To[int32](7)
+		p.Spec.Lifecycle.Release.OnHandDeletion = saasv1alpha1.HandDeletionDelete
+	})
+	tenant := readyTenant(t, product, "basic")
+	ns := "tenant-" + tenant.Name
+	setState(t, tenant.Name, saasv1alpha1.StateReleased)
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RetainingDataReason))
+	unmark := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:null}}}`, saasv1alpha1.DeleteAfterAnnotation))
+	g.Expect(k8sClient.Patch(testContext(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		client.RawPatch(types.MergePatchType, unmark))).To(Succeed())
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RetentionWithdrawnReason))
+
+	g.Expect(k8sClient.Delete(testContext(t), tenant)).To(Succeed())
+	g.Eventually(isGone(t, tenant)).Should(BeTrue())
+	namespace := getObject(t, &corev1.Namespace{}, "", ns)
+	g.Expect(namespace.DeletionTimestamp).To(BeNil(), "kept until deleted by hand")
+	g.Expect(namespace.Annotations).NotTo(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
+}
