@@ -150,6 +150,17 @@ func newPackageSplit(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProdu
 	}
 }
 
+// startFrom makes the ledger the split deducts from the tenant's, as its
+// last push settled it: a batch builds the records of more windows than it
+// may send (withinOnePush), and the windows left for the next batch must
+// be split from what the sent ones left, not from what building them
+// deducted.
+func (s *packageSplit) startFrom(t *saasv1alpha1.SaaSTenant) {
+	if s != nil {
+		s.ledger = t.Status.Metering.DeepCopy().Packages
+	}
+}
+
 // records are the records of one meter's usage over window w (index i):
 // for the packages' meter, one per package part, and the uncovered rest
 // when it is pushed; for any other, one record.

@@ -79,10 +79,12 @@ func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTe
 // pushBatch pushes the records of windows and moves the cursor past every
 // window the marketplace accepted.
 func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, windows []metering.Window) error {
+	p.split.startFrom(p.tenant)
 	pending, err := r.buildRecords(ctx, p, windows)
 	if err != nil {
 		return r.recordFailure(ctx, p.tenant, saasv1alpha1.MeterSourceFailedReason, err)
 	}
+	windows, pending = withinOnePush(windows, pending)
 	done := len(windows)
 	if slices.ContainsFunc(pending, sendable) {
 		if done, err = r.send(ctx, p, pending, len(windows)); err != nil {
@@ -102,6 +104,34 @@ func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, window
 		return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsageRejectedReason, p.retryErr)
 	}
 	return nil
+}
+
+// withinOnePush keeps the leading windows whose sendable records fit in one
+// usage push, and their records (spec §6.4: at most
+// koogallery.MaxUsageRecords, MKT.9003); the rest go in the next push.
+// metering.WindowsPerPush sizes a batch at one record per meter and window,
+// but the packages' meter makes one record per package that pays for a
+// window, and one more for the uncovered rest under uncovered: Push: a
+// window where one package runs out and the next takes over makes two. A
+// batch one record over was refused by the client before it was sent, on
+// every retry, until the 21-day cut dropped its hours. At least one window
+// is kept: one window's records are at most its meters plus its packages.
+func withinOnePush(windows []metering.Window, pending []pendingRecord) ([]metering.Window, []pendingRecord) {
+	sent := 0
+	for _, rec := range pending {
+		if sendable(rec) {
+			sent++
+		}
+		if sent > koogallery.MaxUsageRecords {
+			keep := max(rec.window, 1)
+			cut := slices.IndexFunc(pending, func(r pendingRecord) bool { return r.window >= keep })
+			if cut < 0 {
+				cut = len(pending)
+			}
+			return windows[:keep], pending[:cut]
+		}
+	}
+	return windows, pending
 }
 
 // buildRecords measures every meter over every window; values that round

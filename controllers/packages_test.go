@@ -408,3 +408,41 @@ func TestPackagesMoveToTheBuyersNextTenantWhenTheirsIsReleased(t *testing.T) {
 	g.Expect(storedMetering(t, first.Name).Conditions).NotTo(ContainElement(HaveField("Type", saasv1alpha1.PackagesExhaustedCondition)),
 		"a released tenant's packages moved on: it reports none")
 }
+
+// A backlog of one push's windows (500 hours of two meters: 1,000 records)
+// holding the hour where one package runs out and the next takes over
+// makes 1,001 records: the push client refused the batch before sending
+// it, on every retry, until the 21-day cut dropped the hours. The batch is
+// cut to the windows that fit, and the rest is pushed next, split from
+// what the first left in the ledger.
+func TestAPushOverAThousandRecordsIsSentInTwo(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{
+			{Name: "duration", Unit: "hour", Source: saasv1alpha1.MeterTenantHours},
+			{Name: "replicas", Unit: "replica-hour", Source: saasv1alpha1.MeterReplicaHours},
+		}}
+		p.Spec.Packages = &saasv1alpha1.PackagesSpec{Meter: "duration"}
+		p.Spec.Plans = append(p.Spec.Plans,
+			saasv1alpha1.Plan{SKUCode: "pkg-1.5h", Package: &saasv1alpha1.PackageTerms{Quota: "1.5"}},
+			saasv1alpha1.Plan{SKUCode: "pkg-hours", Package: &saasv1alpha1.PackageTerms{QuotaPerLinearValue: "1"}})
+	})
+	customer := fmt.Sprintf("buyer-%d", tenantSeq.Add(1))
+	ppu := buyPayPerUse(t, product, customer)
+	// 499 hours: with the first package's 1.5, half an hour to spare.
+	late := buyPackage(t, product, customer, "pkg-hours", "20991231235959", 499, ppu)
+	soon := buyPackage(t, product, customer, "pkg-1.5h", "20990101000000", 0, ppu)
+
+	h := hourAgo(500)
+	r, _ := packageMetering(clocktesting.NewFakeClock(h))
+	meterUntilLedger(t, r, h, ppu.Name, 2)
+	_, err := meterAt(t, r, hourAgo(0).Add(time.Minute), ppu.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	m := storedMetering(t, ppu.Name)
+	g.Expect(m.PushedUntil.Time).To(BeTemporally("==", hourAgo(0)), "every closed hour pushed")
+	g.Expect(marketplace.usage.of(ppu.Spec.InstanceID)).To(HaveLen(1001))
+	g.Expect(ledgerConsumed(m)).To(Equal(map[string]string{soon.Name: "1.5", late.Name: "498.5"}))
+	g.Expect(m.Uncovered).To(BeEmpty(), "the last hour split from what the first push left, not from what building it deducted")
+	g.Expect(totals(m)).To(Equal(map[string]string{"duration": "500", "replicas": "500"}))
+}
