@@ -134,7 +134,7 @@ func Step(now time.Time, p Policy, s State, update string, tenants []Tenant) Dec
 		s.Current = update // a wave was healthy on it: the version the rollout has reached
 	}
 	if len(pending) > 0 && !s.Paused {
-		d.Mark = nextWave(p, s.Wave, pending)
+		d.Mark = nextWave(p, pending)
 		s.Wave++
 		s.WaveStart = now
 	}
@@ -165,21 +165,23 @@ func waveWaits(now time.Time, p Policy, s State, waiting []Tenant, d *Decision) 
 	return s
 }
 
-// nextWave picks the tenants of the wave after wave: the canary tenants
-// still pending when it is the first, else up to WaveSize pending tenants
-// in name order (so a repeated step picks the same ones).
-func nextWave(p Policy, wave int32, pending []Tenant) []string {
-	if wave == 0 {
-		var canary []string
-		for _, t := range pending {
-			if slices.Contains(p.Canary, t.Name) || (p.CanaryDebug && t.Debug) {
-				canary = append(canary, t.Name)
-			}
+// nextWave picks the tenants of the next wave: the canary tenants still
+// pending, while any is (docs/rollout.md), else up to WaveSize pending
+// tenants in name order (so a repeated step picks the same ones). Not only
+// for the first wave: a canary wave recorded in the product's status whose
+// marks were lost (a crash, or a mark that met a newer tenant) would
+// otherwise be followed by a wave in name order, and the canary tenants
+// would go out with some later wave.
+func nextWave(p Policy, pending []Tenant) []string {
+	var canary []string
+	for _, t := range pending {
+		if slices.Contains(p.Canary, t.Name) || (p.CanaryDebug && t.Debug) {
+			canary = append(canary, t.Name)
 		}
-		if len(canary) > 0 {
-			slices.Sort(canary)
-			return canary
-		}
+	}
+	if len(canary) > 0 {
+		slices.Sort(canary)
+		return canary
 	}
 	names := make([]string, len(pending))
 	for i, t := range pending {

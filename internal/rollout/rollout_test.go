@@ -137,6 +137,74 @@ func TestTheCanaryWaveComesFirst(t *testing.T) {
 	}
 }
 
+// A canary wave recorded in the product's status whose marks were lost (a
+// crash between the status write and the marks, or a mark that met a newer
+// tenant) is started again with the canary tenants, not followed by a wave
+// in name order; so is the rest of a canary wave only partly marked.
+func TestACanaryWaveWhoseMarksWereLostIsStartedAgain(t *testing.T) {
+	ts := fleet(6)
+	p := policy()
+	p.Canary = []string{"t04", "t05"}
+	d := Step(t0, p, State{Current: "r1", Update: "r1"}, "r2", ts)
+	if !slices.Equal(d.Mark, []string{"t04", "t05"}) {
+		t.Fatalf("canary wave %v", d.Mark)
+	}
+	// No mark applied.
+	d = Step(t0.Add(time.Second), p, d.State, "r2", ts)
+	if !slices.Equal(d.Mark, []string{"t04", "t05"}) {
+		t.Fatalf("after the canary's marks were lost: %v, want the canary again", d.Mark)
+	}
+	// Only t04's mark applied, and t04 healthy on r2.
+	apply(ts, Decision{Mark: []string{"t04"}, State: d.State})
+	converge(ts, true)
+	d = Step(t0.Add(2*time.Second), p, d.State, "r2", ts)
+	if !slices.Equal(d.Mark, []string{"t05"}) {
+		t.Fatalf("after half the canary's marks were lost: %v, want t05", d.Mark)
+	}
+}
+
+// TestCanaryTenantsGoBeforeAnyOtherWhateverMarksAreLost: with random
+// canary tenants, health and lost marks, no tenant outside the canary is
+// marked while a canary tenant is still pending.
+func TestCanaryTenantsGoBeforeAnyOtherWhateverMarksAreLost(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		n := rapid.IntRange(1, 20).Draw(rt, "tenants")
+		ts := fleet(n)
+		p := Policy{WaveSize: rapid.IntRange(1, 5).Draw(rt, "waveSize"), ProgressDeadline: time.Minute}
+		for _, tn := range ts {
+			if rapid.IntRange(0, 3).Draw(rt, "canary "+tn.Name) == 0 {
+				p.Canary = append(p.Canary, tn.Name)
+			}
+		}
+		s, now := State{Current: "r1", Update: "r1"}, t0
+		for step := range 40 {
+			pendingCanary := false
+			for _, tn := range ts {
+				pendingCanary = pendingCanary || (slices.Contains(p.Canary, tn.Name) && tn.Effective(s.Current) != "r2")
+			}
+			d := Step(now, p, s, "r2", ts)
+			for _, name := range d.Mark {
+				if pendingCanary && !slices.Contains(p.Canary, name) {
+					rt.Fatalf("step %d marked %s while a canary tenant was pending (canary %v)", step, name, p.Canary)
+				}
+			}
+			kept := d
+			kept.Mark = nil
+			for _, name := range d.Mark {
+				if rapid.IntRange(0, 2).Draw(rt, fmt.Sprintf("lose %s %d", name, step)) > 0 {
+					kept.Mark = append(kept.Mark, name)
+				}
+			}
+			apply(ts, kept)
+			converge(ts, rapid.Bool().Draw(rt, fmt.Sprintf("healthy%d", step)))
+			s, now = d.State, now.Add(30*time.Second)
+			if rapid.IntRange(0, 9).Draw(rt, fmt.Sprintf("resume%d", step)) == 0 {
+				p.Resume = fmt.Sprintf("r%d", step)
+			}
+		}
+	})
+}
+
 func TestANewTenantGetsTheRevisionAWaveWasHealthyOn(t *testing.T) {
 	ts := fleet(4)
 	d := Step(t0, policy(), State{Current: "r1", Update: "r1"}, "r2", ts)
