@@ -118,10 +118,7 @@ func (o orderResolver) resolve(ctx context.Context, product *saasv1alpha1.SaaSPr
 func (o orderResolver) orderTimes(ctx context.Context, product *saasv1alpha1.SaaSProduct, applied []saasv1alpha1.AppliedOrder,
 	recorded *[]saasv1alpha1.OrderTime, debug bool) (map[string]time.Time, error) {
 	needed := orders.ToTime(applied)
-	times := make(map[string]time.Time, len(needed))
-	for _, t := range *recorded {
-		times[t.OrderID] = t.CreateTime.Time
-	}
+	times := orders.RecordedTimes(*recorded)
 	for i := range needed {
 		order := &needed[i]
 		if _, ok := times[order.OrderID]; ok {

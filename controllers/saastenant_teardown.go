@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/orders"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 	"github.com/kooper-io/kooper/internal/tombstone"
 )
@@ -72,7 +73,7 @@ func (r *SaaSTenantReconciler) freezeFromRecord(ctx context.Context, s *tenantSt
 	if _, err := r.lifecycle(ctx, s); err != nil {
 		return err
 	}
-	r.applyExpiry(s, recordedOrderTimes(t))
+	r.applyExpiry(s, orders.RecordedTimes(t.Status.OrderTimes))
 	if !s.frozen || t.Status.Namespace == "" {
 		return nil
 	}
@@ -97,15 +98,6 @@ func (r *SaaSTenantReconciler) freezeFromRecord(ctx context.Context, s *tenantSt
 	}
 	setFrozen(t, s)
 	return nil
-}
-
-// recordedOrderTimes are the order creation times the tenant recorded.
-func recordedOrderTimes(t *saasv1alpha1.SaaSTenant) map[string]time.Time {
-	times := make(map[string]time.Time, len(t.Status.OrderTimes))
-	for _, o := range t.Status.OrderTimes {
-		times[o.OrderID] = o.CreateTime.Time
-	}
-	return times
 }
 
 // stopWorkload scales the tenant's Deployment to zero (ScaleToZero) or

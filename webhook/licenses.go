@@ -135,21 +135,10 @@ func checkLicenseRules(product *saasv1alpha1.SaaSProduct, instance *saasv1alpha1
 	if order.ChargingMode == saasv1alpha1.ChargingPeriod && notAfter == nil {
 		return &callbackError{code: koogallery.ResultLicenseNeedsExpiry, msg: "a periodic licence needs an expireTime"}
 	}
-	expiry := orders.ExpiryInForce(instance.Spec.NotAfter, order, instance.Spec.Orders, recordedOrderTimes(instance.Status.OrderTimes))
+	expiry := orders.ExpiryInForce(instance.Spec.NotAfter, order, instance.Spec.Orders, orders.RecordedTimes(instance.Status.OrderTimes))
 	if expiry != nil && notAfter != nil && notAfter.After(expiry.Time) {
 		return &callbackError{code: koogallery.ResultLicenseOutsideOrderValidity,
 			msg: "the licence must end within the order's validity, by " + expiry.UTC().Format(time.RFC3339)}
 	}
 	return nil
-}
-
-// recordedOrderTimes are the orders' creation times the licence controller
-// recorded (status.orderTimes); an order without one falls back to its
-// arrival, as in the controller before it asked Query Order.
-func recordedOrderTimes(recorded []saasv1alpha1.OrderTime) map[string]time.Time {
-	times := make(map[string]time.Time, len(recorded))
-	for _, o := range recorded {
-		times[o.OrderID] = o.CreateTime.Time
-	}
-	return times
 }

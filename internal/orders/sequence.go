@@ -172,6 +172,16 @@ func TenantExpiry(t *saasv1alpha1.SaaSTenant, times map[string]time.Time) *metav
 	return ExpiryInForce(t.Spec.ExpireTime, t.Status.Order, t.Spec.Orders, times)
 }
 
+// RecordedTimes maps each order of recorded (status.orderTimes) to its
+// creation time, as ExpiryInForce and PlanOrder take them.
+func RecordedTimes(recorded []saasv1alpha1.OrderTime) map[string]time.Time {
+	times := make(map[string]time.Time, len(recorded))
+	for _, t := range recorded {
+		times[t.OrderID] = t.CreateTime.Time
+	}
+	return times
+}
+
 // KeepRecorded drops from recorded (status.orderTimes) the times of orders
 // no longer listed in orders (the spec keeps the latest 256), so the status
 // list stays within its bound; an emptied list becomes nil, which the
