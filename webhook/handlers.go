@@ -92,11 +92,8 @@ func (r *Receiver) issuedTo(ctx context.Context, product *saasv1alpha1.SaaSProdu
 	if r.cached(ctx, product, id) {
 		return true, nil
 	}
-	entry, ok, err := tombstone.Lookup(ctx, r.client, r.opts.Namespace, id, client.UnsafeDisableDeepCopy)
-	if err != nil {
-		return false, errInternal("the issued instances cannot be read", err)
-	}
-	return ok && entry.Product == product.Name, nil
+	owner, err := r.tombstoneOwner(ctx, id)
+	return owner == product.Name, err
 }
 
 // heldByAnotherProduct reports whether the cache holds another product's
@@ -113,11 +110,18 @@ func (r *Receiver) heldByAnotherProduct(ctx context.Context, product *saasv1alph
 	if r.client.Get(ctx, key, licence, client.UnsafeDisableDeepCopy) == nil && licence.Spec.ProductName != product.Name {
 		return true, nil
 	}
-	entry, ok, err := tombstone.Lookup(ctx, r.client, r.opts.Namespace, id, client.UnsafeDisableDeepCopy)
+	owner, err := r.tombstoneOwner(ctx, id)
+	return owner != "" && owner != product.Name, err
+}
+
+// tombstoneOwner is the product whose tombstone of id the cache holds, ""
+// when it holds none. The shard is only read (UnsafeDisableDeepCopy).
+func (r *Receiver) tombstoneOwner(ctx context.Context, id string) (string, error) {
+	entry, _, err := tombstone.Lookup(ctx, r.client, r.opts.Namespace, id, client.UnsafeDisableDeepCopy)
 	if err != nil {
-		return false, errInternal("the issued instances cannot be read", err)
+		return "", errInternal("the issued instances cannot be read", err)
 	}
-	return ok && entry.Product != product.Name, nil
+	return entry.Product, nil
 }
 
 // recordPurchase stores the purchase under c.instanceID, or reports that
@@ -160,18 +164,14 @@ func (r *Receiver) cached(ctx context.Context, product *saasv1alpha1.SaaSProduct
 	return r.client.Get(ctx, types.NamespacedName{Name: id}, newSubscription(product).object, client.UnsafeDisableDeepCopy) == nil
 }
 
-// newPurchase is the object a purchase creates.
 // issuedAndGone reports whether the order line's instance was issued and
 // its record is gone, by the tombstones in the cache: a purchase is never
 // provisioned again (docs/lifecycle.md rule B). A tombstone written a moment
 // ago and not yet cached is caught by the tenant controller, which reads
 // them from the API server before it provisions a new record.
 func (r *Receiver) issuedAndGone(ctx context.Context, c *call) (bool, error) {
-	entry, ok, err := tombstone.Lookup(ctx, r.client, r.opts.Namespace, c.instanceID, client.UnsafeDisableDeepCopy)
-	if err != nil {
-		return false, errInternal("the issued instances cannot be read", err)
-	}
-	return ok && entry.Product == c.product.Name, nil
+	owner, err := r.tombstoneOwner(ctx, c.instanceID)
+	return owner == c.product.Name, err
 }
 
 // goneInstance answers a purchase whose instance is gone: its id, no appInfo.
@@ -183,6 +183,7 @@ func (r *Receiver) goneInstance(c *call, err error) (reply, error) {
 	return reply{body: &koogallery.NewInstanceResponse{InstanceID: c.instanceID}}, nil
 }
 
+// newPurchase is the object a purchase creates.
 func (r *Receiver) newPurchase(c *call, req *koogallery.NewInstanceRequest) subscription {
 	s := newSubscription(c.product)
 	s.object.SetName(c.instanceID)
