@@ -23,6 +23,7 @@ import (
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/licenseissue"
+	"github.com/kooper-io/kooper/internal/testenv"
 )
 
 // orderExpiry is the expiry of every order the fake marketplace resolves.
@@ -470,7 +471,7 @@ func TestAnApplicationOfAnInstanceReleasedBehindTheCacheIsNotUploaded(t *testing
 	eventuallyLicense(t, application.Name, licenseHas(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason))
 
 	// A reconciler whose cache still shows the instance Active.
-	r := &LicenseReconciler{Client: cacheBehind{Client: k8sClient, old: active}, Reader: k8sClient, Scheme: k8sClient.Scheme(),
+	r := &LicenseReconciler{Client: testenv.CacheBehind{Client: k8sClient, Old: active}, Reader: k8sClient, Scheme: k8sClient.Scheme(),
 		Recorder: events.NewFakeRecorder(10), Clock: fakeClock, Orders: MarketplaceOrderClients(marketplace.server.URL),
 		Uploads: MarketplaceUploadClients(marketplace.server.URL), Options: LicenseOptions{SecretNamespace: operatorNamespace}}
 	_, err := r.Reconcile(testContext(t), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(application)})

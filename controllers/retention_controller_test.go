@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"testing"
 	"time"
 
@@ -17,23 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/testenv"
 )
-
-// cacheBehind is a client whose cache still holds an older copy of one
-// object, as an informer that has not delivered the latest change yet:
-// every other read and every write goes to the API server.
-type cacheBehind struct {
-	client.Client
-	old client.Object
-}
-
-func (c cacheBehind) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if reflect.TypeOf(obj) == reflect.TypeOf(c.old) && key == client.ObjectKeyFromObject(c.old) {
-		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(c.old.DeepCopyObject()).Elem())
-		return nil
-	}
-	return c.Client.Get(ctx, key, obj, opts...)
-}
 
 // retainedNamespace creates a released tenant's namespace, as kooper marks
 // it, to be deleted after deleteAfter: in the future of the suite's clock,
@@ -87,7 +71,7 @@ func TestRetentionKeepsANamespaceWhoseDateWasMovedLaterThanTheCacheShows(t *test
 	moveDeleteAfter(t, ns, later)
 
 	now := start.Add(2 * time.Hour) // past the date the cache shows
-	result, err := reconcileNamespace(t, retentionAt(cacheBehind{Client: k8sClient, old: stale}, now), ns)
+	result, err := reconcileNamespace(t, retentionAt(testenv.CacheBehind{Client: k8sClient, Old: stale}, now), ns)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(namespaceDeletion(t, ns)).To(BeNil(), "the date the admin set stands")
 	g.Expect(result.RequeueAfter).To(BeNumerically("~", later.Sub(now), time.Second), "back at the new date")

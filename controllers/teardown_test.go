@@ -29,6 +29,7 @@ import (
 	"github.com/kooper-io/kooper/internal/credentials"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
+	"github.com/kooper-io/kooper/internal/testenv"
 )
 
 // Tests of DESIGN.md rule 10: stopping service never depends on
@@ -150,7 +151,7 @@ func TestTheExpirySafetyNetFreezesOnlyOnTheStoredTenant(t *testing.T) {
 	renewed := metav1.NewTime(expiry.Add(365 * 24 * time.Hour))
 	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.ExpireTime = &renewed })
 
-	writes := &workloadWrites{Client: cacheBehind{Client: k8sClient, old: stale}}
+	writes := &workloadWrites{Client: testenv.CacheBehind{Client: k8sClient, Old: stale}}
 	r := tenantReconcilerLikeSetup(t, writes)
 	r.Clock = clocktesting.NewFakeClock(expiry.Add(2 * time.Hour)) // past the expiry the cache shows, and its grace
 	result, err := r.Reconcile(testContext(t), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(stale)})
@@ -598,7 +599,7 @@ func TestDeletingDataAtOnceIsDecidedOnTheProductTheAPIServerHolds(t *testing.T) 
 			tenant := d.Tenant
 			tenant.Spec.ProductName, tenant.Spec.State, tenant.Status.Namespace = product.Name, saasv1alpha1.StateReleased, d.Namespace
 			// A reconciler whose cache still shows the product deleting the data.
-			r := &SaaSTenantReconciler{Client: cacheBehind{Client: k8sClient, old: stale}, Reader: k8sClient, Scheme: k8sClient.Scheme(),
+			r := &SaaSTenantReconciler{Client: testenv.CacheBehind{Client: k8sClient, Old: stale}, Reader: k8sClient, Scheme: k8sClient.Scheme(),
 				Clock: fakeClock, Options: TenantOptions{SecretNamespace: operatorNamespace, FieldOwner: fieldOwner}}
 
 			g.Expect(tc.run(ctx, r, tenant)).To(Succeed())

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -497,25 +496,10 @@ func TestGetLicenseAsyncIsDecidedOnTheInstanceAsTheAPIServerHoldsIt(t *testing.T
 	}).Should(Succeed())
 	g.Expect(f.call(t, fmt.Sprintf(`{"activity":"releaseInstance","instanceId":%q}`, id)).Code).To(Equal("000000"))
 
-	behind, err := NewReceiver(licencesAsBefore{Client: receiver.client, before: stale}, receiver.reader, receiver.opts)
+	behind, err := NewReceiver(testenv.CacheBehind{Client: receiver.client, Old: stale}, receiver.reader, receiver.opts)
 	g.Expect(err).NotTo(HaveOccurred())
 	a := serveDirect(t, behind, f, licenseAsyncBody(id, "evt-"+newOrderID(), "fp", "2026-12-31 00:00:00 z"))
 	g.Expect(a.Code).To(Equal("000901"), a.Msg)
-}
-
-// licencesAsBefore is a receiver's cache that still holds before, an older
-// copy of a licence.
-type licencesAsBefore struct {
-	client.Client
-	before *saasv1alpha1.License
-}
-
-func (c licencesAsBefore) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if l, ok := obj.(*saasv1alpha1.License); ok && key.Name == c.before.Name {
-		c.before.DeepCopyInto(l)
-		return nil
-	}
-	return c.Client.Get(ctx, key, obj, opts...)
 }
 
 func licenseAsyncBody(id, eventID, fingerprint, expire string) string {
