@@ -24,10 +24,13 @@ type fakeUsage struct {
 	pushes   int
 	failNext map[string][]string // instance -> codes for its next records
 	dups     map[string]int      // instance -> records answered as duplicates
+	// lose is, per instance, how many of its next pushes are stored and then
+	// answered 503, as when the answer is lost on the way back.
+	lose map[string]int
 }
 
 func newFakeUsage(key string) *fakeUsage {
-	return &fakeUsage{key: key, records: map[string]koogallery.UsageRecord{}, failNext: map[string][]string{}, dups: map[string]int{}}
+	return &fakeUsage{key: key, records: map[string]koogallery.UsageRecord{}, failNext: map[string][]string{}, dups: map[string]int{}, lose: map[string]int{}}
 }
 
 // refuse makes the next records of instance fail with codes, in turn.
@@ -35,6 +38,29 @@ func (u *fakeUsage) refuse(instance string, codes ...string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.failNext[instance] = append(u.failNext[instance], codes...)
+}
+
+// loseAnswers makes the next n pushes that carry a record of instance be
+// stored, and then answered 503: the marketplace holds the records, kooper
+// does not know it.
+func (u *fakeUsage) loseAnswers(instance string, n int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.lose[instance] += n
+}
+
+// answerLost reports whether the answer to a push of records is to be
+// lost, and counts it.
+func (u *fakeUsage) answerLost(records []koogallery.UsageRecord) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, rec := range records {
+		if u.lose[rec.InstanceID] > 0 {
+			u.lose[rec.InstanceID]--
+			return true
+		}
+	}
+	return false
 }
 
 // duplicatesOf returns how many of an instance's records were answered as
@@ -77,7 +103,13 @@ func (u *fakeUsage) serve(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"error_code": "MKT.0102", "error_msg": "invalid body signature"})
 		return
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"error_code": koogallery.OpenAPISuccess, "error_msg": "ok", "failed_records": u.accept(push.UsageRecords)})
+	failed := u.accept(push.UsageRecords)
+	if u.answerLost(push.UsageRecords) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error_code": "APIG.0201", "error_msg": "injected: the answer was lost"})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"error_code": koogallery.OpenAPISuccess, "error_msg": "ok", "failed_records": failed})
 }
 
 func (u *fakeUsage) accept(records []koogallery.UsageRecord) []koogallery.UsageRecordError {

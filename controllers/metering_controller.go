@@ -277,12 +277,20 @@ func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alp
 	if err := r.refresh(ctx, t); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.skipExpired(ctx, t, now); err != nil {
-		return ctrl.Result{}, err
-	}
 	p, err := r.newPush(ctx, t, product)
 	if err != nil {
 		return ctrl.Result{}, r.recordFailure(ctx, t, saasv1alpha1.UsagePushFailedReason, err)
+	}
+	// A push written down before it was sent goes first, as it was built;
+	// and before the 21-day cut, which would otherwise skip windows that
+	// may have been charged: the marketplace answers for them itself.
+	if t.Status.Metering.InFlight != nil {
+		if err := r.resendInFlight(ctx, p); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.skipExpired(ctx, t, now); err != nil {
+		return ctrl.Result{}, err
 	}
 	for {
 		windows := metering.ClosedWindows(t.Status.Metering, now, metering.WindowsPerPush(len(p.meters)))

@@ -184,15 +184,20 @@ func TestMeterHoursCloseAcrossFreezeUpgradeAndRelease(t *testing.T) {
 	g.Expect(marketplace.usage.of(tenant.Name)).To(HaveLen(9))
 }
 
-// statusLost fails every status write, as an operator killed between the
-// push and the status write would.
+// statusLost fails every status write that settles a push (the one that
+// clears status.metering.inFlight), as an operator killed between the push
+// and that write would; the write of the push before it is sent goes
+// through.
 type statusLost struct{ client.Client }
 
 func (c statusLost) Status() client.SubResourceWriter { return lostWriter{c.Client.Status()} }
 
 type lostWriter struct{ client.SubResourceWriter }
 
-func (lostWriter) Patch(context.Context, client.Object, client.Patch, ...client.SubResourcePatchOption) error {
+func (w lostWriter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	if t, ok := obj.(*saasv1alpha1.SaaSTenant); ok && t.Status.Metering != nil && t.Status.Metering.InFlight != nil {
+		return w.SubResourceWriter.Patch(ctx, obj, patch, opts...)
+	}
 	return errors.New("injected: the operator stopped before writing the status")
 }
 
@@ -208,6 +213,7 @@ func TestMeterRestartBetweenPushAndStatusNeitherLosesNorDuplicates(t *testing.T)
 	g.Expect(err).To(MatchError(ContainSubstring("injected")))
 	g.Expect(marketplace.usage.of(tenant.Name)).To(HaveLen(3), "the push went through")
 	g.Expect(storedMetering(t, tenant.Name).PushedUntil).To(BeNil(), "but the status did not")
+	g.Expect(storedMetering(t, tenant.Name).InFlight.Records).To(HaveLen(3), "the push was written down before it was sent")
 
 	dupsBefore := counterValue(t, "duration", "duplicate")
 	restarted := meteringAt(k8sClient, clocktesting.NewFakeClock(h))

@@ -166,17 +166,20 @@ func (s *packageSplit) startFrom(t *saasv1alpha1.SaaSTenant) {
 // when it is pushed; for any other, one record.
 func (s *packageSplit) records(t *saasv1alpha1.SaaSTenant, meter string, w metering.Window, i int, units koogallery.UsageUnits) []pendingRecord {
 	if s == nil || meter != s.meter {
-		return []pendingRecord{{meter: meter, units: units, window: i, record: metering.Record(t, meter, w, units)}}
+		return []pendingRecord{newPendingRecord(t, meter, w, i, units, "", "")}
 	}
 	parts, rest := metering.SplitOverPackages(s.ledger, w, units)
 	metering.Deduct(s.ledger, parts)
 	out := make([]pendingRecord, 0, len(parts)+1)
 	for _, part := range parts {
-		out = append(out, pendingRecord{meter: meter, units: part.Units, window: i, part: part, record: metering.PackageRecord(t, meter, w, part)})
+		out = append(out, newPendingRecord(t, meter, w, i, part.Units, part.Package, ""))
 	}
 	if rest > 0 {
-		out = append(out, pendingRecord{meter: meter, units: rest, window: i, record: metering.Record(t, meter, w, rest),
-			held: s.uncovered != saasv1alpha1.UncoveredPush})
+		uncovered := saasv1alpha1.UncoveredDrop
+		if s.uncovered == saasv1alpha1.UncoveredPush {
+			uncovered = saasv1alpha1.UncoveredPush
+		}
+		out = append(out, newPendingRecord(t, meter, w, i, rest, "", uncovered))
 	}
 	return out
 }
@@ -194,7 +197,7 @@ func settle(m *saasv1alpha1.TenantMetering, pending []pendingRecord, done int) {
 		switch {
 		case rec.part.Package != "":
 			metering.Deduct(m.Packages, []metering.PackagePart{rec.part})
-		case rec.held:
+		case rec.held():
 			m.Uncovered = metering.AddUsage(m.Uncovered, rec.meter, rec.units)
 		}
 	}
@@ -204,7 +207,7 @@ func settle(m *saasv1alpha1.TenantMetering, pending []pendingRecord, done int) {
 // windows, the usage held back in them.
 func countUncovered(pending []pendingRecord, done int) {
 	for _, rec := range pending {
-		if rec.window < done && rec.held {
+		if rec.window < done && rec.held() {
 			usageUncovered.WithLabelValues(rec.meter).Add(float64(rec.units) / koogallery.UnitsPerOne)
 		}
 	}

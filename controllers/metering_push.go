@@ -45,10 +45,30 @@ type pendingRecord struct {
 	window int
 	// part is the package that pays for the record, for the packages' meter.
 	part metering.PackagePart
-	// held marks usage of the packages' meter that no package covers and
-	// that is counted, not sent (spec.packages.uncovered Drop).
-	held bool
+	// uncovered is set on usage of the packages' meter that no package
+	// covers: Push sends it without a package, Drop counts it and does not
+	// send it (spec.packages.uncovered).
+	uncovered saasv1alpha1.UncoveredUsage
 }
+
+// newPendingRecord is the record of units of meter over window w (index i
+// of its push), paid for by package pkg when pkg is not empty. The record's
+// metering_sn and times follow from these alone, so a push rebuilt from
+// status.metering.inFlight sends the very records it was built with.
+func newPendingRecord(t *saasv1alpha1.SaaSTenant, meter string, w metering.Window, i int, units koogallery.UsageUnits, pkg string, uncovered saasv1alpha1.UncoveredUsage) pendingRecord {
+	rec := pendingRecord{meter: meter, units: units, window: i, uncovered: uncovered}
+	if pkg == "" {
+		rec.record = metering.Record(t, meter, w, units)
+		return rec
+	}
+	rec.part = metering.PackagePart{Package: pkg, Units: units}
+	rec.record = metering.PackageRecord(t, meter, w, rec.part)
+	return rec
+}
+
+// held reports whether the record is usage no package covers that is
+// counted, not sent (spec.packages.uncovered Drop).
+func (rec pendingRecord) held() bool { return rec.uncovered == saasv1alpha1.UncoveredDrop }
 
 // newPush reads the product's keys and prepares the push.
 func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (*usagePush, error) {
@@ -76,8 +96,12 @@ func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTe
 	return p, nil
 }
 
-// pushBatch pushes the records of windows and moves the cursor past every
-// window the marketplace accepted.
+// pushBatch builds the records of windows, records them as the in-flight
+// push, then sends them (sendBatch). The push is written before it is sent:
+// once sent it cannot be taken back, and a retry after a lost answer, a
+// restart or a write conflict must send the same records, not measure or
+// split the windows anew (a Prometheus meter answers differently later; a
+// renewal changes which package pays first).
 func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, windows []metering.Window) error {
 	p.split.startFrom(p.tenant)
 	pending, err := r.buildRecords(ctx, p, windows)
@@ -85,7 +109,30 @@ func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, window
 		return r.recordFailure(ctx, p.tenant, saasv1alpha1.MeterSourceFailedReason, err)
 	}
 	windows, pending = withinOnePush(windows, pending)
+	if slices.ContainsFunc(pending, sendable) {
+		inFlight := inFlightOf(windows, pending)
+		if err := r.patchMetering(ctx, p.tenant, func(m *saasv1alpha1.TenantMetering) { m.InFlight = inFlight }); err != nil {
+			return err
+		}
+	}
+	return r.sendBatch(ctx, p, windows, pending)
+}
+
+// resendInFlight sends the in-flight push again, exactly as it was built:
+// the marketplace answers the records it holds as duplicates.
+func (r *MeteringReconciler) resendInFlight(ctx context.Context, p *usagePush) error {
+	windows, pending, err := pendingOf(p.tenant, p.tenant.Status.Metering.InFlight)
+	if err != nil {
+		return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsagePushFailedReason, err)
+	}
+	return r.sendBatch(ctx, p, windows, pending)
+}
+
+// sendBatch pushes the sendable records of windows and moves the cursor
+// past every window the marketplace accepted.
+func (r *MeteringReconciler) sendBatch(ctx context.Context, p *usagePush, windows []metering.Window, pending []pendingRecord) error {
 	done := len(windows)
+	var err error
 	if slices.ContainsFunc(pending, sendable) {
 		if done, err = r.send(ctx, p, pending, len(windows)); err != nil {
 			return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsagePushFailedReason, err)
@@ -93,7 +140,7 @@ func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, window
 	}
 	if done > 0 {
 		was := exhaustion(p.tenant)
-		if err := r.advance(ctx, p, windows[done-1].End, pending, done); err != nil {
+		if err := r.advance(ctx, p, windows, pending, done); err != nil {
 			return err
 		}
 		countUncovered(pending, done)
@@ -239,7 +286,7 @@ func countAccepted(pending []pendingRecord, failed []koogallery.UsageRecordError
 
 // sendable reports whether a record goes to the marketplace: all but the
 // uncovered usage held back.
-func sendable(rec pendingRecord) bool { return !rec.held }
+func sendable(rec pendingRecord) bool { return !rec.held() }
 
 // codeLabel keeps the code label bounded: the documented codes, or "other".
 func codeLabel(code string) string {
@@ -249,9 +296,11 @@ func codeLabel(code string) string {
 	return "other"
 }
 
-// advance moves the cursor to until and adds the accepted values of the
-// first done windows to the totals, in one optimistic-lock write.
-func (r *MeteringReconciler) advance(ctx context.Context, p *usagePush, until time.Time, pending []pendingRecord, done int) error {
+// advance moves the cursor past the first done windows and adds their
+// accepted values to the totals, in one optimistic-lock write. The
+// in-flight push keeps the records of the windows after them, to be sent
+// again as they are; it is cleared once every window is done.
+func (r *MeteringReconciler) advance(ctx context.Context, p *usagePush, windows []metering.Window, pending []pendingRecord, done int) error {
 	now := r.Clock.Now()
 	return r.patchMetering(ctx, p.tenant, func(m *saasv1alpha1.TenantMetering) {
 		for _, rec := range pending {
@@ -263,9 +312,11 @@ func (r *MeteringReconciler) advance(ctx context.Context, p *usagePush, until ti
 			settle(m, pending, done)
 			setExhausted(p.tenant, now)
 		}
+		until := windows[done-1].End
 		t := metav1.NewTime(until)
 		m.PushedUntil = &t
 		m.Segments = metering.PruneSegments(m.Segments, until)
+		m.InFlight = inFlightAfter(windows, pending, done)
 		if len(p.refused) == 0 && p.retryErr == nil {
 			// In the same write, and with a message that does not change every
 			// hour, so a healthy tenant costs one status write per hour.

@@ -1,11 +1,13 @@
 package controllers
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/metering"
 )
@@ -23,7 +25,7 @@ func TestWithinOnePushKeepsTheWindowsThatFit(t *testing.T) {
 				pending = append(pending, pendingRecord{window: i})
 			}
 			if i == heldIn {
-				pending = append(pending, pendingRecord{window: i, held: true})
+				pending = append(pending, pendingRecord{window: i, uncovered: saasv1alpha1.UncoveredDrop})
 			}
 		}
 		return windows, pending
@@ -67,4 +69,51 @@ func TestWithinOnePushKeepsTheWindowsThatFit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAnInFlightPushIsRebuiltAsItWasBuilt: the records rebuilt from
+// status.metering.inFlight, after a round trip through JSON as the API
+// server stores it, are the very records first built: same metering_sn,
+// value, package and times; and what stays in flight after the first
+// windows are done is the rest, renumbered.
+func TestAnInFlightPushIsRebuiltAsItWasBuilt(t *testing.T) {
+	g := NewWithT(t)
+	tenant := &saasv1alpha1.SaaSTenant{Spec: saasv1alpha1.SaaSTenantSpec{InstanceID: "i-inflight"}}
+	start := time.Date(2026, 12, 1, 7, 0, 0, 0, time.UTC)
+	windows := []metering.Window{
+		{Start: start, End: start.Add(time.Hour)},
+		{Start: start.Add(time.Hour), End: start.Add(2 * time.Hour)},
+		{Start: start.Add(2 * time.Hour), End: start.Add(2*time.Hour + 17*time.Minute)},
+	}
+	built := []pendingRecord{
+		newPendingRecord(tenant, "cpu", windows[0], 0, 42_000, "", ""),
+		newPendingRecord(tenant, "duration", windows[1], 1, 3_000, "pkg-a", ""),
+		newPendingRecord(tenant, "duration", windows[1], 1, 7_000, "pkg-b", ""),
+		newPendingRecord(tenant, "duration", windows[2], 2, 2_833, "", saasv1alpha1.UncoveredDrop),
+		newPendingRecord(tenant, "duration", windows[2], 2, 1, "", saasv1alpha1.UncoveredPush),
+	}
+	stored := &saasv1alpha1.InFlightPush{}
+	raw, err := json.Marshal(inFlightOf(windows, built))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(json.Unmarshal(raw, stored)).To(Succeed())
+
+	gotWindows, got, err := pendingOf(tenant, stored)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(gotWindows).To(HaveLen(3))
+	for i := range windows {
+		g.Expect(gotWindows[i].Start).To(BeTemporally("==", windows[i].Start))
+		g.Expect(gotWindows[i].End).To(BeTemporally("==", windows[i].End))
+	}
+	g.Expect(got).To(Equal(built))
+
+	rest := inFlightAfter(windows, built, 2)
+	g.Expect(rest.Windows).To(HaveLen(1))
+	g.Expect(rest.Records).To(HaveLen(2))
+	g.Expect(rest.Records[0].Window).To(BeZero())
+	g.Expect(inFlightAfter(windows, built, 3)).To(BeNil(), "nothing stays once every window is done")
+	g.Expect(inFlightAfter(windows, built[:4], 2)).To(BeNil(), "nor when the rest is only held back")
+
+	stored.Records[0].Window = 3
+	_, _, err = pendingOf(tenant, stored)
+	g.Expect(err).To(MatchError(ContainSubstring("names window 3 of 3")))
 }

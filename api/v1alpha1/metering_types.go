@@ -201,6 +201,14 @@ type TenantMetering struct {
 	// +kubebuilder:validation:MaxItems=8
 	Uncovered []MeterUsage `json:"uncovered,omitempty"`
 
+	// inFlight is the usage push being sent, as it was built: written before
+	// it is sent, so that a retry, a restart or another leader sends exactly
+	// these records again (the marketplace takes a metering_sn once, spec
+	// §6.4) and never measures or splits its windows anew. It is cleared in
+	// the write that moves pushedUntil past its windows.
+	// +optional
+	InFlight *InFlightPush `json:"inFlight,omitempty"`
+
 	// conditions has Metered, and PackagesExhausted for a tenant funded by
 	// packages.
 	// +optional
@@ -250,4 +258,70 @@ type PackageBalance struct {
 	// window that begins after it.
 	// +optional
 	EndTime *metav1.Time `json:"endTime,omitempty"`
+}
+
+// InFlightPush is a usage push as it was built (spec §6.4): its windows and
+// every record of them, with each record's value and the package that pays
+// for it, so that it can be sent again exactly as before.
+type InFlightPush struct {
+	// windows are the push's windows, oldest first; the first starts at the
+	// cursor (pushedUntil, or since).
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1000
+	Windows []UsageWindow `json:"windows"`
+
+	// records are the push's records: one per meter and window with usage,
+	// and for the packages' meter one per package that pays a share, plus
+	// the rest no package covers.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=2000
+	Records []InFlightRecord `json:"records,omitempty"`
+}
+
+// UsageWindow is a window of usage: from start, up to but not including end.
+type UsageWindow struct {
+	// start is the window's beginning (the record's begin_time).
+	// +required
+	Start metav1.Time `json:"start"`
+
+	// end is the window's end (the record's end_time).
+	// +required
+	End metav1.Time `json:"end"`
+}
+
+// InFlightRecord is one record of an in-flight usage push.
+type InFlightRecord struct {
+	// window is the record's window, an index into windows.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=999
+	Window int32 `json:"window"`
+
+	// meter is the meter's name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	Meter string `json:"meter"`
+
+	// value is the usage, a decimal greater than zero with up to 4 decimals
+	// (the record's usage_value).
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]{1,4})?$`
+	Value string `json:"value"`
+
+	// package is the instanceId of the package that pays for this share
+	// (the record's relate_pkg_instance), for the packages' meter.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Package string `json:"package,omitempty"`
+
+	// uncovered is set on usage of the packages' meter that no package
+	// covered: Push when it is sent without a package, Drop when it is
+	// counted and not sent (spec.packages.uncovered).
+	// +optional
+	Uncovered UncoveredUsage `json:"uncovered,omitempty"`
 }
