@@ -33,11 +33,12 @@ func Metered(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) bool
 // Round rounds v, a window's usage, to decimals decimals (the meter's
 // GetDecimals(), clamped to 0..4; spec §6.4: at most 4 decimal places) with
 // the meter's rounding mode (HalfUp when empty), in koogallery.UsageUnits
-// (1/10^4). A small epsilon
-// absorbs float error, so 0.1+0.2 rounds up to 0.3, not 0.3001. NaN,
-// infinities, values ≤ 0 and values beyond the (12,4) decimal the
-// marketplace takes round to 0, which makes no record (spec §6.4:
-// usage_value > 0).
+// (1/10^4). A small epsilon absorbs float error, so with RoundUp
+// 0.1+0.2 (0.30000000000000004) gives 0.3, not 0.3001. NaN, infinities,
+// values ≤ 0, and values of at least MaxInt64/10^4 in the meter's own
+// decimals (whose units could overflow int64; every value below that is at
+// most 16 characters, within usage_value's 17) round to 0, which makes no
+// record (spec §6.4: usage_value > 0).
 func Round(v float64, decimals int32, mode saasv1alpha1.MeterRounding) koogallery.UsageUnits {
 	if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
 		return 0
@@ -56,7 +57,7 @@ func Round(v float64, decimals int32, mode saasv1alpha1.MeterRounding) koogaller
 		r = math.Floor(x + 0.5 + eps)
 	}
 	if r >= math.MaxInt64/koogallery.UnitsPerOne {
-		return 0 // beyond the (12,4) the marketplace takes; never send it
+		return 0 // its units would overflow int64; never send a wrapped value
 	}
 	return koogallery.UsageUnits(int64(r) * int64(koogallery.UnitsPerOne/math.Pow10(int(decimals))))
 }
