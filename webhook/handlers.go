@@ -350,27 +350,46 @@ func (r *Receiver) updateInstanceStatus(ctx context.Context, c *call) (reply, er
 // staleFreeze reports whether the recorded orders prove that a paid period
 // is running, so a FREEZE can only be a late retry from before a renewal:
 // some renewal-type order ends more than the margin from now, and no
-// shortening order ends before now plus the margin (docs/lifecycle.md rule F).
+// shortening order that still stands ends before now plus the margin
+// (docs/lifecycle.md rule F).
 func (r *Receiver) staleFreeze(orders []saasv1alpha1.AppliedOrder) bool {
 	margin := r.opts.StaleFreezeMargin
 	if margin <= 0 {
 		return false
 	}
 	horizon := r.opts.Now().Add(margin)
-	running := false
+	var running []saasv1alpha1.AppliedOrder
 	for _, o := range orders {
-		if o.Activity != saasv1alpha1.ActivityRefreshInstance || o.ExpireTime == nil {
-			continue
+		if isExpiryChange(o) && o.Scene != saasv1alpha1.SceneUnsubscribeRenewalPeriod && o.ExpireTime.Time.After(horizon) {
+			running = append(running, o)
 		}
-		if o.Scene == saasv1alpha1.SceneUnsubscribeRenewalPeriod {
-			if o.ExpireTime.Time.Before(horizon) {
-				return false
-			}
-			continue
-		}
-		running = running || o.ExpireTime.Time.After(horizon)
 	}
-	return running
+	if len(running) == 0 {
+		return false
+	}
+	for _, o := range orders {
+		if isExpiryChange(o) && o.Scene == saasv1alpha1.SceneUnsubscribeRenewalPeriod &&
+			o.ExpireTime.Time.Before(horizon) && !r.superseded(o, running) {
+			return false
+		}
+	}
+	return true
+}
+
+// isExpiryChange: a refreshInstance order that carried an expiry.
+func isExpiryChange(o saasv1alpha1.AppliedOrder) bool {
+	return o.Activity == saasv1alpha1.ActivityRefreshInstance && o.ExpireTime != nil
+}
+
+// superseded reports whether one of the running renewals was received more
+// than the renewal retry window after the shortening order: that renewal
+// was created after it, for a period the shortening order does not cut. A
+// refund of long ago must not make every later FREEZE count, including a
+// late retry of one the buyer has since renewed past. Without that proof
+// the shortening order stands, and the FREEZE applies.
+func (r *Receiver) superseded(shortening saasv1alpha1.AppliedOrder, running []saasv1alpha1.AppliedOrder) bool {
+	after := shortening.ReceivedTime.Add(r.opts.RenewalRetryWindow)
+	return slices.ContainsFunc(running, func(o saasv1alpha1.AppliedOrder) bool { return o.ReceivedTime.After(after) })
 }
 
 // releaseInstance releases once; releasing a released instance succeeds.

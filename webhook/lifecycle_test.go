@@ -245,22 +245,35 @@ func TestAStaleFreezeIsAnsweredAndNotApplied(t *testing.T) {
 	future := time.Now().UTC().AddDate(0, 1, 0).Format("20060102150405")
 	past := time.Now().UTC().AddDate(0, -1, 0).Format("20060102150405")
 	soon := time.Now().UTC().Add(10 * time.Minute).Format("20060102150405")
+	longAgo := time.Now().UTC().AddDate(0, -3, 0).Format("20060102150405")
 	for _, tc := range []struct {
 		name    string
 		renewal []string // scene and expireTime pairs, in arrival order
-		want    saasv1alpha1.SubscriptionState
+		// aged is how many of the pairs were received two months ago: the
+		// record's receivedTime of each is moved back by hand.
+		aged int
+		want saasv1alpha1.SubscriptionState
 	}{
-		{"no renewal: applied", nil, saasv1alpha1.StateFrozen},
-		{"after a renewal that runs for a month: stale", []string{"RENEWAL", future}, saasv1alpha1.StateActive},
-		{"after a trial conversion that runs for a month: stale", []string{"TRIAL_TO_FORMAL", future}, saasv1alpha1.StateActive},
-		{"at the end of the renewed period: applied", []string{"RENEWAL", past}, saasv1alpha1.StateFrozen},
-		{"within the margin of the renewal's end: applied", []string{"RENEWAL", soon}, saasv1alpha1.StateFrozen},
-		{"after a shortened period ended: applied", []string{"RENEWAL", future, "UNSUBSCRIBE_RENEWAL_PERIOD", past}, saasv1alpha1.StateFrozen},
+		{"no renewal: applied", nil, 0, saasv1alpha1.StateFrozen},
+		{"after a renewal that runs for a month: stale", []string{"RENEWAL", future}, 0, saasv1alpha1.StateActive},
+		{"after a trial conversion that runs for a month: stale", []string{"TRIAL_TO_FORMAL", future}, 0, saasv1alpha1.StateActive},
+		{"at the end of the renewed period: applied", []string{"RENEWAL", past}, 0, saasv1alpha1.StateFrozen},
+		{"within the margin of the renewal's end: applied", []string{"RENEWAL", soon}, 0, saasv1alpha1.StateFrozen},
+		{"after a shortened period ended: applied", []string{"RENEWAL", future, "UNSUBSCRIBE_RENEWAL_PERIOD", past}, 0, saasv1alpha1.StateFrozen},
+		{"after a refund, the retry of the renewal it cut: applied",
+			[]string{"UNSUBSCRIBE_RENEWAL_PERIOD", past, "RENEWAL", future}, 0, saasv1alpha1.StateFrozen},
+		{"after a refund of long ago and a renewal since: stale",
+			[]string{"RENEWAL", past, "UNSUBSCRIBE_RENEWAL_PERIOD", longAgo, "RENEWAL", future}, 2, saasv1alpha1.StateActive},
+		{"after a refund of long ago, renewed since, then refunded again: applied",
+			[]string{"RENEWAL", past, "UNSUBSCRIBE_RENEWAL_PERIOD", longAgo, "RENEWAL", future, "UNSUBSCRIBE_RENEWAL_PERIOD", past}, 2, saasv1alpha1.StateFrozen},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			id, _ := f.buy(t)
 			for i := 0; i < len(tc.renewal); i += 2 {
+				if i == 2*tc.aged && tc.aged > 0 {
+					receivedLongAgo(t, id)
+				}
 				g.Expect(f.call(t, refreshBody(id, newOrderID(), tc.renewal[i], tc.renewal[i+1])).Code).To(Equal("000000"))
 			}
 			g.Expect(f.call(t, statusBody(id, "FREEZE")).Code).To(Equal("000000"))
@@ -270,6 +283,19 @@ func TestAStaleFreezeIsAnsweredAndNotApplied(t *testing.T) {
 			}
 		})
 	}
+}
+
+// receivedLongAgo moves the receivedTime of every order recorded for
+// instance id two months back, as if they had come then.
+func receivedLongAgo(t *testing.T, id string) {
+	t.Helper()
+	NewWithT(t).Eventually(func() error {
+		tenant := getTenant(t, id)
+		for i := range tenant.Spec.Orders {
+			tenant.Spec.Orders[i].ReceivedTime = metav1.NewTime(tenant.Spec.Orders[i].ReceivedTime.AddDate(0, -2, 0))
+		}
+		return k8sClient.Update(ctxFor(t), tenant)
+	}).Should(Succeed())
 }
 
 func TestAStaleCacheNeverDecidesAKitRefusal(t *testing.T) {

@@ -87,6 +87,13 @@ type Options struct {
 	// a FREEZE to count as a stale retry and be ignored (docs/lifecycle.md
 	// rule F). Default 1 hour; 0 applies every FREEZE.
 	StaleFreezeMargin time.Duration
+	// RenewalRetryWindow is how long the marketplace may go on delivering a
+	// refreshInstance after its order was created (spec §1.7: 1 hour, §8 item
+	// 9: uncertain). A renewal received more than this after a shortening
+	// order was created after it, so that order no longer cuts the period the
+	// renewal pays for (docs/lifecycle.md rule F). Default 24 hours: longer
+	// keeps more FREEZEs applied.
+	RenewalRetryWindow time.Duration
 	// LicenseKeyFormat is the revocation list's format for a product that
 	// names none and a request that asks for none (--licence-key-format);
 	// empty means JWS.
@@ -114,6 +121,7 @@ func DefaultOptions() Options {
 		APITimeout:                         3 * time.Second,
 		OAEPHashes:                         koogallery.DefaultOAEPHashes,
 		StaleFreezeMargin:                  time.Hour,
+		RenewalRetryWindow:                 24 * time.Hour,
 		Now:                                time.Now,
 	}
 }
@@ -133,6 +141,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("unauthenticated reads and audit lines per second must be positive")
 	case o.StaleFreezeMargin < 0:
 		return fmt.Errorf("stale-freeze margin must not be negative")
+	case o.RenewalRetryWindow <= 0:
+		return fmt.Errorf("renewal retry window must be positive")
 	case len(o.OAEPHashes) == 0:
 		return fmt.Errorf("at least one OAEP variant is needed to decrypt kit clientSecrets")
 	}

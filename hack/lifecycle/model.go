@@ -60,6 +60,9 @@ const (
 // DefaultStaleFreezeMargin is --stale-freeze-margin's default (rule F).
 const DefaultStaleFreezeMargin = time.Hour
 
+// DefaultRenewalRetryWindow is --renewal-retry-window's default (rule F).
+const DefaultRenewalRetryWindow = 24 * time.Hour
+
 // Order is an order as the marketplace created it and Query Order reports
 // it. A refreshInstance carries the order's Scene and ExpireTime too.
 type Order struct {
@@ -76,6 +79,9 @@ type Order struct {
 	CreateTime time.Time
 	// ExpireTime is the order line's expiry; a refreshInstance carries it.
 	ExpireTime time.Time
+	// Received is when kooper recorded the order (spec.orders[].receivedTime);
+	// the model sets it.
+	Received time.Time
 }
 
 // Line identifies an order line: the idempotency key of a purchase.
@@ -138,6 +144,9 @@ type Model struct {
 	Plans []string
 	// StaleFreezeMargin is rule F's margin; 0 turns the exception off.
 	StaleFreezeMargin time.Duration
+	// RenewalRetryWindow is rule F's window: a renewal received more than
+	// this after a shortening order ends that order's hold.
+	RenewalRetryWindow time.Duration
 	// ProductGone: the product was deleted and, no live instance holding
 	// it any longer, it is gone (rule S). Nothing is verified for it.
 	ProductGone bool
@@ -148,7 +157,7 @@ type Model struct {
 
 // New returns an empty model of a product with plans.
 func New(plans []string, staleFreezeMargin time.Duration) *Model {
-	return &Model{Plans: plans, StaleFreezeMargin: staleFreezeMargin,
+	return &Model{Plans: plans, StaleFreezeMargin: staleFreezeMargin, RenewalRetryWindow: DefaultRenewalRetryWindow,
 		lines: map[Line]*Instance{}, ids: map[string]*Instance{}}
 }
 
@@ -218,13 +227,13 @@ func (m *Model) Apply(cb Callback, now time.Time) Answer {
 		return Answer{Code: Success, InstanceID: inst.ID, NoAppInfo: inst.State == Released,
 			Rule: "queryInstance in state " + string(inst.State)}
 	case RefreshInstance:
-		inst.record(*cb.Order)
+		inst.record(*cb.Order, now)
 		return Answer{Code: Success, Rule: "refreshInstance: the order is recorded once"}
 	case UpdateInstanceStatus:
 		return m.updateStatus(inst, cb.Status, now)
 	case ReleaseInstance:
 		if cb.Order != nil {
-			inst.record(*cb.Order)
+			inst.record(*cb.Order, now)
 		}
 		inst.State = Released
 		return Answer{Code: Success, Rule: "releaseInstance: Released, the order recorded if new"}
@@ -232,7 +241,7 @@ func (m *Model) Apply(cb Callback, now time.Time) Answer {
 		if inst.State == Released {
 			return Answer{Code: Success, Rule: "rule R: an upgrade of a released instance is answered 000000 and changes nothing"}
 		}
-		inst.record(*cb.Order)
+		inst.record(*cb.Order, now)
 		return Answer{Code: Success, Rule: "upgradeInstance: the order is recorded once"}
 	case ChangeInstanceCheck:
 		return m.changeCheck(inst, cb.SKU)
@@ -285,22 +294,28 @@ func (m *Model) updateStatus(inst *Instance, status string, now time.Time) Answe
 
 // staleFreeze: the recorded orders prove a paid period is running. Some
 // renewal-type expiry lies beyond the margin, and no shortening order ends
-// within it.
+// within it, unless one of those renewals was received more than the
+// renewal retry window after it (created after it, so not cut by it).
 func (m *Model) staleFreeze(inst *Instance, now time.Time) bool {
 	if m.StaleFreezeMargin == 0 {
 		return false
 	}
 	horizon := now.Add(m.StaleFreezeMargin)
-	paid := false
+	var running []Order
 	for _, o := range inst.Orders {
-		switch {
-		case renewalType(o) && o.ExpireTime.After(horizon):
-			paid = true
-		case shortening(o) && o.ExpireTime.Before(horizon):
+		if renewalType(o) && o.ExpireTime.After(horizon) {
+			running = append(running, o)
+		}
+	}
+	for _, o := range inst.Orders {
+		if !shortening(o) || !o.ExpireTime.Before(horizon) {
+			continue
+		}
+		if !slices.ContainsFunc(running, func(r Order) bool { return r.Received.After(o.Received.Add(m.RenewalRetryWindow)) }) {
 			return false
 		}
 	}
-	return paid
+	return len(running) > 0
 }
 
 func (m *Model) changeCheck(inst *Instance, sku string) Answer {
@@ -314,8 +329,9 @@ func (m *Model) changeCheck(inst *Instance, sku string) Answer {
 }
 
 // record adds an order once per order ID.
-func (inst *Instance) record(o Order) {
+func (inst *Instance) record(o Order, now time.Time) {
 	if !slices.ContainsFunc(inst.Orders, func(r Order) bool { return r.ID == o.ID }) {
+		o.Received = now
 		inst.Orders = append(inst.Orders, o)
 	}
 }

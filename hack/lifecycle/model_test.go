@@ -82,6 +82,28 @@ func TestModelStaleFreeze(t *testing.T) {
 	apply(m, order("u", RefreshInstance, Unsubscribe, "sku-a", 2, modelNow))
 	m.Apply(freeze, modelNow)
 	g.Expect(inst.State).To(Equal(Frozen), "rule F: a FREEZE after a shortening order applies")
+
+	// A refund of long ago, and a renewal since: the refund no longer holds.
+	m, inst = bought(t)
+	longAgo := modelNow.AddDate(0, -3, 0)
+	at(m, order("r1", RefreshInstance, Renewal, "sku-a", 1, longAgo.AddDate(0, 1, 0)), longAgo)
+	at(m, order("u1", RefreshInstance, Unsubscribe, "sku-a", 2, longAgo), longAgo)
+	apply(m, order("r2", RefreshInstance, Renewal, "sku-a", 3, year(2028)))
+	m.Apply(freeze, modelNow)
+	g.Expect(inst.State).To(Equal(Active), "rule F: a renewal received since the refund's retries ended runs")
+
+	// The same orders within the retry window: the renewal may be the
+	// retry of the one the refund cut.
+	m, inst = bought(t)
+	apply(m, order("u1", RefreshInstance, Unsubscribe, "sku-a", 2, longAgo))
+	apply(m, order("r1", RefreshInstance, Renewal, "sku-a", 1, year(2028)))
+	m.Apply(freeze, modelNow)
+	g.Expect(inst.State).To(Equal(Frozen), "rule F: the refund holds while its renewal may still be retried")
+}
+
+// at applies o as received at when.
+func at(m *Model, o Order, when time.Time) Answer {
+	return m.Apply(Callback{Activity: o.Activity, InstanceID: "i-1", Order: &o}, when)
 }
 
 func TestModelIssuedForEver(t *testing.T) {
