@@ -146,7 +146,7 @@ func parseFlags() options {
 		return fmt.Errorf("%q is neither JWS nor Legacy", v)
 	})
 	flag.DurationVar(&o.staleFreezeMargin, "stale-freeze-margin", defaults.StaleFreezeMargin, "A FREEZE is ignored as a stale retry while a renewal order's expiry lies more than this far ahead (docs/lifecycle.md rule F); 0 applies every FREEZE.")
-	flag.DurationVar(&o.renewalRetryWindow, "renewal-retry-window", defaults.RenewalRetryWindow, "How long the marketplace may go on delivering a refreshInstance after its order was created: a renewal received more than this after a refund ends the refund's hold on stale FREEZEs (docs/lifecycle.md rule F).")
+	flag.DurationVar(&o.renewalRetryWindow, "renewal-retry-window", defaults.RenewalRetryWindow, "How long the marketplace may go on delivering a refreshInstance after its order was created: a renewal received more than this after a refund ends the refund's hold on stale FREEZEs (docs/lifecycle.md rule F); 0 keeps the default.")
 	o.oaepHashes = defaults.OAEPHashes
 	flag.Func("kit-oaep-hashes", "RSA-OAEP variants tried, in order, to decrypt a joint-operation clientSecret (spec 4.2), from sha256, sha256-mgf1-sha1, sha1 (default: "+joinHashes(defaults.OAEPHashes)+").", func(v string) (err error) {
 		o.oaepHashes, err = koogallery.ParseOAEPHashes(v)
@@ -276,7 +276,9 @@ func (o options) receiverOptions() webhook.Options {
 	opts.BodySign = o.bodySign
 	opts.PendingResultCode = koogallery.ResultCode(o.pendingResultCode)
 	opts.StaleFreezeMargin = o.staleFreezeMargin
-	opts.RenewalRetryWindow = o.renewalRetryWindow
+	if o.renewalRetryWindow != 0 { // 0, the flag's zero value, keeps the default
+		opts.RenewalRetryWindow = o.renewalRetryWindow
+	}
 	opts.LicenseKeyFormat = o.licenseKeyFormat
 	if len(o.oaepHashes) > 0 {
 		opts.OAEPHashes = o.oaepHashes
