@@ -72,7 +72,7 @@ func (r *Receiver) applicationSync(ctx context.Context, c *kitCall) error {
 		s.Applications = slices.DeleteFunc(s.Applications, func(a saasv1alpha1.DirectoryApplication) bool { return a.AppID == req.AppID })
 		if !removing {
 			if len(s.Applications) >= maxApplications {
-				return false, errBadParam("tenant %q already has %d applications", req.TenantID, maxApplications)
+				return false, errBadParam("the tenant already has %d applications", maxApplications)
 			}
 			s.Applications = append(s.Applications, app)
 		}
@@ -101,15 +101,22 @@ func (r *Receiver) checkClientSecret(ctx context.Context, c *kitCall, ciphertext
 func (r *Receiver) authSync(ctx context.Context, c *kitCall) error {
 	req := c.request.(*koogallery.AuthSyncRequest)
 	var ch directory.Change
-	for _, u := range req.Users {
+	for i, u := range req.Users {
 		key := directory.UserKey(req.AppID, u.UserName)
 		if req.Flag == koogallery.KitDelete || req.Flag == koogallery.KitCancelAuth {
 			ch.Deletes = append(ch.Deletes, key)
 			continue
 		}
+		// The user is stored as sent, with the request's appId as its only
+		// one (WithField drops the user's own, in any spelling), and must
+		// read back under the key computed here: a later sync finds it
+		// there, and a cancellation removes it.
 		item, err := directory.WithField(u.Raw, "appId", req.AppID)
 		if err != nil {
-			return errBadParam("a user of userList is not an object")
+			return errBadParam("userList[%d] is not an object", i)
+		}
+		if stored, err := directory.KeyOf(directory.Users, item); err != nil || stored != key {
+			return errBadParam("userList[%d] cannot be stored under its appId and userName", i)
 		}
 		ch.Upserts = append(ch.Upserts, directory.Entry{Key: key, JSON: item})
 	}

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -96,27 +97,59 @@ func Decode(part Part, data string) ([]Entry, error) {
 	return entries, nil
 }
 
-// KeyOf returns the key of an entry: appId/userName for users, orgCode for
-// departments. A user is stored as the kit sent it, and the receiver reads
-// a userName sent as a number or boolean as its text (koogallery's
-// decoder), so KeyOf reads it alike: the key it returns is the one the
-// entry was stored under.
+// KeyOf returns the key of an entry: appId/userName for users (see
+// ReadUser), orgCode for departments. Only the key's fields are read, so a
+// field of any other name may hold any JSON value.
 func KeyOf(part Part, item []byte) (string, error) {
+	if part == Users {
+		appID, userName, err := ReadUser(item)
+		if err != nil {
+			return "", err
+		}
+		return UserKey(appID, userName), nil
+	}
 	var k struct {
-		AppID    string     `json:"appId"`
-		UserName scalarText `json:"userName"`
-		OrgCode  string     `json:"orgCode"`
+		OrgCode scalarText `json:"orgCode"`
 	}
 	if err := json.Unmarshal(item, &k); err != nil {
-		return "", fmt.Errorf("entry is not an object with string keys: %w", err)
+		return "", fmt.Errorf("entry is not an object whose orgCode is a string: %w", err)
 	}
-	if part == Users {
-		return UserKey(k.AppID, string(k.UserName)), nil
+	return string(k.OrgCode), nil
+}
+
+// ReadUser returns what keys a stored user, as the receiver keyed it. A
+// user is stored as the kit sent it, the receiver's appId put first (see
+// WithField), so appId is the first member named exactly "appId": an entry
+// stored before WithField removed the kit's own appId may carry a second
+// one, or a case variant such as "AppId" that encoding/json would also
+// match, and neither is the key. userName is read as koogallery's decoder
+// reads it: encoding/json's matching of names (the last match wins), and a
+// number's or boolean's text as written. Every other field may be anything.
+func ReadUser(item []byte) (appID, userName string, err error) {
+	var u struct {
+		UserName scalarText `json:"userName"`
 	}
-	return k.OrgCode, nil
+	if err := json.Unmarshal(item, &u); err != nil {
+		return "", "", fmt.Errorf("entry is not an object whose userName is a string: %w", err)
+	}
+	var appIDErr error
+	err = eachMember(item, func(key string, _, value []byte) bool {
+		if key != "appId" {
+			return true
+		}
+		var v scalarText
+		appIDErr = json.Unmarshal(value, &v)
+		appID = string(v)
+		return false
+	})
+	if err = errors.Join(err, appIDErr); err != nil {
+		return "", "", fmt.Errorf("entry's appId is not a string: %w", err)
+	}
+	return appID, string(u.UserName), nil
 }
 
 // scalarText is a JSON string, or a number's or boolean's text as written.
+// null leaves it as it was, as koogallery's looseString does.
 type scalarText string
 
 // UnmarshalJSON implements json.Unmarshaler.
@@ -131,7 +164,6 @@ func (s *scalarText) UnmarshalJSON(raw []byte) error {
 	case '{', '[':
 		return errors.New("not a string, number or boolean")
 	case 'n':
-		*s = ""
 	default:
 		*s = scalarText(raw)
 	}
@@ -144,22 +176,63 @@ func UserKey(appID, userName string) string {
 	return appID + "/" + userName
 }
 
-// WithField returns the JSON object obj with "name":value added first; the
-// stored user carries the appId its authorisation belongs to.
+// WithField returns the JSON object obj with "name":value first and no
+// other member that encoding/json would read as name (the same name in any
+// case: "AppId", "APPID"), so the stored user carries exactly one appId,
+// the one its authorisation belongs to and its key was computed with. The
+// other members stay as sent.
 func WithField(obj []byte, name, value string) ([]byte, error) {
-	obj = bytes.TrimSpace(obj)
-	if len(obj) < 2 || obj[0] != '{' {
-		return nil, errors.New("not a JSON object")
-	}
 	field, err := json.Marshal(map[string]string{name: value})
 	if err != nil {
 		return nil, err
 	}
-	out := append([]byte{}, field[:len(field)-1]...)
-	if rest := bytes.TrimSpace(obj[1:]); len(rest) > 0 && rest[0] != '}' {
-		out = append(out, ',')
+	out := append(make([]byte, 0, len(obj)+len(field)), field[:len(field)-1]...)
+	err = eachMember(obj, func(key string, member, _ []byte) bool {
+		if !strings.EqualFold(key, name) {
+			out = append(append(out, ','), member...)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, errors.New("not a JSON object")
 	}
-	return append(out, obj[1:]...), nil
+	return append(out, '}'), nil
+}
+
+// eachMember calls fn with each top-level member of the JSON object obj, in
+// order, until fn returns false: its key (unescaped), the member as written
+// ("key":value) and its value. Unless fn stops it, it checks that obj is
+// one complete object.
+func eachMember(obj []byte, fn func(key string, member, value []byte) bool) error {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return errors.New("not a JSON object")
+	}
+	prev := dec.InputOffset()
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return err
+		}
+		end := dec.InputOffset()
+		member := bytes.TrimLeft(obj[prev:end], " \t\r\n,")
+		if !fn(key, member, value) {
+			return nil
+		}
+		prev = end
+	}
+	if _, err := dec.Token(); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the object")
+	}
+	return nil
 }
 
 // Change is what one kit call does to a part.

@@ -130,3 +130,61 @@ func TestDecodeReadsAUserNameSentAsANumber(t *testing.T) {
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(err.Error()).NotTo(ContainSubstring("13612345678"), "the error names no value")
 }
+
+// The key of a stored user is the one the receiver computed: the appId it
+// put first and the userName as koogallery's decoder read it. The kit may
+// send any other field as any JSON type (an orgCode as a number), or an
+// appId of its own under any spelling encoding/json would match; none of
+// them makes the shard unreadable or moves the entry to another key.
+func TestKeyOfReadsAStoredUserAsTheReceiverKeyedIt(t *testing.T) {
+	cases := []struct{ name, entry, key string }{
+		{"numeric orgCode", `{"appId":"A","userName":"alice","name":"A","orgCode":1001,"role":"user","enable":"true"}`, "A/alice"},
+		{"orgCode an object, enable a boolean", `{"appId":"A","userName":"alice","orgCode":{"x":[1]},"enable":true}`, "A/alice"},
+		{"the user's own appId, stored before it was removed", `{"appId":"A","userName":"alice","appId":"B"}`, "A/alice"},
+		{"a numeric AppId", `{"appId":"A","userName":"alice","AppId":7}`, "A/alice"},
+		{"an APPID object", `{"appId":"A","userName":"alice","APPID":{"id":"B"}}`, "A/alice"},
+		{"a numeric userName", `{"appId":"A","userName":13812345678}`, "A/13812345678"},
+		{"a userName spelled twice: the last wins, as in the decoder", `{"appId":"A","userName":"alice","USERNAME":"bob"}`, "A/bob"},
+		{"a null userName after a string one", `{"appId":"A","userName":"alice","UserName":null}`, "A/alice"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			key, err := KeyOf(Users, []byte(tc.entry))
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(key).To(Equal(tc.key))
+			entries, err := Decode(Users, Encode([]Entry{{Key: tc.key, JSON: []byte(tc.entry)}}))
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(entries[0].Key).To(Equal(tc.key))
+		})
+	}
+	g := NewWithT(t)
+	key, err := KeyOf(Departments, []byte(`{"orgCode":1001,"orgName":"x","extra":[1]}`))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(key).To(Equal("1001"))
+	_, err = KeyOf(Users, []byte(`[1]`))
+	g.Expect(err).To(HaveOccurred())
+}
+
+// WithField leaves exactly one appId, the receiver's, first: every member
+// encoding/json would read as appId goes, every other stays as sent.
+func TestWithFieldReplacesEverySpellingOfTheField(t *testing.T) {
+	g := NewWithT(t)
+	out, err := WithField([]byte(`{"userName":"alice","appId":"B","orgCode":1001,"AppId":5,"APPID":{"a":1},"appid":null,"x":"appId"}`), "appId", "A")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(out)).To(Equal(`{"appId":"A","userName":"alice","orgCode":1001,"x":"appId"}`))
+	key, err := KeyOf(Users, out)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(key).To(Equal("A/alice"))
+
+	out, err = WithField([]byte(` { "appId" : "B" , "userName" : "alice" } `), "appId", "A")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(out)).To(Equal(`{"appId":"A","userName" : "alice"}`))
+	out, err = WithField([]byte(`{"appId":"B"}`), "appId", "A")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(out)).To(Equal(`{"appId":"A"}`))
+	for _, bad := range []string{`{"a":1}x`, `{"a":}`, `{"a":1`, `"s"`, ``} {
+		_, err = WithField([]byte(bad), "appId", "A")
+		g.Expect(err).To(HaveOccurred(), bad)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kooper-io/kooper/internal/directory"
 )
 
 // directoryReload is how long the authorised users read from the mounted
@@ -30,13 +32,11 @@ type authoriser struct {
 	err      error
 }
 
-// directoryUser is what the gateway reads of a user: the kit sends enable
-// as the text "true" or "false" (spec §3.11.3); a user whose enable is
-// "false" is not admitted.
-type directoryUser struct {
-	AppID    string          `json:"appId"`
-	UserName json.RawMessage `json:"userName"`
-	Enable   json.RawMessage `json:"enable"`
+// userEnable is what the gateway reads of a user beside its key: the kit
+// sends enable as the text "true" or "false" (spec §3.11.3); a user whose
+// enable is "false" is not admitted.
+type userEnable struct {
+	Enable json.RawMessage `json:"enable"`
 }
 
 // authorised says whether userName is an enabled user of appID. An error
@@ -66,13 +66,21 @@ func loadUsers(dir string) (map[string]bool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("failed to read the directory shard %s: %w", filepath.Base(file), err)
 		}
-		var entries []directoryUser
+		var entries []json.RawMessage
 		if err := json.Unmarshal(data, &entries); err != nil {
 			return nil, fmt.Errorf("the directory shard %s is not a JSON array of users", filepath.Base(file))
 		}
-		for _, e := range entries {
-			if name := scalar(e.UserName); name != "" && scalar(e.Enable) != "false" {
-				users[e.AppID+"/"+name] = true
+		for _, entry := range entries {
+			// Read as the receiver keyed it (internal/directory): only appId
+			// and userName matter, and any other field may be of any type.
+			// An entry without a readable key admits nobody, and only it.
+			appID, name, err := directory.ReadUser(entry)
+			var u userEnable
+			if err != nil || name == "" || json.Unmarshal(entry, &u) != nil {
+				continue
+			}
+			if scalar(u.Enable) != "false" {
+				users[directory.UserKey(appID, name)] = true
 			}
 		}
 	}
