@@ -81,17 +81,9 @@ func (r *Receiver) checkedApplication(ctx context.Context, c *call, req *koogall
 // licenseApplication builds the License of one application, after the
 // checks that need only the request and the instance.
 func licenseApplication(c *call, req *koogallery.GetLicenseAsyncRequest, instance *saasv1alpha1.License) (*saasv1alpha1.License, error) {
-	notBefore, err := koogallery.ParseLicenseTime(req.EffectiveTime)
+	notBefore, notAfter, err := licenseWindow(req)
 	if err != nil {
-		return nil, errBadParam("effectiveTime %q is not a time like 2023-10-27 10:30:15 z", req.EffectiveTime)
-	}
-	var notAfter *metav1.Time
-	if req.ExpireTime != "" {
-		t, err := koogallery.ParseLicenseTime(req.ExpireTime)
-		if err != nil {
-			return nil, errBadParam("expireTime %q is not a time like 2023-10-27 10:30:15 z", req.ExpireTime)
-		}
-		notAfter = &metav1.Time{Time: t}
+		return nil, err
 	}
 	if err := checkLicenseRules(c.product, instance, req, notAfter); err != nil {
 		return nil, err
@@ -109,6 +101,45 @@ func licenseApplication(c *call, req *koogallery.GetLicenseAsyncRequest, instanc
 		State: saasv1alpha1.StateActive, Mode: mode,
 	}
 	return l, nil
+}
+
+// licenseWindow reads the window an application asks for, refusing with
+// 000002 what the License would be refused for (the API server's 422 would
+// be answered 000005, which the marketplace retries for two hours) or
+// stored wrong: a time that is not one, one a License cannot hold (see
+// licenseTime), and an end that is not after the start at the whole
+// seconds a metav1.Time stores (the rule notBefore < notAfter). A refusal
+// names the fields, never their values (docs/personal-data.md).
+func licenseWindow(req *koogallery.GetLicenseAsyncRequest) (time.Time, *metav1.Time, error) {
+	notBefore, err := licenseTime("effectiveTime", req.EffectiveTime)
+	if err != nil || req.ExpireTime == "" {
+		return notBefore, nil, err
+	}
+	notAfter, err := licenseTime("expireTime", req.ExpireTime)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	if !notBefore.Before(notAfter) {
+		return time.Time{}, nil, errBadParam("expireTime must be later than effectiveTime")
+	}
+	return notBefore, &metav1.Time{Time: notAfter}, nil
+}
+
+// licenseTime parses the time of field to the whole second a metav1.Time
+// stores. The API server takes a date-time only in the years 0 to 9999 UTC
+// (a time that an offset moves out of them is refused), and
+// 0001-01-01T00:00:00Z is Go's zero time, which a metav1.Time writes as
+// null: the License would have no such time.
+func licenseTime(field, value string) (time.Time, error) {
+	t, err := koogallery.ParseLicenseTime(value)
+	if err != nil {
+		return time.Time{}, errBadParam("%s is not a time like 2023-10-27 10:30:15 z", field)
+	}
+	t = t.UTC().Truncate(time.Second)
+	if !t.After(time.Time{}) || t.Year() > 9999 {
+		return time.Time{}, errBadParam("%s must be after 0001-01-01 00:00:00 z and before the year 10000", field)
+	}
+	return t, nil
 }
 
 // checkLicenseRules answers the licence result codes the marketplace
