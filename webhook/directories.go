@@ -80,8 +80,8 @@ func checkDirectory(d *saasv1alpha1.SaaSDirectory, c *kitCall, common koogallery
 	case d.Spec.InstanceID != common.InstanceID || d.Spec.TenantID != common.TenantID:
 		return errInternal("directory name collision between two tenants", nil)
 	case d.Spec.ProductName != c.product.Name:
-		return errBadParam("tenant %q of instance %q is synced through product %q, not %q",
-			common.TenantID, common.InstanceID, d.Spec.ProductName, c.product.Name)
+		return errBadParam("the tenantId of this instanceId is synced through product %q, not %q",
+			d.Spec.ProductName, c.product.Name)
 	}
 	return nil
 }
@@ -272,7 +272,7 @@ func (r *Receiver) changeShards(ctx context.Context, d *saasv1alpha1.SaaSDirecto
 		return r.writeShards(ctx, d, part, stored, next)
 	})
 	if errors.Is(err, directory.ErrTooLarge) {
-		return false, errBadParam("the %s of tenant %q exceed kooper's limit", part, d.Spec.TenantID)
+		return false, errBadParam("the tenant's %s exceed kooper's limit", part)
 	}
 	if err != nil {
 		return false, asInternal(err, "the directory could not be stored")

@@ -68,7 +68,7 @@ func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall
 	c.name = koogallery.KitInterface(req.PathValue("interface"))
 	handle, ok := r.kitHandlers()[c.name]
 	if !ok {
-		return errBadParam("kit interface %.32q is not supported", c.name)
+		return errBadParam("kit interface %s is not supported", koogallery.NameOrWithheld(string(c.name)))
 	}
 	c.activity = koogallery.Activity(c.name)
 	body, err := readBody(req, r.kitBodyLimit(c.name))
@@ -139,7 +139,7 @@ func (r *Receiver) verifyKit(req *http.Request, keys []string, productName strin
 		return err
 	}
 	if !r.nonces.claim("kit/"+productName+"/"+signed.Nonce, r.opts.Now()) {
-		return errBadParam("x-nonce %q was already used within the %s window", signed.Nonce, r.opts.SignatureWindow)
+		return errBadParam("x-nonce was already used within the %s window", r.opts.SignatureWindow)
 	}
 	return nil
 }

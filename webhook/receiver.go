@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -358,13 +360,32 @@ func (r *Receiver) product(ctx context.Context, name string) (*saasv1alpha1.SaaS
 	err := r.readBeforeAuth(ctx, types.NamespacedName{Name: name}, product, false)
 	switch {
 	case apierrors.IsNotFound(err) || errors.Is(err, errInvalidName):
-		return nil, errBadParam("unknown product %q: no SaaSProduct has that name", name)
+		return nil, errBadParam("unknown product %s: no SaaSProduct has that name", productNameOrWithheld(name))
 	case errors.Is(err, errReadsSpent):
 		return nil, errReadsSpent
 	case err != nil:
 		return nil, errInternal("the product cannot be read", err)
 	}
 	return product, nil
+}
+
+// productNameOrWithheld quotes the product segment of a production URL
+// when it has the shape of a product's name, so the merchant sees which URL
+// is misconfigured: the segment comes from the URL the merchant entered in
+// the Seller Console, not from a buyer. It must be at most 253 characters
+// (an object name's limit) of lower-case ASCII letters, digits, '-', '.' and
+// '/' (an escaped slash is not a separator), with a letter among them. Such
+// a value cannot be an e-mail address, a personal name or a phone number,
+// and cannot break the audit line; anything else is described, not shown.
+func productNameOrWithheld(name string) string {
+	lower := func(c rune) bool { return c >= 'a' && c <= 'z' }
+	other := func(c rune) bool {
+		return !lower(c) && (c < '0' || c > '9') && c != '-' && c != '.' && c != '/'
+	}
+	if len(name) > 253 || strings.ContainsFunc(name, other) || !strings.ContainsFunc(name, lower) {
+		return "(its value is not a product name and is not shown)"
+	}
+	return strconv.Quote(name)
 }
 
 func newRequestID() string {

@@ -170,7 +170,7 @@ func (r *Receiver) verify(req *http.Request, keys []string, productName string, 
 	// Only a correctly signed request may claim a nonce: unsigned requests
 	// must not be able to fill the cache or block a real callback.
 	if !r.nonces.claim(productName+"/"+signed.Nonce, r.opts.Now()) {
-		return "", errBadParam("nonce %q was already used within the %s window", signed.Nonce, r.opts.SignatureWindow)
+		return "", errBadParam("nonce was already used within the %s window", r.opts.SignatureWindow)
 	}
 	return keys[matched], nil
 }

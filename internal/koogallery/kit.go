@@ -309,6 +309,9 @@ func (f kitFields) users(dst *[]KitUser) error {
 	return nil
 }
 
+// decodeUser reads a user's userName with encoding/json's matching of names
+// (the last match wins) and looseString; directory.ReadUser reads a stored
+// user's by the same rule, so that it is stored and found under one key.
 func decodeUser(i int, item json.RawMessage) (KitUser, error) {
 	field := fmt.Sprintf("userList[%d]", i)
 	var u struct {
@@ -420,3 +423,9 @@ func checkOrg(prefix string, o KitOrg) error {
 	}
 	return checkString(prefix+"parentCode", o.ParentCode, 64, false)
 }
+
+// NameOrWithheld quotes s when it is a name (an ASCII letter, then letters
+// and digits, at most 32 characters) and otherwise says that its value is
+// not shown: a refusal names what is wrong, never a value that may be
+// personal data (docs/personal-data.md).
+func NameOrWithheld(s string) string { return nameOrWithheld(s) }

@@ -183,3 +183,16 @@ func FuzzDecodeKitRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestNameOrWithheldQuotesOnlyANameShape(t *testing.T) {
+	for s, want := range map[string]string{
+		"userSync":              `"userSync"`,
+		"13812345678":           "(its value is not a name and is not shown)",
+		"a@example.com":         "(its value is not a name and is not shown)",
+		strings.Repeat("a", 33): "(its value is not a name and is not shown)",
+	} {
+		if got := NameOrWithheld(s); got != want {
+			t.Errorf("NameOrWithheld(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
