@@ -286,7 +286,7 @@ func (r *Receiver) refreshInstance(ctx context.Context, c *call) (reply, error) 
 	c.instanceID, c.orderID = req.InstanceID, req.OrderID
 	expiry, err := koogallery.ParseExpireTime(req.ExpireTime)
 	if err != nil {
-		return reply{}, errBadParam("expireTime %q is not yyyyMMddHHmmss or yyyyMMddHHmmssSSS", req.ExpireTime)
+		return reply{}, errBadParam("expireTime is not yyyyMMddHHmmss or yyyyMMddHHmmssSSS after 0001-01-01")
 	}
 	expireTime := metav1.NewTime(expiry)
 	scene := sceneOf(koogallery.Scene(req.Scene))

@@ -13,7 +13,9 @@ const layout14 = "20060102150405"
 
 // ParseExpireTime parses refreshInstance's expireTime, UTC. The table
 // documents yyyyMMddHHmmss but the docs' example has milliseconds
-// (yyyyMMddHHmmssSSS), so both are accepted (§8 item 10).
+// (yyyyMMddHHmmssSSS), so both are accepted (§8 item 10). A time not after
+// 0001-01-01 00:00:00 is refused: it is Go's zero time (or before it),
+// which a Kubernetes object stores as no time at all.
 func ParseExpireTime(s string) (time.Time, error) {
 	if (len(s) != 14 && len(s) != 17) || !isDigits(s) {
 		return time.Time{}, fmt.Errorf("expireTime %.32q is not 14 or 17 digits", s)
@@ -25,6 +27,9 @@ func ParseExpireTime(s string) (time.Time, error) {
 	if len(s) == 17 {
 		ms, _ := strconv.Atoi(s[14:]) // three digits, checked above
 		t = t.Add(time.Duration(ms) * time.Millisecond)
+	}
+	if !t.Truncate(time.Second).After(time.Time{}) {
+		return time.Time{}, errors.New("expireTime is not after 0001-01-01 00:00:00")
 	}
 	return t, nil
 }

@@ -30,6 +30,12 @@ func TestParseExpireTime(t *testing.T) {
 		{in: "20221124243618", wantErr: true},
 		{in: "20221124026018", wantErr: true},
 		{in: "20221100023618", wantErr: true},
+		// Go's zero time, which a metav1.Time stores as no time at all: the
+		// order would be recorded without its expiry.
+		{in: "00010101000000", wantErr: true},
+		{in: "00010101000000000", wantErr: true},
+		{in: "00001231235959", wantErr: true},
+		{in: "00010101000001", want: time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
