@@ -82,7 +82,6 @@ func MarketplaceUsageClients(baseURLs ...string) UsageClientFactory {
 
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/status,verbs=get;patch
-// +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch

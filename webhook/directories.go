@@ -22,11 +22,11 @@ import (
 	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
-// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories,verbs=get;create;update
 // In the directory namespace the receiver writes shards as Secrets (read
 // directly, never watched: nothing caches them) and may only list
 // ConfigMaps, to see whether shards from before are still being moved.
-// +kubebuilder:rbac:groups="",namespace=kooper-directory,resources=secrets,verbs=get;list;create;update;delete
+// +kubebuilder:rbac:groups="",namespace=kooper-directory,resources=secrets,verbs=list;create;update;delete
 // +kubebuilder:rbac:groups="",namespace=kooper-directory,resources=configmaps,verbs=list
 
 // DirectoryName derives a SaaSDirectory's name from the kit's idempotency key

@@ -18,9 +18,12 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -31,6 +34,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/testenv"
+	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
 // The least-privilege matrix (DESIGN.md rule 13, issue 18): the chart's ServiceAccounts,
@@ -50,8 +54,22 @@ const (
 	tenantAccount    = "app"             // the tenant workload's ServiceAccount (internal/tenantobjects, AppName)
 )
 
-// shardSecret is a directory shard in the directory namespace.
-const shardSecret = "d-matrix-users-000"
+// shardSecret is a directory shard in the directory namespace; legacyShard is one an earlier
+// version stored as a ConfigMap, which the directory controller moves into a Secret and deletes.
+const (
+	shardSecret = "d-matrix-users-000"
+	legacyShard = "d-matrix-users-legacy"
+)
+
+// Fixtures in kooper's namespace and in a tenant namespace.
+const (
+	receiverPolicy = "kooper-receiver" // the receiver's NetworkPolicy (<fullname>-receiver)
+	fixtureProduct = "crm"             // a SaaSProduct
+	tenantApp      = "app"             // the tenant's workload (internal/tenantobjects, AppName)
+)
+
+// tombstoneShard is a tombstone shard, a ConfigMap in kooper's namespace.
+var tombstoneShard = tombstone.ShardName("i-0123456789abcdef0123")
 
 // A verdict is what a row expects of its request.
 type verdict string
@@ -135,6 +153,50 @@ func update(obj client.Object) func(context.Context, client.Client) error {
 	}
 }
 
+// updateListed finds obj by a list of its namespace (l's kind, selected by name) and writes
+// what it listed back unchanged, as a server-side dry run: the receiver updates the directory
+// shards it lists, and never reads one by name.
+func updateListed(obj client.Object, l client.ObjectList) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error {
+		found := l.DeepCopyObject().(client.ObjectList)
+		if err := c.List(ctx, found, client.InNamespace(obj.GetNamespace()), client.MatchingFields{"metadata.name": obj.GetName()}); err != nil {
+			return err
+		}
+		items, err := apimeta.ExtractList(found)
+		if err != nil {
+			return err
+		}
+		if len(items) != 1 {
+			return fmt.Errorf("listed %d objects named %s in %s, want 1", len(items), obj.GetName(), obj.GetNamespace())
+		}
+		return c.Update(ctx, items[0].(client.Object), client.DryRunAll)
+	}
+}
+
+// replace sends obj as it is, unread, as a server-side dry run of an update: for rows RBAC
+// refuses, which the authorizer decides before the object is looked up.
+func replace(obj client.Object) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error { return c.Update(ctx, fresh(obj), client.DryRunAll) }
+}
+
+// updateSubresource sends obj to its subresource name as an update (PUT), as a server-side dry run.
+func updateSubresource(obj client.Object, name string) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error {
+		return c.SubResource(name).Update(ctx, fresh(obj),
+			&client.SubResourceUpdateOptions{UpdateOptions: client.UpdateOptions{DryRun: []string{metav1.DryRunAll}}})
+	}
+}
+
+// applyLabel server-side applies one label to the existing object of apiVersion and kind named
+// name, under fieldOwner, as a server-side dry run: a patch, as kooper's applies are.
+func applyLabel(apiVersion, kind, name, fieldOwner string) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error {
+		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": apiVersion, "kind": kind,
+			"metadata": map[string]any{"name": name, "labels": map[string]any{"saas.kooper.io/matrix": "applied"}}}}
+		return c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldOwner), client.ForceOwnership, client.DryRunAll)
+	}
+}
+
 func remove(obj client.Object) func(context.Context, client.Client) error {
 	return func(ctx context.Context, c client.Client) error { return c.Delete(ctx, fresh(obj), client.DryRunAll) }
 }
@@ -148,6 +210,18 @@ func read(obj client.Object) func(context.Context, client.Client) error {
 func list(l client.ObjectList, opts ...client.ListOption) func(context.Context, client.Client) error {
 	return func(ctx context.Context, c client.Client) error {
 		return c.List(ctx, l.DeepCopyObject().(client.ObjectList), append(opts, client.Limit(1))...)
+	}
+}
+
+// watch opens a watch of l's kind and closes it at once: the authorizer decides whether it opens.
+func watch(l client.ObjectList, opts ...client.ListOption) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error {
+		w, err := c.(client.WithWatch).Watch(ctx, l.DeepCopyObject().(client.ObjectList), opts...)
+		if err != nil {
+			return err
+		}
+		w.Stop()
+		return nil
 	}
 }
 
@@ -206,6 +280,43 @@ func deployment(namespace string) *appsv1.Deployment {
 			},
 		},
 	}
+}
+
+func networkPolicy(namespace, name string) *networkingv1.NetworkPolicy {
+	return &networkingv1.NetworkPolicy{ObjectMeta: meta(namespace, name), Spec: networkingv1.NetworkPolicySpec{
+		PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}}
+}
+
+func lease(name string) *coordinationv1.Lease {
+	return &coordinationv1.Lease{ObjectMeta: meta(releaseNamespace, name)}
+}
+
+// crd is the metadata of one of kooper's CustomResourceDefinitions.
+func crd(name string) *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	m.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+	return m
+}
+
+// newSaaSProduct is the fixture SaaSProduct, as the products ConfigMap declares one.
+func newSaaSProduct() *saasv1alpha1.SaaSProduct {
+	return &saasv1alpha1.SaaSProduct{
+		ObjectMeta: metav1.ObjectMeta{Name: fixtureProduct},
+		Spec: saasv1alpha1.SaaSProductSpec{
+			ProductID: "OFFI000000001", KeysSecretName: keysSecret,
+			URLs: &saasv1alpha1.URLTemplates{FrontEndURL: "https://{{.InstanceID}}.crm.example.com", AdminURL: "https://{{.InstanceID}}.crm.example.com/admin"},
+			Workload: &saasv1alpha1.WorkloadTemplate{Image: "registry.example.com/crm:1.0",
+				Ports: []saasv1alpha1.WorkloadPort{{Name: "http", ContainerPort: 8080}}},
+			Plans: []saasv1alpha1.Plan{{SKUCode: "basic", Replicas: 1}},
+		},
+	}
+}
+
+// tenantDeployment is the tenant's workload in the tenant namespace.
+func tenantDeployment() *appsv1.Deployment {
+	d := deployment(tenantNS)
+	d.Name = tenantApp
+	return d
 }
 
 func secret(namespace string) *corev1.Secret {
@@ -332,6 +443,103 @@ var matrixRows = []matrixRow{
 		attrs("create", "events.k8s.io", "events", tenantNS, ""),
 		create(event(tenantNS, corev1.ObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: tenantNS, Name: "app"}))},
 
+	// In kooper's own namespaces the controllers write Secrets, ConfigMaps and Events alone
+	// (the policy; their Lease and product revisions are under Roles of their own): a leaked
+	// token must not start a Pod beside the keys or open the receiver's NetworkPolicy.
+	{controllers, "create a Deployment in kooper's namespace", denied, byAdmission,
+		attrs("create", "apps", "deployments", releaseNamespace, ""), create(deployment(releaseNamespace))},
+	{controllers, "create a Job in kooper's namespace", denied, byAdmission,
+		attrs("create", "batch", "jobs", releaseNamespace, ""), create(job(releaseNamespace))},
+	{controllers, "create a ServiceAccount in kooper's namespace", denied, byAdmission,
+		attrs("create", "", "serviceaccounts", releaseNamespace, ""), create(&corev1.ServiceAccount{ObjectMeta: meta(releaseNamespace, "matrix")})},
+	{controllers, "create a NetworkPolicy in kooper's namespace", denied, byAdmission,
+		attrs("create", "networking.k8s.io", "networkpolicies", releaseNamespace, ""), create(networkPolicy(releaseNamespace, "matrix"))},
+	{controllers, "change the receiver's NetworkPolicy in kooper's namespace", denied, byAdmission,
+		attrs("patch", "networking.k8s.io", "networkpolicies", releaseNamespace, receiverPolicy),
+		patch(networkPolicy(releaseNamespace, receiverPolicy), `{"spec":{"ingress":[{}]}}`)},
+	{controllers, "create a Deployment in the directory namespace", denied, byAdmission,
+		attrs("create", "apps", "deployments", directoryNS, ""), create(deployment(directoryNS))},
+	{controllers, "create a ServiceAccount in the directory namespace", denied, byAdmission,
+		attrs("create", "", "serviceaccounts", directoryNS, ""), create(&corev1.ServiceAccount{ObjectMeta: meta(directoryNS, "matrix")})},
+	{controllers, "create a NetworkPolicy in the directory namespace", denied, byAdmission,
+		attrs("create", "networking.k8s.io", "networkpolicies", directoryNS, ""), create(networkPolicy(directoryNS, "matrix"))},
+	{controllers, "create an Event in kooper's namespace (about a keys Secret)", allowed, byBoth,
+		attrs("create", "events.k8s.io", "events", releaseNamespace, ""),
+		create(event(releaseNamespace, corev1.ObjectReference{APIVersion: "v1", Kind: "Secret", Namespace: releaseNamespace, Name: keysSecret}))},
+	{controllers, "label a product's keys Secret in kooper's namespace", allowed, byBoth,
+		attrs("patch", "", "secrets", releaseNamespace, keysSecret),
+		patch(&corev1.Secret{ObjectMeta: meta(releaseNamespace, keysSecret)}, `{"metadata":{"labels":{"saas.kooper.io/keys":"true"}}}`)},
+	{controllers, "update a Secret in kooper's namespace (a licence key)", allowed, byBoth,
+		attrs("update", "", "secrets", releaseNamespace, keysSecret), update(&corev1.Secret{ObjectMeta: meta(releaseNamespace, keysSecret)})},
+	{controllers, "update a tombstone (a ConfigMap) in kooper's namespace", allowed, byBoth,
+		attrs("update", "", "configmaps", releaseNamespace, tombstoneShard), update(&corev1.ConfigMap{ObjectMeta: meta(releaseNamespace, tombstoneShard)})},
+	{controllers, "delete a ConfigMap shard in the directory namespace (moved into a Secret)", allowed, byBoth,
+		attrs("delete", "", "configmaps", directoryNS, legacyShard), remove(&corev1.ConfigMap{ObjectMeta: meta(directoryNS, legacyShard)})},
+	{controllers, "delete a directory shard (a Secret) in the directory namespace", allowed, byBoth,
+		attrs("delete", "", "secrets", directoryNS, shardSecret), remove(&corev1.Secret{ObjectMeta: meta(directoryNS, shardSecret)})},
+
+	// What the controllers do to tenants' objects and their own kinds: applies (patches),
+	// creates and deletes; never an update of a tenant's object.
+	{controllers, "scale a tenant's Deployment to zero (freeze)", allowed, byBoth,
+		attrs("patch", "apps", "deployments", tenantNS, tenantApp),
+		patch(&appsv1.Deployment{ObjectMeta: meta(tenantNS, tenantApp)}, `{"spec":{"replicas":0}}`)},
+	{controllers, "delete a Deployment in a tenant namespace (a part no longer desired)", allowed, byBoth,
+		attrs("delete", "apps", "deployments", tenantNS, tenantApp), remove(&appsv1.Deployment{ObjectMeta: meta(tenantNS, tenantApp)})},
+	{controllers, "update a tenant namespace (it applies them)", denied, byRBAC,
+		attrs("update", "", "namespaces", "", tenantNS), update(namespace(tenantNS, nil, nil))},
+	{controllers, "update a ServiceAccount in a tenant namespace", denied, byRBAC,
+		attrs("update", "", "serviceaccounts", tenantNS, tenantApp), replace(&corev1.ServiceAccount{ObjectMeta: meta(tenantNS, tenantApp)})},
+	{controllers, "update a Service in a tenant namespace", denied, byRBAC,
+		attrs("update", "", "services", tenantNS, tenantApp), replace(&corev1.Service{ObjectMeta: meta(tenantNS, tenantApp)})},
+	{controllers, "update a PersistentVolumeClaim in a tenant namespace", denied, byRBAC,
+		attrs("update", "", "persistentvolumeclaims", tenantNS, tenantApp), replace(&corev1.PersistentVolumeClaim{ObjectMeta: meta(tenantNS, tenantApp)})},
+	{controllers, "update a ResourceQuota in a tenant namespace", denied, byRBAC,
+		attrs("update", "", "resourcequotas", tenantNS, tenantApp), replace(&corev1.ResourceQuota{ObjectMeta: meta(tenantNS, tenantApp)})},
+	{controllers, "update a LimitRange in a tenant namespace", denied, byRBAC,
+		attrs("update", "", "limitranges", tenantNS, tenantApp), replace(&corev1.LimitRange{ObjectMeta: meta(tenantNS, tenantApp)})},
+	{controllers, "update a Deployment in a tenant namespace", denied, byRBAC,
+		attrs("update", "apps", "deployments", tenantNS, tenantApp), replace(&appsv1.Deployment{ObjectMeta: meta(tenantNS, tenantApp)})},
+	{controllers, "update an Ingress in a tenant namespace", denied, byRBAC,
+		attrs("update", "networking.k8s.io", "ingresses", tenantNS, tenantApp), replace(&networkingv1.Ingress{ObjectMeta: meta(tenantNS, tenantApp)})},
+	{controllers, "update a NetworkPolicy in a tenant namespace", denied, byRBAC,
+		attrs("update", "networking.k8s.io", "networkpolicies", tenantNS, tenantApp), replace(networkPolicy(tenantNS, tenantApp))},
+	{controllers, "update a SaaSTenant's finalizers (no owner reference names a SaaSTenant)", denied, byRBAC,
+		subresource(attrs("update", saasv1alpha1.GroupVersion.Group, "saastenants", "", "i-fixture"), "finalizers"),
+		updateSubresource(newSaaSTenant("i-fixture"), "finalizers")},
+	{controllers, "read kooper's CustomResourceDefinitions", allowed, byRBAC,
+		attrs("get", "apiextensions.k8s.io", "customresourcedefinitions", "", "saastenants.saas.kooper.io"),
+		read(crd("saastenants.saas.kooper.io"))},
+	{controllers, "apply a SaaSProduct from the products ConfigMap (server-side apply)", allowed, byBoth,
+		attrs("patch", saasv1alpha1.GroupVersion.Group, "saasproducts", "", fixtureProduct),
+		applyLabel(saasv1alpha1.GroupVersion.String(), "SaaSProduct", fixtureProduct, "kooper-products-configmap")},
+	{controllers, "record a SaaSProduct's status", allowed, byBoth,
+		subresource(attrs("patch", saasv1alpha1.GroupVersion.Group, "saasproducts", "", fixtureProduct), "status"),
+		patchStatus(newSaaSProduct(), `{"status":{"observedGeneration":1}}`)},
+	{controllers, "list Secrets in all namespaces (its cache)", allowed, byRBAC,
+		attrs("list", "", "secrets", "", ""), list(&corev1.SecretList{})},
+	{controllers, "watch Secrets in all namespaces (its cache)", allowed, byRBAC,
+		attrs("watch", "", "secrets", "", ""), watch(&corev1.SecretList{})},
+	{controllers, "read its leader-election Lease", allowed, byRBAC,
+		attrs("get", "coordination.k8s.io", "leases", releaseNamespace, saasv1alpha1.LeaderElectionLeaseName),
+		read(lease(saasv1alpha1.LeaderElectionLeaseName))},
+	{controllers, "renew its leader-election Lease (an update)", allowed, byBoth,
+		attrs("update", "coordination.k8s.io", "leases", releaseNamespace, saasv1alpha1.LeaderElectionLeaseName),
+		update(lease(saasv1alpha1.LeaderElectionLeaseName))},
+	{controllers, "record a leader-election Event (core/v1) in kooper's namespace", allowed, byBoth,
+		attrs("create", "", "events", releaseNamespace, ""),
+		create(&corev1.Event{ObjectMeta: meta(releaseNamespace, "matrix.1"), Type: corev1.EventTypeNormal, Reason: "LeaderElection",
+			InvolvedObject: corev1.ObjectReference{APIVersion: "coordination.k8s.io/v1", Kind: "Lease", Namespace: releaseNamespace, Name: saasv1alpha1.LeaderElectionLeaseName}})},
+	{controllers, "list Leases in kooper's namespace", denied, byRBAC,
+		attrs("list", "coordination.k8s.io", "leases", releaseNamespace, ""), list(&coordinationv1.LeaseList{}, client.InNamespace(releaseNamespace))},
+	{controllers, "watch Leases in kooper's namespace", denied, byRBAC,
+		attrs("watch", "coordination.k8s.io", "leases", releaseNamespace, ""), watch(&coordinationv1.LeaseList{}, client.InNamespace(releaseNamespace))},
+	{controllers, "patch its leader-election Lease", denied, byRBAC,
+		attrs("patch", "coordination.k8s.io", "leases", releaseNamespace, saasv1alpha1.LeaderElectionLeaseName),
+		patch(lease(saasv1alpha1.LeaderElectionLeaseName), `{"spec":{"holderIdentity":"matrix"}}`)},
+	{controllers, "delete its leader-election Lease", denied, byRBAC,
+		attrs("delete", "coordination.k8s.io", "leases", releaseNamespace, saasv1alpha1.LeaderElectionLeaseName),
+		remove(lease(saasv1alpha1.LeaderElectionLeaseName))},
+
 	// The receiver, which faces the internet: it records intent and reads products and keys.
 	{receiver, "list Secrets in all namespaces", denied, byRBAC,
 		attrs("list", "", "secrets", "", ""), list(&corev1.SecretList{})},
@@ -372,9 +580,26 @@ var matrixRows = []matrixRow{
 		attrs("create", "", "secrets", directoryNS, ""),
 		create(&corev1.Secret{ObjectMeta: meta(directoryNS, "d-matrix-users-001"), Type: corev1.SecretTypeOpaque})},
 	{receiver, "update a directory shard (a Secret) in the directory namespace", allowed, byRBAC,
-		attrs("update", "", "secrets", directoryNS, shardSecret), update(&corev1.Secret{ObjectMeta: meta(directoryNS, shardSecret)})},
+		attrs("update", "", "secrets", directoryNS, shardSecret), updateListed(&corev1.Secret{ObjectMeta: meta(directoryNS, shardSecret)}, &corev1.SecretList{})},
 	{receiver, "delete a directory shard (a Secret) in the directory namespace", allowed, byRBAC,
 		attrs("delete", "", "secrets", directoryNS, shardSecret), remove(&corev1.Secret{ObjectMeta: meta(directoryNS, shardSecret)})},
+
+	{receiver, "list the tombstones (ConfigMaps) in kooper's namespace (its cache)", allowed, byRBAC,
+		attrs("list", "", "configmaps", releaseNamespace, ""), list(&corev1.ConfigMapList{}, client.InNamespace(releaseNamespace))},
+	{receiver, "watch the tombstones (ConfigMaps) in kooper's namespace (its cache)", allowed, byRBAC,
+		attrs("watch", "", "configmaps", releaseNamespace, ""), watch(&corev1.ConfigMapList{}, client.InNamespace(releaseNamespace))},
+	{receiver, "read a SaaSDirectory (from the API server, by name)", allowed, byRBAC,
+		attrs("get", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", fixtureDirectory), read(newSaaSDirectory())},
+	{receiver, "update a SaaSDirectory (a kit sync)", allowed, byRBAC,
+		attrs("update", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", fixtureDirectory), update(newSaaSDirectory())},
+	{receiver, "list SaaSDirectories (it reads each by name, never caches them)", denied, byRBAC,
+		attrs("list", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", ""), list(&saasv1alpha1.SaaSDirectoryList{})},
+	{receiver, "watch SaaSDirectories", denied, byRBAC,
+		attrs("watch", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", ""), watch(&saasv1alpha1.SaaSDirectoryList{})},
+	{receiver, "list directory shards (Secrets) in the directory namespace", allowed, byRBAC,
+		attrs("list", "", "secrets", directoryNS, ""), list(&corev1.SecretList{}, client.InNamespace(directoryNS))},
+	{receiver, "read a directory shard by name (it lists them)", denied, byRBAC,
+		attrs("get", "", "secrets", directoryNS, shardSecret), read(&corev1.Secret{ObjectMeta: meta(directoryNS, shardSecret)})},
 
 	// A tenant's workload, which runs the merchant's code for one buyer.
 	{tenant, "read a product's keys Secret in kooper's namespace", denied, byRBAC,
@@ -472,12 +697,12 @@ func matrixAccounts(t *testing.T, docs []object) (policyName string, accounts ma
 	return policyName, accounts
 }
 
-// impersonating returns a client that acts as account.
-func impersonating(t *testing.T, env *testenv.Env, admin client.Client, account serviceAccount) client.Client {
+// impersonating returns a client that acts as account, and can watch.
+func impersonating(t *testing.T, env *testenv.Env, admin client.Client, account serviceAccount) client.WithWatch {
 	t.Helper()
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: account.String(), Groups: account.groups()}
-	c, err := client.New(cfg, client.Options{Scheme: env.Scheme, Mapper: admin.RESTMapper()})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: env.Scheme, Mapper: admin.RESTMapper()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -584,9 +809,15 @@ func TestLeastPrivilege(t *testing.T) {
 		namespace(plainNS, nil, nil),
 		&corev1.Secret{ObjectMeta: meta(releaseNamespace, keysSecret), StringData: map[string]string{saasv1alpha1.BasicKeySecretKey: "k"}},
 		&corev1.ConfigMap{ObjectMeta: meta(releaseNamespace, productsConfig)},
+		&corev1.ConfigMap{ObjectMeta: meta(directoryNS, legacyShard)},
+		&corev1.ConfigMap{ObjectMeta: meta(releaseNamespace, tombstoneShard)},
+		networkPolicy(releaseNamespace, receiverPolicy),
+		lease(saasv1alpha1.LeaderElectionLeaseName),
+		tenantDeployment(),
 		newSaaSTenant("i-fixture"),
 		newSaaSDirectory(),
 		newOrderNotification(),
+		newSaaSProduct(),
 	} {
 		g.Expect(admin.Create(ctx, obj)).To(Succeed())
 	}

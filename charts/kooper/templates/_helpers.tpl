@@ -117,6 +117,11 @@ upgrade moves an installation's shards. Only where that cut gives back the relea
 itself (62 or 63 characters, which could not install before) is the release namespace cut to
 53 characters so that all of "-directory" fits, or to 52 or 51 if that too would be itself (a
 cut that ends in a hyphen loses it, so two cuts can give the same name).
+A name given must not be default nor in the kube- prefix, which Kubernetes reserves for its own
+namespaces (kube-system, kube-public, kube-node-lease): the receiver, which faces the internet,
+gets a Role there to read and write Secrets, and the admission policy lets the controllers write
+Secrets and ConfigMaps there; with directoryNamespace.create false the chart would not even see
+that it is not kooper's. The default, <release namespace>-directory, is kooper's own.
 */}}
 {{- define "kooper.directoryNamespace" -}}
 {{- $default := printf "%s-directory" .Release.Namespace | trunc 63 | trimSuffix "-" }}
@@ -125,7 +130,14 @@ cut that ends in a hyphen loses it, so two cuts can give the same name).
 {{- $default = printf "%s-directory" ($.Release.Namespace | trunc $cut | trimSuffix "-") }}
 {{- end }}
 {{- end }}
-{{- $ns := default $default .Values.directoryNamespace.name }}
+{{- $name := .Values.directoryNamespace.name }}
+{{- if eq $name "default" }}
+{{- fail "directoryNamespace.name must not be \"default\": the receiver may write Secrets in the directory namespace, and default is shared by the whole cluster" }}
+{{- end }}
+{{- if hasPrefix "kube-" $name }}
+{{- fail (printf "directoryNamespace.name must not be %q: the receiver may write Secrets in the directory namespace, and kube-* namespaces are Kubernetes' own" $name) }}
+{{- end }}
+{{- $ns := default $default $name }}
 {{- if eq $ns .Release.Namespace }}
 {{- fail "directoryNamespace.name must differ from the release namespace: the receiver writes Secrets in it" }}
 {{- end }}
