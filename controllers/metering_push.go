@@ -319,7 +319,8 @@ func (r *MeteringReconciler) advance(ctx context.Context, p *usagePush, windows 
 		m.InFlight = inFlightAfter(windows, pending, done)
 		if len(p.refused) == 0 && p.retryErr == nil {
 			// In the same write, and with a message that does not change every
-			// hour, so a healthy tenant costs one status write per hour.
+			// hour, so a healthy tenant costs two status writes per hour: the
+			// in-flight push, and this.
 			setMeteredCondition(p.tenant, metav1.ConditionTrue, saasv1alpha1.SucceededReason, "Usage is pushed up to status.metering.pushedUntil")
 		}
 	})
