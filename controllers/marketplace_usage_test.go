@@ -103,6 +103,15 @@ func (u *fakeUsage) serve(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"error_code": "MKT.0102", "error_msg": "invalid body signature"})
 		return
 	}
+	oldest := time.Now().Add(-koogallery.UsageWindow)
+	for _, rec := range push.UsageRecords {
+		if begin, err := time.Parse(koogallery.UsageTimeLayout, rec.BeginTime); err == nil && begin.Before(oldest) {
+			// The whole request is refused, as the marketplace and the simulator do.
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error_code": "MKT.9004", "error_msg": "begin_time is more than 21 days ago"})
+			return
+		}
+	}
 	failed := u.accept(push.UsageRecords)
 	if u.answerLost(push.UsageRecords) {
 		w.WriteHeader(http.StatusServiceUnavailable)

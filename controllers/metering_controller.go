@@ -280,16 +280,16 @@ func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alp
 	if err != nil {
 		return ctrl.Result{}, r.recordFailure(ctx, t, saasv1alpha1.UsagePushFailedReason, err)
 	}
-	// A push written down before it was sent goes first, as it was built;
-	// and before the 21-day cut, which would otherwise skip windows that
-	// may have been charged: the marketplace answers for them itself.
+	// The 21-day cut first: the marketplace refuses a whole push with one
+	// record older than that (MKT.9004), so it trims the in-flight push too.
+	if err := r.skipExpired(ctx, t, now); err != nil {
+		return ctrl.Result{}, err
+	}
+	// A push written down before it was sent goes next, as it was built.
 	if t.Status.Metering.InFlight != nil {
 		if err := r.resendInFlight(ctx, p); err != nil {
 			return ctrl.Result{}, err
 		}
-	}
-	if err := r.skipExpired(ctx, t, now); err != nil {
-		return ctrl.Result{}, err
 	}
 	for {
 		windows := metering.ClosedWindows(t.Status.Metering, now, metering.WindowsPerPush(len(p.meters)))
@@ -364,6 +364,7 @@ func (r *MeteringReconciler) skipExpired(ctx context.Context, t *saasv1alpha1.Sa
 		until := metav1.NewTime(to)
 		m.PushedUntil = &until
 		m.Segments = metering.PruneSegments(m.Segments, to)
+		m.InFlight = inFlightFrom(t, m.InFlight, to)
 	})
 	if err == nil {
 		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.UsageExpiredReason, "Metering",

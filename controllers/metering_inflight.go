@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -75,4 +76,24 @@ func pendingOf(t *saasv1alpha1.SaaSTenant, push *saasv1alpha1.InFlightPush) ([]m
 		pending = append(pending, newPendingRecord(t, rec.Meter, windows[i], i, units, rec.Package, rec.Uncovered))
 	}
 	return windows, pending, nil
+}
+
+// inFlightFrom is what stays of the in-flight push once the 21-day cut
+// moved the cursor to from: the windows from there on, or nil. The windows
+// before it may have reached the marketplace with their answer lost; it
+// no longer takes them either way (MKT.9004), and skipExpired's Event
+// names the hours. A push that no longer reads (pendingOf) goes whole.
+func inFlightFrom(t *saasv1alpha1.SaaSTenant, push *saasv1alpha1.InFlightPush, from time.Time) *saasv1alpha1.InFlightPush {
+	if push == nil {
+		return nil
+	}
+	windows, pending, err := pendingOf(t, push)
+	if err != nil {
+		return nil
+	}
+	done := 0
+	for done < len(windows) && windows[done].Start.Before(from) {
+		done++
+	}
+	return inFlightAfter(windows, pending, done)
 }

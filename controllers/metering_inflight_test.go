@@ -108,3 +108,31 @@ func TestARetriedPackagePushKeepsItsSplitWhenARenewalChangesWhichPackagePaysFirs
 	g.Expect(ledgerConsumed(storedMetering(t, ppu.Name))).To(Equal(map[string]string{later.Name: "1", sooner.Name: "1"}),
 		"from the next window on, the renewal's order holds: the package now expiring sooner pays first")
 }
+
+// An in-flight push whose hours passed the marketplace's 21 days (its
+// answer lost, then the controllers down for weeks; here, a push the
+// marketplace already finds too old) is cut like any other hours: the
+// marketplace refuses a whole push with one such record (MKT.9004), so
+// resending it as it was would block every later hour.
+func TestAnInFlightPushPastTheTwentyOneDaysIsCutNotResentForEver(t *testing.T) {
+	g := NewWithT(t)
+	meters := threeMeters[:1]
+	tenant := newMeteredTenant(t, meters)
+	start := hourAgo(22 * 24)
+	r := meteringAt(k8sClient, clocktesting.NewFakeClock(start))
+	_, err := meterAt(t, r, start, tenant.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	// kooper's clock says the hour just ended; the marketplace's says it is
+	// 22 days old, and refuses the push.
+	_, err = meterAt(t, r, start.Add(time.Hour+5*time.Minute), tenant.Name)
+	g.Expect(err).To(MatchError(ContainSubstring("MKT.9004")))
+	g.Expect(storedMetering(t, tenant.Name).InFlight).NotTo(BeNil())
+
+	now := hourAgo(0).Add(time.Minute)
+	_, err = meterAt(t, r, now, tenant.Name)
+	g.Expect(err).NotTo(HaveOccurred(), "the push is not blocked by the expired in-flight hour")
+	m := storedMetering(t, tenant.Name)
+	g.Expect(m.InFlight).To(BeNil())
+	g.Expect(m.PushedUntil.Time).To(BeTemporally("==", hourAgo(0)))
+}
