@@ -167,6 +167,38 @@ func TestQueryInstanceReturnsEncryptedAppInfoOnceServing(t *testing.T) {
 	g.Expect(again.EncryptType).To(Equal("1"))
 }
 
+// A tenant deleted by hand keeps its record while a finalizer (the last
+// hour's usage) holds it, for hours if the marketplace is down; its
+// workload and credentials are going. It is answered as a gone instance:
+// listed, without appInfo (docs/lifecycle.md rule B).
+func TestQueryInstanceOfATenantBeingDeletedHasNoAppInfo(t *testing.T) {
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	id, _ := f.buy(t)
+	query := fmt.Sprintf(`{"activity":"queryInstance","instanceId":%q}`, id)
+	makeServing(t, id)
+	g.Expect(f.untilAppInfo(t, query).Info[0].AppInfo).NotTo(BeNil())
+
+	const hold = "test.kooper.io/hold"
+	g.Eventually(func() error {
+		tenant := getTenant(t, id)
+		tenant.Finalizers = append(tenant.Finalizers, hold)
+		return k8sClient.Update(ctxFor(t), tenant)
+	}).Should(Succeed())
+	g.Expect(k8sClient.Delete(ctxFor(t), getTenant(t, id))).To(Succeed())
+	t.Cleanup(func() {
+		tenant := getTenant(t, id)
+		tenant.Finalizers = slices.DeleteFunc(tenant.Finalizers, func(f string) bool { return f == hold })
+		_ = k8sClient.Update(context.Background(), tenant)
+	})
+
+	a := f.call(t, query)
+	g.Expect(a.Code).To(Equal("000000"), a.Msg)
+	g.Expect(a.Info).To(ConsistOf(HaveField("InstanceID", id)))
+	g.Expect(a.Info[0].AppInfo).To(BeNil(), "no access details for a tenant whose record is being deleted")
+	g.Expect(TenantAppInfo(getTenant(t, id)).Answer).To(Equal(AppInfoGone), "kubectl kooper describe says the same")
+}
+
 func TestQueryInstanceCanAnswer000004WhilePending(t *testing.T) {
 	g := NewWithT(t)
 	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)

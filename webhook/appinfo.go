@@ -35,7 +35,7 @@ func (r *Receiver) instanceInfo(ctx context.Context, c *call, s subscription) (i
 	case AppInfoPackage:
 		info.UsageInfo = r.packageUsage(ctx, tenant)
 		return info, false, nil
-	case AppInfoReleased:
+	case AppInfoReleased, AppInfoGone:
 		return info, false, nil
 	case AppInfoPending:
 		return info, true, nil
@@ -60,6 +60,12 @@ const (
 	AppInfoPackage AppInfoAnswer = "Package"
 	// AppInfoReleased: no appInfo any more; the tenant is released.
 	AppInfoReleased AppInfoAnswer = "Released"
+	// AppInfoGone: no appInfo any more; the tenant's record is being
+	// deleted (by hand, or by its debug TTL), so its workload and
+	// credentials are going, and the instance is answered as a gone one
+	// (docs/lifecycle.md rule B), while a finalizer (the last hour's usage)
+	// holds the record.
+	AppInfoGone AppInfoAnswer = "Gone"
 )
 
 // AppInfoDecision is TenantAppInfo's answer and why, in one sentence.
@@ -77,6 +83,8 @@ func TenantAppInfo(t *saasv1alpha1.SaaSTenant) AppInfoDecision {
 		return AppInfoDecision{AppInfoPackage, "a package has no access details of its own, only usageInfo"}
 	case t.Spec.State == saasv1alpha1.StateReleased:
 		return AppInfoDecision{AppInfoReleased, "the tenant is released"}
+	case !t.DeletionTimestamp.IsZero():
+		return AppInfoDecision{AppInfoGone, "the tenant's record is being deleted: it is answered as a gone instance, without appInfo"}
 	case !serving(t):
 		return AppInfoDecision{AppInfoPending, "the tenant's access details were never delivered: not Ready yet, or its URLs, namespace or credentials not recorded"}
 	}

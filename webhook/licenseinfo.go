@@ -25,7 +25,7 @@ const maxMemoLength = 1024
 func (r *Receiver) licenseInfo(ctx context.Context, c *call, l *saasv1alpha1.License) (koogallery.InstanceInfo, bool, error) {
 	info := koogallery.InstanceInfo{InstanceID: l.Name}
 	switch {
-	case l.Spec.State != saasv1alpha1.StateActive:
+	case l.Spec.State != saasv1alpha1.StateActive || !l.DeletionTimestamp.IsZero():
 		return info, false, nil
 	case l.Status.LicenseKeyRef == nil || !apimeta.IsStatusConditionTrue(l.Status.Conditions, saasv1alpha1.IssuedCondition):
 		return info, false, nil
