@@ -259,8 +259,16 @@ func (b *buyer) newInstance(ctx context.Context) (string, error) {
 	}
 	fmt.Fprintf(b.out, "newInstance (testFlag 1) order %s line %s: %s %q in %s\n", b.orderID, b.orderLineID, answer.Code, answer.Message,
 		answer.Elapsed.Round(time.Millisecond))
-	if answer.Code != string(koogallery.ResultSuccess) || resp.InstanceID == "" {
-		return "", fmt.Errorf("newInstance answered %s %q, not 000000 with an instanceId", answer.Code, answer.Message)
+	// 000000, or the receiver's pending code 000004 (the chart's
+	// receiver.pendingResultCode) while the tenant is provisioning: either
+	// way, with an instanceId, the instance is recorded, and queryInstance
+	// tells when appInfo comes.
+	recorded := answer.Code == string(koogallery.ResultSuccess) || answer.Code == string(koogallery.ResultProcessing)
+	switch {
+	case !recorded:
+		return "", fmt.Errorf("newInstance answered %s %q, not 000000 or 000004 (recorded, provisioning) with an instanceId", answer.Code, answer.Message)
+	case resp.InstanceID == "":
+		return "", fmt.Errorf("newInstance answered %s %q without an instanceId: the instance bought is unknown", answer.Code, answer.Message)
 	}
 	fmt.Fprintf(b.out, "Instance %s recorded\n", resp.InstanceID)
 	return resp.InstanceID, nil

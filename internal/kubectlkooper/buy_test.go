@@ -2,6 +2,8 @@ package kubectlkooper
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -19,7 +21,6 @@ import (
 // credentials); the credentials decrypt and are not printed.
 func TestBuy(t *testing.T) {
 	g := NewWithT(t)
-	ctx := ctxFor(t)
 	product := newProduct(t, "buy")
 
 	done := make(chan result, 1)
@@ -27,31 +28,9 @@ func TestBuy(t *testing.T) {
 		done <- kooper("buy", "--product", product.Name, "--receiver-url", receiverURL, "--order-id", "DEBUGBUY1",
 			"--poll-interval", "100ms", "--timeout", "30s")
 	}()
-	tenant := &saasv1alpha1.SaaSTenant{}
-	g.Eventually(func(g Gomega) {
-		list := &saasv1alpha1.SaaSTenantList{}
-		g.Expect(k8sClient.List(ctx, list)).To(Succeed())
-		found := false
-		for i := range list.Items {
-			if list.Items[i].Spec.ProductName == product.Name {
-				tenant, found = &list.Items[i], true
-			}
-		}
-		g.Expect(found).To(BeTrue())
-	}).Should(Succeed())
+	tenant := deliverTenant(t, product)
 	g.Expect(tenant.Spec.OrderID).To(Equal("DEBUGBUY1"))
 	g.Expect(tenant.Spec.Mode).To(Equal(saasv1alpha1.RequestMode("Debug")))
-	g.Expect(k8sClient.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: saasv1alpha1.CredentialsCopyName(tenant.Name)},
-		StringData: map[string]string{saasv1alpha1.CredentialsUsernameKey: "admin", saasv1alpha1.CredentialsPasswordKey: "pa55-never-shown"},
-	})).To(Succeed())
-	g.Eventually(func() error {
-		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), tenant); err != nil {
-			return err
-		}
-		tenant.Status = readyStatus("tenant-"+tenant.Name, time.Now())
-		return k8sClient.Status().Update(ctx, tenant)
-	}).Should(Succeed())
 
 	var r result
 	g.Eventually(done).Should(Receive(&r))
@@ -76,6 +55,93 @@ func TestBuy(t *testing.T) {
 	r = kooper("buy", "--product", product.Name)
 	g.Expect(r.code).To(Equal(ExitFailed))
 	g.Expect(r.errOut).To(ContainSubstring("no receiver Service of kooper in namespace kooper-test"))
+}
+
+// deliverTenant plays the controllers for the one tenant of product, once
+// newInstance has recorded it: it copies the tenant's credentials
+// (admin / pa55-never-shown) and records the tenant Ready.
+func deliverTenant(t *testing.T, product *saasv1alpha1.SaaSProduct) *saasv1alpha1.SaaSTenant {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := ctxFor(t)
+	tenant := &saasv1alpha1.SaaSTenant{}
+	g.Eventually(func(g Gomega) {
+		list := &saasv1alpha1.SaaSTenantList{}
+		g.Expect(k8sClient.List(ctx, list)).To(Succeed())
+		found := false
+		for i := range list.Items {
+			if list.Items[i].Spec.ProductName == product.Name {
+				tenant, found = &list.Items[i], true
+			}
+		}
+		g.Expect(found).To(BeTrue())
+	}).Should(Succeed())
+	g.Expect(k8sClient.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: saasv1alpha1.CredentialsCopyName(tenant.Name)},
+		StringData: map[string]string{saasv1alpha1.CredentialsUsernameKey: "admin", saasv1alpha1.CredentialsPasswordKey: "pa55-never-shown"},
+	})).To(Succeed())
+	g.Eventually(func() error {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(tenant), tenant); err != nil {
+			return err
+		}
+		tenant.Status = readyStatus("tenant-"+tenant.Name, time.Now())
+		return k8sClient.Status().Update(ctx, tenant)
+	}).Should(Succeed())
+	return tenant
+}
+
+// With the chart's receiver.pendingResultCode "000004", the receiver
+// answers a new purchase's newInstance with 000004 and the instanceId
+// while the tenant is provisioning: recorded, so buy polls queryInstance
+// (answered 000004 too) until appInfo comes, as for 000000.
+func TestBuyTakesNewInstance000004AsRecordedAndProvisioning(t *testing.T) {
+	g := NewWithT(t)
+	product := newProduct(t, "buypending")
+
+	done := make(chan result, 1)
+	go func() {
+		done <- kooper("buy", "--product", product.Name, "--receiver-url", pendingReceiverURL, "--order-id", "DEBUGPENDING1",
+			"--poll-interval", "100ms", "--timeout", "30s")
+	}()
+	tenant := deliverTenant(t, product)
+
+	var r result
+	g.Eventually(done).Should(Receive(&r))
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	g.Expect(r.out).To(And(
+		MatchRegexp(`newInstance \(testFlag 1\) order DEBUGPENDING1 line DEBUGPENDING1-1: 000004 "[^"]*" in`),
+		ContainSubstring("Instance "+tenant.Name+" recorded"),
+		MatchRegexp(`queryInstance %s \(.* poll 1\): 000004 .*no appInfo yet \(provisioning\)`, tenant.Name),
+		MatchRegexp(`queryInstance %s \(.* poll \d+\): 000000 .*appInfo`, tenant.Name),
+		ContainSubstring("credentials: userName and password decrypt with the basicKey"),
+	))
+}
+
+// Any other answer to newInstance, or one without an instanceId, is a
+// failure that says what came and what was wanted; nothing is polled.
+func TestBuyRefusesNewInstanceAnswersWithoutAnInstance(t *testing.T) {
+	product := newProduct(t, "buyrefused")
+	t.Run("a code that records nothing", func(t *testing.T) {
+		g := NewWithT(t)
+		anHourOff := func() time.Time { return time.Now().Add(time.Hour) } // outside the signature window: 000002
+		r := kooperAt(anHourOff, "", "buy", "--product", product.Name, "--receiver-url", pendingReceiverURL, "--timeout", "2s")
+		g.Expect(r.code).To(Equal(ExitFailed), r.output())
+		g.Expect(r.errOut).To(MatchRegexp(`newInstance answered 000002 "[^"]*", not 000000 or 000004 \(recorded, provisioning\) with an instanceId`))
+		g.Expect(r.out).NotTo(Or(ContainSubstring("recorded"), ContainSubstring("queryInstance")))
+	})
+	for _, code := range []string{"000000", "000004"} {
+		t.Run(code+" without an instanceId", func(t *testing.T) {
+			g := NewWithT(t)
+			fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = fmt.Fprintf(w, `{"resultCode":%q,"resultMsg":"fake"}`, code)
+			}))
+			defer fake.Close()
+			r := kooper("buy", "--product", product.Name, "--receiver-url", fake.URL, "--timeout", "2s")
+			g.Expect(r.code).To(Equal(ExitFailed), r.output())
+			g.Expect(r.errOut).To(ContainSubstring(`newInstance answered ` + code + ` "fake" without an instanceId`))
+			g.Expect(r.out).NotTo(Or(ContainSubstring("recorded"), ContainSubstring("queryInstance")))
+		})
+	}
 }
 
 // newLicenseProduct creates a License product with a complete keys Secret

@@ -23,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/testenv"
 	"github.com/kooper-io/kooper/webhook"
 )
@@ -36,6 +37,10 @@ var (
 	k8sClient   client.Client
 	kubeconfig  string // a merchant's kubeconfig, file path
 	receiverURL string // the receiver's base URL, e.g. http://127.0.0.1:41234
+	// pendingReceiverURL is the base URL of a second receiver, set up as
+	// the chart's receiver.pendingResultCode "000004" sets it up: it
+	// answers 000004 while a tenant is provisioning.
+	pendingReceiverURL string
 	seq         atomic.Int64
 )
 
@@ -73,7 +78,8 @@ func setup(ctx context.Context, env *testenv.Env) error {
 	return startReceiver(ctx, env)
 }
 
-// startReceiver runs the receiver as main.go does, on a manager of its own.
+// startReceiver runs the receiver as main.go does, on a manager of its
+// own, and beside it a receiver with --pending-result-code=000004.
 func startReceiver(ctx context.Context, env *testenv.Env) error {
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
@@ -92,8 +98,23 @@ func startReceiver(ctx context.Context, env *testenv.Env) error {
 	if err != nil {
 		return err
 	}
-	receiverURL, err = testenv.StartServing(ctx, mgr, server.Addr)
-	return err
+	pendingOpts := opts
+	pendingOpts.PendingResultCode = koogallery.ResultProcessing
+	_, pendingServer, err := webhook.Setup(mgr, pendingOpts, serverOpts)
+	if err != nil {
+		return err
+	}
+	if receiverURL, err = testenv.StartServing(ctx, mgr, server.Addr); err != nil {
+		return err
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	addr, err := pendingServer.Addr(waitCtx)
+	if err != nil {
+		return err
+	}
+	pendingReceiverURL = "http://" + addr.String()
+	return nil
 }
 
 // result is one run of the plugin.
