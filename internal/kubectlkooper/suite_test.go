@@ -41,7 +41,7 @@ var (
 	// the chart's receiver.pendingResultCode "000004" sets it up: it
 	// answers 000004 while a tenant is provisioning.
 	pendingReceiverURL string
-	seq         atomic.Int64
+	seq                atomic.Int64
 )
 
 func TestMain(m *testing.M) {
