@@ -15,6 +15,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/orders"
 	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
@@ -352,33 +353,27 @@ func (r *Receiver) updateInstanceStatus(ctx context.Context, c *call) (reply, er
 // some renewal-type order ends more than the margin from now, and no
 // shortening order that still stands ends before now plus the margin
 // (docs/lifecycle.md rule F).
-func (r *Receiver) staleFreeze(orders []saasv1alpha1.AppliedOrder) bool {
+func (r *Receiver) staleFreeze(recorded []saasv1alpha1.AppliedOrder) bool {
 	margin := r.opts.StaleFreezeMargin
 	if margin <= 0 {
 		return false
 	}
 	horizon := r.opts.Now().Add(margin)
 	var running []saasv1alpha1.AppliedOrder
-	for _, o := range orders {
-		if isExpiryChange(o) && o.Scene != saasv1alpha1.SceneUnsubscribeRenewalPeriod && o.ExpireTime.Time.After(horizon) {
+	for _, o := range recorded {
+		if orders.IsRenewal(o) && o.ExpireTime.Time.After(horizon) {
 			running = append(running, o)
 		}
 	}
 	if len(running) == 0 {
 		return false
 	}
-	for _, o := range orders {
-		if isExpiryChange(o) && o.Scene == saasv1alpha1.SceneUnsubscribeRenewalPeriod &&
-			o.ExpireTime.Time.Before(horizon) && !r.superseded(o, running) {
+	for _, o := range recorded {
+		if orders.IsShortening(o) && o.ExpireTime.Time.Before(horizon) && !r.superseded(o, running) {
 			return false
 		}
 	}
 	return true
-}
-
-// isExpiryChange: a refreshInstance order that carried an expiry.
-func isExpiryChange(o saasv1alpha1.AppliedOrder) bool {
-	return o.Activity == saasv1alpha1.ActivityRefreshInstance && o.ExpireTime != nil
 }
 
 // superseded reports whether one of the running renewals was received more

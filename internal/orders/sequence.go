@@ -38,16 +38,16 @@ func changesPlan(o saasv1alpha1.AppliedOrder) bool {
 	return false
 }
 
-// isRenewal reports whether an order sets a new expiry (RENEWAL,
+// IsRenewal reports whether an order sets a new expiry (RENEWAL,
 // TRIAL_TO_FORMAL, RENEWAL_CHANGE).
-func isRenewal(o saasv1alpha1.AppliedOrder) bool {
+func IsRenewal(o saasv1alpha1.AppliedOrder) bool {
 	return o.Activity == saasv1alpha1.ActivityRefreshInstance && o.ExpireTime != nil &&
 		o.Scene != saasv1alpha1.SceneUnsubscribeRenewalPeriod
 }
 
-// isShortening reports whether an order moves the expiry earlier
+// IsShortening reports whether an order moves the expiry earlier
 // (UNSUBSCRIBE_RENEWAL_PERIOD).
-func isShortening(o saasv1alpha1.AppliedOrder) bool {
+func IsShortening(o saasv1alpha1.AppliedOrder) bool {
 	return o.Activity == saasv1alpha1.ActivityRefreshInstance && o.ExpireTime != nil &&
 		o.Scene == saasv1alpha1.SceneUnsubscribeRenewalPeriod
 }
@@ -74,9 +74,9 @@ func ToTime(orders []saasv1alpha1.AppliedOrder) []saasv1alpha1.AppliedOrder {
 	if changes := planChanges(orders); len(changes) > 1 {
 		out = append(out, changes...)
 	}
-	if slices.ContainsFunc(orders, isShortening) {
+	if slices.ContainsFunc(orders, IsShortening) {
 		for _, o := range orders {
-			if (isRenewal(o) || isShortening(o)) && !slices.ContainsFunc(out, sameOrder(o)) {
+			if (IsRenewal(o) || IsShortening(o)) && !slices.ContainsFunc(out, sameOrder(o)) {
 				out = append(out, o)
 			}
 		}
@@ -131,17 +131,17 @@ func PlanOrder(orders []saasv1alpha1.AppliedOrder, orderID, orderLineID string, 
 // matter: it is the latest renewal-type expiry.
 func derivedExpiry(base *metav1.Time, orders []saasv1alpha1.AppliedOrder, times map[string]time.Time) *metav1.Time {
 	var expiry *metav1.Time
-	if base != nil && !slices.ContainsFunc(orders, isRenewal) {
+	if base != nil && !slices.ContainsFunc(orders, IsRenewal) {
 		expiry = base.DeepCopy()
 	}
 	var changes []saasv1alpha1.AppliedOrder
 	for _, o := range orders {
-		if isRenewal(o) || isShortening(o) {
+		if IsRenewal(o) || IsShortening(o) {
 			changes = append(changes, o)
 		}
 	}
 	for _, o := range byCreation(changes, times) {
-		if isShortening(o) || expiry == nil || o.ExpireTime.After(expiry.Time) {
+		if IsShortening(o) || expiry == nil || o.ExpireTime.After(expiry.Time) {
 			expiry = o.ExpireTime.DeepCopy()
 		}
 	}
@@ -156,7 +156,7 @@ func derivedExpiry(base *metav1.Time, orders []saasv1alpha1.AppliedOrder, times 
 // orders in creation order (times: orderId to Query Order createTime). The
 // result is a copy, or specExpiry itself.
 func ExpiryInForce(specExpiry *metav1.Time, resolved *saasv1alpha1.ResolvedOrder, orders []saasv1alpha1.AppliedOrder, times map[string]time.Time) *metav1.Time {
-	if specExpiry != nil && !slices.ContainsFunc(orders, func(o saasv1alpha1.AppliedOrder) bool { return isRenewal(o) || isShortening(o) }) {
+	if specExpiry != nil && !slices.ContainsFunc(orders, func(o saasv1alpha1.AppliedOrder) bool { return IsRenewal(o) || IsShortening(o) }) {
 		return specExpiry
 	}
 	var base *metav1.Time

@@ -72,8 +72,8 @@ func TestOrderKinds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			g.Expect(changesPlan(tc.order)).To(Equal(tc.changesPlan), "changesPlan")
-			g.Expect(isRenewal(tc.order)).To(Equal(tc.renewalType), "isRenewal")
-			g.Expect(isShortening(tc.order)).To(Equal(tc.shortens), "isShortening")
+			g.Expect(IsRenewal(tc.order)).To(Equal(tc.renewalType), "IsRenewal")
+			g.Expect(IsShortening(tc.order)).To(Equal(tc.shortens), "IsShortening")
 		})
 	}
 }
