@@ -49,7 +49,16 @@ type Entry struct {
 	Product string
 	// Kind is the kind of its record.
 	Kind Kind
+	// LostWithCRD is set when the record went because its CRD was
+	// deleted: the instance was neither released nor deleted by anyone's
+	// decision, so it is not revoked, a record restored from a backup is
+	// taken back, and callbacks for it wait (000005) until it is.
+	LostWithCRD bool
 }
+
+// lostWithCRDMark ends the value of an entry whose record was lost with its
+// CRD: "<kind>/<product>/lost-with-crd".
+const lostWithCRDMark = "lost-with-crd"
 
 // instanceIDPattern is the shape of an id kooper issues: i- and 20 hex digits.
 var instanceIDPattern = regexp.MustCompile(`^i-[0-9a-f]{20}$`)
@@ -70,10 +79,17 @@ func Find(shard *corev1.ConfigMap, id string) (Entry, bool) {
 		return Entry{}, false
 	}
 	kind, product, _ := strings.Cut(value, "/")
-	return Entry{Product: product, Kind: Kind(kind)}, true
+	product, mark, _ := strings.Cut(product, "/")
+	return Entry{Product: product, Kind: Kind(kind), LostWithCRD: mark == lostWithCRDMark}, true
 }
 
-func encode(e Entry) string { return string(e.Kind) + "/" + e.Product }
+func encode(e Entry) string {
+	value := string(e.Kind) + "/" + e.Product
+	if e.LostWithCRD {
+		value += "/" + lostWithCRDMark
+	}
+	return value
+}
 
 // Lookup reads id's tombstone through reader (pass an uncached reader to
 // decide on the API server's state), with opts (a cache reader may take
@@ -99,7 +115,8 @@ func Lookup(ctx context.Context, reader client.Reader, namespace, id string, opt
 // GoneLicences lists, sorted, the ids of product's licence instances whose
 // records are gone, reading every shard through reader. A licence key
 // names its instance, so these stay revoked for as long as a key of theirs
-// may be valid (docs/lifecycle.md rule S).
+// may be valid (docs/lifecycle.md rule S). A licence whose record was lost
+// with its CRD is not among them: nobody released it.
 func GoneLicences(ctx context.Context, reader client.Reader, namespace, product string) ([]string, error) {
 	shards := &corev1.ConfigMapList{}
 	err := reader.List(ctx, shards, client.InNamespace(namespace), client.MatchingLabels{"app.kubernetes.io/component": ComponentValue})
@@ -122,7 +139,9 @@ func GoneLicences(ctx context.Context, reader client.Reader, namespace, product 
 // Record stores id's tombstone, creating its shard if needed. It reads
 // through reader (uncached) and writes with the read resourceVersion,
 // retrying on a conflict, so concurrent writers never lose an entry.
-// Recording an id twice is harmless.
+// Recording an id twice is harmless. Only an entry LostWithCRD is ever
+// replaced (its record was restored, then deleted again); an instance
+// deleted for good stays so.
 func Record(ctx context.Context, c client.Client, reader client.Reader, namespace, id string, e Entry) error {
 	name := ShardName(id)
 	if name == "" {
@@ -138,8 +157,8 @@ func Record(ctx context.Context, c client.Client, reader client.Reader, namespac
 		if err != nil {
 			return err
 		}
-		if _, ok := Find(shard, id); ok {
-			return nil
+		if found, ok := Find(shard, id); ok && (found == e || !found.LostWithCRD) {
+			return nil // an instance deleted for good stays so
 		}
 		if shard.Data == nil {
 			shard.Data = map[string]string{}
