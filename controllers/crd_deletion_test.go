@@ -22,6 +22,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 	"github.com/kooper-io/kooper/internal/testenv"
+	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
 // TestDeletingTheCRDsKeepsTenantNamespaces deletes the SaaSTenant CRD, which
@@ -75,4 +76,179 @@ func TestDeletingTheCRDsKeepsTenantNamespaces(t *testing.T) {
 	g.Expect(namespace.Annotations).NotTo(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
 	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, &appsv1.Deployment{})).To(Succeed())
 	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: ns, Name: tenantobjects.CredentialsSecretName}, &corev1.Secret{})).To(Succeed())
+}
+
+// startControllersOn runs every controller, as main.go does, on env, a
+// control plane of the test's own (it deletes a CRD), and returns a client
+// of it. The controllers stop with the test.
+func startControllersOn(t *testing.T, env *testenv.Env) client.Client {
+	t.Helper()
+	g := NewWithT(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, ns := range []string{operatorNamespace, directoryNamespace} {
+		g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Cache: CacheOptions(operatorNamespace),
+		// The suite's manager in this process registered the same controller names.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(Setup(mgr, Config{
+		Namespace: operatorNamespace, DirectoryNamespace: directoryNamespace, IngressNamespace: "ingress-nginx",
+		ProductsConfigMap: productsConfigMap, MonitoringNamespace: monitoringNamespace,
+		ClusterPodCIDRs: testPodCIDRs, ClusterServiceCIDRs: testServiceCIDRs,
+		MaxConcurrentReconciles: 2, Clock: clocktesting.NewFakeClock(time.Now()), KeysRetryInterval: time.Second,
+		Orders:  MarketplaceOrderClients(marketplace.server.URL),
+		Uploads: MarketplaceUploadClients(marketplace.server.URL),
+		Usage:   MarketplaceUsageClients(marketplace.server.URL),
+	})).To(Succeed())
+	go func() { _ = mgr.Start(ctx) }()
+	return c
+}
+
+// deleteCRD deletes kooper's CRD of resource (its plural), waits until it
+// is gone, and returns it as it was, to be installed again.
+func deleteCRD(t *testing.T, c client.Client, resource string) *apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	g := NewWithT(t)
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	key := client.ObjectKey{Name: resource + "." + saasv1alpha1.GroupVersion.Group}
+	g.Expect(c.Get(testContext(t), key, crd)).To(Succeed())
+	g.Expect(c.Delete(testContext(t), crd.DeepCopy())).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(c.Get(testContext(t), key, &apiextensionsv1.CustomResourceDefinition{}))
+	}).
+		Should(BeTrue(), "the records' finalizers must not hold the CRD")
+	return crd
+}
+
+// reinstallCRD installs crd again, as `helm upgrade` or `kubectl apply`
+// would after the accident.
+func reinstallCRD(t *testing.T, c client.Client, crd *apiextensionsv1.CustomResourceDefinition) {
+	t.Helper()
+	again := &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: crd.Name, Labels: crd.Labels, Annotations: crd.Annotations}, Spec: crd.Spec}
+	NewWithT(t).Expect(c.Create(testContext(t), again)).To(Succeed())
+}
+
+// restoreRecord creates obj again as a backup restores it: its metadata,
+// finalizers and spec, without its status.
+func restoreRecord(t *testing.T, c client.Client, obj client.Object) {
+	t.Helper()
+	obj.SetResourceVersion("")
+	obj.SetUID("")
+	obj.SetCreationTimestamp(metav1.Time{})
+	obj.SetDeletionTimestamp(nil)
+	obj.SetManagedFields(nil)
+	// The API server serves a reinstalled CRD's kind a moment after it is created.
+	NewWithT(t).Eventually(func() error { return c.Create(testContext(t), obj) }).Should(Succeed())
+}
+
+// TestDeletingTheLicenseCRDRevokesNoLicence deletes the License CRD, which
+// deletes every licence at once. Before, each was remembered as released:
+// the revocation list named every paid licence, and the garbage collector
+// deleted every key Secret (owned by its License). Now the licence is
+// remembered as lost, not revoked, its key stays, and the record restored
+// from a backup after the CRD is installed again is taken back, not
+// deleted as a resurrected one.
+func TestDeletingTheLicenseCRDRevokesNoLicence(t *testing.T) {
+	g := NewWithT(t)
+	env, err := testenv.StartWith(func(e *envtest.Environment) { e.ControlPlaneStopTimeout = 5 * time.Second })
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = env.Stop() }()
+	c := startControllersOn(t, env)
+
+	product, _ := newLicenseProductIn(t, c, true, nil)
+	licence := newLicenseIn(t, c, product, "basic", func(l *saasv1alpha1.License) {
+		l.Name = issuedID()
+		l.Spec.InstanceID = l.Name
+		l.Finalizers = []string{saasv1alpha1.Finalizer} // as the receiver creates it
+	})
+	key := client.ObjectKey{Namespace: operatorNamespace, Name: LicenseSecretName(licence.Name)}
+	g.Eventually(func(g Gomega) {
+		g.Expect(c.Get(testContext(t), client.ObjectKeyFromObject(licence), licence)).To(Succeed())
+		licenseReady(g, licence)
+	}).Should(Succeed())
+	keySecret := &corev1.Secret{}
+	g.Expect(c.Get(testContext(t), key, keySecret)).To(Succeed())
+	g.Expect(keySecret.OwnerReferences).To(BeEmpty(), "an owner reference lets the garbage collector delete the key with the CRD")
+	token := string(keySecret.Data[LicenseKeySecretKey])
+
+	crd := deleteCRD(t, c, "licenses")
+
+	g.Expect(c.Get(testContext(t), key, keySecret)).To(Succeed(), "the key Secret must outlive the CRD")
+	g.Expect(string(keySecret.Data[LicenseKeySecretKey])).To(Equal(token))
+	entry, ok, err := tombstone.Lookup(testContext(t), c, operatorNamespace, licence.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ok).To(BeTrue(), "the instance is still remembered as issued")
+	g.Expect(entry.LostWithCRD).To(BeTrue(), "the instance is lost with its CRD, not released")
+	revoked, err := tombstone.GoneLicences(testContext(t), c, operatorNamespace, product.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(revoked).To(BeEmpty(), "no paid licence is revoked by a CRD deletion")
+
+	reinstallCRD(t, c, crd)
+	restored := &saasv1alpha1.License{
+		ObjectMeta: metav1.ObjectMeta{Name: licence.Name, Labels: licence.Labels, Finalizers: licence.Finalizers},
+		Spec:       licence.Spec,
+	}
+	restoreRecord(t, c, restored)
+	g.Eventually(func(g Gomega) {
+		g.Expect(c.Get(testContext(t), client.ObjectKeyFromObject(restored), restored)).To(Succeed(), "a restored record is not a resurrected one")
+		licenseReady(g, restored)
+	}).Should(Succeed())
+	g.Expect(restored.DeletionTimestamp).To(BeNil())
+
+	// A deletion by hand afterwards is the merchant's: released, key gone.
+	g.Expect(c.Delete(testContext(t), restored)).To(Succeed())
+	g.Eventually(func() bool { return apierrors.IsNotFound(c.Get(testContext(t), key, &corev1.Secret{})) }).Should(BeTrue())
+	g.Eventually(func() ([]string, error) {
+		return tombstone.GoneLicences(testContext(t), c, operatorNamespace, product.Name)
+	}).Should(Equal([]string{licence.Name}))
+}
+
+// TestATenantRestoredAfterItsCRDWasDeletedIsTakenBack: the SaaSTenant CRD
+// was deleted (the tenants keep running, TestDeletingTheCRDsKeepsTenantNamespaces)
+// and installed again, and the merchant restores the records from a
+// backup. Before, each tombstone said released, so each restored record
+// was deleted as resurrected: the tenants kept running with no record that
+// could freeze or release them. Now it is taken back and reconciled.
+func TestATenantRestoredAfterItsCRDWasDeletedIsTakenBack(t *testing.T) {
+	g := NewWithT(t)
+	env, err := testenv.StartWith(func(e *envtest.Environment) { e.ControlPlaneStopTimeout = 5 * time.Second })
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = env.Stop() }()
+	c := startControllersOn(t, env)
+
+	product := newTenantProductIn(t, c, nil)
+	tenant := newTenantIn(t, c, product, "basic", func(tn *saasv1alpha1.SaaSTenant) {
+		withIssuedID(tn)
+		tn.Finalizers = []string{saasv1alpha1.Finalizer}
+	})
+	ns := "tenant-" + tenant.Name
+	g.Eventually(func() error {
+		return c.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, &appsv1.Deployment{})
+	}).Should(Succeed())
+
+	crd := deleteCRD(t, c, "saastenants")
+	entry, ok, err := tombstone.Lookup(testContext(t), c, operatorNamespace, tenant.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ok && entry.LostWithCRD).To(BeTrue(), "remembered as lost with its CRD: %+v", entry)
+
+	reinstallCRD(t, c, crd)
+	restored := &saasv1alpha1.SaaSTenant{
+		ObjectMeta: metav1.ObjectMeta{Name: tenant.Name, Labels: tenant.Labels, Finalizers: tenant.Finalizers},
+		Spec:       tenant.Spec,
+	}
+	restoreRecord(t, c, restored)
+	g.Eventually(func(g Gomega) {
+		g.Expect(c.Get(testContext(t), client.ObjectKeyFromObject(restored), restored)).To(Succeed(), "a restored record is not a resurrected one")
+		g.Expect(restored.Status.ObservedGeneration).To(BeNumerically(">", 0))
+		g.Expect(restored.Status.Namespace).To(Equal(ns))
+	}).Should(Succeed())
+	g.Expect(restored.DeletionTimestamp).To(BeNil())
 }

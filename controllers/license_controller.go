@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +13,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -102,7 +104,7 @@ func isApplication(l *saasv1alpha1.License) bool { return l.Spec.EventID != "" }
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses/status,verbs=get;patch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=licenses/finalizers,verbs=update
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one licence to what its spec and product ask for.
@@ -112,7 +114,7 @@ func (r *LicenseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !license.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.reconcileDelete(ctx, license) // the key Secret is owned, and goes with it
+		return ctrl.Result{}, r.reconcileDelete(ctx, license)
 	}
 	if !isApplication(license) {
 		if gone, err := r.admitInstance(ctx, license); gone || err != nil {
@@ -161,14 +163,26 @@ func (r *LicenseReconciler) admitInstance(ctx context.Context, license *saasv1al
 	return false, nil
 }
 
-// reconcileDelete remembers a deleted licence instance as issued, then lets
-// it go (docs/lifecycle.md rule B).
+// reconcileDelete remembers a deleted licence instance as issued (the
+// revocation list then names it released), deletes its key Secret, and lets
+// it go (docs/lifecycle.md rule B). A licence deleted because the License
+// CRD is being deleted is remembered as lost instead: it stays valid, its
+// key Secret stays, and its record restored from a backup is taken back.
 func (r *LicenseReconciler) reconcileDelete(ctx context.Context, l *saasv1alpha1.License) error {
 	if !controllerutil.ContainsFinalizer(l, saasv1alpha1.Finalizer) {
 		return nil
 	}
-	if err := recordTombstone(ctx, r.Client, r.Reader, r.Issued, r.Recorder, r.Options.SecretNamespace, l, tombstone.KindLicense); err != nil {
+	crdGoing, err := crdTerminating(ctx, r.Reader, "licenses")
+	if err != nil {
 		return err
+	}
+	if err := recordTombstone(ctx, r.Client, r.Reader, r.Issued, r.Recorder, r.Options.SecretNamespace, l, tombstone.KindLicense, crdGoing); err != nil {
+		return err
+	}
+	if !crdGoing {
+		if err := r.deleteKeySecret(ctx, l); err != nil {
+			return err
+		}
 	}
 	patch := client.MergeFrom(l.DeepCopy())
 	controllerutil.RemoveFinalizer(l, saasv1alpha1.Finalizer)
@@ -358,7 +372,7 @@ const instanceIDIndex = "spec.instanceId"
 
 // SetupWithManager registers the controller. Besides its own licences, it
 // watches instances for their applications, products for their licences,
-// and the key Secrets it owns (so a deleted one is issued again).
+// and their key Secrets (so a deleted one is issued again).
 func (r *LicenseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.License{}, instanceIDIndex,
 		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.License).Spec.InstanceID} })
@@ -374,10 +388,22 @@ func (r *LicenseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&saasv1alpha1.License{}, handler.EnqueueRequestsFromMapFunc(r.applicationsOf)).
 		Watches(&saasv1alpha1.SaaSProduct{}, handler.EnqueueRequestsFromMapFunc(r.licensesOfProduct),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&corev1.Secret{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.licenceOfKeySecret)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
 		Named("license").
 		Complete(r)
+}
+
+// licenceOfKeySecret maps a licence's key Secret (license-<name> in kooper's
+// namespace, labelled kooper's) to its License. The Secret has no owner
+// reference to map by (storeKey says why).
+func (r *LicenseReconciler) licenceOfKeySecret(_ context.Context, secret client.Object) []reconcile.Request {
+	name, ok := strings.CutPrefix(secret.GetName(), LicenseSecretName(""))
+	if !ok || secret.GetNamespace() != r.Options.SecretNamespace ||
+		secret.GetLabels()[saasv1alpha1.ManagedByLabel] != saasv1alpha1.ManagedByValue {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
 }
 
 // applicationsOf maps an instance's License to its applications: their

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -39,6 +40,13 @@ func newLicenseProduct(t *testing.T, withKey bool) (*saasv1alpha1.SaaSProduct, *
 // newLicenseProductWith is newLicenseProduct, the product changed by change
 // before it is created.
 func newLicenseProductWith(t *testing.T, withKey bool, change func(*saasv1alpha1.SaaSProduct)) (*saasv1alpha1.SaaSProduct, *licensekey.Signer) {
+	t.Helper()
+	return newLicenseProductIn(t, k8sClient, withKey, change)
+}
+
+// newLicenseProductIn is newLicenseProductWith through client c (another
+// control plane's).
+func newLicenseProductIn(t *testing.T, c client.Client, withKey bool, change func(*saasv1alpha1.SaaSProduct)) (*saasv1alpha1.SaaSProduct, *licensekey.Signer) {
 	t.Helper()
 	g := NewWithT(t)
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -70,13 +78,20 @@ func newLicenseProductWith(t *testing.T, withKey bool, change func(*saasv1alpha1
 	if change != nil {
 		change(product)
 	}
-	g.Expect(k8sClient.Create(testContext(t), keysSecret(operatorNamespace, product.Spec.KeysSecretName, keys))).To(Succeed())
-	g.Expect(k8sClient.Create(testContext(t), product)).To(Succeed())
+	g.Expect(c.Create(testContext(t), keysSecret(operatorNamespace, product.Spec.KeysSecretName, keys))).To(Succeed())
+	g.Expect(c.Create(testContext(t), product)).To(Succeed())
 	return product, signer
 }
 
 // newLicense records a purchase of sku as the receiver would.
 func newLicense(t *testing.T, product *saasv1alpha1.SaaSProduct, sku string) *saasv1alpha1.License {
+	t.Helper()
+	return newLicenseIn(t, k8sClient, product, sku, nil)
+}
+
+// newLicenseIn is newLicense through client c, the licence changed by
+// change (if not nil) before it is created.
+func newLicenseIn(t *testing.T, c client.Client, product *saasv1alpha1.SaaSProduct, sku string, change func(*saasv1alpha1.License)) *saasv1alpha1.License {
 	t.Helper()
 	n := tenantSeq.Add(1)
 	orderID := fmt.Sprintf("CS%dLIC", n)
@@ -90,7 +105,10 @@ func newLicense(t *testing.T, product *saasv1alpha1.SaaSProduct, sku string) *sa
 				Activity: saasv1alpha1.ActivityNewInstance, ReceivedTime: metav1.Now()}},
 		},
 	}
-	NewWithT(t).Expect(k8sClient.Create(testContext(t), l)).To(Succeed())
+	if change != nil {
+		change(l)
+	}
+	NewWithT(t).Expect(c.Create(testContext(t), l)).To(Succeed())
 	return l
 }
 
@@ -165,7 +183,7 @@ func TestLicenseIssuesAKeyTheMerchantCanVerify(t *testing.T) {
 	secret := &corev1.Secret{}
 	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: operatorNamespace, Name: LicenseSecretName(l.Name)}, secret)).To(Succeed())
 	g.Expect(secret.Labels).To(HaveKeyWithValue(saasv1alpha1.ManagedByLabel, saasv1alpha1.ManagedByValue))
-	g.Expect(secret.OwnerReferences).To(ConsistOf(HaveField("Name", l.Name)))
+	g.Expect(secret.OwnerReferences).To(BeEmpty(), "no owner reference: a deleted License CRD must not take every key with it")
 
 	// A reconcile that finds the key right writes nothing. The poke
 	// changes no generation, so nothing shows when its reconcile is done:
@@ -405,6 +423,36 @@ func TestLicenseProductNeedsItsSigningKeyToBeReady(t *testing.T) {
 	NewWithT(t).Expect(cond.Message).To(HaveSuffix("lacks " + saasv1alpha1.LicenseSigningKeySecretKey))
 	withKey, _ := newLicenseProduct(t, true)
 	expectCondition(t, withKey, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+}
+
+// TestAKeySecretAnEarlierKooperOwnedIsFreedOfItsOwner: earlier versions made
+// the License the key Secret's controller owner, so deleting the License
+// CRD let the garbage collector delete every key. The reference is taken
+// off on the next reconcile, the key kept as it was; deleting the licence
+// by hand still deletes its key.
+func TestAKeySecretAnEarlierKooperOwnedIsFreedOfItsOwner(t *testing.T) {
+	g := NewWithT(t)
+	product, _ := newLicenseProduct(t, true)
+	l := newLicense(t, product, "basic")
+	l = eventuallyLicense(t, l.Name, licenseReady)
+	token := storedKey(t, l)
+	key := client.ObjectKey{Namespace: operatorNamespace, Name: LicenseSecretName(l.Name)}
+	secret := &corev1.Secret{}
+	g.Expect(k8sClient.Get(testContext(t), key, secret)).To(Succeed())
+	g.Expect(secret.OwnerReferences).To(BeEmpty())
+
+	// As an earlier kooper stored it.
+	g.Expect(controllerutil.SetControllerReference(l, secret, k8sClient.Scheme())).To(Succeed())
+	g.Expect(k8sClient.Update(testContext(t), secret)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(testContext(t), key, secret)).To(Succeed())
+		g.Expect(secret.OwnerReferences).To(BeEmpty())
+	}).Should(Succeed())
+	g.Expect(string(secret.Data[LicenseKeySecretKey])).To(Equal(token), "the key itself is kept")
+
+	g.Expect(k8sClient.Delete(testContext(t), l)).To(Succeed())
+	g.Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(testContext(t), key, &corev1.Secret{})) }).
+		Should(BeTrue(), "a licence deleted by hand takes its key with it")
 }
 
 // A licence whose key the cache has not seen yet (written a moment ago) is

@@ -4,14 +4,15 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -169,11 +170,14 @@ func sameClaims(token string, want licensekey.Claims) bool {
 	return reflect.DeepEqual(got, want)
 }
 
-// storeKey writes the key Secret, owned by the License, only when it
-// differs from secret as readKeySecret read it (empty when there is none):
-// a create, or an update at the version read. It does not read again, so
-// a cache that has not seen the Secret yet cannot turn the update into a
-// create that fails.
+// storeKey writes the key Secret only when it differs from secret as
+// readKeySecret read it (empty when there is none): a create, or an update
+// at the version read. It does not read again, so a cache that has not seen
+// the Secret yet cannot turn the update into a create that fails. The
+// Secret has no owner reference: the garbage collector would delete every
+// key when the License CRD is deleted, and a licence deleted by hand has
+// its key deleted by reconcileDelete. One an earlier kooper owned loses
+// that reference here.
 func (r *LicenseReconciler) storeKey(ctx context.Context, s *licenseState, secret *corev1.Secret) error {
 	before := secret.DeepCopy()
 	secret.Labels = map[string]string{
@@ -183,9 +187,7 @@ func (r *LicenseReconciler) storeKey(ctx context.Context, s *licenseState, secre
 	}
 	secret.Type = corev1.SecretTypeOpaque
 	secret.Data = map[string][]byte{LicenseKeySecretKey: []byte(s.token)}
-	if err := controllerutil.SetControllerReference(s.license, secret, r.Scheme); err != nil {
-		return err
-	}
+	secret.OwnerReferences = withoutOwner(secret.OwnerReferences, s.license.UID)
 	var err error
 	switch {
 	case before.ResourceVersion == "":
@@ -195,6 +197,24 @@ func (r *LicenseReconciler) storeKey(ctx context.Context, s *licenseState, secre
 	}
 	if err != nil {
 		return fmt.Errorf("failed to store the licence key: %w", err)
+	}
+	return nil
+}
+
+// withoutOwner is refs without the reference to uid (nil when none is left).
+func withoutOwner(refs []metav1.OwnerReference, uid types.UID) []metav1.OwnerReference {
+	kept := slices.DeleteFunc(slices.Clone(refs), func(ref metav1.OwnerReference) bool { return ref.UID == uid })
+	if len(kept) == 0 {
+		return nil
+	}
+	return kept
+}
+
+// deleteKeySecret deletes the key Secret of a licence deleted by hand.
+func (r *LicenseReconciler) deleteKeySecret(ctx context.Context, l *saasv1alpha1.License) error {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.Options.SecretNamespace, Name: LicenseSecretName(l.Name)}}
+	if err := r.Delete(ctx, secret); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("failed to delete the licence key Secret: %w", err)
 	}
 	return nil
 }

@@ -16,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -480,15 +479,7 @@ func (r *SaaSTenantReconciler) crdTerminating(ctx context.Context) (bool, error)
 // tenantCRDTerminating reports whether the SaaSTenant CRD is being deleted
 // (or is gone), reading around the cache.
 func tenantCRDTerminating(ctx context.Context, reader client.Reader) (bool, error) {
-	crd := &apiextensionsv1.CustomResourceDefinition{}
-	err := reader.Get(ctx, client.ObjectKey{Name: "saastenants." + saasv1alpha1.GroupVersion.Group}, crd)
-	if apierrors.IsNotFound(err) {
-		return true, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("failed to read the SaaSTenant CRD: %w", err)
-	}
-	return !crd.DeletionTimestamp.IsZero(), nil
+	return crdTerminating(ctx, reader, "saastenants")
 }
 
 // productNameIndex indexes tenants by product, so a product change reaches

@@ -337,8 +337,9 @@ func (r *SaaSTenantReconciler) markDeleteAfter(ctx context.Context, t *saasv1alp
 // reconcileDelete handles a SaaSTenant deleted by hand (or by its debug
 // TTL): its data is kept or deleted as handDeletionRetention says, and the
 // finalizer goes at once, so nothing waits in Terminating. If the CRD itself
-// is being deleted, every tenant object is left alone: a CRD reinstall must
-// never cost data.
+// is being deleted, every tenant object is left alone and the instance is
+// remembered as lost, not released: a CRD reinstall must never cost data,
+// and the record restored from a backup is taken back.
 func (r *SaaSTenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
 	if !controllerutil.ContainsFinalizer(t, saasv1alpha1.Finalizer) {
 		return nil
@@ -352,7 +353,7 @@ func (r *SaaSTenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alp
 			return err
 		}
 	}
-	if err := recordTombstone(ctx, r.Client, r.Reader, r.Issued, r.Recorder, r.Options.SecretNamespace, t, tombstone.KindTenant); err != nil {
+	if err := recordTombstone(ctx, r.Client, r.Reader, r.Issued, r.Recorder, r.Options.SecretNamespace, t, tombstone.KindTenant, crdGoing); err != nil {
 		return err
 	}
 	patch := client.MergeFrom(t.DeepCopy())

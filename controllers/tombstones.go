@@ -152,9 +152,11 @@ func (i *IssuedInstances) awaitCached(ctx context.Context, id string) error {
 // finalizer goes, so later callbacks for it are answered as for a released
 // instance, never 000003 (docs/lifecycle.md rule B), and waits until the
 // cache holds it (see IssuedInstances). Licence applications (named l-…)
-// are not instances and have none.
+// are not instances and have none. A record deleted with its CRD
+// (lostWithCRD) is remembered as lost, not released: see
+// tombstone.Entry.LostWithCRD.
 func recordTombstone(ctx context.Context, c client.Client, reader client.Reader, issued *IssuedInstances, recorder events.EventRecorder,
-	namespace string, obj client.Object, kind tombstone.Kind) error {
+	namespace string, obj client.Object, kind tombstone.Kind, lostWithCRD bool) error {
 	id := obj.GetName()
 	if tombstone.ShardName(id) == "" {
 		return nil
@@ -166,11 +168,18 @@ func recordTombstone(ctx context.Context, c client.Client, reader client.Reader,
 	case *saasv1alpha1.License:
 		product = o.Spec.ProductName
 	}
-	if err := tombstone.Record(ctx, c, reader, namespace, id, tombstone.Entry{Product: product, Kind: kind}); err != nil {
+	entry := tombstone.Entry{Product: product, Kind: kind, LostWithCRD: lostWithCRD}
+	if err := tombstone.Record(ctx, c, reader, namespace, id, entry); err != nil {
 		return fmt.Errorf("failed to remember instance %s as issued: %w", id, err)
 	}
 	if err := issued.awaitCached(ctx, id); err != nil {
 		return err
+	}
+	if lostWithCRD {
+		recorder.Eventf(obj, nil, corev1.EventTypeWarning, saasv1alpha1.LostWithCRDReason, "Delete",
+			"The %s CRD is being deleted: instance %s is remembered in ConfigMap %s/%s as lost, not released; its objects are kept, "+
+				"and callbacks for it are answered 000005 until its record is restored", kind, id, namespace, tombstone.ShardName(id))
+		return nil
 	}
 	recorder.Eventf(obj, nil, corev1.EventTypeNormal, saasv1alpha1.TombstoneRecordedReason, "Delete",
 		"Instance %s is remembered as issued in ConfigMap %s/%s: later callbacks for it are answered 000000", id, namespace, tombstone.ShardName(id))
@@ -193,6 +202,13 @@ func deleteResurrected(ctx context.Context, c client.Client, reader client.Reade
 	entry, ok, err := issued.Lookup(ctx, reader, namespace, obj.GetName())
 	if err != nil || !ok || entry.Product != product {
 		return false, err
+	}
+	if entry.LostWithCRD {
+		// Restored after its CRD was deleted: the instance was never
+		// released, and this is its record again.
+		recorder.Eventf(obj, nil, corev1.EventTypeNormal, saasv1alpha1.RestoredReason, "Admit",
+			"Instance %s, whose record was lost with its CRD, is taken back from this record", obj.GetName())
+		return false, nil
 	}
 	recorder.Eventf(obj, nil, corev1.EventTypeWarning, saasv1alpha1.InstanceGoneReason, "Delete",
 		"Instance %s was issued and deleted before; its order line is not provisioned again", obj.GetName())

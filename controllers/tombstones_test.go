@@ -138,7 +138,7 @@ func TestATombstoneIsLetGoOnlyOnceTheCacheHoldsIt(t *testing.T) {
 	tenant.Spec.ProductName = "p"
 	recorded := make(chan error, 1)
 	go func() {
-		recorded <- recordTombstone(ctx, k8sClient, k8sClient, issued, events.NewFakeRecorder(4), ns, tenant, tombstone.KindTenant)
+		recorded <- recordTombstone(ctx, k8sClient, k8sClient, issued, events.NewFakeRecorder(4), ns, tenant, tombstone.KindTenant, false)
 	}()
 	g.Eventually(func() bool {
 		_, ok, err := tombstone.Lookup(ctx, k8sClient, ns, tenant.Name)

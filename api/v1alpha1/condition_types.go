@@ -286,6 +286,13 @@ const (
 	// TombstoneRecordedReason: a deleted record's instance was remembered as
 	// issued, so later callbacks for it still succeed.
 	TombstoneRecordedReason = "TombstoneRecorded"
+	// LostWithCRDReason: a record went because its CRD was being deleted;
+	// its instance is remembered as lost, not released, and nothing of it
+	// is touched until the record is restored.
+	LostWithCRDReason = "LostWithCRD"
+	// RestoredReason: a record of an instance lost with its CRD was
+	// restored and taken back.
+	RestoredReason = "Restored"
 	// WaveFailedReason: a rollout wave's tenants did not become healthy on
 	// the new revision within progressDeadlineSeconds; the rollout paused.
 	WaveFailedReason = "WaveFailed"
