@@ -80,6 +80,15 @@ func (e *goneError) Error() string {
 	return fmt.Sprintf("instance %q was released and its record deleted", e.id)
 }
 
+// errLostWithCRD answers 000005 for an instance whose record went with its
+// CRD (tombstone.Entry.LostWithCRD): it was never released, kooper cannot
+// act on it without its record, and the marketplace retries until the
+// merchant restores the record from a backup.
+func errLostWithCRD(kind, instanceID string) error {
+	return &callbackError{code: koogallery.ResultInternalError,
+		msg: fmt.Sprintf("the record of instance %q was deleted with the %s CRD and is not restored yet; retry", instanceID, kind)}
+}
+
 func isGone(err error) bool {
 	var gone *goneError
 	return errors.As(err, &gone)

@@ -118,11 +118,17 @@ func (r *Receiver) heldByAnotherProduct(ctx context.Context, product *saasv1alph
 // tombstoneOwner is the product whose tombstone of id the cache holds, ""
 // when it holds none. The shard is only read (UnsafeDisableDeepCopy).
 func (r *Receiver) tombstoneOwner(ctx context.Context, id string) (string, error) {
+	entry, err := r.cachedTombstone(ctx, id)
+	return entry.Product, err
+}
+
+// cachedTombstone is id's tombstone as the cache holds it (zero when none).
+func (r *Receiver) cachedTombstone(ctx context.Context, id string) (tombstone.Entry, error) {
 	entry, _, err := tombstone.Lookup(ctx, r.client, r.opts.Namespace, id, client.UnsafeDisableDeepCopy)
 	if err != nil {
-		return "", errInternal("the issued instances cannot be read", err)
+		return tombstone.Entry{}, errInternal("the issued instances cannot be read", err)
 	}
-	return entry.Product, nil
+	return entry, nil
 }
 
 // recordPurchase stores the purchase under c.instanceID, or reports that
@@ -169,10 +175,14 @@ func (r *Receiver) cached(ctx context.Context, product *saasv1alpha1.SaaSProduct
 // its record is gone, by the tombstones in the cache: a purchase is never
 // provisioned again (docs/lifecycle.md rule B). A tombstone written a moment
 // ago and not yet cached is caught by the tenant controller, which reads
-// them from the API server before it provisions a new record.
+// them from the API server before it provisions a new record. A record lost
+// with its CRD is neither: the purchase waits (000005) for its restore.
 func (r *Receiver) issuedAndGone(ctx context.Context, c *call) (bool, error) {
-	owner, err := r.tombstoneOwner(ctx, c.instanceID)
-	return owner == c.product.Name, err
+	entry, err := r.cachedTombstone(ctx, c.instanceID)
+	if err == nil && entry.Product == c.product.Name && entry.LostWithCRD {
+		return false, errLostWithCRD(string(entry.Kind), c.instanceID)
+	}
+	return entry.Product == c.product.Name, err
 }
 
 // goneInstance answers a purchase whose instance is gone: its id, no appInfo.

@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -203,6 +204,52 @@ func TestAnIssuedInstanceWhoseRecordIsGoneIsAnsweredForEver(t *testing.T) {
 	// A tombstone of another product's instance does not make it known here.
 	other := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
 	g.Expect(other.call(t, statusBody(id, "FREEZE")).Code).To(Equal("000003"))
+}
+
+// TestAnInstanceLostWithItsCRDWaitsForItsRecord: the SaaSTenant CRD was
+// deleted (the records with it) and installed again, and the records are
+// not restored yet. The instances were never released: a callback is
+// answered 000005 (retried) rather than 000000 as for a released one, which
+// would leave a FREEZE or a release unapplied for good while the tenant
+// still runs, or 000003. Once the record is restored, it is answered as
+// before.
+func TestAnInstanceLostWithItsCRDWaitsForItsRecord(t *testing.T) {
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	id, orderID := f.buy(t)
+	// What the tenant controller does when the CRD is being deleted.
+	g.Expect(tombstone.Record(ctxFor(t), k8sClient, k8sClient, operatorNamespace, id,
+		tombstone.Entry{Product: f.product.Name, Kind: tombstone.KindTenant, LostWithCRD: true})).To(Succeed())
+	restore := getTenant(t, id).DeepCopy()
+	g.Expect(k8sClient.Delete(ctxFor(t), restore.DeepCopy())).To(Succeed())
+	g.Expect(k8sClient.Patch(ctxFor(t), restore.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`)))).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(k8sClient.Get(ctxFor(t), types.NamespacedName{Name: id}, &saasv1alpha1.SaaSTenant{}))
+	}).Should(BeTrue())
+
+	for name, body := range map[string]string{
+		"releaseInstance":    fmt.Sprintf(`{"activity":"releaseInstance","instanceId":%q}`, id),
+		"refreshInstance":    refreshBody(id, newOrderID(), "RENEWAL", "20300101000000"),
+		"FREEZE":             statusBody(id, "FREEZE"),
+		"upgradeInstance":    upgradeBody(id, newOrderID()),
+		"the purchase again": newInstanceBody(orderID),
+		"the query":          fmt.Sprintf(`{"activity":"queryInstance","instanceId":%q}`, id),
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := f.call(t, body)
+			g.Expect(a.Code).To(Equal("000005"), a.Msg)
+			g.Expect(a.Msg).To(ContainSubstring("deleted with the SaaSTenant CRD"))
+		})
+	}
+	err := k8sClient.Get(ctxFor(t), types.NamespacedName{Name: id}, &saasv1alpha1.SaaSTenant{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the purchase again must not create a record of its own")
+
+	// Restored from a backup: answered from the record again.
+	restore.ResourceVersion, restore.UID, restore.DeletionTimestamp, restore.CreationTimestamp = "", "", nil, metav1.Time{}
+	restore.Status = saasv1alpha1.SaaSTenantStatus{}
+	g.Expect(k8sClient.Create(ctxFor(t), restore)).To(Succeed())
+	g.Eventually(func() string { return f.call(t, statusBody(id, "FREEZE")).Code }).Should(Equal("000000"))
+	g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.StateFrozen))
 }
 
 func eventsAbout(t *testing.T, name, reason string) []eventsv1.Event {

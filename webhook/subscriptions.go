@@ -157,12 +157,15 @@ func (r *Receiver) find(ctx context.Context, product *saasv1alpha1.SaaSProduct, 
 }
 
 // unknown tells an id kooper never issued (000003) from one whose record is
-// gone (errGone), by the tombstones as the API server holds them.
+// gone (errGone) or was lost with its CRD (000005), by the tombstones as the
+// API server holds them.
 func (r *Receiver) unknown(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string) error {
 	entry, ok, err := tombstone.Lookup(ctx, r.reader, r.opts.Namespace, id)
 	switch {
 	case err != nil:
 		return errInternal("the issued instances cannot be read", err)
+	case ok && entry.Product == product.Name && entry.LostWithCRD:
+		return errLostWithCRD(string(entry.Kind), id)
 	case ok && entry.Product == product.Name:
 		return &goneError{id: id}
 	}
