@@ -163,7 +163,7 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 	if err != nil {
 		return failed(err)
 	}
-	deleted, retainUntil, err := r.releaseData(ctx, t, keep, releasedAt)
+	fate, retainUntil, err := r.releaseData(ctx, t, keep, releasedAt)
 	if err != nil {
 		return failed(err)
 	}
@@ -175,8 +175,11 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 	switch {
 	case t.Status.Namespace == "":
 		reason, msg = saasv1alpha1.DataDeletedReason, "Released; nothing was provisioned"
-	case deleted:
+	case fate == dataDeleted:
 		reason, msg = saasv1alpha1.DataDeletedReason, "Released; the data is deleted"
+	case fate == dataDeleting:
+		reason, msg = saasv1alpha1.DeletingDataReason,
+			"Released; namespace "+t.Status.Namespace+" is being deleted, with the data: what still holds it shows in its status.conditions"
 	case retainUntil != nil:
 		msg = "Released; the data is kept until " + retainUntil.UTC().Format(time.RFC3339)
 	case withdrawn:
@@ -223,17 +226,23 @@ func (r *SaaSTenantReconciler) retentionFor(ctx context.Context, s *tenantState,
 // again (api/v1alpha1.DeleteAfterAnnotation). Read on the cache: a stale
 // answer only keeps data longer, or keeps a mark that is still there.
 func (r *SaaSTenantReconciler) retentionWithdrawn(ctx context.Context, t *saasv1alpha1.SaaSTenant) (bool, error) {
-	released := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ReleasedCondition)
-	wasMarked := t.Status.RetainUntil != nil || (released != nil && released.Reason == saasv1alpha1.RetentionWithdrawnReason)
-	if !wasMarked || t.Status.Namespace == "" {
+	if t.Status.Namespace == "" {
 		return false, nil
 	}
 	ns := &corev1.Namespace{}
 	if err := r.Get(ctx, client.ObjectKey{Name: t.Status.Namespace}, ns); err != nil {
 		return false, client.IgnoreNotFound(err)
 	}
+	return withdrawnOn(t, ns), nil
+}
+
+// withdrawnOn reports whether ns, the released tenant's namespace, lacks
+// the delete-after mark the tenant recorded kooper put there.
+func withdrawnOn(t *saasv1alpha1.SaaSTenant, ns *corev1.Namespace) bool {
+	released := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ReleasedCondition)
+	wasMarked := t.Status.RetainUntil != nil || (released != nil && released.Reason == saasv1alpha1.RetentionWithdrawnReason)
 	_, marked := ns.Annotations[saasv1alpha1.DeleteAfterAnnotation]
-	return !marked && ns.DeletionTimestamp.IsZero(), nil
+	return wasMarked && !marked && ns.DeletionTimestamp.IsZero()
 }
 
 // confirmDeleteNow decides a deletion of the data at once again, with
@@ -253,50 +262,114 @@ func (r *SaaSTenantReconciler) confirmDeleteNow(ctx context.Context, s *tenantSt
 	return decide(s.tenant, lifecycle.Release), nil
 }
 
+// dataFate is where a released tenant's namespace, with its data, stands.
+type dataFate int
+
+const (
+	// dataKept: the namespace stays, marked or not.
+	dataKept dataFate = iota
+	// dataDeleting: the namespace is Terminating; its objects may still be
+	// held by their finalizers (a PVC in use, a finalizer of another
+	// controller), so nothing is deleted yet.
+	dataDeleting
+	// dataDeleted: the namespace is gone, or there never was one.
+	dataDeleted
+)
+
 // releaseData removes the workload from the tenant's namespace and applies
-// keep to it. It reports whether the namespace is gone (or going) and until
-// when it is kept.
-func (r *SaaSTenantReconciler) releaseData(ctx context.Context, t *saasv1alpha1.SaaSTenant, keep retention, releasedAt time.Time) (bool, *metav1.Time, error) {
+// keep to it. It reports where the data stands and until when it is kept.
+func (r *SaaSTenantReconciler) releaseData(ctx context.Context, t *saasv1alpha1.SaaSTenant, keep retention, releasedAt time.Time) (dataFate, *metav1.Time, error) {
 	name := t.Status.Namespace
 	if name == "" {
-		return true, nil, nil // nothing was provisioned
+		return dataDeleted, nil, nil // nothing was provisioned
 	}
 	ns := &corev1.Namespace{}
 	if err := r.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
 		if apierrors.IsNotFound(err) {
-			return true, nil, nil
+			return dataDeleted, nil, nil
 		}
-		return false, nil, fmt.Errorf("failed to read Namespace %s: %w", name, err)
+		return dataKept, nil, fmt.Errorf("failed to read Namespace %s: %w", name, err)
 	}
 	if !ns.DeletionTimestamp.IsZero() {
-		return true, nil, nil
+		return dataDeleting, nil, nil
 	}
 	if err := r.removeWorkload(ctx, t, name); err != nil {
-		return false, nil, err
+		return dataKept, nil, err
 	}
 	if keep.deleteNow {
-		err := r.deleteNamespaceNow(ctx, t, ns)
-		return err == nil, nil, err
+		return r.deleteNamespaceNow(ctx, t, ns)
 	}
 	if keep.days == 0 {
-		return false, nil, nil
+		return dataKept, nil, nil
 	}
 	until, err := r.markDeleteAfter(ctx, t, ns, releasedAt.Add(time.Duration(keep.days)*24*time.Hour))
-	return false, until, err
+	return dataKept, until, err
 }
 
 // deleteNamespaceNow deletes the tenant's namespace with its data. The
 // chart's admission policy lets the controllers delete only a namespace
 // already marked with a delete-after time: it marks it, due now, then
-// deletes it.
-func (r *SaaSTenantReconciler) deleteNamespaceNow(ctx context.Context, t *saasv1alpha1.SaaSTenant, ns *corev1.Namespace) error {
-	if _, err := r.markDeleteAfter(ctx, t, ns, r.Clock.Now()); err != nil {
-		return err
+// deletes it. Each step is decided on the namespace as the API server
+// holds it, never the cache's (docs/lifecycle.md rule A), and the deletion
+// is made only in the version it was decided on: a mark withdrawn by a
+// person keeps the data, a date a person moved later stands (the
+// retention controller deletes it then), and a change since the read
+// fails the deletion with a Conflict, to be decided again.
+func (r *SaaSTenantReconciler) deleteNamespaceNow(ctx context.Context, t *saasv1alpha1.SaaSTenant, cached *corev1.Namespace) (dataFate, *metav1.Time, error) {
+	ns, fate, err := r.storedNamespace(ctx, cached.Name)
+	if ns == nil || err != nil {
+		return fate, nil, err
 	}
-	if err := r.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("failed to delete Namespace %s: %w", ns.Name, err)
+	if withdrawnOn(t, ns) || !validDeleteAfter(ns) {
+		return dataKept, nil, nil
 	}
-	return nil
+	now := r.Clock.Now()
+	until, err := r.markDeleteAfter(ctx, t, ns, now)
+	if err != nil {
+		return dataKept, nil, err
+	}
+	if until.After(now) {
+		return dataKept, until, nil
+	}
+	if ns, fate, err = r.storedNamespace(ctx, cached.Name); ns == nil || err != nil {
+		return fate, nil, err // read again: the mark changed its version
+	}
+	if _, marked := ns.Annotations[saasv1alpha1.DeleteAfterAnnotation]; !marked {
+		return dataKept, nil, nil // withdrawn since it was marked
+	}
+	decidedOn := client.Preconditions{UID: &ns.UID, ResourceVersion: &ns.ResourceVersion}
+	if err := r.Delete(ctx, ns, decidedOn); err != nil && !apierrors.IsNotFound(err) {
+		return dataKept, nil, fmt.Errorf("failed to delete Namespace %s: %w", ns.Name, err)
+	}
+	return dataDeleting, nil, nil
+}
+
+// validDeleteAfter reports whether ns has no delete-after mark or one that
+// reads as a time: a typo, like a withdrawn mark, must not delete data (the
+// retention controller warns of it with an InvalidDeleteAfter Event).
+func validDeleteAfter(ns *corev1.Namespace) bool {
+	value, ok := ns.Annotations[saasv1alpha1.DeleteAfterAnnotation]
+	if !ok {
+		return true
+	}
+	_, err := time.Parse(time.RFC3339, value)
+	return err == nil
+}
+
+// storedNamespace reads the namespace from the API server; nil, with its
+// fate, when it is gone or already being deleted.
+func (r *SaaSTenantReconciler) storedNamespace(ctx context.Context, name string) (*corev1.Namespace, dataFate, error) {
+	ns := &corev1.Namespace{}
+	err := apiReader(r.Reader, r.Client).Get(ctx, client.ObjectKey{Name: name}, ns)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, dataDeleted, nil
+	case err != nil:
+		return nil, dataKept, fmt.Errorf("failed to read Namespace %s: %w", name, err)
+	case !ns.DeletionTimestamp.IsZero():
+		return nil, dataDeleting, nil
+	}
+	return ns, dataKept, nil
 }
 
 // removeWorkload deletes the Deployment, Service and Ingress, which need

@@ -687,3 +687,62 @@ func TestADeletionByHandKeepsANamespaceWhoseMarkWasRemoved(t *testing.T) {
 	g.Expect(namespace.DeletionTimestamp).To(BeNil(), "kept until deleted by hand")
 	g.Expect(namespace.Annotations).NotTo(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
 }
+
+// releasedAndRetained is a ready tenant of a product that keeps data ten
+// days, released: its namespace carries kooper's delete-after mark.
+func releasedAndRetained(t *testing.T) (*saasv1alpha1.SaaSTenant, *corev1.Namespace) {
+	t.Helper()
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Release.RetentionDays = ptr.To[int32](10) })
+	tenant := readyTenant(t, product, "basic")
+	setState(t, tenant.Name, saasv1alpha1.StateReleased)
+	tenant = eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RetainingDataReason))
+	ns := getObject(t, &corev1.Namespace{}, "", tenant.Status.Namespace)
+	NewWithT(t).Expect(ns.Annotations).To(HaveKey(saasv1alpha1.DeleteAfterAnnotation))
+	return tenant, ns
+}
+
+// TestADeletionAtOnceDecidesOnTheStoredNamespace: a person withdrew the
+// delete-after mark of a released tenant's namespace, to keep its data,
+// and the cache still shows the mark when a deletion at once is decided
+// (a kubectl delete of the tenant under onHandDeletion: Delete). Before,
+// the cached mark was taken as leave and the namespace deleted without a
+// precondition; now the API server's copy decides, and the data stays.
+// Likewise a date on the namespace that is still ahead stands: the
+// retention controller deletes the namespace then, not at once.
+func TestADeletionAtOnceDecidesOnTheStoredNamespace(t *testing.T) {
+	t.Run("a withdrawn mark the cache still shows", func(t *testing.T) {
+		g := NewWithT(t)
+		tenant, stale := releasedAndRetained(t)
+		withdrawn := stale.DeepCopy()
+		delete(withdrawn.Annotations, saasv1alpha1.DeleteAfterAnnotation)
+		g.Expect(k8sClient.Update(testContext(t), withdrawn)).To(Succeed())
+
+		r := tenantReconcilerLikeSetup(t, testenv.CacheBehind{Client: k8sClient, Old: stale})
+		fate, _, err := r.releaseData(testContext(t), tenant, retention{deleteNow: true}, fakeClock.Now())
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(fate).To(Equal(dataKept))
+		g.Expect(getObject(t, &corev1.Namespace{}, "", stale.Name).GetDeletionTimestamp()).To(BeNil(), "the withdrawn namespace was deleted")
+	})
+	t.Run("a date still ahead", func(t *testing.T) {
+		g := NewWithT(t)
+		tenant, ns := releasedAndRetained(t)
+		r := tenantReconcilerLikeSetup(t, k8sClient)
+		fate, until, err := r.releaseData(testContext(t), tenant, retention{deleteNow: true}, fakeClock.Now())
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(fate).To(Equal(dataKept))
+		g.Expect(until).NotTo(BeNil())
+		g.Expect(until.Format(time.RFC3339)).To(Equal(ns.Annotations[saasv1alpha1.DeleteAfterAnnotation]))
+		g.Expect(getObject(t, &corev1.Namespace{}, "", ns.Name).GetDeletionTimestamp()).To(BeNil())
+	})
+	t.Run("a mark that is not a time", func(t *testing.T) {
+		g := NewWithT(t)
+		tenant, ns := releasedAndRetained(t)
+		ns.Annotations[saasv1alpha1.DeleteAfterAnnotation] = "next spring"
+		g.Expect(k8sClient.Update(testContext(t), ns)).To(Succeed())
+		r := tenantReconcilerLikeSetup(t, k8sClient)
+		fate, _, err := r.releaseData(testContext(t), tenant, retention{deleteNow: true}, fakeClock.Now())
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(fate).To(Equal(dataKept))
+		g.Expect(getObject(t, &corev1.Namespace{}, "", ns.Name).GetDeletionTimestamp()).To(BeNil())
+	})
+}

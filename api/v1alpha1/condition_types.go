@@ -205,6 +205,9 @@ const (
 	RetentionWithdrawnReason = "RetentionWithdrawn"
 	// DataDeletedReason: released, and the tenant's data has been deleted.
 	DataDeletedReason = "DataDeleted"
+	// DeletingDataReason: released, and the tenant's namespace is being
+	// deleted (Terminating); DataDeleted follows once it is gone.
+	DeletingDataReason = "DeletingData"
 	// RevokedReason: a licence key was revoked (freeze or release).
 	RevokedReason = "Revoked"
 	// UploadFailedReason: the licence upload to the marketplace failed; kooper retries.
