@@ -116,14 +116,20 @@ type meteringState struct {
 }
 
 // loadMeteredProduct reads the tenant's product. A tenant that is not
-// metered (or whose product is gone) is let go, and the reconcile ends.
+// metered (or whose product is gone) is let go, and the reconcile ends. A
+// tenant held for usage not yet pushed is let go only as the API server's
+// product says (the cache may not show a product re-created or metered
+// again a moment ago), and with a Warning Event naming what is not pushed.
 func (r *MeteringReconciler) loadMeteredProduct(ctx context.Context, s *meteringState) outcome {
-	product := &saasv1alpha1.SaaSProduct{}
-	err := r.Get(ctx, client.ObjectKey{Name: s.tenant.Spec.ProductName}, product)
-	if err != nil && !apierrors.IsNotFound(err) {
+	product, metered, err := r.meteredProduct(ctx, r.Client, s.tenant)
+	if err == nil && !metered && controllerutil.ContainsFinalizer(s.tenant, saasv1alpha1.MeteringFinalizer) {
+		product, metered, err = r.meteredProduct(ctx, r.reader(), s.tenant)
+	}
+	if err != nil {
 		return failed(err)
 	}
-	if apierrors.IsNotFound(err) || !metering.Metered(s.tenant, product) {
+	if !metered {
+		r.warnOfUnpushedUsage(s.tenant, product)
 		if err := r.letGo(ctx, s.tenant); err != nil {
 			return failed(err)
 		}
@@ -131,6 +137,36 @@ func (r *MeteringReconciler) loadMeteredProduct(ctx context.Context, s *metering
 	}
 	s.product = product
 	return proceed()
+}
+
+// meteredProduct reads the tenant's product through reader and reports
+// whether it meters the tenant; the product is nil when it is gone.
+func (r *MeteringReconciler) meteredProduct(ctx context.Context, reader client.Reader, t *saasv1alpha1.SaaSTenant) (*saasv1alpha1.SaaSProduct, bool, error) {
+	product := &saasv1alpha1.SaaSProduct{}
+	err := reader.Get(ctx, client.ObjectKey{Name: t.Spec.ProductName}, product)
+	if apierrors.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return product, metering.Metered(t, product), nil
+}
+
+// warnOfUnpushedUsage says, on a tenant let go with usage not yet pushed,
+// from when the usage is lost and why: kooper can measure no usage for a
+// product that is gone or no longer meters it.
+func (r *MeteringReconciler) warnOfUnpushedUsage(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) {
+	m := t.Status.Metering
+	if !controllerutil.ContainsFinalizer(t, saasv1alpha1.MeteringFinalizer) || m == nil || metering.Done(m) {
+		return
+	}
+	why := fmt.Sprintf("SaaSProduct %s is gone", t.Spec.ProductName)
+	if product != nil {
+		why = fmt.Sprintf("SaaSProduct %s no longer meters it", product.Name)
+	}
+	r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.UsageAbandonedReason, "Metering",
+		"Usage from %s on is not pushed to the marketplace: %s", metering.Cursor(m).UTC().Format(time.RFC3339), why)
 }
 
 // recordUsageSegment records what the tenant runs now (observe).

@@ -23,6 +23,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/metering"
+	"github.com/kooper-io/kooper/internal/testenv"
 )
 
 // These tests drive the metering reconciler directly, each with its own
@@ -375,4 +376,46 @@ func counterValue(t *testing.T, meter, result string) float64 {
 	var m dto.Metric
 	NewWithT(t).Expect(usagePushed.WithLabelValues(meter, result).Write(&m)).To(Succeed())
 	return m.GetCounter().GetValue()
+}
+
+// TestAHeldTenantIsLetGoOnlyAsTheStoredProductSays: a tenant held for usage
+// not yet pushed, whose product the cache shows without metering (a stale
+// copy: the merchant turned metering back on a moment ago). Before, the
+// finalizer went on the cache's word, silently, and the hours were never
+// pushed. Now the API server's product decides; and a product that really
+// no longer meters the tenant lets it go with a Warning Event saying from
+// when usage is not pushed.
+func TestAHeldTenantIsLetGoOnlyAsTheStoredProductSays(t *testing.T) {
+	g := NewWithT(t)
+	tenant := newMeteredTenant(t, threeMeters[:1])
+	h := hourAgo(4)
+	recorder := events.NewFakeRecorder(10)
+	r := meteringAt(k8sClient, clocktesting.NewFakeClock(h))
+	r.Recorder = recorder
+	_, err := meterAt(t, r, h.Add(10*time.Minute), tenant.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	held := func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Finalizers).To(ContainElement(saasv1alpha1.MeteringFinalizer))
+	}
+	eventuallyTenant(t, tenant.Name, held)
+
+	product := &saasv1alpha1.SaaSProduct{}
+	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Name: tenant.Spec.ProductName}, product)).To(Succeed())
+	unmetered := product.DeepCopy()
+	unmetered.Spec.Metering = nil
+	r.Client = testenv.CacheBehind{Client: k8sClient, Old: unmetered}
+	_, err = meterAt(t, r, h.Add(20*time.Minute), tenant.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	eventuallyTenant(t, tenant.Name, held)
+	g.Expect(recorder.Events).NotTo(Receive(ContainSubstring(saasv1alpha1.UsageAbandonedReason)))
+
+	r.Client = k8sClient
+	g.Expect(k8sClient.Update(testContext(t), unmetered)).To(Succeed())
+	_, err = meterAt(t, r, h.Add(30*time.Minute), tenant.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Finalizers).NotTo(ContainElement(saasv1alpha1.MeteringFinalizer))
+	})
+	g.Expect(recorder.Events).To(Receive(And(ContainSubstring(saasv1alpha1.UsageAbandonedReason),
+		ContainSubstring("Usage from "+h.Add(10*time.Minute).Format(time.RFC3339)), ContainSubstring("no longer meters it"))))
 }

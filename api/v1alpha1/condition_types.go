@@ -272,6 +272,9 @@ const (
 	UsageRejectedReason = "UsageRejected"
 	// UsageExpiredReason: windows older than the marketplace's 21 days were skipped.
 	UsageExpiredReason = "UsageExpired"
+	// UsageAbandonedReason: a tenant with usage not yet pushed was let go
+	// because its product is gone or no longer meters it.
+	UsageAbandonedReason = "UsageAbandoned"
 	// MeterSourceFailedReason: a meter's source (Prometheus) could not be read.
 	MeterSourceFailedReason = "MeterSourceFailed"
 	// InstanceGoneReason: a callback named an instance kooper issued whose
