@@ -22,6 +22,7 @@ import (
 	// by go.sum). Go uses them only when the system has none of its own.
 	_ "golang.org/x/crypto/x509roots/fallback"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -380,8 +381,30 @@ func (o options) apiClientConfig(cfg *rest.Config) (*rest.Config, error) {
 	return cfg, nil
 }
 
+// checkNamespaces refuses the namespaces the chart refuses (its
+// kooper.checkReleaseNamespace and kooper.directoryNamespace): the
+// controllers may write Secrets in --namespace, and the receiver writes its
+// users' data in --directory-namespace, so neither may be one of
+// Kubernetes' own (kube-*), the directory namespace may not be default,
+// shared by the whole cluster, and the two must differ, so the receiver's
+// Secret grants never reach the keys.
+func (o options) checkNamespaces() error {
+	switch {
+	case strings.HasPrefix(o.namespace, "kube-"):
+		return fmt.Errorf("--namespace=%s: kooper's controllers may write Secrets in their namespace, and kube-* namespaces are Kubernetes' own; run kooper in a namespace of its own", o.namespace)
+	case strings.HasPrefix(o.directoryNamespace, "kube-") || o.directoryNamespace == metav1.NamespaceDefault:
+		return fmt.Errorf("--directory-namespace=%s: the receiver writes Secrets in it; use a namespace of kooper's own (default: <namespace>-directory)", o.directoryNamespace)
+	case o.directoryNamespace == o.namespace:
+		return fmt.Errorf("--directory-namespace must differ from --namespace (both %s): the receiver writes Secrets in it, and the products' keys live in --namespace", o.namespace)
+	}
+	return nil
+}
+
 // run starts the components o names and blocks until ctx is done.
 func run(ctx context.Context, cfg *rest.Config, o options) error {
+	if err := o.checkNamespaces(); err != nil {
+		return err
+	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err

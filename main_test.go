@@ -400,3 +400,31 @@ func withCoreV1(cfg *rest.Config) *rest.Config {
 	cfg.NegotiatedSerializer = clientgoscheme.Codecs.WithoutConversion()
 	return cfg
 }
+
+// TestNamespacesTheChartRefusesAreRefusedByTheBinaryToo: kooper run by hand
+// or by another tool than the chart took --namespace=kube-system (the
+// controllers' Secret writes there) and a directory namespace equal to its
+// own (the receiver's Secret writes beside the keys) or kube-system; the
+// chart refuses each, the binary now does as well, before it starts.
+func TestNamespacesTheChartRefusesAreRefusedByTheBinaryToo(t *testing.T) {
+	for _, tc := range []struct {
+		namespace, directory, refusal string
+	}{
+		{"kube-system", "kooper-directory", "--namespace=kube-system"},
+		{"kooper-system", "kube-system", "--directory-namespace=kube-system"},
+		{"kooper-system", "kube-public", "--directory-namespace=kube-public"},
+		{"kooper-system", "default", "--directory-namespace=default"},
+		{"kooper-system", "kooper-system", "--directory-namespace must differ from --namespace"},
+	} {
+		t.Run(tc.namespace+" "+tc.directory, func(t *testing.T) {
+			g := NewWithT(t)
+			o := options{namespace: tc.namespace, directoryNamespace: tc.directory}
+			err := run(context.Background(), &rest.Config{Host: "https://127.0.0.1:1"}, o)
+			g.Expect(err).To(MatchError(ContainSubstring(tc.refusal)))
+		})
+	}
+	g := NewWithT(t)
+	g.Expect(options{namespace: "kooper-system", directoryNamespace: "kooper-system-directory"}.checkNamespaces()).To(Succeed())
+	g.Expect(options{namespace: "default", directoryNamespace: "default-directory"}.checkNamespaces()).To(Succeed(),
+		"the chart installs into default too")
+}

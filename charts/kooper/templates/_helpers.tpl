@@ -107,6 +107,17 @@ the `required` of the component's own helper to report).
 {{- end }}
 
 {{/*
+Fails when the release namespace is one of Kubernetes' own (kube-*): the controllers may write
+Secrets and ConfigMaps in the release namespace (the admission policy's own namespaces), and
+kube-system's hold the cluster's credentials. Renders nothing.
+*/}}
+{{- define "kooper.checkReleaseNamespace" -}}
+{{- if hasPrefix "kube-" .Release.Namespace }}
+{{- fail (printf "kooper must not be installed in %q: its controllers may write Secrets in the release namespace, and kube-* namespaces are Kubernetes' own; install it in a namespace of its own (helm install -n kooper-system --create-namespace)" .Release.Namespace) }}
+{{- end }}
+{{- end }}
+
+{{/*
 The directory namespace, where the receiver writes joint-operation directory shards
 (--directory-namespace): directoryNamespace.name, else <release namespace>-directory. It
 must not be the release namespace: the receiver may write Secrets there (the shards), and
@@ -124,6 +135,7 @@ Secrets and ConfigMaps there; with directoryNamespace.create false the chart wou
 that it is not kooper's. The default, <release namespace>-directory, is kooper's own.
 */}}
 {{- define "kooper.directoryNamespace" -}}
+{{- include "kooper.checkReleaseNamespace" . }}
 {{- $default := printf "%s-directory" .Release.Namespace | trunc 63 | trimSuffix "-" }}
 {{- range $cut := list 53 52 51 }}
 {{- if eq $default $.Release.Namespace }}
