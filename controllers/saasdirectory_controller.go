@@ -68,14 +68,18 @@ type SaaSDirectoryReconciler struct {
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories/status,verbs=get;patch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/status,verbs=get;patch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=list;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=list;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get
 
 // directoryState carries one reconcile's findings from step to step.
 type directoryState struct {
 	dir    *saasv1alpha1.SaaSDirectory
 	shards shardSet
+	// strays counts the shards of the directory's name written for an
+	// earlier directory of that name.
+	strays int
 	// namespace is the tenant namespace the directory is delivered to.
 	namespace string
 }
@@ -84,7 +88,13 @@ type directoryState struct {
 func (r *SaaSDirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	d := &saasv1alpha1.SaaSDirectory{}
 	if err := r.Get(ctx, req.NamespacedName, d); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) {
+			// Gone: a sync may have written a shard for it after its
+			// finalizer deleted the others, or it went without the
+			// finalizer (removed by hand).
+			return ctrl.Result{}, r.deleteStrayShards(ctx, req.Name)
+		}
+		return ctrl.Result{}, err
 	}
 	if !d.DeletionTimestamp.IsZero() {
 		return quietConflict(r.finalize(ctx, d))
@@ -107,6 +117,8 @@ func (r *SaaSDirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	o := runSteps(ctx, s,
 		r.moveShardsToSecrets,
 		r.countEntries,
+		r.takeOwnerReferencesOffShards,
+		r.deleteStraysOfEarlierDirectories,
 		r.findTarget,
 		r.deliverToTenant,
 		r.summariseInTenant,
@@ -146,12 +158,12 @@ func (r *SaaSDirectoryReconciler) moveShardsToSecrets(ctx context.Context, s *di
 // countEntries reads the shards and counts the directory's users and
 // departments.
 func (r *SaaSDirectoryReconciler) countEntries(ctx context.Context, s *directoryState) outcome {
-	shards, err := r.shards(ctx, s.dir)
+	shards, strays, err := r.shards(ctx, s.dir)
 	if err != nil {
 		return failed(err)
 	}
 	d := s.dir
-	s.shards = shards
+	s.shards, s.strays = shards, strays
 	d.Status.Users, d.Status.Departments = shards.count(directory.Users), shards.count(directory.Departments)
 	if d.Spec.LastSync != nil {
 		d.Status.LastSyncTime, d.Status.ObservedSync = &d.Spec.LastSync.ReceivedTime, d.Spec.LastSync.Sequence

@@ -138,14 +138,15 @@ func readDelivered(t *testing.T, g Gomega, namespace string, part directory.Part
 }
 
 // readStored returns d's shards as stored in the directory namespace, each
-// owned by d.
+// d's (see saasv1alpha1.ShardBelongsTo) and owned by nothing.
 func readStored(t *testing.T, g Gomega, d *saasv1alpha1.SaaSDirectory) map[directory.Part][]directory.Entry {
 	t.Helper()
 	return readShards(t, g, directoryNamespace, client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name}, d)
 }
 
 // readShards decodes the shard Secrets selected in namespace, by part. Each
-// is an Opaque Secret under the object size limit, owned by owner if given.
+// is an Opaque Secret under the object size limit, with no owner reference
+// (the garbage collector must not take it), and owner's data if given.
 func readShards(t *testing.T, g Gomega, namespace string, selector client.MatchingLabels, owner ...*saasv1alpha1.SaaSDirectory) map[directory.Part][]directory.Entry {
 	t.Helper()
 	list := &corev1.SecretList{}
@@ -157,8 +158,9 @@ func readShards(t *testing.T, g Gomega, namespace string, selector client.Matchi
 			continue // kooper-directory (tenant.json) or kooper-sso
 		}
 		g.Expect(s.Type).To(Equal(corev1.SecretTypeOpaque), "shard %s", s.Name)
+		g.Expect(s.OwnerReferences).To(BeEmpty(), "shard %s has no owner the garbage collector could follow", s.Name)
 		for _, o := range owner {
-			g.Expect(s.OwnerReferences).To(ContainElement(HaveField("UID", o.UID)), "shard %s is owned by its directory", s.Name)
+			g.Expect(saasv1alpha1.ShardBelongsTo(&s, o)).To(BeTrue(), "shard %s is its directory's", s.Name)
 		}
 		for _, data := range s.Data {
 			g.Expect(len(data)).To(BeNumerically("<=", 512<<10), "Secret %s stays well under the object size limit", s.Name)

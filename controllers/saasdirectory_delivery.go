@@ -40,18 +40,20 @@ func (s shardSet) count(part directory.Part) int32 {
 }
 
 // shards reads a directory's shards from the API server; they are kept out
-// of the cache (see CacheOptions) because a directory can be megabytes.
-func (r *SaaSDirectoryReconciler) shards(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (shardSet, error) {
+// of the cache (see CacheOptions) because a directory can be megabytes. It
+// also returns how many shards of its name it found that are not its own:
+// shards of an earlier directory of the same name, written while that one
+// was being deleted (see saasv1alpha1.ShardBelongsTo).
+func (r *SaaSDirectoryReconciler) shards(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (shardSet, int, error) {
 	list := &corev1.SecretList{}
 	err := r.Reader.List(ctx, list, client.InNamespace(r.shardNamespace()), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name})
 	if err != nil {
-		return nil, fmt.Errorf("failed to list the shards of SaaSDirectory %s: %w", d.Name, err)
+		return nil, 0, fmt.Errorf("failed to list the shards of SaaSDirectory %s: %w", d.Name, err)
 	}
-	// A shard of an earlier directory of the same name, written while that
-	// one was being deleted, is not this one's (the receiver deletes it).
-	owned := slices.DeleteFunc(list.Items, func(s corev1.Secret) bool { return !saasv1alpha1.OwnedBy(&s, d) })
+	listed := len(list.Items)
+	owned := slices.DeleteFunc(list.Items, func(s corev1.Secret) bool { return !saasv1alpha1.ShardBelongsTo(&s, d) })
 	sort.Slice(owned, func(i, j int) bool { return owned[i].Name < owned[j].Name })
-	return owned, nil
+	return owned, listed - len(owned), nil
 }
 
 // shardNamespace is where the receiver writes shards.

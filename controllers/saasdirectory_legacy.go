@@ -3,12 +3,13 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
@@ -104,7 +105,8 @@ func (r *SaaSDirectoryReconciler) moveFrom(ctx context.Context, d *saasv1alpha1.
 }
 
 // moveShard copies a ConfigMap shard into a Secret of the same name, labels
-// and count in the shard namespace, owned by d, then deletes the ConfigMap
+// and count in the shard namespace, written for d (saasv1alpha1.ShardDirectoryUIDAnnotation,
+// no owner reference), then deletes the ConfigMap
 // if it is unchanged. A Secret that exists already was written by a
 // receiver of this version and wins. If the ConfigMap changed meanwhile (a
 // receiver of an earlier version, during the upgrade, wrote it), the copy
@@ -120,13 +122,11 @@ func (r *SaaSDirectoryReconciler) moveShard(ctx context.Context, d *saasv1alpha1
 		Annotations: map[string]string{
 			saasv1alpha1.DirectoryCountAnnotation: cm.Annotations[saasv1alpha1.DirectoryCountAnnotation],
 			movedFromAnnotation:                   cm.Namespace,
+			saasv1alpha1.ShardDirectoryUIDAnnotation:                string(d.UID),
 		},
 	}, Type: corev1.SecretTypeOpaque, Data: make(map[string][]byte, len(cm.Data))}
 	for k, v := range cm.Data {
 		s.Data[k] = []byte(v)
-	}
-	if err := controllerutil.SetOwnerReference(d, s, r.Scheme()); err != nil {
-		return err
 	}
 	err := r.Create(ctx, s)
 	created := err == nil
@@ -169,4 +169,61 @@ func (r *SaaSDirectoryReconciler) partsWrittenSinceTheSplit(ctx context.Context,
 		}
 	}
 	return parts, nil
+}
+
+// Earlier versions also made each shard owned by its directory. The garbage
+// collector then deleted the shards whenever the directory went, even with
+// its CRD, when every tenant's users must be kept; the finalizer deletes
+// them explicitly instead, and the owner reference is taken off.
+
+// takeOwnerReferencesOffShards replaces, on each of the directory's shards
+// that an earlier version made it the owner of, that owner reference with
+// saasv1alpha1.ShardDirectoryUIDAnnotation, which names the same directory to the receiver and
+// this controller but not to the garbage collector. Shards without one are
+// not written.
+func (r *SaaSDirectoryReconciler) takeOwnerReferencesOffShards(ctx context.Context, s *directoryState) outcome {
+	for i := range s.shards {
+		shard := &s.shards[i]
+		if !slices.ContainsFunc(shard.OwnerReferences, saasv1alpha1.IsDirectoryOwnerReference) {
+			continue
+		}
+		meta := shardMetadata(&shard.ObjectMeta, "Secret")
+		if err := r.bindShard(ctx, meta, s.dir.UID); err != nil {
+			return failed(err)
+		}
+		shard.ObjectMeta = meta.ObjectMeta
+	}
+	return proceed()
+}
+
+// shardMetadata is the metadata of a shard of kind (Secret or ConfigMap),
+// to patch without sending or decoding its data.
+func shardMetadata(meta *metav1.ObjectMeta, kind string) *metav1.PartialObjectMetadata {
+	shard := &metav1.PartialObjectMetadata{ObjectMeta: *meta.DeepCopy()}
+	shard.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
+	return shard
+}
+
+// bindShard makes shard name the directory uid by saasv1alpha1.ShardDirectoryUIDAnnotation
+// ("" takes the annotation off: the shard is then any directory of its
+// name's) and drops its SaaSDirectory owner references. It writes nothing
+// when the shard is so already, and writes against the version read: a
+// Conflict means the receiver wrote the shard meanwhile, and the caller
+// runs again.
+func (r *SaaSDirectoryReconciler) bindShard(ctx context.Context, shard *metav1.PartialObjectMetadata, uid types.UID) error {
+	owners := slices.DeleteFunc(slices.Clone(shard.OwnerReferences), saasv1alpha1.IsDirectoryOwnerReference)
+	if len(owners) == len(shard.OwnerReferences) && shard.Annotations[saasv1alpha1.ShardDirectoryUIDAnnotation] == string(uid) {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(shard.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	shard.OwnerReferences = owners
+	if uid == "" {
+		delete(shard.Annotations, saasv1alpha1.ShardDirectoryUIDAnnotation)
+	} else {
+		metav1.SetMetaDataAnnotation(&shard.ObjectMeta, saasv1alpha1.ShardDirectoryUIDAnnotation, string(uid))
+	}
+	if err := r.Patch(ctx, shard, patch); err != nil {
+		return fmt.Errorf("failed to rewrite the owner of shard %s/%s: %w", shard.Namespace, shard.Name, err)
+	}
+	return nil
 }

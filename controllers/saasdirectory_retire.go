@@ -3,11 +3,13 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,7 +29,10 @@ import (
 //
 // Deletion goes through DirectoryFinalizer: the shards and the delivered
 // copies are deleted first, so a directory created again under the same
-// name starts empty.
+// name starts empty. Deleting the SaaSDirectory CRD deletes every directory
+// at once: that is an accident, not a decision about each tenant, so then
+// everything is kept for the directories restored under the same names
+// (keepData).
 
 // DefaultDirectoryUnclaimedTTL is how long a directory waits for a tenant
 // of its instance before it is deleted: 30 days.
@@ -173,12 +178,25 @@ func (r *SaaSDirectoryReconciler) ensureFinalizer(ctx context.Context, d *saasv1
 	return nil
 }
 
-// finalize deletes a deleted directory's shards and delivery, takes its
-// summary off the tenant's status, then lets the directory go.
+// finalize lets a deleted directory go: with its data, or, when it goes
+// with its CRD, without touching any of it.
 func (r *SaaSDirectoryReconciler) finalize(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
 	if !controllerutil.ContainsFinalizer(d, saasv1alpha1.DirectoryFinalizer) {
 		return nil
 	}
+	crdGoing, err := crdTerminating(ctx, r.Reader, "saasdirectories")
+	if err != nil {
+		return err
+	}
+	if crdGoing {
+		return r.keepData(ctx, d)
+	}
+	return r.deleteData(ctx, d)
+}
+
+// deleteData deletes a deleted directory's shards and delivery, takes its
+// summary off the tenant's status, then lets the directory go.
+func (r *SaaSDirectoryReconciler) deleteData(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
 	shards, err := r.deleteShards(ctx, d)
 	if err != nil {
 		return err
@@ -191,10 +209,8 @@ func (r *SaaSDirectoryReconciler) finalize(ctx context.Context, d *saasv1alpha1.
 	if err := r.summarise(ctx, d, false); err != nil {
 		return err
 	}
-	patch := client.MergeFromWithOptions(d.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	controllerutil.RemoveFinalizer(d, saasv1alpha1.DirectoryFinalizer)
-	if err := r.Patch(ctx, d, patch); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("failed to remove the finalizer of SaaSDirectory %s: %w", d.Name, err)
+	if err := r.removeFinalizer(ctx, d); err != nil {
+		return err
 	}
 	msg := fmt.Sprintf("Deleted %d shards", shards)
 	if d.Status.Namespace != "" {
@@ -204,31 +220,174 @@ func (r *SaaSDirectoryReconciler) finalize(ctx context.Context, d *saasv1alpha1.
 	return nil
 }
 
+// removeFinalizer lets the directory go, as read: a Conflict means it
+// changed since, and it is finalized again.
+func (r *SaaSDirectoryReconciler) removeFinalizer(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
+	patch := client.MergeFromWithOptions(d.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.RemoveFinalizer(d, saasv1alpha1.DirectoryFinalizer)
+	if err := r.Patch(ctx, d, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to remove the finalizer of SaaSDirectory %s: %w", d.Name, err)
+	}
+	return nil
+}
+
 // deleteShards deletes every object labelled with the directory in the
 // shard namespace and in kooper's namespace (where shards were written
 // before the receiver had a namespace of its own), whatever its kind,
 // and returns how many it deleted. Only metadata is read.
 func (r *SaaSDirectoryReconciler) deleteShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (int, error) {
+	deleted := 0
+	err := r.eachStoredShard(ctx, d.Name, func(shard *metav1.PartialObjectMetadata) error {
+		if err := r.Delete(ctx, shard); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("failed to delete shard %s/%s: %w", shard.Namespace, shard.Name, err)
+		}
+		deleted++
+		return nil
+	})
+	return deleted, err
+}
+
+// eachStoredShard calls fn with the metadata of every object labelled with
+// directory name, Secret or ConfigMap, in the shard namespace and in
+// kooper's namespace, as the API server has them.
+func (r *SaaSDirectoryReconciler) eachStoredShard(ctx context.Context, name string, fn func(*metav1.PartialObjectMetadata) error) error {
 	namespaces := []string{r.shardNamespace()}
 	if r.Options.SecretNamespace != r.shardNamespace() {
 		namespaces = append(namespaces, r.Options.SecretNamespace)
 	}
-	deleted := 0
 	for _, namespace := range namespaces {
 		for _, kind := range []string{"Secret", "ConfigMap"} {
 			list := &metav1.PartialObjectMetadataList{}
 			list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind + "List"))
-			if err := r.Reader.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name}); err != nil {
-				return deleted, fmt.Errorf("failed to list the shards of SaaSDirectory %s: %w", d.Name, err)
+			if err := r.Reader.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{saasv1alpha1.DirectoryLabel: name}); err != nil {
+				return fmt.Errorf("failed to list the shards of SaaSDirectory %s: %w", name, err)
 			}
 			for i := range list.Items {
 				list.Items[i].SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
-				if err := r.Delete(ctx, &list.Items[i]); err != nil && !apierrors.IsNotFound(err) {
-					return deleted, fmt.Errorf("failed to delete shard %s/%s: %w", namespace, list.Items[i].Name, err)
+				if err := fn(&list.Items[i]); err != nil {
+					return err
 				}
-				deleted++
 			}
 		}
 	}
-	return deleted, nil
+	return nil
+}
+
+// keepData lets a directory that goes with its CRD go without deleting
+// anything: its shards are kept and made any directory's of their name (no
+// owner reference, no saasv1alpha1.ShardDirectoryUIDAnnotation), so that the directory
+// restored from a backup, or created again by the next sync, reads them as
+// its own; the delivery and the tenant's status.directory stay, so the
+// tenant's app keeps signing its users in meanwhile.
+func (r *SaaSDirectoryReconciler) keepData(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
+	kept, err := r.unbindShards(ctx, d)
+	if err != nil {
+		return err
+	}
+	if err := r.removeFinalizer(ctx, d); err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("The SaaSDirectory CRD is being deleted: kept %d shards", kept)
+	if d.Status.Namespace != "" {
+		msg += " and the delivery in namespace " + d.Status.Namespace
+	}
+	msg += "; restore the directory under the same name to manage them again"
+	r.Recorder.Eventf(d, nil, corev1.EventTypeWarning, saasv1alpha1.DirectoryDataKeptReason, "Keep", msg)
+	return nil
+}
+
+// unbindShards takes d's UID, and any SaaSDirectory owner reference, off
+// each of d's shards, and returns how many of d's shards there are. Shards
+// written for another directory of the name are left as they are: they are
+// not d's data (see deleteStrayShards).
+func (r *SaaSDirectoryReconciler) unbindShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (int, error) {
+	kept := 0
+	err := r.eachStoredShard(ctx, d.Name, func(shard *metav1.PartialObjectMetadata) error {
+		if !saasv1alpha1.ShardBelongsTo(shard, d) {
+			return nil
+		}
+		kept++
+		return r.bindShard(ctx, shard, "")
+	})
+	return kept, err
+}
+
+// deleteStraysOfEarlierDirectories deletes the shards of the directory's
+// name written for an earlier directory of that name, when reading its
+// shards found some.
+func (r *SaaSDirectoryReconciler) deleteStraysOfEarlierDirectories(ctx context.Context, s *directoryState) outcome {
+	if s.strays == 0 {
+		return proceed()
+	}
+	return failed(r.deleteStrayShards(ctx, s.dir.Name))
+}
+
+// deleteStrayShards deletes the shards labelled with directory name that
+// were written for a directory of that name which no longer exists: one a
+// sync wrote while that directory was being deleted, after its finalizer
+// had deleted the others, or the shards of one whose finalizer was removed
+// by hand. Nothing else would: shards have no owner reference for the
+// garbage collector. A shard kept when the CRD was deleted names no
+// directory and stays. The shards are listed first and the directory read
+// after, from the API server, so that a shard written for the directory
+// that exists is never taken; while the SaaSDirectory CRD is being deleted
+// nothing is. Only metadata is read.
+func (r *SaaSDirectoryReconciler) deleteStrayShards(ctx context.Context, name string) error {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	if err := r.Reader.List(ctx, list, client.InNamespace(r.shardNamespace()), client.MatchingLabels{saasv1alpha1.DirectoryLabel: name}); err != nil {
+		return fmt.Errorf("failed to list the shards of SaaSDirectory %s: %w", name, err)
+	}
+	strays := slices.DeleteFunc(list.Items, func(s metav1.PartialObjectMetadata) bool { return saasv1alpha1.ShardDirectoryUID(&s) == "" })
+	if len(strays) == 0 {
+		return nil
+	}
+	current, mayDelete, err := r.currentDirectoryUID(ctx, name)
+	if err != nil || !mayDelete {
+		return err
+	}
+	for i := range strays {
+		if saasv1alpha1.ShardDirectoryUID(&strays[i]) != current {
+			strays[i].SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+			if err := r.deleteStray(ctx, &strays[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// currentDirectoryUID returns the UID of the directory called name as
+// stored, "" when there is none. mayDelete is false while the SaaSDirectory
+// CRD is being deleted (or is gone): every directory is going then, and
+// their shards are kept for the directories restored.
+func (r *SaaSDirectoryReconciler) currentDirectoryUID(ctx context.Context, name string) (uid types.UID, mayDelete bool, err error) {
+	crdGoing, err := crdTerminating(ctx, r.Reader, "saasdirectories")
+	if err != nil || crdGoing {
+		return "", false, err
+	}
+	d := &saasv1alpha1.SaaSDirectory{}
+	err = r.Reader.Get(ctx, client.ObjectKey{Name: name}, d)
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", true, nil
+	case err != nil:
+		return "", false, fmt.Errorf("failed to read SaaSDirectory %s: %w", name, err)
+	}
+	return d.UID, true, nil
+}
+
+// deleteStray deletes a stray shard as it was listed: one written since
+// (Conflict) or gone already is left to the next look.
+func (r *SaaSDirectoryReconciler) deleteStray(ctx context.Context, shard *metav1.PartialObjectMetadata) error {
+	rv := shard.ResourceVersion
+	err := r.Delete(ctx, shard, client.Preconditions{ResourceVersion: &rv})
+	switch {
+	case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("failed to delete shard %s/%s of an earlier SaaSDirectory: %w", shard.Namespace, shard.Name, err)
+	}
+	ctrl.LoggerFrom(ctx).Info("Deleted a shard written for an earlier directory of the same name", "shard", shard.Name)
+	return nil
 }

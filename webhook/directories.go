@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/directory"
@@ -183,7 +182,8 @@ func (r *Receiver) directoryIfExists(ctx context.Context, c *kitCall, common koo
 }
 
 // newDirectory is created with DirectoryFinalizer, so its shards are
-// deleted before it goes, however it is deleted, and marked as storing its
+// deleted before it goes, however it is deleted (but with its CRD, when
+// they are kept for the directory restored), and marked as storing its
 // shards in Secrets: it never had a ConfigMap shard (one of an earlier
 // directory of its name went with that directory), so no sync need look
 // for one.
@@ -340,7 +340,7 @@ func (r *Receiver) loadShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory
 	stored, shards := map[int]*corev1.Secret{}, directory.Shards{}
 	for i := range list.Items {
 		s := &list.Items[i]
-		if !saasv1alpha1.OwnedBy(s, d) {
+		if !saasv1alpha1.ShardBelongsTo(s, d) {
 			if err := r.deleteStaleShard(ctx, s); err != nil {
 				return nil, nil, err
 			}
@@ -361,8 +361,8 @@ func (r *Receiver) loadShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory
 	return stored, shards, nil
 }
 
-// deleteStaleShard deletes a shard of an earlier directory of the same name
-// (written while that one was being deleted): its users are not this
+// deleteStaleShard deletes a shard written for an earlier directory of the
+// same name (while that one was being deleted): its users are not this
 // directory's, and its name is needed.
 func (r *Receiver) deleteStaleShard(ctx context.Context, s *corev1.Secret) error {
 	rv := s.ResourceVersion
@@ -388,6 +388,10 @@ func (r *Receiver) writeShards(ctx context.Context, d *saasv1alpha1.SaaSDirector
 
 // writeShard stores one shard as an Opaque Secret: users carry personal
 // data, which must not sit in a ConfigMap anyone with the view role reads.
+// A new shard is marked as written for d (saasv1alpha1.ShardDirectoryUIDAnnotation); an
+// existing one keeps the mark it was read with, so a shard kept for no
+// directory in particular stays so even if the CRD deletion that left it so
+// raced this write.
 func (r *Receiver) writeShard(ctx context.Context, d *saasv1alpha1.SaaSDirectory, part directory.Part, index int,
 	shard *corev1.Secret, entries []directory.Entry) error {
 	if entries == nil {
@@ -407,11 +411,8 @@ func (r *Receiver) writeShard(ctx context.Context, d *saasv1alpha1.SaaSDirectory
 				saasv1alpha1.DirectoryLabel:     d.Name,
 				saasv1alpha1.DirectoryPartLabel: string(part),
 			},
+			Annotations: map[string]string{saasv1alpha1.ShardDirectoryUIDAnnotation: string(d.UID)},
 		}, Type: corev1.SecretTypeOpaque}
-		// The directory owns its shards: deleting it removes them.
-		if err := controllerutil.SetOwnerReference(d, shard, r.client.Scheme()); err != nil {
-			return err
-		}
 	}
 	shard.Data = map[string][]byte{directory.DataKey(part, index): []byte(directory.Encode(entries))}
 	metav1.SetMetaDataAnnotation(&shard.ObjectMeta, saasv1alpha1.DirectoryCountAnnotation, strconv.Itoa(len(entries)))

@@ -14,7 +14,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -159,7 +158,8 @@ func storedDirectory(t *testing.T, instanceID, tenantID string) (*saasv1alpha1.S
 		part := directory.Part(s.Labels[saasv1alpha1.DirectoryPartLabel])
 		g.Expect(s.Type).To(Equal(corev1.SecretTypeOpaque), "shard %s", s.Name)
 		g.Expect(s.Annotations).To(HaveKey(saasv1alpha1.DirectoryCountAnnotation), "shard %s", s.Name)
-		g.Expect(metav1.IsControlledBy(&s, d) || hasOwner(&s, d)).To(BeTrue(), "shard %s is owned by its directory", s.Name)
+		g.Expect(s.Annotations).To(HaveKeyWithValue(saasv1alpha1.ShardDirectoryUIDAnnotation, string(d.UID)), "shard %s is written for its directory", s.Name)
+		g.Expect(s.OwnerReferences).To(BeEmpty(), "shard %s has no owner for the garbage collector to follow", s.Name)
 		for _, data := range s.Data {
 			g.Expect(len(data)).To(BeNumerically("<=", 512<<10), "shard %s stays well under the object size limit", s.Name)
 			entries, err := directory.Decode(part, string(data))
@@ -168,13 +168,4 @@ func storedDirectory(t *testing.T, instanceID, tenantID string) (*saasv1alpha1.S
 		}
 	}
 	return d, parts
-}
-
-func hasOwner(obj metav1.Object, owner metav1.Object) bool {
-	for _, ref := range obj.GetOwnerReferences() {
-		if ref.UID == owner.GetUID() {
-			return true
-		}
-	}
-	return false
 }

@@ -339,9 +339,10 @@ const MeteringFinalizer = "saas.kooper.io/metering"
 // DirectoryFinalizer is on every SaaSDirectory from its creation (the
 // receiver creates it with it; the controllers add it to older ones) and
 // removed once its shards, which hold joint-operation users' personal data,
-// and everything delivered into the tenant namespace are deleted. Owner
-// references alone would leave that to the garbage collector, and let a
-// directory created again under the same name find the old shards.
+// and everything delivered into the tenant namespace are deleted, or, when
+// the directory goes with its CRD, kept for the directory restored under
+// its name. Shards have no owner reference: the garbage collector would
+// delete every tenant's users with the CRD.
 const DirectoryFinalizer = "saas.kooper.io/directory-data"
 
 // Labels and annotations kooper puts on what it creates, so they can be found
@@ -499,6 +500,10 @@ const (
 	// DirectoryDataDeletedReason: the directory's shards and what was
 	// delivered into the tenant namespace are deleted (Event reason).
 	DirectoryDataDeletedReason = "DirectoryDataDeleted"
+	// DirectoryDataKeptReason: the directory went with its CRD, so its
+	// shards and what was delivered into the tenant namespace were kept, for
+	// the directory of its name once restored (Warning Event reason).
+	DirectoryDataKeptReason = "DirectoryDataKept"
 
 	// DirectoryLabel holds the SaaSDirectory name on its data shards (Secrets
 	// in the directory namespace) and on what is delivered into a tenant

@@ -2,6 +2,8 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Where joint-operation (kit) data lives. A SaaSDirectory is one
@@ -267,16 +269,46 @@ type SaaSDirectoryList struct {
 	Items []SaaSDirectory `json:"items"`
 }
 
-// OwnedBy reports whether obj (a directory shard) has an owner reference to
-// d itself, by UID: a directory deleted and synced again under the same name
-// is another object.
-func OwnedBy(obj metav1.Object, d *SaaSDirectory) bool {
-	for _, ref := range obj.GetOwnerReferences() {
-		if ref.UID == d.UID {
-			return true
+// ShardDirectoryUIDAnnotation on a directory shard holds the UID of the
+// SaaSDirectory it was written for. Shards have no owner reference: the
+// garbage collector would delete them with their directory, and deleting
+// the SaaSDirectory CRD deletes every directory, an accident that must cost
+// no tenant its users. The annotation tells a shard written for an earlier
+// directory of the same name (a sync racing that one's deletion) from the
+// current directory's.
+const ShardDirectoryUIDAnnotation = "saas.kooper.io/directory-uid"
+
+// ShardDirectoryUID is the UID of the directory shard was written for: its
+// ShardDirectoryUIDAnnotation or, on a shard an earlier version wrote, its
+// SaaSDirectory owner reference; "" for a shard kept for no directory in
+// particular, as the directory controller leaves them when their directory
+// goes with its CRD.
+func ShardDirectoryUID(shard metav1.Object) types.UID {
+	if uid := shard.GetAnnotations()[ShardDirectoryUIDAnnotation]; uid != "" {
+		return types.UID(uid)
+	}
+	for _, ref := range shard.GetOwnerReferences() {
+		if IsDirectoryOwnerReference(ref) {
+			return ref.UID
 		}
 	}
-	return false
+	return ""
+}
+
+// ShardBelongsTo reports whether shard is d's data: written for d, or for no
+// directory in particular (kept when its directory went with the CRD), so
+// that the directory restored under that name, or created again by the next
+// sync, carries on with it rather than starting empty.
+func ShardBelongsTo(shard metav1.Object, d *SaaSDirectory) bool {
+	uid := ShardDirectoryUID(shard)
+	return uid == "" || uid == d.UID
+}
+
+// IsDirectoryOwnerReference reports whether ref names a SaaSDirectory, as
+// the owner references earlier versions put on shards did.
+func IsDirectoryOwnerReference(ref metav1.OwnerReference) bool {
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	return err == nil && gv.Group == GroupVersion.Group && ref.Kind == "SaaSDirectory"
 }
 
 // ShardsInSecrets reports whether d is marked as having no ConfigMap shard
