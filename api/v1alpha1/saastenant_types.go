@@ -358,6 +358,7 @@ type TenantDirectory struct {
 // +kubebuilder:printcolumn:name="Product",type=string,JSONPath=`.spec.productName`
 // +kubebuilder:printcolumn:name="SKU",type=string,JSONPath=`.status.skuCode`
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.spec.state`
+// +kubebuilder:printcolumn:name="Frozen",type=string,JSONPath=`.status.conditions[?(@.type=="Frozen")].reason`,description="Why the tenant is frozen, empty when it is not: FrozenByMarketplace, or kooper's own FrozenByExpiry or FrozenByExhaustion while State still says Active"
 // +kubebuilder:printcolumn:name="Expiry",type=string,JSONPath=`.status.expireTime`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.revision`,priority=1

@@ -202,7 +202,10 @@ func (d *description) print(w io.Writer, now time.Time) {
 	field("Name", t.Name)
 	field("Product", t.Spec.ProductName)
 	field("Plan", orNone(t.Status.SKUCode))
-	field("State", string(tenantState(t)))
+	field("State", stateCell(t))
+	if c := frozenCondition(t); c != nil {
+		field("Frozen", orNone(frozenMeaning(c)))
+	}
 	field("Mode", orNone(string(t.Spec.Mode)))
 	field("Order", t.Spec.OrderID+" / "+t.Spec.OrderLineID)
 	field("Expiry", timeOrNone(t.Status.ExpireTime))
@@ -233,6 +236,13 @@ func (d *description) print(w io.Writer, now time.Time) {
 		rows = append(rows, []string{o.Kind, o.Name, o.Status, o.Message})
 	}
 	printRows(w, rows)
+}
+
+// frozenMeaning is what a Frozen condition's message says the freeze
+// does (scaled to zero, Ingress removed, until when): the line beside
+// "Frozen:" drops the message's own "Frozen: " so as not to say it twice.
+func frozenMeaning(c *metav1.Condition) string {
+	return strings.TrimPrefix(c.Message, "Frozen: ")
 }
 
 // appInfoLine says what queryInstance answers now, and warns when the

@@ -57,7 +57,8 @@ func newTenantsCommand(e *env) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&f.product, "product", "", "only the tenants of this SaaSProduct (its name)")
-	cmd.Flags().StringVar(&f.state, "state", "", "only the tenants in this state: Active, Frozen or Released")
+	cmd.Flags().StringVar(&f.state, "state", "", "only the tenants in this state: Active, Frozen or Released; "+
+		"Frozen includes the Active tenants kooper froze itself (expired past the grace period, packages exhausted), which Active leaves out")
 	addOutputFlag(cmd, &f.output, tenantsOutputHelp+" (default: a table)")
 	return cmd
 }
@@ -82,15 +83,68 @@ func (f *tenantsFlags) validate() error {
 }
 
 func (f *tenantsFlags) matches(t *saasv1alpha1.SaaSTenant) bool {
-	return (f.product == "" || t.Spec.ProductName == f.product) && (f.state == "" || string(tenantState(t)) == f.state)
+	return (f.product == "" || t.Spec.ProductName == f.product) && (f.state == "" || string(servingState(t)) == f.state)
 }
 
-// tenantState is spec.state, Active when unset (the schema's default).
+// tenantState is spec.state, Active when unset (the schema's default):
+// what the marketplace ordered.
 func tenantState(t *saasv1alpha1.SaaSTenant) saasv1alpha1.SubscriptionState {
 	if t.Spec.State == "" {
 		return saasv1alpha1.StateActive
 	}
 	return t.Spec.State
+}
+
+// servingState is the state the tenant is in, which --state filters on:
+// Frozen too for a tenant kooper froze itself, since it serves nobody
+// whatever the marketplace ordered.
+func servingState(t *saasv1alpha1.SaaSTenant) saasv1alpha1.SubscriptionState {
+	if frozenByKooper(t) != nil {
+		return saasv1alpha1.StateFrozen
+	}
+	return tenantState(t)
+}
+
+// frozenCondition is the tenant's Frozen condition while it is True, or nil.
+func frozenCondition(t *saasv1alpha1.SaaSTenant) *metav1.Condition {
+	c := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.FrozenCondition)
+	if c == nil || c.Status != metav1.ConditionTrue {
+		return nil
+	}
+	return c
+}
+
+// frozenByKooper is the Frozen condition of a tenant kooper froze on its
+// own (the expiry safety net, packages exhausted), or nil: one whose
+// spec.state still says Active, so nothing else shows it stopped.
+func frozenByKooper(t *saasv1alpha1.SaaSTenant) *metav1.Condition {
+	if tenantState(t) != saasv1alpha1.StateActive {
+		return nil
+	}
+	return frozenCondition(t)
+}
+
+// frozenWhy words the reasons kooper freezes an Active tenant for,
+// short enough for a table cell.
+var frozenWhy = map[string]string{
+	saasv1alpha1.FrozenByExpiryReason:     "expired",
+	saasv1alpha1.FrozenByExhaustionReason: "packages exhausted",
+}
+
+// stateCell is the State `tenants` and describe show: spec.state, and for
+// a tenant kooper froze, why, e.g. "Active (frozen: expired)", so that the
+// marketplace's Active does not hide a tenant that serves nobody.
+func stateCell(t *saasv1alpha1.SaaSTenant) string {
+	state := string(tenantState(t))
+	c := frozenByKooper(t)
+	if c == nil {
+		return state
+	}
+	why, known := frozenWhy[c.Reason]
+	if !known {
+		why = c.Reason // a reason newer than this plugin: still frozen
+	}
+	return fmt.Sprintf("%s (frozen: %s)", state, why)
 }
 
 // tenantsTable is the table `tenants` prints; the columns of priority 1
@@ -110,7 +164,7 @@ func tenantsTable(tenants []saasv1alpha1.SaaSTenant, now time.Time) *metav1.Tabl
 			ready, message = string(c.Status), c.Message
 		}
 		table.Rows = append(table.Rows, metav1.TableRow{Cells: []any{
-			t.Name, t.Spec.ProductName, orNone(t.Status.SKUCode), string(tenantState(t)), timeOrNone(t.Status.ExpireTime),
+			t.Name, t.Spec.ProductName, orNone(t.Status.SKUCode), stateCell(t), timeOrNone(t.Status.ExpireTime),
 			ready, lastCallback(t, now), age(t.CreationTimestamp.Time, now),
 			orNone(t.Status.Namespace), orNone(t.Status.FrontEndURL), message,
 		}})

@@ -145,3 +145,69 @@ func TestDescribe(t *testing.T) {
 	r = kooper("describe", pending.Name)
 	g.Expect(r.out).To(And(MatchRegexp(`queryInstance:\s+appInfo Pending: `), MatchRegexp(`Objects in namespace <none>:\n\s+<none>`)))
 }
+
+// frozenStatus is the status of a tenant frozen for reason, with the
+// controller's message for a workload scaled to zero.
+func frozenStatus(reason string, at time.Time) saasv1alpha1.SaaSTenantStatus {
+	return saasv1alpha1.SaaSTenantStatus{SKUCode: "basic", ExpireTime: &metav1.Time{Time: at.AddDate(0, 0, -10)},
+		Conditions: []metav1.Condition{
+			{Type: saasv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: reason,
+				Message: "Frozen: the workload is scaled to zero; its data is kept", LastTransitionTime: metav1.Time{Time: at}},
+			{Type: saasv1alpha1.FrozenCondition, Status: metav1.ConditionTrue, Reason: reason,
+				Message: "Frozen: the workload is scaled to zero; its data is kept", LastTransitionTime: metav1.Time{Time: at}},
+		}}
+}
+
+// A tenant kooper froze on its own (the expiry safety net, packages
+// exhausted) is Active in spec.state, what the marketplace ordered, yet
+// serves nobody: tenants says so in its State and counts it as Frozen.
+func TestTenantsFrozenByKooper(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now()
+	product := "list-frozen-by-kooper"
+	serving := newTenant(t, product, saasv1alpha1.StateActive, readyStatus("tenant-serving", now))
+	expired := newTenant(t, product, saasv1alpha1.StateActive, frozenStatus(saasv1alpha1.FrozenByExpiryReason, now))
+	exhausted := newTenant(t, product, saasv1alpha1.StateActive, frozenStatus(saasv1alpha1.FrozenByExhaustionReason, now))
+	ordered := newTenant(t, product, saasv1alpha1.StateFrozen, frozenStatus(saasv1alpha1.FrozenByMarketplaceReason, now))
+
+	r := kooper("tenants", "--product", product)
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	g.Expect(r.out).To(And(
+		MatchRegexp(`(?m)^%s\s+%s\s+basic\s+Active\s+\S+\s+True\s`, serving.Name, product),
+		MatchRegexp(`(?m)^%s\s+%s\s+basic\s+Active \(frozen: expired\)\s+\S+\s+False\s`, expired.Name, product),
+		MatchRegexp(`(?m)^%s\s+%s\s+basic\s+Active \(frozen: packages exhausted\)\s+\S+\s+False\s`, exhausted.Name, product),
+		MatchRegexp(`(?m)^%s\s+%s\s+basic\s+Frozen\s+\S+\s+False\s`, ordered.Name, product),
+	))
+
+	r = kooper("tenants", "--product", product, "--state", "Frozen", "-o", "name")
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	g.Expect(r.out).To(Equal("saastenant.saas.kooper.io/" + expired.Name + "\nsaastenant.saas.kooper.io/" + exhausted.Name +
+		"\nsaastenant.saas.kooper.io/" + ordered.Name + "\n"))
+
+	r = kooper("tenants", "--product", product, "--state", "Active", "-o", "name")
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	g.Expect(r.out).To(Equal("saastenant.saas.kooper.io/"+serving.Name+"\n"), "a tenant kooper froze serves nobody: not Active")
+}
+
+// describe says a tenant kooper froze is frozen, why and what it means,
+// though the marketplace's order says Active.
+func TestDescribeFrozenByKooper(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now()
+	expired := newTenant(t, "describe-frozen", saasv1alpha1.StateActive, frozenStatus(saasv1alpha1.FrozenByExpiryReason, now))
+	ordered := newTenant(t, "describe-frozen", saasv1alpha1.StateFrozen, frozenStatus(saasv1alpha1.FrozenByMarketplaceReason, now))
+	serving := newTenant(t, "describe-frozen", saasv1alpha1.StateActive, readyStatus("tenant-serving", now))
+
+	r := kooper("describe", expired.Name)
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	g.Expect(r.out).To(And(
+		MatchRegexp(`(?m)^State:\s+Active \(frozen: expired\)$`),
+		MatchRegexp(`(?m)^Frozen:\s+the workload is scaled to zero; its data is kept$`),
+	))
+
+	r = kooper("describe", ordered.Name)
+	g.Expect(r.out).To(And(MatchRegexp(`(?m)^State:\s+Frozen$`), MatchRegexp(`(?m)^Frozen:\s+the workload is scaled to zero`)))
+
+	r = kooper("describe", serving.Name)
+	g.Expect(r.out).To(And(MatchRegexp(`(?m)^State:\s+Active$`), Not(MatchRegexp(`(?m)^Frozen:`))))
+}
