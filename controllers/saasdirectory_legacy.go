@@ -120,9 +120,9 @@ func (r *SaaSDirectoryReconciler) moveShard(ctx context.Context, d *saasv1alpha1
 			saasv1alpha1.DirectoryPartLabel: cm.Labels[saasv1alpha1.DirectoryPartLabel],
 		},
 		Annotations: map[string]string{
-			saasv1alpha1.DirectoryCountAnnotation: cm.Annotations[saasv1alpha1.DirectoryCountAnnotation],
-			movedFromAnnotation:                   cm.Namespace,
-			saasv1alpha1.ShardDirectoryUIDAnnotation:                string(d.UID),
+			saasv1alpha1.DirectoryCountAnnotation:    cm.Annotations[saasv1alpha1.DirectoryCountAnnotation],
+			movedFromAnnotation:                      cm.Namespace,
+			saasv1alpha1.ShardDirectoryUIDAnnotation: string(d.UID),
 		},
 	}, Type: corev1.SecretTypeOpaque, Data: make(map[string][]byte, len(cm.Data))}
 	for k, v := range cm.Data {
