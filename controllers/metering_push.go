@@ -77,8 +77,8 @@ func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTe
 	if err := r.Get(ctx, key, secret); err != nil {
 		return nil, fmt.Errorf("failed to read the keys Secret %s: %w", key, err)
 	}
-	ak, sk := string(secret.Data[saasv1alpha1.AccessKeyIDSecretKey]), string(secret.Data[saasv1alpha1.SecretAccessKeySecretKey])
-	basic := string(secret.Data[saasv1alpha1.BasicKeySecretKey])
+	ak, sk := koogallery.KeyText(secret.Data[saasv1alpha1.AccessKeyIDSecretKey]), koogallery.KeyText(secret.Data[saasv1alpha1.SecretAccessKeySecretKey])
+	basic := koogallery.KeyText(secret.Data[saasv1alpha1.BasicKeySecretKey])
 	if basic == "" {
 		return nil, errNoKey
 	}

@@ -148,7 +148,7 @@ func marketplaceCredentials(ctx context.Context, reader client.Reader, namespace
 	if err := reader.Get(ctx, key, secret); err != nil {
 		return "", "", fmt.Errorf("failed to read the keys Secret %s: %w", key, err)
 	}
-	ak, sk = string(secret.Data[saasv1alpha1.AccessKeyIDSecretKey]), string(secret.Data[saasv1alpha1.SecretAccessKeySecretKey])
+	ak, sk = koogallery.KeyText(secret.Data[saasv1alpha1.AccessKeyIDSecretKey]), koogallery.KeyText(secret.Data[saasv1alpha1.SecretAccessKeySecretKey])
 	if ak == "" || sk == "" {
 		return "", "", fmt.Errorf("the keys Secret %s lacks accessKeyId or secretAccessKey", key)
 	}

@@ -22,6 +22,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/chartrender"
+	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
 // keysSecretNameIndex indexes products by the Secret holding their keys, so a
@@ -183,7 +184,7 @@ func (r *SaaSProductReconciler) keysCondition(ctx context.Context, product *saas
 	}
 	var missing []string
 	for _, name := range product.RequiredSecretKeys() {
-		if len(secret.Data[name]) == 0 {
+		if koogallery.KeyText(secret.Data[name]) == "" { // white space alone is no key
 			missing = append(missing, name)
 		}
 	}

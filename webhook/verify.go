@@ -138,21 +138,22 @@ func keysSecretError(err error) error {
 }
 
 // keysNamed returns the non-empty key name of secret, then every
-// name.<suffix> in name order.
+// name.<suffix> in name order, each without white space around it
+// (koogallery.KeyText).
 func keysNamed(secret *corev1.Secret, name string) []string {
 	var keys []string
-	if primary := secret.Data[name]; len(primary) > 0 {
-		keys = append(keys, string(primary))
+	if primary := koogallery.KeyText(secret.Data[name]); primary != "" {
+		keys = append(keys, primary)
 	}
 	var rotated []string
 	for n, value := range secret.Data {
-		if strings.HasPrefix(n, name+".") && len(value) > 0 {
+		if strings.HasPrefix(n, name+".") && koogallery.KeyText(value) != "" {
 			rotated = append(rotated, n)
 		}
 	}
 	sort.Strings(rotated)
 	for _, n := range rotated {
-		keys = append(keys, string(secret.Data[n]))
+		keys = append(keys, koogallery.KeyText(secret.Data[n]))
 	}
 	return keys
 }

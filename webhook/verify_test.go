@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -86,4 +89,22 @@ func TestARefusalNamesTheFieldNotItsValue(t *testing.T) {
 			g.Expect(a.Msg).NotTo(ContainSubstring(phone))
 		})
 	}
+}
+
+// TestAKeyStoredWithATrailingNewlineVerifies: a keys Secret made with
+// kubectl create secret --from-file holds the Seller Console's key with the
+// file's newline. Before, the receiver signed with the newline and every
+// marketplace callback was refused 000001 (as kubectl kooper check, which
+// trimmed the key, reported: "the key differs"). The white space is no part
+// of a key: it verifies, the primary and a rotated one alike.
+func TestAKeyStoredWithATrailingNewlineVerifies(t *testing.T) {
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	patch := client.RawPatch(types.MergePatchType, []byte(fmt.Sprintf(
+		`{"stringData":{"basicKey":%q,"basicKey.next":%q}}`, testKey+"\n", "the-next-key\r\n")))
+	g.Expect(k8sClient.Patch(ctxFor(t), keysSecretOf(t, f), patch)).To(Succeed())
+	g.Eventually(func() string { return f.call(t, statusBody("i-00000000000000000000", "FREEZE")).Code }).
+		Should(Equal("000003"), "signed with the key as the Seller Console shows it")
+	rotated := &fixture{product: f.product, key: "the-next-key"}
+	g.Expect(rotated.call(t, statusBody("i-00000000000000000000", "FREEZE")).Code).To(Equal("000003"))
 }

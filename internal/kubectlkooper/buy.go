@@ -220,7 +220,7 @@ func readBasicKey(ctx context.Context, c *clients, ns string, p *saasv1alpha1.Sa
 	if err := c.client.Get(ctx, ref, secret); err != nil {
 		return "", fmt.Errorf("failed to read the product's keys Secret %s: %w", ref, err)
 	}
-	key := strings.TrimSpace(string(secret.Data[saasv1alpha1.BasicKeySecretKey]))
+	key := koogallery.KeyText(secret.Data[saasv1alpha1.BasicKeySecretKey])
 	if key == "" {
 		return "", fmt.Errorf("secret %s has no %s", ref, saasv1alpha1.BasicKeySecretKey)
 	}

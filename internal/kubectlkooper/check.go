@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/selftest"
 )
 
@@ -282,14 +283,14 @@ func checkProductKeys(ctx context.Context, c client.Client, ns string, p *saasv1
 	}
 	var missing []string
 	for _, k := range p.RequiredSecretKeys() {
-		if len(secret.Data[k]) == 0 {
+		if koogallery.KeyText(secret.Data[k]) == "" {
 			missing = append(missing, k)
 		}
 	}
 	if len(missing) > 0 {
 		return "", fail(check, "Secret %s lacks %s", ref, strings.Join(missing, ", "))
 	}
-	return strings.TrimSpace(string(secret.Data[saasv1alpha1.BasicKeySecretKey])), pass(check, "Secret %s holds %s", ref, strings.Join(p.RequiredSecretKeys(), ", "))
+	return koogallery.KeyText(secret.Data[saasv1alpha1.BasicKeySecretKey]), pass(check, "Secret %s holds %s", ref, strings.Join(p.RequiredSecretKeys(), ", "))
 }
 
 // checkReceiver sends each product's production URL a signed queryInstance
