@@ -74,6 +74,7 @@ type options struct {
 	prometheusHTTPConfig    string
 	signatureWindow         time.Duration
 	bodySign                bool
+	refuseReusedNonces      bool
 	pendingResultCode       string
 	staleFreezeMargin       time.Duration
 	renewalRetryWindow      time.Duration
@@ -137,6 +138,7 @@ func parseFlags() options {
 	flag.StringVar(&o.prometheusHTTPConfig, "prometheus-http-config-file", "", "YAML file of the HTTP client settings of Prometheus meters' queries, in Prometheus's http_config format (authorization, bearer_token_file, basic_auth, tls_config, proxy_url...), e.g. for Huawei Cloud AOM's token; read once at start, while a credentials file it names is read on every query. Empty: none.")
 	flag.DurationVar(&o.signatureWindow, "signature-window", defaults.SignatureWindow, "How far a callback's timestamp may be from now, either way, before it is refused with 000002.")
 	flag.BoolVar(&o.bodySign, "body-sign", defaults.BodySign, "Sign every answer with the Body-Sign header (spec 2.3).")
+	flag.BoolVar(&o.refuseReusedNonces, "refuse-reused-nonces", defaults.RefuseReusedNonces, "Answer 000002 to a signed callback whose nonce was already used within the signature window (the spec recommends it but documents no nonce uniqueness, spec 8 item 5); false lets such a retry through.")
 	flag.StringVar(&o.pendingResultCode, "pending-result-code", string(defaults.PendingResultCode), "Answer to newInstance and queryInstance while a tenant is provisioning: 000000 (without appInfo) or 000004.")
 	flag.Func("licence-key-format", "Format of new licence keys and of the revocation list of a License product that names none in spec.license.keyFormat: JWS (default) or Legacy (kooper's kl1/krl1 tokens, for software in the field that reads only those).", func(v string) error {
 		switch f := saasv1alpha1.LicenseKeyFormat(v); f {
@@ -275,6 +277,7 @@ func (o options) receiverOptions() webhook.Options {
 	opts.DirectoryNamespace = o.directoryNamespace
 	opts.SignatureWindow = o.signatureWindow
 	opts.BodySign = o.bodySign
+	opts.RefuseReusedNonces = o.refuseReusedNonces
 	opts.PendingResultCode = koogallery.ResultCode(o.pendingResultCode)
 	opts.StaleFreezeMargin = o.staleFreezeMargin
 	if o.renewalRetryWindow != 0 { // 0, the flag's zero value, keeps the default

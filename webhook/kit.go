@@ -138,7 +138,7 @@ func (r *Receiver) verifyKit(req *http.Request, keys []string, productName strin
 	if _, _, err := r.verifier.VerifyKit(keys, signed, body); err != nil {
 		return err
 	}
-	if !r.nonces.claim("kit/"+productName+"/"+signed.Nonce, r.opts.Now()) {
+	if !r.claimNonce("kit/" + productName + "/" + signed.Nonce) {
 		return errBadParam("x-nonce was already used within the %s window", r.opts.SignatureWindow)
 	}
 	return nil

@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -132,6 +133,34 @@ func TestPipelineRefusesAReplayedNonce(t *testing.T) {
 	replay := post(t, f.product.Name, q, body)
 	g.Expect(replay.Code).To(Equal("000002"))
 	g.Expect(replay.Msg).To(ContainSubstring("nonce"))
+}
+
+// TestAReusedNonceIsLetThroughWhenTheMerchantSaysSo: the spec documents no
+// nonce uniqueness (§8 item 5), so --refuse-reused-nonces=false lets a
+// retry that reuses one through, basic and kit calls alike; it is answered
+// as the first was (every callback is idempotent).
+func TestAReusedNonceIsLetThroughWhenTheMerchantSaysSo(t *testing.T) {
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	opts := DefaultOptions()
+	opts.Namespace, opts.RefuseReusedNonces = operatorNamespace, false
+	r, err := NewReceiver(k8sClient, k8sClient, opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	server := httptest.NewServer(r.Handler())
+	t.Cleanup(server.Close)
+
+	body := newInstanceBody(newOrderID())
+	q := signedQuery(t, f.key, body)
+	target := server.URL + CallbackPathPrefix + f.product.Name + "?" + q.Encode()
+	var ids []string
+	for range 2 {
+		resp, err := http.Post(target, "application/json;charset=utf8", strings.NewReader(body))
+		g.Expect(err).NotTo(HaveOccurred())
+		a := decodeAnswer(t, resp)
+		g.Expect(a.Code).To(Equal("000000"), a.Msg)
+		ids = append(ids, a.InstanceID)
+	}
+	g.Expect(ids[1]).To(Equal(ids[0]), "one purchase, answered twice")
 }
 
 func TestPipelineRefusesAnOversizedBody(t *testing.T) {

@@ -43,6 +43,14 @@ type Options struct {
 	SignatureWindow time.Duration
 	// BodySign adds the Body-Sign response header (spec §2.3). Default on.
 	BodySign bool
+	// RefuseReusedNonces answers 000002 to a correctly signed callback or
+	// kit call whose nonce this replica verified within twice the
+	// signature window. The spec recommends it but documents no nonce
+	// uniqueness (§2.1.2 step 3, §8 item 5): if the marketplace were seen
+	// to retry with a nonce it used before, false lets the retry through
+	// (every callback is idempotent; only the timestamp window then stops
+	// a replay). Default on.
+	RefuseReusedNonces bool
 	// PendingResultCode answers newInstance and queryInstance while a tenant
 	// is still being provisioned: 000000 without appInfo (default) or 000004.
 	PendingResultCode koogallery.ResultCode
@@ -113,6 +121,7 @@ func DefaultOptions() Options {
 		Namespace:                          "kooper-system",
 		SignatureWindow:                    koogallery.DefaultWindow,
 		BodySign:                           true,
+		RefuseReusedNonces:                 true,
 		PendingResultCode:                  koogallery.ResultSuccess,
 		MaxBodyBytes:                       64 << 10,
 		MaxBatchBodyBytes:                  1 << 20,

@@ -170,10 +170,17 @@ func (r *Receiver) verify(req *http.Request, keys []string, productName string, 
 	}
 	// Only a correctly signed request may claim a nonce: unsigned requests
 	// must not be able to fill the cache or block a real callback.
-	if !r.nonces.claim(productName+"/"+signed.Nonce, r.opts.Now()) {
+	if !r.claimNonce(productName + "/" + signed.Nonce) {
 		return "", errBadParam("nonce was already used within the %s window", r.opts.SignatureWindow)
 	}
 	return keys[matched], nil
+}
+
+// claimNonce records a verified request's nonce and reports whether it may
+// be used: always, unless Options.RefuseReusedNonces and it was used in the
+// window.
+func (r *Receiver) claimNonce(nonce string) bool {
+	return r.nonces.claim(nonce, r.opts.Now()) || !r.opts.RefuseReusedNonces
 }
 
 // nonceCache remembers the nonces of verified requests for twice the
