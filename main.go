@@ -78,6 +78,7 @@ type options struct {
 	pendingResultCode       string
 	staleFreezeMargin       time.Duration
 	renewalRetryWindow      time.Duration
+	freezeRetryWindow       time.Duration
 	licenseKeyFormat        saasv1alpha1.LicenseKeyFormat
 	oaepHashes              []koogallery.OAEPHash
 	gatewayImage            string
@@ -149,6 +150,7 @@ func parseFlags() options {
 		return fmt.Errorf("%q is neither JWS nor Legacy", v)
 	})
 	flag.DurationVar(&o.staleFreezeMargin, "stale-freeze-margin", defaults.StaleFreezeMargin, "A FREEZE is ignored as a stale retry while a renewal order's expiry lies more than this far ahead (docs/lifecycle.md rule F); 0 applies every FREEZE.")
+	flag.DurationVar(&o.freezeRetryWindow, "freeze-retry-window", defaults.FreezeRetryWindow, "How long after an UNFREEZE a FREEZE is taken for the retry of the FREEZE that UNFREEZE ended, and not applied (docs/lifecycle.md rule F); 0 applies every FREEZE.")
 	flag.DurationVar(&o.renewalRetryWindow, "renewal-retry-window", defaults.RenewalRetryWindow, "How long the marketplace may go on delivering a refreshInstance after its order was created: a renewal received more than this after a refund ends the refund's hold on stale FREEZEs (docs/lifecycle.md rule F); 0 keeps the default.")
 	o.oaepHashes = defaults.OAEPHashes
 	flag.Func("kit-oaep-hashes", "RSA-OAEP variants tried, in order, to decrypt a joint-operation clientSecret (spec 4.2), from sha256, sha256-mgf1-sha1, sha1 (default: "+joinHashes(defaults.OAEPHashes)+").", func(v string) (err error) {
@@ -280,6 +282,7 @@ func (o options) receiverOptions() webhook.Options {
 	opts.RefuseReusedNonces = o.refuseReusedNonces
 	opts.PendingResultCode = koogallery.ResultCode(o.pendingResultCode)
 	opts.StaleFreezeMargin = o.staleFreezeMargin
+	opts.FreezeRetryWindow = o.freezeRetryWindow
 	if o.renewalRetryWindow != 0 { // 0, the flag's zero value, keeps the default
 		opts.RenewalRetryWindow = o.renewalRetryWindow
 	}

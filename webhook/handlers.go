@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -330,32 +331,60 @@ func sceneOf(scene koogallery.Scene) saasv1alpha1.RefreshScene {
 
 // updateInstanceStatus freezes or unfreezes; a repeat, either on a released
 // instance, or a stale FREEZE (docs/lifecycle.md rule F) changes nothing and
-// succeeds.
+// succeeds. Every UNFREEZE of a live instance is remembered
+// (spec.lastUnfreezeTime), the one that finds it Active already too: a
+// FREEZE the marketplace retries after it is stale.
 func (r *Receiver) updateInstanceStatus(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.UpdateInstanceStatusRequest)
 	c.instanceID = req.InstanceID
-	from, to := saasv1alpha1.StateActive, saasv1alpha1.StateFrozen
-	if koogallery.InstanceStatus(req.Status) == koogallery.StatusUnfreeze {
-		from, to = to, from
-	}
+	unfreeze := koogallery.InstanceStatus(req.Status) == koogallery.StatusUnfreeze
 	var stale *subscription
 	err := r.update(ctx, c.product, req.InstanceID, func(s subscription) (bool, error) {
 		stale = nil
-		if *s.state != from {
+		if unfreeze {
+			return r.unfreeze(s), nil
+		}
+		if *s.state != saasv1alpha1.StateActive {
 			return false, nil
 		}
-		if to == saasv1alpha1.StateFrozen && r.staleFreeze(*s.orders) {
+		if r.staleFreeze(*s.orders) || r.freezeRetried(*s.lastUnfreeze) {
 			stale = &s
 			return false, nil
 		}
-		*s.state = to
+		*s.state = saasv1alpha1.StateFrozen
 		return true, nil
 	})
 	if err == nil && stale != nil {
 		r.event(stale.object, corev1.EventTypeNormal, saasv1alpha1.StaleFreezeIgnoredReason,
-			"FREEZE answered 000000 and not applied: a renewal order's expiry is still ahead (docs/lifecycle.md rule F)")
+			"FREEZE answered 000000 and not applied: a renewal order's expiry is still ahead, or an UNFREEZE came within the freeze retry window (docs/lifecycle.md rule F)")
 	}
 	return reply{}, r.acceptGone(c, err)
+}
+
+// unfreeze makes a Frozen instance Active and records when an UNFREEZE
+// came for a live one; it reports whether it changed anything (a repeat
+// within the same second changes nothing).
+func (r *Receiver) unfreeze(s subscription) bool {
+	if *s.state == saasv1alpha1.StateReleased {
+		return false
+	}
+	now := metav1.NewTime(r.opts.Now().UTC().Truncate(time.Second))
+	changed := *s.state == saasv1alpha1.StateFrozen
+	*s.state = saasv1alpha1.StateActive
+	if *s.lastUnfreeze == nil || !(*s.lastUnfreeze).Equal(&now) {
+		*s.lastUnfreeze, changed = &now, true
+	}
+	return changed
+}
+
+// freezeRetried reports whether an UNFREEZE came less than the freeze retry
+// window ago: the marketplace sends UNFREEZE when the buyer renews during
+// the freeze, so a FREEZE after it is the retry of the FREEZE it ended
+// (one kooper's answer to was lost, or that failed), whether the renewal
+// has arrived yet or not (their order is not documented, spec §1.6 item 4).
+func (r *Receiver) freezeRetried(lastUnfreeze *metav1.Time) bool {
+	window := r.opts.FreezeRetryWindow
+	return window > 0 && lastUnfreeze != nil && r.opts.Now().Before(lastUnfreeze.Add(window))
 }
 
 // staleFreeze reports whether the recorded orders prove that a paid period

@@ -61,10 +61,13 @@ func (c *laggingClient) Get(ctx context.Context, key client.ObjectKey, obj clien
 }
 
 // laggingReceiver serves a receiver whose cached reads lag one write.
-func laggingReceiver(t *testing.T) (url string) {
+func laggingReceiver(t *testing.T, configure ...func(*Options)) (url string) {
 	t.Helper()
 	opts := DefaultOptions()
 	opts.Namespace = operatorNamespace
+	for _, c := range configure {
+		c(&opts)
+	}
 	r, err := NewReceiver(newLaggingClient(k8sClient), k8sClient, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +101,9 @@ func TestAStaleCacheNeverDecidesAnAnswer(t *testing.T) {
 		g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.StateActive))
 	})
 	t.Run("FREEZE right after UNFREEZE is stored", func(t *testing.T) {
+		// Without rule F's freeze retry window, which would take the second
+		// FREEZE for a retry of the first.
+		stale := laggingReceiver(t, func(o *Options) { o.FreezeRetryWindow = 0 })
 		id, _ := f.buy(t)
 		g.Expect(f.callAt(t, stale, statusBody(id, "FREEZE")).Code).To(Equal("000000"))
 		g.Expect(f.callAt(t, stale, statusBody(id, "UNFREEZE")).Code).To(Equal("000000"))
@@ -285,6 +291,38 @@ func TestALateRenewalRetryNeverMovesTheExpiryBack(t *testing.T) {
 	tenant = getTenant(t, id)
 	g.Expect(tenant.Spec.ExpireTime.UTC()).To(Equal(time.Date(2029, 3, 1, 0, 0, 0, 0, time.UTC)))
 	g.Expect(orderIDs(tenant)).To(ContainElement(cut))
+}
+
+// TestAFreezeRetriedAfterAnUnfreezeIsNotApplied: at the end of a period,
+// FREEZE #1 fails (its answer is lost, or 000005). The buyer renews; the
+// marketplace sends UNFREEZE (the tenant is Active here: nothing to undo)
+// and retries FREEZE #1 before the renewal arrives (spec §1.6 item 4: their
+// order is not documented). Before, the retry froze the paying tenant, and
+// no UNFREEZE came again. Now it is stale while the UNFREEZE is less than
+// --freeze-retry-window old; 0 applies it.
+func TestAFreezeRetriedAfterAnUnfreezeIsNotApplied(t *testing.T) {
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	id, _ := f.buy(t)
+	g.Expect(f.call(t, statusBody(id, "UNFREEZE")).Code).To(Equal("000000"))
+	g.Expect(getTenant(t, id).Spec.LastUnfreezeTime).NotTo(BeNil(), "an UNFREEZE that changed nothing is remembered")
+	g.Expect(f.call(t, statusBody(id, "FREEZE")).Code).To(Equal("000000"))
+	g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.StateActive), "the retried FREEZE is stale")
+	g.Expect(f.call(t, refreshBody(id, newOrderID(), "RENEWAL", "20300101000000")).Code).To(Equal("000000"))
+	g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.StateActive))
+
+	// A tenant frozen and unfrozen: a FREEZE retried after is stale too.
+	id, _ = f.buy(t)
+	for _, status := range []string{"FREEZE", "UNFREEZE", "FREEZE"} {
+		g.Expect(f.call(t, statusBody(id, status)).Code).To(Equal("000000"))
+	}
+	g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.StateActive))
+
+	applies := laggingReceiver(t, func(o *Options) { o.FreezeRetryWindow = 0 })
+	id, _ = f.buy(t)
+	g.Expect(f.callAt(t, applies, statusBody(id, "UNFREEZE")).Code).To(Equal("000000"))
+	g.Expect(f.callAt(t, applies, statusBody(id, "FREEZE")).Code).To(Equal("000000"))
+	g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.StateFrozen), "--freeze-retry-window=0 applies every FREEZE")
 }
 
 func TestAStaleFreezeIsAnsweredAndNotApplied(t *testing.T) {

@@ -104,6 +104,15 @@ type Options struct {
 	// renewal pays for (docs/lifecycle.md rule F). Default 24 hours: longer
 	// keeps more FREEZEs applied.
 	RenewalRetryWindow time.Duration
+	// FreezeRetryWindow is how long after an UNFREEZE a FREEZE is taken for
+	// the retry of the FREEZE that UNFREEZE ended, and not applied
+	// (docs/lifecycle.md rule F): the spec documents neither the order of
+	// UNFREEZE and the renewal nor how long a FREEZE is retried (§1.6 item
+	// 4, §8). Ignoring a real FREEZE serves an unpaid buyer until the
+	// release that ends the freeze period (at most 15 days); applying a
+	// stale one freezes a paying buyer until someone notices. Default 24
+	// hours; 0 applies every FREEZE.
+	FreezeRetryWindow time.Duration
 	// LicenseKeyFormat is the revocation list's format for a product that
 	// names none and a request that asks for none (--licence-key-format);
 	// empty means JWS.
@@ -133,6 +142,7 @@ func DefaultOptions() Options {
 		OAEPHashes:                         koogallery.DefaultOAEPHashes,
 		StaleFreezeMargin:                  time.Hour,
 		RenewalRetryWindow:                 24 * time.Hour,
+		FreezeRetryWindow:                  24 * time.Hour,
 		Now:                                time.Now,
 	}
 }
@@ -154,6 +164,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("stale-freeze margin must not be negative")
 	case o.RenewalRetryWindow <= 0:
 		return fmt.Errorf("renewal retry window must be positive")
+	case o.FreezeRetryWindow < 0:
+		return fmt.Errorf("freeze retry window must not be negative")
 	case len(o.OAEPHashes) == 0:
 		return fmt.Errorf("at least one OAEP variant is needed to decrypt kit clientSecrets")
 	}

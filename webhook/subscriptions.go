@@ -74,6 +74,8 @@ type subscription struct {
 	state       *saasv1alpha1.SubscriptionState
 	orders      *[]saasv1alpha1.AppliedOrder
 	expireTime  **metav1.Time
+	// lastUnfreeze is spec.lastUnfreezeTime (rule F).
+	lastUnfreeze **metav1.Time
 }
 
 // newSubscription returns an empty object of the kind product's instances
@@ -82,11 +84,11 @@ func newSubscription(product *saasv1alpha1.SaaSProduct) subscription {
 	if product.Spec.Type == saasv1alpha1.ProductTypeLicense {
 		l := &saasv1alpha1.License{}
 		return subscription{object: l, productName: &l.Spec.ProductName, orderID: &l.Spec.OrderID, orderLineID: &l.Spec.OrderLineID,
-			state: &l.Spec.State, orders: &l.Spec.Orders, expireTime: &l.Spec.NotAfter}
+			state: &l.Spec.State, orders: &l.Spec.Orders, expireTime: &l.Spec.NotAfter, lastUnfreeze: &l.Spec.LastUnfreezeTime}
 	}
 	t := &saasv1alpha1.SaaSTenant{}
 	return subscription{object: t, productName: &t.Spec.ProductName, orderID: &t.Spec.OrderID, orderLineID: &t.Spec.OrderLineID,
-		state: &t.Spec.State, orders: &t.Spec.Orders, expireTime: &t.Spec.ExpireTime}
+		state: &t.Spec.State, orders: &t.Spec.Orders, expireTime: &t.Spec.ExpireTime, lastUnfreeze: &t.Spec.LastUnfreezeTime}
 }
 
 // maxOrders is the API's bound on spec.orders.

@@ -72,6 +72,14 @@ type LicenseSpec struct {
 	// +optional
 	NotAfter *metav1.Time `json:"notAfter,omitempty"`
 
+	// lastUnfreezeTime is when the receiver last took an UNFREEZE for the
+	// instance, whether it changed the state or found it Active already: a
+	// FREEZE received less than the receiver's freeze retry window after it
+	// is taken for the retry of the FREEZE that UNFREEZE ended, and not
+	// applied (docs/lifecycle.md rule F).
+	// +optional
+	LastUnfreezeTime *metav1.Time `json:"lastUnfreezeTime,omitempty"`
+
 	// state is Active (default), Frozen (key revoked until unfrozen) or
 	// Released (key revoked for good). Released is final.
 	// +optional

@@ -65,6 +65,14 @@ type SaaSTenantSpec struct {
 	// +optional
 	ExpireTime *metav1.Time `json:"expireTime,omitempty"`
 
+	// lastUnfreezeTime is when the receiver last took an UNFREEZE for the
+	// instance, whether it changed the state or found it Active already: a
+	// FREEZE received less than the receiver's freeze retry window after it
+	// is taken for the retry of the FREEZE that UNFREEZE ended, and not
+	// applied (docs/lifecycle.md rule F).
+	// +optional
+	LastUnfreezeTime *metav1.Time `json:"lastUnfreezeTime,omitempty"`
+
 	// mode is Debug for a Seller Console debug purchase (testFlag "1"),
 	// Production (default) otherwise. Immutable.
 	// +optional

@@ -599,6 +599,10 @@ func (in *LicenseSpec) DeepCopyInto(out *LicenseSpec) {
 		in, out := &in.NotAfter, &out.NotAfter
 		*out = (*in).DeepCopy()
 	}
+	if in.LastUnfreezeTime != nil {
+		in, out := &in.LastUnfreezeTime, &out.LastUnfreezeTime
+		*out = (*in).DeepCopy()
+	}
 	if in.Orders != nil {
 		in, out := &in.Orders, &out.Orders
 		*out = make([]AppliedOrder, len(*in))
@@ -1583,6 +1587,10 @@ func (in *SaaSTenantSpec) DeepCopyInto(out *SaaSTenantSpec) {
 	*out = *in
 	if in.ExpireTime != nil {
 		in, out := &in.ExpireTime, &out.ExpireTime
+		*out = (*in).DeepCopy()
+	}
+	if in.LastUnfreezeTime != nil {
+		in, out := &in.LastUnfreezeTime, &out.LastUnfreezeTime
 		*out = (*in).DeepCopy()
 	}
 	if in.Orders != nil {

@@ -63,6 +63,9 @@ const DefaultStaleFreezeMargin = time.Hour
 // DefaultRenewalRetryWindow is --renewal-retry-window's default (rule F).
 const DefaultRenewalRetryWindow = 24 * time.Hour
 
+// DefaultFreezeRetryWindow is --freeze-retry-window's default (rule F).
+const DefaultFreezeRetryWindow = 24 * time.Hour
+
 // Order is an order as the marketplace created it and Query Order reports
 // it. A refreshInstance carries the order's Scene and ExpireTime too.
 type Order struct {
@@ -125,6 +128,9 @@ type Instance struct {
 	State State
 	// Orders are the recorded orders, in arrival order, the purchase first.
 	Orders []Order
+	// LastUnfreeze is when the latest UNFREEZE of the live instance came
+	// (rule F), zero before any.
+	LastUnfreeze time.Time
 }
 
 // Stored is what the API server must hold for an instance.
@@ -147,6 +153,9 @@ type Model struct {
 	// RenewalRetryWindow is rule F's window: a renewal received more than
 	// this after a shortening order ends that order's hold.
 	RenewalRetryWindow time.Duration
+	// FreezeRetryWindow is rule F's other window: a FREEZE less than this
+	// after an UNFREEZE is stale; 0 turns it off.
+	FreezeRetryWindow time.Duration
 	// ProductGone: the product was deleted and, no live instance holding
 	// it any longer, it is gone (rule S). Nothing is verified for it.
 	ProductGone bool
@@ -158,7 +167,8 @@ type Model struct {
 // New returns an empty model of a product with plans.
 func New(plans []string, staleFreezeMargin time.Duration) *Model {
 	return &Model{Plans: plans, StaleFreezeMargin: staleFreezeMargin, RenewalRetryWindow: DefaultRenewalRetryWindow,
-		lines: map[Line]*Instance{}, ids: map[string]*Instance{}}
+		FreezeRetryWindow: DefaultFreezeRetryWindow,
+		lines:             map[Line]*Instance{}, ids: map[string]*Instance{}}
 }
 
 // LineOf is the order line a purchase order identifies.
@@ -277,11 +287,16 @@ func gone(cb Callback, inst *Instance) Answer {
 }
 
 // updateStatus applies FREEZE and UNFREEZE in arrival order, except a
-// stale FREEZE (rule F).
+// stale FREEZE (rule F). Every UNFREEZE of a live instance is remembered.
 func (m *Model) updateStatus(inst *Instance, status string, now time.Time) Answer {
+	if status == Unfreeze && inst.State != Released {
+		inst.LastUnfreeze = now
+	}
 	switch {
 	case status == Freeze && inst.State == Active && m.staleFreeze(inst, now):
 		return Answer{Code: Success, Rule: "rule F: a stale FREEZE (a paid period is running) is not stored"}
+	case status == Freeze && inst.State == Active && m.freezeRetried(inst, now):
+		return Answer{Code: Success, Rule: "rule F: a FREEZE within the freeze retry window after an UNFREEZE is not stored"}
 	case status == Freeze && inst.State == Active:
 		inst.State = Frozen
 		return Answer{Code: Success, Rule: "FREEZE of an Active instance: Frozen"}
@@ -290,6 +305,12 @@ func (m *Model) updateStatus(inst *Instance, status string, now time.Time) Answe
 		return Answer{Code: Success, Rule: "UNFREEZE of a Frozen instance: Active"}
 	}
 	return Answer{Code: Success, Rule: status + " in state " + string(inst.State) + " changes nothing"}
+}
+
+// freezeRetried: an UNFREEZE came less than the freeze retry window ago, so
+// a FREEZE now is the retry of the one it ended.
+func (m *Model) freezeRetried(inst *Instance, now time.Time) bool {
+	return m.FreezeRetryWindow > 0 && !inst.LastUnfreeze.IsZero() && now.Before(inst.LastUnfreeze.Add(m.FreezeRetryWindow))
 }
 
 // staleFreeze: the recorded orders prove a paid period is running. Some

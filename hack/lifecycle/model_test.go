@@ -101,6 +101,34 @@ func TestModelStaleFreeze(t *testing.T) {
 	g.Expect(inst.State).To(Equal(Frozen), "rule F: the refund holds while its renewal may still be retried")
 }
 
+// TestModelFreezeAfterUnfreeze: FREEZE #1 failed (kooper's answer was lost),
+// the buyer renewed, the marketplace sent UNFREEZE (a no-op: the instance
+// was never frozen here) and then retried FREEZE #1, before the renewal.
+// The retry is stale: applied, it would freeze the paying buyer, and no
+// UNFREEZE would come again.
+func TestModelFreezeAfterUnfreeze(t *testing.T) {
+	g := NewWithT(t)
+	m, inst := bought(t)
+	freeze := Callback{Activity: UpdateInstanceStatus, InstanceID: "i-1", Status: Freeze}
+	unfreeze := Callback{Activity: UpdateInstanceStatus, InstanceID: "i-1", Status: Unfreeze}
+	m.Apply(unfreeze, modelNow)
+	g.Expect(m.Apply(freeze, modelNow.Add(time.Hour)).Code).To(Equal(Success))
+	g.Expect(inst.State).To(Equal(Active), "rule F: a FREEZE within the window after an UNFREEZE is a retry")
+	apply(m, order("r", RefreshInstance, Renewal, "sku-a", 1, year(2028)))
+	g.Expect(inst.State).To(Equal(Active))
+
+	m, inst = bought(t)
+	m.Apply(unfreeze, modelNow)
+	m.Apply(freeze, modelNow.Add(DefaultFreezeRetryWindow+time.Hour))
+	g.Expect(inst.State).To(Equal(Frozen), "past the window, a FREEZE applies")
+
+	m, inst = bought(t)
+	m.FreezeRetryWindow = 0
+	m.Apply(unfreeze, modelNow)
+	m.Apply(freeze, modelNow.Add(time.Minute))
+	g.Expect(inst.State).To(Equal(Frozen), "--freeze-retry-window=0 applies every FREEZE")
+}
+
 // at applies o as received at when.
 func at(m *Model, o Order, when time.Time) Answer {
 	return m.Apply(Callback{Activity: o.Activity, InstanceID: "i-1", Order: &o}, when)
