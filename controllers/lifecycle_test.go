@@ -67,6 +67,38 @@ func TestThePlanComesFromTheNewestPlanChangeNotTheLastArrival(t *testing.T) {
 	g.Expect(settled.Status.Order.OrderID).To(Equal(newer))
 }
 
+// TestARefundQueryOrderGivesWithoutAProductBlocksNothing: a renewal, then a
+// refund (UNSUBSCRIBE_RENEWAL_PERIOD) whose Query Order line carries no
+// product, then a paid upgrade. The refund is only sequenced (its
+// createTime against the renewal's), and createTime is the order's. Before,
+// its line was "unusable", the creation times failed, and neither the
+// upgrade's plan nor the expiry was ever applied (OrderResolved=False for
+// good). Now the upgrade's plan runs and the refund cuts the renewal.
+func TestARefundQueryOrderGivesWithoutAProductBlocksNothing(t *testing.T) {
+	product := newTenantProduct(t, nil)
+	tenant := newTenant(t, product, "basic", nil)
+	eventuallyTenant(t, tenant.Name, provisioned)
+	renewal, refund, upgrade := fmt.Sprintf("CS%dRENEW", tenantSeq.Add(1)), fmt.Sprintf("CS%dREFUND", tenantSeq.Add(1)), fmt.Sprintf("CS%dUP", tenantSeq.Add(1))
+	renewalEnd, refundEnd := time.Date(2029, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2029, 1, 15, 0, 0, 0, 0, time.UTC)
+	base := time.Now()
+	marketplace.addOrderCreated(renewal, product.Spec.ProductID, "basic", "20290301000000", base)
+	marketplace.addOrderCreated(refund, product.Spec.ProductID, "basic", "20290115000000", base.Add(time.Hour))
+	marketplace.dropProducts(refund)
+	marketplace.addOrderCreated(upgrade, product.Spec.ProductID, "pro", "20290115000000", base.Add(2*time.Hour))
+	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) {
+		tn.Spec.Orders = append(tn.Spec.Orders,
+			appliedOrder(renewal, saasv1alpha1.ActivityRefreshInstance, saasv1alpha1.SceneRenewal, &renewalEnd),
+			appliedOrder(refund, saasv1alpha1.ActivityRefreshInstance, saasv1alpha1.SceneUnsubscribeRenewalPeriod, &refundEnd),
+			appliedOrder(upgrade, saasv1alpha1.ActivityUpgradeInstance, "", nil))
+	})
+	eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		hasCondition(saasv1alpha1.OrderResolvedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)(g, tn)
+		g.Expect(tn.Status.SKUCode).To(Equal("pro"))
+		g.Expect(tn.Status.ExpireTime).NotTo(BeNil())
+		g.Expect(tn.Status.ExpireTime.Time).To(BeTemporally("==", refundEnd))
+	})
+}
+
 func TestAShorteningOrderAppliesOnlyWhenNewerThanTheRenewalsItCuts(t *testing.T) {
 	renewalEnd := time.Date(2029, 3, 1, 0, 0, 0, 0, time.UTC)
 	cutEnd := time.Date(2029, 1, 15, 0, 0, 0, 0, time.UTC)

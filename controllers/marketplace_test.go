@@ -85,6 +85,16 @@ func (m *fakeMarketplace) addOrderCreated(orderID, productID, sku, expireTime st
 	m.orders[orderID] = o
 }
 
+// dropProducts makes Query Order answer orderID's line without a product,
+// as it may for a refund: the order keeps its createTime.
+func (m *fakeMarketplace) dropProducts(orderID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o := m.orders[orderID]
+	o.OrderLine[0].ProductInfo = nil
+	m.orders[orderID] = o
+}
+
 // setDown makes Query Order of orderID answer HTTP 500 (down) or normally.
 func (m *fakeMarketplace) setDown(orderID string, down bool) {
 	m.mu.Lock()

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -89,25 +90,34 @@ type orderResolver struct {
 // resolve resolves order with the product's AK/SK, once per order line.
 // Each Query Order call counts in kooper_order_queries_total by outcome.
 func (o orderResolver) resolve(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, error) {
+	resolved, _, err := o.query(ctx, product, order)
+	return resolved, err
+}
+
+// query resolves order as resolve does, and also returns Query Order's
+// answer when it came (nil when the order was resolved before): an answer
+// resolve cannot use (orders.ErrUnusable) still carries the order's
+// createTime.
+func (o orderResolver) query(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, *koogallery.OrderInfo, error) {
 	key := product.Spec.ProductID + "/" + order.OrderID + "/" + order.OrderLineID
 	if resolved := o.memo.get(key); resolved != nil {
-		return resolved, nil
+		return resolved, nil, nil
 	}
 	ak, sk, err := marketplaceCredentials(ctx, o.reader, o.namespace, product)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	info, err := o.orders(ak, sk).QueryOrder(ctx, order.OrderID, order.OrderLineID)
 	if err != nil {
 		orderQueries.WithLabelValues(orderOutcome(err, nil)).Inc()
-		return nil, &orders.QueryError{Err: err}
+		return nil, nil, &orders.QueryError{Err: err}
 	}
 	resolved, err := orders.Resolved(info, order)
 	orderQueries.WithLabelValues(orderOutcome(nil, err)).Inc()
 	if err == nil {
 		o.memo.put(key, resolved)
 	}
-	return resolved, err
+	return resolved, info, err
 }
 
 // orderTimes returns the creation times of the orders that need one
@@ -124,21 +134,37 @@ func (o orderResolver) orderTimes(ctx context.Context, product *saasv1alpha1.Saa
 		if _, ok := times[order.OrderID]; ok {
 			continue
 		}
-		resolved, err := o.resolve(ctx, product, order)
+		created, err := o.createTime(ctx, product, order)
 		if err != nil && debug {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		if resolved.CreateTime == nil {
+		if created == nil {
 			continue
 		}
-		times[order.OrderID] = resolved.CreateTime.Time
-		*recorded = append(*recorded, saasv1alpha1.OrderTime{OrderID: order.OrderID, CreateTime: *resolved.CreateTime})
+		times[order.OrderID] = created.Time
+		*recorded = append(*recorded, saasv1alpha1.OrderTime{OrderID: order.OrderID, CreateTime: *created})
 	}
 	orders.KeepRecorded(recorded, applied)
 	return times, nil
+}
+
+// createTime is order's creation time as Query Order reports it (nil when
+// it reports none that parses). createTime belongs to the order, not to a
+// line: an order whose line Query Order gives without a product (a refund,
+// say), which resolve refuses, still has one, so an order that is only
+// sequenced never blocks the plan or the expiry for that.
+func (o orderResolver) createTime(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*metav1.Time, error) {
+	resolved, info, err := o.query(ctx, product, order)
+	switch {
+	case err == nil:
+		return resolved.CreateTime, nil
+	case errors.Is(err, orders.ErrUnusable) && info != nil:
+		return orders.CreateTime(info), nil
+	}
+	return nil, err
 }
 
 // marketplaceCredentials reads the product's open-API AK/SK from its keys Secret.

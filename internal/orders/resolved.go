@@ -11,9 +11,9 @@ import (
 	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
-// errUnusable is a Query Order answer kooper cannot use (no such line, no
+// ErrUnusable is a Query Order answer kooper cannot use (no such line, no
 // product): asking again will not help, so it is reported, not retried hot.
-var errUnusable = errors.New("unusable order")
+var ErrUnusable = errors.New("unusable order")
 
 // QueryError is a Query Order call that failed: the marketplace is down or
 // slow, refuses the call, or does not know the order (yet). The caller
@@ -41,7 +41,7 @@ func (e *QueryError) Unwrap() error { return e.Err }
 func Resolved(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, error) {
 	line, ok := info.Line(order.OrderLineID)
 	if !ok || len(line.ProductInfo) == 0 {
-		return nil, fmt.Errorf("%w: order %s has no line %q with a product", errUnusable, order.OrderID, order.OrderLineID)
+		return nil, fmt.Errorf("%w: order %s has no line %q with a product", ErrUnusable, order.OrderID, order.OrderLineID)
 	}
 	product := line.ProductInfo[0]
 	resolved := &saasv1alpha1.ResolvedOrder{
@@ -61,13 +61,21 @@ func Resolved(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (*sa
 	if expiry, err := koogallery.ParseExpireTime(line.ExpireTime); err == nil {
 		resolved.ExpireTime = &metav1.Time{Time: expiry}
 	}
-	if created, err := koogallery.ParseExpireTime(info.CreateTime); err == nil {
-		resolved.CreateTime = &metav1.Time{Time: created}
-	}
+	resolved.CreateTime = CreateTime(info)
 	if info.BuyerInfo != nil {
 		resolved.CustomerID, resolved.CustomerName = utilstrings.ShortenString(info.BuyerInfo.CustomerID, 64), utilstrings.ShortenString(info.BuyerInfo.CustomerName, 128)
 	}
 	return resolved, nil
+}
+
+// CreateTime is the order's createTime in info (an order-level field, spec
+// §6.3), nil when it does not parse.
+func CreateTime(info *koogallery.OrderInfo) *metav1.Time {
+	created, err := koogallery.ParseExpireTime(info.CreateTime)
+	if err != nil {
+		return nil
+	}
+	return &metav1.Time{Time: created}
 }
 
 var chargingModes = map[string]saasv1alpha1.ChargingMode{

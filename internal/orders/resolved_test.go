@@ -147,7 +147,7 @@ func TestResolvedWithoutTheOrderLine(t *testing.T) {
 			g := NewWithT(t)
 			got, err := Resolved(tc.info(), &saasv1alpha1.AppliedOrder{OrderID: "MOCKPERIODYEARNEW", OrderLineID: tc.lineID})
 			g.Expect(got).To(BeNil())
-			g.Expect(err).To(MatchError(errUnusable))
+			g.Expect(err).To(MatchError(ErrUnusable))
 			g.Expect(err).To(MatchError(ContainSubstring(`order MOCKPERIODYEARNEW has no line %q with a product`, tc.lineID)))
 			var queryErr *QueryError
 			g.Expect(errors.As(err, &queryErr)).To(BeFalse())

@@ -113,7 +113,7 @@ func TestOrderFailure(t *testing.T) {
 			wantMsg: "Query Order failed"},
 		{name: "no credentials: the rate limiter's", err: errors.New("failed to read the keys Secret kooper/keys"), since: now,
 			wantMsg: "failed to read the keys Secret kooper/keys"},
-		{name: "an unusable order: the rate limiter's", err: fmt.Errorf("%w: order CS1 has no line", errUnusable), since: now,
+		{name: "an unusable order: the rate limiter's", err: fmt.Errorf("%w: order CS1 has no line", ErrUnusable), since: now,
 			wantMsg: "unusable order: order CS1 has no line"},
 	}
 	for _, tc := range cases {
