@@ -319,6 +319,7 @@ func (r *LicenseReconciler) resolveOrder(ctx context.Context, s *licenseState) o
 	if err != nil {
 		return r.orderFailed(l, err)
 	}
+	orders.KeepExpiry(resolved, l.Status.Order)
 	r.setOrder(l, resolved)
 	return proceed()
 }

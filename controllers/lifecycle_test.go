@@ -99,6 +99,30 @@ func TestARefundQueryOrderGivesWithoutAProductBlocksNothing(t *testing.T) {
 	})
 }
 
+// TestAnUpgradeWithoutAnExpiryKeepsThePeriodsEnd: Query Order gives the
+// upgrade's line no expireTime (spec §8 item 18: what it holds is open).
+// Before, the upgrade became the order in force and the tenant had no
+// expiry at all: the safety net and the expiry notices stopped. The period
+// the buyer paid for still ends when the purchase said.
+func TestAnUpgradeWithoutAnExpiryKeepsThePeriodsEnd(t *testing.T) {
+	product := newTenantProduct(t, nil)
+	tenant := newTenant(t, product, "basic", nil)
+	purchased := eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		provisioned(g, tn)
+		g.Expect(tn.Status.ExpireTime).NotTo(BeNil())
+	})
+	upgrade := fmt.Sprintf("CS%dUP", tenantSeq.Add(1))
+	marketplace.addOrder(upgrade, product.Spec.ProductID, "pro", "")
+	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) {
+		tn.Spec.Orders = append(tn.Spec.Orders, appliedOrder(upgrade, saasv1alpha1.ActivityUpgradeInstance, "", nil))
+	})
+	eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		g.Expect(tn.Status.SKUCode).To(Equal("pro"))
+		g.Expect(tn.Status.ExpireTime).NotTo(BeNil(), "the period still ends")
+		g.Expect(tn.Status.ExpireTime.Time).To(BeTemporally("==", purchased.Status.ExpireTime.Time))
+	})
+}
+
 func TestAShorteningOrderAppliesOnlyWhenNewerThanTheRenewalsItCuts(t *testing.T) {
 	renewalEnd := time.Date(2029, 3, 1, 0, 0, 0, 0, time.UTC)
 	cutEnd := time.Date(2029, 1, 15, 0, 0, 0, 0, time.UTC)

@@ -318,6 +318,7 @@ func (r *SaaSTenantReconciler) resolveOrder(ctx context.Context, s *tenantState)
 	if err != nil {
 		return r.orderFailed(t, err)
 	}
+	orders.KeepExpiry(resolved, t.Status.Order)
 	t.Status.Order = resolved
 	t.Status.SKUCode = resolved.SKUCode
 	setCondition(t, saasv1alpha1.OrderResolvedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,

@@ -68,6 +68,18 @@ func Resolved(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (*sa
 	return resolved, nil
 }
 
+// KeepExpiry gives resolved, the order that now selects the plan, the
+// expireTime of previous, the order that selected it before, when Query
+// Order reported none for resolved (or none that parses): an upgrade does
+// not end the period the buyer paid for, and without an expiry kooper's
+// safety net and expiry notices would stop for the instance (spec §8 item
+// 18 leaves what an upgrade line's expireTime holds open).
+func KeepExpiry(resolved, previous *saasv1alpha1.ResolvedOrder) {
+	if resolved.ExpireTime == nil && previous != nil && previous.ExpireTime != nil {
+		resolved.ExpireTime = previous.ExpireTime.DeepCopy()
+	}
+}
+
 // CreateTime is the order's createTime in info (an order-level field, spec
 // §6.3), nil when it does not parse.
 func CreateTime(info *koogallery.OrderInfo) *metav1.Time {
