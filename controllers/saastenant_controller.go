@@ -38,6 +38,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/apply"
 	"github.com/kooper-io/kooper/internal/orders"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // TenantOptions are the tenant controller's settings.
@@ -343,7 +344,7 @@ func (r *SaaSTenantReconciler) selectPlan(_ context.Context, s *tenantState) out
 		// A plan whose quota cannot hold a rollout is refused, not run: its
 		// tenant would wait for ever for room for the surge pod. What runs
 		// already keeps running, and teardown works from the record.
-		if problems := quotaShortfalls(s.product.Spec.Workload, plan); len(problems) > 0 {
+		if problems := tenantobjects.QuotaShortfalls(s.product.Spec.Workload, plan); len(problems) > 0 {
 			return r.stall(s.tenant, saasv1alpha1.QuotaTooSmallReason, "%s", strings.Join(problems, "; "))
 		}
 	}
