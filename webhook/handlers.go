@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,6 +18,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/orders"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
@@ -73,16 +75,34 @@ func (r *Receiver) newInstance(ctx context.Context, c *call) (reply, error) {
 // (spec §1.8, DESIGN.md rule 2): instanceID, unless another product holds
 // that ID by its record or, once the record is gone, by its tombstone; then
 // productInstanceID. The product's own ID is looked for first, so an ID once
-// given stays the purchase's whatever becomes of the shared one. Decided on
-// the cache: a shared ID another product took a moment ago, not yet cached,
-// is found when the Create hits AlreadyExists (newInstance).
+// given stays the purchase's whatever becomes of the shared one. A purchase
+// the cache knows under either ID as the product's (a repeat, the common
+// case) is decided on the cache, with no request. Only a debug purchase
+// can meet another product's claim on its order line (the debugging tool
+// sends the same mock order lines to every product, spec §1.9): for one
+// the cache does not know, the shared ID, which once answered cannot be
+// taken back, is given only when the API server confirms that no other
+// product holds it (docs/lifecycle.md rule A), since the replica's tenant
+// or licence informer may have seen another product's record go before its
+// ConfigMap informer saw the tombstone written first. A real purchase
+// costs no such read. A shared ID another product takes after that read is
+// found when the Create hits AlreadyExists (newInstance).
 func (r *Receiver) purchaseID(ctx context.Context, product *saasv1alpha1.SaaSProduct, req *koogallery.NewInstanceRequest) (string, error) {
 	own := productInstanceID(product.Name, req.OrderID, req.OrderLineID)
 	if ownIssued, err := r.issuedTo(ctx, product, own); ownIssued || err != nil {
 		return own, err
 	}
 	shared := instanceID(req.OrderID, req.OrderLineID)
-	if taken, err := r.heldByAnotherProduct(ctx, product, shared); taken || err != nil {
+	mine, another, err := r.holders(ctx, r.client, product, shared, client.UnsafeDisableDeepCopy)
+	switch {
+	case err == nil && another:
+		return own, nil
+	case err == nil && (mine || !koogallery.IsDebug(req.TestFlag)):
+		return shared, nil
+	}
+	// A debug purchase unknown to the cache, or the cache cannot tell: the
+	// API server decides.
+	if _, another, err = r.holders(ctx, r.reader, product, shared); another || err != nil {
 		return own, err
 	}
 	return shared, nil
@@ -98,22 +118,41 @@ func (r *Receiver) issuedTo(ctx context.Context, product *saasv1alpha1.SaaSProdu
 	return owner == product.Name, err
 }
 
-// heldByAnotherProduct reports whether the cache holds another product's
-// record of id (a SaaSTenant or a License: the tombstones know an ID, not
-// its kind), or another product's tombstone of it. What it reads is only
-// read, so the cache lends it rather than copies it, as every look of a
-// purchase does (UnsafeDisableDeepCopy).
-func (r *Receiver) heldByAnotherProduct(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string) (bool, error) {
-	tenant, licence := &saasv1alpha1.SaaSTenant{}, &saasv1alpha1.License{}
+// holders reports, as reader holds them, whether product holds id and
+// whether another product does, each by its record (a SaaSTenant or a
+// License: the tombstones know an ID, not its kind) or by its tombstone.
+// opts go to every Get: the cache lends what is only read rather than
+// copies it, as every look of a purchase does (UnsafeDisableDeepCopy).
+func (r *Receiver) holders(ctx context.Context, reader client.Reader, product *saasv1alpha1.SaaSProduct, id string, opts ...client.GetOption) (mine, another bool, err error) {
 	key := types.NamespacedName{Name: id}
-	if r.client.Get(ctx, key, tenant, client.UnsafeDisableDeepCopy) == nil && tenant.Spec.ProductName != product.Name {
-		return true, nil
+	for _, record := range []client.Object{&saasv1alpha1.SaaSTenant{}, &saasv1alpha1.License{}} {
+		getErr := reader.Get(ctx, key, record, opts...)
+		if apierrors.IsNotFound(getErr) {
+			continue
+		}
+		if getErr != nil {
+			return false, false, errInternal("the issued instances cannot be read", getErr)
+		}
+		holder := ""
+		switch o := record.(type) {
+		case *saasv1alpha1.SaaSTenant:
+			holder = o.Spec.ProductName
+		case *saasv1alpha1.License:
+			holder = o.Spec.ProductName
+		}
+		if holder != product.Name {
+			return false, true, nil
+		}
+		mine = true
 	}
-	if r.client.Get(ctx, key, licence, client.UnsafeDisableDeepCopy) == nil && licence.Spec.ProductName != product.Name {
-		return true, nil
+	entry, _, err := tombstone.Lookup(ctx, reader, r.opts.Namespace, id, opts...)
+	switch {
+	case err != nil:
+		return false, false, errInternal("the issued instances cannot be read", err)
+	case entry.Product != "" && entry.Product != product.Name:
+		return false, true, nil
 	}
-	owner, err := r.tombstoneOwner(ctx, id)
-	return owner != "" && owner != product.Name, err
+	return mine || entry.Product == product.Name, false, nil
 }
 
 // tombstoneOwner is the product whose tombstone of id the cache holds, ""
@@ -474,8 +513,11 @@ func (r *Receiver) upgradeInstance(ctx context.Context, c *call) (reply, error) 
 }
 
 // changeInstanceCheck allows a renewal change of a live instance only to a
-// plan the product has, as the API server holds the product: a refusal is
-// never decided on a cache that may miss a plan just added.
+// plan the product has and the tenant controller would run, as the API
+// server holds the product: a refusal is never decided on a cache that may
+// miss a plan just added. "000000 = change allowed" (spec §3.8), so a plan
+// the product controller found its quota too small for (quotaRefusal) is
+// refused: the tenant would stall on it (QuotaTooSmall).
 func (r *Receiver) changeInstanceCheck(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.ChangeInstanceCheckRequest)
 	c.instanceID = req.InstanceID
@@ -494,7 +536,22 @@ func (r *Receiver) changeInstanceCheck(ctx context.Context, c *call) (reply, err
 	if !slices.ContainsFunc(product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == sku }) {
 		return reply{}, errBadParam("skuCode %q is not a plan of product %q", sku, c.product.Name)
 	}
+	if problems := quotaRefusal(product, sku); problems != "" {
+		return reply{}, errBadParam("skuCode %q cannot be provisioned by product %q: %s", sku, c.product.Name, problems)
+	}
 	return reply{}, nil
+}
+
+// quotaRefusal is what is wrong with the quota of plan sku, "" when
+// nothing: the tenant controller refuses to run a plan whose quota cannot
+// hold its tenant at the peak of a rollout (tenantobjects.QuotaShortfalls,
+// the same check), so a change to it would be paid for and never made.
+func quotaRefusal(product *saasv1alpha1.SaaSProduct, sku string) string {
+	i := slices.IndexFunc(product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == sku })
+	if i < 0 || product.Spec.Workload == nil {
+		return ""
+	}
+	return strings.Join(tenantobjects.QuotaShortfalls(product.Spec.Workload, &product.Spec.Plans[i]), "; ")
 }
 
 // acceptGone answers 000000 for a change to an instance whose record is

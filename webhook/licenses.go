@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -42,11 +43,23 @@ func (r *Receiver) getLicenseAsync(ctx context.Context, c *call) (reply, error) 
 // eventId and fingerprint). The debugging tool replays one event for every
 // product (spec §1.9), so a name another instance's application holds gives
 // way to productApplicationName, which is looked for first: an application
-// once stored there stays there whatever becomes of the other one.
+// once stored there stays there whatever becomes of the other one. The
+// cache only spares the Creates; what is answered is decided on the API
+// server's copy (docs/lifecycle.md rule A), as in storePurchase: an
+// application the cache holds but the API server no longer does (deleted
+// by hand, the event retried) is created again under that name.
 func (r *Receiver) storeApplication(ctx context.Context, c *call, application *saasv1alpha1.License) error {
 	spec := application.Spec
 	own := productApplicationName(c.product.Name, spec.InstanceID, spec.EventID, spec.DeviceFingerprint)
-	if r.client.Get(ctx, types.NamespacedName{Name: own}, &saasv1alpha1.License{}) == nil {
+	if r.client.Get(ctx, types.NamespacedName{Name: own}, &saasv1alpha1.License{}, client.UnsafeDisableDeepCopy) == nil {
+		err := r.reader.Get(ctx, types.NamespacedName{Name: own}, &saasv1alpha1.License{})
+		if !apierrors.IsNotFound(err) {
+			return err
+		}
+		application.Name = own
+		if err := r.client.Create(ctx, application); !apierrors.IsAlreadyExists(err) {
+			return err
+		}
 		return nil
 	}
 	err := r.client.Create(ctx, application)
