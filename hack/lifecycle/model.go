@@ -381,15 +381,51 @@ func (inst *Instance) Plan() string {
 }
 
 // definingOrder is the plan-changing order with the latest createTime; a
-// later arrival wins a tie.
+// later arrival wins a tie. A RENEWAL_CHANGE whose period was unsubscribed
+// no longer counts.
 func (inst *Instance) definingOrder() Order {
 	defining := inst.Orders[0] // the purchase
 	for _, o := range inst.Orders[1:] {
-		if planChanging(o) && !o.CreateTime.Before(defining.CreateTime) {
+		if planChanging(o) && !inst.unsubscribed(o) && !o.CreateTime.Before(defining.CreateTime) {
 			defining = o
 		}
 	}
 	return defining
+}
+
+// unsubscribed: o is a RENEWAL_CHANGE and a shortening order after it in
+// the expiry timeline moves the expiry back to where the renewal-type
+// orders before o had it (before o's expiry, when none came before).
+func (inst *Instance) unsubscribed(o Order) bool {
+	if o.Activity != RefreshInstance || o.Scene != RenewalChange {
+		return false
+	}
+	timeline := inst.timeline()
+	at := slices.IndexFunc(timeline, func(p Order) bool { return p.ID == o.ID })
+	limit := o.ExpireTime.Add(-time.Second) // before o's expiry
+	var before time.Time
+	for _, p := range timeline[:at] {
+		if shortening(p) || p.ExpireTime.After(before) {
+			before = p.ExpireTime
+		}
+	}
+	if !before.IsZero() {
+		limit = before
+	}
+	return slices.ContainsFunc(timeline[at+1:], func(p Order) bool { return shortening(p) && !p.ExpireTime.After(limit) })
+}
+
+// timeline is the renewal-type and shortening orders by createTime, those
+// created in the same second in arrival order.
+func (inst *Instance) timeline() []Order {
+	var timeline []Order
+	for _, o := range inst.Orders {
+		if renewalType(o) || shortening(o) {
+			timeline = append(timeline, o)
+		}
+	}
+	sort.SliceStable(timeline, func(i, j int) bool { return timeline[i].CreateTime.Before(timeline[j].CreateTime) })
+	return timeline
 }
 
 // Expiry is rule E: the expiry in force, derived from the recorded orders:
@@ -399,15 +435,7 @@ func (inst *Instance) Expiry() time.Time {
 	if !slices.ContainsFunc(inst.Orders, renewalType) {
 		expiry = inst.definingOrder().ExpireTime
 	}
-	var timeline []Order
-	for _, o := range inst.Orders {
-		if renewalType(o) || shortening(o) {
-			timeline = append(timeline, o)
-		}
-	}
-	// Stable: orders created in the same second stay in arrival order.
-	sort.SliceStable(timeline, func(i, j int) bool { return timeline[i].CreateTime.Before(timeline[j].CreateTime) })
-	for _, o := range timeline {
+	for _, o := range inst.timeline() {
 		if shortening(o) || o.ExpireTime.After(expiry) {
 			expiry = o.ExpireTime
 		}

@@ -129,6 +129,29 @@ func TestModelFreezeAfterUnfreeze(t *testing.T) {
 	g.Expect(inst.State).To(Equal(Frozen), "--freeze-retry-window=0 applies every FREEZE")
 }
 
+// TestModelUnsubscribedRenewalChange: a renewal with a change of plan,
+// then its renewal period unsubscribed: the plan goes back; a refund of
+// part of its period, or of an earlier renewal, leaves the change.
+func TestModelUnsubscribedRenewalChange(t *testing.T) {
+	g := NewWithT(t)
+	m, inst := bought(t)
+	apply(m, order("rc", RefreshInstance, RenewalChange, "sku-b", 1, year(2028)))
+	g.Expect(inst.Plan()).To(Equal("sku-b"))
+	apply(m, order("u", RefreshInstance, Unsubscribe, "sku-b", 2, year(2027)))
+	g.Expect(inst.Plan()).To(Equal("sku-a"), "the change went back with its period")
+
+	m, inst = bought(t)
+	apply(m, order("r", RefreshInstance, Renewal, "sku-a", 1, year(2027)))
+	apply(m, order("rc", RefreshInstance, RenewalChange, "sku-b", 2, year(2029)))
+	apply(m, order("u", RefreshInstance, Unsubscribe, "sku-b", 3, year(2028)))
+	g.Expect(inst.Plan()).To(Equal("sku-b"), "a refund of part of the change's period leaves it")
+
+	m, inst = bought(t)
+	apply(m, order("u", RefreshInstance, Unsubscribe, "sku-a", 1, year(2027)))
+	apply(m, order("rc", RefreshInstance, RenewalChange, "sku-b", 2, year(2028)))
+	g.Expect(inst.Plan()).To(Equal("sku-b"), "a refund created before the change does not take it back")
+}
+
 // at applies o as received at when.
 func at(m *Model, o Order, when time.Time) Answer {
 	return m.Apply(Callback{Activity: o.Activity, InstanceID: "i-1", Order: &o}, when)

@@ -63,6 +63,33 @@ func planChanges(orders []saasv1alpha1.AppliedOrder) []saasv1alpha1.AppliedOrder
 	return out
 }
 
+// unsubscribed reports whether o is a RENEWAL_CHANGE whose renewal period
+// was unsubscribed: a shortening order created after it (in the order
+// derivedExpiry applies them) moves the expiry back to where it was before
+// o, or, when no earlier renewal-type order tells where that was, to
+// before o's expiry. The buyer got the change back with the period, so its
+// plan no longer applies; a refund that leaves part of o's period leaves o
+// in force.
+func unsubscribed(o saasv1alpha1.AppliedOrder, orders []saasv1alpha1.AppliedOrder, times map[string]time.Time) bool {
+	if o.Activity != saasv1alpha1.ActivityRefreshInstance || o.Scene != saasv1alpha1.SceneRenewalChange || o.ExpireTime == nil {
+		return false
+	}
+	timeline := byCreation(slices.DeleteFunc(slices.Clone(orders), func(p saasv1alpha1.AppliedOrder) bool {
+		return !IsRenewal(p) && !IsShortening(p)
+	}), times)
+	at := slices.IndexFunc(timeline, sameOrder(o))
+	if at < 0 {
+		return false
+	}
+	periodStart := o.ExpireTime.Time
+	if before := derivedExpiry(nil, timeline[:at], times); before != nil {
+		periodStart = before.Add(time.Second) // cut back to it, or earlier
+	}
+	return slices.ContainsFunc(timeline[at+1:], func(p saasv1alpha1.AppliedOrder) bool {
+		return IsShortening(p) && p.ExpireTime.Time.Before(periodStart)
+	})
+}
+
 // ToTime returns the orders, out of those recorded in spec (arrival
 // order), whose Query Order createTime decides the plan and the expiry
 // (docs/lifecycle.md rules P and E): the plan changes after the purchase
@@ -105,14 +132,17 @@ func byCreation(orders []saasv1alpha1.AppliedOrder, times map[string]time.Time) 
 }
 
 // PlanOrder returns the order that selects the plan (docs/lifecycle.md
-// rule P): of the plan changes after the purchase, the one with the latest
+// rule P): of the plan changes after the purchase (a RENEWAL_CHANGE whose
+// period was unsubscribed no longer counts), the one with the latest
 // creation time in times (orderId to Query Order createTime; ties, and any
 // order without a time, fall back to arrival order); without plan changes,
 // the purchase (newInstance). An object written by hand may list no order:
 // its own orderId and orderLineId stand for the purchase then. The result
 // points into orders when it is one of them, and is never nil.
 func PlanOrder(orders []saasv1alpha1.AppliedOrder, orderID, orderLineID string, times map[string]time.Time) *saasv1alpha1.AppliedOrder {
-	changes := byCreation(planChanges(orders), times)
+	changes := byCreation(slices.DeleteFunc(planChanges(orders), func(o saasv1alpha1.AppliedOrder) bool {
+		return unsubscribed(o, orders, times)
+	}), times)
 	if len(changes) > 0 {
 		return &changes[len(changes)-1]
 	}

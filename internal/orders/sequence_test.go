@@ -217,6 +217,23 @@ func TestPlanOrder(t *testing.T) {
 			map[string]time.Time{"A": created(2)}, "B"},
 		{"a purchase listed after other orders", []saasv1alpha1.AppliedOrder{renewal("R", day(2)), purchase}, nil, "P"},
 		{"orders without a purchase or a plan change: the object's own", []saasv1alpha1.AppliedOrder{renewal("R", day(2))}, nil, "SELF"},
+		// A renewal with a change of plan, then its renewal period
+		// unsubscribed: the buyer got the change back with the money.
+		{"a renewal change whose period was unsubscribed: the plan before it",
+			[]saasv1alpha1.AppliedOrder{purchase, renewalChange("RC", day(28)), cut("U", day(10))},
+			map[string]time.Time{"RC": created(1), "U": created(2)}, "P"},
+		{"the same, the refund arriving first: created after, it still takes the change back",
+			[]saasv1alpha1.AppliedOrder{purchase, cut("U", day(10)), renewalChange("RC", day(28))},
+			map[string]time.Time{"RC": created(1), "U": created(2)}, "P"},
+		{"a refund created before the renewal change cuts an earlier renewal: the change stands",
+			[]saasv1alpha1.AppliedOrder{purchase, renewalChange("RC", day(28)), cut("U", day(10))},
+			map[string]time.Time{"RC": created(2), "U": created(1)}, "RC"},
+		{"a refund back to where the renewal before the change ended: the upgrade before it",
+			[]saasv1alpha1.AppliedOrder{purchase, upgrade("UP"), renewal("R", day(10)), renewalChange("RC", day(28)), cut("U", day(10))},
+			map[string]time.Time{"R": created(1), "RC": created(2), "U": created(3)}, "UP"},
+		{"a refund of part of the change's period: the change stands",
+			[]saasv1alpha1.AppliedOrder{purchase, renewal("R", day(10)), renewalChange("RC", day(28)), cut("U", day(20))},
+			map[string]time.Time{"R": created(1), "RC": created(2), "U": created(3)}, "RC"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			NewWithT(t).Expect(PlanOrder(tc.orders, "SELF", "SELF-1", tc.times).OrderID).To(Equal(tc.want))
