@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -358,23 +359,44 @@ func (r *SaaSTenantReconciler) selectPlan(_ context.Context, s *tenantState) out
 // default, frozen. It decides; provision applies the freeze.
 func (r *SaaSTenantReconciler) decideExpiryFreeze(ctx context.Context, s *tenantState) outcome {
 	r.applyExpiry(s, s.orderTimes)
-	if err := r.confirmExpiryFreeze(ctx, s); err != nil {
+	if err := r.confirmExpiryFreeze(ctx, s, s.orderTimes); err != nil {
 		return failed(err)
 	}
 	return proceed()
 }
 
 // confirmExpiryFreeze decides a new expiry freeze, which stops a buyer's
-// service on kooper's own word, on the tenant as the API server holds it
-// (docs/lifecycle.md rule A): a renewal stored a moment ago and not yet in
-// the cache has moved the expiry. A cache behind answers errStaleRead, and
-// the pass runs again once it caught up. A tenant already marked Expired
-// needs no read: the freeze was decided on an earlier pass.
-func (r *SaaSTenantReconciler) confirmExpiryFreeze(ctx context.Context, s *tenantState) error {
+// service on kooper's own word, on the tenant and the product's expiry
+// policy as the API server holds them (docs/lifecycle.md rule A): a
+// renewal stored a moment ago and not yet in the cache has moved the
+// expiry, a grace period lengthened or a safety net turned off has moved
+// or cancelled the freeze. A policy changed is recorded and decides again
+// with times (applyExpiry), which comes back at a deadline moved later; a
+// product the API server no longer has leaves the policy the tenant
+// recorded (docs/lifecycle.md rule S). A tenant behind answers
+// errStaleRead, and the pass runs again once the cache caught up. A tenant
+// already marked Expired needs no read: the freeze was decided on an
+// earlier pass.
+func (r *SaaSTenantReconciler) confirmExpiryFreeze(ctx context.Context, s *tenantState, times map[string]time.Time) error {
 	if !s.newExpiryFreeze {
 		return nil
 	}
 	t := s.tenant
+	decidedWith := s.lifecycle.Expiry
+	lifecycle, err := r.storedLifecycle(ctx, s)
+	if err != nil {
+		return err
+	}
+	if !apiequality.Semantic.DeepEqual(decidedWith, lifecycle.Expiry) {
+		// As before this pass decided: a new expiry freeze found the tenant
+		// not Expired.
+		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ExpiredCondition)
+		s.newExpiryFreeze = false
+		r.applyExpiry(s, times)
+		if !s.newExpiryFreeze {
+			return nil
+		}
+	}
 	stored := &metav1.PartialObjectMetadata{}
 	stored.SetGroupVersionKind(saasv1alpha1.GroupVersion.WithKind("SaaSTenant"))
 	if err := apiReader(r.Reader, r.Client).Get(ctx, client.ObjectKeyFromObject(t), stored); err != nil {
@@ -425,45 +447,104 @@ func (r *SaaSTenantReconciler) applyExpiry(s *tenantState, times map[string]time
 }
 
 // deleteExpiredDebugTenant deletes a debug tenant whose time is up. It marks the
-// tenant first: its deletion, unlike one by hand, takes the data with it.
+// tenant first: its deletion, unlike one by hand, takes the data with it,
+// and its tombstone keeps the order line from being provisioned again. The
+// cache says when to look; the product as the API server holds it decides
+// (docs/lifecycle.md rule A): a TTL the merchant raised or removed a moment
+// ago may not be in the cache yet. The mark and the deletion are written
+// only in the tenant's version the pass decided on: a change since fails
+// them with a Conflict, and the pass runs again soon to decide anew.
 func (r *SaaSTenantReconciler) deleteExpiredDebugTenant(ctx context.Context, s *tenantState) outcome {
-	ttl, err := r.debugTTL(ctx, s)
-	if err != nil || ttl == 0 {
-		return failed(err)
-	}
-	deadline := s.tenant.CreationTimestamp.Add(ttl)
-	now := r.Clock.Now()
-	if now.Before(deadline) {
-		s.requeueAt(timeUntil(now, deadline))
+	t := s.tenant
+	if t.Spec.Mode != saasv1alpha1.ModeDebug {
 		return proceed()
 	}
-	t := s.tenant
-	if _, marked := t.Annotations[saasv1alpha1.DebugTTLExpiredAnnotation]; !marked {
-		// A copy takes the patch's answer, so this reconcile's status stays.
-		mark := t.DeepCopy()
-		metav1.SetMetaDataAnnotation(&mark.ObjectMeta, saasv1alpha1.DebugTTLExpiredAnnotation, now.UTC().Format(time.RFC3339))
-		if err := r.Patch(ctx, mark, client.MergeFrom(t)); err != nil {
-			return failed(fmt.Errorf("failed to mark the expired debug tenant: %w", err))
+	_, marked := t.Annotations[saasv1alpha1.DebugTTLExpiredAnnotation]
+	ttl, err := debugTTL(ctx, r.Client, s.product, t.Spec.ProductName)
+	if err != nil {
+		return failed(err)
+	}
+	if !r.debugTTLDue(s, ttl) && !marked {
+		return proceed()
+	}
+	if ttl, err = debugTTL(ctx, apiReader(r.Reader, r.Client), nil, t.Spec.ProductName); err != nil {
+		return failed(err)
+	}
+	if !r.debugTTLDue(s, ttl) {
+		// A mark left by a pass whose deletion failed goes: a deletion by
+		// hand of a tenant whose time is not up keeps the data.
+		return r.writeDebugTTLMark(ctx, t, "")
+	}
+	if !marked {
+		if o := r.writeDebugTTLMark(ctx, t, r.Clock.Now().UTC().Format(time.RFC3339)); !o.proceeds() {
+			return o
 		}
 	}
-	if err := r.Delete(ctx, t); err != nil && !apierrors.IsNotFound(err) {
-		return failed(fmt.Errorf("failed to delete the expired debug tenant: %w", err))
+	decidedOn := client.Preconditions{UID: &t.UID, ResourceVersion: &t.ResourceVersion}
+	if err := r.Delete(ctx, t, decidedOn); err != nil && !apierrors.IsNotFound(err) {
+		return debugTTLWriteFailed("delete the expired debug tenant", err)
 	}
 	return done()
 }
 
-// debugTTL is how long a debug tenant lives (0: for ever, or not a debug
-// tenant). A released tenant reads its product here, as its reconcile
-// loads none; without the product, it stays.
-func (r *SaaSTenantReconciler) debugTTL(ctx context.Context, s *tenantState) (time.Duration, error) {
-	if s.tenant.Spec.Mode != saasv1alpha1.ModeDebug {
-		return 0, nil
+// debugTTLDue reports whether the debug tenant's time is up after ttl (0:
+// never), and asks for a pass at its deadline when it is not yet.
+func (r *SaaSTenantReconciler) debugTTLDue(s *tenantState, ttl time.Duration) bool {
+	if ttl == 0 {
+		return false
 	}
-	product := s.product
+	deadline := s.tenant.CreationTimestamp.Add(ttl)
+	if now := r.Clock.Now(); now.Before(deadline) {
+		s.requeueAt(timeUntil(now, deadline))
+		return false
+	}
+	return true
+}
+
+// writeDebugTTLMark sets the debug TTL's mark on t to value, or removes it
+// (""), only in t's version (an optimistic lock); nothing to change writes
+// nothing. t takes the version written, and its annotations: its status
+// stays this reconcile's.
+func (r *SaaSTenantReconciler) writeDebugTTLMark(ctx context.Context, t *saasv1alpha1.SaaSTenant, value string) outcome {
+	_, marked := t.Annotations[saasv1alpha1.DebugTTLExpiredAnnotation]
+	if value == "" && !marked {
+		return proceed()
+	}
+	mark := t.DeepCopy()
+	if value == "" {
+		delete(mark.Annotations, saasv1alpha1.DebugTTLExpiredAnnotation)
+	} else {
+		metav1.SetMetaDataAnnotation(&mark.ObjectMeta, saasv1alpha1.DebugTTLExpiredAnnotation, value)
+	}
+	if err := r.Patch(ctx, mark, client.MergeFromWithOptions(t, client.MergeFromWithOptimisticLock{})); err != nil {
+		return debugTTLWriteFailed("write the debug TTL's mark", err)
+	}
+	t.ResourceVersion, t.Annotations = mark.ResourceVersion, mark.Annotations
+	return proceed()
+}
+
+// debugTTLWriteFailed ends a pass whose debug TTL write failed: a Conflict
+// (the tenant changed since it was read) runs the pass again soon, without
+// an error, to decide on the newer version.
+func debugTTLWriteFailed(what string, err error) outcome {
+	if apierrors.IsConflict(err) {
+		return waitFor(conflictRequeueDelay)
+	}
+	return failed(fmt.Errorf("failed to %s: %w", what, err))
+}
+
+// debugTTL is how long a debug tenant of productName lives (0: for ever):
+// by product, or by the product reader holds when product is nil (a
+// released tenant's reconcile loads none, and a deletion is decided on the
+// stored one). Without the product, the tenant stays.
+func debugTTL(ctx context.Context, reader client.Reader, product *saasv1alpha1.SaaSProduct, productName string) (time.Duration, error) {
 	if product == nil {
 		product = &saasv1alpha1.SaaSProduct{}
-		if err := r.Get(ctx, client.ObjectKey{Name: s.tenant.Spec.ProductName}, product); err != nil {
-			return 0, client.IgnoreNotFound(err)
+		if err := reader.Get(ctx, client.ObjectKey{Name: productName}, product); err != nil {
+			if apierrors.IsNotFound(err) {
+				return 0, nil
+			}
+			return 0, fmt.Errorf("failed to read SaaSProduct %s: %w", productName, err)
 		}
 	}
 	if debug := product.Spec.Debug; debug != nil && debug.TTLSeconds != nil {

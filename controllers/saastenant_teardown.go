@@ -73,12 +73,13 @@ func (r *SaaSTenantReconciler) freezeFromRecord(ctx context.Context, s *tenantSt
 	if _, err := r.lifecycle(ctx, s); err != nil {
 		return err
 	}
-	r.applyExpiry(s, orders.RecordedTimes(t.Status.OrderTimes))
+	times := orders.RecordedTimes(t.Status.OrderTimes)
+	r.applyExpiry(s, times)
 	if !s.frozen || t.Status.Namespace == "" {
 		return nil
 	}
-	if err := r.confirmExpiryFreeze(ctx, s); err != nil {
-		return err
+	if err := r.confirmExpiryFreeze(ctx, s, times); err != nil || !s.frozen {
+		return err // not frozen: the stored expiry policy cancelled the freeze
 	}
 	if chartTenant(s) {
 		if err := r.recordFreezeFromInventory(ctx, s); err != nil {
