@@ -209,13 +209,14 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 // retentionFor is what decide makes of the release policy for the tenant:
 // nothing marked or deleted while a person has withdrawn the mark
 // (withdrawn; kept until deleted by hand, whatever the policy), and a
-// deletion at once only as the API server's product confirms it.
+// deletion at once, or a first retention date, only as the API server's
+// product confirms it.
 func (r *SaaSTenantReconciler) retentionFor(ctx context.Context, s *tenantState, policy saasv1alpha1.ReleasePolicy,
 	decide func(*saasv1alpha1.SaaSTenant, saasv1alpha1.ReleasePolicy) retention) (keep retention, withdrawn bool, err error) {
 	if withdrawn, err = r.retentionWithdrawn(ctx, s.tenant); withdrawn || err != nil {
 		return retention{}, withdrawn, err
 	}
-	keep, err = r.confirmDeleteNow(ctx, s, decide(s.tenant, policy), decide)
+	keep, err = r.confirmRetention(ctx, s, decide(s.tenant, policy), decide)
 	return keep, false, err
 }
 
@@ -246,14 +247,16 @@ func withdrawnOn(t *saasv1alpha1.SaaSTenant, ns *corev1.Namespace) bool {
 	return wasMarked && !marked && ns.DeletionTimestamp.IsZero()
 }
 
-// confirmDeleteNow decides a deletion of the data at once again, with
-// decide, on the product as the API server holds it (docs/lifecycle.md
-// rule A): the cache may not show yet a merchant's switch from Delete to
-// Retain made just before, and deleted data cannot be brought back. Keeping
-// the data needs no such read.
-func (r *SaaSTenantReconciler) confirmDeleteNow(ctx context.Context, s *tenantState, keep retention,
+// confirmRetention decides again, with decide, on the product as the API
+// server holds it (docs/lifecycle.md rule A), a deletion of the data at
+// once, and the retention period of a tenant not marked yet: the cache may
+// not show yet a merchant's switch from Delete to Retain, or a longer
+// retentionDays, made just before; deleted data cannot be brought back,
+// and the date is written on the namespace once. A tenant whose mark is
+// written (status.retainUntil) needs no such read.
+func (r *SaaSTenantReconciler) confirmRetention(ctx context.Context, s *tenantState, keep retention,
 	decide func(*saasv1alpha1.SaaSTenant, saasv1alpha1.ReleasePolicy) retention) (retention, error) {
-	if !keep.deleteNow {
+	if !keep.deleteNow && (keep.days == 0 || s.tenant.Status.RetainUntil != nil) {
 		return keep, nil
 	}
 	lifecycle, err := r.storedLifecycle(ctx, s)

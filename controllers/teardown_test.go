@@ -746,3 +746,24 @@ func TestADeletionAtOnceDecidesOnTheStoredNamespace(t *testing.T) {
 		g.Expect(getObject(t, &corev1.Namespace{}, "", ns.Name).GetDeletionTimestamp()).To(BeNil())
 	})
 }
+
+// TestARetentionDateIsDecidedOnTheStoredProduct: the merchant raised
+// retentionDays from 1 to 30 a moment before a release, and the cache still
+// shows 1. The delete-after date is written on the namespace once, and the
+// retention controller deletes the data then: before, a day after the
+// release, against the 30 days the product said. Now the first date is
+// decided on the product as the API server holds it.
+func TestARetentionDateIsDecidedOnTheStoredProduct(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Release.RetentionDays = ptr.To[int32](30) })
+	tenant := readyTenant(t, product, "basic")
+	stale := product.DeepCopy()
+	stale.Spec.Lifecycle.Release.RetentionDays = ptr.To[int32](1)
+
+	r := tenantReconcilerLikeSetup(t, testenv.CacheBehind{Client: k8sClient, Old: stale})
+	s := &tenantState{tenant: tenant, product: stale}
+	keep, withdrawn, err := r.retentionFor(testContext(t), s, stale.Spec.Lifecycle.Release, releaseRetention)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(withdrawn).To(BeFalse())
+	g.Expect(keep).To(Equal(retention{days: 30}), "the stored product's retention, not the cache's")
+}
