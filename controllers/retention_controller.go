@@ -106,7 +106,13 @@ func (r *RetentionReconciler) deleteNamespace(ctx context.Context, s *retentionS
 	ns := s.ns
 	ctrl.LoggerFrom(ctx).Info("Deleting a released tenant's namespace", "Namespace", ns.Name, "deleteAfter", s.value)
 	decidedOn := client.Preconditions{UID: &ns.UID, ResourceVersion: &ns.ResourceVersion}
-	if err := r.Delete(ctx, ns, decidedOn); err != nil && !apierrors.IsNotFound(err) {
+	err := r.Delete(ctx, ns, decidedOn)
+	switch {
+	case apierrors.IsConflict(err):
+		// Changed since it was read (a date moved, a label added): decided
+		// again on the new version, without an error in the log.
+		return waitFor(conflictRequeueDelay)
+	case err != nil && !apierrors.IsNotFound(err):
 		return failed(fmt.Errorf("failed to delete Namespace %s: %w", ns.Name, err))
 	}
 	r.Recorder.Eventf(ns, nil, corev1.EventTypeNormal, saasv1alpha1.DataDeletedReason, "Delete", "The retention period ended")
