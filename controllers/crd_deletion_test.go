@@ -31,29 +31,15 @@ import (
 // control plane of its own, since it removes a CRD.
 func TestDeletingTheCRDsKeepsTenantNamespaces(t *testing.T) {
 	g := NewWithT(t)
-	env, err := testenv.StartWith(func(e *envtest.Environment) { e.ControlPlaneStopTimeout = 5 * time.Second })
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = env.Stop() }()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	c, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Cache: CacheOptions(operatorNamespace),
-		// Another manager in this process registered the same controller names.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	g.Expect(err).NotTo(HaveOccurred())
+	ctx := testContext(t)
+	mgr, c := ownManager(t, ownControlPlane(t))
 	g.Expect((&SaaSTenantReconciler{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorder("kooper-saastenant"), Clock: clocktesting.NewFakeClock(time.Now()),
 		Orders:  MarketplaceOrderClients(marketplace.server.URL),
 		Options: TenantOptions{SecretNamespace: operatorNamespace, IngressNamespace: "ingress-nginx", FieldOwner: "kooper"},
 	}).SetupWithManager(mgr)).To(Succeed())
-	go func() { _ = mgr.Start(ctx) }()
+	startOwnManager(t, mgr)
 
 	// A product with the Delete policy: the most dangerous case.
 	product := newTenantProductIn(t, c, func(p *saasv1alpha1.SaaSProduct) {
@@ -78,18 +64,25 @@ func TestDeletingTheCRDsKeepsTenantNamespaces(t *testing.T) {
 	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: ns, Name: tenantobjects.CredentialsSecretName}, &corev1.Secret{})).To(Succeed())
 }
 
-// startControllersOn runs every controller, as main.go does, on env, a
-// control plane of the test's own (it deletes a CRD), and returns a client
-// of it. The controllers stop with the test.
-func startControllersOn(t *testing.T, env *testenv.Env) client.Client {
+// ownControlPlane starts a control plane for a test of its own: one that
+// deletes a CRD must not take the suite's. It stops with the test.
+func ownControlPlane(t *testing.T) *testenv.Env {
+	t.Helper()
+	env, err := testenv.StartWith(func(e *envtest.Environment) { e.ControlPlaneStopTimeout = 5 * time.Second })
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = env.Stop() })
+	return env
+}
+
+// ownManager returns a manager on env shaped like main.go's, with no
+// controller yet, and an uncached client of env; kooper's namespaces exist.
+func ownManager(t *testing.T, env *testenv.Env) (ctrl.Manager, client.Client) {
 	t.Helper()
 	g := NewWithT(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	c, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
 	g.Expect(err).NotTo(HaveOccurred())
 	for _, ns := range []string{operatorNamespace, directoryNamespace} {
-		g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+		g.Expect(c.Create(testContext(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 	}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
@@ -98,7 +91,24 @@ func startControllersOn(t *testing.T, env *testenv.Env) client.Client {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(Setup(mgr, Config{
+	return mgr, c
+}
+
+// startOwnManager starts mgr; it stops with the test, or when stop is
+// called.
+func startOwnManager(t *testing.T, mgr ctrl.Manager) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = mgr.Start(ctx) }()
+	return cancel
+}
+
+// startControllersOn runs every controller, as main.go does, on env, and
+// returns an uncached client of it.
+func startControllersOn(t *testing.T, env *testenv.Env) client.Client {
+	t.Helper()
+	mgr, c := ownManager(t, env)
+	NewWithT(t).Expect(Setup(mgr, Config{
 		Namespace: operatorNamespace, DirectoryNamespace: directoryNamespace, IngressNamespace: "ingress-nginx",
 		ProductsConfigMap: productsConfigMap, MonitoringNamespace: monitoringNamespace,
 		ClusterPodCIDRs: testPodCIDRs, ClusterServiceCIDRs: testServiceCIDRs,
@@ -107,7 +117,7 @@ func startControllersOn(t *testing.T, env *testenv.Env) client.Client {
 		Uploads: MarketplaceUploadClients(marketplace.server.URL),
 		Usage:   MarketplaceUsageClients(marketplace.server.URL),
 	})).To(Succeed())
-	go func() { _ = mgr.Start(ctx) }()
+	startOwnManager(t, mgr)
 	return c
 }
 
@@ -128,12 +138,18 @@ func deleteCRD(t *testing.T, c client.Client, resource string) *apiextensionsv1.
 }
 
 // reinstallCRD installs crd again, as `helm upgrade` or `kubectl apply`
-// would after the accident.
+// would after the accident, and waits until it is established.
 func reinstallCRD(t *testing.T, c client.Client, crd *apiextensionsv1.CustomResourceDefinition) {
 	t.Helper()
+	g := NewWithT(t)
 	again := &apiextensionsv1.CustomResourceDefinition{
 		ObjectMeta: metav1.ObjectMeta{Name: crd.Name, Labels: crd.Labels, Annotations: crd.Annotations}, Spec: crd.Spec}
-	NewWithT(t).Expect(c.Create(testContext(t), again)).To(Succeed())
+	g.Expect(c.Create(testContext(t), again)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(c.Get(testContext(t), client.ObjectKeyFromObject(again), again)).To(Succeed())
+		g.Expect(again.Status.Conditions).To(ContainElement(And(
+			HaveField("Type", apiextensionsv1.Established), HaveField("Status", apiextensionsv1.ConditionTrue))))
+	}).Should(Succeed())
 }
 
 // restoreRecord creates obj again as a backup restores it: its metadata,
@@ -158,10 +174,7 @@ func restoreRecord(t *testing.T, c client.Client, obj client.Object) {
 // deleted as a resurrected one.
 func TestDeletingTheLicenseCRDRevokesNoLicence(t *testing.T) {
 	g := NewWithT(t)
-	env, err := testenv.StartWith(func(e *envtest.Environment) { e.ControlPlaneStopTimeout = 5 * time.Second })
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = env.Stop() }()
-	c := startControllersOn(t, env)
+	c := startControllersOn(t, ownControlPlane(t))
 
 	product, _ := newLicenseProductIn(t, c, true, nil)
 	licence := newLicenseIn(t, c, product, "basic", func(l *saasv1alpha1.License) {
@@ -219,10 +232,7 @@ func TestDeletingTheLicenseCRDRevokesNoLicence(t *testing.T) {
 // could freeze or release them. Now it is taken back and reconciled.
 func TestATenantRestoredAfterItsCRDWasDeletedIsTakenBack(t *testing.T) {
 	g := NewWithT(t)
-	env, err := testenv.StartWith(func(e *envtest.Environment) { e.ControlPlaneStopTimeout = 5 * time.Second })
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = env.Stop() }()
-	c := startControllersOn(t, env)
+	c := startControllersOn(t, ownControlPlane(t))
 
 	product := newTenantProductIn(t, c, nil)
 	tenant := newTenantIn(t, c, product, "basic", func(tn *saasv1alpha1.SaaSTenant) {

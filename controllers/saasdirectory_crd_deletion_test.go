@@ -10,24 +10,17 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/directory"
 	"github.com/kooper-io/kooper/internal/koogallery"
-	"github.com/kooper-io/kooper/internal/testenv"
 	"github.com/kooper-io/kooper/webhook"
 )
 
@@ -40,30 +33,15 @@ import (
 // since it removes a CRD.
 func TestDeletingTheSaaSDirectoryCRDKeepsShardsAndDelivery(t *testing.T) {
 	g := NewWithT(t)
-	env, err := testenv.StartWith(func(e *envtest.Environment) { e.ControlPlaneStopTimeout = 5 * time.Second })
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = env.Stop() }()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	c, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
-	g.Expect(err).NotTo(HaveOccurred())
-	for _, ns := range []string{operatorNamespace, directoryNamespace} {
-		g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
-	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Cache: CacheOptions(operatorNamespace),
-		// Another manager in this process registered the same controller names.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	g.Expect(err).NotTo(HaveOccurred())
+	ctx := testContext(t)
+	env := ownControlPlane(t)
+	mgr, c := ownManager(t, env)
 	g.Expect((&SaaSDirectoryReconciler{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-saasdirectory"),
 		Clock:   clocktesting.NewFakeClock(time.Now()),
 		Options: DirectoryOptions{SecretNamespace: operatorNamespace, ShardNamespace: directoryNamespace, FieldOwner: fieldOwner},
 	}).SetupWithManager(mgr)).To(Succeed())
-	go func() { _ = mgr.Start(ctx) }()
+	cancel := startOwnManager(t, mgr)
 
 	// A joint-operation tenant with its namespace (no tenant controller runs
 	// here: its status is written as that controller would) and a
@@ -75,10 +53,7 @@ func TestDeletingTheSaaSDirectoryCRDKeepsShardsAndDelivery(t *testing.T) {
 	deliveredNames := []string{saasv1alpha1.SSOSecretName, saasv1alpha1.DirectorySecretName,
 		saasv1alpha1.DirectorySecretName + "-users-000", saasv1alpha1.DirectorySecretName + "-departments-000"}
 
-	crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "saasdirectories.saas.kooper.io"}}
-	g.Expect(c.Delete(ctx, crd)).To(Succeed())
-	g.Eventually(func() bool { return apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(crd), crd)) }, 30*time.Second).
-		Should(BeTrue(), "the directories' finalizers must not hold the CRD")
+	crd := deleteCRD(t, c, "saasdirectories")
 
 	// The garbage collector acts on its own time: look for a while.
 	g.Consistently(func(g Gomega) {
@@ -105,7 +80,8 @@ func TestDeletingTheSaaSDirectoryCRDKeepsShardsAndDelivery(t *testing.T) {
 
 	// The CRD is installed again and the directory restored (from a
 	// backup: same name, new UID): it carries on with the kept shards.
-	restoreCRD(t, c, crd)
+	reinstallCRD(t, c, crd)
+	g.Eventually(func() error { return c.List(testContext(t), &saasv1alpha1.SaaSDirectoryList{}) }).Should(Succeed())
 	restored := &saasv1alpha1.SaaSDirectory{ObjectMeta: metav1.ObjectMeta{Name: d.Name, Finalizers: d.Finalizers,
 		Annotations: d.Annotations}, Spec: d.Spec}
 	g.Expect(c.Create(testContext(t), restored)).To(Succeed())
@@ -124,22 +100,6 @@ func TestDeletingTheSaaSDirectoryCRDKeepsShardsAndDelivery(t *testing.T) {
 }
 
 // restoreCRD creates crd again, as a reinstall would, and waits until it
-// is served.
-func restoreCRD(t *testing.T, c client.Client, crd *apiextensionsv1.CustomResourceDefinition) {
-	t.Helper()
-	g := NewWithT(t)
-	again := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: crd.Name}, Spec: crd.Spec}
-	g.Expect(c.Create(testContext(t), again)).To(Succeed())
-	g.Eventually(func(g Gomega) {
-		g.Expect(c.Get(testContext(t), client.ObjectKeyFromObject(again), again)).To(Succeed())
-		established := false
-		for _, cond := range again.Status.Conditions {
-			established = established || (cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue)
-		}
-		g.Expect(established).To(BeTrue())
-		g.Expect(c.List(testContext(t), &saasv1alpha1.SaaSDirectoryList{})).To(Succeed())
-	}, 30*time.Second).Should(Succeed())
-}
 
 // directReconciler is a directory reconciler of the test's own that reads
 // and writes through c, at now.
@@ -322,7 +282,11 @@ func deliveredDirectoryIn(t *testing.T, c client.Client) (string, *saasv1alpha1.
 	g.Eventually(func(g Gomega) {
 		g.Expect(c.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
 		g.Expect(apimeta.IsStatusConditionTrue(d.Status.Conditions, saasv1alpha1.DeliveredCondition)).To(BeTrue())
+		// Both shards counted in the pass that delivered: the departments
+		// shard is created after the users', and a pass between the two
+		// delivers the users alone.
 		g.Expect(d.Status.Users).To(Equal(int32(3)))
+		g.Expect(d.Status.Departments).To(Equal(int32(2)))
 		g.Expect(d.Status.Namespace).To(Equal(namespace))
 	}, 30*time.Second).Should(Succeed())
 	return namespace, d
