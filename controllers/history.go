@@ -17,13 +17,16 @@ import (
 // before and after are the resolved order (status.order) before and after
 // this reconcile: an order that sets the plan (newInstance,
 // upgradeInstance) waits, with every order after it, until Query Order has
-// resolved it or a later order, so its entry can say which plan. A change of
-// state takes the time now, when the controller first sees it.
+// resolved it or a later order, so its entry can say which plan. One that
+// arrived after the order in force but was created before it (times:
+// orderId to createTime; a late retry of an older upgrade) never will: it
+// is recorded as unchanged at once, and holds nothing up. A change of state
+// takes the time now, when the controller first sees it.
 //
 // Once the history is full, an order not in it and received no later than
 // its oldest event is one already dropped, and is not added again.
 func nextHistory(history []saasv1alpha1.MarketplaceEvent, orders []saasv1alpha1.AppliedOrder, state saasv1alpha1.SubscriptionState,
-	before, after *saasv1alpha1.ResolvedOrder, now time.Time) []saasv1alpha1.MarketplaceEvent {
+	before, after *saasv1alpha1.ResolvedOrder, times map[string]time.Time, now time.Time) []saasv1alpha1.MarketplaceEvent {
 	if state == "" {
 		state = saasv1alpha1.StateActive
 	}
@@ -53,7 +56,7 @@ func nextHistory(history []saasv1alpha1.MarketplaceEvent, orders []saasv1alpha1.
 			continue
 		}
 		setsPlan := o.Activity == saasv1alpha1.ActivityNewInstance || o.Activity == saasv1alpha1.ActivityUpgradeInstance
-		if setsPlan && defining < i {
+		if setsPlan && defining < i && !createdBefore(o, orders, defining, times) {
 			break // Query Order has not answered for it yet
 		}
 		e := saasv1alpha1.MarketplaceEvent{Time: o.ReceivedTime, Activity: activityName(o.Activity), OrderID: o.OrderID,
@@ -99,6 +102,18 @@ func nextHistory(history []saasv1alpha1.MarketplaceEvent, orders []saasv1alpha1.
 		out = out[len(out)-saasv1alpha1.MaxHistory:]
 	}
 	return out
+}
+
+// createdBefore reports whether o was created before the order at index
+// defining, as times say: then o, arriving later, is an older order that
+// will never set the plan.
+func createdBefore(o saasv1alpha1.AppliedOrder, orders []saasv1alpha1.AppliedOrder, defining int, times map[string]time.Time) bool {
+	if defining < 0 {
+		return false
+	}
+	created, ok := times[o.OrderID]
+	inForce, okInForce := times[orders[defining].OrderID]
+	return ok && okInForce && created.Before(inForce)
 }
 
 // activityName is the marketplace's name of the callback that brought an order.

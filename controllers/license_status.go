@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/orders"
 )
 
 // finish is the last step, run when every other succeeded: nothing is in
@@ -71,7 +72,8 @@ func (r *LicenseReconciler) patchStatus(ctx context.Context, before, after *saas
 	} else {
 		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
 	}
-	after.Status.History = nextHistory(after.Status.History, after.Spec.Orders, after.Spec.State, before.Status.Order, after.Status.Order, r.Clock.Now())
+	after.Status.History = nextHistory(after.Status.History, after.Spec.Orders, after.Spec.State, before.Status.Order, after.Status.Order,
+		orders.RecordedTimes(after.Status.OrderTimes), r.Clock.Now())
 	r.setLicenseReady(after)
 	written, err := patchStatusIfChanged(ctx, r.Client, before, after, before.Status, after.Status)
 	if written {

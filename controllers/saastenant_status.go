@@ -13,6 +13,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/orders"
 )
 
 // setSummary derives Frozen and Reconciling once every step succeeded.
@@ -140,7 +141,8 @@ func (r *SaaSTenantReconciler) patchStatus(ctx context.Context, before, stored, 
 // anyway, with the time left as it is now).
 func (r *SaaSTenantReconciler) deriveStatus(stored, after *saasv1alpha1.SaaSTenant) {
 	now := r.Clock.Now()
-	after.Status.History = nextHistory(after.Status.History, after.Spec.Orders, after.Spec.State, stored.Status.Order, after.Status.Order, now)
+	after.Status.History = nextHistory(after.Status.History, after.Spec.Orders, after.Spec.State, stored.Status.Order, after.Status.Order,
+		orders.RecordedTimes(after.Status.OrderTimes), now)
 	setTenantReady(after)
 	r.recordFirstReady(after)
 	setExpiringSoon(after, now, false)
