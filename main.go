@@ -149,8 +149,8 @@ func parseFlags() options {
 		}
 		return fmt.Errorf("%q is neither JWS nor Legacy", v)
 	})
-	flag.DurationVar(&o.staleFreezeMargin, "stale-freeze-margin", defaults.StaleFreezeMargin, "A FREEZE is ignored as a stale retry while a renewal order's expiry lies more than this far ahead (docs/lifecycle.md rule F); 0 applies every FREEZE.")
-	flag.DurationVar(&o.freezeRetryWindow, "freeze-retry-window", defaults.FreezeRetryWindow, "How long after an UNFREEZE a FREEZE is taken for the retry of the FREEZE that UNFREEZE ended, and not applied (docs/lifecycle.md rule F); 0 applies every FREEZE.")
+	flag.DurationVar(&o.staleFreezeMargin, "stale-freeze-margin", defaults.StaleFreezeMargin, "A FREEZE is ignored as a stale retry while a renewal order's expiry lies more than this far ahead (docs/lifecycle.md rule F); 0 turns this check off.")
+	flag.DurationVar(&o.freezeRetryWindow, "freeze-retry-window", defaults.FreezeRetryWindow, "How long after an UNFREEZE a FREEZE is taken for the retry of the FREEZE that UNFREEZE ended, and not applied (docs/lifecycle.md rule F); 0 turns this check off.")
 	flag.DurationVar(&o.renewalRetryWindow, "renewal-retry-window", defaults.RenewalRetryWindow, "How long the marketplace may go on delivering a refreshInstance after its order was created: a renewal received more than this after a refund ends the refund's hold on stale FREEZEs (docs/lifecycle.md rule F); 0 keeps the default.")
 	o.oaepHashes = defaults.OAEPHashes
 	flag.Func("kit-oaep-hashes", "RSA-OAEP variants tried, in order, to decrypt a joint-operation clientSecret (spec 4.2), from sha256, sha256-mgf1-sha1, sha1 (default: "+joinHashes(defaults.OAEPHashes)+").", func(v string) (err error) {

@@ -420,7 +420,7 @@ func (r *Receiver) unfreeze(s subscription) bool {
 // window ago: the marketplace sends UNFREEZE when the buyer renews during
 // the freeze, so a FREEZE after it is the retry of the FREEZE it ended
 // (one kooper's answer to was lost, or that failed), whether the renewal
-// has arrived yet or not (their order is not documented, spec §1.6 item 4).
+// has arrived yet or not (their order is not documented, spec §1.5 item 4).
 func (r *Receiver) freezeRetried(lastUnfreeze *metav1.Time) bool {
 	window := r.opts.FreezeRetryWindow
 	return window > 0 && lastUnfreeze != nil && r.opts.Now().Before(lastUnfreeze.Add(window))

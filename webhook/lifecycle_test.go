@@ -296,7 +296,7 @@ func TestALateRenewalRetryNeverMovesTheExpiryBack(t *testing.T) {
 // TestAFreezeRetriedAfterAnUnfreezeIsNotApplied: at the end of a period,
 // FREEZE #1 fails (its answer is lost, or 000005). The buyer renews; the
 // marketplace sends UNFREEZE (the tenant is Active here: nothing to undo)
-// and retries FREEZE #1 before the renewal arrives (spec §1.6 item 4: their
+// and retries FREEZE #1 before the renewal arrives (spec §1.5 item 4: their
 // order is not documented). Before, the retry froze the paying tenant, and
 // no UNFREEZE came again. Now it is stale while the UNFREEZE is less than
 // --freeze-retry-window old; 0 applies it.
@@ -322,7 +322,7 @@ func TestAFreezeRetriedAfterAnUnfreezeIsNotApplied(t *testing.T) {
 	id, _ = f.buy(t)
 	g.Expect(f.callAt(t, applies, statusBody(id, "UNFREEZE")).Code).To(Equal("000000"))
 	g.Expect(f.callAt(t, applies, statusBody(id, "FREEZE")).Code).To(Equal("000000"))
-	g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.StateFrozen), "--freeze-retry-window=0 applies every FREEZE")
+	g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.StateFrozen), "--freeze-retry-window=0 turns this check off")
 }
 
 func TestAStaleFreezeIsAnsweredAndNotApplied(t *testing.T) {

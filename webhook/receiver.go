@@ -95,7 +95,7 @@ type Options struct {
 	OAEPHashes []koogallery.OAEPHash
 	// StaleFreezeMargin is how far ahead a renewal order's expiry must lie for
 	// a FREEZE to count as a stale retry and be ignored (docs/lifecycle.md
-	// rule F). Default 1 hour; 0 applies every FREEZE.
+	// rule F). Default 1 hour; 0 turns this check off.
 	StaleFreezeMargin time.Duration
 	// RenewalRetryWindow is how long the marketplace may go on delivering a
 	// refreshInstance after its order was created (spec §1.7: 1 hour, §8 item
@@ -107,11 +107,11 @@ type Options struct {
 	// FreezeRetryWindow is how long after an UNFREEZE a FREEZE is taken for
 	// the retry of the FREEZE that UNFREEZE ended, and not applied
 	// (docs/lifecycle.md rule F): the spec documents neither the order of
-	// UNFREEZE and the renewal nor how long a FREEZE is retried (§1.6 item
+	// UNFREEZE and the renewal nor how long a FREEZE is retried (§1.5 item
 	// 4, §8). Ignoring a real FREEZE serves an unpaid buyer until the
 	// release that ends the freeze period (at most 15 days); applying a
 	// stale one freezes a paying buyer until someone notices. Default 24
-	// hours; 0 applies every FREEZE.
+	// hours; 0 turns this check off.
 	FreezeRetryWindow time.Duration
 	// LicenseKeyFormat is the revocation list's format for a product that
 	// names none and a request that asks for none (--licence-key-format);

@@ -126,7 +126,7 @@ func TestModelFreezeAfterUnfreeze(t *testing.T) {
 	m.FreezeRetryWindow = 0
 	m.Apply(unfreeze, modelNow)
 	m.Apply(freeze, modelNow.Add(time.Minute))
-	g.Expect(inst.State).To(Equal(Frozen), "--freeze-retry-window=0 applies every FREEZE")
+	g.Expect(inst.State).To(Equal(Frozen), "--freeze-retry-window=0 turns this check off")
 }
 
 // TestModelUnsubscribedRenewalChange: a renewal with a change of plan,
