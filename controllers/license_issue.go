@@ -201,13 +201,9 @@ func (r *LicenseReconciler) storeKey(ctx context.Context, s *licenseState, secre
 	return nil
 }
 
-// withoutOwner is refs without the reference to uid (nil when none is left).
+// withoutOwner is refs without the reference to uid.
 func withoutOwner(refs []metav1.OwnerReference, uid types.UID) []metav1.OwnerReference {
-	kept := slices.DeleteFunc(slices.Clone(refs), func(ref metav1.OwnerReference) bool { return ref.UID == uid })
-	if len(kept) == 0 {
-		return nil
-	}
-	return kept
+	return slices.DeleteFunc(slices.Clone(refs), func(ref metav1.OwnerReference) bool { return ref.UID == uid })
 }
 
 // deleteKeySecret deletes the key Secret of a licence deleted by hand.

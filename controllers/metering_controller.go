@@ -199,7 +199,7 @@ func (r *MeteringReconciler) letGoOncePushed(ctx context.Context, s *meteringSta
 // uninstall must never hang on the marketplace.
 func (r *MeteringReconciler) holdOrLetGo(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
 	if !t.DeletionTimestamp.IsZero() {
-		if gone, err := tenantCRDTerminating(ctx, r.reader()); err != nil || gone {
+		if gone, err := crdTerminating(ctx, r.reader(), "saastenants"); err != nil || gone {
 			return errors.Join(err, r.letGo(ctx, t))
 		}
 		return nil

@@ -553,18 +553,6 @@ func debugTTL(ctx context.Context, reader client.Reader, product *saasv1alpha1.S
 	return 0, nil
 }
 
-// crdTerminating reports whether the SaaSTenant CRD itself is being
-// deleted: then every tenant goes at once, and nothing of theirs may.
-func (r *SaaSTenantReconciler) crdTerminating(ctx context.Context) (bool, error) {
-	return tenantCRDTerminating(ctx, r.Reader)
-}
-
-// tenantCRDTerminating reports whether the SaaSTenant CRD is being deleted
-// (or is gone), reading around the cache.
-func tenantCRDTerminating(ctx context.Context, reader client.Reader) (bool, error) {
-	return crdTerminating(ctx, reader, "saastenants")
-}
-
 // productNameIndex indexes tenants by product, so a product change reaches
 // its tenants without a list scan.
 const productNameIndex = "spec.productName"

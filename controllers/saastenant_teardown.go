@@ -421,7 +421,7 @@ func (r *SaaSTenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alp
 	if !controllerutil.ContainsFinalizer(t, saasv1alpha1.Finalizer) {
 		return nil
 	}
-	crdGoing, err := r.crdTerminating(ctx)
+	crdGoing, err := crdTerminating(ctx, r.Reader, "saastenants")
 	if err != nil {
 		return err
 	}

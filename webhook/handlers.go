@@ -533,25 +533,24 @@ func (r *Receiver) changeInstanceCheck(ctx context.Context, c *call) (reply, err
 		return reply{}, errInternal("the product cannot be read", err)
 	}
 	sku := req.ProductInfo.SKUCode
-	if !slices.ContainsFunc(product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == sku }) {
+	i := slices.IndexFunc(product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == sku })
+	if i < 0 {
 		return reply{}, errBadParam("skuCode %q is not a plan of product %q", sku, c.product.Name)
 	}
-	if problems := quotaRefusal(product, sku); problems != "" {
+	if problems := quotaRefusal(product, &product.Spec.Plans[i]); problems != "" {
 		return reply{}, errBadParam("skuCode %q cannot be provisioned by product %q: %s", sku, c.product.Name, problems)
 	}
 	return reply{}, nil
 }
 
-// quotaRefusal is what is wrong with the quota of plan sku, "" when
-// nothing: the tenant controller refuses to run a plan whose quota cannot
+// quotaRefusal is what is wrong with the quota of plan, "" when nothing: the tenant controller refuses to run a plan whose quota cannot
 // hold its tenant at the peak of a rollout (tenantobjects.QuotaShortfalls,
 // the same check), so a change to it would be paid for and never made.
-func quotaRefusal(product *saasv1alpha1.SaaSProduct, sku string) string {
-	i := slices.IndexFunc(product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == sku })
-	if i < 0 || product.Spec.Workload == nil {
+func quotaRefusal(product *saasv1alpha1.SaaSProduct, plan *saasv1alpha1.Plan) string {
+	if product.Spec.Workload == nil {
 		return ""
 	}
-	return strings.Join(tenantobjects.QuotaShortfalls(product.Spec.Workload, &product.Spec.Plans[i]), "; ")
+	return strings.Join(tenantobjects.QuotaShortfalls(product.Spec.Workload, plan), "; ")
 }
 
 // acceptGone answers 000000 for a change to an instance whose record is
