@@ -215,6 +215,11 @@ func TestDeletingTheLicenseCRDRevokesNoLicence(t *testing.T) {
 		licenseReady(g, restored)
 	}).Should(Succeed())
 	g.Expect(restored.DeletionTimestamp).To(BeNil())
+	g.Expect(restored.CreationTimestamp.After(licence.CreationTimestamp.Time)).To(BeTrue(),
+		"the restore is meant to give the record a later creationTimestamp, from which the window once started")
+	g.Expect(c.Get(testContext(t), key, keySecret)).To(Succeed())
+	g.Expect(string(keySecret.Data[LicenseKeySecretKey])).To(Equal(token), "the restored record keeps its licence: same window, same key")
+	g.Expect(restored.Status.NotBefore.Equal(licence.Status.NotBefore)).To(BeTrue(), "window start %v, before %v", restored.Status.NotBefore, licence.Status.NotBefore)
 
 	// A deletion by hand afterwards is the merchant's: released, key gone.
 	g.Expect(c.Delete(testContext(t), restored)).To(Succeed())

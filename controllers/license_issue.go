@@ -76,13 +76,10 @@ func (r *LicenseReconciler) keysRetry() time.Duration {
 }
 
 // desiredClaims are what the current key must say, IssuedAt and the format
-// aside.
+// aside; s.token is the key stored now (empty when there is none).
 func (r *LicenseReconciler) desiredClaims(s *licenseState) (licensekey.Claims, error) {
 	l, terms := s.license, s.plan.License
-	notBefore := l.CreationTimestamp.Time
-	if l.Spec.NotBefore != nil {
-		notBefore = l.Spec.NotBefore.Time
-	}
+	notBefore := licenceStart(l, s.token)
 	notAfter := notBefore.AddDate(0, 0, int(max(terms.ValidityDays, 1)))
 	if end := licenseEnd(l, s.orderTimes); end != nil {
 		notAfter = end.Time
@@ -98,22 +95,37 @@ func (r *LicenseReconciler) desiredClaims(s *licenseState) (licensekey.Claims, e
 	}, nil
 }
 
+// licenceStart is where the licence's window begins: the start asked for
+// (spec.notBefore); without one, the start of the key kooper issued for this
+// licence, so that a record restored from a backup (a new
+// creationTimestamp, no status) keeps its window and its key; the record's
+// creation for the first key.
+func licenceStart(l *saasv1alpha1.License, token string) time.Time {
+	if l.Spec.NotBefore != nil {
+		return l.Spec.NotBefore.Time
+	}
+	if t, err := licensekey.Parse(token); err == nil && t.Claims.LicenseID == l.Name && t.Claims.InstanceID == l.Spec.InstanceID && t.Claims.NotBefore > 0 {
+		return time.Unix(t.Claims.NotBefore, 0)
+	}
+	return l.CreationTimestamp.Time
+}
+
 // issue keeps the current key when it still says what it must, and signs
 // and stores a new one otherwise: after a renewal (new window), an upgrade
 // (new plan and features) or a change of signing key. A new key is in the
 // product's license.keyFormat; a change of format alone re-issues nothing,
 // so a key keeps its format until the licence needs another.
 func (r *LicenseReconciler) issue(ctx context.Context, s *licenseState) outcome {
-	want, err := r.desiredClaims(s)
-	if err != nil {
-		return r.stall(s, saasv1alpha1.ExpiredReason, "%v", err)
-	}
 	secret := &corev1.Secret{}
 	secret.Namespace, secret.Name = r.Options.SecretNamespace, LicenseSecretName(s.license.Name)
 	if err := r.readKeySecret(ctx, s.license, secret); err != nil {
 		return failed(err)
 	}
 	s.token = string(secret.Data[LicenseKeySecretKey])
+	want, err := r.desiredClaims(s)
+	if err != nil {
+		return r.stall(s, saasv1alpha1.ExpiredReason, "%v", err)
+	}
 	if !sameClaims(s.token, want) {
 		want.IssuedAt = r.Clock.Now().Unix()
 		if s.token, err = s.signer.Sign(want, r.keyFormat(s.product)); err != nil {

@@ -59,7 +59,9 @@ type LicenseSpec struct {
 	DeviceFingerprint string `json:"deviceFingerprint,omitempty"`
 
 	// notBefore is the start of the licence window the marketplace asked for
-	// (getLicenseAsync effectiveTime). The issue time applies when omitted.
+	// (getLicenseAsync effectiveTime). When omitted, the window starts when
+	// the record was created, and once a key is issued, where that key's
+	// window starts: a record restored from a backup keeps its window.
 	// +optional
 	NotBefore *metav1.Time `json:"notBefore,omitempty"`
 
