@@ -99,7 +99,7 @@ func (r *SaaSDirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if !d.DeletionTimestamp.IsZero() {
 		return quietConflict(r.finalize(ctx, d))
 	}
-	if err := r.ensureFinalizer(ctx, d); err != nil {
+	if err := r.ensureFinalizerAndID(ctx, d); err != nil {
 		return quietConflict(err)
 	}
 	d, fate, err := r.settleFate(ctx, d)

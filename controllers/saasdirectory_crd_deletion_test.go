@@ -113,20 +113,29 @@ func directReconciler(c client.Client, now time.Time) (*SaaSDirectoryReconciler,
 // directory a shard is: written for it, kept for none, or another's.
 func TestWhichDirectoryAShardBelongsTo(t *testing.T) {
 	g := NewWithT(t)
-	d := &saasv1alpha1.SaaSDirectory{ObjectMeta: metav1.ObjectMeta{Name: "d-x", UID: "current"}}
+	d := &saasv1alpha1.SaaSDirectory{ObjectMeta: metav1.ObjectMeta{Name: "d-x", UID: "current",
+		Annotations: map[string]string{saasv1alpha1.DirectoryIDAnnotation: "id-current"}}}
 	earlier := &saasv1alpha1.SaaSDirectory{ObjectMeta: metav1.ObjectMeta{Name: "d-x", UID: "earlier"}}
+	// d restored from a backup: a new UID, the same ID.
+	restored := &saasv1alpha1.SaaSDirectory{ObjectMeta: metav1.ObjectMeta{Name: "d-x", UID: "restored", Annotations: d.Annotations}}
+	writtenFor := func(id string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Annotations: map[string]string{saasv1alpha1.ShardDirectoryUIDAnnotation: id}}
+	}
 	for _, tc := range []struct {
 		name  string
 		shard metav1.ObjectMeta
+		d     *saasv1alpha1.SaaSDirectory
 		is    bool
 	}{
-		{"written for it", metav1.ObjectMeta{Annotations: map[string]string{saasv1alpha1.ShardDirectoryUIDAnnotation: "current"}}, true},
-		{"written for an earlier directory", metav1.ObjectMeta{Annotations: map[string]string{saasv1alpha1.ShardDirectoryUIDAnnotation: "earlier"}}, false},
-		{"kept when the CRD was deleted", metav1.ObjectMeta{}, true},
-		{"owned by it (an earlier version)", ownedBy(d), true},
-		{"owned by an earlier directory (an earlier version)", ownedBy(earlier), false},
+		{"written for it", writtenFor("id-current"), d, true},
+		{"written for it, restored from a backup", writtenFor("id-current"), restored, true},
+		{"written for its UID (an earlier version)", writtenFor("current"), d, true},
+		{"written for an earlier directory", writtenFor("earlier"), d, false},
+		{"kept when the CRD was deleted", metav1.ObjectMeta{}, d, true},
+		{"owned by it (an earlier version)", ownedBy(d), d, true},
+		{"owned by an earlier directory (an earlier version)", ownedBy(earlier), d, false},
 	} {
-		g.Expect(saasv1alpha1.ShardBelongsTo(&tc.shard, d)).To(Equal(tc.is), tc.name)
+		g.Expect(saasv1alpha1.ShardBelongsTo(&tc.shard, tc.d)).To(Equal(tc.is), tc.name)
 	}
 }
 
@@ -157,7 +166,7 @@ func TestAShardOwnedByItsDirectoryLosesTheOwnerReferenceOnReconcile(t *testing.T
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(shard), shard)).To(Succeed())
 		g.Expect(shard.OwnerReferences).To(BeEmpty())
-		g.Expect(shard.Annotations).To(HaveKeyWithValue(saasv1alpha1.ShardDirectoryUIDAnnotation, string(d.UID)))
+		g.Expect(shard.Annotations).To(HaveKeyWithValue(saasv1alpha1.ShardDirectoryUIDAnnotation, string(d.ShardOwnerID())))
 	}).Should(Succeed())
 	written := shard.ResourceVersion
 	g.Eventually(func() error { _, err := r.Reconcile(testContext(t), req); return err }).Should(Succeed())
@@ -317,4 +326,44 @@ func createShardIn(t *testing.T, c client.Client, d *saasv1alpha1.SaaSDirectory,
 		s.Annotations[saasv1alpha1.ShardDirectoryUIDAnnotation] = string(d.UID)
 	}
 	g.Expect(c.Create(testContext(t), s)).To(Succeed())
+}
+
+// TestADirectoryRestoredWithItsShardsFromABackupKeepsThem restores a
+// directory and its shards as a backup does (Velero restores Secrets before
+// custom resources; neither keeps its UID). Before, the shards named the
+// directory's UID, which a restore does not keep: the restored directory
+// took its own shards for an earlier directory's and deleted them, and the
+// buyer's users with them. Now they name the directory's ID, an annotation
+// the restore keeps.
+func TestADirectoryRestoredWithItsShardsFromABackupKeepsThem(t *testing.T) {
+	g := NewWithT(t)
+	product := kitProduct(t, nil)
+	tenant := newTenant(t, product, "basic", nil)
+	eventuallyTenant(t, tenant.Name, provisioned)
+	d := syncUsersAndOrgs(t, product.Name, tenant.Name, "tenant-restored")
+	eventuallyDirectory(t, tenant.Name, "tenant-restored", delivered(saasv1alpha1.SucceededReason))
+	g.Expect(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(d), d)).To(Succeed())
+	backup := &corev1.SecretList{}
+	g.Expect(k8sClient.List(testContext(t), backup, client.InNamespace(directoryNamespace),
+		client.MatchingLabels{saasv1alpha1.DirectoryLabel: d.Name})).To(Succeed())
+	g.Expect(backup.Items).NotTo(BeEmpty())
+
+	// Lost, then restored: the shards first, the directory after.
+	g.Expect(k8sClient.Delete(testContext(t), d)).To(Succeed())
+	directoryGone(t, d.Name)
+	for i := range backup.Items {
+		restoreRecord(t, k8sClient, &backup.Items[i])
+	}
+	restored := &saasv1alpha1.SaaSDirectory{
+		ObjectMeta: metav1.ObjectMeta{Name: d.Name, Labels: d.Labels, Annotations: d.Annotations, Finalizers: d.Finalizers},
+		Spec:       d.Spec,
+	}
+	restoreRecord(t, k8sClient, restored)
+
+	got := eventuallyDirectory(t, tenant.Name, "tenant-restored", func(g Gomega, got *saasv1alpha1.SaaSDirectory) {
+		delivered(saasv1alpha1.SucceededReason)(g, got)
+		g.Expect(got.Status.Users).To(Equal(int32(3)), "the restored directory keeps its users")
+	})
+	g.Expect(got.UID).NotTo(Equal(d.UID), "a restore gives the directory a new UID")
+	g.Expect(storedShards(t, g, d.Name)).To(Equal(len(backup.Items)), "no restored shard is deleted")
 }

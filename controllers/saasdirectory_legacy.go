@@ -122,7 +122,7 @@ func (r *SaaSDirectoryReconciler) moveShard(ctx context.Context, d *saasv1alpha1
 		Annotations: map[string]string{
 			saasv1alpha1.DirectoryCountAnnotation:    cm.Annotations[saasv1alpha1.DirectoryCountAnnotation],
 			movedFromAnnotation:                      cm.Namespace,
-			saasv1alpha1.ShardDirectoryUIDAnnotation: string(d.UID),
+			saasv1alpha1.ShardDirectoryUIDAnnotation: string(d.ShardOwnerID()),
 		},
 	}, Type: corev1.SecretTypeOpaque, Data: make(map[string][]byte, len(cm.Data))}
 	for k, v := range cm.Data {
@@ -188,7 +188,7 @@ func (r *SaaSDirectoryReconciler) takeOwnerReferencesOffShards(ctx context.Conte
 			continue
 		}
 		meta := shardMetadata(&shard.ObjectMeta, "Secret")
-		if err := r.bindShard(ctx, meta, s.dir.UID); err != nil {
+		if err := r.bindShard(ctx, meta, s.dir.ShardOwnerID()); err != nil {
 			return failed(err)
 		}
 		shard.ObjectMeta = meta.ObjectMeta

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -164,16 +163,22 @@ func (r *SaaSDirectoryReconciler) retire(ctx context.Context, d *saasv1alpha1.Sa
 	return r.finalize(ctx, deleting)
 }
 
-// ensureFinalizer puts DirectoryFinalizer on a directory created before
-// the receiver did so itself.
-func (r *SaaSDirectoryReconciler) ensureFinalizer(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
-	if controllerutil.ContainsFinalizer(d, saasv1alpha1.DirectoryFinalizer) {
+// ensureFinalizerAndID puts DirectoryFinalizer, and the UID its shards
+// name as saasv1alpha1.DirectoryIDAnnotation, on a directory created before
+// the receiver did both itself: the ID is restored with the directory from
+// a backup, the UID is not.
+func (r *SaaSDirectoryReconciler) ensureFinalizerAndID(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
+	_, hasID := d.Annotations[saasv1alpha1.DirectoryIDAnnotation]
+	if controllerutil.ContainsFinalizer(d, saasv1alpha1.DirectoryFinalizer) && hasID {
 		return nil
 	}
 	patch := client.MergeFromWithOptions(d.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.AddFinalizer(d, saasv1alpha1.DirectoryFinalizer)
+	if !hasID {
+		metav1.SetMetaDataAnnotation(&d.ObjectMeta, saasv1alpha1.DirectoryIDAnnotation, string(d.UID))
+	}
 	if err := r.Patch(ctx, d, patch); err != nil {
-		return fmt.Errorf("failed to add the finalizer to SaaSDirectory %s: %w", d.Name, err)
+		return fmt.Errorf("failed to add the finalizer and ID to SaaSDirectory %s: %w", d.Name, err)
 	}
 	return nil
 }
@@ -342,12 +347,12 @@ func (r *SaaSDirectoryReconciler) deleteStrayShards(ctx context.Context, name st
 	if len(strays) == 0 {
 		return nil
 	}
-	current, mayDelete, err := r.currentDirectoryUID(ctx, name)
+	current, mayDelete, err := r.currentDirectory(ctx, name)
 	if err != nil || !mayDelete {
 		return err
 	}
 	for i := range strays {
-		if saasv1alpha1.ShardDirectoryUID(&strays[i]) != current {
+		if current == nil || !saasv1alpha1.ShardBelongsTo(&strays[i], current) {
 			strays[i].SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 			if err := r.deleteStray(ctx, &strays[i]); err != nil {
 				return err
@@ -357,24 +362,24 @@ func (r *SaaSDirectoryReconciler) deleteStrayShards(ctx context.Context, name st
 	return nil
 }
 
-// currentDirectoryUID returns the UID of the directory called name as
-// stored, "" when there is none. mayDelete is false while the SaaSDirectory
-// CRD is being deleted (or is gone): every directory is going then, and
-// their shards are kept for the directories restored.
-func (r *SaaSDirectoryReconciler) currentDirectoryUID(ctx context.Context, name string) (uid types.UID, mayDelete bool, err error) {
+// currentDirectory returns the directory called name as stored, nil when
+// there is none. mayDelete is false while the SaaSDirectory CRD is being
+// deleted (or is gone): every directory is going then, and their shards are
+// kept for the directories restored.
+func (r *SaaSDirectoryReconciler) currentDirectory(ctx context.Context, name string) (current *saasv1alpha1.SaaSDirectory, mayDelete bool, err error) {
 	crdGoing, err := crdTerminating(ctx, r.Reader, "saasdirectories")
 	if err != nil || crdGoing {
-		return "", false, err
+		return nil, false, err
 	}
 	d := &saasv1alpha1.SaaSDirectory{}
 	err = r.Reader.Get(ctx, client.ObjectKey{Name: name}, d)
 	switch {
 	case apierrors.IsNotFound(err):
-		return "", true, nil
+		return nil, true, nil
 	case err != nil:
-		return "", false, fmt.Errorf("failed to read SaaSDirectory %s: %w", name, err)
+		return nil, false, fmt.Errorf("failed to read SaaSDirectory %s: %w", name, err)
 	}
-	return d.UID, true, nil
+	return d, true, nil
 }
 
 // deleteStray deletes a stray shard as it was listed: one written since

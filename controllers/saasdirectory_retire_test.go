@@ -229,7 +229,7 @@ func TestSyncsForADirectoryBeingDeletedAreRetriedAndThenStartAfresh(t *testing.T
 	d = eventuallyDirectory(t, instanceID, tenantID, func(Gomega, *saasv1alpha1.SaaSDirectory) {})
 	stale := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: directoryNamespace, Name: webhook.ShardName(d.Name, directory.Users, 0),
 		Labels:      map[string]string{saasv1alpha1.DirectoryLabel: d.Name, saasv1alpha1.DirectoryPartLabel: string(directory.Users)},
-		Annotations: map[string]string{saasv1alpha1.ShardDirectoryUIDAnnotation: string(d.UID)}},
+		Annotations: map[string]string{saasv1alpha1.ShardDirectoryUIDAnnotation: string(d.ShardOwnerID())}},
 		Data: map[string][]byte{directory.DataKey(directory.Users, 0): []byte(`[{"appId":"app-1","userName":"stale"}]`)}}
 	g.Expect(k8sClient.Create(testContext(t), stale)).To(Succeed())
 	patch = client.MergeFrom(d.DeepCopy())
@@ -244,7 +244,7 @@ func TestSyncsForADirectoryBeingDeletedAreRetriedAndThenStartAfresh(t *testing.T
 	})
 	g.Expect(fresh.Finalizers).To(ContainElement(saasv1alpha1.DirectoryFinalizer))
 	shard := getObject(t, &corev1.Secret{}, directoryNamespace, stale.Name)
-	g.Expect(saasv1alpha1.ShardDirectoryUID(shard)).To(Equal(fresh.UID), "the stale shard is replaced by the new directory's")
+	g.Expect(saasv1alpha1.ShardDirectoryUID(shard)).To(Equal(fresh.ShardOwnerID()), "the stale shard is replaced by the new directory's")
 	g.Expect(string(shard.Data[directory.DataKey(directory.Users, 0)])).NotTo(ContainSubstring("stale"))
 }
 

@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -194,6 +195,7 @@ func newDirectory(name, product string, common koogallery.KitCommon) *saasv1alph
 			saasv1alpha1.ProductLabel:   product,
 		}, Annotations: map[string]string{
 			saasv1alpha1.ShardsFormatAnnotation: saasv1alpha1.ShardsFormatSecrets,
+			saasv1alpha1.DirectoryIDAnnotation:  string(uuid.NewUUID()),
 		}, Finalizers: []string{saasv1alpha1.DirectoryFinalizer}},
 		Spec: saasv1alpha1.SaaSDirectorySpec{
 			InstanceID: common.InstanceID, TenantID: common.TenantID, ProductName: product,
@@ -411,7 +413,7 @@ func (r *Receiver) writeShard(ctx context.Context, d *saasv1alpha1.SaaSDirectory
 				saasv1alpha1.DirectoryLabel:     d.Name,
 				saasv1alpha1.DirectoryPartLabel: string(part),
 			},
-			Annotations: map[string]string{saasv1alpha1.ShardDirectoryUIDAnnotation: string(d.UID)},
+			Annotations: map[string]string{saasv1alpha1.ShardDirectoryUIDAnnotation: string(d.ShardOwnerID())},
 		}, Type: corev1.SecretTypeOpaque}
 	}
 	shard.Data = map[string][]byte{directory.DataKey(part, index): []byte(directory.Encode(entries))}

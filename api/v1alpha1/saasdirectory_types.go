@@ -269,16 +269,33 @@ type SaaSDirectoryList struct {
 	Items []SaaSDirectory `json:"items"`
 }
 
-// ShardDirectoryUIDAnnotation on a directory shard holds the UID of the
-// SaaSDirectory it was written for. Shards have no owner reference: the
-// garbage collector would delete them with their directory, and deleting
-// the SaaSDirectory CRD deletes every directory, an accident that must cost
-// no tenant its users. The annotation tells a shard written for an earlier
-// directory of the same name (a sync racing that one's deletion) from the
-// current directory's.
+// ShardDirectoryUIDAnnotation on a directory shard holds the ID of the
+// SaaSDirectory it was written for (SaaSDirectory.ShardOwnerID). Shards have
+// no owner reference: the garbage collector would delete them with their
+// directory, and deleting the SaaSDirectory CRD deletes every directory, an
+// accident that must cost no tenant its users. The annotation tells a shard
+// written for an earlier directory of the same name (a sync racing that
+// one's deletion) from the current directory's.
 const ShardDirectoryUIDAnnotation = "saas.kooper.io/directory-uid"
 
-// ShardDirectoryUID is the UID of the directory shard was written for: its
+// DirectoryIDAnnotation on a SaaSDirectory holds the ID its shards are
+// written for. Unlike metadata.uid, which the API server assigns anew, it is
+// restored with the directory from a backup (kubectl or Velero), so the
+// restored directory keeps the shards restored with it. The receiver sets a
+// new ID on each directory it creates; the directory controller sets the
+// UID as the ID of one an earlier version created, which its shards name.
+const DirectoryIDAnnotation = "saas.kooper.io/directory-id"
+
+// ShardOwnerID is the ID d's shards are written for: its
+// DirectoryIDAnnotation, or its UID when it has none yet.
+func (d *SaaSDirectory) ShardOwnerID() types.UID {
+	if id := d.Annotations[DirectoryIDAnnotation]; id != "" {
+		return types.UID(id)
+	}
+	return d.UID
+}
+
+// ShardDirectoryUID is the ID of the directory shard was written for: its
 // ShardDirectoryUIDAnnotation or, on a shard an earlier version wrote, its
 // SaaSDirectory owner reference; "" for a shard kept for no directory in
 // particular, as the directory controller leaves them when their directory
@@ -295,13 +312,14 @@ func ShardDirectoryUID(shard metav1.Object) types.UID {
 	return ""
 }
 
-// ShardBelongsTo reports whether shard is d's data: written for d, or for no
+// ShardBelongsTo reports whether shard is d's data: written for d (naming its
+// ID or, as an earlier version wrote, its UID), or for no
 // directory in particular (kept when its directory went with the CRD), so
 // that the directory restored under that name, or created again by the next
 // sync, carries on with it rather than starting empty.
 func ShardBelongsTo(shard metav1.Object, d *SaaSDirectory) bool {
 	uid := ShardDirectoryUID(shard)
-	return uid == "" || uid == d.UID
+	return uid == "" || uid == d.ShardOwnerID() || uid == d.UID
 }
 
 // IsDirectoryOwnerReference reports whether ref names a SaaSDirectory, as
