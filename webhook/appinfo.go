@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -42,6 +43,24 @@ func (r *Receiver) instanceInfo(ctx context.Context, c *call, s subscription) (i
 	}
 	info.AppInfo, err = r.appInfo(ctx, c.key, tenant)
 	return info, false, err
+}
+
+// purchaseInfo is instanceInfo for the answer to a newInstance whose
+// record is stored. When appInfo cannot be built (the credentials key
+// missing or another key, a licence key unreadable) the purchase is answered
+// without it, not 000005: spec §3.2 lets appInfo come later, by
+// queryInstance, which still answers 000005 for it, while a newInstance
+// answered 000005 is retried for 3 hours and then fails the paid order
+// (§1.7), though the tenant runs. The cause is logged: it names keys and
+// Secrets, never a credential or a buyer's data.
+func (r *Receiver) purchaseInfo(ctx context.Context, c *call, s subscription) (koogallery.InstanceInfo, bool) {
+	info, pending, err := r.instanceInfo(ctx, c, s)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).WithName("receiver").Error(err, "Purchase answered without appInfo, which cannot be built; queryInstance answers 000005 until it can",
+			"product", c.product.Name, "instanceId", c.instanceID, "orderId", c.orderID)
+		return koogallery.InstanceInfo{InstanceID: c.instanceID}, false
+	}
+	return info, pending
 }
 
 // AppInfoAnswer is what queryInstance answers about a SaaS tenant's access

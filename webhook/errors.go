@@ -83,10 +83,29 @@ func (e *goneError) Error() string {
 // errLostWithCRD answers 000005 for an instance whose record went with its
 // CRD (tombstone.Entry.LostWithCRD): it was never released, kooper cannot
 // act on it without its record, and the marketplace retries until the
-// merchant restores the record from a backup.
+// merchant restores the record from a backup. Its cause is errRecordLost.
 func errLostWithCRD(kind, instanceID string) error {
 	return &callbackError{code: koogallery.ResultInternalError,
-		msg: fmt.Sprintf("the record of instance %q was deleted with the %s CRD and is not restored yet; retry", instanceID, kind)}
+		msg: fmt.Sprintf("the record of instance %q was deleted with the %s CRD and is not restored yet; retry", instanceID, kind),
+		err: errRecordLost}
+}
+
+// errRecordLost is the cause of errLostWithCRD, so that queryInstance can
+// leave such an instance out of an answer about several (spec §3.3).
+var errRecordLost = errors.New("its tombstone is marked lost-with-crd")
+
+// errNoNewPurchases answers a newInstance of a product being deleted with
+// 000106, sold out (spec §5; §3.2 lists it among the business refusals of a
+// purchase). The deletion cannot be undone, and once no live instance holds
+// the product its in-use finalizer goes: a tenant stored now would stall on
+// ProductNotFound for ever, and its later callbacks be answered "unknown
+// product". Of the codes for a purchase the merchant cannot fulfil, 000106
+// says what holds for every buyer and for good: the product has nothing
+// left to sell. 000100 (no instance resources) reads as a capacity shortage
+// the merchant could lift, and 000103/000105 are about this buyer.
+func errNoNewPurchases(product string) error {
+	return &callbackError{code: koogallery.ResultSoldOut,
+		msg: fmt.Sprintf("SaaSProduct %q is being deleted and takes no new purchases", product)}
 }
 
 func isGone(err error) bool {

@@ -45,7 +45,10 @@ const maxQueryIDs = 100
 
 // newInstance records a purchase. The object's name is derived from the
 // order line, so a repeat, or a concurrent duplicate on another replica,
-// hits AlreadyExists and gets the same instance ID.
+// hits AlreadyExists and gets the same instance ID. A product being deleted
+// takes no new purchase (storedPurchase: 000106, spec §5), and a stored
+// purchase is answered its ID even when its appInfo cannot be built now
+// (purchaseInfo, spec §3.2).
 func (r *Receiver) newInstance(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.NewInstanceRequest)
 	c.orderID = req.OrderID
@@ -63,10 +66,7 @@ func (r *Receiver) newInstance(ctx context.Context, c *call) (reply, error) {
 	if gone || err != nil {
 		return r.goneInstance(c, err)
 	}
-	info, pending, err := r.instanceInfo(ctx, c, s)
-	if err != nil {
-		return reply{}, err
-	}
+	info, pending := r.purchaseInfo(ctx, c, s)
 	body := &koogallery.NewInstanceResponse{InstanceID: c.instanceID, AppInfo: info.AppInfo}
 	return r.withAppInfo(body, &body.EncryptType, info.AppInfo != nil, pending), nil
 }
@@ -178,6 +178,10 @@ func (r *Receiver) recordPurchase(ctx context.Context, c *call, req *koogallery.
 		return subscription{}, gone, err
 	}
 	s, err := r.storePurchase(ctx, c, req)
+	if isGone(err) {
+		// Issued and gone by a tombstone the cache did not hold yet (rule B).
+		return s, true, nil
+	}
 	if err != nil {
 		return s, false, asInternal(err, "the order could not be stored")
 	}
@@ -193,6 +197,9 @@ func (r *Receiver) recordPurchase(ctx context.Context, c *call, req *koogallery.
 // server's copy (rule A), and a record the cache holds but the API server
 // no longer does is created as if never seen.
 func (r *Receiver) storePurchase(ctx context.Context, c *call, req *koogallery.NewInstanceRequest) (subscription, error) {
+	if !c.product.DeletionTimestamp.IsZero() {
+		return r.storedPurchase(ctx, c, req)
+	}
 	if r.cached(ctx, c.product, c.instanceID) {
 		if s, err := r.existingPurchase(ctx, c, req); err == nil {
 			return s, nil
@@ -202,6 +209,20 @@ func (r *Receiver) storePurchase(ctx context.Context, c *call, req *koogallery.N
 	err := r.client.Create(ctx, s.object)
 	if apierrors.IsAlreadyExists(err) {
 		return r.existingPurchase(ctx, c, req)
+	}
+	return s, err
+}
+
+// storedPurchase answers a newInstance of a product being deleted with the
+// purchase's record as the API server holds it, so a repeat is answered as
+// before (spec §1.8), or refuses it with errNoNewPurchases (000106, spec §5)
+// and creates nothing. Every other callback of the product's instances
+// carries on. A deletionTimestamp is never taken back, so the cache's is
+// enough to refuse on (docs/lifecycle.md rule A).
+func (r *Receiver) storedPurchase(ctx context.Context, c *call, req *koogallery.NewInstanceRequest) (subscription, error) {
+	s, err := r.existingPurchase(ctx, c, req)
+	if isNotFound(err) && !errors.Is(err, errHeldByAnotherProduct) {
+		return s, errNoNewPurchases(c.product.Name)
 	}
 	return s, err
 }
@@ -277,7 +298,9 @@ func (r *Receiver) existingPurchase(ctx context.Context, c *call, req *koogaller
 }
 
 // queryInstance reports up to 100 instances. Unknown IDs among known ones
-// are left out; if none is known the answer is 000003.
+// are left out, and so are IDs lost with their CRD (spec §3.3: one entry per
+// instance found); if none is known the answer is 000003, or 000005 when
+// one was lost with its CRD (errLostWithCRD: retried until it is restored).
 func (r *Receiver) queryInstance(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.QueryInstanceRequest)
 	ids := req.InstanceIDs()
@@ -290,11 +313,16 @@ func (r *Receiver) queryInstance(ctx context.Context, c *call) (reply, error) {
 	}
 	body := &koogallery.QueryInstanceResponse{}
 	encrypted, pending := false, false
+	var lost error
 	for _, id := range ids {
 		// Read from the API server: a cache that has not seen a release or a
 		// deletion would hand out the access details of a gone tenant.
 		s, err := r.find(ctx, c.product, id, true)
 		if isNotFound(err) {
+			continue
+		}
+		if errors.Is(err, errRecordLost) {
+			lost = err
 			continue
 		}
 		if isGone(err) {
@@ -311,6 +339,9 @@ func (r *Receiver) queryInstance(ctx context.Context, c *call) (reply, error) {
 		encrypted = encrypted || info.AppInfo != nil
 		pending = pending || waiting
 		body.Info = append(body.Info, info)
+	}
+	if len(body.Info) == 0 && lost != nil {
+		return reply{}, lost
 	}
 	if len(body.Info) == 0 {
 		return reply{}, errInstanceNotFound(req.InstanceID)

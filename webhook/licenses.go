@@ -98,7 +98,7 @@ func licenseApplication(c *call, req *koogallery.GetLicenseAsyncRequest, instanc
 	if err != nil {
 		return nil, err
 	}
-	if err := checkLicenseRules(c.product, instance, req, notAfter); err != nil {
+	if err := checkLicenseRules(c.product, instance, req, notBefore, notAfter); err != nil {
 		return nil, err
 	}
 	mode := saasv1alpha1.ModeProduction
@@ -156,14 +156,21 @@ func licenseTime(field, value string) (time.Time, error) {
 }
 
 // checkLicenseRules answers the licence result codes the marketplace
-// defines (spec §5), where the instance's state, resolved order and plan
-// tell enough. "Within the current order's validity" (000901) is within the
-// instance's expiry in force (docs/lifecycle.md rule E), which a renewal
-// moves and an unsubscribed renewal period moves back, as the licence
-// controller reads it; a released instance has no order in force.
-func checkLicenseRules(product *saasv1alpha1.SaaSProduct, instance *saasv1alpha1.License, req *koogallery.GetLicenseAsyncRequest, notAfter *metav1.Time) error {
-	if instance.Spec.State == saasv1alpha1.StateReleased {
+// defines (spec §5, §3.10), where the instance's state, resolved order and
+// plan tell enough. "Within the current order's validity" (000901) is
+// within the instance's expiry in force (docs/lifecycle.md rule E), which a
+// renewal moves and an unsubscribed renewal period moves back, as the
+// licence controller reads it: the window must start before it and end by
+// it. A released instance has no order in force, and a frozen one's has
+// expired: the licence controller issues nothing for either, so an
+// application accepted then would never be delivered (a frozen one only if
+// the buyer renews; the marketplace retries for 2 hours, §1.7).
+func checkLicenseRules(product *saasv1alpha1.SaaSProduct, instance *saasv1alpha1.License, req *koogallery.GetLicenseAsyncRequest, notBefore time.Time, notAfter *metav1.Time) error {
+	switch instance.Spec.State {
+	case saasv1alpha1.StateReleased:
 		return &callbackError{code: koogallery.ResultLicenseOutsideOrderValidity, msg: "the instance is released: no order is in force"}
+	case saasv1alpha1.StateFrozen:
+		return &callbackError{code: koogallery.ResultLicenseOutsideOrderValidity, msg: "the instance is frozen: its order has expired; apply again after renewing"}
 	}
 	planIdx := slices.IndexFunc(product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == instance.Status.SKUCode })
 	if planIdx >= 0 {
@@ -180,6 +187,12 @@ func checkLicenseRules(product *saasv1alpha1.SaaSProduct, instance *saasv1alpha1
 		return &callbackError{code: koogallery.ResultLicenseNeedsExpiry, msg: "a periodic licence needs an expireTime"}
 	}
 	expiry := orders.ExpiryInForce(instance.Spec.NotAfter, order, instance.Spec.Orders, orders.RecordedTimes(instance.Status.OrderTimes))
+	if expiry != nil && !notBefore.Before(expiry.Time) {
+		// Without expireTime the licence would end with the order: its
+		// window would be empty, and the licence stall Expired, never uploaded.
+		return &callbackError{code: koogallery.ResultLicenseOutsideOrderValidity,
+			msg: "the licence must start within the order's validity, before " + expiry.UTC().Format(time.RFC3339)}
+	}
 	if expiry != nil && notAfter != nil && notAfter.After(expiry.Time) {
 		return &callbackError{code: koogallery.ResultLicenseOutsideOrderValidity,
 			msg: "the licence must end within the order's validity, by " + expiry.UTC().Format(time.RFC3339)}

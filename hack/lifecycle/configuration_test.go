@@ -60,7 +60,25 @@ func (s *sequence) deleteProduct(i int) {
 	if err != nil {
 		s.fail(err.Error(), "deleting the product failed")
 	}
+	s.waitForReceiversToSeeTheDeletion()
+	s.model.ProductDeleting = true
 	s.syncProduct()
+}
+
+// waitForReceiversToSeeTheDeletion waits until both receivers' caches show
+// the product deleted: a purchase racing the deletion is not the model's to
+// predict.
+func (s *sequence) waitForReceiversToSeeTheDeletion() {
+	for _, target := range []*running{managerA, managerB} {
+		seen := s.poll.Eventually(func() bool {
+			product := &saasv1alpha1.SaaSProduct{}
+			err := target.cache.Get(s.t.Context(), client.ObjectKey{Name: s.product.name}, product)
+			return apierrors.IsNotFound(err) || (err == nil && !product.DeletionTimestamp.IsZero())
+		}).WithTimeout(configTimeout).Should(BeTrue())
+		if !seen {
+			s.fail("", "receiver %s never saw the product deleted", target.name)
+		}
+	}
 }
 
 // deleteKeys deletes the product's keys Secret, which the product holds

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -17,8 +18,10 @@ import (
 
 // running is a started manager: where its receiver listens, and how to stop it.
 type running struct {
-	name   string
-	url    string // the callback URL prefix; the product name completes it
+	name string
+	url  string // the callback URL prefix; the product name completes it
+	// cache is the manager's cache, which its receiver decides on.
+	cache  client.Reader
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -58,7 +61,7 @@ func startManager(parent context.Context, withControllers bool) (*running, error
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(parent)
-	r := &running{name: name, cancel: cancel, done: make(chan error, 1)}
+	r := &running{name: name, cache: mgr.GetCache(), cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- mgr.Start(ctx) }()
 	waitCtx, stopWaiting := context.WithTimeout(ctx, time.Minute)
 	defer stopWaiting()

@@ -18,6 +18,7 @@ const (
 	Success      = "000000"
 	InvalidParam = "000002"
 	NotFound     = "000003"
+	SoldOut      = "000106"
 )
 
 // Activities of the basic callbacks.
@@ -156,6 +157,9 @@ type Model struct {
 	// FreezeRetryWindow is rule F's other window: a FREEZE less than this
 	// after an UNFREEZE is stale; 0 turns it off.
 	FreezeRetryWindow time.Duration
+	// ProductDeleting: the product was deleted (kubectl delete) and is held
+	// by its live instances, or not yet gone: it takes no new purchase.
+	ProductDeleting bool
 	// ProductGone: the product was deleted and, no live instance holding
 	// it any longer, it is gone (rule S). Nothing is verified for it.
 	ProductGone bool
@@ -263,6 +267,9 @@ func (m *Model) Apply(cb Callback, now time.Time) Answer {
 // never provisioned again once gone (rule B).
 func (m *Model) newInstance(purchase Order) Answer {
 	inst := m.lines[LineOf(purchase)]
+	if inst == nil && m.ProductDeleting {
+		return Answer{Code: SoldOut, Rule: "product deletion: a product being deleted takes no new purchase, and nothing is stored"}
+	}
 	if inst == nil {
 		inst = &Instance{State: Active, Orders: []Order{purchase}}
 		m.lines[LineOf(purchase)] = inst

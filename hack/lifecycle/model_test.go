@@ -201,6 +201,14 @@ func TestModelRetiredPlansAndAGoneProduct(t *testing.T) {
 		t.Fatalf("a check to a plan offered again: %s, want 000000", a.Code)
 	}
 
+	m.ProductDeleting = true
+	another := Order{ID: "O2", LineID: "O2-1", Activity: NewInstance, SKU: "sku-a", CreateTime: time.Unix(3, 0), ExpireTime: time.Unix(4, 0)}
+	if a := m.Apply(Callback{Activity: NewInstance, Order: &another}, time.Now()); a.Code != SoldOut || m.Instance(LineOf(another)) != nil {
+		t.Fatalf("a purchase of a product being deleted: %s, stored %v; want 000106, nothing stored", a.Code, m.Instance(LineOf(another)) != nil)
+	}
+	if a := m.Apply(Callback{Activity: NewInstance, Order: &purchase}, time.Now()); a.Code != Success || a.InstanceID != "i-1" {
+		t.Fatalf("a repeated purchase of a product being deleted: %s %q, want 000000 i-1", a.Code, a.InstanceID)
+	}
 	m.Apply(Callback{Activity: ReleaseInstance, InstanceID: "i-1"}, time.Now())
 	if m.Live() {
 		t.Fatal("a released instance lets its product go")
