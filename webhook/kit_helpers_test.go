@@ -158,7 +158,7 @@ func storedDirectory(t *testing.T, instanceID, tenantID string) (*saasv1alpha1.S
 		part := directory.Part(s.Labels[saasv1alpha1.DirectoryPartLabel])
 		g.Expect(s.Type).To(Equal(corev1.SecretTypeOpaque), "shard %s", s.Name)
 		g.Expect(s.Annotations).To(HaveKey(saasv1alpha1.DirectoryCountAnnotation), "shard %s", s.Name)
-		g.Expect(s.Annotations).To(HaveKeyWithValue(saasv1alpha1.ShardDirectoryUIDAnnotation, string(d.UID)), "shard %s is written for its directory", s.Name)
+		g.Expect(s.Annotations).To(HaveKeyWithValue(saasv1alpha1.ShardDirectoryUIDAnnotation, string(d.ShardOwnerID())), "shard %s is written for its directory", s.Name)
 		g.Expect(s.OwnerReferences).To(BeEmpty(), "shard %s has no owner for the garbage collector to follow", s.Name)
 		for _, data := range s.Data {
 			g.Expect(len(data)).To(BeNumerically("<=", 512<<10), "shard %s stays well under the object size limit", s.Name)
