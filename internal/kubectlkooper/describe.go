@@ -84,6 +84,11 @@ type appInfoView struct {
 	// at random, its copy. CredentialsFromPresent says whether it exists.
 	CredentialsFrom        string `json:"credentialsFrom"`
 	CredentialsFromPresent bool   `json:"credentialsFromPresent"`
+	// CredentialsFromKeyID is the fingerprint of the key the credentials
+	// key's Secret holds, as the controllers record it on the Secret
+	// (saas.kooper.io/credentials-key-id); empty for a copy, or before
+	// they have.
+	CredentialsFromKeyID string `json:"credentialsFromKeyID,omitempty"`
 }
 
 // objectHealth is one object of the tenant's namespace and its kstatus.
@@ -121,6 +126,9 @@ func describeTenant(ctx context.Context, c *clients, ns, name string) (*descript
 		return nil, fmt.Errorf("failed to read Secret %s/%s: %w", ns, from, err)
 	}
 	d.AppInfo.CredentialsFromPresent = err == nil
+	if err == nil && t.Status.CredentialsKeyID != "" {
+		d.AppInfo.CredentialsFromKeyID = fromMeta.Annotations[saasv1alpha1.CredentialsKeyIDAnnotation]
+	}
 	if t.Status.Namespace != "" {
 		if d.Objects, err = namespaceHealth(ctx, c.client, t.Status.Namespace); err != nil {
 			return nil, err
@@ -246,15 +254,25 @@ func frozenMeaning(c *metav1.Condition) string {
 }
 
 // appInfoLine says what queryInstance answers now, and warns when the
-// receiver would fail to read the credentials it decided to deliver.
+// receiver would fail to read the credentials it decided to deliver: their
+// Secret is missing, or the credentials key there is, by the fingerprint
+// recorded on it, not the one the tenant's password was derived from.
 func (d *description) appInfoLine() string {
 	line := fmt.Sprintf("appInfo %s: %s", d.AppInfo.Answer, d.AppInfo.Reason)
-	if d.AppInfo.Answer == webhook.AppInfoDelivered && !d.AppInfo.CredentialsFromPresent {
+	if d.AppInfo.Answer != webhook.AppInfoDelivered {
+		return line
+	}
+	id, held := d.Tenant.Status.CredentialsKeyID, d.AppInfo.CredentialsFromKeyID
+	switch {
+	case !d.AppInfo.CredentialsFromPresent:
 		until := "the controllers copy it"
-		if d.Tenant.Status.CredentialsKeyID != "" {
+		if id != "" {
 			until = "it is restored from a backup"
 		}
 		line += fmt.Sprintf("; but Secret %s is missing, so it would answer 000005 until %s", d.AppInfo.CredentialsFrom, until)
+	case id != "" && held != "" && held != id:
+		line += fmt.Sprintf("; but Secret %s holds key %s, not key %s from which this tenant's password was derived, "+
+			"so it would answer 000005 until key %s is restored from a backup", d.AppInfo.CredentialsFrom, held, id, id)
 	}
 	return line
 }

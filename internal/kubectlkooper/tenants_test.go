@@ -1,6 +1,7 @@
 package kubectlkooper
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -10,7 +11,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/webhook"
@@ -144,6 +147,59 @@ func TestDescribe(t *testing.T) {
 	pending := newTenant(t, "describe", saasv1alpha1.StateActive, saasv1alpha1.SaaSTenantStatus{})
 	r = kooper("describe", pending.Name)
 	g.Expect(r.out).To(And(MatchRegexp(`queryInstance:\s+appInfo Pending: `), MatchRegexp(`Objects in namespace <none>:\n\s+<none>`)))
+}
+
+// describe warns when the credentials key's Secret holds, by the
+// fingerprint the controllers record on it, a key other than the one the
+// tenant's password was derived from: the receiver would answer 000005.
+// It reads the Secret's metadata only.
+func TestDescribeCredentialsKeyOfAnotherFingerprint(t *testing.T) {
+	g := NewWithT(t)
+	ctx := ctxFor(t)
+	const ours, theirs = "0123456789abcdef", "fedcba9876543210"
+	status := readyStatus("tenant-key", time.Now())
+	status.CredentialsKeyID = ours
+	tenant := newTenant(t, "describe-key", saasv1alpha1.StateActive, status)
+	key := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: saasv1alpha1.CredentialsKeySecretName,
+		Annotations: map[string]string{saasv1alpha1.CredentialsKeyIDAnnotation: theirs}},
+		Data: map[string][]byte{saasv1alpha1.CredentialsKeySecretKey: []byte("s3cret-key-never-shown-0123456789")}}
+	g.Expect(k8sClient.Create(ctx, key)).To(Succeed())
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), key) })
+	annotate := func(id string) {
+		t.Helper()
+		patch := client.MergeFrom(key.DeepCopy())
+		key.Annotations = map[string]string{saasv1alpha1.CredentialsKeyIDAnnotation: id}
+		if id == "" {
+			key.Annotations = nil
+			patch = client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":null}}`))
+		}
+		g.Expect(k8sClient.Patch(ctx, key, patch)).To(Succeed())
+	}
+
+	r := kooper("describe", tenant.Name)
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	g.Expect(r.out).To(MatchRegexp(`queryInstance:\s+appInfo Delivered: .*; but Secret kooper-test/kooper-credentials-key holds key %s, `+
+		`not key %s from which this tenant's password was derived, so it would answer 000005 until key %s is restored from a backup`,
+		theirs, ours, ours))
+	g.Expect(r.out).NotTo(ContainSubstring("s3cret-key-never-shown"))
+
+	r = kooper("describe", tenant.Name, "-o", "json")
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	var doc struct {
+		AppInfo appInfoView `json:"appInfo"`
+	}
+	g.Expect(json.Unmarshal([]byte(r.out), &doc)).To(Succeed())
+	g.Expect(doc.AppInfo.CredentialsFromKeyID).To(Equal(theirs))
+
+	// The tenant's own key, or one not fingerprinted yet: nothing more.
+	annotate(ours)
+	r = kooper("describe", tenant.Name)
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	g.Expect(r.out).To(MatchRegexp(`queryInstance:\s+appInfo Delivered: `))
+	g.Expect(r.out).NotTo(Or(ContainSubstring("holds key"), ContainSubstring("000005")))
+	annotate("")
+	r = kooper("describe", tenant.Name)
+	g.Expect(r.out).NotTo(Or(ContainSubstring("holds key"), ContainSubstring("000005")))
 }
 
 // frozenStatus is the status of a tenant frozen for reason, with the
