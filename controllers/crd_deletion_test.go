@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
@@ -266,4 +267,44 @@ func TestATenantRestoredAfterItsCRDWasDeletedIsTakenBack(t *testing.T) {
 		g.Expect(restored.Status.Namespace).To(Equal(ns))
 	}).Should(Succeed())
 	g.Expect(restored.DeletionTimestamp).To(BeNil())
+}
+
+// TestATenantRestoredAsReleasedIsReleasedInItsNamespace restores, after the
+// SaaSTenant CRD was deleted, the record of a tenant the buyer released
+// meanwhile (the backup was taken after the release, or the marketplace's
+// retried release arrived first). Its status, and with it status.namespace,
+// is not restored, and a released tenant is never provisioned again to
+// record it: before, the release found "nothing was provisioned", left the
+// workload serving the released buyer and set no retention date. Now the
+// namespace labelled as the tenant's is found again and released.
+func TestATenantRestoredAsReleasedIsReleasedInItsNamespace(t *testing.T) {
+	g := NewWithT(t)
+	c := startControllersOn(t, ownControlPlane(t))
+
+	product := newTenantProductIn(t, c, nil)
+	tenant := newTenantIn(t, c, product, "basic", func(tn *saasv1alpha1.SaaSTenant) {
+		withIssuedID(tn)
+		tn.Finalizers = []string{saasv1alpha1.Finalizer}
+	})
+	ns := "tenant-" + tenant.Name
+	app := client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}
+	g.Eventually(func() error { return c.Get(testContext(t), app, &appsv1.Deployment{}) }).Should(Succeed())
+
+	crd := deleteCRD(t, c, "saastenants")
+	reinstallCRD(t, c, crd)
+	restored := &saasv1alpha1.SaaSTenant{
+		ObjectMeta: metav1.ObjectMeta{Name: tenant.Name, Labels: tenant.Labels, Finalizers: tenant.Finalizers},
+		Spec:       tenant.Spec,
+	}
+	restored.Spec.State = saasv1alpha1.StateReleased
+	restoreRecord(t, c, restored)
+	g.Eventually(func(g Gomega) {
+		g.Expect(c.Get(testContext(t), client.ObjectKeyFromObject(restored), restored)).To(Succeed())
+		released := apimeta.FindStatusCondition(restored.Status.Conditions, saasv1alpha1.ReleasedCondition)
+		g.Expect(released).NotTo(BeNil())
+		g.Expect(released.Reason).To(Equal(saasv1alpha1.RetainingDataReason), released.Message)
+		g.Expect(restored.Status.Namespace).To(Equal(ns))
+		g.Expect(restored.Status.RetainUntil).NotTo(BeNil(), "the retained data gets its date")
+		g.Expect(apierrors.IsNotFound(c.Get(testContext(t), app, &appsv1.Deployment{}))).To(BeTrue(), "the released buyer is no longer served")
+	}).Should(Succeed())
 }

@@ -89,12 +89,22 @@ func (r *SaaSDirectoryReconciler) fateWithTenant(ctx context.Context, reader cli
 	if tenant.Spec.State != saasv1alpha1.StateReleased {
 		return directoryFate{}, nil
 	}
-	if tenant.Status.Namespace == "" {
-		return directoryFate{reason: saasv1alpha1.InstanceNamespaceDeletedReason,
-			message: fmt.Sprintf("instance %s was released before it had a namespace", tenant.Name)}, nil
+	namespace := tenant.Status.Namespace
+	if namespace == "" {
+		// Released before it had a namespace, or restored from a backup
+		// without its status: the namespace labelled as its own says which.
+		found, err := labelledNamespace(ctx, reader, tenant.Spec.InstanceID)
+		if err != nil {
+			return directoryFate{}, err
+		}
+		if found == "" {
+			return directoryFate{reason: saasv1alpha1.InstanceNamespaceDeletedReason,
+				message: fmt.Sprintf("instance %s was released before it had a namespace", tenant.Name)}, nil
+		}
+		namespace = found
 	}
-	return r.fateOfNamespace(ctx, reader, tenant.Status.Namespace,
-		fmt.Sprintf("instance %s is released and its namespace %s deleted", tenant.Name, tenant.Status.Namespace))
+	return r.fateOfNamespace(ctx, reader, namespace,
+		fmt.Sprintf("instance %s is released and its namespace %s deleted", tenant.Name, namespace))
 }
 
 // fateOfNamespace retires the directory once namespace is deleted (or

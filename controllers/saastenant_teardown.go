@@ -75,8 +75,11 @@ func (r *SaaSTenantReconciler) freezeFromRecord(ctx context.Context, s *tenantSt
 	}
 	times := orders.RecordedTimes(t.Status.OrderTimes)
 	r.applyExpiry(s, times)
-	if !s.frozen || t.Status.Namespace == "" {
+	if !s.frozen {
 		return nil
+	}
+	if err := r.recoverNamespace(ctx, t); err != nil || t.Status.Namespace == "" {
+		return err
 	}
 	if err := r.confirmExpiryFreeze(ctx, s, times); err != nil || !s.frozen {
 		return err // not frozen: the stored expiry policy cancelled the freeze
@@ -154,6 +157,9 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 	t := s.tenant
 	lifecycle, err := r.lifecycle(ctx, s)
 	if err != nil {
+		return failed(err)
+	}
+	if err := r.recoverNamespace(ctx, t); err != nil {
 		return failed(err)
 	}
 	releasedAt := r.Clock.Now()
