@@ -420,3 +420,79 @@ func TestChartPlansThatCannotBeChangedBetweenAreReported(t *testing.T) {
 	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Plans[1].Values = jsonValues(`{"web":{"replicas":3}}`) })
 	expectCondition(t, product, saasv1alpha1.PlansValidCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
 }
+
+// The pairs of plans a tenant cannot change between are recorded on the
+// product, unordered, for the receiver to refuse such a change in
+// changeInstanceCheck; a reconcile that finds the same writes nothing. They
+// describe the chart the tenants run (status.chart), so they stay while
+// the chart cannot be checked, and go once the plans differ only in what
+// may change.
+func TestChartPlanChangesRefusedAreRecorded(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	bigRedis := jsonValues(`{"web":{"replicas":3},"redis":{"storage":"10Gi"}}`)
+	product, _ := newChartProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Plans[1].Values = bigRedis
+		p.Spec.Plans = append(p.Spec.Plans, saasv1alpha1.Plan{SKUCode: "team", Replicas: 1,
+			Quota: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("30")}, Values: bigRedis})
+	})
+	refused := []saasv1alpha1.PlanPair{{SKUCodes: []string{"basic", "pro"}}, {SKUCodes: []string{"basic", "team"}}}
+	expectRefused := func(want []saasv1alpha1.PlanPair) *saasv1alpha1.SaaSProduct {
+		t.Helper()
+		got := &saasv1alpha1.SaaSProduct{}
+		g.Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(product), got)).To(Succeed())
+			g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
+			g.Expect(got.Status.RefusedPlanChanges).To(Equal(want))
+		}).Should(Succeed())
+		return got
+	}
+	expectCondition(t, product, saasv1alpha1.PlansValidCondition, metav1.ConditionFalse, saasv1alpha1.PlanChangeRefusedReason)
+	got := expectRefused(refused)
+	g.Expect(got.Status.PlanChangeRefused("pro", "basic")).To(BeTrue(), "either way")
+	g.Expect(got.Status.PlanChangeRefused("pro", "team")).To(BeFalse())
+
+	// A reconcile that finds the same writes nothing.
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(product), got)).To(Succeed())
+		g.Expect(got.Status.Rollout).NotTo(BeNil())
+		g.Expect(got.Status.Rollout.State).To(Equal(saasv1alpha1.RolloutComplete))
+	}).Should(Succeed())
+	patch := client.MergeFrom(got.DeepCopy())
+	got.Annotations = map[string]string{saasv1alpha1.ReconcileRequestedAnnotation: "1"}
+	g.Expect(k8sClient.Patch(ctx, got, patch)).To(Succeed())
+	requested := got.ResourceVersion
+	g.Consistently(func() (string, error) {
+		err := k8sClient.Get(ctx, client.ObjectKeyFromObject(product), got)
+		return got.ResourceVersion, err
+	}).Should(Equal(requested))
+
+	// A chart that does not load is not checked: the tenants keep running
+	// the one recorded, whose refusals stand.
+	chartKey := client.ObjectKey{Namespace: operatorNamespace, Name: product.Spec.Chart.SecretRef.Name}
+	chartSecret := &corev1.Secret{}
+	g.Expect(k8sClient.Get(ctx, chartKey, chartSecret)).To(Succeed())
+	tgz := chartSecret.Data["chart.tgz"]
+	setChart := func(data []byte) {
+		g.Expect(k8sClient.Get(ctx, chartKey, chartSecret)).To(Succeed())
+		patch := client.MergeFrom(chartSecret.DeepCopy())
+		chartSecret.Data["chart.tgz"] = data
+		g.Expect(k8sClient.Patch(ctx, chartSecret, patch)).To(Succeed())
+	}
+	setChart([]byte("not a chart"))
+	expectCondition(t, product, saasv1alpha1.ChartReadyCondition, metav1.ConditionFalse, saasv1alpha1.ChartFetchFailedReason)
+	expectCondition(t, product, saasv1alpha1.PlansValidCondition, metav1.ConditionFalse, saasv1alpha1.PlanChangeRefusedReason)
+	g.Consistently(func() ([]saasv1alpha1.PlanPair, error) {
+		err := k8sClient.Get(ctx, client.ObjectKeyFromObject(product), got)
+		return got.Status.RefusedPlanChanges, err
+	}).WithTimeout(2 * time.Second).Should(Equal(refused))
+	setChart(tgz)
+	expectCondition(t, product, saasv1alpha1.ChartReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+
+	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Plans[1].Values = jsonValues(`{"web":{"replicas":3}}`)
+		p.Spec.Plans[2].Values = nil
+	})
+	expectCondition(t, product, saasv1alpha1.PlansValidCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+	expectRefused(nil)
+}

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/chartrender"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -109,6 +110,10 @@ type productState struct {
 	// planRenders are a chart product's example renders, by plan in the
 	// product's order, when the chart passed (checkChart).
 	planRenders []planRender
+	// refusedPlanChanges are to be recorded in status.refusedPlanChanges
+	// when setRefused; otherwise it is left as it is (checkPlans).
+	refusedPlanChanges []saasv1alpha1.PlanPair
+	setRefused         bool
 }
 
 // planRender is the example tenant's render on one plan.
@@ -127,31 +132,50 @@ func (r *SaaSProductReconciler) checkKeys(ctx context.Context, s *productState) 
 	return proceed()
 }
 
-// checkPlans checks that every plan can run (PlansValid).
+// checkPlans checks that every plan can run (PlansValid) and, for a chart
+// product, which plan changes a tenant would stall on
+// (status.refusedPlanChanges). Those describe the chart the tenants run
+// (status.chart): a chart not checked this time leaves them, and a
+// PlanChangeRefused PlansValid, as they are.
 func (r *SaaSProductReconciler) checkPlans(_ context.Context, s *productState) outcome {
 	cond := plansCondition(s.product)
-	if changes := planChangesRefused(s.planRenders); len(changes) > 0 {
-		cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.PlanChangeRefusedReason
-		cond.Message = utilstrings.ShortenString(strings.Join(changes, "; ")+
-			"; a tenant changing between these plans would stall (ObjectInvalid): keep these fields the same on every plan", 32768)
+	switch {
+	case s.chart != nil:
+		pairs, changes := planChangesRefused(s.planRenders)
+		s.refusedPlanChanges, s.setRefused = pairs, true
+		if len(changes) > 0 {
+			cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.PlanChangeRefusedReason
+			cond.Message = utilstrings.ShortenString(strings.Join(changes, "; ")+
+				"; a tenant changing between these plans would stall (ObjectInvalid): keep these fields the same on every plan", 32768)
+		}
+	case s.dropChart:
+		s.refusedPlanChanges, s.setRefused = nil, true
+	default:
+		if was := apimeta.FindStatusCondition(s.product.Status.Conditions, saasv1alpha1.PlansValidCondition); was != nil &&
+			was.Reason == saasv1alpha1.PlanChangeRefusedReason && len(s.product.Status.RefusedPlanChanges) > 0 {
+			cond = *was
+		}
 	}
 	s.conds = append(s.conds, cond)
 	return proceed()
 }
 
-// planChangesRefused lists, for each pair of plans, the fields the example
-// renders differ in that the API server will not change on an existing
-// object (chartrender.ImmutableChanges).
-func planChangesRefused(renders []planRender) []string {
+// planChangesRefused returns the pairs of plans whose example renders
+// differ in a field the API server will not change on an existing object
+// (chartrender.ImmutableChanges), in the order of the renders, and for
+// each what differs.
+func planChangesRefused(renders []planRender) ([]saasv1alpha1.PlanPair, []string) {
+	var pairs []saasv1alpha1.PlanPair
 	var out []string
 	for i, from := range renders {
 		for _, to := range renders[i+1:] {
 			if changes := chartrender.ImmutableChanges(from.objects, to.objects); len(changes) > 0 {
+				pairs = append(pairs, saasv1alpha1.PlanPair{SKUCodes: []string{from.skuCode, to.skuCode}})
 				out = append(out, fmt.Sprintf("plans %s and %s render %s differently", from.skuCode, to.skuCode, strings.Join(changes, ", ")))
 			}
 		}
 	}
-	return out
+	return pairs, out
 }
 
 // checkURLs checks that every tenant gets URLs of its own (URLsValid).
@@ -170,8 +194,9 @@ func (r *SaaSProductReconciler) checkEgress(_ context.Context, s *productState) 
 	return proceed()
 }
 
-// keysCondition checks the product's keys Secret. Only names of missing keys
-// are reported, never values.
+// keysCondition checks the product's keys Secret holds every key the
+// product needs (RequiredSecretKeys), each in a form the part using it
+// accepts (unusableKey). Only names of keys are reported, never values.
 func (r *SaaSProductReconciler) keysCondition(ctx context.Context, product *saasv1alpha1.SaaSProduct) (metav1.Condition, error) {
 	key := types.NamespacedName{Namespace: r.SecretNamespace, Name: product.Spec.KeysSecretName}
 	secret := &corev1.Secret{}
@@ -192,12 +217,37 @@ func (r *SaaSProductReconciler) keysCondition(ctx context.Context, product *saas
 		return falseCondition(saasv1alpha1.KeysSecretIncompleteReason,
 			"Secret %s lacks %s", key, strings.Join(missing, ", ")), nil
 	}
+	if name, why := unusableKey(product, secret); name != "" {
+		return falseCondition(saasv1alpha1.KeysSecretIncompleteReason, "Secret %s: %s is not usable: %s", key, name, why), nil
+	}
 	return metav1.Condition{
 		Type:    saasv1alpha1.KeysAvailableCondition,
 		Status:  metav1.ConditionTrue,
 		Reason:  saasv1alpha1.SucceededReason,
 		Message: fmt.Sprintf("Keys found in Secret %s", key),
 	}, nil
+}
+
+// unusableKey names the first required key of secret that is there but
+// that the part using it would refuse, and says why without its value:
+// licences stall on a licenseSigningKey that is not a PEM Ed25519 private
+// key (SignerFromSecret) and the revocation list answers 503; applicationSync
+// is answered 000005 on an rsaPrivateKey that is not a PEM RSA key of at
+// least 3072 bits. "" when every key is usable.
+func unusableKey(product *saasv1alpha1.SaaSProduct, secret *corev1.Secret) (name, why string) {
+	for _, name := range product.RequiredSecretKeys() {
+		switch name {
+		case saasv1alpha1.LicenseSigningKeySecretKey:
+			if _, err := licensekey.ParsePrivateKeyPEM(secret.Data[name]); err != nil {
+				return name, "it is not a PEM Ed25519 private key"
+			}
+		case saasv1alpha1.RSAPrivateKeySecretKey:
+			if _, err := koogallery.ParseRSAPrivateKey(secret.Data[name]); err != nil {
+				return name, err.Error() // names no part of the key
+			}
+		}
+	}
+	return "", ""
 }
 
 func falseCondition(reason, format string, args ...any) metav1.Condition {
@@ -234,9 +284,10 @@ func readyInputsOf(product *saasv1alpha1.SaaSProduct) ([]readyInput, string) {
 	return productReadyInputs, "The keys are available, every plan can run and every tenant gets URLs of its own"
 }
 
-// patchStatus writes the conditions, the resolved chart, observedGeneration
-// and Ready derived from the conditions, only when they changed, and emits
-// an Event when Ready is first set or flips.
+// patchStatus writes the conditions, the resolved chart, the refused plan
+// changes, observedGeneration and Ready derived from the conditions, in one
+// write and only when they changed, and emits an Event when Ready is first
+// set or flips.
 func (r *SaaSProductReconciler) patchStatus(ctx context.Context, product *saasv1alpha1.SaaSProduct, s *productState) error {
 	before := product.DeepCopy()
 	for _, c := range s.conds {
@@ -249,6 +300,9 @@ func (r *SaaSProductReconciler) patchStatus(ctx context.Context, product *saasv1
 	case s.dropChart:
 		product.Status.Chart = nil
 		apimeta.RemoveStatusCondition(&product.Status.Conditions, saasv1alpha1.ChartReadyCondition)
+	}
+	if s.setRefused {
+		product.Status.RefusedPlanChanges = s.refusedPlanChanges
 	}
 	product.Status.ObservedGeneration = product.Generation
 	inputs, readyMsg := readyInputsOf(product)

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
 var productCounter atomic.Int64
@@ -184,4 +185,76 @@ func expectEvent(t *testing.T, name, eventType, reason string) {
 		}
 		return matching, err
 	}).ShouldNot(BeEmpty())
+}
+
+// patchKeys sets (or, for an empty value, removes) keys of a keys Secret
+// with a merge patch, as kubectl patch does.
+func patchKeys(t *testing.T, name string, data map[string]string) {
+	t.Helper()
+	g := NewWithT(t)
+	secret := &corev1.Secret{}
+	g.Expect(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: operatorNamespace, Name: name}, secret)).To(Succeed())
+	patch := client.MergeFrom(secret.DeepCopy())
+	for k, v := range data {
+		if v == "" {
+			delete(secret.Data, k)
+		} else {
+			secret.Data[k] = []byte(v)
+		}
+	}
+	g.Expect(k8sClient.Patch(testContext(t), secret, patch)).To(Succeed())
+}
+
+// A joint-operation product receives the kit's sync calls, which the
+// receiver answers 000005 without kitKey, and applicationSync also without
+// a usable rsaPrivateKey: its keys are not available until both are there.
+// They were reported available with the basic keys alone, while every kit
+// call was refused.
+func TestJointOperationProductNeedsItsKitKeys(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Workload.Directory = &saasv1alpha1.DirectoryMount{MountPath: "/etc/kooper"}
+	})
+	cond := expectCondition(t, product, saasv1alpha1.KeysAvailableCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretIncompleteReason)
+	g.Expect(cond.Message).To(Equal(fmt.Sprintf("Secret %s/%s lacks kitKey, rsaPrivateKey", operatorNamespace, product.Spec.KeysSecretName)))
+	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretIncompleteReason)
+
+	const notAKey = "not-an-rsa-key-value"
+	patchKeys(t, product.Spec.KeysSecretName, map[string]string{saasv1alpha1.KitKeySecretKey: directoryKitKey, saasv1alpha1.RSAPrivateKeySecretKey: notAKey})
+	g.Eventually(func(g Gomega) {
+		got := &saasv1alpha1.SaaSProduct{}
+		g.Expect(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(product), got)).To(Succeed())
+		cond := apimeta.FindStatusCondition(got.Status.Conditions, saasv1alpha1.KeysAvailableCondition)
+		g.Expect(cond).NotTo(BeNil())
+		g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(cond.Reason).To(Equal(saasv1alpha1.KeysSecretIncompleteReason))
+		g.Expect(cond.Message).To(ContainSubstring("rsaPrivateKey is not usable"))
+		g.Expect(cond.Message).NotTo(ContainSubstring(notAKey), "a key value leaked into status")
+	}).Should(Succeed())
+
+	key, err := directoryRSAKey()
+	g.Expect(err).NotTo(HaveOccurred())
+	pemKey, err := koogallery.PrivateKeyPEM(key)
+	g.Expect(err).NotTo(HaveOccurred())
+	patchKeys(t, product.Spec.KeysSecretName, map[string]string{saasv1alpha1.RSAPrivateKeySecretKey: string(pemKey)})
+	expectCondition(t, product, saasv1alpha1.KeysAvailableCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+}
+
+// A License product's licenseSigningKey must be a PEM Ed25519 private key:
+// with anything else its licences stall and its revocation list answers
+// 503, so its keys are not available, and the condition names the key,
+// never its value.
+func TestLicenseProductWithAnUnusableSigningKeyIsNotReady(t *testing.T) {
+	g := NewWithT(t)
+	product, _ := newLicenseProduct(t, true)
+	expectCondition(t, product, saasv1alpha1.KeysAvailableCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
+
+	const notAKey = "this-is-no-ed25519-key"
+	patchKeys(t, product.Spec.KeysSecretName, map[string]string{saasv1alpha1.LicenseSigningKeySecretKey: notAKey})
+	cond := expectCondition(t, product, saasv1alpha1.KeysAvailableCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretIncompleteReason)
+	g.Expect(cond.Message).To(Equal(fmt.Sprintf("Secret %s/%s: licenseSigningKey is not usable: it is not a PEM Ed25519 private key",
+		operatorNamespace, product.Spec.KeysSecretName)))
+	g.Expect(cond.Message).NotTo(ContainSubstring(notAKey), "a key value leaked into status")
+	expectCondition(t, product, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.KeysSecretIncompleteReason)
 }

@@ -548,7 +548,10 @@ func (r *Receiver) upgradeInstance(ctx context.Context, c *call) (reply, error) 
 // server holds the product: a refusal is never decided on a cache that may
 // miss a plan just added. "000000 = change allowed" (spec §3.8), so a plan
 // the product controller found its quota too small for (quotaRefusal) is
-// refused: the tenant would stall on it (QuotaTooSmall).
+// refused: the tenant would stall on it (QuotaTooSmall); so is a change
+// between two plans of a chart product that the product controller
+// recorded as refused (status.refusedPlanChanges): the tenant would stall
+// on it (ObjectInvalid).
 func (r *Receiver) changeInstanceCheck(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.ChangeInstanceCheckRequest)
 	c.instanceID = req.InstanceID
@@ -571,7 +574,28 @@ func (r *Receiver) changeInstanceCheck(ctx context.Context, c *call) (reply, err
 	if problems := quotaRefusal(product, &product.Spec.Plans[i]); problems != "" {
 		return reply{}, errBadParam("skuCode %q cannot be provisioned by product %q: %s", sku, c.product.Name, problems)
 	}
+	if from := runningPlan(s.object); product.Status.PlanChangeRefused(from, sku) {
+		return reply{}, errBadParam("instance %q cannot change from plan %q to skuCode %q: product %q's chart renders the two plans "+
+			"differently in a field that cannot change on an existing object (its PlansValid condition says which)",
+			req.InstanceID, from, sku, c.product.Name)
+	}
 	return reply{}, nil
+}
+
+// runningPlan is the plan a tenant runs: the one its objects were last
+// applied for (status.applied), not status.skuCode, which a change it
+// stalled on has already moved; status.skuCode while nothing was applied,
+// since a first apply that stopped half-way leaves objects of that plan.
+// "" for a licence.
+func runningPlan(obj client.Object) string {
+	t, ok := obj.(*saasv1alpha1.SaaSTenant)
+	switch {
+	case !ok:
+		return ""
+	case t.Status.Applied != nil:
+		return t.Status.Applied.SKUCode
+	}
+	return t.Status.SKUCode
 }
 
 // quotaRefusal is what is wrong with the quota of plan, "" when nothing: the tenant controller refuses to run a plan whose quota cannot

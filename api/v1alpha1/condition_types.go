@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "slices"
+
 // Condition types. Ready is the summary condition of every kind. Reconciling
 // and Stalled follow kstatus: True means work is in progress, or something is
 // wrong that only a change of input can fix. Every other type is a domain
@@ -161,7 +163,10 @@ const (
 	OrderQueryFailedReason = "OrderQueryFailed"
 	// KeysSecretNotFoundReason: the marketplace keys Secret does not exist.
 	KeysSecretNotFoundReason = "KeysSecretNotFound"
-	// KeysSecretIncompleteReason: the marketplace keys Secret lacks a required key.
+	// KeysSecretIncompleteReason: the marketplace keys Secret lacks a
+	// required key, or holds one that cannot be used (a licenseSigningKey
+	// that is not a PEM Ed25519 private key, an rsaPrivateKey that is not a
+	// PEM RSA key of at least 3072 bits).
 	KeysSecretIncompleteReason = "KeysSecretIncomplete"
 	// WorkloadUnavailableReason: the tenant's Deployment has fewer available replicas than desired.
 	WorkloadUnavailableReason = "WorkloadUnavailable"
@@ -546,15 +551,49 @@ const (
 
 // RequiredSecretKeys are the keys the product's keys Secret must hold for
 // KeysAvailable to be True: the basic key (verifies callbacks, encrypts
-// credentials) and the AK/SK (Query Order), and for a License product the
-// key that signs its licences. The product controller and `kubectl kooper
-// check` both judge a Secret by it.
+// credentials) and the AK/SK (Query Order); for a joint-operation product
+// the keys the receiver needs to answer every kit interface
+// (KitSecretKeys); and for a License product the key that signs its
+// licences. The product controller and `kubectl kooper check` both judge a
+// Secret by it.
 func (p *SaaSProduct) RequiredSecretKeys() []string {
 	keys := []string{BasicKeySecretKey, AccessKeyIDSecretKey, SecretAccessKeySecretKey}
+	if p.JointOperation() {
+		for _, iface := range kitInterfaces {
+			for _, k := range KitSecretKeys(iface) {
+				if !slices.Contains(keys, k) {
+					keys = append(keys, k)
+				}
+			}
+		}
+	}
 	if p.Spec.Type == ProductTypeLicense {
 		keys = append(keys, LicenseSigningKeySecretKey)
 	}
 	return keys
+}
+
+// KitSecretKeys are the keys of a product's keys Secret the receiver needs
+// to answer a kit call to iface: kitKey verifies every call's signature,
+// and rsaPrivateKey decrypts an applicationSync's clientSecret. A call
+// that finds one missing is answered 000005.
+func KitSecretKeys(iface KitInterface) []string {
+	if iface == KitApplicationSync {
+		return []string{KitKeySecretKey, RSAPrivateKeySecretKey}
+	}
+	return []string{KitKeySecretKey}
+}
+
+// kitInterfaces are the kit interfaces the marketplace calls a
+// joint-operation product's production URL with.
+var kitInterfaces = []KitInterface{KitTenantSync, KitApplicationSync, KitAuthSync, KitSingleOrgSync, KitAllOrgSync}
+
+// JointOperation reports whether the product is a joint-operation (联营)
+// one, whose buyers' directories the marketplace syncs with kit calls: one
+// whose workload mounts the directory (spec.workload.directory). A chart
+// product may receive kit calls too, but nothing in its spec says so.
+func (p *SaaSProduct) JointOperation() bool {
+	return p.Spec.Workload != nil && p.Spec.Workload.Directory != nil
 }
 
 // LeaderElectionLeaseName is the Lease, in kooper's namespace (or

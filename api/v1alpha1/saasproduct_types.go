@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -1134,6 +1136,22 @@ type SaaSProductStatus struct {
 	// +optional
 	Chart *ResolvedChart `json:"chart,omitempty"`
 
+	// refusedPlanChanges are the pairs of plans a tenant cannot change
+	// between, for a product with spec.chart: the chart renders an object
+	// differently on the two plans in a field the API server will not
+	// change on an existing object (a StatefulSet's volumeClaimTemplates, a
+	// selector), so a tenant changing from one to the other would stall
+	// with ObjectInvalid. The product controller sets it with PlansValid
+	// (reason PlanChangeRefused, whose message names the objects and
+	// fields), from the chart it records in chart, and keeps it while the
+	// chart cannot be checked; the receiver answers changeInstanceCheck
+	// 000002 for a change between the two plans of a pair. Empty when
+	// every plan change can be made.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=2016
+	RefusedPlanChanges []PlanPair `json:"refusedPlanChanges,omitempty"`
+
 	// rollout is where the tenants are in taking the product's newest
 	// version: SaaS products with a workload or chart.
 	// +optional
@@ -1144,6 +1162,28 @@ type SaaSProductStatus struct {
 	// resolved): counts by order type and the last 10.
 	// +optional
 	OrderNotifications *OrderNotificationsSummary `json:"orderNotifications,omitempty"`
+}
+
+// PlanPair is two plans of a product, in no order: a change from either
+// to the other is meant.
+type PlanPair struct {
+	// skuCodes are the two plans' specification codes, in the order of
+	// spec.plans; the order carries no meaning.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=2
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=64
+	SKUCodes []string `json:"skuCodes"`
+}
+
+// PlanChangeRefused reports whether a tenant on plan from cannot change to
+// plan to (refusedPlanChanges holds them as a pair, in either order).
+func (s *SaaSProductStatus) PlanChangeRefused(from, to string) bool {
+	return from != to && slices.ContainsFunc(s.RefusedPlanChanges, func(p PlanPair) bool {
+		return slices.Contains(p.SKUCodes, from) && slices.Contains(p.SKUCodes, to)
+	})
 }
 
 // SaaSProduct is a product the merchant sells on KooGallery: its marketplace

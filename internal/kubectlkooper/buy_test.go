@@ -1,6 +1,8 @@
 package kubectlkooper
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
 
@@ -150,10 +153,15 @@ func newLicenseProduct(t *testing.T) *saasv1alpha1.SaaSProduct {
 	t.Helper()
 	g := NewWithT(t)
 	name := fmt.Sprintf("lic-%d", seq.Add(1))
+	_, signing, err := ed25519.GenerateKey(rand.Reader)
+	g.Expect(err).NotTo(HaveOccurred())
+	signingPEM, err := licensekey.MarshalPrivateKeyPEM(signing)
+	g.Expect(err).NotTo(HaveOccurred())
+	// A usable signing key: kubectl kooper check judges every product's keys.
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: name + "-keys"},
 		StringData: map[string]string{saasv1alpha1.BasicKeySecretKey: basicKey, saasv1alpha1.AccessKeyIDSecretKey: "ak",
-			saasv1alpha1.SecretAccessKeySecretKey: "sk", saasv1alpha1.LicenseSigningKeySecretKey: "not-used-here"},
+			saasv1alpha1.SecretAccessKeySecretKey: "sk", saasv1alpha1.LicenseSigningKeySecretKey: string(signingPEM)},
 	}
 	g.Expect(k8sClient.Create(ctxFor(t), secret)).To(Succeed())
 	product := &saasv1alpha1.SaaSProduct{

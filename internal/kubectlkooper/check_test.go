@@ -2,7 +2,10 @@ package kubectlkooper
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,9 +24,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/testenv"
 )
 
@@ -293,4 +299,89 @@ func TestPortForwardFailureSuggestsReceiverURL(t *testing.T) {
 	r = kooperWith(time.Now, "", "-n", ns.Name, "check", "--receiver-url", "crm.example.com")
 	g.Expect(r.code).To(Equal(ExitUsage), r.output())
 	g.Expect(r.errOut).To(ContainSubstring("give the receiver's base URL (https://crm.example.com) or a production URL"))
+}
+
+// check keys/<product> judges a keys Secret as the parts that use it do: a
+// joint-operation product's kit calls are answered 000005 without kitKey,
+// and applicationSync without a usable rsaPrivateKey; a License product's
+// licences stall, and its revocation list answers 503, without a
+// licenseSigningKey that is a PEM Ed25519 private key. Only key names are
+// reported, never values.
+func TestCheckKeysFailsForKeysTheirUsersRefuse(t *testing.T) {
+	_, signing, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signingPEM, err := licensekey.MarshalPrivateKeyPEM(signing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaKey, err := koogallery.GenerateRSAKey(koogallery.MinRSABits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaPEM, err := koogallery.PrivateKeyPEM(rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const notAKey = "no-key-at-all"
+	basic := map[string]string{saasv1alpha1.BasicKeySecretKey: basicKey,
+		saasv1alpha1.AccessKeyIDSecretKey: "ak", saasv1alpha1.SecretAccessKeySecretKey: "sk"}
+	with := func(extra map[string]string) map[string]string {
+		keys := maps.Clone(basic)
+		maps.Copy(keys, extra)
+		return keys
+	}
+	jointOperation := func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Workload = &saasv1alpha1.WorkloadTemplate{Image: "registry.example.com/app:1.0",
+			Directory: &saasv1alpha1.DirectoryMount{MountPath: "/etc/kooper"}}
+	}
+	license := func(p *saasv1alpha1.SaaSProduct) { p.Spec.Type = saasv1alpha1.ProductTypeLicense }
+	cases := []struct {
+		name    string
+		product func(*saasv1alpha1.SaaSProduct)
+		keys    map[string]string
+		passed  bool
+		detail  string
+	}{
+		{name: "a SaaS product with the basic keys", keys: basic, passed: true,
+			detail: "Secret kooper-test/keys holds basicKey, accessKeyId, secretAccessKey"},
+		{name: "a joint-operation product without its kit keys", product: jointOperation, keys: basic,
+			detail: "Secret kooper-test/keys lacks kitKey, rsaPrivateKey"},
+		{name: "a joint-operation product without its RSA key", product: jointOperation,
+			keys: with(map[string]string{saasv1alpha1.KitKeySecretKey: "kit"}), detail: "Secret kooper-test/keys lacks rsaPrivateKey"},
+		{name: "a joint-operation product with an RSA key that is none", product: jointOperation,
+			keys:   with(map[string]string{saasv1alpha1.KitKeySecretKey: "kit", saasv1alpha1.RSAPrivateKeySecretKey: notAKey}),
+			detail: "Secret kooper-test/keys: rsaPrivateKey is not usable: the RSA private key is not PEM"},
+		{name: "a joint-operation product with its kit keys", product: jointOperation, passed: true,
+			keys:   with(map[string]string{saasv1alpha1.KitKeySecretKey: "kit", saasv1alpha1.RSAPrivateKeySecretKey: string(rsaPEM)}),
+			detail: "Secret kooper-test/keys holds basicKey, accessKeyId, secretAccessKey, kitKey, rsaPrivateKey"},
+		{name: "a License product with a signing key that is none", product: license,
+			keys:   with(map[string]string{saasv1alpha1.LicenseSigningKeySecretKey: notAKey}),
+			detail: "Secret kooper-test/keys: licenseSigningKey is not usable: it is not a PEM Ed25519 private key"},
+		{name: "a License product with its signing key", product: license, passed: true,
+			keys:   with(map[string]string{saasv1alpha1.LicenseSigningKeySecretKey: string(signingPEM)}),
+			detail: "Secret kooper-test/keys holds basicKey, accessKeyId, secretAccessKey, licenseSigningKey"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: "keys"}, Data: map[string][]byte{}}
+			for k, v := range tc.keys {
+				secret.Data[k] = []byte(v)
+			}
+			c := fake.NewClientBuilder().WithObjects(secret).Build()
+			product := &saasv1alpha1.SaaSProduct{ObjectMeta: metav1.ObjectMeta{Name: "crm"},
+				Spec: saasv1alpha1.SaaSProductSpec{Type: saasv1alpha1.ProductTypeSaaS, KeysSecretName: "keys"}}
+			if tc.product != nil {
+				tc.product(product)
+			}
+			key, result := checkProductKeys(ctxFor(t), c, kooperNamespace, product)
+			g.Expect(result).To(Equal(checkResult{Name: "keys/crm", Passed: tc.passed, Detail: tc.detail}))
+			g.Expect(result.Detail).NotTo(ContainSubstring(notAKey), "a key value leaked")
+			if tc.passed {
+				g.Expect(key).To(Equal(basicKey))
+			}
+		})
+	}
 }
