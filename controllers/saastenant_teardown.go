@@ -64,6 +64,19 @@ func (r *SaaSTenantReconciler) lifecycleFrom(ctx context.Context, reader client.
 	return s.lifecycle, nil
 }
 
+// forgetRecordedFreeze removes a Frozen condition the record no longer
+// supports (an UNFREEZE, or a renewal past the expiry, whose pass could not
+// provision): the tenant is meant to serve, and Ready says why it does not;
+// left, Frozen would keep it out of the not-ready alert
+// (notReadySince). Only the record's own freezes: whether packages are
+// used up is not decided by a pass that stopped before.
+func forgetRecordedFreeze(t *saasv1alpha1.SaaSTenant) {
+	c := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.FrozenCondition)
+	if c != nil && (c.Reason == saasv1alpha1.FrozenByMarketplaceReason || c.Reason == saasv1alpha1.FrozenByExpiryReason) {
+		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.FrozenCondition)
+	}
+}
+
 // freezeFromRecord stops service for a frozen or expired tenant whose
 // provisioning could not run to its end. It touches only what stops
 // service (the Deployment's replicas, or the Ingress): the templates of the
@@ -76,6 +89,7 @@ func (r *SaaSTenantReconciler) freezeFromRecord(ctx context.Context, s *tenantSt
 	times := orders.RecordedTimes(t.Status.OrderTimes)
 	r.applyExpiry(s, times)
 	if !s.frozen {
+		forgetRecordedFreeze(t)
 		return nil
 	}
 	if err := r.recoverNamespace(ctx, t); err != nil || t.Status.Namespace == "" {

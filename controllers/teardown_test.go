@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -110,6 +111,31 @@ func TestFreezeWorksWhenThePlanIsGone(t *testing.T) {
 	frozen := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByMarketplaceReason))
 	g.Expect(frozen.Status.FrozenReplicas).To(ConsistOf(saasv1alpha1.WorkloadReplicas{Kind: "Deployment", Name: tenantobjects.AppName, Replicas: 3}))
 	getObject(t, &corev1.PersistentVolumeClaim{}, ns, tenantobjects.DataVolumeName)
+}
+
+// An UNFREEZE whose tenant cannot be provisioned (its plan is gone) leaves
+// the workload at zero, stalled: the tenant is meant to serve and does not.
+// Before, Frozen=True (FrozenByMarketplace) stayed, so kubectl showed it
+// frozen and kooper_tenants_not_ready_over_15m left it out (the alert
+// never fired). Now Frozen goes with the decision and the tenant counts.
+func TestAnUnfreezeThatCannotBeAppliedIsNotShownFrozen(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, nil)
+	tenant := readyTenant(t, product, "pro")
+	ns := "tenant-" + tenant.Name
+	setState(t, tenant.Name, saasv1alpha1.StateFrozen)
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByMarketplaceReason))
+	g.Eventually(deploymentReplicas(t, ns)).Should(Equal(int32(0)))
+	removePlan(t, product, "pro")
+
+	setState(t, tenant.Name, saasv1alpha1.StateActive)
+	stalled := eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+		hasCondition(saasv1alpha1.StalledCondition, metav1.ConditionTrue, saasv1alpha1.PlanNotFoundReason)(g, tn)
+		g.Expect(tn.Status.ObservedGeneration).To(Equal(tn.Generation))
+		g.Expect(apimeta.FindStatusCondition(tn.Status.Conditions, saasv1alpha1.FrozenCondition)).To(BeNil(), "unfrozen: no longer meant to be frozen")
+	})
+	g.Expect(deploymentReplicas(t, ns)()).To(Equal(int32(0)), "not provisioned again: the plan is gone")
+	g.Expect(notReadySince(stalled, fakeClock.Now().Add(time.Hour))).To(BeNumerically(">", 0), "counted by the not-ready alert")
 }
 
 // expiringTenant is a provisioned tenant of plan pro (3 replicas) whose
