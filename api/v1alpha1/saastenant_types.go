@@ -196,7 +196,10 @@ type SaaSTenantStatus struct {
 	// +kubebuilder:validation:MaxItems=256
 	OrderTimes []OrderTime `json:"orderTimes,omitempty"`
 
-	// skuCode is the plan the tenant currently runs.
+	// skuCode is the plan the tenant's orders select (docs/lifecycle.md rule
+	// P), which its objects run once applied: until then (a change being
+	// applied, or stalled on, say, a plan the product lacks) applied.skuCode
+	// is the plan they run.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	SKUCode string `json:"skuCode,omitempty"`

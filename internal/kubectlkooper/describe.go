@@ -209,7 +209,7 @@ func (d *description) print(w io.Writer, now time.Time) {
 	field := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
 	field("Name", t.Name)
 	field("Product", t.Spec.ProductName)
-	field("Plan", orNone(t.Status.SKUCode))
+	field("Plan", planCell(t))
 	field("State", stateCell(t))
 	if c := frozenCondition(t); c != nil {
 		field("Frozen", orNone(frozenMeaning(c)))

@@ -164,12 +164,23 @@ func tenantsTable(tenants []saasv1alpha1.SaaSTenant, now time.Time) *metav1.Tabl
 			ready, message = string(c.Status), c.Message
 		}
 		table.Rows = append(table.Rows, metav1.TableRow{Cells: []any{
-			t.Name, t.Spec.ProductName, orNone(t.Status.SKUCode), stateCell(t), timeOrNone(t.Status.ExpireTime),
+			t.Name, t.Spec.ProductName, planCell(t), stateCell(t), timeOrNone(t.Status.ExpireTime),
 			ready, lastCallback(t, now), age(t.CreationTimestamp.Time, now),
 			orNone(t.Status.Namespace), orNone(t.Status.FrontEndURL), message,
 		}})
 	}
 	return table
+}
+
+// planCell is the plan the tenant's orders select and, while its objects
+// still run another (a change that stalled, or is being applied), that
+// one: "pro (runs basic)".
+func planCell(t *saasv1alpha1.SaaSTenant) string {
+	plan := orNone(t.Status.SKUCode)
+	if a := t.Status.Applied; a != nil && t.Status.SKUCode != "" && a.SKUCode != t.Status.SKUCode {
+		plan += " (runs " + a.SKUCode + ")"
+	}
+	return plan
 }
 
 // lastCallback is the latest marketplace event in the tenant's history,

@@ -267,3 +267,27 @@ func TestDescribeFrozenByKooper(t *testing.T) {
 	r = kooper("describe", serving.Name)
 	g.Expect(r.out).To(And(MatchRegexp(`(?m)^State:\s+Active$`), Not(MatchRegexp(`(?m)^Frozen:`))))
 }
+
+// A plan change the tenant stalled on (a plan the product lacks, a quota
+// too small) moves status.skuCode while the objects still run the plan
+// applied before: tenants and describe show both, where they showed the
+// new plan alone, as if it ran.
+func TestAPlanChangeNotAppliedShowsThePlanThatRuns(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now()
+	product := "list-plan-change"
+	status := readyStatus("tenant-plan-change", now)
+	status.SKUCode, status.Applied = "pro", &saasv1alpha1.AppliedPlan{SKUCode: "basic"}
+	changing := newTenant(t, product, saasv1alpha1.StateActive, status)
+	steady := newTenant(t, product, saasv1alpha1.StateActive, readyStatus("tenant-steady", now))
+
+	r := kooper("tenants", "--product", product)
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	g.Expect(r.out).To(And(
+		MatchRegexp(`(?m)^%s\s+%s\s+pro \(runs basic\)\s+Active\s`, changing.Name, product),
+		MatchRegexp(`(?m)^%s\s+%s\s+basic\s+Active\s`, steady.Name, product),
+	))
+	r = kooper("describe", changing.Name)
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	g.Expect(r.out).To(MatchRegexp(`(?m)^Plan:\s+pro \(runs basic\)$`))
+}
