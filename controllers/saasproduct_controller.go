@@ -20,10 +20,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/chartrender"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/productkeys"
 )
 
 // keysSecretNameIndex indexes products by the Secret holding their keys, so a
@@ -196,7 +196,7 @@ func (r *SaaSProductReconciler) checkEgress(_ context.Context, s *productState) 
 
 // keysCondition checks the product's keys Secret holds every key the
 // product needs (RequiredSecretKeys), each in a form the part using it
-// accepts (unusableKey). Only names of keys are reported, never values.
+// accepts (productkeys.Unusable). Only names of keys are reported, never values.
 func (r *SaaSProductReconciler) keysCondition(ctx context.Context, product *saasv1alpha1.SaaSProduct) (metav1.Condition, error) {
 	key := types.NamespacedName{Namespace: r.SecretNamespace, Name: product.Spec.KeysSecretName}
 	secret := &corev1.Secret{}
@@ -217,7 +217,7 @@ func (r *SaaSProductReconciler) keysCondition(ctx context.Context, product *saas
 		return falseCondition(saasv1alpha1.KeysSecretIncompleteReason,
 			"Secret %s lacks %s", key, strings.Join(missing, ", ")), nil
 	}
-	if name, why := unusableKey(product, secret); name != "" {
+	if name, why := productkeys.Unusable(product, secret); name != "" {
 		return falseCondition(saasv1alpha1.KeysSecretIncompleteReason, "Secret %s: %s is not usable: %s", key, name, why), nil
 	}
 	return metav1.Condition{
@@ -226,28 +226,6 @@ func (r *SaaSProductReconciler) keysCondition(ctx context.Context, product *saas
 		Reason:  saasv1alpha1.SucceededReason,
 		Message: fmt.Sprintf("Keys found in Secret %s", key),
 	}, nil
-}
-
-// unusableKey names the first required key of secret that is there but
-// that the part using it would refuse, and says why without its value:
-// licences stall on a licenseSigningKey that is not a PEM Ed25519 private
-// key (SignerFromSecret) and the revocation list answers 503; applicationSync
-// is answered 000005 on an rsaPrivateKey that is not a PEM RSA key of at
-// least 3072 bits. "" when every key is usable.
-func unusableKey(product *saasv1alpha1.SaaSProduct, secret *corev1.Secret) (name, why string) {
-	for _, name := range product.RequiredSecretKeys() {
-		switch name {
-		case saasv1alpha1.LicenseSigningKeySecretKey:
-			if _, err := licensekey.ParsePrivateKeyPEM(secret.Data[name]); err != nil {
-				return name, "it is not a PEM Ed25519 private key"
-			}
-		case saasv1alpha1.RSAPrivateKeySecretKey:
-			if _, err := koogallery.ParseRSAPrivateKey(secret.Data[name]); err != nil {
-				return name, err.Error() // names no part of the key
-			}
-		}
-	}
-	return "", ""
 }
 
 func falseCondition(reason, format string, args ...any) metav1.Condition {

@@ -19,9 +19,9 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/productkeys"
 	"github.com/kooper-io/kooper/internal/selftest"
 )
 
@@ -292,32 +292,10 @@ func checkProductKeys(ctx context.Context, c client.Client, ns string, p *saasv1
 	if len(missing) > 0 {
 		return "", fail(check, "Secret %s lacks %s", ref, strings.Join(missing, ", "))
 	}
-	if name, why := unusableKey(p, secret); name != "" {
+	if name, why := productkeys.Unusable(p, secret); name != "" {
 		return "", fail(check, "Secret %s: %s is not usable: %s", ref, name, why)
 	}
 	return koogallery.KeyText(secret.Data[saasv1alpha1.BasicKeySecretKey]), pass(check, "Secret %s holds %s", ref, strings.Join(p.RequiredSecretKeys(), ", "))
-}
-
-// unusableKey names the first required key of secret that is there but
-// that the part using it would refuse, and says why without its value, as
-// the product controller's KeysAvailable does: a licenseSigningKey that is
-// not a PEM Ed25519 private key stalls licences, an rsaPrivateKey that is
-// not a PEM RSA key of at least 3072 bits has applicationSync answered
-// 000005. "" when every key is usable.
-func unusableKey(p *saasv1alpha1.SaaSProduct, secret *corev1.Secret) (name, why string) {
-	for _, name := range p.RequiredSecretKeys() {
-		switch name {
-		case saasv1alpha1.LicenseSigningKeySecretKey:
-			if _, err := licensekey.ParsePrivateKeyPEM(secret.Data[name]); err != nil {
-				return name, "it is not a PEM Ed25519 private key"
-			}
-		case saasv1alpha1.RSAPrivateKeySecretKey:
-			if _, err := koogallery.ParseRSAPrivateKey(secret.Data[name]); err != nil {
-				return name, err.Error() // names no part of the key
-			}
-		}
-	}
-	return "", ""
 }
 
 // checkReceiver sends each product's production URL a signed queryInstance

@@ -1,0 +1,39 @@
+// Package productkeys judges a product's keys Secret by what the parts of
+// kooper using each key accept, for the product controller's KeysAvailable
+// and `kubectl kooper check` alike.
+package productkeys
+
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kooper-io/kooper/api/licensekey"
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
+)
+
+// Unusable names the first key product requires (RequiredSecretKeys) that
+// secret holds but the part using it would refuse, and says why without
+// its value: licences stall on a licenseSigningKey that is not a PEM
+// Ed25519 private key, and the revocation list answers 503; applicationSync
+// is answered 000005 on an rsaPrivateKey that is not a PEM RSA key of at
+// least 3072 bits. "" when every key there is usable (a missing key is the
+// caller's to report).
+func Unusable(product *saasv1alpha1.SaaSProduct, secret *corev1.Secret) (name, why string) {
+	for _, name := range product.RequiredSecretKeys() {
+		data, ok := secret.Data[name]
+		if !ok {
+			continue
+		}
+		switch name {
+		case saasv1alpha1.LicenseSigningKeySecretKey:
+			if _, err := licensekey.ParsePrivateKeyPEM(data); err != nil {
+				return name, "it is not a PEM Ed25519 private key"
+			}
+		case saasv1alpha1.RSAPrivateKeySecretKey:
+			if _, err := koogallery.ParseRSAPrivateKey(data); err != nil {
+				return name, err.Error() // names no part of the key
+			}
+		}
+	}
+	return "", ""
+}
