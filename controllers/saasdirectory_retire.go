@@ -173,10 +173,11 @@ func (r *SaaSDirectoryReconciler) retire(ctx context.Context, d *saasv1alpha1.Sa
 	return r.finalize(ctx, deleting)
 }
 
-// ensureFinalizerAndID puts DirectoryFinalizer, and the UID its shards
-// name as saasv1alpha1.DirectoryIDAnnotation, on a directory created before
-// the receiver did both itself: the ID is restored with the directory from
-// a backup, the UID is not.
+// ensureFinalizerAndID puts DirectoryFinalizer (on a directory created
+// before the receiver did so itself) and, as
+// saasv1alpha1.DirectoryIDAnnotation, the UID its shards name, on a
+// directory that has neither: the ID is restored with the directory from a
+// backup, the UID is not.
 func (r *SaaSDirectoryReconciler) ensureFinalizerAndID(ctx context.Context, d *saasv1alpha1.SaaSDirectory) error {
 	_, hasID := d.Annotations[saasv1alpha1.DirectoryIDAnnotation]
 	if controllerutil.ContainsFinalizer(d, saasv1alpha1.DirectoryFinalizer) && hasID {

@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -195,7 +194,6 @@ func newDirectory(name, product string, common koogallery.KitCommon) *saasv1alph
 			saasv1alpha1.ProductLabel:   product,
 		}, Annotations: map[string]string{
 			saasv1alpha1.ShardsFormatAnnotation: saasv1alpha1.ShardsFormatSecrets,
-			saasv1alpha1.DirectoryIDAnnotation:  string(uuid.NewUUID()),
 		}, Finalizers: []string{saasv1alpha1.DirectoryFinalizer}},
 		Spec: saasv1alpha1.SaaSDirectorySpec{
 			InstanceID: common.InstanceID, TenantID: common.TenantID, ProductName: product,

@@ -281,9 +281,11 @@ const ShardDirectoryUIDAnnotation = "saas.kooper.io/directory-uid"
 // DirectoryIDAnnotation on a SaaSDirectory holds the ID its shards are
 // written for. Unlike metadata.uid, which the API server assigns anew, it is
 // restored with the directory from a backup (kubectl or Velero), so the
-// restored directory keeps the shards restored with it. The receiver sets a
-// new ID on each directory it creates; the directory controller sets the
-// UID as the ID of one an earlier version created, which its shards name.
+// restored directory keeps the shards restored with it. The directory
+// controller sets it, once, to the directory's UID: the ID shards written
+// before name, and the one a kooper of the version before (a receiver or
+// controllers not yet upgraded, during a rolling upgrade) reads a shard's
+// annotation against.
 const DirectoryIDAnnotation = "saas.kooper.io/directory-id"
 
 // ShardOwnerID is the ID d's shards are written for: its
