@@ -159,6 +159,9 @@ func storedDirectory(t *testing.T, instanceID, tenantID string) (*saasv1alpha1.S
 		g.Expect(s.Type).To(Equal(corev1.SecretTypeOpaque), "shard %s", s.Name)
 		g.Expect(s.Annotations).To(HaveKey(saasv1alpha1.DirectoryCountAnnotation), "shard %s", s.Name)
 		g.Expect(s.Annotations).To(HaveKeyWithValue(saasv1alpha1.ShardDirectoryUIDAnnotation, string(d.ShardOwnerID())), "shard %s is written for its directory", s.Name)
+		// The ID is the directory's first UID, which a kooper of the version
+		// before, during a rolling upgrade, reads the annotation against.
+		g.Expect(d.ShardOwnerID()).To(Equal(d.UID), "directory %s's ID is its UID", d.Name)
 		g.Expect(s.OwnerReferences).To(BeEmpty(), "shard %s has no owner for the garbage collector to follow", s.Name)
 		for _, data := range s.Data {
 			g.Expect(len(data)).To(BeNumerically("<=", 512<<10), "shard %s stays well under the object size limit", s.Name)
