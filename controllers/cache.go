@@ -48,8 +48,11 @@ func CacheOptions(operatorNamespace string) cache.Options {
 	// namespace those kooper made (a tenant's credentials, the copies of
 	// the TLS and image-pull Secrets, a chart's Secrets): watched, so a copy
 	// edited or deleted by hand is put back at once, and read without a
-	// request. Delivered directory shards are left out of both.
-	tenantSecrets, _ := labels.Parse(saasv1alpha1.ManagedByLabel + "=" + saasv1alpha1.ManagedByValue + ",!" + saasv1alpha1.DirectoryLabel)
+	// request. Directory shards, stored or delivered, are left out of both;
+	// a directory's kooper-sso and kooper-directory (tenant.json), a few
+	// KiB each, are cached in tenants' namespaces: watched, so one deleted
+	// by hand is delivered again at once.
+	tenantSecrets, _ := labels.Parse(saasv1alpha1.ManagedByLabel + "=" + saasv1alpha1.ManagedByValue + ",!" + saasv1alpha1.DirectoryPartLabel)
 	byObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{
 		operatorNamespace:   {LabelSelector: notShards},
 		cache.AllNamespaces: {LabelSelector: tenantSecrets},

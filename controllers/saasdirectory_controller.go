@@ -284,8 +284,10 @@ func (r *SaaSDirectoryReconciler) recordSync(before, after *saasv1alpha1.SaaSDir
 		after.Status.Users, after.Status.Departments)
 }
 
-// SetupWithManager watches directories, and tenants as they get a namespace
-// or are released.
+// SetupWithManager watches directories; tenants as they get a namespace
+// or are released; and the deletion of a directory's kooper-sso or
+// kooper-directory in its tenant's namespace, through the Secrets the
+// controllers cache already (CacheOptions).
 func (r *SaaSDirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.SaaSDirectory{}, directoryInstanceIndex,
 		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.SaaSDirectory).Spec.InstanceID} })
@@ -306,6 +308,8 @@ func (r *SaaSDirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(tenantPlacementChanged())).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.directoriesOfNamespace),
 			builder.WithPredicates(deletionStarted())).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.directoryOfDelivered),
+			builder.WithPredicates(deliveredSecretDeleted())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
 		Named("saasdirectory").
 		Complete(r)
@@ -369,6 +373,27 @@ func deletionStarted() predicate.Predicate {
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
+}
+
+// deliveredSecretDeleted passes a Secret's deletion alone: deliver puts
+// back what is missing, and kooper's own deliveries are updates.
+func deliveredSecretDeleted() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// directoryOfDelivered maps a Secret delivered into a tenant's namespace
+// to the directory its label names; Secrets in kooper's namespace and
+// the shard namespace map to none.
+func (r *SaaSDirectoryReconciler) directoryOfDelivered(_ context.Context, obj client.Object) []reconcile.Request {
+	name, ok := obj.GetLabels()[saasv1alpha1.DirectoryLabel]
+	if !ok || obj.GetNamespace() == r.Options.SecretNamespace || obj.GetNamespace() == r.shardNamespace() {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: name}}}
 }
 
 func (r *SaaSDirectoryReconciler) directoriesOfTenant(ctx context.Context, obj client.Object) []reconcile.Request {

@@ -102,12 +102,10 @@ func deliveryHash(d *saasv1alpha1.SaaSDirectory, namespace, gateway string, shar
 // replaceDelivered writes the Secrets into namespace and removes what an
 // earlier delivery left that they do not replace: stale Secrets, the
 // ConfigMaps earlier versions delivered, and everything in a namespace the
-// directory was delivered to before.
-func (r *SaaSDirectoryReconciler) replaceDelivered(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, objects []*corev1.Secret) error {
-	delivered, err := r.deliveredSecrets(ctx, d, namespace)
-	if err != nil {
-		return err
-	}
+// directory was delivered to before. delivered is what deliveredSecrets
+// found in namespace.
+func (r *SaaSDirectoryReconciler) replaceDelivered(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string,
+	objects []*corev1.Secret, delivered map[string]string) error {
 	for _, obj := range objects {
 		if err := r.applyChanged(ctx, obj, delivered); err != nil {
 			return err
@@ -127,10 +125,16 @@ func (r *SaaSDirectoryReconciler) replaceDelivered(ctx context.Context, d *saasv
 }
 
 // deliver applies the directory's objects in namespace unless what they
-// were made from is unchanged since the last delivery there.
+// were made from is unchanged since the last delivery there and every one
+// of them is still there: one deleted by hand, or missed by a restore of
+// the namespace, is put back (only the missing ones are written).
 func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) error {
 	hash := deliveryHash(d, namespace, r.productGateway(ctx, d), shards)
-	if d.Status.Namespace == namespace && d.Status.DeliveredHash == hash {
+	delivered, err := r.deliveredSecrets(ctx, d, namespace)
+	if err != nil {
+		return err
+	}
+	if d.Status.Namespace == namespace && d.Status.DeliveredHash == hash && deliveredWhole(d, shards, delivered) {
 		return nil
 	}
 	sso, ambiguous, err := r.ssoSecret(ctx, d, namespace)
@@ -139,7 +143,7 @@ func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.S
 		return nil // only a new applicationSync or key can help, and either triggers a reconcile
 	}
 	objects := append(r.shardObjects(d, namespace, shards), r.indexObject(d, namespace, shards), sso)
-	if err := r.replaceDelivered(ctx, d, namespace, objects); err != nil {
+	if err := r.replaceDelivered(ctx, d, namespace, objects, delivered); err != nil {
 		return err
 	}
 	d.Status.Namespace, d.Status.DeliveredHash = namespace, hash
@@ -151,6 +155,24 @@ func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.S
 	}
 	setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, reason, msg)
 	return nil
+}
+
+// deliveredWhole reports whether delivered (deliveredSecrets) names every
+// Secret a delivery of d with shards consists of: kooper-sso, the index
+// and each shard. Only names are compared; nothing is built or decrypted.
+func deliveredWhole(d *saasv1alpha1.SaaSDirectory, shards shardSet, delivered map[string]string) bool {
+	if _, ok := delivered[saasv1alpha1.SSOSecretName]; !ok {
+		return false
+	}
+	if _, ok := delivered[saasv1alpha1.DirectorySecretName]; !ok {
+		return false
+	}
+	for _, shard := range shards {
+		if _, ok := delivered[deliveredName(d, shard.Name)]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // productGateway is gatewayApplication of d's product, "" when it

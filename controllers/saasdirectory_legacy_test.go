@@ -292,7 +292,7 @@ func TestControllersCacheHoldsNoDirectoryShardSecrets(t *testing.T) {
 	err := cachedClient.Get(testContext(t), client.ObjectKeyFromObject(shard), &corev1.Secret{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a cached Get of a shard must miss, got %v", err)
 	cached := &corev1.SecretList{}
-	g.Expect(cachedClient.List(testContext(t), cached, client.HasLabels{saasv1alpha1.DirectoryLabel})).To(Succeed())
+	g.Expect(cachedClient.List(testContext(t), cached, client.HasLabels{saasv1alpha1.DirectoryPartLabel})).To(Succeed())
 	g.Expect(cached.Items).To(BeEmpty(), "no shard cached, in any namespace")
 	// The API server has it.
 	g.Expect(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(shard), &corev1.Secret{})).To(Succeed())
