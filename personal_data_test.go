@@ -530,8 +530,8 @@ func (s *piiStack) collectRecords(t *testing.T) map[string]string {
 	code, metrics, err := get(fmt.Sprintf("http://%s/metrics", s.o.metricsAddr))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(code).To(Equal(http.StatusOK))
-	g.Expect(metrics).To(ContainSubstring(`kooper_callbacks_total{activity="authSync",result_code="000000"}`))
-	g.Expect(metrics).To(ContainSubstring(`kooper_callbacks_total{activity="unknown",result_code="000002"}`))
+	g.Expect(metrics).To(MatchRegexp(`kooper_callbacks_total\{activity="authSync",product="[^"]+",result_code="000000"\}`))
+	g.Expect(metrics).To(MatchRegexp(`kooper_callbacks_total\{activity="unknown",product="[^"]*",result_code="000002"\}`))
 	records["/metrics"] = metrics
 
 	records["Events"] = events(g, s.k8s)

@@ -3,22 +3,25 @@ package webhook
 import (
 	"errors"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
 // Callback metrics, on controller-runtime's registry so the manager's
-// metrics endpoint serves them. Labels are bounded: activity (known values or
-// "unknown") and result code; never a tenant or order ID.
+// metrics endpoint serves them. Labels are bounded: product (the name of a
+// SaaSProduct kooper holds, or ""), activity (known values or "unknown") and
+// result code; never a tenant or order ID.
 var (
 	callbacksTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kooper_callbacks_total",
-		Help: "Marketplace callbacks answered, by activity and result code.",
-	}, []string{"activity", "result_code"})
+		Help: "Marketplace callbacks answered, by product (\"\" when the request named none kooper holds), activity and result code.",
+	}, []string{"product", "activity", "result_code"})
 
 	callbackDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "kooper_callback_duration_seconds",
@@ -83,13 +86,48 @@ func init() {
 	// Both directions exist from the start, so a rate() over them is 0, not absent.
 	timestampRejected.WithLabelValues(directionPast)
 	timestampRejected.WithLabelValues(directionFuture)
-	// So are the series the alerts watch (charts/kooper/templates/prometheusrule.yaml):
-	// increase() over a series that first appears at N counts 0, and would
-	// miss the first refusals or failures.
-	callbacksTotal.WithLabelValues(unknownActivity, string(koogallery.ResultAuthFailed))
+	// So is the one series the alerts watch (charts/kooper/templates/prometheusrule.yaml)
+	// that names no product: increase() over a series that first appears at
+	// N counts 0, and would miss the first failures. A product's come with
+	// its first callback (observeCall).
+	callbacksTotal.WithLabelValues(noProduct, unknownActivity, string(koogallery.ResultInternalError))
+}
+
+// noProduct is the product label of a call that names no SaaSProduct kooper
+// holds, or was refused before the product was read (an unknown path, kit
+// interface or method, the reads' budget spent): the URL's segment is
+// anyone's to choose, and would make a series of each. No SaaSProduct is
+// named "", and Prometheus stores it as no label.
+const noProduct = ""
+
+// productLabel names a call's product in kooper_callbacks_total: the
+// SaaSProduct's name once the receiver has read it, else noProduct.
+func productLabel(product *saasv1alpha1.SaaSProduct) string {
+	if product == nil {
+		return noProduct
+	}
+	return product.Name
+}
+
+// productsSeen holds the products whose alert series exist (see
+// seriesOfProduct): names of SaaSProducts kooper has held, so bounded.
+var productsSeen sync.Map
+
+// seriesOfProduct creates, once per product, the series the alerts watch:
+// its 000001 (the signature is checked before the activity is read) and
+// every activity's 000000 and 000005, at 0, so that increase() counts each
+// refusal or failure after the product's first callback.
+func seriesOfProduct(product string) {
+	if product == noProduct {
+		return
+	}
+	if _, seen := productsSeen.LoadOrStore(product, true); seen {
+		return
+	}
+	callbacksTotal.WithLabelValues(product, unknownActivity, string(koogallery.ResultAuthFailed))
 	for activity := range knownActivities {
-		callbacksTotal.WithLabelValues(string(activity), string(koogallery.ResultSuccess))
-		callbacksTotal.WithLabelValues(string(activity), string(koogallery.ResultInternalError))
+		callbacksTotal.WithLabelValues(product, string(activity), string(koogallery.ResultSuccess))
+		callbacksTotal.WithLabelValues(product, string(activity), string(koogallery.ResultInternalError))
 	}
 }
 
@@ -120,9 +158,12 @@ func activityLabel(activity koogallery.Activity) string {
 // or is not known yet (a body refused before it is read).
 const unknownActivity = "unknown"
 
-func observeCall(activity koogallery.Activity, code koogallery.ResultCode, elapsed time.Duration) {
-	label := activityLabel(activity)
-	callbacksTotal.WithLabelValues(label, string(code)).Inc()
+// observeCall counts one answered call under its product (productLabel),
+// activity and result code, and times it by activity.
+func observeCall(product *saasv1alpha1.SaaSProduct, activity koogallery.Activity, code koogallery.ResultCode, elapsed time.Duration) {
+	label, productName := activityLabel(activity), productLabel(product)
+	seriesOfProduct(productName)
+	callbacksTotal.WithLabelValues(productName, label, string(code)).Inc()
 	callbackDuration.WithLabelValues(label).Observe(elapsed.Seconds())
 }
 

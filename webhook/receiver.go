@@ -316,7 +316,7 @@ func (r *Receiver) finish(w http.ResponseWriter, c *call, rep reply, err error, 
 	r.respond(w, rep, key)
 	elapsed := r.opts.Now().Sub(c.start)
 	r.audit(c, rep.code, err, elapsed)
-	observeCall(c.activity, rep.code, elapsed)
+	observeCall(c.product, c.activity, rep.code, elapsed)
 }
 
 // recoverPanic, deferred by each route, answers a panic of the pipeline
