@@ -166,6 +166,23 @@ func restoreRecord(t *testing.T, c client.Client, obj client.Object) {
 	NewWithT(t).Eventually(func() error { return c.Create(testContext(t), obj) }).Should(Succeed())
 }
 
+// provisionedTenantIn creates, in c's control plane, a tenant of an issued
+// instance, as the receiver does (with the finalizer), and waits for its
+// Deployment. It returns the tenant and its namespace.
+func provisionedTenantIn(t *testing.T, c client.Client) (*saasv1alpha1.SaaSTenant, string) {
+	t.Helper()
+	product := newTenantProductIn(t, c, nil)
+	tenant := newTenantIn(t, c, product, "basic", func(tn *saasv1alpha1.SaaSTenant) {
+		withIssuedID(tn)
+		tn.Finalizers = []string{saasv1alpha1.Finalizer}
+	})
+	ns := "tenant-" + tenant.Name
+	NewWithT(t).Eventually(func() error {
+		return c.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, &appsv1.Deployment{})
+	}).Should(Succeed())
+	return tenant, ns
+}
+
 // TestDeletingTheLicenseCRDRevokesNoLicence deletes the License CRD, which
 // deletes every licence at once. Before, each was remembered as released:
 // the revocation list named every paid licence, and the garbage collector
@@ -240,15 +257,7 @@ func TestATenantRestoredAfterItsCRDWasDeletedIsTakenBack(t *testing.T) {
 	g := NewWithT(t)
 	c := startControllersOn(t, ownControlPlane(t))
 
-	product := newTenantProductIn(t, c, nil)
-	tenant := newTenantIn(t, c, product, "basic", func(tn *saasv1alpha1.SaaSTenant) {
-		withIssuedID(tn)
-		tn.Finalizers = []string{saasv1alpha1.Finalizer}
-	})
-	ns := "tenant-" + tenant.Name
-	g.Eventually(func() error {
-		return c.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, &appsv1.Deployment{})
-	}).Should(Succeed())
+	tenant, ns := provisionedTenantIn(t, c)
 
 	crd := deleteCRD(t, c, "saastenants")
 	entry, ok, err := tombstone.Lookup(testContext(t), c, operatorNamespace, tenant.Name)
@@ -281,14 +290,8 @@ func TestATenantRestoredAsReleasedIsReleasedInItsNamespace(t *testing.T) {
 	g := NewWithT(t)
 	c := startControllersOn(t, ownControlPlane(t))
 
-	product := newTenantProductIn(t, c, nil)
-	tenant := newTenantIn(t, c, product, "basic", func(tn *saasv1alpha1.SaaSTenant) {
-		withIssuedID(tn)
-		tn.Finalizers = []string{saasv1alpha1.Finalizer}
-	})
-	ns := "tenant-" + tenant.Name
+	tenant, ns := provisionedTenantIn(t, c)
 	app := client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}
-	g.Eventually(func() error { return c.Get(testContext(t), app, &appsv1.Deployment{}) }).Should(Succeed())
 
 	crd := deleteCRD(t, c, "saastenants")
 	reinstallCRD(t, c, crd)

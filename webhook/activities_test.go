@@ -475,9 +475,9 @@ func TestChangeInstanceCheckAllowsOnlyPlansOfTheProduct(t *testing.T) {
 	g.Expect(check("i-never-issued", "pro").Code).To(Equal("000003"))
 }
 
-// periodicLicence buys an instance of f whose order the controller
-// resolved as periodic until orderExpiry, as the API server holds it.
-func periodicLicence(t *testing.T, f *fixture, orderExpiry time.Time) string {
+// licenceOfOrder buys an instance of f whose order the controller resolved
+// with charging mode until expiry, as the API server holds it.
+func licenceOfOrder(t *testing.T, f *fixture, mode saasv1alpha1.ChargingMode, expiry time.Time) string {
 	t.Helper()
 	g := NewWithT(t)
 	id, orderID := f.buy(t)
@@ -485,7 +485,7 @@ func periodicLicence(t *testing.T, f *fixture, orderExpiry time.Time) string {
 	g.Expect(k8sClient.Get(ctxFor(t), types.NamespacedName{Name: id}, instance)).To(Succeed())
 	instance.Status.SKUCode = "pro"
 	instance.Status.Order = &saasv1alpha1.ResolvedOrder{OrderID: orderID, ProductID: "OFFI846204237451911168", SKUCode: "pro",
-		ChargingMode: saasv1alpha1.ChargingPeriod, ExpireTime: &metav1.Time{Time: orderExpiry}}
+		ChargingMode: mode, ExpireTime: &metav1.Time{Time: expiry}}
 	g.Expect(k8sClient.Status().Update(ctxFor(t), instance)).To(Succeed())
 	return id
 }
@@ -498,7 +498,7 @@ func periodicLicence(t *testing.T, f *fixture, orderExpiry time.Time) string {
 func TestGetLicenseAsyncIsWithinTheExpiryInForce(t *testing.T) {
 	g := NewWithT(t)
 	f := newProductFixture(t, saasv1alpha1.ProductTypeLicense)
-	id := periodicLicence(t, f, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+	id := licenceOfOrder(t, f, saasv1alpha1.ChargingPeriod, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
 	g.Expect(f.call(t, licenseAsyncBody(id, "evt-"+newOrderID(), "fp", "2027-06-01 00:00:00 z")).Code).To(Equal("000901"))
 
 	renewal := newOrderID()
@@ -522,7 +522,7 @@ func TestGetLicenseAsyncIsWithinTheExpiryInForce(t *testing.T) {
 func TestGetLicenseAsyncIsDecidedOnTheInstanceAsTheAPIServerHoldsIt(t *testing.T) {
 	g := NewWithT(t)
 	f := newProductFixture(t, saasv1alpha1.ProductTypeLicense)
-	id := periodicLicence(t, f, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+	id := licenceOfOrder(t, f, saasv1alpha1.ChargingPeriod, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
 	stale := &saasv1alpha1.License{}
 	g.Eventually(func(g Gomega) {
 		g.Expect(receiver.client.Get(ctxFor(t), types.NamespacedName{Name: id}, stale)).To(Succeed())

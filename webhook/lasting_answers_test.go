@@ -85,21 +85,6 @@ func TestGetLicenseAsyncOfAFrozenInstanceIsRefused(t *testing.T) {
 	g.Expect(a.Code).To(Equal("000000"), a.Msg)
 }
 
-// licenceOfOrder buys an instance of f whose order the controller resolved
-// with charging mode and expiry, as the API server holds it.
-func licenceOfOrder(t *testing.T, f *fixture, mode saasv1alpha1.ChargingMode, expiry time.Time) string {
-	t.Helper()
-	g := NewWithT(t)
-	id, orderID := f.buy(t)
-	instance := &saasv1alpha1.License{}
-	g.Expect(k8sClient.Get(ctxFor(t), types.NamespacedName{Name: id}, instance)).To(Succeed())
-	instance.Status.SKUCode = "pro"
-	instance.Status.Order = &saasv1alpha1.ResolvedOrder{OrderID: orderID, ProductID: "OFFI846204237451911168", SKUCode: "pro",
-		ChargingMode: mode, ExpireTime: &metav1.Time{Time: expiry}}
-	g.Expect(k8sClient.Status().Update(ctxFor(t), instance)).To(Succeed())
-	return id
-}
-
 // TestGetLicenseAsyncStartingWhenTheOrderEndsIsRefused: an application
 // without expireTime ends with the order; one that starts at or after the
 // order's expiry in force has an empty window, on which the licence stalls
