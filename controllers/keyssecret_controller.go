@@ -121,25 +121,24 @@ func (r *KeysSecretReconciler) warnOfDeletionInUse(_ context.Context, s *keysSec
 }
 
 // fingerprintKey records on the credentials key's Secret the ID of the key
-// it holds (CredentialsKeyIDAnnotation), which describe compares with a
-// tenant's credentialsKeyID without reading the Secret's data; a Secret
-// that holds no key loses it. One patch, only when it differs.
+// it holds (CredentialsKeyIDAnnotation), or CredentialsKeyIDNone when it
+// holds no usable key, which describe compares with a tenant's
+// credentialsKeyID without reading the Secret's data. One patch, only when
+// it differs.
 func (r *KeysSecretReconciler) fingerprintKey(ctx context.Context, s *keysSecretState) outcome {
 	if !s.isCredentialsKey() {
 		return proceed()
 	}
 	s.key, s.keyErr = keyOf(s.secret)
 	id := s.key.ID()
-	recorded, ok := s.secret.Annotations[saasv1alpha1.CredentialsKeyIDAnnotation]
-	if recorded == id && ok == (id != "") {
+	if s.keyErr != nil || id == "" {
+		id = saasv1alpha1.CredentialsKeyIDNone
+	}
+	if s.secret.Annotations[saasv1alpha1.CredentialsKeyIDAnnotation] == id {
 		return proceed()
 	}
 	patch := client.MergeFrom(s.secret.DeepCopy())
-	if id != "" {
-		metav1.SetMetaDataAnnotation(&s.secret.ObjectMeta, saasv1alpha1.CredentialsKeyIDAnnotation, id)
-	} else {
-		delete(s.secret.Annotations, saasv1alpha1.CredentialsKeyIDAnnotation)
-	}
+	metav1.SetMetaDataAnnotation(&s.secret.ObjectMeta, saasv1alpha1.CredentialsKeyIDAnnotation, id)
 	if err := r.Patch(ctx, s.secret, patch); err != nil && !apierrors.IsNotFound(err) {
 		return failed(fmt.Errorf("failed to record the credentials key's ID on Secret %s: %w", s.secret.Name, err))
 	}

@@ -88,7 +88,7 @@ func TestACredentialsKeyReplacedIsFingerprintedAndWarnedOf(t *testing.T) {
 		"derived from key "+original.ID(), other.ID(), "000005", "restored from a backup")
 
 	setCredentialsKey(t, ref, []byte("not a key"))
-	g.Eventually(credentialsKeyAnnotation(t, ref)).Should(BeEmpty(), "no key, no fingerprint")
+	g.Eventually(credentialsKeyAnnotation(t, ref)).Should(Equal(saasv1alpha1.CredentialsKeyIDNone), "no key: says so, for describe")
 	expectWarningSaying(t, ref.Name, saasv1alpha1.CredentialsKeyInvalidReason, "000005")
 }
 

@@ -270,6 +270,9 @@ func (d *description) appInfoLine() string {
 			until = "it is restored from a backup"
 		}
 		line += fmt.Sprintf("; but Secret %s is missing, so it would answer 000005 until %s", d.AppInfo.CredentialsFrom, until)
+	case id != "" && held == saasv1alpha1.CredentialsKeyIDNone:
+		line += fmt.Sprintf("; but Secret %s holds no usable key, so it would answer 000005 until key %s is restored from a backup",
+			d.AppInfo.CredentialsFrom, id)
 	case id != "" && held != "" && held != id:
 		line += fmt.Sprintf("; but Secret %s holds key %s, not key %s from which this tenant's password was derived, "+
 			"so it would answer 000005 until key %s is restored from a backup", d.AppInfo.CredentialsFrom, held, id, id)

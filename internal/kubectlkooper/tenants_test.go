@@ -191,6 +191,14 @@ func TestDescribeCredentialsKeyOfAnotherFingerprint(t *testing.T) {
 	g.Expect(json.Unmarshal([]byte(r.out), &doc)).To(Succeed())
 	g.Expect(doc.AppInfo.CredentialsFromKeyID).To(Equal(theirs))
 
+	// A Secret that holds no key (CredentialsKeyInvalid): no password can
+	// be derived, and describe says so too.
+	annotate(saasv1alpha1.CredentialsKeyIDNone)
+	r = kooper("describe", tenant.Name)
+	g.Expect(r.code).To(Equal(ExitOK), r.output())
+	g.Expect(r.out).To(MatchRegexp(`queryInstance:\s+appInfo Delivered: .*; but Secret kooper-test/kooper-credentials-key holds no usable key, `+
+		`so it would answer 000005 until key %s is restored from a backup`, ours))
+
 	// The tenant's own key, or one not fingerprinted yet: nothing more.
 	annotate(ours)
 	r = kooper("describe", tenant.Name)
