@@ -1,7 +1,5 @@
 package v1alpha1
 
-import "slices"
-
 // Condition types. Ready is the summary condition of every kind. Reconciling
 // and Stalled follow kstatus: True means work is in progress, or something is
 // wrong that only a change of input can fix. Every other type is a domain
@@ -552,41 +550,21 @@ const (
 // RequiredSecretKeys are the keys the product's keys Secret must hold for
 // KeysAvailable to be True: the basic key (verifies callbacks, encrypts
 // credentials) and the AK/SK (Query Order); for a joint-operation product
-// the keys the receiver needs to answer every kit interface
-// (KitSecretKeys); and for a License product the key that signs its
-// licences. The product controller and `kubectl kooper check` both judge a
-// Secret by it.
+// the kit keys the receiver answers kit calls with (kitKey verifies every
+// call, rsaPrivateKey decrypts an applicationSync's clientSecret: without
+// either, the call is answered 000005); and for a License product the key
+// that signs its licences. The product controller and `kubectl kooper
+// check` both judge a Secret by it.
 func (p *SaaSProduct) RequiredSecretKeys() []string {
 	keys := []string{BasicKeySecretKey, AccessKeyIDSecretKey, SecretAccessKeySecretKey}
 	if p.JointOperation() {
-		for _, iface := range kitInterfaces {
-			for _, k := range KitSecretKeys(iface) {
-				if !slices.Contains(keys, k) {
-					keys = append(keys, k)
-				}
-			}
-		}
+		keys = append(keys, KitKeySecretKey, RSAPrivateKeySecretKey)
 	}
 	if p.Spec.Type == ProductTypeLicense {
 		keys = append(keys, LicenseSigningKeySecretKey)
 	}
 	return keys
 }
-
-// KitSecretKeys are the keys of a product's keys Secret the receiver needs
-// to answer a kit call to iface: kitKey verifies every call's signature,
-// and rsaPrivateKey decrypts an applicationSync's clientSecret. A call
-// that finds one missing is answered 000005.
-func KitSecretKeys(iface KitInterface) []string {
-	if iface == KitApplicationSync {
-		return []string{KitKeySecretKey, RSAPrivateKeySecretKey}
-	}
-	return []string{KitKeySecretKey}
-}
-
-// kitInterfaces are the kit interfaces the marketplace calls a
-// joint-operation product's production URL with.
-var kitInterfaces = []KitInterface{KitTenantSync, KitApplicationSync, KitAuthSync, KitSingleOrgSync, KitAllOrgSync}
 
 // JointOperation reports whether the product is a joint-operation (联营)
 // one, whose buyers' directories the marketplace syncs with kit calls: one
