@@ -305,21 +305,28 @@ func deliveredDirectoryIn(t *testing.T, c client.Client) (string, *saasv1alpha1.
 	return namespace, d
 }
 
+// shardMeta is the metadata the receiver gives shard index of d's part, of
+// count entries, in namespace.
+func shardMeta(d *saasv1alpha1.SaaSDirectory, namespace string, part directory.Part, index, count int) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Namespace: namespace, Name: webhook.ShardName(d.Name, part, index),
+		Labels: map[string]string{
+			saasv1alpha1.ManagedByLabel:     saasv1alpha1.ManagedByValue,
+			saasv1alpha1.DirectoryLabel:     d.Name,
+			saasv1alpha1.DirectoryPartLabel: string(part),
+		},
+		Annotations: map[string]string{saasv1alpha1.DirectoryCountAnnotation: strconv.Itoa(count)},
+	}
+}
+
 // createShardIn stores a shard of d through c as the receiver does, or as
 // earlier versions did: owned by d.
 func createShardIn(t *testing.T, c client.Client, d *saasv1alpha1.SaaSDirectory, part directory.Part, index int, entries []directory.Entry,
 	earlierVersion bool) {
 	t.Helper()
 	g := NewWithT(t)
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
-		Namespace: directoryNamespace, Name: webhook.ShardName(d.Name, part, index),
-		Labels: map[string]string{
-			saasv1alpha1.ManagedByLabel:     saasv1alpha1.ManagedByValue,
-			saasv1alpha1.DirectoryLabel:     d.Name,
-			saasv1alpha1.DirectoryPartLabel: string(part),
-		},
-		Annotations: map[string]string{saasv1alpha1.DirectoryCountAnnotation: strconv.Itoa(len(entries))},
-	}, Type: corev1.SecretTypeOpaque, Data: map[string][]byte{directory.DataKey(part, index): []byte(directory.Encode(entries))}}
+	s := &corev1.Secret{ObjectMeta: shardMeta(d, directoryNamespace, part, index, len(entries)),
+		Type: corev1.SecretTypeOpaque, Data: map[string][]byte{directory.DataKey(part, index): []byte(directory.Encode(entries))}}
 	if earlierVersion {
 		g.Expect(controllerutil.SetOwnerReference(d, s, c.Scheme())).To(Succeed())
 	} else {

@@ -3,7 +3,6 @@ package controllers
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -18,7 +17,6 @@ import (
 	"github.com/kooper-io/kooper/internal/directory"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/testenv"
-	"github.com/kooper-io/kooper/webhook"
 )
 
 // storedUsers are users from to to-1 as the receiver stores them: as the
@@ -54,15 +52,8 @@ func storedOrgs(codes ...string) []directory.Entry {
 func createLegacyShard(t *testing.T, d *saasv1alpha1.SaaSDirectory, namespace string, part directory.Part, index int, entries []directory.Entry) {
 	t.Helper()
 	g := NewWithT(t)
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
-		Namespace: namespace, Name: webhook.ShardName(d.Name, part, index),
-		Labels: map[string]string{
-			saasv1alpha1.ManagedByLabel:     saasv1alpha1.ManagedByValue,
-			saasv1alpha1.DirectoryLabel:     d.Name,
-			saasv1alpha1.DirectoryPartLabel: string(part),
-		},
-		Annotations: map[string]string{saasv1alpha1.DirectoryCountAnnotation: strconv.Itoa(len(entries))},
-	}, Data: map[string]string{directory.DataKey(part, index): directory.Encode(entries)}}
+	cm := &corev1.ConfigMap{ObjectMeta: shardMeta(d, namespace, part, index, len(entries)),
+		Data: map[string]string{directory.DataKey(part, index): directory.Encode(entries)}}
 	g.Expect(controllerutil.SetOwnerReference(d, cm, k8sClient.Scheme())).To(Succeed())
 	g.Expect(k8sClient.Create(testContext(t), cm)).To(Succeed())
 }
