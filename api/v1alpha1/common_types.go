@@ -205,9 +205,10 @@ type ResolvedOrder struct {
 	// +optional
 	ChargingMode ChargingMode `json:"chargingMode,omitempty"`
 
-	// periodType is the period unit of a periodic order, for example year, month or day.
+	// periodType is the period unit of a periodic order, for example year,
+	// month or day; a longer one Query Order reports is cut to 32 characters.
 	// +optional
-	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:MaxLength=32
 	PeriodType string `json:"periodType,omitempty"`
 
 	// periodNumber is the number of periods bought.

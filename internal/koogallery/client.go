@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -166,7 +167,8 @@ type OrderLine struct {
 	ChargingMode string `json:"chargingMode"`
 	// PeriodType is e.g. year, month or day.
 	PeriodType string `json:"periodType"`
-	// PeriodNumber is the number of periods.
+	// PeriodNumber is the number of periods; 0 when the answer has none
+	// that reads as an integer (see OrderLine.UnmarshalJSON).
 	PeriodNumber int `json:"periodNumber"`
 	// ExpireTime is yyyyMMddHHmmss; see ParseExpireTime.
 	ExpireTime string `json:"expireTime"`
@@ -193,12 +195,114 @@ type BuyerInfo struct {
 	CustomerName string `json:"customerName"`
 	// CustomerRealName is the real-name-verified name.
 	CustomerRealName string `json:"customerRealName"`
-	// CustomerType is the customer type (meanings undocumented).
+	// CustomerType is the customer type (meanings undocumented); 0 when
+	// the answer has none that reads as an integer (see
+	// BuyerInfo.UnmarshalJSON).
 	CustomerType int `json:"customerType"`
 	// UserID is the purchasing IAM user's ID.
 	UserID string `json:"userId"`
 	// UserName is the purchasing IAM user's name.
 	UserName string `json:"userName"`
+}
+
+// UnmarshalJSON reads an order line as Query Order sends it (§6.3), its
+// Integer fields (periodNumber and each product's linearValue) as loosely
+// as answerNumber reads them, so that "1", "" or null there does not fail
+// the whole answer, and with it the order.
+func (l *OrderLine) UnmarshalJSON(raw []byte) error {
+	type plain OrderLine // OrderLine without this method
+	var wire struct {
+		plain
+		PeriodNumber answerNumber    `json:"periodNumber"`
+		ProductInfo  []answerProduct `json:"productInfo"`
+	}
+	if err := json.Unmarshal(raw, &wire); err != nil {
+		return err
+	}
+	*l = OrderLine(wire.plain)
+	l.PeriodNumber = wire.PeriodNumber.int()
+	if wire.ProductInfo != nil {
+		l.ProductInfo = make([]ProductInfo, len(wire.ProductInfo))
+		for i, p := range wire.ProductInfo {
+			l.ProductInfo[i] = p.ProductInfo
+			l.ProductInfo[i].LinearValue = p.LinearValue.n
+		}
+	}
+	return nil
+}
+
+// answerProduct is a ProductInfo of a Query Order answer, its linearValue
+// read by answerNumber (the field shadows ProductInfo's).
+type answerProduct struct {
+	ProductInfo
+	LinearValue answerNumber `json:"linearValue"`
+}
+
+// UnmarshalJSON reads a buyer as Query Order sends it (§6.3), customerType
+// as loosely as answerNumber reads it.
+func (b *BuyerInfo) UnmarshalJSON(raw []byte) error {
+	type plain BuyerInfo // BuyerInfo without this method
+	var wire struct {
+		plain
+		CustomerType answerNumber `json:"customerType"`
+	}
+	if err := json.Unmarshal(raw, &wire); err != nil {
+		return err
+	}
+	*b = BuyerInfo(wire.plain)
+	b.CustomerType = wire.CustomerType.int()
+	return nil
+}
+
+// answerNumber is an Integer field of a Query Order answer (periodNumber,
+// linearValue, customerType; §6.3), read as loosely as the callbacks read
+// theirs (issue 16): a JSON number, or a string holding one (spaces
+// trimmed), is kept as its text, so a quantity is never rounded through
+// float64. An empty string, null, and anything else (a word, a boolean,
+// an object) read as absent: none of these fields decides which order or
+// plan is meant, so one the marketplace garbled must not keep a paid order
+// from resolving. Where a value matters (a package sized by linearValue),
+// its absence is reported there.
+type answerNumber struct {
+	// n is the number's text, nil when absent.
+	n *json.Number
+}
+
+// UnmarshalJSON implements json.Unmarshaler; it never fails.
+func (a *answerNumber) UnmarshalJSON(raw []byte) error {
+	a.n = nil
+	text := string(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return nil
+		}
+		text = strings.TrimSpace(s)
+	}
+	if isJSONNumber(text) {
+		n := json.Number(text)
+		a.n = &n
+	}
+	return nil
+}
+
+// int is the number as an int, 0 when it is absent or not an integer
+// that fits in 32 bits (no Integer field of the answer comes near).
+func (a answerNumber) int() int {
+	if a.n == nil {
+		return 0
+	}
+	v, err := a.n.Int64()
+	if err != nil || v < math.MinInt32 || v > math.MaxInt32 {
+		return 0
+	}
+	return int(v)
+}
+
+// isJSONNumber reports whether s is one JSON number literal, such as 50,
+// -3, 2.5 or 1e3.
+func isJSONNumber(s string) bool {
+	return s != "" && (s[0] == '-' || s[0] >= '0' && s[0] <= '9') && json.Valid([]byte(s))
 }
 
 // NameValue is one extended parameter.

@@ -3,16 +3,17 @@ package orders
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilstrings "k8s.io/utils/strings"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
 // ErrUnusable is a Query Order answer kooper cannot use (no such line, no
-// product): asking again will not help, so it is reported, not retried hot.
+// product, a productId or skuCode too long to match any): asking again
+// will not help, so it is reported, not retried hot.
 var ErrUnusable = errors.New("unusable order")
 
 // QueryError is a Query Order call that failed: the marketplace is down or
@@ -28,29 +29,63 @@ type QueryError struct {
 func (e *QueryError) Error() string { return e.Err.Error() }
 func (e *QueryError) Unwrap() error { return e.Err }
 
+// Bounds of what Resolved copies from a Query Order answer into a
+// ResolvedOrder, in characters, as the CRDs' schemas have them (api/v1alpha1
+// ResolvedOrder's +kubebuilder:validation:MaxLength markers): a value past
+// its bound would make every status write of the tenant, licence or
+// notification fail with 422, so the order would never resolve.
+// TestBoundsMatchTheCRDs keeps them equal to the generated schemas.
+const (
+	// maxProductID bounds productId, as a SaaSProduct's spec.productId.
+	maxProductID = 64
+	// maxSKUCode bounds skuCode, as a plan's spec.plans[].skuCode.
+	maxSKUCode = 64
+	// maxOrderType bounds orderType (the spec's types have at most 15).
+	maxOrderType = 32
+	// maxPeriodType bounds periodType (year, month, day in the spec).
+	maxPeriodType = 32
+	// maxCustomerID bounds buyerInfo.customerId.
+	maxCustomerID = 64
+	// maxCustomerName bounds buyerInfo.customerName.
+	maxCustomerName = 128
+)
+
 // Resolved keeps what kooper needs from info, Query Order's answer for
 // order (spec §6.3): the order's type and createTime, and of order's line
 // (orderLineId; an empty one selects a single-line order's only line) the
 // first product's productId, skuCode and linearValue, the charging mode,
 // the period and the expireTime. Buyer contact details are left out on
-// purpose; the account's customerId and customerName are kept, cut to 64
-// and 128 bytes. A period number is clamped to [0, 1000], and a time or a
-// linearValue that does not parse is left unset. It fails, with an error
-// that is not a QueryError, when info has no such line or the line no
-// product.
+// purpose; the account's customerId and customerName are kept. A period
+// number is clamped to [0, 1000], and a time or a linearValue that does not
+// parse is left unset.
+//
+// Informational text (orderType, periodType, customerId, customerName) is
+// cut to its bound (maxOrderType and the others, in characters, as the
+// API server counts maxLength), on a character boundary. productId and
+// skuCode identify the product and select the plan: one longer than its
+// bound (64 characters) can match neither, so it is not cut into another
+// value but refused.
+//
+// It fails, with an error that wraps ErrUnusable and is not a QueryError,
+// when info has no such line, the line no product, or the product a
+// productId or skuCode past its bound; the message names the order, and
+// the field, its length and its bound.
 func Resolved(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, error) {
 	line, ok := info.Line(order.OrderLineID)
 	if !ok || len(line.ProductInfo) == 0 {
 		return nil, fmt.Errorf("%w: order %s has no line %q with a product", ErrUnusable, order.OrderID, order.OrderLineID)
 	}
 	product := line.ProductInfo[0]
+	if err := checkIdentity(order, product); err != nil {
+		return nil, err
+	}
 	resolved := &saasv1alpha1.ResolvedOrder{
 		OrderID:      order.OrderID,
-		OrderType:    info.OrderType,
+		OrderType:    prefixOf(info.OrderType, maxOrderType),
 		ProductID:    product.ProductID,
 		SKUCode:      product.SKUCode,
 		ChargingMode: chargingModes[line.ChargingMode],
-		PeriodType:   line.PeriodType,
+		PeriodType:   prefixOf(line.PeriodType, maxPeriodType),
 		PeriodNumber: int32(min(max(line.PeriodNumber, 0), 1000)),
 	}
 	if product.LinearValue != nil {
@@ -63,9 +98,45 @@ func Resolved(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (*sa
 	}
 	resolved.CreateTime = CreateTime(info)
 	if info.BuyerInfo != nil {
-		resolved.CustomerID, resolved.CustomerName = utilstrings.ShortenString(info.BuyerInfo.CustomerID, 64), utilstrings.ShortenString(info.BuyerInfo.CustomerName, 128)
+		resolved.CustomerID, resolved.CustomerName = prefixOf(info.BuyerInfo.CustomerID, maxCustomerID), prefixOf(info.BuyerInfo.CustomerName, maxCustomerName)
 	}
 	return resolved, nil
+}
+
+// checkIdentity refuses a product whose productId or skuCode is longer
+// than any SaaSProduct's productId or plan's skuCode can be: cut, it could
+// select a plan the buyer did not buy; whole, it cannot be recorded.
+func checkIdentity(order *saasv1alpha1.AppliedOrder, product koogallery.ProductInfo) error {
+	for _, f := range []struct {
+		name, value, matches string
+		limit                int
+	}{
+		{name: "productId", value: product.ProductID, limit: maxProductID, matches: "a SaaSProduct's productId"},
+		{name: "skuCode", value: product.SKUCode, limit: maxSKUCode, matches: "a plan's skuCode"},
+	} {
+		if n := utf8.RuneCountInString(f.value); n > f.limit {
+			return fmt.Errorf("%w: order %s: Query Order's %s has %d characters, more than the %d of %s, so it matches none: %q",
+				ErrUnusable, order.OrderID, f.name, n, f.limit, f.matches, prefixOf(f.value, f.limit)+"…")
+		}
+	}
+	return nil
+}
+
+// prefixOf returns s's first limit characters (runes, as the API server counts
+// maxLength), or s when it is no longer: a prefix that ends on a character
+// boundary, so valid UTF-8 stays valid.
+func prefixOf(s string, limit int) string {
+	if len(s) <= limit {
+		return s // at most limit bytes, so at most limit characters
+	}
+	n := 0
+	for i := range s {
+		if n == limit {
+			return s[:i]
+		}
+		n++
+	}
+	return s
 }
 
 // KeepExpiry gives resolved, the order that now selects the plan, the
