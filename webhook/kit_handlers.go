@@ -45,8 +45,9 @@ func (r *Receiver) tenantSync(ctx context.Context, c *kitCall) error {
 }
 
 // applicationSync stores an application's OAuth client. clientSecret is
-// checked to decrypt now, so a wrong key is answered 000101 at once, but it
-// is stored encrypted; the controller decrypts it into the tenant's Secret.
+// checked to decrypt now, so a wrong key is answered at once (with
+// Options.ClientSecretErrorCode), but it is stored encrypted; the controller
+// decrypts it into the tenant's Secret.
 func (r *Receiver) applicationSync(ctx context.Context, c *kitCall) error {
 	req := c.request.(*koogallery.ApplicationSyncRequest)
 	var app saasv1alpha1.DirectoryApplication
@@ -89,7 +90,7 @@ func (r *Receiver) checkClientSecret(ctx context.Context, c *kitCall, ciphertext
 	}
 	_, used, err := koogallery.DecryptClientSecret(key, ciphertext, r.opts.OAEPHashes)
 	if err != nil {
-		return "", &callbackError{code: koogallery.ResultAppSecretError, err: err,
+		return "", &callbackError{code: r.opts.ClientSecretErrorCode, err: err,
 			msg: "clientSecret cannot be decrypted with the product's RSA key; register the public key of its rsaPrivateKey in the Seller Console"}
 	}
 	// The spec asks to record which variant the marketplace uses (§4.2).

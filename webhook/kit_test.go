@@ -3,6 +3,7 @@ package webhook
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -182,7 +183,13 @@ func TestKitApplicationSyncDecryptsClientSecret(t *testing.T) {
 	}
 }
 
-func TestKitApplicationSyncAnswers000101WhenClientSecretDoesNotDecrypt(t *testing.T) {
+// TestKitApplicationSyncAnswersClientSecretErrorCode: a clientSecret that
+// does not decrypt (say, the rsaPrivateKey in the Secret is not yet the one
+// whose public key was uploaded) is answered 000005 by default, so the
+// marketplace retries and fixing the key then succeeds; 000101, the
+// sample's code whose documented meaning is "mobile number empty or already
+// used" (spec §8 item 17), only when configured.
+func TestKitApplicationSyncAnswersClientSecretErrorCode(t *testing.T) {
 	f := newKitFixture(t)
 	other, err := koogallery.GenerateRSAKey(koogallery.MinRSABits)
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
@@ -193,9 +200,30 @@ func TestKitApplicationSyncAnswers000101WhenClientSecretDoesNotDecrypt(t *testin
 			g := NewWithT(t)
 			instanceID, tenantID := kitIDs()
 			a := f.kit(t, koogallery.KitApplicationSync, applicationSyncBody(instanceID, tenantID, secret, 1))
-			g.Expect(a.Code).To(Equal("000101"))
+			g.Expect(a.Code).To(Equal("000005"), "the default")
 			g.Expect(a.Msg).To(ContainSubstring("clientSecret cannot be decrypted"))
 		})
+	}
+
+	opts := receiver.opts
+	opts.ClientSecretErrorCode = koogallery.ResultAppSecretError
+	r, err := NewReceiver(receiver.client, receiver.reader, opts)
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	server := httptest.NewServer(r.Handler())
+	t.Cleanup(server.Close)
+	t.Run("configured 000101", func(t *testing.T) {
+		g := NewWithT(t)
+		instanceID, tenantID := kitIDs()
+		body := applicationSyncBody(instanceID, tenantID, forOther, 1)
+		a := postKitTo(t, server.URL, http.MethodPost, f.product.Name, string(koogallery.KitApplicationSync), kitHeaders(t, testKitKey, body), body)
+		g.Expect(a.Code).To(Equal("000101"))
+		g.Expect(a.Msg).To(ContainSubstring("clientSecret cannot be decrypted"))
+	})
+
+	for _, code := range []koogallery.ResultCode{"", koogallery.ResultSuccess, koogallery.ResultInvalidParam} {
+		opts.ClientSecretErrorCode = code
+		_, err := NewReceiver(receiver.client, receiver.reader, opts)
+		NewWithT(t).Expect(err).To(MatchError(ContainSubstring("clientSecret error code must be 000005 or 000101")), "code %q", code)
 	}
 }
 

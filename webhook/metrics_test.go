@@ -191,7 +191,7 @@ func kitMetricsSteps(t *testing.T) []metricsStep {
 		{"kit authSync", f.product.Name, "authSync", "000000", kit(koogallery.KitAuthSync, authSyncBody(instanceID, tenantID, 0, 3, 1))},
 		{"kit allOrgSync", f.product.Name, "allOrgSync", "000000", kit(koogallery.KitAllOrgSync, allOrgSyncBody(instanceID, tenantID, orgsJSON("hq", "d1")))},
 		{"kit singleOrgSync", f.product.Name, "singleOrgSync", "000000", kit(koogallery.KitSingleOrgSync, single)},
-		{"kit undecryptable clientSecret", f.product.Name, "applicationSync", "000101", kit(koogallery.KitApplicationSync, applicationSyncBody(instanceID, tenantID, "c2VjcmV0", 1))},
+		{"kit undecryptable clientSecret", f.product.Name, "applicationSync", "000005", kit(koogallery.KitApplicationSync, applicationSyncBody(instanceID, tenantID, "c2VjcmV0", 1))},
 		{"kit unknown interface, before the activity is known", "", "unknown", "000002", kit("userSync", tenantSyncBody(instanceID, tenantID, 1))},
 	}
 }

@@ -93,6 +93,20 @@ type Options struct {
 	// OAEPHashes are the RSA-OAEP variants tried, in order, to decrypt a kit
 	// clientSecret (spec §4.2 leaves the hash open).
 	OAEPHashes []koogallery.OAEPHash
+	// ClientSecretErrorCode answers an applicationSync whose clientSecret
+	// cannot be decrypted: 000005 (default) or 000101. The sample answers
+	// 000101, whose documented meaning is "mobile number empty or already
+	// used" (spec §8 item 17); if the marketplace took that as final, the
+	// application would never be sent again. Most often the rsaPrivateKey in
+	// the keys Secret is not yet the one whose public key was uploaded:
+	// 000005 has the marketplace retry, and fixing the key then succeeds.
+	ClientSecretErrorCode koogallery.ResultCode
+	// CanonicalForms are the canonical forms of a body a callback's
+	// signature is accepted over, basic and kit (spec §8 item 3; see
+	// koogallery.CanonicalForm). Default all of them: each still needs the
+	// HMAC key, so accepting more cannot let a forger in, while leaving out
+	// the form the marketplace uses refuses every callback with 000001.
+	CanonicalForms []koogallery.CanonicalForm
 	// StaleFreezeMargin is how far ahead a renewal order's expiry must lie for
 	// a FREEZE to count as a stale retry and be ignored (docs/lifecycle.md
 	// rule F). Default 1 hour; 0 turns this check off.
@@ -140,6 +154,8 @@ func DefaultOptions() Options {
 		UnauthenticatedAuditLinesPerSecond: 100,
 		APITimeout:                         3 * time.Second,
 		OAEPHashes:                         koogallery.DefaultOAEPHashes,
+		ClientSecretErrorCode:              koogallery.ResultInternalError,
+		CanonicalForms:                     koogallery.DefaultCanonicalForms,
 		StaleFreezeMargin:                  time.Hour,
 		RenewalRetryWindow:                 24 * time.Hour,
 		FreezeRetryWindow:                  24 * time.Hour,
@@ -168,6 +184,15 @@ func (o Options) Validate() error {
 		return fmt.Errorf("freeze retry window must not be negative")
 	case len(o.OAEPHashes) == 0:
 		return fmt.Errorf("at least one OAEP variant is needed to decrypt kit clientSecrets")
+	case o.ClientSecretErrorCode != koogallery.ResultInternalError && o.ClientSecretErrorCode != koogallery.ResultAppSecretError:
+		return fmt.Errorf("clientSecret error code must be %s or %s, not %q", koogallery.ResultInternalError, koogallery.ResultAppSecretError, o.ClientSecretErrorCode)
+	case len(o.CanonicalForms) == 0:
+		return fmt.Errorf("at least one canonical form is needed to verify signatures")
+	}
+	for _, f := range o.CanonicalForms {
+		if _, err := koogallery.ParseCanonicalForms(string(f)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -245,7 +270,7 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 		client:                  c,
 		reader:                  reader,
 		opts:                    opts,
-		verifier:                koogallery.Verifier{Window: opts.SignatureWindow, Now: opts.Now},
+		verifier:                koogallery.Verifier{Window: opts.SignatureWindow, Now: opts.Now, Forms: opts.CanonicalForms},
 		nonces:                  newNonceCache(2*opts.SignatureWindow, 100_000),
 		keyRereads:              &rereadLimiter{every: time.Second, now: opts.Now},
 		goneLicences:            &ttlMemo[[]string]{now: opts.Now, ttl: goneLicencesTTL},
@@ -359,7 +384,9 @@ func (r *Receiver) process(ctx context.Context, req *http.Request, c *call) (rep
 		return reply{}, err
 	}
 	c.authenticated = true
-	activity, request, err := koogallery.DecodeRequest(body)
+	// DecodeCallback also reads the older rich newInstance body (spec §8
+	// item 29).
+	activity, request, err := koogallery.DecodeCallback(body)
 	c.activity = activity
 	if err != nil {
 		return reply{}, err

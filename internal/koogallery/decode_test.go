@@ -1,8 +1,10 @@
 package koogallery
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -299,4 +301,96 @@ func TestValidationErrorMessage(t *testing.T) {
 	g.Expect((&ValidationError{Field: "status", Reason: "must be FREEZE or UNFREEZE"}).Error()).To(Equal("status must be FREEZE or UNFREEZE"))
 	g.Expect((&ValidationError{Field: "activity", Reason: `unknown activity "x"`}).Error()).To(Equal(`activity: unknown activity "x"`))
 	g.Expect((&ValidationError{Reason: "body is empty"}).Error()).To(Equal("body is empty"))
+}
+
+// TestDecodeCallbackRichNewInstance: the older rich newInstance body (§8
+// item 29) decodes to the request a minimal body for the same order line
+// would, but for businessId, which it does not carry; every other body
+// decodes as DecodeRequest decodes it.
+func TestDecodeCallbackRichNewInstance(t *testing.T) {
+	const line = `"orderId":"CS1","orderLineId":"CS1-000001","chargingMode":"PERIOD","productInfo":{"productName":"基础版"}`
+	rich := func(top, lines string) string {
+		return `{"activity":"newInstance","buyerInfo":{"name":"n","id":"i"}` + top + `,"orderInfo":` + lines + `,"testFlag":"0"}`
+	}
+	want := func(businessID string) *NewInstanceRequest {
+		return &NewInstanceRequest{Activity: "newInstance", OrderID: "CS1", OrderLineID: "CS1-000001", BusinessID: businessID, TestFlag: "0", RichBody: true}
+	}
+	tests := []struct {
+		name    string
+		body    string
+		want    *NewInstanceRequest
+		wantErr string
+	}{
+		{name: "IDs in orderInfo[0]", body: rich(``, `[{`+line+`}]`), want: want("")},
+		{name: "IDs in orderInfo[0], and a businessId", body: rich(`,"businessId":"b-1"`, `[{`+line+`}]`), want: want("b-1")},
+		{name: "orderInfo[0] of several", body: rich(``, `[{`+line+`},{"orderId":"CS2","orderLineId":"CS2-000001"}]`), want: want("")},
+		{name: "orderInfo an object", body: rich(``, `{`+line+`}`), want: want("")},
+		{name: "numeric IDs in orderInfo[0]", body: rich(``, `[{"orderId":1,"orderLineId":2}]`),
+			want: &NewInstanceRequest{Activity: "newInstance", OrderID: "1", OrderLineID: "2", TestFlag: "0", RichBody: true}},
+		{name: "IDs at the top level, no businessId", body: rich(`,"orderId":"CS1","orderLineId":"CS1-000001"`, `[{"orderId":"CS9","orderLineId":"CS9-000001"}]`), want: want("")},
+		{name: "top level wins whole: orderLineId is not taken from orderInfo", body: rich(`,"orderId":"CS1"`, `[{`+line+`}]`), wantErr: "orderLineId is required"},
+		{name: "orderInfo[0] without orderLineId", body: rich(``, `[{"orderId":"CS1"}]`), wantErr: "orderLineId is required"},
+		{name: "orderInfo empty", body: rich(``, `[]`), wantErr: "orderInfo must be an array of order lines"},
+		{name: "orderInfo a string", body: rich(``, `"CS1"`), wantErr: "orderInfo must be an array of order lines"},
+		{name: "orderInfo[0] not an object", body: rich(``, `[1]`), wantErr: "orderInfo must be an array of order lines"},
+		{name: "orderInfo[0].orderId an object", body: rich(``, `[{"orderId":{},"orderLineId":"x"}]`), wantErr: "orderInfo[0].orderId must be a string"},
+		{name: "orderInfo[0].orderId too long", body: rich(``, `[{"orderId":"`+strings.Repeat("x", 65)+`","orderLineId":"x"}]`), wantErr: "orderId is longer than 64"},
+		{name: "a bad testFlag still refused", body: strings.Replace(rich(``, `[{`+line+`}]`), `"testFlag":"0"`, `"testFlag":"2"`, 1), wantErr: "testFlag must be 0 or 1"},
+		{name: "minimal body without businessId still refused", body: withField(b1Body, "businessId", ""), wantErr: "businessId is required"},
+		{name: "minimal body without orderId still refused", body: withField(b1Body, "orderId", ""), wantErr: "orderId is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			activity, req, err := DecodeCallback([]byte(tt.body))
+			g.Expect(activity).To(Equal(ActivityNewInstance))
+			if tt.wantErr != "" {
+				g.Expect(err).To(MatchError(ContainSubstring(tt.wantErr)))
+				g.Expect(CodeOf(err)).To(Equal(ResultInvalidParam))
+				g.Expect(req).To(BeNil())
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(req).To(Equal(tt.want))
+		})
+	}
+
+	// Any body DecodeRequest reads, DecodeCallback reads alike.
+	for _, body := range specBodies {
+		a1, r1, e1 := DecodeRequest([]byte(body))
+		a2, r2, e2 := DecodeCallback([]byte(body))
+		if e1 == nil {
+			NewWithT(t).Expect([]any{a2, r2, e2}).To(Equal([]any{a1, r1, nil}), body)
+		}
+	}
+}
+
+// FuzzDecodeCallback: DecodeCallback reads what DecodeRequest reads alike,
+// refuses only with 000002, and what it returns validates.
+func FuzzDecodeCallback(f *testing.F) {
+	for _, b := range specBodies {
+		f.Add([]byte(b))
+	}
+	f.Add([]byte(`{"activity":"newInstance","orderInfo":[{"orderId":"CS1","orderLineId":"CS1-000001"}]}`))
+	f.Add([]byte(`{"activity":"newInstance","orderId":"CS1","orderInfo":{"orderLineId":"x"},"testFlag":1}`))
+	f.Add([]byte(`{"activity":"newInstance","orderInfo":"[{\"orderId\":\"a\"}]","businessId":null}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		activity, req, err := DecodeCallback(body)
+		if err != nil {
+			if req != nil || CodeOf(err) != ResultInvalidParam {
+				t.Fatalf("request %v with error %v (%s)", req, err, CodeOf(err))
+			}
+			return
+		}
+		r, ok := req.(request)
+		if !ok || r.Validate() != nil {
+			t.Fatalf("activity %q decoded to an invalid request %#v", activity, req)
+		}
+		if a, plain, err := DecodeRequest(body); err == nil && (a != activity || !reflect.DeepEqual(plain, req)) {
+			t.Fatalf("DecodeRequest read %#v, DecodeCallback %#v", plain, req)
+		}
+		if n, ok := req.(*NewInstanceRequest); ok && n.RichBody && !bytes.Contains(body, []byte(`"orderInfo"`)) {
+			t.Fatalf("a body without orderInfo read as rich: %#v", n)
+		}
+	})
 }

@@ -233,14 +233,30 @@ func (kitFields) all(errs ...error) error {
 
 // common decodes the fields every kit call has.
 func (f kitFields) common(c *KitCommon) error {
-	var testFlag KitFlag
-	err := f.all(
+	return f.all(
 		f.str("instanceId", &c.InstanceID, 64, true),
 		f.str("tenantId", &c.TenantID, 64, true),
-		f.integer("testFlag", &testFlag, 1),
+		f.testFlag(&c.TestFlag),
 		f.str("timeStamp", &c.TimeStamp, 32, true))
-	c.TestFlag = int(testFlag)
-	return err
+}
+
+// testFlag decodes the optional testFlag. The kit pages type it Integer and
+// mandatory, while the 2025 pages say it is not carried on non-debug calls
+// and a basic callback reads a missing flag as 0 (§1.9, §8 item 11); so a
+// missing flag (or null) is 0, production, as it is there. The integers 0
+// and 1 and the strings "0" and "1" are accepted: the signature is checked
+// over the value as sent, so reading "1" as 1 cannot change what was signed.
+// Anything else is refused (000002).
+func (f kitFields) testFlag(dst *int) error {
+	switch string(f["testFlag"]) {
+	case "", "0", `"0"`:
+		*dst = 0
+	case "1", `"1"`:
+		*dst = 1
+	default:
+		return &ValidationError{Field: "testFlag", Reason: "must be 0 or 1"}
+	}
+	return nil
 }
 
 // integer decodes a mandatory JSON integer between 0 and highest. A string

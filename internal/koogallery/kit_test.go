@@ -3,6 +3,8 @@ package koogallery
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -109,9 +111,11 @@ func TestDecodeKitRequestRefusesBadInput(t *testing.T) {
 		{"flag out of range", KitTenantSync, strings.Replace(k1Body, `"flag":1`, `"flag":3`, 1), "flag must be between 0 and 2"},
 		{"cancel authorisation outside authSync", KitSingleOrgSync, strings.Replace(kitOrg, `"flag":2`, `"flag":3`, 1), "between 0 and 2"},
 		{"negative flag", KitAuthSync, strings.Replace(kitAuth, `"flag":1`, `"flag":-1`, 1), "between 0 and 3"},
-		{"testFlag missing", KitTenantSync, strings.Replace(k1Body, `"testFlag":0,`, ``, 1), "testFlag is required"},
-		{"testFlag as a string", KitTenantSync, strings.Replace(k1Body, `"testFlag":0`, `"testFlag":"0"`, 1), "testFlag must be an integer"},
-		{"testFlag 2", KitTenantSync, strings.Replace(k1Body, `"testFlag":0`, `"testFlag":2`, 1), "testFlag must be between 0 and 1"},
+		{"testFlag 2", KitTenantSync, strings.Replace(k1Body, `"testFlag":0`, `"testFlag":2`, 1), "testFlag must be 0 or 1"},
+		{"testFlag as the string 2", KitTenantSync, strings.Replace(k1Body, `"testFlag":0`, `"testFlag":"2"`, 1), "testFlag must be 0 or 1"},
+		{"testFlag as a boolean", KitTenantSync, strings.Replace(k1Body, `"testFlag":0`, `"testFlag":true`, 1), "testFlag must be 0 or 1"},
+		{"testFlag as a fraction", KitTenantSync, strings.Replace(k1Body, `"testFlag":0`, `"testFlag":1.0`, 1), "testFlag must be 0 or 1"},
+		{"testFlag empty", KitTenantSync, strings.Replace(k1Body, `"testFlag":0`, `"testFlag":""`, 1), "testFlag must be 0 or 1"},
 		{"timeStamp missing", KitTenantSync, strings.Replace(k1Body, `,"timeStamp":"20220413093539534"`, ``, 1), "timeStamp is required"},
 		{"instanceId null", KitTenantSync, strings.Replace(k1Body, `"huaiweitest123456"`, `null`, 1), "instanceId is required"},
 		{"tenantId as an object", KitTenantSync, strings.Replace(k1Body, `"68cbc86f5b8e4d2f9d0a880d92f36422"`, `{}`, 1), "tenantId must be a string"},
@@ -141,6 +145,39 @@ func TestDecodeKitRequestRefusesBadInput(t *testing.T) {
 			g.Expect(err).To(MatchError(ContainSubstring(tt.wantMsg)))
 			g.Expect(CodeOf(err)).To(Equal(ResultInvalidParam))
 		})
+	}
+}
+
+// TestDecodeKitRequestTestFlag: testFlag is an Integer on the kit pages but
+// "not carried" for non-debug calls on the 2025 pages (§1.9, §8 item 11), so
+// a missing flag reads as 0 (production), as a basic callback's does, and
+// the strings "0" and "1" read as the integers.
+func TestDecodeKitRequestTestFlag(t *testing.T) {
+	tests := []struct {
+		name  string
+		field string // added to a body without testFlag
+		want  int
+	}{
+		{"0", `,"testFlag":0`, 0},
+		{"1", `,"testFlag":1`, 1},
+		{`"0"`, `,"testFlag":"0"`, 0},
+		{`"1"`, `,"testFlag":"1"`, 1},
+		{"missing", ``, 0},
+		{"null", `,"testFlag":null`, 0},
+	}
+	withoutFlag := regexp.MustCompile(`,"testFlag":[01]`)
+	for _, tt := range tests {
+		for kit, body := range kitBodies {
+			t.Run(tt.name+"/"+string(kit), func(t *testing.T) {
+				g := NewWithT(t)
+				g.Expect(withoutFlag.MatchString(body)).To(BeTrue())
+				body = withoutFlag.ReplaceAllLiteralString(body, ``)
+				body = strings.TrimSuffix(body, `}`) + tt.field + `}`
+				req, err := DecodeKitRequest(kit, []byte(body))
+				g.Expect(err).NotTo(HaveOccurred(), body)
+				g.Expect(reflect.ValueOf(req).Elem().FieldByName("TestFlag").Int()).To(BeEquivalentTo(tt.want), body)
+			})
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package koogallery
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -8,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultWindow is how far a callback's timestamp may be from now, in either
@@ -64,6 +67,11 @@ type Verifier struct {
 	Window time.Duration
 	// Now returns the current time; nil means time.Now. Tests fix it.
 	Now func() time.Time
+	// Forms are the canonical forms a signature is accepted over (§8 item
+	// 3); nil means DefaultCanonicalForms, all of them, which is safe: see
+	// there. Unknown forms are ignored; if none is known, every request
+	// fails with a configuration error (000005).
+	Forms []CanonicalForm
 }
 
 // signFunc computes a raw signature over a canonical payload.
@@ -109,27 +117,29 @@ func hmacSHA256(key, msg []byte) []byte {
 // order of the spec, so the first failing one decides the result code (see
 // CodeOf).
 //
-// A body whose top level holds a number or boolean (say "testFlag":1) is
-// verified in two canonical forms: as received, and as the marketplace's
-// sample writes it after reading the body as Map<String,String>, with each
-// such value as a string ("testFlag":"1"). Either signature is accepted;
-// the decoder reads both forms alike (see DecodeRequest), so a body changed
-// from one form to the other means what was signed. Any other change fails
-// with ErrBadSignature (000001).
+// The signature is accepted over each of the verifier's canonical forms
+// (Forms, §8 item 3), and the payload returned is the one that matched. A
+// body whose top level holds a number or boolean (say "testFlag":1) is
+// also verified, in each form, as the marketplace's sample writes it after
+// reading the body as Map<String,String>, with each such value as a string
+// ("testFlag":"1"). Any of these signatures is accepted; the decoder reads
+// all of them alike (see DecodeRequest), so a body changed from one form to
+// another means what was signed. Any other change fails with
+// ErrBadSignature (000001).
 func (v Verifier) VerifyBasic(keys []string, q SignedQuery, body []byte) (matchedKey int, canonical []byte, err error) {
 	return v.verify(keys, q, body, signBasic, true)
 }
 
 // VerifyKit verifies a joint-operation kit callback (§2.2); see VerifyBasic.
-// The kit sample reads bodies as Map<String,Object>, so only the canonical
-// form as received is accepted.
+// The kit sample reads bodies as Map<String,Object>, so top-level numbers
+// are never read as strings; the verifier's Forms apply as for VerifyBasic.
 func (v Verifier) VerifyKit(keys []string, q SignedQuery, body []byte) (matchedKey int, canonical []byte, err error) {
 	return v.verify(keys, q, body, signKit, false)
 }
 
 // verify runs the checks of §2.1.2 steps 2–8 with the given signing scheme,
-// over the canonical form as received and, with stringMap, the
-// Map<String,String> form too.
+// over each of the verifier's canonical forms and, with stringMap, their
+// Map<String,String> forms too.
 func (v Verifier) verify(keys []string, q SignedQuery, body []byte, sign signFunc, stringMap bool) (int, []byte, error) {
 	if err := requireParams(q); err != nil {
 		return -1, nil, err
@@ -141,15 +151,71 @@ func (v Verifier) verify(keys []string, q SignedQuery, body []byte, sign signFun
 	if err != nil {
 		return -1, nil, err
 	}
-	forms := [][]byte{canonicalPayload(members, false)}
-	if stringMap && hasScalar(members) {
-		forms = append(forms, canonicalPayload(members, true))
+	forms, err := v.payloads(members, stringMap && hasScalar(members))
+	if err != nil {
+		return -1, nil, err
 	}
 	matched, form, err := matchKey(keys, q, forms, sign)
 	if err != nil {
 		return -1, nil, err
 	}
 	return matched, forms[form], nil
+}
+
+// payloads returns the distinct canonical payloads of members in the
+// verifier's forms, in their order, each followed by its Map<String,String>
+// form when stringMap. A form is only written again when the body could
+// read differently in it: sorting needs a nested value, escaping a byte
+// beyond ASCII.
+func (v Verifier) payloads(members []member, stringMap bool) ([][]byte, error) {
+	forms := v.Forms
+	if forms == nil {
+		forms = DefaultCanonicalForms
+	}
+	nested := slices.ContainsFunc(members, func(m member) bool { return m.value[0] == '{' || m.value[0] == '[' })
+	nonASCII := slices.ContainsFunc(members, func(m member) bool { return !isASCII(m.key) || !isASCII(m.value) })
+	var out [][]byte
+	add := func(p []byte) {
+		if !slices.ContainsFunc(out, func(q []byte) bool { return bytes.Equal(p, q) }) {
+			out = append(out, p)
+		}
+	}
+	known := false
+	for _, f := range forms {
+		s, err := f.style()
+		if err != nil {
+			continue
+		}
+		known = true
+		// An unneeded step is dropped: the payload would be the same.
+		s.sortNested = s.sortNested && nested
+		s.escapeNonASCII = s.escapeNonASCII && nonASCII
+		p, err := canonicalPayloadStyle(members, false, s)
+		if err != nil {
+			return nil, err
+		}
+		add(p)
+		if stringMap {
+			if p, err = canonicalPayloadStyle(members, true, s); err != nil {
+				return nil, err
+			}
+			add(p)
+		}
+	}
+	if !known {
+		return nil, errors.New("no known canonical form configured")
+	}
+	return out, nil
+}
+
+// isASCII reports whether s holds only ASCII bytes.
+func isASCII[T string | []byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // requireParams implements §2.1.2 step 2: timestamp and nonce first (000002),

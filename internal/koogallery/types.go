@@ -2,6 +2,7 @@ package koogallery
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -55,6 +56,11 @@ type NewInstanceRequest struct {
 	BusinessID string `json:"businessId"`
 	// TestFlag is "1" for a debug request, "0" or empty otherwise.
 	TestFlag string `json:"testFlag"`
+	// RichBody is set when the body had the older rich shape (§2.1.3, §8
+	// item 29), with the order in orderInfo[]: then BusinessID may be empty,
+	// and OrderID and OrderLineID come from orderInfo[0] when the top level
+	// has neither (see DecodeCallback).
+	RichBody bool `json:"-"`
 }
 
 // QueryInstanceRequest is the body of queryInstance (§3.3).
@@ -204,14 +210,110 @@ func (r QueryInstanceRequest) InstanceIDs() []string {
 	return ids
 }
 
-// Validate checks the mandatory fields and maximum lengths of §3.2.
+// Validate checks the mandatory fields and maximum lengths of §3.2. The
+// older rich body (RichBody) carries no businessId (§8 item 29), so there it
+// is optional; kooper keeps it only as a record, never as a key.
 func (r NewInstanceRequest) Validate() error {
+	businessID := required("businessId", r.BusinessID, maxIDLength)
+	if r.RichBody {
+		businessID = maxLength("businessId", r.BusinessID, maxIDLength)
+	}
 	return firstError(
 		required("orderId", r.OrderID, maxIDLength),
 		required("orderLineId", r.OrderLineID, maxIDLength),
-		required("businessId", r.BusinessID, maxIDLength),
+		businessID,
 		testFlag(r.TestFlag),
 	)
+}
+
+// DecodeCallback is DecodeRequest, except that it also reads a newInstance
+// of the older rich shape (§2.1.3, §8 item 29): a body with orderInfo[]
+// (and buyerInfo, trialFlag, chargingMode... which are ignored, as Query
+// Order tells them). Such a body needs no businessId. When its top level
+// has neither orderId nor orderLineId they are read from orderInfo[0],
+// which the signature covers like any other field; when it has either, the
+// top level is read alone, so one order line's IDs are never mixed with
+// another's. The IDs make the same instance and idempotency key as a
+// minimal body's would.
+func DecodeCallback(body []byte) (Activity, any, error) {
+	activity, req, err := DecodeRequest(body)
+	if activity != ActivityNewInstance || req != nil {
+		return activity, req, err
+	}
+	var verr *ValidationError
+	if !errors.As(err, &verr) {
+		return activity, nil, err
+	}
+	rich, ok, richErr := decodeRichNewInstance(body)
+	switch {
+	case !ok:
+		return activity, nil, err
+	case richErr != nil:
+		return activity, nil, richErr
+	}
+	return activity, rich, nil
+}
+
+// decodeRichNewInstance reads a newInstance body with orderInfo; ok is false
+// for a body without one.
+func decodeRichNewInstance(body []byte) (req *NewInstanceRequest, ok bool, err error) {
+	members, err := parseObject(body)
+	if err != nil {
+		return nil, true, err
+	}
+	fields := make(map[string][]byte, len(members))
+	for _, m := range members {
+		if !m.isNull() {
+			fields[m.key] = m.value
+		}
+	}
+	orderInfo, ok := fields["orderInfo"]
+	if !ok {
+		return nil, false, nil
+	}
+	r := &NewInstanceRequest{RichBody: true}
+	for _, b := range r.bindings() {
+		if raw, ok := fields[b.name]; ok {
+			if err := b.set(raw); err != nil {
+				return nil, true, err
+			}
+		}
+	}
+	_, hasOrderID := fields["orderId"]
+	_, hasOrderLineID := fields["orderLineId"]
+	if !hasOrderID && !hasOrderLineID {
+		line, err := firstOrderLine(orderInfo)
+		if err != nil {
+			return nil, true, err
+		}
+		if err := firstError(
+			setString("orderInfo[0].orderId", &r.OrderID)(line["orderId"]),
+			setString("orderInfo[0].orderLineId", &r.OrderLineID)(line["orderLineId"]),
+		); err != nil {
+			return nil, true, err
+		}
+	}
+	if err := r.Validate(); err != nil {
+		return nil, true, err
+	}
+	return r, true, nil
+}
+
+// firstOrderLine returns the fields of orderInfo[0]: orderInfo is an array
+// of objects, or one object.
+func firstOrderLine(raw []byte) (map[string][]byte, error) {
+	refused := &ValidationError{Field: "orderInfo", Reason: "must be an array of order lines"}
+	if raw[0] == '[' {
+		var lines []json.RawMessage
+		if err := json.Unmarshal(raw, &lines); err != nil || len(lines) == 0 {
+			return nil, refused
+		}
+		raw = lines[0]
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, refused
+	}
+	return objectFields("orderInfo[0]", raw)
 }
 
 // Validate checks §3.3. The documented length of instanceId (100) cannot
