@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -205,53 +206,153 @@ type BuyerInfo struct {
 	UserName string `json:"userName"`
 }
 
-// UnmarshalJSON reads an order line as Query Order sends it (§6.3), its
-// Integer fields (periodNumber and each product's linearValue) as loosely
-// as answerNumber reads them, so that "1", "" or null there does not fail
-// the whole answer, and with it the order.
+// The UnmarshalJSON methods below read Query Order's answer (§6.3) as
+// loosely as the callbacks read theirs (issue 16), so that one field
+// written in another JSON type does not fail the whole answer, and with it
+// a paid order that is then asked for again for ever. Each decodes into a
+// wire struct whose loose fields shadow the plain type's (encoding/json
+// prefers the shallower field of a name), then copies them back: the
+// public types keep their field types.
+
+// UnmarshalJSON reads the answer's envelope, its String fields by
+// answerString.
+func (r *QueryOrderResponse) UnmarshalJSON(raw []byte) error {
+	type plain QueryOrderResponse // QueryOrderResponse without this method
+	var wire struct {
+		plain
+		ResultCode answerString `json:"resultCode"`
+		ResultMsg  answerString `json:"resultMsg"`
+	}
+	if err := json.Unmarshal(raw, &wire); err != nil {
+		return err
+	}
+	*r = QueryOrderResponse(wire.plain)
+	r.ResultCode, r.ResultMsg = string(wire.ResultCode), string(wire.ResultMsg)
+	return nil
+}
+
+// UnmarshalJSON reads an order, its String fields by answerString.
+func (o *OrderInfo) UnmarshalJSON(raw []byte) error {
+	type plain OrderInfo // OrderInfo without this method
+	var wire struct {
+		plain
+		OrderID    answerString `json:"orderId"`
+		OrderType  answerString `json:"orderType"`
+		CreateTime answerString `json:"createTime"`
+	}
+	if err := json.Unmarshal(raw, &wire); err != nil {
+		return err
+	}
+	*o = OrderInfo(wire.plain)
+	o.OrderID, o.OrderType, o.CreateTime = string(wire.OrderID), string(wire.OrderType), string(wire.CreateTime)
+	return nil
+}
+
+// UnmarshalJSON reads an order line, its String fields by answerString and
+// its Integer fields (periodNumber and each product's linearValue) by
+// answerNumber, so that "1", "" or null there does not fail the answer.
 func (l *OrderLine) UnmarshalJSON(raw []byte) error {
 	type plain OrderLine // OrderLine without this method
 	var wire struct {
 		plain
-		PeriodNumber answerNumber    `json:"periodNumber"`
-		ProductInfo  []answerProduct `json:"productInfo"`
+		OrderLineID           answerString    `json:"orderLineId"`
+		ChargingMode          answerString    `json:"chargingMode"`
+		PeriodType            answerString    `json:"periodType"`
+		PeriodNumber          answerNumber    `json:"periodNumber"`
+		ExpireTime            answerString    `json:"expireTime"`
+		ProductInfo           []answerProduct `json:"productInfo"`
+		Currency              answerString    `json:"currency"`
+		CurrencyAfterDiscount answerString    `json:"currencyAfterDiscount"`
 	}
 	if err := json.Unmarshal(raw, &wire); err != nil {
 		return err
 	}
 	*l = OrderLine(wire.plain)
+	l.OrderLineID, l.ChargingMode, l.PeriodType = string(wire.OrderLineID), string(wire.ChargingMode), string(wire.PeriodType)
 	l.PeriodNumber = wire.PeriodNumber.int()
+	l.ExpireTime = string(wire.ExpireTime)
+	l.Currency, l.CurrencyAfterDiscount = string(wire.Currency), string(wire.CurrencyAfterDiscount)
 	if wire.ProductInfo != nil {
 		l.ProductInfo = make([]ProductInfo, len(wire.ProductInfo))
 		for i, p := range wire.ProductInfo {
-			l.ProductInfo[i] = p.ProductInfo
-			l.ProductInfo[i].LinearValue = p.LinearValue.n
+			l.ProductInfo[i] = p.product()
 		}
 	}
 	return nil
 }
 
-// answerProduct is a ProductInfo of a Query Order answer, its linearValue
-// read by answerNumber (the field shadows ProductInfo's).
+// answerProduct is a ProductInfo of a Query Order answer, its String
+// fields read by answerString and its linearValue by answerNumber (the
+// fields shadow ProductInfo's). ProductInfo itself has no UnmarshalJSON:
+// changeInstanceCheck reads its own by its bindings (types.go).
 type answerProduct struct {
 	ProductInfo
+	ProductID   answerString `json:"productId"`
+	SKUCode     answerString `json:"skuCode"`
 	LinearValue answerNumber `json:"linearValue"`
+	ProductName answerString `json:"productName"`
 }
 
-// UnmarshalJSON reads a buyer as Query Order sends it (§6.3), customerType
-// as loosely as answerNumber reads it.
+// product is the ProductInfo the answer described.
+func (p answerProduct) product() ProductInfo {
+	return ProductInfo{ProductID: string(p.ProductID), SKUCode: string(p.SKUCode),
+		LinearValue: p.LinearValue.n, ProductName: string(p.ProductName)}
+}
+
+// UnmarshalJSON reads a buyer, its String fields by answerString and
+// customerType by answerNumber.
 func (b *BuyerInfo) UnmarshalJSON(raw []byte) error {
 	type plain BuyerInfo // BuyerInfo without this method
 	var wire struct {
 		plain
-		CustomerType answerNumber `json:"customerType"`
+		MobilePhone      answerString `json:"mobilePhone"`
+		Email            answerString `json:"email"`
+		CustomerID       answerString `json:"customerId"`
+		CustomerName     answerString `json:"customerName"`
+		CustomerRealName answerString `json:"customerRealName"`
+		CustomerType     answerNumber `json:"customerType"`
+		UserID           answerString `json:"userId"`
+		UserName         answerString `json:"userName"`
 	}
 	if err := json.Unmarshal(raw, &wire); err != nil {
 		return err
 	}
 	*b = BuyerInfo(wire.plain)
+	b.MobilePhone, b.Email = string(wire.MobilePhone), string(wire.Email)
+	b.CustomerID, b.CustomerName, b.CustomerRealName = string(wire.CustomerID), string(wire.CustomerName), string(wire.CustomerRealName)
 	b.CustomerType = wire.CustomerType.int()
+	b.UserID, b.UserName = string(wire.UserID), string(wire.UserName)
 	return nil
+}
+
+// answerString is a String field of a Query Order answer (§6.3), read by
+// the callbacks' looseString (kit.go): a number's or boolean's text exactly
+// as sent ("orderLineId":1001 as "1001", 99.50 as "99.50", never rounded),
+// null as empty. An object or array is still refused, as an
+// *json.UnmarshalTypeError, which encoding/json completes with the field's
+// path, so the failure names the field, as it did before.
+type answerString string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *answerString) UnmarshalJSON(raw []byte) error {
+	var v looseString
+	if err := v.UnmarshalJSON(raw); err != nil {
+		return &json.UnmarshalTypeError{Value: jsonKind(raw), Type: reflect.TypeFor[string]()}
+	}
+	*s = answerString(v)
+	return nil
+}
+
+// jsonKind names the kind of JSON value raw is, as encoding/json's own
+// type errors do ("object", "array").
+func jsonKind(raw []byte) string {
+	switch {
+	case len(raw) > 0 && raw[0] == '{':
+		return "object"
+	case len(raw) > 0 && raw[0] == '[':
+		return "array"
+	}
+	return "value"
 }
 
 // answerNumber is an Integer field of a Query Order answer (periodNumber,
@@ -311,6 +412,21 @@ type NameValue struct {
 	Name string `json:"name"`
 	// Value is the parameter value.
 	Value string `json:"value"`
+}
+
+// UnmarshalJSON reads an extended parameter of a Query Order answer, its
+// name and value by answerString: a value such as a count may come as a
+// number.
+func (p *NameValue) UnmarshalJSON(raw []byte) error {
+	var wire struct {
+		Name  answerString `json:"name"`
+		Value answerString `json:"value"`
+	}
+	if err := json.Unmarshal(raw, &wire); err != nil {
+		return err
+	}
+	*p = NameValue{Name: string(wire.Name), Value: string(wire.Value)}
+	return nil
 }
 
 // Line returns the order line with the given ID. An empty ID selects the
@@ -442,11 +558,13 @@ func (c *Client) send(ctx context.Context, base string, r apiCall) (int, []byte,
 
 // openAPIResult is the result envelope of the open APIs: Query Order uses
 // resultCode/resultMsg, the usage push and API Gateway error_code/error_msg.
+// Its fields are read by answerString, so that a message written as a
+// number does not turn a successful answer into a failed one.
 type openAPIResult struct {
-	ResultCode string `json:"resultCode"`
-	ResultMsg  string `json:"resultMsg"`
-	ErrorCode  string `json:"error_code"`
-	ErrorMsg   string `json:"error_msg"`
+	ResultCode answerString `json:"resultCode"`
+	ResultMsg  answerString `json:"resultMsg"`
+	ErrorCode  answerString `json:"error_code"`
+	ErrorMsg   answerString `json:"error_msg"`
 }
 
 // decodeAnswer turns a non-5xx answer into out, or into an *APIError when
@@ -456,17 +574,41 @@ func decodeAnswer(status int, body []byte, out any) error {
 	if err := json.Unmarshal(body, &result); err != nil || status != http.StatusOK {
 		return answerError(status, body)
 	}
-	code, msg := result.ResultCode, result.ResultMsg
+	code, msg := string(result.ResultCode), string(result.ResultMsg)
 	if code == "" {
-		code, msg = result.ErrorCode, result.ErrorMsg
+		code, msg = string(result.ErrorCode), string(result.ErrorMsg)
 	}
 	if code != OpenAPISuccess {
 		return &APIError{HTTPStatus: status, Code: code, Message: msg}
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("failed to decode answer: %w", err)
+		return fmt.Errorf("failed to decode answer: %w", answerPath(err, out))
 	}
 	return nil
+}
+
+// answerPath rewrites a type error's field path as the answer spells it,
+// e.g. QueryOrderResponse.orderInfo.orderLine.expireTime: the loose
+// decoders' wire structs (see QueryOrderResponse.UnmarshalJSON) are
+// anonymous and embed a type named plain, which encoding/json would
+// otherwise put in the path (.plain.orderInfo.plain.orderLine...).
+func answerPath(err error, out any) error {
+	var typeErr *json.UnmarshalTypeError
+	if !errors.As(err, &typeErr) || typeErr.Field == "" {
+		return err
+	}
+	names := strings.Split(typeErr.Field, ".")
+	kept := names[:0]
+	for _, name := range names {
+		if name != "plain" {
+			kept = append(kept, name)
+		}
+	}
+	typeErr.Field = strings.Join(kept, ".")
+	if t := reflect.TypeOf(out); t != nil && t.Kind() == reflect.Pointer {
+		typeErr.Struct = t.Elem().Name()
+	}
+	return err
 }
 
 // answerError builds the *APIError of a failed answer, using its code and
@@ -477,9 +619,9 @@ func answerError(status int, body []byte) *APIError {
 		return &APIError{HTTPStatus: status, Message: http.StatusText(status)}
 	}
 	if result.ResultCode != "" {
-		return &APIError{HTTPStatus: status, Code: result.ResultCode, Message: result.ResultMsg}
+		return &APIError{HTTPStatus: status, Code: string(result.ResultCode), Message: string(result.ResultMsg)}
 	}
-	return &APIError{HTTPStatus: status, Code: result.ErrorCode, Message: result.ErrorMsg}
+	return &APIError{HTTPStatus: status, Code: string(result.ErrorCode), Message: string(result.ErrorMsg)}
 }
 
 // hostOf names a base URL in errors without anything that could be secret.

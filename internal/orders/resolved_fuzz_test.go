@@ -17,12 +17,18 @@ const mockAnswer = `{"resultCode":"MKT.0000","resultMsg":"Success","orderInfo":{
 // FuzzQueryOrderAnswer decodes a Query Order answer as
 // koogallery.Client.QueryOrder does and resolves it: nothing panics, an
 // order either resolves to values that fit their CRD bounds (so its status
-// can be written) or fails as unusable with a message, and Integer fields
-// sent as anything (integer, in the mock answer) never fail the decode.
+// can be written) or fails as unusable with a message, Integer fields
+// sent as anything (integer, in the mock answer) never fail the decode, and
+// String fields sent as a number or boolean (integer bare, when it is one)
+// decode as its text.
 func FuzzQueryOrderAnswer(f *testing.F) {
 	f.Add([]byte(mockAnswer), "1")
 	loose := strings.NewReplacer(`"periodNumber":1`, `"periodNumber":"1"`, `"customerType":0`, `"customerType":"0"`, `"linearValue":50`, `"linearValue":""`)
 	f.Add([]byte(loose.Replace(mockAnswer)), "")
+	// String fields written as numbers and booleans (issue 16).
+	f.Add([]byte(numbersForStrings.Replace(mockAnswer)), "true")
+	f.Add([]byte(mockAnswer), "99.50")
+	f.Add([]byte(mockAnswer), "20251121235959")
 	f.Add([]byte(strings.Replace(mockAnswer, `"periodType":"year"`, `"periodType":"yearly_subscription"`, 1)), "0")
 	f.Add([]byte(strings.Replace(mockAnswer, `"skuCode":"0a4d1578`, `"skuCode":"`+strings.Repeat("s", 60)+`0a4d1578`, 1)), "x")
 	f.Add([]byte(strings.Replace(mockAnswer, `"customerName":"mock_user_01"`, `"customerName":"`+strings.Repeat("测", 130)+`"`, 1)), " 12 ")
@@ -48,7 +54,42 @@ func FuzzQueryOrderAnswer(f *testing.F) {
 		if _, err := Resolved(answer.OrderInfo, &saasv1alpha1.AppliedOrder{OrderID: "MOCKPERIODYEARNEW"}); err != nil {
 			t.Fatalf("the mock answer with its Integer fields %s does not resolve: %v", v, err)
 		}
+		checkBareStrings(t, strings.TrimSpace(integer))
 	})
+}
+
+// numbersForStrings writes String fields of the mock answer as numbers and
+// booleans, as the marketplace may (issue 16).
+var numbersForStrings = strings.NewReplacer(`"orderType":"NEW"`, `"orderType":true`, `"createTime":"20241121090846"`, `"createTime":20241121090846`,
+	`"expireTime":"20251121235959"`, `"expireTime":20251121235959`, `"currency":"100"`, `"currency":100`,
+	`"mobilePhone":"18688888888"`, `"mobilePhone":18688888888`, `"value":"test.xxxx.com"`, `"value":5`, `"email":null`, `"email":false`)
+
+// checkBareStrings writes literal, when it is a JSON number or boolean,
+// bare into String fields of the mock answer at each level (orderInfo, a
+// line, its product, an extended parameter, the buyer): the answer must
+// decode, each field reading literal's text exactly, and resolve as any
+// answer does.
+func checkBareStrings(t *testing.T, literal string) {
+	t.Helper()
+	isNumber := literal != "" && (literal[0] == '-' || literal[0] >= '0' && literal[0] <= '9') && json.Valid([]byte(literal))
+	if !isNumber && literal != "true" && literal != "false" {
+		return
+	}
+	body := strings.NewReplacer(`"createTime":"20241121090846"`, `"createTime":`+literal, `"currency":"100"`, `"currency":`+literal,
+		`"skuCode":"0a4d1578-5295-46a7-92d4-7c803dccc51d"`, `"skuCode":`+literal, `"value":"127.0.0.1"`, `"value":`+literal,
+		`"mobilePhone":"18688888888"`, `"mobilePhone":`+literal).Replace(mockAnswer)
+	var answer koogallery.QueryOrderResponse
+	if err := json.Unmarshal([]byte(body), &answer); err != nil {
+		t.Fatalf("the mock answer with String fields %s does not decode: %v", literal, err)
+	}
+	line := answer.OrderInfo.OrderLine[0]
+	for name, got := range map[string]string{"createTime": answer.OrderInfo.CreateTime, "currency": line.Currency,
+		"skuCode": line.ProductInfo[0].SKUCode, "extendParams value": line.ExtendParams[1].Value, "mobilePhone": answer.OrderInfo.BuyerInfo.MobilePhone} {
+		if got != literal {
+			t.Fatalf("%s sent as %s reads as %q", name, literal, got)
+		}
+	}
+	resolveEveryLine(t, answer.OrderInfo)
 }
 
 // resolveEveryLine resolves info for no line ID and for each of its lines'
