@@ -72,6 +72,8 @@ type options struct {
 	marketplaceURLs         []string
 	prometheusURL           string
 	prometheusHTTPConfig    string
+	usagePushMaxRecords     int
+	licenceUpload           koogallery.LicenseUploadSettings
 	signatureWindow         time.Duration
 	bodySign                bool
 	refuseReusedNonces      bool
@@ -81,6 +83,8 @@ type options struct {
 	freezeRetryWindow       time.Duration
 	licenseKeyFormat        saasv1alpha1.LicenseKeyFormat
 	oaepHashes              []koogallery.OAEPHash
+	canonicalForms          []koogallery.CanonicalForm
+	clientSecretErrorCode   string
 	gatewayImage            string
 	zap                     zap.Options
 	// printVersion: print versionString and exit.
@@ -137,6 +141,18 @@ func parseFlags() options {
 	defaults := webhook.DefaultOptions()
 	flag.StringVar(&o.prometheusURL, "prometheus-url", "", "Base URL of the Prometheus-compatible API that Prometheus meters query when their product names none, e.g. http://prometheus.monitoring:9090.")
 	flag.StringVar(&o.prometheusHTTPConfig, "prometheus-http-config-file", "", "YAML file of the HTTP client settings of Prometheus meters' queries, in Prometheus's http_config format (authorization, bearer_token_file, basic_auth, tls_config, proxy_url...), e.g. for Huawei Cloud AOM's token; read once at start, while a credentials file it names is read on every query. Empty: none.")
+	flag.Func("usage-push-max-records", fmt.Sprintf("Most records one usage push carries, 1 to %d (default %d). The usage push's API page says %d, one of its error codes says 100 (spec 8 item 19); a push over the marketplace's limit is refused whole on every retry, and its hours are dropped after 21 days, so raise it only once the marketplace confirms a higher limit.", koogallery.MaxUsageRecords, koogallery.DefaultUsagePushMaxRecords, koogallery.MaxUsageRecords), func(v string) (err error) {
+		o.usagePushMaxRecords, err = koogallery.ParseUsagePushMaxRecords(v)
+		return err
+	})
+	flag.Func("licence-upload-path-prefix", "Path before the event ID and /file of the licence upload open API (default "+koogallery.LicenseUploadPathPrefix+"). The spec infers this prefix (spec 8 item 26): if the marketplace's differs, every upload fails and paid licences stay UploadFailed.", func(v string) error {
+		o.licenceUpload.PathPrefix = v
+		return koogallery.CheckLicenseUploadPathPrefix(v)
+	})
+	flag.Func("licence-upload-part", "Name of the multipart part that carries the licence upload's request (default "+koogallery.LicenseUploadPart+"). The spec infers the upload's multipart layout (spec 8 item 26): if the marketplace's differs, every upload fails and paid licences stay UploadFailed.", func(v string) error {
+		o.licenceUpload.Part = v
+		return koogallery.CheckLicenseUploadPart(v)
+	})
 	flag.DurationVar(&o.signatureWindow, "signature-window", defaults.SignatureWindow, "How far a callback's timestamp may be from now, either way, before it is refused with 000002.")
 	flag.BoolVar(&o.bodySign, "body-sign", defaults.BodySign, "Sign every answer with the Body-Sign header (spec 2.3).")
 	flag.BoolVar(&o.refuseReusedNonces, "refuse-reused-nonces", defaults.RefuseReusedNonces, "Answer 000002 to a signed callback whose nonce was already used within the signature window (the spec recommends it but documents no nonce uniqueness, spec 8 item 5); false lets such a retry through.")
@@ -153,10 +169,16 @@ func parseFlags() options {
 	flag.DurationVar(&o.freezeRetryWindow, "freeze-retry-window", defaults.FreezeRetryWindow, "How long after an UNFREEZE a FREEZE is taken for the retry of the FREEZE that UNFREEZE ended, and not applied (docs/lifecycle.md rule F); 0 turns this check off.")
 	flag.DurationVar(&o.renewalRetryWindow, "renewal-retry-window", defaults.RenewalRetryWindow, "How long the marketplace may go on delivering a refreshInstance after its order was created: a renewal received more than this after a refund ends the refund's hold on stale FREEZEs (docs/lifecycle.md rule F); 0 keeps the default.")
 	o.oaepHashes = defaults.OAEPHashes
-	flag.Func("kit-oaep-hashes", "RSA-OAEP variants tried, in order, to decrypt a joint-operation clientSecret (spec 4.2), from sha256, sha256-mgf1-sha1, sha1 (default: "+joinHashes(defaults.OAEPHashes)+").", func(v string) (err error) {
+	flag.Func("kit-oaep-hashes", "RSA-OAEP variants tried, in order, to decrypt a joint-operation clientSecret (spec 4.2), from sha256, sha256-mgf1-sha1, sha1 (default: "+joinNames(defaults.OAEPHashes)+").", func(v string) (err error) {
 		o.oaepHashes, err = koogallery.ParseOAEPHashes(v)
 		return err
 	})
+	o.canonicalForms = defaults.CanonicalForms
+	flag.Func("signature-canonical-forms", "Canonical forms of a callback body (basic and kit) a signature is accepted over, comma-separated, from as-received, sorted-nested, escaped-non-ascii, sorted-nested-escaped-non-ascii (spec 8 item 3: whether the marketplace sorts nested keys or escapes non-ASCII is undocumented). Every form still needs the HMAC key, so more forms cannot let a forger in; a form left out refuses such callbacks with 000001 (default: "+joinNames(defaults.CanonicalForms)+").", func(v string) (err error) {
+		o.canonicalForms, err = koogallery.ParseCanonicalForms(v)
+		return err
+	})
+	flag.StringVar(&o.clientSecretErrorCode, "kit-client-secret-error-code", string(defaults.ClientSecretErrorCode), "Answer to an applicationSync whose clientSecret cannot be decrypted: 000005 (the marketplace retries, so fixing the rsaPrivateKey then succeeds) or 000101 (the sample's code, documented as \"mobile number empty or already used\", which the marketplace may take as final; spec 8 item 17).")
 	flag.StringVar(&o.gatewayImage, "gateway-image", tenantobjects.DefaultGatewayImage, "Image of the SSO login gateway of joint-operation products that name none (spec.workload.sso.gateway.image): kooper's own image, which runs it with its gateway command; the chart sets it.")
 	flag.BoolVar(&o.printVersion, "version", false, "Print kooper's version, commit, Go version and platform, then exit.")
 	o.zap.BindFlags(flag.CommandLine)
@@ -209,12 +231,13 @@ func printUsageWithout(fs *flag.FlagSet, hidden []string) {
 	shown.PrintDefaults()
 }
 
-func joinHashes(hashes []koogallery.OAEPHash) string {
-	names := make([]string, len(hashes))
-	for i, h := range hashes {
-		names[i] = string(h)
+// joinNames writes names as a flag takes them: comma-separated.
+func joinNames[T ~string](names []T) string {
+	texts := make([]string, len(names))
+	for i, n := range names {
+		texts[i] = string(n)
 	}
-	return strings.Join(names, ",")
+	return strings.Join(texts, ",")
 }
 
 func envOr(name, fallback string) string {
@@ -290,6 +313,12 @@ func (o options) receiverOptions() webhook.Options {
 	if len(o.oaepHashes) > 0 {
 		opts.OAEPHashes = o.oaepHashes
 	}
+	if len(o.canonicalForms) > 0 {
+		opts.CanonicalForms = o.canonicalForms
+	}
+	if o.clientSecretErrorCode != "" {
+		opts.ClientSecretErrorCode = koogallery.ResultCode(o.clientSecretErrorCode)
+	}
 	return opts
 }
 
@@ -343,8 +372,8 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		ProvisionedStatusDelay: o.provisionedStatusDelay,
 		DirectoryUnclaimedTTL:  o.directoryUnclaimedTTL,
 		Orders:                 controllers.MarketplaceOrderClients(o.marketplaceURLs...),
-		Uploads:                controllers.MarketplaceUploadClients(o.marketplaceURLs...),
-		Usage:                  controllers.MarketplaceUsageClients(o.marketplaceURLs...),
+		Uploads:                controllers.MarketplaceUploadClientsWith(o.licenceUpload, o.marketplaceURLs...),
+		Usage:                  controllers.LimitUsagePushes(o.usagePushMaxRecords, controllers.MarketplaceUsageClients(o.marketplaceURLs...)),
 		Prometheus:             prometheus, PrometheusURL: o.prometheusURL,
 		MeteringClockOffset: o.meteringClockOffset,
 		MeteringPushSpread:  o.meteringPushSpread,

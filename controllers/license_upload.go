@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
 // LicenseUploader delivers the licence of a getLicenseAsync application
@@ -24,8 +25,28 @@ type UploadClientFactory func(accessKeyID, secretAccessKey string) LicenseUpload
 // baseURLs (the first, then the fallbacks). The clients it returns share one
 // HTTP client, and so one pool of connections.
 func MarketplaceUploadClients(baseURLs ...string) UploadClientFactory {
+	return MarketplaceUploadClientsWith(koogallery.LicenseUploadSettings{}, baseURLs...)
+}
+
+// MarketplaceUploadClientsWith is MarketplaceUploadClients with the upload
+// path prefix and multipart part name of settings, which the spec infers
+// (§8 item 26; --licence-upload-path-prefix, --licence-upload-part).
+func MarketplaceUploadClientsWith(settings koogallery.LicenseUploadSettings, baseURLs ...string) UploadClientFactory {
 	clients := marketplaceClients(baseURLs)
-	return func(ak, sk string) LicenseUploader { return clients(ak, sk) }
+	return func(ak, sk string) LicenseUploader {
+		return settingsUploader{client: clients(ak, sk), settings: settings}
+	}
+}
+
+// settingsUploader uploads with its settings.
+type settingsUploader struct {
+	client   *koogallery.Client
+	settings koogallery.LicenseUploadSettings
+}
+
+// UploadLicense implements LicenseUploader.
+func (u settingsUploader) UploadLicense(ctx context.Context, eventID, license string) error {
+	return u.client.UploadLicenseWith(ctx, u.settings, eventID, license)
 }
 
 // upload delivers an application's licence once. A failure is recorded and

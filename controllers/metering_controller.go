@@ -80,6 +80,43 @@ func MarketplaceUsageClients(baseURLs ...string) UsageClientFactory {
 	return func(ak, sk string) UsagePusher { return clients(ak, sk) }
 }
 
+// UsagePushLimiter is a UsagePusher that says how many records one of its
+// pushes may carry; a UsagePusher that does not say carries
+// koogallery.DefaultUsagePushMaxRecords.
+type UsagePushLimiter interface {
+	UsagePushMaxRecords() int
+}
+
+// LimitUsagePushes returns clients' pushers, each carrying at most
+// maxRecords records in one push (--usage-push-max-records): the limit is
+// 1000 on the usage push's API page and 100 in one error-code description
+// (spec §8 item 19). A value outside 1 to koogallery.MaxUsageRecords is
+// koogallery.DefaultUsagePushMaxRecords.
+func LimitUsagePushes(maxRecords int, clients UsageClientFactory) UsageClientFactory {
+	if koogallery.CheckUsagePushMaxRecords(maxRecords) != nil {
+		maxRecords = koogallery.DefaultUsagePushMaxRecords
+	}
+	return func(ak, sk string) UsagePusher { return limitedPusher{UsagePusher: clients(ak, sk), max: maxRecords} }
+}
+
+// limitedPusher is a UsagePusher with its per-push record limit.
+type limitedPusher struct {
+	UsagePusher
+	max int
+}
+
+// UsagePushMaxRecords implements UsagePushLimiter.
+func (p limitedPusher) UsagePushMaxRecords() int { return p.max }
+
+// usagePushLimit is how many records one push of pusher carries: what it
+// says (UsagePushLimiter), else koogallery.DefaultUsagePushMaxRecords.
+func usagePushLimit(pusher UsagePusher) int {
+	if l, ok := pusher.(UsagePushLimiter); ok && koogallery.CheckUsagePushMaxRecords(l.UsagePushMaxRecords()) == nil {
+		return l.UsagePushMaxRecords()
+	}
+	return koogallery.DefaultUsagePushMaxRecords
+}
+
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants/status,verbs=get;patch
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get
@@ -241,9 +278,15 @@ func (r *MeteringReconciler) reader() client.Reader {
 
 // observe starts metering and records a new segment when what the tenant
 // runs changed (freeze, unfreeze, upgrade, release). A tenant deleted
-// without a release ends metering at its deletion. For a tenant funded by
-// packages, the same write brings the ledger up to date and reports
-// PackagesExhausted, with an Event when exhaustion begins or ends.
+// without a release ends metering at its deletion. Metering ends at the
+// release order's stored time, or the deletion's (metering.EndOfMetering).
+// The other segments start when kooper sees the change: the receiver
+// stores no time of a FREEZE, and spec.lastUnfreezeTime is no safe start
+// of an unfrozen segment (a repeat UNFREEZE moves it, kooper's own freeze
+// ends without one), so a start before now could bill frozen hours. For a
+// tenant funded by packages, the same write brings the ledger up to date
+// and reports PackagesExhausted, with an Event when exhaustion begins or
+// ends.
 func (r *MeteringReconciler) observe(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) error {
 	now := metav1.NewTime(r.Clock.Now().UTC().Truncate(time.Second))
 	funded := metering.FundedByPackages(t, product)
@@ -263,9 +306,13 @@ func (r *MeteringReconciler) observe(ctx context.Context, t *saasv1alpha1.SaaSTe
 		if !t.DeletionTimestamp.IsZero() {
 			seg.State = saasv1alpha1.StateReleased
 		}
-		metering.RecordSegment(m, seg, now.Time)
-		if seg.State == saasv1alpha1.StateReleased {
-			m.EndTime = &now
+		if seg.State != saasv1alpha1.StateReleased {
+			metering.RecordSegment(m, seg, now.Time)
+		} else {
+			// Metering ends at the release, not when kooper sees it.
+			end := metav1.NewTime(metering.EndOfMetering(t, m, now.Time))
+			metering.RecordSegment(m, seg, end.Time)
+			m.EndTime = &end
 		}
 		if funded {
 			m.Packages = metering.SyncLedger(m.Packages, packages, now.Time)
@@ -298,7 +345,8 @@ func (r *MeteringReconciler) patchMetering(ctx context.Context, t *saasv1alpha1.
 }
 
 // pushClosedWindows pushes the closed windows from the cursor on, in batches
-// of at most 1000 records, moving the cursor after each accepted batch.
+// of at most the push limit's records (usagePushLimit), moving the cursor
+// after each accepted batch.
 func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (ctrl.Result, error) {
 	now := r.Clock.Now()
 	m := t.Status.Metering
@@ -328,7 +376,7 @@ func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alp
 		}
 	}
 	for {
-		windows := metering.ClosedWindows(t.Status.Metering, now, metering.WindowsPerPush(len(p.meters)))
+		windows := metering.ClosedWindows(t.Status.Metering, now, metering.WindowsPerPush(len(p.meters), p.limit))
 		if len(windows) == 0 {
 			break
 		}

@@ -27,6 +27,8 @@ type usagePush struct {
 	namespace string
 	pusher    UsagePusher
 	key       string
+	// limit is the most records one push carries (usagePushLimit).
+	limit int
 	// split splits the packages' meter over the packages that fund the
 	// tenant; nil when none do.
 	split *packageSplit
@@ -86,6 +88,7 @@ func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTe
 		tenant: t, meters: product.Spec.Metering.Meters, promURL: product.Spec.Metering.PrometheusURL,
 		namespace: t.Status.Namespace, pusher: r.Usage(ak, sk), key: basic,
 	}
+	p.limit = usagePushLimit(p.pusher)
 	if p.promURL == "" {
 		p.promURL = r.Options.PrometheusURL
 	}
@@ -108,33 +111,50 @@ func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, window
 	if err != nil {
 		return r.recordFailure(ctx, p.tenant, saasv1alpha1.MeterSourceFailedReason, err)
 	}
-	windows, pending = withinOnePush(windows, pending)
+	windows, pending = withinOnePush(windows, pending, p.limit)
 	if slices.ContainsFunc(pending, sendable) {
 		inFlight := inFlightOf(windows, pending)
 		if err := r.patchMetering(ctx, p.tenant, func(m *saasv1alpha1.TenantMetering) { m.InFlight = inFlight }); err != nil {
 			return err
 		}
 	}
-	return r.sendBatch(ctx, p, windows, pending)
+	return r.sendBatch(ctx, p, windows, pending, len(windows))
 }
 
 // resendInFlight sends the in-flight push again, exactly as it was built:
-// the marketplace answers the records it holds as duplicates.
+// the marketplace answers the records it holds as duplicates. A push built
+// under a larger limit (by an older kooper, or before the limit was
+// lowered) goes in as many pushes as the limit asks, a run of whole
+// windows each; what is not sent yet stays in flight, as it was built.
 func (r *MeteringReconciler) resendInFlight(ctx context.Context, p *usagePush) error {
-	windows, pending, err := pendingOf(p.tenant, p.tenant.Status.Metering.InFlight)
-	if err != nil {
-		return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsagePushFailedReason, err)
+	for p.tenant.Status.Metering.InFlight != nil {
+		windows, pending, err := pendingOf(p.tenant, p.tenant.Status.Metering.InFlight)
+		if err != nil {
+			return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsagePushFailedReason, err)
+		}
+		fit, _ := withinOnePush(windows, pending, p.limit)
+		if err := r.sendBatch(ctx, p, windows, pending, len(fit)); err != nil {
+			return err
+		}
+		if len(fit) == len(windows) {
+			return nil
+		}
 	}
-	return r.sendBatch(ctx, p, windows, pending)
+	return nil
 }
 
-// sendBatch pushes the sendable records of windows and moves the cursor
-// past every window the marketplace accepted.
-func (r *MeteringReconciler) sendBatch(ctx context.Context, p *usagePush, windows []metering.Window, pending []pendingRecord) error {
-	done := len(windows)
+// sendBatch pushes the sendable records of the first upTo windows and
+// moves the cursor past every window the marketplace accepted; the records
+// of the windows after them stay in flight.
+func (r *MeteringReconciler) sendBatch(ctx context.Context, p *usagePush, windows []metering.Window, pending []pendingRecord, upTo int) error {
+	sent := pending
+	if cut := slices.IndexFunc(pending, func(rec pendingRecord) bool { return rec.window >= upTo }); cut >= 0 {
+		sent = pending[:cut]
+	}
+	done := upTo
 	var err error
-	if slices.ContainsFunc(pending, sendable) {
-		if done, err = r.send(ctx, p, pending, len(windows)); err != nil {
+	if slices.ContainsFunc(sent, sendable) {
+		if done, err = r.send(ctx, p, sent, upTo); err != nil {
 			return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsagePushFailedReason, err)
 		}
 	}
@@ -146,7 +166,7 @@ func (r *MeteringReconciler) sendBatch(ctx context.Context, p *usagePush, window
 		countUncovered(pending, done)
 		r.announceExhaustion(p.tenant, was)
 	}
-	if done < len(windows) {
+	if done < upTo {
 		// A refusal that may pass: Metered=False, an Event, and a retry with backoff.
 		return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsageRejectedReason, p.retryErr)
 	}
@@ -154,8 +174,8 @@ func (r *MeteringReconciler) sendBatch(ctx context.Context, p *usagePush, window
 }
 
 // withinOnePush keeps the leading windows whose sendable records fit in one
-// usage push, and their records (spec §6.4: at most
-// koogallery.MaxUsageRecords, MKT.9003); the rest go in the next push.
+// usage push of at most limit records, and their records (spec §6.4,
+// MKT.9003; the limit is usagePushLimit); the rest go in the next push.
 // metering.WindowsPerPush sizes a batch at one record per meter and window,
 // but the packages' meter makes one record per package that pays for a
 // window, and one more for the uncovered rest under uncovered: Push: a
@@ -163,13 +183,13 @@ func (r *MeteringReconciler) sendBatch(ctx context.Context, p *usagePush, window
 // batch one record over was refused by the client before it was sent, on
 // every retry, until the 21-day cut dropped its hours. At least one window
 // is kept: one window's records are at most its meters plus its packages.
-func withinOnePush(windows []metering.Window, pending []pendingRecord) ([]metering.Window, []pendingRecord) {
+func withinOnePush(windows []metering.Window, pending []pendingRecord, limit int) ([]metering.Window, []pendingRecord) {
 	sent := 0
 	for _, rec := range pending {
 		if sendable(rec) {
 			sent++
 		}
-		if sent > koogallery.MaxUsageRecords {
+		if sent > limit {
 			keep := max(rec.window, 1)
 			cut := slices.IndexFunc(pending, func(r pendingRecord) bool { return r.window >= keep })
 			if cut < 0 {

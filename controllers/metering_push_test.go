@@ -39,22 +39,27 @@ func TestWithinOnePushKeepsTheWindowsThatFit(t *testing.T) {
 	}
 	tests := []struct {
 		name        string
+		limit       int
 		perWindow   []int
 		heldIn      int
 		wantWindows int
 		wantRecords int
 	}{
-		{"1,000 records: all", repeat(500, 2), -1, 500, 1000},
-		{"1,001 (a split hour): the last window waits", append([]int{2, 3}, repeat(498, 2)...), -1, 499, 999},
-		{"a held record is not sent and does not count", repeat(500, 2), 7, 500, 1001},
-		{"the first window alone over 1,000 still goes", []int{1001, 1}, -1, 1, 1001},
-		{"none", nil, -1, 0, 0},
+		{"1,000 records: all", 1000, repeat(500, 2), -1, 500, 1000},
+		{"1,001 (a split hour): the last window waits", 1000, append([]int{2, 3}, repeat(498, 2)...), -1, 499, 999},
+		{"a held record is not sent and does not count", 1000, repeat(500, 2), 7, 500, 1001},
+		{"the first window alone over 1,000 still goes", 1000, []int{1001, 1}, -1, 1, 1001},
+		{"none", 1000, nil, -1, 0, 0},
+		{"the default: 120 records of 2 meters, 100 go first", koogallery.DefaultUsagePushMaxRecords, repeat(60, 2), -1, 50, 100},
+		{"the default: the 20 left go whole", koogallery.DefaultUsagePushMaxRecords, repeat(10, 2), -1, 10, 20},
+		{"the default: 101 (a split hour), the last window waits", koogallery.DefaultUsagePushMaxRecords, append([]int{3}, repeat(49, 2)...), -1, 49, 99},
+		{"configured 40", 40, repeat(60, 2), -1, 20, 40},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
 			windows, pending := build(tt.perWindow, tt.heldIn)
-			kept, records := withinOnePush(windows, pending)
+			kept, records := withinOnePush(windows, pending, tt.limit)
 			g.Expect(kept).To(HaveLen(tt.wantWindows))
 			g.Expect(records).To(HaveLen(tt.wantRecords))
 			sent := 0
@@ -65,7 +70,7 @@ func TestWithinOnePushKeepsTheWindowsThatFit(t *testing.T) {
 				}
 			}
 			if len(kept) > 1 {
-				g.Expect(sent).To(BeNumerically("<=", koogallery.MaxUsageRecords))
+				g.Expect(sent).To(BeNumerically("<=", tt.limit))
 			}
 		})
 	}

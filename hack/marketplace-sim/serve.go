@@ -36,6 +36,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	ak := fs.String("ak", "", "access key ID requests must be signed with (default $"+envAK+", else the spec's example "+defaultAccessKeyID+")")
 	sk := fs.String("sk", "", "secret access key (default $"+envSK+", else the spec's documentation example SK)")
 	usageKey := fs.String("usage-key", "", "key of the usage push's signature header (default "+defaultUsageKey+")")
+	usageMaxRecords := fs.Int("usage-max-records", maxRecordsPerPush, "most records one usage push may carry, 1 to 1000: the API page says 1000, an error code's description 100 (spec 8 item 19); more: MKT.9003")
 	sso := defaultSSOConfig()
 	fs.StringVar(&sso.clientID, "sso-client-id", sso.clientID, "the kit's OAuth server: the client ID it knows (the kit command's --client-id)")
 	fs.StringVar(&sso.clientSecret, "sso-client-secret", sso.clientSecret, "the kit's OAuth server: the client's secret (the kit command's --client-secret)")
@@ -53,6 +54,10 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	cfg.accessKeyID = firstNonEmpty(*ak, c.getenv(envAK), cfg.accessKeyID)
 	cfg.secretAccessKey = firstNonEmpty(*sk, c.getenv(envSK), cfg.secretAccessKey)
 	cfg.usageKey = firstNonEmpty(*usageKey, cfg.usageKey)
+	if *usageMaxRecords < 1 || *usageMaxRecords > maxRecordsPerPush {
+		return usagef("--usage-max-records must be 1 to %d", maxRecordsPerPush)
+	}
+	cfg.usageMaxRecords = *usageMaxRecords
 	cfg.now, cfg.log, cfg.sso = c.now, c.stdout, sso
 	listener, err := net.Listen("tcp", *listen)
 	if err != nil {

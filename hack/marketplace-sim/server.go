@@ -56,6 +56,9 @@ type serverConfig struct {
 	accessKeyID, secretAccessKey string
 	// usageKey keys the usage push's signature header.
 	usageKey string
+	// usageMaxRecords is the most records one usage push may carry
+	// (usagePushLimit); 0 is the API page's 1000.
+	usageMaxRecords int
 	// now is the clock; nil means time.Now. Tests fix it.
 	now func() time.Time
 	// log receives one line per request; nil discards them.

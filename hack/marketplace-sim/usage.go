@@ -14,6 +14,8 @@ import (
 
 // Usage-push limits and formats (§6.4).
 const (
+	// maxRecordsPerPush is the API page's limit; one error code's
+	// description says 100 (§8 item 19): serve --usage-max-records.
 	maxRecordsPerPush = 1000
 	usageWindow       = 21 * 24 * time.Hour
 	// usageTimeLayout is yyyyMMdd'T'HHmmss'Z', UTC.
@@ -105,7 +107,8 @@ func (s *simServer) checkUsageSignature(w http.ResponseWriter, r *http.Request, 
 }
 
 // decodeUsage parses the body and applies the request-wide limits: at most
-// 1000 records (MKT.9003) and none beginning more than 21 days ago (MKT.9004).
+// usagePushLimit records (MKT.9003) and none beginning more than 21 days
+// ago (MKT.9004).
 func (s *simServer) decodeUsage(w http.ResponseWriter, r *http.Request, body []byte) ([]usagePushRecord, bool) {
 	var push usagePush
 	if err := json.Unmarshal(body, &push); err != nil {
@@ -116,8 +119,8 @@ func (s *simServer) decodeUsage(w http.ResponseWriter, r *http.Request, body []b
 	case n == 0:
 		s.replyError(w, r, http.StatusBadRequest, "MKT.9002", "usage_records is empty")
 		return nil, false
-	case n > maxRecordsPerPush:
-		s.replyError(w, r, http.StatusBadRequest, "MKT.9003", fmt.Sprintf("%d records; at most %d per request", n, maxRecordsPerPush))
+	case n > s.cfg.usagePushLimit():
+		s.replyError(w, r, http.StatusBadRequest, "MKT.9003", fmt.Sprintf("%d records; at most %d per request", n, s.cfg.usagePushLimit()))
 		return nil, false
 	}
 	oldest := s.cfg.now().Add(-usageWindow)
@@ -129,6 +132,15 @@ func (s *simServer) decodeUsage(w http.ResponseWriter, r *http.Request, body []b
 		}
 	}
 	return push.UsageRecords, true
+}
+
+// usagePushLimit is the most records one usage push may carry: the
+// configured limit, else the API page's 1000.
+func (c serverConfig) usagePushLimit() int {
+	if c.usageMaxRecords > 0 {
+		return c.usageMaxRecords
+	}
+	return maxRecordsPerPush
 }
 
 // acceptRecords stores every valid record and returns the refused ones.

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"mime/multipart"
 	"net/url"
+	"strings"
 )
 
 // LicenseUploadPathPrefix and LicenseUploadPathSuffix frame the event ID in
-// the path of the licence upload open API (§6.6; the prefix is inferred).
+// the path of the licence upload open API (§6.6). The prefix and the part's
+// name are inferred (§8 item 26), so LicenseUploadSettings can replace them.
 const (
 	LicenseUploadPathPrefix = "/api/mkp-openapi-public/global/v1/market-event/"
 	LicenseUploadPathSuffix = "/file"
@@ -30,19 +32,80 @@ type licenseUploadRequest struct {
 	SHA256     string `json:"sha256"`
 }
 
+// LicenseUploadSettings are the inferred parts of the licence upload (§8
+// item 26): if the marketplace's differ, every upload fails and paid
+// licences stay UploadFailed, so both can be set
+// (--licence-upload-path-prefix, --licence-upload-part). An empty field is
+// the default.
+type LicenseUploadSettings struct {
+	// PathPrefix comes before the escaped event ID and "/file";
+	// LicenseUploadPathPrefix by default.
+	PathPrefix string
+	// Part names the multipart part that carries the request;
+	// LicenseUploadPart by default.
+	Part string
+}
+
+// CheckLicenseUploadPathPrefix reports whether prefix can begin the upload's
+// path: an absolute path without a query, a fragment or spaces.
+func CheckLicenseUploadPathPrefix(prefix string) error {
+	if !strings.HasPrefix(prefix, "/") || strings.ContainsAny(prefix, "?# \t\r\n") {
+		return fmt.Errorf("%.64q is not a path prefix: it must begin with / and hold no ?, #, or white space", prefix)
+	}
+	return nil
+}
+
+// CheckLicenseUploadPart reports whether part can name a multipart part: 1
+// to 64 printable ASCII characters without quotes or white space.
+func CheckLicenseUploadPart(part string) error {
+	ok := part != "" && len(part) <= 64
+	for _, c := range part {
+		ok = ok && c > ' ' && c < 0x7f && c != '"' && c != '\\'
+	}
+	if !ok {
+		return fmt.Errorf("%.64q is not a part name: 1 to 64 printable ASCII characters without quotes or white space", part)
+	}
+	return nil
+}
+
+// path is the upload's path for eventID.
+func (s LicenseUploadSettings) path(eventID string) string {
+	prefix := s.PathPrefix
+	if prefix == "" {
+		prefix = LicenseUploadPathPrefix
+	}
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return prefix + url.PathEscape(eventID) + LicenseUploadPathSuffix
+}
+
+// part is the name of the part that carries the request.
+func (s LicenseUploadSettings) part() string {
+	if s.Part == "" {
+		return LicenseUploadPart
+	}
+	return s.Part
+}
+
 // UploadLicense delivers the licence of a getLicenseAsync application as a
-// string (type CHARACTERS, §6.6). The marketplace keys the upload by
-// eventID, so sending the same licence again is harmless.
+// string (type CHARACTERS, §6.6), with the default LicenseUploadSettings.
 func (c *Client) UploadLicense(ctx context.Context, eventID, license string) error {
+	return c.UploadLicenseWith(ctx, LicenseUploadSettings{}, eventID, license)
+}
+
+// UploadLicenseWith is UploadLicense with settings' path prefix and part
+// name. The marketplace keys the upload by eventID, so sending the same
+// licence again is harmless.
+func (c *Client) UploadLicenseWith(ctx context.Context, settings LicenseUploadSettings, eventID, license string) error {
 	if eventID == "" || license == "" {
 		return errors.New("an event ID and a licence are required to upload a licence")
 	}
-	body, contentType, err := licenseUploadBody(license)
+	body, contentType, err := licenseUploadBody(settings.part(), license)
 	if err != nil {
 		return err
 	}
-	r := apiCall{method: "POST", path: LicenseUploadPathPrefix + url.PathEscape(eventID) + LicenseUploadPathSuffix,
-		contentType: contentType, body: body}
+	r := apiCall{method: "POST", path: settings.path(eventID), contentType: contentType, body: body}
 	var answer openAPIResult
 	if err := c.do(ctx, r, &answer); err != nil {
 		return fmt.Errorf("failed to upload the licence of event %s: %w", eventID, err)
@@ -50,9 +113,10 @@ func (c *Client) UploadLicense(ctx context.Context, eventID, license string) err
 	return nil
 }
 
-// licenseUploadBody is the multipart body: one part, isvUpdateFileReq,
-// holding the request as JSON with the SHA-256 of the licence.
-func licenseUploadBody(license string) ([]byte, string, error) {
+// licenseUploadBody is the multipart body: one part, named partName
+// (isvUpdateFileReq by default), holding the request as JSON with the
+// SHA-256 of the licence.
+func licenseUploadBody(partName, license string) ([]byte, string, error) {
 	sum := sha256.Sum256([]byte(license))
 	part, err := json.Marshal(licenseUploadRequest{Type: LicenseTypeCharacters, Characters: license, SHA256: hex.EncodeToString(sum[:])})
 	if err != nil {
@@ -60,7 +124,7 @@ func licenseUploadBody(license string) ([]byte, string, error) {
 	}
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
-	if err := w.WriteField(LicenseUploadPart, string(part)); err != nil {
+	if err := w.WriteField(partName, string(part)); err != nil {
 		return nil, "", err
 	}
 	if err := w.Close(); err != nil {

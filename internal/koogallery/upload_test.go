@@ -44,3 +44,40 @@ func TestUploadLicenseSendsASignedMultipartPart(t *testing.T) {
 	err = NewClient("ak", "wrong", server.URL).UploadLicense(context.Background(), "evt 1", "kl1.payload.sig")
 	g.Expect(err).To(MatchError(ContainSubstring("HTTP 401")))
 }
+
+// TestUploadLicenseWithOverridesThePathPrefixAndPart: the upload's path
+// prefix and part name are inferred (§8 item 26); settings replace them,
+// and the empty settings are the defaults.
+func TestUploadLicenseWithOverridesThePathPrefixAndPart(t *testing.T) {
+	g := NewWithT(t)
+	var paths, parts []string
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.EscapedPath())
+		if err := r.ParseMultipartForm(1 << 20); err == nil {
+			for name := range r.MultipartForm.Value {
+				parts = append(parts, name)
+			}
+		}
+		_, _ = w.Write([]byte(`{"error_code":"MKT.0000","error_msg":"success"}`))
+	}))
+	defer server.Close()
+	c := NewClient("ak", "sk", server.URL)
+	settings := LicenseUploadSettings{PathPrefix: "/api/mkp-openapi/v2/market-event", Part: "isvUploadFileReq"}
+	g.Expect(c.UploadLicenseWith(context.Background(), settings, "evt 1", "kl1.payload.sig")).To(Succeed())
+	g.Expect(c.UploadLicenseWith(context.Background(), LicenseUploadSettings{}, "evt 2", "kl1.payload.sig")).To(Succeed())
+	g.Expect(paths).To(Equal([]string{"/api/mkp-openapi/v2/market-event/evt%201/file", LicenseUploadPathPrefix + "evt%202" + LicenseUploadPathSuffix}))
+	g.Expect(parts).To(Equal([]string{"isvUploadFileReq", LicenseUploadPart}))
+}
+
+func TestLicenseUploadSettingsAreChecked(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(CheckLicenseUploadPathPrefix(LicenseUploadPathPrefix)).To(Succeed())
+	g.Expect(CheckLicenseUploadPathPrefix("/v1/market-event")).To(Succeed())
+	for _, bad := range []string{"", "api/x/", "/x?y=1/", "/x#/", "/a b/"} {
+		g.Expect(CheckLicenseUploadPathPrefix(bad)).NotTo(Succeed(), "%q", bad)
+	}
+	g.Expect(CheckLicenseUploadPart(LicenseUploadPart)).To(Succeed())
+	for _, bad := range []string{"", "a b", `a"b`, "ä", string(make([]byte, 65))} {
+		g.Expect(CheckLicenseUploadPart(bad)).NotTo(Succeed(), "%q", bad)
+	}
+}

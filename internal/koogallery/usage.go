@@ -17,8 +17,36 @@ import (
 // UsageDataPath is the path of the new usage push (§6.4).
 const UsageDataPath = "/api/mkp-openapi-public/global/v1/isv/usage-data"
 
-// MaxUsageRecords is the most records one usage push may carry (§6.4, MKT.9003).
+// MaxUsageRecords is the most records one usage push may carry by the API
+// page (§6.4, MKT.9003): the upper bound of the configured limit, and what
+// PushUsage refuses to exceed.
 const MaxUsageRecords = 1000
+
+// DefaultUsagePushMaxRecords is how many records kooper puts in one usage
+// push unless configured otherwise. The API page says 1000, one error-code
+// description says 100 (§8 item 19); 100 is within both readings, so a
+// backlog is never refused as a whole on every retry (MKT.9003) until the
+// 21-day cut drops its hours.
+const DefaultUsagePushMaxRecords = 100
+
+// CheckUsagePushMaxRecords reports whether n is a usable per-push record
+// limit: 1 to MaxUsageRecords.
+func CheckUsagePushMaxRecords(n int) error {
+	if n < 1 || n > MaxUsageRecords {
+		return fmt.Errorf("the records per usage push must be 1 to %d, not %d", MaxUsageRecords, n)
+	}
+	return nil
+}
+
+// ParseUsagePushMaxRecords reads a per-push record limit, 1 to
+// MaxUsageRecords, written in decimal.
+func ParseUsagePushMaxRecords(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("%.32q is not a whole number", s)
+	}
+	return n, CheckUsagePushMaxRecords(n)
+}
 
 // UsageWindow is how far back a record's begin_time may lie (§6.4, MKT.9004).
 const UsageWindow = 21 * 24 * time.Hour

@@ -48,3 +48,18 @@ func TestPushUsageLimits(t *testing.T) {
 	_, err = c.PushUsage(context.Background(), "", make([]UsageRecord, 1))
 	g.Expect(err).To(HaveOccurred())
 }
+
+// TestUsagePushMaxRecordsIs1To1000: the limit is 100 by default (§8 item
+// 19 gives 100 and 1000) and may be set from 1 to the API page's 1000.
+func TestUsagePushMaxRecordsIs1To1000(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(DefaultUsagePushMaxRecords).To(Equal(100))
+	for _, good := range []string{"1", "100", "1000"} {
+		_, err := ParseUsagePushMaxRecords(good)
+		g.Expect(err).NotTo(HaveOccurred(), good)
+	}
+	for _, bad := range []string{"0", "-1", "1001", "ten", "", "100.5"} {
+		_, err := ParseUsagePushMaxRecords(bad)
+		g.Expect(err).To(HaveOccurred(), bad)
+	}
+}

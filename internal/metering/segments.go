@@ -183,3 +183,43 @@ func later(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// EndOfMetering is when metering of tenant t, released or deleted, ends:
+// when the marketplace released it, not when kooper saw it, so controllers
+// that were down do not bill the hours between. That is the earliest of the
+// receivedTime of its releaseInstance orders (spec.orders, stored by the
+// receiver as the callback came) and its deletionTimestamp (deleted by
+// hand); now when it has neither (a release without an order: the
+// receiver stores no time for it). It is never before the last recorded
+// segment's start or the cursor (hours pushed cannot be taken back), and
+// never after now. The released segment starts there too.
+func EndOfMetering(t *saasv1alpha1.SaaSTenant, m *saasv1alpha1.TenantMetering, now time.Time) time.Time {
+	var end time.Time
+	earliest := func(at time.Time) {
+		if end.IsZero() || at.Before(end) {
+			end = at
+		}
+	}
+	if t.Spec.State == saasv1alpha1.StateReleased {
+		for _, o := range t.Spec.Orders {
+			if o.Activity == saasv1alpha1.ActivityReleaseInstance && !o.ReceivedTime.IsZero() {
+				earliest(o.ReceivedTime.Time)
+			}
+		}
+	}
+	if d := t.DeletionTimestamp; d != nil && !d.IsZero() {
+		earliest(d.Time)
+	}
+	if end.IsZero() || end.After(now) {
+		return now
+	}
+	floor := Cursor(m)
+	if n := len(m.Segments); n > 0 {
+		floor = later(floor, m.Segments[n-1].Start.Time)
+	}
+	end = later(end.UTC().Truncate(time.Second), floor)
+	if end.After(now) {
+		return now
+	}
+	return end
+}

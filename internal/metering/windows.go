@@ -62,11 +62,13 @@ func ClosedWindows(m *saasv1alpha1.TenantMetering, now time.Time, limit int) []W
 }
 
 // WindowsPerPush is how many windows of a tenant with meters meters fit in
-// one usage push: every meter makes at most one record per window, and one
-// push carries at most koogallery.MaxUsageRecords (1000) records (spec
-// §6.4, MKT.9003). A product has 1 to 8 meters; meters < 1 counts as 1.
-func WindowsPerPush(meters int) int {
-	return koogallery.MaxUsageRecords / max(meters, 1)
+// one usage push of at most maxRecords records: every meter makes at most
+// one record per window (spec §6.4, MKT.9003; the limit is 100 or 1000,
+// §8 item 19, koogallery.DefaultUsagePushMaxRecords). A product has 1 to 8
+// meters; meters < 1 counts as 1. It is at least 1: a window's records go
+// in one push, even when they alone are over a limit below the meters.
+func WindowsPerPush(meters, maxRecords int) int {
+	return max(maxRecords/max(meters, 1), 1)
 }
 
 // ExpiredUntil is the 21-day cut (spec §6.4, MKT.9004: begin_time within

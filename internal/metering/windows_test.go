@@ -106,13 +106,21 @@ func TestCursorDoneAndWindowEnd(t *testing.T) {
 	}
 }
 
-func TestWindowsPerPushKeepsAPushWithin1000Records(t *testing.T) {
-	for meters, want := range map[int]int{0: 1000, 1: 1000, 2: 500, 3: 333, 7: 142, 8: 125} {
-		g := NewWithT(t)
-		got := WindowsPerPush(meters)
-		g.Expect(got).To(Equal(want), "%d meters", meters)
-		g.Expect(got * max(meters, 1)).To(BeNumerically("<=", koogallery.MaxUsageRecords))
+// TestWindowsPerPushKeepsAPushWithinItsLimit: by default within 100
+// records (§8 item 19: 100 on one page, 1000 on another), and within a
+// configured limit; never no window at all.
+func TestWindowsPerPushKeepsAPushWithinItsLimit(t *testing.T) {
+	for _, limit := range []int{koogallery.DefaultUsagePushMaxRecords, koogallery.MaxUsageRecords, 40} {
+		for _, meters := range []int{0, 1, 2, 3, 7, 8} {
+			g := NewWithT(t)
+			got := WindowsPerPush(meters, limit)
+			g.Expect(got*max(meters, 1)).To(BeNumerically("<=", limit), "%d meters, limit %d", meters, limit)
+			g.Expect((got+1)*max(meters, 1)).To(BeNumerically(">", limit), "%d meters, limit %d: as many as fit", meters, limit)
+		}
 	}
+	g := NewWithT(t)
+	g.Expect(WindowsPerPush(2, koogallery.DefaultUsagePushMaxRecords)).To(Equal(50), "120 records of 2 meters go in two pushes")
+	g.Expect(WindowsPerPush(8, 5)).To(Equal(1), "a window goes whole, even over a limit below the meters")
 }
 
 func TestExpiredUntilCutsAt21Days(t *testing.T) {
