@@ -409,13 +409,15 @@ func TestPackagesMoveToTheBuyersNextTenantWhenTheirsIsReleased(t *testing.T) {
 		"a released tenant's packages moved on: it reports none")
 }
 
-// A backlog of one push's windows (500 hours of two meters: 1,000 records)
-// holding the hour where one package runs out and the next takes over
-// makes 1,001 records: the push client refused the batch before sending
-// it, on every retry, until the 21-day cut dropped the hours. The batch is
-// cut to the windows that fit, and the rest is pushed next, split from
-// what the first left in the ledger.
-func TestAPushOverAThousandRecordsIsSentInTwo(t *testing.T) {
+// A backlog (500 hours of two meters: 1,000 records) holding the hour
+// where one package runs out and the next takes over makes 1,001 records,
+// and the push holding that hour one more than its windows' meters: the
+// push client refused such a batch before sending it, on every retry,
+// until the 21-day cut dropped the hours (at a limit of 1,000 records, a
+// single push of 1,001). The batch is cut to the windows that fit the
+// limit (100 records by default), and the rest is pushed next, split from
+// what the earlier pushes left in the ledger.
+func TestAPushWhereAPackageRunsOutStaysWithinTheLimit(t *testing.T) {
 	g := NewWithT(t)
 	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) {
 		p.Spec.Metering = &saasv1alpha1.MeteringSpec{Meters: []saasv1alpha1.Meter{
