@@ -56,6 +56,7 @@ type options struct {
 	namespace               string
 	directoryNamespace      string
 	directoryUnclaimedTTL   time.Duration
+	kitLoginURL             string
 	components              componentSet
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
@@ -111,6 +112,11 @@ func parseFlags() options {
 	flag.Var(&o.components, "components", "Which components this process runs, comma-separated: receiver (every replica, not leader-elected), controllers (leader-elected). The chart runs each in its own Deployment under its own ServiceAccount.")
 	flag.DurationVar(&o.directoryUnclaimedTTL, "directory-unclaimed-ttl", controllers.DefaultDirectoryUnclaimedTTL,
 		"How long a joint-operation directory (SaaSDirectory and its users' data) whose instance never had a tenant is kept before it is deleted. 0 or less: kept for ever.")
+	o.kitLoginURL = controllers.DefaultKitLoginURL
+	flag.Func("kit-login-url", "Address of the unified login portal delivered to joint-operation tenants as their SSO Secret's loginUrl, an https URL where {appId} is the application's ID (default "+controllers.DefaultKitLoginURL+"). The spec gives it by example and it may differ between Huawei Cloud's sites (spec 8 item 25).", func(v string) error {
+		o.kitLoginURL = v
+		return controllers.CheckKitLoginURL(v)
+	})
 	flag.StringVar(&o.directoryNamespace, "directory-namespace", "", "Namespace where the receiver writes joint-operation directory shards; it must exist (the chart creates it). Default: <namespace>-directory.")
 	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "kooper-system"), "kooper's own namespace, where products' keys Secrets live (default: $POD_NAMESPACE, else kooper-system).")
 	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", defaultKubeAPIQPS, "Queries per second the operator may send to the API server; negative (the default) sets no client-side limit and leaves the API server's Priority and Fairness to share it among clients, as controller-runtime does (its workers bound what kooper has in flight). 0 is refused: client-go would take it for its default of 5.")
@@ -371,6 +377,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		ProductsConfigMap: o.productsConfigMap, MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		ProvisionedStatusDelay: o.provisionedStatusDelay,
 		DirectoryUnclaimedTTL:  o.directoryUnclaimedTTL,
+		KitLoginURL:            o.kitLoginURL,
 		Orders:                 controllers.MarketplaceOrderClients(o.marketplaceURLs...),
 		Uploads:                controllers.MarketplaceUploadClientsWith(o.licenceUpload, o.marketplaceURLs...),
 		Usage:                  controllers.LimitUsagePushes(o.usagePushMaxRecords, controllers.MarketplaceUsageClients(o.marketplaceURLs...)),

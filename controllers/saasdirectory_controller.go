@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -49,6 +51,40 @@ type DirectoryOptions struct {
 	// UnclaimedTTL is how long a directory whose instance never had a tenant
 	// is kept; 0 keeps it for ever.
 	UnclaimedTTL time.Duration
+	// LoginURL is the unified login portal's address delivered as the SSO
+	// Secret's loginUrl, a template whose {appId} is the application's ID
+	// (see CheckKitLoginURL); empty is DefaultKitLoginURL.
+	LoginURL string
+}
+
+// DefaultKitLoginURL is the unified login portal of spec §7.1, for an
+// application {appId}. The spec gives it by example and it may differ
+// between Huawei Cloud's sites (§8 item 25), hence --kit-login-url.
+const DefaultKitLoginURL = "https://macroverse.huaweicloud.com/unified-login/#/portal-login?ind=UNOP&appId={appId}"
+
+// kitLoginURLApp is the placeholder of a login URL template.
+const kitLoginURLApp = "{appId}"
+
+// CheckKitLoginURL reports whether template can be a login URL template:
+// an absolute https URL holding {appId} exactly once.
+func CheckKitLoginURL(template string) error {
+	u, err := url.Parse(strings.Replace(template, kitLoginURLApp, "app", 1))
+	switch {
+	case err != nil || u.Scheme != "https" || u.Host == "":
+		return fmt.Errorf("login URL %.128q is not an absolute https URL", template)
+	case strings.Count(template, kitLoginURLApp) != 1:
+		return fmt.Errorf("login URL %.128q must hold %s exactly once, where the application's ID goes", template, kitLoginURLApp)
+	}
+	return nil
+}
+
+// loginURL is the login portal's address for application appID.
+func (o DirectoryOptions) loginURL(appID string) string {
+	template := o.LoginURL
+	if template == "" {
+		template = DefaultKitLoginURL
+	}
+	return strings.Replace(template, kitLoginURLApp, url.QueryEscape(appID), 1)
 }
 
 // SaaSDirectoryReconciler delivers each SaaSDirectory (the joint-operation

@@ -241,7 +241,8 @@ func TestDirectorySyncedBeforeTheInstanceExistsIsDeliveredOnceItDoes(t *testing.
 		HaveKeyWithValue("tokenUrl", []byte("https://acme.tenantaccount.com/api/v1/oauth2/token")),
 		HaveKeyWithValue("userinfoUrl", []byte("https://acme.tenantaccount.com/api/v1/oauth2/userinfo")),
 		HaveKeyWithValue("authorizeUrl", []byte("https://acme.tenantaccount.com/api/v1/oauth2/authorize")),
-		HaveKeyWithValue("logoutUrl", []byte("https://acme.tenantaccount.com/api/v1/logout"))))
+		HaveKeyWithValue("logoutUrl", []byte("https://acme.tenantaccount.com/api/v1/logout")),
+		HaveKeyWithValue("loginUrl", []byte("https://macroverse.huaweicloud.com/unified-login/#/portal-login?ind=UNOP&appId=app-1"))))
 	index := getObject(t, &corev1.Secret{}, namespace, saasv1alpha1.DirectorySecretName)
 	g.Expect(index.Type).To(Equal(corev1.SecretTypeOpaque))
 	g.Expect(string(index.Data["tenant.json"])).To(And(ContainSubstring(`"tenantCode": "acme"`), ContainSubstring(`"users": 3`),

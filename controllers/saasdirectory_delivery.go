@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -310,7 +309,7 @@ func (r *SaaSDirectoryReconciler) ssoSecret(ctx context.Context, d *saasv1alpha1
 			return nil, false, err
 		}
 		data["appId"], data["clientId"], data["clientSecret"] = app.AppID, app.ClientID, secret
-		data["loginUrl"] = "https://macroverse.huaweicloud.com/unified-login/#/portal-login?ind=UNOP&appId=" + url.QueryEscape(app.AppID)
+		data["loginUrl"] = r.Options.loginURL(app.AppID)
 	}
 	s := &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: deliveredMeta(d, namespace, saasv1alpha1.SSOSecretName), Type: corev1.SecretTypeOpaque, Data: map[string][]byte{}}

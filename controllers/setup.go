@@ -70,6 +70,10 @@ type Config struct {
 	// instance never had a tenant is kept (DefaultDirectoryUnclaimedTTL in
 	// main.go); 0 keeps it for ever.
 	DirectoryUnclaimedTTL time.Duration
+	// KitLoginURL is the login portal's address template delivered to
+	// joint-operation tenants (DirectoryOptions.LoginURL); empty is
+	// DefaultKitLoginURL.
+	KitLoginURL string
 	// KeysRetryInterval is how often a licence whose product lacks a
 	// signing key looks again; 0 is the licence controller's default.
 	KeysRetryInterval time.Duration
@@ -157,7 +161,8 @@ func Setup(mgr ctrl.Manager, c Config) error {
 				KeysRetryInterval: c.KeysRetryInterval, DefaultKeyFormat: c.LicenseKeyFormat}},
 		&SaaSDirectoryReconciler{Client: cl, Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-saasdirectory"),
 			Clock: clk, Options: DirectoryOptions{SecretNamespace: c.Namespace, ShardNamespace: c.DirectoryNamespace, FieldOwner: fieldOwner,
-				MaxConcurrentReconciles: concurrency, UnclaimedTTL: c.DirectoryUnclaimedTTL}},
+				MaxConcurrentReconciles: concurrency, UnclaimedTTL: c.DirectoryUnclaimedTTL,
+				LoginURL: c.KitLoginURL}},
 		&RolloutReconciler{Client: cl, Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-rollout"),
 			Clock: clk, Namespace: c.Namespace, Charts: charts, GatewayImage: c.GatewayImage},
 		&RetentionReconciler{Client: cl, Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("kooper-retention"), Clock: clk},
