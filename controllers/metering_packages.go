@@ -72,6 +72,7 @@ func (r *MeteringReconciler) linkedPackages(ctx context.Context, t *saasv1alpha1
 		out = append(out, metering.PackageState{
 			InstanceID: p.Spec.InstanceID, Quota: p.Status.Package.Quota, ExpireTime: p.Status.ExpireTime,
 			Released:       p.Spec.State == saasv1alpha1.StateReleased || !p.DeletionTimestamp.IsZero(),
+			ReleasedAt:     metering.PackageReleasedAt(p, t.Status.Metering),
 			ConsumedBefore: p.Status.Package.ConsumedBefore,
 		})
 	}

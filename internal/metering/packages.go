@@ -210,20 +210,42 @@ type PackageState struct {
 	ExpireTime *metav1.Time
 	// Released reports that the marketplace released it (or it was deleted).
 	Released bool
+	// ReleasedAt is when it was released, as stored with the release, not
+	// when kooper saw it (PackageReleasedAt): zero when no time is stored.
+	ReleasedAt time.Time
 	// ConsumedBefore is what it paid for while it funded tenants since
 	// released: a new entry starts from it ("" is 0).
 	ConsumedBefore string
+}
+
+// PackageReleasedAt is when package pkg, released or deleted, stops paying
+// for the tenant whose metering is funded (docs/packages.md decision 10):
+// its release as stored (ReleasedAt), to the second, so controllers that
+// were down do not charge it for the hours between; never before what the
+// funded tenant's ledger already settled (its cursor, and the windows of
+// its in-flight push: their parts are sent as they were built). It is zero
+// when no time is stored (a release without an order).
+func PackageReleasedAt(pkg *saasv1alpha1.SaaSTenant, funded *saasv1alpha1.TenantMetering) time.Time {
+	at := ReleasedAt(pkg)
+	if at.IsZero() || funded == nil {
+		return at
+	}
+	floor := Cursor(funded)
+	if f := funded.InFlight; f != nil && len(f.Windows) > 0 {
+		floor = later(floor, f.Windows[len(f.Windows)-1].End.Time)
+	}
+	return later(at.UTC().Truncate(time.Second), floor)
 }
 
 // SyncLedger brings ledger up to date with the packages linked to the
 // tenant, at now (docs/packages.md decisions 5 and 10): a new package
 // enters with since = now, having consumed what it paid for before (a
 // package moved from a released tenant); a package's quota and expiry
-// follow its tenant;
-// a released package ends at now, once. Entries of packages no longer
-// listed are kept (their tenant was deleted after its retention). When the
-// ledger is over MaxLedger, the entries that can no longer pay, oldest
-// first, go.
+// follow its tenant; a released package ends, once, at its release
+// (ReleasedAt), or at now when no time is stored; never before its since,
+// never after now. Entries of packages no longer listed are kept (their
+// tenant was deleted after its retention). When the ledger is over
+// MaxLedger, the entries that can no longer pay, oldest first, go.
 func SyncLedger(ledger []saasv1alpha1.PackageBalance, packages []PackageState, now time.Time) []saasv1alpha1.PackageBalance {
 	at := metav1.NewTime(now.UTC().Truncate(time.Second))
 	out := slices.Clone(ledger)
@@ -243,7 +265,8 @@ func SyncLedger(ledger []saasv1alpha1.PackageBalance, packages []PackageState, n
 		b.Quota = p.Quota
 		b.ExpireTime = p.ExpireTime.DeepCopy()
 		if p.Released && b.EndTime == nil {
-			b.EndTime = at.DeepCopy()
+			end := metav1.NewTime(endAt(p.ReleasedAt, b.Since.Time, at.Time))
+			b.EndTime = &end
 		}
 	}
 	return pruneLedger(out, now)

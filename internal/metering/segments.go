@@ -186,14 +186,26 @@ func later(a, b time.Time) time.Time {
 
 // EndOfMetering is when metering of tenant t, released or deleted, ends:
 // when the marketplace released it, not when kooper saw it, so controllers
-// that were down do not bill the hours between. That is the earliest of the
-// receivedTime of its releaseInstance orders (spec.orders, stored by the
-// receiver as the callback came) and its deletionTimestamp (deleted by
-// hand); now when it has neither (a release without an order: the
-// receiver stores no time for it). It is never before the last recorded
-// segment's start or the cursor (hours pushed cannot be taken back), and
-// never after now. The released segment starts there too.
+// that were down do not bill the hours between (ReleasedAt); now when it
+// has neither a release order nor a deletion (a release without an order:
+// the receiver stores no time for it). It is never before the last
+// recorded segment's start or the cursor (hours pushed cannot be taken
+// back), and never after now. The released segment starts there too.
 func EndOfMetering(t *saasv1alpha1.SaaSTenant, m *saasv1alpha1.TenantMetering, now time.Time) time.Time {
+	floor := Cursor(m)
+	if n := len(m.Segments); n > 0 {
+		floor = later(floor, m.Segments[n-1].Start.Time)
+	}
+	return endAt(ReleasedAt(t), floor, now)
+}
+
+// ReleasedAt is when tenant t (a pay-per-use tenant or a package) was
+// released or deleted, as stored with the event rather than when kooper
+// sees it: the earliest of the receivedTime of its releaseInstance orders
+// (spec.orders, stored by the receiver as the callback came; counted only
+// while it is released) and its deletionTimestamp (deleted by hand). It is
+// zero when it has neither.
+func ReleasedAt(t *saasv1alpha1.SaaSTenant) time.Time {
 	var end time.Time
 	earliest := func(at time.Time) {
 		if end.IsZero() || at.Before(end) {
@@ -210,14 +222,17 @@ func EndOfMetering(t *saasv1alpha1.SaaSTenant, m *saasv1alpha1.TenantMetering, n
 	if d := t.DeletionTimestamp; d != nil && !d.IsZero() {
 		earliest(d.Time)
 	}
-	if end.IsZero() || end.After(now) {
+	return end
+}
+
+// endAt is when something released at (ReleasedAt) stops counting: at, to
+// the second, but never before floor (what is already settled cannot be
+// taken back) and never after now; now when at is zero (no stored time).
+func endAt(at, floor, now time.Time) time.Time {
+	if at.IsZero() || at.After(now) {
 		return now
 	}
-	floor := Cursor(m)
-	if n := len(m.Segments); n > 0 {
-		floor = later(floor, m.Segments[n-1].Start.Time)
-	}
-	end = later(end.UTC().Truncate(time.Second), floor)
+	end := later(at.UTC().Truncate(time.Second), floor)
 	if end.After(now) {
 		return now
 	}
