@@ -23,8 +23,10 @@ type ServerOptions struct {
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds how long a client may take to send the whole request.
 	ReadTimeout time.Duration
-	// WriteTimeout bounds how long an answer may take; the marketplace gives
-	// up after 5 s, so kooper must answer well before.
+	// WriteTimeout bounds how long an answer may take, counted from the end
+	// of the request's headers; the marketplace gives up after 5 s, so
+	// kooper must answer well before. The server keeps it at least
+	// answerTime past ReadTimeout (see deadlines).
 	WriteTimeout time.Duration
 	// IdleTimeout closes idle keep-alive connections.
 	IdleTimeout time.Duration
@@ -40,11 +42,36 @@ func DefaultServerOptions() ServerOptions {
 		Addr:              ":8082",
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
+		WriteTimeout:      10*time.Second + answerTime,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ShutdownTimeout:   10 * time.Second,
 	}
+}
+
+// answerTime is how long an answer may still be written after the read
+// deadline has passed. A body that stalls past ReadTimeout is bad input,
+// answered 000002 like any other, and that answer is written only once the
+// read has failed: were the write deadline no later than the read deadline,
+// the marketplace would get no answer at all. The answer needs no API work,
+// so two seconds are ample even on a loaded node.
+const answerTime = 2 * time.Second
+
+// deadlines returns the read and write timeouts the HTTP server is given:
+// opts' own, except that the write deadline ends at least answerTime after
+// the read deadline. The write deadline counts from the end of the headers,
+// the read deadline from the start of the request, so the margin is never
+// less than answerTime. A request read without a limit could outlast any
+// write deadline, so a write limit implies a read limit no longer than it.
+func (o ServerOptions) deadlines() (read, write time.Duration) {
+	read, write = o.ReadTimeout, o.WriteTimeout
+	if write <= 0 {
+		return read, write // no write deadline: an answer is never cut off
+	}
+	if read <= 0 {
+		read = write
+	}
+	return read, max(write, read+answerTime)
 }
 
 // Server is the receiver's HTTP server, run by the manager as a Runnable.
@@ -78,11 +105,12 @@ func (s *Server) Start(ctx context.Context) error {
 	s.mu.Unlock()
 	close(s.ready)
 
+	readTimeout, writeTimeout := s.opts.deadlines()
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
-		ReadTimeout:       s.opts.ReadTimeout,
-		WriteTimeout:      s.opts.WriteTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       s.opts.IdleTimeout,
 		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
 		// In-flight callbacks keep their context through a graceful shutdown,

@@ -57,10 +57,14 @@ func DataKey(part Part, index int) string {
 	return fmt.Sprintf("%s-%03d.json", part, index)
 }
 
-// ParseDataKey returns the index of a data key of part.
+// ParseDataKey returns the index of a data key of part: only a key DataKey
+// writes for an index from 0 is one. A negative index is refused apart: %03d
+// reads "users--01.json" as -1, which DataKey writes back as the same key,
+// but kooper numbers shards from 0, so such a key is not kooper's and its
+// entries must not be read, rewritten and delivered as the part's.
 func ParseDataKey(part Part, key string) (int, bool) {
 	var index int
-	if _, err := fmt.Sscanf(key, string(part)+"-%03d.json", &index); err != nil || DataKey(part, index) != key {
+	if _, err := fmt.Sscanf(key, string(part)+"-%03d.json", &index); err != nil || index < 0 || DataKey(part, index) != key {
 		return 0, false
 	}
 	return index, true
