@@ -77,6 +77,7 @@ type options struct {
 	licenceUpload           koogallery.LicenseUploadSettings
 	signatureWindow         time.Duration
 	bodySign                bool
+	receiverDrainDelay      time.Duration
 	refuseReusedNonces      bool
 	pendingResultCode       string
 	staleFreezeMargin       time.Duration
@@ -161,6 +162,7 @@ func parseFlags() options {
 	})
 	flag.DurationVar(&o.signatureWindow, "signature-window", defaults.SignatureWindow, "How far a callback's timestamp may be from now, either way, before it is refused with 000002.")
 	flag.BoolVar(&o.bodySign, "body-sign", defaults.BodySign, "Sign every answer with the Body-Sign header (spec 2.3).")
+	flag.DurationVar(&o.receiverDrainDelay, "receiver-drain-delay", webhook.DefaultDrainDelay, "How long a receiver told to stop still answers callbacks, its readiness failing, before it closes its port: a terminating pod leaves its Service's endpoints, and an ELB's backends, some time after it is told, and a call meanwhile would find the port closed. 0 closes it at once.")
 	flag.BoolVar(&o.refuseReusedNonces, "refuse-reused-nonces", defaults.RefuseReusedNonces, "Answer 000002 to a signed callback whose nonce was already used within the signature window (the spec recommends it but documents no nonce uniqueness, spec 8 item 5); false lets such a retry through.")
 	flag.StringVar(&o.pendingResultCode, "pending-result-code", string(defaults.PendingResultCode), "Answer to newInstance and queryInstance while a tenant is provisioning: 000000 (without appInfo) or 000004.")
 	flag.Func("licence-key-format", "Format of new licence keys and of the revocation list of a License product that names none in spec.license.keyFormat: JWS (default) or Legacy (kooper's kl1/krl1 tokens, for software in the field that reads only those).", func(v string) error {
@@ -391,6 +393,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 func setupReceiver(mgr ctrl.Manager, o options) (*webhook.Server, error) {
 	serverOpts := webhook.DefaultServerOptions()
 	serverOpts.Addr = o.receiverAddr
+	serverOpts.DrainDelay = o.receiverDrainDelay
 	_, server, err := webhook.Setup(mgr, o.receiverOptions(), serverOpts)
 	return server, err
 }

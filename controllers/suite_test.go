@@ -118,7 +118,7 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 	opts := webhook.DefaultOptions()
 	opts.Namespace, opts.DirectoryNamespace = operatorNamespace, directoryNamespace
 	serverOpts := webhook.DefaultServerOptions()
-	serverOpts.Addr = "127.0.0.1:0"
+	serverOpts.Addr, serverOpts.DrainDelay = "127.0.0.1:0", 0 // no endpoints to leave: stop at once
 	_, server, err := webhook.Setup(mgr, opts, serverOpts)
 	if err != nil {
 		return err

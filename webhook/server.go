@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
@@ -32,7 +33,15 @@ type ServerOptions struct {
 	IdleTimeout time.Duration
 	// MaxHeaderBytes caps the request headers.
 	MaxHeaderBytes int
-	// ShutdownTimeout is how long in-flight callbacks may finish on shutdown.
+	// DrainDelay is how long a server told to stop still accepts callbacks,
+	// its readiness failing, before it closes its port: Kubernetes removes
+	// a terminating pod from its Service's endpoints, and an ELB from its
+	// backends, only some time after the pod is told to stop, and a call
+	// routed to it meanwhile would find the port closed, a failed call the
+	// marketplace counts against the merchant. 0 closes it at once.
+	DrainDelay time.Duration
+	// ShutdownTimeout is how long in-flight callbacks may finish on shutdown,
+	// after DrainDelay.
 	ShutdownTimeout time.Duration
 }
 
@@ -45,9 +54,16 @@ func DefaultServerOptions() ServerOptions {
 		WriteTimeout:      10*time.Second + answerTime,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
+		DrainDelay:        DefaultDrainDelay,
 		ShutdownTimeout:   10 * time.Second,
 	}
 }
+
+// DefaultDrainDelay is ServerOptions.DrainDelay's default. Endpoints reach
+// kube-proxy within a second or two; a CCE ELB that sends to pods directly
+// takes longer to drop a backend. With ShutdownTimeout it stays within the
+// chart's 30 s termination grace period.
+const DefaultDrainDelay = 10 * time.Second
 
 // answerTime is how long an answer may still be written after the read
 // deadline has passed. A body that stalls past ReadTimeout is bad input,
@@ -82,11 +98,13 @@ type Server struct {
 	mu       sync.Mutex
 	listener net.Listener
 	ready    chan struct{}
+	// draining is closed when the server is told to stop.
+	draining chan struct{}
 }
 
 // NewServer returns a server that serves handler with opts.
 func NewServer(opts ServerOptions, handler http.Handler) *Server {
-	return &Server{opts: opts, handler: handler, ready: make(chan struct{})}
+	return &Server{opts: opts, handler: handler, ready: make(chan struct{}), draining: make(chan struct{})}
 }
 
 // NeedLeaderElection is false: every replica answers callbacks.
@@ -126,6 +144,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("receiver stopped: %w", err)
 	case <-ctx.Done():
 	}
+	s.drain(srv, log)
 	log.Info("Shutting down the receiver")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
 	defer cancel()
@@ -138,9 +157,29 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
+// drain goes on serving for DrainDelay after the server was told to stop,
+// its readiness failing and its connections closed after each answer, so
+// that callbacks still routed to this pod are answered and the next ones
+// go to another replica.
+func (s *Server) drain(srv *http.Server, log logr.Logger) {
+	close(s.draining)
+	if s.opts.DrainDelay <= 0 {
+		return
+	}
+	srv.SetKeepAlivesEnabled(false)
+	log.Info("Draining the receiver: answering callbacks still routed here before closing its port", "delay", s.opts.DrainDelay.String())
+	time.Sleep(s.opts.DrainDelay)
+}
+
 // Listening is a readiness check: nil once the server listens, so a pod is
-// sent traffic only when callbacks can be answered.
+// sent traffic only when callbacks can be answered, and an error again
+// once it drains before stopping.
 func (s *Server) Listening(_ *http.Request) error {
+	select {
+	case <-s.draining:
+		return errors.New("the callback receiver is draining before it stops")
+	default:
+	}
 	select {
 	case <-s.ready:
 		return nil

@@ -17,6 +17,7 @@ import (
 func startServer(t *testing.T, opts ServerOptions, handler http.Handler) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
 	opts.Addr = "127.0.0.1:0"
+	opts.DrainDelay = 0 // the drain tests build their own server
 	srv := NewServer(opts, handler)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

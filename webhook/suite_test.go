@@ -58,7 +58,7 @@ func startReceiver(ctx context.Context, env *testenv.Env) error {
 	opts := DefaultOptions()
 	opts.Namespace, opts.DirectoryNamespace = operatorNamespace, directoryNamespace
 	serverOpts := DefaultServerOptions()
-	serverOpts.Addr = "127.0.0.1:0"
+	serverOpts.Addr, serverOpts.DrainDelay = "127.0.0.1:0", 0 // no endpoints to leave: stop at once
 	var server *Server
 	if receiver, server, err = Setup(mgr, opts, serverOpts); err != nil {
 		return err

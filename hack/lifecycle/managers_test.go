@@ -90,7 +90,7 @@ func addReceiver(mgr ctrl.Manager) (*webhook.Server, error) {
 	opts := webhook.DefaultOptions()
 	opts.Namespace = operatorNamespace
 	serverOpts := webhook.DefaultServerOptions()
-	serverOpts.Addr = "127.0.0.1:0"
+	serverOpts.Addr, serverOpts.DrainDelay = "127.0.0.1:0", 0 // no endpoints to leave: stop at once
 	_, server, err := webhook.Setup(mgr, opts, serverOpts)
 	return server, err
 }

@@ -335,12 +335,14 @@ func (s *Stack) prepareComponent(ctx context.Context, name string, ports []strin
 	receiver, metrics, probes := ports[0], ports[1], ports[2]
 	// The metrics are served over plain HTTP (the last --metrics-secure
 	// wins): the demo, the e2e and the bench read them without a token.
-	// main_test.go tests the secure serving the chart turns on.
+	// main_test.go tests the secure serving the chart turns on. A local
+	// receiver has no endpoints to leave before it stops, so it does not
+	// wait for that (--receiver-drain-delay, webhook's drain tests).
 	c.args = append(localArgs(pod.Containers[0].Args, map[string]string{
 		"--receiver-bind-address":     receiver,
 		"--metrics-bind-address":      metrics,
 		"--health-probe-bind-address": probes,
-	}), "--metrics-secure=false")
+	}), "--metrics-secure=false", "--receiver-drain-delay=0s")
 	if name == Controllers {
 		c.args = append(c.args, s.meteringClock.args()...)
 	}

@@ -2,6 +2,7 @@
 One component's Deployment. Both components run the same image with the same pod settings;
 they differ in name, replicas, ServiceAccount, arguments and ports. Argument:
   (dict "root" . "component" "receiver"|"controllers" "replicas" N
+        ["terminationGracePeriodSeconds" S, default 30]
         "serviceAccountName" NAME "args" (list ...) "ports" (list (dict "name" N "port" P) ...)
         ["volumes" (list VOLUME ...) "volumeMounts" (list VOLUMEMOUNT ...)])
 */}}
@@ -45,7 +46,7 @@ spec:
       securityContext:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      terminationGracePeriodSeconds: 30
+      terminationGracePeriodSeconds: {{ .terminationGracePeriodSeconds | default 30 }}
       containers:
         - name: {{ .component }}
           image: {{ include "kooper.image" $root }}
