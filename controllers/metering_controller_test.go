@@ -327,29 +327,40 @@ func TestMeterCatchesUpAfterDowntimeWithinTwentyOneDays(t *testing.T) {
 	g.Expect(storedMetering(t, tenant.Name).PushedUntil.Time).To(BeTemporally("==", hourAgo(0)))
 }
 
-func TestMeterATenantDeletedByHandPushesItsLastHoursBeforeItGoes(t *testing.T) {
+// meteredTenantDeletedByHand meters a new tenant of meters from 10 minutes
+// past start, deletes it by hand, and meters it again at end, once the
+// metering finalizer alone holds it (the tenant controller has released it
+// and let go). It returns the tenant's deletion time, once the tenant is
+// gone: its usage pushed.
+func meteredTenantDeletedByHand(t *testing.T, meters []saasv1alpha1.Meter, start time.Time, end func(deleted time.Time) time.Time) (*saasv1alpha1.SaaSTenant, time.Time) {
+	t.Helper()
 	g := NewWithT(t)
-	meters := threeMeters[:1]
 	tenant := newMeteredTenant(t, meters)
-	h := hourAgo(4)
-	r := meteringAt(k8sClient, clocktesting.NewFakeClock(h))
-	_, err := meterAt(t, r, h.Add(10*time.Minute), tenant.Name)
+	r := meteringAt(k8sClient, clocktesting.NewFakeClock(start))
+	_, err := meterAt(t, r, start.Add(10*time.Minute), tenant.Name)
 	g.Expect(err).NotTo(HaveOccurred())
 	eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
 		g.Expect(tn.Finalizers).To(ContainElement(saasv1alpha1.MeteringFinalizer))
 	})
 
 	g.Expect(k8sClient.Delete(testContext(t), tenant)).To(Succeed())
-	// The tenant controller releases it and lets go; the metering finalizer holds it.
-	eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
+	deleted := eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
 		g.Expect(tn.Finalizers).To(Equal([]string{saasv1alpha1.MeteringFinalizer}))
-	})
-	_, err = meterAt(t, r, h.Add(2*time.Hour+30*time.Minute), tenant.Name)
+	}).DeletionTimestamp.Time.UTC()
+	_, err = meterAt(t, r, end(deleted), tenant.Name)
 	g.Expect(err).NotTo(HaveOccurred())
 
 	g.Eventually(func() bool {
 		return apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKey{Name: tenant.Name}, &saasv1alpha1.SaaSTenant{}))
 	}).Should(BeTrue(), "gone once its usage is pushed")
+	return tenant, deleted
+}
+
+func TestMeterATenantDeletedByHandPushesItsLastHoursBeforeItGoes(t *testing.T) {
+	g := NewWithT(t)
+	meters := threeMeters[:1]
+	h := hourAgo(4)
+	tenant, _ := meteredTenantDeletedByHand(t, meters, h, func(time.Time) time.Time { return h.Add(2*time.Hour + 30*time.Minute) })
 	g.Expect(pushedValues(tenant.Name, meters)).To(Equal(map[string]string{
 		h.Add(10*time.Minute).Format("1504") + " duration": "0.8333",
 		h.Add(time.Hour).Format("1504") + " duration":      "1",

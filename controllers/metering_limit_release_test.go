@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,11 +13,9 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -209,26 +206,9 @@ func TestMeterEndsAtTheStoredReleaseNotWhenTheControllersSeeIt(t *testing.T) {
 // not up to when they come back.
 func TestMeterATenantDeletedByHandEndsAtItsDeletion(t *testing.T) {
 	g := NewWithT(t)
-	meters := twoMeters[:1]
-	tenant := newMeteredTenant(t, meters)
-	h := hourAgo(3)
-	r := meteringAt(k8sClient, clocktesting.NewFakeClock(h))
-	_, err := meterAt(t, r, h.Add(10*time.Minute), tenant.Name)
-	g.Expect(err).NotTo(HaveOccurred())
-	eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
-		g.Expect(tn.Finalizers).To(ContainElement(saasv1alpha1.MeteringFinalizer))
+	tenant, deleted := meteredTenantDeletedByHand(t, twoMeters[:1], hourAgo(3), func(deleted time.Time) time.Time {
+		return deleted.Add(2*time.Hour + 30*time.Minute) // the controllers come back long after
 	})
-
-	g.Expect(k8sClient.Delete(testContext(t), tenant)).To(Succeed())
-	deleted := eventuallyTenant(t, tenant.Name, func(g Gomega, tn *saasv1alpha1.SaaSTenant) {
-		g.Expect(tn.Finalizers).To(Equal([]string{saasv1alpha1.MeteringFinalizer}))
-	}).DeletionTimestamp.Time.UTC()
-	_, err = meterAt(t, r, deleted.Add(2*time.Hour+30*time.Minute), tenant.Name)
-	g.Expect(err).NotTo(HaveOccurred())
-
-	g.Eventually(func() bool {
-		return apierrors.IsNotFound(k8sClient.Get(context.Background(), client.ObjectKey{Name: tenant.Name}, &saasv1alpha1.SaaSTenant{}))
-	}).Should(BeTrue(), "gone once its usage is pushed")
 	var ends []string
 	for _, rec := range marketplace.usage.of(tenant.Name) {
 		ends = append(ends, rec.EndTime)
