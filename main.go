@@ -27,6 +27,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -186,7 +187,7 @@ func parseFlags() options {
 		o.canonicalForms, err = koogallery.ParseCanonicalForms(v)
 		return err
 	})
-	flag.StringVar(&o.clientSecretErrorCode, "kit-client-secret-error-code", string(defaults.ClientSecretErrorCode), "Answer to an applicationSync whose clientSecret cannot be decrypted: 000005 (the marketplace retries, so fixing the rsaPrivateKey then succeeds) or 000101 (the sample's code, documented as \"mobile number empty or already used\", which the marketplace may take as final; spec 8 item 17).")
+	flag.StringVar(&o.clientSecretErrorCode, "kit-client-secret-error-code", string(defaults.ClientSecretErrorCode), "Answer to an applicationSync whose clientSecret cannot be decrypted: 000005 (an internal error: once the rsaPrivateKey is fixed the buyer syncs again, kit calls not being retried automatically) or 000101 (the sample's code, which the docs define as \"mobile number empty or already used\", pointing the buyer at the wrong cause; spec 8 item 17).")
 	flag.StringVar(&o.gatewayImage, "gateway-image", tenantobjects.DefaultGatewayImage, "Image of the SSO login gateway of joint-operation products that name none (spec.workload.sso.gateway.image): kooper's own image, which runs it with its gateway command; the chart sets it.")
 	flag.BoolVar(&o.printVersion, "version", false, "Print kooper's version, commit, Go version and platform, then exit.")
 	o.zap.BindFlags(flag.CommandLine)
@@ -398,6 +399,17 @@ func setupReceiver(mgr ctrl.Manager, o options) (*webhook.Server, error) {
 	return server, err
 }
 
+// gracefulShutdownTimeout is how long the manager waits for its runnables
+// once told to stop: controller-runtime's 30 s, or, when longer, the
+// receiver's drain delay, then the time its in-flight callbacks have
+// (webhook.ServerOptions.ShutdownTimeout) and a margin; past it the process
+// exits and cuts off what is left. The chart's termination grace period is
+// the drain delay plus 20 s, past this.
+func (o options) gracefulShutdownTimeout() time.Duration {
+	const inFlightAndMargin = 15 * time.Second
+	return max(30*time.Second, o.receiverDrainDelay+inFlightAndMargin)
+}
+
 // defaultKubeAPIQPS, negative, sets no client-side rate limit: SIG API
 // Machinery's advice since the API server's Priority and Fairness (v1.20),
 // and controller-runtime's default since v0.21. A limit sized from one
@@ -479,6 +491,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		LeaderElectionID:              saasv1alpha1.LeaderElectionLeaseName,
 		LeaderElectionNamespace:       o.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       ptr.To(o.gracefulShutdownTimeout()),
 		Cache:                         cache,
 		MapperProvider:                restmapping.Provider,
 		Controller:                    config.Controller{SkipNameValidation: &o.skipNameValidation},

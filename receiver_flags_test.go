@@ -2,6 +2,7 @@ package main
 
 import (
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 
@@ -28,4 +29,16 @@ func TestReceiverFlagsForSpecUncertainties(t *testing.T) {
 	bad.ClientSecretErrorCode = options{clientSecretErrorCode: "000002"}.receiverOptions().ClientSecretErrorCode
 	g.Expect(bad.Validate()).To(MatchError(ContainSubstring("must be 000005 or 000101")))
 
+}
+
+// TestGracefulShutdownCoversTheReceiversDrain: the manager waits for its
+// runnables long enough for the receiver's drain delay, its in-flight
+// callbacks' 10 s and a margin, and never less than controller-runtime's
+// 30 s: past it the process exits and cuts off the callbacks left.
+func TestGracefulShutdownCoversTheReceiversDrain(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(options{}.gracefulShutdownTimeout()).To(Equal(30 * time.Second))
+	g.Expect(options{receiverDrainDelay: webhook.DefaultDrainDelay}.gracefulShutdownTimeout()).To(Equal(30 * time.Second))
+	g.Expect(options{receiverDrainDelay: 25 * time.Second}.gracefulShutdownTimeout()).To(Equal(40 * time.Second))
+	g.Expect(webhook.DefaultServerOptions().ShutdownTimeout).To(BeNumerically("<=", 10*time.Second), "the 15 s margin covers the in-flight callbacks")
 }

@@ -280,8 +280,9 @@ func (r *Receiver) changeShards(ctx context.Context, d *saasv1alpha1.SaaSDirecto
 	return changed, nil
 }
 
-// errDirectoryMoving answers 000005, which the marketplace retries (spec
-// §1.7), while a part's shards are being moved out of ConfigMaps.
+// errDirectoryMoving answers 000005 (an internal error: kit calls are not
+// retried automatically, spec §1.7, but a buyer's sync again succeeds) while
+// a part's shards are being moved out of ConfigMaps.
 var errDirectoryMoving = &callbackError{code: koogallery.ResultInternalError,
 	msg: "the directory is being moved from ConfigMaps to Secrets; retry"}
 

@@ -57,7 +57,7 @@ func TestAKitSyncWhoseDirectoryIsDeletedBeforeItsWriteGetsTheAnswerAskedFor(t *t
 		want: koogallery.ResultSuccess,
 	}, {
 		// The users were written into shards the deleted directory owned:
-		// the marketplace retries, and the retry starts a new directory.
+		// the call fails, and the buyer's sync again starts a new directory.
 		name: "adding users is retried",
 		arrange: func(t *testing.T, f *fixture, instanceID, tenantID string) {
 			expectKit(t, f, koogallery.KitAuthSync, authSyncBody(instanceID, tenantID, 0, 3, 1))

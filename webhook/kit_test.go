@@ -185,9 +185,9 @@ func TestKitApplicationSyncDecryptsClientSecret(t *testing.T) {
 
 // TestKitApplicationSyncAnswersClientSecretErrorCode: a clientSecret that
 // does not decrypt (say, the rsaPrivateKey in the Secret is not yet the one
-// whose public key was uploaded) is answered 000005 by default, so the
-// marketplace retries and fixing the key then succeeds; 000101, the
-// sample's code whose documented meaning is "mobile number empty or already
+// whose public key was uploaded) is answered 000005 by default, an internal
+// error the buyer can sync again after once the key is fixed; 000101, the
+// sample's code, which the docs define as "mobile number empty or already
 // used" (spec §8 item 17), only when configured.
 func TestKitApplicationSyncAnswersClientSecretErrorCode(t *testing.T) {
 	f := newKitFixture(t)

@@ -95,11 +95,12 @@ type Options struct {
 	OAEPHashes []koogallery.OAEPHash
 	// ClientSecretErrorCode answers an applicationSync whose clientSecret
 	// cannot be decrypted: 000005 (default) or 000101. The sample answers
-	// 000101, whose documented meaning is "mobile number empty or already
-	// used" (spec §8 item 17); if the marketplace took that as final, the
-	// application would never be sent again. Most often the rsaPrivateKey in
-	// the keys Secret is not yet the one whose public key was uploaded:
-	// 000005 has the marketplace retry, and fixing the key then succeeds.
+	// 000101, which the docs define as "mobile number empty or already used"
+	// (spec §8 item 17): shown to the buyer, it points at the wrong cause.
+	// Most often the rsaPrivateKey in the keys Secret is not yet the one
+	// whose public key was uploaded, an internal error of the merchant's.
+	// Kit calls are not retried automatically (spec §1.7): once the key is
+	// fixed, the buyer syncs again, or the merchant resends the call.
 	ClientSecretErrorCode koogallery.ResultCode
 	// CanonicalForms are the canonical forms of a body a callback's
 	// signature is accepted over, basic and kit (spec §8 item 3; see

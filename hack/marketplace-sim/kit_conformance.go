@@ -89,9 +89,9 @@ func (r *conformance) kitApplicationSync(ctx context.Context) verdict {
 }
 
 // kitBadClientSecret sends a clientSecret no merchant key decrypts; the
-// sample answers 000101 (§3.11.2), whose documented meaning is another
-// (§8 item 17), so a receiver may answer 000005 instead, for the
-// marketplace to send it again once the key is fixed (kooper's default).
+// sample answers 000101 (§3.11.2), which the docs define otherwise (§8
+// item 17), so a receiver may answer 000005, an internal error, instead
+// (kooper's default).
 func (r *conformance) kitBadClientSecret(ctx context.Context) verdict {
 	return r.kitCheck(ctx, r.kitOptions("applicationSync", 1), func(b callbackBody) callbackBody {
 		return replaceField(b, "clientSecret", "bm90LWVuY3J5cHRlZA==")
