@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -56,6 +57,17 @@ func firstProvisioning(t *testing.T, name string) (before, pass []testenv.Reques
 	return requests[:writes[0]], requests[writes[0]+1 : writes[1]]
 }
 
+// inManagersCache waits until the manager's cache holds product, so that
+// a tenant created next finds it on its first pass: the counts below take
+// the first status write for the tenant's record, and a pass that missed
+// the product (ProductNotFound) writes one more before it.
+func inManagersCache(t *testing.T, product *saasv1alpha1.SaaSProduct) {
+	t.Helper()
+	NewWithT(t).Eventually(func() error {
+		return cachedClient.Get(testContext(t), types.NamespacedName{Name: product.Name}, &saasv1alpha1.SaaSProduct{})
+	}).Should(Succeed())
+}
+
 func describe(requests []testenv.Request) []string {
 	out := make([]string, 0, len(requests))
 	for _, r := range requests {
@@ -86,6 +98,7 @@ func TestANewChartTenantCostsOneRecordThenOneWritePerObject(t *testing.T) {
 	g := NewWithT(t)
 	product, digest := newChartProduct(t, nil)
 	resolveChart(t, product.Name, digest)
+	inManagersCache(t, product)
 	tenant := newTenant(t, product, "basic", withFinalizer)
 	tenant = eventuallyTenant(t, tenant.Name, provisioned)
 
@@ -124,6 +137,7 @@ func makeChartCurrent(t *testing.T, ns, id string) {
 func TestANewTenantCostsOneRecordThenOneWritePerObject(t *testing.T) {
 	g := NewWithT(t)
 	product := newTenantProduct(t, nil)
+	inManagersCache(t, product)
 	tenant := newTenant(t, product, "basic", withFinalizer)
 	eventuallyTenant(t, tenant.Name, provisioned)
 
@@ -160,6 +174,7 @@ func createdResources(requests []testenv.Request) []string {
 func TestAReconcileReadsTheTenantItJustWrote(t *testing.T) {
 	g := NewWithT(t)
 	product := newTenantProduct(t, nil)
+	inManagersCache(t, product)
 	orderID := fmt.Sprintf("CS%dREQUESTS", tenantSeq.Add(1))
 	marketplace.addOrder(orderID, product.Spec.ProductID, "basic", "20991231235959")
 	bought := callback(t, product, fmt.Sprintf(`{"activity":"newInstance","orderId":%q,"orderLineId":"%s-000001","businessId":"b-1"}`, orderID, orderID))
