@@ -34,19 +34,10 @@ func MarketplaceUploadClients(baseURLs ...string) UploadClientFactory {
 func MarketplaceUploadClientsWith(settings koogallery.LicenseUploadSettings, baseURLs ...string) UploadClientFactory {
 	clients := marketplaceClients(baseURLs)
 	return func(ak, sk string) LicenseUploader {
-		return settingsUploader{client: clients(ak, sk), settings: settings}
+		c := clients(ak, sk)
+		c.Upload = settings
+		return c
 	}
-}
-
-// settingsUploader uploads with its settings.
-type settingsUploader struct {
-	client   *koogallery.Client
-	settings koogallery.LicenseUploadSettings
-}
-
-// UploadLicense implements LicenseUploader.
-func (u settingsUploader) UploadLicense(ctx context.Context, eventID, license string) error {
-	return u.client.UploadLicenseWith(ctx, u.settings, eventID, license)
 }
 
 // upload delivers an application's licence once. A failure is recorded and

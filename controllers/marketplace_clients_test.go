@@ -25,7 +25,7 @@ func TestMarketplaceClientsOfOneFactoryShareOneHTTPClient(t *testing.T) {
 		"uploads": {uploads("ak-1", "sk-1"), uploads("ak-2", "sk-2")},
 		"usage":   {usage("ak-1", "sk-1"), usage("ak-2", "sk-2")},
 	} {
-		first, second := clientOf(pair[0]), clientOf(pair[1])
+		first, second := pair[0].(*koogallery.Client), pair[1].(*koogallery.Client)
 		g.Expect(second.HTTP).To(BeIdenticalTo(first.HTTP), name)
 		g.Expect(second.HTTP.Transport).To(BeIdenticalTo(first.HTTP.Transport), name)
 		g.Expect(first.HTTP.Timeout).To(Equal(koogallery.DefaultTimeout), name)
@@ -33,15 +33,6 @@ func TestMarketplaceClientsOfOneFactoryShareOneHTTPClient(t *testing.T) {
 		g.Expect(first.Signer.AccessKeyID).To(Equal("ak-1"), name)
 		g.Expect(second.Signer.AccessKeyID).To(Equal("ak-2"), name)
 	}
-}
-
-// clientOf is the marketplace client of a factory's product: an uploader
-// wraps its client with the upload's settings.
-func clientOf(product any) *koogallery.Client {
-	if u, ok := product.(settingsUploader); ok {
-		return u.client
-	}
-	return product.(*koogallery.Client)
 }
 
 // goroutineSlack is how many goroutines more than before the calls the test

@@ -40,6 +40,19 @@ type MeteringOptions struct {
 	// Skips, when set, names tenants the controller never reconciles
 	// (Config.MeteringSkips); nil skips none.
 	Skips func(*saasv1alpha1.SaaSTenant) bool
+	// MaxUsageRecords is the most records one usage push carries
+	// (--usage-push-max-records): the usage push's API page says 1000, one
+	// of its error codes 100 (spec §8 item 19). 0, or a value outside 1 to
+	// koogallery.MaxUsageRecords, is koogallery.DefaultUsagePushMaxRecords.
+	MaxUsageRecords int
+}
+
+// usagePushLimit is how many records one usage push carries.
+func (o MeteringOptions) usagePushLimit() int {
+	if koogallery.CheckUsagePushMaxRecords(o.MaxUsageRecords) != nil {
+		return koogallery.DefaultUsagePushMaxRecords
+	}
+	return o.MaxUsageRecords
 }
 
 // MeteringReconciler measures each pay-per-use tenant per hour and pushes
@@ -78,43 +91,6 @@ type UsageClientFactory func(accessKeyID, secretAccessKey string) UsagePusher
 func MarketplaceUsageClients(baseURLs ...string) UsageClientFactory {
 	clients := marketplaceClients(baseURLs)
 	return func(ak, sk string) UsagePusher { return clients(ak, sk) }
-}
-
-// UsagePushLimiter is a UsagePusher that says how many records one of its
-// pushes may carry; a UsagePusher that does not say carries
-// koogallery.DefaultUsagePushMaxRecords.
-type UsagePushLimiter interface {
-	UsagePushMaxRecords() int
-}
-
-// LimitUsagePushes returns clients' pushers, each carrying at most
-// maxRecords records in one push (--usage-push-max-records): the limit is
-// 1000 on the usage push's API page and 100 in one error-code description
-// (spec §8 item 19). A value outside 1 to koogallery.MaxUsageRecords is
-// koogallery.DefaultUsagePushMaxRecords.
-func LimitUsagePushes(maxRecords int, clients UsageClientFactory) UsageClientFactory {
-	if koogallery.CheckUsagePushMaxRecords(maxRecords) != nil {
-		maxRecords = koogallery.DefaultUsagePushMaxRecords
-	}
-	return func(ak, sk string) UsagePusher { return limitedPusher{UsagePusher: clients(ak, sk), max: maxRecords} }
-}
-
-// limitedPusher is a UsagePusher with its per-push record limit.
-type limitedPusher struct {
-	UsagePusher
-	max int
-}
-
-// UsagePushMaxRecords implements UsagePushLimiter.
-func (p limitedPusher) UsagePushMaxRecords() int { return p.max }
-
-// usagePushLimit is how many records one push of pusher carries: what it
-// says (UsagePushLimiter), else koogallery.DefaultUsagePushMaxRecords.
-func usagePushLimit(pusher UsagePusher) int {
-	if l, ok := pusher.(UsagePushLimiter); ok && koogallery.CheckUsagePushMaxRecords(l.UsagePushMaxRecords()) == nil {
-		return l.UsagePushMaxRecords()
-	}
-	return koogallery.DefaultUsagePushMaxRecords
 }
 
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saastenants,verbs=get;list;watch;patch

@@ -84,11 +84,22 @@ func (l *limitedUsage) of(instance string) ([]int, int) {
 }
 
 // meteringWith is meteringAt pushing through usage.
-func meteringWith(clk *clocktesting.FakeClock, usage UsageClientFactory) *MeteringReconciler {
+func meteringWith(clk *clocktesting.FakeClock, usage UsageClientFactory, maxRecords int) *MeteringReconciler {
 	return &MeteringReconciler{
 		Client: k8sClient, Reader: k8sClient, Recorder: &events.FakeRecorder{}, Clock: clk,
-		Usage: usage, Options: MeteringOptions{SecretNamespace: operatorNamespace},
+		Usage: usage, Options: MeteringOptions{SecretNamespace: operatorNamespace, MaxUsageRecords: maxRecords},
 	}
+}
+
+// expectBacklogPushed checks that tenant's 60-hour backlog from start, of
+// two meters, reached the marketplace whole: 120 records, the cursor at its
+// end, nothing left in flight, each hour counted once.
+func expectBacklogPushed(g Gomega, t *testing.T, tenant string, start time.Time) {
+	g.Expect(marketplace.usage.of(tenant)).To(HaveLen(120))
+	m := storedMetering(t, tenant)
+	g.Expect(m.PushedUntil.Time).To(BeTemporally("==", start.Add(60*time.Hour)))
+	g.Expect(m.InFlight).To(BeNil())
+	g.Expect(totals(m)).To(Equal(map[string]string{"duration": "60", "replicas": "60"}))
 }
 
 // TestMeterABacklogOverALimitOf100GoesInTwoPushes: after 60 hours unpushed,
@@ -99,18 +110,18 @@ func meteringWith(clk *clocktesting.FakeClock, usage UsageClientFactory) *Meteri
 func TestMeterABacklogOverALimitOf100GoesInTwoPushes(t *testing.T) {
 	usage := newLimitedUsage(t, 100)
 	for _, tc := range []struct {
-		name  string
-		usage UsageClientFactory
-		want  []int
+		name       string
+		maxRecords int
+		want       []int
 	}{
-		{"default", MarketplaceUsageClients(usage.server.URL), []int{100, 20}},
-		{"configured 40", LimitUsagePushes(40, MarketplaceUsageClients(usage.server.URL)), []int{40, 40, 40}},
+		{"default", 0, []int{100, 20}},
+		{"configured 40", 40, []int{40, 40, 40}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			tenant := newMeteredTenant(t, twoMeters)
 			start := hourAgo(62)
-			r := meteringWith(clocktesting.NewFakeClock(start), tc.usage)
+			r := meteringWith(clocktesting.NewFakeClock(start), MarketplaceUsageClients(usage.server.URL), tc.maxRecords)
 			_, err := meterAt(t, r, start, tenant.Name)
 			g.Expect(err).NotTo(HaveOccurred())
 
@@ -119,11 +130,7 @@ func TestMeterABacklogOverALimitOf100GoesInTwoPushes(t *testing.T) {
 			pushes, refused := usage.of(tenant.Name)
 			g.Expect(pushes).To(Equal(tc.want))
 			g.Expect(refused).To(BeZero())
-			g.Expect(marketplace.usage.of(tenant.Name)).To(HaveLen(120))
-			m := storedMetering(t, tenant.Name)
-			g.Expect(m.PushedUntil.Time).To(BeTemporally("==", start.Add(60*time.Hour)))
-			g.Expect(m.InFlight).To(BeNil())
-			g.Expect(totals(m)).To(Equal(map[string]string{"duration": "60", "replicas": "60"}))
+			expectBacklogPushed(g, t, tenant.Name, start)
 		})
 	}
 }
@@ -139,7 +146,7 @@ func TestMeterAnInFlightPushOverTheLimitIsResentInPushesThatFit(t *testing.T) {
 	usage := newLimitedUsage(t, 100)
 	tenant := newMeteredTenant(t, twoMeters)
 	start := hourAgo(62)
-	before := meteringWith(clocktesting.NewFakeClock(start), LimitUsagePushes(koogallery.MaxUsageRecords, MarketplaceUsageClients(usage.server.URL)))
+	before := meteringWith(clocktesting.NewFakeClock(start), MarketplaceUsageClients(usage.server.URL), koogallery.MaxUsageRecords)
 	_, err := meterAt(t, before, start, tenant.Name)
 	g.Expect(err).NotTo(HaveOccurred())
 	_, err = meterAt(t, before, start.Add(60*time.Hour+time.Minute), tenant.Name)
@@ -147,19 +154,14 @@ func TestMeterAnInFlightPushOverTheLimitIsResentInPushesThatFit(t *testing.T) {
 	g.Expect(storedMetering(t, tenant.Name).InFlight.Records).To(HaveLen(120))
 	inFlight := storedMetering(t, tenant.Name).InFlight.DeepCopy()
 
-	after := meteringWith(clocktesting.NewFakeClock(start), MarketplaceUsageClients(usage.server.URL))
+	after := meteringWith(clocktesting.NewFakeClock(start), MarketplaceUsageClients(usage.server.URL), 0)
 	_, err = meterAt(t, after, start.Add(60*time.Hour+2*time.Minute), tenant.Name)
 	g.Expect(err).NotTo(HaveOccurred())
 	pushes, refused := usage.of(tenant.Name)
 	g.Expect(pushes).To(Equal([]int{100, 20}))
 	g.Expect(refused).To(Equal(1), "only the push of 120")
-	records := marketplace.usage.of(tenant.Name)
-	g.Expect(records).To(HaveLen(120))
 	g.Expect(len(inFlight.Windows)).To(Equal(60))
-	m := storedMetering(t, tenant.Name)
-	g.Expect(m.PushedUntil.Time).To(BeTemporally("==", start.Add(60*time.Hour)))
-	g.Expect(m.InFlight).To(BeNil())
-	g.Expect(totals(m)).To(Equal(map[string]string{"duration": "60", "replicas": "60"}))
+	expectBacklogPushed(g, t, tenant.Name, start)
 }
 
 // TestMeterEndsAtTheStoredReleaseNotWhenTheControllersSeeIt: the receiver

@@ -27,7 +27,7 @@ type usagePush struct {
 	namespace string
 	pusher    UsagePusher
 	key       string
-	// limit is the most records one push carries (usagePushLimit).
+	// limit is the most records one push carries (MeteringOptions.usagePushLimit).
 	limit int
 	// split splits the packages' meter over the packages that fund the
 	// tenant; nil when none do.
@@ -88,7 +88,7 @@ func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTe
 		tenant: t, meters: product.Spec.Metering.Meters, promURL: product.Spec.Metering.PrometheusURL,
 		namespace: t.Status.Namespace, pusher: r.Usage(ak, sk), key: basic,
 	}
-	p.limit = usagePushLimit(p.pusher)
+	p.limit = r.Options.usagePushLimit()
 	if p.promURL == "" {
 		p.promURL = r.Options.PrometheusURL
 	}

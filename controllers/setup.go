@@ -92,6 +92,9 @@ type Config struct {
 	// MeteringReconciler by hand, each on a clock of its own, keep the
 	// controller (and its clock) off their tenants with it.
 	MeteringSkips func(*saasv1alpha1.SaaSTenant) bool
+	// UsagePushMaxRecords is the most records one usage push carries
+	// (MeteringOptions.MaxUsageRecords); 0 is the default.
+	UsagePushMaxRecords int
 }
 
 // errNoMarketplace is a Config without the marketplace's clients: the
@@ -172,7 +175,8 @@ func Setup(mgr ctrl.Manager, c Config) error {
 			Recorder: mgr.GetEventRecorder("kooper-metering"), Clock: meteringClock(clk, c.MeteringClockOffset),
 			Usage: c.Usage, Prometheus: c.Prometheus,
 			Options: MeteringOptions{SecretNamespace: c.Namespace, PrometheusURL: c.PrometheusURL,
-				MaxConcurrentReconciles: concurrency, PushSpread: c.MeteringPushSpread, Skips: c.MeteringSkips}},
+				MaxConcurrentReconciles: concurrency, PushSpread: c.MeteringPushSpread, Skips: c.MeteringSkips,
+				MaxUsageRecords: c.UsagePushMaxRecords}},
 	}
 	if c.ProductsConfigMap != "" {
 		steps = append(steps, &ProductConfigReconciler{Client: cl, Recorder: mgr.GetEventRecorder("kooper-productconfig"),

@@ -71,6 +71,9 @@ type Client struct {
 	HTTP *http.Client
 	// Signer signs every request.
 	Signer Signer
+	// Upload is the licence upload's path prefix and part name, which the
+	// spec infers (§8 item 26); the zero value is the spec's.
+	Upload LicenseUploadSettings
 }
 
 // NewClient returns a client for the merchant's AK/SK, with an HTTP client

@@ -181,15 +181,21 @@ func (v Verifier) payloads(members []member, stringMap bool) ([][]byte, error) {
 		}
 	}
 	known := false
+	var written []style
 	for _, f := range forms {
 		s, err := f.style()
 		if err != nil {
 			continue
 		}
 		known = true
-		// An unneeded step is dropped: the payload would be the same.
+		// An unneeded step is dropped: the payload would be the same, and
+		// is not written again (a flat ASCII body has one form).
 		s.sortNested = s.sortNested && nested
 		s.escapeNonASCII = s.escapeNonASCII && nonASCII
+		if slices.Contains(written, s) {
+			continue
+		}
+		written = append(written, s)
 		p, err := canonicalPayloadStyle(members, false, s)
 		if err != nil {
 			return nil, err

@@ -89,15 +89,11 @@ func (s LicenseUploadSettings) part() string {
 }
 
 // UploadLicense delivers the licence of a getLicenseAsync application as a
-// string (type CHARACTERS, §6.6), with the default LicenseUploadSettings.
-func (c *Client) UploadLicense(ctx context.Context, eventID, license string) error {
-	return c.UploadLicenseWith(ctx, LicenseUploadSettings{}, eventID, license)
-}
-
-// UploadLicenseWith is UploadLicense with settings' path prefix and part
-// name. The marketplace keys the upload by eventID, so sending the same
+// string (type CHARACTERS, §6.6), to the path and in the part c.Upload
+// names. The marketplace keys the upload by eventID, so sending the same
 // licence again is harmless.
-func (c *Client) UploadLicenseWith(ctx context.Context, settings LicenseUploadSettings, eventID, license string) error {
+func (c *Client) UploadLicense(ctx context.Context, eventID, license string) error {
+	settings := c.Upload
 	if eventID == "" || license == "" {
 		return errors.New("an event ID and a licence are required to upload a licence")
 	}

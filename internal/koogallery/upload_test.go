@@ -45,10 +45,10 @@ func TestUploadLicenseSendsASignedMultipartPart(t *testing.T) {
 	g.Expect(err).To(MatchError(ContainSubstring("HTTP 401")))
 }
 
-// TestUploadLicenseWithOverridesThePathPrefixAndPart: the upload's path
-// prefix and part name are inferred (§8 item 26); settings replace them,
-// and the empty settings are the defaults.
-func TestUploadLicenseWithOverridesThePathPrefixAndPart(t *testing.T) {
+// TestUploadSettingsOverrideThePathPrefixAndPart: the upload's path prefix
+// and part name are inferred (§8 item 26); a client's Upload settings
+// replace them, and the empty settings are the defaults.
+func TestUploadSettingsOverrideThePathPrefixAndPart(t *testing.T) {
 	g := NewWithT(t)
 	var paths, parts []string
 	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -62,9 +62,10 @@ func TestUploadLicenseWithOverridesThePathPrefixAndPart(t *testing.T) {
 	}))
 	defer server.Close()
 	c := NewClient("ak", "sk", server.URL)
-	settings := LicenseUploadSettings{PathPrefix: "/api/mkp-openapi/v2/market-event", Part: "isvUploadFileReq"}
-	g.Expect(c.UploadLicenseWith(context.Background(), settings, "evt 1", "kl1.payload.sig")).To(Succeed())
-	g.Expect(c.UploadLicenseWith(context.Background(), LicenseUploadSettings{}, "evt 2", "kl1.payload.sig")).To(Succeed())
+	c.Upload = LicenseUploadSettings{PathPrefix: "/api/mkp-openapi/v2/market-event", Part: "isvUploadFileReq"}
+	g.Expect(c.UploadLicense(context.Background(), "evt 1", "kl1.payload.sig")).To(Succeed())
+	c.Upload = LicenseUploadSettings{}
+	g.Expect(c.UploadLicense(context.Background(), "evt 2", "kl1.payload.sig")).To(Succeed())
 	g.Expect(paths).To(Equal([]string{"/api/mkp-openapi/v2/market-event/evt%201/file", LicenseUploadPathPrefix + "evt%202" + LicenseUploadPathSuffix}))
 	g.Expect(parts).To(Equal([]string{"isvUploadFileReq", LicenseUploadPart}))
 }
