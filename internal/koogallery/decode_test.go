@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -332,6 +333,10 @@ func TestDecodeCallbackRichNewInstance(t *testing.T) {
 		{name: "orderInfo[0] without orderLineId", body: rich(``, `[{"orderId":"CS1"}]`), wantErr: "orderLineId is required"},
 		{name: "orderInfo empty", body: rich(``, `[]`), wantErr: "orderInfo must be an array of order lines"},
 		{name: "orderInfo a string", body: rich(``, `"CS1"`), wantErr: "orderInfo must be an array of order lines"},
+		{name: "orderInfo an empty string", body: rich(``, `""`), wantErr: "orderInfo must be an array of order lines"},
+		{name: "orderInfo an array sent as a JSON string", body: rich(``, strconv.Quote(`[{`+line+`}]`)), want: want("")},
+		{name: "orderInfo an object sent as a JSON string", body: rich(``, strconv.Quote(`{`+line+`}`)), want: want("")},
+		{name: "orderInfo a string of a string", body: rich(``, strconv.Quote(strconv.Quote(`[{`+line+`}]`))), wantErr: "orderInfo must be an array of order lines"},
 		{name: "orderInfo[0] not an object", body: rich(``, `[1]`), wantErr: "orderInfo must be an array of order lines"},
 		{name: "orderInfo[0].orderId an object", body: rich(``, `[{"orderId":{},"orderLineId":"x"}]`), wantErr: "orderInfo[0].orderId must be a string"},
 		{name: "orderInfo[0].orderId too long", body: rich(``, `[{"orderId":"`+strings.Repeat("x", 65)+`","orderLineId":"x"}]`), wantErr: "orderId is longer than 64"},

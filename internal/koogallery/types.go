@@ -300,9 +300,17 @@ func decodeRichNewInstance(body []byte) (req *NewInstanceRequest, ok bool, err e
 }
 
 // firstOrderLine returns the fields of orderInfo[0]: orderInfo is an array
-// of objects, or one object.
+// of objects, or one object, or either sent as a JSON string (a sender that
+// holds the body as Map<String,String>, as the spec's sample reads it, §2.1.2).
 func firstOrderLine(raw []byte) (map[string][]byte, error) {
 	refused := &ValidationError{Field: "orderInfo", Reason: "must be an array of order lines"}
+	if raw[0] == '"' {
+		var text string
+		if err := json.Unmarshal(raw, &text); err != nil || text == "" {
+			return nil, refused
+		}
+		raw = []byte(text)
+	}
 	if raw[0] == '[' {
 		var lines []json.RawMessage
 		if err := json.Unmarshal(raw, &lines); err != nil || len(lines) == 0 {
