@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -478,15 +479,18 @@ func TestALicenceKeyTheCacheMissesIsNotIssuedAgain(t *testing.T) {
 	g.Expect(storedKey(t, after)).To(Equal(key))
 }
 
-// cacheMissing is a client whose cache has not seen the Secret called key.
+// cacheMissing is a client whose cache has not seen the object called key
+// (of any kind), as the manager's misses one it has not delivered yet, or
+// one whose kooper labels someone changed: the cache holds only objects
+// labelled as kooper's.
 type cacheMissing struct {
 	client.Client
 	key client.ObjectKey
 }
 
 func (c cacheMissing) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if _, ok := obj.(*corev1.Secret); ok && key == c.key {
-		return apierrors.NewNotFound(corev1.Resource("secrets"), key.Name)
+	if key == c.key {
+		return apierrors.NewNotFound(schema.GroupResource{}, key.Name)
 	}
 	return c.Client.Get(ctx, key, obj, opts...)
 }

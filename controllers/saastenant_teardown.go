@@ -184,7 +184,7 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 	if err != nil {
 		return failed(err)
 	}
-	fate, retainUntil, err := r.releaseData(ctx, t, keep, releasedAt)
+	fate, retainUntil, err := r.releaseData(ctx, t, keep, releasedAt, !releaseRecorded(t))
 	if err != nil {
 		return failed(err)
 	}
@@ -300,24 +300,52 @@ const (
 	dataDeleted
 )
 
+// releaseRecorded reports whether an earlier pass recorded the tenant's
+// release as done: Released True and the workload removed. Until then a
+// release pass confirms with the API server what the cache misses.
+func releaseRecorded(t *saasv1alpha1.SaaSTenant) bool {
+	released := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ReleasedCondition)
+	available := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.AvailableCondition)
+	return released != nil && released.Status == metav1.ConditionTrue &&
+		(t.Status.Namespace == "" || available != nil && available.Reason == saasv1alpha1.WorkloadRemovedReason)
+}
+
 // releaseData removes the workload from the tenant's namespace and applies
 // keep to it. It reports where the data stands and until when it is kept.
-func (r *SaaSTenantReconciler) releaseData(ctx context.Context, t *saasv1alpha1.SaaSTenant, keep retention, releasedAt time.Time) (dataFate, *metav1.Time, error) {
+//
+// With confirm (a release not yet recorded, or a tenant deleted), what the
+// cache misses is read from the API server before it is taken as gone: the
+// cache holds only objects labelled as kooper's, so a namespace or workload
+// whose labels someone changed is missing from it while it still runs, and
+// the release would report a workload removed and data deleted that are
+// not. Once the release is recorded, later passes trust the cache, so a
+// restart over many released tenants costs no request.
+func (r *SaaSTenantReconciler) releaseData(ctx context.Context, t *saasv1alpha1.SaaSTenant, keep retention, releasedAt time.Time, confirm bool) (dataFate, *metav1.Time, error) {
 	name := t.Status.Namespace
 	if name == "" {
 		return dataDeleted, nil, nil // nothing was provisioned
 	}
 	ns := &corev1.Namespace{}
 	if err := r.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
-		if apierrors.IsNotFound(err) {
+		if !apierrors.IsNotFound(err) {
+			return dataKept, nil, fmt.Errorf("failed to read Namespace %s: %w", name, err)
+		}
+		if !confirm {
 			return dataDeleted, nil, nil
 		}
-		return dataKept, nil, fmt.Errorf("failed to read Namespace %s: %w", name, err)
+		stored, fate, err := r.storedNamespace(ctx, name)
+		if stored == nil || err != nil {
+			return fate, nil, err
+		}
+		if !labelledAsTenants(stored, t) {
+			return dataKept, nil, unlabelledNamespaceError(t, stored)
+		}
+		ns = stored // the cache has not caught up with it yet
 	}
 	if !ns.DeletionTimestamp.IsZero() {
 		return dataDeleting, nil, nil
 	}
-	if err := r.removeWorkload(ctx, t, name); err != nil {
+	if err := r.removeWorkload(ctx, t, name, confirm); err != nil {
 		return dataKept, nil, err
 	}
 	if keep.deleteNow {
@@ -398,18 +426,43 @@ func (r *SaaSTenantReconciler) storedNamespace(ctx context.Context, name string)
 
 // removeWorkload deletes the Deployment, Service and Ingress, which need
 // no template to be found: only their names; and a chart tenant's
-// workloads, which its inventory names.
-func (r *SaaSTenantReconciler) removeWorkload(ctx context.Context, t *saasv1alpha1.SaaSTenant, namespace string) error {
+// workloads, which its inventory names. With confirm, each is looked up in
+// the API server, not the cache (see releaseData).
+func (r *SaaSTenantReconciler) removeWorkload(ctx context.Context, t *saasv1alpha1.SaaSTenant, namespace string, confirm bool) error {
 	if err := r.removeChartWorkloads(ctx, t, namespace); err != nil {
 		return err
 	}
+	applier := r.applier()
+	if confirm {
+		applier.Reader = apiReader(r.Reader, r.Client)
+		applier.Uncached = func(client.Object) bool { return true }
+	}
 	meta := metav1.ObjectMeta{Namespace: namespace, Name: tenantobjects.AppName}
 	for _, obj := range []client.Object{&appsv1.Deployment{ObjectMeta: meta}, &corev1.Service{ObjectMeta: meta}, &networkingv1.Ingress{ObjectMeta: meta}} {
-		if _, err := r.applier().Remove(ctx, obj); err != nil {
+		if _, err := applier.Remove(ctx, obj); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// labelledAsTenants reports whether ns carries the labels that make it
+// t's namespace, for the cache and for the chart's admission policy.
+func labelledAsTenants(ns *corev1.Namespace, t *saasv1alpha1.SaaSTenant) bool {
+	return ns.Labels[saasv1alpha1.ManagedByLabel] == saasv1alpha1.ManagedByValue &&
+		ns.Labels[saasv1alpha1.InstanceIDLabel] == t.Spec.InstanceID
+}
+
+// unlabelledNamespaceError says why a release cannot go on: the tenant's
+// namespace is still there but no longer labelled as its, so kooper will
+// not take its workload down or mark its data (with the chart's admission
+// policy it may not write there at all). Putting the labels back queues the
+// tenant again (its namespace enters the cache).
+func unlabelledNamespaceError(t *saasv1alpha1.SaaSTenant, ns *corev1.Namespace) error {
+	return fmt.Errorf("namespace %s is no longer labelled as this tenant's (%s=%s, %s=%s; it has %s=%q, %s=%q): "+
+		"kooper neither removes its workload nor keeps or deletes its data until the labels are put back",
+		ns.Name, saasv1alpha1.ManagedByLabel, saasv1alpha1.ManagedByValue, saasv1alpha1.InstanceIDLabel, t.Spec.InstanceID,
+		saasv1alpha1.ManagedByLabel, ns.Labels[saasv1alpha1.ManagedByLabel], saasv1alpha1.InstanceIDLabel, ns.Labels[saasv1alpha1.InstanceIDLabel])
 }
 
 // markDeleteAfter writes the end of the retention period on the namespace,
@@ -473,7 +526,7 @@ func (r *SaaSTenantReconciler) releaseOnDelete(ctx context.Context, t *saasv1alp
 	if err != nil {
 		return err
 	}
-	if _, _, err = r.releaseData(ctx, t, keep, r.Clock.Now()); err != nil {
+	if _, _, err = r.releaseData(ctx, t, keep, r.Clock.Now(), true); err != nil {
 		return err
 	}
 	return r.removeCredentialsCopy(ctx, t)

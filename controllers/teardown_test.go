@@ -744,7 +744,7 @@ func TestADeletionAtOnceDecidesOnTheStoredNamespace(t *testing.T) {
 		g.Expect(k8sClient.Update(testContext(t), withdrawn)).To(Succeed())
 
 		r := tenantReconcilerLikeSetup(t, testenv.CacheBehind{Client: k8sClient, Old: stale})
-		fate, _, err := r.releaseData(testContext(t), tenant, retention{deleteNow: true}, fakeClock.Now())
+		fate, _, err := r.releaseData(testContext(t), tenant, retention{deleteNow: true}, fakeClock.Now(), true)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(fate).To(Equal(dataKept))
 		g.Expect(getObject(t, &corev1.Namespace{}, "", stale.Name).GetDeletionTimestamp()).To(BeNil(), "the withdrawn namespace was deleted")
@@ -753,7 +753,7 @@ func TestADeletionAtOnceDecidesOnTheStoredNamespace(t *testing.T) {
 		g := NewWithT(t)
 		tenant, ns := releasedAndRetained(t)
 		r := tenantReconcilerLikeSetup(t, k8sClient)
-		fate, until, err := r.releaseData(testContext(t), tenant, retention{deleteNow: true}, fakeClock.Now())
+		fate, until, err := r.releaseData(testContext(t), tenant, retention{deleteNow: true}, fakeClock.Now(), true)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(fate).To(Equal(dataKept))
 		g.Expect(until).NotTo(BeNil())
@@ -766,7 +766,7 @@ func TestADeletionAtOnceDecidesOnTheStoredNamespace(t *testing.T) {
 		ns.Annotations[saasv1alpha1.DeleteAfterAnnotation] = "next spring"
 		g.Expect(k8sClient.Update(testContext(t), ns)).To(Succeed())
 		r := tenantReconcilerLikeSetup(t, k8sClient)
-		fate, _, err := r.releaseData(testContext(t), tenant, retention{deleteNow: true}, fakeClock.Now())
+		fate, _, err := r.releaseData(testContext(t), tenant, retention{deleteNow: true}, fakeClock.Now(), true)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(fate).To(Equal(dataKept))
 		g.Expect(getObject(t, &corev1.Namespace{}, "", ns.Name).GetDeletionTimestamp()).To(BeNil())
