@@ -345,7 +345,7 @@ func (r *SaaSDirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.directoriesOfNamespace),
 			builder.WithPredicates(deletionStarted())).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.directoryOfDelivered),
-			builder.WithPredicates(deliveredSecretDeleted())).
+			builder.WithPredicates(deliveredSecretDeletedOrEdited())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
 		Named("saasdirectory").
 		Complete(r)
@@ -411,12 +411,17 @@ func deletionStarted() predicate.Predicate {
 	}
 }
 
-// deliveredSecretDeleted passes a Secret's deletion alone: deliver puts
-// back what is missing, and kooper's own deliveries are updates.
-func deliveredSecretDeleted() predicate.Predicate {
+// deliveredSecretDeletedOrEdited passes a Secret's deletion, and an update
+// that left it other than kooper delivered it (a kubectl edit of
+// kooper-sso): deliver puts back what is missing or changed. kooper's own
+// deliveries are updates whose content matches their hash, and pass not.
+func deliveredSecretDeletedOrEdited() predicate.Predicate {
 	return predicate.Funcs{
-		CreateFunc:  func(event.CreateEvent) bool { return false },
-		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		CreateFunc: func(event.CreateEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			s, ok := e.ObjectNew.(*corev1.Secret)
+			return ok && editedSinceDelivered(s)
+		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
 }

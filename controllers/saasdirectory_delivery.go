@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -133,7 +134,8 @@ func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.S
 	if err != nil {
 		return err
 	}
-	if d.Status.Namespace == namespace && d.Status.DeliveredHash == hash && deliveredWhole(d, shards, delivered) {
+	if d.Status.Namespace == namespace && d.Status.DeliveredHash == hash && deliveredWhole(d, shards, delivered) &&
+		!slices.Contains(slices.Collect(maps.Values(delivered)), editedHash) {
 		return nil
 	}
 	sso, ambiguous, err := r.ssoSecret(ctx, d, namespace)
@@ -385,8 +387,40 @@ func (r *SaaSDirectoryReconciler) deliveredSecrets(ctx context.Context, d *saasv
 	out := make(map[string]string, len(list.Items))
 	for _, item := range list.Items {
 		out[item.Name] = item.Annotations[contentHashAnnotation]
+		cached := &corev1.Secret{}
+		if r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: item.Name}, cached) == nil && editedSinceDelivered(cached) {
+			out[item.Name] = editedHash
+		}
 	}
 	return out, nil
+}
+
+// editedHash stands, in deliveredSecrets' answer, for the hash of a
+// delivered Secret changed by someone else since: it matches no content,
+// so the Secret is delivered again.
+const editedHash = "edited"
+
+// editedSinceDelivered reports whether a delivered Secret no longer carries
+// what kooper delivered: kooper writes the hash of the content beside it
+// (contentHashAnnotation), so a change by hand shows as a mismatch. Only the
+// labels and annotation kooper sets count: others' additions are theirs.
+// Only Secrets the cache holds (kooper-sso, tenant.json) are checked: the
+// shards, megabytes for a large enterprise, are left out of the cache.
+func editedSinceDelivered(live *corev1.Secret) bool {
+	recorded, ok := live.Annotations[contentHashAnnotation]
+	if !ok {
+		return false // delivered before kooper recorded hashes
+	}
+	delivered := &corev1.Secret{Data: live.Data, ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{}}}
+	for _, key := range []string{saasv1alpha1.ManagedByLabel, saasv1alpha1.DirectoryLabel, saasv1alpha1.DirectoryPartLabel} {
+		if value, ok := live.Labels[key]; ok {
+			delivered.Labels[key] = value
+		}
+	}
+	if count, ok := live.Annotations[saasv1alpha1.DirectoryCountAnnotation]; ok {
+		delivered.Annotations = map[string]string{saasv1alpha1.DirectoryCountAnnotation: count}
+	}
+	return contentHash(delivered) != recorded
 }
 
 // listMetadata lists the metadata of the objects of a core kind (its list

@@ -78,6 +78,35 @@ func TestDirectoryDeliveryDeletedByHandIsPutBack(t *testing.T) {
 	eventuallyDirectory(t, d.Spec.InstanceID, d.Spec.TenantID, delivered(saasv1alpha1.SucceededReason))
 }
 
+// TestDirectoryDeliveryEditedByHandIsPutBack: a kubectl edit of kooper-sso
+// (its token URL, say) or tenant.json stayed until the next kit sync: the
+// directory's Secret watch passed deletions alone, and a delivery compared
+// names and kooper's own hash annotation, not the content. An edit now
+// shows as content that no longer matches its hash.
+func TestDirectoryDeliveryEditedByHandIsPutBack(t *testing.T) {
+	g := NewWithT(t)
+	d, namespace := deliveredForRedelivery(t, "tenant-edited-by-hand")
+	_, before := deliveredVersions(t, g, namespace, d.Name)
+	g.Expect(before[saasv1alpha1.SSOSecretName]).To(HaveKey("tokenUrl"))
+
+	for _, name := range []string{saasv1alpha1.SSOSecretName, saasv1alpha1.DirectorySecretName} {
+		g.Eventually(func() error {
+			s := &corev1.Secret{}
+			if err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: namespace, Name: name}, s); err != nil {
+				return err
+			}
+			for k := range s.Data {
+				s.Data[k] = []byte("https://attacker.example/")
+			}
+			return k8sClient.Update(testContext(t), s)
+		}).Should(Succeed(), name)
+	}
+	g.Eventually(func(g Gomega) {
+		_, after := deliveredVersions(t, g, namespace, d.Name)
+		g.Expect(after).To(Equal(before))
+	}, 30*time.Second).Should(Succeed(), "kooper-sso and tenant.json are put back, as they were")
+}
+
 func TestDirectoryReconcileDeliversWhatIsMissingAndThenWritesNothing(t *testing.T) {
 	g := NewWithT(t)
 	d, namespace := deliveredForRedelivery(t, "tenant-missing-piece")
