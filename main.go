@@ -396,7 +396,9 @@ func setupReceiver(mgr ctrl.Manager, o options) (*webhook.Server, error) {
 	serverOpts := webhook.DefaultServerOptions()
 	serverOpts.Addr = o.receiverAddr
 	serverOpts.DrainDelay = o.receiverDrainDelay
-	_, server, err := webhook.Setup(mgr, o.receiverOptions(), serverOpts)
+	opts := o.receiverOptions()
+	opts.Recorder = controllers.BoundedRecorder(mgr.GetEventRecorder("kooper-receiver"))
+	_, server, err := webhook.Setup(mgr, opts, serverOpts)
 	return server, err
 }
 
