@@ -21,7 +21,10 @@ var immutablePaths = map[string][][]string{
 // name), the fields to changes from from that the API server will not
 // change on an existing object, as "StatefulSet/web spec.selector", sorted.
 // A tenant moving from one render to the other would stall (ObjectInvalid)
-// on each.
+// on each. Fields are compared as the API server stores them (normalize):
+// a volume claim of "1024Mi" in one render and "1Gi" in the other is no
+// change. Render's objects are already so written; objects built otherwise
+// are normalized here when their raw fields differ.
 func ImmutableChanges(from, to []*unstructured.Unstructured) []string {
 	before := map[string]*unstructured.Unstructured{}
 	for _, o := range from {
@@ -34,9 +37,18 @@ func ImmutableChanges(from, to []*unstructured.Unstructured) []string {
 		if !ok {
 			continue
 		}
+		var storedOld, storedNew *unstructured.Unstructured // normalized once, when needed
 		for _, path := range immutablePaths[o.GetKind()] {
 			a, _, _ := unstructured.NestedFieldNoCopy(old.Object, path...)
 			b, _, _ := unstructured.NestedFieldNoCopy(o.Object, path...)
+			if reflect.DeepEqual(a, b) {
+				continue
+			}
+			if storedOld == nil {
+				storedOld, storedNew = normalize(old), normalize(o)
+			}
+			a, _, _ = unstructured.NestedFieldNoCopy(storedOld.Object, path...)
+			b, _, _ = unstructured.NestedFieldNoCopy(storedNew.Object, path...)
 			if !reflect.DeepEqual(a, b) {
 				changes = append(changes, id+" "+strings.Join(path, "."))
 			}

@@ -120,6 +120,13 @@ func (r *Renderer) init() {
 // namespace gets opts.Namespace. Objects come sorted by their kind's place
 // in AllowedKinds, then by name.
 //
+// Each object is written as the API server stores it (see normalize):
+// quantities in their canonical form (cpu: 1 as "1", memory: 1024Mi as
+// "1Gi"), and without the empty values the stored form omits (env: [],
+// clusterIP: ""), so that an applier comparing the render with the stored
+// copy finds an object in step once it is. An object that form would change
+// otherwise (a field its Go type lacks, say) is returned as written.
+//
 // Render refuses the whole chart with a *RefusedError when any object's
 // kind is not in AllowedKinds (the chart's crds/ files included), when
 // its namespace is not opts.Namespace, when it has no name or when it is
@@ -332,7 +339,7 @@ func (r *Renderer) render(cached *chart.Chart, vals map[string]any, opts Options
 				refused = append(refused, RefusedObject{GroupKind: gk, Namespace: obj.GetNamespace(), Name: obj.GetName(), Reason: reason})
 				continue
 			}
-			objs = append(objs, obj)
+			objs = append(objs, normalize(obj))
 		}
 	}
 	refused = append(refused, refuseCRDs(c)...)
