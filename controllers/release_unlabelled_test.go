@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -101,4 +102,31 @@ func TestAReleaseRemovesAWorkloadTheCacheMisses(t *testing.T) {
 	_, _, err = r.releaseData(testContext(t), tenant, retention{}, fakeClock.Now(), true)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(apierrors.IsNotFound(k8sClient.Get(testContext(t), key, &appsv1.Deployment{}))).To(BeTrue())
+}
+
+// TestANamespaceDeletedOutsideKooperIsSaidAndMadeAgain: an active tenant's
+// namespace deleted by hand (kubectl delete namespace) showed only the
+// API server's refusals to create in a terminating namespace, and once it
+// was gone kooper made it again, empty, without a word of the data lost.
+// Now Provisioned says NamespaceTerminating while it is deleted, and a
+// Warning Event NamespaceRecreated says it was made again.
+func TestANamespaceDeletedOutsideKooperIsSaidAndMadeAgain(t *testing.T) {
+	g := NewWithT(t)
+	tenant, ns := provisionedTenant(t)
+	before := getObject(t, &corev1.Namespace{}, "", ns)
+	g.Expect(k8sClient.Delete(testContext(t), before)).To(Succeed())
+	// envtest runs no namespace controller: the namespace stays
+	// Terminating until finishNamespaceDeletion, as one whose objects'
+	// finalizers hold it does on a real cluster.
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.NamespaceTerminatingReason))
+	g.Expect(tenantEvents(t, tenant.Name, saasv1alpha1.NamespaceRecreatedReason)()).To(BeZero())
+
+	finishNamespaceDeletion(t, ns)
+	g.Eventually(func() (types.UID, error) {
+		now := &corev1.Namespace{}
+		err := k8sClient.Get(testContext(t), client.ObjectKey{Name: ns}, now)
+		return now.UID, err
+	}).ShouldNot(Or(BeEmpty(), Equal(before.UID)), "the namespace is made again")
+	g.Eventually(tenantEvents(t, tenant.Name, saasv1alpha1.NamespaceRecreatedReason)).Should(Equal(1))
+	eventuallyTenant(t, tenant.Name, provisioned)
 }

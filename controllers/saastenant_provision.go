@@ -27,6 +27,43 @@ import (
 
 // provision applies the tenant's namespace and objects, and records what it
 // applied: teardown works from that record.
+// namespaceGone reports whether the namespace of a tenant provisioned
+// before is gone from the API server (deleted outside kooper), so that
+// making it again says so. A namespace being deleted is an error naming
+// the cause: nothing can be made in it until it is gone (its deletion
+// queues the tenant). The cache decides only while it holds the
+// namespace: a miss is confirmed with the API server, since a namespace
+// whose labels someone changed is missing from the cache, not gone.
+func (r *SaaSTenantReconciler) namespaceGone(ctx context.Context, name string) (bool, error) {
+	ns := &corev1.Namespace{}
+	err := r.Get(ctx, client.ObjectKey{Name: name}, ns, client.UnsafeDisableDeepCopy)
+	switch {
+	case err == nil && ns.DeletionTimestamp.IsZero():
+		return false, nil
+	case err == nil:
+		return false, namespaceTerminatingError(name)
+	case !apierrors.IsNotFound(err):
+		return false, fmt.Errorf("failed to read Namespace %s: %w", name, err)
+	}
+	stored, fate, err := r.storedNamespace(ctx, name)
+	switch {
+	case err != nil:
+		return false, err
+	case stored == nil && fate == dataDeleting:
+		return false, namespaceTerminatingError(name)
+	}
+	return stored == nil, nil
+}
+
+// namespaceTerminatingError says why nothing is made in the tenant's
+// namespace: someone deleted it while the tenant was not released.
+type namespaceTerminatingError string
+
+func (name namespaceTerminatingError) Error() string {
+	return fmt.Sprintf("namespace %s is being deleted, though the tenant is not released (kooper deletes a namespace only after a release); "+
+		"kooper makes it again once it is gone, without the data it held", string(name))
+}
+
 func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) outcome {
 	d, o := r.desired(ctx, s)
 	if !o.proceeds() {
@@ -59,7 +96,11 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 		err = r.applyChart(ctx, s, plan)
 	}
 	var invalid *invalidObjectsError
+	var terminating namespaceTerminatingError
 	switch {
+	case errors.As(err, &terminating):
+		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.NamespaceTerminatingReason, err.Error())
+		return failed(err)
 	case errors.As(err, &invalid):
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ObjectInvalidReason, invalid.Error())
 		return r.stall(t, saasv1alpha1.ObjectInvalidReason, "%s", invalid.Error())
@@ -255,8 +296,19 @@ func (r *SaaSTenantReconciler) secretsToCopy(ctx context.Context, t *saasv1alpha
 func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.Desired, s *tenantState) error {
 	a := r.applier()
 	a.FreshNamespace, a.Hashes = s.freshNamespace, s.appliedHashes
+	gone := false
+	if !s.freshNamespace {
+		var err error
+		if gone, err = r.namespaceGone(ctx, d.Namespace); err != nil {
+			return err
+		}
+	}
 	if _, err := a.Apply(ctx, tenantobjects.NamespaceObject(d.Tenant, d.Namespace)); err != nil {
 		return err
+	}
+	if gone {
+		r.Recorder.Eventf(d.Tenant, nil, corev1.EventTypeWarning, saasv1alpha1.NamespaceRecreatedReason, "Provision",
+			"namespace %s was deleted outside kooper while the tenant was not released; it is made again, empty: the data it held is gone", d.Namespace)
 	}
 	if err := r.ensureCredentials(ctx, d); err != nil {
 		return err
