@@ -162,7 +162,8 @@ func valuesOf(raw *apiextensionsv1.JSON, what string) (map[string]any, error) {
 }
 
 // chartScale is a replica count set apart from the apply: the count of a
-// Deployment or StatefulSet whose render leaves it open (to an HPA).
+// Deployment or StatefulSet whose render leaves it open, or that an HPA of
+// the render scales.
 type chartScale struct {
 	gk       schema.GroupKind
 	name     string
@@ -175,16 +176,20 @@ type chartScale struct {
 // DisableIngress: no Ingress (pruning then deletes it). Not frozen: a
 // CronJob whose render does not suspend it runs (suspend: false).
 //
-// A Deployment or StatefulSet whose render leaves its count open (to an
-// HPA) never has the count in kooper's apply: were kooper to apply it
-// once, its next apply without it would take the count back to the
-// default. Its count is set apart (scales): zero while frozen, and on
-// unfreeze the count recorded before the freeze.
+// A Deployment or StatefulSet whose render leaves its count open, or that
+// a HorizontalPodAutoscaler of the render scales (autoscaled), never has
+// the count in kooper's apply: were kooper to apply the count the render
+// gives beside an HPA, it would put it back on every pass while the HPA
+// set its own, and the pods would flap for ever. Its count is set apart
+// (scales): zero while frozen, and on unfreeze the count recorded before
+// the freeze. (The apply that first leaves out a count kooper applied
+// hands it over first: see countHandOver.)
 func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstructured.Unstructured, []chartScale) {
 	t := s.tenant
 	behavior := s.lifecycle.Freeze.Behavior
 	out := make([]*unstructured.Unstructured, 0, len(rendered))
 	var scales []chartScale
+	scaled := autoscaled(rendered)
 	for _, obj := range rendered {
 		labels := obj.GetLabels()
 		if labels == nil {
@@ -195,8 +200,11 @@ func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstr
 		}
 		obj.SetLabels(labels)
 		gk := obj.GroupVersionKind().GroupKind()
-		_, counted := replicasOf(obj)
 		scalable := gk == deploymentKind || gk == statefulSetKind
+		if scalable && scaled[chartWorkload{gk: gk, namespace: obj.GetNamespace(), name: obj.GetName()}] {
+			unstructured.RemoveNestedField(obj.Object, "spec", "replicas")
+		}
+		_, counted := replicasOf(obj)
 		switch {
 		case s.frozen && behavior == saasv1alpha1.FreezeDisableIngress && gk == ingressKind:
 			continue
@@ -220,6 +228,43 @@ func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstr
 		out = append(out, obj)
 	}
 	return out, scales
+}
+
+// chartWorkload names a Deployment or StatefulSet of a render.
+type chartWorkload struct {
+	gk              schema.GroupKind
+	namespace, name string
+}
+
+// hpaKind is the kind of a HorizontalPodAutoscaler, in any version.
+var hpaKind = schema.GroupKind{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}
+
+// autoscaled names the Deployments and StatefulSets that a
+// HorizontalPodAutoscaler of the render scales: its spec.scaleTargetRef
+// names the kind and name, in group apps (any version: the HPA controller
+// finds its target by group and kind), and the HPA is in the same
+// namespace (the render's are all the tenant's). An HPA whose reference
+// does not parse, or names another group, scales nothing kooper applies.
+func autoscaled(rendered []*unstructured.Unstructured) map[chartWorkload]bool {
+	scaled := map[chartWorkload]bool{}
+	for _, obj := range rendered {
+		if obj.GroupVersionKind().GroupKind() != hpaKind {
+			continue
+		}
+		ref, found, err := unstructured.NestedStringMap(obj.Object, "spec", "scaleTargetRef")
+		if err != nil || !found {
+			continue
+		}
+		gv, err := schema.ParseGroupVersion(ref["apiVersion"])
+		if err != nil || gv.Group != deploymentKind.Group {
+			continue
+		}
+		gk := schema.GroupKind{Group: gv.Group, Kind: ref["kind"]}
+		if gk == deploymentKind || gk == statefulSetKind {
+			scaled[chartWorkload{gk: gk, namespace: obj.GetNamespace(), name: ref["name"]}] = true
+		}
+	}
+	return scaled
 }
 
 // replicasOf is obj's spec.replicas, and whether it is set.
@@ -356,6 +401,7 @@ func (r *SaaSTenantReconciler) applyChart(ctx context.Context, s *tenantState, p
 	t := s.tenant
 	a := r.applier()
 	a.FreshNamespace, a.Hashes = s.freshNamespace, s.appliedHashes
+	a.Client = &countHandOver{Client: a.Client, reader: r.Reader, owner: r.Options.FieldOwner}
 	if !s.freshNamespace {
 		if err := replaceServicesOfOtherClusterIP(ctx, r.Client, p.objects); err != nil {
 			return err
@@ -385,6 +431,98 @@ func (r *SaaSTenantReconciler) applyChart(ctx context.Context, s *tenantState, p
 		t.Status.FrozenReplicas = nil
 	}
 	return nil
+}
+
+// countHandOver is the client a chart's objects are applied through. Its
+// Apply of a Deployment or StatefulSet that leaves spec.replicas out (the
+// count is left open, to an HPA) first hands the count over when kooper's
+// apply still owns it (kooper applied a count before: an earlier render,
+// or an earlier kooper, set one): server-side apply deletes a field its
+// one owner stops applying, and the API server then defaults the count to
+// 1, which stops every other pod until the HPA's next sync, ~15 s later.
+// The hand-over is the one the Kubernetes documentation gives for handing
+// a count to an HPA (server-side apply, "Transferring ownership"): an
+// apply of the live count alone under another field manager,
+// handOverManager, which shares the field until the HPA next changes the
+// count and takes it. It costs a read of the object from the API server
+// (the cache keeps no managed fields) only when kooper writes such a
+// workload, and a write only the first time.
+type countHandOver struct {
+	client.Client
+	// reader reads the object with its managed fields.
+	reader client.Reader
+	// owner is the field manager of kooper's applies.
+	owner string
+}
+
+// handOverManager is the field manager a count is handed over to, after
+// kooper's own.
+func handOverManager(owner string) string {
+	return owner + "-replicas-handover"
+}
+
+// Apply hands the count over (see countHandOver), then applies obj.
+func (c *countHandOver) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+	if content, ok := obj.(interface{ UnstructuredContent() map[string]any }); ok {
+		u := &unstructured.Unstructured{Object: content.UnstructuredContent()}
+		gk := u.GroupVersionKind().GroupKind()
+		if _, counted := replicasOf(u); (gk == deploymentKind || gk == statefulSetKind) && !counted {
+			if err := c.handOver(ctx, u.GroupVersionKind(), u.GetNamespace(), u.GetName()); err != nil {
+				return err
+			}
+		}
+	}
+	return c.Client.Apply(ctx, obj, opts...)
+}
+
+// handOver applies the live count of the workload gvk namespace/name
+// under handOverManager if kooper's applies own it; nothing when there is
+// no such object or no count of kooper's. It fails when the read or the
+// apply fails, but not on a conflict: the count changed since the read,
+// so another manager (the HPA) owns it now, and kooper no longer does.
+func (c *countHandOver) handOver(ctx context.Context, gvk schema.GroupVersionKind, namespace, name string) error {
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(gvk)
+	if err := c.reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, live); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("failed to read the managed fields of %s %s/%s: %w", gvk.Kind, namespace, name, err)
+	}
+	count, set := replicasOf(live)
+	if !set || !countAppliedBy(live, c.owner) {
+		return nil
+	}
+	handed := &unstructured.Unstructured{}
+	handed.SetGroupVersionKind(gvk)
+	handed.SetNamespace(namespace)
+	handed.SetName(name)
+	_ = unstructured.SetNestedField(handed.Object, int64(count), "spec", "replicas") // handed is a map: cannot fail
+	err := c.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(handed), client.FieldOwner(handOverManager(c.owner)))
+	if err != nil && !apierrors.IsConflict(err) {
+		return fmt.Errorf("failed to hand the count of %s %s/%s over: %w", gvk.Kind, namespace, name, err)
+	}
+	return nil
+}
+
+// countAppliedBy reports whether manager's applies own obj's
+// spec.replicas, as its managed fields record.
+func countAppliedBy(obj *unstructured.Unstructured, manager string) bool {
+	for _, e := range obj.GetManagedFields() {
+		if e.Manager != manager || e.Operation != metav1.ManagedFieldsOperationApply || e.Subresource != "" {
+			continue
+		}
+		var fields struct {
+			Spec map[string]json.RawMessage `json:"f:spec"`
+		}
+		if json.Unmarshal(e.FieldsV1.GetRawBytes(), &fields) != nil {
+			continue
+		}
+		if _, owned := fields.Spec["f:replicas"]; owned {
+			return true
+		}
+	}
+	return false
 }
 
 // childGVK is the version kooper reads a tenant's object of kind gk in:
