@@ -130,3 +130,25 @@ func TestANamespaceDeletedOutsideKooperIsSaidAndMadeAgain(t *testing.T) {
 	g.Eventually(tenantEvents(t, tenant.Name, saasv1alpha1.NamespaceRecreatedReason)).Should(Equal(1))
 	eventuallyTenant(t, tenant.Name, provisioned)
 }
+
+// TestAChartReleaseDeletesAWorkloadTheCacheMisses: a chart tenant's
+// release deleted an inventory workload only if the cache held it, so one
+// whose managed-by label was removed by hand kept running. Each is now
+// deleted without the look (once: the inventory then drops it).
+func TestAChartReleaseDeletesAWorkloadTheCacheMisses(t *testing.T) {
+	g := NewWithT(t)
+	_, tenant := newChartTenant(t, "basic", nil)
+	tenant = getObject(t, &saasv1alpha1.SaaSTenant{}, "", tenant.Name)
+	ns := tenant.Status.Namespace
+	web := client.ObjectKey{Namespace: ns, Name: tenant.Spec.InstanceID + "-web"}
+	before := getObject(t, &appsv1.Deployment{}, ns, web.Name)
+	r := tenantReconcilerLikeSetup(t, cacheMissing{Client: k8sClient, key: web})
+
+	g.Expect(r.removeChartWorkloads(testContext(t), tenant, ns)).To(Succeed())
+	// The tenant, still active for the suite's manager, may have it made
+	// anew at once: deleted means gone or another object.
+	now := &appsv1.Deployment{}
+	err := k8sClient.Get(testContext(t), web, now)
+	g.Expect(apierrors.IsNotFound(err) || err == nil && now.UID != before.UID).To(BeTrue(), "the Deployment the cache missed is deleted")
+	g.Expect(tenant.Status.Inventory).NotTo(ContainElement(saasv1alpha1.InventoryEntry{Group: "apps", Kind: "Deployment", Name: web.Name}))
+}

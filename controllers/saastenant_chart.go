@@ -614,6 +614,12 @@ func (r *SaaSTenantReconciler) removeChild(ctx context.Context, gk schema.GroupK
 	if err != nil || live == nil {
 		return err
 	}
+	return r.deleteChild(ctx, gk, namespace, name)
+}
+
+// deleteChild deletes the tenant's object of kind gk, without asking the
+// cache first; one already gone is no error.
+func (r *SaaSTenantReconciler) deleteChild(ctx context.Context, gk schema.GroupKind, namespace, name string) error {
 	obj, err := r.childObject(gk, namespace, name)
 	if err != nil {
 		return err
@@ -756,7 +762,10 @@ func (r *SaaSTenantReconciler) patchChild(ctx context.Context, gk schema.GroupKi
 
 // removeChartWorkloads deletes the inventory's workloads on release and
 // keeps the rest (PVCs, Secrets, ConfigMaps, ServiceAccounts) for the
-// retention; the inventory keeps what is kept.
+// retention; the inventory keeps what is kept. Each workload is deleted
+// without a look in the cache first: one whose labels someone removed is
+// missing from the cache while it runs. The inventory then drops it, so
+// this costs one request per workload, once per release.
 func (r *SaaSTenantReconciler) removeChartWorkloads(ctx context.Context, t *saasv1alpha1.SaaSTenant, namespace string) error {
 	kept := make([]saasv1alpha1.InventoryEntry, 0, len(t.Status.Inventory))
 	for _, e := range t.Status.Inventory {
@@ -765,7 +774,7 @@ func (r *SaaSTenantReconciler) removeChartWorkloads(ctx context.Context, t *saas
 			kept = append(kept, e)
 			continue
 		}
-		if err := r.removeChild(ctx, gk, namespace, e.Name); err != nil {
+		if err := r.deleteChild(ctx, gk, namespace, e.Name); err != nil {
 			return err
 		}
 	}
