@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -271,4 +272,27 @@ func TestAProductWithoutProbesOrConfigGetsNoneOfThem(t *testing.T) {
 	g.Expect([]*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe}).To(HaveEach(BeNil()))
 	_, err = tenantConfigMap(t, ns)()
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "want no %s, got %v", tenantobjects.ConfigMapName, err)
+}
+
+// TestATenantConfigMapDeletedByHandIsMadeAgain: kooper-config deleted by
+// hand stayed gone (a pod that restarted could not mount it) until another
+// of the tenant's objects changed, or the informers' resync hours later:
+// tenant ConfigMaps are not in the manager's cache, so nothing watched
+// them, and the apply memo vouched for the one kooper had just written.
+func TestATenantConfigMapDeletedByHandIsMadeAgain(t *testing.T) {
+	g := NewWithT(t)
+	product := configProduct(t, inlineConfig(saasv1alpha1.ConfigFile{Name: "app.yaml", Content: "tenant: {{.InstanceID}}\n"}))
+	tenant := newTenant(t, product, "basic", nil)
+	eventuallyTenant(t, tenant.Name, provisioned)
+	ns := "tenant-" + tenant.Name
+	g.Eventually(tenantConfigMap(t, ns)).ShouldNot(BeEmpty())
+	before := getObject(t, &corev1.ConfigMap{}, ns, tenantobjects.ConfigMapName)
+
+	g.Expect(k8sClient.Delete(testContext(t), before)).To(Succeed())
+	g.Eventually(func() (types.UID, error) {
+		now := &corev1.ConfigMap{}
+		err := k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.ConfigMapName}, now)
+		return now.UID, client.IgnoreNotFound(err)
+	}).ShouldNot(Or(BeEmpty(), Equal(before.UID)), "kooper-config is made again")
+	g.Expect(tenantConfigMap(t, ns)()).To(Equal(before.Data))
 }

@@ -591,7 +591,11 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	for _, child := range TenantChildTypes() {
 		b = b.Watches(child, tenantOfChildEvents(), builder.WithPredicates(changedInCache))
 	}
-	return b.Complete(r)
+	configMapDeletions, err := r.tenantConfigMapDeletions(mgr)
+	if err != nil {
+		return err
+	}
+	return b.WatchesRawSource(configMapDeletions).Complete(r)
 }
 
 // TenantChildTypes are the kinds kooper creates in tenant namespaces (and

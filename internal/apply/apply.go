@@ -296,7 +296,7 @@ func (a *Applier) Remove(ctx context.Context, obj client.Object) (bool, error) {
 		return false, fmt.Errorf("failed to delete %T %s: %w", obj, client.ObjectKeyFromObject(obj), err)
 	}
 	if gk, ok := a.groupKind(obj); ok && a.Written != nil {
-		a.Written.forget(gk, client.ObjectKeyFromObject(obj))
+		a.Written.Forget(gk, client.ObjectKeyFromObject(obj))
 	}
 	return true, nil
 }

@@ -72,8 +72,9 @@ func (m *Memo) wrote(gk schema.GroupKind, key types.NamespacedName, hash string)
 	m.seen[k] = memoEntry{hash: hash, written: now}
 }
 
-// forget drops what the Memo knows of the object (it was deleted).
-func (m *Memo) forget(gk schema.GroupKind, key types.NamespacedName) {
+// Forget drops what the Memo knows of the object of kind gk and key (it
+// was deleted: the next pass must not take it for in step).
+func (m *Memo) Forget(gk schema.GroupKind, key types.NamespacedName) {
 	m.wrote(gk, key, "")
 }
 
