@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -88,7 +89,7 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	name := rev.Name(product.Name)
 	if err := r.storeRevision(ctx, product, name, rev); err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, r.revisionNotStored(ctx, product, name, err)
 	}
 	tenants, err := r.tenantsOf(ctx, product)
 	if err != nil {
@@ -133,7 +134,8 @@ func takesRollouts(product *saasv1alpha1.SaaSProduct) bool {
 
 // storeRevision makes sure revision name of product is stored. A chart
 // packaged in a Secret is stored with it, as the Secret may change while
-// tenants still run this revision.
+// tenants still run this revision. A revision whose data would be over
+// maxRevisionBytes is not created: the error is a *revisionTooLargeError.
 func (r *RolloutReconciler) storeRevision(ctx context.Context, product *saasv1alpha1.SaaSProduct, name string, rev rollout.Revision) error {
 	if _, found, err := readRevision(ctx, r.Client, r.Reader, r.Namespace, name); found || err != nil {
 		return err
@@ -153,10 +155,41 @@ func (r *RolloutReconciler) storeRevision(ctx context.Context, product *saasv1al
 	if err != nil {
 		return err
 	}
+	if err := checkRevisionSize(cr, rev, r.Namespace); err != nil {
+		return err
+	}
 	if err := r.Create(ctx, cr); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("failed to store product revision %s: %w", name, err)
 	}
 	return nil
+}
+
+// revisionNotStored reports on product's RolledOut (False, reason
+// RevisionNotStored, status.rollout left as it was) that its newest
+// revision, name, is not stored, with storeRevision's err, and raises a
+// Warning Event when that changes the condition. It returns the error to
+// end the reconcile with: a terminal one for a revision too large, which
+// only a change of the product or of its chart (which changes
+// status.chart) can mend, and either brings the product back; err itself
+// otherwise, retried with back-off. A failed status write is logged: err
+// is what the reconcile reports.
+func (r *RolloutReconciler) revisionNotStored(ctx context.Context, product *saasv1alpha1.SaaSProduct, name string, err error) error {
+	before := product.DeepCopy()
+	msg := fmt.Sprintf("The product's newest revision %s is not stored, so no tenant is told to run it: %v", name, err)
+	setCondition(product, saasv1alpha1.RolledOutCondition, metav1.ConditionFalse, saasv1alpha1.RevisionNotStoredReason, msg)
+	written, patchErr := patchStatusIfChanged(ctx, r.Client, before, product, before.Status, product.Status)
+	switch {
+	case patchErr != nil:
+		ctrl.LoggerFrom(ctx).Error(patchErr, "Failed to report a product revision that is not stored", "revision", name)
+	case written:
+		r.Recorder.Eventf(product, nil, corev1.EventTypeWarning, saasv1alpha1.RevisionNotStoredReason, "Rollout", "%s",
+			apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.RolledOutCondition).Message)
+	}
+	var tooLarge *revisionTooLargeError
+	if errors.As(err, &tooLarge) {
+		return reconcile.TerminalError(err)
+	}
+	return err
 }
 
 // revisionsOf lists the product's stored revisions.

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -14,6 +15,15 @@ import (
 	"github.com/kooper-io/kooper/internal/chartrender"
 	"github.com/kooper-io/kooper/internal/rollout"
 )
+
+// maxRevisionBytes bounds a stored revision's data (rollout.Revision's
+// JSON encoding), in bytes: etcd refuses a request over its
+// --max-request-bytes, 1.5 MiB by default, and the ControllerRevision's
+// metadata and the request's own framing need room beside the data, here
+// 64 KiB. A chart packaged in a Secret (at most 1 MiB) is held in it
+// base64-encoded, at 4/3 of its size: such a chart near its bound leaves
+// about 100 KB for the values of the product and its plans.
+const maxRevisionBytes = 1536<<10 - 64<<10
 
 // controllerRevision is rev stored for product as a ControllerRevision
 // named name in namespace, numbered number.
@@ -34,6 +44,33 @@ func controllerRevision(product *saasv1alpha1.SaaSProduct, namespace, name strin
 		Data:     runtime.RawExtension{Raw: data},
 		Revision: number,
 	}, nil
+}
+
+// revisionTooLargeError is a product revision refused before its create
+// because its data is over maxRevisionBytes; its message gives the sizes
+// and what to change.
+type revisionTooLargeError struct {
+	msg string
+}
+
+func (e *revisionTooLargeError) Error() string { return e.msg }
+
+// checkRevisionSize returns a *revisionTooLargeError when cr, which stores
+// rev, holds more than maxRevisionBytes of data, nil otherwise. namespace
+// is kooper's, where the Secret of a chart rev keeps is, for the message.
+func checkRevisionSize(cr *appsv1.ControllerRevision, rev rollout.Revision, namespace string) error {
+	n := len(cr.Data.Raw)
+	if n <= maxRevisionBytes {
+		return nil
+	}
+	const limit = "a revision may hold (etcd's default request limit, 1.5 MiB, less room for its metadata)"
+	if len(rev.ChartArchive) == 0 || rev.Chart == nil {
+		return &revisionTooLargeError{msg: fmt.Sprintf("product revision %s is %d bytes, more than the %d %s: make the values of the product and its plans smaller",
+			cr.Name, n, maxRevisionBytes, limit)}
+	}
+	return &revisionTooLargeError{msg: fmt.Sprintf("product revision %s is %d bytes, its chart archive from %s %d of them base64-encoded, more than the %d %s: "+
+		"make the chart archive or the values of the product and its plans smaller, or keep the chart in an OCI registry, which a revision does not hold",
+		cr.Name, n, chartSource(namespace, rev.Chart), base64.StdEncoding.EncodedLen(len(rev.ChartArchive)), maxRevisionBytes, limit)}
 }
 
 // decodeRevision reads the revision a ControllerRevision holds.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -114,6 +115,12 @@ func (r *SaaSProductReconciler) checkChart(ctx context.Context, s *productState)
 			fmt.Sprintf("The chart from %s does not load: %v", source, err)))
 		return proceed()
 	}
+	resolved, err := resolvedChart(archive.Digest(), meta)
+	if err != nil {
+		s.conds = append(s.conds, chartCondition(metav1.ConditionFalse, saasv1alpha1.ChartFetchFailedReason,
+			fmt.Sprintf("The chart from %s is refused: %v", source, err)))
+		return proceed()
+	}
 	renders, refused := r.exampleRenders(ctx, product, archive)
 	if refused != nil {
 		s.conds = append(s.conds, chartCondition(metav1.ConditionFalse, saasv1alpha1.ChartObjectRefusedReason,
@@ -121,10 +128,71 @@ func (r *SaaSProductReconciler) checkChart(ctx context.Context, s *productState)
 		return proceed()
 	}
 	s.planRenders = renders
-	s.chart = &saasv1alpha1.ResolvedChart{Digest: archive.Digest(), Name: meta.Name, Version: meta.Version, AppVersion: meta.AppVersion}
+	s.chart = resolved
 	s.conds = append(s.conds, chartCondition(metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 		fmt.Sprintf("Chart %s %s (%s) from %s", meta.Name, meta.Version, archive.Digest(), source)))
 	return proceed()
+}
+
+// Bounds of what status.chart records of a chart's Chart.yaml, in
+// characters, as the product CRD's schema has them (api/v1alpha1
+// ResolvedChart's +kubebuilder:validation:MaxLength markers): a value past
+// its bound would make every status write of the product fail with 422.
+// Helm bounds none of them (a SemVer pre-release may be any length).
+// TestChartMetadataBoundsMatchTheCRD keeps them equal to the generated
+// schema.
+const (
+	// maxChartName bounds status.chart.name.
+	maxChartName = 253
+	// maxChartVersion bounds status.chart.version.
+	maxChartVersion = 128
+	// maxChartAppVersion bounds status.chart.appVersion.
+	maxChartAppVersion = 128
+	// maxQuotedChartText is how much of a value past its bound a refusal
+	// quotes, in characters.
+	maxQuotedChartText = 64
+)
+
+// resolvedChart is what status.chart records of the chart archive whose
+// digest is given and whose Chart.yaml says meta. The name and version
+// identify the chart (messages and kubectl show them beside the digest): one
+// longer than its bound (maxChartName, maxChartVersion characters) is not
+// cut into another chart's but refused, with an error that names the field,
+// its length and the bound, and quotes the value's first
+// maxQuotedChartText characters. The appVersion is shown only: one longer
+// than maxChartAppVersion characters is cut to it, on a character boundary.
+func resolvedChart(digest string, meta chartrender.ChartMetadata) (*saasv1alpha1.ResolvedChart, error) {
+	for _, f := range []struct {
+		field, value string
+		limit        int
+	}{
+		{field: "name", value: meta.Name, limit: maxChartName},
+		{field: "version", value: meta.Version, limit: maxChartVersion},
+	} {
+		if n := utf8.RuneCountInString(f.value); n > f.limit {
+			return nil, fmt.Errorf("its Chart.yaml's %s has %d characters, more than the %d status.chart.%s holds: %q",
+				f.field, n, f.limit, f.field, prefixOfRunes(f.value, maxQuotedChartText)+"…")
+		}
+	}
+	return &saasv1alpha1.ResolvedChart{Digest: digest, Name: meta.Name, Version: meta.Version,
+		AppVersion: prefixOfRunes(meta.AppVersion, maxChartAppVersion)}, nil
+}
+
+// prefixOfRunes returns s's first limit characters (runes, as the API
+// server counts maxLength), or s when it is no longer: a prefix that ends
+// on a character boundary, so valid UTF-8 stays valid.
+func prefixOfRunes(s string, limit int) string {
+	if len(s) <= limit {
+		return s // at most limit bytes, so at most limit characters
+	}
+	n := 0
+	for i := range s {
+		if n == limit {
+			return s[:i]
+		}
+		n++
+	}
+	return s
 }
 
 // retryableChartError says whether fetching the chart again may succeed

@@ -103,7 +103,8 @@ const (
 	// RolledOutCondition is True on a SaaS product when every tenant runs
 	// the product's newest revision and is healthy on it (normal-true); False
 	// with reason Progressing while waves are under way, WaveFailed when a
-	// wave paused the rollout (docs/rollout.md).
+	// wave paused the rollout, RevisionNotStored when the newest revision
+	// cannot be stored (docs/rollout.md).
 	RolledOutCondition = "RolledOut"
 )
 
@@ -113,7 +114,8 @@ const (
 	SucceededReason = "Succeeded"
 
 	// ChartFetchFailedReason: the product's chart could not be fetched from
-	// its registry or Secret, or does not load.
+	// its registry or Secret, or does not load, or its Chart.yaml's name or
+	// version is longer than status.chart holds (253, 128 characters).
 	ChartFetchFailedReason = "ChartFetchFailed"
 
 	// ChartObjectRefusedReason: the chart renders an object a tenant's
@@ -315,6 +317,12 @@ const (
 	// RevisionNotFoundReason: the product revision a tenant is to run is
 	// not (yet) stored.
 	RevisionNotFoundReason = "RevisionNotFound"
+	// RevisionNotStoredReason: the product's newest revision could not be
+	// stored as a ControllerRevision, because it is larger than kooper
+	// stores (a chart packaged in a Secret is kept inside it) or the API
+	// server refused it; no tenant is told to run it, and the message says
+	// why.
+	RevisionNotStoredReason = "RevisionNotStored"
 )
 
 // Finalizer is added to tenants and licences before any side effect, and

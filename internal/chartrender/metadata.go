@@ -2,7 +2,9 @@ package chartrender
 
 import "errors"
 
-// ChartMetadata is what a chart says of itself in its Chart.yaml.
+// ChartMetadata is what a chart says of itself in its Chart.yaml. Helm
+// bounds none of its lengths (a SemVer pre-release may be any length, an
+// appVersion is any string): a caller that records them bounds them itself.
 type ChartMetadata struct {
 	// Name is the chart's name.
 	Name string

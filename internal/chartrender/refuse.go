@@ -3,7 +3,10 @@ package chartrender
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
+	"k8s.io/apimachinery/pkg/api/validate/content"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -56,6 +59,9 @@ const (
 	ReasonNoName = "no metadata.name"
 	// ReasonDuplicate: the chart renders the same kind and name twice.
 	ReasonDuplicate = "rendered twice"
+	// ReasonInvalidName: metadata.name is not a name the API server takes
+	// for the object's kind (validName), followed by why in parentheses.
+	ReasonInvalidName = "metadata.name is not valid for its kind"
 )
 
 // RefusedObject is one object of a chart that a tenant may not hold.
@@ -101,9 +107,10 @@ func (e *RefusedError) Error() string {
 	return fmt.Sprintf("chart holds %d %s a tenant may not hold: %s", len(e.Objects), noun, strings.Join(parts, "; "))
 }
 
-// admit checks one rendered object against the allow-list and the tenant's
-// namespace, setting the namespace of an object that has none. It returns
-// the reason of a refusal, "" when the object is admitted.
+// admit checks one rendered object against the allow-list, the names the
+// API server takes for its kind (validName) and the tenant's namespace,
+// setting the namespace of an object that has none. It returns the reason
+// of a refusal, "" when the object is admitted.
 func admit(obj *unstructured.Unstructured, namespace string) string {
 	gk := obj.GroupVersionKind().GroupKind()
 	if _, ok := kindRank[gk]; !ok {
@@ -111,6 +118,9 @@ func admit(obj *unstructured.Unstructured, namespace string) string {
 	}
 	if obj.GetName() == "" {
 		return ReasonNoName
+	}
+	if errs := validName(gk, obj.GetName()); len(errs) > 0 {
+		return fmt.Sprintf("%s (%s)", ReasonInvalidName, strings.Join(errs, "; "))
 	}
 	switch ns := obj.GetNamespace(); ns {
 	case "":
@@ -120,4 +130,43 @@ func admit(obj *unstructured.Unstructured, namespace string) string {
 		return fmt.Sprintf("%s (%q)", ReasonOtherNamespace, ns)
 	}
 	return ""
+}
+
+// maxCronJobName is the longest name the API server takes for a new
+// CronJob: its Jobs are named after it with 11 characters more, within a
+// DNS label's 63.
+const maxCronJobName = 52
+
+// validName returns why the API server would refuse name for an object of
+// kind gk (one of allowedKinds), nil when it would take it, as its
+// validation of each kind has it (Kubernetes 1.37): a Service (whose name
+// is a DNS name in the cluster) and a StatefulSet (whose pods' hostnames
+// it makes) need an RFC 1123 label of at most 63 characters, a CronJob an
+// RFC 1123 subdomain of at most 52, a PodDisruptionBudget only a path
+// segment of at most 253 characters, and every other kind an RFC 1123
+// subdomain (at most 253 characters). A tenant records each name in
+// status.inventory, whose names are at most 253 characters, before the API
+// server sees the object: a name it refuses must be refused here. Older
+// API servers refuse a Service name that starts with a digit too; such an
+// object is refused when applied.
+func validName(gk schema.GroupKind, name string) []string {
+	switch gk {
+	case schema.GroupKind{Group: "", Kind: "Service"}, schema.GroupKind{Group: "apps", Kind: "StatefulSet"}:
+		return apivalidation.NameIsDNSLabel(name, false)
+	case schema.GroupKind{Group: "batch", Kind: "CronJob"}:
+		if errs := apivalidation.NameIsDNSSubdomain(name, false); len(errs) > 0 {
+			return errs
+		}
+		if len(name) > maxCronJobName {
+			return []string{fmt.Sprintf("must be no more than %d characters, so that its Jobs' names fit in 63", maxCronJobName)}
+		}
+		return nil
+	case schema.GroupKind{Group: "policy", Kind: "PodDisruptionBudget"}:
+		// The bound is status.inventory's, in characters as it counts them.
+		if utf8.RuneCountInString(name) > content.DNS1123SubdomainMaxLength {
+			return []string{fmt.Sprintf("must be no more than %d characters", content.DNS1123SubdomainMaxLength)}
+		}
+		return content.IsPathSegmentName(name)
+	}
+	return apivalidation.NameIsDNSSubdomain(name, false)
 }
