@@ -129,7 +129,8 @@ func (r *Renderer) init() {
 //
 // Render refuses the whole chart with a *RefusedError when any object's
 // kind is not in AllowedKinds (the chart's crds/ files included), when
-// its namespace is not opts.Namespace, when it has no name or when it is
+// its namespace is not opts.Namespace, when it has no name or one the API
+// server would refuse for its kind (see validName), or when it is
 // rendered twice. Other errors: an empty or oversize archive (wrapping
 // ErrArchiveTooLarge), an archive that is not a valid chart, a library
 // chart, a template or values error, a document that is not an object.
