@@ -124,8 +124,11 @@ func (r *Receiver) signRevocationList(ctx context.Context, product *saasv1alpha1
 		return "", http.StatusServiceUnavailable, err
 	}
 	licences := &saasv1alpha1.LicenseList{}
-	// Read only: each licence is read, none deep-copied.
-	if err := r.client.List(ctx, licences, client.MatchingLabels{saasv1alpha1.ProductLabel: product.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	// Read only: each licence is read, none deep-copied. Every licence, not
+	// those labelled with the product: a label is what a person or a script
+	// may have removed, and a revoked licence left out of the list stays
+	// valid in the field. revokedInstances keeps the product's by its spec.
+	if err := r.client.List(ctx, licences, client.UnsafeDisableDeepCopy); err != nil {
 		return "", http.StatusServiceUnavailable, err
 	}
 	gone, err := r.goneLicences.get(product.Name, func() ([]string, error) {

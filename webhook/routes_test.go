@@ -11,6 +11,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kooper-io/kooper/api/licensekey"
@@ -235,4 +236,27 @@ func newLicenceFixtureWithSigningKey(t *testing.T) (*fixture, licensekey.KeySet)
 	}).ShouldNot(BeEmpty())
 	pub, _ := priv.Public().(ed25519.PublicKey)
 	return f, licensekey.NewKeySet(pub)
+}
+
+// TestTheRevocationListNamesAFrozenLicenceWithoutItsProductLabel: the list
+// was read by the product label, which kooper sets and a person or script
+// may remove: a frozen licence without it was left out of the list, so its
+// key stayed valid in the merchant's software. Its spec names the product.
+func TestTheRevocationListNamesAFrozenLicenceWithoutItsProductLabel(t *testing.T) {
+	g := NewWithT(t)
+	f, keys := newLicenceFixtureWithSigningKey(t)
+	id := "i-unlabelled-" + f.product.Name
+	l := &saasv1alpha1.License{ObjectMeta: metav1.ObjectMeta{Name: id},
+		Spec: saasv1alpha1.LicenseSpec{InstanceID: id, ProductName: f.product.Name, OrderID: "CS1UNLABELLED", OrderLineID: "CS1UNLABELLED-000001",
+			State: saasv1alpha1.StateFrozen}}
+	g.Expect(k8sClient.Create(ctxFor(t), l)).To(Succeed())
+	g.Eventually(func() error { return receiver.client.Get(ctxFor(t), client.ObjectKeyFromObject(l), &saasv1alpha1.License{}) }).Should(Succeed())
+
+	resp, err := noRedirects.Get(receiverURL + "/koogallery/" + f.product.Name + "/licenses/revoked")
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = resp.Body.Close() }()
+	raw, _ := io.ReadAll(resp.Body)
+	list, err := licensekey.ParseRevocationList(string(raw), keys)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(list.Revoked).To(ContainElement(licensekey.Revocation{InstanceID: id, Reason: licensekey.ReasonFrozen}))
 }
