@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -151,4 +152,31 @@ func TestAChartReleaseDeletesAWorkloadTheCacheMisses(t *testing.T) {
 	err := k8sClient.Get(testContext(t), web, now)
 	g.Expect(apierrors.IsNotFound(err) || err == nil && now.UID != before.UID).To(BeTrue(), "the Deployment the cache missed is deleted")
 	g.Expect(tenant.Status.Inventory).NotTo(ContainElement(saasv1alpha1.InventoryEntry{Group: "apps", Kind: "Deployment", Name: web.Name}))
+}
+
+// TestAFreezeWithdrawsAnIngressTheCacheMisses: the pass that freezes a
+// tenant under DisableIngress removed the Ingress only if the cache held
+// it, so one whose managed-by label was removed by hand went on serving
+// the buyer who stopped paying. That pass now removes through an applier
+// that looks in the API server (confirming); later passes trust the cache.
+func TestAFreezeWithdrawsAnIngressTheCacheMisses(t *testing.T) {
+	g := NewWithT(t)
+	_, ns := namespaceWithWorkload(t, map[string]string{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue})
+	ingress := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tenantobjects.AppName},
+		Spec: networkingv1.IngressSpec{DefaultBackend: &networkingv1.IngressBackend{
+			Service: &networkingv1.IngressServiceBackend{Name: tenantobjects.AppName, Port: networkingv1.ServiceBackendPort{Number: 80}}}}}
+	g.Expect(k8sClient.Create(testContext(t), ingress)).To(Succeed())
+	key := client.ObjectKeyFromObject(ingress)
+	r := tenantReconcilerLikeSetup(t, cacheMissing{Client: k8sClient, key: key})
+	withdrawn := func() client.Object {
+		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tenantobjects.AppName}}
+	}
+
+	_, err := r.applier().Remove(testContext(t), withdrawn())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(k8sClient.Get(testContext(t), key, &networkingv1.Ingress{})).To(Succeed(), "a pass that trusts the cache misses it")
+
+	_, err = r.confirming(r.applier()).Remove(testContext(t), withdrawn())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(apierrors.IsNotFound(k8sClient.Get(testContext(t), key, &networkingv1.Ingress{}))).To(BeTrue())
 }

@@ -422,7 +422,10 @@ func (r *SaaSTenantReconciler) applyChart(ctx context.Context, s *tenantState, p
 		if slices.Contains(p.desired, e) || gk == pvcKind {
 			continue
 		}
-		if err := r.removeChild(ctx, gk, t.Status.Namespace, e.Name); err != nil {
+		// Deleted without a look in the cache (one whose labels someone
+		// removed is missing from it while it runs, the Ingress a freeze
+		// withdraws, say): the inventory drops it next, so once per object.
+		if err := r.deleteChild(ctx, gk, t.Status.Namespace, e.Name); err != nil {
 			return err
 		}
 	}

@@ -322,12 +322,30 @@ func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.De
 	if err := applyEach(ctx, a, present); err != nil {
 		return err
 	}
+	remover := a
+	if s.frozen && !apimeta.IsStatusConditionTrue(d.Tenant.Status.Conditions, saasv1alpha1.FrozenCondition) {
+		// The pass that freezes the tenant: what it takes away (the
+		// Ingress, under DisableIngress) is looked up in the API server,
+		// since one whose labels someone removed is missing from the cache
+		// while it still serves. Later passes trust the cache.
+		remover = r.confirming(a)
+	}
 	for _, obj := range absent {
-		if _, err := a.Remove(ctx, obj); err != nil {
+		if _, err := remover.Remove(ctx, obj); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// confirming is a copy of a that reads every object from the API server,
+// not the cache: for the passes that take something away and must not
+// take a cache's miss for its absence.
+func (r *SaaSTenantReconciler) confirming(a *apply.Applier) *apply.Applier {
+	c := *a
+	c.Reader = apiReader(r.Reader, r.Client)
+	c.Uncached = func(client.Object) bool { return true }
+	return &c
 }
 
 // replaceServicesOfOtherClusterIP deletes each of the tenant's Services

@@ -434,8 +434,7 @@ func (r *SaaSTenantReconciler) removeWorkload(ctx context.Context, t *saasv1alph
 	}
 	applier := r.applier()
 	if confirm {
-		applier.Reader = apiReader(r.Reader, r.Client)
-		applier.Uncached = func(client.Object) bool { return true }
+		applier = r.confirming(applier)
 	}
 	meta := metav1.ObjectMeta{Namespace: namespace, Name: tenantobjects.AppName}
 	for _, obj := range []client.Object{&appsv1.Deployment{ObjectMeta: meta}, &corev1.Service{ObjectMeta: meta}, &networkingv1.Ingress{ObjectMeta: meta}} {
