@@ -685,6 +685,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.tlsCertificate) || self.tlsCertificate != 'IngressController' || !has(self.tlsSecretName) || size(self.tlsSecretName) == 0",message="tlsCertificate IngressController serves the ingress controller's own certificate: leave tlsSecretName out, which is for a certificate copied into each tenant namespace"
 // +kubebuilder:validation:XValidation:rule="!has(self.tlsCertificate) || self.tlsCertificate != 'Copied' || (has(self.tlsSecretName) && size(self.tlsSecretName) > 0)",message="tlsCertificate Copied needs tlsSecretName, the Secret to copy"
 // +kubebuilder:validation:XValidation:rule="!has(self.clusterIP) || !has(self.serviceType) || self.serviceType == 'ClusterIP'",message="clusterIP None (a headless Service) needs serviceType ClusterIP: a NodePort Service has a cluster IP"
+// +kubebuilder:validation:XValidation:rule="!has(self.tlsSecretName) || size(self.tlsSecretName) == 0 || !has(self.annotations) || !self.annotations.exists(k, k.startsWith('cert-manager.io/') || k == 'kubernetes.io/tls-acme')",message="tlsSecretName with cert-manager's annotations (cert-manager.io/*, kubernetes.io/tls-acme): cert-manager would issue into the tenant's copy of tlsSecretName, which kooper puts back, and the two would rewrite it for ever; use one or the other"
 type IngressTemplate struct {
 	// className is the IngressClass, for example nginx or cce; the cluster
 	// default applies when omitted.

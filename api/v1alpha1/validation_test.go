@@ -638,6 +638,22 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: "tlsCertificate IngressController serves the ingress controller's own certificate: leave tlsSecretName out",
 		},
 		{
+			name: "a Secret to copy and cert-manager's issuer",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{TLSSecretName: "wildcard",
+					Annotations: map[string]string{"cert-manager.io/cluster-issuer": "letsencrypt"}}
+			}),
+			wantMessage: "tlsSecretName with cert-manager's annotations",
+		},
+		{
+			name: "a Secret to copy and kubernetes.io/tls-acme",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{TLSSecretName: "wildcard",
+					Annotations: map[string]string{"kubernetes.io/tls-acme": "true"}}
+			}),
+			wantMessage: "tlsSecretName with cert-manager's annotations",
+		},
+		{
 			name: "a copied certificate without the Secret to copy",
 			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
 				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{TLSCertificate: saasv1alpha1.TLSCertificateCopied}
@@ -1157,6 +1173,12 @@ func TestSchemaAcceptsWhatRealClustersNeed(t *testing.T) {
 		o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{ClassName: "nginx", TLSCertificate: saasv1alpha1.TLSCertificateIngressController}
 	})
 	g.Expect(k8sClient.Create(ctx(t), defaultCertificate)).To(Succeed(), "ingress-nginx's --default-ssl-certificate")
+
+	copiedWithOtherAnnotations := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+		o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{TLSSecretName: "wildcard",
+			Annotations: map[string]string{"nginx.ingress.kubernetes.io/ssl-redirect": "true"}}
+	})
+	g.Expect(k8sClient.Create(ctx(t), copiedWithOtherAnnotations)).To(Succeed(), "only cert-manager's annotations conflict with a copied certificate")
 
 	noStorage := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) { o.Spec.Plans[0].Replicas = 5 })
 	g.Expect(k8sClient.Create(ctx(t), noStorage)).To(Succeed(), "replicas without a volume are no concern")
