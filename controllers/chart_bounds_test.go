@@ -7,8 +7,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -30,41 +28,8 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/chartrender"
+	"github.com/kooper-io/kooper/internal/testenv"
 )
-
-// crdMaxLengthOf is the maxLength of the string at path (property names)
-// in the generated CRD of plural (config/crd/bases).
-func crdMaxLengthOf(t *testing.T, plural string, path ...string) int {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "config", "crd", "bases", "saas.kooper.io_"+plural+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var crd struct {
-		Spec struct {
-			Versions []struct {
-				Schema struct {
-					OpenAPIV3Schema map[string]any `json:"openAPIV3Schema"`
-				} `json:"schema"`
-			} `json:"versions"`
-		} `json:"spec"`
-	}
-	if err := yaml.Unmarshal(raw, &crd); err != nil || len(crd.Spec.Versions) != 1 {
-		t.Fatalf("%s: %v (%d versions)", plural, err, len(crd.Spec.Versions))
-	}
-	schema := crd.Spec.Versions[0].Schema.OpenAPIV3Schema
-	for _, p := range path {
-		props, _ := schema["properties"].(map[string]any)
-		if schema, _ = props[p].(map[string]any); schema == nil {
-			t.Fatalf("%s: no schema at %s", plural, strings.Join(path, "."))
-		}
-	}
-	n, ok := schema["maxLength"].(float64)
-	if !ok {
-		t.Fatalf("%s: no maxLength at %s", plural, strings.Join(path, "."))
-	}
-	return int(n)
-}
 
 // The bounds resolvedChart holds Chart.yaml's name, version and appVersion
 // to are the product CRD's own for status.chart, so they cannot drift
@@ -73,7 +38,7 @@ func crdMaxLengthOf(t *testing.T, plural string, path ...string) int {
 func TestChartMetadataBoundsMatchTheCRD(t *testing.T) {
 	for field, bound := range map[string]int{"name": maxChartName, "version": maxChartVersion, "appVersion": maxChartAppVersion} {
 		t.Run(field, func(t *testing.T) {
-			NewWithT(t).Expect(crdMaxLengthOf(t, "saasproducts", "status", "chart", field)).To(Equal(bound))
+			NewWithT(t).Expect(testenv.CRDMaxLength(t, "saasproducts", "status", "chart", field)).To(Equal(bound))
 		})
 	}
 }

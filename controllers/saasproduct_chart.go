@@ -19,6 +19,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/chartrender"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
+	"github.com/kooper-io/kooper/internal/textcut"
 )
 
 // chartSecretNameIndex indexes products by the Secrets their chart needs
@@ -171,28 +172,11 @@ func resolvedChart(digest string, meta chartrender.ChartMetadata) (*saasv1alpha1
 	} {
 		if n := utf8.RuneCountInString(f.value); n > f.limit {
 			return nil, fmt.Errorf("its Chart.yaml's %s has %d characters, more than the %d status.chart.%s holds: %q",
-				f.field, n, f.limit, f.field, prefixOfRunes(f.value, maxQuotedChartText)+"…")
+				f.field, n, f.limit, f.field, textcut.Runes(f.value, maxQuotedChartText)+"…")
 		}
 	}
 	return &saasv1alpha1.ResolvedChart{Digest: digest, Name: meta.Name, Version: meta.Version,
-		AppVersion: prefixOfRunes(meta.AppVersion, maxChartAppVersion)}, nil
-}
-
-// prefixOfRunes returns s's first limit characters (runes, as the API
-// server counts maxLength), or s when it is no longer: a prefix that ends
-// on a character boundary, so valid UTF-8 stays valid.
-func prefixOfRunes(s string, limit int) string {
-	if len(s) <= limit {
-		return s // at most limit bytes, so at most limit characters
-	}
-	n := 0
-	for i := range s {
-		if n == limit {
-			return s[:i]
-		}
-		n++
-	}
-	return s
+		AppVersion: textcut.Runes(meta.AppVersion, maxChartAppVersion)}, nil
 }
 
 // retryableChartError says whether fetching the chart again may succeed

@@ -9,6 +9,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/textcut"
 )
 
 // ErrUnusable is a Query Order answer kooper cannot use (no such line, no
@@ -81,11 +82,11 @@ func Resolved(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (*sa
 	}
 	resolved := &saasv1alpha1.ResolvedOrder{
 		OrderID:      order.OrderID,
-		OrderType:    prefixOf(info.OrderType, maxOrderType),
+		OrderType:    textcut.Runes(info.OrderType, maxOrderType),
 		ProductID:    product.ProductID,
 		SKUCode:      product.SKUCode,
 		ChargingMode: chargingModes[line.ChargingMode],
-		PeriodType:   prefixOf(line.PeriodType, maxPeriodType),
+		PeriodType:   textcut.Runes(line.PeriodType, maxPeriodType),
 		PeriodNumber: int32(min(max(line.PeriodNumber, 0), 1000)),
 	}
 	if product.LinearValue != nil {
@@ -98,7 +99,7 @@ func Resolved(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (*sa
 	}
 	resolved.CreateTime = CreateTime(info)
 	if info.BuyerInfo != nil {
-		resolved.CustomerID, resolved.CustomerName = prefixOf(info.BuyerInfo.CustomerID, maxCustomerID), prefixOf(info.BuyerInfo.CustomerName, maxCustomerName)
+		resolved.CustomerID, resolved.CustomerName = textcut.Runes(info.BuyerInfo.CustomerID, maxCustomerID), textcut.Runes(info.BuyerInfo.CustomerName, maxCustomerName)
 	}
 	return resolved, nil
 }
@@ -116,27 +117,10 @@ func checkIdentity(order *saasv1alpha1.AppliedOrder, product koogallery.ProductI
 	} {
 		if n := utf8.RuneCountInString(f.value); n > f.limit {
 			return fmt.Errorf("%w: order %s: Query Order's %s has %d characters, more than the %d of %s, so it matches none: %q",
-				ErrUnusable, order.OrderID, f.name, n, f.limit, f.matches, prefixOf(f.value, f.limit)+"…")
+				ErrUnusable, order.OrderID, f.name, n, f.limit, f.matches, textcut.Runes(f.value, f.limit)+"…")
 		}
 	}
 	return nil
-}
-
-// prefixOf returns s's first limit characters (runes, as the API server counts
-// maxLength), or s when it is no longer: a prefix that ends on a character
-// boundary, so valid UTF-8 stays valid.
-func prefixOf(s string, limit int) string {
-	if len(s) <= limit {
-		return s // at most limit bytes, so at most limit characters
-	}
-	n := 0
-	for i := range s {
-		if n == limit {
-			return s[:i]
-		}
-		n++
-	}
-	return s
 }
 
 // KeepExpiry gives resolved, the order that now selects the plan, the

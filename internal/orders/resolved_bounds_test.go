@@ -2,63 +2,16 @@ package orders
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	. "github.com/onsi/gomega"
-	"sigs.k8s.io/yaml"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/testenv"
 )
-
-// crdSchema returns the schema at path in the generated CRD of plural
-// (config/crd/bases): property names, "[]" for a list's items.
-func crdSchema(t *testing.T, plural string, path ...string) map[string]any {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "saas.kooper.io_"+plural+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var crd struct {
-		Spec struct {
-			Versions []struct {
-				Schema struct {
-					OpenAPIV3Schema map[string]any `json:"openAPIV3Schema"`
-				} `json:"schema"`
-			} `json:"versions"`
-		} `json:"spec"`
-	}
-	if err := yaml.Unmarshal(raw, &crd); err != nil || len(crd.Spec.Versions) != 1 {
-		t.Fatalf("%s: %v (%d versions)", plural, err, len(crd.Spec.Versions))
-	}
-	schema := crd.Spec.Versions[0].Schema.OpenAPIV3Schema
-	for _, p := range path {
-		var next any
-		if p == "[]" {
-			next = schema["items"]
-		} else if props, ok := schema["properties"].(map[string]any); ok {
-			next = props[p]
-		}
-		if schema, _ = next.(map[string]any); schema == nil {
-			t.Fatalf("%s: no schema at %s", plural, strings.Join(path, "."))
-		}
-	}
-	return schema
-}
-
-// crdMaxLength is the maxLength of the string at path in plural's CRD.
-func crdMaxLength(t *testing.T, plural string, path ...string) int {
-	t.Helper()
-	n, ok := crdSchema(t, plural, path...)["maxLength"].(float64)
-	if !ok {
-		t.Fatalf("%s: no maxLength at %s", plural, strings.Join(path, "."))
-	}
-	return int(n)
-}
 
 // resolvedBounds are the bounds Resolved enforces, by ResolvedOrder field.
 var resolvedBounds = map[string]int{
@@ -76,7 +29,7 @@ func TestBoundsMatchTheCRDs(t *testing.T) {
 	for _, plural := range []string{"saastenants", "licenses", "ordernotifications"} {
 		for field, bound := range resolvedBounds {
 			t.Run(plural+"/"+field, func(t *testing.T) {
-				NewWithT(t).Expect(crdMaxLength(t, plural, "status", "order", field)).To(Equal(bound))
+				NewWithT(t).Expect(testenv.CRDMaxLength(t, plural, "status", "order", field)).To(Equal(bound))
 			})
 		}
 	}
@@ -91,14 +44,14 @@ func TestBoundsMatchTheCRDs(t *testing.T) {
 		{name: "the summary's recent SKUs", plural: "saasproducts", path: []string{"status", "orderNotifications", "recent", "[]", "skuCode"}, bound: maxSKUCode},
 	} {
 		t.Run("copied to "+tc.name, func(t *testing.T) {
-			NewWithT(t).Expect(crdMaxLength(t, tc.plural, tc.path...)).To(BeNumerically(">=", tc.bound))
+			NewWithT(t).Expect(testenv.CRDMaxLength(t, tc.plural, tc.path...)).To(BeNumerically(">=", tc.bound))
 		})
 	}
 	t.Run("a product's productId", func(t *testing.T) {
-		NewWithT(t).Expect(crdMaxLength(t, "saasproducts", "spec", "productId")).To(Equal(maxProductID))
+		NewWithT(t).Expect(testenv.CRDMaxLength(t, "saasproducts", "spec", "productId")).To(Equal(maxProductID))
 	})
 	t.Run("a plan's skuCode", func(t *testing.T) {
-		NewWithT(t).Expect(crdMaxLength(t, "saasproducts", "spec", "plans", "[]", "skuCode")).To(Equal(maxSKUCode))
+		NewWithT(t).Expect(testenv.CRDMaxLength(t, "saasproducts", "spec", "plans", "[]", "skuCode")).To(Equal(maxSKUCode))
 	})
 }
 
@@ -110,7 +63,7 @@ func expectFitsTheCRD(g Gomega, t *testing.T, r *saasv1alpha1.ResolvedOrder) {
 	for field, value := range map[string]string{"productId": r.ProductID, "skuCode": r.SKUCode, "orderType": r.OrderType,
 		"periodType": r.PeriodType, "customerId": r.CustomerID, "customerName": r.CustomerName} {
 		g.Expect(utf8.ValidString(value)).To(BeTrue(), "%s %q is not valid UTF-8", field, value)
-		g.Expect(utf8.RuneCountInString(value)).To(BeNumerically("<=", crdMaxLength(t, "saastenants", "status", "order", field)),
+		g.Expect(utf8.RuneCountInString(value)).To(BeNumerically("<=", testenv.CRDMaxLength(t, "saastenants", "status", "order", field)),
 			"%s %q does not fit the CRD: every status write would fail with 422", field, value)
 	}
 }
