@@ -165,7 +165,14 @@ func (u UsageUnits) String() string {
 	return sign + strings.TrimRight(fmt.Sprintf("%d.%04d", whole, frac), "0")
 }
 
-// ParseUsageUnits reads a non-negative decimal with at most four decimals.
+// MaxUsageUnits is the largest value ParseUsageUnits reads,
+// 461168601842738.9999: a whole part up to (1<<62)/10^4, about half of
+// int64's range. A stored total must not go beyond it, or it no longer
+// reads back.
+const MaxUsageUnits UsageUnits = (1<<62)/UnitsPerOne*UnitsPerOne + UnitsPerOne - 1
+
+// ParseUsageUnits reads a non-negative decimal with at most four decimals,
+// up to MaxUsageUnits.
 func ParseUsageUnits(s string) (UsageUnits, error) {
 	whole, frac, _ := strings.Cut(s, ".")
 	bad := fmt.Errorf("%.32q is not a decimal with at most 4 decimals", s)
@@ -173,7 +180,7 @@ func ParseUsageUnits(s string) (UsageUnits, error) {
 		return 0, bad
 	}
 	w, err := strconv.ParseInt(whole, 10, 64)
-	if err != nil || w > (1<<62)/UnitsPerOne {
+	if err != nil || w > int64(MaxUsageUnits/UnitsPerOne) {
 		return 0, bad
 	}
 	f := int64(0)

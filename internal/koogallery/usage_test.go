@@ -63,3 +63,17 @@ func TestUsagePushMaxRecordsIs1To1000(t *testing.T) {
 		g.Expect(err).To(HaveOccurred(), bad)
 	}
 }
+
+// TestMaxUsageUnitsIsTheLargestThatParses: stored totals saturate at
+// MaxUsageUnits, so it must read back and nothing above it may.
+func TestMaxUsageUnitsIsTheLargestThatParses(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(MaxUsageUnits.String()).To(Equal("461168601842738.9999"))
+	u, err := ParseUsageUnits(MaxUsageUnits.String())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(u).To(Equal(MaxUsageUnits))
+	for _, above := range []string{(MaxUsageUnits + 1).String(), "900000000000000", "922337203685477.5807"} {
+		_, err := ParseUsageUnits(above)
+		g.Expect(err).To(HaveOccurred(), above)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,10 +36,12 @@ func Metered(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) bool
 // the meter's rounding mode (HalfUp when empty), in koogallery.UsageUnits
 // (1/10^4). A small epsilon absorbs float error, so with RoundUp
 // 0.1+0.2 (0.30000000000000004) gives 0.3, not 0.3001. NaN, infinities,
-// values ≤ 0, and values of at least MaxInt64/10^4 in the meter's own
-// decimals (whose units could overflow int64; every value below that is at
-// most 16 characters, within usage_value's 17) round to 0, which makes no
-// record (spec §6.4: usage_value > 0).
+// values ≤ 0, values of at least MaxInt64/10^4 in the meter's own decimals
+// (whose units could overflow int64; every value below that is at most 16
+// characters, within usage_value's 17), and values above
+// koogallery.MaxUsageUnits (461168601842738.9999, which a total, the
+// in-flight push and ParseUsageUnits could not read back) round to 0,
+// which makes no record (spec §6.4: usage_value > 0).
 func Round(v float64, decimals int32, mode saasv1alpha1.MeterRounding) koogallery.UsageUnits {
 	if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
 		return 0
@@ -56,10 +59,11 @@ func Round(v float64, decimals int32, mode saasv1alpha1.MeterRounding) koogaller
 	default:
 		r = math.Floor(x + 0.5 + eps)
 	}
-	if r >= math.MaxInt64/koogallery.UnitsPerOne {
-		return 0 // its units would overflow int64; never send a wrapped value
+	step := int64(koogallery.UnitsPerOne / scale) // units per step of the meter's decimals
+	if r >= math.MaxInt64/koogallery.UnitsPerOne || int64(r) > int64(koogallery.MaxUsageUnits)/step {
+		return 0 // its units would overflow int64 or not read back; never send a wrapped value
 	}
-	return koogallery.UsageUnits(int64(r) * int64(koogallery.UnitsPerOne/math.Pow10(int(decimals))))
+	return koogallery.UsageUnits(int64(r) * step)
 }
 
 // SN is a record's metering_sn, the marketplace's deduplication key (spec
@@ -105,11 +109,18 @@ func Retryable(code string) bool {
 
 // AddTotal adds units to meter's cumulative total in m.Meters (a decimal
 // with up to 4 decimals, which queryInstance reports as usageInfo), adding
-// the meter at "0" first when it has none. A total that does not parse
-// restarts at zero; one the API validated always parses.
+// the meter at "0" first when it has none. The total saturates at
+// koogallery.MaxUsageUnits ("461168601842738.9999", so a caller can tell a
+// saturated one by comparing with MaxUsageUnits.String()) and never goes
+// below "0": it never wraps, so the API server always takes it. A total
+// the CRD's pattern allows but beyond MaxUsageUnits counts as saturated;
+// one that is no decimal at all restarts at zero.
 func AddTotal(m *saasv1alpha1.TenantMetering, meter string, units koogallery.UsageUnits) {
 	m.Meters = AddUsage(m.Meters, meter, units)
 }
+
+// decimalTotal is the CRD's pattern of a stored total.
+var decimalTotal = regexp.MustCompile(`^[0-9]+(\.[0-9]{1,4})?$`)
 
 // AddUsage adds units to meter's total in usages, adding the meter at "0"
 // first when it has none, and returns the list (AddTotal's rule, for any
@@ -120,8 +131,13 @@ func AddUsage(usages []saasv1alpha1.MeterUsage, meter string, units koogallery.U
 		usages = append(usages, saasv1alpha1.MeterUsage{Name: meter, Total: "0"})
 		i = len(usages) - 1
 	}
-	total, _ := koogallery.ParseUsageUnits(usages[i].Total)
-	usages[i].Total = (total + units).String()
+	total, err := koogallery.ParseUsageUnits(usages[i].Total)
+	if err != nil && decimalTotal.MatchString(usages[i].Total) {
+		total = koogallery.MaxUsageUnits // a decimal too large to read back, left by an older kooper
+	}
+	// total is within 0..MaxUsageUnits, so neither MaxUsageUnits-total nor
+	// the sum overflows.
+	usages[i].Total = max(0, total+min(units, koogallery.MaxUsageUnits-total)).String()
 	return usages
 }
 
