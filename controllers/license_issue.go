@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"time"
@@ -75,14 +76,25 @@ func (r *LicenseReconciler) keysRetry() time.Duration {
 	return defaultKeysRetry
 }
 
+// lastLicenceInstant is the latest end a licence window can have: the last
+// second of the year 9999, the last a metav1.Time (RFC 3339) can hold. The
+// API server refuses a later status.notAfter.
+var lastLicenceInstant = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+
 // desiredClaims are what the current key must say, IssuedAt and the format
-// aside; s.token is the key stored now (empty when there is none).
+// aside; s.token is the key stored now (empty when there is none). A window
+// that would end after lastLicenceInstant (validityDays from a start late in
+// the year 9999) ends then, in the key as in the status: such a key is
+// perpetual in all but name, and the Issued condition shows the end.
 func (r *LicenseReconciler) desiredClaims(s *licenseState) (licensekey.Claims, error) {
 	l, terms := s.license, s.plan.License
 	notBefore := licenceStart(l, s.token)
 	notAfter := notBefore.AddDate(0, 0, int(max(terms.ValidityDays, 1)))
 	if end := licenseEnd(l, s.orderTimes); end != nil {
 		notAfter = end.Time
+	}
+	if notAfter.After(lastLicenceInstant) {
+		notAfter = lastLicenceInstant
 	}
 	if !notAfter.After(notBefore) {
 		return licensekey.Claims{}, fmt.Errorf("the licence window is empty: from %s to %s", notBefore.UTC().Format(time.RFC3339), notAfter.UTC().Format(time.RFC3339))
@@ -189,14 +201,19 @@ func sameClaims(token string, want licensekey.Claims) bool {
 // Secret has no owner reference: the garbage collector would delete every
 // key when the License CRD is deleted, and a licence deleted by hand has
 // its key deleted by reconcileDelete. One an earlier kooper owned loses
-// that reference here.
+// that reference here. Only kooper's own labels are set: labels others
+// put on the Secret (a backup restore's, a policy engine's) are kept, so
+// that kooper does not fight their writer through its Secret watch.
 func (r *LicenseReconciler) storeKey(ctx context.Context, s *licenseState, secret *corev1.Secret) error {
 	before := secret.DeepCopy()
-	secret.Labels = map[string]string{
+	if secret.Labels == nil {
+		secret.Labels = map[string]string{}
+	}
+	maps.Copy(secret.Labels, map[string]string{
 		saasv1alpha1.ManagedByLabel:  saasv1alpha1.ManagedByValue,
 		saasv1alpha1.ProductLabel:    s.product.Name,
 		saasv1alpha1.InstanceIDLabel: s.license.Spec.InstanceID,
-	}
+	})
 	secret.Type = corev1.SecretTypeOpaque
 	secret.Data = map[string][]byte{LicenseKeySecretKey: []byte(s.token)}
 	secret.OwnerReferences = withoutOwner(secret.OwnerReferences, s.license.UID)
