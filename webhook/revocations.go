@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -92,6 +93,12 @@ func requestedFormat(req *http.Request) (licensekey.Format, error) {
 // reading the product: the body is the memo's own, to write, never to
 // modify.
 func (r *Receiver) revocationList(ctx context.Context, name string, format licensekey.Format) ([]byte, int, error) {
+	if !mayBeProductName(name) {
+		// No product has it: answered without a read and kept nowhere, so
+		// made-up names as long as a request line allows cannot fill the
+		// memo (10,000 of 16 KiB each were 160 MiB).
+		return nil, http.StatusNotFound, errors.New("no product has this name")
+	}
 	return r.revocationLists.get(name+"/"+string(format), func() ([]byte, int, error) {
 		// The build serves every poll waiting for it: one that hangs up
 		// must not fail the others.
@@ -222,6 +229,13 @@ type ttlMemo[T any] struct {
 type memoEntry[T any] struct {
 	value T
 	built time.Time
+}
+
+// mayBeProductName reports whether name can name a SaaSProduct: a DNS
+// subdomain of at most 63 characters (the product CRD's own rule, as the
+// value of the label saas.kooper.io/product).
+func mayBeProductName(name string) bool {
+	return len(name) <= validation.LabelValueMaxLength && len(validation.IsDNS1123Subdomain(name)) == 0
 }
 
 // get returns the value kept under key if it was built less than ttl ago,

@@ -260,3 +260,27 @@ func TestTheRevocationListNamesAFrozenLicenceWithoutItsProductLabel(t *testing.T
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(list.Revoked).To(ContainElement(licensekey.Revocation{InstanceID: id, Reason: licensekey.ReasonFrozen}))
 }
+
+// TestARevocationListOfANameNoProductCanHaveIsKeptNowhere: each made-up
+// product name was a memo entry of its own for the TTL (a refusal is kept,
+// so a flood of polls costs a read a second), up to 10,000 of them, each
+// keyed by a name as long as a request allows: an unauthenticated client
+// could pin 160 MiB in the receiver. A name no product can have (over 63
+// characters, or not a DNS subdomain) is answered 404 without a read, and
+// kept nowhere.
+func TestARevocationListOfANameNoProductCanHaveIsKeptNowhere(t *testing.T) {
+	g := NewWithT(t)
+	entries := func() int {
+		receiver.revocationLists.mu.Lock()
+		defer receiver.revocationLists.mu.Unlock()
+		return len(receiver.revocationLists.entries)
+	}
+	before := entries()
+	for _, name := range []string{strings.Repeat("a", 64), strings.Repeat("b", 8000), "Not_A_Name"} {
+		resp, err := noRedirects.Get(receiverURL + "/koogallery/" + name + "/licenses/revoked")
+		g.Expect(err).NotTo(HaveOccurred())
+		_ = resp.Body.Close()
+		g.Expect(resp.StatusCode).To(Equal(http.StatusNotFound), name[:min(len(name), 16)])
+	}
+	g.Expect(entries()).To(BeNumerically("<=", before), "nothing is kept for a name no product can have")
+}
