@@ -250,7 +250,9 @@ func TestTheRevocationListNamesAFrozenLicenceWithoutItsProductLabel(t *testing.T
 		Spec: saasv1alpha1.LicenseSpec{InstanceID: id, ProductName: f.product.Name, OrderID: "CS1UNLABELLED", OrderLineID: "CS1UNLABELLED-000001",
 			State: saasv1alpha1.StateFrozen}}
 	g.Expect(k8sClient.Create(ctxFor(t), l)).To(Succeed())
-	g.Eventually(func() error { return receiver.client.Get(ctxFor(t), client.ObjectKeyFromObject(l), &saasv1alpha1.License{}) }).Should(Succeed())
+	g.Eventually(func() error {
+		return receiver.client.Get(ctxFor(t), client.ObjectKeyFromObject(l), &saasv1alpha1.License{})
+	}).Should(Succeed())
 
 	resp, err := noRedirects.Get(receiverURL + "/koogallery/" + f.product.Name + "/licenses/revoked")
 	g.Expect(err).NotTo(HaveOccurred())
