@@ -219,6 +219,11 @@ func (r *SaaSDirectoryReconciler) findTarget(ctx context.Context, s *directorySt
 		s.namespace = namespace
 		return proceed()
 	}
+	if reason == saasv1alpha1.LostWithCRDReason {
+		// Not a release: the delivery stays as it is for the record restored.
+		setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, reason, msg)
+		return done()
+	}
 	if err := r.withdraw(ctx, d); err != nil {
 		return failed(err)
 	}
@@ -266,7 +271,8 @@ func (r *SaaSDirectoryReconciler) summarise(ctx context.Context, d *saasv1alpha1
 	return err
 }
 
-// target returns the namespace to deliver to, or why there is none.
+// target returns the namespace to deliver to, or why there is none: the
+// reason LostWithCRD says that what is delivered must stay as it is.
 func (r *SaaSDirectoryReconciler) target(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (string, string, string, error) {
 	if d.Spec.State == saasv1alpha1.DirectoryDeleted {
 		return "", saasv1alpha1.DirectoryDeletedReason, "tenantSync deleted the enterprise; nothing is delivered", nil
@@ -281,6 +287,8 @@ func (r *SaaSDirectoryReconciler) target(ctx context.Context, d *saasv1alpha1.Sa
 		d.Status.InstanceNamespace = tenant.Status.Namespace // kept: the directory goes with it
 	}
 	switch {
+	case apierrors.IsNotFound(err) && d.Status.Namespace != "":
+		return r.tenantGoneFromDelivery(ctx, d, waiting)
 	case apierrors.IsNotFound(err):
 		return "", saasv1alpha1.WaitingForInstanceReason, waiting, nil
 	case err != nil:
@@ -291,6 +299,23 @@ func (r *SaaSDirectoryReconciler) target(ctx context.Context, d *saasv1alpha1.Sa
 		return "", saasv1alpha1.WaitingForInstanceReason, "the instance has no namespace yet", nil
 	}
 	return tenant.Status.Namespace, "", "", nil
+}
+
+// tenantGoneFromDelivery is target's answer for a delivered directory
+// whose SaaSTenant is not found: WaitingForInstance (the delivery is
+// withdrawn) when the tenant was deleted, LostWithCRD (it is kept) when
+// the SaaSTenant CRD is being deleted or gone, which deletes every tenant
+// record at once while their namespaces run on (crdTerminating).
+func (r *SaaSDirectoryReconciler) tenantGoneFromDelivery(ctx context.Context, d *saasv1alpha1.SaaSDirectory, waiting string) (string, string, string, error) {
+	lost, err := crdTerminating(ctx, r.Reader, "saastenants")
+	if err != nil {
+		return "", "", "", err
+	}
+	if !lost {
+		return "", saasv1alpha1.WaitingForInstanceReason, waiting, nil
+	}
+	return "", saasv1alpha1.LostWithCRDReason, fmt.Sprintf("the SaaSTenant of instance %q went with its CRD: the delivery in namespace %s "+
+		"is kept as it is until the record is restored", d.Spec.InstanceID, d.Status.Namespace), nil
 }
 
 // directoryReadyInputs are what a directory's Ready sums up.

@@ -496,7 +496,39 @@ func (r *SaaSDirectoryReconciler) removeAll(ctx context.Context, d *saasv1alpha1
 	if err := r.removeStale(ctx, namespace, delivered, nil); err != nil {
 		return err
 	}
+	if err := r.removeUnlabelled(ctx, d, namespace); err != nil {
+		return err
+	}
 	return r.removeLegacyDelivered(ctx, d, namespace)
+}
+
+// removeUnlabelled deletes kooper-sso and kooper-directory in namespace by
+// their fixed names: one whose directory label was taken off is not
+// listed by it, and kooper-sso holds the OAuth clientSecret. One labelled
+// with another directory (of another enterprise of the instance) is that
+// directory's and stays. Only metadata is read, from the API server.
+func (r *SaaSDirectoryReconciler) removeUnlabelled(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string) error {
+	for _, name := range []string{saasv1alpha1.SSOSecretName, saasv1alpha1.DirectorySecretName} {
+		s := &metav1.PartialObjectMetadata{}
+		s.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		err := r.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, s)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("failed to read Secret %s/%s: %w", namespace, name, err)
+		}
+		if owner, ok := s.Labels[saasv1alpha1.DirectoryLabel]; ok && owner != d.Name {
+			continue
+		}
+		// Only the Secret read: one written since (Conflict) is another's.
+		uid := s.UID
+		err = r.Delete(ctx, s, client.Preconditions{UID: &uid})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return fmt.Errorf("failed to delete %s/%s: %w", namespace, name, err)
+		}
+	}
+	return nil
 }
 
 func (r *SaaSDirectoryReconciler) deleteDelivered(ctx context.Context, obj client.Object) error {

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // A SaaSDirectory holds joint-operation users' personal data (in its
@@ -92,8 +93,13 @@ func (r *SaaSDirectoryReconciler) fateWithTenant(ctx context.Context, reader cli
 	namespace := tenant.Status.Namespace
 	if namespace == "" {
 		// Released before it had a namespace, or restored from a backup
-		// without its status: the namespace labelled as its own says which.
+		// without its status: the namespace labelled as its own says which,
+		// or, relabelled since, the one of the name kooper gave it (whose
+		// absence fateOfNamespace finds).
 		found, err := labelledNamespace(ctx, reader, tenant.Spec.InstanceID)
+		if err == nil && found == "" {
+			found, err = namespaceByName(ctx, reader, tenant)
+		}
 		if err != nil {
 			return directoryFate{}, err
 		}
@@ -105,6 +111,21 @@ func (r *SaaSDirectoryReconciler) fateWithTenant(ctx context.Context, reader cli
 	}
 	return r.fateOfNamespace(ctx, reader, namespace,
 		fmt.Sprintf("instance %s is released and its namespace %s deleted", tenant.Name, namespace))
+}
+
+// namespaceByName is the name kooper gives tenant's namespace
+// (tenantobjects.NamespaceName), whatever its labels; "" when the tenant's
+// SaaSProduct, and its namespacePrefix with it, is gone.
+func namespaceByName(ctx context.Context, reader client.Reader, tenant *saasv1alpha1.SaaSTenant) (string, error) {
+	product := &saasv1alpha1.SaaSProduct{}
+	err := reader.Get(ctx, client.ObjectKey{Name: tenant.Spec.ProductName}, product)
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("failed to read SaaSProduct %s: %w", tenant.Spec.ProductName, err)
+	}
+	return tenantobjects.NamespaceName(product, tenant.Spec.InstanceID), nil
 }
 
 // fateOfNamespace retires the directory once namespace is deleted (or
