@@ -295,6 +295,11 @@ func (r *SaaSDirectoryReconciler) target(ctx context.Context, d *saasv1alpha1.Sa
 		return "", "", "", fmt.Errorf("failed to read SaaSTenant %s: %w", d.Spec.InstanceID, err)
 	case tenant.Spec.State == saasv1alpha1.StateReleased:
 		return "", saasv1alpha1.InstanceReleasedReason, "the instance is released; nothing is delivered", nil
+	case tenant.Status.Namespace == "" && d.Status.Namespace != "":
+		// Delivered before, and the tenant's record has no namespace now:
+		// restored without its status, which the tenant controller records
+		// again. Withdrawn meanwhile, the tenant's sign-in would break.
+		return d.Status.Namespace, "", "", nil
 	case tenant.Status.Namespace == "":
 		return "", saasv1alpha1.WaitingForInstanceReason, "the instance has no namespace yet", nil
 	}

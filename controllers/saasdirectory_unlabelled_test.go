@@ -15,6 +15,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
+	"github.com/kooper-io/kooper/internal/testenv"
 )
 
 // TestDeletingTheSaaSTenantCRDKeepsEveryDirectoryDelivery deletes the
@@ -141,4 +142,25 @@ func TestAWithdrawTakesKooperSSOWhoseLabelWasRemovedByHand(t *testing.T) {
 		g.Expect(isGone(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}})()).To(BeTrue(),
 			"%s is withdrawn though its label was taken off", name)
 	}
+}
+
+// TestADeliveryStaysWhileItsTenantIsRestoredWithoutStatus: a tenant record
+// restored from a backup (or after a CRD reinstall) has no status, so no
+// namespace until the tenant controller records it again; the directory
+// took that for a tenant not provisioned yet and withdrew kooper-sso and
+// tenant.json from the running namespace. It delivers where it delivered.
+func TestADeliveryStaysWhileItsTenantIsRestoredWithoutStatus(t *testing.T) {
+	g := NewWithT(t)
+	d, namespace := deliveredForRedelivery(t, "tenant-restored-without-status")
+	before, _ := deliveredVersions(t, g, namespace, d.Name)
+	tenant := getObject(t, &saasv1alpha1.SaaSTenant{}, "", d.Spec.InstanceID)
+	restored := tenant.DeepCopy()
+	restored.Status = saasv1alpha1.SaaSTenantStatus{}
+
+	r, _ := unclaimedReconciler(0, time.Now())
+	r.Client = testenv.CacheBehind{Client: k8sClient, Old: restored}
+	_, err := r.Reconcile(testContext(t), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(d)})
+	g.Expect(err).NotTo(HaveOccurred())
+	after, _ := deliveredVersions(t, g, namespace, d.Name)
+	g.Expect(after).To(Equal(before), "nothing withdrawn, nothing written again")
 }
