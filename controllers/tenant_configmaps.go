@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/intern"
 )
 
 // tenantConfigMapDeletions watches the deletion of the ConfigMaps kooper
@@ -27,9 +28,10 @@ import (
 // event of another of its objects (or the informers' resync, hours later),
 // while a pod that restarts meanwhile cannot mount it.
 //
-// It keeps only the objects' metadata, in a cache of its own: the
-// manager's holds the ConfigMaps of kooper's namespace whole, and one
-// cache configures one kind once. Only deletions pass: an edit of a
+// It keeps only the objects' metadata, in their cached form (managed
+// fields dropped, strings shared: intern.CachedForm), in a cache of its
+// own: the manager's holds the ConfigMaps of kooper's namespace whole, and
+// one cache configures one kind once. Only deletions pass: an edit of a
 // ConfigMap's data changes no metadata kooper keeps, and a pass for every
 // write of kooper's own would cost a new tenant passes.
 func (r *SaaSTenantReconciler) tenantConfigMapDeletions(mgr ctrl.Manager) (source.Source, error) {
@@ -37,7 +39,7 @@ func (r *SaaSTenantReconciler) tenantConfigMapDeletions(mgr ctrl.Manager) (sourc
 	configMaps := configMapMetadata()
 	c, err := cache.New(mgr.GetConfig(), cache.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
 		ByObject:         map[client.Object]cache.ByObject{configMaps: {Label: managed}},
-		DefaultTransform: cache.TransformStripManagedFields()})
+		DefaultTransform: intern.CachedForm})
 	if err != nil {
 		return nil, err
 	}
