@@ -108,9 +108,12 @@ func (r *ProductConfigReconciler) applyProducts(ctx context.Context, s *productC
 }
 
 // reportApplied emits an Event for the keys refused and one for the
-// products applied.
-func (r *ProductConfigReconciler) reportApplied(_ context.Context, s *productConfigState) outcome {
+// products applied. The reasons each key was refused are logged whole too:
+// an Event's note is cut at 1024 bytes (BoundedRecorder), and the
+// ConfigMap has no status to hold them.
+func (r *ProductConfigReconciler) reportApplied(ctx context.Context, s *productConfigState) outcome {
 	if len(s.invalid) > 0 {
+		ctrl.LoggerFrom(ctx).Info("SaaSProducts not applied from the products ConfigMap", "reasons", s.invalid)
 		r.Recorder.Eventf(s.cm, nil, corev1.EventTypeWarning, InvalidProductReason, "Apply",
 			"Not applied: %s", strings.Join(s.invalid, "; "))
 	}
