@@ -303,7 +303,7 @@ func decodeRichNewInstance(body []byte) (req *NewInstanceRequest, ok bool, err e
 // of objects, or one object, or either sent as a JSON string (a sender that
 // holds the body as Map<String,String>, as the spec's sample reads it, §2.1.2).
 func firstOrderLine(raw []byte) (map[string][]byte, error) {
-	refused := &ValidationError{Field: "orderInfo", Reason: "must be an array of order lines"}
+	refused := &ValidationError{Field: "orderInfo", Reason: "must be an array of order lines, an order line, or either as a JSON string"}
 	if raw[0] == '"' {
 		var text string
 		if err := json.Unmarshal(raw, &text); err != nil || text == "" {
