@@ -108,5 +108,6 @@ func (c *phaseClock) summary() {
 	for i := 0; i+1 < len(c.steps); i++ {
 		fmt.Printf("  %6.1fs  %s\n", c.steps[i+1].at.Sub(c.steps[i].at).Seconds(), c.steps[i].name)
 	}
-	fmt.Printf("  %6.1fs  in all\n", c.steps[len(c.steps)-1].at.Sub(c.start).Seconds())
+	fmt.Printf("  %6.1fs  in all, since the demo started (make's tool check and build of bin/kooper-demo before it not counted)\n",
+		c.steps[len(c.steps)-1].at.Sub(c.start).Seconds())
 }

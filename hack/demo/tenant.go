@@ -42,7 +42,7 @@ func buyTenant(ctx context.Context, stack *localstack.Stack, clock *phaseClock) 
 	if err != nil {
 		return nil, fmt.Errorf("the tenant of order %s did not become Ready: %w", orderID, err)
 	}
-	clock.logf("Tenant %s is Ready", tenant.Name)
+	clock.logf("Tenant %s is Ready; showing what kooper made for it", tenant.Name)
 	return tenant, nil
 }
 
