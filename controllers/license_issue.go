@@ -76,14 +76,9 @@ func (r *LicenseReconciler) keysRetry() time.Duration {
 	return defaultKeysRetry
 }
 
-// lastLicenceInstant is the latest end a licence window can have: the last
-// second of the year 9999, the last a metav1.Time (RFC 3339) can hold. The
-// API server refuses a later status.notAfter.
-var lastLicenceInstant = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
-
 // desiredClaims are what the current key must say, IssuedAt and the format
 // aside; s.token is the key stored now (empty when there is none). A window
-// that would end after lastLicenceInstant (validityDays from a start late in
+// that would end after licenseissue.LastInstant (validityDays from a start late in
 // the year 9999) ends then, in the key as in the status: such a key is
 // perpetual in all but name, and the Issued condition shows the end.
 func (r *LicenseReconciler) desiredClaims(s *licenseState) (licensekey.Claims, error) {
@@ -93,8 +88,8 @@ func (r *LicenseReconciler) desiredClaims(s *licenseState) (licensekey.Claims, e
 	if end := licenseEnd(l, s.orderTimes); end != nil {
 		notAfter = end.Time
 	}
-	if notAfter.After(lastLicenceInstant) {
-		notAfter = lastLicenceInstant
+	if notAfter.After(licenseissue.LastInstant) {
+		notAfter = licenseissue.LastInstant
 	}
 	if !notAfter.After(notBefore) {
 		return licensekey.Claims{}, fmt.Errorf("the licence window is empty: from %s to %s", notBefore.UTC().Format(time.RFC3339), notAfter.UTC().Format(time.RFC3339))

@@ -12,6 +12,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/licenseissue"
 	"github.com/kooper-io/kooper/internal/orders"
 )
 
@@ -125,6 +126,11 @@ func licenseApplication(c *call, req *koogallery.GetLicenseAsyncRequest, instanc
 // names the fields, never their values (docs/personal-data.md).
 func licenseWindow(req *koogallery.GetLicenseAsyncRequest) (time.Time, *metav1.Time, error) {
 	notBefore, err := licenseTime("effectiveTime", req.EffectiveTime)
+	if err == nil && !notBefore.Before(licenseissue.LastInstant) {
+		// Every window ends by LastInstant: one starting then is empty, and
+		// the licence would stall Expired after a 000000.
+		return time.Time{}, nil, errBadParam("effectiveTime must be before 9999-12-31 23:59:59 z, the last instant a licence can end")
+	}
 	if err != nil || req.ExpireTime == "" {
 		return notBefore, nil, err
 	}

@@ -55,6 +55,10 @@ func TestGetLicenseAsyncRefusesATimeALicenseCannotStore(t *testing.T) {
 		{"a start before the year 1 in UTC", "0000-01-01T00:00:00+01:00", "2027-01-01 00:00:00 z", "effectiveTime must be"},
 		{"a start at the zero time", "0001-01-01 00:00:00 z", "2027-01-01 00:00:00 z", "effectiveTime must be"},
 		{"an end after the year 9999 in UTC", "2026-01-01 00:00:00 z", "9999-12-31T23:59:59-05:00", "expireTime must be"},
+		// Every licence window ends by 9999-12-31 23:59:59 z: one that
+		// starts then is empty, and was answered 000000, then stalled
+		// Expired, never uploaded.
+		{"a start at the last instant, without an end", "9999-12-31 23:59:59 z", "", "effectiveTime must be before 9999-12-31 23:59:59 z"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,6 +24,13 @@ type Issuer struct {
 	legacy *licensekey.Signer
 }
 
+// LastInstant is the latest end a licence window can have: the last second
+// of the year 9999, the last a Kubernetes time (metav1.Time, RFC 3339)
+// holds. A License whose status or spec held a later one would be refused
+// by the API server, so a longer window ends then, and no window can start
+// at it or later.
+var LastInstant = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+
 // New returns an issuer for priv.
 func New(priv ed25519.PrivateKey) (*Issuer, error) {
 	legacy, err := licensekey.NewSigner(priv)
