@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/apply"
 	"github.com/kooper-io/kooper/internal/intern"
 )
 
@@ -46,7 +47,7 @@ func (r *SaaSTenantReconciler) tenantConfigMapDeletions(mgr ctrl.Manager) (sourc
 	if err := mgr.Add(c); err != nil {
 		return nil, err
 	}
-	return source.Kind(c, configMaps, configMapDeleted{forget: &r.written}), nil
+	return source.Kind(c, configMaps, configMapDeleted(&r.written)), nil
 }
 
 // configMapMetadata is a ConfigMap's metadata, as a metadata-only
@@ -59,34 +60,19 @@ func configMapMetadata() *metav1.PartialObjectMetadata {
 
 // configMapDeleted queues the tenant of a deleted ConfigMap (tenantOfChild)
 // and makes the apply memo forget it: kooper's last write of it, if recent,
-// would otherwise vouch that it is in step.
-type configMapDeleted struct {
-	forget interface {
-		Forget(gk schema.GroupKind, key client.ObjectKey)
-	}
-}
-
-type metadataEventHandler = handler.TypedEventHandler[*metav1.PartialObjectMetadata, reconcile.Request]
-
-var _ metadataEventHandler = configMapDeleted{}
-
-func (configMapDeleted) Create(context.Context, event.TypedCreateEvent[*metav1.PartialObjectMetadata], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-}
-
-func (configMapDeleted) Update(context.Context, event.TypedUpdateEvent[*metav1.PartialObjectMetadata], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-}
-
-func (configMapDeleted) Generic(context.Context, event.TypedGenericEvent[*metav1.PartialObjectMetadata], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-}
-
-// Delete queues the deleted ConfigMap's tenant.
-func (h configMapDeleted) Delete(ctx context.Context, e event.TypedDeleteEvent[*metav1.PartialObjectMetadata], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	requests := tenantOfChild(ctx, e.Object)
-	if len(requests) == 0 {
-		return
-	}
-	h.forget.Forget(schema.GroupKind{Kind: "ConfigMap"}, client.ObjectKeyFromObject(e.Object))
-	for _, req := range requests {
-		q.Add(req)
+// would otherwise vouch that it is in step. Creates, updates and generic
+// events do nothing.
+func configMapDeleted(memo *apply.Memo) handler.TypedEventHandler[*metav1.PartialObjectMetadata, reconcile.Request] {
+	return handler.TypedFuncs[*metav1.PartialObjectMetadata, reconcile.Request]{
+		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[*metav1.PartialObjectMetadata], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			requests := tenantOfChild(ctx, e.Object)
+			if len(requests) == 0 {
+				return
+			}
+			memo.Forget(schema.GroupKind{Kind: "ConfigMap"}, client.ObjectKeyFromObject(e.Object))
+			for _, req := range requests {
+				q.Add(req)
+			}
+		},
 	}
 }
