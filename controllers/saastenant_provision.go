@@ -25,8 +25,6 @@ import (
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
-// provision applies the tenant's namespace and objects, and records what it
-// applied: teardown works from that record.
 // namespaceGone reports whether the namespace of a tenant provisioned
 // before is gone from the API server (deleted outside kooper), so that
 // making it again says so. A namespace being deleted is an error naming
@@ -64,6 +62,8 @@ func (name namespaceTerminatingError) Error() string {
 		"kooper makes it again once it is gone, without the data it held", string(name))
 }
 
+// provision applies the tenant's namespace and objects, and records what it
+// applied: teardown works from that record.
 func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) outcome {
 	d, o := r.desired(ctx, s)
 	if !o.proceeds() {
