@@ -26,7 +26,29 @@ func Status(obj client.Object, gvk schema.GroupVersionKind) (*status.Result, err
 	}
 	u := &unstructured.Unstructured{Object: m}
 	u.SetGroupVersionKind(gvk)
-	return status.Compute(u)
+	res, err := status.Compute(u)
+	if err == nil && res.Status != status.CurrentStatus {
+		res.Message += replicaFailure(obj)
+	}
+	return res, err
+}
+
+// replicaFailure is "; " and the message of a Deployment's ReplicaFailure
+// condition, when True: why its ReplicaSet cannot create pods (a Pod
+// Security level or an admission policy refusing them, a quota exceeded),
+// which kstatus leaves out of its message ("Replicas: 0/1"), so that a
+// tenant's Available says why nothing runs. "" for anything else.
+func replicaFailure(obj client.Object) string {
+	d, ok := obj.(*appsv1.Deployment)
+	if !ok {
+		return ""
+	}
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
+			return "; " + c.Reason + ": " + c.Message
+		}
+	}
+	return ""
 }
 
 // Current reports whether Status finds obj current; false when obj is nil

@@ -1,6 +1,7 @@
 package tenantobjects
 
 import (
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -142,5 +143,40 @@ func BenchmarkCurrentOfADeploymentRollingOut(b *testing.B) {
 		if Current(d, deployment) {
 			b.Fatal("a rollout under way is current")
 		}
+	}
+}
+
+// TestStatusSaysWhyADeploymentsPodsAreNotCreated: a Deployment whose pods
+// a Pod Security level or an admission policy refuses (kube-controller-
+// manager's ReplicaFailure condition, FailedCreate) was judged "Replicas:
+// 0/1" and nothing more, so a tenant's Available never said why nothing
+// ran. The condition's reason and message now follow kstatus' message;
+// a Deployment that is current says nothing of an old failure.
+func TestStatusSaysWhyADeploymentsPodsAreNotCreated(t *testing.T) {
+	deployment := appsv1.SchemeGroupVersion.WithKind("Deployment")
+	refused := `pods "app-5d8f" is forbidden: violates PodSecurity "restricted:latest": seccompProfile (pod or container "app" must set securityContext.seccompProfile.type)`
+	failing := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "app", Generation: 1},
+		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: 1, Conditions: []appsv1.DeploymentCondition{
+			{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate", Message: refused},
+			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "ReplicaSetUpdated"},
+		}},
+	}
+	res, err := Status(failing, deployment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status == status.CurrentStatus || !strings.Contains(res.Message, "FailedCreate: "+refused) {
+		t.Fatalf("Status = %s (%q); want not current, naming the refusal", res.Status, res.Message)
+	}
+
+	current := failing.DeepCopy()
+	current.Status.Replicas, current.Status.UpdatedReplicas, current.Status.ReadyReplicas, current.Status.AvailableReplicas = 1, 1, 1, 1
+	current.Status.Conditions = append(current.Status.Conditions,
+		appsv1.DeploymentCondition{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue})
+	current.Status.Conditions[1].Reason = "NewReplicaSetAvailable"
+	if res, err = Status(current, deployment); err != nil || res.Status != status.CurrentStatus || strings.Contains(res.Message, "FailedCreate") {
+		t.Fatalf("Status = %v (%q), %v; want current, without the failure", res.Status, res.Message, err)
 	}
 }
