@@ -858,6 +858,18 @@ func TestLeastPrivilege(t *testing.T) {
 		checkReceiverFlowSchema(ctx, t, env, admin, only(t, docs, "FlowSchema"), accounts[receiver], accounts[controllers])
 	})
 
+	// A mutating webhook or policy engine that sets another Pod Security level on a
+	// tenant namespace runs before the policy, which then sees that level in a write
+	// of kooper's that sent restricted: the refusal must say what it saw and what to
+	// change, not seem to blame kooper's own request.
+	t.Run("a Pod Security level someone else set on a tenant namespace is named in the refusal", func(t *testing.T) {
+		g := NewWithT(t)
+		err := patch(namespace(tenantNS, nil, nil), `{"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"baseline"}}}`)(ctx, clients[controllers])
+		g.Expect(isPolicyDenial(err)).To(BeTrue(), "the admission policy must refuse it, got %v", err)
+		g.Expect(err.Error()).To(ContainSubstring("Namespace " + tenantNS + " with pod-security.kubernetes.io/enforce=baseline"))
+		g.Expect(err.Error()).To(ContainSubstring("a mutating admission webhook or policy engine (or a person) changed it"))
+	})
+
 	policyRules := policyResourceRules(t, only(t, docs, "ValidatingAdmissionPolicy"))
 	for _, row := range matrixRows {
 		t.Run(row.account+": "+row.request, func(t *testing.T) {
