@@ -96,6 +96,7 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 		err = r.applyChart(ctx, s, plan)
 	}
 	var invalid *invalidObjectsError
+	var denied *admissionRefusedError
 	var terminating namespaceTerminatingError
 	switch {
 	case errors.As(err, &terminating):
@@ -104,6 +105,10 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 	case errors.As(err, &invalid):
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ObjectInvalidReason, invalid.Error())
 		return r.stall(t, saasv1alpha1.ObjectInvalidReason, "%s", invalid.Error())
+	case errors.As(err, &denied):
+		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.AdmissionRefusedReason, denied.Error())
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.AdmissionRefusedReason, "Provision", "%s", denied.Error())
+		return failed(err)
 	case err != nil:
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProvisioningReason, err.Error())
 		return failed(err)
@@ -302,8 +307,17 @@ func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.De
 		if gone, err = r.namespaceGone(ctx, d.Namespace); err != nil {
 			return err
 		}
+		// Only a namespace an apply once completed in can have held data:
+		// one whose first create failed (refused, a webhook timing out) is
+		// missing without anyone having deleted it.
+		gone = gone && d.Tenant.Status.Applied != nil
 	}
 	if _, err := a.Apply(ctx, tenantobjects.NamespaceObject(d.Tenant, d.Namespace)); err != nil {
+		if admissionRefusal(err) {
+			// Nothing can be made in a namespace that is not there, nor
+			// should be in one whose Pod Security someone else set.
+			return &admissionRefusedError{refused: []string{"Namespace " + d.Namespace + ": " + apiMessage(err)}}
+		}
 		return err
 	}
 	if gone {
@@ -414,25 +428,64 @@ func (e *invalidObjectsError) Error() string {
 		len(e.refused), strings.Join(e.refused, "; ")))
 }
 
-// applyEach applies every object. One the API server refuses as invalid
-// does not stop the others: what can be applied is, and the refusals come
-// back together as an invalidObjectsError. Any other failure stops at once.
+// admissionRefusedError names the tenant's objects the cluster's admission
+// refused (AdmissionRefusedReason), with each refusal's message.
+type admissionRefusedError struct{ refused []string }
+
+func (e *admissionRefusedError) Error() string {
+	return capMessage(fmt.Sprintf("The cluster's admission refuses %d of the tenant's objects (an admission webhook or policy, not the object's own validation): %s",
+		len(e.refused), strings.Join(e.refused, "; ")))
+}
+
+// admissionRefusal reports whether err is a refusal by an admission webhook
+// or a ValidatingAdmissionPolicy, told by the messages kube-apiserver gives
+// them ("admission webhook %q denied the request: …", "ValidatingAdmissionPolicy
+// '…' with binding '…' denied request: …"): their status codes (400, 403,
+// 422, whatever the webhook or the policy's reason chose) are shared with
+// refusals of other causes.
+func admissionRefusal(err error) bool {
+	var status apierrors.APIStatus
+	if err == nil || !errors.As(err, &status) {
+		return false
+	}
+	msg := status.Status().Message
+	return strings.Contains(msg, "admission webhook ") && strings.Contains(msg, " denied the request") ||
+		strings.Contains(msg, "ValidatingAdmissionPolicy '") && strings.Contains(msg, " denied request")
+}
+
+// applyEach applies every object. One the API server refuses as invalid,
+// or the cluster's admission refuses, does not stop the others: what can be
+// applied is, and the refusals come back together, as an
+// invalidObjectsError if any is invalid (retrying cannot help: it names
+// only those), else as an admissionRefusedError. Any other failure stops at
+// once.
 func applyEach[T client.Object](ctx context.Context, a *apply.Applier, objs []T) error {
-	var refused []string
+	var refused, denied []string
 	for _, obj := range objs {
 		_, err := a.Apply(ctx, obj)
 		switch {
+		case err == nil:
+		case admissionRefusal(err):
+			denied = append(denied, describeRefusal(a, obj, err))
 		case apierrors.IsInvalid(err), refusedResize(obj, err):
-			gvk, _ := apiutil.GVKForObject(obj, a.Scheme) // Apply found it
-			refused = append(refused, fmt.Sprintf("%s %s: %s", gvk.Kind, obj.GetName(), apiMessage(err)))
-		case err != nil:
+			refused = append(refused, describeRefusal(a, obj, err))
+		default:
 			return err
 		}
 	}
-	if len(refused) > 0 {
+	switch {
+	case len(refused) > 0:
 		return &invalidObjectsError{refused: refused}
+	case len(denied) > 0:
+		return &admissionRefusedError{refused: denied}
 	}
 	return nil
+}
+
+// describeRefusal is "<Kind> <name>: <the API server's reason>".
+func describeRefusal(a *apply.Applier, obj client.Object, err error) string {
+	gvk, _ := apiutil.GVKForObject(obj, a.Scheme) // Apply found it
+	return fmt.Sprintf("%s %s: %s", gvk.Kind, obj.GetName(), apiMessage(err))
 }
 
 // refusedResize reports the API server's refusal to grow a claim whose
@@ -466,7 +519,10 @@ func apiMessage(err error) string {
 		if strings.HasPrefix(msg, "Invalid value: ") {
 			msg = msg[strings.LastIndex(msg, ": ")+2:]
 		}
-		causes = append(causes, c.Field+": "+msg)
+		if c.Field != "" { // an admission policy's refusal names none
+			msg = c.Field + ": " + msg
+		}
+		causes = append(causes, msg)
 	}
 	return strings.Join(causes, ", ")
 }

@@ -1,0 +1,141 @@
+package controllers
+
+import (
+	"fmt"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
+)
+
+// refusingPolicy installs a ValidatingAdmissionPolicy, as a cluster's
+// policy engine would, that refuses creating objects of resource (group
+// "" or apps) labelled as product's, with message; it returns once the API
+// server enforces it (a policy takes effect a moment after it is stored).
+// The policy goes with the test.
+func refusingPolicy(t *testing.T, group, resource, product, message string) {
+	t.Helper()
+	g := NewWithT(t)
+	name := fmt.Sprintf("refuse-%s-%s", resource, product)
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: []string{"*"}, Resources: []string{resource}},
+				},
+			}}},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: fmt.Sprintf(`!has(object.metadata.labels) || !(%q in object.metadata.labels) || object.metadata.labels[%q] != %q`,
+					saasv1alpha1.ProductLabel, saasv1alpha1.ProductLabel, product),
+				Message: message,
+			}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
+	}
+	g.Expect(k8sClient.Create(testContext(t), policy)).To(Succeed())
+	g.Expect(k8sClient.Create(testContext(t), binding)).To(Succeed())
+	t.Cleanup(func() {
+		_ = k8sClient.Delete(testContext(t), binding)
+		_ = k8sClient.Delete(testContext(t), policy)
+	})
+	probe := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "policy-probe-", Namespace: "default",
+		Labels: map[string]string{saasv1alpha1.ProductLabel: product}}}
+	var obj client.Object = probe
+	if resource == "deployments" {
+		obj = &appsv1.Deployment{ObjectMeta: probe.ObjectMeta, Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "probe"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "probe"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}}}}}
+	}
+	if resource == "namespaces" {
+		obj = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "policy-probe-", Labels: probe.Labels}}
+	}
+	g.Eventually(func() bool {
+		err := k8sClient.Create(testContext(t), obj.DeepCopyObject().(client.Object), client.DryRunAll)
+		return admissionRefusal(err)
+	}).Should(BeTrue(), "the policy is enforced")
+}
+
+// stopRefusing deletes the policies refusingPolicy installed for product,
+// as a cluster administrator excluding kooper's tenants would.
+func stopRefusing(t *testing.T, resource, product string) {
+	t.Helper()
+	name := fmt.Sprintf("refuse-%s-%s", resource, product)
+	g := NewWithT(t)
+	g.Expect(client.IgnoreNotFound(k8sClient.Delete(testContext(t),
+		&admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: name}}))).To(Succeed())
+	g.Expect(client.IgnoreNotFound(k8sClient.Delete(testContext(t),
+		&admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: name}}))).To(Succeed())
+}
+
+// TestATenantNamespaceTheClustersAdmissionRefusesIsSaid: a policy engine
+// refusing the tenant's namespace (a required label, a Pod Security level
+// it set otherwise) left the tenant Provisioned False "Provisioning", the
+// refusal only in Reconciling; once the policy let it be, kooper made the
+// namespace and said, with a Warning Event NamespaceRecreated, that a
+// namespace of the tenant had been deleted and its data was gone: there
+// had never been one. Now Provisioned says AdmissionRefused with the
+// policy's message, a Warning Event says it too, and nothing claims data
+// was lost.
+func TestATenantNamespaceTheClustersAdmissionRefusesIsSaid(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, nil)
+	refusingPolicy(t, "", "namespaces", product.Name, "platform policy: every namespace needs a cost-center label")
+
+	tenant := newTenant(t, product, "basic", nil)
+	refused := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.AdmissionRefusedReason))
+	msg := apimeta.FindStatusCondition(refused.Status.Conditions, saasv1alpha1.ProvisionedCondition).Message
+	g.Expect(msg).To(ContainSubstring("Namespace tenant-" + tenant.Name))
+	g.Expect(msg).To(ContainSubstring("platform policy: every namespace needs a cost-center label"))
+	g.Eventually(tenantEvents(t, tenant.Name, saasv1alpha1.AdmissionRefusedReason)).Should(BeNumerically(">=", 1))
+
+	stopRefusing(t, "namespaces", product.Name)
+	eventuallyTenant(t, tenant.Name, provisioned)
+	g.Expect(tenantEvents(t, tenant.Name, saasv1alpha1.NamespaceRecreatedReason)()).To(BeZero(),
+		"a namespace whose first create was refused held no data")
+}
+
+// TestATenantDeploymentTheClustersAdmissionRefusesLeavesTheRestApplied: a
+// ValidatingAdmissionPolicy refusing the tenant's Deployment (an image
+// from a registry it does not allow, say; with no reason of its own, the
+// API server answers 422 Invalid) stalled the tenant as ObjectInvalid,
+// "only a change of the product, the plan or the chart can help", so it
+// stayed stalled after the policy was lifted. Now Provisioned says
+// AdmissionRefused naming the Deployment and the policy's message, every
+// other object is applied, and the tenant is provisioned once the policy
+// lets it be.
+func TestATenantDeploymentTheClustersAdmissionRefusesLeavesTheRestApplied(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, nil)
+	refusingPolicy(t, "apps", "deployments", product.Name, "platform policy: images only from swr.cn-north-4.myhuaweicloud.com")
+
+	tenant := newTenant(t, product, "basic", nil)
+	ns := "tenant-" + tenant.Name
+	refused := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.AdmissionRefusedReason))
+	msg := apimeta.FindStatusCondition(refused.Status.Conditions, saasv1alpha1.ProvisionedCondition).Message
+	g.Expect(msg).To(ContainSubstring("Deployment " + tenantobjects.AppName + ": ValidatingAdmissionPolicy"))
+	g.Expect(msg).To(ContainSubstring("platform policy: images only from swr.cn-north-4.myhuaweicloud.com"))
+	getObject(t, &corev1.Service{}, ns, tenantobjects.AppName)
+	g.Expect(apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, &appsv1.Deployment{}))).To(BeTrue())
+
+	stopRefusing(t, "deployments", product.Name)
+	eventuallyTenant(t, tenant.Name, provisioned)
+	getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
+}
