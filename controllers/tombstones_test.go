@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -152,4 +154,45 @@ func TestATombstoneIsLetGoOnlyOnceTheCacheHoldsIt(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(ok).To(BeTrue())
 	g.Expect(entry).To(Equal(tombstone.Entry{Product: "p", Kind: tombstone.KindTenant}))
+}
+
+// TestATombstoneShardAtTheAPIServersLimitContinuesInTheNext: a shard
+// holds about ten thousand tombstones; one at the API server's 1 MiB
+// bound for a ConfigMap's data (as kooper of before filled it: nothing
+// bounded it) refused every further entry ("Too long: must have at most
+// 1048576 bytes"), so every deletion of a record of its ids stalled in
+// Terminating, its finalizer kept, for good. A shard past ShardBytes is
+// now marked full, and its ids' tombstones go to the next shard of its
+// chain, where Lookup finds them.
+func TestATombstoneShardAtTheAPIServersLimitContinuesInTheNext(t *testing.T) {
+	g := NewWithT(t)
+	ctx := testContext(t)
+	ns := shardNamespace(t)
+	deleted := issuedID()
+	first := tombstone.ShardName(deleted)
+	sameShard := func() string { return deleted[:4] + issuedID()[4:] }
+	atTheLimit := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: first, Labels: map[string]string{
+			saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, "app.kubernetes.io/component": tombstone.ComponentValue}},
+		Data: map[string]string{"earlier-entries": strings.Repeat("x", 1<<20-len("earlier-entries")-16)},
+	}
+	g.Expect(k8sClient.Create(ctx, atTheLimit)).To(Succeed())
+
+	entry := tombstone.Entry{Product: "p", Kind: tombstone.KindTenant}
+	g.Expect(tombstone.Record(ctx, k8sClient, k8sClient, ns, deleted, entry)).To(Succeed())
+	g.Expect(getObject(t, &corev1.ConfigMap{}, ns, first).Annotations).To(HaveKeyWithValue(tombstone.FullAnnotation, "true"))
+	g.Expect(getObject(t, &corev1.ConfigMap{}, ns, first+"-2").Data).To(HaveKeyWithValue(deleted, "SaaSTenant/p"))
+
+	next := sameShard()
+	g.Expect(tombstone.Record(ctx, k8sClient, k8sClient, ns, next, entry)).To(Succeed())
+	g.Expect(tombstone.Record(ctx, k8sClient, k8sClient, ns, deleted, entry)).To(Succeed(), "recording an id twice is harmless")
+	g.Expect(getObject(t, &corev1.ConfigMap{}, ns, first+"-2").Data).To(HaveLen(2))
+	for id, want := range map[string]bool{deleted: true, next: true, sameShard(): false} {
+		found, ok, err := tombstone.Lookup(ctx, k8sClient, ns, id)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(ok).To(Equal(want), id)
+		if want {
+			g.Expect(found).To(Equal(entry))
+		}
+	}
 }

@@ -6,9 +6,10 @@
 // Tombstones are kept in ConfigMaps in kooper's namespace, sharded by the
 // instance id: kooper-issued-<xx>, where xx are the two hex digits after
 // "i-". Each entry's key is the instance id and its value the product name
-// and kind, so a shard of ~80-byte entries holds over ten thousand ids and
-// the 256 shards a few million. Only the controllers write them, never Helm,
-// so uninstalling and reinstalling the chart keeps them.
+// and kind, so a shard of ~80-byte entries holds about ten thousand ids and
+// the 256 shards a few million; a full shard continues in
+// kooper-issued-xx-2, then -3, and so on. Only the controllers write them,
+// never Helm, so uninstalling and reinstalling the chart keeps them.
 package tombstone
 
 import (
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -63,13 +65,51 @@ const lostWithCRDMark = "lost-with-crd"
 // instanceIDPattern is the shape of an id kooper issues: i- and 20 hex digits.
 var instanceIDPattern = regexp.MustCompile(`^i-[0-9a-f]{20}$`)
 
-// ShardName is the name of the shard holding id's tombstone, or "" when id
-// is not shaped like an id kooper issues (and so has no tombstone).
+// ShardName is the name of the first shard for id's tombstone, or "" when
+// id is not shaped like an id kooper issues (and so has no tombstone).
+// A shard that is full continues in the next (nextShard).
 func ShardName(id string) string {
 	if !instanceIDPattern.MatchString(id) {
 		return ""
 	}
 	return ShardPrefix + id[2:4]
+}
+
+// ShardBytes bounds the entries of one shard (keys and values, as the API
+// server counts a ConfigMap's data against its 1 MiB limit): a quarter
+// below it, so that a shard's whole object stays well inside etcd's
+// request limit too. About ten thousand entries fit; a shard that would
+// pass it is marked full and its next entries go to the next shard.
+const ShardBytes = 768 << 10
+
+// FullAnnotation marks a shard that holds no more entries: its instance
+// ids' later tombstones are in the shard named by nextShard. It is written
+// before that shard is made, so a reader that finds a shard not marked
+// full needs to look no further.
+const FullAnnotation = "saas.kooper.io/tombstones-full"
+
+// nextShard is the name of the shard after shard: kooper-issued-xx-2 after
+// kooper-issued-xx, kooper-issued-xx-3 after that, and so on.
+func nextShard(first, shard string) string {
+	n := 1
+	if rest, ok := strings.CutPrefix(shard, first+"-"); ok {
+		n, _ = strconv.Atoi(rest)
+	}
+	return first + "-" + strconv.Itoa(n+1)
+}
+
+// full reports whether shard is marked as holding no more entries.
+func full(shard *corev1.ConfigMap) bool {
+	return shard.Annotations[FullAnnotation] == "true"
+}
+
+// dataBytes is the size of shard's entries as the API server counts them.
+func dataBytes(shard *corev1.ConfigMap) int {
+	n := 0
+	for k, v := range shard.Data {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // Find returns id's tombstone in shard, if any.
@@ -95,21 +135,28 @@ func encode(e Entry) string {
 // decide on the API server's state), with opts (a cache reader may take
 // client.UnsafeDisableDeepCopy: the shard is only read). A missing shard is
 // no tombstone.
+//
+// The shards that follow a full one are read too, in turn, until one not
+// marked full: an id's tombstone is in the first shard of its chain that
+// had room.
 func Lookup(ctx context.Context, reader client.Reader, namespace, id string, opts ...client.GetOption) (Entry, bool, error) {
-	name := ShardName(id)
-	if name == "" {
+	first := ShardName(id)
+	if first == "" {
 		return Entry{}, false, nil
 	}
-	shard := &corev1.ConfigMap{}
-	err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, shard, opts...)
-	if apierrors.IsNotFound(err) {
-		return Entry{}, false, nil
+	for name := first; ; name = nextShard(first, name) {
+		shard := &corev1.ConfigMap{}
+		err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, shard, opts...)
+		if apierrors.IsNotFound(err) {
+			return Entry{}, false, nil
+		}
+		if err != nil {
+			return Entry{}, false, fmt.Errorf("failed to read tombstone shard %s: %w", name, err)
+		}
+		if e, ok := Find(shard, id); ok || !full(shard) {
+			return e, ok, nil
+		}
 	}
-	if err != nil {
-		return Entry{}, false, fmt.Errorf("failed to read tombstone shard %s: %w", name, err)
-	}
-	e, ok := Find(shard, id)
-	return e, ok, nil
 }
 
 // GoneLicences lists, sorted, the ids of product's licence instances whose
@@ -142,30 +189,56 @@ func GoneLicences(ctx context.Context, reader client.Reader, namespace, product 
 // Recording an id twice is harmless. Only an entry LostWithCRD is ever
 // replaced (its record was restored, then deleted again); an instance
 // deleted for good stays so.
+//
+// An entry that would take a shard past ShardBytes goes to the next shard
+// of its chain instead, once the shard is marked full (FullAnnotation):
+// the number of instances remembered is bounded by nothing but etcd.
 func Record(ctx context.Context, c client.Client, reader client.Reader, namespace, id string, e Entry) error {
-	name := ShardName(id)
-	if name == "" {
+	first := ShardName(id)
+	if first == "" {
 		return nil
 	}
 	retryable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
 	return retry.OnError(retry.DefaultBackoff, retryable, func() error {
-		shard := &corev1.ConfigMap{}
-		err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, shard)
-		if apierrors.IsNotFound(err) {
-			return c.Create(ctx, newShard(namespace, name, id, e))
+		for name := first; ; name = nextShard(first, name) {
+			done, err := recordIn(ctx, c, reader, namespace, name, id, e)
+			if done || err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
-		}
-		if found, ok := Find(shard, id); ok && (found == e || !found.LostWithCRD) {
-			return nil // an instance deleted for good stays so
-		}
-		if shard.Data == nil {
-			shard.Data = map[string]string{}
-		}
-		shard.Data[id] = encode(e)
-		return c.Update(ctx, shard)
 	})
+}
+
+// recordIn stores id's entry in shard name, and reports whether the chain
+// ends there: false when the shard is full, and the entry is not in it, so
+// the next shard is to be tried.
+func recordIn(ctx context.Context, c client.Client, reader client.Reader, namespace, name, id string, e Entry) (bool, error) {
+	shard := &corev1.ConfigMap{}
+	err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, shard)
+	if apierrors.IsNotFound(err) {
+		return true, c.Create(ctx, newShard(namespace, name, id, e))
+	}
+	if err != nil {
+		return true, err
+	}
+	found, ok := Find(shard, id)
+	switch {
+	case ok && (found == e || !found.LostWithCRD):
+		return true, nil // an instance deleted for good stays so
+	case ok:
+	case full(shard):
+		return false, nil
+	case dataBytes(shard)+len(id)+len(encode(e)) > ShardBytes:
+		// Marked, with the read resourceVersion, before the next shard
+		// is made: a reader never misses an entry of the next one.
+		metav1.SetMetaDataAnnotation(&shard.ObjectMeta, FullAnnotation, "true")
+		return false, c.Update(ctx, shard)
+	}
+	if shard.Data == nil {
+		shard.Data = map[string]string{}
+	}
+	shard.Data[id] = encode(e)
+	return true, c.Update(ctx, shard)
 }
 
 func newShard(namespace, name, id string, e Entry) *corev1.ConfigMap {
