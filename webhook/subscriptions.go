@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/orders"
 	"github.com/kooper-io/kooper/internal/tombstone"
 )
 
@@ -76,6 +78,10 @@ type subscription struct {
 	expireTime  **metav1.Time
 	// lastUnfreeze is spec.lastUnfreezeTime (rule F).
 	lastUnfreeze **metav1.Time
+	// orderTimes is status.orderTimes, read only: the creation times the
+	// plan and the expiry are derived by, which addOrder needs to tell which
+	// order of a full list they do not depend on.
+	orderTimes *[]saasv1alpha1.OrderTime
 }
 
 // newSubscription returns an empty object of the kind product's instances
@@ -84,11 +90,13 @@ func newSubscription(product *saasv1alpha1.SaaSProduct) subscription {
 	if product.Spec.Type == saasv1alpha1.ProductTypeLicense {
 		l := &saasv1alpha1.License{}
 		return subscription{object: l, productName: &l.Spec.ProductName, orderID: &l.Spec.OrderID, orderLineID: &l.Spec.OrderLineID,
-			state: &l.Spec.State, orders: &l.Spec.Orders, expireTime: &l.Spec.NotAfter, lastUnfreeze: &l.Spec.LastUnfreezeTime}
+			state: &l.Spec.State, orders: &l.Spec.Orders, expireTime: &l.Spec.NotAfter, lastUnfreeze: &l.Spec.LastUnfreezeTime,
+			orderTimes: &l.Status.OrderTimes}
 	}
 	t := &saasv1alpha1.SaaSTenant{}
 	return subscription{object: t, productName: &t.Spec.ProductName, orderID: &t.Spec.OrderID, orderLineID: &t.Spec.OrderLineID,
-		state: &t.Spec.State, orders: &t.Spec.Orders, expireTime: &t.Spec.ExpireTime, lastUnfreeze: &t.Spec.LastUnfreezeTime}
+		state: &t.Spec.State, orders: &t.Spec.Orders, expireTime: &t.Spec.ExpireTime, lastUnfreeze: &t.Spec.LastUnfreezeTime,
+		orderTimes: &t.Status.OrderTimes}
 }
 
 // maxOrders is the API's bound on spec.orders.
@@ -103,16 +111,49 @@ func (s subscription) hasOrder(orderID string) bool {
 	return false
 }
 
-// addOrder records an order. When the list is full, the oldest orders after
-// the purchase are dropped: a repeat of an order that old is long outside
-// every marketplace retry window.
+// addOrder records an order. When the list is full, the oldest order the
+// plan and the expiry do not depend on is dropped (unneededOrder): a repeat
+// of an order that old is long outside every marketplace retry window, and
+// the controller drops its status.orderTimes entry (orders.KeepRecorded).
 func (s subscription) addOrder(order saasv1alpha1.AppliedOrder) {
-	orders := *s.orders
-	if len(orders) >= maxOrders {
-		orders = append(orders[:1], orders[len(orders)-maxOrders+2:]...)
+	list := append(*s.orders, order)
+	for len(list) > maxOrders {
+		at := unneededOrder(list, orders.RecordedTimes(*s.orderTimes))
+		list = slices.Delete(list, at, at+1)
 	}
-	orders = append(orders, order)
-	*s.orders = orders
+	*s.orders = list
+}
+
+// unneededOrder returns the index in list of the oldest order whose removal
+// leaves the plan (docs/lifecycle.md rule P) and the expiry (rule E) as
+// they are, so never the order that selects the plan, the refund that took
+// a later change of plan back, or the order whose expiry is in force. The
+// purchase always stays, and so does the last order, the one being
+// recorded: its callback is answered as applied. Should every other order
+// count, the oldest after the purchase goes.
+func unneededOrder(list []saasv1alpha1.AppliedOrder, times map[string]time.Time) int {
+	plan, expiry := planAndExpiry(list, times)
+	oldest := -1
+	for at := range list[:len(list)-1] {
+		if list[at].Activity == saasv1alpha1.ActivityNewInstance {
+			continue
+		}
+		if oldest < 0 {
+			oldest = at
+		}
+		without := slices.Delete(slices.Clone(list), at, at+1)
+		if p, e := planAndExpiry(without, times); p == plan && e.Equal(expiry) {
+			return at
+		}
+	}
+	return oldest
+}
+
+// planAndExpiry are what the controller derives from a subscription's
+// orders: the orderId of the order that selects the plan, and the expiry
+// the orders set (nil when none does).
+func planAndExpiry(list []saasv1alpha1.AppliedOrder, times map[string]time.Time) (string, *metav1.Time) {
+	return orders.PlanOrder(list, "", "", times).OrderID, orders.ExpiryInForce(nil, nil, list, times)
 }
 
 var errInvalidName = errors.New("not a valid object name")
