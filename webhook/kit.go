@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"crypto/rsa"
+	"errors"
 	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
@@ -138,10 +139,12 @@ func (r *Receiver) verifyKit(req *http.Request, keys []string, productName strin
 	if _, _, err := r.verifier.VerifyKit(keys, signed, body); err != nil {
 		return err
 	}
-	if !r.claimNonce("kit/" + productName + "/" + signed.Nonce) {
+	switch err := r.nonceRefusal("kit/" + productName + "/" + signed.Nonce); {
+	case errors.Is(err, errNonceReused):
 		return errBadParam("x-nonce was already used within the %s window", r.opts.SignatureWindow)
+	default:
+		return err // nil, or errNoncesFull: to be retried, not refused
 	}
-	return nil
 }
 
 // rsaKey reads the merchant's RSA private key from the product's Secret.

@@ -170,71 +170,87 @@ func (r *Receiver) verify(req *http.Request, keys []string, productName string, 
 	}
 	// Only a correctly signed request may claim a nonce: unsigned requests
 	// must not be able to fill the cache or block a real callback.
-	if !r.claimNonce(productName + "/" + signed.Nonce) {
+	switch err := r.nonceRefusal(productName + "/" + signed.Nonce); {
+	case errors.Is(err, errNonceReused):
 		return "", errBadParam("nonce was already used within the %s window", r.opts.SignatureWindow)
+	case err != nil:
+		return "", err
 	}
 	return keys[matched], nil
 }
 
-// claimNonce records a verified request's nonce and reports whether it may
-// be used: always, unless Options.RefuseReusedNonces and it was used in the
-// window.
-func (r *Receiver) claimNonce(nonce string) bool {
-	return r.nonces.claim(nonce, r.opts.Now()) || !r.opts.RefuseReusedNonces
+// nonceRefusal records a verified request's nonce. Unless
+// Options.RefuseReusedNonces is off, it refuses one used in the window
+// (errNonceReused) and, while the memo is full of nonces that may still be
+// replayed, any new one (errNoncesFull).
+func (r *Receiver) nonceRefusal(nonce string) error {
+	if err := r.nonces.claim(nonce, r.opts.Now()); err != nil && r.opts.RefuseReusedNonces {
+		return err
+	}
+	return nil
 }
+
+// errNonceReused is a nonce claimed again within the window.
+var errNonceReused = errors.New("nonce reused")
+
+// errNoncesFull answers 000005 to a verified callback when the nonce memo
+// is full and every nonce in it may still be replayed: forgetting one would
+// let its replay in, so the new one is not taken until the oldest leaves
+// the window. The marketplace retries with a new nonce. Like errBusy, it is
+// load shedding (a flood of validly signed requests), not a failure.
+var errNoncesFull = &callbackError{code: koogallery.ResultInternalError,
+	msg: "the receiver remembers as many nonces as it can within the signature window; retry"}
 
 // nonceCache remembers the nonces of verified requests for twice the
 // signature window (a request is accepted that far from its timestamp in
 // either direction). It is per replica: a replay sent to another replica
 // within the window is caught only by the timestamp check.
 type nonceCache struct {
-	ttl     time.Duration
-	mu      sync.Mutex
-	seen    map[string]time.Time
-	nextGC  time.Time
-	maxSize int
+	ttl    time.Duration
+	mu     sync.Mutex
+	seen   map[string]time.Time
+	nextGC time.Time
+	// nextFree is no later than the first expiry in seen: while the memo
+	// is full, sweeping it before then frees nothing.
+	nextFree time.Time
+	maxSize  int
 }
 
 func newNonceCache(ttl time.Duration, maxSize int) *nonceCache {
 	return &nonceCache{ttl: ttl, seen: map[string]time.Time{}, maxSize: maxSize}
 }
 
-// claim records nonce and reports whether it was new.
-func (c *nonceCache) claim(nonce string, now time.Time) bool {
+// claim records nonce: errNonceReused when it is live (a replay may still
+// carry a timestamp the window accepts), errNoncesFull when it is new and
+// every nonce the memo holds is live.
+func (c *nonceCache) claim(nonce string, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if now.After(c.nextGC) || len(c.seen) >= c.maxSize {
+	if now.After(c.nextGC) || len(c.seen) >= c.maxSize && now.After(c.nextFree) {
 		c.expire(now)
 	}
-	if expiry, ok := c.seen[nonce]; ok && now.Before(expiry) {
-		return false
+	if expiry, ok := c.seen[nonce]; ok && !now.After(expiry) {
+		return errNonceReused
+	}
+	if len(c.seen) >= c.maxSize {
+		return errNoncesFull
 	}
 	c.seen[nonce] = now.Add(c.ttl)
-	return true
+	return nil
 }
 
-// expire drops nonces past their TTL; if the cache is still full (a flood of
-// validly signed requests), it drops the oldest half, which the timestamp
-// window still protects.
+// expire drops the nonces past their TTL, and only those: the timestamps
+// of their requests are outside the window, which refuses their replays.
+// A live nonce is never dropped: only the memo refuses its replay.
 func (c *nonceCache) expire(now time.Time) {
 	c.nextGC = now.Add(c.ttl)
+	c.nextFree = c.nextGC
 	for nonce, expiry := range c.seen {
-		if !now.Before(expiry) {
+		switch {
+		case now.After(expiry):
 			delete(c.seen, nonce)
-		}
-	}
-	if len(c.seen) < c.maxSize {
-		return
-	}
-	expiries := make([]time.Time, 0, len(c.seen))
-	for _, e := range c.seen {
-		expiries = append(expiries, e)
-	}
-	sort.Slice(expiries, func(i, j int) bool { return expiries[i].Before(expiries[j]) })
-	cutoff := expiries[len(expiries)/2]
-	for nonce, expiry := range c.seen {
-		if expiry.Before(cutoff) {
-			delete(c.seen, nonce)
+		case expiry.Before(c.nextFree):
+			c.nextFree = expiry
 		}
 	}
 }
