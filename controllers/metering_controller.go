@@ -297,6 +297,7 @@ func (r *MeteringReconciler) observe(ctx context.Context, t *saasv1alpha1.SaaSTe
 	})
 	if err == nil && funded {
 		r.announceExhaustion(t, was)
+		r.announceWaiting(t, packages)
 	}
 	return err
 }

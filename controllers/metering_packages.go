@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -127,6 +128,19 @@ func (r *MeteringReconciler) announceExhaustion(t *saasv1alpha1.SaaSTenant, was 
 	case was == metav1.ConditionTrue:
 		r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, saasv1alpha1.QuotaLeftReason, "Metering", "%s", c.Message)
 	}
+}
+
+// announceWaiting says, with a Warning Event, which of the packages that
+// fund t its full ledger has no room for: they pay for nothing until a
+// release makes room, while the tenant may show its packages used up.
+func (r *MeteringReconciler) announceWaiting(t *saasv1alpha1.SaaSTenant, packages []metering.PackageState) {
+	waiting := metering.NotEntered(t.Status.Metering.Packages, packages)
+	if len(waiting) == 0 {
+		return
+	}
+	r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.PackageLedgerFullReason, "Metering",
+		"Packages wait to pay for this instance (%d, first %s): its ledger holds %d packages that all still fund it, its most; a waiting package pays for nothing until one of those is released or deleted",
+		len(waiting), strings.Join(waiting[:min(len(waiting), 5)], ", "), metering.MaxLedger)
 }
 
 // packageSplit is the packages' meter of one push: a working copy of the

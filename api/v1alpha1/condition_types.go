@@ -191,6 +191,11 @@ const (
 	WaitingForPayPerUseTenantReason = "WaitingForPayPerUseTenant"
 	// NoPackageTermsReason: a package order whose plan has no package terms.
 	NoPackageTermsReason = "NoPackageTerms"
+	// PackageLedgerFullReason, a Warning Event on a pay-per-use tenant:
+	// packages fund it that its ledger (status.metering.packages, 64
+	// entries, each a package still funding it) has no room for; they pay
+	// for nothing until a release or deletion makes room.
+	PackageLedgerFullReason = "PackageLedgerFull"
 	// ExpiringSoonReason: ExpiringSoon is True before expireTime, a notice
 	// threshold crossed; also the reason of the Warning Event at each one.
 	ExpiringSoonReason = "ExpiringSoon"

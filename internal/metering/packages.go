@@ -22,8 +22,10 @@ import (
 // status.metering.packages; every function here is pure.
 
 // MaxLedger is how many packages a ledger holds (the API's MaxItems): the
-// marketplace lets a buyer hold 30 at once; the rest is room for released
-// and expired ones, which go first when it is full.
+// marketplace lets a buyer hold 30 at once (spec §6.8, seen once); the
+// rest is room for released ones and ones no longer listed, which go when
+// it is full. An entry whose package still funds the tenant never goes
+// (pruneLedger).
 const MaxLedger = 64
 
 // IsPackage reports whether tenant t is a package that funds another tenant
@@ -244,54 +246,115 @@ func PackageReleasedAt(pkg *saasv1alpha1.SaaSTenant, funded *saasv1alpha1.Tenant
 // follow its tenant; a released package ends, once, at its release
 // (ReleasedAt), or at now when no time is stored; never before its since,
 // never after now. Entries of packages no longer listed are kept (their
-// tenant was deleted after its retention). When the ledger is over
-// MaxLedger, the entries that can no longer pay, oldest first, go.
+// tenant was deleted after its retention). A new package needs room in
+// the ledger (MaxLedger): pruneLedger makes it from the entries of
+// packages that no longer fund the tenant; when every entry's package
+// still does, the new package does not enter (NotEntered lists it) until
+// a release makes room. It loses nothing by waiting: it has paid for
+// nothing here, and enters later from its consumedBefore.
 func SyncLedger(ledger []saasv1alpha1.PackageBalance, packages []PackageState, now time.Time) []saasv1alpha1.PackageBalance {
 	at := metav1.NewTime(now.UTC().Truncate(time.Second))
 	out := slices.Clone(ledger)
+	var entering []PackageState
 	for _, p := range packages {
 		b := Balance(out, p.InstanceID)
-		if b == nil {
-			if p.Released {
-				continue // released before it ever paid: nothing to keep
-			}
-			consumed := p.ConsumedBefore
-			if consumed == "" {
-				consumed = "0"
-			}
-			out = append(out, saasv1alpha1.PackageBalance{InstanceID: p.InstanceID, Consumed: consumed, Carried: p.ConsumedBefore, Since: at})
-			b = &out[len(out)-1]
-		}
-		b.Quota = p.Quota
-		b.ExpireTime = p.ExpireTime.DeepCopy()
-		if p.Released && b.EndTime == nil {
-			end := metav1.NewTime(endAt(p.ReleasedAt, b.Since.Time, at.Time))
-			b.EndTime = &end
+		switch {
+		case b != nil:
+			follow(b, p, at)
+		case !p.Released: // one released before it ever paid has nothing to keep
+			entering = append(entering, p)
 		}
 	}
-	return pruneLedger(out, now)
+	out = pruneLedger(out, funding(packages), MaxLedger-len(entering), now)
+	for _, p := range entering {
+		if len(out) < MaxLedger && Balance(out, p.InstanceID) == nil {
+			out = append(out, newBalance(p, at))
+		}
+	}
+	return out
 }
 
-// pruneLedger drops, while the ledger is over MaxLedger, the entry that
-// can no longer pay with the earliest since.
-func pruneLedger(ledger []saasv1alpha1.PackageBalance, now time.Time) []saasv1alpha1.PackageBalance {
+// newBalance is the entry of package p entering the ledger at at, having
+// consumed what it paid for before (ConsumedBefore).
+func newBalance(p PackageState, at metav1.Time) saasv1alpha1.PackageBalance {
+	consumed := p.ConsumedBefore
+	if consumed == "" {
+		consumed = "0"
+	}
+	b := saasv1alpha1.PackageBalance{InstanceID: p.InstanceID, Consumed: consumed, Carried: p.ConsumedBefore, Since: at}
+	follow(&b, p, at)
+	return b
+}
+
+// follow makes entry b follow package p at at: its quota, its expiry, and
+// its release, which ends b once.
+func follow(b *saasv1alpha1.PackageBalance, p PackageState, at metav1.Time) {
+	b.Quota = p.Quota
+	b.ExpireTime = p.ExpireTime.DeepCopy()
+	if p.Released && b.EndTime == nil {
+		end := metav1.NewTime(endAt(p.ReleasedAt, b.Since.Time, at.Time))
+		b.EndTime = &end
+	}
+}
+
+// funding is the set of packages that still fund the tenant: listed and
+// not released.
+func funding(packages []PackageState) map[string]bool {
+	out := make(map[string]bool, len(packages))
+	for _, p := range packages {
+		if !p.Released {
+			out[p.InstanceID] = true
+		}
+	}
+	return out
+}
+
+// pruneLedger drops entries while the ledger is over limit, only entries
+// whose package no longer funds the tenant (released, or no longer
+// listed), in dropsBefore's order. An entry whose package still funds it
+// is never dropped, used up or expired as it may be: the next sync would
+// enter it anew at its consumedBefore, and its quota would pay again (a
+// renewal brings an expired one back).
+func pruneLedger(ledger []saasv1alpha1.PackageBalance, funding map[string]bool, limit int, now time.Time) []saasv1alpha1.PackageBalance {
 	instant := Window{Start: now, End: now.Add(time.Nanosecond)}
-	for len(ledger) > MaxLedger {
-		oldest := -1
+	for len(ledger) > limit {
+		drop := -1
 		for i := range ledger {
-			if eligible(&ledger[i], instant) && Left(&ledger[i]) > 0 {
-				continue
-			}
-			if oldest < 0 || ledger[i].Since.Before(&ledger[oldest].Since) {
-				oldest = i
+			if !funding[ledger[i].InstanceID] && (drop < 0 || dropsBefore(&ledger[i], &ledger[drop], instant)) {
+				drop = i
 			}
 		}
-		if oldest < 0 {
-			oldest = 0
+		if drop < 0 {
+			break // every package left still funds the tenant
 		}
-		ledger = slices.Delete(ledger, oldest, oldest+1)
+		ledger = slices.Delete(ledger, drop, drop+1)
 	}
 	return ledger
+}
+
+// dropsBefore reports whether entry a goes before entry b when the ledger
+// is full: one that can no longer pay at instant first, then the earliest
+// since.
+func dropsBefore(a, b *saasv1alpha1.PackageBalance, instant Window) bool {
+	aPays, bPays := eligible(a, instant) && Left(a) > 0, eligible(b, instant) && Left(b) > 0
+	if aPays != bPays {
+		return !aPays
+	}
+	return a.Since.Before(&b.Since)
+}
+
+// NotEntered lists the packages that fund the tenant but have no entry in
+// ledger, as SyncLedger left it: the ledger is full of packages that still
+// fund it (MaxLedger), and they pay for nothing until a release makes
+// room. The caller reports them.
+func NotEntered(ledger []saasv1alpha1.PackageBalance, packages []PackageState) []string {
+	var out []string
+	for _, p := range packages {
+		if !p.Released && Balance(ledger, p.InstanceID) == nil {
+			out = append(out, p.InstanceID)
+		}
+	}
+	return out
 }
 
 // PackageSN is the metering_sn of the part of a window one package pays
