@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -138,4 +139,25 @@ func TestATenantDeploymentTheClustersAdmissionRefusesLeavesTheRestApplied(t *tes
 	stopRefusing(t, "deployments", product.Name)
 	eventuallyTenant(t, tenant.Name, provisioned)
 	getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
+}
+
+// TestAPodSecurityVersionPinnedByTheClusterIsLeftAlone: kooper labelled
+// each tenant namespace pod-security.kubernetes.io/enforce-version=latest.
+// A cluster that pins the version (Kubernetes advises it; a policy engine
+// mutating every namespace does it) had kooper put latest back on the next
+// pass, or, when the mutation happens in admission, write the namespace
+// again on every pass. kooper no longer sets the version (without one,
+// Pod Security enforces the latest), so a pinned one stays.
+func TestAPodSecurityVersionPinnedByTheClusterIsLeftAlone(t *testing.T) {
+	g := NewWithT(t)
+	tenant, ns := provisionedTenant(t)
+	pin := []byte(`{"metadata":{"labels":{"pod-security.kubernetes.io/enforce-version":"v1.30"}}}`)
+	g.Expect(k8sClient.Patch(testContext(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		client.RawPatch(types.MergePatchType, pin), client.FieldOwner("policy-engine"))).To(Succeed())
+
+	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.State = saasv1alpha1.StateFrozen })
+	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByMarketplaceReason))
+	labels := getObject(t, &corev1.Namespace{}, "", ns).Labels
+	g.Expect(labels).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce-version", "v1.30"))
+	g.Expect(labels).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce", "restricted"))
 }

@@ -46,11 +46,10 @@ const (
 	// InstanceIDEnv is the variable that holds the tenant's instanceId.
 	InstanceIDEnv = "KOOPER_INSTANCE_ID"
 
-	skuCodeEnv             = "KOOPER_SKU_CODE"
-	adminUsernameEnv       = "KOOPER_ADMIN_USERNAME"
-	adminPasswordEnv       = "KOOPER_ADMIN_PASSWORD"
-	podSecurityEnforce     = "pod-security.kubernetes.io/enforce"
-	podSecurityEnforceVers = "pod-security.kubernetes.io/enforce-version"
+	skuCodeEnv         = "KOOPER_SKU_CODE"
+	adminUsernameEnv   = "KOOPER_ADMIN_USERNAME"
+	adminPasswordEnv   = "KOOPER_ADMIN_PASSWORD"
+	podSecurityEnforce = "pod-security.kubernetes.io/enforce"
 )
 
 // Desired is everything a tenant's objects are built from. Building is
@@ -243,12 +242,15 @@ func (d *Desired) Objects() (present, absent []client.Object) {
 
 // NamespaceObject is tenant t's namespace called name, as kooper applies
 // it: with the tenant's Labels, and restricted by Pod Security (enforce
-// restricted, latest). Every apply of it, the release's included, carries
-// all these fields: a field left out of an apply is removed.
+// restricted). Every apply of it, the release's included, carries all
+// these fields: a field left out of an apply is removed. No
+// enforce-version: without one Pod Security enforces the latest, and a
+// cluster that pins the version (a policy engine's mutation, as Kubernetes
+// advises) would otherwise see kooper put latest back, or write the
+// namespace again on every pass.
 func NamespaceObject(t *saasv1alpha1.SaaSTenant, name string) *corev1.Namespace {
 	labels := Labels(t)
 	labels[podSecurityEnforce] = "restricted"
-	labels[podSecurityEnforceVers] = "latest"
 	return &corev1.Namespace{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},

@@ -187,8 +187,8 @@ func TestLabelsAndNamespaceObject(t *testing.T) {
 	g.Expect(ns.Name).To(Equal("crm-i-1"))
 	g.Expect(ns.Labels).To(Equal(map[string]string{
 		saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, saasv1alpha1.InstanceIDLabel: "i-1", saasv1alpha1.ProductLabel: "crm",
-		"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest",
-	}))
+		"pod-security.kubernetes.io/enforce": "restricted",
+	}), "no enforce-version: a cluster may pin it")
 
 	d := &Desired{Tenant: tenant, Namespace: "crm-i-1"}
 	g.Expect(d.Meta("app")).To(Equal(metav1.ObjectMeta{Name: "app", Namespace: "crm-i-1", Labels: want}))
