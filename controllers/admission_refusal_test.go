@@ -117,8 +117,9 @@ func TestATenantNamespaceTheClustersAdmissionRefusesIsSaid(t *testing.T) {
 // ValidatingAdmissionPolicy refusing the tenant's Deployment (an image
 // from a registry it does not allow, say; with no reason of its own, the
 // API server answers 422 Invalid) stalled the tenant as ObjectInvalid,
-// "only a change of the product, the plan or the chart can help", so it
-// stayed stalled after the policy was lifted. Now Provisioned says
+// "only a change of the product, the plan or the chart can help": a
+// stalled tenant is not retried, so lifting the policy provisioned nothing
+// until something else changed. Now Provisioned says
 // AdmissionRefused naming the Deployment and the policy's message, every
 // other object is applied, and the tenant is provisioned once the policy
 // lets it be.
