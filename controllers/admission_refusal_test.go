@@ -20,8 +20,8 @@ import (
 )
 
 // refusingPolicy installs a ValidatingAdmissionPolicy, as a cluster's
-// policy engine would, that refuses creating objects of resource (group
-// "" or apps) labelled as product's, with message; it returns once the API
+// policy engine would, that refuses creating objects of resource
+// (namespaces, secrets or deployments) labelled as product's, with message; it returns once the API
 // server enforces it (a policy takes effect a moment after it is stored).
 // The policy goes with the test.
 func refusingPolicy(t *testing.T, group, resource, product, message string) {
@@ -56,17 +56,21 @@ func refusingPolicy(t *testing.T, group, resource, product, message string) {
 		_ = k8sClient.Delete(testContext(t), binding)
 		_ = k8sClient.Delete(testContext(t), policy)
 	})
-	probe := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "policy-probe-", Namespace: "default",
-		Labels: map[string]string{saasv1alpha1.ProductLabel: product}}}
-	var obj client.Object = probe
-	if resource == "deployments" {
-		obj = &appsv1.Deployment{ObjectMeta: probe.ObjectMeta, Spec: appsv1.DeploymentSpec{
+	meta := metav1.ObjectMeta{GenerateName: "policy-probe-", Namespace: "default", Labels: map[string]string{saasv1alpha1.ProductLabel: product}}
+	var obj client.Object
+	switch resource {
+	case "deployments":
+		obj = &appsv1.Deployment{ObjectMeta: meta, Spec: appsv1.DeploymentSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "probe"}},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "probe"}},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}}}}}
-	}
-	if resource == "namespaces" {
-		obj = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "policy-probe-", Labels: probe.Labels}}
+	case "secrets":
+		obj = &corev1.Secret{ObjectMeta: meta}
+	case "namespaces":
+		meta.Namespace = ""
+		obj = &corev1.Namespace{ObjectMeta: meta}
+	default:
+		t.Fatalf("refusingPolicy has no probe for %s", resource)
 	}
 	g.Eventually(func() bool {
 		err := k8sClient.Create(testContext(t), obj.DeepCopyObject().(client.Object), client.DryRunAll)
@@ -111,6 +115,26 @@ func TestATenantNamespaceTheClustersAdmissionRefusesIsSaid(t *testing.T) {
 	eventuallyTenant(t, tenant.Name, provisioned)
 	g.Expect(tenantEvents(t, tenant.Name, saasv1alpha1.NamespaceRecreatedReason)()).To(BeZero(),
 		"a namespace whose first create was refused held no data")
+}
+
+// TestATenantCredentialsSecretTheClustersAdmissionRefusesIsSaid: a policy
+// refusing the tenant's credentials Secret (created, not applied, before
+// the other objects) showed Provisioned False "Provisioning" like any
+// failure; it is AdmissionRefused with the policy's message, and the
+// tenant is provisioned once the policy lets it be.
+func TestATenantCredentialsSecretTheClustersAdmissionRefusesIsSaid(t *testing.T) {
+	g := NewWithT(t)
+	product := newTenantProduct(t, nil)
+	refusingPolicy(t, "", "secrets", product.Name, "platform policy: Secrets only from the vault operator")
+
+	tenant := newTenant(t, product, "basic", nil)
+	refused := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.AdmissionRefusedReason))
+	msg := apimeta.FindStatusCondition(refused.Status.Conditions, saasv1alpha1.ProvisionedCondition).Message
+	g.Expect(msg).To(ContainSubstring("failed to create the credentials Secret in tenant-" + tenant.Name))
+	g.Expect(msg).To(ContainSubstring("platform policy: Secrets only from the vault operator"))
+
+	stopRefusing(t, "secrets", product.Name)
+	eventuallyTenant(t, tenant.Name, provisioned)
 }
 
 // TestATenantDeploymentTheClustersAdmissionRefusesLeavesTheRestApplied: a

@@ -96,8 +96,8 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 		err = r.applyChart(ctx, s, plan)
 	}
 	var invalid *invalidObjectsError
-	var denied *admissionRefusedError
 	var terminating namespaceTerminatingError
+	denied, refused := asAdmissionRefused(err)
 	switch {
 	case errors.As(err, &terminating):
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.NamespaceTerminatingReason, err.Error())
@@ -105,7 +105,7 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 	case errors.As(err, &invalid):
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ObjectInvalidReason, invalid.Error())
 		return r.stall(t, saasv1alpha1.ObjectInvalidReason, "%s", invalid.Error())
-	case errors.As(err, &denied):
+	case refused:
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.AdmissionRefusedReason, denied.Error())
 		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.AdmissionRefusedReason, "Provision", "%s", denied.Error())
 		return failed(err)
@@ -435,6 +435,20 @@ type admissionRefusedError struct{ refused []string }
 func (e *admissionRefusedError) Error() string {
 	return capMessage(fmt.Sprintf("The cluster's admission refuses %d of the tenant's objects (an admission webhook or policy, not the object's own validation): %s",
 		len(e.refused), strings.Join(e.refused, "; ")))
+}
+
+// asAdmissionRefused is err as an admissionRefusedError: itself, or a
+// single refusal by the cluster's admission of a write that stops the
+// apply (the namespace's, the credentials Secret's), named by err's text.
+func asAdmissionRefused(err error) (*admissionRefusedError, bool) {
+	var denied *admissionRefusedError
+	switch {
+	case errors.As(err, &denied):
+		return denied, true
+	case admissionRefusal(err):
+		return &admissionRefusedError{refused: []string{err.Error()}}, true
+	}
+	return nil, false
 }
 
 // admissionRefusal reports whether err is a refusal by an admission webhook
