@@ -139,7 +139,7 @@ func (r *MeteringReconciler) announceWaiting(t *saasv1alpha1.SaaSTenant, package
 		return
 	}
 	r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.PackageLedgerFullReason, "Metering",
-		"Packages wait to pay for this instance (%d, first %s): its ledger holds %d packages that all still fund it, its most; a waiting package pays for nothing until one of those is released or deleted",
+		"Packages wait to pay for this instance (%d, first %s): its ledger is full, all %d entries packages that still fund it; a waiting package pays for nothing until one of those is released or its record deleted",
 		len(waiting), strings.Join(waiting[:min(len(waiting), 5)], ", "), metering.MaxLedger)
 }
 
