@@ -132,7 +132,8 @@ func (r *MeteringReconciler) announceExhaustion(t *saasv1alpha1.SaaSTenant, was 
 
 // announceWaiting says, with a Warning Event, which of the packages that
 // fund t its full ledger has no room for: they pay for nothing until a
-// release makes room, while the tenant may show its packages used up.
+// release or a deletion makes room, while the tenant may show its packages
+// used up.
 func (r *MeteringReconciler) announceWaiting(t *saasv1alpha1.SaaSTenant, packages []metering.PackageState) {
 	waiting := metering.NotEntered(t.Status.Metering.Packages, packages)
 	if len(waiting) == 0 {
