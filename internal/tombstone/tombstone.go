@@ -67,7 +67,7 @@ var instanceIDPattern = regexp.MustCompile(`^i-[0-9a-f]{20}$`)
 
 // ShardName is the name of the first shard for id's tombstone, or "" when
 // id is not shaped like an id kooper issues (and so has no tombstone).
-// A shard that is full continues in the next (nextShard).
+// A shard that is full continues in the next of its chain (chainShard).
 func ShardName(id string) string {
 	if !instanceIDPattern.MatchString(id) {
 		return ""
@@ -83,19 +83,18 @@ func ShardName(id string) string {
 const ShardBytes = 768 << 10
 
 // FullAnnotation marks a shard that holds no more entries: its instance
-// ids' later tombstones are in the shard named by nextShard. It is written
+// ids' later tombstones are in the next shard of its chain. It is written
 // before that shard is made, so a reader that finds a shard not marked
 // full needs to look no further.
 const FullAnnotation = "saas.kooper.io/tombstones-full"
 
-// nextShard is the name of the shard after shard: kooper-issued-xx-2 after
-// kooper-issued-xx, kooper-issued-xx-3 after that, and so on.
-func nextShard(first, shard string) string {
-	n := 1
-	if rest, ok := strings.CutPrefix(shard, first+"-"); ok {
-		n, _ = strconv.Atoi(rest)
+// chainShard is the name of the n-th shard (from 1) of the chain that
+// starts at first: first itself, then first-2, first-3, and so on.
+func chainShard(first string, n int) string {
+	if n == 1 {
+		return first
 	}
-	return first + "-" + strconv.Itoa(n+1)
+	return first + "-" + strconv.Itoa(n)
 }
 
 // full reports whether shard is marked as holding no more entries.
@@ -144,7 +143,8 @@ func Lookup(ctx context.Context, reader client.Reader, namespace, id string, opt
 	if first == "" {
 		return Entry{}, false, nil
 	}
-	for name := first; ; name = nextShard(first, name) {
+	for n := 1; ; n++ {
+		name := chainShard(first, n)
 		shard := &corev1.ConfigMap{}
 		err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, shard, opts...)
 		if apierrors.IsNotFound(err) {
@@ -200,8 +200,8 @@ func Record(ctx context.Context, c client.Client, reader client.Reader, namespac
 	}
 	retryable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
 	return retry.OnError(retry.DefaultBackoff, retryable, func() error {
-		for name := first; ; name = nextShard(first, name) {
-			done, err := recordIn(ctx, c, reader, namespace, name, id, e)
+		for n := 1; ; n++ {
+			done, err := recordIn(ctx, c, reader, namespace, chainShard(first, n), id, e)
 			if done || err != nil {
 				return err
 			}
