@@ -27,7 +27,7 @@ import (
 func refusingPolicy(t *testing.T, group, resource, product, message string) {
 	t.Helper()
 	g := NewWithT(t)
-	name := fmt.Sprintf("refuse-%s-%s", resource, product)
+	name := refusingPolicyName(resource, product)
 	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
@@ -78,11 +78,28 @@ func refusingPolicy(t *testing.T, group, resource, product, message string) {
 	}).Should(BeTrue(), "the policy is enforced")
 }
 
+func refusingPolicyName(resource, product string) string {
+	return fmt.Sprintf("refuse-%s-%s", resource, product)
+}
+
+// refusedTenant buys a tenant of a new product whose objects of resource
+// a policy refuses with message (refusingPolicy), and returns it once its
+// Provisioned says AdmissionRefused, with that condition's message and the
+// product's name, for stopRefusing.
+func refusedTenant(t *testing.T, group, resource, message string) (tenant *saasv1alpha1.SaaSTenant, msg, product string) {
+	t.Helper()
+	p := newTenantProduct(t, nil)
+	refusingPolicy(t, group, resource, p.Name, message)
+	tenant = newTenant(t, p, "basic", nil)
+	refused := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.AdmissionRefusedReason))
+	return tenant, apimeta.FindStatusCondition(refused.Status.Conditions, saasv1alpha1.ProvisionedCondition).Message, p.Name
+}
+
 // stopRefusing deletes the policies refusingPolicy installed for product,
 // as a cluster administrator excluding kooper's tenants would.
 func stopRefusing(t *testing.T, resource, product string) {
 	t.Helper()
-	name := fmt.Sprintf("refuse-%s-%s", resource, product)
+	name := refusingPolicyName(resource, product)
 	g := NewWithT(t)
 	g.Expect(client.IgnoreNotFound(k8sClient.Delete(testContext(t),
 		&admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: name}}))).To(Succeed())
@@ -101,17 +118,12 @@ func stopRefusing(t *testing.T, resource, product string) {
 // was lost.
 func TestATenantNamespaceTheClustersAdmissionRefusesIsSaid(t *testing.T) {
 	g := NewWithT(t)
-	product := newTenantProduct(t, nil)
-	refusingPolicy(t, "", "namespaces", product.Name, "platform policy: every namespace needs a cost-center label")
-
-	tenant := newTenant(t, product, "basic", nil)
-	refused := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.AdmissionRefusedReason))
-	msg := apimeta.FindStatusCondition(refused.Status.Conditions, saasv1alpha1.ProvisionedCondition).Message
+	tenant, msg, product := refusedTenant(t, "", "namespaces", "platform policy: every namespace needs a cost-center label")
 	g.Expect(msg).To(ContainSubstring("Namespace tenant-" + tenant.Name))
 	g.Expect(msg).To(ContainSubstring("platform policy: every namespace needs a cost-center label"))
 	g.Eventually(tenantEvents(t, tenant.Name, saasv1alpha1.AdmissionRefusedReason)).Should(BeNumerically(">=", 1))
 
-	stopRefusing(t, "namespaces", product.Name)
+	stopRefusing(t, "namespaces", product)
 	eventuallyTenant(t, tenant.Name, provisioned)
 	g.Expect(tenantEvents(t, tenant.Name, saasv1alpha1.NamespaceRecreatedReason)()).To(BeZero(),
 		"a namespace whose first create was refused held no data")
@@ -124,16 +136,11 @@ func TestATenantNamespaceTheClustersAdmissionRefusesIsSaid(t *testing.T) {
 // tenant is provisioned once the policy lets it be.
 func TestATenantCredentialsSecretTheClustersAdmissionRefusesIsSaid(t *testing.T) {
 	g := NewWithT(t)
-	product := newTenantProduct(t, nil)
-	refusingPolicy(t, "", "secrets", product.Name, "platform policy: Secrets only from the vault operator")
-
-	tenant := newTenant(t, product, "basic", nil)
-	refused := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.AdmissionRefusedReason))
-	msg := apimeta.FindStatusCondition(refused.Status.Conditions, saasv1alpha1.ProvisionedCondition).Message
+	tenant, msg, product := refusedTenant(t, "", "secrets", "platform policy: Secrets only from the vault operator")
 	g.Expect(msg).To(ContainSubstring("failed to create the credentials Secret in tenant-" + tenant.Name))
 	g.Expect(msg).To(ContainSubstring("platform policy: Secrets only from the vault operator"))
 
-	stopRefusing(t, "secrets", product.Name)
+	stopRefusing(t, "secrets", product)
 	eventuallyTenant(t, tenant.Name, provisioned)
 }
 
@@ -149,19 +156,14 @@ func TestATenantCredentialsSecretTheClustersAdmissionRefusesIsSaid(t *testing.T)
 // lets it be.
 func TestATenantDeploymentTheClustersAdmissionRefusesLeavesTheRestApplied(t *testing.T) {
 	g := NewWithT(t)
-	product := newTenantProduct(t, nil)
-	refusingPolicy(t, "apps", "deployments", product.Name, "platform policy: images only from swr.cn-north-4.myhuaweicloud.com")
-
-	tenant := newTenant(t, product, "basic", nil)
+	tenant, msg, product := refusedTenant(t, "apps", "deployments", "platform policy: images only from swr.cn-north-4.myhuaweicloud.com")
 	ns := "tenant-" + tenant.Name
-	refused := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.AdmissionRefusedReason))
-	msg := apimeta.FindStatusCondition(refused.Status.Conditions, saasv1alpha1.ProvisionedCondition).Message
 	g.Expect(msg).To(ContainSubstring("Deployment " + tenantobjects.AppName + ": ValidatingAdmissionPolicy"))
 	g.Expect(msg).To(ContainSubstring("platform policy: images only from swr.cn-north-4.myhuaweicloud.com"))
 	getObject(t, &corev1.Service{}, ns, tenantobjects.AppName)
 	g.Expect(apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, &appsv1.Deployment{}))).To(BeTrue())
 
-	stopRefusing(t, "deployments", product.Name)
+	stopRefusing(t, "deployments", product)
 	eventuallyTenant(t, tenant.Name, provisioned)
 	getObject(t, &appsv1.Deployment{}, ns, tenantobjects.AppName)
 }
