@@ -3,9 +3,13 @@ package controllers
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
+	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,10 +33,21 @@ type Charts struct {
 	// their bytes, least recently used first out; 0 is
 	// DefaultArchiveCacheBytes, a negative budget keeps none.
 	CacheBytes int64
+	// FetchTimeout bounds one pull of a chart from a registry, manifest
+	// and layer; 0 is DefaultChartFetchTimeout.
+	FetchTimeout time.Duration
 
 	once     sync.Once
 	archives *bytecache.Cache[chartrender.Archive]
+	pulls    singleflight.Group
 }
+
+// DefaultChartFetchTimeout is Charts.FetchTimeout's default: two minutes,
+// time enough for the largest archive kooper accepts
+// (chartrender.MaxArchiveBytes) over a slow link, and short enough that a
+// registry that stops answering delays the passes of its product's tenants
+// by no more (a frozen one is frozen from its record once the pull fails).
+const DefaultChartFetchTimeout = 2 * time.Minute
 
 // DefaultArchiveCacheBytes is Charts.CacheBytes's default: 64 MiB, six of
 // the largest archives kooper accepts (chartrender.MaxArchiveBytes) or
@@ -135,14 +150,41 @@ func (c *Charts) fromOCI(ctx context.Context, reader client.Reader, namespace st
 		}
 		dockerConfig = secret.Data[corev1.DockerConfigJsonKey]
 	}
-	fetch := c.FetchOCI
-	if fetch == nil {
-		fetch = chartrender.FetchOCI
-	}
-	archive, err := fetch(ctx, ref, dockerConfig)
+	archive, err := c.pull(ctx, ref, dockerConfig)
 	if err != nil {
 		return chartrender.Archive{}, fmt.Errorf("failed to fetch the chart %s: %w", ref, err)
 	}
 	c.keep(archive)
 	return archive, nil
+}
+
+// pull fetches ref from its registry, within FetchTimeout. Passes asking
+// for the same chart with the same credentials at once share one pull (the
+// tenants of a product after a restart, all on an empty cache); each
+// stops waiting when its own ctx ends, and the pull goes on for the
+// others, up to the timeout. A registry that takes the connection and
+// never answers would otherwise hold every tenant worker for ever.
+func (c *Charts) pull(ctx context.Context, ref string, dockerConfig []byte) (chartrender.Archive, error) {
+	fetch := c.FetchOCI
+	if fetch == nil {
+		fetch = chartrender.FetchOCI
+	}
+	timeout := cmp.Or(c.FetchTimeout, DefaultChartFetchTimeout)
+	key := ref + "\x00" + fmt.Sprintf("%x", sha256.Sum256(dockerConfig))
+	pulled := c.pulls.DoChan(key, func() (any, error) {
+		pullCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		archive, err := fetch(pullCtx, ref, dockerConfig)
+		if err != nil && errors.Is(pullCtx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("the registry did not answer within %s (--chart-fetch-timeout): %w", timeout, err)
+		}
+		return archive, err
+	})
+	select {
+	case res := <-pulled:
+		archive, _ := res.Val.(chartrender.Archive)
+		return archive, res.Err
+	case <-ctx.Done():
+		return chartrender.Archive{}, ctx.Err()
+	}
 }

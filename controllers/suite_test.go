@@ -103,6 +103,8 @@ func startManager(ctx context.Context, env *testenv.Env) error {
 		Namespace: operatorNamespace, DirectoryNamespace: directoryNamespace, IngressNamespace: "ingress-nginx", ProductsConfigMap: productsConfigMap,
 		MonitoringNamespace: monitoringNamespace, ClusterPodCIDRs: testPodCIDRs, ClusterServiceCIDRs: testServiceCIDRs,
 		MaxConcurrentReconciles: 4, Clock: fakeClock, KeysRetryInterval: time.Second,
+		// A registry a test stops answering fails a pull in seconds, not minutes.
+		Charts:        &Charts{FetchTimeout: 2 * time.Second},
 		Orders:        MarketplaceOrderClients(marketplace.server.URL),
 		Uploads:       MarketplaceUploadClients(marketplace.server.URL),
 		Usage:         MarketplaceUsageClients(marketplace.server.URL),
