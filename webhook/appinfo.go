@@ -49,7 +49,8 @@ func (r *Receiver) instanceInfo(ctx context.Context, c *call, s subscription) (i
 // record is stored. When appInfo cannot be built (the credentials key
 // missing or another key, a licence key unreadable) the purchase is answered
 // without it, not 000005: spec §3.2 lets appInfo come later, by
-// queryInstance, which still answers 000005 for it, while a newInstance
+// queryInstance, which still answers 000005 for it (asked alone; an answer
+// about several leaves it out, see leaveOut), while a newInstance
 // answered 000005 is retried for 3 hours and then fails the paid order
 // (§1.7), though the tenant runs. The cause is logged: it names keys and
 // Secrets, never a credential or a buyer's data.
@@ -61,6 +62,27 @@ func (r *Receiver) purchaseInfo(ctx context.Context, c *call, s subscription) (k
 		return koogallery.InstanceInfo{InstanceID: c.instanceID}, false
 	}
 	return info, pending
+}
+
+// failedInstance is an instance of a queryInstance that cannot be answered
+// now, and why.
+type failedInstance struct {
+	id  string
+	err error
+}
+
+// leaveOut logs each instance left out of an answer that lists others, with
+// its cause, as purchaseInfo logs a purchase answered without appInfo: the
+// cause names keys, Secrets and instance IDs, never a credential or a
+// buyer's data. The marketplace sees such an instance as not found until it
+// can be answered again.
+func (r *Receiver) leaveOut(ctx context.Context, c *call, failures []failedInstance) {
+	log := ctrl.LoggerFrom(ctx).WithName("receiver")
+	instancesLeftOut.WithLabelValues(c.product.Name).Add(float64(len(failures)))
+	for _, f := range failures {
+		log.Error(f.err, "Instance left out of a queryInstance answer about several; asked for alone it is answered 000005 until it can be answered",
+			"product", c.product.Name, "instanceId", f.id)
+	}
 }
 
 // AppInfoAnswer is what queryInstance answers about a SaaS tenant's access

@@ -90,8 +90,7 @@ func errLostWithCRD(kind, instanceID string) error {
 		err: errRecordLost}
 }
 
-// errRecordLost is the cause of errLostWithCRD, so that queryInstance can
-// leave such an instance out of an answer about several (spec §3.3).
+// errRecordLost is the cause of errLostWithCRD.
 var errRecordLost = errors.New("its tombstone is marked lost-with-crd")
 
 // errNoNewPurchases answers a newInstance of a product being deleted with

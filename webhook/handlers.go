@@ -298,9 +298,14 @@ func (r *Receiver) existingPurchase(ctx context.Context, c *call, req *koogaller
 }
 
 // queryInstance reports up to 100 instances. Unknown IDs among known ones
-// are left out, and so are IDs lost with their CRD (spec §3.3: one entry per
-// instance found); if none is known the answer is 000003, or 000005 when
-// one was lost with its CRD (errLostWithCRD: retried until it is restored).
+// are left out (spec §3.3: one entry per instance found). So is an
+// instance that cannot be answered now (its record lost with its CRD, its
+// access details not buildable: the credentials key or a licence key
+// unreadable, or not the tenant's), logged by leaveOut: answering the
+// whole query 000005 for it would withhold every other instance until the
+// merchant repairs that one. If none is known the answer is 000003; if none
+// can be answered, the first failure's answer (000005: retried until it is
+// repaired).
 func (r *Receiver) queryInstance(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.QueryInstanceRequest)
 	ids := req.InstanceIDs()
@@ -313,40 +318,50 @@ func (r *Receiver) queryInstance(ctx context.Context, c *call) (reply, error) {
 	}
 	body := &koogallery.QueryInstanceResponse{}
 	encrypted, pending := false, false
-	var lost error
+	var failures []failedInstance
 	for _, id := range ids {
-		// Read from the API server: a cache that has not seen a release or a
-		// deletion would hand out the access details of a gone tenant.
-		s, err := r.find(ctx, c.product, id, true)
-		if isNotFound(err) {
+		info, waiting, err := r.queriedInstance(ctx, c, id)
+		switch {
+		case isNotFound(err):
 			continue
-		}
-		if errors.Is(err, errRecordLost) {
-			lost = err
-			continue
-		}
-		if isGone(err) {
-			body.Info = append(body.Info, koogallery.InstanceInfo{InstanceID: id})
-			continue
-		}
-		if err != nil {
+		case err != nil && ctx.Err() != nil:
+			// The callback's time (APITimeout) is spent: every instance
+			// after this one would fail too, and a partial answer would
+			// hide them. Answered 000005 whole, as any slow callback.
 			return reply{}, err
-		}
-		info, waiting, err := r.instanceInfo(ctx, c, s)
-		if err != nil {
-			return reply{}, err
+		case err != nil:
+			failures = append(failures, failedInstance{id: id, err: err})
+			continue
 		}
 		encrypted = encrypted || info.AppInfo != nil
 		pending = pending || waiting
 		body.Info = append(body.Info, info)
 	}
-	if len(body.Info) == 0 && lost != nil {
-		return reply{}, lost
+	if len(body.Info) == 0 && len(failures) > 0 {
+		return reply{}, failures[0].err
 	}
 	if len(body.Info) == 0 {
 		return reply{}, errInstanceNotFound(req.InstanceID)
 	}
+	r.leaveOut(ctx, c, failures)
 	return r.withAppInfo(body, &body.EncryptType, encrypted, pending), nil
+}
+
+// queriedInstance is queryInstance's entry for id: read from the API
+// server, since a cache that has not seen a release or a deletion would
+// hand out the access details of a gone tenant. A gone instance is listed
+// without appInfo (docs/lifecycle.md rule B). Errors are find's (000003 for
+// an ID never issued or another product's, errLostWithCRD) and
+// instanceInfo's (000005).
+func (r *Receiver) queriedInstance(ctx context.Context, c *call, id string) (koogallery.InstanceInfo, bool, error) {
+	s, err := r.find(ctx, c.product, id, true)
+	if isGone(err) {
+		return koogallery.InstanceInfo{InstanceID: id}, false, nil
+	}
+	if err != nil {
+		return koogallery.InstanceInfo{}, false, err
+	}
+	return r.instanceInfo(ctx, c, s)
 }
 
 // withAppInfo sets encryptType when credentials were encrypted, and answers

@@ -65,6 +65,15 @@ var (
 		Name: "kooper_receiver_audit_lines_not_logged_total",
 		Help: "Audit lines not written for requests that ended before their signature verified, beyond the receiver's budgets of such lines (refusals, and failures apart).",
 	})
+
+	// instancesLeftOut counts the instances a queryInstance about several
+	// answered without (their details cannot be built now): the callback
+	// is answered 000000 for the others, so kooper_callbacks_total does
+	// not show them.
+	instancesLeftOut = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kooper_query_instances_left_out_total",
+		Help: "Instances left out of a queryInstance answer about several because their details cannot be built now (credentials key or licence key unreadable or not theirs, record lost with its CRD), by product.",
+	}, []string{"product"})
 )
 
 // Results of kooper_receiver_unauthenticated_reads_total.
@@ -80,7 +89,7 @@ const (
 )
 
 func init() {
-	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, timestampRejected, timestampSkew, unauthenticatedReadsTotal, auditLinesNotLogged)
+	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, timestampRejected, timestampSkew, unauthenticatedReadsTotal, auditLinesNotLogged, instancesLeftOut)
 	unauthenticatedReadsTotal.WithLabelValues(readAllowed)
 	unauthenticatedReadsTotal.WithLabelValues(readRefused)
 	// Both directions exist from the start, so a rate() over them is 0, not absent.
