@@ -45,6 +45,29 @@ type MeteringOptions struct {
 	// of its error codes 100 (spec §8 item 19). 0, or a value outside 1 to
 	// koogallery.MaxUsageRecords, is koogallery.DefaultUsagePushMaxRecords.
 	MaxUsageRecords int
+	// MeasureBudget is about how long one reconcile of a tenant may spend
+	// measuring its meters: once it is spent, the reconcile pushes the whole
+	// windows it measured and leaves the rest to a reconcile moments later,
+	// so a slow Prometheus (up to promquery.Timeout a query) holds one of
+	// the workers every product shares for about this long, not for tens
+	// of minutes. A window already started is measured whole, so a reconcile
+	// may run over by up to one window's queries. 0 or less is
+	// DefaultMeasureBudget.
+	MeasureBudget time.Duration
+}
+
+// DefaultMeasureBudget is MeteringOptions.MeasureBudget's default: four
+// queries at promquery.Timeout, or hundreds of windows of a healthy
+// Prometheus.
+const DefaultMeasureBudget = 2 * time.Minute
+
+// measureBudget is how long one reconcile measures before it pushes what
+// it has and requeues the tenant.
+func (o MeteringOptions) measureBudget() time.Duration {
+	if o.MeasureBudget <= 0 {
+		return DefaultMeasureBudget
+	}
+	return o.MeasureBudget
 }
 
 // usagePushLimit is how many records one usage push carries.
@@ -352,19 +375,42 @@ func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alp
 			return ctrl.Result{}, err
 		}
 	}
-	for {
-		windows := metering.ClosedWindows(t.Status.Metering, now, metering.WindowsPerPush(len(p.meters), p.limit))
-		if len(windows) == 0 {
-			break
-		}
-		if err := r.pushBatch(ctx, p, windows); err != nil {
-			return ctrl.Result{}, err
-		}
+	left, err := r.pushBatches(ctx, p, now)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	if err := r.recordOutcome(ctx, t, p); err != nil {
 		return ctrl.Result{}, err
 	}
+	if left {
+		// Not the next hour's requeue: these hours are due now. RequeueAfter,
+		// not Requeue, so the rate limiter's backoff does not grow with each
+		// budget spent, and the tenants waiting for a worker go first.
+		return ctrl.Result{RequeueAfter: budgetSpentRequeue}, nil
+	}
 	return r.requeue(t, now), nil
+}
+
+// budgetSpentRequeue is how soon a tenant whose reconcile spent its
+// measuring budget with closed windows left is reconciled again.
+const budgetSpentRequeue = time.Second
+
+// pushBatches pushes the closed windows from the cursor on, batch after
+// batch, until none is left or the measuring budget is spent; it reports
+// whether closed windows are left.
+func (r *MeteringReconciler) pushBatches(ctx context.Context, p *usagePush, now time.Time) (bool, error) {
+	for {
+		windows := metering.ClosedWindows(p.tenant.Status.Metering, now, metering.WindowsPerPush(len(p.meters), p.limit))
+		if len(windows) == 0 {
+			return false, nil
+		}
+		if p.budgetSpent() {
+			return true, nil
+		}
+		if err := r.pushBatch(ctx, p, windows); err != nil {
+			return false, err
+		}
+	}
 }
 
 // DefaultPushSpread spreads the tenants' pushes over the first minutes of

@@ -37,7 +37,14 @@ type usagePush struct {
 	// retryErr is set when a refusal may pass (metering.Retryable): the cursor
 	// stops before that window and the controller retries with backoff.
 	retryErr error
+	// budget is how long this reconcile may measure (MeasureBudget);
+	// measured is how long its meters took so far.
+	budget, measured time.Duration
 }
+
+// budgetSpent reports whether this reconcile measured for its budget: it
+// starts no more windows, and leaves them to the next reconcile.
+func (p *usagePush) budgetSpent() bool { return p.measured >= p.budget }
 
 // pendingRecord is a record with what kooper needs once it is answered.
 type pendingRecord struct {
@@ -89,6 +96,7 @@ func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTe
 		namespace: t.Status.Namespace, pusher: r.Usage(ak, sk), key: basic,
 	}
 	p.limit = r.Options.usagePushLimit()
+	p.budget = r.Options.measureBudget()
 	if p.promURL == "" {
 		p.promURL = r.Options.PrometheusURL
 	}
@@ -107,7 +115,7 @@ func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTe
 // renewal changes which package pays first).
 func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, windows []metering.Window) error {
 	p.split.startFrom(p.tenant)
-	pending, err := r.buildRecords(ctx, p, windows)
+	windows, pending, err := r.buildRecords(ctx, p, windows)
 	if err != nil {
 		return r.recordFailure(ctx, p.tenant, saasv1alpha1.MeterSourceFailedReason, err)
 	}
@@ -201,22 +209,43 @@ func withinOnePush(windows []metering.Window, pending []pendingRecord, limit int
 	return windows, pending
 }
 
-// buildRecords measures every meter over every window; values that round
-// to zero make no record.
-func (r *MeteringReconciler) buildRecords(ctx context.Context, p *usagePush, windows []metering.Window) ([]pendingRecord, error) {
+// buildRecords measures every meter over the leading windows, and returns
+// those windows and their records; values that round to zero make no
+// record. It measures the first window whole, then starts no window once
+// the push's measuring budget is spent (budgetSpent): like withinOnePush,
+// it keeps a run of whole leading windows, and the later ones are measured
+// and split by a later batch, from the ledger this one settles.
+func (r *MeteringReconciler) buildRecords(ctx context.Context, p *usagePush, windows []metering.Window) ([]metering.Window, []pendingRecord, error) {
 	var out []pendingRecord
 	for i, w := range windows {
-		for _, meter := range p.meters {
-			v, err := r.measure(ctx, p, meter, w)
-			if err != nil {
-				return nil, fmt.Errorf("meter %s, window %s: %w", meter.Name, w.Start.UTC().Format(time.RFC3339), err)
-			}
-			units := metering.Round(v, meter.GetDecimals(), meter.Rounding)
-			if units <= 0 {
-				continue
-			}
-			out = append(out, p.split.records(p.tenant, meter.Name, w, i, units)...)
+		if i > 0 && p.budgetSpent() {
+			return windows[:i], out, nil
 		}
+		records, err := r.measureWindow(ctx, p, w, i)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, records...)
+	}
+	return windows, out, nil
+}
+
+// measureWindow measures every meter over window w (index i of its batch)
+// and adds the time it took to the push's measuring.
+func (r *MeteringReconciler) measureWindow(ctx context.Context, p *usagePush, w metering.Window, i int) ([]pendingRecord, error) {
+	start := time.Now()
+	defer func() { p.measured += time.Since(start) }()
+	var out []pendingRecord
+	for _, meter := range p.meters {
+		v, err := r.measure(ctx, p, meter, w)
+		if err != nil {
+			return nil, fmt.Errorf("meter %s, window %s: %w", meter.Name, w.Start.UTC().Format(time.RFC3339), err)
+		}
+		units := metering.Round(v, meter.GetDecimals(), meter.Rounding)
+		if units <= 0 {
+			continue
+		}
+		out = append(out, p.split.records(p.tenant, meter.Name, w, i, units)...)
 	}
 	return out, nil
 }
