@@ -96,6 +96,7 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	d := rollout.Step(r.Clock.Now(), policyOf(product, len(tenants)), stateOf(product.Status.Rollout), name, tenants)
+	sameWaveAgain(stateOf(product.Status.Rollout), &d, tenants)
 	result := ctrl.Result{RequeueAfter: d.RequeueAfter}
 	before := product.DeepCopy()
 	setRolloutStatus(product, d)
@@ -118,11 +119,30 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		r.recordEvents(before, product, d)
 	}
 	// The wave is recorded before its tenants are told: a crash in between
-	// starts it again with the same tenants, never a second wave at once.
-	if err := r.mark(ctx, d); err != nil {
-		return ctrl.Result{}, err
+	// starts it again with the same tenants and number (sameWaveAgain),
+	// never a second wave at once.
+	if untold := r.mark(ctx, d); len(untold) > 0 {
+		return ctrl.Result{}, errors.Join(r.reportUntold(ctx, product, d, untold), r.pruneRevisions(ctx, product, d.State, tenants))
 	}
 	return result, r.pruneRevisions(ctx, product, d.State, tenants)
+}
+
+// sameWaveAgain keeps the number of the recorded wave, before's, when d
+// starts it again because none of its tenants was told (every patch
+// refused, or a crash before the patches): Step, seeing no tenant of that
+// wave, would number the retry as the next wave, and status.rollout.wave
+// would climb with every retry of one wave.
+func sameWaveAgain(before rollout.State, d *rollout.Decision, tenants []rollout.Tenant) {
+	s := &d.State
+	if len(d.Mark) == 0 || before.Wave == 0 || before.Update != s.Update || s.Wave != before.Wave+1 {
+		return
+	}
+	for _, t := range tenants {
+		if t.Wanted == before.Update && t.Wave == before.Wave {
+			return // the recorded wave told a tenant: this is the next one
+		}
+	}
+	s.Wave = before.Wave
 }
 
 // takesRollouts reports whether the product is one whose tenants a rollout
@@ -287,6 +307,7 @@ func stateOf(s *saasv1alpha1.RolloutStatus) rollout.State {
 // setRolloutStatus records d in product's status.rollout and RolledOut.
 func setRolloutStatus(product *saasv1alpha1.SaaSProduct, d rollout.Decision) {
 	s := d.State
+	recorded := product.Status.Rollout
 	status := &saasv1alpha1.RolloutStatus{
 		CurrentRevision: s.Current, UpdateRevision: s.Update, Wave: s.Wave, Resumed: s.Resumed, State: saasv1alpha1.RolloutRollingOut,
 		Tenants: int32(d.Tenants), UpdatedTenants: int32(d.Updated), Progress: fmt.Sprintf("%d/%d", d.Updated, d.Tenants),
@@ -316,10 +337,22 @@ func setRolloutStatus(product *saasv1alpha1.SaaSProduct, d rollout.Decision) {
 			msg += "; not healthy: " + namesOf(d.Failed)
 		}
 		setCondition(product, saasv1alpha1.RolledOutCondition, metav1.ConditionFalse, saasv1alpha1.WaveFailedReason, msg)
+	case stillUntold(product, recorded, d):
+		// The message naming them is kept.
 	default:
 		setCondition(product, saasv1alpha1.RolledOutCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason,
 			fmt.Sprintf("Wave %d: %d of %d tenants run revision %s and are healthy", s.Wave, d.Updated, d.Tenants, s.Update))
 	}
+}
+
+// stillUntold reports whether RolledOut names tenants of d's wave that
+// could not be told (saasv1alpha1.TenantsNotToldReason) and d tells none: the wave
+// recorded, recorded's, goes on, and they stay untold until a wave tells
+// them.
+func stillUntold(product *saasv1alpha1.SaaSProduct, recorded *saasv1alpha1.RolloutStatus, d rollout.Decision) bool {
+	c := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.RolledOutCondition)
+	return c != nil && c.Reason == saasv1alpha1.TenantsNotToldReason && len(d.Mark) == 0 &&
+		recorded != nil && recorded.Wave == d.State.Wave && recorded.UpdateRevision == d.State.Update
 }
 
 // namesOf lists names, at most maxNamesInEvent of them.
@@ -356,26 +389,65 @@ func (r *RolloutReconciler) recordEvents(before, product *saasv1alpha1.SaaSProdu
 	}
 }
 
-// mark tells the tenants of d's wave to run d's revision: one metadata
-// patch each, with the tenant's resourceVersion, so that a tenant deleted
-// and bought again in between is not marked.
-func (r *RolloutReconciler) mark(ctx context.Context, d rollout.Decision) error {
+// untoldTenant is a tenant of a wave that could not be told its revision,
+// and why.
+type untoldTenant struct {
+	name string
+	err  error
+}
+
+// mark tells each tenant of d's wave to run d's revision (markTenant). One
+// that cannot be told does not stop the others: it is returned, in wave
+// order, with its error.
+func (r *RolloutReconciler) mark(ctx context.Context, d rollout.Decision) []untoldTenant {
+	var untold []untoldTenant
 	for _, name := range d.Mark {
-		t := &saasv1alpha1.SaaSTenant{}
-		if err := r.Get(ctx, client.ObjectKey{Name: name}, t); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			return fmt.Errorf("failed to read SaaSTenant %s to update it: %w", name, err)
-		}
-		marked := t.DeepCopy()
-		metav1.SetMetaDataAnnotation(&marked.ObjectMeta, saasv1alpha1.RevisionAnnotation, d.State.Update)
-		metav1.SetMetaDataAnnotation(&marked.ObjectMeta, saasv1alpha1.RolloutWaveAnnotation, strconv.Itoa(int(d.State.Wave)))
-		if err := r.Patch(ctx, marked, client.MergeFromWithOptions(t, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("failed to tell SaaSTenant %s to run revision %s: %w", name, d.State.Update, err)
+		if err := r.markTenant(ctx, name, d.State); err != nil {
+			untold = append(untold, untoldTenant{name: name, err: err})
 		}
 	}
+	return untold
+}
+
+// markTenant tells tenant name to run s.Update in wave s.Wave: one
+// metadata patch, with the tenant's resourceVersion, so that a tenant
+// deleted and bought again in between is not marked. A tenant gone is no
+// error.
+func (r *RolloutReconciler) markTenant(ctx context.Context, name string, s rollout.State) error {
+	t := &saasv1alpha1.SaaSTenant{}
+	if err := r.Get(ctx, client.ObjectKey{Name: name}, t); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("failed to read SaaSTenant %s to update it: %w", name, err))
+	}
+	marked := t.DeepCopy()
+	metav1.SetMetaDataAnnotation(&marked.ObjectMeta, saasv1alpha1.RevisionAnnotation, s.Update)
+	metav1.SetMetaDataAnnotation(&marked.ObjectMeta, saasv1alpha1.RolloutWaveAnnotation, strconv.Itoa(int(s.Wave)))
+	if err := r.Patch(ctx, marked, client.MergeFromWithOptions(t, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("failed to tell SaaSTenant %s to run revision %s: %w", name, s.Update, err)
+	}
 	return nil
+}
+
+// reportUntold says on product's RolledOut (False, saasv1alpha1.TenantsNotToldReason)
+// which tenants of d's wave could not be told its revision and why, with a
+// Warning Event when that changes the condition. It returns the tenants'
+// errors joined (errors.Join), with a failed status write's, for the
+// reconcile to be retried with back-off.
+func (r *RolloutReconciler) reportUntold(ctx context.Context, product *saasv1alpha1.SaaSProduct, d rollout.Decision, untold []untoldTenant) error {
+	errs := make([]error, 0, len(untold)+1)
+	reasons := make([]string, 0, len(untold))
+	for _, u := range untold {
+		errs = append(errs, u.err)
+		reasons = append(reasons, u.name+": "+apiMessage(u.err))
+	}
+	msg := capMessage(fmt.Sprintf("Wave %d: %d of its %d tenants could not be told to run revision %s and stay on the version they run; "+
+		"kooper tries them again with back-off and with the next wave: %s", d.State.Wave, len(untold), len(d.Mark), d.State.Update, strings.Join(reasons, "; ")))
+	before := product.DeepCopy()
+	setCondition(product, saasv1alpha1.RolledOutCondition, metav1.ConditionFalse, saasv1alpha1.TenantsNotToldReason, msg)
+	written, err := patchStatusIfChanged(ctx, r.Client, before, product, before.Status, product.Status)
+	if written {
+		r.Recorder.Eventf(product, nil, corev1.EventTypeWarning, saasv1alpha1.TenantsNotToldReason, "Rollout", "%s", msg)
+	}
+	return errors.Join(append(errs, err)...)
 }
 
 // pruneRevisions deletes the product's revisions that no tenant runs or

@@ -104,7 +104,8 @@ const (
 	// the product's newest revision and is healthy on it (normal-true); False
 	// with reason Progressing while waves are under way, WaveFailed when a
 	// wave paused the rollout, RevisionNotStored when the newest revision
-	// cannot be stored (docs/rollout.md).
+	// cannot be stored, TenantsNotTold when tenants of a wave could not be
+	// told to run it (docs/rollout.md).
 	RolledOutCondition = "RolledOut"
 )
 
@@ -312,6 +313,12 @@ const (
 	// WaveFailedReason: a rollout wave's tenants did not become healthy on
 	// the new revision within progressDeadlineSeconds; the rollout paused.
 	WaveFailedReason = "WaveFailed"
+	// TenantsNotToldReason: tenants of a rollout wave could not be told to
+	// run the new revision (the cluster's admission refused the annotation
+	// patch, say); the wave's other tenants were told, the message names
+	// each one that was not with the API server's reason, and kooper tries
+	// them again with back-off and with each later wave.
+	TenantsNotToldReason = "TenantsNotTold"
 	// RolloutResumedReason: the merchant resumed a paused rollout.
 	RolloutResumedReason = "RolloutResumed"
 	// RolloutCompleteReason: every tenant of the product runs its newest
