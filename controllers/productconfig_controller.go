@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -64,58 +65,79 @@ func (r *ProductConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// Reconcile applies every product of the ConfigMap. A malformed entry is
-// reported as an Event and skipped, since retrying cannot fix it; the
-// others are still applied.
+// Reconcile applies every product of the ConfigMap. An entry that cannot
+// be applied does not stop the others: each is reported in one Event. A
+// malformed or invalid entry is not retried, since only a change of the
+// ConfigMap can fix it; any other failure ends the reconcile with the
+// failures joined, for a retry with back-off.
 func (r *ProductConfigReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	cm := &corev1.ConfigMap{}
 	if err := r.Get(ctx, req.NamespacedName, cm); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	s := &productConfigState{cm: cm}
-	return runSteps(ctx, s, r.applyProducts, r.reportApplied).result(ctrl.Result{})
+	return runSteps(ctx, s, r.applyProducts, r.reportApplied, retryFailed).result(ctrl.Result{})
 }
 
 // productConfigState carries one reconcile's findings from step to step.
 type productConfigState struct {
 	cm *corev1.ConfigMap
-	// applied names the products applied; invalid says why each key that
-	// was not applied was refused.
-	applied, invalid []string
+	// applied names the products applied; notApplied says, "<key>: <why>",
+	// why each key that was not applied was not.
+	applied, notApplied []string
+	// retry holds the failures that a retry may mend, one per key.
+	retry []error
 }
 
-// applyProducts applies the product of each key, in key order. A key that
-// does not decode, or that the API server refuses as invalid, is reported,
-// not retried: only a change of the ConfigMap can help.
+// applyProducts applies the product of each key, in key order, each on its
+// own: a key that fails is recorded (notApplied, and retry unless only a
+// change of the ConfigMap can help: retryableApply) and the next is
+// applied.
 func (r *ProductConfigReconciler) applyProducts(ctx context.Context, s *productConfigState) outcome {
 	for _, key := range slices.Sorted(maps.Keys(s.cm.Data)) {
 		product, err := decodeProduct(s.cm.Data[key])
 		if err != nil {
-			s.invalid = append(s.invalid, fmt.Sprintf("%s: %v", key, err))
+			s.notApplied = append(s.notApplied, fmt.Sprintf("%s: %v", key, err))
 			continue
 		}
 		err = r.Apply(ctx, client.ApplyConfigurationFromUnstructured(product), client.FieldOwner(ProductsFieldOwner), client.ForceOwnership)
-		if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-			s.invalid = append(s.invalid, fmt.Sprintf("%s: %v", key, err))
-			continue
-		}
 		if err != nil {
-			return failed(fmt.Errorf("failed to apply SaaSProduct %s from %s: %w", product.GetName(), key, err))
+			s.notApplied = append(s.notApplied, fmt.Sprintf("%s: %v", key, err))
+			if retryableApply(err) {
+				s.retry = append(s.retry, fmt.Errorf("failed to apply SaaSProduct %s from %s: %w", product.GetName(), key, err))
+			}
+			continue
 		}
 		s.applied = append(s.applied, product.GetName())
 	}
 	return proceed()
 }
 
-// reportApplied emits an Event for the keys refused and one for the
-// products applied. The reasons each key was refused are logged whole too:
+// retryableApply reports whether a retry may apply what the API server
+// refused with err: not when it refuses the manifest itself as invalid
+// (422) or malformed (400), which only a change of the ConfigMap mends;
+// yes for anything else (a conflict, a timeout, a 403), and for a refusal
+// by the cluster's admission whatever its code (admissionRefusal), since
+// kooper cannot see the policy change that lets it through.
+func retryableApply(err error) bool {
+	return admissionRefusal(err) || !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err)
+}
+
+// retryFailed ends the reconcile with the retryable failures joined
+// (errors.Join), to be retried with back-off; with none, it proceeds.
+func retryFailed(_ context.Context, s *productConfigState) outcome {
+	return failed(errors.Join(s.retry...))
+}
+
+// reportApplied emits an Event for the keys not applied, whatever the
+// reason, and one for the products applied. The reasons each key was refused are logged whole too:
 // an Event's note is cut at 1024 bytes (BoundedRecorder), and the
 // ConfigMap has no status to hold them.
 func (r *ProductConfigReconciler) reportApplied(ctx context.Context, s *productConfigState) outcome {
-	if len(s.invalid) > 0 {
-		ctrl.LoggerFrom(ctx).Info("SaaSProducts not applied from the products ConfigMap", "reasons", s.invalid)
+	if len(s.notApplied) > 0 {
+		ctrl.LoggerFrom(ctx).Info("SaaSProducts not applied from the products ConfigMap", "reasons", s.notApplied)
 		r.Recorder.Eventf(s.cm, nil, corev1.EventTypeWarning, InvalidProductReason, "Apply",
-			"Not applied: %s", strings.Join(s.invalid, "; "))
+			"Not applied: %s", strings.Join(s.notApplied, "; "))
 	}
 	if len(s.applied) > 0 {
 		r.Recorder.Eventf(s.cm, nil, corev1.EventTypeNormal, ProductsAppliedReason, "Apply",
