@@ -57,15 +57,23 @@ func firstProvisioning(t *testing.T, name string) (before, pass []testenv.Reques
 	return requests[:writes[0]], requests[writes[0]+1 : writes[1]]
 }
 
-// inManagersCache waits until the manager's cache holds product, so that
-// a tenant created next finds it on its first pass: the counts below take
+// inManagersCache waits until the manager's cache holds product, with the
+// chart the API server stores for it now (resolved by hand), so that a
+// tenant created next finds it on its first pass: the counts below take
 // the first status write for the tenant's record, and a pass that missed
-// the product (ProductNotFound) writes one more before it.
+// the product (ProductNotFound) or its chart ("Waiting for … chart to be
+// resolved") writes one more before it.
 func inManagersCache(t *testing.T, product *saasv1alpha1.SaaSProduct) {
 	t.Helper()
-	NewWithT(t).Eventually(func() error {
-		return cachedClient.Get(testContext(t), types.NamespacedName{Name: product.Name}, &saasv1alpha1.SaaSProduct{})
-	}).Should(Succeed())
+	g := NewWithT(t)
+	key := types.NamespacedName{Name: product.Name}
+	stored := &saasv1alpha1.SaaSProduct{}
+	g.Expect(k8sClient.Get(testContext(t), key, stored)).To(Succeed())
+	g.Eventually(func() (*saasv1alpha1.ResolvedChart, error) {
+		cached := &saasv1alpha1.SaaSProduct{}
+		err := cachedClient.Get(testContext(t), key, cached)
+		return cached.Status.Chart, err
+	}).Should(Equal(stored.Status.Chart))
 }
 
 func describe(requests []testenv.Request) []string {
