@@ -27,35 +27,16 @@ import (
 func refusingPolicy(t *testing.T, group, resource, product, message string) {
 	t.Helper()
 	g := NewWithT(t)
-	name := refusingPolicyName(resource, product)
-	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
-			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
-				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-					Rule:       admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: []string{"*"}, Resources: []string{resource}},
-				},
-			}}},
-			Validations: []admissionregistrationv1.Validation{{
-				Expression: fmt.Sprintf(`!has(object.metadata.labels) || !(%q in object.metadata.labels) || object.metadata.labels[%q] != %q`,
-					saasv1alpha1.ProductLabel, saasv1alpha1.ProductLabel, product),
-				Message: message,
-			}},
+	installDenyingPolicy(t, refusingPolicyName(resource, product),
+		admissionregistrationv1.RuleWithOperations{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+			Rule:       admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: []string{"*"}, Resources: []string{resource}},
 		},
-	}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
-	}
-	g.Expect(k8sClient.Create(testContext(t), policy)).To(Succeed())
-	g.Expect(k8sClient.Create(testContext(t), binding)).To(Succeed())
-	t.Cleanup(func() {
-		_ = k8sClient.Delete(testContext(t), binding)
-		_ = k8sClient.Delete(testContext(t), policy)
-	})
+		admissionregistrationv1.Validation{
+			Expression: fmt.Sprintf(`!has(object.metadata.labels) || !(%q in object.metadata.labels) || object.metadata.labels[%q] != %q`,
+				saasv1alpha1.ProductLabel, saasv1alpha1.ProductLabel, product),
+			Message: message,
+		})
 	meta := metav1.ObjectMeta{GenerateName: "policy-probe-", Namespace: "default", Labels: map[string]string{saasv1alpha1.ProductLabel: product}}
 	var obj client.Object
 	switch resource {
@@ -76,6 +57,38 @@ func refusingPolicy(t *testing.T, group, resource, product, message string) {
 		err := k8sClient.Create(testContext(t), obj.DeepCopyObject().(client.Object), client.DryRunAll)
 		return admissionRefusal(err)
 	}).Should(BeTrue(), "the policy is enforced")
+}
+
+// installDenyingPolicy stores a ValidatingAdmissionPolicy named name, as a
+// cluster's policy engine would, that refuses the requests rule matches
+// where validation's expression is false, bound with Deny. lift deletes
+// both, as an administrator lifting the policy would; it runs at the
+// test's end too. The API server enforces a policy a moment after it is
+// stored: each caller probes for it with a request it refuses.
+func installDenyingPolicy(t *testing.T, name string, rule admissionregistrationv1.RuleWithOperations, validation admissionregistrationv1.Validation) (lift func()) {
+	t.Helper()
+	g := NewWithT(t)
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy:    ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: rule}}},
+			Validations:      []admissionregistrationv1.Validation{validation},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
+	}
+	g.Expect(k8sClient.Create(testContext(t), policy)).To(Succeed())
+	g.Expect(k8sClient.Create(testContext(t), binding)).To(Succeed())
+	lift = func() {
+		g.Expect(client.IgnoreNotFound(k8sClient.Delete(testContext(t), binding))).To(Succeed())
+		g.Expect(client.IgnoreNotFound(k8sClient.Delete(testContext(t), policy))).To(Succeed())
+	}
+	t.Cleanup(lift)
+	return lift
 }
 
 func refusingPolicyName(resource, product string) string {

@@ -25,36 +25,17 @@ func forbidProduct(t *testing.T, product, message string) (lift func()) {
 	t.Helper()
 	g := NewWithT(t)
 	name := "forbid-product-" + product
-	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
-			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
-				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-					Rule: admissionregistrationv1.Rule{APIGroups: []string{saasv1alpha1.GroupVersion.Group}, APIVersions: []string{"*"},
-						Resources: []string{"saasproducts"}},
-				},
-			}}},
-			Validations: []admissionregistrationv1.Validation{{
-				Expression: fmt.Sprintf("object.metadata.name != %q", product),
-				Message:    message,
-				Reason:     ptr.To(metav1.StatusReasonForbidden),
-			}},
+	lift = installDenyingPolicy(t, name,
+		admissionregistrationv1.RuleWithOperations{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule: admissionregistrationv1.Rule{APIGroups: []string{saasv1alpha1.GroupVersion.Group}, APIVersions: []string{"*"},
+				Resources: []string{"saasproducts"}},
 		},
-	}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
-	}
-	g.Expect(k8sClient.Create(testContext(t), policy)).To(Succeed())
-	g.Expect(k8sClient.Create(testContext(t), binding)).To(Succeed())
-	lift = func() {
-		g.Expect(client.IgnoreNotFound(k8sClient.Delete(testContext(t), binding))).To(Succeed())
-		g.Expect(client.IgnoreNotFound(k8sClient.Delete(testContext(t), policy))).To(Succeed())
-	}
-	t.Cleanup(lift)
+		admissionregistrationv1.Validation{
+			Expression: fmt.Sprintf("object.metadata.name != %q", product),
+			Message:    message,
+			Reason:     ptr.To(metav1.StatusReasonForbidden),
+		})
 	probe, err := decodeProduct(productManifest(product, "OFFI-PROBE"))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Eventually(func() error {

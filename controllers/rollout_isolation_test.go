@@ -31,38 +31,19 @@ func freezeTenantRevision(t *testing.T, tenant, message string) (lift func()) {
 	g := NewWithT(t)
 	name := "freeze-revision-" + tenant
 	annotation := saasv1alpha1.RevisionAnnotation
-	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
-			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
-				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
-					Rule: admissionregistrationv1.Rule{APIGroups: []string{saasv1alpha1.GroupVersion.Group}, APIVersions: []string{"*"},
-						Resources: []string{"saastenants"}},
-				},
-			}}},
-			Validations: []admissionregistrationv1.Validation{{
-				Expression: fmt.Sprintf(`object.metadata.name != %q || !has(object.metadata.annotations) || !(%q in object.metadata.annotations) ||
-					(has(oldObject.metadata.annotations) && %q in oldObject.metadata.annotations &&
-					 oldObject.metadata.annotations[%q] == object.metadata.annotations[%q])`,
-					tenant, annotation, annotation, annotation, annotation),
-				Message: message,
-			}},
+	lift = installDenyingPolicy(t, name,
+		admissionregistrationv1.RuleWithOperations{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+			Rule: admissionregistrationv1.Rule{APIGroups: []string{saasv1alpha1.GroupVersion.Group}, APIVersions: []string{"*"},
+				Resources: []string{"saastenants"}},
 		},
-	}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
-	}
-	g.Expect(k8sClient.Create(testContext(t), policy)).To(Succeed())
-	g.Expect(k8sClient.Create(testContext(t), binding)).To(Succeed())
-	lift = func() {
-		g.Expect(client.IgnoreNotFound(k8sClient.Delete(testContext(t), binding))).To(Succeed())
-		g.Expect(client.IgnoreNotFound(k8sClient.Delete(testContext(t), policy))).To(Succeed())
-	}
-	t.Cleanup(lift)
+		admissionregistrationv1.Validation{
+			Expression: fmt.Sprintf(`object.metadata.name != %q || !has(object.metadata.annotations) || !(%q in object.metadata.annotations) ||
+				(has(oldObject.metadata.annotations) && %q in oldObject.metadata.annotations &&
+				 oldObject.metadata.annotations[%q] == object.metadata.annotations[%q])`,
+				tenant, annotation, annotation, annotation, annotation),
+			Message: message,
+		})
 	probe := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:"probe"}}}`, annotation))
 	g.Eventually(func() bool {
 		err := k8sClient.Patch(testContext(t), &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: tenant}},
