@@ -299,13 +299,12 @@ func (r *Receiver) existingPurchase(ctx context.Context, c *call, req *koogaller
 
 // queryInstance reports up to 100 instances. Unknown IDs among known ones
 // are left out (spec §3.3: one entry per instance found). So is an
-// instance that cannot be answered now (its record lost with its CRD, its
-// access details not buildable: the credentials key or a licence key
-// unreadable, or not the tenant's), logged by leaveOut: answering the
-// whole query 000005 for it would withhold every other instance until the
-// merchant repairs that one. If none is known the answer is 000003; if none
-// can be answered, the first failure's answer (000005: retried until it is
-// repaired).
+// instance that cannot be answered however often it is asked until the
+// merchant repairs it (an instanceFault), logged by leaveOut: answering the
+// whole query 000005 for it would withhold every other instance until
+// then. A read the API server failed is the whole answer's, 000005,
+// retried. If none is known the answer is 000003; if none can be answered,
+// the first failure's answer (000005: retried until it is repaired).
 func (r *Receiver) queryInstance(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.QueryInstanceRequest)
 	ids := req.InstanceIDs()
@@ -321,17 +320,18 @@ func (r *Receiver) queryInstance(ctx context.Context, c *call) (reply, error) {
 	var failures []failedInstance
 	for _, id := range ids {
 		info, waiting, err := r.queriedInstance(ctx, c, id)
+		var fault instanceFault
 		switch {
 		case isNotFound(err):
 			continue
-		case err != nil && ctx.Err() != nil:
-			// The callback's time (APITimeout) is spent: every instance
-			// after this one would fail too, and a partial answer would
-			// hide them. Answered 000005 whole, as any slow callback.
-			return reply{}, err
-		case err != nil:
-			failures = append(failures, failedInstance{id: id, err: err})
+		case errors.As(err, &fault):
+			failures = append(failures, failedInstance{id: id, err: fault.err})
 			continue
+		case err != nil:
+			// A read the API server failed, or the callback's time
+			// (APITimeout) spent: the whole answer's, 000005, retried,
+			// rather than an answer that drops a delivered instance.
+			return reply{}, err
 		}
 		encrypted = encrypted || info.AppInfo != nil
 		pending = pending || waiting
@@ -351,18 +351,34 @@ func (r *Receiver) queryInstance(ctx context.Context, c *call) (reply, error) {
 // server, since a cache that has not seen a release or a deletion would
 // hand out the access details of a gone tenant. A gone instance is listed
 // without appInfo (docs/lifecycle.md rule B). Errors are find's (000003 for
-// an ID never issued or another product's, errLostWithCRD) and
+// an ID never issued or another product's; a failed read) and, as an
+// instanceFault, the record lost with its CRD (errLostWithCRD) or
 // instanceInfo's (000005).
 func (r *Receiver) queriedInstance(ctx context.Context, c *call, id string) (koogallery.InstanceInfo, bool, error) {
 	s, err := r.find(ctx, c.product, id, true)
-	if isGone(err) {
+	switch {
+	case isGone(err):
 		return koogallery.InstanceInfo{InstanceID: id}, false, nil
-	}
-	if err != nil {
+	case errors.Is(err, errRecordLost):
+		return koogallery.InstanceInfo{}, false, instanceFault{err}
+	case err != nil:
 		return koogallery.InstanceInfo{}, false, err
 	}
-	return r.instanceInfo(ctx, c, s)
+	info, waiting, err := r.instanceInfo(ctx, c, s)
+	if err != nil && ctx.Err() == nil {
+		err = instanceFault{err}
+	}
+	return info, waiting, err
 }
+
+// instanceFault is a failure that concerns one instance alone, whatever
+// the API server does next: its record lost with its CRD, or its access
+// details not buildable (its credentials key or licence key unreadable, or
+// not its own). A queryInstance about several leaves that instance out.
+type instanceFault struct{ err error }
+
+func (f instanceFault) Error() string { return f.err.Error() }
+func (f instanceFault) Unwrap() error { return f.err }
 
 // withAppInfo sets encryptType when credentials were encrypted, and answers
 // the configured pending code while any instance is still provisioning.

@@ -67,12 +67,11 @@ var (
 	})
 
 	// instancesLeftOut counts the instances a queryInstance about several
-	// answered without (their details cannot be built now): the callback
-	// is answered 000000 for the others, so kooper_callbacks_total does
-	// not show them.
+	// answered without (an instanceFault): the callback is answered for
+	// the others, so kooper_callbacks_total does not show them.
 	instancesLeftOut = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kooper_query_instances_left_out_total",
-		Help: "Instances left out of a queryInstance answer about several because their details cannot be built now (credentials key or licence key unreadable or not theirs, record lost with its CRD), by product.",
+		Help: "Instances left out of a queryInstance answer about several because their details cannot be built until the merchant repairs them (credentials key unreadable or not the tenant's, licence key Secret unreadable, record lost with its CRD), by product.",
 	}, []string{"product"})
 )
 
