@@ -142,3 +142,41 @@ func TestAFrozenChartTenantIsFrozenWhileItsRegistryNeverAnswers(t *testing.T) {
 		g.Expect(reconciling.Message).To(ContainSubstring("the registry did not answer within"))
 	})
 }
+
+// One product's registry that never answers does not keep the other
+// products' charts from being fetched: products are reconciled by more than
+// one worker, so two products pulling from stalled registries at once are
+// both waited on, and a third product is not queued behind them.
+func TestAProductWhoseRegistryNeverAnswersHoldsOneProductWorker(t *testing.T) {
+	g := NewWithT(t)
+	var inFlight, most atomic.Int32
+	release := make(chan struct{})
+	host := ocitest.NewRegistry(t, func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			raiseTo(&most, n)
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		})
+	})
+	t.Cleanup(func() { close(release) })
+	for _, repo := range []string{"charts/a", "charts/b"} {
+		product := newChartProductFrom(t, saasv1alpha1.ChartTemplate{OCI: &saasv1alpha1.OCIChartSource{
+			Repository: host + "/" + repo, Tag: "1.0.0"}})
+		t.Cleanup(func() { _ = k8sClient.Delete(testContext(t), product) })
+	}
+	g.Eventually(most.Load).WithTimeout(20*time.Second).Should(BeNumerically(">=", 2),
+		"both products' pulls wait at once, each on a worker of its own")
+}
+
+// raiseTo sets most to n if n is more, safely beside other callers.
+func raiseTo(most *atomic.Int32, n int32) {
+	for m := most.Load(); n > m; m = most.Load() {
+		if most.CompareAndSwap(m, n) {
+			return
+		}
+	}
+}

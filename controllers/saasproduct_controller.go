@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -50,6 +51,10 @@ type SaaSProductReconciler struct {
 	// for when checkChart renders it for an example tenant: the API
 	// server's, as for the tenants (Setup); empty: exampleKubeVersion.
 	KubeVersion string
+	// MaxConcurrentReconciles is how many products are reconciled at once
+	// (at least 1): a product whose chart registry stops answering holds
+	// one worker for up to Charts.FetchTimeout a try, not every product.
+	MaxConcurrentReconciles int
 }
 
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch;patch
@@ -330,6 +335,7 @@ func (r *SaaSProductReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&saasv1alpha1.License{}, handler.EnqueueRequestsFromMapFunc(productWhoseHoldMayChange(mgr.GetCache())),
 			builder.WithPredicates(holdChanged(licenceHoldsProduct))).
 		Named("saasproduct").
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Complete(r)
 }
 

@@ -147,7 +147,8 @@ func Setup(mgr ctrl.Manager, c Config) error {
 	}
 	steps := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&SaaSProductReconciler{Client: cl, Reader: mgr.GetAPIReader(),
-			Recorder: BoundedRecorder(mgr.GetEventRecorder("kooper-saasproduct")), SecretNamespace: c.Namespace, Charts: charts, KubeVersion: kubeVersion},
+			Recorder: BoundedRecorder(mgr.GetEventRecorder("kooper-saasproduct")), SecretNamespace: c.Namespace, Charts: charts, KubeVersion: kubeVersion,
+			MaxConcurrentReconciles: concurrency},
 		&KeysSecretReconciler{Client: cl, Reader: mgr.GetAPIReader(),
 			Recorder: BoundedRecorder(mgr.GetEventRecorder("kooper-keyssecret")), SecretNamespace: c.Namespace},
 		&SaaSTenantReconciler{Client: cl, Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
