@@ -125,7 +125,7 @@ func parseFlags() options {
 	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", defaultKubeAPIQPS, "Queries per second the operator may send to the API server; negative (the default) sets no client-side limit and leaves the API server's Priority and Fairness to share it among clients, as controller-runtime does (its workers bound what kooper has in flight). 0 is refused: client-go would take it for its default of 5.")
 	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the operator may send to the API server, with a positive --kube-api-qps.")
 	flag.BoolVar(&o.kubeAPICompression, "kube-api-compression", false, "Ask the API server for gzip-compressed responses (its lists and watch lists). Off by default, as kube-controller-manager and kube-scheduler run: in the cluster's network, compressing costs the API server and kooper more CPU than the bytes it saves.")
-	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "How many tenants are reconciled at once.")
+	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "How many tenants are reconciled at once; as many licences, products, directories and metering passes each.")
 	flag.DurationVar(&o.provisionedStatusDelay, "provisioned-status-delay", controllers.DefaultProvisionedStatusDelay,
 		"How long after a new tenant's objects are applied its Provisioned condition may wait to be written with Ready, in one status write instead of two (the API server's costliest request per tenant); 0 writes it at once.")
 	flag.DurationVar(&o.chartFetchTimeout, "chart-fetch-timeout", controllers.DefaultChartFetchTimeout,
