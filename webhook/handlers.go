@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -365,17 +366,35 @@ func (r *Receiver) queriedInstance(ctx context.Context, c *call, id string) (koo
 		return koogallery.InstanceInfo{}, false, err
 	}
 	info, waiting, err := r.instanceInfo(ctx, c, s)
-	if err != nil && ctx.Err() == nil {
+	if err != nil && ctx.Err() == nil && isInstanceFault(err) {
 		err = instanceFault{err}
 	}
 	return info, waiting, err
 }
 
 // instanceFault is a failure that concerns one instance alone, whatever
-// the API server does next: its record lost with its CRD, or its access
-// details not buildable (its credentials key or licence key unreadable, or
-// not its own). A queryInstance about several leaves that instance out.
+// the API server does next (isInstanceFault). A queryInstance about
+// several leaves that instance out.
 type instanceFault struct{ err error }
+
+// isInstanceFault reports whether err, met building an instance's answer,
+// is a fact about that instance that stays until the merchant repairs it:
+// its record lost with its CRD, a credentials key that is not its own, a
+// key Secret missing or forbidden. It is not when the API server failed
+// the read (throttled, timed out, unavailable, an internal error, the
+// connection refused or reset) or the callback's time was spent: a retry
+// of the whole answer mends those.
+func isInstanceFault(err error) bool {
+	if errors.Is(err, errRecordLost) {
+		return true
+	}
+	var netErr net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.As(err, &netErr) {
+		return false
+	}
+	return !apierrors.IsTooManyRequests(err) && !apierrors.IsServerTimeout(err) && !apierrors.IsTimeout(err) &&
+		!apierrors.IsInternalError(err) && !apierrors.IsServiceUnavailable(err) && !apierrors.IsUnexpectedServerError(err)
+}
 
 func (f instanceFault) Error() string { return f.err.Error() }
 func (f instanceFault) Unwrap() error { return f.err }

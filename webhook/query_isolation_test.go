@@ -1,15 +1,22 @@
 package webhook
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -138,4 +145,35 @@ func issueLicence(t *testing.T, id, name string) {
 	apimeta.SetStatusCondition(&instance.Status.Conditions, metav1.Condition{
 		Type: saasv1alpha1.IssuedCondition, Status: metav1.ConditionTrue, Reason: saasv1alpha1.SucceededReason, Message: "issued"})
 	g.Expect(k8sClient.Status().Update(ctxFor(t), instance)).To(Succeed())
+}
+
+// Only a fault of the instance itself leaves it out of an answer about
+// several: a read the API server failed (throttled, timed out, its
+// connection refused) is the whole answer's, 000005, which the marketplace
+// retries, not an instance it is told nothing of.
+func TestOnlyAFaultOfTheInstanceLeavesItOut(t *testing.T) {
+	refused := &url.Error{Op: "Get", URL: "https://10.96.0.1:443/api/v1/namespaces/kooper/secrets/k",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
+	secret := schema.GroupResource{Resource: "secrets"}
+	cases := []struct {
+		name  string
+		err   error
+		fault bool
+	}{
+		{"the credentials key is another installation's", errInternal("the credentials key is not the tenant's", errors.New("key id 0000 is not held")), true},
+		{"the licence key Secret is missing", errInternal("the licence key cannot be read", apierrors.NewNotFound(secret, "k")), true},
+		{"the licence key Secret is forbidden", errInternal("the licence key cannot be read", apierrors.NewForbidden(secret, "k", errors.New("no"))), true},
+		{"a record lost with its CRD", errLostWithCRD("SaaSTenant", "i-1"), true},
+		{"throttled", errInternal("the licence key cannot be read", apierrors.NewTooManyRequests("slow down", 1)), false},
+		{"the API server timed out", errInternal("the credentials key cannot be read", apierrors.NewTimeoutError("etcdserver: request timed out", 1)), false},
+		{"an internal error", errInternal("the licence key cannot be read", apierrors.NewInternalError(errors.New("etcd"))), false},
+		{"unavailable", errInternal("the licence key cannot be read", apierrors.NewServiceUnavailable("starting")), false},
+		{"the connection refused", errInternal("the tenant's credentials cannot be read", refused), false},
+		{"the callback's time spent", errInternal("the licence key cannot be read", context.DeadlineExceeded), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(isInstanceFault(tc.err)).To(Equal(tc.fault))
+		})
+	}
 }
