@@ -119,6 +119,17 @@ func (c *Charts) keep(archive chartrender.Archive) {
 	c.cache().Add(archive.Digest(), archive, int64(len(archive.Bytes())))
 }
 
+// chartKeyMissing is fromSecret's error for a chart Secret without the
+// key its product names: only a change of the Secret or the product helps.
+type chartKeyMissing struct {
+	secret client.ObjectKey
+	key    string
+}
+
+func (e chartKeyMissing) Error() string {
+	return fmt.Sprintf("the chart Secret %s has no key %s", e.secret, e.key)
+}
+
 // fromSecret reads a packaged chart from a Secret in kooper's namespace.
 func (c *Charts) fromSecret(ctx context.Context, reader client.Reader, namespace string, ref *saasv1alpha1.ChartSecretRef) (chartrender.Archive, error) {
 	secret := &corev1.Secret{}
@@ -132,7 +143,7 @@ func (c *Charts) fromSecret(ctx context.Context, reader client.Reader, namespace
 	}
 	data, ok := secret.Data[dataKey]
 	if !ok {
-		return chartrender.Archive{}, fmt.Errorf("the chart Secret %s has no key %s", key, dataKey)
+		return chartrender.Archive{}, chartKeyMissing{secret: key, key: dataKey}
 	}
 	archive := chartrender.ArchiveFromBytes(data)
 	c.keep(archive)

@@ -2,9 +2,14 @@ package controllers
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,8 +17,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/chartrender"
@@ -178,5 +186,33 @@ func raiseTo(most *atomic.Int32, n int32) {
 		if most.CompareAndSwap(m, n) {
 			return
 		}
+	}
+}
+
+// A chart that could not be fetched is fetched again with backoff unless
+// only a change of the Secret or the product can help: the API server
+// restarting (its connection refused) is no reason to wait hours for the
+// informers' resync while the product's new tenants wait for their chart.
+func TestAChartFetchTheAPIServerFailedIsRetried(t *testing.T) {
+	refused := &url.Error{Op: "Get", URL: "https://10.96.0.1:443/api/v1/namespaces/kooper/secrets/crm-chart",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
+	secret := schema.GroupResource{Resource: "secrets"}
+	read := func(err error) error { return fmt.Errorf("failed to read the chart Secret kooper/crm-chart: %w", err) }
+	cases := []struct {
+		name      string
+		err       error
+		retryable bool
+	}{
+		{"the Secret is not there: its watch brings it", read(apierrors.NewNotFound(secret, "crm-chart")), false},
+		{"the Secret lacks its key: its change brings it", chartKeyMissing{secret: client.ObjectKey{Namespace: "kooper", Name: "crm-chart"}, key: "chart.tgz"}, false},
+		{"the connection to the API server refused", read(refused), true},
+		{"the API server throttled the read", read(apierrors.NewTooManyRequests("slow down", 1)), true},
+		{"the read timed out", read(context.DeadlineExceeded), true},
+		{"the registry did not answer", fmt.Errorf("failed to fetch the chart r/c:1: %w", context.DeadlineExceeded), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(retryableChartError(tc.err)).To(Equal(tc.retryable))
+		})
 	}
 }

@@ -105,7 +105,7 @@ func (r *SaaSProductReconciler) checkChart(ctx context.Context, s *productState)
 	if err != nil {
 		s.conds = append(s.conds, chartCondition(metav1.ConditionFalse, saasv1alpha1.ChartFetchFailedReason,
 			fmt.Sprintf("The chart from %s cannot be fetched: %v", source, err)))
-		if retryableChartError(chart, err) {
+		if retryableChartError(err) {
 			s.retry = fmt.Errorf("failed to fetch the chart from %s: %w", source, err)
 		}
 		return proceed()
@@ -181,18 +181,11 @@ func resolvedChart(digest string, meta chartrender.ChartMetadata) (*saasv1alpha1
 
 // retryableChartError says whether fetching the chart again may succeed
 // without a change of spec or Secret: a Secret that is not there waits for
-// its watch, and a chart Secret that was read but lacks its key or holds no
-// archive waits for its change; any other failure (the registry, the API
-// server) is retried.
-func retryableChartError(chart *saasv1alpha1.ChartTemplate, err error) bool {
-	if apierrors.IsNotFound(err) {
-		return false
-	}
-	if chart.SecretRef != nil {
-		var status apierrors.APIStatus
-		return errors.As(err, &status)
-	}
-	return true
+// its watch, and a chart Secret that was read but lacks its key
+// (chartKeyMissing) waits for its change; any other failure (the registry,
+// the API server or the connection to it) is retried.
+func retryableChartError(err error) bool {
+	return !apierrors.IsNotFound(err) && !errors.As(err, &chartKeyMissing{})
 }
 
 // exampleRenders renders the chart for an example tenant on each plan and
