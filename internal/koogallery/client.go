@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -546,18 +547,57 @@ func (c *Client) send(ctx context.Context, base string, r apiCall) (int, []byte,
 		if errors.As(err, &urlErr) {
 			err = urlErr.Err
 		}
-		return 0, nil, fmt.Errorf("request failed: %w", err)
+		return 0, nil, fmt.Errorf("request failed: %w", withoutAddresses(err))
 	}
 	defer resp.Body.Close()
 	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
-		return 0, nil, fmt.Errorf("failed to read answer: %w", err)
+		return 0, nil, fmt.Errorf("failed to read answer: %w", withoutAddresses(err))
 	}
 	if len(respBody) > maxResponseBytes {
 		return 0, nil, fmt.Errorf("answer exceeds %d bytes", maxResponseBytes)
 	}
 	return resp.StatusCode, respBody, nil
 }
+
+// withoutAddresses returns err with the connection's addresses taken out
+// of its text: "read tcp 10.244.1.7:40312->121.36.53.20:443: read:
+// connection reset by peer" becomes "read tcp: read: connection reset by
+// peer". The local port differs on every attempt, and the text goes into
+// condition messages: a message that changes on each failure writes the
+// status each time, and each write requeues the object at once, defeating
+// the paced retry (docs/reliability.md, scenario 5). The caller names the
+// host (see Client.do). errors.Is and errors.As see err as before (a
+// net.Error, context.DeadlineExceeded, the *net.OpError itself); an err
+// without a *net.OpError naming an address is returned as it is.
+func withoutAddresses(err error) error {
+	var opErr *net.OpError
+	if !errors.As(err, &opErr) || (opErr.Source == nil && opErr.Addr == nil) {
+		return err
+	}
+	bare := *opErr
+	bare.Source, bare.Addr = nil, nil
+	text := err.Error()
+	if full := opErr.Error(); strings.Contains(text, full) {
+		text = strings.Replace(text, full, bare.Error(), 1)
+	} else {
+		// A wrapper that does not quote the *net.OpError as it prints
+		// could still hold the addresses: keep only the bare failure.
+		text = bare.Error()
+	}
+	return &addresslessError{text: text, err: err}
+}
+
+// addresslessError is an error printed as text and unwrapped as err.
+type addresslessError struct {
+	text string
+	err  error
+}
+
+func (e *addresslessError) Error() string { return e.text }
+
+// Unwrap returns the original error, addresses included.
+func (e *addresslessError) Unwrap() error { return e.err }
 
 // openAPIResult is the result envelope of the open APIs: Query Order uses
 // resultCode/resultMsg, the usage push and API Gateway error_code/error_msg.
