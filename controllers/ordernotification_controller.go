@@ -13,7 +13,9 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
@@ -272,10 +274,18 @@ func summarise(items []saasv1alpha1.OrderNotification) *saasv1alpha1.OrderNotifi
 	return s
 }
 
-// SetupWithManager watches OrderNotifications.
+// SetupWithManager watches OrderNotifications: their creation and
+// deletion, and changes to their spec (generation), labels (which product's
+// summary lists them) or annotations (which an operator or a test may touch
+// to have one reconciled now). A status write is left out: the reconcile
+// only reads back the status it wrote itself, and it already asks for the
+// next run (RequeueAfter). Were its writes to requeue it, a failure whose
+// message changes on each attempt would rerun it at once, over and over,
+// instead of after the paced wait of orders.RecordFailure.
 func (r *OrderNotificationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&saasv1alpha1.OrderNotification{}).
+		For(&saasv1alpha1.OrderNotification{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Named("ordernotification").
 		Complete(r)
 }
