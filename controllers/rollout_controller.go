@@ -96,7 +96,6 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	d := rollout.Step(r.Clock.Now(), policyOf(product, len(tenants)), stateOf(product.Status.Rollout), name, tenants)
-	sameWaveAgain(stateOf(product.Status.Rollout), &d, tenants)
 	result := ctrl.Result{RequeueAfter: d.RequeueAfter}
 	before := product.DeepCopy()
 	setRolloutStatus(product, d)
@@ -119,30 +118,12 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		r.recordEvents(before, product, d)
 	}
 	// The wave is recorded before its tenants are told: a crash in between
-	// starts it again with the same tenants and number (sameWaveAgain),
+	// starts it again with the same tenants and number (rollout.Step),
 	// never a second wave at once.
 	if untold := r.mark(ctx, d); len(untold) > 0 {
 		return ctrl.Result{}, errors.Join(r.reportUntold(ctx, product, d, untold), r.pruneRevisions(ctx, product, d.State, tenants))
 	}
 	return result, r.pruneRevisions(ctx, product, d.State, tenants)
-}
-
-// sameWaveAgain keeps the number of the recorded wave, before's, when d
-// starts it again because none of its tenants was told (every patch
-// refused, or a crash before the patches): Step, seeing no tenant of that
-// wave, would number the retry as the next wave, and status.rollout.wave
-// would climb with every retry of one wave.
-func sameWaveAgain(before rollout.State, d *rollout.Decision, tenants []rollout.Tenant) {
-	s := &d.State
-	if len(d.Mark) == 0 || before.Wave == 0 || before.Update != s.Update || s.Wave != before.Wave+1 {
-		return
-	}
-	for _, t := range tenants {
-		if t.Wanted == before.Update && t.Wave == before.Wave {
-			return // the recorded wave told a tenant: this is the next one
-		}
-	}
-	s.Wave = before.Wave
 }
 
 // takesRollouts reports whether the product is one whose tenants a rollout

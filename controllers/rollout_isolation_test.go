@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
-	"github.com/kooper-io/kooper/internal/rollout"
 )
 
 // freezeTenantRevision installs a ValidatingAdmissionPolicy, as a cluster's
@@ -170,37 +169,4 @@ func TestARolloutTellsTheOtherTenantsOfAWaveWhenTheClusterRefusesOne(t *testing.
 		g.Expect(s.State).To(Equal(saasv1alpha1.RolloutComplete))
 		g.Expect(s.Progress).To(Equal("3/3"))
 	}).Should(Succeed())
-}
-
-// sameWaveAgain: a wave started again because none of its tenants was told
-// keeps its number; a wave that told one, a first wave, a new revision's
-// and a step that tells nobody keep Step's.
-func TestARetriedWaveWhoseTenantsWereNotToldKeepsItsNumber(t *testing.T) {
-	recorded := rollout.State{Update: "crm-2", Wave: 3}
-	told := func(revision string, wave int32) rollout.Tenant {
-		return rollout.Tenant{Name: "i-1", Wanted: revision, Wave: wave}
-	}
-	cases := []struct {
-		name    string
-		before  rollout.State
-		mark    []string
-		update  string
-		next    int32
-		tenants []rollout.Tenant
-		want    int32
-	}{
-		{"no tenant of wave 3 was told", recorded, []string{"i-2"}, "crm-2", 4, []rollout.Tenant{told("crm-2", 2)}, 3},
-		{"one of wave 3 only of an older revision", recorded, []string{"i-2"}, "crm-2", 4, []rollout.Tenant{told("crm-1", 3)}, 3},
-		{"wave 3 told a tenant", recorded, []string{"i-2"}, "crm-2", 4, []rollout.Tenant{told("crm-2", 3)}, 4},
-		{"the first wave", rollout.State{Update: "crm-2"}, []string{"i-2"}, "crm-2", 1, nil, 1},
-		{"a new revision's first wave", recorded, []string{"i-2"}, "crm-3", 1, nil, 1},
-		{"nobody to tell", recorded, nil, "crm-2", 3, nil, 3},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			d := rollout.Decision{Mark: c.mark, State: rollout.State{Update: c.update, Wave: c.next}}
-			sameWaveAgain(c.before, &d, c.tenants)
-			NewWithT(t).Expect(d.State.Wave).To(Equal(c.want))
-		})
-	}
 }

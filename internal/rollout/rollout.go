@@ -135,7 +135,9 @@ func Step(now time.Time, p Policy, s State, update string, tenants []Tenant) Dec
 	}
 	if len(pending) > 0 && !s.Paused {
 		d.Mark = nextWave(p, pending)
-		s.Wave++
+		if s.Wave == 0 || toldAny(tenants, s) {
+			s.Wave++
+		}
 		s.WaveStart = now
 	}
 	if d.Complete {
@@ -143,6 +145,14 @@ func Step(now time.Time, p Policy, s State, update string, tenants []Tenant) Dec
 	}
 	d.State = s
 	return d
+}
+
+// toldAny reports whether wave s.Wave told any tenant to run s.Update. A
+// wave that told none (every mark refused, or lost in a crash between the
+// status write and the marks) is started again under its own number, so
+// that the recorded wave does not climb with every retry of one wave.
+func toldAny(tenants []Tenant, s State) bool {
+	return slices.ContainsFunc(tenants, func(t Tenant) bool { return t.Wanted == s.Update && t.Wave == s.Wave })
 }
 
 // waveWaits handles a wave some of whose tenants are not yet healthy: past

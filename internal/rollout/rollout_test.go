@@ -274,3 +274,38 @@ func TestRolloutProperties(t *testing.T) {
 		rt.Fatalf("did not complete: %+v", s)
 	})
 }
+
+// A wave started again because none of its tenants was told (every mark
+// refused, or lost in a crash) keeps its number; a wave that told one, a
+// first wave, a new revision's and a step that tells nobody number as ever.
+// i-2 is pending on crm-1; i-1, when listed, was told in the wave given
+// and is healthy on what it was told.
+func TestARetriedWaveWhoseTenantsWereNotToldKeepsItsNumber(t *testing.T) {
+	recorded := State{Current: "crm-1", Update: "crm-2", Wave: 3}
+	pending := Tenant{Name: "i-2", Running: "crm-1", Healthy: true}
+	told := func(revision string, wave int32) Tenant {
+		return Tenant{Name: "i-1", Wanted: revision, Wave: wave, Running: revision, Healthy: true}
+	}
+	cases := []struct {
+		name    string
+		before  State
+		update  string
+		tenants []Tenant
+		want    int32
+	}{
+		{"no tenant of wave 3 was told", recorded, "crm-2", []Tenant{told("crm-2", 2), pending}, 3},
+		{"one of wave 3 only of an older revision", recorded, "crm-2", []Tenant{told("crm-1", 3), pending}, 3},
+		{"wave 3 told a tenant", recorded, "crm-2", []Tenant{told("crm-2", 3), pending}, 4},
+		{"the first wave", State{Current: "crm-1", Update: "crm-2"}, "crm-2", []Tenant{pending}, 1},
+		{"a new revision's first wave", recorded, "crm-3", []Tenant{pending}, 1},
+		{"nobody to tell", recorded, "crm-2", []Tenant{told("crm-2", 3)}, 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := Step(t0, Policy{WaveSize: 1, ProgressDeadline: time.Minute}, c.before, c.update, c.tenants)
+			if d.State.Wave != c.want {
+				t.Fatalf("wave %d, want %d (marked %v)", d.State.Wave, c.want, d.Mark)
+			}
+		})
+	}
+}
