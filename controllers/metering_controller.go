@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -504,8 +506,8 @@ func (r *MeteringReconciler) recordFailure(ctx context.Context, t *saasv1alpha1.
 
 // SetupWithManager registers the controller. It watches tenants without a
 // generation filter: status changes (a freeze taking effect, an upgrade's
-// new SKU) are what it measures. Its own writes retrigger it once, and find
-// nothing to do.
+// new SKU) are what it measures. Its own writes, to status.metering only,
+// queue no pass (notOwnMeteringWrite).
 func (r *MeteringReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	meteringGauge.use(mgr.GetCache(), r.Clock)
 	if err := indexPackagesByFunded(mgr); err != nil {
@@ -516,7 +518,7 @@ func (r *MeteringReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return !ok || r.Options.Skips == nil || !r.Options.Skips(t)
 	})
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&saasv1alpha1.SaaSTenant{}, builder.WithPredicates(kept)).
+		For(&saasv1alpha1.SaaSTenant{}, builder.WithPredicates(kept, notOwnMeteringWrite)).
 		// A package's changes reach the ledger of the tenant it funds.
 		Watches(&saasv1alpha1.SaaSTenant{}, fundedTenantHandler).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
@@ -526,3 +528,33 @@ func (r *MeteringReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // errNoKey is a keys Secret without the key that signs the usage push.
 var errNoKey = errors.New("the keys Secret lacks basicKey, which signs the usage push")
+
+// notOwnMeteringWrite drops a tenant's update that changed nothing but
+// status.metering, which only this controller writes. A pass reads back
+// what it wrote and asks for its own next run (RequeueAfter, or an error
+// and the backoff); were its writes to queue it too, a failure whose text
+// changes on each attempt (a Prometheus error quoting its timings, a
+// marketplace answer quoting a request ID) would rerun it at once, over
+// and over, instead of after the backoff.
+var notOwnMeteringWrite = predicate.TypedFuncs[client.Object]{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		before, ok1 := e.ObjectOld.(*saasv1alpha1.SaaSTenant)
+		after, ok2 := e.ObjectNew.(*saasv1alpha1.SaaSTenant)
+		return !ok1 || !ok2 || !onlyMeteringChanged(before, after)
+	},
+}
+
+// onlyMeteringChanged reports whether after differs from before in
+// status.metering alone: the same generation (so the same spec), labels,
+// annotations, finalizers, deletion and the rest of the status.
+func onlyMeteringChanged(before, after *saasv1alpha1.SaaSTenant) bool {
+	if before.Generation != after.Generation || !before.DeletionTimestamp.Equal(after.DeletionTimestamp) ||
+		!equality.Semantic.DeepEqual(before.Labels, after.Labels) ||
+		!equality.Semantic.DeepEqual(before.Annotations, after.Annotations) ||
+		!equality.Semantic.DeepEqual(before.Finalizers, after.Finalizers) {
+		return false
+	}
+	was, is := before.Status, after.Status // shallow copies: only Metering is cleared
+	was.Metering, is.Metering = nil, nil
+	return equality.Semantic.DeepEqual(was, is)
+}
