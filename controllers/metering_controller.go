@@ -378,10 +378,8 @@ func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alp
 		}
 	}
 	left, err := r.pushBatches(ctx, p, now)
+	r.announceRefusals(t, p)
 	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.recordOutcome(ctx, t, p); err != nil {
 		return ctrl.Result{}, err
 	}
 	if left {

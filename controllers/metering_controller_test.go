@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -299,6 +300,58 @@ func TestMeterRefusedRecordsAreReportedAndRetriedWhenTheyMayPass(t *testing.T) {
 	g.Expect(m.PushedUntil.Time).To(BeTemporally("==", h.Add(3*time.Hour)))
 	g.Expect(totals(m)).To(Equal(map[string]string{"duration": "2"}))
 	g.Expect(apimeta.IsStatusConditionTrue(m.Conditions, saasv1alpha1.MeteredCondition)).To(BeTrue())
+}
+
+// stopsAfterAdvance lets status writes through until one moves
+// status.metering.pushedUntil, and fails every one after it, as an
+// operator killed right after the write that moved the cursor would.
+type stopsAfterAdvance struct {
+	client.Client
+	advanced *atomic.Bool
+}
+
+func (c stopsAfterAdvance) Status() client.SubResourceWriter {
+	return advanceWriter{c.Client.Status(), c.advanced}
+}
+
+type advanceWriter struct {
+	client.SubResourceWriter
+	advanced *atomic.Bool
+}
+
+func (w advanceWriter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	if w.advanced.Load() {
+		return errors.New("injected: the operator stopped after moving the cursor")
+	}
+	err := w.SubResourceWriter.Patch(ctx, obj, patch, opts...)
+	if t, ok := obj.(*saasv1alpha1.SaaSTenant); ok && err == nil && t.Status.Metering != nil && t.Status.Metering.PushedUntil != nil {
+		w.advanced.Store(true)
+	}
+	return err
+}
+
+// A record the marketplace refused for good is past the cursor once the
+// cursor moves: the same write must say so (Metered=False), or an
+// operator killed before a later write leaves the lost hour unreported,
+// Metered True.
+func TestMeterARecordRefusedForGoodIsReportedInTheWriteThatMovesTheCursor(t *testing.T) {
+	g := NewWithT(t)
+	tenant := newMeteredTenant(t, threeMeters[:1])
+	h := hourAgo(5)
+	_, err := meterAt(t, meteringAt(k8sClient, clocktesting.NewFakeClock(h)), h, tenant.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	marketplace.usage.refuse(tenant.Name, "003")
+	killed := meteringAt(stopsAfterAdvance{k8sClient, &atomic.Bool{}}, clocktesting.NewFakeClock(h))
+	_, _ = meterAt(t, killed, h.Add(time.Hour+time.Minute), tenant.Name)
+	m := storedMetering(t, tenant.Name)
+	g.Expect(m.PushedUntil).NotTo(BeNil(), "the refused window is past the cursor")
+	g.Expect(m.PushedUntil.Time).To(BeTemporally("==", h.Add(time.Hour)))
+	c := apimeta.FindStatusCondition(m.Conditions, saasv1alpha1.MeteredCondition)
+	g.Expect(c).NotTo(BeNil(), "the refusal is reported")
+	g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(c.Reason).To(Equal(saasv1alpha1.UsageRejectedReason))
+	g.Expect(c.Message).To(ContainSubstring("003"))
 }
 
 func TestMeterCatchesUpAfterDowntimeWithinTwentyOneDays(t *testing.T) {

@@ -366,26 +366,28 @@ func (r *MeteringReconciler) advance(ctx context.Context, p *usagePush, windows 
 		m.PushedUntil = &t
 		m.Segments = metering.PruneSegments(m.Segments, until)
 		m.InFlight = inFlightAfter(windows, pending, done)
-		if len(p.refused) == 0 && p.retryErr == nil {
-			// In the same write, and with a message that does not change every
-			// hour, so a healthy tenant costs two status writes per hour: the
-			// in-flight push, and this.
+		// In the same write, and with a message that does not change every
+		// hour, so a healthy tenant costs two status writes per hour: the
+		// in-flight push, and this. Records refused for good are behind the
+		// cursor from this write on: it says so itself, so an operator
+		// stopped before another write cannot leave them unreported.
+		switch {
+		case len(p.refused) > 0:
+			setMeteredCondition(p.tenant, metav1.ConditionFalse, saasv1alpha1.UsageRejectedReason, metering.RefusalSummary(p.refused))
+		case p.retryErr == nil:
 			setMeteredCondition(p.tenant, metav1.ConditionTrue, saasv1alpha1.SucceededReason, "Usage is pushed up to status.metering.pushedUntil")
 		}
 	})
 }
 
-// recordOutcome reports records refused for good, as an Event and as
-// Metered=False until a later push goes through without refusals.
-func (r *MeteringReconciler) recordOutcome(ctx context.Context, t *saasv1alpha1.SaaSTenant, p *usagePush) error {
+// announceRefusals sends a Warning Event naming the records refused for
+// good in this pass; Metered=False says so until a later push goes
+// through without refusals (advance).
+func (r *MeteringReconciler) announceRefusals(t *saasv1alpha1.SaaSTenant, p *usagePush) {
 	if len(p.refused) == 0 {
-		return nil
+		return
 	}
-	msg := metering.RefusalSummary(p.refused)
-	r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.UsageRejectedReason, "Metering", "%s", msg)
-	return r.patchMetering(ctx, t, func(*saasv1alpha1.TenantMetering) {
-		setMeteredCondition(t, metav1.ConditionFalse, saasv1alpha1.UsageRejectedReason, msg)
-	})
+	r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.UsageRejectedReason, "Metering", "%s", metering.RefusalSummary(p.refused))
 }
 
 // equalMetering compares two metering statuses, nil included.
