@@ -489,14 +489,20 @@ func setMeteredCondition(t *saasv1alpha1.SaaSTenant, status metav1.ConditionStat
 	})
 }
 
-// recordFailure sets Metered=False (with an Event on the transition) and
-// returns err for the controller's backoff.
+// recordFailure sets Metered=False (with an Event on the transition, once
+// written) and returns err for the controller's backoff. A pass cut short
+// because the process is stopping (a rolling upgrade, a lost lease) is no
+// failure: nothing is recorded, and the next leader resends the push as
+// written down (status.metering.inFlight).
 func (r *MeteringReconciler) recordFailure(ctx context.Context, t *saasv1alpha1.SaaSTenant, reason string, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
 	was := apimeta.FindStatusCondition(t.Status.Metering.Conditions, saasv1alpha1.MeteredCondition)
 	patchErr := r.patchMetering(ctx, t, func(*saasv1alpha1.TenantMetering) {
 		setMeteredCondition(t, metav1.ConditionFalse, reason, err.Error())
 	})
-	if was == nil || was.Status != metav1.ConditionFalse || was.Reason != reason {
+	if patchErr == nil && (was == nil || was.Status != metav1.ConditionFalse || was.Reason != reason) {
 		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, reason, "Metering", "%s", utilstrings.ShortenString(err.Error(), 1024))
 	}
 	return errors.Join(err, patchErr)

@@ -283,7 +283,7 @@ func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []p
 	usagePushSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		for _, rec := range pending {
-			if sendable(rec) {
+			if sendable(rec) && ctx.Err() == nil { // a push cut by a stop is no failure
 				usageFailed.WithLabelValues(rec.meter, "push").Inc()
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -75,4 +76,25 @@ func TestAChangingMeterFailureIsRetriedWithBackoffNotAtOnce(t *testing.T) {
 	g.Consistently(func() int32 { return failing.queries.Load() - first }, 3*time.Second, 100*time.Millisecond).
 		Should(BeNumerically("<=", 12), "Prometheus is asked again only after the controller's backoff")
 	g.Expect(failing.queries.Load()-first).To(BeNumerically(">", 0), "the failure is retried")
+}
+
+// A pass cut short by the process stopping (its context cancelled in a
+// rolling upgrade or on a lost lease) is no metering failure: before, each
+// such pass raised a UsagePushFailed or MeterSourceFailed Warning Event
+// saying "context canceled" on a healthy tenant, at every upgrade.
+func TestAMeteringPassCutByAStopRecordsNoFailure(t *testing.T) {
+	g := NewWithT(t)
+	recorder := events.NewFakeRecorder(4)
+	r := meteringAt(k8sClient, clocktesting.NewFakeClock(time.Now()))
+	r.Recorder = recorder
+	tenant := &saasv1alpha1.SaaSTenant{
+		ObjectMeta: metav1.ObjectMeta{Name: "stopping"},
+		Status:     saasv1alpha1.SaaSTenantStatus{Metering: &saasv1alpha1.TenantMetering{}},
+	}
+	ctx, cancel := context.WithCancel(testContext(t))
+	cancel()
+	err := r.recordFailure(ctx, tenant, saasv1alpha1.UsagePushFailedReason, fmt.Errorf("push: %w", context.Canceled))
+	g.Expect(err).To(MatchError(context.Canceled))
+	g.Expect(recorder.Events).To(BeEmpty(), "no Warning Event for a stop")
+	g.Expect(apimeta.FindStatusCondition(tenant.Status.Metering.Conditions, saasv1alpha1.MeteredCondition)).To(BeNil())
 }
