@@ -29,7 +29,11 @@ type ServerOptions struct {
 	// kooper must answer well before. The server keeps it at least
 	// answerTime past ReadTimeout (see deadlines).
 	WriteTimeout time.Duration
-	// IdleTimeout closes idle keep-alive connections.
+	// IdleTimeout closes keep-alive connections idle that long. Behind a
+	// proxy it must be longer than the proxy's own idle timeout for its
+	// connections to the pod, or the receiver may close a connection just
+	// as the proxy sends a callback on it, which the proxy answers with a
+	// 502 rather than retry a POST.
 	IdleTimeout time.Duration
 	// MaxHeaderBytes caps the request headers.
 	MaxHeaderBytes int
@@ -52,10 +56,12 @@ func DefaultServerOptions() ServerOptions {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10*time.Second + answerTime,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		DrainDelay:        DefaultDrainDelay,
-		ShutdownTimeout:   10 * time.Second,
+		// Above the 60 s of ingress-nginx's upstream-keepalive-timeout and of
+		// a CCE ELB's HTTP/HTTPS listener keepalive_timeout, both defaults.
+		IdleTimeout:     75 * time.Second,
+		MaxHeaderBytes:  16 << 10,
+		DrainDelay:      DefaultDrainDelay,
+		ShutdownTimeout: 10 * time.Second,
 	}
 }
 
@@ -125,7 +131,7 @@ func (s *Server) Start(ctx context.Context) error {
 
 	readTimeout, writeTimeout := s.opts.deadlines()
 	srv := &http.Server{
-		Handler:           s.handler,
+		Handler:           s.closeWhileDraining(s.handler),
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -144,7 +150,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("receiver stopped: %w", err)
 	case <-ctx.Done():
 	}
-	s.drain(srv, log)
+	s.drain(log)
 	log.Info("Shutting down the receiver")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
 	defer cancel()
@@ -158,27 +164,50 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 // drain goes on serving for DrainDelay after the server was told to stop,
-// its readiness failing and its connections closed after each answer, so
-// that callbacks still routed to this pod are answered and the next ones
-// go to another replica.
-func (s *Server) drain(srv *http.Server, log logr.Logger) {
+// its readiness failing and its connections closed after each answer (see
+// closeWhileDraining), so that callbacks still routed to this pod are
+// answered and the next ones go to another replica. It does not call
+// http.Server.SetKeepAlivesEnabled(false): that also closes every idle
+// connection at once, while the proxy in front still sends on them, and
+// nginx answers a POST whose connection was reset with a 502. Shutdown
+// closes the idle connections that are left once the delay is over.
+func (s *Server) drain(log logr.Logger) {
 	close(s.draining)
 	if s.opts.DrainDelay <= 0 {
 		return
 	}
-	srv.SetKeepAlivesEnabled(false)
 	log.Info("Draining the receiver: answering callbacks still routed here before closing its port", "delay", s.opts.DrainDelay.String())
 	time.Sleep(s.opts.DrainDelay)
+}
+
+// closeWhileDraining serves next, and once the server drains answers with
+// "Connection: close", so that net/http closes each connection after a
+// complete answer and the proxy opens its next one to another replica.
+func (s *Server) closeWhileDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.isDraining() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isDraining reports whether the server was told to stop.
+func (s *Server) isDraining() bool {
+	select {
+	case <-s.draining:
+		return true
+	default:
+		return false
+	}
 }
 
 // Listening is a readiness check: nil once the server listens, so a pod is
 // sent traffic only when callbacks can be answered, and an error again
 // once it drains before stopping.
 func (s *Server) Listening(_ *http.Request) error {
-	select {
-	case <-s.draining:
+	if s.isDraining() {
 		return errors.New("the callback receiver is draining before it stops")
-	default:
 	}
 	select {
 	case <-s.ready:
