@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -40,6 +41,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/util/csaupgrade"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -357,8 +359,12 @@ func desiredMap(obj client.Object) (map[string]any, error) {
 	}
 	delete(m, "status")
 	unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
+	// Before pruneNulls, which would drop a null stringData value that the
+	// API server stores as an empty one.
+	if err := foldStringData(m); err != nil {
+		return nil, err
+	}
 	pruneNulls(m)
-	foldStringData(m)
 	return m, nil
 }
 
@@ -366,25 +372,62 @@ func desiredMap(obj client.Object) (map[string]any, error) {
 // encoded, as the API server does on a write (stringData wins over data).
 // The API server never returns stringData, so a Secret applied with it
 // would never look in step and would be applied on every reconcile.
-func foldStringData(m map[string]any) {
+//
+// It decodes stringData as the API server does, into a map of strings: a
+// null value is stored as an empty one, and any other value that is not a
+// string (an unquoted `port: 5432` or `enabled: true` in a chart's
+// template) refuses the Secret, with m left as it was, as a 422 Invalid
+// StatusError naming the Secret and each such stringData.<key>, without
+// the value. Were it dropped instead, the Secret would lack the key where
+// kubectl apply would have failed.
+func foldStringData(m map[string]any) error {
 	if m["apiVersion"] != "v1" || m["kind"] != "Secret" {
-		return
+		return nil
 	}
 	strs, ok := m["stringData"].(map[string]any)
 	if !ok {
-		return
+		return nil
+	}
+	var errs field.ErrorList
+	for _, k := range slices.Sorted(maps.Keys(strs)) {
+		if reason := notAString(strs[k]); reason != "" {
+			errs = append(errs, field.Invalid(field.NewPath("stringData", k), field.OmitValueType{}, reason))
+		}
+	}
+	if len(errs) > 0 {
+		name, _, _ := unstructured.NestedString(m, "metadata", "name")
+		return apierrors.NewInvalid(schema.GroupKind{Kind: "Secret"}, name, errs)
 	}
 	data, _ := m["data"].(map[string]any)
 	if data == nil {
 		data = map[string]any{}
 	}
 	for k, v := range strs {
-		if str, ok := v.(string); ok {
-			data[k] = base64.StdEncoding.EncodeToString([]byte(str))
-		}
+		str, _ := v.(string) // or null, stored empty
+		data[k] = base64.StdEncoding.EncodeToString([]byte(str))
 	}
 	m["data"] = data
 	delete(m, "stringData")
+	return nil
+}
+
+// notAString is why the API server refuses v as a stringData value (what
+// it is, and how a chart fixes it), or "" for a string or null.
+func notAString(v any) string {
+	switch v.(type) {
+	case nil, string:
+		return ""
+	case bool:
+		return "is a boolean, not a string; quote it in the chart"
+	case int, int32, int64, float32, float64, json.Number:
+		return "is a number, not a string; quote it in the chart"
+	case map[string]any:
+		return "is an object, not a string"
+	case []any:
+		return "is a list, not a string"
+	default:
+		return "is not a string"
+	}
 }
 
 // pruneNulls drops null values (zero times of nested templates, say), which
