@@ -338,8 +338,9 @@ func setDirectoryReady(d *saasv1alpha1.SaaSDirectory) {
 	setReady(d, directoryReadyInputs, d.Status.ObservedGeneration, msg)
 }
 
-// recordSync emits one Event per stored kit call that changed the
-// directory (the receiver records only calls that changed something).
+// recordSync emits one Event per kit call the receiver recorded: one
+// that changed the enterprise or an application, and every users or
+// departments sync answered 000000 (a retry may be what delivers them).
 func (r *SaaSDirectoryReconciler) recordSync(before, after *saasv1alpha1.SaaSDirectory) {
 	sync := after.Spec.LastSync
 	if sync == nil || before.Status.ObservedSync == sync.Sequence {

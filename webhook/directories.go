@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -210,8 +209,10 @@ func modeOf(testFlag int) saasv1alpha1.RequestMode {
 }
 
 // updateDirectory applies edit to the directory's spec and stores it with
-// sync as its last sync, when edit changed something or force says the
-// shards did. On a conflict it re-reads and edits again.
+// sync as its last sync, when edit changed something or force says to
+// record the sync anyway (a sync of shards, which may have been stored by
+// an earlier attempt of the same call). On a conflict it re-reads and
+// edits again.
 func (r *Receiver) updateDirectory(ctx context.Context, d *saasv1alpha1.SaaSDirectory, sync saasv1alpha1.DirectorySync,
 	edit func(*saasv1alpha1.SaaSDirectorySpec) (bool, error), force bool) error {
 	fresh := false
@@ -250,14 +251,13 @@ func noEdit(*saasv1alpha1.SaaSDirectorySpec) (bool, error) { return false, nil }
 
 // changeShards recomputes a part's shards from their stored state with
 // compute and writes those that changed, retrying from a fresh read when
-// another replica wrote first. It reports whether anything changed. While
-// the part still has ConfigMap shards it answers errDirectoryMoving.
+// another replica wrote first. While the part still has ConfigMap shards it
+// answers errDirectoryMoving.
 func (r *Receiver) changeShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory, part directory.Part,
-	compute func(directory.Shards) (directory.Shards, error)) (bool, error) {
+	compute func(directory.Shards) (directory.Shards, error)) error {
 	if err := r.checkNotMoving(ctx, d, part); err != nil {
-		return false, asInternal(err, "the directory could not be read")
+		return asInternal(err, "the directory could not be read")
 	}
-	changed := false
 	retryable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
 	err := retry.OnError(conflictBackoff, retryable, func() error {
 		stored, current, err := r.loadShards(ctx, d, part)
@@ -268,16 +268,15 @@ func (r *Receiver) changeShards(ctx context.Context, d *saasv1alpha1.SaaSDirecto
 		if err != nil {
 			return err
 		}
-		changed = len(next) > 0
-		return r.writeShards(ctx, d, part, stored, next)
+		return r.writeShards(ctx, d, part, stored, next, directory.WriteOrder(current, next))
 	})
 	if errors.Is(err, directory.ErrTooLarge) {
-		return false, errBadParam("the tenant's %s exceed kooper's limit", part)
+		return errBadParam("the tenant's %s exceed kooper's limit", part)
 	}
 	if err != nil {
-		return false, asInternal(err, "the directory could not be stored")
+		return asInternal(err, "the directory could not be stored")
 	}
-	return changed, nil
+	return nil
 }
 
 // errDirectoryMoving answers 000005 (an internal error: kit calls are not
@@ -370,16 +369,14 @@ func (r *Receiver) deleteStaleShard(ctx context.Context, s *corev1.Secret) error
 	return client.IgnoreNotFound(r.client.Delete(ctx, s, client.Preconditions{ResourceVersion: &rv}))
 }
 
-// writeShards stores next: updates (with the read resourceVersion, so a
-// concurrent writer causes a conflict, not a lost update), creates and deletes.
+// writeShards stores next, shard by shard in order (directory.WriteOrder:
+// a shard gaining entries before the one losing them, so a write stopped
+// half-way leaves a moved entry twice, which the next change cleans up,
+// never nowhere): updates (with the read resourceVersion, so a concurrent
+// writer causes a conflict, not a lost update), creates and deletes.
 func (r *Receiver) writeShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory, part directory.Part,
-	stored map[int]*corev1.Secret, next directory.Shards) error {
-	indexes := make([]int, 0, len(next))
-	for i := range next {
-		indexes = append(indexes, i)
-	}
-	slices.Sort(indexes)
-	for _, i := range indexes {
+	stored map[int]*corev1.Secret, next directory.Shards, order []int) error {
+	for _, i := range order {
 		if err := r.writeShard(ctx, d, part, i, stored[i], next[i]); err != nil {
 			return err
 		}

@@ -151,7 +151,11 @@ func (r *Receiver) allOrgSync(ctx context.Context, c *kitCall) error {
 }
 
 // syncShards stores a change of users or departments, then records the sync
-// on the directory if anything changed, which makes the controller deliver.
+// on the directory, which makes the controller deliver. It records every
+// sync, even one that finds the shards already as asked: that may be the
+// marketplace's retry of a call whose shards were stored but whose record
+// was not (the process died, the API timeout ran out), and nothing else
+// would deliver them. Syncs are made by people, so the extra update is rare.
 // A removal from a directory kooper does not have stores nothing.
 func (r *Receiver) syncShards(ctx context.Context, c *kitCall, common koogallery.KitCommon, removing bool,
 	sync saasv1alpha1.DirectorySync, part directory.Part, compute func(directory.Shards) (directory.Shards, error)) error {
@@ -159,9 +163,9 @@ func (r *Receiver) syncShards(ctx context.Context, c *kitCall, common koogallery
 	if err != nil || d == nil {
 		return err
 	}
-	changed, err := r.changeShards(ctx, d, part, compute)
+	err = r.changeShards(ctx, d, part, compute)
 	if err == nil {
-		err = r.updateDirectory(ctx, d, sync, noEdit, changed)
+		err = r.updateDirectory(ctx, d, sync, noEdit, true)
 	}
 	if removing && errors.Is(err, errDirectoryDeleting) {
 		return nil // the directory went meanwhile, with what was to be removed

@@ -353,7 +353,9 @@ type TenantDirectory struct {
 	// +kubebuilder:validation:Minimum=0
 	Departments int32 `json:"departments,omitempty"`
 
-	// lastSyncTime is when the last sync that changed the directory arrived.
+	// lastSyncTime is when the last sync the receiver recorded arrived: one
+	// that changed the enterprise or an application, or any users or
+	// departments sync answered 000000.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 }

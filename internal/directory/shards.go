@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -252,7 +253,10 @@ type Change struct {
 // Apply applies ch to current (which it does not modify) and returns the new
 // content of each shard that changed; a nil slice means the shard is now
 // empty and goes. Existing entries stay in their shard; new ones fill the
-// last shard and then new ones.
+// last shard and then new ones. A key current holds more than once (a
+// move interrupted between its two writes; see WriteOrder) keeps only its
+// copy in the highest shard: the others' shards are returned changed,
+// whatever ch is about, and a delete of the key removes it everywhere.
 func Apply(current Shards, ch Change) (Shards, error) {
 	p := newPlan(current)
 	for _, key := range ch.Deletes {
@@ -293,6 +297,46 @@ func Replace(current Shards, entries []Entry) (Shards, error) {
 	return out, nil
 }
 
+// WriteOrder returns the indexes of next, the changed shards Apply or
+// Replace computed from current, in the order to store them: a shard that
+// gains an entry from another is written before that other, so a write
+// interrupted anywhere (a crash, a timeout, a conflict that makes the
+// caller recompute from what is stored) leaves a moved entry in both
+// shards, a copy the next Apply removes, never in neither. Shards are
+// otherwise written in ascending order. Entries moving both ways between
+// shards (only Replace, which is given the whole content again on a retry,
+// can do that) cannot be ordered so; they are written in ascending order.
+func WriteOrder(current, next Shards) []int {
+	into := map[string]int{}
+	for i, entries := range next {
+		for _, e := range entries {
+			into[e.Key] = i
+		}
+	}
+	// waitsFor[i] are the shards gaining entries that shard i loses.
+	waitsFor := map[int][]int{}
+	for i := range next {
+		for _, e := range current[i] {
+			if to, moved := into[e.Key]; moved && to != i {
+				waitsFor[i] = append(waitsFor[i], to)
+			}
+		}
+	}
+	pending := slices.Sorted(maps.Keys(next))
+	order := make([]int, 0, len(pending))
+	written := map[int]bool{}
+	for len(pending) > 0 {
+		pick := slices.IndexFunc(pending, func(i int) bool {
+			return !slices.ContainsFunc(waitsFor[i], func(to int) bool { return !written[to] })
+		})
+		pick = max(pick, 0) // a cycle: the lowest goes first
+		order = append(order, pending[pick])
+		written[pending[pick]] = true
+		pending = slices.Delete(pending, pick, pick+1)
+	}
+	return order
+}
+
 // Count returns how many entries shards hold.
 func Count(shards Shards) int {
 	n := 0
@@ -328,12 +372,23 @@ type plan struct {
 	changed map[int]bool
 }
 
+// newPlan copies current, keeping one copy of each key: the first met from
+// the highest shard down, which after an interrupted move is usually where
+// the entry was moving to. A shard that loses a copy is changed, so the
+// next write completes the move.
 func newPlan(current Shards) *plan {
 	p := &plan{shards: Shards{}, where: map[string]int{}, sizes: map[int]int{}, changed: map[int]bool{}}
-	for i, entries := range current {
-		p.shards[i] = slices.Clone(entries)
+	indexes := slices.Sorted(maps.Keys(current))
+	slices.Reverse(indexes)
+	for _, i := range indexes {
+		p.shards[i] = make([]Entry, 0, len(current[i]))
 		p.sizes[i] = 2
-		for _, e := range entries {
+		for _, e := range current[i] {
+			if _, kept := p.where[e.Key]; kept {
+				p.changed[i] = true
+				continue
+			}
+			p.shards[i] = append(p.shards[i], e)
 			p.where[e.Key] = i
 			p.sizes[i] += len(e.JSON) + 1
 		}
