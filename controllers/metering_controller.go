@@ -8,7 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -553,12 +553,12 @@ var notOwnMeteringWrite = predicate.TypedFuncs[client.Object]{
 // annotations, finalizers, deletion and the rest of the status.
 func onlyMeteringChanged(before, after *saasv1alpha1.SaaSTenant) bool {
 	if before.Generation != after.Generation || !before.DeletionTimestamp.Equal(after.DeletionTimestamp) ||
-		!equality.Semantic.DeepEqual(before.Labels, after.Labels) ||
-		!equality.Semantic.DeepEqual(before.Annotations, after.Annotations) ||
-		!equality.Semantic.DeepEqual(before.Finalizers, after.Finalizers) {
+		!apiequality.Semantic.DeepEqual(before.Labels, after.Labels) ||
+		!apiequality.Semantic.DeepEqual(before.Annotations, after.Annotations) ||
+		!apiequality.Semantic.DeepEqual(before.Finalizers, after.Finalizers) {
 		return false
 	}
 	was, is := before.Status, after.Status // shallow copies: only Metering is cleared
 	was.Metering, is.Metering = nil, nil
-	return equality.Semantic.DeepEqual(was, is)
+	return apiequality.Semantic.DeepEqual(was, is)
 }
