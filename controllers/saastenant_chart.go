@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -168,6 +170,9 @@ type chartScale struct {
 	gk       schema.GroupKind
 	name     string
 	replicas int32
+	// ifStopped sets the count only on a workload found at zero: an
+	// unfrozen tenant's workload no count was recorded for.
+	ifStopped bool
 }
 
 // shapeChart makes the render the tenant's: every object gets kooper's
@@ -182,8 +187,11 @@ type chartScale struct {
 // gives beside an HPA, it would put it back on every pass while the HPA
 // set its own, and the pods would flap for ever. Its count is set apart
 // (scales): zero while frozen, and on unfreeze the count recorded before
-// the freeze. (The apply that first leaves out a count kooper applied
-// hands it over first: see countHandOver.)
+// the freeze. One found at zero on an unfrozen tenant with no count
+// recorded (a freeze whose record was lost, or beyond maxFrozenReplicas)
+// runs again at the count the render gives, or 1 (restartStopped). (The
+// apply that first leaves out a count kooper applied hands it over first:
+// see countHandOver.)
 func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstructured.Unstructured, []chartScale) {
 	t := s.tenant
 	behavior := s.lifecycle.Freeze.Behavior
@@ -201,6 +209,7 @@ func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstr
 		obj.SetLabels(labels)
 		gk := obj.GroupVersionKind().GroupKind()
 		scalable := gk == deploymentKind || gk == statefulSetKind
+		renderCount := renderedCount(obj) // before an HPA's count is left out
 		if scalable && scaled[chartWorkload{gk: gk, namespace: obj.GetNamespace(), name: obj.GetName()}] {
 			unstructured.RemoveNestedField(obj.Object, "spec", "replicas")
 		}
@@ -217,6 +226,8 @@ func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstr
 		case !s.frozen && scalable && !counted:
 			if i := frozenIndex(t, gk.Kind, obj.GetName()); i >= 0 {
 				scales = append(scales, chartScale{gk: gk, name: obj.GetName(), replicas: t.Status.FrozenReplicas[i].Replicas})
+			} else if renderCount > 0 {
+				scales = append(scales, chartScale{gk: gk, name: obj.GetName(), replicas: renderCount, ifStopped: true})
 			}
 		case !s.frozen && gk == cronJobKind:
 			// Said out loud: an apply that leaves suspend out would find
@@ -267,6 +278,15 @@ func autoscaled(rendered []*unstructured.Unstructured) map[chartWorkload]bool {
 	return scaled
 }
 
+// renderedCount is the count obj's render gives, 1 (the API server's
+// default) when it sets none.
+func renderedCount(obj *unstructured.Unstructured) int32 {
+	if n, set := replicasOf(obj); set {
+		return n
+	}
+	return 1
+}
+
 // replicasOf is obj's spec.replicas, and whether it is set.
 func replicasOf(obj *unstructured.Unstructured) (int32, bool) {
 	v, found, err := unstructured.NestedFieldNoCopy(obj.Object, "spec", "replicas")
@@ -303,10 +323,7 @@ func (r *SaaSTenantReconciler) recordChartFreeze(ctx context.Context, s *tenantS
 		if (gk != deploymentKind && gk != statefulSetKind) || frozenIndex(t, gk.Kind, obj.GetName()) >= 0 {
 			continue
 		}
-		count, set := replicasOf(obj)
-		if !set {
-			count = 1
-		}
+		count := renderedCount(obj)
 		live, err := r.readChild(ctx, gk, namespace, obj.GetName())
 		if err != nil {
 			return err
@@ -317,6 +334,40 @@ func (r *SaaSTenantReconciler) recordChartFreeze(ctx context.Context, s *tenantS
 		}
 		r.rememberReplicas(t, gk.Kind, obj.GetName(), count)
 	}
+	return nil
+}
+
+// recordFrozenReplicas writes status.frozenReplicas before a ScaleToZero
+// freeze scales anything to zero, when this pass remembered counts the
+// stored status lacks; otherwise nothing. Kept in memory until the pass's
+// last status write, they were lost whenever that write was (a Conflict
+// with the metering controller, which writes the same tenant on a FREEZE,
+// or a crash): the next pass found every count at zero and recorded the
+// render's, so an HPA's workload came back at 1. inventory, unless nil,
+// goes in the same write (recordBeforeApply then has nothing to write).
+// The write carries the resourceVersion t was read at, so a pass that read
+// the tenant before another recorded counts fails with a Conflict instead
+// of replacing them; t and s.stored take the new one. A tenant with no
+// namespace recorded runs nothing yet: its first record (recordBeforeApply)
+// carries the counts.
+func (r *SaaSTenantReconciler) recordFrozenReplicas(ctx context.Context, s *tenantState, inventory []saasv1alpha1.InventoryEntry) error {
+	t := s.tenant
+	if !s.frozen || t.Status.Namespace == "" || slices.Equal(t.Status.FrozenReplicas, s.stored.Status.FrozenReplicas) {
+		return nil
+	}
+	if inventory == nil {
+		inventory = t.Status.Inventory
+	}
+	base := t.DeepCopy()
+	base.Status.FrozenReplicas = s.stored.Status.FrozenReplicas
+	recorded := t.DeepCopy()
+	recorded.Status.Inventory = inventory
+	if err := r.Status().Patch(ctx, recorded, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("failed to record the replica counts before the freeze scales them to zero: %w", err)
+	}
+	t.Status.Inventory, t.ResourceVersion = inventory, recorded.ResourceVersion
+	s.stored.Status.FrozenReplicas, s.stored.Status.Inventory = slices.Clone(t.Status.FrozenReplicas), slices.Clone(inventory)
+	s.stored.ResourceVersion = recorded.ResourceVersion
 	return nil
 }
 
@@ -362,7 +413,8 @@ func (p *chartPlan) recorded() []saasv1alpha1.InventoryEntry {
 
 // planChart renders the chart for the tenant, remembers the counts a
 // freeze is about to stop (from the render, before it is shaped), shapes
-// the render and names what it holds with what was applied before.
+// the render and names what it holds with what was applied before. Counts
+// it remembers are written, with that inventory, before it returns.
 func (r *SaaSTenantReconciler) planChart(ctx context.Context, s *tenantState, d *tenantobjects.Desired) (*chartPlan, outcome) {
 	rendered, o := r.renderChart(ctx, s, d)
 	if !o.proceeds() {
@@ -389,6 +441,9 @@ func (r *SaaSTenantReconciler) planChart(ctx context.Context, s *tenantState, d 
 	if p.desired == nil {
 		p.desired = []saasv1alpha1.InventoryEntry{}
 	}
+	if err := r.recordFrozenReplicas(ctx, s, p.union); err != nil {
+		return nil, failed(err)
+	}
 	return p, proceed()
 }
 
@@ -413,7 +468,13 @@ func (r *SaaSTenantReconciler) applyChart(ctx context.Context, s *tenantState, p
 		return err
 	}
 	for _, sc := range p.scales {
-		if err := r.patchChild(ctx, sc.gk, t.Status.Namespace, sc.name, []string{"spec", "replicas"}, int64(sc.replicas)); err != nil {
+		var err error
+		if sc.ifStopped {
+			err = r.restartStopped(ctx, t.Status.Namespace, sc)
+		} else {
+			err = r.patchChild(ctx, sc.gk, t.Status.Namespace, sc.name, []string{"spec", "replicas"}, int64(sc.replicas))
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -434,6 +495,50 @@ func (r *SaaSTenantReconciler) applyChart(ctx context.Context, s *tenantState, p
 		t.Status.FrozenReplicas = nil
 	}
 	return nil
+}
+
+// restartStopped sets the count of an unfrozen tenant's workload sc
+// (sc.ifStopped) when it is found at zero: its render leaves the count
+// open, so no apply brings it back, and no count was recorded to restore,
+// so a paying tenant would run none of its pods.
+// The cache decides that it runs, at no cost; a zero there is confirmed
+// with the API server, since the cache may not have seen the scale-up of
+// the unfreeze yet. The write carries the resourceVersion read: one that
+// lost to another write (an HPA's) fails with a Conflict, and the next
+// pass looks again.
+func (r *SaaSTenantReconciler) restartStopped(ctx context.Context, namespace string, sc chartScale) error {
+	cached, err := r.readChildObject(ctx, sc.gk, namespace, sc.name)
+	if n, ok := specReplicas(cached); err != nil || !ok || n > 0 {
+		return err
+	}
+	live, err := r.childObject(sc.gk, namespace, sc.name)
+	if err != nil {
+		return err
+	}
+	if err := r.Reader.Get(ctx, client.ObjectKeyFromObject(live), live); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if n, ok := specReplicas(live); !ok || n > 0 {
+		return nil
+	}
+	patch := fmt.Sprintf(`{"metadata":{"resourceVersion":%q},"spec":{"replicas":%d}}`, live.GetResourceVersion(), sc.replicas)
+	if err := r.Patch(ctx, live, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to scale %s %s/%s, found at zero with no count recorded, to %d: %w", sc.gk.Kind, namespace, sc.name, sc.replicas, err)
+	}
+	return nil
+}
+
+// specReplicas is the spec.replicas of a Deployment or StatefulSet (1 when
+// unset, as the API server defaults it); false for any other object, or
+// none.
+func specReplicas(obj client.Object) (int32, bool) {
+	switch w := obj.(type) {
+	case *appsv1.Deployment:
+		return ptr.Deref(w.Spec.Replicas, 1), true
+	case *appsv1.StatefulSet:
+		return ptr.Deref(w.Spec.Replicas, 1), true
+	}
+	return 0, false
 }
 
 // countHandOver is the client a chart's objects are applied through. Its
@@ -690,7 +795,8 @@ func capMessage(msg string) string {
 
 // recordFreezeFromInventory remembers, for a freeze applied from the
 // record, the count of each Deployment and StatefulSet of the inventory
-// that runs and is not yet recorded.
+// that runs and is not yet recorded, and writes them before stopChart
+// scales anything (recordFrozenReplicas).
 func (r *SaaSTenantReconciler) recordFreezeFromInventory(ctx context.Context, s *tenantState) error {
 	t := s.tenant
 	if s.lifecycle.Freeze.Behavior != saasv1alpha1.FreezeScaleToZero {
@@ -709,7 +815,7 @@ func (r *SaaSTenantReconciler) recordFreezeFromInventory(ctx context.Context, s 
 			r.rememberReplicas(t, e.Kind, e.Name, n)
 		}
 	}
-	return nil
+	return r.recordFrozenReplicas(ctx, s, nil)
 }
 
 // stopChart stops a chart tenant's service from its inventory alone:
