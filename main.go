@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -29,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -75,6 +77,7 @@ type options struct {
 	marketplaceURLs         []string
 	prometheusURL           string
 	prometheusHTTPConfig    string
+	prometheusCredentialed  []string
 	usagePushMaxRecords     int
 	licenceUpload           koogallery.LicenseUploadSettings
 	signatureWindow         time.Duration
@@ -102,74 +105,103 @@ type options struct {
 	meteringPushSpread  time.Duration
 }
 
+// parseFlags parses the process's command line; a bad flag prints the
+// flag package's error and usage and exits 2.
 func parseFlags() options {
+	o, _ := parseArgs(flag.CommandLine, os.Args[1:]) // CommandLine exits on an error
+	return o
+}
+
+// parseArgs registers kooper's flags on fs and parses args into options,
+// with the defaults that depend on other flags filled in. Its error is the
+// flag package's, which names the flag and the value it refused.
+func parseArgs(fs *flag.FlagSet, args []string) (options, error) {
 	o := options{zap: zap.Options{Development: false}}
-	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
-	flag.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS (a self-signed certificate) to callers the API server authenticates (TokenReview) and authorises for GET on the /metrics non-resource URL (SubjectAccessReview); false serves plain HTTP to anyone, for local runs and tests.")
-	flag.BoolVar(&o.profiling, "profiling", false, "Serve Go's runtime profiles (net/http/pprof) under /debug/pprof/ on the metrics endpoint, behind its authentication and authorisation when --metrics-secure; for make bench and for a slow or large operator.")
-	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
-	flag.StringVar(&o.receiverAddr, "receiver-bind-address", webhook.DefaultServerOptions().Addr, "Address the KooGallery callback receiver binds to.")
-	flag.BoolVar(&o.leaderElect, "leader-elect", true, "Elect one replica to run the controllers; the receiver runs on every replica regardless.")
-	flag.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; defaults to --namespace.")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS (a self-signed certificate) to callers the API server authenticates (TokenReview) and authorises for GET on the /metrics non-resource URL (SubjectAccessReview); false serves plain HTTP to anyone, for local runs and tests.")
+	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go's runtime profiles (net/http/pprof) under /debug/pprof/ on the metrics endpoint, behind its authentication and authorisation when --metrics-secure; for make bench and for a slow or large operator.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
+	fs.StringVar(&o.receiverAddr, "receiver-bind-address", webhook.DefaultServerOptions().Addr, "Address the KooGallery callback receiver binds to.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect one replica to run the controllers; the receiver runs on every replica regardless.")
+	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; defaults to --namespace.")
 	o.components = componentSet{componentReceiver: true, componentControllers: true}
-	flag.Var(&o.components, "components", "Which components this process runs, comma-separated: receiver (every replica, not leader-elected), controllers (leader-elected). The chart runs each in its own Deployment under its own ServiceAccount.")
-	flag.DurationVar(&o.directoryUnclaimedTTL, "directory-unclaimed-ttl", controllers.DefaultDirectoryUnclaimedTTL,
+	fs.Var(&o.components, "components", "Which components this process runs, comma-separated: receiver (every replica, not leader-elected), controllers (leader-elected). The chart runs each in its own Deployment under its own ServiceAccount.")
+	fs.DurationVar(&o.directoryUnclaimedTTL, "directory-unclaimed-ttl", controllers.DefaultDirectoryUnclaimedTTL,
 		"How long a joint-operation directory (SaaSDirectory and its users' data) whose instance never had a tenant is kept before it is deleted. 0 or less: kept for ever.")
 	o.kitLoginURL = controllers.DefaultKitLoginURL
-	flag.Func("kit-login-url", "Address of the unified login portal delivered to joint-operation tenants as their SSO Secret's loginUrl, an https URL where {appId} is the application's ID (default "+controllers.DefaultKitLoginURL+"). The spec gives it by example and it may differ between Huawei Cloud's sites (spec 8 item 25).", func(v string) error {
+	fs.Func("kit-login-url", "Address of the unified login portal delivered to joint-operation tenants as their SSO Secret's loginUrl, an https URL where {appId} is the application's ID (default "+controllers.DefaultKitLoginURL+"). The spec gives it by example and it may differ between Huawei Cloud's sites (spec 8 item 25).", func(v string) error {
 		o.kitLoginURL = v
 		return controllers.CheckKitLoginURL(v)
 	})
-	flag.StringVar(&o.directoryNamespace, "directory-namespace", "", "Namespace where the receiver writes joint-operation directory shards; it must exist (the chart creates it). Default: <namespace>-directory.")
-	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "kooper-system"), "kooper's own namespace, where products' keys Secrets live (default: $POD_NAMESPACE, else kooper-system).")
-	flag.Float64Var(&o.kubeAPIQPS, "kube-api-qps", defaultKubeAPIQPS, "Queries per second the operator may send to the API server; negative (the default) sets no client-side limit and leaves the API server's Priority and Fairness to share it among clients, as controller-runtime does (its workers bound what kooper has in flight). 0 is refused: client-go would take it for its default of 5.")
-	flag.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the operator may send to the API server, with a positive --kube-api-qps.")
-	flag.BoolVar(&o.kubeAPICompression, "kube-api-compression", false, "Ask the API server for gzip-compressed responses (its lists and watch lists). Off by default, as kube-controller-manager and kube-scheduler run: in the cluster's network, compressing costs the API server and kooper more CPU than the bytes it saves.")
-	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "How many tenants are reconciled at once; as many licences, products, directories and metering passes each.")
-	flag.DurationVar(&o.provisionedStatusDelay, "provisioned-status-delay", controllers.DefaultProvisionedStatusDelay,
+	fs.StringVar(&o.directoryNamespace, "directory-namespace", "", "Namespace where the receiver writes joint-operation directory shards; it must exist (the chart creates it). Default: <namespace>-directory.")
+	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "kooper-system"), "kooper's own namespace, where products' keys Secrets live (default: $POD_NAMESPACE, else kooper-system).")
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", defaultKubeAPIQPS, "Queries per second the operator may send to the API server; negative (the default) sets no client-side limit and leaves the API server's Priority and Fairness to share it among clients, as controller-runtime does (its workers bound what kooper has in flight). 0 is refused: client-go would take it for its default of 5.")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the operator may send to the API server, with a positive --kube-api-qps.")
+	fs.BoolVar(&o.kubeAPICompression, "kube-api-compression", false, "Ask the API server for gzip-compressed responses (its lists and watch lists). Off by default, as kube-controller-manager and kube-scheduler run: in the cluster's network, compressing costs the API server and kooper more CPU than the bytes it saves.")
+	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "How many tenants are reconciled at once; as many licences, products, directories and metering passes each.")
+	fs.DurationVar(&o.provisionedStatusDelay, "provisioned-status-delay", controllers.DefaultProvisionedStatusDelay,
 		"How long after a new tenant's objects are applied its Provisioned condition may wait to be written with Ready, in one status write instead of two (the API server's costliest request per tenant); 0 writes it at once.")
-	flag.DurationVar(&o.chartFetchTimeout, "chart-fetch-timeout", controllers.DefaultChartFetchTimeout,
+	fs.DurationVar(&o.chartFetchTimeout, "chart-fetch-timeout", controllers.DefaultChartFetchTimeout,
 		"How long one pull of a product's chart from its OCI registry (manifest and layer) may take before it fails and is retried with backoff; a registry that stops answering would otherwise hold a tenant worker for ever.")
-	flag.IntVar(&o.gcPercent, "gc-percent", 0, "The Go garbage collector's target (GOGC, a percentage of the live heap) while the process works: a restart's lists, a wave of purchases. The heap may grow by this share of what is live before a collection, so it sets the resident set's peak; lower is a smaller peak for more collections. 0 or less (the default 0) is 60 in a process that runs the controllers and Go's own (100) in a receiver alone. GOGC in the environment wins.")
-	flag.IntVar(&o.gcPercentAtRest, "gc-percent-at-rest", defaultGCPercentAtRest, "The Go garbage collector's target (GOGC, a percentage of the live heap) once the process has allocated under 1 MiB a second for 10 s, until it allocates 8 MiB a second again; entering rest it returns its free memory to the OS. Lower is a smaller resident set at rest for a little CPU; 0 keeps GOGC as it is.")
-	flag.StringVar(&o.ingressNamespace, "ingress-controller-namespace", "kube-system", "Namespace of the ingress controller; tenant NetworkPolicies admit traffic from it (CCE's NGINX Ingress add-on runs in kube-system).")
-	flag.StringVar(&o.monitoringNamespace, "monitoring-namespace", "", "Namespace of the monitoring (Prometheus) that scrapes tenants; tenant NetworkPolicies admit traffic from it. Empty: none.")
-	flag.Func("cluster-pod-cidrs", "The cluster's pod address ranges, comma-separated (e.g. 172.16.0.0/16; on CCE the cluster's container CIDR). Joint-operation tenants may reach TCP 443 anywhere but these, the service ranges and 169.254.0.0/16; left empty, the cluster's pods are reachable on 443 too.", func(v string) error {
+	fs.IntVar(&o.gcPercent, "gc-percent", 0, "The Go garbage collector's target (GOGC, a percentage of the live heap) while the process works: a restart's lists, a wave of purchases. The heap may grow by this share of what is live before a collection, so it sets the resident set's peak; lower is a smaller peak for more collections. 0 or less (the default 0) is 60 in a process that runs the controllers and Go's own (100) in a receiver alone. GOGC in the environment wins.")
+	fs.IntVar(&o.gcPercentAtRest, "gc-percent-at-rest", defaultGCPercentAtRest, "The Go garbage collector's target (GOGC, a percentage of the live heap) once the process has allocated under 1 MiB a second for 10 s, until it allocates 8 MiB a second again; entering rest it returns its free memory to the OS. Lower is a smaller resident set at rest for a little CPU; 0 keeps GOGC as it is.")
+	fs.StringVar(&o.ingressNamespace, "ingress-controller-namespace", "kube-system", "Namespace of the ingress controller; tenant NetworkPolicies admit traffic from it (CCE's NGINX Ingress add-on runs in kube-system).")
+	fs.StringVar(&o.monitoringNamespace, "monitoring-namespace", "", "Namespace of the monitoring (Prometheus) that scrapes tenants; tenant NetworkPolicies admit traffic from it. Empty: none.")
+	fs.Func("cluster-pod-cidrs", "The cluster's pod address ranges, comma-separated (e.g. 172.16.0.0/16; on CCE the cluster's container CIDR). Joint-operation tenants may reach TCP 443 anywhere but these, the service ranges and 169.254.0.0/16; left empty, the cluster's pods are reachable on 443 too.", func(v string) error {
 		cidrs, err := tenantobjects.ParseCIDRs(v)
 		o.clusterPodCIDRs = append(o.clusterPodCIDRs, cidrs...)
 		return err
 	})
-	flag.Func("cluster-service-cidrs", "The cluster's Service address ranges, comma-separated (e.g. 10.247.0.0/16; on CCE the cluster's service CIDR). See --cluster-pod-cidrs.", func(v string) error {
+	fs.Func("cluster-service-cidrs", "The cluster's Service address ranges, comma-separated (e.g. 10.247.0.0/16; on CCE the cluster's service CIDR). See --cluster-pod-cidrs.", func(v string) error {
 		cidrs, err := tenantobjects.ParseCIDRs(v)
 		o.clusterServiceCIDRs = append(o.clusterServiceCIDRs, cidrs...)
 		return err
 	})
-	flag.StringVar(&o.productsConfigMap, "products-configmap", "", "Name of a ConfigMap in --namespace whose entries are SaaSProduct manifests to apply (the Helm chart's product); empty: none.")
-	flag.Func("marketplace-url", "Base URL of the marketplace open APIs; repeat for fallbacks (default: "+strings.Join(koogallery.DefaultBaseURLs, ", ")+").", func(v string) error {
+	fs.StringVar(&o.productsConfigMap, "products-configmap", "", "Name of a ConfigMap in --namespace whose entries are SaaSProduct manifests to apply (the Helm chart's product); empty: none.")
+	fs.Func("marketplace-url", "Base URL of the marketplace open APIs, an https `URL` (http for a simulator); repeat for fallbacks (default: "+strings.Join(koogallery.DefaultBaseURLs, ", ")+").", func(v string) error {
 		o.marketplaceURLs = append(o.marketplaceURLs, v)
-		return nil
+		return checkBaseURL(v)
 	})
 	defaults := webhook.DefaultOptions()
-	flag.StringVar(&o.prometheusURL, "prometheus-url", "", "Base URL of the Prometheus-compatible API that Prometheus meters query when their product names none, e.g. http://prometheus.monitoring:9090.")
-	flag.StringVar(&o.prometheusHTTPConfig, "prometheus-http-config-file", "", "YAML file of the HTTP client settings of Prometheus meters' queries, in Prometheus's http_config format (authorization, bearer_token_file, basic_auth, tls_config, proxy_url...), e.g. for Huawei Cloud AOM's token; read once at start, while a credentials file it names is read on every query. Empty: none.")
-	flag.Func("usage-push-max-records", fmt.Sprintf("Most records one usage push carries, 1 to %d (default %d). The usage push's API page says %d, one of its error codes says 100 (spec 8 item 19); a push over the marketplace's limit is refused whole on every retry, and its hours are dropped after 21 days, so raise it only once the marketplace confirms a higher limit.", koogallery.MaxUsageRecords, koogallery.DefaultUsagePushMaxRecords, koogallery.MaxUsageRecords), func(v string) (err error) {
+	fs.Func("prometheus-url", "Base URL of the Prometheus-compatible API that Prometheus meters query when their product names none, an http or https `URL`, e.g. http://prometheus.monitoring:9090 (default: none).", func(v string) error {
+		o.prometheusURL = v
+		if v == "" {
+			return nil
+		}
+		return checkBaseURL(v)
+	})
+	fs.StringVar(&o.prometheusHTTPConfig, "prometheus-http-config-file", "", "YAML file of the HTTP client settings of Prometheus meters' queries, in Prometheus's http_config format (authorization, bearer_token_file, basic_auth, tls_config, proxy_url...), e.g. for Huawei Cloud AOM's token; read once at start, while a credentials file it names is read on every query. Empty: none.")
+	fs.Func("prometheus-credentials-urls", "Base URLs, comma-separated, besides --prometheus-url whose Prometheus meters' queries get --prometheus-http-config-file's credentials (authorization, bearer token, basic auth, OAuth 2.0, headers): the endpoints products name in spec.metering.prometheusUrl that need them. The credentials go to no other origin (scheme, host, port), so that whoever may edit a SaaSProduct cannot have them sent to a host of their own (default: none).", func(v string) error {
+		for _, u := range strings.Split(v, ",") {
+			if err := checkBaseURL(u); err != nil {
+				return err
+			}
+			o.prometheusCredentialed = append(o.prometheusCredentialed, u)
+		}
+		return nil
+	})
+	fs.Func("usage-push-max-records", fmt.Sprintf("Most records one usage push carries, 1 to %d (default %d). The usage push's API page says %d, one of its error codes says 100 (spec 8 item 19); a push over the marketplace's limit is refused whole on every retry, and its hours are dropped after 21 days, so raise it only once the marketplace confirms a higher limit.", koogallery.MaxUsageRecords, koogallery.DefaultUsagePushMaxRecords, koogallery.MaxUsageRecords), func(v string) (err error) {
 		o.usagePushMaxRecords, err = koogallery.ParseUsagePushMaxRecords(v)
 		return err
 	})
-	flag.Func("licence-upload-path-prefix", "Path before the event ID and /file of the licence upload open API (default "+koogallery.LicenseUploadPathPrefix+"). The spec infers this prefix (spec 8 item 26): if the marketplace's differs, every upload fails and paid licences stay UploadFailed.", func(v string) error {
+	fs.Func("licence-upload-path-prefix", "Path before the event ID and /file of the licence upload open API (default "+koogallery.LicenseUploadPathPrefix+"). The spec infers this prefix (spec 8 item 26): if the marketplace's differs, every upload fails and paid licences stay UploadFailed.", func(v string) error {
 		o.licenceUpload.PathPrefix = v
 		return koogallery.CheckLicenseUploadPathPrefix(v)
 	})
-	flag.Func("licence-upload-part", "Name of the multipart part that carries the licence upload's request (default "+koogallery.LicenseUploadPart+"). The spec infers the upload's multipart layout (spec 8 item 26): if the marketplace's differs, every upload fails and paid licences stay UploadFailed.", func(v string) error {
+	fs.Func("licence-upload-part", "Name of the multipart part that carries the licence upload's request (default "+koogallery.LicenseUploadPart+"). The spec infers the upload's multipart layout (spec 8 item 26): if the marketplace's differs, every upload fails and paid licences stay UploadFailed.", func(v string) error {
 		o.licenceUpload.Part = v
 		return koogallery.CheckLicenseUploadPart(v)
 	})
-	flag.DurationVar(&o.signatureWindow, "signature-window", defaults.SignatureWindow, "How far a callback's timestamp may be from now, either way, before it is refused with 000002.")
-	flag.BoolVar(&o.bodySign, "body-sign", defaults.BodySign, "Sign every answer with the Body-Sign header (spec 2.3).")
-	flag.DurationVar(&o.receiverDrainDelay, "receiver-drain-delay", webhook.DefaultDrainDelay, "How long a receiver told to stop still answers callbacks, its readiness failing, before it closes its port: a terminating pod leaves its Service's endpoints, and an ELB's backends, some time after it is told, and a call meanwhile would find the port closed. 0 closes it at once.")
-	flag.BoolVar(&o.refuseReusedNonces, "refuse-reused-nonces", defaults.RefuseReusedNonces, "Answer 000002 to a signed callback whose nonce was already used within the signature window (the spec recommends it but documents no nonce uniqueness, spec 8 item 5); false lets such a retry through.")
-	flag.StringVar(&o.pendingResultCode, "pending-result-code", string(defaults.PendingResultCode), "Answer to newInstance and queryInstance while a tenant is provisioning: 000000 (without appInfo) or 000004.")
-	flag.Func("licence-key-format", "Format of new licence keys and of the revocation list of a License product that names none in spec.license.keyFormat: JWS (default) or Legacy (kooper's kl1/krl1 tokens, for software in the field that reads only those).", func(v string) error {
+	o.signatureWindow = defaults.SignatureWindow
+	fs.Func("signature-window", fmt.Sprintf("How far a callback's timestamp may be from now, either way, before it is refused with 000002: a `duration` of at least %s (default %s).", minSignatureWindow, defaults.SignatureWindow), func(v string) (err error) {
+		o.signatureWindow, err = parseSignatureWindow(v)
+		return err
+	})
+	fs.BoolVar(&o.bodySign, "body-sign", defaults.BodySign, "Sign every answer with the Body-Sign header (spec 2.3).")
+	fs.DurationVar(&o.receiverDrainDelay, "receiver-drain-delay", webhook.DefaultDrainDelay, "How long a receiver told to stop still answers callbacks, its readiness failing, before it closes its port: a terminating pod leaves its Service's endpoints, and an ELB's backends, some time after it is told, and a call meanwhile would find the port closed. 0 closes it at once.")
+	fs.BoolVar(&o.refuseReusedNonces, "refuse-reused-nonces", defaults.RefuseReusedNonces, "Answer 000002 to a signed callback whose nonce was already used within the signature window (the spec recommends it but documents no nonce uniqueness, spec 8 item 5); false lets such a retry through.")
+	fs.StringVar(&o.pendingResultCode, "pending-result-code", string(defaults.PendingResultCode), "Answer to newInstance and queryInstance while a tenant is provisioning: 000000 (without appInfo) or 000004.")
+	fs.Func("licence-key-format", "Format of new licence keys and of the revocation list of a License product that names none in spec.license.keyFormat: JWS (default) or Legacy (kooper's kl1/krl1 tokens, for software in the field that reads only those).", func(v string) error {
 		switch f := saasv1alpha1.LicenseKeyFormat(v); f {
 		case saasv1alpha1.LicenseKeyFormatJWS, saasv1alpha1.LicenseKeyFormatLegacy:
 			o.licenseKeyFormat = f
@@ -177,25 +209,27 @@ func parseFlags() options {
 		}
 		return fmt.Errorf("%q is neither JWS nor Legacy", v)
 	})
-	flag.DurationVar(&o.staleFreezeMargin, "stale-freeze-margin", defaults.StaleFreezeMargin, "A FREEZE is ignored as a stale retry while a renewal order's expiry lies more than this far ahead (docs/lifecycle.md rule F); 0 turns this check off.")
-	flag.DurationVar(&o.freezeRetryWindow, "freeze-retry-window", defaults.FreezeRetryWindow, "How long after an UNFREEZE a FREEZE is taken for the retry of the FREEZE that UNFREEZE ended, and not applied (docs/lifecycle.md rule F); 0 turns this check off.")
-	flag.DurationVar(&o.renewalRetryWindow, "renewal-retry-window", defaults.RenewalRetryWindow, "How long the marketplace may go on delivering a refreshInstance after its order was created: a renewal received more than this after a refund ends the refund's hold on stale FREEZEs (docs/lifecycle.md rule F); 0 keeps the default.")
+	fs.DurationVar(&o.staleFreezeMargin, "stale-freeze-margin", defaults.StaleFreezeMargin, "A FREEZE is ignored as a stale retry while a renewal order's expiry lies more than this far ahead (docs/lifecycle.md rule F); 0 turns this check off.")
+	fs.DurationVar(&o.freezeRetryWindow, "freeze-retry-window", defaults.FreezeRetryWindow, "How long after an UNFREEZE a FREEZE is taken for the retry of the FREEZE that UNFREEZE ended, and not applied (docs/lifecycle.md rule F); 0 turns this check off.")
+	fs.DurationVar(&o.renewalRetryWindow, "renewal-retry-window", defaults.RenewalRetryWindow, "How long the marketplace may go on delivering a refreshInstance after its order was created: a renewal received more than this after a refund ends the refund's hold on stale FREEZEs (docs/lifecycle.md rule F); 0 keeps the default.")
 	o.oaepHashes = defaults.OAEPHashes
-	flag.Func("kit-oaep-hashes", "RSA-OAEP variants tried, in order, to decrypt a joint-operation clientSecret (spec 4.2), from sha256, sha256-mgf1-sha1, sha1 (default: "+joinNames(defaults.OAEPHashes)+").", func(v string) (err error) {
+	fs.Func("kit-oaep-hashes", "RSA-OAEP variants tried, in order, to decrypt a joint-operation clientSecret (spec 4.2), from sha256, sha256-mgf1-sha1, sha1 (default: "+joinNames(defaults.OAEPHashes)+").", func(v string) (err error) {
 		o.oaepHashes, err = koogallery.ParseOAEPHashes(v)
 		return err
 	})
 	o.canonicalForms = defaults.CanonicalForms
-	flag.Func("signature-canonical-forms", "Canonical forms of a callback body (basic and kit) a signature is accepted over, comma-separated, from as-received, sorted-nested, escaped-non-ascii, sorted-nested-escaped-non-ascii (spec 8 item 3: whether the marketplace sorts nested keys or escapes non-ASCII is undocumented). Every form still needs the HMAC key, so more forms cannot let a forger in; a form left out refuses such callbacks with 000001 (default: "+joinNames(defaults.CanonicalForms)+").", func(v string) (err error) {
+	fs.Func("signature-canonical-forms", "Canonical forms of a callback body (basic and kit) a signature is accepted over, comma-separated, from as-received, sorted-nested, escaped-non-ascii, sorted-nested-escaped-non-ascii (spec 8 item 3: whether the marketplace sorts nested keys or escapes non-ASCII is undocumented). Every form still needs the HMAC key, so more forms cannot let a forger in; a form left out refuses such callbacks with 000001 (default: "+joinNames(defaults.CanonicalForms)+").", func(v string) (err error) {
 		o.canonicalForms, err = koogallery.ParseCanonicalForms(v)
 		return err
 	})
-	flag.StringVar(&o.clientSecretErrorCode, "kit-client-secret-error-code", string(defaults.ClientSecretErrorCode), "Answer to an applicationSync whose clientSecret cannot be decrypted: 000005 (an internal error: once the rsaPrivateKey is fixed the buyer syncs again, kit calls not being retried automatically) or 000101 (the sample's code, which the docs define as \"mobile number empty or already used\", pointing the buyer at the wrong cause; spec 8 item 17).")
-	flag.StringVar(&o.gatewayImage, "gateway-image", tenantobjects.DefaultGatewayImage, "Image of the SSO login gateway of joint-operation products that name none (spec.workload.sso.gateway.image): kooper's own image, which runs it with its gateway command; the chart sets it.")
-	flag.BoolVar(&o.printVersion, "version", false, "Print kooper's version, commit, Go version and platform, then exit.")
-	o.zap.BindFlags(flag.CommandLine)
-	bindTestOnlyFlags(flag.CommandLine, &o)
-	flag.Parse()
+	fs.StringVar(&o.clientSecretErrorCode, "kit-client-secret-error-code", string(defaults.ClientSecretErrorCode), "Answer to an applicationSync whose clientSecret cannot be decrypted: 000005 (an internal error: once the rsaPrivateKey is fixed the buyer syncs again, kit calls not being retried automatically) or 000101 (the sample's code, which the docs define as \"mobile number empty or already used\", pointing the buyer at the wrong cause; spec 8 item 17).")
+	fs.StringVar(&o.gatewayImage, "gateway-image", tenantobjects.DefaultGatewayImage, "Image of the SSO login gateway of joint-operation products that name none (spec.workload.sso.gateway.image): kooper's own image, which runs it with its gateway command; the chart sets it.")
+	fs.BoolVar(&o.printVersion, "version", false, "Print kooper's version, commit, Go version and platform, then exit.")
+	o.zap.BindFlags(fs)
+	bindTestOnlyFlags(fs, &o)
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
 	if len(o.marketplaceURLs) == 0 {
 		o.marketplaceURLs = koogallery.DefaultBaseURLs
 	}
@@ -205,7 +239,41 @@ func parseFlags() options {
 	if o.directoryNamespace == "" {
 		o.directoryNamespace = o.namespace + "-directory"
 	}
-	return o
+	return o, nil
+}
+
+// checkBaseURL reports whether v can be the base URL of an HTTP API kooper
+// calls: an absolute http or https URL with a host. Without its scheme
+// (mkt.myhuaweicloud.com) a URL would be taken for a path, and every call
+// would fail far from the flag. http is for the marketplace simulator
+// (hack/marketplace-sim) and an in-cluster Prometheus.
+func checkBaseURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%.128q is not an absolute URL: give its scheme (https:// or http://), then its host", v)
+	}
+	return nil
+}
+
+// minSignatureWindow is the shortest --signature-window: the marketplace's
+// sample merchant refuses a callback's timestamp only once it is more than
+// 60 s old (spec 2.1.2 step 3), so the marketplace may deliver a callback
+// up to 60 s after it signed it, and a shorter window refuses callbacks
+// sent in time.
+const minSignatureWindow = 60 * time.Second
+
+// parseSignatureWindow parses --signature-window, a Go duration of at
+// least minSignatureWindow.
+func parseSignatureWindow(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return 0, errors.New("not a Go duration, e.g. 60s or 2m")
+	case d < minSignatureWindow:
+		return 0, fmt.Errorf("%s is shorter than %s: the marketplace may deliver a callback up to 60 s after it signed it (spec 2.1.2), "+
+			"and a shorter window refuses such callbacks with 000002", d, minSignatureWindow)
+	}
+	return d, nil
 }
 
 // testOnlyFlags bend the metering controller's time for kooper's own chaos
@@ -357,12 +425,17 @@ func (o options) metricsOptions() metricsserver.Options {
 }
 
 // prometheusClient is the client of Prometheus meters' queries, with the
-// HTTP settings of --prometheus-http-config-file if it names a file.
+// HTTP settings of --prometheus-http-config-file if it names a file, whose
+// credentials go only to --prometheus-url and --prometheus-credentials-urls.
 func (o options) prometheusClient() (promquery.Client, error) {
 	if o.prometheusHTTPConfig == "" {
 		return promquery.Client{}, nil
 	}
-	c, err := promquery.NewClientFromFile(o.prometheusHTTPConfig)
+	credentialed := o.prometheusCredentialed
+	if o.prometheusURL != "" {
+		credentialed = append([]string{o.prometheusURL}, credentialed...)
+	}
+	c, err := promquery.NewClientFromFile(o.prometheusHTTPConfig, credentialed...)
 	if err != nil {
 		return c, fmt.Errorf("--prometheus-http-config-file: %w", err)
 	}
@@ -415,6 +488,29 @@ func setupReceiver(mgr ctrl.Manager, o options) (*webhook.Server, error) {
 func (o options) gracefulShutdownTimeout() time.Duration {
 	const inFlightAndMargin = 15 * time.Second
 	return max(30*time.Second, o.receiverDrainDelay+inFlightAndMargin)
+}
+
+// cacheSyncWait bounds how long one readiness probe waits for the cache:
+// under the kubelet's default probe timeout (1 s), so that a probe gets an
+// answer, not a timeout, and a probe by hand does not hang until the sync.
+const cacheSyncWait = 500 * time.Millisecond
+
+// cacheSynced is a readiness check: nil once every informer the cache has
+// started has listed its objects (on a replica that does not lead, those
+// the controllers' field indexes started at setup: tenants, licences,
+// products, directories). In a rolling update the old leader is stopped,
+// and its Lease released, once the new pod is Ready: ready earlier, the new
+// leader would reconcile nothing until its lists of 10,000 tenants
+// arrived.
+func cacheSynced(c ctrlcache.Cache) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), cacheSyncWait)
+		defer cancel()
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("the cache has not synced yet")
+		}
+		return nil
+	}
 }
 
 // defaultKubeAPIQPS, negative, sets no client-side rate limit: SIG API
@@ -514,12 +610,14 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 			return err
 		}
 	}
-	ready := healthz.Ping
+	ready := cacheSynced(mgr.GetCache())
 	if runReceiver {
 		server, err := setupReceiver(mgr, o)
 		if err != nil {
 			return err
 		}
+		// The manager starts the receiver only once its cache has synced,
+		// so listening implies a synced cache.
 		ready = server.Listening
 	}
 	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {

@@ -17,9 +17,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"text/template"
 	"time"
 
@@ -47,6 +49,15 @@ type Client struct {
 	// (http.DefaultTransport's settings). Query caps what it reads of each
 	// answer at MaxAnswerBytes whatever RoundTripper is.
 	RoundTripper http.RoundTripper
+	// Credentialed, when not nil, is the set of origins (scheme://host:port,
+	// lower case; see Origin) RoundTripper serves: it carries credentials
+	// meant for them. A query to any other origin goes through Anonymous.
+	// Nil means RoundTripper serves every origin.
+	Credentialed map[string]bool
+	// Anonymous sends the queries to the origins not in Credentialed: the
+	// same TLS and proxy settings, no credentials. Nil means client_golang's
+	// default.
+	Anonymous http.RoundTripper
 }
 
 // NewClientFromFile is a Client whose requests follow the Prometheus HTTP
@@ -58,7 +69,15 @@ type Client struct {
 // credentials file it names (authorization.credentials_file,
 // bearer_token_file, basic_auth.password_file) is read again on every
 // request, so a rotated token is used as soon as its file changes.
-func NewClientFromFile(path string) (Client, error) {
+//
+// The credentials (authorization, bearer token, basic auth, OAuth 2.0 and
+// extra headers) go only to the origins of credentialed, base URLs such
+// as --prometheus-url: a product's spec.metering.prometheusUrl, which
+// whoever may edit products sets, must not receive the installation's
+// access code by naming its own host. Queries elsewhere keep the file's
+// TLS and proxy settings. A credentialed URL that does not parse is an
+// error.
+func NewClientFromFile(path string, credentialed ...string) (Client, error) {
 	cfg, _, err := config.LoadHTTPConfigFile(path)
 	if err != nil {
 		return Client{}, fmt.Errorf("failed to read the Prometheus HTTP client configuration %s: %w", path, err)
@@ -67,7 +86,56 @@ func NewClientFromFile(path string) (Client, error) {
 	if err != nil {
 		return Client{}, fmt.Errorf("bad Prometheus HTTP client configuration %s: %w", path, err)
 	}
-	return Client{RoundTripper: rt}, nil
+	anonymous, err := config.NewRoundTripperFromConfig(withoutCredentials(*cfg), "kooper")
+	if err != nil {
+		return Client{}, fmt.Errorf("bad Prometheus HTTP client configuration %s: %w", path, err)
+	}
+	origins := map[string]bool{}
+	for _, u := range credentialed {
+		o, err := Origin(u)
+		if err != nil {
+			return Client{}, err
+		}
+		origins[o] = true
+	}
+	return Client{RoundTripper: rt, Credentialed: origins, Anonymous: anonymous}, nil
+}
+
+// withoutCredentials is cfg with every setting that sends a credential
+// cleared: what is left (TLS, proxy, redirects, HTTP/2) is not secret.
+func withoutCredentials(cfg config.HTTPClientConfig) config.HTTPClientConfig {
+	cfg.BasicAuth, cfg.Authorization, cfg.OAuth2, cfg.HTTPHeaders = nil, nil, nil, nil
+	cfg.BearerToken, cfg.BearerTokenFile = "", ""
+	return cfg
+}
+
+// Origin is the origin of base URL u: scheme://host:port in lower case,
+// with the scheme's default port when u gives none. It fails on a URL
+// without an http or https scheme, or without a host.
+func Origin(u string) (string, error) {
+	parsed, err := url.Parse(u)
+	if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Hostname() == "" {
+		return "", fmt.Errorf("bad Prometheus URL %q: want http(s)://host[:port][/path]", u)
+	}
+	port := parsed.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[parsed.Scheme]
+	}
+	return strings.ToLower(parsed.Scheme + "://" + net.JoinHostPort(parsed.Hostname(), port)), nil
+}
+
+// roundTripper is the round tripper for queries to baseURL.
+func (c Client) roundTripper(baseURL string) http.RoundTripper {
+	rt := c.RoundTripper
+	if c.Credentialed != nil {
+		if o, err := Origin(baseURL); err != nil || !c.Credentialed[o] {
+			rt = c.Anonymous
+		}
+	}
+	if rt == nil {
+		rt = api.DefaultRoundTripper
+	}
+	return rt
 }
 
 // Query evaluates query at the instant at against the Prometheus at
@@ -77,11 +145,7 @@ func NewClientFromFile(path string) (Client, error) {
 // an answer that is not a query result; its errors never carry the query's
 // URL, which holds the tenant's namespace.
 func (c Client) Query(ctx context.Context, baseURL, query string, at time.Time) (float64, error) {
-	rt := c.RoundTripper
-	if rt == nil {
-		rt = api.DefaultRoundTripper
-	}
-	client, err := api.NewClient(api.Config{Address: baseURL, RoundTripper: limitAnswers{next: rt}})
+	client, err := api.NewClient(api.Config{Address: baseURL, RoundTripper: limitAnswers{next: c.roundTripper(baseURL)}})
 	if err != nil {
 		return 0, fmt.Errorf("bad Prometheus URL: %w", err)
 	}

@@ -170,7 +170,7 @@ func TestNewClientFromFileSendsCredentialsFromFilesAndFollowsRotation(t *testing
 			write(t, filepath.Join(dir, tt.file), "first-secret\n")
 			path := filepath.Join(dir, "http-config.yaml")
 			write(t, path, tt.config)
-			client, err := NewClientFromFile(path)
+			client, err := NewClientFromFile(path, server.URL)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,6 +184,73 @@ func TestNewClientFromFileSendsCredentialsFromFilesAndFollowsRotation(t *testing
 				}
 			}
 		})
+	}
+}
+
+// The file's credentials go only to the origins kooper is told to trust
+// (--prometheus-url and --prometheus-credentials-urls): a product whose
+// spec.metering.prometheusUrl names another host gets its queries answered
+// without them. Before, any product editor could read the installation's
+// access code by naming a host of their own.
+func TestNewClientFromFileSendsCredentialsOnlyToItsOrigins(t *testing.T) {
+	var trustedAuth, otherAuth string
+	answer := func(auth *string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			*auth = r.Header.Get("Authorization") + "|" + r.Header.Get("X-Scope")
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"scalar","result":[1,"7"]}}`))
+		}
+	}
+	trusted := httptest.NewServer(answer(&trustedAuth))
+	defer trusted.Close()
+	other := httptest.NewServer(answer(&otherAuth))
+	defer other.Close()
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "token"), "access-code\n")
+	path := filepath.Join(dir, "http-config.yaml")
+	write(t, path, "bearer_token_file: token\nhttp_headers:\n  X-Scope:\n    values: [tenant-a]\n")
+	client, err := NewClientFromFile(path, strings.ToUpper(trusted.URL[:4])+trusted.URL[4:]+"/v1/project")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		url  string
+		got  *string
+		want string
+	}{
+		{trusted.URL, &trustedAuth, "Bearer access-code|tenant-a"},
+		{trusted.URL + "/another/path", &trustedAuth, "Bearer access-code|tenant-a"},
+		{other.URL, &otherAuth, "|"},
+		{strings.Replace(trusted.URL, "127.0.0.1", "localhost", 1), &trustedAuth, "|"},
+	} {
+		*q.got = "not asked"
+		if v, err := client.Query(context.Background(), q.url, "vector(7)", time.Now()); err != nil || v != 7 {
+			t.Fatalf("Query(%s) = %v, %v", q.url, v, err)
+		}
+		if *q.got != q.want {
+			t.Errorf("Query(%s) sent Authorization|X-Scope %q, want %q", q.url, *q.got, q.want)
+		}
+	}
+	if _, err := NewClientFromFile(path, "prometheus.monitoring:9090"); err == nil {
+		t.Error("a credentialed URL without a scheme is accepted")
+	}
+}
+
+func TestOriginNormalisesTheDefaultPortAndCase(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://AOM.example.com/v1/p": "https://aom.example.com:443",
+		"https://aom.example.com:443":  "https://aom.example.com:443",
+		"http://prometheus:9090/":      "http://prometheus:9090",
+		"http://[::1]/x":               "http://[::1]:80",
+	} {
+		if got, err := Origin(in); err != nil || got != want {
+			t.Errorf("Origin(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "prometheus:9090", "ftp://x", "https://", "http://%zz"} {
+		if got, err := Origin(bad); err == nil {
+			t.Errorf("Origin(%q) = %q; want an error", bad, got)
+		}
 	}
 }
 
@@ -250,7 +317,7 @@ func TestQueryReachesAOMsProjectPathWithTheAccessCode(t *testing.T) {
 			write(t, filepath.Join(dir, "token"), "aom-access-code\n")
 			config := filepath.Join(dir, "http-config.yaml")
 			write(t, config, strings.ReplaceAll(tt.config, "file: token", "file: "+filepath.Join(dir, "token")))
-			client, err := NewClientFromFile(config)
+			client, err := NewClientFromFile(config, server.URL+"/v1/whatever")
 			if err != nil {
 				t.Fatal(err)
 			}

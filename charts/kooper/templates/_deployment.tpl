@@ -2,7 +2,7 @@
 One component's Deployment. Both components run the same image with the same pod settings;
 they differ in name, replicas, ServiceAccount, arguments and ports. Argument:
   (dict "root" . "component" "receiver"|"controllers" "replicas" N
-        ["terminationGracePeriodSeconds" S, default 30]
+        ["terminationGracePeriodSeconds" S, default 30] ["strategy" (dict ...), default RollingUpdate]
         "serviceAccountName" NAME "args" (list ...) "ports" (list (dict "name" N "port" P) ...)
         ["volumes" (list VOLUME ...) "volumeMounts" (list VOLUMEMOUNT ...)])
 */}}
@@ -17,6 +17,10 @@ metadata:
     {{- include "kooper.componentLabels" . | nindent 4 }}
 spec:
   replicas: {{ .replicas }}
+  {{- with .strategy }}
+  strategy:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   selector:
     matchLabels:
       {{- include "kooper.componentSelectorLabels" . | nindent 6 }}
