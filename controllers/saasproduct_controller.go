@@ -55,6 +55,12 @@ type SaaSProductReconciler struct {
 	// (at least 1): a product whose chart registry stops answering holds
 	// one worker for up to Charts.FetchTimeout a try, not every product.
 	MaxConcurrentReconciles int
+	// MonitoringNamespace is the namespace the tenants' NetworkPolicy
+	// admits for monitoring (--monitoring-namespace; "" when none), to say
+	// whether a product's Prometheus meters can read its tenants' pods
+	// (TenantsScrapable). Nil: not known, and TenantsScrapable is left as
+	// it is.
+	MonitoringNamespace *string
 }
 
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch;patch
@@ -66,8 +72,9 @@ type SaaSProductReconciler struct {
 
 // Reconcile keeps the product while it is in use, and sets its
 // KeysAvailable, PlansValid, URLsValid and Ready conditions, for a chart
-// product ChartReady and status.chart, and, for a SaaS product,
-// EgressRestricted (which Ready does not sum up).
+// product ChartReady and status.chart, for a SaaS product
+// EgressRestricted, and for one with a Prometheus meter TenantsScrapable
+// (Ready sums up neither of the last two).
 func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	product := &saasv1alpha1.SaaSProduct{}
 	if err := r.Get(ctx, req.NamespacedName, product); err != nil {
@@ -80,12 +87,13 @@ func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, nil // going: there is no status to keep
 	}
 	s := &productState{product: product}
-	if o := runSteps(ctx, s, r.checkKeys, r.checkChart, r.checkPlans, r.checkURLs, r.checkEgress); !o.proceeds() {
+	if o := runSteps(ctx, s, r.checkKeys, r.checkChart, r.checkPlans, r.checkURLs, r.checkEgress, r.checkScrapable); !o.proceeds() {
 		return o.result(s.result)
 	}
 	statusErr := r.patchStatus(ctx, product, s)
 	if statusErr == nil && (product.Spec.Workload != nil || product.Spec.Chart != nil) {
 		r.warnEgressRestricted(ctx, product, s.egressWas)
+		r.warnNotScrapable(product, s.scrapableWas)
 	}
 	result := s.result
 	if s.retry != nil {
@@ -119,6 +127,11 @@ type productState struct {
 	// when setRefused; otherwise it is left as it is (checkPlans).
 	refusedPlanChanges []saasv1alpha1.PlanPair
 	setRefused         bool
+	// scrapableWas is TenantsScrapable before this reconcile, when
+	// checkScrapable ran.
+	scrapableWas *metav1.Condition
+	// drop are the types of conditions the product no longer has.
+	drop []string
 }
 
 // planRender is the example tenant's render on one plan.
@@ -276,6 +289,9 @@ func (r *SaaSProductReconciler) patchStatus(ctx context.Context, product *saasv1
 	for _, c := range s.conds {
 		c.ObservedGeneration = product.Generation
 		apimeta.SetStatusCondition(&product.Status.Conditions, c)
+	}
+	for _, condType := range s.drop {
+		apimeta.RemoveStatusCondition(&product.Status.Conditions, condType)
 	}
 	switch {
 	case s.chart != nil:

@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/client-go/discovery"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -148,7 +149,7 @@ func Setup(mgr ctrl.Manager, c Config) error {
 	steps := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&SaaSProductReconciler{Client: cl, Reader: mgr.GetAPIReader(),
 			Recorder: BoundedRecorder(mgr.GetEventRecorder("kooper-saasproduct")), SecretNamespace: c.Namespace, Charts: charts, KubeVersion: kubeVersion,
-			MaxConcurrentReconciles: concurrency},
+			MaxConcurrentReconciles: concurrency, MonitoringNamespace: ptr.To(c.MonitoringNamespace)},
 		&KeysSecretReconciler{Client: cl, Reader: mgr.GetAPIReader(),
 			Recorder: BoundedRecorder(mgr.GetEventRecorder("kooper-keyssecret")), SecretNamespace: c.Namespace},
 		&SaaSTenantReconciler{Client: cl, Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),

@@ -89,6 +89,18 @@ const (
 	// removed) is a Warning Event EgressRestricted on the product.
 	EgressRestrictedCondition = "EgressRestricted"
 
+	// TenantsScrapableCondition is set on a product with a Prometheus
+	// meter whose tenants run pods (a workload or a chart): True when the
+	// tenants' NetworkPolicy admits the monitoring namespace
+	// (--monitoring-namespace), where a Prometheus may scrape their pods;
+	// False (NoMonitoringNamespace) when the controllers run without one,
+	// so no Prometheus can scrape a tenant pod and a query of what the app
+	// exposes finds nothing, which is billed as 0 (normal-true). It warns
+	// and is not part of Ready: a query of series scraped elsewhere (the
+	// kubelet's, kube-state-metrics') needs no scrape of tenant pods.
+	// Turning False is a Warning Event NoMonitoringNamespace on the product.
+	TenantsScrapableCondition = "TenantsScrapable"
+
 	// MeteredCondition is True when a pay-per-use tenant's usage has been
 	// pushed up to the last closed hour (normal-true). It lives in
 	// status.metering.conditions, written only by the metering controller.
@@ -233,6 +245,20 @@ const (
 	// that is not ReadWriteMany (a product stored before the schema refused
 	// it): the replicas on other nodes cannot mount it.
 	VolumeNotSharedReason = "VolumeNotShared"
+	// NoReplicasReason: a workload product's plan runs no replicas
+	// (replicas: 0), so its tenants would be Ready with nothing serving
+	// their URLs. A package plan, whose tenants run nothing, may.
+	NoReplicasReason = "NoReplicas"
+	// ResourcesRefusedReason: a product's resources, storage size or a
+	// plan's quota is one the API server refuses in a tenant's objects (a
+	// request above its limit, a negative quantity, a volume of no size, a
+	// name that is no resource or quota name), so every tenant of the plan
+	// would stall with ObjectInvalid.
+	ResourcesRefusedReason = "ResourcesRefused"
+	// NoMonitoringNamespaceReason: a product has a Prometheus meter, but
+	// the controllers run without --monitoring-namespace, so no Prometheus
+	// can scrape its tenants' pods (TenantsScrapable).
+	NoMonitoringNamespaceReason = "NoMonitoringNamespace"
 	// URLTemplateInvalidReason: a product's URL template does not render, or
 	// renders a URL longer than 512 characters or a host that is not a DNS name.
 	URLTemplateInvalidReason = "URLTemplateInvalid"

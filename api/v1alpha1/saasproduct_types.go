@@ -1125,7 +1125,7 @@ type SaaSProductStatus struct {
 
 	// conditions are Ready, KeysAvailable, PlansValid and URLsValid;
 	// EgressRestricted for a SaaS product; ChartReady for a product with a
-	// chart.
+	// chart; TenantsScrapable for a product with a Prometheus meter.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
