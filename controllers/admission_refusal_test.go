@@ -126,14 +126,16 @@ func stopRefusing(t *testing.T, resource, product string) {
 // refusal only in Reconciling; once the policy let it be, kooper made the
 // namespace and said, with a Warning Event NamespaceRecreated, that a
 // namespace of the tenant had been deleted and its data was gone: there
-// had never been one. Now Provisioned says AdmissionRefused with the
-// policy's message, a Warning Event says it too, and nothing claims data
+// had never been one. Now Provisioned says AdmissionRefused naming the
+// policy (not its message, which may quote the object), a Warning Event says it too, and nothing claims data
 // was lost.
 func TestATenantNamespaceTheClustersAdmissionRefusesIsSaid(t *testing.T) {
 	g := NewWithT(t)
 	tenant, msg, product := refusedTenant(t, "", "namespaces", "platform policy: every namespace needs a cost-center label")
 	g.Expect(msg).To(ContainSubstring("Namespace tenant-" + tenant.Name))
-	g.Expect(msg).To(ContainSubstring("platform policy: every namespace needs a cost-center label"))
+	// The policy is named; its message, which may quote the object, is not shown.
+	g.Expect(msg).To(ContainSubstring("ValidatingAdmissionPolicy '" + refusingPolicyName("namespaces", product) + "'"))
+	g.Expect(msg).NotTo(ContainSubstring("platform policy: every namespace needs a cost-center label"))
 	g.Eventually(tenantEvents(t, tenant.Name, saasv1alpha1.AdmissionRefusedReason)).Should(BeNumerically(">=", 1))
 
 	stopRefusing(t, "namespaces", product)
@@ -145,13 +147,14 @@ func TestATenantNamespaceTheClustersAdmissionRefusesIsSaid(t *testing.T) {
 // TestATenantCredentialsSecretTheClustersAdmissionRefusesIsSaid: a policy
 // refusing the tenant's credentials Secret (created, not applied, before
 // the other objects) showed Provisioned False "Provisioning" like any
-// failure; it is AdmissionRefused with the policy's message, and the
+// failure; it is AdmissionRefused naming the policy, and the
 // tenant is provisioned once the policy lets it be.
 func TestATenantCredentialsSecretTheClustersAdmissionRefusesIsSaid(t *testing.T) {
 	g := NewWithT(t)
 	tenant, msg, product := refusedTenant(t, "", "secrets", "platform policy: Secrets only from the vault operator")
 	g.Expect(msg).To(ContainSubstring("failed to create the credentials Secret in tenant-" + tenant.Name))
-	g.Expect(msg).To(ContainSubstring("platform policy: Secrets only from the vault operator"))
+	g.Expect(msg).To(ContainSubstring("ValidatingAdmissionPolicy '" + refusingPolicyName("secrets", product) + "'"))
+	g.Expect(msg).NotTo(ContainSubstring("platform policy: Secrets only from the vault operator"))
 
 	stopRefusing(t, "secrets", product)
 	eventuallyTenant(t, tenant.Name, provisioned)
@@ -164,7 +167,7 @@ func TestATenantCredentialsSecretTheClustersAdmissionRefusesIsSaid(t *testing.T)
 // "only a change of the product, the plan or the chart can help": a
 // stalled tenant is not retried, so lifting the policy provisioned nothing
 // until something else changed. Now Provisioned says
-// AdmissionRefused naming the Deployment and the policy's message, every
+// AdmissionRefused naming the Deployment and the policy, every
 // other object is applied, and the tenant is provisioned once the policy
 // lets it be.
 func TestATenantDeploymentTheClustersAdmissionRefusesLeavesTheRestApplied(t *testing.T) {
@@ -172,7 +175,8 @@ func TestATenantDeploymentTheClustersAdmissionRefusesLeavesTheRestApplied(t *tes
 	tenant, msg, product := refusedTenant(t, "apps", "deployments", "platform policy: images only from swr.cn-north-4.myhuaweicloud.com")
 	ns := "tenant-" + tenant.Name
 	g.Expect(msg).To(ContainSubstring("Deployment " + tenantobjects.AppName + ": ValidatingAdmissionPolicy"))
-	g.Expect(msg).To(ContainSubstring("platform policy: images only from swr.cn-north-4.myhuaweicloud.com"))
+	g.Expect(msg).To(ContainSubstring("ValidatingAdmissionPolicy '" + refusingPolicyName("deployments", product) + "'"))
+	g.Expect(msg).NotTo(ContainSubstring("platform policy: images only from swr.cn-north-4.myhuaweicloud.com"))
 	getObject(t, &corev1.Service{}, ns, tenantobjects.AppName)
 	g.Expect(apierrors.IsNotFound(k8sClient.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: tenantobjects.AppName}, &appsv1.Deployment{}))).To(BeTrue())
 

@@ -22,6 +22,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/apply"
 	"github.com/kooper-io/kooper/internal/credentials"
+	"github.com/kooper-io/kooper/internal/redact"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
@@ -108,8 +109,9 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 	case refused:
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.AdmissionRefusedReason, denied.Error())
 		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.AdmissionRefusedReason, "Provision", "%s", denied.Error())
-		return failed(err)
+		return failed(redact.APIError(err)) // logged and in Reconciling: the policy's message may quote the Secret
 	case err != nil:
+		err = redact.APIError(err) // a causeless BadRequest of server-side apply may quote a value
 		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProvisioningReason, err.Error())
 		return failed(err)
 	}
@@ -429,7 +431,8 @@ func (e *invalidObjectsError) Error() string {
 }
 
 // admissionRefusedError names the tenant's objects the cluster's admission
-// refused (AdmissionRefusedReason), with each refusal's message.
+// refused (AdmissionRefusedReason), each with who refused, its reason and
+// code, never the webhook's or the policy's message (redact.APIError).
 type admissionRefusedError struct{ refused []string }
 
 func (e *admissionRefusedError) Error() string {
@@ -446,7 +449,8 @@ func asAdmissionRefused(err error) (*admissionRefusedError, bool) {
 	case errors.As(err, &denied):
 		return denied, true
 	case admissionRefusal(err):
-		return &admissionRefusedError{refused: []string{err.Error()}}, true
+		// The webhook's or the policy's message may quote the Secret's data.
+		return &admissionRefusedError{refused: []string{redact.APIError(err).Error()}}, true
 	}
 	return nil, false
 }
@@ -515,30 +519,12 @@ func refusedResize(obj client.Object, err error) bool {
 	return gvk.Kind == "PersistentVolumeClaim" && gvk.Group == "" && strings.Contains(err.Error(), "can be resized")
 }
 
-// apiMessage is the API server's reason for refusing an object, field by
-// field ("spec.volumeClaimTemplates: field is immutable"), without the
-// value it quotes (a whole Go struct, for a StatefulSet's templates).
+// apiMessage is the API server's reason for refusing an object, for a
+// condition or an Event: field by field ("spec.volumeClaimTemplates: field
+// is immutable"), or who refused for an admission webhook or policy, and
+// never a value the refusal quotes (redact.Reason).
 func apiMessage(err error) string {
-	var status apierrors.APIStatus
-	if !errors.As(err, &status) {
-		return err.Error()
-	}
-	s := status.Status()
-	if s.Details == nil || len(s.Details.Causes) == 0 {
-		return s.Message
-	}
-	causes := make([]string, 0, len(s.Details.Causes))
-	for _, c := range s.Details.Causes {
-		msg, _, _ := strings.Cut(c.Message, "\n") // a diff of the spec may follow
-		if strings.HasPrefix(msg, "Invalid value: ") {
-			msg = msg[strings.LastIndex(msg, ": ")+2:]
-		}
-		if c.Field != "" { // an admission policy's refusal names none
-			msg = c.Field + ": " + msg
-		}
-		causes = append(causes, msg)
-	}
-	return strings.Join(causes, ", ")
+	return redact.Reason(err)
 }
 
 func (r *SaaSTenantReconciler) applier() *apply.Applier {

@@ -97,11 +97,11 @@ func TestAPIErrorWithholdsWhatTheServerQuoted(t *testing.T) {
 		invalid bool
 	}{
 		{name: "invalid", err: invalid, invalid: true,
-			want: []string{`SaaSDirectory.saas.kooper.io "d-1" was refused (Invalid): `, "spec.name: FieldValueInvalid (value withheld)",
-				"spec.mode: FieldValueNotSupported (value withheld)", "data: Forbidden: field is immutable when `immutable` is set",
+			want: []string{`SaaSDirectory.saas.kooper.io "d-1" was refused (Invalid): `, "spec.name: must be short",
+				`spec.mode: Unsupported value (value withheld): supported values: "Production", "Debug"`, "data: Forbidden: field is immutable when `immutable` is set",
 				"spec.domainName: Too long: may not be more than 255 bytes"}},
 		{name: "invalid, wrapped", err: fmt.Errorf("failed to apply SaaSDirectory d-1: %w", invalid), invalid: true,
-			want: []string{"failed to apply SaaSDirectory d-1: SaaSDirectory.saas.kooper.io", "spec.name: FieldValueInvalid (value withheld)"}},
+			want: []string{"failed to apply SaaSDirectory d-1: SaaSDirectory.saas.kooper.io", "spec.name: must be short"}},
 		{name: "bad request", err: badRequest,
 			want: []string{"the API server refused the request (BadRequest, HTTP 400); its message may quote the object and is withheld"}},
 		{name: "not found", err: apierrors.NewNotFound(schema.GroupResource{Resource: "configmaps"}, "kooper-directory"), same: true},
