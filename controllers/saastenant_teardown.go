@@ -505,7 +505,18 @@ func (r *SaaSTenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alp
 	if err := recordTombstone(ctx, r.Client, r.Reader, r.Issued, r.Recorder, r.Options.SecretNamespace, t, tombstone.KindTenant, crdGoing); err != nil {
 		return err
 	}
-	patch := client.MergeFrom(t.DeepCopy())
+	return r.removeFinalizer(ctx, t)
+}
+
+// removeFinalizer removes the tenant controller's finalizer from t under an
+// optimistic lock. A merge patch replaces the whole finalizer list: from a
+// t read before the metering controller let go of its own finalizer
+// (during the release, which may take seconds), it would send that
+// finalizer back, which the API server refuses on an object being deleted
+// (422, "no new finalizers can be added"); with the lock the write is a
+// Conflict, retried quietly from the newer tenant.
+func (r *SaaSTenantReconciler) removeFinalizer(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+	patch := client.MergeFromWithOptions(t.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(t, saasv1alpha1.Finalizer)
 	if err := r.Patch(ctx, t, patch); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("failed to remove the finalizer: %w", err)
