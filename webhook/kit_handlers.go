@@ -167,10 +167,34 @@ func (r *Receiver) syncShards(ctx context.Context, c *kitCall, common koogallery
 	if err == nil {
 		err = r.updateDirectory(ctx, d, sync, noEdit, true)
 	}
-	if removing && errors.Is(err, errDirectoryDeleting) {
-		return nil // the directory went meanwhile, with what was to be removed
+	if errors.Is(err, errDirectoryDeleting) {
+		// The directory went meanwhile: the controllers may have deleted its
+		// shards before this call wrote them, and nothing would delete what
+		// it wrote (users' phone numbers and e-mails) but a later sync of
+		// the same enterprise, which may never come.
+		if dropErr := r.dropShards(ctx, d, part); dropErr != nil {
+			return asInternal(dropErr, "the directory's shards could not be deleted")
+		}
+		if removing {
+			return nil // with what was to be removed
+		}
 	}
 	return err
+}
+
+// dropShards deletes the part's shards that belong to d, a directory
+// deleted since this call read it.
+func (r *Receiver) dropShards(ctx context.Context, d *saasv1alpha1.SaaSDirectory, part directory.Part) error {
+	stored, _, err := r.loadShards(ctx, d, part)
+	if err != nil {
+		return err
+	}
+	for _, s := range stored {
+		if err := r.deleteStaleShard(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // orgEntry is a department as stored: orgCode, orgName, parentCode.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -78,6 +79,16 @@ func TestAKitSyncWhoseDirectoryIsDeletedBeforeItsWriteGetsTheAnswerAskedFor(t *t
 			body := tc.body(instanceID, tenantID)
 			a := postKitTo(t, racing, http.MethodPost, f.product.Name, string(tc.call), kitHeaders(t, testKitKey, body), body)
 			g.Expect(a.Code).To(Equal(string(tc.want)), a.Msg)
+
+			// Whatever the call wrote for the deleted directory is gone with
+			// it: nothing else would delete users' data a sync wrote after
+			// the controllers deleted the directory's shards.
+			left := &corev1.SecretList{}
+			g.Expect(k8sClient.List(ctxFor(t), left, client.InNamespace(directoryNamespace),
+				client.MatchingLabels{saasv1alpha1.DirectoryLabel: key.Name})).To(Succeed())
+			for _, s := range left.Items {
+				g.Expect(saasv1alpha1.ShardBelongsTo(&s, old)).To(BeFalse(), "shard %s of the deleted directory is left", s.Name)
+			}
 
 			d := &saasv1alpha1.SaaSDirectory{}
 			err := k8sClient.Get(ctxFor(t), key, d)
