@@ -46,7 +46,7 @@ func TestALicenceWindowPastTheYear9999EndsAtItsLastSecond(t *testing.T) {
 
 	// The key the buyer gets says what the status says.
 	key := storedKey(t, application)
-	claims, err := licensekey.Verify(key, licensekey.VerifyOptions{Keys: licensekey.NewKeySet(signer.PublicKey()),
+	claims, err := licensekey.Verify(key, licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: licensekey.NewKeySet(signer.PublicKey()),
 		Now: time.Date(9999, 7, 1, 0, 0, 0, 0, time.UTC)})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(claims.NotAfter).To(Equal(lastSecond.Unix()))

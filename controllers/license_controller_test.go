@@ -174,7 +174,7 @@ func TestLicenseIssuesAKeyTheMerchantCanVerify(t *testing.T) {
 	g.Expect(l.Status.NotAfter.Time).To(BeTemporally("==", orderExpiry))
 	g.Expect(l.Status.ObservedGeneration).To(Equal(l.Generation))
 
-	claims, err := licensekey.Verify(storedKey(t, l), licensekey.VerifyOptions{Keys: licensekey.NewKeySet(signer.PublicKey()), Now: time.Now()})
+	claims, err := licensekey.Verify(storedKey(t, l), licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: licensekey.NewKeySet(signer.PublicKey()), Now: time.Now()})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(claims.InstanceID).To(Equal(l.Name))
 	g.Expect(claims.ProductID).To(Equal(product.Spec.ProductID))
@@ -210,7 +210,7 @@ func TestLicenseKeyFormatChoosesTheFormatOfNewKeys(t *testing.T) {
 	l := eventuallyLicense(t, newLicense(t, product, "basic").Name, licenseReady)
 	legacyKey := storedKey(t, l)
 	g.Expect(legacyKey).To(HavePrefix(licensekey.LicensePrefix + "."))
-	claims, err := licensekey.Verify(legacyKey, licensekey.VerifyOptions{Keys: keys, Now: time.Now()})
+	claims, err := licensekey.Verify(legacyKey, licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: keys, Now: time.Now()})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(claims.Format).To(Equal(licensekey.FormatLegacy))
 
@@ -232,11 +232,11 @@ func TestLicenseKeyFormatChoosesTheFormatOfNewKeys(t *testing.T) {
 		g.Expect(l.Status.NotAfter.Time).To(BeTemporally("==", renewed.Time))
 		licenseReady(g, l)
 	})
-	claims, err = licensekey.Verify(storedKey(t, l), licensekey.VerifyOptions{Keys: keys, Now: time.Now()})
+	claims, err = licensekey.Verify(storedKey(t, l), licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: keys, Now: time.Now()})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(claims.Format).To(Equal(licensekey.FormatJWS))
 	g.Expect(claims.NotAfter).To(Equal(renewed.Unix()))
-	_, err = licensekey.Verify(legacyKey, licensekey.VerifyOptions{Keys: keys, Now: time.Now()})
+	_, err = licensekey.Verify(legacyKey, licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: keys, Now: time.Now()})
 	g.Expect(err).NotTo(HaveOccurred(), "the legacy key stays valid until it expires")
 }
 
@@ -296,9 +296,9 @@ func TestLicenseRenewalReissuesWithTheNewWindow(t *testing.T) {
 
 	keys := licensekey.NewKeySet(signer.PublicKey())
 	afterOldExpiry := time.Date(2100, 6, 1, 0, 0, 0, 0, time.UTC)
-	_, err := licensekey.Verify(oldKey, licensekey.VerifyOptions{Keys: keys, Now: afterOldExpiry})
+	_, err := licensekey.Verify(oldKey, licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: keys, Now: afterOldExpiry})
 	g.Expect(errors.Is(err, licensekey.ErrExpired)).To(BeTrue(), "%v", err)
-	claims, err := licensekey.Verify(newKey, licensekey.VerifyOptions{Keys: keys, Now: afterOldExpiry})
+	claims, err := licensekey.Verify(newKey, licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: keys, Now: afterOldExpiry})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(claims.NotAfter).To(Equal(renewed.Unix()))
 }
@@ -314,7 +314,7 @@ func TestLicenseUpgradeReissuesWithTheNewPlansFeatures(t *testing.T) {
 		licenseReady(g, l)
 	})
 	g.Expect(l.Status.Features).To(Equal([]string{"export", "sso"}))
-	claims, err := licensekey.Verify(storedKey(t, l), licensekey.VerifyOptions{Keys: licensekey.NewKeySet(signer.PublicKey()), Now: time.Now()})
+	claims, err := licensekey.Verify(storedKey(t, l), licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: licensekey.NewKeySet(signer.PublicKey()), Now: time.Now()})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(claims.SKU).To(Equal("pro"))
 	g.Expect(claims.HasFeature("sso")).To(BeTrue())
@@ -379,11 +379,11 @@ func TestLicenseApplicationIsUploadedWithRetriesAndOnlyOnce(t *testing.T) {
 	g.Expect(accepted).To(Equal([]string{storedKey(t, application)}))
 
 	keys := licensekey.NewKeySet(signer.PublicKey())
-	claims, err := licensekey.Verify(accepted[0], licensekey.VerifyOptions{Keys: keys, Now: time.Now(), Fingerprint: "fp-1"})
+	claims, err := licensekey.Verify(accepted[0], licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: keys, Now: time.Now(), Fingerprint: "fp-1"})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(claims.SKU).To(Equal("pro"))
 	g.Expect(claims.NotAfter).To(Equal(until.Unix()))
-	_, err = licensekey.Verify(accepted[0], licensekey.VerifyOptions{Keys: keys, Now: time.Now(), Fingerprint: "fp-2"})
+	_, err = licensekey.Verify(accepted[0], licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: keys, Now: time.Now(), Fingerprint: "fp-2"})
 	g.Expect(errors.Is(err, licensekey.ErrWrongDevice)).To(BeTrue())
 
 	// Another reconcile uploads nothing more (watched for a while, as

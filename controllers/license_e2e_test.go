@@ -90,7 +90,7 @@ func TestLicenceProductThroughTheReceiver(t *testing.T) {
 
 	var key string
 	g.Eventually(func() string { key = queriedKey(t, product, id); return key }).ShouldNot(BeEmpty())
-	claims, err := licensekey.Verify(key, licensekey.VerifyOptions{Keys: keys, Now: time.Now()})
+	claims, err := licensekey.Verify(key, licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: keys, Now: time.Now()})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(claims.InstanceID).To(Equal(id))
 	g.Expect(claims.Features).To(Equal([]string{"export"}))
@@ -100,7 +100,7 @@ func TestLicenceProductThroughTheReceiver(t *testing.T) {
 	var renewed string
 	g.Eventually(func() string { renewed = queriedKey(t, product, id); return renewed }).ShouldNot(Equal(key))
 	afterFirstWindow := time.Date(2100, 6, 1, 0, 0, 0, 0, time.UTC)
-	claims, err = licensekey.Verify(renewed, licensekey.VerifyOptions{Keys: keys, Now: afterFirstWindow})
+	claims, err = licensekey.Verify(renewed, licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: keys, Now: afterFirstWindow})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(time.Unix(claims.NotAfter, 0).UTC()).To(Equal(time.Date(2100, 12, 31, 23, 59, 59, 0, time.UTC)))
 
@@ -114,7 +114,7 @@ func TestLicenceProductThroughTheReceiver(t *testing.T) {
 	}
 	var uploaded []string
 	g.Eventually(func() []string { uploaded, _ = marketplace.uploaded(event); return uploaded }).Should(HaveLen(1))
-	claims, err = licensekey.Verify(uploaded[0], licensekey.VerifyOptions{Keys: keys, Now: time.Now(), Fingerprint: "fp-7"})
+	claims, err = licensekey.Verify(uploaded[0], licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: keys, Now: time.Now(), Fingerprint: "fp-7"})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(claims.Device).To(Equal("fp-7"))
 
@@ -125,7 +125,7 @@ func TestLicenceProductThroughTheReceiver(t *testing.T) {
 	}).Should(Succeed())
 	list := revocationList(g, product, keys)
 	for _, k := range []string{renewed, uploaded[0]} {
-		_, err = licensekey.Verify(k, licensekey.VerifyOptions{Keys: keys, Now: time.Now(), Fingerprint: "fp-7", Revoked: list})
+		_, err = licensekey.Verify(k, licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: keys, Now: time.Now(), Fingerprint: "fp-7", Revoked: list})
 		g.Expect(errors.Is(err, licensekey.ErrRevoked)).To(BeTrue(), "%v", err)
 	}
 	g.Expect(queriedKey(t, product, id)).To(BeEmpty(), "a released licence shows no key")
@@ -169,7 +169,7 @@ func TestALicenceDeletedByHandStaysRevoked(t *testing.T) {
 
 	list := revocationList(g, product, keys)
 	g.Expect(list.IsRevoked(product.Spec.ProductID, id)).To(BeTrue(), "a gone instance stays revoked")
-	_, err := licensekey.Verify(key, licensekey.VerifyOptions{Keys: keys, Now: time.Now(), Revoked: list})
+	_, err := licensekey.Verify(key, licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: keys, Now: time.Now(), Revoked: list})
 	g.Expect(errors.Is(err, licensekey.ErrRevoked)).To(BeTrue(), "%v", err)
 	eventuallyLicense(t, application.Name, licenseHas(saasv1alpha1.ReleasedCondition, metav1.ConditionTrue, saasv1alpha1.RevokedReason))
 }

@@ -31,11 +31,11 @@ func FuzzParseToken(f *testing.F) {
 			t.Fatalf("Parse accepted an empty window: %+v", tok.Claims)
 		}
 		_, _ = ParseRevocationList(token, keys)
-		c, err := Verify(token, VerifyOptions{Keys: keys, Now: t0.Add(time.Hour)})
+		c, err := Verify(token, VerifyOptions{Keys: keys, ProductID: want.Claims.ProductID, Now: t0.Add(time.Hour)})
 		if err != nil {
 			return
 		}
-		if c.InstanceID != want.Claims.InstanceID || c.SKU != want.Claims.SKU || c.NotAfter != want.Claims.NotAfter {
+		if c.ProductID != want.Claims.ProductID || c.InstanceID != want.Claims.InstanceID || c.SKU != want.Claims.SKU || c.NotAfter != want.Claims.NotAfter {
 			t.Fatalf("a mutated key verified with other claims: %+v", c)
 		}
 	})
@@ -69,11 +69,11 @@ func FuzzParseJWS(f *testing.F) {
 		if l, err := ParseRevocationList(token, keys); err == nil && l.Format == FormatJWS && strings.TrimSpace(token) != list {
 			t.Fatalf("a mutated list verified: %q", token)
 		}
-		c, err := Verify(token, VerifyOptions{Keys: keys, Now: t0.Add(time.Hour)})
+		c, err := Verify(token, VerifyOptions{Keys: keys, ProductID: want.Claims.ProductID, Now: t0.Add(time.Hour)})
 		if err != nil {
 			return
 		}
-		if c.InstanceID != want.Claims.InstanceID || c.SKU != want.Claims.SKU || c.NotAfter != want.Claims.NotAfter || c.Device != "" {
+		if c.ProductID != want.Claims.ProductID || c.InstanceID != want.Claims.InstanceID || c.SKU != want.Claims.SKU || c.NotAfter != want.Claims.NotAfter || c.Device != "" {
 			t.Fatalf("a mutated key verified with other claims: %+v", c)
 		}
 	})

@@ -46,7 +46,7 @@ func TestJWSKeyVerifies(t *testing.T) {
 	g := NewWithT(t)
 	s := newTestSigner(t)
 	token := signJWS(s.key, jwsHeaderOf(s, LicenseJWSType), jwsPayload())
-	c, err := Verify(token, VerifyOptions{Keys: NewKeySet(s.PublicKey()), Now: t0.Add(time.Hour)})
+	c, err := Verify(token, VerifyOptions{Keys: NewKeySet(s.PublicKey()), ProductID: "OFFI1", Now: t0.Add(time.Hour)})
 	g.Expect(err).NotTo(HaveOccurred())
 	want := testClaims()
 	want.Features, want.KeyID, want.Format = []string{"export", "sso"}, s.KeyID(), FormatJWS
@@ -93,7 +93,7 @@ func TestVerifyJWSRefusesEveryWrongKey(t *testing.T) {
 		{"bound, wrong device", sign(header, jwsPayload(`]}`, `],"fingerprint":"fp-1"}`)), func(o *VerifyOptions) { o.Fingerprint = "fp-2" }, ErrWrongDevice},
 		{"revoked by a JWS list", good, func(o *VerifyOptions) { o.Revoked = list(jwsList(s, "OFFI1", "i-abc")) }, ErrRevoked},
 		{"revoked by a legacy list", good, func(o *VerifyOptions) { o.Revoked = list(legacyList) }, ErrRevoked},
-		{"revoked in another product", good, func(o *VerifyOptions) { o.Revoked = list(jwsList(s, "OFFI2", "i-abc")) }, nil},
+		{"revoked in another product", good, func(o *VerifyOptions) { o.Revoked = list(jwsList(s, "OFFI2", "i-abc")) }, ErrWrongProduct},
 		{"list fresh enough", good, func(o *VerifyOptions) {
 			o.Revoked, o.MaxRevocationAge = list(jwsList(s, "OFFI1")), time.Hour
 		}, nil},
@@ -134,7 +134,7 @@ func TestVerifyJWSRefusesEveryWrongKey(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			opts := VerifyOptions{Keys: NewKeySet(s.PublicKey()), Now: t0.Add(time.Hour)}
+			opts := VerifyOptions{Keys: NewKeySet(s.PublicKey()), ProductID: "OFFI1", Now: t0.Add(time.Hour)}
 			expectVerify(g, tt.token, opts, tt.opts, tt.wantErr)
 		})
 	}

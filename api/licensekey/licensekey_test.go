@@ -40,7 +40,7 @@ func TestSignedKeyVerifies(t *testing.T) {
 	token, err := s.Sign(testClaims())
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(token).To(HavePrefix("kl1."))
-	c, err := Verify(token, VerifyOptions{Keys: NewKeySet(s.PublicKey()), Now: t0.Add(time.Hour)})
+	c, err := Verify(token, VerifyOptions{Keys: NewKeySet(s.PublicKey()), ProductID: "OFFI1", Now: t0.Add(time.Hour)})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(c.Features).To(Equal([]string{"export", "sso"}))
 	g.Expect(c.KeyID).To(Equal(s.KeyID()))
@@ -98,7 +98,7 @@ func TestVerifyRefusesEveryWrongKey(t *testing.T) {
 		{"tampered signature", string(flipped), nil, ErrBadSignature},
 		{"unknown key ID", foreign, nil, ErrUnknownKey},
 		{"revoked", good, func(o *VerifyOptions) { o.Revoked = list(revoked) }, ErrRevoked},
-		{"revoked in another product", good, func(o *VerifyOptions) { o.Revoked = list(revokedElsewhere) }, nil},
+		{"revoked in another product", good, func(o *VerifyOptions) { o.Revoked = list(revokedElsewhere) }, ErrWrongProduct},
 		{"bad encoding: padding", good + "=", nil, ErrMalformed},
 		{"bad encoding: standard alphabet", strings.NewReplacer("-", "+", "_", "/").Replace(good) + "+/", nil, ErrMalformed},
 		{"bad encoding: two parts", parts[0] + "." + parts[1], nil, ErrMalformed},
@@ -110,7 +110,7 @@ func TestVerifyRefusesEveryWrongKey(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			opts := VerifyOptions{Keys: keys, Now: t0.Add(time.Hour)}
+			opts := VerifyOptions{Keys: keys, ProductID: "OFFI1", Now: t0.Add(time.Hour)}
 			expectVerify(g, tt.token, opts, tt.opts, tt.wantErr)
 		})
 	}
@@ -125,7 +125,7 @@ func TestFlippedSignatureNeverVerifies(t *testing.T) {
 	for i := len(good) - 86; i < len(good); i++ {
 		b := []byte(good)
 		b[i] ^= 0x01
-		_, err := Verify(string(b), VerifyOptions{Keys: NewKeySet(s.PublicKey()), Now: t0.Add(time.Hour)})
+		_, err := Verify(string(b), VerifyOptions{Keys: NewKeySet(s.PublicKey()), ProductID: "OFFI1", Now: t0.Add(time.Hour)})
 		g.Expect(err).To(HaveOccurred(), "byte %d", i)
 	}
 }

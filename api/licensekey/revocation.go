@@ -96,6 +96,9 @@ func (l *RevocationList) find(productID, instanceID string) *Revocation {
 }
 
 // IsRevoked reports whether the list revokes the keys of instance of product.
+// A list of another product revokes nothing of product, so it reports false:
+// check l.ProductID first, as Verify does (ErrWrongProduct), or a key that
+// is frozen or released passes forever.
 func (l *RevocationList) IsRevoked(productID, instanceID string) bool {
 	return l.find(productID, instanceID) != nil
 }

@@ -42,10 +42,10 @@ func TestDocumentedVector(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	keys := NewKeySet(pub)
 	at := time.Unix(1800000000, 0)
-	_, err = Verify(vectorLicence, VerifyOptions{Keys: keys, Now: at, Fingerprint: "8f2c-01"})
+	_, err = Verify(vectorLicence, VerifyOptions{Keys: keys, ProductID: "OFFI846204237451911168", Now: at, Fingerprint: "8f2c-01"})
 	g.Expect(err).NotTo(HaveOccurred())
 	revoked, err := ParseRevocationList(vectorRevoked, keys)
 	g.Expect(err).NotTo(HaveOccurred())
-	_, err = Verify(vectorLicence, VerifyOptions{Keys: keys, Now: at, Fingerprint: "8f2c-01", Revoked: revoked})
+	_, err = Verify(vectorLicence, VerifyOptions{Keys: keys, ProductID: "OFFI846204237451911168", Now: at, Fingerprint: "8f2c-01", Revoked: revoked})
 	g.Expect(err).To(MatchError(ErrRevoked))
 }

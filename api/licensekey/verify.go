@@ -1,14 +1,26 @@
 package licensekey
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
+
+// ErrWrongProduct is what Verify wraps when the licence key, or the
+// revocation list, is for another product than VerifyOptions.ProductID, or
+// when VerifyOptions.ProductID is empty.
+var ErrWrongProduct = errors.New("wrong product")
 
 // VerifyOptions is what a verifier knows.
 type VerifyOptions struct {
 	// Keys are the trusted public keys. Required.
 	Keys KeySet
+	// ProductID is the KooGallery product ID of the software verifying the
+	// key, as the claims name it (Claims.ProductID: "iss" in a JWS key,
+	// "pid" in a legacy one), for example "OFFI846204237451911168".
+	// Required: one signing key may serve several products, so a key of
+	// any other product, perhaps a cheaper one, would verify too.
+	ProductID string
 	// Now is the current time. Required: a verifier that cannot tell the
 	// time cannot check a window.
 	Now time.Time
@@ -25,11 +37,17 @@ type VerifyOptions struct {
 	MaxRevocationAge time.Duration
 }
 
-// Verify checks, in this order, the token's form (either format), its
-// signature, its validity window, its device binding and its revocation,
-// and returns the claims it grants. Every failure wraps one of the Err
-// values.
+// Verify checks, in this order, that opts names a product, the token's
+// form (either format), its signature, that it is a key of opts.ProductID,
+// its validity window, its device binding, that opts.Revoked is a list of
+// opts.ProductID, that list's age, and the key's revocation; it returns the
+// claims the key grants. Every failure wraps one of the Err values: a key
+// or a revocation list of another product, or an empty opts.ProductID,
+// wraps ErrWrongProduct.
 func Verify(token string, opts VerifyOptions) (*Claims, error) {
+	if opts.ProductID == "" {
+		return nil, fmt.Errorf("%w: VerifyOptions.ProductID is empty: say which product this software is", ErrWrongProduct)
+	}
 	t, err := Parse(token)
 	if err != nil {
 		return nil, err
@@ -40,6 +58,8 @@ func Verify(token string, opts VerifyOptions) (*Claims, error) {
 	}
 	now := opts.Now.Unix()
 	switch {
+	case c.ProductID != opts.ProductID:
+		return nil, fmt.Errorf("%w: the licence key is for another product, %q, not %q", ErrWrongProduct, c.ProductID, opts.ProductID)
 	case opts.Now.IsZero():
 		return nil, fmt.Errorf("%w: no current time to check the window against", ErrNotYetValid)
 	case now < c.NotBefore:
@@ -49,13 +69,30 @@ func Verify(token string, opts VerifyOptions) (*Claims, error) {
 	case c.Device != "" && c.Device != opts.Fingerprint:
 		return nil, ErrWrongDevice
 	}
-	if opts.Revoked != nil && opts.MaxRevocationAge > 0 && opts.Now.Sub(time.Unix(opts.Revoked.IssuedAt, 0)) > opts.MaxRevocationAge {
-		return nil, fmt.Errorf("%w: signed %s", ErrStaleRevocationList, unixUTC(opts.Revoked.IssuedAt))
-	}
-	if r := opts.Revoked.find(c.ProductID, c.InstanceID); r != nil {
-		return nil, fmt.Errorf("%w: instance %s is %s", ErrRevoked, c.InstanceID, r.Reason)
+	if err := checkRevocation(c, opts); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// checkRevocation refuses c when opts.Revoked revokes it, and refuses
+// opts.Revoked when it is another product's (it would revoke nothing of
+// this one, so a frozen or released key would pass forever) or older than
+// opts.MaxRevocationAge. c is already known to be of opts.ProductID.
+func checkRevocation(c *Claims, opts VerifyOptions) error {
+	l := opts.Revoked
+	switch {
+	case l == nil:
+		return nil
+	case l.ProductID != opts.ProductID:
+		return fmt.Errorf("%w: the revocation list is for another product, %q, not %q", ErrWrongProduct, l.ProductID, opts.ProductID)
+	case opts.MaxRevocationAge > 0 && opts.Now.Sub(time.Unix(l.IssuedAt, 0)) > opts.MaxRevocationAge:
+		return fmt.Errorf("%w: signed %s", ErrStaleRevocationList, unixUTC(l.IssuedAt))
+	}
+	if r := l.find(c.ProductID, c.InstanceID); r != nil {
+		return fmt.Errorf("%w: instance %s is %s", ErrRevoked, c.InstanceID, r.Reason)
+	}
+	return nil
 }
 
 func unixUTC(s int64) string {

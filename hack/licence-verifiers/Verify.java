@@ -8,20 +8,21 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** Verifies a kooper licence key, a compact JWS (RFC 7515) signed with EdDSA (RFC 8037), with the JDK (15+) alone.
- *  Usage: java Verify.java PUBLIC_KEY FINGERPRINT LICENCE_KEY [REVOCATION_LIST] */
+ *  Usage: java Verify.java PUBLIC_KEY PRODUCT_ID FINGERPRINT LICENCE_KEY [REVOCATION_LIST] */
 public class Verify {
   public static void main(String[] a) throws Exception {
     byte[] raw = Base64.getUrlDecoder().decode(a[0]);
     long now = System.currentTimeMillis() / 1000;
-    String claims = verify(a[2], "kooper-licence+jwt", raw), fp = get(claims, "fingerprint");
+    String claims = verify(a[3], "kooper-licence+jwt", raw), fp = get(claims, "fingerprint");
+    if (!a[1].equals(get(claims, "iss"))) fail("licence for another product");
     if (now < Long.parseLong(get(claims, "nbf"))) fail("licence not yet valid");
     if (now >= Long.parseLong(get(claims, "exp"))) fail("licence expired");
-    if (fp != null && !fp.equals(a[1])) fail("licence bound to another device");
-    if (a.length > 3) {
-      String list = verify(a[3], "kooper-revocations+jwt", raw);
+    if (fp != null && !fp.equals(a[2])) fail("licence bound to another device");
+    if (a.length > 4) {
+      String list = verify(a[4], "kooper-revocations+jwt", raw);
+      if (!a[1].equals(get(list, "iss"))) fail("revocation list for another product");
       if (now - Long.parseLong(get(list, "iat")) > 86400) fail("revocation list too old");
-      if (get(list, "iss").equals(get(claims, "iss"))
-          && list.matches("(?s).*\"sub\":\"" + Pattern.quote(get(claims, "sub")) + "\".*")) fail("licence revoked");
+      if (list.matches("(?s).*\"sub\":\"" + Pattern.quote(get(claims, "sub")) + "\".*")) fail("licence revoked");
     }
     System.out.println(claims);
   }

@@ -98,7 +98,8 @@ func pythonWithCryptography() string {
 // JDK's own Ed25519) and Python (cryptography), with verifiers written from
 // RFC 7515 and 8037 alone, and from Go with api/licensekey; each refuses a
 // tampered claim, an expired key, a revoked instance, another device, a
-// stale list and a list passed for a key.
+// stale list, a list passed for a key, and a key or a list of another
+// product than its own (one signing key may serve several products).
 func TestVerifiersInEveryLanguage(t *testing.T) {
 	vs := verifiers(t)
 	g := NewWithT(t)
@@ -120,15 +121,19 @@ func TestVerifiersInEveryLanguage(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 		return token
 	}
-	list := func(issuedAt time.Time, revoked ...string) string {
-		l := licensekey.RevocationList{ProductID: claims.ProductID, IssuedAt: issuedAt.Unix()}
+	productList := func(f licensekey.Format, productID string, issuedAt time.Time, revoked ...string) string {
+		l := licensekey.RevocationList{ProductID: productID, IssuedAt: issuedAt.Unix()}
 		for _, id := range revoked {
 			l.Revoked = append(l.Revoked, licensekey.Revocation{InstanceID: id, Reason: licensekey.ReasonFrozen})
 		}
-		token, err := issuer.SignRevocationList(l, licensekey.FormatJWS)
+		token, err := issuer.SignRevocationList(l, f)
 		g.Expect(err).NotTo(HaveOccurred())
 		return token
 	}
+	list := func(issuedAt time.Time, revoked ...string) string {
+		return productList(licensekey.FormatJWS, claims.ProductID, issuedAt, revoked...)
+	}
+	ofAnotherProduct := func(c *licensekey.Claims) { c.ProductID = "OFFI-OTHER" }
 	good := sign(nil, licensekey.FormatJWS)
 	parts := strings.Split(good, ".")
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
@@ -155,6 +160,9 @@ func TestVerifiersInEveryLanguage(t *testing.T) {
 		}, licensekey.FormatJWS), wantOut: "expired", wantInvalid: true},
 		{name: "revoked", fingerprint: "8f2c-01", key: good, list: list(now, "i-other", claims.InstanceID), wantOut: "revoked", wantInvalid: true},
 		{name: "another device", fingerprint: "4d1e-02", key: good, wantOut: "device", wantInvalid: true},
+		{name: "a key of another product", fingerprint: "8f2c-01", key: sign(ofAnotherProduct, licensekey.FormatJWS), wantOut: "another product", wantInvalid: true},
+		{name: "another product's list, revoking this instance", fingerprint: "8f2c-01", key: good,
+			list: productList(licensekey.FormatJWS, "OFFI-OTHER", now, claims.InstanceID), wantOut: "another product", wantInvalid: true},
 		{name: "stale list", fingerprint: "8f2c-01", key: good, list: list(now.Add(-48 * time.Hour)), wantOut: "too old", wantInvalid: true},
 		{name: "a list for a key", fingerprint: "8f2c-01", key: others, wantOut: "kooper-licence+jwt", wantInvalid: true},
 		// A trial found the Java verifier compared the JSON-escaped text
@@ -162,6 +170,10 @@ func TestVerifiersInEveryLanguage(t *testing.T) {
 		{name: "valid, bound to a fingerprint JSON escapes", fingerprint: `dev<1>&"x\`, key: sign(func(c *licensekey.Claims) { c.Device = `dev<1>&"x\` }, licensekey.FormatJWS), wantOut: "sso"},
 		{name: "a legacy key, to a JWS-only verifier", fingerprint: "8f2c-01", key: sign(nil, licensekey.FormatLegacy), wantOut: "NOT valid", wantInvalid: true, jwsOnly: true},
 		{name: "legacy key", fingerprint: "8f2c-01", key: sign(nil, licensekey.FormatLegacy), list: others, wantOut: claims.InstanceID, legacyOnly: true},
+		{name: "a legacy key of another product", fingerprint: "8f2c-01", key: sign(ofAnotherProduct, licensekey.FormatLegacy),
+			wantOut: "another product", wantInvalid: true, legacyOnly: true},
+		{name: "a legacy key, another product's legacy list revoking it", fingerprint: "8f2c-01", key: sign(nil, licensekey.FormatLegacy),
+			list: productList(licensekey.FormatLegacy, "OFFI-OTHER", now, claims.InstanceID), wantOut: "another product", wantInvalid: true, legacyOnly: true},
 	}
 	for _, v := range vs {
 		t.Run(v.name, func(t *testing.T) {
@@ -171,7 +183,7 @@ func TestVerifiersInEveryLanguage(t *testing.T) {
 					continue
 				}
 				g := NewWithT(t)
-				args := append(append([]string{}, v.command[1:]...), publicKey, tc.fingerprint, tc.key)
+				args := append(append([]string{}, v.command[1:]...), publicKey, claims.ProductID, tc.fingerprint, tc.key)
 				if tc.list != "" {
 					args = append(args, tc.list)
 				}

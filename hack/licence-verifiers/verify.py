@@ -1,5 +1,5 @@
 """Verifies a kooper licence key, a compact JWS (RFC 7515) signed with EdDSA (RFC 8037).
-Usage: python3 verify.py PUBLIC_KEY FINGERPRINT LICENCE_KEY [REVOCATION_LIST]"""
+Usage: python3 verify.py PUBLIC_KEY PRODUCT_ID FINGERPRINT LICENCE_KEY [REVOCATION_LIST]"""
 import base64, hashlib, json, sys, time
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -18,15 +18,17 @@ def verify(jws, typ, raw):
 def refuse(reason): sys.exit("licence key NOT valid: " + reason)
 
 def main():
-    raw, fingerprint, now = b64(sys.argv[1]), sys.argv[2], int(time.time())
-    claims = verify(sys.argv[3], "kooper-licence+jwt", raw)
+    raw, product, fingerprint, now = b64(sys.argv[1]), sys.argv[2], sys.argv[3], int(time.time())
+    claims = verify(sys.argv[4], "kooper-licence+jwt", raw)
+    if claims["iss"] != product: refuse("licence for another product")
     if now < claims["nbf"]: refuse("licence not yet valid")
     if now >= claims["exp"]: refuse("licence expired")
     if claims.get("fingerprint", fingerprint) != fingerprint: refuse("licence bound to another device")
-    if len(sys.argv) > 4:
-        revoked = verify(sys.argv[4], "kooper-revocations+jwt", raw)
+    if len(sys.argv) > 5:
+        revoked = verify(sys.argv[5], "kooper-revocations+jwt", raw)
+        if revoked["iss"] != product: refuse("revocation list for another product")
         if now - revoked["iat"] > 86400: refuse("revocation list too old")
-        if revoked["iss"] == claims["iss"] and any(r["sub"] == claims["sub"] for r in revoked["revoked"]): refuse("licence revoked")
+        if any(r["sub"] == claims["sub"] for r in revoked["revoked"]): refuse("licence revoked")
     print(json.dumps(claims))
 
 try: main()

@@ -211,6 +211,7 @@ func publicKeys(values []string) (licensekey.KeySet, error) {
 // verifyFlags are verify's flags.
 type verifyFlags struct {
 	publics          []string
+	product          string
 	fingerprint      string
 	revoked          string
 	maxRevocationAge time.Duration
@@ -220,21 +221,22 @@ type verifyFlags struct {
 func newLicenseVerifyCommand(e *env) *cobra.Command {
 	f := &verifyFlags{}
 	cmd := &cobra.Command{
-		Use:   "verify --public KEY|FILE [--public ...] [--fingerprint FP] [--revoked FILE|URL] KEY|-",
+		Use:   "verify --public KEY|FILE [--public ...] --product ID [--fingerprint FP] [--revoked FILE|URL] KEY|-",
 		Short: "Check a licence key's signature, window, device and revocation; exit 1 if it is not valid",
-		Example: `  kubectl kooper license verify --public public.pem --fingerprint 8f2c-01 "$KEY"
-  kubectl kooper license verify --public 0wRk...raw-base64url... --revoked https://cad.example.com/koogallery/cad-desktop/licenses/revoked "$KEY"`,
+		Example: `  kubectl kooper license verify --public public.pem --product OFFI846204237451911168 --fingerprint 8f2c-01 "$KEY"
+  kubectl kooper license verify --public 0wRk...raw-base64url... --product OFFI846204237451911168 --revoked https://cad.example.com/koogallery/cad-desktop/licenses/revoked "$KEY"`,
 		Args: exactArgs(1, "one licence key, or - to read it from stdin"),
 		RunE: runE(func(_ *cobra.Command, args []string) error {
 			return f.verify(e, args[0])
 		}),
 	}
 	cmd.Flags().StringArrayVar(&f.publics, "public", nil, "a public key: a file (PEM or base64), or the key itself (base64url raw, as keygen prints); repeat to trust retired keys too")
+	cmd.Flags().StringVar(&f.product, "product", "", "your KooGallery product ID (the key's iss, or pid); a key or a revocation list of another product is refused")
 	cmd.Flags().StringVar(&f.fingerprint, "fingerprint", "", "this device's fingerprint")
 	cmd.Flags().StringVar(&f.revoked, "revoked", "", "revocation list: a file, or the receiver's http(s) URL")
 	cmd.Flags().DurationVar(&f.maxRevocationAge, "max-revocation-age", 0, "refuse the key when the revocation list is older than this (0: any age)")
 	cmd.Flags().StringVar(&f.at, "at", "", "verify as of this RFC 3339 time instead of now")
-	markRequired(cmd, "public")
+	markRequired(cmd, "public", "product")
 	return cmd
 }
 
@@ -244,7 +246,7 @@ func (f *verifyFlags) verify(e *env, arg string) error {
 	if err != nil {
 		return err
 	}
-	opts := licensekey.VerifyOptions{Keys: keys, Now: e.Now(), Fingerprint: f.fingerprint, MaxRevocationAge: f.maxRevocationAge}
+	opts := licensekey.VerifyOptions{ProductID: f.product, Keys: keys, Now: e.Now(), Fingerprint: f.fingerprint, MaxRevocationAge: f.maxRevocationAge}
 	if opts.Now, err = rfc3339Flag("at", f.at, opts.Now); err != nil {
 		return err
 	}

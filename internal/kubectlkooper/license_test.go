@@ -66,12 +66,13 @@ func TestLicenseKeygenInspectVerify(t *testing.T) {
 		{"expired", []string{"--public", pub, "--fingerprint", "fp-1", "--at", now.Add(2 * time.Hour).UTC().Format(time.RFC3339)}, ExitFailed, "expired"},
 		{"revoked", []string{"--public", pub, "--fingerprint", "fp-1", "--revoked", revoked}, ExitFailed, "revoked"},
 		{"no public key", []string{"--fingerprint", "fp-1"}, ExitUsage, `required flag(s) "public" not set`},
+		{"another product's key", []string{"--public", pub, "--fingerprint", "fp-1", "--product", "OFFL2"}, ExitFailed, "another product"},
 		{"bad --at", []string{"--public", pub, "--at", "tomorrow"}, ExitUsage, "not RFC 3339"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			r := cli("", append(append([]string{"license", "verify"}, tc.args...), token)...)
+			r := cli("", append(append([]string{"license", "verify", "--product", "OFFL1"}, tc.args...), token)...)
 			g.Expect(r.code).To(Equal(tc.want), r.output())
 			g.Expect(r.output()).To(ContainSubstring(tc.out))
 		})
@@ -121,7 +122,7 @@ func TestLicenseIssueAndRevocationsInBothFormats(t *testing.T) {
 					{"list too old", []string{"--fingerprint", "fp-1", "--revoked", others, "--max-revocation-age", "1h", "--at", later}, ExitFailed, "revocation list too old"},
 				}
 				for _, tc := range cases {
-					r := cli("", append(append([]string{"license", "verify", "--public", pub}, tc.args...), key)...)
+					r := cli("", append(append([]string{"license", "verify", "--public", pub, "--product", "OFFL1"}, tc.args...), key)...)
 					g.Expect(r.code).To(Equal(tc.want), "%s: %s", tc.name, r.output())
 					g.Expect(r.output()).To(ContainSubstring(tc.out), tc.name)
 				}
@@ -188,7 +189,7 @@ func TestRevokedURLThatIsNoListSaysWhereTheListIs(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			for _, args := range [][]string{{"license", "verify", "--public", pub, "--revoked", tc.url, "KEY"}, {"license", "revocations", "verify", "--public", pub, tc.url}} {
+			for _, args := range [][]string{{"license", "verify", "--public", pub, "--product", "OFFL1", "--revoked", tc.url, "KEY"}, {"license", "revocations", "verify", "--public", pub, tc.url}} {
 				r := cli("", args...)
 				g.Expect(r.code).To(Equal(ExitFailed), r.output())
 				for _, s := range append(tc.says, "https://<receiver>/koogallery/<product>/licenses/revoked") {

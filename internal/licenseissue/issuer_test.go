@@ -63,14 +63,14 @@ func TestDocumentedJWSVector(t *testing.T) {
 
 	keys := licensekey.NewKeySet(i.PublicKey())
 	at := time.Unix(1800000000, 0)
-	c, err := licensekey.Verify(vectorLicence, licensekey.VerifyOptions{Keys: keys, Now: at, Fingerprint: "8f2c-01"})
+	c, err := licensekey.Verify(vectorLicence, licensekey.VerifyOptions{ProductID: vectorClaims().ProductID, Keys: keys, Now: at, Fingerprint: "8f2c-01"})
 	g.Expect(err).NotTo(HaveOccurred())
 	want := vectorClaims()
 	want.KeyID, want.Features, want.Format = i.KeyID(), []string{"export", "sso"}, licensekey.FormatJWS
 	g.Expect(*c).To(Equal(want))
 	revoked, err := licensekey.ParseRevocationList(vectorRevoked, keys)
 	g.Expect(err).NotTo(HaveOccurred())
-	_, err = licensekey.Verify(vectorLicence, licensekey.VerifyOptions{Keys: keys, Now: at, Fingerprint: "8f2c-01", Revoked: revoked})
+	_, err = licensekey.Verify(vectorLicence, licensekey.VerifyOptions{ProductID: vectorClaims().ProductID, Keys: keys, Now: at, Fingerprint: "8f2c-01", Revoked: revoked})
 	g.Expect(err).To(MatchError(licensekey.ErrRevoked))
 }
 
@@ -90,7 +90,7 @@ func TestFormatsAgree(t *testing.T) {
 	for _, f := range []licensekey.Format{licensekey.FormatJWS, licensekey.FormatLegacy} {
 		token, err := i.Sign(claims, f)
 		g.Expect(err).NotTo(HaveOccurred())
-		c, err := licensekey.Verify(token, licensekey.VerifyOptions{Keys: keys, Now: at})
+		c, err := licensekey.Verify(token, licensekey.VerifyOptions{ProductID: vectorClaims().ProductID, Keys: keys, Now: at})
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(c.Format).To(Equal(f))
 		g.Expect(c.Features).To(BeEmpty())
@@ -102,7 +102,7 @@ func TestFormatsAgree(t *testing.T) {
 			list, err := licensekey.ParseRevocationList(text, keys)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(list.Format).To(Equal(lf))
-			_, err = licensekey.Verify(token, licensekey.VerifyOptions{Keys: keys, Now: at, Revoked: list})
+			_, err = licensekey.Verify(token, licensekey.VerifyOptions{ProductID: vectorClaims().ProductID, Keys: keys, Now: at, Revoked: list})
 			g.Expect(err).To(MatchError(licensekey.ErrRevoked), "key %s, list %s", f, lf)
 		}
 	}
