@@ -63,11 +63,70 @@ func (name namespaceTerminatingError) Error() string {
 		"kooper makes it again once it is gone, without the data it held", string(name))
 }
 
+// refuseNamespaceOfAnother stalls tenant t with NamespaceOfAnotherTenant
+// when namespace name, the one its product names for it, exists labelled
+// as another tenant's (namespaceOwnedByAnother). Names can collide: prefix
+// "tenant-i" with instance "0123" and prefix "tenant" with instance
+// "i-0123" name one namespace, and applying t's namespace over the other
+// tenant's would relabel it as t's, so that t's release would delete the
+// other's data. The cache only points at such a namespace; the refusal is
+// decided on it as the API server holds it. A namespace the cache does not
+// hold (made a moment ago, or not labelled as kooper's) is left to the
+// apply and the chart's admission policy, which refuses a change of its
+// instance-id. It fails only when a read fails.
+func (r *SaaSTenantReconciler) refuseNamespaceOfAnother(ctx context.Context, t *saasv1alpha1.SaaSTenant, name string) outcome {
+	key := client.ObjectKey{Name: name}
+	cached := &corev1.Namespace{}
+	switch err := r.Get(ctx, key, cached, client.UnsafeDisableDeepCopy); {
+	case apierrors.IsNotFound(err):
+		return proceed()
+	case err != nil:
+		return failed(fmt.Errorf("failed to read Namespace %s: %w", name, err))
+	case namespaceOwnedByAnother(cached, t) == "":
+		return proceed()
+	}
+	stored := &corev1.Namespace{}
+	switch err := apiReader(r.Reader, r.Client).Get(ctx, key, stored); {
+	case apierrors.IsNotFound(err):
+		return proceed()
+	case err != nil:
+		return failed(fmt.Errorf("failed to read Namespace %s: %w", name, err))
+	}
+	owner := namespaceOwnedByAnother(stored, t)
+	if owner == "" {
+		return proceed() // the cache has not caught up with it
+	}
+	return r.stall(t, saasv1alpha1.NamespaceOfAnotherTenantReason,
+		"namespace %s, named by SaaSProduct %s's namespacePrefix %q and instanceId %q, is another tenant's (%s): "+
+			"kooper applies nothing of this tenant's to it. Delete this SaaSTenant if it was made by hand; "+
+			"a product's namespacePrefix must not name another product's tenants' namespaces (docs/naming.md)",
+		name, t.Spec.ProductName, strings.TrimSuffix(name, "-"+t.Spec.InstanceID), t.Spec.InstanceID, owner)
+}
+
+// namespaceOwnedByAnother names the owner ns is labelled with, as
+// "saas.kooper.io/instance-id=<id>, saas.kooper.io/product=<name>", when
+// it is not t: kooper labels a tenant's namespace with its instance ID,
+// which no other tenant has (it is the SaaSTenant's name), and its
+// product, which a tenant never changes. "" when ns carries t's labels, or
+// neither label.
+func namespaceOwnedByAnother(ns *corev1.Namespace, t *saasv1alpha1.SaaSTenant) string {
+	id, product := ns.Labels[saasv1alpha1.InstanceIDLabel], ns.Labels[saasv1alpha1.ProductLabel]
+	if (id == "" || id == t.Spec.InstanceID) && (product == "" || product == t.Spec.ProductName) {
+		return ""
+	}
+	return fmt.Sprintf("%s=%s, %s=%s", saasv1alpha1.InstanceIDLabel, id, saasv1alpha1.ProductLabel, product)
+}
+
 // provision applies the tenant's namespace and objects, and records what it
 // applied: teardown works from that record.
 func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) outcome {
 	d, o := r.desired(ctx, s)
 	if !o.proceeds() {
+		return o
+	}
+	// Before the namespace is recorded as the tenant's: its release works
+	// from that record, and would mark another tenant's data for deletion.
+	if o := r.refuseNamespaceOfAnother(ctx, s.tenant, d.Namespace); !o.proceeds() {
 		return o
 	}
 	chart := s.product.Spec.Chart != nil

@@ -262,6 +262,13 @@ const (
 	// URLTemplateInvalidReason: a product's URL template does not render, or
 	// renders a URL longer than 512 characters or a host that is not a DNS name.
 	URLTemplateInvalidReason = "URLTemplateInvalid"
+	// NamespaceOfAnotherTenantReason: Stalled is True: the namespace the
+	// tenant's product names for it (<namespacePrefix>-<instanceId>) exists
+	// labelled as another tenant's (another saas.kooper.io/instance-id or
+	// saas.kooper.io/product), as when a product's prefix "tenant-i" and
+	// instance "0123" name the namespace of instance "i-0123" under prefix
+	// "tenant". kooper records and applies nothing of the tenant's there.
+	NamespaceOfAnotherTenantReason = "NamespaceOfAnotherTenant"
 	// IngressHostNotUniqueReason: a product with an Ingress gives every tenant
 	// the same host (no {{.InstanceID}} or {{.Namespace}} in it), so buyers
 	// would reach one another's tenants.
