@@ -1,9 +1,11 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -181,8 +183,27 @@ func (r *SaaSDirectoryReconciler) patchStatus(ctx context.Context, before, d *sa
 	written, err := patchStatusIfChanged(ctx, r.Client, before, d, before.Status, d.Status)
 	if written {
 		r.recordSync(before, d)
+		r.recordDeliveryWarning(before, d)
 	}
 	return err
+}
+
+// deliveryWarnings are the Delivered reasons that only a person can clear:
+// a Warning Event announces the condition taking one of them.
+var deliveryWarnings = []string{saasv1alpha1.ClientSecretUndecryptableReason, saasv1alpha1.InstanceOfAnotherProductReason}
+
+// recordDeliveryWarning emits a Warning Event, with the condition's
+// message, when Delivered takes one of deliveryWarnings; not again while
+// it keeps it, so each sync of a broken directory adds none.
+func (r *SaaSDirectoryReconciler) recordDeliveryWarning(before, after *saasv1alpha1.SaaSDirectory) {
+	is := apimeta.FindStatusCondition(after.Status.Conditions, saasv1alpha1.DeliveredCondition)
+	if is == nil || !slices.Contains(deliveryWarnings, is.Reason) {
+		return
+	}
+	if was := apimeta.FindStatusCondition(before.Status.Conditions, saasv1alpha1.DeliveredCondition); was != nil && was.Reason == is.Reason {
+		return
+	}
+	r.Recorder.Eventf(after, nil, corev1.EventTypeWarning, is.Reason, "Deliver", "%s", is.Message)
 }
 
 // moveShardsToSecrets moves the directory's shards out of ConfigMaps if an
@@ -244,9 +265,10 @@ func (r *SaaSDirectoryReconciler) deliverToTenant(ctx context.Context, s *direct
 	return proceed()
 }
 
-// summariseInTenant shows the delivered directory in its tenant's status.
+// summariseInTenant shows the delivered directory in its tenant's status:
+// its users are there even when kooper-sso is not (ClientSecretUndecryptable).
 func (r *SaaSDirectoryReconciler) summariseInTenant(ctx context.Context, s *directoryState) outcome {
-	return failed(r.summarise(ctx, s.dir, apimeta.IsStatusConditionTrue(s.dir.Status.Conditions, saasv1alpha1.DeliveredCondition)))
+	return failed(r.summarise(ctx, s.dir, s.dir.Status.Namespace == s.namespace))
 }
 
 // summarise shows the delivered directory in its tenant's status (counts
@@ -283,6 +305,9 @@ func (r *SaaSDirectoryReconciler) target(ctx context.Context, d *saasv1alpha1.Sa
 	}
 	tenant := &saasv1alpha1.SaaSTenant{}
 	err := r.Get(ctx, client.ObjectKey{Name: d.Spec.InstanceID}, tenant)
+	if err == nil && tenant.Spec.ProductName != d.Spec.ProductName {
+		return "", saasv1alpha1.InstanceOfAnotherProductReason, anotherProductsInstance(d, tenant), nil
+	}
 	if err == nil && tenant.Status.Namespace != "" {
 		d.Status.InstanceNamespace = tenant.Status.Namespace // kept: the directory goes with it
 	}
@@ -304,6 +329,18 @@ func (r *SaaSDirectoryReconciler) target(ctx context.Context, d *saasv1alpha1.Sa
 		return "", saasv1alpha1.WaitingForInstanceReason, "the instance has no namespace yet", nil
 	}
 	return tenant.Status.Namespace, "", "", nil
+}
+
+// anotherProductsInstance says why d, whose instance is tenant, another
+// product's, is not delivered. The kooper-sso and kooper-directory names
+// are fixed: delivered, d would replace the tenant's own enterprise, so
+// that its SSO gateway let d's users in and kept its own users out.
+// Basic callbacks refuse such an instance (000003); the kit stores it, as
+// it stores any instance kooper does not know (the seller's test tenant).
+func anotherProductsInstance(d *saasv1alpha1.SaaSDirectory, tenant *saasv1alpha1.SaaSTenant) string {
+	return fmt.Sprintf("instance %q is SaaSProduct %s's, and the directory came through SaaSProduct %s's kit: nothing is delivered "+
+		"(a kit call signed with %s's kitKey named an instance of %s, such as one typed into the Seller Console's debugging tool)",
+		d.Spec.InstanceID, tenant.Spec.ProductName, d.Spec.ProductName, d.Spec.ProductName, tenant.Spec.ProductName)
 }
 
 // tenantGoneFromDelivery is target's answer for a delivered directory
@@ -352,10 +389,14 @@ func (r *SaaSDirectoryReconciler) recordSync(before, after *saasv1alpha1.SaaSDir
 }
 
 // SetupWithManager watches directories; tenants as they get a namespace
-// or are released; and the deletion of a directory's kooper-sso or
-// kooper-directory in its tenant's namespace, through the Secrets the
-// controllers cache already (CacheOptions).
+// or are released; products' keys Secrets as their rsaPrivateKey changes
+// (which may open a clientSecret that did not decrypt); and the deletion of
+// a directory's kooper-sso or kooper-directory in its tenant's namespace,
+// through the Secrets the controllers cache already (CacheOptions).
 func (r *SaaSDirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := indexByKeysSecret(mgr); err != nil {
+		return err
+	}
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &saasv1alpha1.SaaSDirectory{}, directoryInstanceIndex,
 		func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.SaaSDirectory).Spec.InstanceID} })
 	if err != nil {
@@ -370,7 +411,9 @@ func (r *SaaSDirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&saasv1alpha1.SaaSDirectory{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, deletionStarted()))).
 		Watches(&saasv1alpha1.SaaSProduct{}, handler.EnqueueRequestsFromMapFunc(r.directoriesOfProduct),
-			builder.WithPredicates(gatewayApplicationChanged())).
+			builder.WithPredicates(ssoInputsChanged())).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.directoriesOfKeys),
+			builder.WithPredicates(rsaKeyChanged(r.Options.SecretNamespace))).
 		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(r.directoriesOfTenant),
 			builder.WithPredicates(tenantPlacementChanged())).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.directoriesOfNamespace),
@@ -393,14 +436,16 @@ func tenantPlacementChanged() predicate.Predicate {
 	}
 }
 
-// gatewayApplicationChanged passes product updates that change which
-// application kooper-sso carries (spec.workload.sso.gateway.appId, or the
-// gateway coming or going).
-func gatewayApplicationChanged() predicate.Predicate {
+// ssoInputsChanged passes product updates that change what kooper-sso is
+// built from: which application it carries (spec.workload.sso.gateway.appId,
+// or the gateway coming or going), or the keys Secret whose rsaPrivateKey
+// decrypts the clientSecret.
+func ssoInputsChanged() predicate.Predicate {
 	return predicate.Funcs{
 		CreateFunc: func(event.CreateEvent) bool { return false },
 		UpdateFunc: func(e event.UpdateEvent) bool {
-			return gatewayApplication(e.ObjectOld.(*saasv1alpha1.SaaSProduct)) != gatewayApplication(e.ObjectNew.(*saasv1alpha1.SaaSProduct))
+			was, is := e.ObjectOld.(*saasv1alpha1.SaaSProduct), e.ObjectNew.(*saasv1alpha1.SaaSProduct)
+			return gatewayApplication(was) != gatewayApplication(is) || was.Spec.KeysSecretName != is.Spec.KeysSecretName
 		},
 		DeleteFunc:  func(event.DeleteEvent) bool { return false },
 		GenericFunc: func(event.GenericEvent) bool { return false },
@@ -426,6 +471,42 @@ func (r *SaaSDirectoryReconciler) directoriesOfProduct(ctx context.Context, obj 
 	requests := make([]reconcile.Request, 0, len(list.Items))
 	for _, d := range list.Items {
 		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&d)})
+	}
+	return requests
+}
+
+// rsaKeyChanged passes a Secret of kooper's namespace (where products'
+// keys Secrets live) appearing, or changing its rsaPrivateKey: the
+// remedy ClientSecretUndecryptable names, which no kit call follows.
+func rsaKeyChanged(namespace string) predicate.Predicate {
+	inNamespace := func(obj client.Object) bool {
+		_, shard := obj.GetLabels()[saasv1alpha1.DirectoryLabel]
+		return obj.GetNamespace() == namespace && !shard
+	}
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { return inNamespace(e.Object) },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			was, wok := e.ObjectOld.(*corev1.Secret)
+			is, iok := e.ObjectNew.(*corev1.Secret)
+			return wok && iok && inNamespace(is) &&
+				!bytes.Equal(was.Data[saasv1alpha1.RSAPrivateKeySecretKey], is.Data[saasv1alpha1.RSAPrivateKeySecretKey])
+		},
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// directoriesOfKeys maps a keys Secret to the directories of the products
+// naming it (keysSecretNameIndex).
+func (r *SaaSDirectoryReconciler) directoriesOfKeys(ctx context.Context, secret client.Object) []reconcile.Request {
+	products := &saasv1alpha1.SaaSProductList{}
+	if err := r.List(ctx, products, client.MatchingFields{keysSecretNameIndex: secret.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the SaaSProducts of a keys Secret", "Secret", secret.GetName())
+		return nil
+	}
+	var requests []reconcile.Request
+	for i := range products.Items {
+		requests = append(requests, r.directoriesOfProduct(ctx, &products.Items[i])...)
 	}
 	return requests
 }

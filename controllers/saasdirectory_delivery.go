@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -127,7 +128,9 @@ func (r *SaaSDirectoryReconciler) replaceDelivered(ctx context.Context, d *saasv
 // deliver applies the directory's objects in namespace unless what they
 // were made from is unchanged since the last delivery there and every one
 // of them is still there: one deleted by hand, or missed by a restore of
-// the namespace, is put back (only the missing ones are written).
+// the namespace, is put back (only the missing ones are written). When
+// kooper-sso cannot be built, the rest is delivered all the same
+// (ssoNotDelivered).
 func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) error {
 	hash := deliveryHash(d, namespace, r.productGateway(ctx, d), shards)
 	delivered, err := r.deliveredSecrets(ctx, d, namespace)
@@ -138,16 +141,32 @@ func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.S
 		!slices.Contains(slices.Collect(maps.Values(delivered)), editedHash) {
 		return nil
 	}
-	sso, ambiguous, err := r.ssoSecret(ctx, d, namespace)
-	if err != nil {
-		setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.ClientSecretUndecryptableReason, err.Error())
-		return nil // only a new applicationSync or key can help, and either triggers a reconcile
+	objects := append(r.shardObjects(d, namespace, shards), r.indexObject(d, namespace, shards))
+	sso, ambiguous, ssoErr := r.ssoSecret(ctx, d, namespace)
+	_, hadSSO := delivered[saasv1alpha1.SSOSecretName]
+	if ssoErr == nil {
+		objects = append(objects, sso)
+	} else {
+		// Not built: what the tenant has stays, and is not removed as stale.
+		delete(delivered, saasv1alpha1.SSOSecretName)
 	}
-	objects := append(r.shardObjects(d, namespace, shards), r.indexObject(d, namespace, shards), sso)
 	if err := r.replaceDelivered(ctx, d, namespace, objects, delivered); err != nil {
 		return err
 	}
-	d.Status.Namespace, d.Status.DeliveredHash = namespace, hash
+	d.Status.Namespace = namespace
+	if ssoErr != nil {
+		d.Status.DeliveredHash = "" // incomplete: the next reconcile builds kooper-sso again
+		return ssoNotDelivered(d, namespace, hadSSO, ssoErr)
+	}
+	d.Status.DeliveredHash = hash
+	setDelivered(d, namespace, sso, ambiguous)
+	return nil
+}
+
+// setDelivered sets Delivered True for a whole delivery to namespace,
+// saying when kooper-sso's application (sso) was chosen among several
+// (ambiguous, as chosenApplication says).
+func setDelivered(d *saasv1alpha1.SaaSDirectory, namespace string, sso *corev1.Secret, ambiguous bool) {
 	reason, msg := saasv1alpha1.SucceededReason, fmt.Sprintf("delivered to namespace %s: %d users, %d departments", namespace, d.Status.Users, d.Status.Departments)
 	if ambiguous {
 		reason = saasv1alpha1.SeveralApplicationsReason
@@ -155,8 +174,39 @@ func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.S
 			"it signs in with %s, the one delivered first or else the most recently synced", len(d.Spec.Applications), string(sso.Data["appId"]))
 	}
 	setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, reason, msg)
+}
+
+// ssoNotDelivered records why kooper-sso was not delivered with the users,
+// departments and tenant.json, which were: the users shards are what the
+// SSO gateway admits by, so a user the kit removes is refused all the
+// same. A clientSecret the product's key cannot open is
+// ClientSecretUndecryptable, which only a new rsaPrivateKey or
+// applicationSync clears (each brings a reconcile: see SetupWithManager);
+// anything else (the product or its keys Secret not read now) is returned,
+// to be logged and retried with backoff. hadSSO says whether the tenant
+// has a kooper-sso of an earlier delivery, which stays as it is.
+func ssoNotDelivered(d *saasv1alpha1.SaaSDirectory, namespace string, hadSSO bool, err error) error {
+	if !errors.As(err, new(undecryptableError)) {
+		return fmt.Errorf("users and departments delivered to namespace %s, but not kooper-sso: %w", namespace, err)
+	}
+	kept := "kooper-sso stays as last delivered"
+	if !hadSSO {
+		kept = "there is no kooper-sso, so nobody signs in"
+	}
+	setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.ClientSecretUndecryptableReason,
+		fmt.Sprintf("users and departments delivered to namespace %s (%d users, %d departments), but %s: %v; "+
+			"put back the rsaPrivateKey the marketplace encrypts for, or have it send applicationSync again",
+			namespace, d.Status.Users, d.Status.Departments, kept, err))
 	return nil
 }
+
+// undecryptableError is why a clientSecret cannot be decrypted: the
+// product's rsaPrivateKey is missing or unusable, or does not open it.
+// Unlike a read that failed, retrying does not help.
+type undecryptableError struct{ err error }
+
+func (e undecryptableError) Error() string { return e.err.Error() }
+func (e undecryptableError) Unwrap() error { return e.err }
 
 // deliveredWhole reports whether delivered (deliveredSecrets) names every
 // Secret a delivery of d with shards consists of: kooper-sso, the index
@@ -347,11 +397,11 @@ func (r *SaaSDirectoryReconciler) clientSecret(ctx context.Context, product *saa
 	}
 	key, err := koogallery.ParseRSAPrivateKey(keys.Data[saasv1alpha1.RSAPrivateKeySecretKey])
 	if err != nil {
-		return "", fmt.Errorf("the rsaPrivateKey of SaaSProduct %s cannot be used: %w", product.Name, err)
+		return "", undecryptableError{fmt.Errorf("the rsaPrivateKey of SaaSProduct %s cannot be used: %w", product.Name, err)}
 	}
 	plain, _, err := koogallery.DecryptClientSecret(key, app.EncryptedClientSecret, []koogallery.OAEPHash{koogallery.OAEPHash(app.OAEPHash)})
 	if err != nil {
-		return "", fmt.Errorf("the clientSecret of application %s: %w", app.AppID, err)
+		return "", undecryptableError{fmt.Errorf("the clientSecret of application %s: %w", app.AppID, err)}
 	}
 	return plain, nil
 }

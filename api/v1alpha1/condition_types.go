@@ -527,9 +527,19 @@ const (
 	// DeliveryFailedReason: the directory could not be written into the
 	// tenant namespace; the tenant keeps the last delivery and kooper retries.
 	DeliveryFailedReason = "DeliveryFailed"
-	// ClientSecretUndecryptableReason: a stored clientSecret no longer decrypts
-	// with the product's rsaPrivateKey (the key was changed).
+	// ClientSecretUndecryptableReason: a stored clientSecret does not decrypt
+	// with the product's rsaPrivateKey (the key was changed, or is missing
+	// or unusable). The users, departments and tenant.json are delivered
+	// still; kooper-sso stays as last delivered (none if never). A Warning
+	// Event of this reason marks the change; a new rsaPrivateKey or
+	// applicationSync delivers kooper-sso again.
 	ClientSecretUndecryptableReason = "ClientSecretUndecryptable"
+	// InstanceOfAnotherProductReason: the directory names an instance whose
+	// SaaSTenant is another product's (a kit call signed with one product's
+	// kitKey carried another product's instanceId). Nothing is delivered,
+	// what this directory delivered there before is withdrawn, and a
+	// Warning Event of this reason marks the change.
+	InstanceOfAnotherProductReason = "InstanceOfAnotherProduct"
 	// SeveralApplicationsReason: the directory is delivered (Delivered True),
 	// but the enterprise has several applications and the product's SSO
 	// gateway names none (spec.workload.sso.gateway.appId): kooper-sso
