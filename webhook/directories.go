@@ -52,6 +52,9 @@ func ShardName(directoryName string, part directory.Part, index int) string {
 // seller's test tenant is synced without any order (spec §1.8).
 func (r *Receiver) directory(ctx context.Context, c *kitCall, common koogallery.KitCommon) (*saasv1alpha1.SaaSDirectory, error) {
 	c.instanceID = common.InstanceID
+	if err := r.checkInstanceProduct(ctx, c, common.InstanceID); err != nil {
+		return nil, err
+	}
 	key := types.NamespacedName{Name: DirectoryName(common.InstanceID, common.TenantID)}
 	d, err := r.getOrCreateDirectory(ctx, key, c.product.Name, common)
 	if err == nil && !d.DeletionTimestamp.IsZero() {
@@ -69,6 +72,27 @@ func (r *Receiver) directory(ctx context.Context, c *kitCall, common koogallery.
 		return nil, errDirectoryDeleting
 	}
 	return d, checkDirectory(d, c, common)
+}
+
+// checkInstanceProduct refuses, 000003 as a basic callback is, a kit call
+// naming an instance that is another product's tenant: its directory would
+// be stored for nothing (the controllers deliver it nowhere) and hold the
+// other enterprise's personal data for as long as that tenant lives. An
+// instance kooper does not have (yet) is let through: the seller's test
+// tenant is synced without any order. The cache decides, as for every
+// kit call's reads; a tenant it has not seen yet is the unknown case.
+func (r *Receiver) checkInstanceProduct(ctx context.Context, c *kitCall, instanceID string) error {
+	t := &saasv1alpha1.SaaSTenant{}
+	err := r.reader.Get(ctx, types.NamespacedName{Name: instanceID}, t)
+	switch {
+	case apierrors.IsNotFound(err) || apierrors.IsInvalid(err):
+		return nil
+	case err != nil:
+		return asInternal(err, "the instance could not be read")
+	case t.Spec.ProductName != c.product.Name:
+		return errAnotherProductsInstance(instanceID)
+	}
+	return nil
 }
 
 // checkDirectory refuses a directory that is not the call's: another pair
