@@ -112,7 +112,7 @@ func installLicenceProduct(t *testing.T, g Gomega, e *env) string {
 // verify runs kubectl kooper license verify on key and returns its error output
 // as an error when the key is refused.
 func (e *env) verify(publicKey, key string, args ...string) error {
-	args = append(append([]string{"license", "verify", "--public", publicKey}, args...), key)
+	args = append(append([]string{"license", "verify", "--public", publicKey, "--product", licenseProductID}, args...), key)
 	out, err := exec.CommandContext(e.ctx, e.stack.Binary("kubectl-kooper"), args...).CombinedOutput()
 	if err != nil {
 		return &verifyError{out: string(out)}
