@@ -5,12 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilstrings "k8s.io/utils/strings"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -82,12 +89,16 @@ func chartSource(namespace string, chart *saasv1alpha1.ChartTemplate) string {
 // checkChart resolves a chart product's chart (ChartReady, status.chart):
 // fetched as spec.chart names it now (an OCI tag resolved to a digest, a
 // Secret read around the cache, so the digest recorded is the Secret's
-// current one), loaded, and rendered once for an example tenant on every
-// plan. A chart that cannot be fetched or loaded, or whose render is
-// refused, leaves status.chart on the last chart that passed, so the
-// tenants keep running it. A failure that a retry may mend (the registry,
-// the API server) is retried with back-off once the condition is written;
-// a missing Secret waits for the Secret's watch, a bad archive or a refused
+// current one), loaded, and rendered for an example tenant on every plan
+// (exampleRenders; chartVerdict judges what they found). A chart that cannot
+// be fetched or loaded, whose render is refused, or that gives every tenant
+// of a plan the same Ingress route, leaves status.chart on the last chart
+// that passed, so the tenants keep running it (the last stalls them as well:
+// chartRouteShared). A plan that does not render for the example tenant is
+// named in ChartReady, which stays True, and in one Warning Event
+// (warnRenderFailures). A failure that a retry may mend (the registry, the
+// API server) is retried with back-off once the condition is written; a
+// missing Secret waits for the Secret's watch, a bad archive or a refused
 // object for a change of the Secret or the spec. A chart referenced by tag
 // comes back every chartTagResync.
 func (r *SaaSProductReconciler) checkChart(ctx context.Context, s *productState) outcome {
@@ -122,17 +133,55 @@ func (r *SaaSProductReconciler) checkChart(ctx context.Context, s *productState)
 			fmt.Sprintf("The chart from %s is refused: %v", source, err)))
 		return proceed()
 	}
-	renders, refused := r.exampleRenders(ctx, product, archive)
-	if refused != nil {
-		s.conds = append(s.conds, chartCondition(metav1.ConditionFalse, saasv1alpha1.ChartObjectRefusedReason,
-			fmt.Sprintf("Chart %s %s (%s) from %s would run for no tenant: %v", meta.Name, meta.Version, archive.Digest(), source, refused)))
-		return proceed()
+	check := r.exampleRenders(ctx, product, archive)
+	if err := ctx.Err(); err != nil {
+		return failed(err) // a render cut short found nothing about the chart
 	}
-	s.planRenders = renders
-	s.chart = resolved
-	s.conds = append(s.conds, chartCondition(metav1.ConditionTrue, saasv1alpha1.SucceededReason,
-		fmt.Sprintf("Chart %s %s (%s) from %s", meta.Name, meta.Version, archive.Digest(), source)))
+	cond, passed := chartVerdict(fmt.Sprintf("Chart %s %s (%s) from %s", meta.Name, meta.Version, archive.Digest(), source), check)
+	if passed {
+		s.planRenders = check.renders
+		s.chart = resolved
+		r.warnRenderFailures(product, cond, check.failures)
+	}
+	s.conds = append(s.conds, cond)
 	return proceed()
+}
+
+// chartVerdict is ChartReady for a chart that loaded, described as chart
+// ("Chart <name> <version> (<digest>) from <source>"), whose example
+// renders found check, and whether the chart passed (its tenants may run
+// it). A refused object, or an Ingress route every tenant of a plan would
+// claim, fails it; plans that do not render for the example tenant are
+// named, but pass: a real tenant may have what the example lacks.
+func chartVerdict(chart string, check exampleCheck) (metav1.Condition, bool) {
+	switch {
+	case check.refused != nil:
+		return chartCondition(metav1.ConditionFalse, saasv1alpha1.ChartObjectRefusedReason,
+			fmt.Sprintf("%s would run for no tenant: %v", chart, check.refused)), false
+	case check.sharedRoute != "":
+		return chartCondition(metav1.ConditionFalse, saasv1alpha1.IngressHostNotUniqueReason, chart+" "+check.sharedRoute), false
+	case len(check.failures) > 0:
+		return chartCondition(metav1.ConditionTrue, saasv1alpha1.SucceededReason,
+			chart+"; "+strings.Join(check.failures, "; ")+"; a tenant on such a plan stalls (ChartRenderFailed) unless what only a real tenant has makes it render"), true
+	}
+	return chartCondition(metav1.ConditionTrue, saasv1alpha1.SucceededReason, chart), true
+}
+
+// warnRenderFailures sends a Warning Event naming the plans that do not
+// render for the example tenant (failures), once for each ChartReady
+// message that names them (cond): the merchant hears of such a plan before
+// a buyer of it stalls. A status write that fails sends it again on the
+// next reconcile.
+func (r *SaaSProductReconciler) warnRenderFailures(product *saasv1alpha1.SaaSProduct, cond metav1.Condition, failures []string) {
+	if len(failures) == 0 {
+		return
+	}
+	if was := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.ChartReadyCondition); was != nil &&
+		was.Status == cond.Status && was.Message == cond.Message {
+		return // told when the message was written
+	}
+	r.Recorder.Eventf(product, nil, corev1.EventTypeWarning, saasv1alpha1.ChartRenderFailedReason, "RenderExample", "%s",
+		strings.Join(failures, "; ")+": a buyer of such a plan would stall (ChartRenderFailed) unless what only a real tenant has makes it render")
 }
 
 // Bounds of what status.chart records of a chart's Chart.yaml, in
@@ -188,58 +237,188 @@ func retryableChartError(err error) bool {
 	return !apierrors.IsNotFound(err) && !errors.As(err, &chartKeyMissing{})
 }
 
+// exampleCheck is what rendering a product's chart for example tenants
+// found (exampleRenders).
+type exampleCheck struct {
+	// renders are the example tenant's render of each plan that rendered,
+	// in the product's order.
+	renders []planRender
+	// refused is the first refusal: objects refused for every tenant.
+	refused *chartrender.RefusedError
+	// sharedRoute describes the first Ingress route that every tenant of a
+	// plan would claim; "" when each tenant's routes are its own.
+	sharedRoute string
+	// failures name each plan that does not render for the example tenant
+	// (or for the sample tenants), and why.
+	failures []string
+}
+
+// maxQuotedRenderError is how much of a render error a failure quotes, in
+// bytes.
+const maxQuotedRenderError = 512
+
 // exampleRenders renders the chart for an example tenant on each plan and
-// returns the renders, or the first refusal: such objects would be refused
-// for every tenant. Any other render error (a template that needs what only
-// a real tenant gives) is left to the tenants, which report it
-// (ChartRenderFailed), and logged here; that plan has no render.
-func (r *SaaSProductReconciler) exampleRenders(ctx context.Context, product *saasv1alpha1.SaaSProduct, archive chartrender.Archive) ([]planRender, *chartrender.RefusedError) {
+// returns what it found (exampleCheck). A plan whose render holds an
+// Ingress is rendered for the two sample tenants of urlSampleIDs as well,
+// to catch a route (host and path) every tenant would claim: the ingress
+// controller gives a contested route to one Ingress, so every other buyer
+// would reach that tenant. Renders are cached by the renderer: a product
+// renders again only when its chart or values change. A render error
+// other than a refusal (a template that needs what only a real tenant
+// gives) is left to the tenants, which report it (ChartRenderFailed), and
+// named in failures.
+func (r *SaaSProductReconciler) exampleRenders(ctx context.Context, product *saasv1alpha1.SaaSProduct, archive chartrender.Archive) exampleCheck {
 	kubeVersion := r.KubeVersion
 	if kubeVersion == "" {
 		kubeVersion = exampleKubeVersion
 	}
 	productValues, err := valuesLayer(product.Spec.Chart.Values)
 	if err != nil {
-		ctrl.LoggerFrom(ctx).V(1).Info("Skipping the example render of the chart", "reason", "spec.chart.values are not an object")
-		return nil, nil
+		return exampleCheck{failures: []string{"spec.chart.values are not an object, so no plan renders"}}
 	}
-	opts := chartrender.Options{ReleaseName: exampleInstanceID, Namespace: exampleNamespace, KubeVersion: kubeVersion}
-	var renders []planRender
+	e := exampleRenderer{renderer: &r.Charts.Renderer, archive: archive, product: product, productValues: productValues, kubeVersion: kubeVersion}
+	var check exampleCheck
 	for i := range product.Spec.Plans {
 		plan := &product.Spec.Plans[i]
 		planValues, err := valuesLayer(plan.Values)
 		if err != nil {
-			ctrl.LoggerFrom(ctx).V(1).Info("Skipping the example render of the chart", "plan", plan.SKUCode, "reason", "the plan's values are not an object")
+			check.failures = append(check.failures, fmt.Sprintf("plan %s's values are not an object", plan.SKUCode))
 			continue
 		}
-		values := chartrender.MergeValues(productValues, planValues, map[string]any{"kooper": exampleKooperValues(product, plan)})
-		objs, err := r.Charts.Renderer.Render(ctx, archive, values, opts)
+		objs, err := e.render(ctx, plan, planValues, exampleInstanceID, exampleNamespace)
 		var refused *chartrender.RefusedError
 		switch {
 		case errors.As(err, &refused):
-			return nil, refused
+			return exampleCheck{refused: refused}
 		case err != nil:
-			ctrl.LoggerFrom(ctx).V(1).Info("The chart does not render for the example tenant; its tenants will say why",
-				"plan", plan.SKUCode, "error", utilstrings.ShortenString(err.Error(), 512))
-		default:
-			renders = append(renders, planRender{skuCode: plan.SKUCode, objects: objs})
+			check.failures = append(check.failures, fmt.Sprintf("plan %s does not render for the example tenant: %s",
+				plan.SKUCode, utilstrings.ShortenString(err.Error(), maxQuotedRenderError)))
+			continue
 		}
+		check.renders = append(check.renders, planRender{skuCode: plan.SKUCode, objects: objs})
+		if check.sharedRoute != "" || len(ingressRoutes(objs)) == 0 {
+			continue
+		}
+		shared, err := e.sharedRoute(ctx, plan, planValues)
+		switch {
+		case errors.As(err, &refused):
+			return exampleCheck{refused: refused}
+		case err != nil:
+			check.failures = append(check.failures, fmt.Sprintf("plan %s does not render for a sample tenant: %s",
+				plan.SKUCode, utilstrings.ShortenString(err.Error(), maxQuotedRenderError)))
+		}
+		check.sharedRoute = shared
 	}
-	return renders, nil
+	return check
 }
 
-// exampleKooperValues are kooper's values for the example tenant on plan,
-// as the tenant controller gives them to a real tenant.
-func exampleKooperValues(product *saasv1alpha1.SaaSProduct, plan *saasv1alpha1.Plan) map[string]any {
+// exampleRenderer renders one product's chart for made-up tenants, as the
+// tenant controller renders it for a real one.
+type exampleRenderer struct {
+	renderer      *chartrender.Renderer
+	archive       chartrender.Archive
+	product       *saasv1alpha1.SaaSProduct
+	productValues map[string]any
+	kubeVersion   string
+}
+
+// render renders the chart on plan (whose values are planValues) for the
+// tenant id in namespace.
+func (e exampleRenderer) render(ctx context.Context, plan *saasv1alpha1.Plan, planValues map[string]any, id, namespace string) ([]*unstructured.Unstructured, error) {
+	values := chartrender.MergeValues(e.productValues, planValues, map[string]any{"kooper": exampleKooperValues(e.product, plan, id, namespace)})
+	return e.renderer.Render(ctx, e.archive, values, chartrender.Options{ReleaseName: id, Namespace: namespace, KubeVersion: e.kubeVersion})
+}
+
+// sharedRoute renders the chart on plan for each sample tenant
+// (urlSampleIDs, in the namespaces kooper would give them) and describes
+// the first Ingress route of the first that the second holds too, with
+// what to do; "" when none. The error is a render's.
+func (e exampleRenderer) sharedRoute(ctx context.Context, plan *saasv1alpha1.Plan, planValues map[string]any) (string, error) {
+	var routes [len(urlSampleIDs)][]ingressRoute
+	for i, id := range urlSampleIDs {
+		objs, err := e.render(ctx, plan, planValues, id, tenantobjects.NamespaceName(e.product, id))
+		if err != nil {
+			return "", fmt.Errorf("instance %s: %w", id, err)
+		}
+		routes[i] = ingressRoutes(objs)
+	}
+	for _, route := range routes[0] {
+		if slices.ContainsFunc(routes[1], route.sameAs) {
+			return fmt.Sprintf("gives every tenant on plan %s the Ingress route %s (Ingress %s), so the ingress controller would "+
+				"send every buyer to one tenant: make the route's host or path differ from tenant to tenant (kooper's values "+
+				"host, instanceId); no tenant is provisioned until then", plan.SKUCode, route, route.ingress), nil
+		}
+	}
+	return "", nil
+}
+
+// ingressRoute is one route an Ingress claims: a host (empty: every host)
+// and a path of its rules, or its default backend.
+type ingressRoute struct {
+	host, path     string
+	defaultBackend bool
+	// ingress is the name of the Ingress, for messages.
+	ingress string
+}
+
+// sameAs says whether o claims what r does: host names compare without
+// case, as DNS does; paths as they are.
+func (r ingressRoute) sameAs(o ingressRoute) bool {
+	return r.defaultBackend == o.defaultBackend && strings.EqualFold(r.host, o.host) && r.path == o.path
+}
+
+// String gives `host "h" path "p"`, `every host, path "p"` or `the default
+// backend`.
+func (r ingressRoute) String() string {
+	switch {
+	case r.defaultBackend:
+		return "the default backend"
+	case r.host == "":
+		return fmt.Sprintf("every host, path %q", r.path)
+	}
+	return fmt.Sprintf("host %q path %q", r.host, r.path)
+}
+
+// ingressRoutes lists the routes the Ingresses among objs claim, in their
+// order. An Ingress that does not decode as networking.k8s.io/v1 claims
+// none: the API server would refuse it.
+func ingressRoutes(objs []*unstructured.Unstructured) []ingressRoute {
+	var routes []ingressRoute
+	for _, obj := range objs {
+		if obj.GroupVersionKind().GroupKind() != ingressKind {
+			continue
+		}
+		ing := &networkingv1.Ingress{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, ing); err != nil {
+			continue
+		}
+		if ing.Spec.DefaultBackend != nil {
+			routes = append(routes, ingressRoute{defaultBackend: true, ingress: ing.Name})
+		}
+		for _, rule := range ing.Spec.Rules {
+			if rule.HTTP == nil {
+				continue
+			}
+			for _, p := range rule.HTTP.Paths {
+				routes = append(routes, ingressRoute{host: rule.Host, path: p.Path, ingress: ing.Name})
+			}
+		}
+	}
+	return routes
+}
+
+// exampleKooperValues are kooper's values for a made-up tenant id in
+// namespace on plan, as the tenant controller gives them to a real tenant.
+func exampleKooperValues(product *saasv1alpha1.SaaSProduct, plan *saasv1alpha1.Plan, id, namespace string) map[string]any {
 	values := map[string]any{
-		"instanceId":            exampleInstanceID,
-		"namespace":             exampleNamespace,
+		"instanceId":            id,
+		"namespace":             namespace,
 		"skuCode":               plan.SKUCode,
 		"credentialsSecretName": tenantobjects.CredentialsSecretName,
 		"sso":                   map[string]any{"secretName": saasv1alpha1.SSOSecretName},
 		"directory":             map[string]any{"secretPrefix": saasv1alpha1.DirectorySecretName},
 	}
-	if urls, err := tenantobjects.RenderURLs(product, exampleInstanceID, exampleNamespace); err == nil {
+	if urls, err := tenantobjects.RenderURLs(product, id, namespace); err == nil {
 		values["frontEndUrl"], values["adminUrl"], values["host"] = urls.FrontEnd, urls.Admin, urls.Host
 	}
 	return values

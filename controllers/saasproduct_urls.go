@@ -7,6 +7,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -93,8 +94,13 @@ type urlCheck struct {
 // maxURLChecks bounds the cache: far more products than any merchant sells.
 const maxURLChecks = 1024
 
-// check returns checkURLTemplates(product), computed once per generation.
+// check returns checkURLTemplates(product), computed once per generation,
+// or, for a chart product, the Ingress route its chart would give every
+// tenant (chartRouteShared).
 func (c *urlCheckCache) check(product *saasv1alpha1.SaaSProduct) *urlProblem {
+	if p := chartRouteShared(product); p != nil {
+		return p
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if got, ok := c.byProduct[product.UID]; ok && got.generation == product.Generation && product.UID != "" {
@@ -106,6 +112,24 @@ func (c *urlCheckCache) check(product *saasv1alpha1.SaaSProduct) *urlProblem {
 	}
 	c.byProduct[product.UID] = urlCheck{generation: product.Generation, problem: p}
 	return p
+}
+
+// chartRouteShared is the product controller's finding, in ChartReady
+// (IngressHostNotUnique), that the chart of a chart product gives every
+// tenant of a plan the same Ingress route; nil when it found none. Only
+// renders of the chart can tell, so the tenants read the product's
+// verdict rather than render it twice more each. It is read whatever
+// generation it was found for: ChartReady's change wakes the tenants
+// (chartStatusChanged), whether it finds the route or clears it.
+func chartRouteShared(product *saasv1alpha1.SaaSProduct) *urlProblem {
+	if product.Spec.Chart == nil {
+		return nil
+	}
+	cond := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.ChartReadyCondition)
+	if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != saasv1alpha1.IngressHostNotUniqueReason {
+		return nil
+	}
+	return &urlProblem{reason: saasv1alpha1.IngressHostNotUniqueReason, message: cond.Message}
 }
 
 // renderTenantURLs renders the product's URLs for instance id as the

@@ -62,6 +62,12 @@ const (
 	// ReasonInvalidName: metadata.name is not a name the API server takes
 	// for the object's kind (validName), followed by why in parentheses.
 	ReasonInvalidName = "metadata.name is not valid for its kind"
+	// ReasonExternalName: a Service of spec.type ExternalName. An Ingress
+	// whose backend it is makes the ingress controller, whose namespace
+	// every tenant's NetworkPolicy admits, proxy to whatever name it gives,
+	// another tenant's Service among them: a chart cannot widen its own
+	// tenant's isolation (docs/chart-tenants.md).
+	ReasonExternalName = "Service of type ExternalName not allowed (it would route the ingress controller out of the tenant's namespace)"
 )
 
 // RefusedObject is one object of a chart that a tenant may not hold.
@@ -128,6 +134,23 @@ func admit(obj *unstructured.Unstructured, namespace string) string {
 	case namespace:
 	default:
 		return fmt.Sprintf("%s (%q)", ReasonOtherNamespace, ns)
+	}
+	return refusedSpec(gk, obj)
+}
+
+// serviceKind is the core Service, whose spec.type refusedSpec reads.
+var serviceKind = schema.GroupKind{Group: "", Kind: "Service"}
+
+// refusedSpec returns why obj's spec is one a tenant may not hold, "" when
+// it may: a Service of type ExternalName (ReasonExternalName). Every other
+// Service type selects pods of the tenant's own namespace. A type that is
+// not a string is left to the API server, which refuses it.
+func refusedSpec(gk schema.GroupKind, obj *unstructured.Unstructured) string {
+	if gk != serviceKind {
+		return ""
+	}
+	if typ, _, _ := unstructured.NestedString(obj.Object, "spec", "type"); typ == "ExternalName" {
+		return ReasonExternalName
 	}
 	return ""
 }
