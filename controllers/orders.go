@@ -4,16 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/metering"
 	"github.com/kooper-io/kooper/internal/orders"
 )
 
@@ -49,7 +54,15 @@ func recordOrderFailure(conds *[]metav1.Condition, generation int64, now time.Ti
 // status it just wrote would otherwise ask Query Order again.
 type resolvedOrders struct {
 	mu     sync.Mutex
-	orders map[string]*saasv1alpha1.ResolvedOrder
+	orders map[string]rememberedOrder
+}
+
+// rememberedOrder is one order resolvedOrders remembers.
+type rememberedOrder struct {
+	order *saasv1alpha1.ResolvedOrder
+	// unknownMode is Query Order's chargingMode when none kooper knows
+	// (orders.UnknownChargingMode), which order cannot hold; nil otherwise.
+	unknownMode *string
 }
 
 // maxRememberedOrders bounds the memo; past it, it starts again empty.
@@ -59,18 +72,36 @@ func (m *resolvedOrders) get(key string) *saasv1alpha1.ResolvedOrder {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if o, ok := m.orders[key]; ok {
-		return o.DeepCopy()
+		return o.order.DeepCopy()
 	}
 	return nil
 }
 
-func (m *resolvedOrders) put(key string, o *saasv1alpha1.ResolvedOrder) {
+// put remembers o under key, with Query Order's chargingMode when it is
+// none kooper knows (unknownMode; nil when known).
+func (m *resolvedOrders) put(key string, o *saasv1alpha1.ResolvedOrder, unknownMode *string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.orders == nil || len(m.orders) >= maxRememberedOrders {
-		m.orders = map[string]*saasv1alpha1.ResolvedOrder{}
+		m.orders = map[string]rememberedOrder{}
 	}
-	m.orders[key] = o.DeepCopy()
+	m.orders[key] = rememberedOrder{order: o.DeepCopy(), unknownMode: unknownMode}
+}
+
+// unknownMode returns what the memo knows of the chargingMode of the order
+// under key: remembered is false when it does not remember the order (a
+// restart, or the memo started again); else mode is the raw chargingMode
+// when it is none kooper knows, nil when it is known.
+func (m *resolvedOrders) unknownMode(key string) (mode *string, remembered bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.orders[key]
+	return o.unknownMode, ok
+}
+
+// orderKey is the memo's key of order, as product resolves it.
+func orderKey(product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) string {
+	return product.Spec.ProductID + "/" + order.OrderID + "/" + order.OrderLineID
 }
 
 // resolver resolves the tenant's orders with its product's AK/SK.
@@ -99,7 +130,7 @@ func (o orderResolver) resolve(ctx context.Context, product *saasv1alpha1.SaaSPr
 // resolve cannot use (orders.ErrUnusable) still carries the order's
 // createTime.
 func (o orderResolver) query(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, *koogallery.OrderInfo, error) {
-	key := product.Spec.ProductID + "/" + order.OrderID + "/" + order.OrderLineID
+	key := orderKey(product, order)
 	if resolved := o.memo.get(key); resolved != nil {
 		return resolved, nil, nil
 	}
@@ -115,7 +146,15 @@ func (o orderResolver) query(ctx context.Context, product *saasv1alpha1.SaaSProd
 	resolved, err := orders.Resolved(info, order)
 	orderQueries.WithLabelValues(orderOutcome(nil, err)).Inc()
 	if err == nil {
-		o.memo.put(key, resolved)
+		var unknown *string
+		if mode, ok := orders.UnknownChargingMode(info, order); ok {
+			unknown = &mode
+			// Every kind that resolves orders (tenants, licences, order
+			// notifications) leaves the mode unset; this says so for all.
+			ctrl.LoggerFrom(ctx).Info("Query Order gave a chargingMode kooper does not know; the order is resolved as neither metered nor a package",
+				"order", order.OrderID, "chargingMode", mode)
+		}
+		o.memo.put(key, resolved, unknown)
 	}
 	return resolved, info, err
 }
@@ -165,6 +204,123 @@ func (o orderResolver) createTime(ctx context.Context, product *saasv1alpha1.Saa
 		return orders.CreateTime(info), nil
 	}
 	return nil, err
+}
+
+// noteOrder sets the tenant's OrderResolved condition True for its
+// resolved order (status.order), which order (the order that selects the
+// plan, docs/lifecycle.md rule P) resolved to: reason Succeeded, or, when
+// there is something a person must know about it, the first of
+// NotMetered, ChargingModeUnknown and CreateTimeUnknown, with every such
+// note in the message (tenantOrderNotes). None of them keeps Ready False:
+// the buyer paid and is served. A note the stored condition did not carry
+// is a Warning Event, so each is told once when it appears, not on every
+// reconcile. It runs on every reconcile that resolves the order, whether
+// Query Order was asked or the order was resolved before: the product may
+// have gained or lost its meters since, and an earlier pass may have left
+// OrderResolved False while only a sequencing order failed.
+func (r *SaaSTenantReconciler) noteOrder(s *tenantState, order *saasv1alpha1.AppliedOrder) {
+	t, resolved := s.tenant, s.tenant.Status.Order
+	head := fmt.Sprintf("Order %s: product %s, SKU %s", resolved.OrderID, resolved.ProductID, resolved.SKUCode)
+	stored := apimeta.FindStatusCondition(s.stored.Status.Conditions, saasv1alpha1.OrderResolvedCondition)
+	mode, remembered := r.resolved.unknownMode(orderKey(s.product, order))
+	if !remembered && resolved.ChargingMode == "" && stored != nil && strings.HasPrefix(stored.Message, head+"; ") {
+		// The raw mode is in no status field: after a restart the stored
+		// message, which this same order wrote, is its only record.
+		mode = carriedChargingMode(stored.Message)
+	}
+	notes := tenantOrderNotes(t, s.product, s.orderTimes, mode)
+	reason, msg := saasv1alpha1.SucceededReason, head
+	for i, n := range notes {
+		if i == 0 {
+			reason = n.reason
+		}
+		msg += "; " + n.text
+	}
+	setCondition(t, saasv1alpha1.OrderResolvedCondition, metav1.ConditionTrue, reason, msg)
+	for _, n := range notes {
+		if stored == nil || stored.Status != metav1.ConditionTrue || !strings.Contains(stored.Message, n.text) {
+			r.event(t, corev1.EventTypeWarning, n.reason, head+"; "+n.text)
+		}
+	}
+}
+
+// orderNote is one thing the OrderResolved condition of a tenant says
+// about its resolved order beside which it is.
+type orderNote struct {
+	// reason is the condition's reason when the note is the first, and
+	// the Warning Event's reason.
+	reason string
+	// text is the note, as the message and the Event say it.
+	text string
+}
+
+// maxNamedOrders bounds how many orders a note names (up to 256 are
+// recorded): the rest are counted.
+const maxNamedOrders = 5
+
+// chargingModeNote begins the ChargingModeUnknown note; the raw value
+// follows, quoted (carriedChargingMode reads it back).
+const chargingModeNote = "Query Order's chargingMode "
+
+// tenantOrderNotes returns, in the order the condition's reason is chosen,
+// what tenant t's OrderResolved must say about its resolved order
+// (status.order, set) beyond which it is:
+//
+//   - NotMetered: the order is pay-per-use (OnDemand, or OnDemandPackage
+//     of a tenant that is not a package) but product meters nothing, so
+//     the metering controller lets the tenant go and its usage is never
+//     billed (metering.Metered).
+//   - ChargingModeUnknown: unknownMode, Query Order's chargingMode, is none
+//     kooper knows (nil when it is, or is not known).
+//   - CreateTimeUnknown: orders the plan or expiry is sequenced by have no
+//     time in times (orderId to Query Order createTime; orders.Untimed);
+//     not said of a debug tenant, whose debug orders Query Order does not
+//     know and which go by arrival as documented.
+func tenantOrderNotes(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct, times map[string]time.Time, unknownMode *string) []orderNote {
+	var notes []orderNote
+	mode := t.Status.Order.ChargingMode
+	if (mode == saasv1alpha1.ChargingOnDemand || mode == saasv1alpha1.ChargingOnDemandPackage) &&
+		!metering.IsPackage(t, product) && !metering.Metered(t, product) {
+		notes = append(notes, orderNote{reason: saasv1alpha1.NotMeteredReason, text: fmt.Sprintf(
+			"pay-per-use (chargingMode %s), but SaaSProduct %s meters nothing (no spec.metering.meters): the tenant is served and its usage is not billed",
+			mode, product.Name)})
+	}
+	if unknownMode != nil {
+		notes = append(notes, orderNote{reason: saasv1alpha1.ChargingModeUnknownReason, text: fmt.Sprintf(
+			"%s%q is none of PERIOD, ONE_TIME, ON_DEMAND, ON_DEMAND_PKG: the tenant is served, neither metered nor a package", chargingModeNote, *unknownMode)})
+	}
+	if untimed := orders.Untimed(t.Spec.Orders, times); len(untimed) > 0 && t.Spec.Mode != saasv1alpha1.ModeDebug {
+		notes = append(notes, orderNote{reason: saasv1alpha1.CreateTimeUnknownReason, text: fmt.Sprintf(
+			"Query Order gave no createTime that parses for order %s: each keeps its arrival place, the others are sequenced by createTime (docs/lifecycle.md rules E and P)",
+			namedOrders(untimed))})
+	}
+	return notes
+}
+
+// namedOrders lists ids, at most maxNamedOrders of them, then how many more.
+func namedOrders(ids []string) string {
+	if len(ids) <= maxNamedOrders {
+		return strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(ids[:maxNamedOrders], ", "), len(ids)-maxNamedOrders)
+}
+
+// carriedChargingMode reads back the raw chargingMode a ChargingModeUnknown
+// note in msg quotes; nil when msg has none.
+func carriedChargingMode(msg string) *string {
+	i := strings.Index(msg, chargingModeNote)
+	if i < 0 {
+		return nil
+	}
+	quoted, err := strconv.QuotedPrefix(msg[i+len(chargingModeNote):])
+	if err != nil {
+		return nil
+	}
+	mode, err := strconv.Unquote(quoted)
+	if err != nil {
+		return nil
+	}
+	return &mode
 }
 
 // marketplaceCredentials reads the product's open-API AK/SK from its keys Secret.

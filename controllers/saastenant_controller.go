@@ -311,6 +311,7 @@ func (r *SaaSTenantReconciler) resolveOrder(ctx context.Context, s *tenantState)
 	s.orderTimes = times
 	order := orders.PlanOrder(t.Spec.Orders, t.Spec.OrderID, t.Spec.OrderLineID, times)
 	if t.Status.Order != nil && t.Status.Order.OrderID == order.OrderID {
+		r.noteOrder(s, order)
 		return proceed()
 	}
 	resolved, err := resolver.resolve(ctx, s.product, order)
@@ -323,8 +324,7 @@ func (r *SaaSTenantReconciler) resolveOrder(ctx context.Context, s *tenantState)
 	orders.KeepExpiry(resolved, t.Status.Order)
 	t.Status.Order = resolved
 	t.Status.SKUCode = resolved.SKUCode
-	setCondition(t, saasv1alpha1.OrderResolvedCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason,
-		fmt.Sprintf("Order %s: product %s, SKU %s", resolved.OrderID, resolved.ProductID, resolved.SKUCode))
+	r.noteOrder(s, order)
 	return proceed()
 }
 

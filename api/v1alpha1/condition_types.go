@@ -174,6 +174,25 @@ const (
 	OrderNotificationUnresolvedReason = "OrderNotificationUnresolved"
 	// OrderQueryFailedReason: Query Order failed; kooper retries with backoff.
 	OrderQueryFailedReason = "OrderQueryFailed"
+	// NotMeteredReason: a tenant's OrderResolved is True, but its order is
+	// pay-per-use (OnDemand, or OnDemandPackage and not a package) and its
+	// product meters nothing (no spec.metering.meters): the tenant is
+	// served and its usage is not billed. Ready does not wait on it; its
+	// appearance is a Warning Event.
+	NotMeteredReason = "NotMetered"
+	// ChargingModeUnknownReason: a tenant's OrderResolved is True, but
+	// Query Order's chargingMode is none of PERIOD, ONE_TIME, ON_DEMAND and
+	// ON_DEMAND_PKG; the message quotes it. status.order.chargingMode is
+	// left unset, so the tenant is served, not metered and not a package.
+	// Ready does not wait on it; its appearance is a Warning Event.
+	ChargingModeUnknownReason = "ChargingModeUnknown"
+	// CreateTimeUnknownReason: a tenant's OrderResolved is True, but Query
+	// Order gave no createTime that parses for orders its plan or expiry
+	// is sequenced by (docs/lifecycle.md rules E and P); the message names
+	// them. Each keeps its arrival place among the orders sequenced by
+	// createTime. Ready does not wait on it; its appearance is a Warning
+	// Event.
+	CreateTimeUnknownReason = "CreateTimeUnknown"
 	// KeysSecretNotFoundReason: the marketplace keys Secret does not exist.
 	KeysSecretNotFoundReason = "KeysSecretNotFound"
 	// KeysSecretIncompleteReason: the marketplace keys Secret lacks a

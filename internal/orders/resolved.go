@@ -58,7 +58,8 @@ const (
 // the period and the expireTime. Buyer contact details are left out on
 // purpose; the account's customerId and customerName are kept. A period
 // number is clamped to [0, 1000], and a time or a linearValue that does not
-// parse is left unset.
+// parse is left unset, and so is a charging mode none of the four known
+// (UnknownChargingMode reports it).
 //
 // Informational text (orderType, periodType, customerId, customerName) is
 // cut to its bound (maxOrderType and the others, in characters, as the
@@ -143,6 +144,37 @@ func CreateTime(info *koogallery.OrderInfo) *metav1.Time {
 		return nil
 	}
 	return &metav1.Time{Time: created}
+}
+
+// maxChargingMode bounds, in characters, the chargingMode UnknownChargingMode
+// reports (the four known have at most 13): it goes into a condition's
+// message, an Event's note and a log line.
+const maxChargingMode = 32
+
+// UnknownChargingMode returns the chargingMode Query Order gave for order's
+// line in info when it is none of the four spec §6.3 lists (PERIOD,
+// ONE_TIME, ON_DEMAND, ON_DEMAND_PKG; "" counts as unknown), cut to 32
+// characters (and "…" when cut), and true; "" and false for a known mode
+// or an answer without the line (which Resolved refuses).
+//
+// Resolved leaves such a mode unset in status.order: the safest of the
+// known readings, since nothing then meters the tenant (kooper bills no
+// usage it cannot tell the buyer agreed to; the marketplace refuses usage
+// of an order that is not pay-per-use) and nothing makes it a package
+// (which runs no workload), so the buyer is served. The caller reports the
+// raw value, which no status field can hold.
+func UnknownChargingMode(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (string, bool) {
+	line, ok := info.Line(order.OrderLineID)
+	if !ok {
+		return "", false
+	}
+	if _, known := chargingModes[line.ChargingMode]; known {
+		return "", false
+	}
+	if cut := textcut.Runes(line.ChargingMode, maxChargingMode); cut != line.ChargingMode {
+		return cut + "…", true
+	}
+	return line.ChargingMode, true
 }
 
 var chargingModes = map[string]saasv1alpha1.ChargingMode{

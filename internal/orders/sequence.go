@@ -111,31 +111,59 @@ func ToTime(orders []saasv1alpha1.AppliedOrder) []saasv1alpha1.AppliedOrder {
 	return out
 }
 
+// Untimed returns the orderIds, in arrival order, of the orders whose
+// creation time the plan or the expiry needs (ToTime) but times (orderId
+// to Query Order createTime) lacks: Query Order gave none that parses, or
+// (in debug mode) does not know the order. Each keeps its arrival place
+// in the sequence (byCreation), which a late retry can make the wrong one,
+// so the caller reports them. Nil when there is none.
+func Untimed(orders []saasv1alpha1.AppliedOrder, times map[string]time.Time) []string {
+	var out []string
+	for _, o := range ToTime(orders) {
+		if _, ok := times[o.OrderID]; !ok {
+			out = append(out, o.OrderID)
+		}
+	}
+	return out
+}
+
 func sameOrder(o saasv1alpha1.AppliedOrder) func(saasv1alpha1.AppliedOrder) bool {
 	return func(p saasv1alpha1.AppliedOrder) bool { return p.OrderID == o.OrderID }
 }
 
-// byCreation sorts orders by creation time, keeping arrival order for ties
-// and for orders without a known time (debug orders Query Order does not
-// know): then the whole sequence stays in arrival order.
+// byCreation returns orders (arrival order) sequenced by creation time
+// (times: orderId to Query Order createTime): the orders with a known time
+// are sorted by it among the places they hold, ties keeping arrival order;
+// an order without one (a debug order Query Order does not know, or one
+// whose createTime did not parse) keeps its arrival place. One order
+// without a time thus does not put the others back in arrival order,
+// where a late retry of an older order would take the plan or the expiry
+// back (docs/lifecycle.md rules E and P). orders is not changed.
 func byCreation(orders []saasv1alpha1.AppliedOrder, times map[string]time.Time) []saasv1alpha1.AppliedOrder {
-	out := slices.Clone(orders)
-	for _, o := range out {
-		if _, ok := times[o.OrderID]; !ok {
-			return out
+	var places []int
+	var timed []saasv1alpha1.AppliedOrder
+	for i, o := range orders {
+		if _, ok := times[o.OrderID]; ok {
+			places = append(places, i)
+			timed = append(timed, o)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b saasv1alpha1.AppliedOrder) int {
+	slices.SortStableFunc(timed, func(a, b saasv1alpha1.AppliedOrder) int {
 		return times[a.OrderID].Compare(times[b.OrderID])
 	})
+	out := slices.Clone(orders)
+	for i, place := range places {
+		out[place] = timed[i]
+	}
 	return out
 }
 
 // PlanOrder returns the order that selects the plan (docs/lifecycle.md
 // rule P): of the plan changes after the purchase (a RENEWAL_CHANGE whose
 // period was unsubscribed no longer counts), the one with the latest
-// creation time in times (orderId to Query Order createTime; ties, and any
-// order without a time, fall back to arrival order); without plan changes,
+// creation time in times (orderId to Query Order createTime; ties keep
+// arrival order, and an order without a time keeps its arrival place
+// among the others, see byCreation); without plan changes,
 // the purchase (newInstance). An object written by hand may list no order:
 // its own orderId and orderLineId stand for the purchase then. The result
 // points into orders when it is one of them, and is never nil.

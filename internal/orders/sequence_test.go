@@ -136,7 +136,7 @@ func TestExpiryInForce(t *testing.T) {
 		{name: "a renewal and a cut created at once: arrival order, the renewal last", resolved: resolved,
 			orders: []saasv1alpha1.AppliedOrder{purchase, cut("C", day(15)), renewal("A", day(20))},
 			times:  map[string]time.Time{"A": created(1), "C": created(1)}, want: day(20)},
-		{name: "one time unknown (a debug order): arrival order for all", resolved: resolved,
+		{name: "one time unknown (a debug order): that order keeps its arrival place", resolved: resolved,
 			orders: []saasv1alpha1.AppliedOrder{purchase, cut("C", day(15)), renewal("A", day(20))},
 			times:  map[string]time.Time{"C": created(2)}, want: day(20)},
 	} {
@@ -213,7 +213,7 @@ func TestPlanOrder(t *testing.T) {
 		{"a cut keeps the plan", []saasv1alpha1.AppliedOrder{purchase, upgrade("U"), cut("C", day(2))}, nil, "U"},
 		{"created at once: the last arrival", []saasv1alpha1.AppliedOrder{purchase, upgrade("A"), upgrade("B")},
 			map[string]time.Time{"A": created(1), "B": created(1)}, "B"},
-		{"one time unknown (a debug order): the last arrival", []saasv1alpha1.AppliedOrder{purchase, upgrade("A"), upgrade("B")},
+		{"one time unknown (a debug order), arriving last: it keeps its place", []saasv1alpha1.AppliedOrder{purchase, upgrade("A"), upgrade("B")},
 			map[string]time.Time{"A": created(2)}, "B"},
 		{"a purchase listed after other orders", []saasv1alpha1.AppliedOrder{renewal("R", day(2)), purchase}, nil, "P"},
 		{"orders without a purchase or a plan change: the object's own", []saasv1alpha1.AppliedOrder{renewal("R", day(2))}, nil, "SELF"},
@@ -301,6 +301,86 @@ func TestKeepRecorded(t *testing.T) {
 			recorded := tc.recorded
 			KeepRecorded(&recorded, tc.orders)
 			NewWithT(t).Expect(recorded).To(Equal(tc.want))
+		})
+	}
+}
+
+// One order whose createTime Query Order did not give (or gave in a form
+// that does not parse) keeps its arrival place; the orders whose times
+// are known are still sequenced by them around it. Before, one such order
+// put every order back in arrival order, so a late retry of an older
+// upgrade or renewal took the plan or the expiry back.
+func TestAnOrderWithoutATimeDoesNotUnsequenceTheOthers(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		orders     []saasv1alpha1.AppliedOrder
+		times      map[string]time.Time
+		wantPlan   string
+		wantExpiry *time.Time
+	}{
+		{name: "a late retry of an older upgrade does not take the plan back",
+			orders:   []saasv1alpha1.AppliedOrder{purchase, upgrade("NEW"), upgrade("UNTIMED"), upgrade("OLD")},
+			times:    map[string]time.Time{"NEW": created(2), "OLD": created(1)},
+			wantPlan: "NEW", wantExpiry: day(1)},
+		{name: "the untimed order last in arrival stays last",
+			orders:   []saasv1alpha1.AppliedOrder{purchase, upgrade("NEW"), upgrade("OLD"), upgrade("UNTIMED")},
+			times:    map[string]time.Time{"NEW": created(2), "OLD": created(1)},
+			wantPlan: "UNTIMED", wantExpiry: day(1)},
+		{name: "an older renewal arriving after a newer cut does not undo it",
+			orders:   []saasv1alpha1.AppliedOrder{purchase, cut("C", day(15)), renewal("UNTIMED", day(10)), renewal("R", day(20))},
+			times:    map[string]time.Time{"C": created(2), "R": created(1)},
+			wantPlan: "P", wantExpiry: day(15)},
+		{name: "no time known: arrival order",
+			orders:   []saasv1alpha1.AppliedOrder{purchase, upgrade("A"), cut("C", day(15)), renewal("R", day(20)), upgrade("B")},
+			wantPlan: "B", wantExpiry: day(20)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(PlanOrder(tc.orders, "SELF", "SELF-1", tc.times).OrderID).To(Equal(tc.wantPlan), "plan")
+			resolved := &saasv1alpha1.ResolvedOrder{OrderID: "P", ExpireTime: &metav1.Time{Time: *day(1)}}
+			g.Expect(ExpiryInForce(nil, resolved, tc.orders, tc.times).Time).To(Equal(*tc.wantExpiry), "expiry")
+		})
+	}
+}
+
+// byCreation sorts the orders with a known time among the places they
+// hold in arrival order; the others do not move.
+func TestByCreationMovesOnlyTheTimedOrders(t *testing.T) {
+	ids := func(orders []saasv1alpha1.AppliedOrder) []string {
+		var out []string
+		for _, o := range orders {
+			out = append(out, o.OrderID)
+		}
+		return out
+	}
+	arrived := []saasv1alpha1.AppliedOrder{upgrade("C"), upgrade("X"), upgrade("A"), upgrade("Y"), upgrade("B")}
+	times := map[string]time.Time{"A": created(1), "B": created(2), "C": created(3)}
+	g := NewWithT(t)
+	g.Expect(ids(byCreation(arrived, times))).To(Equal([]string{"A", "X", "B", "Y", "C"}))
+	g.Expect(ids(arrived)).To(Equal([]string{"C", "X", "A", "Y", "B"}), "the input is not changed")
+}
+
+// Untimed names the orders whose createTime the sequence needs but does
+// not have, so the tenant can say which orders went by arrival.
+func TestUntimedNamesTheOrdersSequencedByArrival(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		orders []saasv1alpha1.AppliedOrder
+		times  map[string]time.Time
+		want   []string
+	}{
+		{"no order needs a time", []saasv1alpha1.AppliedOrder{purchase, upgrade("U"), renewal("R", day(2))}, nil, nil},
+		{"every time known", []saasv1alpha1.AppliedOrder{purchase, upgrade("U"), upgrade("V")},
+			map[string]time.Time{"U": created(1), "V": created(2)}, nil},
+		{"one plan change without a time", []saasv1alpha1.AppliedOrder{purchase, upgrade("U"), upgrade("V")},
+			map[string]time.Time{"V": created(2)}, []string{"U"}},
+		{"a renewal and a cut without times, in arrival order", []saasv1alpha1.AppliedOrder{purchase, cut("C", day(1)), renewal("R", day(2))},
+			nil, []string{"C", "R"}},
+		{"a time of an order that needs none is no help", []saasv1alpha1.AppliedOrder{purchase, upgrade("U"), upgrade("V")},
+			map[string]time.Time{"P": created(1)}, []string{"U", "V"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(Untimed(tc.orders, tc.times)).To(Equal(tc.want))
 		})
 	}
 }
