@@ -68,6 +68,12 @@ const (
 	// another tenant's Service among them: a chart cannot widen its own
 	// tenant's isolation (docs/chart-tenants.md).
 	ReasonExternalName = "Service of type ExternalName not allowed (it would route the ingress controller out of the tenant's namespace)"
+	// ReasonExternalIPs: a Service with spec.externalIPs. kube-proxy sends
+	// every pod's traffic to those addresses, in any namespace, to the
+	// Service's pods (CVE-2020-8554), unless the cluster runs the
+	// DenyServiceExternalIPs admission plugin: a tenant could take another
+	// tenant's, or any outside service's, traffic.
+	ReasonExternalIPs = "Service with spec.externalIPs not allowed (it would take the cluster's traffic to those addresses, CVE-2020-8554)"
 )
 
 // RefusedObject is one object of a chart that a tenant may not hold.
@@ -142,15 +148,21 @@ func admit(obj *unstructured.Unstructured, namespace string) string {
 var serviceKind = schema.GroupKind{Group: "", Kind: "Service"}
 
 // refusedSpec returns why obj's spec is one a tenant may not hold, "" when
-// it may: a Service of type ExternalName (ReasonExternalName). Every other
-// Service type selects pods of the tenant's own namespace. A type that is
-// not a string is left to the API server, which refuses it.
+// it may: a Service of type ExternalName (ReasonExternalName) or with
+// externalIPs (ReasonExternalIPs). Every other Service selects pods of the
+// tenant's own namespace for traffic sent to it. A type that is not a
+// string is left to the API server, which refuses it.
 func refusedSpec(gk schema.GroupKind, obj *unstructured.Unstructured) string {
 	if gk != serviceKind {
 		return ""
 	}
 	if typ, _, _ := unstructured.NestedString(obj.Object, "spec", "type"); typ == "ExternalName" {
 		return ReasonExternalName
+	}
+	if ips, found, _ := unstructured.NestedFieldNoCopy(obj.Object, "spec", "externalIPs"); found {
+		if list, ok := ips.([]any); !ok || len(list) > 0 {
+			return ReasonExternalIPs
+		}
 	}
 	return ""
 }

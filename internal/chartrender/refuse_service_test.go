@@ -8,13 +8,14 @@ import (
 	. "github.com/onsi/gomega"
 )
 
-// A Service of type ExternalName is refused: an Ingress of the chart whose
+// A Service of type ExternalName, or with externalIPs (CVE-2020-8554), is
+// refused. ExternalName: an Ingress of the chart whose
 // backend it is makes the ingress controller, whose namespace every
 // tenant's NetworkPolicy admits, proxy to the name it gives, such as
 // another tenant's Service (app.tenant-<other>.svc), past that tenant's
 // isolation. Every other type is admitted: each selects pods of the
 // tenant's own namespace.
-func TestRenderRefusesAnExternalNameService(t *testing.T) {
+func TestRenderRefusesAServiceThatLeavesTheTenant(t *testing.T) {
 	archive := ArchiveFromBytes(packageChart(t, testChartDir, nil))
 	service := func(spec map[string]any) map[string]any {
 		return map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "other"}, "spec": spec}
@@ -29,6 +30,10 @@ func TestRenderRefusesAnExternalNameService(t *testing.T) {
 			want: "core/Service other: " + ReasonExternalName},
 		{name: "ExternalName to the internet", obj: service(map[string]any{"type": "ExternalName", "externalName": "example.com"}),
 			want: "core/Service other: " + ReasonExternalName},
+		{name: "externalIPs taking another address's traffic", obj: service(map[string]any{"type": "ClusterIP",
+			"ports": []any{map[string]any{"port": int64(443)}}, "externalIPs": []any{"10.247.0.1"}}),
+			want: "core/Service other: " + ReasonExternalIPs},
+		{name: "no externalIPs", obj: service(map[string]any{"ports": []any{map[string]any{"port": int64(80)}}, "externalIPs": []any{}})},
 		{name: "ClusterIP", obj: service(map[string]any{"type": "ClusterIP", "ports": []any{map[string]any{"port": int64(80)}}})},
 		{name: "no type", obj: service(map[string]any{"ports": []any{map[string]any{"port": int64(80)}}})},
 		{name: "no spec", obj: service(nil)},
