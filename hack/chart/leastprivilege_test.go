@@ -870,6 +870,10 @@ func TestLeastPrivilege(t *testing.T) {
 		g.Expect(err.Error()).To(ContainSubstring("a mutating admission webhook or policy engine (or a person) changed it"))
 	})
 
+	t.Run("the controllers may not hand a tenant namespace to another tenant", func(t *testing.T) {
+		checkNamespaceOwnerKept(ctx, t, admin, clients[controllers], isPolicyDenial)
+	})
+
 	policyRules := policyResourceRules(t, only(t, docs, "ValidatingAdmissionPolicy"))
 	for _, row := range matrixRows {
 		t.Run(row.account+": "+row.request, func(t *testing.T) {
