@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -61,21 +62,24 @@ func warningEvents(t *testing.T, g Gomega, name string) []string {
 	return reasons
 }
 
-// A kit call signed with product A's kitKey may carry product B's instance
-// ID (the merchant typed a real one into the Seller Console's debugging
-// tool). The receiver stores it, as it stores any instance it does not know
-// (the seller's test tenant); delivering it would overwrite B's kooper-sso
-// and directory, whose names are fixed, so B's SSO gateway would admit A's
-// enterprise and lock out B's own users.
+// A kit call signed with product A's kitKey may carry an instance ID that
+// becomes product B's (the merchant typed one into the Seller Console's
+// debugging tool before B's buyer's order was delivered). The receiver
+// stores it, as it stores any instance it does not know (the seller's test
+// tenant), and refuses it once the instance is B's (000003); delivering
+// what it stored would overwrite B's kooper-sso and directory, whose names
+// are fixed, so B's SSO gateway would admit A's enterprise and lock out B's
+// own users.
 func TestADirectoryNamingAnotherProductsInstanceIsNotDeliveredIntoIt(t *testing.T) {
 	g := NewWithT(t)
 	productA, productB := kitProduct(t, nil), kitProduct(t, nil)
-	tenant := newTenant(t, productB, "basic", nil)
+	id := fmt.Sprintf("i-stray-%d", tenantSeq.Add(1))
+	syncEnterprise(t, productA.Name, id, "tenant-stray", "client-a", kitUsers(100, 103))
+	tenant := newTenant(t, productB, "basic", func(tn *saasv1alpha1.SaaSTenant) { tn.Name, tn.Spec.InstanceID = id, id })
 	namespace := eventuallyTenant(t, tenant.Name, provisioned).Status.Namespace
 	syncEnterprise(t, productB.Name, tenant.Name, "tenant-own", "client-b", kitUsers(0, 2))
 	own := eventuallyDirectory(t, tenant.Name, "tenant-own", delivered(saasv1alpha1.SucceededReason))
 
-	syncEnterprise(t, productA.Name, tenant.Name, "tenant-stray", "client-a", kitUsers(100, 103))
 	stray := eventuallyDirectory(t, tenant.Name, "tenant-stray", directorySettled(3))
 	c := apimeta.FindStatusCondition(stray.Status.Conditions, saasv1alpha1.DeliveredCondition)
 	g.Expect(c.Reason).To(Equal(saasv1alpha1.InstanceOfAnotherProductReason), c.Message)
