@@ -259,7 +259,7 @@ const maxQuotedRenderError = 512
 
 // exampleRenders renders the chart for an example tenant on each plan and
 // returns what it found (exampleCheck). A plan whose render holds an
-// Ingress is rendered for the two sample tenants of urlSampleIDs as well,
+// Ingress is rendered for the two sample tenants of sampleInstanceIDs as well,
 // to catch a route (host and path) every tenant would claim: the ingress
 // controller gives a contested route to one Ingress, so every other buyer
 // would reach that tenant. Renders are cached by the renderer: a product
@@ -330,12 +330,12 @@ func (e exampleRenderer) render(ctx context.Context, plan *saasv1alpha1.Plan, pl
 }
 
 // sharedRoute renders the chart on plan for each sample tenant
-// (urlSampleIDs, in the namespaces kooper would give them) and describes
+// (sampleInstanceIDs, in the namespaces kooper would give them) and describes
 // the first Ingress route of the first that the second holds too, with
 // what to do; "" when none. The error is a render's.
 func (e exampleRenderer) sharedRoute(ctx context.Context, plan *saasv1alpha1.Plan, planValues map[string]any) (string, error) {
-	var routes [len(urlSampleIDs)][]ingressRoute
-	for i, id := range urlSampleIDs {
+	var routes [len(sampleInstanceIDs)][]ingressRoute
+	for i, id := range sampleInstanceIDs {
 		objs, err := e.render(ctx, plan, planValues, id, tenantobjects.NamespaceName(e.product, id))
 		if err != nil {
 			return "", fmt.Errorf("instance %s: %w", id, err)

@@ -58,8 +58,7 @@ type SaaSProductReconciler struct {
 	// MonitoringNamespace is the namespace the tenants' NetworkPolicy
 	// admits for monitoring (--monitoring-namespace; "" when none), to say
 	// whether a product's Prometheus meters can read its tenants' pods
-	// (TenantsScrapable). Nil: not known, and TenantsScrapable is left as
-	// it is.
+	// (MetersValid). Nil: not known, and MetersValid is left as it is.
 	MonitoringNamespace *string
 }
 
@@ -73,8 +72,8 @@ type SaaSProductReconciler struct {
 // Reconcile keeps the product while it is in use, and sets its
 // KeysAvailable, PlansValid, URLsValid and Ready conditions, for a chart
 // product ChartReady and status.chart, for a SaaS product
-// EgressRestricted, and for one with a Prometheus meter TenantsScrapable
-// (Ready sums up neither of the last two).
+// EgressRestricted, and for one with meters MetersValid (Ready sums up
+// neither of the last two).
 func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	product := &saasv1alpha1.SaaSProduct{}
 	if err := r.Get(ctx, req.NamespacedName, product); err != nil {
@@ -87,13 +86,15 @@ func (r *SaaSProductReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, nil // going: there is no status to keep
 	}
 	s := &productState{product: product}
-	if o := runSteps(ctx, s, r.checkKeys, r.checkChart, r.checkPlans, r.checkURLs, r.checkEgress, r.checkScrapable); !o.proceeds() {
+	if o := runSteps(ctx, s, r.checkKeys, r.checkChart, r.checkPlans, r.checkURLs, r.checkEgress, r.checkMeters); !o.proceeds() {
 		return o.result(s.result)
 	}
 	statusErr := r.patchStatus(ctx, product, s)
 	if statusErr == nil && (product.Spec.Workload != nil || product.Spec.Chart != nil) {
 		r.warnEgressRestricted(ctx, product, s.egressWas)
-		r.warnNotScrapable(product, s.scrapableWas)
+	}
+	if statusErr == nil {
+		r.warnMeters(product, s.metersWas)
 	}
 	result := s.result
 	if s.retry != nil {
@@ -127,9 +128,9 @@ type productState struct {
 	// when setRefused; otherwise it is left as it is (checkPlans).
 	refusedPlanChanges []saasv1alpha1.PlanPair
 	setRefused         bool
-	// scrapableWas is TenantsScrapable before this reconcile, when
-	// checkScrapable ran.
-	scrapableWas *metav1.Condition
+	// metersWas is MetersValid before this reconcile, when checkMeters
+	// ran.
+	metersWas *metav1.Condition
 	// drop are the types of conditions the product no longer has.
 	drop []string
 }

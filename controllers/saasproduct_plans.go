@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -15,6 +16,8 @@ import (
 	utilstrings "k8s.io/utils/strings"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/metering"
+	"github.com/kooper-io/kooper/internal/promquery"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
@@ -236,54 +239,233 @@ func prometheusMeters(product *saasv1alpha1.SaaSProduct) []string {
 	return names
 }
 
-// scrapableCondition says whether a Prometheus may scrape the pods of
-// product's tenants for its Prometheus meters: whether their NetworkPolicy
-// admits a monitoring namespace (tenantobjects' networkPolicy), as the
-// controllers run with monitoringNamespace. Nil when there is nothing to
-// say: product has no Prometheus meter, or its tenants run no pods.
-func scrapableCondition(product *saasv1alpha1.SaaSProduct, monitoringNamespace string) *metav1.Condition {
-	meters := prometheusMeters(product)
-	if len(meters) == 0 || (product.Spec.Workload == nil && product.Spec.Chart == nil) {
-		return nil
-	}
-	which := "Meter " + meters[0] + " reads"
-	if len(meters) > 1 {
-		which = "Meters " + strings.Join(meters, ", ") + " read"
-	}
-	if monitoringNamespace == "" {
-		return &metav1.Condition{Type: saasv1alpha1.TenantsScrapableCondition, Status: metav1.ConditionFalse,
-			Reason: saasv1alpha1.NoMonitoringNamespaceReason,
-			Message: which + " Prometheus, but the controllers run without --monitoring-namespace (the chart's tenantNetwork.monitoringNamespace): " +
-				"the tenants' NetworkPolicy admits no monitoring namespace, so no Prometheus can scrape their pods, and a query of what they " +
-				"expose finds nothing, billed as 0 every window; set it to Prometheus's namespace, unless the query reads only series " +
-				"scraped elsewhere (the kubelet's, kube-state-metrics')"}
-	}
-	return &metav1.Condition{Type: saasv1alpha1.TenantsScrapableCondition, Status: metav1.ConditionTrue, Reason: saasv1alpha1.SucceededReason,
-		Message: which + " Prometheus; the tenants' NetworkPolicy admits namespace " + monitoringNamespace + ", where Prometheus may scrape their pods"}
+// meterProblem is why a product's meter bills wrongly: reason is a
+// MetersValid reason, message names the meter and says why.
+type meterProblem struct {
+	reason, message string
 }
 
-// checkScrapable says whether the product's Prometheus meters can read its
-// tenants' pods (TenantsScrapable), when the monitoring namespace is
-// known; a product with nothing to say loses the condition.
-func (r *SaaSProductReconciler) checkScrapable(_ context.Context, s *productState) outcome {
+// meterReasonRank orders a product's meter problems, worst first: a buyer
+// billed what every tenant used, then usage billed as 0, then a query
+// that may find nothing to read (unless it reads series scraped
+// elsewhere).
+var meterReasonRank = map[string]int{
+	saasv1alpha1.QueryNotPerTenantReason:     0,
+	saasv1alpha1.MeterMeasuresNothingReason:  1,
+	saasv1alpha1.NoMonitoringNamespaceReason: 2,
+}
+
+// metersCondition says whether every meter of product measures each
+// tenant's own usage (MetersValid), as the controllers run with
+// monitoringNamespace ("" when none). Nil when product has no meters.
+// When False, its message names every meter that bills wrongly and why
+// (at most 32768 bytes), and its reason is the worst of them
+// (meterReasonRank).
+func metersCondition(product *saasv1alpha1.SaaSProduct, monitoringNamespace string) *metav1.Condition {
+	if product.Spec.Metering == nil || len(product.Spec.Metering.Meters) == 0 {
+		return nil
+	}
+	var problems []meterProblem
+	for _, meter := range product.Spec.Metering.Meters {
+		p := builtinMeterProblem(product, meter)
+		if meter.Source == saasv1alpha1.MeterPrometheus {
+			p = queryProblem(product, meter)
+		}
+		if p != nil {
+			problems = append(problems, *p)
+		}
+	}
+	scrape, scrapable := scrapeProblem(product, monitoringNamespace)
+	if scrape != nil {
+		problems = append(problems, *scrape)
+	}
+	cond := &metav1.Condition{Type: saasv1alpha1.MetersValidCondition, Status: metav1.ConditionTrue,
+		Reason: saasv1alpha1.SucceededReason, Message: "Every meter measures each tenant's own usage"}
+	if len(problems) == 0 {
+		if scrapable != "" {
+			cond.Message += "; " + scrapable
+		}
+		return cond
+	}
+	slices.SortStableFunc(problems, func(a, b meterProblem) int { return meterReasonRank[a.reason] - meterReasonRank[b.reason] })
+	messages := make([]string, len(problems))
+	for i, p := range problems {
+		messages[i] = p.message
+	}
+	message := strings.Join(messages, "; ")
+	cond.Status, cond.Reason = metav1.ConditionFalse, problems[0].reason
+	cond.Message = utilstrings.ShortenString(strings.ToUpper(message[:1])+message[1:], 32768)
+	return cond
+}
+
+// queryProblem renders a Prometheus meter's query for the sample tenants
+// as the metering controller renders it for each tenant and window
+// (MeteringReconciler.measure): a query that does not render fails every
+// window of every tenant, and one that renders the same for both bills
+// each buyer what all tenants used together. Nil when neither.
+func queryProblem(product *saasv1alpha1.SaaSProduct, meter saasv1alpha1.Meter) *meterProblem {
+	var rendered [len(sampleInstanceIDs)]string
+	for i, id := range sampleInstanceIDs {
+		query, err := promquery.Render(meter.Query, promquery.Data{
+			Namespace: tenantobjects.NamespaceName(product, id), InstanceID: id, Window: promquery.Duration(time.Hour)})
+		if err != nil {
+			return &meterProblem{reason: saasv1alpha1.MeterMeasuresNothingReason, message: fmt.Sprintf(
+				"meter %s: its query does not render (%v), so no usage of any tenant is pushed", meter.Name, err)}
+		}
+		rendered[i] = query
+	}
+	if rendered[0] != rendered[1] {
+		return nil
+	}
+	return &meterProblem{reason: saasv1alpha1.QueryNotPerTenantReason, message: fmt.Sprintf(
+		"meter %s: its query is the same for every tenant, so each buyer would be billed what all tenants used together; "+
+			`select the tenant's series with {{.Namespace}} or {{.InstanceID}}, as in {namespace="{{.Namespace}}"}, or use TenantHours for a flat rate`,
+		meter.Name)}
+}
+
+// builtinMeterProblem says for which tenants a built-in meter bills 0
+// every hour: an active tenant of each metered plan is measured over an
+// hour as the metering controller measures it (metering.ObservedSegment
+// and BuiltinUsage), so what it reads and what is checked cannot drift
+// apart. Nil when the meter measures something on every metered plan.
+func builtinMeterProblem(product *saasv1alpha1.SaaSProduct, meter saasv1alpha1.Meter) *meterProblem {
+	plans := meteredPlans(product)
+	var idle []*saasv1alpha1.Plan
+	for _, plan := range plans {
+		if hourOfActiveTenant(product, plan, meter.Source) <= 0 {
+			idle = append(idle, plan)
+		}
+	}
+	if len(idle) == 0 {
+		return nil
+	}
+	head := fmt.Sprintf("meter %s (%s) bills 0 every hour for ", meter.Name, meter.Source)
+	if product.Spec.Workload == nil {
+		runs := "run nothing kooper provisions"
+		if product.Spec.Chart != nil {
+			runs = "run a chart"
+		}
+		return &meterProblem{reason: saasv1alpha1.MeterMeasuresNothingReason, message: head + "every tenant: kooper reads replicas, " +
+			"requests and storage only of spec.workload, and this product's tenants " + runs + "; use TenantHours, or a Prometheus meter of what they run"}
+	}
+	var whys []string
+	byWhy := map[string][]string{}
+	for _, plan := range idle {
+		why := whyIdle(product, plan, meter.Source)
+		if _, seen := byWhy[why]; !seen {
+			whys = append(whys, why)
+		}
+		byWhy[why] = append(byWhy[why], plan.SKUCode)
+	}
+	parts := make([]string, len(whys))
+	for i, why := range whys {
+		who := "every tenant"
+		if skus := byWhy[why]; len(skus) < len(plans) {
+			who = "the tenants of plan " + strings.Join(skus, ", ")
+			if len(skus) > 1 {
+				who = "the tenants of plans " + strings.Join(skus, ", ")
+			}
+		}
+		parts[i] = who + ": " + why
+	}
+	return &meterProblem{reason: saasv1alpha1.MeterMeasuresNothingReason, message: head + strings.Join(parts, "; for ")}
+}
+
+// meteredPlans are the plans whose tenants are metered: all but the
+// package plans of a product with spec.packages, whose tenants run nothing
+// and fund another's usage (docs/packages.md).
+func meteredPlans(product *saasv1alpha1.SaaSProduct) []*saasv1alpha1.Plan {
+	var plans []*saasv1alpha1.Plan
+	for i, p := range product.Spec.Plans {
+		if p.Package == nil || product.Spec.Packages == nil {
+			plans = append(plans, &product.Spec.Plans[i])
+		}
+	}
+	return plans
+}
+
+// hourOfActiveTenant is what a built-in meter of source measures of an
+// active tenant of plan over one hour, in the meter's unit.
+func hourOfActiveTenant(product *saasv1alpha1.SaaSProduct, plan *saasv1alpha1.Plan, source saasv1alpha1.MeterSource) float64 {
+	tenant := &saasv1alpha1.SaaSTenant{Spec: saasv1alpha1.SaaSTenantSpec{State: saasv1alpha1.StateActive},
+		Status: saasv1alpha1.SaaSTenantStatus{SKUCode: plan.SKUCode}}
+	seg := metering.ObservedSegment(tenant, product)
+	start := time.Unix(0, 0)
+	seg.Start = metav1.NewTime(start)
+	return metering.BuiltinUsage(source, []saasv1alpha1.UsageSegment{seg}, metering.Window{Start: start, End: start.Add(time.Hour)})
+}
+
+// whyIdle says why a built-in meter of source measures nothing of plan's
+// tenants on a product with a workload (hourOfActiveTenant is 0).
+func whyIdle(product *saasv1alpha1.SaaSProduct, plan *saasv1alpha1.Plan, source saasv1alpha1.MeterSource) string {
+	switch {
+	case source == saasv1alpha1.MeterStorageGiBHours && product.Spec.Workload.Storage == nil:
+		return "spec.workload has no storage"
+	case source == saasv1alpha1.MeterStorageGiBHours:
+		return "spec.workload.storage.size is 0"
+	case plan.Replicas == 0:
+		return "they run no replicas (replicas: 0)"
+	}
+	name := "requests.cpu"
+	if source == saasv1alpha1.MeterMemoryGiBHours {
+		name = "requests.memory"
+	}
+	if plan.Resources != nil {
+		return "no " + name + " in the plan's resources, which replace spec.workload.resources"
+	}
+	return "no " + name + " in spec.workload.resources or the plan's resources"
+}
+
+// scrapeProblem says whether a Prometheus may scrape the pods of
+// product's tenants for its Prometheus meters: whether their NetworkPolicy
+// admits a monitoring namespace (tenantobjects' networkPolicy), as the
+// controllers run with monitoringNamespace. It returns the problem when
+// none is admitted, else a sentence saying which is ("" when product has
+// no Prometheus meter or its tenants run no pods).
+func scrapeProblem(product *saasv1alpha1.SaaSProduct, monitoringNamespace string) (*meterProblem, string) {
+	meters := prometheusMeters(product)
+	if len(meters) == 0 || (product.Spec.Workload == nil && product.Spec.Chart == nil) {
+		return nil, ""
+	}
+	which := "meter " + meters[0] + " reads"
+	if len(meters) > 1 {
+		which = "meters " + strings.Join(meters, ", ") + " read"
+	}
+	if monitoringNamespace != "" {
+		return nil, which + " Prometheus, and the tenants' NetworkPolicy admits namespace " + monitoringNamespace + ", where Prometheus may scrape their pods"
+	}
+	return &meterProblem{reason: saasv1alpha1.NoMonitoringNamespaceReason, message: which + " Prometheus, but the controllers run without " +
+		"--monitoring-namespace (the chart's tenantNetwork.monitoringNamespace): the tenants' NetworkPolicy admits no monitoring namespace, " +
+		"so no Prometheus can scrape their pods, and a query of what they expose finds nothing, billed as 0 every window; set it to " +
+		"Prometheus's namespace, unless the query reads only series scraped elsewhere (the kubelet's, kube-state-metrics')"}, ""
+}
+
+// checkMeters says whether every meter of the product measures each
+// tenant's own usage (MetersValid), when the monitoring namespace is
+// known; a product without meters loses the condition.
+func (r *SaaSProductReconciler) checkMeters(_ context.Context, s *productState) outcome {
 	if r.MonitoringNamespace == nil {
 		return proceed()
 	}
-	s.scrapableWas = apimeta.FindStatusCondition(s.product.Status.Conditions, saasv1alpha1.TenantsScrapableCondition).DeepCopy()
-	if cond := scrapableCondition(s.product, *r.MonitoringNamespace); cond != nil {
+	s.metersWas = apimeta.FindStatusCondition(s.product.Status.Conditions, saasv1alpha1.MetersValidCondition).DeepCopy()
+	if cond := metersCondition(s.product, *r.MonitoringNamespace); cond != nil {
 		s.conds = append(s.conds, *cond)
 	} else {
-		s.drop = append(s.drop, saasv1alpha1.TenantsScrapableCondition)
+		s.drop = append(s.drop, saasv1alpha1.MetersValidCondition)
 	}
 	return proceed()
 }
 
-// warnNotScrapable emits a Warning Event when TenantsScrapable turned
-// False (checkScrapable ran): the condition is not part of Ready, whose
-// Events would not say it. Once, on the transition.
-func (r *SaaSProductReconciler) warnNotScrapable(product *saasv1alpha1.SaaSProduct, was *metav1.Condition) {
-	now := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.TenantsScrapableCondition)
-	if r.MonitoringNamespace == nil || now == nil || now.Status != metav1.ConditionFalse || (was != nil && was.Status == metav1.ConditionFalse) {
+// warnMeters emits a Warning Event when MetersValid turned False, or
+// says something else while False (checkMeters ran): the condition is not
+// part of Ready, whose Events would not say it, and the tenants' Metered
+// stays True. Once per change.
+func (r *SaaSProductReconciler) warnMeters(product *saasv1alpha1.SaaSProduct, was *metav1.Condition) {
+	now := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.MetersValidCondition)
+	if r.MonitoringNamespace == nil || now == nil || now.Status != metav1.ConditionFalse {
+		return
+	}
+	if was != nil && was.Status == metav1.ConditionFalse && was.Reason == now.Reason && was.Message == now.Message {
 		return
 	}
 	r.Recorder.Eventf(product, nil, corev1.EventTypeWarning, now.Reason, "CheckProduct", "%s", now.Message)

@@ -20,11 +20,13 @@ import (
 // have (spec §3.2), and the bound of status.frontEndUrl and status.adminUrl.
 const maxURLLength = 512
 
-// urlSampleIDs are the tenants a product's URL templates are checked for:
-// the shape of the instance IDs kooper issues (i- and 20 hex digits),
-// different in every digit, so a host that does not change with the
-// instance is caught whatever part of the ID a template uses.
-var urlSampleIDs = [2]string{"i-" + strings.Repeat("0", 20), "i-" + strings.Repeat("f", 20)}
+// sampleInstanceIDs are the tenants a product is checked for where every
+// tenant must differ (its URL templates' hosts, its chart's Ingress
+// routes, its Prometheus queries): the shape of the instance IDs kooper
+// issues (i- and 20 hex digits), different in every digit, so what does
+// not change with the instance is caught whatever part of the ID (or of
+// the namespace made from it) a template uses.
+var sampleInstanceIDs = [2]string{"i-" + strings.Repeat("0", 20), "i-" + strings.Repeat("f", 20)}
 
 // urlProblem is why a product's URL templates, or one tenant's rendering of
 // them, cannot be used; reason is a condition reason.
@@ -59,8 +61,8 @@ func urlsCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 // checkURLTemplates renders the product's URLs for the sample tenants and
 // returns the first problem, or nil.
 func checkURLTemplates(product *saasv1alpha1.SaaSProduct) *urlProblem {
-	var hosts [len(urlSampleIDs)]string
-	for i, id := range urlSampleIDs {
+	var hosts [len(sampleInstanceIDs)]string
+	for i, id := range sampleInstanceIDs {
 		urls, err := renderTenantURLs(product, id)
 		if err != nil {
 			return templateInvalid("%v", err)

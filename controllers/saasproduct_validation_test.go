@@ -135,7 +135,7 @@ func TestAPrometheusMeterWithoutAMonitoringNamespaceIsReported(t *testing.T) {
 
 	var written []metav1.Condition
 	g.Expect(capture.written).To(Receive(&written), "a status write")
-	cond := apimeta.FindStatusCondition(written, saasv1alpha1.TenantsScrapableCondition)
+	cond := apimeta.FindStatusCondition(written, saasv1alpha1.MetersValidCondition)
 	g.Expect(cond).NotTo(BeNil())
 	g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
 	g.Expect(cond.Reason).To(Equal(saasv1alpha1.NoMonitoringNamespaceReason))
@@ -272,32 +272,176 @@ func TestPlansConditionRefusesWhatTenantsCannotRun(t *testing.T) {
 	}
 }
 
-// TenantsScrapable is said only of a product with a Prometheus meter whose
-// tenants run pods, and says whether any monitoring namespace is admitted.
-func TestTenantsScrapableIsSaidOfPrometheusMetersOfTenantsThatRunPods(t *testing.T) {
-	product := func(sources ...saasv1alpha1.MeterSource) *saasv1alpha1.SaaSProduct {
-		p := &saasv1alpha1.SaaSProduct{Spec: saasv1alpha1.SaaSProductSpec{Workload: &saasv1alpha1.WorkloadTemplate{},
-			Metering: &saasv1alpha1.MeteringSpec{}}}
-		for i, s := range sources {
-			p.Spec.Metering.Meters = append(p.Spec.Metering.Meters, saasv1alpha1.Meter{Name: fmt.Sprintf("m%d", i), Source: s})
+// MetersValid judges each meter as the metering controller would bill
+// it: a built-in meter by what it reads of an active tenant of each plan,
+// a Prometheus query by its render for two tenants, and whether a
+// Prometheus may scrape the tenants' pods at all. Each case says why.
+func TestMetersValidSaysWhichMetersBillWrongly(t *testing.T) {
+	q := resource.MustParse
+	metered := func(change func(*saasv1alpha1.SaaSProduct), meters ...saasv1alpha1.Meter) *saasv1alpha1.SaaSProduct {
+		p := &saasv1alpha1.SaaSProduct{Spec: saasv1alpha1.SaaSProductSpec{NamespacePrefix: "crm",
+			Workload: &saasv1alpha1.WorkloadTemplate{
+				Resources: &saasv1alpha1.ContainerResources{Requests: corev1.ResourceList{corev1.ResourceCPU: q("100m"), corev1.ResourceMemory: q("128Mi")}},
+				Storage:   &saasv1alpha1.StorageTemplate{Size: q("1Gi")}},
+			Plans: []saasv1alpha1.Plan{{SKUCode: "basic", Replicas: 1}, {SKUCode: "pro", Replicas: 2,
+				Resources: &saasv1alpha1.ContainerResources{Requests: corev1.ResourceList{corev1.ResourceCPU: q("500m")}}}},
+			Metering: &saasv1alpha1.MeteringSpec{Meters: meters}}}
+		if change != nil {
+			change(p)
 		}
 		return p
 	}
-	g := NewWithT(t)
-	g.Expect(scrapableCondition(product(saasv1alpha1.MeterTenantHours), "")).To(BeNil(), "no Prometheus meter")
-	g.Expect(scrapableCondition(&saasv1alpha1.SaaSProduct{}, "")).To(BeNil(), "no metering")
-	licence := product(saasv1alpha1.MeterPrometheus)
-	licence.Spec.Workload = nil
-	g.Expect(scrapableCondition(licence, "")).To(BeNil(), "no tenant pods")
+	meter := func(name string, source saasv1alpha1.MeterSource) saasv1alpha1.Meter {
+		return saasv1alpha1.Meter{Name: name, Source: source}
+	}
+	query := func(name, text string) saasv1alpha1.Meter {
+		return saasv1alpha1.Meter{Name: name, Source: saasv1alpha1.MeterPrometheus, Query: text}
+	}
+	chart := func(p *saasv1alpha1.SaaSProduct) {
+		p.Spec.Workload, p.Spec.Chart = nil, &saasv1alpha1.ChartTemplate{SecretRef: &saasv1alpha1.ChartSecretRef{Name: "crm-chart"}}
+	}
+	licence := func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload = nil }
+	perNamespace := `sum(increase(http_requests_total{namespace="{{.Namespace}}"}[{{.Window}}]))`
+	allTenants := `sum(increase(http_requests_total[{{.Window}}]))`
+	const chartNothing = " bills 0 every hour for every tenant: kooper reads replicas, requests and storage only of spec.workload, " +
+		"and this product's tenants run a chart; use TenantHours, or a Prometheus meter of what they run"
+	cases := []struct {
+		name       string
+		product    *saasv1alpha1.SaaSProduct
+		monitoring string // the controllers' --monitoring-namespace
+		wantReason string // "": no condition
+		want       string // the message's start
+	}{
+		{name: "no metering", product: metered(func(p *saasv1alpha1.SaaSProduct) { p.Spec.Metering = nil })},
+		{name: "every built-in meter of a workload that declares what each reads", wantReason: saasv1alpha1.SucceededReason,
+			product: metered(func(p *saasv1alpha1.SaaSProduct) { p.Spec.Plans[1].Resources = nil },
+				meter("h", saasv1alpha1.MeterTenantHours), meter("r", saasv1alpha1.MeterReplicaHours), meter("c", saasv1alpha1.MeterCPUCoreHours),
+				meter("m", saasv1alpha1.MeterMemoryGiBHours), meter("s", saasv1alpha1.MeterStorageGiBHours)),
+			want: "Every meter measures each tenant's own usage"},
+		{name: "tenant hours of a chart product", wantReason: saasv1alpha1.SucceededReason,
+			product: metered(chart, meter("h", saasv1alpha1.MeterTenantHours)), want: "Every meter measures each tenant's own usage"},
+		{name: "replica hours of a chart product", wantReason: saasv1alpha1.MeterMeasuresNothingReason,
+			product: metered(chart, meter("r", saasv1alpha1.MeterReplicaHours)), want: "Meter r (ReplicaHours)" + chartNothing},
+		{name: "CPU hours of a chart product", wantReason: saasv1alpha1.MeterMeasuresNothingReason,
+			product: metered(chart, meter("c", saasv1alpha1.MeterCPUCoreHours)), want: "Meter c (CPUCoreHours)" + chartNothing},
+		{name: "memory hours of a chart product", wantReason: saasv1alpha1.MeterMeasuresNothingReason,
+			product: metered(chart, meter("m", saasv1alpha1.MeterMemoryGiBHours)), want: "Meter m (MemoryGiBHours)" + chartNothing},
+		{name: "storage hours of a chart product", wantReason: saasv1alpha1.MeterMeasuresNothingReason,
+			product: metered(chart, meter("s", saasv1alpha1.MeterStorageGiBHours)), want: "Meter s (StorageGiBHours)" + chartNothing},
+		{name: "storage hours of a licence product", wantReason: saasv1alpha1.MeterMeasuresNothingReason,
+			product: metered(licence, meter("s", saasv1alpha1.MeterStorageGiBHours)),
+			want:    "Meter s (StorageGiBHours) bills 0 every hour for every tenant: kooper reads replicas, requests and storage only of spec.workload, and this product's tenants run nothing kooper provisions"},
+		{name: "CPU hours of a workload and plans that request no cpu", wantReason: saasv1alpha1.MeterMeasuresNothingReason,
+			product: metered(func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Resources, p.Spec.Plans[1].Resources = nil, nil },
+				meter("c", saasv1alpha1.MeterCPUCoreHours)),
+			want: "Meter c (CPUCoreHours) bills 0 every hour for every tenant: no requests.cpu in spec.workload.resources or the plan's resources"},
+		{name: "memory hours of a plan whose resources request cpu only", wantReason: saasv1alpha1.MeterMeasuresNothingReason,
+			product: metered(nil, meter("m", saasv1alpha1.MeterMemoryGiBHours)),
+			want:    "Meter m (MemoryGiBHours) bills 0 every hour for the tenants of plan pro: no requests.memory in the plan's resources, which replace spec.workload.resources"},
+		{name: "CPU hours of plans that request none, each for its own reason", wantReason: saasv1alpha1.MeterMeasuresNothingReason,
+			product: metered(func(p *saasv1alpha1.SaaSProduct) {
+				p.Spec.Workload.Resources = nil
+				p.Spec.Plans[1].Resources.Requests = nil
+				p.Spec.Plans = append(p.Spec.Plans, saasv1alpha1.Plan{SKUCode: "max", Replicas: 1, Resources: &saasv1alpha1.ContainerResources{}},
+					saasv1alpha1.Plan{SKUCode: "ok", Replicas: 1, Resources: &saasv1alpha1.ContainerResources{
+						Requests: corev1.ResourceList{corev1.ResourceCPU: q("1")}}})
+			}, meter("c", saasv1alpha1.MeterCPUCoreHours)),
+			want: "Meter c (CPUCoreHours) bills 0 every hour for the tenants of plan basic: no requests.cpu in spec.workload.resources or the plan's resources; " +
+				"for the tenants of plans pro, max: no requests.cpu in the plan's resources, which replace spec.workload.resources"},
+		{name: "storage hours of a workload without storage", wantReason: saasv1alpha1.MeterMeasuresNothingReason,
+			product: metered(func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Storage = nil }, meter("s", saasv1alpha1.MeterStorageGiBHours)),
+			want:    "Meter s (StorageGiBHours) bills 0 every hour for every tenant: spec.workload has no storage"},
+		{name: "replica hours of a plan of no replicas", wantReason: saasv1alpha1.MeterMeasuresNothingReason,
+			product: metered(func(p *saasv1alpha1.SaaSProduct) { p.Spec.Plans[0].Replicas = 0 }, meter("r", saasv1alpha1.MeterReplicaHours)),
+			want:    "Meter r (ReplicaHours) bills 0 every hour for the tenants of plan basic: they run no replicas (replicas: 0)"},
+		{name: "a package plan funds another tenant and is not metered itself", wantReason: saasv1alpha1.SucceededReason,
+			product: metered(func(p *saasv1alpha1.SaaSProduct) {
+				p.Spec.Packages = &saasv1alpha1.PackagesSpec{}
+				p.Spec.Plans = append(p.Spec.Plans, saasv1alpha1.Plan{SKUCode: "100h", Package: &saasv1alpha1.PackageTerms{Quota: "100"}})
+			}, meter("r", saasv1alpha1.MeterReplicaHours)),
+			want: "Every meter measures each tenant's own usage"},
+		{name: "a query of every tenant's requests together", wantReason: saasv1alpha1.QueryNotPerTenantReason, monitoring: "monitoring",
+			product: metered(nil, query("q", allTenants)),
+			want: "Meter q: its query is the same for every tenant, so each buyer would be billed what all tenants used together; " +
+				`select the tenant's series with {{.Namespace}} or {{.InstanceID}}, as in {namespace="{{.Namespace}}"}, or use TenantHours for a flat rate`},
+		{name: "a query of a constant", wantReason: saasv1alpha1.QueryNotPerTenantReason, monitoring: "monitoring",
+			product: metered(nil, query("q", "vector(1)")), want: "Meter q: its query is the same for every tenant"},
+		{name: "a query of the tenant's instance", wantReason: saasv1alpha1.SucceededReason, monitoring: "monitoring",
+			product: metered(nil, query("q", `sum(increase(app_calls_total{instance_id="{{.InstanceID}}"}[{{.Window}}]))`)),
+			want:    "Every meter measures each tenant's own usage; meter q reads Prometheus"},
+		{name: "a query of the tenant's namespace", wantReason: saasv1alpha1.SucceededReason, monitoring: "monitoring",
+			product: metered(nil, query("q", perNamespace)),
+			want: "Every meter measures each tenant's own usage; meter q reads Prometheus, and the tenants' NetworkPolicy admits namespace monitoring, " +
+				"where Prometheus may scrape their pods"},
+		{name: "a query that does not render", wantReason: saasv1alpha1.MeterMeasuresNothingReason, monitoring: "monitoring",
+			product: metered(nil, query("q", `sum(up{tenant="{{.Tenant}}"})`)),
+			want:    "Meter q: its query does not render (bad query template: "},
+		{name: "a licence product's query needs no scrape of tenant pods", wantReason: saasv1alpha1.SucceededReason,
+			product: metered(licence, query("q", perNamespace)), want: "Every meter measures each tenant's own usage"},
+		{name: "Prometheus meters with no monitoring namespace", wantReason: saasv1alpha1.NoMonitoringNamespaceReason,
+			product: metered(nil, query("m0", perNamespace), meter("m1", saasv1alpha1.MeterReplicaHours), query("m2", perNamespace)),
+			want:    "Meters m0, m2 read Prometheus, but the controllers run without --monitoring-namespace"},
+		{name: "a chart's tenants run pods too", wantReason: saasv1alpha1.NoMonitoringNamespaceReason,
+			product: metered(chart, query("m0", perNamespace)), want: "Meter m0 reads Prometheus, but the controllers run without --monitoring-namespace"},
+		{name: "the worst problem gives the reason, and every one is named", wantReason: saasv1alpha1.QueryNotPerTenantReason,
+			product: metered(chart, meter("r", saasv1alpha1.MeterReplicaHours), query("q", allTenants)),
+			want:    "Meter q: its query is the same for every tenant"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			cond := metersCondition(tc.product, tc.monitoring)
+			if tc.wantReason == "" {
+				g.Expect(cond).To(BeNil())
+				return
+			}
+			g.Expect(cond).NotTo(BeNil())
+			g.Expect(cond.Type).To(Equal(saasv1alpha1.MetersValidCondition))
+			g.Expect(cond.Reason).To(Equal(tc.wantReason), cond.Message)
+			g.Expect(cond.Status).To(Equal(map[bool]metav1.ConditionStatus{true: metav1.ConditionTrue, false: metav1.ConditionFalse}[tc.wantReason == saasv1alpha1.SucceededReason]))
+			g.Expect(cond.Message).To(HavePrefix(tc.want))
+		})
+	}
+	worst := metersCondition(cases[len(cases)-1].product, "")
+	NewWithT(t).Expect(worst.Message).To(MatchRegexp(`^Meter q: its query is the same .*; meter r \(ReplicaHours\) bills 0 .*; meter q reads Prometheus, but `))
+}
 
-	cond := scrapableCondition(product(saasv1alpha1.MeterPrometheus, saasv1alpha1.MeterReplicaHours, saasv1alpha1.MeterPrometheus), "")
-	g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
-	g.Expect(cond.Message).To(HavePrefix("Meters m0, m2 read Prometheus, but the controllers run without --monitoring-namespace"))
-	chart := product(saasv1alpha1.MeterPrometheus)
-	chart.Spec.Workload, chart.Spec.Chart = nil, &saasv1alpha1.ChartTemplate{}
-	g.Expect(scrapableCondition(chart, "").Status).To(Equal(metav1.ConditionFalse), "a chart's tenants run pods too")
-
-	cond = scrapableCondition(product(saasv1alpha1.MeterPrometheus), "monitoring")
-	g.Expect(cond.Status).To(Equal(metav1.ConditionTrue))
-	g.Expect(cond.Message).To(Equal("Meter m0 reads Prometheus; the tenants' NetworkPolicy admits namespace monitoring, where Prometheus may scrape their pods"))
+// A Warning Event is emitted once for each problem MetersValid reports:
+// when it turns False, and when it reports something else while False.
+func TestAMeterWarningIsEmittedOnceForEachProblem(t *testing.T) {
+	condition := func(status metav1.ConditionStatus, reason, message string) *metav1.Condition {
+		return &metav1.Condition{Type: saasv1alpha1.MetersValidCondition, Status: status, Reason: reason, Message: message}
+	}
+	notPerTenant := condition(metav1.ConditionFalse, saasv1alpha1.QueryNotPerTenantReason, "Meter q: its query is the same for every tenant")
+	cases := []struct {
+		name     string
+		was, now *metav1.Condition
+		warned   bool
+	}{
+		{name: "first said False", now: notPerTenant, warned: true},
+		{name: "turned False", was: condition(metav1.ConditionTrue, saasv1alpha1.SucceededReason, "Every meter"), now: notPerTenant, warned: true},
+		{name: "still the same problem", was: notPerTenant, now: notPerTenant},
+		{name: "another problem", was: notPerTenant, warned: true,
+			now: condition(metav1.ConditionFalse, saasv1alpha1.MeterMeasuresNothingReason, "Meter r (ReplicaHours) bills 0 every hour")},
+		{name: "another meter with the same problem", was: notPerTenant, warned: true,
+			now: condition(metav1.ConditionFalse, saasv1alpha1.QueryNotPerTenantReason, "Meter q: its query is the same; meter p: its query is the same")},
+		{name: "turned True", was: notPerTenant, now: condition(metav1.ConditionTrue, saasv1alpha1.SucceededReason, "Every meter")},
+		{name: "no longer said", was: notPerTenant},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			recorder := events.NewFakeRecorder(10)
+			r := &SaaSProductReconciler{Recorder: recorder, MonitoringNamespace: ptr.To("monitoring")}
+			product := &saasv1alpha1.SaaSProduct{}
+			if tc.now != nil {
+				product.Status.Conditions = []metav1.Condition{*tc.now}
+			}
+			r.warnMeters(product, tc.was)
+			if !tc.warned {
+				NewWithT(t).Expect(recorder.Events).NotTo(Receive())
+				return
+			}
+			NewWithT(t).Expect(recorder.Events).To(Receive(Equal("Warning " + tc.now.Reason + " " + tc.now.Message)))
+		})
+	}
 }

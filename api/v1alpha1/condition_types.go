@@ -89,17 +89,24 @@ const (
 	// removed) is a Warning Event EgressRestricted on the product.
 	EgressRestrictedCondition = "EgressRestricted"
 
-	// TenantsScrapableCondition is set on a product with a Prometheus
-	// meter whose tenants run pods (a workload or a chart): True when the
-	// tenants' NetworkPolicy admits the monitoring namespace
-	// (--monitoring-namespace), where a Prometheus may scrape their pods;
-	// False (NoMonitoringNamespace) when the controllers run without one,
-	// so no Prometheus can scrape a tenant pod and a query of what the app
-	// exposes finds nothing, which is billed as 0 (normal-true). It warns
-	// and is not part of Ready: a query of series scraped elsewhere (the
-	// kubelet's, kube-state-metrics') needs no scrape of tenant pods.
-	// Turning False is a Warning Event NoMonitoringNamespace on the product.
-	TenantsScrapableCondition = "TenantsScrapable"
+	// MetersValidCondition is set on a product with metering: True when
+	// every meter measures each tenant's own usage (normal-true); False
+	// when a meter would bill wrongly, which no tenant condition shows:
+	// QueryNotPerTenant, a Prometheus query that renders the same for
+	// every tenant, so every buyer is billed the total of all;
+	// MeterMeasuresNothing, a meter that bills 0 every hour on some or all
+	// plans (a built-in meter of a quantity the product does not declare,
+	// a query that does not render); NoMonitoringNamespace, a Prometheus
+	// meter of tenants that run pods while the controllers run without
+	// --monitoring-namespace, so no Prometheus can scrape them and a query
+	// of what the app exposes finds nothing. Its reason is the first of
+	// these that applies, its message names every such meter and why. It
+	// warns and is not part of Ready, which says whether tenants can be
+	// provisioned and served: they can, and a tenant already sold must
+	// keep running whatever its meter. Turning False, or saying another
+	// problem while False, is a Warning Event with its reason on the
+	// product.
+	MetersValidCondition = "MetersValid"
 
 	// MeteredCondition is True when a pay-per-use tenant's usage has been
 	// pushed up to the last closed hour (normal-true). It lives in
@@ -276,8 +283,21 @@ const (
 	ResourcesRefusedReason = "ResourcesRefused"
 	// NoMonitoringNamespaceReason: a product has a Prometheus meter, but
 	// the controllers run without --monitoring-namespace, so no Prometheus
-	// can scrape its tenants' pods (TenantsScrapable).
+	// can scrape its tenants' pods (MetersValid).
 	NoMonitoringNamespaceReason = "NoMonitoringNamespace"
+	// MeterMeasuresNothingReason: a meter of a product bills 0 every hour
+	// for the tenants of some or all of its plans (MetersValid): a
+	// ReplicaHours, CPUCoreHours, MemoryGiBHours or StorageGiBHours meter
+	// of a product without spec.workload (kooper reads those quantities
+	// only there), of a plan that runs no replicas or requests no CPU or
+	// memory, or of a workload without storage; or a Prometheus query that
+	// does not render.
+	MeterMeasuresNothingReason = "MeterMeasuresNothing"
+	// QueryNotPerTenantReason: a Prometheus meter's query renders the same
+	// for every tenant (it uses neither {{.Namespace}} nor
+	// {{.InstanceID}}), so each buyer would be billed what all tenants
+	// used together (MetersValid).
+	QueryNotPerTenantReason = "QueryNotPerTenant"
 	// URLTemplateInvalidReason: a product's URL template does not render, or
 	// renders a URL longer than 512 characters or a host that is not a DNS name.
 	URLTemplateInvalidReason = "URLTemplateInvalid"

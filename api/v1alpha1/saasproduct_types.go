@@ -1125,7 +1125,7 @@ type SaaSProductStatus struct {
 
 	// conditions are Ready, KeysAvailable, PlansValid and URLsValid;
 	// EgressRestricted for a SaaS product; ChartReady for a product with a
-	// chart; TenantsScrapable for a product with a Prometheus meter.
+	// chart; MetersValid for a product with metering.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
