@@ -391,7 +391,9 @@ func foldStringData(m map[string]any) error {
 	var errs field.ErrorList
 	for _, k := range slices.Sorted(maps.Keys(strs)) {
 		if reason := notAString(strs[k]); reason != "" {
-			errs = append(errs, field.Invalid(field.NewPath("stringData", k), field.OmitValueType{}, reason))
+			// A stand-in for the value, which may be secret: quoted, it lets
+			// redact.Reason keep the detail (the fix) for the tenant's condition.
+			errs = append(errs, field.Invalid(field.NewPath("stringData", k), "(value not shown)", reason))
 		}
 	}
 	if len(errs) > 0 {

@@ -13,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/kooper-io/kooper/internal/redact"
 )
 
 // chartSecret is a Secret as a chart renders it: user in data, and port in
@@ -95,6 +97,11 @@ func requireStringDataRefusal(t *testing.T, err error, key, detail string) {
 	}
 	if strings.Contains(err.Error(), "54") || strings.Contains(err.Error(), "true") {
 		t.Errorf("error %q quotes the value", err)
+	}
+	// What the tenant's condition shows (the tenant controller's
+	// apiMessage): the key and how to fix it.
+	if want := "stringData." + key + ": " + detail; !strings.Contains(redact.Reason(err), want) {
+		t.Errorf("the condition's reason %q does not say %q", redact.Reason(err), want)
 	}
 }
 
