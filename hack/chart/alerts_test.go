@@ -325,6 +325,12 @@ func TestGrafanaDashboard(t *testing.T) {
 	if queries < 10 {
 		t.Errorf("%d queries in the dashboard, want its panels' (at least 10)", queries)
 	}
+	// A metric an alert watches is one the on-call person looks at when it fires.
+	for _, name := range alertedMetrics(t) {
+		if !strings.Contains(raw, name) {
+			t.Errorf("an alert watches %s; the dashboard shows no panel of it", name)
+		}
+	}
 	// Every metric kooper exports for alerts and the issue's panels is on it.
 	for _, want := range []string{"kooper_callbacks_total", "kooper_callback_duration_seconds_bucket", "kooper_tenants",
 		"kooper_tenant_time_to_ready_seconds_bucket", "kooper_usage_records_pushed_total", "kooper_order_queries_total"} {
@@ -332,4 +338,38 @@ func TestGrafanaDashboard(t *testing.T) {
 			t.Errorf("the dashboard shows no %s", want)
 		}
 	}
+}
+
+// alertedMetrics are the kooper metrics the chart's alert rules name.
+func alertedMetrics(t *testing.T) []string {
+	t.Helper()
+	out, err := runHelm(t, "template", "kooper", "charts/kooper", "--namespace", "kooper-system",
+		"--set", "prometheusRule.enabled=true", "--show-only", "templates/prometheusrule.yaml")
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	spec, err := yaml.Marshal(only(t, parseDocs(t, out), "PrometheusRule")["spec"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Expr string `json:"expr"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := yaml.Unmarshal(spec, &rules); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			names = append(names, kooperName.FindAllString(r.Expr, -1)...)
+		}
+	}
+	if len(names) == 0 {
+		t.Fatal("no alert rule names a kooper metric")
+	}
+	return names
 }
