@@ -630,7 +630,7 @@ func checkGeneratedRBAC(t *testing.T, root string, docs []object, directoryNames
 				}
 				continue
 			}
-			if kind == "ClusterRole" && (n == "kooper-view" || n == "kooper-edit") {
+			if kind == "ClusterRole" && (n == aggregatedView || n == aggregatedEdit) {
 				checkAggregated(t, docs, d)
 				continue
 			}

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/api/validate/content"
 )
 
 // The longest inputs a chart name derives from (docs/naming.md): Helm's longest release
@@ -63,6 +65,12 @@ func TestNamesAtTheirLimits(t *testing.T) {
 				case "Service", "Deployment", "Namespace":
 					if !dnsLabel.MatchString(name) {
 						t.Errorf("%s %q (%d characters) is not a DNS label of at most 63", kind, name, len(name))
+					}
+				case "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+					// RBAC names are path segments (Kubernetes' ValidateRBACName), which may
+					// hold a colon: the aggregated roles are saas.kooper.io:view and :edit.
+					if problems := content.IsPathSegmentName(name); len(name) > 253 || len(problems) > 0 {
+						t.Errorf("%s %q (%d characters) is not an RBAC name of at most 253: %v", kind, name, len(name), problems)
 					}
 				default:
 					if len(name) > 253 || !dnsSubdomain.MatchString(name) {
