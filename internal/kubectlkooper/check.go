@@ -6,17 +6,20 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -47,7 +50,8 @@ func newCheckCommand(e *env) *cobra.Command {
 		Long: `Check, before registering the production URL in the Seller Console, that kooper can answer:
   - crd/<name>:        each of kooper's CRDs is installed, Established, and serves and stores v1alpha1;
   - pods/<component>:  the receiver and the controllers each have a Ready Pod in kooper's namespace;
-  - lease:             a controllers replica holds the leader Lease, renewed in time;
+  - lease:             a controllers replica holds the leader Lease, renewed in time (with
+                       --leader-elect=false, the controllers run at most one replica);
   - keys/<product>:    each SaaSProduct's keys Secret holds the keys it needs (names only are shown);
   - receiver/<product>: the receiver answers a signed queryInstance for an unknown instance with
                        000003, through a port-forward to its Service (or --receiver-url);
@@ -217,9 +221,20 @@ func checkPods(ctx context.Context, c client.Client, ns string) []checkResult {
 }
 
 // checkLease checks a controllers replica holds the leader Lease and
-// renewed it within its duration, as of now.
+// renewed it within its duration, as of now. With leader election off
+// (the chart's leaderElection.enabled false: every controllers Deployment
+// in ns runs --leader-elect=false) no one holds the Lease, so it checks
+// instead that at most one controllers replica runs.
 func checkLease(ctx context.Context, c client.Client, ns string, now time.Time) checkResult {
 	const check = "lease"
+	if off, deployments, replicas := leaderElectionOff(ctx, c, ns); off {
+		where := "--leader-elect=false on Deployment " + strings.Join(deployments, ", ")
+		if replicas > 1 {
+			return fail(check, "leader election is off (%s) and %d replicas run: each reconciles every object; scale to 1 replica, or turn leader election on (the chart's leaderElection.enabled)",
+				where, replicas)
+		}
+		return pass(check, "leader election is off (%s): no Lease is held, and with %d replica no two reconcile at once", where, replicas)
+	}
 	lease := &coordinationv1.Lease{}
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: saasv1alpha1.LeaderElectionLeaseName}, lease); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -240,6 +255,51 @@ func checkLease(ctx context.Context, c client.Client, ns string, now time.Time) 
 			since.Round(time.Second), *lease.Spec.LeaseDurationSeconds)
 	}
 	return pass(check, "held by %s, renewed %s ago", holder, since.Round(time.Second))
+}
+
+// leaderElectionOff reports whether ns has controllers Deployments and
+// every one runs with leader election off, with their namespace/names and
+// their replicas in all (an unset spec.replicas counts 1). It reports
+// false when there is none or they cannot be listed: the Lease decides.
+func leaderElectionOff(ctx context.Context, c client.Client, ns string) (off bool, deployments []string, replicas int32) {
+	list := &appsv1.DeploymentList{}
+	if err := c.List(ctx, list, client.InNamespace(ns), componentSelector(componentControllers)); err != nil || len(list.Items) == 0 {
+		return false, nil, 0
+	}
+	for i := range list.Items {
+		d := &list.Items[i]
+		if leaderElects(d.Spec.Template.Spec.Containers) {
+			return false, nil, 0
+		}
+		deployments = append(deployments, d.Namespace+"/"+d.Name)
+		replicas += ptr.Deref(d.Spec.Replicas, 1)
+	}
+	return true, deployments, replicas
+}
+
+// leaderElects reports kooper's --leader-elect as its flag package reads
+// it from the containers' command and args: -leader-elect or
+// --leader-elect, alone (true) or =<bool>; the last one wins; none before
+// a "--" is read; true, its default, when none is given.
+func leaderElects(containers []corev1.Container) bool {
+	elects := true
+	for _, container := range containers {
+		for _, arg := range slices.Concat(container.Command, container.Args) {
+			if arg == "--" {
+				break
+			}
+			name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-"), "=")
+			if name != "leader-elect" || !strings.HasPrefix(arg, "-") {
+				continue
+			}
+			if !hasValue {
+				elects = true
+			} else if b, err := strconv.ParseBool(value); err == nil {
+				elects = b
+			}
+		}
+	}
+	return elects
 }
 
 // productKey is a product and its basicKey, for the receiver's self-call.

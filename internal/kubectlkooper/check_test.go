@@ -5,11 +5,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -382,6 +384,75 @@ func TestCheckKeysFailsForKeysTheirUsersRefuse(t *testing.T) {
 			if tc.passed {
 				g.Expect(key).To(Equal(basicKey))
 			}
+		})
+	}
+}
+
+// With leaderElection.enabled false (the chart's --leader-elect=false) no replica holds the
+// Lease, and the one replica the chart allows reconciles: check's lease row passes, saying
+// so, instead of failing for ever. It still fails when the flag is on (the last one given
+// wins, as in the flag package) and no Lease is held, and when leader election is off but
+// more than one replica runs: each would reconcile every object.
+func TestCheckLeaseWithLeaderElectionOff(t *testing.T) {
+	stale := &metav1.MicroTime{Time: time.Now().Add(-24 * time.Hour)}
+	cases := []struct {
+		name     string
+		args     []string // the controllers container's; nil: no controllers Deployment
+		replicas int32
+		lease    *metav1.MicroTime // the Lease's last renewal; nil: no Lease
+		passed   bool
+		detail   string
+	}{
+		{name: "--leader-elect=false, one replica, no Lease", args: []string{"--components=controllers", "--leader-elect=false"},
+			replicas: 1, passed: true, detail: "leader election is off (--leader-elect=false on Deployment %s/kooper-controllers): no Lease is held, and with 1 replica no two reconcile at once"},
+		{name: "-leader-elect=false, the flag package's single dash", args: []string{"-leader-elect=false"},
+			replicas: 1, passed: true, detail: "leader election is off"},
+		{name: "--leader-elect=false, and the Lease left expired from when it was on", args: []string{"--leader-elect=false"},
+			replicas: 1, lease: stale, passed: true, detail: "leader election is off"},
+		{name: "--leader-elect=false, no replica", args: []string{"--leader-elect=false"},
+			replicas: 0, passed: true, detail: "leader election is off"},
+		{name: "--leader-elect=false, two replicas", args: []string{"--leader-elect=false"},
+			replicas: 2, detail: "leader election is off (--leader-elect=false on Deployment %s/kooper-controllers) and 2 replicas run: each reconciles every object; scale to 1 replica, or turn leader election on (the chart's leaderElection.enabled)"},
+		{name: "--leader-elect=false then --leader-elect=true, no Lease", args: []string{"--leader-elect=false", "--leader-elect=true"},
+			replicas: 1, detail: "no controllers replica was ever elected leader"},
+		{name: "--leader-elect, no Lease", args: []string{"--leader-elect"},
+			replicas: 1, detail: "no controllers replica was ever elected leader"},
+		{name: "no --leader-elect (on by default), no Lease", args: []string{"--components=controllers"},
+			replicas: 1, detail: "no controllers replica was ever elected leader"},
+		{name: "--leader-elect=true, the Lease expired", args: []string{"--leader-elect=true"},
+			replicas: 1, lease: stale, detail: "expired: last renewed 24h0m0s ago"},
+		{name: "no controllers Deployment, no Lease", detail: "no controllers replica was ever elected leader"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			ctx := ctxFor(t)
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kooper-lease-"}}
+			g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+			if tc.args != nil {
+				labels := map[string]string{partOfLabel: "kooper", componentLabel: componentControllers}
+				g.Expect(k8sClient.Create(ctx, &appsv1.Deployment{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "kooper-controllers", Labels: labels},
+					Spec: appsv1.DeploymentSpec{Replicas: ptr.To(tc.replicas), Selector: &metav1.LabelSelector{MatchLabels: labels},
+						Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+							Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "kooper", Image: "kooper:test", Args: tc.args}}}}},
+				})).To(Succeed())
+			}
+			if tc.lease != nil {
+				g.Expect(k8sClient.Create(ctx, &coordinationv1.Lease{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: saasv1alpha1.LeaderElectionLeaseName},
+					Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("controllers-0"), LeaseDurationSeconds: ptr.To[int32](15),
+						RenewTime: tc.lease},
+				})).To(Succeed())
+			}
+			result := checkLease(ctx, k8sClient, ns.Name, time.Now())
+			detail := tc.detail
+			if strings.Contains(detail, "%s") {
+				detail = fmt.Sprintf(detail, ns.Name)
+			}
+			g.Expect(result.Passed).To(Equal(tc.passed), result.Detail)
+			g.Expect(result.Name).To(Equal("lease"))
+			g.Expect(result.Detail).To(ContainSubstring(detail))
 		})
 	}
 }
