@@ -164,9 +164,10 @@ func handDeletionRetention(t *saasv1alpha1.SaaSTenant, p saasv1alpha1.ReleasePol
 	return retention{days: p.GetRetentionDays()}
 }
 
-// release takes the workload down and starts the retention period: the
-// namespace, with every PVC and Secret, is kept until retainUntil, or
-// deleted at once.
+// release takes the workload down (and the copies of the product's
+// Secrets it used: removeWorkload) and starts the retention period: the
+// namespace, with every PVC and the buyer's Secrets, is kept until
+// retainUntil, or deleted at once.
 func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outcome {
 	t := s.tenant
 	lifecycle, err := r.lifecycle(ctx, s)
@@ -425,9 +426,14 @@ func (r *SaaSTenantReconciler) storedNamespace(ctx context.Context, name string)
 }
 
 // removeWorkload deletes the Deployment, Service and Ingress, which need
-// no template to be found: only their names; and a chart tenant's
-// workloads, which its inventory names. With confirm, each is looked up in
-// the API server, not the cache (see releaseData).
+// no template to be found: only their names; a chart tenant's workloads,
+// which its inventory names; and the copies of the product's TLS and
+// image-pull Secrets, after the pods and Ingress that used them. The
+// copies are the merchant's private key and registry credentials, not the
+// buyer's data: kept for the retention, they would outlive their only use
+// (tenantobjects.Desired.Objects), for ever under retentionDays 0. The
+// credentials Secret is the buyer's and stays. With confirm, each is
+// looked up in the API server, not the cache (see releaseData).
 func (r *SaaSTenantReconciler) removeWorkload(ctx context.Context, t *saasv1alpha1.SaaSTenant, namespace string, confirm bool) error {
 	if err := r.removeChartWorkloads(ctx, t, namespace); err != nil {
 		return err
@@ -436,8 +442,12 @@ func (r *SaaSTenantReconciler) removeWorkload(ctx context.Context, t *saasv1alph
 	if confirm {
 		applier = r.confirming(applier)
 	}
-	meta := metav1.ObjectMeta{Namespace: namespace, Name: tenantobjects.AppName}
-	for _, obj := range []client.Object{&appsv1.Deployment{ObjectMeta: meta}, &corev1.Service{ObjectMeta: meta}, &networkingv1.Ingress{ObjectMeta: meta}} {
+	named := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: namespace, Name: name} }
+	app := named(tenantobjects.AppName)
+	for _, obj := range []client.Object{
+		&appsv1.Deployment{ObjectMeta: app}, &corev1.Service{ObjectMeta: app}, &networkingv1.Ingress{ObjectMeta: app},
+		&corev1.Secret{ObjectMeta: named(tenantobjects.TLSSecretName)}, &corev1.Secret{ObjectMeta: named(tenantobjects.ImagePullSecretName)},
+	} {
 		if _, err := applier.Remove(ctx, obj); err != nil {
 			return err
 		}
