@@ -13,6 +13,8 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/cache"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -49,12 +51,19 @@ func recordOrderFailure(conds *[]metav1.Condition, generation int64, now time.Ti
 	return err
 }
 
-// resolvedOrders remembers orders already resolved. An order's content
-// never changes, and a reconcile that runs before the cache has seen the
-// status it just wrote would otherwise ask Query Order again.
+// resolvedOrders remembers orders already resolved, for rememberedOrderTTL
+// each, at most maxRememberedOrders of them (the least recently used go
+// first). An order's content never changes, and a reconcile that runs
+// before the cache has seen the status it just wrote would otherwise ask
+// Query Order again; once the cache shows it, the status is the record,
+// and the memo need not hold the buyer's name and account id any longer.
+// The zero value is ready to use; it is safe for concurrent use.
 type resolvedOrders struct {
-	mu     sync.Mutex
-	orders map[string]rememberedOrder
+	// clock is the time entries expire by; nil: the real clock. Set it
+	// before the first use.
+	clock cache.Clock
+	once  sync.Once
+	memo  *cache.LRUExpireCache
 }
 
 // rememberedOrder is one order resolvedOrders remembers.
@@ -65,13 +74,51 @@ type rememberedOrder struct {
 	unknownMode *string
 }
 
-// maxRememberedOrders bounds the memo; past it, it starts again empty.
-const maxRememberedOrders = 50_000
+// maxRememberedOrders bounds each memo (≈600 bytes an order, so about
+// 6 MB). It is reached only when more orders resolve within
+// rememberedOrderTTL; the least recently used, whose status the cache has
+// most likely shown already, are forgotten first.
+const maxRememberedOrders = 10_000
 
+// rememberedOrderTTL is how long the memo remembers an order. The cache
+// shows a status write within a second or so, and within a minute or two
+// even while a restart floods the watches: ten minutes covers that with
+// room to spare. It is safe however short: a reconcile that finds the
+// order forgotten and not yet in its status asks Query Order once more
+// (the same answer, an order never changes), and noteOrder reads an
+// unknown chargingMode back from the stored condition.
+const rememberedOrderTTL = 10 * time.Minute
+
+// entries is the memo, made at the first use.
+func (m *resolvedOrders) entries() *cache.LRUExpireCache {
+	m.once.Do(func() {
+		var now cache.Clock = clock.RealClock{}
+		if m.clock != nil {
+			now = m.clock
+		}
+		m.memo = cache.NewLRUExpireCacheWithClock(maxRememberedOrders, now)
+	})
+	return m.memo
+}
+
+// remembered returns the entry under key, if the memo still holds it.
+func (m *resolvedOrders) remembered(key string) (rememberedOrder, bool) {
+	v, ok := m.entries().Get(key)
+	if !ok {
+		return rememberedOrder{}, false
+	}
+	o, ok := v.(rememberedOrder)
+	return o, ok
+}
+
+// size is how many orders the memo holds, expired ones left out.
+func (m *resolvedOrders) size() int {
+	return len(m.entries().Keys())
+}
+
+// get returns a copy of the order remembered under key, or nil.
 func (m *resolvedOrders) get(key string) *saasv1alpha1.ResolvedOrder {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if o, ok := m.orders[key]; ok {
+	if o, ok := m.remembered(key); ok {
 		return o.order.DeepCopy()
 	}
 	return nil
@@ -80,22 +127,15 @@ func (m *resolvedOrders) get(key string) *saasv1alpha1.ResolvedOrder {
 // put remembers o under key, with Query Order's chargingMode when it is
 // none kooper knows (unknownMode; nil when known).
 func (m *resolvedOrders) put(key string, o *saasv1alpha1.ResolvedOrder, unknownMode *string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.orders == nil || len(m.orders) >= maxRememberedOrders {
-		m.orders = map[string]rememberedOrder{}
-	}
-	m.orders[key] = rememberedOrder{order: o.DeepCopy(), unknownMode: unknownMode}
+	m.entries().Add(key, rememberedOrder{order: o.DeepCopy(), unknownMode: unknownMode}, rememberedOrderTTL)
 }
 
 // unknownMode returns what the memo knows of the chargingMode of the order
 // under key: remembered is false when it does not remember the order (a
-// restart, or the memo started again); else mode is the raw chargingMode
-// when it is none kooper knows, nil when it is known.
+// restart, its TTL passed, or it was evicted); else mode is the raw
+// chargingMode when it is none kooper knows, nil when it is known.
 func (m *resolvedOrders) unknownMode(key string) (mode *string, remembered bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	o, ok := m.orders[key]
+	o, ok := m.remembered(key)
 	return o.unknownMode, ok
 }
 
