@@ -78,9 +78,13 @@ type RolloutReconciler struct {
 func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	product := &saasv1alpha1.SaaSProduct{}
 	if err := r.Get(ctx, req.NamespacedName, product); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forgetCounts(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !takesRollouts(product) {
+		r.forgetCounts(product.Name) // being deleted, or not one whose counts it writes
 		return ctrl.Result{}, nil
 	}
 	rev, ok := rollout.RevisionOf(product, rollout.Defaults{GatewayImage: tenantobjects.GatewayImageOr(r.GatewayImage)})
@@ -488,6 +492,15 @@ func (r *RolloutReconciler) countsSent(product string) {
 		r.countsWritten = map[string]time.Time{}
 	}
 	r.countsWritten[product] = time.Now()
+}
+
+// forgetCounts drops the pace of product's counts writes: it is gone, or
+// takes no rollouts, and writes no counts. Kept, each product ever deleted
+// would hold an entry for the life of the process.
+func (r *RolloutReconciler) forgetCounts(product string) {
+	r.countsMu.Lock()
+	defer r.countsMu.Unlock()
+	delete(r.countsWritten, product)
 }
 
 // SetupWithManager registers the controller: it watches products (spec
