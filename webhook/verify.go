@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/productkeys"
 )
 
 // verifyBasic checks a basic callback's signature with the product's keys
@@ -137,25 +136,14 @@ func keysSecretError(err error) error {
 	return errInternal("the product's keys cannot be read", err)
 }
 
-// keysNamed returns the non-empty key name of secret, then every
-// name.<suffix> in name order, each without white space around it
-// (koogallery.KeyText).
+// keysNamed returns the values of productkeys.Named: the key name of
+// secret, then every name.<suffix> in name order.
 func keysNamed(secret *corev1.Secret, name string) []string {
-	var keys []string
-	if primary := koogallery.KeyText(secret.Data[name]); primary != "" {
-		keys = append(keys, primary)
+	var values []string
+	for _, k := range productkeys.Named(secret, name) {
+		values = append(values, k.Value)
 	}
-	var rotated []string
-	for n, value := range secret.Data {
-		if strings.HasPrefix(n, name+".") && koogallery.KeyText(value) != "" {
-			rotated = append(rotated, n)
-		}
-	}
-	sort.Strings(rotated)
-	for _, n := range rotated {
-		keys = append(keys, koogallery.KeyText(secret.Data[n]))
-	}
-	return keys
+	return values
 }
 
 // verify checks the signature with every key of the product and, once it

@@ -4,6 +4,9 @@
 package productkeys
 
 import (
+	"slices"
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kooper-io/kooper/api/licensekey"
@@ -36,4 +39,35 @@ func Unusable(product *saasv1alpha1.SaaSProduct, secret *corev1.Secret) (name, w
 		}
 	}
 	return "", ""
+}
+
+// Key is one key of a product's keys Secret: its name there (basicKey, or
+// basicKey.<suffix> during a rotation), which may be logged, and its value,
+// which must never be.
+type Key struct {
+	Name, Value string
+}
+
+// Named returns the keys of secret called name: name itself, then every
+// name.<suffix> in name order (a rotation adds the new key beside the old,
+// docs/concepts.md), each without white space around it
+// (koogallery.KeyText); empty ones are left out. The receiver verifies
+// callbacks with each, and the metering controller signs usage pushes with
+// each in turn.
+func Named(secret *corev1.Secret, name string) []Key {
+	var keys []Key
+	if primary := koogallery.KeyText(secret.Data[name]); primary != "" {
+		keys = append(keys, Key{Name: name, Value: primary})
+	}
+	var rotated []string
+	for n, value := range secret.Data {
+		if strings.HasPrefix(n, name+".") && koogallery.KeyText(value) != "" {
+			rotated = append(rotated, n)
+		}
+	}
+	slices.Sort(rotated)
+	for _, n := range rotated {
+		keys = append(keys, Key{Name: n, Value: koogallery.KeyText(secret.Data[n])})
+	}
+	return keys
 }
