@@ -13,15 +13,20 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	utilstrings "k8s.io/utils/strings"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -100,6 +105,10 @@ type MeteringReconciler struct {
 	Usage      UsageClientFactory
 	Prometheus PromQuerier
 	Options    MeteringOptions
+
+	// signingKeys remembers the basic key each product's usage pushes are
+	// accepted with, while a key rotation is under way.
+	signingKeys signingKeyMemory
 }
 
 // UsagePusher pushes usage records (the usage-data open API, spec §6.4).
@@ -127,13 +136,23 @@ func MarketplaceUsageClients(baseURLs ...string) UsageClientFactory {
 
 // Reconcile records what the tenant runs now, then pushes every hour that
 // has closed since the last push.
-func (r *MeteringReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *MeteringReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	tenant := &saasv1alpha1.SaaSTenant{}
 	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.Options.Skips != nil && r.Options.Skips(tenant) {
 		return ctrl.Result{}, nil // a package's change may name a skipped tenant
+	}
+	if awaitsMeteringStart(tenant) {
+		// The pass that starts metering was put ahead (meteringStartEvents);
+		// once it has, the tenant's timers and retries queue as any tenant's.
+		// A start that failed keeps its place for the retry.
+		defer func() {
+			if !awaitsMeteringStart(tenant) {
+				result.Priority = ptr.To(ordinaryPriority)
+			}
+		}()
 	}
 	s := &meteringState{tenant: tenant}
 	o := runSteps(ctx, s,
@@ -523,6 +542,8 @@ func (r *MeteringReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&saasv1alpha1.SaaSTenant{}, builder.WithPredicates(kept, notOwnMeteringWrite)).
+		// A new pay-per-use tenant's first pass goes ahead of the queue.
+		Watches(&saasv1alpha1.SaaSTenant{}, meteringStartEvents, builder.WithPredicates(kept)).
 		// A package's changes reach the ledger of the tenant it funds.
 		Watches(&saasv1alpha1.SaaSTenant{}, fundedTenantHandler).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
@@ -530,8 +551,58 @@ func (r *MeteringReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
+// meteringStartPriority is the metering queue's priority (controller-runtime's
+// priority queue; an ordinary event's is 0, the start's initial list's
+// handler.LowPriority) of a pay-per-use tenant whose metering has not
+// started (awaitsMeteringStart). Metering starts at the tenant's first pass
+// (observe: status.metering.since), and the minutes before it are never
+// billed; the pass must not wait behind the passes of tenants that keep
+// failing (a product's Prometheus that times out costs a worker up to
+// promquery.Timeout a pass, and its tenants come back after a short
+// backoff). A tenant starts metering once, so the passes put ahead are
+// short and one per new tenant.
+const meteringStartPriority = 10
+
+// awaitsMeteringStart reports whether t looks like a tenant the metering
+// controller is to start metering: a pay-per-use order, no
+// status.metering yet, not a package (which funds another tenant and is
+// never metered itself) and not being deleted. Its product is not read:
+// a tenant whose product declares no meters is put ahead too, for a pass
+// that ends at once.
+func awaitsMeteringStart(t *saasv1alpha1.SaaSTenant) bool {
+	if t.Status.Metering != nil || t.Status.Order == nil || t.Status.Package != nil || !t.DeletionTimestamp.IsZero() {
+		return false
+	}
+	mode := t.Status.Order.ChargingMode
+	return mode == saasv1alpha1.ChargingOnDemand || mode == saasv1alpha1.ChargingOnDemandPackage
+}
+
+// meteringStartEvents queues a created or changed tenant that awaits its
+// metering start at meteringStartPriority. The For handler queues every
+// tenant as before; the priority queue keeps the higher of the two. With a
+// queue of another kind (UsePriorityQueue off) it queues nothing.
+var meteringStartEvents = handler.TypedFuncs[client.Object, reconcile.Request]{
+	CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		queueMeteringStart(e.Object, q)
+	},
+	UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		queueMeteringStart(e.ObjectNew, q)
+	},
+}
+
+// queueMeteringStart queues obj at meteringStartPriority when it is a
+// tenant that awaits its metering start.
+func queueMeteringStart(obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	t, ok := obj.(*saasv1alpha1.SaaSTenant)
+	pq, isPriorityQueue := q.(priorityqueue.PriorityQueue[reconcile.Request])
+	if !ok || !isPriorityQueue || !awaitsMeteringStart(t) {
+		return
+	}
+	pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(meteringStartPriority)}, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(t)})
+}
+
 // errNoKey is a keys Secret without the key that signs the usage push.
-var errNoKey = errors.New("the keys Secret lacks basicKey, which signs the usage push")
+var errNoKey = errors.New("the keys Secret lacks basicKey (or a basicKey.<suffix>), which signs the usage push")
 
 // notOwnMeteringWrite drops a tenant's update that changed nothing but
 // status.metering, which only this controller writes. A pass reads back

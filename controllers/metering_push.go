@@ -2,8 +2,11 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,10 +14,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilstrings "k8s.io/utils/strings"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/metering"
+	"github.com/kooper-io/kooper/internal/productkeys"
 	"github.com/kooper-io/kooper/internal/promquery"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
@@ -26,7 +31,11 @@ type usagePush struct {
 	promURL   string
 	namespace string
 	pusher    UsagePusher
-	key       string
+	// product names the product, whose keys sign the push.
+	product string
+	// keys are the product's basic keys, in the order a push tries them
+	// (signingKeyMemory.inOrder); never empty.
+	keys []signingKey
 	// limit is the most records one push carries (MeteringOptions.usagePushLimit).
 	limit int
 	// split splits the packages' meter over the packages that fund the
@@ -87,13 +96,14 @@ func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTe
 		return nil, fmt.Errorf("failed to read the keys Secret %s: %w", key, err)
 	}
 	ak, sk := koogallery.KeyText(secret.Data[saasv1alpha1.AccessKeyIDSecretKey]), koogallery.KeyText(secret.Data[saasv1alpha1.SecretAccessKeySecretKey])
-	basic := koogallery.KeyText(secret.Data[saasv1alpha1.BasicKeySecretKey])
-	if basic == "" {
+	keys := basicKeysOf(secret)
+	if len(keys) == 0 {
 		return nil, errNoKey
 	}
 	p := &usagePush{
 		tenant: t, meters: product.Spec.Metering.Meters, promURL: product.Spec.Metering.PrometheusURL,
-		namespace: t.Status.Namespace, pusher: r.Usage(ak, sk), key: basic,
+		namespace: t.Status.Namespace, pusher: r.Usage(ak, sk),
+		product: product.Name, keys: r.signingKeys.inOrder(product.Name, keys),
 	}
 	p.limit = r.Options.usagePushLimit()
 	p.budget = r.Options.measureBudget()
@@ -238,16 +248,44 @@ func (r *MeteringReconciler) measureWindow(ctx context.Context, p *usagePush, w 
 	var out []pendingRecord
 	for _, meter := range p.meters {
 		v, err := r.measure(ctx, p, meter, w)
+		units := metering.Round(v, meter.GetDecimals(), meter.Rounding)
+		if err == nil && meter.Source == saasv1alpha1.MeterPrometheus {
+			err = unbillable(v, units, meter.GetDecimals())
+		}
 		if err != nil {
 			return nil, fmt.Errorf("meter %s, window %s: %w", meter.Name, w.Start.UTC().Format(time.RFC3339), err)
 		}
-		units := metering.Round(v, meter.GetDecimals(), meter.Rounding)
 		if units <= 0 {
 			continue
 		}
 		out = append(out, p.split.records(p.tenant, meter.Name, w, i, units)...)
 	}
 	return out, nil
+}
+
+// unbillable says why v, a Prometheus meter's answer for a window that
+// Round made units of at decimals, is no usage kooper can bill, or returns
+// nil. NaN and the infinities come from a query that divides by zero (with
+// sum(b) = 0, sum(a) / sum(b) is NaN or ±Inf); a value one record cannot
+// carry, from a query in too small a unit. Round makes both 0, which would
+// push the hour as no usage and lose its revenue without a word: as a
+// failed query, they fail the measurement, and the hour is measured again
+// once the query is fixed. A value ≤ 0 is no usage (spec §6.4: usage_value
+// > 0): usage is never credited back, and a query may well answer a little
+// below 0 (float error, a gauge's delta) for an hour with none.
+func unbillable(v float64, units koogallery.UsageUnits, decimals int32) error {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return fmt.Errorf("the query answered %v, which is no usage: guard its divisions, "+
+			"for example sum(a) / (sum(b) > 0) or vector(0)", v)
+	case units == 0 && v >= 1:
+		// Round makes 0 of a value of at least 1 only when one record
+		// cannot carry it, at any decimals and rounding.
+		return fmt.Errorf("the query answered %g, more than one usage record carries at %d decimals "+
+			"(%s at most, less at more decimals): measure in a larger unit or with fewer decimals",
+			v, min(max(decimals, 0), 4), koogallery.MaxUsageUnits)
+	}
+	return nil
 }
 
 // measure is one meter's usage over one window.
@@ -279,7 +317,7 @@ func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []p
 		}
 	}
 	start := time.Now()
-	failed, err := p.pusher.PushUsage(ctx, p.key, records)
+	failed, err := r.pushSigned(ctx, p, records)
 	usagePushSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		for _, rec := range pending {
@@ -312,6 +350,108 @@ func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []p
 	}
 	countAccepted(pending, failed)
 	return done, nil
+}
+
+// signatureRefusedCode is the usage push's answer to a body signed with a
+// key the marketplace does not hold for the product (spec §6.4, §6.7: HTTP
+// 400, MKT.0102, invalid body signature). The request is refused as a
+// whole: no record of it is stored.
+const signatureRefusedCode = "MKT.0102"
+
+// pushSigned pushes records signed with the product's first key (p.keys)
+// and, while the marketplace refuses the signature (signatureRefusedCode),
+// with each next key: between the Seller Console's switch to a new key,
+// added as basicKey.<suffix>, and the old key's removal, the console signs
+// with the new one (docs/concepts.md, Marketplace keys). Sending the same
+// records again is safe: a refused request stored none of them, and their
+// metering_sn is the same whichever key signs. The key accepted goes first
+// from then on (signingKeyMemory). Any other failure ends the push with
+// it. The error of a push every key was refused names how many keys were
+// tried, never a key.
+func (r *MeteringReconciler) pushSigned(ctx context.Context, p *usagePush, records []koogallery.UsageRecord) ([]koogallery.UsageRecordError, error) {
+	var refusal error
+	for i, key := range p.keys {
+		failed, err := p.pusher.PushUsage(ctx, key.Value, records)
+		if !signatureRefused(err) {
+			if err == nil && i > 0 {
+				p.keys = r.signingKeys.accepted(ctx, p.product, p.keys, i)
+			}
+			return failed, err
+		}
+		if refusal == nil {
+			refusal = err
+		}
+	}
+	if len(p.keys) == 1 {
+		return nil, refusal
+	}
+	return nil, fmt.Errorf("the marketplace refused the signature of each of the product's %d basic keys (basicKey and basicKey.<suffix>): "+
+		"add the key the Seller Console holds as basicKey.<suffix>: %w", len(p.keys), refusal)
+}
+
+// signatureRefused reports whether err is the marketplace's refusal of a
+// usage push's signature.
+func signatureRefused(err error) bool {
+	var apiErr *koogallery.APIError
+	return errors.As(err, &apiErr) && apiErr.Code == signatureRefusedCode
+}
+
+// signingKey is one of a product's basic keys (productkeys.Named).
+type signingKey = productkeys.Key
+
+// basicKeysOf returns the basic keys of a product's keys Secret as the
+// callback receiver lists them: basicKey, then every basicKey.<suffix> in
+// name order.
+func basicKeysOf(secret *corev1.Secret) []signingKey {
+	return productkeys.Named(secret, saasv1alpha1.BasicKeySecretKey)
+}
+
+// signingKeyMemory remembers, per product (by name), the name of the basic
+// key the marketplace last accepted a usage push signed with, when that
+// was not the first key basicKeysOf lists: while a rotation is under way,
+// every push then starts with the key the Seller Console signs with, not
+// with one refused request. It lives in memory only, which is safe: a
+// restarted kooper starts again from basicKey, and a refused push is sent
+// again with the next keys (pushSigned), at the cost of one refused request.
+// The zero value is ready to use.
+type signingKeyMemory struct {
+	byProduct sync.Map // product name → key name
+}
+
+// inOrder returns keys (in basicKeysOf's order) with the product's
+// remembered key first, when the Secret still holds it.
+func (m *signingKeyMemory) inOrder(product string, keys []signingKey) []signingKey {
+	name, ok := m.byProduct.Load(product)
+	if !ok {
+		return keys
+	}
+	i := slices.IndexFunc(keys, func(k signingKey) bool { return k.Name == name })
+	if i < 0 {
+		m.byProduct.CompareAndDelete(product, name) // gone from the Secret: the rotation ended
+		return keys
+	}
+	return firstKey(keys, i)
+}
+
+// accepted remembers that the marketplace accepted keys[i] for product,
+// says so once in the log (by the key's name), and returns keys with it
+// first.
+func (m *signingKeyMemory) accepted(ctx context.Context, product string, keys []signingKey, i int) []signingKey {
+	if was, loaded := m.byProduct.Swap(product, keys[i].Name); !loaded || was != keys[i].Name {
+		ctrl.LoggerFrom(ctx).Info("The marketplace accepts usage pushes signed with another basic key than the first one; "+
+			"finish the rotation by writing that key into basicKey and deleting the basicKey.<suffix> that holds it",
+			"product", product, "key", keys[i].Name)
+	}
+	return firstKey(keys, i)
+}
+
+// firstKey returns a copy of keys with keys[i] moved to the front and the
+// others in their order.
+func firstKey(keys []signingKey, i int) []signingKey {
+	out := make([]signingKey, 0, len(keys))
+	out = append(out, keys[i])
+	out = append(out, keys[:i]...)
+	return append(out, keys[i+1:]...)
 }
 
 // countAccepted counts the accepted and duplicate records per meter.
