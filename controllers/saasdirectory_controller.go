@@ -190,7 +190,8 @@ func (r *SaaSDirectoryReconciler) patchStatus(ctx context.Context, before, d *sa
 
 // deliveryWarnings are the Delivered reasons that only a person can clear:
 // a Warning Event announces the condition taking one of them.
-var deliveryWarnings = []string{saasv1alpha1.ClientSecretUndecryptableReason, saasv1alpha1.InstanceOfAnotherProductReason}
+var deliveryWarnings = []string{saasv1alpha1.ClientSecretUndecryptableReason, saasv1alpha1.InstanceOfAnotherProductReason,
+	saasv1alpha1.InstanceHasAnotherEnterpriseReason}
 
 // recordDeliveryWarning emits a Warning Event, with the condition's
 // message, when Delivered takes one of deliveryWarnings; not again while
@@ -294,8 +295,143 @@ func (r *SaaSDirectoryReconciler) summarise(ctx context.Context, d *saasv1alpha1
 }
 
 // target returns the namespace to deliver to, or why there is none: the
-// reason LostWithCRD says that what is delivered must stay as it is.
+// reason LostWithCRD says that what is delivered must stay as it is. A
+// tenant namespace holds one enterprise, since kooper-sso and
+// kooper-directory have fixed names: while another enterprise's directory
+// of the instance is delivered in d's place (enterpriseDeliveredInstead),
+// d is delivered nowhere, as InstanceHasAnotherEnterprise.
 func (r *SaaSDirectoryReconciler) target(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (string, string, string, error) {
+	namespace, reason, msg, err := r.tenantTarget(ctx, d)
+	if err != nil || namespace == "" {
+		return namespace, reason, msg, err
+	}
+	other, err := r.enterpriseDeliveredInstead(ctx, d)
+	if err != nil {
+		return "", "", "", err
+	}
+	if other != nil {
+		return "", saasv1alpha1.InstanceHasAnotherEnterpriseReason, anotherEnterprisesInstance(d, other, namespace), nil
+	}
+	return namespace, "", "", nil
+}
+
+// enterpriseDeliveredInstead returns the directory of another enterprise
+// of d's instance and product that is delivered in d's place
+// (deliveredInstead), nil when there is none and d may be delivered.
+//
+// The candidates come from the cache's directoryInstanceIndex (the API
+// server cannot select custom resources by a spec field) through the
+// read-your-writes client: the cache holds d, so it holds every directory
+// created before d (the informer receives them in resourceVersion order),
+// and every write this process made to a directory, each delivery among
+// them. A directory it has not seen yet was created after d, is not
+// delivered, and comes after d, unless stored within d's second under a
+// smaller name: then each finds the other when reconciled, and the one
+// claimsBefore puts second withdraws. Each candidate is then read
+// again from the API server, since a wrong "none" delivers d over another
+// enterprise's kooper-sso: its delivery, state and deletion are taken as
+// stored. Another product's directory of the instance is delivered
+// nowhere (InstanceOfAnotherProduct) and does not count.
+func (r *SaaSDirectoryReconciler) enterpriseDeliveredInstead(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (*saasv1alpha1.SaaSDirectory, error) {
+	list, err := r.instanceDirectories(ctx, d.Spec.InstanceID)
+	if err != nil {
+		return nil, err
+	}
+	var instead *saasv1alpha1.SaaSDirectory
+	for i := range list {
+		cached := &list[i]
+		if cached.Name == d.Name || cached.Spec.ProductName != d.Spec.ProductName {
+			continue
+		}
+		other := &saasv1alpha1.SaaSDirectory{}
+		err := r.Reader.Get(ctx, client.ObjectKey{Name: cached.Name}, other)
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("failed to read SaaSDirectory %s: %w", cached.Name, err)
+		}
+		if deliveredInstead(other, d) && (instead == nil || claimsBefore(other, instead)) {
+			instead = other
+		}
+	}
+	return instead, nil
+}
+
+// instanceDirectories lists the directories of instanceID through the
+// client's directoryInstanceIndex, without copying the cache's objects:
+// callers only read them. A client without the index (a reconciler built
+// on the API server alone, as tests build one) is refused the field by the
+// API server, BadRequest: then every directory is listed, and the
+// instance's kept.
+func (r *SaaSDirectoryReconciler) instanceDirectories(ctx context.Context, instanceID string) ([]saasv1alpha1.SaaSDirectory, error) {
+	list := &saasv1alpha1.SaaSDirectoryList{}
+	err := r.List(ctx, list, client.MatchingFields{directoryInstanceIndex: instanceID}, client.UnsafeDisableDeepCopy)
+	if apierrors.IsBadRequest(err) {
+		if err = r.List(ctx, list); err == nil {
+			list.Items = slices.DeleteFunc(list.Items, func(d saasv1alpha1.SaaSDirectory) bool { return d.Spec.InstanceID != instanceID })
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the directories of instance %s: %w", instanceID, err)
+	}
+	return list.Items, nil
+}
+
+// claimsBefore orders live directories of one instance by their claim on
+// its tenant namespace: a delivered one (status.namespace) before one that
+// is not, so that a late sync, or an upgrade finding both delivered, never
+// moves a working tenant to another enterprise; then the one created
+// first; within the same second (creation times are to the second), by
+// name.
+func claimsBefore(a, b *saasv1alpha1.SaaSDirectory) bool {
+	if aDelivered, bDelivered := a.Status.Namespace != "", b.Status.Namespace != ""; aDelivered != bDelivered {
+		return aDelivered
+	}
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
+}
+
+// deliveredInstead reports whether other, another enterprise's directory
+// of d's instance, keeps d out of the tenant namespace: a live one that
+// claims it before d (claimsBefore); a going one only while its delivery
+// is there, because its finalizer deletes by their fixed names the
+// Secrets d would write.
+func deliveredInstead(other, d *saasv1alpha1.SaaSDirectory) bool {
+	if directoryGoing(other) {
+		return other.Status.Namespace != ""
+	}
+	return claimsBefore(other, d)
+}
+
+// directoryGoing reports whether d is on its way out: tenantSync deleted
+// its enterprise (flag 0), or it is being deleted.
+func directoryGoing(d *saasv1alpha1.SaaSDirectory) bool {
+	return d.Spec.State == saasv1alpha1.DirectoryDeleted || !d.DeletionTimestamp.IsZero()
+}
+
+// anotherEnterprisesInstance says why d is not delivered into namespace,
+// where other, another enterprise's directory of the instance, is
+// delivered or comes first. It names the directories (their specs say
+// which enterprises they are), never a user or a secret.
+func anotherEnterprisesInstance(d, other *saasv1alpha1.SaaSDirectory, namespace string) string {
+	why := "was stored first"
+	switch {
+	case directoryGoing(other):
+		why = "is being deleted, with what it delivered there"
+	case other.Status.Namespace != "":
+		why = "is delivered there"
+	}
+	return fmt.Sprintf("instance %q has another enterprise's SaaSDirectory %s, which %s: nothing of this one is delivered into namespace %s, "+
+		"whose kooper-sso and kooper-directory hold one enterprise. It is delivered once %s is gone "+
+		"(tenantSync flag 0 for its tenantId, or kubectl delete saasdirectory %s)",
+		d.Spec.InstanceID, other.Name, why, namespace, other.Name, other.Name)
+}
+
+// tenantTarget is target as the instance's SaaSTenant alone decides it.
+func (r *SaaSDirectoryReconciler) tenantTarget(ctx context.Context, d *saasv1alpha1.SaaSDirectory) (string, string, string, error) {
 	if d.Spec.State == saasv1alpha1.DirectoryDeleted {
 		return "", saasv1alpha1.DirectoryDeletedReason, "tenantSync deleted the enterprise; nothing is delivered", nil
 	}
@@ -392,7 +528,9 @@ func (r *SaaSDirectoryReconciler) recordSync(before, after *saasv1alpha1.SaaSDir
 // or are released; products' keys Secrets as their rsaPrivateKey changes
 // (which may open a clientSecret that did not decrypt); and the deletion of
 // a directory's kooper-sso or kooper-directory in its tenant's namespace,
-// through the Secrets the controllers cache already (CacheOptions).
+// through the Secrets the controllers cache already (CacheOptions); and,
+// for the other directories of its instance, a directory delivered,
+// withdrawn, deleted by tenantSync or going (InstanceHasAnotherEnterprise).
 func (r *SaaSDirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := indexByKeysSecret(mgr); err != nil {
 		return err
@@ -420,9 +558,40 @@ func (r *SaaSDirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(deletionStarted())).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.directoryOfDelivered),
 			builder.WithPredicates(deliveredSecretDeletedOrEdited())).
+		Watches(&saasv1alpha1.SaaSDirectory{}, handler.EnqueueRequestsFromMapFunc(r.otherEnterprisesOfInstance),
+			builder.WithPredicates(claimChanged())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
 		Named("saasdirectory").
 		Complete(r)
+}
+
+// claimChanged passes the directory events that may change which
+// enterprise of an instance is delivered (deliveredInstead): a directory
+// delivered or withdrawn (status.namespace), its enterprise deleted
+// (spec.state), its deletion starting, or the directory going.
+func claimChanged() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc: func(event.CreateEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			was, wok := e.ObjectOld.(*saasv1alpha1.SaaSDirectory)
+			is, iok := e.ObjectNew.(*saasv1alpha1.SaaSDirectory)
+			return wok && iok && (was.Status.Namespace != is.Status.Namespace || was.Spec.State != is.Spec.State ||
+				was.DeletionTimestamp.IsZero() != is.DeletionTimestamp.IsZero())
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// otherEnterprisesOfInstance maps a directory to the other directories of
+// its instance: one waiting for it may now be delivered, and the one
+// delivered puts back what it withdrew, under the same names.
+func (r *SaaSDirectoryReconciler) otherEnterprisesOfInstance(ctx context.Context, obj client.Object) []reconcile.Request {
+	d, ok := obj.(*saasv1alpha1.SaaSDirectory)
+	if !ok {
+		return nil
+	}
+	return slices.DeleteFunc(r.directoriesOfInstance(ctx, d.Spec.InstanceID),
+		func(req reconcile.Request) bool { return req.Name == d.Name })
 }
 
 // tenantPlacementChanged passes tenant events that matter to delivery: a

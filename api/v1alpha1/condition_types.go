@@ -649,6 +649,15 @@ const (
 	NoticeConfigMapName = "kooper-notice"
 )
 
+// InstanceHasAnotherEnterpriseReason: the directory's instance has another
+// enterprise's SaaSDirectory (another tenantId) that is delivered, or else
+// was created first. Everything is delivered under fixed names (kooper-sso,
+// kooper-directory), so the tenant namespace holds one enterprise: this
+// directory is delivered nowhere, what it delivered before is withdrawn,
+// and a Warning Event of this reason marks the change. It is delivered
+// once the other directory is gone (tenantSync flag 0, or deleted by hand).
+const InstanceHasAnotherEnterpriseReason = "InstanceHasAnotherEnterprise"
+
 // RequiredSecretKeys are the keys the product's keys Secret must hold for
 // KeysAvailable to be True: the basic key (verifies callbacks, encrypts
 // credentials) and the AK/SK (Query Order); for a joint-operation product
