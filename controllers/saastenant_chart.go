@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
@@ -68,11 +69,14 @@ var releasedKinds = []schema.GroupKind{
 // not read them (and tenant ConfigMaps are not cached).
 var statusless = []schema.GroupKind{secretKind, configMapKind, {Kind: "ServiceAccount"}}
 
-// chartTenant reports whether the tenant's objects come from a chart: its
-// product says so while it is loaded; otherwise its record does.
+// chartTenant reports whether a chart's objects may run in the tenant's
+// namespace, so that stopping its service goes through stopChart: its
+// product, while loaded, has a chart, or its record names objects a chart
+// applied (the product switched to spec.workload, and no pass has pruned
+// them yet: they serve until then).
 func chartTenant(s *tenantState) bool {
-	if s.product != nil {
-		return s.product.Spec.Chart != nil
+	if s.product != nil && s.product.Spec.Chart != nil {
+		return true
 	}
 	return len(s.tenant.Status.Inventory) > 0
 }
@@ -359,7 +363,8 @@ func (r *SaaSTenantReconciler) recordFrozenReplicas(ctx context.Context, s *tena
 		inventory = t.Status.Inventory
 	}
 	base := t.DeepCopy()
-	base.Status.FrozenReplicas = s.stored.Status.FrozenReplicas
+	// An inventory this pass rebuilt (recoverInventory) goes in the write too.
+	base.Status.FrozenReplicas, base.Status.Inventory = s.stored.Status.FrozenReplicas, s.stored.Status.Inventory
 	recorded := t.DeepCopy()
 	recorded.Status.Inventory = inventory
 	if err := r.Status().Patch(ctx, recorded, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
@@ -795,10 +800,14 @@ func capMessage(msg string) string {
 
 // recordFreezeFromInventory remembers, for a freeze applied from the
 // record, the count of each Deployment and StatefulSet of the inventory
-// that runs and is not yet recorded, and writes them before stopChart
-// scales anything (recordFrozenReplicas).
+// (rebuilt first when a restore lost it: recoverInventory) that runs and
+// is not yet recorded, and writes them, with a rebuilt inventory, before
+// stopChart scales anything (recordFrozenReplicas).
 func (r *SaaSTenantReconciler) recordFreezeFromInventory(ctx context.Context, s *tenantState) error {
 	t := s.tenant
+	if err := r.recoverInventory(ctx, t); err != nil {
+		return err
+	}
 	if s.lifecycle.Freeze.Behavior != saasv1alpha1.FreezeScaleToZero {
 		return nil
 	}
@@ -818,11 +827,17 @@ func (r *SaaSTenantReconciler) recordFreezeFromInventory(ctx context.Context, s 
 	return r.recordFrozenReplicas(ctx, s, nil)
 }
 
-// stopChart stops a chart tenant's service from its inventory alone:
-// ScaleToZero scales every Deployment and StatefulSet to zero and suspends
-// every CronJob; DisableIngress deletes every Ingress.
+// stopChart stops a chart tenant's service from its inventory (rebuilt
+// first when a restore lost it: recoverInventory): ScaleToZero scales every
+// Deployment and StatefulSet to zero and suspends every CronJob;
+// DisableIngress deletes every Ingress. The single app's Deployment or
+// Ingress stops too (stopWorkload): a tenant whose product switched from
+// spec.workload keeps it until the chart's objects are applied.
 func (r *SaaSTenantReconciler) stopChart(ctx context.Context, t *saasv1alpha1.SaaSTenant, behavior saasv1alpha1.FreezeBehavior) error {
 	namespace := t.Status.Namespace
+	if err := r.recoverInventory(ctx, t); err != nil {
+		return err
+	}
 	for _, e := range t.Status.Inventory {
 		gk := schema.GroupKind{Group: e.Group, Kind: e.Kind}
 		switch {
@@ -840,7 +855,7 @@ func (r *SaaSTenantReconciler) stopChart(ctx context.Context, t *saasv1alpha1.Sa
 			}
 		}
 	}
-	return nil
+	return r.stopWorkload(ctx, namespace, behavior)
 }
 
 // patchChild sets one field of the tenant's object with a merge patch,
@@ -874,8 +889,15 @@ func (r *SaaSTenantReconciler) patchChild(ctx context.Context, gk schema.GroupKi
 // retention; the inventory keeps what is kept. Each workload is deleted
 // without a look in the cache first: one whose labels someone removed is
 // missing from the cache while it runs. The inventory then drops it, so
-// this costs one request per workload, once per release.
+// this costs one request per workload, once per release. Until the
+// release is recorded, an inventory a restore lost is rebuilt first
+// (recoverInventory); a release recorded took the workloads already.
 func (r *SaaSTenantReconciler) removeChartWorkloads(ctx context.Context, t *saasv1alpha1.SaaSTenant, namespace string) error {
+	if !releaseRecorded(t) {
+		if err := r.recoverInventory(ctx, t); err != nil {
+			return err
+		}
+	}
 	kept := make([]saasv1alpha1.InventoryEntry, 0, len(t.Status.Inventory))
 	for _, e := range t.Status.Inventory {
 		gk := schema.GroupKind{Group: e.Group, Kind: e.Kind}
@@ -890,5 +912,152 @@ func (r *SaaSTenantReconciler) removeChartWorkloads(ctx context.Context, t *saas
 	if len(t.Status.Inventory) > 0 {
 		t.Status.Inventory = kept
 	}
+	return nil
+}
+
+// inventoryPage is how many objects one list request of recoverInventory
+// asks the API server for.
+const inventoryPage = 100
+
+// recoverInventory fills the tenant's status.inventory when it has none
+// (nil: a restore from a backup without status lost it, and no
+// provisioning pass has recorded it again; docs/lifecycle.md) and its
+// namespace is known (recoverNamespace): freeze and release work from the
+// inventory alone, and with none they stopped nothing while the chart's
+// workloads served. It names every object of the kinds freeze and release
+// act on (releasedKinds) in the namespace that carries kooper's
+// managed-by label and the tenant's instance-id (shapeChart puts both on
+// every object of a render), read from the API server, a page at a time: a
+// cache behind a create would leave that object serving. The other kinds
+// a chart may hold (Secrets, ConfigMaps, ServiceAccounts, claims) are left
+// out: kooper's own objects of those kinds carry the same labels (the
+// credentials, the expiry notice), and a later pass would prune them as
+// the chart's; freeze and release keep them anyway, and the next render
+// names the chart's again. The single app's Deployment, Service and
+// Ingress carry the labels too, and are stopped or removed with the rest,
+// as the chart tenant's they are not (a product switched from
+// spec.workload). Found nothing, it records an empty inventory, so that
+// the pass lists once.
+func (r *SaaSTenantReconciler) recoverInventory(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+	if t.Status.Inventory != nil || t.Status.Namespace == "" {
+		return nil
+	}
+	found := []saasv1alpha1.InventoryEntry{}
+	for _, gk := range releasedKinds {
+		names, err := r.labelledChildren(ctx, gk, t)
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			found = append(found, saasv1alpha1.InventoryEntry{Group: gk.Group, Kind: gk.Kind, Name: name})
+		}
+	}
+	// A render holds at most maxInventory objects: only objects labelled
+	// by hand can pass the schema's bound.
+	t.Status.Inventory = found[:min(len(found), maxInventory)]
+	if len(found) > 0 {
+		ctrl.LoggerFrom(ctx).Info("Rebuilt the tenant's lost inventory from its labelled objects", "namespace", t.Status.Namespace, "objects", len(found))
+	}
+	return nil
+}
+
+// labelledChildren names the objects of kind gk in t's namespace labelled
+// as kooper's and t's, listed from the API server by metadata only, in
+// pages of inventoryPage.
+func (r *SaaSTenantReconciler) labelledChildren(ctx context.Context, gk schema.GroupKind, t *saasv1alpha1.SaaSTenant) ([]string, error) {
+	gvk, ok := r.childGVK(gk)
+	if !ok {
+		return nil, fmt.Errorf("kooper does not read %s objects", gk)
+	}
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	selector := client.MatchingLabels{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue, saasv1alpha1.InstanceIDLabel: t.Spec.InstanceID}
+	var names []string
+	for {
+		err := apiReader(r.Reader, r.Client).List(ctx, list, client.InNamespace(t.Status.Namespace), selector,
+			client.Limit(inventoryPage), client.Continue(list.Continue))
+		if err != nil {
+			return nil, fmt.Errorf("failed to list the %s objects of namespace %s: %w", gk.Kind, t.Status.Namespace, err)
+		}
+		for i := range list.Items {
+			names = append(names, list.Items[i].Name)
+		}
+		if list.Continue == "" {
+			return names, nil
+		}
+	}
+}
+
+// removeSwitchedFrom removes, once what the tenant's product runs now is
+// applied, what it ran before a switch between spec.workload and
+// spec.chart (docs/chart-tenants.md): with a chart (p), the single app's
+// objects; with a workload, what the chart's inventory still names. The
+// order (apply, then remove) never leaves the tenant with nothing; both
+// may serve for the moment between.
+func (r *SaaSTenantReconciler) removeSwitchedFrom(ctx context.Context, s *tenantState, d *tenantobjects.Desired, p *chartPlan) error {
+	if p != nil {
+		return r.removeReplacedWorkload(ctx, s, d, p.desired)
+	}
+	return r.pruneChartInventory(ctx, s, d)
+}
+
+// removeReplacedWorkload removes from a chart tenant's namespace the single
+// app's objects (tenantobjects.Desired.ReplacedByChart) but those the
+// render holds itself (rendered). Each is looked up in the cache, at no
+// cost; the ConfigMap, which the cache does not hold, only while the
+// app's Deployment is there, which goes last: a chart tenant never made
+// one pays no request. Nothing in a namespace made in this pass.
+func (r *SaaSTenantReconciler) removeReplacedWorkload(ctx context.Context, s *tenantState, d *tenantobjects.Desired, rendered []saasv1alpha1.InventoryEntry) error {
+	if s.freshNamespace {
+		return nil
+	}
+	renders := func(gk schema.GroupKind, name string) bool {
+		return slices.Contains(rendered, saasv1alpha1.InventoryEntry{Group: gk.Group, Kind: gk.Kind, Name: name})
+	}
+	live, err := r.deployment(ctx, d.Namespace, client.UnsafeDisableDeepCopy)
+	if err != nil {
+		return err
+	}
+	appLeft := live != nil && !renders(deploymentKind, tenantobjects.AppName)
+	a := r.applier()
+	for _, obj := range d.ReplacedByChart() {
+		if renders(obj.GetObjectKind().GroupVersionKind().GroupKind(), obj.GetName()) || (r.notCached(obj) && !appLeft) {
+			continue
+		}
+		if _, err := a.Remove(ctx, obj); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pruneChartInventory deletes, for a tenant whose product has
+// spec.workload, every object its chart inventory still names (the
+// product had spec.chart), and then clears the inventory. A
+// PersistentVolumeClaim stays, with the data, until the namespace goes,
+// as pruning a render keeps it; so does an object of the workload's own
+// kind and name (the chart's Service app is the workload's now). Deleted
+// without a look in the cache, as applyChart prunes: once per object.
+func (r *SaaSTenantReconciler) pruneChartInventory(ctx context.Context, s *tenantState, d *tenantobjects.Desired) error {
+	t := s.tenant
+	if len(t.Status.Inventory) == 0 {
+		return nil
+	}
+	present, _ := d.Objects()
+	applied := func(gk schema.GroupKind, name string) bool {
+		return slices.ContainsFunc(present, func(obj client.Object) bool {
+			return obj.GetObjectKind().GroupVersionKind().GroupKind() == gk && obj.GetName() == name
+		})
+	}
+	for _, e := range t.Status.Inventory {
+		gk := schema.GroupKind{Group: e.Group, Kind: e.Kind}
+		if gk == pvcKind || applied(gk, e.Name) {
+			continue
+		}
+		if err := r.deleteChild(ctx, gk, t.Status.Namespace, e.Name); err != nil {
+			return err
+		}
+	}
+	t.Status.Inventory = nil
 	return nil
 }

@@ -155,6 +155,12 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 	if err == nil && chart {
 		err = r.applyChart(ctx, s, plan)
 	}
+	if err == nil {
+		// After what the product runs now is applied: a tenant whose
+		// product switched between spec.workload and spec.chart is never
+		// left with nothing.
+		err = r.removeSwitchedFrom(ctx, s, d, plan)
+	}
 	var invalid *invalidObjectsError
 	var terminating namespaceTerminatingError
 	denied, refused := asAdmissionRefused(err)

@@ -187,7 +187,9 @@ func (d *Desired) Meta(name string) metav1.ObjectMeta {
 // apply it, and what must not (removed on freeze, or no longer configured;
 // release removes the workload from what the tenant recorded). For a
 // product with a chart they are kooper's isolation objects only (quota,
-// limits, NetworkPolicy): the chart's render is applied beside them. Every
+// limits, NetworkPolicy): the chart's render is applied beside them, and
+// what the tenant kept from the product's spec.workload is removed after
+// it (ReplacedByChart). Every
 // object has its TypeMeta set, for server-side apply. The Namespace itself
 // (NamespaceObject) and the credentials Secret, which is created once and
 // never applied, are in neither.
@@ -238,6 +240,33 @@ func (d *Desired) Objects() (present, absent []client.Object) {
 	disableIngress := d.Frozen && d.Product.Spec.Lifecycle.Freeze.Behavior == saasv1alpha1.FreezeDisableIngress
 	add(serving && workload.Ingress != nil && !disableIngress, d.ingress())
 	return present, absent
+}
+
+// ReplacedByChart returns, for a product with a chart, the objects its
+// tenant kept from when the product had spec.workload (a product may
+// switch, docs/chart-tenants.md): the Ingress, Service and ServiceAccount
+// app, the TLS and image-pull copies, the configuration ConfigMap and the
+// Deployment app, each by name only (TypeMeta and ObjectMeta), in the
+// order to remove them: the Ingress first, which claims the tenant's host,
+// and the Deployment last, so that while it is there the rest may still
+// be. The caller removes them once the chart's objects are applied, so
+// the tenant is never left with nothing, and keeps any the chart renders
+// itself (same kind and name). The data claim is not among them: removing
+// a template must not delete a buyer's data. Nil for a product without a
+// chart.
+func (d *Desired) ReplacedByChart() []client.Object {
+	if d.Product.Spec.Chart == nil {
+		return nil
+	}
+	return []client.Object{
+		&networkingv1.Ingress{TypeMeta: metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "Ingress"}, ObjectMeta: d.Meta(AppName)},
+		&corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}, ObjectMeta: d.Meta(AppName)},
+		d.secretCopy(TLSSecretName, nil),
+		d.secretCopy(ImagePullSecretName, nil),
+		&corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, ObjectMeta: d.Meta(ConfigMapName)},
+		d.serviceAccount(),
+		&appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}, ObjectMeta: d.Meta(AppName)},
+	}
 }
 
 // NamespaceObject is tenant t's namespace called name, as kooper applies

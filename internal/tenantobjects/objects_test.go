@@ -474,3 +474,30 @@ func TestIngressTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestReplacedByChart: a tenant whose product switched from spec.workload
+// to spec.chart is rid of every object of the single app, the Ingress
+// (which claims the tenant's host) first and the Deployment last, but not
+// of its data claim, nor of kooper's own objects; a workload product
+// replaces nothing.
+func TestReplacedByChart(t *testing.T) {
+	g := NewWithT(t)
+	product := goldenProduct()
+	d := goldenTenant(product)
+	g.Expect(d.ReplacedByChart()).To(BeNil(), "a workload product keeps its app")
+
+	product.Spec.Workload = nil
+	product.Spec.Chart = &saasv1alpha1.ChartTemplate{SecretRef: &saasv1alpha1.ChartSecretRef{Name: "crm-chart"}}
+	replaced := d.ReplacedByChart()
+	g.Expect(kinds(replaced)).To(Equal([]string{"Ingress/app", "Service/app", "Secret/kooper-tls", "Secret/kooper-image-pull",
+		"ConfigMap/kooper-config", "ServiceAccount/app", "Deployment/app"}))
+	for _, o := range replaced {
+		g.Expect(o.GetNamespace()).To(Equal(d.Namespace))
+		g.Expect(o.GetObjectKind().GroupVersionKind().Version).NotTo(BeEmpty(), "%s: the applier finds it by its kind", o.GetName())
+	}
+	present, absent := d.Objects()
+	for _, o := range append(present, absent...) {
+		g.Expect(kinds(replaced)).NotTo(ContainElement(o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()),
+			"kooper's isolation objects stay")
+	}
+}
