@@ -23,8 +23,9 @@ import (
 
 // plansCondition checks that every plan can run its tenants: the API
 // server accepts the resources, storage size and quota their objects are
-// made of (refusedResources), each plan of a workload runs a replica, and
-// each plan's quota holds its tenant at the peak of a rollout. kooper
+// made of (refusedResources), each package plan's terms make a package
+// quota (unreadablePackageTerms), each plan of a workload runs a replica,
+// and each plan's quota holds its tenant at the peak of a rollout. kooper
 // never changes the merchant's quota: a plan whose quota cannot hold
 // replicas plus the rolling update's surge pod stalls every rollout of its
 // tenants for ever (the surge pod is refused, and 25% of fewer than four
@@ -37,6 +38,16 @@ func plansCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 		cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.ResourcesRefusedReason
 		cond.Message = utilstrings.ShortenString(strings.Join(refused, "; ")+
 			"; the API server would refuse these in every tenant's objects, and each tenant would stall (ObjectInvalid)", 32768)
+		return cond
+	}
+	if unreadable := unreadablePackageTerms(product); len(unreadable) > 0 {
+		them := "it"
+		if len(unreadable) > 1 {
+			them = "them"
+		}
+		cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.PackageQuotaInvalidReason
+		cond.Message = utilstrings.ShortenString(strings.Join(unreadable, "; ")+"; a package bought on "+them+
+			" would fund nothing (its tenant stalls with NoPackageTerms): give at most 14 whole digits, such as 99999999999999", 32768)
 		return cond
 	}
 	switch {
@@ -86,6 +97,36 @@ func plansOfNoReplicas(product *saasv1alpha1.SaaSProduct) []string {
 		}
 	}
 	return plans
+}
+
+// unreadablePackageTerms names each package plan of a product with
+// spec.packages whose terms make no package quota, as the tenant
+// controller makes it (metering.PackageQuota) for a linearValue of 1, the
+// least a buyer can choose and all a fixed quota needs (a plan does not
+// bound linearValue, so a larger one is not tried): a package bought on it
+// would stall (NoPackageTerms) and fund nothing, and its buyer, whose
+// pay-per-use tenant it should fund, would be frozen when the product says
+// onExhausted: Freeze. The schema refuses such terms (at most 14 whole
+// digits); a product stored before it did is reported here, with the
+// field and the parser's reason.
+func unreadablePackageTerms(product *saasv1alpha1.SaaSProduct) []string {
+	if product.Spec.Packages == nil {
+		return nil
+	}
+	var problems []string
+	for _, p := range product.Spec.Plans {
+		if p.Package == nil {
+			continue
+		}
+		if _, err := metering.PackageQuota(p.Package, 1); err != nil {
+			field := "package.quota"
+			if p.Package.Quota == "" {
+				field = "package.quotaPerLinearValue"
+			}
+			problems = append(problems, fmt.Sprintf("plan %s: %s %v", p.SKUCode, field, err))
+		}
+	}
+	return problems
 }
 
 // replicasOnOneNodeVolume names each plan that runs more than one replica on

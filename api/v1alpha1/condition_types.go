@@ -409,6 +409,16 @@ const (
 	RevisionNotStoredReason = "RevisionNotStored"
 )
 
+// Reasons of a product's PlansValid about its package plans.
+const (
+	// PackageQuotaInvalidReason: a package plan's quota or
+	// quotaPerLinearValue makes no package quota kooper can count in (a
+	// product stored before the schema allowed at most 14 whole digits),
+	// so a package bought on it would stall (NoPackageTerms) and fund
+	// nothing.
+	PackageQuotaInvalidReason = "PackageQuotaInvalid"
+)
+
 // Finalizer is added to tenants and licences before any side effect, and
 // removed only once the release path has cleaned up and the instance's
 // tombstone is stored, so deleting the CR (or its CRD) never cascades into

@@ -904,19 +904,24 @@ const (
 // +kubebuilder:validation:XValidation:rule="has(self.quota) != has(self.quotaPerLinearValue)",message="set exactly one of quota and quotaPerLinearValue"
 // +kubebuilder:validation:XValidation:rule="(!has(self.quota) || self.quota.matches('[1-9]')) && (!has(self.quotaPerLinearValue) || self.quotaPerLinearValue.matches('[1-9]'))",message="a package must hold more than 0"
 type PackageTerms struct {
-	// quota is what a package holds, a decimal with up to 4 decimals, for
-	// example "100".
+	// quota is what a package holds, a decimal with up to 14 whole digits
+	// and up to 4 decimals, for example "100". 14 digits always fit what
+	// kooper counts a package in (at most 461168601842738.9999); for a
+	// package without a limit, give more than the buyer can use, such as
+	// "99999999999999".
 	// +optional
 	// +kubebuilder:validation:MaxLength=20
-	// +kubebuilder:validation:Pattern=`^[0-9]{1,15}(\.[0-9]{1,4})?$`
+	// +kubebuilder:validation:Pattern=`^[0-9]{1,14}(\.[0-9]{1,4})?$`
 	Quota string `json:"quota,omitempty"`
 
 	// quotaPerLinearValue is what a package holds per unit of the order's
-	// linearValue (the quantity the buyer chose), a decimal with up to 4
-	// decimals: a package bought with linearValue 50 and "2" holds 100.
+	// linearValue (the quantity the buyer chose), a decimal with up to 14
+	// whole digits and up to 4 decimals: a package bought with linearValue
+	// 50 and "2" holds 100. A package whose quotaPerLinearValue ×
+	// linearValue is above 461168601842738.9999 stalls (NoPackageTerms).
 	// +optional
 	// +kubebuilder:validation:MaxLength=20
-	// +kubebuilder:validation:Pattern=`^[0-9]{1,15}(\.[0-9]{1,4})?$`
+	// +kubebuilder:validation:Pattern=`^[0-9]{1,14}(\.[0-9]{1,4})?$`
 	QuotaPerLinearValue string `json:"quotaPerLinearValue,omitempty"`
 }
 

@@ -216,10 +216,15 @@ var answerSeeds = []string{
 // FuzzPushUsageAnswer: the usage push answer is outside input. A push is
 // reported done only when the answer says success, and then the refused
 // records are exactly the answer's, so no record is taken as accepted
-// that was not.
+// that was not, and each result code of digits is in its three-digit
+// form, so a duplicate is told from a refusal whichever JSON type
+// carried it.
 func FuzzPushUsageAnswer(f *testing.F) {
 	for _, seed := range answerSeeds {
 		f.Add(uint16(0), []byte(seed))
+	}
+	for _, code := range []string{`5`, `"5"`, `10`, `" 13 "`, `1e1`, `-5`, `null`, `{}`} {
+		f.Add(uint16(0), []byte(`{"error_code":"MKT.0000","failed_records":[{"metering_sn":"a1b2c3d4e5f6","result_code":`+code+`}]}`))
 	}
 	f.Add(uint16(100), []byte(answerSeeds[0]))
 	f.Add(uint16(300), []byte(answerSeeds[0]))
@@ -246,6 +251,11 @@ func FuzzPushUsageAnswer(f *testing.F) {
 		var want usagePushAnswer
 		if json.Unmarshal(body, &want) != nil || !slices.Equal(failed, want.FailedRecords) {
 			t.Fatalf("HTTP %d %q: refused records %v, the answer says %v", code, body, failed, want.FailedRecords)
+		}
+		for _, r := range failed {
+			if digits := strings.TrimSpace(r.ResultCode); digits != "" && len(digits) < 3 && strings.Trim(digits, "0123456789") == "" {
+				t.Fatalf("HTTP %d %q: result code %q is not in its three-digit form", code, body, r.ResultCode)
+			}
 		}
 	})
 }

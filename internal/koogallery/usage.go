@@ -77,10 +77,45 @@ type UsageRecord struct {
 // codes (001–013) but not the JSON that carries them (§8 item 19); this
 // shape, failed_records[{metering_sn, result_code, result_msg}], is the one
 // the simulator answers with and an assumption to confirm on the real API.
+// ResultCode holds a numeric code in its three-digit form, however it was
+// written (UnmarshalJSON).
 type UsageRecordError struct {
 	MeteringSN string `json:"metering_sn"`
 	ResultCode string `json:"result_code"`
 	ResultMsg  string `json:"result_msg"`
+}
+
+// UnmarshalJSON reads a refused record as loosely as Query Order's answer
+// is read: each field by answerString, so a number where the simulator
+// sends a string ("result_code":5, "metering_sn":123) does not fail the
+// whole answer, and with it a push whose in-flight records would then be
+// sent again until the 21-day cut; an object or array in a field still
+// does. A result code of one to three digits, written as a number or a
+// string, spaces trimmed, reads in the spec's three-digit form (5, "5"
+// and " 005 " as "005"), which Duplicate and the callers compare with;
+// any other code is kept as sent.
+func (e *UsageRecordError) UnmarshalJSON(raw []byte) error {
+	var wire struct {
+		MeteringSN answerString `json:"metering_sn"`
+		ResultCode answerString `json:"result_code"`
+		ResultMsg  answerString `json:"result_msg"`
+	}
+	if err := json.Unmarshal(raw, &wire); err != nil {
+		return err
+	}
+	*e = UsageRecordError{MeteringSN: string(wire.MeteringSN), ResultCode: usageResultCode(string(wire.ResultCode)), ResultMsg: string(wire.ResultMsg)}
+	return nil
+}
+
+// usageResultCode is code in the three-digit form of §6.4's codes
+// (001–013) when it is one to three digits, spaces trimmed; code as sent
+// otherwise.
+func usageResultCode(code string) string {
+	digits := strings.TrimSpace(code)
+	if digits == "" || len(digits) > 3 || strings.Trim(digits, "0123456789") != "" {
+		return code
+	}
+	return strings.Repeat("0", 3-len(digits)) + digits
 }
 
 // Duplicate reports whether the marketplace refused the record only because
@@ -172,22 +207,28 @@ func (u UsageUnits) String() string {
 const MaxUsageUnits UsageUnits = (1<<62)/UnitsPerOne*UnitsPerOne + UnitsPerOne - 1
 
 // ParseUsageUnits reads a non-negative decimal with at most four decimals,
-// up to MaxUsageUnits.
+// up to MaxUsageUnits. It fails for anything else, saying "is not a
+// decimal with at most 4 decimals", or, for a decimal of that form whose
+// whole part is beyond MaxUsageUnits', "is too large" with the largest.
 func ParseUsageUnits(s string) (UsageUnits, error) {
 	whole, frac, _ := strings.Cut(s, ".")
 	bad := fmt.Errorf("%.32q is not a decimal with at most 4 decimals", s)
 	if whole == "" || len(frac) > 4 || strings.HasPrefix(whole, "+") || strings.HasPrefix(whole, "-") {
 		return 0, bad
 	}
-	w, err := strconv.ParseInt(whole, 10, 64)
-	if err != nil || w > int64(MaxUsageUnits/UnitsPerOne) {
-		return 0, bad
-	}
 	f := int64(0)
 	if frac != "" {
+		var err error
 		if f, err = strconv.ParseInt((frac + "000")[:4], 10, 64); err != nil || strings.ContainsAny(frac, "+-") {
 			return 0, bad
 		}
+	}
+	w, err := strconv.ParseInt(whole, 10, 64)
+	if errors.Is(err, strconv.ErrRange) || err == nil && w > int64(MaxUsageUnits/UnitsPerOne) {
+		return 0, fmt.Errorf("%.32q is too large: a usage value is at most %s", s, MaxUsageUnits)
+	}
+	if err != nil {
+		return 0, bad
 	}
 	return UsageUnits(w*UnitsPerOne + f), nil
 }

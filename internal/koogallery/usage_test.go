@@ -77,3 +77,83 @@ func TestMaxUsageUnitsIsTheLargestThatParses(t *testing.T) {
 		g.Expect(err).To(HaveOccurred(), above)
 	}
 }
+
+// TestAUsageValueTooLargeSaysSo: a value beyond MaxUsageUnits is refused
+// as too large, naming the largest, not as a malformed decimal (a plan's
+// package quota of "999999999999999" once stalled a paid package with
+// "is not a decimal with at most 4 decimals").
+func TestAUsageValueTooLargeSaysSo(t *testing.T) {
+	for _, tc := range []struct {
+		value, want string
+	}{
+		{"999999999999999", "is too large: a usage value is at most 461168601842738.9999"},
+		{"461168601842739", "is too large: a usage value is at most 461168601842738.9999"},
+		{"99999999999999999999.5", "is too large: a usage value is at most 461168601842738.9999"},
+		{"12.34567", "is not a decimal with at most 4 decimals"},
+		{"ten", "is not a decimal with at most 4 decimals"},
+		{"-5", "is not a decimal with at most 4 decimals"},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			_, err := ParseUsageUnits(tc.value)
+			NewWithT(t).Expect(err).To(MatchError(ContainSubstring(tc.want)))
+		})
+	}
+}
+
+// TestARefusedRecordsResultCodeReadsInEitherShape: the spec never showed
+// the JSON of a refused record (§8 item 19), so its result_code may come as
+// a string or a number, padded or not. Each reads in the spec's 3-digit
+// form, so a duplicate (005, 010) still counts as accepted and 001/013 are
+// still retried; a numeric code no longer fails the whole answer.
+func TestARefusedRecordsResultCodeReadsInEitherShape(t *testing.T) {
+	for _, tc := range []struct {
+		name, record string
+		want         UsageRecordError
+		duplicate    bool
+	}{
+		{"the simulator's shape", `{"metering_sn":"kp1","result_code":"005","result_msg":"dup"}`,
+			UsageRecordError{MeteringSN: "kp1", ResultCode: "005", ResultMsg: "dup"}, true},
+		{"a number", `{"metering_sn":"kp1","result_code":5,"result_msg":"dup"}`,
+			UsageRecordError{MeteringSN: "kp1", ResultCode: "005", ResultMsg: "dup"}, true},
+		{"an unpadded string", `{"metering_sn":"kp1","result_code":"10"}`,
+			UsageRecordError{MeteringSN: "kp1", ResultCode: "010"}, true},
+		{"a padded string with spaces", `{"metering_sn":"kp1","result_code":" 010 "}`,
+			UsageRecordError{MeteringSN: "kp1", ResultCode: "010"}, true},
+		{"a retryable number", `{"metering_sn":"kp1","result_code":13}`,
+			UsageRecordError{MeteringSN: "kp1", ResultCode: "013"}, false},
+		{"a refusal for good", `{"metering_sn":"kp1","result_code":3,"result_msg":"usage value abnormal"}`,
+			UsageRecordError{MeteringSN: "kp1", ResultCode: "003", ResultMsg: "usage value abnormal"}, false},
+		{"a numeric metering_sn", `{"metering_sn":123,"result_code":"006"}`,
+			UsageRecordError{MeteringSN: "123", ResultCode: "006"}, false},
+		{"a code of another form is kept as sent", `{"metering_sn":"kp1","result_code":"MKT.9003"}`,
+			UsageRecordError{MeteringSN: "kp1", ResultCode: "MKT.9003"}, false},
+		{"a decimal is no code", `{"metering_sn":"kp1","result_code":5.5}`,
+			UsageRecordError{MeteringSN: "kp1", ResultCode: "5.5"}, false},
+		{"null", `{"metering_sn":"kp1","result_code":null}`,
+			UsageRecordError{MeteringSN: "kp1"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = io.WriteString(w, `{"error_code":"MKT.0000","error_msg":"ok","failed_records":[`+tc.record+`]}`)
+			}))
+			defer srv.Close()
+			failed, err := NewClient("ak", "sk", srv.URL).PushUsage(context.Background(), "test-access-key",
+				[]UsageRecord{{InstanceID: "i", MeteringSN: "kp1", UsageValue: "1"}})
+			g.Expect(err).NotTo(HaveOccurred(), "one field of another JSON type must not fail the whole push")
+			g.Expect(failed).To(Equal([]UsageRecordError{tc.want}))
+			g.Expect(failed[0].Duplicate()).To(Equal(tc.duplicate))
+		})
+	}
+}
+
+// TestARefusedRecordOfAnotherKindStillFailsTheAnswer: an object or array
+// where a field's text belongs is no answer kooper can read: the push
+// fails, and is sent again.
+func TestARefusedRecordOfAnotherKindStillFailsTheAnswer(t *testing.T) {
+	for _, record := range []string{`{"metering_sn":"kp1","result_code":{"code":"005"}}`, `{"metering_sn":["kp1"]}`, `1`} {
+		var answer usagePushAnswer
+		err := json.Unmarshal([]byte(`{"failed_records":[`+record+`]}`), &answer)
+		NewWithT(t).Expect(err).To(HaveOccurred(), record)
+	}
+}

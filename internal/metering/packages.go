@@ -64,8 +64,10 @@ func PackageMeter(product *saasv1alpha1.SaaSProduct) string {
 // PackageQuota is what a package bought with linearValue on a plan with
 // terms holds, in koogallery.UsageUnits (docs/packages.md decision 4):
 // terms.quota, or terms.quotaPerLinearValue × linearValue. It fails for nil
-// terms, a value that does not parse, a zero linearValue with
-// quotaPerLinearValue, or a product beyond what a usage value can carry.
+// terms, a value that does not parse (koogallery.ParseUsageUnits: one the
+// CRD's pattern accepts, at most 14 whole digits, always does), a zero
+// linearValue with quotaPerLinearValue, or a product beyond what a usage
+// value can carry (koogallery.MaxUsageUnits).
 func PackageQuota(terms *saasv1alpha1.PackageTerms, linearValue int64) (koogallery.UsageUnits, error) {
 	if terms == nil {
 		return 0, errors.New("the plan has no package terms")
@@ -81,8 +83,9 @@ func PackageQuota(terms *saasv1alpha1.PackageTerms, linearValue int64) (koogalle
 		return 0, errors.New("quotaPerLinearValue needs the order's linearValue, which Query Order did not give")
 	}
 	q := new(big.Int).Mul(big.NewInt(int64(per)), big.NewInt(linearValue))
-	if !q.IsInt64() || q.Int64() > 1<<62 {
-		return 0, fmt.Errorf("quotaPerLinearValue %s × linearValue %d is too large", terms.QuotaPerLinearValue, linearValue)
+	if !q.IsInt64() || q.Int64() > int64(koogallery.MaxUsageUnits) {
+		return 0, fmt.Errorf("quotaPerLinearValue %s × linearValue %d is too large: a package holds at most %s",
+			terms.QuotaPerLinearValue, linearValue, koogallery.MaxUsageUnits)
 	}
 	return koogallery.UsageUnits(q.Int64()), nil
 }
@@ -185,7 +188,8 @@ func Deduct(ledger []saasv1alpha1.PackageBalance, parts []PackagePart) {
 }
 
 // QuotaLeft is what the packages that could pay at now have left in all,
-// and how many such packages have some left.
+// at most koogallery.MaxUsageUnits, and how many such packages have some
+// left.
 func QuotaLeft(ledger []saasv1alpha1.PackageBalance, now time.Time) (koogallery.UsageUnits, int) {
 	var left koogallery.UsageUnits
 	holding := 0
@@ -195,7 +199,10 @@ func QuotaLeft(ledger []saasv1alpha1.PackageBalance, now time.Time) (koogallery.
 			continue
 		}
 		if l := Left(&ledger[i]); l > 0 {
-			left += l
+			// Saturates as AddUsage does: left and l are each within
+			// 0..MaxUsageUnits, so neither the difference nor the sum
+			// overflows.
+			left += min(l, koogallery.MaxUsageUnits-left)
 			holding++
 		}
 	}

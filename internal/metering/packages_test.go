@@ -49,6 +49,9 @@ func TestPackageQuota(t *testing.T) {
 		{"per linear value with decimals", &saasv1alpha1.PackageTerms{QuotaPerLinearValue: "0.0001"}, 3, "0.0003", false},
 		{"per linear value without one", &saasv1alpha1.PackageTerms{QuotaPerLinearValue: "2"}, 0, "", true},
 		{"too large", &saasv1alpha1.PackageTerms{QuotaPerLinearValue: "100000000000000"}, 1 << 40, "", true},
+		{"the largest quota the schema allows", &saasv1alpha1.PackageTerms{Quota: "99999999999999.9999"}, 0, "99999999999999.9999", false},
+		{"the largest quota per linear value the schema allows", &saasv1alpha1.PackageTerms{QuotaPerLinearValue: "99999999999999.9999"}, 1, "99999999999999.9999", false},
+		{"a quota beyond what a usage value carries", &saasv1alpha1.PackageTerms{Quota: "999999999999999"}, 0, "", true},
 		{"no terms", nil, 1, "", true},
 		{"not a number", &saasv1alpha1.PackageTerms{Quota: "ten"}, 1, "", true},
 	} {
@@ -234,6 +237,19 @@ func TestQuotaLeft(t *testing.T) {
 	left, holding = QuotaLeft(nil, hour0)
 	g.Expect(left).To(BeZero())
 	g.Expect(holding).To(BeZero())
+}
+
+// TestQuotaLeftSaturatesAtTheLargestUsageValue: what several packages
+// have left together does not wrap below zero (the PackagesExhausted
+// message would report a negative quota left); it stops at MaxUsageUnits,
+// as a stored total does (AddUsage).
+func TestQuotaLeftSaturatesAtTheLargestUsageValue(t *testing.T) {
+	g := NewWithT(t)
+	most := koogallery.MaxUsageUnits.String()
+	ledger := []saasv1alpha1.PackageBalance{balance("p-a", most, "0", 0, nil), balance("p-b", most, "0", 0, nil), balance("p-c", "5", "0", 0, nil)}
+	left, holding := QuotaLeft(ledger, hour0)
+	g.Expect(left).To(Equal(koogallery.MaxUsageUnits))
+	g.Expect(holding).To(Equal(3))
 }
 
 func TestSyncLedger(t *testing.T) {

@@ -1,8 +1,12 @@
 package orders
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
+	"strings"
 	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,8 +62,8 @@ const (
 // the period and the expireTime. Buyer contact details are left out on
 // purpose; the account's customerId and customerName are kept. A period
 // number is clamped to [0, 1000], and a time or a linearValue that does not
-// parse is left unset, and so is a charging mode none of the four known
-// (UnknownChargingMode reports it).
+// parse is left unset (ParseLinearValue says why), and so is a charging
+// mode none of the four known (UnknownChargingMode reports it).
 //
 // Informational text (orderType, periodType, customerId, customerName) is
 // cut to its bound (maxOrderType and the others, in characters, as the
@@ -91,7 +95,7 @@ func Resolved(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (*sa
 		PeriodNumber: int32(min(max(line.PeriodNumber, 0), 1000)),
 	}
 	if product.LinearValue != nil {
-		if v, err := product.LinearValue.Int64(); err == nil && v >= 0 {
+		if v, err := ParseLinearValue(*product.LinearValue); err == nil {
 			resolved.LinearValue = v
 		}
 	}
@@ -103,6 +107,45 @@ func Resolved(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (*sa
 		resolved.CustomerID, resolved.CustomerName = textcut.Runes(info.BuyerInfo.CustomerID, maxCustomerID), textcut.Runes(info.BuyerInfo.CustomerName, maxCustomerName)
 	}
 	return resolved, nil
+}
+
+// maxLinearValueText bounds, in bytes, the linearValue text
+// ParseLinearValue reads: a whole int64 has at most 19 digits, so 64
+// leave room for a sign, a point, zeros and an exponent, and keep a
+// garbled answer's megabyte of digits from costing a megabyte's parse.
+const maxLinearValueText = 64
+
+// ParseLinearValue reads linearValue, an Integer of Query Order's answer
+// (spec §6.3), as the whole number it holds, however the JSON wrote it:
+// 50, 50.0, 5e1 and 500E-1 are all 50. It fails, saying why, for a text
+// longer than 64 bytes or that is no decimal number, a fraction (2.5), a
+// negative number, or a number beyond int64 (what status.order.linearValue
+// holds).
+func ParseLinearValue(n json.Number) (int64, error) {
+	text := string(n)
+	if len(text) > maxLinearValueText {
+		return 0, fmt.Errorf("linearValue of %d characters is no number kooper reads", len(text))
+	}
+	// Exact at 256 bits for any whole int64 written in up to 64 bytes;
+	// anything rounded had more digits than a whole int64 needs.
+	f, _, err := big.ParseFloat(text, 10, 256, big.ToNearestEven)
+	mantissa, _, _ := strings.Cut(strings.ToLower(text), "e")
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("linearValue %q is no number", text)
+	case f.Sign() < 0:
+		return 0, fmt.Errorf("linearValue %s is negative", text)
+	case f.IsInf():
+		return 0, fmt.Errorf("linearValue %s is larger than %d", text, int64(math.MaxInt64))
+	case f.Acc() != big.Exact || !f.IsInt() || f.Sign() == 0 && strings.ContainsAny(mantissa, "123456789"):
+		// The last: a fraction so small it parses as 0 (1e-1000).
+		return 0, fmt.Errorf("linearValue %s is not a whole number", text)
+	}
+	v, acc := f.Int64()
+	if acc != big.Exact {
+		return 0, fmt.Errorf("linearValue %s is larger than %d", text, int64(math.MaxInt64))
+	}
+	return v, nil
 }
 
 // checkIdentity refuses a product whose productId or skuCode is longer

@@ -35,6 +35,9 @@ func FuzzQueryOrderAnswer(f *testing.F) {
 	f.Add([]byte(strings.Replace(mockAnswer, `"orderType":"NEW"`, `"orderType":"`+strings.Repeat("\\u00e9", 40)+`"`, 1)), "1e3")
 	f.Add([]byte(`{"resultCode":"MKT.0000","orderInfo":{"orderLine":[{"productInfo":[{}]}]}}`), "-5")
 	f.Add([]byte(`{"resultCode":"MKT.0000","orderInfo":null}`), "99999999999999999999")
+	// Whole numbers written as decimals or with an exponent: linearValue 50.
+	f.Add([]byte(mockAnswer), "50.0")
+	f.Add([]byte(mockAnswer), "5e1")
 	f.Fuzz(func(t *testing.T, body []byte, integer string) {
 		var answer koogallery.QueryOrderResponse
 		if json.Unmarshal(body, &answer) == nil {
@@ -51,11 +54,28 @@ func FuzzQueryOrderAnswer(f *testing.F) {
 		if err := json.Unmarshal([]byte(looseBody), &answer); err != nil {
 			t.Fatalf("the mock answer with its Integer fields %s does not decode: %v", v, err)
 		}
-		if _, err := Resolved(answer.OrderInfo, &saasv1alpha1.AppliedOrder{OrderID: "MOCKPERIODYEARNEW"}); err != nil {
+		resolved, err := Resolved(answer.OrderInfo, &saasv1alpha1.AppliedOrder{OrderID: "MOCKPERIODYEARNEW"})
+		if err != nil {
 			t.Fatalf("the mock answer with its Integer fields %s does not resolve: %v", v, err)
+		}
+		// The decode keeps a JSON number's text as sent, so the order
+		// holds what ParseLinearValue reads of it (0 when it reads none,
+		// or the text is no JSON number, such as 0001).
+		var want int64
+		if trimmed := strings.TrimSpace(integer); isJSONNumber(trimmed) {
+			want, _ = ParseLinearValue(json.Number(trimmed))
+		}
+		if resolved.LinearValue != want {
+			t.Fatalf("linearValue %s resolved as %d, not %d", v, resolved.LinearValue, want)
 		}
 		checkBareStrings(t, strings.TrimSpace(integer))
 	})
+}
+
+// isJSONNumber reports whether s is one JSON number literal, such as 50,
+// -3, 2.5 or 1e3 (what the client keeps of an Integer field).
+func isJSONNumber(s string) bool {
+	return s != "" && (s[0] == '-' || s[0] >= '0' && s[0] <= '9') && json.Valid([]byte(s))
 }
 
 // numbersForStrings writes String fields of the mock answer as numbers and

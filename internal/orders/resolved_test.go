@@ -84,6 +84,22 @@ func TestResolved(t *testing.T) {
 			half := json.Number("2.5")
 			i.OrderLine[0].ProductInfo[0].LinearValue = &half
 		}, want: func(r *saasv1alpha1.ResolvedOrder) { r.LinearValue = 0 }},
+		{name: "a linear value written as a decimal", change: func(i *koogallery.OrderInfo, _ *saasv1alpha1.AppliedOrder) {
+			decimal := json.Number("50.0")
+			i.OrderLine[0].ProductInfo[0].LinearValue = &decimal
+		}},
+		{name: "a linear value written with an exponent", change: func(i *koogallery.OrderInfo, _ *saasv1alpha1.AppliedOrder) {
+			exponent := json.Number("5e1")
+			i.OrderLine[0].ProductInfo[0].LinearValue = &exponent
+		}},
+		{name: "a linear value written with a negative exponent", change: func(i *koogallery.OrderInfo, _ *saasv1alpha1.AppliedOrder) {
+			exponent := json.Number("500E-1")
+			i.OrderLine[0].ProductInfo[0].LinearValue = &exponent
+		}},
+		{name: "a linear value beyond int64 is left unset", change: func(i *koogallery.OrderInfo, _ *saasv1alpha1.AppliedOrder) {
+			huge := json.Number("1e19")
+			i.OrderLine[0].ProductInfo[0].LinearValue = &huge
+		}, want: func(r *saasv1alpha1.ResolvedOrder) { r.LinearValue = 0 }},
 		{name: "an expiry with milliseconds", change: func(i *koogallery.OrderInfo, _ *saasv1alpha1.AppliedOrder) {
 			i.OrderLine[0].ExpireTime = "20251121235959000"
 		}},
@@ -169,4 +185,64 @@ func TestQueryErrorWrapsTheClientsError(t *testing.T) {
 	var err error = &QueryError{Err: cause}
 	g.Expect(err).To(MatchError("failed to query order CS1: HTTP 500"))
 	g.Expect(errors.Is(err, cause)).To(BeTrue())
+}
+
+// TestParseLinearValueReadsWholeNumbersInAnyForm: linearValue is an
+// Integer (spec §6.3), but a JSON encoder may write 50 as 50.0 or 5e1; a
+// package sized by it (quotaPerLinearValue) must not stall as if Query
+// Order had given none. What is no whole number in int64 is refused,
+// saying why.
+func TestParseLinearValueReadsWholeNumbersInAnyForm(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want int64
+		err  string
+	}{
+		{text: "50", want: 50},
+		{text: "50.0", want: 50},
+		{text: "50.000000", want: 50},
+		{text: "5e1", want: 50},
+		{text: "5E+1", want: 50},
+		{text: "500e-1", want: 50},
+		{text: "0", want: 0},
+		{text: "-0", want: 0},
+		{text: "9223372036854775807", want: 9223372036854775807},
+		{text: "9.223372036854775807e18", want: 9223372036854775807},
+		{text: "2.5", err: "linearValue 2.5 is not a whole number"},
+		{text: "50.00000000000000000000000000000000000000000000000000000000001", err: "is not a whole number"},
+		{text: "1e-1000000000", err: "linearValue 1e-1000000000 is not a whole number"},
+		{text: "-3", err: "linearValue -3 is negative"},
+		{text: "9223372036854775808", err: "linearValue 9223372036854775808 is larger than 9223372036854775807"},
+		{text: "1e1000000000", err: "linearValue 1e1000000000 is larger than 9223372036854775807"},
+		{text: "fifty", err: `linearValue "fifty" is no number`},
+		{text: "1" + strings.Repeat("0", 64), err: "linearValue of 65 characters is no number kooper reads"},
+	} {
+		t.Run(tc.text, func(t *testing.T) {
+			g := NewWithT(t)
+			got, err := ParseLinearValue(json.Number(tc.text))
+			if tc.err != "" {
+				g.Expect(err).To(MatchError(ContainSubstring(tc.err)))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(got).To(Equal(tc.want))
+		})
+	}
+}
+
+// TestAQueryOrderAnswerWithAWholeDecimalLinearValueResolvesIt: through the
+// client's decoding, as a number or a string holding one, linearValue
+// 50.0 or 5e1 is 50, and 2.5 is none.
+func TestAQueryOrderAnswerWithAWholeDecimalLinearValueResolvesIt(t *testing.T) {
+	for literal, want := range map[string]int64{`50.0`: 50, `"5e1"`: 50, `5E+1`: 50, `2.5`: 0, `"2.50"`: 0} {
+		t.Run(literal, func(t *testing.T) {
+			g := NewWithT(t)
+			var answer koogallery.QueryOrderResponse
+			body := strings.Replace(mockAnswer, `"linearValue":50`, `"linearValue":`+literal, 1)
+			g.Expect(json.Unmarshal([]byte(body), &answer)).To(Succeed())
+			resolved, err := Resolved(answer.OrderInfo, &saasv1alpha1.AppliedOrder{OrderID: "MOCKPERIODYEARNEW"})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(resolved.LinearValue).To(Equal(want))
+		})
+	}
 }
