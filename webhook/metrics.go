@@ -118,8 +118,27 @@ func productLabel(product *saasv1alpha1.SaaSProduct) string {
 }
 
 // productsSeen holds the products whose alert series exist (see
-// seriesOfProduct): names of SaaSProducts kooper has held, so bounded.
+// seriesOfProduct): names of SaaSProducts kooper holds, so bounded; a
+// deleted one is forgotten (forgetProduct).
 var productsSeen sync.Map
+
+// forgetProduct deletes every series of product, a SaaSProduct just
+// deleted, so that neither the process nor its dashboards keep it, and
+// forgets it was seen: one created again under its name gets its alert
+// series at 0 again with its first callback. A callback answered for the
+// product while it is deleted may count it again; its next deletion, or a
+// restart, drops that.
+func forgetProduct(product string) {
+	if product == noProduct {
+		return
+	}
+	callbacksTotal.DeletePartialMatch(prometheus.Labels{"product": product})
+	instancesLeftOut.DeleteLabelValues(product)
+	// Last: forgotten first, a callback answered meanwhile would create
+	// the alert series again and mark the product seen, and the series
+	// deleted next would not come back if it were created again.
+	productsSeen.Delete(product)
+}
 
 // seriesOfProduct creates, once per product, the series the alerts watch:
 // its 000001 (the signature is checked before the activity is read) and

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -89,9 +90,8 @@ func requestedFormat(req *http.Request) (licensekey.Format, error) {
 // revocationList is the answer's body, the list of product name signed in
 // format (the product's license.keyFormat when "") and a newline, or the
 // HTTP status that refuses it. A list signed less than revocationListTTL
-// ago for the same product and format asked is answered again, without
-// reading the product: the body is the memo's own, to write, never to
-// modify.
+// ago for the same product and format is answered again, without reading
+// the product: the body is the memo's own, to write, never to modify.
 func (r *Receiver) revocationList(ctx context.Context, name string, format licensekey.Format) ([]byte, int, error) {
 	if !mayBeProductName(name) {
 		// No product has it: answered without a read and kept nowhere, so
@@ -99,6 +99,7 @@ func (r *Receiver) revocationList(ctx context.Context, name string, format licen
 		// memo (10,000 of 16 KiB each were 160 MiB).
 		return nil, http.StatusNotFound, errors.New("no product has this name")
 	}
+	format = r.cachedListFormat(ctx, name, format)
 	return r.revocationLists.get(name+"/"+string(format), func() ([]byte, int, error) {
 		// The build serves every poll waiting for it: one that hangs up
 		// must not fail the others.
@@ -121,6 +122,26 @@ func (r *Receiver) revocationList(ctx context.Context, name string, format licen
 		token, status, err := r.signRevocationList(ctx, product, format)
 		return []byte(token + "\n"), status, err
 	})
+}
+
+// cachedListFormat is the format a list asked for in format is signed in:
+// format itself, or, when "", the license.keyFormat of the product as the
+// cache holds it, so that a poll naming no format and one naming the
+// product's own share one memo entry and one build. It stays "" when the
+// cache holds no License product of that name: the build reads the product
+// (within the budget of reads) and refuses, or resolves the format itself.
+func (r *Receiver) cachedListFormat(ctx context.Context, name string, format licensekey.Format) licensekey.Format {
+	if format != "" {
+		return format
+	}
+	product := &saasv1alpha1.SaaSProduct{}
+	// Read only, so not copied: this runs on every poll.
+	err := r.client.Get(ctx, types.NamespacedName{Name: name}, product, client.UnsafeDisableDeepCopy)
+	if err != nil || product.Spec.Type != saasv1alpha1.ProductTypeLicense {
+		return ""
+	}
+	// The API's enum values are licensekey's format names.
+	return licensekey.Format(product.Spec.GetLicenseKeyFormat(r.opts.LicenseKeyFormat))
 }
 
 // signRevocationList reads product's frozen, released and gone licences
@@ -216,7 +237,10 @@ const revocationListTTL = time.Second
 
 // ttlMemo keeps the value built for each key for ttl after its build began;
 // the callers that find it older share one build (singleflight). A build
-// that fails is not kept. The memo is emptied beyond 10,000 keys.
+// that fails is not kept. Each store drops the entries older than ttl, so
+// the memo holds only what was built within the last ttl (a deleted
+// product's, a made-up name's refusal, a format asked once are not kept
+// beyond it); it is emptied beyond 10,000 keys all the same.
 type ttlMemo[T any] struct {
 	now func() time.Time
 	// ttl 0 builds for every call (a benchmark's baseline).
@@ -268,12 +292,16 @@ func (m *ttlMemo[T]) kept(key string) (T, bool) {
 	return e.value, ok && m.now().Sub(e.built) < m.ttl
 }
 
+// keep stores e under key, dropping the entries older than ttl: kept only
+// to be answered again, they would otherwise stay until the process ends.
 func (m *ttlMemo[T]) keep(key string, e memoEntry[T]) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.entries == nil || len(m.entries) > 10_000 {
 		m.entries = map[string]memoEntry[T]{}
 	}
+	now := m.now()
+	maps.DeleteFunc(m.entries, func(_ string, old memoEntry[T]) bool { return now.Sub(old.built) >= m.ttl })
 	m.entries[key] = e
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -28,15 +29,25 @@ func cachedKinds() []client.Object {
 // Setup serves the callback receiver from mgr on its own HTTP server, as
 // production runs it: on every replica, never leader-elected, reading
 // through mgr's cache and its API reader, recording Events as
-// kooper-receiver unless opts.Recorder is set. main.go and every test suite
-// that runs the receiver call it. It returns the receiver and its server,
-// whose Addr says where it listens once the manager has started; the error
-// is an invalid opts, an informer that could not be set up, or the
-// manager's refusal of the server.
+// kooper-receiver unless opts.Recorder is set, and deleting a product's
+// callback series when its SaaSProduct is deleted. main.go and every test
+// suite that runs the receiver call it. It returns the receiver and its
+// server, whose Addr says where it listens once the manager has started;
+// the error is an invalid opts, an informer (or its handler) that could not
+// be set up, or the manager's refusal of the server.
 func Setup(mgr ctrl.Manager, opts Options, serverOpts ServerOptions) (*Receiver, *Server, error) {
 	for _, obj := range cachedKinds() {
-		if _, err := mgr.GetCache().GetInformer(context.Background(), obj); err != nil {
+		informer, err := mgr.GetCache().GetInformer(context.Background(), obj)
+		if err != nil {
 			return nil, nil, fmt.Errorf("failed to watch %T: %w", obj, err)
+		}
+		if _, isProduct := obj.(*saasv1alpha1.SaaSProduct); !isProduct {
+			continue
+		}
+		// A series is kept until it is deleted: without this, a deleted
+		// product's stayed on dashboards until the process restarted.
+		if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{DeleteFunc: forgetDeletedProduct}); err != nil {
+			return nil, nil, fmt.Errorf("failed to watch deletions of SaaSProducts: %w", err)
 		}
 	}
 	if opts.Recorder == nil {
@@ -51,4 +62,16 @@ func Setup(mgr ctrl.Manager, opts Options, serverOpts ServerOptions) (*Receiver,
 		return nil, nil, err
 	}
 	return receiver, server, nil
+}
+
+// forgetDeletedProduct deletes the series of the product an informer's
+// delete event names (forgetProduct): the SaaSProduct, or the tombstone
+// (cache.DeletedFinalStateUnknown) left when the watch missed the delete
+// and a relist found the product gone.
+func forgetDeletedProduct(obj any) {
+	name, err := toolscache.DeletionHandlingObjectToName(obj)
+	if err != nil {
+		return // not an object, so it names no product
+	}
+	forgetProduct(name.Name)
 }
