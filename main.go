@@ -39,6 +39,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/controllers"
+	"github.com/kooper-io/kooper/internal/apiserverwait"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/promquery"
 	"github.com/kooper-io/kooper/internal/restmapping"
@@ -442,12 +443,9 @@ func (o options) prometheusClient() (promquery.Client, error) {
 	return c, nil
 }
 
-// setupControllers registers the leader-elected controllers.
-func setupControllers(mgr ctrl.Manager, o options) error {
-	prometheus, err := o.prometheusClient()
-	if err != nil {
-		return err
-	}
+// setupControllers registers the leader-elected controllers, whose charts
+// render for kubeVersion (the API server's, such as v1.37.2).
+func setupControllers(mgr ctrl.Manager, o options, prometheus promquery.Client, kubeVersion string) error {
 	return controllers.Setup(mgr, controllers.Config{
 		Namespace: o.namespace, DirectoryNamespace: o.directoryNamespace, IngressNamespace: o.ingressNamespace,
 		LicenseKeyFormat:    o.licenseKeyFormat,
@@ -456,6 +454,7 @@ func setupControllers(mgr ctrl.Manager, o options) error {
 		ProductsConfigMap: o.productsConfigMap, MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		ProvisionedStatusDelay: o.provisionedStatusDelay,
 		Charts:                 &controllers.Charts{FetchTimeout: o.chartFetchTimeout},
+		KubeVersion:            kubeVersion,
 		DirectoryUnclaimedTTL:  o.directoryUnclaimedTTL,
 		KitLoginURL:            o.kitLoginURL,
 		Orders:                 controllers.MarketplaceOrderClients(o.marketplaceURLs...),
@@ -582,6 +581,19 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	restmetrics.Count(cfg)
 
 	runControllers, runReceiver := o.components.has(componentControllers), o.components.has(componentReceiver)
+	var prometheus promquery.Client
+	if runControllers { // a bad file is refused now, not after an outage
+		if prometheus, err = o.prometheusClient(); err != nil {
+			return err
+		}
+	}
+	kubeVersion, err := apiserverwait.Version(ctx, cfg, o.probeAddr)
+	if ctx.Err() != nil {
+		return nil // told to stop while waiting: a clean stop, as once started
+	}
+	if err != nil {
+		return err
+	}
 	cache := webhook.CacheOptions(o.namespace)
 	if runControllers {
 		cache = controllers.CacheOptions(o.namespace) // a superset of the receiver's
@@ -606,7 +618,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		return err
 	}
 	if runControllers {
-		if err := setupControllers(mgr, o); err != nil {
+		if err := setupControllers(mgr, o, prometheus, kubeVersion); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -427,4 +428,120 @@ func TestNamespacesTheChartRefusesAreRefusedByTheBinaryToo(t *testing.T) {
 	g.Expect(options{namespace: "kooper-system", directoryNamespace: "kooper-system-directory"}.checkNamespaces()).To(Succeed())
 	g.Expect(options{namespace: "default", directoryNamespace: "default-directory"}.checkNamespaces()).To(Succeed(),
 		"the chart installs into default too")
+}
+
+// forwardTo makes the API server reachable at addr again, as it is when it
+// comes back after an outage: it listens on addr and copies each
+// connection to and from target (host:port). Everything stops with the
+// test.
+func forwardTo(t *testing.T, addr, target string) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return // closed by the cleanup
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = in.Close()
+				continue
+			}
+			t.Cleanup(func() { _ = in.Close(); _ = out.Close() })
+			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
+			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
+		}
+	}()
+}
+
+// stillRunning fails g's attempt for good when run has returned: a process
+// that exits while the API server is down is restarted by the kubelet with
+// a back-off that reaches 5 minutes.
+func stillRunning(done <-chan error) {
+	select {
+	case err := <-done:
+		StopTrying("run returned while the API server was down").Wrap(fmt.Errorf("%v", err)).Now()
+	default:
+	}
+}
+
+// TestAProcessStartedWhileTheAPIServerIsDownStartsWhenItComesBack: a
+// controllers process started during a kube-apiserver outage (the leader
+// lost its Lease and exited, and the kubelet restarted it) exited at once,
+// so each restart failed again and the kubelet's back-off grew to 5
+// minutes: after the outage the controllers stayed down for up to that
+// long. It now waits for the API server, answering /healthz (so the
+// liveness probe does not restart it either) but not /readyz, and starts
+// the moment the API server answers.
+func TestAProcessStartedWhileTheAPIServerIsDownStartsWhenItComesBack(t *testing.T) {
+	g := NewWithT(t)
+	k8sClient, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kooper-outage-test"}}
+	g.Expect(k8sClient.Create(context.Background(), ns)).To(Succeed())
+	apiServer := freeAddr(t) // nothing listens there yet: the API server is down
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Host = "https://" + apiServer
+	o := options{
+		metricsAddr: freeAddr(t), probeAddr: freeAddr(t), receiverAddr: freeAddr(t),
+		leaderElect: true, namespace: ns.Name, leaderElectionNS: ns.Name, kubeAPIQPS: 50, kubeAPIBurst: 100,
+		components:         componentSet{componentControllers: true},
+		skipNameValidation: true, // the other tests' managers registered the same controllers
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, o) }()
+	defer func() {
+		cancel()
+		g.Eventually(done).WithTimeout(time.Minute).Should(Receive(BeNil()))
+	}()
+
+	probe := func(path string) func() (int, error) {
+		return func() (int, error) {
+			code, _, err := get(fmt.Sprintf("http://%s%s", o.probeAddr, path))
+			return code, err
+		}
+	}
+	g.Eventually(func(g Gomega) {
+		stillRunning(done)
+		g.Expect(probe("/healthz")()).To(Equal(http.StatusOK))
+	}).Should(Succeed(), "alive while it waits for the API server")
+	g.Expect(probe("/readyz")()).NotTo(Equal(http.StatusOK), "not ready before the API server answers")
+
+	u, err := url.Parse(env.Config.Host)
+	g.Expect(err).NotTo(HaveOccurred())
+	forwardTo(t, apiServer, u.Host)
+	g.Eventually(probe("/readyz")).WithTimeout(time.Minute).Should(Equal(http.StatusOK), "ready once the API server is back")
+	g.Eventually(func(g Gomega) {
+		lease := &coordinationv1.Lease{}
+		g.Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns.Name, Name: "kooper.saas.kooper.io"}, lease)).To(Succeed())
+		g.Expect(lease.Spec.HolderIdentity).NotTo(BeNil())
+	}).WithTimeout(time.Minute).Should(Succeed(), "the controllers lead")
+}
+
+// A process told to stop while it waits for the API server (a rollout, a
+// drain) stops at once and cleanly, as it does once started.
+func TestAProcessToldToStopWhileTheAPIServerIsDownStopsCleanly(t *testing.T) {
+	g := NewWithT(t)
+	o := options{
+		metricsAddr: "0", probeAddr: freeAddr(t), namespace: "kooper-system", kubeAPIQPS: 50, kubeAPIBurst: 100,
+		components: componentSet{componentControllers: true}, skipNameValidation: true,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, &rest.Config{Host: "https://" + freeAddr(t)}, o) }()
+	g.Eventually(func(g Gomega) {
+		stillRunning(done)
+		code, _, err := get(fmt.Sprintf("http://%s/healthz", o.probeAddr))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(code).To(Equal(http.StatusOK))
+	}).Should(Succeed())
+	cancel()
+	g.Eventually(done).Should(Receive(BeNil()))
 }
