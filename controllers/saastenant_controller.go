@@ -586,10 +586,10 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(r.packagesOfEnded), builder.WithPredicates(fundingJustEnded)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfSecret), builder.WithPredicates(changedInCache)).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfConfigMap), builder.WithPredicates(changedInCache)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1), RateLimiter: newRetryRateLimiter()}).
 		Named("saastenant")
 	for _, child := range TenantChildTypes() {
-		b = b.Watches(child, tenantOfChildEvents(), builder.WithPredicates(changedInCache))
+		b = b.Watches(child, tenantOfChildEvents(mgr.GetCache()), builder.WithPredicates(changedInCache))
 	}
 	configMapDeletions, err := r.tenantConfigMapDeletions(mgr)
 	if err != nil {

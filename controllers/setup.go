@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
@@ -56,7 +58,10 @@ type Config struct {
 	// nil: a new one, shared by the product and tenant controllers.
 	Charts *Charts
 	// KubeVersion is the API server's version, which charts render for
-	// (.Capabilities.KubeVersion); empty: Setup asks the API server once.
+	// (.Capabilities.KubeVersion); empty: Setup asks the API server once,
+	// and fails if it cannot. main.go passes the version it read when it
+	// first reached the API server (awaitAPIServer), so that a start during
+	// an API server outage waits rather than exits.
 	KubeVersion string
 	// Orders, Uploads and Usage reach the marketplace's open APIs (Query
 	// Order, licence upload, usage push); Setup fails without any of them.
@@ -190,6 +195,30 @@ func Setup(mgr ctrl.Manager, c Config) error {
 		}
 	}
 	return nil
+}
+
+// retryMaxDelay is the longest a failing tenant, licence or metering pass
+// waits before it is tried again (newRetryRateLimiter).
+const retryMaxDelay = time.Minute
+
+// newRetryRateLimiter paces the retries of a failing pass of the tenant,
+// licence and metering controllers (controller.Options.RateLimiter): 5 ms
+// after the first failure, doubling up to retryMaxDelay, and 5 ms again
+// after a success. It is controller-runtime's own for a priority queue, but
+// for its cap: controller-runtime's 1000 s left an object that failed
+// through an outage of half an hour or more (the marketplace's licence
+// upload or usage push, a chart registry, an admission webhook, the API
+// server) waiting up to 16m40s after the dependency came back. A minute
+// costs one pass a minute for each failing object during the outage; the
+// base stays 5 ms, so that a write conflict is retried at once. Query Order
+// failures have their own pacing (internal/orders/retry.go). Like
+// controller-runtime's for a priority queue, it has no overall token
+// bucket (client-go's DefaultTypedControllerRateLimiter has one, 10 a
+// second): a bucket's delay grows with the number of failing objects,
+// without bound (kubernetes/kubernetes#104554), and would keep the last of
+// 10,000 failing tenants waiting 1000 s again.
+func newRetryRateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, retryMaxDelay)
 }
 
 // serverVersion is known, or else the API server's version, asked once

@@ -6,6 +6,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,18 +16,21 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // WorkloadCurrentPriority is the tenant queue's priority (controller-runtime's
-// priority queue; an ordinary event's is 0) of a tenant one of whose
-// workloads just became current: the tenant may now be Available, and a
-// new one Ready. Under a burst of purchases the pass that writes a new
-// tenant's Ready would otherwise wait behind the first passes of every
-// tenant bought after it: the first buyer would wait for the last. A workload
-// becomes current once per rollout, so the tenants it puts ahead are
-// those whose rollout just ended: they cannot hold new purchases back for
-// longer than one short pass each.
+// priority queue; an ordinary event's is 0) of a tenant never Ready yet, a
+// new purchase, one of whose workloads just became current: the tenant may
+// now be Available, and Ready. Under a burst of purchases the pass that
+// writes a new tenant's Ready would otherwise wait behind the first passes
+// of every tenant bought after it: the first buyer would wait for the last.
+// A tenant that was Ready once keeps the ordinary priority when a workload
+// of its becomes current again (a pod restarted, a node back, an upgrade
+// rolled out): after an outage of many tenants' pods, every established
+// tenant would otherwise go ahead of the purchases waiting for their first
+// Ready. The place lasts one pass.
 const WorkloadCurrentPriority = 10
 
 // ordinaryPriority is the priority queue's own for an event, and the one a
@@ -35,26 +39,41 @@ const ordinaryPriority = 0
 
 // tenantOfChildEvents maps the events of a tenant's objects to the tenant,
 // as tenantOfChild does, and queues the tenant at WorkloadCurrentPriority
-// when an update makes one of its workloads current.
-func tenantOfChildEvents() handler.EventHandler {
-	return childEvents{EventHandler: handler.EnqueueRequestsFromMapFunc(tenantOfChild)}
+// when an update makes one of its workloads current and the tenant, read
+// from tenants (the manager's cache), was never Ready.
+func tenantOfChildEvents(tenants client.Reader) handler.EventHandler {
+	return childEvents{EventHandler: handler.EnqueueRequestsFromMapFunc(tenantOfChild), tenants: tenants}
 }
 
 // childEvents is tenantOfChildEvents' handler: the mapped handler's, but
-// for an update that makes a workload current.
+// for an update that makes a new purchase's workload current.
 type childEvents struct {
 	handler.EventHandler
+	tenants client.Reader
 }
 
 // Update implements handler.EventHandler.
 func (h childEvents) Update(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request])
-	if !ok || !becameCurrent(e.ObjectOld, e.ObjectNew) {
+	tenant := tenantOfChild(ctx, e.ObjectNew) // at most one
+	if !ok || len(tenant) != 1 || !becameCurrent(e.ObjectOld, e.ObjectNew) || !h.neverReady(ctx, tenant[0].NamespacedName) {
 		h.EventHandler.Update(ctx, e, q)
 		return
 	}
 	priority := WorkloadCurrentPriority
-	pq.AddWithOpts(priorityqueue.AddOpts{Priority: &priority}, tenantOfChild(ctx, e.ObjectNew)...)
+	pq.AddWithOpts(priorityqueue.AddOpts{Priority: &priority}, tenant...)
+}
+
+// neverReady reports whether the tenant was never Ready: it has no
+// status.firstReadyTime (recordFirstReady) and its Ready is not True. A
+// tenant that cannot be read (deleted, or not cached yet) counts as never
+// Ready: moving it ahead costs one pass.
+func (h childEvents) neverReady(ctx context.Context, key client.ObjectKey) bool {
+	t := &saasv1alpha1.SaaSTenant{}
+	if err := h.tenants.Get(ctx, key, t); err != nil {
+		return true
+	}
+	return t.Status.FirstReadyTime == nil && !apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.ReadyCondition)
 }
 
 // unchangedInCache reports whether an update changed nothing of a tenant's

@@ -66,7 +66,7 @@ func queuedByUpdate(before, after client.Object) map[string]int {
 	defer q.ShutDown()
 	e := event.UpdateEvent{ObjectOld: before, ObjectNew: after}
 	if changedInCache.Update(e) {
-		tenantOfChildEvents().Update(context.Background(), e, q)
+		tenantOfChildEvents(managerCache).Update(context.Background(), e, q)
 	}
 	return queued(q)
 }
@@ -76,7 +76,7 @@ func queuedByUpdate(before, after client.Object) map[string]int {
 // ahead of them, or the first buyer waits for the last.
 func TestATenantWhoseWorkloadRolledOutIsQueuedAheadOfNewPurchases(t *testing.T) {
 	ctx := context.Background()
-	h := tenantOfChildEvents()
+	h := tenantOfChildEvents(managerCache)
 	q := priorityqueue.New[reconcile.Request]("test")
 	defer q.ShutDown()
 
