@@ -14,7 +14,9 @@ CRD_REF_DOCS := $(BIN)/crd-ref-docs-$(CRD_REF_DOCS_VERSION)/crd-ref-docs
 # folder after both versions (the pseudo-version's commit for kube-api-linter).
 GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)-kal-$(lastword $(subst -, ,$(KUBE_API_LINTER_VERSION)))/golangci-lint
 ENVTEST_ASSETS := $(BIN)/envtest
-GO_TEST_FLAGS ?= -count=1
+# The controllers package takes about 6.5 minutes on a 2-core machine: Go's default 10-minute
+# package timeout would fail it on a slower one.
+GO_TEST_FLAGS ?= -count=1 -timeout=30m
 # How long each fuzz target runs: a fixed count within make test (a count
 # rather than a duration sidesteps a Go 1.26 fuzz-engine race on deadlines),
 # a duration by hand.
