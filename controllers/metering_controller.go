@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -109,6 +112,8 @@ type MeteringReconciler struct {
 	// signingKeys remembers the basic key each product's usage pushes are
 	// accepted with, while a key rotation is under way.
 	signingKeys signingKeyMemory
+	// meterSets remembers the meters each tenant was last metered with.
+	meterSets meterSetMemory
 }
 
 // UsagePusher pushes usage records (the usage-data open API, spec §6.4).
@@ -139,6 +144,9 @@ func MarketplaceUsageClients(baseURLs ...string) UsageClientFactory {
 func (r *MeteringReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	tenant := &saasv1alpha1.SaaSTenant{}
 	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.meterSets.forget(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.Options.Skips != nil && r.Options.Skips(tenant) {
@@ -173,27 +181,48 @@ type meteringState struct {
 }
 
 // loadMeteredProduct reads the tenant's product. A tenant that is not
-// metered (or whose product is gone) is let go, and the reconcile ends. A
-// tenant held for usage not yet pushed is let go only as the API server's
-// product says (the cache may not show a product re-created or metered
-// again a moment ago), and with a Warning Event naming what is not pushed.
+// metered (or whose product is gone) is let go, and the reconcile ends
+// (stopMetering). A tenant held for usage not yet pushed, or whose record
+// still holds usage observed, is let go only as the API server's product
+// says (the cache may not show a product re-created or metered again a
+// moment ago), and with a Warning Event naming what is not pushed.
 func (r *MeteringReconciler) loadMeteredProduct(ctx context.Context, s *meteringState) outcome {
 	product, metered, err := r.meteredProduct(ctx, r.Client, s.tenant)
-	if err == nil && !metered && controllerutil.ContainsFinalizer(s.tenant, saasv1alpha1.MeteringFinalizer) {
+	if err == nil && !metered && (controllerutil.ContainsFinalizer(s.tenant, saasv1alpha1.MeteringFinalizer) || metering.HoldsUnpushed(s.tenant.Status.Metering)) {
 		product, metered, err = r.meteredProduct(ctx, r.reader(), s.tenant)
 	}
 	if err != nil {
 		return failed(err)
 	}
 	if !metered {
-		r.warnOfUnpushedUsage(s.tenant, product)
-		if err := r.letGo(ctx, s.tenant); err != nil {
-			return failed(err)
-		}
-		return done()
+		return r.stopMetering(ctx, s.tenant, product)
 	}
 	s.product = product
 	return proceed()
+}
+
+// stopMetering lets go of a tenant kooper no longer meters, with a Warning
+// Event when usage is not pushed (unpushedUsageMessage). When its product
+// is there but no longer meters it, the record's unpushed usage is given up
+// first (metering.Abandon), as the Event says: should the merchant meter
+// the product again, the tenant's metering starts afresh when kooper sees
+// it (metering.Restart), and the hours between, which kooper did not
+// observe (a freeze, an upgrade), are never billed with what it ran
+// before them. A product that is gone leaves the record as it is.
+func (r *MeteringReconciler) stopMetering(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) outcome {
+	msg := unpushedUsageMessage(t, product)
+	if product != nil && t.Status.Metering != nil {
+		if err := r.patchMetering(ctx, t, func(m *saasv1alpha1.TenantMetering) { metering.Abandon(m) }); err != nil {
+			return failed(err)
+		}
+	}
+	if msg != "" {
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.UsageAbandonedReason, "Metering", "%s", msg)
+	}
+	if err := r.letGo(ctx, t); err != nil {
+		return failed(err)
+	}
+	return done()
 }
 
 // meteredProduct reads the tenant's product through reader and reports
@@ -210,20 +239,27 @@ func (r *MeteringReconciler) meteredProduct(ctx context.Context, reader client.R
 	return product, metering.Metered(t, product), nil
 }
 
-// warnOfUnpushedUsage says, on a tenant let go with usage not yet pushed,
-// from when the usage is lost and why: kooper can measure no usage for a
-// product that is gone or no longer meters it.
-func (r *MeteringReconciler) warnOfUnpushedUsage(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) {
+// unpushedUsageMessage is the Warning Event's text, "" for none, for a
+// tenant let go with usage not yet pushed: from when the usage is lost
+// and why (kooper can measure no usage for a product that is gone or no
+// longer meters it), and the hours of a push built but not known to be
+// accepted, which is not sent again. Only a held tenant (the finalizer)
+// gets one, so a tenant let go earlier is not announced again.
+func unpushedUsageMessage(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) string {
 	m := t.Status.Metering
 	if !controllerutil.ContainsFinalizer(t, saasv1alpha1.MeteringFinalizer) || m == nil || metering.Done(m) {
-		return
+		return ""
 	}
 	why := fmt.Sprintf("SaaSProduct %s is gone", t.Spec.ProductName)
 	if product != nil {
-		why = fmt.Sprintf("SaaSProduct %s no longer meters it", product.Name)
+		why = fmt.Sprintf("SaaSProduct %s no longer meters it; should it meter it again, metering starts afresh then", product.Name)
 	}
-	r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.UsageAbandonedReason, "Metering",
-		"Usage from %s on is not pushed to the marketplace: %s", metering.Cursor(m).UTC().Format(time.RFC3339), why)
+	msg := fmt.Sprintf("Usage from %s on is not pushed to the marketplace: %s", metering.Cursor(m).UTC().Format(time.RFC3339), why)
+	if p := m.InFlight; p != nil && product != nil && len(p.Windows) > 0 {
+		msg += fmt.Sprintf("; the push of the hours from %s to %s was built and may have reached the marketplace, which has not confirmed it: it is not sent again",
+			p.Windows[0].Start.UTC().Format(time.RFC3339), p.Windows[len(p.Windows)-1].End.UTC().Format(time.RFC3339))
+	}
+	return msg
 }
 
 // recordUsageSegment records what the tenant runs now (observe).
@@ -303,8 +339,10 @@ func (r *MeteringReconciler) reader() client.Reader {
 // The other segments start when kooper sees the change: the receiver
 // stores no time of a FREEZE, and spec.lastUnfreezeTime is no safe start
 // of an unfrozen segment (a repeat UNFREEZE moves it, kooper's own freeze
-// ends without one), so a start before now could bill frozen hours. For a
-// tenant funded by packages, the same write brings the ledger up to date
+// ends without one), so a start before now could bill frozen hours. So
+// does metering of a tenant whose product stopped metering it and meters it
+// again: it starts afresh at now (metering.Restart). For a tenant funded by
+// packages, the same write brings the ledger up to date
 // and reports PackagesExhausted, with an Event when exhaustion begins or
 // ends.
 func (r *MeteringReconciler) observe(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) error {
@@ -322,6 +360,7 @@ func (r *MeteringReconciler) observe(ctx context.Context, t *saasv1alpha1.SaaSTe
 		if m.EndTime != nil {
 			return
 		}
+		metering.Restart(m, now.Time) // metered again after its product stopped metering it
 		seg := metering.ObservedSegment(t, product)
 		if !t.DeletionTimestamp.IsZero() {
 			seg.State = saasv1alpha1.StateReleased
@@ -374,6 +413,7 @@ func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alp
 	if metering.Done(m) {
 		return ctrl.Result{}, nil
 	}
+	r.warnOfMeterChange(t, product, now)
 	if len(metering.ClosedWindows(m, now, 1)) == 0 {
 		return r.requeue(t, now), nil
 	}
@@ -409,6 +449,79 @@ func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alp
 	}
 	return r.requeue(t, now), nil
 }
+
+// metersChangedReason is the reason of the Warning Event warnOfMeterChange
+// sends.
+const metersChangedReason = "MetersChanged"
+
+// warnOfMeterChange says, in a Warning Event, that the product's meters
+// changed while more than the hour just closed is unpushed (a backlog: a
+// failing query, a marketplace outage, kooper down): those hours are
+// measured with the meters the product has now, so a meter removed (often
+// the failing one, removed as the fix) pushes none of them (but those of
+// the in-flight push, which is sent as it was built), and one added
+// measures all of them. It names the meters removed and added (names the
+// merchant chose) and the cursor. The first pass that sees the tenant
+// (kooper started, another replica took over) only records its meters: a
+// change before it is not said.
+func (r *MeteringReconciler) warnOfMeterChange(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct, now time.Time) {
+	was, is, seen := r.meterSets.swap(t.Name, product.Spec.Metering.Meters)
+	if !seen || len(metering.ClosedWindows(t.Status.Metering, now, 2)) < 2 {
+		return
+	}
+	removed, added := missingFrom(is, was), missingFrom(was, is)
+	if len(removed)+len(added) == 0 {
+		return
+	}
+	r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, metersChangedReason, "Metering",
+		"The product's meters changed while usage from %s on is not pushed (removed: %s; added: %s): "+
+			"those hours are measured with the meters it has now, so a meter removed pushes none of them but a push already under way",
+		metering.Cursor(t.Status.Metering).UTC().Format(time.RFC3339), listOrNone(removed), listOrNone(added))
+}
+
+// missingFrom lists the names of from that in lacks; both are sorted.
+func missingFrom(in, from []string) []string {
+	var out []string
+	for _, name := range from {
+		if _, found := slices.BinarySearch(in, name); !found {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// listOrNone joins names with commas, "none" for none.
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// meterSetMemory remembers, per tenant (by name), the names of the meters
+// it was last metered with, sorted. It lives in memory only, and forgets a
+// tenant once it is gone. The zero value is ready to use.
+type meterSetMemory struct {
+	byTenant sync.Map // tenant name → []string
+}
+
+// swap records meters' names as the tenant's, and returns the names it
+// had (was), whether it had any (seen), and the names recorded (is).
+func (m *meterSetMemory) swap(tenant string, meters []saasv1alpha1.Meter) (was, is []string, seen bool) {
+	is = make([]string, len(meters))
+	for i := range meters {
+		is[i] = meters[i].Name
+	}
+	slices.Sort(is)
+	old, seen := m.byTenant.Swap(tenant, is)
+	if seen {
+		was, _ = old.([]string)
+	}
+	return was, is, seen
+}
+
+// forget drops what is remembered of tenant.
+func (m *meterSetMemory) forget(tenant string) { m.byTenant.Delete(tenant) }
 
 // budgetSpentRequeue is how soon a tenant whose reconcile spent its
 // measuring budget with closed windows left is reconciled again.
@@ -546,7 +659,7 @@ func (r *MeteringReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&saasv1alpha1.SaaSTenant{}, meteringStartEvents, builder.WithPredicates(kept)).
 		// A package's changes reach the ledger of the tenant it funds.
 		Watches(&saasv1alpha1.SaaSTenant{}, fundedTenantHandler).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1), RateLimiter: newRetryRateLimiter()}).
 		Named("metering").
 		Complete(r)
 }

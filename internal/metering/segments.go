@@ -20,9 +20,11 @@ const gib = 1 << 30
 // state, and unless it is released, the plan's replicas (0 while frozen,
 // unless the product's freeze only disables ingress), the CPU (millicores)
 // and memory (bytes) one replica requests (the plan's resources, else the
-// workload's), and the volume's size (bytes). A product without a workload,
-// or a tenant whose SKU is no plan of the product, measures only the state
-// (and the volume).
+// workload's), and the volume's size (bytes). A tenant whose SKU is no plan
+// of the product (a plan removed or renamed: the tenant stalls PlanNotFound
+// and its workload keeps running) measures what it was last applied with
+// (status.applied), and only the state and the volume when it never was. A
+// product without a workload measures only the state.
 func ObservedSegment(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) saasv1alpha1.UsageSegment {
 	seg := saasv1alpha1.UsageSegment{State: effectiveState(t)}
 	if seg.State == saasv1alpha1.StateReleased || product.Spec.Workload == nil {
@@ -31,20 +33,13 @@ func ObservedSegment(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProdu
 	if storage := product.Spec.Workload.Storage; storage != nil {
 		seg.StorageBytes = storage.Size.Value()
 	}
-	plan := planOf(product, t.Status.SKUCode)
-	if plan == nil {
+	replicas, requests, ok := runningPlan(t, product)
+	if !ok {
 		return seg
 	}
-	seg.Replicas = plan.Replicas
+	seg.Replicas = replicas
 	if seg.State == saasv1alpha1.StateFrozen && product.Spec.Lifecycle.Freeze.Behavior != saasv1alpha1.FreezeDisableIngress {
 		seg.Replicas = 0
-	}
-	requests := corev1.ResourceList{}
-	if res := product.Spec.Workload.Resources; res != nil {
-		requests = res.Requests
-	}
-	if plan.Resources != nil {
-		requests = plan.Resources.Requests
 	}
 	if cpu, ok := requests[corev1.ResourceCPU]; ok {
 		seg.CPUMillis = cpu.MilliValue()
@@ -53,6 +48,31 @@ func ObservedSegment(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProdu
 		seg.MemoryBytes = mem.Value()
 	}
 	return seg
+}
+
+// runningPlan is the replica count and the resources one replica requests
+// of tenant t of product (a product with a workload): its plan's, with the
+// workload's resources where the plan names none; else, when the product
+// has no plan for its SKU, what it was last applied with. ok is false when
+// it has neither.
+func runningPlan(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (replicas int32, requests corev1.ResourceList, ok bool) {
+	if plan := planOf(product, t.Status.SKUCode); plan != nil {
+		if res := product.Spec.Workload.Resources; res != nil {
+			requests = res.Requests
+		}
+		if plan.Resources != nil {
+			requests = plan.Resources.Requests
+		}
+		return plan.Replicas, requests, true
+	}
+	applied := t.Status.Applied
+	if applied == nil {
+		return 0, nil, false
+	}
+	if applied.Resources != nil {
+		requests = applied.Resources.Requests // already the plan's or else the workload's
+	}
+	return applied.Replicas, requests, true
 }
 
 // effectiveState is the state the buyer is billed in: the marketplace's
@@ -237,4 +257,49 @@ func endAt(at, floor, now time.Time) time.Time {
 		return now
 	}
 	return end
+}
+
+// HoldsUnpushed reports whether m, a tenant's record (nil for none), holds
+// usage observed and not pushed yet: a live record's segments or in-flight
+// push, or the hours of a released tenant's record up to its release.
+func HoldsUnpushed(m *saasv1alpha1.TenantMetering) bool {
+	if m == nil || Done(m) {
+		return false
+	}
+	return m.EndTime != nil || len(m.Segments) > 0 || m.InFlight != nil
+}
+
+// Abandon gives up the unpushed usage of m, the record of a tenant whose
+// product no longer meters it, so that nothing observed before is pushed
+// should the product meter it again: the segments and the in-flight push
+// (built, perhaps sent, its answer unknown) go. A released tenant's record
+// is over: its cursor moves to the release (Done). A live record keeps its
+// cursor until Restart moves it; totals, ledger and conditions stay. It
+// reports whether m changed.
+func Abandon(m *saasv1alpha1.TenantMetering) bool {
+	if !HoldsUnpushed(m) {
+		return false
+	}
+	if m.EndTime != nil {
+		end := *m.EndTime
+		m.PushedUntil = &end
+	}
+	m.Segments, m.InFlight = nil, nil
+	return true
+}
+
+// Restart starts metering again at now for m, a live record that Abandon
+// emptied (no segments): the cursor moves to now, so that the hours kooper
+// did not observe are never measured, by a built-in meter or a Prometheus
+// one. A record just begun (since at now) or one with segments is left as
+// it is. It reports whether m changed.
+func Restart(m *saasv1alpha1.TenantMetering, now time.Time) bool {
+	if m.EndTime != nil || len(m.Segments) > 0 || !Cursor(m).Before(now) {
+		return false
+	}
+	from := metav1.NewTime(now)
+	// No in-flight push either (Abandon cleared it): its windows lie before
+	// now, and settling one would move the cursor back over the gap.
+	m.PushedUntil, m.InFlight = &from, nil
+	return true
 }

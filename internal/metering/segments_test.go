@@ -97,6 +97,16 @@ func TestObservedSegment(t *testing.T) {
 		tn.Spec.State, tn.Status.SKUCode, tn.Status.Conditions = state, sku, conditions
 		return tn
 	}
+	// applied records what the tenant's objects were last applied with.
+	applied := func(tn *saasv1alpha1.SaaSTenant, replicas int32, cpu, memory string) *saasv1alpha1.SaaSTenant {
+		a := &saasv1alpha1.AppliedPlan{SKUCode: "old", Replicas: replicas}
+		if cpu != "" {
+			a.Resources = &saasv1alpha1.ContainerResources{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)}}
+		}
+		tn.Status.Applied = a
+		return tn
+	}
 	expiryFrozen := metav1.Condition{Type: saasv1alpha1.FrozenCondition, Status: metav1.ConditionTrue, Reason: saasv1alpha1.FrozenByExpiryReason}
 	exhaustionFrozen := metav1.Condition{Type: saasv1alpha1.FrozenCondition, Status: metav1.ConditionTrue, Reason: saasv1alpha1.FrozenByExhaustionReason}
 	marketFrozen := metav1.Condition{Type: saasv1alpha1.FrozenCondition, Status: metav1.ConditionTrue, Reason: "Frozen"}
@@ -122,8 +132,18 @@ func TestObservedSegment(t *testing.T) {
 			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateActive, Replicas: 2, CPUMillis: 100, MemoryBytes: 128 << 20, StorageBytes: 10 * gib}},
 		{name: "released: nothing but the state", tenant: tenant(saasv1alpha1.StateReleased, "basic"), product: product(""),
 			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateReleased}},
-		{name: "a SKU that is no plan: the volume only", tenant: tenant(saasv1alpha1.StateActive, "gone"), product: product(""),
+		{name: "a SKU that is no plan, never applied: the volume only", tenant: tenant(saasv1alpha1.StateActive, "gone"), product: product(""),
 			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateActive, StorageBytes: 10 * gib}},
+		// The plan removed or renamed: the tenant stalls PlanNotFound and
+		// keeps running what was last applied, which it is billed for.
+		{name: "a plan removed: what was last applied, which still runs", tenant: applied(tenant(saasv1alpha1.StateActive, "gone"), 4, "750m", "2Gi"), product: product(""),
+			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateActive, Replicas: 4, CPUMillis: 750, MemoryBytes: 2 * gib, StorageBytes: 10 * gib}},
+		{name: "a plan removed, applied without resources: replicas only", tenant: applied(tenant(saasv1alpha1.StateActive, "gone"), 2, "", ""), product: product(""),
+			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateActive, Replicas: 2, StorageBytes: 10 * gib}},
+		{name: "a plan removed, frozen and scaled to zero", tenant: applied(tenant(saasv1alpha1.StateFrozen, "gone"), 4, "750m", "2Gi"), product: product(saasv1alpha1.FreezeScaleToZero),
+			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateFrozen, CPUMillis: 750, MemoryBytes: 2 * gib, StorageBytes: 10 * gib}},
+		{name: "the plan there: the plan, not an older apply", tenant: applied(tenant(saasv1alpha1.StateActive, "big"), 4, "750m", "2Gi"), product: product(""),
+			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateActive, Replicas: 3, CPUMillis: 1500, MemoryBytes: gib, StorageBytes: 10 * gib}},
 		{name: "no workload: the state only", tenant: tenant(saasv1alpha1.StateActive, "basic"), product: &saasv1alpha1.SaaSProduct{},
 			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateActive}},
 	}
@@ -182,4 +202,64 @@ func TestPruneSegments(t *testing.T) {
 			NewWithT(t).Expect(PruneSegments(segments, h0.Add(tt.cursor))).To(Equal(segments[3-tt.want:]))
 		})
 	}
+}
+
+// A record whose product stops metering gives up its unpushed usage
+// (Abandon), and starts afresh when it meters again (Restart): no hour
+// kooper did not observe is measured with what ran before it.
+func TestAbandonAndRestart(t *testing.T) {
+	active := saasv1alpha1.UsageSegment{Start: *at(10 * time.Minute), State: saasv1alpha1.StateActive, Replicas: 2}
+	inFlight := &saasv1alpha1.InFlightPush{Windows: []saasv1alpha1.UsageWindow{{Start: *at(time.Hour), End: *at(2 * time.Hour)}}}
+	live := func() *saasv1alpha1.TenantMetering {
+		return &saasv1alpha1.TenantMetering{Since: *at(10 * time.Minute), PushedUntil: at(time.Hour),
+			Segments: []saasv1alpha1.UsageSegment{active}, InFlight: inFlight.DeepCopy(),
+			Meters: []saasv1alpha1.MeterUsage{{Name: "duration", Total: "0.8333"}}}
+	}
+	released := func() *saasv1alpha1.TenantMetering {
+		m := live()
+		m.EndTime = at(90 * time.Minute)
+		return m
+	}
+	tests := []struct {
+		name       string
+		m          *saasv1alpha1.TenantMetering
+		holds      bool
+		wantCursor time.Duration // after Abandon, then Restart at h0+5h
+		wantSegs   int           // after Abandon, then Restart (no segment is recorded here)
+	}{
+		{"live: segments and the in-flight push go, the cursor moves at the restart", live(), true, 5 * time.Hour, 0},
+		{"released: over at its release, never restarted", released(), true, 90 * time.Minute, 0},
+		{"released and pushed: nothing to give up", func() *saasv1alpha1.TenantMetering {
+			m := released()
+			m.PushedUntil, m.InFlight = at(90*time.Minute), nil
+			return m
+		}(), false, 90 * time.Minute, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(HoldsUnpushed(tt.m)).To(Equal(tt.holds))
+			g.Expect(Abandon(tt.m)).To(Equal(tt.holds))
+			g.Expect(HoldsUnpushed(tt.m)).To(BeFalse(), "Abandon is done once")
+			g.Expect(Abandon(tt.m)).To(BeFalse())
+			if tt.holds {
+				g.Expect(tt.m.InFlight).To(BeNil())
+			}
+			Restart(tt.m, h0.Add(5*time.Hour))
+			g.Expect(Cursor(tt.m)).To(Equal(h0.Add(tt.wantCursor)))
+			g.Expect(tt.m.Segments).To(HaveLen(tt.wantSegs))
+			g.Expect(tt.m.Meters).To(HaveLen(1), "the totals pushed stay")
+		})
+	}
+	t.Run("a record being begun, or one with segments, is not restarted", func(t *testing.T) {
+		g := NewWithT(t)
+		begun := &saasv1alpha1.TenantMetering{Since: *at(time.Hour)}
+		g.Expect(Restart(begun, h0.Add(time.Hour))).To(BeFalse())
+		g.Expect(begun.PushedUntil).To(BeNil())
+		m := live()
+		g.Expect(Restart(m, h0.Add(5*time.Hour))).To(BeFalse())
+		g.Expect(Cursor(m)).To(Equal(h0.Add(time.Hour)))
+	})
+	g := NewWithT(t)
+	g.Expect(HoldsUnpushed(nil)).To(BeFalse())
 }

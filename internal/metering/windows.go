@@ -97,7 +97,7 @@ func OldestUnpushedAge(tenants []*saasv1alpha1.SaaSTenant, now time.Time) time.D
 	var oldest time.Duration
 	for _, t := range tenants {
 		m := t.Status.Metering
-		if m == nil || Done(m) {
+		if !HoldsUnpushed(m) { // done, or let go by a product that stopped metering it
 			continue
 		}
 		if end := WindowEnd(m, Cursor(m)); end.Before(now) {

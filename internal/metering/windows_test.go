@@ -169,9 +169,13 @@ func TestOldestUnpushedAge(t *testing.T) {
 	tenants := []*saasv1alpha1.SaaSTenant{
 		tenant(nil),
 		tenant(&saasv1alpha1.TenantMetering{Since: *at(0), PushedUntil: at(2 * time.Hour)}),                                   // up to date
-		tenant(&saasv1alpha1.TenantMetering{Since: *at(0), PushedUntil: at(time.Hour)}),                                       // 1h-2h unpushed
 		tenant(&saasv1alpha1.TenantMetering{Since: *at(0), PushedUntil: at(30 * time.Minute), EndTime: at(30 * time.Minute)}), // done
+		// let go by a product that stopped metering it (Abandon): nothing is owed, however old
+		tenant(&saasv1alpha1.TenantMetering{Since: *at(0), PushedUntil: at(0)}),
 	}
+	g.Expect(OldestUnpushedAge(tenants, h0.Add(2*time.Hour+10*time.Minute))).To(BeZero())
+	tenants = append(tenants, tenant(&saasv1alpha1.TenantMetering{Since: *at(0), PushedUntil: at(time.Hour), // 1h-2h unpushed
+		Segments: []saasv1alpha1.UsageSegment{{Start: *at(0), State: saasv1alpha1.StateActive}}}))
 	g.Expect(OldestUnpushedAge(tenants, h0.Add(2*time.Hour+10*time.Minute))).To(Equal(10 * time.Minute))
 	g.Expect(OldestUnpushedAge(tenants[:2], h0.Add(2*time.Hour+10*time.Minute))).To(BeZero())
 }
