@@ -91,7 +91,7 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if !ok {
 		return ctrl.Result{}, nil // the chart's resolution updates the product's status, which brings it back
 	}
-	name := rev.Name(product.Name)
+	name := rev.NameIn(product)
 	if err := r.storeRevision(ctx, product, name, rev); err != nil {
 		return ctrl.Result{}, r.revisionNotStored(ctx, product, name, err)
 	}

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -68,11 +69,20 @@ func RevisionOf(product *saasv1alpha1.SaaSProduct, d Defaults) (rev Revision, ok
 }
 
 // Name names a revision of product: the product's name and a hash of what
-// the revision holds (its chart archive aside, and of its resolved chart
-// only the digest), so the same spec always names the same revision and a
-// change undone goes back to the revision it had. At most 74 characters
-// for a product name of 63.
+// the revision holds (its chart archive aside, of its resolved chart only
+// the digest, and of PlanValues only the plans that have values), so the
+// same spec always names the same revision and a change undone goes back
+// to the revision it had. A plan without values (none, null or {}) adds
+// nothing to the app: adding or removing one is no new version. At most 74
+// characters for a product name of 63.
 func (rev Revision) Name(product string) string {
+	rev.PlanValues = plansWithValues(rev.PlanValues)
+	return rev.hashedName(product)
+}
+
+// hashedName is product's name and a hash of rev, its chart archive aside
+// and of its resolved chart only the digest.
+func (rev Revision) hashedName(product string) string {
 	rev.ChartArchive = nil
 	if rev.ResolvedChart != nil {
 		rev.ResolvedChart = &saasv1alpha1.ResolvedChart{Digest: rev.ResolvedChart.Digest}
@@ -80,6 +90,55 @@ func (rev Revision) Name(product string) string {
 	data, _ := json.Marshal(rev) // plain data: marshalling cannot fail
 	sum := sha256.Sum256(data)
 	return fmt.Sprintf("%s-%s", product, hex.EncodeToString(sum[:5]))
+}
+
+// NameIn names rev, a revision of product: Name, unless product's rollout
+// already knows rev under the name kooper gave it before plans without
+// values were left out of the hash (every plan's values hashed as they
+// are): then that name. The content is the same, so keeping its name
+// starts no rollout at an upgrade of kooper, and above all does not move
+// a rollout paused on a bad version on to its next wave.
+func (rev Revision) NameIn(product *saasv1alpha1.SaaSProduct) string {
+	name := rev.Name(product.Name)
+	progress := product.Status.Rollout
+	if progress == nil {
+		return name
+	}
+	if earlier := rev.hashedName(product.Name); earlier != name &&
+		(earlier == progress.UpdateRevision || earlier == progress.CurrentRevision) {
+		return earlier
+	}
+	return name
+}
+
+// plansWithValues is values without the plans that have none (noValues);
+// nil when none has any. values itself is not changed.
+func plansWithValues(values map[string]*apiextensionsv1.JSON) map[string]*apiextensionsv1.JSON {
+	var out map[string]*apiextensionsv1.JSON
+	for sku, v := range values {
+		if noValues(v) {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]*apiextensionsv1.JSON, len(values))
+		}
+		out[sku] = v
+	}
+	return out
+}
+
+// noValues reports whether a plan's values give the chart nothing: none,
+// null, or an empty object (whitespace aside), which the tenant's render
+// reads as no values.
+func noValues(v *apiextensionsv1.JSON) bool {
+	if v == nil || len(bytes.TrimSpace(v.Raw)) == 0 {
+		return true
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, v.Raw); err != nil {
+		return false // not JSON: hashed as it is
+	}
+	return compact.String() == "null" || compact.String() == "{}"
 }
 
 // withDefaults is w with d's values where w names none: a copy when it
@@ -101,7 +160,7 @@ func LiveName(product *saasv1alpha1.SaaSProduct, d Defaults) string {
 	if !ok {
 		return ""
 	}
-	return rev.Name(product.Name)
+	return rev.NameIn(product)
 }
 
 // Overlay returns a copy of product with rev's parts in place of its own:

@@ -153,3 +153,89 @@ func TestTheGatewaysDefaultImageIsPartOfTheRevision(t *testing.T) {
 		}
 	}
 }
+
+// A plan without values adds nothing to the app: adding one (a new
+// marketplace SKU that only changes replicas) or removing one makes no new
+// revision. Before, it changed the revision's name, so Step took it for a
+// new version: a rollout paused on a bad chart started again, un-paused,
+// and every tenant went through a wave for nothing. The stored revision
+// still lists the plan, so that Overlay gives it no values.
+func TestAPlanWithoutValuesMakesNoNewRevision(t *testing.T) {
+	base := chartProduct("sha256:1", `{"web":2}`)
+	withPlan := func(values string) *saasv1alpha1.SaaSProduct {
+		p := base.DeepCopy()
+		plan := saasv1alpha1.Plan{SKUCode: "big"}
+		if values != "" {
+			plan.Values = &apiextensionsv1.JSON{Raw: []byte(values)}
+		}
+		p.Spec.Plans = append(p.Spec.Plans, plan)
+		return p
+	}
+	withoutBasic := base.DeepCopy()
+	withoutBasic.Spec.Plans = withoutBasic.Spec.Plans[1:]
+	cases := []struct {
+		name      string
+		q         *saasv1alpha1.SaaSProduct
+		sameNamed bool
+	}{
+		{"a plan added without values", withPlan(""), true},
+		{"a plan added with null values", withPlan("null"), true},
+		{"a plan added with empty values", withPlan(" { } "), true},
+		{"a plan without values removed", withoutBasic, true},
+		{"a plan added with values", withPlan(`{"web":4}`), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, q := LiveName(base, Defaults{}), LiveName(c.q, Defaults{})
+			if (p == q) != c.sameNamed {
+				t.Fatalf("%s and %s: same name %v, want %v", p, q, p == q, c.sameNamed)
+			}
+		})
+	}
+	rev, _ := RevisionOf(withPlan(""), Defaults{})
+	if v, ok := rev.PlanValues["big"]; !ok || v != nil {
+		t.Fatalf("the revision stores the plan without values as null, got %v (listed %v)", v, ok)
+	}
+	now := withPlan(`{"web":7}`)
+	if got := rev.Overlay(now).Spec.Plans[2].Values; got != nil {
+		t.Fatalf("a plan that had no values at the revision gets none, got %s", got.Raw)
+	}
+}
+
+// A product whose rollout already knows its revision under the name kooper
+// gave it before plans without values were left out of the hash keeps that
+// name: an upgrade of kooper starts no rollout, nor moves a paused one on.
+func TestARevisionKnownUnderItsEarlierNameKeepsIt(t *testing.T) {
+	product := chartProduct("sha256:1", `{"web":2}`)
+	product.Spec.Plans = append(product.Spec.Plans, saasv1alpha1.Plan{SKUCode: "free"}) // no values
+	rev, ok := RevisionOf(product, Defaults{})
+	if !ok {
+		t.Fatal("no revision")
+	}
+	earlier, now := rev.hashedName(product.Name), rev.Name(product.Name)
+	if earlier == now {
+		t.Fatalf("both names are %s: the case tests nothing", now)
+	}
+	for _, c := range []struct {
+		name   string
+		status *saasv1alpha1.RolloutStatus
+		want   string
+	}{
+		{"no rollout yet", nil, now},
+		{"paused on it, under the earlier name", &saasv1alpha1.RolloutStatus{CurrentRevision: "crm-old", UpdateRevision: earlier, State: saasv1alpha1.RolloutPaused}, earlier},
+		{"rolled out under the earlier name", &saasv1alpha1.RolloutStatus{CurrentRevision: earlier, UpdateRevision: earlier}, earlier},
+		{"another revision", &saasv1alpha1.RolloutStatus{CurrentRevision: "crm-old", UpdateRevision: "crm-older"}, now},
+		{"already under the new name", &saasv1alpha1.RolloutStatus{CurrentRevision: now, UpdateRevision: now}, now},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := product.DeepCopy()
+			p.Status.Rollout = c.status
+			if got := rev.NameIn(p); got != c.want {
+				t.Fatalf("NameIn = %s, want %s", got, c.want)
+			}
+			if got := LiveName(p, Defaults{}); got != c.want {
+				t.Fatalf("LiveName = %s, want %s", got, c.want)
+			}
+		})
+	}
+}
