@@ -12,6 +12,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -27,12 +28,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 	"github.com/kooper-io/kooper/internal/testenv"
 	"github.com/kooper-io/kooper/internal/tombstone"
 )
@@ -197,6 +201,58 @@ func applyLabel(apiVersion, kind, name, fieldOwner string) func(context.Context,
 	}
 }
 
+// applyCreate server-side applies obj, which does not exist yet, whole, under fieldOwner, as a
+// server-side dry run: an apply that creates, which the API server authorizes as a create
+// besides the patch.
+func applyCreate(obj client.Object, gvk schema.GroupVersionKind, fieldOwner string) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error {
+		content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(fresh(obj))
+		if err != nil {
+			return err
+		}
+		u := &unstructured.Unstructured{Object: content}
+		u.SetGroupVersionKind(gvk)
+		// What an apply leaves out: the API server sets these.
+		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+		unstructured.RemoveNestedField(u.Object, "status")
+		return c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(fieldOwner), client.ForceOwnership, client.DryRunAll)
+	}
+}
+
+// createControlledBy reads owner (of kind ownerKind) and creates obj with owner as its
+// controller, as a server-side dry run. metav1.NewControllerRef sets blockOwnerDeletion, which
+// the OwnerReferencesPermissionEnforcement admission plugin lets only an account that may
+// update the owner's finalizers set.
+func createControlledBy(obj, owner client.Object, ownerKind schema.GroupVersionKind) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error {
+		current := fresh(owner)
+		if err := c.Get(ctx, client.ObjectKeyFromObject(owner), current); err != nil {
+			return err
+		}
+		created := fresh(obj)
+		created.SetOwnerReferences([]metav1.OwnerReference{*metav1.NewControllerRef(current, ownerKind)})
+		return c.Create(ctx, created, client.DryRunAll)
+	}
+}
+
+// review creates a review (a TokenReview, a SubjectAccessReview): the API server answers it
+// and stores nothing, so there is nothing to dry-run.
+func review(obj client.Object) func(context.Context, client.Client) error {
+	return func(ctx context.Context, c client.Client) error { return c.Create(ctx, fresh(obj)) }
+}
+
+// metricsTokenReview and metricsAccessReview are what the metrics endpoint's authentication and
+// authorization (controller-runtime's filters.WithAuthenticationAndAuthorization) send for a
+// scrape: the scraper's token, and whether its user may GET /metrics.
+func metricsTokenReview() *authenticationv1.TokenReview {
+	return &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: "matrix-scraper-token"}}
+}
+
+func metricsAccessReview() *authorizationv1.SubjectAccessReview {
+	return &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: "system:serviceaccount:monitoring:prometheus",
+		NonResourceAttributes: &authorizationv1.NonResourceAttributes{Verb: "get", Path: "/metrics"}}}
+}
+
 func remove(obj client.Object) func(context.Context, client.Client) error {
 	return func(ctx context.Context, c client.Client) error { return c.Delete(ctx, fresh(obj), client.DryRunAll) }
 }
@@ -226,6 +282,41 @@ func watch(l client.ObjectList, opts ...client.ListOption) func(context.Context,
 }
 
 func fresh(obj client.Object) client.Object { return obj.DeepCopyObject().(client.Object) }
+
+// metadataList lists the metadata only of apiVersion's kind, as a metadata-only informer or a
+// metadata list from the API server asks for it.
+func metadataList(apiVersion, kind string) *metav1.PartialObjectMetadataList {
+	l := &metav1.PartialObjectMetadataList{}
+	l.SetGroupVersionKind(schema.FromAPIVersionAndKind(apiVersion, kind+"List"))
+	return l
+}
+
+// managedByKooper selects the objects kooper made, as its caches and its lists of a tenant's
+// objects do.
+var managedByKooper = client.MatchingLabels{saasv1alpha1.ManagedByLabel: saasv1alpha1.ManagedByValue}
+
+// saasProductKind is the SaaSProduct's kind, as an apply and an owner reference name it.
+var saasProductKind = saasv1alpha1.GroupVersion.WithKind("SaaSProduct")
+
+// newProductNamed is the fixture SaaSProduct under another name: one that does not exist yet.
+func newProductNamed(name string) *saasv1alpha1.SaaSProduct {
+	p := newSaaSProduct()
+	p.Name = name
+	return p
+}
+
+// tenantIngress is an Ingress of the tenant's app in the tenant namespace.
+func tenantIngress() *networkingv1.Ingress {
+	return &networkingv1.Ingress{ObjectMeta: meta(tenantNS, tenantApp), Spec: networkingv1.IngressSpec{
+		DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+			Name: tenantApp, Port: networkingv1.ServiceBackendPort{Number: 80}}}}}
+}
+
+// tenantService is the Service of the tenant's app in the tenant namespace.
+func tenantService() *corev1.Service {
+	return &corev1.Service{ObjectMeta: meta(tenantNS, tenantApp), Spec: corev1.ServiceSpec{
+		Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+}
 
 func meta(namespace, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Namespace: namespace, Name: name}
@@ -391,10 +482,19 @@ var matrixRows = []matrixRow{
 		patch(&saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Name: "i-fixture"}}, `{"metadata":{"annotations":{"saas.kooper.io/revision":"crm-0123456789"}}}`)},
 	{controllers, "store a product revision (a ControllerRevision) in kooper's namespace", allowed, byRBAC,
 		attrs("create", "apps", "controllerrevisions", releaseNamespace, ""), create(controllerRevision(releaseNamespace))},
+	{controllers, "store a product revision owned by its SaaSProduct (`blockOwnerDeletion`: update of `saasproducts/finalizers`)", allowed, byRBAC,
+		subresource(attrs("update", saasv1alpha1.GroupVersion.Group, "saasproducts", "", fixtureProduct), "finalizers"),
+		createControlledBy(controllerRevision(releaseNamespace), newSaaSProduct(), saasProductKind)},
 	{controllers, "create a ControllerRevision in a tenant namespace", denied, byRBAC,
 		attrs("create", "apps", "controllerrevisions", tenantNS, ""), create(controllerRevision(tenantNS))},
 	{controllers, "delete a SaaSDirectory (its finalizer deletes the users' data first)", allowed, byRBAC,
 		attrs("delete", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", fixtureDirectory), remove(newSaaSDirectory())},
+	{controllers, "read a SaaSDirectory", allowed, byRBAC,
+		attrs("get", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", fixtureDirectory), read(newSaaSDirectory())},
+	{controllers, "list SaaSDirectories (its cache)", allowed, byRBAC,
+		attrs("list", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", ""), list(&saasv1alpha1.SaaSDirectoryList{})},
+	{controllers, "watch SaaSDirectories (its cache)", allowed, byRBAC,
+		attrs("watch", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", ""), watch(&saasv1alpha1.SaaSDirectoryList{})},
 	{controllers, "record an OrderNotification's status (what Query Order said)", allowed, byRBAC,
 		subresource(attrs("patch", saasv1alpha1.GroupVersion.Group, "ordernotifications", "", fixtureNotification), "status"),
 		patchStatus(newOrderNotification(), `{"status":{"resolvedTime":"2026-12-01T00:00:00Z"}}`)},
@@ -485,6 +585,34 @@ var matrixRows = []matrixRow{
 		patch(&appsv1.Deployment{ObjectMeta: meta(tenantNS, tenantApp)}, `{"spec":{"replicas":0}}`)},
 	{controllers, "delete a Deployment in a tenant namespace (a part no longer desired)", allowed, byBoth,
 		attrs("delete", "apps", "deployments", tenantNS, tenantApp), remove(&appsv1.Deployment{ObjectMeta: meta(tenantNS, tenantApp)})},
+	{controllers, "delete a Service in a tenant namespace (the app's, replaced by a chart's)", allowed, byBoth,
+		attrs("delete", "", "services", tenantNS, tenantApp), remove(tenantService())},
+	{controllers, "delete an Ingress in a tenant namespace (the app's, replaced by a chart's)", allowed, byBoth,
+		attrs("delete", "networking.k8s.io", "ingresses", tenantNS, tenantApp), remove(tenantIngress())},
+	{controllers, "delete a ConfigMap in a tenant namespace (the app's, replaced by a chart's)", allowed, byBoth,
+		attrs("delete", "", "configmaps", tenantNS, tenantobjects.ConfigMapName),
+		remove(&corev1.ConfigMap{ObjectMeta: meta(tenantNS, tenantobjects.ConfigMapName)})},
+	{controllers, "delete a ServiceAccount in a tenant namespace (the app's, replaced by a chart's)", allowed, byBoth,
+		attrs("delete", "", "serviceaccounts", tenantNS, tenantApp), remove(&corev1.ServiceAccount{ObjectMeta: meta(tenantNS, tenantApp)})},
+	{controllers, "delete a Secret in a tenant namespace (a copy the app had, or a part of a chart no longer desired)", allowed, byBoth,
+		attrs("delete", "", "secrets", tenantNS, tenantobjects.TLSSecretName),
+		remove(&corev1.Secret{ObjectMeta: meta(tenantNS, tenantobjects.TLSSecretName)})},
+	{controllers, "list kooper's Deployments in a tenant namespace by metadata (a lost inventory rebuilt)", allowed, byRBAC,
+		attrs("list", "apps", "deployments", tenantNS, ""), list(metadataList("apps/v1", "Deployment"), client.InNamespace(tenantNS), managedByKooper)},
+	{controllers, "list kooper's StatefulSets in a tenant namespace by metadata (a lost inventory rebuilt)", allowed, byRBAC,
+		attrs("list", "apps", "statefulsets", tenantNS, ""), list(metadataList("apps/v1", "StatefulSet"), client.InNamespace(tenantNS), managedByKooper)},
+	{controllers, "list kooper's Jobs in a tenant namespace by metadata (a lost inventory rebuilt)", allowed, byRBAC,
+		attrs("list", "batch", "jobs", tenantNS, ""), list(metadataList("batch/v1", "Job"), client.InNamespace(tenantNS), managedByKooper)},
+	{controllers, "list kooper's CronJobs in a tenant namespace by metadata (a lost inventory rebuilt)", allowed, byRBAC,
+		attrs("list", "batch", "cronjobs", tenantNS, ""), list(metadataList("batch/v1", "CronJob"), client.InNamespace(tenantNS), managedByKooper)},
+	{controllers, "list kooper's HorizontalPodAutoscalers in a tenant namespace by metadata (a lost inventory rebuilt)", allowed, byRBAC,
+		attrs("list", "autoscaling", "horizontalpodautoscalers", tenantNS, ""), list(metadataList("autoscaling/v2", "HorizontalPodAutoscaler"), client.InNamespace(tenantNS), managedByKooper)},
+	{controllers, "list kooper's PodDisruptionBudgets in a tenant namespace by metadata (a lost inventory rebuilt)", allowed, byRBAC,
+		attrs("list", "policy", "poddisruptionbudgets", tenantNS, ""), list(metadataList("policy/v1", "PodDisruptionBudget"), client.InNamespace(tenantNS), managedByKooper)},
+	{controllers, "list kooper's Services in a tenant namespace by metadata (a lost inventory rebuilt)", allowed, byRBAC,
+		attrs("list", "", "services", tenantNS, ""), list(metadataList("v1", "Service"), client.InNamespace(tenantNS), managedByKooper)},
+	{controllers, "list kooper's Ingresses in a tenant namespace by metadata (a lost inventory rebuilt)", allowed, byRBAC,
+		attrs("list", "networking.k8s.io", "ingresses", tenantNS, ""), list(metadataList("networking.k8s.io/v1", "Ingress"), client.InNamespace(tenantNS), managedByKooper)},
 	{controllers, "update a tenant namespace (it applies them)", denied, byRBAC,
 		attrs("update", "", "namespaces", "", tenantNS), update(namespace(tenantNS, nil, nil))},
 	{controllers, "update a ServiceAccount in a tenant namespace", denied, byRBAC,
@@ -512,6 +640,9 @@ var matrixRows = []matrixRow{
 	{controllers, "apply a SaaSProduct from the products ConfigMap (server-side apply)", allowed, byRBAC,
 		attrs("patch", saasv1alpha1.GroupVersion.Group, "saasproducts", "", fixtureProduct),
 		applyLabel(saasv1alpha1.GroupVersion.String(), "SaaSProduct", fixtureProduct, "kooper-products-configmap")},
+	{controllers, "apply a SaaSProduct the products ConfigMap adds (a server-side apply that creates it)", allowed, byRBAC,
+		attrs("create", saasv1alpha1.GroupVersion.Group, "saasproducts", "", ""),
+		applyCreate(newProductNamed("crm-added"), saasProductKind, "kooper-products-configmap")},
 	{controllers, "record a SaaSProduct's status", allowed, byRBAC,
 		subresource(attrs("patch", saasv1alpha1.GroupVersion.Group, "saasproducts", "", fixtureProduct), "status"),
 		patchStatus(newSaaSProduct(), `{"status":{"observedGeneration":1}}`)},
@@ -519,6 +650,10 @@ var matrixRows = []matrixRow{
 		attrs("list", "", "secrets", "", ""), list(&corev1.SecretList{})},
 	{controllers, "watch Secrets in all namespaces (its cache)", allowed, byRBAC,
 		attrs("watch", "", "secrets", "", ""), watch(&corev1.SecretList{})},
+	{controllers, "list kooper's ConfigMaps in all namespaces by metadata (its cache of tenants' ConfigMaps)", allowed, byRBAC,
+		attrs("list", "", "configmaps", "", ""), list(metadataList("v1", "ConfigMap"), managedByKooper)},
+	{controllers, "watch kooper's ConfigMaps in all namespaces by metadata (its cache of tenants' ConfigMaps)", allowed, byRBAC,
+		attrs("watch", "", "configmaps", "", ""), watch(metadataList("v1", "ConfigMap"), managedByKooper)},
 	{controllers, "read its leader-election Lease", allowed, byRBAC,
 		attrs("get", "coordination.k8s.io", "leases", releaseNamespace, saasv1alpha1.LeaderElectionLeaseName),
 		read(lease(saasv1alpha1.LeaderElectionLeaseName))},
@@ -539,6 +674,10 @@ var matrixRows = []matrixRow{
 	{controllers, "delete its leader-election Lease", denied, byRBAC,
 		attrs("delete", "coordination.k8s.io", "leases", releaseNamespace, saasv1alpha1.LeaderElectionLeaseName),
 		remove(lease(saasv1alpha1.LeaderElectionLeaseName))},
+	{controllers, "create a TokenReview (its metrics' authentication)", allowed, byRBAC,
+		attrs("create", "authentication.k8s.io", "tokenreviews", "", ""), review(metricsTokenReview())},
+	{controllers, "create a SubjectAccessReview (its metrics' authorization)", allowed, byRBAC,
+		attrs("create", "authorization.k8s.io", "subjectaccessreviews", "", ""), review(metricsAccessReview())},
 
 	// The receiver, which faces the internet: it records intent and reads products and keys.
 	{receiver, "list Secrets in all namespaces", denied, byRBAC,
@@ -566,6 +705,18 @@ var matrixRows = []matrixRow{
 		attrs("list", saasv1alpha1.GroupVersion.Group, "saasproducts", "", ""), list(&saasv1alpha1.SaaSProductList{})},
 	{receiver, "create a SaaSTenant", allowed, byRBAC,
 		attrs("create", saasv1alpha1.GroupVersion.Group, "saastenants", "", ""), create(newSaaSTenant("i-matrix"))},
+	{receiver, "list SaaSTenants (its cache)", allowed, byRBAC,
+		attrs("list", saasv1alpha1.GroupVersion.Group, "saastenants", "", ""), list(&saasv1alpha1.SaaSTenantList{})},
+	{receiver, "watch SaaSTenants (its cache)", allowed, byRBAC,
+		attrs("watch", saasv1alpha1.GroupVersion.Group, "saastenants", "", ""), watch(&saasv1alpha1.SaaSTenantList{})},
+	{receiver, "list Licenses (its cache)", allowed, byRBAC,
+		attrs("list", saasv1alpha1.GroupVersion.Group, "licenses", "", ""), list(&saasv1alpha1.LicenseList{})},
+	{receiver, "watch Licenses (its cache)", allowed, byRBAC,
+		attrs("watch", saasv1alpha1.GroupVersion.Group, "licenses", "", ""), watch(&saasv1alpha1.LicenseList{})},
+	{receiver, "create a TokenReview (its metrics' authentication)", allowed, byRBAC,
+		attrs("create", "authentication.k8s.io", "tokenreviews", "", ""), review(metricsTokenReview())},
+	{receiver, "create a SubjectAccessReview (its metrics' authorization)", allowed, byRBAC,
+		attrs("create", "authorization.k8s.io", "subjectaccessreviews", "", ""), review(metricsAccessReview())},
 	{receiver, "delete a SaaSDirectory", denied, byRBAC,
 		attrs("delete", saasv1alpha1.GroupVersion.Group, "saasdirectories", "", fixtureDirectory), remove(newSaaSDirectory())},
 	{receiver, "record an orderNotify callback (create an OrderNotification)", allowed, byRBAC,
@@ -780,7 +931,12 @@ func TestLeastPrivilege(t *testing.T) {
 	docs := parseDocs(t, out)
 	policyName, accounts := matrixAccounts(t, docs)
 
-	env, err := testenv.Start()
+	// OwnerReferencesPermissionEnforcement is off by default (OpenShift, and clusters that
+	// harden their API server, turn it on): with it, a blockOwnerDeletion owner reference
+	// needs update on the owner's finalizers, which the matrix must see.
+	env, err := testenv.StartWith(func(env *envtest.Environment) {
+		env.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -814,6 +970,11 @@ func TestLeastPrivilege(t *testing.T) {
 		networkPolicy(releaseNamespace, receiverPolicy),
 		lease(saasv1alpha1.LeaderElectionLeaseName),
 		tenantDeployment(),
+		tenantService(),
+		tenantIngress(),
+		&corev1.ConfigMap{ObjectMeta: meta(tenantNS, tenantobjects.ConfigMapName)},
+		&corev1.ServiceAccount{ObjectMeta: meta(tenantNS, tenantApp)},
+		&corev1.Secret{ObjectMeta: meta(tenantNS, tenantobjects.TLSSecretName), StringData: map[string]string{"tls.crt": "", "tls.key": ""}},
 		newSaaSTenant("i-fixture"),
 		newSaaSDirectory(),
 		newOrderNotification(),
