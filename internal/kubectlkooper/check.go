@@ -13,11 +13,14 @@ import (
 	"github.com/spf13/cobra"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,7 +61,8 @@ func newCheckCommand(e *env) *cobra.Command {
   - clock:             this machine's clock is within --max-clock-skew of the API server's
                        (the receiver refuses a signature more than 60 s off);
   - admission-policy:  the ValidatingAdmissionPolicy confining the controllers, and its binding.
-Exit 1 when any check fails, each failure saying why.`,
+Exit 1 when any check fails, each failure saying why. A check whose read the API server
+refuses you fails saying which permission it needs (docs/kubectl-kooper.md lists them all).`,
 		Example: `  kubectl kooper check
   kubectl kooper check --receiver-url https://crm.example.com -o yaml`,
 		Args: noArgs,
@@ -108,6 +112,10 @@ type checkResult struct {
 	Passed bool `json:"passed"`
 	// Detail says what was seen and, on failure, what to do.
 	Detail string `json:"detail"`
+	// Forbidden is true when the check failed because the API server
+	// refused the user a read it needs (Detail names it), not because of
+	// what it found.
+	Forbidden bool `json:"forbidden,omitempty"`
 }
 
 // checkReport is every check's outcome.
@@ -123,6 +131,68 @@ func pass(name, format string, args ...any) checkResult {
 
 func fail(name, format string, args ...any) checkResult {
 	return checkResult{Name: name, Detail: fmt.Sprintf(format, args...)}
+}
+
+// A permission is one request a check makes, as RBAC names it: resource
+// may hold a subresource ("pods/portforward"); namespace is empty for a
+// cluster-wide one.
+type permission struct {
+	verb, group, resource, namespace string
+}
+
+// String is the permission as a person reads it, such as "get
+// customresourcedefinitions.apiextensions.k8s.io (cluster-wide)" or
+// "create pods/portforward (in namespace kooper-system)".
+func (p permission) String() string {
+	resource := p.resource
+	if p.group != "" {
+		resource += "." + p.group
+	}
+	where := "cluster-wide"
+	if p.namespace != "" {
+		where = "in namespace " + p.namespace
+	}
+	return fmt.Sprintf("%s %s (%s)", p.verb, resource, where)
+}
+
+// denied is the failure of a check the user may not make request p for:
+// their permissions, not kooper, keep it from being checked.
+func denied(name string, p permission) checkResult {
+	return checkResult{Name: name, Forbidden: true,
+		Detail: fmt.Sprintf("you may not %s; this check needs it: run check as a user who may (docs/kubectl-kooper.md, check, lists what it reads)", p)}
+}
+
+// readFailed is the failure of a check whose request p failed with err:
+// denied when the API server refused it (Forbidden), else format and args
+// followed by err.
+func readFailed(name string, p permission, err error, format string, args ...any) checkResult {
+	if apierrors.IsForbidden(err) {
+		return denied(name, p)
+	}
+	return fail(name, format+": %v", append(args, err)...)
+}
+
+// firstDenied is the first of needs the API server says the user may not
+// do (a SelfSubjectAccessReview each, which every authenticated user may
+// create), for a failure whose error does not say whether it was refused
+// (a port-forward's). found is false when all are allowed or a review
+// fails.
+func firstDenied(ctx context.Context, set kubernetes.Interface, needs ...permission) (p permission, found bool) {
+	for _, p := range needs {
+		resource, subresource, _ := strings.Cut(p.resource, "/")
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: p.verb, Group: p.group, Namespace: p.namespace,
+				Resource: resource, Subresource: subresource},
+		}}
+		answer, err := set.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if err != nil {
+			return permission{}, false
+		}
+		if !answer.Status.Allowed {
+			return p, true
+		}
+	}
+	return permission{}, false
 }
 
 // run runs every check in order.
@@ -143,16 +213,24 @@ func (f *checkFlags) run(ctx context.Context, e *env, c *clients, ns string) *ch
 // print writes the report as a table and a summary line.
 func (r *checkReport) print(w io.Writer) {
 	rows := [][]string{{"CHECK", "RESULT", "DETAIL"}}
-	failed := 0
+	failed, forbidden := 0, 0
 	for _, c := range r.Checks {
 		result := "PASS"
 		if !c.Passed {
 			result, failed = "FAIL", failed+1
 		}
+		if c.Forbidden {
+			forbidden++
+		}
 		rows = append(rows, []string{c.Name, result, c.Detail})
 	}
 	fmt.Fprintf(w, "kooper in namespace %s:\n", r.Namespace)
 	printRows(w, rows)
+	if forbidden > 0 {
+		fmt.Fprintf(w, "%d of %d checks failed, %d of them because you may not read what they need: run check as a user who may, and fix the rest before registering the production URL.\n",
+			failed, len(r.Checks), forbidden)
+		return
+	}
 	if failed > 0 {
 		fmt.Fprintf(w, "%d of %d checks failed: fix them before registering the production URL.\n", failed, len(r.Checks))
 		return
@@ -177,7 +255,7 @@ func checkCRD(ctx context.Context, c client.Client, check, name string) checkRes
 		if apierrors.IsNotFound(err) {
 			return fail(check, "CRD %s is not installed: install the chart with crds.enabled=true, or kubectl apply -f config/crd/bases", name)
 		}
-		return fail(check, "failed to read CRD %s: %v", name, err)
+		return readFailed(check, permission{verb: "get", group: apiextensionsv1.GroupName, resource: "customresourcedefinitions"}, err, "failed to read CRD %s", name)
 	}
 	established := slices.ContainsFunc(crd.Status.Conditions, func(cond apiextensionsv1.CustomResourceDefinitionCondition) bool {
 		return cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue
@@ -201,7 +279,7 @@ func checkPods(ctx context.Context, c client.Client, ns string) []checkResult {
 		check := "pods/" + component
 		pods := &corev1.PodList{}
 		if err := c.List(ctx, pods, client.InNamespace(ns), componentSelector(component)); err != nil {
-			out = append(out, fail(check, "failed to list Pods in %s: %v", ns, err))
+			out = append(out, readFailed(check, permission{verb: "list", resource: "pods", namespace: ns}, err, "failed to list Pods in %s", ns))
 			continue
 		}
 		ready := 0
@@ -227,7 +305,8 @@ func checkPods(ctx context.Context, c client.Client, ns string) []checkResult {
 // instead that at most one controllers replica runs.
 func checkLease(ctx context.Context, c client.Client, ns string, now time.Time) checkResult {
 	const check = "lease"
-	if off, deployments, replicas := leaderElectionOff(ctx, c, ns); off {
+	off, deployments, replicas, listErr := leaderElectionOff(ctx, c, ns)
+	if off {
 		where := "--leader-elect=false on Deployment " + strings.Join(deployments, ", ")
 		if replicas > 1 {
 			return fail(check, "leader election is off (%s) and %d replicas run: each reconciles every object; scale to 1 replica, or turn leader election on (the chart's leaderElection.enabled)",
@@ -237,10 +316,16 @@ func checkLease(ctx context.Context, c client.Client, ns string, now time.Time) 
 	}
 	lease := &coordinationv1.Lease{}
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: saasv1alpha1.LeaderElectionLeaseName}, lease); err != nil {
+		if apierrors.IsNotFound(err) && apierrors.IsForbidden(listErr) {
+			// No one holds it, which is right with leader election off:
+			// only the Deployments say whether it is.
+			return denied(check, permission{verb: "list", group: appsv1.GroupName, resource: "deployments", namespace: ns})
+		}
 		if apierrors.IsNotFound(err) {
 			return fail(check, "no Lease %s/%s: no controllers replica was ever elected leader", ns, saasv1alpha1.LeaderElectionLeaseName)
 		}
-		return fail(check, "failed to read Lease %s/%s: %v", ns, saasv1alpha1.LeaderElectionLeaseName, err)
+		return readFailed(check, permission{verb: "get", group: coordinationv1.GroupName, resource: "leases", namespace: ns}, err,
+			"failed to read Lease %s/%s", ns, saasv1alpha1.LeaderElectionLeaseName)
 	}
 	holder := ""
 	if lease.Spec.HolderIdentity != nil {
@@ -260,21 +345,22 @@ func checkLease(ctx context.Context, c client.Client, ns string, now time.Time) 
 // leaderElectionOff reports whether ns has controllers Deployments and
 // every one runs with leader election off, with their namespace/names and
 // their replicas in all (an unset spec.replicas counts 1). It reports
-// false when there is none or they cannot be listed: the Lease decides.
-func leaderElectionOff(ctx context.Context, c client.Client, ns string) (off bool, deployments []string, replicas int32) {
+// false when there is none or they cannot be listed (err says why): the
+// Lease decides.
+func leaderElectionOff(ctx context.Context, c client.Client, ns string) (off bool, deployments []string, replicas int32, err error) {
 	list := &appsv1.DeploymentList{}
 	if err := c.List(ctx, list, client.InNamespace(ns), componentSelector(componentControllers)); err != nil || len(list.Items) == 0 {
-		return false, nil, 0
+		return false, nil, 0, err
 	}
 	for i := range list.Items {
 		d := &list.Items[i]
 		if leaderElects(d.Spec.Template.Spec.Containers) {
-			return false, nil, 0
+			return false, nil, 0, nil
 		}
 		deployments = append(deployments, d.Namespace+"/"+d.Name)
 		replicas += ptr.Deref(d.Spec.Replicas, 1)
 	}
-	return true, deployments, replicas
+	return true, deployments, replicas, nil
 }
 
 // leaderElects reports kooper's --leader-elect as its flag package reads
@@ -315,7 +401,8 @@ type productKey struct {
 func checkKeys(ctx context.Context, c client.Client, ns string) ([]productKey, []checkResult) {
 	products := &saasv1alpha1.SaaSProductList{}
 	if err := c.List(ctx, products); err != nil {
-		return nil, []checkResult{fail("keys", "failed to list SaaSProducts: %v", err)}
+		return nil, []checkResult{readFailed("keys", permission{verb: "list", group: saasv1alpha1.GroupVersion.Group, resource: "saasproducts"}, err,
+			"failed to list SaaSProducts")}
 	}
 	if len(products.Items) == 0 {
 		return nil, []checkResult{fail("keys", "no SaaSProduct: the production URL /koogallery/<product> names one (the chart's product value, or kubectl apply)")}
@@ -341,7 +428,7 @@ func checkProductKeys(ctx context.Context, c client.Client, ns string, p *saasv1
 		if apierrors.IsNotFound(err) {
 			return "", fail(check, "Secret %s (spec.keysSecretName) does not exist in %s", ref, ns)
 		}
-		return "", fail(check, "failed to read Secret %s: %v", ref, err)
+		return "", readFailed(check, permission{verb: "get", resource: "secrets", namespace: ns}, err, "failed to read Secret %s", ref)
 	}
 	var missing []string
 	for _, k := range p.RequiredSecretKeys() {
@@ -367,7 +454,7 @@ func (f *checkFlags) checkReceiver(ctx context.Context, e *env, c *clients, ns s
 	}
 	base, stop, err := receiverEndpoint(ctx, c, ns, f.receiverURL, e.Streams.ErrOut)
 	if err != nil {
-		return []checkResult{fail("receiver", "%v", err)}
+		return []checkResult{receiverUnreached(ctx, c.set, ns, err)}
 	}
 	defer stop()
 	httpClient := &http.Client{Timeout: f.timeout}
@@ -385,6 +472,19 @@ func (f *checkFlags) checkReceiver(ctx context.Context, e *env, c *clients, ns s
 		}
 	}
 	return out
+}
+
+// receiverUnreached is the failure of a port-forward to the receiver in ns
+// (receiverEndpoint's err): denied when the user may not list its Service
+// or Pods or port-forward to them; a refused port-forward says so only in
+// its message, so the API server is asked.
+func receiverUnreached(ctx context.Context, set kubernetes.Interface, ns string, err error) checkResult {
+	p, found := firstDenied(ctx, set, permission{verb: "list", resource: "services", namespace: ns},
+		permission{verb: "list", resource: "pods", namespace: ns}, permission{verb: "create", resource: "pods/portforward", namespace: ns})
+	if found {
+		return denied("receiver", p)
+	}
+	return fail("receiver", "%v", err)
 }
 
 // checkClock compares now with the API server's Date header (1 s
@@ -424,7 +524,8 @@ func checkAdmissionPolicy(ctx context.Context, c client.Client, ns string) check
 	const check = "admission-policy"
 	policies := &admissionregistrationv1.ValidatingAdmissionPolicyList{}
 	if err := c.List(ctx, policies, client.MatchingLabels{partOfLabel: "kooper"}); err != nil {
-		return fail(check, "failed to list ValidatingAdmissionPolicies: %v", err)
+		return readFailed(check, permission{verb: "list", group: admissionregistrationv1.GroupName, resource: "validatingadmissionpolicies"}, err,
+			"failed to list ValidatingAdmissionPolicies")
 	}
 	account := "system:serviceaccount:" + ns + ":"
 	name := ""
@@ -440,7 +541,8 @@ func checkAdmissionPolicy(ctx context.Context, c client.Client, ns string) check
 	}
 	bindings := &admissionregistrationv1.ValidatingAdmissionPolicyBindingList{}
 	if err := c.List(ctx, bindings); err != nil {
-		return fail(check, "failed to list ValidatingAdmissionPolicyBindings: %v", err)
+		return readFailed(check, permission{verb: "list", group: admissionregistrationv1.GroupName, resource: "validatingadmissionpolicybindings"}, err,
+			"failed to list ValidatingAdmissionPolicyBindings")
 	}
 	for _, b := range bindings.Items {
 		if b.Spec.PolicyName == name && slices.Contains(b.Spec.ValidationActions, admissionregistrationv1.Deny) {

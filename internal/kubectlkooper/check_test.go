@@ -20,13 +20,16 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kooper-io/kooper/api/licensekey"
@@ -153,7 +156,9 @@ func TestCheck(t *testing.T) {
 
 // healthyKooper makes kooper's namespace look as the chart and running
 // components leave it: a Deployment, a Ready Pod of each component, the
-// leader Lease, and the admission policy with its binding.
+// leader Lease (renewed now), and the admission policy with its binding.
+// What an earlier test made is kept, so that a test may run alone or after
+// another.
 func healthyKooper(t *testing.T) {
 	g := NewWithT(t)
 	ctx := ctxFor(t)
@@ -161,22 +166,25 @@ func healthyKooper(t *testing.T) {
 		return map[string]string{partOfLabel: "kooper", componentLabel: component}
 	}
 	podSpec := corev1.PodSpec{Containers: []corev1.Container{{Name: "kooper", Image: "kooper:test"}}}
-	g.Expect(k8sClient.Create(ctx, &appsv1.Deployment{
+	create := func(obj client.Object) {
+		g.Expect(client.IgnoreAlreadyExists(k8sClient.Create(ctx, obj))).To(Succeed())
+	}
+	create(&appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: "kooper-controllers", Labels: labels(componentControllers)},
 		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels(componentControllers)},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels(componentControllers)}, Spec: podSpec}},
-	})).To(Succeed())
+	})
 	for _, component := range []string{componentReceiver, componentControllers} {
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: component + "-0", Labels: labels(component)}, Spec: podSpec}
-		g.Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		create(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: component + "-0", Labels: labels(component)}, Spec: podSpec})
 		setPodReady(ctx, g, component, corev1.ConditionTrue)
 	}
-	g.Expect(k8sClient.Create(ctx, &coordinationv1.Lease{
+	create(&coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: saasv1alpha1.LeaderElectionLeaseName},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("controllers-0"), LeaseDurationSeconds: ptr.To[int32](3600),
 			RenewTime: &metav1.MicroTime{Time: time.Now()}},
-	})).To(Succeed())
-	g.Expect(k8sClient.Create(ctx, &admissionregistrationv1.ValidatingAdmissionPolicy{
+	})
+	renewLease(ctx, g, time.Now())
+	create(&admissionregistrationv1.ValidatingAdmissionPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "kooper-controllers", Labels: map[string]string{partOfLabel: "kooper"}},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
@@ -188,8 +196,8 @@ func healthyKooper(t *testing.T) {
 				Expression: "request.userInfo.username == 'system:serviceaccount:" + kooperNamespace + ":kooper-controllers'"}},
 			Validations: []admissionregistrationv1.Validation{{Expression: "true"}},
 		},
-	})).To(Succeed())
-	g.Expect(k8sClient.Create(ctx, policyBinding())).To(Succeed())
+	})
+	create(policyBinding())
 }
 
 func policyBinding() *admissionregistrationv1.ValidatingAdmissionPolicyBinding {
@@ -455,4 +463,146 @@ func TestCheckLeaseWithLeaderElectionOff(t *testing.T) {
 			g.Expect(result.Detail).To(ContainSubstring(detail))
 		})
 	}
+}
+
+// What check reads, as docs/kubectl-kooper.md (check) lists it: in kooper's
+// namespace (a Role there does), and cluster-wide (a ClusterRole).
+var (
+	checkNamespaceReads = []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"pods", "services"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
+	}
+	checkPortForward  = []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods/portforward"}, Verbs: []string{"create"}}}
+	checkClusterReads = []rbacv1.PolicyRule{
+		{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get"}},
+		{APIGroups: []string{saasv1alpha1.GroupVersion.Group}, Resources: []string{"saasproducts"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"validatingadmissionpolicies", "validatingadmissionpolicybindings"}, Verbs: []string{"list"}},
+	}
+)
+
+// grant binds user a Role in kooper's namespace (clusterWide false) or a
+// ClusterRole (true) named name with rules, until the test ends.
+func grant(t *testing.T, user, name string, clusterWide bool, rules []rbacv1.PolicyRule) {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := ctxFor(t)
+	subjects := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}
+	var role, binding client.Object
+	if clusterWide {
+		role = &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}
+		binding = &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, Subjects: subjects,
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}}
+	} else {
+		role = &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: name}, Rules: rules}
+		binding = &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: kooperNamespace, Name: name}, Subjects: subjects,
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name}}
+	}
+	for _, obj := range []client.Object{role, binding} {
+		g.Expect(k8sClient.Create(ctx, obj)).To(Succeed())
+		t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), obj) })
+	}
+}
+
+// outcomes are the checks of report by name: passed, or why not.
+func outcomes(report checkReport) map[string]string {
+	out := map[string]string{}
+	for _, c := range report.Checks {
+		out[c.Name] = "PASS"
+		if !c.Passed {
+			out[c.Name] = c.Detail
+		}
+	}
+	return out
+}
+
+// A merchant who administers kooper's namespace but not the cluster runs
+// check on a healthy kooper: each check whose read the API server refuses
+// says which permission it lacks ("you may not ..."), not a raw
+// "forbidden" that reads as kooper's fault, and is marked forbidden in -o
+// json; check still exits 1, since it verified less than it should. With
+// what docs/kubectl-kooper.md lists granted, check sees what a cluster
+// admin sees.
+func TestCheckSaysWhichPermissionAUserLacks(t *testing.T) {
+	g := NewWithT(t)
+	healthyKooper(t)
+	product := newProduct(t, "perm")
+	const user = "namespace-admin"
+	as := []string{"--as", user, "-n", kooperNamespace}
+	withReceiver := append([]string{"--receiver-url", receiverURL}, as...)
+	grant(t, user, "kooper-check-reads", false, checkNamespaceReads)
+
+	// RBAC takes effect once the API server's informers see it.
+	var report checkReport
+	g.Eventually(func(g Gomega) {
+		var r result
+		report, r = checkReportOf(g, time.Now, withReceiver...)
+		g.Expect(r.code).To(Equal(ExitFailed), r.output())
+		g.Expect(outcomes(report)).To(HaveKeyWithValue("lease", "PASS"))
+	}).Should(Succeed())
+	mayNot := func(what string) string {
+		return "you may not " + what + "; this check needs it: run check as a user who may (docs/kubectl-kooper.md, check, lists what it reads)"
+	}
+	got := outcomes(report)
+	for _, plural := range crdPlurals {
+		g.Expect(got).To(HaveKeyWithValue("crd/"+plural, mayNot("get customresourcedefinitions.apiextensions.k8s.io (cluster-wide)")))
+	}
+	g.Expect(got).To(HaveKeyWithValue("keys", mayNot("list saasproducts.saas.kooper.io (cluster-wide)")))
+	g.Expect(got).To(HaveKeyWithValue("admission-policy", mayNot("list validatingadmissionpolicies.admissionregistration.k8s.io (cluster-wide)")))
+	for _, name := range []string{"pods/receiver", "pods/controllers", "lease", "clock"} {
+		g.Expect(got).To(HaveKeyWithValue(name, "PASS"))
+	}
+	for _, c := range report.Checks {
+		g.Expect(c.Forbidden).To(Equal(strings.HasPrefix(c.Detail, "you may not")), c.Name)
+	}
+	text := kooper(append([]string{"check"}, withReceiver...)...)
+	g.Expect(text.code).To(Equal(ExitFailed))
+	g.Expect(text.out).NotTo(ContainSubstring("is forbidden: User"), "the API server's refusal, raw")
+	g.Expect(text.out).To(ContainSubstring("checks failed, 7 of them because you may not read what they need"))
+
+	// The cluster-wide reads granted, the receiver is port-forwarded to, which needs its own grant.
+	grant(t, user, "kooper-check-cluster-reads", true, checkClusterReads)
+	g.Eventually(func(g Gomega) {
+		report, _ := checkReportOf(g, time.Now, as...)
+		g.Expect(outcomes(report)).To(HaveKeyWithValue("keys/"+product.Name, "PASS"))
+		g.Expect(outcomes(report)).To(HaveKeyWithValue("receiver", mayNot("create pods/portforward (in namespace "+kooperNamespace+")")))
+	}).Should(Succeed())
+
+	// Everything listed granted: what a cluster admin sees (here, a port-forward with no
+	// kubelet behind it fails for both; through --receiver-url, both pass).
+	grant(t, user, "kooper-check-port-forward", false, checkPortForward)
+	for _, args := range [][]string{nil, {"--receiver-url", receiverURL}} {
+		g.Eventually(func(g Gomega) {
+			admin, _ := checkReportOf(g, time.Now, append([]string{"-n", kooperNamespace}, args...)...)
+			report, _ := checkReportOf(g, time.Now, append(args, as...)...)
+			passed := func(report checkReport) map[string]bool {
+				out := map[string]bool{}
+				for _, c := range report.Checks {
+					out[c.Name] = c.Passed
+					g.Expect(c.Forbidden).To(BeFalse(), "%s: %s", c.Name, c.Detail)
+				}
+				return out
+			}
+			g.Expect(passed(report)).To(Equal(passed(admin)))
+		}).Should(Succeed(), "%v", args)
+	}
+}
+
+// With no Lease held, only kooper's Deployments say whether leader election
+// is off (then none is held, rightly): a user who may not list them is told
+// so, not that no replica was ever elected.
+func TestCheckLeaseSaysWhenItMayNotListTheDeployments(t *testing.T) {
+	g := NewWithT(t)
+	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if _, isDeployments := list.(*appsv1.DeploymentList); isDeployments {
+				return apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "", fmt.Errorf("RBAC: not allowed"))
+			}
+			return c.List(ctx, list, opts...)
+		},
+	}).Build()
+	result := checkLease(ctxFor(t), c, kooperNamespace, time.Now())
+	g.Expect(result).To(Equal(checkResult{Name: "lease", Forbidden: true, Detail: "you may not list deployments.apps (in namespace " + kooperNamespace +
+		"); this check needs it: run check as a user who may (docs/kubectl-kooper.md, check, lists what it reads)"}))
 }
