@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -41,9 +42,12 @@ func MarketplaceOrderClients(baseURLs ...string) OrderClientFactory {
 }
 
 // recordOrderFailure sets OrderResolved=False on conds for err
-// (orders.RecordFailure) and returns the error that retries it: a failed
-// Query Order call after the wait orders.RecordFailure gives, anything else
-// on the controller's rate limiter. Tenants and licences share it.
+// (orders.RecordFailure, whose reason names the cause) and returns the
+// error that retries it: a failed Query Order call after the wait
+// orders.RecordFailure gives, anything else on the controller's rate
+// limiter; a keys Secret missing or incomplete too, since no watch of it
+// wakes a tenant, licence or notification. Tenants, licences and order
+// notifications share it.
 func recordOrderFailure(conds *[]metav1.Condition, generation int64, now time.Time, err error) error {
 	if after := orders.RecordFailure(conds, generation, now, err); after > 0 {
 		return &retryAfterError{err: err, after: after}
@@ -363,16 +367,24 @@ func carriedChargingMode(msg string) *string {
 	return &mode
 }
 
-// marketplaceCredentials reads the product's open-API AK/SK from its keys Secret.
+// marketplaceCredentials reads the product's open-API AK/SK from its keys
+// Secret. A Secret that is missing or lacks either key is an
+// orders.KeysError, which names its cause in OrderResolved; a failed read
+// is returned as it is.
 func marketplaceCredentials(ctx context.Context, reader client.Reader, namespace string, product *saasv1alpha1.SaaSProduct) (ak, sk string, err error) {
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: namespace, Name: product.Spec.KeysSecretName}
 	if err := reader.Get(ctx, key, secret); err != nil {
-		return "", "", fmt.Errorf("failed to read the keys Secret %s: %w", key, err)
+		err = fmt.Errorf("failed to read the keys Secret %s: %w", key, err)
+		if apierrors.IsNotFound(err) {
+			return "", "", &orders.KeysError{Reason: saasv1alpha1.KeysSecretNotFoundReason, Err: err}
+		}
+		return "", "", err
 	}
 	ak, sk = koogallery.KeyText(secret.Data[saasv1alpha1.AccessKeyIDSecretKey]), koogallery.KeyText(secret.Data[saasv1alpha1.SecretAccessKeySecretKey])
 	if ak == "" || sk == "" {
-		return "", "", fmt.Errorf("the keys Secret %s lacks accessKeyId or secretAccessKey", key)
+		return "", "", &orders.KeysError{Reason: saasv1alpha1.KeysSecretIncompleteReason,
+			Err: fmt.Errorf("the keys Secret %s lacks accessKeyId or secretAccessKey", key)}
 	}
 	return ak, sk, nil
 }

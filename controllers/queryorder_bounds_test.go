@@ -67,7 +67,7 @@ func TestAnOverlongSKUCodeInAQueryOrderAnswerIsReported(t *testing.T) {
 	tenant := newTenant(t, product, "basic", func(tn *saasv1alpha1.SaaSTenant) {
 		marketplace.changeOrder(tn.Spec.OrderID, func(o *koogallery.OrderInfo) { o.OrderLine[0].ProductInfo[0].SKUCode = strings.Repeat("b", 65) })
 	})
-	got := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.OrderQueryFailedReason))
+	got := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.OrderResolvedCondition, metav1.ConditionFalse, saasv1alpha1.OrderUnusableReason))
 	msg := apimeta.FindStatusCondition(got.Status.Conditions, saasv1alpha1.OrderResolvedCondition).Message
 	g.Expect(msg).To(And(HavePrefix("unusable order: order "+tenant.Spec.OrderID),
 		ContainSubstring("skuCode has 65 characters, more than the 64 of a plan's skuCode, so it matches none")))

@@ -313,8 +313,11 @@ func setRolloutStatus(product *saasv1alpha1.SaaSProduct, d rollout.Decision) {
 			fmt.Sprintf("Every tenant (%d) runs revision %s", d.Tenants, s.Update))
 	case s.Paused:
 		// No counts here (status.rollout has them): the message is written
-		// when the wave fails and kept, with the tenants it names.
-		msg := fmt.Sprintf("Paused: wave %d did not become healthy on revision %s within the progress deadline; set spec.rollout.resume to a new value, or change the product, to go on",
+		// when the wave fails and kept, with the tenants it names. Only a
+		// new resume value or a new revision (rollout.RevisionOf) ends a
+		// pause: other changes of the product leave it paused.
+		msg := fmt.Sprintf("Paused: wave %d did not become healthy on revision %s within the progress deadline; "+
+			"set spec.rollout.resume to a new value, or change spec.workload, spec.chart or a chart plan's values (a new revision), to go on",
 			s.Wave, s.Update)
 		if c := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.RolledOutCondition); d.Failed == nil && c != nil && c.Reason == saasv1alpha1.WaveFailedReason {
 			msg = c.Message

@@ -435,10 +435,10 @@ func (r *SaaSDirectoryReconciler) tenantTarget(ctx context.Context, d *saasv1alp
 	if d.Spec.State == saasv1alpha1.DirectoryDeleted {
 		return "", saasv1alpha1.DirectoryDeletedReason, "tenantSync deleted the enterprise; nothing is delivered", nil
 	}
-	waiting := fmt.Sprintf("instance %q does not exist yet; the directory is kept and delivered once it does", d.Spec.InstanceID)
 	if len(validation.IsDNS1123Subdomain(d.Spec.InstanceID)) > 0 {
-		return "", saasv1alpha1.WaitingForInstanceReason, waiting, nil
+		return "", saasv1alpha1.WaitingForInstanceReason, r.neverClaimed(d), nil
 	}
+	waiting := r.waitingForInstance(d)
 	tenant := &saasv1alpha1.SaaSTenant{}
 	err := r.Get(ctx, client.ObjectKey{Name: d.Spec.InstanceID}, tenant)
 	if err == nil && tenant.Spec.ProductName != d.Spec.ProductName {
@@ -477,6 +477,33 @@ func anotherProductsInstance(d *saasv1alpha1.SaaSDirectory, tenant *saasv1alpha1
 	return fmt.Sprintf("instance %q is SaaSProduct %s's, and the directory came through SaaSProduct %s's kit: nothing is delivered "+
 		"(a kit call signed with %s's kitKey named an instance of %s, such as one typed into the Seller Console's debugging tool)",
 		d.Spec.InstanceID, tenant.Spec.ProductName, d.Spec.ProductName, d.Spec.ProductName, tenant.Spec.ProductName)
+}
+
+// waitingForInstance says that d's instance, a valid object name, has no
+// SaaSTenant, and how long d waits for one: until the namespace it
+// delivered into is deleted, or else Options.UnclaimedTTL from its
+// creation (fate decides so).
+func (r *SaaSDirectoryReconciler) waitingForInstance(d *saasv1alpha1.SaaSDirectory) string {
+	head := fmt.Sprintf("instance %q does not exist yet; the directory ", d.Spec.InstanceID)
+	switch ttl := r.Options.UnclaimedTTL; {
+	case d.Status.InstanceNamespace != "":
+		return head + fmt.Sprintf("is delivered once it does, and deleted with its users once namespace %s is deleted", d.Status.InstanceNamespace)
+	case ttl <= 0:
+		return head + "is kept until it does (--directory-unclaimed-ttl 0), and delivered then"
+	default:
+		return head + fmt.Sprintf("is delivered once it does, and deleted with its users if no SaaSTenant comes within %s of its creation "+
+			"(--directory-unclaimed-ttl)", ttl)
+	}
+}
+
+// neverClaimed says that d's instanceId can never name a SaaSTenant, and
+// when d goes: Options.UnclaimedTTL after its creation, or never.
+func (r *SaaSDirectoryReconciler) neverClaimed(d *saasv1alpha1.SaaSDirectory) string {
+	head := fmt.Sprintf("instance %q is not a valid object name, so no SaaSTenant can ever have it; nothing is delivered, and the directory is ", d.Spec.InstanceID)
+	if ttl := r.Options.UnclaimedTTL; ttl > 0 {
+		return head + fmt.Sprintf("deleted with its users %s after its creation (--directory-unclaimed-ttl)", ttl)
+	}
+	return head + "kept until deleted by hand (--directory-unclaimed-ttl 0)"
 }
 
 // tenantGoneFromDelivery is target's answer for a delivered directory

@@ -154,8 +154,10 @@ func (r *SaaSProductReconciler) checkKeys(ctx context.Context, s *productState) 
 // checkPlans checks that every plan can run (PlansValid) and, for a chart
 // product, which plan changes a tenant would stall on
 // (status.refusedPlanChanges). Those describe the chart the tenants run
-// (status.chart): a chart not checked this time leaves them, and a
-// PlanChangeRefused PlansValid, as they are.
+// (status.chart): a chart not checked this time leaves them, and what
+// PlansValid said of them, as they are. A refused plan change is the
+// reason only when nothing else is wrong with the plans; otherwise it is
+// told after the other problem (withPlanChanges).
 func (r *SaaSProductReconciler) checkPlans(_ context.Context, s *productState) outcome {
 	cond := plansCondition(s.product)
 	switch {
@@ -163,20 +165,51 @@ func (r *SaaSProductReconciler) checkPlans(_ context.Context, s *productState) o
 		pairs, changes := planChangesRefused(s.planRenders)
 		s.refusedPlanChanges, s.setRefused = pairs, true
 		if len(changes) > 0 {
-			cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.PlanChangeRefusedReason
-			cond.Message = utilstrings.ShortenString(strings.Join(changes, "; ")+
-				"; a tenant changing between these plans would stall (ObjectInvalid): keep these fields the same on every plan", 32768)
+			withPlanChanges(&cond, strings.Join(changes, "; ")+
+				"; a tenant changing between these plans would stall (ObjectInvalid): keep these fields the same on every plan")
 		}
 	case s.dropChart:
 		s.refusedPlanChanges, s.setRefused = nil, true
-	default:
-		if was := apimeta.FindStatusCondition(s.product.Status.Conditions, saasv1alpha1.PlansValidCondition); was != nil &&
-			was.Reason == saasv1alpha1.PlanChangeRefusedReason && len(s.product.Status.RefusedPlanChanges) > 0 {
-			cond = *was
+	case len(s.product.Status.RefusedPlanChanges) > 0:
+		if text := storedPlanChanges(s.product); text != "" {
+			withPlanChanges(&cond, text)
 		}
 	}
 	s.conds = append(s.conds, cond)
 	return proceed()
+}
+
+// planChangesTold separates another problem of the plans from the plan
+// changes refused, in a PlansValid message that tells both.
+const planChangesTold = "; also, "
+
+// withPlanChanges tells text, the plan changes refused, in cond, PlansValid
+// as the plans alone make it: as its reason, PlanChangeRefused, when cond
+// is True, else after cond's own message, which keeps its reason.
+func withPlanChanges(cond *metav1.Condition, text string) {
+	if cond.Status == metav1.ConditionTrue {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, saasv1alpha1.PlanChangeRefusedReason, text
+	} else {
+		cond.Message += planChangesTold + text
+	}
+	cond.Message = utilstrings.ShortenString(cond.Message, 32768)
+}
+
+// storedPlanChanges is the text of the plan changes refused that the
+// product's stored PlansValid tells (withPlanChanges), or "".
+func storedPlanChanges(product *saasv1alpha1.SaaSProduct) string {
+	was := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.PlansValidCondition)
+	switch {
+	case was == nil:
+		return ""
+	case was.Reason == saasv1alpha1.PlanChangeRefusedReason:
+		return was.Message
+	}
+	// The last: the plans' own problems come first, and may say anything.
+	if i := strings.LastIndex(was.Message, planChangesTold); i >= 0 {
+		return was.Message[i+len(planChangesTold):]
+	}
+	return ""
 }
 
 // planChangesRefused returns the pairs of plans whose example renders

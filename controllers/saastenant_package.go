@@ -155,11 +155,27 @@ func (r *SaaSTenantReconciler) recordPackage(ctx context.Context, s *tenantState
 			fmt.Sprintf("Package of %s funds instance %s", quota, funded))
 	} else {
 		setCondition(t, saasv1alpha1.AvailableCondition, metav1.ConditionFalse, saasv1alpha1.WaitingForPayPerUseTenantReason,
-			"The buyer has no active pay-per-use tenant of this product; the package will fund the next one")
+			waitingPackageMessage(t, s.product))
 		o = waitFor(packageLinkRetry)
 	}
 	setSummary(t, s)
 	return o
+}
+
+// waitingPackageMessage says among which tenants package t, which funds
+// none, looks for one to fund (payPerUseTenantOf): its buyer's
+// pay-per-use tenants not released, of product or, with linkBy Customer,
+// of any product; none ever, when Query Order named no buyer.
+func waitingPackageMessage(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) string {
+	if t.Status.Order.CustomerID == "" {
+		return "Query Order named no buyer (customerId) for the package's order: it can be linked to no pay-per-use tenant, and funds none"
+	}
+	of := fmt.Sprintf("of SaaSProduct %q", product.Name)
+	if product.Spec.Packages != nil && product.Spec.Packages.LinkBy == saasv1alpha1.LinkByCustomer {
+		of = "of any SaaSProduct (linkBy Customer)"
+	}
+	return fmt.Sprintf("The buyer has no pay-per-use tenant (chargingMode %s) %s that is not released; the package will fund the next one",
+		saasv1alpha1.ChargingOnDemand, of)
 }
 
 // leaveEndedTenant unlinks package t from the tenant it funds once that

@@ -182,7 +182,8 @@ func recordTombstone(ctx context.Context, c client.Client, reader client.Reader,
 		return nil
 	}
 	recorder.Eventf(obj, nil, corev1.EventTypeNormal, saasv1alpha1.TombstoneRecordedReason, "Delete",
-		"Instance %s is remembered as issued in ConfigMap %s/%s: later callbacks for it are answered 000000", id, namespace, tombstone.ShardName(id))
+		"Instance %s is remembered as issued in ConfigMap %s/%s: later callbacks for it are answered 000000 and change nothing, "+
+			"000002 for changeInstanceCheck and getLicenseAsync", id, namespace, tombstone.ShardName(id))
 	return nil
 }
 

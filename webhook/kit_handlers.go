@@ -90,12 +90,23 @@ func (r *Receiver) checkClientSecret(ctx context.Context, c *kitCall, ciphertext
 	}
 	_, used, err := koogallery.DecryptClientSecret(key, ciphertext, r.opts.OAEPHashes)
 	if err != nil {
-		return "", &callbackError{code: r.opts.ClientSecretErrorCode, err: err,
-			msg: "clientSecret cannot be decrypted with the product's RSA key; register the public key of its rsaPrivateKey in the Seller Console"}
+		return "", &callbackError{code: r.opts.ClientSecretErrorCode, err: err, msg: clientSecretRefusal(err)}
 	}
 	// The spec asks to record which variant the marketplace uses (§4.2).
 	ctrl.LoggerFrom(ctx).WithName("receiver").V(1).Info("Decrypted clientSecret", "product", c.product.Name, "oaepHash", string(used))
 	return used, nil
+}
+
+// clientSecretRefusal is the answer's message for a clientSecret that
+// koogallery.DecryptClientSecret refused with err, which never quotes the
+// secret. Only its failure to decrypt, ErrClientSecret itself, is sent to
+// the key: a clientSecret that is not Base64 wraps ErrClientSecret, and no
+// key would decrypt it.
+func clientSecretRefusal(err error) string {
+	if errors.Is(err, koogallery.ErrClientSecret) && err != koogallery.ErrClientSecret {
+		return "clientSecret cannot be decrypted: it is not Base64"
+	}
+	return "clientSecret cannot be decrypted with the product's RSA key; register the public key of its rsaPrivateKey in the Seller Console"
 }
 
 // authSync authorises, updates or removes a batch of users.

@@ -409,6 +409,18 @@ const (
 	RevisionNotStoredReason = "RevisionNotStored"
 )
 
+// Reasons of an OrderResolved False whose cause is not Query Order failing
+// (OrderQueryFailedReason), so that it is not mistaken for an outage that
+// passes; a keys Secret missing or incomplete is KeysSecretNotFoundReason
+// or KeysSecretIncompleteReason, as on the product.
+const (
+	// OrderUnusableReason: Query Order answered with an order kooper cannot
+	// use (no line with a product, a productId or skuCode longer than any
+	// kooper matches); asking again gives the same answer, and the message
+	// says what is wrong.
+	OrderUnusableReason = "OrderUnusable"
+)
+
 // Reasons of a product's PlansValid about its package plans.
 const (
 	// PackageQuotaInvalidReason: a package plan's quota or

@@ -54,6 +54,21 @@ func failure(err error, since, now time.Time) (msg string, after time.Duration) 
 	return msg, retry.after(now.Sub(since))
 }
 
+// KeysError is a failure to resolve an order before Query Order is asked:
+// the product's keys Secret is missing (Reason
+// saasv1alpha1.KeysSecretNotFoundReason) or lacks the AK/SK
+// (KeysSecretIncompleteReason). The caller wraps its error in it, so that
+// RecordFailure gives the reason; its message is Err's.
+type KeysError struct {
+	// Reason is the OrderResolved reason, one of the two above.
+	Reason string
+	// Err is the caller's error.
+	Err error
+}
+
+func (e *KeysError) Error() string { return e.Err.Error() }
+func (e *KeysError) Unwrap() error { return e.Err }
+
 // failingSince is when the OrderResolved condition turned False, or now
 // when it is not False: the start of the order's failure.
 func failingSince(conds []metav1.Condition, now time.Time) time.Time {
@@ -64,20 +79,40 @@ func failingSince(conds []metav1.Condition, now time.Time) time.Time {
 	return c.LastTransitionTime.Time
 }
 
+// failureReason is the OrderResolved reason of err: a KeysError's own,
+// OrderUnusable for an answer kooper cannot use (ErrUnusable), and
+// OrderQueryFailed for a failed Query Order call and anything else (a
+// keys Secret that cannot be read for now), which a retry may mend.
+func failureReason(err error) string {
+	var keysErr *KeysError
+	var queryErr *QueryError
+	switch {
+	case errors.As(err, &queryErr):
+		return saasv1alpha1.OrderQueryFailedReason
+	case errors.As(err, &keysErr):
+		return keysErr.Reason
+	case errors.Is(err, ErrUnusable):
+		return saasv1alpha1.OrderUnusableReason
+	}
+	return saasv1alpha1.OrderQueryFailedReason
+}
+
 // RecordFailure records err, a failure to resolve a tenant's or licence's
-// order, on conds: OrderResolved=False, reason OrderQueryFailed, for
-// generation, with err's message (at most 32768 bytes) and, as its
-// lastTransitionTime, the start of the failure (kept from a False
-// condition already there, else now). It returns how long to wait before
-// asking again: for a failed Query Order call (err wraps a QueryError),
-// as long as the failure has lasted, at least 2 s and at most 30 s
-// (docs/reliability.md, scenario 5), and the message says so; for any
-// other failure 0, which leaves the retry to the controller's rate limiter.
+// order, on conds: OrderResolved=False for generation, with err's message
+// (at most 32768 bytes) and, as its lastTransitionTime, the start of the
+// failure (kept from a False condition already there, else now). Its
+// reason says the cause: KeysSecretNotFound or KeysSecretIncomplete (err
+// wraps a KeysError), OrderUnusable (err wraps ErrUnusable), else
+// OrderQueryFailed. It returns how long to wait before asking again: for a
+// failed Query Order call (err wraps a QueryError), as long as the failure
+// has lasted, at least 2 s and at most 30 s (docs/reliability.md, scenario
+// 5), and the message says so; for any other failure 0, which leaves the
+// retry to the controller's rate limiter.
 func RecordFailure(conds *[]metav1.Condition, generation int64, now time.Time, err error) (retryAfter time.Duration) {
 	since := failingSince(*conds, now)
 	msg, after := failure(err, since, now)
 	apimeta.SetStatusCondition(conds, metav1.Condition{Type: saasv1alpha1.OrderResolvedCondition, Status: metav1.ConditionFalse,
-		Reason: saasv1alpha1.OrderQueryFailedReason, Message: utilstrings.ShortenString(msg, 32768), ObservedGeneration: generation,
+		Reason: failureReason(err), Message: utilstrings.ShortenString(msg, 32768), ObservedGeneration: generation,
 		LastTransitionTime: metav1.NewTime(since)})
 	return after
 }

@@ -190,3 +190,41 @@ func TestRecordFailure(t *testing.T) {
 		})
 	}
 }
+
+// Each cause of a failure has a reason of its own, so that OrderQueryFailed
+// ("retried until the marketplace answers again") is said only of a
+// failed Query Order call: a keys Secret missing or incomplete
+// (KeysError) or an answer kooper cannot use (ErrUnusable) does not pass
+// by the marketplace answering again. The retry is unchanged.
+func TestRecordFailureGivesEachCauseItsReason(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name       string
+		err        error
+		wantReason string
+		wantAfter  time.Duration
+	}{
+		{name: "a failed Query Order call", err: &QueryError{Err: errors.New("failed to query order CS1: HTTP 500")},
+			wantReason: saasv1alpha1.OrderQueryFailedReason, wantAfter: 2 * time.Second},
+		{name: "no keys Secret", err: fmt.Errorf("wrapped: %w", &KeysError{Reason: saasv1alpha1.KeysSecretNotFoundReason,
+			Err: errors.New(`failed to read the keys Secret kooper/keys: secrets "keys" not found`)}),
+			wantReason: saasv1alpha1.KeysSecretNotFoundReason},
+		{name: "a keys Secret without the AK/SK", err: &KeysError{Reason: saasv1alpha1.KeysSecretIncompleteReason,
+			Err: errors.New("the keys Secret kooper/keys lacks accessKeyId or secretAccessKey")},
+			wantReason: saasv1alpha1.KeysSecretIncompleteReason},
+		{name: "an unusable order", err: fmt.Errorf("%w: order CS1 has no line", ErrUnusable), wantReason: saasv1alpha1.OrderUnusableReason},
+		{name: "the keys Secret unreadable for now", err: errors.New("failed to read the keys Secret kooper/keys: timeout"),
+			wantReason: saasv1alpha1.OrderQueryFailedReason},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			var conds []metav1.Condition
+			g.Expect(RecordFailure(&conds, 1, now, tc.err)).To(Equal(tc.wantAfter))
+			c := apimeta.FindStatusCondition(conds, saasv1alpha1.OrderResolvedCondition)
+			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(c.Reason).To(Equal(tc.wantReason))
+			g.Expect(c.Message).To(ContainSubstring(tc.err.Error()))
+		})
+	}
+}
