@@ -83,7 +83,9 @@ func TestOperatorServesProbesMetricsAndReceiverAndTakesTheLease(t *testing.T) {
 	g := NewWithT(t)
 	k8sClient, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
 	g.Expect(err).NotTo(HaveOccurred())
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kooper-main-test"}}
+	// A generated name: with -count=2 the test runs again against the same
+	// API server, which never removes a namespace (no namespace controller).
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kooper-main-test-"}}
 	g.Expect(k8sClient.Create(context.Background(), ns)).To(Succeed())
 
 	o := options{
@@ -92,6 +94,9 @@ func TestOperatorServesProbesMetricsAndReceiverAndTakesTheLease(t *testing.T) {
 		components: componentSet{componentReceiver: true, componentControllers: true},
 		kubeAPIQPS: 50, kubeAPIBurst: 100,
 		signatureWindow: time.Minute, bodySign: true, pendingResultCode: "000000",
+		// With -count=2 the other tests' managers (and this test's first
+		// run) registered the same controllers in this process already.
+		skipNameValidation: true,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -136,7 +141,7 @@ func TestEachComponentRunsAlone(t *testing.T) {
 	g := NewWithT(t)
 	k8sClient, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
 	g.Expect(err).NotTo(HaveOccurred())
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kooper-components-test"}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kooper-components-test-"}}
 	g.Expect(k8sClient.Create(context.Background(), ns)).To(Succeed())
 	base := options{
 		leaderElect: true, namespace: ns.Name, leaderElectionNS: ns.Name, kubeAPIQPS: 50, kubeAPIBurst: 100,
@@ -211,7 +216,7 @@ func TestSecureMetricsNeedAnAuthorisedToken(t *testing.T) {
 	ctx := context.Background()
 	k8sClient, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
 	g.Expect(err).NotTo(HaveOccurred())
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kooper-secure-metrics-test"}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kooper-secure-metrics-test-"}}
 	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 
 	o := options{
@@ -235,7 +240,7 @@ func TestSecureMetricsNeedAnAuthorisedToken(t *testing.T) {
 		return tr.Status.Token
 	}
 	scraper, stranger := token("scraper"), token("stranger")
-	reader := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "kooper-secure-metrics-test-reader"},
+	reader := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{GenerateName: "kooper-secure-metrics-test-reader-"},
 		Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}}
 	g.Expect(k8sClient.Create(ctx, reader)).To(Succeed())
 	g.Expect(k8sClient.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: reader.Name},
@@ -482,7 +487,7 @@ func TestAProcessStartedWhileTheAPIServerIsDownStartsWhenItComesBack(t *testing.
 	g := NewWithT(t)
 	k8sClient, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
 	g.Expect(err).NotTo(HaveOccurred())
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kooper-outage-test"}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kooper-outage-test-"}}
 	g.Expect(k8sClient.Create(context.Background(), ns)).To(Succeed())
 	apiServer := freeAddr(t) // nothing listens there yet: the API server is down
 	cfg := rest.CopyConfig(env.Config)

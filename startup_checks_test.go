@@ -125,7 +125,9 @@ func TestAControllersProcessIsReadyOnlyOnceItsCacheSynced(t *testing.T) {
 	ctx := context.Background()
 	k8sClient, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
 	g.Expect(err).NotTo(HaveOccurred())
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kooper-cache-sync-test"}}
+	// A generated name: with -count=2 the test runs again against the same
+	// API server, which never removes a namespace (no namespace controller).
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "kooper-cache-sync-test-"}}
 	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 	const user = "kooper-cache-sync-test"
 	cfg := rest.CopyConfig(env.Config)

@@ -66,8 +66,16 @@ func TestAChartFreezeWhoseStatusWriteIsLostStillRestoresTheHPAsCount(t *testing.
 	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.AvailableCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadUnavailableReason))
 
 	lift := refuseFrozenStatus(t, tenant.Name)
+	refusedBefore := controllerCount(t, "controller_runtime_reconcile_errors_total", "saastenant")
 	updateTenant(t, tenant.Name, func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.State = saasv1alpha1.StateFrozen })
 	g.Eventually(replicasOfWorkload(t, &appsv1.Deployment{}, ns, web)).Should(Equal(int32(0)), "the freeze stopped the pods")
+	// The freezing pass writes its status only after it scaled down: the
+	// policy stays until that write was refused (the pass then fails), or a
+	// write that lands once it is lifted would store the counts, as a
+	// freeze whose write was not lost does.
+	g.Eventually(func() float64 {
+		return controllerCount(t, "controller_runtime_reconcile_errors_total", "saastenant")
+	}).WithTimeout(30*time.Second).Should(BeNumerically(">", refusedBefore), "the freezing pass's status write refused")
 	lift()
 
 	frozen := eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.FrozenCondition, metav1.ConditionTrue, saasv1alpha1.FrozenByMarketplaceReason))

@@ -54,9 +54,10 @@ func TestALicenceWindowPastTheYear9999EndsAtItsLastSecond(t *testing.T) {
 	accepted, attempts := marketplace.uploaded(event)
 	g.Expect(accepted).To(Equal([]string{key}))
 	g.Expect(attempts).To(Equal(1))
-	// Once recorded, the upload is not sent again (watched for a while: a
-	// reconcile that uploads nothing shows nothing when it is done).
-	poke(t, application)
+	// Once recorded, the upload is not sent again (watched for a while once
+	// the poked pass has run: a reconcile that uploads nothing shows
+	// nothing when it is done).
+	pokeAndAwaitPass(t, application, "license")
 	g.Consistently(func() int {
 		_, attempts := marketplace.uploaded(event)
 		return attempts

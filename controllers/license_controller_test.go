@@ -21,6 +21,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -148,6 +149,49 @@ func storedKey(t *testing.T, l *saasv1alpha1.License) string {
 	return string(secret.Data[ref.Key])
 }
 
+// controllerCount is controller-runtime's counter metric of controller
+// (for example controller_runtime_reconcile_total, which counts passes
+// once they end), summed over its other labels, as the manager's registry
+// holds it now.
+func controllerCount(t *testing.T, metric, controller string) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != metric {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" && l.GetValue() == controller {
+					total += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return total
+}
+
+// pokeAndAwaitPass pokes obj and waits until controller has ended a pass
+// since (its controller_runtime_reconcile_total passes the count it had
+// before the poke). A poke changes no generation and its pass may change
+// nothing, so without this wait a "nothing more happens" check could end
+// before the poked pass had even begun, and pass whatever that pass did.
+// The count is every object's of that controller: no test of this package
+// runs in parallel, so another object's pass meanwhile is rare, and at
+// worst the check that follows watches as long as it did without the wait.
+func pokeAndAwaitPass(t *testing.T, obj client.Object, controller string) {
+	t.Helper()
+	before := controllerCount(t, "controller_runtime_reconcile_total", controller)
+	poke(t, obj)
+	NewWithT(t).Eventually(func() float64 {
+		return controllerCount(t, "controller_runtime_reconcile_total", controller)
+	}).WithTimeout(30*time.Second).Should(BeNumerically(">", before), "the %s controller's pass after the poke", controller)
+}
+
 // updateLicense changes a licence's spec as the receiver would.
 func updateLicense(t *testing.T, name string, change func(*saasv1alpha1.License)) {
 	t.Helper()
@@ -188,10 +232,10 @@ func TestLicenseIssuesAKeyTheMerchantCanVerify(t *testing.T) {
 
 	// A reconcile that finds the key right writes nothing. The poke
 	// changes no generation, so nothing shows when its reconcile is done:
-	// the Secret is watched for as long as the other "nothing more" checks
-	// watch, not read once (at once, it could be read before the reconcile).
+	// the check starts once the controller has ended a pass since the
+	// poke, and the Secret is watched a while after, not read once.
 	version := secret.ResourceVersion
-	poke(t, l)
+	pokeAndAwaitPass(t, l, "license")
 	g.Consistently(func(g Gomega) {
 		g.Expect(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(secret), secret)).To(Succeed())
 		g.Expect(secret.ResourceVersion).To(Equal(version))
@@ -386,9 +430,9 @@ func TestLicenseApplicationIsUploadedWithRetriesAndOnlyOnce(t *testing.T) {
 	_, err = licensekey.Verify(accepted[0], licensekey.VerifyOptions{ProductID: product.Spec.ProductID, Keys: keys, Now: time.Now(), Fingerprint: "fp-2"})
 	g.Expect(errors.Is(err, licensekey.ErrWrongDevice)).To(BeTrue())
 
-	// Another reconcile uploads nothing more (watched for a while, as
-	// above: the poke's reconcile shows nothing when done).
-	poke(t, application)
+	// Another reconcile uploads nothing more (watched for a while once
+	// the poked pass has run, as above: it shows nothing when done).
+	pokeAndAwaitPass(t, application, "license")
 	g.Consistently(func() int {
 		_, attempts := marketplace.uploaded(event)
 		return attempts

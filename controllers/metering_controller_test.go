@@ -359,11 +359,15 @@ func TestMeterCatchesUpAfterDowntimeWithinTwentyOneDays(t *testing.T) {
 	meters := append([]saasv1alpha1.Meter{}, threeMeters...)
 	meters[0].Decimals = ptr.To[int32](0)
 	tenant := newMeteredTenant(t, meters)
-	start := hourAgo(22 * 24)
+	// The current hour is read once: the clock may pass an hour boundary
+	// while thousands of windows are pushed, and the expected PushedUntil
+	// must be the hour metered, not the hour the assertion runs in.
+	end := hourAgo(0)
+	start := end.Add(-22 * 24 * time.Hour)
 	r := meteringAt(k8sClient, clocktesting.NewFakeClock(start))
 	_, err := meterAt(t, r, start, tenant.Name)
 	g.Expect(err).NotTo(HaveOccurred())
-	now := hourAgo(0).Add(time.Minute)
+	now := end.Add(time.Minute)
 	_, err = meterAt(t, r, now, tenant.Name)
 	g.Expect(err).NotTo(HaveOccurred())
 
@@ -377,7 +381,7 @@ func TestMeterCatchesUpAfterDowntimeWithinTwentyOneDays(t *testing.T) {
 	g.Expect(now.Sub(oldest)).To(BeNumerically("<", koogallery.UsageWindow), "nothing older than 21 days is sent")
 	g.Expect(len(records)).To(BeNumerically(">", 1000), "more than one batch of 1000")
 	g.Expect(len(records)%3).To(BeZero(), "every window has its three records")
-	g.Expect(storedMetering(t, tenant.Name).PushedUntil.Time).To(BeTemporally("==", hourAgo(0)))
+	g.Expect(storedMetering(t, tenant.Name).PushedUntil.Time).To(BeTemporally("==", end))
 }
 
 // meteredTenantDeletedByHand meters a new tenant of meters from 10 minutes

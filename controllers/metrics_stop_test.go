@@ -70,13 +70,17 @@ func TestATenantWhoseFreezeOrReleaseTheClusterRefusesCountsAsNotStopped(t *testi
 	markAvailable(t, ns)
 	eventuallyTenant(t, tenant.Name, hasCondition(saasv1alpha1.ReadyCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason))
 
-	scrapeAt := clocktesting.NewFakePassiveClock(time.Now())
+	scrapeAt := clocktesting.NewFakePassiveClock(fakeClock.Now())
 	c := &tenantCollector{clock: scrapeAt}
 	c.use(labelledReader{Reader: cachedClient, labels: client.MatchingLabels{"test.kooper.io/run": run}})
 	notStopped := gaugeOf(c, "kooper_tenants_not_stopped_over_15m", product.Name)
+	// A scrape d after the tenant controller's now: the history is stamped
+	// by the suite's shared fakeClock, which another test may have set
+	// elsewhere or which stands still while real time runs on, so real
+	// time says nothing of how old the stop is.
 	at := func(d time.Duration) func() (float64, error) {
 		return func() (float64, error) {
-			scrapeAt.SetTime(time.Now().Add(d))
+			scrapeAt.SetTime(fakeClock.Now().Add(d))
 			return notStopped()
 		}
 	}

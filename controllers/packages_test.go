@@ -435,14 +435,17 @@ func TestAPushWhereAPackageRunsOutStaysWithinTheLimit(t *testing.T) {
 	late := buyPackage(t, product, customer, "pkg-hours", "20991231235959", 499, ppu)
 	soon := buyPackage(t, product, customer, "pkg-1.5h", "20990101000000", 0, ppu)
 
-	h := hourAgo(500)
+	// The current hour is read once: 500 hours from h to end whatever hour
+	// boundary passes while they are pushed.
+	end := hourAgo(0)
+	h := end.Add(-500 * time.Hour)
 	r, _ := packageMetering(clocktesting.NewFakeClock(h))
 	meterUntilLedger(t, r, h, ppu.Name, 2)
-	_, err := meterAt(t, r, hourAgo(0).Add(time.Minute), ppu.Name)
+	_, err := meterAt(t, r, end.Add(time.Minute), ppu.Name)
 	g.Expect(err).NotTo(HaveOccurred())
 
 	m := storedMetering(t, ppu.Name)
-	g.Expect(m.PushedUntil.Time).To(BeTemporally("==", hourAgo(0)), "every closed hour pushed")
+	g.Expect(m.PushedUntil.Time).To(BeTemporally("==", end), "every closed hour pushed")
 	g.Expect(marketplace.usage.of(ppu.Spec.InstanceID)).To(HaveLen(1001))
 	g.Expect(ledgerConsumed(m)).To(Equal(map[string]string{soon.Name: "1.5", late.Name: "498.5"}))
 	g.Expect(m.Uncovered).To(BeEmpty(), "the last hour split from what the first push left, not from what building it deducted")

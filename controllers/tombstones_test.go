@@ -27,11 +27,21 @@ import (
 // laggingShards is a cache of the tombstone shards that can fall behind:
 // while held, it answers from the shards as they were when the hold began
 // (a watch that has not delivered the later events); released, it answers
-// as the API server does.
+// as the API server does. It counts the reads it answers, so a test sees
+// when its user has looked at it.
 type laggingShards struct {
 	client.Reader
 	mu       sync.Mutex
 	snapshot map[client.ObjectKey]*corev1.ConfigMap // nil: not held
+	gets     atomic.Int32
+}
+
+// awaitReads waits until l has answered n reads more than it had when
+// called: the caller's poll has looked at the cache, and gone round again.
+func (l *laggingShards) awaitReads(t *testing.T, n int32) {
+	t.Helper()
+	target := l.gets.Load() + n
+	NewWithT(t).Eventually(l.gets.Load, 10*time.Second).Should(BeNumerically(">=", target), "reads of the cache")
 }
 
 func (l *laggingShards) hold(t *testing.T, namespace string) {
@@ -53,6 +63,7 @@ func (l *laggingShards) release() {
 }
 
 func (l *laggingShards) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	l.gets.Add(1)
 	l.mu.Lock()
 	snapshot := l.snapshot
 	l.mu.Unlock()
@@ -102,6 +113,11 @@ func TestTombstonesAreReadFromTheCacheOnlyOnceItHoldsThemAll(t *testing.T) {
 	issued := &IssuedInstances{Cache: cache, Reader: reader, Namespace: ns}
 	started := make(chan error, 1)
 	go func() { started <- issued.Start(ctx) }()
+	// Two more reads of the cache: the catch-up has compared it with the
+	// API server, found it behind and gone round again; only then can the
+	// check below tell a catch-up that waits from one that has not looked
+	// yet.
+	cache.awaitReads(t, 2)
 
 	g.Consistently(issued.caughtUp.Load, "300ms", "20ms").Should(BeFalse(), "caught up with a cache that lacks a tombstone")
 	entry, ok, err := issued.Lookup(ctx, reader, ns, earlier)
@@ -146,6 +162,9 @@ func TestATombstoneIsLetGoOnlyOnceTheCacheHoldsIt(t *testing.T) {
 		_, ok, err := tombstone.Lookup(ctx, k8sClient, ns, tenant.Name)
 		return ok && err == nil
 	}).Should(BeTrue(), "the tombstone is written")
+	// The wait for the cache has looked at it and gone round again, so the
+	// check below watches a wait, not a record that has not looked yet.
+	cache.awaitReads(t, 2)
 	g.Consistently(recorded, "300ms", "20ms").ShouldNot(Receive(), "the record let go before the cache holds its tombstone")
 
 	cache.release()

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -90,11 +91,15 @@ func TestFiftyConcurrentIdenticalPurchasesMakeOneTenant(t *testing.T) {
 	orderID := newOrderID()
 	const n = 50
 	answers := make([]answer, n)
+	// A goroutine must not call t.Fatal: its errors are checked once all
+	// are done.
+	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { answers[i] = f.callAsMarketplace(t, newInstanceBody(orderID)) })
+		wg.Go(func() { answers[i], errs[i] = f.sendAsMarketplace(newInstanceBody(orderID)) })
 	}
 	wg.Wait()
+	g.Expect(errors.Join(errs...)).NotTo(HaveOccurred())
 	for _, a := range answers {
 		g.Expect(a.Code).To(Equal("000000"), a.Msg)
 		g.Expect(a.InstanceID).To(Equal(answers[0].InstanceID))
@@ -451,12 +456,17 @@ func TestConcurrentRenewalsOfOneInstanceAllLand(t *testing.T) {
 	const n = 10
 	var wg sync.WaitGroup
 	codes := make([]string, n)
+	// A goroutine must not call t.Fatal: its errors are checked once all
+	// are done.
+	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			codes[i] = f.callAsMarketplace(t, refreshBody(id, newOrderID(), "RENEWAL", "20271124023618")).Code
+			a, err := f.sendAsMarketplace(refreshBody(id, newOrderID(), "RENEWAL", "20271124023618"))
+			codes[i], errs[i] = a.Code, err
 		})
 	}
 	wg.Wait()
+	g.Expect(errors.Join(errs...)).NotTo(HaveOccurred())
 	g.Expect(codes).To(HaveEach("000000"))
 	g.Expect(getTenant(t, id).Spec.Orders).To(HaveLen(n + 1))
 }

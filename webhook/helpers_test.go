@@ -81,9 +81,19 @@ type answer struct {
 // signedQuery signs body as the marketplace does, now, with a fresh nonce.
 func signedQuery(t *testing.T, key, body string) url.Values {
 	t.Helper()
+	q, err := signQuery(key, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// signQuery is signedQuery for a goroutine, which must not call t.Fatal:
+// it returns an error when body does not canonicalise.
+func signQuery(key, body string) (url.Values, error) {
 	canonical, err := koogallery.CanonicalPayload([]byte(body))
 	if err != nil {
-		t.Fatalf("test body does not canonicalise: %v", err)
+		return nil, fmt.Errorf("test body does not canonicalise: %w", err)
 	}
 	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	nonce := randomNonce()
@@ -91,7 +101,7 @@ func signedQuery(t *testing.T, key, body string) url.Values {
 		"signature": {koogallery.SignBasic(key, nonce, ts, canonical)},
 		"timestamp": {ts},
 		"nonce":     {nonce},
-	}
+	}, nil
 }
 
 func randomNonce() string {
@@ -103,50 +113,86 @@ func randomNonce() string {
 // call sends a callback signed with the fixture's key.
 func (f *fixture) call(t *testing.T, body string) answer {
 	t.Helper()
-	return post(t, f.product.Name, signedQuery(t, f.key, body), body)
-}
-
-// callAsMarketplace sends a callback as the marketplace does (spec §1.7): an
-// answer of 000005 "busy" (load shedding, errBusy) is sent again, freshly
-// signed, up to ten times. Tests that fire many callbacks at once use it:
-// on a loaded 2-core machine more than MaxConcurrentVerifications of them
-// can be verifying at one moment, which is the shedding working, not a
-// fault of the behaviour under test.
-func (f *fixture) callAsMarketplace(t *testing.T, body string) answer {
-	t.Helper()
-	var a answer
-	for range 10 {
-		if a = f.call(t, body); a.Msg != errBusy.msg {
-			return a
-		}
+	a, err := f.send(body)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return a
+}
+
+// send is call for a goroutine, which must not call t.Fatal: it returns
+// an error when the callback could not be sent or its answer read.
+func (f *fixture) send(body string) (answer, error) {
+	q, err := signQuery(f.key, body)
+	if err != nil {
+		return answer{}, err
+	}
+	return sendPost(f.product.Name, q, body)
+}
+
+// sendAsMarketplace sends a callback as the marketplace does (spec §1.7):
+// an answer of 000005 "busy" (load shedding, errBusy) is sent again,
+// freshly signed, up to ten times. Tests that fire many callbacks at once
+// use it: on a loaded 2-core machine more than MaxConcurrentVerifications
+// of them can be verifying at one moment, which is the shedding working,
+// not a fault of the behaviour under test. Those callbacks run in
+// goroutines, which must not call t.Fatal: it returns the first error, for
+// the test to check once its goroutines are done.
+func (f *fixture) sendAsMarketplace(body string) (answer, error) {
+	var a answer
+	for range 10 {
+		var err error
+		if a, err = f.send(body); err != nil || a.Msg != errBusy.msg {
+			return a, err
+		}
+	}
+	return a, nil
 }
 
 // post sends body to the product's production URL with query q.
 func post(t *testing.T, product string, q url.Values, body string) answer {
 	t.Helper()
-	target := receiverURL + CallbackPathPrefix + product + "?" + q.Encode()
-	resp, err := http.Post(target, "application/json;charset=utf8", bytes.NewBufferString(body))
+	a, err := sendPost(product, q, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return decodeAnswer(t, resp)
+	return a
+}
+
+// sendPost is post for a goroutine: it returns an error instead of
+// calling t.Fatal.
+func sendPost(product string, q url.Values, body string) (answer, error) {
+	target := receiverURL + CallbackPathPrefix + product + "?" + q.Encode()
+	resp, err := http.Post(target, "application/json;charset=utf8", bytes.NewBufferString(body))
+	if err != nil {
+		return answer{}, err
+	}
+	return readAnswer(resp)
 }
 
 func decodeAnswer(t *testing.T, resp *http.Response) answer {
 	t.Helper()
-	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(resp.Body)
+	a, err := readAnswer(resp)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a
+}
+
+// readAnswer decodes the receiver's reply and closes its body; the error
+// says when it cannot be read or is not JSON.
+func readAnswer(resp *http.Response) (answer, error) {
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return answer{}, err
+	}
 	var a answer
 	if err := json.Unmarshal(raw, &a); err != nil {
-		t.Fatalf("answer is not JSON: %v: %s", err, raw)
+		return answer{}, fmt.Errorf("answer is not JSON: %w: %s", err, raw)
 	}
 	a.status, a.header, a.raw = resp.StatusCode, resp.Header, raw
-	return a
+	return a, nil
 }
 
 func newInstanceBody(orderID string, extra ...string) string {
