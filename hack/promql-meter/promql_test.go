@@ -123,8 +123,11 @@ func meteredObjects(query string, since time.Time) []client.Object {
 		Spec:       saasv1alpha1.SaaSTenantSpec{InstanceID: "i-prom", ProductName: "crm", OrderID: "o", OrderLineID: "o-1", State: saasv1alpha1.StateActive},
 		Status: saasv1alpha1.SaaSTenantStatus{
 			SKUCode: "basic", Namespace: "tenant-i-prom",
-			Order:    &saasv1alpha1.ResolvedOrder{OrderID: "o", ProductID: "OFFI1", SKUCode: "basic", ChargingMode: saasv1alpha1.ChargingOnDemand},
-			Metering: &saasv1alpha1.TenantMetering{Since: metav1.NewTime(since)},
+			Order: &saasv1alpha1.ResolvedOrder{OrderID: "o", ProductID: "OFFI1", SKUCode: "basic", ChargingMode: saasv1alpha1.ChargingOnDemand},
+			// As the metering controller writes a record: with the segment in force
+			// since since (a record without one is one a product stopped metering).
+			Metering: &saasv1alpha1.TenantMetering{Since: metav1.NewTime(since), Segments: []saasv1alpha1.UsageSegment{
+				{Start: metav1.NewTime(since), State: saasv1alpha1.StateActive, Replicas: 1}}},
 		},
 	}
 	return []client.Object{product, keys, tenant}

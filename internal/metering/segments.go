@@ -291,8 +291,11 @@ func Abandon(m *saasv1alpha1.TenantMetering) bool {
 // Restart starts metering again at now for m, a live record that Abandon
 // emptied (no segments): the cursor moves to now, so that the hours kooper
 // did not observe are never measured, by a built-in meter or a Prometheus
-// one. A record just begun (since at now) or one with segments is left as
-// it is. It reports whether m changed.
+// one. Every record the metering controller writes holds a segment from
+// its first write on (observe records one with since, and PruneSegments
+// keeps the one in force), so a live record without one is one Abandon
+// emptied. A record just begun (since at now) or one with segments is left
+// as it is. It reports whether m changed.
 func Restart(m *saasv1alpha1.TenantMetering, now time.Time) bool {
 	if m.EndTime != nil || len(m.Segments) > 0 || !Cursor(m).Before(now) {
 		return false
