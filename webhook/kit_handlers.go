@@ -99,11 +99,10 @@ func (r *Receiver) checkClientSecret(ctx context.Context, c *kitCall, ciphertext
 
 // clientSecretRefusal is the answer's message for a clientSecret that
 // koogallery.DecryptClientSecret refused with err, which never quotes the
-// secret. Only its failure to decrypt, ErrClientSecret itself, is sent to
-// the key: a clientSecret that is not Base64 wraps ErrClientSecret, and no
-// key would decrypt it.
+// secret: one that is not Base64 no key would decrypt, so only a failure to
+// decrypt sends the merchant to the key.
 func clientSecretRefusal(err error) string {
-	if errors.Is(err, koogallery.ErrClientSecret) && err != koogallery.ErrClientSecret {
+	if errors.Is(err, koogallery.ErrNotBase64) {
 		return "clientSecret cannot be decrypted: it is not Base64"
 	}
 	return "clientSecret cannot be decrypted with the product's RSA key; register the public key of its rsaPrivateKey in the Seller Console"

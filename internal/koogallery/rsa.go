@@ -43,6 +43,10 @@ var DefaultOAEPHashes = []OAEPHash{OAEPSHA256, OAEPSHA256MGF1SHA1, OAEPSHA1}
 // merchant's key; the sample answers 000101 (§3.11.2).
 var ErrClientSecret = errors.New("clientSecret cannot be decrypted with the merchant's RSA key")
 
+// ErrNotBase64 means clientSecret is not Base64, so that no key could
+// decrypt it; DecryptClientSecret's error then wraps it and ErrClientSecret.
+var ErrNotBase64 = errors.New("clientSecret is not Base64")
+
 // options returns the digests of the variant.
 func (h OAEPHash) options() (*rsa.OAEPOptions, error) {
 	switch h {
@@ -99,7 +103,7 @@ func ParseRSAPrivateKey(data []byte) (*rsa.PrivateKey, error) {
 func DecryptClientSecret(key *rsa.PrivateKey, ciphertext string, hashes []OAEPHash) (string, OAEPHash, error) {
 	raw, err := decodeBase64(ciphertext)
 	if err != nil {
-		return "", "", fmt.Errorf("clientSecret is not Base64: %w", ErrClientSecret)
+		return "", "", fmt.Errorf("%w: %w", ErrNotBase64, ErrClientSecret)
 	}
 	for _, h := range hashes {
 		opts, err := h.options()
