@@ -35,7 +35,7 @@ type usagePush struct {
 	product string
 	// keys are the product's basic keys, in the order a push tries them
 	// (signingKeyMemory.inOrder); never empty.
-	keys []signingKey
+	keys []productkeys.Key
 	// limit is the most records one push carries (MeteringOptions.usagePushLimit).
 	limit int
 	// split splits the packages' meter over the packages that fund the
@@ -96,7 +96,7 @@ func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTe
 		return nil, fmt.Errorf("failed to read the keys Secret %s: %w", key, err)
 	}
 	ak, sk := koogallery.KeyText(secret.Data[saasv1alpha1.AccessKeyIDSecretKey]), koogallery.KeyText(secret.Data[saasv1alpha1.SecretAccessKeySecretKey])
-	keys := basicKeysOf(secret)
+	keys := productkeys.Named(secret, saasv1alpha1.BasicKeySecretKey)
 	if len(keys) == 0 {
 		return nil, errNoKey
 	}
@@ -396,19 +396,9 @@ func signatureRefused(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.Code == signatureRefusedCode
 }
 
-// signingKey is one of a product's basic keys (productkeys.Named).
-type signingKey = productkeys.Key
-
-// basicKeysOf returns the basic keys of a product's keys Secret as the
-// callback receiver lists them: basicKey, then every basicKey.<suffix> in
-// name order.
-func basicKeysOf(secret *corev1.Secret) []signingKey {
-	return productkeys.Named(secret, saasv1alpha1.BasicKeySecretKey)
-}
-
 // signingKeyMemory remembers, per product (by name), the name of the basic
 // key the marketplace last accepted a usage push signed with, when that
-// was not the first key basicKeysOf lists: while a rotation is under way,
+// was not the first key productkeys.Named lists: while a rotation is under way,
 // every push then starts with the key the Seller Console signs with, not
 // with one refused request. It lives in memory only, which is safe: a
 // restarted kooper starts again from basicKey, and a refused push is sent
@@ -418,14 +408,14 @@ type signingKeyMemory struct {
 	byProduct sync.Map // product name → key name
 }
 
-// inOrder returns keys (in basicKeysOf's order) with the product's
+// inOrder returns keys (in productkeys.Named's order) with the product's
 // remembered key first, when the Secret still holds it.
-func (m *signingKeyMemory) inOrder(product string, keys []signingKey) []signingKey {
+func (m *signingKeyMemory) inOrder(product string, keys []productkeys.Key) []productkeys.Key {
 	name, ok := m.byProduct.Load(product)
 	if !ok {
 		return keys
 	}
-	i := slices.IndexFunc(keys, func(k signingKey) bool { return k.Name == name })
+	i := slices.IndexFunc(keys, func(k productkeys.Key) bool { return k.Name == name })
 	if i < 0 {
 		m.byProduct.CompareAndDelete(product, name) // gone from the Secret: the rotation ended
 		return keys
@@ -436,7 +426,7 @@ func (m *signingKeyMemory) inOrder(product string, keys []signingKey) []signingK
 // accepted remembers that the marketplace accepted keys[i] for product,
 // says so once in the log (by the key's name), and returns keys with it
 // first.
-func (m *signingKeyMemory) accepted(ctx context.Context, product string, keys []signingKey, i int) []signingKey {
+func (m *signingKeyMemory) accepted(ctx context.Context, product string, keys []productkeys.Key, i int) []productkeys.Key {
 	if was, loaded := m.byProduct.Swap(product, keys[i].Name); !loaded || was != keys[i].Name {
 		ctrl.LoggerFrom(ctx).Info("The marketplace accepts usage pushes signed with another basic key than the first one; "+
 			"finish the rotation by writing that key into basicKey and deleting the basicKey.<suffix> that holds it",
@@ -447,8 +437,8 @@ func (m *signingKeyMemory) accepted(ctx context.Context, product string, keys []
 
 // firstKey returns a copy of keys with keys[i] moved to the front and the
 // others in their order.
-func firstKey(keys []signingKey, i int) []signingKey {
-	out := make([]signingKey, 0, len(keys))
+func firstKey(keys []productkeys.Key, i int) []productkeys.Key {
+	out := make([]productkeys.Key, 0, len(keys))
 	out = append(out, keys[i])
 	out = append(out, keys[:i]...)
 	return append(out, keys[i+1:]...)
