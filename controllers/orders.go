@@ -115,11 +115,6 @@ func (m *resolvedOrders) remembered(key string) (rememberedOrder, bool) {
 	return o, ok
 }
 
-// size is how many orders the memo holds, expired ones left out.
-func (m *resolvedOrders) size() int {
-	return len(m.entries().Keys())
-}
-
 // get returns a copy of the order remembered under key, or nil.
 func (m *resolvedOrders) get(key string) *saasv1alpha1.ResolvedOrder {
 	if o, ok := m.remembered(key); ok {

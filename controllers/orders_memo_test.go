@@ -56,3 +56,8 @@ func TestTheOrderMemoHoldsAtMostItsCapAndForgetsTheOldestFirst(t *testing.T) {
 	g.Expect(m.get(key(10))).NotTo(BeNil(), "the rest are kept")
 	g.Expect(m.get(key(maxRememberedOrders+9))).NotTo(BeNil(), "the newest is kept")
 }
+
+// size is how many orders the memo holds, expired ones left out.
+func (m *resolvedOrders) size() int {
+	return len(m.entries().Keys())
+}
