@@ -264,7 +264,7 @@ func (g *Gateway) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := session{User: info.UserName, Email: info.Email, AccessToken: token.AccessToken, RefreshToken: token.RefreshToken,
-		Expiry: g.expiry(token)}
+		Expiry: g.expiry(token), SignedIn: g.cfg.Now().Unix()}
 	if !g.setSession(w, c, sess) {
 		return
 	}
@@ -389,14 +389,15 @@ func (g *Gateway) admit(w http.ResponseWriter, s settings, user string) bool {
 	return true
 }
 
-// setSession writes the session cookie.
+// setSession writes the session cookie, which the browser keeps until
+// the session's sign-in is sessionMaxAge old.
 func (g *Gateway) setSession(w http.ResponseWriter, c codec, sess session) bool {
 	value, err := c.encode(sessionCookie, sess)
 	if err != nil {
 		g.refuse(w, http.StatusBadGateway, pageLoginFailed, "the session does not fit a cookie", nil)
 		return false
 	}
-	setCookie(w, sessionCookie, value, sessionMaxAge)
+	setCookie(w, sessionCookie, value, sess.remaining(g.cfg.Now()))
 	return true
 }
 
@@ -450,14 +451,16 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 
 // currentSession is the request's session, refreshed (spec §7.4) when its
 // access token has expired. ok is false without a usable one; a session
-// that cannot be refreshed is cleared.
+// that cannot be refreshed, or whose sign-in is sessionMaxAge old by the
+// gateway's clock (session.ended: however often it was refreshed, and
+// one without a sign-in time), is cleared.
 func (g *Gateway) currentSession(w http.ResponseWriter, r *http.Request, s settings, c codec) (session, bool) {
 	cookie, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return session{}, false
 	}
 	sess, err := c.decodeSession(cookie.Value)
-	if err != nil {
+	if err != nil || sess.ended(g.cfg.Now()) {
 		clearCookie(w, sessionCookie)
 		return session{}, false
 	}
@@ -479,6 +482,9 @@ func (g *Gateway) currentSession(w http.ResponseWriter, r *http.Request, s setti
 		clearCookie(w, sessionCookie)
 		return session{}, false
 	}
+	// A refresh does not extend the session: the result, which may be
+	// another request's with the same refresh token, keeps this sign-in.
+	refreshed.SignedIn = sess.SignedIn
 	return refreshed, g.setSession(w, c, refreshed)
 }
 

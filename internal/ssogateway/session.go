@@ -25,7 +25,9 @@ const (
 	maxLogins = 5
 	// sessionMaxAge bounds a session: past it the user signs in again,
 	// whatever the tokens' lifetimes (the refresh token's is 30 days,
-	// spec §7.3).
+	// spec §7.3). It is counted from the session's SignedIn by the
+	// gateway's clock: securecookie's own max age counts from the last
+	// encoding, which every refresh renews.
 	sessionMaxAge = 12 * time.Hour
 	loginMaxAge   = 10 * time.Minute
 	// maxCookieBytes is the most a cookie value may be, encoded: browsers
@@ -47,6 +49,27 @@ type session struct {
 	// Expiry is when the access token expires, in Unix seconds; 0: never
 	// said.
 	Expiry int64 `json:"x,omitempty"`
+	// SignedIn is when the user signed in (the callback), in Unix seconds;
+	// a refresh keeps it. 0: a cookie of a version without it, which is
+	// refused (see ended).
+	SignedIn int64 `json:"i,omitempty"`
+}
+
+// ended says whether the session is past sessionMaxAge since its sign-in
+// at now. A session without a sign-in time has ended: its age cannot be
+// told, and a refreshed one could otherwise live as long as its refresh
+// token.
+func (s session) ended(now time.Time) bool {
+	return s.SignedIn == 0 || now.Sub(time.Unix(s.SignedIn, 0)) > sessionMaxAge
+}
+
+// remaining is how long the session has left at now, for the cookie's
+// Max-Age: at most sessionMaxAge, and at least a second (a Max-Age of 0
+// would make it a cookie without an expiry; the gateway refuses it once
+// ended anyway).
+func (s session) remaining(now time.Time) time.Duration {
+	left := time.Unix(s.SignedIn, 0).Add(sessionMaxAge).Sub(now)
+	return max(time.Second, min(sessionMaxAge, left))
 }
 
 // login is what a login cookie carries.
@@ -89,8 +112,9 @@ func (c codec) encode(name string, v any) (string, error) {
 }
 
 // decodeSession decodes a session cookie's value. It fails when the value
-// was not made by a codec with the same keys and name, was changed, is
-// older than sessionMaxAge, or names no user or token.
+// was not made by a codec with the same keys and name, was changed, was
+// encoded more than sessionMaxAge ago, or names no user or token. The
+// session's own age (session.ended) is the caller's to check.
 func (c codec) decodeSession(value string) (session, error) {
 	var s session
 	if err := c.sc.Decode(sessionCookie, value, &s); err != nil {
