@@ -35,7 +35,7 @@ import (
 
 const (
 	// maxInventory is the schema's bound on status.inventory.
-	maxInventory = 256
+	maxInventory = chartrender.MaxRenderedObjects
 	// maxFrozenReplicas is the schema's bound on status.frozenReplicas.
 	maxFrozenReplicas = 64
 	// maxNotCurrent is how many objects that are not current Available's

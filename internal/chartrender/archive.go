@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
+	"path"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -29,6 +31,12 @@ const (
 	// loader also refuses any single file above 5 MiB.)
 	MaxUnpackedBytes = 50 << 20
 
+	// MaxManifestBytes is the largest OCI manifest FetchOCI reads: 4 MiB,
+	// the size the OCI distribution spec asks every registry to accept (a
+	// Helm chart's manifest is under 1 KiB). go-containerregistry alone
+	// would read 100 MiB.
+	MaxManifestBytes = 4 << 20
+
 	// ChartLayerMediaType is the media type of the layer of an OCI artifact
 	// that holds a Helm chart's .tgz.
 	ChartLayerMediaType = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
@@ -39,7 +47,8 @@ const (
 )
 
 // ErrArchiveTooLarge is wrapped by the error of FetchOCI and Render when an
-// archive is over MaxArchiveBytes compressed or MaxUnpackedBytes unpacked.
+// archive is over MaxArchiveBytes compressed or MaxUnpackedBytes unpacked,
+// and by FetchOCI's when its manifest is over MaxManifestBytes.
 var ErrArchiveTooLarge = errors.New("chart archive too large")
 
 // Archive is a packaged Helm chart: the bytes of its .tgz and their digest.
@@ -75,10 +84,11 @@ func (a Archive) Bytes() []byte { return a.data }
 // scheme and path) gives the credentials, and no entry means anonymous;
 // when it is empty, the pull is anonymous.
 //
-// The artifact must be one OCI image manifest holding exactly one layer of
-// ChartLayerMediaType, at most MaxArchiveBytes (ErrArchiveTooLarge
-// otherwise); the layer's content is checked against its digest. The
-// Archive's digest is the manifest's digest. ctx bounds the whole pull.
+// The artifact must be one OCI image manifest of at most MaxManifestBytes
+// holding exactly one layer of ChartLayerMediaType, at most MaxArchiveBytes
+// (ErrArchiveTooLarge otherwise); the layer's content is checked against
+// its digest. The Archive's digest is the manifest's digest. ctx bounds the
+// whole pull.
 func FetchOCI(ctx context.Context, ref string, dockerConfigJSON []byte) (Archive, error) {
 	r, err := name.ParseReference(ref)
 	if err != nil {
@@ -91,7 +101,8 @@ func FetchOCI(ctx context.Context, ref string, dockerConfigJSON []byte) (Archive
 			return Archive{}, err
 		}
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth)}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth),
+		remote.WithTransport(manifestCap{next: remote.DefaultTransport})}
 
 	desc, err := remote.Get(r, opts...)
 	if err != nil {
@@ -132,6 +143,53 @@ func FetchOCI(ctx context.Context, ref string, dockerConfigJSON []byte) (Archive
 		return Archive{}, fmt.Errorf("chart %q: layer is %d bytes, the manifest says %d", ref, len(data), layer.Size)
 	}
 	return Archive{data: data, digest: desc.Digest.String()}, nil
+}
+
+// manifestCap is the transport of FetchOCI's pulls: next (remote's default
+// transport), with the manifests it fetches capped at MaxManifestBytes, a
+// bound go-containerregistry takes no option for (its own is 100 MiB). A
+// manifest whose Content-Length says more fails at once; one without
+// fails once MaxManifestBytes of it are read.
+type manifestCap struct{ next http.RoundTripper }
+
+func (t manifestCap) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || !isManifestURL(req.URL) {
+		return resp, err
+	}
+	if resp.ContentLength > MaxManifestBytes {
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("chart manifest is %d bytes, over the %d of MaxManifestBytes: %w", resp.ContentLength, MaxManifestBytes, ErrArchiveTooLarge)
+	}
+	resp.Body = &cappedManifest{ReadCloser: resp.Body, left: MaxManifestBytes}
+	return resp, nil
+}
+
+// isManifestURL says whether u is that of a manifest in the registry API
+// (/v2/<repository>/manifests/<reference>), not of a blob.
+func isManifestURL(u *url.URL) bool {
+	return path.Base(path.Dir(u.Path)) == "manifests"
+}
+
+// cappedManifest is a manifest's body that fails once more than
+// MaxManifestBytes of it are read.
+type cappedManifest struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *cappedManifest) Read(p []byte) (int, error) {
+	// One byte past what is left tells a manifest of exactly the bound from
+	// one over it.
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n, fmt.Errorf("chart manifest is over the %d of MaxManifestBytes: %w", MaxManifestBytes, ErrArchiveTooLarge)
+	}
+	return n, err
 }
 
 // chartLayer finds the one chart layer of a Helm chart's manifest.

@@ -1,6 +1,7 @@
 package chartrender
 
 import (
+	"archive/tar"
 	"bytes"
 	"cmp"
 	"compress/gzip"
@@ -11,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -40,6 +42,26 @@ const (
 	// Renderer.ResultCacheBytes is 0: 16 MiB, about 2,000 renders of the
 	// sample chart of config/samples/charts/crm-suite.
 	DefaultResultCacheBytes = 16 << 20
+
+	// MaxRenderedBytes is the most a render's manifests may weigh, the
+	// bytes of the files Helm's templates give (NOTES.txt aside) summed:
+	// 8 MiB, a thousand times the sample chart's. Render refuses more
+	// before it splits or decodes any of them.
+	MaxRenderedBytes = 8 << 20
+	// MaxRenderedDocuments is the most YAML documents a render's manifests
+	// may hold: twice MaxRenderedObjects, room for the documents Render
+	// drops (test hooks, documents of only comments). Render counts them
+	// before it decodes any, and refuses more.
+	MaxRenderedDocuments = 2 * MaxRenderedObjects
+	// MaxRenderedObjects is the most objects a render may give: 256, the
+	// bound of a SaaSTenant's status.inventory (its schema's maxItems),
+	// which records each of them. Render refuses more.
+	MaxRenderedObjects = 256
+
+	// maxSubchartDepth is how deep Render follows packaged subcharts
+	// (charts/*.tgz) packaged in packaged subcharts: 5 levels. Helm's
+	// loader sets no bound; Render refuses an archive nested deeper.
+	maxSubchartDepth = 5
 
 	// hookAnnotation marks a Helm hook; its value is a comma-separated list
 	// of hook names.
@@ -132,8 +154,12 @@ func (r *Renderer) init() {
 // its namespace is not opts.Namespace, when it has no name or one the API
 // server would refuse for its kind (see validName), or when it is
 // rendered twice. Other errors: an empty or oversize archive (wrapping
-// ErrArchiveTooLarge), an archive that is not a valid chart, a library
-// chart, a template or values error, a document that is not an object.
+// ErrArchiveTooLarge; its packaged subcharts count towards
+// MaxUnpackedBytes, nested 5 deep at most), an archive that is not a valid
+// chart, a library chart, a template or values error, output over
+// MaxRenderedBytes or MaxRenderedDocuments (refused before any document is
+// decoded), a document that is not an object, more than MaxRenderedObjects
+// objects.
 //
 // The objects are the caller's own: Render returns fresh copies, and a
 // render of the same archive digest, values and options is served from the
@@ -232,8 +258,9 @@ func (r *Renderer) chart(archive Archive) (*chart.Chart, error) {
 const parsedValuesFactor = 8
 
 // weight is what the chart cache weighs a loaded chart at, about the heap
-// it holds: its unpacked bytes, whose files Helm keeps, and the values of it
-// and its subcharts, which Helm also keeps parsed.
+// it holds: its unpacked bytes (checkUnpacked's, its packaged subcharts'
+// included), whose files Helm keeps, and the values of it and its
+// subcharts, which Helm also keeps parsed.
 func weight(c *chart.Chart, unpacked int64) int64 {
 	w := unpacked
 	for _, f := range c.Raw {
@@ -276,22 +303,136 @@ func load(data []byte) (c *chart.Chart, unpacked int64, err error) {
 	return c, unpacked, nil
 }
 
-// checkUnpacked refuses data that is not gzip or whose decompressed stream is
-// over MaxUnpackedBytes, before Helm's loader holds it all in memory, and
-// gives the stream's size in bytes.
+// checkUnpacked refuses data that is not gzip, or that unpacks to over
+// MaxUnpackedBytes, before Helm's loader holds any of it in memory, and gives
+// the bytes it unpacks to: those of its decompressed stream and of every
+// packaged subchart (charts/*.tgz) the loader unpacks from it, nested
+// maxSubchartDepth deep at most, against the one bound. The loader bounds
+// each archive it unpacks by itself (100 MiB each), not their sum.
 func checkUnpacked(data []byte) (int64, error) {
 	gz, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return 0, fmt.Errorf("not a gzipped chart archive: %w", err)
 	}
-	n, err := io.Copy(io.Discard, io.LimitReader(gz, MaxUnpackedBytes+1))
+	budget := &unpackBudget{left: MaxUnpackedBytes}
+	stream := budget.meter(gz)
+	err = budget.walk(stream, 0)
+	switch {
+	case budget.spent():
+		return 0, fmt.Errorf("archive unpacks to over %d bytes (MaxUnpackedBytes), its packaged subcharts included: %w",
+			MaxUnpackedBytes, ErrArchiveTooLarge)
+	case stream.err != nil:
+		return 0, fmt.Errorf("not a gzipped chart archive: %w", stream.err)
+	case err != nil:
+		return 0, fmt.Errorf("not a valid chart archive: %w", err)
+	}
+	return MaxUnpackedBytes - budget.left, nil
+}
+
+// unpackBudget is what is left of MaxUnpackedBytes for the streams an
+// archive and its packaged subcharts unpack to; below zero it is spent.
+type unpackBudget struct{ left int64 }
+
+func (b *unpackBudget) spent() bool { return b.left < 0 }
+
+// meter counts what is read of r, a decompressed stream, against b.
+func (b *unpackBudget) meter(r io.Reader) *meteredStream {
+	return &meteredStream{r: r, budget: b}
+}
+
+// walk reads stream, a chart's tar, to its end, and each packaged subchart
+// in it the same way; depth is how many packaged subcharts stream is in.
+func (b *unpackBudget) walk(stream io.Reader, depth int) error {
+	tr := tar.NewReader(stream)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if !isPackagedSubchart(hdr) {
+			continue
+		}
+		if depth == maxSubchartDepth {
+			return fmt.Errorf("packaged subcharts nested more than %d deep", maxSubchartDepth)
+		}
+		if err := b.walkPackaged(tr, depth+1); err != nil {
+			return fmt.Errorf("packaged subchart %s: %w", hdr.Name, err)
+		}
+	}
+	// Whatever follows the tar's end is unpacked too, and weighs as much.
+	_, err := io.Copy(io.Discard, stream)
+	return err
+}
+
+// walkPackaged walks tgz, the content of a packaged subchart.
+func (b *unpackBudget) walkPackaged(tgz io.Reader, depth int) error {
+	gz, err := gzip.NewReader(tgz)
 	if err != nil {
-		return 0, fmt.Errorf("not a gzipped chart archive: %w", err)
+		return err
 	}
-	if n > MaxUnpackedBytes {
-		return 0, fmt.Errorf("archive unpacks to over %d bytes: %w", MaxUnpackedBytes, ErrArchiveTooLarge)
+	return b.walk(b.meter(gz), depth)
+}
+
+// errUnpackBudgetSpent stops a walk whose budget is spent.
+var errUnpackBudgetSpent = errors.New("unpack budget spent")
+
+// meteredStream reads a decompressed stream, counting what it reads against
+// budget, and fails once the budget is spent. It keeps the stream's own
+// first error (err): the data is not gzip, or is cut short.
+type meteredStream struct {
+	r      io.Reader
+	budget *unpackBudget
+	err    error
+}
+
+func (s *meteredStream) Read(p []byte) (int, error) {
+	if s.budget.spent() {
+		return 0, errUnpackBudgetSpent
 	}
-	return n, nil
+	// One byte past what is left tells a stream of exactly the budget
+	// from one over it.
+	if int64(len(p)) > s.budget.left+1 {
+		p = p[:s.budget.left+1]
+	}
+	n, err := s.r.Read(p)
+	s.budget.left -= int64(n)
+	if s.budget.spent() {
+		return n, errUnpackBudgetSpent
+	}
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// isPackagedSubchart says whether Helm's loader unpacks the tar entry hdr as
+// a packaged subchart: a file charts/<name>.tgz of the chart or of a
+// subchart's directory (charts/<dir>/charts/<name>.tgz, and so on), no name
+// or directory after charts/ starting with "_" or ".". The path is read as
+// loader.LoadArchiveFiles reads it: without its first directory, and split
+// at "\" when it has one.
+func isPackagedSubchart(hdr *tar.Header) bool {
+	if !hdr.FileInfo().Mode().IsRegular() {
+		return false
+	}
+	sep := "/"
+	if strings.Contains(hdr.Name, `\`) {
+		sep = `\`
+	}
+	_, inChart, _ := strings.Cut(hdr.Name, sep)
+	parts := strings.Split(path.Clean(strings.ReplaceAll(inChart, sep, "/")), "/")
+	if len(parts)%2 != 0 || path.Ext(parts[len(parts)-1]) != ".tgz" {
+		return false
+	}
+	for i := 0; i < len(parts); i += 2 {
+		if parts[i] != "charts" || strings.IndexAny(parts[i+1], "_.") == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // render renders a loaded chart; it leaves the cached chart as it was.
@@ -311,13 +452,15 @@ func (r *Renderer) render(cached *chart.Chart, vals map[string]any, opts Options
 		return nil, fmt.Errorf("chart %q: %w", c.Name(), err)
 	}
 
+	manifests, err := manifestFiles(files)
+	if err != nil {
+		return nil, fmt.Errorf("chart %q %w", c.Name(), err)
+	}
+
 	var objs []*unstructured.Unstructured
 	var refused []RefusedObject
 	seen := map[string]bool{}
-	for _, file := range sortedKeys(files) {
-		if strings.HasSuffix(file, "NOTES.txt") {
-			continue
-		}
+	for _, file := range manifests {
 		docs := releaseutil.SplitManifests(files[file])
 		names := sortedKeys(docs)
 		sort.Sort(releaseutil.BySplitManifestsOrder(names))
@@ -350,8 +493,78 @@ func (r *Renderer) render(cached *chart.Chart, vals map[string]any, opts Options
 		})
 		return nil, &RefusedError{Objects: refused}
 	}
+	if len(objs) > MaxRenderedObjects {
+		return nil, fmt.Errorf("chart %q renders %d objects, over the %d of MaxRenderedObjects", c.Name(), len(objs), MaxRenderedObjects)
+	}
 	slices.SortFunc(objs, compareObjects)
 	return objs, nil
+}
+
+// manifestFiles gives the names of the files of Helm's output that hold
+// manifests (all but NOTES.txt), sorted, once it has weighed them and
+// counted their YAML documents: it refuses more than MaxRenderedBytes or
+// MaxRenderedDocuments before any is split or decoded.
+func manifestFiles(files map[string]string) ([]string, error) {
+	var names []string
+	size := 0
+	for _, file := range sortedKeys(files) {
+		if strings.HasSuffix(file, "NOTES.txt") {
+			continue
+		}
+		names = append(names, file)
+		size += len(files[file])
+	}
+	if size > MaxRenderedBytes {
+		return nil, fmt.Errorf("renders %d bytes of manifests, over the %d of MaxRenderedBytes", size, MaxRenderedBytes)
+	}
+	docs := 0
+	for _, file := range names {
+		docs += countDocuments(files[file])
+	}
+	if docs > MaxRenderedDocuments {
+		return nil, fmt.Errorf("renders %d YAML documents, over the %d of MaxRenderedDocuments", docs, MaxRenderedDocuments)
+	}
+	return names, nil
+}
+
+// countDocuments counts the documents releaseutil.SplitManifests splits text
+// into, the parts between separators that are not empty, without making
+// them: the split makes a map entry of each at once, which for
+// MaxRenderedBytes of one-line documents held 101 MiB and allocated 452.
+func countDocuments(text string) int {
+	text = strings.TrimSpace(text)
+	if strings.HasPrefix(text, "---") {
+		text = strings.TrimLeft(text[len("---"):], regexpSpace)
+	}
+	n := 0
+	for text != "" {
+		start, end := nextSeparator(text)
+		if start < 0 {
+			return n + 1
+		}
+		if start > 0 {
+			n++
+		}
+		text = text[end:]
+	}
+	return n
+}
+
+// regexpSpace is what \s matches in a Go regular expression.
+const regexpSpace = "\t\n\f\r "
+
+// nextSeparator finds where the first match of `\s*\n---\s*` starts and
+// ends in text, or gives -1, -1: the pattern of SplitManifests,
+// `(?:^|\s*\n)---\s*`, after the text's start. It finds what the regexp
+// finds, without its cost: the regexp took 10 ms to scan 256 KiB, this 5 µs.
+func nextSeparator(text string) (start, end int) {
+	i := strings.Index(text, "\n---")
+	if i < 0 {
+		return -1, -1
+	}
+	start = len(strings.TrimRight(text[:i], regexpSpace))
+	end = len(text) - len(strings.TrimLeft(text[i+len("\n---"):], regexpSpace))
+	return start, end
 }
 
 // refuseCRDs refuses the files of the crds/ directories of a chart and its
