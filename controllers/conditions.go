@@ -7,10 +7,10 @@ import (
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilstrings "k8s.io/utils/strings"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/textcut"
 )
 
 // The condition helpers of every kind: each kind's API type gives its
@@ -30,7 +30,7 @@ const maxConditionMessage = 32768
 func setCondition(obj conditioned, condType string, status metav1.ConditionStatus, reason, msg string) {
 	conds := obj.GetConditions()
 	apimeta.SetStatusCondition(&conds, metav1.Condition{
-		Type: condType, Status: status, Reason: reason, Message: utilstrings.ShortenString(msg, maxConditionMessage), ObservedGeneration: obj.GetGeneration(),
+		Type: condType, Status: status, Reason: reason, Message: textcut.Bytes(msg, maxConditionMessage), ObservedGeneration: obj.GetGeneration(),
 	})
 	obj.SetConditions(conds)
 }

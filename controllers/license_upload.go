@@ -5,11 +5,11 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilstrings "k8s.io/utils/strings"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/textcut"
 )
 
 // LicenseUploader delivers the licence of a getLicenseAsync application
@@ -62,7 +62,7 @@ func (r *LicenseReconciler) upload(ctx context.Context, s *licenseState) outcome
 	up.Attempts++
 	err := r.send(ctx, s)
 	if err != nil {
-		up.LastError = utilstrings.ShortenString(err.Error(), 1024)
+		up.LastError = textcut.Bytes(err.Error(), 1024)
 		setCondition(l, saasv1alpha1.DeliveredCondition, metav1.ConditionFalse, saasv1alpha1.UploadFailedReason,
 			fmt.Sprintf("Upload attempt %d failed; retrying with backoff: %s", up.Attempts, up.LastError))
 		return failed(fmt.Errorf("failed to upload the licence: %w", err))

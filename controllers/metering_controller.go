@@ -19,7 +19,6 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
-	utilstrings "k8s.io/utils/strings"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,6 +33,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/metering"
+	"github.com/kooper-io/kooper/internal/textcut"
 )
 
 // MeteringOptions are the metering controller's settings.
@@ -617,7 +617,7 @@ func (r *MeteringReconciler) skipExpired(ctx context.Context, t *saasv1alpha1.Sa
 func setMeteredCondition(t *saasv1alpha1.SaaSTenant, status metav1.ConditionStatus, reason, msg string) {
 	apimeta.SetStatusCondition(&t.Status.Metering.Conditions, metav1.Condition{
 		Type: saasv1alpha1.MeteredCondition, Status: status, Reason: reason,
-		Message: utilstrings.ShortenString(msg, 4096), ObservedGeneration: t.Generation,
+		Message: textcut.Bytes(msg, 4096), ObservedGeneration: t.Generation,
 	})
 }
 
@@ -635,7 +635,7 @@ func (r *MeteringReconciler) recordFailure(ctx context.Context, t *saasv1alpha1.
 		setMeteredCondition(t, metav1.ConditionFalse, reason, err.Error())
 	})
 	if patchErr == nil && (was == nil || was.Status != metav1.ConditionFalse || was.Reason != reason) {
-		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, reason, "Metering", "%s", utilstrings.ShortenString(err.Error(), 1024))
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, reason, "Metering", "%s", textcut.Bytes(err.Error(), 1024))
 	}
 	return errors.Join(err, patchErr)
 }

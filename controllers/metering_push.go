@@ -13,7 +13,6 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	utilstrings "k8s.io/utils/strings"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -22,6 +21,7 @@ import (
 	"github.com/kooper-io/kooper/internal/productkeys"
 	"github.com/kooper-io/kooper/internal/promquery"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
+	"github.com/kooper-io/kooper/internal/textcut"
 )
 
 // usagePush is one reconcile's push of a tenant's closed windows.
@@ -343,7 +343,7 @@ func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []p
 		usageFailed.WithLabelValues(rec.meter, codeLabel(f.ResultCode)).Inc()
 		if metering.Retryable(f.ResultCode) {
 			done = min(done, rec.window)
-			p.retryErr = fmt.Errorf("the marketplace refused metering_sn %s with %s (%s); retrying", f.MeteringSN, f.ResultCode, utilstrings.ShortenString(f.ResultMsg, 128))
+			p.retryErr = fmt.Errorf("the marketplace refused metering_sn %s with %s (%s); retrying", f.MeteringSN, f.ResultCode, textcut.Bytes(f.ResultMsg, 128))
 			continue
 		}
 		p.refused = append(p.refused, f)

@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	utilstrings "k8s.io/utils/strings"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -292,7 +291,7 @@ func (r *SaaSProductReconciler) exampleRenders(ctx context.Context, product *saa
 			return exampleCheck{refused: refused}
 		case err != nil:
 			check.failures = append(check.failures, fmt.Sprintf("plan %s does not render for the example tenant: %s",
-				plan.SKUCode, utilstrings.ShortenString(err.Error(), maxQuotedRenderError)))
+				plan.SKUCode, textcut.Bytes(err.Error(), maxQuotedRenderError)))
 			continue
 		}
 		check.renders = append(check.renders, planRender{skuCode: plan.SKUCode, objects: objs})
@@ -305,7 +304,7 @@ func (r *SaaSProductReconciler) exampleRenders(ctx context.Context, product *saa
 			return exampleCheck{refused: refused}
 		case err != nil:
 			check.failures = append(check.failures, fmt.Sprintf("plan %s does not render for a sample tenant: %s",
-				plan.SKUCode, utilstrings.ShortenString(err.Error(), maxQuotedRenderError)))
+				plan.SKUCode, textcut.Bytes(err.Error(), maxQuotedRenderError)))
 		}
 		check.sharedRoute = shared
 	}
@@ -440,5 +439,5 @@ func valuesLayer(raw *apiextensionsv1.JSON) (map[string]any, error) {
 
 func chartCondition(status metav1.ConditionStatus, reason, message string) metav1.Condition {
 	return metav1.Condition{Type: saasv1alpha1.ChartReadyCondition, Status: status, Reason: reason,
-		Message: utilstrings.ShortenString(message, maxConditionMessage)}
+		Message: textcut.Bytes(message, maxConditionMessage)}
 }

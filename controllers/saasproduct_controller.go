@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	utilstrings "k8s.io/utils/strings"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,6 +24,7 @@ import (
 	"github.com/kooper-io/kooper/internal/chartrender"
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/productkeys"
+	"github.com/kooper-io/kooper/internal/textcut"
 )
 
 // keysSecretNameIndex indexes products by the Secret holding their keys, so a
@@ -192,7 +192,7 @@ func withPlanChanges(cond *metav1.Condition, text string) {
 	} else {
 		cond.Message += planChangesTold + text
 	}
-	cond.Message = utilstrings.ShortenString(cond.Message, 32768)
+	cond.Message = textcut.Bytes(cond.Message, 32768)
 }
 
 // storedPlanChanges is the text of the plan changes refused that the

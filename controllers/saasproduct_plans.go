@@ -13,12 +13,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-	utilstrings "k8s.io/utils/strings"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/metering"
 	"github.com/kooper-io/kooper/internal/promquery"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
+	"github.com/kooper-io/kooper/internal/textcut"
 )
 
 // plansCondition checks that every plan can run its tenants: the API
@@ -36,7 +36,7 @@ func plansCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 		Reason: saasv1alpha1.SucceededReason, Message: "Every plan's quota holds its tenants at the peak of a rollout"}
 	if refused := refusedResources(product); len(refused) > 0 {
 		cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.ResourcesRefusedReason
-		cond.Message = utilstrings.ShortenString(strings.Join(refused, "; ")+
+		cond.Message = textcut.Bytes(strings.Join(refused, "; ")+
 			"; the API server would refuse these in every tenant's objects, and each tenant would stall (ObjectInvalid)", 32768)
 		return cond
 	}
@@ -46,7 +46,7 @@ func plansCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 			them = "them"
 		}
 		cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.PackageQuotaInvalidReason
-		cond.Message = utilstrings.ShortenString(strings.Join(unreadable, "; ")+"; a package bought on "+them+
+		cond.Message = textcut.Bytes(strings.Join(unreadable, "; ")+"; a package bought on "+them+
 			" would fund nothing (its tenant stalls with NoPackageTerms): give at most 14 whole digits, such as 99999999999999", 32768)
 		return cond
 	}
@@ -63,12 +63,12 @@ func plansCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 	}
 	if idle := plansOfNoReplicas(product); len(idle) > 0 {
 		cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.NoReplicasReason
-		cond.Message = utilstrings.ShortenString(strings.Join(idle, "; ")+"; give it replicas: 1 or more", 32768)
+		cond.Message = textcut.Bytes(strings.Join(idle, "; ")+"; give it replicas: 1 or more", 32768)
 		return cond
 	}
 	if unshared := replicasOnOneNodeVolume(product); len(unshared) > 0 {
 		cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.VolumeNotSharedReason
-		cond.Message = utilstrings.ShortenString(strings.Join(unshared, "; ")+
+		cond.Message = textcut.Bytes(strings.Join(unshared, "; ")+
 			": a "+string(tenantobjects.AccessMode(product.Spec.Workload.Storage))+" volume attaches to one node, so the other replicas cannot start (Multi-Attach); "+
 			"give these plans replicas: 1, or make the volume ReadWriteMany", 32768)
 		return cond
@@ -79,7 +79,7 @@ func plansCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 	}
 	if len(problems) > 0 {
 		cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.QuotaTooSmallReason
-		cond.Message = utilstrings.ShortenString(strings.Join(problems, "; ")+"; raise the quota, or lower the replicas or resources", 32768)
+		cond.Message = textcut.Bytes(strings.Join(problems, "; ")+"; raise the quota, or lower the replicas or resources", 32768)
 	}
 	return cond
 }
@@ -335,7 +335,7 @@ func metersCondition(product *saasv1alpha1.SaaSProduct, monitoringNamespace stri
 	}
 	message := strings.Join(messages, "; ")
 	cond.Status, cond.Reason = metav1.ConditionFalse, problems[0].reason
-	cond.Message = utilstrings.ShortenString(strings.ToUpper(message[:1])+message[1:], 32768)
+	cond.Message = textcut.Bytes(strings.ToUpper(message[:1])+message[1:], 32768)
 	return cond
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kooper-io/kooper/internal/koogallery"
 	"github.com/kooper-io/kooper/internal/redact"
+	"github.com/kooper-io/kooper/internal/textcut"
 )
 
 // callbackError is an answer decided by kooper: a result code and a message
@@ -43,13 +44,14 @@ func errUnknownPath(path string) error {
 		clipPath(path), CallbackPathPrefix, clipPath(product), koogallery.KitPathPrefix)
 }
 
-// clipPath bounds a path taken from a request for a message or a log line.
+// clipPath bounds a path taken from a request for a message or a log line,
+// cut on a character boundary so the message stays valid UTF-8.
 func clipPath(path string) string {
 	const limit = 64
 	if len(path) <= limit {
 		return path
 	}
-	return path[:limit] + "..."
+	return textcut.Bytes(path, limit) + "..."
 }
 
 // errInstanceNotFound answers 000003: kooper never issued this instance ID.

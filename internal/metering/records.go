@@ -11,10 +11,9 @@ import (
 	"strings"
 	"time"
 
-	utilstrings "k8s.io/utils/strings"
-
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/textcut"
 )
 
 // Metered reports whether tenant t is billed by usage: its product declares
@@ -151,7 +150,7 @@ func RefusalSummary(refused []koogallery.UsageRecordError) string {
 	for _, f := range refused {
 		if counts[f.ResultCode] == 0 {
 			codes = append(codes, f.ResultCode)
-			msgs[f.ResultCode] = utilstrings.ShortenString(f.ResultMsg, 128)
+			msgs[f.ResultCode] = textcut.Bytes(f.ResultMsg, 128)
 		}
 		counts[f.ResultCode]++
 	}

@@ -7,9 +7,9 @@ import (
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilstrings "k8s.io/utils/strings"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/textcut"
 )
 
 // retry paces the Query Order calls for an order that keeps failing
@@ -112,7 +112,7 @@ func RecordFailure(conds *[]metav1.Condition, generation int64, now time.Time, e
 	since := failingSince(*conds, now)
 	msg, after := failure(err, since, now)
 	apimeta.SetStatusCondition(conds, metav1.Condition{Type: saasv1alpha1.OrderResolvedCondition, Status: metav1.ConditionFalse,
-		Reason: failureReason(err), Message: utilstrings.ShortenString(msg, 32768), ObservedGeneration: generation,
+		Reason: failureReason(err), Message: textcut.Bytes(msg, 32768), ObservedGeneration: generation,
 		LastTransitionTime: metav1.NewTime(since)})
 	return after
 }

@@ -19,8 +19,11 @@ import (
 // its value: licences stall on a licenseSigningKey that is not a PEM
 // Ed25519 private key, and the revocation list answers 503; applicationSync
 // is answered 000005 on an rsaPrivateKey that is not a PEM RSA key of at
-// least 3072 bits. "" when every key there is usable (a missing key is the
-// caller's to report).
+// least 3072 bits; a marketplace key (basicKey, kitKey, accessKeyId,
+// secretAccessKey, or one of their name.<suffix> rotations) that is not
+// printable ASCII (NotPrintableASCII) signs what the marketplace never
+// does, and every call with it fails (000001). "" when every key there is
+// usable (a missing key is the caller's to report).
 func Unusable(product *saasv1alpha1.SaaSProduct, secret *corev1.Secret) (name, why string) {
 	for _, name := range product.RequiredSecretKeys() {
 		data, ok := secret.Data[name]
@@ -36,9 +39,53 @@ func Unusable(product *saasv1alpha1.SaaSProduct, secret *corev1.Secret) (name, w
 			if _, err := koogallery.ParseRSAPrivateKey(data); err != nil {
 				return name, err.Error() // names no part of the key
 			}
+		case saasv1alpha1.BasicKeySecretKey, saasv1alpha1.KitKeySecretKey,
+			saasv1alpha1.AccessKeyIDSecretKey, saasv1alpha1.SecretAccessKeySecretKey:
+			if bad := notPrintableASCII(secret, name); bad != "" {
+				return bad, NotPrintableASCII
+			}
 		}
 	}
 	return "", ""
+}
+
+// NotPrintableASCII is why Unusable refuses a marketplace key holding a
+// byte outside printable ASCII (space to ~). The keys the Seller Console
+// shows are letters and digits; other bytes come from the file the Secret
+// was made from: UTF-16 (Windows PowerShell 5's Out-File and >, Notepad's
+// "Unicode") or a second byte order mark. KeyText drops white space and one
+// leading UTF-8 byte order mark.
+const NotPrintableASCII = "it holds a byte that is not printable ASCII (a file saved as UTF-16?): " +
+	"re-create the Secret from a UTF-8 file without BOM, or with --from-literal"
+
+// notPrintableASCII returns the first of name and its name.<suffix>
+// rotations, in name order, whose text (KeyText) holds a byte outside
+// printable ASCII; "" when none does.
+func notPrintableASCII(secret *corev1.Secret, name string) string {
+	names := []string{name}
+	var rotated []string
+	for n := range secret.Data {
+		if strings.HasPrefix(n, name+".") {
+			rotated = append(rotated, n)
+		}
+	}
+	slices.Sort(rotated)
+	for _, n := range append(names, rotated...) {
+		if !printableASCII(koogallery.KeyText(secret.Data[n])) {
+			return n
+		}
+	}
+	return ""
+}
+
+// printableASCII reports whether every byte of s is printable ASCII.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // Key is one key of a product's keys Secret: its name there (basicKey, or
