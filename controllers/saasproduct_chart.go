@@ -90,11 +90,12 @@ func chartSource(namespace string, chart *saasv1alpha1.ChartTemplate) string {
 // Secret read around the cache, so the digest recorded is the Secret's
 // current one), loaded, and rendered for an example tenant on every plan
 // (exampleRenders; chartVerdict judges what they found). A chart that cannot
-// be fetched or loaded, whose render is refused, or that gives every tenant
-// of a plan the same Ingress route, leaves status.chart on the last chart
-// that passed, so the tenants keep running it (the last stalls them as well:
-// chartRouteShared). A plan that does not render for the example tenant is
-// named in ChartReady, which stays True, and in one Warning Event
+// be fetched or loaded, whose render is refused, that gives every tenant
+// of a plan the same Ingress route, or that renders differently each time
+// (ChartNotDeterministic), leaves status.chart on the last chart that
+// passed, so the tenants keep running it (a shared route stalls them as
+// well: chartRouteShared). A plan that does not render for the example
+// tenant is named in ChartReady, which stays True, and in one Warning Event
 // (warnRenderFailures). A failure that a retry may mend (the registry, the
 // API server) is retried with back-off once the condition is written; a
 // missing Secret waits for the Secret's watch, a bad archive or a refused
@@ -149,9 +150,10 @@ func (r *SaaSProductReconciler) checkChart(ctx context.Context, s *productState)
 // chartVerdict is ChartReady for a chart that loaded, described as chart
 // ("Chart <name> <version> (<digest>) from <source>"), whose example
 // renders found check, and whether the chart passed (its tenants may run
-// it). A refused object, or an Ingress route every tenant of a plan would
-// claim, fails it; plans that do not render for the example tenant are
-// named, but pass: a real tenant may have what the example lacks.
+// it). A refused object, an Ingress route every tenant of a plan would
+// claim, or a render that differs from one fresh render to the next fails
+// it; plans that do not render for the example tenant are named, but pass:
+// a real tenant may have what the example lacks.
 func chartVerdict(chart string, check exampleCheck) (metav1.Condition, bool) {
 	switch {
 	case check.refused != nil:
@@ -159,6 +161,8 @@ func chartVerdict(chart string, check exampleCheck) (metav1.Condition, bool) {
 			fmt.Sprintf("%s would run for no tenant: %v", chart, check.refused)), false
 	case check.sharedRoute != "":
 		return chartCondition(metav1.ConditionFalse, saasv1alpha1.IngressHostNotUniqueReason, chart+" "+check.sharedRoute), false
+	case check.nondeterministic != "":
+		return chartCondition(metav1.ConditionFalse, saasv1alpha1.ChartNotDeterministicReason, chart+" "+check.nondeterministic), false
 	case len(check.failures) > 0:
 		return chartCondition(metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 			chart+"; "+strings.Join(check.failures, "; ")+"; a tenant on such a plan stalls (ChartRenderFailed) unless what only a real tenant has makes it render"), true
@@ -247,6 +251,10 @@ type exampleCheck struct {
 	// sharedRoute describes the first Ingress route that every tenant of a
 	// plan would claim; "" when each tenant's routes are its own.
 	sharedRoute string
+	// nondeterministic describes the first plan whose render for the
+	// example tenant differs from one fresh render to the next, with what
+	// to do and what the tenants run meanwhile; "" when none does.
+	nondeterministic string
 	// failures name each plan that does not render for the example tenant
 	// (or for the sample tenants), and why.
 	failures []string
@@ -261,8 +269,11 @@ const maxQuotedRenderError = 512
 // Ingress is rendered for the two sample tenants of sampleInstanceIDs as well,
 // to catch a route (host and path) every tenant would claim: the ingress
 // controller gives a contested route to one Ingress, so every other buyer
-// would reach that tenant. Renders are cached by the renderer: a product
-// renders again only when its chart or values change. A render error
+// would reach that tenant. Each plan's example render is also rendered
+// twice afresh (exampleRenderer.nondeterministic), to catch a chart that
+// makes up values at render time. Renders and that check's verdicts are
+// cached by the renderer: a product renders again only when its chart or
+// values change (or the renderer's cache let them go). A render error
 // other than a refusal (a template that needs what only a real tenant
 // gives) is left to the tenants, which report it (ChartRenderFailed), and
 // named in failures.
@@ -295,6 +306,17 @@ func (r *SaaSProductReconciler) exampleRenders(ctx context.Context, product *saa
 			continue
 		}
 		check.renders = append(check.renders, planRender{skuCode: plan.SKUCode, objects: objs})
+		if check.nondeterministic == "" {
+			found, err := e.nondeterministic(ctx, plan, planValues)
+			switch {
+			case errors.As(err, &refused):
+				return exampleCheck{refused: refused}
+			case err != nil:
+				check.failures = append(check.failures, fmt.Sprintf("plan %s renders for the example tenant, but not when rendered afresh: %s",
+					plan.SKUCode, textcut.Bytes(err.Error(), maxQuotedRenderError)))
+			}
+			check.nondeterministic = found
+		}
 		if check.sharedRoute != "" || len(ingressRoutes(objs)) == 0 {
 			continue
 		}
@@ -324,8 +346,55 @@ type exampleRenderer struct {
 // render renders the chart on plan (whose values are planValues) for the
 // tenant id in namespace.
 func (e exampleRenderer) render(ctx context.Context, plan *saasv1alpha1.Plan, planValues map[string]any, id, namespace string) ([]*unstructured.Unstructured, error) {
+	values, opts := e.input(plan, planValues, id, namespace)
+	return e.renderer.Render(ctx, e.archive, values, opts)
+}
+
+// input are the values and options of the tenant id in namespace on plan
+// (whose values are planValues), as the tenant controller would give them.
+func (e exampleRenderer) input(plan *saasv1alpha1.Plan, planValues map[string]any, id, namespace string) (map[string]any, chartrender.Options) {
 	values := chartrender.MergeValues(e.productValues, planValues, map[string]any{"kooper": exampleKooperValues(e.product, plan, id, namespace)})
-	return e.renderer.Render(ctx, e.archive, values, chartrender.Options{ReleaseName: id, Namespace: namespace, KubeVersion: e.kubeVersion})
+	return values, chartrender.Options{ReleaseName: id, Namespace: namespace, KubeVersion: e.kubeVersion}
+}
+
+// nondeterministic renders the chart on plan twice afresh for the example
+// tenant and, when the renders differ, says where (the first object and
+// field), why that would hurt the tenants, what to do, and what the tenants
+// run until then (nondeterministicMeanwhile); "" when they are the same.
+// The renderer remembers the verdict per chart digest, values and options,
+// so only a new chart or new values are rendered again. The error is a
+// render's.
+func (e exampleRenderer) nondeterministic(ctx context.Context, plan *saasv1alpha1.Plan, planValues map[string]any) (string, error) {
+	values, opts := e.input(plan, planValues, exampleInstanceID, exampleNamespace)
+	diff, err := e.renderer.Nondeterministic(ctx, e.archive, values, opts)
+	if err != nil || diff == nil {
+		return "", err
+	}
+	return fmt.Sprintf("renders differently each time for the example tenant on plan %s: %s. A value the chart makes up "+
+		"at render time (randAlphaNum, uuidv4, genCA, genPrivateKey, now and the like; `lookup` finds nothing in kooper) "+
+		"would change on every tenant whenever kooper renders afresh (a restart of the controllers, a failover, an upgrade, "+
+		"a render cache eviction): a generated password overwritten while the database keeps the old one, pods restarted "+
+		"by a changed annotation. Derive it from kooper's values instead (.Values.kooper.instanceId; the tenant's admin "+
+		"credentials are in the Secret .Values.kooper.credentialsSecretName names, to read with secretKeyRef; "+
+		"docs/chart-tenants.md); %s", plan.SKUCode, diff, nondeterministicMeanwhile(e.product, e.archive.Digest())), nil
+}
+
+// nondeterministicMeanwhile says what the tenants of product run while its
+// chart of digest is not taken for rendering differently each time:
+// nothing, before any chart passed (they wait for one); the chart
+// status.chart records, which they keep, new tenants too; or this very
+// chart, recorded before kooper checked for this, which they keep
+// rendering, each fresh render changing them.
+func nondeterministicMeanwhile(product *saasv1alpha1.SaaSProduct, digest string) string {
+	recorded := product.Status.Chart
+	switch {
+	case recorded == nil || recorded.Digest == "":
+		return "no tenant is provisioned until then"
+	case recorded.Digest != digest:
+		return "until then every tenant, a new one too, keeps chart " + recorded.Digest + ", the last that passed"
+	}
+	return "its tenants still run it, as status.chart recorded it before kooper checked for this, and each fresh " +
+		"render changes them until a chart that renders the same each time replaces it"
 }
 
 // sharedRoute renders the chart on plan for each sample tenant

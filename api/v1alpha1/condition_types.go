@@ -146,6 +146,16 @@ const (
 	// values (a template error).
 	ChartRenderFailedReason = "ChartRenderFailed"
 
+	// ChartNotDeterministicReason: the chart renders differently each time
+	// for the same tenant and values, as a value it makes up at render time
+	// does (randAlphaNum, uuidv4, genCA, now; `lookup` finds nothing in
+	// kooper), so each fresh render (a restart of the controllers, a
+	// failover, an upgrade, a render cache eviction) would change every
+	// tenant's objects. The product's ChartReady names the first object and
+	// field that differ, and the chart is not recorded in status.chart
+	// (docs/chart-tenants.md).
+	ChartNotDeterministicReason = "ChartNotDeterministic"
+
 	// PlanChangeRefusedReason: two of a chart product's plans render an
 	// object differently in a field the API server will not change on an
 	// existing object (a StatefulSet's volumeClaimTemplates, a selector, a
