@@ -14,8 +14,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -100,6 +102,9 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	d := rollout.Step(r.Clock.Now(), policyOf(product, len(tenants)), stateOf(product.Status.Rollout), name, tenants)
+	if retriesUntoldWave(product, d) {
+		return ctrl.Result{}, r.retryUntoldWave(ctx, product, d, tenants)
+	}
 	result := ctrl.Result{RequeueAfter: d.RequeueAfter}
 	before := product.DeepCopy()
 	setRolloutStatus(product, d)
@@ -338,9 +343,28 @@ func setRolloutStatus(product *saasv1alpha1.SaaSProduct, d rollout.Decision) {
 // recorded, recorded's, goes on, and they stay untold until a wave tells
 // them.
 func stillUntold(product *saasv1alpha1.SaaSProduct, recorded *saasv1alpha1.RolloutStatus, d rollout.Decision) bool {
+	return saysUntold(product) && len(d.Mark) == 0 && sameWave(recorded, d.State)
+}
+
+// saysUntold reports whether product's RolledOut names tenants that could
+// not be told their revision (saasv1alpha1.TenantsNotToldReason).
+func saysUntold(product *saasv1alpha1.SaaSProduct) bool {
 	c := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.RolledOutCondition)
-	return c != nil && c.Reason == saasv1alpha1.TenantsNotToldReason && len(d.Mark) == 0 &&
-		recorded != nil && recorded.Wave == d.State.Wave && recorded.UpdateRevision == d.State.Update
+	return c != nil && c.Reason == saasv1alpha1.TenantsNotToldReason
+}
+
+// sameWave reports whether recorded, a product's status.rollout, records
+// wave s.Wave towards revision s.Update.
+func sameWave(recorded *saasv1alpha1.RolloutStatus, s rollout.State) bool {
+	return recorded != nil && recorded.Wave == s.Wave && recorded.UpdateRevision == s.Update
+}
+
+// retriesUntoldWave reports whether d takes again the wave product's
+// status records, which RolledOut says could not tell its tenants:
+// rollout.Step marks a wave again under its own number only when it told
+// none of them (every mark refused, say by a change freeze).
+func retriesUntoldWave(product *saasv1alpha1.SaaSProduct, d rollout.Decision) bool {
+	return len(d.Mark) > 0 && saysUntold(product) && sameWave(product.Status.Rollout, d.State)
 }
 
 // namesOf lists names, at most maxNamesInEvent of them.
@@ -365,7 +389,8 @@ func (r *RolloutReconciler) recordEvents(before, product *saasv1alpha1.SaaSProdu
 			"Wave %d did not become healthy on revision %s; the rollout paused with %d of %d tenants updated; not healthy: %s",
 			s.Wave, s.Update, d.Updated, d.Tenants, namesOf(d.Failed))
 	}
-	if len(d.Mark) > 0 {
+	if len(d.Mark) > 0 && !sameWave(before.Status.Rollout, s) {
+		// A wave taken again (its marks lost) started when it was recorded.
 		r.Recorder.Eventf(product, nil, corev1.EventTypeNormal, saasv1alpha1.WaveStartedReason, "Rollout",
 			"Wave %d: %d tenants to revision %s: %s", s.Wave, len(d.Mark), s.Update, namesOf(d.Mark))
 	}
@@ -397,22 +422,35 @@ func (r *RolloutReconciler) mark(ctx context.Context, d rollout.Decision) []unto
 	return untold
 }
 
-// markTenant tells tenant name to run s.Update in wave s.Wave: one
-// metadata patch, with the tenant's resourceVersion, so that a tenant
-// deleted and bought again in between is not marked. A tenant gone is no
-// error.
+// markTenant tells tenant name to run s.Update in wave s.Wave: a metadata
+// patch with the tenant's resourceVersion, so that a tenant deleted and
+// bought again in between is not marked. A tenant gone is no error. A
+// conflict (any other writer touched the tenant since the read: the
+// receiver, the tenant or metering controller, kubectl) is no refusal: the
+// patch is tried again on the tenant read around the cache, which may not
+// show that write yet, so that it does not make the tenant untold.
 func (r *RolloutReconciler) markTenant(ctx context.Context, name string, s rollout.State) error {
-	t := &saasv1alpha1.SaaSTenant{}
-	if err := r.Get(ctx, client.ObjectKey{Name: name}, t); err != nil {
-		return client.IgnoreNotFound(fmt.Errorf("failed to read SaaSTenant %s to update it: %w", name, err))
-	}
-	marked := t.DeepCopy()
-	metav1.SetMetaDataAnnotation(&marked.ObjectMeta, saasv1alpha1.RevisionAnnotation, s.Update)
-	metav1.SetMetaDataAnnotation(&marked.ObjectMeta, saasv1alpha1.RolloutWaveAnnotation, strconv.Itoa(int(s.Wave)))
-	if err := r.Patch(ctx, marked, client.MergeFromWithOptions(t, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("failed to tell SaaSTenant %s to run revision %s: %w", name, s.Update, err)
-	}
-	return nil
+	var read client.Reader = r.Client
+	var decided types.UID // the tenant the first read found
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		t := &saasv1alpha1.SaaSTenant{}
+		if err := read.Get(ctx, client.ObjectKey{Name: name}, t); err != nil {
+			return fmt.Errorf("failed to read SaaSTenant %s to update it: %w", name, err)
+		}
+		read = r.Reader
+		if decided != "" && t.UID != decided {
+			return nil // deleted and bought again: a new tenant, which the next step sees
+		}
+		decided = t.UID
+		marked := t.DeepCopy()
+		metav1.SetMetaDataAnnotation(&marked.ObjectMeta, saasv1alpha1.RevisionAnnotation, s.Update)
+		metav1.SetMetaDataAnnotation(&marked.ObjectMeta, saasv1alpha1.RolloutWaveAnnotation, strconv.Itoa(int(s.Wave)))
+		if err := r.Patch(ctx, marked, client.MergeFromWithOptions(t, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("failed to tell SaaSTenant %s to run revision %s: %w", name, s.Update, err)
+		}
+		return nil
+	})
+	return client.IgnoreNotFound(err)
 }
 
 // reportUntold says on product's RolledOut (False, saasv1alpha1.TenantsNotToldReason)
@@ -421,21 +459,92 @@ func (r *RolloutReconciler) markTenant(ctx context.Context, name string, s rollo
 // errors joined (errors.Join), with a failed status write's, for the
 // reconcile to be retried with back-off.
 func (r *RolloutReconciler) reportUntold(ctx context.Context, product *saasv1alpha1.SaaSProduct, d rollout.Decision, untold []untoldTenant) error {
-	errs := make([]error, 0, len(untold)+1)
+	before := product.DeepCopy()
+	setUntold(product, d, untold)
+	written, err := patchStatusIfChanged(ctx, r.Client, before, product, before.Status, product.Status)
+	if written {
+		r.warnUntold(product)
+	}
+	return errors.Join(append(errorsOf(untold), err)...)
+}
+
+// setUntold sets product's RolledOut (False, saasv1alpha1.TenantsNotToldReason) to
+// name the tenants of d's wave that could not be told its revision, and why.
+func setUntold(product *saasv1alpha1.SaaSProduct, d rollout.Decision, untold []untoldTenant) {
 	reasons := make([]string, 0, len(untold))
 	for _, u := range untold {
-		errs = append(errs, u.err)
 		reasons = append(reasons, u.name+": "+apiMessage(u.err))
 	}
 	msg := capMessage(fmt.Sprintf("Wave %d: %d of its %d tenants could not be told to run revision %s and stay on the version they run; "+
 		"kooper tries them again with back-off and with the next wave: %s", d.State.Wave, len(untold), len(d.Mark), d.State.Update, strings.Join(reasons, "; ")))
-	before := product.DeepCopy()
 	setCondition(product, saasv1alpha1.RolledOutCondition, metav1.ConditionFalse, saasv1alpha1.TenantsNotToldReason, msg)
-	written, err := patchStatusIfChanged(ctx, r.Client, before, product, before.Status, product.Status)
-	if written {
-		r.Recorder.Eventf(product, nil, corev1.EventTypeWarning, saasv1alpha1.TenantsNotToldReason, "Rollout", "%s", msg)
+}
+
+// warnUntold raises the Warning Event of product's RolledOut that names
+// untold tenants (setUntold).
+func (r *RolloutReconciler) warnUntold(product *saasv1alpha1.SaaSProduct) {
+	r.Recorder.Eventf(product, nil, corev1.EventTypeWarning, saasv1alpha1.TenantsNotToldReason, "Rollout", "%s",
+		apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.RolledOutCondition).Message)
+}
+
+// errorsOf are the errors untold's tenants could not be told with.
+func errorsOf(untold []untoldTenant) []error {
+	errs := make([]error, 0, len(untold)+1)
+	for _, u := range untold {
+		errs = append(errs, u.err)
 	}
-	return errors.Join(append(errs, err)...)
+	return errs
+}
+
+// retryUntoldWave takes again the recorded wave that told none of its
+// tenants (retriesUntoldWave). Each retry of a wave the cluster refuses (a
+// change freeze) flipped RolledOut to Progressing and back in two status
+// writes, with a WaveStarted and a TenantsNotTold Event, and moved the
+// wave's start. The wave, its number and revision, is recorded already, so
+// its tenants are told first and the step recorded after, in one status
+// write when it changes anything, with no WaveStarted. While none is told,
+// the wave keeps its recorded start; once one is, the wave starts now, so
+// that its progress deadline is not spent on the refusals. It returns the
+// untold tenants' errors, with the status write's and pruneRevisions',
+// joined (errors.Join), for the reconcile to be retried with back-off.
+func (r *RolloutReconciler) retryUntoldWave(ctx context.Context, product *saasv1alpha1.SaaSProduct, d rollout.Decision, tenants []rollout.Tenant) error {
+	untold := r.mark(ctx, d)
+	if len(untold) == len(d.Mark) {
+		d.State.WaveStart = stateOf(product.Status.Rollout).WaveStart
+	}
+	// A tenant told is told: the wave's new start is recorded even when the
+	// product's status was written meanwhile.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error { return r.recordRetry(ctx, product, d, untold) })
+	return errors.Join(append(errorsOf(untold), err, r.pruneRevisions(ctx, product, d.State, tenants))...)
+}
+
+// recordRetry writes step d of a retried wave to product's status, RolledOut
+// naming untold, its tenants still not told, if any, and raises a Warning
+// Event when that changes RolledOut's message. On a conflict it reads the
+// product again, around the cache, for the next try.
+func (r *RolloutReconciler) recordRetry(ctx context.Context, product *saasv1alpha1.SaaSProduct, d rollout.Decision, untold []untoldTenant) error {
+	before := product.DeepCopy()
+	setRolloutStatus(product, d)
+	if len(untold) > 0 {
+		setUntold(product, d, untold)
+	}
+	written, err := patchStatusIfChanged(ctx, r.Client, before, product, before.Status, product.Status)
+	if apierrors.IsConflict(err) {
+		fresh := &saasv1alpha1.SaaSProduct{}
+		if getErr := r.Reader.Get(ctx, client.ObjectKeyFromObject(product), fresh); getErr != nil {
+			return fmt.Errorf("failed to read SaaSProduct %s again: %w", product.Name, getErr)
+		}
+		*product = *fresh
+		return err
+	}
+	if written {
+		r.countsSent(product.Name)
+		was := apimeta.FindStatusCondition(before.Status.Conditions, saasv1alpha1.RolledOutCondition)
+		if len(untold) > 0 && (was == nil || was.Message != apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.RolledOutCondition).Message) {
+			r.warnUntold(product)
+		}
+	}
+	return err
 }
 
 // pruneRevisions deletes the product's revisions that no tenant runs or
