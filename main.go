@@ -83,6 +83,7 @@ type options struct {
 	licenceUpload           koogallery.LicenseUploadSettings
 	signatureWindow         time.Duration
 	bodySign                bool
+	maxBodyBytesInFlight    int64
 	receiverDrainDelay      time.Duration
 	refuseReusedNonces      bool
 	pendingResultCode       string
@@ -199,6 +200,7 @@ func parseArgs(fs *flag.FlagSet, args []string) (options, error) {
 		return err
 	})
 	fs.BoolVar(&o.bodySign, "body-sign", defaults.BodySign, "Sign every answer with the Body-Sign header (spec 2.3).")
+	fs.Int64Var(&o.maxBodyBytesInFlight, "max-body-bytes-in-flight", defaults.MaxBodyBytesInFlight, "Bytes of callback bodies the receiver reads and decodes at once, all routes together, before and while their signatures are checked: a body reserves its declared Content-Length, or its route's cap (8 MiB for allOrgSync) when it declares none, before it is read, and one that does not fit is answered 000005 at once, unread. At least 8 MiB; keep it well under the receiver's memory limit, since reading and decoding take a few times the body's bytes; 0 keeps the default.")
 	fs.DurationVar(&o.receiverDrainDelay, "receiver-drain-delay", webhook.DefaultDrainDelay, "How long a receiver told to stop still answers callbacks, its readiness failing, before it closes its port: a terminating pod leaves its Service's endpoints, and an ELB's backends, some time after it is told, and a call meanwhile would find the port closed. 0 closes it at once.")
 	fs.BoolVar(&o.refuseReusedNonces, "refuse-reused-nonces", defaults.RefuseReusedNonces, "Answer 000002 to a signed callback whose nonce was already used within the signature window (the spec recommends it but documents no nonce uniqueness, spec 8 item 5); false lets such a retry through.")
 	fs.StringVar(&o.pendingResultCode, "pending-result-code", string(defaults.PendingResultCode), "Answer to newInstance and queryInstance while a tenant is provisioning: 000000 (without appInfo) or 000004.")
@@ -383,6 +385,9 @@ func (o options) receiverOptions() webhook.Options {
 	opts.DirectoryNamespace = o.directoryNamespace
 	opts.SignatureWindow = o.signatureWindow
 	opts.BodySign = o.bodySign
+	if o.maxBodyBytesInFlight != 0 { // 0, the flag's zero value, keeps the default
+		opts.MaxBodyBytesInFlight = o.maxBodyBytesInFlight
+	}
 	opts.RefuseReusedNonces = o.refuseReusedNonces
 	opts.PendingResultCode = koogallery.ResultCode(o.pendingResultCode)
 	opts.StaleFreezeMargin = o.staleFreezeMargin

@@ -5,7 +5,49 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/kooper-io/kooper/internal/koogallery"
 )
+
+// errBodiesBusy answers 000005 at once, the body unread, when the bodies
+// being read and decoded already hold the receiver's budget of bytes
+// (Options.MaxBodyBytesInFlight): the marketplace retries (spec §1.7), and
+// a flood of large unauthenticated bodies costs no more memory than the
+// budget. Like errBusy, it is load shedding (isShed), logged as an answer,
+// not as a failure.
+var errBodiesBusy = &callbackError{code: koogallery.ResultInternalError,
+	msg: "the receiver is busy reading other callbacks' bodies; retry"}
+
+// readBodyWithinBudget reads req's body as readBody does, within budget, a
+// budget of bytes shared by every route (Options.MaxBodyBytesInFlight). It
+// reserves the declared Content-Length, or limit when none is declared,
+// before the first byte is read; when that does not fit at once the body
+// is left unread and the error is errBodiesBusy. A body declared over
+// limit is refused (000002) without reserving anything.
+//
+// release gives the reservation back; it may be called more than once and
+// is never nil. Callers defer it, and call it as soon as the body is
+// decoded: the body's bytes are then no longer held.
+func readBodyWithinBudget(req *http.Request, limit int64, budget *semaphore.Weighted) (body []byte, release func(), err error) {
+	release = func() {}
+	if req.ContentLength > limit {
+		return nil, release, errBadParam("body exceeds %d bytes", limit)
+	}
+	reserved := limit
+	if req.ContentLength >= 0 {
+		// net/http reads no more than the declared length.
+		reserved = req.ContentLength
+	}
+	if !budget.TryAcquire(reserved) {
+		return nil, release, errBodiesBusy
+	}
+	release = sync.OnceFunc(func() { budget.Release(reserved) })
+	body, err = readBody(req, limit)
+	return body, release, err
+}
 
 // readBody reads at most limit bytes. A longer body is refused whole rather
 // than cut, since a cut body could still parse into something else.

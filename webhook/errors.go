@@ -120,10 +120,11 @@ func isGone(err error) bool {
 // logged as an answer, not as a failure.
 var errBusy = &callbackError{code: koogallery.ResultInternalError, msg: "the receiver is busy verifying other callbacks; retry"}
 
-// isShed tells load shedding (errBusy, errReadsSpent, errNoncesFull), answered 000005 to be
-// retried, from a failure.
+// isShed tells load shedding (errBusy, errBodiesBusy, errReadsSpent, errNoncesFull), answered
+// 000005 to be retried, from a failure.
 func isShed(err error) bool {
-	return errors.Is(err, errBusy) || errors.Is(err, errReadsSpent) || errors.Is(err, errNoncesFull)
+	return errors.Is(err, errBusy) || errors.Is(err, errBodiesBusy) || errors.Is(err, errReadsSpent) ||
+		errors.Is(err, errNoncesFull)
 }
 
 // errInternal answers 000005, so the marketplace retries; the cause is logged,

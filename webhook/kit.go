@@ -72,7 +72,8 @@ func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall
 		return errBadParam("kit interface %s is not supported", koogallery.NameOrWithheld(string(c.name)))
 	}
 	c.activity = koogallery.Activity(c.name)
-	body, err := readBody(req, r.kitBodyLimit(c.name))
+	body, release, err := readBodyWithinBudget(req, r.kitBodyLimit(c.name), r.bodies)
+	defer release()
 	if err != nil {
 		return err
 	}
@@ -85,7 +86,9 @@ func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall
 		return err
 	}
 	c.authenticated = true
-	if c.request, err = koogallery.DecodeKitRequest(c.name, body); err != nil {
+	c.request, err = koogallery.DecodeKitRequest(c.name, body)
+	release() // decoded: the handler needs the body no more
+	if err != nil {
 		return err
 	}
 	return handle(ctx, c)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/semaphore"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -65,6 +66,17 @@ type Options struct {
 	// tree, whose size the spec does not bound (§3.11.5). Default 8 MiB:
 	// about 16,000 departments at the fields' lengths.
 	MaxOrgTreeBodyBytes int64
+	// MaxBodyBytesInFlight bounds the bytes of the bodies every route reads
+	// and decodes at once, together, before and while their signature is
+	// checked: each body reserves its declared Content-Length, or its
+	// route's cap when it declares none, before a byte is read, until it is
+	// decoded. One that does not fit is answered 000005 at once, unread
+	// (errBodiesBusy), so concurrent large bodies cannot exhaust the
+	// replica's memory: each cap bounds one request, not how many are
+	// read at once. Default 32 MiB, an eighth of the chart's 256Mi memory
+	// limit (reading and decoding take a few times the body's bytes); it
+	// must be at least the largest cap, MaxOrgTreeBodyBytes.
+	MaxBodyBytesInFlight int64
 	// MaxConcurrentVerifications bounds the callbacks whose body is being
 	// canonicalised and verified at once; one over it is answered 000005
 	// at once, so a flood of unauthenticated bodies cannot starve signed
@@ -150,6 +162,7 @@ func DefaultOptions() Options {
 		MaxBodyBytes:                       64 << 10,
 		MaxBatchBodyBytes:                  1 << 20,
 		MaxOrgTreeBodyBytes:                8 << 20,
+		MaxBodyBytesInFlight:               32 << 20,
 		MaxConcurrentVerifications:         4 * runtime.GOMAXPROCS(0),
 		UnauthenticatedReadsPerSecond:      20,
 		UnauthenticatedAuditLinesPerSecond: 100,
@@ -173,6 +186,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("signature window must be positive")
 	case o.MaxBodyBytes <= 0 || o.MaxBatchBodyBytes <= 0 || o.MaxOrgTreeBodyBytes <= 0 || o.APITimeout <= 0:
 		return fmt.Errorf("body limits and API timeout must be positive")
+	case o.MaxBodyBytesInFlight < max(o.MaxBodyBytes, o.MaxBatchBodyBytes, o.MaxOrgTreeBodyBytes):
+		return fmt.Errorf("the bytes of bodies in flight (%d) must be at least the largest body limit, or a body that large is never read", o.MaxBodyBytesInFlight)
 	case o.MaxConcurrentVerifications <= 0:
 		return fmt.Errorf("at least one verification must be allowed at a time")
 	case o.UnauthenticatedReadsPerSecond <= 0 || o.UnauthenticatedAuditLinesPerSecond <= 0:
@@ -224,6 +239,9 @@ type Receiver struct {
 	// revocationLists keeps each signed revocation list a moment, so that
 	// polls share its build (listMemo).
 	revocationLists *listMemo
+	// bodies holds the bytes of the bodies being read and decoded
+	// (Options.MaxBodyBytesInFlight), shared by every route.
+	bodies *semaphore.Weighted
 	// verifying holds a slot per callback being canonicalised and verified
 	// (Options.MaxConcurrentVerifications).
 	verifying slots
@@ -276,6 +294,7 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 		keyRereads:              &rereadLimiter{every: time.Second, now: opts.Now},
 		goneLicences:            &ttlMemo[[]string]{now: opts.Now, ttl: goneLicencesTTL},
 		revocationLists:         &listMemo{ttlMemo[builtList]{now: opts.Now, ttl: revocationListTTL}},
+		bodies:                  semaphore.NewWeighted(opts.MaxBodyBytesInFlight),
 		verifying:               make(slots, opts.MaxConcurrentVerifications),
 		unauthenticatedReader:   &budgetedReader{Reader: reader, budget: newBudget(opts.UnauthenticatedReadsPerSecond, opts.Now)},
 		unauthenticatedLines:    newBudget(opts.UnauthenticatedAuditLinesPerSecond, opts.Now),
@@ -370,7 +389,8 @@ func (r *Receiver) process(ctx context.Context, req *http.Request, c *call) (rep
 	if req.Method != http.MethodPost {
 		return reply{}, errBadParam("method %s is not allowed; callbacks are POST", req.Method)
 	}
-	body, err := readBody(req, r.opts.MaxBodyBytes)
+	body, release, err := readBodyWithinBudget(req, r.opts.MaxBodyBytes, r.bodies)
+	defer release()
 	if err != nil {
 		return reply{}, err
 	}
@@ -388,6 +408,7 @@ func (r *Receiver) process(ctx context.Context, req *http.Request, c *call) (rep
 	// DecodeCallback also reads the older rich newInstance body (spec §8
 	// item 29).
 	activity, request, err := koogallery.DecodeCallback(body)
+	release() // decoded: the handler needs the body no more
 	c.activity = activity
 	if err != nil {
 		return reply{}, err
