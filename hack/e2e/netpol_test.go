@@ -16,8 +16,8 @@ import (
 // testOwnPolicies reads kooper's own NetworkPolicies and metrics Services as
 // the chart installed them (kwok enforces no NetworkPolicy: enforcement is
 // the real-node issue's). The receiver's pods admit the receiver port from
-// outside the cluster and from every namespace that is not a tenant's, and
-// their metrics only from the monitoring namespace; the controllers' pods
+// every source (networkPolicy.receiverFrom empty), and their metrics only
+// from the monitoring namespace; the controllers' pods
 // admit their metrics only from there; the receiver's Service carries the
 // receiver port alone, each component's metrics a ClusterIP Service of
 // their own, HTTPS.
@@ -30,12 +30,9 @@ func testOwnPolicies(t *testing.T, e *env) {
 	}
 	monitoring := []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{
 		MatchLabels: map[string]string{"kubernetes.io/metadata.name": "monitoring"}}}}
-	notTenant := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-		{Key: "saas.kooper.io/instance-id", Operator: metav1.LabelSelectorOpDoesNotExist}}}
 	want := map[string][]networkingv1.NetworkPolicyIngressRule{
 		"kooper-receiver": {
-			{From: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}}, {NamespaceSelector: notTenant}},
-				Ports: port("http-receiver")},
+			{Ports: port("http-receiver")},
 			{From: monitoring, Ports: port("https-metrics")},
 		},
 		"kooper-controllers": {{From: monitoring, Ports: port("https-metrics")}},

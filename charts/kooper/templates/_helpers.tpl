@@ -209,8 +209,3 @@ API server's authentication and authorisation in front), else http-metrics on 80
 {{- define "kooper.metricsPort" -}}
 {{- if .Values.metrics.secure }}8443{{ else }}8080{{ end }}
 {{- end }}
-
-{{/* The tenant label the tenant controller puts on every tenant namespace (internal/tenantobjects, Labels). */}}
-{{- define "kooper.tenantNamespaceLabel" -}}
-saas.kooper.io/instance-id
-{{- end }}
