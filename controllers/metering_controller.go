@@ -114,6 +114,9 @@ type MeteringReconciler struct {
 	signingKeys signingKeyMemory
 	// meterSets remembers the meters each tenant was last metered with.
 	meterSets meterSetMemory
+	// waitingPackages remembers the packages each tenant's full ledger was
+	// last announced to have no room for (announceWaiting).
+	waitingPackages waitingMemory
 }
 
 // UsagePusher pushes usage records (the usage-data open API, spec §6.4).
@@ -140,12 +143,16 @@ func MarketplaceUsageClients(baseURLs ...string) UsageClientFactory {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile records what the tenant runs now, then pushes every hour that
-// has closed since the last push.
+// has closed since the last push. A pass whose only errors are Conflicts
+// (every one of them, however wrapped or joined) ends without an error,
+// to run again after conflictRequeueDelay; a real failure is returned
+// whole, even joined with a conflict.
 func (r *MeteringReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	tenant := &saasv1alpha1.SaaSTenant{}
 	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.meterSets.forget(req.Name)
+			r.waitingPackages.forget(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -170,7 +177,12 @@ func (r *MeteringReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 		r.pushWindows,
 		r.letGoOncePushed,
 	)
-	return o.result(s.result)
+	result, err := o.result(s.result)
+	// The tenant controller writes the same tenant, so a write under the
+	// optimistic lock meets a newer version in normal operation: no failure
+	// to log or count, but a pass soon from that version (foldStatusError).
+	err = foldStatusError(&result, err, nil)
+	return result, err
 }
 
 // meteringState carries one reconcile's findings from step to step.

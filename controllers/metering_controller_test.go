@@ -80,13 +80,15 @@ func meteringAt(c client.Client, clk *clocktesting.FakeClock) *MeteringReconcile
 
 // meterAt reconciles the tenant at the given time, again after a write
 // conflict (the tenant controller writes the same object), as the
-// controller's requeue would.
+// controller's requeue would: a pass that met one asks to run again after
+// conflictRequeueDelay, without an error. A pass that spent its measuring
+// budget asks for the same delay (budgetSpentRequeue), and is run again too.
 func meterAt(t *testing.T, r *MeteringReconciler, at time.Time, name string) (ctrl.Result, error) {
 	t.Helper()
 	r.Clock.(*clocktesting.FakeClock).SetTime(at)
 	for {
 		res, err := r.Reconcile(testContext(t), ctrl.Request{NamespacedName: client.ObjectKey{Name: name}})
-		if !apierrors.IsConflict(err) {
+		if err != nil || res.RequeueAfter != conflictRequeueDelay {
 			return res, err
 		}
 	}

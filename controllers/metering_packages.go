@@ -3,7 +3,9 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -133,16 +135,46 @@ func (r *MeteringReconciler) announceExhaustion(t *saasv1alpha1.SaaSTenant, was 
 // announceWaiting says, with a Warning Event, which of the packages that
 // fund t its full ledger has no room for: they pay for nothing until a
 // release or a deletion makes room, while the tenant may show its packages
-// used up.
+// used up. It says so when the waiting packages change (waitingPackages),
+// not on each metering pass while the same ones wait: the status does not
+// hold them, so a restart or a new leader says it once again.
 func (r *MeteringReconciler) announceWaiting(t *saasv1alpha1.SaaSTenant, packages []metering.PackageState) {
 	waiting := metering.NotEntered(t.Status.Metering.Packages, packages)
-	if len(waiting) == 0 {
+	changed := r.waitingPackages.changed(t.Name, waiting) // recorded even when none wait
+	if !changed || len(waiting) == 0 {
 		return
 	}
 	r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.PackageLedgerFullReason, "Metering",
 		"Packages wait to pay for this instance (%d, first %s): its ledger is full, all %d entries packages that still fund it; a waiting package pays for nothing until one of those is released or its record deleted",
 		len(waiting), strings.Join(waiting[:min(len(waiting), 5)], ", "), metering.MaxLedger)
 }
+
+// waitingMemory remembers, per tenant (by name), the instanceIds of the
+// packages last announced as waiting for room in its ledger, sorted. It
+// lives in memory only, and forgets a tenant once it is gone. The zero
+// value is ready to use.
+type waitingMemory struct {
+	byTenant sync.Map // tenant name → []string
+}
+
+// changed records waiting as the tenant's waiting packages, and reports
+// whether they differ from those recorded before (none recorded counts as
+// none waiting). An empty set is not kept.
+func (m *waitingMemory) changed(tenant string, waiting []string) bool {
+	is := slices.Sorted(slices.Values(waiting))
+	var was []string
+	if len(is) == 0 {
+		old, _ := m.byTenant.LoadAndDelete(tenant)
+		was, _ = old.([]string)
+	} else {
+		old, _ := m.byTenant.Swap(tenant, is)
+		was, _ = old.([]string)
+	}
+	return !slices.Equal(was, is)
+}
+
+// forget drops what is remembered of tenant.
+func (m *waitingMemory) forget(tenant string) { m.byTenant.Delete(tenant) }
 
 // packageSplit is the packages' meter of one push: a working copy of the
 // ledger that each window's split is deducted from in turn, so the windows

@@ -52,7 +52,7 @@ type ProductConfigReconciler struct {
 }
 
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
-// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=create;patch
+// +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts,verbs=get;list;watch;create;patch
 
 // SetupWithManager watches the one ConfigMap.
 func (r *ProductConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -82,9 +82,9 @@ func (r *ProductConfigReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 // productConfigState carries one reconcile's findings from step to step.
 type productConfigState struct {
 	cm *corev1.ConfigMap
-	// applied names the products applied; notApplied says, "<key>: <why>",
-	// why each key that was not applied was not.
-	applied, notApplied []string
+	// changed names the products an apply created or changed; notApplied
+	// says, "<key>: <why>", why each key that was not applied was not.
+	changed, notApplied []string
 	// retry holds the failures that a retry may mend, one per key.
 	retry []error
 }
@@ -100,7 +100,7 @@ func (r *ProductConfigReconciler) applyProducts(ctx context.Context, s *productC
 			s.notApplied = append(s.notApplied, fmt.Sprintf("%s: %v", key, err))
 			continue
 		}
-		err = r.Apply(ctx, client.ApplyConfigurationFromUnstructured(product), client.FieldOwner(ProductsFieldOwner), client.ForceOwnership)
+		changed, err := r.applyProduct(ctx, product)
 		if err != nil {
 			s.notApplied = append(s.notApplied, fmt.Sprintf("%s: %v", key, err))
 			if retryableApply(err) {
@@ -108,9 +108,28 @@ func (r *ProductConfigReconciler) applyProducts(ctx context.Context, s *productC
 			}
 			continue
 		}
-		s.applied = append(s.applied, product.GetName())
+		if changed {
+			s.changed = append(s.changed, product.GetName())
+		}
 	}
 	return proceed()
+}
+
+// applyProduct applies product, and reports whether the apply created or
+// changed it: its resourceVersion moved from the one read before (from
+// the cache: one that lags may make an unchanged product look changed,
+// never the reverse). Most passes (a restart, a new leader, a retry)
+// change nothing.
+func (r *ProductConfigReconciler) applyProduct(ctx context.Context, product *unstructured.Unstructured) (bool, error) {
+	stored := &saasv1alpha1.SaaSProduct{}
+	if err := r.Get(ctx, client.ObjectKeyFromObject(product), stored); err != nil {
+		stored.ResourceVersion = "" // not found, or unknown: an apply that succeeds counts as a change
+	}
+	err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(product), client.FieldOwner(ProductsFieldOwner), client.ForceOwnership)
+	if err != nil {
+		return false, err
+	}
+	return product.GetResourceVersion() != stored.ResourceVersion, nil
 }
 
 // retryableApply reports whether a retry may apply what the API server
@@ -130,7 +149,8 @@ func retryFailed(_ context.Context, s *productConfigState) outcome {
 }
 
 // reportApplied emits an Event for the keys not applied, whatever the
-// reason, and one for the products applied. The reasons each key was refused are logged whole too:
+// reason, and one for the products an apply created or changed, none when
+// it changed none. The reasons each key was refused are logged whole too:
 // an Event's note is cut at 1024 bytes (BoundedRecorder), and the
 // ConfigMap has no status to hold them.
 func (r *ProductConfigReconciler) reportApplied(ctx context.Context, s *productConfigState) outcome {
@@ -139,9 +159,9 @@ func (r *ProductConfigReconciler) reportApplied(ctx context.Context, s *productC
 		r.Recorder.Eventf(s.cm, nil, corev1.EventTypeWarning, InvalidProductReason, "Apply",
 			"Not applied: %s", strings.Join(s.notApplied, "; "))
 	}
-	if len(s.applied) > 0 {
+	if len(s.changed) > 0 {
 		r.Recorder.Eventf(s.cm, nil, corev1.EventTypeNormal, ProductsAppliedReason, "Apply",
-			"Applied SaaSProduct %s", strings.Join(s.applied, ", "))
+			"Applied SaaSProduct %s", strings.Join(s.changed, ", "))
 	}
 	return proceed()
 }

@@ -119,17 +119,42 @@ func foldStatusError(result *ctrl.Result, reconcileErr, statusErr error) error {
 	return kerrors.NewAggregate([]error{reconcileErr, statusErr})
 }
 
-// onlyConflicts: at least one error, and every one a Conflict or a stale read.
+// onlyConflicts: at least one error, and every one a Conflict or a stale
+// read, down to each error it joins (onlyConflictLeaves).
 func onlyConflicts(errs ...error) bool {
 	seen := false
 	for _, err := range errs {
 		if err == nil {
 			continue
 		}
-		if !apierrors.IsConflict(err) && !errors.Is(err, errStaleRead) {
+		if !onlyConflictLeaves(err) {
 			return false
 		}
 		seen = true
 	}
 	return seen
+}
+
+// onlyConflictLeaves reports whether err, through its wrapping, is a
+// Conflict or a stale read, and, where it joins errors (errors.Join,
+// fmt.Errorf with several %w, an Aggregate), whether each of them is. Not
+// apierrors.IsConflict alone: errors.As finds the conflict in a real
+// failure joined with its status write's conflict (recordFailure), and
+// the failure would be folded away.
+func onlyConflictLeaves(err error) bool {
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		return onlyConflicts(e.Unwrap()...)
+	case kerrors.Aggregate:
+		return onlyConflicts(e.Errors()...)
+	case apierrors.APIStatus:
+		return apierrors.IsConflict(err)
+	}
+	if err == errStaleRead {
+		return true
+	}
+	if wrapped := errors.Unwrap(err); wrapped != nil {
+		return onlyConflictLeaves(wrapped)
+	}
+	return false
 }
