@@ -195,7 +195,7 @@ func (r *SaaSTenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		retErr = finishReconcile(ctx, &result, retErr, r.patchStatus(ctx, before, stored, tenant, retErr, &result))
 	}()
 	if !tenant.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.reconcileDelete(ctx, tenant)
+		return ctrl.Result{}, r.reconcileDelete(ctx, tenant, stored)
 	}
 	if tenant.Status.ObservedGeneration == 0 && tenant.Status.Namespace == "" {
 		// A record never reconciled. If its instance was issued and deleted

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,6 +12,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/orders"
@@ -46,7 +48,8 @@ var tenantReadyInputs = []readyInput{
 	{condType: saasv1alpha1.AvailableCondition, waiting: "Waiting for the workload"},
 }
 
-// setTenantReady is the one writer of a tenant's Ready condition.
+// setTenantReady is the one writer of a tenant's Ready condition while it
+// is not being deleted (setDeleting then).
 func setTenantReady(t *saasv1alpha1.SaaSTenant) {
 	msg := fmt.Sprintf("Serving plan %s at %s", t.Status.SKUCode, t.Status.FrontEndURL)
 	if p := t.Status.Package; p != nil {
@@ -111,7 +114,7 @@ func frozenMessage(s *tenantState) string {
 // anyway.
 func (r *SaaSTenantReconciler) patchStatus(ctx context.Context, before, stored, after *saasv1alpha1.SaaSTenant, reconcileErr error, result *ctrl.Result) error {
 	if !after.DeletionTimestamp.IsZero() {
-		return nil // the object is going, or gone: there is no status to keep
+		return r.patchDeletingStatus(ctx, stored, after, reconcileErr)
 	}
 	if reconcileErr == nil {
 		after.Status.ObservedGeneration = after.Generation
@@ -209,7 +212,9 @@ func (r *SaaSTenantReconciler) recordTransitions(before, after *saasv1alpha1.Saa
 	if c := becameTrue(saasv1alpha1.FrozenCondition); c != nil {
 		r.event(after, corev1.EventTypeNormal, c.Reason, c.Message)
 	}
-	if old := was(saasv1alpha1.FrozenCondition); old != nil && is(saasv1alpha1.FrozenCondition) == nil {
+	// A release forgets the freeze and restores nothing.
+	if old := was(saasv1alpha1.FrozenCondition); old != nil && is(saasv1alpha1.FrozenCondition) == nil &&
+		!apimeta.IsStatusConditionTrue(after.Status.Conditions, saasv1alpha1.ReleasedCondition) {
 		r.event(after, corev1.EventTypeNormal, "Unfrozen", "The workload is restored")
 	}
 	if c := becameTrue(saasv1alpha1.ReleasedCondition); c != nil {
@@ -237,4 +242,57 @@ func (r *SaaSTenantReconciler) recordTransitions(before, after *saasv1alpha1.Saa
 
 func (r *SaaSTenantReconciler) event(t *saasv1alpha1.SaaSTenant, eventType, reason, msg string) {
 	r.Recorder.Eventf(t, nil, eventType, reason, "Reconcile", "%s", msg)
+}
+
+// patchDeletingStatus shows a tenant being deleted for what it is while
+// kooper's finalizer holds it (setDeleting), written when it differs from
+// stored. Nothing is written once the finalizer is removed: the object may
+// be gone, and a deletion that succeeds in one pass costs no status write.
+// A tenant gone meanwhile (NotFound) is no error. No Event: the deletion
+// is the merchant's own doing.
+func (r *SaaSTenantReconciler) patchDeletingStatus(ctx context.Context, stored, after *saasv1alpha1.SaaSTenant, reconcileErr error) error {
+	if !controllerutil.ContainsFinalizer(after, saasv1alpha1.Finalizer) {
+		return nil
+	}
+	setDeleting(after, reconcileErr)
+	_, err := patchStatusIfChanged(ctx, r.Client, stored, after, stored.Status, after.Status)
+	return err
+}
+
+// setDeleting sets what a tenant being deleted shows: Ready False, reason
+// Deleting, and Reconciling True with reconcileErr, the error of the
+// release step that failed (a cluster admission policy refusing the
+// deletion of its Deployment, say), as for a release; without an error,
+// no Reconciling, and Ready names the other finalizers that hold the
+// released tenant (deletingMessage).
+func setDeleting(t *saasv1alpha1.SaaSTenant, reconcileErr error) {
+	msg := "Being deleted; its release waits: Reconciling says on what"
+	if reconcileErr != nil {
+		setCondition(t, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
+	} else {
+		t.Status.ObservedGeneration = t.Generation
+		removeCondition(t, saasv1alpha1.ReconcilingCondition)
+		msg = deletingMessage(t)
+	}
+	setCondition(t, saasv1alpha1.ReadyCondition, metav1.ConditionFalse, saasv1alpha1.DeletingReason, msg)
+}
+
+// deletingMessage is Ready's message for a tenant being deleted whose
+// release succeeded: what still holds it besides kooper's finalizer.
+func deletingMessage(t *saasv1alpha1.SaaSTenant) string {
+	others := slices.DeleteFunc(slices.Clone(t.Finalizers), func(f string) bool { return f == saasv1alpha1.Finalizer })
+	switch {
+	case len(others) == 0:
+		return "Being deleted; released"
+	case slices.Equal(others, []string{saasv1alpha1.MeteringFinalizer}):
+		return "Being deleted; released, and held by finalizer " + saasv1alpha1.MeteringFinalizer +
+			" until its last hours of usage are pushed to the marketplace (status.metering.conditions Metered says how that goes)"
+	}
+	return "Being deleted; released, and held by finalizers " + strings.Join(others, ", ")
+}
+
+// heldByOthers reports whether a finalizer besides kooper's keeps t once
+// kooper lets go of it (the metering finalizer, say).
+func heldByOthers(t *saasv1alpha1.SaaSTenant) bool {
+	return slices.ContainsFunc(t.Finalizers, func(f string) bool { return f != saasv1alpha1.Finalizer })
 }

@@ -216,9 +216,14 @@ func (r *SaaSTenantReconciler) release(ctx context.Context, s *tenantState) outc
 	case t.Status.Package != nil:
 		setCondition(t, saasv1alpha1.AvailableCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadRemovedReason, "Released; the package pays for nothing from now on")
 	}
-	for _, gone := range []string{saasv1alpha1.ReconcilingCondition, saasv1alpha1.StalledCondition, saasv1alpha1.ExpiredCondition} {
+	// A freeze is forgotten too: the workload it stopped is gone, and a
+	// released tenant is never unfrozen, so neither Frozen (the Frozen
+	// column, describe) nor the replicas to restore say anything true.
+	for _, gone := range []string{saasv1alpha1.ReconcilingCondition, saasv1alpha1.StalledCondition, saasv1alpha1.ExpiredCondition,
+		saasv1alpha1.FrozenCondition} {
 		apimeta.RemoveStatusCondition(&t.Status.Conditions, gone)
 	}
+	t.Status.FrozenReplicas = nil
 	if c := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.ProvisionedCondition); c != nil && c.Reason == saasv1alpha1.ApplyingReason {
 		// Released while its provisioning was still to be reported
 		// (provisionedHold): nothing is being applied any more.
@@ -498,8 +503,9 @@ func (r *SaaSTenantReconciler) markDeleteAfter(ctx context.Context, t *saasv1alp
 // finalizer goes at once, so nothing waits in Terminating. If the CRD itself
 // is being deleted, every tenant object is left alone and the instance is
 // remembered as lost, not released: a CRD reinstall must never cost data,
-// and the record restored from a backup is taken back.
-func (r *SaaSTenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+// and the record restored from a backup is taken back. stored is t as
+// read, which the status written here is compared with.
+func (r *SaaSTenantReconciler) reconcileDelete(ctx context.Context, t, stored *saasv1alpha1.SaaSTenant) error {
 	if !controllerutil.ContainsFinalizer(t, saasv1alpha1.Finalizer) {
 		return nil
 	}
@@ -514,6 +520,15 @@ func (r *SaaSTenantReconciler) reconcileDelete(ctx context.Context, t *saasv1alp
 	}
 	if err := recordTombstone(ctx, r.Client, r.Reader, r.Issued, r.Recorder, r.Options.SecretNamespace, t, tombstone.KindTenant, crdGoing); err != nil {
 		return err
+	}
+	if heldByOthers(t) {
+		// Kept after kooper lets go (the metering finalizer waits for the
+		// last push), when kooper writes its status no more: it says it is
+		// being deleted now, one status write more than a deletion that
+		// goes at once.
+		if err := r.patchDeletingStatus(ctx, stored, t, nil); err != nil {
+			return err
+		}
 	}
 	return r.removeFinalizer(ctx, t)
 }

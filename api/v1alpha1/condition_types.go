@@ -267,6 +267,15 @@ const (
 	// DeletingDataReason: released, and the tenant's namespace is being
 	// deleted (Terminating); DataDeleted follows once it is gone.
 	DeletingDataReason = "DeletingData"
+	// DeletingReason: Ready is False because the SaaSTenant is being
+	// deleted (kubectl delete, or its debug TTL) and kooper's finalizer
+	// still holds it: its workload is being taken down and its data kept
+	// or deleted (lifecycle.release.onHandDeletion). While a step of that
+	// fails (a cluster admission policy refusing a deletion, say),
+	// Reconciling is True with the error; a metered tenant released but
+	// held by saas.kooper.io/metering says so in Ready's message. Not
+	// written once kooper's finalizer is removed.
+	DeletingReason = "Deleting"
 	// RevokedReason: a licence key was revoked (freeze or release).
 	RevokedReason = "Revoked"
 	// UploadFailedReason: the licence upload to the marketplace failed; kooper retries.
