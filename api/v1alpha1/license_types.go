@@ -231,7 +231,8 @@ type LicenseStatus struct {
 // +kubebuilder:printcolumn:name="Product",type=string,JSONPath=`.spec.productName`
 // +kubebuilder:printcolumn:name="SKU",type=string,JSONPath=`.status.skuCode`
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.spec.state`
-// +kubebuilder:printcolumn:name="Frozen",type=string,JSONPath=`.status.conditions[?(@.type=="Frozen")].status`,description="True while the licence key is revoked until unfrozen, empty otherwise: an application's State stays Active when its instance is frozen"
+// +kubebuilder:printcolumn:name="Frozen",type=string,JSONPath=`.status.conditions[?(@.type=="Frozen")].status`,description="True while the licence key is revoked until unfrozen, empty otherwise (a key revoked for good shows in Released): an application's State stays Active when its instance is frozen"
+// +kubebuilder:printcolumn:name="Released",type=string,JSONPath=`.status.conditions[?(@.type=="Released")].status`,description="True once the licence key is revoked for good (its instance released, or its record deleted), empty otherwise: an application's State stays Active when its instance is released"
 // +kubebuilder:printcolumn:name="Not After",type=string,JSONPath=`.status.notAfter`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1

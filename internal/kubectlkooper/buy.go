@@ -138,13 +138,7 @@ func (f *buyFlags) buy(ctx context.Context, e *env) error {
 // the instance bought (its SaaSTenant, or its License), "" when it cannot
 // be read: why there is no appInfo yet, in the record's own words.
 func (b *buyer) readiness(ctx context.Context, instanceID string) string {
-	var record interface {
-		client.Object
-		GetConditions() []metav1.Condition
-	} = &saasv1alpha1.SaaSTenant{}
-	if b.license {
-		record = &saasv1alpha1.License{}
-	}
+	record := b.newRecord()
 	if err := b.reader.Get(ctx, client.ObjectKey{Name: instanceID}, record); err != nil {
 		return ""
 	}
@@ -153,6 +147,51 @@ func (b *buyer) readiness(ctx context.Context, instanceID string) string {
 		return ""
 	}
 	return fmt.Sprintf(", Ready %s %s: %s", c.Status, c.Reason, c.Message)
+}
+
+// record is the record of an instance bought: its SaaSTenant, or its
+// License for a License product.
+type record interface {
+	client.Object
+	GetConditions() []metav1.Condition
+}
+
+// newRecord is an empty record of the kind the product's instances have,
+// as the receiver creates them (a License for a License product).
+func (b *buyer) newRecord() record {
+	if b.license {
+		return &saasv1alpha1.License{}
+	}
+	return &saasv1alpha1.SaaSTenant{}
+}
+
+// recordKind is the kind of the product's records, for messages.
+func (b *buyer) recordKind() string {
+	if b.license {
+		return "License"
+	}
+	return "SaaSTenant"
+}
+
+// recordGone reports whether the record of instanceID, which newInstance
+// was just answered with, is not on the API server. The receiver answers a
+// purchase 000000 or 000004 only once its record is stored under the
+// instanceId (the record's name), except when the order line's instance
+// was issued before and its record deleted since: then it answers 000000
+// with the same instanceId and stores nothing (docs/lifecycle.md rule B).
+// So NotFound here means gone for good. Any other failure to read (no
+// right to, say) says nothing, and buy waits for appInfo as before.
+func (b *buyer) recordGone(ctx context.Context, instanceID string) bool {
+	err := b.reader.Get(ctx, client.ObjectKey{Name: instanceID}, b.newRecord())
+	return apierrors.IsNotFound(err)
+}
+
+// errGoneOrderLine says why a purchase whose record is gone gets no
+// appInfo however long buy waits, and what to do instead.
+func (b *buyer) errGoneOrderLine(instanceID string) error {
+	return fmt.Errorf("instance %s of order %s line %s was issued before and its %s deleted (its debug TTL, or by hand): "+
+		"this order line is never provisioned again (docs/lifecycle.md rule B); buy without --order-id for a new order",
+		instanceID, b.orderID, b.orderLineID, b.recordKind())
 }
 
 // seeIt is how to look at the instance bought: a SaaSTenant with describe,
@@ -262,13 +301,15 @@ func (b *buyer) newInstance(ctx context.Context) (string, error) {
 	// 000000, or the receiver's pending code 000004 (the chart's
 	// receiver.pendingResultCode) while the tenant is provisioning: either
 	// way, with an instanceId, the instance is recorded, and queryInstance
-	// tells when appInfo comes.
+	// tells when appInfo comes; unless its record is gone (recordGone).
 	recorded := answer.Code == string(koogallery.ResultSuccess) || answer.Code == string(koogallery.ResultProcessing)
 	switch {
 	case !recorded:
 		return "", fmt.Errorf("newInstance answered %s %q, not 000000 or 000004 (recorded, provisioning) with an instanceId", answer.Code, answer.Message)
 	case resp.InstanceID == "":
 		return "", fmt.Errorf("newInstance answered %s %q without an instanceId: the instance bought is unknown", answer.Code, answer.Message)
+	case b.recordGone(ctx, resp.InstanceID):
+		return "", b.errGoneOrderLine(resp.InstanceID)
 	}
 	fmt.Fprintf(b.out, "Instance %s recorded\n", resp.InstanceID)
 	return resp.InstanceID, nil

@@ -44,7 +44,7 @@ func TestExitCodes(t *testing.T) {
 		{"check, --max-clock-skew 0", []string{"check", "--max-clock-skew", "0s"}, ExitUsage, "--max-clock-skew must be more than 0, not 0s"},
 		{"revocations without a command", []string{"license", "revocations"}, ExitOK, "Available Commands"},
 		{"kit pubkey, two files", []string{"kit", "pubkey", "a", "b"}, ExitUsage, "at most one"},
-		{"kit keygen, short key", []string{"kit", "keygen", "--bits", "2048"}, ExitFailed, "3072"},
+		{"kit keygen, short key", []string{"kit", "keygen", "--bits", "2048"}, ExitUsage, "--bits must be at least 3072 (spec §4.2), not 2048"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -61,12 +61,15 @@ the PEM to --private (mode 0600). The public key to register in the Seller Conso
 			if e.kube.Namespace != nil && *e.kube.Namespace != "" {
 				f.namespace = *e.kube.Namespace
 			}
+			if f.bits < koogallery.MinRSABits {
+				return usagef("--bits must be at least %d (spec §4.2), not %d", koogallery.MinRSABits, f.bits)
+			}
 			return f.keygen(e.Streams.Out, e.Streams.ErrOut)
 		}),
 	}
 	cmd.Flags().IntVar(&f.bits, "bits", koogallery.MinRSABits, "key size in bits, at least 3072")
 	cmd.Flags().StringVar(&f.secret, "secret", "kooper-product-kit-key", "name of the Secret in the manifest")
-	cmd.Flags().StringVar(&f.private, "private", "", "write the private key PEM to this file instead of printing a manifest")
+	cmd.Flags().StringVar(&f.private, "private", "", "write the private key PEM to this new file (mode 0600, never over an existing one) instead of printing a manifest")
 	cmd.Flags().BoolVar(&f.patch, "patch", false, "print a JSON merge patch adding rsaPrivateKey to the product's keys Secret instead of a manifest")
 	cmd.MarkFlagsMutuallyExclusive("patch", "private")
 	cmd.MarkFlagsMutuallyExclusive("patch", "secret")
@@ -86,7 +89,8 @@ func (f *kitKeygenFlags) keygen(out, errOut io.Writer) error {
 	}
 	switch {
 	case f.private != "":
-		if err := os.WriteFile(f.private, pemKey, 0o600); err != nil {
+		// Never over a file: it may hold the key the Seller Console has.
+		if err := writeNewFile(f.private, pemKey); err != nil {
 			return err
 		}
 	case f.patch:

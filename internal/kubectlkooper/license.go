@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ ship the public key with your software.`,
 		Example: "  kubectl kooper license keygen --private signing.pem --public public.pem",
 		Args:    noArgs,
 		RunE: runE(func(_ *cobra.Command, _ []string) error {
+			if filepath.Clean(private) == filepath.Clean(public) {
+				return usagef("--private and --public name the same file, %s: the public key would overwrite the private one", private)
+			}
 			return licenseKeygen(e.Streams.Out, private, public)
 		}),
 	}
@@ -80,19 +84,13 @@ func licenseKeygen(out io.Writer, private, public string) error {
 	if err != nil {
 		return err
 	}
-	// O_EXCL: never overwrite a signing key in use.
-	f, err := os.OpenFile(private, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(privPEM); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := writeNewFile(private, privPEM); err != nil {
 		return err
 	}
 	if err := os.WriteFile(public, pubPEM, 0o644); err != nil {
+		// Without its public key and ID the new private key is of no use,
+		// and left in place it would make every rerun fail on "file exists".
+		_ = os.Remove(private)
 		return err
 	}
 	fmt.Fprintf(out, "key ID %s\npublic key (raw, base64url) %s\nAdd the private key to the product's keys Secret, for example:\n"+
@@ -437,5 +435,23 @@ func (f *issueFlags) issue(e *env) error {
 		return err
 	}
 	_, err = fmt.Fprintln(e.Streams.Out, token)
+	return err
+}
+
+// writeNewFile creates path with mode 0600 and writes data to it. It never
+// overwrites a file (O_EXCL: a key in use stays), and removes what it
+// created when the write fails, so no partial key is left behind.
+func writeNewFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+	}
 	return err
 }
