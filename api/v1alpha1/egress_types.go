@@ -56,14 +56,17 @@ type EgressPeer struct {
 
 // IPBlock is a range of addresses, minus the ranges in except.
 type IPBlock struct {
-	// cidr is the range, IPv4 or IPv6, for example 192.168.10.0/24. The API
-	// server refuses a tenant NetworkPolicy whose cidr is not an address
-	// range; kooper checks that first and stalls the product's tenants
+	// cidr is the range, IPv4 or IPv6, for example 192.168.10.0/24; one
+	// that is not an address range, such as 10.0.0.0/33, is refused. The
+	// API server's NetworkPolicy validation is stricter (no leading zeros,
+	// no IPv4 range written as IPv6, no address bits past the prefix
+	// length): kooper checks that first and stalls the product's tenants
 	// (EgressRuleInvalid, or IngressSourceInvalid for allowFrom).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=49
 	// +kubebuilder:validation:Pattern=`^([0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*/[0-9]{1,3})$`
+	// +kubebuilder:validation:Format=cidr
 	CIDR string `json:"cidr"`
 
 	// except are ranges inside cidr that are not allowed, each of the same

@@ -779,7 +779,6 @@ type IngressTemplate struct {
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=8
-	// +kubebuilder:validation:XValidation:rule="self.all(b, isCIDR(b.cidr))",message="each cidr must be an address range, for example 192.168.10.0/24"
 	AllowFrom []IPBlock `json:"allowFrom,omitempty"`
 }
 

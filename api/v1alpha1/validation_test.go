@@ -716,7 +716,21 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
 				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{AllowFrom: []saasv1alpha1.IPBlock{{CIDR: "10.0.0.0/33"}}}
 			}),
-			wantMessage: "spec.workload.ingress.allowFrom: Invalid value: each cidr must be an address range",
+			// format: cidr, which every supported API server checks (CEL's
+			// isCIDR is unknown to a new rule before Kubernetes 1.31).
+			wantMessage: `spec.workload.ingress.allowFrom[0].cidr in body must be of type cidr: "10.0.0.0/33"`,
+		},
+		{
+			name: "load balancer range with an octet over 255",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{AllowFrom: []saasv1alpha1.IPBlock{{CIDR: "10.0.0.256/32"}}}
+			}),
+			wantMessage: `spec.workload.ingress.allowFrom[0].cidr in body must be of type cidr: "10.0.0.256/32"`,
+		},
+		{
+			name:        "egress range with a prefix too long",
+			object:      withEgress(saasv1alpha1.EgressRule{To: []saasv1alpha1.EgressPeer{cidrPeer("fd00::/129")}}),
+			wantMessage: `spec.workload.egress[0].to[0].ipBlock.cidr in body must be of type cidr: "fd00::/129"`,
 		},
 		{
 			name: "namespace image-pull Secret that is not a name",
