@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -169,39 +168,15 @@ func (r *Renderer) Render(ctx context.Context, archive Archive, values map[strin
 		return nil, err
 	}
 	r.init()
-	if opts.ReleaseName == "" || opts.Namespace == "" {
-		return nil, errors.New("render options need a release name and a namespace")
-	}
-	kubeVersion, err := chartutil.ParseKubeVersion(opts.KubeVersion)
-	if err != nil {
-		return nil, fmt.Errorf("render options: Kubernetes version %q: %w", opts.KubeVersion, err)
-	}
-	if archive.digest == "" {
-		return nil, errors.New("empty chart archive")
-	}
-	raw, err := json.Marshal(values)
-	if err != nil {
-		return nil, fmt.Errorf("values are not JSON values: %w", err)
-	}
-	key := renderKey(archive.digest, opts, raw)
-	if cached, ok := r.results.Get(key); ok {
-		return decodeAll(cached)
-	}
-
-	vals := map[string]any{}
-	if err := json.Unmarshal(raw, &vals); err != nil {
-		return nil, fmt.Errorf("values are not a JSON object: %w", err)
-	}
-	if vals == nil { // values was nil: JSON null
-		vals = map[string]any{}
-	}
-	ch, err := r.chart(archive)
+	in, err := prepareRender(archive, values, opts)
 	if err != nil {
 		return nil, err
 	}
-	caps := chartutil.DefaultCapabilities.Copy()
-	caps.KubeVersion = *kubeVersion
-	objs, err := r.render(ch, vals, opts, caps)
+	key := renderKey(archive.digest, opts, in.values)
+	if cached, ok := r.results.Get(key); ok {
+		return decodeAll(cached)
+	}
+	objs, err := r.renderUncached(archive, in)
 	if err != nil {
 		return nil, err
 	}
