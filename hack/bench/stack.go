@@ -56,7 +56,8 @@ type bench struct {
 
 func startBench(ctx context.Context, root string, c config) (*bench, error) {
 	qps := "the chart's"
-	values := map[string]any{"maxConcurrentReconciles": c.reconciles, "resources": c.resources()}
+	values := map[string]any{"maxConcurrentReconciles": c.reconciles,
+		"receiver": map[string]any{"resources": c.resources()}, "controllers": map[string]any{"resources": c.resources()}}
 	if c.operatorQPS > 0 {
 		qps = fmt.Sprint(c.operatorQPS)
 		values["kubeAPI"] = map[string]any{"qps": c.operatorQPS, "burst": 2 * c.operatorQPS}
@@ -108,9 +109,10 @@ func startBench(ctx context.Context, root string, c config) (*bench, error) {
 	return b, nil
 }
 
-// resources are the operator containers' chart values for --memory-limit:
-// a null limit removes the chart's default, so the processes run with no
-// Go memory limit, as the runs before the knob did.
+// resources are each operator container's chart values (receiver.resources,
+// controllers.resources) for --memory-limit: a null limit removes the
+// chart's default, so the processes run with no Go memory limit, as the
+// runs before the knob did.
 func (c config) resources() map[string]any {
 	var limit any // null: Helm drops the chart's default
 	if c.memoryLimit != "none" {

@@ -4,7 +4,11 @@ they differ in name, replicas, ServiceAccount, arguments and ports. Argument:
   (dict "root" . "component" "receiver"|"controllers" "replicas" N
         ["terminationGracePeriodSeconds" S, default 30] ["strategy" (dict ...), default RollingUpdate]
         "serviceAccountName" NAME "args" (list ...) "ports" (list (dict "name" N "port" P) ...)
-        ["volumes" (list VOLUME ...) "volumeMounts" (list VOLUMEMOUNT ...)])
+        ["volumes" (list VOLUME ...) "volumeMounts" (list VOLUMEMOUNT ...)]
+        ["minReadySeconds" S] ["readinessGates" (list (dict "conditionType" T) ...)])
+The container's resources are .Values.<component>.resources with the deprecated top-level
+resources laid over them: an existing user's setting, whole or partial, applies to both
+components as it did when it was laid over the chart's one default.
 */}}
 {{- define "kooper.deployment" -}}
 {{- $root := .root -}}
@@ -17,6 +21,9 @@ metadata:
     {{- include "kooper.componentLabels" . | nindent 4 }}
 spec:
   replicas: {{ .replicas }}
+  {{- with .minReadySeconds }}
+  minReadySeconds: {{ . }}
+  {{- end }}
   {{- with .strategy }}
   strategy:
     {{- toYaml . | nindent 4 }}
@@ -37,6 +44,10 @@ spec:
       {{- end }}
     spec:
       serviceAccountName: {{ .serviceAccountName }}
+      {{- with .readinessGates }}
+      readinessGates:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       {{- with $root.Values.image.pullSecrets }}
       imagePullSecrets:
         {{- range . }}
@@ -83,7 +94,11 @@ spec:
               port: http-probes
             initialDelaySeconds: 5
             periodSeconds: 10
+          {{- $resources := deepCopy ((index $root.Values .component).resources | default dict) }}
           {{- with $root.Values.resources }}
+          {{- $resources = mergeOverwrite $resources (deepCopy .) }}
+          {{- end }}
+          {{- with $resources }}
           resources:
             {{- toYaml . | nindent 12 }}
           {{- end }}
@@ -117,7 +132,10 @@ spec:
                   matchLabels:
                     {{- include "kooper.componentSelectorLabels" . | nindent 20 }}
       {{- end }}
-      {{- with $root.Values.topologySpreadConstraints }}
+      {{- /* By default a preference for spreading each component across zones: harmless where
+      there is one zone, and it keeps a zone outage from taking every receiver replica. */}}
+      {{- $defaultSpread := list (dict "maxSkew" 1 "topologyKey" "topology.kubernetes.io/zone" "whenUnsatisfiable" "ScheduleAnyway") }}
+      {{- with $root.Values.topologySpreadConstraints | default $defaultSpread }}
       topologySpreadConstraints:
         {{- range . }}
         {{- $constraint := . }}
