@@ -88,7 +88,7 @@ func isTenant(obj client.Object, name string) bool {
 }
 
 // rolledOutOf reads product's status.rollout and RolledOut from c.
-func rolledOutOf(g Gomega, ctx context.Context, c client.Client, product string) (*saasv1alpha1.RolloutStatus, *metav1.Condition) {
+func rolledOutOf(ctx context.Context, g Gomega, c client.Client, product string) (*saasv1alpha1.RolloutStatus, *metav1.Condition) {
 	p := &saasv1alpha1.SaaSProduct{}
 	g.Expect(c.Get(ctx, client.ObjectKey{Name: product}, p)).To(Succeed())
 	g.Expect(p.Status.Rollout).NotTo(BeNil())
@@ -164,7 +164,7 @@ func TestARolloutMarkThatMeetsAConflictIsRetried(t *testing.T) {
 
 	_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: product}})
 	g.Expect(err).NotTo(HaveOccurred())
-	s, cond := rolledOutOf(g, ctx, base, product)
+	s, cond := rolledOutOf(ctx, g, base, product)
 	g.Expect(s.Wave).To(Equal(int32(1)))
 	for _, name := range []string{touched, other} {
 		tn := &saasv1alpha1.SaaSTenant{}
@@ -213,7 +213,7 @@ func TestAWaveOfOnlyRefusedTenantsDoesNotFlap(t *testing.T) {
 	}
 
 	g.Expect(step()).To(MatchError(ContainSubstring("change freeze")))
-	s, cond := rolledOutOf(g, ctx, base, product)
+	s, cond := rolledOutOf(ctx, g, base, product)
 	g.Expect(cond.Reason).To(Equal(saasv1alpha1.TenantsNotToldReason), cond.Message)
 	g.Expect(s.Wave).To(Equal(int32(1)))
 	g.Expect(s.WaveStartTime).NotTo(BeNil())
@@ -222,7 +222,7 @@ func TestAWaveOfOnlyRefusedTenantsDoesNotFlap(t *testing.T) {
 	for retry := range 3 {
 		clk.Step(time.Minute) // the controller's back-off
 		g.Expect(step()).To(MatchError(ContainSubstring("change freeze")), "retry %d", retry)
-		s, cond := rolledOutOf(g, ctx, base, product)
+		s, cond := rolledOutOf(ctx, g, base, product)
 		g.Expect(cond.Reason).To(Equal(saasv1alpha1.TenantsNotToldReason), "retry %d: %s", retry, cond.Message)
 		g.Expect(s.Wave).To(Equal(int32(1)), "retry %d", retry)
 		g.Expect(s.WaveStartTime.Time).To(BeTemporally("==", started), "retry %d: the wave told no tenant yet", retry)
@@ -237,18 +237,18 @@ func TestAWaveOfOnlyRefusedTenantsDoesNotFlap(t *testing.T) {
 	refusing = false
 	clk.Step(time.Minute)
 	g.Expect(step()).To(Succeed())
-	s, cond = rolledOutOf(g, ctx, base, product)
+	s, cond = rolledOutOf(ctx, g, base, product)
 	g.Expect(cond.Reason).To(Equal(saasv1alpha1.ProgressingReason), cond.Message)
 	g.Expect(s.Wave).To(Equal(int32(1)))
 	g.Expect(s.WaveStartTime.Time).To(BeTemporally("~", clk.Now(), time.Second))
-	g.Expect(toldIn(g, ctx, base, frozen)).To(Equal("1"))
+	g.Expect(toldIn(ctx, g, base, frozen)).To(Equal("1"))
 	g.Expect(statusWrites).To(Equal(firstWrites+1), "the tell is recorded in one write")
 	seen = recorded(recorder, seen)
 	g.Expect(withReason(seen, corev1.EventTypeNormal, saasv1alpha1.WaveStartedReason)).To(HaveLen(1), "one WaveStarted for the wave: %q", seen)
 }
 
 // toldIn is the wave tenant was told its revision in, as c holds it.
-func toldIn(g Gomega, ctx context.Context, c client.Client, tenant string) string {
+func toldIn(ctx context.Context, g Gomega, c client.Client, tenant string) string {
 	tn := &saasv1alpha1.SaaSTenant{}
 	g.Expect(c.Get(ctx, client.ObjectKey{Name: tenant}, tn)).To(Succeed())
 	return tn.Annotations[saasv1alpha1.RolloutWaveAnnotation]
