@@ -3,10 +3,11 @@ package controllers
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	"github.com/kooper-io/kooper/internal/textcut"
 )
 
 // maxEventNote is the most bytes the API server takes in an
@@ -59,11 +60,6 @@ func cutNote(note string, limit int) string {
 	if len(note) <= limit {
 		return note
 	}
-	cut := limit - len(eventNoteMarker)
-	// In valid UTF-8 this steps back at most 3 bytes, to the first byte of
-	// the character the cut would split, which is then left out whole.
-	for cut > 0 && !utf8.RuneStart(note[cut]) {
-		cut--
-	}
-	return note[:cut] + eventNoteMarker
+	// The character the cut would split is left out whole.
+	return textcut.Bytes(note, limit-len(eventNoteMarker)) + eventNoteMarker
 }
