@@ -34,14 +34,44 @@ func errBadParam(format string, args ...any) error {
 
 // errUnknownPath answers 000002 for a cleaned path that names no callback,
 // with the URLs that do: the production URL /koogallery/<product> and the
-// kit URLs below it (spec §1.2). The product is the path's, if it has one.
+// kit URLs below it (spec §1.2). The product is the path's, if it has one
+// with a product name's shape; the path is shown as shownPath shows it.
 func errUnknownPath(path string) error {
 	product := "<SaaSProduct name>"
-	if rest, ok := strings.CutPrefix(path, CallbackPathPrefix); ok {
-		product, _, _ = strings.Cut(rest, "/")
+	if segment, ok := productSegment(path); ok && hasProductNameShape(segment) {
+		product = segment
 	}
 	return errBadParam("%s is not a callback URL: the production URL is %s%s, and kit calls go to it plus %s<interface>",
-		clipPath(path), CallbackPathPrefix, clipPath(product), koogallery.KitPathPrefix)
+		shownPath(path), CallbackPathPrefix, clipPath(product), koogallery.KitPathPrefix)
+}
+
+// shownPath is an escaped path that names no callback as an answer or a
+// log line shows it: its product segment, the one after /koogallery/, is
+// withheldProduct unless it has a product name's shape, as in the audit
+// line's "product"; the whole is clipped (clipPath).
+func shownPath(path string) string {
+	segment, ok := productSegment(path)
+	if !ok || segment == "" || hasProductNameShape(segment) {
+		return clipPath(path)
+	}
+	return clipPath(CallbackPathPrefix + withheldProduct + strings.TrimPrefix(path, CallbackPathPrefix+segment))
+}
+
+// productSegment is the segment of path after /koogallery/, and whether
+// path starts so.
+func productSegment(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, CallbackPathPrefix)
+	segment, _, _ := strings.Cut(rest, "/")
+	return segment, ok
+}
+
+// errMethodNotAllowed answers 000002 to a request that is not a POST; calls
+// names what must be ("callbacks", "kit calls"). The method is quoted only
+// when it is a name (koogallery.NameOrWithheld: GET, PUT): anyone may send
+// one of token characters up to the server's header limit, ~16 KiB, and it
+// goes into resultMsg and the audit line's reason.
+func errMethodNotAllowed(method, calls string) error {
+	return errBadParam("method %s is not allowed; %s are POST", koogallery.NameOrWithheld(method), calls)
 }
 
 // clipPath bounds a path taken from a request for a message or a log line,

@@ -64,7 +64,7 @@ func (r *Receiver) serveKit(w http.ResponseWriter, req *http.Request) {
 
 func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall) error {
 	if req.Method != http.MethodPost {
-		return errBadParam("method %s is not allowed; kit calls are POST", req.Method)
+		return errMethodNotAllowed(req.Method, "kit calls")
 	}
 	c.name = koogallery.KitInterface(req.PathValue("interface"))
 	handle, ok := r.kitHandlers()[c.name]

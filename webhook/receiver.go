@@ -330,7 +330,7 @@ func (r *Receiver) serveUnknownPath(w http.ResponseWriter, req *http.Request) {
 	defer cancel()
 	defer r.recoverPanic(w, c)
 	path := req.URL.EscapedPath()
-	c.log = c.log.WithValues("path", clipPath(path))
+	c.log = c.log.WithValues("path", shownPath(path))
 	r.finish(w, c, reply{}, errUnknownPath(path), "")
 }
 
@@ -345,10 +345,11 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 // begin starts one request: its clock, its API-server deadline and its
-// logger, which names the request and the product of the URL.
+// logger, which names the request and the product of the URL (as
+// auditedProduct shows it).
 func (r *Receiver) begin(req *http.Request) (context.Context, context.CancelFunc, *call) {
 	ctx, cancel := context.WithTimeout(req.Context(), r.opts.APITimeout)
-	log := ctrl.LoggerFrom(ctx).WithName(AuditLoggerName).WithValues("requestId", newRequestID(), "product", req.PathValue("product"))
+	log := ctrl.LoggerFrom(ctx).WithName(AuditLoggerName).WithValues("requestId", newRequestID(), "product", auditedProduct(req.PathValue("product")))
 	return ctx, cancel, &call{start: r.opts.Now(), log: log}
 }
 
@@ -387,7 +388,7 @@ func (r *Receiver) recoverPanic(w http.ResponseWriter, c *call) {
 // process runs the pipeline up to the handler's reply.
 func (r *Receiver) process(ctx context.Context, req *http.Request, c *call) (reply, error) {
 	if req.Method != http.MethodPost {
-		return reply{}, errBadParam("method %s is not allowed; callbacks are POST", req.Method)
+		return reply{}, errMethodNotAllowed(req.Method, "callbacks")
 	}
 	body, release, err := readBodyWithinBudget(req, r.opts.MaxBodyBytes, r.bodies)
 	defer release()
@@ -434,7 +435,7 @@ func (r *Receiver) product(ctx context.Context, name string) (*saasv1alpha1.SaaS
 	case errors.Is(err, errReadsSpent):
 		return nil, errReadsSpent
 	case err != nil:
-		return nil, errInternal("the product cannot be read", err)
+		return nil, errInternal("the product cannot be read", productWithheld(err, name))
 	}
 	return product, nil
 }
@@ -448,15 +449,57 @@ func (r *Receiver) product(ctx context.Context, name string) (*saasv1alpha1.SaaS
 // a value cannot be an e-mail address, a personal name or a phone number,
 // and cannot break the audit line; anything else is described, not shown.
 func productNameOrWithheld(name string) string {
-	lower := func(c rune) bool { return c >= 'a' && c <= 'z' }
-	other := func(c rune) bool {
-		return !lower(c) && (c < '0' || c > '9') && c != '-' && c != '.' && c != '/'
-	}
-	if len(name) > 253 || strings.ContainsFunc(name, other) || !strings.ContainsFunc(name, lower) {
+	if !hasProductNameShape(name) {
 		return "(its value is not a product name and is not shown)"
 	}
 	return strconv.Quote(name)
 }
+
+// hasProductNameShape tells a product segment that may be shown (see
+// productNameOrWithheld) from one that is described instead.
+func hasProductNameShape(name string) bool {
+	lower := func(c rune) bool { return c >= 'a' && c <= 'z' }
+	other := func(c rune) bool {
+		return !lower(c) && (c < '0' || c > '9') && c != '-' && c != '.' && c != '/'
+	}
+	return len(name) <= 253 && !strings.ContainsFunc(name, other) && strings.ContainsFunc(name, lower)
+}
+
+// withheldProduct stands in the audit line, and in a path shown, for a
+// product segment without a product name's shape.
+const withheldProduct = "<not a product name>"
+
+// auditedProduct is the audit line's "product": the URL's product segment
+// when it has a product name's shape (hasProductNameShape), whether or not
+// a SaaSProduct has that name, withheldProduct otherwise, and empty on a
+// path without one. Anyone may send the segment, up to the ~20 KiB of a
+// request line, a phone number as well as a misspelt name.
+func auditedProduct(name string) string {
+	if name == "" || hasProductNameShape(name) {
+		return name
+	}
+	return withheldProduct
+}
+
+// productWithheld is err with every occurrence of name withheld, when name
+// has no product name's shape: an object name such as a phone number is
+// read from the API server, and its error (forbidden, a timeout) names the
+// object, in the URL or the message. err is kept for errors.Is and As.
+func productWithheld(err error, name string) error {
+	if name == "" || hasProductNameShape(name) || !strings.Contains(err.Error(), name) {
+		return err
+	}
+	return &withheldNameError{err: err, msg: strings.ReplaceAll(err.Error(), name, withheldProduct)}
+}
+
+// withheldNameError is an error whose text withholds a name (productWithheld).
+type withheldNameError struct {
+	err error
+	msg string
+}
+
+func (e *withheldNameError) Error() string { return e.msg }
+func (e *withheldNameError) Unwrap() error { return e.err }
 
 func newRequestID() string {
 	b := make([]byte, 8)
