@@ -3,18 +3,20 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/kooper-io/kooper/api/licensekey"
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -38,35 +40,33 @@ const revocationMaxAge = "60"
 // unaffected by a change of the product's setting or kooper's default), else
 // in the product's license.keyFormat (a JWS by default); an unknown format
 // is 400, an unknown product (or a SaaS one) 404, one that cannot be read or
-// confirmed now (readBeforeAuth) or has no signing key 503, other methods
+// confirmed now (readBeforeAuth) or has no signing key 503, a list longer
+// than verifiers read 503 too (errRevocationListTooLong), other methods
 // 405. It reads from the cache, the API server only within the budget of
 // reads for unauthenticated requests, and a list signed less than
-// revocationListTTL ago is answered again, so it is safe to poll.
+// revocationListTTL ago is answered again, so it is safe to poll. Nobody
+// authenticates a poll: each refusal's line is within the receiver's budget
+// of such lines (logRefusal).
 func (r *Receiver) serveRevocations(w http.ResponseWriter, req *http.Request) {
 	ctx, cancel := context.WithTimeout(req.Context(), r.opts.APITimeout)
 	defer cancel()
-	refused := func() logr.Logger {
-		return ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("product", req.PathValue("product"))
-	}
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		refused().Info("Revocation list refused", "status", http.StatusMethodNotAllowed, "method", req.Method)
+		r.logRefusal(ctx, req, http.StatusMethodNotAllowed, nil, "method", koogallery.NameOrWithheld(req.Method))
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
 	}
 	format, err := requestedFormat(req)
 	if err != nil {
-		refused().Info("Revocation list refused", "status", http.StatusBadRequest, "reason", err.Error())
+		r.logRefusal(ctx, req, http.StatusBadRequest, err)
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	body, status, err := r.revocationList(ctx, req.PathValue("product"), format)
 	if err != nil {
-		refused().Info("Revocation list refused", "status", status, "reason", err.Error())
+		r.logRefusal(ctx, req, status, err)
 		if status == http.StatusServiceUnavailable {
-			// Within a second the list, its key or the budget of reads
-			// may be there (revocationListTTL).
-			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Retry-After", retryAfter(err))
 		}
 		http.Error(w, http.StatusText(status), status)
 		return
@@ -74,6 +74,52 @@ func (r *Receiver) serveRevocations(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age="+revocationMaxAge)
 	_, _ = w.Write(body)
+}
+
+// retryAfter is the Retry-After of a 503 refused with err, in seconds.
+// Within a second the list, its key or the budget of reads may be there
+// (revocationListTTL); a list too long stays so until someone acts, so it
+// is asked again no sooner than a list served would be.
+func retryAfter(err error) string {
+	if errors.Is(err, errRevocationListTooLong) {
+		return revocationMaxAge
+	}
+	return "1"
+}
+
+// logRefusal writes the line of a poll refused with status (err its reason,
+// when there is one, and kv more values) within the receiver's budgets of
+// lines for requests nobody authenticated, as the audit line of a callback
+// never authenticated is (Receiver.audit): anyone can send polls, each
+// refused alike. Failures (5xx) spend the failures' budget, so a flood of
+// refusals cannot hide one. Beyond its budget a line is counted
+// (kooper_receiver_audit_lines_not_logged_total), not written, and the next
+// one written says how many were not ("notLogged"). The product segment of
+// the URL is shown as the audit line shows it (auditedProduct).
+func (r *Receiver) logRefusal(ctx context.Context, req *http.Request, status int, err error, kv ...any) {
+	lines := r.unauthenticatedLines
+	if status >= http.StatusInternalServerError {
+		lines = r.unauthenticatedFailures
+	}
+	notLogged, ok := lines.take()
+	if !ok {
+		auditLinesNotLogged.Inc()
+		return
+	}
+	log := ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("product", auditedProduct(req.PathValue("product")))
+	if notLogged > 0 {
+		log = log.WithValues("notLogged", notLogged)
+	}
+	kv = append([]any{"status", status}, kv...)
+	switch {
+	case errors.Is(err, errRevocationListTooLong):
+		// Revoked keys are at stake, and only the merchant can act.
+		log.Error(err, "Revocation list refused", kv...)
+	case err != nil:
+		log.Info("Revocation list refused", append(kv, "reason", err.Error())...)
+	default:
+		log.Info("Revocation list refused", kv...)
+	}
 }
 
 // requestedFormat is the list format the request's format parameter names,
@@ -144,8 +190,32 @@ func (r *Receiver) cachedListFormat(ctx context.Context, name string, format lic
 	return licensekey.Format(product.Spec.GetLicenseKeyFormat(r.opts.LicenseKeyFormat))
 }
 
+// errRevocationListTooLong refuses a list longer than
+// licensekey.MaxTokenLength (64 KiB), which every verifier refuses to read
+// (api/licensekey, kubectl kooper, docs/licence-keys.md's checks): served,
+// it would be refused as malformed by each. It is refused here instead (503,
+// counted in kooper_revocation_lists_too_long_total, logged at error), so
+// that software keeps the last list it verified. None of its entries may be
+// left out to make it fit: each may revoke a key still valid, and a list
+// without it would tell a verifier that key is not revoked.
+var errRevocationListTooLong = errors.New("the revocation list is longer than verifiers read")
+
+// revocationListsTooLong counts the lists refused as too long
+// (errRevocationListTooLong), one per build: at most one a second per
+// product and format on each replica while polls ask for it.
+var revocationListsTooLong = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "kooper_revocation_lists_too_long_total",
+	Help: "Licence revocation lists not served (503) because, signed, they were longer than the 64 KiB verifiers read; the receiver's log names the product and the count of revoked instances.",
+})
+
+func init() {
+	metrics.Registry.MustRegister(revocationListsTooLong)
+}
+
 // signRevocationList reads product's frozen, released and gone licences
-// and signs their list in format.
+// and signs their list in format: 503 when a list cannot be read or signed
+// now, or when signed it is longer than verifiers read
+// (errRevocationListTooLong).
 func (r *Receiver) signRevocationList(ctx context.Context, product *saasv1alpha1.SaaSProduct, format licensekey.Format) (string, int, error) {
 	signer, err := r.licenseSigner(ctx, product)
 	if err != nil {
@@ -171,11 +241,26 @@ func (r *Receiver) signRevocationList(ctx context.Context, product *saasv1alpha1
 	if err != nil {
 		return "", http.StatusInternalServerError, err
 	}
+	if len(token) > licensekey.MaxTokenLength {
+		revocationListsTooLong.Inc()
+		return "", http.StatusServiceUnavailable, fmt.Errorf("%w: %d revoked instances make a %s list of %d bytes, and verifiers read at most %d; "+
+			"none is left out, since a key of each may still be valid, so software keeps the last list it verified (docs/licence-keys.md)",
+			errRevocationListTooLong, len(revoked), format, len(token), licensekey.MaxTokenLength)
+	}
 	return token, http.StatusOK, nil
 }
 
 // revokedInstances lists each frozen or released instance once, and each
 // gone one (its record deleted) as released; released wins over frozen.
+//
+// Every such instance is listed, whether or not its keys have expired:
+// kooper knows the expiry of none of them for certain. A licence's
+// status.notAfter is its current key's, and an older key of the instance
+// may end later (a renewal period shortened, a plan's validityDays lowered,
+// spec.notAfter edited: docs/licence-keys.md, "still valid until its own
+// exp"); a gone licence's tombstone records no expiry at all. Leaving out
+// an instance whose current key expired would make such an older key valid
+// again.
 func revokedInstances(licences []saasv1alpha1.License, product string, gone []string) []licensekey.Revocation {
 	reasons := map[string]string{}
 	for _, id := range gone {
