@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -183,7 +184,8 @@ type chartScale struct {
 // labels, and the freeze in force is applied to it. ScaleToZero: every
 // Deployment and StatefulSet at zero replicas, every CronJob suspended.
 // DisableIngress: no Ingress (pruning then deletes it). Not frozen: a
-// CronJob whose render does not suspend it runs (suspend: false).
+// CronJob whose render does not suspend it runs (suspend: false). Every
+// Job runs once (runsOnce).
 //
 // A Deployment or StatefulSet whose render leaves its count open, or that
 // a HorizontalPodAutoscaler of the render scales (autoscaled), never has
@@ -233,6 +235,8 @@ func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstr
 			} else if renderCount > 0 {
 				scales = append(scales, chartScale{gk: gk, name: obj.GetName(), replicas: renderCount, ifStopped: true})
 			}
+		case gk == (schema.GroupKind{Group: "batch", Kind: "Job"}):
+			runsOnce(obj)
 		case !s.frozen && gk == cronJobKind:
 			// Said out loud: an apply that leaves suspend out would find
 			// the suspended CronJob already holds every field it sets.
@@ -243,6 +247,18 @@ func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstr
 		out = append(out, obj)
 	}
 	return out, scales
+}
+
+// runsOnce leaves out a Job's spec.ttlSecondsAfterFinished, so that the
+// Job stays once finished, complete (a Succeeded pod counts against no
+// quota). With it, Kubernetes' TTL controller deleted the finished Job;
+// the Job was still in the render and the inventory, so the next pass
+// created it again, and it ran again, for ever: in a tight loop with TTL 0,
+// as many charts' hook Jobs ask, and the tenant's Available flipped each
+// time. A CronJob's jobTemplate keeps its TTL: those Jobs are the
+// CronJob's, which kooper neither applies nor watches.
+func runsOnce(job *unstructured.Unstructured) {
+	unstructured.RemoveNestedField(job.Object, "spec", "ttlSecondsAfterFinished")
 }
 
 // chartWorkload names a Deployment or StatefulSet of a render.
@@ -805,13 +821,14 @@ func capMessage(msg string) string {
 // stopChart scales anything (recordFrozenReplicas).
 func (r *SaaSTenantReconciler) recordFreezeFromInventory(ctx context.Context, s *tenantState) error {
 	t := s.tenant
-	if err := r.recoverInventory(ctx, t); err != nil {
+	inventory, err := r.recoverInventory(ctx, t)
+	if err != nil {
 		return err
 	}
 	if s.lifecycle.Freeze.Behavior != saasv1alpha1.FreezeScaleToZero {
 		return nil
 	}
-	for _, e := range t.Status.Inventory {
+	for _, e := range inventory {
 		gk := schema.GroupKind{Group: e.Group, Kind: e.Kind}
 		if (gk != deploymentKind && gk != statefulSetKind) || frozenIndex(t, e.Kind, e.Name) >= 0 {
 			continue
@@ -832,13 +849,15 @@ func (r *SaaSTenantReconciler) recordFreezeFromInventory(ctx context.Context, s 
 // Deployment and StatefulSet to zero and suspends every CronJob;
 // DisableIngress deletes every Ingress. The single app's Deployment or
 // Ingress stops too (stopWorkload): a tenant whose product switched from
-// spec.workload keeps it until the chart's objects are applied.
+// spec.workload keeps it until the chart's objects are applied. A rebuilt
+// inventory beyond the bound is stopped whole, and then fails (overBound).
 func (r *SaaSTenantReconciler) stopChart(ctx context.Context, t *saasv1alpha1.SaaSTenant, behavior saasv1alpha1.FreezeBehavior) error {
 	namespace := t.Status.Namespace
-	if err := r.recoverInventory(ctx, t); err != nil {
+	inventory, err := r.recoverInventory(ctx, t)
+	if err != nil {
 		return err
 	}
-	for _, e := range t.Status.Inventory {
+	for _, e := range inventory {
 		gk := schema.GroupKind{Group: e.Group, Kind: e.Kind}
 		switch {
 		case behavior == saasv1alpha1.FreezeDisableIngress && gk == ingressKind:
@@ -855,7 +874,10 @@ func (r *SaaSTenantReconciler) stopChart(ctx context.Context, t *saasv1alpha1.Sa
 			}
 		}
 	}
-	return r.stopWorkload(ctx, namespace, behavior)
+	if err := r.stopWorkload(ctx, namespace, behavior); err != nil {
+		return err
+	}
+	return overBound(namespace, inventory)
 }
 
 // patchChild sets one field of the tenant's object with a merge patch,
@@ -891,15 +913,19 @@ func (r *SaaSTenantReconciler) patchChild(ctx context.Context, gk schema.GroupKi
 // missing from the cache while it runs. The inventory then drops it, so
 // this costs one request per workload, once per release. Until the
 // release is recorded, an inventory a restore lost is rebuilt first
-// (recoverInventory); a release recorded took the workloads already.
+// (recoverInventory); a release recorded took the workloads already. A
+// rebuilt inventory beyond the bound is removed whole, and then fails
+// (overBound).
 func (r *SaaSTenantReconciler) removeChartWorkloads(ctx context.Context, t *saasv1alpha1.SaaSTenant, namespace string) error {
+	inventory := t.Status.Inventory
 	if !releaseRecorded(t) {
-		if err := r.recoverInventory(ctx, t); err != nil {
+		var err error
+		if inventory, err = r.recoverInventory(ctx, t); err != nil {
 			return err
 		}
 	}
-	kept := make([]saasv1alpha1.InventoryEntry, 0, len(t.Status.Inventory))
-	for _, e := range t.Status.Inventory {
+	kept := make([]saasv1alpha1.InventoryEntry, 0, len(inventory))
+	for _, e := range inventory {
 		gk := schema.GroupKind{Group: e.Group, Kind: e.Kind}
 		if !slices.Contains(releasedKinds, gk) {
 			kept = append(kept, e)
@@ -912,7 +938,7 @@ func (r *SaaSTenantReconciler) removeChartWorkloads(ctx context.Context, t *saas
 	if len(t.Status.Inventory) > 0 {
 		t.Status.Inventory = kept
 	}
-	return nil
+	return overBound(namespace, inventory)
 }
 
 // inventoryPage is how many objects one list request of recoverInventory
@@ -937,28 +963,84 @@ const inventoryPage = 100
 // Ingress carry the labels too, and are stopped or removed with the rest,
 // as the chart tenant's they are not (a product switched from
 // spec.workload). Found nothing, it records an empty inventory, so that
-// the pass lists once.
-func (r *SaaSTenantReconciler) recoverInventory(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+// the pass lists once, and remembers it (foundNothing), since the API
+// server does not store an empty one.
+//
+// It returns what freeze and release act on: the inventory, recorded or
+// rebuilt. A render holds at most maxInventory objects, so only objects
+// labelled by hand can pass the schema's bound; found beyond it, all are
+// returned and none is recorded: a cut inventory would leave the objects
+// cut off serving (an Ingress, listed last), and the schema refuses a
+// longer one. The caller acts on them all, then fails (overBound).
+func (r *SaaSTenantReconciler) recoverInventory(ctx context.Context, t *saasv1alpha1.SaaSTenant) ([]saasv1alpha1.InventoryEntry, error) {
+	if len(t.Status.Inventory) > 0 {
+		foundNothing.Delete(t.UID) // recorded again since
+	}
 	if t.Status.Inventory != nil || t.Status.Namespace == "" {
-		return nil
+		return t.Status.Inventory, nil
+	}
+	if foundNothingBefore(t) {
+		t.Status.Inventory = []saasv1alpha1.InventoryEntry{}
+		return t.Status.Inventory, nil
 	}
 	found := []saasv1alpha1.InventoryEntry{}
 	for _, gk := range releasedKinds {
 		names, err := r.labelledChildren(ctx, gk, t)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, name := range names {
 			found = append(found, saasv1alpha1.InventoryEntry{Group: gk.Group, Kind: gk.Kind, Name: name})
 		}
 	}
-	// A render holds at most maxInventory objects: only objects labelled
-	// by hand can pass the schema's bound.
-	t.Status.Inventory = found[:min(len(found), maxInventory)]
-	if len(found) > 0 {
+	switch {
+	case len(found) == 0:
+		rememberFoundNothing(t)
+	case len(found) > maxInventory:
+		return found, nil
+	default:
 		ctrl.LoggerFrom(ctx).Info("Rebuilt the tenant's lost inventory from its labelled objects", "namespace", t.Status.Namespace, "objects", len(found))
 	}
-	return nil
+	t.Status.Inventory = found
+	return found, nil
+}
+
+// overBound is the error of a freeze or release that acted on a rebuilt
+// inventory of more objects than a tenant records (recoverInventory); nil
+// within the bound. It names the count; each pass lists and acts again
+// until the objects labelled by hand lose kooper's labels or go.
+func overBound(namespace string, inventory []saasv1alpha1.InventoryEntry) error {
+	if len(inventory) <= maxInventory {
+		return nil
+	}
+	return fmt.Errorf("namespace %s holds %d objects labelled as the tenant's (%s=%s and its %s), of the kinds freeze and release act on; "+
+		"all were acted on, but a tenant records at most %d, so its inventory stays unrecorded: objects labelled by hand?",
+		namespace, len(inventory), saasv1alpha1.ManagedByLabel, saasv1alpha1.ManagedByValue, saasv1alpha1.InstanceIDLabel, maxInventory)
+}
+
+// foundNothing holds, by tenant UID, the namespace in which
+// recoverInventory found nothing of the tenant's: the empty inventory it
+// records is not stored (status.inventory is omitempty), so each pass of a
+// frozen tenant with no inventory listed every kind again. Nothing of the
+// tenant's appears there unrecorded since: a provisioning pass records its
+// inventory before it applies anything, and a restore from a backup, which
+// loses the inventory again, makes a tenant of another UID. An entry is a
+// few bytes, for each tenant restored with nothing to rebuild; a freeze or
+// release that finds an inventory recorded again drops it.
+var foundNothing sync.Map // types.UID → namespace
+
+// foundNothingBefore reports whether recoverInventory found nothing in t's
+// namespace before.
+func foundNothingBefore(t *saasv1alpha1.SaaSTenant) bool {
+	namespace, ok := foundNothing.Load(t.UID)
+	return ok && t.UID != "" && namespace == t.Status.Namespace
+}
+
+// rememberFoundNothing remembers that t's namespace holds nothing of its.
+func rememberFoundNothing(t *saasv1alpha1.SaaSTenant) {
+	if t.UID != "" {
+		foundNothing.Store(t.UID, t.Status.Namespace)
+	}
 }
 
 // labelledChildren names the objects of kind gk in t's namespace labelled
