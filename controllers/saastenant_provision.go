@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -139,6 +140,9 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 		}
 	}
 	t := s.tenant
+	ctx = withReplacedReporter(ctx, func(note string) {
+		r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, objectReplacedReason, "Provision", "%s", note)
+	})
 	// Nothing of the tenant's was made before its namespace was recorded.
 	s.freshNamespace = t.Status.Namespace == ""
 	if err := r.recordBeforeApply(ctx, s, d.Namespace, plan.recorded()); err != nil {
@@ -487,12 +491,20 @@ func desiredHeadless(obj client.Object) (headless, isService bool) {
 }
 
 // invalidObjectsError names the objects the API server refused as invalid
-// (422): retrying cannot help until the product, plan or chart changes.
-type invalidObjectsError struct{ refused []string }
+// (422): retrying cannot help until the product, plan or chart changes,
+// or someone does what advice, when not empty, says.
+type invalidObjectsError struct {
+	refused []string
+	advice  string
+}
 
 func (e *invalidObjectsError) Error() string {
-	return capMessage(fmt.Sprintf("The API server refuses %d of the tenant's objects as invalid: %s",
-		len(e.refused), strings.Join(e.refused, "; ")))
+	advice := ""
+	if e.advice != "" {
+		advice = " (" + e.advice + ")"
+	}
+	return capMessage(fmt.Sprintf("The API server refuses %d of the tenant's objects as invalid%s: %s",
+		len(e.refused), advice, strings.Join(e.refused, "; ")))
 }
 
 // admissionRefusedError names the tenant's objects the cluster's admission
@@ -541,24 +553,34 @@ func admissionRefusal(err error) bool {
 // applied is, and the refusals come back together, as an
 // invalidObjectsError if any is invalid (retrying cannot help: it names
 // only those), else as an admissionRefusedError. Any other failure stops at
-// once.
+// once. A change the API server refuses in place is first made by
+// replacing the object, where replaceRefused finds that safe (a Job's
+// template, a Secret's type, a Deployment's selector, say), and applying
+// it again: only then is it refused.
 func applyEach[T client.Object](ctx context.Context, a *apply.Applier, objs []T) error {
 	var refused, denied []string
+	advice := ""
 	for _, obj := range objs {
 		_, err := a.Apply(ctx, obj)
+		if apierrors.IsInvalid(err) && !admissionRefusal(err) {
+			// A change the API server refuses in place, made by
+			// replacing the object where that loses nothing kept.
+			err = replaceRefused(ctx, a, obj, err)
+		}
 		switch {
 		case err == nil:
 		case admissionRefusal(err):
 			denied = append(denied, describeRefusal(a, obj, err))
 		case apierrors.IsInvalid(err), refusedResize(obj, err):
 			refused = append(refused, describeRefusal(a, obj, err))
+			advice = cmp.Or(advice, refusalAdvice(obj.GetObjectKind().GroupVersionKind().GroupKind(), err))
 		default:
 			return err
 		}
 	}
 	switch {
 	case len(refused) > 0:
-		return &invalidObjectsError{refused: refused}
+		return &invalidObjectsError{refused: refused, advice: advice}
 	case len(denied) > 0:
 		return &admissionRefusedError{refused: denied}
 	}
