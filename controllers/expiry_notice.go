@@ -137,7 +137,7 @@ func setExpiringSoon(t *saasv1alpha1.SaaSTenant, now time.Time, refresh bool) {
 		tail = fmt.Sprintf(" (%s), within the %s notice", rfc3339(t.Status.ExpireTime.Time), formatLeft(time.Duration(crossed)*time.Second))
 	case stageGrace:
 		policy := lifecycleOf(t).Expiry
-		end := t.Status.ExpireTime.Add(time.Duration(policy.GraceSeconds) * time.Second)
+		end := t.Status.ExpireTime.Add(time.Duration(policy.GetGraceSeconds()) * time.Second)
 		status, reason = metav1.ConditionTrue, saasv1alpha1.GracePeriodReason
 		head = "Expired; the grace period ends in " + formatLeft(end.Sub(now))
 		then := "frozen then unless renewed"

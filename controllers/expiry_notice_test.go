@@ -12,6 +12,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -208,7 +209,7 @@ func noticeData(t *testing.T, ns string) func() (map[string]string, error) {
 
 func TestExpiryNoticesAtEachThresholdAndInTheGracePeriod(t *testing.T) {
 	g := NewWithT(t)
-	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Expiry.GraceSeconds = 3600 })
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Expiry.GraceSeconds = ptr.To[int32](3600) })
 	restoreClockAfter(t)
 	expiry := metav1.NewTime(fakeClock.Now().Add(10 * day).UTC().Truncate(time.Second))
 	stamp := expiry.UTC().Format(time.RFC3339)

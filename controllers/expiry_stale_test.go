@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,7 +30,7 @@ func TestTheExpirySafetyNetFreezesOnlyOnTheStoredProduct(t *testing.T) {
 		// deadline is the new end of the grace period, after expiry; 0: none.
 		deadline time.Duration
 	}{
-		{"the grace period lengthened", func(e *saasv1alpha1.ExpiryPolicy) { e.GraceSeconds = int32(threeDays / time.Second) }, threeDays},
+		{"the grace period lengthened", func(e *saasv1alpha1.ExpiryPolicy) { e.GraceSeconds = ptr.To(int32(threeDays / time.Second)) }, threeDays},
 		{"the safety net turned off", func(e *saasv1alpha1.ExpiryPolicy) { e.Action = saasv1alpha1.ExpiryNone }, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,7 +64,7 @@ func TestTheExpirySafetyNetFreezesOnlyOnTheStoredProduct(t *testing.T) {
 			if tc.deadline > 0 {
 				g.Expect(apimeta.IsStatusConditionTrue(stored.Status.Conditions, saasv1alpha1.ExpiredCondition)).To(BeFalse(), "still in its grace period")
 				g.Expect(result.RequeueAfter).To(Equal(expiry.Add(tc.deadline).Sub(now)), "again at the end of the new grace period")
-				g.Expect(stored.Status.Lifecycle.Expiry.GraceSeconds).To(Equal(int32(threeDays/time.Second)), "the stored policy is the one recorded")
+				g.Expect(stored.Status.Lifecycle.Expiry.GraceSeconds).To(HaveValue(Equal(int32(threeDays/time.Second))), "the stored policy is the one recorded")
 			}
 		})
 	}

@@ -431,7 +431,7 @@ func (r *SaaSTenantReconciler) applyExpiry(s *tenantState, times map[string]time
 		return
 	}
 	policy := s.lifecycle.Expiry
-	deadline := expiry.Add(time.Duration(policy.GraceSeconds) * time.Second)
+	deadline := expiry.Add(time.Duration(policy.GetGraceSeconds()) * time.Second)
 	if now.Before(deadline) {
 		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.ExpiredCondition)
 		s.requeueAt(timeUntil(now, deadline))

@@ -538,7 +538,7 @@ func TestRenewalChangeAndTrialConversionSwitchThePlanButRenewalDoesNot(t *testin
 
 func TestExpirySafetyNetFreezesAnExpiredTenant(t *testing.T) {
 	g := NewWithT(t)
-	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Expiry.GraceSeconds = 3600 })
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Expiry.GraceSeconds = ptr.To[int32](3600) })
 	restoreClockAfter(t)
 	expiry := metav1.NewTime(fakeClock.Now().Add(24 * time.Hour).UTC().Truncate(time.Second))
 	tenant := newTenant(t, product, "basic", func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.ExpireTime = &expiry })

@@ -142,7 +142,7 @@ func TestAnUnfreezeThatCannotBeAppliedIsNotShownFrozen(t *testing.T) {
 // expireTime is a day after the suite's clock, with an hour's grace.
 func expiringTenant(t *testing.T) (*saasv1alpha1.SaaSProduct, *saasv1alpha1.SaaSTenant, metav1.Time) {
 	t.Helper()
-	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Expiry.GraceSeconds = 3600 })
+	product := newTenantProduct(t, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Lifecycle.Expiry.GraceSeconds = ptr.To[int32](3600) })
 	expiry := metav1.NewTime(fakeClock.Now().Add(24 * time.Hour).UTC().Truncate(time.Second))
 	tenant := newTenant(t, product, "pro", func(tn *saasv1alpha1.SaaSTenant) { tn.Spec.ExpireTime = &expiry })
 	eventuallyTenant(t, tenant.Name, provisioned)

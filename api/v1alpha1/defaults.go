@@ -28,6 +28,18 @@ func (p *ExpiryPolicy) GetNoticeSeconds() []int32 {
 	return p.NoticeSeconds
 }
 
+// GetGraceSeconds returns graceSeconds in seconds, or its default when
+// unset. 0 is no grace, not unset: the field is a pointer so that a 0
+// kooper writes (a product's policy copied into a tenant's
+// status.lifecycle) is stored as 0, which omitempty on an int32 would drop
+// for the schema's default to replace.
+func (p *ExpiryPolicy) GetGraceSeconds() int32 {
+	if p.GraceSeconds == nil {
+		return DefaultGraceSeconds
+	}
+	return *p.GraceSeconds
+}
+
 // GetRetentionDays returns retentionDays, or its default when unset.
 func (p *ReleasePolicy) GetRetentionDays() int32 {
 	if p.RetentionDays == nil {
@@ -49,12 +61,12 @@ func (m *Meter) GetDecimals() int32 {
 // and after a deletion by hand, freeze 3 days after expiry, give notice 7
 // days and 1 day before it.
 func DefaultLifecyclePolicy() *LifecyclePolicy {
-	days := DefaultRetentionDays
+	days, grace := DefaultRetentionDays, DefaultGraceSeconds
 	return &LifecyclePolicy{
 		Freeze: FreezePolicy{Behavior: FreezeScaleToZero},
 		Release: ReleasePolicy{RetentionPolicy: RetainData, RetentionDays: &days,
 			OnHandDeletion: HandDeletionRetain},
-		Expiry: ExpiryPolicy{Action: ExpiryFreeze, GraceSeconds: DefaultGraceSeconds,
+		Expiry: ExpiryPolicy{Action: ExpiryFreeze, GraceSeconds: &grace,
 			NoticeSeconds: DefaultNoticeSeconds()},
 	}
 }

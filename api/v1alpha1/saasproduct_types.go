@@ -1068,12 +1068,13 @@ type ExpiryPolicy struct {
 	Action ExpiryAction `json:"action,omitempty"`
 
 	// graceSeconds is how long after expireTime the safety net waits for the
-	// marketplace's own FREEZE. Defaults to 259200 (3 days).
+	// marketplace's own FREEZE, in seconds. Defaults to 259200 (3 days); 0
+	// gives no grace: the safety net acts at expireTime.
 	// +optional
 	// +kubebuilder:default=259200
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=31536000
-	GraceSeconds int32 `json:"graceSeconds,omitempty"`
+	GraceSeconds *int32 `json:"graceSeconds,omitempty"`
 
 	// noticeSeconds are the expiry notices before expireTime, in seconds
 	// before it: each time one is crossed, an Active tenant gets the

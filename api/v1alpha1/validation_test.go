@@ -967,7 +967,7 @@ func TestSchemaFillsDefaults(t *testing.T) {
 	g.Expect(got.Spec.Lifecycle.Release.RetentionDays).To(Equal(ptr.To[int32](15)))
 	g.Expect(got.Spec.Lifecycle.Release.OnHandDeletion).To(Equal(saasv1alpha1.HandDeletionRetain))
 	g.Expect(got.Spec.Lifecycle.Expiry.Action).To(Equal(saasv1alpha1.ExpiryFreeze))
-	g.Expect(got.Spec.Lifecycle.Expiry.GraceSeconds).To(Equal(int32(259200)))
+	g.Expect(got.Spec.Lifecycle.Expiry.GraceSeconds).To(Equal(ptr.To[int32](259200)))
 	g.Expect(got.Spec.Lifecycle.Expiry.NoticeSeconds).To(Equal([]int32{604800, 86400}))
 	g.Expect((&saasv1alpha1.ExpiryPolicy{}).GetNoticeSeconds()).To(Equal(got.Spec.Lifecycle.Expiry.NoticeSeconds))
 	g.Expect(&got.Spec.Lifecycle).To(Equal(saasv1alpha1.DefaultLifecyclePolicy()), "the Go-side defaults are the schema's")
