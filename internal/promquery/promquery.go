@@ -29,6 +29,8 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+
+	"github.com/kooper-io/kooper/internal/textcut"
 )
 
 // Timeout bounds one query, connection and answer included.
@@ -42,6 +44,22 @@ const MaxAnswerBytes = 1 << 20
 // ErrAnswerTooLarge is the error of a query whose answer is longer than
 // MaxAnswerBytes.
 var ErrAnswerTooLarge = fmt.Errorf("the Prometheus answer is longer than %d bytes; a meter's query must return one sample (wrap it in sum())", MaxAnswerBytes)
+
+// ErrPartialAnswer is the error of a query whose answer carries warnings
+// (the API's "warnings", not its info annotations): a Thanos querier with
+// partial responses on, its default, answers success with the series of the
+// stores that answered, or none, and a warning per store that did not; a
+// PromQL warning means series were left out. Such a value may be short, and
+// a window billed short is billed so for good, so it is no measurement: the
+// window is measured again later.
+var ErrPartialAnswer = errors.New("the Prometheus answer carries warnings, so its value may be partial " +
+	"(a Thanos store or remote-read endpoint that did not answer, or series PromQL left out)")
+
+// maxWarningsBytes bounds the warnings' text an ErrPartialAnswer quotes:
+// Thanos sends one per store that did not answer, each quoting its error.
+// It leaves room, within the 1 KiB of the metering controller's Warning
+// Event, for the meter's name, the window and the error's own text.
+const maxWarningsBytes = 512
 
 // Client evaluates instant queries. The zero value is ready to use.
 type Client struct {
@@ -141,9 +159,10 @@ func (c Client) roundTripper(baseURL string) http.RoundTripper {
 // Query evaluates query at the instant at against the Prometheus at
 // baseURL and returns its one value: the scalar, the only sample of a
 // vector, or 0 for an empty vector (no usage). It fails on more than one
-// series (the meter would be ambiguous), on any other result type, and on
-// an answer that is not a query result; its errors never carry the query's
-// URL, which holds the tenant's namespace.
+// series (the meter would be ambiguous), on any other result type, on an
+// answer that is not a query result, and with ErrPartialAnswer on an answer
+// that carries warnings (info annotations are no failure); its errors never
+// carry the query's URL, which holds the tenant's namespace.
 func (c Client) Query(ctx context.Context, baseURL, query string, at time.Time) (float64, error) {
 	client, err := api.NewClient(api.Config{Address: baseURL, RoundTripper: limitAnswers{next: c.roundTripper(baseURL)}})
 	if err != nil {
@@ -151,7 +170,7 @@ func (c Client) Query(ctx context.Context, baseURL, query string, at time.Time) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	value, _, _, err := promv1.NewAPI(client).Query(ctx, query, at)
+	value, warnings, _, err := promv1.NewAPI(client).Query(ctx, query, at)
 	if err != nil {
 		var urlErr *url.Error
 		if errors.As(err, &urlErr) {
@@ -159,7 +178,37 @@ func (c Client) Query(ctx context.Context, baseURL, query string, at time.Time) 
 		}
 		return 0, fmt.Errorf("prometheus query failed: %w", err)
 	}
+	if err := partial(warnings); err != nil {
+		return 0, fmt.Errorf("prometheus query failed: %w", err)
+	}
 	return OneValue(value)
+}
+
+// promQLInfoPrefix starts the text of a PromQL info annotation. Prometheus
+// sends these in the answer's "infos" now, but Thanos, and Prometheus
+// before the split, send them among the "warnings".
+const promQLInfoPrefix = "PromQL info:"
+
+// partial is an ErrPartialAnswer quoting warnings, or nil when they are
+// none or only info annotations. Info annotations may be false positives
+// (a counter whose name does not end in _total): no series was left out
+// for them, and failing on one would stop such a meter billing at all.
+func partial(warnings promv1.Warnings) error {
+	var actual []string
+	for _, w := range warnings {
+		if !strings.HasPrefix(w, promQLInfoPrefix) {
+			actual = append(actual, w)
+		}
+	}
+	if len(actual) == 0 {
+		return nil
+	}
+	noun := "warnings"
+	if len(actual) == 1 {
+		noun = "warning"
+	}
+	return fmt.Errorf("%w; %d %s: %s", ErrPartialAnswer, len(actual), noun,
+		textcut.Bytes(strings.Join(actual, "; "), maxWarningsBytes))
 }
 
 // limitAnswers caps the body of every answer next returns at

@@ -3,7 +3,9 @@ package promquery
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Each answer is served by a real HTTP server and read through the
@@ -22,6 +25,9 @@ func TestQueryReadsOneValue(t *testing.T) {
 		status     int
 		want       float64
 		wantErr    string
+		// partial says the answer's warnings fail it: wantErr is
+		// ErrPartialAnswer, naming them.
+		partial bool
 	}{
 		{name: "vector", body: `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"2.5"]}]}}`, want: 2.5},
 		{name: "empty vector is no usage", body: `{"status":"success","data":{"resultType":"vector","result":[]}}`},
@@ -31,6 +37,32 @@ func TestQueryReadsOneValue(t *testing.T) {
 		{name: "a matrix", body: `{"status":"success","data":{"resultType":"matrix","result":[]}}`, wantErr: "a meter needs a scalar or a one-sample vector"},
 		{name: "error", status: http.StatusBadRequest, body: `{"status":"error","errorType":"bad_data","error":"parse error"}`, wantErr: "parse error"},
 		{name: "not json", status: http.StatusBadGateway, body: `<html>`, wantErr: "prometheus query failed"},
+		// A Thanos querier with partial responses on (its default) answers
+		// success while a store is down: fewer series, or none, and warnings.
+		// Before, the empty vector was 0 units with no error: the hour was
+		// pushed as no usage, for good.
+		{name: "an empty vector with a warning is a failed measurement", partial: true,
+			body:    `{"status":"success","data":{"resultType":"vector","result":[]},"warnings":["receive series from store-1:10901: rpc error: code = Unavailable desc = connection refused"]}`,
+			wantErr: "code = Unavailable desc = connection refused"},
+		{name: "a one-sample vector with a warning is a failed measurement", partial: true,
+			body:    `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"2.5"]}]},"warnings":["No StoreAPIs matched for this query"]}`,
+			wantErr: "No StoreAPIs matched for this query"},
+		{name: "a scalar with a PromQL warning is a failed measurement", partial: true,
+			body:    `{"status":"success","data":{"resultType":"scalar","result":[1,"7"]},"warnings":["PromQL warning: encountered a mix of histograms and floats for metric name \"x\""]}`,
+			wantErr: "encountered a mix of histograms and floats"},
+		{name: "a warning is named even among info annotations", partial: true,
+			body:    `{"status":"success","data":{"resultType":"vector","result":[]},"warnings":["PromQL info: metric might not be a counter","store-2 timed out"]}`,
+			wantErr: "1 warning: store-2 timed out"},
+		// Info annotations may be false positives (Prometheus's own words): a
+		// counter not named *_total must not stop a meter from billing.
+		{name: "infos are no failure",
+			body: `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"2.5"]}]},"infos":["PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"calls\""]}`,
+			want: 2.5},
+		// Thanos, and Prometheus before infos had a field of their own, send
+		// info annotations among the warnings.
+		{name: "an info annotation among the warnings is no failure",
+			body: `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"2.5"]}]},"warnings":["PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"calls\""]}`,
+			want: 2.5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,6 +86,9 @@ func TestQueryReadsOneValue(t *testing.T) {
 				if strings.Contains(err.Error(), "tenant-a") {
 					t.Errorf("error %q carries the query", err)
 				}
+				if tt.partial && (v != 0 || !errors.Is(err, ErrPartialAnswer)) {
+					t.Errorf("Query = %v, %v; want 0 and ErrPartialAnswer", v, err)
+				}
 				return
 			}
 			if err != nil || v != tt.want {
@@ -63,6 +98,39 @@ func TestQueryReadsOneValue(t *testing.T) {
 				t.Errorf("sent query %q at %q", gotQuery, gotTime)
 			}
 		})
+	}
+}
+
+// Thanos sends a warning per store that did not answer, and a warning
+// quotes a store's error: the failure names how many there were and quotes
+// them up to maxWarningsBytes, whole characters only, however many and
+// long they are.
+func TestAPartialAnswersFailureQuotesItsWarningsCut(t *testing.T) {
+	warnings := make([]string, 50)
+	for i := range warnings {
+		warnings[i] = fmt.Sprintf("store-%d 不可用: %s", i, strings.Repeat("x", 200))
+	}
+	answer, err := json.Marshal(map[string]any{
+		"status": "success", "data": map[string]any{"resultType": "vector", "result": []any{}}, "warnings": warnings,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(answer)
+	}))
+	defer server.Close()
+	_, err = Client{}.Query(context.Background(), server.URL, `sum(up{namespace="tenant-a"})`, time.Now())
+	if !errors.Is(err, ErrPartialAnswer) {
+		t.Fatalf("Query error %v; want ErrPartialAnswer", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "50 warnings: store-0 不可用") || !utf8.ValidString(msg) {
+		t.Errorf("error %q: want the count and the first warning, in valid UTF-8", msg)
+	}
+	if len(msg) > maxWarningsBytes+len(ErrPartialAnswer.Error())+100 {
+		t.Errorf("error is %d bytes; want the warnings cut at %d", len(msg), maxWarningsBytes)
 	}
 }
 
