@@ -1,6 +1,7 @@
 package metering
 
 import (
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -121,23 +122,173 @@ func sameQuantities(a, b saasv1alpha1.UsageSegment) bool {
 }
 
 // RecordSegment appends seg to m.Segments, starting at now, unless it
-// measures what the last segment does; it reports whether m changed. At the
-// bound of 64 segments (the CRD's MaxItems), the last segment takes the new
-// values, keeping its start, instead: a tenant changing more than 64 times
-// within unpushed hours is metered with the later values for the last
-// stretch.
+// measures what the last segment does; it reports whether m changed. The
+// list stays within 64 segments (the CRD's MaxItems) without changing the
+// last segment or its start (the one in force, and the floor of
+// EndOfMetering): see foldOnce for what gives way, and in which order.
 func RecordSegment(m *saasv1alpha1.TenantMetering, seg saasv1alpha1.UsageSegment, now time.Time) bool {
 	if n := len(m.Segments); n > 0 && sameQuantities(m.Segments[n-1], seg) {
 		return false
 	}
 	seg.Start = metav1.NewTime(now)
-	if len(m.Segments) >= maxSegments {
-		seg.Start = m.Segments[len(m.Segments)-1].Start
-		m.Segments[len(m.Segments)-1] = seg
-		return true
-	}
 	m.Segments = append(m.Segments, seg)
+	if len(m.Segments) > maxSegments {
+		// Before the cursor nothing is measured: dropping it is exact.
+		m.Segments = PruneSegments(m.Segments, Cursor(m))
+	}
+	for len(m.Segments) > maxSegments {
+		m.Segments = foldOnce(m.Segments, Cursor(m), builtUntil(m))
+	}
 	return true
+}
+
+// builtUntil is the end of the unpushed windows whose records are already
+// built: the in-flight push's last window's end, else the cursor. Those
+// records are sent again as they were built and never measured anew, so
+// the segments before it no longer count for billing.
+func builtUntil(m *saasv1alpha1.TenantMetering) time.Time {
+	until := Cursor(m)
+	if p := m.InFlight; p != nil && len(p.Windows) > 0 {
+		until = later(until, p.Windows[len(p.Windows)-1].End.Time)
+	}
+	return until
+}
+
+// foldOnce makes segments (more than 3, none ending before cursor) shorter
+// by at least one, changing what the windows measure as little as it can,
+// in this order:
+//
+//  1. exactly: two segments with the same quantities within one clock hour
+//     (one may reach into it or out of it) are joined by moving the time of
+//     one next to the other: a window sums each quantity's time, in
+//     whatever order, so every window measures what it did;
+//  2. without changing any billed value: the oldest segment wholly before
+//     built (inside the in-flight push, whose records are fixed) gives its
+//     time to the next;
+//  3. keeping each meter's total exact: of the oldest two segments after
+//     built with the same quantities, the later one's time moves back next
+//     to the earlier, and the segments between start that much later, so
+//     only the hours between trade windows (none is billed in another
+//     state or plan in all, or billed twice, or lost);
+//  4. as a last resort, inexactly: when every segment after built measures
+//     something different (more than 63 distinct sets of quantities, which
+//     takes that many plans, volume sizes or product edits), the oldest two
+//     after built join, and the shorter one's time is measured with the
+//     longer one's quantities.
+//
+// The last segment (the one in force) and its start never change.
+func foldOnce(segments []saasv1alpha1.UsageSegment, cursor, built time.Time) []saasv1alpha1.UsageSegment {
+	if joined, ok := joinWithinAWindow(segments, cursor); ok {
+		return joined
+	}
+	if n := len(segments); n > 2 && !segments[1].Start.Time.After(built) {
+		segments[1].Start = segments[0].Start
+		return mergeEqualNeighbours(slices.Delete(segments, 0, 1))
+	}
+	if i, j, ok := oldestSameQuantitiesAfter(segments, built); ok {
+		return moveBack(segments, i, j)
+	}
+	return joinOldestPairAfter(segments, built)
+}
+
+// durationOf is how long segment k (not the last) lasts.
+func durationOf(segments []saasv1alpha1.UsageSegment, k int) time.Duration {
+	return segments[k+1].Start.Sub(segments[k].Start.Time)
+}
+
+// withinOneWindow reports whether [from, to) lies within one clock hour from
+// the cursor on: within one window, whatever the cursor (windows follow clock
+// hours, the first from the cursor, the last to the release before which
+// every segment starts).
+func withinOneWindow(from, to, cursor time.Time) bool {
+	return !from.Before(cursor) && !to.After(from.Truncate(time.Hour).Add(time.Hour))
+}
+
+// joinWithinAWindow joins, oldest first, two segments i < j (neither the
+// last) that measure the same, by a move that keeps all the time it moves
+// within one window: moveBack when the segments after i through j lie in
+// one, else moveForward when i through the one before j do. For each j only
+// the nearest such i is tried: a farther one moves more time. ok is false
+// when no two segments can be joined so.
+func joinWithinAWindow(segments []saasv1alpha1.UsageSegment, cursor time.Time) (joined []saasv1alpha1.UsageSegment, ok bool) {
+	for j := 1; j < len(segments)-1; j++ {
+		for i := j - 1; i >= 0; i-- {
+			if !sameQuantities(segments[i], segments[j]) {
+				continue
+			}
+			switch {
+			case withinOneWindow(segments[i+1].Start.Time, segments[j+1].Start.Time, cursor):
+				return moveBack(segments, i, j), true
+			case withinOneWindow(segments[i].Start.Time, segments[j].Start.Time, cursor):
+				return moveForward(segments, i, j), true
+			}
+			break
+		}
+	}
+	return segments, false
+}
+
+// moveBack gives the time of segment j (not the last) to segment i < j,
+// which measures the same: the segments between start durationOf(j) later.
+func moveBack(segments []saasv1alpha1.UsageSegment, i, j int) []saasv1alpha1.UsageSegment {
+	d := durationOf(segments, j)
+	for k := i + 1; k < j; k++ {
+		segments[k].Start = metav1.NewTime(segments[k].Start.Add(d))
+	}
+	return mergeEqualNeighbours(slices.Delete(segments, j, j+1))
+}
+
+// moveForward gives the time of segment i to segment j > i (not the last),
+// which measures the same: the segments after i through j start
+// durationOf(i) earlier.
+func moveForward(segments []saasv1alpha1.UsageSegment, i, j int) []saasv1alpha1.UsageSegment {
+	d := durationOf(segments, i)
+	for k := i + 1; k <= j; k++ {
+		segments[k].Start = metav1.NewTime(segments[k].Start.Add(-d))
+	}
+	return mergeEqualNeighbours(slices.Delete(segments, i, i+1))
+}
+
+// oldestSameQuantitiesAfter finds segments i < j (j not the last) measuring
+// the same, with the least j, whose moveBack moves no time before built
+// (the segments after i start at or after it).
+func oldestSameQuantitiesAfter(segments []saasv1alpha1.UsageSegment, built time.Time) (i, j int, ok bool) {
+	for j := 1; j < len(segments)-1; j++ {
+		for i := j - 1; i >= 0 && !segments[i+1].Start.Time.Before(built); i-- {
+			if sameQuantities(segments[i], segments[j]) {
+				return i, j, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// joinOldestPairAfter joins the oldest two segments starting at or after
+// built (neither the last; the first two when there are none) into one with
+// the quantities of the one that lasts longer, the earlier on a tie: the
+// shorter one's time is measured with the other's quantities.
+func joinOldestPairAfter(segments []saasv1alpha1.UsageSegment, built time.Time) []saasv1alpha1.UsageSegment {
+	k := 0
+	for k < len(segments)-3 && segments[k].Start.Time.Before(built) {
+		k++
+	}
+	if durationOf(segments, k) >= durationOf(segments, k+1) {
+		return mergeEqualNeighbours(slices.Delete(segments, k+1, k+2))
+	}
+	segments[k+1].Start = segments[k].Start
+	return mergeEqualNeighbours(slices.Delete(segments, k, k+1))
+}
+
+// mergeEqualNeighbours joins each segment into the one before it when both
+// measure the same, which changes no window, except the last (its start
+// stays the floor of EndOfMetering).
+func mergeEqualNeighbours(segments []saasv1alpha1.UsageSegment) []saasv1alpha1.UsageSegment {
+	for k := len(segments) - 2; k >= 1; k-- {
+		if sameQuantities(segments[k-1], segments[k]) {
+			segments = slices.Delete(segments, k, k+1)
+		}
+	}
+	return segments
 }
 
 // PruneSegments drops the segments (oldest first) that end at or before

@@ -168,7 +168,7 @@ func TestRecordSegment(t *testing.T) {
 		g.Expect(m.Segments[1].Start.Time).To(Equal(h0.Add(2 * time.Minute)))
 		g.Expect(m.Segments[1].State).To(Equal(saasv1alpha1.StateFrozen))
 	})
-	t.Run("at 64 segments the last takes the new values and keeps its start", func(t *testing.T) {
+	t.Run("at 64 distinct segments the oldest two join; the new one keeps its values and start", func(t *testing.T) {
 		g := NewWithT(t)
 		m := &saasv1alpha1.TenantMetering{Since: *at(0)}
 		for i := range maxSegments {
@@ -178,9 +178,11 @@ func TestRecordSegment(t *testing.T) {
 		}
 		g.Expect(RecordSegment(m, frozen, h0.Add(time.Hour))).To(BeTrue())
 		g.Expect(m.Segments).To(HaveLen(maxSegments))
+		g.Expect(m.Segments[0].Replicas).To(BeEquivalentTo(0))
+		g.Expect(m.Segments[1].Replicas).To(BeEquivalentTo(2), "the second second is measured as the first's")
 		last := m.Segments[maxSegments-1]
 		g.Expect(last.State).To(Equal(saasv1alpha1.StateFrozen))
-		g.Expect(last.Start.Time).To(Equal(h0.Add((maxSegments - 1) * time.Second)))
+		g.Expect(last.Start.Time).To(Equal(h0.Add(time.Hour)))
 	})
 }
 
