@@ -37,12 +37,13 @@ func TestAPausedRolloutNamesOnlyWhatResumesIt(t *testing.T) {
 	g.Expect(c.Message).To(HaveSuffix("not healthy: i-1"))
 }
 
-// deploymentRender is an example render holding one Deployment "web" whose
-// selector is app: selector.
-func deploymentRender(sku, selector string) planRender {
+// statefulSetRender is an example render holding one StatefulSet "web"
+// whose serviceName is service (a field no plan change may change, and
+// kooper does not replace a StatefulSet for).
+func statefulSetRender(sku, service string) planRender {
 	d := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "web"},
-		"spec": map[string]any{"selector": map[string]any{"matchLabels": map[string]any{"app": selector}}},
+		"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": map[string]any{"name": "web"},
+		"spec": map[string]any{"serviceName": service},
 	}}
 	return planRender{skuCode: sku, objects: []*unstructured.Unstructured{d}}
 }
@@ -60,8 +61,8 @@ func TestPlansValidKeepsAFreshProblemBesideARefusedPlanChange(t *testing.T) {
 				{SKUCode: "pro", Quota: corev1.ResourceList{corev1.ResourcePods: resource.MustParse(quota)}}},
 		}}
 	}
-	renders := []planRender{deploymentRender("basic", "a"), deploymentRender("pro", "b")}
-	const planChange = "plans basic and pro render Deployment/web spec.selector differently"
+	renders := []planRender{statefulSetRender("basic", "a"), statefulSetRender("pro", "b")}
+	const planChange = "plans basic and pro render StatefulSet/web spec.serviceName differently"
 	plansValid := func(s *productState) metav1.Condition {
 		r := &SaaSProductReconciler{}
 		r.checkPlans(testContext(t), s)

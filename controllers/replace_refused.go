@@ -99,6 +99,20 @@ func replacementFor(gk schema.GroupKind, desired client.Object, refusal error) (
 	return noReplacement, ""
 }
 
+// replacedOnRefusal reports whether kooper replaces an object of kind (a
+// kind a chart may render) when the API server refuses to change it in
+// place (replacementFor): the fields ImmutableChanges names for such a
+// kind (a Deployment's selector, a Job's template, a Secret's type, the
+// data of one marked immutable) are then changed, not a stall, and a plan
+// change is not refused for them.
+func replacedOnRefusal(kind string) bool {
+	switch kind {
+	case deploymentKind.Kind, secretKind.Kind, configMapKind.Kind, "Job":
+		return true
+	}
+	return false
+}
+
 // deploymentReplacement is replacementFor for a Deployment.
 func deploymentReplacement(desired client.Object, causes []metav1.StatusCause) (replacement, string) {
 	selector := false

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -214,20 +215,51 @@ func storedPlanChanges(product *saasv1alpha1.SaaSProduct) string {
 
 // planChangesRefused returns the pairs of plans whose example renders
 // differ in a field the API server will not change on an existing object
-// (chartrender.ImmutableChanges), in the order of the renders, and for
-// each what differs.
+// (chartrender.ImmutableChanges) and for which kooper does not replace the
+// object (stalls), in the order of the renders, and for each what differs.
+// Each way is checked on its own: a pair refused one way only (a claim
+// that would shrink, not grow) names the plan it is refused from.
 func planChangesRefused(renders []planRender) ([]saasv1alpha1.PlanPair, []string) {
 	var pairs []saasv1alpha1.PlanPair
 	var out []string
-	for i, from := range renders {
-		for _, to := range renders[i+1:] {
-			if changes := chartrender.ImmutableChanges(from.objects, to.objects); len(changes) > 0 {
-				pairs = append(pairs, saasv1alpha1.PlanPair{SKUCodes: []string{from.skuCode, to.skuCode}})
-				out = append(out, fmt.Sprintf("plans %s and %s render %s differently", from.skuCode, to.skuCode, strings.Join(changes, ", ")))
+	for i, a := range renders {
+		for _, b := range renders[i+1:] {
+			there := stalls(chartrender.ImmutableChanges(a.objects, b.objects))
+			back := stalls(chartrender.ImmutableChanges(b.objects, a.objects))
+			pair := saasv1alpha1.PlanPair{SKUCodes: []string{a.skuCode, b.skuCode}}
+			switch {
+			case len(there) > 0 && len(back) > 0:
+				out = append(out, fmt.Sprintf("plans %s and %s render %s differently", a.skuCode, b.skuCode, strings.Join(union(there, back), ", ")))
+			case len(there) > 0:
+				pair.From = a.skuCode
+				out = append(out, fmt.Sprintf("a change from plan %s to plan %s changes %s", a.skuCode, b.skuCode, strings.Join(there, ", ")))
+			case len(back) > 0:
+				pair.From = b.skuCode
+				out = append(out, fmt.Sprintf("a change from plan %s to plan %s changes %s", b.skuCode, a.skuCode, strings.Join(back, ", ")))
+			default:
+				continue
 			}
+			pairs = append(pairs, pair)
 		}
 	}
 	return pairs, out
+}
+
+// stalls keeps the changes ("Kind/name field", as ImmutableChanges gives
+// them) a tenant would stall on: those of kinds kooper replaces when the
+// API server refuses a change in place (replacedOnRefusal) are made.
+func stalls(changes []string) []string {
+	return slices.DeleteFunc(changes, func(change string) bool {
+		kind, _, _ := strings.Cut(change, "/")
+		return replacedOnRefusal(kind)
+	})
+}
+
+// union is a and b, sorted, each once.
+func union(a, b []string) []string {
+	all := slices.Concat(a, b)
+	slices.Sort(all)
+	return slices.Compact(all)
 }
 
 // checkURLs checks that every tenant gets URLs of its own (URLsValid).

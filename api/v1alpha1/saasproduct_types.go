@@ -1145,13 +1145,15 @@ type SaaSProductStatus struct {
 	// refusedPlanChanges are the pairs of plans a tenant cannot change
 	// between, for a product with spec.chart: the chart renders an object
 	// differently on the two plans in a field the API server will not
-	// change on an existing object (a StatefulSet's volumeClaimTemplates, a
-	// selector), so a tenant changing from one to the other would stall
-	// with ObjectInvalid. The product controller sets it with PlansValid
+	// change on an existing object and kooper does not replace the object
+	// for (a StatefulSet's volumeClaimTemplates, a claim shrunk), so a
+	// tenant changing from one to the other would stall with
+	// ObjectInvalid. The product controller sets it with PlansValid
 	// (reason PlanChangeRefused, whose message names the objects and
 	// fields), from the chart it records in chart, and keeps it while the
 	// chart cannot be checked; the receiver answers changeInstanceCheck
-	// 000002 for a change between the two plans of a pair. Empty when
+	// 000002 for a change between the two plans of a pair (from its from,
+	// when set). Empty when
 	// every plan change can be made.
 	// +optional
 	// +listType=atomic
@@ -1170,8 +1172,9 @@ type SaaSProductStatus struct {
 	OrderNotifications *OrderNotificationsSummary `json:"orderNotifications,omitempty"`
 }
 
-// PlanPair is two plans of a product, in no order: a change from either
-// to the other is meant.
+// PlanPair is two plans of a product: a change from either to the other
+// is meant, or, with from, only the change from that one.
+// +kubebuilder:validation:XValidation:rule="!has(self.from) || self.from in self.skuCodes",message="from must be one of skuCodes"
 type PlanPair struct {
 	// skuCodes are the two plans' specification codes, in the order of
 	// spec.plans; the order carries no meaning.
@@ -1182,13 +1185,21 @@ type PlanPair struct {
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=64
 	SKUCodes []string `json:"skuCodes"`
+
+	// from, when set, is the one plan of skuCodes a change from which is
+	// refused; the change the other way can be made (a claim may grow but
+	// not shrink). Empty: a change either way is refused.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	From string `json:"from,omitempty"`
 }
 
 // PlanChangeRefused reports whether a tenant on plan from cannot change to
-// plan to (refusedPlanChanges holds them as a pair, in either order).
+// plan to: refusedPlanChanges holds them as a pair, either way or, with
+// the pair's from, from that plan.
 func (s *SaaSProductStatus) PlanChangeRefused(from, to string) bool {
 	return from != to && slices.ContainsFunc(s.RefusedPlanChanges, func(p PlanPair) bool {
-		return slices.Contains(p.SKUCodes, from) && slices.Contains(p.SKUCodes, to)
+		return slices.Contains(p.SKUCodes, from) && slices.Contains(p.SKUCodes, to) && (p.From == "" || p.From == from)
 	})
 }
 
