@@ -11,11 +11,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
@@ -55,8 +59,9 @@ type OrderNotificationReconciler struct {
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=ordernotifications/status,verbs=patch
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasproducts/status,verbs=patch
 
-// Reconcile resolves the notification, summarises its product and deletes
-// the notification once its retention is over.
+// Reconcile resolves the notification and deletes it once its retention is
+// over. Its product's summary is written by the summary controller
+// (orderSummaryReconciler), which the record's events reach.
 func (r *OrderNotificationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
 	n := &saasv1alpha1.OrderNotification{}
 	if err := r.Get(ctx, req.NamespacedName, n); err != nil {
@@ -79,9 +84,6 @@ func (r *OrderNotificationReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if written && product != nil && resolvedNow(before, n) {
 		r.Recorder.Eventf(product, n, corev1.EventTypeNormal, saasv1alpha1.OrderNotifiedReason, "Resolve",
 			"orderNotify for order %s resolved: order type %s, SKU %s", n.Spec.OrderID, n.Status.Order.OrderType, n.Status.Order.SKUCode)
-	}
-	if statusErr == nil {
-		statusErr = r.summarise(ctx, product, n, "")
 	}
 	if resolveErr == nil && statusErr == nil {
 		return ctrl.Result{RequeueAfter: timeUntil(now, r.deleteAt(n))}, nil
@@ -144,8 +146,8 @@ func resolvedNow(before, after *saasv1alpha1.OrderNotification) bool {
 	return before.Status.ResolvedTime == nil && after.Status.ResolvedTime != nil && after.Status.Order != nil
 }
 
-// expire deletes a notification whose retention is over, and takes it out
-// of its product's summary.
+// expire deletes a notification whose retention is over; its deletion's
+// event takes it out of its product's summary.
 func (r *OrderNotificationReconciler) expire(ctx context.Context, n *saasv1alpha1.OrderNotification) error {
 	product, err := r.product(ctx, n.Spec.ProductName)
 	if err != nil {
@@ -159,36 +161,7 @@ func (r *OrderNotificationReconciler) expire(ctx context.Context, n *saasv1alpha
 	if err := r.Delete(ctx, n, client.Preconditions{UID: &n.UID}); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("failed to delete the order notification: %w", err)
 	}
-	return r.summarise(ctx, product, nil, n.Name)
-}
-
-// summarise writes product's status.orderNotifications (nothing for a nil
-// product) from the records in the cache, with current standing in for its
-// cached copy (which may be older) and gone left out (the cache may still
-// hold it). The write carries the product's resourceVersion: a Conflict
-// reruns the reconcile.
-func (r *OrderNotificationReconciler) summarise(ctx context.Context, product *saasv1alpha1.SaaSProduct, current *saasv1alpha1.OrderNotification, gone string) error {
-	if product == nil {
-		return nil
-	}
-	productName := product.Name
-	list := &saasv1alpha1.OrderNotificationList{}
-	if err := r.List(ctx, list, client.MatchingLabels{saasv1alpha1.ProductLabel: productName}); err != nil {
-		return fmt.Errorf("failed to list the order notifications: %w", err)
-	}
-	items := make([]saasv1alpha1.OrderNotification, 0, len(list.Items)+1)
-	for _, item := range list.Items {
-		if item.Name != gone && (current == nil || item.Name != current.Name) && item.Spec.ProductName == productName {
-			items = append(items, item)
-		}
-	}
-	if current != nil {
-		items = append(items, *current)
-	}
-	after := product.DeepCopy()
-	after.Status.OrderNotifications = summarise(oncePerOrderLine(items))
-	_, err := patchStatusIfChanged(ctx, r.Client, product, after, product.Status, after.Status)
-	return err
+	return nil
 }
 
 // oncePerOrderLine keeps one record of each order line, the first received
@@ -281,11 +254,165 @@ func summarise(items []saasv1alpha1.OrderNotification) *saasv1alpha1.OrderNotifi
 // only reads back the status it wrote itself, and it already asks for the
 // next run (RequeueAfter). Were its writes to requeue it, a failure whose
 // message changes on each attempt would rerun it at once, over and over,
-// instead of after the paced wait of orders.RecordFailure.
+// instead of after the paced wait of orders.RecordFailure. It registers the
+// summary controller too (orderSummaryReconciler).
 func (r *OrderNotificationReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	err := ctrl.NewControllerManagedBy(mgr).
 		For(&saasv1alpha1.OrderNotification{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Named("ordernotification").
 		Complete(r)
+	if err != nil {
+		return err
+	}
+	return (&orderSummaryReconciler{Client: r.Client}).SetupWithManager(mgr)
+}
+
+// notificationProductIndex indexes OrderNotifications by the product whose
+// summary lists them (summarisedUnder), so that a summary reads its own
+// product's records and no other's.
+const notificationProductIndex = "ordernotification.summarisedUnder"
+
+// summarisedUnder names the product whose summary lists n: the one both its
+// spec.productName and its product label name; "" when they differ (a
+// record the receiver did not make: no summary lists it).
+func summarisedUnder(n *saasv1alpha1.OrderNotification) string {
+	if n.Labels[saasv1alpha1.ProductLabel] != n.Spec.ProductName {
+		return ""
+	}
+	return n.Spec.ProductName
+}
+
+func indexNotificationsByProduct(mgr ctrl.Manager) error {
+	return indexOnce(mgr, &saasv1alpha1.OrderNotification{}, notificationProductIndex, notificationProductKeys)
+}
+
+// notificationProductKeys are an OrderNotification's notificationProductIndex
+// values: the product that lists it, or none.
+func notificationProductKeys(obj client.Object) []string {
+	if product := summarisedUnder(obj.(*saasv1alpha1.OrderNotification)); product != "" {
+		return []string{product}
+	}
+	return nil
+}
+
+// orderSummaryDelay is how long after an OrderNotification's event its
+// product's summary is written; the events of every record of the product
+// within it share that one summary. Each summary reads every record of the
+// product, so a summary per event cost the controller work in the square
+// of the records: a restart queues every record at once, and 10,000 of
+// them took minutes of CPU. The summary is a report for people; a second
+// late is nothing to it.
+const orderSummaryDelay = time.Second
+
+// orderSummaryReconciler writes a product's status.orderNotifications (the
+// request names the product) from its records in the cache: counts by order
+// type and the ten newest (summarise), each order line once
+// (oncePerOrderLine). It is queued orderSummaryDelay after an event of one
+// of the product's records, and when the product is created (its records
+// may be older). The write carries the product's resourceVersion: a
+// Conflict reruns it.
+type orderSummaryReconciler struct {
+	client.Client
+}
+
+// Reconcile summarises the product's records; nothing for a product that
+// does not exist.
+func (s *orderSummaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	product := &saasv1alpha1.SaaSProduct{}
+	if err := s.Get(ctx, req.NamespacedName, product); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	// Read only: the records are the cache's own, not copies. The list's
+	// items are copies of the structs, which summarise may reorder.
+	list := &saasv1alpha1.OrderNotificationList{}
+	if err := s.List(ctx, list, client.MatchingFields{notificationProductIndex: product.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return ctrl.Result{}, fmt.Errorf("failed to list the order notifications: %w", err)
+	}
+	after := product.DeepCopy()
+	after.Status.OrderNotifications = summarise(oncePerOrderLine(list.Items))
+	_, statusErr := patchStatusIfChanged(ctx, s.Client, product, after, product.Status, after.Status)
+	var result ctrl.Result
+	err := foldStatusError(&result, nil, statusErr) // a Conflict reruns it, with no error logged
+	return result, err
+}
+
+// SetupWithManager registers the summary controller: products on their
+// creation, and OrderNotifications' events that change what a summary
+// shows (summaryInputChanged), orderSummaryDelay later (summaryAfter).
+func (s *orderSummaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := indexNotificationsByProduct(mgr); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&saasv1alpha1.SaaSProduct{}, builder.WithPredicates(predicate.Funcs{
+			UpdateFunc:  func(event.UpdateEvent) bool { return false },
+			DeleteFunc:  func(event.DeleteEvent) bool { return false },
+			GenericFunc: func(event.GenericEvent) bool { return false },
+		})).
+		Watches(&saasv1alpha1.OrderNotification{}, summaryAfter(orderSummaryDelay), builder.WithPredicates(summaryInputChanged)).
+		Named("ordernotification-summary").
+		Complete(s)
+}
+
+// summaryAfter is an event handler that queues, delay after an
+// OrderNotification's event, the summary of the product that lists it, and
+// on an update the one that listed it before, if another. A queue keeps an
+// item's earliest time, so the events of the delay share one summary.
+func summaryAfter(delay time.Duration) handler.EventHandler {
+	enqueue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object) {
+		for _, obj := range objs {
+			n, ok := obj.(*saasv1alpha1.OrderNotification)
+			if !ok {
+				continue
+			}
+			if product := summarisedUnder(n); product != "" {
+				q.AddAfter(reconcile.Request{NamespacedName: client.ObjectKey{Name: product}}, delay)
+			}
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.Object)
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.ObjectOld, e.ObjectNew)
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.Object)
+		},
+		GenericFunc: func(_ context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.Object)
+		},
+	}
+}
+
+// summaryInputChanged passes every creation and deletion, and an update
+// that changes what a summary shows of the record: the product that lists
+// it, its order line, when it was received, and what Query Order said
+// (resolved or not, order type, SKU). The resolution's condition messages,
+// retried every few seconds while Query Order fails, change none of it.
+var summaryInputChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, okOld := e.ObjectOld.(*saasv1alpha1.OrderNotification)
+		n, okNew := e.ObjectNew.(*saasv1alpha1.OrderNotification)
+		return !okOld || !okNew || summaryInput(o) != summaryInput(n)
+	},
+}
+
+// summaryFields is what summarise and oncePerOrderLine read of a record.
+type summaryFields struct {
+	product, orderID, orderLineID string
+	receivedTime                  int64 // Unix nanoseconds
+	resolved                      bool
+	orderType, skuCode            string
+}
+
+func summaryInput(n *saasv1alpha1.OrderNotification) summaryFields {
+	f := summaryFields{product: summarisedUnder(n), orderID: n.Spec.OrderID, orderLineID: n.Spec.OrderLineID,
+		receivedTime: n.Spec.ReceivedTime.UnixNano()}
+	if order := n.Status.Order; order != nil {
+		f.resolved, f.orderType, f.skuCode = true, order.OrderType, order.SKUCode
+	}
+	return f
 }
