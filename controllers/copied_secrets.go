@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -65,16 +66,37 @@ func (r *SaaSTenantReconciler) tenantsOfSecret(ctx context.Context, secret clien
 	if id := secret.GetLabels()[saasv1alpha1.CredentialsCopyLabel]; id != "" {
 		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: id}}}
 	}
+	// Only the products that copy it are read (copiedSecretNameIndex): a
+	// restart brings an event for each Secret of the namespace, licence keys
+	// among them (one for each licence), and none of those is any product's.
 	products := &saasv1alpha1.SaaSProductList{}
-	if err := r.List(ctx, products); err != nil {
+	if err := r.List(ctx, products, client.MatchingFields{copiedSecretNameIndex: secret.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the products that copy a Secret", "Secret", client.ObjectKeyFromObject(secret))
 		return nil
 	}
 	var requests []reconcile.Request
 	for i := range products.Items {
-		copies := slices.ContainsFunc(copiedSecrets(&products.Items[i]), func(c copiedSecret) bool { return c.name == secret.GetName() })
-		if copies {
-			requests = append(requests, r.tenantsOfProduct(ctx, &products.Items[i])...)
-		}
+		requests = append(requests, r.tenantsOfProduct(ctx, &products.Items[i])...)
 	}
 	return requests
+}
+
+// copiedSecretNameIndex indexes products by the Secrets of kooper's
+// namespace they copy to their tenants (copiedSecrets), so that a Secret's
+// event finds its products without reading every product.
+const copiedSecretNameIndex = "spec.workload.copiedSecretNames"
+
+func indexByCopiedSecret(mgr ctrl.Manager) error {
+	return indexOnce(mgr, &saasv1alpha1.SaaSProduct{}, copiedSecretNameIndex, copiedSecretNames)
+}
+
+// copiedSecretNames are a product's copiedSecretNameIndex values.
+func copiedSecretNames(obj client.Object) []string {
+	var names []string
+	for _, c := range copiedSecrets(obj.(*saasv1alpha1.SaaSProduct)) {
+		if !slices.Contains(names, c.name) {
+			names = append(names, c.name)
+		}
+	}
+	return names
 }

@@ -567,6 +567,9 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := indexByConfigMap(mgr); err != nil {
 		return err
 	}
+	if err := indexByCopiedSecret(mgr); err != nil {
+		return err
+	}
 	if err := indexTenantsByBuyer(mgr); err != nil {
 		return err
 	}
@@ -579,7 +582,7 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&saasv1alpha1.SaaSTenant{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, exhaustionChanged))).
 		Watches(&saasv1alpha1.SaaSProduct{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOfProduct),
-			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, chartStatusChanged))).
+			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, chartNewsForTenants))).
 		// A pay-per-use tenant resolved wakes its buyer's waiting packages.
 		Watches(&saasv1alpha1.SaaSTenant{}, handler.EnqueueRequestsFromMapFunc(r.packagesWaitingFor), builder.WithPredicates(buyerResolved)).
 		// A pay-per-use tenant released, its last usage pushed, moves its packages on.
@@ -615,30 +618,50 @@ func TenantChildTypes() []client.Object {
 
 // chartStatusChanged passes a product whose resolved chart or ChartReady
 // changed: the product controller records them in status, which changes no
-// generation; a tenant waiting for the chart says why it waits.
+// generation. The tenants' watch takes fewer (chartNewsForTenants).
 var chartStatusChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
-		chart := func(obj client.Object) (string, string) {
-			p, ok := obj.(*saasv1alpha1.SaaSProduct)
-			if !ok {
-				return "", ""
-			}
-			digest, ready := "", ""
-			if p.Status.Chart != nil {
-				digest = p.Status.Chart.Digest
-			}
-			if c := apimeta.FindStatusCondition(p.Status.Conditions, saasv1alpha1.ChartReadyCondition); c != nil {
-				ready = string(c.Status) + ": " + c.Message
-			}
-			return digest, ready
-		}
-		oldDigest, oldReady := chart(e.ObjectOld)
-		newDigest, newReady := chart(e.ObjectNew)
+		oldDigest, oldReady := chartStatusOf(e.ObjectOld)
+		newDigest, newReady := chartStatusOf(e.ObjectNew)
 		return oldDigest != newDigest || oldReady != newReady
 	},
 	CreateFunc:  func(event.CreateEvent) bool { return false },
 	DeleteFunc:  func(event.DeleteEvent) bool { return false },
 	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
+// chartNewsForTenants passes a product whose resolved chart changed (or was
+// first resolved): every tenant renders it. A ChartReady change passes only
+// while the product has no chart resolved: then every tenant of it waits
+// for one and says why (renderChart), and none has a chart of it to run.
+// With a chart resolved no tenant reads ChartReady: a tag resolved again
+// (every 10 minutes) through a passing registry failure flips it False and
+// True on the same digest, and reconciled each of 10,000 tenants twice.
+var chartNewsForTenants = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		oldDigest, oldReady := chartStatusOf(e.ObjectOld)
+		newDigest, newReady := chartStatusOf(e.ObjectNew)
+		return oldDigest != newDigest || newDigest == "" && oldReady != newReady
+	},
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
+// chartStatusOf is a product's resolved chart digest ("" when none) and its
+// ChartReady, as "status: message" ("" when unset).
+func chartStatusOf(obj client.Object) (digest, ready string) {
+	p, ok := obj.(*saasv1alpha1.SaaSProduct)
+	if !ok {
+		return "", ""
+	}
+	if p.Status.Chart != nil {
+		digest = p.Status.Chart.Digest
+	}
+	if c := apimeta.FindStatusCondition(p.Status.Conditions, saasv1alpha1.ChartReadyCondition); c != nil {
+		ready = string(c.Status) + ": " + c.Message
+	}
+	return digest, ready
 }
 
 // tenantOfChild maps a tenant's object to the tenant, by its instance label.
