@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"bytes"
 	"encoding/base64"
 	"math"
 	"reflect"
@@ -8,7 +9,10 @@ import (
 	"strings"
 	"sync"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/structured-merge-diff/v6/value"
 )
 
@@ -21,6 +25,14 @@ import (
 // maps (docs/benchmarks.md). Where actual's Go type is one it does not
 // walk (see jsonFieldsOf), it converts that part as ToUnstructured would.
 // FuzzHoldsFields holds the two answers equal.
+//
+// Two values are held that m would not hold, because the API server
+// stores them as desired and only the cache's reading loses them (see
+// typeMetaHolds and bytesHold): an object's apiVersion and kind, empty in
+// a protobuf read, when desired names the object's Go type; and base64
+// text written otherwise than Go writes it (line breaks), when it stands
+// for the bytes actual holds. Without them such an object was never in
+// step and was applied on every pass, restart and resync.
 func holdsFields(desired map[string]any, actual any) bool {
 	return holds(desired, reflect.ValueOf(actual))
 }
@@ -80,6 +92,9 @@ func structHolds(desired any, v reflect.Value) bool {
 	}
 	for name, want := range d {
 		f, found := fields[name]
+		if found && f.typeMeta && typeMetaHolds(name, want, v.FieldByIndex(f.index), v.Type()) {
+			continue
+		}
 		if !found || f.omitted(v.FieldByIndex(f.index)) {
 			if !isSubset(want, nil) {
 				return false
@@ -91,6 +106,36 @@ func structHolds(desired any, v reflect.Value) bool {
 		}
 	}
 	return true
+}
+
+// typeMetaHolds reports whether got, the empty field name ("apiVersion"
+// or "kind") of an object of Go type object, holds want by naming object.
+// A protobuf message has no TypeMeta, and controller-runtime reads
+// built-in kinds as protobuf: the cache sets an object's own apiVersion
+// and kind, but a nested object's (a StatefulSet's volumeClaimTemplates)
+// stays empty, where the API server writes it out as v1
+// PersistentVolumeClaim on every JSON read (its conversion sets them).
+func typeMetaHolds(name string, want any, got reflect.Value, object reflect.Type) bool {
+	if got.String() != "" {
+		return false // set: compared as any field
+	}
+	for _, gvk := range kindsOf(object) {
+		if (name == "apiVersion" && want == gvk.GroupVersion().String()) || (name == "kind" && want == gvk.Kind) {
+			return true
+		}
+	}
+	return false
+}
+
+// kindsOf names the kinds client-go's scheme has for the struct type t,
+// none for a type that is no Kubernetes object.
+func kindsOf(t reflect.Type) []schema.GroupVersionKind {
+	obj, ok := reflect.New(t).Interface().(runtime.Object)
+	if !ok {
+		return nil
+	}
+	gvks, _, _ := clientgoscheme.Scheme.ObjectKinds(obj)
+	return gvks
 }
 
 // convertedHolds converts the struct v as the converter would and compares.
@@ -132,8 +177,7 @@ func sliceHolds(desired any, v reflect.Value) bool {
 		return isSubset(desired, nil)
 	}
 	if v.Type().Elem().Kind() == reflect.Uint8 {
-		s, ok := desired.(string)
-		return ok && s == base64.StdEncoding.EncodeToString(v.Bytes())
+		return bytesHold(desired, v.Bytes())
 	}
 	d, ok := desired.([]any)
 	if !ok || len(d) != v.Len() {
@@ -147,9 +191,27 @@ func sliceHolds(desired any, v reflect.Value) bool {
 	return true
 }
 
+// bytesHold reports whether desired is base64 text of b. It decodes the
+// text as the API server does, skipping line breaks: a chart's Secret data
+// in a YAML `|` block (a trailing newline) or wrapped at 76 characters is
+// stored as the same bytes, and a cached copy holds nothing else.
+func bytesHold(desired any, b []byte) bool {
+	s, ok := desired.(string)
+	if !ok {
+		return false
+	}
+	if s == base64.StdEncoding.EncodeToString(b) {
+		return true // as Go writes it: the usual case, no decoding
+	}
+	decoded, err := base64.StdEncoding.DecodeString(s)
+	return err == nil && bytes.Equal(decoded, b)
+}
+
 // jsonField is one field of a struct as the converter names it.
 type jsonField struct {
 	index []int // through inlined structs
+
+	typeMeta bool // apiVersion or kind of an inlined metav1.TypeMeta
 
 	omitempty bool
 	omitzero  func(reflect.Value) bool
@@ -166,6 +228,8 @@ type jsonFields struct {
 }
 
 var jsonFieldsCache sync.Map // reflect.Type → jsonFields
+
+var typeMetaType = reflect.TypeFor[metav1.TypeMeta]()
 
 // jsonFieldsOf names t's fields as the converter does: the JSON tag's
 // name, else the Go name; "-" skipped; an embedded struct's fields (an
@@ -206,7 +270,7 @@ func addJSONFields(byName map[string]jsonField, t reflect.Type, at []int) bool {
 			}
 			name = field.Name
 		}
-		info := jsonField{index: index}
+		info := jsonField{index: index, typeMeta: t == typeMetaType}
 		for _, item := range items[1:] {
 			switch item {
 			case "omitempty":

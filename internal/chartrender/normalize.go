@@ -1,6 +1,8 @@
 package chartrender
 
 import (
+	"bytes"
+	"encoding/base64"
 	"reflect"
 	"strconv"
 
@@ -16,8 +18,10 @@ import (
 // form (cpu: 1 becomes "1", 0.5 "500m", "1000m" "1", memory: 1024Mi "1Gi"),
 // and without the empty values its Go type omits (tolerations: [], env: [],
 // serviceAccountName: "", hostNetwork: false, initialDelaySeconds: 0, a
-// Service's clusterIP: ""), which the API server never stores: with them
-// the object was applied again on every pass.
+// Service's clusterIP: ""), which the API server never stores, and a
+// Secret's data or a ConfigMap's binaryData in one line of base64 (a YAML
+// `|` block ends it with a newline; base64 and openssl wrap it at 76
+// characters): with them the object was applied again on every pass.
 //
 // It converts obj to the Go type client-go has for its apiVersion and kind
 // and back, and keeps only the fields obj sets: what the conversion adds
@@ -65,7 +69,8 @@ func normalize(obj *unstructured.Unstructured) *unstructured.Unstructured {
 // the fields rendered sets: a field stored lacks is dropped, and a field
 // only stored has is not added. ok is false when stored differs from
 // rendered by more than normalize allows: a dropped field that was not
-// empty, or a value that is neither equal nor the same quantity.
+// empty, or a value that is neither equal, nor the same quantity, nor
+// base64 of the same bytes.
 func storedForm(rendered, stored any) (any, bool) {
 	switch r := rendered.(type) {
 	case nil:
@@ -110,7 +115,7 @@ func storedForm(rendered, stored any) (any, bool) {
 		}
 		return out, true
 	default:
-		if reflect.DeepEqual(rendered, stored) || sameQuantity(rendered, stored) {
+		if reflect.DeepEqual(rendered, stored) || sameQuantity(rendered, stored) || sameBytes(rendered, stored) {
 			return stored, true
 		}
 		return nil, false
@@ -146,6 +151,21 @@ func sameQuantity(a, b any) bool {
 	qa, okA := quantityOf(a)
 	qb, okB := quantityOf(b)
 	return okA && okB && qa.Cmp(qb) == 0
+}
+
+// sameBytes reports whether the scalars a and b are base64 texts of the
+// same bytes: the converter reads a []byte field's text as the API server
+// does, skipping line breaks, and writes it in one line. (A string field
+// comes back from the round trip as written, so this never matches one.)
+func sameBytes(a, b any) bool {
+	sa, okA := a.(string)
+	sb, okB := b.(string)
+	if !okA || !okB {
+		return false
+	}
+	da, errA := base64.StdEncoding.DecodeString(sa)
+	db, errB := base64.StdEncoding.DecodeString(sb)
+	return errA == nil && errB == nil && bytes.Equal(da, db)
 }
 
 // quantityOf parses a scalar of an unstructured object as a quantity.
