@@ -6,6 +6,7 @@ import (
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -75,13 +76,17 @@ func TestAPackageQuotaTheSchemaAcceptsFundsAPackage(t *testing.T) {
 	expectCondition(t, product, saasv1alpha1.PlansValidCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)
 
 	for _, field := range []string{"quota", "quotaPerLinearValue"} {
-		stored := &saasv1alpha1.SaaSProduct{}
-		g.Expect(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(product), stored)).To(Succeed())
-		stored.Spec.Plans[2].Package = &saasv1alpha1.PackageTerms{Quota: "999999999999999"}
-		if field == "quotaPerLinearValue" {
-			stored.Spec.Plans[2].Package = &saasv1alpha1.PackageTerms{QuotaPerLinearValue: "999999999999999"}
-		}
-		err := k8sClient.Update(testContext(t), stored)
+		// Read again on a conflict: the controllers write the product's
+		// status meanwhile.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			stored := &saasv1alpha1.SaaSProduct{}
+			g.Expect(k8sClient.Get(testContext(t), client.ObjectKeyFromObject(product), stored)).To(Succeed())
+			stored.Spec.Plans[2].Package = &saasv1alpha1.PackageTerms{Quota: "999999999999999"}
+			if field == "quotaPerLinearValue" {
+				stored.Spec.Plans[2].Package = &saasv1alpha1.PackageTerms{QuotaPerLinearValue: "999999999999999"}
+			}
+			return k8sClient.Update(testContext(t), stored)
+		})
 		g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%s 999999999999999: %v", field, err)
 		g.Expect(err).To(MatchError(ContainSubstring("spec.plans[2].package." + field)))
 	}

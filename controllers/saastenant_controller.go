@@ -631,21 +631,36 @@ var chartStatusChanged = predicate.Funcs{
 }
 
 // chartNewsForTenants passes a product whose resolved chart changed (or was
-// first resolved): every tenant renders it. A ChartReady change passes only
-// while the product has no chart resolved: then every tenant of it waits
-// for one and says why (renderChart), and none has a chart of it to run.
-// With a chart resolved no tenant reads ChartReady: a tag resolved again
+// first resolved): every tenant renders it. A ChartReady change passes
+// while the product has no chart resolved (every tenant of it waits for
+// one and says why: renderChart), and when it changes the finding of a
+// route every tenant of a plan shares (chartRouteShared), which stalls or
+// frees them all. No tenant reads the rest of ChartReady: a tag resolved again
 // (every 10 minutes) through a passing registry failure flips it False and
 // True on the same digest, and reconciled each of 10,000 tenants twice.
 var chartNewsForTenants = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		oldDigest, oldReady := chartStatusOf(e.ObjectOld)
 		newDigest, newReady := chartStatusOf(e.ObjectNew)
-		return oldDigest != newDigest || newDigest == "" && oldReady != newReady
+		return oldDigest != newDigest || newDigest == "" && oldReady != newReady ||
+			routeSharedOf(e.ObjectOld) != routeSharedOf(e.ObjectNew)
 	},
 	CreateFunc:  func(event.CreateEvent) bool { return false },
 	DeleteFunc:  func(event.DeleteEvent) bool { return false },
 	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
+// routeSharedOf is the product controller's finding that a chart product's
+// chart gives every tenant of a plan one Ingress route (chartRouteShared),
+// which every tenant of the product reads, chart resolved or not: "" when
+// there is none.
+func routeSharedOf(obj client.Object) string {
+	if p, ok := obj.(*saasv1alpha1.SaaSProduct); ok {
+		if shared := chartRouteShared(p); shared != nil {
+			return shared.message
+		}
+	}
+	return ""
 }
 
 // chartStatusOf is a product's resolved chart digest ("" when none) and its
