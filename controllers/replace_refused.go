@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -85,10 +86,10 @@ func replacementFor(gk schema.GroupKind, desired client.Object, refusal error) (
 	if len(causes) == 0 {
 		return noReplacement, ""
 	}
-	switch gk {
-	case deploymentKind:
+	switch {
+	case gk == deploymentKind:
 		return deploymentReplacement(desired, causes)
-	case secretKind, configMapKind, schema.GroupKind{Group: "batch", Kind: "Job"}:
+	case slices.Contains(recreatedOnRefusal, gk):
 		for _, c := range causes {
 			if !immutableCause(c) {
 				return noReplacement, ""
@@ -106,12 +107,13 @@ func replacementFor(gk schema.GroupKind, desired client.Object, refusal error) (
 // data of one marked immutable) are then changed, not a stall, and a plan
 // change is not refused for them.
 func replacedOnRefusal(kind string) bool {
-	switch kind {
-	case deploymentKind.Kind, secretKind.Kind, configMapKind.Kind, "Job":
-		return true
-	}
-	return false
+	return kind == deploymentKind.Kind || slices.ContainsFunc(recreatedOnRefusal, func(gk schema.GroupKind) bool { return gk.Kind == kind })
 }
+
+// recreatedOnRefusal are the kinds replacementFor deletes and applies anew
+// for any field that never changes (a Deployment is replaced for some
+// fields only: deploymentReplacement).
+var recreatedOnRefusal = []schema.GroupKind{secretKind, configMapKind, jobKind}
 
 // deploymentReplacement is replacementFor for a Deployment.
 func deploymentReplacement(desired client.Object, causes []metav1.StatusCause) (replacement, string) {

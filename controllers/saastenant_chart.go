@@ -52,6 +52,7 @@ var (
 	deploymentKind  = schema.GroupKind{Group: "apps", Kind: "Deployment"}
 	statefulSetKind = schema.GroupKind{Group: "apps", Kind: "StatefulSet"}
 	cronJobKind     = schema.GroupKind{Group: "batch", Kind: "CronJob"}
+	jobKind         = schema.GroupKind{Group: "batch", Kind: "Job"}
 	ingressKind     = schema.GroupKind{Group: "networking.k8s.io", Kind: "Ingress"}
 	pvcKind         = schema.GroupKind{Kind: "PersistentVolumeClaim"}
 	secretKind      = schema.GroupKind{Kind: "Secret"}
@@ -61,7 +62,7 @@ var (
 // releasedKinds are the chart's workloads: release deletes them and keeps
 // the rest (PVCs, Secrets, ConfigMaps, ServiceAccounts) for the retention.
 var releasedKinds = []schema.GroupKind{
-	deploymentKind, statefulSetKind, {Group: "batch", Kind: "Job"}, cronJobKind,
+	deploymentKind, statefulSetKind, jobKind, cronJobKind,
 	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}, {Group: "policy", Kind: "PodDisruptionBudget"},
 	{Kind: "Service"}, ingressKind,
 }
@@ -235,7 +236,7 @@ func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstr
 			} else if renderCount > 0 {
 				scales = append(scales, chartScale{gk: gk, name: obj.GetName(), replicas: renderCount, ifStopped: true})
 			}
-		case gk == (schema.GroupKind{Group: "batch", Kind: "Job"}):
+		case gk == jobKind:
 			runsOnce(obj)
 		case !s.frozen && gk == cronJobKind:
 			// Said out loud: an apply that leaves suspend out would find
