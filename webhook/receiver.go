@@ -519,20 +519,34 @@ const AuditLoggerName = "audit"
 // ("notLogged"). Failures (logged at error) have a budget of their own.
 func (r *Receiver) audit(c *call, code koogallery.ResultCode, err error, elapsed time.Duration) {
 	if !c.authenticated {
-		lines := r.unauthenticatedLines
-		if failed(code, err) {
-			lines = r.unauthenticatedFailures
-		}
-		notLogged, ok := lines.take()
+		log, ok := r.unauthenticatedLine(c.log, failed(code, err))
 		if !ok {
-			auditLinesNotLogged.Inc()
 			return
 		}
-		if notLogged > 0 {
-			c.log = c.log.WithValues("notLogged", notLogged)
-		}
+		c.log = log
 	}
 	logCall(c, code, err, elapsed)
+}
+
+// unauthenticatedLine takes a line of a request nobody authenticated from
+// its budget (failures' own when failure): false when the budget is spent,
+// the line then counted in kooper_receiver_audit_lines_not_logged_total,
+// not written; else log, with "notLogged" when lines were dropped since the
+// last one written.
+func (r *Receiver) unauthenticatedLine(log logr.Logger, failure bool) (logr.Logger, bool) {
+	lines := r.unauthenticatedLines
+	if failure {
+		lines = r.unauthenticatedFailures
+	}
+	notLogged, ok := lines.take()
+	if !ok {
+		auditLinesNotLogged.Inc()
+		return log, false
+	}
+	if notLogged > 0 {
+		log = log.WithValues("notLogged", notLogged)
+	}
+	return log, true
 }
 
 // failed tells a call that failed (000005, not load shed), logged at error,

@@ -97,19 +97,11 @@ func retryAfter(err error) string {
 // one written says how many were not ("notLogged"). The product segment of
 // the URL is shown as the audit line shows it (auditedProduct).
 func (r *Receiver) logRefusal(ctx context.Context, req *http.Request, status int, err error, kv ...any) {
-	lines := r.unauthenticatedLines
-	if status >= http.StatusInternalServerError {
-		lines = r.unauthenticatedFailures
-	}
-	notLogged, ok := lines.take()
+	log, ok := r.unauthenticatedLine(ctrl.LoggerFrom(ctx).WithName("receiver"), status >= http.StatusInternalServerError)
 	if !ok {
-		auditLinesNotLogged.Inc()
 		return
 	}
-	log := ctrl.LoggerFrom(ctx).WithName("receiver").WithValues("product", auditedProduct(req.PathValue("product")))
-	if notLogged > 0 {
-		log = log.WithValues("notLogged", notLogged)
-	}
+	log = log.WithValues("product", auditedProduct(req.PathValue("product")))
 	kv = append([]any{"status", status}, kv...)
 	switch {
 	case errors.Is(err, errRevocationListTooLong):
