@@ -125,7 +125,8 @@ type tenantState struct {
 	// lifecycle is the product's lifecycle policy, or the one the tenant
 	// recorded when the product is gone.
 	lifecycle *saasv1alpha1.LifecyclePolicy
-	// frozen is the effective freeze: the marketplace's, or the expiry safety net's.
+	// frozen is the effective freeze: the marketplace's, the expiry safety
+	// net's, or used-up packages' (frozenByExhaustion).
 	frozen bool
 	// newExpiryFreeze: this pass's expiry safety net froze an Active
 	// tenant not yet marked Expired, which confirmExpiryFreeze decides on

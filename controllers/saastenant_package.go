@@ -286,15 +286,47 @@ func (r *SaaSTenantReconciler) payPerUseTenantOf(ctx context.Context, t *saasv1a
 // up, when its product says spec.packages.onExhausted Freeze. A new package
 // lifts it; a marketplace freeze is its own and stays.
 func (r *SaaSTenantReconciler) decideExhaustionFreeze(_ context.Context, s *tenantState) outcome {
-	t := s.tenant
-	p := s.product.Spec.Packages
-	if s.frozen || p == nil || p.OnExhausted != saasv1alpha1.ExhaustedFreeze || t.Spec.State != saasv1alpha1.StateActive {
-		return proceed()
-	}
-	if packagesExhausted(t) {
+	if !s.frozen && freezesOnExhaustion(s.tenant, s.product.Spec.Packages) {
 		s.frozen, s.frozenByExhaustion = true, true
 	}
 	return proceed()
+}
+
+// freezesOnExhaustion reports whether packages policy p freezes tenant t:
+// it is active, its packages are used up, and p says Freeze.
+func freezesOnExhaustion(t *saasv1alpha1.SaaSTenant, p *saasv1alpha1.PackagesSpec) bool {
+	return p != nil && p.OnExhausted == saasv1alpha1.ExhaustedFreeze && t.Spec.State == saasv1alpha1.StateActive && packagesExhausted(t)
+}
+
+// exhaustionFreezesFromRecord decides the freeze by exhaustion for a pass
+// that stopped (freezeFromRecord), which may not have reached
+// decideExhaustionFreeze: stopping service waits for no plan, order or
+// chart (DESIGN.md rule 10). The policy is the product's while it exists;
+// once the product is gone, or sells licences, the one the tenant's
+// status recorded by acting on it: a freeze by exhaustion in force stays
+// while the packages are used up (the tenant records no policy it never
+// acted on, so none freezes it anew).
+func (r *SaaSTenantReconciler) exhaustionFreezesFromRecord(ctx context.Context, s *tenantState) (bool, error) {
+	t := s.tenant
+	if t.Spec.State != saasv1alpha1.StateActive || !packagesExhausted(t) {
+		return false, nil
+	}
+	product := s.product
+	if product == nil {
+		read := &saasv1alpha1.SaaSProduct{}
+		err := r.Get(ctx, client.ObjectKey{Name: t.Spec.ProductName}, read)
+		switch {
+		case err == nil && read.Spec.Type == saasv1alpha1.ProductTypeSaaS:
+			product = read
+		case err != nil && !apierrors.IsNotFound(err):
+			return false, fmt.Errorf("failed to read SaaSProduct %s: %w", t.Spec.ProductName, err)
+		}
+	}
+	if product != nil {
+		return freezesOnExhaustion(t, product.Spec.Packages), nil
+	}
+	frozen := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.FrozenCondition)
+	return frozen != nil && frozen.Status == metav1.ConditionTrue && frozen.Reason == saasv1alpha1.FrozenByExhaustionReason, nil
 }
 
 // packagesExhausted reports PackagesExhausted=True in status.metering.

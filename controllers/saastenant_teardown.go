@@ -65,22 +65,24 @@ func (r *SaaSTenantReconciler) lifecycleFrom(ctx context.Context, reader client.
 }
 
 // forgetRecordedFreeze removes a Frozen condition the record no longer
-// supports (an UNFREEZE, or a renewal past the expiry, whose pass could not
-// provision): the tenant is meant to serve, and Ready says why it does not;
-// left, Frozen would keep it out of the not-ready alert
-// (notReadySince). Only the record's own freezes: whether packages are
-// used up is not decided by a pass that stopped before.
+// supports (an UNFREEZE, a renewal past the expiry, or a package that
+// brought quota, whose pass could not provision): the tenant is meant to
+// serve, and Ready says why it does not; left, Frozen would keep it out of
+// the not-ready alert (notReadySince), and metering would count it frozen.
 func forgetRecordedFreeze(t *saasv1alpha1.SaaSTenant) {
 	c := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.FrozenCondition)
-	if c != nil && (c.Reason == saasv1alpha1.FrozenByMarketplaceReason || c.Reason == saasv1alpha1.FrozenByExpiryReason) {
+	if c != nil && (c.Reason == saasv1alpha1.FrozenByMarketplaceReason || c.Reason == saasv1alpha1.FrozenByExpiryReason ||
+		c.Reason == saasv1alpha1.FrozenByExhaustionReason) {
 		apimeta.RemoveStatusCondition(&t.Status.Conditions, saasv1alpha1.FrozenCondition)
 	}
 }
 
-// freezeFromRecord stops service for a frozen or expired tenant whose
-// provisioning could not run to its end. It touches only what stops
+// freezeFromRecord stops service for a frozen, expired or used-up tenant
+// whose provisioning could not run to its end. It touches only what stops
 // service (the Deployment's replicas, or the Ingress): the templates of the
-// other objects may be what is missing.
+// other objects may be what is missing. Each freeze is decided here again:
+// the pass may have stopped before its own decision, and applyExpiry
+// starts from spec.state.
 func (r *SaaSTenantReconciler) freezeFromRecord(ctx context.Context, s *tenantState) error {
 	t := s.tenant
 	if _, err := r.lifecycle(ctx, s); err != nil {
@@ -88,15 +90,28 @@ func (r *SaaSTenantReconciler) freezeFromRecord(ctx context.Context, s *tenantSt
 	}
 	times := orders.RecordedTimes(t.Status.OrderTimes)
 	r.applyExpiry(s, times)
-	if !s.frozen {
+	s.frozenByExhaustion = false
+	usedUp, err := r.exhaustionFreezesFromRecord(ctx, s)
+	if err != nil {
+		return err
+	}
+	if !s.frozen && !usedUp {
 		forgetRecordedFreeze(t)
 		return nil
 	}
 	if err := r.recoverNamespace(ctx, t); err != nil || t.Status.Namespace == "" {
 		return err
 	}
-	if err := r.confirmExpiryFreeze(ctx, s, times); err != nil || !s.frozen {
-		return err // not frozen: the stored expiry policy cancelled the freeze
+	if err := r.confirmExpiryFreeze(ctx, s, times); err != nil {
+		return err
+	}
+	if !s.frozen && usedUp {
+		// After the expiry's, which reports its own reason first, as
+		// decideExhaustionFreeze follows decideExpiryFreeze.
+		s.frozen, s.frozenByExhaustion = true, true
+	}
+	if !s.frozen {
+		return nil // the stored expiry policy cancelled the freeze
 	}
 	if chartTenant(s) {
 		if err := r.recordFreezeFromInventory(ctx, s); err != nil {
