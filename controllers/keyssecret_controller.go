@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -291,6 +292,7 @@ func (r *KeysSecretReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}))).
 		Watches(&saasv1alpha1.SaaSProduct{}, handler.EnqueueRequestsFromMapFunc(r.keysOf)).
 		Named("keyssecret").
+		WithOptions(controller.Options{RateLimiter: newRetryRateLimiter()}).
 		Complete(r)
 }
 

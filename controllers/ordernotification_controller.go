@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -261,6 +262,7 @@ func (r *OrderNotificationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&saasv1alpha1.OrderNotification{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Named("ordernotification").
+		WithOptions(controller.Options{RateLimiter: newRetryRateLimiter()}).
 		Complete(r)
 	if err != nil {
 		return err
@@ -352,6 +354,7 @@ func (s *orderSummaryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		})).
 		Watches(&saasv1alpha1.OrderNotification{}, summaryAfter(orderSummaryDelay), builder.WithPredicates(summaryInputChanged)).
 		Named("ordernotification-summary").
+		WithOptions(controller.Options{RateLimiter: newRetryRateLimiter()}).
 		Complete(s)
 }
 

@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/yaml"
 
@@ -61,6 +62,7 @@ func (r *ProductConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("productconfig").
+		WithOptions(controller.Options{RateLimiter: newRetryRateLimiter()}).
 		For(&corev1.ConfigMap{}, builder.WithPredicates(isTheConfigMap)).
 		Complete(r)
 }

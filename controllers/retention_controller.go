@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -129,5 +130,6 @@ func (r *RetentionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&corev1.Namespace{}, builder.WithPredicates(hasDeleteAfter)).
 		Named("retention").
+		WithOptions(controller.Options{RateLimiter: newRetryRateLimiter()}).
 		Complete(r)
 }

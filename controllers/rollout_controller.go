@@ -23,6 +23,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -631,6 +632,7 @@ func (r *RolloutReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(rolloutInputChanged)).
 		Watches(&appsv1.ControllerRevision{}, handler.EnqueueRequestsFromMapFunc(productOfRevision)).
 		Named("saasproduct-rollout").
+		WithOptions(controller.Options{RateLimiter: newRetryRateLimiter()}).
 		Complete(r)
 }
 

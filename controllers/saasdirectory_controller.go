@@ -587,7 +587,7 @@ func (r *SaaSDirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(deliveredSecretDeletedOrEdited())).
 		Watches(&saasv1alpha1.SaaSDirectory{}, handler.EnqueueRequestsFromMapFunc(r.otherEnterprisesOfInstance),
 			builder.WithPredicates(claimChanged())).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1), RateLimiter: newRetryRateLimiter()}).
 		Named("saasdirectory").
 		Complete(r)
 }

@@ -417,7 +417,7 @@ func (r *SaaSProductReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&saasv1alpha1.License{}, handler.EnqueueRequestsFromMapFunc(productWhoseHoldMayChange(mgr.GetCache())),
 			builder.WithPredicates(holdChanged(licenceHoldsProduct))).
 		Named("saasproduct").
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1), RateLimiter: newRetryRateLimiter()}).
 		Complete(r)
 }
 

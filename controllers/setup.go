@@ -197,20 +197,24 @@ func Setup(mgr ctrl.Manager, c Config) error {
 	return nil
 }
 
-// retryMaxDelay is the longest a failing tenant, licence or metering pass
+// retryMaxDelay is the longest a failing pass of any of the controllers
 // waits before it is tried again (newRetryRateLimiter).
 const retryMaxDelay = time.Minute
 
-// newRetryRateLimiter paces the retries of a failing pass of the tenant,
-// licence and metering controllers (controller.Options.RateLimiter): 5 ms
-// after the first failure, doubling up to retryMaxDelay, and 5 ms again
-// after a success. It is controller-runtime's own for a priority queue, but
-// for its cap: controller-runtime's 1000 s left an object that failed
-// through an outage of half an hour or more (the marketplace's licence
-// upload or usage push, a chart registry, an admission webhook, the API
-// server) waiting up to 16m40s after the dependency came back. A minute
-// costs one pass a minute for each failing object during the outage; the
-// base stays 5 ms, so that a write conflict is retried at once. Query Order
+// newRetryRateLimiter paces the retries of a failing pass of every
+// controller Setup registers (controller.Options.RateLimiter; each
+// SetupWithManager passes its own, TestEveryControllerCapsItsRetries checks
+// them all): 5 ms after the first failure, doubling up to retryMaxDelay,
+// and 5 ms again after a success. It is controller-runtime's own for a
+// priority queue, but for its cap: controller-runtime's 1000 s left an
+// object that failed through an outage of half an hour or more (the
+// marketplace's licence upload or usage push, a chart registry, an
+// admission webhook, the API server) waiting up to 16m40s after the
+// dependency came back: a new chart product's first status.chart, and so
+// every buyer of it, or a directory's delivery, a namespace's deletion, an
+// order notification whose keys Secret was missing. A minute costs one
+// pass a minute for each failing object during the outage; the base stays
+// 5 ms, so that a write conflict is retried at once. Query Order
 // failures have their own pacing (internal/orders/retry.go). Like
 // controller-runtime's for a priority queue, it has no overall token
 // bucket (client-go's DefaultTypedControllerRateLimiter has one, 10 a
