@@ -54,7 +54,8 @@ func (c copiedSecret) refuse(secret *corev1.Secret) string {
 
 // tenantsOfSecret maps a Secret to the tenants that must see its change:
 // a Secret of kooper's namespace to the tenants of the products that copy
-// it, so labelling, fixing or rotating it reaches every copy; the
+// it, by their spec or by an older revision a paused rollout keeps
+// tenants on, so labelling, fixing or rotating it reaches every copy; the
 // credentials copy there of a tenant an earlier kooper made, and any
 // Secret kooper made in a tenant namespace
 // (credentials, the TLS and image-pull copies, a chart's), to its tenant,
@@ -66,19 +67,12 @@ func (r *SaaSTenantReconciler) tenantsOfSecret(ctx context.Context, secret clien
 	if id := secret.GetLabels()[saasv1alpha1.CredentialsCopyLabel]; id != "" {
 		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: id}}}
 	}
-	// Only the products that copy it are read (copiedSecretNameIndex): a
-	// restart brings an event for each Secret of the namespace, licence keys
-	// among them (one for each licence), and none of those is any product's.
-	products := &saasv1alpha1.SaaSProductList{}
-	if err := r.List(ctx, products, client.MatchingFields{copiedSecretNameIndex: secret.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the products that copy a Secret", "Secret", client.ObjectKeyFromObject(secret))
-		return nil
-	}
-	var requests []reconcile.Request
-	for i := range products.Items {
-		requests = append(requests, r.tenantsOfProduct(ctx, &products.Items[i])...)
-	}
-	return requests
+	// Only the products that copy it, by their spec or by a stored revision
+	// a tenant may still run, are read (copiedSecretNameIndex,
+	// revisionReferenceIndex): a restart brings an event for each Secret of
+	// the namespace, licence keys among them (one for each licence), and
+	// none of those is any product's.
+	return r.tenantsReading(ctx, secret, copiedSecretNameIndex, secretReference(secret.GetName()))
 }
 
 // copiedSecretNameIndex indexes products by the Secrets of kooper's
@@ -87,6 +81,9 @@ func (r *SaaSTenantReconciler) tenantsOfSecret(ctx context.Context, secret clien
 const copiedSecretNameIndex = "spec.workload.copiedSecretNames"
 
 func indexByCopiedSecret(mgr ctrl.Manager) error {
+	if err := indexRevisionsByReference(mgr); err != nil {
+		return err
+	}
 	return indexOnce(mgr, &saasv1alpha1.SaaSProduct{}, copiedSecretNameIndex, copiedSecretNames)
 }
 

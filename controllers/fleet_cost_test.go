@@ -7,6 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -143,6 +144,7 @@ func TestASecretNoProductCopiesReadsNoProduct(t *testing.T) {
 		WithIndex(&saasv1alpha1.SaaSTenant{}, productNameIndex,
 			func(obj client.Object) []string { return []string{obj.(*saasv1alpha1.SaaSTenant).Spec.ProductName} }).
 		WithIndex(&saasv1alpha1.SaaSProduct{}, copiedSecretNameIndex, copiedSecretNames).
+		WithIndex(&appsv1.ControllerRevision{}, revisionReferenceIndex, revisionReferences).
 		Build()
 	counting := &countingProducts{Client: c}
 	r := &SaaSTenantReconciler{Client: counting, Options: TenantOptions{SecretNamespace: operatorNamespace}}

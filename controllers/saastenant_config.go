@@ -77,29 +77,29 @@ func (r *SaaSTenantReconciler) configSource(ctx context.Context, s *tenantState)
 const configMapNameIndex = "spec.workload.config.configMapName"
 
 func indexByConfigMap(mgr ctrl.Manager) error {
-	return indexOnce(mgr, &saasv1alpha1.SaaSProduct{}, configMapNameIndex, func(obj client.Object) []string {
-		if w := obj.(*saasv1alpha1.SaaSProduct).Spec.Workload; w != nil && w.Config != nil && w.Config.ConfigMapName != "" {
-			return []string{w.Config.ConfigMapName}
-		}
-		return nil
-	})
+	if err := indexRevisionsByReference(mgr); err != nil {
+		return err
+	}
+	return indexOnce(mgr, &saasv1alpha1.SaaSProduct{}, configMapNameIndex, configMapNames)
+}
+
+// configMapNames are a product's configMapNameIndex values.
+func configMapNames(obj client.Object) []string {
+	if w := obj.(*saasv1alpha1.SaaSProduct).Spec.Workload; w != nil && w.Config != nil && w.Config.ConfigMapName != "" {
+		return []string{w.Config.ConfigMapName}
+	}
+	return nil
 }
 
 // tenantsOfConfigMap maps a ConfigMap in kooper's namespace to the tenants
-// of every product whose configuration files come from it: their files are
-// rendered again, and only those whose content changed roll.
+// of every product whose configuration files come from it, by its spec or
+// by a stored revision a tenant may still run (a rollout paused keeps
+// tenants, new ones among them, on an older revision, which may name
+// another ConfigMap): their files are rendered again, and only those whose
+// content changed roll; a tenant stalled on its absence resumes.
 func (r *SaaSTenantReconciler) tenantsOfConfigMap(ctx context.Context, cm client.Object) []reconcile.Request {
 	if cm.GetNamespace() != r.Options.SecretNamespace {
 		return nil
 	}
-	products := &saasv1alpha1.SaaSProductList{}
-	if err := r.List(ctx, products, client.MatchingFields{configMapNameIndex: cm.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the products of a ConfigMap", "ConfigMap", client.ObjectKeyFromObject(cm))
-		return nil
-	}
-	var requests []reconcile.Request
-	for i := range products.Items {
-		requests = append(requests, r.tenantsOfProduct(ctx, &products.Items[i])...)
-	}
-	return requests
+	return r.tenantsReading(ctx, cm, configMapNameIndex, configMapReference(cm.GetName()))
 }
