@@ -21,11 +21,11 @@ const gib = 1 << 30
 // state, and unless it is released, the plan's replicas (0 while frozen,
 // unless the product's freeze only disables ingress), the CPU (millicores)
 // and memory (bytes) one replica requests (the plan's resources, else the
-// workload's), and the volume's size (bytes). A tenant whose SKU is no plan
-// of the product (a plan removed or renamed: the tenant stalls PlanNotFound
-// and its workload keeps running) measures what it was last applied with
-// (status.applied), and only the state and the volume when it never was. A
-// product without a workload measures only the state.
+// workload's), and the volume's size (bytes): those of what runs, which is
+// what the tenant was last applied with (status.applied), not the plan its
+// orders select (status.skuCode) while a change to it has stalled. A tenant
+// never applied whose SKU is no plan of the product measures only the state
+// and the volume. A product without a workload measures only the state.
 func ObservedSegment(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) saasv1alpha1.UsageSegment {
 	seg := saasv1alpha1.UsageSegment{State: effectiveState(t)}
 	if seg.State == saasv1alpha1.StateReleased || product.Spec.Workload == nil {
@@ -52,28 +52,35 @@ func ObservedSegment(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProdu
 }
 
 // runningPlan is the replica count and the resources one replica requests
-// of tenant t of product (a product with a workload): its plan's, with the
-// workload's resources where the plan names none; else, when the product
-// has no plan for its SKU, what it was last applied with. ok is false when
-// it has neither.
+// of tenant t of product (a product with a workload), as they run: what the
+// tenant was last applied with (status.applied). status.skuCode moves when
+// an order resolves, before its plan is applied; a change that stalls
+// (QuotaTooSmall, ObjectInvalid, AdmissionRefused, SecretNotCopyable, or
+// PlanNotFound for a plan removed or renamed) leaves the workload running
+// the applied plan, as it was applied, whatever the product's plans say
+// now. Before the first apply (or for a tenant last applied before
+// status.applied existed) it is the plan status.skuCode names, with the
+// workload's resources where the plan names none: a first apply that
+// stopped half-way leaves objects of that plan. ok is false when it has
+// neither.
 func runningPlan(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (replicas int32, requests corev1.ResourceList, ok bool) {
-	if plan := planOf(product, t.Status.SKUCode); plan != nil {
-		if res := product.Spec.Workload.Resources; res != nil {
-			requests = res.Requests
+	if applied := t.Status.Applied; applied != nil {
+		if applied.Resources != nil {
+			requests = applied.Resources.Requests // already the plan's or else the workload's
 		}
-		if plan.Resources != nil {
-			requests = plan.Resources.Requests
-		}
-		return plan.Replicas, requests, true
+		return applied.Replicas, requests, true
 	}
-	applied := t.Status.Applied
-	if applied == nil {
+	plan := planOf(product, t.Status.SKUCode)
+	if plan == nil {
 		return 0, nil, false
 	}
-	if applied.Resources != nil {
-		requests = applied.Resources.Requests // already the plan's or else the workload's
+	if res := product.Spec.Workload.Resources; res != nil {
+		requests = res.Requests
 	}
-	return applied.Replicas, requests, true
+	if plan.Resources != nil {
+		requests = plan.Resources.Requests
+	}
+	return plan.Replicas, requests, true
 }
 
 // effectiveState is the state the buyer is billed in: the marketplace's

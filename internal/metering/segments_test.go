@@ -142,8 +142,10 @@ func TestObservedSegment(t *testing.T) {
 			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateActive, Replicas: 2, StorageBytes: 10 * gib}},
 		{name: "a plan removed, frozen and scaled to zero", tenant: applied(tenant(saasv1alpha1.StateFrozen, "gone"), 4, "750m", "2Gi"), product: product(saasv1alpha1.FreezeScaleToZero),
 			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateFrozen, CPUMillis: 750, MemoryBytes: 2 * gib, StorageBytes: 10 * gib}},
-		{name: "the plan there: the plan, not an older apply", tenant: applied(tenant(saasv1alpha1.StateActive, "big"), 4, "750m", "2Gi"), product: product(""),
-			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateActive, Replicas: 3, CPUMillis: 1500, MemoryBytes: gib, StorageBytes: 10 * gib}},
+		// The order selects big, but the change to it stalled: the tenant
+		// runs what was last applied, which it is billed for, not big.
+		{name: "the plan there, a change to it stalled: what was last applied", tenant: applied(tenant(saasv1alpha1.StateActive, "big"), 4, "750m", "2Gi"), product: product(""),
+			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateActive, Replicas: 4, CPUMillis: 750, MemoryBytes: 2 * gib, StorageBytes: 10 * gib}},
 		{name: "no workload: the state only", tenant: tenant(saasv1alpha1.StateActive, "basic"), product: &saasv1alpha1.SaaSProduct{},
 			want: saasv1alpha1.UsageSegment{State: saasv1alpha1.StateActive}},
 	}
