@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -183,10 +184,19 @@ type chartScale struct {
 
 // shapeChart makes the render the tenant's: every object gets kooper's
 // labels, and the freeze in force is applied to it. ScaleToZero: every
-// Deployment and StatefulSet at zero replicas, every CronJob suspended.
-// DisableIngress: no Ingress (pruning then deletes it). Not frozen: a
-// CronJob whose render does not suspend it runs (suspend: false). Every
-// Job runs once (runsOnce).
+// Deployment and StatefulSet at zero replicas, every CronJob and Job
+// suspended. DisableIngress: no Ingress (pruning then deletes it). Not
+// frozen: a CronJob or Job whose render does not suspend it runs (suspend:
+// false). Every Job runs once (runsOnce).
+//
+// A suspended Job runs no pods (those of one running at the freeze go),
+// and stays in the apply: one that new values add is created suspended,
+// and one whose template they change (immutable: replaceRefused creates it
+// anew) is created anew suspended. Each ran at once in a tenant nobody
+// pays for, with its services stopped, and failed; unfrozen, the failed
+// Job was in step with its render and never ran again. Unfrozen, each
+// runs; a Job that finished before the freeze stays finished (the Job
+// controller leaves a finished Job alone).
 //
 // A Deployment or StatefulSet whose render leaves its count open, or that
 // a HorizontalPodAutoscaler of the render scales (autoscaled), never has
@@ -228,7 +238,7 @@ func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstr
 			_ = unstructured.SetNestedField(obj.Object, int64(0), "spec", "replicas") // obj is a map: cannot fail
 		case s.frozen && behavior == saasv1alpha1.FreezeScaleToZero && scalable:
 			scales = append(scales, chartScale{gk: gk, name: obj.GetName()})
-		case s.frozen && behavior == saasv1alpha1.FreezeScaleToZero && gk == cronJobKind:
+		case s.frozen && behavior == saasv1alpha1.FreezeScaleToZero && (gk == cronJobKind || gk == jobKind):
 			_ = unstructured.SetNestedField(obj.Object, true, "spec", "suspend")
 		case !s.frozen && scalable && !counted:
 			if i := frozenIndex(t, gk.Kind, obj.GetName()); i >= 0 {
@@ -236,14 +246,16 @@ func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstr
 			} else if renderCount > 0 {
 				scales = append(scales, chartScale{gk: gk, name: obj.GetName(), replicas: renderCount, ifStopped: true})
 			}
-		case gk == jobKind:
-			runsOnce(obj)
-		case !s.frozen && gk == cronJobKind:
+		case !s.frozen && (gk == cronJobKind || gk == jobKind):
 			// Said out loud: an apply that leaves suspend out would find
-			// the suspended CronJob already holds every field it sets.
+			// the CronJob or Job a freeze suspended (stopChart's patch)
+			// already holds every field it sets.
 			if _, set, _ := unstructured.NestedFieldNoCopy(obj.Object, "spec", "suspend"); !set {
 				_ = unstructured.SetNestedField(obj.Object, false, "spec", "suspend")
 			}
+		}
+		if gk == jobKind {
+			runsOnce(obj)
 		}
 		out = append(out, obj)
 	}
@@ -478,7 +490,7 @@ func (r *SaaSTenantReconciler) applyChart(ctx context.Context, s *tenantState, p
 	t := s.tenant
 	a := r.applier()
 	a.FreshNamespace, a.Hashes = s.freshNamespace, s.appliedHashes
-	a.Client = &countHandOver{Client: a.Client, reader: r.Reader, owner: r.Options.FieldOwner}
+	a.Client = &countHandOver{Client: a.Client, reader: r.Reader, owner: r.Options.FieldOwner, counts: createdCounts(t.Status.Namespace, p.scales)}
 	if !s.freshNamespace {
 		if err := replaceServicesOfOtherClusterIP(ctx, r.Client, p.objects); err != nil {
 			return err
@@ -565,9 +577,11 @@ func specReplicas(obj client.Object) (int32, bool) {
 
 // countHandOver is the client a chart's objects are applied through. Its
 // Apply of a Deployment or StatefulSet that leaves spec.replicas out (the
-// count is left open, to an HPA) first hands the count over when kooper's
-// apply still owns it (kooper applied a count before: an earlier render,
-// or an earlier kooper, set one): server-side apply deletes a field its
+// count is left open, to an HPA) creates one there is none of at the count
+// the pass sets apart for it (counts), and its Create does too; and it
+// first hands the count over when kooper's apply still owns it (kooper
+// applied a count before: an earlier render, or an earlier kooper, set
+// one): server-side apply deletes a field its
 // one owner stops applying, and the API server then defaults the count to
 // 1, which stops every other pod until the HPA's next sync, ~15 s later.
 // The hand-over is the one the Kubernetes documentation gives for handing
@@ -577,12 +591,41 @@ func specReplicas(obj client.Object) (int32, bool) {
 // count and takes it. It costs a read of the object from the API server
 // (the cache keeps no managed fields) only when kooper writes such a
 // workload, and a write only the first time.
+//
+// A workload created with its count left open starts at the API server's
+// default of 1, and the count the pass sets apart is set after the apply
+// (applyChart), by a patch that skips when the cache shows the count
+// already, or no object: a workload created anew (replaceRefused) while
+// frozen ran a pod, the cache still showing the old one at zero; one
+// created anew as the tenant unfroze stayed at 1 for good when the cache
+// showed neither, the count recorded at the freeze being forgotten in the
+// same pass. Created at its count, it runs what the pass wants from the
+// start. kooper's apply (or create) then owns that count, which the next
+// apply that leaves it out hands over, as above.
 type countHandOver struct {
 	client.Client
 	// reader reads the object with its managed fields.
 	reader client.Reader
 	// owner is the field manager of kooper's applies.
 	owner string
+	// counts are the counts a workload of the render that this pass
+	// creates starts at (createdCounts).
+	counts map[chartWorkload]int32
+}
+
+// createdCounts are the counts scales sets apart for the workloads of
+// namespace, as countHandOver creates them: zero while frozen, and the
+// count recorded at the freeze as it unfreezes. One set only if found at
+// zero (ifStopped) is left out: a new workload starts at the API server's
+// default, until its HPA's first sync.
+func createdCounts(namespace string, scales []chartScale) map[chartWorkload]int32 {
+	counts := map[chartWorkload]int32{}
+	for _, sc := range scales {
+		if !sc.ifStopped {
+			counts[chartWorkload{gk: sc.gk, namespace: namespace, name: sc.name}] = sc.replicas
+		}
+	}
+	return counts
 }
 
 // handOverManager is the field manager a count is handed over to, after
@@ -591,37 +634,72 @@ func handOverManager(owner string) string {
 	return owner + "-replicas-handover"
 }
 
-// Apply hands the count over (see countHandOver), then applies obj.
+// Apply hands the count over (see countHandOver), or, when there is no
+// object, sets the count it is created at; then applies obj.
 func (c *countHandOver) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
 	if content, ok := obj.(interface{ UnstructuredContent() map[string]any }); ok {
 		u := &unstructured.Unstructured{Object: content.UnstructuredContent()}
 		gk := u.GroupVersionKind().GroupKind()
 		if _, counted := replicasOf(u); (gk == deploymentKind || gk == statefulSetKind) && !counted {
-			if err := c.handOver(ctx, u.GroupVersionKind(), u.GetNamespace(), u.GetName()); err != nil {
+			exists, err := c.handOver(ctx, u.GroupVersionKind(), u.GetNamespace(), u.GetName())
+			if err != nil {
 				return err
+			}
+			if count, wanted := c.counts[chartWorkload{gk: gk, namespace: u.GetNamespace(), name: u.GetName()}]; wanted && !exists {
+				// A copy: the caller's desired object stays as it is. It
+				// is a map: setting the count cannot fail.
+				u = u.DeepCopy()
+				_ = unstructured.SetNestedField(u.Object, int64(count), "spec", "replicas")
+				obj = client.ApplyConfigurationFromUnstructured(u)
 			}
 		}
 	}
 	return c.Client.Apply(ctx, obj, opts...)
 }
 
+// Create sets the count a workload whose count is left open is created
+// at (see countHandOver), then creates obj: the Applier creates, rather
+// than applies, the objects of a namespace made in this pass. obj is the
+// Applier's copy.
+func (c *countHandOver) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	if count, wanted := c.counts[chartWorkload{gk: gvk.GroupKind(), namespace: obj.GetNamespace(), name: obj.GetName()}]; wanted {
+		switch w := obj.(type) {
+		case *appsv1.Deployment:
+			if w.Spec.Replicas == nil {
+				w.Spec.Replicas = &count
+			}
+		case *appsv1.StatefulSet:
+			if w.Spec.Replicas == nil {
+				w.Spec.Replicas = &count
+			}
+		case *unstructured.Unstructured:
+			if _, counted := replicasOf(w); !counted {
+				_ = unstructured.SetNestedField(w.Object, int64(count), "spec", "replicas") // w is a map: cannot fail
+			}
+		}
+	}
+	return c.Client.Create(ctx, obj, opts...)
+}
+
 // handOver applies the live count of the workload gvk namespace/name
 // under handOverManager if kooper's applies own it; nothing when there is
-// no such object or no count of kooper's. It fails when the read or the
-// apply fails, but not on a conflict: the count changed since the read,
-// so another manager (the HPA) owns it now, and kooper no longer does.
-func (c *countHandOver) handOver(ctx context.Context, gvk schema.GroupVersionKind, namespace, name string) error {
+// no such object or no count of kooper's. It reports whether the object
+// exists. It fails when the read or the apply fails, but not on a
+// conflict: the count changed since the read, so another manager (the
+// HPA) owns it now, and kooper no longer does.
+func (c *countHandOver) handOver(ctx context.Context, gvk schema.GroupVersionKind, namespace, name string) (bool, error) {
 	live := &unstructured.Unstructured{}
 	live.SetGroupVersionKind(gvk)
 	if err := c.reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, live); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("failed to read the managed fields of %s %s/%s: %w", gvk.Kind, namespace, name, err)
+		return false, fmt.Errorf("failed to read the managed fields of %s %s/%s: %w", gvk.Kind, namespace, name, err)
 	}
 	count, set := replicasOf(live)
 	if !set || !countAppliedBy(live, c.owner) {
-		return nil
+		return true, nil
 	}
 	handed := &unstructured.Unstructured{}
 	handed.SetGroupVersionKind(gvk)
@@ -630,9 +708,9 @@ func (c *countHandOver) handOver(ctx context.Context, gvk schema.GroupVersionKin
 	_ = unstructured.SetNestedField(handed.Object, int64(count), "spec", "replicas") // handed is a map: cannot fail
 	err := c.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(handed), client.FieldOwner(handOverManager(c.owner)))
 	if err != nil && !apierrors.IsConflict(err) {
-		return fmt.Errorf("failed to hand the count of %s %s/%s over: %w", gvk.Kind, namespace, name, err)
+		return true, fmt.Errorf("failed to hand the count of %s %s/%s over: %w", gvk.Kind, namespace, name, err)
 	}
-	return nil
+	return true, nil
 }
 
 // countAppliedBy reports whether manager's applies own obj's
@@ -789,6 +867,7 @@ func (r *SaaSTenantReconciler) observeChart(ctx context.Context, s *tenantState)
 		switch {
 		case err != nil:
 			notCurrent = append(notCurrent, fmt.Sprintf("%s/%s: %v", e.Kind, e.Name, err))
+		case res.Status == status.InProgressStatus && waitsForUnfreeze(s, obj):
 		case res.Status != status.CurrentStatus:
 			notCurrent = append(notCurrent, fmt.Sprintf("%s/%s: %s", e.Kind, e.Name, res.Message))
 		}
@@ -805,6 +884,17 @@ func (r *SaaSTenantReconciler) observeChart(ctx context.Context, s *tenantState)
 	}
 	setCondition(t, saasv1alpha1.AvailableCondition, metav1.ConditionFalse, saasv1alpha1.WorkloadUnavailableReason, capMessage(msg))
 	return proceed()
+}
+
+// waitsForUnfreeze reports a Job a ScaleToZero freeze holds suspended
+// (shapeChart): kstatus finds one that has not started in progress ("Job
+// not started") until it runs, but a frozen tenant is healthy with nothing
+// running, as with its Deployments at zero, or a rollout that reaches it
+// would pause on it. One that failed is still not current.
+func waitsForUnfreeze(s *tenantState, obj client.Object) bool {
+	job, ok := obj.(*batchv1.Job)
+	return ok && s.frozen && s.lifecycle != nil && s.lifecycle.Freeze.Behavior == saasv1alpha1.FreezeScaleToZero &&
+		ptr.Deref(job.Spec.Suspend, false)
 }
 
 // capMessage keeps a condition message within maxChartMessage bytes.
@@ -847,11 +937,13 @@ func (r *SaaSTenantReconciler) recordFreezeFromInventory(ctx context.Context, s 
 
 // stopChart stops a chart tenant's service from its inventory (rebuilt
 // first when a restore lost it: recoverInventory): ScaleToZero scales every
-// Deployment and StatefulSet to zero and suspends every CronJob;
-// DisableIngress deletes every Ingress. The single app's Deployment or
-// Ingress stops too (stopWorkload): a tenant whose product switched from
-// spec.workload keeps it until the chart's objects are applied. A rebuilt
-// inventory beyond the bound is stopped whole, and then fails (overBound).
+// Deployment and StatefulSet to zero and suspends every CronJob and Job
+// (a running Job's pods go; the apply that unfreezes says suspend: false,
+// shapeChart); DisableIngress deletes every Ingress. The single app's
+// Deployment or Ingress stops too (stopWorkload): a tenant whose product
+// switched from spec.workload keeps it until the chart's objects are
+// applied. A rebuilt inventory beyond the bound is stopped whole, and then
+// fails (overBound).
 func (r *SaaSTenantReconciler) stopChart(ctx context.Context, t *saasv1alpha1.SaaSTenant, behavior saasv1alpha1.FreezeBehavior) error {
 	namespace := t.Status.Namespace
 	inventory, err := r.recoverInventory(ctx, t)
@@ -869,7 +961,7 @@ func (r *SaaSTenantReconciler) stopChart(ctx context.Context, t *saasv1alpha1.Sa
 			if err := r.patchChild(ctx, gk, namespace, e.Name, []string{"spec", "replicas"}, int64(0)); err != nil {
 				return err
 			}
-		case behavior == saasv1alpha1.FreezeScaleToZero && gk == cronJobKind:
+		case behavior == saasv1alpha1.FreezeScaleToZero && (gk == cronJobKind || gk == jobKind):
 			if err := r.patchChild(ctx, gk, namespace, e.Name, []string{"spec", "suspend"}, true); err != nil {
 				return err
 			}
