@@ -170,9 +170,12 @@ func releaseRetention(t *saasv1alpha1.SaaSTenant, p saasv1alpha1.ReleasePolicy) 
 // handDeletionRetention keeps a tenant deleted by hand for the retention
 // days, whatever the release policy, unless the product asks otherwise: a
 // kubectl delete is more often an accident than a release. The debug TTL's
-// deletion, which kooper marks, takes the data.
+// deletion, which kooper marks, takes the data, of a debug tenant only: the
+// mark on a production tenant came from elsewhere (a copied manifest, a
+// kubectl annotate), and a buyer's data goes by no mark.
 func handDeletionRetention(t *saasv1alpha1.SaaSTenant, p saasv1alpha1.ReleasePolicy) retention {
-	_, byTTL := t.Annotations[saasv1alpha1.DebugTTLExpiredAnnotation]
+	_, marked := t.Annotations[saasv1alpha1.DebugTTLExpiredAnnotation]
+	byTTL := marked && t.Spec.Mode == saasv1alpha1.ModeDebug
 	if byTTL || p.OnHandDeletion == saasv1alpha1.HandDeletionDelete {
 		return retention{deleteNow: true}
 	}

@@ -300,21 +300,26 @@ func TestHandDeletionRetention(t *testing.T) {
 	days := ptr.To[int32](7)
 	for _, tc := range []struct {
 		name        string
+		mode        saasv1alpha1.RequestMode
 		annotations map[string]string
 		policy      saasv1alpha1.ReleasePolicy
 		want        retention
 	}{
-		{"Retain keeps the data for the retention days", nil,
+		{"Retain keeps the data for the retention days", saasv1alpha1.ModeProduction, nil,
 			saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.DeleteData, RetentionDays: days, OnHandDeletion: saasv1alpha1.HandDeletionRetain}, retention{days: 7}},
-		{"a policy recorded without days keeps the schema's 15", nil,
+		{"a policy recorded without days keeps the schema's 15", saasv1alpha1.ModeProduction, nil,
 			saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.RetainData}, retention{days: 15}},
-		{"Delete deletes it at once", nil,
+		{"Delete deletes it at once", saasv1alpha1.ModeProduction, nil,
 			saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.RetainData, RetentionDays: days, OnHandDeletion: saasv1alpha1.HandDeletionDelete}, retention{deleteNow: true}},
-		{"the debug TTL's own deletion deletes it at once", map[string]string{saasv1alpha1.DebugTTLExpiredAnnotation: "2026-01-01T00:00:00Z"},
+		{"the debug TTL's own deletion deletes it at once", saasv1alpha1.ModeDebug, map[string]string{saasv1alpha1.DebugTTLExpiredAnnotation: "2026-01-01T00:00:00Z"},
 			saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.RetainData, RetentionDays: days, OnHandDeletion: saasv1alpha1.HandDeletionRetain}, retention{deleteNow: true}},
+		// The mark on a production tenant came from a copied manifest or a
+		// kubectl annotate: a buyer's data is kept as for any hand deletion.
+		{"the debug TTL's mark on a production tenant keeps its data", saasv1alpha1.ModeProduction, map[string]string{saasv1alpha1.DebugTTLExpiredAnnotation: "2026-01-01T00:00:00Z"},
+			saasv1alpha1.ReleasePolicy{RetentionPolicy: saasv1alpha1.RetainData, RetentionDays: days, OnHandDeletion: saasv1alpha1.HandDeletionRetain}, retention{days: 7}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tenant := &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Annotations: tc.annotations}}
+			tenant := &saasv1alpha1.SaaSTenant{ObjectMeta: metav1.ObjectMeta{Annotations: tc.annotations}, Spec: saasv1alpha1.SaaSTenantSpec{Mode: tc.mode}}
 			NewWithT(t).Expect(handDeletionRetention(tenant, tc.policy)).To(Equal(tc.want))
 		})
 	}
