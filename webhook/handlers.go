@@ -422,7 +422,7 @@ func (r *Receiver) refreshInstance(ctx context.Context, c *call) (reply, error) 
 	}
 	expireTime := metav1.NewTime(expiry)
 	scene := sceneOf(koogallery.Scene(req.Scene))
-	err = r.update(ctx, c.product, req.InstanceID, func(s subscription) (bool, error) {
+	err = r.update(ctx, c, req.InstanceID, koogallery.IsDebug(req.TestFlag), func(s subscription) (bool, error) {
 		if s.hasOrder(req.OrderID) {
 			return false, nil
 		}
@@ -459,7 +459,7 @@ func (r *Receiver) updateInstanceStatus(ctx context.Context, c *call) (reply, er
 	c.instanceID = req.InstanceID
 	unfreeze := koogallery.InstanceStatus(req.Status) == koogallery.StatusUnfreeze
 	var stale *subscription
-	err := r.update(ctx, c.product, req.InstanceID, func(s subscription) (bool, error) {
+	err := r.update(ctx, c, req.InstanceID, koogallery.IsDebug(req.TestFlag), func(s subscription) (bool, error) {
 		stale = nil
 		if unfreeze {
 			return r.unfreeze(s), nil
@@ -550,7 +550,7 @@ func (r *Receiver) superseded(shortening saasv1alpha1.AppliedOrder, running []sa
 func (r *Receiver) releaseInstance(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.ReleaseInstanceRequest)
 	c.instanceID, c.orderID = req.InstanceID, req.OrderID
-	err := r.update(ctx, c.product, req.InstanceID, func(s subscription) (bool, error) {
+	err := r.update(ctx, c, req.InstanceID, koogallery.IsDebug(req.TestFlag), func(s subscription) (bool, error) {
 		changed := false
 		if req.OrderID != "" && !s.hasOrder(req.OrderID) {
 			s.addOrder(saasv1alpha1.AppliedOrder{OrderID: req.OrderID, OrderLineID: req.OrderLineID,
@@ -573,7 +573,7 @@ func (r *Receiver) upgradeInstance(ctx context.Context, c *call) (reply, error) 
 	req := c.request.(*koogallery.UpgradeInstanceRequest)
 	c.instanceID, c.orderID = req.InstanceID, req.OrderID
 	var released *subscription
-	err := r.update(ctx, c.product, req.InstanceID, func(s subscription) (bool, error) {
+	err := r.update(ctx, c, req.InstanceID, koogallery.IsDebug(req.TestFlag), func(s subscription) (bool, error) {
 		released = nil
 		if s.hasOrder(req.OrderID) {
 			return false, nil

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -78,6 +80,8 @@ type subscription struct {
 	expireTime  **metav1.Time
 	// lastUnfreeze is spec.lastUnfreezeTime (rule F).
 	lastUnfreeze **metav1.Time
+	// mode is spec.mode: Debug for a purchase the debugging tool made.
+	mode *saasv1alpha1.RequestMode
 	// orderTimes is status.orderTimes, read only: the creation times the
 	// plan and the expiry are derived by, which addOrder needs to tell which
 	// order of a full list they do not depend on.
@@ -91,12 +95,12 @@ func newSubscription(product *saasv1alpha1.SaaSProduct) subscription {
 		l := &saasv1alpha1.License{}
 		return subscription{object: l, productName: &l.Spec.ProductName, orderID: &l.Spec.OrderID, orderLineID: &l.Spec.OrderLineID,
 			state: &l.Spec.State, orders: &l.Spec.Orders, expireTime: &l.Spec.NotAfter, lastUnfreeze: &l.Spec.LastUnfreezeTime,
-			orderTimes: &l.Status.OrderTimes}
+			mode: &l.Spec.Mode, orderTimes: &l.Status.OrderTimes}
 	}
 	t := &saasv1alpha1.SaaSTenant{}
 	return subscription{object: t, productName: &t.Spec.ProductName, orderID: &t.Spec.OrderID, orderLineID: &t.Spec.OrderLineID,
 		state: &t.Spec.State, orders: &t.Spec.Orders, expireTime: &t.Spec.ExpireTime, lastUnfreeze: &t.Spec.LastUnfreezeTime,
-		orderTimes: &t.Status.OrderTimes}
+		mode: &t.Spec.Mode, orderTimes: &t.Status.OrderTimes}
 }
 
 // maxOrders is the API's bound on spec.orders.
@@ -219,23 +223,38 @@ func (r *Receiver) unknown(ctx context.Context, product *saasv1alpha1.SaaSProduc
 // (say, a burst of renewals) over up to about a second, within APITimeout.
 var conflictBackoff = wait.Backoff{Steps: 12, Duration: 5 * time.Millisecond, Factor: 1.5, Jitter: 1, Cap: 200 * time.Millisecond}
 
-// update applies change to instance id and stores it, with optimistic
-// concurrency: on a conflict it re-reads the object from the API server and
-// applies change again, so two callbacks racing on one instance both land
-// exactly once. change reports whether it changed anything. A change
-// computed on the cache that changes nothing, or refuses, is computed again
-// on the object as the API server holds it before it is answered: the cache
-// may lag the previous callback's write (docs/lifecycle.md rule A).
-func (r *Receiver) update(ctx context.Context, product *saasv1alpha1.SaaSProduct, id string, change func(subscription) (bool, error)) error {
+// update applies change to instance id of c's product and stores it, with
+// optimistic concurrency: on a conflict it re-reads the object from the API
+// server and applies change again, so two callbacks racing on one instance
+// both land exactly once. change reports whether it changed anything. A
+// change computed on the cache that changes nothing, or refuses, is computed
+// again on the object as the API server holds it before it is answered: the
+// cache may lag the previous callback's write (docs/lifecycle.md rule A).
+//
+// A debug request (debugRequest: testFlag "1") changes only a Debug
+// instance: one naming a Production instance is answered 000000 and stores
+// nothing (debugOnProduction), since debug requests are processed against
+// test data (spec §1.9) and a saved debug case naming a real buyer's
+// instance, replayed by the dial test, would otherwise release or freeze
+// it. A production request changes a Debug instance as any other: only the
+// debugging tool knows a Debug instance's ID, and a real callback is never
+// dropped on a guess.
+func (r *Receiver) update(ctx context.Context, c *call, id string, debugRequest bool, change func(subscription) (bool, error)) error {
 	fresh := false
+	var production client.Object
 	// A conflict, or a record deleted since the cache saw it, is computed
 	// again from the API server's state (which the tombstones complete).
 	stale := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsNotFound(err) }
 	err := retry.OnError(conflictBackoff, stale, func() error {
 		for {
-			s, err := r.find(ctx, product, id, fresh)
+			s, err := r.find(ctx, c.product, id, fresh)
 			if err != nil {
 				return err
+			}
+			// spec.mode is immutable, so the cache's copy decides this.
+			if debugRequest && *s.mode != saasv1alpha1.ModeDebug {
+				production = s.object
+				return nil
 			}
 			changed, err := change(s)
 			if (err != nil || !changed) && !fresh {
@@ -252,5 +271,19 @@ func (r *Receiver) update(ctx context.Context, product *saasv1alpha1.SaaSProduct
 	if err != nil {
 		return asInternal(err, "the change could not be stored")
 	}
+	if production != nil {
+		r.debugOnProduction(c, production)
+	}
 	return nil
+}
+
+// debugOnProduction records that c, a debug request, named a Production
+// instance and was answered without change: a field on the call's audit
+// line, and an Event on the instance for the merchant, whose saved debug
+// case names a real buyer's instance.
+func (r *Receiver) debugOnProduction(c *call, instance client.Object) {
+	c.log = c.log.WithValues("debugRequestIgnored", true)
+	r.event(instance, corev1.EventTypeWarning, saasv1alpha1.DebugRequestIgnoredReason,
+		fmt.Sprintf("%s with testFlag 1 answered 000000 and not applied: the instance is a Production one, and debug requests change only "+
+			"Debug instances (spec §1.9); a Seller Console debug case names it", c.activity))
 }

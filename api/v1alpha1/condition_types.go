@@ -382,6 +382,10 @@ const (
 	// InstanceGoneReason: a callback named an instance kooper issued whose
 	// record is gone; it was answered 000000 and changed nothing.
 	InstanceGoneReason = "InstanceGone"
+	// DebugRequestIgnoredReason: a debug callback (testFlag "1") named a
+	// Production instance; it was answered 000000 and changed nothing
+	// (spec §1.9: debug requests are processed against test data).
+	DebugRequestIgnoredReason = "DebugRequestIgnored"
 	// StaleFreezeIgnoredReason: a FREEZE arrived while a renewal order's
 	// expiry was still ahead; it was answered 000000 and not applied.
 	StaleFreezeIgnoredReason = "StaleFreezeIgnored"
