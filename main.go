@@ -41,6 +41,7 @@ import (
 	"github.com/kooper-io/kooper/controllers"
 	"github.com/kooper-io/kooper/internal/apiserverwait"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/orders"
 	"github.com/kooper-io/kooper/internal/promquery"
 	"github.com/kooper-io/kooper/internal/restmapping"
 	"github.com/kooper-io/kooper/internal/restmetrics"
@@ -81,6 +82,7 @@ type options struct {
 	prometheusCredentialed  []string
 	usagePushMaxRecords     int
 	licenceUpload           koogallery.LicenseUploadSettings
+	queryOrderTimeZone      *time.Location
 	signatureWindow         time.Duration
 	bodySign                bool
 	maxBodyBytesInFlight    int64
@@ -193,6 +195,11 @@ func parseArgs(fs *flag.FlagSet, args []string) (options, error) {
 	fs.Func("licence-upload-part", "Name of the multipart part that carries the licence upload's request (default "+koogallery.LicenseUploadPart+"). The spec infers the upload's multipart layout (spec 8 item 26): if the marketplace's differs, every upload fails and paid licences stay UploadFailed.", func(v string) error {
 		o.licenceUpload.Part = v
 		return koogallery.CheckLicenseUploadPart(v)
+	})
+	o.queryOrderTimeZone = time.UTC
+	fs.Func("query-order-time-zone", "Time zone of Query Order's createTime and expireTime: UTC (the default) or a fixed offset, ±hh:mm such as +08:00 (Beijing time). The spec does not say which (spec 8 item 18); read as UTC, a time that is Beijing time ends a paid period 8 hours late, while read as +08:00, a time that is UTC freezes the buyer and ends their licence key 8 hours early, so set it only once the marketplace confirms its zone.", func(v string) (err error) {
+		o.queryOrderTimeZone, err = orders.ParseTimeZone(v)
+		return err
 	})
 	o.signatureWindow = defaults.SignatureWindow
 	fs.Func("signature-window", fmt.Sprintf("How far a callback's timestamp may be from now, either way, before it is refused with 000002: a `duration` of at least %s (default %s).", minSignatureWindow, defaults.SignatureWindow), func(v string) (err error) {
@@ -462,7 +469,7 @@ func setupControllers(mgr ctrl.Manager, o options, prometheus promquery.Client, 
 		KubeVersion:            kubeVersion,
 		DirectoryUnclaimedTTL:  o.directoryUnclaimedTTL,
 		KitLoginURL:            o.kitLoginURL,
-		Orders:                 controllers.MarketplaceOrderClients(o.marketplaceURLs...),
+		Orders:                 controllers.MarketplaceOrderClientsWith(o.queryOrderTimeZone, o.marketplaceURLs...),
 		Uploads:                controllers.MarketplaceUploadClientsWith(o.licenceUpload, o.marketplaceURLs...),
 		Usage:                  controllers.MarketplaceUsageClients(o.marketplaceURLs...),
 		UsagePushMaxRecords:    o.usagePushMaxRecords,

@@ -41,6 +41,36 @@ func MarketplaceOrderClients(baseURLs ...string) OrderClientFactory {
 	return func(ak, sk string) OrderQuerier { return clients(ak, sk) }
 }
 
+// MarketplaceOrderClientsWith is MarketplaceOrderClients whose answers'
+// createTime and expireTime are read in zone (--query-order-time-zone):
+// the spec does not say which zone they are in (§8 item 18).
+// MarketplaceOrderClients's, and a test's fake's, are read as UTC.
+func MarketplaceOrderClientsWith(zone *time.Location, baseURLs ...string) OrderClientFactory {
+	clients := marketplaceClients(baseURLs)
+	return func(ak, sk string) OrderQuerier { return zonedOrderClient{OrderQuerier: clients(ak, sk), zone: zone} }
+}
+
+// zonedOrderClient is a Query Order client whose answers' times are read
+// in zone. The zone travels with the client because OrderClientFactory is
+// what the tenant, licence and order notification controllers are all
+// handed to ask Query Order.
+type zonedOrderClient struct {
+	OrderQuerier
+	zone *time.Location
+}
+
+// QueryOrderTimeZone is the zone the client's answers' times are in.
+func (c zonedOrderClient) QueryOrderTimeZone() *time.Location { return c.zone }
+
+// queryOrderTimeZone is the zone of the times of q's answers: the one its
+// factory was given (MarketplaceOrderClientsWith), else UTC.
+func queryOrderTimeZone(q OrderQuerier) *time.Location {
+	if zoned, ok := q.(interface{ QueryOrderTimeZone() *time.Location }); ok && zoned.QueryOrderTimeZone() != nil {
+		return zoned.QueryOrderTimeZone()
+	}
+	return time.UTC
+}
+
 // recordOrderFailure sets OrderResolved=False on conds for err
 // (orders.RecordFailure, whose reason names the cause) and returns the
 // error that retries it: a failed Query Order call after the wait
@@ -164,11 +194,11 @@ func (o orderResolver) resolve(ctx context.Context, product *saasv1alpha1.SaaSPr
 	return resolved, err
 }
 
-// query resolves order as resolve does, and also returns Query Order's
-// answer when it came (nil when the order was resolved before): an answer
-// resolve cannot use (orders.ErrUnusable) still carries the order's
-// createTime.
-func (o orderResolver) query(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, *koogallery.OrderInfo, error) {
+// query resolves order as resolve does, and also returns the order's
+// createTime when Query Order answered (nil when the order was resolved
+// before, or the answer has none that parses): an answer resolve cannot
+// use (orders.ErrUnusable) still carries it.
+func (o orderResolver) query(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, *metav1.Time, error) {
 	key := orderKey(product, order)
 	if resolved := o.memo.get(key); resolved != nil {
 		return resolved, nil, nil
@@ -177,12 +207,14 @@ func (o orderResolver) query(ctx context.Context, product *saasv1alpha1.SaaSProd
 	if err != nil {
 		return nil, nil, err
 	}
-	info, err := o.orders(ak, sk).QueryOrder(ctx, order.OrderID, order.OrderLineID)
+	querier := o.orders(ak, sk)
+	info, err := querier.QueryOrder(ctx, order.OrderID, order.OrderLineID)
 	if err != nil {
 		orderQueries.WithLabelValues(orderOutcome(err, nil)).Inc()
 		return nil, nil, &orders.QueryError{Err: err}
 	}
-	resolved, err := orders.Resolved(info, order)
+	zone := queryOrderTimeZone(querier)
+	resolved, err := orders.ResolvedIn(info, order, zone)
 	orderQueries.WithLabelValues(orderOutcome(nil, err)).Inc()
 	if err == nil {
 		var unknown *string
@@ -195,7 +227,7 @@ func (o orderResolver) query(ctx context.Context, product *saasv1alpha1.SaaSProd
 		}
 		o.memo.put(key, resolved, unknown)
 	}
-	return resolved, info, err
+	return resolved, orders.CreateTimeIn(info, zone), err
 }
 
 // orderTimes returns the creation times of the orders that need one
@@ -235,12 +267,12 @@ func (o orderResolver) orderTimes(ctx context.Context, product *saasv1alpha1.Saa
 // say), which resolve refuses, still has one, so an order that is only
 // sequenced never blocks the plan or the expiry for that.
 func (o orderResolver) createTime(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*metav1.Time, error) {
-	resolved, info, err := o.query(ctx, product, order)
+	resolved, created, err := o.query(ctx, product, order)
 	switch {
 	case err == nil:
 		return resolved.CreateTime, nil
-	case errors.Is(err, orders.ErrUnusable) && info != nil:
-		return orders.CreateTime(info), nil
+	case errors.Is(err, orders.ErrUnusable): // only an answer is unusable
+		return created, nil
 	}
 	return nil, err
 }

@@ -17,10 +17,21 @@ const layout14 = "20060102150405"
 // 0001-01-01 00:00:00 is refused: it is Go's zero time (or before it),
 // which a Kubernetes object stores as no time at all.
 func ParseExpireTime(s string) (time.Time, error) {
+	return ParseExpireTimeIn(s, time.UTC)
+}
+
+// ParseExpireTimeIn is ParseExpireTime with s read as a wall-clock time in
+// zone: for Query Order's createTime and expireTime, whose zone the spec
+// does not state (§8 item 18); a nil zone is UTC. The result is the
+// instant, in UTC.
+func ParseExpireTimeIn(s string, zone *time.Location) (time.Time, error) {
+	if zone == nil {
+		zone = time.UTC // time.ParseInLocation panics on a nil Location
+	}
 	if (len(s) != 14 && len(s) != 17) || !isDigits(s) {
 		return time.Time{}, fmt.Errorf("expireTime %.32q is not 14 or 17 digits", s)
 	}
-	t, err := time.ParseInLocation(layout14, s[:14], time.UTC)
+	t, err := time.ParseInLocation(layout14, s[:14], zone)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("expireTime %q is not a valid date and time: %w", s, err)
 	}
@@ -28,6 +39,7 @@ func ParseExpireTime(s string) (time.Time, error) {
 		ms, _ := strconv.Atoi(s[14:]) // three digits, checked above
 		t = t.Add(time.Duration(ms) * time.Millisecond)
 	}
+	t = t.UTC()
 	if !t.Truncate(time.Second).After(time.Time{}) {
 		return time.Time{}, errors.New("expireTime is not after 0001-01-01 00:00:00")
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/big"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -76,7 +77,15 @@ const (
 // when info has no such line, the line no product, or the product a
 // productId or skuCode past its bound; the message names the order, and
 // the field, its length and its bound.
+//
+// It reads the times as UTC; ResolvedIn reads them in another zone.
 func Resolved(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, error) {
+	return ResolvedIn(info, order, time.UTC)
+}
+
+// ResolvedIn is Resolved with Query Order's createTime and expireTime read
+// in zone (--query-order-time-zone; nil is UTC), see QueryOrderTime.
+func ResolvedIn(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder, zone *time.Location) (*saasv1alpha1.ResolvedOrder, error) {
 	line, ok := info.Line(order.OrderLineID)
 	if !ok || len(line.ProductInfo) == 0 {
 		return nil, fmt.Errorf("%w: order %s has no line %q with a product", ErrUnusable, order.OrderID, order.OrderLineID)
@@ -99,10 +108,8 @@ func Resolved(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder) (*sa
 			resolved.LinearValue = v
 		}
 	}
-	if expiry, err := koogallery.ParseExpireTime(line.ExpireTime); err == nil {
-		resolved.ExpireTime = &metav1.Time{Time: expiry}
-	}
-	resolved.CreateTime = CreateTime(info)
+	resolved.ExpireTime = QueryOrderTime(line.ExpireTime, zone)
+	resolved.CreateTime = CreateTimeIn(info, zone)
 	if info.BuyerInfo != nil {
 		resolved.CustomerID, resolved.CustomerName = textcut.Runes(info.BuyerInfo.CustomerID, maxCustomerID), textcut.Runes(info.BuyerInfo.CustomerName, maxCustomerName)
 	}
@@ -180,13 +187,81 @@ func KeepExpiry(resolved, previous *saasv1alpha1.ResolvedOrder) {
 }
 
 // CreateTime is the order's createTime in info (an order-level field, spec
-// §6.3), nil when it does not parse.
+// §6.3) read as UTC, nil when it does not parse; CreateTimeIn reads it in
+// another zone.
 func CreateTime(info *koogallery.OrderInfo) *metav1.Time {
-	created, err := koogallery.ParseExpireTime(info.CreateTime)
+	return CreateTimeIn(info, time.UTC)
+}
+
+// CreateTimeIn is CreateTime with createTime read in zone
+// (--query-order-time-zone; nil is UTC), see QueryOrderTime.
+func CreateTimeIn(info *koogallery.OrderInfo, zone *time.Location) *metav1.Time {
+	return QueryOrderTime(info.CreateTime, zone)
+}
+
+// QueryOrderTime reads one of Query Order's times (createTime, a line's
+// expireTime; yyyyMMddHHmmss, or with milliseconds) as a wall-clock time in
+// zone (nil is UTC), nil when it does not parse (koogallery.ParseExpireTimeIn).
+// The spec does not say which zone they are in (§8 item 18): UTC, the
+// default, never ends a paid period early, where Beijing time (+08:00) read
+// for a time that is UTC would freeze the buyer, and end their licence key,
+// 8 hours before they paid for.
+//
+// The milliseconds are dropped: the status keeps whole seconds
+// (metav1.Time), and the pass that asked Query Order must sequence the
+// orders (PlanOrder, ExpiryInForce) as every later pass does from the
+// status, or two orders created within one second could be sequenced one
+// way first (by their milliseconds) and the other way after (arrival order
+// on a tie), switching the plan or the expiry back.
+func QueryOrderTime(s string, zone *time.Location) *metav1.Time {
+	t, err := koogallery.ParseExpireTimeIn(s, zone)
 	if err != nil {
 		return nil
 	}
-	return &metav1.Time{Time: created}
+	return &metav1.Time{Time: t.Truncate(time.Second)}
+}
+
+// ParseTimeZone reads --query-order-time-zone, the zone of Query Order's
+// createTime and expireTime (QueryOrderTime): UTC, or a fixed offset from
+// it, ±hh:mm between -12:00 and +14:00 (+08:00 is Beijing time). A named
+// zone (Asia/Shanghai) is refused: China keeps no daylight saving time, so
+// an offset says all there is, and a name would read differently with the
+// zone database of each machine kooper runs on.
+func ParseTimeZone(v string) (*time.Location, error) {
+	if v == "UTC" {
+		return time.UTC, nil
+	}
+	if offset, ok := parseOffset(v); ok {
+		return time.FixedZone(v, offset), nil
+	}
+	return nil, fmt.Errorf("time zone %.32q is neither UTC nor a fixed offset from it such as +08:00 (±hh:mm, -12:00 to +14:00)", v)
+}
+
+// parseOffset reads ±hh:mm as seconds east of UTC; false unless v is
+// exactly that form, within -12:00 and +14:00, the offsets in use.
+func parseOffset(v string) (int, bool) {
+	if len(v) != len("+08:00") || (v[0] != '+' && v[0] != '-') || v[3] != ':' || !allDigits(v[1:3]+v[4:6]) {
+		return 0, false
+	}
+	hours, minutes := int(v[1]-'0')*10+int(v[2]-'0'), int(v[4]-'0')*10+int(v[5]-'0')
+	seconds := hours*3600 + minutes*60
+	if v[0] == '-' {
+		seconds = -seconds
+	}
+	if minutes > 59 || seconds < -12*3600 || seconds > 14*3600 {
+		return 0, false
+	}
+	return seconds, true
+}
+
+// allDigits reports whether s is ASCII digits only.
+func allDigits(s string) bool {
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // maxChargingMode bounds, in characters, the chargingMode UnknownChargingMode
