@@ -221,7 +221,7 @@ func parseArgs(fs *flag.FlagSet, args []string) (options, error) {
 	})
 	fs.DurationVar(&o.staleFreezeMargin, "stale-freeze-margin", defaults.StaleFreezeMargin, "A FREEZE is ignored as a stale retry while a renewal order's expiry lies more than this far ahead (docs/lifecycle.md rule F); 0 turns this check off.")
 	fs.DurationVar(&o.freezeRetryWindow, "freeze-retry-window", defaults.FreezeRetryWindow, "How long after an UNFREEZE a FREEZE is taken for the retry of the FREEZE that UNFREEZE ended, and not applied (docs/lifecycle.md rule F); 0 turns this check off.")
-	fs.DurationVar(&o.renewalRetryWindow, "renewal-retry-window", defaults.RenewalRetryWindow, "How long the marketplace may go on delivering a refreshInstance after its order was created: a renewal received more than this after a refund ends the refund's hold on stale FREEZEs (docs/lifecycle.md rule F); 0 keeps the default.")
+	fs.DurationVar(&o.renewalRetryWindow, "renewal-retry-window", defaults.RenewalRetryWindow, "How long the marketplace may go on delivering a refreshInstance after its order was created: a renewal received more than this after a refund ends the refund's hold on stale FREEZEs (docs/lifecycle.md rule F); positive.")
 	o.oaepHashes = defaults.OAEPHashes
 	fs.Func("kit-oaep-hashes", "RSA-OAEP variants tried, in order, to decrypt a joint-operation clientSecret (spec 4.2), from sha256, sha256-mgf1-sha1, sha1 (default: "+joinNames(defaults.OAEPHashes)+").", func(v string) (err error) {
 		o.oaepHashes, err = koogallery.ParseOAEPHashes(v)
@@ -239,6 +239,12 @@ func parseArgs(fs *flag.FlagSet, args []string) (options, error) {
 	bindTestOnlyFlags(fs, &o)
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.renewalRetryWindow <= 0 {
+		// Not "off", as 0 is for --stale-freeze-margin and
+		// --freeze-retry-window: a window of no length would end a refund's
+		// hold on stale FREEZEs with the first renewal.
+		return o, fmt.Errorf("-renewal-retry-window %s: must be positive", o.renewalRetryWindow)
 	}
 	if len(o.marketplaceURLs) == 0 {
 		o.marketplaceURLs = koogallery.DefaultBaseURLs
@@ -399,9 +405,7 @@ func (o options) receiverOptions() webhook.Options {
 	opts.PendingResultCode = koogallery.ResultCode(o.pendingResultCode)
 	opts.StaleFreezeMargin = o.staleFreezeMargin
 	opts.FreezeRetryWindow = o.freezeRetryWindow
-	if o.renewalRetryWindow != 0 { // 0, the flag's zero value, keeps the default
-		opts.RenewalRetryWindow = o.renewalRetryWindow
-	}
+	opts.RenewalRetryWindow = o.renewalRetryWindow
 	opts.LicenseKeyFormat = o.licenseKeyFormat
 	if len(o.oaepHashes) > 0 {
 		opts.OAEPHashes = o.oaepHashes

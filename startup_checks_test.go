@@ -162,3 +162,21 @@ func TestAControllersProcessIsReadyOnlyOnceItsCacheSynced(t *testing.T) {
 	defer func() { g.Expect(k8sClient.Delete(ctx, binding)).To(Succeed()) }()
 	g.Eventually(probe("/readyz")).WithTimeout(time.Minute).Should(Equal(http.StatusOK), "ready once its cache synced")
 }
+
+// TestRenewalRetryWindowMustBePositive: --renewal-retry-window=0 was taken
+// as "keep the default" (24 h) without a word, while its sibling windows
+// read 0 as off and the chart refuses it: it is refused at parsing now,
+// with the flag named.
+func TestRenewalRetryWindowMustBePositive(t *testing.T) {
+	g := NewWithT(t)
+	o, err := parse()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(o.renewalRetryWindow).To(BeNumerically(">", 0), "the default")
+	for _, bad := range []string{"0", "0s", "-1h"} {
+		_, err := parse("--renewal-retry-window=" + bad)
+		g.Expect(err).To(MatchError(And(ContainSubstring("-renewal-retry-window"), ContainSubstring("must be positive"))), "%q", bad)
+	}
+	o, err = parse("--renewal-retry-window=2h")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(o.renewalRetryWindow).To(Equal(2 * time.Hour))
+}
