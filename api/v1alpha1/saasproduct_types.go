@@ -158,7 +158,12 @@ type SaaSProductSpec struct {
 	// +kubebuilder:default={}
 	Lifecycle LifecyclePolicy `json:"lifecycle,omitempty"`
 
-	// debug says how Seller Console debug requests are served. Defaults apply when omitted.
+	// debug says how Seller Console debug requests are served. When omitted,
+	// debug tenants are provisioned and kept until the marketplace releases
+	// them (no ttlSeconds applies); set `debug: {}` for the defaults of its
+	// fields, a one-day ttlSeconds among them. Omitted keeps every tenant
+	// because a default added on an upgrade would delete, at once, every debug
+	// tenant older than a day.
 	// +optional
 	Debug *DebugPolicy `json:"debug,omitempty"`
 
@@ -1111,7 +1116,8 @@ type DebugPolicy struct {
 
 	// ttlSeconds is how long a debug tenant lives: after that it is deleted,
 	// with its data (debug data is never a buyer's). Defaults to 86400 (one
-	// day); 0 keeps debug tenants until the marketplace releases them.
+	// day) when debug is given; 0, or no debug at all, keeps debug tenants
+	// until the marketplace releases them.
 	// +optional
 	// +kubebuilder:default=86400
 	// +kubebuilder:validation:Minimum=0

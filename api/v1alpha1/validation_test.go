@@ -972,6 +972,14 @@ func TestSchemaFillsDefaults(t *testing.T) {
 	g.Expect((&saasv1alpha1.ExpiryPolicy{}).GetNoticeSeconds()).To(Equal(got.Spec.Lifecycle.Expiry.NoticeSeconds))
 	g.Expect(&got.Spec.Lifecycle).To(Equal(saasv1alpha1.DefaultLifecyclePolicy()), "the Go-side defaults are the schema's")
 	g.Expect((&saasv1alpha1.ReleasePolicy{}).GetRetentionDays()).To(Equal(*got.Spec.Lifecycle.Release.RetentionDays))
+	g.Expect(got.Spec.Debug).To(BeNil(), "no debug policy is added: its ttlSeconds default would delete debug tenants a product never asked to")
+
+	withDebug := validProduct()
+	withDebug.Name = "with-debug-defaults"
+	withDebug.Spec.Debug = &saasv1alpha1.DebugPolicy{}
+	g.Expect(k8sClient.Create(ctx(t), withDebug)).To(Succeed())
+	g.Expect(withDebug.Spec.Debug.TTLSeconds).To(Equal(ptr.To[int32](86400)), "debug: {} takes the documented one-day TTL")
+	g.Expect(withDebug.Spec.Debug.Handling).To(Equal(saasv1alpha1.DebugProvision))
 
 	tenant := validTenant()
 	g.Expect(k8sClient.Create(ctx(t), tenant)).To(Succeed())
