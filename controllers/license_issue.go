@@ -69,6 +69,13 @@ func SignerFromSecret(secret *corev1.Secret) (*licenseissue.Issuer, error) {
 	return licenseissue.New(priv)
 }
 
+// fingerprintRequiredReason stalls an application that names no device
+// under a plan whose licences must be bound to one (license.deviceBinding
+// Required): the receiver answers such an application 000903 once it knows
+// the plan, but one stored before the instance's order was resolved, or by
+// hand, would otherwise get a key any device could use.
+const fingerprintRequiredReason = "FingerprintRequired"
+
 func (r *LicenseReconciler) keysRetry() time.Duration {
 	if r.Options.KeysRetryInterval > 0 {
 		return r.Options.KeysRetryInterval
@@ -85,7 +92,7 @@ func (r *LicenseReconciler) desiredClaims(s *licenseState) (licensekey.Claims, e
 	l, terms := s.license, s.plan.License
 	notBefore := licenceStart(l, s.token)
 	notAfter := notBefore.AddDate(0, 0, int(max(terms.ValidityDays, 1)))
-	if end := licenseEnd(l, s.orderTimes); end != nil {
+	if end := licenseEnd(l, s.instance, s.orderTimes); end != nil {
 		notAfter = end.Time
 	}
 	if notAfter.After(licenseissue.LastInstant) {
@@ -129,6 +136,9 @@ func (r *LicenseReconciler) issue(ctx context.Context, s *licenseState) outcome 
 		return failed(err)
 	}
 	s.token = string(secret.Data[LicenseKeySecretKey])
+	if isApplication(s.license) && s.license.Spec.DeviceFingerprint == "" && s.plan.License.DeviceBinding == saasv1alpha1.DeviceBindingRequired {
+		return r.stall(s, fingerprintRequiredReason, "plan %s binds its licences to a device, and this application names no device fingerprint: no key is issued", s.plan.SKUCode)
+	}
 	want, err := r.desiredClaims(s)
 	if err != nil {
 		return r.stall(s, saasv1alpha1.ExpiredReason, "%v", err)
@@ -253,14 +263,18 @@ func (r *LicenseReconciler) recordKey(l *saasv1alpha1.License, c licensekey.Clai
 }
 
 // licenseEnd is the end of the licence window the marketplace set: an
-// application's own expireTime, or an instance's expiry in force derived
-// from its orders (docs/lifecycle.md rule E); nil when it set none.
-func licenseEnd(l *saasv1alpha1.License, times map[string]time.Time) *metav1.Time {
+// instance's expiry in force derived from its orders (docs/lifecycle.md
+// rule E); for an application of instance, its own expireTime when earlier,
+// since no key outlasts the period paid for, whatever the application asks
+// (one stored before the order was resolved, or by hand, was never checked
+// against it, and a cut renewal period moves it back); nil when it set none.
+func licenseEnd(l, instance *saasv1alpha1.License, times map[string]time.Time) *metav1.Time {
 	if isApplication(l) {
-		if l.Spec.NotAfter != nil {
+		paid := orders.ExpiryInForce(instance.Spec.NotAfter, instance.Status.Order, instance.Spec.Orders, orders.RecordedTimes(instance.Status.OrderTimes))
+		if l.Spec.NotAfter != nil && (paid == nil || l.Spec.NotAfter.Before(paid)) {
 			return l.Spec.NotAfter
 		}
-		return l.Status.Order.ExpireTime
+		return paid
 	}
 	return orders.ExpiryInForce(l.Spec.NotAfter, l.Status.Order, l.Spec.Orders, times)
 }

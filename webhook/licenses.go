@@ -19,7 +19,9 @@ import (
 // getLicenseAsync records one licence application of a License product's
 // instance, once per eventId and device fingerprint; the licence controller
 // issues and uploads the licence. The checks the marketplace defines codes
-// for (000901-000903) are made here when the instance's order is resolved.
+// for (000901-000903) are made here when the instance's order is resolved;
+// the licence controller holds every application to the plan's device
+// binding and the instance's expiry in force when it issues the key.
 func (r *Receiver) getLicenseAsync(ctx context.Context, c *call) (reply, error) {
 	req := c.request.(*koogallery.GetLicenseAsyncRequest)
 	c.instanceID = req.InstanceID
@@ -178,16 +180,24 @@ func checkLicenseRules(product *saasv1alpha1.SaaSProduct, instance *saasv1alpha1
 	case saasv1alpha1.StateFrozen:
 		return &callbackError{code: koogallery.ResultLicenseOutsideOrderValidity, msg: "the instance is frozen: its order has expired; apply again after renewing"}
 	}
-	planIdx := slices.IndexFunc(product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == instance.Status.SKUCode })
+	order := instance.Status.Order
+	if order == nil {
+		// Not resolved yet (Query Order not reached, or down): none of
+		// 000901-000903 can be decided. The application is stored, not
+		// refused (a 000005 until Query Order answers counts against the
+		// merchant), and the licence controller issues its key only to
+		// the rules: no device, no key under Required; never past the
+		// instance's expiry in force.
+		return nil
+	}
+	// The plan of the order in force, as the licence controller selects it:
+	// status.skuCode is only the plan of the last key issued.
+	planIdx := slices.IndexFunc(product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == order.SKUCode })
 	if planIdx >= 0 {
 		terms := product.Spec.Plans[planIdx].License
 		if terms != nil && terms.DeviceBinding == saasv1alpha1.DeviceBindingRequired && req.DeviceFingerprint == "" {
 			return &callbackError{code: koogallery.ResultLicenseNeedsFingerprint, msg: "this plan's licences are bound to a device: deviceFingerprint is required"}
 		}
-	}
-	order := instance.Status.Order
-	if order == nil {
-		return nil
 	}
 	if order.ChargingMode == saasv1alpha1.ChargingPeriod && notAfter == nil {
 		return &callbackError{code: koogallery.ResultLicenseNeedsExpiry, msg: "a periodic licence needs an expireTime"}
