@@ -10,7 +10,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.orderId) || has(self.eventId)",message="a licence needs an orderId (newInstance) or an eventId (getLicenseAsync)"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.orderId) || (has(self.orderId) && self.orderId == oldSelf.orderId)",message="orderId is immutable"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.orderLineId) || (has(self.orderLineId) && self.orderLineId == oldSelf.orderLineId)",message="orderLineId is immutable"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.eventId) || (has(self.eventId) && self.eventId == oldSelf.eventId)",message="eventId is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.eventId) == has(oldSelf.eventId) && (!has(oldSelf.eventId) || self.eventId == oldSelf.eventId)",message="eventId is immutable: a purchase never becomes an application, nor an application a purchase"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.deviceFingerprint) || (has(self.deviceFingerprint) && self.deviceFingerprint == oldSelf.deviceFingerprint)",message="deviceFingerprint is immutable"
 // +kubebuilder:validation:XValidation:rule="!has(self.notBefore) || !has(self.notAfter) || self.notBefore < self.notAfter",message="notBefore must be earlier than notAfter"
 type LicenseSpec struct {

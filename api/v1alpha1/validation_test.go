@@ -914,6 +914,17 @@ func TestSchemaRejectsInvalidUpdates(t *testing.T) {
 			wantMessage: "eventId is immutable",
 		},
 		{
+			// An added eventId made a purchase an application: the tombstone
+			// check of its instance skipped, its key's window no longer
+			// shortened by the instance's orders.
+			name: "adding an eventId to a purchase",
+			object: with(validLicense(), func(o *saasv1alpha1.License) {
+				o.Spec.EventID, o.Spec.OrderID, o.Spec.OrderLineID = "", "CS1", "CS1-000001"
+			}),
+			mutate:      licenseChange(func(o *saasv1alpha1.License) { o.Spec.EventID = "invented" }),
+			wantMessage: "eventId is immutable",
+		},
+		{
 			name:        "reactivating a released licence",
 			object:      with(validLicense(), func(o *saasv1alpha1.License) { o.Spec.State = saasv1alpha1.StateReleased }),
 			mutate:      licenseChange(func(o *saasv1alpha1.License) { o.Spec.State = saasv1alpha1.StateFrozen }),
