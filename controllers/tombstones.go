@@ -153,8 +153,9 @@ func (i *IssuedInstances) awaitCached(ctx context.Context, id string) error {
 // instance, never 000003 (docs/lifecycle.md rule B), and waits until the
 // cache holds it (see IssuedInstances). Licence applications (named l-…)
 // are not instances and have none. A record deleted with its CRD
-// (lostWithCRD) is remembered as lost, not released: see
-// tombstone.Entry.LostWithCRD.
+// (lostWithCRD) is remembered as lost, not released, with whether its
+// instance was released already: see tombstone.Entry.LostWithCRD and
+// ReleasedWhenLost.
 func recordTombstone(ctx context.Context, c client.Client, reader client.Reader, issued *IssuedInstances, recorder events.EventRecorder,
 	namespace string, obj client.Object, kind tombstone.Kind, lostWithCRD bool) error {
 	id := obj.GetName()
@@ -168,7 +169,8 @@ func recordTombstone(ctx context.Context, c client.Client, reader client.Reader,
 	case *saasv1alpha1.License:
 		product = o.Spec.ProductName
 	}
-	entry := tombstone.Entry{Product: product, Kind: kind, LostWithCRD: lostWithCRD}
+	entry := tombstone.Entry{Product: product, Kind: kind, LostWithCRD: lostWithCRD,
+		ReleasedWhenLost: lostWithCRD && recordState(obj) == saasv1alpha1.StateReleased}
 	if err := tombstone.Record(ctx, c, reader, namespace, id, entry); err != nil {
 		return fmt.Errorf("failed to remember instance %s as issued: %w", id, err)
 	}
@@ -198,11 +200,19 @@ func (r *SaaSTenantReconciler) resurrected(ctx context.Context, t *saasv1alpha1.
 // tombstone says it was issued for product and deleted before: the receiver
 // created it from a cache that had not seen the tombstone yet. The order
 // line is never provisioned or issued again (docs/lifecycle.md rule B).
+//
+// A record restored after its CRD was deleted is taken back instead; one
+// whose instance was released before the loss, restored from a backup older
+// than the release, is set Released first (keepReleased). Either way it
+// reports true when the pass is to stop: the record was deleted or changed.
 func deleteResurrected(ctx context.Context, c client.Client, reader client.Reader, issued *IssuedInstances, recorder events.EventRecorder,
 	namespace string, obj client.Object, product string) (bool, error) {
 	entry, ok, err := issued.Lookup(ctx, reader, namespace, obj.GetName())
 	if err != nil || !ok || entry.Product != product {
 		return false, err
+	}
+	if entry.LostWithCRD && entry.ReleasedWhenLost && recordState(obj) != saasv1alpha1.StateReleased {
+		return true, keepReleased(ctx, c, recorder, obj)
 	}
 	if entry.LostWithCRD {
 		// Restored after its CRD was deleted: the instance was never
@@ -217,4 +227,43 @@ func deleteResurrected(ctx context.Context, c client.Client, reader client.Reade
 		return true, fmt.Errorf("failed to delete the record of a deleted instance: %w", err)
 	}
 	return true, nil
+}
+
+// keepReleased sets Released on obj, a record restored from a backup taken
+// before its instance was released, before anything is provisioned or
+// issued for it: release is final (docs/lifecycle.md rule R), and the
+// instance was Released when its record was lost with its CRD. Deleting
+// the record instead would make the instance gone, not released, and
+// apply the product's onHandDeletion policy to data the release already
+// set a retention for. The update carries the read resourceVersion, so a
+// concurrent change is read again; the pass that follows releases it.
+func keepReleased(ctx context.Context, c client.Client, recorder events.EventRecorder, obj client.Object) error {
+	was := recordState(obj)
+	switch o := obj.(type) {
+	case *saasv1alpha1.SaaSTenant:
+		o.Spec.State = saasv1alpha1.StateReleased
+	case *saasv1alpha1.License:
+		o.Spec.State = saasv1alpha1.StateReleased
+	default:
+		return fmt.Errorf("instance %s: a %T has no state to keep released", obj.GetName(), obj)
+	}
+	if err := c.Update(ctx, obj); err != nil {
+		return fmt.Errorf("failed to keep instance %s released: %w", obj.GetName(), err)
+	}
+	recorder.Eventf(obj, nil, corev1.EventTypeWarning, saasv1alpha1.RestoredReason, "Admit",
+		"Instance %s was released before its record was lost with its CRD; this record, restored from an older backup, said %s: "+
+			"it is taken back as Released and not provisioned again", obj.GetName(), was)
+	return nil
+}
+
+// recordState is the spec.state of a tenant or licence record, "" for any
+// other object.
+func recordState(obj client.Object) saasv1alpha1.SubscriptionState {
+	switch o := obj.(type) {
+	case *saasv1alpha1.SaaSTenant:
+		return o.Spec.State
+	case *saasv1alpha1.License:
+		return o.Spec.State
+	}
+	return ""
 }

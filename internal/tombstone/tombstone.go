@@ -6,7 +6,8 @@
 // Tombstones are kept in ConfigMaps in kooper's namespace, sharded by the
 // instance id: kooper-issued-<xx>, where xx are the two hex digits after
 // "i-". Each entry's key is the instance id and its value the product name
-// and kind, so a shard of ~80-byte entries holds about ten thousand ids and
+// and kind (and, for a record lost with its CRD, a mark saying so and
+// whether it was released then), so a shard of ~80-byte entries holds about ten thousand ids and
 // the 256 shards a few million; a full shard continues in
 // kooper-issued-xx-2, then -3, and so on. Only the controllers write them,
 // never Helm, so uninstalling and reinstalling the chart keeps them.
@@ -56,11 +57,25 @@ type Entry struct {
 	// decision, so it is not revoked, a record restored from a backup is
 	// taken back, and callbacks for it wait (000005) until it is.
 	LostWithCRD bool
+	// ReleasedWhenLost is set on an entry LostWithCRD whose instance was
+	// already released when its record went: release is final
+	// (docs/lifecycle.md rule R), so a record restored from a backup taken
+	// before the release is taken back as Released, never served again,
+	// and a licence stays revoked meanwhile.
+	ReleasedWhenLost bool
 }
 
 // lostWithCRDMark ends the value of an entry whose record was lost with its
 // CRD: "<kind>/<product>/lost-with-crd".
 const lostWithCRDMark = "lost-with-crd"
+
+// releasedWhenLostMark ends the value of an entry whose record was lost with
+// its CRD after its instance was released:
+// "<kind>/<product>/lost-with-crd/released". It is a suffix, not a state
+// on every lost entry, so that a kooper of an earlier version, which reads
+// an unknown mark as an ordinary tombstone, reads it as released too, and
+// a lost active instance stays "…/lost-with-crd", which it reads as lost.
+const releasedWhenLostMark = lostWithCRDMark + "/released"
 
 // instanceIDPattern is the shape of an id kooper issues: i- and 20 hex digits.
 var instanceIDPattern = regexp.MustCompile(`^i-[0-9a-f]{20}$`)
@@ -117,17 +132,41 @@ func Find(shard *corev1.ConfigMap, id string) (Entry, bool) {
 	if !ok {
 		return Entry{}, false
 	}
+	return decode(value), true
+}
+
+// decode reads an entry's value. A mark it does not know (an edit by hand,
+// a later version's) reads as an ordinary tombstone: released, the safe
+// side for an instance nobody can tell the state of.
+func decode(value string) Entry {
 	kind, product, _ := strings.Cut(value, "/")
 	product, mark, _ := strings.Cut(product, "/")
-	return Entry{Product: product, Kind: Kind(kind), LostWithCRD: mark == lostWithCRDMark}, true
+	e := Entry{Product: product, Kind: Kind(kind)}
+	switch mark {
+	case lostWithCRDMark:
+		e.LostWithCRD = true
+	case releasedWhenLostMark:
+		e.LostWithCRD, e.ReleasedWhenLost = true, true
+	}
+	return e
 }
 
 func encode(e Entry) string {
 	value := string(e.Kind) + "/" + e.Product
-	if e.LostWithCRD {
+	switch {
+	case e.LostWithCRD && e.ReleasedWhenLost:
+		value += "/" + releasedWhenLostMark
+	case e.LostWithCRD:
 		value += "/" + lostWithCRDMark
 	}
 	return value
+}
+
+// Revoked reports whether the instance is to answer as released: gone for
+// good, or lost with its CRD after it was released. A licence key names
+// its instance, so such a licence stays revoked (docs/lifecycle.md rule S).
+func (e Entry) Revoked() bool {
+	return !e.LostWithCRD || e.ReleasedWhenLost
 }
 
 // Lookup reads id's tombstone through reader (pass an uncached reader to
@@ -163,18 +202,18 @@ func Lookup(ctx context.Context, reader client.Reader, namespace, id string, opt
 // records are gone, reading every shard through reader. A licence key
 // names its instance, so these stay revoked for as long as a key of theirs
 // may be valid (docs/lifecycle.md rule S). A licence whose record was lost
-// with its CRD is not among them: nobody released it.
+// with its CRD is among them only if it had been released (Entry.Revoked):
+// the others nobody released.
 func GoneLicences(ctx context.Context, reader client.Reader, namespace, product string) ([]string, error) {
 	shards := &corev1.ConfigMapList{}
 	err := reader.List(ctx, shards, client.InNamespace(namespace), client.MatchingLabels{"app.kubernetes.io/component": ComponentValue})
 	if err != nil {
 		return nil, fmt.Errorf("failed to list the tombstone shards: %w", err)
 	}
-	want := encode(Entry{Product: product, Kind: KindLicense})
 	var ids []string
 	for i := range shards.Items {
 		for id, value := range shards.Items[i].Data {
-			if value == want {
+			if e := decode(value); e.Kind == KindLicense && e.Product == product && e.Revoked() {
 				ids = append(ids, id)
 			}
 		}
