@@ -7,7 +7,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -71,7 +71,7 @@ func TestADebugCallbackLeavesAProductionInstanceAlone(t *testing.T) {
 				g.Expect(a.Code).To(Equal("000000"), a.Msg)
 
 				after := f.getRecord(t, id)
-				g.Expect(equality.Semantic.DeepEqual(recordSpec(after), recordSpec(before))).To(BeTrue(),
+				g.Expect(apiequality.Semantic.DeepEqual(recordSpec(after), recordSpec(before))).To(BeTrue(),
 					"spec changed by a debug callback:\nbefore %+v\nafter  %+v", recordSpec(before), recordSpec(after))
 				g.Expect(after.GetResourceVersion()).To(Equal(before.GetResourceVersion()))
 				g.Eventually(func() []eventsv1.Event { return eventsAbout(t, id, saasv1alpha1.DebugRequestIgnoredReason) }).ShouldNot(BeEmpty())
