@@ -107,16 +107,20 @@ func TestAChartReadyFlipWithTheSameChartReconcilesNoTenant(t *testing.T) {
 	eventuallyTenant(t, waiter.Name, waitingFor("failed to resolve the tag: registry unreachable"))
 }
 
-// countingProducts counts the SaaSProducts its Lists return.
+// countingProducts counts the SaaSProducts (listed) and the product
+// revisions its Lists return.
 type countingProducts struct {
 	client.Client
-	listed int
+	listed, revisions int
 }
 
 func (c *countingProducts) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	err := c.Client.List(ctx, list, opts...)
-	if l, ok := list.(*saasv1alpha1.SaaSProductList); ok {
+	switch l := list.(type) {
+	case *saasv1alpha1.SaaSProductList:
 		c.listed += len(l.Items)
+	case *appsv1.ControllerRevisionList:
+		c.revisions += len(l.Items)
 	}
 	return err
 }

@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -140,23 +139,6 @@ func TestATenantOnAnOlderRevisionGetsItsRotatedSecret(t *testing.T) {
 	}).Should(HaveKeyWithValue(corev1.TLSCertKey, []byte("rotated certificate")), fmt.Sprintf("the copy follows %s", oldSecret.Name))
 }
 
-// revisionCountingReads counts the products and product revisions its Lists return.
-type revisionCountingReads struct {
-	client.Client
-	products, revisions int
-}
-
-func (c *revisionCountingReads) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	err := c.Client.List(ctx, list, opts...)
-	switch l := list.(type) {
-	case *saasv1alpha1.SaaSProductList:
-		c.products += len(l.Items)
-	case *appsv1.ControllerRevisionList:
-		c.revisions += len(l.Items)
-	}
-	return err
-}
-
 // An event of a Secret or ConfigMap of kooper's namespace reads only the
 // products and stored revisions that name it, whatever the number of
 // others: one named only by an older revision of a product queues that
@@ -200,7 +182,7 @@ func TestAnObjectOnlyAStoredRevisionNamesReadsOnlyThatRevision(t *testing.T) {
 		WithIndex(&saasv1alpha1.SaaSProduct{}, configMapNameIndex, configMapNames).
 		WithIndex(&appsv1.ControllerRevision{}, revisionReferenceIndex, revisionReferences).
 		Build()
-	counting := &revisionCountingReads{Client: c}
+	counting := &countingProducts{Client: c}
 	r := &SaaSTenantReconciler{Client: counting, Options: TenantOptions{SecretNamespace: operatorNamespace}}
 	r.productTenants = productTenantsReader{consistent: c}
 	meta := metav1.ObjectMeta{Namespace: operatorNamespace}
@@ -223,9 +205,9 @@ func TestAnObjectOnlyAStoredRevisionNamesReadsOnlyThatRevision(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			counting.products, counting.revisions = 0, 0
+			counting.listed, counting.revisions = 0, 0
 			g.Expect(tc.requests()).To(ConsistOf(tc.want))
-			g.Expect(counting.products).To(Equal(tc.products), "products read")
+			g.Expect(counting.listed).To(Equal(tc.products), "products read")
 			g.Expect(counting.revisions).To(Equal(tc.revisions), "revisions read")
 		})
 	}
