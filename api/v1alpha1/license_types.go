@@ -47,7 +47,8 @@ type LicenseSpec struct {
 
 	// eventId is the marketplace business serial number of a getLicenseAsync
 	// application; with deviceFingerprint it identifies the application.
-	// Immutable once set.
+	// Immutable: set at creation or never, so a purchase never becomes an
+	// application, nor an application a purchase.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	EventID string `json:"eventId,omitempty"`
