@@ -405,7 +405,9 @@ func (o options) receiverOptions() webhook.Options {
 	opts.PendingResultCode = koogallery.ResultCode(o.pendingResultCode)
 	opts.StaleFreezeMargin = o.staleFreezeMargin
 	opts.FreezeRetryWindow = o.freezeRetryWindow
-	opts.RenewalRetryWindow = o.renewalRetryWindow
+	if o.renewalRetryWindow != 0 { // unset in options built without parseArgs, which refuses 0
+		opts.RenewalRetryWindow = o.renewalRetryWindow
+	}
 	opts.LicenseKeyFormat = o.licenseKeyFormat
 	if len(o.oaepHashes) > 0 {
 		opts.OAEPHashes = o.oaepHashes
