@@ -237,31 +237,19 @@ func ParseTimeZone(v string) (*time.Location, error) {
 	return nil, fmt.Errorf("time zone %.32q is neither UTC nor a fixed offset from it such as +08:00 (±hh:mm, -12:00 to +14:00)", v)
 }
 
-// parseOffset reads ±hh:mm as seconds east of UTC; false unless v is
-// exactly that form, within -12:00 and +14:00, the offsets in use.
+// parseOffset reads ±hh:mm as seconds east of UTC (time.Parse's -07:00);
+// false unless v is exactly that form, with minutes below 60, within -12:00
+// and +14:00, the offsets in use.
 func parseOffset(v string) (int, bool) {
-	if len(v) != len("+08:00") || (v[0] != '+' && v[0] != '-') || v[3] != ':' || !allDigits(v[1:3]+v[4:6]) {
+	t, err := time.Parse("-07:00", v)
+	if err != nil || len(v) != len("+08:00") || v[4:6] > "59" {
 		return 0, false
 	}
-	hours, minutes := int(v[1]-'0')*10+int(v[2]-'0'), int(v[4]-'0')*10+int(v[5]-'0')
-	seconds := hours*3600 + minutes*60
-	if v[0] == '-' {
-		seconds = -seconds
-	}
-	if minutes > 59 || seconds < -12*3600 || seconds > 14*3600 {
+	_, seconds := t.Zone()
+	if seconds < -12*3600 || seconds > 14*3600 {
 		return 0, false
 	}
 	return seconds, true
-}
-
-// allDigits reports whether s is ASCII digits only.
-func allDigits(s string) bool {
-	for _, c := range []byte(s) {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // maxChargingMode bounds, in characters, the chargingMode UnknownChargingMode
