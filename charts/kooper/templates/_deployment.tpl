@@ -94,6 +94,7 @@ spec:
               port: http-probes
             initialDelaySeconds: 5
             periodSeconds: 10
+          {{- include "kooper.required" (list $root (printf "%s.resources" .component)) }}
           {{- $resources := deepCopy ((index $root.Values .component).resources | default dict) }}
           {{- with $root.Values.resources }}
           {{- $resources = mergeOverwrite $resources (deepCopy .) }}

@@ -1,3 +1,32 @@
+{{/*
+Fails when a value is missing, naming it and how to upgrade. Renders nothing. Argument:
+(list . "receiver.drainDelaySeconds" ["other.key" ...]), each a dotted path under .Values.
+`helm upgrade --reuse-values` renders this chart with the values of the chart the release was
+installed with, without this chart's values.yaml, so a key added since is nil; and `int`, `if`
+and printf read nil as 0, false or text the process may accept, which differs from the key's
+default without a word. A template reads a key through this check where that would change
+what it renders; values.yaml keeps the one default. Only nil fails, not Helm's `required`: ""
+is a value here (podDisruptionBudget.maxUnavailable's default), as are 0 and false. A key set
+to null is missing too: Helm drops it from the values.
+*/}}
+{{- define "kooper.required" -}}
+{{- $values := (first .).Values }}
+{{- range $path := rest . }}
+{{- $value := $values }}
+{{- $missing := false }}
+{{- range $key := splitList "." $path }}
+{{- if kindIs "map" $value }}
+{{- $value = index $value $key }}
+{{- else }}
+{{- $missing = true }}
+{{- end }}
+{{- end }}
+{{- if or $missing (kindIs "invalid" $value) }}
+{{- fail (printf "%s is missing from the values (set to null, or kept by helm upgrade --reuse-values from an older chart that lacked it): upgrade with --reset-then-reuse-values (Helm 3.14 or later) or -f <your values file> instead of --reuse-values" $path) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Chart name, overridable with .Values.nameOverride. */}}
 {{- define "kooper.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
@@ -203,9 +232,11 @@ The metrics port of both components: https-metrics on 8443 when metrics.secure (
 API server's authentication and authorisation in front), else http-metrics on 8080.
 */}}
 {{- define "kooper.metricsPortName" -}}
+{{- include "kooper.required" (list . "metrics.secure") }}
 {{- if .Values.metrics.secure }}https-metrics{{ else }}http-metrics{{ end }}
 {{- end }}
 
 {{- define "kooper.metricsPort" -}}
+{{- include "kooper.required" (list . "metrics.secure") }}
 {{- if .Values.metrics.secure }}8443{{ else }}8080{{ end }}
 {{- end }}
