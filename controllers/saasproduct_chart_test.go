@@ -366,7 +366,8 @@ func TestChartProductChecks(t *testing.T) {
 
 	plans := plansCondition(chartProduct(nil))
 	g.Expect(plans.Status).To(Equal(metav1.ConditionTrue), "a quota of 1 pod is the chart's to fit")
-	g.Expect(plans.Message).To(Equal("Plans of a chart are not checked against their quotas: each quota bounds what the chart runs for a tenant"))
+	g.Expect(plans.Message).To(Equal("Plans of a chart are not checked against their quotas: each quota bounds what the chart runs for a tenant; " +
+		"plans[].replicas has no effect on a chart product, whose tenants run the replica counts the chart's values set (spec.chart.values, plans[].values): plan basic sets replicas: 3"))
 
 	urls := urlsCondition(chartProduct(func(p *saasv1alpha1.SaaSProduct) {
 		p.Spec.URLs = &saasv1alpha1.URLTemplates{FrontEndURL: "https://crm.example.com/{{.InstanceID}}"}

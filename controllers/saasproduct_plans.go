@@ -56,6 +56,10 @@ func plansCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 		// plan's quota holds the chart's objects, and a tenant whose pods
 		// it refuses says so (Available).
 		cond.Message = "Plans of a chart are not checked against their quotas: each quota bounds what the chart runs for a tenant"
+		if ignored := chartPlansOfReplicas(product); len(ignored) > 0 {
+			cond.Message = textcut.Bytes(cond.Message+"; plans[].replicas has no effect on a chart product, whose tenants run the replica "+
+				"counts the chart's values set (spec.chart.values, plans[].values): "+strings.Join(ignored, ", "), 32768)
+		}
 		return cond
 	case product.Spec.Workload == nil:
 		cond.Message = "No plan runs a workload"
@@ -82,6 +86,22 @@ func plansCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 		cond.Message = textcut.Bytes(strings.Join(problems, "; ")+"; raise the quota, or lower the replicas or resources", 32768)
 	}
 	return cond
+}
+
+// chartPlansOfReplicas names each plan of a chart product that sets
+// replicas, which only a workload's Deployment reads: the merchant may
+// think it sizes the plan's tenants. It is not a failure, as the tenants
+// run what the chart says; nor a schema rule, which would refuse products
+// stored with it. Replicas 1, the schema's default, is left out: it is
+// not told from a plan that leaves replicas out.
+func chartPlansOfReplicas(product *saasv1alpha1.SaaSProduct) []string {
+	var plans []string
+	for _, p := range product.Spec.Plans {
+		if p.Replicas != 1 {
+			plans = append(plans, fmt.Sprintf("plan %s sets replicas: %d", p.SKUCode, p.Replicas))
+		}
+	}
+	return plans
 }
 
 // plansOfNoReplicas names each plan of a workload product that runs no

@@ -57,3 +57,33 @@ func TestPlansOfSeveralReplicasOnOneNodeVolumes(t *testing.T) {
 	g.Expect(plansCondition(product(corev1.ReadWriteMany, 3)).Status).To(Equal(metav1.ConditionTrue))
 	g.Expect(plansCondition(product(corev1.ReadWriteOnce, 1)).Status).To(Equal(metav1.ConditionTrue))
 }
+
+// A chart product's tenants run what the chart's values say: plans[].replicas,
+// which only a workload's Deployment reads, would be ignored without a
+// word. PlansValid says so, and stays True: the product's tenants run.
+// Replicas 1 is the schema's default, so it is not told from a plan that
+// leaves replicas out, and says nothing.
+func TestPlansValidSaysReplicasHaveNoEffectOnAChart(t *testing.T) {
+	product := func(replicas ...int32) *saasv1alpha1.SaaSProduct {
+		p := &saasv1alpha1.SaaSProduct{Spec: saasv1alpha1.SaaSProductSpec{
+			Chart: &saasv1alpha1.ChartTemplate{SecretRef: &saasv1alpha1.ChartSecretRef{Name: "crm-chart"}}}}
+		for i, n := range replicas {
+			p.Spec.Plans = append(p.Spec.Plans, saasv1alpha1.Plan{SKUCode: []string{"basic", "pro", "max"}[i], Replicas: n})
+		}
+		return p
+	}
+	const unchecked = "Plans of a chart are not checked against their quotas: each quota bounds what the chart runs for a tenant"
+	g := NewWithT(t)
+
+	cond := plansCondition(product(1, 3, 0))
+	g.Expect(cond.Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(cond.Reason).To(Equal(saasv1alpha1.SucceededReason))
+	g.Expect(cond.Message).To(Equal(unchecked + "; plans[].replicas has no effect on a chart product, whose tenants run the replica " +
+		"counts the chart's values set (spec.chart.values, plans[].values): plan pro sets replicas: 3, plan max sets replicas: 0"))
+
+	g.Expect(plansCondition(product(1, 1)).Message).To(Equal(unchecked), "the default says nothing")
+
+	workload := product(3)
+	workload.Spec.Chart, workload.Spec.Workload = nil, &saasv1alpha1.WorkloadTemplate{}
+	g.Expect(plansCondition(workload).Message).NotTo(ContainSubstring("no effect"), "a workload runs the plan's replicas")
+}

@@ -257,10 +257,12 @@ type WorkloadTemplate struct {
 	// default-secret, which CCE puts in every namespace with the
 	// credentials of the cluster's SWR. kooper neither copies nor reads it;
 	// a pod that starts before the Secret exists retries its pull until it
-	// does. Both this and imagePullSecretName may be set.
+	// does. Both this and imagePullSecretName may be set. It must not be
+	// kooper-image-pull, kooper's copy of imagePullSecretName.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +kubebuilder:validation:XValidation:rule="self != 'kooper-image-pull'",message="kooper-image-pull is kooper's copy of imagePullSecretName in each tenant namespace, which kooper removes when imagePullSecretName is unset: name the Secret of kooper's namespace in imagePullSecretName instead, or here a Secret of another name that every tenant namespace has"
 	NamespaceImagePullSecretName string `json:"namespaceImagePullSecretName,omitempty"`
 
 	// args are the container's arguments; the image's defaults apply when omitted.
@@ -280,8 +282,13 @@ type WorkloadTemplate struct {
 	Ports []WorkloadPort `json:"ports"`
 
 	// env are environment variables set in the container, in addition to the
-	// ones kooper sets (KOOPER_INSTANCE_ID, KOOPER_SKU_CODE, and the
-	// credentials Secret's keys).
+	// ones kooper sets: KOOPER_INSTANCE_ID, KOOPER_SKU_CODE, and
+	// KOOPER_ADMIN_USERNAME and KOOPER_ADMIN_PASSWORD from the credentials
+	// Secret. These four names are refused (only these: a rule over every
+	// KOOPER_ name would refuse the status writes of a product stored with
+	// another such name on a cluster without validation ratcheting, before
+	// 1.30); from a product stored before the rule, kooper leaves them out,
+	// so its own values apply.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
@@ -624,11 +631,13 @@ type WorkloadPort struct {
 
 // EnvVar is one environment variable with a literal value.
 type EnvVar struct {
-	// name is the variable's name, for example LOG_LEVEL.
+	// name is the variable's name, for example LOG_LEVEL. The four names
+	// kooper sets are refused (see WorkloadTemplate.env).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	// +kubebuilder:validation:XValidation:rule="!(self in ['KOOPER_INSTANCE_ID', 'KOOPER_SKU_CODE', 'KOOPER_ADMIN_USERNAME', 'KOOPER_ADMIN_PASSWORD'])",message="kooper sets KOOPER_INSTANCE_ID, KOOPER_SKU_CODE, KOOPER_ADMIN_USERNAME and KOOPER_ADMIN_PASSWORD for each tenant, and a second variable of one of these names would replace the tenant's value; name this one otherwise"
 	Name string `json:"name"`
 
 	// value is the variable's value; empty when omitted.

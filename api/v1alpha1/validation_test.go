@@ -740,6 +740,25 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: "spec.workload.namespaceImagePullSecretName in body should match",
 		},
 		{
+			// kooper's copy of imagePullSecretName: a second entry of the
+			// same name in the pod's imagePullSecrets, a list map.
+			name: "namespace image-pull Secret that is kooper's copy",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.ImagePullSecretName = "pull"
+				o.Spec.Workload.NamespaceImagePullSecretName = "kooper-image-pull"
+			}),
+			wantMessage: "spec.workload.namespaceImagePullSecretName: Invalid value: \"kooper-image-pull\": kooper-image-pull is kooper's copy of imagePullSecretName",
+		},
+		{
+			// The kubelet takes the last of two variables of one name: every
+			// tenant would get the product's instance id.
+			name: "env variable of kooper's own",
+			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+				o.Spec.Workload.Env = []saasv1alpha1.EnvVar{{Name: "LOG_LEVEL", Value: "info"}, {Name: "KOOPER_INSTANCE_ID", Value: "i-1"}}
+			}),
+			wantMessage: "spec.workload.env[1].name: Invalid value: \"KOOPER_INSTANCE_ID\": kooper sets KOOPER_INSTANCE_ID, KOOPER_SKU_CODE",
+		},
+		{
 			// Issue 31: packages pay for a meter.
 			name: "packages without metering",
 			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {

@@ -539,8 +539,12 @@ func (d *Desired) podSpec() corev1.PodSpec {
 	if w.ImagePullSecretName != "" {
 		spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: ImagePullSecretName}}
 	}
-	if w.NamespaceImagePullSecretName != "" {
-		spec.ImagePullSecrets = append(spec.ImagePullSecrets, corev1.LocalObjectReference{Name: w.NamespaceImagePullSecretName})
+	namespaceSecret := corev1.LocalObjectReference{Name: w.NamespaceImagePullSecretName}
+	if namespaceSecret.Name != "" && !slices.Contains(spec.ImagePullSecrets, namespaceSecret) {
+		// Not a second entry of kooper's copy, which a product stored
+		// before the schema refused the name may name: imagePullSecrets is
+		// a list map, and a server-side apply refuses a name twice.
+		spec.ImagePullSecrets = append(spec.ImagePullSecrets, namespaceSecret)
 	}
 	if w.Storage != nil {
 		spec.Volumes = []corev1.Volume{{Name: DataVolumeName, VolumeSource: corev1.VolumeSource{
@@ -609,7 +613,18 @@ func probe(p *saasv1alpha1.WorkloadProbe) *corev1.Probe {
 	}
 }
 
-// env is the product's variables plus the ones kooper sets.
+// kooperEnv are the names of the variables kooper sets in the app's
+// container (env).
+var kooperEnv = []string{InstanceIDEnv, skuCodeEnv, adminUsernameEnv, adminPasswordEnv}
+
+// env is the variables kooper sets, then the product's others, in their
+// order. A product variable of a name kooper sets is left out: the schema
+// refuses these names, but a product stored before it did
+// may have one. Kept, it would be a second entry of that name: the kubelet
+// takes the last, so every tenant would get the product's instance id, or
+// a password other than the one appInfo hands the buyer, and a server-side
+// apply refuses a name twice (env is a list map), so no plan change or
+// unfreeze of the tenant would ever apply.
 func (d *Desired) env() []corev1.EnvVar {
 	fromCredentials := func(name, key string) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
@@ -622,7 +637,9 @@ func (d *Desired) env() []corev1.EnvVar {
 		fromCredentials(adminPasswordEnv, saasv1alpha1.CredentialsPasswordKey),
 	}
 	for _, e := range d.Product.Spec.Workload.Env {
-		env = append(env, corev1.EnvVar{Name: e.Name, Value: e.Value})
+		if !slices.Contains(kooperEnv, e.Name) {
+			env = append(env, corev1.EnvVar{Name: e.Name, Value: e.Value})
+		}
 	}
 	return env
 }
