@@ -187,7 +187,8 @@ type chartScale struct {
 // Deployment and StatefulSet at zero replicas, every CronJob and Job
 // suspended. DisableIngress: no Ingress (pruning then deletes it). Not
 // frozen: a CronJob or Job whose render does not suspend it runs (suspend:
-// false). Every Job runs once (runsOnce).
+// false). Every Job runs once (runsOnce), and every StatefulSet keeps its
+// claims (keepsClaims).
 //
 // A suspended Job runs no pods (those of one running at the freeze go),
 // and stays in the apply: one that new values add is created suspended,
@@ -254,8 +255,11 @@ func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstr
 				_ = unstructured.SetNestedField(obj.Object, false, "spec", "suspend")
 			}
 		}
-		if gk == jobKind {
+		switch gk {
+		case jobKind:
 			runsOnce(obj)
+		case statefulSetKind:
+			keepsClaims(obj)
 		}
 		out = append(out, obj)
 	}
@@ -272,6 +276,23 @@ func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstr
 // CronJob's, which kooper neither applies nor watches.
 func runsOnce(job *unstructured.Unstructured) {
 	unstructured.RemoveNestedField(job.Object, "spec", "ttlSecondsAfterFinished")
+}
+
+// keepsClaims sets a StatefulSet's spec.persistentVolumeClaimRetentionPolicy
+// to Retain, both whenDeleted and whenScaled, whatever the render says.
+// With whenScaled: Delete, the StatefulSet controller deleted the buyer's
+// claims as a ScaleToZero freeze scaled it to zero, though a freeze keeps
+// the data; with whenDeleted: Delete, the garbage collector deleted them
+// as release or pruning deleted the StatefulSet, at once instead of with
+// the namespace when the retention ends. The field may change in place, so
+// a StatefulSet applied with Delete before keeps its claims from the next
+// apply on (the StatefulSet controller then takes its owner references
+// off them).
+func keepsClaims(statefulSet *unstructured.Unstructured) {
+	retain := string(appsv1.RetainPersistentVolumeClaimRetentionPolicyType)
+	policy := map[string]any{"whenDeleted": retain, "whenScaled": retain}
+	// Fails only on a spec that is no object, which the API server refuses.
+	_ = unstructured.SetNestedField(statefulSet.Object, policy, "spec", "persistentVolumeClaimRetentionPolicy")
 }
 
 // chartWorkload names a Deployment or StatefulSet of a render.
@@ -958,6 +979,11 @@ func (r *SaaSTenantReconciler) stopChart(ctx context.Context, t *saasv1alpha1.Sa
 				return err
 			}
 		case behavior == saasv1alpha1.FreezeScaleToZero && (gk == deploymentKind || gk == statefulSetKind):
+			if gk == statefulSetKind {
+				if err := r.retainClaims(ctx, namespace, e.Name); err != nil {
+					return err
+				}
+			}
 			if err := r.patchChild(ctx, gk, namespace, e.Name, []string{"spec", "replicas"}, int64(0)); err != nil {
 				return err
 			}
@@ -971,6 +997,22 @@ func (r *SaaSTenantReconciler) stopChart(ctx context.Context, t *saasv1alpha1.Sa
 		return err
 	}
 	return overBound(namespace, inventory)
+}
+
+// retainClaims sets a StatefulSet's claim retention to Retain on both
+// counts, as keepsClaims does in the apply, before stopChart scales it to
+// zero without an apply: one applied by a kooper before keepsClaims may
+// still say whenScaled: Delete, and the StatefulSet controller would delete
+// the buyer's claims at the freeze. Patched before the replicas, so the
+// StatefulSet controller reads Retain by the time it scales down.
+func (r *SaaSTenantReconciler) retainClaims(ctx context.Context, namespace, name string) error {
+	retain := string(appsv1.RetainPersistentVolumeClaimRetentionPolicyType)
+	for _, when := range []string{"whenScaled", "whenDeleted"} {
+		if err := r.patchChild(ctx, statefulSetKind, namespace, name, []string{"spec", "persistentVolumeClaimRetentionPolicy", when}, retain); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // patchChild sets one field of the tenant's object with a merge patch,

@@ -9,6 +9,9 @@ import (
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // allowedKinds is the allow-list, in the order Render sorts by: what others
@@ -74,6 +77,12 @@ const (
 	// DenyServiceExternalIPs admission plugin: a tenant could take another
 	// tenant's, or any outside service's, traffic.
 	ReasonExternalIPs = "Service with spec.externalIPs not allowed (it would take the cluster's traffic to those addresses, CVE-2020-8554)"
+	// ReasonReservedName: a Secret or ConfigMap named as one kooper writes
+	// into the tenant's namespace (reservedNames), followed by what kooper
+	// keeps in it in parentheses. Applied with kooper's field owner and
+	// forced, the chart's would replace kooper's (the buyer's admin
+	// password, the SSO client), and the two writers would take turns.
+	ReasonReservedName = "name reserved: kooper writes this object in the tenant's namespace"
 )
 
 // RefusedObject is one object of a chart that a tenant may not hold.
@@ -141,7 +150,57 @@ func admit(obj *unstructured.Unstructured, namespace string) string {
 	default:
 		return fmt.Sprintf("%s (%q)", ReasonOtherNamespace, ns)
 	}
+	if what := reservedFor(gk, obj.GetName()); what != "" {
+		return fmt.Sprintf("%s (%s)", ReasonReservedName, what)
+	}
 	return refusedSpec(gk, obj)
+}
+
+// reservedName is an object kooper writes into a chart tenant's namespace
+// itself, by kind and name.
+type reservedName struct {
+	gk   schema.GroupKind
+	name string
+	// prefixed: every name that begins with name and "-" is kooper's too.
+	prefixed bool
+	// what is what kooper keeps in it, for the refusal's message.
+	what string
+}
+
+// reservedNames are the objects of the allowed kinds that kooper writes
+// into a chart tenant's namespace: the admin credentials (the tenant
+// controller), the SSO client settings and the directory with its shards
+// (the directory controller), and the expiry notice (the tenant
+// controller). The charts' values name the first three, to read them with.
+// kooper's other objects there are of kinds a chart may not hold
+// (NetworkPolicy, ResourceQuota, LimitRange), and those of a product's
+// spec.workload (Deployment, Service, Ingress and ServiceAccount app, the
+// kooper-tls and kooper-image-pull copies, the kooper-config ConfigMap,
+// the data claim) are a chart's to take over when the product switches to
+// it (docs/chart-tenants.md).
+var reservedNames = []reservedName{
+	{gk: secretKind, name: tenantobjects.CredentialsSecretName,
+		what: "the tenant's admin credentials, which the buyer got; read them from the Secret .Values.kooper.credentialsSecretName names"},
+	{gk: secretKind, name: saasv1alpha1.SSOSecretName, what: "the tenant's SSO client settings"},
+	{gk: secretKind, name: saasv1alpha1.DirectorySecretName, prefixed: true, what: "the tenant's directory and its shards"},
+	{gk: configMapKind, name: saasv1alpha1.NoticeConfigMapName, what: "the tenant's expiry notice"},
+}
+
+// The kinds of reservedNames.
+var (
+	secretKind    = schema.GroupKind{Group: "", Kind: "Secret"}
+	configMapKind = schema.GroupKind{Group: "", Kind: "ConfigMap"}
+)
+
+// reservedFor returns what kooper keeps in its object of kind gk called
+// name (reservedNames), "" when kooper writes no such object.
+func reservedFor(gk schema.GroupKind, name string) string {
+	for _, r := range reservedNames {
+		if gk == r.gk && (name == r.name || (r.prefixed && strings.HasPrefix(name, r.name+"-"))) {
+			return r.what
+		}
+	}
+	return ""
 }
 
 // serviceKind is the core Service, whose spec.type refusedSpec reads.
