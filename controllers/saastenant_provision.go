@@ -72,9 +72,10 @@ func (name namespaceTerminatingError) Error() string {
 // tenant's would relabel it as t's, so that t's release would delete the
 // other's data. The cache only points at such a namespace; the refusal is
 // decided on it as the API server holds it. A namespace the cache does not
-// hold (made a moment ago, or not labelled as kooper's) is left to the
-// apply and the chart's admission policy, which refuses a change of its
-// instance-id. It fails only when a read fails.
+// hold (made a moment ago, or not labelled as kooper's) is left to
+// makeFreshNamespace, for a tenant that has recorded none, and to the
+// chart's admission policy, which refuses a change of its instance-id. It
+// fails only when a read fails.
 func (r *SaaSTenantReconciler) refuseNamespaceOfAnother(ctx context.Context, t *saasv1alpha1.SaaSTenant, name string) outcome {
 	key := client.ObjectKey{Name: name}
 	cached := &corev1.Namespace{}
@@ -143,8 +144,14 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 	ctx = withReplacedReporter(ctx, func(note string) {
 		r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, objectReplacedReason, "Provision", "%s", note)
 	})
-	// Nothing of the tenant's was made before its namespace was recorded.
+	// Nothing of the tenant's was made in its namespace before the
+	// namespace was recorded.
 	s.freshNamespace = t.Status.Namespace == ""
+	if s.freshNamespace {
+		if err := r.makeFreshNamespace(ctx, d); err != nil {
+			return r.provisionFailed(t, err)
+		}
+	}
 	if err := r.recordBeforeApply(ctx, s, d.Namespace, plan.recorded()); err != nil {
 		return failed(err)
 	}
@@ -165,24 +172,8 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 		// left with nothing.
 		err = r.removeSwitchedFrom(ctx, s, d, plan)
 	}
-	var invalid *invalidObjectsError
-	var terminating namespaceTerminatingError
-	denied, refused := asAdmissionRefused(err)
-	switch {
-	case errors.As(err, &terminating):
-		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.NamespaceTerminatingReason, err.Error())
-		return failed(err)
-	case errors.As(err, &invalid):
-		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ObjectInvalidReason, invalid.Error())
-		return r.stall(t, saasv1alpha1.ObjectInvalidReason, "%s", invalid.Error())
-	case refused:
-		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.AdmissionRefusedReason, denied.Error())
-		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.AdmissionRefusedReason, "Provision", "%s", denied.Error())
-		return failed(redact.APIError(err)) // logged and in Reconciling: the policy's message may quote the Secret
-	case err != nil:
-		err = redact.APIError(err) // a causeless BadRequest of server-side apply may quote a value
-		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProvisioningReason, err.Error())
-		return failed(err)
+	if err != nil {
+		return r.provisionFailed(t, err)
 	}
 	t.Status.CredentialsSecretName = tenantobjects.CredentialsSecretName
 	t.Status.Applied = &saasv1alpha1.AppliedPlan{SKUCode: s.plan.SKUCode, Replicas: s.plan.Replicas, Resources: d.ContainerResources().DeepCopy()}
@@ -200,9 +191,116 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 	return proceed()
 }
 
+// provisionFailed ends a provisioning pass that err stopped: the
+// Provisioned condition, or the stall, says why.
+func (r *SaaSTenantReconciler) provisionFailed(t *saasv1alpha1.SaaSTenant, err error) outcome {
+	var invalid *invalidObjectsError
+	var terminating namespaceTerminatingError
+	var notKoopers *namespaceNotKoopersError
+	denied, refused := asAdmissionRefused(err)
+	switch {
+	case errors.As(err, &notKoopers):
+		return r.stall(t, saasv1alpha1.NamespaceNotKoopersReason, "%s", notKoopers.Error())
+	case errors.As(err, &terminating):
+		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.NamespaceTerminatingReason, err.Error())
+		return failed(err)
+	case errors.As(err, &invalid):
+		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ObjectInvalidReason, invalid.Error())
+		return r.stall(t, saasv1alpha1.ObjectInvalidReason, "%s", invalid.Error())
+	case refused:
+		setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.AdmissionRefusedReason, denied.Error())
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, saasv1alpha1.AdmissionRefusedReason, "Provision", "%s", denied.Error())
+		return failed(redact.APIError(err)) // logged and in Reconciling: the policy's message may quote the Secret
+	}
+	err = redact.APIError(err) // a causeless BadRequest of server-side apply may quote a value
+	setCondition(t, saasv1alpha1.ProvisionedCondition, metav1.ConditionFalse, saasv1alpha1.ProvisioningReason, err.Error())
+	return failed(err)
+}
+
+// makeFreshNamespace makes the namespace of a tenant that has recorded
+// none, just before it records it (recordBeforeApply): a namespace of that
+// name that is not labelled as the tenant's stalls it first, so that it
+// is never recorded, nor labelled and restricted as the tenant's. The
+// cache holds only kooper's namespaces, and without the chart's admission
+// policy (Kubernetes before 1.30) nothing else refuses the forced apply
+// that follows a create answered AlreadyExists: it would take another
+// program's namespace (prefix "ingress", instance "nginx") for the
+// tenant's, shut it in with the tenant's NetworkPolicy and Pod Security,
+// and delete it, with its data, at the tenant's release. The API server
+// is asked only when the create answers AlreadyExists, which a new
+// tenant's does not: the first pass costs no request more. A namespace
+// made here and not yet recorded (the record's write failed) is labelled
+// as the tenant's, so that the next pass and teardown find it
+// (recoverNamespace); nothing is made in it before the record.
+func (r *SaaSTenantReconciler) makeFreshNamespace(ctx context.Context, d *tenantobjects.Desired) error {
+	a := r.applier()
+	a.FreshNamespace = true
+	a.Client = refusingNamespaceNotKoopers{Client: a.Client, reader: apiReader(r.Reader, r.Client), d: d}
+	return applyNamespace(ctx, a, d)
+}
+
+// applyNamespace applies the tenant's namespace.
+func applyNamespace(ctx context.Context, a *apply.Applier, d *tenantobjects.Desired) error {
+	if _, err := a.Apply(ctx, tenantobjects.NamespaceObject(d.Tenant, d.Namespace)); err != nil {
+		if admissionRefusal(err) {
+			// Nothing can be made in a namespace that is not there, nor
+			// should be in one whose Pod Security someone else set.
+			return &admissionRefusedError{refused: []string{"Namespace " + d.Namespace + ": " + apiMessage(err)}}
+		}
+		return err
+	}
+	return nil
+}
+
+// refusingNamespaceNotKoopers is a client whose create of d's namespace,
+// answered AlreadyExists, fails with a namespaceNotKoopersError when the
+// namespace, as the API server holds it, is not labelled as d's tenant's:
+// the applier then stops instead of applying over it.
+type refusingNamespaceNotKoopers struct {
+	client.Client
+	reader client.Reader
+	d      *tenantobjects.Desired
+}
+
+func (c refusingNamespaceNotKoopers) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	err := c.Client.Create(ctx, obj, opts...)
+	if !apierrors.IsAlreadyExists(err) || obj.GetNamespace() != "" || obj.GetName() != c.d.Namespace {
+		return err
+	}
+	stored := &corev1.Namespace{}
+	switch getErr := c.reader.Get(ctx, client.ObjectKey{Name: c.d.Namespace}, stored); {
+	case apierrors.IsNotFound(getErr):
+		return err // deleted since: the apply that follows makes it
+	case getErr != nil:
+		return fmt.Errorf("failed to read Namespace %s: %w", c.d.Namespace, getErr)
+	case !labelledAsTenants(stored, c.d.Tenant):
+		return &namespaceNotKoopersError{namespace: c.d.Namespace, product: c.d.Product.Name,
+			prefix: c.d.Product.Spec.NamespacePrefix, instanceID: c.d.Tenant.Spec.InstanceID}
+	}
+	// The tenant's own: made by a pass whose record's write failed, or
+	// before a restore lost the record.
+	return err
+}
+
+// namespaceNotKoopersError says why a new tenant stalls: the namespace its
+// product names for it exists, and kooper did not make it for the tenant.
+type namespaceNotKoopersError struct {
+	namespace, product, prefix, instanceID string
+}
+
+func (e *namespaceNotKoopersError) Error() string {
+	return fmt.Sprintf("namespace %s, named by SaaSProduct %s's namespacePrefix %q and instanceId %q, already exists and is not labelled "+
+		"as this tenant's (%s=%s, %s=%s): kooper takes over no namespace it did not make, and applies nothing of this tenant's to it. "+
+		"Delete this SaaSTenant if it was made by hand; a product's namespacePrefix must not name namespaces of other programs (docs/naming.md)",
+		e.namespace, e.product, e.prefix, e.instanceID, saasv1alpha1.ManagedByLabel, saasv1alpha1.ManagedByValue,
+		saasv1alpha1.InstanceIDLabel, e.instanceID)
+}
+
 // recordBeforeApply writes the tenant's namespace, and a chart tenant's
 // inventory (nil for any other), into its stored status before anything is
-// created: teardown and pruning work from that record alone, so it must
+// created in it (a new tenant's namespace itself is made just before, by
+// makeFreshNamespace, labelled so that teardown finds it unrecorded):
+// teardown and pruning work from that record alone, so it must
 // name whatever a reconcile that stops half-way (a failed or refused status
 // write, a crash) leaves behind. One write carries both, and only when
 // either changes; it carries the resourceVersion t was read at, and t and
@@ -374,6 +472,7 @@ func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.De
 	a.FreshNamespace, a.Hashes = s.freshNamespace, s.appliedHashes
 	gone := false
 	if !s.freshNamespace {
+		// A fresh one was made before the record (makeFreshNamespace).
 		var err error
 		if gone, err = r.namespaceGone(ctx, d.Namespace); err != nil {
 			return err
@@ -382,14 +481,9 @@ func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.De
 		// one whose first create failed (refused, a webhook timing out) is
 		// missing without anyone having deleted it.
 		gone = gone && d.Tenant.Status.Applied != nil
-	}
-	if _, err := a.Apply(ctx, tenantobjects.NamespaceObject(d.Tenant, d.Namespace)); err != nil {
-		if admissionRefusal(err) {
-			// Nothing can be made in a namespace that is not there, nor
-			// should be in one whose Pod Security someone else set.
-			return &admissionRefusedError{refused: []string{"Namespace " + d.Namespace + ": " + apiMessage(err)}}
+		if err := applyNamespace(ctx, a, d); err != nil {
+			return err
 		}
-		return err
 	}
 	if gone {
 		r.Recorder.Eventf(d.Tenant, nil, corev1.EventTypeWarning, saasv1alpha1.NamespaceRecreatedReason, "Provision",

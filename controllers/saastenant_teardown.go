@@ -568,8 +568,15 @@ func (r *SaaSTenantReconciler) removeFinalizer(ctx context.Context, t *saasv1alp
 }
 
 // releaseOnDelete takes the workload of a deleted tenant down and keeps or
-// deletes its data, from what the tenant recorded.
+// deletes its data, from what the tenant recorded. Its namespace is found
+// again first, as release and freezeFromRecord find it: a record restored
+// from a backup has no status.namespace until provisioning records it, and
+// one deleted before that (its product gone, say) would otherwise leave
+// the workload serving and the data unmarked.
 func (r *SaaSTenantReconciler) releaseOnDelete(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
+	if err := r.recoverNamespace(ctx, t); err != nil {
+		return err
+	}
 	s := &tenantState{tenant: t}
 	lifecycle, err := r.lifecycle(ctx, s)
 	if err != nil {

@@ -327,6 +327,14 @@ const (
 	// instance "0123" name the namespace of instance "i-0123" under prefix
 	// "tenant". kooper records and applies nothing of the tenant's there.
 	NamespaceOfAnotherTenantReason = "NamespaceOfAnotherTenant"
+	// NamespaceNotKoopersReason: Stalled is True: the namespace the
+	// tenant's product names for it (<namespacePrefix>-<instanceId>)
+	// already exists and is not labelled as this tenant's
+	// (app.kubernetes.io/managed-by=kooper and its saas.kooper.io/instance-id),
+	// as when prefix "ingress" and instance "nginx" name a namespace another
+	// program made. Checked only before the tenant records a namespace:
+	// kooper records and applies nothing of the tenant's there.
+	NamespaceNotKoopersReason = "NamespaceNotKoopers"
 	// IngressHostNotUniqueReason: a product with an Ingress gives every tenant
 	// the same host (no {{.InstanceID}} or {{.Namespace}} in it), so buyers
 	// would reach one another's tenants.
