@@ -297,15 +297,16 @@ func confirmingApplier(a *apply.Applier) *apply.Applier {
 // refusalAdvice says what to do about a refusal kooper does not replace
 // and someone can act on, or "": a StatefulSet's immutable fields (its
 // volume claim templates, selector, service name), which kooper never
-// recreates, for its pods and claims.
-func refusalAdvice(gk schema.GroupKind, refusal error) string {
+// recreates, for its pods and claims, with the command for the object
+// named name in namespace.
+func refusalAdvice(gk schema.GroupKind, namespace, name string, refusal error) string {
 	if gk != statefulSetKind {
 		return ""
 	}
 	for _, c := range refusalCauses(refusal) {
 		if immutableCause(c) || c.Type == forbiddenCause {
 			return "kooper does not recreate a StatefulSet, for its pods and claims: " +
-				"kubectl delete statefulset <name> --cascade=orphan keeps them, and kooper then creates it as desired"
+				"kubectl -n " + namespace + " delete statefulset " + name + " --cascade=orphan keeps them, and kooper then creates it as desired"
 		}
 	}
 	return ""

@@ -207,7 +207,11 @@ func TestReplacementOfARefusal(t *testing.T) {
 			got, why := replacementFor(tc.gk, tc.desired, err)
 			NewWithT(t).Expect(got).To(Equal(tc.want), why)
 			// What to do is said where kooper replaces nothing and someone can act.
-			NewWithT(t).Expect(refusalAdvice(tc.gk, err) != "").To(Equal(tc.gk == statefulSetKind))
+			advice := refusalAdvice(tc.gk, "tenant-i-1", "x", err)
+			NewWithT(t).Expect(advice != "").To(Equal(tc.gk == statefulSetKind))
+			if advice != "" {
+				NewWithT(t).Expect(advice).To(ContainSubstring("kubectl -n tenant-i-1 delete statefulset x --cascade=orphan"), "a command that runs as given")
+			}
 		})
 	}
 }

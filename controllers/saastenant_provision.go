@@ -667,7 +667,7 @@ func applyEach[T client.Object](ctx context.Context, a *apply.Applier, objs []T)
 			denied = append(denied, describeRefusal(a, obj, err))
 		case apierrors.IsInvalid(err), refusedResize(obj, err):
 			refused = append(refused, describeRefusal(a, obj, err))
-			advice = cmp.Or(advice, refusalAdvice(obj.GetObjectKind().GroupVersionKind().GroupKind(), err))
+			advice = cmp.Or(advice, refusalAdvice(obj.GetObjectKind().GroupVersionKind().GroupKind(), obj.GetNamespace(), obj.GetName(), err))
 		default:
 			return err
 		}
