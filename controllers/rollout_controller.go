@@ -95,14 +95,22 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, nil // the chart's resolution updates the product's status, which brings it back
 	}
 	name := rev.NameIn(product)
+	state := stateOf(product.Status.Rollout)
+	renamed, err := r.renamesPausedVersion(ctx, product, state, name, rev)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if renamed {
+		state = rollout.Renamed(state, name)
+	}
 	if err := r.storeRevision(ctx, product, name, rev); err != nil {
-		return ctrl.Result{}, r.revisionNotStored(ctx, product, name, err)
+		return ctrl.Result{}, r.revisionNotStored(ctx, product, name, renamed, err)
 	}
 	tenants, err := r.tenantsOf(ctx, product)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	d := rollout.Step(r.Clock.Now(), policyOf(product, len(tenants)), stateOf(product.Status.Rollout), name, tenants)
+	d := rollout.Step(r.Clock.Now(), policyOf(product, len(tenants)), state, name, tenants)
 	if retriesUntoldWave(product, d) {
 		return ctrl.Result{}, r.retryUntoldWave(ctx, product, d, tenants)
 	}
@@ -143,6 +151,37 @@ func takesRollouts(product *saasv1alpha1.SaaSProduct) bool {
 		(product.Spec.Workload != nil || product.Spec.Chart != nil)
 }
 
+// renamesPausedVersion reports whether name, the product's revision now
+// (rev), is a new name of the version its paused rollout, s, stopped on
+// (rollout.Revision.SameVersion): a kooper upgrade's new --gateway-image,
+// or a +kubebuilder:default added to the CRD, which the API server fills
+// in on read, renamed it, and the merchant made no new version. The
+// product's spec is taken as the one the rollout paused on while RolledOut
+// says WaveFailed at the product's generation: the status write that
+// records a step records both, and a new spec changes the generation. A
+// paused revision no longer stored (deleted by hand) is compared by that
+// alone: on the safe side, a chart whose digest moved with the spec
+// unchanged then stays paused too, until the merchant resumes it.
+func (r *RolloutReconciler) renamesPausedVersion(ctx context.Context, product *saasv1alpha1.SaaSProduct, s rollout.State, name string, rev rollout.Revision) (bool, error) {
+	if !s.Paused || s.Update == "" || s.Update == name {
+		return false, nil
+	}
+	c := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.RolledOutCondition)
+	specUnchanged := c != nil && c.Reason == saasv1alpha1.WaveFailedReason && c.ObservedGeneration == product.Generation
+	cr, found, err := readRevision(ctx, r.Client, r.Reader, r.Namespace, s.Update)
+	if err != nil {
+		return false, err
+	}
+	if !found {
+		return specUnchanged, nil
+	}
+	paused, err := decodeRevision(cr)
+	if err != nil {
+		return specUnchanged, nil //nolint:nilerr // a revision that does not decode is compared as one not stored
+	}
+	return rev.SameVersion(product, paused, specUnchanged), nil
+}
+
 // storeRevision makes sure revision name of product is stored. A chart
 // packaged in a Secret is stored with it, as the Secret may change while
 // tenants still run this revision. A revision whose data would be over
@@ -178,14 +217,22 @@ func (r *RolloutReconciler) storeRevision(ctx context.Context, product *saasv1al
 // revisionNotStored reports on product's RolledOut (False, reason
 // RevisionNotStored, status.rollout left as it was) that its newest
 // revision, name, is not stored, with storeRevision's err, and raises a
-// Warning Event when that changes the condition. It returns the error to
+// Warning Event when that changes the condition. When renamed, name is a
+// new name of the version a paused rollout stopped on
+// (renamesPausedVersion), and status.rollout records it (rollout.Renamed)
+// in the same write: RolledOut no longer says WaveFailed, by which the
+// next step would know it. It returns the error to
 // end the reconcile with: a terminal one for a revision too large, which
 // only a change of the product or of its chart (which changes
 // status.chart) can mend, and either brings the product back; err itself
 // otherwise, retried with back-off. A failed status write is logged: err
 // is what the reconcile reports.
-func (r *RolloutReconciler) revisionNotStored(ctx context.Context, product *saasv1alpha1.SaaSProduct, name string, err error) error {
+func (r *RolloutReconciler) revisionNotStored(ctx context.Context, product *saasv1alpha1.SaaSProduct, name string, renamed bool, err error) error {
 	before := product.DeepCopy()
+	if progress := product.Status.Rollout; renamed && progress != nil {
+		s := rollout.Renamed(stateOf(progress), name)
+		progress.UpdateRevision, progress.Wave, progress.WaveStartTime = s.Update, s.Wave, nil
+	}
 	msg := fmt.Sprintf("The product's newest revision %s is not stored, so no tenant is told to run it: %v", name, err)
 	setCondition(product, saasv1alpha1.RolledOutCondition, metav1.ConditionFalse, saasv1alpha1.RevisionNotStoredReason, msg)
 	written, patchErr := patchStatusIfChanged(ctx, r.Client, before, product, before.Status, product.Status)
@@ -585,7 +632,9 @@ func (r *RolloutReconciler) onlyCountsChanged(before, after *saasv1alpha1.SaaSPr
 	}
 	cb := apimeta.FindStatusCondition(before.Status.Conditions, saasv1alpha1.RolledOutCondition)
 	ca := apimeta.FindStatusCondition(after.Status.Conditions, saasv1alpha1.RolledOutCondition)
-	sameCondition := cb != nil && ca != nil && cb.Status == ca.Status && cb.Reason == ca.Reason
+	// A new generation is written at once: a paused rollout knows by it
+	// that the spec it paused on changed (renamesPausedVersion).
+	sameCondition := cb != nil && ca != nil && cb.Status == ca.Status && cb.Reason == ca.Reason && cb.ObservedGeneration == ca.ObservedGeneration
 	return sameCondition && strip(*b) == strip(*a) && b.Progress != a.Progress
 }
 

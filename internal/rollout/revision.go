@@ -39,7 +39,9 @@ type Revision struct {
 
 // Defaults are what a revision takes from the controllers where the
 // product names nothing, so that a change of them reaches tenants in the
-// rollout's waves like any other change of the app.
+// rollout's waves like any other change of the app. A change of them
+// alone is no new version of the merchant's, though: it does not move a
+// paused rollout on (SameVersion).
 type Defaults struct {
 	// GatewayImage is the SSO gateway's image for a product whose
 	// spec.workload.sso.gateway names none (the controllers'
@@ -150,6 +152,42 @@ func withDefaults(w *saasv1alpha1.WorkloadTemplate, d Defaults) *saasv1alpha1.Wo
 	pinned := w.DeepCopy()
 	pinned.SSO.Gateway.Image = d.GatewayImage
 	return pinned
+}
+
+// SameVersion reports whether rev, product's revision as its spec,
+// status.chart and the controllers' defaults make it now, is the version
+// paused, a revision of product stored earlier, under another name: the
+// merchant made no new version, kooper or the API server renamed it. So a
+// paused rollout is not moved on by what the merchant did not do. It is
+// the same version when
+//   - rev and paused differ only in what the controllers' defaults put in
+//     (Defaults: a kooper upgrade's new --gateway-image), or
+//   - specUnchanged (the caller knows product's spec is the one paused was
+//     made from: its generation) and both render the same chart digest,
+//     if any. With the spec unchanged the name can change only by kooper
+//     (its defaults, its naming) or by the API server filling in a
+//     +kubebuilder:default added to the CRD on read, which changes the
+//     spec kooper hashes but not its generation. A new digest with the
+//     spec unchanged is a moved OCI tag or a replaced chart Secret: the
+//     merchant's new version.
+func (rev Revision) SameVersion(product *saasv1alpha1.SaaSProduct, paused Revision, specUnchanged bool) bool {
+	if specUnchanged && digestOf(rev.ResolvedChart) == digestOf(paused.ResolvedChart) {
+		return true
+	}
+	if gw := paused.Workload.Gateway(); gw != nil && gw.Image != "" {
+		// The gateway image paused was made with, where the spec names
+		// none: what the controllers' defaults gave it then.
+		rev.Workload = withDefaults(product.Spec.Workload, Defaults{GatewayImage: gw.Image})
+	}
+	return rev.Name(product.Name) == paused.Name(product.Name)
+}
+
+// digestOf is the digest of a resolved chart, "" for none.
+func digestOf(c *saasv1alpha1.ResolvedChart) string {
+	if c == nil {
+		return ""
+	}
+	return c.Digest
 }
 
 // LiveName is the name of the revision product's spec asks for now, with

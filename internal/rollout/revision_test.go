@@ -239,3 +239,55 @@ func TestARevisionKnownUnderItsEarlierNameKeepsIt(t *testing.T) {
 		})
 	}
 }
+
+// A paused rollout's revision renamed by kooper or the API server, not by
+// the merchant, is the same version (SameVersion): a kooper upgrade's new
+// --gateway-image, with or without an edit of the product that makes no
+// new version, and, with the product's spec unchanged, a schema default
+// the API server fills in. A new image, a new chart digest (a moved tag)
+// or a new gateway image the spec names is the merchant's new version.
+// Taken for one, a kooper upgrade moved a rollout paused on a bad version
+// on to its next wave.
+func TestARenamedRevisionIsTheSameVersion(t *testing.T) {
+	gateway := workloadProduct("crm:1")
+	gateway.Name = "crm"
+	gateway.Spec.Workload.SSO = &saasv1alpha1.WorkloadSSO{Gateway: &saasv1alpha1.SSOGateway{}}
+	v1, v2 := Defaults{GatewayImage: "kooper:v1"}, Defaults{GatewayImage: "kooper:v2"}
+	paused, _ := RevisionOf(gateway, v1)
+	withDefault := gateway.DeepCopy()
+	withDefault.Spec.Workload.ImagePullPolicy = "IfNotPresent" // a +kubebuilder:default added, filled in on read
+	newImage := gateway.DeepCopy()
+	newImage.Spec.Workload.Image = "crm:2"
+	namedGateway := gateway.DeepCopy()
+	namedGateway.Spec.Workload.SSO.Gateway.Image = "kooper:fixed"
+	pausedChart, _ := RevisionOf(chartProduct("sha256:1", `{"web":2}`), Defaults{})
+	cases := []struct {
+		name          string
+		now           *saasv1alpha1.SaaSProduct
+		d             Defaults
+		paused        Revision
+		specUnchanged bool
+		same          bool
+	}{
+		{"a new --gateway-image", gateway, v2, paused, true, true},
+		{"a new --gateway-image with an edit of the spec", gateway, v2, paused, false, true},
+		{"a schema default filled in", withDefault, v1, paused, true, true},
+		{"a schema default and a new --gateway-image", withDefault, v2, paused, true, true},
+		{"a new field in a new generation", withDefault, v1, paused, false, false},
+		{"a new image", newImage, v1, paused, false, false},
+		{"a gateway image the spec names", namedGateway, v1, paused, false, false},
+		{"a chart's digest moved, the spec unchanged", chartProduct("sha256:2", `{"web":2}`), Defaults{}, pausedChart, true, false},
+		{"a chart's values", chartProduct("sha256:1", `{"web":3}`), Defaults{}, pausedChart, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rev, _ := RevisionOf(c.now, c.d)
+			if rev.Name(c.now.Name) == c.paused.Name(c.now.Name) {
+				t.Fatal("the same name: the case tests nothing")
+			}
+			if got := rev.SameVersion(c.now, c.paused, c.specUnchanged); got != c.same {
+				t.Fatalf("SameVersion = %v, want %v", got, c.same)
+			}
+		})
+	}
+}

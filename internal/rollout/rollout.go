@@ -80,6 +80,16 @@ type State struct {
 	Resumed string
 }
 
+// Renamed is s towards update, a new name of the version s.Update names
+// (Revision.SameVersion): the waves start again towards it, as for a new
+// revision, since no tenant was told update yet, but a pause holds. A
+// name kooper or the API server changed ended the pause of a rollout
+// stopped on a bad version, and the next step told fresh waves of tenants
+// to run it.
+func Renamed(s State, update string) State {
+	return State{Current: s.Current, Update: update, Paused: s.Paused, Resumed: s.Resumed}
+}
+
 // Decision is what one step decided.
 type Decision struct {
 	// State is the state to record.

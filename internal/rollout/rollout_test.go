@@ -309,3 +309,28 @@ func TestARetriedWaveWhoseTenantsWereNotToldKeepsItsNumber(t *testing.T) {
 		})
 	}
 }
+
+// A paused rollout's revision under a new name that is the same version
+// (Renamed) stays paused and tells no tenant; resumed, it starts again
+// from a first wave towards the new name, which no tenant was told.
+func TestARenamedPausedRolloutStaysPaused(t *testing.T) {
+	ts := fleet(5)
+	d := Step(t0, policy(), State{Current: "r1", Update: "r1"}, "r2", ts)
+	apply(ts, d)
+	converge(ts, false)
+	d = Step(t0.Add(time.Minute), policy(), d.State, "r2", ts)
+	if !d.State.Paused {
+		t.Fatalf("the first wave must pause: %+v", d)
+	}
+	renamed := Renamed(d.State, "r2b")
+	r := Step(t0.Add(2*time.Minute), policy(), renamed, "r2b", ts)
+	if !r.State.Paused || len(r.Mark) != 0 || r.State.Update != "r2b" || r.State.Current != "r1" {
+		t.Fatalf("renamed: %+v", r)
+	}
+	p := policy()
+	p.Resume = "x"
+	r = Step(t0.Add(3*time.Minute), p, r.State, "r2b", ts)
+	if !r.Resumed || r.State.Paused || r.State.Wave != 1 || !slices.Equal(r.Mark, []string{"t00", "t01"}) {
+		t.Fatalf("resumed: %+v", r)
+	}
+}
