@@ -100,19 +100,35 @@ func hourAgo(n int) time.Time {
 	return time.Now().UTC().Truncate(time.Hour).Add(-time.Duration(n) * time.Hour)
 }
 
-// pushedValues maps "begin meter" to usage_value for an instance's records,
-// using each record's sn to find its meter.
+// pushedValues maps "window-begin meter" to usage_value for an instance's
+// records (window-begin as HHmm), using each record's sn to find its meter.
 func pushedValues(instance string, meters []saasv1alpha1.Meter) map[string]string {
 	out := map[string]string{}
-	for _, rec := range marketplace.usage.of(instance) {
+	records := marketplace.usage.of(instance)
+	for _, rec := range records {
+		begin := windowBegin(records, rec)
 		for _, m := range meters {
-			begin, _ := time.Parse(koogallery.UsageTimeLayout, rec.BeginTime)
 			if rec.MeteringSN == metering.SN(instance, m.Name, begin) {
-				out[rec.BeginTime[9:13]+" "+m.Name] = rec.UsageValue
+				out[begin.UTC().Format("1504")+" "+m.Name] = rec.UsageValue
 			}
 		}
 	}
 	return out
+}
+
+// windowBegin is the start of the window rec is a record of: the earliest
+// begin_time of the records with its record_time, the window's end. Each
+// record of a window has a period of its own, and the first one begins
+// with the window (metering.Periods).
+func windowBegin(records []koogallery.UsageRecord, rec koogallery.UsageRecord) time.Time {
+	first := rec.BeginTime
+	for _, other := range records {
+		if other.RecordTime == rec.RecordTime && other.BeginTime < first {
+			first = other.BeginTime // yyyyMMddTHHmmssZ sorts as the time does
+		}
+	}
+	begin, _ := time.Parse(koogallery.UsageTimeLayout, first)
+	return begin
 }
 
 func storedMetering(t *testing.T, name string) *saasv1alpha1.TenantMetering {

@@ -232,14 +232,30 @@ func (s *packageSplit) records(t *saasv1alpha1.SaaSTenant, meter string, w meter
 	return out
 }
 
+// refund gives back to the working ledger the package parts of records
+// that their window had no second left for (crowded): they are not sent,
+// so the next window of the batch splits as settle will have left the
+// ledger.
+func (s *packageSplit) refund(records []pendingRecord) {
+	if s == nil {
+		return
+	}
+	for _, rec := range records {
+		if rec.crowded && rec.part.Package != "" {
+			metering.Deduct(s.ledger, []metering.PackagePart{{Package: rec.part.Package, Units: -rec.part.Units}})
+		}
+	}
+}
+
 // settle records, in the write that moves the cursor past the first done
 // windows, what each package paid for in them and what no package covered
 // and was held back. A part counts whether the marketplace accepted it or
 // refused it for good: the next window's split must not depend on the
-// answer (docs/packages.md decision 6).
+// answer (docs/packages.md decision 6). A part its window had no second
+// left for (crowded) was never sent: no package paid for it.
 func settle(m *saasv1alpha1.TenantMetering, pending []pendingRecord, done int) {
 	for _, rec := range pending {
-		if rec.window >= done {
+		if rec.window >= done || rec.crowded {
 			continue
 		}
 		switch {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,11 +68,15 @@ type pendingRecord struct {
 	// covers: Push sends it without a package, Drop counts it and does not
 	// send it (spec.packages.uncovered).
 	uncovered saasv1alpha1.UncoveredUsage
+	// crowded is set on a record its window has no whole second left for
+	// (tilePeriods): it is not sent, counted or deducted.
+	crowded bool
 }
 
 // newPendingRecord is the record of units of meter over window w (index i
 // of its push), paid for by package pkg when pkg is not empty. The record's
-// metering_sn and times follow from these alone, so a push rebuilt from
+// metering_sn follows from these alone, and its period from them and the
+// records before it in its window (tilePeriods), so a push rebuilt from
 // status.metering.inFlight sends the very records it was built with.
 func newPendingRecord(t *saasv1alpha1.SaaSTenant, meter string, w metering.Window, i int, units koogallery.UsageUnits, pkg string, uncovered saasv1alpha1.UncoveredUsage) pendingRecord {
 	rec := pendingRecord{meter: meter, units: units, window: i, uncovered: uncovered}
@@ -87,6 +92,45 @@ func newPendingRecord(t *saasv1alpha1.SaaSTenant, meter string, w metering.Windo
 // held reports whether the record is usage no package covers that is
 // counted, not sent (spec.packages.uncovered Drop).
 func (rec pendingRecord) held() bool { return rec.uncovered == saasv1alpha1.UncoveredDrop }
+
+// tilePeriods gives each record to be sent its own period of its window
+// (metering.Periods; spec §6.4: records per instance and period without
+// overlaps), in the order the records were built: the meters in the
+// product's order, and a meter's package parts in paying order, then its
+// uncovered rest. That order is the order status.metering.inFlight stores
+// them in, so a rebuilt push gets the same periods (inFlightRecords). A
+// record a window too short has no second left for is marked crowded, and
+// not sent. Held records take no period: they are not sent. It returns
+// pending, changed in place.
+func tilePeriods(windows []metering.Window, pending []pendingRecord) []pendingRecord {
+	byWindow := make([][]int, len(windows))
+	for i, rec := range pending {
+		if !rec.held() && rec.window >= 0 && rec.window < len(windows) {
+			byWindow[rec.window] = append(byWindow[rec.window], i)
+		}
+	}
+	for w, records := range byWindow {
+		periods := metering.Periods(windows[w], len(records))
+		for j, i := range records {
+			if j >= len(periods) {
+				pending[i].crowded = true
+				continue
+			}
+			pending[i].record = metering.InPeriod(pending[i].record, periods[j])
+		}
+	}
+	return pending
+}
+
+// inFlightRecords rebuilds the in-flight push (pendingOf) with the periods
+// its records were first sent with (tilePeriods).
+func inFlightRecords(t *saasv1alpha1.SaaSTenant, push *saasv1alpha1.InFlightPush) ([]metering.Window, []pendingRecord, error) {
+	windows, pending, err := pendingOf(t, push)
+	if err != nil {
+		return nil, nil, err
+	}
+	return windows, tilePeriods(windows, pending), nil
+}
 
 // newPush reads the product's keys and prepares the push.
 func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (*usagePush, error) {
@@ -146,7 +190,7 @@ func (r *MeteringReconciler) pushBatch(ctx context.Context, p *usagePush, window
 // windows each; what is not sent yet stays in flight, as it was built.
 func (r *MeteringReconciler) resendInFlight(ctx context.Context, p *usagePush) error {
 	for p.tenant.Status.Metering.InFlight != nil {
-		windows, pending, err := pendingOf(p.tenant, p.tenant.Status.Metering.InFlight)
+		windows, pending, err := inFlightRecords(p.tenant, p.tenant.Status.Metering.InFlight)
 		if err != nil {
 			return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsagePushFailedReason, err)
 		}
@@ -181,6 +225,7 @@ func (r *MeteringReconciler) sendBatch(ctx context.Context, p *usagePush, window
 		if err := r.advance(ctx, p, windows, pending, done); err != nil {
 			return err
 		}
+		r.announceCrowded(p.tenant, windows, pending, done)
 		countUncovered(pending, done)
 		r.announceExhaustion(p.tenant, was)
 	}
@@ -220,11 +265,12 @@ func withinOnePush(windows []metering.Window, pending []pendingRecord, limit int
 }
 
 // buildRecords measures every meter over the leading windows, and returns
-// those windows and their records; values that round to zero make no
-// record. It measures the first window whole, then starts no window once
-// the push's measuring budget is spent (budgetSpent): like withinOnePush,
-// it keeps a run of whole leading windows, and the later ones are measured
-// and split by a later batch, from the ledger this one settles.
+// those windows and their records, each with its period (tilePeriods);
+// values that round to zero make no record. It measures the first window
+// whole, then starts no window once the push's measuring budget is spent
+// (budgetSpent): like withinOnePush, it keeps a run of whole leading
+// windows, and the later ones are measured and split by a later batch,
+// from the ledger this one settles.
 func (r *MeteringReconciler) buildRecords(ctx context.Context, p *usagePush, windows []metering.Window) ([]metering.Window, []pendingRecord, error) {
 	var out []pendingRecord
 	for i, w := range windows {
@@ -235,6 +281,8 @@ func (r *MeteringReconciler) buildRecords(ctx context.Context, p *usagePush, win
 		if err != nil {
 			return nil, nil, err
 		}
+		records = tilePeriods(windows, records)
+		p.split.refund(records) // the next window splits from what was sent
 		out = append(out, records...)
 	}
 	return windows, out, nil
@@ -308,7 +356,13 @@ func (r *MeteringReconciler) measure(ctx context.Context, p *usagePush, meter sa
 // send pushes the records of windows windows and returns how many leading
 // windows are done: all, or those before the first window with a refusal
 // that may pass. Duplicates count as accepted: the marketplace already
-// holds the record.
+// holds the record. That holds for 010 (duplicate record) as well as for
+// 005 (duplicate metering_sn): spec §6.4 asks for records "per instance and
+// period without overlaps", and kooper's records of an instance never
+// share a period (tilePeriods; the windows follow each other, and a
+// window behind the cursor is never pushed again), so a record the
+// marketplace holds for the period of one of them can only be that very
+// record, pushed before under the same metering_sn.
 func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []pendingRecord, windows int) (int, error) {
 	var records []koogallery.UsageRecord
 	for i := range pending {
@@ -464,8 +518,37 @@ func countAccepted(pending []pendingRecord, failed []koogallery.UsageRecordError
 }
 
 // sendable reports whether a record goes to the marketplace: all but the
-// uncovered usage held back.
-func sendable(rec pendingRecord) bool { return !rec.held() }
+// uncovered usage held back and the records a window had no second left
+// for.
+func sendable(rec pendingRecord) bool { return !rec.held() && !rec.crowded }
+
+// usageWindowTooShortReason is the reason of the Warning Event
+// announceCrowded sends.
+const usageWindowTooShortReason = "UsageWindowTooShort"
+
+// announceCrowded says, in a Warning Event per window, which meters' usage
+// of the first done windows was not pushed because the window had fewer
+// whole seconds than records (metering.Periods): usage never billed,
+// small as it is (the window lasts seconds), which the merchant should
+// hear of. The meters are names the merchant chose.
+func (r *MeteringReconciler) announceCrowded(t *saasv1alpha1.SaaSTenant, windows []metering.Window, pending []pendingRecord, done int) {
+	crowded := make([][]string, done)
+	for _, rec := range pending {
+		if rec.crowded && rec.window < done && !slices.Contains(crowded[rec.window], rec.meter) {
+			crowded[rec.window] = append(crowded[rec.window], rec.meter)
+		}
+	}
+	for i, meters := range crowded {
+		if len(meters) == 0 {
+			continue
+		}
+		w := windows[i]
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, usageWindowTooShortReason, "Metering",
+			"Usage of meter(s) %s from %s to %s was not pushed: the window has fewer whole seconds than records, "+
+				"and the marketplace takes one record of an instance per period (spec §6.4)",
+			strings.Join(meters, ", "), w.Start.UTC().Format(time.RFC3339), w.End.UTC().Format(time.RFC3339))
+	}
+}
 
 // codeLabel keeps the code label bounded: the documented codes, or "other".
 func codeLabel(code string) string {

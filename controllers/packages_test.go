@@ -111,16 +111,18 @@ func meterUntilState(t *testing.T, r *MeteringReconciler, at time.Time, name str
 	})
 }
 
-// recordsByPackage maps "hour package" to usage_value for the instance's
-// records; an uncovered record has package "-".
+// recordsByPackage maps "window-begin package" to usage_value for the
+// instance's records (window-begin as HHmm); an uncovered record has
+// package "-".
 func recordsByPackage(instance string) map[string]string {
 	out := map[string]string{}
-	for _, rec := range marketplace.usage.of(instance) {
+	records := marketplace.usage.of(instance)
+	for _, rec := range records {
 		pkg := rec.RelatePkgInstance
 		if pkg == "" {
 			pkg = "-"
 		}
-		out[rec.BeginTime[9:13]+" "+pkg] = rec.UsageValue
+		out[windowBegin(records, rec).UTC().Format("1504")+" "+pkg] = rec.UsageValue
 	}
 	return out
 }

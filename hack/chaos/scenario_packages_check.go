@@ -16,6 +16,7 @@ type simUsageRecord struct {
 	InstanceID        string `json:"instance_id"`
 	BeginTime         string `json:"begin_time"`
 	EndTime           string `json:"end_time"`
+	RecordTime        string `json:"record_time"`
 	UsageValue        string `json:"usage_value"`
 	MeteringSN        string `json:"metering_sn"`
 	RelatePkgInstance string `json:"relate_pkg_instance"`
@@ -55,6 +56,26 @@ type splitWindow struct {
 	packages []string
 }
 
+// windowsOf maps each record_time of records to the window its records
+// cover, [earliest begin_time, latest end_time] as the records spell them:
+// kooper pushes the records of one window with the window's end as their
+// record_time, each over its own part of the window (metering.Periods), so
+// a record's begin_time is its window's start only for the first.
+func windowsOf(records []simUsageRecord) map[string][2]string {
+	windows := map[string][2]string{}
+	for _, rec := range records {
+		w, seen := windows[rec.RecordTime]
+		if !seen || rec.BeginTime < w[0] { // yyyyMMddTHHmmssZ sorts as the time does
+			w[0] = rec.BeginTime
+		}
+		if !seen || rec.EndTime > w[1] {
+			w[1] = rec.EndTime
+		}
+		windows[rec.RecordTime] = w
+	}
+	return windows
+}
+
 // checkPackageRecords checks the records of a pay-per-use instance ppu
 // funded by packages (docs/packages.md) against the model: every record
 // names ppu as instance_id and one of the packages as
@@ -75,9 +96,11 @@ func checkPackageRecords(ppu, meter string, packages []ledgerPackage, records []
 		units      koogallery.UsageUnits
 	}
 	var parts []part
+	windows := windowsOf(records)
 	for _, rec := range records {
-		start, err1 := time.Parse(koogallery.UsageTimeLayout, rec.BeginTime)
-		end, err2 := time.Parse(koogallery.UsageTimeLayout, rec.EndTime)
+		w := windows[rec.RecordTime]
+		start, err1 := time.Parse(koogallery.UsageTimeLayout, w[0])
+		end, err2 := time.Parse(koogallery.UsageTimeLayout, w[1])
 		units, err3 := koogallery.ParseUsageUnits(rec.UsageValue)
 		switch {
 		case err1 != nil || err2 != nil || err3 != nil:

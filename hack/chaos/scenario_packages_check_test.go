@@ -18,7 +18,7 @@ func TestCheckPackageRecordsHoldsUsageToSoonestExpiryFirst(t *testing.T) {
 	packages := []ledgerPackage{late, soon}
 	rec := func(start, end time.Time, pkg, value string) simUsageRecord {
 		return simUsageRecord{InstanceID: "i-ppu", BeginTime: start.UTC().Format(koogallery.UsageTimeLayout), EndTime: end.UTC().Format(koogallery.UsageTimeLayout),
-			UsageValue: value, RelatePkgInstance: pkg, MeteringSN: metering.PackageSN("i-ppu", meterName, start, pkg)}
+			RecordTime: end.UTC().Format(koogallery.UsageTimeLayout), UsageValue: value, RelatePkgInstance: pkg, MeteringSN: metering.PackageSN("i-ppu", meterName, start, pkg)}
 	}
 	h := func(n int) time.Time { return hour.Add(time.Duration(n) * time.Hour) }
 	good := []simUsageRecord{
@@ -35,7 +35,16 @@ func TestCheckPackageRecordsHoldsUsageToSoonestExpiryFirst(t *testing.T) {
 	}{
 		{name: "as the model says", change: func(r []simUsageRecord) []simUsageRecord { return r }},
 		{name: "uncovered usage pushed", problems: 1, change: func(r []simUsageRecord) []simUsageRecord {
-			return append(r, simUsageRecord{InstanceID: "i-ppu", BeginTime: r[4].BeginTime, EndTime: r[4].EndTime, UsageValue: "0.25", MeteringSN: "x"})
+			return append(r, simUsageRecord{InstanceID: "i-ppu", BeginTime: r[4].BeginTime, EndTime: r[4].EndTime, RecordTime: r[4].RecordTime, UsageValue: "0.25", MeteringSN: "x"})
+		}},
+		{name: "a split window's parts each over its own period, as kooper pushes them", change: func(r []simUsageRecord) []simUsageRecord {
+			// metering.Periods: the paying order's first part gets the
+			// window's first half; both keep the window's end as
+			// record_time and the window's start in their metering_sn.
+			half := h(1).Add(30 * time.Minute).UTC().Format(koogallery.UsageTimeLayout)
+			r[1].BeginTime = half
+			r[2].EndTime = half
+			return r
 		}},
 		{name: "a record in a package's name", problems: 1, change: func(r []simUsageRecord) []simUsageRecord {
 			r[3].InstanceID = "i-late"

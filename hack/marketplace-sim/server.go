@@ -86,7 +86,11 @@ type simServer struct {
 	metering map[string]bool
 	// duplicates counts, per stored metering_sn, the later pushes of it.
 	duplicates map[string]int
-	outage     outageState
+	// periods are, per instance, the periods of its stored records,
+	// sorted by begin and disjoint: a record whose period overlaps one of
+	// them is a duplicate record (010).
+	periods map[string][]usagePeriod
+	outage  outageState
 	// refusals are injected per-record errors, consumed in order.
 	refusals []usageRefusal
 	uploads  []licenseUpload
@@ -110,7 +114,8 @@ func newSimServer(cfg serverConfig) http.Handler {
 	if cfg.sso.clientID == "" {
 		cfg.sso = defaultSSOConfig()
 	}
-	s := &simServer{cfg: cfg, mocks: mockOrders(), orders: map[string]orderInfo{}, metering: map[string]bool{}, duplicates: map[string]int{}}
+	s := &simServer{cfg: cfg, mocks: mockOrders(), orders: map[string]orderInfo{}, metering: map[string]bool{}, duplicates: map[string]int{},
+		periods: map[string][]usagePeriod{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+koogallery.QueryOrderPath, s.queryOrder)
 	mux.HandleFunc("POST "+usageDataPath, s.usageData)

@@ -295,7 +295,10 @@ const (
 
 // usageRecordJSON is one record at the U1 time with the given values.
 func usageRecordJSON(sn, begin, value string) string {
-	return fmt.Sprintf(`{"begin_time":%q,"end_time":"20220809T090000Z","instance_id":"i-1","metering_sn":%q,"record_time":"20220809T091000Z","usage_value":%q}`, begin, sn, value)
+	// An instance per metering_sn: these records share a period, which
+	// records of one instance may not (010, spec §6.4).
+	return fmt.Sprintf(`{"begin_time":%q,"end_time":"20220809T090000Z","instance_id":%q,"metering_sn":%q,"record_time":"20220809T091000Z","usage_value":%q}`,
+		begin, "i-"+sn, sn, value)
 }
 
 // usageBody wraps records in a usage push body.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/kooper-io/kooper/internal/koogallery"
@@ -81,7 +83,13 @@ func (s *simServer) usageData(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	failed := s.acceptRecords(records)
+	failed, stored := s.acceptRecords(records)
+	if !stored {
+		// A request-level error, not a record code: 010 means an
+		// overlapping period, which a client takes for a record it holds.
+		s.replyError(w, r, http.StatusInsufficientStorage, "MKT.0999", "the simulator holds too many records; restart it")
+		return
+	}
 	msg := fmt.Sprintf("%d records accepted, %d refused", len(records)-len(failed), len(failed))
 	s.reply(w, r, http.StatusOK, koogallery.OpenAPISuccess, usagePushAnswer{
 		openAPIError:  openAPIError{ErrorCode: koogallery.OpenAPISuccess, ErrorMsg: msg},
@@ -144,22 +152,33 @@ func (c serverConfig) usagePushLimit() int {
 }
 
 // acceptRecords stores every valid record and returns the refused ones.
-// metering_sn is the deduplication key, across pushes and within one.
-func (s *simServer) acceptRecords(records []usagePushRecord) []recordResult {
+// metering_sn is the deduplication key, across pushes and within one; a
+// record of a new metering_sn whose period overlaps one the instance holds
+// is a duplicate record (010: §6.4 asks for records "per instance and
+// period without overlaps"). It stores nothing and reports false when the
+// records could take the simulator over maxUsageRecords.
+func (s *simServer) acceptRecords(records []usagePushRecord) ([]recordResult, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.usage)+len(records) > maxUsageRecords {
+		return nil, false
+	}
 	failed := []recordResult{}
 	received := s.cfg.now().UTC().Format(time.RFC3339)
 	for _, rec := range records {
 		code, msg := checkRecord(rec)
+		var period usagePeriod
 		switch {
 		case code != "":
 		case s.takeRefusal(rec.InstanceID, &code, &msg):
 		case s.metering[rec.MeteringSN]:
 			code, msg = "005", "duplicate metering_sn"
 			s.duplicates[rec.MeteringSN]++
-		case len(s.usage) >= maxUsageRecords:
-			code, msg = "010", "the simulator holds too many records; restart it"
+		default:
+			period = periodOf(rec) // checkRecord read both times
+			if other, overlaps := s.overlapping(rec.InstanceID, period); overlaps {
+				code, msg = "010", fmt.Sprintf("duplicate record: the instance holds a record for %s–%s", other.begin, other.end)
+			}
 		}
 		if code != "" {
 			failed = append(failed, recordResult{MeteringSN: rec.MeteringSN, ResultCode: code, ResultMsg: msg})
@@ -167,8 +186,40 @@ func (s *simServer) acceptRecords(records []usagePushRecord) []recordResult {
 		}
 		s.metering[rec.MeteringSN] = true
 		s.usage = append(s.usage, usageRecord{usagePushRecord: rec, ReceivedAt: received})
+		s.holdPeriod(rec.InstanceID, period)
 	}
-	return failed
+	return failed, true
+}
+
+// usagePeriod is a stored record's [begin, end), in its own
+// yyyyMMddTHHmmssZ strings, which sort as the times do.
+type usagePeriod struct{ begin, end string }
+
+// periodOf is rec's period, from times checkRecord found well formed.
+func periodOf(rec usagePushRecord) usagePeriod {
+	return usagePeriod{begin: rec.BeginTime, end: rec.EndTime}
+}
+
+// overlapping returns a period of instance's stored records that shares
+// time with p, and whether there is one: the first stored period that ends
+// after p begins, when it begins before p ends (they are sorted and
+// disjoint). Periods that only touch ([08:00, 09:00) and [09:00, 10:00))
+// do not overlap. The caller holds s.mu.
+func (s *simServer) overlapping(instance string, p usagePeriod) (usagePeriod, bool) {
+	held := s.periods[instance]
+	i := sort.Search(len(held), func(i int) bool { return held[i].end > p.begin })
+	if i < len(held) && held[i].begin < p.end {
+		return held[i], true
+	}
+	return usagePeriod{}, false
+}
+
+// holdPeriod adds p, which overlaps none, to instance's stored periods, in
+// order. The caller holds s.mu.
+func (s *simServer) holdPeriod(instance string, p usagePeriod) {
+	held := s.periods[instance]
+	i := sort.Search(len(held), func(i int) bool { return held[i].begin >= p.begin })
+	s.periods[instance] = slices.Insert(held, i, p)
 }
 
 // checkRecord applies the per-record rules of §6.4 and returns the

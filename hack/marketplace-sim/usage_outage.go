@@ -97,12 +97,16 @@ func (s *simServer) refuseInOutage(w http.ResponseWriter, r *http.Request, body 
 
 // usageWindowReport is one metering window of an instance as GET
 // /sim/usage/windows lists it: a [beginTime, endTime) the marketplace
-// stored records for.
+// stored records for, from the earliest begin_time to the latest end_time
+// of the instance's records that begin in one clock hour. kooper's windows
+// follow clock hours (only the first and the last may be shorter), and
+// its records of a window, one per meter or package part, each take a
+// period of it (spec §6.4: no two of an instance overlap).
 type usageWindowReport struct {
 	BeginTime string `json:"beginTime"`
 	EndTime   string `json:"endTime"`
 	// Records counts the records stored for the window (distinct
-	// metering_sn; one per meter).
+	// metering_sn; one per meter, or per package that paid for a part).
 	Records int `json:"records"`
 	// Duplicates counts the pushes of a record already stored (answered
 	// 005): the marketplace keeps one, but the window was pushed again.
@@ -122,22 +126,25 @@ type instanceWindows struct {
 func (s *simServer) listWindows(w http.ResponseWriter, r *http.Request) {
 	only := r.URL.Query().Get("instanceId")
 	s.mu.Lock()
-	byInstance := map[string]map[[2]string]*usageWindowReport{}
+	byInstance := map[string]map[string]*usageWindowReport{}
 	for _, rec := range s.usage {
 		if only != "" && rec.InstanceID != only {
 			continue
 		}
 		windows := byInstance[rec.InstanceID]
 		if windows == nil {
-			windows = map[[2]string]*usageWindowReport{}
+			windows = map[string]*usageWindowReport{}
 			byInstance[rec.InstanceID] = windows
 		}
-		key := [2]string{rec.BeginTime, rec.EndTime}
-		win := windows[key]
+		// yyyyMMddTHH: the clock hour the record begins in (checkRecord
+		// let only well-formed times in). The times sort as strings.
+		hour := rec.BeginTime[:len("20060102T15")]
+		win := windows[hour]
 		if win == nil {
 			win = &usageWindowReport{BeginTime: rec.BeginTime, EndTime: rec.EndTime}
-			windows[key] = win
+			windows[hour] = win
 		}
+		win.BeginTime, win.EndTime = min(win.BeginTime, rec.BeginTime), max(win.EndTime, rec.EndTime)
 		win.Records++
 		win.Duplicates += s.duplicates[rec.MeteringSN]
 		units, _ := koogallery.ParseUsageUnits(rec.UsageValue) // checkRecord let only decimals in
@@ -150,7 +157,7 @@ func (s *simServer) listWindows(w http.ResponseWriter, r *http.Request) {
 }
 
 // sortedWindows orders instances by ID and each one's windows by start.
-func sortedWindows(byInstance map[string]map[[2]string]*usageWindowReport) []instanceWindows {
+func sortedWindows(byInstance map[string]map[string]*usageWindowReport) []instanceWindows {
 	out := make([]instanceWindows, 0, len(byInstance))
 	for id, windows := range byInstance {
 		iw := instanceWindows{InstanceID: id}

@@ -72,7 +72,7 @@ func TestOutageRefusesEveryPushWithMKT0999UntilItEnds(t *testing.T) {
 	signedDo(t, http.MethodPost, srv.URL+simOutagePath, "application/json", outageBody(600))
 	resp = signedDo(t, http.MethodPost, srv.URL+simOutagePath, "application/json", outageBody(0))
 	g.Expect(decodeInto[usageOutage](t, resp.body).Active).To(BeFalse())
-	failed, err = c.PushUsage(context.Background(), defaultUsageKey, usageRecords("i-1", "b", 1))
+	failed, err = c.PushUsage(context.Background(), defaultUsageKey, usageRecords("i-2", "b", 1))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(failed).To(BeEmpty())
 }
@@ -97,8 +97,9 @@ func TestOutageRequestsAreChecked(t *testing.T) {
 	}
 }
 
-// The windows list groups records by instance and window and counts the
-// pushes of a stored record again, which the marketplace answers 005.
+// The windows list groups records by instance and window (the clock hour
+// they begin in; a window's records each take a period of it) and counts
+// the pushes of a stored record again, which the marketplace answers 005.
 func TestWindowsListEachWindowWithItsRecordsAndRepeatedPushes(t *testing.T) {
 	g := NewWithT(t)
 	srv := startSim(t, defaultServerConfig())
@@ -111,8 +112,8 @@ func TestWindowsListEachWindowWithItsRecordsAndRepeatedPushes(t *testing.T) {
 	}
 	first := []koogallery.UsageRecord{
 		record("i-2", "i2-h0-duration", hour.Add(-20*time.Minute), 20*time.Minute, "0.3333"),
-		record("i-1", "i1-h0-duration", hour, time.Hour, "1"),
-		record("i-1", "i1-h0-cpu", hour, time.Hour, "0.25"),
+		record("i-1", "i1-h0-duration", hour, 30*time.Minute, "1"),
+		record("i-1", "i1-h0-cpu", hour.Add(30*time.Minute), 30*time.Minute, "0.25"),
 	}
 	failed, err := c.PushUsage(context.Background(), defaultUsageKey, first)
 	g.Expect(err).NotTo(HaveOccurred())

@@ -79,8 +79,9 @@ func SN(instanceID, meter string, start time.Time) string {
 
 // Record is the usage record (UsagePushData, spec §6.4) of meter over
 // window w for tenant t, with value units (> 0): begin_time and end_time
-// are the window's, record_time is its end, all UTC in
-// koogallery.UsageTimeLayout; metering_sn is SN's. A pay-per-use package's
+// are the window's until the record gets its own period of it (Periods,
+// InPeriod: a window's records never share one), record_time is its end,
+// all UTC in koogallery.UsageTimeLayout; metering_sn is SN's. A pay-per-use package's
 // record names the package instance it is deducted from,
 // relate_pkg_instance (spec §6.8): kooper meters the package's own
 // instance, so that is the tenant's instanceId.
