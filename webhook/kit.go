@@ -142,7 +142,8 @@ func (r *Receiver) verifyKit(req *http.Request, keys []string, productName strin
 	if _, _, err := r.verifier.VerifyKit(keys, signed, body); err != nil {
 		return err
 	}
-	switch err := r.nonceRefusal("kit/" + productName + "/" + signed.Nonce); {
+	// Claimed as signed, like a basic callback's nonce (see verify).
+	switch err := r.nonceRefusal("kit/" + productName + "/" + signed.ReplayKey()); {
 	case errors.Is(err, errNonceReused):
 		return errBadParam("x-nonce was already used within the %s window", r.opts.SignatureWindow)
 	default:

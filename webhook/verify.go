@@ -147,8 +147,9 @@ func keysNamed(secret *corev1.Secret, name string) []string {
 }
 
 // verify checks the signature with every key of the product and, once it
-// holds, that the nonce was not seen in the window. It returns the key that
-// signed the request: appInfo is encrypted and the answer signed with it.
+// holds, that its nonce and timestamp were not seen in the window. It
+// returns the key that signed the request: appInfo is encrypted and the
+// answer signed with it.
 func (r *Receiver) verify(req *http.Request, keys []string, productName string, body []byte) (string, error) {
 	q := req.URL.Query()
 	signed := koogallery.SignedQuery{Signature: q.Get("signature"), Timestamp: q.Get("timestamp"), Nonce: q.Get("nonce")}
@@ -157,8 +158,11 @@ func (r *Receiver) verify(req *http.Request, keys []string, productName string, 
 		return "", err
 	}
 	// Only a correctly signed request may claim a nonce: unsigned requests
-	// must not be able to fill the cache or block a real callback.
-	switch err := r.nonceRefusal(productName + "/" + signed.Nonce); {
+	// must not be able to fill the cache or block a real callback. The
+	// claim is on nonce and timestamp as signed (ReplayKey): a replay that
+	// moves characters between them keeps its signature and must hit the
+	// same entry. Product names hold no "/", so products never share one.
+	switch err := r.nonceRefusal(productName + "/" + signed.ReplayKey()); {
 	case errors.Is(err, errNonceReused):
 		return "", errBadParam("nonce was already used within the %s window", r.opts.SignatureWindow)
 	case err != nil:

@@ -32,14 +32,16 @@ func TestARefusalNamesTheFieldNotItsValue(t *testing.T) {
 	kitBody := tenantSyncBody(instanceID, tenantID, 1)
 	basicBody := `{"activity":"queryInstance","instanceId":"i-never-issued"}`
 
-	basicWithNonce := func() answer {
+	// A replay is the same request sent again: nonce and timestamp alike,
+	// as they are claimed together (koogallery.SignedQuery.ReplayKey).
+	basicWithNonce := func() func() answer {
 		canonical, err := koogallery.CanonicalPayload([]byte(basicBody))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
 		q := url.Values{"signature": {koogallery.SignBasic(licence.key, phone, ts, canonical)}, "timestamp": {ts}, "nonce": {phone}}
-		return post(t, licence.product.Name, q, basicBody)
+		return func() answer { return post(t, licence.product.Name, q, basicBody) }
 	}
 
 	cases := []struct {
@@ -53,19 +55,20 @@ func TestARefusalNamesTheFieldNotItsValue(t *testing.T) {
 			return licence.call(t, licenseWindowBody(id, "evt-phone-2", "2026-11-22 10:30:15 z", phone))
 		}},
 		{"a replayed nonce", "000002", "nonce was already used", func() answer {
-			basicWithNonce()
-			return basicWithNonce()
+			send := basicWithNonce()
+			send()
+			return send()
 		}},
 		{"a replayed x-nonce", "000002", "x-nonce was already used", func() answer {
+			h := kitHeaders(t, testKitKey, kitBody)
+			canonical, err := koogallery.CanonicalKitPayload([]byte(kitBody))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Set("x-nonce", phone)
+			h.Set("x-sign", koogallery.SignKit(testKitKey, phone, h.Get("x-timestamp"), canonical))
 			send := func() answer {
-				h := kitHeaders(t, testKitKey, kitBody)
-				canonical, err := koogallery.CanonicalKitPayload([]byte(kitBody))
-				if err != nil {
-					t.Fatal(err)
-				}
-				h.Set("x-nonce", phone)
-				h.Set("x-sign", koogallery.SignKit(testKitKey, phone, h.Get("x-timestamp"), canonical))
-				return postKit(t, http.MethodPost, kit.product.Name, string(koogallery.KitTenantSync), h, kitBody)
+				return postKit(t, http.MethodPost, kit.product.Name, string(koogallery.KitTenantSync), h.Clone(), kitBody)
 			}
 			send()
 			return send()

@@ -59,6 +59,14 @@ type SignedQuery struct {
 	Nonce string
 }
 
+// ReplayKey is the part of the signed message that a request chooses: its
+// nonce and timestamp, concatenated as they are signed (§2.1.2 step 6,
+// §2.2). The scheme puts no separator between them, so a request that moves
+// characters from one to the other (a nonce's trailing "0" in front of the
+// timestamp) keeps its signature; it keeps its ReplayKey too. Remember
+// this, not the nonce alone, to refuse replays.
+func (q SignedQuery) ReplayKey() string { return q.Nonce + q.Timestamp }
+
 // Verifier checks callback signatures and timestamps. The zero value uses
 // DefaultWindow and the system clock.
 type Verifier struct {
@@ -311,10 +319,16 @@ func (v Verifier) checkTimestamp(raw string) error {
 }
 
 // parseTimestamp reads decimal epoch milliseconds, or seconds when the value
-// is below secondsBelow.
+// is below secondsBelow. A leading zero is refused: the marketplace writes
+// the number of milliseconds (§2.1.1, §2.2), which has none, and with one
+// allowed a nonce's trailing "0" could move in front of the timestamp and
+// keep both the instant and the signature.
 func parseTimestamp(raw string) (time.Time, error) {
 	if !isDigits(raw) {
 		return time.Time{}, fmt.Errorf("timestamp must be decimal epoch milliseconds: %w", ErrMissingParam)
+	}
+	if len(raw) > 1 && raw[0] == '0' {
+		return time.Time{}, fmt.Errorf("timestamp must not start with a zero: %w", ErrMissingParam)
 	}
 	n, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil {

@@ -72,7 +72,8 @@ func TestVerifyBasic(t *testing.T) {
 		{name: "signature as base64", query: SignedQuery{Signature: "JxVErNrIJgHQpmFWMcTbVBINXqMvyWhJPIBkKB4SXHo=", Timestamp: b1Timestamp, Nonce: b1Nonce}, body: b1Body, wantErr: ErrBadSignature, code: ResultAuthFailed},
 		{name: "signed with another key", keys: []string{"other-key"}, query: valid, body: b1Body, wantErr: ErrBadSignature, code: ResultAuthFailed},
 		{name: "different nonce", query: SignedQuery{Signature: b1Signature, Timestamp: b1Timestamp, Nonce: "RLLUammMSInlrNWb"}, body: b1Body, wantErr: ErrBadSignature, code: ResultAuthFailed},
-		{name: "same instant, different timestamp text", query: SignedQuery{Signature: b1Signature, Timestamp: "01680508066618", Nonce: b1Nonce}, body: b1Body, wantErr: ErrBadSignature, code: ResultAuthFailed},
+		{name: "same instant, different timestamp text", query: SignedQuery{Signature: b1Signature, Timestamp: "01680508066618", Nonce: b1Nonce}, body: b1Body, wantErr: ErrMissingParam, code: ResultInvalidParam},
+		{name: "timestamp with a leading zero, signed so", query: SignedQuery{Signature: SignBasic(b1Key, b1Nonce, "01680508066618", []byte(b1Payload)), Timestamp: "01680508066618", Nonce: b1Nonce}, body: b1Body, wantErr: ErrMissingParam, code: ResultInvalidParam},
 		{name: "reordered keys", query: valid, body: `{"testFlag":"1","orderLineId":"CS2211181819B4LVS-000001","orderId":"CS2211181819B4LVS","businessId":"87b94795-0603-4e24-8ae5-69420d60e3c8","activity":"newInstance"}`},
 		{name: "whitespace changed", query: valid, body: "{\n  \"activity\": \"newInstance\",\n  \"orderId\": \"CS2211181819B4LVS\",\n  \"orderLineId\": \"CS2211181819B4LVS-000001\",\n  \"businessId\": \"87b94795-0603-4e24-8ae5-69420d60e3c8\",\n  \"testFlag\": \"1\"\n}\n"},
 		{name: "added null field", query: valid, body: strings.Replace(b1Body, `{`, `{"extra":null,`, 1)},
@@ -177,6 +178,7 @@ func TestVerifyKit(t *testing.T) {
 		{"integer sent as string", valid, strings.Replace(k1Body, `"flag":1`, `"flag":"1"`, 1), ErrBadSignature},
 		{"missing x-nonce", SignedQuery{Signature: k1Signature, Timestamp: b1Timestamp}, k1Body, ErrMissingParam},
 		{"missing x-sign", SignedQuery{Timestamp: b1Timestamp, Nonce: b1Nonce}, k1Body, ErrMissingSignature},
+		{"x-timestamp with a leading zero", SignedQuery{Signature: SignKit(k1Key, b1Nonce, "0"+b1Timestamp, []byte(k1Payload)), Timestamp: "0" + b1Timestamp, Nonce: b1Nonce}, k1Body, ErrMissingParam},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,6 +191,26 @@ func TestVerifyKit(t *testing.T) {
 			g.Expect(err).To(MatchError(tt.wantErr))
 		})
 	}
+}
+
+// TestRequestsSignedAlikeShareAReplayKey: the signature covers nonce and
+// timestamp concatenated (§2.1.2 step 6, §2.2), so two requests that split
+// the same characters differently between them carry the same signature;
+// their replay keys must be equal too, and differ from those of requests
+// signed otherwise.
+func TestRequestsSignedAlikeShareAReplayKey(t *testing.T) {
+	g := NewWithT(t)
+	captured := SignedQuery{Nonce: "abc0", Timestamp: "1781781781781"}
+	for _, replayed := range []SignedQuery{
+		{Nonce: "abc", Timestamp: "01781781781781"},
+		{Nonce: "abc0178", Timestamp: "1781781781"},
+	} {
+		g.Expect(SignBasic(b1Key, replayed.Nonce, replayed.Timestamp, []byte(b1Payload))).
+			To(Equal(SignBasic(b1Key, captured.Nonce, captured.Timestamp, []byte(b1Payload))), "the replay keeps the signature")
+		g.Expect(replayed.ReplayKey()).To(Equal(captured.ReplayKey()), "%+v", replayed)
+	}
+	g.Expect(SignedQuery{Nonce: "abc0", Timestamp: "1781781781782"}.ReplayKey()).NotTo(Equal(captured.ReplayKey()))
+	g.Expect(SignedQuery{Nonce: "abd0", Timestamp: "1781781781781"}.ReplayKey()).NotTo(Equal(captured.ReplayKey()))
 }
 
 func TestVerifierDefaults(t *testing.T) {
