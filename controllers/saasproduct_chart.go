@@ -266,8 +266,8 @@ const maxQuotedRenderError = 512
 
 // exampleRenders renders the chart for an example tenant on each plan and
 // returns what it found (exampleCheck). A plan whose render holds an
-// Ingress is rendered for the two sample tenants of sampleInstanceIDs as well,
-// to catch a route (host and path) every tenant would claim: the ingress
+// Ingress is rendered for the sample tenants of sharedRoute as well,
+// to catch a route (host and path) tenants would share: the ingress
 // controller gives a contested route to one Ingress, so every other buyer
 // would reach that tenant. Each plan's example render is also rendered
 // twice afresh (exampleRenderer.nondeterministic), to catch a chart that
@@ -397,27 +397,76 @@ func nondeterministicMeanwhile(product *saasv1alpha1.SaaSProduct, digest string)
 		"render changes them until a chart that renders the same each time replaces it"
 }
 
+// chartDigitSamples are the digits of the instance ID (0-based, after
+// "i-") that a chart's Ingress routes must change with, beyond
+// sampleInstanceIDs: the last and the first (digitSampleID). Any
+// contiguous part of the ID, or of the namespace or release name that hold
+// it whole, leaves out one of them: trunc, substr, a slice or a regexFind
+// of a fixed run is caught for two renders a plan. Catching a chart that
+// ignores any one digit would take all 20 (only a pair of samples that
+// differ in that digit alone shows it), each a render that is also held in
+// the renderer's cache beside the tenants' own. The host of frontEndUrl,
+// which a chart may route as kooper's host value, costs next to nothing to
+// render: the first digit it ignores is found among all 20
+// (firstDigitCutFromHost) and rendered as well.
+var chartDigitSamples = [...]int{instanceIDDigits - 1, 0}
+
 // sharedRoute renders the chart on plan for each sample tenant
-// (sampleInstanceIDs, in the namespaces kooper would give them) and describes
-// the first Ingress route of the first that the second holds too, with
-// what to do; "" when none. The error is a render's.
+// (sampleInstanceIDs, then the chartDigitSamples, in the namespaces kooper
+// would give them) and describes the first Ingress route of the first
+// that another holds too, with what to do; "" when none. The error is a
+// render's.
 func (e exampleRenderer) sharedRoute(ctx context.Context, plan *saasv1alpha1.Plan, planValues map[string]any) (string, error) {
-	var routes [len(sampleInstanceIDs)][]ingressRoute
-	for i, id := range sampleInstanceIDs {
+	routesOf := func(id string) ([]ingressRoute, error) {
 		objs, err := e.render(ctx, plan, planValues, id, tenantobjects.NamespaceName(e.product, id))
 		if err != nil {
-			return "", fmt.Errorf("instance %s: %w", id, err)
+			return nil, fmt.Errorf("instance %s: %w", id, err)
 		}
-		routes[i] = ingressRoutes(objs)
+		return ingressRoutes(objs), nil
 	}
-	for _, route := range routes[0] {
-		if slices.ContainsFunc(routes[1], route.sameAs) {
-			return fmt.Sprintf("gives every tenant on plan %s the Ingress route %s (Ingress %s), so the ingress controller would "+
-				"send every buyer to one tenant: make the route's host or path differ from tenant to tenant (kooper's values "+
-				"host, instanceId); no tenant is provisioned until then", plan.SKUCode, route, route.ingress), nil
+	base, err := routesOf(sampleInstanceIDs[0])
+	if err != nil {
+		return "", err
+	}
+	other, err := routesOf(sampleInstanceIDs[1])
+	if err != nil {
+		return "", err
+	}
+	if route, ok := firstShared(base, other); ok {
+		return fmt.Sprintf("gives every tenant on plan %s the Ingress route %s (Ingress %s), so the ingress controller would "+
+			"send every buyer to one tenant: make the route's host or path differ from tenant to tenant (kooper's values "+
+			"host, instanceId); no tenant is provisioned until then", plan.SKUCode, route, route.ingress), nil
+	}
+	positions := chartDigitSamples[:]
+	if cut := firstDigitCutFromHost(e.product); cut >= 0 && !slices.Contains(positions, cut) {
+		positions = append(slices.Clip(positions), cut)
+	}
+	for _, position := range positions {
+		id := digitSampleID(position)
+		routes, err := routesOf(id)
+		if err != nil {
+			return "", err
+		}
+		if route, ok := firstShared(base, routes); ok {
+			return fmt.Sprintf("gives tenants on plan %s whose instance IDs differ only in hex digit %d of the %d after i- (%s and %s) "+
+				"the same Ingress route %s (Ingress %s): a route made from part of the instance ID is shared by every two tenants "+
+				"whose IDs agree on that part, and the ingress controller would send one's buyer to the other: put the whole "+
+				"instance ID in the route's host or path (kooper's values host, instanceId, namespace), not a cut of it; no "+
+				"tenant is provisioned until then", plan.SKUCode, position+1, instanceIDDigits, sampleInstanceIDs[0], id,
+				route, route.ingress), nil
 		}
 	}
 	return "", nil
+}
+
+// firstShared returns the first of routes that others claims too.
+func firstShared(routes, others []ingressRoute) (ingressRoute, bool) {
+	for _, route := range routes {
+		if slices.ContainsFunc(others, route.sameAs) {
+			return route, true
+		}
+	}
+	return ingressRoute{}, false
 }
 
 // ingressRoute is one route an Ingress claims: a host (empty: every host)

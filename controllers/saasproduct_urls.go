@@ -20,13 +20,54 @@ import (
 // have (spec §3.2), and the bound of status.frontEndUrl and status.adminUrl.
 const maxURLLength = 512
 
+// instanceIDDigits is how many hex digits follow "i-" in the instance IDs
+// the receiver issues (80 bits of SHA-256, webhook instanceID).
+const instanceIDDigits = 20
+
 // sampleInstanceIDs are the tenants a product is checked for where every
 // tenant must differ (its URL templates' hosts, its chart's Ingress
 // routes, its Prometheus queries): the shape of the instance IDs kooper
-// issues (i- and 20 hex digits), different in every digit, so what does
-// not change with the instance is caught whatever part of the ID (or of
-// the namespace made from it) a template uses.
-var sampleInstanceIDs = [2]string{"i-" + strings.Repeat("0", 20), "i-" + strings.Repeat("f", 20)}
+// issues, different in every digit, so what does not change with the
+// instance at all is caught. A template that uses only part of the ID (or
+// of the namespace made from it) passes them, yet is the same for every
+// two tenants whose IDs agree on that part: digitSampleID catches that.
+var sampleInstanceIDs = [2]string{"i-" + strings.Repeat("0", instanceIDDigits), "i-" + strings.Repeat("f", instanceIDDigits)}
+
+// digitSampleID is sampleInstanceIDs[0] with only its hex digit at
+// position (0-based, after "i-") changed. A template that ignores that
+// digit renders the same for both: a pair that differs in one digit alone
+// is the only pair of samples that shows a template ignoring that one.
+func digitSampleID(position int) string {
+	digits := []byte(strings.Repeat("0", instanceIDDigits))
+	digits[position] = 'f'
+	return "i-" + string(digits)
+}
+
+// ignoredDigits names 0-based digit positions 1-based, in runs: "digit
+// 11" or "digits 4-6 and 9-20".
+func ignoredDigits(positions []int) string {
+	var runs []string
+	for i := 0; i < len(positions); {
+		j := i
+		for j+1 < len(positions) && positions[j+1] == positions[j]+1 {
+			j++
+		}
+		if i == j {
+			runs = append(runs, fmt.Sprint(positions[i]+1))
+		} else {
+			runs = append(runs, fmt.Sprintf("%d-%d", positions[i]+1, positions[j]+1))
+		}
+		i = j + 1
+	}
+	noun := "digits"
+	if len(positions) == 1 {
+		noun = "digit"
+	}
+	if len(runs) == 1 {
+		return noun + " " + runs[0]
+	}
+	return noun + " " + strings.Join(runs[:len(runs)-1], ", ") + " and " + runs[len(runs)-1]
+}
 
 // urlProblem is why a product's URL templates, or one tenant's rendering of
 // them, cannot be used; reason is a condition reason.
@@ -44,7 +85,8 @@ func templateInvalid(format string, args ...any) *urlProblem {
 // will render them: each must render, within maxURLLength characters, to a
 // URL whose host is a DNS name (it becomes the tenant's Ingress host), and,
 // when the product has an Ingress, the host must differ from tenant to
-// tenant. CEL cannot decide this: a template computes its host.
+// tenant, with every digit of the instance ID. CEL cannot decide this: a
+// template computes its host.
 func urlsCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 	cond := metav1.Condition{Type: saasv1alpha1.URLsValidCondition, Status: metav1.ConditionTrue,
 		Reason: saasv1alpha1.SucceededReason, Message: "Every tenant gets URLs of its own"}
@@ -59,25 +101,81 @@ func urlsCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 }
 
 // checkURLTemplates renders the product's URLs for the sample tenants and
-// returns the first problem, or nil.
+// returns the first problem, or nil. With an Ingress, the host is also
+// rendered for each digitSampleID: one render per digit, cheap next to the
+// Ingress it guards, and done once per generation (urlCheckCache).
 func checkURLTemplates(product *saasv1alpha1.SaaSProduct) *urlProblem {
 	var hosts [len(sampleInstanceIDs)]string
 	for i, id := range sampleInstanceIDs {
-		urls, err := renderTenantURLs(product, id)
-		if err != nil {
-			return templateInvalid("%v", err)
-		}
-		if p := checkTenantURLs(product, id, urls); p != nil {
+		host, p := sampleHost(product, id)
+		if p != nil {
 			return p
 		}
-		hosts[i] = urls.Host
+		hosts[i] = host
 	}
-	if hasIngress(product) && strings.EqualFold(hosts[0], hosts[1]) {
+	if !hasIngress(product) {
+		return nil
+	}
+	if strings.EqualFold(hosts[0], hosts[1]) {
 		return &urlProblem{reason: saasv1alpha1.IngressHostNotUniqueReason, message: fmt.Sprintf(
 			"frontEndUrl gives every tenant the Ingress host %q, so buyers would reach one another's tenants: "+
 				"put {{.InstanceID}} or {{.Namespace}} in its host; no tenant is provisioned until then", hosts[0])}
 	}
-	return nil
+	var ignored []int
+	for position := range instanceIDDigits {
+		host, p := sampleHost(product, digitSampleID(position))
+		if p != nil {
+			return p
+		}
+		if strings.EqualFold(host, hosts[0]) {
+			ignored = append(ignored, position)
+		}
+	}
+	if len(ignored) == 0 {
+		return nil
+	}
+	return &urlProblem{reason: saasv1alpha1.IngressHostNotUniqueReason, message: fmt.Sprintf(
+		"frontEndUrl gives tenants whose instance IDs differ only in hex digit %d of the %d after i- (%s and %s) the same "+
+			"Ingress host %q: it ignores %s, so buyers whose instance IDs agree on the digits it uses would reach one "+
+			"another's tenants: put the whole {{.InstanceID}} or {{.Namespace}} in its host; no tenant is provisioned until then",
+		ignored[0]+1, instanceIDDigits, sampleInstanceIDs[0], digitSampleID(ignored[0]), hosts[0], ignoredDigits(ignored))}
+}
+
+// firstDigitCutFromHost is the first digit position (0-based) whose change
+// leaves frontEndUrl's host as it is, though the host changes with the
+// instance: a host cut from the instance ID. -1 when the host holds every
+// digit, is the same for every tenant (a path tells tenants apart), or
+// does not render. A chart product's check renders its chart for that
+// digit's sample too (sharedRoute): a chart that routes kooper's host
+// value shares that route.
+func firstDigitCutFromHost(product *saasv1alpha1.SaaSProduct) int {
+	host := func(id string) (string, bool) {
+		urls, err := renderTenantURLs(product, id)
+		return urls.Host, err == nil && urls.Host != ""
+	}
+	base, ok := host(sampleInstanceIDs[0])
+	if other, otherOK := host(sampleInstanceIDs[1]); !ok || !otherOK || strings.EqualFold(base, other) {
+		return -1
+	}
+	for position := range instanceIDDigits {
+		if h, ok := host(digitSampleID(position)); ok && strings.EqualFold(h, base) {
+			return position
+		}
+	}
+	return -1
+}
+
+// sampleHost renders the product's URLs for the sample tenant id, checks
+// them (checkTenantURLs), and returns frontEndUrl's host.
+func sampleHost(product *saasv1alpha1.SaaSProduct, id string) (string, *urlProblem) {
+	urls, err := renderTenantURLs(product, id)
+	if err != nil {
+		return "", templateInvalid("%v", err)
+	}
+	if p := checkTenantURLs(product, id, urls); p != nil {
+		return "", p
+	}
+	return urls.Host, nil
 }
 
 // urlCheckCache remembers checkURLTemplates per product and generation, so
