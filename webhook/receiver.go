@@ -45,8 +45,8 @@ type Options struct {
 	// BodySign adds the Body-Sign response header (spec §2.3). Default on.
 	BodySign bool
 	// RefuseReusedNonces answers 000002 to a correctly signed callback or
-	// kit call whose nonce this replica verified within twice the
-	// signature window. The spec recommends it but documents no nonce
+	// kit call whose nonce and timestamp (as signed: SignedQuery.ReplayKey)
+	// this replica verified within twice the signature window. The spec recommends it but documents no nonce
 	// uniqueness (§2.1.2 step 3, §8 item 5): if the marketplace were seen
 	// to retry with a nonce it used before, false lets the retry through
 	// (every callback is idempotent; only the timestamp window then stops
