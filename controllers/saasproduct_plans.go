@@ -365,23 +365,42 @@ func metersCondition(product *saasv1alpha1.SaaSProduct, monitoringNamespace stri
 // window of every tenant, and one that renders the same for both bills
 // each buyer what all tenants used together. Nil when neither.
 func queryProblem(product *saasv1alpha1.SaaSProduct, meter saasv1alpha1.Meter) *meterProblem {
+	render := func(id string) (string, error) {
+		return promquery.Render(meter.Query, promquery.Data{
+			Namespace: tenantobjects.NamespaceName(product, id), InstanceID: id, Window: promquery.Duration(time.Hour)})
+	}
 	var rendered [len(sampleInstanceIDs)]string
 	for i, id := range sampleInstanceIDs {
-		query, err := promquery.Render(meter.Query, promquery.Data{
-			Namespace: tenantobjects.NamespaceName(product, id), InstanceID: id, Window: promquery.Duration(time.Hour)})
+		query, err := render(id)
 		if err != nil {
 			return &meterProblem{reason: saasv1alpha1.MeterMeasuresNothingReason, message: fmt.Sprintf(
 				"meter %s: its query does not render (%v), so no usage of any tenant is pushed", meter.Name, err)}
 		}
 		rendered[i] = query
 	}
-	if rendered[0] != rendered[1] {
+	if rendered[0] == rendered[1] {
+		return &meterProblem{reason: saasv1alpha1.QueryNotPerTenantReason, message: fmt.Sprintf(
+			"meter %s: its query is the same for every tenant, so each buyer would be billed what all tenants used together; "+
+				`select the tenant's series with {{.Namespace}} or {{.InstanceID}}, as in {namespace="{{.Namespace}}"}, or use TenantHours for a flat rate`,
+			meter.Name)}
+	}
+	// Two samples differ in every digit: a query of part of the ID (a
+	// slice, a regular expression on a prefix) tells them apart, and still
+	// bills tenants whose IDs agree on that part together. As the URL
+	// check does (checkURLTemplates), every digit must change the query.
+	var ignored []int
+	for position := range instanceIDDigits {
+		if query, err := render(digitSampleID(position)); err == nil && query == rendered[0] {
+			ignored = append(ignored, position)
+		}
+	}
+	if len(ignored) == 0 {
 		return nil
 	}
 	return &meterProblem{reason: saasv1alpha1.QueryNotPerTenantReason, message: fmt.Sprintf(
-		"meter %s: its query is the same for every tenant, so each buyer would be billed what all tenants used together; "+
-			`select the tenant's series with {{.Namespace}} or {{.InstanceID}}, as in {namespace="{{.Namespace}}"}, or use TenantHours for a flat rate`,
-		meter.Name)}
+		"meter %s: its query leaves out %s of the instance ID, so tenants whose IDs agree on the others would each be billed what they used together; "+
+			`select the tenant's series with the whole {{.Namespace}} or {{.InstanceID}}, as in {namespace="{{.Namespace}}"}`,
+		meter.Name, ignoredDigits(ignored))}
 }
 
 // builtinMeterProblem says for which tenants a built-in meter bills 0
