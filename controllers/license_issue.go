@@ -73,7 +73,8 @@ func SignerFromSecret(secret *corev1.Secret) (*licenseissue.Issuer, error) {
 // under a plan whose licences must be bound to one (license.deviceBinding
 // Required): the receiver answers such an application 000903 once it knows
 // the plan, but one stored before the instance's order was resolved, or by
-// hand, would otherwise get a key any device could use.
+// hand, would otherwise get a key any device could use. Only one never
+// issued a key stalls (mustNameDevice).
 const fingerprintRequiredReason = "FingerprintRequired"
 
 func (r *LicenseReconciler) keysRetry() time.Duration {
@@ -118,10 +119,38 @@ func licenceStart(l *saasv1alpha1.License, token string) time.Time {
 	if l.Spec.NotBefore != nil {
 		return l.Spec.NotBefore.Time
 	}
-	if t, err := licensekey.Parse(token); err == nil && t.Claims.LicenseID == l.Name && t.Claims.InstanceID == l.Spec.InstanceID && t.Claims.NotBefore > 0 {
-		return time.Unix(t.Claims.NotBefore, 0)
+	if claims, ok := issuedClaims(l, token); ok && claims.NotBefore > 0 {
+		return time.Unix(claims.NotBefore, 0)
 	}
 	return l.CreationTimestamp.Time
+}
+
+// issuedClaims are the claims of token when it is a key kooper issued for
+// l (it names l and its instance).
+func issuedClaims(l *saasv1alpha1.License, token string) (licensekey.Claims, bool) {
+	t, err := licensekey.Parse(token)
+	if err != nil || t.Claims.LicenseID != l.Name || t.Claims.InstanceID != l.Spec.InstanceID {
+		return licensekey.Claims{}, false
+	}
+	return t.Claims, true
+}
+
+// mustNameDevice reports whether the application must stall for want of a
+// device fingerprint: it names none, its plan binds licences to a device,
+// and it was never issued a key. A plan switched to Required later re-queues
+// every licence of the product; an application already issued a key bound
+// to no device keeps being renewed and upgraded without one: that key is
+// out already (uploaded, or being uploaded), so stalling would bind nothing,
+// only let it expire at the old date with the paid renewal or upgrade never in
+// it. The status pointing at a key marks it issued, and so does the key
+// Secret holding one for it (a record restored from a backup has no status).
+func mustNameDevice(s *licenseState) bool {
+	l := s.license
+	if !isApplication(l) || l.Spec.DeviceFingerprint != "" || s.plan.License.DeviceBinding != saasv1alpha1.DeviceBindingRequired {
+		return false
+	}
+	_, keyed := issuedClaims(l, s.token)
+	return l.Status.LicenseKeyRef == nil && !keyed
 }
 
 // issue keeps the current key when it still says what it must, and signs
@@ -136,7 +165,7 @@ func (r *LicenseReconciler) issue(ctx context.Context, s *licenseState) outcome 
 		return failed(err)
 	}
 	s.token = string(secret.Data[LicenseKeySecretKey])
-	if isApplication(s.license) && s.license.Spec.DeviceFingerprint == "" && s.plan.License.DeviceBinding == saasv1alpha1.DeviceBindingRequired {
+	if mustNameDevice(s) {
 		return r.stall(s, fingerprintRequiredReason, "plan %s binds its licences to a device, and this application names no device fingerprint: no key is issued", s.plan.SKUCode)
 	}
 	want, err := r.desiredClaims(s)
