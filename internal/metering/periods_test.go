@@ -12,7 +12,7 @@ import (
 
 func TestPeriodsTileTheWindowInEqualWholeSeconds(t *testing.T) {
 	hour := time.Date(2026, 12, 1, 7, 0, 0, 0, time.UTC)
-	at := func(d time.Duration) time.Time { return hour.Add(d) }
+	at := hour.Add
 	tests := []struct {
 		name    string
 		w       Window
