@@ -220,7 +220,12 @@ func (r *MeteringReconciler) loadMeteredProduct(ctx context.Context, s *metering
 // the product again, the tenant's metering starts afresh when kooper sees
 // it (metering.Restart), and the hours between, which kooper did not
 // observe (a freeze, an upgrade), are never billed with what it ran
-// before them. A product that is gone leaves the record as it is.
+// before them. A product that is gone leaves the record as it is: deleted
+// from under its tenants (a restore without it, a finalizer removed by
+// hand), it may come back, and kooper then holds the tenant again and
+// pushes those hours, observed before it went. Let go, the tenant no
+// longer counts in the oldest-unpushed gauge (metering.OldestUnpushedAge),
+// which would otherwise age for ever and keep KooperUsagePushBehind firing.
 func (r *MeteringReconciler) stopMetering(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) outcome {
 	msg := unpushedUsageMessage(t, product)
 	if product != nil && t.Status.Metering != nil {
@@ -263,6 +268,12 @@ func unpushedUsageMessage(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaS
 		return ""
 	}
 	why := fmt.Sprintf("SaaSProduct %s is gone", t.Spec.ProductName)
+	if t.DeletionTimestamp.IsZero() {
+		// The record stays (stopMetering): the merchant can still get
+		// these hours billed by bringing the product back.
+		why += "; the tenant's record keeps these hours, pushed should the product come back " +
+			"(those older than the marketplace's 21 days excepted)"
+	}
 	if product != nil {
 		why = fmt.Sprintf("SaaSProduct %s no longer meters it; should it meter it again, metering starts afresh then", product.Name)
 	}

@@ -1,6 +1,7 @@
 package metering
 
 import (
+	"slices"
 	"time"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -91,14 +92,24 @@ func ExpiredUntil(m *saasv1alpha1.TenantMetering, now time.Time) (time.Time, boo
 
 // OldestUnpushedAge is how long ago, at now, the oldest closed window not
 // yet pushed ended, over tenants; 0 when every closed window is pushed.
-// Tenants without status.metering, or whose metering is done, count for
-// nothing. It feeds kooper_usage_oldest_unpushed_window_age_seconds.
+// It feeds kooper_usage_oldest_unpushed_window_age_seconds, and so the
+// KooperUsagePushBehind alert: it counts only the usage kooper still means
+// to push, that of tenants it holds (the metering finalizer, added at
+// metering's first pass). Tenants without status.metering, or whose
+// metering is done, count for nothing; nor does a tenant kooper let go
+// (its product is gone, or the finalizer was removed by hand to give up
+// its usage), whose record may still hold hours: they would age for ever
+// and hide another product's real backlog. Should its product come back,
+// kooper holds it again and it counts again.
 func OldestUnpushedAge(tenants []*saasv1alpha1.SaaSTenant, now time.Time) time.Duration {
 	var oldest time.Duration
 	for _, t := range tenants {
 		m := t.Status.Metering
 		if !HoldsUnpushed(m) { // done, or let go by a product that stopped metering it
 			continue
+		}
+		if !slices.Contains(t.Finalizers, saasv1alpha1.MeteringFinalizer) {
+			continue // let go: no one pushes these hours
 		}
 		if end := WindowEnd(m, Cursor(m)); end.Before(now) {
 			oldest = max(oldest, now.Sub(end))

@@ -173,9 +173,14 @@ func TestOldestUnpushedAge(t *testing.T) {
 		// let go by a product that stopped metering it (Abandon): nothing is owed, however old
 		tenant(&saasv1alpha1.TenantMetering{Since: *at(0), PushedUntil: at(0)}),
 	}
-	g.Expect(OldestUnpushedAge(tenants, h0.Add(2*time.Hour+10*time.Minute))).To(BeZero())
-	tenants = append(tenants, tenant(&saasv1alpha1.TenantMetering{Since: *at(0), PushedUntil: at(time.Hour), // 1h-2h unpushed
+	// let go with its record as it was (its product is gone): no one pushes it
+	tenants = append(tenants, tenant(&saasv1alpha1.TenantMetering{Since: *at(0), PushedUntil: at(0),
 		Segments: []saasv1alpha1.UsageSegment{{Start: *at(0), State: saasv1alpha1.StateActive}}}))
+	g.Expect(OldestUnpushedAge(tenants, h0.Add(2*time.Hour+10*time.Minute))).To(BeZero())
+	held := tenant(&saasv1alpha1.TenantMetering{Since: *at(0), PushedUntil: at(time.Hour), // 1h-2h unpushed
+		Segments: []saasv1alpha1.UsageSegment{{Start: *at(0), State: saasv1alpha1.StateActive}}})
+	held.Finalizers = []string{saasv1alpha1.Finalizer, saasv1alpha1.MeteringFinalizer}
+	tenants = append(tenants, held)
 	g.Expect(OldestUnpushedAge(tenants, h0.Add(2*time.Hour+10*time.Minute))).To(Equal(10 * time.Minute))
 	g.Expect(OldestUnpushedAge(tenants[:2], h0.Add(2*time.Hour+10*time.Minute))).To(BeZero())
 }
