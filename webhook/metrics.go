@@ -87,8 +87,21 @@ const (
 	directionFuture = "future"
 )
 
+// The receiver's metrics are registered in every process that imports
+// this package (main.go does in each), but a labelled one is served only
+// once it has a series: its series are the receiver's to create
+// (createReceiverSeries), so that a process that does not run it serves
+// none.
 func init() {
 	metrics.Registry.MustRegister(callbacksTotal, callbackDuration, timestampRejected, timestampSkew, unauthenticatedReadsTotal, auditLinesNotLogged, instancesLeftOut)
+}
+
+// createReceiverSeries creates, at 0, the receiver's series that must exist
+// from its start; Setup calls it, and a second call changes nothing. Never
+// in init: the controllers' pods import this package too and are scraped
+// under the receiver's namespace label, so absent(kooper_callbacks_total)
+// in KooperMetricsAbsent would stay false with every receiver down.
+func createReceiverSeries() {
 	unauthenticatedReadsTotal.WithLabelValues(readAllowed)
 	unauthenticatedReadsTotal.WithLabelValues(readRefused)
 	// Both directions exist from the start, so a rate() over them is 0, not absent.

@@ -30,7 +30,9 @@ func cachedKinds() []client.Object {
 // production runs it: on every replica, never leader-elected, reading
 // through mgr's cache and its API reader, recording Events as
 // kooper-receiver unless opts.Recorder is set, and deleting a product's
-// callback series when its SaaSProduct is deleted. main.go and every test
+// callback series when its SaaSProduct is deleted; the series the alerts
+// watch from the receiver's start exist from here (createReceiverSeries),
+// not in a process that does not run it. main.go and every test
 // suite that runs the receiver call it. It returns the receiver and its
 // server, whose Addr says where it listens once the manager has started;
 // the error is an invalid opts, an informer (or its handler) that could not
@@ -61,6 +63,7 @@ func Setup(mgr ctrl.Manager, opts Options, serverOpts ServerOptions) (*Receiver,
 	if err := mgr.Add(server); err != nil {
 		return nil, nil, err
 	}
+	createReceiverSeries()
 	return receiver, server, nil
 }
 
