@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -34,6 +35,18 @@ func rolloutOf(g Gomega, t *testing.T, name string) (*saasv1alpha1.RolloutStatus
 	return p.Status.Rollout, apimeta.FindStatusCondition(p.Status.Conditions, saasv1alpha1.RolledOutCondition)
 }
 
+// allRolledOut waits for product's rollout to have its n tenants on its
+// newest revision, healthy (RolledOut True).
+func allRolledOut(t *testing.T, product string, n int) {
+	t.Helper()
+	NewWithT(t).Eventually(func(g Gomega) {
+		s, c := rolloutOf(g, t, product)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
+		g.Expect(s.Progress).To(Equal(fmt.Sprintf("%d/%d", n, n)))
+	}).Should(Succeed())
+}
+
 // onImage lists the tenants whose Deployment runs image.
 func onImage(g Gomega, t *testing.T, tenants []*saasv1alpha1.SaaSTenant, image string) []string {
 	var names []string
@@ -61,12 +74,7 @@ func TestANewImageRollsOutInWavesAndPausesOnAFailedWave(t *testing.T) {
 	for range 5 {
 		tenants = append(tenants, readyTenant(t, product, "basic"))
 	}
-	g.Eventually(func(g Gomega) {
-		s, c := rolloutOf(g, t, product.Name)
-		g.Expect(c).NotTo(BeNil())
-		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
-		g.Expect(s.Progress).To(Equal("5/5"))
-	}).Should(Succeed())
+	allRolledOut(t, product.Name, 5)
 	first, _ := rolloutOf(g, t, product.Name)
 
 	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Image = "registry.example.com/crm:2.0" })

@@ -111,12 +111,7 @@ func TestARolloutTellsTheOtherTenantsOfAWaveWhenTheClusterRefusesOne(t *testing.
 	}
 	slices.Sort(names) // the order waves take them in
 	frozen, others := names[0], names[1:]
-	g.Eventually(func(g Gomega) {
-		s, c := rolloutOf(g, t, product.Name)
-		g.Expect(c).NotTo(BeNil())
-		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
-		g.Expect(s.Progress).To(Equal("3/3"))
-	}).Should(Succeed())
+	allRolledOut(t, product.Name, 3)
 	const freeze = "change freeze: this customer's tenant is not updated until its audit ends"
 	lift := freezeTenantRevision(t, frozen, freeze)
 

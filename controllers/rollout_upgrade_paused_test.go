@@ -223,12 +223,7 @@ func TestARevisionLostWhileARolloutIsPausedKeepsTenantsOnTheirRevision(t *testin
 	for range 3 {
 		tenants = append(tenants, readyTenant(t, product, "basic"))
 	}
-	g.Eventually(func(g Gomega) {
-		s, c := rolloutOf(g, t, product.Name)
-		g.Expect(c).NotTo(BeNil())
-		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
-		g.Expect(s.Progress).To(Equal("3/3"))
-	}).Should(Succeed())
+	allRolledOut(t, product.Name, 3)
 	first, _ := rolloutOf(g, t, product.Name)
 
 	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) { p.Spec.Workload.Image = "registry.example.com/crm:2.0" })
