@@ -3,8 +3,10 @@ package controllers
 import (
 	"context"
 
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 )
@@ -67,6 +69,24 @@ func (r productTenantsReader) cached(ctx context.Context, product string) ([]*sa
 		}
 	}
 	return tenants, nil
+}
+
+// requests maps product to a request for each of its tenants that keep
+// reports true of, from the cache as it is (cached), for an event
+// handler: a failed read is logged and maps to none.
+func (r productTenantsReader) requests(ctx context.Context, product client.Object, keep func(*saasv1alpha1.SaaSTenant) bool) []reconcile.Request {
+	tenants, err := r.cached(ctx, product.GetName())
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the tenants of a product", "SaaSProduct", product.GetName())
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(tenants))
+	for _, t := range tenants {
+		if keep(t) {
+			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKey{Name: t.Name}})
+		}
+	}
+	return requests
 }
 
 // tenantPointers points at each of items.

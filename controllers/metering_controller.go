@@ -117,6 +117,9 @@ type MeteringReconciler struct {
 	// waitingPackages remembers the packages each tenant's full ledger was
 	// last announced to have no room for (announceWaiting).
 	waitingPackages waitingMemory
+	// productTenants finds a product's tenants when its metering or
+	// packages change (tenantsMeteredBy).
+	productTenants productTenantsReader
 }
 
 // UsagePusher pushes usage records (the usage-data open API, spec §6.4).
@@ -226,10 +229,16 @@ func (r *MeteringReconciler) loadMeteredProduct(ctx context.Context, s *metering
 // pushes those hours, observed before it went. Let go, the tenant no
 // longer counts in the oldest-unpushed gauge (metering.OldestUnpushedAge),
 // which would otherwise age for ever and keep KooperUsagePushBehind firing.
+// No package funds a tenant its product no longer meters (packages need
+// metering), so it loses PackagesExhausted too, as observe says why.
 func (r *MeteringReconciler) stopMetering(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) outcome {
 	msg := unpushedUsageMessage(t, product)
 	if product != nil && t.Status.Metering != nil {
-		if err := r.patchMetering(ctx, t, func(m *saasv1alpha1.TenantMetering) { metering.Abandon(m) }); err != nil {
+		err := r.patchMetering(ctx, t, func(m *saasv1alpha1.TenantMetering) {
+			metering.Abandon(m)
+			apimeta.RemoveStatusCondition(&m.Conditions, saasv1alpha1.PackagesExhaustedCondition)
+		})
+		if err != nil {
 			return failed(err)
 		}
 	}
@@ -367,7 +376,10 @@ func (r *MeteringReconciler) reader() client.Reader {
 // again: it starts afresh at now (metering.Restart). For a tenant funded by
 // packages, the same write brings the ledger up to date
 // and reports PackagesExhausted, with an Event when exhaustion begins or
-// ends.
+// ends. A tenant no longer funded (its product's spec.packages removed)
+// loses PackagesExhausted: left, it would freeze the tenant the moment
+// packages came back with onExhausted Freeze, before any pass had looked at
+// its packages.
 func (r *MeteringReconciler) observe(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) error {
 	now := metav1.NewTime(r.Clock.Now().UTC().Truncate(time.Second))
 	funded := metering.FundedByPackages(t, product)
@@ -380,6 +392,9 @@ func (r *MeteringReconciler) observe(ctx context.Context, t *saasv1alpha1.SaaSTe
 	}
 	was := exhaustion(t)
 	err := r.patchMetering(ctx, t, func(m *saasv1alpha1.TenantMetering) {
+		if !funded {
+			apimeta.RemoveStatusCondition(&m.Conditions, saasv1alpha1.PackagesExhaustedCondition)
+		}
 		if m.EndTime != nil {
 			return
 		}
@@ -666,12 +681,14 @@ func (r *MeteringReconciler) recordFailure(ctx context.Context, t *saasv1alpha1.
 // SetupWithManager registers the controller. It watches tenants without a
 // generation filter: status changes (a freeze taking effect, an upgrade's
 // new SKU) are what it measures. Its own writes, to status.metering only,
-// queue no pass (notOwnMeteringWrite).
+// queue no pass (notOwnMeteringWrite). It watches products too, for a
+// change of their metering or packages (meteringSettingsChanged).
 func (r *MeteringReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	meteringGauge.use(mgr.GetCache(), r.Clock)
 	if err := indexPackagesByFunded(mgr); err != nil {
 		return err
 	}
+	r.productTenants = productTenantsReader{consistent: mgr.GetClient(), informers: mgr.GetCache()}
 	kept := predicate.NewPredicateFuncs(func(obj client.Object) bool {
 		t, ok := obj.(*saasv1alpha1.SaaSTenant)
 		return !ok || r.Options.Skips == nil || !r.Options.Skips(t)
@@ -682,9 +699,62 @@ func (r *MeteringReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&saasv1alpha1.SaaSTenant{}, meteringStartEvents, builder.WithPredicates(kept)).
 		// A package's changes reach the ledger of the tenant it funds.
 		Watches(&saasv1alpha1.SaaSTenant{}, fundedTenantHandler).
+		// Metering settings apply to every tenant at once (docs/rollout.md).
+		Watches(&saasv1alpha1.SaaSProduct{}, handler.EnqueueRequestsFromMapFunc(r.tenantsMeteredBy),
+			builder.WithPredicates(meteringSettingsChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1), RateLimiter: newRetryRateLimiter()}).
 		Named("metering").
 		Complete(r)
+}
+
+// meteringSettingsChanged passes a product's update that changes
+// spec.metering or spec.packages, and its creation and deletion (a product
+// deleted lets its tenants go, one restored holds them again). Such a
+// change is no part of a revision, and no tenant write need follow it: the
+// tenant controller rewrites OrderResolved when meters come or go (its
+// NotMetered note), but not when they change or packages do, nor when its
+// pass stops before (a failing Query Order). Without this watch a tenant
+// would see the change only at its next pass: one let go when its product
+// stopped metering it (no pass queued) would be metered again only once
+// something else touched it, every hour until then unbilled
+// (metering.Restart starts at now). Any other change of a product costs
+// the metering controller nothing.
+var meteringSettingsChanged = predicate.TypedFuncs[client.Object]{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		before, ok1 := e.ObjectOld.(*saasv1alpha1.SaaSProduct)
+		after, ok2 := e.ObjectNew.(*saasv1alpha1.SaaSProduct)
+		if !ok1 || !ok2 {
+			return false
+		}
+		return !apiequality.Semantic.DeepEqual(before.Spec.Metering, after.Spec.Metering) ||
+			!apiequality.Semantic.DeepEqual(before.Spec.Packages, after.Spec.Packages)
+	},
+}
+
+// tenantsMeteredBy maps a product to those of its tenants its metering
+// settings may concern (mayBeMetered), so a product of 10,000
+// subscription tenants queues none of them. The names are read from the
+// informer's store as it is (productTenantsReader.cached), as the tenant
+// controller's tenantsOfProduct does, and each pass reads the tenant and
+// its product again.
+func (r *MeteringReconciler) tenantsMeteredBy(ctx context.Context, product client.Object) []reconcile.Request {
+	return r.productTenants.requests(ctx, product, mayBeMetered)
+}
+
+// mayBeMetered reports whether a change of t's product's metering settings
+// may change what the metering controller does with t: a tenant with a
+// metering record or the metering finalizer (to let go, or to meter
+// again), or a pay-per-use order that is no package (to start metering).
+// A subscription or a package is never metered.
+func mayBeMetered(t *saasv1alpha1.SaaSTenant) bool {
+	if t.Status.Metering != nil || controllerutil.ContainsFinalizer(t, saasv1alpha1.MeteringFinalizer) {
+		return true
+	}
+	if t.Status.Order == nil || t.Status.Package != nil {
+		return false
+	}
+	mode := t.Status.Order.ChargingMode
+	return mode == saasv1alpha1.ChargingOnDemand || mode == saasv1alpha1.ChargingOnDemandPackage
 }
 
 // meteringStartPriority is the metering queue's priority (controller-runtime's

@@ -695,14 +695,5 @@ func (r *SaaSTenantReconciler) tenantsOfProduct(ctx context.Context, product cli
 	// Only the names are read, from the cache as it is: a restart maps each
 	// event of a product (and of the Secrets it copies) to every one of its
 	// tenants, and each tenant's reconcile reads it again.
-	tenants, err := r.productTenants.cached(ctx, product.GetName())
-	if err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Failed to list the tenants of a product", "SaaSProduct", product.GetName())
-		return nil
-	}
-	requests := make([]reconcile.Request, len(tenants))
-	for i, t := range tenants {
-		requests[i] = reconcile.Request{NamespacedName: client.ObjectKey{Name: t.Name}}
-	}
-	return requests
+	return r.productTenants.requests(ctx, product, func(*saasv1alpha1.SaaSTenant) bool { return true })
 }
