@@ -750,11 +750,7 @@ func mayBeMetered(t *saasv1alpha1.SaaSTenant) bool {
 	if t.Status.Metering != nil || controllerutil.ContainsFinalizer(t, saasv1alpha1.MeteringFinalizer) {
 		return true
 	}
-	if t.Status.Order == nil || t.Status.Package != nil {
-		return false
-	}
-	mode := t.Status.Order.ChargingMode
-	return mode == saasv1alpha1.ChargingOnDemand || mode == saasv1alpha1.ChargingOnDemandPackage
+	return t.Status.Package == nil && metering.PayPerUse(t)
 }
 
 // meteringStartPriority is the metering queue's priority (controller-runtime's
@@ -776,11 +772,7 @@ const meteringStartPriority = 10
 // a tenant whose product declares no meters is put ahead too, for a pass
 // that ends at once.
 func awaitsMeteringStart(t *saasv1alpha1.SaaSTenant) bool {
-	if t.Status.Metering != nil || t.Status.Order == nil || t.Status.Package != nil || !t.DeletionTimestamp.IsZero() {
-		return false
-	}
-	mode := t.Status.Order.ChargingMode
-	return mode == saasv1alpha1.ChargingOnDemand || mode == saasv1alpha1.ChargingOnDemandPackage
+	return t.Status.Metering == nil && t.Status.Package == nil && t.DeletionTimestamp.IsZero() && metering.PayPerUse(t)
 }
 
 // meteringStartEvents queues a created or changed tenant that awaits its

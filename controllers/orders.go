@@ -350,8 +350,7 @@ const chargingModeNote = "Query Order's chargingMode "
 func tenantOrderNotes(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct, times map[string]time.Time, unknownMode *string) []orderNote {
 	var notes []orderNote
 	mode := t.Status.Order.ChargingMode
-	if (mode == saasv1alpha1.ChargingOnDemand || mode == saasv1alpha1.ChargingOnDemandPackage) &&
-		!metering.IsPackage(t, product) && !metering.Metered(t, product) {
+	if metering.PayPerUse(t) && !metering.IsPackage(t, product) && !metering.Metered(t, product) {
 		notes = append(notes, orderNote{reason: saasv1alpha1.NotMeteredReason, text: fmt.Sprintf(
 			"pay-per-use (chargingMode %s), but SaaSProduct %s meters nothing (no spec.metering.meters): the tenant is served and its usage is not billed",
 			mode, product.Name)})

@@ -23,7 +23,17 @@ import (
 // their records with code 012), nor is a package that funds another tenant
 // (IsPackage): that tenant's records name it.
 func Metered(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) bool {
-	if product.Spec.Metering == nil || len(product.Spec.Metering.Meters) == 0 || t.Status.Order == nil || IsPackage(t, product) {
+	if product.Spec.Metering == nil || len(product.Spec.Metering.Meters) == 0 || IsPackage(t, product) {
+		return false
+	}
+	return PayPerUse(t)
+}
+
+// PayPerUse reports whether t's resolved order is pay-per-use (OnDemand)
+// or a pay-per-use package (OnDemandPackage): the orders metering is for.
+// False before the order is resolved.
+func PayPerUse(t *saasv1alpha1.SaaSTenant) bool {
+	if t.Status.Order == nil {
 		return false
 	}
 	mode := t.Status.Order.ChargingMode
