@@ -388,12 +388,10 @@ func queryProblem(product *saasv1alpha1.SaaSProduct, meter saasv1alpha1.Meter) *
 	// slice, a regular expression on a prefix) tells them apart, and still
 	// bills tenants whose IDs agree on that part together. As the URL
 	// check does (checkURLTemplates), every digit must change the query.
-	var ignored []int
-	for position := range instanceIDDigits {
-		if query, err := render(digitSampleID(position)); err == nil && query == rendered[0] {
-			ignored = append(ignored, position)
-		}
-	}
+	ignored := digitsLeftOut(rendered[0], func(id string) (string, bool) {
+		query, err := render(id)
+		return query, err == nil
+	}, func(a, b string) bool { return a == b })
 	if len(ignored) == 0 {
 		return nil
 	}

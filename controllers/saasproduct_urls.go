@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"strings"
@@ -121,18 +122,14 @@ func checkURLTemplates(product *saasv1alpha1.SaaSProduct) *urlProblem {
 			"frontEndUrl gives every tenant the Ingress host %q, so buyers would reach one another's tenants: "+
 				"put {{.InstanceID}} or {{.Namespace}} in its host; no tenant is provisioned until then", hosts[0])}
 	}
-	var ignored []int
-	for position := range instanceIDDigits {
-		host, p := sampleHost(product, digitSampleID(position))
-		if p != nil {
-			return p
-		}
-		if strings.EqualFold(host, hosts[0]) {
-			ignored = append(ignored, position)
-		}
-	}
-	if len(ignored) == 0 {
-		return nil
+	var problem *urlProblem
+	ignored := digitsLeftOut(hosts[0], func(id string) (string, bool) {
+		host, p := sampleHost(product, id)
+		problem = cmp.Or(problem, p)
+		return host, p == nil
+	}, strings.EqualFold)
+	if problem != nil || len(ignored) == 0 {
+		return problem
 	}
 	return &urlProblem{reason: saasv1alpha1.IngressHostNotUniqueReason, message: fmt.Sprintf(
 		"frontEndUrl gives tenants whose instance IDs differ only in hex digit %d of the %d after i- (%s and %s) the same "+
@@ -157,12 +154,23 @@ func firstDigitCutFromHost(product *saasv1alpha1.SaaSProduct) int {
 	if other, otherOK := host(sampleInstanceIDs[1]); !ok || !otherOK || strings.EqualFold(base, other) {
 		return -1
 	}
-	for position := range instanceIDDigits {
-		if h, ok := host(digitSampleID(position)); ok && strings.EqualFold(h, base) {
-			return position
-		}
+	if cut := digitsLeftOut(base, host, strings.EqualFold); len(cut) > 0 {
+		return cut[0]
 	}
 	return -1
+}
+
+// digitsLeftOut lists the digit positions (0-based) whose digitSampleID
+// render renders the same as base: the digits of the instance ID that what
+// it renders leaves out. A sample that does not render counts as changed.
+func digitsLeftOut(base string, render func(id string) (string, bool), same func(a, b string) bool) []int {
+	var left []int
+	for position := range instanceIDDigits {
+		if rendered, ok := render(digitSampleID(position)); ok && same(rendered, base) {
+			left = append(left, position)
+		}
+	}
+	return left
 }
 
 // sampleHost renders the product's URLs for the sample tenant id, checks
