@@ -51,6 +51,16 @@ func setStalled(obj conditioned, reason, msg string) {
 	removeCondition(obj, saasv1alpha1.ReconcilingCondition)
 }
 
+// clearStall removes Stalled if reason is its reason: the step that found
+// what it stalled on clears its own stall, so that a later step failing
+// for another cause is not reported under the old one. Another step's
+// stall stays for that step to clear.
+func clearStall(obj conditioned, reason string) {
+	if c := apimeta.FindStatusCondition(obj.GetConditions(), saasv1alpha1.StalledCondition); c != nil && c.Reason == reason {
+		removeCondition(obj, saasv1alpha1.StalledCondition)
+	}
+}
+
 // keepStoredConditions leaves each of after's conditions that a reader of
 // the stored status would not see change as it was stored: with its stored
 // lastTransitionTime while its status is the stored one, and in its stored
@@ -119,6 +129,21 @@ func (c conditionChange) becameTrue(condType string) *metav1.Condition {
 		return nil
 	}
 	if old := c.was(condType); old != nil && old.Status == metav1.ConditionTrue {
+		return nil
+	}
+	return now
+}
+
+// tookReason returns the condition if this reconcile set it, or changed
+// its status or its reason: a new cause is news for a person even when the
+// status stays (a stall on a missing plan that becomes a stall on a quota
+// too small, a product whose keys Secret, once found, lacks keys).
+func (c conditionChange) tookReason(condType string) *metav1.Condition {
+	now := c.is(condType)
+	if now == nil {
+		return nil
+	}
+	if old := c.was(condType); old != nil && old.Status == now.Status && old.Reason == now.Reason {
 		return nil
 	}
 	return now

@@ -205,6 +205,9 @@ func (r *LicenseReconciler) loadProduct(ctx context.Context, s *licenseState) ou
 	if product.Spec.Type != saasv1alpha1.ProductTypeLicense {
 		return r.stall(s, saasv1alpha1.ProductNotFoundReason, "SaaSProduct %q sells SaaS tenants, not licences", product.Name)
 	}
+	// Found, and of the right kind: a stall of an earlier pass on its
+	// absence is over, whatever a later step meets.
+	clearStall(s.license, saasv1alpha1.ProductNotFoundReason)
 	s.product = product
 	return proceed()
 }

@@ -105,7 +105,10 @@ func (r *LicenseReconciler) recordTransitions(before, after *saasv1alpha1.Licens
 	if c := is(saasv1alpha1.DeliveredCondition); c != nil && c.Status == metav1.ConditionFalse && was(saasv1alpha1.DeliveredCondition) == nil {
 		r.event(after, corev1.EventTypeWarning, saasv1alpha1.UploadFailedReason, c.Message)
 	}
-	if c := becameTrue(saasv1alpha1.StalledCondition); c != nil {
+	// A stall that changes cause is announced again: the last Warning
+	// would otherwise name a cause that is gone (a plan added with a quota
+	// too small still stalls, for another reason).
+	if c := change.tookReason(saasv1alpha1.StalledCondition); c != nil && c.Status == metav1.ConditionTrue {
 		r.event(after, corev1.EventTypeWarning, c.Reason, c.Message)
 	}
 }

@@ -728,7 +728,12 @@ func productOfRevision(_ context.Context, obj client.Object) []ctrl.Request {
 }
 
 // rolloutInputChanged passes a tenant created or deleted, and one whose
-// revision, wave, state or health changed.
+// revision, wave, state or health changed, or that became a package or
+// stopped being one (tenantsOf leaves packages out). A package is known
+// for one only once its order is resolved: a rollout step between its
+// creation and that counted it, and a package that waits for its buyer's
+// pay-per-use tenant changes nothing else, so no other step would come to
+// leave it out.
 var rolloutInputChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		o, okOld := e.ObjectOld.(*saasv1alpha1.SaaSTenant)
@@ -737,6 +742,7 @@ var rolloutInputChanged = predicate.Funcs{
 			return false
 		}
 		return rolloutTenant(o) != rolloutTenant(n) || o.Spec.State != n.Spec.State ||
-			o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
+			o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero() ||
+			(o.Status.Package == nil) != (n.Status.Package == nil)
 	},
 }

@@ -349,7 +349,7 @@ func readyInputsOf(product *saasv1alpha1.SaaSProduct) ([]readyInput, string) {
 // patchStatus writes the conditions, the resolved chart, the refused plan
 // changes, observedGeneration and Ready derived from the conditions, in one
 // write and only when they changed, and emits an Event when Ready is first
-// set or flips.
+// set, flips or takes another reason.
 func (r *SaaSProductReconciler) patchStatus(ctx context.Context, product *saasv1alpha1.SaaSProduct, s *productState) error {
 	before := product.DeepCopy()
 	for _, c := range s.conds {
@@ -376,8 +376,11 @@ func (r *SaaSProductReconciler) patchStatus(ctx context.Context, product *saasv1
 	// A condition's lastTransitionTime moves only with its status, so an
 	// equal status means nothing to write.
 	written, err := patchStatusIfChanged(ctx, r.Client, before, product, before.Status, product.Status)
-	previous := apimeta.FindStatusCondition(before.Status.Conditions, saasv1alpha1.ReadyCondition)
-	if written && (previous == nil || previous.Status != ready.Status) {
+	// A new reason is news too: a keys Secret found at last but lacking
+	// keys leaves Ready False, and the last Warning would name the Secret
+	// missing.
+	change := conditionChange{before: before.Status.Conditions, after: product.Status.Conditions}
+	if written && change.tookReason(saasv1alpha1.ReadyCondition) != nil {
 		r.recordReadyChange(product, ready)
 	}
 	return err

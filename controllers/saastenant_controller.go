@@ -285,6 +285,10 @@ func (r *SaaSTenantReconciler) loadProduct(ctx context.Context, s *tenantState) 
 	if product.Spec.Type != saasv1alpha1.ProductTypeSaaS {
 		return r.stall(s.tenant, saasv1alpha1.ProductNotFoundReason, "SaaSProduct %q sells licences, not SaaS tenants", product.Name)
 	}
+	// Found, and of the right kind: a stall of an earlier pass on its
+	// absence is over, whatever a later step meets (an order Query Order
+	// cannot answer for now would otherwise show as the missing product).
+	clearStall(s.tenant, saasv1alpha1.ProductNotFoundReason)
 	s.product = product
 	s.lifecycle = &product.Spec.Lifecycle
 	// Recorded for the day the product is gone: teardown works from it.

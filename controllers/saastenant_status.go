@@ -230,7 +230,10 @@ func (r *SaaSTenantReconciler) recordTransitions(before, after *saasv1alpha1.Saa
 		}
 		r.event(after, corev1.EventTypeWarning, reason, msg)
 	}
-	if c := becameTrue(saasv1alpha1.StalledCondition); c != nil {
+	// A stall that changes cause is announced again: the last Warning
+	// would otherwise name a cause that is gone (a plan added with a quota
+	// too small still stalls, for another reason).
+	if c := change.tookReason(saasv1alpha1.StalledCondition); c != nil && c.Status == metav1.ConditionTrue {
 		r.event(after, corev1.EventTypeWarning, c.Reason, c.Message)
 	}
 	// A release ends a stall without the product or plan coming back.
