@@ -197,11 +197,9 @@ var deliveryWarnings = []string{saasv1alpha1.ClientSecretUndecryptableReason, sa
 // message, when Delivered takes one of deliveryWarnings; not again while
 // it keeps it, so each sync of a broken directory adds none.
 func (r *SaaSDirectoryReconciler) recordDeliveryWarning(before, after *saasv1alpha1.SaaSDirectory) {
-	is := apimeta.FindStatusCondition(after.Status.Conditions, saasv1alpha1.DeliveredCondition)
+	change := conditionChange{before: before.Status.Conditions, after: after.Status.Conditions}
+	is := change.tookReason(saasv1alpha1.DeliveredCondition)
 	if is == nil || !slices.Contains(deliveryWarnings, is.Reason) {
-		return
-	}
-	if was := apimeta.FindStatusCondition(before.Status.Conditions, saasv1alpha1.DeliveredCondition); was != nil && was.Reason == is.Reason {
 		return
 	}
 	r.Recorder.Eventf(after, nil, corev1.EventTypeWarning, is.Reason, "Deliver", "%s", is.Message)
