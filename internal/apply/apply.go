@@ -21,7 +21,9 @@
 // such an object, and before the next apply changes it, its managed fields
 // are converted to the owner's Apply manager (client-go's csaupgrade), so
 // that a field the owner stops setting is removed, as for any object it
-// applied.
+// applied. A create answered that its own namespace is not found is tried
+// again for about a second (CreateRetryingNamespaceMiss): some API servers
+// refuse creates in a namespace made a moment before.
 package apply
 
 import (
@@ -30,10 +32,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
 	"slices"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -42,6 +46,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/csaupgrade"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -181,11 +186,57 @@ func (a *Applier) create(ctx context.Context, desired map[string]any) error {
 	}
 	annotations[a.CreatedAnnotation] = CreatedValue
 	obj.SetAnnotations(annotations)
-	if err := a.Client.Create(ctx, obj, client.FieldOwner(a.Owner)); err != nil {
+	if err := CreateRetryingNamespaceMiss(ctx, a.Client, obj, client.FieldOwner(a.Owner)); err != nil {
 		kind, _ := desired["kind"].(string)
 		return fmt.Errorf("failed to create %s %s: %w", kind, client.ObjectKeyFromObject(obj), err)
 	}
 	return nil
+}
+
+// staleNamespaceBackoff bounds the tries of a create answered with its own
+// namespace's NotFound: 4 tries, about 0.7 s of waits in all, longer than
+// an API server's informer usually lags behind its own write.
+var staleNamespaceBackoff = wait.Backoff{Steps: 4, Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.1}
+
+// CreateRetryingNamespaceMiss creates obj through c, and tries again,
+// within staleNamespaceBackoff, while the API server answers that obj's own
+// namespace is not found. kube-apiserver 1.30 to 1.34 without
+// kubernetes/kubernetes#135359 (fixed in 1.35.0, 1.34.3, 1.33.7 and
+// 1.32.11; never in 1.30 and 1.31) reads the namespace of a request that a
+// ValidatingAdmissionPolicy matches from its informer only, so a create a
+// moment after the namespace's own is refused with NotFound until that
+// informer sees it (kooper's policy matches every kind the controllers
+// create). A namespace that really is gone still fails, with the API
+// server's answer, once the tries are spent or ctx ends; any other error,
+// and a cluster-scoped obj, is returned at once.
+func CreateRetryingNamespaceMiss(ctx context.Context, c client.Writer, obj client.Object, opts ...client.CreateOption) error {
+	backoff := staleNamespaceBackoff
+	for tries := 1; ; tries++ {
+		err := c.Create(ctx, obj, opts...)
+		if err == nil || tries >= staleNamespaceBackoff.Steps || !namespaceNotFound(err, obj.GetNamespace()) {
+			return err
+		}
+		retry := time.NewTimer(backoff.Step())
+		select {
+		case <-ctx.Done():
+			retry.Stop()
+			return err
+		case <-retry.C:
+		}
+	}
+}
+
+// namespaceNotFound reports whether err is a NotFound for namespace itself
+// (not for the object, nor for something it names): the policy's lister
+// names the resource "namespace", a live read "namespaces".
+func namespaceNotFound(err error, namespace string) bool {
+	var status apierrors.APIStatus
+	if namespace == "" || !apierrors.IsNotFound(err) || !errors.As(err, &status) {
+		return false
+	}
+	details := status.Status().Details
+	return details != nil && details.Group == "" && details.Name == namespace &&
+		(details.Kind == "namespace" || details.Kind == "namespaces")
 }
 
 // TypedOrUnstructured is a copy of desired as the Go type scheme has for

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -60,7 +61,9 @@ func newCheckCommand(e *env) *cobra.Command {
                        000003, through a port-forward to its Service (or --receiver-url);
   - clock:             this machine's clock is within --max-clock-skew of the API server's
                        (the receiver refuses a signature more than 60 s off);
-  - admission-policy:  the ValidatingAdmissionPolicy confining the controllers, and its binding.
+  - admission-policy:  the ValidatingAdmissionPolicy confining the controllers, and its binding;
+                       passed, saying so, where none of kooper's is installed (Kubernetes < 1.30,
+                       or admissionPolicy.enabled=false: the controllers are confined by RBAC only).
 Exit 1 when any check fails, each failure saying why. A check whose read the API server
 refuses you fails saying which permission it needs (docs/kubectl-kooper.md lists them all).`,
 		Example: `  kubectl kooper check
@@ -519,13 +522,28 @@ func checkClock(ctx context.Context, config *rest.Config, now func() time.Time, 
 
 // checkAdmissionPolicy checks the ValidatingAdmissionPolicy that confines
 // kooper's controllers (DESIGN rule 13) matches the controllers of ns and
-// is bound with Deny.
+// is bound with Deny. Where there is none of kooper's, it passes saying
+// so: the docs support Kubernetes 1.28 and 1.29, which do not serve the
+// kind, and admissionPolicy.enabled=false, and the chart records nowhere
+// that the policy should be there, so its absence cannot tell a broken
+// installation from a supported one. A policy of kooper's that is there
+// but confines nothing still fails.
 func checkAdmissionPolicy(ctx context.Context, c client.Client, ns string) checkResult {
 	const check = "admission-policy"
+	const unconfined = "the controllers are confined by RBAC only"
 	policies := &admissionregistrationv1.ValidatingAdmissionPolicyList{}
 	if err := c.List(ctx, policies, client.MatchingLabels{partOfLabel: "kooper"}); err != nil {
+		// The REST mapper finds no such kind (discovery lists none), or a
+		// mapper that has not caught up asks and the API server answers 404.
+		if apimeta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+			return pass(check, "not installed: this cluster does not serve %s ValidatingAdmissionPolicy (Kubernetes < 1.30); %s",
+				admissionregistrationv1.SchemeGroupVersion, unconfined)
+		}
 		return readFailed(check, permission{verb: "list", group: admissionregistrationv1.GroupName, resource: "validatingadmissionpolicies"}, err,
 			"failed to list ValidatingAdmissionPolicies")
+	}
+	if len(policies.Items) == 0 {
+		return pass(check, "not installed: no ValidatingAdmissionPolicy of kooper (the chart's admissionPolicy.enabled=false); %s", unconfined)
 	}
 	account := "system:serviceaccount:" + ns + ":"
 	name := ""
@@ -537,7 +555,7 @@ func checkAdmissionPolicy(ctx context.Context, c client.Client, ns string) check
 		}
 	}
 	if name == "" {
-		return fail(check, "no ValidatingAdmissionPolicy of kooper confines the controllers of %s: install the chart with admissionPolicy.enabled=true (Kubernetes 1.30 or later)", ns)
+		return fail(check, "no ValidatingAdmissionPolicy of kooper confines the controllers of %s: those there name another namespace's ServiceAccount; run check with -n naming kooper's namespace, or install the chart in %s with admissionPolicy.enabled=true", ns, ns)
 	}
 	bindings := &admissionregistrationv1.ValidatingAdmissionPolicyBindingList{}
 	if err := c.List(ctx, bindings); err != nil {
