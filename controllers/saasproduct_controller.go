@@ -161,6 +161,7 @@ func (r *SaaSProductReconciler) checkKeys(ctx context.Context, s *productState) 
 // told after the other problem (withPlanChanges).
 func (r *SaaSProductReconciler) checkPlans(_ context.Context, s *productState) outcome {
 	cond := plansCondition(s.product)
+	withChartDefaultLimits(&cond, s)
 	switch {
 	case s.chart != nil:
 		pairs, changes := planChangesRefused(s.planRenders)

@@ -12,6 +12,9 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -24,7 +27,10 @@ import (
 // plansCondition checks that every plan can run its tenants: the API
 // server accepts the resources, storage size and quota their objects are
 // made of (refusedResources), each package plan's terms make a package
-// quota (unreadablePackageTerms), each plan of a workload runs a replica,
+// quota (unreadablePackageTerms), an SSO gateway requests no more than
+// the limits its tenant's LimitRange gives it (gatewayDefaultLimitOverruns;
+// a chart's containers are checked from the chart's renders, by
+// withChartDefaultLimits), each plan of a workload runs a replica,
 // and each plan's quota holds its tenant at the peak of a rollout. kooper
 // never changes the merchant's quota: a plan whose quota cannot hold
 // replicas plus the rolling update's surge pod stalls every rollout of its
@@ -65,6 +71,11 @@ func plansCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 		cond.Message = "No plan runs a workload"
 		return cond
 	}
+	if overruns := gatewayDefaultLimitOverruns(product); len(overruns) > 0 {
+		cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.ResourcesRefusedReason
+		cond.Message = textcut.Bytes(strings.Join(overruns, "; ")+gatewayDefaultLimitsRefused, 32768)
+		return cond
+	}
 	if idle := plansOfNoReplicas(product); len(idle) > 0 {
 		cond.Status, cond.Reason = metav1.ConditionFalse, saasv1alpha1.NoReplicasReason
 		cond.Message = textcut.Bytes(strings.Join(idle, "; ")+"; give it replicas: 1 or more", 32768)
@@ -86,6 +97,177 @@ func plansCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 		cond.Message = textcut.Bytes(strings.Join(problems, "; ")+"; raise the quota, or lower the replicas or resources", 32768)
 	}
 	return cond
+}
+
+// gatewayDefaultLimitsRefused ends a PlansValid message naming the SSO
+// gateway's requests that the tenant's LimitRange leaves above their
+// limits (gatewayDefaultLimitOverruns).
+const gatewayDefaultLimitsRefused = "; the API server refuses a pod whose request is above its limit, so no pod of these tenants " +
+	"would start and none would become Available: give the gateway a limit of its own, or a smaller request, or raise the app's limit"
+
+// chartDefaultLimitsRefused ends a PlansValid message naming the chart's
+// containers whose requests the tenant's LimitRange leaves above their
+// limits (chartDefaultLimitOverruns); storedChartDefaultLimits finds such
+// a message by it.
+const chartDefaultLimitsRefused = "; the API server refuses a pod whose request is above its limit, so the chart's pods named " +
+	"would never start and their tenants never become Available: give each such container a limit of its own, or a smaller request, " +
+	"or raise the plan's resources.limits"
+
+// gatewayDefaultLimitOverruns names, for each plan of a workload product
+// with an SSO gateway, each resource the gateway requests more of than
+// the tenant's LimitRange gives it as its limit because it sets none of
+// its own: the app's limit (tenantobjects.DefaultLimits). The plan's own
+// check (refusedContainerResources) compares each container's requests
+// with its own limits only. The app sets exactly the LimitRange's
+// resources, so it is never given one. A package plan is left out: its
+// tenants run nothing (docs/packages.md).
+func gatewayDefaultLimitOverruns(product *saasv1alpha1.SaaSProduct) []string {
+	gateway := tenantobjects.GatewayResources(product.Spec.Workload)
+	if gateway == nil {
+		return nil
+	}
+	requirements := corev1.ResourceRequirements{Requests: gateway.Requests, Limits: gateway.Limits}
+	var problems []string
+	for i := range product.Spec.Plans {
+		plan := &product.Spec.Plans[i]
+		if runsNothing(product, plan) {
+			continue
+		}
+		field := "spec.workload.resources.limits"
+		if plan.Resources != nil {
+			field = "the plan's resources.limits"
+		}
+		for _, o := range tenantobjects.DefaultLimitOverruns(tenantobjects.DefaultLimits(product, plan), requirements) {
+			problems = append(problems, fmt.Sprintf("plan %s: the SSO gateway container (spec.workload.sso.gateway.resources) %s",
+				plan.SKUCode, defaultLimitOverrun(o, field)))
+		}
+	}
+	return problems
+}
+
+// withChartDefaultLimits makes cond, PlansValid of a chart product as
+// plansCondition makes it, False (ResourcesRefused) when a container of
+// the chart's example renders (s.planRenders) requests more than the
+// limit the tenant's LimitRange gives it (chartDefaultLimitOverruns): the
+// API server refuses its pods, and the tenant never becomes Available,
+// with nothing said on the product before. A chart not checked this time
+// (s.chart nil) leaves what PlansValid said of the chart the tenants run
+// (storedChartDefaultLimits). Another problem of the plans is told first:
+// cond is left as it is when False.
+func withChartDefaultLimits(cond *metav1.Condition, s *productState) {
+	if s.product.Spec.Chart == nil || cond.Status != metav1.ConditionTrue {
+		return
+	}
+	text := storedChartDefaultLimits(s.product)
+	if s.chart != nil {
+		text = ""
+		if overruns := chartDefaultLimitOverruns(s.product, s.planRenders); len(overruns) > 0 {
+			text = strings.Join(overruns, "; ") + chartDefaultLimitsRefused
+		}
+	}
+	if text != "" {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, saasv1alpha1.ResourcesRefusedReason, textcut.Bytes(text, 32768)
+	}
+}
+
+// storedChartDefaultLimits is the text of the chart's containers refused
+// under their LimitRange that the product's stored PlansValid tells
+// (withChartDefaultLimits), without the plan changes told after it, or "".
+func storedChartDefaultLimits(product *saasv1alpha1.SaaSProduct) string {
+	was := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.PlansValidCondition)
+	if was == nil || was.Reason != saasv1alpha1.ResourcesRefusedReason {
+		return ""
+	}
+	text, _, _ := strings.Cut(was.Message, planChangesTold)
+	if !strings.HasSuffix(text, chartDefaultLimitsRefused) {
+		return ""
+	}
+	return text
+}
+
+// chartDefaultLimitOverruns names, for each plan that rendered (renders,
+// the example tenant's), each container of the chart's pod templates that
+// requests more of a resource than the limit the tenant's LimitRange
+// gives it because it sets none of its own: the plan's resources.limits
+// (tenantobjects.DefaultLimits). Such a container is the chart's, and the
+// chart may be fine on a plan without resources (no LimitRange), so it is
+// found only from the renders. A package plan is left out: its tenants
+// run nothing.
+func chartDefaultLimitOverruns(product *saasv1alpha1.SaaSProduct, renders []planRender) []string {
+	objectsOf := make(map[string][]*unstructured.Unstructured, len(renders))
+	for _, render := range renders {
+		objectsOf[render.skuCode] = render.objects
+	}
+	var problems []string
+	for i := range product.Spec.Plans {
+		plan := &product.Spec.Plans[i]
+		defaults := tenantobjects.DefaultLimits(product, plan)
+		if len(defaults) == 0 || runsNothing(product, plan) {
+			continue
+		}
+		for _, obj := range objectsOf[plan.SKUCode] {
+			pod, ok := renderedPodSpec(obj)
+			if !ok {
+				continue
+			}
+			// The LimitRanger admission gives init containers their
+			// defaults as it does the others.
+			for _, group := range []struct {
+				which      string
+				containers []corev1.Container
+			}{{"init container", pod.InitContainers}, {"container", pod.Containers}} {
+				for _, c := range group.containers {
+					for _, o := range tenantobjects.DefaultLimitOverruns(defaults, c.Resources) {
+						problems = append(problems, fmt.Sprintf("plan %s: %s %s of the example tenant's %s %s %s", plan.SKUCode, group.which, c.Name,
+							obj.GetKind(), obj.GetName(), defaultLimitOverrun(o, "the plan's resources.limits")))
+					}
+				}
+			}
+		}
+	}
+	return problems
+}
+
+// defaultLimitOverrun tells o, a container's request above the limit its
+// LimitRange gives it, whose limits are at field.
+func defaultLimitOverrun(o tenantobjects.DefaultLimitOverrun, field string) string {
+	return fmt.Sprintf("requests %s %s and sets no %s limit, so the tenant's LimitRange gives it %s.%s %s",
+		o.Resource, o.Request.String(), o.Resource, field, o.Resource, o.DefaultLimit.String())
+}
+
+// podTemplatePaths are where the pod template's spec is in a chart's
+// objects that make pods (chartrender.AllowedKinds); the LimitRanger
+// admission judges those pods when they are made.
+var podTemplatePaths = map[schema.GroupKind][]string{
+	deploymentKind:  {"spec", "template", "spec"},
+	statefulSetKind: {"spec", "template", "spec"},
+	jobKind:         {"spec", "template", "spec"},
+	cronJobKind:     {"spec", "jobTemplate", "spec", "template", "spec"},
+}
+
+// renderedPodSpec is the spec of the pods obj, a chart's rendered object,
+// makes, and whether it makes any. One that does not read as a pod spec
+// is left to the API server, which refuses it when it is applied.
+func renderedPodSpec(obj *unstructured.Unstructured) (corev1.PodSpec, bool) {
+	var spec corev1.PodSpec
+	path, ok := podTemplatePaths[obj.GroupVersionKind().GroupKind()]
+	if !ok {
+		return spec, false
+	}
+	fields, found, err := unstructured.NestedMap(obj.Object, path...)
+	if err != nil || !found {
+		return spec, false
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(fields, &spec); err != nil {
+		return spec, false
+	}
+	return spec, true
+}
+
+// runsNothing reports whether the tenants of plan run nothing: a package
+// plan of a product with spec.packages (docs/packages.md).
+func runsNothing(product *saasv1alpha1.SaaSProduct, plan *saasv1alpha1.Plan) bool {
+	return plan.Package != nil && product.Spec.Packages != nil
 }
 
 // chartPlansOfReplicas names each plan of a chart product that sets
