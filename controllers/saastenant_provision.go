@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -161,8 +162,14 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 			return failed(err)
 		}
 	}
+	applying := &saasv1alpha1.AppliedPlan{SKUCode: s.plan.SKUCode, Replicas: s.plan.Replicas, Resources: d.ContainerResources().DeepCopy()}
+	quota, err := r.quotaInForce(ctx, s, d.Namespace, applying)
+	if err != nil {
+		return failed(err)
+	}
+	d.QuotaInForce = quota
 	s.appliedHashes = map[string]string{}
-	err := r.applyAll(ctx, d, s)
+	err = r.applyAll(ctx, d, s)
 	if err == nil && chart {
 		err = r.applyChart(ctx, s, plan)
 	}
@@ -176,7 +183,7 @@ func (r *SaaSTenantReconciler) provision(ctx context.Context, s *tenantState) ou
 		return r.provisionFailed(t, err)
 	}
 	t.Status.CredentialsSecretName = tenantobjects.CredentialsSecretName
-	t.Status.Applied = &saasv1alpha1.AppliedPlan{SKUCode: s.plan.SKUCode, Replicas: s.plan.Replicas, Resources: d.ContainerResources().DeepCopy()}
+	t.Status.Applied = applying
 	if s.revision != "" {
 		t.Status.Revision = s.revision
 	}
@@ -846,7 +853,7 @@ func (r *SaaSTenantReconciler) createCredentials(ctx context.Context, d *tenanto
 			saasv1alpha1.CredentialsPasswordKey: []byte(password),
 		},
 	}
-	switch err := r.Create(ctx, secret); {
+	switch err := apply.CreateRetryingNamespaceMiss(ctx, r.Client, secret); {
 	case err == nil:
 		return nil, nil
 	case !apierrors.IsAlreadyExists(err):
@@ -921,7 +928,7 @@ func (r *SaaSTenantReconciler) restoreCredentials(ctx context.Context, d *tenant
 		return fmt.Errorf("failed to read the credentials copy of %s: %w", d.Namespace, err)
 	}
 	restored := credentialsLike(d.Meta(tenantobjects.CredentialsSecretName), copied)
-	if err := r.Create(ctx, restored); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := apply.CreateRetryingNamespaceMiss(ctx, r.Client, restored); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("failed to restore the credentials Secret in %s: %w", d.Namespace, err)
 	}
 	return nil
@@ -1006,12 +1013,23 @@ func (r *SaaSTenantReconciler) deployment(ctx context.Context, namespace string,
 }
 
 // observeWorkload reads the Deployment's rollout from the cache; for a
-// chart, the status of every object it rendered (observeChart).
+// chart, the status of every object it rendered (observeChart). Once the
+// workload is Available on the plan, a quota kept larger while the plan
+// changed is narrowed to the plan's (narrowQuota).
 func (r *SaaSTenantReconciler) observeWorkload(ctx context.Context, s *tenantState) outcome {
-	t := s.tenant
+	observe := r.observeDeployment
 	if s.product.Spec.Chart != nil && !simulated(s) {
-		return r.observeChart(ctx, s)
+		observe = r.observeChart
 	}
+	if o := observe(ctx, s); !o.proceeds() {
+		return o
+	}
+	return r.narrowQuota(ctx, s)
+}
+
+// observeDeployment reads the Deployment's rollout from the cache.
+func (r *SaaSTenantReconciler) observeDeployment(ctx context.Context, s *tenantState) outcome {
+	t := s.tenant
 	deployment := &appsv1.Deployment{}
 	err := r.Get(ctx, client.ObjectKey{Namespace: t.Status.Namespace, Name: tenantobjects.AppName}, deployment)
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -1030,6 +1048,84 @@ func (r *SaaSTenantReconciler) observeWorkload(ctx context.Context, s *tenantSta
 	}
 	setCondition(t, saasv1alpha1.AvailableCondition, status, reason, msg)
 	return proceed()
+}
+
+// quotaInForce is the tenant's ResourceQuota as the cache holds it (not
+// a copy: only read it) while pods admitted under it may still run beside
+// those of what this pass applies (applying): a plan change, or a plan's
+// replicas or resources edited, until the workload is Available on it.
+// provision then keeps each quota entry at the larger of the two
+// (tenantobjects.QuotaDuringChange): a quota lowered in the pass that
+// starts the rollout counts the old pods, which a rolling update removes
+// only once the new ones are ready, and so may refuse every new pod for
+// ever. It is decided from the tenant as stored and the namespace as it
+// is, nothing a pass remembers, so a crash between the applies and the
+// status write changes nothing: the next pass keeps what this one kept.
+// The quota in force, not the earlier plan's, is what is kept: it is what
+// the running pods were admitted under, kooper applied it, and it is
+// there when the earlier plan is gone from the product. Nil when the
+// tenant is settled (workloadSettled), in a namespace made this pass
+// (nothing ran in it), for a plan without a quota (none is applied) and
+// when the namespace holds none (the plan's quota is made). A cache read:
+// no request.
+func (r *SaaSTenantReconciler) quotaInForce(ctx context.Context, s *tenantState, namespace string, applying *saasv1alpha1.AppliedPlan) (*corev1.ResourceQuota, error) {
+	if s.freshNamespace || len(s.plan.Quota) == 0 || workloadSettled(s.stored, applying) {
+		return nil, nil
+	}
+	return r.cachedQuota(ctx, namespace)
+}
+
+// narrowQuota applies the plan's quota once the workload is Available on
+// what this pass applied, where provision kept a larger one
+// (quotaInForce): no pod of what ran before is left, and the plan's own
+// fit its quota at the peak of a rollout (PlansValid). It does so in the
+// pass that sees the workload Available, since nothing else would wake
+// the tenant: its own status write does not. Nothing is read once the
+// tenant, as stored, was Available on what it runs; an error is retried,
+// and the next pass, finding the tenant settled, applies the plan's
+// quota anyway.
+func (r *SaaSTenantReconciler) narrowQuota(ctx context.Context, s *tenantState) outcome {
+	t := s.tenant
+	if len(s.plan.Quota) == 0 || !apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.AvailableCondition) ||
+		workloadSettled(s.stored, t.Status.Applied) {
+		return proceed()
+	}
+	inForce, err := r.cachedQuota(ctx, t.Status.Namespace)
+	if err != nil {
+		return failed(err)
+	}
+	if inForce == nil || !tenantobjects.QuotaAbove(inForce.Spec.Hard, s.plan.Quota) {
+		return proceed()
+	}
+	d := &tenantobjects.Desired{Tenant: t, Product: s.product, Plan: s.plan, Namespace: t.Status.Namespace}
+	if _, err := r.applier().Apply(ctx, d.ResourceQuota()); err != nil {
+		return failed(err)
+	}
+	ctrl.LoggerFrom(ctx).Info("Narrowed the tenant's ResourceQuota to its plan's: the workload is available on the plan",
+		"namespace", t.Status.Namespace, "plan", s.plan.SKUCode)
+	return proceed()
+}
+
+// workloadSettled reports whether the tenant, as stored, recorded applied
+// as what it last applied and its workload Available on it: no pod of an
+// earlier plan runs beside the plan's.
+func workloadSettled(stored *saasv1alpha1.SaaSTenant, applied *saasv1alpha1.AppliedPlan) bool {
+	return apimeta.IsStatusConditionTrue(stored.Status.Conditions, saasv1alpha1.AvailableCondition) &&
+		apiequality.Semantic.DeepEqual(stored.Status.Applied, applied)
+}
+
+// cachedQuota reads the tenant's ResourceQuota in namespace from the cache,
+// without a copy (only read it); nil if there is none.
+func (r *SaaSTenantReconciler) cachedQuota(ctx context.Context, namespace string) (*corev1.ResourceQuota, error) {
+	quota := &corev1.ResourceQuota{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: tenantobjects.ResourceQuotaName}, quota, client.UnsafeDisableDeepCopy)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("failed to read the ResourceQuota in %s: %w", namespace, err)
+	}
+	return quota, nil
 }
 
 // simulated reports whether the tenant is a debug tenant its product

@@ -105,6 +105,15 @@ type Desired struct {
 	// object fewer per tenant to create and cache (issue 26), and a
 	// leftover app ServiceAccount is removed.
 	LegacyServiceAccount bool
+	// QuotaInForce is the tenant's ResourceQuota as the namespace holds
+	// it, while pods admitted under it may still run beside those of what
+	// is applied now: the workload is not yet Available on the plan, its
+	// replicas and resources. The quota applied then holds each entry at
+	// the larger of its value and the plan's (QuotaDuringChange), so that a
+	// plan change that lowers it leaves room for the new pods beside the
+	// old ones. Nil otherwise, and when the namespace holds none: the
+	// plan's quota.
+	QuotaInForce *corev1.ResourceQuota
 }
 
 // URLs are a tenant's rendered URL templates (spec.urls): appInfo's
@@ -209,7 +218,7 @@ func (d *Desired) Objects() (present, absent []client.Object) {
 		// from its pods.
 		deployment = d.deployment()
 	}
-	add(len(d.Plan.Quota) > 0, d.resourceQuota())
+	add(len(d.Plan.Quota) > 0, d.ResourceQuota())
 	limits := d.limitRange()
 	add(d.ContainerResources() != nil && d.limitRangeFillsAContainer(limits, deployment), limits)
 	add(true, d.networkPolicy())
@@ -286,11 +295,17 @@ func NamespaceObject(t *saasv1alpha1.SaaSTenant, name string) *corev1.Namespace 
 	}
 }
 
-func (d *Desired) resourceQuota() *corev1.ResourceQuota {
+// ResourceQuota is the tenant's ResourceQuota: the plan's quota, or,
+// while QuotaInForce is set, each entry at the larger of the two.
+func (d *Desired) ResourceQuota() *corev1.ResourceQuota {
+	hard := d.Plan.Quota
+	if d.QuotaInForce != nil {
+		hard = QuotaDuringChange(d.QuotaInForce.Spec.Hard, hard)
+	}
 	return &corev1.ResourceQuota{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ResourceQuota"},
 		ObjectMeta: d.Meta(ResourceQuotaName),
-		Spec:       corev1.ResourceQuotaSpec{Hard: d.Plan.Quota},
+		Spec:       corev1.ResourceQuotaSpec{Hard: hard},
 	}
 }
 
