@@ -112,6 +112,9 @@ type MeteringReconciler struct {
 	// signingKeys remembers the basic key each product's usage pushes are
 	// accepted with, while a key rotation is under way.
 	signingKeys signingKeyMemory
+	// refusedKeys remembers the products whose usage pushes the
+	// marketplace refuses for their keys, so their tenants wait.
+	refusedKeys refusedKeysMemory
 	// meterSets remembers the meters each tenant was last metered with.
 	meterSets meterSetMemory
 	// waitingPackages remembers the packages each tenant's full ledger was
@@ -230,11 +233,17 @@ func (r *MeteringReconciler) loadMeteredProduct(ctx context.Context, s *metering
 // longer counts in the oldest-unpushed gauge (metering.OldestUnpushedAge),
 // which would otherwise age for ever and keep KooperUsagePushBehind firing.
 // No package funds a tenant its product no longer meters (packages need
-// metering), so it loses PackagesExhausted too, as observe says why.
+// metering), so it loses PackagesExhausted too, as observe says why. And
+// Metered turns False, NotMetered (setNotMetered): left as it was, it
+// would say for ever that usage is pushed, while nothing is.
 func (r *MeteringReconciler) stopMetering(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) outcome {
 	msg := unpushedUsageMessage(t, product)
 	if product != nil && t.Status.Metering != nil {
+		now := r.Clock.Now()
 		err := r.patchMetering(ctx, t, func(m *saasv1alpha1.TenantMetering) {
+			if !metering.Done(m) {
+				setNotMetered(t, product, now)
+			}
 			metering.Abandon(m)
 			apimeta.RemoveStatusCondition(&m.Conditions, saasv1alpha1.PackagesExhaustedCondition)
 		})
@@ -249,6 +258,30 @@ func (r *MeteringReconciler) stopMetering(ctx context.Context, t *saasv1alpha1.S
 		return failed(err)
 	}
 	return done()
+}
+
+// setNotMetered sets Metered=False, NotMetered, on t, a tenant product no
+// longer meters, saying why and since when (now). A record whose metering
+// was over before (released, pushed to its end: Done) keeps what it says.
+// A tenant that says NotMetered already is left as it is, so its since
+// stays and a later pass writes nothing. Should the product meter it
+// again, observe removes the condition.
+func setNotMetered(t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct, now time.Time) {
+	was := apimeta.FindStatusCondition(t.Status.Metering.Conditions, saasv1alpha1.MeteredCondition)
+	if was != nil && was.Status == metav1.ConditionFalse && was.Reason == saasv1alpha1.NotMeteredReason {
+		return
+	}
+	why := "the tenant's order is not pay-per-use"
+	switch {
+	case product.Spec.Metering == nil || len(product.Spec.Metering.Meters) == 0:
+		why = "it declares no spec.metering.meters"
+	case metering.IsPackage(t, product):
+		why = "the tenant is a package, which funds another tenant's usage"
+	}
+	setMeteredCondition(t, metav1.ConditionFalse, saasv1alpha1.NotMeteredReason, fmt.Sprintf(
+		"SaaSProduct %s no longer meters this tenant since %s (%s): its usage is neither measured nor pushed, "+
+			"and status.metering.pushedUntil is where pushing stopped; should the product meter it again, metering starts afresh then",
+		product.Name, now.UTC().Truncate(time.Second).Format(time.RFC3339), why))
 }
 
 // meteredProduct reads the tenant's product through reader and reports
@@ -398,6 +431,11 @@ func (r *MeteringReconciler) observe(ctx context.Context, t *saasv1alpha1.SaaSTe
 		if m.EndTime != nil {
 			return
 		}
+		if c := apimeta.FindStatusCondition(m.Conditions, saasv1alpha1.MeteredCondition); c != nil && c.Reason == saasv1alpha1.NotMeteredReason {
+			// Metered again: nothing to say until the first push, as for a
+			// tenant whose metering just started.
+			apimeta.RemoveStatusCondition(&m.Conditions, saasv1alpha1.MeteredCondition)
+		}
 		metering.Restart(m, now.Time) // metered again after its product stopped metering it
 		seg := metering.ObservedSegment(t, product)
 		if !t.DeletionTimestamp.IsZero() {
@@ -454,6 +492,10 @@ func (r *MeteringReconciler) pushClosedWindows(ctx context.Context, t *saasv1alp
 	r.warnOfMeterChange(t, product, now)
 	if len(metering.ClosedWindows(m, now, 1)) == 0 {
 		return r.requeue(t, now), nil
+	}
+	// The product's keys refused: no read, no push, until the next try.
+	if result, waits, err := r.waitForKeys(ctx, t, product, now); waits || err != nil {
+		return result, err
 	}
 	// The push cannot be taken back: start from the API server's cursor.
 	if err := r.refresh(ctx, t); err != nil {
@@ -682,10 +724,15 @@ func (r *MeteringReconciler) recordFailure(ctx context.Context, t *saasv1alpha1.
 // generation filter: status changes (a freeze taking effect, an upgrade's
 // new SKU) are what it measures. Its own writes, to status.metering only,
 // queue no pass (notOwnMeteringWrite). It watches products too, for a
-// change of their metering or packages (meteringSettingsChanged).
+// change of their metering or packages (meteringSettingsChanged), and the
+// keys Secrets, whose change ends a wait for keys the marketplace refused
+// (tenantsWaitingForKeys).
 func (r *MeteringReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	meteringGauge.use(mgr.GetCache(), r.Clock)
 	if err := indexPackagesByFunded(mgr); err != nil {
+		return err
+	}
+	if err := indexByKeysSecret(mgr); err != nil {
 		return err
 	}
 	r.productTenants = productTenantsReader{consistent: mgr.GetClient(), informers: mgr.GetCache()}
@@ -702,6 +749,9 @@ func (r *MeteringReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Metering settings apply to every tenant at once (docs/rollout.md).
 		Watches(&saasv1alpha1.SaaSProduct{}, handler.EnqueueRequestsFromMapFunc(r.tenantsMeteredBy),
 			builder.WithPredicates(meteringSettingsChanged)).
+		// A keys Secret put right reaches the tenants waiting for it at once.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsWaitingForKeys(mgr.GetCache())),
+			builder.WithPredicates(keysChanged(r.Options.SecretNamespace))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1), RateLimiter: newRetryRateLimiter()}).
 		Named("metering").
 		Complete(r)
@@ -729,6 +779,56 @@ var meteringSettingsChanged = predicate.TypedFuncs[client.Object]{
 		return !apiequality.Semantic.DeepEqual(before.Spec.Metering, after.Spec.Metering) ||
 			!apiequality.Semantic.DeepEqual(before.Spec.Packages, after.Spec.Packages)
 	},
+}
+
+// keysChanged passes a Secret of kooper's namespace that is created (put
+// back after a deletion) or whose data changed: not a label or finalizer
+// of its own (the keys Secret controller's), which would wake tenants for
+// nothing.
+func keysChanged(namespace string) predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { return e.Object.GetNamespace() == namespace },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			before, ok1 := e.ObjectOld.(*corev1.Secret)
+			after, ok2 := e.ObjectNew.(*corev1.Secret)
+			return ok1 && ok2 && after.Namespace == namespace && !apiequality.Semantic.DeepEqual(before.Data, after.Data)
+		},
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// tenantsWaitingForKeys maps a keys Secret, through products (read from
+// products, the cache), to those of their tenants whose push failed
+// (waitsForPush): the tenants waitForKeys holds wait for the product's
+// next try, minutes away, and a Secret put right must have them push at
+// once. Each pass reads the Secret again, and pushes when its keys are not
+// the ones refused.
+func (r *MeteringReconciler) tenantsWaitingForKeys(products client.Reader) handler.MapFunc {
+	return func(ctx context.Context, secret client.Object) []reconcile.Request {
+		list := &saasv1alpha1.SaaSProductList{}
+		if err := products.List(ctx, list, client.MatchingFields{keysSecretNameIndex: secret.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Failed to list the products of a keys Secret", "Secret", client.ObjectKeyFromObject(secret))
+			return nil
+		}
+		var requests []reconcile.Request
+		for i := range list.Items {
+			requests = append(requests, r.productTenants.requests(ctx, &list.Items[i], waitsForPush)...)
+		}
+		return requests
+	}
+}
+
+// waitsForPush reports whether t is metered and its last push failed as
+// a whole (Metered=False, UsagePushFailed), as a tenant waitForKeys holds
+// says.
+func waitsForPush(t *saasv1alpha1.SaaSTenant) bool {
+	m := t.Status.Metering
+	if m == nil || metering.Done(m) {
+		return false
+	}
+	c := apimeta.FindStatusCondition(m.Conditions, saasv1alpha1.MeteredCondition)
+	return c != nil && c.Status == metav1.ConditionFalse && c.Reason == saasv1alpha1.UsagePushFailedReason
 }
 
 // tenantsMeteredBy maps a product to those of its tenants its metering

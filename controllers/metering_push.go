@@ -1,10 +1,13 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -32,11 +35,15 @@ type usagePush struct {
 	promURL   string
 	namespace string
 	pusher    UsagePusher
-	// product names the product, whose keys sign the push.
-	product string
+	// product is the tenant's product, whose keys sign the push.
+	product *saasv1alpha1.SaaSProduct
 	// keys are the product's basic keys, in the order a push tries them
 	// (signingKeyMemory.inOrder); never empty.
 	keys []productkeys.Key
+	// keysSecret names the keys Secret, and keysFingerprint tells its
+	// keys from others (refusedKeysMemory).
+	keysSecret      types.NamespacedName
+	keysFingerprint keysFingerprint
 	// limit is the most records one push carries (MeteringOptions.usagePushLimit).
 	limit int
 	// split splits the packages' meter over the packages that fund the
@@ -132,22 +139,71 @@ func inFlightRecords(t *saasv1alpha1.SaaSTenant, push *saasv1alpha1.InFlightPush
 	return windows, tilePeriods(windows, pending), nil
 }
 
-// newPush reads the product's keys and prepares the push.
-func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (*usagePush, error) {
+// pushKeys are the keys a product's usage pushes are signed with, as its
+// keys Secret holds them.
+type pushKeys struct {
+	secret                       types.NamespacedName
+	accessKeyID, secretAccessKey string
+	// basic are the basic keys, in productkeys.Named's order; never empty.
+	basic []productkeys.Key
+	// fingerprint tells these keys from others (refusedKeysMemory).
+	fingerprint keysFingerprint
+}
+
+// readPushKeys reads the product's keys Secret (through the cache).
+func (r *MeteringReconciler) readPushKeys(ctx context.Context, product *saasv1alpha1.SaaSProduct) (*pushKeys, error) {
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: r.Options.SecretNamespace, Name: product.Spec.KeysSecretName}
 	if err := r.Get(ctx, key, secret); err != nil {
 		return nil, fmt.Errorf("failed to read the keys Secret %s: %w", key, err)
 	}
-	ak, sk := koogallery.KeyText(secret.Data[saasv1alpha1.AccessKeyIDSecretKey]), koogallery.KeyText(secret.Data[saasv1alpha1.SecretAccessKeySecretKey])
-	keys := productkeys.Named(secret, saasv1alpha1.BasicKeySecretKey)
-	if len(keys) == 0 {
+	k := &pushKeys{
+		secret:          key,
+		accessKeyID:     koogallery.KeyText(secret.Data[saasv1alpha1.AccessKeyIDSecretKey]),
+		secretAccessKey: koogallery.KeyText(secret.Data[saasv1alpha1.SecretAccessKeySecretKey]),
+		basic:           productkeys.Named(secret, saasv1alpha1.BasicKeySecretKey),
+	}
+	if len(k.basic) == 0 {
 		return nil, errNoKey
+	}
+	k.fingerprint = fingerprintOf(k)
+	return k, nil
+}
+
+// keysFingerprint is a SHA-256 digest of the keys a usage push is signed
+// with. It tells a keys Secret whose keys changed from one whose keys did
+// not (a label, a finalizer, a licence key), and lives in memory only.
+type keysFingerprint [sha256.Size]byte
+
+// fingerprintOf digests the AK/SK and each basic key's name and value,
+// each prefixed with its length, so that no two sets digest the same text.
+func fingerprintOf(k *pushKeys) keysFingerprint {
+	h := sha256.New()
+	write := func(s string) {
+		_, _ = fmt.Fprintf(h, "%d:%s", len(s), s)
+	}
+	write(k.accessKeyID)
+	write(k.secretAccessKey)
+	for _, key := range k.basic {
+		write(key.Name)
+		write(key.Value)
+	}
+	var out keysFingerprint
+	h.Sum(out[:0])
+	return out
+}
+
+// newPush reads the product's keys and prepares the push.
+func (r *MeteringReconciler) newPush(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct) (*usagePush, error) {
+	keys, err := r.readPushKeys(ctx, product)
+	if err != nil {
+		return nil, err
 	}
 	p := &usagePush{
 		tenant: t, meters: product.Spec.Metering.Meters, promURL: product.Spec.Metering.PrometheusURL,
-		namespace: t.Status.Namespace, pusher: r.Usage(ak, sk),
-		product: product.Name, keys: r.signingKeys.inOrder(product.Name, keys),
+		namespace: t.Status.Namespace, pusher: r.Usage(keys.accessKeyID, keys.secretAccessKey),
+		product: product, keys: r.signingKeys.inOrder(product.Name, keys.basic),
+		keysSecret: keys.secret, keysFingerprint: keys.fingerprint,
 	}
 	p.limit = r.Options.usagePushLimit()
 	p.budget = r.Options.measureBudget()
@@ -419,28 +475,32 @@ const signatureRefusedCode = "MKT.0102"
 // with the new one (docs/concepts.md, Marketplace keys). Sending the same
 // records again is safe: a refused request stored none of them, and their
 // metering_sn is the same whichever key signs. The key accepted goes first
-// from then on (signingKeyMemory). Any other failure ends the push with
-// it. The error of a push every key was refused names how many keys were
-// tried, never a key.
+// from then on (signingKeyMemory). A push refused for the product's keys
+// (every basic key, or the AK/SK) is remembered for the whole product
+// (keysRefused); any other failure ends the push with it. The error of a
+// push refused for its keys names how many keys were tried, never a key.
 func (r *MeteringReconciler) pushSigned(ctx context.Context, p *usagePush, records []koogallery.UsageRecord) ([]koogallery.UsageRecordError, error) {
 	var refusal error
 	for i, key := range p.keys {
 		failed, err := p.pusher.PushUsage(ctx, key.Value, records)
-		if !signatureRefused(err) {
-			if err == nil && i > 0 {
-				p.keys = r.signingKeys.accepted(ctx, p.product, p.keys, i)
+		if signatureRefused(err) {
+			if refusal == nil {
+				refusal = err
 			}
-			return failed, err
+			continue
 		}
-		if refusal == nil {
-			refusal = err
+		if credentialsRefused(err) {
+			return nil, r.keysRefused(ctx, p, &keysRefusedError{secret: p.keysSecret, answer: err})
 		}
+		if err == nil {
+			r.refusedKeys.forget(p.product.Name) // the keys are taken: the product's tenants push again
+			if i > 0 {
+				p.keys = r.signingKeys.accepted(ctx, p.product.Name, p.keys, i)
+			}
+		}
+		return failed, err
 	}
-	if len(p.keys) == 1 {
-		return nil, refusal
-	}
-	return nil, fmt.Errorf("the marketplace refused the signature of each of the product's %d basic keys (basicKey and basicKey.<suffix>): "+
-		"add the key the Seller Console holds as basicKey.<suffix>: %w", len(p.keys), refusal)
+	return nil, r.keysRefused(ctx, p, &keysRefusedError{secret: p.keysSecret, basicKeys: len(p.keys), answer: refusal})
 }
 
 // signatureRefused reports whether err is the marketplace's refusal of a
@@ -448,6 +508,195 @@ func (r *MeteringReconciler) pushSigned(ctx context.Context, p *usagePush, recor
 func signatureRefused(err error) bool {
 	var apiErr *koogallery.APIError
 	return errors.As(err, &apiErr) && apiErr.Code == signatureRefusedCode
+}
+
+// tokenRefusedCode is the open APIs' answer to a call whose AK/SK the
+// marketplace does not take ("Illegal token").
+const tokenRefusedCode = "MKT.0154"
+
+// credentialsRefused reports whether err is the marketplace's refusal of a
+// usage push's AK/SK: HTTP 401 (the gateway's APIG.0301, incorrect
+// signature) or tokenRefusedCode. Like a refused basic key, it refuses the
+// push as a whole, and every push of the product until its keys Secret
+// holds the account's keys.
+func credentialsRefused(err error) bool {
+	var apiErr *koogallery.APIError
+	return errors.As(err, &apiErr) && (apiErr.HTTPStatus == http.StatusUnauthorized || apiErr.Code == tokenRefusedCode)
+}
+
+// keysRefusedRetry is how long the tenants of a product whose usage push
+// the marketplace refused for its keys wait before one of them tries
+// again (refusedKeysMemory). Under 10 minutes, so that the one refused
+// push per wait still fails within every 10 minutes KooperUsagePushFailing
+// looks at.
+const keysRefusedRetry = 5 * time.Minute
+
+// keysWaitSpread is how long after a product's next try its waiting
+// tenants come back, each at a fixed place (pushOffset): the first to come
+// tries, and the others find it done.
+const keysWaitSpread = time.Minute
+
+// keysRefusedError is a usage push the marketplace refused as a whole for
+// the product's keys: the signature of each of its basic keys (MKT.0102),
+// or its AK/SK (credentialsRefused). Its text is the same at each refusal
+// under the same keys, so the Metered condition that quotes it is written
+// once per tenant, not at each try; the marketplace's own answer, which
+// may change from one try to the next, is in the product's Event and in
+// Unwrap.
+type keysRefusedError struct {
+	// secret is the keys Secret the refused keys were read from.
+	secret types.NamespacedName
+	// basicKeys is how many basic keys were each refused; 0 when the AK/SK was.
+	basicKeys int
+	// answer is the marketplace's refusal (of the first key).
+	answer error
+}
+
+func (e *keysRefusedError) Error() string {
+	var apiErr *koogallery.APIError
+	code := "no code"
+	if errors.As(e.answer, &apiErr) {
+		code = fmt.Sprintf("%s, HTTP %d", cmp.Or(apiErr.Code, "no code"), apiErr.HTTPStatus)
+	}
+	what := fmt.Sprintf("the AK/SK it is signed with (%s): the keys Secret %s must hold the accessKeyId and secretAccessKey of the seller's account",
+		code, e.secret)
+	switch {
+	case e.basicKeys == 1:
+		what = fmt.Sprintf("its signature with the product's basic key (%s): the keys Secret %s must hold the basic key the Seller Console shows, "+
+			"as basicKey or a basicKey.<suffix>", code, e.secret)
+	case e.basicKeys > 1:
+		what = fmt.Sprintf("its signature with each of the product's %d basic keys (%s): the keys Secret %s must hold the basic key "+
+			"the Seller Console shows, as basicKey or a basicKey.<suffix>", e.basicKeys, code, e.secret)
+	}
+	return fmt.Sprintf("the marketplace refuses the usage push for %s; the usage waits, unpushed, and one tenant of the product "+
+		"tries again every %s, every tenant once the keys Secret changes", what, keysRefusedRetry)
+}
+
+func (e *keysRefusedError) Unwrap() error { return e.answer }
+
+// keysRefused remembers, for the whole product, that the marketplace
+// refused the push's keys, and says so in a Warning Event on the product
+// the first time under these keys; it returns refusal.
+func (r *MeteringReconciler) keysRefused(ctx context.Context, p *usagePush, refusal *keysRefusedError) error {
+	if ctx.Err() != nil {
+		return refusal // a push cut by a stop tells nothing of the keys
+	}
+	if r.refusedKeys.refused(p.product.Name, p.keysFingerprint, refusal, r.Clock.Now()) {
+		r.Recorder.Eventf(p.product, nil, corev1.EventTypeWarning, saasv1alpha1.UsageKeysRefusedReason, "Metering",
+			"Usage pushes of this product are refused: %s. The marketplace answered: %s",
+			refusal.Error(), textcut.Bytes(refusal.answer.Error(), 512))
+	}
+	return refusal
+}
+
+// refusedKeysMemory remembers, per product (by name), that the marketplace
+// refused a usage push for the product's keys (keysRefusedError), under
+// which keys (their fingerprint), and when one of its tenants may try
+// again. Every push of the product would be refused alike: without it,
+// each tenant with usage to push tried each key after each backoff (at
+// most a minute), 333 refused pushes and 167 reads of a tenant from the
+// API server a second for 10,000 tenants and 2 keys. With it, the
+// product's tenants wait (waitForKeys), and one tries again every
+// keysRefusedRetry. A keys Secret whose keys changed is tried at once:
+// its fingerprint differs, and its change wakes the waiting tenants
+// (tenantsWaitingForKeys). It lives in memory only: a restarted kooper
+// finds out again at the cost of one refused push. The zero value is
+// ready to use.
+type refusedKeysMemory struct {
+	mu        sync.Mutex
+	byProduct map[string]keysRefusal
+}
+
+// keysRefusal is what refusedKeysMemory holds of one product.
+type keysRefusal struct {
+	keys    keysFingerprint
+	refusal *keysRefusedError
+	// nextTry is when one of the product's tenants may push again.
+	nextTry time.Time
+}
+
+// holds reports whether a refusal is remembered for product, so that a
+// product whose keys are taken costs no read of its keys Secret.
+func (m *refusedKeysMemory) holds(product string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.byProduct[product]
+	return ok
+}
+
+// mayPush returns nil when a tenant of product may push with keys at now:
+// no refusal is remembered under these keys (one under other keys is
+// forgotten), or the wait is over and the caller is the one tenant that
+// tries (the next try moves keysRefusedRetry on). Otherwise it returns the
+// refusal, and when the next try is.
+func (m *refusedKeysMemory) mayPush(product string, keys keysFingerprint, now time.Time) (*keysRefusedError, time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	was, ok := m.byProduct[product]
+	switch {
+	case !ok:
+		return nil, time.Time{}
+	case was.keys != keys:
+		delete(m.byProduct, product)
+		return nil, time.Time{}
+	case !now.Before(was.nextTry):
+		was.nextTry = now.Add(keysRefusedRetry)
+		m.byProduct[product] = was
+		return nil, time.Time{}
+	}
+	return was.refusal, was.nextTry
+}
+
+// refused remembers refusal of product's keys at now, and reports whether
+// it is news: no refusal was remembered under these keys.
+func (m *refusedKeysMemory) refused(product string, keys keysFingerprint, refusal *keysRefusedError, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.byProduct == nil {
+		m.byProduct = map[string]keysRefusal{}
+	}
+	was, ok := m.byProduct[product]
+	news := !ok || was.keys != keys
+	next := now.Add(keysRefusedRetry)
+	if !news && was.nextTry.After(next) {
+		next = was.nextTry
+	}
+	m.byProduct[product] = keysRefusal{keys: keys, refusal: refusal, nextTry: next}
+	return news
+}
+
+// forget drops what is remembered of product.
+func (m *refusedKeysMemory) forget(product string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.byProduct, product)
+}
+
+// waitForKeys keeps a tenant from pushing while the marketplace refuses
+// its product's keys (refusedKeysMemory), before the tenant is read again
+// from the API server: Metered=False says why, in the words of the push
+// refused (no Event: the product's says it once), and the tenant comes
+// back after the product's next try. Its windows stay unpushed: the
+// cursor does not move, and the 21-day cut (skipExpired) runs in the pass
+// that pushes. It reports whether the tenant waits. The keys Secret is
+// read only while a refusal is remembered; a failed read is left to the
+// push, which reports it.
+func (r *MeteringReconciler) waitForKeys(ctx context.Context, t *saasv1alpha1.SaaSTenant, product *saasv1alpha1.SaaSProduct, now time.Time) (ctrl.Result, bool, error) {
+	if !r.refusedKeys.holds(product.Name) {
+		return ctrl.Result{}, false, nil
+	}
+	keys, err := r.readPushKeys(ctx, product)
+	if err != nil {
+		return ctrl.Result{}, false, nil
+	}
+	refusal, next := r.refusedKeys.mayPush(product.Name, keys.fingerprint, now)
+	if refusal == nil {
+		return ctrl.Result{}, false, nil
+	}
+	err = r.patchMetering(ctx, t, func(*saasv1alpha1.TenantMetering) {
+		setMeteredCondition(t, metav1.ConditionFalse, saasv1alpha1.UsagePushFailedReason, refusal.Error())
+	})
+	return ctrl.Result{RequeueAfter: timeUntil(now, next) + r.pushOffset(t.Name)%keysWaitSpread}, true, err
 }
 
 // signingKeyMemory remembers, per product (by name), the name of the basic

@@ -195,7 +195,10 @@ const (
 	// pay-per-use (OnDemand, or OnDemandPackage and not a package) and its
 	// product meters nothing (no spec.metering.meters): the tenant is
 	// served and its usage is not billed. Ready does not wait on it; its
-	// appearance is a Warning Event.
+	// appearance is a Warning Event. It is also Metered=False's reason on a
+	// tenant whose product no longer meters it (its meters removed, or its
+	// order no longer pay-per-use): nothing of it is measured or pushed,
+	// and its message says since when.
 	NotMeteredReason = "NotMetered"
 	// ChargingModeUnknownReason: a tenant's OrderResolved is True, but
 	// Query Order's chargingMode is none of PERIOD, ONE_TIME, ON_DEMAND and
@@ -387,6 +390,12 @@ const (
 	UsageAbandonedReason = "UsageAbandoned"
 	// MeterSourceFailedReason: a meter's source (Prometheus) could not be read.
 	MeterSourceFailedReason = "MeterSourceFailed"
+	// UsageKeysRefusedReason, a Warning Event on a product: the marketplace
+	// refused a usage push for the product's keys as a whole (every basic
+	// key's signature, MKT.0102, or the AK/SK, HTTP 401 or MKT.0154). Its
+	// tenants' usage waits, unpushed; one tenant tries again now and then,
+	// and every tenant as soon as the keys Secret changes.
+	UsageKeysRefusedReason = "UsageKeysRefused"
 	// InstanceGoneReason: a callback named an instance kooper issued whose
 	// record is gone; it was answered 000000 and changed nothing.
 	InstanceGoneReason = "InstanceGone"
