@@ -410,6 +410,14 @@ func TestLicenseApplicationIsUploadedWithRetriesAndOnlyOnce(t *testing.T) {
 	marketplace.failNextUploads(event, 2)
 	application := newApplication(t, product, instance.Name, event)
 	until := application.Spec.NotAfter
+	// Each failed upload waits its backoff on the controllers' clock.
+	for attempt := int32(1); attempt <= 2; attempt++ {
+		eventuallyLicense(t, application.Name, func(g Gomega, l *saasv1alpha1.License) {
+			g.Expect(l.Status.Upload).NotTo(BeNil())
+			g.Expect(l.Status.Upload.Attempts).To(BeNumerically(">=", attempt))
+		})
+		fakeClock.Step(time.Minute)
+	}
 
 	application = eventuallyLicense(t, application.Name, func(g Gomega, l *saasv1alpha1.License) {
 		licenseHas(saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, saasv1alpha1.SucceededReason)(g, l)

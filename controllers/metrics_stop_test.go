@@ -178,6 +178,7 @@ func TestALicenceWhoseUploadKeepsFailingCountsAsNotReady(t *testing.T) {
 	g.Eventually(at(16*time.Minute)).Should(BeEquivalentTo(1), "the application, not its Ready instance")
 
 	marketplace.failNextUploads(event, 0)
+	fakeClock.Step(time.Minute) // the next upload is due
 	poke(t, application)
 	eventuallyLicense(t, application.Name, licenseReady)
 	g.Eventually(at(16*time.Minute)).Should(BeZero(), "delivered at last")
