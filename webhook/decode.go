@@ -12,12 +12,13 @@ import (
 	"github.com/kooper-io/kooper/internal/koogallery"
 )
 
-// errBodiesBusy answers 000005 at once, the body unread, when the bodies
-// being read and decoded already hold the receiver's budget of bytes
-// (Options.MaxBodyBytesInFlight): the marketplace retries (spec §1.7), and
-// a flood of large unauthenticated bodies costs no more memory than the
-// budget. Like errBusy, it is load shedding (isShed), logged as an answer,
-// not as a failure.
+// errBodiesBusy answers 000005, the body unread, when the bodies being read
+// and decoded already hold the receiver's budget of bytes
+// (Options.MaxBodyBytesInFlight): at once for a basic callback, which the
+// marketplace retries (spec §1.7); after a bounded wait for a kit call,
+// which nobody retries (see awaitKit). A flood of large unauthenticated
+// bodies costs no more memory than the budget. Like errBusy, it is load
+// shedding (isShed), logged as an answer, not as a failure.
 var errBodiesBusy = &callbackError{code: koogallery.ResultInternalError,
 	msg: "the receiver is busy reading other callbacks' bodies; retry"}
 
@@ -32,6 +33,16 @@ var errBodiesBusy = &callbackError{code: koogallery.ResultInternalError,
 // is never nil. Callers defer it, and call it as soon as the body is
 // decoded: the body's bytes are then no longer held.
 func readBodyWithinBudget(req *http.Request, limit int64, budget *semaphore.Weighted) (body []byte, release func(), err error) {
+	return readBodyAwaitingBudget(req, limit, budget, func(reserve func() bool) bool { return reserve() })
+}
+
+// readBodyAwaitingBudget is readBodyWithinBudget for a caller that may wait
+// for its reservation: await is given the attempt to reserve, which never
+// waits, and says whether one succeeded. It polls rather than waiting in
+// the semaphore's queue: a queued reservation of 8 MiB would make every
+// other route's TryAcquire fail until it fits, shedding basic callbacks
+// that the budget has room for.
+func readBodyAwaitingBudget(req *http.Request, limit int64, budget *semaphore.Weighted, await func(reserve func() bool) bool) (body []byte, release func(), err error) {
 	release = func() {}
 	if req.ContentLength > limit {
 		return nil, release, errBadParam("body exceeds %d bytes", limit)
@@ -41,7 +52,7 @@ func readBodyWithinBudget(req *http.Request, limit int64, budget *semaphore.Weig
 		// net/http reads no more than the declared length.
 		reserved = req.ContentLength
 	}
-	if !budget.TryAcquire(reserved) {
+	if !await(func() bool { return budget.TryAcquire(reserved) }) {
 		return nil, release, errBodiesBusy
 	}
 	release = sync.OnceFunc(func() { budget.Release(reserved) })

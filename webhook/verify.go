@@ -77,17 +77,25 @@ type rereadLimiter struct {
 }
 
 func (l *rereadLimiter) allow(name string) bool {
+	ok, _ := l.tryAllow(name)
+	return ok
+}
+
+// tryAllow is allow that, when it refuses, also says how long until name's
+// next reread: a kit call, which nobody retries, waits for it (awaitKit).
+func (l *rereadLimiter) tryAllow(name string) (ok bool, retryIn time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if last, ok := l.last[name]; ok && now.Sub(last) < l.every {
-		return false
+	if last, seen := l.last[name]; seen && now.Sub(last) < l.every {
+		// A clock stepped back leaves last ahead of now: at most a period.
+		return false, min(l.every-now.Sub(last), l.every)
 	}
 	if l.last == nil || len(l.last) > 10_000 {
 		l.last = map[string]time.Time{}
 	}
 	l.last[name] = now
-	return true
+	return true, 0
 }
 
 // basicKeys returns the product's basic-interface keys: basicKey first, then
