@@ -312,7 +312,7 @@ func (r *LicenseReconciler) resolveOrder(ctx context.Context, s *licenseState) o
 	}
 	s.orderTimes = times
 	order := orders.PlanOrder(l.Spec.Orders, l.Spec.OrderID, l.Spec.OrderLineID, times)
-	if l.Status.Order != nil && l.Status.Order.OrderID == order.OrderID {
+	if l.Status.Order != nil && l.Status.Order.OrderID == order.OrderID && resolver.readInZone(l.Status.Order) {
 		return proceed()
 	}
 	resolved, err := resolver.resolve(ctx, s.product, order)

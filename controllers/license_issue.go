@@ -92,7 +92,10 @@ func (r *LicenseReconciler) keysRetry() time.Duration {
 func (r *LicenseReconciler) desiredClaims(s *licenseState) (licensekey.Claims, error) {
 	l, terms := s.license, s.plan.License
 	notBefore := licenceStart(l, s.token)
-	notAfter := notBefore.AddDate(0, 0, int(max(terms.ValidityDays, 1)))
+	// Days of 24 hours, as in UTC, where the spec's licence times are
+	// (§3.10): notBefore is in the process's zone (metav1.Time decodes into
+	// time.Local), and a day there may have 23 or 25 hours.
+	notAfter := notBefore.UTC().AddDate(0, 0, int(max(terms.ValidityDays, 1)))
 	if end := licenseEnd(l, s.instance, s.orderTimes); end != nil {
 		notAfter = end.Time
 	}

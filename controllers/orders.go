@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -187,6 +188,25 @@ type orderResolver struct {
 	memo      *resolvedOrders
 }
 
+// zone is the zone Query Order's times are read in now
+// (--query-order-time-zone, the factory's; UTC for a factory without one).
+// It is asked of a client made without keys, never used to call: the zone
+// is the factory's whatever the keys, and so whether an order resolved
+// before must be asked again does not wait for the product's keys Secret.
+func (o orderResolver) zone() *time.Location {
+	return queryOrderTimeZone(o.orders("", ""))
+}
+
+// readInZone reports whether the times of resolved (a status.order) were
+// read in the zone Query Order's times are read in now, or need no zone
+// (orders.ReadInAnotherZone): the reconcilers resolve the order that
+// selects the plan again when they were not, once, since the order they
+// record then is read in it. An order resolved before kooper recorded the
+// zone counts as read in UTC, the flag's default (orders.ReadInZone).
+func (o orderResolver) readInZone(resolved *saasv1alpha1.ResolvedOrder) bool {
+	return !orders.ReadInAnotherZone(resolved, o.zone())
+}
+
 // resolve resolves order with the product's AK/SK, once per order line.
 // Each Query Order call counts in kooper_order_queries_total by outcome.
 func (o orderResolver) resolve(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, error) {
@@ -200,20 +220,21 @@ func (o orderResolver) resolve(ctx context.Context, product *saasv1alpha1.SaaSPr
 // use (orders.ErrUnusable) still carries it.
 func (o orderResolver) query(ctx context.Context, product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) (*saasv1alpha1.ResolvedOrder, *metav1.Time, error) {
 	key := orderKey(product, order)
-	if resolved := o.memo.get(key); resolved != nil {
+	zone := o.zone()
+	// One remembered from a reading in another zone is no answer: the
+	// order is asked again because its times were read in that one.
+	if resolved := o.memo.get(key); resolved != nil && orders.ReadInZone(resolved.TimeZone, zone) {
 		return resolved, nil, nil
 	}
 	ak, sk, err := marketplaceCredentials(ctx, o.reader, o.namespace, product)
 	if err != nil {
 		return nil, nil, err
 	}
-	querier := o.orders(ak, sk)
-	info, err := querier.QueryOrder(ctx, order.OrderID, order.OrderLineID)
+	info, err := o.orders(ak, sk).QueryOrder(ctx, order.OrderID, order.OrderLineID)
 	if err != nil {
 		orderQueries.WithLabelValues(orderOutcome(err, nil)).Inc()
 		return nil, nil, &orders.QueryError{Err: err}
 	}
-	zone := queryOrderTimeZone(querier)
 	resolved, err := orders.ResolvedIn(info, order, zone)
 	orderQueries.WithLabelValues(orderOutcome(nil, err)).Inc()
 	if err == nil {
@@ -232,33 +253,52 @@ func (o orderResolver) query(ctx context.Context, product *saasv1alpha1.SaaSProd
 
 // orderTimes returns the creation times of the orders that need one
 // (orders.ToTime), reading those not yet recorded in status with Query
-// Order and recording them. In debug mode an order Query Order does not
-// know is left without a time (arrival order applies); otherwise a failure
-// is returned and retried.
+// Order and recording them, with the zone they were read in. A time
+// recorded as read in another zone than Query Order's times are read in
+// now (orders.ReadInZone) counts as not recorded: it is read again, once,
+// and its record replaced, so that the orders are sequenced in one zone.
+// In debug mode an order Query Order does not know is left without a time
+// (arrival order applies); otherwise a failure is returned and retried.
 func (o orderResolver) orderTimes(ctx context.Context, product *saasv1alpha1.SaaSProduct, applied []saasv1alpha1.AppliedOrder,
 	recorded *[]saasv1alpha1.OrderTime, debug bool) (map[string]time.Time, error) {
 	needed := orders.ToTime(applied)
 	times := orders.RecordedTimes(*recorded)
+	zone := o.zone()
+	for _, entry := range *recorded {
+		if !orders.ReadInZone(entry.TimeZone, zone) {
+			delete(times, entry.OrderID)
+		}
+	}
 	for i := range needed {
 		order := &needed[i]
 		if _, ok := times[order.OrderID]; ok {
 			continue
 		}
 		created, err := o.createTime(ctx, product, order)
-		if err != nil && debug {
-			continue
-		}
-		if err != nil {
+		if err != nil && !debug {
 			return nil, err
 		}
-		if created == nil {
+		if err != nil || created == nil {
+			// Untimed, as an order never timed: a record read in another
+			// zone would sequence it in that one.
+			*recorded = slices.DeleteFunc(*recorded, func(t saasv1alpha1.OrderTime) bool { return t.OrderID == order.OrderID })
 			continue
 		}
 		times[order.OrderID] = created.Time
-		*recorded = append(*recorded, saasv1alpha1.OrderTime{OrderID: order.OrderID, CreateTime: *created})
+		recordTime(recorded, saasv1alpha1.OrderTime{OrderID: order.OrderID, CreateTime: *created, TimeZone: orders.ZoneName(zone)})
 	}
 	orders.KeepRecorded(recorded, applied)
 	return times, nil
+}
+
+// recordTime records entry in recorded (status.orderTimes), in place of the
+// order's record read in another zone, if there is one.
+func recordTime(recorded *[]saasv1alpha1.OrderTime, entry saasv1alpha1.OrderTime) {
+	if i := slices.IndexFunc(*recorded, func(t saasv1alpha1.OrderTime) bool { return t.OrderID == entry.OrderID }); i >= 0 {
+		(*recorded)[i] = entry
+		return
+	}
+	*recorded = append(*recorded, entry)
 }
 
 // createTime is order's creation time as Query Order reports it (nil when

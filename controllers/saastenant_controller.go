@@ -315,7 +315,7 @@ func (r *SaaSTenantReconciler) resolveOrder(ctx context.Context, s *tenantState)
 	}
 	s.orderTimes = times
 	order := orders.PlanOrder(t.Spec.Orders, t.Spec.OrderID, t.Spec.OrderLineID, times)
-	if t.Status.Order != nil && t.Status.Order.OrderID == order.OrderID {
+	if t.Status.Order != nil && t.Status.Order.OrderID == order.OrderID && resolver.readInZone(t.Status.Order) {
 		r.noteOrder(s, order)
 		return proceed()
 	}

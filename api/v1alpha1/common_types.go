@@ -228,10 +228,23 @@ type ResolvedOrder struct {
 	ExpireTime *metav1.Time `json:"expireTime,omitempty"`
 
 	// createTime is when the marketplace created the order (Query Order
-	// createTime, UTC). It orders plan changes and expiry changes
-	// (docs/lifecycle.md rules E and P).
+	// createTime, read in timeZone). It orders plan changes and expiry
+	// changes (docs/lifecycle.md rules E and P).
 	// +optional
 	CreateTime *metav1.Time `json:"createTime,omitempty"`
+
+	// timeZone is the zone Query Order's expireTime and createTime were
+	// read in (--query-order-time-zone): UTC, or a fixed offset, for
+	// example +08:00. The spec does not say which zone they are in (spec
+	// §6.3, §8 item 18). When the flag names another zone, kooper asks
+	// Query Order again, once, and reads them in that one. Empty for an
+	// order resolved before kooper recorded the zone, which counts as UTC
+	// (the flag's default), and for a debug order, whose times no Query
+	// Order gave.
+	// +optional
+	// +kubebuilder:validation:MaxLength=6
+	// +kubebuilder:validation:Pattern=`^(UTC|[+-][0-9]{2}:[0-9]{2})$`
+	TimeZone string `json:"timeZone,omitempty"`
 
 	// customerId is the buyer's Huawei Cloud account ID.
 	// +optional
@@ -267,7 +280,20 @@ type OrderTime struct {
 	// +kubebuilder:validation:MaxLength=64
 	OrderID string `json:"orderId"`
 
-	// createTime is when the marketplace created it (UTC).
+	// createTime is when the marketplace created it (Query Order
+	// createTime, read in timeZone).
 	// +required
 	CreateTime metav1.Time `json:"createTime"`
+
+	// timeZone is the zone createTime was read in (--query-order-time-zone):
+	// UTC, or a fixed offset such as +08:00. The spec does not say which
+	// zone Query Order's times are in (spec §6.3, §8 item 18). When the flag
+	// names another zone, kooper asks Query Order again, once, and reads
+	// createTime in that one, so that all the orders are sequenced in one
+	// zone. Empty for a time recorded before kooper recorded the zone, which
+	// counts as UTC (the flag's default).
+	// +optional
+	// +kubebuilder:validation:MaxLength=6
+	// +kubebuilder:validation:Pattern=`^(UTC|[+-][0-9]{2}:[0-9]{2})$`
+	TimeZone string `json:"timeZone,omitempty"`
 }

@@ -417,7 +417,9 @@ func (f *issueFlags) issue(e *env) error {
 	if err != nil {
 		return err
 	}
-	end, err := rfc3339Flag("not-after", f.notAfter, start.AddDate(0, 0, f.days))
+	// Days of 24 hours, as the controller's validityDays: start may be in
+	// the local zone, where a day may have 23 or 25 hours.
+	end, err := rfc3339Flag("not-after", f.notAfter, start.UTC().AddDate(0, 0, f.days))
 	if err != nil {
 		return err
 	}

@@ -110,6 +110,7 @@ func ResolvedIn(info *koogallery.OrderInfo, order *saasv1alpha1.AppliedOrder, zo
 	}
 	resolved.ExpireTime = QueryOrderTime(line.ExpireTime, zone)
 	resolved.CreateTime = CreateTimeIn(info, zone)
+	resolved.TimeZone = ZoneName(zone)
 	if info.BuyerInfo != nil {
 		resolved.CustomerID, resolved.CustomerName = textcut.Runes(info.BuyerInfo.CustomerID, maxCustomerID), textcut.Runes(info.BuyerInfo.CustomerName, maxCustomerName)
 	}
@@ -180,10 +181,88 @@ func checkIdentity(order *saasv1alpha1.AppliedOrder, product koogallery.ProductI
 // not end the period the buyer paid for, and without an expiry kooper's
 // safety net and expiry notices would stop for the instance (spec §8 item
 // 18 leaves what an upgrade line's expireTime holds open).
+//
+// The expiry is read again in resolved's zone when previous's was read in
+// another (Rezone): Query Order's text, as the zone now in force reads it.
+// A resolved order whose times were read in no zone (Debug) takes
+// previous's zone with the expiry, which keeps the record true.
 func KeepExpiry(resolved, previous *saasv1alpha1.ResolvedOrder) {
-	if resolved.ExpireTime == nil && previous != nil && previous.ExpireTime != nil {
-		resolved.ExpireTime = previous.ExpireTime.DeepCopy()
+	if resolved.ExpireTime != nil || previous == nil || previous.ExpireTime == nil {
+		return
 	}
+	if resolved.TimeZone == "" {
+		resolved.ExpireTime, resolved.TimeZone = previous.ExpireTime.DeepCopy(), previous.TimeZone
+		return
+	}
+	resolved.ExpireTime = Rezone(previous.ExpireTime, previous.TimeZone, resolved.TimeZone)
+}
+
+// ZoneName is how status records zone, the zone Query Order's times were
+// read in (a ResolvedOrder's or an OrderTime's timeZone): UTC (nil, or no
+// offset, +00:00 too), else its offset as --query-order-time-zone writes
+// it (+08:00), so that one zone has one name.
+func ZoneName(zone *time.Location) string {
+	if zone == nil {
+		return "UTC"
+	}
+	// The zones ParseTimeZone gives are fixed: any instant tells the offset.
+	_, offset := time.Unix(0, 0).In(zone).Zone()
+	if offset == 0 {
+		return "UTC"
+	}
+	sign := '+'
+	if offset < 0 {
+		sign, offset = '-', -offset
+	}
+	return fmt.Sprintf("%c%02d:%02d", sign, offset/3600, offset/60%60)
+}
+
+// ReadInZone reports whether times recorded as read in recorded (a
+// timeZone of the status) were read in zone, so that they need not be read
+// again. An empty recorded is a record from before kooper kept the zone:
+// it counts as UTC, the flag's default, which is what such a record was
+// read in unless the flag was set; one read in a zone the flag still names
+// is then read again once, to the same instant.
+func ReadInZone(recorded string, zone *time.Location) bool {
+	if recorded == "" {
+		recorded = "UTC"
+	}
+	return recorded == ZoneName(zone)
+}
+
+// ReadInAnotherZone reports whether resolved (a status.order) holds times
+// Query Order gave that were read in a zone other than zone (ReadInZone),
+// so that the order must be asked again. A debug order (Debug), which no
+// Query Order answered, never is: asking cannot help, and it would be
+// asked on every pass.
+func ReadInAnotherZone(resolved *saasv1alpha1.ResolvedOrder, zone *time.Location) bool {
+	if resolved.OrderType == debugOrderType || resolved.ExpireTime == nil && resolved.CreateTime == nil {
+		return false
+	}
+	return !ReadInZone(resolved.TimeZone, zone)
+}
+
+// Rezone is t, read in the zone named from (a timeZone of the status; ""
+// is UTC), read again in the zone named to: the same wall-clock time, as
+// Query Order wrote it, in to. The zones are fixed offsets, so no answer
+// is needed. t itself (a copy) when either name is none ParseTimeZone
+// reads.
+func Rezone(t *metav1.Time, from, to string) *metav1.Time {
+	fromZone, errFrom := recordedZone(from)
+	toZone, errTo := recordedZone(to)
+	if errFrom != nil || errTo != nil {
+		return t.DeepCopy()
+	}
+	wall := t.In(fromZone)
+	return &metav1.Time{Time: time.Date(wall.Year(), wall.Month(), wall.Day(), wall.Hour(), wall.Minute(), wall.Second(), wall.Nanosecond(), toZone)}
+}
+
+// recordedZone is the zone a timeZone of the status names ("" is UTC).
+func recordedZone(name string) (*time.Location, error) {
+	if name == "" {
+		return time.UTC, nil
+	}
+	return ParseTimeZone(name)
 }
 
 // CreateTime is the order's createTime in info (an order-level field, spec
@@ -290,6 +369,9 @@ var chargingModes = map[string]saasv1alpha1.ChargingMode{
 	koogallery.ChargingOnDemandPackage: saasv1alpha1.ChargingOnDemandPackage,
 }
 
+// debugOrderType is the orderType of a debug order (Debug).
+const debugOrderType = "DEBUG"
+
 // Debug stands in for an order the Seller Console debugger made up, which
 // Query Order does not know (spec §1.9): order type DEBUG, the product's
 // productId and its debug plan's SKU (spec.debug.skuCode, which must be
@@ -297,7 +379,7 @@ var chargingModes = map[string]saasv1alpha1.ChargingMode{
 // order (docs/lifecycle.md rules E and P).
 func Debug(product *saasv1alpha1.SaaSProduct, order *saasv1alpha1.AppliedOrder) *saasv1alpha1.ResolvedOrder {
 	return &saasv1alpha1.ResolvedOrder{
-		OrderID: order.OrderID, OrderType: "DEBUG",
+		OrderID: order.OrderID, OrderType: debugOrderType,
 		ProductID: product.Spec.ProductID, SKUCode: product.Spec.Debug.SKUCode,
 	}
 }

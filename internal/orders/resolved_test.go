@@ -45,7 +45,7 @@ func TestResolved(t *testing.T) {
 			ProductID: "OFFI846204237451911168", SKUCode: "0a4d1578-5295-46a7-92d4-7c803dccc51d",
 			ChargingMode: saasv1alpha1.ChargingPeriod, PeriodType: "year", PeriodNumber: 1, LinearValue: 50,
 			ExpireTime: &metav1.Time{Time: time.Date(2025, 11, 21, 23, 59, 59, 0, time.UTC)},
-			CreateTime: &metav1.Time{Time: time.Date(2024, 11, 21, 9, 8, 46, 0, time.UTC)},
+			CreateTime: &metav1.Time{Time: time.Date(2024, 11, 21, 9, 8, 46, 0, time.UTC)}, TimeZone: "UTC",
 			CustomerID: "459bbbec25d24749b2eb83be37b602a8", CustomerName: "mock_user_01",
 		}
 	}
