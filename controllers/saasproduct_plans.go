@@ -152,13 +152,14 @@ func gatewayDefaultLimitOverruns(product *saasv1alpha1.SaaSProduct) []string {
 // API server refuses its pods, and the tenant never becomes Available,
 // with nothing said on the product before. A chart not checked this time
 // (s.chart nil) leaves what PlansValid said of the chart the tenants run
-// (storedChartDefaultLimits). Another problem of the plans is told first:
-// cond is left as it is when False.
+// (storedChartProblem). Another problem of the plans is told first: cond
+// is left as it is when False. Without such a container, the plans' count
+// quotas are checked against the renders (withChartQuotaCounts).
 func withChartDefaultLimits(cond *metav1.Condition, s *productState) {
 	if s.product.Spec.Chart == nil || cond.Status != metav1.ConditionTrue {
 		return
 	}
-	text := storedChartDefaultLimits(s.product)
+	text := storedChartProblem(s.product, saasv1alpha1.ResourcesRefusedReason, chartDefaultLimitsRefused)
 	if s.chart != nil {
 		text = ""
 		if overruns := chartDefaultLimitOverruns(s.product, s.planRenders); len(overruns) > 0 {
@@ -167,19 +168,62 @@ func withChartDefaultLimits(cond *metav1.Condition, s *productState) {
 	}
 	if text != "" {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, saasv1alpha1.ResourcesRefusedReason, textcut.Bytes(text, 32768)
+		return
+	}
+	withChartQuotaCounts(cond, s)
+}
+
+// chartQuotaCountsTooSmall ends a PlansValid message naming the
+// object-count quotas of a chart's plans that cannot hold what their
+// tenants' namespaces hold (chartQuotaCountShortfalls); storedChartProblem
+// finds such a message by it.
+const chartQuotaCountsTooSmall = "; the API server would refuse what kooper or the chart writes beyond the quota (403 exceeded quota), " +
+	"and the tenants' provisioning, expiry notice or directory would stall: raise the quota"
+
+// withChartQuotaCounts makes cond, PlansValid of a chart product, False
+// (QuotaTooSmall) when an object-count quota of a plan cannot hold what
+// its tenants' namespaces hold, the chart's example render among it
+// (chartQuotaCountShortfalls). A chart not checked this time (s.chart nil)
+// leaves what PlansValid said of the chart the tenants run.
+func withChartQuotaCounts(cond *metav1.Condition, s *productState) {
+	text := storedChartProblem(s.product, saasv1alpha1.QuotaTooSmallReason, chartQuotaCountsTooSmall)
+	if s.chart != nil {
+		text = ""
+		if shortfalls := chartQuotaCountShortfalls(s.product, s.planRenders); len(shortfalls) > 0 {
+			text = strings.Join(shortfalls, "; ") + chartQuotaCountsTooSmall
+		}
+	}
+	if text != "" {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, saasv1alpha1.QuotaTooSmallReason, textcut.Bytes(text, 32768)
 	}
 }
 
-// storedChartDefaultLimits is the text of the chart's containers refused
-// under their LimitRange that the product's stored PlansValid tells
-// (withChartDefaultLimits), without the plan changes told after it, or "".
-func storedChartDefaultLimits(product *saasv1alpha1.SaaSProduct) string {
+// chartQuotaCountShortfalls names, for each plan that rendered (renders,
+// the example tenant's), each object-count quota too small for the
+// namespaces of its tenants (tenantobjects.ChartQuotaCountShortfalls). A
+// package plan is left out: its tenants have no namespace.
+func chartQuotaCountShortfalls(product *saasv1alpha1.SaaSProduct, renders []planRender) []string {
+	var problems []string
+	for _, render := range renders {
+		i := slices.IndexFunc(product.Spec.Plans, func(p saasv1alpha1.Plan) bool { return p.SKUCode == render.skuCode })
+		if i < 0 || runsNothing(product, &product.Spec.Plans[i]) {
+			continue
+		}
+		problems = append(problems, tenantobjects.ChartQuotaCountShortfalls(product, &product.Spec.Plans[i], render.objects)...)
+	}
+	return problems
+}
+
+// storedChartProblem is the text of the product's stored PlansValid of
+// reason whose chart problem ends with ending (withChartDefaultLimits,
+// withChartQuotaCounts), without the plan changes told after it, or "".
+func storedChartProblem(product *saasv1alpha1.SaaSProduct, reason, ending string) string {
 	was := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.PlansValidCondition)
-	if was == nil || was.Reason != saasv1alpha1.ResourcesRefusedReason {
+	if was == nil || was.Reason != reason {
 		return ""
 	}
 	text, _, _ := strings.Cut(was.Message, planChangesTold)
-	if !strings.HasSuffix(text, chartDefaultLimitsRefused) {
+	if !strings.HasSuffix(text, ending) {
 		return ""
 	}
 	return text

@@ -67,7 +67,23 @@ func TestQuotaShortfalls(t *testing.T) {
 		{name: "the claim counts", storage: storage, replicas: 1,
 			quota: corev1.ResourceList{corev1.ResourcePersistentVolumeClaims: q("0"), corev1.ResourceRequestsStorage: q("5Gi")},
 			want:  []string{"persistentvolumeclaims=0 cannot hold the data volume's 1", "requests.storage=5Gi cannot hold the data volume's 10Gi"}},
-		{name: "quotas of other kinds are not judged", replicas: 1, quota: corev1.ResourceList{"count/deployments.apps": q("0")}},
+		// Object counts: every tenant namespace holds kooper's Deployment,
+		// its ReplicaSets (a rollout keeps the API server's default
+		// revisionHistoryLimit of 10 old ones beside the current and the new
+		// one), the credentials Secret, and kube-controller-manager's
+		// kube-root-ca.crt beside the expiry notice.
+		{name: "a count quota below kooper's own objects", replicas: 1, quota: corev1.ResourceList{"count/deployments.apps": q("0")},
+			want: []string{"plan p: quota count/deployments.apps=0 cannot hold what every tenant namespace holds, at least 1: Deployment app"}},
+		{name: "one Deployment fits", replicas: 1, quota: corev1.ResourceList{"count/deployments.apps": q("1")}},
+		{name: "a rollout's ReplicaSets", replicas: 1, quota: corev1.ResourceList{"count/replicasets.apps": q("11")},
+			want: []string{"quota count/replicasets.apps=11 cannot hold what every tenant namespace holds, at least 12: the 12 ReplicaSets of " +
+				"Deployment app during a rollout (the 10 old ones its revisionHistoryLimit keeps, the current one and the new one)"}},
+		{name: "the expiry notice beside kube-root-ca.crt", replicas: 1, quota: corev1.ResourceList{corev1.ResourceConfigMaps: q("1")},
+			want: []string{"quota configmaps=1 cannot hold what every tenant namespace holds, at least 2: ConfigMap kooper-notice " +
+				"(while an expiry notice is due), ConfigMap kube-root-ca.crt (kube-controller-manager's)"}},
+		{name: "the credentials Secret", replicas: 1, quota: corev1.ResourceList{"count/secrets": q("0")},
+			want: []string{"quota count/secrets=0 cannot hold what every tenant namespace holds, at least 1: Secret kooper-credentials"}},
+		{name: "quotas of kinds kooper makes none of are not judged", replicas: 1, quota: corev1.ResourceList{"count/jobs.batch": q("0")}},
 		{name: "no replicas, nothing to hold", replicas: 0, quota: corev1.ResourceList{corev1.ResourcePods: q("0")}},
 	}
 	for _, tc := range cases {
