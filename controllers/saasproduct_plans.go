@@ -146,31 +146,22 @@ func gatewayDefaultLimitOverruns(product *saasv1alpha1.SaaSProduct) []string {
 }
 
 // withChartDefaultLimits makes cond, PlansValid of a chart product as
-// plansCondition makes it, False (ResourcesRefused) when a container of
-// the chart's example renders (s.planRenders) requests more than the
-// limit the tenant's LimitRange gives it (chartDefaultLimitOverruns): the
-// API server refuses its pods, and the tenant never becomes Available,
-// with nothing said on the product before. A chart not checked this time
-// (s.chart nil) leaves what PlansValid said of the chart the tenants run
-// (storedChartProblem). Another problem of the plans is told first: cond
-// is left as it is when False. Without such a container, the plans' count
-// quotas are checked against the renders (withChartQuotaCounts).
+// plansCondition makes it, False when the chart's example renders
+// (s.planRenders) show what its tenants cannot run: a container requesting
+// more than the limit the tenant's LimitRange gives it (ResourcesRefused,
+// chartDefaultLimitOverruns: the API server refuses its pods, and the
+// tenant never becomes Available), else an object-count quota of a plan
+// below what the tenant's namespace holds (QuotaTooSmall,
+// chartQuotaCountShortfalls). Another problem of the plans is told first:
+// cond is left as it is when False.
 func withChartDefaultLimits(cond *metav1.Condition, s *productState) {
 	if s.product.Spec.Chart == nil || cond.Status != metav1.ConditionTrue {
 		return
 	}
-	text := storedChartProblem(s.product, saasv1alpha1.ResourcesRefusedReason, chartDefaultLimitsRefused)
-	if s.chart != nil {
-		text = ""
-		if overruns := chartDefaultLimitOverruns(s.product, s.planRenders); len(overruns) > 0 {
-			text = strings.Join(overruns, "; ") + chartDefaultLimitsRefused
-		}
-	}
-	if text != "" {
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, saasv1alpha1.ResourcesRefusedReason, textcut.Bytes(text, 32768)
+	if applyChartCheck(cond, s, saasv1alpha1.ResourcesRefusedReason, chartDefaultLimitsRefused, chartDefaultLimitOverruns) {
 		return
 	}
-	withChartQuotaCounts(cond, s)
+	applyChartCheck(cond, s, saasv1alpha1.QuotaTooSmallReason, chartQuotaCountsTooSmall, chartQuotaCountShortfalls)
 }
 
 // chartQuotaCountsTooSmall ends a PlansValid message naming the
@@ -180,22 +171,25 @@ func withChartDefaultLimits(cond *metav1.Condition, s *productState) {
 const chartQuotaCountsTooSmall = "; the API server would refuse what kooper or the chart writes beyond the quota (403 exceeded quota), " +
 	"and the tenants' provisioning, expiry notice or directory would stall: raise the quota"
 
-// withChartQuotaCounts makes cond, PlansValid of a chart product, False
-// (QuotaTooSmall) when an object-count quota of a plan cannot hold what
-// its tenants' namespaces hold, the chart's example render among it
-// (chartQuotaCountShortfalls). A chart not checked this time (s.chart nil)
-// leaves what PlansValid said of the chart the tenants run.
-func withChartQuotaCounts(cond *metav1.Condition, s *productState) {
-	text := storedChartProblem(s.product, saasv1alpha1.QuotaTooSmallReason, chartQuotaCountsTooSmall)
+// applyChartCheck makes cond False with reason when problems finds any in
+// the chart's example renders, its message their list and ending, and
+// reports whether it did. A chart not checked this time (s.chart nil)
+// leaves what PlansValid said of the chart the tenants run
+// (storedChartProblem, which finds it by reason and ending).
+func applyChartCheck(cond *metav1.Condition, s *productState, reason, ending string,
+	problems func(*saasv1alpha1.SaaSProduct, []planRender) []string) bool {
+	text := storedChartProblem(s.product, reason, ending)
 	if s.chart != nil {
 		text = ""
-		if shortfalls := chartQuotaCountShortfalls(s.product, s.planRenders); len(shortfalls) > 0 {
-			text = strings.Join(shortfalls, "; ") + chartQuotaCountsTooSmall
+		if found := problems(s.product, s.planRenders); len(found) > 0 {
+			text = strings.Join(found, "; ") + ending
 		}
 	}
-	if text != "" {
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, saasv1alpha1.QuotaTooSmallReason, textcut.Bytes(text, 32768)
+	if text == "" {
+		return false
 	}
+	cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, reason, textcut.Bytes(text, 32768)
+	return true
 }
 
 // chartQuotaCountShortfalls names, for each plan that rendered (renders,
@@ -215,8 +209,7 @@ func chartQuotaCountShortfalls(product *saasv1alpha1.SaaSProduct, renders []plan
 }
 
 // storedChartProblem is the text of the product's stored PlansValid of
-// reason whose chart problem ends with ending (withChartDefaultLimits,
-// withChartQuotaCounts), without the plan changes told after it, or "".
+// reason whose chart problem ends with ending (applyChartCheck), without the plan changes told after it, or "".
 func storedChartProblem(product *saasv1alpha1.SaaSProduct, reason, ending string) string {
 	was := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.PlansValidCondition)
 	if was == nil || was.Reason != reason {
