@@ -1,9 +1,12 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -21,9 +25,10 @@ import (
 )
 
 // +kubebuilder:rbac:groups=saas.kooper.io,resources=saasdirectories,verbs=get;create;update
-// In the directory namespace the receiver writes shards as Secrets (read
-// directly, never watched: nothing caches them) and may only list
-// ConfigMaps, to see whether shards from before are still being moved.
+// In the directory namespace the receiver writes shards, and the
+// tombstones that keep a deleted directory's replay claims (keepClaims), as
+// Secrets (read directly, never watched: nothing caches them) and may only
+// list ConfigMaps, to see whether shards from before are still being moved.
 // +kubebuilder:rbac:groups="",namespace=kooper-directory,resources=secrets,verbs=list;create;update;delete
 // +kubebuilder:rbac:groups="",namespace=kooper-directory,resources=configmaps,verbs=list
 
@@ -56,13 +61,13 @@ func (r *Receiver) directory(ctx context.Context, c *kitCall, common koogallery.
 		return nil, err
 	}
 	key := types.NamespacedName{Name: DirectoryName(common.InstanceID, common.TenantID)}
-	d, err := r.getOrCreateDirectory(ctx, key, c.product.Name, common)
+	d, err := r.getOrCreateDirectory(ctx, c, key, common)
 	if err == nil && !d.DeletionTimestamp.IsZero() {
 		// The enterprise was deleted a moment ago (a tenantSync delete,
 		// then an add): its old directory goes as soon as the controllers
 		// have deleted its shards. Wait for that, then start a new one.
 		if err = r.awaitDirectoryGone(ctx, key); err == nil {
-			d, err = r.getOrCreateDirectory(ctx, key, c.product.Name, common)
+			d, err = r.getOrCreateDirectory(ctx, c, key, common)
 		}
 	}
 	switch {
@@ -108,16 +113,29 @@ func checkDirectory(d *saasv1alpha1.SaaSDirectory, c *kitCall, common koogallery
 	return nil
 }
 
-// getOrCreateDirectory reads the directory key, creating it if absent.
-func (r *Receiver) getOrCreateDirectory(ctx context.Context, key types.NamespacedName, product string,
+// getOrCreateDirectory reads the directory key, creating it if absent. The
+// directory it creates carries the call's replay claim, and those of the
+// directory of its name deleted within the window (claimNewDirectory).
+func (r *Receiver) getOrCreateDirectory(ctx context.Context, c *kitCall, key types.NamespacedName,
 	common koogallery.KitCommon) (*saasv1alpha1.SaaSDirectory, error) {
 	d := &saasv1alpha1.SaaSDirectory{}
 	err := r.reader.Get(ctx, key, d)
-	if apierrors.IsNotFound(err) {
-		d = newDirectory(key.Name, product, common)
-		if err = r.client.Create(ctx, d); apierrors.IsAlreadyExists(err) {
-			err = r.reader.Get(ctx, key, d)
-		}
+	if !apierrors.IsNotFound(err) {
+		return d, err
+	}
+	d = newDirectory(key.Name, c.product.Name, common)
+	if err := r.claimNewDirectory(ctx, c, d); err != nil {
+		return nil, err
+	}
+	switch err = r.client.Create(ctx, d); {
+	case err == nil:
+		c.replay.storedOn(d)
+	case apierrors.IsAlreadyExists(err):
+		// Another replica created it: this call claims it as it would an
+		// existing one, which refuses it if that replica's call was this
+		// one (updateDirectory).
+		d = &saasv1alpha1.SaaSDirectory{}
+		err = r.reader.Get(ctx, key, d)
 	}
 	return d, err
 }
@@ -164,7 +182,7 @@ func (r *Receiver) editDirectory(ctx context.Context, c *kitCall, common koogall
 		if err != nil || d == nil {
 			return err
 		}
-		err = r.updateDirectory(ctx, d, sync, edit, false)
+		err = r.updateDirectory(ctx, c, d, &sync, edit, false)
 		switch {
 		case !errors.Is(err, errDirectoryDeleting):
 			return err
@@ -232,12 +250,17 @@ func modeOf(testFlag int) saasv1alpha1.RequestMode {
 	return saasv1alpha1.ModeProduction
 }
 
-// updateDirectory applies edit to the directory's spec and stores it with
-// sync as its last sync, when edit changed something or force says to
-// record the sync anyway (a sync of shards, which may have been stored by
-// an earlier attempt of the same call). On a conflict it re-reads and
-// edits again.
-func (r *Receiver) updateDirectory(ctx context.Context, d *saasv1alpha1.SaaSDirectory, sync saasv1alpha1.DirectorySync,
+// updateDirectory claims the call on the directory (see replayClaim),
+// refusing it if the directory holds its claim already, and applies edit
+// to the directory's spec. It stores the claim, the spec and sync as the
+// last sync in one write, under the directory's resourceVersion: sync when
+// edit changed something or force says to record it anyway (a sync of
+// shards, which may have been stored by an earlier attempt of the same
+// call); the claim when the directory does not hold it yet. A nil sync
+// stores the claim alone. On a conflict it re-reads, checks the claims
+// again and edits again: of two replicas given the same call at once, the
+// second is refused.
+func (r *Receiver) updateDirectory(ctx context.Context, c *kitCall, d *saasv1alpha1.SaaSDirectory, sync *saasv1alpha1.DirectorySync,
 	edit func(*saasv1alpha1.SaaSDirectorySpec) (bool, error), force bool) error {
 	fresh := false
 	err := retry.RetryOnConflict(conflictBackoff, func() error {
@@ -250,16 +273,46 @@ func (r *Receiver) updateDirectory(ctx context.Context, d *saasv1alpha1.SaaSDire
 			}
 		}
 		fresh = true
+		now := r.opts.Now()
+		claims := liveClaims(d, now)
+		claiming := c.replay.pendingOn(d)
+		if claiming && claims.has(c.replay.key) {
+			return r.errKitReplayed()
+		}
 		changed, err := edit(&d.Spec)
-		if err != nil || (!changed && !force) {
+		if err != nil {
 			return err
 		}
-		sync.Sequence = 1
-		if d.Spec.LastSync != nil {
-			sync.Sequence = d.Spec.LastSync.Sequence + 1
+		record := sync != nil && (changed || force)
+		if !record && !claiming {
+			return nil
 		}
-		d.Spec.LastSync = &sync
-		return r.client.Update(ctx, d)
+		if claiming {
+			claims = claims.with(c.replay.key, r.claimExpiry(now))
+		}
+		setClaims(d, claims)
+		if record {
+			last := *sync
+			last.Sequence = 1
+			if d.Spec.LastSync != nil {
+				last.Sequence = d.Spec.LastSync.Sequence + 1
+			}
+			d.Spec.LastSync = &last
+		}
+		if d.Spec.State == saasv1alpha1.DirectoryDeleted && len(claims) > 0 {
+			// Written first: once the directory is stored Deleted, the
+			// controllers may delete it, and its claims with it.
+			if err := r.keepClaims(ctx, d.Name, claims); err != nil {
+				return err
+			}
+		}
+		if err := r.client.Update(ctx, d); err != nil {
+			return err
+		}
+		if claiming {
+			c.replay.storedOn(d)
+		}
+		return nil
 	})
 	switch {
 	case errors.Is(err, errDirectoryDeleting) || apierrors.IsNotFound(err):
@@ -442,4 +495,248 @@ func (r *Receiver) writeShard(ctx context.Context, d *saasv1alpha1.SaaSDirectory
 		return r.client.Create(ctx, shard)
 	}
 	return r.client.Update(ctx, shard)
+}
+
+// Replay claims. The nonce memo (verify.go) is one replica's and is lost
+// on a restart, and a kit call's timestamp is accepted for the signature
+// window in either direction: the same signed sync, replayed within it on
+// another replica (a proxy retrying a POST, a rolling update, anyone who
+// captured it behind the TLS-terminating Ingress), passes verification
+// again. Kit syncs are not commutative (an add replayed after the
+// cancellation that followed it admits a cancelled user) and are never
+// retried, so nothing would correct it. Each kit call that changes a
+// directory therefore claims itself on the directory, in the API server,
+// before or with its change, under the directory's resourceVersion; a call
+// whose claim the directory holds is refused as a replay, on every replica.
+// Kit syncs are made by people, so the claims are few.
+const (
+	// kitClaimsAnnotation on a SaaSDirectory, and on its tombstone, holds
+	// its live claims as JSON: [{"key":"<hex>","until":<Unix seconds>}].
+	// It is metadata, not spec: writing it neither bumps the generation
+	// nor changes what the controllers deliver (the delivery hash covers
+	// the whole spec), so a claim written alone costs them nothing.
+	kitClaimsAnnotation = "saas.kooper.io/kit-claims"
+	// directoryTombstoneLabel marks a directory's tombstone, with the
+	// directory's name as its value (see keepClaims).
+	directoryTombstoneLabel = "saas.kooper.io/deleted-directory"
+	// maxKitClaims bounds a directory's claims, about 60 bytes each: 256
+	// are more than a person's syncs of one enterprise within twice the
+	// window (an authSync carries up to 500 users, so 128,000 users). Past
+	// it the claims closest to their end are dropped: a sync is never
+	// refused for want of room, since nobody would retry it, and this
+	// replica's memo still refuses their replays here.
+	maxKitClaims = 256
+	// replayClaimKeyBytes is the length of a claim's key, a truncated
+	// SHA-256 of the call's replay key: 128 bits, no collision between the
+	// few claims of one directory.
+	replayClaimKeyBytes = 16
+)
+
+// replayClaim is a kit call's claim against its replays (kitReplayClaim).
+type replayClaim struct {
+	// key is the claim's key; "" when replays are not refused
+	// (Options.RefuseReusedNonces off), and nothing is claimed.
+	key string
+	// on is the directory that holds the claim, once stored there.
+	on types.UID
+}
+
+// pendingOn reports whether the claim is still to be stored on d.
+func (rc replayClaim) pendingOn(d *saasv1alpha1.SaaSDirectory) bool {
+	return rc.key != "" && rc.on != d.UID
+}
+
+// storedOn records that d holds the claim.
+func (rc *replayClaim) storedOn(d *saasv1alpha1.SaaSDirectory) {
+	if rc.key != "" {
+		rc.on = d.UID
+	}
+}
+
+// kitClaim is one claim as kitClaimsAnnotation holds it.
+type kitClaim struct {
+	Key string `json:"key"`
+	// Until is when a replay of the call can no longer pass the signature
+	// window anywhere: twice the window after it was stored, in Unix
+	// seconds rounded up.
+	Until int64 `json:"until"`
+}
+
+type kitClaims []kitClaim
+
+// claimExpiry is the Until of a claim stored at now: its replay may carry a
+// timestamp up to the window ahead of now, which is accepted for the window
+// after it (the nonce memo keeps its nonces as long).
+func (r *Receiver) claimExpiry(now time.Time) int64 {
+	return now.Add(2*r.opts.SignatureWindow).Unix() + 1
+}
+
+// liveClaims are the claims obj holds that have not ended at now. A value
+// that does not parse (edited by hand) holds none: it cannot say which
+// calls to refuse, and the next write replaces it.
+func liveClaims(obj metav1.Object, now time.Time) kitClaims {
+	var claims kitClaims
+	if err := json.Unmarshal([]byte(obj.GetAnnotations()[kitClaimsAnnotation]), &claims); err != nil {
+		return nil
+	}
+	return slices.DeleteFunc(claims, func(k kitClaim) bool { return now.Unix() >= k.Until })
+}
+
+func (cs kitClaims) has(key string) bool {
+	return slices.ContainsFunc(cs, func(k kitClaim) bool { return k.Key == key })
+}
+
+// with is cs and key, until until, within maxKitClaims; adding a key cs
+// has keeps the later end.
+func (cs kitClaims) with(key string, until int64) kitClaims {
+	out := slices.Clone(cs)
+	if i := slices.IndexFunc(out, func(k kitClaim) bool { return k.Key == key }); i >= 0 {
+		out[i].Until = max(out[i].Until, until)
+		return out
+	}
+	out = append(out, kitClaim{Key: key, Until: until})
+	if len(out) > maxKitClaims {
+		slices.SortStableFunc(out, func(a, b kitClaim) int { return cmp.Compare(a.Until, b.Until) })
+		out = out[len(out)-maxKitClaims:]
+	}
+	return out
+}
+
+// setClaims stores cs on obj, or removes the annotation when cs is empty.
+func setClaims(obj metav1.Object, cs kitClaims) {
+	annotations := obj.GetAnnotations()
+	if len(cs) == 0 {
+		delete(annotations, kitClaimsAnnotation)
+		obj.SetAnnotations(annotations)
+		return
+	}
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	data, _ := json.Marshal(cs) // strings and integers always encode
+	annotations[kitClaimsAnnotation] = string(data)
+	obj.SetAnnotations(annotations)
+}
+
+// errKitReplayed answers a kit call whose claim its directory holds: it
+// was stored within the window, by another replica or by this one before
+// a restart. The answer is the one this replica's memo gives (verifyKit).
+func (r *Receiver) errKitReplayed() error {
+	return errBadParam("x-nonce was already used within the %s window", r.opts.SignatureWindow)
+}
+
+// claimNewDirectory puts on d, a directory about to be created, the call's
+// claim and those its tombstone keeps of the directory of the same name
+// deleted within the window, and refuses a call the tombstone claims: the
+// replay of a sync stored before the enterprise was deleted, which would
+// otherwise create the directory again with users' data the enterprise
+// deleted.
+func (r *Receiver) claimNewDirectory(ctx context.Context, c *kitCall, d *saasv1alpha1.SaaSDirectory) error {
+	if c.replay.key == "" {
+		return nil
+	}
+	tombstone, err := r.readTombstone(ctx, d.Name)
+	if err != nil {
+		return err
+	}
+	now := r.opts.Now()
+	var claims kitClaims
+	if tombstone != nil {
+		claims = liveClaims(tombstone, now)
+	}
+	if claims.has(c.replay.key) {
+		return r.errKitReplayed()
+	}
+	setClaims(d, claims.with(c.replay.key, r.claimExpiry(now)))
+	return nil
+}
+
+// A directory stored Deleted (tenantSync flag 0) is deleted by the
+// controllers at once, and its claims with it, while a replay of a sync
+// stored before may still pass the window. So its claims are first kept in
+// its tombstone: a Secret "<directory>-claims" in the directory namespace
+// (where the receiver may write only Secrets), labelled
+// directoryTombstoneLabel and not managed-by, so neither the controllers'
+// caches nor their shard lists see it. It holds no data, only
+// kitClaimsAnnotation. A directory created under the name starts with the
+// tombstone's live claims and refuses the calls they name.
+//
+// The tombstone names the calls, rather than the time of the delete (and a
+// rule refusing any call signed before it): the kit's timestamps come from
+// the marketplace's clocks, and a legitimate add sent just after a delete
+// must not be refused for a skew between them.
+
+func tombstoneName(directoryName string) string { return directoryName + "-claims" }
+
+// readTombstone returns the directory's tombstone, or nil if it has none.
+// The receiver may list, not get, Secrets in the directory namespace; a
+// list by name is one read of one object.
+func (r *Receiver) readTombstone(ctx context.Context, directoryName string) (*corev1.Secret, error) {
+	list := &corev1.SecretList{}
+	err := r.reader.List(ctx, list, client.InNamespace(r.shardNamespace()),
+		client.MatchingFields{"metadata.name": tombstoneName(directoryName)},
+		client.MatchingLabels{directoryTombstoneLabel: directoryName})
+	if err != nil || len(list.Items) == 0 {
+		return nil, err
+	}
+	return &list.Items[0], nil
+}
+
+// keepClaims adds claims to the directory's tombstone, then deletes the
+// tombstones whose claims have all ended (sweepTombstones).
+func (r *Receiver) keepClaims(ctx context.Context, directoryName string, claims kitClaims) error {
+	retryable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+	err := retry.OnError(conflictBackoff, retryable, func() error {
+		tombstone, err := r.readTombstone(ctx, directoryName)
+		if err != nil {
+			return err
+		}
+		if tombstone == nil {
+			tombstone = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
+				Namespace: r.shardNamespace(), Name: tombstoneName(directoryName),
+				Labels: map[string]string{directoryTombstoneLabel: directoryName},
+			}, Type: corev1.SecretTypeOpaque}
+			setClaims(tombstone, claims)
+			return r.client.Create(ctx, tombstone)
+		}
+		kept := liveClaims(tombstone, r.opts.Now())
+		for _, k := range claims {
+			kept = kept.with(k.Key, k.Until)
+		}
+		setClaims(tombstone, kept)
+		return r.client.Update(ctx, tombstone)
+	})
+	if err != nil {
+		return fmt.Errorf("failed to keep the claims of directory %s: %w", directoryName, err)
+	}
+	r.sweepTombstones(ctx, directoryName)
+	return nil
+}
+
+// sweepTombstones deletes the tombstones, but except's, whose claims have
+// all ended, so there are never more than those of the directories
+// deleted within twice the window before the last delete. A failure is
+// only logged: the call's own tombstone is stored, and the next delete
+// sweeps again.
+func (r *Receiver) sweepTombstones(ctx context.Context, except string) {
+	list := &corev1.SecretList{}
+	err := r.reader.List(ctx, list, client.InNamespace(r.shardNamespace()), client.HasLabels{directoryTombstoneLabel})
+	now := r.opts.Now()
+	for i := range list.Items {
+		if err != nil {
+			break
+		}
+		tombstone := &list.Items[i]
+		if tombstone.Labels[directoryTombstoneLabel] == except || len(liveClaims(tombstone, now)) > 0 {
+			continue
+		}
+		rv := tombstone.ResourceVersion
+		err = client.IgnoreNotFound(r.client.Delete(ctx, tombstone, client.Preconditions{ResourceVersion: &rv}))
+		if apierrors.IsConflict(err) {
+			err = nil // claimed again meanwhile
+		}
+	}
+	if err != nil {
+		ctrl.LoggerFrom(ctx).WithName("receiver").V(1).Info("Sweeping ended directory tombstones failed", "error", err.Error())
+	}
 }

@@ -37,6 +37,9 @@ type kitCall struct {
 	*call
 	name   koogallery.KitInterface
 	secret *corev1.Secret // the product's keys Secret
+	// replay is the call's claim against its replays, stored on the
+	// directory it changes (see replayClaim).
+	replay replayClaim
 }
 
 // kitHandlerFunc handles one verified, decoded kit call.
@@ -86,6 +89,7 @@ func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall
 		return err
 	}
 	c.authenticated = true
+	c.replay = r.kitReplayClaim(c.product.Name, req)
 	c.request, err = koogallery.DecodeKitRequest(c.name, body)
 	release() // decoded: the handler needs the body no more
 	if err != nil {
@@ -306,7 +310,7 @@ func (r *Receiver) verifyKit(req *http.Request, keys []string, productName strin
 		return err
 	}
 	// Claimed as signed, like a basic callback's nonce (see verify).
-	switch err := r.nonceRefusal("kit/" + productName + "/" + signed.ReplayKey()); {
+	switch err := r.nonceRefusal(kitReplayKey(productName, signed)); {
 	case errors.Is(err, errNonceReused):
 		return errBadParam("x-nonce was already used within the %s window", r.opts.SignatureWindow)
 	default:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -19,7 +20,11 @@ const maxApplications = 16
 // Each kit handler is idempotent per the kit's keys (spec §1.8): add and
 // modify both set the entry, delete and cancel-authorisation both remove
 // it, and a delete of something absent succeeds. Each answers only once
-// the change is stored.
+// the change is stored. Idempotent is not enough against replays: an add
+// and a delete of the same entry do not commute, so an add replayed after
+// the delete that followed it undoes the delete. Each call that changes a
+// directory therefore claims itself on it first (replayClaim), and a call
+// the directory has claimed is refused.
 
 func (r *Receiver) newSync(c *kitCall, flag koogallery.KitFlag, items int) saasv1alpha1.DirectorySync {
 	return saasv1alpha1.DirectorySync{Interface: saasv1alpha1.KitInterface(c.name), Flag: int32(flag),
@@ -108,13 +113,19 @@ func clientSecretRefusal(err error) string {
 	return "clientSecret cannot be decrypted with the product's RSA key; register the public key of its rsaPrivateKey in the Seller Console"
 }
 
-// authSync authorises, updates or removes a batch of users.
+// authSync authorises, updates or removes a batch of users. Each user is
+// an authorisation of its own (spec §1.8 keys it by userName), so the users
+// that can be applied are, and the others are answered 000002 by index: one
+// bad entry neither holds up the rest, which a cancellation would leave
+// admitted, nor is dropped under a success.
 func (r *Receiver) authSync(ctx context.Context, c *kitCall) error {
 	req := c.request.(*koogallery.AuthSyncRequest)
+	removing := req.Removing()
+	refused := req.Refused
 	var ch directory.Change
-	for i, u := range req.Users {
+	for _, u := range req.Users {
 		key := directory.UserKey(req.AppID, u.UserName)
-		if req.Flag == koogallery.KitDelete || req.Flag == koogallery.KitCancelAuth {
+		if removing {
 			ch.Deletes = append(ch.Deletes, key)
 			continue
 		}
@@ -123,17 +134,30 @@ func (r *Receiver) authSync(ctx context.Context, c *kitCall) error {
 		// read back under the key computed here: a later sync finds it
 		// there, and a cancellation removes it.
 		item, err := directory.WithField(u.Raw, "appId", req.AppID)
-		if err != nil {
-			return errBadParam("userList[%d] is not an object", i)
+		if err == nil {
+			var stored string
+			if stored, err = directory.KeyOf(directory.Users, item); err == nil && stored != key {
+				err = errors.New("read back under another key")
+			}
 		}
-		if stored, err := directory.KeyOf(directory.Users, item); err != nil || stored != key {
-			return errBadParam("userList[%d] cannot be stored under its appId and userName", i)
+		if err != nil {
+			refused = append(refused, &koogallery.ValidationError{Field: fmt.Sprintf("userList[%d]", u.Index),
+				Reason: "cannot be stored under its appId and userName"})
+			continue
 		}
 		ch.Upserts = append(ch.Upserts, directory.Entry{Key: key, JSON: item})
 	}
-	removing := req.Flag == koogallery.KitDelete || req.Flag == koogallery.KitCancelAuth
-	return r.syncShards(ctx, c, req.KitCommon, removing, r.newSync(c, req.Flag, len(req.Users)), directory.Users,
+	refusal := koogallery.UsersNotApplied(refused, len(req.Users)+len(req.Refused))
+	applied := len(ch.Deletes) + len(ch.Upserts)
+	if applied == 0 && refusal != nil {
+		return refusal
+	}
+	err := r.syncShards(ctx, c, req.KitCommon, removing, r.newSync(c, req.Flag, applied), directory.Users,
 		func(current directory.Shards) (directory.Shards, error) { return directory.Apply(current, ch) })
+	if err != nil {
+		return err
+	}
+	return refusal
 }
 
 // singleOrgSync adds, updates or removes one department.
@@ -160,22 +184,36 @@ func (r *Receiver) allOrgSync(ctx context.Context, c *kitCall) error {
 		func(current directory.Shards) (directory.Shards, error) { return directory.Replace(current, entries) })
 }
 
-// syncShards stores a change of users or departments, then records the sync
-// on the directory, which makes the controller deliver. It records every
-// sync, even one that finds the shards already as asked: that may be the
-// marketplace's retry of a call whose shards were stored but whose record
-// was not (the process died, the API timeout ran out), and nothing else
-// would deliver them. Syncs are made by people, so the extra update is rare.
-// A removal from a directory kooper does not have stores nothing.
+// syncShards claims the call on the directory, stores a change of users or
+// departments, then records the sync on the directory, which makes the
+// controller deliver. The claim is stored first, alone, unless creating
+// the directory stored it: a replay of the call (on another replica, or
+// after a restart, within the signature window) is refused before it
+// touches a shard, and of two replicas given the same call at once only
+// the one whose claim is stored changes the shards. Stored with the
+// record instead, the claim would come too late: a replay that read the
+// directory before the original's record could write its shards after a
+// later sync's, and undo it. The claim is metadata, so its write costs the
+// controllers nothing (see replayClaim).
+//
+// It records every sync, even one that finds the shards already as asked:
+// that may be the marketplace's retry of a call whose shards were stored
+// but whose record was not (the process died, the API timeout ran out), and
+// nothing else would deliver them. Syncs are made by people, so the extra
+// updates are rare. A removal from a directory kooper does not have stores
+// nothing.
 func (r *Receiver) syncShards(ctx context.Context, c *kitCall, common koogallery.KitCommon, removing bool,
 	sync saasv1alpha1.DirectorySync, part directory.Part, compute func(directory.Shards) (directory.Shards, error)) error {
 	d, err := r.directoryFor(ctx, c, common, removing)
 	if err != nil || d == nil {
 		return err
 	}
-	err = r.changeShards(ctx, d, part, compute)
+	err = r.updateDirectory(ctx, c, d, nil, noEdit, false)
 	if err == nil {
-		err = r.updateDirectory(ctx, d, sync, noEdit, true)
+		err = r.changeShards(ctx, d, part, compute)
+	}
+	if err == nil {
+		err = r.updateDirectory(ctx, c, d, &sync, noEdit, true)
 	}
 	if errors.Is(err, errDirectoryDeleting) {
 		// The directory went meanwhile: the controllers may have deleted its

@@ -49,8 +49,9 @@ type Options struct {
 	// this replica verified within twice the signature window. The spec recommends it but documents no nonce
 	// uniqueness (§2.1.2 step 3, §8 item 5): if the marketplace were seen
 	// to retry with a nonce it used before, false lets the retry through
-	// (every callback is idempotent; only the timestamp window then stops
-	// a replay). Default on.
+	// (basic callbacks are idempotent; only the timestamp window then stops
+	// a replay). A kit call is also claimed on its directory while it is
+	// on, so its replay is refused on every replica (replayClaim). Default on.
 	RefuseReusedNonces bool
 	// PendingResultCode answers newInstance and queryInstance while a tenant
 	// is still being provisioned: 000000 without appInfo (default) or 000004.

@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"slices"
@@ -193,6 +195,29 @@ func (r *Receiver) nonceRefusal(nonce string) error {
 // errNonceReused is a nonce claimed again within the window.
 var errNonceReused = errors.New("nonce reused")
 
+// kitReplayKey is the key a kit call's nonce is remembered under, as signed
+// (SignedQuery.ReplayKey) and apart from basic callbacks' and other
+// products': in this replica's memo, and hashed on the directory the call
+// changes (replayClaim).
+func kitReplayKey(productName string, signed koogallery.SignedQuery) string {
+	return "kit/" + productName + "/" + signed.ReplayKey()
+}
+
+// kitReplayClaim is the claim a verified kit call stores on the directory
+// it changes. The memo above is this replica's and is lost on a restart,
+// but a replayed kit sync (an add after the cancellation that followed it)
+// undoes a later one, which nobody corrects: kit calls are not retried.
+// So the claim is also kept where every replica reads it. It is empty,
+// and nothing is claimed, when Options.RefuseReusedNonces is off.
+func (r *Receiver) kitReplayClaim(productName string, req *http.Request) replayClaim {
+	if !r.opts.RefuseReusedNonces {
+		return replayClaim{}
+	}
+	signed := koogallery.SignedQuery{Timestamp: req.Header.Get(kitTimestampHeader), Nonce: req.Header.Get(kitNonceHeader)}
+	sum := sha256.Sum256([]byte(kitReplayKey(productName, signed)))
+	return replayClaim{key: hex.EncodeToString(sum[:replayClaimKeyBytes])}
+}
+
 // errNoncesFull answers 000005 to a verified callback when the nonce memo
 // is full and every nonce in it may still be replayed: forgetting one would
 // let its replay in, so the new one is not taken until the oldest leaves
@@ -203,8 +228,10 @@ var errNoncesFull = &callbackError{code: koogallery.ResultInternalError,
 
 // nonceCache remembers the nonces of verified requests for twice the
 // signature window (a request is accepted that far from its timestamp in
-// either direction). It is per replica: a replay sent to another replica
-// within the window is caught only by the timestamp check.
+// either direction). It is per replica: a basic callback's replay sent to
+// another replica within the window is caught only by the timestamp check
+// (every basic callback is idempotent or guarded by the lifecycle rules); a
+// kit call's is refused by its claim on its directory (kitReplayClaim).
 type nonceCache struct {
 	ttl    time.Duration
 	mu     sync.Mutex

@@ -88,15 +88,65 @@ type ApplicationSyncRequest struct {
 type KitUser struct {
 	UserName string
 	Raw      json.RawMessage
+	// Index is the user's position in userList, which names it in an
+	// answer.
+	Index int
 }
 
 // AuthSyncRequest is the body of authSync (§3.11.3).
 type AuthSyncRequest struct {
 	KitCommon
-	AppID           string
-	Users           []KitUser
+	AppID string
+	// Users are the entries of userList to act on, in order.
+	Users []KitUser
+	// Refused are the entries left out of Users, each named by index: one
+	// with no userName, or, in an add or modify, one that cannot be stored.
+	// Each entry is its own authorisation (the kit's key is appId plus
+	// userName, §1.8), so one bad entry does not stop the others: the
+	// handler applies Users, then answers Refusal.
+	Refused         []*ValidationError
 	CurrentSyncTime string
 	Flag            KitFlag
+}
+
+// Removing says whether the call removes its users: a delete and a
+// cancellation of authorisation both do.
+func (r *AuthSyncRequest) Removing() bool {
+	return r.Flag == KitDelete || r.Flag == KitCancelAuth
+}
+
+// maxNamedRefusals is how many refused entries a refusal names; the rest it
+// counts, so that it fits resultMsg's 255 characters (§5).
+const maxNamedRefusals = 3
+
+// Refusal is nil when every entry of userList was in Users, else the
+// answer (000002) that names the refused entries and says how many of the
+// batch were applied: the marketplace shows or e-mails it (§5), so a user
+// left out is never answered as a success.
+func (r *AuthSyncRequest) Refusal() error {
+	return UsersNotApplied(r.Refused, len(r.Users)+len(r.Refused))
+}
+
+// UsersNotApplied is the refusal (a *ValidationError, 000002) of an
+// authSync of total users of which those refused were not applied, or nil
+// when none was refused. It names up to maxNamedRefusals entries, by index
+// and reason only: a userName may be personal data.
+func UsersNotApplied(refused []*ValidationError, total int) error {
+	if len(refused) == 0 {
+		return nil
+	}
+	named := make([]string, 0, maxNamedRefusals+1)
+	for _, e := range refused[:min(len(refused), maxNamedRefusals)] {
+		named = append(named, e.Error())
+	}
+	if more := len(refused) - maxNamedRefusals; more > 0 {
+		named = append(named, fmt.Sprintf("and %d more", more))
+	}
+	summary := fmt.Sprintf("%d of %d users were not applied (the other %d were)", len(refused), total, total-len(refused))
+	if len(refused) >= total {
+		summary = fmt.Sprintf("none of the %d users was applied", total)
+	}
+	return &ValidationError{Field: "userList", Reason: summary + ": " + strings.Join(named, "; ")}
 }
 
 // KitOrg is one department.
@@ -187,10 +237,16 @@ func decodeAuthSync(f kitFields) (any, error) {
 	if err := f.head(&r.KitCommon, &r.Flag, KitCancelAuth); err != nil {
 		return nil, err
 	}
-	return r, f.all(
+	if err := f.all(
 		f.str("appId", &r.AppID, 64, true),
 		f.str("currentSyncTime", &r.CurrentSyncTime, 32, false),
-		f.users(&r.Users))
+		f.users(r)); err != nil {
+		return nil, err
+	}
+	if len(r.Users) == 0 && len(r.Refused) > 0 {
+		return nil, r.Refusal() // nothing to apply
+	}
+	return r, nil
 }
 
 func decodeSingleOrgSync(f kitFields) (any, error) {
@@ -295,9 +351,10 @@ func checkString(name, value string, maxLen int, required bool) error {
 	return nil
 }
 
-// users decodes authSync's userList: at most MaxKitUsers objects, each with
-// a userName; an array or, as for orgInfoList, a string holding one.
-func (f kitFields) users(dst *[]KitUser) error {
+// users decodes authSync's userList, an array or, as for orgInfoList, a
+// string holding one, of at most MaxKitUsers objects, into r.Users and
+// r.Refused. Only a list kooper cannot read as a whole refuses the call.
+func (f kitFields) users(r *AuthSyncRequest) error {
 	raw, ok := f["userList"]
 	if !ok {
 		return &ValidationError{Field: "userList", Reason: "is required"}
@@ -313,22 +370,26 @@ func (f kitFields) users(dst *[]KitUser) error {
 	if len(items) > MaxKitUsers {
 		return &ValidationError{Field: "userList", Reason: fmt.Sprintf("has %d users, more than %d", len(items), MaxKitUsers)}
 	}
-	users := make([]KitUser, 0, len(items))
+	r.Users = make([]KitUser, 0, len(items))
 	for i, item := range items {
-		u, err := decodeUser(i, item)
+		u, err := decodeUser(i, item, r.Removing())
 		if err != nil {
-			return err
+			r.Refused = append(r.Refused, err)
+			continue
 		}
-		users = append(users, u)
+		r.Users = append(r.Users, u)
 	}
-	*dst = users
 	return nil
 }
 
 // decodeUser reads a user's userName with encoding/json's matching of names
 // (the last match wins) and looseString; directory.ReadUser reads a stored
 // user's by the same rule, so that it is stored and found under one key.
-func decodeUser(i int, item json.RawMessage) (KitUser, error) {
+// A removal needs only a userName: one longer than an add accepts names a
+// user no directory holds, whose removal changes nothing, and refusing it
+// would refuse the removal of the batch's other users (kit calls are not
+// retried, §1.7, and a resend carries the same batch).
+func decodeUser(i int, item json.RawMessage, removing bool) (KitUser, *ValidationError) {
 	field := fmt.Sprintf("userList[%d]", i)
 	var u struct {
 		UserName looseString `json:"userName"`
@@ -337,8 +398,11 @@ func decodeUser(i int, item json.RawMessage) (KitUser, error) {
 		return KitUser{}, &ValidationError{Field: field, Reason: "must be an object whose userName is a string"}
 	}
 	name := string(u.UserName)
-	if err := checkString(field+".userName", name, 64, true); err != nil {
-		return KitUser{}, err
+	if name == "" {
+		return KitUser{}, &ValidationError{Field: field + ".userName", Reason: "is required"}
+	}
+	if !removing && utf8.RuneCountInString(name) > maxUserNameLength {
+		return KitUser{}, &ValidationError{Field: field + ".userName", Reason: fmt.Sprintf("must be at most %d characters", maxUserNameLength)}
 	}
 	// item is compact when the list came as an array (the parser
 	// re-serialised it), but as the sender wrote it when the list came as
@@ -347,8 +411,11 @@ func decodeUser(i int, item json.RawMessage) (KitUser, error) {
 	if err := json.Compact(&compact, item); err != nil {
 		return KitUser{}, &ValidationError{Field: field, Reason: "must be an object whose userName is a string"}
 	}
-	return KitUser{UserName: name, Raw: compact.Bytes()}, nil
+	return KitUser{UserName: name, Raw: compact.Bytes(), Index: i}, nil
 }
+
+// maxUserNameLength is userName's length in the spec (§3.11.3).
+const maxUserNameLength = 64
 
 // orgs decodes allOrgSync's orgInfoList, an array or, as in the doc
 // example, a string holding the array (§8 item 23).
@@ -376,18 +443,24 @@ func (f kitFields) orgs(dst *[]KitOrg) error {
 	if len(orgs) > MaxKitOrgs {
 		return &ValidationError{Field: "orgInfoList", Reason: fmt.Sprintf("has %d departments, more than %d", len(orgs), MaxKitOrgs)}
 	}
+	// A repeated orgCode keeps its last copy, in the place of its first:
+	// the spec does not make a repeat invalid (§3.11.5), a department is
+	// keyed by orgCode (§1.8), and directory.Replace keeps the last entry
+	// of a key too, so refusing the tree would only keep the stale one.
+	unique := make([]KitOrg, 0, len(orgs))
 	first := make(map[string]int, len(orgs))
 	for i, o := range orgs {
 		if err := checkOrg(fmt.Sprintf("orgInfoList[%d].", i), o); err != nil {
 			return err
 		}
 		if j, seen := first[o.OrgCode]; seen {
-			// Named by index, as every refusal of a body's field is.
-			return &ValidationError{Field: fmt.Sprintf("orgInfoList[%d].orgCode", i), Reason: fmt.Sprintf("repeats orgInfoList[%d].orgCode", j)}
+			unique[j] = o
+			continue
 		}
-		first[o.OrgCode] = i
+		first[o.OrgCode] = len(unique)
+		unique = append(unique, o)
 	}
-	*dst = orgs
+	*dst = unique
 	return nil
 }
 

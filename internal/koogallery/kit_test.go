@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	. "github.com/onsi/gomega"
 )
@@ -133,7 +134,6 @@ func TestDecodeKitRequestRefusesBadInput(t *testing.T) {
 		{"user not an object", KitAuthSync, `{"instanceId":"i","tenantId":"t","appId":"a","userList":["x"],"flag":1,"testFlag":0,"timeStamp":"1"}`, "userList[0] must be an object"},
 		{"orgInfoList missing", KitAllOrgSync, `{"instanceId":"i","tenantId":"t","testFlag":0,"timeStamp":"1"}`, "orgInfoList is required"},
 		{"orgInfoList a broken string", KitAllOrgSync, `{"instanceId":"i","tenantId":"t","orgInfoList":"[{","testFlag":0,"timeStamp":"1"}`, "orgInfoList must be an array"},
-		{"orgInfoList repeats a code", KitAllOrgSync, `{"instanceId":"i","tenantId":"t","orgInfoList":[{"orgCode":"a","orgName":"A"},{"orgCode":"a","orgName":"B"}],"testFlag":0,"timeStamp":"1"}`, `orgInfoList[1].orgCode: repeats orgInfoList[0].orgCode`},
 		{"department without a name", KitAllOrgSync, `{"instanceId":"i","tenantId":"t","orgInfoList":[{"orgCode":"a"}],"testFlag":0,"timeStamp":"1"}`, "orgInfoList[0].orgName is required"},
 		{"singleOrgSync without orgCode", KitSingleOrgSync, strings.Replace(kitOrg, `"orgCode":"d2",`, ``, 1), "orgCode is required"},
 	}
@@ -211,8 +211,16 @@ func FuzzDecodeKitRequest(f *testing.F) {
 			}
 			return
 		}
-		if auth, ok := req.(*AuthSyncRequest); ok && len(auth.Users) > MaxKitUsers {
-			t.Fatalf("%d users accepted", len(auth.Users))
+		if auth, ok := req.(*AuthSyncRequest); ok {
+			if len(auth.Users) > MaxKitUsers {
+				t.Fatalf("%d users accepted", len(auth.Users))
+			}
+			// Every user names one; an add's name can be stored.
+			for _, u := range auth.Users {
+				if u.UserName == "" || (!auth.Removing() && utf8.RuneCountInString(u.UserName) > 64) {
+					t.Fatalf("user %d accepted with a userName of %d characters", u.Index, utf8.RuneCountInString(u.UserName))
+				}
+			}
 		}
 		// A body that decodes also canonicalises, so it can be verified.
 		if _, err := CanonicalKitPayload(body); err != nil {
