@@ -252,8 +252,12 @@ func (s *packageSplit) refund(records []pendingRecord) {
 // and was held back. A part counts whether the marketplace accepted it or
 // refused it for good: the next window's split must not depend on the
 // answer (docs/packages.md decision 6). A part its window had no second
-// left for (crowded) was never sent: no package paid for it.
-func settle(m *saasv1alpha1.TenantMetering, pending []pendingRecord, done int) {
+// left for (crowded) was never sent: no package paid for it. Uncovered
+// usage is counted per meter within the list's bound: it returns the
+// counts of meters no longer declared (the product's meters) it dropped
+// to make room (metering.AddBoundedUsage).
+func settle(m *saasv1alpha1.TenantMetering, pending []pendingRecord, done int, declared []saasv1alpha1.Meter) []saasv1alpha1.MeterUsage {
+	var dropped []saasv1alpha1.MeterUsage
 	for _, rec := range pending {
 		if rec.window >= done || rec.crowded {
 			continue
@@ -262,9 +266,12 @@ func settle(m *saasv1alpha1.TenantMetering, pending []pendingRecord, done int) {
 		case rec.part.Package != "":
 			metering.Deduct(m.Packages, []metering.PackagePart{rec.part})
 		case rec.held():
-			m.Uncovered = metering.AddUsage(m.Uncovered, rec.meter, rec.units)
+			var gone []saasv1alpha1.MeterUsage
+			m.Uncovered, gone = metering.AddBoundedUsage(m.Uncovered, rec.meter, rec.units, declared)
+			dropped = append(dropped, gone...)
 		}
 	}
+	return dropped
 }
 
 // countUncovered counts, once the cursor moved past the first done

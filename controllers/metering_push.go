@@ -810,20 +810,29 @@ func codeLabel(code string) string {
 // advance moves the cursor past the first done windows and adds their
 // accepted values to the totals, in one optimistic-lock write. The
 // in-flight push keeps the records of the windows after them, to be sent
-// again as they are; it is cleared once every window is done.
+// again as they are; it is cleared once every window is done. The totals
+// stay within their bound (metering.AddBoundedTotal); those dropped for it
+// are announced once written (announceDroppedTotals). A write refused for
+// another reason than a conflict (which only asks for a pass from the
+// newer tenant) turns Metered False with the API server's answer, written
+// from the tenant as it was before this write: left as it was, Metered
+// would go on saying the usage is pushed while the cursor stands still.
 func (r *MeteringReconciler) advance(ctx context.Context, p *usagePush, windows []metering.Window, pending []pendingRecord, done int) error {
 	now := r.Clock.Now()
-	return r.patchMetering(ctx, p.tenant, func(m *saasv1alpha1.TenantMetering) {
+	until := windows[done-1].End
+	unchanged := p.tenant.DeepCopy()
+	var dropped droppedTotals
+	err := r.patchMetering(ctx, p.tenant, func(m *saasv1alpha1.TenantMetering) {
+		dropped = droppedTotals{}
 		for _, rec := range pending {
 			if rec.window < done && rec.units > 0 && sendable(rec) {
-				metering.AddTotal(m, rec.meter, rec.units)
+				dropped.meters = append(dropped.meters, metering.AddBoundedTotal(m, rec.meter, rec.units, p.meters)...)
 			}
 		}
 		if p.split != nil {
-			settle(m, pending, done)
+			dropped.uncovered = settle(m, pending, done, p.meters)
 			setExhausted(p.tenant, now)
 		}
-		until := windows[done-1].End
 		t := metav1.NewTime(until)
 		m.PushedUntil = &t
 		m.Segments = metering.PruneSegments(m.Segments, until)
@@ -840,6 +849,59 @@ func (r *MeteringReconciler) advance(ctx context.Context, p *usagePush, windows 
 			setMeteredCondition(p.tenant, metav1.ConditionTrue, saasv1alpha1.SucceededReason, "Usage is pushed up to status.metering.pushedUntil")
 		}
 	})
+	switch {
+	case err == nil:
+		r.announceDroppedTotals(p.tenant, dropped)
+		return nil
+	case onlyConflictLeaves(err):
+		return err
+	}
+	*p.tenant = *unchanged
+	return r.recordFailure(ctx, p.tenant, saasv1alpha1.UsagePushFailedReason,
+		fmt.Errorf("the usage up to %s was pushed, but the cursor did not move: %w; the push is sent again, "+
+			"answered as duplicates, until the write goes through", until.UTC().Format(time.RFC3339), err))
+}
+
+// meterTotalsDroppedReason is the reason of the Normal Event
+// announceDroppedTotals sends.
+const meterTotalsDroppedReason = "MeterTotalsDropped"
+
+// droppedTotals are the entries a write that moved the cursor dropped from
+// status.metering.meters and status.metering.uncovered to keep them within
+// their bound (metering.AddBoundedUsage).
+type droppedTotals struct {
+	meters, uncovered []saasv1alpha1.MeterUsage
+}
+
+// announceDroppedTotals names, in a Normal Event, the entries dropped and
+// their values, the only record of them left. queryInstance's usageInfo
+// reports one entry per total in status.metering.meters (naming no
+// meter), so the buyer sees one fewer per total dropped. No one must act:
+// the product no longer meters them, and their usage was pushed.
+func (r *MeteringReconciler) announceDroppedTotals(t *saasv1alpha1.SaaSTenant, d droppedTotals) {
+	var says []string
+	if len(d.meters) > 0 {
+		says = append(says, fmt.Sprintf("the cumulative totals of %s from status.metering.meters, which queryInstance "+
+			"no longer reports in usageInfo (their usage was pushed and stays billed)", usageList(d.meters)))
+	}
+	if len(d.uncovered) > 0 {
+		says = append(says, fmt.Sprintf("the usage no package covered of %s from status.metering.uncovered", usageList(d.uncovered)))
+	}
+	if len(says) == 0 {
+		return
+	}
+	r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, meterTotalsDroppedReason, "Metering",
+		"Dropped %s: the product no longer meters them, and each list holds at most %d meters",
+		strings.Join(says, "; and "), metering.MaxMeterUsages)
+}
+
+// usageList writes usages as "name (total)", comma-separated.
+func usageList(usages []saasv1alpha1.MeterUsage) string {
+	parts := make([]string, len(usages))
+	for i, u := range usages {
+		parts[i] = fmt.Sprintf("%s (%s)", u.Name, u.Total)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // announceRefusals sends a Warning Event naming the records refused for

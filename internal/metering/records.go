@@ -124,9 +124,64 @@ func Retryable(code string) bool {
 // saturated one by comparing with MaxUsageUnits.String()) and never goes
 // below "0": it never wraps, so the API server always takes it. A total
 // the CRD's pattern allows but beyond MaxUsageUnits counts as saturated;
-// one that is no decimal at all restarts at zero.
+// one that is no decimal at all restarts at zero. It never drops a total
+// to keep the list within its bound: a push adds with AddBoundedTotal.
 func AddTotal(m *saasv1alpha1.TenantMetering, meter string, units koogallery.UsageUnits) {
 	m.Meters = AddUsage(m.Meters, meter, units)
+}
+
+// MaxMeterUsages is how many meters status.metering.meters and
+// status.metering.uncovered hold at most (their MaxItems), as many as a
+// product declares meters at most (spec.metering.meters, MaxItems): the
+// totals of the meters a product declares always fit.
+const MaxMeterUsages = 8
+
+// AddBoundedTotal is AddTotal within MaxMeterUsages (AddBoundedUsage): it
+// returns the totals it dropped to make room for meter's, if any.
+func AddBoundedTotal(m *saasv1alpha1.TenantMetering, meter string, units koogallery.UsageUnits, declared []saasv1alpha1.Meter) []saasv1alpha1.MeterUsage {
+	var dropped []saasv1alpha1.MeterUsage
+	m.Meters, dropped = AddBoundedUsage(m.Meters, meter, units, declared)
+	return dropped
+}
+
+// AddBoundedUsage is AddUsage for a list the API server takes at most
+// MaxMeterUsages entries of. A product's meters may change over a
+// tenant's life (docs/concepts.md), and a list that kept every meter ever
+// billed grew past its bound: the API server then refused, on every
+// retry, the write that moves the cursor, and no later hour was billed.
+// When meter has no entry and the list is full, it drops entries of
+// meters that declared (the product's meters) does not name, oldest
+// first, until meter's fits. Oldest is the list's order, the order the
+// meters first got an entry in: status records no other age (a time per
+// entry would be an API change), and the meter billed first is the most
+// likely to have been retired longest. Every declared meter's entry is
+// kept, and fits (MaxMeterUsages). When no entry can go (each is a
+// declared meter's, and meter, no longer declared, is in a push built
+// before the product's meters changed), meter's units are the ones not
+// kept. It returns the list and the entries dropped, meter's own units
+// among them in that case.
+func AddBoundedUsage(usages []saasv1alpha1.MeterUsage, meter string, units koogallery.UsageUnits, declared []saasv1alpha1.Meter) ([]saasv1alpha1.MeterUsage, []saasv1alpha1.MeterUsage) {
+	var dropped []saasv1alpha1.MeterUsage
+	if slices.ContainsFunc(usages, func(u saasv1alpha1.MeterUsage) bool { return u.Name == meter }) {
+		return AddUsage(usages, meter, units), nil
+	}
+	isDeclared := func(name string) bool {
+		return slices.ContainsFunc(declared, func(d saasv1alpha1.Meter) bool { return d.Name == name })
+	}
+	kept := make([]saasv1alpha1.MeterUsage, 0, len(usages)+1)
+	excess := len(usages) + 1 - MaxMeterUsages
+	for _, u := range usages {
+		if excess > 0 && !isDeclared(u.Name) {
+			dropped = append(dropped, u)
+			excess--
+			continue
+		}
+		kept = append(kept, u)
+	}
+	if excess > 0 {
+		return kept, append(dropped, AddUsage(nil, meter, units)...)
+	}
+	return AddUsage(kept, meter, units), dropped
 }
 
 // decimalTotal is the CRD's pattern of a stored total.
@@ -134,7 +189,8 @@ var decimalTotal = regexp.MustCompile(`^[0-9]+(\.[0-9]{1,4})?$`)
 
 // AddUsage adds units to meter's total in usages, adding the meter at "0"
 // first when it has none, and returns the list (AddTotal's rule, for any
-// per-meter list such as status.metering.uncovered).
+// per-meter list such as status.metering.uncovered), unbounded: a push
+// adds with AddBoundedUsage.
 func AddUsage(usages []saasv1alpha1.MeterUsage, meter string, units koogallery.UsageUnits) []saasv1alpha1.MeterUsage {
 	i := slices.IndexFunc(usages, func(u saasv1alpha1.MeterUsage) bool { return u.Name == meter })
 	if i < 0 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -222,6 +223,68 @@ func TestAddTotal(t *testing.T) {
 			NewWithT(t).Expect(m.Meters).To(Equal(tt.want))
 		})
 	}
+}
+
+func TestAddBoundedUsage(t *testing.T) {
+	usages := func(names ...string) []saasv1alpha1.MeterUsage {
+		out := make([]saasv1alpha1.MeterUsage, len(names))
+		for i, name := range names {
+			out[i] = saasv1alpha1.MeterUsage{Name: name, Total: "1"}
+		}
+		return out
+	}
+	meters := func(names ...string) []saasv1alpha1.Meter {
+		out := make([]saasv1alpha1.Meter, len(names))
+		for i, name := range names {
+			out[i] = saasv1alpha1.Meter{Name: name}
+		}
+		return out
+	}
+	grown := func(list []saasv1alpha1.MeterUsage, name, total string) []saasv1alpha1.MeterUsage {
+		return append(slices.Clone(list), saasv1alpha1.MeterUsage{Name: name, Total: total})
+	}
+	eight := usages("a", "b", "c", "d", "e", "f", "g", "h")
+	tests := []struct {
+		name        string
+		usages      []saasv1alpha1.MeterUsage
+		meter       string
+		declared    []saasv1alpha1.Meter
+		want        []saasv1alpha1.MeterUsage
+		wantDropped []saasv1alpha1.MeterUsage
+	}{
+		{"a meter held adds to its total, however full the list", eight, "h", meters("i"),
+			append(usages("a", "b", "c", "d", "e", "f", "g"), saasv1alpha1.MeterUsage{Name: "h", Total: "2"}), nil},
+		{"a new meter with room is added, nothing dropped", usages("a", "b"), "i", meters("i"),
+			grown(usages("a", "b"), "i", "1"), nil},
+		{"a full list drops the oldest meter no longer declared", eight, "i", meters("i"),
+			grown(usages("b", "c", "d", "e", "f", "g", "h"), "i", "1"), usages("a")},
+		{"declared meters are kept, an undeclared one goes", eight, "i", meters("a", "b", "c", "d", "e", "f", "g", "i"),
+			grown(usages("a", "b", "c", "d", "e", "f", "g"), "i", "1"), usages("h")},
+		{"an undeclared meter's units are dropped when every entry is declared", eight, "x",
+			meters("a", "b", "c", "d", "e", "f", "g", "h"), eight, usages("x")},
+		{"a list over its bound is brought back within it", grown(eight, "y", "1"), "i", meters("i"),
+			grown(usages("c", "d", "e", "f", "g", "h", "y"), "i", "1"), usages("a", "b")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			got, dropped := AddBoundedUsage(slices.Clone(tt.usages), tt.meter, 10000, tt.declared)
+			g.Expect(got).To(Equal(tt.want))
+			g.Expect(dropped).To(Equal(tt.wantDropped))
+			g.Expect(len(got)).To(BeNumerically("<=", MaxMeterUsages))
+		})
+	}
+}
+
+func TestAddBoundedTotalReturnsWhatItDropped(t *testing.T) {
+	g := NewWithT(t)
+	m := &saasv1alpha1.TenantMetering{Meters: []saasv1alpha1.MeterUsage{{Name: "old", Total: "42.5"}}}
+	for _, name := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+		g.Expect(AddBoundedTotal(m, name, 10000, nil)).To(BeEmpty())
+	}
+	g.Expect(AddBoundedTotal(m, "i", 10000, []saasv1alpha1.Meter{{Name: "i"}})).To(Equal([]saasv1alpha1.MeterUsage{{Name: "old", Total: "42.5"}}))
+	g.Expect(m.Meters).To(HaveLen(MaxMeterUsages))
+	g.Expect(m.Meters[len(m.Meters)-1]).To(Equal(saasv1alpha1.MeterUsage{Name: "i", Total: "1"}))
 }
 
 func TestRefusalSummary(t *testing.T) {
