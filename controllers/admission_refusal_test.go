@@ -8,6 +8,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,7 +22,7 @@ import (
 
 // refusingPolicy installs a ValidatingAdmissionPolicy, as a cluster's
 // policy engine would, that refuses creating objects of resource
-// (namespaces, secrets or deployments) labelled as product's, with message; it returns once the API
+// (namespaces, secrets, networkpolicies or deployments) labelled as product's, with message; it returns once the API
 // server enforces it (a policy takes effect a moment after it is stored).
 // The policy goes with the test.
 func refusingPolicy(t *testing.T, group, resource, product, message string) {
@@ -47,6 +48,8 @@ func refusingPolicy(t *testing.T, group, resource, product, message string) {
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}}}}}
 	case "secrets":
 		obj = &corev1.Secret{ObjectMeta: meta}
+	case "networkpolicies":
+		obj = &networkingv1.NetworkPolicy{ObjectMeta: meta}
 	case "namespaces":
 		meta.Namespace = ""
 		obj = &corev1.Namespace{ObjectMeta: meta}

@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -470,10 +471,15 @@ func (r *SaaSTenantReconciler) secretsToCopy(ctx context.Context, t *saasv1alpha
 	return copies, proceed()
 }
 
-// applyAll applies the namespace first, then the credentials, then every
-// other object, and removes what must not exist. In a fresh namespace
-// (nothing of the tenant's was made before) uncached objects are written
-// without a read.
+// applyAll applies the namespace first, then the credentials, then the
+// objects that isolate the namespace (applyIsolation), then every other
+// object, and removes what must not exist. Should the cluster refuse the
+// tenant's NetworkPolicy, or its plan's ResourceQuota, while the namespace
+// has none, nothing that serves is applied (nor, as provision applies a
+// chart only after this, a chart's objects): the refusal fails the pass,
+// saying so, and a later pass applies them once the isolation is there. In
+// a fresh namespace (nothing of the tenant's was made before) uncached
+// objects are written without a read.
 func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.Desired, s *tenantState) error {
 	a := r.applier()
 	a.FreshNamespace, a.Hashes = s.freshNamespace, s.appliedHashes
@@ -500,12 +506,29 @@ func (r *SaaSTenantReconciler) applyAll(ctx context.Context, d *tenantobjects.De
 		return err
 	}
 	present, absent := d.Objects()
+	isolation, serving := splitIsolation(present)
+	var refused refusals
+	missing, err := r.applyIsolation(ctx, a, isolation, &refused)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		// Served now, the workload would take traffic from every
+		// namespace and reach anything, the cloud's metadata endpoint
+		// included, or use the node without bound: it waits for its
+		// isolation, and the refusal says so.
+		refused.heldBack = heldBackNote(d, missing)
+		return refused.err()
+	}
 	if !s.freshNamespace {
-		if err := replaceServicesOfOtherClusterIP(ctx, r.Client, present); err != nil {
+		if err := replaceServicesOfOtherClusterIP(ctx, r.Client, serving); err != nil {
 			return err
 		}
 	}
-	if err := applyEach(ctx, a, present); err != nil {
+	if err := applyRecording(ctx, a, serving, &refused); err != nil {
+		return err
+	}
+	if err := refused.err(); err != nil {
 		return err
 	}
 	remover := a
@@ -597,6 +620,9 @@ func desiredHeadless(obj client.Object) (headless, isService bool) {
 type invalidObjectsError struct {
 	refused []string
 	advice  string
+	// heldBack, when not empty, says what was not applied because of the
+	// refusals (heldBackNote).
+	heldBack string
 }
 
 func (e *invalidObjectsError) Error() string {
@@ -604,18 +630,31 @@ func (e *invalidObjectsError) Error() string {
 	if e.advice != "" {
 		advice = " (" + e.advice + ")"
 	}
-	return capMessage(fmt.Sprintf("The API server refuses %d of the tenant's objects as invalid%s: %s",
-		len(e.refused), advice, strings.Join(e.refused, "; ")))
+	return capMessage(fmt.Sprintf("The API server refuses %d of the tenant's objects as invalid%s: %s%s",
+		len(e.refused), advice, strings.Join(e.refused, "; "), heldBackSuffix(e.heldBack)))
+}
+
+// heldBackSuffix is "; " and heldBack, or "" when nothing was held back.
+func heldBackSuffix(heldBack string) string {
+	if heldBack == "" {
+		return ""
+	}
+	return "; " + heldBack
 }
 
 // admissionRefusedError names the tenant's objects the cluster's admission
 // refused (AdmissionRefusedReason), each with who refused, its reason and
 // code, never the webhook's or the policy's message (redact.APIError).
-type admissionRefusedError struct{ refused []string }
+type admissionRefusedError struct {
+	refused []string
+	// heldBack, when not empty, says what was not applied because of the
+	// refusals (heldBackNote).
+	heldBack string
+}
 
 func (e *admissionRefusedError) Error() string {
-	return capMessage(fmt.Sprintf("The cluster's admission refuses %d of the tenant's objects (an admission webhook or policy, not the object's own validation): %s",
-		len(e.refused), strings.Join(e.refused, "; ")))
+	return capMessage(fmt.Sprintf("The cluster's admission refuses %d of the tenant's objects (an admission webhook or policy, not the object's own validation): %s%s",
+		len(e.refused), strings.Join(e.refused, "; "), heldBackSuffix(e.heldBack)))
 }
 
 // asAdmissionRefused is err as an admissionRefusedError: itself, or a
@@ -659,33 +698,146 @@ func admissionRefusal(err error) bool {
 // template, a Secret's type, a Deployment's selector, say), and applying
 // it again: only then is it refused.
 func applyEach[T client.Object](ctx context.Context, a *apply.Applier, objs []T) error {
-	var refused, denied []string
-	advice := ""
+	var refused refusals
+	if err := applyRecording(ctx, a, objs, &refused); err != nil {
+		return err
+	}
+	return refused.err()
+}
+
+// applyRecording applies every object as applyEach does, keeping the
+// refusals in refused; it returns only a failure that stops at once.
+func applyRecording[T client.Object](ctx context.Context, a *apply.Applier, objs []T, refused *refusals) error {
 	for _, obj := range objs {
-		_, err := a.Apply(ctx, obj)
-		if apierrors.IsInvalid(err) && !admissionRefusal(err) {
-			// A change the API server refuses in place, made by
-			// replacing the object where that loses nothing kept.
-			err = replaceRefused(ctx, a, obj, err)
-		}
-		switch {
-		case err == nil:
-		case admissionRefusal(err):
-			denied = append(denied, describeRefusal(a, obj, err))
-		case apierrors.IsInvalid(err), refusedResize(obj, err):
-			refused = append(refused, describeRefusal(a, obj, err))
-			advice = cmp.Or(advice, refusalAdvice(obj.GetObjectKind().GroupVersionKind().GroupKind(), obj.GetNamespace(), obj.GetName(), err))
-		default:
+		if err := applyOrReplace(ctx, a, obj); err != nil && !refused.record(a, obj, err) {
 			return err
 		}
 	}
+	return nil
+}
+
+// applyOrReplace applies obj, and, when the API server refuses the change
+// in place, makes it by replacing obj where replaceRefused finds that safe.
+func applyOrReplace(ctx context.Context, a *apply.Applier, obj client.Object) error {
+	_, err := a.Apply(ctx, obj)
+	if apierrors.IsInvalid(err) && !admissionRefusal(err) {
+		err = replaceRefused(ctx, a, obj, err)
+	}
+	return err
+}
+
+// refusals gathers the objects the API server refuses as invalid and those
+// the cluster's admission refuses, neither of which stops the others.
+type refusals struct {
+	invalid, denied []string
+	// advice is the first refusal's remedy, for an invalidObjectsError.
+	advice string
+	// heldBack, when not empty, says which objects were not applied
+	// because of the refusals (heldBackNote).
+	heldBack string
+}
+
+// record keeps err, the answer to obj's apply, when it is a refusal that
+// does not stop the other objects, and reports whether it was.
+func (f *refusals) record(a *apply.Applier, obj client.Object, err error) bool {
 	switch {
-	case len(refused) > 0:
-		return &invalidObjectsError{refused: refused, advice: advice}
-	case len(denied) > 0:
-		return &admissionRefusedError{refused: denied}
+	case admissionRefusal(err):
+		f.denied = append(f.denied, describeRefusal(a, obj, err))
+	case apierrors.IsInvalid(err), refusedResize(obj, err):
+		f.invalid = append(f.invalid, describeRefusal(a, obj, err))
+		f.advice = cmp.Or(f.advice, refusalAdvice(obj.GetObjectKind().GroupVersionKind().GroupKind(), obj.GetNamespace(), obj.GetName(), err))
+	default:
+		return false
+	}
+	return true
+}
+
+// err is the refusals as an invalidObjectsError if any is invalid, else as
+// an admissionRefusedError; nil when there were none.
+func (f *refusals) err() error {
+	switch {
+	case len(f.invalid) > 0:
+		return &invalidObjectsError{refused: f.invalid, advice: f.advice, heldBack: f.heldBack}
+	case len(f.denied) > 0:
+		return &admissionRefusedError{refused: f.denied, heldBack: f.heldBack}
 	}
 	return nil
+}
+
+// splitIsolation splits the tenant's objects (in Objects' order) into
+// those that isolate its namespace, its ResourceQuota, LimitRange and
+// NetworkPolicy, and the rest, each in the order given.
+func splitIsolation(objs []client.Object) (isolation, rest []client.Object) {
+	for _, obj := range objs {
+		switch obj.(type) {
+		case *corev1.ResourceQuota, *corev1.LimitRange, *networkingv1.NetworkPolicy:
+			isolation = append(isolation, obj)
+		default:
+			rest = append(rest, obj)
+		}
+	}
+	return isolation, rest
+}
+
+// servingWaitsFor returns, for an object without which the tenant's
+// serving objects are not applied, an empty one of its kind to read it
+// into; nil for any other. They are its NetworkPolicy, without which every
+// namespace reaches the pods and they reach anything, and its
+// ResourceQuota (there only when the plan sets one), without which they
+// may use the node without bound. Not the LimitRange: it only fills in the
+// resources a container leaves out (kooper's Deployment sets the plan's),
+// and a quota that counts a resource refuses a pod that leaves it out.
+func servingWaitsFor(obj client.Object) client.Object {
+	switch obj.(type) {
+	case *corev1.ResourceQuota:
+		return &corev1.ResourceQuota{}
+	case *networkingv1.NetworkPolicy:
+		return &networkingv1.NetworkPolicy{}
+	}
+	return nil
+}
+
+// applyIsolation applies the objects that isolate the tenant's namespace,
+// keeping the refusals in refused as applyEach does, and returns, as
+// "<Kind> <name>", those refused that the namespace does not have: the
+// API server is asked, since a cache behind a deletion would show an
+// object that no longer isolates anything. An earlier version of a
+// refused object, still there, still isolates: it is not returned.
+func (r *SaaSTenantReconciler) applyIsolation(ctx context.Context, a *apply.Applier, objs []client.Object, refused *refusals) ([]string, error) {
+	var missing []string
+	for _, obj := range objs {
+		err := applyOrReplace(ctx, a, obj)
+		if err == nil {
+			continue
+		}
+		if !refused.record(a, obj, err) {
+			return nil, err
+		}
+		stored := servingWaitsFor(obj)
+		if stored == nil {
+			continue
+		}
+		gvk, _ := apiutil.GVKForObject(obj, a.Scheme) // Apply found it
+		switch err := apiReader(r.Reader, r.Client).Get(ctx, client.ObjectKeyFromObject(obj), stored); {
+		case apierrors.IsNotFound(err):
+			missing = append(missing, gvk.Kind+" "+obj.GetName())
+		case err != nil:
+			return nil, fmt.Errorf("failed to read %s %s, refused, to tell whether the namespace is isolated without it: %w",
+				gvk.Kind, client.ObjectKeyFromObject(obj), err)
+		}
+	}
+	return missing, nil
+}
+
+// heldBackNote says that the tenant's serving objects were not applied
+// because the namespace lacks missing, its isolation objects refused.
+func heldBackNote(d *tenantobjects.Desired, missing []string) string {
+	serving := "the workload's Deployment, Service and Ingress, and what they use"
+	if d.Product.Spec.Chart != nil {
+		serving = "the chart's objects"
+	}
+	return fmt.Sprintf("serving objects held back for isolation: %s are not applied while namespace %s lacks %s",
+		serving, d.Namespace, strings.Join(missing, " and "))
 }
 
 // describeRefusal is "<Kind> <name>: <the API server's reason>".
