@@ -202,7 +202,9 @@ func TestCountQuotasAtWhatATenantHoldsAdmitItAll(t *testing.T) {
 			Spec: appsv1.ReplicaSetSpec{Replicas: new(int32), Selector: deployment.Spec.Selector, Template: deployment.Spec.Template}}
 		g.Expect(create(rs)).To(Succeed(), "ReplicaSet %d", i)
 	}
-	g.Expect(create(&corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: AppName}})).To(Succeed())
+	// kube-controller-manager still writes an Endpoints beside each Service's
+	// EndpointSlice, and a count quota counts it.
+	g.Expect(create(&corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: AppName}})).To(Succeed()) //nolint:staticcheck // as kube-controller-manager does
 	g.Expect(create(&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: AppName + "-slice"},
 		AddressType: discoveryv1.AddressTypeIPv4})).To(Succeed())
 

@@ -8,7 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -428,7 +428,7 @@ func namespaceCounts(held []heldObject) map[corev1.ResourceName]*countNeed {
 		need.what = append(need.what, what)
 	}
 	addObjects := func(gk schema.GroupKind, n int64, what string) {
-		plural, _ := meta.UnsafeGuessKindToResource(gk.WithVersion(""))
+		plural, _ := apimeta.UnsafeGuessKindToResource(gk.WithVersion(""))
 		name := "count/" + plural.Resource
 		if gk.Group != "" {
 			name += "." + gk.Group
