@@ -90,11 +90,15 @@ func chartSource(namespace string, chart *saasv1alpha1.ChartTemplate) string {
 // Secret read around the cache, so the digest recorded is the Secret's
 // current one), loaded, and rendered for an example tenant on every plan
 // (exampleRenders; chartVerdict judges what they found). A chart that cannot
-// be fetched or loaded, whose render is refused, that gives every tenant
-// of a plan the same Ingress route, or that renders differently each time
-// (ChartNotDeterministic), leaves status.chart on the last chart that
-// passed, so the tenants keep running it (a shared route stalls them as
-// well: chartRouteShared). A plan that does not render for the example
+// be fetched or loaded, whose render is refused on every plan, that gives
+// every tenant of a plan the same Ingress route, or that renders
+// differently each time (ChartNotDeterministic), leaves status.chart on the
+// last chart that passed, so the tenants keep running it (a shared route
+// stalls them as well: chartRouteShared). A chart refused on some plans
+// only is recorded when status.chart holds no other chart (ChartReady
+// False all the same, naming those plans): the other plans' buyers are
+// provisioned, and each tenant of a refused plan stalls on its own render
+// (ChartObjectRefused). A plan that does not render for the example
 // tenant is named in ChartReady, which stays True, and in one Warning Event
 // (warnRenderFailures). A failure that a retry may mend (the registry, the
 // API server) is retried with back-off once the condition is written; a
@@ -150,24 +154,55 @@ func (r *SaaSProductReconciler) checkChart(ctx context.Context, s *productState)
 // chartVerdict is ChartReady for a chart that loaded, described as chart
 // ("Chart <name> <version> (<digest>) from <source>"), whose example
 // renders found check, and whether the chart passed (its tenants may run
-// it). A refused object, an Ingress route every tenant of a plan would
-// claim, or a render that differs from one fresh render to the next fails
-// it; plans that do not render for the example tenant are named, but pass:
-// a real tenant may have what the example lacks.
+// it). A refused object on every plan, an Ingress route every tenant of a
+// plan would claim, or a render that differs from one fresh render to the
+// next fails it; plans that do not render for the example tenant are named,
+// but pass: a real tenant may have what the example lacks. Plans whose
+// render is refused while another plan's is not make ChartReady False and
+// are named (partlyRefusedVerdict).
 func chartVerdict(chart string, check exampleCheck) (metav1.Condition, bool) {
 	switch {
-	case check.refused != nil:
+	case len(check.refusals) > 0 && len(check.renders) == 0:
 		return chartCondition(metav1.ConditionFalse, saasv1alpha1.ChartObjectRefusedReason,
-			fmt.Sprintf("%s would run for no tenant: %v", chart, check.refused)), false
+			fmt.Sprintf("%s would run for no tenant: %v", chart, check.refusals[0].refused)), false
 	case check.sharedRoute != "":
 		return chartCondition(metav1.ConditionFalse, saasv1alpha1.IngressHostNotUniqueReason, chart+" "+check.sharedRoute), false
 	case check.nondeterministic != "":
 		return chartCondition(metav1.ConditionFalse, saasv1alpha1.ChartNotDeterministicReason, chart+" "+check.nondeterministic), false
+	case len(check.refusals) > 0:
+		return partlyRefusedVerdict(chart, check)
 	case len(check.failures) > 0:
 		return chartCondition(metav1.ConditionTrue, saasv1alpha1.SucceededReason,
 			chart+"; "+strings.Join(check.failures, "; ")+"; a tenant on such a plan stalls (ChartRenderFailed) unless what only a real tenant has makes it render"), true
 	}
 	return chartCondition(metav1.ConditionTrue, saasv1alpha1.SucceededReason, chart), true
+}
+
+// partlyRefusedVerdict is ChartReady for a chart whose render is refused on
+// some plans (check.refusals) and accepted on others, and whether it is
+// recorded. It stays False, so that the product's Ready (what `kubectl wait
+// --for=condition=Ready` waits for) still means every plan can be sold: a
+// refusal, unlike a render failure, holds for every buyer of the plan. The
+// chart is recorded unless status.chart holds another one (check.replaces),
+// which then stays, so the tenants of a refused plan keep the chart they
+// run; no tenant reads ChartReady once a chart is recorded, so the other
+// plans' buyers are provisioned all the same.
+func partlyRefusedVerdict(chart string, check exampleCheck) (metav1.Condition, bool) {
+	refused := make([]string, 0, len(check.refusals))
+	for _, r := range check.refusals {
+		refused = append(refused, fmt.Sprintf("plan %s's render is refused: %v", r.skuCode, r.refused))
+	}
+	sold := make([]string, 0, len(check.renders))
+	for _, r := range check.renders {
+		sold = append(sold, r.skuCode)
+	}
+	meanwhile := "a tenant on such a plan stalls (ChartObjectRefused) until its values or the chart no longer render them; " +
+		"the tenants of plan " + strings.Join(sold, ", ") + " run it"
+	if check.replaces != "" {
+		meanwhile = "until then every tenant, a new one too, keeps chart " + check.replaces + ", the one status.chart records"
+	}
+	return chartCondition(metav1.ConditionFalse, saasv1alpha1.ChartObjectRefusedReason,
+		chart+": "+strings.Join(refused, "; ")+"; "+meanwhile), check.replaces == ""
 }
 
 // warnRenderFailures sends a Warning Event naming the plans that do not
@@ -246,8 +281,13 @@ type exampleCheck struct {
 	// renders are the example tenant's render of each plan that rendered,
 	// in the product's order.
 	renders []planRender
-	// refused is the first refusal: objects refused for every tenant.
-	refused *chartrender.RefusedError
+	// refusals are the plans whose render is refused (objects refused for
+	// every tenant of the plan), in the product's order.
+	refusals []planRefusal
+	// replaces is the digest of the chart status.chart records when it is
+	// not the chart checked; "" when it is, or none is recorded. A chart
+	// refused on some plans does not replace it (partlyRefusedVerdict).
+	replaces string
 	// sharedRoute describes the first Ingress route that every tenant of a
 	// plan would claim; "" when each tenant's routes are its own.
 	sharedRoute string
@@ -258,6 +298,12 @@ type exampleCheck struct {
 	// failures name each plan that does not render for the example tenant
 	// (or for the sample tenants), and why.
 	failures []string
+}
+
+// planRefusal is a plan whose render is refused, and what was refused.
+type planRefusal struct {
+	skuCode string
+	refused *chartrender.RefusedError
 }
 
 // maxQuotedRenderError is how much of a render error a failure quotes, in
@@ -273,8 +319,10 @@ const maxQuotedRenderError = 512
 // twice afresh (exampleRenderer.nondeterministic), to catch a chart that
 // makes up values at render time. Renders and that check's verdicts are
 // cached by the renderer: a product renders again only when its chart or
-// values change (or the renderer's cache let them go). A render error
-// other than a refusal (a template that needs what only a real tenant
+// values change (or the renderer's cache let them go). A plan whose render
+// is refused is named in refusals, and the other plans are checked all the
+// same: one plan's refused object says nothing of another's. A render
+// error other than a refusal (a template that needs what only a real tenant
 // gives) is left to the tenants, which report it (ChartRenderFailed), and
 // named in failures.
 func (r *SaaSProductReconciler) exampleRenders(ctx context.Context, product *saasv1alpha1.SaaSProduct, archive chartrender.Archive) exampleCheck {
@@ -288,6 +336,9 @@ func (r *SaaSProductReconciler) exampleRenders(ctx context.Context, product *saa
 	}
 	e := exampleRenderer{renderer: &r.Charts.Renderer, archive: archive, product: product, productValues: productValues, kubeVersion: kubeVersion}
 	var check exampleCheck
+	if recorded := product.Status.Chart; recorded != nil && recorded.Digest != archive.Digest() {
+		check.replaces = recorded.Digest
+	}
 	for i := range product.Spec.Plans {
 		plan := &product.Spec.Plans[i]
 		planValues, err := valuesLayer(plan.Values)
@@ -295,42 +346,53 @@ func (r *SaaSProductReconciler) exampleRenders(ctx context.Context, product *saa
 			check.failures = append(check.failures, fmt.Sprintf("plan %s's values are not an object", plan.SKUCode))
 			continue
 		}
-		objs, err := e.render(ctx, plan, planValues, exampleInstanceID, exampleNamespace)
 		var refused *chartrender.RefusedError
+		if err := e.checkPlan(ctx, plan, planValues, &check); errors.As(err, &refused) {
+			check.refusals = append(check.refusals, planRefusal{skuCode: plan.SKUCode, refused: refused})
+		}
+	}
+	return check
+}
+
+// checkPlan renders the chart on plan (whose values are planValues) for the
+// example tenant, and for the checks of exampleRenders, into check: the
+// plan's render when every render of it is accepted, a failure for a
+// render error. The error is a refusal of one of its renders.
+func (e exampleRenderer) checkPlan(ctx context.Context, plan *saasv1alpha1.Plan, planValues map[string]any, check *exampleCheck) error {
+	objs, err := e.render(ctx, plan, planValues, exampleInstanceID, exampleNamespace)
+	var refused *chartrender.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		return err
+	case err != nil:
+		check.failures = append(check.failures, fmt.Sprintf("plan %s does not render for the example tenant: %s",
+			plan.SKUCode, textcut.Bytes(err.Error(), maxQuotedRenderError)))
+		return nil
+	}
+	if check.nondeterministic == "" {
+		found, err := e.nondeterministic(ctx, plan, planValues)
 		switch {
 		case errors.As(err, &refused):
-			return exampleCheck{refused: refused}
+			return err
 		case err != nil:
-			check.failures = append(check.failures, fmt.Sprintf("plan %s does not render for the example tenant: %s",
+			check.failures = append(check.failures, fmt.Sprintf("plan %s renders for the example tenant, but not when rendered afresh: %s",
 				plan.SKUCode, textcut.Bytes(err.Error(), maxQuotedRenderError)))
-			continue
 		}
-		check.renders = append(check.renders, planRender{skuCode: plan.SKUCode, objects: objs})
-		if check.nondeterministic == "" {
-			found, err := e.nondeterministic(ctx, plan, planValues)
-			switch {
-			case errors.As(err, &refused):
-				return exampleCheck{refused: refused}
-			case err != nil:
-				check.failures = append(check.failures, fmt.Sprintf("plan %s renders for the example tenant, but not when rendered afresh: %s",
-					plan.SKUCode, textcut.Bytes(err.Error(), maxQuotedRenderError)))
-			}
-			check.nondeterministic = found
-		}
-		if check.sharedRoute != "" || len(ingressRoutes(objs)) == 0 {
-			continue
-		}
+		check.nondeterministic = found
+	}
+	if check.sharedRoute == "" && len(ingressRoutes(objs)) > 0 {
 		shared, err := e.sharedRoute(ctx, plan, planValues)
 		switch {
 		case errors.As(err, &refused):
-			return exampleCheck{refused: refused}
+			return err
 		case err != nil:
 			check.failures = append(check.failures, fmt.Sprintf("plan %s does not render for a sample tenant: %s",
 				plan.SKUCode, textcut.Bytes(err.Error(), maxQuotedRenderError)))
 		}
 		check.sharedRoute = shared
 	}
-	return check
+	check.renders = append(check.renders, planRender{skuCode: plan.SKUCode, objects: objs})
+	return nil
 }
 
 // exampleRenderer renders one product's chart for made-up tenants, as the

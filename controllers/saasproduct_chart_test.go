@@ -201,8 +201,9 @@ func TestChartProductThatRendersAClusterRoleIsRefused(t *testing.T) {
 	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(product), got)).To(Succeed())
 	g.Expect(got.Status.Chart).To(BeNil(), "a refused chart is not recorded")
 
-	// Only one plan's values add the object: the product is refused all
-	// the same, the plan named by the object.
+	// Only one plan's values add the object: ChartReady is False all the
+	// same, naming the object (the chart is now recorded for the other
+	// plan's tenants: TestAPlanWhoseChartRenderIsRefusedLeavesTheOtherPlansSold).
 	changeProduct(t, product.Name, func(p *saasv1alpha1.SaaSProduct) {
 		p.Spec.Chart.Values = nil
 		p.Spec.Plans[1].Values = &apiextensionsv1.JSON{Raw: []byte(strings.Replace(clusterRole, "crm-admin", "pro-admin", 1))}
