@@ -294,14 +294,36 @@ func (r *RolloutReconciler) tenantsOf(ctx context.Context, product *saasv1alpha1
 // Available: every object current on the revision it runs.
 func rolloutTenant(t *saasv1alpha1.SaaSTenant) rollout.Tenant {
 	wave, _ := strconv.ParseInt(t.Annotations[saasv1alpha1.RolloutWaveAnnotation], 10, 32)
+	available := apimeta.FindStatusCondition(t.Status.Conditions, saasv1alpha1.AvailableCondition)
 	return rollout.Tenant{
-		Name:    t.Name,
-		Debug:   t.Spec.Mode == saasv1alpha1.ModeDebug,
-		Wanted:  t.Annotations[saasv1alpha1.RevisionAnnotation],
-		Wave:    int32(wave),
-		Running: t.Status.Revision,
-		Healthy: apimeta.IsStatusConditionTrue(t.Status.Conditions, saasv1alpha1.AvailableCondition),
+		Name:           t.Name,
+		Debug:          t.Spec.Mode == saasv1alpha1.ModeDebug,
+		Wanted:         t.Annotations[saasv1alpha1.RevisionAnnotation],
+		Wave:           int32(wave),
+		Running:        t.Status.Revision,
+		Healthy:        available != nil && available.Status == metav1.ConditionTrue,
+		UnhealthySince: unhealthySince(t, available),
 	}
+}
+
+// unhealthySince is when tenant t, whose Available condition is available
+// (nil if it has none), last stopped being healthy: the condition's
+// lastTransitionTime, which stays put while Available stays False however
+// its reason changes, or t's creation when it never reported Available (a
+// tenant stalled on its order). It is derived from what the tenant stores,
+// so the rollout writes nothing per tenant to know which tenants of a wave
+// were broken before the wave told them (rollout.Tenant.UnhealthySince).
+// The condition's time is the tenant controller's wall clock, compared
+// with the wave's start from r.Clock: the same wall clock in the manager.
+// Zero for a healthy tenant.
+func unhealthySince(t *saasv1alpha1.SaaSTenant, available *metav1.Condition) time.Time {
+	switch {
+	case available == nil:
+		return t.CreationTimestamp.Time
+	case available.Status == metav1.ConditionTrue:
+		return time.Time{}
+	}
+	return available.LastTransitionTime.Time
 }
 
 // policyOf is the product's rollout policy for total tenants, defaults applied.
@@ -375,15 +397,27 @@ func setRolloutStatus(product *saasv1alpha1.SaaSProduct, d rollout.Decision) {
 		if c := apimeta.FindStatusCondition(product.Status.Conditions, saasv1alpha1.RolledOutCondition); d.Failed == nil && c != nil && c.Reason == saasv1alpha1.WaveFailedReason {
 			msg = c.Message
 		} else if d.Failed != nil {
-			msg += "; not healthy: " + namesOf(d.Failed)
+			msg += "; not healthy: " + namesOf(d.Failed) + notWaitedFor(d)
 		}
 		setCondition(product, saasv1alpha1.RolledOutCondition, metav1.ConditionFalse, saasv1alpha1.WaveFailedReason, msg)
 	case stillUntold(product, recorded, d):
 		// The message naming them is kept.
 	default:
 		setCondition(product, saasv1alpha1.RolledOutCondition, metav1.ConditionFalse, saasv1alpha1.ProgressingReason,
-			fmt.Sprintf("Wave %d: %d of %d tenants run revision %s and are healthy", s.Wave, d.Updated, d.Tenants, s.Update))
+			fmt.Sprintf("Wave %d: %d of %d tenants run revision %s and are healthy", s.Wave, d.Updated, d.Tenants, s.Update)+notWaitedFor(d))
 	}
+}
+
+// notWaitedFor is what RolledOut's message adds for the tenants d's
+// rollout goes on without (rollout.Decision.NotWaitedFor), "" if none: a
+// tenant broken before its wave told it the new revision holds no wave,
+// and the merchant is to learn of it here rather than from a pause.
+func notWaitedFor(d rollout.Decision) string {
+	if len(d.NotWaitedFor) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d not healthy on revision %s are not waited for (not healthy before their wave told them, or of an earlier wave): %s",
+		len(d.NotWaitedFor), d.State.Update, namesOf(d.NotWaitedFor))
 }
 
 // stillUntold reports whether RolledOut names tenants of d's wave that

@@ -30,6 +30,13 @@ type Tenant struct {
 	Running string
 	// Healthy says every object of the tenant is current (Available).
 	Healthy bool
+	// UnhealthySince, for a tenant not Healthy, is when it was last seen
+	// to stop being healthy (its Available condition's lastTransitionTime,
+	// or its creation when it never reported Available). A tenant not
+	// healthy since before its wave started is not waited for by the wave
+	// (Decision.NotWaitedFor): its failure is no evidence against the new
+	// revision. Zero when not known: the tenant is waited for.
+	UnhealthySince time.Time
 }
 
 // Effective is the revision the tenant is to run: the one the rollout told
@@ -48,6 +55,16 @@ func (t Tenant) Effective(current string) string {
 // healthyOn reports whether the tenant runs revision and is healthy on it.
 func (t Tenant) healthyOn(revision string) bool {
 	return t.Running == revision && t.Healthy
+}
+
+// unhealthyBefore reports whether the tenant, not healthy now, has not
+// been healthy since before waveStart: a tenant stalled on its order, or
+// crash-looping on its own data, before its wave told it the new revision.
+// Its failure says nothing of the new revision, so its wave does not wait
+// for it. The times are whole seconds as stored; a tenant that broke in
+// the second its wave started is waited for (on the safe side).
+func (t Tenant) unhealthyBefore(waveStart time.Time) bool {
+	return !t.Healthy && !t.UnhealthySince.IsZero() && t.UnhealthySince.Before(waveStart)
 }
 
 // Policy is the product's rollout policy, defaults applied.
@@ -99,6 +116,13 @@ type Decision struct {
 	// Failed are the tenants of the wave that paused the rollout in this
 	// step, sorted; nil unless it paused in this step.
 	Failed []string
+	// NotWaitedFor are the tenants to run State.Update that are not
+	// healthy on it and that no wave waits for, sorted: those of the wave
+	// under way that were not healthy when it started
+	// (Tenant.UnhealthySince), and those of earlier waves or of none (a
+	// failed wave's after a resume, one that broke after its wave passed,
+	// a new tenant still starting on it).
+	NotWaitedFor []string
 	// Resumed says this step acted on a new Policy.Resume while paused.
 	Resumed bool
 	// Tenants is how many tenants the rollout covers; Updated how many of
@@ -130,10 +154,13 @@ func Step(now time.Time, p Policy, s State, update string, tenants []Tenant) Dec
 			pending = append(pending, t)
 		case t.healthyOn(update):
 			d.Updated++
-		case t.Wave == s.Wave && s.Wave > 0:
+		case t.Wave == s.Wave && s.Wave > 0 && !t.unhealthyBefore(s.WaveStart):
 			waiting = append(waiting, t)
+		default:
+			d.NotWaitedFor = append(d.NotWaitedFor, t.Name)
 		}
 	}
+	slices.Sort(d.NotWaitedFor)
 	d.Complete = len(pending) == 0 && d.Updated == len(tenants)
 	if len(waiting) > 0 && !d.Resumed {
 		s = waveWaits(now, p, s, waiting, &d)
