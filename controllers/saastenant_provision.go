@@ -382,10 +382,8 @@ func (r *SaaSTenantReconciler) desired(ctx context.Context, s *tenantState) (*te
 	if err := tenantobjects.CheckEgress(s.product.Spec.TenantEgress()); err != nil {
 		return nil, r.stall(t, saasv1alpha1.EgressRuleInvalidReason, "SaaSProduct %q: %v", s.product.Name, err)
 	}
-	if w := s.product.Spec.Workload; w != nil && w.Ingress != nil {
-		if err := tenantobjects.CheckAllowFrom(w.Ingress.AllowFrom); err != nil {
-			return nil, r.stall(t, saasv1alpha1.IngressSourceInvalidReason, "SaaSProduct %q: %v", s.product.Name, err)
-		}
+	if err := tenantobjects.CheckAllowFrom(&s.product.Spec); err != nil {
+		return nil, r.stall(t, saasv1alpha1.IngressSourceInvalidReason, "SaaSProduct %q: %v", s.product.Name, err)
 	}
 	d := &tenantobjects.Desired{
 		Tenant: t, Product: s.product, Plan: s.plan, Namespace: namespace, URLs: urls,

@@ -38,6 +38,21 @@ type ChartTemplate struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
 	Egress []EgressRule `json:"egress,omitempty"`
+
+	// ingressAllowFrom are address ranges outside the cluster that each
+	// tenant's NetworkPolicy admits besides the ingress controller's
+	// namespace, as spec.workload.ingress.allowFrom does for a workload:
+	// the load balancer's, when it sends to the pods from outside any pod,
+	// as an Ingress of CCE's cce class or a LoadBalancer or NodePort Service
+	// the chart renders does (from the nodes of a standard cluster, from
+	// the ELB's backend subnet on a CCE Turbo cluster, from 100.125.0.0/16
+	// for a shared ELB). The cluster must enforce ipBlock in ingress rules
+	// (on CCE, a cluster with DataPlane V2; docs/operations/cce.md).
+	// Nothing besides the namespaces when omitted.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	IngressAllowFrom []IPBlock `json:"ingressAllowFrom,omitempty"`
 }
 
 // ResolvedChart is the chart a product's tenants are rendered from: the

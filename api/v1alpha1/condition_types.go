@@ -352,7 +352,7 @@ const (
 	// an except outside its cidr), so its tenants are not provisioned.
 	EgressRuleInvalidReason = "EgressRuleInvalid"
 	// IngressSourceInvalidReason: a product's workload.ingress.allowFrom
-	// names an address range the API server would refuse in a
+	// or chart.ingressAllowFrom names an address range the API server would refuse in a
 	// NetworkPolicy, so its tenants are not provisioned.
 	IngressSourceInvalidReason = "IngressSourceInvalid"
 	// SecretNotFoundReason: a Secret the product names (TLS, image pull) does not exist.

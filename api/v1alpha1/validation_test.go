@@ -728,6 +728,30 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			wantMessage: `spec.workload.ingress.allowFrom[0].cidr in body must be of type cidr: "10.0.0.256/32"`,
 		},
 		{
+			name: "chart load balancer range that is not one",
+			object: chartProduct(func(c *saasv1alpha1.ChartTemplate) {
+				c.IngressAllowFrom = []saasv1alpha1.IPBlock{{CIDR: "the ELB"}}
+			}),
+			wantMessage: "spec.chart.ingressAllowFrom[0].cidr in body should match",
+		},
+		{
+			name: "chart load balancer range with a prefix too long",
+			object: chartProduct(func(c *saasv1alpha1.ChartTemplate) {
+				c.IngressAllowFrom = []saasv1alpha1.IPBlock{{CIDR: "10.0.0.0/33"}}
+			}),
+			wantMessage: `spec.chart.ingressAllowFrom[0].cidr in body must be of type cidr: "10.0.0.0/33"`,
+		},
+		{
+			name: "chart load balancer ranges over the limit",
+			object: chartProduct(func(c *saasv1alpha1.ChartTemplate) {
+				c.IngressAllowFrom = make([]saasv1alpha1.IPBlock, 9)
+				for i := range c.IngressAllowFrom {
+					c.IngressAllowFrom[i].CIDR = fmt.Sprintf("10.0.%d.0/24", i)
+				}
+			}),
+			wantMessage: "spec.chart.ingressAllowFrom: Too many: 9: must have at most 8 items",
+		},
+		{
 			name:        "egress range with a prefix too long",
 			object:      withEgress(saasv1alpha1.EgressRule{To: []saasv1alpha1.EgressPeer{cidrPeer("fd00::/129")}}),
 			wantMessage: `spec.workload.egress[0].to[0].ipBlock.cidr in body must be of type cidr: "fd00::/129"`,
@@ -1130,6 +1154,9 @@ func TestSchemaAcceptsChartProductsAndKeepsTheirValues(t *testing.T) {
 		chartProduct(func(c *saasv1alpha1.ChartTemplate) {
 			c.OCI.Tag, c.OCI.Digest, c.OCI.PullSecretName = "", "sha256:"+strings.Repeat("0f", 32), "swr-pull"
 			c.OCI.Repository = "registry.local:5000/charts/crm"
+		}),
+		chartProduct(func(c *saasv1alpha1.ChartTemplate) {
+			c.IngressAllowFrom = []saasv1alpha1.IPBlock{{CIDR: "100.125.0.0/16"}, {CIDR: "192.168.0.0/24", Except: []string{"192.168.0.128/25"}}}
 		}),
 	} {
 		g.Expect(k8sClient.Create(ctx(t), product)).To(Succeed())

@@ -39,7 +39,7 @@ var (
 // networkPolicy isolates the tenant. Ingress: only from the namespace
 // itself, the ingress controller's namespace, when configured the
 // monitoring namespace, and the product's load balancer ranges
-// (workload.ingress.allowFrom). Egress: only DNS, the namespace itself, for a
+// (allowedSources). Egress: only DNS, the namespace itself, for a
 // joint-operation product HTTPS outside the cluster (outsideClusterHTTPS),
 // and the product's allow list (workload.egress or chart.egress), in that
 // order.
@@ -50,10 +50,9 @@ func (d *Desired) networkPolicy() *networkingv1.NetworkPolicy {
 	if m := d.MonitoringNamespace; m != "" && m != d.Namespace && m != d.IngressNamespace {
 		from = append(from, namespacePeer(m))
 	}
-	if ing := d.Product.Spec.Workload; ing != nil && ing.Ingress != nil {
-		for _, b := range ing.Ingress.AllowFrom {
-			from = append(from, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: b.CIDR, Except: b.Except}})
-		}
+	blocks, _ := allowedSources(&d.Product.Spec)
+	for _, b := range blocks {
+		from = append(from, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: b.CIDR, Except: b.Except}})
 	}
 	egress := []networkingv1.NetworkPolicyEgressRule{
 		{
@@ -182,14 +181,33 @@ func CheckEgress(rules []saasv1alpha1.EgressRule) error {
 	return errs.ToAggregate()
 }
 
-// CheckAllowFrom is CheckEgress for the load balancer ranges of a
-// product's Ingress (spec.workload.ingress.allowFrom): it returns nil, or
-// an aggregate of field errors whose paths start at
-// workload.ingress.allowFrom. A tenant of such a product stalls
-// (IngressSourceInvalid).
-func CheckAllowFrom(blocks []saasv1alpha1.IPBlock) error {
+// allowedSources are the load balancer ranges a product's tenants'
+// NetworkPolicy admits, from whichever template the product uses
+// (spec.workload.ingress.allowFrom or spec.chart.ingressAllowFrom, as
+// TenantEgress picks the egress list), and that list's field path. A
+// chart's Ingress of CCE's cce class or its NodePort Service needs them as
+// much as a workload's does (docs/operations/cce.md); both read them here,
+// so the policy and its check cannot disagree.
+func allowedSources(spec *saasv1alpha1.SaaSProductSpec) ([]saasv1alpha1.IPBlock, *field.Path) {
+	switch {
+	case spec.Workload != nil:
+		if spec.Workload.Ingress == nil {
+			return nil, nil
+		}
+		return spec.Workload.Ingress.AllowFrom, field.NewPath("workload", "ingress", "allowFrom")
+	case spec.Chart != nil:
+		return spec.Chart.IngressAllowFrom, field.NewPath("chart", "ingressAllowFrom")
+	}
+	return nil, nil
+}
+
+// CheckAllowFrom is CheckEgress for a product's load balancer ranges
+// (allowedSources): it returns nil, or an aggregate of field errors whose
+// paths start at workload.ingress.allowFrom or chart.ingressAllowFrom. A
+// tenant of such a product stalls (IngressSourceInvalid).
+func CheckAllowFrom(spec *saasv1alpha1.SaaSProductSpec) error {
+	blocks, base := allowedSources(spec)
 	var errs field.ErrorList
-	base := field.NewPath("workload", "ingress", "allowFrom")
 	for i := range blocks {
 		errs = append(errs, checkIPBlock(&blocks[i], base.Index(i))...)
 	}

@@ -169,3 +169,27 @@ func TestEgressRules(t *testing.T) {
 		})
 	}
 }
+
+// TestChartIngressAllowFrom: a chart product's load balancer ranges
+// (chart.ingressAllowFrom) are admitted as a workload's are, after the
+// namespaces; without them a cce-class Ingress or a NodePort Service the
+// chart renders is unreachable though the tenant is Ready.
+func TestChartIngressAllowFrom(t *testing.T) {
+	g := NewWithT(t)
+	product := goldenProduct()
+	d := goldenTenant(product) // reads the golden workload, which a chart product then drops
+	product.Spec.Workload = nil
+	product.Spec.Chart = &saasv1alpha1.ChartTemplate{SecretRef: &saasv1alpha1.ChartSecretRef{Name: "crm-chart"},
+		IngressAllowFrom: []saasv1alpha1.IPBlock{{CIDR: "100.125.0.0/16"}, {CIDR: "192.168.0.0/24", Except: []string{"192.168.0.128/25"}}}}
+
+	from := d.networkPolicy().Spec.Ingress[0].From
+	g.Expect(from).To(HaveLen(4))
+	g.Expect(from[:2]).To(HaveEach(HaveField("NamespaceSelector", Not(BeNil()))), "the namespaces stay first")
+	g.Expect(from[2:]).To(Equal([]networkingv1.NetworkPolicyPeer{
+		{IPBlock: &networkingv1.IPBlock{CIDR: "100.125.0.0/16"}},
+		{IPBlock: &networkingv1.IPBlock{CIDR: "192.168.0.0/24", Except: []string{"192.168.0.128/25"}}},
+	}))
+
+	product.Spec.Chart.IngressAllowFrom = nil
+	g.Expect(d.networkPolicy().Spec.Ingress[0].From).To(HaveLen(2), "only the namespaces when omitted")
+}

@@ -122,11 +122,22 @@ func TestIngressForCCE(t *testing.T) {
 
 func TestCheckAllowFrom(t *testing.T) {
 	g := NewWithT(t)
-	g.Expect(CheckAllowFrom([]saasv1alpha1.IPBlock{{CIDR: "100.125.0.0/16"}, {CIDR: "192.168.0.0/16", Except: []string{"192.168.1.0/24"}}})).To(Succeed())
-	err := CheckAllowFrom([]saasv1alpha1.IPBlock{{CIDR: "100.125.0.0/16"}, {CIDR: "192.168.0.1/16"}})
+	workload := func(blocks ...saasv1alpha1.IPBlock) *saasv1alpha1.SaaSProductSpec {
+		return &saasv1alpha1.SaaSProductSpec{Workload: &saasv1alpha1.WorkloadTemplate{Ingress: &saasv1alpha1.IngressTemplate{AllowFrom: blocks}}}
+	}
+	g.Expect(CheckAllowFrom(workload(saasv1alpha1.IPBlock{CIDR: "100.125.0.0/16"}, saasv1alpha1.IPBlock{CIDR: "192.168.0.0/16", Except: []string{"192.168.1.0/24"}}))).To(Succeed())
+	err := CheckAllowFrom(workload(saasv1alpha1.IPBlock{CIDR: "100.125.0.0/16"}, saasv1alpha1.IPBlock{CIDR: "192.168.0.1/16"}))
 	g.Expect(err).To(MatchError(ContainSubstring("workload.ingress.allowFrom[1].cidr")))
-	err = CheckAllowFrom([]saasv1alpha1.IPBlock{{CIDR: "10.0.0.0/8", Except: []string{"11.0.0.0/16"}}})
+	err = CheckAllowFrom(workload(saasv1alpha1.IPBlock{CIDR: "10.0.0.0/8", Except: []string{"11.0.0.0/16"}}))
 	g.Expect(err).To(MatchError(ContainSubstring("workload.ingress.allowFrom[0].except[0]")))
+	g.Expect(CheckAllowFrom(&saasv1alpha1.SaaSProductSpec{Workload: &saasv1alpha1.WorkloadTemplate{}})).To(Succeed(), "no Ingress, no ranges")
+
+	// A chart product's ranges are checked the same way, under their own path.
+	chart := &saasv1alpha1.SaaSProductSpec{Chart: &saasv1alpha1.ChartTemplate{
+		IngressAllowFrom: []saasv1alpha1.IPBlock{{CIDR: "100.125.0.0/16"}, {CIDR: "::ffff:10.0.0.0/104"}}}}
+	g.Expect(CheckAllowFrom(chart)).To(MatchError(ContainSubstring("chart.ingressAllowFrom[1].cidr")))
+	chart.Chart.IngressAllowFrom = chart.Chart.IngressAllowFrom[:1]
+	g.Expect(CheckAllowFrom(chart)).To(Succeed())
 }
 
 // A tenant whose claim predates the product's shared storage cannot run
