@@ -159,21 +159,61 @@ func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.S
 		return ssoNotDelivered(d, namespace, hadSSO, ssoErr)
 	}
 	d.Status.DeliveredHash = hash
-	setDelivered(d, namespace, sso, ambiguous)
+	setDelivered(d, namespace, sso, ambiguous, unmountedEntries(shards))
 	return nil
 }
 
-// setDelivered sets Delivered True for a whole delivery to namespace,
+// unmounted is what a part has in shards a workload does not mount.
+type unmounted struct {
+	entries, shards int
+}
+
+// unmountedEntries counts, for each part, the entries and shards beyond
+// those a workload mounts, from the shards' count annotations.
+func unmountedEntries(shards shardSet) map[directory.Part]unmounted {
+	out := map[directory.Part]unmounted{}
+	for _, shard := range shards {
+		part := directory.Part(shard.Labels[saasv1alpha1.DirectoryPartLabel])
+		for key := range shard.Data {
+			if index, ok := directory.ParseDataKey(part, key); ok && index >= directory.MountedShards(part) {
+				count, _ := strconv.Atoi(shard.Annotations[saasv1alpha1.DirectoryCountAnnotation])
+				out[part] = unmounted{entries: out[part].entries + count, shards: out[part].shards + 1}
+				break
+			}
+		}
+	}
+	return out
+}
+
+// setDelivered sets Delivered for a whole delivery to namespace: True,
 // saying when kooper-sso's application (sso) was chosen among several
-// (ambiguous, as chosenApplication says).
-func setDelivered(d *saasv1alpha1.SaaSDirectory, namespace string, sso *corev1.Secret, ambiguous bool) {
-	reason, msg := saasv1alpha1.SucceededReason, fmt.Sprintf("delivered to namespace %s: %d users, %d departments", namespace, d.Status.Users, d.Status.Departments)
+// (ambiguous, as chosenApplication says); False when some entries are in
+// shards the tenant's pods do not mount (beyond, unmountedEntries), since
+// those users cannot sign in.
+func setDelivered(d *saasv1alpha1.SaaSDirectory, namespace string, sso *corev1.Secret, ambiguous bool, beyond map[directory.Part]unmounted) {
+	status, reason := metav1.ConditionTrue, saasv1alpha1.SucceededReason
+	msg := fmt.Sprintf("delivered to namespace %s: %d users, %d departments", namespace, d.Status.Users, d.Status.Departments)
+	var notMounted []string
+	for _, part := range []directory.Part{directory.Users, directory.Departments} {
+		if b := beyond[part]; b.shards > 0 {
+			notMounted = append(notMounted, fmt.Sprintf("%d %s (in %d shards past the %d mounted)",
+				b.entries, part, b.shards, directory.MountedShards(part)))
+		}
+	}
+	if len(notMounted) > 0 {
+		status, reason = metav1.ConditionFalse, saasv1alpha1.ShardsNotMountedReason
+		msg += fmt.Sprintf("; but the tenant's pods cannot read %s: the SSO gateway refuses those users and the app does not see them "+
+			"(tenant.json lists every shard). The next sync moves them into the mounted shards if they fit there; "+
+			"if not, the enterprise has more than the pods can hold", strings.Join(notMounted, " and "))
+	}
 	if ambiguous {
-		reason = saasv1alpha1.SeveralApplicationsReason
+		if status == metav1.ConditionTrue {
+			reason = saasv1alpha1.SeveralApplicationsReason
+		}
 		msg += fmt.Sprintf("; the enterprise has %d applications and the product's SSO gateway names none (spec.workload.sso.gateway.appId): "+
 			"it signs in with %s, the one delivered first or else the most recently synced", len(d.Spec.Applications), string(sso.Data["appId"]))
 	}
-	setCondition(d, saasv1alpha1.DeliveredCondition, metav1.ConditionTrue, reason, msg)
+	setCondition(d, saasv1alpha1.DeliveredCondition, status, reason, msg)
 }
 
 // ssoNotDelivered records why kooper-sso was not delivered with the users,

@@ -720,6 +720,15 @@ const (
 // once the other directory is gone (tenantSync flag 0, or deleted by hand).
 const InstanceHasAnotherEnterpriseReason = "InstanceHasAnotherEnterprise"
 
+// ShardsNotMountedReason: a directory's Delivered is False although
+// everything was delivered, because some users or departments are in
+// shards beyond those the tenant's pods mount (64 users shards, 16
+// departments shards): the SSO gateway refuses those users and the app
+// cannot read them. The receiver keeps a directory within the mounted
+// shards while it fits, so only a directory too large for them has
+// entries there. A Warning Event of this reason marks the change.
+const ShardsNotMountedReason = "ShardsNotMounted"
+
 // RequiredSecretKeys are the keys the product's keys Secret must hold for
 // KeysAvailable to be True: the basic key (verifies callbacks, encrypts
 // credentials) and the AK/SK (Query Order); for a joint-operation product

@@ -30,6 +30,25 @@ const MaxShardBytes = 256 << 10
 // directory.
 const MaxShards = 1000
 
+// MountedUserShards and MountedDepartmentShards are how many shards of each
+// part a joint-operation workload mounts (see directoryVolumes in
+// internal/tenantobjects): its pods, and the SSO gateway that admits users
+// by the users shards, read users-000 to users-063 and departments-000 to
+// departments-015, nothing beyond. 64 user shards hold some 80,000 users of
+// typical size, 16 department shards some 40,000 departments.
+const (
+	MountedUserShards       = 64
+	MountedDepartmentShards = 16
+)
+
+// MountedShards is how many shards of part a workload mounts.
+func MountedShards(part Part) int {
+	if part == Users {
+		return MountedUserShards
+	}
+	return MountedDepartmentShards
+}
+
 // ErrTooLarge means a change would need more than MaxShards shards.
 var ErrTooLarge = errors.New("the directory would exceed its size limit")
 
@@ -253,10 +272,13 @@ type Change struct {
 // Apply applies ch to current (which it does not modify) and returns the new
 // content of each shard that changed; a nil slice means the shard is now
 // empty and goes. Existing entries stay in their shard; new ones fill the
-// last shard and then new ones. A key current holds more than once (a
-// move interrupted between its two writes; see WriteOrder) keeps only its
-// copy in the highest shard: the others' shards are returned changed,
-// whatever ch is about, and a delete of the key removes it everywhere.
+// last shard, then the room deleted entries left in others (see
+// nextShard), and then new shards. Entries in shards a workload does not
+// mount move into room in the shards it does (see compact). A key current
+// holds more than once (a move interrupted between its two writes; see
+// WriteOrder) keeps only its copy in the highest shard: the others' shards
+// are returned changed, whatever ch is about, and a delete of the key
+// removes it everywhere.
 func Apply(current Shards, ch Change) (Shards, error) {
 	p := newPlan(current)
 	for _, key := range ch.Deletes {
@@ -272,6 +294,7 @@ func Apply(current Shards, ch Change) (Shards, error) {
 	if err := p.place(added); err != nil {
 		return nil, err
 	}
+	p.compact()
 	return p.result(), nil
 }
 
@@ -444,29 +467,160 @@ func (p *plan) overflow() []Entry {
 }
 
 // place puts new entries into the highest shard while it has room, then
-// into the lowest free indexes.
+// where nextShard says.
 func (p *plan) place(entries []Entry) error {
-	tail := -1
+	target := -1
 	for i := range p.shards {
-		tail = max(tail, i)
+		target = max(target, i)
 	}
 	for _, e := range entries {
-		if tail < 0 || (p.sizes[tail]+len(e.JSON)+1 > MaxShardBytes && len(p.shards[tail]) > 0) {
-			next, err := p.freeIndex()
+		if target < 0 || !p.fits(target, e) {
+			next, err := p.nextShard(e)
 			if err != nil {
 				return err
 			}
-			tail = next
-			p.shards[tail], p.sizes[tail] = nil, 2
+			target = next
 		}
-		p.shards[tail] = append(p.shards[tail], e)
-		p.sizes[tail] += len(e.JSON) + 1
-		if p.where != nil {
-			p.where[e.Key] = tail
-		}
-		p.changed[tail] = true
+		p.add(target, e)
 	}
 	return nil
+}
+
+// reuseRoom is the least room a shard other than the one being filled must
+// have for new entries to go there rather than into a new shard. Without
+// it, users added over months each went into the highest shard or a new
+// one, while cancellations emptied the others bit by bit: the number of
+// shards grew with the syncs, not the users, past the shards a workload
+// mounts. A quarter of a shard, some 300 users, keeps a batch of 500 to two
+// or three shard writes, and leaves every shard but the last at least
+// three quarters full.
+const reuseRoom = MaxShardBytes / 4
+
+// nextShard is where entries go from e on, once the shard being filled has
+// no room for e: the shard with the most room, lowest first, when that is
+// at least reuseRoom and takes e; else the lowest free index.
+func (p *plan) nextShard(e Entry) (int, error) {
+	best, bestRoom := -1, reuseRoom-1
+	for _, i := range slices.Sorted(maps.Keys(p.shards)) {
+		if room := MaxShardBytes - p.sizes[i]; room > bestRoom && p.fits(i, e) {
+			best, bestRoom = i, room
+		}
+	}
+	if best >= 0 {
+		return best, nil
+	}
+	next, err := p.freeIndex()
+	if err != nil {
+		return 0, err
+	}
+	p.shards[next], p.sizes[next] = nil, 2
+	return next, nil
+}
+
+// fits reports whether shard i has room for e. An empty shard takes any
+// entry: one larger than a shard goes alone.
+func (p *plan) fits(i int, e Entry) bool {
+	return len(p.shards[i]) == 0 || p.sizes[i]+len(e.JSON)+1 <= MaxShardBytes
+}
+
+// add puts e into shard i.
+func (p *plan) add(i int, e Entry) {
+	p.shards[i] = append(p.shards[i], e)
+	p.sizes[i] += len(e.JSON) + 1
+	if p.where != nil {
+		p.where[e.Key] = i
+	}
+	p.changed[i] = true
+}
+
+// mountLimits are the parts' mounted shard counts, smallest first. Apply is
+// not told which part it changes, so it keeps a part within the smallest of
+// them its entries fit in: that keeps users within 64 shards whenever they
+// fit in 64, and departments within 16 whenever they fit in 16. A users
+// part small enough for 16 shards is kept within 16 too, which costs
+// writes only when shards with little room each are all it has left.
+var mountLimits = []int{MountedDepartmentShards, MountedUserShards}
+
+// mountLimit is the number of shards compact keeps the plan within: the
+// smallest of mountLimits whose shards can hold the plan's entries, or 0
+// when none can (the delivery then says how many entries are beyond what
+// the tenant's pods read).
+func (p *plan) mountLimit() int {
+	bytes := 0
+	for i := range p.shards {
+		bytes += p.sizes[i] - 2
+	}
+	for _, limit := range mountLimits {
+		if bytes <= limit*(MaxShardBytes-2) {
+			return limit
+		}
+	}
+	return 0
+}
+
+// compact moves the entries of shards at or beyond mountLimit into room in
+// the shards below it: the pods of a workload read no shard beyond, and
+// the SSO gateway refuses a user it cannot read. place adds a shard there
+// only when every shard below has less than reuseRoom, so this runs only
+// for a part close to the limit (or one an earlier version let grow past
+// it). It fills one shard below at a time (targetBelow), to write few. An
+// entry no shard below has room for stays where it is.
+func (p *plan) compact() {
+	limit := p.mountLimit()
+	if limit == 0 {
+		return
+	}
+	var sources []int
+	for i, entries := range p.shards {
+		if i >= limit && len(entries) > 0 {
+			sources = append(sources, i)
+		}
+	}
+	slices.Sort(sources)
+	slices.Reverse(sources)
+	target := -1
+	for _, from := range sources {
+		var stay []Entry
+		for _, e := range p.shards[from] {
+			if target < 0 || !p.fits(target, e) {
+				target = p.targetBelow(limit, e)
+			}
+			if target < 0 {
+				stay = append(stay, e)
+				continue
+			}
+			p.sizes[from] -= len(e.JSON) + 1
+			p.add(target, e)
+		}
+		if len(stay) < len(p.shards[from]) {
+			p.shards[from] = stay
+			p.changed[from] = true
+		}
+	}
+}
+
+// targetBelow is the shard below limit that takes e: as in nextShard, the
+// one with the most room (lowest first) when that is at least reuseRoom,
+// else the lowest free index, else the one with the most room that takes
+// e at all; -1 when none does.
+func (p *plan) targetBelow(limit int, e Entry) int {
+	best, bestRoom, free := -1, -1, -1
+	for i := range limit {
+		if _, used := p.shards[i]; !used {
+			if free < 0 {
+				free = i
+			}
+			continue
+		}
+		if room := MaxShardBytes - p.sizes[i]; room > bestRoom && p.fits(i, e) {
+			best, bestRoom = i, room
+		}
+	}
+	if free >= 0 && bestRoom < reuseRoom {
+		p.shards[free], p.sizes[free] = nil, 2
+		return free
+	}
+	return best
 }
 
 func (p *plan) freeIndex() (int, error) {

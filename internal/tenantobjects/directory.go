@@ -16,11 +16,13 @@ import (
 const (
 	// MountedUserShards and MountedDepartmentShards are how many shards a
 	// workload mounts: 64 user shards of 256 KiB hold some 80,000 users of
-	// typical size, 16 department shards some 40,000 departments. Larger
-	// directories are still delivered and readable through the API;
-	// tenant.json lists every shard.
-	MountedUserShards       = 64
-	MountedDepartmentShards = 16
+	// typical size, 16 department shards some 40,000 departments. The
+	// receiver keeps a directory within them while it fits (directory.Apply);
+	// a larger one is still delivered and readable through the API,
+	// tenant.json lists every shard, and the directory's Delivered condition
+	// says how many entries the pods cannot read.
+	MountedUserShards       = directory.MountedUserShards
+	MountedDepartmentShards = directory.MountedDepartmentShards
 	// SSOVolumeName names the volume of the SSO Secret, mounted at
 	// <mountPath>/sso.
 	SSOVolumeName = "kooper-sso"
