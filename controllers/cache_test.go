@@ -39,7 +39,10 @@ import (
 func TestCachedQuotasHoldNoUsage(t *testing.T) {
 	g := NewWithT(t)
 	product := newTenantProduct(t, nil)
-	tenant := eventuallyTenant(t, newTenant(t, product, "basic", nil).Name, provisioned)
+	// A tenant serving its plan: while a plan change rolls out, kooper keeps
+	// the larger of the quota in force and the plan's (quotaInForce), and a
+	// hand edit then stays until the workload is Available.
+	tenant := eventuallyTenant(t, readyTenant(t, product, "basic").Name, provisioned)
 	key := client.ObjectKey{Namespace: tenant.Status.Namespace, Name: tenantobjects.ResourceQuotaName}
 	reconcilesBefore := tenantReconciles(t)
 
