@@ -103,7 +103,7 @@ func (r *Receiver) processKit(ctx context.Context, req *http.Request, c *kitCall
 // a verification slot and a reread of the keys (see kitWait).
 func (r *Receiver) readAndVerifyKit(ctx, wait context.Context, req *http.Request, c *kitCall) (body []byte, release func(), err error) {
 	body, release, err = readBodyAwaitingBudget(req, r.kitBodyLimit(c.name), r.bodies, func(reserve func() bool) bool {
-		return awaitKit(wait, polled(reserve))
+		return r.awaitKit(wait, polled(reserve))
 	})
 	if err != nil {
 		return nil, release, err
@@ -140,10 +140,6 @@ const (
 	kitPollInterval = 10 * time.Millisecond
 )
 
-// kitWaiters holds a slot for each kit call waiting (maxKitWaiters). It is
-// the process's, not a Receiver's: a replica runs one receiver.
-var kitWaiters = make(slots, maxKitWaiters)
-
 // kitWaitBound is how long a kit call may wait in all. The wait comes out
 // of the call's APITimeout (begin's deadline), so it leaves the handler two
 // thirds of it for its API-server writes; with the default 3 s a sync
@@ -175,18 +171,18 @@ func (r *Receiver) mayBeMarketplaceKitCall(req *http.Request) bool {
 }
 
 // awaitKit calls try until it succeeds, again after the time try says,
-// while wait lasts, holding one of kitWaiters meanwhile. It tries at least
+// while wait lasts, holding one of r.kitWaiters meanwhile. It tries at least
 // once, and once more when wait ends; it gives up at once when no waiter
 // slot is free or try's next chance comes after wait ends.
-func awaitKit(wait context.Context, try func() (ok bool, retryIn time.Duration)) bool {
+func (r *Receiver) awaitKit(wait context.Context, try func() (ok bool, retryIn time.Duration)) bool {
 	ok, retryIn := try()
 	if ok {
 		return true
 	}
-	if wait.Err() != nil || !kitWaiters.tryAcquire() {
+	if wait.Err() != nil || !r.kitWaiters.tryAcquire() {
 		return false
 	}
-	defer kitWaiters.release()
+	defer r.kitWaiters.release()
 	timer := time.NewTimer(retryIn)
 	defer timer.Stop()
 	for {
@@ -272,7 +268,7 @@ func (r *Receiver) verifyKitCall(ctx, wait context.Context, req *http.Request, c
 		return err
 	}
 	reread := func() (bool, time.Duration) { return r.keyRereads.tryAllow("kit/" + c.product.Name) }
-	if !awaitKit(wait, reread) {
+	if !r.awaitKit(wait, reread) {
 		return errKitKeysUnconfirmed
 	}
 	return r.verifyKitWith(ctx, wait, req, c, body, true)
@@ -283,7 +279,7 @@ func (r *Receiver) verifyKitCall(ctx, wait context.Context, req *http.Request, c
 // verification slot it waits for while wait lasts; it reads the Secret into
 // c.
 func (r *Receiver) verifyKitWith(ctx, wait context.Context, req *http.Request, c *kitCall, body []byte, fresh bool) error {
-	if !awaitKit(wait, polled(r.verifying.tryAcquire)) {
+	if !r.awaitKit(wait, polled(r.verifying.tryAcquire)) {
 		return errBusy
 	}
 	defer r.verifying.release()

@@ -191,12 +191,12 @@ func TestWaitingKitCallsAreBounded(t *testing.T) {
 	g.Expect(r.bodies.TryAcquire(r.opts.MaxBodyBytesInFlight)).To(BeTrue())
 	t.Cleanup(func() { r.bodies.Release(r.opts.MaxBodyBytesInFlight) })
 	taken := 0
-	for kitWaiters.tryAcquire() {
+	for r.kitWaiters.tryAcquire() {
 		taken++
 	}
 	t.Cleanup(func() {
 		for range taken {
-			kitWaiters.release()
+			r.kitWaiters.release()
 		}
 	})
 	g.Expect(taken).To(Equal(maxKitWaiters))
@@ -208,7 +208,7 @@ func TestWaitingKitCallsAreBounded(t *testing.T) {
 	g.Expect(a.Msg).To(ContainSubstring(kitResendHint))
 	g.Expect(time.Since(start)).To(BeNumerically("<", r.kitWaitBound()/2), "answered at once: no waiter slot is free")
 
-	kitWaiters.release()
+	r.kitWaiters.release()
 	taken--
 	unsigned := httptest.NewRequest(http.MethodPost, kitPath(f, koogallery.KitAuthSync), strings.NewReader(`{}`))
 	rec := httptest.NewRecorder()

@@ -246,6 +246,9 @@ type Receiver struct {
 	// verifying holds a slot per callback being canonicalised and verified
 	// (Options.MaxConcurrentVerifications).
 	verifying slots
+	// kitWaiters holds a slot for each kit call waiting for room
+	// (maxKitWaiters, awaitKit).
+	kitWaiters slots
 	// unauthenticatedReader is reader within the budget of API-server
 	// reads for requests not yet authenticated
 	// (Options.UnauthenticatedReadsPerSecond).
@@ -297,6 +300,7 @@ func NewReceiver(c client.Client, reader client.Reader, opts Options) (*Receiver
 		revocationLists:         &listMemo{ttlMemo[builtList]{now: opts.Now, ttl: revocationListTTL}},
 		bodies:                  semaphore.NewWeighted(opts.MaxBodyBytesInFlight),
 		verifying:               make(slots, opts.MaxConcurrentVerifications),
+		kitWaiters:              make(slots, maxKitWaiters),
 		unauthenticatedReader:   &budgetedReader{Reader: reader, budget: newBudget(opts.UnauthenticatedReadsPerSecond, opts.Now)},
 		unauthenticatedLines:    newBudget(opts.UnauthenticatedAuditLinesPerSecond, opts.Now),
 		unauthenticatedFailures: newBudget(opts.UnauthenticatedAuditLinesPerSecond, opts.Now),
