@@ -73,21 +73,22 @@ func (r *Receiver) newInstance(ctx context.Context, c *call) (reply, error) {
 }
 
 // purchaseID is the instance ID of product's purchase of req's order line
-// (spec §1.8, DESIGN.md rule 2): instanceID, unless another product holds
-// that ID by its record or, once the record is gone, by its tombstone; then
-// productInstanceID. The product's own ID is looked for first, so an ID once
-// given stays the purchase's whatever becomes of the shared one. A purchase
-// the cache knows under either ID as the product's (a repeat, the common
-// case) is decided on the cache, with no request. Only a debug purchase
-// can meet another product's claim on its order line (the debugging tool
-// sends the same mock order lines to every product, spec §1.9): for one
-// the cache does not know, the shared ID, which once answered cannot be
-// taken back, is given only when the API server confirms that no other
-// product holds it (docs/lifecycle.md rule A), since the replica's tenant
-// or licence informer may have seen another product's record go before its
-// ConfigMap informer saw the tombstone written first. A real purchase
-// costs no such read. A shared ID another product takes after that read is
-// found when the Create hits AlreadyExists (newInstance).
+// (spec §1.8, DESIGN.md rule 2): the order line's shared instanceID, unless
+// another product holds it by its record or, once the record is gone, by
+// its tombstone; then productInstanceID. The product's own ID is looked for
+// first, so an ID once given stays the purchase's whatever becomes of the
+// shared one. It is decided on the cache, with no request; the API server
+// decides only when the cache cannot tell.
+//
+// A debug purchase takes the product's own ID unless the cache holds the
+// shared one as the product's (an earlier kooper's answer): only
+// debug order lines reach several products (the debugging tool sends the
+// same mock order lines to each, spec §1.9), and one replica's cache can
+// see another product's record go before the tombstone written first
+// (docs/lifecycle.md rule A), so handing a debug purchase the shared ID
+// would take three reads of the API server per callback to be safe. A
+// shared ID another product takes after the cache looked is found when the
+// Create hits AlreadyExists (newInstance).
 func (r *Receiver) purchaseID(ctx context.Context, product *saasv1alpha1.SaaSProduct, req *koogallery.NewInstanceRequest) (string, error) {
 	own := productInstanceID(product.Name, req.OrderID, req.OrderLineID)
 	if ownIssued, err := r.issuedTo(ctx, product, own); ownIssued || err != nil {
@@ -95,18 +96,16 @@ func (r *Receiver) purchaseID(ctx context.Context, product *saasv1alpha1.SaaSPro
 	}
 	shared := instanceID(req.OrderID, req.OrderLineID)
 	mine, another, err := r.holders(ctx, r.client, product, shared, client.UnsafeDisableDeepCopy)
-	switch {
-	case err == nil && another:
-		return own, nil
-	case err == nil && (mine || !koogallery.IsDebug(req.TestFlag)):
+	if err != nil {
+		// The cache cannot tell: the API server decides.
+		if mine, another, err = r.holders(ctx, r.reader, product, shared); err != nil {
+			return own, err
+		}
+	}
+	if mine || !another && !koogallery.IsDebug(req.TestFlag) {
 		return shared, nil
 	}
-	// A debug purchase unknown to the cache, or the cache cannot tell: the
-	// API server decides.
-	if _, another, err = r.holders(ctx, r.reader, product, shared); another || err != nil {
-		return own, err
-	}
-	return shared, nil
+	return own, nil
 }
 
 // issuedTo reports whether the cache holds product's record of id, or its

@@ -28,7 +28,8 @@ func TestOneOrderLineBoughtFromThreeProductsGetsAnInstanceOfEach(t *testing.T) {
 	orderID := newOrderID()
 	line := orderID + "-000001"
 	want := map[*fixture]string{
-		first:    instanceID(orderID, line), // the first product's ID is what it always was
+		// A debug purchase takes its product's own ID, the first product's too.
+		first:    productInstanceID(first.product.Name, orderID, line),
 		second:   productInstanceID(second.product.Name, orderID, line),
 		licences: productInstanceID(licences.product.Name, orderID, line),
 	}
