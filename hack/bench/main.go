@@ -261,7 +261,7 @@ const (
 
 // benchOutputs are the names a run writes into its output directory: the
 // report, its plots, its profiles and the chart phase's values.
-var benchOutputs = []string{"report.md", "*.png", "*.pprof", "chart-values"}
+var benchOutputs = []string{"report.md", "*.png", "*.pprof", "*.out", "chart-values"}
 
 // removeEarlierOutputs removes what an earlier run wrote into dir, and
 // nothing else: a run that skips a phase would otherwise leave the earlier

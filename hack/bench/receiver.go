@@ -187,6 +187,7 @@ func (b *bench) receiverRates(ctx context.Context, r *results) error {
 		var mu sync.Mutex
 		var unstored []string
 		waits := b.queueWaitsOver(ctx)
+		traced := b.traceReceiver(ctx, i, d)
 		res.Receiver = openLoop(ctx, rate, d, func(ctx context.Context, n int) error {
 			orderID := fmt.Sprintf("BENCHR%dx%d", i, n)
 			a, err := b.newInstance(ctx, orderID, true)
@@ -198,6 +199,7 @@ func (b *bench) receiverRates(ctx context.Context, r *results) error {
 			return err
 		})
 		res.ReceiverWaits = waits()
+		traced()
 		if len(unstored) > 0 {
 			logf("Retrying the %d callbacks answered 000005 until each is answered 000000", len(unstored))
 		}
@@ -217,6 +219,28 @@ func (b *bench) receiverRates(ctx context.Context, r *results) error {
 		}
 	}
 	return nil
+}
+
+// traceReceiver records the receiver's execution trace (Go's runtime/trace,
+// for `go tool trace`; `-pprof=net` and `-pprof=sync` of it show where
+// callbacks waited) over the first rate's run of duration d, into
+// receiver-trace.out, in the background: a CPU profile cannot show what a
+// callback waits for, which at a low rate is most of its time. The
+// returned wait blocks until it is written and logs a failure rather than
+// failing the run; later rates are not traced (their traces are large).
+func (b *bench) traceReceiver(ctx context.Context, index int, d time.Duration) (wait func()) {
+	if index != 0 {
+		return func() {}
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- b.saveProfile(ctx, b.stack.MetricsURL, "trace", fmt.Sprintf("seconds=%d", int(d.Seconds()+0.5)), "receiver-trace.out")
+	}()
+	return func() {
+		if err := <-done; err != nil {
+			logf("No execution trace of the receiver: %v", err)
+		}
+	}
 }
 
 // debugTenant is the SaaSTenant the receiver writes for a debug newInstance
