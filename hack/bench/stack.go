@@ -224,6 +224,18 @@ func (b *bench) metrics(ctx context.Context, match string, names ...string) (map
 
 // metricsFrom scrapes one /metrics endpoint, as metrics does.
 func (b *bench) metricsFrom(ctx context.Context, url, match string, names ...string) (map[string]float64, error) {
+	lines, err := b.metricLines(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	return sumMetrics(lines, match, names...), nil
+}
+
+// metricLines scrapes one /metrics endpoint into its lines, so that one
+// scrape answers several questions: a kooper process computes its gauges
+// over every tenant on each scrape, which the bench's polls must not
+// multiply.
+func (b *bench) metricLines(ctx context.Context, url string) ([]string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -233,11 +245,20 @@ func (b *bench) metricsFrom(ctx context.Context, url, match string, names ...str
 		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	sums := map[string]float64{}
+	var lines []string
 	scanner := bufio.NewScanner(resp.Body)
 	scanner.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for scanner.Scan() {
-		line := scanner.Text()
+		lines = append(lines, scanner.Text())
+	}
+	return lines, scanner.Err()
+}
+
+// sumMetrics sums, per name, the samples among lines (Prometheus text)
+// whose labels contain match.
+func sumMetrics(lines []string, match string, names ...string) map[string]float64 {
+	sums := map[string]float64{}
+	for _, line := range lines {
 		for _, name := range names {
 			rest, ok := strings.CutPrefix(line, name)
 			if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') || !strings.Contains(rest, match) {
@@ -249,7 +270,7 @@ func (b *bench) metricsFrom(ctx context.Context, url, match string, names ...str
 			}
 		}
 	}
-	return sums, scanner.Err()
+	return sums
 }
 
 // waitQueueEmpty waits until the operator's work queues are empty: the
