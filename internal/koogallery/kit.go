@@ -82,9 +82,10 @@ type ApplicationSyncRequest struct {
 	Flag         KitFlag
 }
 
-// KitUser is one user of authSync. Raw is the user object exactly as
-// received (compact), so fields kooper does not interpret, and the V1
-// "extension" shape, reach the application unchanged.
+// KitUser is one user of authSync. Raw is the user object as received,
+// written compactly as the parser writes the body (storedUser), so fields
+// kooper does not interpret, and the V1 "extension" shape, reach the
+// application unchanged.
 type KitUser struct {
 	UserName string
 	Raw      json.RawMessage
@@ -404,14 +405,30 @@ func decodeUser(i int, item json.RawMessage, removing bool) (KitUser, *Validatio
 	if !removing && utf8.RuneCountInString(name) > maxUserNameLength {
 		return KitUser{}, &ValidationError{Field: field + ".userName", Reason: fmt.Sprintf("must be at most %d characters", maxUserNameLength)}
 	}
-	// item is compact when the list came as an array (the parser
-	// re-serialised it), but as the sender wrote it when the list came as
-	// a string.
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, item); err != nil {
+	stored, err := storedUser(item)
+	if err != nil {
 		return KitUser{}, &ValidationError{Field: field, Reason: "must be an object whose userName is a string"}
 	}
-	return KitUser{UserName: name, Raw: compact.Bytes(), Index: i}, nil
+	return KitUser{UserName: name, Raw: stored, Index: i}, nil
+}
+
+// storedUser writes a user object as the parser writes a userList that
+// came as an array (FormAsReceived: compact, fields in the order sent,
+// numbers as sent, non-ASCII as UTF-8, no HTML escaping), so that a user
+// is stored alike whichever form its list came in. A list that came as a
+// string holds the user as the sender wrote it, where a Chinese character
+// may be a 6-byte \uXXXX in place of 3 bytes of UTF-8: kept so, Chinese
+// users would fill the directory's shards, sized in bytes, twice as fast.
+// The signature was verified over the body as received, before decoding;
+// this copy is only what is stored.
+func storedUser(item json.RawMessage) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(item))
+	dec.UseNumber()
+	var out bytes.Buffer
+	if err := writeValue(&out, dec, style{}); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 // maxUserNameLength is userName's length in the spec (§3.11.3).

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/oauth2"
@@ -367,7 +368,7 @@ func (g *Gateway) userinfo(ctx context.Context, s settings, accessToken string) 
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxUserinfoBytes)).Decode(&info); err != nil {
 		return userInfo{}, errors.New("userinfo answered something other than a JSON object")
 	}
-	if info.UserName == "" || !headerSafe(info.UserName) || !headerSafe(info.Email) {
+	if info.UserName == "" || !headerSafe(info.UserName, maxUserNameChars) || !headerSafe(info.Email, maxEmailChars) {
 		return userInfo{}, errors.New("userinfo named no usable userName")
 	}
 	return info, nil
@@ -745,12 +746,25 @@ func withoutURL(err error) error {
 	return err
 }
 
-// headerSafe says whether s may be a header value: no control characters.
-func headerSafe(s string) bool {
+// The lengths of userinfo's fields, in characters as the spec counts them:
+// userinfo names the users authSync sends (spec §7.5, §3.11.3). Counted in
+// bytes, a Chinese e-mail of 86 characters (3 bytes each) would refuse its
+// user's sign-in. At 4 bytes a character at most, both together are 768
+// bytes: far within the 8 KiB a proxy commonly allows a request's header
+// lines, and they leave the tokens most of the session cookie
+// (maxCookieBytes).
+const (
+	maxUserNameChars = 64
+	maxEmailChars    = 128
+)
+
+// headerSafe says whether s may be a header value of at most maxChars
+// characters: no control characters.
+func headerSafe(s string, maxChars int) bool {
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f {
 			return false
 		}
 	}
-	return len(s) <= 256
+	return utf8.RuneCountInString(s) <= maxChars
 }
