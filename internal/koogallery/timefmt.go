@@ -54,20 +54,69 @@ func FormatTimestamp17(t time.Time) string {
 }
 
 // ParseLicenseTime parses getLicenseAsync's effectiveTime and expireTime.
-// The only documented form is the example "2023-10-27 10:30:15 z" (UTC), so
-// the zone letter may be z or Z or missing, and RFC 3339 is accepted too in
-// case the marketplace sends a standard format.
+// The only documented form is the example "2023-10-27 10:30:15 z" (UTC,
+// spec §8 item 26). It reads as Java's "yyyy-MM-dd HH:mm:ss z", whose z
+// prints a zone name (UTC, GMT) or GMT+hh:mm, so every spelling that names
+// one instant is accepted: no zone, z or Z (UTC); UTC, GMT or UT in any
+// case, alone or followed by a numeric offset; a numeric offset +hh:mm,
+// +hhmm or +hh after a space; or RFC 3339. Zone abbreviations such as CST
+// or IST name several zones, so they are refused, as is anything else.
 func ParseLicenseTime(s string) (time.Time, error) {
 	trimmed := strings.TrimSpace(s)
 	if t, err := time.Parse(time.RFC3339Nano, trimmed); err == nil {
 		return t.UTC(), nil
 	}
-	local := strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(trimmed, "z"), "Z"))
-	if t, err := time.ParseInLocation(time.DateTime, local, time.UTC); err == nil {
-		return t, nil
+	if t, ok := parseDateTimeZone(strings.Fields(trimmed)); ok {
+		return t.UTC(), nil
 	}
 	if s == "" {
 		return time.Time{}, errors.New("licence time is empty")
 	}
-	return time.Time{}, fmt.Errorf("licence time %.40q is neither \"yyyy-MM-dd HH:mm:ss z\" nor RFC 3339", s)
+	return time.Time{}, fmt.Errorf("licence time %.40q is neither \"yyyy-MM-dd HH:mm:ss\" with no zone, z, UTC, GMT, UT, "+
+		"GMT+hh:mm, +hh:mm or +hhmm, nor RFC 3339", s)
+}
+
+// offsetLayouts are the numeric offsets accepted after the time and a
+// space: Java's XXX (+08:00), Z (+0800) and X (+08).
+var offsetLayouts = []string{time.DateTime + " -07:00", time.DateTime + " -0700", time.DateTime + " -07"}
+
+// parseDateTimeZone parses the fields of "yyyy-MM-dd HH:mm:ss[.fff] zone",
+// the zone missing, run on to the time as z or Z, or a field of its own.
+func parseDateTimeZone(fields []string) (time.Time, bool) {
+	if len(fields) != 2 && len(fields) != 3 {
+		return time.Time{}, false
+	}
+	date, clock, zone := fields[0], fields[1], "Z"
+	if len(fields) == 3 {
+		zone = fields[2]
+	} else if last := clock[len(clock)-1]; last == 'z' || last == 'Z' {
+		clock = clock[:len(clock)-1] // "10:30:15Z", as in RFC 3339
+	}
+	offset := numericOffset(zone)
+	for _, layout := range offsetLayouts {
+		if t, err := time.Parse(layout, date+" "+clock+" "+offset); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// numericOffset rewrites zone's names of UTC (z, and UTC, GMT or UT, in any
+// case) to +00:00, and a name followed by an offset (Java's GMT+08:00) to
+// the offset; anything else is returned as it is, for the layouts to take
+// as an offset or refuse.
+func numericOffset(zone string) string {
+	upper := strings.ToUpper(zone)
+	if upper == "Z" {
+		return "+00:00"
+	}
+	for _, name := range []string{"UTC", "GMT", "UT"} { // UTC before its prefix UT
+		if offset, ok := strings.CutPrefix(upper, name); ok {
+			if offset == "" {
+				return "+00:00"
+			}
+			return offset
+		}
+	}
+	return zone
 }

@@ -78,18 +78,62 @@ func TestParseLicenseTime(t *testing.T) {
 		{in: "2023-10-27T10:30:15Z", want: want},
 		{in: "2023-10-27T18:30:15+08:00", want: want},
 		{in: "2023-10-27T10:30:15.5Z", want: want.Add(500 * time.Millisecond)},
+		// The spec's example "2023-10-27 10:30:15 z" reads as Java's
+		// SimpleDateFormat "yyyy-MM-dd HH:mm:ss z", whose z prints a zone
+		// name (UTC, GMT) or GMT+hh:mm: every spelling that names one
+		// instant is that instant (spec §8 item 26).
+		{in: "2023-10-27 10:30:15 UTC", want: want},
+		{in: "2023-10-27 10:30:15 utc", want: want},
+		{in: "2023-10-27 10:30:15 GMT", want: want},
+		{in: "2023-10-27 10:30:15 gmt", want: want},
+		{in: "2023-10-27 10:30:15 UT", want: want},
+		{in: "2023-10-27  10:30:15  UTC ", want: want},
+		{in: "2023-10-27 10:30:15.5 UTC", want: want.Add(500 * time.Millisecond)},
+		{in: "2023-10-27 18:30:15 GMT+08:00", want: want},
+		{in: "2023-10-27 18:30:15 gmt+08:00", want: want},
+		{in: "2023-10-27 05:30:15 GMT-05:00", want: want},
+		{in: "2023-10-27 18:30:15 UTC+08:00", want: want},
+		{in: "2023-10-27 10:30:15 GMT+00:00", want: want},
+		// A numeric offset after a space: Java's XXX, Z and X.
+		{in: "2023-10-27 18:30:15 +08:00", want: want},
+		{in: "2023-10-27 18:30:15 +0800", want: want},
+		{in: "2023-10-27 18:30:15 +08", want: want},
+		{in: "2023-10-27 10:30:15 +00:00", want: want},
+		{in: "2023-10-27 16:00:15 +05:30", want: want},
+		{in: "2023-10-27 05:30:15 -0500", want: want},
+		{in: "2023-10-28 00:30:15 +14:00", want: want},
 		{in: "", wantErr: true},
 		{in: "2023-10-27", wantErr: true},
 		{in: "2023-02-30 10:30:15 z", wantErr: true},
+		{in: "2023-02-30 10:30:15 UTC", wantErr: true},
 		{in: "20231027103015", wantErr: true},
-		{in: "2023-10-27 10:30:15 +0800", wantErr: true},
+		// Abbreviations that name several zones (CST is China, US Central
+		// or Cuba; IST India, Ireland or Israel), and names of zones with
+		// daylight saving: which instant is meant cannot be told.
+		{in: "2023-10-27 18:30:15 CST", wantErr: true},
+		{in: "2023-10-27 16:00:15 IST", wantErr: true},
+		{in: "2023-10-27 06:30:15 EST", wantErr: true},
+		{in: "2023-10-27 18:30:15 Asia/Shanghai", wantErr: true},
+		// Not one of the forms: an offset run on to the time, one without
+		// its sign, a name with a trailing word, a zone given twice.
+		{in: "2023-10-27 18:30:15+0800", wantErr: true},
+		{in: "2023-10-27 18:30:15UTC", wantErr: true},
+		{in: "2023-10-27 18:30:15 0800", wantErr: true},
+		{in: "2023-10-27 18:30:15 GMT 08:00", wantErr: true},
+		{in: "2023-10-27 18:30:15 GMT +08:00", wantErr: true},
+		{in: "2023-10-27 10:30:15 UTCX", wantErr: true},
+		{in: "2023-10-27 10:30:15 UTC z", wantErr: true},
+		{in: "2023-10-27 10:30:15 Z+08:00", wantErr: true},
+		{in: "2023-10-27 10:30:15 zz", wantErr: true},
+		{in: "2023-10-27 10:30:15 +08:0", wantErr: true},
+		{in: "2023-10-27 10:30:15 +25:00", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			g := NewWithT(t)
 			got, err := ParseLicenseTime(tt.in)
 			if tt.wantErr {
-				g.Expect(err).To(HaveOccurred())
+				g.Expect(err).To(HaveOccurred(), "got %s", got)
 				return
 			}
 			g.Expect(err).NotTo(HaveOccurred())
