@@ -503,7 +503,15 @@ func (r *Receiver) unfreeze(s subscription) bool {
 // has arrived yet or not (their order is not documented, spec §1.5 item 4).
 func (r *Receiver) freezeRetried(lastUnfreeze *metav1.Time) bool {
 	window := r.opts.FreezeRetryWindow
-	return window > 0 && lastUnfreeze != nil && r.opts.Now().Before(lastUnfreeze.Add(window))
+	if window <= 0 || lastUnfreeze == nil {
+		return false
+	}
+	// spec.lastUnfreezeTime keeps whole seconds (unfreeze truncates, and
+	// metav1.Time serializes no fraction), so the UNFREEZE came up to a
+	// second after it: the window is counted from the latest instant it may
+	// have come, as taking a real FREEZE for a retry costs less than
+	// freezing a paying buyer (docs/lifecycle.md rule F).
+	return r.opts.Now().Before(lastUnfreeze.Add(window + time.Second))
 }
 
 // staleFreeze reports whether the recorded orders prove that a paid period

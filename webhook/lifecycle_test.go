@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
@@ -323,6 +326,45 @@ func TestAFreezeRetriedAfterAnUnfreezeIsNotApplied(t *testing.T) {
 	g.Expect(f.callAt(t, applies, statusBody(id, "UNFREEZE")).Code).To(Equal("000000"))
 	g.Expect(f.callAt(t, applies, statusBody(id, "FREEZE")).Code).To(Equal("000000"))
 	g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.StateFrozen), "--freeze-retry-window=0 turns this check off")
+}
+
+// TestAFreezeJustInsideTheWindowAfterASubSecondUnfreezeIsStale: the
+// receiver stores spec.lastUnfreezeTime to the second, so an UNFREEZE at
+// 10:00:00.900 is stored as 10:00:00. A FREEZE at 10:00:00.400 the next
+// day came 23h59m59.5s after it, within the 24-hour freeze retry window,
+// and is stale (rule F); it was measured from the stored second, taken as
+// past the window, and applied: a paying buyer frozen.
+func TestAFreezeJustInsideTheWindowAfterASubSecondUnfreezeIsStale(t *testing.T) {
+	g := NewWithT(t)
+	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	id, _ := f.buy(t)
+	unfreezeAt := time.Now().Truncate(time.Second).Add(900 * time.Millisecond)
+	clock := clocktesting.NewFakeClock(unfreezeAt)
+	opts := receiver.opts
+	opts.Now = clock.Now
+	r, err := NewReceiver(receiver.client, receiver.reader, opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	// send signs body with the receiver's time, so that its timestamp is
+	// within the signature window however far the clock is moved.
+	send := func(body string) answer {
+		q := resign(f.key, body, strconv.FormatInt(clock.Now().UnixMilli(), 10))
+		req := httptest.NewRequest(http.MethodPost, CallbackPathPrefix+f.product.Name+"?"+q.Encode(), strings.NewReader(body))
+		req.SetPathValue("product", f.product.Name)
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, req)
+		return decodeAnswer(t, rec.Result())
+	}
+
+	g.Expect(send(statusBody(id, "UNFREEZE")).Code).To(Equal("000000"))
+	stored := getTenant(t, id).Spec.LastUnfreezeTime
+	g.Expect(stored).NotTo(BeNil())
+	g.Expect(stored.Time).To(Equal(unfreezeAt.Truncate(time.Second)), "stored without its 900 milliseconds")
+
+	clock.SetTime(unfreezeAt.Add(opts.FreezeRetryWindow - 500*time.Millisecond))
+	a := send(statusBody(id, "FREEZE"))
+	g.Expect(a.Code).To(Equal("000000"), a.Msg)
+	g.Expect(getTenant(t, id).Spec.State).To(Equal(saasv1alpha1.StateActive),
+		"a FREEZE %s after the UNFREEZE is within the %s window", opts.FreezeRetryWindow-500*time.Millisecond, opts.FreezeRetryWindow)
 }
 
 func TestAStaleFreezeIsAnsweredAndNotApplied(t *testing.T) {

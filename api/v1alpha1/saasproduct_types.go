@@ -744,11 +744,19 @@ type IngressTemplate struct {
 	// kubernetes.io/elb.class, kubernetes.io/elb.id and
 	// kubernetes.io/elb.port (docs/operations/cce.md). Keys under
 	// saas.kooper.io/ are kooper's own and refused. An annotation removed
-	// here is removed from the Ingresses. At most 32.
+	// here is removed from the Ingresses. Each key is one the API server
+	// admits on an object: an optional DNS subdomain prefix of at most 253
+	// characters (of either case) and '/', then a name of at most 63. At
+	// most 32, keys and values together at most 65536 characters: the API
+	// server allows an object's annotations 256 KiB, and a character takes
+	// up to 4 bytes (a rule that counts bytes is over the CRD's CEL cost
+	// budget). What the API server would refuse on the Ingresses is
+	// refused here, not on every tenant (ObjectInvalid).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('saas.kooper.io/'))",message="annotations under saas.kooper.io/ are kooper's own"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 316 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$'))",message="each annotation key must be a qualified name: an optional DNS subdomain prefix and '/', then a name of letters, digits, '-', '_' and '.', for example kubernetes.io/elb.id"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && k.indexOf('/') <= 253 && k.matches('^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?([.][A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="each annotation key must be a qualified name, as the API server requires of an object's annotations: an optional prefix of at most 253 characters, a DNS subdomain, and '/', then a name of at most 63 letters, digits, '-', '_' and '.' that begins and ends with a letter or digit, for example kubernetes.io/elb.id"
+	// +kubebuilder:validation:XValidation:rule="self.map(k, size(k) + size(self[k])).sum() <= 65536",message="the annotations' keys and values must total at most 65536 characters: the API server allows an object's annotations 256 KiB, and a character takes up to 4 bytes"
 	Annotations map[string]string `json:"annotations,omitempty"`
 
 	// serviceType is the type of each tenant's Service, the Ingress's

@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -1261,4 +1262,101 @@ func TestSchemaAcceptsWhatRealClustersNeed(t *testing.T) {
 
 	noStorage := with(validProduct(), func(o *saasv1alpha1.SaaSProduct) { o.Spec.Plans[0].Replicas = 5 })
 	g.Expect(k8sClient.Create(ctx(t), noStorage)).To(Succeed(), "replicas without a volume are no concern")
+}
+
+// withIngressAnnotation is a valid product whose tenants' Ingresses carry
+// the annotation key: value.
+func withIngressAnnotation(key, value string) *saasv1alpha1.SaaSProduct {
+	return with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
+		o.Spec.Workload.Ingress = &saasv1alpha1.IngressTemplate{Annotations: map[string]string{key: value}}
+	})
+}
+
+// ingressAdmits is the API server's own verdict on an Ingress annotated
+// key: value, created as a dry run: what a product's annotations must match.
+func ingressAdmits(t *testing.T, key, value string) error {
+	t.Helper()
+	ingress := &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: uniqueName("annotated"), Annotations: map[string]string{key: value}},
+		Spec: networkingv1.IngressSpec{DefaultBackend: &networkingv1.IngressBackend{
+			Service: &networkingv1.IngressServiceBackend{Name: "app", Port: networkingv1.ServiceBackendPort{Number: 80}}}},
+	}
+	return k8sClient.Create(ctx(t), ingress, client.DryRunAll)
+}
+
+// TestAnIngressAnnotationKeyWithANameOver63IsRefused: the API server
+// refuses an annotation key whose name, after the '/', is over 63
+// characters, or whose prefix is over 253. The product admitted such a key
+// (it bounded the whole key only), and then every tenant's Ingress was
+// refused and every new tenant stalled (ObjectInvalid, never Ready).
+func TestAnIngressAnnotationKeyWithANameOver63IsRefused(t *testing.T) {
+	for _, tc := range []struct{ name, key string }{
+		{"a name of 64 characters", "example.com/" + strings.Repeat("a", 64)},
+		{"a name of 64 characters without a prefix", strings.Repeat("a", 64)},
+		{"a prefix of 254 characters", dnsSubdomainOf(254) + "/elb.id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(apierrors.IsInvalid(ingressAdmits(t, tc.key, "x"))).To(BeTrue(), "the API server refuses it on an Ingress")
+			err := k8sClient.Create(ctx(t), withIngressAnnotation(tc.key, "x"))
+			g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
+			g.Expect(err.Error()).To(And(ContainSubstring("prefix of at most 253 characters"), ContainSubstring("a name of at most 63")))
+		})
+	}
+}
+
+// TestAnIngressAnnotationKeyOf317CharactersIsAdmitted: a key of a
+// 253-character DNS subdomain, '/' and a 63-character name is the longest
+// the API server admits; the product refused it (at most 316). So does a
+// prefix in capitals, which the API server lowercases before it checks an
+// annotation key.
+func TestAnIngressAnnotationKeyOf317CharactersIsAdmitted(t *testing.T) {
+	for _, tc := range []struct{ name, key string }{
+		{"317 characters", dnsSubdomainOf(253) + "/" + strings.Repeat("b", 63)},
+		{"a name of 63 characters without a prefix", strings.Repeat("b", 63)},
+		{"a prefix in capitals", "Example.COM/elb.id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(ingressAdmits(t, tc.key, "x")).To(Succeed(), "the API server admits it on an Ingress")
+			g.Expect(k8sClient.Create(ctx(t), withIngressAnnotation(tc.key, "x"))).To(Succeed())
+		})
+	}
+}
+
+// TestIngressAnnotationsOverTheAPIServersTotalAreRefused: the API server
+// refuses an object whose annotations' keys and values total over 256 KiB,
+// counted in bytes. The product counts characters, as CEL can within its
+// cost budget: at most 65536, which no characters make more than 256 KiB.
+func TestIngressAnnotationsOverTheAPIServersTotalAreRefused(t *testing.T) {
+	g := NewWithT(t)
+	const characters, apiServerBytes = 65536, 256 * 1024
+	key := "nginx.ingress.kubernetes.io/configuration-snippet"
+	atTheLimit := strings.Repeat("a", characters-len(key))
+	g.Expect(ingressAdmits(t, key, atTheLimit)).To(Succeed())
+	g.Expect(k8sClient.Create(ctx(t), withIngressAnnotation(key, atTheLimit))).To(Succeed())
+
+	// "😀" is 4 bytes: a value just over the API server's bytes.
+	overInBytes := strings.Repeat("😀", (apiServerBytes-len(key))/4+1)
+	g.Expect(apierrors.IsInvalid(ingressAdmits(t, key, overInBytes))).To(BeTrue(), "the API server refuses it on an Ingress")
+	for _, over := range []string{overInBytes, atTheLimit + "a"} {
+		err := k8sClient.Create(ctx(t), withIngressAnnotation(key, over))
+		g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
+		g.Expect(err.Error()).To(ContainSubstring("must total at most 65536 characters"))
+	}
+}
+
+// dnsSubdomainOf is a DNS subdomain of n characters: labels of at most 63
+// joined by dots.
+func dnsSubdomainOf(n int) string {
+	var labels []string
+	for n > 0 {
+		size := min(n, 63)
+		if n-size == 1 { // a lone dot would be left: shorten this label
+			size--
+		}
+		labels = append(labels, strings.Repeat("a", size))
+		n -= size + 1
+	}
+	return strings.Join(labels, ".")
 }

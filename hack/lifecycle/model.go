@@ -315,9 +315,12 @@ func (m *Model) updateStatus(inst *Instance, status string, now time.Time) Answe
 }
 
 // freezeRetried: an UNFREEZE came less than the freeze retry window ago, so
-// a FREEZE now is the retry of the one it ended.
+// a FREEZE now is the retry of the one it ended. The record keeps whole
+// seconds, so the window counts from the second after the recorded one
+// (docs/lifecycle.md rule F).
 func (m *Model) freezeRetried(inst *Instance, now time.Time) bool {
-	return m.FreezeRetryWindow > 0 && !inst.LastUnfreeze.IsZero() && now.Before(inst.LastUnfreeze.Add(m.FreezeRetryWindow))
+	recorded := inst.LastUnfreeze.Truncate(time.Second)
+	return m.FreezeRetryWindow > 0 && !inst.LastUnfreeze.IsZero() && now.Before(recorded.Add(m.FreezeRetryWindow+time.Second))
 }
 
 // staleFreeze: the recorded orders prove a paid period is running. Some

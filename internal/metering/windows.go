@@ -76,14 +76,21 @@ func WindowsPerPush(meters, maxRecords int) int {
 // the last 21 days). When the cursor lies before now minus 21 days plus an
 // hour (the margin, so that a window does not expire during its own push),
 // it returns true and the instant the cursor moves to, skipping the
-// windows the marketplace no longer accepts: the clock hour after that
-// limit, or the release when that comes first. Otherwise it returns false.
+// windows the marketplace no longer accepts: the first clock hour at or
+// after that limit, or the release when that comes first. Otherwise it
+// returns false.
 func ExpiredUntil(m *saasv1alpha1.TenantMetering, now time.Time) (time.Time, bool) {
 	oldest := now.Add(-koogallery.UsageWindow + time.Hour)
 	if !Cursor(m).Before(oldest) {
 		return time.Time{}, false
 	}
-	to := oldest.Truncate(time.Hour).Add(time.Hour)
+	// A window that starts exactly at the limit is not expired (the check
+	// above), so a limit on the hour is where the cursor moves to: rounding
+	// it up to the next hour would drop that window's usage unbilled.
+	to := oldest.Truncate(time.Hour)
+	if to.Before(oldest) {
+		to = to.Add(time.Hour)
+	}
 	if end := m.EndTime; end != nil && end.Time.Before(to) {
 		to = end.Time
 	}

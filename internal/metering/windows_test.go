@@ -161,6 +161,33 @@ func TestExpiredUntilCutsAt21Days(t *testing.T) {
 	}
 }
 
+// TestTheTwentyOneDayCutKeepsAnHourStartingExactlyAtIt: with now on the
+// hour, the 21-day limit (now minus 21 days plus the hour's margin) is on
+// the hour too, and the window that starts at it is within the limit. The
+// cut moved the cursor to the hour after it, and that hour's usage was
+// dropped with a UsageExpired Event, never billed.
+func TestTheTwentyOneDayCutKeepsAnHourStartingExactlyAtIt(t *testing.T) {
+	g := NewWithT(t)
+	now := h0 // 10:00:00, on the hour
+	limit := now.Add(-koogallery.UsageWindow + time.Hour)
+
+	atTheLimit := saasv1alpha1.TenantMetering{Since: metav1.NewTime(limit.Add(-40 * time.Hour)), PushedUntil: &metav1.Time{Time: limit}}
+	_, expired := ExpiredUntil(&atTheLimit, now)
+	g.Expect(expired).To(BeFalse(), "the window that starts at the limit is kept")
+
+	anHourBehind := saasv1alpha1.TenantMetering{Since: metav1.NewTime(limit.Add(-40 * time.Hour)), PushedUntil: &metav1.Time{Time: limit.Add(-time.Hour)}}
+	to, expired := ExpiredUntil(&anHourBehind, now)
+	g.Expect(expired).To(BeTrue())
+	g.Expect(to).To(Equal(limit), "the cursor moves to the limit, not past the hour that starts at it")
+	_, expired = ExpiredUntil(&saasv1alpha1.TenantMetering{Since: anHourBehind.Since, PushedUntil: &metav1.Time{Time: to}}, now)
+	g.Expect(expired).To(BeFalse(), "where the cut moves the cursor is not expired")
+
+	aSecondPastTheHour := now.Add(time.Second)
+	to, expired = ExpiredUntil(&anHourBehind, aSecondPastTheHour)
+	g.Expect(expired).To(BeTrue())
+	g.Expect(to).To(Equal(limit.Add(time.Hour)), "a limit past the hour still moves the cursor to the next hour")
+}
+
 func TestOldestUnpushedAge(t *testing.T) {
 	g := NewWithT(t)
 	tenant := func(m *saasv1alpha1.TenantMetering) *saasv1alpha1.SaaSTenant {
