@@ -198,10 +198,11 @@ func (r *Receiver) allOrgSync(ctx context.Context, c *kitCall) error {
 //
 // It records every sync, even one that finds the shards already as asked:
 // that may be the marketplace's retry of a call whose shards were stored
-// but whose record was not (the process died, the API timeout ran out), and
-// nothing else would deliver them. Syncs are made by people, so the extra
-// updates are rare. A removal from a directory kooper does not have stores
-// nothing.
+// but whose record was not (the process died, the record's write failed),
+// and nothing else would deliver them. Syncs are made by people, so the
+// extra updates are rare. Once the shards changed, the record is made even
+// if the call's deadline passes or its client hangs up. A removal from a
+// directory kooper does not have stores nothing.
 func (r *Receiver) syncShards(ctx context.Context, c *kitCall, common koogallery.KitCommon, removing bool,
 	sync saasv1alpha1.DirectorySync, part directory.Part, compute func(directory.Shards) (directory.Shards, error)) error {
 	d, err := r.directoryFor(ctx, c, common, removing)
@@ -213,6 +214,15 @@ func (r *Receiver) syncShards(ctx context.Context, c *kitCall, common koogallery
 		err = r.changeShards(ctx, d, part, compute)
 	}
 	if err == nil {
+		// The shards hold the change: only the record makes the
+		// controllers deliver it, and a resend of the call is refused as a
+		// replay. So the record (and, if the directory went meanwhile, the
+		// deletion of what was written) is finished even when the call's
+		// deadline passes or its client hangs up, within an API timeout of
+		// its own.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), r.opts.APITimeout)
+		defer cancel()
 		err = r.updateDirectory(ctx, c, d, &sync, noEdit, true)
 	}
 	if errors.Is(err, errDirectoryDeleting) {

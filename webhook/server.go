@@ -14,6 +14,8 @@ import (
 
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/kooper-io/kooper/internal/httpdrain"
 )
 
 // ServerOptions are the receiver's listening address and limits.
@@ -104,13 +106,13 @@ type Server struct {
 	mu       sync.Mutex
 	listener net.Listener
 	ready    chan struct{}
-	// draining is closed when the server is told to stop.
-	draining chan struct{}
+	// drainer drains the server once it is told to stop.
+	drainer httpdrain.Drainer
 }
 
 // NewServer returns a server that serves handler with opts.
 func NewServer(opts ServerOptions, handler http.Handler) *Server {
-	return &Server{opts: opts, handler: handler, ready: make(chan struct{}), draining: make(chan struct{})}
+	return &Server{opts: opts, handler: handler, ready: make(chan struct{})}
 }
 
 // NeedLeaderElection is false: every replica answers callbacks.
@@ -131,7 +133,7 @@ func (s *Server) Start(ctx context.Context) error {
 
 	readTimeout, writeTimeout := s.opts.deadlines()
 	srv := &http.Server{
-		Handler:           s.closeWhileDraining(s.handler),
+		Handler:           s.drainer.CloseConnections(s.handler),
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -165,14 +167,10 @@ func (s *Server) Start(ctx context.Context) error {
 
 // drain goes on serving for DrainDelay after the server was told to stop,
 // its readiness failing and its connections closed after each answer (see
-// closeWhileDraining), so that callbacks still routed to this pod are
-// answered and the next ones go to another replica. It does not call
-// http.Server.SetKeepAlivesEnabled(false): that also closes every idle
-// connection at once, while the proxy in front still sends on them, and
-// nginx answers a POST whose connection was reset with a 502. Shutdown
-// closes the idle connections that are left once the delay is over.
+// httpdrain.Drainer.CloseConnections), so that callbacks still routed to
+// this pod are answered and the next ones go to another replica.
 func (s *Server) drain(log logr.Logger) {
-	close(s.draining)
+	s.drainer.Begin()
 	if s.opts.DrainDelay <= 0 {
 		return
 	}
@@ -180,33 +178,11 @@ func (s *Server) drain(log logr.Logger) {
 	time.Sleep(s.opts.DrainDelay)
 }
 
-// closeWhileDraining serves next, and once the server drains answers with
-// "Connection: close", so that net/http closes each connection after a
-// complete answer and the proxy opens its next one to another replica.
-func (s *Server) closeWhileDraining(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.isDraining() {
-			w.Header().Set("Connection", "close")
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// isDraining reports whether the server was told to stop.
-func (s *Server) isDraining() bool {
-	select {
-	case <-s.draining:
-		return true
-	default:
-		return false
-	}
-}
-
 // Listening is a readiness check: nil once the server listens, so a pod is
 // sent traffic only when callbacks can be answered, and an error again
 // once it drains before stopping.
 func (s *Server) Listening(_ *http.Request) error {
-	if s.isDraining() {
+	if s.drainer.Draining() {
 		return errors.New("the callback receiver is draining before it stops")
 	}
 	select {

@@ -25,8 +25,9 @@ import (
 // second per product: a refusal is never decided on a cache that may miss a
 // key just added (docs/lifecycle.md rule A), and a flood of unsigned
 // requests costs at most one read a second per product, within the
-// receiver's budget of reads for unauthenticated requests (errReadsSpent,
-// retried, when that is spent).
+// receiver's budget of reads for unauthenticated requests. When that budget
+// is spent (errReadsSpent) or the reread fails for a reason that may pass,
+// the call is answered 000005, to be retried.
 func (r *Receiver) verifyBasic(ctx context.Context, req *http.Request, product *saasv1alpha1.SaaSProduct, body []byte) (string, error) {
 	if !r.verifying.tryAcquire() {
 		return "", errBusy
@@ -44,15 +45,31 @@ func (r *Receiver) verifyBasic(ctx context.Context, req *http.Request, product *
 	if koogallery.CodeOf(err) != koogallery.ResultAuthFailed || !r.keyRereads.allow(product.Name) {
 		return key, err
 	}
-	stored, rereadErr := r.basicKeys(ctx, product, true)
-	if errors.Is(rereadErr, errReadsSpent) {
+	secret, rereadErr := r.readKeysSecret(ctx, product, true)
+	switch {
+	case errors.Is(rereadErr, errReadsSpent):
 		// Not refused on keys that may be stale: retried.
 		return "", errReadsSpent
+	case rereadErr != nil && (ctx.Err() != nil || !keysSecretAbsent(rereadErr)):
+		// Nor when the reread was cut off (the callback's deadline ran
+		// out, the API server did not answer in time): the stored keys
+		// may hold the one that signed, and a refusal is counted against
+		// the merchant.
+		return "", errInternal("the signature matches none of the product's keys as cached, and the stored keys could not be read; retry", rereadErr)
 	}
-	if rereadErr != nil || slices.Equal(stored, keys) {
+	stored := keysNamed(secret, saasv1alpha1.BasicKeySecretKey)
+	if rereadErr != nil || len(stored) == 0 || slices.Equal(stored, keys) {
+		// The stored keys are those that refused it, or there are none.
 		return key, err
 	}
 	return r.verify(req, stored, product.Name, body)
+}
+
+// keysSecretAbsent reports whether a read of a keys Secret failed for good:
+// the Secret does not exist, its name cannot, or kooper may not read it.
+// Rereading it would answer the same, so the cached keys' refusal stands.
+func keysSecretAbsent(err error) bool {
+	return apierrors.IsNotFound(err) || errors.Is(err, errInvalidName) || apierrors.IsForbidden(err)
 }
 
 // slots is a counting semaphore that never waits: a caller that finds no
