@@ -1109,12 +1109,12 @@ const inventoryPage = 100
 // longer one. The caller acts on them all, then fails (overBound).
 func (r *SaaSTenantReconciler) recoverInventory(ctx context.Context, t *saasv1alpha1.SaaSTenant) ([]saasv1alpha1.InventoryEntry, error) {
 	if len(t.Status.Inventory) > 0 {
-		foundNothing.Delete(t.UID) // recorded again since
+		r.foundNothing.forget(t) // recorded again since
 	}
 	if t.Status.Inventory != nil || t.Status.Namespace == "" {
 		return t.Status.Inventory, nil
 	}
-	if foundNothingBefore(t) {
+	if r.foundNothing.before(t) {
 		t.Status.Inventory = []saasv1alpha1.InventoryEntry{}
 		return t.Status.Inventory, nil
 	}
@@ -1130,7 +1130,7 @@ func (r *SaaSTenantReconciler) recoverInventory(ctx context.Context, t *saasv1al
 	}
 	switch {
 	case len(found) == 0:
-		rememberFoundNothing(t)
+		r.foundNothing.remember(t)
 	case len(found) > maxInventory:
 		return found, nil
 	default:
@@ -1153,29 +1153,42 @@ func overBound(namespace string, inventory []saasv1alpha1.InventoryEntry) error 
 		namespace, len(inventory), saasv1alpha1.ManagedByLabel, saasv1alpha1.ManagedByValue, saasv1alpha1.InstanceIDLabel, maxInventory)
 }
 
-// foundNothing holds, by tenant UID, the namespace in which
+// foundNothingMemory holds, by tenant UID, the namespace in which
 // recoverInventory found nothing of the tenant's: the empty inventory it
 // records is not stored (status.inventory is omitempty), so each pass of a
 // frozen tenant with no inventory listed every kind again. Nothing of the
 // tenant's appears there unrecorded since: a provisioning pass records its
 // inventory before it applies anything, and a restore from a backup, which
 // loses the inventory again, makes a tenant of another UID. An entry is a
-// few bytes, for each tenant restored with nothing to rebuild; a freeze or
-// release that finds an inventory recorded again drops it.
-var foundNothing sync.Map // types.UID → namespace
+// few bytes, for each tenant restored with nothing to rebuild (and each
+// simulated debug tenant released, which holds nothing); a freeze or
+// release that finds an inventory recorded again drops it, and so does the
+// removal of the tenant's finalizer (removeFinalizer): a deleted tenant has
+// no later pass, and its entry would stay for the life of the process. A
+// tenant being deleted is not remembered at all: it has a pass or two
+// left, and someone else may remove its finalizer, with no pass of
+// kooper's to forget it. The zero value is ready to use.
+type foundNothingMemory struct {
+	byUID sync.Map // types.UID → namespace
+}
 
-// foundNothingBefore reports whether recoverInventory found nothing in t's
-// namespace before.
-func foundNothingBefore(t *saasv1alpha1.SaaSTenant) bool {
-	namespace, ok := foundNothing.Load(t.UID)
+// before reports whether recoverInventory found nothing in t's namespace
+// before.
+func (m *foundNothingMemory) before(t *saasv1alpha1.SaaSTenant) bool {
+	namespace, ok := m.byUID.Load(t.UID)
 	return ok && t.UID != "" && namespace == t.Status.Namespace
 }
 
-// rememberFoundNothing remembers that t's namespace holds nothing of its.
-func rememberFoundNothing(t *saasv1alpha1.SaaSTenant) {
-	if t.UID != "" {
-		foundNothing.Store(t.UID, t.Status.Namespace)
+// remember remembers that t's namespace holds nothing of its.
+func (m *foundNothingMemory) remember(t *saasv1alpha1.SaaSTenant) {
+	if t.UID != "" && t.DeletionTimestamp.IsZero() {
+		m.byUID.Store(t.UID, t.Status.Namespace)
 	}
+}
+
+// forget drops what is remembered of t.
+func (m *foundNothingMemory) forget(t *saasv1alpha1.SaaSTenant) {
+	m.byUID.Delete(t.UID)
 }
 
 // labelledChildren names the objects of kind gk in t's namespace labelled

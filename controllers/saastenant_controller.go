@@ -112,6 +112,9 @@ type SaaSTenantReconciler struct {
 	// it for each of its objects.
 	childKinds     map[schema.GroupKind]schema.GroupVersionKind
 	childKindsOnce sync.Once
+	// foundNothing remembers the tenants whose lost inventory was rebuilt
+	// from nothing, so their passes list once (recoverInventory).
+	foundNothing foundNothingMemory
 }
 
 // tenantState carries one reconcile's findings from step to step.

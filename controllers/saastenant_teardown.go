@@ -557,13 +557,16 @@ func (r *SaaSTenantReconciler) reconcileDelete(ctx context.Context, t, stored *s
 // (during the release, which may take seconds), it would send that
 // finalizer back, which the API server refuses on an object being deleted
 // (422, "no new finalizers can be added"); with the lock the write is a
-// Conflict, retried quietly from the newer tenant.
+// Conflict, retried quietly from the newer tenant. Once it is removed, what
+// kooper remembers of the tenant by UID goes too: the tenant has no later
+// pass that would drop it (foundNothingMemory).
 func (r *SaaSTenantReconciler) removeFinalizer(ctx context.Context, t *saasv1alpha1.SaaSTenant) error {
 	patch := client.MergeFromWithOptions(t.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(t, saasv1alpha1.Finalizer)
 	if err := r.Patch(ctx, t, patch); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("failed to remove the finalizer: %w", err)
 	}
+	r.foundNothing.forget(t)
 	return nil
 }
 
