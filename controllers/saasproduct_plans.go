@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -622,15 +623,21 @@ func queryProblem(product *saasv1alpha1.SaaSProduct, meter saasv1alpha1.Meter) *
 
 // builtinMeterProblem says for which tenants a built-in meter bills 0
 // every hour: an active tenant of each metered plan is measured over an
-// hour as the metering controller measures it (metering.ObservedSegment
-// and BuiltinUsage), so what it reads and what is checked cannot drift
-// apart. Nil when the meter measures something on every metered plan.
+// hour and rounded as the metering controller measures and rounds it
+// (metering.ObservedSegment, BuiltinUsage and Round), so what it bills and
+// what is checked cannot drift apart. Nil when the meter bills something
+// on every metered plan.
 func builtinMeterProblem(product *saasv1alpha1.SaaSProduct, meter saasv1alpha1.Meter) *meterProblem {
 	plans := meteredPlans(product)
 	var idle []*saasv1alpha1.Plan
+	var idleHours []float64 // what each idle plan's hour measures before rounding
 	for _, plan := range plans {
-		if hourOfActiveTenant(product, plan, meter.Source) <= 0 {
+		// measureWindow pushes nothing for a window whose rounded units are
+		// 0: an hour of 0.25 at 0 decimals bills as little as an hour of 0.
+		hour := hourOfActiveTenant(product, plan, meter.Source)
+		if metering.Round(hour, meter.GetDecimals(), meter.Rounding) <= 0 {
 			idle = append(idle, plan)
+			idleHours = append(idleHours, hour)
 		}
 	}
 	if len(idle) == 0 {
@@ -647,8 +654,11 @@ func builtinMeterProblem(product *saasv1alpha1.SaaSProduct, meter saasv1alpha1.M
 	}
 	var whys []string
 	byWhy := map[string][]string{}
-	for _, plan := range idle {
+	for i, plan := range idle {
 		why := whyIdle(product, plan, meter.Source)
+		if idleHours[i] > 0 {
+			why = whyRoundedAway(idleHours[i], meter)
+		}
 		if _, seen := byWhy[why]; !seen {
 			whys = append(whys, why)
 		}
@@ -711,6 +721,31 @@ func whyIdle(product *saasv1alpha1.SaaSProduct, plan *saasv1alpha1.Plan, source 
 		return "no " + name + " in the plan's resources, which replace spec.workload.resources"
 	}
 	return "no " + name + " in spec.workload.resources or the plan's resources"
+}
+
+// whyRoundedAway says why a built-in meter bills 0 for the hour of an
+// active tenant that measures hour (> 0): Round makes it 0 at the meter's
+// decimals and rounding. It names what would bill it: the fewest decimals
+// that do, and rounding Up.
+func whyRoundedAway(hour float64, meter saasv1alpha1.Meter) string {
+	decimals := min(max(meter.GetDecimals(), 0), 4) // as Round clamps them
+	rounding := cmp.Or(meter.Rounding, saasv1alpha1.RoundHalfUp)
+	var fixes []string
+	for d := decimals + 1; d <= 4; d++ {
+		if metering.Round(hour, d, meter.Rounding) > 0 {
+			fixes = append(fixes, fmt.Sprintf("decimals to %d or more", d))
+			break
+		}
+	}
+	if rounding != saasv1alpha1.RoundUp && metering.Round(hour, decimals, saasv1alpha1.RoundUp) > 0 {
+		fixes = append(fixes, "rounding to Up")
+	}
+	fix := "no decimals or rounding bills so little"
+	if len(fixes) > 0 {
+		fix = "set " + strings.Join(fixes, ", or ")
+	}
+	return fmt.Sprintf("an active tenant's hour measures %.6g, which rounds to 0 at %d decimals with rounding %s; %s",
+		hour, decimals, rounding, fix)
 }
 
 // scrapeProblem says whether a Prometheus may scrape the pods of

@@ -43,8 +43,9 @@ func PayPerUse(t *saasv1alpha1.SaaSTenant) bool {
 // Round rounds v, a window's usage, to decimals decimals (the meter's
 // GetDecimals(), clamped to 0..4; spec §6.4: at most 4 decimal places) with
 // the meter's rounding mode (HalfUp when empty), in koogallery.UsageUnits
-// (1/10^4). A small epsilon absorbs float error, so with RoundUp
-// 0.1+0.2 (0.30000000000000004) gives 0.3, not 0.3001. NaN, infinities,
+// (1/10^4). A small tolerance absorbs float error, so with RoundUp
+// 0.1+0.2 (0.30000000000000004) gives 0.3, not 0.3001, and a value with
+// decimals of its own keeps them (12345.6789 gives 12345.6789). NaN, infinities,
 // values ≤ 0, values of at least MaxInt64/10^4 in the meter's own decimals
 // (whose units could overflow int64; every value below that is at most 16
 // characters, within usage_value's 17), and values above
@@ -58,7 +59,18 @@ func Round(v float64, decimals int32, mode saasv1alpha1.MeterRounding) koogaller
 	decimals = min(max(decimals, 0), 4)
 	scale := math.Pow10(int(decimals))
 	x := v * scale
-	const eps = 1e-9
+	if math.IsInf(x, 1) {
+		return 0 // far beyond what a record carries; the tolerance below would be NaN
+	}
+	// The tolerance is 1e-9, or two float steps of x where a step is larger
+	// (from x ≈ 4·10^6). Scaled by 10^decimals, a value with that many
+	// decimals of its own can be one step off a whole number (12345.6789 ×
+	// 10^4 is 123456789.00000001, a step being 1.49e-8 there), which a fixed
+	// 1e-9 took for part of a unit: Up billed 12345.679. No wider relative
+	// tolerance will do: just under MaxInt64/10^4, the largest x kept, a
+	// step is 1/8, and a tolerance of 1/2 there would make HalfUp round
+	// every whole value up (|x|·1e-12 would be 922).
+	eps := max(1e-9, 2*(math.Nextafter(x, math.Inf(1))-x))
 	var r float64
 	switch mode {
 	case saasv1alpha1.RoundUp:

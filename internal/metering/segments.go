@@ -340,17 +340,43 @@ func builtinRate(src saasv1alpha1.MeterSource, s saasv1alpha1.UsageSegment) floa
 // GiB-hours). segments are oldest first; each lasts until the next starts,
 // the last until the window's end; time before the first segment counts
 // nothing. A Prometheus meter (or an unknown source) measures 0 here.
+//
+// The time at each rate is summed in whole nanoseconds and multiplied by
+// the rate once. Stretches multiplied one by one each round in float, and
+// their sum need not be the whole: a 5000 GiB volume frozen 1 minute into
+// an hour (two segments of one rate) stored 4999.999999999999 GiB-hours,
+// which Round Down at 4 decimals billed as 4999.9999. The rates are kept
+// in the order they first occur, not in a map, so the float error of a sum
+// of several is the same on every run.
 func BuiltinUsage(src saasv1alpha1.MeterSource, segments []saasv1alpha1.UsageSegment, w Window) float64 {
-	total := 0.0
+	type atRate struct {
+		rate float64
+		time time.Duration // within w, so never beyond its length
+	}
+	var inline [4]atRate // a window rarely sees more rates: no allocation
+	rates := inline[:0]
 	for i, s := range segments {
 		from := later(s.Start.Time, w.Start)
 		to := w.End
 		if i+1 < len(segments) && segments[i+1].Start.Time.Before(to) {
 			to = segments[i+1].Start.Time
 		}
-		if to.After(from) {
-			total += builtinRate(src, s) * to.Sub(from).Hours()
+		rate := builtinRate(src, s)
+		if rate == 0 || !to.After(from) {
+			continue
 		}
+		k := 0
+		for k < len(rates) && rates[k].rate != rate {
+			k++
+		}
+		if k == len(rates) {
+			rates = append(rates, atRate{rate: rate})
+		}
+		rates[k].time += to.Sub(from)
+	}
+	total := 0.0
+	for _, r := range rates {
+		total += r.rate * r.time.Hours()
 	}
 	return total
 }
