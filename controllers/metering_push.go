@@ -418,7 +418,9 @@ func (r *MeteringReconciler) measure(ctx context.Context, p *usagePush, meter sa
 // share a period (tilePeriods; the windows follow each other, and a
 // window behind the cursor is never pushed again), so a record the
 // marketplace holds for the period of one of them can only be that very
-// record, pushed before under the same metering_sn.
+// record, pushed before under the same metering_sn. A failed record is
+// matched with the record sent by answeredSN; one that matches none fails
+// the push as a whole (unmatchedFailure).
 func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []pendingRecord, windows int) (int, error) {
 	var records []koogallery.UsageRecord
 	for i := range pending {
@@ -430,26 +432,27 @@ func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []p
 	failed, err := r.pushSigned(ctx, p, records)
 	usagePushSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
-		for _, rec := range pending {
-			if sendable(rec) && ctx.Err() == nil { // a push cut by a stop is no failure
-				usageFailed.WithLabelValues(rec.meter, "push").Inc()
-			}
-		}
+		countPushFailed(ctx, pending)
 		return 0, err
 	}
 	bySN := make(map[string]*pendingRecord, len(pending))
 	for i := range pending {
 		if sendable(pending[i]) {
-			bySN[pending[i].record.MeteringSN] = &pending[i]
+			bySN[answeredSN(pending[i].record.MeteringSN)] = &pending[i]
 		}
+	}
+	if err := unmatchedFailure(failed, bySN); err != nil {
+		countPushFailed(ctx, pending)
+		return 0, err
 	}
 	done := windows
 	for _, f := range failed {
-		rec, ok := bySN[f.MeteringSN]
-		if !ok || f.Duplicate() {
+		if f.Duplicate() {
 			continue
 		}
-		rec.units = 0 // not accepted: it adds nothing to the totals
+		rec := bySN[answeredSN(f.MeteringSN)] // unmatchedFailure found each
+		f.MeteringSN = rec.record.MeteringSN  // as sent, not as the answer spells it
+		rec.units = 0                         // not accepted: it adds nothing to the totals
 		usageFailed.WithLabelValues(rec.meter, codeLabel(f.ResultCode)).Inc()
 		if metering.Retryable(f.ResultCode) {
 			done = min(done, rec.window)
@@ -460,6 +463,56 @@ func (r *MeteringReconciler) send(ctx context.Context, p *usagePush, pending []p
 	}
 	countAccepted(pending, failed)
 	return done, nil
+}
+
+// countPushFailed counts the records of a push that failed as a whole.
+func countPushFailed(ctx context.Context, pending []pendingRecord) {
+	if ctx.Err() != nil {
+		return // a push cut by a stop is no failure
+	}
+	for _, rec := range pending {
+		if sendable(rec) {
+			usageFailed.WithLabelValues(rec.meter, "push").Inc()
+		}
+	}
+}
+
+// answeredSN is the form in which a failed record of the answer is matched
+// with the record sent: spaces trimmed, lower case. The answer's shape is
+// not captured (spec §8 item 19), and a refused record the answer spells
+// otherwise than kooper sent it must not pass for accepted. kooper's
+// metering_sn is "kp" and lower-case hex (metering.SN, metering.PackageSN),
+// so no two records of a push differ in case or spaces alone.
+func answeredSN(sn string) string { return strings.ToLower(strings.TrimSpace(sn)) }
+
+// unmatchedFailure returns an error when the answer names a failed record,
+// not a duplicate, whose metering_sn matches no record of the push (bySN,
+// by answeredSN): an empty or null one, or one in a shape kooper does not
+// read (spec §8 item 19). Which record failed cannot be told, so none of
+// the push is taken as accepted: send fails, the windows stay before the
+// cursor, and the push is sent again. That is safe: a record the
+// marketplace holds is answered as a duplicate (005), which send takes as
+// accepted. A duplicate matching no record is no reason to push again: it
+// says the marketplace holds a record, and re-sending would only get the
+// same answer. The error gives the result code, never the answer's
+// metering_sn or message.
+func unmatchedFailure(failed []koogallery.UsageRecordError, bySN map[string]*pendingRecord) error {
+	unmatched, code := 0, ""
+	for _, f := range failed {
+		if _, ok := bySN[answeredSN(f.MeteringSN)]; ok || f.Duplicate() {
+			continue
+		}
+		if unmatched == 0 {
+			code = f.ResultCode
+		}
+		unmatched++
+	}
+	if unmatched == 0 {
+		return nil
+	}
+	return fmt.Errorf("the marketplace answered the usage push with %d failed record(s) whose metering_sn names no record kooper sent "+
+		"(the first with result_code %q): kooper did not send them, cannot tell which of its records failed, "+
+		"and takes none of the push as accepted; it is sent again", unmatched, textcut.Bytes(code, 16))
 }
 
 // signatureRefusedCode is the usage push's answer to a body signed with a
@@ -751,13 +804,13 @@ func firstKey(keys []productkeys.Key, i int) []productkeys.Key {
 func countAccepted(pending []pendingRecord, failed []koogallery.UsageRecordError) {
 	dup := map[string]bool{}
 	for _, f := range failed {
-		dup[f.MeteringSN] = f.Duplicate()
+		dup[answeredSN(f.MeteringSN)] = f.Duplicate()
 	}
 	for _, rec := range pending {
 		if !sendable(rec) {
 			continue
 		}
-		switch isDup, refused := dup[rec.record.MeteringSN]; {
+		switch isDup, refused := dup[answeredSN(rec.record.MeteringSN)]; {
 		case isDup:
 			usagePushed.WithLabelValues(rec.meter, "duplicate").Inc()
 		case !refused:
