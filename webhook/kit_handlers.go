@@ -129,7 +129,7 @@ func (r *Receiver) authSync(ctx context.Context, c *kitCall) error {
 			ch.Deletes = append(ch.Deletes, key)
 			continue
 		}
-		// The user is stored as sent, with the request's appId as its only
+		// The user is stored with every field sent (compact, UTF-8), with the request's appId as its only
 		// one (WithField drops the user's own, in any spelling), and must
 		// read back under the key computed here: a later sync finds it
 		// there, and a cancellation removes it.
