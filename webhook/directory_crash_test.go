@@ -29,35 +29,7 @@ import (
 // shards already as asked: it must still record itself, or a cancelled
 // user keeps SSO access until some later change.
 func TestAKitSyncRetriedAfterItsDirectoryRecordFailedIsDelivered(t *testing.T) {
-	single := func(instanceID, tenantID, code string, flag int) string {
-		return `{"instanceId":"` + instanceID + `","tenantId":"` + tenantID + `","orgCode":"` + code +
-			`","orgName":"N","parentCode":"hq","flag":` + strconv.Itoa(flag) + `,"testFlag":0,"timeStamp":"1"}`
-	}
-	for _, tc := range []struct {
-		name    string
-		arrange func(instanceID, tenantID string) (koogallery.KitInterface, string)
-		call    koogallery.KitInterface
-		body    func(instanceID, tenantID string) string
-		flag    int32
-	}{{
-		name: "authSync cancelling authorisations",
-		arrange: func(i, t string) (koogallery.KitInterface, string) {
-			return koogallery.KitAuthSync, authSyncBody(i, t, 0, 3, 1)
-		},
-		call: koogallery.KitAuthSync, body: func(i, t string) string { return authSyncBody(i, t, 0, 2, 3) }, flag: 3,
-	}, {
-		name: "singleOrgSync deleting a department",
-		arrange: func(i, t string) (koogallery.KitInterface, string) {
-			return koogallery.KitAllOrgSync, allOrgSyncBody(i, t, orgsJSON("hq", "a", "b"))
-		},
-		call: koogallery.KitSingleOrgSync, body: func(i, t string) string { return single(i, t, "a", 0) }, flag: 0,
-	}, {
-		name: "allOrgSync replacing the tree",
-		arrange: func(i, t string) (koogallery.KitInterface, string) {
-			return koogallery.KitAllOrgSync, allOrgSyncBody(i, t, orgsJSON("hq", "a", "b"))
-		},
-		call: koogallery.KitAllOrgSync, body: func(i, t string) string { return allOrgSyncBody(i, t, orgsJSON("hq", "a")) }, flag: -1,
-	}} {
+	for _, tc := range recordedSyncCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			f := newKitFixture(t)
@@ -206,4 +178,41 @@ func receiverWithWriteFault(t *testing.T, fault func(verb string, obj client.Obj
 	server := httptest.NewServer(r.Handler())
 	t.Cleanup(server.Close)
 	return server.URL
+}
+
+// recordedSyncCase is a kit sync that changes a directory's shards, then
+// records itself on the directory: arranged by one call, then made.
+type recordedSyncCase struct {
+	name    string
+	arrange func(instanceID, tenantID string) (koogallery.KitInterface, string)
+	call    koogallery.KitInterface
+	body    func(instanceID, tenantID string) string
+	flag    int32 // the recorded sync's flag
+}
+
+// recordedSyncCases are the three kinds of sync that change shards.
+func recordedSyncCases() []recordedSyncCase {
+	single := func(instanceID, tenantID, code string, flag int) string {
+		return `{"instanceId":"` + instanceID + `","tenantId":"` + tenantID + `","orgCode":"` + code +
+			`","orgName":"N","parentCode":"hq","flag":` + strconv.Itoa(flag) + `,"testFlag":0,"timeStamp":"1"}`
+	}
+	return []recordedSyncCase{{
+		name: "authSync cancelling authorisations",
+		arrange: func(i, t string) (koogallery.KitInterface, string) {
+			return koogallery.KitAuthSync, authSyncBody(i, t, 0, 3, 1)
+		},
+		call: koogallery.KitAuthSync, body: func(i, t string) string { return authSyncBody(i, t, 0, 2, 3) }, flag: 3,
+	}, {
+		name: "singleOrgSync deleting a department",
+		arrange: func(i, t string) (koogallery.KitInterface, string) {
+			return koogallery.KitAllOrgSync, allOrgSyncBody(i, t, orgsJSON("hq", "a", "b"))
+		},
+		call: koogallery.KitSingleOrgSync, body: func(i, t string) string { return single(i, t, "a", 0) }, flag: 0,
+	}, {
+		name: "allOrgSync replacing the tree",
+		arrange: func(i, t string) (koogallery.KitInterface, string) {
+			return koogallery.KitAllOrgSync, allOrgSyncBody(i, t, orgsJSON("hq", "a", "b"))
+		},
+		call: koogallery.KitAllOrgSync, body: func(i, t string) string { return allOrgSyncBody(i, t, orgsJSON("hq", "a")) }, flag: -1,
+	}}
 }

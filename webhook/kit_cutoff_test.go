@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -24,34 +23,7 @@ import (
 // a resend of the call is refused as a replay, so a cancelled user stayed
 // admitted by the SSO gateway until some later sync.
 func TestAKitSyncCutOffAfterItsShardsIsStillRecorded(t *testing.T) {
-	single := func(instanceID, tenantID, code string, flag int) string {
-		return `{"instanceId":"` + instanceID + `","tenantId":"` + tenantID + `","orgCode":"` + code +
-			`","orgName":"N","parentCode":"hq","flag":` + strconv.Itoa(flag) + `,"testFlag":0,"timeStamp":"1"}`
-	}
-	for _, tc := range []struct {
-		name    string
-		arrange func(instanceID, tenantID string) (koogallery.KitInterface, string)
-		call    koogallery.KitInterface
-		body    func(instanceID, tenantID string) string
-	}{{
-		name: "authSync cancelling authorisations",
-		arrange: func(i, t string) (koogallery.KitInterface, string) {
-			return koogallery.KitAuthSync, authSyncBody(i, t, 0, 3, 1)
-		},
-		call: koogallery.KitAuthSync, body: func(i, t string) string { return authSyncBody(i, t, 0, 2, 3) },
-	}, {
-		name: "singleOrgSync deleting a department",
-		arrange: func(i, t string) (koogallery.KitInterface, string) {
-			return koogallery.KitAllOrgSync, allOrgSyncBody(i, t, orgsJSON("hq", "a", "b"))
-		},
-		call: koogallery.KitSingleOrgSync, body: func(i, t string) string { return single(i, t, "a", 0) },
-	}, {
-		name: "allOrgSync replacing the tree",
-		arrange: func(i, t string) (koogallery.KitInterface, string) {
-			return koogallery.KitAllOrgSync, allOrgSyncBody(i, t, orgsJSON("hq", "a", "b"))
-		},
-		call: koogallery.KitAllOrgSync, body: func(i, t string) string { return allOrgSyncBody(i, t, orgsJSON("hq", "a")) },
-	}} {
+	for _, tc := range recordedSyncCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			f := newKitFixture(t)
