@@ -77,8 +77,12 @@ func deliveredName(d *saasv1alpha1.SaaSDirectory, stored string) string {
 const deliveryFormat = "secrets"
 
 // deliveryHash covers everything delivery reads, so an unchanged directory
-// is recognised before anything is decrypted or written.
-func deliveryHash(d *saasv1alpha1.SaaSDirectory, namespace, gateway string, shards shardSet) string {
+// is recognised before anything is decrypted or written. That includes
+// what it writes from the controllers' options, loginURLTemplate (the
+// template of kooper-sso's loginUrl, DirectoryOptions.LoginURL): a
+// corrected --kit-login-url reaches every directory delivered before it
+// at the restart, not at each one's next kit sync.
+func deliveryHash(d *saasv1alpha1.SaaSDirectory, namespace, gateway, loginURLTemplate string, shards shardSet) string {
 	h := sha256.New()
 	spec, _ := json.Marshal(d.Spec) // a typed API struct always encodes
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", deliveryFormat, namespace, spec)
@@ -86,6 +90,11 @@ func deliveryHash(d *saasv1alpha1.SaaSDirectory, namespace, gateway string, shar
 		// Only when set, so directories of products without a gateway
 		// are not delivered again.
 		fmt.Fprintf(h, "%s\x00", gateway)
+	}
+	if loginURLTemplate != "" && loginURLTemplate != DefaultKitLoginURL {
+		// Only when not the default, so an upgrade does not deliver every
+		// directory again; named, so it cannot pass for a gateway.
+		fmt.Fprintf(h, "loginUrl=%s\x00", loginURLTemplate)
 	}
 	for _, shard := range shards {
 		keys := make([]string, 0, len(shard.Data))
@@ -132,7 +141,7 @@ func (r *SaaSDirectoryReconciler) replaceDelivered(ctx context.Context, d *saasv
 // kooper-sso cannot be built, the rest is delivered all the same
 // (ssoNotDelivered).
 func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.SaaSDirectory, namespace string, shards shardSet) error {
-	hash := deliveryHash(d, namespace, r.productGateway(ctx, d), shards)
+	hash := deliveryHash(d, namespace, r.productGateway(ctx, d), r.Options.LoginURL, shards)
 	delivered, err := r.deliveredSecrets(ctx, d, namespace)
 	if err != nil {
 		return err

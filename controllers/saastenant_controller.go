@@ -29,6 +29,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -99,8 +100,10 @@ type SaaSTenantReconciler struct {
 	// productTenants maps a product to its tenants from the cache without
 	// copies; set up with the controller.
 	productTenants productTenantsReader
-	// written remembers the uncached objects (tenant ConfigMaps) this
-	// process wrote, so the pass after a write does not read them back.
+	// written remembers the uncached objects (tenant ConfigMaps, a chart's
+	// objects of a version kooper does not cache) this process wrote, so
+	// the pass after a write does not read them back; a deletion of one
+	// makes it forget it (configMapDeleted, childEvents.Delete).
 	written apply.Memo
 	// keyFlight makes the workers that miss the credentials key at once
 	// share one read (and at most one create) of it (credentialsKey).
@@ -600,7 +603,11 @@ func (r *SaaSTenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Options.MaxConcurrentReconciles, 1), RateLimiter: newRetryRateLimiter()}).
 		Named("saastenant")
 	for _, child := range TenantChildTypes() {
-		b = b.Watches(child, tenantOfChildEvents(mgr.GetCache()), builder.WithPredicates(changedInCache))
+		gvk, err := apiutil.GVKForObject(child, mgr.GetScheme())
+		if err != nil {
+			return err
+		}
+		b = b.Watches(child, tenantOfChildEventsForgetting(mgr.GetCache(), gvk.GroupKind(), &r.written), builder.WithPredicates(changedInCache))
 	}
 	configMapDeletions, err := r.tenantConfigMapDeletions(mgr)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/apply"
 	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
@@ -45,11 +46,35 @@ func tenantOfChildEvents(tenants client.Reader) handler.EventHandler {
 	return childEvents{EventHandler: handler.EnqueueRequestsFromMapFunc(tenantOfChild), tenants: tenants}
 }
 
+// tenantOfChildEventsForgetting is tenantOfChildEvents for the watch of
+// the objects of kind, whose deletions also make written (the apply memo)
+// forget them. A chart may render a kind in a version kooper does not
+// cache (an autoscaling/v1 HPA beside the v2 informer): it is applied
+// uncached, and the memo, keyed by group and kind, not version, vouches
+// for kooper's write of it for a while. Its deletion by hand is seen in
+// the cached version and queues the tenant; were the memo left as it is,
+// that pass would take the object for in step and not make it again.
+func tenantOfChildEventsForgetting(tenants client.Reader, kind schema.GroupKind, written *apply.Memo) handler.EventHandler {
+	return childEvents{EventHandler: handler.EnqueueRequestsFromMapFunc(tenantOfChild), tenants: tenants, kind: kind, written: written}
+}
+
 // childEvents is tenantOfChildEvents' handler: the mapped handler's, but
-// for an update that makes a new purchase's workload current.
+// for an update that makes a new purchase's workload current, and a
+// deletion, which written forgets when set.
 type childEvents struct {
 	handler.EventHandler
 	tenants client.Reader
+	kind    schema.GroupKind
+	written *apply.Memo
+}
+
+// Delete implements handler.EventHandler. The memo forgets the object
+// before its tenant is queued, so the pass cannot find it vouched for.
+func (h childEvents) Delete(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if h.written != nil && e.Object != nil {
+		h.written.Forget(h.kind, client.ObjectKeyFromObject(e.Object))
+	}
+	h.EventHandler.Delete(ctx, e, q)
 }
 
 // Update implements handler.EventHandler.
