@@ -312,7 +312,8 @@ const (
 	// ReplicaHours, CPUCoreHours, MemoryGiBHours or StorageGiBHours meter
 	// of a product without spec.workload (kooper reads those quantities
 	// only there), of a plan that runs no replicas or requests no CPU or
-	// memory, or of a workload without storage; or a Prometheus query that
+	// memory, or of a workload without storage; of a plan whose hour rounds
+	// to 0 at the meter's decimals and rounding; or a Prometheus query that
 	// does not render.
 	MeterMeasuresNothingReason = "MeterMeasuresNothing"
 	// QueryNotPerTenantReason: a Prometheus meter's query renders the same
