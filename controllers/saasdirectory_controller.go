@@ -191,7 +191,7 @@ func (r *SaaSDirectoryReconciler) patchStatus(ctx context.Context, before, d *sa
 // deliveryWarnings are the Delivered reasons that only a person can clear:
 // a Warning Event announces the condition taking one of them.
 var deliveryWarnings = []string{saasv1alpha1.ClientSecretUndecryptableReason, saasv1alpha1.InstanceOfAnotherProductReason,
-	saasv1alpha1.InstanceHasAnotherEnterpriseReason, saasv1alpha1.ShardsNotMountedReason}
+	saasv1alpha1.InstanceHasAnotherEnterpriseReason, saasv1alpha1.ShardsNotMountedReason, saasv1alpha1.DomainNameUnusableReason}
 
 // recordDeliveryWarning emits a Warning Event, with the condition's
 // message, when Delivered takes one of deliveryWarnings; not again while

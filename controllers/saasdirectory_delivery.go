@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -81,11 +83,19 @@ const deliveryFormat = "secrets"
 // what it writes from the controllers' options, loginURLTemplate (the
 // template of kooper-sso's loginUrl, DirectoryOptions.LoginURL): a
 // corrected --kit-login-url reaches every directory delivered before it
-// at the restart, not at each one's next kit sync.
+// at the restart, not at each one's next kit sync. So does whether
+// domainName is refused as the base of the OAuth endpoints (oauthEndpoints):
+// a directory delivered before kooper refused a cleartext domain gets its
+// kooper-sso again, without the endpoints, at the restart.
 func deliveryHash(d *saasv1alpha1.SaaSDirectory, namespace, gateway, loginURLTemplate string, shards shardSet) string {
 	h := sha256.New()
 	spec, _ := json.Marshal(d.Spec) // a typed API struct always encodes
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", deliveryFormat, namespace, spec)
+	if _, err := oauthEndpoints(d.Spec.DomainName); err != nil {
+		// Only when refused, so directories with a usable domain are not
+		// delivered again; named, so it cannot pass for a gateway.
+		fmt.Fprintf(h, "domainRefused\x00")
+	}
 	if gateway != "" {
 		// Only when set, so directories of products without a gateway
 		// are not delivered again.
@@ -168,7 +178,8 @@ func (r *SaaSDirectoryReconciler) deliver(ctx context.Context, d *saasv1alpha1.S
 		return ssoNotDelivered(d, namespace, hadSSO, ssoErr)
 	}
 	d.Status.DeliveredHash = hash
-	setDelivered(d, namespace, sso, ambiguous, unmountedEntries(shards))
+	_, domainErr := oauthEndpoints(d.Spec.DomainName)
+	setDelivered(d, namespace, sso, ambiguous, unmountedEntries(shards), domainErr)
 	return nil
 }
 
@@ -198,8 +209,11 @@ func unmountedEntries(shards shardSet) map[directory.Part]unmounted {
 // saying when kooper-sso's application (sso) was chosen among several
 // (ambiguous, as chosenApplication says); False when some entries are in
 // shards the tenant's pods do not mount (beyond, unmountedEntries), since
-// those users cannot sign in.
-func setDelivered(d *saasv1alpha1.SaaSDirectory, namespace string, sso *corev1.Secret, ambiguous bool, beyond map[directory.Part]unmounted) {
+// those users cannot sign in, and False when kooper-sso has no endpoints
+// because domainName was refused (domainErr, from oauthEndpoints), since
+// nobody can.
+func setDelivered(d *saasv1alpha1.SaaSDirectory, namespace string, sso *corev1.Secret, ambiguous bool, beyond map[directory.Part]unmounted,
+	domainErr error) {
 	status, reason := metav1.ConditionTrue, saasv1alpha1.SucceededReason
 	msg := fmt.Sprintf("delivered to namespace %s: %d users, %d departments", namespace, d.Status.Users, d.Status.Departments)
 	var notMounted []string
@@ -221,6 +235,12 @@ func setDelivered(d *saasv1alpha1.SaaSDirectory, namespace string, sso *corev1.S
 		}
 		msg += fmt.Sprintf("; the enterprise has %d applications and the product's SSO gateway names none (spec.workload.sso.gateway.appId): "+
 			"it signs in with %s, the one delivered first or else the most recently synced", len(d.Spec.Applications), string(sso.Data["appId"]))
+	}
+	if domainErr != nil {
+		// First: nobody signs in, which matters more than the rest.
+		status, reason = metav1.ConditionFalse, saasv1alpha1.DomainNameUnusableReason
+		msg += fmt.Sprintf("; but kooper-sso has no OAuth endpoints, so nobody signs in: %v; "+
+			"the enterprise's tenantSync must send an https domain with no path, query or fragment", domainErr)
 	}
 	setCondition(d, saasv1alpha1.DeliveredCondition, status, reason, msg)
 }
@@ -391,7 +411,11 @@ func (r *SaaSDirectoryReconciler) ssoSecret(ctx context.Context, d *saasv1alpha1
 		"instanceId": d.Spec.InstanceID, "tenantId": d.Spec.TenantID, "tenantCode": d.Spec.TenantCode,
 		"tenantName": d.Spec.Name, "domainName": d.Spec.DomainName,
 	}
-	for k, v := range oauthEndpoints(d.Spec.DomainName) {
+	// A refused domain leaves kooper-sso without endpoints, so the gateway
+	// signs nobody in rather than send the client secret and the codes
+	// where they could be read; deliver reports why (setDelivered).
+	endpoints, _ := oauthEndpoints(d.Spec.DomainName)
+	for k, v := range endpoints {
 		data[k] = v
 	}
 	if len(d.Spec.Applications) > 0 {
@@ -420,21 +444,62 @@ func (r *SaaSDirectoryReconciler) ssoSecret(ctx context.Context, d *saasv1alpha1
 	return s, ambiguous, nil
 }
 
-// oauthEndpoints derives the SSO endpoints from domainName (spec §7.2–7.6).
-func oauthEndpoints(domain string) map[string]string {
+// oauthEndpoints derives the SSO endpoints from domainName (spec §7.2–7.6):
+// none without a domain, and none, with an error saying why, for a domain
+// that is not an origin to send the client secret, the codes and the
+// tokens to (oauthOrigin).
+func oauthEndpoints(domain string) (map[string]string, error) {
 	if domain == "" {
-		return nil
+		return nil, nil
 	}
-	base := strings.TrimRight(domain, "/")
-	if !strings.Contains(base, "://") {
-		base = "https://" + base
+	base, err := oauthOrigin(domain)
+	if err != nil {
+		return nil, err
 	}
 	return map[string]string{
 		"authorizeUrl": base + "/api/v1/oauth2/authorize",
 		"tokenUrl":     base + "/api/v1/oauth2/token",
 		"userinfoUrl":  base + "/api/v1/oauth2/userinfo",
 		"logoutUrl":    base + "/api/v1/logout",
+	}, nil
+}
+
+// oauthOrigin is domain, to which https:// is added when it has no scheme,
+// as the origin the endpoints' paths are appended to. It must be https
+// (the token request carries the client secret and the code, its answer
+// the tokens), or http to a loopback address (the marketplace simulator,
+// hack/marketplace-sim, on http://127.0.0.1:9099), and hold nothing but a
+// scheme, a host and a port: a path would move the endpoints, and a "?" or
+// "#" would turn their paths into a query or a fragment. The domain is
+// named in the error: it is the enterprise's, not a person's.
+func oauthOrigin(domain string) (string, error) {
+	base := domain
+	if !strings.Contains(base, "://") {
+		base = "https://" + base
 	}
+	refused := func(why string) (string, error) {
+		return "", fmt.Errorf("the domainName %q cannot be the base of the OAuth endpoints: %s", domain, why)
+	}
+	u, err := url.Parse(base)
+	switch {
+	case err != nil || u.Opaque != "" || u.Hostname() == "":
+		return refused("it is not a URL with a host")
+	case u.User != nil || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(base, "#"):
+		return refused("it holds more than a scheme, a host and a port (a path, a query, a fragment or a user)")
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	default:
+		return refused("its scheme is not https (http is for a loopback address only)")
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+// isLoopback says whether host is a loopback IP address. A name such as
+// localhost is not taken for one: what it resolves to is not kooper's to
+// know.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // clientSecret decrypts an application's clientSecret with the product's

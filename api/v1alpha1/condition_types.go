@@ -730,6 +730,14 @@ const InstanceHasAnotherEnterpriseReason = "InstanceHasAnotherEnterprise"
 // entries there. A Warning Event of this reason marks the change.
 const ShardsNotMountedReason = "ShardsNotMounted"
 
+// DomainNameUnusableReason: a directory's Delivered is False because the
+// domainName its tenantSync brought cannot be the base of the OAuth
+// endpoints: not https (http only to a loopback address), or with a path,
+// query, fragment or user. kooper-sso is delivered without the endpoints,
+// so the SSO gateway signs nobody in, until a tenantSync brings a usable
+// domain. A Warning Event of this reason marks the change.
+const DomainNameUnusableReason = "DomainNameUnusable"
+
 // RequiredSecretKeys are the keys the product's keys Secret must hold for
 // KeysAvailable to be True: the basic key (verifies callbacks, encrypts
 // credentials) and the AK/SK (Query Order); for a joint-operation product

@@ -228,9 +228,9 @@ func decodeApplicationSync(f kitFields) (any, error) {
 	}
 	live := r.Flag != KitDelete
 	return r, f.all(
-		f.str("appId", &r.AppID, 64, true),
+		f.appID(&r.AppID),
 		f.str("clientId", &r.ClientID, 64, live),
-		f.str("clientSecret", &r.ClientSecret, 4096, live))
+		f.text("clientSecret", &r.ClientSecret, 4096, live))
 }
 
 func decodeAuthSync(f kitFields) (any, error) {
@@ -239,7 +239,7 @@ func decodeAuthSync(f kitFields) (any, error) {
 		return nil, err
 	}
 	if err := f.all(
-		f.str("appId", &r.AppID, 64, true),
+		f.appID(&r.AppID),
 		f.str("currentSyncTime", &r.CurrentSyncTime, 32, false),
 		f.users(r)); err != nil {
 		return nil, err
@@ -334,7 +334,8 @@ func (f kitFields) integer(name string, dst *KitFlag, highest KitFlag) error {
 	return nil
 }
 
-// str decodes a string field of at most maxLen characters.
+// str decodes an identifier or a name: a string field of at most maxLen
+// characters and no control characters (checkString).
 func (f kitFields) str(name string, dst *string, maxLen int, required bool) error {
 	if err := setString(name, dst)(f[name]); err != nil {
 		return err
@@ -342,7 +343,55 @@ func (f kitFields) str(name string, dst *string, maxLen int, required bool) erro
 	return checkString(name, *dst, maxLen, required)
 }
 
+// text decodes a string field of at most maxLen characters that may hold
+// line breaks: clientSecret, Base64 that a sender may wrap in lines
+// (decodeBase64 drops them), and which is decrypted, never passed on.
+func (f kitFields) text(name string, dst *string, maxLen int, required bool) error {
+	if err := setString(name, dst)(f[name]); err != nil {
+		return err
+	}
+	return checkLength(name, *dst, maxLen, required)
+}
+
+// appID decodes appId, which may not hold "/": directory.UserKey joins
+// appId and userName with "/", so with one the users ("A/x", "y") and
+// ("A", "x/y") would share a key, and application A's gateway could admit
+// "x/y". The key's format stays: stored directories use it.
+func (f kitFields) appID(dst *string) error {
+	if err := f.str("appId", dst, 64, true); err != nil {
+		return err
+	}
+	if strings.Contains(*dst, "/") {
+		return &ValidationError{Field: "appId", Reason: `must not hold "/"`}
+	}
+	return nil
+}
+
+// checkString checks an identifier or a name: checkLength, and no control
+// characters (below U+0020, and U+007F). These values reach what
+// interprets them: kooper-sso's files, which the SSO gateway sets as a
+// header (Go's transport refuses a request with a control character in a
+// header, and every user of the tenant would get a 502), and tenant.json,
+// which the app reads. The message names the character, not the value,
+// which may be personal data.
 func checkString(name, value string, maxLen int, required bool) error {
+	if err := checkLength(name, value, maxLen, required); err != nil {
+		return err
+	}
+	if i := strings.IndexFunc(value, isControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(value[i:])
+		return &ValidationError{Field: name, Reason: fmt.Sprintf("must hold no control characters (it holds U+%04X)", r)}
+	}
+	return nil
+}
+
+// isControl says whether r is a control character of ASCII, which a header
+// value may not hold (the SSO gateway's headerSafe refuses the same).
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// checkLength checks that a mandatory field is set, and that a field is at
+// most maxLen characters.
+func checkLength(name, value string, maxLen int, required bool) error {
 	switch {
 	case required && value == "":
 		return &ValidationError{Field: name, Reason: "is required"}

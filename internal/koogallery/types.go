@@ -418,6 +418,7 @@ func (r GetLicenseAsyncRequest) Validate() error {
 		required("effectiveTime", r.EffectiveTime, maxLicenseTimeLength),
 		maxLength("expireTime", r.ExpireTime, maxLicenseTimeLength),
 		required("eventId", r.EventID, maxIDLength),
+		notDotSegment("eventId", r.EventID),
 		maxLength("deviceFingerprint", r.DeviceFingerprint, maxFingerprintLength),
 		testFlag(r.TestFlag),
 	)
@@ -446,6 +447,16 @@ func required(field, value string, limit int) error {
 func maxLength(field, value string, limit int) error {
 	if utf8.RuneCountInString(value) > limit {
 		return &ValidationError{Field: field, Reason: fmt.Sprintf("is longer than %d characters", limit)}
+	}
+	return nil
+}
+
+// notDotSegment refuses "." and "..": the value becomes one element of a
+// path (eventId, of the licence upload's), where url.PathEscape leaves
+// them as they are and they would name the element's parent instead.
+func notDotSegment(field, value string) error {
+	if isDotSegment(value) {
+		return &ValidationError{Field: field, Reason: `must not be "." or ".."`}
 	}
 	return nil
 }

@@ -80,6 +80,11 @@ func (s LicenseUploadSettings) path(eventID string) string {
 	return prefix + url.PathEscape(eventID) + LicenseUploadPathSuffix
 }
 
+// isDotSegment says whether s is "." or "..", which url.PathEscape leaves
+// as they are: as an element of a path they name the directory or its
+// parent (RFC 3986 §5.2.4), so the upload would go elsewhere.
+func isDotSegment(s string) bool { return s == "." || s == ".." }
+
 // part is the name of the part that carries the request.
 func (s LicenseUploadSettings) part() string {
 	if s.Part == "" {
@@ -96,6 +101,11 @@ func (c *Client) UploadLicense(ctx context.Context, eventID, license string) err
 	settings := c.Upload
 	if eventID == "" || license == "" {
 		return errors.New("an event ID and a licence are required to upload a licence")
+	}
+	if isDotSegment(eventID) {
+		// getLicenseAsync refuses such an event ID; one that reaches here
+		// anyway (a stored licence) would upload to another path.
+		return fmt.Errorf("the event ID %q cannot name an upload path", eventID)
 	}
 	body, contentType, err := licenseUploadBody(settings.part(), license)
 	if err != nil {

@@ -98,6 +98,8 @@ type Gateway struct {
 	err      error
 	// unavailableLoggedAt is when settingsMissing last logged.
 	unavailableLoggedAt time.Time
+	// tenantOmittedLog logs, once, that tenantCode is not header-safe.
+	tenantOmittedLog sync.Once
 
 	// flights and refreshed share refreshes of one refresh token.
 	flights   singleflight.Group
@@ -446,8 +448,24 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 	if !g.admit(w, s, sess.User) {
 		return
 	}
-	r = r.WithContext(context.WithValue(r.Context(), identityKey{}, identity{user: sess.User, email: sess.Email, tenant: s.tenantCode}))
+	r = r.WithContext(context.WithValue(r.Context(), identityKey{}, identity{user: sess.User, email: sess.Email, tenant: g.tenantHeader(s)}))
 	g.proxy.ServeHTTP(w, r)
+}
+
+// tenantHeader is the value of TenantHeader: the tenantCode, or "" (no
+// header) when it is not header-safe. It comes from the kit's tenantSync,
+// and a control character in it would make Go's transport refuse every
+// forwarded request, the tenant's app unavailable to all its users; the
+// app still gets the user. Logged once, without the value.
+func (g *Gateway) tenantHeader(s settings) string {
+	if headerSafe(s.tenantCode, maxTenantCodeChars) {
+		return s.tenantCode
+	}
+	g.tenantOmittedLog.Do(func() {
+		g.cfg.Log.Info("Forwarding requests without "+TenantHeader+": the delivered tenantCode holds control characters or is too long",
+			"maxChars", maxTenantCodeChars)
+	})
+	return ""
 }
 
 // currentSession is the request's session, refreshed (spec §7.4) when its
@@ -757,6 +775,10 @@ const (
 	maxUserNameChars = 64
 	maxEmailChars    = 128
 )
+
+// maxTenantCodeChars is tenantCode's length in the spec (§3.11.1), which
+// the kit decoder holds it to.
+const maxTenantCodeChars = 64
 
 // headerSafe says whether s may be a header value of at most maxChars
 // characters: no control characters.
