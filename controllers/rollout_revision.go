@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/bytecache"
 	"github.com/kooper-io/kooper/internal/chartrender"
 	"github.com/kooper-io/kooper/internal/rollout"
 )
@@ -86,10 +89,14 @@ func decodeRevision(cr *appsv1.ControllerRevision) (rollout.Revision, error) {
 // from the cache, and, when the cache does not have it, from the API
 // server (the rollout may have stored it a moment ago). found is false
 // when neither has it.
+//
+// cr may be the cache's own object, not a copy: a revision of a chart kept
+// in a Secret holds the archive, up to 1 MiB, and the tenants the rollout
+// holds on an older revision read it on every pass. Do not modify it.
 func readRevision(ctx context.Context, c client.Reader, reader client.Reader, namespace, name string) (cr *appsv1.ControllerRevision, found bool, err error) {
 	cr = &appsv1.ControllerRevision{}
 	key := client.ObjectKey{Namespace: namespace, Name: name}
-	err = c.Get(ctx, key, cr)
+	err = c.Get(ctx, key, cr, client.UnsafeDisableDeepCopy)
 	if apierrors.IsNotFound(err) {
 		err = reader.Get(ctx, key, cr)
 	}
@@ -102,11 +109,95 @@ func readRevision(ctx context.Context, c client.Reader, reader client.Reader, na
 	return cr, true, nil
 }
 
-// rememberChart puts a revision's packaged chart where Charts.Archive
-// finds it by digest. Only charts from a Secret are stored in a revision,
-// so each weighs at most a Secret's 1 MiB: the cache's budget holds many.
-func (c *Charts) rememberChart(rev rollout.Revision) {
-	if len(rev.ChartArchive) > 0 {
-		c.keep(chartrender.ArchiveFromBytes(rev.ChartArchive))
+// revisionMemoBytes bounds the revisions a revisionMemo keeps, weighed by
+// their stored data: 64 MiB, the revisions of about 45 products whose
+// charts from Secrets are at their bound (1 MiB each), or thousands of
+// others. Past it, the least recently used revision is decoded again on
+// its next pass, as every pass did before there was a memo.
+const revisionMemoBytes = 64 << 20
+
+// revisionMemo remembers product revisions as decoded, so that the passes
+// of the tenants a rollout holds on an older revision (those a wave has
+// not reached, those of a paused rollout: every one of them on a restart
+// or a product edit) do not decode the same revision and hash its chart
+// archive again, each for itself. The zero value is ready to use; it is
+// safe for concurrent use.
+type revisionMemo struct {
+	once    sync.Once
+	decoded *bytecache.Cache[decodedRevision]
+}
+
+// decodedRevision is a ControllerRevision's revision as decoded, and which
+// object it was decoded from: a revision's data does not change, but one
+// deleted and made again under its name has a new UID and
+// resourceVersion.
+type decodedRevision struct {
+	uid             types.UID
+	resourceVersion string
+	rev             rollout.Revision
+	// chart is the packaged chart rev keeps (its ChartArchive, which is
+	// chart's bytes), its digest known; the zero Archive when it keeps
+	// none.
+	chart chartrender.Archive
+}
+
+func (m *revisionMemo) cache() *bytecache.Cache[decodedRevision] {
+	m.once.Do(func() { m.decoded = bytecache.New[decodedRevision](revisionMemoBytes) })
+	return m.decoded
+}
+
+// decode returns the revision cr holds and the packaged chart it keeps
+// (Charts.revisionChart): from memory when the same object, by UID and
+// resourceVersion, was decoded before. Both are shared by the passes of
+// every tenant of the revision: do not modify them (Revision.Overlay
+// copies what it takes). An object without a resourceVersion (none comes
+// from the API server so) is decoded every time.
+func (m *revisionMemo) decode(cr *appsv1.ControllerRevision, charts *Charts) (rollout.Revision, chartrender.Archive, error) {
+	key := cr.Namespace + "/" + cr.Name
+	if d, ok := m.cache().Get(key); ok && d.uid == cr.UID && d.resourceVersion == cr.ResourceVersion && cr.ResourceVersion != "" {
+		return d.rev, d.chart, nil
+	}
+	rev, err := decodeRevision(cr)
+	if err != nil {
+		return rollout.Revision{}, chartrender.Archive{}, err
+	}
+	chart := charts.revisionChart(rev)
+	// One copy of the archive in memory, shared with the chart cache,
+	// instead of the one just decoded beside it.
+	rev.ChartArchive = chart.Bytes()
+	if cr.ResourceVersion != "" {
+		m.cache().Add(key, decodedRevision{uid: cr.UID, resourceVersion: cr.ResourceVersion, rev: rev, chart: chart}, int64(len(cr.Data.Raw)))
+	}
+	return rev, chart, nil
+}
+
+// revisionChart is the packaged chart rev keeps, as an Archive: the chart
+// cache's when it holds rev's resolved digest, which names that archive
+// (storeRevision keeps the archive Charts.Archive checked against it), so
+// that the archive is neither hashed nor copied again; else one made of
+// rev.ChartArchive. The zero Archive when rev keeps none (an OCI chart, a
+// workload).
+func (c *Charts) revisionChart(rev rollout.Revision) chartrender.Archive {
+	if len(rev.ChartArchive) == 0 {
+		return chartrender.Archive{}
+	}
+	if rev.ResolvedChart != nil && rev.ResolvedChart.Digest != "" {
+		if archive, ok := c.cache().Get(rev.ResolvedChart.Digest); ok {
+			return archive
+		}
+	}
+	return chartrender.ArchiveFromBytes(rev.ChartArchive)
+}
+
+// rememberChart puts a revision's packaged chart, archive
+// (revisionChart), where Charts.Archive finds it by digest, unless it is
+// there already. Only charts from a Secret are stored in a revision, so
+// each weighs at most a Secret's 1 MiB: the cache's budget holds many.
+func (c *Charts) rememberChart(archive chartrender.Archive) {
+	if archive.Digest() == "" {
+		return
+	}
+	if _, ok := c.cache().Get(archive.Digest()); !ok {
+		c.keep(archive)
 	}
 }

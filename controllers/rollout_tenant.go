@@ -60,11 +60,11 @@ func (r *SaaSTenantReconciler) selectRevision(ctx context.Context, s *tenantStat
 		s.revision = live
 		return proceed()
 	}
-	rev, err := decodeRevision(cr)
+	rev, chart, err := r.revisions.decode(cr, r.Charts)
 	if err != nil {
 		return r.stall(t, saasv1alpha1.RevisionNotFoundReason, "%v", err)
 	}
-	r.Charts.rememberChart(rev)
+	r.Charts.rememberChart(chart)
 	s.product, s.revision = rev.Overlay(s.product), want
 	return proceed()
 }

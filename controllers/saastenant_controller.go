@@ -118,6 +118,9 @@ type SaaSTenantReconciler struct {
 	// foundNothing remembers the tenants whose lost inventory was rebuilt
 	// from nothing, so their passes list once (recoverInventory).
 	foundNothing foundNothingMemory
+	// revisions remembers the product revisions decoded for the tenants a
+	// rollout holds on an older one (selectRevision).
+	revisions revisionMemo
 }
 
 // tenantState carries one reconcile's findings from step to step.
