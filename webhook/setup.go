@@ -28,15 +28,16 @@ func cachedKinds() []client.Object {
 
 // Setup serves the callback receiver from mgr on its own HTTP server, as
 // production runs it: on every replica, never leader-elected, reading
-// through mgr's cache and its API reader, recording Events as
-// kooper-receiver unless opts.Recorder is set, and deleting a product's
-// callback series when its SaaSProduct is deleted; the series the alerts
-// watch from the receiver's start exist from here (createReceiverSeries),
-// not in a process that does not run it. main.go and every test
-// suite that runs the receiver call it. It returns the receiver and its
+// through mgr's cache (Licenses indexed by product, unless the controllers,
+// set up first on a shared mgr, indexed them so) and its API reader,
+// recording Events as kooper-receiver unless opts.Recorder is set, and
+// deleting a product's callback series when its SaaSProduct is deleted;
+// the series the alerts watch from the receiver's start exist from here
+// (createReceiverSeries), not in a process that does not run it. main.go
+// and every test suite that runs the receiver call it. It returns the receiver and its
 // server, whose Addr says where it listens once the manager has started;
-// the error is an invalid opts, an informer (or its handler) that could not
-// be set up, or the manager's refusal of the server.
+// the error is an invalid opts, an informer (or its handler, or its index)
+// that could not be set up, or the manager's refusal of the server.
 func Setup(mgr ctrl.Manager, opts Options, serverOpts ServerOptions) (*Receiver, *Server, error) {
 	for _, obj := range cachedKinds() {
 		informer, err := mgr.GetCache().GetInformer(context.Background(), obj)
@@ -51,6 +52,9 @@ func Setup(mgr ctrl.Manager, opts Options, serverOpts ServerOptions) (*Receiver,
 		if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{DeleteFunc: forgetDeletedProduct}); err != nil {
 			return nil, nil, fmt.Errorf("failed to watch deletions of SaaSProducts: %w", err)
 		}
+	}
+	if err := indexLicencesByProduct(context.Background(), mgr); err != nil {
+		return nil, nil, err
 	}
 	if opts.Recorder == nil {
 		opts.Recorder = mgr.GetEventRecorder("kooper-receiver")

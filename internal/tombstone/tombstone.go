@@ -199,14 +199,16 @@ func Lookup(ctx context.Context, reader client.Reader, namespace, id string, opt
 }
 
 // GoneLicences lists, sorted, the ids of product's licence instances whose
-// records are gone, reading every shard through reader. A licence key
-// names its instance, so these stay revoked for as long as a key of theirs
-// may be valid (docs/lifecycle.md rule S). A licence whose record was lost
-// with its CRD is among them only if it had been released (Entry.Revoked):
-// the others nobody released.
-func GoneLicences(ctx context.Context, reader client.Reader, namespace, product string) ([]string, error) {
+// records are gone, reading every shard through reader, with opts (a cache
+// reader may take client.UnsafeDisableDeepCopy: the shards are only read).
+// A licence key names its instance, so these stay revoked for as long as a
+// key of theirs may be valid (docs/lifecycle.md rule S). A licence whose
+// record was lost with its CRD is among them only if it had been released
+// (Entry.Revoked): the others nobody released.
+func GoneLicences(ctx context.Context, reader client.Reader, namespace, product string, opts ...client.ListOption) ([]string, error) {
 	shards := &corev1.ConfigMapList{}
-	err := reader.List(ctx, shards, client.InNamespace(namespace), client.MatchingLabels{"app.kubernetes.io/component": ComponentValue})
+	opts = append([]client.ListOption{client.InNamespace(namespace), client.MatchingLabels{"app.kubernetes.io/component": ComponentValue}}, opts...)
+	err := reader.List(ctx, shards, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("failed to list the tombstone shards: %w", err)
 	}
