@@ -75,7 +75,7 @@ func newHeldRevisionContent(tb testing.TB, values string) heldRevisionContent {
 // store creates h's older revision with content c in kooper's namespace
 // and waits until the manager's cache holds it (this one: a revision
 // deleted and made again is in the cache under its new UID).
-func (h heldTenant) store(tb testing.TB, ctx context.Context, c heldRevisionContent) *appsv1.ControllerRevision {
+func (h heldTenant) store(ctx context.Context, tb testing.TB, c heldRevisionContent) *appsv1.ControllerRevision {
 	tb.Helper()
 	g := NewWithT(tb)
 	cr, err := controllerRevision(h.product, operatorNamespace, h.revision, 1, rollout.Revision{
@@ -96,7 +96,7 @@ func (h heldTenant) store(tb testing.TB, ctx context.Context, c heldRevisionCont
 
 // pass runs selectRevision for h's tenant as a pass of it does, and
 // returns the product as the pass is to work on it.
-func (h heldTenant) pass(tb testing.TB, ctx context.Context, r *SaaSTenantReconciler) *saasv1alpha1.SaaSProduct {
+func (h heldTenant) pass(ctx context.Context, tb testing.TB, r *SaaSTenantReconciler) *saasv1alpha1.SaaSProduct {
 	s := &tenantState{tenant: h.tenant, product: h.product}
 	if o := r.selectRevision(ctx, s); o.kind != proceeding || s.revision != h.revision {
 		tb.Fatalf("the pass of a held tenant: outcome %+v, revision %q, not %q", o, s.revision, h.revision)
@@ -121,13 +121,13 @@ func heldTenantsReconciler() *SaaSTenantReconciler {
 func BenchmarkAHeldTenantsRevisionPass(b *testing.B) {
 	ctx := b.Context()
 	h := newHeldTenant()
-	cr := h.store(b, ctx, newHeldRevisionContent(b, `{"replicas":1}`))
+	cr := h.store(ctx, b, newHeldRevisionContent(b, `{"replicas":1}`))
 	b.Cleanup(func() { _ = k8sClient.Delete(context.Background(), cr) })
 	r := heldTenantsReconciler()
-	h.pass(b, ctx, r) // the first pass of the revision decodes it
+	h.pass(ctx, b, r) // the first pass of the revision decodes it
 	b.ReportAllocs()
 	for b.Loop() {
-		h.pass(b, ctx, r)
+		h.pass(ctx, b, r)
 	}
 }
 
@@ -138,14 +138,14 @@ func TestAHeldTenantsPassAllocatesLessThanItsChart(t *testing.T) {
 	g := NewWithT(t)
 	ctx := testContext(t)
 	h := newHeldTenant()
-	cr := h.store(t, ctx, newHeldRevisionContent(t, `{"replicas":1}`))
+	cr := h.store(ctx, t, newHeldRevisionContent(t, `{"replicas":1}`))
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), cr) })
 	r := heldTenantsReconciler()
-	h.pass(t, ctx, r)
+	h.pass(ctx, t, r)
 	result := testing.Benchmark(func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			h.pass(b, ctx, r)
+			h.pass(ctx, b, r)
 		}
 	})
 	g.Expect(result.AllocedBytesPerOp()).To(BeNumerically("<", heldChartArchiveBytes/8),
@@ -162,18 +162,18 @@ func TestARevisionRecreatedUnderItsNameIsDecodedAgain(t *testing.T) {
 	r := heldTenantsReconciler()
 
 	first := newHeldRevisionContent(t, `{"replicas":1}`)
-	cr := h.store(t, ctx, first)
+	cr := h.store(ctx, t, first)
 	for range 2 { // the second from memory
-		p := h.pass(t, ctx, r)
+		p := h.pass(ctx, t, r)
 		g.Expect(p.Status.Chart.Digest).To(Equal(first.digest))
 		g.Expect(string(p.Spec.Plans[0].Values.Raw)).To(Equal(first.values))
 	}
 
 	g.Expect(k8sClient.Delete(ctx, cr)).To(Succeed())
 	second := newHeldRevisionContent(t, `{"replicas":3}`)
-	cr = h.store(t, ctx, second)
+	cr = h.store(ctx, t, second)
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), cr) })
-	p := h.pass(t, ctx, r)
+	p := h.pass(ctx, t, r)
 	g.Expect(p.Status.Chart.Digest).To(Equal(second.digest), "the chart of the revision as made again")
 	g.Expect(string(p.Spec.Plans[0].Values.Raw)).To(Equal(second.values), "the values of the revision as made again")
 	archive, err := r.Charts.Archive(ctx, k8sClient, operatorNamespace, p) // from memory: the chart Secret does not exist
