@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kooper-io/kooper/api/licensekey"
@@ -156,43 +154,8 @@ const otherProductsLabel = "kooper.test/other-products"
 // and released, numbered from made up to total, and waits for the
 // receiver's cache to hold all total of them; it returns total.
 func otherProductsLicences(b *testing.B, made, total int) int {
-	ctx := context.Background()
-	states := []saasv1alpha1.SubscriptionState{saasv1alpha1.StateActive, saasv1alpha1.StateFrozen, saasv1alpha1.StateReleased}
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	next := atomic.Int64{}
-	next.Store(int64(made))
-	for range 8 {
-		wg.Go(func() {
-			for i := next.Add(1) - 1; i < int64(total); i = next.Add(1) - 1 {
-				product := fmt.Sprintf("other-%03d", i%100)
-				id := fmt.Sprintf("%s-%05d", product, i)
-				l := &saasv1alpha1.License{
-					ObjectMeta: metav1.ObjectMeta{Name: id, Labels: map[string]string{saasv1alpha1.ProductLabel: product, otherProductsLabel: "true"}},
-					Spec: saasv1alpha1.LicenseSpec{InstanceID: id, ProductName: product, OrderID: "CS" + id,
-						State: states[i%3], Mode: saasv1alpha1.ModeProduction},
-				}
-				if err := k8sClient.Create(ctx, l); err != nil {
-					failed.Store(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err, ok := failed.Load().(error); ok {
-		b.Fatal(err)
-	}
-	held := 0
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
-		list := &saasv1alpha1.LicenseList{}
-		err := receiver.client.List(ctx, list, client.MatchingLabels{otherProductsLabel: "true"}, client.UnsafeDisableDeepCopy)
-		held = len(list.Items)
-		return err == nil && held == total, nil
-	})
-	if err != nil {
-		b.Fatalf("the receiver's cache holds %d of %d licences of other products: %v", held, total, err)
-	}
+	createCachedLicences(b, made, total, func(i int) string { return fmt.Sprintf("other-%03d", i%100) },
+		map[string]string{otherProductsLabel: "true"})
 	return total
 }
 
