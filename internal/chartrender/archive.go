@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -80,9 +82,11 @@ func (a Archive) Bytes() []byte { return a.data }
 // ("registry.example.com/charts/crm:1.2.0") or a digest
 // ("registry.example.com/charts/crm@sha256:…"). dockerConfigJSON is the
 // `.dockerconfigjson` of a `kubernetes.io/dockerconfigjson` Secret: when it is
-// not empty, the entry of ref's registry (matched by host, with or without
-// scheme and path) gives the credentials, and no entry means anonymous;
-// when it is empty, the pull is anonymous.
+// not empty, an entry of ref's registry (matched by host, with or without
+// scheme, and by path when the key has one) gives the credentials: of
+// several, the one scoped to the longest prefix of ref's repository path,
+// then the one docker itself reads, then the first key in sorted order.
+// No entry means anonymous; so does an empty dockerConfigJSON.
 //
 // The artifact must be one OCI image manifest of at most MaxManifestBytes
 // holding exactly one layer of ChartLayerMediaType, at most MaxArchiveBytes
@@ -96,7 +100,7 @@ func FetchOCI(ctx context.Context, ref string, dockerConfigJSON []byte) (Archive
 	}
 	auth := authn.Anonymous
 	if len(dockerConfigJSON) > 0 {
-		auth, err = authFromDockerConfig(dockerConfigJSON, r.Context().RegistryStr())
+		auth, err = authFromDockerConfig(dockerConfigJSON, r.Context())
 		if err != nil {
 			return Archive{}, err
 		}
@@ -206,21 +210,98 @@ func chartLayer(m *v1.Manifest) (v1.Descriptor, error) {
 	return found[0], nil
 }
 
-// authFromDockerConfig picks the credentials of registry from the bytes of a
-// `.dockerconfigjson`; a registry it has no entry for is pulled anonymously.
-func authFromDockerConfig(data []byte, registry string) (authn.Authenticator, error) {
+// authFromDockerConfig picks the login of repo from the bytes of a
+// `.dockerconfigjson`, the same one every time however the keys are laid
+// out: a pull Secret may hold several entries for one registry (a host and
+// the URL docker login wrote, Docker Hub under two names, logins scoped to
+// repository paths), and a choice that changed from pull to pull would
+// flap ChartReady, memoise a failed pull for every tenant of the product,
+// and could lock the registry account with failed logins. An entry applies
+// when its host is repo's registry and its path, if any, is repo's path or
+// a prefix of it in whole segments. Of those, as kubelet matches pull
+// credentials, the one with the longest path wins; then the key docker
+// itself looks up (dockerLoginKey); then the first key in sorted order.
+// No entry applying means anonymous.
+func authFromDockerConfig(data []byte, repo name.Repository) (authn.Authenticator, error) {
 	var cfg struct {
 		Auths map[string]authn.AuthConfig `json:"auths"`
 	}
 	if err := json.Unmarshal(data, &cfg); err != nil {
 		return nil, fmt.Errorf("parsing .dockerconfigjson: %w", err)
 	}
-	for key, ac := range cfg.Auths {
-		if registryHost(key) == registryHost(registry) {
-			return authn.FromConfig(ac), nil
+	chosen, found := "", false
+	var chosenFit keyFit
+	for _, key := range slices.Sorted(maps.Keys(cfg.Auths)) {
+		fit, applies := fitOf(key, repo)
+		// Only a strictly better fit replaces the one chosen, so ties go
+		// to the first key in sorted order.
+		if applies && (!found || fit.betterThan(chosenFit)) {
+			chosen, chosenFit, found = key, fit, true
 		}
 	}
-	return authn.Anonymous, nil
+	if !found {
+		return authn.Anonymous, nil
+	}
+	return authn.FromConfig(cfg.Auths[chosen]), nil
+}
+
+// keyFit is how closely a .dockerconfigjson key fits a repository.
+type keyFit struct {
+	// pathLen is the length of the key's repository path, 0 for a key of
+	// the whole registry.
+	pathLen int
+	// dockerLogin says the key is the one docker looks up (dockerLoginKey).
+	dockerLogin bool
+}
+
+func (f keyFit) betterThan(other keyFit) bool {
+	if f.pathLen != other.pathLen {
+		return f.pathLen > other.pathLen
+	}
+	return f.dockerLogin && !other.dockerLogin
+}
+
+// fitOf says whether key applies to repo and how closely it fits.
+func fitOf(key string, repo name.Repository) (keyFit, bool) {
+	if registryHost(key) != registryHost(repo.RegistryStr()) {
+		return keyFit{}, false
+	}
+	keyPath := registryPath(key)
+	repoPath := repo.RepositoryStr()
+	if keyPath != "" && keyPath != repoPath && !strings.HasPrefix(repoPath, keyPath+"/") {
+		return keyFit{}, false
+	}
+	return keyFit{pathLen: len(keyPath), dockerLogin: strings.EqualFold(key, dockerLoginKey(repo))}, true
+}
+
+// dockerLoginKey is the key docker looks up first for repo's registry, the
+// one `docker login` and `kubectl create secret docker-registry` write:
+// "https://index.docker.io/v1/" for Docker Hub, the host[:port] for any
+// other registry.
+func dockerLoginKey(repo name.Repository) string {
+	if registryHost(repo.RegistryStr()) == name.DefaultRegistry {
+		return "https://" + name.DefaultRegistry + "/v1/"
+	}
+	return repo.RegistryStr()
+}
+
+// registryPath is the repository path a .dockerconfigjson key is scoped to
+// ("team-a" of "reg.io/team-a" and "https://reg.io/v2/team-a/"), "" for a
+// key of a whole registry. A leading "v1" or "v2" is the registry API's
+// version, not a repository, as docker and kubelet read it.
+func registryPath(key string) string {
+	rest := key
+	if _, afterScheme, ok := strings.Cut(key, "://"); ok {
+		rest = afterScheme
+	}
+	_, keyPath, _ := strings.Cut(rest, "/")
+	for _, version := range []string{"v1", "v2"} {
+		if keyPath == version || strings.HasPrefix(keyPath, version+"/") {
+			keyPath = strings.TrimPrefix(keyPath, version)
+			break
+		}
+	}
+	return strings.Trim(keyPath, "/")
 }
 
 // registryHost reduces a .dockerconfigjson key ("https://reg.io/v1/",
