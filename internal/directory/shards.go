@@ -451,10 +451,13 @@ func (p *plan) replace(e Entry) bool {
 	return true
 }
 
-// overflow takes entries out of shards that grew past the limit.
+// overflow takes entries out of shards that grew past the limit, the
+// lowest shard's first: place fills shards in the order it is given
+// entries, so an order that changed from run to run (a map's) would lay
+// out the same change differently each time.
 func (p *plan) overflow() []Entry {
 	var out []Entry
-	for i := range p.changed {
+	for _, i := range slices.Sorted(maps.Keys(p.changed)) {
 		for p.sizes[i] > MaxShardBytes && len(p.shards[i]) > 1 {
 			last := p.shards[i][len(p.shards[i])-1]
 			p.shards[i] = p.shards[i][:len(p.shards[i])-1]
