@@ -88,7 +88,7 @@ func TestVerifyJWSRefusesEveryWrongKey(t *testing.T) {
 			jwsPayload(`"sku"`, `"aud":["x"],"sku"`)), nil, nil},
 		{"no jti", sign(header, jwsPayload(`"jti":"i-abc",`, ``)), nil, nil},
 		{"expired", good, func(o *VerifyOptions) { o.Now = t0.AddDate(1, 0, 0) }, ErrExpired},
-		{"not yet valid", good, func(o *VerifyOptions) { o.Now = t0.Add(-time.Second) }, ErrNotYetValid},
+		{"not yet valid", good, func(o *VerifyOptions) { o.Now = t0.Add(-DefaultLeeway - time.Second) }, ErrNotYetValid},
 		{"bound, right device", sign(header, jwsPayload(`]}`, `],"fingerprint":"fp-1"}`)), func(o *VerifyOptions) { o.Fingerprint = "fp-1" }, nil},
 		{"bound, wrong device", sign(header, jwsPayload(`]}`, `],"fingerprint":"fp-1"}`)), func(o *VerifyOptions) { o.Fingerprint = "fp-2" }, ErrWrongDevice},
 		{"revoked by a JWS list", good, func(o *VerifyOptions) { o.Revoked = list(jwsList(s, "OFFI1", "i-abc")) }, ErrRevoked},

@@ -89,7 +89,7 @@ func TestVerifyRefusesEveryWrongKey(t *testing.T) {
 	}{
 		{"valid", good, nil, nil},
 		{"expired", good, func(o *VerifyOptions) { o.Now = t0.AddDate(1, 0, 0) }, ErrExpired},
-		{"not yet valid", good, func(o *VerifyOptions) { o.Now = t0.Add(-time.Second) }, ErrNotYetValid},
+		{"not yet valid", good, func(o *VerifyOptions) { o.Now = t0.Add(-DefaultLeeway - time.Second) }, ErrNotYetValid},
 		{"no clock", good, func(o *VerifyOptions) { o.Now = time.Time{} }, ErrNotYetValid},
 		{"bound, right device", bound, func(o *VerifyOptions) { o.Fingerprint = "fp-1" }, nil},
 		{"bound, wrong device", bound, func(o *VerifyOptions) { o.Fingerprint = "fp-2" }, ErrWrongDevice},

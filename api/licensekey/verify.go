@@ -11,6 +11,15 @@ import (
 // when VerifyOptions.ProductID is empty.
 var ErrWrongProduct = errors.New("wrong product")
 
+// DefaultLeeway is the clock skew Verify allows a key's start (nbf) when
+// VerifyOptions.Leeway is zero: 5 minutes, the skew Kerberos allows by
+// default.
+const DefaultLeeway = 5 * time.Minute
+
+// NoLeeway, as VerifyOptions.Leeway, has Verify allow no clock skew: a key
+// is refused until its very start (nbf).
+const NoLeeway time.Duration = -1
+
 // VerifyOptions is what a verifier knows.
 type VerifyOptions struct {
 	// Keys are the trusted public keys. Required.
@@ -35,15 +44,25 @@ type VerifyOptions struct {
 	// that old may no longer name every revoked instance. Zero trusts a
 	// list of any age.
 	MaxRevocationAge time.Duration
+	// Leeway is how far this device's clock may lag the issuer's, as a
+	// duration (for example 10 * time.Minute), counted in whole seconds
+	// as nbf is. A key's start (nbf) is the issuer's clock at issue, so a
+	// device a few minutes behind would refuse a key just issued: Verify
+	// accepts a key from Leeway before its start (ErrNotYetValid before
+	// that). Zero means DefaultLeeway (5 minutes); any negative value,
+	// such as NoLeeway, means none. Expiry (exp) gets no leeway: a key is
+	// refused from its expiry on (ErrExpired), whatever Leeway says.
+	Leeway time.Duration
 }
 
 // Verify checks, in this order, that opts names a product, the token's
 // form (either format), its signature, that it is a key of opts.ProductID,
-// its validity window, its device binding, that opts.Revoked is a list of
-// opts.ProductID, that list's age, and the key's revocation; it returns the
-// claims the key grants. Every failure wraps one of the Err values: a key
-// or a revocation list of another product, or an empty opts.ProductID,
-// wraps ErrWrongProduct.
+// its validity window (from opts.Leeway before nbf, ErrNotYetValid earlier;
+// up to exp with no leeway, ErrExpired from exp on), its device binding,
+// that opts.Revoked is a list of opts.ProductID, that list's age, and the
+// key's revocation; it returns the claims the key grants. Every failure
+// wraps one of the Err values: a key or a revocation list of another
+// product, or an empty opts.ProductID, wraps ErrWrongProduct.
 func Verify(token string, opts VerifyOptions) (*Claims, error) {
 	if opts.ProductID == "" {
 		return nil, fmt.Errorf("%w: VerifyOptions.ProductID is empty: say which product this software is", ErrWrongProduct)
@@ -62,8 +81,9 @@ func Verify(token string, opts VerifyOptions) (*Claims, error) {
 		return nil, fmt.Errorf("%w: the licence key is for another product, %q, not %q", ErrWrongProduct, c.ProductID, opts.ProductID)
 	case opts.Now.IsZero():
 		return nil, fmt.Errorf("%w: no current time to check the window against", ErrNotYetValid)
-	case now < c.NotBefore:
-		return nil, fmt.Errorf("%w: valid from %s", ErrNotYetValid, unixUTC(c.NotBefore))
+	case opts.Now.Add(leeway(opts)).Unix() < c.NotBefore:
+		return nil, fmt.Errorf("%w: valid from %s, and this device's clock reads %s (leeway %s)",
+			ErrNotYetValid, unixUTC(c.NotBefore), unixUTC(now), leeway(opts))
 	case now >= c.NotAfter:
 		return nil, fmt.Errorf("%w: valid until %s", ErrExpired, unixUTC(c.NotAfter))
 	case c.Device != "" && c.Device != opts.Fingerprint:
@@ -73,6 +93,18 @@ func Verify(token string, opts VerifyOptions) (*Claims, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// leeway is the clock skew opts allow a key's start: see
+// VerifyOptions.Leeway.
+func leeway(opts VerifyOptions) time.Duration {
+	switch {
+	case opts.Leeway == 0:
+		return DefaultLeeway
+	case opts.Leeway < 0:
+		return 0
+	}
+	return opts.Leeway
 }
 
 // checkRevocation refuses c when opts.Revoked revokes it, and refuses

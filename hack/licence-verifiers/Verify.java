@@ -15,7 +15,7 @@ public class Verify {
     long now = System.currentTimeMillis() / 1000;
     String claims = verify(a[3], "kooper-licence+jwt", raw), fp = get(claims, "fingerprint");
     if (!a[1].equals(get(claims, "iss"))) fail("licence for another product");
-    if (now < Long.parseLong(get(claims, "nbf"))) fail("licence not yet valid");
+    if (now + 300 < Long.parseLong(get(claims, "nbf"))) fail("licence not yet valid"); // 5 min of skew
     if (now >= Long.parseLong(get(claims, "exp"))) fail("licence expired");
     if (fp != null && !fp.equals(a[2])) fail("licence bound to another device");
     if (a.length > 4) {

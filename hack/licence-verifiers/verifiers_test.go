@@ -158,6 +158,14 @@ func TestVerifiersInEveryLanguage(t *testing.T) {
 		{name: "expired", fingerprint: "8f2c-01", key: sign(func(c *licensekey.Claims) {
 			c.NotBefore, c.NotAfter = now.Add(-2*time.Hour).Unix(), now.Add(-time.Hour).Unix()
 		}, licensekey.FormatJWS), wantOut: "expired", wantInvalid: true},
+		// nbf is the issuer's clock: a device a little behind it accepts a
+		// key just issued (5 minutes of skew), one far behind does not.
+		{name: "valid, on a device a minute behind the issuer", fingerprint: "8f2c-01", key: sign(func(c *licensekey.Claims) {
+			c.NotBefore = now.Add(time.Minute).Unix()
+		}, licensekey.FormatJWS), wantOut: "sso"},
+		{name: "not yet valid, ten minutes before its start", fingerprint: "8f2c-01", key: sign(func(c *licensekey.Claims) {
+			c.NotBefore = now.Add(10 * time.Minute).Unix()
+		}, licensekey.FormatJWS), wantOut: "not yet valid", wantInvalid: true},
 		{name: "revoked", fingerprint: "8f2c-01", key: good, list: list(now, "i-other", claims.InstanceID), wantOut: "revoked", wantInvalid: true},
 		{name: "another device", fingerprint: "4d1e-02", key: good, wantOut: "device", wantInvalid: true},
 		{name: "a key of another product", fingerprint: "8f2c-01", key: sign(ofAnotherProduct, licensekey.FormatJWS), wantOut: "another product", wantInvalid: true},

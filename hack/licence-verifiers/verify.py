@@ -21,7 +21,7 @@ def main():
     raw, product, fingerprint, now = b64(sys.argv[1]), sys.argv[2], sys.argv[3], int(time.time())
     claims = verify(sys.argv[4], "kooper-licence+jwt", raw)
     if claims["iss"] != product: refuse("licence for another product")
-    if now < claims["nbf"]: refuse("licence not yet valid")
+    if now + 300 < claims["nbf"]: refuse("licence not yet valid")  # 5 min of skew
     if now >= claims["exp"]: refuse("licence expired")
     if claims.get("fingerprint", fingerprint) != fingerprint: refuse("licence bound to another device")
     if len(sys.argv) > 5:
