@@ -129,15 +129,19 @@ func sameQuantities(a, b saasv1alpha1.UsageSegment) bool {
 }
 
 // RecordSegment appends seg to m.Segments, starting at now, unless it
-// measures what the last segment does; it reports whether m changed. The
-// list stays within 64 segments (the CRD's MaxItems) without changing the
-// last segment or its start (the one in force, and the floor of
-// EndOfMetering): see foldOnce for what gives way, and in which order.
+// measures what the last segment does; it reports whether m changed. It
+// never starts before the last segment's start or the cursor (segmentFloor):
+// a now behind them comes from a clock behind the one that recorded them
+// (a new leader's, or one stepped back), and a segment starting before the
+// last would make BuiltinUsage skip the last and count the time between
+// twice. The list stays within 64 segments (the CRD's MaxItems) without
+// changing the last segment or its start (the one in force, and the floor
+// of EndOfMetering): see foldOnce for what gives way, and in which order.
 func RecordSegment(m *saasv1alpha1.TenantMetering, seg saasv1alpha1.UsageSegment, now time.Time) bool {
 	if n := len(m.Segments); n > 0 && sameQuantities(m.Segments[n-1], seg) {
 		return false
 	}
-	seg.Start = metav1.NewTime(now)
+	seg.Start = metav1.NewTime(later(now, segmentFloor(m)))
 	m.Segments = append(m.Segments, seg)
 	if len(m.Segments) > maxSegments {
 		// Before the cursor nothing is measured: dropping it is exact.
@@ -394,13 +398,22 @@ func later(a, b time.Time) time.Time {
 // has neither a release order nor a deletion (a release without an order:
 // the receiver stores no time for it). It is never before the last
 // recorded segment's start or the cursor (hours pushed cannot be taken
-// back), and never after now. The released segment starts there too.
+// back), and never after now unless now is before that floor (a clock
+// behind the one that recorded it): then it is the floor. The released
+// segment starts there too.
 func EndOfMetering(t *saasv1alpha1.SaaSTenant, m *saasv1alpha1.TenantMetering, now time.Time) time.Time {
+	return endAt(ReleasedAt(t), segmentFloor(m), now)
+}
+
+// segmentFloor is the earliest a new segment of m may start: the last
+// segment's start (segments are oldest first, each lasting until the next
+// starts) or the cursor (the hours before it are pushed), the later.
+func segmentFloor(m *saasv1alpha1.TenantMetering) time.Time {
 	floor := Cursor(m)
 	if n := len(m.Segments); n > 0 {
 		floor = later(floor, m.Segments[n-1].Start.Time)
 	}
-	return endAt(ReleasedAt(t), floor, now)
+	return floor
 }
 
 // ReleasedAt is when tenant t (a pay-per-use tenant or a package) was
@@ -430,17 +443,16 @@ func ReleasedAt(t *saasv1alpha1.SaaSTenant) time.Time {
 }
 
 // endAt is when something released at (ReleasedAt) stops counting: at, to
-// the second, but never before floor (what is already settled cannot be
-// taken back) and never after now; now when at is zero (no stored time).
+// the second, but never after now (now when at is zero: no stored time),
+// and never before floor (what is already settled cannot be taken back),
+// even when now is before it: a now behind the floor comes from a clock
+// behind the one that set the floor.
 func endAt(at, floor, now time.Time) time.Time {
-	if at.IsZero() || at.After(now) {
-		return now
+	end := now
+	if !at.IsZero() && !at.After(now) {
+		end = at.UTC().Truncate(time.Second)
 	}
-	end := later(at.UTC().Truncate(time.Second), floor)
-	if end.After(now) {
-		return now
-	}
-	return end
+	return later(end, floor)
 }
 
 // HoldsUnpushed reports whether m, a tenant's record (nil for none), holds
