@@ -60,7 +60,9 @@ func packagesFunding(ctx context.Context, reader client.Reader, id string) ([]sa
 	return list.Items, nil
 }
 
-// linkedPackages lists, from the cache, the packages that fund t.
+// linkedPackages lists, from the cache, the packages that fund t, in the
+// cache's order, which is no fixed order: metering.SyncLedger and
+// metering.NotEntered put them in the ledger's own order.
 func (r *MeteringReconciler) linkedPackages(ctx context.Context, t *saasv1alpha1.SaaSTenant) ([]metering.PackageState, error) {
 	packages, err := packagesFunding(ctx, r.Client, t.Spec.InstanceID)
 	if err != nil {

@@ -174,3 +174,62 @@ func TestSyncLedgerProperties(t *testing.T) {
 		}
 	})
 }
+
+// TestAFullLedgerAdmitsWaitingPackagesInAFixedOrder: 63 entries funding
+// the tenant leave room for one of two new packages. The packages come
+// from the cache in no fixed order; before, the first listed entered, so
+// which one paid differed between passes, replicas and restarts. Now the
+// one that pays first (payOrder: the soonest expiry, then the instanceId)
+// enters, however they are listed.
+func TestAFullLedgerAdmitsWaitingPackagesInAFixedOrder(t *testing.T) {
+	now := hour0.Add(time.Hour)
+	others := boughtPackages(MaxLedger - 1)
+	var ledger []saasv1alpha1.PackageBalance
+	for _, p := range others {
+		ledger = append(ledger, balance(p.InstanceID, p.Quota, "0", -2, nil))
+	}
+	for _, tc := range []struct {
+		name        string
+		first, next PackageState
+		enters      string
+	}{
+		{"neither expires: the lesser instanceId", PackageState{InstanceID: "p-new-a", Quota: "10"}, PackageState{InstanceID: "p-new-b", Quota: "10"}, "p-new-a"},
+		{"the sooner expiry", PackageState{InstanceID: "p-new-a", Quota: "10", ExpireTime: hoursIn(48)}, PackageState{InstanceID: "p-new-b", Quota: "10", ExpireTime: hoursIn(24)}, "p-new-b"},
+		{"an expiry before none", PackageState{InstanceID: "p-new-a", Quota: "10"}, PackageState{InstanceID: "p-new-b", Quota: "10", ExpireTime: hoursIn(24)}, "p-new-b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			for order, listed := range [][]PackageState{
+				slices.Concat(others, []PackageState{tc.first, tc.next}),
+				slices.Concat([]PackageState{tc.next, tc.first}, others),
+			} {
+				out := SyncLedger(slices.Clone(ledger), listed, now)
+				g.Expect(out).To(HaveLen(MaxLedger))
+				g.Expect(Balance(out, tc.enters)).NotTo(BeNil(), "listing %d: %s enters", order+1, tc.enters)
+				g.Expect(NotEntered(out, listed)).To(HaveLen(1))
+			}
+		})
+	}
+}
+
+// TestAFullLedgerDropsEntriesOfTheSameSinceInAFixedOrder: two entries no
+// longer funding the tenant, of the same since, compete for the room one
+// new package needs: the same one goes whatever the ledger's order.
+func TestAFullLedgerDropsEntriesOfTheSameSinceInAFixedOrder(t *testing.T) {
+	g := NewWithT(t)
+	now := hour0.Add(time.Hour)
+	others := boughtPackages(MaxLedger - 2)
+	var ledger []saasv1alpha1.PackageBalance
+	for _, p := range others {
+		ledger = append(ledger, balance(p.InstanceID, p.Quota, "0", -2, nil))
+	}
+	gone := []saasv1alpha1.PackageBalance{balance("gone-a", "10", "10", -5, nil), balance("gone-b", "10", "10", -5, nil)}
+	listed := slices.Concat(others, []PackageState{{InstanceID: "p-new", Quota: "10"}})
+	for _, order := range [][]saasv1alpha1.PackageBalance{slices.Concat(ledger, gone), slices.Concat([]saasv1alpha1.PackageBalance{gone[1], gone[0]}, ledger)} {
+		out := SyncLedger(order, listed, now)
+		g.Expect(out).To(HaveLen(MaxLedger))
+		g.Expect(Balance(out, "p-new")).NotTo(BeNil())
+		g.Expect(Balance(out, "gone-a")).To(BeNil(), "the lesser instanceId goes first")
+		g.Expect(Balance(out, "gone-b")).NotTo(BeNil())
+	}
+}

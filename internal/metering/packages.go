@@ -251,14 +251,17 @@ func PackageReleasedAt(pkg *saasv1alpha1.SaaSTenant, funded *saasv1alpha1.Tenant
 // enters with since = now, having consumed what it paid for before (a
 // package moved from a released tenant); a package's quota and expiry
 // follow its tenant; a released package ends, once, at its release
-// (ReleasedAt), or at now when no time is stored; never before its since,
-// never after now. Entries of packages no longer listed are kept (their
-// tenant was deleted after its retention). A new package needs room in
-// the ledger (MaxLedger): pruneLedger makes it from the entries of
-// packages that no longer fund the tenant; when every entry's package
-// still does, the new package does not enter (NotEntered lists it) until
-// a release makes room. It loses nothing by waiting: it has paid for
-// nothing here, and enters later from its consumedBefore.
+// (ReleasedAt), or at now when no time is stored; never after now, never
+// before its since (even when now is: a clock behind the one that entered
+// it). Entries of packages no longer listed are kept (their tenant was
+// deleted after its retention). A new package needs room in the ledger
+// (MaxLedger): pruneLedger makes it from the entries of packages that no
+// longer fund the tenant; when every entry's package still does, the new
+// package does not enter (NotEntered lists it) until a release makes room.
+// It loses nothing by waiting: it has paid for nothing here, and enters
+// later from its consumedBefore. New packages enter in entryOrder, not in
+// the order packages lists them (a cache's, which differs between passes,
+// replicas and restarts), so the same ones find room on every pass.
 func SyncLedger(ledger []saasv1alpha1.PackageBalance, packages []PackageState, now time.Time) []saasv1alpha1.PackageBalance {
 	at := metav1.NewTime(now.UTC().Truncate(time.Second))
 	out := slices.Clone(ledger)
@@ -272,6 +275,7 @@ func SyncLedger(ledger []saasv1alpha1.PackageBalance, packages []PackageState, n
 			entering = append(entering, p)
 		}
 	}
+	slices.SortFunc(entering, entryOrder)
 	out = pruneLedger(out, funding(packages), MaxLedger-len(entering), now)
 	for _, p := range entering {
 		if len(out) < MaxLedger && Balance(out, p.InstanceID) == nil {
@@ -279,6 +283,14 @@ func SyncLedger(ledger []saasv1alpha1.PackageBalance, packages []PackageState, n
 		}
 	}
 	return out
+}
+
+// entryOrder sorts packages waiting to enter the ledger (all entering at
+// the same since) by payOrder: the one that pays first enters first, so
+// the soonest to expire does not wait while its quota runs out of time.
+func entryOrder(a, b PackageState) int {
+	return payOrder(&saasv1alpha1.PackageBalance{InstanceID: a.InstanceID, ExpireTime: a.ExpireTime},
+		&saasv1alpha1.PackageBalance{InstanceID: b.InstanceID, ExpireTime: b.ExpireTime})
 }
 
 // newBalance is the entry of package p entering the ledger at at, having
@@ -341,25 +353,35 @@ func pruneLedger(ledger []saasv1alpha1.PackageBalance, funding map[string]bool, 
 
 // dropsBefore reports whether entry a goes before entry b when the ledger
 // is full: one that can no longer pay at instant first, then the earliest
-// since.
+// since, then the least instanceId: entries that entered in one pass share
+// a since, and the ledger's order must not decide which one goes.
 func dropsBefore(a, b *saasv1alpha1.PackageBalance, instant Window) bool {
 	aPays, bPays := eligible(a, instant) && Left(a) > 0, eligible(b, instant) && Left(b) > 0
 	if aPays != bPays {
 		return !aPays
 	}
-	return a.Since.Before(&b.Since)
+	if !a.Since.Equal(&b.Since) {
+		return a.Since.Before(&b.Since)
+	}
+	return a.InstanceID < b.InstanceID
 }
 
 // NotEntered lists the packages that fund the tenant but have no entry in
 // ledger, as SyncLedger left it: the ledger is full of packages that still
 // fund it (MaxLedger), and they pay for nothing until a release makes
-// room. The caller reports them.
+// room. The caller reports them, in the order they would enter
+// (entryOrder), whatever the order packages lists them in.
 func NotEntered(ledger []saasv1alpha1.PackageBalance, packages []PackageState) []string {
-	var out []string
+	var waiting []PackageState
 	for _, p := range packages {
 		if !p.Released && Balance(ledger, p.InstanceID) == nil {
-			out = append(out, p.InstanceID)
+			waiting = append(waiting, p)
 		}
+	}
+	slices.SortFunc(waiting, entryOrder)
+	var out []string
+	for _, p := range waiting {
+		out = append(out, p.InstanceID)
 	}
 	return out
 }
