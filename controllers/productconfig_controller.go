@@ -1,9 +1,11 @@
 package controllers
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -170,8 +173,13 @@ func (r *ProductConfigReconciler) reportApplied(ctx context.Context, s *productC
 
 // decodeProduct reads one SaaSProduct manifest. It must be exactly that
 // kind, with known fields only, so a typo fails here with a clear message
-// rather than being dropped by the API server.
-func decodeProduct(manifest string) (*unstructured.Unstructured, error) {
+// rather than being dropped by the API server; and it must be the key's
+// only document (onlyDocument).
+func decodeProduct(data string) (*unstructured.Unstructured, error) {
+	manifest, err := onlyDocument(data)
+	if err != nil {
+		return nil, err
+	}
 	var typed saasv1alpha1.SaaSProduct
 	if err := yaml.UnmarshalStrict([]byte(manifest), &typed); err != nil {
 		return nil, fmt.Errorf("not a valid SaaSProduct manifest: %w", err)
@@ -190,4 +198,45 @@ func decodeProduct(manifest string) (*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	return u, nil
+}
+
+// onlyDocument returns the one YAML document of a products ConfigMap key:
+// the YAML decoders read a stream's first document and silently drop the
+// rest, so a key holding several products would apply the first alone,
+// and callbacks for the others would meet an unknown product. A key with
+// more than one document is refused whole rather than half applied.
+// Separators alone and documents holding only comments or blank lines are
+// not documents: a key cut from a multi-document file keeps its "---".
+// With no document, data is returned as it is, for decodeProduct to refuse.
+func onlyDocument(data string) (string, error) {
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(data)))
+	var documents []string
+	for {
+		document, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("not a valid SaaSProduct manifest: %w", err)
+		}
+		if !emptyDocument(document) {
+			documents = append(documents, string(document))
+		}
+	}
+	switch len(documents) {
+	case 0:
+		return data, nil
+	case 1:
+		return documents[0], nil
+	default:
+		return "", fmt.Errorf("holds %d documents; give each SaaSProduct its own key", len(documents))
+	}
+}
+
+// emptyDocument reports whether a YAML document holds nothing: blank lines
+// and comments decode to null. One that does not parse holds something,
+// so it is counted, and refused, rather than skipped.
+func emptyDocument(document []byte) bool {
+	var content any
+	return yaml.Unmarshal(document, &content) == nil && content == nil
 }
