@@ -164,8 +164,8 @@ func setString(field string, dst *string) func(raw []byte) error {
 
 // setProductInfo returns a setter for changeInstanceCheck's productInfo: an
 // object or, as the marketplace may send it, a string holding one. Its
-// string fields are read as setString reads them; linearValue is a number or
-// a string holding one.
+// string fields are read as setString reads them; linearValue as setNumber
+// reads it.
 func setProductInfo(dst **ProductInfo) func(raw []byte) error {
 	return func(raw []byte) error {
 		if len(raw) == 0 {
@@ -215,20 +215,35 @@ func objectFields(field string, raw []byte) (map[string][]byte, error) {
 	return fields, nil
 }
 
-// setNumber returns a setter for a number kept as sent: a JSON number, or a
-// string holding one.
+// setNumber returns a setter for a number kept as sent, read as Query
+// Order's answerNumber reads the same field (client.go), so that the two
+// readers of linearValue agree: a JSON number, or a string holding one
+// with spaces trimmed; an empty string or "null" is absent (nil). A word or
+// a boolean is still refused: unlike those, it is no way of leaving the
+// number out.
 func setNumber(field string, dst **json.Number) func(raw []byte) error {
 	return func(raw []byte) error {
 		if len(raw) == 0 {
 			return nil
 		}
-		var n json.Number
-		if err := json.Unmarshal(raw, &n); err != nil || n == "" {
+		var n answerNumber
+		_ = n.UnmarshalJSON(raw) // never fails: what it cannot read is absent
+		if n.n == nil && !absentNumber(raw) {
 			return &ValidationError{Field: field, Reason: "must be a number"}
 		}
-		*dst = &n
+		*dst = n.n
 		return nil
 	}
+}
+
+// absentNumber reports whether raw leaves a number out: null, or a string
+// that is empty or "null" once its spaces are trimmed.
+func absentNumber(raw []byte) bool {
+	var s *string
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	return s == nil || strings.TrimSpace(*s) == "" || strings.TrimSpace(*s) == "null"
 }
 
 // bindings lists the fields of a NewInstanceRequest body.

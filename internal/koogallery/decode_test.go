@@ -206,7 +206,7 @@ func TestDecodeRequestInvalid(t *testing.T) {
 // mean debug; where an object is documented, a string holding it is read
 // as the object.
 func TestDecodeRequestReadsLooseTypes(t *testing.T) {
-	fifty := json.Number("50")
+	fifty, five := json.Number("50"), json.Number("5")
 	wantInfo := &ProductInfo{ProductID: "OFFI846204237451911168", SKUCode: "0a4d1578-5295-46a7-92d4-7c803dccc51d", LinearValue: &fifty, ProductName: "基础版"}
 	newInstance := func(orderID, businessID, testFlag string) *NewInstanceRequest {
 		return &NewInstanceRequest{Activity: "newInstance", OrderID: orderID, OrderLineID: "CS2211181819B4LVS-000001", BusinessID: businessID, TestFlag: testFlag}
@@ -240,6 +240,13 @@ func TestDecodeRequestReadsLooseTypes(t *testing.T) {
 		{"productInfo as a string with spaces and a null", withField(changeBody, "productInfo", quoted(" {\n \"productId\": \"OFFI846204237451911168\", \"skuCode\": \"0a4d1578-5295-46a7-92d4-7c803dccc51d\", \"linearValue\": 50, \"productName\": \"基础版\", \"x\": null }\n")), change(wantInfo, "")},
 		{"productInfo with loose fields", withField(withField(changeBody, "productInfo", `{"productId":7,"skuCode":1,"linearValue":"50"}`), "testFlag", `1`), change(&ProductInfo{ProductID: "7", SKUCode: "1", LinearValue: &fifty}, "1")},
 		{"productInfo string with loose fields", withField(changeBody, "productInfo", quoted(`{"skuCode":1,"linearValue":"50"}`)), change(&ProductInfo{SKUCode: "1", LinearValue: &fifty}, "")},
+		// linearValue as Query Order's answerNumber reads it: an empty string
+		// or "null" is absent, and spaces around a number are trimmed.
+		{"linearValue empty", withField(changeBody, "productInfo", `{"skuCode":"s","linearValue":""}`), change(&ProductInfo{SKUCode: "s"}, "")},
+		{"linearValue spaces only", withField(changeBody, "productInfo", `{"skuCode":"s","linearValue":"  "}`), change(&ProductInfo{SKUCode: "s"}, "")},
+		{`linearValue "null"`, withField(changeBody, "productInfo", `{"skuCode":"s","linearValue":"null"}`), change(&ProductInfo{SKUCode: "s"}, "")},
+		{"linearValue with a leading space", withField(changeBody, "productInfo", `{"skuCode":"s","linearValue":" 5"}`), change(&ProductInfo{SKUCode: "s", LinearValue: &five}, "")},
+		{"linearValue with spaces in a string productInfo", withField(changeBody, "productInfo", quoted(`{"skuCode":"s","linearValue":" 5 "}`)), change(&ProductInfo{SKUCode: "s", LinearValue: &five}, "")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
