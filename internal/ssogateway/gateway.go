@@ -24,6 +24,8 @@ import (
 	"github.com/go-logr/logr"
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/kooper-io/kooper/internal/directory"
 )
 
 // Paths the gateway serves itself; every other path is the app's.
@@ -346,8 +348,18 @@ func loginCookies(r *http.Request) []*http.Cookie {
 
 // userInfo is what the gateway reads of userinfo (spec §7.5).
 type userInfo struct {
-	UserName string `json:"userName"`
-	Email    string `json:"email"`
+	UserName string
+	Email    string
+}
+
+// userInfoWire is userinfo's answer as sent. §7.5 gives no types, and the
+// kit accepts a numeric userName in authSync (an account named by a phone
+// number), which the directory keys by the number's text: both fields are
+// read by the directory's rule, so such a user signs in as the user the
+// directory authorised, not refused as a malformed answer.
+type userInfoWire struct {
+	UserName directory.ScalarText `json:"userName"`
+	Email    directory.ScalarText `json:"email"`
 }
 
 // userinfo reads the signed-in user from the kit.
@@ -366,10 +378,11 @@ func (g *Gateway) userinfo(ctx context.Context, s settings, accessToken string) 
 	if resp.StatusCode != http.StatusOK {
 		return userInfo{}, fmt.Errorf("userinfo answered HTTP %d", resp.StatusCode)
 	}
-	var info userInfo
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxUserinfoBytes)).Decode(&info); err != nil {
-		return userInfo{}, errors.New("userinfo answered something other than a JSON object")
+	var wire userInfoWire
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxUserinfoBytes)).Decode(&wire); err != nil {
+		return userInfo{}, errors.New("userinfo answered something other than a JSON object whose userName and email are a string, number or boolean")
 	}
+	info := userInfo{UserName: string(wire.UserName), Email: string(wire.Email)}
 	if info.UserName == "" || !headerSafe(info.UserName, maxUserNameChars) || !headerSafe(info.Email, maxEmailChars) {
 		return userInfo{}, errors.New("userinfo named no usable userName")
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,9 @@ type fakeKit struct {
 	expiresIn int
 	rotate    bool         // a refresh token is accepted once
 	forms     []url.Values // token requests, in order
+	// numericUserNames sends an all-digit userName as a JSON number, as
+	// the kit does for accounts named by a phone number.
+	numericUserNames bool
 }
 
 func newFakeKit() *fakeKit {
@@ -87,7 +91,11 @@ func (k *fakeKit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, `{"error":"unauthorized"}`)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"id": "1", "userName": user, "name": strings.ToUpper(user), "email": user + "@example.com",
+		var userName any = user
+		if _, err := strconv.ParseUint(user, 10, 64); err == nil && k.numericUserNames {
+			userName = json.Number(user)
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": "1", "userName": userName, "name": strings.ToUpper(user), "email": user + "@example.com",
 			"role": "user", "tenant": "acme"})
 	default:
 		w.WriteHeader(http.StatusNotFound)
@@ -354,6 +362,32 @@ func TestAnExpiredTokenIsRefreshed(t *testing.T) {
 	calls := len(f.kit.forms)
 	forwarded(g, f.request(http.MethodGet, "/", nil, refreshed))
 	g.Expect(f.kit.forms).To(HaveLen(calls))
+}
+
+// The kit accepts a numeric userName in authSync (an account named by a
+// phone number) and the directory keys it by the number's text; its
+// userinfo answers the same number, which must sign that user in.
+func TestASignInWithANumericUserNameIsAdmitted(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	f.kit.numericUserNames = true
+	session := f.signIn(g, "12345")
+	g.Expect(forwarded(g, f.request(http.MethodGet, "/", nil, session)).Get("X-Forwarded-User")).To(Equal("12345"))
+}
+
+// The same user's session, signed in while userinfo sent the name as a
+// string, is refreshed when it sends it as the number (spec §7.5 gives no
+// types): the refresh reads userinfo again.
+func TestASessionWithANumericUserNameIsRefreshed(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	session := f.signIn(g, "12345")
+	f.kit.numericUserNames = true
+	f.clock.add(7201 * time.Second)
+	w := f.request(http.MethodGet, "/", nil, session)
+	g.Expect(forwarded(g, w).Get("X-Forwarded-User")).To(Equal("12345"))
+	g.Expect(cookie(w, sessionCookie)).NotTo(BeNil())
+	g.Expect(f.kit.forms[len(f.kit.forms)-1].Get("grant_type")).To(Equal("refresh_token"))
 }
 
 func TestASessionWhoseTokenCannotBeRefreshedEnds(t *testing.T) {
