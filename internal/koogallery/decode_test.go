@@ -331,7 +331,11 @@ func TestDecodeCallbackRichNewInstance(t *testing.T) {
 	}{
 		{name: "IDs in orderInfo[0]", body: rich(``, `[{`+line+`}]`), want: want("")},
 		{name: "IDs in orderInfo[0], and a businessId", body: rich(`,"businessId":"b-1"`, `[{`+line+`}]`), want: want("b-1")},
-		{name: "orderInfo[0] of several", body: rich(``, `[{`+line+`},{"orderId":"CS2","orderLineId":"CS2-000001"}]`), want: want("")},
+		// Which line is this instance's? Taking the first would answer
+		// another line's instance and leave this one unprovisioned.
+		{name: "several order lines and no IDs at the top level", body: rich(``, `[{`+line+`},{"orderId":"CS2","orderLineId":"CS2-000001"}]`),
+			wantErr: "orderInfo: holds 2 order lines and the body names none at its top level (orderId, orderLineId): which line this instance is for cannot be told"},
+		{name: "several order lines, the top level naming one", body: rich(`,"orderId":"CS1","orderLineId":"CS1-000001"`, `[{"orderId":"CS9","orderLineId":"CS9-000001"},{"orderId":"CS8","orderLineId":"CS8-000001"}]`), want: want("")},
 		{name: "orderInfo an object", body: rich(``, `{`+line+`}`), want: want("")},
 		{name: "numeric IDs in orderInfo[0]", body: rich(``, `[{"orderId":1,"orderLineId":2}]`),
 			want: &NewInstanceRequest{Activity: "newInstance", OrderID: "1", OrderLineID: "2", TestFlag: "0", RichBody: true}},

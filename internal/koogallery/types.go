@@ -282,7 +282,7 @@ func decodeRichNewInstance(body []byte) (req *NewInstanceRequest, ok bool, err e
 	_, hasOrderID := fields["orderId"]
 	_, hasOrderLineID := fields["orderLineId"]
 	if !hasOrderID && !hasOrderLineID {
-		line, err := firstOrderLine(orderInfo)
+		line, err := onlyOrderLine(orderInfo)
 		if err != nil {
 			return nil, true, err
 		}
@@ -299,10 +299,14 @@ func decodeRichNewInstance(body []byte) (req *NewInstanceRequest, ok bool, err e
 	return r, true, nil
 }
 
-// firstOrderLine returns the fields of orderInfo[0]: orderInfo is an array
-// of objects, or one object, or either sent as a JSON string (a sender that
-// holds the body as Map<String,String>, as the spec's sample reads it, §2.1.2).
-func firstOrderLine(raw []byte) (map[string][]byte, error) {
+// onlyOrderLine returns the fields of orderInfo's one order line: orderInfo
+// is an array of one object, or one object, or either sent as a JSON string
+// (a sender that holds the body as Map<String,String>, as the spec's sample
+// reads it, §2.1.2). An array of several lines is refused: a newInstance
+// makes one line's instance, and a body naming no line at its top level
+// does not say which (§8 item 29); taking the first would answer another
+// line's instance and leave this one unprovisioned.
+func onlyOrderLine(raw []byte) (map[string][]byte, error) {
 	refused := &ValidationError{Field: "orderInfo", Reason: "must be an array of order lines, an order line, or either as a JSON string"}
 	if raw[0] == '"' {
 		var text string
@@ -315,6 +319,10 @@ func firstOrderLine(raw []byte) (map[string][]byte, error) {
 		var lines []json.RawMessage
 		if err := json.Unmarshal(raw, &lines); err != nil || len(lines) == 0 {
 			return nil, refused
+		}
+		if len(lines) > 1 {
+			return nil, &ValidationError{Field: "orderInfo", Reason: fmt.Sprintf(
+				"holds %d order lines and the body names none at its top level (orderId, orderLineId): which line this instance is for cannot be told", len(lines))}
 		}
 		raw = lines[0]
 	}
