@@ -313,9 +313,11 @@ func rolloutTenant(t *saasv1alpha1.SaaSTenant) rollout.Tenant {
 // tenant stalled on its order). It is derived from what the tenant stores,
 // so the rollout writes nothing per tenant to know which tenants of a wave
 // were broken before the wave told them (rollout.Tenant.UnhealthySince).
-// The condition's time is the tenant controller's wall clock, compared
-// with the wave's start from r.Clock: the same wall clock in the manager.
-// Zero for a healthy tenant.
+// The condition's time is the wall clock of whichever replica wrote it,
+// the creation time the API server's, and the wave's start the clock of
+// the leader that started it: not one clock, so rollout.Step excuses a
+// tenant only when it broke clearly (rollout's clockSkewAllowance) before
+// its wave. Zero for a healthy tenant.
 func unhealthySince(t *saasv1alpha1.SaaSTenant, available *metav1.Condition) time.Time {
 	switch {
 	case available == nil:

@@ -33,9 +33,10 @@ type Tenant struct {
 	// UnhealthySince, for a tenant not Healthy, is when it was last seen
 	// to stop being healthy (its Available condition's lastTransitionTime,
 	// or its creation when it never reported Available). A tenant not
-	// healthy since before its wave started is not waited for by the wave
-	// (Decision.NotWaitedFor): its failure is no evidence against the new
-	// revision. Zero when not known: the tenant is waited for.
+	// healthy since more than clockSkewAllowance before its wave started
+	// is not waited for by the wave (Decision.NotWaitedFor): its failure
+	// is no evidence against the new revision. Zero when not known: the
+	// tenant is waited for.
 	UnhealthySince time.Time
 }
 
@@ -58,14 +59,28 @@ func (t Tenant) healthyOn(revision string) bool {
 }
 
 // unhealthyBefore reports whether the tenant, not healthy now, has not
-// been healthy since before waveStart: a tenant stalled on its order, or
-// crash-looping on its own data, before its wave told it the new revision.
-// Its failure says nothing of the new revision, so its wave does not wait
-// for it. The times are whole seconds as stored; a tenant that broke in
-// the second its wave started is waited for (on the safe side).
+// been healthy since clearly before waveStart: a tenant stalled on its
+// order, or crash-looping on its own data, before its wave told it the new
+// revision. Its failure says nothing of the new revision, so its wave does
+// not wait for it. "Clearly" is more than clockSkewAllowance before, as the
+// two times come from different clocks; a tenant that broke nearer the
+// wave's start, or in the same second as the allowance's edge (the times
+// are whole seconds as stored), is waited for (on the safe side: a bad
+// revision pauses the rollout rather than reach another wave).
 func (t Tenant) unhealthyBefore(waveStart time.Time) bool {
-	return !t.Healthy && !t.UnhealthySince.IsZero() && t.UnhealthySince.Before(waveStart)
+	return !t.Healthy && !t.UnhealthySince.IsZero() && t.UnhealthySince.Before(waveStart.Add(-clockSkewAllowance))
 }
+
+// clockSkewAllowance is how far the clocks that stamp a tenant's
+// UnhealthySince may disagree with the one that stamped its wave's start.
+// The wave's start is the rollout leader's clock; UnhealthySince is the
+// clock of whichever controllers replica wrote the tenant's Available
+// condition, or the API server's (a creation time), and after a leader
+// failover, or nodes whose NTP drifted, these may differ by tens of
+// seconds. A tenant is excused from its wave only when it broke clearly
+// before it, further back than this: one stamped just before the wave
+// may have been broken by the wave's own revision on a clock behind.
+const clockSkewAllowance = 2 * time.Minute
 
 // Policy is the product's rollout policy, defaults applied.
 type Policy struct {
@@ -118,10 +133,10 @@ type Decision struct {
 	Failed []string
 	// NotWaitedFor are the tenants to run State.Update that are not
 	// healthy on it and that no wave waits for, sorted: those of the wave
-	// under way that were not healthy when it started
-	// (Tenant.UnhealthySince), and those of earlier waves or of none (a
-	// failed wave's after a resume, one that broke after its wave passed,
-	// a new tenant still starting on it).
+	// under way not healthy since clearly before it started
+	// (Tenant.UnhealthySince, clockSkewAllowance), and those of earlier
+	// waves or of none (a failed wave's after a resume, one that broke
+	// after its wave passed, a new tenant still starting on it).
 	NotWaitedFor []string
 	// Resumed says this step acted on a new Policy.Resume while paused.
 	Resumed bool
