@@ -2,6 +2,9 @@ package controllers
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -104,7 +107,10 @@ func urlsCondition(product *saasv1alpha1.SaaSProduct) metav1.Condition {
 // checkURLTemplates renders the product's URLs for the sample tenants and
 // returns the first problem, or nil. With an Ingress, the host is also
 // rendered for each digitSampleID: one render per digit, cheap next to the
-// Ingress it guards, and done once per generation (urlCheckCache).
+// Ingress it guards, and done once per generation and workload
+// (urlCheckCache). Of the parts a revision carries it reads spec.workload
+// alone: the cache keys by that, and a check that read another (the chart)
+// would have to key by it too.
 func checkURLTemplates(product *saasv1alpha1.SaaSProduct) *urlProblem {
 	var hosts [len(sampleInstanceIDs)]string
 	for i, id := range sampleInstanceIDs {
@@ -186,40 +192,86 @@ func sampleHost(product *saasv1alpha1.SaaSProduct, id string) (string, *urlProbl
 	return urls.Host, nil
 }
 
-// urlCheckCache remembers checkURLTemplates per product and generation, so
-// that a restart over thousands of tenants renders each product's
-// templates once rather than once per tenant. The zero value is ready.
+// urlCheckCache remembers checkURLTemplates per product, generation and
+// revision, so that a restart over thousands of tenants renders each
+// product's templates once per revision its tenants run rather than once
+// per tenant. The revision is part of the key because a tenant the rollout
+// holds on an older revision is checked against that revision's workload
+// (selectRevision overlays it on the product, keeping the product's UID
+// and generation), and the check decides on it (an Ingress, an SSO
+// gateway): one revision's verdict must not answer for another's. The
+// zero value is ready.
 type urlCheckCache struct {
 	mu        sync.Mutex
-	byProduct map[types.UID]urlCheck
+	byProduct map[types.UID]urlChecks
 }
 
-type urlCheck struct {
+// urlChecks are one product's verdicts at one generation, by revisionKey.
+type urlChecks struct {
 	generation int64
-	problem    *urlProblem
+	byRevision map[string]*urlProblem
 }
 
-// maxURLChecks bounds the cache: far more products than any merchant sells.
-const maxURLChecks = 1024
+const (
+	// maxURLChecks bounds the products the cache holds: far more than any
+	// merchant sells.
+	maxURLChecks = 1024
+	// maxURLChecksPerProduct bounds the revisions held for one product and
+	// generation: a rollout holds tenants on two revisions, rarely a few
+	// more (a new version while one rolls out).
+	maxURLChecksPerProduct = 16
+)
 
-// check returns checkURLTemplates(product), computed once per generation,
-// or, for a chart product, the Ingress route its chart would give every
-// tenant (chartRouteShared).
-func (c *urlCheckCache) check(product *saasv1alpha1.SaaSProduct) *urlProblem {
+// check returns checkURLTemplates(product), computed once per generation
+// and revision, or, for a chart product, the Ingress route its chart
+// would give every tenant (chartRouteShared). revision names the product
+// revision product holds (tenantState.revision): revision names are hashes
+// of their content, so one name is one workload. Without one, the
+// workload itself keys it.
+func (c *urlCheckCache) check(product *saasv1alpha1.SaaSProduct, revision string) *urlProblem {
 	if p := chartRouteShared(product); p != nil {
 		return p
 	}
+	key, ok := revisionKey(product, revision)
+	if !ok || product.UID == "" {
+		// Nothing to key it by: checked afresh, as a product not stored.
+		return checkURLTemplates(product)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if got, ok := c.byProduct[product.UID]; ok && got.generation == product.Generation && product.UID != "" {
-		return got.problem
+	checks, ok := c.byProduct[product.UID]
+	if ok && checks.generation == product.Generation {
+		if p, found := checks.byRevision[key]; found {
+			return p
+		}
 	}
 	p := checkURLTemplates(product)
-	if c.byProduct == nil || len(c.byProduct) >= maxURLChecks {
-		c.byProduct = map[types.UID]urlCheck{}
+	if !ok || checks.generation != product.Generation || len(checks.byRevision) >= maxURLChecksPerProduct {
+		// A new generation drops the verdicts of the one before: the
+		// tenants of every revision are checked again at it.
+		checks = urlChecks{generation: product.Generation, byRevision: map[string]*urlProblem{}}
 	}
-	c.byProduct[product.UID] = urlCheck{generation: product.Generation, problem: p}
+	checks.byRevision[key] = p
+	if c.byProduct == nil || (!ok && len(c.byProduct) >= maxURLChecks) {
+		c.byProduct = map[types.UID]urlChecks{}
+	}
+	c.byProduct[product.UID] = checks
 	return p
+}
+
+// revisionKey keys urlCheckCache: the revision's name, or, without one, a
+// SHA-256 of the workload's JSON (the revision's part the check reads);
+// false when the workload cannot be encoded.
+func revisionKey(product *saasv1alpha1.SaaSProduct, revision string) (string, bool) {
+	if revision != "" {
+		return "revision " + revision, true
+	}
+	workload, err := json.Marshal(product.Spec.Workload)
+	if err != nil {
+		return "", false
+	}
+	sum := sha256.Sum256(workload)
+	return "workload " + hex.EncodeToString(sum[:]), true
 }
 
 // chartRouteShared is the product controller's finding, in ChartReady

@@ -173,11 +173,11 @@ func TestURLChecksAreRenderedOncePerGeneration(t *testing.T) {
 	var cache urlCheckCache
 	p := urlProduct("https://crm.example.com", "", true)
 	p.UID, p.Generation = "uid-1", 1
-	g.Expect(cache.check(p)).To(MatchError(ContainSubstring("every tenant the Ingress host")))
+	g.Expect(cache.check(p, "")).To(MatchError(ContainSubstring("every tenant the Ingress host")))
 	p.Spec.URLs.FrontEndURL = "https://{{.InstanceID}}.crm.example.com"
-	g.Expect(cache.check(p)).NotTo(BeNil(), "the same generation is not rendered again")
+	g.Expect(cache.check(p, "")).NotTo(BeNil(), "the same generation is not rendered again")
 	p.Generation = 2
-	g.Expect(cache.check(p)).To(BeNil())
+	g.Expect(cache.check(p, "")).To(BeNil())
 }
 
 // TestAURLTemplateUsingAPrefixOfTheInstanceIDIsRefused: a host made from

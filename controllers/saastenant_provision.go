@@ -368,7 +368,7 @@ func (r *SaaSTenantReconciler) recordBeforeApply(ctx context.Context, s *tenantS
 // buyers to one another's tenants.
 func (r *SaaSTenantReconciler) desired(ctx context.Context, s *tenantState) (*tenantobjects.Desired, outcome) {
 	t := s.tenant
-	if p := r.urlChecks.check(s.product); p != nil {
+	if p := r.urlChecks.check(s.product, s.revision); p != nil {
 		return nil, r.stall(t, p.reason, "SaaSProduct %q: %s", s.product.Name, p.message)
 	}
 	namespace := tenantobjects.NamespaceName(s.product, t.Spec.InstanceID)
