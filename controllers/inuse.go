@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/redact"
 )
 
 // Products and their keys Secrets are protected from deletion while in
@@ -124,7 +125,9 @@ func holdInUse(ctx context.Context, c client.Client, obj client.Object, inUse bo
 	}
 	err := c.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("failed to update the in-use finalizer of %s: %w", client.ObjectKeyFromObject(obj), err)
+		// Logged: a webhook refusing the patch may quote the whole object,
+		// a keys Secret's AK/SK and signing keys among it.
+		return fmt.Errorf("failed to update the in-use finalizer of %s: %w", client.ObjectKeyFromObject(obj), redact.APIError(err))
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/credentials"
+	"github.com/kooper-io/kooper/internal/redact"
 )
 
 // KeysSecretReconciler keeps a product's keys Secret while a product names
@@ -141,7 +142,8 @@ func (r *KeysSecretReconciler) fingerprintKey(ctx context.Context, s *keysSecret
 	patch := client.MergeFrom(s.secret.DeepCopy())
 	metav1.SetMetaDataAnnotation(&s.secret.ObjectMeta, saasv1alpha1.CredentialsKeyIDAnnotation, id)
 	if err := r.Patch(ctx, s.secret, patch); err != nil && !apierrors.IsNotFound(err) {
-		return failed(fmt.Errorf("failed to record the credentials key's ID on Secret %s: %w", s.secret.Name, err))
+		// Logged: a webhook refusing the patch may quote the master key.
+		return failed(fmt.Errorf("failed to record the credentials key's ID on Secret %s: %w", s.secret.Name, redact.APIError(err)))
 	}
 	return proceed()
 }
@@ -257,7 +259,8 @@ func markKeys(ctx context.Context, c client.Client, secret *corev1.Secret, keys 
 		delete(secret.Labels, saasv1alpha1.KeysLabel)
 	}
 	if err := c.Patch(ctx, secret, patch); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("failed to label the keys Secret %s: %w", secret.Name, err)
+		// Logged: a webhook refusing the patch may quote the keys.
+		return fmt.Errorf("failed to label the keys Secret %s: %w", secret.Name, redact.APIError(err))
 	}
 	return nil
 }

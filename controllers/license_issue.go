@@ -19,6 +19,7 @@ import (
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/licenseissue"
 	"github.com/kooper-io/kooper/internal/orders"
+	"github.com/kooper-io/kooper/internal/redact"
 )
 
 // LicenseKeySecretKey is the key, in a licence's Secret, holding the
@@ -262,7 +263,9 @@ func (r *LicenseReconciler) storeKey(ctx context.Context, s *licenseState, secre
 		err = r.Update(ctx, secret)
 	}
 	if err != nil {
-		return fmt.Errorf("failed to store the licence key: %w", err)
+		// Logged and in Issued, which the view role reads: a policy refusing
+		// the write may quote the Secret's data, the signed key.
+		return fmt.Errorf("failed to store the licence key: %w", redact.APIError(err))
 	}
 	return nil
 }
@@ -276,7 +279,9 @@ func withoutOwner(refs []metav1.OwnerReference, uid types.UID) []metav1.OwnerRef
 func (r *LicenseReconciler) deleteKeySecret(ctx context.Context, l *saasv1alpha1.License) error {
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.Options.SecretNamespace, Name: LicenseSecretName(l.Name)}}
 	if err := r.Delete(ctx, secret); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("failed to delete the licence key Secret: %w", err)
+		// Logged: a policy refusing the deletion may quote the key it holds
+		// (oldObject).
+		return fmt.Errorf("failed to delete the licence key Secret: %w", redact.APIError(err))
 	}
 	return nil
 }

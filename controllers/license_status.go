@@ -12,6 +12,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/orders"
+	"github.com/kooper-io/kooper/internal/redact"
 )
 
 // finish is the last step, run when every other succeeded: nothing is in
@@ -70,7 +71,7 @@ func (r *LicenseReconciler) patchStatus(ctx context.Context, before, after *saas
 	if reconcileErr == nil {
 		after.Status.ObservedGeneration = after.Generation
 	} else {
-		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
+		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcilingMessage(reconcileErr))
 	}
 	after.Status.History = nextHistory(after.Status.History, after.Spec.Orders, after.Spec.State, before.Status.Order, after.Status.Order,
 		orders.RecordedTimes(after.Status.OrderTimes), r.Clock.Now())
@@ -80,6 +81,15 @@ func (r *LicenseReconciler) patchStatus(ctx context.Context, before, after *saas
 		r.recordTransitions(before, after)
 	}
 	return err
+}
+
+// reconcilingMessage is what a Reconciling condition, which the view role
+// reads, says of a reconcile's error: the error without what the API server
+// quoted of an object it refused (redact.APIError), whichever step let such
+// a refusal through unwithheld (a deletion of a Secret that a policy refuses
+// quoting its oldObject, say).
+func reconcilingMessage(err error) string {
+	return redact.APIError(err).Error()
 }
 
 // recordTransitions emits an Event for each change a person must see.

@@ -119,7 +119,7 @@ func (r *SaaSTenantReconciler) patchStatus(ctx context.Context, before, stored, 
 	if reconcileErr == nil {
 		after.Status.ObservedGeneration = after.Generation
 	} else {
-		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
+		setCondition(after, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcilingMessage(reconcileErr))
 	}
 	// Before deriveStatus compares the two: a condition set again this
 	// pass is not a change.
@@ -271,7 +271,7 @@ func (r *SaaSTenantReconciler) patchDeletingStatus(ctx context.Context, stored, 
 func setDeleting(t *saasv1alpha1.SaaSTenant, reconcileErr error) {
 	msg := "Being deleted; its release waits: Reconciling says on what"
 	if reconcileErr != nil {
-		setCondition(t, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcileErr.Error())
+		setCondition(t, saasv1alpha1.ReconcilingCondition, metav1.ConditionTrue, saasv1alpha1.ProgressingReason, reconcilingMessage(reconcileErr))
 	} else {
 		t.Status.ObservedGeneration = t.Generation
 		removeCondition(t, saasv1alpha1.ReconcilingCondition)

@@ -10,6 +10,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -37,22 +38,67 @@ import (
 // and errors.As as err did (the reason and the code are kept); where err
 // wrapped the API error, the wrapping text is kept and only the API
 // server's message in it is replaced.
+//
+// An error that joins several (errors.Join, a kerrors.Aggregate: a failed
+// step's and the freeze that follows it, say) has each withheld on its own.
+// An error APIError returned is returned as it is, wrapped or not: withheld
+// twice, a refusal would no longer say who refused.
 func APIError(err error) error {
+	withheld, _ := apiError(err)
+	return withheld
+}
+
+// apiError is APIError(err), and whether it differs from err.
+func apiError(err error) (error, bool) {
+	if parts := joinedErrors(err); len(parts) > 0 {
+		return withheldParts(err, parts)
+	}
 	var status apierrors.APIStatus
-	if err == nil || !errors.As(err, &status) {
-		return err
+	var done *withheldError
+	if err == nil || errors.As(err, &done) || !errors.As(err, &status) {
+		return err, false
 	}
 	original := status.Status()
 	withheld, changed := withheldStatus(original)
 	if !changed {
-		return err
+		return err, false
 	}
 	replaced := &apierrors.StatusError{ErrStatus: *withheld}
 	msg := replaced.Error()
 	if outer := err.Error(); original.Message != "" && strings.Contains(outer, original.Message) {
 		msg = strings.ReplaceAll(outer, original.Message, withheld.Message)
 	}
-	return &withheldError{msg: msg, status: replaced}
+	return &withheldError{msg: msg, status: replaced}, true
+}
+
+// joinedErrors are the errors err joins when it is, or wraps, a
+// kerrors.Aggregate or an errors.Join; none otherwise.
+func joinedErrors(err error) []error {
+	var aggregate kerrors.Aggregate
+	if errors.As(err, &aggregate) {
+		return aggregate.Errors()
+	}
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		return joined.Unwrap()
+	}
+	return nil
+}
+
+// withheldParts is err, which joins parts, with each part withheld by
+// APIError in its text and in what it unwraps to.
+func withheldParts(err error, parts []error) (error, bool) {
+	msg, withheld, changed := err.Error(), make([]error, len(parts)), false
+	for i, part := range parts {
+		var partChanged bool
+		if withheld[i], partChanged = apiError(part); partChanged {
+			msg, changed = strings.ReplaceAll(msg, part.Error(), withheld[i].Error()), true
+		}
+	}
+	if !changed {
+		return err, false
+	}
+	return &withheldJoin{msg: msg, errs: withheld}, true
 }
 
 // Reason is why the API server refused a write, in words that quote no
@@ -296,3 +342,15 @@ func (e *withheldError) Error() string { return e.msg }
 // Unwrap returns the API error with the values withheld, so apierrors.Is*
 // and errors.As work as on the original.
 func (e *withheldError) Unwrap() error { return e.status }
+
+// withheldJoin joins errors that APIError withheld, each on its own.
+type withheldJoin struct {
+	msg  string
+	errs []error
+}
+
+func (e *withheldJoin) Error() string { return e.msg }
+
+// Unwrap returns the joined errors, withheld, so apierrors.Is* and
+// errors.As see them as on the original's.
+func (e *withheldJoin) Unwrap() []error { return e.errs }

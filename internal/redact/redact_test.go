@@ -12,7 +12,9 @@ import (
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -206,4 +208,48 @@ func TestLoggersMadeFromOneKeepTheirOwnValues(t *testing.T) {
 	g.Expect(lines[0]).To(ContainSubstring(`"SaaSTenant": "a"`))
 	g.Expect(lines[0]).NotTo(ContainSubstring(`"b"`))
 	g.Expect(lines[1]).To(ContainSubstring(`"SaaSTenant": "b"`))
+}
+
+// TestAPIErrorWithheldTwiceStillNamesTheRefuser: a step withholds a
+// refusal, and the Reconciling condition withholds the reconcile's error
+// again; withheld twice, the policy's name was lost ("name not
+// recognized"), since it is read only from kube-apiserver's own words.
+func TestAPIErrorWithheldTwiceStillNamesTheRefuser(t *testing.T) {
+	g := NewWithT(t)
+	denied := "ValidatingAdmissionPolicy 'p' with binding 'b' denied request: data=s3cr3t"
+	refused := &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Reason: metav1.StatusReasonInvalid, Code: 422,
+		Message: `secrets "k" is forbidden: ` + denied,
+		Details: &metav1.StatusDetails{Name: "k", Kind: "secrets", Causes: []metav1.StatusCause{{Message: denied}}}}}
+	once := fmt.Errorf("failed to store the key: %w", APIError(refused))
+	twice := APIError(once)
+	g.Expect(twice.Error()).To(Equal(once.Error()))
+	g.Expect(twice.Error()).To(ContainSubstring("ValidatingAdmissionPolicy 'p' with binding 'b' denied request (Invalid, HTTP 422)"))
+	g.Expect(apierrors.IsInvalid(twice)).To(BeTrue())
+}
+
+// TestAPIErrorWithholdsEachJoinedError: a failed step and the freeze that
+// follows it are joined into one error; only the first was withheld, as
+// errors.As finds only the first API error (and none in a kerrors
+// aggregate, which does not unwrap).
+func TestAPIErrorWithholdsEachJoinedError(t *testing.T) {
+	refusal := func(policy string) error {
+		return &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Reason: metav1.StatusReasonForbidden, Code: 403,
+			Message: `deployments "app" is forbidden: ValidatingAdmissionPolicy '` + policy + `' denied request: replicas=s3cr3t-` + policy}}
+	}
+	for name, joined := range map[string]error{
+		"errors.Join":         errors.Join(errors.New("step failed"), refusal("p1"), refusal("p2")),
+		"a kerrors aggregate": kerrors.NewAggregate([]error{refusal("p1"), fmt.Errorf("freeze: %w", refusal("p2"))}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			got := APIError(joined)
+			g.Expect(got.Error()).NotTo(ContainSubstring("s3cr3t"))
+			g.Expect(got.Error()).To(ContainSubstring("'p1'"))
+			g.Expect(got.Error()).To(ContainSubstring("'p2'"))
+			g.Expect(apierrors.IsForbidden(got)).To(BeTrue(), "still told as a refusal")
+		})
+	}
+	g := NewWithT(t)
+	plain := errors.Join(errors.New("a"), errors.New("b"))
+	g.Expect(APIError(plain)).To(BeIdenticalTo(plain), "nothing to withhold: the error as it was")
 }
