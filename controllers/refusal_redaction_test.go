@@ -378,3 +378,20 @@ func TestReconcilingSaysNoValueARefusalQuotes(t *testing.T) {
 		})
 	}
 }
+
+// TestAReconcileErrorLoggedQuotesNoValue: controller-runtime logs the error
+// a reconcile returns ("Reconciler error"); steps that let an admission
+// refusal through unwithheld (a workload's scale-down, a Secret's deletion
+// in teardown) had what the policy quoted logged whole.
+func TestAReconcileErrorLoggedQuotesNoValue(t *testing.T) {
+	g := NewWithT(t)
+	denied := fmt.Sprintf("ValidatingAdmissionPolicy 'p' with binding 'b' denied request: %s data=s3cr3t", quotedMarker)
+	refusal := &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Reason: metav1.StatusReasonForbidden, Code: 403,
+		Message: `secrets "pull" is forbidden: ` + denied}}
+	var result reconcile.Result
+	err := finishReconcile(context.Background(), &result, fmt.Errorf("failed to delete Secret tenant-1/pull: %w", refusal), errors.New("failed to patch"))
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(err.Error()).NotTo(ContainSubstring("s3cr3t"))
+	g.Expect(err.Error()).To(ContainSubstring("ValidatingAdmissionPolicy 'p' with binding 'b' denied request (Forbidden, HTTP 403)"))
+	g.Expect(err.Error()).To(ContainSubstring("failed to patch"))
+}

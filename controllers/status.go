@@ -14,6 +14,8 @@ import (
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kooper-io/kooper/internal/redact"
 )
 
 // patchStatusIfChanged writes after's status as a merge patch from before,
@@ -100,11 +102,14 @@ func (e *retryAfterError) Unwrap() error { return e.err }
 func finishReconcile(ctx context.Context, result *ctrl.Result, reconcileErr, statusErr error) error {
 	var retry *retryAfterError
 	if statusErr == nil && errors.As(reconcileErr, &retry) {
-		ctrl.LoggerFrom(ctx).Info("Retrying later", "retryAfter", retry.after, "reason", retry.err.Error())
+		ctrl.LoggerFrom(ctx).Info("Retrying later", "retryAfter", retry.after, "reason", redact.APIError(retry.err).Error())
 		*result = ctrl.Result{RequeueAfter: retry.after}
 		return nil
 	}
-	return foldStatusError(result, reconcileErr, statusErr)
+	// controller-runtime logs what is returned ("Reconciler error"): an
+	// admission refusal a step let through unwithheld may quote the object
+	// (a Secret's data, a buyer's details).
+	return redact.APIError(foldStatusError(result, reconcileErr, statusErr))
 }
 
 // foldStatusError combines a reconcile's error with its status write's.
