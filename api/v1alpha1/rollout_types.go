@@ -13,9 +13,12 @@ type RolloutPolicy struct {
 	// maxUnavailableTenants is the size of a wave: how many tenants are
 	// updated at once, and so may be unavailable at once. A count, or a
 	// percentage of the product's tenants, rounded up. Defaults to 10%.
+	// A count is at most 2147483647: IntOrString holds an int32, and a
+	// larger number the API server stored would fail to decode in every
+	// client, kooper's informers included (no product could be read).
 	// +optional
 	// +kubebuilder:validation:XIntOrString
-	// +kubebuilder:validation:XValidation:rule="type(self) == int ? int(self) >= 1 : string(self).matches('^(100|[1-9][0-9]?)%$')",message="maxUnavailableTenants must be a count of at least 1 (a number, unquoted) or a percentage from 1% to 100% (a string such as \"10%\")"
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? int(self) >= 1 && int(self) <= 2147483647 : string(self).matches('^(100|[1-9][0-9]?)%$')",message="maxUnavailableTenants must be a count of at least 1 and at most 2147483647 (a number, unquoted) or a percentage from 1% to 100% (a string such as \"10%\")"
 	MaxUnavailableTenants *intstr.IntOrString `json:"maxUnavailableTenants,omitempty"`
 
 	// canary is an optional first wave: these tenants are updated, and

@@ -3,6 +3,7 @@ package v1alpha1_test
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -564,7 +565,7 @@ func TestSchemaRejectsInvalidObjectsOnCreate(t *testing.T) {
 			object: with(validProduct(), func(o *saasv1alpha1.SaaSProduct) {
 				o.Spec.Rollout = &saasv1alpha1.RolloutPolicy{MaxUnavailableTenants: ptr.To(intstr.FromInt32(0))}
 			}),
-			wantMessage: "maxUnavailableTenants must be a count of at least 1 (a number, unquoted) or a percentage from 1% to 100%",
+			wantMessage: "maxUnavailableTenants must be a count of at least 1 and at most 2147483647 (a number, unquoted) or a percentage from 1% to 100%",
 		},
 		{
 			name: "a rollout wave of 0%",
@@ -1359,4 +1360,32 @@ func dnsSubdomainOf(n int) string {
 		n -= size + 1
 	}
 	return strings.Join(labels, ".")
+}
+
+// TestARolloutWaveCountBeyondInt32IsRefused: maxUnavailableTenants is an
+// IntOrString, whose number is an int32. The schema admitted any integer
+// of at least 1, and the API server stores 3000000000 as it is: every
+// client then failed to decode the product, kooper's informers included,
+// so no product could be read and a new receiver never became ready.
+func TestARolloutWaveCountBeyondInt32IsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		count   int64
+		refused bool
+	}{{count: 2147483648, refused: true}, {count: 3000000000, refused: true}, {count: 2147483647}} {
+		t.Run(strconv.FormatInt(tc.count, 10), func(t *testing.T) {
+			g := NewWithT(t)
+			object, err := runtime.DefaultUnstructuredConverter.ToUnstructured(validProduct())
+			g.Expect(err).NotTo(HaveOccurred())
+			product := &unstructured.Unstructured{Object: object}
+			product.SetGroupVersionKind(saasv1alpha1.GroupVersion.WithKind("SaaSProduct"))
+			g.Expect(unstructured.SetNestedField(product.Object, tc.count, "spec", "rollout", "maxUnavailableTenants")).To(Succeed())
+			err = k8sClient.Create(ctx(t), product)
+			if !tc.refused {
+				g.Expect(err).NotTo(HaveOccurred())
+				return
+			}
+			g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
+			g.Expect(err.Error()).To(ContainSubstring("at most 2147483647"))
+		})
+	}
 }
