@@ -23,7 +23,11 @@ func ParseExpireTime(s string) (time.Time, error) {
 // ParseExpireTimeIn is ParseExpireTime with s read as a wall-clock time in
 // zone: for Query Order's createTime and expireTime, whose zone the spec
 // does not state (§8 item 18); a nil zone is UTC. The result is the
-// instant, in UTC.
+// instant, in UTC, but never after LatestStorableTime: 99991231235959 (a
+// far-future "never" some orders carry) read in a zone west of UTC falls
+// in the year 10000, which no Kubernetes object can store (a status write
+// holding it would be refused on every pass), and is taken as that last
+// second instead.
 func ParseExpireTimeIn(s string, zone *time.Location) (time.Time, error) {
 	if zone == nil {
 		zone = time.UTC // time.ParseInLocation panics on a nil Location
@@ -43,8 +47,15 @@ func ParseExpireTimeIn(s string, zone *time.Location) (time.Time, error) {
 	if !t.Truncate(time.Second).After(time.Time{}) {
 		return time.Time{}, errors.New("expireTime is not after 0001-01-01 00:00:00")
 	}
+	if t.After(LatestStorableTime) {
+		return LatestStorableTime, nil
+	}
 	return t, nil
 }
+
+// LatestStorableTime is the last second an RFC 3339 date-time, as
+// Kubernetes objects store times, can hold: 9999-12-31T23:59:59Z.
+var LatestStorableTime = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 
 // FormatTimestamp17 formats t as UTC yyyyMMddHHmmssSSS, the format of
 // usageInfo.statisticalTime (§3.3).
