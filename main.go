@@ -233,7 +233,7 @@ func parseArgs(fs *flag.FlagSet, args []string) (options, error) {
 		return err
 	})
 	fs.StringVar(&o.clientSecretErrorCode, "kit-client-secret-error-code", string(defaults.ClientSecretErrorCode), "Answer to an applicationSync whose clientSecret cannot be decrypted: 000005 (an internal error: once the rsaPrivateKey is fixed the buyer syncs again, kit calls not being retried automatically) or 000101 (the sample's code, which the docs define as \"mobile number empty or already used\", pointing the buyer at the wrong cause; spec 8 item 17).")
-	fs.StringVar(&o.gatewayImage, "gateway-image", tenantobjects.DefaultGatewayImage, "Image of the SSO login gateway of joint-operation products that name none (spec.workload.sso.gateway.image): kooper's own image, which runs it with its gateway command; the chart sets it.")
+	fs.StringVar(&o.gatewayImage, "gateway-image", tenantobjects.GatewayImageOfVersion(version), "Image of the SSO login gateway of joint-operation products that name none (spec.workload.sso.gateway.image): kooper's own image, which runs it with its gateway command; the chart sets it to its own image. The default is kooper's image of this build's version (:latest for a build without one).")
 	fs.BoolVar(&o.printVersion, "version", false, "Print kooper's version, commit, Go version and platform, then exit.")
 	o.zap.BindFlags(fs)
 	bindTestOnlyFlags(fs, &o)

@@ -3,7 +3,9 @@ package tenantobjects
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -68,6 +70,23 @@ func (d *Desired) gatewayImage() string {
 	}
 	return GatewayImageOr(d.GatewayImage)
 }
+
+// GatewayImageOfVersion is kooper's own image of version, a build's
+// version (main.version, set when the image is built): the gateway the
+// controllers of that version run when nothing names one, so that a plain
+// binary's gateway is its own release, not whatever :latest is today.
+// A version that is no image tag (empty, or "(devel)") gives
+// DefaultGatewayImage.
+func GatewayImageOfVersion(version string) string {
+	if !imageTag.MatchString(version) {
+		return DefaultGatewayImage
+	}
+	repository, _, _ := strings.Cut(DefaultGatewayImage, ":")
+	return repository + ":" + version
+}
+
+// imageTag is the syntax of an OCI image tag.
+var imageTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // GatewayImageOr is the controllers' gateway image: image (their
 // --gateway-image), or DefaultGatewayImage when that is empty.
