@@ -146,7 +146,7 @@ func parseArgs(fs *flag.FlagSet, args []string) (options, error) {
 	fs.DurationVar(&o.provisionedStatusDelay, "provisioned-status-delay", controllers.DefaultProvisionedStatusDelay,
 		"How long after a new tenant's objects are applied its Provisioned condition may wait to be written with Ready, in one status write instead of two (the API server's costliest request per tenant); 0 writes it at once.")
 	fs.DurationVar(&o.chartFetchTimeout, "chart-fetch-timeout", controllers.DefaultChartFetchTimeout,
-		"How long one pull of a product's chart from its OCI registry (manifest and layer) may take before it fails and is retried with backoff; a registry that stops answering would otherwise hold a tenant worker for ever.")
+		"How long one pull of a product's chart from its OCI registry (manifest and layer) may take before it fails and is retried with backoff; a registry that stops answering would otherwise hold a tenant worker for ever. Positive.")
 	fs.IntVar(&o.gcPercent, "gc-percent", 0, "The Go garbage collector's target (GOGC, a percentage of the live heap) while the process works: a restart's lists, a wave of purchases. The heap may grow by this share of what is live before a collection, so it sets the resident set's peak; lower is a smaller peak for more collections. 0 or less (the default 0) is 60 in a process that runs the controllers and Go's own (100) in a receiver alone. GOGC in the environment wins.")
 	fs.IntVar(&o.gcPercentAtRest, "gc-percent-at-rest", defaultGCPercentAtRest, "The Go garbage collector's target (GOGC, a percentage of the live heap) once the process has allocated under 1 MiB a second for 10 s, until it allocates 8 MiB a second again; entering rest it returns its free memory to the OS. Lower is a smaller resident set at rest for a little CPU; 0 keeps GOGC as it is.")
 	fs.StringVar(&o.ingressNamespace, "ingress-controller-namespace", "kube-system", "Namespace of the ingress controller; tenant NetworkPolicies admit traffic from it (CCE's NGINX Ingress add-on runs in kube-system).")
@@ -245,6 +245,11 @@ func parseArgs(fs *flag.FlagSet, args []string) (options, error) {
 		// --freeze-retry-window: a window of no length would end a refund's
 		// hold on stale FREEZEs with the first renewal.
 		return o, fmt.Errorf("-renewal-retry-window %s: must be positive", o.renewalRetryWindow)
+	}
+	if o.chartFetchTimeout <= 0 {
+		// 0 was taken for the default, and a negative timeout failed every
+		// pull at once, for every chart product's tenants.
+		return o, fmt.Errorf("-chart-fetch-timeout %s: must be positive", o.chartFetchTimeout)
 	}
 	if len(o.marketplaceURLs) == 0 {
 		o.marketplaceURLs = koogallery.DefaultBaseURLs

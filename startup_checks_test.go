@@ -180,3 +180,19 @@ func TestRenewalRetryWindowMustBePositive(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(o.renewalRetryWindow).To(Equal(2 * time.Hour))
 }
+
+// TestChartFetchTimeoutMustBePositive: --chart-fetch-timeout=0 was taken
+// for the default (2 minutes) without a word, and a negative one failed
+// every chart pull at once ("did not answer within -1s"), so no tenant of
+// any chart product was provisioned: both are refused at parsing, with the
+// flag named.
+func TestChartFetchTimeoutMustBePositive(t *testing.T) {
+	g := NewWithT(t)
+	for _, bad := range []string{"0", "0s", "-1s"} {
+		_, err := parse("--chart-fetch-timeout=" + bad)
+		g.Expect(err).To(MatchError(And(ContainSubstring("-chart-fetch-timeout"), ContainSubstring("must be positive"))), "%q", bad)
+	}
+	o, err := parse("--chart-fetch-timeout=5m")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(o.chartFetchTimeout).To(Equal(5 * time.Minute))
+}
