@@ -70,7 +70,8 @@ func DefaultServerOptions() ServerOptions {
 // DefaultDrainDelay is ServerOptions.DrainDelay's default. Endpoints reach
 // kube-proxy within a second or two; a CCE ELB that sends to pods directly
 // takes longer to drop a backend. With ShutdownTimeout it stays within the
-// chart's 30 s termination grace period.
+// receiver's termination grace period, which the chart sets to the drain
+// delay plus 20 s, at least 35 s.
 const DefaultDrainDelay = 10 * time.Second
 
 // answerTime is how long an answer may still be written after the read

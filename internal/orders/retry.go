@@ -14,9 +14,10 @@ import (
 
 // retry paces the Query Order calls for an order that keeps failing
 // (issue 21, scenario 5). The controllers' rate limiter would retry from
-// 5 ms, doubling up to 1000 s: a dozen calls in the first 20 seconds of an
-// outage, then, minutes into it, a tenant left waiting up to a quarter of
-// an hour after the marketplace is back. docs/reliability.md states the
+// 5 ms, doubling up to a minute (controllers' retryMaxDelay; 1000 s, a
+// quarter of an hour, when this was written): a dozen calls in the first
+// 20 seconds of an outage, then a tenant left waiting up to that long
+// after the marketplace is back. docs/reliability.md states the
 // schedule.
 var retry = backoff{initial: 2 * time.Second, max: 30 * time.Second}
 
