@@ -176,7 +176,7 @@ func canonicalPayloadStyle(members []member, stringMap bool, s style) ([]byte, e
 		default:
 			dec := json.NewDecoder(bytes.NewReader(m.value))
 			dec.UseNumber()
-			if err := writeValue(&out, dec, s); err != nil {
+			if err := writeValueAt(&out, dec, s, 1); err != nil {
 				return nil, err
 			}
 		}
@@ -207,6 +207,15 @@ func CanonicalKitPayload(body []byte) ([]byte, error) {
 	return CanonicalPayload(body)
 }
 
+// maxNesting is the deepest a body may nest objects and arrays, one inside
+// another, counting its own top-level object. The marketplace's deepest
+// bodies nest about 6 deep (an orderInfo with orderLine[].productInfo[],
+// §7.1; callbacks and kit bodies 3); 32 leaves a wide margin. Without a
+// bound, re-serialising a body nested d deep copies about 3·d² bytes in
+// each canonical form, and json.Valid allows d up to 10,000: 60 KB of
+// unauthenticated body would cost a second of CPU.
+const maxNesting = 32
+
 // parseObject parses body as exactly one JSON object and returns its
 // top-level members in received order. Duplicate top-level keys are
 // rejected: the marketplace's TreeMap would keep only one of them, and which
@@ -229,7 +238,9 @@ func parseObject(body []byte) ([]member, error) {
 	var members []member
 	seen := map[string]bool{}
 	for dec.More() {
-		m, err := readMember(dec, style{})
+		// The walk refuses a body nested past maxNesting on its way down,
+		// before any member is copied, so it never does the quadratic work.
+		m, err := readMember(dec, style{}, 1)
 		if err != nil {
 			return nil, err
 		}
@@ -245,34 +256,49 @@ func parseObject(body []byte) ([]member, error) {
 	return members, nil
 }
 
-// readMember reads one "key": value pair of an object, its value written
-// in style s.
-func readMember(dec *json.Decoder, s style) (member, error) {
-	tok, err := dec.Token()
+// readMember reads one "key": value pair of an object nested depth deep,
+// its value written in style s.
+func readMember(dec *json.Decoder, s style, depth int) (member, error) {
+	key, err := readKey(dec)
 	if err != nil {
-		return member{}, fmt.Errorf("failed to read key: %v: %w", err, ErrMalformedBody)
-	}
-	key, ok := tok.(string)
-	if !ok {
-		return member{}, fmt.Errorf("object key is not a string: %w", ErrMalformedBody)
+		return member{}, err
 	}
 	var value bytes.Buffer
-	if err := writeValue(&value, dec, s); err != nil {
+	if err := writeValueAt(&value, dec, s, depth); err != nil {
 		return member{}, err
 	}
 	return member{key: key, value: value.Bytes()}, nil
 }
 
+// readKey reads the key of an object's next member.
+func readKey(dec *json.Decoder) (string, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", fmt.Errorf("failed to read key: %v: %w", err, ErrMalformedBody)
+	}
+	key, ok := tok.(string)
+	if !ok {
+		return "", fmt.Errorf("object key is not a string: %w", ErrMalformedBody)
+	}
+	return key, nil
+}
+
 // writeValue re-serialises the next JSON value of dec compactly in style s;
-// numbers are always kept as received.
+// numbers are always kept as received. A value that nests objects and
+// arrays more than maxNesting deep is refused.
 func writeValue(out *bytes.Buffer, dec *json.Decoder, s style) error {
+	return writeValueAt(out, dec, s, 0)
+}
+
+// writeValueAt is writeValue for a value inside depth objects and arrays.
+func writeValueAt(out *bytes.Buffer, dec *json.Decoder, s style, depth int) error {
 	tok, err := dec.Token()
 	if err != nil {
 		return fmt.Errorf("failed to read value: %v: %w", err, ErrMalformedBody)
 	}
 	switch v := tok.(type) {
 	case json.Delim:
-		return writeContainer(out, dec, v, s)
+		return writeContainer(out, dec, v, s, depth+1)
 	case string:
 		s.writeString(out, v)
 	case json.Number:
@@ -291,35 +317,42 @@ func writeValue(out *bytes.Buffer, dec *json.Decoder, s style) error {
 	return nil
 }
 
-// writeContainer writes the object or array that open starts, in style s,
-// then consumes its closing delimiter.
-func writeContainer(out *bytes.Buffer, dec *json.Decoder, open json.Delim, s style) error {
+// writeContainer writes the object or array that open starts, depth deep
+// (the top-level object is 1), in style s, then consumes its closing
+// delimiter. Members are written straight into out, so a value is copied
+// once however deep it lies; only an object whose members s sorts holds
+// each member apart until it is sorted.
+func writeContainer(out *bytes.Buffer, dec *json.Decoder, open json.Delim, s style, depth int) error {
 	isObject := open == '{'
 	if !isObject && open != '[' {
 		return fmt.Errorf("unexpected delimiter %q: %w", rune(open), ErrMalformedBody)
 	}
+	if depth > maxNesting {
+		return fmt.Errorf("body nests objects and arrays more than %d deep: %w", maxNesting, ErrMalformedBody)
+	}
 	out.WriteByte(byte(open))
 	var members []member // an object's, when s sorts them
 	for i := 0; dec.More(); i++ {
-		if isObject {
-			m, err := readMember(dec, s)
+		if isObject && s.sortNested {
+			m, err := readMember(dec, s, depth)
 			if err != nil {
 				return err
 			}
-			if s.sortNested {
-				members = append(members, m)
-				continue
-			}
-			if i > 0 {
-				out.WriteByte(',')
-			}
-			s.writeMember(out, m)
+			members = append(members, m)
 			continue
 		}
 		if i > 0 {
 			out.WriteByte(',')
 		}
-		if err := writeValue(out, dec, s); err != nil {
+		if isObject {
+			key, err := readKey(dec)
+			if err != nil {
+				return err
+			}
+			s.writeString(out, key)
+			out.WriteByte(':')
+		}
+		if err := writeValueAt(out, dec, s, depth); err != nil {
 			return err
 		}
 	}
