@@ -23,11 +23,18 @@ import (
 	"sigs.k8s.io/yaml"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/yamlbound"
 )
 
 // ProductsFieldOwner is the server-side apply field owner of the products
 // applied from the products ConfigMap.
 const ProductsFieldOwner = "kooper-products-configmap"
+
+// maxProductManifestBytes is the most a products ConfigMap key's YAML may
+// come to once its aliases are expanded: 1 MiB, the most the API server
+// lets a whole ConfigMap hold, so the bound of any key written without
+// aliases.
+const maxProductManifestBytes = 1 << 20
 
 // Event reasons of the products ConfigMap.
 const (
@@ -208,7 +215,15 @@ func decodeProduct(data string) (*unstructured.Unstructured, error) {
 // Separators alone and documents holding only comments or blank lines are
 // not documents: a key cut from a multi-document file keeps its "---".
 // With no document, data is returned as it is, for decodeProduct to refuse.
+//
+// Each of those decodes expands YAML aliases (a key of 512 KiB aliased 800
+// times came to 400 MB, and the controller crashed at each start), so a key
+// whose aliases would expand it past maxProductManifestBytes is refused
+// first, before any decode.
 func onlyDocument(data string) (string, error) {
+	if _, err := yamlbound.ExpandedSize([]byte(data), maxProductManifestBytes); err != nil {
+		return "", fmt.Errorf("not a valid SaaSProduct manifest: %w", err)
+	}
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(data)))
 	var documents []string
 	for {

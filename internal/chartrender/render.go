@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kooper-io/kooper/internal/bytecache"
+	"github.com/kooper-io/kooper/internal/yamlbound"
 )
 
 const (
@@ -155,10 +156,14 @@ func (r *Renderer) init() {
 // rendered twice. Other errors: an empty or oversize archive (wrapping
 // ErrArchiveTooLarge; its packaged subcharts count towards
 // MaxUnpackedBytes, nested 5 deep at most), an archive that is not a valid
-// chart, a library chart, a template or values error, output over
-// MaxRenderedBytes or MaxRenderedDocuments (refused before any document is
-// decoded), a document that is not an object, more than MaxRenderedObjects
-// objects.
+// chart, a file of it Helm parses (values.yaml, Chart.yaml, …, its
+// subcharts' too) whose YAML aliases would expand it past Helm's bound on
+// one file (refused before Helm parses it; see checkUnpacked), a library
+// chart, a template or values error, output over MaxRenderedBytes or
+// MaxRenderedDocuments (refused before any document is decoded), or whose
+// YAML aliases would expand it past MaxRenderedBytes (refused before the
+// document expanding it is decoded), a document that is not an object, more
+// than MaxRenderedObjects objects.
 //
 // The objects are the caller's own: Render returns fresh copies, and a
 // render of the same archive digest, values and options is served from the
@@ -234,7 +239,8 @@ const parsedValuesFactor = 8
 
 // weight is what the chart cache weighs a loaded chart at, about the heap
 // it holds: its unpacked bytes (checkUnpacked's, its packaged subcharts'
-// included), whose files Helm keeps, and the values of it and its
+// included, and what YAML aliases of the files Helm parses add to them
+// once expanded), whose files Helm keeps, and the values of it and its
 // subcharts, which Helm also keeps parsed.
 func weight(c *chart.Chart, unpacked int64) int64 {
 	w := unpacked
@@ -250,8 +256,9 @@ func weight(c *chart.Chart, unpacked int64) int64 {
 }
 
 // load checks and loads the bytes of a chart's .tgz, and gives the size of
-// its unpacked stream in bytes. It never panics: a panic of Helm's loader on
-// malformed input becomes an error.
+// its unpacked stream in bytes, with what YAML aliases add to it
+// (checkUnpacked). It never panics: a panic of Helm's loader on malformed
+// input becomes an error.
 func load(data []byte) (c *chart.Chart, unpacked int64, err error) {
 	if len(data) == 0 {
 		return nil, 0, errors.New("empty chart archive")
@@ -284,6 +291,14 @@ func load(data []byte) (c *chart.Chart, unpacked int64, err error) {
 // packaged subchart (charts/*.tgz) the loader unpacks from it, nested
 // maxSubchartDepth deep at most, against the one bound. The loader bounds
 // each archive it unpacks by itself (100 MiB each), not their sum.
+//
+// The loader's YAML decoder expands aliases as it parses (a values.yaml of
+// 3 KB packed expanded to 800 MiB): each file it parses (parsedByHelm) is
+// refused, naming it, when its aliases would expand it past the most one
+// file may hold unexpanded (loader.MaxDecompressedFileSize), and what they
+// add is counted as unpacked, against MaxUnpackedBytes, and in the bytes
+// given: what a values.yaml's aliases add, parsedValuesFactor times, as
+// weight counts its bytes.
 func checkUnpacked(data []byte) (int64, error) {
 	gz, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
@@ -292,7 +307,10 @@ func checkUnpacked(data []byte) (int64, error) {
 	budget := &unpackBudget{left: MaxUnpackedBytes}
 	stream := budget.meter(gz)
 	err = budget.walk(stream, 0)
+	var expansion *yamlbound.ExpansionError
 	switch {
+	case errors.As(err, &expansion):
+		return 0, err // it names the file, and says what refused it
 	case budget.spent():
 		return 0, fmt.Errorf("archive unpacks to over %d bytes (MaxUnpackedBytes), its packaged subcharts included: %w",
 			MaxUnpackedBytes, ErrArchiveTooLarge)
@@ -301,12 +319,19 @@ func checkUnpacked(data []byte) (int64, error) {
 	case err != nil:
 		return 0, fmt.Errorf("not a valid chart archive: %w", err)
 	}
-	return MaxUnpackedBytes - budget.left, nil
+	return MaxUnpackedBytes - budget.left + budget.parsedAliases, nil
 }
 
 // unpackBudget is what is left of MaxUnpackedBytes for the streams an
-// archive and its packaged subcharts unpack to; below zero it is spent.
-type unpackBudget struct{ left int64 }
+// archive and its packaged subcharts unpack to, and for what YAML aliases
+// of the files Helm parses add to them; below zero it is spent.
+type unpackBudget struct {
+	left int64
+	// parsedAliases is what the aliases of values files add to the chart's
+	// weight besides the bytes counted in left: Helm keeps a values file
+	// parsed, at parsedValuesFactor times its bytes.
+	parsedAliases int64
+}
 
 func (b *unpackBudget) spent() bool { return b.left < 0 }
 
@@ -326,6 +351,12 @@ func (b *unpackBudget) walk(stream io.Reader, depth int) error {
 		}
 		if err != nil {
 			return err
+		}
+		if parsedByHelm(hdr) {
+			if err := b.checkAliases(tr, hdr); err != nil {
+				return err
+			}
+			continue
 		}
 		if !isPackagedSubchart(hdr) {
 			continue
@@ -383,23 +414,64 @@ func (s *meteredStream) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// checkAliases reads file, the content of the tar entry hdr, a file Helm's
+// loader parses, and refuses it when its YAML aliases would expand it past
+// loader.MaxDecompressedFileSize, or past what is left of b; what they add
+// is counted against b. A file over that bound is left to the loader, which
+// refuses it unread.
+func (b *unpackBudget) checkAliases(file io.Reader, hdr *tar.Header) error {
+	maxFile := loader.MaxDecompressedFileSize
+	if hdr.Size > maxFile {
+		return nil
+	}
+	data, err := io.ReadAll(io.LimitReader(file, maxFile+1))
+	if err != nil || int64(len(data)) > maxFile {
+		return err
+	}
+	size := int64(len(data))
+	limit := min(maxFile, size+max(b.left, 0))
+	expanded, err := yamlbound.ExpandedSize(data, limit)
+	var expansion *yamlbound.ExpansionError
+	switch {
+	case errors.As(err, &expansion) && limit < maxFile:
+		return fmt.Errorf("%s: %w, what MaxUnpackedBytes leaves of the chart", hdr.Name, err)
+	case errors.As(err, &expansion):
+		return fmt.Errorf("%s: %w, the most one file of a chart may hold", hdr.Name, err)
+	case err != nil:
+		return fmt.Errorf("%s: %w", hdr.Name, err)
+	}
+	b.left -= expanded - size
+	if path.Base(hdr.Name) == chartutil.ValuesfileName {
+		b.parsedAliases += parsedValuesFactor * (expanded - size)
+	}
+	return nil
+}
+
+// filesParsedByHelm are the files of a chart, or of a subchart, that Helm's
+// loader parses as YAML (loader.LoadFiles); it keeps the others as they are.
+var filesParsedByHelm = []string{"Chart.yaml", "Chart.lock", chartutil.ValuesfileName, "requirements.yaml", "requirements.lock"}
+
+// parsedByHelm says whether Helm's loader parses the tar entry hdr as YAML:
+// one of filesParsedByHelm of the chart or of a subchart's directory
+// (charts/<dir>/values.yaml, and so on).
+func parsedByHelm(hdr *tar.Header) bool {
+	parts, ok := pathInChart(hdr)
+	if !ok {
+		return false
+	}
+	for len(parts) > 2 && parts[0] == "charts" && strings.IndexAny(parts[1], "_.") != 0 {
+		parts = parts[2:]
+	}
+	return len(parts) == 1 && slices.Contains(filesParsedByHelm, parts[0])
+}
+
 // isPackagedSubchart says whether Helm's loader unpacks the tar entry hdr as
 // a packaged subchart: a file charts/<name>.tgz of the chart or of a
 // subchart's directory (charts/<dir>/charts/<name>.tgz, and so on), no name
-// or directory after charts/ starting with "_" or ".". The path is read as
-// loader.LoadArchiveFiles reads it: without its first directory, and split
-// at "\" when it has one.
+// or directory after charts/ starting with "_" or ".".
 func isPackagedSubchart(hdr *tar.Header) bool {
-	if !hdr.FileInfo().Mode().IsRegular() {
-		return false
-	}
-	sep := "/"
-	if strings.Contains(hdr.Name, `\`) {
-		sep = `\`
-	}
-	_, inChart, _ := strings.Cut(hdr.Name, sep)
-	parts := strings.Split(path.Clean(strings.ReplaceAll(inChart, sep, "/")), "/")
-	if len(parts)%2 != 0 || path.Ext(parts[len(parts)-1]) != ".tgz" {
+	parts, ok := pathInChart(hdr)
+	if !ok || len(parts)%2 != 0 || path.Ext(parts[len(parts)-1]) != ".tgz" {
 		return false
 	}
 	for i := 0; i < len(parts); i += 2 {
@@ -408,6 +480,21 @@ func isPackagedSubchart(hdr *tar.Header) bool {
 		}
 	}
 	return true
+}
+
+// pathInChart splits the path of the regular file of the tar entry hdr in
+// its chart, as loader.LoadArchiveFiles reads it: without its first
+// directory, and split at "\" when it has one.
+func pathInChart(hdr *tar.Header) ([]string, bool) {
+	if !hdr.FileInfo().Mode().IsRegular() {
+		return nil, false
+	}
+	sep := "/"
+	if strings.Contains(hdr.Name, `\`) {
+		sep = `\`
+	}
+	_, inChart, _ := strings.Cut(hdr.Name, sep)
+	return strings.Split(path.Clean(strings.ReplaceAll(inChart, sep, "/")), "/"), true
 }
 
 // render renders a loaded chart; it leaves the cached chart as it was.
@@ -427,10 +514,13 @@ func (r *Renderer) render(cached *chart.Chart, vals map[string]any, opts Options
 		return nil, fmt.Errorf("chart %q: %w", c.Name(), err)
 	}
 
-	manifests, err := manifestFiles(files)
+	manifests, size, err := manifestFiles(files)
 	if err != nil {
 		return nil, fmt.Errorf("chart %q %w", c.Name(), err)
 	}
+	// What YAML aliases may add to the manifests once expanded, as decode
+	// expands them: what MaxRenderedBytes leaves of their own bytes.
+	aliasBudget := int64(MaxRenderedBytes - size)
 
 	var objs []*unstructured.Unstructured
 	var refused []RefusedObject
@@ -440,6 +530,16 @@ func (r *Renderer) render(cached *chart.Chart, vals map[string]any, opts Options
 		names := sortedKeys(docs)
 		sort.Sort(releaseutil.BySplitManifestsOrder(names))
 		for i, doc := range names {
+			expanded, err := yamlbound.ExpandedSize([]byte(docs[doc]), int64(len(docs[doc]))+aliasBudget)
+			var expansion *yamlbound.ExpansionError
+			if errors.As(err, &expansion) {
+				return nil, fmt.Errorf("chart %q: %s, document %d: YAML aliases would expand the manifests past the %d bytes of MaxRenderedBytes",
+					c.Name(), file, i+1, MaxRenderedBytes)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("chart %q: %s, document %d: %w", c.Name(), file, i+1, err)
+			}
+			aliasBudget -= expanded - int64(len(docs[doc]))
 			obj, err := decode(docs[doc])
 			if err != nil {
 				return nil, fmt.Errorf("chart %q: %s, document %d: %w", c.Name(), file, i+1, err)
@@ -476,10 +576,10 @@ func (r *Renderer) render(cached *chart.Chart, vals map[string]any, opts Options
 }
 
 // manifestFiles gives the names of the files of Helm's output that hold
-// manifests (all but NOTES.txt), sorted, once it has weighed them and
-// counted their YAML documents: it refuses more than MaxRenderedBytes or
-// MaxRenderedDocuments before any is split or decoded.
-func manifestFiles(files map[string]string) ([]string, error) {
+// manifests (all but NOTES.txt), sorted, and their bytes summed, once it has
+// weighed them and counted their YAML documents: it refuses more than
+// MaxRenderedBytes or MaxRenderedDocuments before any is split or decoded.
+func manifestFiles(files map[string]string) ([]string, int, error) {
 	var names []string
 	size := 0
 	for _, file := range sortedKeys(files) {
@@ -490,16 +590,16 @@ func manifestFiles(files map[string]string) ([]string, error) {
 		size += len(files[file])
 	}
 	if size > MaxRenderedBytes {
-		return nil, fmt.Errorf("renders %d bytes of manifests, over the %d of MaxRenderedBytes", size, MaxRenderedBytes)
+		return nil, 0, fmt.Errorf("renders %d bytes of manifests, over the %d of MaxRenderedBytes", size, MaxRenderedBytes)
 	}
 	docs := 0
 	for _, file := range names {
 		docs += countDocuments(files[file])
 	}
 	if docs > MaxRenderedDocuments {
-		return nil, fmt.Errorf("renders %d YAML documents, over the %d of MaxRenderedDocuments", docs, MaxRenderedDocuments)
+		return nil, 0, fmt.Errorf("renders %d YAML documents, over the %d of MaxRenderedDocuments", docs, MaxRenderedDocuments)
 	}
-	return names, nil
+	return names, size, nil
 }
 
 // countDocuments counts the documents releaseutil.SplitManifests splits text
