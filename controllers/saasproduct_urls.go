@@ -204,6 +204,8 @@ func sampleHost(product *saasv1alpha1.SaaSProduct, id string) (string, *urlProbl
 type urlCheckCache struct {
 	mu        sync.Mutex
 	byProduct map[types.UID]urlChecks
+	// render is checkURLTemplates when nil; a test stands in a slow one.
+	render func(*saasv1alpha1.SaaSProduct) *urlProblem
 }
 
 // urlChecks are one product's verdicts at one generation, by revisionKey.
@@ -237,15 +239,26 @@ func (c *urlCheckCache) check(product *saasv1alpha1.SaaSProduct, revision string
 		// Nothing to key it by: checked afresh, as a product not stored.
 		return checkURLTemplates(product)
 	}
+	if p, found := c.remembered(product, key); found {
+		return p
+	}
+	// Rendered outside the lock, which every tenant of every product
+	// shares: one product's templates, however long they take, must not
+	// hold up another's tenants. Two tenants of one product may both
+	// render it, once; they find the same verdict.
+	render := checkURLTemplates
+	if c.render != nil {
+		render = c.render
+	}
+	p := render(product)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	checks, ok := c.byProduct[product.UID]
-	if ok && checks.generation == product.Generation {
-		if p, found := checks.byRevision[key]; found {
-			return p
-		}
+	if ok && checks.generation > product.Generation {
+		// A tenant on a newer generation stored its verdicts while this
+		// rendered: this older one must not drop them.
+		return p
 	}
-	p := checkURLTemplates(product)
 	if !ok || checks.generation != product.Generation || len(checks.byRevision) >= maxURLChecksPerProduct {
 		// A new generation drops the verdicts of the one before: the
 		// tenants of every revision are checked again at it.
@@ -257,6 +270,19 @@ func (c *urlCheckCache) check(product *saasv1alpha1.SaaSProduct, revision string
 	}
 	c.byProduct[product.UID] = checks
 	return p
+}
+
+// remembered is the verdict the cache holds for product's generation and
+// key, if any.
+func (c *urlCheckCache) remembered(product *saasv1alpha1.SaaSProduct, key string) (*urlProblem, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	checks, ok := c.byProduct[product.UID]
+	if !ok || checks.generation != product.Generation {
+		return nil, false
+	}
+	p, found := checks.byRevision[key]
+	return p, found
 }
 
 // revisionKey keys urlCheckCache: the revision's name, or, without one, a

@@ -193,7 +193,7 @@ func TestConfigurationFilesThatCannotBeRenderedStallTheTenant(t *testing.T) {
 		{
 			name: "a ConfigMap under 1 MiB that renders past it",
 			config: func(t *testing.T) *saasv1alpha1.WorkloadConfig {
-				cm := sourceConfigMap(t, map[string]string{"big.conf": "{{range 2}}" + strings.Repeat("x", 600<<10) + "{{end}}"}, nil)
+				cm := sourceConfigMap(t, map[string]string{"big.conf": `{{define "x"}}` + strings.Repeat("x", 600<<10) + `{{end}}{{template "x"}}{{template "x"}}`}, nil)
 				return &saasv1alpha1.WorkloadConfig{MountPath: "/etc/crm", ConfigMapName: cm.Name}
 			},
 			reason:    saasv1alpha1.ConfigTooLargeReason,

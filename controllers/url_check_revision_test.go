@@ -54,8 +54,8 @@ func TestTheURLCheckIsPerRevision(t *testing.T) {
 	t.Run("each from memory after", func(t *testing.T) {
 		g := NewWithT(t)
 		var cache urlCheckCache
-		cache.check(held, "r1")
-		cache.check(live, "r2")
+		g.Expect(cache.check(held, "r1")).To(BeNil())
+		g.Expect(cache.check(live, "r2")).NotTo(BeNil())
 		for range 2 {
 			g.Expect(cache.check(held, "r1")).To(BeNil())
 			g.Expect(cache.check(live, "r2")).NotTo(BeNil())

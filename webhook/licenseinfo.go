@@ -2,8 +2,6 @@ package webhook
 
 import (
 	"context"
-	"strings"
-	"text/template"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -11,6 +9,7 @@ import (
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
 	"github.com/kooper-io/kooper/internal/koogallery"
+	"github.com/kooper-io/kooper/internal/tenantobjects"
 )
 
 // maxMemoLength is appInfo.memo's bound (spec §3.2).
@@ -50,20 +49,14 @@ func (r *Receiver) licenseInfo(ctx context.Context, c *call, l *saasv1alpha1.Lic
 	return info, false, nil
 }
 
-// frontEndURL renders the product's frontEndUrl template for a licence, or
-// is empty when a License product names none.
+// frontEndURL renders the product's frontEndUrl template for a licence,
+// with the bounds of every URL template (a template that ran for ever
+// would hold the receiver's callback, and its CPU), or is empty when a
+// License product names none or its template does not render.
 func frontEndURL(product *saasv1alpha1.SaaSProduct, instanceID string) string {
-	if product.Spec.URLs == nil {
-		return ""
-	}
-	tmpl, err := template.New("frontEndUrl").Option("missingkey=error").Parse(product.Spec.URLs.FrontEndURL)
+	url, err := tenantobjects.RenderFrontEndURL(product, instanceID, "")
 	if err != nil {
 		return ""
 	}
-	var b strings.Builder
-	data := struct{ InstanceID, Namespace, Product string }{instanceID, "", product.Name}
-	if err := tmpl.Execute(&b, data); err != nil {
-		return ""
-	}
-	return b.String()
+	return url
 }

@@ -12,7 +12,6 @@
 package promquery
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,7 +21,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
@@ -30,6 +28,7 @@ import (
 	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 
+	"github.com/kooper-io/kooper/internal/templatebound"
 	"github.com/kooper-io/kooper/internal/textcut"
 )
 
@@ -279,18 +278,25 @@ type Data struct {
 	Window string
 }
 
+// maxQueryBytes caps a rendered query: sixteen times the 4096 characters
+// of its template, far more than a query of one tenant's series needs.
+const maxQueryBytes = 1 << 16
+
 // Render fills in a meter's query template (Go text/template; an unknown
-// key is an error) for one tenant and window.
+// key is an error) for one tenant and window. A template whose run is not
+// bounded (a {{range}}, templatebound) is refused before it runs, and one
+// that renders past maxQueryBytes is refused: no deadline reaches a
+// template's run.
 func Render(text string, data Data) (string, error) {
-	tmpl, err := template.New("query").Option("missingkey=error").Parse(text)
+	tmpl, err := templatebound.Parse("query", "a meter's query template", text)
 	if err != nil {
 		return "", fmt.Errorf("bad query template: %w", err)
 	}
-	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, data); err != nil {
+	query, err := templatebound.Execute(tmpl, data, maxQueryBytes)
+	if err != nil {
 		return "", fmt.Errorf("bad query template: %w", err)
 	}
-	return buf.String(), nil
+	return query, nil
 }
 
 // Duration writes d as whole seconds, which PromQL always accepts.

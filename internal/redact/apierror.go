@@ -44,31 +44,31 @@ import (
 // An error APIError returned is returned as it is, wrapped or not: withheld
 // twice, a refusal would no longer say who refused.
 func APIError(err error) error {
-	withheld, _ := apiError(err)
+	_, withheld := apiError(err)
 	return withheld
 }
 
-// apiError is APIError(err), and whether it differs from err.
-func apiError(err error) (error, bool) {
+// apiError is whether APIError(err) differs from err, and APIError(err).
+func apiError(err error) (bool, error) {
 	if parts := joinedErrors(err); len(parts) > 0 {
 		return withheldParts(err, parts)
 	}
 	var status apierrors.APIStatus
 	var done *withheldError
 	if err == nil || errors.As(err, &done) || !errors.As(err, &status) {
-		return err, false
+		return false, err
 	}
 	original := status.Status()
 	withheld, changed := withheldStatus(original)
 	if !changed {
-		return err, false
+		return false, err
 	}
 	replaced := &apierrors.StatusError{ErrStatus: *withheld}
 	msg := replaced.Error()
 	if outer := err.Error(); original.Message != "" && strings.Contains(outer, original.Message) {
 		msg = strings.ReplaceAll(outer, original.Message, withheld.Message)
 	}
-	return &withheldError{msg: msg, status: replaced}, true
+	return true, &withheldError{msg: msg, status: replaced}
 }
 
 // joinedErrors are the errors err joins when it is, or wraps, a
@@ -85,20 +85,21 @@ func joinedErrors(err error) []error {
 	return nil
 }
 
-// withheldParts is err, which joins parts, with each part withheld by
-// APIError in its text and in what it unwraps to.
-func withheldParts(err error, parts []error) (error, bool) {
+// withheldParts is whether any of parts, which err joins, had anything
+// withheld, and err with each part withheld by APIError in its text and in
+// what it unwraps to.
+func withheldParts(err error, parts []error) (bool, error) {
 	msg, withheld, changed := err.Error(), make([]error, len(parts)), false
 	for i, part := range parts {
 		var partChanged bool
-		if withheld[i], partChanged = apiError(part); partChanged {
+		if partChanged, withheld[i] = apiError(part); partChanged {
 			msg, changed = strings.ReplaceAll(msg, part.Error(), withheld[i].Error()), true
 		}
 	}
 	if !changed {
-		return err, false
+		return false, err
 	}
-	return &withheldJoin{msg: msg, errs: withheld}, true
+	return true, &withheldJoin{msg: msg, errs: withheld}
 }
 
 // Reason is why the API server refused a write, in words that quote no

@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"text/template"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/templatebound"
 )
 
 // A tenant's configuration files (spec.workload.config): rendered from the
@@ -73,7 +73,9 @@ var errConfigTooLarge = errors.New("configuration files too large")
 // of their names, within 1 MiB in all, names and binary files included
 // (what a ConfigMap holds). A missing key is an error. It returns the
 // rendered files, or, when a template does not parse or execute or the
-// files pass 1 MiB, a problem the caller stalls the tenant with.
+// files pass 1 MiB, a problem the caller stalls the tenant with. A
+// template whose run is not bounded by its size (a {{range}},
+// templatebound) does not parse.
 func RenderConfig(source ConfigSource, data ConfigData) (*Config, *ConfigProblem) {
 	room := maxConfigBytes
 	for name, content := range source.Binary {
@@ -102,7 +104,7 @@ func RenderConfig(source ConfigSource, data ConfigData) (*Config, *ConfigProblem
 }
 
 func renderFile(name, text string, data ConfigData, out *cappedBuffer) error {
-	tmpl, err := template.New(name).Option("missingkey=error").Parse(text)
+	tmpl, err := templatebound.Parse(name, "a configuration template", text)
 	if err != nil {
 		return err
 	}

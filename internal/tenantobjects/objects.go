@@ -1,13 +1,11 @@
 package tenantobjects
 
 import (
-	"bytes"
 	"fmt"
 	"maps"
 	"net/netip"
 	"net/url"
 	"slices"
-	"text/template"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -18,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	saasv1alpha1 "github.com/kooper-io/kooper/api/v1alpha1"
+	"github.com/kooper-io/kooper/internal/templatebound"
 )
 
 // Names of the objects in a tenant namespace, and of what the workload's
@@ -144,11 +143,11 @@ func RenderURLs(product *saasv1alpha1.SaaSProduct, instanceID, namespace string)
 	if product.Spec.URLs == nil {
 		return URLs{}, nil
 	}
-	data := urlData{InstanceID: instanceID, Namespace: namespace, Product: product.Name}
-	frontEnd, err := renderURL("frontEndUrl", product.Spec.URLs.FrontEndURL, data)
+	frontEnd, err := RenderFrontEndURL(product, instanceID, namespace)
 	if err != nil {
 		return URLs{}, err
 	}
+	data := urlData{InstanceID: instanceID, Namespace: namespace, Product: product.Name}
 	admin, err := renderURL("adminUrl", product.Spec.URLs.AdminURL, data)
 	if err != nil {
 		return URLs{}, err
@@ -160,19 +159,39 @@ func RenderURLs(product *saasv1alpha1.SaaSProduct, instanceID, namespace string)
 	return URLs{FrontEnd: frontEnd, Admin: admin, Host: parsed.Hostname()}, nil
 }
 
+// RenderFrontEndURL renders product's frontEndUrl template alone for
+// instanceID in namespace (empty for a licence, which has none), with the
+// bounds of every URL template (templatebound): "" when the product names
+// none. It fails as RenderURLs does on the template.
+func RenderFrontEndURL(product *saasv1alpha1.SaaSProduct, instanceID, namespace string) (string, error) {
+	if product.Spec.URLs == nil {
+		return "", nil
+	}
+	return renderURL("frontEndUrl", product.Spec.URLs.FrontEndURL, urlData{InstanceID: instanceID, Namespace: namespace, Product: product.Name})
+}
+
+// maxRenderedURLBytes caps what a URL template may write: no URL kooper
+// uses is longer than 512 characters (appInfo's bound), at most 4 bytes
+// each, so a longer one is refused (under the cap, the product's check
+// says how long it is) without holding whatever a template may write.
+const maxRenderedURLBytes = 4096
+
 func renderURL(name, text string, data urlData) (string, error) {
 	if text == "" {
 		return "", nil
 	}
-	tmpl, err := template.New(name).Option("missingkey=error").Parse(text)
+	// Parsed with its bounds (templatebound): no deadline reaches a
+	// template's run, and the product's check and every reconcile of its
+	// tenants run it.
+	tmpl, err := templatebound.Parse(name, "a URL template", text)
 	if err != nil {
 		return "", fmt.Errorf("%s template: %w", name, err)
 	}
-	var out bytes.Buffer
-	if err := tmpl.Execute(&out, data); err != nil {
+	out, err := templatebound.Execute(tmpl, data, maxRenderedURLBytes)
+	if err != nil {
 		return "", fmt.Errorf("%s template: %w", name, err)
 	}
-	return out.String(), nil
+	return out, nil
 }
 
 // Labels mark an object as kooper's and as tenant t's: managed-by,
