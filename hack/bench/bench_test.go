@@ -449,3 +449,39 @@ func TestTheReportReadsTheCacheConsistencyCheckFromKubeAPIServer(t *testing.T) {
 		})
 	}
 }
+
+func TestRunsOfOneWayArePooled(t *testing.T) {
+	g := NewWithT(t)
+	ms := func(v ...int) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x)*time.Millisecond)
+		}
+		return d
+	}
+	first := openRun{took: ms(10, 20, 30), errors: 1, firstErr: "first", elapsed: time.Second}
+	second := openRun{took: ms(40, 50, 60, 70, 80, 90), errors: 2, firstErr: "second", elapsed: 2 * time.Second}
+	l := pooled(first, second)
+	g.Expect(l.Sent).To(Equal(9))
+	g.Expect(l.Errors).To(Equal(3))
+	g.Expect(l.FirstErr).To(Equal("first"))
+	g.Expect(l.Achieved).To(BeNumerically("==", 3.0)) // 9 answers over 3 s
+	g.Expect(l.P50).To(Equal(50 * time.Millisecond))
+	g.Expect(l.Max).To(Equal(90 * time.Millisecond))
+	g.Expect(pooled()).To(Equal(latencies{}))
+}
+
+func TestWaitsAndRetriesOfTwoRunsAreSummed(t *testing.T) {
+	g := NewWithT(t)
+	a := queueWaits{"x": {Count: 2, Sum: 0.2, Buckets: map[float64]float64{0.1: 1}}}
+	b := queueWaits{"x": {Count: 3, Sum: 0.3, Buckets: map[float64]float64{0.1: 3}}, "y": {Count: 1}}
+	sum := sumWaits(a, b)
+	g.Expect(sum["x"].Count).To(BeNumerically("==", 5))
+	g.Expect(sum["x"].Buckets[0.1]).To(BeNumerically("==", 4))
+	g.Expect(sum["y"].Count).To(BeNumerically("==", 1))
+	g.Expect(sumWaits(a, nil)).To(BeNil(), "a run whose waits are unknown leaves the sum unknown")
+
+	r := retries{Answered000005: 3, Stored: 3, MaxAttempts: 2, Took: time.Second}.
+		plus(retries{Answered000005: 2, Stored: 1, Lost: 1, MaxAttempts: 5, Took: time.Second, FirstErr: "lost"})
+	g.Expect(r).To(Equal(retries{Answered000005: 5, Stored: 4, Lost: 1, MaxAttempts: 5, Took: 2 * time.Second, FirstErr: "lost"}))
+}
