@@ -1,7 +1,6 @@
 package tenantobjects
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -66,9 +65,6 @@ type ConfigProblem struct {
 	Reason, Message string
 }
 
-// errConfigTooLarge stops a template whose output passes the budget.
-var errConfigTooLarge = errors.New("configuration files too large")
-
 // RenderConfig renders every template of source with data, in the order
 // of their names, within 1 MiB in all, names and binary files included
 // (what a ConfigMap holds). A missing key is an error. It returns the
@@ -87,49 +83,39 @@ func RenderConfig(source ConfigSource, data ConfigData) (*Config, *ConfigProblem
 	rendered := &Config{data: map[string]string{}, binary: source.Binary}
 	for _, name := range slices.Sorted(maps.Keys(source.Templates)) {
 		room -= len(name)
-		out := &cappedBuffer{room: room}
-		err := renderFile(name, source.Templates[name], data, out)
-		if errors.Is(err, errConfigTooLarge) || room < 0 {
+		if room < 0 {
+			return nil, tooLarge(source, fmt.Sprintf("file %q", name))
+		}
+		out, err := renderFile(name, source.Templates[name], data, room)
+		if errors.Is(err, templatebound.ErrTooLong) {
 			return nil, tooLarge(source, fmt.Sprintf("file %q", name))
 		}
 		if err != nil {
 			return nil, &ConfigProblem{Reason: saasv1alpha1.ConfigTemplateInvalidReason,
 				Message: fmt.Sprintf("configuration file %q of %s does not render: %v", name, source.Origin, err)}
 		}
-		rendered.data[name] = out.String()
-		room = out.room
+		rendered.data[name] = out
+		room -= len(out)
 	}
 	rendered.checksum = ConfigChecksum(rendered.data, rendered.binary)
 	return rendered, nil
 }
 
-func renderFile(name, text string, data ConfigData, out *cappedBuffer) error {
+// renderFile renders one template, refusing (templatebound.ErrTooLong) to
+// write more than room bytes: a template cannot render, and kooper hold,
+// more than a ConfigMap can take.
+func renderFile(name, text string, data ConfigData, room int) (string, error) {
 	tmpl, err := templatebound.Parse(name, "a configuration template", text)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return tmpl.Execute(out, data)
+	return templatebound.Execute(tmpl, data, room)
 }
 
 func tooLarge(source ConfigSource, what string) *ConfigProblem {
 	return &ConfigProblem{Reason: saasv1alpha1.ConfigTooLargeReason, Message: fmt.Sprintf(
 		"the configuration files of %s, rendered, pass 1 MiB (names included) at %s; a ConfigMap holds at most 1 MiB",
 		source.Origin, what)}
-}
-
-// cappedBuffer is a buffer that refuses to grow past room bytes, so a
-// template cannot render (and kooper hold) more than a ConfigMap can take.
-type cappedBuffer struct {
-	bytes.Buffer
-	room int
-}
-
-func (b *cappedBuffer) Write(p []byte) (int, error) {
-	if len(p) > b.room {
-		return 0, errConfigTooLarge
-	}
-	b.room -= len(p)
-	return b.Buffer.Write(p)
 }
 
 // ConfigChecksum is the SHA-256, as 64 lower-case hex digits, of rendered
