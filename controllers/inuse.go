@@ -45,8 +45,19 @@ func tenantHoldsProduct(t *saasv1alpha1.SaaSTenant) bool {
 
 // licenceHoldsProduct reports whether a licence still needs its product:
 // until it is released and revoked. A frozen licence may be reinstated.
+// An application (getLicenseAsync) keeps the state the receiver gave it,
+// Active, for good: it is released with its instance. revocation reads
+// both states, and stopIfRevoked records its verdict as the application's
+// Released condition, so that condition alone says the application is
+// done (its own state would hold the product for ever).
 func licenceHoldsProduct(l *saasv1alpha1.License) bool {
-	return l.DeletionTimestamp.IsZero() && !releasedAndDone(l.Spec.State, l.Status.Conditions)
+	if !l.DeletionTimestamp.IsZero() {
+		return false
+	}
+	if isApplication(l) {
+		return !apimeta.IsStatusConditionTrue(l.Status.Conditions, saasv1alpha1.ReleasedCondition)
+	}
+	return !releasedAndDone(l.Spec.State, l.Status.Conditions)
 }
 
 func releasedAndDone(state saasv1alpha1.SubscriptionState, conditions []metav1.Condition) bool {
