@@ -80,24 +80,38 @@ func (r *Receiver) directory(ctx context.Context, c *kitCall, common koogallery.
 }
 
 // checkInstanceProduct refuses, 000003 as a basic callback is, a kit call
-// naming an instance that is another product's tenant: its directory would
+// naming an instance that is another product's tenant or licence (find
+// reads both kinds, as an instance ID may be either): its directory would
 // be stored for nothing (the controllers deliver it nowhere) and hold the
-// other enterprise's personal data for as long as that tenant lives. An
+// other enterprise's personal data for as long as that instance lives. An
 // instance kooper does not have (yet) is let through: the seller's test
-// tenant is synced without any order. The cache decides, as for every
-// kit call's reads; a tenant it has not seen yet is the unknown case.
+// tenant is synced without any order. The records are read from the API
+// server, as every read of the directory they guard is.
 func (r *Receiver) checkInstanceProduct(ctx context.Context, c *kitCall, instanceID string) error {
-	t := &saasv1alpha1.SaaSTenant{}
-	err := r.reader.Get(ctx, types.NamespacedName{Name: instanceID}, t)
-	switch {
-	case apierrors.IsNotFound(err) || apierrors.IsInvalid(err):
-		return nil
-	case err != nil:
-		return asInternal(err, "the instance could not be read")
-	case t.Spec.ProductName != c.product.Name:
-		return errAnotherProductsInstance(instanceID)
+	key := types.NamespacedName{Name: instanceID}
+	for _, record := range []client.Object{&saasv1alpha1.SaaSTenant{}, &saasv1alpha1.License{}} {
+		err := r.reader.Get(ctx, key, record)
+		switch {
+		case apierrors.IsNotFound(err) || apierrors.IsInvalid(err):
+			continue
+		case err != nil:
+			return asInternal(err, "the instance could not be read")
+		case instanceProduct(record) != c.product.Name:
+			return errAnotherProductsInstance(instanceID)
+		}
 	}
 	return nil
+}
+
+// instanceProduct is the product a SaaSTenant or License names.
+func instanceProduct(record client.Object) string {
+	switch o := record.(type) {
+	case *saasv1alpha1.SaaSTenant:
+		return o.Spec.ProductName
+	case *saasv1alpha1.License:
+		return o.Spec.ProductName
+	}
+	return ""
 }
 
 // checkDirectory refuses a directory that is not the call's: another pair
