@@ -133,14 +133,7 @@ func (r *Receiver) holders(ctx context.Context, reader client.Reader, product *s
 		if getErr != nil {
 			return false, false, errInternal("the issued instances cannot be read", getErr)
 		}
-		holder := ""
-		switch o := record.(type) {
-		case *saasv1alpha1.SaaSTenant:
-			holder = o.Spec.ProductName
-		case *saasv1alpha1.License:
-			holder = o.Spec.ProductName
-		}
-		if holder != product.Name {
+		if instanceProduct(record) != product.Name {
 			return false, true, nil
 		}
 		mine = true
