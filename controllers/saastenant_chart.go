@@ -11,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -55,6 +56,7 @@ var (
 	cronJobKind     = schema.GroupKind{Group: "batch", Kind: "CronJob"}
 	jobKind         = schema.GroupKind{Group: "batch", Kind: "Job"}
 	ingressKind     = schema.GroupKind{Group: "networking.k8s.io", Kind: "Ingress"}
+	serviceKind     = schema.GroupKind{Kind: "Service"}
 	pvcKind         = schema.GroupKind{Kind: "PersistentVolumeClaim"}
 	secretKind      = schema.GroupKind{Kind: "Secret"}
 	configMapKind   = schema.GroupKind{Kind: "ConfigMap"}
@@ -65,7 +67,7 @@ var (
 var releasedKinds = []schema.GroupKind{
 	deploymentKind, statefulSetKind, jobKind, cronJobKind,
 	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}, {Group: "policy", Kind: "PodDisruptionBudget"},
-	{Kind: "Service"}, ingressKind,
+	serviceKind, ingressKind,
 }
 
 // statusless are the kinds kstatus always finds current: Available does
@@ -185,7 +187,9 @@ type chartScale struct {
 // shapeChart makes the render the tenant's: every object gets kooper's
 // labels, and the freeze in force is applied to it. ScaleToZero: every
 // Deployment and StatefulSet at zero replicas, every CronJob and Job
-// suspended. DisableIngress: no Ingress (pruning then deletes it). Not
+// suspended. DisableIngress: no Ingress, and no Service reachable from
+// outside the cluster (tenantobjects.ReachableFromOutside: type
+// LoadBalancer or NodePort); pruning then deletes them. Not
 // frozen: a CronJob or Job whose render does not suspend it runs (suspend:
 // false). Every Job runs once (runsOnce), and every StatefulSet keeps its
 // claims (keepsClaims).
@@ -233,7 +237,7 @@ func shapeChart(s *tenantState, rendered []*unstructured.Unstructured) ([]*unstr
 		}
 		_, counted := replicasOf(obj)
 		switch {
-		case s.frozen && behavior == saasv1alpha1.FreezeDisableIngress && gk == ingressKind:
+		case s.frozen && behavior == saasv1alpha1.FreezeDisableIngress && (gk == ingressKind || reachableService(obj)):
 			continue
 		case s.frozen && behavior == saasv1alpha1.FreezeScaleToZero && scalable && counted:
 			_ = unstructured.SetNestedField(obj.Object, int64(0), "spec", "replicas") // obj is a map: cannot fail
@@ -330,6 +334,16 @@ func autoscaled(rendered []*unstructured.Unstructured) map[chartWorkload]bool {
 		}
 	}
 	return scaled
+}
+
+// reachableService reports whether obj is a Service of a type that takes
+// traffic from outside the cluster (tenantobjects.ReachableFromOutside).
+func reachableService(obj *unstructured.Unstructured) bool {
+	if obj.GroupVersionKind().GroupKind() != serviceKind {
+		return false
+	}
+	serviceType, _, _ := unstructured.NestedString(obj.Object, "spec", "type")
+	return tenantobjects.ReachableFromOutside(corev1.ServiceType(serviceType))
 }
 
 // renderedCount is the count obj's render gives, 1 (the API server's
@@ -960,8 +974,10 @@ func (r *SaaSTenantReconciler) recordFreezeFromInventory(ctx context.Context, s 
 // first when a restore lost it: recoverInventory): ScaleToZero scales every
 // Deployment and StatefulSet to zero and suspends every CronJob and Job
 // (a running Job's pods go; the apply that unfreezes says suspend: false,
-// shapeChart); DisableIngress deletes every Ingress. The single app's
-// Deployment or Ingress stops too (stopWorkload): a tenant whose product
+// shapeChart); DisableIngress deletes every Ingress, and every Service the
+// cache finds of type LoadBalancer or NodePort (removeReachableService).
+// The single app's Deployment, Ingress or such Service stops too
+// (stopWorkload): a tenant whose product
 // switched from spec.workload keeps it until the chart's objects are
 // applied. A rebuilt inventory beyond the bound is stopped whole, and then
 // fails (overBound).
@@ -976,6 +992,10 @@ func (r *SaaSTenantReconciler) stopChart(ctx context.Context, t *saasv1alpha1.Sa
 		switch {
 		case behavior == saasv1alpha1.FreezeDisableIngress && gk == ingressKind:
 			if err := r.removeChild(ctx, gk, namespace, e.Name); err != nil {
+				return err
+			}
+		case behavior == saasv1alpha1.FreezeDisableIngress && gk == serviceKind:
+			if err := r.removeReachableService(ctx, namespace, e.Name); err != nil {
 				return err
 			}
 		case behavior == saasv1alpha1.FreezeScaleToZero && (gk == deploymentKind || gk == statefulSetKind):
@@ -997,6 +1017,24 @@ func (r *SaaSTenantReconciler) stopChart(ctx context.Context, t *saasv1alpha1.Sa
 		return err
 	}
 	return overBound(namespace, inventory)
+}
+
+// removeReachableService deletes the tenant's Service name if the cache
+// holds it with a type that takes traffic from outside the cluster
+// (tenantobjects.ReachableFromOutside), as a DisableIngress freeze deletes
+// an Ingress: the inventory names its kind and name only, so the type is
+// read from the cache. A ClusterIP Service stays: it serves only the
+// cluster. The apply that unfreezes creates it again.
+func (r *SaaSTenantReconciler) removeReachableService(ctx context.Context, namespace, name string) error {
+	obj, err := r.readChildObject(ctx, serviceKind, namespace, name)
+	if err != nil {
+		return err
+	}
+	svc, ok := obj.(*corev1.Service)
+	if !ok || !tenantobjects.ReachableFromOutside(svc.Spec.Type) {
+		return nil
+	}
+	return r.deleteChild(ctx, serviceKind, namespace, name)
 }
 
 // retainClaims sets a StatefulSet's claim retention to Retain on both

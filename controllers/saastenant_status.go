@@ -97,7 +97,7 @@ func frozenMessage(s *tenantState) string {
 	case s.tenant.Status.Package != nil:
 		return "Frozen: a package runs nothing; it pays for no usage past its expiry"
 	case s.lifecycle.Freeze.Behavior == saasv1alpha1.FreezeDisableIngress:
-		msg = "Frozen: the Ingress is removed; the workload and its data are kept"
+		msg = "Frozen: the Ingress, and any Service reachable from outside the cluster (LoadBalancer, NodePort), are removed; the workload and its data are kept"
 	}
 	if s.frozenByExhaustion {
 		msg += ", until a package brings quota: no package that funds this tenant has any left (status.metering.conditions PackagesExhausted says why)"

@@ -79,7 +79,8 @@ func forgetRecordedFreeze(t *saasv1alpha1.SaaSTenant) {
 
 // freezeFromRecord stops service for a frozen, expired or used-up tenant
 // whose provisioning could not run to its end. It touches only what stops
-// service (the Deployment's replicas, or the Ingress): the templates of the
+// service (the workloads' replicas, or the Ingresses and the Services
+// reachable from outside the cluster): the templates of the
 // other objects may be what is missing. Each freeze is decided here again:
 // the pass may have stopped before its own decision, and applyExpiry
 // starts from spec.state.
@@ -113,7 +114,11 @@ func (r *SaaSTenantReconciler) freezeFromRecord(ctx context.Context, s *tenantSt
 	if !s.frozen {
 		return nil // the stored expiry policy cancelled the freeze
 	}
-	if chartTenant(s) {
+	chart, err := r.runsAChart(ctx, s)
+	if err != nil {
+		return err
+	}
+	if chart {
 		if err := r.recordFreezeFromInventory(ctx, s); err != nil {
 			return err
 		}
@@ -133,12 +138,37 @@ func (r *SaaSTenantReconciler) freezeFromRecord(ctx context.Context, s *tenantSt
 	return nil
 }
 
+// runsAChart reports whether freezeFromRecord stops the tenant as a chart
+// tenant (stopChart). chartTenant says so from the product or the
+// inventory. With neither (the product is gone or could not be read, and
+// a restore lost the inventory), the tenant's labelled objects say so, as
+// release finds them (recoverInventory): stopping service never depends
+// on configuration (DESIGN.md rule 10), and stopWorkload alone scales only
+// the single app's Deployment, which a chart tenant lacks, while Frozen
+// said True and the chart's workloads served. A single app found so is
+// stopped the same way (stopChart stops it too), and its product, once
+// back, prunes the inventory recorded (pruneChartInventory), keeping the
+// app's own objects.
+func (r *SaaSTenantReconciler) runsAChart(ctx context.Context, s *tenantState) (bool, error) {
+	if chartTenant(s) {
+		return true, nil
+	}
+	if s.product != nil {
+		return false, nil // a loaded product with spec.workload
+	}
+	inventory, err := r.recoverInventory(ctx, s.tenant)
+	return len(inventory) > 0, err
+}
+
 // stopWorkload scales the tenant's Deployment to zero (ScaleToZero) or
-// removes its Ingress (DisableIngress).
+// removes its Ingress, and its Service if of a type reachable from outside
+// the cluster (DisableIngress; tenantobjects.ReachableFromOutside).
 func (r *SaaSTenantReconciler) stopWorkload(ctx context.Context, namespace string, behavior saasv1alpha1.FreezeBehavior) error {
 	if behavior == saasv1alpha1.FreezeDisableIngress {
-		_, err := r.applier().Remove(ctx, &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: tenantobjects.AppName}})
-		return err
+		if _, err := r.applier().Remove(ctx, &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: tenantobjects.AppName}}); err != nil {
+			return err
+		}
+		return r.removeReachableService(ctx, namespace, tenantobjects.AppName)
 	}
 	deployment, err := r.deployment(ctx, namespace)
 	if err != nil || deployment == nil || ptr.Deref(deployment.Spec.Replicas, 1) == 0 {

@@ -30,8 +30,9 @@ const (
 	// remembers the replica counts for the unfreeze. Data (PVCs, Secrets) is kept.
 	FreezeScaleToZero FreezeBehavior = "ScaleToZero"
 	// FreezeDisableIngress keeps the workload running but removes the tenant's
-	// Ingress, so buyers cannot reach it. Use it for apps that must keep
-	// background work going while frozen.
+	// Ingress, and every Service of type LoadBalancer or NodePort (reachable
+	// from outside the cluster), so buyers cannot reach it. Use it for apps
+	// that must keep background work going while frozen.
 	FreezeDisableIngress FreezeBehavior = "DisableIngress"
 )
 

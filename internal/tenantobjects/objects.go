@@ -66,7 +66,8 @@ type Desired struct {
 	// URLs are the tenant's rendered URLs (RenderURLs); URLs.Host is the
 	// Ingress host.
 	URLs URLs
-	// Frozen stops service: ScaleToZero scales to zero, DisableIngress drops the Ingress.
+	// Frozen stops service: ScaleToZero scales to zero, DisableIngress drops
+	// the Ingress and a Service reachable from outside (ReachableFromOutside).
 	Frozen bool
 	// Simulated runs no workload: a debug tenant under the Simulate policy.
 	Simulated bool
@@ -264,10 +265,24 @@ func (d *Desired) Objects() (present, absent []client.Object) {
 		add(serving && d.Config != nil, d.configMap())
 	}
 	add(serving, deployment)
-	add(serving, d.service())
 	disableIngress := d.Frozen && d.Product.Spec.Lifecycle.Freeze.Behavior == saasv1alpha1.FreezeDisableIngress
+	service := d.service()
+	// A NodePort Service (the Ingress's backend on CCE) is a way in from
+	// outside the cluster as the Ingress is: DisableIngress withdraws both.
+	add(serving && !(disableIngress && ReachableFromOutside(service.Spec.Type)), service)
 	add(serving && workload.Ingress != nil && !disableIngress, d.ingress())
 	return present, absent
+}
+
+// ReachableFromOutside reports whether a Service of type serviceType takes
+// traffic from outside the cluster by itself: a LoadBalancer through its
+// load balancer, a NodePort (and a LoadBalancer) on a port of every node.
+// A DisableIngress freeze withdraws such a Service with the Ingresses, a
+// chart's as the single app's: each is a way in for a buyer who stopped
+// paying. A ClusterIP or ExternalName Service serves only the cluster, and
+// stays.
+func ReachableFromOutside(serviceType corev1.ServiceType) bool {
+	return serviceType == corev1.ServiceTypeLoadBalancer || serviceType == corev1.ServiceTypeNodePort
 }
 
 // ReplacedByChart returns, for a product with a chart, the objects its
