@@ -65,7 +65,7 @@ func timeoutError(instanceID string, wait time.Duration, queries int, last strin
 	if queries == 0 {
 		return fmt.Errorf("no appInfo for %s within %s: the newInstance answer alone took longer and had none", instanceID, wait)
 	}
-	return fmt.Errorf("no appInfo for %s after %s (%d queries); last answer: %s", instanceID, wait, queries, last)
+	return fmt.Errorf("no appInfo for %s after %s (%s); last answer: %s", instanceID, wait, queryCount(queries), last)
 }
 
 // pollOnce sends one queryInstance and reports whether appInfo arrived,
@@ -96,7 +96,7 @@ func (c *cli) pollOnce(ctx context.Context, m *marketplace, instanceID string, a
 	if _, err := decryptAppInfo(m.key, a.body.EncryptType, app); err != nil {
 		return true, "", fmt.Errorf("appInfo arrived after %s, but %w", elapsed, err)
 	}
-	fmt.Fprintf(c.stdout, "\nappInfo arrived after %s (%d queries)\n", elapsed, attempt)
+	fmt.Fprintf(c.stdout, "\nappInfo arrived after %s (%s)\n", elapsed, queryCount(attempt))
 	return true, "", nil
 }
 
@@ -122,4 +122,12 @@ func sleepUntil(ctx context.Context, next, deadline time.Time) error {
 // roundDuration rounds d for output.
 func roundDuration(d time.Duration) time.Duration {
 	return d.Round(timeRounding(d))
+}
+
+// queryCount is n queries in words: "1 query", "3 queries".
+func queryCount(n int) string {
+	if n == 1 {
+		return "1 query"
+	}
+	return fmt.Sprintf("%d queries", n)
 }

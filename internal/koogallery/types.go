@@ -58,8 +58,8 @@ type NewInstanceRequest struct {
 	TestFlag string `json:"testFlag"`
 	// RichBody is set when the body had the older rich shape (§2.1.3, §8
 	// item 29), with the order in orderInfo[]: then BusinessID may be empty,
-	// and OrderID and OrderLineID come from orderInfo[0] when the top level
-	// has neither (see DecodeCallback).
+	// and OrderID and OrderLineID come from orderInfo's one order line when
+	// the top level has neither (see DecodeCallback).
 	RichBody bool `json:"-"`
 }
 
@@ -230,8 +230,9 @@ func (r NewInstanceRequest) Validate() error {
 // of the older rich shape (§2.1.3, §8 item 29): a body with orderInfo[]
 // (and buyerInfo, trialFlag, chargingMode... which are ignored, as Query
 // Order tells them). Such a body needs no businessId. When its top level
-// has neither orderId nor orderLineId they are read from orderInfo[0],
-// which the signature covers like any other field; when it has either, the
+// has neither orderId nor orderLineId they are read from orderInfo's one
+// order line (several are refused: onlyOrderLine), which the signature
+// covers like any other field; when it has either, the
 // top level is read alone, so one order line's IDs are never mixed with
 // another's. The IDs make the same instance and idempotency key as a
 // minimal body's would.
