@@ -269,7 +269,8 @@ func (d *Desired) Objects() (present, absent []client.Object) {
 	service := d.service()
 	// A NodePort Service (the Ingress's backend on CCE) is a way in from
 	// outside the cluster as the Ingress is: DisableIngress withdraws both.
-	add(serving && !(disableIngress && ReachableFromOutside(service.Spec.Type)), service)
+	withdrawn := disableIngress && ReachableFromOutside(service.Spec.Type)
+	add(serving && !withdrawn, service)
 	add(serving && workload.Ingress != nil && !disableIngress, d.ingress())
 	return present, absent
 }
