@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -27,18 +26,7 @@ func TestAKitCallNamingAnotherProductsLicenceIsRefused(t *testing.T) {
 		"the other product's purchase is a License")
 	_, tenantID := kitIDs()
 
-	for _, call := range []struct {
-		name koogallery.KitInterface
-		body string
-	}{
-		{koogallery.KitTenantSync, tenantSyncBody(instanceID, tenantID, 1)},
-		{koogallery.KitAuthSync, authSyncBody(instanceID, tenantID, 0, 2, 1)},
-	} {
-		a := f.kit(t, call.name, call.body)
-		g.Expect(a.Code).To(Equal(string(koogallery.ResultInstanceNotFound)), "%s: %s", call.name, a.Msg)
-	}
-	err := k8sClient.Get(ctxFor(t), client.ObjectKey{Name: DirectoryName(instanceID, tenantID)}, &saasv1alpha1.SaaSDirectory{})
-	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no directory is stored for another product's licence: %v", err)
+	expectKitCallsRefusedAsAnotherProducts(t, f, instanceID, tenantID)
 
 	own, ownTenant := kitIDs()
 	g.Expect(k8sClient.Create(ctxFor(t), &saasv1alpha1.License{

@@ -27,6 +27,18 @@ func TestAKitCallNamingAnotherProductsInstanceIsRefused(t *testing.T) {
 	}).Should(Succeed(), "the receiver's cache has the other product's tenant")
 	_, tenantID := kitIDs()
 
+	expectKitCallsRefusedAsAnotherProducts(t, f, instanceID, tenantID)
+
+	unknown, unknownTenant := kitIDs()
+	expectKit(t, f, koogallery.KitTenantSync, tenantSyncBody(unknown, unknownTenant, 1))
+}
+
+// expectKitCallsRefusedAsAnotherProducts sends a tenantSync and an
+// authSync naming instanceID, another product's instance, for tenantID:
+// each is answered 000003 and no directory is stored.
+func expectKitCallsRefusedAsAnotherProducts(t *testing.T, f *fixture, instanceID, tenantID string) {
+	t.Helper()
+	g := NewWithT(t)
 	for _, call := range []struct {
 		name koogallery.KitInterface
 		body string
@@ -39,7 +51,4 @@ func TestAKitCallNamingAnotherProductsInstanceIsRefused(t *testing.T) {
 	}
 	err := k8sClient.Get(ctxFor(t), client.ObjectKey{Name: DirectoryName(instanceID, tenantID)}, &saasv1alpha1.SaaSDirectory{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no directory is stored for another product's instance: %v", err)
-
-	unknown, unknownTenant := kitIDs()
-	expectKit(t, f, koogallery.KitTenantSync, tenantSyncBody(unknown, unknownTenant, 1))
 }
