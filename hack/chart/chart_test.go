@@ -307,8 +307,10 @@ func TestTemplate(t *testing.T) {
 			if got := get(t, ing, "spec", "tls", 0, "secretName"); got != "my-tls" {
 				t.Errorf("TLS secretName = %v", got)
 			}
-			if a := get(t, ing, "metadata", "annotations"); a != nil {
-				t.Errorf("unexpected annotations %v", a)
+			// The receiver's largest body through NGINX, and no cert-manager
+			// annotation without an issuer.
+			if a, ok := get(t, ing, "metadata", "annotations").(map[string]any); !ok || len(a) != 1 || a["nginx.ingress.kubernetes.io/proxy-body-size"] != "8m" {
+				t.Errorf("annotations = %v, want only proxy-body-size 8m", a)
 			}
 		}},
 		{name: "service monitor", set: []string{"serviceMonitor.enabled=true"}, check: func(t *testing.T, docs []object) {
