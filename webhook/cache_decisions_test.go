@@ -110,6 +110,15 @@ func TestAPurchaseNeverTakesASharedIDWhoseTombstoneIsNotCachedYet(t *testing.T) 
 func TestADebugPurchaseCostsNoRead(t *testing.T) {
 	g := NewWithT(t)
 	f := newProductFixture(t, saasv1alpha1.ProductTypeSaaS)
+	// A product or keys Secret the cache has not seen yet is read from the
+	// API server once (TestUnauthenticatedRequestsSpendAtMostTheReadBudget):
+	// that is not the purchase's read.
+	g.Eventually(func() error {
+		return receiver.client.Get(ctxFor(t), client.ObjectKeyFromObject(f.product), &saasv1alpha1.SaaSProduct{})
+	}).Should(Succeed(), "the receiver's cache holds the product")
+	g.Eventually(func() error {
+		return receiver.client.Get(ctxFor(t), client.ObjectKey{Namespace: operatorNamespace, Name: f.product.Spec.KeysSecretName}, &corev1.Secret{})
+	}).Should(Succeed(), "the receiver's cache holds the keys Secret")
 	reads := &countingReader{Reader: receiver.reader}
 	counted, err := NewReceiver(receiver.client, reads, receiver.opts)
 	g.Expect(err).NotTo(HaveOccurred())
