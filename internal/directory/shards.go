@@ -133,7 +133,7 @@ func KeyOf(part Part, item []byte) (string, error) {
 		return UserKey(appID, userName), nil
 	}
 	var k struct {
-		OrgCode scalarText `json:"orgCode"`
+		OrgCode ScalarText `json:"orgCode"`
 	}
 	if err := json.Unmarshal(item, &k); err != nil {
 		return "", fmt.Errorf("entry is not an object whose orgCode is a string: %w", err)
@@ -151,7 +151,7 @@ func KeyOf(part Part, item []byte) (string, error) {
 // number's or boolean's text as written. Every other field may be anything.
 func ReadUser(item []byte) (appID, userName string, err error) {
 	var u struct {
-		UserName scalarText `json:"userName"`
+		UserName ScalarText `json:"userName"`
 	}
 	if err := json.Unmarshal(item, &u); err != nil {
 		return "", "", fmt.Errorf("entry is not an object whose userName is a string: %w", err)
@@ -161,7 +161,7 @@ func ReadUser(item []byte) (appID, userName string, err error) {
 		if key != "appId" {
 			return true
 		}
-		var v scalarText
+		var v ScalarText
 		appIDErr = json.Unmarshal(value, &v)
 		appID = string(v)
 		return false
@@ -172,24 +172,29 @@ func ReadUser(item []byte) (appID, userName string, err error) {
 	return appID, string(u.UserName), nil
 }
 
-// scalarText is a JSON string, or a number's or boolean's text as written.
-// null leaves it as it was, as koogallery's looseString does.
-type scalarText string
+// ScalarText is a field read as the directory reads a stored user's
+// userName (see ReadUser): a JSON string, or a number's or boolean's text
+// as written; null leaves it as it was, as koogallery's looseString does;
+// an object or array is an error. Whoever matches a name against the
+// directory reads it with this, so that a user the kit sent as
+// "userName":13812345678 (an account named by a phone number) is the same
+// "13812345678" on both sides.
+type ScalarText string
 
 // UnmarshalJSON implements json.Unmarshaler.
-func (s *scalarText) UnmarshalJSON(raw []byte) error {
+func (s *ScalarText) UnmarshalJSON(raw []byte) error {
 	switch raw[0] {
 	case '"':
 		var v string
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return err
 		}
-		*s = scalarText(v)
+		*s = ScalarText(v)
 	case '{', '[':
 		return errors.New("not a string, number or boolean")
 	case 'n':
 	default:
-		*s = scalarText(raw)
+		*s = ScalarText(raw)
 	}
 	return nil
 }
